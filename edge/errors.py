@@ -1,0 +1,51 @@
+"""The one exception tree of `edge`.
+
+Every error a user can cause derives from :class:`EdgeError`, so the CLI can print it
+as one clear line instead of a traceback. Backend errors are mapped with
+``raise ... from exc`` so the original cause stays attached.
+"""
+
+from __future__ import annotations
+
+
+class EdgeError(Exception):
+    """Base class of every error raised on purpose by edge."""
+
+
+class ConfigError(EdgeError, ValueError):
+    """A setting, argument or configuration value is invalid."""
+
+
+class UnknownModelError(ConfigError, KeyError):
+    """A model name is not in the zoo."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointError(EdgeError):
+    """A checkpoint cannot be read or does not fit the model."""
+
+
+class ExportError(EdgeError):
+    """A model could not be turned into ONNX."""
+
+
+class BackendError(EdgeError):
+    """An inference backend failed or is not available."""
+
+
+class BackendUnavailableError(BackendError):
+    """An optional backend (TensorRT, CUDA) is not installed on this machine."""
+
+
+class EngineInputError(BackendError, ValueError):
+    """Inputs given to an engine do not match its input specification."""
+
+
+class ManifestError(EdgeError):
+    """engines/manifest.json is missing, corrupt, or names something that is not there."""
+
+
+class BuildError(EdgeError):
+    """An engine build failed."""

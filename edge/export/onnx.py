@@ -1,0 +1,99 @@
+"""Export edge models to ONNX that ONNX Runtime and TensorRT both consume.
+
+Static input size per build (H and W multiples of 32, fixed batch), standard ops only,
+opset >= 17, weights embedded (no external-data file below ONNX's 2 GB limit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from edge.errors import ConfigError, ExportError
+from edge.export.translations import translation_table
+from edge.models.panoptic_fpn import check_input_size
+from edge.util.fs import atomic_write_with
+
+MIN_OPSET = 17
+DEFAULT_OPSET = 18
+INPUT_NAME = "image"
+
+
+def output_names(model: nn.Module, example: torch.Tensor) -> list[str]:
+    with torch.no_grad():
+        return list(model(example).keys())
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    height: int,
+    width: int,
+    batch: int = 1,
+    opset: int = DEFAULT_OPSET,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write ``model`` as ONNX to ``path`` (atomically) and return the path."""
+    check_input_size(height, width)
+    if batch < 1:
+        raise ConfigError(f"batch must be >= 1, got {batch}")
+    if opset < MIN_OPSET:
+        raise ConfigError(f"opset {opset} is too old: edge needs opset >= {MIN_OPSET}")
+    model = model.eval()
+    example = torch.rand(batch, 3, height, width) * 255.0
+    names = output_names(model, example)
+
+    def write(tmp: Path) -> None:
+        try:
+            with _quiet_exporter():
+                program = torch.onnx.export(
+                    model,
+                    (example,),
+                    dynamo=True,
+                    opset_version=opset,
+                    input_names=[INPUT_NAME],
+                    output_names=names,
+                    custom_translation_table=translation_table(),
+                    external_data=False,
+                    optimize=True,
+                    verbose=False,
+                )
+        except Exception as exc:
+            raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {exc}") from exc
+        if program is None:
+            raise ExportError("torch.onnx.export returned no program")
+        proto = program.model_proto
+        for key, value in (metadata or {}).items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        try:
+            onnx.checker.check_model(proto)
+        except onnx.checker.ValidationError as exc:
+            raise ExportError(f"exported ONNX graph is invalid: {exc}") from exc
+        onnx.save_model(proto, str(tmp))
+
+    path = Path(path)
+    atomic_write_with(path, write)
+    return path
+
+
+@contextlib.contextmanager
+def _quiet_exporter():  # type: ignore[no-untyped-def]
+    """The dynamo exporter prints progress and warns about internals users cannot act on."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)

@@ -1,0 +1,86 @@
+"""Named model configurations."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from edge.errors import UnknownModelError
+from edge.models.depth import DepthConfig, DepthNet
+from edge.models.panoptic_fpn import PanopticFPN, PanopticFPNConfig
+from edge.models.resnet import ResNetConfig
+
+R18 = ResNetConfig(block="basic", layers=(2, 2, 2, 2))
+R50 = ResNetConfig(block="bottleneck", layers=(3, 4, 6, 3))
+TINY = ResNetConfig(block="basic", layers=(1, 1, 1, 1), stem_channels=16, widths=(16, 32, 64, 96))
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    kind: str  # "panoptic" or "depth"
+    config: PanopticFPNConfig | DepthConfig
+    description: str
+
+    def create(self) -> nn.Module:
+        if isinstance(self.config, PanopticFPNConfig):
+            return PanopticFPN(self.config)
+        return DepthNet(self.config)
+
+    def config_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+
+_ZOO: dict[str, ZooEntry] = {
+    e.name: e
+    for e in (
+        ZooEntry("panoptic_fpn_r50", "panoptic", PanopticFPNConfig(backbone=R50),
+                 "Panoptic FPN, ResNet-50, paper scale"),
+        ZooEntry("panoptic_fpn_r18", "panoptic",
+                 PanopticFPNConfig(backbone=R18, box_head_dim=512, rpn_pre_nms_topk=500,
+                                   rpn_post_nms_topk=300, candidates_per_img=500,
+                                   detections_per_img=50),
+                 "Panoptic FPN, ResNet-18, edge budget"),
+        ZooEntry("panoptic_fpn_tiny", "panoptic",
+                 PanopticFPNConfig(backbone=TINY, fpn_channels=32, box_head_dim=128,
+                                   mask_head_dims=(32, 32, 32, 32), mask_dim_reduced=32,
+                                   sem_conv_dims=32, sem_norm_groups=8, rpn_pre_nms_topk=200,
+                                   rpn_post_nms_topk=64, candidates_per_img=256,
+                                   detections_per_img=20),
+                 "Panoptic FPN, tiny widths, for tests and the demo"),
+        ZooEntry("depth_r18", "depth", DepthConfig(backbone=R18),
+                 "monodepth2-style depth, ResNet-18 encoder"),
+        ZooEntry("depth_tiny", "depth",
+                 DepthConfig(backbone=TINY, decoder_channels=(8, 16, 16, 32, 64)),
+                 "monodepth2-style depth, tiny widths, for tests and the demo"),
+    )
+}
+
+
+def list_models() -> list[str]:
+    return sorted(_ZOO)
+
+
+def get_entry(name: str) -> ZooEntry:
+    try:
+        return _ZOO[name]
+    except KeyError:
+        raise UnknownModelError(
+            f"unknown model {name!r}; known models: {', '.join(list_models())}"
+        ) from None
+
+
+def create_model(name: str, *, seed: int | None = 0) -> nn.Module:
+    """The named model in eval mode; with ``seed`` its random init is reproducible."""
+    entry = get_entry(name)
+    if seed is None:
+        model = entry.create()
+    else:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = entry.create()
+    return model.eval()

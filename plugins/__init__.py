@@ -1,0 +1,1 @@
+"""Custom operators carried by edge (one folder each)."""
