@@ -1,0 +1,14 @@
+#!/usr/bin/env python3
+"""Build edge engines: checkpoint -> ONNX -> engine -> engines/manifest.json.
+
+Example:
+    python build_engines.py --models panoptic_fpn_tiny depth_tiny --backend onnxruntime \
+        --precision fp32 --size 256x512 --out engines/
+"""
+
+import sys
+
+from edge.cli_build import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Inference backends behind one Engine protocol; optional ones are imported lazily."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from edge.backends.base import Engine, EngineBase, TensorSpec
+from edge.errors import BackendUnavailableError, ConfigError
+
+BACKENDS = ("onnxruntime", "tensorrt", "torch")
+
+
+def available_backends() -> dict[str, bool]:
+    """Which backends can be used on this machine (without importing them)."""
+    return {
+        "onnxruntime": importlib.util.find_spec("onnxruntime") is not None,
+        "tensorrt": importlib.util.find_spec("tensorrt") is not None,
+        "torch": importlib.util.find_spec("torch") is not None,
+    }
+
+
+def open_engine(path: str | Path, *, backend: str, **options: Any) -> Engine:
+    """Load a built artifact with the named backend."""
+    if backend == "onnxruntime":
+        from edge.backends.onnxruntime import OnnxRuntimeEngine
+
+        return OnnxRuntimeEngine(path, **options)
+    if backend == "tensorrt":
+        raise BackendUnavailableError(
+            "the TensorRT backend is not implemented yet; use --backend onnxruntime "
+            "(TensorRT support: pip install 'edge-perception[tensorrt]' once it lands)"
+        )
+    raise ConfigError(
+        f"backend {backend!r} cannot load engine files; choose one of: onnxruntime, tensorrt"
+    )
+
+
+__all__ = ["BACKENDS", "Engine", "EngineBase", "TensorSpec", "available_backends", "open_engine"]

@@ -1,0 +1,128 @@
+"""ONNX Runtime backend (the default; CPU everywhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.backends.base import EngineBase, TensorSpec
+from edge.errors import BackendError, BackendUnavailableError, ConfigError
+
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(bool)": "bool",
+}
+_LEVELS = ("disable", "basic", "extended", "all")
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:  # pragma: no cover - a hard dependency, kept for clarity
+        raise BackendUnavailableError(
+            "onnxruntime is not installed: pip install onnxruntime"
+        ) from exc
+    return onnxruntime
+
+
+def session_options(
+    *, intra_op_threads: int = 0, inter_op_threads: int = 1, optimization: str = "all",
+    optimized_model_path: str | Path | None = None,
+) -> Any:
+    ort = _ort()
+    if optimization not in _LEVELS:
+        raise ConfigError(f"optimization level {optimization!r} is not one of {_LEVELS}")
+    if intra_op_threads < 0 or inter_op_threads < 0:
+        raise ConfigError(
+            f"thread counts must be >= 0 (0 = ONNX Runtime's default), got "
+            f"intra={intra_op_threads}, inter={inter_op_threads}"
+        )
+    so = ort.SessionOptions()
+    so.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[optimization]
+    so.intra_op_num_threads = intra_op_threads
+    so.inter_op_num_threads = inter_op_threads
+    so.log_severity_level = 3
+    if optimized_model_path is not None:
+        so.optimized_model_filepath = str(optimized_model_path)
+    return so
+
+
+def optimize_model(src: str | Path, dst: str | Path) -> None:
+    """Save ONNX Runtime's graph-optimised form of ``src`` to ``dst``.
+
+    'extended' is the highest level whose result is portable across machines; layout
+    transforms of 'all' are machine specific and are applied again at load time.
+    """
+    ort = _ort()
+    so = session_options(optimization="extended", optimized_model_path=dst)
+    try:
+        ort.InferenceSession(str(src), sess_options=so, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise BackendError(f"ONNX Runtime could not optimise {str(src)!r}: {exc}") from exc
+
+
+class OnnxRuntimeEngine(EngineBase):
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        intra_op_threads: int = 0,
+        inter_op_threads: int = 1,
+        optimization: str = "all",
+        providers: list[str] | None = None,
+    ) -> None:
+        ort = _ort()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise BackendError(f"ONNX Runtime engine {str(self.path)!r} does not exist")
+        so = session_options(
+            intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
+            optimization=optimization,
+        )
+        try:
+            self._session = ort.InferenceSession(
+                str(self.path), sess_options=so, providers=providers or ["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise BackendError(
+                f"ONNX Runtime cannot load {str(self.path)!r} (corrupt or not an ONNX model?): {exc}"
+            ) from exc
+        self._inputs = [self._spec(i) for i in self._session.get_inputs()]
+        self._outputs = [self._spec(o) for o in self._session.get_outputs()]
+        self._output_names = [o.name for o in self._outputs]
+
+    @staticmethod
+    def _spec(arg: Any) -> TensorSpec:
+        shape = tuple(d if isinstance(d, int) else -1 for d in arg.shape)
+        return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type))
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return list(self._outputs)
+
+    def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        arrays = self.check_feeds(feeds)
+        try:
+            values = self._session.run(self._output_names, arrays)
+        except Exception as exc:
+            raise BackendError(f"ONNX Runtime inference failed on {self.path.name}: {exc}") from exc
+        return dict(zip(self._output_names, values, strict=True))
+
+    def close(self) -> None:
+        self._session = None

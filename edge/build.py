@@ -1,0 +1,306 @@
+"""Build engines: zoo model (+ checkpoint) -> ONNX -> backend artifact -> check -> manifest.
+
+A build is keyed by a fingerprint of everything that determines its output (model
+config, weights, size, backend, precision, opset, tool versions and edge's own model and
+export code), so an unchanged request is not rebuilt. Artifacts are written atomically
+and the manifest is updated under a lock, so concurrent builds cannot corrupt it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.errors import BackendUnavailableError, BuildError, ConfigError
+from edge.manifest import Manifest
+from edge.util.fs import atomic_write_with, exclusive_lock, sha256_file
+
+BACKEND_PRECISIONS = {"onnxruntime": ("fp32",), "tensorrt": ("fp32", "fp16", "int8")}
+DEFAULT_MODELS = ("panoptic_fpn_tiny", "depth_tiny")
+DEFAULT_SIZE = (256, 512)
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'256x512' -> (256, 512): height x width, both positive multiples of 32."""
+    from edge.models.panoptic_fpn import check_input_size
+
+    m = _SIZE_RE.match(text)
+    if m is None:
+        raise ConfigError(f"--size {text!r} is not HEIGHTxWIDTH (expected e.g. 256x512)")
+    h, w = int(m[1]), int(m[2])
+    check_input_size(h, w)
+    return h, w
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    model: str
+    height: int
+    width: int
+    backend: str = "onnxruntime"
+    precision: str = "fp32"
+    batch: int = 1
+    checkpoint: Path | None = None
+    opset: int = 18
+    seed: int = 0
+
+    @property
+    def engine_id(self) -> str:
+        return f"{self.model}_{self.height}x{self.width}_b{self.batch}_{self.backend}_{self.precision}"
+
+    def validate(self) -> None:
+        from edge.models.panoptic_fpn import check_input_size
+        from edge.models.zoo import get_entry
+
+        get_entry(self.model)
+        check_input_size(self.height, self.width)
+        if self.backend not in BACKEND_PRECISIONS:
+            raise ConfigError(
+                f"backend {self.backend!r} is unknown; choose one of {sorted(BACKEND_PRECISIONS)}"
+            )
+        if self.backend == "tensorrt":
+            raise BackendUnavailableError(
+                "building TensorRT engines is not implemented yet; use --backend onnxruntime"
+            )
+        allowed = BACKEND_PRECISIONS[self.backend]
+        if self.precision not in allowed:
+            raise ConfigError(
+                f"precision {self.precision!r} is not supported by the {self.backend} backend yet "
+                f"(supported: {', '.join(allowed)})"
+            )
+        if self.batch < 1:
+            raise ConfigError(f"batch must be >= 1, got {self.batch}")
+        if self.checkpoint is not None and not self.checkpoint.exists():
+            raise ConfigError(f"checkpoint for {self.model} not found: {str(self.checkpoint)!r}")
+
+
+@dataclass
+class BuildResult:
+    request: BuildRequest
+    entry: dict[str, Any]
+    rebuilt: bool
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        check = self.entry.get("accuracy_check") or {}
+        return bool(check.get("passed", True))
+
+
+def tool_versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    import edge
+
+    return {
+        "edge": edge.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def code_digest() -> str:
+    """Hash of the model and export sources: changing them invalidates old engines."""
+    base = Path(__file__).parent
+    h = hashlib.sha256()
+    for sub in ("models", "export"):
+        for path in sorted((base / sub).glob("*.py")):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def weights_info(req: BuildRequest) -> dict[str, Any]:
+    if req.checkpoint is None:
+        return {"source": f"random-init(seed={req.seed})", "sha256": None}
+    p = req.checkpoint
+    files = sorted(p.glob("*.pth")) if p.is_dir() else [p]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(sha256_file(f).encode())
+    return {"source": str(p), "sha256": h.hexdigest()}
+
+
+def fingerprint(req: BuildRequest, config: dict[str, Any], weights: dict[str, Any],
+                versions: dict[str, str]) -> str:
+    key = {
+        "model": req.model,
+        "config": config,
+        "weights": weights["sha256"] or weights["source"],
+        "input": [req.batch, 3, req.height, req.width],
+        "backend": req.backend,
+        "precision": req.precision,
+        "opset": req.opset,
+        "versions": {k: v for k, v in versions.items() if k != "python"},
+        "code": code_digest(),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
+Progress = Callable[[str], None]
+
+
+def build_one(
+    req: BuildRequest,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    verify_samples: int = 2,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build (or reuse) one engine and record it in ``out_dir/manifest.json``."""
+    from edge.models.zoo import get_entry
+
+    req.validate()
+    step = progress or (lambda _msg: None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entry_cfg = get_entry(req.model)
+    versions = tool_versions()
+    weights = weights_info(req)
+    fp = fingerprint(req, entry_cfg.config_dict(), weights, versions)
+
+    with exclusive_lock(out_dir / ".build.lock"):
+        manifest = Manifest.load(out_dir)
+        old = manifest.engines.get(req.engine_id)
+        if not force and old and old.get("fingerprint") == fp and manifest.artifact_intact(old):
+            step("up to date")
+            return BuildResult(req, old, rebuilt=False, messages=["up to date"])
+
+        step("loading model")
+        model = _load_model(req)
+        onnx_path = out_dir / f"{req.engine_id}.onnx"
+        step("exporting ONNX")
+        _export(model, req, onnx_path)
+        step(f"building {req.backend} engine")
+        artifact = out_dir / f"{req.engine_id}.ort.onnx"
+        _build_backend(req, onnx_path, artifact)
+        check = None
+        if verify_samples > 0:
+            step("checking against torch")
+            check = _verify(model, req, artifact, verify_samples)
+        entry = _entry(req, entry_cfg, fp, weights, versions, onnx_path, artifact, check)
+        # re-read under the lock so entries written by other builds are kept
+        manifest = Manifest.load(out_dir)
+        manifest.engines[req.engine_id] = entry
+        manifest.save()
+    return BuildResult(req, entry, rebuilt=True)
+
+
+def _load_model(req: BuildRequest) -> Any:
+    from edge.models.checkpoints import load_checkpoint
+    from edge.models.zoo import create_model
+
+    model = create_model(req.model, seed=req.seed)
+    if req.checkpoint is not None:
+        load_checkpoint(model, req.checkpoint)
+    return model
+
+
+def _export(model: Any, req: BuildRequest, path: Path) -> None:
+    from edge.export.onnx import export_onnx
+
+    export_onnx(
+        model, path, height=req.height, width=req.width, batch=req.batch, opset=req.opset,
+        metadata={"edge.model": req.model, "edge.input": "image: float32 NCHW RGB 0..255"},
+    )
+
+
+def _build_backend(req: BuildRequest, onnx_path: Path, artifact: Path) -> None:
+    if req.backend == "onnxruntime":
+        from edge.backends.onnxruntime import optimize_model
+
+        atomic_write_with(artifact, lambda tmp: optimize_model(onnx_path, tmp))
+        return
+    raise BuildError(f"no builder for backend {req.backend!r}")  # validate() stops this earlier
+
+
+def _verify(model: Any, req: BuildRequest, artifact: Path, samples: int) -> dict[str, Any]:
+    from edge.backends import open_engine
+    from edge.backends.torch import TorchEngine
+    from edge.verify import compare_outputs, sample_images
+
+    shape = (req.batch, 3, req.height, req.width)
+    ref_engine = TorchEngine(model, input_shape=shape)
+    reports = []
+    with open_engine(artifact, backend=req.backend) as engine:
+        for image in sample_images(samples, shape):
+            reports.append(compare_outputs(ref_engine.infer({"image": image}), engine.infer({"image": image})))
+    return {
+        "reference": "torch eager (CPU)",
+        "samples": samples,
+        "passed": all(r["passed"] for r in reports),
+        "per_sample": reports,
+    }
+
+
+def _entry(req: BuildRequest, zoo_entry: Any, fp: str, weights: dict[str, Any],
+           versions: dict[str, str], onnx_path: Path, artifact: Path,
+           check: dict[str, Any] | None) -> dict[str, Any]:
+    from edge.backends import open_engine
+
+    with open_engine(artifact, backend=req.backend) as engine:
+        inputs = [s.to_json() for s in engine.inputs]
+        outputs = [s.to_json() for s in engine.outputs]
+    return {
+        "id": req.engine_id,
+        "model": req.model,
+        "kind": zoo_entry.kind,
+        "config": zoo_entry.config_dict(),
+        "backend": req.backend,
+        "precision": req.precision,
+        "inputs": inputs,
+        "outputs": outputs,
+        "onnx": {"path": onnx_path.name, "sha256": sha256_file(onnx_path), "opset": req.opset},
+        "artifact": {"path": artifact.name, "sha256": sha256_file(artifact),
+                     "bytes": artifact.stat().st_size},
+        "weights": weights,
+        "fingerprint": fp,
+        "versions": versions,
+        "device": {"gpu": None, "compute_capability": None},  # filled by the TensorRT backend
+        "plugins": {},
+        "calibration": None,
+        "accuracy_check": check,
+        "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def build_all(
+    requests: Iterable[BuildRequest],
+    out_dir: str | Path,
+    *,
+    force: bool = False,
+    verify_samples: int = 2,
+    show_progress: bool = True,
+) -> list[BuildResult]:
+    """Build every request in order with a progress bar on stderr."""
+    from tqdm import tqdm
+
+    reqs = list(requests)
+    for r in reqs:  # fail on bad input before spending minutes on the first build
+        r.validate()
+    results = []
+    bar = tqdm(total=len(reqs), disable=None if show_progress else True, file=sys.stderr, unit="engine",
+               bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} [{elapsed}]")
+    with bar:
+        for r in reqs:
+            def step(msg: str, _id: str = r.engine_id) -> None:
+                bar.set_description_str(f"{_id}: {msg}")
+
+            results.append(build_one(r, Path(out_dir), force=force, verify_samples=verify_samples,
+                                     progress=step))
+            bar.update(1)
+    return results

@@ -1,0 +1,90 @@
+"""Arguments and entry point shared by build_engines.py and `edge build`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge.build import BACKEND_PRECISIONS, DEFAULT_MODELS, BuildRequest, build_all, parse_size
+from edge.errors import ConfigError, EdgeError
+
+
+def add_build_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="NAME",
+                   help="zoo model names (see `edge models`); default: %(default)s")
+    p.add_argument("--backend", default="onnxruntime", choices=sorted(BACKEND_PRECISIONS),
+                   help="engine backend; default: %(default)s")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"],
+                   help="engine precision; default: %(default)s")
+    p.add_argument("--size", default="256x512", metavar="HxW",
+                   help="static input size, multiples of 32; default: %(default)s")
+    p.add_argument("--batch", type=int, default=1, help="static batch size; default: %(default)s")
+    p.add_argument("--out", default="engines", type=Path,
+                   help="engines directory (artifacts + manifest.json); default: %(default)s")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="MODEL=PATH",
+                   help="weights for a model: an edge/torchvision/detectron2 .pth, or a monodepth2 "
+                        "folder with encoder.pth and depth.pth (repeatable); default: random init")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17); default: %(default)s")
+    p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    p.add_argument("--verify-samples", type=int, default=2, metavar="N",
+                   help="sample inputs for the torch-vs-engine check (0 skips it); default: %(default)s")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _checkpoints(items: Sequence[str], models: Sequence[str]) -> dict[str, Path]:
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--checkpoint {item!r} is not MODEL=PATH")
+        if name not in models:
+            raise ConfigError(f"--checkpoint names {name!r}, which is not among --models {list(models)}")
+        out[name] = Path(path)
+    return out
+
+
+def requests_from_args(args: argparse.Namespace) -> list[BuildRequest]:
+    h, w = parse_size(args.size)
+    ckpts = _checkpoints(args.checkpoint, args.models)
+    return [
+        BuildRequest(model=m, height=h, width=w, backend=args.backend, precision=args.precision,
+                     batch=args.batch, checkpoint=ckpts.get(m), opset=args.opset)
+        for m in args.models
+    ]
+
+
+def run_build(args: argparse.Namespace) -> int:
+    results = build_all(requests_from_args(args), args.out, force=args.force,
+                        verify_samples=args.verify_samples, show_progress=not args.quiet)
+    failed = 0
+    for r in results:
+        check = r.entry.get("accuracy_check")
+        verdict = "not checked" if check is None else ("check passed" if check["passed"] else "CHECK FAILED")
+        state = "built" if r.rebuilt else "up to date"
+        print(f"{r.request.engine_id}: {state}, {verdict} -> {args.out / r.entry['artifact']['path']}")
+        failed += check is not None and not check["passed"]
+    print(f"manifest: {args.out / 'manifest.json'}")
+    if failed:
+        print(f"error: {failed} engine(s) disagree with the torch reference; see accuracy_check "
+              "in the manifest", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="build_engines.py",
+        description="Turn zoo models (+ checkpoints) into ONNX and engines, recorded in manifest.json.",
+    )
+    add_build_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_build(args)
+    except EdgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written was left behind", file=sys.stderr)
+        return 130

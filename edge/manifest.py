@@ -1,0 +1,88 @@
+"""engines/manifest.json: what was built, from what, with which tools, and how it checked out.
+
+Paths inside the manifest are relative to the engines directory and must stay inside
+it: a manifest cannot point the runtime at arbitrary files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.errors import ManifestError
+from edge.util.fs import atomic_write_json, sha256_file
+
+MANIFEST_NAME = "manifest.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Manifest:
+    root: Path
+    engines: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.root / MANIFEST_NAME
+
+    @classmethod
+    def load(cls, root: str | Path, *, must_exist: bool = False) -> Manifest:
+        root = Path(root)
+        path = root / MANIFEST_NAME
+        if not path.exists():
+            if must_exist:
+                raise ManifestError(
+                    f"no {MANIFEST_NAME} in {str(root)!r}: build engines first, e.g. "
+                    f"python build_engines.py --out {root}"
+                )
+            return cls(root=root)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ManifestError(f"{str(path)!r} is not readable JSON: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("engines"), dict):
+            raise ManifestError(f"{str(path)!r} has no 'engines' object; is it an edge manifest?")
+        if data.get("format") != FORMAT_VERSION:
+            raise ManifestError(
+                f"{str(path)!r} has format {data.get('format')!r}, this edge reads format "
+                f"{FORMAT_VERSION}; rebuild with build_engines.py --force"
+            )
+        for key, entry in data["engines"].items():
+            if not isinstance(entry, dict):
+                raise ManifestError(f"{str(path)!r}: entry {key!r} is not an object")
+        return cls(root=root, engines=data["engines"])
+
+    def save(self) -> None:
+        atomic_write_json(self.path, {"format": FORMAT_VERSION, "engines": self.engines})
+
+    def resolve(self, relative: str) -> Path:
+        """An artifact path from the manifest, refused if it leaves the engines directory."""
+        root = self.root.resolve()
+        p = (root / relative).resolve()
+        if not p.is_relative_to(root):
+            raise ManifestError(
+                f"{str(self.path)!r} names {relative!r}, which lies outside {str(root)!r}; refused"
+            )
+        return p
+
+    def artifact_intact(self, entry: dict[str, Any]) -> bool:
+        """The files an entry names exist and still hash to what was recorded."""
+        for key in ("onnx", "artifact"):
+            info = entry.get(key)
+            if not isinstance(info, dict):
+                return False
+            try:
+                p = self.resolve(str(info.get("path", "")))
+            except ManifestError:
+                return False
+            if not p.is_file() or sha256_file(p) != info.get("sha256"):
+                return False
+        return True
+
+    def find(self, *, model: str, backend: str | None = None) -> list[dict[str, Any]]:
+        return [
+            e for e in self.engines.values()
+            if e.get("model") == model and (backend is None or e.get("backend") == backend)
+        ]

@@ -1,0 +1,111 @@
+"""Compare an engine's outputs with the torch reference's.
+
+Dense outputs are compared numerically; detections are matched (same class, box corners
+within a pixel tolerance) because backends may order exact score ties differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+DETECTION_KEYS = ("boxes", "scores", "labels", "masks", "num_detections")
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    rel: float = 1e-3  # dense float outputs, relative to the reference's largest magnitude
+    box_px: float = 0.5
+    label_agreement: float = 0.999  # dense integer outputs (argmax), fraction equal
+
+
+def dense_error(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
+    ref64 = ref.astype(np.float64)
+    diff = np.abs(ref64 - out.astype(np.float64))
+    scale = max(float(np.abs(ref64).max(initial=0.0)), 1e-12)
+    return {"max_abs": float(diff.max(initial=0.0)), "max_rel": float(diff.max(initial=0.0) / scale)}
+
+
+def match_detections(
+    ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray], *, box_px: float = 0.5, batch: int = 0
+) -> dict[str, float]:
+    """Greedy one-to-one matching of valid detections of one image."""
+    n_ref = int(ref["num_detections"][batch])
+    n_out = int(out["num_detections"][batch])
+    rb, ob = ref["boxes"][batch][:n_ref], out["boxes"][batch][:n_out]
+    rl, ol = ref["labels"][batch][:n_ref], out["labels"][batch][:n_out]
+    used = np.zeros(n_out, dtype=bool)
+    matched = 0
+    box_err = 0.0
+    score_err = 0.0
+    mask_err = 0.0
+    for i in range(n_ref):
+        err = np.abs(ob - rb[i]).max(axis=1) if n_out else np.zeros(0)
+        cand = np.flatnonzero((ol == rl[i]) & (err <= box_px) & ~used)
+        if cand.size == 0:
+            continue
+        j = cand[np.argmin(err[cand])]
+        used[j] = True
+        matched += 1
+        box_err = max(box_err, float(err[j]))
+        score_err = max(score_err, abs(float(ref["scores"][batch][i]) - float(out["scores"][batch][j])))
+        if "masks" in ref:
+            mask_err = max(mask_err, float(np.abs(ref["masks"][batch][i] - out["masks"][batch][j]).max()))
+    return {
+        "ref_detections": n_ref,
+        "out_detections": n_out,
+        "matched": matched,
+        "max_box_err_px": box_err,
+        "max_score_err": score_err,
+        "max_mask_err": mask_err,
+    }
+
+
+def compare_outputs(
+    ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray], tol: Tolerances | None = None
+) -> dict[str, object]:
+    """Per-output errors and an overall ``passed`` verdict."""
+    tol = tol or Tolerances()
+    report: dict[str, object] = {}
+    passed = True
+    missing = sorted(set(ref) - set(out))
+    if missing:
+        return {"passed": False, "missing_outputs": missing}
+    for name, r in ref.items():
+        if name in DETECTION_KEYS:
+            continue
+        o = out[name]
+        if r.shape != o.shape:
+            report[name] = {"shape_ref": list(r.shape), "shape_out": list(o.shape)}
+            passed = False
+        elif np.issubdtype(r.dtype, np.floating):
+            e = dense_error(r, o)
+            passed &= e["max_rel"] <= tol.rel
+            report[name] = e
+        else:
+            agree = float((r == o).mean()) if r.size else 1.0
+            passed &= agree >= tol.label_agreement
+            report[name] = {"agreement": agree}
+    if "num_detections" in ref:
+        dets = [match_detections(ref, out, box_px=tol.box_px, batch=b) for b in range(len(ref["num_detections"]))]
+        for d in dets:
+            passed &= d["matched"] == d["ref_detections"] == d["out_detections"]
+        report["detections"] = dets
+    report["passed"] = bool(passed)
+    return report
+
+
+def sample_images(count: int, shape: tuple[int, int, int, int], seed: int = 0) -> list[np.ndarray]:
+    """Deterministic image-like inputs (smooth colour fields plus edges and noise), 0..255."""
+    rng = np.random.default_rng(seed)
+    b, c, h, w = shape
+    images = []
+    for _ in range(count):
+        coarse = rng.uniform(0, 255, size=(b, c, max(1, h // 16), max(1, w // 16)))
+        img = coarse.repeat(16, axis=2).repeat(16, axis=3)[:, :, :h, :w]
+        img = np.pad(img, ((0, 0), (0, 0), (0, h - img.shape[2]), (0, w - img.shape[3])), mode="edge")
+        img = img + rng.normal(0, 8, size=img.shape)
+        images.append(np.clip(img, 0, 255).astype(np.float32))
+    return images
