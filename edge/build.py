@@ -135,8 +135,9 @@ def weights_info(req: BuildRequest) -> dict[str, Any]:
     return {"source": str(p), "sha256": h.hexdigest()}
 
 
-def fingerprint(req: BuildRequest, config: dict[str, Any], weights: dict[str, Any],
-                versions: dict[str, str]) -> str:
+def fingerprint(
+    req: BuildRequest, config: dict[str, Any], weights: dict[str, Any], versions: dict[str, str]
+) -> str:
     key = {
         "model": req.model,
         "config": config,
@@ -214,7 +215,12 @@ def _export(model: Any, req: BuildRequest, path: Path) -> None:
     from edge.export.onnx import export_onnx
 
     export_onnx(
-        model, path, height=req.height, width=req.width, batch=req.batch, opset=req.opset,
+        model,
+        path,
+        height=req.height,
+        width=req.width,
+        batch=req.batch,
+        opset=req.opset,
         metadata={"edge.model": req.model, "edge.input": "image: float32 NCHW RGB 0..255"},
     )
 
@@ -238,7 +244,9 @@ def _verify(model: Any, req: BuildRequest, artifact: Path, samples: int) -> dict
     reports = []
     with open_engine(artifact, backend=req.backend) as engine:
         for image in sample_images(samples, shape):
-            reports.append(compare_outputs(ref_engine.infer({"image": image}), engine.infer({"image": image})))
+            reports.append(
+                compare_outputs(ref_engine.infer({"image": image}), engine.infer({"image": image}))
+            )
     return {
         "reference": "torch eager (CPU)",
         "samples": samples,
@@ -247,9 +255,16 @@ def _verify(model: Any, req: BuildRequest, artifact: Path, samples: int) -> dict
     }
 
 
-def _entry(req: BuildRequest, zoo_entry: Any, fp: str, weights: dict[str, Any],
-           versions: dict[str, str], onnx_path: Path, artifact: Path,
-           check: dict[str, Any] | None) -> dict[str, Any]:
+def _entry(
+    req: BuildRequest,
+    zoo_entry: Any,
+    fp: str,
+    weights: dict[str, Any],
+    versions: dict[str, str],
+    onnx_path: Path,
+    artifact: Path,
+    check: dict[str, Any] | None,
+) -> dict[str, Any]:
     from edge.backends import open_engine
 
     with open_engine(artifact, backend=req.backend) as engine:
@@ -265,8 +280,11 @@ def _entry(req: BuildRequest, zoo_entry: Any, fp: str, weights: dict[str, Any],
         "inputs": inputs,
         "outputs": outputs,
         "onnx": {"path": onnx_path.name, "sha256": sha256_file(onnx_path), "opset": req.opset},
-        "artifact": {"path": artifact.name, "sha256": sha256_file(artifact),
-                     "bytes": artifact.stat().st_size},
+        "artifact": {
+            "path": artifact.name,
+            "sha256": sha256_file(artifact),
+            "bytes": artifact.stat().st_size,
+        },
         "weights": weights,
         "fingerprint": fp,
         "versions": versions,
@@ -293,14 +311,21 @@ def build_all(
     for r in reqs:  # fail on bad input before spending minutes on the first build
         r.validate()
     results = []
-    bar = tqdm(total=len(reqs), disable=None if show_progress else True, file=sys.stderr, unit="engine",
-               bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} [{elapsed}]")
+    bar = tqdm(
+        total=len(reqs),
+        disable=None if show_progress else True,
+        file=sys.stderr,
+        unit="engine",
+        bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} [{elapsed}]",
+    )
     with bar:
         for r in reqs:
+
             def step(msg: str, _id: str = r.engine_id) -> None:
                 bar.set_description_str(f"{_id}: {msg}")
 
-            results.append(build_one(r, Path(out_dir), force=force, verify_samples=verify_samples,
-                                     progress=step))
+            results.append(
+                build_one(r, Path(out_dir), force=force, verify_samples=verify_samples, progress=step)
+            )
             bar.update(1)
     return results

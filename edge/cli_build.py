@@ -12,24 +12,55 @@ from edge.errors import ConfigError, EdgeError
 
 
 def add_build_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="NAME",
-                   help="zoo model names (see `edge models`); default: %(default)s")
-    p.add_argument("--backend", default="onnxruntime", choices=sorted(BACKEND_PRECISIONS),
-                   help="engine backend; default: %(default)s")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"],
-                   help="engine precision; default: %(default)s")
-    p.add_argument("--size", default="256x512", metavar="HxW",
-                   help="static input size, multiples of 32; default: %(default)s")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=list(DEFAULT_MODELS),
+        metavar="NAME",
+        help="zoo model names (see `edge models`); default: %(default)s",
+    )
+    p.add_argument(
+        "--backend",
+        default="onnxruntime",
+        choices=sorted(BACKEND_PRECISIONS),
+        help="engine backend; default: %(default)s",
+    )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "fp16", "int8"],
+        help="engine precision; default: %(default)s",
+    )
+    p.add_argument(
+        "--size",
+        default="256x512",
+        metavar="HxW",
+        help="static input size, multiples of 32; default: %(default)s",
+    )
     p.add_argument("--batch", type=int, default=1, help="static batch size; default: %(default)s")
-    p.add_argument("--out", default="engines", type=Path,
-                   help="engines directory (artifacts + manifest.json); default: %(default)s")
-    p.add_argument("--checkpoint", action="append", default=[], metavar="MODEL=PATH",
-                   help="weights for a model: an edge/torchvision/detectron2 .pth, or a monodepth2 "
-                        "folder with encoder.pth and depth.pth (repeatable); default: random init")
+    p.add_argument(
+        "--out",
+        default="engines",
+        type=Path,
+        help="engines directory (artifacts + manifest.json); default: %(default)s",
+    )
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="MODEL=PATH",
+        help="weights for a model: an edge/torchvision/detectron2 .pth, or a monodepth2 "
+        "folder with encoder.pth and depth.pth (repeatable); default: random init",
+    )
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17); default: %(default)s")
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
-    p.add_argument("--verify-samples", type=int, default=2, metavar="N",
-                   help="sample inputs for the torch-vs-engine check (0 skips it); default: %(default)s")
+    p.add_argument(
+        "--verify-samples",
+        type=int,
+        default=2,
+        metavar="N",
+        help="sample inputs for the torch-vs-engine check (0 skips it); default: %(default)s",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -49,15 +80,28 @@ def requests_from_args(args: argparse.Namespace) -> list[BuildRequest]:
     h, w = parse_size(args.size)
     ckpts = _checkpoints(args.checkpoint, args.models)
     return [
-        BuildRequest(model=m, height=h, width=w, backend=args.backend, precision=args.precision,
-                     batch=args.batch, checkpoint=ckpts.get(m), opset=args.opset)
+        BuildRequest(
+            model=m,
+            height=h,
+            width=w,
+            backend=args.backend,
+            precision=args.precision,
+            batch=args.batch,
+            checkpoint=ckpts.get(m),
+            opset=args.opset,
+        )
         for m in args.models
     ]
 
 
 def run_build(args: argparse.Namespace) -> int:
-    results = build_all(requests_from_args(args), args.out, force=args.force,
-                        verify_samples=args.verify_samples, show_progress=not args.quiet)
+    results = build_all(
+        requests_from_args(args),
+        args.out,
+        force=args.force,
+        verify_samples=args.verify_samples,
+        show_progress=not args.quiet,
+    )
     failed = 0
     for r in results:
         check = r.entry.get("accuracy_check")
@@ -67,8 +111,11 @@ def run_build(args: argparse.Namespace) -> int:
         failed += check is not None and not check["passed"]
     print(f"manifest: {args.out / 'manifest.json'}")
     if failed:
-        print(f"error: {failed} engine(s) disagree with the torch reference; see accuracy_check "
-              "in the manifest", file=sys.stderr)
+        print(
+            f"error: {failed} engine(s) disagree with the torch reference; see accuracy_check "
+            "in the manifest",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

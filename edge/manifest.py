@@ -83,6 +83,7 @@ class Manifest:
 
     def find(self, *, model: str, backend: str | None = None) -> list[dict[str, Any]]:
         return [
-            e for e in self.engines.values()
+            e
+            for e in self.engines.values()
             if e.get("model") == model and (backend is None or e.get("backend") == backend)
         ]

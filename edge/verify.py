@@ -89,7 +89,9 @@ def compare_outputs(
             passed &= agree >= tol.label_agreement
             report[name] = {"agreement": agree}
     if "num_detections" in ref:
-        dets = [match_detections(ref, out, box_px=tol.box_px, batch=b) for b in range(len(ref["num_detections"]))]
+        dets = [
+            match_detections(ref, out, box_px=tol.box_px, batch=b) for b in range(len(ref["num_detections"]))
+        ]
         for d in dets:
             passed &= d["matched"] == d["ref_detections"] == d["out_detections"]
         report["detections"] = dets

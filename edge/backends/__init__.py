@@ -32,9 +32,7 @@ def open_engine(path: str | Path, *, backend: str, **options: Any) -> Engine:
             "the TensorRT backend is not implemented yet; use --backend onnxruntime "
             "(TensorRT support: pip install 'edge-perception[tensorrt]' once it lands)"
         )
-    raise ConfigError(
-        f"backend {backend!r} cannot load engine files; choose one of: onnxruntime, tensorrt"
-    )
+    raise ConfigError(f"backend {backend!r} cannot load engine files; choose one of: onnxruntime, tensorrt")
 
 
 __all__ = ["BACKENDS", "Engine", "EngineBase", "TensorSpec", "available_backends", "open_engine"]

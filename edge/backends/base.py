@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from typing_extensions import Self
 
 from edge.errors import EngineInputError
 
@@ -66,7 +67,7 @@ class EngineBase:
     def close(self) -> None:  # backends with resources override this
         return None
 
-    def __enter__(self) -> EngineBase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

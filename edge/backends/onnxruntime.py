@@ -28,14 +28,15 @@ def _ort() -> Any:
     try:
         import onnxruntime
     except ImportError as exc:  # pragma: no cover - a hard dependency, kept for clarity
-        raise BackendUnavailableError(
-            "onnxruntime is not installed: pip install onnxruntime"
-        ) from exc
+        raise BackendUnavailableError("onnxruntime is not installed: pip install onnxruntime") from exc
     return onnxruntime
 
 
 def session_options(
-    *, intra_op_threads: int = 0, inter_op_threads: int = 1, optimization: str = "all",
+    *,
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 1,
+    optimization: str = "all",
     optimized_model_path: str | Path | None = None,
 ) -> Any:
     ort = _ort()
@@ -92,7 +93,8 @@ class OnnxRuntimeEngine(EngineBase):
         if not self.path.is_file():
             raise BackendError(f"ONNX Runtime engine {str(self.path)!r} does not exist")
         so = session_options(
-            intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
+            intra_op_threads=intra_op_threads,
+            inter_op_threads=inter_op_threads,
             optimization=optimization,
         )
         try:

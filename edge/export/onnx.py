@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
@@ -86,7 +87,7 @@ def export_onnx(
 
 
 @contextlib.contextmanager
-def _quiet_exporter():  # type: ignore[no-untyped-def]
+def _quiet_exporter() -> Iterator[None]:
     """The dynamo exporter prints progress and warns about internals users cannot act on."""
     logger = logging.getLogger("torch.onnx")
     level = logger.level

@@ -26,7 +26,9 @@ def nms_keep_onnx(boxes: Any, scores: Any, iou_threshold: float, score_threshold
     per_class = op.Unsqueeze(scores, [1])
     n = op.Shape(scores, start=1, end=2)
     selected = op.NonMaxSuppression(
-        boxes, per_class, n,
+        boxes,
+        per_class,
+        n,
         op.Constant(value_floats=[iou_threshold]),
         op.Constant(value_floats=[score_threshold]),
     )
@@ -57,8 +59,9 @@ def multilevel_roi_align_onnx(
     x2 = op.Gather(rois, [2], axis=1)
     y2 = op.Gather(rois, [3], axis=1)
     area = op.Max(op.Mul(op.Sub(x2, x1), op.Sub(y2, y1)), op.Constant(value_float=0.0))
-    ratio = op.Add(op.Div(op.Sqrt(area), op.Constant(value_float=CANONICAL_SIZE)),
-                   op.Constant(value_float=LEVEL_EPS))
+    ratio = op.Add(
+        op.Div(op.Sqrt(area), op.Constant(value_float=CANONICAL_SIZE)), op.Constant(value_float=LEVEL_EPS)
+    )
     log2 = op.Div(op.Log(ratio), op.Constant(value_float=math.log(2.0)))
     lvl = op.Floor(op.Add(log2, op.Constant(value_float=float(CANONICAL_LEVEL))))
     max_level = min_level + len(features) - 1
@@ -67,10 +70,15 @@ def multilevel_roi_align_onnx(
     out = None
     for i, (feat, scale) in enumerate(zip(features, spatial_scales, strict=True)):
         pooled = op.RoiAlign(
-            feat, rois, batch_idx,
-            coordinate_transformation_mode=mode, mode="avg",
-            output_height=output_size, output_width=output_size,
-            sampling_ratio=sampling_ratio, spatial_scale=float(scale),
+            feat,
+            rois,
+            batch_idx,
+            coordinate_transformation_mode=mode,
+            mode="avg",
+            output_height=output_size,
+            output_width=output_size,
+            sampling_ratio=sampling_ratio,
+            spatial_scale=float(scale),
         )
         if out is None:
             out = pooled

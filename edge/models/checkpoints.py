@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -98,8 +99,11 @@ def _upgrade_torchvision_keys(sd: Mapping[str, torch.Tensor]) -> StateDict:
     for k, v in sd.items():
         k = re.sub(r"^(backbone\.fpn\.(?:inner|layer)_blocks\.\d+)\.(weight|bias)$", r"\1.0.\2", k)
         k = re.sub(r"^rpn\.head\.conv\.(weight|bias)$", r"rpn.head.conv.0.0.\1", k)
-        k = re.sub(r"^(roi_heads\.mask_head)\.mask_fcn(\d)\.(weight|bias)$",
-                   lambda m: f"{m[1]}.{int(m[2]) - 1}.0.{m[3]}", k)
+        k = re.sub(
+            r"^(roi_heads\.mask_head)\.mask_fcn(\d)\.(weight|bias)$",
+            lambda m: f"{m[1]}.{int(m[2]) - 1}.0.{m[3]}",
+            k,
+        )
         out[k] = v
     return out
 
@@ -148,9 +152,7 @@ def convert_detectron2_panoptic(sd: Mapping[str, torch.Tensor]) -> StateDict:
         else:
             unknown.append(key)
     if unknown:
-        raise CheckpointError(
-            f"detectron2 checkpoint has keys edge cannot map: {_listing(unknown)}"
-        )
+        raise CheckpointError(f"detectron2 checkpoint has keys edge cannot map: {_listing(unknown)}")
     return out
 
 
@@ -174,7 +176,9 @@ def _d2_convert(target: str, m: re.Match[str], key: str, v: torch.Tensor) -> Sta
     if target == "BBOX":  # [K*4, ...] -> [(K+1)*4, ...] with a zero background block
         return {f"roi_heads.box_predictor.bbox_pred.{m[1]}": torch.cat([v.new_zeros((4, *v.shape[1:])), v])}
     if target == "MASK_PRED":  # [K, ...] -> [K+1, ...] with a zero background channel
-        return {f"roi_heads.mask_predictor.mask_fcn_logits.{m[1]}": torch.cat([v.new_zeros((1, *v.shape[1:])), v])}
+        return {
+            f"roi_heads.mask_predictor.mask_fcn_logits.{m[1]}": torch.cat([v.new_zeros((1, *v.shape[1:])), v])
+        }
     return {m.expand(target): v}
 
 
@@ -195,8 +199,8 @@ def load_monodepth2(
 ) -> None:
     """Load monodepth2's encoder.pth and depth.pth into a DepthNet."""
     enc = {k: v for k, v in encoder_sd.items() if k not in _MD2_EXTRA and not k.startswith("encoder.fc.")}
-    load_strict(model.encoder, enc, what="monodepth2 encoder.pth")
-    load_strict(model.decoder, depth_sd, what="monodepth2 depth.pth")
+    load_strict(cast(nn.Module, model.encoder), enc, what="monodepth2 encoder.pth")
+    load_strict(cast(nn.Module, model.decoder), depth_sd, what="monodepth2 depth.pth")
 
 
 def detect_format(sd: Mapping[str, torch.Tensor]) -> str:

@@ -60,7 +60,9 @@ class ResnetEncoder(nn.Module):
 class DepthDecoder(nn.Module):
     """monodepth2's decoder; the ModuleList order (upconvs 4..0, then dispconvs) is its key order."""
 
-    def __init__(self, num_ch_enc: tuple[int, ...], num_ch_dec: tuple[int, ...], scales: tuple[int, ...]) -> None:
+    def __init__(
+        self, num_ch_enc: tuple[int, ...], num_ch_dec: tuple[int, ...], scales: tuple[int, ...]
+    ) -> None:
         super().__init__()
         self.scales = scales
         convs: list[nn.Module] = []

@@ -19,7 +19,10 @@ INVALID_SCORE = -1.0  # below every probability; NMS ignores scores <= -0.5
 
 
 def anchors_for_level(
-    size: float, aspect_ratios: tuple[float, ...], grid: tuple[int, int], stride: tuple[int, int],
+    size: float,
+    aspect_ratios: tuple[float, ...],
+    grid: tuple[int, int],
+    stride: tuple[int, int],
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """torchvision AnchorGenerator anchors: [H*W*A, 4], location-major, ratio-minor."""

@@ -14,9 +14,7 @@ class FPN(nn.Module):
 
     def __init__(self, in_channels: tuple[int, ...], out_channels: int) -> None:
         super().__init__()
-        self.inner_blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(c, out_channels, 1)) for c in in_channels
-        )
+        self.inner_blocks = nn.ModuleList(nn.Sequential(nn.Conv2d(c, out_channels, 1)) for c in in_channels)
         self.layer_blocks = nn.ModuleList(
             nn.Sequential(nn.Conv2d(out_channels, out_channels, 3, padding=1)) for _ in in_channels
         )

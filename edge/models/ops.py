@@ -145,8 +145,13 @@ def roi_align_reference(
         return _roi_align_adaptive(feat, rois, batch_idx, output_size, spatial_scale, aligned)
     parts = [
         _roi_align_fixed_grid(
-            feat, rois[i : i + chunk], batch_idx[i : i + chunk],
-            output_size, spatial_scale, sampling_ratio, aligned,
+            feat,
+            rois[i : i + chunk],
+            batch_idx[i : i + chunk],
+            output_size,
+            spatial_scale,
+            sampling_ratio,
+            aligned,
         )
         for i in range(0, rois.shape[0], chunk)
     ]
@@ -234,9 +239,7 @@ def nms_keep(
     """Greedy NMS per batch item; boxes [B, N, 4], scores [B, N] -> keep mask [B, N]."""
     b = boxes.detach().cpu().numpy().astype(np.float32)
     s = scores.detach().cpu().numpy()
-    keep = np.stack(
-        [greedy_nms_np(b[i], s[i], iou_threshold, score_threshold) for i in range(b.shape[0])]
-    )
+    keep = np.stack([greedy_nms_np(b[i], s[i], iou_threshold, score_threshold) for i in range(b.shape[0])])
     return torch.from_numpy(keep).to(scores.device)
 
 

@@ -62,8 +62,13 @@ class SemSegFPNHead(nn.Module):
             for k in range(max(1, n_up)):
                 layers.append(
                     Conv2dNorm(
-                        channels if k == 0 else conv_dims, conv_dims, 3, padding=1, bias=False,
-                        norm=nn.GroupNorm(norm_groups, conv_dims), activation=nn.ReLU(),
+                        channels if k == 0 else conv_dims,
+                        conv_dims,
+                        3,
+                        padding=1,
+                        bias=False,
+                        norm=nn.GroupNorm(norm_groups, conv_dims),
+                        activation=nn.ReLU(),
                     )
                 )
                 if n_up:
@@ -80,6 +85,9 @@ class SemSegFPNHead(nn.Module):
 
 
 class PanopticFPN(nn.Module):
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
+
     def __init__(self, cfg: PanopticFPNConfig) -> None:
         super().__init__()
         self.cfg = cfg

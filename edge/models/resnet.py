@@ -80,6 +80,11 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     """Returns the stem output and C2..C5 (strides 2, 4, 8, 16, 32)."""
 
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(self, cfg: ResNetConfig) -> None:
         super().__init__()
         block = Bottleneck if cfg.block == "bottleneck" else BasicBlock

@@ -99,8 +99,14 @@ class RoIHeads(nn.Module):
         batch_idx = torch.arange(b, dtype=torch.int64).repeat_interleave(n)
         scales = [f.shape[-1] / image_w for f in feats]
         return multilevel_roi_align(
-            feats, boxes.reshape(-1, 4), batch_idx, size, scales,
-            self.sampling_ratio, self.aligned, 2,
+            feats,
+            boxes.reshape(-1, 4),
+            batch_idx,
+            size,
+            scales,
+            self.sampling_ratio,
+            self.aligned,
+            2,
         )
 
     def forward(

@@ -38,25 +38,52 @@ class ZooEntry:
 _ZOO: dict[str, ZooEntry] = {
     e.name: e
     for e in (
-        ZooEntry("panoptic_fpn_r50", "panoptic", PanopticFPNConfig(backbone=R50),
-                 "Panoptic FPN, ResNet-50, paper scale"),
-        ZooEntry("panoptic_fpn_r18", "panoptic",
-                 PanopticFPNConfig(backbone=R18, box_head_dim=512, rpn_pre_nms_topk=500,
-                                   rpn_post_nms_topk=300, candidates_per_img=500,
-                                   detections_per_img=50),
-                 "Panoptic FPN, ResNet-18, edge budget"),
-        ZooEntry("panoptic_fpn_tiny", "panoptic",
-                 PanopticFPNConfig(backbone=TINY, fpn_channels=32, box_head_dim=128,
-                                   mask_head_dims=(32, 32, 32, 32), mask_dim_reduced=32,
-                                   sem_conv_dims=32, sem_norm_groups=8, rpn_pre_nms_topk=200,
-                                   rpn_post_nms_topk=64, candidates_per_img=256,
-                                   detections_per_img=20),
-                 "Panoptic FPN, tiny widths, for tests and the demo"),
-        ZooEntry("depth_r18", "depth", DepthConfig(backbone=R18),
-                 "monodepth2-style depth, ResNet-18 encoder"),
-        ZooEntry("depth_tiny", "depth",
-                 DepthConfig(backbone=TINY, decoder_channels=(8, 16, 16, 32, 64)),
-                 "monodepth2-style depth, tiny widths, for tests and the demo"),
+        ZooEntry(
+            "panoptic_fpn_r50",
+            "panoptic",
+            PanopticFPNConfig(backbone=R50),
+            "Panoptic FPN, ResNet-50, paper scale",
+        ),
+        ZooEntry(
+            "panoptic_fpn_r18",
+            "panoptic",
+            PanopticFPNConfig(
+                backbone=R18,
+                box_head_dim=512,
+                rpn_pre_nms_topk=500,
+                rpn_post_nms_topk=300,
+                candidates_per_img=500,
+                detections_per_img=50,
+            ),
+            "Panoptic FPN, ResNet-18, edge budget",
+        ),
+        ZooEntry(
+            "panoptic_fpn_tiny",
+            "panoptic",
+            PanopticFPNConfig(
+                backbone=TINY,
+                fpn_channels=32,
+                box_head_dim=128,
+                mask_head_dims=(32, 32, 32, 32),
+                mask_dim_reduced=32,
+                sem_conv_dims=32,
+                sem_norm_groups=8,
+                rpn_pre_nms_topk=200,
+                rpn_post_nms_topk=64,
+                candidates_per_img=256,
+                detections_per_img=20,
+            ),
+            "Panoptic FPN, tiny widths, for tests and the demo",
+        ),
+        ZooEntry(
+            "depth_r18", "depth", DepthConfig(backbone=R18), "monodepth2-style depth, ResNet-18 encoder"
+        ),
+        ZooEntry(
+            "depth_tiny",
+            "depth",
+            DepthConfig(backbone=TINY, decoder_channels=(8, 16, 16, 32, 64)),
+            "monodepth2-style depth, tiny widths, for tests and the demo",
+        ),
     )
 }
 
@@ -69,9 +96,7 @@ def get_entry(name: str) -> ZooEntry:
     try:
         return _ZOO[name]
     except KeyError:
-        raise UnknownModelError(
-            f"unknown model {name!r}; known models: {', '.join(list_models())}"
-        ) from None
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
 
 
 def create_model(name: str, *, seed: int | None = 0) -> nn.Module:

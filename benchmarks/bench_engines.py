@@ -1,0 +1,118 @@
+"""Torch eager vs ONNX Runtime latency per model and input size on this machine's CPU.
+
+Not a test: run it by hand and commit the JSON it writes.
+
+    python benchmarks/bench_engines.py --models panoptic_fpn_r18 depth_r18 \
+        --sizes 256x512 512x1024 --out benchmarks/results/cpu_engines.json
+
+Both backends run in one process on the same inputs and thread count, alternating, so
+the ratio is meaningful even on a noisy machine; absolute numbers are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.backends.onnxruntime import OnnxRuntimeEngine, optimize_model
+from edge.backends.torch import TorchEngine
+from edge.build import parse_size, tool_versions
+from edge.export import export_onnx
+from edge.models import create_model
+from edge.verify import sample_images
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def time_ms(fn, feeds, repeats: int) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter_ns()
+        fn(feeds)
+        out.append((time.perf_counter_ns() - t) / 1e6)
+    return out
+
+
+def bench(model_name: str, size: tuple[int, int], repeats: int, warmup: int, threads: int) -> dict:
+    model = create_model(model_name)
+    shape = (1, 3, *size)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = export_onnx(model, Path(tmp) / "m.onnx", height=size[0], width=size[1])
+        opt = Path(tmp) / "m.ort.onnx"
+        optimize_model(raw, opt)
+        ort = OnnxRuntimeEngine(opt, intra_op_threads=threads)
+        ref = TorchEngine(model, input_shape=shape, threads=threads)
+        feeds = {"image": sample_images(1, shape)[0]}
+        for _ in range(warmup):
+            ref.infer(feeds)
+            ort.infer(feeds)
+        t_torch, t_ort = [], []
+        for _ in range(repeats):  # alternate so drifts in machine load hit both alike
+            t_torch += time_ms(ref.infer, feeds, 1)
+            t_ort += time_ms(ort.infer, feeds, 1)
+        ort.close()
+    med_t, med_o = statistics.median(t_torch), statistics.median(t_ort)
+    return {
+        "model": model_name,
+        "size": f"{size[0]}x{size[1]}",
+        "torch_eager_ms": {"median": med_t, "min": min(t_torch), "samples": t_torch},
+        "onnxruntime_ms": {"median": med_o, "min": min(t_ort), "samples": t_ort},
+        "ratio_ort_over_torch": med_o / med_t,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["panoptic_fpn_r18", "depth_r18"])
+    ap.add_argument("--sizes", nargs="+", default=["256x512", "512x1024"])
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="0 = all cores")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/cpu_engines.json"))
+    args = ap.parse_args()
+    threads = args.threads or torch.get_num_threads()
+    results = []
+    for name in args.models:
+        for s in args.sizes:
+            r = bench(name, parse_size(s), args.repeats, args.warmup, threads)
+            print(
+                f"{name:20s} {r['size']:>9s}  torch {r['torch_eager_ms']['median']:8.1f} ms  "
+                f"ort {r['onnxruntime_ms']['median']:8.1f} ms  ratio {r['ratio_ort_over_torch']:.2f}",
+                flush=True,
+            )
+            results.append(r)
+    report = {
+        "benchmark": "torch eager vs ONNX Runtime (CPU), batch 1, median latency",
+        "device": {"cpu": cpu_name(), "cores": torch.get_num_threads(), "gpu": None},
+        "threads": threads,
+        "repeats": args.repeats,
+        "versions": tool_versions(),
+        "target": "onnxruntime <= 0.8 x torch eager for panoptic_fpn_r18",
+        "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

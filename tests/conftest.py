@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from edge.build import BuildRequest, build_all
+from edge.models import create_model
+
+TEST_SIZE = (128, 256)
+
+
+def informative_model(name: str, seed: int = 0) -> torch.nn.Module:
+    """A zoo model whose random heads give well-separated scores (no near-ties)."""
+    model = create_model(name, seed=seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        if hasattr(model, "roi_heads"):
+            w = model.roi_heads.box_predictor.cls_score.weight
+            w.copy_(torch.randn(w.shape, generator=gen) * 0.3)
+            o = model.rpn.head.cls_logits.weight
+            o.copy_(torch.randn(o.shape, generator=gen) * 0.3)
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real tiny engines built once per session with the real build pipeline."""
+    out = tmp_path_factory.mktemp("engines")
+    reqs = [
+        BuildRequest(model=m, height=TEST_SIZE[0], width=TEST_SIZE[1])
+        for m in ("panoptic_fpn_tiny", "depth_tiny")
+    ]
+    build_all(reqs, out, show_progress=False)
+    return out

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+from edge.errors import ConfigError
+from edge.export import export_onnx
+from edge.models import create_model
+
+STANDARD_DOMAINS = {"", "ai.onnx"}
+
+
+@pytest.fixture(scope="module")
+def panoptic_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("onnx") / "pan.onnx"
+    return export_onnx(
+        create_model("panoptic_fpn_tiny"),
+        path,
+        height=64,
+        width=128,
+        metadata={"edge.model": "panoptic_fpn_tiny"},
+    )
+
+
+def test_graph_is_standard_static_and_self_contained(panoptic_onnx: Path) -> None:
+    model = onnx.load(str(panoptic_onnx))
+    onnx.checker.check_model(model)
+    opset = {o.domain: o.version for o in model.opset_import}
+    assert opset.get("", opset.get("ai.onnx", 0)) >= 17
+    assert {n.domain for n in model.graph.node} <= STANDARD_DOMAINS
+    # no external-data file next to the model: all weights are inside
+    assert sorted(p.name for p in panoptic_onnx.parent.iterdir()) == ["pan.onnx"]
+    assert all(i.data_location != onnx.TensorProto.EXTERNAL for i in model.graph.initializer)
+    for value in list(model.graph.input) + list(model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        assert all(d.HasField("dim_value") for d in dims), f"{value.name} has a dynamic dimension"
+    outputs = {o.name: [d.dim_value for d in o.type.tensor_type.shape.dim] for o in model.graph.output}
+    assert outputs["boxes"] == [1, 20, 4]
+    assert outputs["num_detections"] == [1]
+    assert {m.key: m.value for m in model.metadata_props}["edge.model"] == "panoptic_fpn_tiny"
+
+
+def test_roialign_is_standard_half_pixel(panoptic_onnx: Path) -> None:
+    model = onnx.load(str(panoptic_onnx))
+    roi = [n for n in model.graph.node if n.op_type == "RoiAlign"]
+    assert len(roi) == 8  # 4 FPN levels x (box head, mask head)
+    for node in roi:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert attrs["coordinate_transformation_mode"] == b"half_pixel"
+        assert attrs["mode"] == b"avg"
+    assert sum(n.op_type == "NonMaxSuppression" for n in model.graph.node) == 2  # RPN + boxes
+
+
+def test_old_opset_and_bad_size_refused(tmp_path: Path) -> None:
+    model = create_model("depth_tiny")
+    with pytest.raises(ConfigError, match="opset 16"):
+        export_onnx(model, tmp_path / "d.onnx", height=64, width=128, opset=16)
+    with pytest.raises(ConfigError, match="multiples of 32"):
+        export_onnx(model, tmp_path / "d.onnx", height=65, width=128)
+    assert not any(tmp_path.iterdir()), "nothing written on refusal"

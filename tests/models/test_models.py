@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edge.errors import ConfigError, UnknownModelError
+from edge.models import create_model, get_entry, list_models
+from edge.models.detection import anchors_for_level, decode_boxes
+from edge.models.panoptic_fpn import OUTPUT_NAMES, check_input_size
+
+
+def test_zoo_lists_required_models() -> None:
+    assert {"panoptic_fpn_r50", "panoptic_fpn_r18", "panoptic_fpn_tiny", "depth_tiny", "depth_r18"} <= set(
+        list_models()
+    )
+
+
+def test_unknown_model_names_known_ones() -> None:
+    with pytest.raises(UnknownModelError, match="unknown model 'nope'.*panoptic_fpn_tiny"):
+        get_entry("nope")
+
+
+def test_panoptic_tiny_outputs_fixed_shapes() -> None:
+    model = create_model("panoptic_fpn_tiny")
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 128, 256) * 255)
+    assert tuple(out) == OUTPUT_NAMES
+    k = model.cfg.detections_per_img
+    assert out["boxes"].shape == (1, k, 4)
+    assert out["masks"].shape == (1, k, 28, 28)
+    assert out["sem_logits"].shape == (1, 19, 32, 64)
+    assert out["sem_labels"].shape == (1, 128, 256)
+    n = int(out["num_detections"][0])
+    assert 0 <= n <= k
+    assert (out["labels"][0, n:] == -1).all() and (out["labels"][0, :n] >= 0).all()
+    assert (out["labels"][0, :n] < 8).all()
+    scores = out["scores"][0, :n]
+    assert (scores[:-1] >= scores[1:]).all(), "detections sorted by score"
+    b = out["boxes"][0, :n]
+    assert (b[:, 0] >= 0).all() and (b[:, 2] <= 256).all() and (b[:, 3] <= 128).all()
+
+
+def test_depth_within_configured_range() -> None:
+    model = create_model("depth_tiny")
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 64, 128) * 255)
+    depth = out["depth"]
+    assert depth.shape == (2, 1, 64, 128)
+    assert float(depth.min()) >= model.cfg.min_depth - 1e-5
+    assert float(depth.max()) <= model.cfg.max_depth + 1e-3
+
+
+def test_paper_scale_configs_have_the_published_structure() -> None:
+    r50 = create_model("panoptic_fpn_r50")
+    sd = r50.state_dict()
+    assert sd["backbone.body.layer4.2.conv3.weight"].shape == (2048, 512, 1, 1)
+    assert sd["backbone.fpn.layer_blocks.3.0.weight"].shape == (256, 256, 3, 3)
+    assert sd["roi_heads.box_head.fc6.weight"].shape == (1024, 256 * 7 * 7)
+    assert sd["roi_heads.box_predictor.cls_score.weight"].shape == (9, 1024)  # 8 things + bg
+    assert sd["sem_seg_head.predictor.weight"].shape == (19, 128, 1, 1)
+    assert len([k for k in sd if k.startswith("roi_heads.mask_head.")]) == 8  # 4 convs
+    d18 = create_model("depth_r18")
+    assert d18.state_dict()["encoder.encoder.layer4.1.conv2.weight"].shape == (512, 512, 3, 3)
+
+
+def test_anchor_generator_matches_torchvision_layout() -> None:
+    a = anchors_for_level(32.0, (0.5, 1.0, 2.0), (2, 3), (4, 4))
+    assert a.shape == (2 * 3 * 3, 4)
+    # ratio 1 anchor at the origin is a 32x32 box centred on (0,0)
+    assert a[1].tolist() == [-16.0, -16.0, 16.0, 16.0]
+    # ratio 0.5 (h/w): w = 32/sqrt(.5) = 45.25, h = 22.63 -> rounded half sizes 23, 11
+    assert a[0].tolist() == [-23.0, -11.0, 23.0, 11.0]
+    # next location shifts x by the stride
+    assert a[4].tolist() == [-12.0, -16.0, 20.0, 16.0]
+
+
+def test_box_decoding_identity_and_shift() -> None:
+    boxes = torch.tensor([[10.0, 20.0, 30.0, 60.0]])
+    assert decode_boxes(torch.zeros(1, 4), boxes, (1, 1, 1, 1))[0, 0].tolist() == boxes[0].tolist()
+    # dx = 0.5 widths right, dw = log 2 doubles the width around the new centre
+    d = torch.tensor([[0.5, 0.0, float(torch.log(torch.tensor(2.0))), 0.0]])
+    torch.testing.assert_close(
+        decode_boxes(d, boxes, (1, 1, 1, 1))[0, 0], torch.tensor([10.0, 20.0, 50.0, 60.0])
+    )
+
+
+@pytest.mark.parametrize("size", [(100, 256), (0, 256), (128, -32)])
+def test_bad_input_size_is_refused(size: tuple[int, int]) -> None:
+    with pytest.raises(ConfigError, match="multiples of 32"):
+        check_input_size(*size)

@@ -1,0 +1,182 @@
+"""build_engines.py / edge.build: artifacts, manifest, fingerprint, no-rebuild, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from edge.build import BuildRequest, build_one, parse_size
+from edge.errors import BackendUnavailableError, CheckpointError, ConfigError, UnknownModelError
+from edge.manifest import Manifest
+from edge.models import create_model
+from edge.util.fs import sha256_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_manifest_records_design_fields(tiny_engines: Path) -> None:
+    manifest = Manifest.load(tiny_engines, must_exist=True)
+    assert set(manifest.engines) == {
+        "panoptic_fpn_tiny_128x256_b1_onnxruntime_fp32",
+        "depth_tiny_128x256_b1_onnxruntime_fp32",
+    }
+    for entry in manifest.engines.values():
+        for key in (
+            "model",
+            "config",
+            "backend",
+            "precision",
+            "inputs",
+            "outputs",
+            "onnx",
+            "artifact",
+            "weights",
+            "fingerprint",
+            "versions",
+            "plugins",
+            "calibration",
+            "accuracy_check",
+        ):
+            assert key in entry, key
+        assert entry["versions"]["onnxruntime"] and entry["versions"]["torch"]
+        for part in ("onnx", "artifact"):
+            path = tiny_engines / entry[part]["path"]
+            assert sha256_file(path) == entry[part]["sha256"]
+        check = entry["accuracy_check"]
+        assert check["passed"] is True and check["samples"] == 2
+    pan = manifest.engines["panoptic_fpn_tiny_128x256_b1_onnxruntime_fp32"]
+    assert pan["inputs"] == [{"name": "image", "shape": [1, 3, 128, 256], "dtype": "float32"}]
+    det = pan["accuracy_check"]["per_sample"][0]["detections"][0]
+    assert det["matched"] == det["ref_detections"]
+
+
+def test_unchanged_request_is_not_rebuilt_and_tampering_is(tiny_engines: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eng"
+    shutil.copytree(tiny_engines, out)
+    req = BuildRequest(model="depth_tiny", height=128, width=256)
+    artifact = out / f"{req.engine_id}.ort.onnx"
+    before = artifact.stat().st_mtime_ns
+    result = build_one(req, out)
+    assert not result.rebuilt and artifact.stat().st_mtime_ns == before
+    artifact.write_bytes(artifact.read_bytes()[:-10])  # damaged artifact -> rebuilt
+    result = build_one(req, out, verify_samples=0)
+    assert result.rebuilt
+    assert sha256_file(artifact) == result.entry["artifact"]["sha256"]
+    # the other model's entry survives the rewrite of the manifest
+    assert "panoptic_fpn_tiny_128x256_b1_onnxruntime_fp32" in Manifest.load(out).engines
+
+
+def test_changed_weights_change_fingerprint(tmp_path: Path) -> None:
+    ckpt = tmp_path / "w.pth"
+    torch.save(create_model("depth_tiny", seed=3).state_dict(), ckpt)
+    out = tmp_path / "eng"
+    a = build_one(BuildRequest(model="depth_tiny", height=64, width=128), out, verify_samples=0)
+    b = build_one(
+        BuildRequest(model="depth_tiny", height=64, width=128, checkpoint=ckpt), out, verify_samples=1
+    )
+    assert b.rebuilt and a.entry["fingerprint"] != b.entry["fingerprint"]
+    assert b.entry["weights"]["sha256"] and b.entry["accuracy_check"]["passed"]
+    assert not build_one(BuildRequest(model="depth_tiny", height=64, width=128, checkpoint=ckpt), out).rebuilt
+
+
+@pytest.mark.parametrize("text,expected", [("256x512", (256, 512)), (" 512X1024 ", (512, 1024))])
+def test_parse_size(text: str, expected: tuple[int, int]) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text,match", [("256", "HEIGHTxWIDTH"), ("axb", "HEIGHTxWIDTH"), ("250x512", "multiples of 32")]
+)
+def test_bad_size(text: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        parse_size(text)
+
+
+def test_request_validation(tmp_path: Path) -> None:
+    with pytest.raises(UnknownModelError):
+        BuildRequest(model="resnet9000", height=64, width=64).validate()
+    with pytest.raises(ConfigError, match="precision 'int8' is not supported by the onnxruntime"):
+        BuildRequest(model="depth_tiny", height=64, width=64, precision="int8").validate()
+    with pytest.raises(BackendUnavailableError, match="TensorRT"):
+        BuildRequest(model="depth_tiny", height=64, width=64, backend="tensorrt").validate()
+    with pytest.raises(ConfigError, match="checkpoint for depth_tiny not found"):
+        BuildRequest(model="depth_tiny", height=64, width=64, checkpoint=tmp_path / "x.pth").validate()
+
+
+def test_partial_checkpoint_fails_and_leaves_manifest_untouched(tmp_path: Path) -> None:
+    sd = create_model("depth_tiny").state_dict()
+    del sd["decoder.decoder.0.conv.conv.weight"]
+    torch.save(sd, tmp_path / "partial.pth")
+    out = tmp_path / "eng"
+    with pytest.raises(CheckpointError, match="missing keys: decoder.decoder.0.conv.conv.weight"):
+        build_one(
+            BuildRequest(model="depth_tiny", height=64, width=128, checkpoint=tmp_path / "partial.pth"), out
+        )
+    assert not (out / "manifest.json").exists()
+    assert [p.name for p in out.iterdir() if not p.name.startswith(".build")] == []
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "build_engines.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--models", "nope"], "error: unknown model 'nope'; known models:"),
+        (["--size", "100x200"], "error: input size 100x200 is not supported"),
+        (["--size", "big"], "error: --size 'big' is not HEIGHTxWIDTH"),
+        (
+            ["--models", "depth_tiny", "--checkpoint", "depth_tiny=missing.pth"],
+            "checkpoint for depth_tiny not found",
+        ),
+        (["--models", "depth_tiny", "--checkpoint", "nomodel"], "is not MODEL=PATH"),
+    ],
+)
+def test_cli_errors_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = run_cli(*args, "--out", str(tmp_path / "eng"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "eng" / "manifest.json").exists()
+
+
+def test_cli_unreadable_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "junk.pth").write_text("junk")
+    proc = run_cli(
+        "--models",
+        "depth_tiny",
+        "--size",
+        "64x128",
+        "--checkpoint",
+        "depth_tiny=junk.pth",
+        "--out",
+        "eng",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "cannot be read as a torch weights file" in proc.stderr
+
+
+def test_cli_builds_and_reports(tmp_path: Path) -> None:
+    proc = run_cli("--models", "depth_tiny", "--size", "64x128", "--out", "eng", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "depth_tiny_64x128_b1_onnxruntime_fp32: built, check passed" in proc.stdout
+    data = json.loads((tmp_path / "eng" / "manifest.json").read_text())
+    assert data["format"] == 1 and len(data["engines"]) == 1
+    again = run_cli("--models", "depth_tiny", "--size", "64x128", "--out", "eng", "--quiet", cwd=tmp_path)
+    assert "up to date" in again.stdout
