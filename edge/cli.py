@@ -56,6 +56,41 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return run_build(args)
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from edge.stream import run_stream
+
+    tracker = run_stream(
+        args.source,
+        engines=args.engines,
+        sinks=args.sink or ["null://"],
+        backend=args.backend,
+        max_frames=args.max_frames,
+        deadline_ms=args.deadline_ms,
+        realtime=args.realtime,
+        trace=args.trace,
+        latency_log=args.latency_log,
+    )
+    print(tracker.format_summary())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from edge.stream import demo
+
+    result = demo(out_dir=args.out, engines=args.engines, frames=args.frames, show_progress=not args.quiet)
+    print(result["table"])
+    print(f"video: {result['video']}  (panoptic overlay | depth)")
+    print(f"trace: {result['trace']}  (open in https://ui.perfetto.dev)")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edge.cli_build import add_build_arguments
 
@@ -64,6 +99,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build engines (same as build_engines.py)")
     add_build_arguments(p)
     p.set_defaults(func=_cmd_build)
+    p = sub.add_parser("run", help="run a source through the engines")
+    p.add_argument(
+        "source",
+        help="synthetic://?fps=17&seed=0, video.mp4, images/, /dev/video0, csi://0, "
+        "rtsp://..., gst://PIPELINE",
+    )
+    p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
+    p.add_argument("--backend", default="onnxruntime", help="engine backend; default: %(default)s")
+    p.add_argument(
+        "--sink",
+        action="append",
+        metavar="URI",
+        help="out.mp4, dir://frames/, null:// (repeatable); default: null://",
+    )
+    p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
+    p.add_argument("--deadline-ms", type=float, metavar="MS", help="count frames slower than this end to end")
+    p.add_argument("--realtime", action="store_true", help="pace files at their fps and drop like a camera")
+    p.add_argument("--trace", metavar="PATH", help="write a Chrome trace (Perfetto) of every stage")
+    p.add_argument("--latency-log", metavar="PATH", help="write per-stage spans as JSON lines")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("demo", help="build default engines if missing, run the synthetic drive")
+    p.add_argument("--out", default="out", help="output folder; default: %(default)s")
+    p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
+    p.add_argument("--frames", type=_positive_int, default=68, help="frames to run; default: %(default)s")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_demo)
     sub.add_parser("info", help="backends, versions and devices").set_defaults(func=_cmd_info)
     sub.add_parser("models", help="list the model zoo").set_defaults(func=_cmd_models)
     return parser

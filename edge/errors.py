@@ -49,3 +49,11 @@ class ManifestError(EdgeError):
 
 class BuildError(EdgeError):
     """An engine build failed."""
+
+
+class SourceError(EdgeError):
+    """A frame source URI is invalid or the source cannot be opened or read."""
+
+
+class SinkError(EdgeError):
+    """An output sink URI is invalid or the sink cannot be written."""

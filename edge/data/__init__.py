@@ -1,0 +1,1 @@
+"""Datasets: Cityscapes label table and layout, synthetic driving scenes."""

@@ -1,0 +1,154 @@
+"""Per-stage timers, per-frame traces (capture to sink), percentiles, exports.
+
+Times are ``time.perf_counter_ns()`` stamps; every stage of every frame is recorded as a
+(start, end) span so the run can be replayed as a Chrome trace (opens in Perfetto).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.util.fs import atomic_write_bytes
+
+E2E = "end_to_end"
+
+
+class LatencyTracker:
+    def __init__(self, *, deadline_ms: float | None = None) -> None:
+        self.deadline_ms = deadline_ms
+        self._lock = threading.Lock()
+        self._spans: list[tuple[int, str, int, int, int]] = []  # seq, stage, start, end, thread
+        self._stage_ms: dict[str, list[float]] = defaultdict(list)
+        self._e2e_ms: list[float] = []
+        self.drops = 0
+        self.frames_in = 0
+        self.frames_out = 0
+        self.deadline_misses = 0
+        self._t0 = time.perf_counter_ns()
+        self._t_last = self._t0
+
+    def record(self, seq: int, stage: str, start_ns: int, end_ns: int) -> None:
+        with self._lock:
+            self._spans.append((seq, stage, start_ns, end_ns, threading.get_ident()))
+            self._stage_ms[stage].append((end_ns - start_ns) / 1e6)
+
+    @contextlib.contextmanager
+    def stage(self, seq: int, name: str) -> Iterator[None]:
+        start = time.perf_counter_ns()
+        try:
+            yield
+        finally:
+            self.record(seq, name, start, time.perf_counter_ns())
+
+    def frame_captured(self) -> None:
+        with self._lock:
+            self.frames_in += 1
+
+    def frame_dropped(self) -> None:
+        with self._lock:
+            self.drops += 1
+
+    def frame_done(self, seq: int, t_capture_ns: int) -> float:
+        """Close a frame's trace at the sink; returns its end-to-end latency in ms."""
+        now = time.perf_counter_ns()
+        ms = (now - t_capture_ns) / 1e6
+        with self._lock:
+            self._e2e_ms.append(ms)
+            self._spans.append((seq, E2E, t_capture_ns, now, 0))
+            self.frames_out += 1
+            self._t_last = now
+            if self.deadline_ms is not None and ms > self.deadline_ms:
+                self.deadline_misses += 1
+        return ms
+
+    @staticmethod
+    def stats(values: list[float]) -> dict[str, float]:
+        if not values:
+            return {"count": 0}
+        a = np.asarray(values)
+        p50, p90, p99 = np.percentile(a, [50, 90, 99])
+        return {
+            "count": int(a.size),
+            "mean": float(a.mean()),
+            "p50": float(p50),
+            "p90": float(p90),
+            "p99": float(p99),
+            "max": float(a.max()),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            seconds = max((self._t_last - self._t0) / 1e9, 1e-9)
+            return {
+                "frames_in": self.frames_in,
+                "frames_out": self.frames_out,
+                "drops": self.drops,
+                "deadline_ms": self.deadline_ms,
+                "deadline_misses": self.deadline_misses,
+                "fps": self.frames_out / seconds,
+                "stages_ms": {k: self.stats(v) for k, v in self._stage_ms.items()},
+                E2E + "_ms": self.stats(self._e2e_ms),
+            }
+
+    def format_summary(self) -> str:
+        s = self.summary()
+        rows = [*s["stages_ms"].items(), (E2E, s[E2E + "_ms"])]
+        lines = [f"{'stage':<16}{'count':>7}{'mean':>9}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  (ms)"]
+        for name, st in rows:
+            if st["count"]:
+                lines.append(
+                    f"{name:<16}{st['count']:>7}"
+                    + "".join(f"{st[k]:>9.1f}" for k in ("mean", "p50", "p90", "p99", "max"))
+                )
+        misses = (
+            ""
+            if s["deadline_ms"] is None
+            else f"  deadline {s['deadline_ms']:g} ms missed {s['deadline_misses']}"
+        )
+        lines.append(
+            f"frames in {s['frames_in']}  out {s['frames_out']}  dropped {s['drops']}  "
+            f"{s['fps']:.1f} fps{misses}"
+        )
+        return "\n".join(lines)
+
+    def chrome_trace(self) -> dict[str, Any]:
+        """Trace Event Format: one complete ('X') event per stage span, microseconds."""
+        with self._lock:
+            spans = list(self._spans)
+        tids: dict[int, int] = {}
+        events = []
+        for seq, stage, start, end, thread in spans:
+            tid = tids.setdefault(thread, len(tids))
+            events.append(
+                {
+                    "name": stage,
+                    "cat": "edge",
+                    "ph": "X",
+                    "pid": 1,
+                    "tid": tid,
+                    "ts": (start - self._t0) / 1e3,
+                    "dur": (end - start) / 1e3,
+                    "args": {"frame": seq},
+                }
+            )
+        return {"traceEvents": events, "displayTimeUnit": "ms"}
+
+    def write_trace(self, path: str | Path) -> None:
+        atomic_write_bytes(path, json.dumps(self.chrome_trace()).encode())
+
+    def write_jsonl(self, path: str | Path) -> None:
+        with self._lock:
+            spans = list(self._spans)
+        lines = (
+            json.dumps({"frame": s, "stage": st, "start_ns": a, "end_ns": b}) for s, st, a, b, _ in spans
+        )
+        atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())

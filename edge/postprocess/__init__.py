@@ -1,0 +1,1 @@
+"""Panoptic fusion, overlays, depth colouring."""

@@ -1,0 +1,47 @@
+"""Overlays for people: class colours, instance outlines and labels; depth in colour."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.data.cityscapes import PALETTE, TRAIN_CLASSES
+from edge.postprocess.panoptic import Instance, semantic_from_panoptic
+
+
+def overlay(image: np.ndarray, ids: np.ndarray, instances: list[Instance], alpha: float = 0.45) -> np.ndarray:
+    """RGB image blended with the panoptic classes, instance outlines and labels."""
+    import cv2
+
+    train = semantic_from_panoptic(ids)
+    colors = np.zeros_like(image)
+    valid = train != 255
+    colors[valid] = PALETTE[train[valid]]
+    out = image.copy()
+    out[valid] = (image[valid] * (1 - alpha) + colors[valid] * alpha).astype(np.uint8)
+    for inst in instances:
+        contours, _ = cv2.findContours(inst.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
+        x1, y1 = int(inst.box[0]), max(int(inst.box[1]) - 3, 8)
+        text = f"{TRAIN_CLASSES[inst.train_id].name} {inst.score:.2f}"
+        cv2.putText(out, text, (x1, y1), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def colorize_depth(depth: np.ndarray, min_depth: float = 0.1, max_depth: float = 100.0) -> np.ndarray:
+    """Metres -> RGB (near = bright); inverse depth spreads the near range people care about."""
+    import cv2
+
+    d = np.clip(depth.astype(np.float32), min_depth, max_depth)
+    inv = 1.0 / d
+    lo, hi = np.percentile(inv, [1, 99])  # per-frame stretch: relative depth is what a viewer reads
+    norm = np.clip((inv - lo) / max(float(hi - lo), 1e-9), 0, 1)
+    bgr = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_MAGMA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    import cv2
+
+    if right.shape[:2] != left.shape[:2]:
+        right = cv2.resize(right, (left.shape[1], left.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return np.concatenate([left, right], axis=1)

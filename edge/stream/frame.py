@@ -1,0 +1,29 @@
+"""The unit that flows through the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Frame:
+    """One captured image; ``t_capture_ns`` is time.perf_counter_ns() at capture."""
+
+    seq: int
+    t_capture_ns: int
+    image: np.ndarray  # HxWx3 uint8 RGB
+    source: str = ""
+
+
+@dataclass
+class Result:
+    """A frame with its engine outputs and what postprocessing made of them."""
+
+    frame: Frame
+    panoptic: dict[str, np.ndarray] | None = None
+    depth: dict[str, np.ndarray] | None = None
+    rendered: np.ndarray | None = None
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,299 @@
+"""The streaming pipeline: capture -> preprocess -> engines (panoptic || depth) -> post -> sinks.
+
+Three threads joined by bounded queues, so capture, inference and postprocessing of
+consecutive frames overlap. The two engines run concurrently on a two-worker pool
+(ONNX Runtime releases the GIL while it computes). Live sources never block: when the
+queue is full the oldest frame is dropped and counted. Files block instead, so every
+frame is processed; ``realtime=True`` paces a file at its own fps, like a camera.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.backends import Engine, open_engine
+from edge.errors import ManifestError
+from edge.latency import LatencyTracker
+from edge.manifest import Manifest
+from edge.stream.frame import Frame, Result
+from edge.stream.sinks import Sink
+from edge.stream.sources import Source
+
+_END = object()
+_POLL_S = 0.05
+
+
+@dataclass
+class EngineSet:
+    panoptic: Engine | None
+    depth: Engine | None
+    depth_range: tuple[float, float] = (0.1, 100.0)
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        engine = self.panoptic or self.depth
+        assert engine is not None  # from_manifest guarantees one
+        shape = engine.inputs[0].shape
+        return int(shape[2]), int(shape[3])
+
+    def close(self) -> None:
+        for e in (self.panoptic, self.depth):
+            if e is not None:
+                e.close()
+
+    @classmethod
+    def from_manifest(
+        cls,
+        engines_dir: str | Path,
+        *,
+        backend: str = "onnxruntime",
+        panoptic: str | None = None,
+        depth: str | None = None,
+    ) -> EngineSet:
+        """The panoptic and depth engines recorded in ``engines_dir/manifest.json``."""
+        root = Path(engines_dir)
+        if not root.is_dir():
+            raise ManifestError(
+                f"engines directory {str(root)!r} does not exist; build engines first, e.g. "
+                f"python build_engines.py --out {root}"
+            )
+        manifest = Manifest.load(root, must_exist=True)
+
+        def pick(kind: str, model: str | None) -> dict[str, Any] | None:
+            found = [
+                e
+                for e in manifest.engines.values()
+                if e.get("kind") == kind
+                and e.get("backend") == backend
+                and (model is None or e.get("model") == model)
+            ]
+            if model is not None and not found:
+                raise ManifestError(f"{str(manifest.path)!r} has no {backend} engine for {model!r}")
+            return sorted(found, key=lambda e: str(e.get("built_at")))[-1] if found else None
+
+        chosen = {k: pick(k, m) for k, m in (("panoptic", panoptic), ("depth", depth))}
+        if not any(chosen.values()):
+            raise ManifestError(f"{str(manifest.path)!r} lists no {backend} panoptic or depth engine")
+        shapes = {tuple(e["inputs"][0]["shape"]) for e in chosen.values() if e}
+        if len(shapes) > 1:
+            raise ManifestError(
+                f"panoptic and depth engines have different input shapes {sorted(shapes)}; "
+                "build both at one --size"
+            )
+        engines: dict[str, Engine | None] = {}
+        for kind, entry in chosen.items():
+            if entry is None:
+                engines[kind] = None
+                continue
+            path = manifest.resolve(str(entry["artifact"]["path"]))
+            if not path.is_file():
+                raise ManifestError(
+                    f"{str(manifest.path)!r} names {path.name}, which is missing; "
+                    f"rebuild with python build_engines.py --out {root}"
+                )
+            engines[kind] = open_engine(path, backend=backend)
+        cfg = (chosen["depth"] or {}).get("config", {})
+        rng = (float(cfg.get("min_depth", 0.1)), float(cfg.get("max_depth", 100.0)))
+        return cls(engines["panoptic"], engines["depth"], rng)
+
+
+def preprocess(image: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Resized RGB frame and its engine tensor [1, 3, H, W] float32 0..255."""
+    import cv2
+
+    h, w = hw
+    resized = (
+        image if image.shape[:2] == (h, w) else cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+    )
+    tensor = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)
+    return resized, tensor
+
+
+def render_result(result: Result, depth_range: tuple[float, float]) -> np.ndarray:
+    """Overlay | depth side by side (either half alone when one engine is absent)."""
+    from edge.postprocess.panoptic import fuse
+    from edge.postprocess.render import colorize_depth, overlay, side_by_side
+
+    image = result.extras["resized"]
+    parts = []
+    if result.panoptic is not None:
+        ids, instances = fuse(result.panoptic)
+        result.extras["panoptic_ids"] = ids
+        result.extras["instances"] = len(instances)
+        parts.append(overlay(image, ids, instances))
+    if result.depth is not None:
+        parts.append(colorize_depth(result.depth["depth"][0, 0], *depth_range))
+    return parts[0] if len(parts) == 1 else side_by_side(parts[0], parts[1])
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        source: Source,
+        engines: EngineSet,
+        sinks: list[Sink],
+        tracker: LatencyTracker | None = None,
+        max_frames: int | None = None,
+        queue_size: int = 2,
+        realtime: bool = False,
+        on_result: Callable[[Result], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.engines = engines
+        self.sinks = sinks
+        self.tracker = tracker or LatencyTracker()
+        self.max_frames = max_frames
+        self.realtime = realtime
+        self.on_result = on_result
+        self._frames: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._results: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _put(self, q: queue.Queue[Any], item: Any) -> bool:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                q.put(item, timeout=_POLL_S)
+                return True
+        return False
+
+    def _get(self, q: queue.Queue[Any]) -> Any:
+        while True:
+            with contextlib.suppress(queue.Empty):
+                return q.get(timeout=_POLL_S)
+            if self._stop.is_set() and q.empty():
+                return _END
+
+    def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:
+                self._errors.append(exc)
+                self._stop.set()
+
+        return run
+
+    def _capture(self) -> None:
+        count = 0
+        period = 1.0 / self.source.fps if (self.realtime and self.source.fps) else 0.0
+        next_t = time.perf_counter()
+        try:
+            while not self._stop.is_set() and (self.max_frames is None or count < self.max_frames):
+                if period:
+                    next_t += period
+                    time.sleep(max(0.0, next_t - time.perf_counter()))
+                frame = self.source.read()
+                if frame is None:
+                    break
+                count += 1
+                self.tracker.frame_captured()
+                if self.source.live or self.realtime:
+                    self._put_latest(frame)
+                elif not self._put(self._frames, frame):
+                    break
+        finally:
+            self._put_end(self._frames)
+
+    def _put_latest(self, frame: Frame) -> None:
+        """Hand over without blocking: a full queue loses its oldest frame."""
+        while True:
+            try:
+                self._frames.put_nowait(frame)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._frames.get_nowait()
+                    self.tracker.frame_dropped()
+
+    def _put_end(self, q: queue.Queue[Any]) -> None:
+        while True:  # the end marker must arrive even when stopping
+            try:
+                q.put(_END, timeout=_POLL_S)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    if self._stop.is_set():
+                        q.get_nowait()
+
+    def _infer(self) -> None:
+        hw = self.engines.input_hw
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-engine") as pool:
+            try:
+                while (frame := self._get(self._frames)) is not _END:
+                    seq = frame.seq
+                    with self.tracker.stage(seq, "preprocess"):
+                        resized, tensor = preprocess(frame.image, hw)
+                    futures = {}
+                    for kind in ("panoptic", "depth"):
+                        engine = getattr(self.engines, kind)
+                        if engine is not None:
+                            futures[kind] = pool.submit(self._run_engine, engine, kind, seq, tensor)
+                    outputs = {k: f.result() for k, f in futures.items()}
+                    result = Result(
+                        frame, outputs.get("panoptic"), outputs.get("depth"), extras={"resized": resized}
+                    )
+                    if not self._put(self._results, result):
+                        break
+            finally:
+                self._put_end(self._results)
+
+    def _run_engine(self, engine: Engine, kind: str, seq: int, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        with self.tracker.stage(seq, kind):
+            return engine.infer({"image": tensor})
+
+    def _post(self) -> None:
+        while (result := self._get(self._results)) is not _END:
+            seq = result.frame.seq
+            with self.tracker.stage(seq, "postprocess"):
+                result.rendered = render_result(result, self.engines.depth_range)
+            with self.tracker.stage(seq, "sink"):
+                for sink in self.sinks:
+                    sink.write(result.rendered, seq)
+            self.tracker.frame_done(seq, result.frame.t_capture_ns)
+            if self.on_result is not None:
+                self.on_result(result)
+
+    def run(self) -> dict[str, Any]:
+        """Process the source to its end (or max_frames); returns the latency summary."""
+        threads = [
+            threading.Thread(target=self._guard(fn), name=f"edge-{fn.__name__.strip('_')}", daemon=True)
+            for fn in (self._capture, self._infer, self._post)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(timeout=0.2)
+        except KeyboardInterrupt:
+            self._stop.set()
+            for t in threads:
+                t.join(timeout=10)
+            raise
+        finally:
+            self._finish()
+        if self._errors:
+            raise self._errors[0]
+        return self.tracker.summary()
+
+    def _finish(self) -> None:
+        # sinks are finalised even after an error or Ctrl-C, so the video stays playable
+        for sink in self.sinks:
+            with contextlib.suppress(Exception):
+                sink.close()
+        self.source.close()

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.latency import LatencyTracker
+
+
+def test_percentiles_match_numpy() -> None:
+    values = [float(v) for v in np.random.default_rng(0).exponential(10, 500)]
+    st = LatencyTracker.stats(values)
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    assert st["p50"] == pytest.approx(p50) and st["p90"] == pytest.approx(p90)
+    assert st["p99"] == pytest.approx(p99) and st["max"] == max(values)
+    assert LatencyTracker.stats([]) == {"count": 0}
+
+
+def test_frames_deadline_and_exports(tmp_path: Path) -> None:
+    tr = LatencyTracker(deadline_ms=5.0)
+    for seq in range(3):
+        t0 = time.perf_counter_ns()
+        tr.frame_captured()
+        with tr.stage(seq, "work"):
+            time.sleep(0.008 if seq == 1 else 0)
+        tr.frame_done(seq, t0)
+    tr.frame_captured()
+    tr.frame_dropped()
+    s = tr.summary()
+    assert (s["frames_in"], s["frames_out"], s["drops"]) == (4, 3, 1)
+    assert s["deadline_misses"] >= 1
+    assert s["stages_ms"]["work"]["count"] == 3
+    assert "deadline 5 ms missed" in tr.format_summary()
+    tr.write_trace(tmp_path / "t.json")
+    events = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+    assert {e["name"] for e in events} == {"work", "end_to_end"}
+    assert all(e["ph"] == "X" and e["dur"] >= 0 for e in events)
+    tr.write_jsonl(tmp_path / "t.jsonl")
+    lines = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert len(lines) == 6 and all(x["end_ns"] >= x["start_ns"] for x in lines)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+
+from edge.postprocess.panoptic import fuse, paste_mask, semantic_from_panoptic
+from edge.postprocess.render import colorize_depth, overlay
+
+
+def outputs(
+    scores: list[float], boxes: list[list[float]], labels: list[int], h: int = 32, w: int = 64
+) -> dict:
+    k = len(scores)
+    sem = np.zeros((1, h, w), np.int32)  # road everywhere
+    sem[0, : h // 4] = 10  # sky on top
+    return {
+        "sem_labels": sem,
+        "num_detections": np.array([k], np.int32),
+        "scores": np.array([scores], np.float32),
+        "boxes": np.array([boxes], np.float32),
+        "labels": np.array([labels], np.int32),
+        "masks": np.ones((1, k, 28, 28), np.float32),
+    }
+
+
+def test_paste_mask_fills_box_clipped_to_image() -> None:
+    m = paste_mask(np.ones((28, 28)), np.array([60.0, 10.0, 70.0, 20.0]), 32, 64)
+    assert m[10:20, 60:64].all() and m.sum() == 40
+
+
+def test_fusion_ids_overlap_and_stuff() -> None:
+    out = outputs(
+        [0.9, 0.8, 0.7, 0.3],
+        [[0, 16, 10, 26], [2, 16, 10, 26], [20, 16, 30, 26], [40, 16, 50, 26]],
+        [2, 2, 0, 2],
+    )
+    ids, inst = fuse(out, score_thresh=0.5, overlap_thresh=0.5)
+    # car (thing 2 -> train 13, label 26) first instance, person (label 24); the second car
+    # overlaps the first by 80% and is dropped; the 0.3 car is under the score threshold
+    assert [i.panoptic_id for i in inst] == [26000, 24000]
+    assert ids[20, 5] == 26000 and ids[20, 25] == 24000
+    assert ids[2, 2] == 23  # sky (label id 23)
+    assert ids[30, 45] == 7  # road (label id 7)
+    train = semantic_from_panoptic(ids)
+    assert train[20, 5] == 13 and train[2, 2] == 10
+
+
+def test_small_stuff_regions_become_void() -> None:
+    out = outputs([], np.zeros((0, 4)).tolist(), [])
+    out["boxes"] = np.zeros((1, 0, 4), np.float32)
+    out["sem_labels"][0, 0, 0] = 5  # one pole pixel
+    ids, _ = fuse(out, stuff_area=4)
+    assert ids[0, 0] == 0
+
+
+def test_render_shapes() -> None:
+    out = outputs([0.9], [[0, 16, 10, 26]], [2])
+    ids, inst = fuse(out)
+    img = overlay(np.full((32, 64, 3), 100, np.uint8), ids, inst)
+    assert img.shape == (32, 64, 3) and img.dtype == np.uint8
+    assert not np.array_equal(img[20, 5], [100, 100, 100])
+    depth = np.linspace(1, 50, 32 * 64, dtype=np.float32).reshape(32, 64)
+    col = colorize_depth(depth)
+    assert col.shape == (32, 64, 3)
+    assert col[0, 0].sum() > col[-1, -1].sum()  # near is brighter

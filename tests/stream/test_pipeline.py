@@ -1,0 +1,152 @@
+"""The pipeline with real tiny ONNX Runtime engines and real video files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.errors import ManifestError
+from edge.latency import LatencyTracker
+from edge.stream import run_stream
+from edge.stream.frame import Frame, Result
+from edge.stream.pipeline import EngineSet, Pipeline
+from edge.stream.sinks import NullSink
+from edge.stream.sources import open_source
+from tests.stream.test_sources_sinks import write_video
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = {"preprocess", "panoptic", "depth", "postprocess", "sink"}
+
+
+def test_video_file_every_frame_in_order(tiny_engines: Path, tmp_path: Path) -> None:
+    write_video(tmp_path / "in.mp4", 12, size=(96, 200))
+    seen: list[Result] = []
+    engines = EngineSet.from_manifest(tiny_engines)
+    tracker = LatencyTracker(deadline_ms=10_000)
+    sink = NullSink()
+    pipe = Pipeline(
+        source=open_source(str(tmp_path / "in.mp4")),
+        engines=engines,
+        sinks=[sink],
+        tracker=tracker,
+        on_result=seen.append,
+    )
+    summary = pipe.run()
+    engines.close()
+    assert summary["frames_in"] == 12 == summary["frames_out"] + summary["drops"]
+    assert summary["drops"] == 0 and sink.frames == 12
+    assert [r.frame.seq for r in seen] == list(range(12))
+    stamps = [r.frame.t_capture_ns for r in seen]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 12
+    assert set(summary["stages_ms"]) == STAGES
+    assert all(summary["stages_ms"][s]["count"] == 12 for s in STAGES)
+    assert summary["deadline_misses"] == 0
+    r = seen[0]
+    assert r.rendered.shape == (128, 512, 3)  # overlay | depth at the engine size
+    assert r.panoptic["sem_labels"].shape == (1, 128, 256) and r.depth["depth"].shape == (1, 1, 128, 256)
+
+
+class SlowLiveSource:
+    """A live source that produces frames faster than anything downstream consumes."""
+
+    def __init__(self, frames: int) -> None:
+        self.uri, self.fps, self.live = "test://live", None, True
+        self._synthetic = open_source("synthetic://?size=128x256")
+        self._left = frames
+
+    def read(self) -> Frame | None:
+        if self._left == 0:
+            return None
+        self._left -= 1
+        return self._synthetic.read()
+
+    def close(self) -> None:
+        return None
+
+
+def test_live_source_drops_oldest_and_counts(tiny_engines: Path) -> None:
+    engines = EngineSet.from_manifest(tiny_engines)
+    seen: list[int] = []
+    pipe = Pipeline(
+        source=SlowLiveSource(40),
+        engines=engines,
+        sinks=[NullSink()],
+        on_result=lambda r: seen.append(r.frame.seq),
+    )
+    s = pipe.run()
+    engines.close()
+    assert s["frames_in"] == 40
+    assert s["frames_out"] + s["drops"] == 40
+    assert s["drops"] > 0, "synthetic rendering outpaces two engines on this machine"
+    assert seen == sorted(seen) and seen[-1] == 39, "newest frames survive"
+
+
+def test_run_stream_writes_video_and_trace(tiny_engines: Path, tmp_path: Path) -> None:
+    tracker = run_stream(
+        "synthetic://?size=128x256",
+        engines=tiny_engines,
+        sinks=[str(tmp_path / "o.mp4")],
+        max_frames=9,
+        trace=tmp_path / "trace.json",
+        latency_log=tmp_path / "spans.jsonl",
+    )
+    assert tracker.summary()["frames_out"] == 9
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 9
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    assert {e["name"] for e in events} == STAGES | {"end_to_end"}
+    assert len((tmp_path / "spans.jsonl").read_text().splitlines()) == 9 * 6
+
+
+def test_missing_engines_dir_and_missing_artifact(tiny_engines: Path, tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="does not exist; build engines first"):
+        EngineSet.from_manifest(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ManifestError, match="no manifest.json"):
+        EngineSet.from_manifest(tmp_path / "empty")
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_engines, broken)
+    next(broken.glob("depth_tiny*.ort.onnx")).unlink()
+    with pytest.raises(ManifestError, match="which is missing; rebuild"):
+        EngineSet.from_manifest(broken)
+
+
+def edge_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_cli_run_errors_are_clear(tiny_engines: Path, tmp_path: Path) -> None:
+    proc = edge_cli("run", "ftp://cam", "--engines", str(tiny_engines), cwd=tmp_path)
+    assert proc.returncode == 2 and "error: unknown source scheme 'ftp'" in proc.stderr
+    proc = edge_cli("run", "synthetic://", "--engines", "missing_dir", cwd=tmp_path)
+    assert proc.returncode == 2 and "error: engines directory 'missing_dir' does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_demo_end_to_end(tmp_path: Path, tiny_engines: Path) -> None:
+    proc = edge_cli("demo", "--frames", "10", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "end_to_end" in proc.stdout and "frames in 10  out 10  dropped 0" in proc.stdout
+    cap = cv2.VideoCapture(str(tmp_path / "out" / "demo.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 10
+    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (1024, 256)
+    ok, frame = cap.read()
+    assert ok and float(np.std(frame)) > 5, "a real picture, not a blank frame"
+    manifest = json.loads((tmp_path / "engines" / "manifest.json").read_text())
+    assert {e["model"] for e in manifest["engines"].values()} == {"panoptic_fpn_tiny", "depth_tiny"}
+    summary = json.loads((tmp_path / "out" / "demo_latency.json").read_text())
+    assert summary["frames_out"] == 10

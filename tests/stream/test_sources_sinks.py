@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.errors import SinkError, SourceError
+from edge.stream.sinks import DirSink, NullSink, VideoSink, open_sink
+from edge.stream.sources import ImageDirSource, OpenCVSource, SyntheticSource, open_source
+
+
+def write_video(path: Path, frames: int, size: tuple[int, int] = (64, 128), fps: float = 10.0) -> None:
+    h, w = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for i in range(frames):
+        img = np.zeros((h, w, 3), np.uint8)
+        cv2.rectangle(img, (i * 4 % w, 10), (i * 4 % w + 20, 40), (0, 255, 0), -1)
+        writer.write(img)
+    writer.release()
+
+
+def test_synthetic_source_is_deterministic_and_timestamped() -> None:
+    a = open_source("synthetic://?fps=17&seed=3&size=64x128&frames=3")
+    b = open_source("synthetic://?seed=3&size=64x128")
+    assert isinstance(a, SyntheticSource) and a.fps == 17.0 and not a.live
+    frames = [a.read() for _ in range(4)]
+    assert frames[3] is None
+    assert [f.seq for f in frames[:3]] == [0, 1, 2]
+    assert frames[0].image.shape == (64, 128, 3) and frames[0].image.dtype == np.uint8
+    assert frames[0].t_capture_ns < frames[1].t_capture_ns < frames[2].t_capture_ns
+    np.testing.assert_array_equal(frames[0].image, b.read().image)
+    assert not np.array_equal(frames[0].image, frames[2].image), "the scene moves"
+
+
+def test_video_file_source(tmp_path: Path) -> None:
+    write_video(tmp_path / "v.mp4", 7)
+    for uri in (str(tmp_path / "v.mp4"), f"file://{tmp_path / 'v.mp4'}"):
+        src = open_source(uri)
+        assert isinstance(src, OpenCVSource) and src.fps == pytest.approx(10.0)
+        frames = []
+        while (f := src.read()) is not None:
+            frames.append(f)
+        src.close()
+        assert len(frames) == 7 and frames[0].image.shape == (64, 128, 3)
+        assert frames[0].image[20, 5, 1] > 200 and frames[0].image[20, 5, 0] < 50  # green, RGB order
+
+
+def test_image_dir_source_skips_undecodable(tmp_path: Path) -> None:
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full((8, 8, 3), i * 50, np.uint8))
+    (tmp_path / "001b.png").write_bytes(b"broken")
+    src = open_source(str(tmp_path))
+    assert isinstance(src, ImageDirSource)
+    seen = []
+    while (f := src.read()) is not None:
+        seen.append(int(f.image[0, 0, 0]))
+    assert seen == [0, 50, 100]
+
+
+@pytest.mark.parametrize(
+    "uri,match",
+    [
+        ("", "empty source URI"),
+        ("ftp://x/y.mp4", "unknown source scheme 'ftp'"),
+        ("missing.mp4", "no such file or directory"),
+        ("synthetic://?fps=fast", "synthetic://\\?fps=fast"),
+        ("synthetic://?size=100x100", "multiples of 32"),
+        ("synthetic://?colour=red", "unknown options \\['colour'\\]"),
+        ("csi://abc", "csi://N"),
+        ("/dev/video99", "cannot open source '/dev/video99'"),
+    ],
+)
+def test_bad_source_uris(uri: str, match: str) -> None:
+    with pytest.raises(SourceError, match=match):
+        open_source(uri)
+
+
+def test_not_a_video_file(tmp_path: Path) -> None:
+    (tmp_path / "x.mp4").write_bytes(b"\x00" * 100)
+    with pytest.raises(SourceError, match="cannot open source"):
+        open_source(str(tmp_path / "x.mp4"))
+
+
+def test_video_sink_finalises_atomically(tmp_path: Path) -> None:
+    sink = open_sink(str(tmp_path / "o.mp4"), fps=5)
+    assert isinstance(sink, VideoSink)
+    for i in range(4):
+        sink.write(np.full((32, 64, 3), i * 60, np.uint8), i)
+    assert not (tmp_path / "o.mp4").exists(), "only the partial file exists while writing"
+    with pytest.raises(SinkError, match="differs from the first frame"):
+        sink.write(np.zeros((16, 16, 3), np.uint8), 4)
+    sink.close()
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
+
+
+def test_dir_and_null_sinks(tmp_path: Path) -> None:
+    d = open_sink(f"dir://{tmp_path / 'frames'}")
+    assert isinstance(d, DirSink)
+    d.write(np.zeros((8, 8, 3), np.uint8), 7)
+    assert [p.name for p in (tmp_path / "frames").iterdir()] == ["frame_000007.png"]
+    n = open_sink("null://")
+    assert isinstance(n, NullSink)
+    n.write(np.zeros((2, 2, 3), np.uint8), 0)
+    assert n.frames == 1
+    with pytest.raises(SinkError, match="unknown sink 'out.txt'"):
+        open_sink("out.txt")
