@@ -69,6 +69,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         realtime=args.realtime,
         trace=args.trace,
         latency_log=args.latency_log,
+        show_status=True,
+        threads=args.threads,
     )
     print(tracker.format_summary())
     return 0
@@ -116,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--deadline-ms", type=float, metavar="MS", help="count frames slower than this end to end")
     p.add_argument("--realtime", action="store_true", help="pace files at their fps and drop like a camera")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="CPU threads per engine (ONNX Runtime); default: half the cores",
+    )
     p.add_argument("--trace", metavar="PATH", help="write a Chrome trace (Perfetto) of every stage")
     p.add_argument("--latency-log", metavar="PATH", help="write per-stage spans as JSON lines")
     p.set_defaults(func=_cmd_run)

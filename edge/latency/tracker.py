@@ -10,7 +10,7 @@ import contextlib
 import json
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,12 @@ E2E = "end_to_end"
 
 
 class LatencyTracker:
-    def __init__(self, *, deadline_ms: float | None = None) -> None:
+    def __init__(self, *, deadline_ms: float | None = None, window: int = 256) -> None:
         self.deadline_ms = deadline_ms
         self._lock = threading.Lock()
+        self._window = window
+        self._recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
+        self._recent_done: deque[int] = deque(maxlen=window)
         self._spans: list[tuple[int, str, int, int, int]] = []  # seq, stage, start, end, thread
         self._stage_ms: dict[str, list[float]] = defaultdict(list)
         self._e2e_ms: list[float] = []
@@ -40,6 +43,7 @@ class LatencyTracker:
         with self._lock:
             self._spans.append((seq, stage, start_ns, end_ns, threading.get_ident()))
             self._stage_ms[stage].append((end_ns - start_ns) / 1e6)
+            self._recent[stage].append((end_ns - start_ns) / 1e6)
 
     @contextlib.contextmanager
     def stage(self, seq: int, name: str) -> Iterator[None]:
@@ -63,6 +67,8 @@ class LatencyTracker:
         ms = (now - t_capture_ns) / 1e6
         with self._lock:
             self._e2e_ms.append(ms)
+            self._recent[E2E].append(ms)
+            self._recent_done.append(now)
             self._spans.append((seq, E2E, t_capture_ns, now, 0))
             self.frames_out += 1
             self._t_last = now
@@ -98,6 +104,33 @@ class LatencyTracker:
                 "stages_ms": {k: self.stats(v) for k, v in self._stage_ms.items()},
                 E2E + "_ms": self.stats(self._e2e_ms),
             }
+
+    def rolling(self) -> dict[str, Any]:
+        """Percentiles and fps over the last ``window`` frames, for live display."""
+        with self._lock:
+            recent = {k: list(v) for k, v in self._recent.items()}
+            done = list(self._recent_done)
+            counts = (self.frames_in, self.frames_out, self.drops, self.deadline_misses)
+        fps = (len(done) - 1) / ((done[-1] - done[0]) / 1e9) if len(done) > 1 and done[-1] > done[0] else 0.0
+        return {
+            "stages_ms": {k: self.stats(v) for k, v in recent.items()},
+            "fps": fps,
+            "frames_in": counts[0],
+            "frames_out": counts[1],
+            "drops": counts[2],
+            "deadline_misses": counts[3],
+        }
+
+    def status_line(self) -> str:
+        r = self.rolling()
+        parts = [f"frame {r['frames_out']}", f"{r['fps']:.1f} fps"]
+        for name, st in r["stages_ms"].items():
+            if st["count"]:
+                parts.append(f"{name} {st['p50']:.0f}/{st['p99']:.0f}")
+        parts.append(f"drops {r['drops']}")
+        if self.deadline_ms is not None:
+            parts.append(f"misses {r['deadline_misses']}")
+        return "  ".join(parts) + "  (p50/p99 ms)"
 
     def format_summary(self) -> str:
         s = self.summary()

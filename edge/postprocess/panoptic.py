@@ -14,6 +14,9 @@ import numpy as np
 
 from edge.data.cityscapes import LABEL_IDS, THING_TRAIN_IDS, TRAIN_CLASSES
 
+_NUM_CLASSES = len(TRAIN_CLASSES)
+_STUFF = np.array([not c.thing for c in TRAIN_CLASSES])
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -21,23 +24,43 @@ class Instance:
     train_id: int
     score: float
     box: tuple[float, float, float, float]
-    mask: np.ndarray  # HxW bool
+    mask: np.ndarray  # bool, the instance's pixels inside its box crop
+    offset: tuple[int, int]  # (y, x) of the crop's top-left corner in the image
+
+
+def box_crop(box: np.ndarray, height: int, width: int) -> tuple[slice, slice] | None:
+    """The integer pixel window a box covers inside the image, or None if it is empty."""
+    x1, y1 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
+    x2, y2 = min(int(np.ceil(box[2])), width), min(int(np.ceil(box[3])), height)
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return slice(y1, y2), slice(x1, x2)
+
+
+def paste_mask_crop(
+    mask: np.ndarray, box: np.ndarray, crop: tuple[slice, slice], thresh: float = 0.5
+) -> np.ndarray:
+    """A box-relative MxM probability mask resampled onto the crop's pixel grid."""
+    import cv2
+
+    x1, y1, x2, y2 = (float(v) for v in box)
+    bw, bh = max(x2 - x1, 1e-3), max(y2 - y1, 1e-3)
+    m = mask.shape[0]
+    ys, xs = crop
+    # pixel centres of the crop in the mask's coordinates (mask cell i spans box/m)
+    gx = ((np.arange(xs.start, xs.stop) + 0.5 - x1) / bw * m - 0.5).astype(np.float32)
+    gy = ((np.arange(ys.start, ys.stop) + 0.5 - y1) / bh * m - 0.5).astype(np.float32)
+    mx, my = np.meshgrid(gx, gy)
+    sampled = cv2.remap(mask.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return sampled >= thresh
 
 
 def paste_mask(mask: np.ndarray, box: np.ndarray, height: int, width: int, thresh: float = 0.5) -> np.ndarray:
     """A box-relative MxM probability mask as a full-image boolean mask."""
-    import cv2
-
-    x1, y1, x2, y2 = box
-    bx1, by1 = int(np.floor(x1)), int(np.floor(y1))
-    bw = max(int(np.ceil(x2)) - bx1, 1)
-    bh = max(int(np.ceil(y2)) - by1, 1)
-    resized = cv2.resize(mask.astype(np.float32), (bw, bh), interpolation=cv2.INTER_LINEAR) >= thresh
     out = np.zeros((height, width), dtype=bool)
-    ox1, oy1 = max(bx1, 0), max(by1, 0)
-    ox2, oy2 = min(bx1 + bw, width), min(by1 + bh, height)
-    if ox2 > ox1 and oy2 > oy1:
-        out[oy1:oy2, ox1:ox2] = resized[oy1 - by1 : oy2 - by1, ox1 - bx1 : ox2 - bx1]
+    crop = box_crop(box, height, width)
+    if crop is not None:
+        out[crop] = paste_mask_crop(mask, box, crop, thresh)
     return out
 
 
@@ -62,26 +85,32 @@ def fuse(
         if score < score_thresh:
             break
         box = panoptic["boxes"][batch][i]
-        mask = paste_mask(panoptic["masks"][batch][i], box, h, w)
+        crop = box_crop(box, h, w)
+        if crop is None:
+            continue
+        mask = paste_mask_crop(panoptic["masks"][batch][i], box, crop)
         area = int(mask.sum())
         if area == 0:
             continue
-        free = mask & ~taken
+        free = mask & ~taken[crop]
         if free.sum() / area < overlap_thresh:
             continue
         train_id = THING_TRAIN_IDS[int(panoptic["labels"][batch][i])]
         counts[train_id] = counts.get(train_id, 0) + 1
         pid = int(LABEL_IDS[train_id]) * 1000 + counts[train_id] - 1
-        ids[free] = pid
-        taken |= free
+        ids[crop][free] = pid
+        taken[crop] |= free
         x1, y1, x2, y2 = (float(v) for v in box)
-        instances.append(Instance(pid, train_id, score, (x1, y1, x2, y2), free))
-    for cls in TRAIN_CLASSES:
-        if cls.thing:
-            continue
-        region = (sem == cls.train_id) & ~taken
-        if region.sum() >= stuff_area:
-            ids[region] = cls.label_id
+        instances.append(
+            Instance(pid, train_id, score, (x1, y1, x2, y2), free, (crop[0].start, crop[1].start))
+        )
+    # stuff: one pass over the image; classes under stuff_area pixels and thing classes
+    # the instance head did not claim stay void
+    open_sem = np.where(taken, _NUM_CLASSES, sem)
+    class_area = np.bincount(open_sem.ravel(), minlength=_NUM_CLASSES + 1)[:_NUM_CLASSES]
+    keep = _STUFF & (class_area >= stuff_area)
+    lut = np.where(keep, LABEL_IDS, 0).astype(np.int32)
+    ids = np.where(taken, ids, lut[np.minimum(sem, _NUM_CLASSES - 1)])
     return ids, instances
 
 

@@ -7,19 +7,22 @@ import numpy as np
 from edge.data.cityscapes import PALETTE, TRAIN_CLASSES
 from edge.postprocess.panoptic import Instance, semantic_from_panoptic
 
+_PALETTE_VOID = np.concatenate([PALETTE, np.zeros((256 - len(PALETTE), 3), np.uint8)])
+
 
 def overlay(image: np.ndarray, ids: np.ndarray, instances: list[Instance], alpha: float = 0.45) -> np.ndarray:
     """RGB image blended with the panoptic classes, instance outlines and labels."""
     import cv2
 
     train = semantic_from_panoptic(ids)
-    colors = np.zeros_like(image)
-    valid = train != 255
-    colors[valid] = PALETTE[train[valid]]
-    out = image.copy()
-    out[valid] = (image[valid] * (1 - alpha) + colors[valid] * alpha).astype(np.uint8)
+    # void pixels blend with themselves, so one whole-image blend needs no masking
+    colors = np.where((train == 255)[..., None], image, _PALETTE_VOID[train])
+    out = cv2.addWeighted(image, 1.0 - alpha, colors, alpha, 0.0)
     for inst in instances:
-        contours, _ = cv2.findContours(inst.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        y0, x0 = inst.offset
+        contours, _ = cv2.findContours(
+            inst.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)
+        )
         cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
         x1, y1 = int(inst.box[0]), max(int(inst.box[1]) - 3, 8)
         text = f"{TRAIN_CLASSES[inst.train_id].name} {inst.score:.2f}"
@@ -33,7 +36,7 @@ def colorize_depth(depth: np.ndarray, min_depth: float = 0.1, max_depth: float =
 
     d = np.clip(depth.astype(np.float32), min_depth, max_depth)
     inv = 1.0 / d
-    lo, hi = np.percentile(inv, [1, 99])  # per-frame stretch: relative depth is what a viewer reads
+    lo, hi = np.percentile(inv[::4, ::4], [1, 99])  # per-frame stretch: relative depth is what a viewer reads
     norm = np.clip((inv - lo) / max(float(hi - lo), 1e-9), 0, 1)
     bgr = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_MAGMA)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from edge.latency import LatencyTracker
+from edge.latency.status import StatusLine
 from edge.util.fs import atomic_write_bytes
 
 DEMO_SOURCE = "synthetic://?fps=17&seed=0&size=256x512"
 DEMO_FRAMES = 68  # four seconds of the synthetic drive at 17 fps
+
+
+def default_engine_options(backend: str, threads: int | None) -> dict[str, int]:
+    """Panoptic and depth run side by side, so by default each gets half the cores.
+
+    Measured in benchmarks/results/cpu_pipeline.json: on 2 cores, one thread per engine
+    makes the pipeline 1.6x faster than a sequential loop; two threads each oversubscribe.
+    """
+    if backend != "onnxruntime":
+        return {}
+    return {"intra_op_threads": threads or max(1, (os.cpu_count() or 2) // 2)}
 
 
 def run_stream(
@@ -26,13 +39,17 @@ def run_stream(
     trace: str | Path | None = None,
     latency_log: str | Path | None = None,
     summary_json: str | Path | None = None,
+    show_status: bool = False,
+    threads: int | None = None,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker."""
     from edge.stream.pipeline import EngineSet, Pipeline
     from edge.stream.sinks import open_sink
     from edge.stream.sources import open_source
 
-    engine_set = EngineSet.from_manifest(engines, backend=backend)
+    engine_set = EngineSet.from_manifest(
+        engines, backend=backend, engine_options=default_engine_options(backend, threads)
+    )
     src = open_source(source)
     fps = src.fps or 17.0
     try:
@@ -51,7 +68,8 @@ def run_stream(
         realtime=realtime,
     )
     try:
-        pipeline.run()
+        with StatusLine(tracker, enabled=show_status):
+            pipeline.run()
     finally:
         engine_set.close()
         # logs are written even after Ctrl-C or an error: they explain what happened
@@ -89,6 +107,7 @@ def demo(
         max_frames=frames,
         trace=out / "demo_trace.json",
         summary_json=out / "demo_latency.json",
+        show_status=show_progress,
     )
     return {
         "video": str(out / "demo.mp4"),

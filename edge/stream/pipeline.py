@@ -59,8 +59,12 @@ class EngineSet:
         backend: str = "onnxruntime",
         panoptic: str | None = None,
         depth: str | None = None,
+        engine_options: dict[str, Any] | None = None,
     ) -> EngineSet:
-        """The panoptic and depth engines recorded in ``engines_dir/manifest.json``."""
+        """The panoptic and depth engines recorded in ``engines_dir/manifest.json``.
+
+        ``engine_options`` go to the backend (e.g. ``intra_op_threads`` for ONNX Runtime).
+        """
         root = Path(engines_dir)
         if not root.is_dir():
             raise ManifestError(
@@ -101,7 +105,7 @@ class EngineSet:
                     f"{str(manifest.path)!r} names {path.name}, which is missing; "
                     f"rebuild with python build_engines.py --out {root}"
                 )
-            engines[kind] = open_engine(path, backend=backend)
+            engines[kind] = open_engine(path, backend=backend, **(engine_options or {}))
         cfg = (chosen["depth"] or {}).get("config", {})
         rng = (float(cfg.get("min_depth", 0.1)), float(cfg.get("max_depth", 100.0)))
         return cls(engines["panoptic"], engines["depth"], rng)

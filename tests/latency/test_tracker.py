@@ -41,3 +41,22 @@ def test_frames_deadline_and_exports(tmp_path: Path) -> None:
     tr.write_jsonl(tmp_path / "t.jsonl")
     lines = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert len(lines) == 6 and all(x["end_ns"] >= x["start_ns"] for x in lines)
+
+
+def test_rolling_window_forgets_old_frames() -> None:
+    tr = LatencyTracker(window=4)
+    for seq in range(10):
+        tr.record(seq, "work", 0, (100 if seq < 6 else 1) * 1_000_000)
+    rolling = tr.rolling()["stages_ms"]["work"]
+    assert rolling["count"] == 4 and rolling["max"] == 1.0  # only the last four (1 ms) remain
+    assert tr.summary()["stages_ms"]["work"]["max"] == 100.0  # the summary keeps everything
+    line = tr.status_line()
+    assert line.startswith("frame 0  0.0 fps") and "work 1/1" in line and "drops 0" in line
+
+
+def test_status_line_is_silent_off_terminal() -> None:
+    from edge.latency.status import StatusLine
+
+    # pytest captures stderr, so rich sees no terminal and the line stays off
+    with StatusLine(LatencyTracker(), enabled=True) as status:
+        assert not status.active
