@@ -12,7 +12,6 @@ source, preprocess, fusion + overlay, sink).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_engines import cpu_name
+from benchmarks.bench_engines import cpu_name, write_report
 from edge.build import BuildRequest, build_all, parse_size, tool_versions
 from edge.latency import LatencyTracker
 from edge.stream.frame import Result
@@ -133,9 +132,7 @@ def main() -> int:
         "targets": {"speedup": ">= 1.5", "non_model_share_at_512x1024": "<= 0.15"},
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge.build import BACKEND_PRECISIONS, DEFAULT_MODELS, BuildRequest, build_all, parse_size
-from edge.errors import ConfigError, EdgeError
+from edge.errors import ConfigError
 
 
 def add_build_arguments(p: argparse.ArgumentParser) -> None:
@@ -126,12 +126,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Turn zoo models (+ checkpoints) into ONNX and engines, recorded in manifest.json.",
     )
     add_build_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_build(args)
-    except EdgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing half-written was left behind", file=sys.stderr)
-        return 130
+    from edge.cli import run_command
+
+    return run_command(run_build, parser.parse_args(argv))

@@ -156,8 +156,13 @@ def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) ->
     write_video(tmp_path / "in.mp4", 6, fps=20.0)
     stamps: list[int] = []
     engines = EngineSet.from_manifest(tiny_engines)
-    pipe = Pipeline(source=open_source(str(tmp_path / "in.mp4")), engines=engines, sinks=[NullSink()],
-                    realtime=True, on_result=lambda r: stamps.append(r.frame.t_capture_ns))
+    pipe = Pipeline(
+        source=open_source(str(tmp_path / "in.mp4")),
+        engines=engines,
+        sinks=[NullSink()],
+        realtime=True,
+        on_result=lambda r: stamps.append(r.frame.t_capture_ns),
+    )
     s = pipe.run()
     engines.close()
     assert s["frames_in"] == 6 == s["frames_out"] + s["drops"]
