@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -138,16 +139,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so the same clean shutdown runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Exit status of a command: edge errors become one line on stderr, not a traceback."""
+    """Exit status of a command: edge errors become one line on stderr, not a traceback.
+
+    SIGINT and SIGTERM unwind through the command's ``finally`` blocks, which finalise
+    videos, flush latency logs and remove temporary files; exit status 130 / 143.
+    """
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return int(func(args))
     except EdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: outputs are finalised, nothing half-written was left behind", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        name = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{name}: outputs are finalised, nothing half-written was left behind", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

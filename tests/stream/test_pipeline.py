@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -171,3 +173,42 @@ def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) ->
     assert len(stamps) >= 2
     span_s = (stamps[-1] - stamps[0]) / 1e9
     assert span_s >= (len(stamps) - 1) * 0.05 * 0.9
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_run_finalises_outputs(tiny_engines: Path, tmp_path: Path, sig: int, code: int) -> None:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "run",
+            "synthetic://?size=128x256",
+            "--engines",
+            str(tiny_engines),
+            "--sink",
+            "o.mp4",
+            "--trace",
+            "trace.json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / ".o.partial.mp4").exists():  # wait until frames are being written
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "nothing half-written" in err
+    frames = int(cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FRAME_COUNT))
+    assert frames > 0, "the video was finalised and is playable"
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    assert sum(e["name"] == "end_to_end" for e in events) == frames
+    assert not list(tmp_path.glob(".*partial*"))
