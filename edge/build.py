@@ -186,6 +186,8 @@ def build_one(
         onnx_path = out_dir / f"{req.engine_id}.onnx"
         step("exporting ONNX")
         _export(model, req, onnx_path)
+        step("linting for TensorRT")
+        lint = _lint(onnx_path)
         step(f"building {req.backend} engine")
         artifact = out_dir / f"{req.engine_id}.ort.onnx"
         _build_backend(req, onnx_path, artifact)
@@ -194,6 +196,7 @@ def build_one(
             step("checking against torch")
             check = _verify(model, req, artifact, verify_samples)
         entry = _entry(req, entry_cfg, fp, weights, versions, onnx_path, artifact, check)
+        entry["lint"] = lint
         # re-read under the lock so entries written by other builds are kept
         manifest = Manifest.load(out_dir)
         manifest.engines[req.engine_id] = entry
@@ -223,6 +226,13 @@ def _export(model: Any, req: BuildRequest, path: Path) -> None:
         opset=req.opset,
         metadata={"edge.model": req.model, "edge.input": "image: float32 NCHW RGB 0..255"},
     )
+
+
+def _lint(onnx_path: Path) -> dict[str, Any]:
+    """TensorRT compatibility of the exported graph, per target (recorded, not enforced, here)."""
+    from edge.export.lint import TARGETS, lint_model, summarize
+
+    return {t: summarize(lint_model(onnx_path, target=t)) for t in TARGETS}
 
 
 def _build_backend(req: BuildRequest, onnx_path: Path, artifact: Path) -> None:

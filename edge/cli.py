@@ -87,6 +87,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lint(args: argparse.Namespace) -> int:
+    from edge.export.lint import lint_model
+
+    errors = 0
+    for path in args.models:
+        findings = lint_model(path, target=args.target, plugins=args.plugin)
+        shown = [f for f in findings if args.verbose or f.level != "info"]
+        for f in shown:
+            print(f"{path}: {f}")
+        n_err = sum(f.level == "error" for f in findings)
+        n_warn = sum(f.level == "warning" for f in findings)
+        print(f"{path}: {args.target}: {n_err} errors, {n_warn} warnings")
+        errors += n_err
+    return 1 if errors else 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -134,6 +150,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=_positive_int, default=68, help="frames to run; default: %(default)s")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("lint", help="check ONNX models against TensorRT's ONNX parser")
+    p.add_argument("models", nargs="+", metavar="MODEL.onnx")
+    p.add_argument(
+        "--target",
+        default="trt10",
+        choices=["trt10", "trt11"],
+        help="TensorRT 10 (JetPack 6) or 11 (desktop); default: %(default)s",
+    )
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="DOMAIN::OP",
+        help="a custom op that will have a registered TensorRT plugin (repeatable)",
+    )
+    p.add_argument("--verbose", action="store_true", help="also show informational notes")
+    p.set_defaults(func=_cmd_lint)
     sub.add_parser("info", help="backends, versions and devices").set_defaults(func=_cmd_info)
     sub.add_parser("models", help="list the model zoo").set_defaults(func=_cmd_models)
     return parser

@@ -109,6 +109,12 @@ def run_build(args: argparse.Namespace) -> int:
         state = "built" if r.rebuilt else "up to date"
         print(f"{r.request.engine_id}: {state}, {verdict} -> {args.out / r.entry['artifact']['path']}")
         failed += check is not None and not check["passed"]
+        for target, lint in (r.entry.get("lint") or {}).items():
+            if lint["errors"] or lint["warnings"]:
+                print(
+                    f"  TensorRT lint ({target}): {lint['errors']} errors, {lint['warnings']} warnings; "
+                    f"details: edge lint {args.out / r.entry['onnx']['path']} --target {target}"
+                )
     print(f"manifest: {args.out / 'manifest.json'}")
     if failed:
         print(

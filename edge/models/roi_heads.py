@@ -148,7 +148,9 @@ class RoIHeads(nn.Module):
         mask_logits = self.mask_predictor(self.mask_head(self._pool(feats, det_boxes, 14, w)))
         m = mask_logits.shape[-1]
         mask_logits = mask_logits.reshape(b, k, self.num_classes, m, m)
-        pick = (det_labels.clamp(min=0) + 1).reshape(b, k, 1, 1, 1).expand(b, k, 1, m, m)
+        # empty slots carry label -1, so label + 1 picks the background channel; no
+        # clamp, which would put a Clip on INT64 (TensorRT's Clip is float-only)
+        pick = (det_labels + 1).reshape(b, k, 1, 1, 1).expand(b, k, 1, m, m)
         masks = torch.sigmoid(mask_logits.gather(2, pick)[:, :, 0])
         return {
             "boxes": det_boxes,

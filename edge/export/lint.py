@@ -1,0 +1,333 @@
+"""TensorRT compatibility lint for ONNX graphs, without TensorRT installed.
+
+Checks every node against the TensorRT ONNX parser's operator list for a target version
+(edge/export/data/trt_onnx_ops.json, with its source), custom-domain nodes against the
+plugins that will be registered, and hazards the parser accepts but deployments trip on:
+INT64 and dynamic dimensions at the graph boundary, data-dependent shapes, constant
+inputs the parser requires, and Q/DQ placement TensorRT cannot fuse.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import onnx
+from onnx import TensorProto
+
+from edge.errors import ConfigError, ExportError
+
+TARGETS = ("trt10", "trt11")
+STANDARD_DOMAINS = ("", "ai.onnx")
+TOPK_MAX_K = 3840  # the parser rejects K at or above this
+# ops whose listed input must be a constant (initializer or Constant node) for the parser
+CONSTANT_INPUTS = {
+    "Unsqueeze": 1,
+    "Squeeze": 1,
+    "Slice": 3,
+    "ReduceMax": 1,
+    "ReduceMin": 1,
+    "ReduceSum": 1,
+    "ReduceMean": 1,
+    "ReduceProd": 1,
+    "ReduceSumSquare": 1,
+    "Pad": 3,
+    "CumSum": 1,
+}
+RESIZE_COORDINATE_MODES = {
+    "half_pixel",
+    "pytorch_half_pixel",
+    "tf_half_pixel_for_nn",
+    "asymmetric",
+    "align_corners",
+}
+RESIZE_MODES = {"nearest", "linear"}
+DATA_DEPENDENT_SHAPE_OPS = {"NonZero", "NonMaxSuppression", "Unique", "Compress"}
+TYPE_NAMES: dict[int, str] = {
+    TensorProto.FLOAT: "FP32",
+    TensorProto.FLOAT16: "FP16",
+    TensorProto.BFLOAT16: "BF16",
+    TensorProto.INT32: "INT32",
+    TensorProto.INT64: "INT64",
+    TensorProto.BOOL: "BOOL",
+    TensorProto.UINT8: "UINT8",
+    TensorProto.INT8: "INT8",
+    TensorProto.DOUBLE: "DOUBLE",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # "error" (the parser or build will fail), "warning", "info"
+    op: str
+    node: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.op} '{self.node}'" if self.node else self.op
+        return f"{self.level}: {where}: {self.message}"
+
+
+@cache
+def operator_table() -> dict[str, Any]:
+    path = Path(__file__).parent / "data" / "trt_onnx_ops.json"
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
+    for a in node.attribute:
+        if a.name == name:
+            value = onnx.helper.get_attribute_value(a)
+            return value.decode() if isinstance(value, bytes) else value
+    return default
+
+
+def _nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
+    """All nodes, including those inside If/Loop/Scan bodies."""
+    for node in graph.node:
+        yield node
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                yield from _nodes(a.g)
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for g in a.graphs:
+                    yield from _nodes(g)
+
+
+class _Graph:
+    """Lookups the rules need: constants, producers, consumers and inferred types."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model)
+        except Exception:  # inference is best effort; the rules cope without types
+            inferred = model
+        g = inferred.graph
+        self.constants: dict[str, onnx.TensorProto] = {t.name: t for t in g.initializer}
+        self.producer: dict[str, onnx.NodeProto] = {}
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        for node in _nodes(g):
+            for out in node.output:
+                self.producer[out] = node
+            for inp in node.input:
+                self.consumers.setdefault(inp, []).append(node)
+            if node.op_type == "Constant" and node.output:
+                value = _attr(node, "value")
+                if isinstance(value, onnx.TensorProto):
+                    self.constants[node.output[0]] = value
+        self.types: dict[str, int] = {}
+        for vi in [*g.input, *g.output, *g.value_info]:
+            if vi.type.HasField("tensor_type"):
+                self.types[vi.name] = vi.type.tensor_type.elem_type
+        for name, t in self.constants.items():
+            self.types.setdefault(name, t.data_type)
+
+    def is_constant(self, name: str) -> bool:
+        return name in self.constants
+
+    def constant_value(self, name: str) -> Any:
+        t = self.constants.get(name)
+        return None if t is None else onnx.numpy_helper.to_array(t)
+
+
+def lint_model(
+    model: onnx.ModelProto | str | Path, *, target: str = "trt10", plugins: Iterable[str] = ()
+) -> list[Finding]:
+    """Findings for ``model`` on ``target``; ``plugins`` are 'domain::Op' names registered."""
+    if target not in TARGETS:
+        raise ConfigError(f"lint target {target!r} is unknown; choose one of {', '.join(TARGETS)}")
+    if not isinstance(model, onnx.ModelProto):
+        try:
+            model = onnx.load(str(model), load_external_data=False)
+        except Exception as exc:
+            raise ExportError(f"cannot read ONNX model {str(model)!r}: {exc}") from exc
+    table = operator_table()
+    spec = table["targets"][target]
+    ops: dict[str, dict[str, Any]] = table["operators"]
+    graph = _Graph(model)
+    plugin_set = set(plugins)
+    findings: list[Finding] = []
+    add = findings.append
+
+    opset = next((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), None)
+    if opset is not None and not spec["min_opset"] <= opset <= spec["max_opset"]:
+        add(
+            Finding(
+                "error",
+                "model",
+                "",
+                f"opset {opset} is outside {target}'s supported range "
+                f"{spec['min_opset']}..{spec['max_opset']}",
+            )
+        )
+    findings += _boundary(model.graph)
+    for node in _nodes(model.graph):
+        if node.domain not in STANDARD_DOMAINS:
+            name = f"{node.domain}::{node.op_type}"
+            if name not in plugin_set:
+                add(
+                    Finding(
+                        "error",
+                        name,
+                        node.name,
+                        "custom op with no TensorRT plugin registered "
+                        "for it (expand it to standard ops, or register the plugin)",
+                    )
+                )
+            continue
+        info = ops.get(node.op_type)
+        if info is None or not info["supported"]:
+            why = "not in" if info is None else "marked unsupported in"
+            add(Finding("error", node.op_type, node.name, f"{why} the TensorRT ONNX parser's operator list"))
+            continue
+        findings += _types(node, info, graph)
+        findings += _rules(node, graph)
+    return findings
+
+
+def _boundary(g: onnx.GraphProto) -> list[Finding]:
+    out = []
+    initializers = {t.name for t in g.initializer}
+    for kind, values in (("input", g.input), ("output", g.output)):
+        for vi in values:
+            if vi.name in initializers:
+                continue
+            tt = vi.type.tensor_type
+            if tt.elem_type == TensorProto.INT64:
+                out.append(
+                    Finding(
+                        "warning",
+                        f"graph {kind}",
+                        vi.name,
+                        "INT64 at the graph boundary: prefer INT32 (DLA and older TensorRT lack INT64)",
+                    )
+                )
+            if tt.elem_type == TensorProto.DOUBLE:
+                out.append(Finding("warning", f"graph {kind}", vi.name, "DOUBLE is cast down to FP32"))
+            dims = list(tt.shape.dim)
+            if any(not d.HasField("dim_value") for d in dims):
+                shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
+                note = (
+                    "needs an optimization profile"
+                    if kind == "input"
+                    else "data-dependent output shape needs an output allocator"
+                )
+                out.append(Finding("warning", f"graph {kind}", vi.name, f"dynamic shape {shape}: {note}"))
+    return out
+
+
+def _types(node: onnx.NodeProto, info: dict[str, Any], graph: _Graph) -> list[Finding]:
+    if not node.input or not info["types"]:
+        return []
+    elem = graph.types.get(node.input[0])
+    name = TYPE_NAMES.get(elem) if elem is not None else None
+    if name is None or name in info["types"] or node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+        return []
+    return [
+        Finding(
+            "warning",
+            node.op_type,
+            node.name,
+            f"input type {name} is not among the parser's types {info['types']}",
+        )
+    ]
+
+
+def _rules(node: onnx.NodeProto, graph: _Graph) -> list[Finding]:
+    op, out = node.op_type, []
+
+    def err(msg: str) -> None:
+        out.append(Finding("error", op, node.name, msg))
+
+    idx = CONSTANT_INPUTS.get(op)
+    if (
+        idx is not None
+        and len(node.input) > idx
+        and node.input[idx]
+        and not graph.is_constant(node.input[idx])
+    ):
+        err(f"input {idx} ({node.input[idx]!r}) must be a constant for the TensorRT parser")
+    if op == "TopK":
+        k = graph.constant_value(node.input[1]) if len(node.input) > 1 else None
+        if k is None:
+            out.append(
+                Finding(
+                    "warning",
+                    op,
+                    node.name,
+                    f"K is not a constant; it must stay below {TOPK_MAX_K} at run time",
+                )
+            )
+        elif int(k.reshape(-1)[0]) >= TOPK_MAX_K:
+            err(f"K={int(k.reshape(-1)[0])} is not below TensorRT's limit of {TOPK_MAX_K}")
+        if _attr(node, "sorted", 1) != 1:
+            err("sorted=0 is not supported")
+    elif op == "Resize":
+        mode = _attr(node, "coordinate_transformation_mode", "half_pixel")
+        if mode not in RESIZE_COORDINATE_MODES:
+            err(f"coordinate_transformation_mode {mode!r} is not supported")
+        if _attr(node, "mode", "nearest") not in RESIZE_MODES:
+            err(f"mode {_attr(node, 'mode')!r} is not supported (nearest, linear)")
+        if _attr(node, "antialias", 0):
+            err("antialias is not supported")
+    elif op in ("ScatterND", "ScatterElements") and _attr(node, "reduction", "none") != "none":
+        err(f"reduction={_attr(node, 'reduction')!r} is not supported")
+    elif op == "MaxPool" and len(node.output) > 1 and node.output[1]:
+        err("the Indices output is not supported")
+    elif op in DATA_DEPENDENT_SHAPE_OPS:
+        out.append(
+            Finding(
+                "info",
+                op,
+                node.name,
+                "data-dependent shape inside the graph: supported by "
+                "TensorRT, but keeps these layers on the GPU (no DLA)",
+            )
+        )
+    elif op in ("QuantizeLinear", "DequantizeLinear"):
+        out += _qdq(node, graph)
+    return out
+
+
+def _qdq(node: onnx.NodeProto, graph: _Graph) -> list[Finding]:
+    out = []
+    zp = graph.constant_value(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    if zp is not None and zp.any():
+        out.append(Finding("error", node.op_type, node.name, "zero point must be 0 (symmetric INT8)"))
+    if node.op_type == "QuantizeLinear":
+        users = graph.consumers.get(node.output[0], [])
+        if any(u.op_type != "DequantizeLinear" for u in users):
+            out.append(
+                Finding(
+                    "warning",
+                    node.op_type,
+                    node.name,
+                    "feeds a node other than DequantizeLinear; TensorRT fuses only Q -> DQ pairs",
+                )
+            )
+    else:
+        src = graph.producer.get(node.input[0])
+        if not graph.is_constant(node.input[0]) and (src is None or src.op_type != "QuantizeLinear"):
+            out.append(
+                Finding(
+                    "warning",
+                    node.op_type,
+                    node.name,
+                    "input is neither a QuantizeLinear output nor constant weights; TensorRT cannot fuse it",
+                )
+            )
+    return out
+
+
+def summarize(findings: list[Finding]) -> dict[str, Any]:
+    """Counts and the messages, for the manifest."""
+    return {
+        "errors": sum(f.level == "error" for f in findings),
+        "warnings": sum(f.level == "warning" for f in findings),
+        "findings": [str(f) for f in findings if f.level != "info"],
+    }
