@@ -106,8 +106,11 @@ def _roi_align_adaptive(
         rh = float(roi[3] - roi[1]) * spatial_scale
         if not aligned:
             rw, rh = max(rw, 1.0), max(rh, 1.0)
-        gy = max(1, math.ceil(rh / output_size))
-        gx = max(1, math.ceil(rw / output_size))
+        gy = math.ceil(rh / output_size)
+        gx = math.ceil(rw / output_size)
+        if gy <= 0 or gx <= 0:  # an empty RoI has no samples under adaptive sampling
+            outs.append(feat.new_zeros((feat.shape[1], output_size, output_size)))
+            continue
         x1 = float(roi[0]) * spatial_scale - offset
         y1 = float(roi[1]) * spatial_scale - offset
         h, w = feat.shape[-2:]

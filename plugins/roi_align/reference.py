@@ -1,0 +1,129 @@
+"""Numpy reference of RoIAlign and of the fused multi-level RoIAlign.
+
+Written for clarity, not speed: a loop per RoI and bin. Every other implementation
+(torch op, ONNX expansion, TensorRT plugin, GPU kernel) is tested against this one.
+
+Conventions (shared with torchvision, detectron2 and ONNX RoiAlign):
+- ``aligned=True`` shifts RoI corners by -0.5 pixel (ONNX ``half_pixel``); ``False`` is the
+  legacy mode (``output_half_pixel``), which also forces RoIs to at least 1x1 cell.
+- ``sampling_ratio > 0`` samples that many points per bin along each axis; ``0`` adapts:
+  ceil(roi_size / output_size) per axis, and an empty RoI then has no samples (output 0).
+- Samples farther than one pixel outside the map contribute 0; others are clamped to it.
+- ``mode="avg"`` averages the bilinear samples of a bin; ``"max"`` takes their maximum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+CANONICAL_SIZE = 224.0
+CANONICAL_LEVEL = 4
+LEVEL_EPS = 1e-6
+
+
+def bilinear(feature: np.ndarray, y: float, x: float) -> np.ndarray:
+    """Value of a [C, H, W] map at (y, x), by RoIAlign's border rules."""
+    _, h, w = feature.shape
+    if y < -1.0 or y > h or x < -1.0 or x > w:
+        return np.zeros(feature.shape[0], dtype=np.float64)
+    y, x = max(y, 0.0), max(x, 0.0)
+    y0, x0 = int(y), int(x)
+    if y0 >= h - 1:
+        y0 = y1 = h - 1
+        y = float(y0)
+    else:
+        y1 = y0 + 1
+    if x0 >= w - 1:
+        x0 = x1 = w - 1
+        x = float(x0)
+    else:
+        x1 = x0 + 1
+    ly, lx = y - y0, x - x0
+    hy, hx = 1.0 - ly, 1.0 - lx
+    f = feature.astype(np.float64)
+    return hy * hx * f[:, y0, x0] + hy * lx * f[:, y0, x1] + ly * hx * f[:, y1, x0] + ly * lx * f[:, y1, x1]
+
+
+def roi_align(
+    features: np.ndarray,
+    rois: np.ndarray,
+    batch_indices: np.ndarray,
+    *,
+    output_size: int | tuple[int, int],
+    spatial_scale: float,
+    sampling_ratio: int,
+    aligned: bool,
+    mode: str = "avg",
+) -> np.ndarray:
+    """RoIAlign of ``rois`` [R, 4] (x1, y1, x2, y2 in image pixels) on ``features`` [N, C, H, W]."""
+    if mode not in ("avg", "max"):
+        raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
+    ph, pw = (output_size, output_size) if isinstance(output_size, int) else output_size
+    r, c = rois.shape[0], features.shape[1]
+    out = np.zeros((r, c, ph, pw), dtype=np.float64)
+    offset = 0.5 if aligned else 0.0
+    for i in range(r):
+        feat = features[int(batch_indices[i])]
+        x1 = rois[i, 0] * spatial_scale - offset
+        y1 = rois[i, 1] * spatial_scale - offset
+        roi_w = rois[i, 2] * spatial_scale - offset - x1
+        roi_h = rois[i, 3] * spatial_scale - offset - y1
+        if not aligned:
+            roi_w, roi_h = max(roi_w, 1.0), max(roi_h, 1.0)
+        bin_h, bin_w = roi_h / ph, roi_w / pw
+        gh = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_h / ph)
+        gw = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_w / pw)
+        if gh <= 0 or gw <= 0:
+            continue  # an empty RoI under adaptive sampling has no samples
+        for py in range(ph):
+            for px in range(pw):
+                samples = [
+                    bilinear(feat, y1 + py * bin_h + (sy + 0.5) * bin_h / gh,
+                             x1 + px * bin_w + (sx + 0.5) * bin_w / gw)
+                    for sy in range(gh)
+                    for sx in range(gw)
+                ]
+                stack = np.stack(samples)
+                out[i, :, py, px] = stack.mean(axis=0) if mode == "avg" else stack.max(axis=0)
+    return out.astype(features.dtype)
+
+
+def assign_levels(
+    rois: np.ndarray, min_level: int, max_level: int,
+    canonical_size: float = CANONICAL_SIZE, canonical_level: int = CANONICAL_LEVEL,
+) -> np.ndarray:
+    """FPN level per RoI: clamp(floor(k0 + log2(sqrt(area) / s0)), kmin, kmax)."""
+    area = np.clip((rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1]), 0.0, None).astype(np.float64)
+    k = np.floor(canonical_level + np.log2(np.sqrt(area) / canonical_size + LEVEL_EPS))
+    return np.clip(k, min_level, max_level).astype(np.int64)
+
+
+def multilevel_roi_align(
+    features: Sequence[np.ndarray],
+    rois: np.ndarray,
+    batch_indices: np.ndarray,
+    *,
+    output_size: int,
+    spatial_scales: Sequence[float],
+    sampling_ratio: int,
+    aligned: bool,
+    min_level: int = 2,
+    mode: str = "avg",
+    canonical_size: float = CANONICAL_SIZE,
+    canonical_level: int = CANONICAL_LEVEL,
+) -> np.ndarray:
+    """Each RoI pooled from the pyramid level its size maps to (features[0] = min_level)."""
+    if len(features) != len(spatial_scales):
+        raise ValueError(f"{len(features)} feature maps but {len(spatial_scales)} spatial scales")
+    levels = assign_levels(rois, min_level, min_level + len(features) - 1, canonical_size, canonical_level)
+    c = features[0].shape[1]
+    out = np.zeros((rois.shape[0], c, output_size, output_size), dtype=features[0].dtype)
+    for lvl, (feat, scale) in enumerate(zip(features, spatial_scales, strict=True)):
+        idx = np.flatnonzero(levels == min_level + lvl)
+        if idx.size:
+            out[idx] = roi_align(feat, rois[idx], batch_indices[idx], output_size=output_size,
+                                 spatial_scale=scale, sampling_ratio=sampling_ratio, aligned=aligned, mode=mode)
+    return out
