@@ -113,12 +113,13 @@ def tool_versions() -> dict[str, str]:
 
 
 def code_digest() -> str:
-    """Hash of the model and export sources: changing them invalidates old engines."""
+    """Hash of the model, export and plugin sources: changing them invalidates old engines."""
     base = Path(__file__).parent
+    folders = [base / "models", base / "export", base.parent / "plugins" / "roi_align"]
     h = hashlib.sha256()
-    for sub in ("models", "export"):
-        for path in sorted((base / sub).glob("*.py")):
-            h.update(path.name.encode())
+    for folder in folders:
+        for path in sorted(folder.glob("*.py")):
+            h.update(f"{folder.name}/{path.name}".encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:16]
 

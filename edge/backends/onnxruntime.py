@@ -62,6 +62,26 @@ def session_options(
     return so
 
 
+def model_for_ort(path: str | Path) -> str | bytes:
+    """What to hand ONNX Runtime: the path, or the model bytes with plugin nodes expanded.
+
+    ONNX Runtime has no MultiLevelRoIAlign kernel; the expansion into standard ops
+    computes the same values (plugins/roi_align/passes.py).
+    """
+    import onnx
+
+    from plugins.roi_align.onnx_export import DOMAIN
+    from plugins.roi_align.passes import expand
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:
+        return str(path)  # let ONNX Runtime report what is wrong with the file
+    if not any(o.domain == DOMAIN for o in model.opset_import):
+        return str(path)
+    return bytes(expand(model).SerializeToString())
+
+
 def optimize_model(src: str | Path, dst: str | Path) -> None:
     """Save ONNX Runtime's graph-optimised form of ``src`` to ``dst``.
 
@@ -71,7 +91,7 @@ def optimize_model(src: str | Path, dst: str | Path) -> None:
     ort = _ort()
     so = session_options(optimization="extended", optimized_model_path=dst)
     try:
-        ort.InferenceSession(str(src), sess_options=so, providers=["CPUExecutionProvider"])
+        ort.InferenceSession(model_for_ort(src), sess_options=so, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise BackendError(f"ONNX Runtime could not optimise {str(src)!r}: {exc}") from exc
 
@@ -99,7 +119,7 @@ class OnnxRuntimeEngine(EngineBase):
         )
         try:
             self._session = ort.InferenceSession(
-                str(self.path), sess_options=so, providers=providers or ["CPUExecutionProvider"]
+                model_for_ort(self.path), sess_options=so, providers=providers or ["CPUExecutionProvider"]
             )
         except Exception as exc:
             raise BackendError(

@@ -21,10 +21,12 @@ from edge.errors import ConfigError, ExportError
 from edge.export.translations import translation_table
 from edge.models.panoptic_fpn import check_input_size
 from edge.util.fs import atomic_write_with
+from plugins.roi_align.passes import expand
 
 MIN_OPSET = 17
 DEFAULT_OPSET = 18
 INPUT_NAME = "image"
+ROI_ALIGN_FORMS = ("standard", "plugin")
 
 
 def output_names(model: nn.Module, example: torch.Tensor) -> list[str]:
@@ -41,8 +43,13 @@ def export_onnx(
     batch: int = 1,
     opset: int = DEFAULT_OPSET,
     metadata: dict[str, str] | None = None,
+    roi_align: str = "standard",
 ) -> Path:
-    """Write ``model`` as ONNX to ``path`` (atomically) and return the path."""
+    """Write ``model`` as ONNX to ``path`` (atomically) and return the path.
+
+    ``roi_align="plugin"`` emits the fused edge.plugins::MultiLevelRoIAlign node instead
+    of standard RoiAlign ops (see plugins/roi_align).
+    """
     check_input_size(height, width)
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}")
@@ -50,6 +57,9 @@ def export_onnx(
         raise ConfigError(f"opset {opset} is too old: edge needs opset >= {MIN_OPSET}")
     model = model.eval()
     example = torch.rand(batch, 3, height, width) * 255.0
+    if roi_align not in ROI_ALIGN_FORMS:
+        raise ConfigError(f"roi_align form {roi_align!r} is not one of {ROI_ALIGN_FORMS}")
+    table = translation_table()
     names = output_names(model, example)
 
     def write(tmp: Path) -> None:
@@ -62,7 +72,7 @@ def export_onnx(
                     opset_version=opset,
                     input_names=[INPUT_NAME],
                     output_names=names,
-                    custom_translation_table=translation_table(),
+                    custom_translation_table=table,
                     external_data=False,
                     optimize=True,
                     verbose=False,
@@ -72,11 +82,13 @@ def export_onnx(
         if program is None:
             raise ExportError("torch.onnx.export returned no program")
         proto = program.model_proto
+        if roi_align == "standard":
+            proto = expand(proto)
         for key, value in (metadata or {}).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         try:
-            onnx.checker.check_model(proto)
+            onnx.checker.check_model(proto, check_custom_domain=False)
         except onnx.checker.ValidationError as exc:
             raise ExportError(f"exported ONNX graph is invalid: {exc}") from exc
         onnx.save_model(proto, str(tmp))
@@ -89,12 +101,14 @@ def export_onnx(
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """The dynamo exporter prints progress and warns about internals users cannot act on."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnx_ir", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)

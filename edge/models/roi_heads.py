@@ -14,7 +14,7 @@ from edge.models.detection import (
     gather_rows,
     select_topk,
 )
-from edge.models.ops import multilevel_roi_align
+from plugins.roi_align.torch_op import multilevel_roi_align
 
 
 class TwoMLPHead(nn.Module):

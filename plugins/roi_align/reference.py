@@ -81,8 +81,11 @@ def roi_align(
         for py in range(ph):
             for px in range(pw):
                 samples = [
-                    bilinear(feat, y1 + py * bin_h + (sy + 0.5) * bin_h / gh,
-                             x1 + px * bin_w + (sx + 0.5) * bin_w / gw)
+                    bilinear(
+                        feat,
+                        y1 + py * bin_h + (sy + 0.5) * bin_h / gh,
+                        x1 + px * bin_w + (sx + 0.5) * bin_w / gw,
+                    )
                     for sy in range(gh)
                     for sx in range(gw)
                 ]
@@ -92,8 +95,11 @@ def roi_align(
 
 
 def assign_levels(
-    rois: np.ndarray, min_level: int, max_level: int,
-    canonical_size: float = CANONICAL_SIZE, canonical_level: int = CANONICAL_LEVEL,
+    rois: np.ndarray,
+    min_level: int,
+    max_level: int,
+    canonical_size: float = CANONICAL_SIZE,
+    canonical_level: int = CANONICAL_LEVEL,
 ) -> np.ndarray:
     """FPN level per RoI: clamp(floor(k0 + log2(sqrt(area) / s0)), kmin, kmax)."""
     area = np.clip((rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1]), 0.0, None).astype(np.float64)
@@ -124,6 +130,14 @@ def multilevel_roi_align(
     for lvl, (feat, scale) in enumerate(zip(features, spatial_scales, strict=True)):
         idx = np.flatnonzero(levels == min_level + lvl)
         if idx.size:
-            out[idx] = roi_align(feat, rois[idx], batch_indices[idx], output_size=output_size,
-                                 spatial_scale=scale, sampling_ratio=sampling_ratio, aligned=aligned, mode=mode)
+            out[idx] = roi_align(
+                feat,
+                rois[idx],
+                batch_indices[idx],
+                output_size=output_size,
+                spatial_scale=scale,
+                sampling_ratio=sampling_ratio,
+                aligned=aligned,
+                mode=mode,
+            )
     return out

@@ -8,8 +8,8 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from edge.models.ops import roi_align_reference as torch_roi_align
 from plugins.roi_align.reference import assign_levels, multilevel_roi_align, roi_align
+from plugins.roi_align.torch_op import roi_align_reference as torch_roi_align
 
 
 def ramp(h: int = 8, w: int = 8) -> np.ndarray:
@@ -18,7 +18,7 @@ def ramp(h: int = 8, w: int = 8) -> np.ndarray:
     return (x + 10 * y)[None, None]
 
 
-def ra(feat, rois, **kw):  # noqa: ANN001, ANN201
+def ra(feat, rois, **kw):
     rois = np.asarray(rois, np.float32).reshape(-1, 4)
     kw.setdefault("batch_indices", np.zeros(len(rois), np.int64))
     return roi_align(feat, rois, kw.pop("batch_indices"), **kw)
@@ -27,9 +27,14 @@ def ra(feat, rois, **kw):  # noqa: ANN001, ANN201
 def test_two_by_two_map_by_hand() -> None:
     f = np.array([[[[1.0, 2.0], [3.0, 4.0]]]], np.float32)
     # legacy: one sample at (1.0, 1.0) = bottom-right cell, value 4
-    assert ra(f, [0, 0, 2, 2], output_size=1, spatial_scale=1, sampling_ratio=1, aligned=False)[0, 0, 0, 0] == 4.0
+    assert (
+        ra(f, [0, 0, 2, 2], output_size=1, spatial_scale=1, sampling_ratio=1, aligned=False)[0, 0, 0, 0]
+        == 4.0
+    )
     # aligned: corners shift to -0.5, one sample at (0.5, 0.5): mean of the four = 2.5
-    assert ra(f, [0, 0, 2, 2], output_size=1, spatial_scale=1, sampling_ratio=1, aligned=True)[0, 0, 0, 0] == 2.5
+    assert (
+        ra(f, [0, 0, 2, 2], output_size=1, spatial_scale=1, sampling_ratio=1, aligned=True)[0, 0, 0, 0] == 2.5
+    )
 
 
 def test_ramp_avg_and_max() -> None:
@@ -80,8 +85,15 @@ def test_empty_boxes() -> None:
 
 def test_one_and_no_rois_and_batch_index() -> None:
     two = np.concatenate([ramp(), ramp() + 100])
-    one = ra(two, [1, 1, 5, 5], output_size=1, spatial_scale=1, sampling_ratio=1, aligned=True,
-             batch_indices=np.array([1]))
+    one = ra(
+        two,
+        [1, 1, 5, 5],
+        output_size=1,
+        spatial_scale=1,
+        sampling_ratio=1,
+        aligned=True,
+        batch_indices=np.array([1]),
+    )
     assert one.shape == (1, 1, 1, 1) and one[0, 0, 0, 0] == pytest.approx(100 + 2.5 + 25)
     none = ra(two, np.zeros((0, 4)), output_size=7, spatial_scale=1, sampling_ratio=2, aligned=True)
     assert none.shape == (0, 1, 7, 7)
@@ -95,8 +107,15 @@ def test_level_assignment_golden() -> None:
 def test_multilevel_uses_each_rois_level() -> None:
     feats = [np.full((1, 1, 64 >> i, 64 >> i), float(i + 2), np.float32) for i in range(4)]
     rois = np.array([[0, 0, 20, 20], [0, 0, 240, 240], [0, 0, 500, 500]], np.float32)
-    out = multilevel_roi_align(feats, rois, np.zeros(3, np.int64), output_size=2,
-                               spatial_scales=[1 / 4, 1 / 8, 1 / 16, 1 / 32], sampling_ratio=2, aligned=True)
+    out = multilevel_roi_align(
+        feats,
+        rois,
+        np.zeros(3, np.int64),
+        output_size=2,
+        spatial_scales=[1 / 4, 1 / 8, 1 / 16, 1 / 32],
+        sampling_ratio=2,
+        aligned=True,
+    )
     assert [float(out[i].max()) for i in range(3)] == [2.0, 4.0, 5.0]  # P2, P4, P5
 
 
@@ -111,9 +130,12 @@ def test_torch_op_matches_reference(aligned: bool, sampling: int) -> None:
     rois[0, 2:] = rois[0, :2]  # an empty box
     rois[1, 2:] = rois[1, :2] - 3  # an inverted box
     bidx = rng.integers(0, 2, 20)
-    ref = roi_align(feat, rois, bidx, output_size=3, spatial_scale=0.25, sampling_ratio=sampling, aligned=aligned)
-    got = torch_roi_align(torch.from_numpy(feat), torch.from_numpy(rois), torch.from_numpy(bidx), 3, 0.25,
-                          sampling, aligned).numpy()
+    ref = roi_align(
+        feat, rois, bidx, output_size=3, spatial_scale=0.25, sampling_ratio=sampling, aligned=aligned
+    )
+    got = torch_roi_align(
+        torch.from_numpy(feat), torch.from_numpy(rois), torch.from_numpy(bidx), 3, 0.25, sampling, aligned
+    ).numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
 
 
@@ -123,14 +145,27 @@ def test_onnxruntime_roialign_matches_reference(aligned: bool) -> None:
     feat = rng.normal(size=(1, 4, 10, 10)).astype(np.float32)
     rois = np.array([[1, 1, 30, 25], [-4, 2, 12, 9], [10, 10, 60, 70]], np.float32)
     bidx = np.zeros(3, np.int64)
-    node = helper.make_node("RoiAlign", ["x", "rois", "b"], ["y"], mode="avg", output_height=4, output_width=4,
-                            sampling_ratio=2, spatial_scale=0.25,
-                            coordinate_transformation_mode="half_pixel" if aligned else "output_half_pixel")
-    graph = helper.make_graph([node], "g", [
-        helper.make_tensor_value_info("x", TensorProto.FLOAT, feat.shape),
-        helper.make_tensor_value_info("rois", TensorProto.FLOAT, rois.shape),
-        helper.make_tensor_value_info("b", TensorProto.INT64, bidx.shape)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    node = helper.make_node(
+        "RoiAlign",
+        ["x", "rois", "b"],
+        ["y"],
+        mode="avg",
+        output_height=4,
+        output_width=4,
+        sampling_ratio=2,
+        spatial_scale=0.25,
+        coordinate_transformation_mode="half_pixel" if aligned else "output_half_pixel",
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, feat.shape),
+            helper.make_tensor_value_info("rois", TensorProto.FLOAT, rois.shape),
+            helper.make_tensor_value_info("b", TensorProto.INT64, bidx.shape),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"x": feat, "rois": rois, "b": bidx})[0]

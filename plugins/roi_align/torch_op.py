@@ -1,0 +1,195 @@
+"""Torch op of the fused multi-level RoIAlign, with a vectorised CPU implementation.
+
+``torch.ops.edge.multilevel_roi_align`` is what the Panoptic FPN RoI heads call. Its
+eager implementation runs on the CPU; its fake implementation lets ``torch.export``
+trace it; plugins/roi_align/onnx_export.py turns it into ONNX, either as standard
+RoiAlign ops or as one ``edge.plugins::MultiLevelRoIAlign`` node. The numpy reference
+(reference.py) is the ground truth both are tested against.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS
+
+
+def _bilinear_weights(
+    coords: torch.Tensor, size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Low/high indices and weights for sampling positions along one axis.
+
+    Follows the RoIAlign convention shared by torchvision, detectron2 and ONNX: samples
+    beyond one pixel outside the map contribute zero; others are clamped to the border.
+    """
+    outside = (coords < -1.0) | (coords > size)
+    c = coords.clamp(min=0.0)
+    low = c.floor().long()
+    at_edge = low >= size - 1
+    low = torch.where(at_edge, torch.full_like(low, size - 1), low)
+    high = torch.where(at_edge, low, low + 1)
+    c = torch.where(at_edge, low.to(c.dtype), c)
+    frac = c - low.to(c.dtype)
+    return low, high, 1.0 - frac, frac, outside
+
+
+def _roi_align_fixed_grid(
+    feat: torch.Tensor,
+    rois: torch.Tensor,
+    batch_idx: torch.Tensor,
+    output_size: int,
+    spatial_scale: float,
+    sampling_ratio: int,
+    aligned: bool,
+) -> torch.Tensor:
+    n, c, h, w = feat.shape
+    r = rois.shape[0]
+    offset = 0.5 if aligned else 0.0
+    x1 = rois[:, 0] * spatial_scale - offset
+    y1 = rois[:, 1] * spatial_scale - offset
+    rw = rois[:, 2] * spatial_scale - offset - x1
+    rh = rois[:, 3] * spatial_scale - offset - y1
+    if not aligned:  # legacy mode forces RoIs to be at least one cell
+        rw = rw.clamp(min=1.0)
+        rh = rh.clamp(min=1.0)
+    s = sampling_ratio
+    # sample k of P*s along an axis sits at (k + 0.5) / (P*s) of the RoI
+    steps = (torch.arange(output_size * s, dtype=feat.dtype) + 0.5) / (output_size * s)
+    ys = y1[:, None] + rh[:, None] * steps[None, :]  # [R, P*s]
+    xs = x1[:, None] + rw[:, None] * steps[None, :]
+    ylo, yhi, wy0, wy1, yout = _bilinear_weights(ys, h)
+    xlo, xhi, wx0, wx1, xout = _bilinear_weights(xs, w)
+    flat = feat.permute(0, 2, 3, 1).reshape(n * h * w, c)
+    base = (batch_idx.long() * (h * w))[:, None, None]
+
+    def gather(yi: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        idx = base + yi[:, :, None] * w + xi[:, None, :]  # [R, Ps, Ps]
+        return flat.index_select(0, idx.reshape(-1)).reshape(r, yi.shape[1], xi.shape[1], c)
+
+    val = (
+        gather(ylo, xlo) * (wy0[:, :, None] * wx0[:, None, :])[..., None]
+        + gather(ylo, xhi) * (wy0[:, :, None] * wx1[:, None, :])[..., None]
+        + gather(yhi, xlo) * (wy1[:, :, None] * wx0[:, None, :])[..., None]
+        + gather(yhi, xhi) * (wy1[:, :, None] * wx1[:, None, :])[..., None]
+    )
+    valid = ~(yout[:, :, None] | xout[:, None, :])
+    val = val * valid[..., None].to(val.dtype)
+    p = output_size
+    val = val.reshape(r, p, s, p, s, c).mean(dim=(2, 4))
+    return val.permute(0, 3, 1, 2).contiguous()
+
+
+def _roi_align_adaptive(
+    feat: torch.Tensor,
+    rois: torch.Tensor,
+    batch_idx: torch.Tensor,
+    output_size: int,
+    spatial_scale: float,
+    aligned: bool,
+) -> torch.Tensor:
+    # sampling_ratio=0: each RoI uses ceil(roi_size / output_size) samples per bin, so
+    # the grid differs per RoI; a loop keeps this reference path simple.
+    outs = []
+    offset = 0.5 if aligned else 0.0
+    for i in range(rois.shape[0]):
+        roi = rois[i]
+        rw = float(roi[2] - roi[0]) * spatial_scale
+        rh = float(roi[3] - roi[1]) * spatial_scale
+        if not aligned:
+            rw, rh = max(rw, 1.0), max(rh, 1.0)
+        gy = math.ceil(rh / output_size)
+        gx = math.ceil(rw / output_size)
+        if gy <= 0 or gx <= 0:  # an empty RoI has no samples under adaptive sampling
+            outs.append(feat.new_zeros((feat.shape[1], output_size, output_size)))
+            continue
+        x1 = float(roi[0]) * spatial_scale - offset
+        y1 = float(roi[1]) * spatial_scale - offset
+        h, w = feat.shape[-2:]
+        ys = y1 + rh * (torch.arange(output_size * gy, dtype=feat.dtype) + 0.5) / (output_size * gy)
+        xs = x1 + rw * (torch.arange(output_size * gx, dtype=feat.dtype) + 0.5) / (output_size * gx)
+        ylo, yhi, wy0, wy1, yout = _bilinear_weights(ys, h)
+        xlo, xhi, wx0, wx1, xout = _bilinear_weights(xs, w)
+        f = feat[int(batch_idx[i])]
+        v = (
+            f[:, ylo][:, :, xlo] * (wy0[:, None] * wx0[None, :])
+            + f[:, ylo][:, :, xhi] * (wy0[:, None] * wx1[None, :])
+            + f[:, yhi][:, :, xlo] * (wy1[:, None] * wx0[None, :])
+            + f[:, yhi][:, :, xhi] * (wy1[:, None] * wx1[None, :])
+        )
+        v = v * (~(yout[:, None] | xout[None, :])).to(v.dtype)
+        c = f.shape[0]
+        outs.append(v.reshape(c, output_size, gy, output_size, gx).mean(dim=(2, 4)))
+    if not outs:
+        return feat.new_zeros((0, feat.shape[1], output_size, output_size))
+    return torch.stack(outs)
+
+
+def roi_align_reference(
+    feat: torch.Tensor,
+    rois: torch.Tensor,
+    batch_idx: torch.Tensor,
+    output_size: int,
+    spatial_scale: float,
+    sampling_ratio: int,
+    aligned: bool,
+    chunk: int = 256,
+) -> torch.Tensor:
+    """Average-mode RoIAlign on one feature map; rois are [R, 4] x1,y1,x2,y2 in pixels."""
+    if sampling_ratio <= 0:
+        return _roi_align_adaptive(feat, rois, batch_idx, output_size, spatial_scale, aligned)
+    parts = [
+        _roi_align_fixed_grid(
+            feat,
+            rois[i : i + chunk],
+            batch_idx[i : i + chunk],
+            output_size,
+            spatial_scale,
+            sampling_ratio,
+            aligned,
+        )
+        for i in range(0, rois.shape[0], chunk)
+    ]
+    if not parts:
+        return feat.new_zeros((0, feat.shape[1], output_size, output_size))
+    return torch.cat(parts)
+
+
+def assign_fpn_levels(rois: torch.Tensor, min_level: int, max_level: int) -> torch.Tensor:
+    """FPN level index (0 = min_level) per RoI: clamp(floor(4 + log2(sqrt(wh)/224)))."""
+    area = (rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1])
+    scale = area.clamp(min=0.0).sqrt()
+    lvl = torch.floor(CANONICAL_LEVEL + torch.log2(scale / CANONICAL_SIZE + LEVEL_EPS))
+    return (lvl.clamp(min_level, max_level) - min_level).long()
+
+
+@torch.library.custom_op("edge::multilevel_roi_align", mutates_args=())
+def multilevel_roi_align(
+    features: Sequence[torch.Tensor],
+    rois: torch.Tensor,
+    batch_idx: torch.Tensor,
+    output_size: int,
+    spatial_scales: Sequence[float],
+    sampling_ratio: int,
+    aligned: bool,
+    min_level: int,
+) -> torch.Tensor:
+    """RoIAlign where each RoI samples the FPN level its size maps to."""
+    levels = assign_fpn_levels(rois, min_level, min_level + len(features) - 1)
+    out = features[0].new_zeros((rois.shape[0], features[0].shape[1], output_size, output_size))
+    for lvl, (feat, scale) in enumerate(zip(features, spatial_scales, strict=True)):
+        idx = torch.nonzero(levels == lvl).flatten()
+        if idx.numel():
+            out[idx] = roi_align_reference(
+                feat, rois[idx], batch_idx[idx], output_size, scale, sampling_ratio, aligned
+            )
+    return out
+
+
+@multilevel_roi_align.register_fake
+def _multilevel_roi_align_fake(
+    features, rois, batch_idx, output_size, spatial_scales, sampling_ratio, aligned, min_level
+):
+    return features[0].new_empty((rois.shape[0], features[0].shape[1], output_size, output_size))

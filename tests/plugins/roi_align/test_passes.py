@@ -1,0 +1,143 @@
+"""Fused export, expand/contract passes, and ONNX Runtime running both forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from edge.backends.onnxruntime import OnnxRuntimeEngine
+from edge.export import export_onnx
+from edge.export.lint import lint_model
+from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE, PLUGIN_VERSION, register_schema
+from plugins.roi_align.passes import contract, expand, fused_nodes
+from plugins.roi_align.reference import multilevel_roi_align
+from tests.conftest import informative_model
+
+SIZE = (128, 256)
+PLUGIN = f"{DOMAIN}::{OP_TYPE}"
+
+
+@pytest.fixture(scope="module")
+def forms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("forms")
+    model = informative_model("panoptic_fpn_tiny")
+    return {
+        form: export_onnx(model, out / f"{form}.onnx", height=SIZE[0], width=SIZE[1], roi_align=form)
+        for form in ("standard", "plugin")
+    }
+
+
+def count(model: onnx.ModelProto, op: str) -> int:
+    return sum(n.op_type == op for n in model.graph.node)
+
+
+def run(model: onnx.ModelProto | Path, image: np.ndarray) -> dict[str, np.ndarray]:
+    src = model if isinstance(model, Path) else model.SerializeToString()
+    sess = ort.InferenceSession(
+        str(src) if isinstance(src, Path) else src, providers=["CPUExecutionProvider"]
+    )
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"image": image}), strict=True))
+
+
+def image(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 255, (1, 3, *SIZE)).astype(np.float32)
+
+
+def test_plugin_form_has_fused_nodes_with_plugin_fields(forms: dict[str, Path]) -> None:
+    model = onnx.load(str(forms["plugin"]))
+    nodes = fused_nodes(model)
+    assert len(nodes) == 2 and count(model, "RoiAlign") == 0  # box head + mask head
+    attrs = {a.name: helper.get_attribute_value(a) for a in nodes[0].attribute}
+    assert attrs["plugin_version"] == PLUGIN_VERSION.encode() and "plugin_namespace" in attrs
+    assert attrs["output_height"] == 7 and attrs["min_level"] == 2 and len(attrs["spatial_scales"]) == 4
+    assert len(nodes[0].input) == 2 + 4  # rois, batch indices, P2..P5
+    assert any(o.domain == DOMAIN for o in model.opset_import)
+    std = onnx.load(str(forms["standard"]))
+    assert not fused_nodes(std) and count(std, "RoiAlign") == 8
+    assert all(o.domain != DOMAIN for o in std.opset_import)
+
+
+def test_expand_and_contract_round_trip(forms: dict[str, Path]) -> None:
+    std, fused = onnx.load(str(forms["standard"])), onnx.load(str(forms["plugin"]))
+    contracted = contract(std)
+    assert len(fused_nodes(contracted)) == 2 and count(contracted, "RoiAlign") == 0
+    assert len(contracted.graph.node) == len(fused.graph.node)  # the level logic is gone too
+    x = image()
+    ref = run(std, x)
+    for other in (expand(fused), expand(contracted)):
+        got = run(other, x)
+        for k in ref:
+            np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-5)
+    assert contract(onnx.load(str(forms["plugin"]))) is not None  # nothing to contract: unchanged
+    assert len(fused_nodes(contract(fused))) == 2
+
+
+def test_onnxruntime_backend_runs_both_forms(forms: dict[str, Path]) -> None:
+    x = image(3)
+    with OnnxRuntimeEngine(forms["standard"]) as a, OnnxRuntimeEngine(forms["plugin"]) as b:
+        ra, rb = a.infer({"image": x}), b.infer({"image": x})
+    assert int(ra["num_detections"][0]) > 0
+    for k in ra:
+        np.testing.assert_allclose(rb[k], ra[k], rtol=1e-5, atol=1e-5)
+
+
+def test_lint_knows_the_plugin(forms: dict[str, Path]) -> None:
+    findings = lint_model(forms["plugin"], target="trt10")
+    assert sum("no TensorRT plugin registered" in f.message for f in findings) == 2
+    clean = lint_model(forms["plugin"], target="trt10", plugins=[PLUGIN])
+    assert [f for f in clean if f.level == "error"] == []
+
+
+@pytest.mark.parametrize("aligned", [1, 0])
+def test_expanded_single_node_matches_numpy_reference(aligned: int) -> None:
+    register_schema()
+    rng = np.random.default_rng(5)
+    feats = [rng.normal(size=(2, 3, 32 >> i, 48 >> i)).astype(np.float32) for i in range(4)]
+    xy = rng.uniform(-10, 150, (30, 2))
+    wh = np.exp(rng.uniform(0, 6, (30, 2)))  # 1 .. 400 px: every level gets RoIs
+    rois = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+    bidx = rng.integers(0, 2, 30).astype(np.int64)
+    scales = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
+    names = ["p2", "p3", "p4", "p5"]
+    node = helper.make_node(
+        OP_TYPE,
+        ["rois", "bidx", *names],
+        ["y"],
+        domain=DOMAIN,
+        output_height=5,
+        output_width=5,
+        spatial_scales=scales,
+        sampling_ratio=2,
+        aligned=aligned,
+        mode="avg",
+        min_level=2,
+        canonical_size=224.0,
+        canonical_level=4,
+        plugin_version="1",
+        plugin_namespace="",
+    )
+    inputs = [
+        helper.make_tensor_value_info("rois", TensorProto.FLOAT, rois.shape),
+        helper.make_tensor_value_info("bidx", TensorProto.INT64, bidx.shape),
+    ]
+    inputs += [
+        helper.make_tensor_value_info(n, TensorProto.FLOAT, f.shape)
+        for n, f in zip(names, feats, strict=True)
+    ]
+    graph = helper.make_graph(
+        [node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)]
+    )
+    sess = ort.InferenceSession(expand(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"rois": rois, "bidx": bidx, **dict(zip(names, feats, strict=True))})[0]
+    ref = multilevel_roi_align(
+        feats, rois, bidx, output_size=5, spatial_scales=scales, sampling_ratio=2, aligned=bool(aligned)
+    )
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
