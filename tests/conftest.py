@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,11 @@ from edge.build import BuildRequest, build_all
 from edge.models import create_model
 
 TEST_SIZE = (128, 256)
+
+# Without a GPU, Triton kernels run under Triton's CPU interpreter. Triton reads this when it
+# is first imported, so it is set here, before any test imports it.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 def informative_model(name: str, seed: int = 0) -> torch.nn.Module:

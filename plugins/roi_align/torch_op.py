@@ -193,3 +193,22 @@ def _multilevel_roi_align_fake(
     features, rois, batch_idx, output_size, spatial_scales, sampling_ratio, aligned, min_level
 ):
     return features[0].new_empty((rois.shape[0], features[0].shape[1], output_size, output_size))
+
+
+@multilevel_roi_align.register_kernel("cuda")
+def _multilevel_roi_align_cuda(
+    features: Sequence[torch.Tensor],
+    rois: torch.Tensor,
+    batch_idx: torch.Tensor,
+    output_size: int,
+    spatial_scales: Sequence[float],
+    sampling_ratio: int,
+    aligned: bool,
+    min_level: int,
+) -> torch.Tensor:
+    # imported on first CUDA call: Triton is an optional dependency
+    from plugins.roi_align.triton_kernel import multilevel_roi_align_triton
+
+    return multilevel_roi_align_triton(
+        features, rois, batch_idx, output_size, spatial_scales, sampling_ratio, aligned, min_level
+    )
