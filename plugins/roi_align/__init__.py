@@ -1,5 +1,5 @@
-"""Fused multi-level RoIAlign plugin (torch op, ONNX node, TensorRT plugin, GPU kernel).
+"""Fused multi-level RoIAlign: numpy reference, torch op, ONNX forms, graph passes, Triton kernel.
 
-Not implemented yet: the models currently export RoIAlign as standard ONNX ``RoiAlign``
-(see edge/models/ops.py and DESIGN.md, RoIAlign section).
+See README.md (RoIAlign plugin) and DESIGN.md (RoIAlign). Modules are imported on use;
+importing this package loads nothing heavy.
 """
