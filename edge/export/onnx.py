@@ -77,11 +77,14 @@ def export_onnx(
                     optimize=True,
                     verbose=False,
                 )
+                if program is None:
+                    raise ExportError("torch.onnx.export returned no program")
+                # serialising prints notes about the plugin node's output type; quiet too
+                proto = program.model_proto
+        except ExportError:
+            raise
         except Exception as exc:
             raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {exc}") from exc
-        if program is None:
-            raise ExportError("torch.onnx.export returned no program")
-        proto = program.model_proto
         if roi_align == "standard":
             proto = expand(proto)
         for key, value in (metadata or {}).items():
