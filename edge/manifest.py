@@ -60,6 +60,8 @@ class Manifest:
     def resolve(self, relative: str) -> Path:
         """An artifact path from the manifest, refused if it leaves the engines directory."""
         root = self.root.resolve()
+        if "\x00" in relative:
+            raise ManifestError(f"{str(self.path)!r} names a path with a NUL character: {relative!r}")
         p = (root / relative).resolve()
         if not p.is_relative_to(root):
             raise ManifestError(
@@ -80,6 +82,36 @@ class Manifest:
             if not p.is_file() or sha256_file(p) != info.get("sha256"):
                 return False
         return True
+
+    def check_engine_entry(self, entry: dict[str, Any]) -> None:
+        """Refuse an entry the runtime cannot use, naming the entry and the field."""
+        name = entry.get("id", "?")
+
+        def bad(field: str, expected: str) -> ManifestError:
+            return ManifestError(
+                f"{str(self.path)!r}: engine {name!r} has a bad {field!r} (expected {expected}); "
+                f"rebuild with python build_engines.py --out {self.root} --force"
+            )
+
+        artifact = entry.get("artifact")
+        if (
+            not isinstance(artifact, dict)
+            or not isinstance(artifact.get("path"), str)
+            or not artifact["path"]
+        ):
+            raise bad("artifact", "an object with a non-empty 'path'")
+        inputs = entry.get("inputs")
+        if not (isinstance(inputs, list) and inputs and isinstance(inputs[0], dict)):
+            raise bad("inputs", "a non-empty list of {name, shape, dtype}")
+        shape = inputs[0].get("shape")
+        if not (
+            isinstance(shape, list)
+            and len(shape) == 4
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        ):
+            raise bad("inputs[0].shape", "four positive integers [N, 3, H, W]")
+        if "config" in entry and not isinstance(entry["config"], dict):
+            raise bad("config", "an object")
 
     def find(self, *, model: str, backend: str | None = None) -> list[dict[str, Any]]:
         return [

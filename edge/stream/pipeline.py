@@ -88,6 +88,9 @@ class EngineSet:
         chosen = {k: pick(k, m) for k, m in (("panoptic", panoptic), ("depth", depth))}
         if not any(chosen.values()):
             raise ManifestError(f"{str(manifest.path)!r} lists no {backend} panoptic or depth engine")
+        for entry in chosen.values():
+            if entry is not None:
+                manifest.check_engine_entry(entry)
         shapes = {tuple(e["inputs"][0]["shape"]) for e in chosen.values() if e}
         if len(shapes) > 1:
             raise ManifestError(

@@ -92,7 +92,12 @@ class DirSink:
 
 
 def open_sink(uri: str, *, fps: float = 17.0) -> Sink:
-    parts = urlsplit(uri)
+    if "\x00" in uri:
+        raise SinkError(f"sink {uri!r} contains a NUL character")
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:
+        raise SinkError(f"sink {uri!r} is not a valid URI: {exc}") from None
     if parts.scheme == "null":
         return NullSink(uri)
     if parts.scheme == "dir":

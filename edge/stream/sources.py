@@ -8,10 +8,11 @@ path/to/images/                                       image directory (sorted)
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from edge.errors import SourceError
 from edge.stream.frame import Frame
@@ -31,15 +32,25 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+def _split(uri: str) -> SplitResult:
+    try:
+        return urlsplit(uri)
+    except ValueError as exc:  # e.g. an unbalanced '[' reads as a broken IPv6 host
+        raise SourceError(f"source {uri!r} is not a valid URI: {exc}") from None
+
+
 def _query(uri: str) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(urlsplit(uri).query).items()}
+    return {k: v[-1] for k, v in parse_qs(_split(uri).query).items()}
 
 
 def _int_param(q: dict[str, str], key: str, default: int, uri: str) -> int:
     try:
-        return int(q.get(key, default))
+        value = int(q.get(key, default))
     except ValueError:
         raise SourceError(f"source {uri!r}: {key}={q[key]!r} is not an integer") from None
+    if value < 0:
+        raise SourceError(f"source {uri!r}: {key}={value} must not be negative")
+    return value
 
 
 class SyntheticSource:
@@ -59,6 +70,8 @@ class SyntheticSource:
             h, w = parse_size(q.get("size", "256x512"))
         except (ValueError, ConfigError) as exc:
             raise SourceError(f"source {uri!r}: {exc}") from None
+        if not (math.isfinite(self.fps) and self.fps > 0):
+            raise SourceError(f"source {uri!r}: fps={q.get('fps')!r} must be a positive finite number")
         self.uri = uri
         self.live = False
         self.frames = _int_param(q, "frames", 0, uri) or None
@@ -157,11 +170,13 @@ def open_source(uri: str) -> Source:
 
     if not uri:
         raise SourceError("empty source URI; expected e.g. synthetic://, video.mp4, /dev/video0")
-    scheme = urlsplit(uri).scheme
+    if "\x00" in uri:
+        raise SourceError(f"source {uri!r} contains a NUL character")
+    scheme = _split(uri).scheme
     if scheme == "synthetic":
         return SyntheticSource(uri)
     if scheme == "csi":
-        sensor = urlsplit(uri).netloc or "0"
+        sensor = _split(uri).netloc or "0"
         if not sensor.isdigit():
             raise SourceError(f"source {uri!r}: expected csi://N with a sensor number")
         return OpenCVSource(uri, csi_pipeline(int(sensor)), live=True, api=cv2.CAP_GSTREAMER)
@@ -172,7 +187,7 @@ def open_source(uri: str) -> Source:
     if uri.startswith("/dev/video"):
         return OpenCVSource(uri, uri, live=True, api=cv2.CAP_V4L2)
     if scheme == "file":
-        path = Path(urlsplit(uri).path)
+        path = Path(_split(uri).path)
     elif scheme in ("",) or len(scheme) == 1:  # plain path (or a Windows drive letter)
         path = Path(uri)
     else:

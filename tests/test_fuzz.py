@@ -1,0 +1,163 @@
+"""Fuzzing user-facing inputs: every failure must be a clear edge error, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge.build import parse_size
+from edge.errors import EdgeError
+from edge.manifest import Manifest
+from edge.stream.pipeline import EngineSet
+from edge.stream.sinks import open_sink
+from edge.stream.sources import open_source
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# no network schemes (rtsp://, http://): a fuzzed host would make FFmpeg connect to it
+SCHEMES = st.sampled_from(
+    [
+        "",
+        "synthetic://",
+        "file://",
+        "csi://",
+        "gst://",
+        "dir://",
+        "null://",
+        "/dev/video",
+        "ftp://",
+        "synthetic://?",
+    ]
+)
+QUERY = st.lists(
+    st.tuples(st.sampled_from(["fps", "seed", "size", "frames", "x"]), st.text(max_size=8)), max_size=3
+)
+
+
+@FUZZ
+@given(text=st.text(max_size=40))
+def test_parse_size_never_crashes(text: str) -> None:
+    try:
+        h, w = parse_size(text)
+    except EdgeError:
+        return
+    assert h % 32 == 0 and w % 32 == 0 and h > 0 and w > 0
+
+
+@FUZZ
+@given(scheme=SCHEMES, rest=st.text(max_size=30), query=QUERY)
+def test_source_uris_fail_clearly(
+    tmp_path: Path, scheme: str, rest: str, query: list[tuple[str, str]]
+) -> None:
+    uri = scheme + rest
+    if scheme == "synthetic://?":
+        uri = "synthetic://?" + "&".join(f"{k}={v}" for k, v in query)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        src = open_source(uri)
+    except EdgeError:
+        return
+    finally:
+        os.chdir(cwd)
+    try:
+        frame = src.read()
+        assert frame is None or frame.image.ndim == 3
+    finally:
+        src.close()
+
+
+@FUZZ
+@given(scheme=SCHEMES, rest=st.text(max_size=30))
+def test_sink_uris_fail_clearly(tmp_path: Path, scheme: str, rest: str) -> None:
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        sink = open_sink(scheme + rest)
+    except EdgeError:
+        return
+    finally:
+        os.chdir(cwd)
+    sink.close()
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+ENTRY = st.fixed_dictionaries(
+    {},
+    optional={
+        "kind": st.sampled_from(["panoptic", "depth", "x"]) | JSON,
+        "backend": st.just("onnxruntime") | JSON,
+        "model": JSON,
+        "inputs": JSON,
+        "artifact": st.fixed_dictionaries({}, optional={"path": st.text(max_size=20) | JSON}) | JSON,
+        "config": JSON,
+        "built_at": JSON,
+    },
+)
+
+
+@FUZZ
+@given(
+    doc=st.one_of(
+        JSON,
+        st.fixed_dictionaries(
+            {"format": st.just(1) | JSON, "engines": st.dictionaries(st.text(max_size=6), ENTRY, max_size=3)}
+        ),
+    )
+)
+def test_manifests_fail_clearly(tmp_path: Path, doc: object) -> None:
+    root = tmp_path / "engines"
+    root.mkdir(exist_ok=True)
+    (root / "manifest.json").write_text(json.dumps(doc))
+    try:
+        Manifest.load(root)
+        EngineSet.from_manifest(root).close()
+    except EdgeError:
+        return
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe not utf8", b"", b"[]", b"null", b'{"format": 1, "engines": []}'])
+def test_manifest_bytes_fail_clearly(tmp_path: Path, raw: bytes) -> None:
+    (tmp_path / "manifest.json").write_bytes(raw)
+    with pytest.raises(EdgeError):
+        EngineSet.from_manifest(tmp_path)
+
+
+@pytest.mark.parametrize("path", ["a\x00b.onnx", "../outside.onnx", "/etc/passwd", "sub/../../x.onnx"])
+def test_manifest_artifact_paths_are_confined(tmp_path: Path, path: str) -> None:
+    entry = {
+        "id": "e",
+        "kind": "depth",
+        "backend": "onnxruntime",
+        "artifact": {"path": path},
+        "inputs": [{"name": "image", "shape": [1, 3, 64, 64], "dtype": "float32"}],
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": 1, "engines": {"e": entry}}))
+    with pytest.raises(EdgeError):
+        EngineSet.from_manifest(tmp_path)
+
+
+@pytest.mark.parametrize("uri", ["video\x00.mp4", "file://\x00", "dir://\x00"])
+def test_nul_bytes_in_uris(tmp_path: Path, uri: str) -> None:
+    with pytest.raises(EdgeError):
+        open_sink(uri) if uri.startswith("dir://") else open_source(uri)
+
+
+@pytest.mark.parametrize("fps", ["nan", "inf", "-5", "0", "1e400"])
+def test_synthetic_fps_must_be_positive_and_finite(fps: str) -> None:
+    with pytest.raises(EdgeError, match="fps"):
+        open_source(f"synthetic://?fps={fps}")
+
+
+@pytest.mark.parametrize("query", ["seed=-1", "frames=-1", "seed=1.5"])
+def test_synthetic_integer_options(query: str) -> None:
+    with pytest.raises(EdgeError, match="seed|frames"):
+        open_source(f"synthetic://?{query}")
