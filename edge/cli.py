@@ -45,9 +45,27 @@ def _cmd_info(_args: argparse.Namespace) -> int:
 
         cuda = torch.cuda.is_available()
         gpu = torch.cuda.get_device_name(0) if cuda else "none"
-        print(f"  torch threads: {torch.get_num_threads()}  CUDA: {cuda}  GPU: {gpu}")
+        cc = ".".join(map(str, torch.cuda.get_device_capability(0))) if cuda else "-"
+        print(
+            f"  torch threads: {torch.get_num_threads()}  CUDA: {torch.version.cuda if cuda else 'no'}  "
+            f"GPU: {gpu}  compute capability: {cc}"
+        )
     except ImportError:
         pass
+    from edge.platform_info import jetson_info, package_version
+
+    print(
+        f"  cuda-python: {package_version('cuda-python') or 'not installed'}  "
+        f"triton: {package_version('triton') or 'not installed'}"
+    )
+    jetson = jetson_info()
+    if jetson is None:
+        print("  Jetson: not detected")
+    else:
+        print(
+            f"  Jetson: {jetson.get('model', '?')}  L4T {jetson.get('l4t', '?')}  "
+            f"power mode: {jetson.get('power_mode') or 'unknown (nvpmodel not found)'}"
+        )
     return 0
 
 

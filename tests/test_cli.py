@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from edge.cli import main
@@ -21,3 +23,23 @@ def test_info_reports_backends(capsys: pytest.CaptureFixture[str]) -> None:
 def test_build_error_is_clear(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "--models", "nope", "--quiet"]) == 2
     assert "error: unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_info_reports_jetson_absence(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info"]) == 0
+    assert "Jetson: not detected" in capsys.readouterr().out  # this CI machine is no Jetson
+
+
+def test_jetson_info_from_device_files(tmp_path: Path) -> None:
+    from edge.platform_info import jetson_info
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "nv_tegra_release").write_text(
+        "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n"
+    )
+    (tmp_path / "proc" / "device-tree").mkdir(parents=True)
+    (tmp_path / "proc" / "device-tree" / "model").write_bytes(b"NVIDIA Jetson AGX Orin Developer Kit\x00")
+    info = jetson_info(tmp_path)
+    assert info is not None
+    assert info["model"] == "NVIDIA Jetson AGX Orin Developer Kit" and info["l4t"] == "36.4.3"
+    assert jetson_info(tmp_path / "nothing") is None

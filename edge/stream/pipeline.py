@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from edge.backends import Engine, open_engine
+from edge.compat import check_compatible
 from edge.errors import ManifestError
 from edge.latency import LatencyTracker
 from edge.manifest import Manifest
@@ -91,6 +92,7 @@ class EngineSet:
         for entry in chosen.values():
             if entry is not None:
                 manifest.check_engine_entry(entry)
+                check_compatible(entry, root)
         shapes = {tuple(e["inputs"][0]["shape"]) for e in chosen.values() if e}
         if len(shapes) > 1:
             raise ManifestError(

@@ -1,0 +1,126 @@
+"""Does a built engine fit this machine? If not: what differs, and the command that rebuilds it.
+
+Rules (versions compared with packaging.version):
+- TensorRT: an engine runs only on the TensorRT version that built it, unless it was built
+  version-compatible (then any later version of the same major); and only on GPUs of the
+  compute capability it was built for, unless it was built hardware-compatible.
+- ONNX Runtime: the optimised model may use operators added in the version that wrote it,
+  so the running ONNX Runtime must be at least that (major, minor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from edge.errors import ManifestError
+
+
+class EngineMismatchError(ManifestError):
+    """A built engine does not fit this machine."""
+
+
+def parse_version(text: str, *, what: str) -> Version:
+    try:
+        return Version(str(text).split("+")[0])
+    except InvalidVersion:
+        raise ManifestError(f"{what} version {text!r} cannot be parsed") from None
+
+
+def current_machine(backend: str) -> dict[str, Any]:
+    """Versions and device of this machine, for the given backend (optional imports are lazy)."""
+    if backend == "onnxruntime":
+        import onnxruntime
+
+        return {"onnxruntime": onnxruntime.__version__}
+    if backend == "tensorrt":
+        machine: dict[str, Any] = {}
+        try:
+            import tensorrt
+
+            machine["tensorrt"] = tensorrt.__version__
+        except ImportError:
+            machine["tensorrt"] = None
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                major, minor = torch.cuda.get_device_capability(0)
+                machine["gpu"] = torch.cuda.get_device_name(0)
+                machine["compute_capability"] = f"{major}.{minor}"
+        except ImportError:
+            pass
+        return machine
+    return {}
+
+
+def differences(entry: Mapping[str, Any], machine: Mapping[str, Any]) -> list[str]:
+    """Why ``entry`` cannot run on ``machine``; empty when it can."""
+    backend = entry.get("backend")
+    versions = entry.get("versions") or {}
+    out: list[str] = []
+    if backend == "onnxruntime":
+        built, here = versions.get("onnxruntime"), machine.get("onnxruntime")
+        if built and here:
+            b = parse_version(built, what="onnxruntime (manifest)")
+            h = parse_version(here, what="onnxruntime (installed)")
+            if (h.major, h.minor) < (b.major, b.minor):
+                out.append(f"built with onnxruntime {built}, this machine has {here} (older)")
+    elif backend == "tensorrt":
+        flags = entry.get("build_flags") or {}
+        built, here = versions.get("tensorrt"), machine.get("tensorrt")
+        if here is None:
+            out.append("TensorRT is not installed on this machine")
+        elif built:
+            b = parse_version(built, what="tensorrt (manifest)")
+            h = parse_version(here, what="tensorrt (installed)")
+            same = (
+                (b.release == h.release)
+                if not flags.get("version_compatible")
+                else (b.major == h.major and h >= b)
+            )
+            if not same:
+                rule = "the same major, same or later" if flags.get("version_compatible") else "exactly"
+                out.append(f"built with TensorRT {built}, this machine has {here} (needs {rule})")
+        device = entry.get("device") or {}
+        cc_built, cc_here = device.get("compute_capability"), machine.get("compute_capability")
+        if cc_built and cc_built != cc_here and not flags.get("hardware_compatible"):
+            gpu = machine.get("gpu") or "no CUDA GPU"
+            out.append(
+                f"built for compute capability {cc_built} ({device.get('gpu')}), "
+                f"this machine has {cc_here or '-'} ({gpu})"
+            )
+    return out
+
+
+def rebuild_command(entry: Mapping[str, Any], engines_dir: str | Path) -> str:
+    shape = (entry.get("inputs") or [{}])[0].get("shape") or [1, 3, 0, 0]
+    parts = [
+        "python build_engines.py",
+        f"--models {entry.get('model')}",
+        f"--backend {entry.get('backend')}",
+        f"--precision {entry.get('precision', 'fp32')}",
+        f"--size {shape[2]}x{shape[3]}",
+    ]
+    if shape[0] != 1:
+        parts.append(f"--batch {shape[0]}")
+    parts += [f"--out {engines_dir}", "--force"]
+    return " ".join(parts)
+
+
+def check_compatible(
+    entry: Mapping[str, Any], engines_dir: str | Path, machine: Mapping[str, Any] | None = None
+) -> None:
+    """Raise EngineMismatchError naming every difference and the rebuild command."""
+    if machine is None:
+        machine = current_machine(str(entry.get("backend")))
+    diffs = differences(entry, machine)
+    if diffs:
+        raise EngineMismatchError(
+            f"engine {entry.get('id', entry.get('model'))!r} does not fit this machine: "
+            + "; ".join(diffs)
+            + f". Rebuild it: {rebuild_command(entry, engines_dir)}"
+        )
