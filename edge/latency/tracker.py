@@ -36,6 +36,7 @@ class LatencyTracker:
         self.frames_in = 0
         self.frames_out = 0
         self.deadline_misses = 0
+        self.sink_errors = 0
         self._t0 = time.perf_counter_ns()
         self._t_last = self._t0
 
@@ -56,6 +57,10 @@ class LatencyTracker:
     def frame_captured(self) -> None:
         with self._lock:
             self.frames_in += 1
+
+    def sink_failed(self) -> None:
+        with self._lock:
+            self.sink_errors += 1
 
     def frame_dropped(self) -> None:
         with self._lock:
@@ -98,6 +103,7 @@ class LatencyTracker:
                 "frames_in": self.frames_in,
                 "frames_out": self.frames_out,
                 "drops": self.drops,
+                "sink_errors": self.sink_errors,
                 "deadline_ms": self.deadline_ms,
                 "deadline_misses": self.deadline_misses,
                 "fps": self.frames_out / seconds,
@@ -149,7 +155,8 @@ class LatencyTracker:
         )
         lines.append(
             f"frames in {s['frames_in']}  out {s['frames_out']}  dropped {s['drops']}  "
-            f"{s['fps']:.1f} fps{misses}"
+            + (f"sink errors {s['sink_errors']}  " if s["sink_errors"] else "")
+            + f"{s['fps']:.1f} fps{misses}"
         )
         return "\n".join(lines)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import numpy as np
 
 from edge.backends import Engine, open_engine
 from edge.compat import check_compatible
-from edge.errors import ManifestError
+from edge.errors import ManifestError, SinkError
 from edge.latency import LatencyTracker
 from edge.manifest import Manifest
 from edge.stream.frame import Frame, Result
@@ -169,6 +170,7 @@ class Pipeline:
         self._results: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
+        self._sink_errors_seen: set[tuple[str, str]] = set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -265,6 +267,22 @@ class Pipeline:
         with self.tracker.stage(seq, kind):
             return engine.infer({"image": tensor})
 
+    def _write(self, sink: Sink, image: np.ndarray, seq: int) -> None:
+        """A failing output (full disk, removed folder) must not stop perception: count it,
+        say it once per sink and kind of error, and keep going."""
+        try:
+            sink.write(image, seq)
+        except (OSError, SinkError) as exc:
+            self.tracker.sink_failed()
+            key = (sink.uri, type(exc).__name__)
+            if key not in self._sink_errors_seen:
+                self._sink_errors_seen.add(key)
+                print(
+                    f"warning: sink {sink.uri!r} failed at frame {seq}: {exc} (the stream continues; "
+                    "further errors of this kind are counted, not shown)",
+                    file=sys.stderr,
+                )
+
     def _post(self) -> None:
         while (result := self._get(self._results)) is not _END:
             seq = result.frame.seq
@@ -272,7 +290,7 @@ class Pipeline:
                 result.rendered = render_result(result, self.engines.depth_range)
             with self.tracker.stage(seq, "sink"):
                 for sink in self.sinks:
-                    sink.write(result.rendered, seq)
+                    self._write(sink, result.rendered, seq)
             self.tracker.frame_done(seq, result.frame.t_capture_ns)
             if self.on_result is not None:
                 self.on_result(result)

@@ -212,3 +212,32 @@ def test_signal_during_run_finalises_outputs(tiny_engines: Path, tmp_path: Path,
     events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
     assert sum(e["name"] == "end_to_end" for e in events) == frames
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_failing_sink_does_not_stop_the_stream(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames_dir = tmp_path / "frames"
+    video = NullSink()
+    from edge.stream.sinks import open_sink
+
+    dir_sink = open_sink(f"dir://{frames_dir}")
+
+    def remove_output(result: Result) -> None:
+        if result.frame.seq == 2:  # the output folder disappears mid-run, like an unplugged disk
+            shutil.rmtree(frames_dir)
+
+    engines = EngineSet.from_manifest(tiny_engines)
+    pipe = Pipeline(
+        source=open_source("synthetic://?size=128x256&frames=8"),
+        engines=engines,
+        sinks=[dir_sink, video],
+        on_result=remove_output,
+    )
+    s = pipe.run()
+    engines.close()
+    assert s["frames_out"] == 8 and video.frames == 8, "the stream and the other sink went on"
+    assert s["sink_errors"] == 5  # frames 3..7
+    err = capsys.readouterr().err
+    assert err.count("warning: sink") == 1, "one message per sink and kind of error"
+    assert "sink errors 5" in pipe.tracker.format_summary()
