@@ -231,9 +231,9 @@ def _export(model: Any, req: BuildRequest, path: Path) -> None:
 
 def _lint(onnx_path: Path) -> dict[str, Any]:
     """TensorRT compatibility of the exported graph, per target (recorded, not enforced, here)."""
-    from edge.export.lint import TARGETS, lint_model, summarize
+    from edge.export.lint import lint_targets, summarize
 
-    return {t: summarize(lint_model(onnx_path, target=t)) for t in TARGETS}
+    return {t: summarize(findings) for t, findings in lint_targets(onnx_path).items()}
 
 
 def _build_backend(req: BuildRequest, onnx_path: Path, artifact: Path) -> None:

@@ -139,18 +139,30 @@ def lint_model(
     model: onnx.ModelProto | str | Path, *, target: str = "trt10", plugins: Iterable[str] = ()
 ) -> list[Finding]:
     """Findings for ``model`` on ``target``; ``plugins`` are 'domain::Op' names registered."""
-    if target not in TARGETS:
-        raise ConfigError(f"lint target {target!r} is unknown; choose one of {', '.join(TARGETS)}")
+    return lint_targets(model, targets=(target,), plugins=plugins)[target]
+
+
+def lint_targets(
+    model: onnx.ModelProto | str | Path, *, targets: Iterable[str] = TARGETS, plugins: Iterable[str] = ()
+) -> dict[str, list[Finding]]:
+    """Findings per target; the model is read and shape-inferred once for all of them."""
+    targets = list(targets)
+    for target in targets:
+        if target not in TARGETS:
+            raise ConfigError(f"lint target {target!r} is unknown; choose one of {', '.join(TARGETS)}")
     if not isinstance(model, onnx.ModelProto):
         try:
             model = onnx.load(str(model), load_external_data=False)
         except Exception as exc:
             raise ExportError(f"cannot read ONNX model {str(model)!r}: {exc}") from exc
+    graph = _Graph(model)
+    return {t: _lint(model, graph, t, set(plugins)) for t in targets}
+
+
+def _lint(model: onnx.ModelProto, graph: _Graph, target: str, plugin_set: set[str]) -> list[Finding]:
     table = operator_table()
     spec = table["targets"][target]
     ops: dict[str, dict[str, Any]] = table["operators"]
-    graph = _Graph(model)
-    plugin_set = set(plugins)
     findings: list[Finding] = []
     add = findings.append
 
