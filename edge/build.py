@@ -23,7 +23,8 @@ from edge.errors import BackendUnavailableError, BuildError, ConfigError
 from edge.manifest import Manifest
 from edge.util.fs import atomic_write_with, exclusive_lock, sha256_file
 
-BACKEND_PRECISIONS = {"onnxruntime": ("fp32",), "tensorrt": ("fp32", "fp16", "int8")}
+BACKEND_PRECISIONS = {"onnxruntime": ("fp32",), "tensorrt": ("fp32", "fp16", "int8"), "torch": ("fp32",)}
+ARTIFACT_SUFFIX = {"onnxruntime": ".ort.onnx", "tensorrt": ".engine", "torch": ".pt"}
 DEFAULT_MODELS = ("panoptic_fpn_tiny", "depth_tiny")
 DEFAULT_SIZE = (256, 512)
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
@@ -190,8 +191,8 @@ def build_one(
         step("linting for TensorRT")
         lint = _lint(onnx_path)
         step(f"building {req.backend} engine")
-        artifact = out_dir / f"{req.engine_id}.ort.onnx"
-        _build_backend(req, onnx_path, artifact)
+        artifact = out_dir / f"{req.engine_id}{ARTIFACT_SUFFIX[req.backend]}"
+        _build_backend(req, model, onnx_path, artifact)
         check = None
         if verify_samples > 0:
             step("checking against torch")
@@ -236,11 +237,17 @@ def _lint(onnx_path: Path) -> dict[str, Any]:
     return {t: summarize(findings) for t, findings in lint_targets(onnx_path).items()}
 
 
-def _build_backend(req: BuildRequest, onnx_path: Path, artifact: Path) -> None:
+def _build_backend(req: BuildRequest, model: Any, onnx_path: Path, artifact: Path) -> None:
     if req.backend == "onnxruntime":
         from edge.backends.onnxruntime import optimize_model
 
         atomic_write_with(artifact, lambda tmp: optimize_model(onnx_path, tmp))
+        return
+    if req.backend == "torch":
+        # the ONNX file is still exported and linted: it is the model's canonical form
+        from edge.backends.torch import save_artifact
+
+        save_artifact(model, name=req.model, input_shape=(req.batch, 3, req.height, req.width), path=artifact)
         return
     raise BuildError(f"no builder for backend {req.backend!r}")  # validate() stops this earlier
 

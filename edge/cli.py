@@ -88,8 +88,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         realtime=args.realtime,
         trace=args.trace,
         latency_log=args.latency_log,
+        summary_json=args.summary,
         show_status=True,
         threads=args.threads,
+        device=args.device,
+        panoptic=args.panoptic,
+        depth=args.depth,
     )
     print(tracker.format_summary())
     return 0
@@ -143,7 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
         "rtsp://..., gst://PIPELINE",
     )
     p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
-    p.add_argument("--backend", default="onnxruntime", help="engine backend; default: %(default)s")
+    p.add_argument(
+        "--backend",
+        default="onnxruntime",
+        choices=["onnxruntime", "tensorrt", "torch"],
+        help="engine backend; default: %(default)s",
+    )
+    p.add_argument("--device", help="torch backend only: cpu (default) or cuda[:N]")
+    p.add_argument("--panoptic", metavar="MODEL", help="panoptic model to use when several are built")
+    p.add_argument("--depth", metavar="MODEL", help="depth model to use when several are built")
     p.add_argument(
         "--sink",
         action="append",
@@ -161,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--trace", metavar="PATH", help="write a Chrome trace (Perfetto) of every stage")
     p.add_argument("--latency-log", metavar="PATH", help="write per-stage spans as JSON lines")
+    p.add_argument("--summary", metavar="PATH", help="write the latency summary as JSON")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("demo", help="build default engines if missing, run the synthetic drive")
     p.add_argument("--out", default="out", help="output folder; default: %(default)s")

@@ -32,7 +32,11 @@ def open_engine(path: str | Path, *, backend: str, **options: Any) -> Engine:
             "the TensorRT backend is not implemented yet; use --backend onnxruntime "
             "(TensorRT support: pip install 'edge-perception[tensorrt]' once it lands)"
         )
-    raise ConfigError(f"backend {backend!r} cannot load engine files; choose one of: onnxruntime, tensorrt")
+    if backend == "torch":
+        from edge.backends.torch import load_engine
+
+        return load_engine(path, **options)
+    raise ConfigError(f"backend {backend!r} is unknown; choose one of: {', '.join(BACKENDS)}")
 
 
 __all__ = ["BACKENDS", "Engine", "EngineBase", "TensorSpec", "available_backends", "open_engine"]

@@ -24,17 +24,18 @@ def anchors_for_level(
     grid: tuple[int, int],
     stride: tuple[int, int],
     dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """torchvision AnchorGenerator anchors: [H*W*A, 4], location-major, ratio-minor."""
-    ratios = torch.tensor(aspect_ratios, dtype=dtype)
+    ratios = torch.tensor(aspect_ratios, dtype=dtype, device=device)
     h_ratios = torch.sqrt(ratios)
     w_ratios = 1.0 / h_ratios
     ws = w_ratios * size
     hs = h_ratios * size
     base = (torch.stack([-ws, -hs, ws, hs], dim=1) / 2).round()
     gh, gw = grid
-    sx = torch.arange(gw, dtype=dtype) * stride[1]
-    sy = torch.arange(gh, dtype=dtype) * stride[0]
+    sx = torch.arange(gw, dtype=dtype, device=device) * stride[1]
+    sy = torch.arange(gh, dtype=dtype, device=device) * stride[0]
     yy, xx = torch.meshgrid(sy, sx, indexing="ij")
     shifts = torch.stack([xx.reshape(-1), yy.reshape(-1), xx.reshape(-1), yy.reshape(-1)], dim=1)
     return (shifts[:, None, :] + base[None, :, :]).reshape(-1, 4)
@@ -142,7 +143,9 @@ class RPN(nn.Module):
             a = len(self.aspect_ratios)
             logits = logits.permute(0, 2, 3, 1).reshape(b, -1)
             deltas = deltas.reshape(b, a, 4, fh, fw).permute(0, 3, 4, 1, 2).reshape(b, -1, 4)
-            anchors = anchors_for_level(size, self.aspect_ratios, (fh, fw), (h // fh, w // fw))
+            anchors = anchors_for_level(
+                size, self.aspect_ratios, (fh, fw), (h // fh, w // fw), device=f.device
+            )
             k = min(self.pre_nms_topk, logits.shape[1])
             top_logits, idx = logits.topk(k, dim=1)
             boxes = decode_boxes(gather_rows(deltas, idx), anchors[idx], (1.0, 1.0, 1.0, 1.0))

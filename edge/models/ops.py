@@ -60,6 +60,59 @@ def nms_keep(
     return torch.from_numpy(keep).to(scores.device)
 
 
+def box_iou_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU as box_iou_np computes it (0 where the union is empty)."""
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = (rb - lt).clamp(min=0.0)
+    inter = wh[..., 0] * wh[..., 1]
+    union = area_a[:, None] + area_b[None, :] - inter
+    return torch.where(union > 0, inter / union.where(union > 0, torch.ones_like(union)), 0.0)
+
+
+def greedy_nms_matrix(
+    boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, score_threshold: float
+) -> torch.Tensor:
+    """The same keep mask as greedy_nms_np, computed with whole-matrix steps on any device.
+
+    Cluster-NMS (Zheng et al. 2020): with boxes in score order and ``over[i, j]`` = box i
+    (earlier) overlaps box j beyond the threshold, iterate "j survives unless a surviving
+    earlier box overlaps it". After pass t the first t boxes are final, and in practice the
+    fixed point comes after a handful of passes; each pass is one masked reduction, so a GPU
+    never waits on a per-box loop.
+    """
+    n = scores.shape[0]
+    keep = torch.zeros(n, dtype=torch.bool, device=scores.device)
+    cand = torch.nonzero(scores > score_threshold).flatten()
+    if cand.numel() == 0:
+        return keep
+    order = cand[torch.sort(scores[cand], descending=True, stable=True).indices]
+    b = boxes[order].float()
+    over = torch.triu(box_iou_torch(b, b) > iou_threshold, diagonal=1)
+    alive = torch.ones(order.numel(), dtype=torch.bool, device=scores.device)
+    for _ in range(order.numel()):
+        nxt = ~(over & alive[:, None]).any(dim=0)
+        if torch.equal(nxt, alive):
+            break
+        alive = nxt
+    keep[order] = alive
+    return keep
+
+
+@nms_keep.register_kernel("cuda")
+def _nms_keep_cuda(
+    boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, score_threshold: float
+) -> torch.Tensor:
+    return torch.stack(
+        [
+            greedy_nms_matrix(boxes[i], scores[i], iou_threshold, score_threshold)
+            for i in range(boxes.shape[0])
+        ]
+    )
+
+
 @nms_keep.register_fake
 def _nms_keep_fake(boxes, scores, iou_threshold, score_threshold):
     return torch.empty_like(scores, dtype=torch.bool)

@@ -96,7 +96,7 @@ class RoIHeads(nn.Module):
 
     def _pool(self, feats: list[torch.Tensor], boxes: torch.Tensor, size: int, image_w: int) -> torch.Tensor:
         b, n = boxes.shape[:2]
-        batch_idx = torch.arange(b, dtype=torch.int64).repeat_interleave(n)
+        batch_idx = torch.arange(b, dtype=torch.int64, device=boxes.device).repeat_interleave(n)
         scales = [f.shape[-1] / image_w for f in feats]
         return multilevel_roi_align(
             feats,
@@ -126,7 +126,7 @@ class RoIHeads(nn.Module):
         boxes = clip_boxes(decode_boxes(deltas, proposals, (10.0, 10.0, 5.0, 5.0)), h, w)[:, :, 1:]
         boxes = boxes.reshape(b, r * c, 4)
         scores = probs.reshape(b, r * c)
-        labels = torch.arange(c, dtype=torch.int64).repeat(r)[None].expand(b, -1)
+        labels = torch.arange(c, dtype=torch.int64, device=scores.device).repeat(r)[None].expand(b, -1)
         ok = (
             (scores > self.score_thresh)
             & box_size_ok(boxes, self.min_size)

@@ -16,15 +16,22 @@ DEMO_SOURCE = "synthetic://?fps=17&seed=0&size=256x512"
 DEMO_FRAMES = 68  # four seconds of the synthetic drive at 17 fps
 
 
-def default_engine_options(backend: str, threads: int | None) -> dict[str, int]:
+def default_engine_options(backend: str, threads: int | None, device: str | None = None) -> dict[str, Any]:
     """Panoptic and depth run side by side, so by default each gets half the cores.
 
     Measured in benchmarks/results/cpu_pipeline.json: on 2 cores, one thread per engine
     makes the pipeline 1.6x faster than a sequential loop; two threads each oversubscribe.
     """
+    from edge.errors import ConfigError
+
+    per_engine = threads or max(1, (os.cpu_count() or 2) // 2)
+    if backend == "torch":
+        return {"threads": per_engine, "device": device or "cpu"}
+    if device not in (None, "cpu"):
+        raise ConfigError(f"--device {device!r} applies to the torch backend only; got backend {backend!r}")
     if backend != "onnxruntime":
         return {}
-    return {"intra_op_threads": threads or max(1, (os.cpu_count() or 2) // 2)}
+    return {"intra_op_threads": per_engine}
 
 
 def run_stream(
@@ -41,6 +48,9 @@ def run_stream(
     summary_json: str | Path | None = None,
     show_status: bool = False,
     threads: int | None = None,
+    device: str | None = None,
+    panoptic: str | None = None,
+    depth: str | None = None,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker."""
     from edge.stream.pipeline import EngineSet, Pipeline
@@ -48,7 +58,11 @@ def run_stream(
     from edge.stream.sources import open_source
 
     engine_set = EngineSet.from_manifest(
-        engines, backend=backend, engine_options=default_engine_options(backend, threads)
+        engines,
+        backend=backend,
+        panoptic=panoptic,
+        depth=depth,
+        engine_options=default_engine_options(backend, threads, device),
     )
     src = open_source(source)
     fps = src.fps or 17.0

@@ -265,7 +265,13 @@ class Pipeline:
 
     def _run_engine(self, engine: Engine, kind: str, seq: int, tensor: np.ndarray) -> dict[str, np.ndarray]:
         with self.tracker.stage(seq, kind):
-            return engine.infer({"image": tensor})
+            out = engine.infer({"image": tensor})
+        # GPU backends time their own work with CUDA events; record it beside the host span
+        device_ms = getattr(engine, "last_device_ms", None)
+        if device_ms is not None:
+            end = time.perf_counter_ns()
+            self.tracker.record(seq, f"{kind}_gpu", end - int(device_ms * 1e6), end)
+        return out
 
     def _write(self, sink: Sink, image: np.ndarray, seq: int) -> None:
         """A failing output (full disk, removed folder) must not stop perception: count it,

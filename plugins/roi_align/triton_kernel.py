@@ -2,8 +2,10 @@
 
 One program per (RoI, block of channels): it assigns the RoI's FPN level, then for every
 output bin and sample point gathers the four bilinear neighbours of a channel block from
-that level only, accumulating in float32. The per-level RoiAlign + select of the ONNX
-expansion pools every RoI on every level; this kernel reads one level per RoI.
+that level only, accumulating in float32. Features may have any strides; with
+channels-last pyramids the channel block of one neighbour is one contiguous read. The
+per-level RoiAlign + select of the ONNX expansion pools every RoI on every level; this
+kernel reads one level per RoI.
 
 Runs on a CUDA GPU, or on the CPU under Triton's interpreter (TRITON_INTERPRET=1), which
 is how the tests check it against the numpy reference on machines without a GPU.
@@ -43,6 +45,22 @@ def _mlroialign_kernel(
     s1,
     s2,
     s3,
+    sn0,
+    sc0,
+    sh0,
+    sw0,
+    sn1,
+    sc1,
+    sh1,
+    sw1,
+    sn2,
+    sc2,
+    sh2,
+    sw2,
+    sn3,
+    sc3,
+    sh3,
+    sw3,
     C,
     canonical_size,
     canonical_level,
@@ -70,21 +88,37 @@ def _mlroialign_kernel(
     H = h0
     W = w0
     scale = s0
+    sn = sn0
+    sc = sc0
+    sh = sh0
+    sw = sw0
     if lvl == 1:
         base = f1
         H = h1
         W = w1
         scale = s1
+        sn = sn1
+        sc = sc1
+        sh = sh1
+        sw = sw1
     if lvl == 2:
         base = f2
         H = h2
         W = w2
         scale = s2
+        sn = sn2
+        sc = sc2
+        sh = sh2
+        sw = sw2
     if lvl == 3:
         base = f3
         H = h3
         W = w3
         scale = s3
+        sn = sn3
+        sc = sc3
+        sh = sh3
+        sw = sw3
 
     offset = 0.5 if ALIGNED else 0.0
     rx1 = x1 * scale - offset
@@ -109,8 +143,8 @@ def _mlroialign_kernel(
     bmask = bins < P * P
     py = (bins // P).to(tl.float32)
     px = (bins % P).to(tl.float32)
-    plane = base + ((b * C + c) * (H * W).to(tl.int64))[:, None]
-    acc = tl.zeros((BLOCK_C, BLOCK_B), dtype=tl.float32)
+    plane = base + b * sn + (c.to(tl.int64) * sc)[None, :]
+    acc = tl.zeros((BLOCK_B, BLOCK_C), dtype=tl.float32)
     Hf = H.to(tl.float32)
     Wf = W.to(tl.float32)
     for iy in range(0, gh):
@@ -134,17 +168,21 @@ def _mlroialign_kernel(
             lx = xc - x0.to(tl.float32)
             hy = 1.0 - ly
             hx = 1.0 - lx
-            m = cmask[:, None] & (bmask & inside)[None, :]
-            v00 = tl.load(plane + (y0 * W + x0)[None, :], mask=m, other=0.0).to(tl.float32)
-            v01 = tl.load(plane + (y0 * W + x1i)[None, :], mask=m, other=0.0).to(tl.float32)
-            v10 = tl.load(plane + (y1i * W + x0)[None, :], mask=m, other=0.0).to(tl.float32)
-            v11 = tl.load(plane + (y1i * W + x1i)[None, :], mask=m, other=0.0).to(tl.float32)
-            acc += (hy * hx)[None, :] * v00 + (hy * lx)[None, :] * v01
-            acc += (ly * hx)[None, :] * v10 + (ly * lx)[None, :] * v11
+            m = (bmask & inside)[:, None] & cmask[None, :]
+            r0 = y0.to(tl.int64) * sh
+            r1 = y1i.to(tl.int64) * sh
+            c0 = x0.to(tl.int64) * sw
+            c1 = x1i.to(tl.int64) * sw
+            v00 = tl.load(plane + (r0 + c0)[:, None], mask=m, other=0.0).to(tl.float32)
+            v01 = tl.load(plane + (r0 + c1)[:, None], mask=m, other=0.0).to(tl.float32)
+            v10 = tl.load(plane + (r1 + c0)[:, None], mask=m, other=0.0).to(tl.float32)
+            v11 = tl.load(plane + (r1 + c1)[:, None], mask=m, other=0.0).to(tl.float32)
+            acc += (hy * hx)[:, None] * v00 + (hy * lx)[:, None] * v01
+            acc += (ly * hx)[:, None] * v10 + (ly * lx)[:, None] * v11
     count = tl.maximum(gh * gw, 1).to(tl.float32)
     acc = acc / count
-    out = out_ptr + ((r * C + c) * (P * P)).to(tl.int64)[:, None] + bins[None, :]
-    tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=cmask[:, None] & bmask[None, :])
+    out = out_ptr + ((r * C + c) * (P * P)).to(tl.int64)[None, :] + bins[:, None]
+    tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=bmask[:, None] & cmask[None, :])
 
 
 def multilevel_roi_align_triton(
@@ -157,13 +195,15 @@ def multilevel_roi_align_triton(
     aligned: bool,
     min_level: int,
     *,
-    block_c: int = 32,
+    block_c: int = 64,
+    num_warps: int = 4,
 ) -> torch.Tensor:
     """Same contract as torch.ops.edge.multilevel_roi_align; FP32 or FP16 features."""
     n_levels = len(features)
     if not 1 <= n_levels <= MAX_LEVELS:
         raise ValueError(f"the Triton kernel takes 1 to {MAX_LEVELS} pyramid levels, got {n_levels}")
-    feats = [f.contiguous() for f in features]
+    # any strides: channels-last pyramids (what cuDNN prefers) are read in place, coalesced
+    feats = list(features)
     c = int(feats[0].shape[1])
     out = feats[0].new_empty((rois.shape[0], c, output_size, output_size))
     if rois.shape[0] == 0:
@@ -171,6 +211,7 @@ def multilevel_roi_align_triton(
     padded = feats + [feats[0]] * (MAX_LEVELS - n_levels)  # unused slots are never selected
     scales = [float(s) for s in spatial_scales] + [1.0] * (MAX_LEVELS - n_levels)
     dims = [d for f in padded for d in (int(f.shape[2]), int(f.shape[3]))]
+    strides = [int(st) for f in padded for st in f.stride()]
     block_b = triton.next_power_of_2(output_size * output_size)
     grid = (rois.shape[0], triton.cdiv(c, block_c))
     # passing canonical_level - min_level makes the kernel's level index 0 for features[0]
@@ -181,6 +222,7 @@ def multilevel_roi_align_triton(
         *padded,
         *dims,
         *scales,
+        *strides,
         c,
         CANONICAL_SIZE,
         float(CANONICAL_LEVEL - min_level),
@@ -191,5 +233,6 @@ def multilevel_roi_align_triton(
         ALIGNED=bool(aligned),
         BLOCK_C=block_c,
         BLOCK_B=block_b,
+        num_warps=num_warps,
     )
     return out

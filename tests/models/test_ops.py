@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from edge.models.ops import greedy_nms_np, nms_keep
+from edge.models.ops import greedy_nms_matrix, greedy_nms_np, nms_keep
 
 
 def test_greedy_nms_golden() -> None:
@@ -22,3 +25,48 @@ def test_nms_keep_op_batched() -> None:
     scores = torch.tensor([[0.5, 0.9], [0.5, 0.9]])
     keep = nms_keep(boxes, scores, 0.5, -0.5)
     assert keep.tolist() == [[False, True], [True, True]]
+
+
+def test_matrix_nms_golden() -> None:
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 10.0]])
+    scores = torch.tensor([0.9, 0.8, 0.7, -1.0])
+    assert greedy_nms_matrix(boxes, scores, 0.5, -0.5).tolist() == [True, False, True, False]
+    assert greedy_nms_matrix(boxes, scores, 0.7, -0.5).tolist() == [True, True, True, False]
+    # a chain: 0 suppresses 1, so 2 (overlapping only 1) survives; one-pass "fast NMS" drops it
+    chain = torch.tensor([[0, 0, 10, 10], [5, 0, 15, 10], [10, 0, 20, 10.0]])
+    assert greedy_nms_matrix(chain, torch.tensor([0.9, 0.8, 0.7]), 0.3, -0.5).tolist() == [True, False, True]
+    assert greedy_nms_matrix(chain[:0], torch.zeros(0), 0.5, -0.5).tolist() == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 40),
+    seed=st.integers(0, 2**31 - 1),
+    iou=st.sampled_from([0.3, 0.5, 0.7]),
+    tie=st.booleans(),
+)
+def test_matrix_nms_equals_greedy(n: int, seed: int, iou: float, tie: bool) -> None:
+    """Clustered boxes so suppression chains are long; ties check the stable order."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 60, (max(1, n // 5), 2))[rng.integers(0, max(1, n // 5), n)]
+    xy = centres + rng.normal(0, 4, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(0, 20, (n, 2))], 1).astype(np.float32)
+    scores = (rng.integers(0, 4, n) / 4 if tie else rng.uniform(-1, 1, n)).astype(np.float32)
+    want = greedy_nms_np(boxes, scores, iou, -0.5)
+    got = greedy_nms_matrix(torch.from_numpy(boxes), torch.from_numpy(scores), iou, -0.5)
+    assert got.tolist() == want.tolist()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_nms_keep_cuda_matches_cpu() -> None:
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 500, (2, 3000, 2))
+    boxes = torch.from_numpy(
+        np.concatenate([xy, xy + rng.uniform(1, 120, (2, 3000, 2))], 2).astype(np.float32)
+    )
+    scores = torch.from_numpy(rng.uniform(-1, 1, (2, 3000)).astype(np.float32))
+    want = nms_keep(boxes, scores, 0.7, -0.5)
+    got = nms_keep(boxes.cuda(), scores.cuda(), 0.7, -0.5)
+    assert got.device.type == "cuda"
+    assert torch.equal(got.cpu(), want)

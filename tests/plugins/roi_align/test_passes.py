@@ -133,7 +133,7 @@ def test_expanded_single_node_matches_numpy_reference(aligned: int) -> None:
         [node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
     )
     model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)]
+        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)], ir_version=9
     )
     sess = ort.InferenceSession(expand(model).SerializeToString(), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"rois": rois, "bidx": bidx, **dict(zip(names, feats, strict=True))})[0]

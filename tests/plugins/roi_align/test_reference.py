@@ -166,7 +166,7 @@ def test_onnxruntime_roialign_matches_reference(aligned: bool) -> None:
         ],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"x": feat, "rois": rois, "b": bidx})[0]
     ref = roi_align(feat, rois, bidx, output_size=4, spatial_scale=0.25, sampling_ratio=2, aligned=aligned)

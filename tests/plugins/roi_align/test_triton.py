@@ -44,10 +44,16 @@ def pyramid(seed: int, n: int = 2, c: int = 5, dtype: type = np.float32):
 
 @pytest.mark.parametrize("aligned", [True, False])
 @pytest.mark.parametrize("sampling", [2, 0])
-def test_interpreted_kernel_matches_reference(kernel: ModuleType, aligned: bool, sampling: int) -> None:
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_interpreted_kernel_matches_reference(
+    kernel: ModuleType, aligned: bool, sampling: int, layout: str
+) -> None:
     feats, rois, bidx = pyramid(1)
+    tensors = on_device(feats)
+    if layout == "channels_last":  # read in place through strides, not copied
+        tensors = [t.to(memory_format=torch.channels_last) for t in tensors]
     got = kernel.multilevel_roi_align_triton(
-        on_device(feats),
+        tensors,
         *on_device([rois, bidx]),
         5,
         SCALES,
@@ -111,12 +117,15 @@ def test_interpreted_kernel_fp16_and_edge_shapes(kernel: ModuleType) -> None:
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float16, 1e-2)])
-def test_cuda_op_matches_reference(dtype: torch.dtype, tol: float) -> None:
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_cuda_op_matches_reference(
+    dtype: torch.dtype, tol: float, memory_format: torch.memory_format
+) -> None:
     import plugins.roi_align.torch_op  # noqa: F401  (registers the op and its CUDA kernel)
 
     feats, rois, bidx = pyramid(3, c=64)
     got = torch.ops.edge.multilevel_roi_align(
-        [torch.from_numpy(f).cuda().to(dtype) for f in feats],
+        [torch.from_numpy(f).cuda().to(dtype).to(memory_format=memory_format) for f in feats],
         torch.from_numpy(rois).cuda(),
         torch.from_numpy(bidx).cuda(),
         7,

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The GPU checks and timings, as run on the device machine (torch + CUDA + Triton there;
+# edge's pure-Python dependencies that it lacks travel as wheels in .whl/).
+#   OUT=/some/dir bash benchmarks/run_on_gpu.sh [step ...]
+# Steps: env tests roi parity pipeline (default: all). Every step writes into $OUT and a
+# failing step does not stop the others.
+set -u -o pipefail
+OUT=${OUT:-out/gpu}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+fi
+steps=${*:-env tests roi parity pipeline}
+for step in $steps; do
+  echo "=== $step"
+  case $step in
+    env)
+      nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/env.txt"
+      python3 -c "import torch, triton, onnxruntime; print('torch', torch.__version__, 'triton', triton.__version__, 'ort', onnxruntime.__version__)" | tee -a "$OUT/env.txt"
+      ;;
+    tests)
+      timeout 200 python3 -m pytest -q -p no:cacheprovider -m "gpu or not gpu" \
+        tests/plugins tests/models tests/backends/test_torch.py 2>&1 | tee "$OUT/pytest_gpu.txt" | tail -25
+      ;;
+    roi)
+      timeout 240 python3 benchmarks/bench_roi_align_gpu.py --repeats 30 --out "$OUT/gpu_roi_align_fp32.json" \
+        2>"$OUT/roi_fp32.log" | tail -22
+      timeout 180 python3 benchmarks/bench_roi_align_gpu.py --repeats 30 --dtype float16 \
+        --out "$OUT/gpu_roi_align_fp16.json" 2>"$OUT/roi_fp16.log" | tail -22
+      ;;
+    parity)
+      timeout 120 python3 benchmarks/torchvision_parity.py --device cuda --out "$OUT/torchvision_parity_cuda.json"
+      timeout 120 python3 benchmarks/torchvision_parity.py --device cpu --out "$OUT/torchvision_parity_cpu.json"
+      ;;
+    pipeline)
+      timeout 240 python3 build_engines.py --models panoptic_fpn_r18 depth_r18 panoptic_fpn_r50 --backend torch \
+        --size 512x1024 --out /tmp/gpu_engines --verify-samples 0 --quiet 2>&1 | tail -5
+      for m in panoptic_fpn_r18 panoptic_fpn_r50; do
+        timeout 90 python3 -m edge run "synthetic://?size=512x1024&frames=300&seed=0" --engines /tmp/gpu_engines \
+          --backend torch --device cuda --panoptic "$m" --summary "$OUT/pipeline_${m}_cuda.json" 2>&1 | tail -14
+      done
+      ;;
+    *) echo "unknown step $step" ;;
+  esac
+done

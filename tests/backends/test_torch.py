@@ -1,0 +1,109 @@
+"""Torch engine files: build, load (weights_only), refuse damaged ones, run in the pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edge.backends import open_engine
+from edge.backends.torch import TorchEngine, load_engine, save_artifact
+from edge.build import BuildRequest, build_all
+from edge.errors import BackendError, BackendUnavailableError, ConfigError, EngineInputError
+from edge.models.zoo import create_model
+from edge.stream import run_stream
+
+SHAPE = (1, 3, 64, 128)
+
+
+@pytest.fixture(scope="module")
+def torch_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("torch_engines")
+    reqs = [
+        BuildRequest(model=m, height=64, width=128, backend="torch")
+        for m in ("panoptic_fpn_tiny", "depth_tiny")
+    ]
+    build_all(reqs, out, show_progress=False)
+    return out
+
+
+def test_built_torch_engine_matches_the_model(torch_engines: Path) -> None:
+    artifact = torch_engines / "depth_tiny_64x128_b1_torch_fp32.pt"
+    assert artifact.is_file()
+    image = np.random.default_rng(0).uniform(0, 255, SHAPE).astype(np.float32)
+    want = TorchEngine(create_model("depth_tiny"), input_shape=SHAPE).infer({"image": image})
+    with open_engine(artifact, backend="torch", threads=1) as engine:
+        assert engine.inputs[0].shape == SHAPE
+        got = engine.infer({"image": image})
+        assert engine.last_device_ms is None  # CPU: no CUDA events
+    for k in want:  # thread counts differ (1 vs default), so float sums may round differently
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-5)
+
+
+def test_damaged_or_foreign_torch_engine_is_refused(tmp_path: Path, torch_engines: Path) -> None:
+    good = (torch_engines / "depth_tiny_64x128_b1_torch_fp32.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(BackendError, match="cannot be read"):
+        load_engine(tmp_path / "cut.pt")
+    torch.save({"hello": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(BackendError, match="not an edge torch engine"):
+        load_engine(tmp_path / "other.pt")
+    with pytest.raises(BackendError, match="does not exist"):
+        load_engine(tmp_path / "missing.pt")
+
+
+def test_engine_from_another_config_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "e.pt"
+    save_artifact(create_model("depth_tiny"), name="depth_tiny", input_shape=SHAPE, path=path)
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["max_depth"] = 1234.0
+    torch.save(payload, path)
+    with pytest.raises(BackendError, match="another configuration"):
+        load_engine(path)
+
+
+def test_device_errors_are_clear() -> None:
+    with pytest.raises(EngineInputError, match="not valid"):
+        TorchEngine(create_model("depth_tiny"), input_shape=SHAPE, device="gpu0")
+    with pytest.raises(EngineInputError, match="not supported"):
+        TorchEngine(create_model("depth_tiny"), input_shape=SHAPE, device="meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendUnavailableError, match="sees no CUDA"):
+            TorchEngine(create_model("depth_tiny"), input_shape=SHAPE, device="cuda")
+
+
+def test_pipeline_runs_torch_engines(torch_engines: Path) -> None:
+    tracker = run_stream(
+        "synthetic://?frames=3&size=64x128", engines=torch_engines, backend="torch", threads=1
+    )
+    s = tracker.summary()
+    assert s["frames_out"] == 3
+    assert {"panoptic", "depth"} <= set(s["stages_ms"])
+    with pytest.raises(ConfigError, match="torch backend only"):
+        run_stream("synthetic://?frames=1", engines=torch_engines, device="cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_engines_match_cpu_and_report_gpu_time(
+    torch_engines: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # compare code, not TF32 rounding
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    image = np.random.default_rng(1).uniform(0, 255, SHAPE).astype(np.float32)
+    for name in ("panoptic_fpn_tiny_64x128_b1_torch_fp32.pt", "depth_tiny_64x128_b1_torch_fp32.pt"):
+        cpu = load_engine(torch_engines / name).infer({"image": image})
+        gpu_engine = load_engine(torch_engines / name, device="cuda")
+        gpu = gpu_engine.infer({"image": image})
+        assert gpu_engine.last_device_ms is not None and gpu_engine.last_device_ms > 0
+        for k, v in cpu.items():
+            if v.dtype.kind == "f":
+                np.testing.assert_allclose(gpu[k], v, rtol=1e-3, atol=1e-3, err_msg=f"{name}:{k}")
+    tracker = run_stream(
+        "synthetic://?frames=4&size=64x128", engines=torch_engines, backend="torch", device="cuda"
+    )
+    stages = tracker.summary()["stages_ms"]
+    assert stages["panoptic_gpu"]["count"] == 4 and stages["depth_gpu"]["count"] == 4
