@@ -75,6 +75,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return run_build(args)
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from edge.cli_bench import run_bench_command
+
+    return run_bench_command(args)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge.stream import run_stream
 
@@ -133,6 +139,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edge.cli_bench import add_bench_arguments
     from edge.cli_build import add_build_arguments
 
     parser = argparse.ArgumentParser(prog="edge", description="Edge perception runtime.")
@@ -175,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-log", metavar="PATH", help="write per-stage spans as JSON lines")
     p.add_argument("--summary", metavar="PATH", help="write the latency summary as JSON")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("bench", help="single-stream latency benchmark with a report (Markdown, HTML, plots)")
+    add_bench_arguments(p)
+    p.set_defaults(func=_cmd_bench)
     p = sub.add_parser("demo", help="build default engines if missing, run the synthetic drive")
     p.add_argument("--out", default="out", help="output folder; default: %(default)s")
     p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")

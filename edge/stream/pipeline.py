@@ -61,6 +61,8 @@ class EngineSet:
         backend: str = "onnxruntime",
         panoptic: str | None = None,
         depth: str | None = None,
+        size: tuple[int, int] | None = None,
+        precision: str | None = None,
         engine_options: dict[str, Any] | None = None,
     ) -> EngineSet:
         """The panoptic and depth engines recorded in ``engines_dir/manifest.json``.
@@ -82,14 +84,19 @@ class EngineSet:
                 if e.get("kind") == kind
                 and e.get("backend") == backend
                 and (model is None or e.get("model") == model)
+                and (precision is None or e.get("precision") == precision)
+                and (size is None or _entry_hw(e) == tuple(size))
             ]
             if model is not None and not found:
-                raise ManifestError(f"{str(manifest.path)!r} has no {backend} engine for {model!r}")
+                raise ManifestError(f"{str(manifest.path)!r} has no {wanted} engine for {model!r}")
             return sorted(found, key=lambda e: str(e.get("built_at")))[-1] if found else None
 
+        wanted = " ".join(
+            [backend] + ([precision] if precision else []) + ([f"{size[0]}x{size[1]}"] if size else [])
+        )
         chosen = {k: pick(k, m) for k, m in (("panoptic", panoptic), ("depth", depth))}
         if not any(chosen.values()):
-            raise ManifestError(f"{str(manifest.path)!r} lists no {backend} panoptic or depth engine")
+            raise ManifestError(f"{str(manifest.path)!r} lists no {wanted} panoptic or depth engine")
         for entry in chosen.values():
             if entry is not None:
                 manifest.check_engine_entry(entry)
@@ -115,6 +122,14 @@ class EngineSet:
         cfg = (chosen["depth"] or {}).get("config", {})
         rng = (float(cfg.get("min_depth", 0.1)), float(cfg.get("max_depth", 100.0)))
         return cls(engines["panoptic"], engines["depth"], rng)
+
+
+def _entry_hw(entry: dict[str, Any]) -> tuple[int, int] | None:
+    try:
+        shape = entry["inputs"][0]["shape"]
+        return int(shape[2]), int(shape[3])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
 
 
 def preprocess(image: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,357 @@
+"""Latency benchmark: MLPerf-style single-stream measurement of the whole frame.
+
+Single stream: one frame is issued, and the next only when it is done, so a frame's
+latency is its own work (preprocess, both engines side by side as the runtime runs them,
+postprocess) and never time spent queued behind another frame. Warm-up frames are run
+first and discarded; then at least ``min_frames`` frames and ``min_duration_s`` seconds
+are measured. Reading the source is timed as ``capture`` but is not part of the latency.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ConfigError, SourceError
+
+PERCENTILES = (50, 90, 95, 99)
+E2E = "end_to_end"
+FORMAT = "edge.bench/1"
+
+
+def latency_stats(values: Sequence[float]) -> dict[str, float]:
+    """count, mean, min, p50/p90/p95/p99 (numpy's linear interpolation), max; in the input's unit."""
+    if len(values) == 0:
+        return {"count": 0}
+    a = np.asarray(values, dtype=np.float64)
+    out: dict[str, float] = {"count": int(a.size), "mean": float(a.mean()), "min": float(a.min())}
+    for p, v in zip(PERCENTILES, np.percentile(a, PERCENTILES), strict=True):
+        out[f"p{p}"] = float(v)
+    out["max"] = float(a.max())
+    return out
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    backend: str = "onnxruntime"
+    precision: str = "fp32"
+    size: tuple[int, int] = (256, 512)
+    device: str | None = None
+
+    @property
+    def label(self) -> str:
+        parts = [self.backend, self.precision, f"{self.size[0]}x{self.size[1]}"]
+        if self.device and self.device != "cpu":
+            parts.append(self.device)
+        return "/".join(parts)
+
+
+def sweep(
+    backends: Sequence[str], precisions: Sequence[str], sizes: Sequence[tuple[int, int]], device: str | None
+) -> list[BenchConfig]:
+    """Every combination, in a stable order (the comparison matrix)."""
+    return [
+        BenchConfig(backend=b, precision=p, size=s, device=device if b == "torch" else None)
+        for b in backends
+        for p in precisions
+        for s in sizes
+    ]
+
+
+def measure(
+    engines: Any,
+    source: Any,
+    *,
+    warmup: int,
+    min_frames: int,
+    min_duration_s: float,
+    reopen: Callable[[], Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Run frames one at a time through ``engines`` (an EngineSet); per-frame stage times in ms."""
+    from edge.stream.frame import Result
+    from edge.stream.pipeline import preprocess, render_result
+
+    hw = engines.input_hw
+    kinds = [k for k in ("panoptic", "depth") if getattr(engines, k) is not None]
+    samples: dict[str, list[float]] = {}
+    loops = 0
+
+    def add(stage: str, ms: float) -> None:
+        samples.setdefault(stage, []).append(ms)
+
+    def run(kind: str, tensor: np.ndarray) -> tuple[dict[str, np.ndarray], float, float | None]:
+        engine = getattr(engines, kind)
+        t = time.perf_counter_ns()
+        out = engine.infer({"image": tensor})
+        return out, (time.perf_counter_ns() - t) / 1e6, getattr(engine, "last_device_ms", None)
+
+    measured = 0
+    t_start: float | None = None
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-bench") as pool:
+        done = 0
+        while True:
+            if done >= warmup and t_start is None:
+                t_start = time.perf_counter()
+            if (
+                t_start is not None
+                and measured >= min_frames
+                and time.perf_counter() - t_start >= min_duration_s
+            ):
+                break
+            t0 = time.perf_counter_ns()
+            frame = source.read()
+            if frame is None:
+                if reopen is None or loops > 1_000_000:
+                    raise SourceError("the source ended before the benchmark had enough frames")
+                if done == 0:
+                    raise SourceError("the source delivered no frames")
+                source.close()
+                source = reopen()  # a file is replayed from the start, as MLPerf loops its samples
+                loops += 1
+                continue
+            t1 = time.perf_counter_ns()
+            resized, tensor = preprocess(frame.image, hw)
+            t2 = time.perf_counter_ns()
+            futures = {k: pool.submit(run, k, tensor) for k in kinds}
+            outputs = {}
+            timings: dict[str, float] = {}
+            for k, f in futures.items():
+                outputs[k], timings[k], gpu_ms = f.result()
+                if gpu_ms is not None:
+                    timings[f"{k}_gpu"] = gpu_ms
+            t3 = time.perf_counter_ns()
+            render_result(
+                Result(frame, outputs.get("panoptic"), outputs.get("depth"), extras={"resized": resized}),
+                engines.depth_range,
+            )
+            t4 = time.perf_counter_ns()
+            done += 1
+            if t_start is None:
+                continue  # warm-up
+            measured += 1
+            add("capture", (t1 - t0) / 1e6)
+            add("preprocess", (t2 - t1) / 1e6)
+            for k, v in timings.items():
+                add(k, v)
+            add("engines", (t3 - t2) / 1e6)
+            add("postprocess", (t4 - t3) / 1e6)
+            add(E2E, (t4 - t1) / 1e6)
+            if progress is not None:
+                progress(measured)
+    seconds = time.perf_counter() - (t_start or time.perf_counter())
+    source.close()
+    return {
+        "frames": measured,
+        "warmup_frames": warmup,
+        "seconds": seconds,
+        "throughput_fps": measured / seconds if seconds > 0 else 0.0,
+        "drops": 0,  # single stream waits for every frame: nothing is dropped by design
+        "source_loops": loops,
+        "stages_ms": {k: latency_stats(v) for k, v in samples.items() if k != E2E},
+        E2E + "_ms": latency_stats(samples.get(E2E, [])),
+        "samples_ms": {k: [round(x, 4) for x in v] for k, v in samples.items()},
+    }
+
+
+def system_info() -> dict[str, Any]:
+    """CPU, GPU, versions and Jetson power mode: what a reader needs to compare runs."""
+    from edge.platform_info import jetson_info, package_version
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "versions": {
+            name: package_version(name)
+            for name in (
+                "edge-perception",
+                "numpy",
+                "onnxruntime",
+                "torch",
+                "opencv-python-headless",
+                "tensorrt",
+            )
+        },
+        "gpu": None,
+        "jetson": jetson_info(),
+    }
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            major, minor = torch.cuda.get_device_capability(0)
+            info["gpu"] = {
+                "name": torch.cuda.get_device_name(0),
+                "compute_capability": f"{major}.{minor}",
+                "cuda": torch.version.cuda,
+            }
+    except ImportError:
+        pass
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_bench(
+    configs: Sequence[BenchConfig],
+    *,
+    engines: str | Path,
+    source: str = "synthetic://",
+    models: Sequence[str] | None = None,
+    warmup: int = 20,
+    min_frames: int = 1024,
+    min_duration_s: float = 60.0,
+    threads: int | None = None,
+    build_missing: bool = True,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Measure every configuration; engines missing from ``engines`` are built first."""
+    from edge.build import DEFAULT_MODELS, BuildRequest, build_all
+    from edge.errors import ManifestError
+    from edge.stream import default_engine_options
+    from edge.stream.pipeline import EngineSet
+    from edge.stream.sources import open_source
+
+    if not configs:
+        raise ConfigError("no benchmark configuration: give at least one --backend, --precision and --size")
+    if warmup < 0 or min_frames < 1 or min_duration_s < 0:
+        raise ConfigError(
+            f"warm-up {warmup}, min frames {min_frames}, min duration {min_duration_s}s: "
+            "expected warm-up >= 0, min frames >= 1, min duration >= 0"
+        )
+    open_source(source).close()  # a bad source fails before anything is built
+    results = []
+    for cfg in configs:
+        wanted = list(models or DEFAULT_MODELS)
+
+        def load(cfg: BenchConfig = cfg) -> EngineSet:
+            return EngineSet.from_manifest(
+                engines,
+                backend=cfg.backend,
+                size=cfg.size,
+                precision=cfg.precision,
+                engine_options=default_engine_options(cfg.backend, threads, cfg.device),
+            )
+
+        try:
+            engine_set = load()
+        except ManifestError:
+            if not build_missing:
+                raise
+            h, w = cfg.size
+            reqs = [
+                BuildRequest(model=m, height=h, width=w, backend=cfg.backend, precision=cfg.precision)
+                for m in wanted
+            ]
+            build_all(reqs, engines, show_progress=show_progress)
+            engine_set = load()
+        bar = _progress(cfg.label, min_frames, show_progress)
+        try:
+            m = measure(
+                engine_set,
+                open_source(source),
+                warmup=warmup,
+                min_frames=min_frames,
+                min_duration_s=min_duration_s,
+                reopen=lambda: open_source(source),
+                progress=bar.update_to if bar else None,
+            )
+        finally:
+            engine_set.close()
+            if bar:
+                bar.close()
+        results.append({"config": {**dataclasses.asdict(cfg), "label": cfg.label}, **m})
+    return {
+        "format": FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "scenario": "single-stream",
+        "source": source,
+        "settings": {"warmup": warmup, "min_frames": min_frames, "min_duration_s": min_duration_s},
+        "system": system_info(),
+        "results": results,
+    }
+
+
+class _Bar:
+    def __init__(self, label: str, total: int) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, desc=f"bench {label}", unit="frame", leave=False)
+
+    def update_to(self, n: int) -> None:
+        self._bar.n = min(n, self._bar.total)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress(label: str, total: int, enabled: bool) -> _Bar | None:
+    return _Bar(label, total) if enabled else None
+
+
+def load_result(path: str | Path) -> dict[str, Any]:
+    """A bench JSON written by edge bench, checked enough to compare."""
+    import json
+
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"bench result {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"bench result {str(p)!r} is not readable JSON: {exc}") from None
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != FORMAT
+        or not isinstance(data.get("results"), list)
+    ):
+        raise ConfigError(f"{str(p)!r} is not an edge bench result (expected format {FORMAT!r})")
+    return data
+
+
+def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per configuration present in both: B/A ratios of latency (lower is better) and fps."""
+    rows = []
+    by_label = {r["config"]["label"]: r for r in a["results"]}
+    for rb in b["results"]:
+        ra = by_label.get(rb["config"]["label"])
+        if ra is None:
+            continue
+        row: dict[str, Any] = {"config": rb["config"]["label"]}
+        ea, eb = ra[E2E + "_ms"], rb[E2E + "_ms"]
+        for key in ("mean", "p50", "p90", "p99", "max"):
+            if ea.get(key) and key in eb:
+                row[f"{E2E}_{key}_ratio"] = eb[key] / ea[key]
+        for stage, sb in rb["stages_ms"].items():
+            sa = ra["stages_ms"].get(stage)
+            if sa and sa.get("p50") and "p50" in sb:
+                row[f"{stage}_p50_ratio"] = sb["p50"] / sa["p50"]
+        if ra.get("throughput_fps"):
+            row["throughput_ratio"] = rb["throughput_fps"] / ra["throughput_fps"]
+        rows.append(row)
+    if not rows:
+        raise ConfigError(
+            "the two bench results share no configuration "
+            f"(A: {sorted(by_label)}, B: {[r['config']['label'] for r in b['results']]})"
+        )
+    return rows

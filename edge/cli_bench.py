@@ -1,0 +1,104 @@
+"""``edge bench``: latency benchmark reports (a thin layer over edge.bench and edge.report)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engines",
+        default="engines",
+        help="engines directory (missing ones are built); default: %(default)s",
+    )
+    p.add_argument("--source", default="synthetic://", help="frames to replay; default: %(default)s")
+    p.add_argument(
+        "--backend",
+        nargs="+",
+        default=["onnxruntime"],
+        choices=["onnxruntime", "tensorrt", "torch"],
+        help="one or more backends (a sweep); default: %(default)s",
+    )
+    p.add_argument(
+        "--precision", nargs="+", default=["fp32"], help="one or more precisions; default: %(default)s"
+    )
+    p.add_argument(
+        "--size", nargs="+", default=["256x512"], help="one or more HxW input sizes; default: %(default)s"
+    )
+    p.add_argument("--device", help="torch backend: cpu (default) or cuda[:N]")
+    p.add_argument("--models", nargs="+", metavar="NAME", help="models to build when engines are missing")
+    p.add_argument(
+        "--warmup", type=_count, default=20, help="frames run before measuring; default: %(default)s"
+    )
+    p.add_argument(
+        "--min-frames", type=_count, default=1024, help="measure at least N frames; default: %(default)s"
+    )
+    p.add_argument(
+        "--min-duration",
+        type=_non_negative_float,
+        default=60.0,
+        help="and at least S seconds; default: %(default)s",
+    )
+    p.add_argument("--threads", type=_count, help="CPU threads per engine; default: half the cores")
+    p.add_argument("--report", default="out/bench", help="report folder; default: %(default)s")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A.json", "B.json"),
+        help="instead of measuring, show B/A ratios of two bench.json files",
+    )
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    from edge.bench import compare, load_result, run_bench, sweep
+    from edge.build import parse_size
+    from edge.report import compare_markdown, write_report
+
+    if args.compare:
+        a, b = (load_result(p) for p in args.compare)
+        print(compare_markdown(compare(a, b), args.compare[0], args.compare[1]), end="")
+        return 0
+    sizes = [parse_size(s) for s in args.size]
+    configs = sweep(args.backend, args.precision, sizes, args.device)
+    data = run_bench(
+        configs,
+        engines=args.engines,
+        source=args.source,
+        models=args.models,
+        warmup=args.warmup,
+        min_frames=max(1, args.min_frames),
+        min_duration_s=args.min_duration,
+        threads=args.threads or None,
+        show_progress=not args.quiet,
+    )
+    files = write_report(data, Path(args.report))
+    for r in data["results"]:
+        e = r["end_to_end_ms"]
+        print(
+            f"{r['config']['label']:<32} {r['frames']:>6} frames  {r['throughput_fps']:6.1f} fps  "
+            f"end-to-end p50 {e['p50']:.1f} ms  p99 {e['p99']:.1f} ms  max {e['max']:.1f} ms"
+        )
+    print(f"report: {files['markdown']}  {files['html']}  {files['json']}")
+    return 0

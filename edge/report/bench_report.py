@@ -1,0 +1,228 @@
+"""Write an ``edge bench`` result as bench.json, report.md, report.html and three PNG plots.
+
+Every file is written to a temporary name and renamed, so an interrupted report never
+leaves a half file. The HTML page embeds its plots (base64), so it can be mailed or
+attached to a CI run on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.util.fs import atomic_write_bytes
+
+E2E = "end_to_end"
+PLOTS = {
+    "cdf.png": "End-to-end latency CDF per configuration",
+    "stages.png": "Mean time per stage (stacked)",
+    "timeline.png": "End-to-end latency over the run",
+}
+# stages that make up a frame's latency, in order; engines run side by side, so the
+# stacked bar uses the wall time of both together, with each engine listed in the table
+STACKED = ("preprocess", "engines", "postprocess")
+STAT_KEYS = ("mean", "p50", "p90", "p95", "p99", "max")
+
+
+def write_report(data: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pngs = {name: _plot(name, data) for name in PLOTS}
+    files = {
+        "json": out / "bench.json",
+        "markdown": out / "report.md",
+        "html": out / "report.html",
+    }
+    atomic_write_bytes(files["json"], (json.dumps(data, indent=2) + "\n").encode())
+    for name, png in pngs.items():
+        atomic_write_bytes(out / name, png)
+        files[name] = out / name
+    atomic_write_bytes(files["markdown"], markdown(data).encode())
+    atomic_write_bytes(files["html"], page(data, pngs).encode())
+    return files
+
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    return f"{v:.{digits}f}" if isinstance(v, (int, float)) else "-"
+
+
+def system_lines(data: dict[str, Any]) -> list[str]:
+    s = data["system"]
+    gpu = s.get("gpu") or {}
+    jetson = s.get("jetson") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in (s.get("versions") or {}).items() if v)
+    lines = [
+        f"CPU: {s.get('cpu')} ({s.get('cpu_cores')} cores), {s.get('platform')}, Python {s.get('python')}",
+        "GPU: "
+        + (
+            f"{gpu.get('name')} (compute capability {gpu.get('compute_capability')}, CUDA {gpu.get('cuda')})"
+            if gpu
+            else "none"
+        ),
+        f"Versions: {versions}",
+    ]
+    if jetson:
+        lines.append(
+            f"Jetson: {jetson.get('model')}, L4T {jetson.get('l4t')}, "
+            f"power mode {jetson.get('power_mode') or 'unknown'}"
+        )
+    return lines
+
+
+def markdown(data: dict[str, Any]) -> str:
+    st = data["settings"]
+    lines = [
+        "# edge bench report",
+        "",
+        f"Created {data['created']}. Scenario: {data['scenario']} (one frame at a time); "
+        f"source `{data['source']}`; {st['warmup']} warm-up frames, then at least "
+        f"{st['min_frames']} frames and {st['min_duration_s']} s.",
+        "",
+        "## System",
+        "",
+        *[f"- {line}" for line in system_lines(data)],
+        "",
+        "## End-to-end latency (ms)",
+        "",
+        "| configuration | frames | fps | " + " | ".join(STAT_KEYS) + " | drops |",
+        "|---|---:|---:|" + "---:|" * len(STAT_KEYS) + "---:|",
+    ]
+    for r in data["results"]:
+        e = r[E2E + "_ms"]
+        lines.append(
+            f"| {r['config']['label']} | {r['frames']} | {_fmt(r['throughput_fps'], 1)} | "
+            + " | ".join(_fmt(e.get(k)) for k in STAT_KEYS)
+            + f" | {r['drops']} |"
+        )
+    lines += ["", "## Per stage (ms)", ""]
+    for r in data["results"]:
+        lines += [
+            f"### {r['config']['label']}",
+            "",
+            "| stage | " + " | ".join(STAT_KEYS) + " |",
+            "|---|" + "---:|" * len(STAT_KEYS),
+        ]
+        for stage, s in r["stages_ms"].items():
+            lines.append(f"| {stage} | " + " | ".join(_fmt(s.get(k)) for k in STAT_KEYS) + " |")
+        gpu = {k: v for k, v in r["stages_ms"].items() if k.endswith("_gpu")}
+        if gpu:
+            total = sum(v["mean"] for v in gpu.values())
+            lines += [
+                "",
+                f"GPU compute (CUDA events, sum of engines) {total:.2f} ms mean vs end-to-end "
+                f"{r[E2E + '_ms']['mean']:.2f} ms.",
+            ]
+        lines.append("")
+    lines += ["## Plots", ""]
+    lines += [f"![{title}]({name})" for name, title in PLOTS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
+    """The Markdown's content as HTML, with the plots inline."""
+    esc = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>edge bench report</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}</style>",
+        "</head><body><h1>edge bench report</h1>",
+        f"<p>Created {esc(data['created'])}. Scenario: {esc(data['scenario'])}; source "
+        f"<code>{esc(data['source'])}</code>.</p>",
+        "<h2>System</h2><ul>",
+        *[f"<li>{esc(line)}</li>" for line in system_lines(data)],
+        "</ul><h2>End-to-end latency (ms)</h2>",
+        "<table><tr><th>configuration</th><th>frames</th><th>fps</th>"
+        + "".join(f"<th>{k}</th>" for k in STAT_KEYS)
+        + "<th>drops</th></tr>",
+    ]
+    for r in data["results"]:
+        e = r[E2E + "_ms"]
+        parts.append(
+            f"<tr><td>{esc(r['config']['label'])}</td><td>{r['frames']}</td>"
+            f"<td>{_fmt(r['throughput_fps'], 1)}</td>"
+            + "".join(f"<td>{_fmt(e.get(k))}</td>" for k in STAT_KEYS)
+            + f"<td>{r['drops']}</td></tr>"
+        )
+    parts.append("</table><h2>Per stage (ms)</h2>")
+    for r in data["results"]:
+        parts.append(
+            f"<h3>{esc(r['config']['label'])}</h3><table><tr><th>stage</th>"
+            + "".join(f"<th>{k}</th>" for k in STAT_KEYS)
+            + "</tr>"
+        )
+        for stage, s in r["stages_ms"].items():
+            parts.append(
+                f"<tr><td>{esc(stage)}</td>"
+                + "".join(f"<td>{_fmt(s.get(k))}</td>" for k in STAT_KEYS)
+                + "</tr>"
+            )
+        parts.append("</table>")
+    parts.append("<h2>Plots</h2>")
+    for name, title in PLOTS.items():
+        b64 = base64.b64encode(pngs[name]).decode()
+        parts.append(f"<h3>{esc(title)}</h3><img alt='{esc(title)}' src='data:image/png;base64,{b64}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _plot(name: str, data: dict[str, Any]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)  # never a GUI: reports are written on headless machines
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    ax = fig.add_subplot()
+    results = data["results"]
+    if name == "cdf.png":
+        for r in results:
+            v = np.sort(np.asarray(r["samples_ms"].get(E2E, []), dtype=float))
+            if v.size:
+                ax.plot(v, np.arange(1, v.size + 1) / v.size, label=r["config"]["label"])
+        ax.set_xlabel("end-to-end latency (ms)")
+        ax.set_ylabel("fraction of frames")
+    elif name == "stages.png":
+        labels = [r["config"]["label"] for r in results]
+        bottom = np.zeros(len(results))
+        for stage in STACKED:
+            vals = np.array([r["stages_ms"].get(stage, {}).get("mean", 0.0) for r in results])
+            ax.bar(labels, vals, bottom=bottom, label=stage)
+            bottom += vals
+        ax.set_ylabel("mean time (ms)")
+        ax.tick_params(axis="x", labelrotation=20)
+    else:
+        for r in results:
+            v = r["samples_ms"].get(E2E, [])
+            ax.plot(np.arange(len(v)), v, linewidth=0.8, label=r["config"]["label"])
+        ax.set_xlabel("frame")
+        ax.set_ylabel("end-to-end latency (ms)")
+    ax.set_title(PLOTS[name])
+    if results:
+        ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def compare_markdown(rows: list[dict[str, Any]], a_name: str, b_name: str) -> str:
+    """The ratios B/A as a table: below 1 means B is faster (or, for throughput, slower)."""
+    keys = sorted({k for r in rows for k in r if k != "config"}, key=lambda k: (not k.startswith(E2E), k))
+    lines = [
+        f"B/A ratios, A = {a_name}, B = {b_name} "
+        "(latency: < 1 means B is faster; throughput: > 1 means B is faster)",
+        "",
+        "| configuration | " + " | ".join(keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for r in rows:
+        lines.append(f"| {r['config']} | " + " | ".join(_fmt(r.get(k), 3) for k in keys) + " |")
+    return "\n".join(lines) + "\n"

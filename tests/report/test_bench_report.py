@@ -1,0 +1,104 @@
+"""The bench report: every section, valid plots, a self-contained page."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.bench import latency_stats
+from edge.report import compare_markdown, write_report
+
+
+def synthetic_result() -> dict:
+    """A result in edge.bench's shape built from seeded random samples (two configurations),
+    so the report code is checked on known numbers; tests/test_bench.py covers real runs."""
+    rng = np.random.default_rng(0)
+    results = []
+    for label, scale in (("onnxruntime/fp32/128x256", 1.0), ("torch/fp32/128x256/cuda", 0.5)):
+        stages = {k: (rng.gamma(4, 1.0, 40) * scale).tolist() for k in ("preprocess", "panoptic", "depth")}
+        stages["panoptic_gpu"] = [v * 0.8 for v in stages["panoptic"]]
+        stages["engines"] = np.maximum(stages["panoptic"], stages["depth"]).tolist()
+        stages["postprocess"] = (rng.gamma(2, 1.0, 40) * scale).tolist()
+        e2e = (np.array(stages["preprocess"]) + stages["engines"] + np.array(stages["postprocess"])).tolist()
+        backend, precision = label.split("/")[:2]
+        results.append(
+            {
+                "config": {
+                    "backend": backend,
+                    "precision": precision,
+                    "size": [128, 256],
+                    "device": None,
+                    "label": label,
+                },
+                "frames": 40,
+                "warmup_frames": 2,
+                "seconds": sum(e2e) / 1e3,
+                "throughput_fps": 40 / (sum(e2e) / 1e3),
+                "drops": 0,
+                "source_loops": 0,
+                "stages_ms": {k: latency_stats(v) for k, v in stages.items()},
+                "end_to_end_ms": latency_stats(e2e),
+                "samples_ms": {**stages, "end_to_end": e2e},
+            }
+        )
+    return {
+        "format": "edge.bench/1",
+        "created": "2026-11-24T00:00:00Z",
+        "scenario": "single-stream",
+        "source": "synthetic://",
+        "settings": {"warmup": 2, "min_frames": 40, "min_duration_s": 0.0},
+        "system": {
+            "platform": "Linux",
+            "python": "3.11",
+            "cpu": "test CPU <b>",
+            "cpu_cores": 2,
+            "versions": {"onnxruntime": "1.0"},
+            "gpu": {"name": "NVIDIA H100", "compute_capability": "9.0", "cuda": "13.0"},
+            "jetson": {"model": "NVIDIA Jetson Orin Nano", "l4t": "36.4.0", "power_mode": "15W"},
+        },
+        "results": results,
+    }
+
+
+def test_report_has_every_section_and_valid_plots(tmp_path: Path) -> None:
+    data = synthetic_result()
+    files = write_report(data, tmp_path)
+    assert json.loads(files["json"].read_text()) == data
+    md = files["markdown"].read_text()
+    for heading in ("## System", "## End-to-end latency (ms)", "## Per stage (ms)", "## Plots"):
+        assert heading in md
+    assert "| onnxruntime/fp32/128x256 | 40 |" in md and "torch/fp32/128x256/cuda" in md
+    assert "NVIDIA H100" in md and "power mode 15W" in md
+    assert "GPU compute (CUDA events" in md  # the config with *_gpu stages
+    for name in ("cdf.png", "stages.png", "timeline.png"):
+        img = cv2.imread(str(tmp_path / name))
+        assert img is not None and img.shape[0] > 100 and img.std() > 5  # decodes, not blank
+    page = files["html"].read_text()
+    embedded = re.findall(r"src='data:image/png;base64,([^']+)'", page)
+    assert len(embedded) == 3
+    assert cv2.imdecode(np.frombuffer(base64.b64decode(embedded[0]), np.uint8), cv2.IMREAD_COLOR) is not None
+    assert "test CPU &lt;b&gt;" in page  # escaped
+    assert "src='http" not in page and 'src="http' not in page  # self-contained
+
+
+def test_rewriting_a_report_leaves_no_temporary_files(tmp_path: Path) -> None:
+    write_report(synthetic_result(), tmp_path)
+    write_report(synthetic_result(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "bench.json",
+        "cdf.png",
+        "report.html",
+        "report.md",
+        "stages.png",
+        "timeline.png",
+    ]
+
+
+def test_compare_markdown_lists_ratios() -> None:
+    text = compare_markdown([{"config": "x", "end_to_end_p50_ratio": 0.5, "throughput_ratio": 2.0}], "a", "b")
+    assert "| x | 0.500 | 2.000 |" in text

@@ -1,0 +1,184 @@
+"""edge bench: single-stream measurement on real tiny engines, percentiles, compare, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.bench import BenchConfig, compare, latency_stats, load_result, measure, run_bench, sweep
+from edge.cli import main
+from edge.errors import ConfigError, SourceError
+from edge.stream.pipeline import EngineSet
+from edge.stream.sources import open_source
+from tests.conftest import TEST_SIZE
+from tests.stream.test_sources_sinks import write_video
+
+
+def test_percentiles_match_numpy_on_known_samples() -> None:
+    s = latency_stats(list(range(1, 101)))  # 1..100: linear interpolation by hand
+    assert s == pytest.approx(
+        {
+            "count": 100,
+            "mean": 50.5,
+            "min": 1.0,
+            "p50": 50.5,
+            "p90": 90.1,
+            "p95": 95.05,
+            "p99": 99.01,
+            "max": 100.0,
+        },
+        rel=1e-12,
+    )
+    rng = np.random.default_rng(0)
+    v = rng.lognormal(3, 0.5, 997)
+    s = latency_stats(v.tolist())
+    for p in (50, 90, 95, 99):
+        assert s[f"p{p}"] == pytest.approx(float(np.percentile(v, p)), rel=1e-12)
+    assert latency_stats([]) == {"count": 0}
+    assert latency_stats([7.0])["p99"] == 7.0
+
+
+def test_sweep_is_the_full_matrix() -> None:
+    configs = sweep(["onnxruntime", "torch"], ["fp32"], [(128, 256), (256, 512)], "cuda")
+    assert [c.label for c in configs] == [
+        "onnxruntime/fp32/128x256",
+        "onnxruntime/fp32/256x512",
+        "torch/fp32/128x256/cuda",
+        "torch/fp32/256x512/cuda",
+    ]
+    assert configs[0].device is None  # --device only applies to torch
+
+
+def test_measure_replays_a_short_video_file(tiny_engines: Path, tmp_path: Path) -> None:
+    video = tmp_path / "clip.mp4"
+    write_video(video, frames=5, size=TEST_SIZE)
+    engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
+    try:
+        m = measure(
+            engines,
+            open_source(str(video)),
+            warmup=2,
+            min_frames=9,
+            min_duration_s=0.0,
+            reopen=lambda: open_source(str(video)),
+        )
+        assert m["frames"] == 9 and m["source_loops"] >= 2  # 5-frame file, 11 frames needed
+        e = m["end_to_end_ms"]
+        assert e["count"] == 9 and 0 < e["min"] <= e["p50"] <= e["p99"] <= e["max"]
+        # a frame's latency is its stages, which run one after another (engines side by side)
+        parts = sum(m["stages_ms"][k]["mean"] for k in ("preprocess", "engines", "postprocess"))
+        assert parts == pytest.approx(e["mean"], rel=0.05)
+        assert (
+            m["stages_ms"]["engines"]["mean"]
+            >= max(m["stages_ms"]["panoptic"]["mean"], m["stages_ms"]["depth"]["mean"]) * 0.99
+        )
+        with pytest.raises(SourceError, match="ended before"):
+            measure(engines, open_source(str(video)), warmup=0, min_frames=50, min_duration_s=0)
+    finally:
+        engines.close()
+
+
+@pytest.fixture(scope="module")
+def two_results(tiny_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("bench")
+    paths = []
+    for name in ("a", "b"):
+        data = run_bench(
+            [BenchConfig(size=TEST_SIZE)],
+            engines=tiny_engines,
+            source="synthetic://?size=128x256",
+            warmup=1,
+            min_frames=6,
+            min_duration_s=0.0,
+            threads=1,
+            build_missing=False,
+            show_progress=False,
+        )
+        path = out / f"{name}.json"
+        path.write_text(json.dumps(data))
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def test_result_has_system_info_and_valid_numbers(two_results: tuple[Path, Path]) -> None:
+    data = load_result(two_results[0])
+    assert data["scenario"] == "single-stream"
+    assert data["system"]["cpu_cores"] >= 1 and data["system"]["versions"]["onnxruntime"]
+    (r,) = data["results"]
+    assert r["config"]["label"] == "onnxruntime/fp32/128x256"
+    assert r["frames"] == 6 and r["drops"] == 0 and r["throughput_fps"] > 0
+    for stats in [r["end_to_end_ms"], *r["stages_ms"].values()]:
+        assert all(math.isfinite(v) and v >= 0 for v in stats.values())
+        assert stats["p50"] <= stats["p90"] <= stats["p95"] <= stats["p99"] <= stats["max"]
+    assert len(r["samples_ms"]["end_to_end"]) == 6
+
+
+def test_compare_two_real_results(two_results: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = (load_result(p) for p in two_results)
+    (row,) = compare(a, b)
+    want = b["results"][0]["end_to_end_ms"]["p50"] / a["results"][0]["end_to_end_ms"]["p50"]
+    assert row["end_to_end_p50_ratio"] == pytest.approx(want)
+    assert row["throughput_ratio"] > 0 and row["panoptic_p50_ratio"] > 0
+    assert main(["bench", "--compare", str(two_results[0]), str(two_results[1])]) == 0
+    out = capsys.readouterr().out
+    assert "onnxruntime/fp32/128x256" in out and "end_to_end_p50_ratio" in out
+    b["results"][0]["config"]["label"] = "other"
+    with pytest.raises(ConfigError, match="share no configuration"):
+        compare(a, b)
+
+
+def test_bad_inputs_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "x.json").write_text("{not json")
+    (tmp_path / "y.json").write_text('{"format": "something else"}')
+    assert main(["bench", "--compare", str(tmp_path / "x.json"), str(tmp_path / "y.json")]) == 2
+    assert "not readable JSON" in capsys.readouterr().err
+    assert main(["bench", "--compare", str(tmp_path / "y.json"), str(tmp_path / "y.json")]) == 2
+    assert "not an edge bench result" in capsys.readouterr().err
+    assert main(["bench", "--compare", str(tmp_path / "nope.json"), str(tmp_path / "y.json")]) == 2
+    assert main(["bench", "--size", "100x100", "--engines", str(tmp_path)]) == 2
+    assert "multiples of 32" in capsys.readouterr().err
+    assert main(["bench", "--source", "synthetic://?fps=-1", "--engines", str(tmp_path)]) == 2
+    assert not (tmp_path / "manifest.json").exists()  # nothing built for a bad source
+    with pytest.raises(SystemExit):
+        main(["bench", "--min-duration", "-3"])
+
+
+def test_cli_bench_writes_the_report(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(
+        [
+            "bench",
+            "--engines",
+            str(tiny_engines),
+            "--size",
+            "128x256",
+            "--source",
+            "synthetic://?size=128x256",
+            "--warmup",
+            "1",
+            "--min-frames",
+            "3",
+            "--min-duration",
+            "0",
+            "--threads",
+            "1",
+            "--quiet",
+            "--report",
+            str(tmp_path / "rep"),
+        ]
+    )
+    assert rc == 0
+    assert "onnxruntime/fp32/128x256" in capsys.readouterr().out
+    assert {p.name for p in (tmp_path / "rep").iterdir()} == {
+        "bench.json",
+        "report.md",
+        "report.html",
+        "cdf.png",
+        "stages.png",
+        "timeline.png",
+    }
