@@ -1,0 +1,162 @@
+"""pytest-benchmark suite for the per-frame hot pieces. Not part of the default test run
+(pytest's testpaths is tests/); run it, compare with the saved CPU baseline, or save one:
+
+    pytest benchmarks/test_hot_paths.py --benchmark-storage=benchmarks/results/pytest-benchmark \\
+        --benchmark-compare=0001 --benchmark-compare-fail=median:50%
+    pytest benchmarks/test_hot_paths.py --benchmark-storage=benchmarks/results/pytest-benchmark \\
+        --benchmark-save=cpu
+
+Sizes are the runtime's (256x512 frames, panoptic_fpn_tiny-like outputs), so the numbers
+say what each piece costs per frame on the machine that runs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from edge.models.detection import anchors_for_level, decode_boxes
+from edge.models.ops import greedy_nms_matrix, greedy_nms_np
+from edge.postprocess.panoptic import fuse
+from edge.postprocess.render import colorize_depth, overlay
+from edge.stream.pipeline import preprocess
+from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE
+from plugins.roi_align.passes import expand
+from plugins.roi_align.reference import multilevel_roi_align
+
+H, W = 256, 512
+SCALES = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
+
+
+def panoptic_outputs(k: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, [W - 80, H - 80], (k, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(10, 80, (k, 2))], 1).astype(np.float32)[None]
+    return {
+        "boxes": boxes,
+        "scores": np.sort(rng.uniform(0.3, 1.0, (1, k)).astype(np.float32))[:, ::-1].copy(),
+        "labels": rng.integers(0, 8, (1, k)).astype(np.int32),
+        "masks": rng.uniform(0, 1, (1, k, 28, 28)).astype(np.float32),
+        "num_detections": np.array([k], np.int32),
+        "sem_labels": rng.integers(0, 19, (1, H, W)).astype(np.int32),
+    }
+
+
+def random_boxes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 500, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(4, 120, (n, 2))], 1).astype(np.float32)
+    return boxes, rng.uniform(0, 1, n).astype(np.float32)
+
+
+def pyramid(c: int = 32, n_rois: int = 100) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(size=(1, c, H >> (2 + i), W >> (2 + i))).astype(np.float32) for i in range(4)]
+    xy = rng.uniform(0, [W, H], (n_rois, 2))
+    rois = np.concatenate([xy, xy + np.exp(rng.uniform(2, 6, (n_rois, 2)))], 1).astype(np.float32)
+    return feats, rois, np.zeros(n_rois, np.int64)
+
+
+def test_preprocess(benchmark: Any) -> None:
+    frame = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    _, tensor = benchmark(preprocess, frame, (H, W))
+    assert tensor.shape == (1, 3, H, W)
+
+
+def test_panoptic_fusion(benchmark: Any) -> None:
+    ids, instances = benchmark(fuse, panoptic_outputs())
+    assert ids.shape == (H, W) and instances
+
+
+def test_overlay_rendering(benchmark: Any) -> None:
+    ids, instances = fuse(panoptic_outputs())
+    image = np.zeros((H, W, 3), np.uint8)
+    assert benchmark(overlay, image, ids, instances).shape == (H, W, 3)
+
+
+def test_depth_colormap(benchmark: Any) -> None:
+    depth = np.random.default_rng(0).uniform(0.1, 100, (H, W)).astype(np.float32)
+    assert benchmark(colorize_depth, depth).shape == (H, W, 3)
+
+
+@pytest.mark.parametrize("n", [256, 1000])
+def test_nms_numpy_greedy(benchmark: Any, n: int) -> None:
+    boxes, scores = random_boxes(n)
+    assert benchmark(greedy_nms_np, boxes, scores, 0.7, -0.5).any()
+
+
+@pytest.mark.parametrize("n", [256, 1000])
+def test_nms_matrix(benchmark: Any, n: int) -> None:
+    boxes, scores = random_boxes(n)
+    b, s = torch.from_numpy(boxes), torch.from_numpy(scores)
+    assert benchmark(greedy_nms_matrix, b, s, 0.7, -0.5).any()
+
+
+def test_box_decode(benchmark: Any) -> None:
+    anchors = anchors_for_level(32.0, (0.5, 1.0, 2.0), (H // 4, W // 4), (4, 4))
+    deltas = torch.randn(1, anchors.shape[0], 4, generator=torch.Generator().manual_seed(0)) * 0.1
+    out = benchmark(decode_boxes, deltas, anchors[None], (1.0, 1.0, 1.0, 1.0))
+    assert out.shape == (1, anchors.shape[0], 1, 4)
+
+
+def test_roi_align_numpy_reference(benchmark: Any) -> None:
+    feats, rois, bidx = pyramid(c=8, n_rois=20)  # the reference is for correctness, not speed
+    out = benchmark(
+        multilevel_roi_align,
+        feats,
+        rois,
+        bidx,
+        output_size=7,
+        spatial_scales=SCALES,
+        sampling_ratio=2,
+        aligned=True,
+    )
+    assert out.shape == (20, 8, 7, 7)
+
+
+def test_roi_align_onnxruntime_expanded(benchmark: Any) -> None:
+    """The fused node expanded to standard ops, as backends without the plugin run it."""
+    feats, rois, bidx = pyramid()
+    names = ["p2", "p3", "p4", "p5"]
+    node = helper.make_node(
+        OP_TYPE,
+        ["rois", "bidx", *names],
+        ["y"],
+        domain=DOMAIN,
+        output_height=7,
+        output_width=7,
+        spatial_scales=SCALES,
+        sampling_ratio=2,
+        aligned=1,
+        mode="avg",
+        min_level=2,
+        canonical_size=224.0,
+        canonical_level=4,
+        plugin_version="1",
+        plugin_namespace="",
+    )
+    inputs = [
+        helper.make_tensor_value_info("rois", TensorProto.FLOAT, rois.shape),
+        helper.make_tensor_value_info("bidx", TensorProto.INT64, bidx.shape),
+        *[
+            helper.make_tensor_value_info(n, TensorProto.FLOAT, f.shape)
+            for n, f in zip(names, feats, strict=True)
+        ],
+    ]
+    graph = helper.make_graph(
+        [node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)], ir_version=9
+    )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(expand(model).SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    feeds = {"rois": rois, "bidx": bidx, **dict(zip(names, feats, strict=True))}
+    out = benchmark(sess.run, None, feeds)[0]
+    assert out.shape == (100, 32, 7, 7)
