@@ -81,6 +81,33 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return run_bench_command(args)
 
 
+def _cmd_make_synthetic(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from edge.build import parse_size
+    from edge.data.make_synthetic import write_dataset
+
+    size = parse_size(args.size)
+    total = args.sequences * args.frames
+    with tqdm(total=total, desc=f"synthetic {args.split}", unit="frame", disable=args.quiet) as bar:
+        info = write_dataset(
+            args.out,
+            sequences=args.sequences,
+            frames=args.frames,
+            size=size,
+            split=args.split,
+            gt_every=1 if args.all_gt else args.gt_every,
+            seed=args.seed,
+            progress=lambda n: bar.update(n - bar.n),
+        )
+    print(
+        f"wrote {info['frames']} frames ({info['gt_frames']} with ground truth) in {info['sequences']} "
+        f"sequences to {info['root']} (split {info['split']}); replay: edge run 'cityscapes://{info['root']}"
+        f"?split={info['split']}'"
+    )
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge.stream import run_stream
 
@@ -182,6 +209,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-log", metavar="PATH", help="write per-stage spans as JSON lines")
     p.add_argument("--summary", metavar="PATH", help="write the latency summary as JSON")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("make-synthetic", help="write synthetic driving sequences in Cityscapes' layout")
+    p.add_argument("--out", required=True, help="dataset root (Cityscapes layout)")
+    p.add_argument("--sequences", type=_positive_int, default=2, help="sequences; default: %(default)s")
+    p.add_argument(
+        "--frames", type=_positive_int, default=30, help="frames per sequence; default: %(default)s"
+    )
+    p.add_argument("--size", default="512x1024", help="HxW; default: %(default)s")
+    p.add_argument("--split", default="val", help="split name; default: %(default)s")
+    p.add_argument(
+        "--gt-every",
+        type=_positive_int,
+        default=20,
+        help="ground truth on every Nth frame; default: %(default)s",
+    )
+    p.add_argument("--all-gt", action="store_true", help="ground truth on every frame")
+    p.add_argument("--seed", type=int, default=0, help="world seed; default: %(default)s")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_make_synthetic)
     p = sub.add_parser("bench", help="single-stream latency benchmark with a report (Markdown, HTML, plots)")
     add_bench_arguments(p)
     p.set_defaults(func=_cmd_bench)

@@ -57,3 +57,7 @@ class SourceError(EdgeError):
 
 class SinkError(EdgeError):
     """An output sink URI is invalid or the sink cannot be written."""
+
+
+class DatasetError(EdgeError):
+    """A dataset folder or file (Cityscapes layout) that is missing or malformed."""

@@ -1,67 +1,339 @@
-"""Procedural driving scenes: a forward camera on a road with buildings, trees and cars.
+"""Procedural driving scenes with ground truth: semantics, instances and metric depth.
 
-Deterministic for a given seed and frame index, cheap enough to render in real time,
-so the runtime has a source that needs no files.
+A pinhole camera ~1.2 m above a flat road drives forward. The world is a road with lane
+markings between sidewalks and terrain, building facades along both sides, trees, poles
+with signs, and cars, trucks, persons and bicycles as instances; everything is a plane
+(the ground, facades, camera-facing billboards for objects), so every pixel's depth is
+exact and a z-buffer gives correct occlusion. Sky has no depth (0, like Cityscapes'
+invalid disparity). Deterministic for a seed and frame index.
+
+Labels are Cityscapes labelIds (edge.data.cityscapes); instance ids follow Cityscapes'
+instanceIds images: labelId * 1000 + n for things, labelId for stuff.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+ROAD, SIDEWALK, BUILDING, POLE, SIGN, VEGETATION, TERRAIN, SKY = 7, 8, 11, 17, 20, 21, 22, 23
+PERSON, CAR, TRUCK, BICYCLE = 24, 26, 27, 33
+COLORS = {  # RGB base colours; each object varies its own
+    ROAD: (100, 96, 104),
+    SIDEWALK: (170, 150, 160),
+    BUILDING: (120, 110, 100),
+    POLE: (90, 90, 90),
+    SIGN: (210, 190, 20),
+    VEGETATION: (60, 110, 40),
+    TERRAIN: (130, 160, 90),
+    PERSON: (150, 60, 70),
+    CAR: (40, 60, 150),
+    TRUCK: (200, 200, 205),
+    BICYCLE: (120, 20, 40),
+}
+CAMERA_HEIGHT = 1.2  # metres
+BASELINE = 0.209313  # Cityscapes' stereo baseline, metres
+FAR = 250.0  # metres: the ground beyond is drawn, but the world ends here
+SHAPES = {PERSON: "person", CAR: "car", TRUCK: "box", BICYCLE: "bicycle", SIGN: "disc", VEGETATION: "crown"}
+
+
+@dataclass(frozen=True)
+class Camera:
+    height: int
+    width: int
+
+    @property
+    def f(self) -> float:
+        return 1.1 * self.width  # ~49 degrees horizontal field of view, like Cityscapes
+
+    @property
+    def cx(self) -> float:
+        return self.width / 2.0
+
+    @property
+    def cy(self) -> float:
+        return 0.45 * self.height
+
+    def to_json(self) -> dict:
+        """Cityscapes camera/*.json content."""
+        return {
+            "extrinsic": {
+                "baseline": BASELINE,
+                "pitch": 0.0,
+                "roll": 0.0,
+                "yaw": 0.0,
+                "x": 1.7,
+                "y": 0.0,
+                "z": CAMERA_HEIGHT,
+            },
+            "intrinsic": {"fx": self.f, "fy": self.f, "u0": self.cx, "v0": self.cy},
+        }
+
+
+@dataclass(frozen=True)
+class Billboard:
+    """A camera-facing plane at world (x, z), standing on the ground (bottom at ``y0``)."""
+
+    label: int
+    instance: int  # 0 for stuff
+    x: float
+    z: float
+    width: float
+    height: float
+    color: tuple[int, int, int]
+    y0: float = 0.0
+    speed: float = 0.0  # m/s along +z
+
+
+@dataclass
+class FrameGT:
+    image: np.ndarray  # HxWx3 uint8 RGB
+    label_ids: np.ndarray  # HxW uint8, Cityscapes labelIds
+    instance_ids: np.ndarray  # HxW int32, Cityscapes instanceIds
+    depth: np.ndarray  # HxW float32 metres, 0 = no depth (sky)
+
+
+class SyntheticDrive:
+    """One drive (a sequence): a world laid out by ``seed``, seen from a moving camera."""
+
+    def __init__(
+        self,
+        *,
+        height: int = 256,
+        width: int = 512,
+        seed: int = 0,
+        ego_speed: float = 10.0,
+        length: float = 400.0,
+    ) -> None:
+        self.camera = Camera(height, width)
+        self.seed = seed
+        self.ego_speed = ego_speed
+        rng = np.random.default_rng(seed)
+        self.road_half = float(rng.uniform(3.2, 4.2))
+        self.walk = float(rng.uniform(2.0, 3.5))
+        self.facades: list[
+            tuple[float, float, float, float, tuple[int, int, int]]
+        ] = []  # side x, z0, z1, h, rgb
+        for side in (-1.0, 1.0):
+            z = float(rng.uniform(-5, 10))
+            while z < length:
+                depth = float(rng.uniform(8, 30))
+                if rng.uniform() < 0.8:
+                    x = side * (self.road_half + self.walk + float(rng.uniform(0.5, 4.0)))
+                    self.facades.append(
+                        (x, z, z + depth, float(rng.uniform(6, 25)), _vary(rng, BUILDING, 40))
+                    )
+                z += depth + float(rng.uniform(0, 6))
+        self.objects: list[Billboard] = []
+        n_inst = {PERSON: 0, CAR: 0, TRUCK: 0, BICYCLE: 0}
+
+        def thing(label: int, x: float, z: float, w: float, h: float, speed: float = 0.0) -> None:
+            n_inst[label] += 1
+            self.objects.append(
+                Billboard(label, n_inst[label], x, z, w, h, _vary(rng, label, 50), speed=speed)
+            )
+
+        edge = self.road_half + 0.3
+        for z in np.arange(float(rng.uniform(5, 15)), length, float(rng.uniform(18, 30))):
+            side = float(rng.choice([-1.0, 1.0]))
+            self.objects.append(Billboard(POLE, 0, side * edge, float(z), 0.15, 4.0, COLORS[POLE]))
+            if rng.uniform() < 0.6:
+                self.objects.append(
+                    Billboard(SIGN, 0, side * edge, float(z) - 0.05, 0.7, 0.7, _vary(rng, SIGN, 30), y0=2.4)
+                )
+        for z in np.arange(float(rng.uniform(3, 12)), length, float(rng.uniform(9, 16))):
+            side = float(rng.choice([-1.0, 1.0]))
+            x = side * (self.road_half + self.walk + float(rng.uniform(0.2, 1.5)))
+            self.objects.append(Billboard(VEGETATION, 0, x, float(z), 0.3, 2.2, (80, 60, 40)))  # trunk
+            size = float(rng.uniform(2.5, 5.0))
+            self.objects.append(
+                Billboard(VEGETATION, 0, x, float(z) - 0.1, size, size, _vary(rng, VEGETATION, 30), y0=1.8)
+            )
+        lanes = (-self.road_half / 2, self.road_half / 2)
+        for _ in range(int(rng.integers(4, 9))):
+            lane = float(rng.choice(lanes))
+            truck = rng.uniform() < 0.25
+            speed = float(rng.uniform(5, 14)) if lane > 0 else -float(rng.uniform(5, 14))
+            z = float(rng.uniform(8, 120))
+            if truck:
+                thing(TRUCK, lane + float(rng.uniform(-0.3, 0.3)), z, 2.5, 3.3, speed)
+            else:
+                thing(CAR, lane + float(rng.uniform(-0.3, 0.3)), z, 1.8, 1.5, speed)
+        for _ in range(int(rng.integers(3, 9))):
+            side = float(rng.choice([-1.0, 1.0]))
+            x = side * (self.road_half + float(rng.uniform(0.5, self.walk - 0.3)))
+            z = float(rng.uniform(6, 80))
+            if rng.uniform() < 0.3:
+                thing(BICYCLE, x, z, 1.7, 1.1, float(rng.uniform(2, 5)))
+            else:
+                thing(PERSON, x, z, 0.6, float(rng.uniform(1.55, 1.9)), float(rng.uniform(-1.5, 1.5)))
+
+    def render(self, index: int, fps: float = 17.0) -> FrameGT:
+        cam = self.camera
+        h, w = cam.height, cam.width
+        t = index / fps
+        cz = self.ego_speed * t  # camera position along the road
+        v, u = np.mgrid[0:h, 0:w].astype(np.float32)
+        ray_x = (u - cam.cx) / cam.f  # X / Z along each pixel's ray
+        ray_y = (cam.cy - v) / cam.f  # (Y - camera height) / Z
+        zbuf = np.full((h, w), np.inf, np.float32)
+        label = np.full((h, w), SKY, np.uint8)
+        inst = np.zeros((h, w), np.int32)
+        rgb = np.empty((h, w, 3), np.float32)
+        sky = np.clip((v / max(cam.cy, 1.0))[..., None], 0, 1)
+        rgb[:] = np.array([90, 140, 200], np.float32) * (1 - 0.35 * sky) + 70 * sky
+
+        # ground: Z where the ray meets y = 0
+        full = (slice(0, h), slice(0, w))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zg = np.where(ray_y < 0, CAMERA_HEIGHT / np.maximum(-ray_y, 1e-6), np.inf).astype(np.float32)
+            xg = np.where(np.isfinite(zg), ray_x * zg, np.inf)
+        ground = np.isfinite(zg) & (zg < 4 * FAR)
+        ax = np.abs(xg)
+        glabel = np.where(
+            ax < self.road_half, ROAD, np.where(ax < self.road_half + self.walk, SIDEWALK, TERRAIN)
+        )
+        self._paint(rgb, zbuf, label, inst, full, ground, zg, glabel.astype(np.uint8), 0, None)
+        with np.errstate(invalid="ignore"):
+            dash = ground & (np.abs(xg) < 0.08) & (((zg + cz) % 9.0) < 4.5)
+        rgb[dash] = (235, 235, 235)
+        rgb[ground & (np.abs(ax - self.road_half) < 0.1)] = (225, 225, 225)
+
+        # facades: planes x = const; only the image columns and rows they can cover are touched
+        for x, z0, z1, height, color in self.facades:
+            za, zb = max(z0 - cz, 0.3), min(z1 - cz, FAR)
+            if za >= zb:
+                continue
+            ua, ub = sorted((cam.cx + cam.f * x / za, cam.cx + cam.f * x / zb))
+            va = cam.cy - cam.f * (height - CAMERA_HEIGHT) / zb if height > CAMERA_HEIGHT else cam.cy
+            va = min(va, cam.cy - cam.f * (height - CAMERA_HEIGHT) / za)
+            vb = cam.cy + cam.f * CAMERA_HEIGHT / za
+            region = _clip_region(va, vb, ua, ub, h, w)
+            if region is None:
+                continue
+            rx, ry = ray_x[region], ray_y[region]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = np.where(rx * np.sign(x) > 1e-6, x / rx, np.inf).astype(np.float32)
+                y = CAMERA_HEIGHT + ry * z
+                m = (z >= za) & (z <= zb) & (y >= 0) & (y <= height)
+            if m.any():
+                zr, yy = np.where(m, z + cz, 0), np.where(m, y, 0)
+                win = ((np.floor(zr * 0.7) % 2 == 0) & (np.floor(yy * 0.8) % 2 == 1)).astype(np.float32)
+                self._paint(rgb, zbuf, label, inst, region, m, z, BUILDING, 0, color, shade=1 - 0.35 * win)
+
+        # billboards, any order: the z-buffer resolves occlusion
+        for ob in self.objects:
+            zo = ob.z + ob.speed * t - cz
+            if not 0.5 < zo < FAR:
+                continue
+            u0 = cam.cx + cam.f * (ob.x - ob.width / 2) / zo
+            u1 = cam.cx + cam.f * (ob.x + ob.width / 2) / zo
+            v0 = cam.cy + cam.f * (CAMERA_HEIGHT - ob.y0 - ob.height) / zo
+            v1 = cam.cy + cam.f * (CAMERA_HEIGHT - ob.y0) / zo
+            region = _clip_region(v0, v1, u0, u1, h, w)
+            if region is None:
+                continue
+            su = (u[region] + 0.5 - u0) / max(u1 - u0, 1e-6)
+            sv = (v[region] + 0.5 - v0) / max(v1 - v0, 1e-6)
+            kind = SHAPES.get(ob.label, "box") if ob.label != VEGETATION or ob.y0 > 0 else "box"
+            shape, shade = _shape(kind, su, sv)
+            iid = ob.label * 1000 + ob.instance if ob.instance else 0
+            self._paint(
+                rgb, zbuf, label, inst, region, shape, np.float32(zo), ob.label, iid, ob.color, shade=shade
+            )
+
+        depth = np.where(np.isfinite(zbuf) & (label != SKY), zbuf, 0.0).astype(np.float32)
+        inst = np.where(inst > 0, inst, label.astype(np.int32))
+        fog = np.clip(depth / FAR, 0, 1)[..., None] * 0.5
+        rgb = rgb * (1 - fog) + np.array([170, 180, 190], np.float32) * fog
+        noise = np.random.default_rng(self.seed * 100003 + index).normal(0, 3, rgb.shape)
+        image = np.clip(rgb + noise, 0, 255).astype(np.uint8)
+        return FrameGT(image, label, inst, depth)
+
+    @staticmethod
+    def _paint(
+        rgb: np.ndarray,
+        zbuf: np.ndarray,
+        label: np.ndarray,
+        inst: np.ndarray,
+        region: tuple[slice, slice],
+        mask: np.ndarray,
+        z: np.ndarray | np.float32,
+        lab: int | np.ndarray,
+        iid: int,
+        color: tuple[int, int, int] | None,
+        shade: np.ndarray | None = None,
+    ) -> None:
+        """Draw ``mask`` (the region's shape) where it is nearer than what is there."""
+        zb = zbuf[region]
+        zz = np.broadcast_to(z, mask.shape)
+        m = mask & (zz < zb)
+        if not m.any():
+            return
+        zb[m] = zz[m]
+        labs = np.broadcast_to(np.asarray(lab, np.uint8), mask.shape)
+        label[region][m] = labs[m]
+        inst[region][m] = iid
+        if color is None:  # ground: colour by class
+            base = np.zeros((*mask.shape, 3), np.float32)
+            for k in (ROAD, SIDEWALK, TERRAIN):
+                base[labs == k] = COLORS[k]
+            rgb[region][m] = base[m]
+        else:
+            c = np.asarray(color, np.float32)
+            rgb[region][m] = c * (shade[m][:, None] if shade is not None else 1.0)
+
+
+def _clip_region(v0: float, v1: float, u0: float, u1: float, h: int, w: int) -> tuple[slice, slice] | None:
+    iv0, iv1 = max(int(np.floor(v0)), 0), min(int(np.ceil(v1)), h)
+    iu0, iu1 = max(int(np.floor(u0)), 0), min(int(np.ceil(u1)), w)
+    if iv0 >= iv1 or iu0 >= iu1:
+        return None
+    return slice(iv0, iv1), slice(iu0, iu1)
+
+
+def _vary(rng: np.random.Generator, label: int, spread: int) -> tuple[int, int, int]:
+    base = np.asarray(COLORS[label]) + rng.integers(-spread, spread + 1, 3)
+    return tuple(int(c) for c in np.clip(base, 0, 255))  # type: ignore[return-value]
+
+
+def _shape(kind: str, su: np.ndarray, sv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mask and shading of a billboard in its own [0, 1] coordinates (sv = 0 at the top)."""
+    inside = (su >= 0) & (su <= 1) & (sv >= 0) & (sv <= 1)
+    shade = np.ones(su.shape, np.float32)
+    if kind == "car":
+        body = inside & ((sv > 0.35) | ((su > 0.15) & (su < 0.85)))
+        shade = np.where((sv < 0.35) & (su > 0.2) & (su < 0.8), 0.35, 1.0).astype(np.float32)  # windows
+        shade = np.where(sv > 0.85, 0.3, shade).astype(np.float32)  # tyres / shadow
+        return body, shade
+    if kind == "person":
+        head = (su - 0.5) ** 2 / 0.04 + (sv - 0.08) ** 2 / 0.006 < 1
+        body = inside & (sv > 0.14) & (np.abs(su - 0.5) < 0.5 - 0.25 * np.clip(sv - 0.55, 0, 1))
+        shade = np.where(sv > 0.55, 0.6, 1.0).astype(np.float32)
+        return (head | body) & inside, shade
+    if kind == "bicycle":
+        wheels = ((su - 0.2) ** 2 + ((sv - 0.7) * 0.65) ** 2 < 0.03) | (
+            (su - 0.8) ** 2 + ((sv - 0.7) * 0.65) ** 2 < 0.03
+        )
+        frame = (sv > 0.35) & (sv < 0.55) & (su > 0.2) & (su < 0.8)
+        return inside & (wheels | frame), shade
+    if kind == "disc":
+        return (su - 0.5) ** 2 + (sv - 0.5) ** 2 < 0.25, shade
+    if kind == "crown":
+        return (su - 0.5) ** 2 + (sv - 0.5) ** 2 < 0.25, (0.8 + 0.2 * (1 - sv)).astype(np.float32)
+    return inside, shade
 
 
 class SyntheticScene:
+    """The live ``synthetic://`` source's renderer: images of a SyntheticDrive (no GT)."""
+
     def __init__(self, *, height: int = 256, width: int = 512, seed: int = 0) -> None:
         self.height, self.width, self.seed = height, width, seed
-        rng = np.random.default_rng(seed)
-        self._buildings = [
-            (rng.uniform(0, 400), rng.uniform(0.15, 0.45), rng.integers(60, 200, 3)) for _ in range(24)
-        ]
-        self._cars = [
-            (rng.uniform(-0.8, 0.8), rng.uniform(0, 60), rng.uniform(-4, 6), rng.integers(0, 255, 3))
-            for _ in range(5)
-        ]
+        # the drive loops after ~35 s at 10 m/s, so an endless source never runs off the world
+        self._drive = SyntheticDrive(height=height, width=width, seed=seed, length=400.0)
+        self._loop_frames = int(350.0 / self._drive.ego_speed * 17.0)
 
     def render(self, index: int, fps: float = 17.0) -> np.ndarray:
         """Frame ``index`` as HxWx3 uint8 RGB."""
-        import cv2
-
-        h, w = self.height, self.width
-        t = index / fps
-        horizon = int(h * 0.45)
-        img = np.empty((h, w, 3), np.uint8)
-        sky = np.linspace(0, 1, horizon)[:, None]
-        img[:horizon] = (np.array([70, 130, 180]) * (1 - 0.4 * sky) + 60 * sky).astype(np.uint8)[:, None, :]
-        img[horizon:] = (90, 110, 70)  # terrain
-        cx = w // 2
-        road = np.array([[cx - 8, horizon], [cx + 8, horizon], [w + w // 3, h], [-w // 3, h]], np.int32)
-        walk = np.array([[cx - 14, horizon], [cx + 14, horizon], [w + w // 2, h], [-w // 2, h]], np.int32)
-        cv2.fillPoly(img, [walk], (180, 160, 170))
-        cv2.fillPoly(img, [road], (110, 100, 110))
-        speed = 12.0  # m/s: everything scrolls toward the camera
-        for x0, height_frac, color in self._buildings:
-            depth = (x0 - speed * t) % 400 + 8
-            scale = 40.0 / depth
-            bw, bh = int(w * 0.12 * scale) + 2, int(h * height_frac * scale * 2) + 2
-            for side in (-1, 1):
-                x = int(cx + side * (w * 0.9 * scale + 14)) - (bw if side < 0 else 0)
-                cv2.rectangle(
-                    img,
-                    (x, horizon - bh),
-                    (x + bw, horizon + int(8 * scale)),
-                    tuple(int(c) for c in color),
-                    -1,
-                )
-        for k in range(12):  # lane dashes
-            z = (k * 6 - speed * t) % 72 + 2
-            y0, y1 = horizon + int(h * 0.55 * 2 / z), horizon + int(h * 0.55 * 2 / (z + 2.5))
-            cv2.line(img, (cx, min(y0, h - 1)), (cx, min(y1, h - 1)), (240, 240, 240), max(1, int(6 / z)))
-        for lane, z0, v, color in sorted(self._cars, key=lambda c: -((c[1] + c[2] * t) % 60)):
-            z = (z0 + v * t) % 60 + 4
-            scale = 12.0 / z
-            cw, ch = int(w * 0.11 * scale) + 2, int(h * 0.1 * scale) + 2
-            x = int(cx + lane * w * 0.5 * scale * 1.6) - cw // 2
-            y = horizon + int(h * 0.55 * 2 / z)
-            cv2.rectangle(img, (x, y - ch), (x + cw, y), tuple(int(c) for c in color), -1)
-            cv2.rectangle(img, (x + cw // 6, y - ch), (x + cw - cw // 6, y - ch // 2), (40, 50, 60), -1)
-        noise = np.random.default_rng(self.seed * 100003 + index).integers(0, 6, img.shape, dtype=np.uint8)
-        return cv2.add(img, noise)
+        return self._drive.render(index % max(self._loop_frames, 1), fps).image

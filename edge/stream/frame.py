@@ -16,6 +16,7 @@ class Frame:
     t_capture_ns: int
     image: np.ndarray  # HxWx3 uint8 RGB
     source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. Cityscapes name and has_gt
 
 
 @dataclass

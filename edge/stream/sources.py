@@ -1,6 +1,7 @@
 """URI-selected frame sources.
 
 synthetic://?fps=17&seed=0&size=256x512&frames=N   procedural driving scene
+cityscapes://DIR?split=val&fps=17                     Cityscapes-layout sequences, in order
 path/to/video.mp4, file:///abs/video.mp4              video file
 path/to/images/                                       image directory (sorted)
 /dev/video0, csi://0, rtsp://..., gst://PIPELINE     cameras and streams via OpenCV
@@ -84,6 +85,75 @@ class SyntheticSource:
         image = self._scene.render(self._seq, self.fps or 17.0)
         frame = Frame(self._seq, time.perf_counter_ns(), image, self.uri)
         self._seq += 1
+        return frame
+
+    def close(self) -> None:
+        return None
+
+
+class CityscapesSource:
+    """Each sequence of a split in frame order, at the recorded 17 Hz (fps=0: unpaced).
+
+    Frames carry ``meta`` with the Cityscapes name, sequence, frame and ``has_gt``, so a
+    replay can evaluate the frames that have ground truth. Never live: a slow consumer
+    slows the replay down instead of losing frames.
+    """
+
+    def __init__(self, uri: str) -> None:
+        from edge.data.cityscapes import list_frames
+        from edge.errors import DatasetError
+
+        parts = _split(uri)
+        q = _query(uri)
+        unknown = set(q) - {"split", "fps"}
+        if unknown:
+            raise SourceError(f"source {uri!r}: unknown options {sorted(unknown)}; known: split, fps")
+        folder = (parts.netloc + parts.path) or "."
+        try:
+            fps = float(q.get("fps", 17.0))
+        except ValueError:
+            raise SourceError(f"source {uri!r}: fps={q['fps']!r} is not a number") from None
+        if not (math.isfinite(fps) and fps >= 0):
+            raise SourceError(f"source {uri!r}: fps must be a finite number >= 0 (0: as fast as possible)")
+        try:
+            sequences = list_frames(folder, q.get("split", "val"))
+        except DatasetError as exc:
+            raise SourceError(f"source {uri!r}: {exc}") from None
+        self.uri = uri
+        self.fps: float | None = fps or None
+        self.live = False
+        self._refs = [ref for seq in sequences for ref in seq]
+        self._pos = 0
+        self._next_t: float | None = None
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    def read(self) -> Frame | None:
+        from edge.data.cityscapes import read_rgb
+        from edge.errors import DatasetError
+
+        if self._pos >= len(self._refs):
+            return None
+        ref = self._refs[self._pos]
+        if self.fps:
+            now = time.perf_counter()
+            if self._next_t is not None and now < self._next_t:
+                time.sleep(self._next_t - now)
+            self._next_t = max(now, self._next_t or now) + 1.0 / self.fps
+        try:
+            image = read_rgb(ref.path("image"))
+        except DatasetError as exc:
+            raise SourceError(f"source {self.uri!r}: {exc}") from None
+        meta = {
+            "name": ref.name,
+            "city": ref.city,
+            "sequence": ref.seq,
+            "frame": ref.frame,
+            "has_gt": ref.has_gt,
+        }
+        frame = Frame(self._pos, time.perf_counter_ns(), image, self.uri, meta=meta)
+        self._pos += 1
         return frame
 
     def close(self) -> None:
@@ -175,6 +245,8 @@ def open_source(uri: str) -> Source:
     scheme = _split(uri).scheme
     if scheme == "synthetic":
         return SyntheticSource(uri)
+    if scheme == "cityscapes":
+        return CityscapesSource(uri)
     if scheme == "csi":
         sensor = _split(uri).netloc or "0"
         if not sensor.isdigit():
@@ -192,8 +264,8 @@ def open_source(uri: str) -> Source:
         path = Path(uri)
     else:
         raise SourceError(
-            f"unknown source scheme {scheme!r} in {uri!r}; supported: synthetic://, file paths, "
-            "file://, image directories, /dev/videoN, csi://N, rtsp://, gst://"
+            f"unknown source scheme {scheme!r} in {uri!r}; supported: synthetic://, cityscapes://DIR, "
+            "file paths, file://, image directories, /dev/videoN, csi://N, rtsp://, gst://"
         )
     if path.is_dir():
         return ImageDirSource(uri, path)
