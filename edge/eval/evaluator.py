@@ -1,0 +1,66 @@
+"""Accumulate panoptic, semantic and depth metrics over frames with ground truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edge.data.cityscapes import LABEL_IDS
+from edge.eval.depth import DepthStats
+from edge.eval.panoptic import PanopticStats
+from edge.eval.semantic import ConfusionMatrix
+
+
+class Evaluator:
+    """Predictions may be at the engine's size; they are resized to the ground truth's
+    (nearest for ids, bilinear for depth), as a submission at full resolution would be."""
+
+    def __init__(self, *, min_depth: float = 1e-3, max_depth: float = 80.0) -> None:
+        self.panoptic = PanopticStats()
+        self.semantic = ConfusionMatrix()
+        self.depth = DepthStats(min_depth=min_depth, max_depth=max_depth)
+        self.frames = 0
+
+    def add(
+        self,
+        *,
+        gt_label_ids: np.ndarray,
+        gt_instance_ids: np.ndarray | None = None,
+        gt_depth: np.ndarray | None = None,
+        panoptic_ids: np.ndarray | None = None,
+        sem_train_ids: np.ndarray | None = None,
+        depth: np.ndarray | None = None,
+    ) -> None:
+        hw = gt_label_ids.shape
+        if panoptic_ids is not None and gt_instance_ids is not None:
+            self.panoptic.add(resize_nearest(panoptic_ids, hw), gt_instance_ids)
+        if sem_train_ids is not None:
+            self.semantic.add(LABEL_IDS[resize_nearest(sem_train_ids, hw)], gt_label_ids)
+        if depth is not None and gt_depth is not None:
+            self.depth.add(resize_bilinear(depth, hw), gt_depth)
+        self.frames += 1
+
+    def results(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "panoptic": self.panoptic.results(),
+            "semantic": self.semantic.results(),
+            "depth": self.depth.results(),
+        }
+
+
+def resize_nearest(ids: np.ndarray, hw: tuple[int, ...]) -> np.ndarray:
+    import cv2
+
+    if ids.shape == tuple(hw):
+        return ids
+    return cv2.resize(ids.astype(np.int32), (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST_EXACT)
+
+
+def resize_bilinear(x: np.ndarray, hw: tuple[int, ...]) -> np.ndarray:
+    import cv2
+
+    if x.shape == tuple(hw):
+        return x
+    return cv2.resize(x.astype(np.float32), (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
