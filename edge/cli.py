@@ -108,6 +108,31 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from edge.replay import format_metrics, replay
+
+    report = replay(
+        args.source,
+        engines=args.engines,
+        backend=args.backend,
+        evaluate=args.eval,
+        out_dir=args.out,
+        threads=args.threads,
+        device=args.device,
+        max_frames=args.max_frames,
+        sinks=tuple(args.sink or ()),
+        show_status=True,
+    )
+    from edge.latency import LatencyTracker
+
+    print(LatencyTracker.format_summary_of(report["latency"]))
+    if report["metrics"] is not None:
+        print(format_metrics(report["metrics"]))
+    if args.out:
+        print(f"predictions and metrics: {args.out}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge.stream import run_stream
 
@@ -209,6 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-log", metavar="PATH", help="write per-stage spans as JSON lines")
     p.add_argument("--summary", metavar="PATH", help="write the latency summary as JSON")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("replay", help="replay a Cityscapes-layout folder, evaluate, save predictions")
+    p.add_argument("source", help="cityscapes://DIR?split=val&fps=17 (fps=0: as fast as possible)")
+    p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
+    p.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "tensorrt", "torch"])
+    p.add_argument("--device", help="torch backend only: cpu (default) or cuda[:N]")
+    p.add_argument("--eval", action="store_true", help="evaluate frames that have ground truth")
+    p.add_argument(
+        "--out", metavar="DIR", help="write predictions (Cityscapes formats) and metrics.json here"
+    )
+    p.add_argument("--sink", action="append", metavar="URI", help="also write the overlay video/frames")
+    p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
+    p.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads per engine")
+    p.set_defaults(func=_cmd_replay)
     p = sub.add_parser("make-synthetic", help="write synthetic driving sequences in Cityscapes' layout")
     p.add_argument("--out", required=True, help="dataset root (Cityscapes layout)")
     p.add_argument("--sequences", type=_positive_int, default=2, help="sequences; default: %(default)s")

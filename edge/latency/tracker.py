@@ -139,7 +139,11 @@ class LatencyTracker:
         return "  ".join(parts) + "  (p50/p99 ms)"
 
     def format_summary(self) -> str:
-        s = self.summary()
+        return self.format_summary_of(self.summary())
+
+    @staticmethod
+    def format_summary_of(s: dict[str, Any]) -> str:
+        """The one-screen table for a summary() dict (also one read back from JSON)."""
         rows = [*s["stages_ms"].items(), (E2E, s[E2E + "_ms"])]
         lines = [f"{'stage':<16}{'count':>7}{'mean':>9}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  (ms)"]
         for name, st in rows:

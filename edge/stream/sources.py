@@ -120,6 +120,8 @@ class CityscapesSource:
         except DatasetError as exc:
             raise SourceError(f"source {uri!r}: {exc}") from None
         self.uri = uri
+        self.root = Path(folder)
+        self.split = q.get("split", "val")
         self.fps: float | None = fps or None
         self.live = False
         self._refs = [ref for seq in sequences for ref in seq]

@@ -1,0 +1,176 @@
+"""``edge replay``: run a Cityscapes-layout folder through the engines, evaluate, save predictions.
+
+Every frame goes through the normal streaming pipeline (so latency is measured as in a
+live run); frames that have ground truth are evaluated (PQ/SQ/RQ, mIoU, depth) and, with
+``out_dir``, written in Cityscapes' result formats:
+  panoptic/{name}_panoptic.png + panoptic.json   (COCO panoptic: id = R + 256 G + 65536 B)
+  semantic/{name}_pred_labelIds.png              (labelIds, for evalPixelLevelSemanticLabeling)
+  depth/{name}_depth.png                          (uint16, metres * 256)
+Metrics and the latency summary go to ``out_dir/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import DatasetError, SourceError
+from edge.util.fs import atomic_write_bytes
+
+
+def replay(
+    source: str,
+    *,
+    engines: str | Path,
+    backend: str = "onnxruntime",
+    evaluate: bool = True,
+    out_dir: str | Path | None = None,
+    threads: int | None = None,
+    device: str | None = None,
+    max_frames: int | None = None,
+    sinks: tuple[str, ...] = (),
+    show_status: bool = False,
+) -> dict[str, Any]:
+    from edge.data.cityscapes import FrameRef, read_depth, read_ids
+    from edge.eval import Evaluator
+    from edge.latency import LatencyTracker
+    from edge.latency.status import StatusLine
+    from edge.stream import default_engine_options
+    from edge.stream.frame import Result
+    from edge.stream.pipeline import EngineSet, Pipeline
+    from edge.stream.sinks import open_sink
+    from edge.stream.sources import CityscapesSource, open_source
+
+    src = open_source(source)
+    if not isinstance(src, CityscapesSource):
+        src.close()
+        raise SourceError(f"edge replay reads a Cityscapes-layout folder: cityscapes://DIR, got {source!r}")
+    engine_set = EngineSet.from_manifest(
+        engines, backend=backend, engine_options=default_engine_options(backend, threads, device)
+    )
+    evaluator = Evaluator(max_depth=min(80.0, engine_set.depth_range[1]))
+    writer = PredictionWriter(Path(out_dir)) if out_dir is not None else None
+    errors: list[BaseException] = []
+    gt_frames = 0
+
+    def on_result(result: Result) -> None:
+        nonlocal gt_frames
+        meta = result.frame.meta
+        if not meta.get("has_gt"):
+            return
+        gt_frames += 1
+        ref = FrameRef(src.root, src.split, meta["city"], meta["sequence"], meta["frame"])
+        ids = result.extras.get("panoptic_ids")
+        sem = result.panoptic["sem_labels"][0] if result.panoptic is not None else None
+        depth = result.depth["depth"][0, 0] if result.depth is not None else None
+        try:
+            if evaluate:
+                evaluator.add(
+                    gt_label_ids=read_ids(ref.path("labelIds")),
+                    gt_instance_ids=read_ids(ref.path("instanceIds")),
+                    gt_depth=read_depth(ref),
+                    panoptic_ids=ids,
+                    sem_train_ids=sem,
+                    depth=depth,
+                )
+            if writer is not None:
+                writer.add(ref.name, ids, sem, depth)
+        except DatasetError as exc:  # reported after the run; the replay itself goes on
+            errors.append(exc)
+
+    tracker = LatencyTracker()
+    opened = [open_sink(s, fps=src.fps or 17.0) for s in sinks]
+    pipeline = Pipeline(
+        source=src,
+        engines=engine_set,
+        sinks=opened,
+        tracker=tracker,
+        max_frames=max_frames,
+        on_result=on_result,
+    )
+    try:
+        with StatusLine(tracker, enabled=show_status):
+            pipeline.run()
+    finally:
+        engine_set.close()
+    report: dict[str, Any] = {
+        "source": source,
+        "frames": tracker.frames_out,
+        "gt_frames": gt_frames,
+        "metrics": evaluator.results() if evaluate else None,
+        "latency": tracker.summary(),
+        "errors": [str(e) for e in errors],
+    }
+    if writer is not None:
+        writer.finish(report)
+    if errors:
+        raise DatasetError(f"{len(errors)} ground-truth frame(s) could not be evaluated; first: {errors[0]}")
+    return report
+
+
+class PredictionWriter:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.annotations: list[dict[str, Any]] = []
+
+    def add(
+        self, name: str, ids: np.ndarray | None, sem: np.ndarray | None, depth: np.ndarray | None
+    ) -> None:
+        import cv2
+
+        from edge.data.cityscapes import LABEL_IDS
+
+        if ids is not None:
+            rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
+            self._png(self.out / "panoptic" / f"{name}_panoptic.png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            segments = [
+                {"id": int(s), "category_id": int(s // 1000 if s >= 1000 else s)}
+                for s in np.unique(ids)
+                if s != 0
+            ]
+            self.annotations.append(
+                {"image_id": name, "file_name": f"{name}_panoptic.png", "segments_info": segments}
+            )
+        if sem is not None:
+            self._png(self.out / "semantic" / f"{name}_pred_labelIds.png", LABEL_IDS[sem].astype(np.uint8))
+        if depth is not None:
+            self._png(
+                self.out / "depth" / f"{name}_depth.png", np.clip(depth * 256.0, 0, 65535).astype(np.uint16)
+            )
+
+    def _png(self, path: Path, image: np.ndarray) -> None:
+        import cv2
+
+        ok, data = cv2.imencode(".png", image)
+        if not ok:
+            raise DatasetError(f"could not encode {path.name}")
+        atomic_write_bytes(path, data.tobytes())
+
+    def finish(self, report: dict[str, Any]) -> None:
+        if self.annotations:
+            atomic_write_bytes(
+                self.out / "panoptic.json", (json.dumps({"annotations": self.annotations}) + "\n").encode()
+            )
+        atomic_write_bytes(self.out / "metrics.json", (json.dumps(report, indent=2) + "\n").encode())
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """A short table of the headline numbers (percent, like Cityscapes' leaderboards)."""
+    p, s, d = metrics["panoptic"], metrics["semantic"], metrics["depth"]
+    lines = [f"evaluated frames: {metrics['frames']}"]
+    for group in ("all", "things", "stuff"):
+        g = p[group]
+        lines.append(
+            f"PQ {group:<7} {100 * g['pq']:6.1f}   SQ {100 * g['sq']:6.1f}   RQ {100 * g['rq']:6.1f}"
+            f"   ({g['n']} classes)"
+        )
+    lines.append(f"mIoU          {100 * s['miou']:6.1f}")
+    if d.get("pixels"):
+        lines.append(
+            f"depth AbsRel {d['abs_rel']:.3f}  SqRel {d['sq_rel']:.3f}  RMSE {d['rmse']:.2f} m  "
+            f"d<1.25 {d['delta1']:.3f}  d<1.25^2 {d['delta2']:.3f}  d<1.25^3 {d['delta3']:.3f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""edge replay on a written synthetic dataset with real tiny engines: metrics, prediction files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.cli import main
+from edge.data.cityscapes import list_frames, read_ids
+from edge.data.make_synthetic import write_dataset
+from edge.errors import SourceError
+from edge.eval import ConfusionMatrix
+from edge.replay import replay
+from tests.conftest import TEST_SIZE
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("replay_ds")
+    write_dataset(root, sequences=2, frames=4, size=TEST_SIZE, split="val", gt_every=2)
+    return root
+
+
+def test_replay_evaluates_and_writes_cityscapes_formats(
+    tiny_engines: Path, dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "preds"
+    report = replay(f"cityscapes://{dataset}?fps=0", engines=tiny_engines, out_dir=out, threads=1)
+    assert report["frames"] == 8 and report["gt_frames"] == 4  # frames 1 and 3 of each sequence
+    m = report["metrics"]
+    assert m["frames"] == 4 and m["depth"]["pixels"] > 0 and 0 <= m["semantic"]["miou"] <= 1
+    assert m["panoptic"]["all"]["n"] >= 1
+    names = [r.name for s in list_frames(dataset, "val") for r in s if r.has_gt]
+    assert sorted(p.name for p in (out / "semantic").iterdir()) == sorted(
+        f"{n}_pred_labelIds.png" for n in names
+    )
+    # the written semantic predictions give the same mIoU as the run computed
+    cm = ConfusionMatrix()
+    for ref in (r for s in list_frames(dataset, "val") for r in s if r.has_gt):
+        pred = cv2.imread(str(out / "semantic" / f"{ref.name}_pred_labelIds.png"), cv2.IMREAD_UNCHANGED)
+        cm.add(pred, read_ids(ref.path("labelIds")))
+    assert cm.results()["miou"] == pytest.approx(m["semantic"]["miou"])
+    # COCO panoptic: every segment in the json is in its PNG and the other way round
+    pan = json.loads((out / "panoptic.json").read_text())
+    assert len(pan["annotations"]) == 4
+    for ann in pan["annotations"]:
+        rgb = cv2.cvtColor(cv2.imread(str(out / "panoptic" / ann["file_name"])), cv2.COLOR_BGR2RGB).astype(
+            np.int64
+        )
+        ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+        assert {s["id"] for s in ann["segments_info"]} == set(np.unique(ids).tolist()) - {0}
+    depth = cv2.imread(str(out / "depth" / f"{names[0]}_depth.png"), cv2.IMREAD_UNCHANGED)
+    assert depth.dtype == np.uint16 and depth.shape == TEST_SIZE
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["metrics"]["semantic"]["miou"] == pytest.approx(m["semantic"]["miou"])
+    assert saved["latency"]["frames_out"] == 8
+
+
+def test_replay_cli_and_errors(
+    tiny_engines: Path, dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(
+        [
+            "replay",
+            f"cityscapes://{dataset}?fps=0",
+            "--engines",
+            str(tiny_engines),
+            "--eval",
+            "--threads",
+            "1",
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "PQ all" in out and "mIoU" in out and "end_to_end" in out
+    with pytest.raises(SourceError, match="Cityscapes-layout folder"):
+        replay("synthetic://?frames=2", engines=tiny_engines)
+    assert main(["replay", f"cityscapes://{tmp_path}/none", "--engines", str(tiny_engines)]) == 2
