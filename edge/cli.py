@@ -133,6 +133,42 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from edge.build import parse_size
+    from edge.train.trainer import train
+
+    size = parse_size(args.size)
+    with tqdm(total=args.steps, desc=f"train {args.model}", unit="step", disable=args.quiet) as bar:
+
+        def log(step: int, record: dict[str, float]) -> None:
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "step"}, refresh=False)
+            if args.log:
+                with open(args.log, "a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+
+        info = train(
+            args.model,
+            steps=args.steps,
+            out=args.out,
+            size=size,
+            batch=args.batch,
+            lr=args.lr,
+            seed=args.seed,
+            init=args.init,
+            threads=args.threads,
+            log=log,
+        )
+    print(
+        f"wrote {args.out} after {info['steps']} steps in {info['seconds']:.0f} s; last losses {info['last']}"
+    )
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge.stream import run_stream
 
@@ -247,6 +283,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads per engine")
     p.set_defaults(func=_cmd_replay)
+    p = sub.add_parser("train", help="train a zoo model on synthetic drives (how the demo weights were made)")
+    p.add_argument("--model", required=True, help="zoo model name, e.g. panoptic_fpn_tiny")
+    p.add_argument(
+        "--out", required=True, help="checkpoint to write (edge format, rewritten as training goes)"
+    )
+    p.add_argument("--steps", type=_positive_int, default=1000, help="default: %(default)s")
+    p.add_argument("--batch", type=_positive_int, default=2, help="default: %(default)s")
+    p.add_argument("--size", default="256x512", help="HxW; default: %(default)s")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate; default: %(default)s")
+    p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    p.add_argument("--init", help="start from this checkpoint")
+    p.add_argument("--threads", type=_positive_int, help="torch CPU threads")
+    p.add_argument("--log", metavar="PATH", help="append per-step losses as JSON lines")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
     p = sub.add_parser("make-synthetic", help="write synthetic driving sequences in Cityscapes' layout")
     p.add_argument("--out", required=True, help="dataset root (Cityscapes layout)")
     p.add_argument("--sequences", type=_positive_int, default=2, help="sequences; default: %(default)s")

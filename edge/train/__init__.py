@@ -1,0 +1,1 @@
+"""Training on synthetic drives: the demo weights (edge/weights/) come from here."""

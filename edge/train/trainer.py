@@ -1,0 +1,89 @@
+"""Train a zoo model on synthetic drives and save an edge checkpoint (``edge train``)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edge.errors import ConfigError
+from edge.util.fs import atomic_write_with
+
+
+def train(
+    model_name: str,
+    *,
+    steps: int,
+    out: str | Path,
+    size: tuple[int, int] = (128, 256),
+    batch: int = 4,
+    lr: float = 1e-3,
+    seed: int = 0,
+    init: str | Path | None = None,
+    threads: int | None = None,
+    log: Callable[[int, dict[str, float]], None] | None = None,
+    save_every: int = 200,
+) -> dict[str, Any]:
+    """AdamW with a cosine schedule; the checkpoint is rewritten atomically every ``save_every``."""
+    from edge.models.checkpoints import load_checkpoint
+    from edge.models.zoo import create_model, get_entry
+    from edge.train.data import batches
+    from edge.train.losses import depth_loss, panoptic_loss
+
+    if steps < 1 or batch < 1 or not lr > 0:
+        raise ConfigError(f"steps {steps}, batch {batch}, lr {lr}: expected positive values")
+    kind = get_entry(model_name).kind
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    model = create_model(model_name, seed=seed)
+    if init is not None:
+        load_checkpoint(model, init)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    warmup = min(100, steps // 10 + 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
+    gen = torch.Generator().manual_seed(seed)
+    data = batches(size=size, batch=batch, seed=seed)
+    history: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    for step in range(1, steps + 1):
+        b = next(data)
+        losses = panoptic_loss(model, b, gen) if kind == "panoptic" else {"depth": depth_loss(model, b)}
+        total = torch.stack(list(losses.values())).sum()
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        sched.step()
+        record = {k: float(v.detach()) for k, v in losses.items()} | {
+            "total": float(total.detach()),
+            "step": step,
+        }
+        history.append(record)
+        if log is not None:
+            log(step, record)
+        if step % save_every == 0 or step == steps:
+            _save(model, out)
+    return {
+        "model": model_name,
+        "steps": steps,
+        "seconds": time.perf_counter() - t0,
+        "size": list(size),
+        "batch": batch,
+        "lr": lr,
+        "first": history[0],
+        "last": history[-1],
+    }
+
+
+def _save(model: torch.nn.Module, out: str | Path) -> None:
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    atomic_write_with(out, lambda tmp: torch.save(state, tmp))

@@ -1,0 +1,75 @@
+"""Training: targets from ground truth, box encoding, losses that learn, checkpoints that load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edge.data.synthetic import CAR
+from edge.models.checkpoints import load_checkpoint
+from edge.models.detection import decode_boxes
+from edge.models.zoo import create_model
+from edge.train.data import batches, targets_from_ids
+from edge.train.losses import depth_loss, encode_boxes, panoptic_loss
+from edge.train.trainer import train
+
+
+def test_targets_from_instance_ids() -> None:
+    ids = np.full((20, 30), 7, np.int32)
+    ids[2:6, 3:9] = CAR * 1000 + 1
+    ids[10:12, 10:11] = 24 * 1000 + 1  # 2 px: too small to train on
+    t = targets_from_ids(ids)
+    assert t.boxes.tolist() == [[3.0, 2.0, 9.0, 6.0]]
+    assert t.classes.tolist() == [2]  # car is the third thing class
+    assert t.masks.shape == (1, 20, 30) and t.masks.sum() == 24
+
+
+def test_encode_is_the_inverse_of_decode() -> None:
+    g = torch.Generator().manual_seed(0)
+    ref = torch.rand(50, 2, generator=g) * 100
+    ref = torch.cat([ref, ref + 5 + torch.rand(50, 2, generator=g) * 50], 1)
+    gt = ref + torch.randn(50, 4, generator=g) * 2
+    deltas = encode_boxes(gt, ref, (10.0, 10.0, 5.0, 5.0))
+    back = decode_boxes(deltas[:, None, :].reshape(50, 4), ref, (10.0, 10.0, 5.0, 5.0))[:, 0]
+    torch.testing.assert_close(back, gt, rtol=1e-4, atol=1e-3)
+
+
+def test_panoptic_losses_fall_on_a_repeated_batch() -> None:
+    torch.manual_seed(0)
+    model = create_model("panoptic_fpn_tiny").train()
+    batch = next(batches(size=(64, 128), batch=2, seed=3))
+    assert sum(t.boxes.shape[0] for t in batch.instances) > 0
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    gen = torch.Generator().manual_seed(0)
+    totals = []
+    for _ in range(25):
+        losses = panoptic_loss(model, batch, gen)
+        assert set(losses) == {"rpn", "box", "mask", "semantic"}
+        total = torch.stack(list(losses.values())).sum()
+        assert torch.isfinite(total)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        totals.append(float(total.detach()))
+    assert np.mean(totals[-5:]) < 0.7 * np.mean(totals[:3])
+
+
+def test_depth_loss_falls_and_checkpoint_loads(tmp_path: Path) -> None:
+    out = tmp_path / "depth.pt"
+    info = train("depth_tiny", steps=12, out=out, size=(64, 128), batch=2, lr=3e-3, threads=1)
+    assert info["last"]["depth"] < info["first"]["depth"]
+    model = create_model("depth_tiny", seed=5)
+    assert load_checkpoint(model, out) == "edge"
+    batch = next(batches(size=(64, 128), batch=1, seed=9))
+    with torch.no_grad():
+        assert torch.isfinite(depth_loss(model.eval(), batch))
+
+
+def test_bad_training_arguments() -> None:
+    from edge.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        train("depth_tiny", steps=0, out="x.pt")
