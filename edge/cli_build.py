@@ -61,6 +61,11 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="sample inputs for the torch-vs-engine check (0 skips it); default: %(default)s",
     )
+    p.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="ignore the weights bundled with edge (edge/weights/) and use seeded random ones",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -77,8 +82,14 @@ def _checkpoints(items: Sequence[str], models: Sequence[str]) -> dict[str, Path]
 
 
 def requests_from_args(args: argparse.Namespace) -> list[BuildRequest]:
+    from edge.models.zoo import bundled_weights
+
     h, w = parse_size(args.size)
     ckpts = _checkpoints(args.checkpoint, args.models)
+    if not getattr(args, "random_weights", False):
+        for m in args.models:  # models without --checkpoint get edge's bundled weights, if any
+            if m not in ckpts and (bundled := bundled_weights(m)) is not None:
+                ckpts[m] = bundled
     return [
         BuildRequest(
             model=m,

@@ -31,10 +31,12 @@ SCHEMES = st.sampled_from(
         "/dev/video",
         "ftp://",
         "synthetic://?",
+        "cityscapes://",
     ]
 )
 QUERY = st.lists(
-    st.tuples(st.sampled_from(["fps", "seed", "size", "frames", "x"]), st.text(max_size=8)), max_size=3
+    st.tuples(st.sampled_from(["fps", "seed", "size", "frames", "split", "x"]), st.text(max_size=8)),
+    max_size=3,
 )
 
 
@@ -161,3 +163,62 @@ def test_synthetic_fps_must_be_positive_and_finite(fps: str) -> None:
 def test_synthetic_integer_options(query: str) -> None:
     with pytest.raises(EdgeError, match="seed|frames"):
         open_source(f"synthetic://?{query}")
+
+
+@FUZZ
+@given(
+    name=st.one_of(
+        st.text(max_size=60),
+        st.builds(
+            lambda c, s, f, tail: f"{c}_{s}_{f}{tail}",
+            st.text(alphabet="abcz_-1", max_size=8),
+            st.text(alphabet="0123456789a", max_size=7),
+            st.text(alphabet="0123456789-", max_size=7),
+            st.sampled_from(["_leftImg8bit.png", "_leftImg8bit.jpg", "", "_gtFine_labelIds.png"]),
+        ),
+    )
+)
+def test_cityscapes_file_names_parse_or_fail_clearly(name: str) -> None:
+    from edge.data.cityscapes import parse_name
+
+    try:
+        city, seq, frame = parse_name(name)
+    except EdgeError as exc:
+        assert "Cityscapes image name" in str(exc)
+    else:
+        assert name == f"{city}_{seq:06d}_{frame:06d}_leftImg8bit.png"
+
+
+PREFIX = {  # small defaults first, so a fuzzed list that happens to be valid finishes quickly
+    "make-synthetic": ["make-synthetic", "--frames", "1", "--sequences", "1", "--size", "64x128", "--quiet"],
+    "train": ["train", "--steps", "1", "--batch", "1", "--size", "64x128", "--quiet"],
+    "replay": ["replay"],
+    "bench": ["bench", "--compare"],
+}
+TOKENS = [
+    "--size", "--steps", "--out", "--frames", "--compare", "0", "-1", "abc", "64x64", "nan", "--split",
+    "../x", "--model", "nope", "depth_tiny", "--gt-every", "cityscapes://.", "x.json", "--sequences",
+]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(sorted(PREFIX)), rest=st.lists(st.sampled_from(TOKENS), max_size=5))
+def test_cli_arguments_fail_clearly(
+    tmp_path: Path, command: str, rest: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Random arguments for the commands that take files and numbers: a usage error or a
+    one-line edge error (both exit 2), or success; never a traceback."""
+    from edge.cli import main
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # anything a command writes lands here
+    try:
+        try:
+            rc = main([*PREFIX[command], *rest])
+        except SystemExit as exc:
+            rc = int(exc.code or 0)
+    finally:
+        os.chdir(cwd)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert rc in (0, 2), (command, rest, rc, err)

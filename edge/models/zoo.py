@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -86,6 +87,16 @@ _ZOO: dict[str, ZooEntry] = {
         ),
     )
 }
+
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def bundled_weights(name: str) -> Path | None:
+    """The checkpoint shipped with edge for ``name`` (trained on synthetic drives), if any."""
+    get_entry(name)
+    path = WEIGHTS_DIR / f"{name}.pt"
+    return path if path.is_file() else None
 
 
 def list_models() -> list[str]:

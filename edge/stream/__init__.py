@@ -105,12 +105,13 @@ def demo(
 ) -> dict[str, Any]:
     """Build the default engines if needed, run the synthetic drive, write out/demo.mp4."""
     from edge.build import DEFAULT_MODELS, DEFAULT_SIZE, BuildRequest, build_all
+    from edge.models.zoo import bundled_weights
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     h, w = DEFAULT_SIZE
     build_all(
-        [BuildRequest(model=m, height=h, width=w) for m in DEFAULT_MODELS],
+        [BuildRequest(model=m, height=h, width=w, checkpoint=bundled_weights(m)) for m in DEFAULT_MODELS],
         engines,
         show_progress=show_progress,
     )
