@@ -1,4 +1,9 @@
-"""INT8 calibration: data readers, statistics, Q/DQ ONNX, TensorRT calibration caches.
+"""INT8 calibration: data readers, ranges, Q/DQ ONNX, TensorRT calibration caches.
 
-Not implemented yet (see DESIGN.md, INT8).
+``calibrate()`` is what ``edge calibrate`` runs; see DESIGN.md (INT8) for why explicit
+quantization (Q/DQ) is the primary path and the TensorRT 10 cache a companion.
 """
+
+from calib.api import CalibrationResult, calibrate
+
+__all__ = ["CalibrationResult", "calibrate"]

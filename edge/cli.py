@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import signal
 import sys
@@ -169,6 +170,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from calib import calibrate
+
+    result = calibrate(
+        args.model,
+        source=args.calib_data,
+        out_dir=args.out or os.path.dirname(os.path.abspath(args.model)),
+        frames=args.calib_frames,
+        method=args.method,
+        percentile=args.percentile,
+        seed=args.seed,
+        exclude_nodes=tuple(args.exclude or ()),
+        show_progress=not args.quiet,
+    )
+    print(f"Q/DQ model: {result.qdq_model}")
+    print(f"ranges:     {result.ranges_json}")
+    print(f"TensorRT 10 calibration cache: {result.trt_cache}")
+    print(
+        f"{result.record['frames']} frames, {result.record['method']}, "
+        f"data sha256 {result.record['data_sha256'][:12]}"
+    )
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge.stream import run_stream
 
@@ -298,6 +323,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", metavar="PATH", help="append per-step losses as JSON lines")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("calibrate", help="INT8: Q/DQ ONNX, ranges JSON and a TensorRT 10 calibration cache")
+    p.add_argument(
+        "model", help="an exported model, e.g. engines/panoptic_fpn_tiny_256x512_b1_onnxruntime_fp32.onnx"
+    )
+    p.add_argument(
+        "--calib-data", default="synthetic://", help="source URI of calibration frames; default: %(default)s"
+    )
+    p.add_argument(
+        "--calib-frames", type=_positive_int, default=64, help="frames (seeded sample); default: %(default)s"
+    )
+    p.add_argument(
+        "--method",
+        default="entropy",
+        choices=["minmax", "percentile", "entropy"],
+        help="default: %(default)s",
+    )
+    p.add_argument(
+        "--percentile", type=float, default=99.999, help="for --method percentile; default: %(default)s"
+    )
+    p.add_argument("--exclude", action="append", metavar="NODE", help="keep this node in float (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed; default: %(default)s")
+    p.add_argument("--out", help="output folder; default: next to the model")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_calibrate)
     p = sub.add_parser("make-synthetic", help="write synthetic driving sequences in Cityscapes' layout")
     p.add_argument("--out", required=True, help="dataset root (Cityscapes layout)")
     p.add_argument("--sequences", type=_positive_int, default=2, help="sequences; default: %(default)s")

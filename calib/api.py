@@ -1,0 +1,91 @@
+"""One call from an exported ONNX model and a source to the INT8 artifacts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ConfigError
+from edge.util.fs import atomic_write_bytes, atomic_write_with
+
+
+@dataclass
+class CalibrationResult:
+    qdq_model: Path
+    ranges_json: Path
+    trt_cache: Path
+    record: dict[str, Any] = field(default_factory=dict)  # what the manifest stores
+
+
+def calibrate(
+    onnx_path: str | Path,
+    *,
+    source: str,
+    out_dir: str | Path,
+    frames: int = 64,
+    method: str = "entropy",
+    percentile: float = 99.999,
+    seed: int = 0,
+    exclude_nodes: tuple[str, ...] = (),
+    show_progress: bool = False,
+) -> CalibrationResult:
+    """Q/DQ model ``<stem>.int8.onnx``, ranges ``<stem>.calib.json`` and the TensorRT 10 cache
+    ``<stem>.trt10.calib`` next to each other in ``out_dir``, each written atomically."""
+    import onnx
+
+    from calib.data import load_frames
+    from calib.quantize import compute_ranges, quantize_qdq
+    from calib.trt_cache import scale_from_range, write_cache
+
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise ConfigError(f"model to calibrate {str(onnx_path)!r} does not exist")
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    if len(shape) != 4 or min(shape) <= 0:
+        raise ConfigError(f"{onnx_path.name}: input shape {shape} is not a static NCHW image")
+    out = Path(out_dir)
+    stem = onnx_path.name.removesuffix(".onnx")
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=frames * 4, desc="calibration frames", unit="frame", leave=False)
+    try:
+        data = load_frames(
+            source, frames=frames, size=(shape[2], shape[3]), seed=seed, progress=bar.update if bar else None
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    ranges = compute_ranges(onnx_path, data.tensors, method=method, percentile=percentile)
+    result = CalibrationResult(
+        out / f"{stem}.int8.onnx", out / f"{stem}.calib.json", out / f"{stem}.trt10.calib"
+    )
+    atomic_write_with(
+        result.qdq_model,
+        lambda tmp: quantize_qdq(
+            onnx_path, tmp, data.tensors, method=method, percentile=percentile, exclude_nodes=exclude_nodes
+        ),
+    )
+    record = {
+        "method": method,
+        "percentile": percentile if method == "percentile" else None,
+        "frames": len(data.tensors),
+        "frame_indices": data.indices,
+        "source": source,
+        "data_sha256": data.digest,
+        "excluded_nodes": list(exclude_nodes),
+        "activations": "int8 symmetric",
+        "weights": "int8 per-channel symmetric",
+    }
+    doc = {"calibration": record, "ranges": {k: list(v) for k, v in sorted(ranges.items())}}
+    atomic_write_bytes(result.ranges_json, (json.dumps(doc, indent=2) + "\n").encode())
+    scales = {k: scale_from_range(*v) for k, v in sorted(ranges.items()) if np.isfinite(v).all()}
+    atomic_write_bytes(result.trt_cache, write_cache(scales).encode())
+    result.record = record
+    return result

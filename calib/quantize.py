@@ -1,0 +1,115 @@
+"""Ranges and the Q/DQ model, through ONNX Runtime's quantization tooling.
+
+Activations: symmetric INT8; weights: per-channel symmetric INT8 — the explicit
+quantization TensorRT 10/11 requires, and what ONNX Runtime's CPU INT8 kernels run. Only
+the compute-heavy ops are quantized (convolutions and matrix products); box decoding,
+NMS, top-K and the other index/coordinate arithmetic stay in float.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ConfigError
+
+METHODS = ("minmax", "percentile", "entropy")
+QUANTIZED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
+def _method(name: str) -> Any:
+    from onnxruntime.quantization import CalibrationMethod
+
+    table = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
+    if name not in table:
+        raise ConfigError(f"calibration method {name!r} is unknown; choose one of {', '.join(METHODS)}")
+    return table[name]
+
+
+def _options(method: str, percentile: float) -> dict[str, Any]:
+    if method == "percentile":
+        return {"percentile": percentile, "symmetric": True}
+    if method == "entropy":
+        return {"symmetric": True}
+    return {"symmetric": True}
+
+
+class _Reader:
+    """ONNX Runtime's CalibrationDataReader protocol over preprocessed frames."""
+
+    def __init__(self, tensors: Sequence[np.ndarray], input_name: str = "image") -> None:
+        self._it: Iterator[np.ndarray] = iter(tensors)
+        self._name = input_name
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        t = next(self._it, None)
+        return None if t is None else {self._name: t}
+
+    def rewind(self) -> None:  # not needed: a new reader is made per pass
+        return None
+
+
+def compute_ranges(
+    onnx_path: str | Path,
+    tensors: Sequence[np.ndarray],
+    *,
+    method: str = "entropy",
+    percentile: float = 99.999,
+) -> dict[str, tuple[float, float]]:
+    """Dynamic range (min, max) of every input and output of the ops that get quantized."""
+    from onnxruntime.quantization.calibrate import create_calibrator
+
+    with tempfile.TemporaryDirectory(prefix="edge-calib-") as tmp:
+        calibrator = create_calibrator(
+            str(onnx_path),
+            op_types_to_calibrate=list(QUANTIZED_OPS),
+            augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+            calibrate_method=_method(method),
+            extra_options=_options(method, percentile),
+        )
+        calibrator.collect_data(_Reader(tensors))
+        data = calibrator.compute_data()
+    out = {}
+    for name, td in data.data.items():
+        lo, hi = (float(np.asarray(v).reshape(-1)[0]) for v in td.range_value)
+        out[name] = (lo, hi)
+    return out
+
+
+def quantize_qdq(
+    onnx_in: str | Path,
+    onnx_out: str | Path,
+    tensors: Sequence[np.ndarray],
+    *,
+    method: str = "entropy",
+    percentile: float = 99.999,
+    exclude_nodes: Sequence[str] = (),
+) -> None:
+    """Write the Q/DQ model (calibrating with the same frames and method as compute_ranges)."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    quantize_static(
+        str(onnx_in),
+        str(onnx_out),
+        _Reader(tensors),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=list(QUANTIZED_OPS),
+        per_channel=True,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=list(exclude_nodes),
+        calibrate_method=_method(method),
+        extra_options={
+            "ActivationSymmetric": True,
+            "WeightSymmetric": True,
+            "CalibPercentile": percentile,
+        },
+    )

@@ -1,0 +1,130 @@
+"""INT8 calibration: deterministic frames, the TensorRT cache format, a Q/DQ model that runs
+on ONNX Runtime's CPU kernels with the computed scales, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+
+from calib import calibrate
+from calib.data import load_frames
+from calib.trt_cache import read_cache, scale_from_range, write_cache
+from edge.cli import main
+from edge.errors import ConfigError, EdgeError
+from tests.conftest import TEST_SIZE
+
+# a TensorRT 10 cache as TensorRT writes it: 0x3c010204 is float32 0.007874 (= 1/127)
+GOLDEN_CACHE = "TRT-100700-EntropyCalibration2\nimage: 3c010204\n/backbone/conv1/Conv_output_0: 3d4ccccd\n"
+
+
+def test_reads_a_tensorrt_cache() -> None:
+    version, algorithm, scales = read_cache(GOLDEN_CACHE)
+    assert (version, algorithm) == (100700, "EntropyCalibration2")
+    assert scales["image"] == pytest.approx(1 / 127, rel=1e-6)
+    assert scales["/backbone/conv1/Conv_output_0"] == pytest.approx(0.05, rel=1e-6)
+
+
+def test_cache_round_trip_and_scales() -> None:
+    scales = {"a": scale_from_range(-2.0, 1.0), "b:x": 1.0}
+    with pytest.raises(ConfigError, match="cannot be written"):
+        write_cache(scales)
+    text = write_cache({"a": scale_from_range(-2.0, 1.0), "c": 0.5})
+    assert text.splitlines()[0] == "TRT-100700-EntropyCalibration2"
+    assert text.splitlines()[2] == f"c: {struct.pack('>f', 0.5).hex()}" == "c: 3f000000"
+    _, _, back = read_cache(text)
+    assert back == pytest.approx({"a": 2 / 127, "c": 0.5})
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("", "empty"),
+        ("TRT-abc-Entropy\n", "header"),
+        ("TRT-100700-EntropyCalibration2\nimage 3c010204\n", "line 2"),
+        ("TRT-100700-EntropyCalibration2\nimage: zz\n", "line 2"),
+    ],
+)
+def test_bad_caches_fail_clearly(text: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        read_cache(text)
+
+
+def test_frame_sample_is_deterministic() -> None:
+    a = load_frames("synthetic://?size=64x128", frames=4, size=(64, 128), seed=1, scan=12)
+    b = load_frames("synthetic://?size=64x128", frames=4, size=(64, 128), seed=1, scan=12)
+    assert a.indices == b.indices and a.digest == b.digest and len(a.tensors) == 4
+    assert a.tensors[0].shape == (1, 3, 64, 128) and a.tensors[0].dtype == np.float32
+    assert (
+        load_frames("synthetic://?size=64x128", frames=4, size=(64, 128), seed=2, scan=12).indices
+        != a.indices
+    )
+    with pytest.raises(EdgeError):
+        load_frames("synthetic://?frames=0x", frames=2, size=(64, 128))
+
+
+@pytest.fixture(scope="module")
+def calibrated(tiny_engines: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("int8")
+    src = tiny_engines / f"depth_tiny_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
+    return src, calibrate(src, source="synthetic://?size=128x256", out_dir=out, frames=6, method="minmax")
+
+
+def test_qdq_model_runs_and_uses_the_computed_scales(calibrated) -> None:
+    src, result = calibrated
+    qdq = onnx.load(str(result.qdq_model))
+    ops = {n.op_type for n in qdq.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    # every activation's scale in the model equals our range / 127 (symmetric), as in the cache
+    ranges = json.loads(result.ranges_json.read_text())["ranges"]
+    _, _, cache = read_cache(result.trt_cache.read_text())
+    inits = {i.name: numpy_helper.to_array(i) for i in qdq.graph.initializer}
+    checked = 0
+    for node in qdq.graph.node:
+        if node.op_type == "QuantizeLinear" and node.input[0] in cache:
+            name = node.input[0]
+            assert cache[name] == pytest.approx(scale_from_range(*ranges[name]), rel=1e-6)
+            assert float(inits[node.input[1]]) == pytest.approx(cache[name], rel=1e-5), name
+            assert int(inits[node.input[2]]) == 0  # symmetric: zero point 0
+            checked += 1
+    assert checked >= 5
+    # per-channel weights: a vector of scales on a Conv weight
+    w_scales = [v for k, v in inits.items() if "weight" in k.lower() and k.endswith("scale") and v.ndim == 1]
+    assert w_scales and max(v.size for v in w_scales) > 1
+    # runs on ONNX Runtime's CPU kernels and stays close to FP32 on a frame it was not calibrated on
+    x = load_frames("synthetic://?size=128x256&seed=7", frames=1, size=TEST_SIZE).tensors[0]
+    ref = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    got = ort.InferenceSession(str(result.qdq_model), providers=["CPUExecutionProvider"]).run(
+        None, {"image": x}
+    )[0]
+    snr = 10 * np.log10((ref**2).mean() / ((ref - got) ** 2).mean())
+    assert snr > 15, snr
+    assert result.record["frames"] == 6 and len(result.record["data_sha256"]) == 64
+
+
+def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tiny_engines / f"depth_tiny_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
+    rc = main(
+        [
+            "calibrate",
+            str(src),
+            "--calib-frames",
+            "3",
+            "--method",
+            "percentile",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert rc == 0 and "Q/DQ model" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{src.name.removesuffix('.onnx')}{s}" for s in (".int8.onnx", ".calib.json", ".trt10.calib")
+    )
+    assert main(["calibrate", str(tmp_path / "missing.onnx")]) == 2
