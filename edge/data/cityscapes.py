@@ -162,13 +162,20 @@ def read_camera(path: Path) -> tuple[float, float]:
         raise DatasetError(f"camera file {str(path)!r} is unreadable or lacks baseline/fx: {exc}") from None
 
 
+# Cityscapes' stereo rig (the typical values of its camera files), for frames without one
+DEFAULT_BASELINE, DEFAULT_FX = 0.209313, 2262.52
+
+
 def read_depth(ref: FrameRef) -> np.ndarray | None:
-    """Metric depth from the disparity PNG and camera json; 0 where disparity is invalid."""
+    """Metric depth from the disparity PNG and camera json; 0 where disparity is invalid.
+
+    Without a camera json the frame's city is assumed to use Cityscapes' usual rig."""
     disp_path = ref.path("disparity")
     if not disp_path.is_file():
         return None
     p = read_ids(disp_path).astype(np.float64)
-    baseline, fx = read_camera(ref.path("camera"))
+    cam = ref.path("camera")
+    baseline, fx = read_camera(cam) if cam.is_file() else (DEFAULT_BASELINE, DEFAULT_FX)
     d = (p - 1.0) / 256.0
     with np.errstate(divide="ignore"):
         depth = np.where((p > 0) & (d > 0), baseline * fx / np.where(d > 0, d, 1.0), 0.0)

@@ -133,3 +133,35 @@ def test_source_paces_at_the_recorded_rate(dataset: Path) -> None:
 def test_bad_cityscapes_uris(dataset: Path, uri: str, match: str) -> None:
     with pytest.raises(SourceError, match=match):
         open_source(uri.format(root=dataset))
+
+
+def test_malformed_trees_name_the_file(tmp_path: Path) -> None:
+    root = tmp_path / "cs"
+    write_dataset(root, sequences=1, frames=2, size=(64, 128), split="val", gt_every=1)
+    refs = list_frames(root, "val")[0]
+    # a stray file with a non-Cityscapes name
+    stray = root / "leftImg8bit_sequence" / "val" / "synthetic" / "frame_0001_leftImg8bit.png"
+    stray.write_bytes(b"")
+    with pytest.raises(DatasetError, match="frame_0001_leftImg8bit.png.*not a Cityscapes image name"):
+        list_frames(root, "val")
+    stray.unlink()
+    # an image in the wrong city folder
+    wrong = root / "leftImg8bit_sequence" / "val" / "synthetic" / "ulm_000000_000000_leftImg8bit.png"
+    wrong.write_bytes(b"")
+    with pytest.raises(DatasetError, match="names city 'ulm'"):
+        list_frames(root, "val")
+    wrong.unlink()
+    # undecodable ground truth and a broken camera file
+    refs[0].path("labelIds").write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match="_gtFine_labelIds.png.*not a single-channel id image"):
+        read_ids(refs[0].path("labelIds"))
+    refs[1].path("camera").write_text("{}")
+    with pytest.raises(DatasetError, match="_camera.json.*baseline/fx"):
+        read_depth(refs[1])
+    # no camera file: Cityscapes' usual rig
+    refs[1].path("camera").unlink()
+    depth = read_depth(refs[1])
+    assert depth is not None and depth.max() > 0
+    with pytest.raises(DatasetError, match="holds no"):
+        (root / "leftImg8bit_sequence" / "test" / "x").mkdir(parents=True)
+        list_frames(root, "test")
