@@ -122,6 +122,9 @@ def main() -> int:
         "ours_channels_last_config": best["channels_last"][1],
         "all_configs_ms": configs,
     }
+    if not args.smoke:  # timings first: slow correctness checks must not lose them
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"partial": True, "result": result}, indent=2) + "\n")
     log("layout conversion")
     result["nchw_to_channels_last_ms"] = statistics.median(
         timed(lambda: [f.to(memory_format=torch.channels_last) for f in feats], args.repeats, device)
