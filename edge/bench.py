@@ -223,8 +223,10 @@ def run_bench(
     threads: int | None = None,
     build_missing: bool = True,
     show_progress: bool = True,
+    calib_data: str | None = None,
 ) -> dict[str, Any]:
-    """Measure every configuration; engines missing from ``engines`` are built first."""
+    """Measure every configuration; engines missing from ``engines`` are built first (with
+    edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``)."""
     from edge.build import DEFAULT_MODELS, BuildRequest, build_all
     from edge.errors import ManifestError
     from edge.stream import default_engine_options
@@ -257,9 +259,19 @@ def run_bench(
         except ManifestError:
             if not build_missing:
                 raise
+            from edge.models.zoo import bundled_weights
+
             h, w = cfg.size
             reqs = [
-                BuildRequest(model=m, height=h, width=w, backend=cfg.backend, precision=cfg.precision)
+                BuildRequest(
+                    model=m,
+                    height=h,
+                    width=w,
+                    backend=cfg.backend,
+                    precision=cfg.precision,
+                    checkpoint=bundled_weights(m),
+                    calib_data=calib_data,
+                )
                 for m in wanted
             ]
             build_all(reqs, engines, show_progress=show_progress)

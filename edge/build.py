@@ -23,7 +23,11 @@ from edge.errors import BackendUnavailableError, BuildError, ConfigError
 from edge.manifest import Manifest
 from edge.util.fs import atomic_write_with, exclusive_lock, sha256_file
 
-BACKEND_PRECISIONS = {"onnxruntime": ("fp32",), "tensorrt": ("fp32", "fp16", "int8"), "torch": ("fp32",)}
+BACKEND_PRECISIONS = {
+    "onnxruntime": ("fp32", "int8"),
+    "tensorrt": ("fp32", "fp16", "int8"),
+    "torch": ("fp32",),
+}
 ARTIFACT_SUFFIX = {"onnxruntime": ".ort.onnx", "tensorrt": ".engine", "torch": ".pt"}
 DEFAULT_MODELS = ("panoptic_fpn_tiny", "depth_tiny")
 DEFAULT_SIZE = (256, 512)
@@ -53,6 +57,9 @@ class BuildRequest:
     checkpoint: Path | None = None
     opset: int = 18
     seed: int = 0
+    calib_data: str | None = None  # int8: source URI of calibration frames
+    calib_frames: int = 64
+    calib_method: str = "entropy"
 
     @property
     def engine_id(self) -> str:
@@ -80,6 +87,18 @@ class BuildRequest:
             )
         if self.batch < 1:
             raise ConfigError(f"batch must be >= 1, got {self.batch}")
+        if self.precision == "int8":
+            from calib.quantize import METHODS
+
+            if not self.calib_data:
+                raise ConfigError(
+                    "--precision int8 needs calibration frames: --calib-data URI "
+                    "(e.g. 'cityscapes://DIR?split=train', a video, an image folder or synthetic://)"
+                )
+            if self.calib_method not in METHODS:
+                raise ConfigError(f"--calib-method {self.calib_method!r} is unknown; choose one of {METHODS}")
+            if self.calib_frames < 1:
+                raise ConfigError(f"--calib-frames must be >= 1, got {self.calib_frames}")
         if self.checkpoint is not None and not self.checkpoint.exists():
             raise ConfigError(f"checkpoint for {self.model} not found: {str(self.checkpoint)!r}")
 
@@ -148,6 +167,9 @@ def fingerprint(
         "backend": req.backend,
         "precision": req.precision,
         "opset": req.opset,
+        "calibration": [req.calib_data, req.calib_frames, req.calib_method]
+        if req.precision == "int8"
+        else None,
         "versions": {k: v for k, v in versions.items() if k != "python"},
         "code": code_digest(),
     }
@@ -192,13 +214,19 @@ def build_one(
         lint = _lint(onnx_path)
         step(f"building {req.backend} engine")
         artifact = out_dir / f"{req.engine_id}{ARTIFACT_SUFFIX[req.backend]}"
-        _build_backend(req, model, onnx_path, artifact)
+        calibration = None
+        backend_input = onnx_path
+        if req.precision == "int8":
+            step("calibrating INT8")
+            calibration, backend_input = _calibrate(req, onnx_path, out_dir)
+        _build_backend(req, model, backend_input, artifact)
         check = None
         if verify_samples > 0:
             step("checking against torch")
             check = _verify(model, req, artifact, verify_samples)
         entry = _entry(req, entry_cfg, fp, weights, versions, onnx_path, artifact, check)
         entry["lint"] = lint
+        entry["calibration"] = calibration
         # re-read under the lock so entries written by other builds are kept
         manifest = Manifest.load(out_dir)
         manifest.engines[req.engine_id] = entry
@@ -252,10 +280,30 @@ def _build_backend(req: BuildRequest, model: Any, onnx_path: Path, artifact: Pat
     raise BuildError(f"no builder for backend {req.backend!r}")  # validate() stops this earlier
 
 
+def _calibrate(req: BuildRequest, onnx_path: Path, out_dir: Path) -> tuple[dict[str, Any], Path]:
+    """Q/DQ model + ranges + TensorRT 10 cache next to the ONNX; the record for the manifest."""
+    from calib import calibrate
+
+    assert req.calib_data is not None  # validate() guarantees it
+    result = calibrate(
+        onnx_path, source=req.calib_data, out_dir=out_dir, frames=req.calib_frames, method=req.calib_method
+    )
+    record = dict(result.record)
+    record["files"] = {
+        "qdq_onnx": result.qdq_model.name,
+        "ranges": result.ranges_json.name,
+        "tensorrt10_cache": result.trt_cache.name,
+    }
+    return record, result.qdq_model
+
+
 def _verify(model: Any, req: BuildRequest, artifact: Path, samples: int) -> dict[str, Any]:
     from edge.backends import open_engine
     from edge.backends.torch import TorchEngine
     from edge.verify import compare_outputs, sample_images
+
+    if req.precision == "int8":
+        return _verify_quantized(model, req, artifact, samples)
 
     shape = (req.batch, 3, req.height, req.width)
     ref_engine = TorchEngine(model, input_shape=shape)
@@ -267,6 +315,33 @@ def _verify(model: Any, req: BuildRequest, artifact: Path, samples: int) -> dict
             )
     return {
         "reference": "torch eager (CPU)",
+        "samples": samples,
+        "passed": all(r["passed"] for r in reports),
+        "per_sample": reports,
+    }
+
+
+def _verify_quantized(model: Any, req: BuildRequest, artifact: Path, samples: int) -> dict[str, Any]:
+    """INT8 against the float torch model, on frames of the calibration source it was not
+    calibrated on (the sample after the calibration scan), by SNR and label agreement."""
+    from calib.data import load_frames
+    from edge.backends import open_engine
+    from edge.backends.torch import TorchEngine
+    from edge.verify import compare_quantized
+
+    assert req.calib_data is not None
+    shape = (req.batch, 3, req.height, req.width)
+    ref_engine = TorchEngine(model, input_shape=shape)
+    frames = load_frames(req.calib_data, frames=samples, size=(req.height, req.width), seed=req.seed + 1)
+    reports = []
+    with open_engine(artifact, backend=req.backend) as engine:
+        for image in frames.tensors:
+            reports.append(
+                compare_quantized(ref_engine.infer({"image": image}), engine.infer({"image": image}))
+            )
+    return {
+        "reference": "torch eager fp32 (CPU)",
+        "inputs": f"{samples} frames of {req.calib_data} (seed {req.seed + 1})",
         "samples": samples,
         "passed": all(r["passed"] for r in reports),
         "per_sample": reports,

@@ -60,6 +60,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         default=60.0,
         help="and at least S seconds; default: %(default)s",
     )
+    p.add_argument(
+        "--calib-data", metavar="URI", help="calibration frames for int8 engines that must be built"
+    )
     p.add_argument("--threads", type=_count, help="CPU threads per engine; default: half the cores")
     p.add_argument("--report", default="out/bench", help="report folder; default: %(default)s")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -92,6 +95,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         min_duration_s=args.min_duration,
         threads=args.threads or None,
         show_progress=not args.quiet,
+        calib_data=args.calib_data,
     )
     files = write_report(data, Path(args.report))
     for r in data["results"]:

@@ -53,6 +53,16 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         "folder with encoder.pth and depth.pth (repeatable); default: random init",
     )
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17); default: %(default)s")
+    p.add_argument("--calib-data", metavar="URI", help="--precision int8: source of calibration frames")
+    p.add_argument(
+        "--calib-frames", type=int, default=64, help="int8: calibration frames; default: %(default)s"
+    )
+    p.add_argument(
+        "--calib-method",
+        default="entropy",
+        choices=["minmax", "percentile", "entropy"],
+        help="int8: range statistic; default: %(default)s",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
     p.add_argument(
         "--verify-samples",
@@ -100,6 +110,9 @@ def requests_from_args(args: argparse.Namespace) -> list[BuildRequest]:
             batch=args.batch,
             checkpoint=ckpts.get(m),
             opset=args.opset,
+            calib_data=args.calib_data,
+            calib_frames=args.calib_frames,
+            calib_method=args.calib_method,
         )
         for m in args.models
     ]

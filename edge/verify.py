@@ -99,6 +99,55 @@ def compare_outputs(
     return report
 
 
+def snr_db(ref: np.ndarray, out: np.ndarray) -> float:
+    """Signal-to-noise ratio of ``out`` against ``ref`` in dB (inf when identical)."""
+    ref64 = ref.astype(np.float64)
+    noise = float(((ref64 - out.astype(np.float64)) ** 2).mean()) if ref.size else 0.0
+    signal = float((ref64**2).mean()) if ref.size else 0.0
+    if noise == 0.0:
+        return float("inf")
+    return float(10 * np.log10(max(signal, 1e-30) / noise))
+
+
+@dataclass(frozen=True)
+class QuantizedTolerances:
+    """What a quantized engine must keep of the float model on the check inputs."""
+
+    min_snr_db: float = 12.0  # dense float outputs (semantic logits, depth, disparity)
+    label_agreement: float = 0.9  # dense integer outputs (semantic labels)
+
+
+def compare_quantized(
+    ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray], tol: QuantizedTolerances | None = None
+) -> dict[str, object]:
+    """An INT8 engine against the float reference: SNR per dense output, label agreement,
+    and how many detections survive (reported, not judged: scores near the threshold move)."""
+    tol = tol or QuantizedTolerances()
+    missing = sorted(set(ref) - set(out))
+    if missing:
+        return {"passed": False, "missing_outputs": missing}
+    report: dict[str, object] = {}
+    passed = True
+    for name, r in ref.items():
+        if name in DETECTION_KEYS:
+            continue
+        o = out[name]
+        if np.issubdtype(r.dtype, np.floating):
+            snr = snr_db(r, o)
+            passed &= snr >= tol.min_snr_db
+            report[name] = {"snr_db": snr}
+        else:
+            agree = float((r == o).mean()) if r.size else 1.0
+            passed &= agree >= tol.label_agreement
+            report[name] = {"agreement": agree}
+    if "num_detections" in ref:
+        report["detections"] = [
+            match_detections(ref, out, box_px=4.0, batch=b) for b in range(len(ref["num_detections"]))
+        ]
+    report["passed"] = bool(passed)
+    return report
+
+
 def sample_images(count: int, shape: tuple[int, int, int, int], seed: int = 0) -> list[np.ndarray]:
     """Deterministic image-like inputs (smooth colour fields plus edges and noise), 0..255."""
     rng = np.random.default_rng(seed)

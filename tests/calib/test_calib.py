@@ -3,6 +3,7 @@ on ONNX Runtime's CPU kernels with the computed scales, and the CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from pathlib import Path
@@ -128,3 +129,48 @@ def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.Captur
         f"{src.name.removesuffix('.onnx')}{s}" for s in (".int8.onnx", ".calib.json", ".trt10.calib")
     )
     assert main(["calibrate", str(tmp_path / "missing.onnx")]) == 2
+
+
+def test_int8_build_records_calibration_in_the_manifest(tmp_path: Path) -> None:
+    from edge.build import BuildRequest, build_all
+
+    req = BuildRequest(
+        model="depth_tiny",
+        height=64,
+        width=128,
+        precision="int8",
+        calib_data="synthetic://?size=64x128",
+        calib_frames=4,
+        calib_method="minmax",
+    )
+    (result,) = build_all([req], tmp_path, show_progress=False)
+    entry = result.entry
+    assert entry["precision"] == "int8" and entry["artifact"]["path"].endswith("_int8.ort.onnx")
+    cal = entry["calibration"]
+    assert cal["method"] == "minmax" and cal["frames"] == 4 and len(cal["data_sha256"]) == 64
+    for name in cal["files"].values():
+        assert (tmp_path / name).is_file()
+    check = entry["accuracy_check"]
+    assert check["reference"].startswith("torch eager fp32") and "snr_db" in check["per_sample"][0]["depth"]
+    # unchanged request: not rebuilt; a different calibration set is a different engine build
+    (again,) = build_all([req], tmp_path, show_progress=False)
+    assert not again.rebuilt
+    (other,) = build_all([dataclasses.replace(req, calib_frames=3)], tmp_path, show_progress=False)
+    assert other.rebuilt
+
+
+@pytest.mark.parametrize(
+    "changes,match",
+    [
+        ({"calib_data": None}, "needs calibration frames"),
+        ({"calib_method": "kl"}, "unknown"),
+        ({"calib_frames": 0}, ">= 1"),
+        ({"backend": "torch"}, "not supported by the torch backend"),
+    ],
+)
+def test_int8_requests_are_validated(changes: dict, match: str) -> None:
+    from edge.build import BuildRequest
+
+    req = BuildRequest(model="depth_tiny", height=64, width=128, precision="int8", calib_data="synthetic://")
+    with pytest.raises(ConfigError, match=match):
+        dataclasses.replace(req, **changes).validate()

@@ -1,0 +1,180 @@
+"""FP32 vs INT8 (ONNX Runtime, CPU) for the demo models: accuracy and speed, one run.
+
+Calibrates on a synthetic *train* split, evaluates on a held-out synthetic *val* split:
+PQ, mIoU, depth AbsRel (edge replay's evaluator), per-output SNR of INT8 against FP32 on
+the val frames, and single-stream latency of the whole frame (edge bench), FP32 and INT8
+measured one after the other in one process (run it on an otherwise idle machine).
+
+    python benchmarks/int8_report.py --out benchmarks/results/int8_cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from calib.data import load_frames
+from edge.bench import BenchConfig, run_bench
+from edge.build import BuildRequest, build_all
+from edge.data.make_synthetic import write_dataset
+from edge.models.zoo import bundled_weights
+from edge.replay import replay
+from edge.verify import snr_db
+
+MODELS = ("panoptic_fpn_tiny", "depth_tiny")
+TARGETS = {"speedup": ">= 1.4", "pq_drop": "<= 1.5", "miou_drop": "<= 1.0", "abs_rel_rise": "<= 0.01"}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/int8_cpu"))
+    ap.add_argument("--work", type=Path, default=Path("out/int8_work"))
+    ap.add_argument("--size", default="256x512")
+    ap.add_argument("--calib-frames", type=int, default=64)
+    ap.add_argument("--method", default="entropy")
+    ap.add_argument("--bench-frames", type=int, default=150)
+    args = ap.parse_args()
+    h, w = (int(v) for v in args.size.split("x"))
+    work = args.work
+    data = work / "synth"
+    if not (data / "leftImg8bit_sequence" / "train").is_dir():
+        write_dataset(data, sequences=6, frames=30, size=(h, w), split="train", gt_every=30, seed=11)
+    if not (data / "leftImg8bit_sequence" / "val").is_dir():
+        write_dataset(data, sequences=4, frames=30, size=(h, w), split="val", gt_every=5, seed=1)
+    calib_uri = f"cityscapes://{data}?split=train&fps=0"
+    val_uri = f"cityscapes://{data}?split=val&fps=0"
+    engines = work / "engines"
+    reqs = [
+        BuildRequest(
+            model=m,
+            height=h,
+            width=w,
+            precision=p,
+            checkpoint=bundled_weights(m),
+            calib_data=calib_uri if p == "int8" else None,
+            calib_frames=args.calib_frames,
+            calib_method=args.method,
+        )
+        for p in ("fp32", "int8")
+        for m in MODELS
+    ]
+    build_all(reqs, engines, show_progress=True)
+
+    metrics = {}
+    for p in ("fp32", "int8"):
+        sub = work / f"engines_{p}"  # replay picks engines by backend; one precision per folder
+        shutil.rmtree(sub, ignore_errors=True)
+        sub.mkdir(parents=True)
+        manifest = json.loads((engines / "manifest.json").read_text())
+        keep = {k: e for k, e in manifest["engines"].items() if e["precision"] == p}
+        for e in keep.values():
+            for name in {e["artifact"]["path"], e["onnx"]["path"]}:
+                shutil.copy2(engines / name, sub / name)
+        (sub / "manifest.json").write_text(json.dumps({**manifest, "engines": keep}))
+        metrics[p] = replay(val_uri, engines=sub, threads=1)["metrics"]
+
+    snr = output_snr(engines, val_uri, (h, w))
+    bench = run_bench(
+        [BenchConfig(precision="fp32", size=(h, w)), BenchConfig(precision="int8", size=(h, w))],
+        engines=engines,
+        source=val_uri,
+        warmup=10,
+        min_frames=args.bench_frames,
+        min_duration_s=10.0,
+        build_missing=False,
+        show_progress=True,
+    )
+    lat = {r["config"]["precision"]: r for r in bench["results"]}
+    f, q = metrics["fp32"], metrics["int8"]
+    summary = {
+        "speedup_end_to_end_p50": lat["fp32"]["end_to_end_ms"]["p50"] / lat["int8"]["end_to_end_ms"]["p50"],
+        "speedup_engines_p50": lat["fp32"]["stages_ms"]["engines"]["p50"]
+        / lat["int8"]["stages_ms"]["engines"]["p50"],
+        "pq_drop": 100 * (f["panoptic"]["all"]["pq"] - q["panoptic"]["all"]["pq"]),
+        "miou_drop": 100 * (f["semantic"]["miou"] - q["semantic"]["miou"]),
+        "abs_rel_rise": q["depth"]["abs_rel"] - f["depth"]["abs_rel"],
+    }
+    report = {
+        "what": "FP32 vs INT8 (Q/DQ, ONNX Runtime CPU) for the demo weights",
+        "machine": f"{platform.machine()}, {bench['system']['cpu']} ({bench['system']['cpu_cores']} cores)",
+        "calibration": {"source": calib_uri, "frames": args.calib_frames, "method": args.method},
+        "evaluation": val_uri,
+        "targets": TARGETS,
+        "summary": summary,
+        "metrics": {
+            p: {"pq": m["panoptic"]["all"], "miou": m["semantic"]["miou"], "depth": m["depth"]}
+            for p, m in metrics.items()
+        },
+        "output_snr_db": snr,
+        "latency_ms": {
+            p: {"end_to_end": r["end_to_end_ms"], "stages": r["stages_ms"]} for p, r in lat.items()
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{args.out}.json").write_text(json.dumps(report, indent=2) + "\n")
+    Path(f"{args.out}.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+def output_snr(engines: Path, source: str, hw: tuple[int, int]) -> dict[str, float]:
+    """Mean SNR (dB) of each INT8 float output against FP32 on val frames."""
+    from edge.backends import open_engine
+
+    manifest = json.loads((engines / "manifest.json").read_text())["engines"]
+    frames = load_frames(source, frames=16, size=hw, seed=3).tensors
+    out: dict[str, float] = {}
+    for model in MODELS:
+        by = {e["precision"]: e for e in manifest.values() if e["model"] == model}
+        with (
+            open_engine(engines / by["fp32"]["artifact"]["path"], backend="onnxruntime") as a,
+            open_engine(engines / by["int8"]["artifact"]["path"], backend="onnxruntime") as b,
+        ):
+            acc: dict[str, list[float]] = {}
+            for x in frames:
+                ra, rb = a.infer({"image": x}), b.infer({"image": x})
+                for k, v in ra.items():
+                    if v.dtype.kind == "f" and k not in ("boxes", "scores", "masks"):
+                        acc.setdefault(f"{model}/{k}", []).append(snr_db(v, rb[k]))
+            out.update({k: float(sum(v) / len(v)) for k, v in acc.items()})
+    return out
+
+
+def markdown(r: dict[str, Any]) -> str:
+    s, m = r["summary"], r["metrics"]
+    lines = [
+        "# FP32 vs INT8 — demo weights, ONNX Runtime CPU",
+        "",
+        f"Machine: {r['machine']}. Calibration: {r['calibration']['frames']} frames, "
+        f"{r['calibration']['method']}, synthetic train split; evaluation: held-out synthetic val split.",
+        "",
+        "| | FP32 | INT8 | change | target |",
+        "|---|---:|---:|---:|---|",
+        f"| PQ | {100 * m['fp32']['pq']['pq']:.1f} | {100 * m['int8']['pq']['pq']:.1f} | "
+        f"-{s['pq_drop']:.2f} | drop {TARGETS['pq_drop']} |",
+        f"| mIoU | {100 * m['fp32']['miou']:.1f} | {100 * m['int8']['miou']:.1f} | "
+        f"-{s['miou_drop']:.2f} | drop {TARGETS['miou_drop']} |",
+        f"| depth AbsRel | {m['fp32']['depth']['abs_rel']:.4f} | {m['int8']['depth']['abs_rel']:.4f} | "
+        f"+{s['abs_rel_rise']:.4f} | rise {TARGETS['abs_rel_rise']} |",
+        f"| whole frame p50 (ms) | {r['latency_ms']['fp32']['end_to_end']['p50']:.1f} | "
+        f"{r['latency_ms']['int8']['end_to_end']['p50']:.1f} | {s['speedup_end_to_end_p50']:.2f}x | "
+        f"{TARGETS['speedup']}x |",
+        f"| engines p50 (ms) | {r['latency_ms']['fp32']['stages']['engines']['p50']:.1f} | "
+        f"{r['latency_ms']['int8']['stages']['engines']['p50']:.1f} | {s['speedup_engines_p50']:.2f}x | |",
+        "",
+        "Per-output SNR of INT8 against FP32 (dB): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in r["output_snr_db"].items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
