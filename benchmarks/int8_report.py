@@ -40,6 +40,9 @@ def main() -> int:
     ap.add_argument("--calib-frames", type=int, default=64)
     ap.add_argument("--method", default="entropy")
     ap.add_argument("--bench-frames", type=int, default=150)
+    ap.add_argument(
+        "--min-snr", type=float, default=30.0, help="sensitivity-pass budget (dB); 0 turns it off"
+    )
     args = ap.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
     work = args.work
@@ -61,6 +64,7 @@ def main() -> int:
             calib_data=calib_uri if p == "int8" else None,
             calib_frames=args.calib_frames,
             calib_method=args.method,
+            int8_min_snr=(args.min_snr or None) if p == "int8" else None,
         )
         for p in ("fp32", "int8")
         for m in MODELS
@@ -104,7 +108,13 @@ def main() -> int:
     report = {
         "what": "FP32 vs INT8 (Q/DQ, ONNX Runtime CPU) for the demo weights",
         "machine": f"{platform.machine()}, {bench['system']['cpu']} ({bench['system']['cpu_cores']} cores)",
-        "calibration": {"source": calib_uri, "frames": args.calib_frames, "method": args.method},
+        "calibration": {
+            "source": calib_uri,
+            "frames": args.calib_frames,
+            "method": args.method,
+            "min_snr_db": args.min_snr or None,
+            "kept_in_float": kept_in_float(engines),
+        },
         "evaluation": val_uri,
         "targets": TARGETS,
         "summary": summary,
@@ -122,6 +132,16 @@ def main() -> int:
     Path(f"{args.out}.md").write_text(markdown(report))
     print(markdown(report))
     return 0
+
+
+def kept_in_float(engines: Path) -> dict[str, list[str]]:
+    manifest = json.loads((engines / "manifest.json").read_text())["engines"]
+    out = {}
+    for e in manifest.values():
+        mixed = (e.get("calibration") or {}).get("mixed_precision")
+        if mixed:
+            out[e["model"]] = [s["reason"].replace("kept in float", s["node"]) for s in mixed["steps"]]
+    return out
 
 
 def output_snr(engines: Path, source: str, hw: tuple[int, int]) -> dict[str, float]:
@@ -171,6 +191,13 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "Per-output SNR of INT8 against FP32 (dB): "
         + ", ".join(f"{k} {v:.1f}" for k, v in r["output_snr_db"].items()),
+        "",
+        f"Sensitivity pass (budget {r['calibration']['min_snr_db']} dB on sem_logits / depth), "
+        "kept in float: "
+        + (
+            "; ".join(f"{m}: {', '.join(v) or 'none'}" for m, v in r["calibration"]["kept_in_float"].items())
+            or "none"
+        ),
         "",
     ]
     return "\n".join(lines)

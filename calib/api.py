@@ -31,10 +31,14 @@ def calibrate(
     percentile: float = 99.999,
     seed: int = 0,
     exclude_nodes: tuple[str, ...] = (),
+    min_snr_db: float | None = None,
     show_progress: bool = False,
 ) -> CalibrationResult:
     """Q/DQ model ``<stem>.int8.onnx``, ranges ``<stem>.calib.json`` and the TensorRT 10 cache
-    ``<stem>.trt10.calib`` next to each other in ``out_dir``, each written atomically."""
+    ``<stem>.trt10.calib`` next to each other in ``out_dir``, each written atomically.
+
+    With ``min_snr_db``, a sensitivity pass first picks layers to keep in float until every
+    judged output keeps that SNR (calib/sensitivity.py); the record says which and why."""
     import onnx
 
     from calib.data import load_frames
@@ -62,6 +66,16 @@ def calibrate(
     finally:
         if bar is not None:
             bar.close()
+    mixed = None
+    if min_snr_db is not None:
+        from calib.sensitivity import find_float_layers
+
+        # judged on other frames of the same source than those calibrated on
+        held_out = load_frames(source, frames=4, size=(shape[2], shape[3]), seed=seed + 1000)
+        mixed = find_float_layers(
+            onnx_path, data.tensors, held_out.tensors, min_snr_db=min_snr_db, method=method
+        )
+        exclude_nodes = (*exclude_nodes, *mixed["excluded"])
     ranges = compute_ranges(onnx_path, data.tensors, method=method, percentile=percentile)
     result = CalibrationResult(
         out / f"{stem}.int8.onnx", out / f"{stem}.calib.json", out / f"{stem}.trt10.calib"
@@ -80,6 +94,7 @@ def calibrate(
         "source": source,
         "data_sha256": data.digest,
         "excluded_nodes": list(exclude_nodes),
+        "mixed_precision": mixed,
         "activations": "int8 symmetric",
         "weights": "int8 per-channel symmetric",
     }

@@ -60,6 +60,7 @@ class BuildRequest:
     calib_data: str | None = None  # int8: source URI of calibration frames
     calib_frames: int = 64
     calib_method: str = "entropy"
+    int8_min_snr: float | None = None  # int8: keep layers in float until outputs keep this SNR
 
     @property
     def engine_id(self) -> str:
@@ -167,7 +168,7 @@ def fingerprint(
         "backend": req.backend,
         "precision": req.precision,
         "opset": req.opset,
-        "calibration": [req.calib_data, req.calib_frames, req.calib_method]
+        "calibration": [req.calib_data, req.calib_frames, req.calib_method, req.int8_min_snr]
         if req.precision == "int8"
         else None,
         "versions": {k: v for k, v in versions.items() if k != "python"},
@@ -286,7 +287,12 @@ def _calibrate(req: BuildRequest, onnx_path: Path, out_dir: Path) -> tuple[dict[
 
     assert req.calib_data is not None  # validate() guarantees it
     result = calibrate(
-        onnx_path, source=req.calib_data, out_dir=out_dir, frames=req.calib_frames, method=req.calib_method
+        onnx_path,
+        source=req.calib_data,
+        out_dir=out_dir,
+        frames=req.calib_frames,
+        method=req.calib_method,
+        min_snr_db=req.int8_min_snr,
     )
     record = dict(result.record)
     record["files"] = {

@@ -182,11 +182,18 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         percentile=args.percentile,
         seed=args.seed,
         exclude_nodes=tuple(args.exclude or ()),
+        min_snr_db=args.min_snr,
         show_progress=not args.quiet,
     )
     print(f"Q/DQ model: {result.qdq_model}")
     print(f"ranges:     {result.ranges_json}")
     print(f"TensorRT 10 calibration cache: {result.trt_cache}")
+    mixed = result.record.get("mixed_precision")
+    if mixed:
+        for step in mixed["steps"]:
+            print(f"  {step['node']}: {step['reason']}")
+        verdict = "met" if mixed["budget_met"] else "NOT met"
+        print(f"  budget {mixed['min_snr_db']} dB {verdict}: {mixed['final_snr_db']}")
     print(
         f"{result.record['frames']} frames, {result.record['method']}, "
         f"data sha256 {result.record['data_sha256'][:12]}"
@@ -343,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--percentile", type=float, default=99.999, help="for --method percentile; default: %(default)s"
     )
     p.add_argument("--exclude", action="append", metavar="NODE", help="keep this node in float (repeatable)")
+    p.add_argument(
+        "--min-snr",
+        type=float,
+        metavar="DB",
+        help="sensitivity pass: keep layers in float until outputs keep this SNR",
+    )
     p.add_argument("--seed", type=int, default=0, help="sampling seed; default: %(default)s")
     p.add_argument("--out", help="output folder; default: next to the model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -63,6 +63,12 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         choices=["minmax", "percentile", "entropy"],
         help="int8: range statistic; default: %(default)s",
     )
+    p.add_argument(
+        "--int8-min-snr",
+        type=float,
+        metavar="DB",
+        help="int8: keep the most sensitive layers in float until the dense outputs keep this SNR",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
     p.add_argument(
         "--verify-samples",
@@ -113,6 +119,7 @@ def requests_from_args(args: argparse.Namespace) -> list[BuildRequest]:
             calib_data=args.calib_data,
             calib_frames=args.calib_frames,
             calib_method=args.calib_method,
+            int8_min_snr=args.int8_min_snr,
         )
         for m in args.models
     ]

@@ -174,3 +174,21 @@ def test_int8_requests_are_validated(changes: dict, match: str) -> None:
     req = BuildRequest(model="depth_tiny", height=64, width=128, precision="int8", calib_data="synthetic://")
     with pytest.raises(ConfigError, match=match):
         dataclasses.replace(req, **changes).validate()
+
+
+def test_sensitivity_pass_keeps_layers_in_float_until_the_budget(tiny_engines: Path) -> None:
+    from calib.sensitivity import find_float_layers
+
+    src = tiny_engines / f"depth_tiny_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
+    cal = load_frames("synthetic://?size=128x256", frames=4, size=TEST_SIZE, seed=0)
+    held = load_frames("synthetic://?size=128x256", frames=2, size=TEST_SIZE, seed=9)
+    base = find_float_layers(src, cal.tensors, held.tensors, min_snr_db=0.0, method="minmax")
+    assert base["excluded"] == [] and base["budget_met"]  # nothing to do under a lax budget
+    want = base["all_int8_snr_db"]["depth"] + 3.0  # demand 3 dB more than all-INT8 gives
+    r = find_float_layers(src, cal.tensors, held.tensors, min_snr_db=want, method="minmax", max_float=4)
+    assert 1 <= len(r["excluded"]) <= 4
+    # every kept layer improved the worst output, and the report says so
+    for step in r["steps"]:
+        assert step["worst_snr_after_db"] > step["worst_snr_before_db"]
+        assert step["reason"].startswith("kept in float")
+    assert r["final_snr_db"]["depth"] > r["all_int8_snr_db"]["depth"]
