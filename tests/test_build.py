@@ -102,7 +102,9 @@ def test_bad_size(text: str, match: str) -> None:
 def test_request_validation(tmp_path: Path) -> None:
     with pytest.raises(UnknownModelError):
         BuildRequest(model="resnet9000", height=64, width=64).validate()
-    with pytest.raises(ConfigError, match="precision 'int8' is not supported by the onnxruntime"):
+    with pytest.raises(ConfigError, match="precision 'fp16' is not supported by the onnxruntime"):
+        BuildRequest(model="depth_tiny", height=64, width=64, precision="fp16").validate()
+    with pytest.raises(ConfigError, match="int8 needs calibration frames"):
         BuildRequest(model="depth_tiny", height=64, width=64, precision="int8").validate()
     with pytest.raises(BackendUnavailableError, match="TensorRT"):
         BuildRequest(model="depth_tiny", height=64, width=64, backend="tensorrt").validate()
