@@ -10,8 +10,9 @@ import contextlib
 import json
 import threading
 import time
+from array import array
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,24 @@ E2E = "end_to_end"
 
 
 class LatencyTracker:
-    def __init__(self, *, deadline_ms: float | None = None, window: int = 256) -> None:
+    """``max_spans`` bounds the per-span log kept for the Chrome trace and JSON lines (the
+    most recent ones; a day at 30 fps would otherwise hold millions); the summary's
+    percentiles use every frame, stored compactly as float64 arrays (8 bytes a value)."""
+
+    def __init__(
+        self, *, deadline_ms: float | None = None, window: int = 256, max_spans: int = 200_000
+    ) -> None:
         self.deadline_ms = deadline_ms
         self._lock = threading.Lock()
         self._window = window
         self._recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
         self._recent_done: deque[int] = deque(maxlen=window)
-        self._spans: list[tuple[int, str, int, int, int]] = []  # seq, stage, start, end, thread
-        self._stage_ms: dict[str, list[float]] = defaultdict(list)
-        self._e2e_ms: list[float] = []
+        self._spans: deque[tuple[int, str, int, int, int]] = deque(
+            maxlen=max_spans
+        )  # seq, stage, start, end, thread
+        self.spans_dropped = 0
+        self._stage_ms: dict[str, array[float]] = defaultdict(lambda: array("d"))
+        self._e2e_ms: array[float] = array("d")
         self.drops = 0
         self.frames_in = 0
         self.frames_out = 0
@@ -42,6 +52,7 @@ class LatencyTracker:
 
     def record(self, seq: int, stage: str, start_ns: int, end_ns: int) -> None:
         with self._lock:
+            self.spans_dropped += len(self._spans) == self._spans.maxlen
             self._spans.append((seq, stage, start_ns, end_ns, threading.get_ident()))
             self._stage_ms[stage].append((end_ns - start_ns) / 1e6)
             self._recent[stage].append((end_ns - start_ns) / 1e6)
@@ -74,6 +85,7 @@ class LatencyTracker:
             self._e2e_ms.append(ms)
             self._recent[E2E].append(ms)
             self._recent_done.append(now)
+            self.spans_dropped += len(self._spans) == self._spans.maxlen
             self._spans.append((seq, E2E, t_capture_ns, now, 0))
             self.frames_out += 1
             self._t_last = now
@@ -82,7 +94,7 @@ class LatencyTracker:
         return ms
 
     @staticmethod
-    def stats(values: list[float]) -> dict[str, float]:
+    def stats(values: Sequence[float]) -> dict[str, float]:
         if not values:
             return {"count": 0}
         a = np.asarray(values)
