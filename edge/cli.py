@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import signal
@@ -202,26 +203,35 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from edge.latency import LatencyTracker
     from edge.stream import run_stream
 
-    tracker = run_stream(
-        args.source,
-        engines=args.engines,
-        sinks=args.sink or ["null://"],
-        backend=args.backend,
-        max_frames=args.max_frames,
-        deadline_ms=args.deadline_ms,
-        realtime=args.realtime,
-        trace=args.trace,
-        latency_log=args.latency_log,
-        summary_json=args.summary,
-        show_status=True,
-        threads=args.threads,
-        device=args.device,
-        panoptic=args.panoptic,
-        depth=args.depth,
-    )
-    print(tracker.format_summary())
+    tracker = LatencyTracker(deadline_ms=args.deadline_ms)
+    try:
+        run_stream(
+            args.source,
+            engines=args.engines,
+            sinks=args.sink or ["null://"],
+            backend=args.backend,
+            max_frames=args.max_frames,
+            deadline_ms=args.deadline_ms,
+            realtime=args.realtime,
+            trace=args.trace,
+            latency_log=args.latency_log,
+            summary_json=args.summary,
+            show_status=True,
+            threads=args.threads,
+            device=args.device,
+            panoptic=args.panoptic,
+            depth=args.depth,
+            loop=args.loop,
+            reconnect_timeout_s=args.reconnect_timeout,
+            tracker=tracker,
+        )
+    finally:
+        # Ctrl-C is how a camera run ends: its summary is the result, so print it then too
+        if tracker.frames_out:
+            print(tracker.format_summary(), flush=True)
     return 0
 
 
@@ -258,6 +268,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edge.cli_bench import add_bench_arguments
     from edge.cli_build import add_build_arguments
@@ -270,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a source through the engines")
     p.add_argument(
         "source",
-        help="synthetic://?fps=17&seed=0, video.mp4, images/, /dev/video0, csi://0, "
-        "rtsp://..., gst://PIPELINE",
+        help="synthetic://?fps=17&seed=0, video.mp4, images/, cityscapes://DIR, "
+        "/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG, csi://0?width=1280&height=720, "
+        "rtsp://HOST/PATH#transport=tcp, http://HOST/stream.mjpg, gst://PIPELINE",
     )
     p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
     p.add_argument(
@@ -287,11 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--sink",
         action="append",
         metavar="URI",
-        help="out.mp4, dir://frames/, null:// (repeatable); default: null://",
+        help="out.mp4, dir://frames/, http://127.0.0.1:8080 (live web viewer), display:// (OpenCV "
+        "window), null:// (repeatable); default: null://",
     )
     p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--deadline-ms", type=float, metavar="MS", help="count frames slower than this end to end")
     p.add_argument("--realtime", action="store_true", help="pace files at their fps and drop like a camera")
+    p.add_argument("--loop", action="store_true", help="play a file or folder again each time it ends")
+    p.add_argument(
+        "--reconnect-timeout",
+        type=_positive_float,
+        metavar="S",
+        help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
+    )
     p.add_argument(
         "--threads",
         type=_positive_int,

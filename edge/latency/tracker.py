@@ -47,6 +47,8 @@ class LatencyTracker:
         self.frames_out = 0
         self.deadline_misses = 0
         self.sink_errors = 0
+        self.reconnects = 0
+        self.gap_ms = 0.0
         self._t0 = time.perf_counter_ns()
         self._t_last = self._t0
 
@@ -65,17 +67,23 @@ class LatencyTracker:
         finally:
             self.record(seq, name, start, time.perf_counter_ns())
 
-    def frame_captured(self) -> None:
+    def frame_captured(self, count: int = 1) -> None:
         with self._lock:
-            self.frames_in += 1
+            self.frames_in += count
 
     def sink_failed(self) -> None:
         with self._lock:
             self.sink_errors += 1
 
-    def frame_dropped(self) -> None:
+    def frame_dropped(self, count: int = 1) -> None:
         with self._lock:
-            self.drops += 1
+            self.drops += count
+
+    def source_gap(self, ms: float) -> None:
+        """A live source was lost and came back ``ms`` later."""
+        with self._lock:
+            self.reconnects += 1
+            self.gap_ms += ms
 
     def frame_done(self, seq: int, t_capture_ns: int) -> float:
         """Close a frame's trace at the sink; returns its end-to-end latency in ms."""
@@ -116,6 +124,8 @@ class LatencyTracker:
                 "frames_out": self.frames_out,
                 "drops": self.drops,
                 "sink_errors": self.sink_errors,
+                "reconnects": self.reconnects,
+                "source_gap_ms": self.gap_ms,
                 "deadline_ms": self.deadline_ms,
                 "deadline_misses": self.deadline_misses,
                 "fps": self.frames_out / seconds,
@@ -129,6 +139,7 @@ class LatencyTracker:
             recent = {k: list(v) for k, v in self._recent.items()}
             done = list(self._recent_done)
             counts = (self.frames_in, self.frames_out, self.drops, self.deadline_misses)
+            gaps = (self.reconnects, self.gap_ms, self.sink_errors)
         fps = (len(done) - 1) / ((done[-1] - done[0]) / 1e9) if len(done) > 1 and done[-1] > done[0] else 0.0
         return {
             "stages_ms": {k: self.stats(v) for k, v in recent.items()},
@@ -137,6 +148,10 @@ class LatencyTracker:
             "frames_out": counts[1],
             "drops": counts[2],
             "deadline_misses": counts[3],
+            "deadline_ms": self.deadline_ms,
+            "reconnects": gaps[0],
+            "source_gap_ms": gaps[1],
+            "sink_errors": gaps[2],
         }
 
     def status_line(self) -> str:
@@ -148,6 +163,8 @@ class LatencyTracker:
         parts.append(f"drops {r['drops']}")
         if self.deadline_ms is not None:
             parts.append(f"misses {r['deadline_misses']}")
+        if r["reconnects"]:
+            parts.append(f"reconnects {r['reconnects']} ({r['source_gap_ms'] / 1e3:.1f} s lost)")
         return "  ".join(parts) + "  (p50/p99 ms)"
 
     def format_summary(self) -> str:
@@ -172,6 +189,11 @@ class LatencyTracker:
         lines.append(
             f"frames in {s['frames_in']}  out {s['frames_out']}  dropped {s['drops']}  "
             + (f"sink errors {s['sink_errors']}  " if s["sink_errors"] else "")
+            + (
+                f"reconnects {s['reconnects']} ({s['source_gap_ms'] / 1e3:.1f} s without frames)  "
+                if s.get("reconnects")
+                else ""
+            )
             + f"{s['fps']:.1f} fps{misses}"
         )
         return "\n".join(lines)

@@ -51,11 +51,20 @@ def run_stream(
     device: str | None = None,
     panoptic: str | None = None,
     depth: str | None = None,
+    loop: bool = False,
+    reconnect_timeout_s: float | None = None,
+    tracker: LatencyTracker | None = None,
 ) -> LatencyTracker:
-    """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker."""
+    """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
+
+    ``loop`` plays a file or folder again from the start each time it ends (stop with
+    Ctrl-C or ``max_frames``); ``reconnect_timeout_s`` bounds how long a lost camera or
+    stream may stay away (None: wait for ever). Pass a ``tracker`` to keep its numbers
+    when the run ends with Ctrl-C (which is re-raised).
+    """
     from edge.stream.pipeline import EngineSet, Pipeline
     from edge.stream.sinks import open_sink
-    from edge.stream.sources import open_source
+    from edge.stream.sources import LoopingSource, open_source
 
     engine_set = EngineSet.from_manifest(
         engines,
@@ -64,15 +73,25 @@ def run_stream(
         depth=depth,
         engine_options=default_engine_options(backend, threads, device),
     )
-    src = open_source(source)
-    fps = src.fps or 17.0
     try:
-        opened = [open_sink(s, fps=fps) for s in sinks]
+        src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)
     except BaseException:
+        engine_set.close()
+        raise
+    opened = []
+    try:
+        if loop:
+            src = LoopingSource(src)
+        fps = src.fps or 17.0
+        for s in sinks:
+            opened.append(open_sink(s, fps=fps))
+    except BaseException:
+        for done in opened:  # a viewer already listening must let go of its port
+            done.close()
         src.close()
         engine_set.close()
         raise
-    tracker = LatencyTracker(deadline_ms=deadline_ms)
+    tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
     pipeline = Pipeline(
         source=src,
         engines=engine_set,

@@ -150,14 +150,16 @@ def render_result(result: Result, depth_range: tuple[float, float]) -> np.ndarra
     from edge.postprocess.render import colorize_depth, overlay, side_by_side
 
     image = result.extras["resized"]
-    parts = []
+    views: dict[str, np.ndarray] = {}
     if result.panoptic is not None:
         ids, instances = fuse(result.panoptic)
         result.extras["panoptic_ids"] = ids
         result.extras["instances"] = len(instances)
-        parts.append(overlay(image, ids, instances))
+        views["panoptic"] = overlay(image, ids, instances)
     if result.depth is not None:
-        parts.append(colorize_depth(result.depth["depth"][0, 0], *depth_range))
+        views["depth"] = colorize_depth(result.depth["depth"][0, 0], *depth_range)
+    result.extras["views"] = views  # each half on its own, for the live viewer
+    parts = list(views.values())
     return parts[0] if len(parts) == 1 else side_by_side(parts[0], parts[1])
 
 
@@ -186,6 +188,10 @@ class Pipeline:
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._sink_errors_seen: set[tuple[str, str]] = set()
+        for sink in sinks:  # live sinks (the viewer) show the tracker's statistics
+            attach = getattr(sink, "attach", None)
+            if attach is not None:
+                attach(self.tracker)
 
     def stop(self) -> None:
         self._stop.set()
@@ -227,13 +233,23 @@ class Pipeline:
                 if frame is None:
                     break
                 count += 1
-                self.tracker.frame_captured()
+                self._account(frame)
                 if self.source.live or self.realtime:
                     self._put_latest(frame)
                 elif not self._put(self._frames, frame):
                     break
         finally:
             self._put_end(self._frames)
+
+    def _account(self, frame: Frame) -> None:
+        # a live capture thread reports what it replaced before we read, and outages
+        dropped = int(frame.meta.get("dropped_before", 0))
+        self.tracker.frame_captured(dropped + 1)
+        if dropped:
+            self.tracker.frame_dropped(dropped)
+        gap_ms = frame.meta.get("gap_ms")
+        if gap_ms is not None:
+            self.tracker.source_gap(float(gap_ms))
 
     def _put_latest(self, frame: Frame) -> None:
         """Hand over without blocking: a full queue loses its oldest frame."""
@@ -288,11 +304,15 @@ class Pipeline:
             self.tracker.record(seq, f"{kind}_gpu", end - int(device_ms * 1e6), end)
         return out
 
-    def _write(self, sink: Sink, image: np.ndarray, seq: int) -> None:
+    def _write(self, sink: Sink, image: np.ndarray, seq: int, result: Result | None = None) -> None:
         """A failing output (full disk, removed folder) must not stop perception: count it,
         say it once per sink and kind of error, and keep going."""
         try:
-            sink.write(image, seq)
+            write_result = getattr(sink, "write_result", None)
+            if write_result is not None and result is not None:
+                write_result(result)
+            else:
+                sink.write(image, seq)
         except (OSError, SinkError) as exc:
             self.tracker.sink_failed()
             key = (sink.uri, type(exc).__name__)
@@ -311,7 +331,7 @@ class Pipeline:
                 result.rendered = render_result(result, self.engines.depth_range)
             with self.tracker.stage(seq, "sink"):
                 for sink in self.sinks:
-                    self._write(sink, result.rendered, seq)
+                    self._write(sink, result.rendered, seq, result)
             self.tracker.frame_done(seq, result.frame.t_capture_ns)
             if self.on_result is not None:
                 self.on_result(result)

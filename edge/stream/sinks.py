@@ -1,4 +1,5 @@
-"""URI-selected output sinks: ``out.mp4``, ``dir://frames/``, ``null://``.
+"""URI-selected output sinks: ``out.mp4``, ``dir://frames/``, ``http://127.0.0.1:8080``
+(the live web viewer, edge.viewer), ``display://`` (an OpenCV window), ``null://``.
 
 The video sink writes to a hidden partial file and renames it on close, so an
 interrupted run never leaves a truncated file under the final name.
@@ -6,7 +7,9 @@ interrupted run never leaves a truncated file under the final name.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -91,6 +94,55 @@ class DirSink:
         return None
 
 
+class DisplaySink:
+    """An OpenCV window; q or Esc in it ends the run like Ctrl-C."""
+
+    def __init__(self, uri: str, title: str = "edge") -> None:
+        import cv2
+
+        self.uri, self.title, self.frames = uri, title, 0
+        if not has_gui():
+            raise SinkError(
+                f"sink {uri!r} needs OpenCV with a GUI backend, and this one ({cv2.__version__}) has none: "
+                "the opencv-python-headless wheel never does (install opencv-python instead, or use the "
+                "web viewer, --sink http://127.0.0.1:8080)"
+            )
+        if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        ):
+            # GTK exits the whole process when it cannot open a display; say so instead
+            raise SinkError(f"sink {uri!r} needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set")
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error as exc:
+            raise SinkError(f"sink {uri!r}: OpenCV cannot open a window: {exc}") from exc
+
+    def write(self, image: np.ndarray, seq: int) -> None:
+        import cv2
+
+        cv2.imshow(self.title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        self.frames += 1
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            raise KeyboardInterrupt
+
+    def close(self) -> None:
+        import cv2
+
+        with contextlib.suppress(cv2.error):
+            cv2.destroyWindow(self.title)
+
+
+def has_gui() -> bool:
+    """Whether the installed OpenCV was built with a window backend (GTK, Qt, Cocoa, Win32)."""
+    import cv2
+
+    for line in cv2.getBuildInformation().splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "GUI":
+            return value.strip().upper() not in ("", "NONE", "NO")
+    return False
+
+
 def open_sink(uri: str, *, fps: float = 17.0) -> Sink:
     if "\x00" in uri:
         raise SinkError(f"sink {uri!r} contains a NUL character")
@@ -100,12 +152,19 @@ def open_sink(uri: str, *, fps: float = 17.0) -> Sink:
         raise SinkError(f"sink {uri!r} is not a valid URI: {exc}") from None
     if parts.scheme == "null":
         return NullSink(uri)
+    if parts.scheme == "display":
+        return DisplaySink(uri, title=(parts.netloc + parts.path) or "edge")
+    if parts.scheme == "http":
+        from edge.viewer import ViewerSink, parse_viewer_uri
+
+        host, port = parse_viewer_uri(uri)
+        return ViewerSink(uri, host=host, port=port)
     if parts.scheme == "dir":
         return DirSink(uri, Path(parts.netloc + parts.path))
     path = Path(parts.path if parts.scheme == "file" else uri)
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
             f"unknown sink {uri!r}; supported: a video path ending in {sorted(VIDEO_SUFFIXES)}, "
-            "dir://FOLDER, null://"
+            "dir://FOLDER, http://127.0.0.1:8080 (live viewer), display:// (window), null://"
         )
     return VideoSink(uri, path, fps)

@@ -4,12 +4,15 @@ synthetic://?fps=17&seed=0&size=256x512&frames=N   procedural driving scene
 cityscapes://DIR?split=val&fps=17                     Cityscapes-layout sequences, in order
 path/to/video.mp4, file:///abs/video.mp4              video file
 path/to/images/                                       image directory (sorted)
-/dev/video0, csi://0, rtsp://..., gst://PIPELINE     cameras and streams via OpenCV
+/dev/video0, csi://0, rtsp://..., http://..., gst://  cameras and streams (edge.stream.cameras),
+                                                      read on a capture thread (edge.stream.capture)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -163,16 +166,17 @@ class CityscapesSource:
 
 
 class OpenCVSource:
-    """Video files, cameras and streams through cv2.VideoCapture."""
+    """Video files through cv2.VideoCapture (cameras and streams go through LiveCapture)."""
 
-    def __init__(self, uri: str, target: Any, *, live: bool, api: int | None = None) -> None:
+    def __init__(self, uri: str, target: str) -> None:
         import cv2
 
         self.uri = uri
-        self.live = live
-        cap = cv2.VideoCapture(target) if api is None else cv2.VideoCapture(target, api)
+        self.live = False
+        cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG)
         if not cap.isOpened():
-            raise SourceError(f"cannot open source {uri!r} with OpenCV ({_why_not(uri)})")
+            cap.release()
+            raise SourceError(f"cannot open source {uri!r} with OpenCV (missing, unreadable or not a video)")
         self._cap = cap
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 else None
@@ -190,16 +194,6 @@ class OpenCVSource:
 
     def close(self) -> None:
         self._cap.release()
-
-
-def _why_not(uri: str) -> str:
-    if uri.startswith(("csi://", "gst://")):
-        return "needs OpenCV built with GStreamer; the PyPI opencv wheels have none"
-    if uri.startswith("/dev/video"):
-        return "no such camera, or it is busy"
-    if uri.startswith("rtsp://"):
-        return "stream unreachable or codec unsupported"
-    return "missing, unreadable or not a video"
 
 
 class ImageDirSource:
@@ -227,19 +221,61 @@ class ImageDirSource:
         return None
 
 
-def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: int = 30) -> str:
-    """Jetson CSI camera through nvarguscamerasrc, converted to BGR for OpenCV's appsink."""
-    return (
-        f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM),width={width},"
-        f"height={height},framerate={fps}/1 ! nvvidconv ! video/x-raw,format=BGRx ! "
-        "videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1"
-    )
+class LoopingSource:
+    """A finite source played again from its start each time it ends (files, image folders,
+    synthetic drives): a stand-in camera that never stops, e.g. to watch in the viewer."""
+
+    def __init__(self, source: Source) -> None:
+        if source.live:
+            raise SourceError(f"source {source.uri!r} is live; only files and folders can loop")
+        self._source = source
+        self.uri, self.fps, self.live = source.uri, source.fps, False
+        self.loops = 0
+        self._seq = 0
+
+    def read(self) -> Frame | None:
+        frame = self._source.read()
+        if frame is None:
+            self._source.close()
+            self._source = open_source(self.uri)
+            self.loops += 1
+            frame = self._source.read()
+            if frame is None:
+                return None
+        frame = dataclasses.replace(frame, seq=self._seq, meta={**frame.meta, "loop": self.loops})
+        self._seq += 1
+        return frame
+
+    def close(self) -> None:
+        self._source.close()
 
 
-def open_source(uri: str) -> Source:
-    """The source a URI names; a clear SourceError for anything else."""
-    import cv2
+def open_live(uri: str, *, reconnect_timeout_s: float | None = None) -> Source:
+    """A camera or network stream on its own capture thread (newest frame wins, reconnects)."""
+    from edge.stream.cameras import granted, open_capture, spec_for
+    from edge.stream.capture import LiveCapture
 
+    spec = spec_for(uri)
+    warned: list[bool] = []
+
+    def open_reader() -> Any:
+        cap = open_capture(uri, spec)
+        differs = granted(cap, spec)
+        if differs and not warned:
+            warned.append(True)
+            told = ", ".join(f"{k} {asked:g} -> {got:g}" for k, (asked, got) in differs.items())
+            print(f"warning: camera {uri!r} did not accept the requested settings: {told}", file=sys.stderr)
+        return cap
+
+    return LiveCapture(uri=uri, open_reader=open_reader, reconnect_timeout_s=reconnect_timeout_s)
+
+
+def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source:
+    """The source a URI names; a clear SourceError for anything else.
+
+    ``reconnect_timeout_s`` applies to cameras and streams: how long a lost one may stay
+    away before the run fails (None: for ever).
+    """
     if not uri:
         raise SourceError("empty source URI; expected e.g. synthetic://, video.mp4, /dev/video0")
     if "\x00" in uri:
@@ -249,17 +285,8 @@ def open_source(uri: str) -> Source:
         return SyntheticSource(uri)
     if scheme == "cityscapes":
         return CityscapesSource(uri)
-    if scheme == "csi":
-        sensor = _split(uri).netloc or "0"
-        if not sensor.isdigit():
-            raise SourceError(f"source {uri!r}: expected csi://N with a sensor number")
-        return OpenCVSource(uri, csi_pipeline(int(sensor)), live=True, api=cv2.CAP_GSTREAMER)
-    if scheme == "gst":
-        return OpenCVSource(uri, uri[len("gst://") :], live=True, api=cv2.CAP_GSTREAMER)
-    if scheme in ("rtsp", "rtsps", "http", "https"):
-        return OpenCVSource(uri, uri, live=True, api=cv2.CAP_FFMPEG)
-    if uri.startswith("/dev/video"):
-        return OpenCVSource(uri, uri, live=True, api=cv2.CAP_V4L2)
+    if scheme in ("csi", "gst", "rtsp", "rtsps", "http", "https") or uri.startswith("/dev/video"):
+        return open_live(uri, reconnect_timeout_s=reconnect_timeout_s)
     if scheme == "file":
         path = Path(_split(uri).path)
     elif scheme in ("",) or len(scheme) == 1:  # plain path (or a Windows drive letter)
@@ -273,4 +300,4 @@ def open_source(uri: str) -> Source:
         return ImageDirSource(uri, path)
     if not path.is_file():
         raise SourceError(f"source {uri!r}: no such file or directory")
-    return OpenCVSource(uri, str(path), live=False)
+    return OpenCVSource(uri, str(path))

@@ -1,0 +1,246 @@
+"""How each live URI is opened with OpenCV: target string, capture API, properties.
+
+/dev/videoN?width=1280&height=720&fps=30&fourcc=MJPG     V4L2 camera
+csi://N?width=1280&height=720&fps=30&flip=0              Jetson CSI camera (nvarguscamerasrc)
+rtsp://host/path#transport=tcp&backend=ffmpeg&latency=0  network stream (options after '#')
+http://host/stream.mjpg                                  MJPEG / HLS over HTTP (FFmpeg)
+gst://PIPELINE                                           any GStreamer pipeline ending in appsink
+
+Options for rtsp:// and http:// travel in the fragment because the query belongs to the
+camera's own URL, and a fragment is never sent to the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from edge.errors import SourceError
+
+# OpenCV reads this variable when a capture opens; a lock keeps two opens from mixing values
+_FFMPEG_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+_env_lock = threading.Lock()
+OPEN_TIMEOUT_MS = 5000
+READ_TIMEOUT_MS = 5000
+
+
+@dataclass
+class CaptureSpec:
+    """What cv2.VideoCapture is given for one URI."""
+
+    target: str
+    api: str  # "v4l2" | "gstreamer" | "ffmpeg"
+    props: list[tuple[str, float]] = field(default_factory=list)  # cv2.CAP_PROP_* name, value
+    ffmpeg_options: str | None = None
+    requested: dict[str, float] = field(default_factory=dict)  # to warn when a camera ignores them
+
+
+@cache
+def gstreamer_available() -> bool:
+    import cv2
+
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GStreamer:"):
+            return "YES" in line
+    return False
+
+
+def _options(uri: str, text: str, known: dict[str, type]) -> dict[str, Any]:
+    q = {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
+    unknown = set(q) - set(known)
+    if unknown:
+        raise SourceError(f"source {uri!r}: unknown options {sorted(unknown)}; known: {', '.join(known)}")
+    out: dict[str, Any] = {}
+    for key, value in q.items():
+        kind = known[key]
+        if kind is str:
+            out[key] = value
+            continue
+        try:
+            number = kind(value)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise SourceError(f"source {uri!r}: {key}={value!r} is not {what}") from None
+        if number <= 0 and key not in ("flip", "latency"):
+            raise SourceError(f"source {uri!r}: {key}={value!r} must be positive")
+        out[key] = number
+    return out
+
+
+def v4l2_spec(uri: str) -> CaptureSpec:
+    device, _, query = uri.partition("?")
+    if not device[len("/dev/video") :].isdigit():
+        raise SourceError(f"source {uri!r}: expected /dev/videoN, e.g. /dev/video0?width=1280&height=720")
+    opts = _options(uri, query, {"width": int, "height": int, "fps": float, "fourcc": str})
+    props: list[tuple[str, float]] = []
+    if "fourcc" in opts:
+        code = str(opts["fourcc"])
+        if len(code) != 4:
+            raise SourceError(f"source {uri!r}: fourcc={code!r} must be four characters, e.g. MJPG or YUYV")
+        # the pixel format goes first: it decides which sizes and rates the camera offers
+        props.append(("CAP_PROP_FOURCC", float(_fourcc(code))))
+    for key, prop in (("width", "CAP_PROP_FRAME_WIDTH"), ("height", "CAP_PROP_FRAME_HEIGHT")):
+        if key in opts:
+            props.append((prop, float(opts[key])))
+    if "fps" in opts:
+        props.append(("CAP_PROP_FPS", float(opts["fps"])))
+    props.append(("CAP_PROP_BUFFERSIZE", 1.0))  # the driver must not queue stale frames
+    requested = {k: float(v) for k, v in opts.items() if k in ("width", "height", "fps")}
+    return CaptureSpec(device, "v4l2", props, requested=requested)
+
+
+def _fourcc(code: str) -> int:
+    return sum(ord(c) << (8 * i) for i, c in enumerate(code))
+
+
+def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: float = 30, flip: int = 0) -> str:
+    """Jetson CSI camera through nvarguscamerasrc, converted to BGR for OpenCV's appsink."""
+    return (
+        f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM),width={width},"
+        f"height={height},framerate={round(fps)}/1 ! nvvidconv flip-method={flip} ! "
+        "video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! "
+        "appsink drop=true max-buffers=1 sync=false"
+    )
+
+
+def csi_spec(uri: str) -> CaptureSpec:
+    parts = urlsplit(uri)
+    if not parts.netloc.isdigit() and parts.netloc != "":
+        raise SourceError(f"source {uri!r}: expected csi://N with a sensor number")
+    opts = _options(uri, parts.query, {"width": int, "height": int, "fps": float, "flip": int})
+    if not 0 <= int(opts.get("flip", 0)) <= 7:
+        raise SourceError(f"source {uri!r}: flip must be 0..7 (nvvidconv flip-method)")
+    sensor = int(parts.netloc or 0)
+    pipeline = csi_pipeline(
+        sensor,
+        int(opts.get("width", 1280)),
+        int(opts.get("height", 720)),
+        float(opts.get("fps", 30)),
+        int(opts.get("flip", 0)),
+    )
+    return CaptureSpec(pipeline, "gstreamer")
+
+
+def network_spec(uri: str) -> CaptureSpec:
+    """rtsp:// and http(s):// streams, tuned for latency rather than smoothness."""
+    url, _, fragment = uri.partition("#")
+    opts = _options(uri, fragment, {"transport": str, "backend": str, "latency": int})
+    backend = str(opts.get("backend", "ffmpeg"))
+    transport = str(opts.get("transport", "tcp"))
+    latency = int(opts.get("latency", 0))
+    if backend not in ("ffmpeg", "gstreamer"):
+        raise SourceError(f"source {uri!r}: backend={backend!r}; expected ffmpeg or gstreamer")
+    if transport not in ("tcp", "udp"):
+        raise SourceError(f"source {uri!r}: transport={transport!r}; expected tcp or udp")
+    is_rtsp = url.startswith(("rtsp://", "rtsps://"))
+    if backend == "gstreamer":
+        if is_rtsp:
+            protocols = "tcp" if transport == "tcp" else "udp"
+            head = f'rtspsrc location="{url}" latency={latency} protocols={protocols}'
+        else:
+            head = f'souphttpsrc location="{url}" is-live=true'
+        pipeline = (
+            f"{head} ! decodebin ! videoconvert ! video/x-raw,format=BGR ! "
+            "appsink drop=true max-buffers=1 sync=false"
+        )
+        return CaptureSpec(pipeline, "gstreamer")
+    # no input buffering, no reordering delay: the newest decoded frame is what we want
+    flags = ["fflags;nobuffer", "flags;low_delay", f"max_delay;{latency * 1000}"]
+    if is_rtsp:
+        flags.insert(0, f"rtsp_transport;{transport}")
+    return CaptureSpec(url, "ffmpeg", [("CAP_PROP_BUFFERSIZE", 1.0)], ffmpeg_options="|".join(flags))
+
+
+def gst_spec(uri: str) -> CaptureSpec:
+    pipeline = uri[len("gst://") :].strip()
+    if not pipeline:
+        raise SourceError(f"source {uri!r}: expected gst://PIPELINE, e.g. gst://videotestsrc ! appsink")
+    if "appsink" not in pipeline:
+        raise SourceError(f"source {uri!r}: the pipeline must end in an appsink for OpenCV to read it")
+    return CaptureSpec(pipeline, "gstreamer")
+
+
+def spec_for(uri: str) -> CaptureSpec:
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if uri.startswith("/dev/video"):
+        return v4l2_spec(uri)
+    if scheme == "csi":
+        return csi_spec(uri)
+    if scheme == "gst":
+        return gst_spec(uri)
+    if scheme in ("rtsp", "rtsps", "http", "https"):
+        return network_spec(uri)
+    raise SourceError(f"source {uri!r} is not a camera or stream URI")
+
+
+@contextlib.contextmanager
+def _ffmpeg_env(options: str | None) -> Iterator[None]:
+    if options is None:
+        yield
+        return
+    with _env_lock:
+        before = os.environ.get(_FFMPEG_ENV)
+        os.environ[_FFMPEG_ENV] = options
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(_FFMPEG_ENV, None)
+            else:
+                os.environ[_FFMPEG_ENV] = before
+
+
+def open_capture(uri: str, spec: CaptureSpec) -> Any:
+    """An opened cv2.VideoCapture, or a SourceError saying why not."""
+    import cv2
+
+    if spec.api == "gstreamer" and not gstreamer_available():
+        raise SourceError(
+            f"source {uri!r} needs OpenCV built with GStreamer, and this OpenCV ({cv2.__version__}) has "
+            "none (the PyPI opencv wheels never do); on a Jetson use the system OpenCV from JetPack "
+            "(python3-opencv) in a venv made with --system-site-packages"
+        )
+    api = {"v4l2": cv2.CAP_V4L2, "gstreamer": cv2.CAP_GSTREAMER, "ffmpeg": cv2.CAP_FFMPEG}[spec.api]
+    params: list[int] = []
+    if spec.api == "ffmpeg":
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            OPEN_TIMEOUT_MS,
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            READ_TIMEOUT_MS,
+        ]
+    with _ffmpeg_env(spec.ffmpeg_options):
+        cap = cv2.VideoCapture(spec.target, api, params)
+    if not cap.isOpened():
+        cap.release()
+        raise SourceError(f"cannot open source {uri!r} with OpenCV ({_why_not(spec)})")
+    for name, value in spec.props:
+        cap.set(getattr(cv2, name), value)
+    return cap
+
+
+def _why_not(spec: CaptureSpec) -> str:
+    if spec.api == "v4l2":
+        return "no such camera, it is busy, or this user may not open it (video group)"
+    if spec.api == "gstreamer":
+        return "the GStreamer pipeline did not start; try it with gst-launch-1.0"
+    return "stream unreachable, refused, or its codec is unsupported"
+
+
+def granted(cap: Any, spec: CaptureSpec) -> dict[str, tuple[float, float]]:
+    """Requested camera settings the driver did not grant: {name: (asked, got)}."""
+    import cv2
+
+    props = {"width": cv2.CAP_PROP_FRAME_WIDTH, "height": cv2.CAP_PROP_FRAME_HEIGHT, "fps": cv2.CAP_PROP_FPS}
+    out = {}
+    for key, asked in spec.requested.items():
+        got = float(cap.get(props[key]))
+        if abs(got - asked) > 0.5:
+            out[key] = (asked, got)
+    return out

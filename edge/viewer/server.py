@@ -1,0 +1,343 @@
+"""The live viewer's HTTP server (aiohttp on its own thread and event loop).
+
+Routes, and nothing else (no static-directory handler, so no path can reach a file
+that is not one of the viewer's own):
+
+  GET /                         the page
+  GET /viewer.js, /viewer.css   its script and style (and /favicon.svg)
+  GET /frame/{view}.jpg         newest frame; ?after=N waits for one newer than seq N
+  GET /stream/{view}.mjpg       multipart MJPEG (VLC, ffmpeg, OpenCV, another `edge run`)
+  GET /stream.mjpg              the same for the composite view
+  GET /stats                    rolling per-stage p50/p99, fps, drops, deadline misses
+  GET /history                  the last minutes of /stats samples, for a page that opens late
+
+Views: ``panoptic`` (overlay), ``depth`` (colourised), ``composite`` (side by side).
+Frames are JPEG-encoded only when a client asks, at most once per frame and view, so
+a viewer nobody watches costs the pipeline one reference swap per frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections import deque
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from edge.errors import SinkError
+
+VIEWS = ("composite", "panoptic", "depth")
+STATIC = {
+    "viewer.js": "text/javascript",
+    "viewer.css": "text/css",
+    "index.html": "text/html",
+    "favicon.svg": "image/svg+xml",
+}
+BOUNDARY = "edgeframe"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class ViewerServer:
+    """Serves the newest frames and the tracker's live statistics.
+
+    ``publish`` is called from the pipeline's thread; everything else runs on the
+    server's own event loop thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        jpeg_quality: int = 80,
+        sample_period_s: float = 0.5,
+        history: int = 600,
+    ) -> None:
+        self.host, self.requested_port = host, port
+        self.port: int | None = None
+        self.jpeg_quality = jpeg_quality
+        self.sample_period_s = sample_period_s
+        self.tracker: Any = None
+        self.frames_published = 0
+        self._lock = threading.Lock()
+        self._latest: tuple[int, dict[str, np.ndarray]] | None = None
+        self._jpeg: dict[str, tuple[int, bytes]] = {}
+        self._history: deque[dict[str, Any]] = deque(maxlen=history)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._new_frame: asyncio.Event | None = None
+        self._closing: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._t0 = time.monotonic()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    # pipeline side -----------------------------------------------------------------
+
+    def start(self) -> str:
+        """Bind and serve; returns the page URL. SinkError if the address is taken."""
+        self._thread = threading.Thread(target=self._serve, name="edge-viewer", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=30)
+        if self._start_error is not None:
+            exc = self._start_error
+            if not isinstance(exc, OSError):
+                raise SinkError(f"viewer failed to start: {type(exc).__name__}: {exc}") from exc
+            raise SinkError(
+                f"viewer cannot listen on {self.host}:{self.requested_port}: {exc} "
+                "(is another viewer running? choose another port, e.g. http://127.0.0.1:8081, or :0 "
+                "for any free one)"
+            ) from exc
+        if not self._ready.is_set():
+            raise SinkError(f"viewer on {self.host}:{self.requested_port} did not start within 30 s")
+        return self.url
+
+    def publish(self, seq: int, views: dict[str, np.ndarray]) -> None:
+        """Make ``views`` (RGB uint8 images by view name) the newest frame."""
+        with self._lock:
+            self._latest = (seq, views)
+            self.frames_published += 1
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+                loop.call_soon_threadsafe(self._wake)
+
+    def close(self) -> None:
+        loop, closing = self._loop, self._closing
+        if loop is not None and closing is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(closing.set)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # server side -------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported to start(); nothing else waits on this thread
+            self._start_error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        from aiohttp import web
+
+        self._loop = asyncio.get_running_loop()
+        self._new_frame = asyncio.Event()
+        self._closing = asyncio.Event()
+
+        @web.middleware
+        async def guard(request: Any, handler: Any) -> Any:
+            return await self._guard(request, handler)
+
+        app = web.Application(middlewares=[guard])
+        app.router.add_get("/", self._page)
+        app.router.add_get("/viewer.js", self._static)
+        app.router.add_get("/viewer.css", self._static)
+        app.router.add_get("/favicon.svg", self._static)
+        app.router.add_get("/frame/{view}.jpg", self._frame)
+        app.router.add_get("/stream/{view}.mjpg", self._mjpeg)
+        app.router.add_get("/stream.mjpg", self._mjpeg)
+        app.router.add_get("/stats", self._stats)
+        app.router.add_get("/history", self._history_json)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.requested_port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.port = int(runner.addresses[0][1])
+        sampler = asyncio.create_task(self._sample())
+        self._ready.set()
+        try:
+            await self._closing.wait()
+        finally:
+            sampler.cancel()
+            self._wake()  # long polls and streams notice the close at once
+            await runner.cleanup()
+
+    def _wake(self) -> None:
+        if self._new_frame is not None:
+            self._new_frame.set()
+            self._new_frame = asyncio.Event()
+
+    def _closed(self) -> bool:
+        return self._closing is not None and self._closing.is_set()
+
+    async def _wait_newer(self, after: int, timeout: float) -> int | None:
+        """Seq of a frame newer than ``after``, waiting up to ``timeout`` s; None if none came."""
+        deadline = time.monotonic() + timeout
+        while not self._closed():
+            with self._lock:
+                latest = self._latest
+            if latest is not None and latest[0] > after:
+                return latest[0]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._new_frame is None:
+                return None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._new_frame.wait(), remaining)
+        return None
+
+    async def _encode(self, view: str) -> tuple[int, bytes] | None:
+        with self._lock:
+            latest = self._latest
+            cached = self._jpeg.get(view)
+        if latest is None:
+            return None
+        seq, views = latest
+        if cached is not None and cached[0] == seq:
+            return cached
+        image = views.get(view)
+        if image is None:
+            return None
+        data = await asyncio.get_running_loop().run_in_executor(None, _jpeg_bytes, image, self.jpeg_quality)
+        with self._lock:
+            self._jpeg[view] = (seq, data)
+        return seq, data
+
+    @staticmethod
+    def _view(request: Any) -> str:
+        from aiohttp import web
+
+        view = request.match_info.get("view", "composite")
+        if view not in VIEWS:
+            raise web.HTTPNotFound(text=f"unknown view {view!r}; views: {', '.join(VIEWS)}")
+        return view
+
+    # handlers ----------------------------------------------------------------------
+
+    async def _guard(self, request: Any, handler: Any) -> Any:
+        """aiohttp middleware: refuse foreign Host headers on a loopback bind (DNS
+        rebinding would otherwise let any web page read the camera), add security headers."""
+        from aiohttp import web
+
+        if self.host in LOOPBACK:
+            host = (request.host or "").rsplit(":", 1)[0].strip("[]")
+            if host not in LOOPBACK:
+                raise web.HTTPForbidden(text="this viewer only answers requests addressed to localhost")
+        response = await handler(request)
+        if not getattr(response, "prepared", False):
+            response.headers.update(_SECURITY_HEADERS)
+        return response
+
+    async def _page(self, request: Any) -> Any:
+        return _static_response("index.html")
+
+    async def _static(self, request: Any) -> Any:
+        return _static_response(request.path.lstrip("/"))
+
+    async def _frame(self, request: Any) -> Any:
+        from aiohttp import web
+
+        view = self._view(request)
+        after_text = request.query.get("after")
+        if after_text is not None:
+            try:
+                after = int(after_text)
+            except ValueError:
+                raise web.HTTPBadRequest(
+                    text=f"after={after_text!r} is not an integer frame number"
+                ) from None
+            if await self._wait_newer(after, timeout=10.0) is None:
+                return web.Response(status=204, headers={"Retry-After": "0"})
+        encoded = await self._encode(view)
+        if encoded is None:
+            return web.Response(status=503, text="no frame yet", headers={"Retry-After": "1"})
+        seq, data = encoded
+        return web.Response(body=data, content_type="image/jpeg", headers={"X-Frame-Seq": str(seq)})
+
+    async def _mjpeg(self, request: Any) -> Any:
+        from aiohttp import web
+
+        view = self._view(request)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                **_SECURITY_HEADERS,
+            }
+        )
+        await response.prepare(request)
+        sent = -1
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            while not self._closed():
+                seq = await self._wait_newer(sent, timeout=1.0)
+                if seq is None:
+                    continue
+                encoded = await self._encode(view)
+                if encoded is None:
+                    continue
+                sent, data = encoded
+                head = (
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n"
+                    f"X-Frame-Seq: {sent}\r\n\r\n"
+                ).encode()
+                await response.write(head + data + b"\r\n")
+        return response
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            seq = self._latest[0] if self._latest is not None else None
+            published = self.frames_published
+        stats: dict[str, Any] = self.tracker.rolling() if self.tracker is not None else {}
+        return {"t": round(time.monotonic() - self._t0, 3), "seq": seq, "published": published, **stats}
+
+    async def _stats(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response(self.snapshot())
+
+    async def _history_json(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response(list(self._history))
+
+    async def _sample(self) -> None:
+        while True:
+            self._history.append(_compact(self.snapshot()))
+            await asyncio.sleep(self.sample_period_s)
+
+
+def _compact(snap: dict[str, Any]) -> dict[str, Any]:
+    """One /history sample: the counters and each stage's p50/p99."""
+    stages = {
+        name: {"p50": round(st["p50"], 3), "p99": round(st["p99"], 3)}
+        for name, st in snap.get("stages_ms", {}).items()
+        if st.get("count")
+    }
+    keep = ("t", "seq", "fps", "drops", "deadline_misses", "frames_in", "frames_out", "reconnects")
+    return {**{k: snap[k] for k in keep if k in snap}, "stages_ms": stages}
+
+
+def _jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise SinkError(f"JPEG encoding failed for a {image.shape} {image.dtype} image")
+    return bytes(buf)
+
+
+def _static_response(name: str) -> Any:
+    from aiohttp import web
+
+    body = resources.files("edge.viewer").joinpath("static", name).read_bytes()
+    return web.Response(body=body, content_type=STATIC[name], charset="utf-8")

@@ -1,0 +1,68 @@
+"""``http://HOST:PORT`` as a sink: the newest results, served to a browser."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from edge.errors import SinkError
+from edge.viewer.server import LOOPBACK, ViewerServer
+
+DEFAULT_PORT = 8080
+
+
+def parse_viewer_uri(uri: str) -> tuple[str, int]:
+    """(host, port) of a viewer sink URI; 127.0.0.1:8080 unless told otherwise."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError as exc:
+        raise SinkError(f"sink {uri!r} is not a valid http://HOST:PORT address: {exc}") from None
+    if parts.scheme != "http":
+        raise SinkError(f"sink {uri!r}: the viewer speaks plain http://, got {parts.scheme!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise SinkError(f"sink {uri!r}: expected only http://HOST:PORT, e.g. http://127.0.0.1:8080")
+    return parts.hostname or "127.0.0.1", DEFAULT_PORT if port is None else port
+
+
+class ViewerSink:
+    """Publishes each result's panoptic overlay, depth map and composite to the viewer.
+
+    The pipeline hands it whole results (``write_result``) and its tracker (``attach``),
+    so the page can show the two views side by side and the live latency charts.
+    """
+
+    def __init__(self, uri: str, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+        self.uri = uri
+        self.frames = 0
+        self.server = ViewerServer(host=host, port=port)
+        url = self.server.start()
+        if host not in LOOPBACK:
+            print(
+                f"warning: the viewer listens on {host}, so anyone who can reach this machine can watch "
+                "the camera; bind to 127.0.0.1 unless that is what you want",
+                file=sys.stderr,
+            )
+        print(f"viewer: {url}", file=sys.stderr, flush=True)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def attach(self, tracker: Any) -> None:
+        self.server.tracker = tracker
+
+    def write(self, image: np.ndarray, seq: int) -> None:
+        self.server.publish(seq, {"composite": image})
+        self.frames += 1
+
+    def write_result(self, result: Any) -> None:
+        views = {"composite": result.rendered, **result.extras.get("views", {})}
+        self.server.publish(result.frame.seq, views)
+        self.frames += 1
+
+    def close(self) -> None:
+        self.server.close()

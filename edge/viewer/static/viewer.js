@@ -1,0 +1,186 @@
+// The edge live viewer: newest frames by long poll, statistics by polling /stats,
+// charts drawn on canvases (no third-party code: the page must work with no network).
+"use strict";
+
+const HISTORY = 240; // samples kept for the charts (two minutes at 2 Hz)
+const STATS_PERIOD_MS = 500;
+const PALETTE = ["#4e9af1", "#f0a04b", "#5bd17a", "#e55c7a", "#b48af0", "#46c8c8", "#d6d65a", "#c0c0c0"];
+
+// what the page has done so far, for people and for tests
+const state = {
+  frames: { panoptic: 0, depth: 0 },
+  lastSeq: { panoptic: -1, depth: -1 },
+  statsUpdates: 0,
+  chartDraws: 0,
+  samples: [],
+};
+window.edgeViewer = state;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const $ = (id) => document.getElementById(id);
+
+function setStatus(text) {
+  const el = $("status");
+  el.textContent = text;
+  el.className = text;
+}
+
+async function frameLoop(view) {
+  const img = $("view-" + view);
+  let shownUrl = null;
+  for (;;) {
+    try {
+      const after = state.lastSeq[view];
+      const response = await fetch(`/frame/${view}.jpg?after=${after}`, { cache: "no-store" });
+      if (response.status === 200) {
+        const seq = parseInt(response.headers.get("X-Frame-Seq"), 10);
+        const url = URL.createObjectURL(await response.blob());
+        img.src = url;
+        await img.decode().catch(() => undefined);
+        if (shownUrl) URL.revokeObjectURL(shownUrl);
+        shownUrl = url;
+        img.dataset.seq = String(seq);
+        state.lastSeq[view] = seq;
+        state.frames[view] += 1;
+      } else if (response.status === 503) {
+        await sleep(500); // no frame of this view yet (or this engine is not running)
+      } else if (response.status !== 204) {
+        await sleep(1000);
+      }
+    } catch (err) {
+      setStatus("lost");
+      await sleep(1000);
+    }
+  }
+}
+
+function sampleOf(snap) {
+  const stages = {};
+  for (const [name, st] of Object.entries(snap.stages_ms || {})) {
+    if (st.count) stages[name] = { p50: st.p50, p99: st.p99 };
+  }
+  return {
+    t: snap.t, seq: snap.seq, fps: snap.fps || 0, drops: snap.drops || 0,
+    deadline_misses: snap.deadline_misses || 0, stages,
+  };
+}
+
+function fmt(x, digits = 1) {
+  return x === undefined || x === null || Number.isNaN(x) ? "–" : Number(x).toFixed(digits);
+}
+
+function showCounters(snap) {
+  $("seq").textContent = snap.seq === null ? "–" : String(snap.seq);
+  $("fps").textContent = fmt(snap.fps);
+  const e2e = (snap.stages_ms || {}).end_to_end;
+  $("e2e").textContent = e2e && e2e.count ? `${fmt(e2e.p50)} / ${fmt(e2e.p99)} ms` : "–";
+  $("drops").textContent = String(snap.drops ?? "–");
+  $("misses").textContent = snap.deadline_ms ? `${snap.deadline_misses} (> ${snap.deadline_ms} ms)` : "no deadline set";
+  $("reconnects").textContent = snap.reconnects
+    ? `${snap.reconnects} (${fmt(snap.source_gap_ms / 1000)} s lost)` : "0";
+}
+
+async function statsLoop() {
+  try {
+    const history = await (await fetch("/history", { cache: "no-store" })).json();
+    state.samples = history.map((s) => ({ ...s, stages: s.stages_ms || {} }));
+  } catch (err) { /* the loop below reports the connection state */ }
+  let lastPublished = -1;
+  let still = 0;
+  for (;;) {
+    try {
+      const snap = await (await fetch("/stats", { cache: "no-store" })).json();
+      // a restarted server counts frames from 0 again
+      for (const view of Object.keys(state.lastSeq)) {
+        if (snap.seq !== null && snap.seq < state.lastSeq[view]) state.lastSeq[view] = -1;
+      }
+      still = snap.published === lastPublished ? still + 1 : 0;
+      lastPublished = snap.published;
+      setStatus(still > 6 ? "idle" : "live");
+      state.samples.push(sampleOf(snap));
+      if (state.samples.length > HISTORY) state.samples.splice(0, state.samples.length - HISTORY);
+      state.statsUpdates += 1;
+      showCounters(snap);
+      drawCharts();
+    } catch (err) {
+      setStatus("lost");
+    }
+    await sleep(STATS_PERIOD_MS);
+  }
+}
+
+// charts ---------------------------------------------------------------------------
+
+function drawChart(canvas, series, unit) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height;
+  const pad = { l: 46, r: 8, t: 8, b: 22 };
+  ctx.clearRect(0, 0, w, h);
+  ctx.font = "11px system-ui, sans-serif";
+  const n = Math.max(2, ...series.map((s) => s.values.length));
+  let ymax = 0;
+  for (const s of series) for (const v of s.values) if (Number.isFinite(v)) ymax = Math.max(ymax, v);
+  ymax = niceCeil(ymax || 1);
+  const x = (i) => pad.l + (i / (n - 1)) * (w - pad.l - pad.r);
+  const y = (v) => h - pad.b - (v / ymax) * (h - pad.t - pad.b);
+  ctx.strokeStyle = "#2c333d";
+  ctx.fillStyle = "#8a94a3";
+  for (let k = 0; k <= 4; k++) {
+    const v = (ymax * k) / 4;
+    ctx.beginPath(); ctx.moveTo(pad.l, y(v)); ctx.lineTo(w - pad.r, y(v)); ctx.stroke();
+    ctx.fillText(`${fmt(v, v < 1 ? 2 : v < 10 ? 1 : 0)}${k === 4 ? " " + unit : ""}`, 4, y(v) + 4);
+  }
+  ctx.fillText(`last ${Math.round((n * STATS_PERIOD_MS) / 1000)} s`, pad.l, h - 6);
+  let legendX = pad.l + 90;
+  for (const s of series) {
+    ctx.strokeStyle = s.color;
+    ctx.lineWidth = 1.6;
+    ctx.setLineDash(s.dashed ? [5, 4] : []);
+    ctx.beginPath();
+    let started = false;
+    const offset = n - s.values.length;
+    s.values.forEach((v, i) => {
+      if (!Number.isFinite(v)) { started = false; return; }
+      if (started) ctx.lineTo(x(i + offset), y(v)); else { ctx.moveTo(x(i + offset), y(v)); started = true; }
+    });
+    ctx.stroke();
+    ctx.setLineDash([]);
+    if (s.label) {
+      ctx.fillStyle = s.color;
+      ctx.fillText(s.label, legendX, h - 6);
+      legendX += ctx.measureText(s.label).width + 14;
+      ctx.fillStyle = "#8a94a3";
+    }
+  }
+  ctx.lineWidth = 1;
+}
+
+function niceCeil(v) {
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
+  return 10 * p;
+}
+
+function drawCharts() {
+  const samples = state.samples;
+  const names = [];
+  for (const s of samples) for (const name of Object.keys(s.stages || {})) if (!names.includes(name)) names.push(name);
+  const latency = [];
+  names.forEach((name, i) => {
+    const color = PALETTE[i % PALETTE.length];
+    const p50 = samples.map((s) => (s.stages[name] ? s.stages[name].p50 : NaN));
+    const p99 = samples.map((s) => (s.stages[name] ? s.stages[name].p99 : NaN));
+    latency.push({ values: p50, color, label: name }, { values: p99, color, dashed: true });
+  });
+  drawChart($("chart-latency"), latency, "ms");
+  drawChart($("chart-fps"), [{ values: samples.map((s) => s.fps), color: PALETTE[2], label: "fps" }], "fps");
+  drawChart($("chart-counters"), [
+    { values: samples.map((s) => s.drops), color: PALETTE[1], label: "drops" },
+    { values: samples.map((s) => s.deadline_misses), color: PALETTE[3], label: "deadline misses" },
+  ], "");
+  state.chartDraws += 1;
+}
+
+frameLoop("panoptic");
+frameLoop("depth");
+statsLoop();

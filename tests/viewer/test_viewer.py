@@ -1,0 +1,157 @@
+"""The live viewer against a real `edge run` on a real video file, with a real HTTP client."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.errors import SinkError
+from edge.stream.sinks import open_sink
+from edge.viewer import ViewerSink, parse_viewer_uri
+from edge.viewer.server import ViewerServer
+from tests.viewer.helpers import EdgeRun, get, get_json, mjpeg_frames, write_video
+
+
+@pytest.fixture(scope="module")
+def running_viewer(tiny_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> EdgeRun:
+    work = tmp_path_factory.mktemp("viewer")
+    write_video(work / "drive.mp4", 40)
+    run = EdgeRun(
+        [
+            "drive.mp4",
+            "--engines",
+            str(tiny_engines),
+            "--loop",
+            "--realtime",
+            "--deadline-ms",
+            "500",
+            "--sink",
+            "http://127.0.0.1:0",
+            "--sink",
+            "out.mp4",
+        ],
+        cwd=work,
+    )
+    run.work = work  # type: ignore[attr-defined]
+    yield run
+    run.stop()
+
+
+def test_stream_delivers_successive_jpeg_frames(running_viewer: EdgeRun) -> None:
+    frames = mjpeg_frames(running_viewer.url + "stream.mjpg", 4)
+    seqs = [s for s, _ in frames]
+    assert seqs == sorted(set(seqs)), f"each part is a newer frame: {seqs}"
+    h, w = frames[0][1].shape[:2]
+    assert (h, w) == (128, 512), "composite: overlay | depth, each at the engines' 128x256"
+    assert any(not np.array_equal(frames[0][1], img) for _, img in frames[1:]), "the picture moves"
+    for view in ("panoptic", "depth"):
+        (seq, image), *_ = mjpeg_frames(running_viewer.url + f"stream/{view}.mjpg", 1)
+        assert image.shape[:2] == (128, 256) and seq >= 0
+
+
+def test_long_poll_returns_a_newer_frame(running_viewer: EdgeRun) -> None:
+    status, headers, _ = get(running_viewer.url + "frame/panoptic.jpg")
+    assert status == 200 and headers["content-type"] == "image/jpeg"
+    seq = int(headers["x-frame-seq"])
+    status, headers, _ = get(running_viewer.url + f"frame/panoptic.jpg?after={seq}")
+    assert status == 200 and int(headers["x-frame-seq"]) > seq
+
+
+def test_stats_advance(running_viewer: EdgeRun) -> None:
+    a = get_json(running_viewer.url + "stats")
+    time.sleep(1.5)
+    b = get_json(running_viewer.url + "stats")
+    assert b["frames_out"] > a["frames_out"] and b["t"] > a["t"] and b["seq"] > a["seq"]
+    for stage in ("preprocess", "panoptic", "depth", "postprocess", "end_to_end"):
+        st = b["stages_ms"][stage]
+        assert st["count"] > 0 and 0 < st["p50"] <= st["p99"]
+    assert b["fps"] > 0 and b["deadline_ms"] == 500 and b["drops"] >= 0
+    history = get_json(running_viewer.url + "history")
+    assert len(history) >= 2 and history[-1]["t"] > history[0]["t"]
+    assert "panoptic" in history[-1]["stages_ms"]
+
+
+def test_serves_only_its_own_files(running_viewer: EdgeRun) -> None:
+    url = running_viewer.url
+    status, headers, page = get(url)
+    assert status == 200 and b"/viewer.js" in page
+    assert "default-src 'self'" in headers["content-security-policy"]
+    for path in ("viewer.js", "viewer.css"):
+        assert get(url + path)[0] == 200
+    for path in (
+        "../pyproject.toml",
+        "static/viewer.js",
+        "server.py",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "frame/x.jpg",
+    ):
+        assert get(url + path)[0] == 404, path
+    assert get(url + "frame/panoptic.jpg?after=x")[0] == 400
+    assert get(url + "stats", method="POST")[0] == 405
+    # a page on another site that rebinds its name to 127.0.0.1 must get nothing
+    assert get(url + "stats", headers={"Host": "attacker.example:8080"})[0] == 403
+
+
+def test_run_ends_cleanly_and_frees_the_port(running_viewer: EdgeRun) -> None:
+    code, out, err = running_viewer.stop()
+    assert code == 130 and "Traceback" not in err, err
+    assert "frames in" in out and "end_to_end" in out
+    with pytest.raises(OSError):
+        get(running_viewer.url + "stats")
+    assert (running_viewer.work / "out.mp4").is_file()  # type: ignore[attr-defined]
+
+
+def test_binds_loopback_by_default_and_reports_a_taken_port() -> None:
+    assert parse_viewer_uri("http://") == ("127.0.0.1", 8080)
+    assert parse_viewer_uri("http://0.0.0.0:9000") == ("0.0.0.0", 9000)
+    assert parse_viewer_uri("http://[::1]:0") == ("::1", 0)
+    sink = open_sink("http://127.0.0.1:0")
+    assert isinstance(sink, ViewerSink)
+    try:
+        host, port = sink.server.host, sink.server.port
+        assert host == "127.0.0.1" and port
+        with pytest.raises(SinkError, match=f"cannot listen on 127.0.0.1:{port}.*another port"):
+            ViewerSink(f"http://127.0.0.1:{port}", port=port)
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize(
+    "uri,match",
+    [
+        ("http://127.0.0.1:8080/page", "only http://HOST:PORT"),
+        ("http://127.0.0.1:99999", "not a valid"),
+        ("http://127.0.0.1:8080?x=1", "only http://HOST:PORT"),
+    ],
+)
+def test_bad_viewer_uris(uri: str, match: str) -> None:
+    with pytest.raises(SinkError, match=match):
+        open_sink(uri)
+
+
+def test_no_frame_yet_and_views() -> None:
+    server = ViewerServer(port=0)
+    url = server.start()
+    try:
+        assert get(url + "frame/composite.jpg")[0] == 503
+        assert get_json(url + "stats")["seq"] is None
+        server.publish(
+            7, {"composite": np.zeros((32, 64, 3), np.uint8), "panoptic": np.zeros((32, 32, 3), np.uint8)}
+        )
+        status, headers, _ = get(url + "frame/composite.jpg")
+        assert status == 200 and headers["x-frame-seq"] == "7"
+        assert get(url + "frame/depth.jpg")[0] == 503, "a view this run does not produce"
+    finally:
+        server.close()
+
+
+def test_display_sink_without_gui_is_a_clear_error() -> None:
+    from edge.stream.sinks import has_gui
+
+    if has_gui():
+        pytest.skip("this OpenCV has a GUI; the error path is for headless builds")
+    with pytest.raises(SinkError, match="display://.*needs OpenCV with a GUI.*http://127.0.0.1:8080"):
+        open_sink("display://")
