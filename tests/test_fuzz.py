@@ -222,3 +222,31 @@ def test_cli_arguments_fail_clearly(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert rc in (0, 2), (command, rest, rc, err)
+
+
+@FUZZ
+@given(rest=st.text(max_size=30))
+def test_viewer_addresses_fail_clearly(rest: str) -> None:
+    from edge.viewer import parse_viewer_uri
+
+    try:
+        host, port = parse_viewer_uri("http://" + rest)
+    except EdgeError:
+        return
+    assert host and 0 <= port <= 65535
+
+
+@FUZZ
+@given(
+    base=st.sampled_from(["/dev/video0", "csi://0", "rtsp://cam/live", "http://cam/s.mjpg", "gst://"]),
+    sep=st.sampled_from(["?", "#", ""]),
+    options=st.text(max_size=30),
+)
+def test_camera_options_fail_clearly(base: str, sep: str, options: str) -> None:
+    from edge.stream.cameras import spec_for
+
+    try:
+        spec = spec_for(base + sep + options)  # parsing only: nothing is opened
+    except EdgeError:
+        return
+    assert spec.target and spec.api in ("v4l2", "gstreamer", "ffmpeg")

@@ -110,7 +110,10 @@ def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: float =
 
 
 def csi_spec(uri: str) -> CaptureSpec:
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:  # e.g. an unbalanced '[' reads as a broken IPv6 host
+        raise SourceError(f"source {uri!r} is not a valid URI: {exc}") from None
     if not parts.netloc.isdigit() and parts.netloc != "":
         raise SourceError(f"source {uri!r}: expected csi://N with a sensor number")
     opts = _options(uri, parts.query, {"width": int, "height": int, "fps": float, "flip": int})

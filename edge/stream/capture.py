@@ -76,8 +76,10 @@ class LiveCapture:
         with self._cond:
             while self._slot is None and not self._closed and self._failure is None:
                 self._cond.wait(0.1)
+            if self._closed:
+                return None
             if self._slot is None:
-                if self._failure is not None and not self._closed:
+                if self._failure is not None:
                     raise self._failure
                 return None
             bgr, t_ns = self._slot

@@ -1,0 +1,88 @@
+"""Camera and stream URIs: what OpenCV is asked to open, and the errors for what cannot be."""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+
+from edge.errors import SourceError
+from edge.stream.cameras import csi_pipeline, gstreamer_available, spec_for
+from edge.stream.sources import open_source
+
+
+def test_v4l2_options_become_capture_properties() -> None:
+    spec = spec_for("/dev/video2?fourcc=MJPG&width=1280&height=720&fps=30")
+    assert spec.target == "/dev/video2" and spec.api == "v4l2"
+    names = [name for name, _ in spec.props]
+    # the pixel format first: it decides which sizes and rates the camera offers
+    assert names == [
+        "CAP_PROP_FOURCC",
+        "CAP_PROP_FRAME_WIDTH",
+        "CAP_PROP_FRAME_HEIGHT",
+        "CAP_PROP_FPS",
+        "CAP_PROP_BUFFERSIZE",
+    ]
+    assert dict(spec.props)["CAP_PROP_FOURCC"] == cv2.VideoWriter.fourcc(*"MJPG")
+    assert spec.requested == {"width": 1280.0, "height": 720.0, "fps": 30.0}
+    assert spec_for("/dev/video0").props == [("CAP_PROP_BUFFERSIZE", 1.0)]
+
+
+def test_csi_pipeline_for_jetson() -> None:
+    spec = spec_for("csi://1?width=1920&height=1080&fps=60&flip=2")
+    assert spec.api == "gstreamer"
+    assert spec.target == csi_pipeline(1, 1920, 1080, 60, 2)
+    assert spec.target.startswith("nvarguscamerasrc sensor-id=1 ! video/x-raw(memory:NVMM),width=1920,")
+    assert "framerate=60/1" in spec.target and "flip-method=2" in spec.target
+    assert spec.target.endswith("appsink drop=true max-buffers=1 sync=false")
+    assert "sensor-id=0" in spec_for("csi://").target
+
+
+def test_network_streams_are_tuned_for_latency() -> None:
+    spec = spec_for("rtsp://cam.local:554/live?channel=1#transport=udp")
+    assert spec.api == "ffmpeg" and spec.target == "rtsp://cam.local:554/live?channel=1"
+    assert spec.ffmpeg_options == "rtsp_transport;udp|fflags;nobuffer|flags;low_delay|max_delay;0"
+    http = spec_for("http://127.0.0.1:8080/stream.mjpg")
+    assert http.ffmpeg_options == "fflags;nobuffer|flags;low_delay|max_delay;0"
+    gst = spec_for("rtsp://cam/live#backend=gstreamer&latency=50")
+    assert gst.api == "gstreamer"
+    assert gst.target.startswith('rtspsrc location="rtsp://cam/live" latency=50 protocols=tcp ! decodebin')
+    assert (
+        spec_for("gst://videotestsrc ! videoconvert ! appsink").target
+        == "videotestsrc ! videoconvert ! appsink"
+    )
+
+
+@pytest.mark.parametrize(
+    "uri,match",
+    [
+        ("/dev/videoX", "expected /dev/videoN"),
+        ("/dev/video0?width=wide", "width='wide' is not an integer"),
+        ("/dev/video0?fps=-5", "fps='-5' must be positive"),
+        ("/dev/video0?fourcc=MJPEG", "fourcc='MJPEG' must be four characters"),
+        ("/dev/video0?zoom=2", "unknown options \\['zoom'\\]"),
+        ("csi://0?flip=9", "flip must be 0..7"),
+        ("csi://front", "csi://N"),
+        ("rtsp://cam/live#transport=quic", "transport='quic'; expected tcp or udp"),
+        ("rtsp://cam/live#backend=vlc", "backend='vlc'; expected ffmpeg or gstreamer"),
+        ("gst://", "expected gst://PIPELINE"),
+        ("gst://videotestsrc ! autovideosink", "must end in an appsink"),
+    ],
+)
+def test_bad_camera_uris(uri: str, match: str) -> None:
+    with pytest.raises(SourceError, match=match):
+        open_source(uri)
+
+
+@pytest.mark.skipif(gstreamer_available(), reason="this OpenCV has GStreamer")
+@pytest.mark.parametrize(
+    "uri", ["csi://0", "gst://videotestsrc ! appsink", "rtsp://cam/live#backend=gstreamer"]
+)
+def test_missing_gstreamer_is_a_clear_error(uri: str) -> None:
+    with pytest.raises(SourceError, match="needs OpenCV built with GStreamer.*JetPack"):
+        open_source(uri)
+
+
+def test_unreachable_stream_fails_at_open() -> None:
+    # a refused connection on loopback: fails at once, not after the reconnect loop
+    with pytest.raises(SourceError, match="cannot open source 'http://127.0.0.1:9/x.mjpg'.*unreachable"):
+        open_source("http://127.0.0.1:9/x.mjpg")

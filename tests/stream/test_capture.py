@@ -1,0 +1,172 @@
+"""Live capture over a real network stream: an MJPEG server on 127.0.0.1 (the viewer's own
+server, fed by a thread) that the tests stop and start again, read by OpenCV's FFmpeg."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.errors import SourceError
+from edge.stream.capture import LiveCapture
+from edge.stream.pipeline import EngineSet, Pipeline
+from edge.stream.sinks import NullSink
+from edge.stream.sources import open_source
+from edge.viewer.server import ViewerServer
+
+BITS = 12
+
+
+def barcode(seq: int, size: tuple[int, int] = (64, 192)) -> np.ndarray:
+    """``seq`` as 12 black/white bars: survives JPEG, read back by ``read_barcode``."""
+    h, w = size
+    img = np.zeros((h, w, 3), np.uint8)
+    bar = w // BITS
+    for bit in range(BITS):
+        if seq >> bit & 1:
+            img[:, bit * bar : (bit + 1) * bar] = 255
+    return img
+
+
+def read_barcode(img: np.ndarray) -> int:
+    bar = img.shape[1] // BITS
+    return sum(1 << b for b in range(BITS) if img[:, b * bar + bar // 2].mean() > 127)
+
+
+class Camera:
+    """A network camera: a real HTTP MJPEG server publishing numbered frames at ``fps``."""
+
+    def __init__(self, port: int = 0, fps: float = 30.0, start_seq: int = 0) -> None:
+        self.server = ViewerServer(port=port)
+        self.server.start()
+        self.port = self.server.port
+        self.seq = start_seq
+        self._stop = threading.Event()
+        self._fps = fps
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/stream.mjpg"
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.server.publish(self.seq, {"composite": barcode(self.seq)})
+            self.seq += 1
+            time.sleep(1.0 / self._fps)
+
+    def unplug(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.server.close()
+
+
+def test_stream_frames_are_newest_first_and_timestamped() -> None:
+    cam = Camera(fps=100)
+    src = open_source(cam.url)
+    try:
+        assert isinstance(src, LiveCapture) and src.live
+        first = src.read()
+        assert first is not None and first.image.shape == (64, 192, 3)
+        time.sleep(0.5)  # a slow consumer: the capture thread keeps only the newest frame
+        late = src.read()
+        assert late is not None and late.t_capture_ns > first.t_capture_ns
+        assert late.meta["dropped_before"] > 10, "frames replaced while we slept are counted"
+        behind = cam.seq - read_barcode(late.image)
+        assert behind < 15, f"the frame handed over is recent, not queued ({behind} behind)"
+        seqs = []
+        for _ in range(5):
+            frame = src.read()
+            assert frame is not None
+            seqs.append(read_barcode(frame.image))
+        assert seqs == sorted(set(seqs)) and seqs[0] > read_barcode(late.image)
+        assert src.drops >= late.meta["dropped_before"]
+    finally:
+        src.close()
+        cam.unplug()
+
+
+def test_reconnects_after_the_stream_disappears(capfd: pytest.CaptureFixture[str]) -> None:
+    cam = Camera(fps=30)
+    port = cam.port
+    src = open_source(cam.url)
+    try:
+        assert src.read() is not None
+        cam.unplug()
+        outage = time.monotonic()
+        time.sleep(1.0)
+        cam = Camera(port=port, fps=30, start_seq=1000)  # the camera comes back on the same address
+        deadline = time.monotonic() + 30
+        while True:
+            frame = src.read()
+            assert frame is not None and time.monotonic() < deadline
+            if "gap_ms" in frame.meta:
+                break
+        assert read_barcode(frame.image) >= 1000, "frames come from the camera that came back"
+        assert frame.meta["gap_ms"] >= 900, frame.meta
+        assert frame.meta["gap_ms"] <= (time.monotonic() - outage) * 1e3 + 50
+        assert isinstance(src, LiveCapture) and src.reconnects == 1
+        err = capfd.readouterr().err
+        assert "stopped delivering frames; reconnecting" in err and "is back after" in err
+    finally:
+        src.close()
+        cam.unplug()
+
+
+def test_gives_up_after_the_reconnect_timeout() -> None:
+    cam = Camera(fps=30)
+    src = open_source(cam.url, reconnect_timeout_s=1.0)
+    try:
+        assert src.read() is not None
+        cam.unplug()
+        start = time.monotonic()
+        with pytest.raises(SourceError, match="did not come back within 1 s"):
+            while src.read() is not None:
+                pass
+        assert time.monotonic() - start < 15
+    finally:
+        src.close()
+
+
+def test_close_stops_a_capture_that_is_reconnecting() -> None:
+    cam = Camera(fps=30)
+    src = open_source(cam.url)
+    assert src.read() is not None
+    cam.unplug()
+    time.sleep(0.5)
+    start = time.monotonic()
+    src.close()
+    assert time.monotonic() - start < 5
+    assert src.read() is None
+
+
+def test_pipeline_counts_the_gap_and_drops(tiny_engines: Path) -> None:
+    """A camera that disappears mid-run: the run goes on, the summary says what was lost."""
+    cam = Camera(fps=60)
+    port = cam.port
+    src = open_source(cam.url)
+    cams = [cam]
+
+    def flap() -> None:
+        time.sleep(1.0)
+        cams[0].unplug()
+        time.sleep(1.0)
+        cams.append(Camera(port=port, fps=60, start_seq=5000))
+
+    engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
+    flapper = threading.Thread(target=flap, daemon=True)
+    pipeline = Pipeline(source=src, engines=engines, sinks=[NullSink()], max_frames=60)
+    flapper.start()
+    try:
+        summary = pipeline.run()
+    finally:
+        engines.close()
+        flapper.join()
+        cams[-1].unplug()
+    assert summary["reconnects"] == 1 and summary["source_gap_ms"] >= 900
+    assert summary["drops"] > 0, "a 60 fps camera outruns the tiny engines on this machine"
+    assert summary["frames_in"] == summary["frames_out"] + summary["drops"]
