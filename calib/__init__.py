@@ -4,6 +4,6 @@
 quantization (Q/DQ) is the primary path and the TensorRT 10 cache a companion.
 """
 
-from calib.api import CalibrationResult, calibrate
+from calib.api import CalibrationResult, calibrate, calibrate_from_cache
 
-__all__ = ["CalibrationResult", "calibrate"]
+__all__ = ["CalibrationResult", "calibrate", "calibrate_from_cache"]

@@ -104,3 +104,58 @@ def calibrate(
     atomic_write_bytes(result.trt_cache, write_cache(scales).encode())
     result.record = record
     return result
+
+
+def calibrate_from_cache(
+    onnx_path: str | Path, *, cache: str | Path, out_dir: str | Path
+) -> CalibrationResult:
+    """The Q/DQ model from a TensorRT 10 calibration cache instead of frames: how a cache
+    made by TensorRT's implicit calibration (gone in TensorRT 11) becomes explicit
+    quantization. The cache must cover every tensor this model calibrates."""
+    import onnx
+
+    from calib.quantize import calibrated_tensors, quantize_qdq
+    from calib.trt_cache import check_cache_covers, read_cache
+    from edge.util.fs import sha256_file
+
+    onnx_path, cache = Path(onnx_path), Path(cache)
+    if not onnx_path.is_file():
+        raise ConfigError(f"model to calibrate {str(onnx_path)!r} does not exist")
+    try:
+        text = cache.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read calibration cache {str(cache)!r}: {exc}") from exc
+    try:
+        version, algorithm, scales = read_cache(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{cache.name}: {exc}") from None
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    if len(shape) != 4 or min(shape) <= 0:
+        raise ConfigError(f"{onnx_path.name}: input shape {shape} is not a static NCHW image")
+    needed = calibrated_tensors(onnx_path, shape)
+    check_cache_covers(scales, needed, cache_name=cache.name, model_name=onnx_path.name)
+    ranges = {name: (-scales[name] * 127.0, scales[name] * 127.0) for name in sorted(needed)}
+    out = Path(out_dir)
+    stem = onnx_path.name.removesuffix(".onnx")
+    result = CalibrationResult(
+        out / f"{stem}.int8.onnx", out / f"{stem}.calib.json", out / f"{stem}.trt10.calib"
+    )
+    blank = [np.zeros(tuple(shape), np.float32)]  # every range is overridden; the pass only needs a frame
+    atomic_write_with(
+        result.qdq_model, lambda tmp: quantize_qdq(onnx_path, tmp, blank, method="minmax", ranges=ranges)
+    )
+    record = {
+        "method": f"tensorrt-cache ({algorithm}, TensorRT {version})",
+        "source": str(cache),
+        "cache_sha256": sha256_file(cache),
+        "tensors": len(needed),
+        "activations": "int8 symmetric",
+        "weights": "int8 per-channel symmetric",
+    }
+    doc = {"calibration": record, "ranges": {k: list(v) for k, v in ranges.items()}}
+    atomic_write_bytes(result.ranges_json, (json.dumps(doc, indent=2) + "\n").encode())
+    if cache.resolve() != result.trt_cache.resolve():
+        atomic_write_bytes(result.trt_cache, text.encode())
+    result.record = record
+    return result

@@ -92,8 +92,10 @@ def quantize_qdq(
     method: str = "entropy",
     percentile: float = 99.999,
     exclude_nodes: Sequence[str] = (),
+    ranges: dict[str, tuple[float, float]] | None = None,
 ) -> None:
-    """Write the Q/DQ model (calibrating with the same frames and method as compute_ranges)."""
+    """Write the Q/DQ model (calibrating with the same frames and method as compute_ranges;
+    ``ranges`` fixes the listed tensors' ranges instead)."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     quantize_static(
@@ -111,5 +113,17 @@ def quantize_qdq(
             "ActivationSymmetric": True,
             "WeightSymmetric": True,
             "CalibPercentile": percentile,
+            # ranges decided elsewhere (a TensorRT cache) win over what these frames show
+            "TensorQuantOverrides": {
+                name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
+                for name, (lo, hi) in (ranges or {}).items()
+            },
         },
     )
+
+
+def calibrated_tensors(onnx_path: str | Path, shape: Sequence[int]) -> set[str]:
+    """The activation tensors that get an INT8 range (inputs and outputs of the quantized
+    ops), found the way compute_ranges finds them: one pass over a blank frame."""
+    blank = np.zeros(tuple(shape), np.float32)
+    return set(compute_ranges(onnx_path, [blank], method="minmax"))

@@ -49,3 +49,27 @@ def read_cache(text: str) -> tuple[int, str, dict[str, float]]:
             raise ConfigError(f"calibration cache line {n} {line[:60]!r} is not 'tensor: <8 hex digits>'")
         scales[name.strip()] = struct.unpack(">f", bytes.fromhex(value.zfill(8)))[0]
     return int(m[1]), m[2], scales
+
+
+def check_cache_covers(
+    scales: Mapping[str, float], needed: set[str], *, cache_name: str, model_name: str
+) -> None:
+    """A ConfigError unless the cache has a scale for every tensor the model calibrates.
+
+    A cache written for another model, or for another export of this one (tensor names
+    follow the export), would otherwise quantize with ranges that belong to nothing here.
+    """
+    missing = sorted(needed - set(scales))
+    if not missing:
+        return
+    found = len(needed) - len(missing)
+    what = (
+        "it was made for another model"
+        if found < len(needed) / 2
+        else "it was made for another export or version of this model"
+    )
+    raise ConfigError(
+        f"calibration cache {cache_name!r} has scales for {found} of the {len(needed)} tensors "
+        f"{model_name!r} calibrates ({what}; missing e.g. {', '.join(missing[:3])}); "
+        f"calibrate this model instead: edge calibrate {model_name}"
+    )

@@ -172,12 +172,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from calib import calibrate
+    from calib import calibrate, calibrate_from_cache
 
+    out_dir = args.out or os.path.dirname(os.path.abspath(args.model))
+    if args.from_cache:
+        done = calibrate_from_cache(args.model, cache=args.from_cache, out_dir=out_dir)
+        print(f"Q/DQ model: {done.qdq_model}")
+        print(f"ranges:     {done.ranges_json}")
+        print(f"{done.record['tensors']} tensors from {done.record['method']}")
+        return 0
     result = calibrate(
         args.model,
         source=args.calib_data,
-        out_dir=args.out or os.path.dirname(os.path.abspath(args.model)),
+        out_dir=out_dir,
         frames=args.calib_frames,
         method=args.method,
         percentile=args.percentile,
@@ -386,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="sensitivity pass: keep layers in float until outputs keep this SNR",
     )
     p.add_argument("--seed", type=int, default=0, help="sampling seed; default: %(default)s")
+    p.add_argument(
+        "--from-cache",
+        metavar="CACHE",
+        help="no frames: take the ranges from a TensorRT 10 calibration cache (must be this model's)",
+    )
     p.add_argument("--out", help="output folder; default: next to the model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_calibrate)

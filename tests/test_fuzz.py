@@ -250,3 +250,18 @@ def test_camera_options_fail_clearly(base: str, sep: str, options: str) -> None:
     except EdgeError:
         return
     assert spec.target and spec.api in ("v4l2", "gstreamer", "ffmpeg")
+
+
+@FUZZ
+@given(
+    header=st.sampled_from(["TRT-100700-EntropyCalibration2\n", "TRT-8601-MinMaxCalibration\n", ""]),
+    body=st.text(max_size=120),
+)
+def test_calibration_cache_text_fails_clearly(header: str, body: str) -> None:
+    from calib.trt_cache import read_cache
+
+    try:
+        version, algorithm, scales = read_cache(header + body)
+    except EdgeError:
+        return
+    assert version >= 0 and algorithm and all(isinstance(v, float) for v in scales.values())

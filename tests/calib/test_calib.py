@@ -192,3 +192,54 @@ def test_sensitivity_pass_keeps_layers_in_float_until_the_budget(tiny_engines: P
         assert step["worst_snr_after_db"] > step["worst_snr_before_db"]
         assert step["reason"].startswith("kept in float")
     assert r["final_snr_db"]["depth"] > r["all_int8_snr_db"]["depth"]
+
+
+def test_qdq_model_from_a_tensorrt_cache(calibrated, tmp_path: Path) -> None:
+    """A TensorRT 10 cache becomes explicit quantization with exactly the cache's scales."""
+    from calib import calibrate_from_cache
+
+    src, first = calibrated
+    _, _, cache = read_cache(first.trt_cache.read_text())
+    result = calibrate_from_cache(src, cache=first.trt_cache, out_dir=tmp_path)
+    qdq = onnx.load(str(result.qdq_model))
+    inits = {i.name: numpy_helper.to_array(i) for i in qdq.graph.initializer}
+    checked = 0
+    for node in qdq.graph.node:
+        if node.op_type == "QuantizeLinear" and node.input[0] in cache:
+            assert float(inits[node.input[1]]) == pytest.approx(cache[node.input[0]], rel=1e-5), node.input[0]
+            assert int(inits[node.input[2]]) == 0
+            checked += 1
+    assert checked >= 5
+    assert result.record["method"] == "tensorrt-cache (EntropyCalibration2, TensorRT 100700)"
+    assert len(result.record["cache_sha256"]) == 64
+    x = load_frames("synthetic://?size=128x256&seed=7", frames=1, size=TEST_SIZE).tensors[0]
+    a = ort.InferenceSession(str(first.qdq_model), providers=["CPUExecutionProvider"]).run(None, {"image": x})
+    b = ort.InferenceSession(str(result.qdq_model), providers=["CPUExecutionProvider"]).run(
+        None, {"image": x}
+    )
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-4, atol=1e-4)  # same scales, same model
+
+
+def test_cache_of_another_model_is_refused(calibrated, tiny_engines: Path, tmp_path: Path) -> None:
+    from calib import calibrate_from_cache
+
+    _, depth = calibrated
+    panoptic = tiny_engines / f"panoptic_fpn_tiny_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
+    out = tmp_path / "out"
+    with pytest.raises(
+        ConfigError, match=r"depth_tiny.*trt10.calib' has scales for \d+ of the \d+ tensors.*another model"
+    ):
+        calibrate_from_cache(panoptic, cache=depth.trt_cache, out_dir=out)
+    # the right model but a cache that lacks some tensors: another export of it
+    lines = depth.trt_cache.read_text().splitlines()
+    partial = tmp_path / "partial.calib"
+    partial.write_text("\n".join(lines[:-2]) + "\n")
+    src = calibrated[0]
+    with pytest.raises(ConfigError, match="another export or version of this model; missing e.g."):
+        calibrate_from_cache(src, cache=partial, out_dir=out)
+    (tmp_path / "bad.calib").write_text("TRT-100700-EntropyCalibration2\nimage 3c010204\n")
+    with pytest.raises(ConfigError, match="bad.calib: calibration cache line 2"):
+        calibrate_from_cache(src, cache=tmp_path / "bad.calib", out_dir=out)
+    assert not out.exists() or not list(out.iterdir()), "nothing written for a refused cache"
+    rc = main(["calibrate", str(panoptic), "--from-cache", str(depth.trt_cache), "--out", str(out)])
+    assert rc == 2
