@@ -49,6 +49,7 @@ class LatencyTracker:
         self.sink_errors = 0
         self.reconnects = 0
         self.gap_ms = 0.0
+        self.undecodable = 0
         self._t0 = time.perf_counter_ns()
         self._t_last = self._t0
 
@@ -78,6 +79,11 @@ class LatencyTracker:
     def frame_dropped(self, count: int = 1) -> None:
         with self._lock:
             self.drops += count
+
+    def frames_undecodable(self, count: int) -> None:
+        """Frames the source skipped because they could not be decoded."""
+        with self._lock:
+            self.undecodable += count
 
     def source_gap(self, ms: float) -> None:
         """A live source was lost and came back ``ms`` later."""
@@ -126,6 +132,7 @@ class LatencyTracker:
                 "sink_errors": self.sink_errors,
                 "reconnects": self.reconnects,
                 "source_gap_ms": self.gap_ms,
+                "undecodable": self.undecodable,
                 "deadline_ms": self.deadline_ms,
                 "deadline_misses": self.deadline_misses,
                 "fps": self.frames_out / seconds,
@@ -139,7 +146,7 @@ class LatencyTracker:
             recent = {k: list(v) for k, v in self._recent.items()}
             done = list(self._recent_done)
             counts = (self.frames_in, self.frames_out, self.drops, self.deadline_misses)
-            gaps = (self.reconnects, self.gap_ms, self.sink_errors)
+            gaps = (self.reconnects, self.gap_ms, self.sink_errors, self.undecodable)
         fps = (len(done) - 1) / ((done[-1] - done[0]) / 1e9) if len(done) > 1 and done[-1] > done[0] else 0.0
         return {
             "stages_ms": {k: self.stats(v) for k, v in recent.items()},
@@ -152,6 +159,7 @@ class LatencyTracker:
             "reconnects": gaps[0],
             "source_gap_ms": gaps[1],
             "sink_errors": gaps[2],
+            "undecodable": gaps[3],
         }
 
     def status_line(self) -> str:
@@ -194,6 +202,7 @@ class LatencyTracker:
                 if s.get("reconnects")
                 else ""
             )
+            + (f"undecodable {s['undecodable']}  " if s.get("undecodable") else "")
             + f"{s['fps']:.1f} fps{misses}"
         )
         return "\n".join(lines)

@@ -34,6 +34,9 @@ class LiveCapture:
     camera should come back); otherwise ``read`` raises SourceError after that long.
     """
 
+    MAX_BAD_READS = 5
+    BAD_READ_WINDOW_S = 0.5
+
     def __init__(
         self,
         *,
@@ -56,12 +59,14 @@ class LiveCapture:
         self._cond = threading.Condition()
         self._slot: tuple[np.ndarray, int] | None = None
         self._dropped = 0  # replaced before read, since the last hand-over
+        self._undecodable = 0  # failed reads the stream recovered from, since the last hand-over
         self._gap_ms: float | None = None  # pending report for the next hand-over
         self._closed = False
         self._failure: SourceError | None = None
         self._seq = 0
         self.frames_captured = 0
         self.drops = 0
+        self.undecodable = 0
         self.reconnects = 0
         self.gap_ms_total = 0.0
         self._thread = threading.Thread(
@@ -87,7 +92,9 @@ class LiveCapture:
             meta: dict[str, Any] = {"dropped_before": self._dropped}
             if self._gap_ms is not None:
                 meta["gap_ms"] = self._gap_ms
-            self._dropped, self._gap_ms = 0, None
+            if self._undecodable:
+                meta["undecodable_before"] = self._undecodable
+            self._dropped, self._gap_ms, self._undecodable = 0, None, 0
         frame = Frame(self._seq, t_ns, _to_rgb(bgr), self.uri, meta=meta)
         self._seq += 1
         return frame
@@ -104,6 +111,8 @@ class LiveCapture:
         try:
             while not self._closed:
                 ok, bgr = _safe_read(reader)
+                if not (ok and bgr is not None):
+                    ok, bgr = self._retry(reader)
                 t_ns = time.perf_counter_ns()
                 if ok and bgr is not None:
                     self._deliver(bgr, t_ns)
@@ -118,6 +127,21 @@ class LiveCapture:
         finally:
             if reader is not None:
                 _release(reader)
+
+    def _retry(self, reader: Any) -> tuple[bool, Any]:
+        """After a failed read: a stream with a damaged frame delivers again at once (the
+        failures were undecodable frames, counted); a lost one keeps failing."""
+        start = time.monotonic()
+        for bad in range(1, self.MAX_BAD_READS):
+            if self._closed or time.monotonic() - start > self.BAD_READ_WINDOW_S:
+                break
+            ok, bgr = _safe_read(reader)
+            if ok and bgr is not None:
+                with self._cond:
+                    self.undecodable += bad
+                    self._undecodable += bad
+                return True, bgr
+        return False, None
 
     def _deliver(self, bgr: np.ndarray, t_ns: int) -> None:
         with self._cond:

@@ -24,7 +24,7 @@ import numpy as np
 
 from edge.backends import Engine, open_engine
 from edge.compat import check_compatible
-from edge.errors import ManifestError, SinkError
+from edge.errors import ManifestError, SinkError, SourceError
 from edge.latency import LatencyTracker
 from edge.manifest import Manifest
 from edge.stream.frame import Frame, Result
@@ -144,6 +144,30 @@ def preprocess(image: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.n
     return resized, tensor
 
 
+def frame_rgb(frame: Frame) -> np.ndarray:
+    """The frame as HxWx3 uint8 RGB: grey and RGBA are converted (any size is fine, the
+    engines' input size is made by preprocess); anything else is refused, by name."""
+    import cv2
+
+    image = frame.image
+    where = f"frame {frame.seq} from {frame.source!r}"
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        got = f"{image.dtype} array" if isinstance(image, np.ndarray) else type(image).__name__
+        raise SourceError(f"{where} is a {got}; expected a uint8 RGB image HxWx3")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2RGB)
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 2:
+        raise SourceError(
+            f"{where} has shape {tuple(frame.image.shape)}; expected HxWx3 RGB (grey HxW and RGBA HxWx4 "
+            "are converted)"
+        )
+    return image
+
+
 def render_result(result: Result, depth_range: tuple[float, float]) -> np.ndarray:
     """Overlay | depth side by side (either half alone when one engine is absent)."""
     from edge.postprocess.panoptic import fuse
@@ -247,6 +271,9 @@ class Pipeline:
         self.tracker.frame_captured(dropped + 1)
         if dropped:
             self.tracker.frame_dropped(dropped)
+        undecodable = int(frame.meta.get("undecodable_before", 0))
+        if undecodable:
+            self.tracker.frames_undecodable(undecodable)
         gap_ms = frame.meta.get("gap_ms")
         if gap_ms is not None:
             self.tracker.source_gap(float(gap_ms))
@@ -279,7 +306,7 @@ class Pipeline:
                 while (frame := self._get(self._frames)) is not _END:
                     seq = frame.seq
                     with self.tracker.stage(seq, "preprocess"):
-                        resized, tensor = preprocess(frame.image, hw)
+                        resized, tensor = preprocess(frame_rgb(frame), hw)
                     futures = {}
                     for kind in ("panoptic", "depth"):
                         engine = getattr(self.engines, kind)

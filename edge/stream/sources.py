@@ -166,7 +166,16 @@ class CityscapesSource:
 
 
 class OpenCVSource:
-    """Video files through cv2.VideoCapture (cameras and streams go through LiveCapture)."""
+    """Video files through cv2.VideoCapture (cameras and streams go through LiveCapture).
+
+    A frame FFmpeg cannot decode makes ``read`` fail once and the next one succeed, so a
+    failed read is retried: frames that come after it prove the failures were undecodable
+    frames (skipped, counted, and reported in the next frame's ``meta``); failures up to
+    the end are the end. A file that ends before the frame count its header declares is
+    reported as truncated.
+    """
+
+    MAX_BAD_IN_A_ROW = 25
 
     def __init__(self, uri: str, target: str) -> None:
         import cv2
@@ -180,17 +189,51 @@ class OpenCVSource:
         self._cap = cap
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 else None
+        declared = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.declared_frames = int(declared) if declared and declared > 0 else None
+        self.undecodable = 0
         self._seq = 0
+        self._ended = False
 
     def read(self) -> Frame | None:
         import cv2
 
-        ok, bgr = self._cap.read()
-        if not ok or bgr is None:
+        if self._ended:
             return None
-        frame = Frame(self._seq, time.perf_counter_ns(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.uri)
+        bad = 0
+        while True:
+            ok, bgr = self._cap.read()
+            if ok and bgr is not None:
+                break
+            bad += 1
+            if bad >= self.MAX_BAD_IN_A_ROW:
+                self._end()
+                return None
+        meta: dict[str, Any] = {}
+        if bad:
+            if not self.undecodable:
+                print(
+                    f"warning: source {self.uri!r}: {bad} frame(s) before frame {self._seq} could not be "
+                    "decoded; skipping them (counted in the summary as undecodable)",
+                    file=sys.stderr,
+                )
+            self.undecodable += bad
+            meta["undecodable_before"] = bad
+        frame = Frame(
+            self._seq, time.perf_counter_ns(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.uri, meta=meta
+        )
         self._seq += 1
         return frame
+
+    def _end(self) -> None:
+        self._ended = True
+        seen = self._seq + self.undecodable
+        if self.declared_frames is not None and seen < self.declared_frames - 1:
+            print(
+                f"warning: source {self.uri!r} ended after {seen} of the {self.declared_frames} frames its "
+                "header declares (truncated or damaged file)",
+                file=sys.stderr,
+            )
 
     def close(self) -> None:
         self._cap.release()
