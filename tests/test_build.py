@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,41 @@ def test_cli_builds_and_reports(tmp_path: Path) -> None:
     assert data["format"] == 1 and len(data["engines"]) == 1
     again = run_cli("--models", "depth_tiny", "--size", "64x128", "--out", "eng", "--quiet", cwd=tmp_path)
     assert "up to date" in again.stdout
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_a_build_leaves_nothing_half_written(tmp_path: Path, sig: int, code: int) -> None:
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "engines"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(root / "build_engines.py"),
+            "--models",
+            "panoptic_fpn_tiny",
+            "depth_tiny",
+            "--size",
+            "128x256",
+            "--out",
+            str(out),
+            "--random-weights",
+        ],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".*.tmp")):  # a file is being written: interrupt it there
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "nothing half-written" in err
+    assert not list(out.glob(".*.tmp")), "temporary files are removed"
+    manifest = out / "manifest.json"
+    if manifest.exists():  # whatever the manifest lists is complete and intact
+        for entry in json.loads(manifest.read_text())["engines"].values():
+            artifact = out / entry["artifact"]["path"]
+            assert artifact.is_file() and sha256_file(artifact) == entry["artifact"]["sha256"]
