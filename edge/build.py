@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.errors import BackendUnavailableError, BuildError, ConfigError
+from edge.errors import BuildError, ConfigError
 from edge.manifest import Manifest
 from edge.util.fs import atomic_write_with, exclusive_lock, sha256_file
 
@@ -61,6 +61,15 @@ class BuildRequest:
     calib_frames: int = 64
     calib_method: str = "entropy"
     int8_min_snr: float | None = None  # int8: keep layers in float until outputs keep this SNR
+    # TensorRT only (edge.backends.tensorrt.TrtBuildOptions)
+    workspace_mb: int = 2048
+    timing_cache: Path | None = None
+    dla_core: int | None = None
+    gpu_fallback: bool = True
+    version_compatible: bool = False
+    hardware_compatible: bool = False
+    plugin_libraries: tuple[Path, ...] = ()
+    calib_cache: Path | None = None  # TensorRT 10: implicit INT8 from this cache, no frames
 
     @property
     def engine_id(self) -> str:
@@ -77,9 +86,7 @@ class BuildRequest:
                 f"backend {self.backend!r} is unknown; choose one of {sorted(BACKEND_PRECISIONS)}"
             )
         if self.backend == "tensorrt":
-            raise BackendUnavailableError(
-                "building TensorRT engines is not implemented yet; use --backend onnxruntime"
-            )
+            self._validate_tensorrt()
         allowed = BACKEND_PRECISIONS[self.backend]
         if self.precision not in allowed:
             raise ConfigError(
@@ -91,7 +98,7 @@ class BuildRequest:
         if self.precision == "int8":
             from calib.quantize import METHODS
 
-            if not self.calib_data:
+            if not self.calib_data and self.calib_cache is None:
                 raise ConfigError(
                     "--precision int8 needs calibration frames: --calib-data URI "
                     "(e.g. 'cityscapes://DIR?split=train', a video, an image folder or synthetic://)"
@@ -100,8 +107,38 @@ class BuildRequest:
                 raise ConfigError(f"--calib-method {self.calib_method!r} is unknown; choose one of {METHODS}")
             if self.calib_frames < 1:
                 raise ConfigError(f"--calib-frames must be >= 1, got {self.calib_frames}")
+        if self.backend != "tensorrt" and (self.dla_core is not None or self.calib_cache is not None):
+            raise ConfigError("--dla-core and --calib-cache apply to the TensorRT backend only")
         if self.checkpoint is not None and not self.checkpoint.exists():
             raise ConfigError(f"checkpoint for {self.model} not found: {str(self.checkpoint)!r}")
+
+    def trt_options(self) -> Any:
+        from edge.backends.tensorrt import TrtBuildOptions
+
+        return TrtBuildOptions(
+            precision=self.precision,
+            input_shapes={"image": (self.batch, 3, self.height, self.width)},
+            workspace_mb=self.workspace_mb,
+            timing_cache=self.timing_cache,
+            dla_core=self.dla_core,
+            gpu_fallback=self.gpu_fallback,
+            version_compatible=self.version_compatible,
+            hardware_compatible=self.hardware_compatible,
+            plugin_libraries=self.plugin_libraries,
+            calibration_cache=self.calib_cache,
+        )
+
+    def _validate_tensorrt(self) -> None:
+        """Everything checkable before TensorRT is imported, then TensorRT itself."""
+        from edge.backends.tensorrt import import_tensorrt, plan_build
+
+        for lib in self.plugin_libraries:
+            if not lib.is_file():
+                raise ConfigError(f"plugin library {str(lib)!r} does not exist")
+        if self.calib_cache is not None and not self.calib_cache.is_file():
+            raise ConfigError(f"calibration cache {str(self.calib_cache)!r} does not exist")
+        trt = import_tensorrt()
+        plan_build(trt.__version__, self.trt_options())
 
 
 @dataclass
@@ -172,9 +209,25 @@ def fingerprint(
         if req.precision == "int8"
         else None,
         "versions": {k: v for k, v in versions.items() if k != "python"},
+        "tensorrt": _trt_key(req) if req.backend == "tensorrt" else None,
         "code": code_digest(),
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _trt_key(req: BuildRequest) -> dict[str, Any]:
+    """What else makes a TensorRT engine: the GPU, build options, plugin library contents."""
+    from edge.compat import current_machine
+
+    machine = current_machine("tensorrt")
+    return {
+        "gpu": machine.get("gpu"),
+        "compute_capability": machine.get("compute_capability"),
+        "options": [req.workspace_mb, req.dla_core, req.gpu_fallback, req.version_compatible],
+        "hardware_compatible": req.hardware_compatible,
+        "plugins": {p.name: sha256_file(p) for p in req.plugin_libraries},
+        "calib_cache": sha256_file(req.calib_cache) if req.calib_cache else None,
+    }
 
 
 Progress = Callable[[str], None]
@@ -196,6 +249,10 @@ def build_one(
     out_dir.mkdir(parents=True, exist_ok=True)
     entry_cfg = get_entry(req.model)
     versions = tool_versions()
+    if req.backend == "tensorrt":
+        from edge.backends.tensorrt import import_tensorrt
+
+        versions["tensorrt"] = import_tensorrt().__version__
     weights = weights_info(req)
     fp = fingerprint(req, entry_cfg.config_dict(), weights, versions)
 
@@ -217,10 +274,10 @@ def build_one(
         artifact = out_dir / f"{req.engine_id}{ARTIFACT_SUFFIX[req.backend]}"
         calibration = None
         backend_input = onnx_path
-        if req.precision == "int8":
+        if req.precision == "int8" and req.calib_cache is None:
             step("calibrating INT8")
             calibration, backend_input = _calibrate(req, onnx_path, out_dir)
-        _build_backend(req, model, backend_input, artifact)
+        trt_record = _build_backend(req, model, backend_input, artifact)
         check = None
         if verify_samples > 0:
             step("checking against torch")
@@ -228,6 +285,8 @@ def build_one(
         entry = _entry(req, entry_cfg, fp, weights, versions, onnx_path, artifact, check)
         entry["lint"] = lint
         entry["calibration"] = calibration
+        if trt_record is not None:
+            entry.update(trt_record)
         # re-read under the lock so entries written by other builds are kept
         manifest = Manifest.load(out_dir)
         manifest.engines[req.engine_id] = entry
@@ -266,18 +325,31 @@ def _lint(onnx_path: Path) -> dict[str, Any]:
     return {t: summarize(findings) for t, findings in lint_targets(onnx_path).items()}
 
 
-def _build_backend(req: BuildRequest, model: Any, onnx_path: Path, artifact: Path) -> None:
+def _build_backend(req: BuildRequest, model: Any, onnx_path: Path, artifact: Path) -> dict[str, Any] | None:
+    """Write the artifact; for TensorRT, also the manifest fields its build decides."""
+    if req.backend == "tensorrt":
+        from edge.backends.tensorrt import build_engine
+        from edge.compat import current_machine
+
+        record = build_engine(onnx_path, artifact, req.trt_options())
+        machine = current_machine("tensorrt")
+        return {
+            "build_flags": record["plan"],
+            "build_notes": record["notes"],
+            "device": {"gpu": machine.get("gpu"), "compute_capability": machine.get("compute_capability")},
+            "plugins": {p.name: sha256_file(p) for p in req.plugin_libraries},
+        }
     if req.backend == "onnxruntime":
         from edge.backends.onnxruntime import optimize_model
 
         atomic_write_with(artifact, lambda tmp: optimize_model(onnx_path, tmp))
-        return
+        return None
     if req.backend == "torch":
         # the ONNX file is still exported and linted: it is the model's canonical form
         from edge.backends.torch import save_artifact
 
         save_artifact(model, name=req.model, input_shape=(req.batch, 3, req.height, req.width), path=artifact)
-        return
+        return None
     raise BuildError(f"no builder for backend {req.backend!r}")  # validate() stops this earlier
 
 

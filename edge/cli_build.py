@@ -83,6 +83,42 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         help="ignore the weights bundled with edge (edge/weights/) and use seeded random ones",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    trt = p.add_argument_group("TensorRT (--backend tensorrt)")
+    trt.add_argument(
+        "--workspace-mb", type=int, default=2048, help="builder workspace limit, MiB; default: %(default)s"
+    )
+    trt.add_argument(
+        "--timing-cache",
+        type=Path,
+        metavar="PATH",
+        help="persisted timing cache: later builds reuse measured kernel choices (created if missing)",
+    )
+    trt.add_argument("--dla-core", type=int, metavar="N", help="Jetson: build for DLA core N (TensorRT 10)")
+    trt.add_argument(
+        "--no-gpu-fallback",
+        action="store_true",
+        help="with --dla-core: fail instead of running a layer on the GPU",
+    )
+    trt.add_argument(
+        "--version-compatible", action="store_true", help="runs on later TensorRT versions of the same major"
+    )
+    trt.add_argument(
+        "--hardware-compatible", action="store_true", help="runs on any Ampere or newer GPU (not with DLA)"
+    )
+    trt.add_argument(
+        "--plugin-lib",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="TensorRT plugin library to load before parsing (repeatable)",
+    )
+    trt.add_argument(
+        "--calib-cache",
+        type=Path,
+        metavar="PATH",
+        help="--precision int8 on TensorRT 10: implicit INT8 from this calibration cache, no frames",
+    )
 
 
 def _checkpoints(items: Sequence[str], models: Sequence[str]) -> dict[str, Path]:
@@ -120,6 +156,14 @@ def requests_from_args(args: argparse.Namespace) -> list[BuildRequest]:
             calib_frames=args.calib_frames,
             calib_method=args.calib_method,
             int8_min_snr=args.int8_min_snr,
+            workspace_mb=args.workspace_mb,
+            timing_cache=args.timing_cache,
+            dla_core=args.dla_core,
+            gpu_fallback=not args.no_gpu_fallback,
+            version_compatible=args.version_compatible,
+            hardware_compatible=args.hardware_compatible,
+            plugin_libraries=tuple(args.plugin_lib),
+            calib_cache=args.calib_cache,
         )
         for m in args.models
     ]

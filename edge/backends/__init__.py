@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.backends.base import Engine, EngineBase, TensorSpec
-from edge.errors import BackendUnavailableError, ConfigError
+from edge.errors import ConfigError
 
 BACKENDS = ("onnxruntime", "tensorrt", "torch")
 
@@ -28,10 +28,9 @@ def open_engine(path: str | Path, *, backend: str, **options: Any) -> Engine:
 
         return OnnxRuntimeEngine(path, **options)
     if backend == "tensorrt":
-        raise BackendUnavailableError(
-            "the TensorRT backend is not implemented yet; use --backend onnxruntime "
-            "(TensorRT support: pip install 'edge-perception[tensorrt]' once it lands)"
-        )
+        from edge.backends.tensorrt import TensorRTEngine
+
+        return TensorRTEngine(path, **options)
     if backend == "torch":
         from edge.backends.torch import load_engine
 

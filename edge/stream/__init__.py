@@ -27,6 +27,10 @@ def default_engine_options(backend: str, threads: int | None, device: str | None
     per_engine = threads or max(1, (os.cpu_count() or 2) // 2)
     if backend == "torch":
         return {"threads": per_engine, "device": device or "cpu"}
+    if backend == "tensorrt":
+        if device is not None and not device.startswith("cuda"):
+            raise ConfigError(f"the TensorRT backend runs on a CUDA device, got --device {device!r}")
+        return {"device": device or "cuda:0"}
     if device not in (None, "cpu"):
         raise ConfigError(f"--device {device!r} applies to the torch backend only; got backend {backend!r}")
     if backend != "onnxruntime":

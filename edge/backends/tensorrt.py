@@ -1,0 +1,349 @@
+"""TensorRT backend: ONNX -> serialized engine, and an Engine that runs it.
+
+Written against NVIDIA's documented Python API for TensorRT 10.x (JetPack 6) and 11.x
+(desktop); TensorRT cannot be installed where this was written, so everything that can
+be decided without it is a pure function here (``plan_build``) and tested, and the calls
+into TensorRT stay thin. ``tensorrt`` and CUDA are imported only when a build or an
+engine is asked for.
+
+Version rules that shape the plan (TensorRT 11 migration guide):
+- 11.x networks are always strongly typed: no FP16/INT8 builder flags, no implicit INT8
+  calibration. FP16 means an FP16 ONNX (edge.export.fp16), INT8 a Q/DQ ONNX (calib/).
+- 10.x keeps weak typing: FP16 and INT8 are builder flags; a TensorRT 10 calibration
+  cache may drive implicit INT8 on the FP32 model.
+- DLA exists on Jetson's TensorRT 10; TensorRT 11 does not support JetPack or DLA.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.backends.base import EngineBase, TensorSpec
+from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError
+
+INSTALL_HINT = (
+    "TensorRT is not installed: on a desktop GPU `pip install 'edge-perception[tensorrt]'` "
+    "(tensorrt, cuda-python); on a Jetson it comes with JetPack 6 (apt install python3-libnvinfer, "
+    "then a venv made with --system-site-packages)"
+)
+
+
+@dataclass(frozen=True)
+class TrtBuildOptions:
+    precision: str = "fp32"  # fp32 | fp16 | int8 (int8: the input ONNX is calib/'s Q/DQ model)
+    input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    workspace_mb: int = 2048
+    timing_cache: Path | None = None
+    dla_core: int | None = None
+    gpu_fallback: bool = True
+    version_compatible: bool = False
+    hardware_compatible: bool = False
+    plugin_libraries: tuple[Path, ...] = ()
+    calibration_cache: Path | None = None  # TensorRT 10 only: implicit INT8 on the FP32 model
+
+
+@dataclass
+class BuildPlan:
+    """What a build does on one TensorRT version, decided without TensorRT."""
+
+    trt_version: str
+    strongly_typed: bool
+    flags: list[str]  # trt.BuilderFlag names
+    fp16_onnx: bool  # convert the ONNX to FP16 before parsing (strong typing)
+    calibration_cache: bool
+    dla_core: int | None
+    hardware_compatibility: str | None  # trt.HardwareCompatibilityLevel name
+    notes: list[str] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        """The manifest's build_flags (edge.compat reads version/hardware compatibility)."""
+        return {
+            "strongly_typed": self.strongly_typed,
+            "flags": self.flags,
+            "fp16_onnx": self.fp16_onnx,
+            "calibration_cache": self.calibration_cache,
+            "dla_core": self.dla_core,
+            "version_compatible": "VERSION_COMPATIBLE" in self.flags,
+            "hardware_compatible": self.hardware_compatibility is not None,
+            "hardware_compatibility_level": self.hardware_compatibility,
+        }
+
+
+def plan_build(trt_version: str, options: TrtBuildOptions) -> BuildPlan:
+    from edge.compat import parse_version
+
+    v = parse_version(trt_version, what="TensorRT")
+    if v.major < 10:
+        raise BackendUnavailableError(f"TensorRT {trt_version} is too old; edge needs TensorRT 10 or 11")
+    if options.precision not in ("fp32", "fp16", "int8"):
+        raise ConfigError(f"precision {options.precision!r} is unknown; choose fp32, fp16 or int8")
+    if options.workspace_mb < 64:
+        raise ConfigError(f"workspace of {options.workspace_mb} MiB is too small; give at least 64")
+    modern = v.major >= 11
+    flags: list[str] = []
+    notes: list[str] = []
+    fp16_onnx = False
+    if options.precision == "fp16":
+        if modern:
+            fp16_onnx = True
+            notes.append("TensorRT 11 is strongly typed: the ONNX is converted to FP16 first")
+        else:
+            flags.append("FP16")
+    if options.precision == "int8" and not modern:
+        # TensorRT 10 needs the INT8 flag to run Q/DQ layers in a weakly typed network;
+        # FP16 lets the layers between them avoid FP32
+        flags += ["INT8", "FP16"]
+    use_cache = options.calibration_cache is not None
+    if use_cache:
+        if modern:
+            raise ConfigError(
+                "TensorRT 11 removed implicit INT8 calibration, so a calibration cache cannot drive "
+                "it; turn the cache into a Q/DQ model instead: edge calibrate MODEL.onnx --from-cache CACHE"
+            )
+        if options.precision != "int8":
+            raise ConfigError("a calibration cache is only used with --precision int8")
+        notes.append("TensorRT 10 implicit INT8 from the calibration cache (deprecated by NVIDIA)")
+    if options.dla_core is not None:
+        if modern:
+            raise ConfigError(
+                f"DLA needs TensorRT 10 (JetPack 6); TensorRT {trt_version} does not support DLA on Jetson"
+            )
+        if options.dla_core < 0:
+            raise ConfigError(f"DLA core must be 0 or 1, got {options.dla_core}")
+        if options.precision == "fp32":
+            raise ConfigError("DLA runs FP16 or INT8 only; build with --precision fp16 or int8")
+        if options.hardware_compatible:
+            raise ConfigError("hardware-compatible engines cannot use DLA")
+        if options.gpu_fallback:
+            flags.append("GPU_FALLBACK")
+        else:
+            notes.append("no GPU fallback: a layer DLA cannot run fails the build")
+    if options.version_compatible:
+        flags.append("VERSION_COMPATIBLE")
+    return BuildPlan(
+        trt_version=trt_version,
+        strongly_typed=modern,
+        flags=flags,
+        fp16_onnx=fp16_onnx,
+        calibration_cache=use_cache,
+        dla_core=options.dla_core,
+        hardware_compatibility="AMPERE_PLUS" if options.hardware_compatible else None,
+        notes=notes,
+    )
+
+
+def import_tensorrt() -> Any:
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise BackendUnavailableError(INSTALL_HINT) from exc
+    return tensorrt
+
+
+def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -> dict[str, Any]:
+    """Parse, build and write ``engine_path`` atomically; returns the build record."""
+    import tempfile
+
+    from edge.util.fs import atomic_write_bytes, exclusive_lock
+
+    trt = import_tensorrt()
+    plan = plan_build(trt.__version__, options)
+    logger = trt.Logger(trt.Logger.WARNING)
+    trt.init_libnvinfer_plugins(logger, "")
+    registry = trt.get_plugin_registry()
+    for library in options.plugin_libraries:  # plugins must be registered before parsing
+        registry.load_library(str(library))
+    builder = trt.Builder(logger)
+    creation = 0
+    if plan.strongly_typed:  # required by 10.x to opt in; accepted (and implied) by 11.x
+        creation = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    network = builder.create_network(creation)
+    parser = trt.OnnxParser(network, logger)
+    with tempfile.TemporaryDirectory(prefix="edge-trt-") as tmp:
+        source = onnx_path
+        if plan.fp16_onnx:
+            from edge.export.fp16 import convert_to_fp16
+
+            source = Path(tmp) / "model.fp16.onnx"
+            convert_to_fp16(onnx_path, source)
+        if not parser.parse_from_file(str(source)):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise BuildError(f"TensorRT's ONNX parser rejected {onnx_path.name}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
+    for flag in plan.flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    profile = builder.create_optimization_profile()
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        shape = tuple(options.input_shapes.get(tensor.name, tuple(tensor.shape)))
+        if any(d < 0 for d in shape):
+            raise BuildError(f"input {tensor.name!r} has a dynamic shape {shape}; give its size")
+        profile.set_shape(tensor.name, shape, shape, shape)  # static engines: min = opt = max
+    config.add_optimization_profile(profile)
+    if plan.dla_core is not None:
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = plan.dla_core
+    if plan.hardware_compatibility:
+        config.hardware_compatibility_level = getattr(
+            trt.HardwareCompatibilityLevel, plan.hardware_compatibility
+        )
+    if plan.calibration_cache and options.calibration_cache is not None:
+        config.int8_calibrator = _cache_calibrator(trt, options.calibration_cache.read_bytes())
+    cache = _load_timing_cache(config, options.timing_cache)
+    start = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    seconds = time.perf_counter() - start
+    if serialized is None:
+        raise BuildError(f"TensorRT could not build {onnx_path.name} (see the TensorRT log above)")
+    atomic_write_bytes(engine_path, bytes(serialized))
+    if options.timing_cache is not None:
+        with exclusive_lock(options.timing_cache.with_name(options.timing_cache.name + ".lock")):
+            atomic_write_bytes(options.timing_cache, bytes(cache.serialize()))
+    return {"plan": plan.record(), "notes": plan.notes, "build_seconds": round(seconds, 2)}
+
+
+def _load_timing_cache(config: Any, path: Path | None) -> Any:
+    """The persisted timing cache (kernel choices measured by earlier builds), or a new one."""
+    data = path.read_bytes() if path is not None and path.is_file() else b""
+    cache = config.create_timing_cache(data)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    return cache
+
+
+def _cache_calibrator(trt: Any, cache: bytes) -> Any:
+    """TensorRT 10's IInt8EntropyCalibrator2 that only replays a cache: no batches, no GPU."""
+
+    class CacheCalibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self) -> None:
+            trt.IInt8EntropyCalibrator2.__init__(self)
+
+        def get_batch_size(self) -> int:
+            return 1
+
+        def get_batch(self, names: list[str]) -> None:
+            return None  # nothing to calibrate on: the cache has every scale
+
+        def read_calibration_cache(self) -> bytes:
+            return cache
+
+        def write_calibration_cache(self, data: bytes) -> None:
+            return None
+
+    return CacheCalibrator()
+
+
+_TORCH_DTYPES = ("float32", "float16", "int32", "int64", "int8", "uint8", "bool")
+
+
+class TensorRTEngine(EngineBase):
+    """A deserialized engine with one execution context on its own CUDA stream.
+
+    Buffers are torch CUDA tensors (TensorRT reads and writes them in place) with pinned
+    host staging, so the copies run asynchronously on the engine's stream; CUDA events
+    around ``execute_async_v3`` give ``last_device_ms``. ``cuda_graph=True`` captures the
+    enqueue once and replays it (static shapes only, which every edge engine has).
+    """
+
+    name = "tensorrt"
+
+    def __init__(self, path: str | Path, *, device: str = "cuda:0", cuda_graph: bool = False) -> None:
+        import torch
+
+        trt = import_tensorrt()
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                "the TensorRT runtime here uses torch's CUDA tensors, and this torch has no CUDA "
+                "(on a Jetson install NVIDIA's torch wheel for JetPack 6)"
+            )
+        self.path = Path(path)
+        self.device = torch.device(device)
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        trt.init_libnvinfer_plugins(self._logger, "")
+        self._runtime = trt.Runtime(self._logger)
+        engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if engine is None:
+            raise BackendError(
+                f"TensorRT could not load {self.path.name}: corrupt, or built by another TensorRT "
+                "version or for another GPU; rebuild it with build_engines.py --backend tensorrt"
+            )
+        self._engine = engine
+        self._context = engine.create_execution_context()
+        self._stream = torch.cuda.Stream(self.device)
+        self._device_bufs: dict[str, Any] = {}
+        self._host_bufs: dict[str, Any] = {}
+        self._inputs: list[TensorSpec] = []
+        self._outputs: list[TensorSpec] = []
+        for i in range(engine.num_io_tensors):
+            tname = engine.get_tensor_name(i)
+            shape = tuple(int(d) for d in engine.get_tensor_shape(tname))
+            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(tname))).name
+            spec = TensorSpec(tname, shape, dtype)
+            is_input = engine.get_tensor_mode(tname) == trt.TensorIOMode.INPUT
+            (self._inputs if is_input else self._outputs).append(spec)
+            if dtype not in _TORCH_DTYPES:
+                raise BackendError(
+                    f"{self.path.name}: tensor {tname!r} has dtype {dtype}, which edge cannot stage"
+                )
+            tdtype = getattr(torch, dtype)
+            self._device_bufs[tname] = torch.empty(shape, dtype=tdtype, device=self.device)
+            self._host_bufs[tname] = torch.empty(shape, dtype=tdtype).pin_memory()
+            self._context.set_tensor_address(tname, self._device_bufs[tname].data_ptr())
+        self.last_device_ms: float | None = None
+        self._graph: Any = None
+        if cuda_graph:
+            self._capture_graph()
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return list(self._outputs)
+
+    def _enqueue(self) -> None:
+        if self._graph is not None:
+            self._graph.replay()
+        elif not self._context.execute_async_v3(self._stream.cuda_stream):
+            raise BackendError(f"{self.path.name}: TensorRT failed to enqueue the inference")
+
+    def _capture_graph(self) -> None:
+        import torch
+
+        # TensorRT does its lazy set-up on the first enqueue; that must not be captured
+        with torch.cuda.stream(self._stream):
+            self._enqueue()
+        self._stream.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=self._stream):
+            self._context.execute_async_v3(self._stream.cuda_stream)
+        self._graph = graph
+
+    def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        checked = self.check_feeds(feeds)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        with torch.cuda.stream(self._stream):
+            for spec in self._inputs:
+                self._host_bufs[spec.name].numpy()[...] = checked[spec.name]
+                self._device_bufs[spec.name].copy_(self._host_bufs[spec.name], non_blocking=True)
+            start.record(self._stream)
+            self._enqueue()
+            end.record(self._stream)
+            for spec in self._outputs:
+                self._host_bufs[spec.name].copy_(self._device_bufs[spec.name], non_blocking=True)
+        self._stream.synchronize()
+        self.last_device_ms = float(start.elapsed_time(end))
+        return {spec.name: self._host_bufs[spec.name].numpy().copy() for spec in self._outputs}
+
+    def close(self) -> None:
+        # the context before the engine before the runtime: TensorRT's destruction order
+        self._graph = None
+        self._context = None
+        self._engine = None
+        self._device_bufs.clear()
+        self._host_bufs.clear()

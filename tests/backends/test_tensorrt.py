@@ -1,0 +1,198 @@
+"""TensorRT backend: the build plan per TensorRT version, the FP16 ONNX it builds from on
+TensorRT 11, the errors without TensorRT; building and running are marked `tensorrt`."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from edge.backends import open_engine
+from edge.backends.tensorrt import TrtBuildOptions, plan_build
+from edge.build import BuildRequest
+from edge.compat import differences
+from edge.errors import BackendUnavailableError, ConfigError, ManifestError
+from edge.export.fp16 import convert_to_fp16
+from edge.stream import default_engine_options
+from tests.conftest import TEST_SIZE
+
+HAS_TRT = importlib.util.find_spec("tensorrt") is not None
+needs_trt = pytest.mark.skipif(
+    not HAS_TRT, reason="TensorRT is not installed (it cannot be installed in this workplace)"
+)
+SHAPES = {"image": (1, 3, *TEST_SIZE)}
+
+
+def plan(version: str, **options: object):
+    return plan_build(version, TrtBuildOptions(input_shapes=SHAPES, **options))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "version,precision,flags,typed,fp16_onnx",
+    [
+        ("10.3.0", "fp32", [], False, False),
+        ("10.3.0", "fp16", ["FP16"], False, False),
+        ("10.7.0.post1", "int8", ["INT8", "FP16"], False, False),
+        ("11.4.1", "fp32", [], True, False),
+        ("11.4.1", "fp16", [], True, True),  # no FP16 flag in 11: the graph carries the types
+        ("11.0.0", "int8", [], True, False),  # Q/DQ defines INT8
+    ],
+)
+def test_plan_per_version(
+    version: str, precision: str, flags: list[str], typed: bool, fp16_onnx: bool
+) -> None:
+    p = plan(version, precision=precision)
+    assert (p.flags, p.strongly_typed, p.fp16_onnx) == (flags, typed, fp16_onnx)
+
+
+def test_plan_for_jetson_dla_and_compatibility() -> None:
+    p = plan("10.3.0", precision="fp16", dla_core=1)
+    assert p.dla_core == 1 and p.flags == ["FP16", "GPU_FALLBACK"]
+    assert "GPU_FALLBACK" not in plan("10.3.0", precision="int8", dla_core=0, gpu_fallback=False).flags
+    p = plan("10.3.0", version_compatible=True, hardware_compatible=True)
+    assert "VERSION_COMPATIBLE" in p.flags and p.hardware_compatibility == "AMPERE_PLUS"
+    record = p.record()
+    assert record["version_compatible"] and record["hardware_compatible"]
+
+
+@pytest.mark.parametrize(
+    "version,options,error,match",
+    [
+        ("11.4.1", {"precision": "fp16", "dla_core": 0}, ConfigError, "DLA needs TensorRT 10"),
+        ("10.3.0", {"precision": "fp32", "dla_core": 0}, ConfigError, "DLA runs FP16 or INT8 only"),
+        (
+            "10.3.0",
+            {"precision": "fp16", "dla_core": 0, "hardware_compatible": True},
+            ConfigError,
+            "cannot use DLA",
+        ),
+        ("11.0.0", {"precision": "int8", "calibration_cache": Path("c")}, ConfigError, "--from-cache"),
+        (
+            "10.3.0",
+            {"precision": "fp16", "calibration_cache": Path("c")},
+            ConfigError,
+            "only used with --precision int8",
+        ),
+        ("10.3.0", {"workspace_mb": 8}, ConfigError, "too small"),
+        ("8.6.1", {}, BackendUnavailableError, "needs TensorRT 10 or 11"),
+        ("ten", {}, ManifestError, "cannot be parsed"),
+    ],
+)
+def test_plan_refuses_what_the_version_cannot_do(
+    version: str, options: dict[str, object], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        plan(version, **options)
+
+
+def test_calibration_cache_drives_tensorrt_10_only() -> None:
+    p = plan("10.3.0", precision="int8", calibration_cache=Path("model.trt10.calib"))
+    assert p.calibration_cache and "INT8" in p.flags and any("implicit INT8" in n for n in p.notes)
+
+
+def test_manifest_flags_decide_where_an_engine_runs() -> None:
+    """plan.record() is what edge.compat reads back when an engine is loaded."""
+    for compatible, expected in ((False, 1), (True, 0)):
+        entry = {
+            "backend": "tensorrt",
+            "versions": {"tensorrt": "10.3.0"},
+            "build_flags": plan("10.3.0", version_compatible=compatible).record(),
+            "device": {"gpu": "Orin", "compute_capability": "8.7"},
+        }
+        machine = {"tensorrt": "10.7.0", "gpu": "Orin", "compute_capability": "8.7"}
+        assert len(differences(entry, machine)) == expected
+        assert differences(entry, {**machine, "tensorrt": "11.0.0"}), "never across a major version"
+
+
+@pytest.mark.parametrize("model", ["depth_tiny", "panoptic_fpn_tiny"])
+def test_fp16_onnx_keeps_the_results(tiny_engines: Path, tmp_path: Path, model: str) -> None:
+    """The FP16 graph TensorRT 11 builds from, run here on ONNX Runtime: heavy layers in
+    FP16, box arithmetic in FP32, so detections and labels survive."""
+    src = tiny_engines / f"{model}_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
+    counts = convert_to_fp16(src, tmp_path / "m16.onnx")
+    assert counts["fp16_nodes"] > 10 and counts["fp32_nodes"] > 0
+    x = np.random.default_rng(3).uniform(0, 255, SHAPES["image"]).astype(np.float32)
+    s32 = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    s16 = ort.InferenceSession(str(tmp_path / "m16.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.type for i in s16.get_inputs()] == ["tensor(float)"], "inputs keep their FP32 type"
+    a = dict(zip([o.name for o in s32.get_outputs()], s32.run(None, {"image": x}), strict=True))
+    b = dict(zip([o.name for o in s16.get_outputs()], s16.run(None, {"image": x}), strict=True))
+    if model == "depth_tiny":
+        rel = np.abs(a["depth"] - b["depth"]).max() / np.abs(a["depth"]).max()
+        assert rel < 5e-3, rel
+    else:
+        # random weights score many boxes almost alike, so FP16 may reorder them: match by
+        # label and overlap instead of by position
+        n, m = int(a["num_detections"][0]), int(b["num_detections"][0])
+        assert abs(n - m) <= max(1, n // 10)
+        matched = 0
+        for box, label in zip(a["boxes"][0, :n], a["labels"][0, :n], strict=True):
+            same = b["labels"][0, :m] == label
+            if same.any() and _iou(box, b["boxes"][0, :m][same]).max() > 0.95:
+                matched += 1
+        assert matched >= 0.9 * n, (matched, n)
+        assert (a["sem_labels"] == b["sem_labels"]).mean() > 0.995
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    lo = np.maximum(box[:2], boxes[:, :2])
+    hi = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    area = lambda b: np.prod(b[..., 2:] - b[..., :2], axis=-1)  # noqa: E731
+    return inter / (area(box) + area(boxes) - inter)
+
+
+@pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed here")
+def test_without_tensorrt_errors_say_how_to_install(tmp_path: Path) -> None:
+    req = BuildRequest(model="depth_tiny", height=64, width=128, backend="tensorrt", precision="fp16")
+    with pytest.raises(
+        BackendUnavailableError, match="pip install 'edge-perception\\[tensorrt\\]'.*JetPack 6"
+    ):
+        req.validate()
+    with pytest.raises(BackendUnavailableError, match="TensorRT is not installed"):
+        open_engine(tmp_path / "x.engine", backend="tensorrt")
+
+
+def test_tensorrt_inputs_checked_before_tensorrt_is_needed(tmp_path: Path) -> None:
+    req = BuildRequest(
+        model="depth_tiny", height=64, width=128, backend="tensorrt", plugin_libraries=(tmp_path / "no.so",)
+    )
+    with pytest.raises(ConfigError, match="plugin library .*no.so' does not exist"):
+        req.validate()
+    with pytest.raises(ConfigError, match="apply to the TensorRT backend only"):
+        BuildRequest(model="depth_tiny", height=64, width=128, dla_core=0).validate()
+    assert default_engine_options("tensorrt", None) == {"device": "cuda:0"}
+    with pytest.raises(ConfigError, match="CUDA device"):
+        default_engine_options("tensorrt", None, "cpu")
+
+
+@pytest.mark.tensorrt
+@needs_trt
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_build_and_run_matches_onnxruntime(tmp_path: Path, precision: str) -> None:
+    from edge.build import build_all
+
+    req = BuildRequest(
+        model="depth_tiny",
+        height=TEST_SIZE[0],
+        width=TEST_SIZE[1],
+        backend="tensorrt",
+        precision=precision,
+        timing_cache=tmp_path / "timing.cache",
+    )
+    (result,) = build_all([req], tmp_path / "engines", show_progress=False)
+    assert result.entry["build_flags"]["strongly_typed"] in (True, False)
+    assert (tmp_path / "timing.cache").stat().st_size > 0, "the timing cache is persisted"
+    engine = open_engine(tmp_path / "engines" / result.entry["artifact"]["path"], backend="tensorrt")
+    x = np.random.default_rng(0).uniform(0, 255, SHAPES["image"]).astype(np.float32)
+    got = engine.infer({"image": x})["depth"]
+    ref = ort.InferenceSession(
+        str(tmp_path / "engines" / result.entry["onnx"]["path"]), providers=["CPUExecutionProvider"]
+    ).run(["depth"], {"image": x})[0]
+    tol = 1e-3 if precision == "fp32" else 1e-2
+    assert np.abs(got - ref).max() / np.abs(ref).max() < tol
+    assert engine.last_device_ms is not None and engine.last_device_ms > 0
+    engine.close()
