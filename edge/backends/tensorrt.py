@@ -196,7 +196,7 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
         )
     if plan.calibration_cache and options.calibration_cache is not None:
         config.int8_calibrator = _cache_calibrator(trt, options.calibration_cache.read_bytes())
-    cache = _load_timing_cache(config, options.timing_cache)
+    _load_timing_cache(config, options.timing_cache)
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
@@ -205,16 +205,15 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
     atomic_write_bytes(engine_path, bytes(serialized))
     if options.timing_cache is not None:
         with exclusive_lock(options.timing_cache.with_name(options.timing_cache.name + ".lock")):
-            atomic_write_bytes(options.timing_cache, bytes(cache.serialize()))
+            # the builder added this build's measurements to the config's cache
+            atomic_write_bytes(options.timing_cache, bytes(config.get_timing_cache().serialize()))
     return {"plan": plan.record(), "notes": plan.notes, "build_seconds": round(seconds, 2)}
 
 
-def _load_timing_cache(config: Any, path: Path | None) -> Any:
+def _load_timing_cache(config: Any, path: Path | None) -> None:
     """The persisted timing cache (kernel choices measured by earlier builds), or a new one."""
     data = path.read_bytes() if path is not None and path.is_file() else b""
-    cache = config.create_timing_cache(data)
-    config.set_timing_cache(cache, ignore_mismatch=False)
-    return cache
+    config.set_timing_cache(config.create_timing_cache(data), ignore_mismatch=False)
 
 
 def _cache_calibrator(trt: Any, cache: bytes) -> Any:
@@ -253,7 +252,14 @@ class TensorRTEngine(EngineBase):
 
     name = "tensorrt"
 
-    def __init__(self, path: str | Path, *, device: str = "cuda:0", cuda_graph: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        device: str = "cuda:0",
+        cuda_graph: bool = False,
+        plugin_libraries: tuple[str | Path, ...] = (),
+    ) -> None:
         import torch
 
         trt = import_tensorrt()
@@ -266,6 +272,8 @@ class TensorRTEngine(EngineBase):
         self.device = torch.device(device)
         self._logger = trt.Logger(trt.Logger.WARNING)
         trt.init_libnvinfer_plugins(self._logger, "")
+        for library in plugin_libraries:  # an engine that uses a plugin needs it to deserialize
+            trt.get_plugin_registry().load_library(str(library))
         self._runtime = trt.Runtime(self._logger)
         engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
