@@ -112,6 +112,11 @@ class BuildRequest:
         if self.checkpoint is not None and not self.checkpoint.exists():
             raise ConfigError(f"checkpoint for {self.model} not found: {str(self.checkpoint)!r}")
 
+    @property
+    def uses_roi_align_plugin(self) -> bool:
+        """A TensorRT build given edge's RoIAlign plugin library keeps the fused node."""
+        return self.backend == "tensorrt" and any("edge_roi_align" in p.name for p in self.plugin_libraries)
+
     def trt_options(self) -> Any:
         from edge.backends.tensorrt import TrtBuildOptions
 
@@ -230,6 +235,7 @@ def _trt_key(req: BuildRequest) -> dict[str, Any]:
     }
 
 
+FUSED_ROI_ALIGN = "edge.plugins::MultiLevelRoIAlign"
 Progress = Callable[[str], None]
 
 
@@ -269,7 +275,7 @@ def build_one(
         step("exporting ONNX")
         _export(model, req, onnx_path)
         step("linting for TensorRT")
-        lint = _lint(onnx_path)
+        lint = _lint(onnx_path, plugins=(FUSED_ROI_ALIGN,) if req.uses_roi_align_plugin else ())
         step(f"building {req.backend} engine")
         artifact = out_dir / f"{req.engine_id}{ARTIFACT_SUFFIX[req.backend]}"
         calibration = None
@@ -315,14 +321,17 @@ def _export(model: Any, req: BuildRequest, path: Path) -> None:
         batch=req.batch,
         opset=req.opset,
         metadata={"edge.model": req.model, "edge.input": "image: float32 NCHW RGB 0..255"},
+        # with edge's plugin library loaded, TensorRT runs the fused node; everyone else
+        # gets the standard-op expansion
+        roi_align="plugin" if req.uses_roi_align_plugin else "standard",
     )
 
 
-def _lint(onnx_path: Path) -> dict[str, Any]:
+def _lint(onnx_path: Path, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
     """TensorRT compatibility of the exported graph, per target (recorded, not enforced, here)."""
     from edge.export.lint import lint_targets, summarize
 
-    return {t: summarize(findings) for t, findings in lint_targets(onnx_path).items()}
+    return {t: summarize(findings) for t, findings in lint_targets(onnx_path, plugins=plugins).items()}
 
 
 def _build_backend(req: BuildRequest, model: Any, onnx_path: Path, artifact: Path) -> dict[str, Any] | None:

@@ -196,3 +196,16 @@ def test_build_and_run_matches_onnxruntime(tmp_path: Path, precision: str) -> No
     assert np.abs(got - ref).max() / np.abs(ref).max() < tol
     assert engine.last_device_ms is not None and engine.last_device_ms > 0
     engine.close()
+
+
+def test_roi_align_plugin_library_keeps_the_fused_node() -> None:
+    lib = Path("plugins/roi_align/tensorrt/build/libedge_roi_align_plugin.so")
+    assert BuildRequest(
+        model="depth_tiny", height=64, width=128, backend="tensorrt", plugin_libraries=(lib,)
+    ).uses_roi_align_plugin
+    assert not BuildRequest(
+        model="depth_tiny", height=64, width=128, backend="tensorrt"
+    ).uses_roi_align_plugin
+    assert not BuildRequest(
+        model="depth_tiny", height=64, width=128, plugin_libraries=(lib,)
+    ).uses_roi_align_plugin

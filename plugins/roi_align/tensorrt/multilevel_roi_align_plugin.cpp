@@ -1,0 +1,370 @@
+// TensorRT plugin for edge.plugins::MultiLevelRoIAlign (IPluginV3, TensorRT 10 and 11).
+//
+// The ONNX parser hands an unknown node to the plugin registry by op type, with the
+// node's plugin_version / plugin_namespace attributes and every other attribute as a
+// plugin field (ints as INT32 or INT64, floats as FLOAT32, strings as CHAR), so the
+// field names below are the ONNX attribute names (plugins/roi_align/onnx_export.py).
+// Inputs: rois [R, 4] float32, batch_indices [R] int64, then 1..5 pyramid levels
+// [N, C, H_l, W_l] (float32 or float16, all the same). Output: [R, C, oh, ow].
+// Build: plugins/roi_align/tensorrt/build.sh; load with trt.get_plugin_registry().load_library.
+#include "NvInfer.h"
+#include "roi_align_kernel.h"
+
+#include <cuda_fp16.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace nvinfer1;
+
+namespace edge
+{
+namespace
+{
+
+char const* const kName = "MultiLevelRoIAlign";
+char const* const kVersion = "1";
+
+bool readInt(PluginField const& f, int32_t& out)
+{
+    if (f.length < 1 || f.data == nullptr)
+    {
+        return false;
+    }
+    if (f.type == PluginFieldType::kINT32)
+    {
+        out = *static_cast<int32_t const*>(f.data);
+        return true;
+    }
+    if (f.type == PluginFieldType::kINT64)
+    {
+        out = static_cast<int32_t>(*static_cast<int64_t const*>(f.data));
+        return true;
+    }
+    return false;
+}
+
+bool readFloat(PluginField const& f, float& out)
+{
+    if (f.length < 1 || f.data == nullptr)
+    {
+        return false;
+    }
+    if (f.type == PluginFieldType::kFLOAT32)
+    {
+        out = *static_cast<float const*>(f.data);
+        return true;
+    }
+    if (f.type == PluginFieldType::kFLOAT64)
+    {
+        out = static_cast<float>(*static_cast<double const*>(f.data));
+        return true;
+    }
+    return false;
+}
+
+class MultiLevelRoIAlign : public IPluginV3, public IPluginV3OneCore, public IPluginV3OneBuild, public IPluginV3OneRuntime
+{
+public:
+    MultiLevelRoIAlign(roialign::Params const& params, std::string const& ns)
+        : mParams(params)
+        , mNamespace(ns)
+    {
+        // the fields TensorRT serializes into the engine and hands back to the creator
+        mScales.assign(mParams.spatialScales, mParams.spatialScales + mParams.numLevels);
+        mMode = mParams.isMax ? "max" : "avg";
+        mFields = {
+            PluginField("output_height", &mParams.outputHeight, PluginFieldType::kINT32, 1),
+            PluginField("output_width", &mParams.outputWidth, PluginFieldType::kINT32, 1),
+            PluginField("spatial_scales", mScales.data(), PluginFieldType::kFLOAT32,
+                static_cast<int32_t>(mScales.size())),
+            PluginField("sampling_ratio", &mParams.samplingRatio, PluginFieldType::kINT32, 1),
+            PluginField("aligned", &mParams.aligned, PluginFieldType::kINT32, 1),
+            PluginField("mode", mMode.c_str(), PluginFieldType::kCHAR, static_cast<int32_t>(mMode.size())),
+            PluginField("min_level", &mParams.minLevel, PluginFieldType::kINT32, 1),
+            PluginField("canonical_size", &mParams.canonicalSize, PluginFieldType::kFLOAT32, 1),
+            PluginField("canonical_level", &mParams.canonicalLevel, PluginFieldType::kINT32, 1),
+        };
+        mFieldCollection.nbFields = static_cast<int32_t>(mFields.size());
+        mFieldCollection.fields = mFields.data();
+    }
+
+    // IPluginV3
+    IPluginCapability* getCapabilityInterface(PluginCapabilityType type) noexcept override
+    {
+        switch (type)
+        {
+        case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
+        case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
+        case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
+        }
+        return nullptr;
+    }
+
+    IPluginV3* clone() noexcept override
+    {
+        try
+        {
+            return new MultiLevelRoIAlign(mParams, mNamespace);
+        }
+        catch (...)
+        {
+            return nullptr;
+        }
+    }
+
+    // IPluginV3OneCore
+    char const* getPluginName() const noexcept override
+    {
+        return kName;
+    }
+    char const* getPluginVersion() const noexcept override
+    {
+        return kVersion;
+    }
+    char const* getPluginNamespace() const noexcept override
+    {
+        return mNamespace.c_str();
+    }
+
+    // IPluginV3OneBuild
+    int32_t getNbOutputs() const noexcept override
+    {
+        return 1;
+    }
+
+    int32_t getOutputDataTypes(
+        DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept override
+    {
+        if (nbOutputs != 1 || nbInputs != 2 + mParams.numLevels)
+        {
+            return -1;
+        }
+        outputTypes[0] = inputTypes[2]; // pooled features keep the pyramid's type
+        return 0;
+    }
+
+    int32_t getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* /*shapeInputs*/,
+        int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs, IExprBuilder& exprBuilder) noexcept override
+    {
+        if (nbOutputs != 1 || nbInputs != 2 + mParams.numLevels || inputs[2].nbDims != 4)
+        {
+            return -1;
+        }
+        outputs[0].nbDims = 4;
+        outputs[0].d[0] = inputs[0].d[0];
+        outputs[0].d[1] = inputs[2].d[1];
+        outputs[0].d[2] = exprBuilder.constant(mParams.outputHeight);
+        outputs[0].d[3] = exprBuilder.constant(mParams.outputWidth);
+        return 0;
+    }
+
+    bool supportsFormatCombination(
+        int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t /*nbOutputs*/) noexcept override
+    {
+        PluginTensorDesc const& d = inOut[pos].desc;
+        if (d.format != TensorFormat::kLINEAR)
+        {
+            return false;
+        }
+        if (pos == 0)
+        {
+            return d.type == DataType::kFLOAT;
+        }
+        if (pos == 1)
+        {
+            return d.type == DataType::kINT64;
+        }
+        if (pos == 2)
+        {
+            return d.type == DataType::kFLOAT || d.type == DataType::kHALF;
+        }
+        // every other level and the output: the first level's type
+        (void) nbInputs;
+        return d.type == inOut[2].desc.type;
+    }
+
+    int32_t configurePlugin(DynamicPluginTensorDesc const* /*in*/, int32_t nbInputs,
+        DynamicPluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept override
+    {
+        return (nbInputs == 2 + mParams.numLevels && nbOutputs == 1) ? 0 : -1;
+    }
+
+    // IPluginV3OneRuntime
+    int32_t onShapeChange(
+        PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept override
+    {
+        if (nbInputs != 2 + mParams.numLevels || nbOutputs != 1)
+        {
+            return -1;
+        }
+        for (int32_t l = 0; l < mParams.numLevels; ++l)
+        {
+            if (in[2 + l].dims.nbDims != 4 || in[2 + l].dims.d[1] != in[2].dims.d[1])
+            {
+                return -1; // every level must have the first level's channels
+            }
+        }
+        return 0;
+    }
+
+    int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* /*outputDesc*/,
+        void const* const* inputs, void* const* outputs, void* /*workspace*/, cudaStream_t stream) noexcept override
+    {
+        auto const numRois = static_cast<int32_t>(inputDesc[0].dims.d[0]);
+        auto const channels = static_cast<int32_t>(inputDesc[2].dims.d[1]);
+        auto const* rois = static_cast<float const*>(inputs[0]);
+        auto const* batchIdx = static_cast<int64_t const*>(inputs[1]);
+        cudaError_t status;
+        if (inputDesc[2].type == DataType::kHALF)
+        {
+            status = roialign::launch(levels<__half>(inputDesc, inputs), rois, batchIdx, numRois, channels, mParams,
+                static_cast<__half*>(outputs[0]), stream);
+        }
+        else
+        {
+            status = roialign::launch(levels<float>(inputDesc, inputs), rois, batchIdx, numRois, channels, mParams,
+                static_cast<float*>(outputs[0]), stream);
+        }
+        return status == cudaSuccess ? 0 : -1;
+    }
+
+    IPluginV3* attachToContext(IPluginResourceContext* /*context*/) noexcept override
+    {
+        return clone();
+    }
+
+    PluginFieldCollection const* getFieldsToSerialize() noexcept override
+    {
+        return &mFieldCollection;
+    }
+
+private:
+    template <typename T>
+    roialign::Levels<T> levels(PluginTensorDesc const* desc, void const* const* inputs) const
+    {
+        roialign::Levels<T> out{};
+        for (int32_t l = 0; l < mParams.numLevels; ++l)
+        {
+            out.data[l] = static_cast<T const*>(inputs[2 + l]);
+            out.height[l] = static_cast<int32_t>(desc[2 + l].dims.d[2]);
+            out.width[l] = static_cast<int32_t>(desc[2 + l].dims.d[3]);
+        }
+        return out;
+    }
+
+    roialign::Params mParams;
+    std::string mNamespace;
+    std::vector<float> mScales;
+    std::string mMode;
+    std::vector<PluginField> mFields;
+    PluginFieldCollection mFieldCollection{};
+};
+
+class MultiLevelRoIAlignCreator : public IPluginCreatorV3One
+{
+public:
+    MultiLevelRoIAlignCreator()
+    {
+        mFields = {
+            PluginField("output_height", nullptr, PluginFieldType::kINT32, 1),
+            PluginField("output_width", nullptr, PluginFieldType::kINT32, 1),
+            PluginField("spatial_scales", nullptr, PluginFieldType::kFLOAT32, roialign::kMaxLevels),
+            PluginField("sampling_ratio", nullptr, PluginFieldType::kINT32, 1),
+            PluginField("aligned", nullptr, PluginFieldType::kINT32, 1),
+            PluginField("mode", nullptr, PluginFieldType::kCHAR, 3),
+            PluginField("min_level", nullptr, PluginFieldType::kINT32, 1),
+            PluginField("canonical_size", nullptr, PluginFieldType::kFLOAT32, 1),
+            PluginField("canonical_level", nullptr, PluginFieldType::kINT32, 1),
+        };
+        mCollection.nbFields = static_cast<int32_t>(mFields.size());
+        mCollection.fields = mFields.data();
+    }
+
+    char const* getPluginName() const noexcept override
+    {
+        return kName;
+    }
+    char const* getPluginVersion() const noexcept override
+    {
+        return kVersion;
+    }
+    char const* getPluginNamespace() const noexcept override
+    {
+        return mNamespace.c_str();
+    }
+    PluginFieldCollection const* getFieldNames() noexcept override
+    {
+        return &mCollection;
+    }
+
+    IPluginV3* createPlugin(char const* /*name*/, PluginFieldCollection const* fc, TensorRTPhase /*phase*/) noexcept override
+    {
+        try
+        {
+            roialign::Params p{};
+            p.outputHeight = p.outputWidth = 7;
+            p.minLevel = 2;
+            p.canonicalLevel = 4;
+            p.canonicalSize = 224.0F;
+            p.aligned = 1;
+            bool haveScales = false;
+            for (int32_t i = 0; fc != nullptr && i < fc->nbFields; ++i)
+            {
+                PluginField const& f = fc->fields[i];
+                std::string const name = f.name != nullptr ? f.name : "";
+                if (name == "output_height")
+                    readInt(f, p.outputHeight);
+                else if (name == "output_width")
+                    readInt(f, p.outputWidth);
+                else if (name == "sampling_ratio")
+                    readInt(f, p.samplingRatio);
+                else if (name == "aligned")
+                    readInt(f, p.aligned);
+                else if (name == "min_level")
+                    readInt(f, p.minLevel);
+                else if (name == "canonical_level")
+                    readInt(f, p.canonicalLevel);
+                else if (name == "canonical_size")
+                    readFloat(f, p.canonicalSize);
+                else if (name == "mode" && f.data != nullptr)
+                    p.isMax = std::string(static_cast<char const*>(f.data), static_cast<size_t>(f.length)).rfind("max", 0) == 0;
+                else if (name == "spatial_scales" && f.type == PluginFieldType::kFLOAT32)
+                {
+                    if (f.length < 1 || f.length > roialign::kMaxLevels)
+                        return nullptr; // 1..5 pyramid levels
+                    p.numLevels = f.length;
+                    std::memcpy(p.spatialScales, f.data, sizeof(float) * static_cast<size_t>(f.length));
+                    haveScales = true;
+                }
+            }
+            if (!haveScales || p.outputHeight < 1 || p.outputWidth < 1 || p.samplingRatio < 0)
+            {
+                return nullptr;
+            }
+            return new MultiLevelRoIAlign(p, mNamespace);
+        }
+        catch (...)
+        {
+            return nullptr;
+        }
+    }
+
+private:
+    std::string mNamespace;
+    std::vector<PluginField> mFields;
+    PluginFieldCollection mCollection{};
+};
+
+} // namespace
+} // namespace edge
+
+// What IPluginRegistry::loadLibrary looks for in a plugin library.
+extern "C" IPluginCreatorInterface* const* getCreators(int32_t& nbCreators)
+{
+    static edge::MultiLevelRoIAlignCreator creator;
+    static IPluginCreatorInterface* const creators[] = {&creator};
+    nbCreators = 1;
+    return creators;
+}

@@ -1,0 +1,28 @@
+// Launcher of the multi-level RoIAlign kernel (roi_align_kernel.cu).
+#pragma once
+
+#include "roi_align_math.h"
+
+#include <cuda_runtime_api.h>
+
+namespace edge
+{
+namespace roialign
+{
+
+//! The pyramid, finest level first; each level is [N, C, H, W].
+template <typename T>
+struct Levels
+{
+    T const* data[kMaxLevels];
+    int32_t height[kMaxLevels];
+    int32_t width[kMaxLevels];
+};
+
+//! rois: [R, 4] float boxes in image pixels; batchIdx: [R]; out: [R, C, outputHeight, outputWidth].
+template <typename T>
+cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* batchIdx, int32_t numRois,
+    int32_t channels, Params const& p, T* out, cudaStream_t stream);
+
+} // namespace roialign
+} // namespace edge

@@ -1,0 +1,233 @@
+"""The TensorRT plugin's arithmetic (plugins/roi_align/tensorrt/roi_align_math.h) against
+the numpy reference: the same header the CUDA kernel includes, compiled for the CPU
+here. The plugin and kernel are compile-checked where nvcc (and TensorRT's headers)
+exist; building an engine with the plugin needs TensorRT (marked, skipped here)."""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plugins.roi_align.reference import multilevel_roi_align
+
+SRC = Path(__file__).resolve().parents[3] / "plugins" / "roi_align" / "tensorrt"
+GXX = shutil.which("g++")
+NVCC = shutil.which("nvcc")
+TRT_INCLUDE = os.environ.get("TENSORRT_INCLUDE") or next(
+    (
+        p
+        for p in ("/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu")
+        if Path(p, "NvInfer.h").is_file()
+    ),
+    None,
+)
+F32P = ctypes.POINTER(ctypes.c_float)
+
+
+@pytest.fixture(scope="module")
+def host_lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    if GXX is None:
+        pytest.skip("needs g++ to compile the plugin's arithmetic for the CPU")
+    lib = tmp_path_factory.mktemp("plugin") / "libhost.so"
+    subprocess.run(
+        [
+            GXX,
+            "-O2",
+            "-std=c++17",
+            "-shared",
+            "-fPIC",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-o",
+            str(lib),
+            str(SRC / "host_reference.cpp"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return ctypes.CDLL(str(lib))
+
+
+def run_host(
+    lib: ctypes.CDLL, feats: list[np.ndarray], rois: np.ndarray, bidx: np.ndarray, **kw: object
+) -> np.ndarray:
+    feats = [np.ascontiguousarray(f, np.float32) for f in feats]
+    rois = np.ascontiguousarray(rois, np.float32)
+    bidx = np.ascontiguousarray(bidx, np.int64)
+    oh = ow = int(kw["output_size"])  # type: ignore[call-overload]
+    out = np.zeros((rois.shape[0], feats[0].shape[1], oh, ow), np.float32)
+    ptrs = (F32P * len(feats))(*[f.ctypes.data_as(F32P) for f in feats])
+    heights = (ctypes.c_int32 * len(feats))(*[f.shape[2] for f in feats])
+    widths = (ctypes.c_int32 * len(feats))(*[f.shape[3] for f in feats])
+    scales = (ctypes.c_float * len(feats))(*kw["spatial_scales"])  # type: ignore[misc]
+    rc = lib.edge_mlroialign_host(
+        ptrs,
+        heights,
+        widths,
+        ctypes.c_int32(len(feats)),
+        ctypes.c_int32(feats[0].shape[1]),
+        rois.ctypes.data_as(F32P),
+        bidx.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
+        ctypes.c_int32(rois.shape[0]),
+        ctypes.c_int32(int(kw.get("min_level", 2))),  # type: ignore[call-overload]
+        ctypes.c_int32(oh),
+        ctypes.c_int32(ow),
+        ctypes.c_int32(int(kw["sampling_ratio"])),  # type: ignore[call-overload]
+        ctypes.c_int32(int(bool(kw["aligned"]))),
+        ctypes.c_int32(int(kw.get("mode", "avg") == "max")),
+        ctypes.c_int32(4),
+        ctypes.c_float(224.0),
+        scales,
+        out.ctypes.data_as(F32P),
+    )
+    assert rc == 0
+    return out
+
+
+def pyramid(
+    seed: int, n: int = 2, c: int = 3, size: tuple[int, int] = (128, 160)
+) -> tuple[list[np.ndarray], list[float]]:
+    rng = np.random.default_rng(seed)
+    feats, scales = [], []
+    for level in range(2, 6):
+        s = 2**level
+        feats.append(rng.standard_normal((n, c, size[0] // s, size[1] // s)).astype(np.float32))
+        scales.append(1.0 / s)
+    return feats, scales
+
+
+def boxes(seed: int, count: int = 40, size: tuple[int, int] = (128, 160)) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(-10, [size[1], size[0]], (count, 2))
+    wh = np.exp(rng.uniform(np.log(2), np.log(400), (count, 2)))  # every level, some past the border
+    rois = np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
+    rois[0] = [20, 20, 20, 20]  # empty
+    rois[1] = [150, 120, 170, 140]  # partly outside
+    return rois, rng.integers(0, 2, count).astype(np.int64)
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+@pytest.mark.parametrize("sampling", [0, 2])
+@pytest.mark.parametrize("mode", ["avg", "max"])
+def test_plugin_arithmetic_matches_reference(
+    host_lib: ctypes.CDLL, aligned: bool, sampling: int, mode: str
+) -> None:
+    feats, scales = pyramid(1)
+    rois, bidx = boxes(2)
+    kw = {
+        "output_size": 7,
+        "spatial_scales": scales,
+        "sampling_ratio": sampling,
+        "aligned": aligned,
+        "mode": mode,
+    }
+    got = run_host(host_lib, feats, rois, bidx, **kw)
+    ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_golden_values(host_lib: ctypes.CDLL) -> None:
+    """A ramp map with known bilinear values: x + 10 y sampled at bin centres."""
+    h, w = 8, 8
+    ramp = (np.arange(w)[None, :] + 10 * np.arange(h)[:, None]).astype(np.float32)[None, None]
+    rois = np.array([[0, 0, 4, 4], [2, 2, 6, 4]], np.float32)  # tiny boxes: all on the finest level
+    out = run_host(
+        host_lib,
+        [ramp],
+        rois,
+        np.zeros(2, np.int64),
+        output_size=2,
+        spatial_scales=[1.0],
+        sampling_ratio=1,
+        aligned=True,
+    )
+    # aligned: corners shift by -0.5. First box: 2x2 bins sampled at x, y in {0.5, 2.5}.
+    # Second box: corner (1.5, 1.5), 2-wide by 1-high bins: x in {2.5, 4.5}, y in {2, 3}
+    np.testing.assert_allclose(out[0, 0], [[5.5, 7.5], [25.5, 27.5]], atol=1e-6)
+    np.testing.assert_allclose(out[1, 0], [[22.5, 24.5], [32.5, 34.5]], atol=1e-6)
+
+
+def test_kernel_compiles_for_the_gpu(tmp_path: Path) -> None:
+    if NVCC is None:
+        pytest.skip("needs nvcc (the CUDA toolkit) to compile the kernel")
+    result = subprocess.run(
+        [NVCC, "-std=c++17", "-c", str(SRC / "roi_align_kernel.cu"), "-o", str(tmp_path / "k.o")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_plugin_library_builds_and_exports_its_creators(tmp_path: Path) -> None:
+    if NVCC is None or TRT_INCLUDE is None:
+        pytest.skip("needs nvcc and TensorRT's headers (set TENSORRT_INCLUDE to the folder with NvInfer.h)")
+    lib = tmp_path / "libedge_roi_align_plugin.so"
+    env = {**os.environ, "TENSORRT_INCLUDE": TRT_INCLUDE, "CUDA_ARCHS": "80", "OUT": str(lib)}
+    result = subprocess.run(["bash", str(SRC / "build.sh")], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    symbols = subprocess.run(["nm", "-D", str(lib)], capture_output=True, text=True).stdout
+    assert " T getCreators" in symbols, "IPluginRegistry::loadLibrary finds the creators through this"
+
+
+@pytest.mark.tensorrt
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorrt") is None,
+    reason="TensorRT is not installed (it cannot be installed in this workplace)",
+)
+def test_plugin_in_a_tensorrt_engine(tmp_path: Path) -> None:  # pragma: no cover - needs TensorRT
+    import onnx
+    import tensorrt as trt
+    from onnx import TensorProto, helper
+
+    from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE
+
+    lib = tmp_path / "libedge_roi_align_plugin.so"
+    subprocess.run(["bash", str(SRC / "build.sh")], env={**os.environ, "OUT": str(lib)}, check=True)
+    feats, scales = pyramid(3, n=1)
+    rois, _ = boxes(4, count=16)
+    inputs = [
+        helper.make_tensor_value_info("rois", TensorProto.FLOAT, list(rois.shape)),
+        helper.make_tensor_value_info("batch", TensorProto.INT64, [rois.shape[0]]),
+    ] + [
+        helper.make_tensor_value_info(f"p{i}", TensorProto.FLOAT, list(f.shape)) for i, f in enumerate(feats)
+    ]
+    node = helper.make_node(
+        OP_TYPE,
+        [i.name for i in inputs],
+        ["y"],
+        domain=DOMAIN,
+        output_height=7,
+        output_width=7,
+        spatial_scales=scales,
+        sampling_ratio=2,
+        aligned=1,
+        mode="avg",
+        min_level=2,
+        canonical_size=224.0,
+        canonical_level=4,
+        plugin_version="1",
+        plugin_namespace="",
+    )
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [rois.shape[0], feats[0].shape[1], 7, 7])
+    model = helper.make_model(
+        helper.make_graph([node], "g", inputs, [out]),
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(DOMAIN, 1)],
+    )
+    onnx.save(model, tmp_path / "m.onnx")
+    logger = trt.Logger(trt.Logger.WARNING)
+    trt.get_plugin_registry().load_library(str(lib))
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    assert parser.parse_from_file(str(tmp_path / "m.onnx")), [
+        str(parser.get_error(i)) for i in range(parser.num_errors)
+    ]
+    assert builder.build_serialized_network(network, builder.create_builder_config()) is not None
