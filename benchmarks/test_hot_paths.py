@@ -25,7 +25,7 @@ from edge.models.ops import greedy_nms_matrix, greedy_nms_np
 from edge.postprocess.panoptic import fuse
 from edge.postprocess.render import colorize_depth, overlay
 from edge.stream.pipeline import preprocess
-from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE
+from plugins.roi_align.onnx_export import DOMAIN, fused_node
 from plugins.roi_align.passes import expand
 from plugins.roi_align.reference import multilevel_roi_align
 
@@ -123,22 +123,14 @@ def test_roi_align_onnxruntime_expanded(benchmark: Any) -> None:
     """The fused node expanded to standard ops, as backends without the plugin run it."""
     feats, rois, bidx = pyramid()
     names = ["p2", "p3", "p4", "p5"]
-    node = helper.make_node(
-        OP_TYPE,
+    node = fused_node(
         ["rois", "bidx", *names],
-        ["y"],
-        domain=DOMAIN,
-        output_height=7,
-        output_width=7,
+        "y",
+        output_size=7,
         spatial_scales=SCALES,
         sampling_ratio=2,
-        aligned=1,
-        mode="avg",
+        aligned=True,
         min_level=2,
-        canonical_size=224.0,
-        canonical_level=4,
-        plugin_version="1",
-        plugin_namespace="",
     )
     inputs = [
         helper.make_tensor_value_info("rois", TensorProto.FLOAT, rois.shape),

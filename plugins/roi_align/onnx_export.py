@@ -64,6 +64,40 @@ def register_schema() -> None:
     onnx.defs.register_schema(schema)
 
 
+def fused_attributes(
+    *,
+    output_size: int | tuple[int, int],
+    spatial_scales: Sequence[float],
+    sampling_ratio: int,
+    aligned: bool | int,
+    min_level: int,
+    mode: str = "avg",
+) -> dict[str, Any]:
+    """The fused node's attributes (the TensorRT plugin's fields), in one place for every
+    writer of the node: the exporter, passes.contract and tests that build it by hand."""
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
+    return {
+        "output_height": int(oh),
+        "output_width": int(ow),
+        "spatial_scales": [float(s) for s in spatial_scales],
+        "sampling_ratio": int(sampling_ratio),
+        "aligned": int(aligned),
+        "mode": mode,
+        "min_level": int(min_level),
+        "canonical_size": CANONICAL_SIZE,
+        "canonical_level": CANONICAL_LEVEL,
+        "plugin_version": PLUGIN_VERSION,
+        "plugin_namespace": PLUGIN_NAMESPACE,
+    }
+
+
+def fused_node(inputs: Sequence[str], output: str, **attributes: Any) -> Any:
+    """An onnx NodeProto of the fused op; ``attributes`` as for fused_attributes."""
+    from onnx import helper
+
+    return helper.make_node(OP_TYPE, list(inputs), [output], domain=DOMAIN, **fused_attributes(**attributes))
+
+
 def fused_onnx(
     features: Sequence[Any],
     rois: Any,
@@ -79,15 +113,11 @@ def fused_onnx(
         rois,
         batch_idx,
         *features,
-        output_height=output_size,
-        output_width=output_size,
-        spatial_scales=[float(s) for s in spatial_scales],
-        sampling_ratio=sampling_ratio,
-        aligned=int(aligned),
-        mode="avg",
-        min_level=min_level,
-        canonical_size=CANONICAL_SIZE,
-        canonical_level=CANONICAL_LEVEL,
-        plugin_version=PLUGIN_VERSION,
-        plugin_namespace=PLUGIN_NAMESPACE,
+        **fused_attributes(
+            output_size=output_size,
+            spatial_scales=spatial_scales,
+            sampling_ratio=sampling_ratio,
+            aligned=aligned,
+            min_level=min_level,
+        ),
     )

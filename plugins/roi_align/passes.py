@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE, PLUGIN_NAMESPACE, PLUGIN_VERSION
+from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE, fused_attributes
 from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS
 
 
@@ -129,19 +129,14 @@ def contract(model: onnx.ModelProto) -> onnx.ModelProto:
                 name=f"MultiLevelRoIAlign_{found}",
                 inputs=inputs,
                 outputs=[out],
-                attrs={
-                    "output_height": int(ra["output_height"]),
-                    "output_width": int(ra["output_width"]),
-                    "spatial_scales": [float(p.attrs["spatial_scale"]) for p in pooled],
-                    "sampling_ratio": int(ra.get("sampling_ratio", 0)),
-                    "aligned": int(ra.get("coordinate_transformation_mode", "half_pixel") == "half_pixel"),
-                    "mode": str(ra.get("mode", "avg")),
-                    "min_level": min_level,
-                    "canonical_size": CANONICAL_SIZE,
-                    "canonical_level": CANONICAL_LEVEL,
-                    "plugin_version": PLUGIN_VERSION,
-                    "plugin_namespace": PLUGIN_NAMESPACE,
-                },
+                attrs=fused_attributes(
+                    output_size=(int(ra["output_height"]), int(ra["output_width"])),
+                    spatial_scales=[float(p.attrs["spatial_scale"]) for p in pooled],
+                    sampling_ratio=int(ra.get("sampling_ratio", 0)),
+                    aligned=ra.get("coordinate_transformation_mode", "half_pixel") == "half_pixel",
+                    mode=str(ra.get("mode", "avg")),
+                    min_level=min_level,
+                ),
             )
         )
         found += 1

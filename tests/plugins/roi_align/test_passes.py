@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 from edge.backends.onnxruntime import OnnxRuntimeEngine
 from edge.export import export_onnx
 from edge.export.lint import lint_model
-from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE, PLUGIN_VERSION, register_schema
+from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE, PLUGIN_VERSION, fused_node, register_schema
 from plugins.roi_align.passes import contract, expand, fused_nodes
 from plugins.roi_align.reference import multilevel_roi_align
 from tests.conftest import informative_model
@@ -104,22 +104,14 @@ def test_expanded_single_node_matches_numpy_reference(aligned: int) -> None:
     bidx = rng.integers(0, 2, 30).astype(np.int64)
     scales = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
     names = ["p2", "p3", "p4", "p5"]
-    node = helper.make_node(
-        OP_TYPE,
+    node = fused_node(
         ["rois", "bidx", *names],
-        ["y"],
-        domain=DOMAIN,
-        output_height=5,
-        output_width=5,
+        "y",
+        output_size=5,
         spatial_scales=scales,
         sampling_ratio=2,
         aligned=aligned,
-        mode="avg",
         min_level=2,
-        canonical_size=224.0,
-        canonical_level=4,
-        plugin_version="1",
-        plugin_namespace="",
     )
     inputs = [
         helper.make_tensor_value_info("rois", TensorProto.FLOAT, rois.shape),

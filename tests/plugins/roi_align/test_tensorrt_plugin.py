@@ -187,7 +187,7 @@ def test_plugin_in_a_tensorrt_engine(tmp_path: Path) -> None:  # pragma: no cove
     import tensorrt as trt
     from onnx import TensorProto, helper
 
-    from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE
+    from plugins.roi_align.onnx_export import DOMAIN, fused_node
 
     lib = tmp_path / "libedge_roi_align_plugin.so"
     subprocess.run(["bash", str(SRC / "build.sh")], env={**os.environ, "OUT": str(lib)}, check=True)
@@ -199,22 +199,14 @@ def test_plugin_in_a_tensorrt_engine(tmp_path: Path) -> None:  # pragma: no cove
     ] + [
         helper.make_tensor_value_info(f"p{i}", TensorProto.FLOAT, list(f.shape)) for i, f in enumerate(feats)
     ]
-    node = helper.make_node(
-        OP_TYPE,
+    node = fused_node(
         [i.name for i in inputs],
-        ["y"],
-        domain=DOMAIN,
-        output_height=7,
-        output_width=7,
+        "y",
+        output_size=7,
         spatial_scales=scales,
         sampling_ratio=2,
-        aligned=1,
-        mode="avg",
+        aligned=True,
         min_level=2,
-        canonical_size=224.0,
-        canonical_level=4,
-        plugin_version="1",
-        plugin_namespace="",
     )
     out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [rois.shape[0], feats[0].shape[1], 7, 7])
     model = helper.make_model(
