@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.soak import rss_mb
 from edge.build import BuildRequest, build_all, parse_size
 from edge.latency import LatencyTracker
 from edge.models.zoo import bundled_weights
@@ -33,11 +34,6 @@ from edge.stream.frame import Frame
 from edge.stream.pipeline import EngineSet, Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class CameraLike:

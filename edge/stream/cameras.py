@@ -74,6 +74,8 @@ def _options(uri: str, text: str, known: dict[str, type]) -> dict[str, Any]:
 
 
 def v4l2_spec(uri: str) -> CaptureSpec:
+    import cv2
+
     device, _, query = uri.partition("?")
     if not device[len("/dev/video") :].isdigit():
         raise SourceError(f"source {uri!r}: expected /dev/videoN, e.g. /dev/video0?width=1280&height=720")
@@ -84,7 +86,7 @@ def v4l2_spec(uri: str) -> CaptureSpec:
         if len(code) != 4:
             raise SourceError(f"source {uri!r}: fourcc={code!r} must be four characters, e.g. MJPG or YUYV")
         # the pixel format goes first: it decides which sizes and rates the camera offers
-        props.append(("CAP_PROP_FOURCC", float(_fourcc(code))))
+        props.append(("CAP_PROP_FOURCC", float(cv2.VideoWriter.fourcc(*code))))
     for key, prop in (("width", "CAP_PROP_FRAME_WIDTH"), ("height", "CAP_PROP_FRAME_HEIGHT")):
         if key in opts:
             props.append((prop, float(opts[key])))
@@ -93,10 +95,6 @@ def v4l2_spec(uri: str) -> CaptureSpec:
     props.append(("CAP_PROP_BUFFERSIZE", 1.0))  # the driver must not queue stale frames
     requested = {k: float(v) for k, v in opts.items() if k in ("width", "height", "fps")}
     return CaptureSpec(device, "v4l2", props, requested=requested)
-
-
-def _fourcc(code: str) -> int:
-    return sum(ord(c) << (8 * i) for i, c in enumerate(code))
 
 
 def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: float = 30, flip: int = 0) -> str:

@@ -105,6 +105,7 @@ class EdgeRun:
     """`edge run ... --sink http://127.0.0.1:0` in its own process; ``url`` once it listens."""
 
     def __init__(self, args: list[str], cwd: Path) -> None:
+        self.work = cwd
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edge.cli", "run", *args],
@@ -115,6 +116,18 @@ class EdgeRun:
             text=True,
         )
         self.url = self._wait_for_url()
+
+    @classmethod
+    def looping_video(
+        cls, work: Path, engines: Path, *, deadline_ms: int, sinks: tuple[str, ...] = ()
+    ) -> EdgeRun:
+        """A 40-frame video in ``work`` played like a camera into the viewer on a free port."""
+        write_video(work / "drive.mp4", 40)
+        args = ["drive.mp4", "--engines", str(engines), "--loop", "--realtime"]
+        args += ["--deadline-ms", str(deadline_ms), "--sink", "http://127.0.0.1:0"]
+        for sink in sinks:
+            args += ["--sink", sink]
+        return cls(args, cwd=work)
 
     def _wait_for_url(self, timeout: float = 120) -> str:
         assert self.proc.stderr is not None

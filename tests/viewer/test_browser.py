@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.viewer.helpers import EdgeRun, write_video
+from tests.viewer.helpers import EdgeRun
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -33,21 +33,7 @@ CHROMIUM_ARGS = [
 
 def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
-    write_video(tmp_path / "drive.mp4", 40)
-    run = EdgeRun(
-        [
-            "drive.mp4",
-            "--engines",
-            str(tiny_engines),
-            "--loop",
-            "--realtime",
-            "--deadline-ms",
-            "400",
-            "--sink",
-            "http://127.0.0.1:0",
-        ],
-        cwd=tmp_path,
-    )
+    run = EdgeRun.looping_video(tmp_path, tiny_engines, deadline_ms=400)
     try:
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -12,30 +12,14 @@ from edge.errors import SinkError
 from edge.stream.sinks import open_sink
 from edge.viewer import ViewerSink, parse_viewer_uri
 from edge.viewer.server import ViewerServer
-from tests.viewer.helpers import EdgeRun, get, get_json, mjpeg_frames, write_video
+from tests.viewer.helpers import EdgeRun, get, get_json, mjpeg_frames
 
 
 @pytest.fixture(scope="module")
 def running_viewer(tiny_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> EdgeRun:
-    work = tmp_path_factory.mktemp("viewer")
-    write_video(work / "drive.mp4", 40)
-    run = EdgeRun(
-        [
-            "drive.mp4",
-            "--engines",
-            str(tiny_engines),
-            "--loop",
-            "--realtime",
-            "--deadline-ms",
-            "500",
-            "--sink",
-            "http://127.0.0.1:0",
-            "--sink",
-            "out.mp4",
-        ],
-        cwd=work,
+    run = EdgeRun.looping_video(
+        tmp_path_factory.mktemp("viewer"), tiny_engines, deadline_ms=500, sinks=("out.mp4",)
     )
-    run.work = work  # type: ignore[attr-defined]
     yield run
     run.stop()
 
@@ -101,7 +85,7 @@ def test_run_ends_cleanly_and_frees_the_port(running_viewer: EdgeRun) -> None:
     assert "frames in" in out and "end_to_end" in out
     with pytest.raises(OSError):
         get(running_viewer.url + "stats")
-    assert (running_viewer.work / "out.mp4").is_file()  # type: ignore[attr-defined]
+    assert (running_viewer.work / "out.mp4").is_file()
 
 
 def test_binds_loopback_by_default_and_reports_a_taken_port() -> None:

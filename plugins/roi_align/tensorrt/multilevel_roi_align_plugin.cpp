@@ -26,42 +26,22 @@ namespace
 char const* const kName = "MultiLevelRoIAlign";
 char const* const kVersion = "1";
 
-bool readInt(PluginField const& f, int32_t& out)
+//! A scalar field as T, whichever width the ONNX parser chose (INT32/INT64, FLOAT32/FLOAT64).
+template <typename T>
+bool readScalar(PluginField const& f, T& out)
 {
     if (f.length < 1 || f.data == nullptr)
     {
         return false;
     }
-    if (f.type == PluginFieldType::kINT32)
+    switch (f.type)
     {
-        out = *static_cast<int32_t const*>(f.data);
-        return true;
+    case PluginFieldType::kINT32: out = static_cast<T>(*static_cast<int32_t const*>(f.data)); return true;
+    case PluginFieldType::kINT64: out = static_cast<T>(*static_cast<int64_t const*>(f.data)); return true;
+    case PluginFieldType::kFLOAT32: out = static_cast<T>(*static_cast<float const*>(f.data)); return true;
+    case PluginFieldType::kFLOAT64: out = static_cast<T>(*static_cast<double const*>(f.data)); return true;
+    default: return false;
     }
-    if (f.type == PluginFieldType::kINT64)
-    {
-        out = static_cast<int32_t>(*static_cast<int64_t const*>(f.data));
-        return true;
-    }
-    return false;
-}
-
-bool readFloat(PluginField const& f, float& out)
-{
-    if (f.length < 1 || f.data == nullptr)
-    {
-        return false;
-    }
-    if (f.type == PluginFieldType::kFLOAT32)
-    {
-        out = *static_cast<float const*>(f.data);
-        return true;
-    }
-    if (f.type == PluginFieldType::kFLOAT64)
-    {
-        out = static_cast<float>(*static_cast<double const*>(f.data));
-        return true;
-    }
-    return false;
 }
 
 class MultiLevelRoIAlign : public IPluginV3, public IPluginV3OneCore, public IPluginV3OneBuild, public IPluginV3OneRuntime
@@ -315,19 +295,19 @@ public:
                 PluginField const& f = fc->fields[i];
                 std::string const name = f.name != nullptr ? f.name : "";
                 if (name == "output_height")
-                    readInt(f, p.outputHeight);
+                    readScalar(f, p.outputHeight);
                 else if (name == "output_width")
-                    readInt(f, p.outputWidth);
+                    readScalar(f, p.outputWidth);
                 else if (name == "sampling_ratio")
-                    readInt(f, p.samplingRatio);
+                    readScalar(f, p.samplingRatio);
                 else if (name == "aligned")
-                    readInt(f, p.aligned);
+                    readScalar(f, p.aligned);
                 else if (name == "min_level")
-                    readInt(f, p.minLevel);
+                    readScalar(f, p.minLevel);
                 else if (name == "canonical_level")
-                    readInt(f, p.canonicalLevel);
+                    readScalar(f, p.canonicalLevel);
                 else if (name == "canonical_size")
-                    readFloat(f, p.canonicalSize);
+                    readScalar(f, p.canonicalSize);
                 else if (name == "mode" && f.data != nullptr)
                     p.isMax = std::string(static_cast<char const*>(f.data), static_cast<size_t>(f.length)).rfind("max", 0) == 0;
                 else if (name == "spatial_scales" && f.type == PluginFieldType::kFLOAT32)
