@@ -210,8 +210,8 @@ class Pipeline:
         self.on_result = on_result
         # live: one waiting frame at most, always the newest, so a frame waits for at most one
         # inference (benchmarks/results/overload_cpu.json: p99 1.9x -> 1.6x one frame's time)
-        live = source.live or realtime
-        self._frames: queue.Queue[Any] = queue.Queue(maxsize=1 if live else queue_size)
+        self._live = source.live or realtime
+        self._frames: queue.Queue[Any] = queue.Queue(maxsize=1 if self._live else queue_size)
         self._results: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
@@ -262,7 +262,7 @@ class Pipeline:
                     break
                 count += 1
                 self._account(frame)
-                if self.source.live or self.realtime:
+                if self._live:
                     self._put_latest(frame)
                 elif not self._put(self._frames, frame):
                     break
@@ -335,15 +335,17 @@ class Pipeline:
             self.tracker.record(seq, f"{kind}_gpu", end - int(device_ms * 1e6), end)
         return out
 
-    def _write(self, sink: Sink, image: np.ndarray, seq: int, result: Result | None = None) -> None:
+    def _write(self, sink: Sink, result: Result) -> None:
         """A failing output (full disk, removed folder) must not stop perception: count it,
         say it once per sink and kind of error, and keep going."""
+        seq = result.frame.seq
         try:
-            write_result = getattr(sink, "write_result", None)
-            if write_result is not None and result is not None:
+            write_result = getattr(sink, "write_result", None)  # sinks that want both views
+            if write_result is not None:
                 write_result(result)
             else:
-                sink.write(image, seq)
+                assert result.rendered is not None  # _post renders before it writes
+                sink.write(result.rendered, seq)
         except (OSError, SinkError) as exc:
             self.tracker.sink_failed()
             key = (sink.uri, type(exc).__name__)
@@ -362,7 +364,7 @@ class Pipeline:
                 result.rendered = render_result(result, self.engines.depth_range)
             with self.tracker.stage(seq, "sink"):
                 for sink in self.sinks:
-                    self._write(sink, result.rendered, seq, result)
+                    self._write(sink, result)
             self.tracker.frame_done(seq, result.frame.t_capture_ns)
             if self.on_result is not None:
                 self.on_result(result)
