@@ -21,6 +21,31 @@ class CalibrationResult:
     record: dict[str, Any] = field(default_factory=dict)  # what the manifest stores
 
 
+def _static_input_shape(onnx_path: Path) -> list[int]:
+    """The model's NCHW input shape; a ConfigError for a missing model or a dynamic input."""
+    import onnx
+
+    if not onnx_path.is_file():
+        raise ConfigError(f"model to calibrate {str(onnx_path)!r} does not exist")
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    if len(shape) != 4 or min(shape) <= 0:
+        raise ConfigError(f"{onnx_path.name}: input shape {shape} is not a static NCHW image")
+    return shape
+
+
+def _result_paths(onnx_path: Path, out_dir: str | Path) -> CalibrationResult:
+    out, stem = Path(out_dir), onnx_path.name.removesuffix(".onnx")
+    return CalibrationResult(
+        out / f"{stem}.int8.onnx", out / f"{stem}.calib.json", out / f"{stem}.trt10.calib"
+    )
+
+
+def _write_ranges(path: Path, record: dict[str, Any], ranges: dict[str, tuple[float, float]]) -> None:
+    doc = {"calibration": record, "ranges": {k: list(v) for k, v in sorted(ranges.items())}}
+    atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode())
+
+
 def calibrate(
     onnx_path: str | Path,
     *,
@@ -39,21 +64,12 @@ def calibrate(
 
     With ``min_snr_db``, a sensitivity pass first picks layers to keep in float until every
     judged output keeps that SNR (calib/sensitivity.py); the record says which and why."""
-    import onnx
-
     from calib.data import load_frames
     from calib.quantize import compute_ranges, quantize_qdq
     from calib.trt_cache import scale_from_range, write_cache
 
     onnx_path = Path(onnx_path)
-    if not onnx_path.is_file():
-        raise ConfigError(f"model to calibrate {str(onnx_path)!r} does not exist")
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    if len(shape) != 4 or min(shape) <= 0:
-        raise ConfigError(f"{onnx_path.name}: input shape {shape} is not a static NCHW image")
-    out = Path(out_dir)
-    stem = onnx_path.name.removesuffix(".onnx")
+    shape = _static_input_shape(onnx_path)
     bar = None
     if show_progress:
         from tqdm import tqdm
@@ -77,9 +93,7 @@ def calibrate(
         )
         exclude_nodes = (*exclude_nodes, *mixed["excluded"])
     ranges = compute_ranges(onnx_path, data.tensors, method=method, percentile=percentile)
-    result = CalibrationResult(
-        out / f"{stem}.int8.onnx", out / f"{stem}.calib.json", out / f"{stem}.trt10.calib"
-    )
+    result = _result_paths(onnx_path, out_dir)
     atomic_write_with(
         result.qdq_model,
         lambda tmp: quantize_qdq(
@@ -98,8 +112,7 @@ def calibrate(
         "activations": "int8 symmetric",
         "weights": "int8 per-channel symmetric",
     }
-    doc = {"calibration": record, "ranges": {k: list(v) for k, v in sorted(ranges.items())}}
-    atomic_write_bytes(result.ranges_json, (json.dumps(doc, indent=2) + "\n").encode())
+    _write_ranges(result.ranges_json, record, ranges)
     scales = {k: scale_from_range(*v) for k, v in sorted(ranges.items()) if np.isfinite(v).all()}
     atomic_write_bytes(result.trt_cache, write_cache(scales).encode())
     result.record = record
@@ -112,15 +125,12 @@ def calibrate_from_cache(
     """The Q/DQ model from a TensorRT 10 calibration cache instead of frames: how a cache
     made by TensorRT's implicit calibration (gone in TensorRT 11) becomes explicit
     quantization. The cache must cover every tensor this model calibrates."""
-    import onnx
-
     from calib.quantize import calibrated_tensors, quantize_qdq
     from calib.trt_cache import check_cache_covers, read_cache
     from edge.util.fs import sha256_file
 
     onnx_path, cache = Path(onnx_path), Path(cache)
-    if not onnx_path.is_file():
-        raise ConfigError(f"model to calibrate {str(onnx_path)!r} does not exist")
+    shape = _static_input_shape(onnx_path)
     try:
         text = cache.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -129,18 +139,10 @@ def calibrate_from_cache(
         version, algorithm, scales = read_cache(text)
     except ConfigError as exc:
         raise ConfigError(f"{cache.name}: {exc}") from None
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    if len(shape) != 4 or min(shape) <= 0:
-        raise ConfigError(f"{onnx_path.name}: input shape {shape} is not a static NCHW image")
     needed = calibrated_tensors(onnx_path, shape)
     check_cache_covers(scales, needed, cache_name=cache.name, model_name=onnx_path.name)
     ranges = {name: (-scales[name] * 127.0, scales[name] * 127.0) for name in sorted(needed)}
-    out = Path(out_dir)
-    stem = onnx_path.name.removesuffix(".onnx")
-    result = CalibrationResult(
-        out / f"{stem}.int8.onnx", out / f"{stem}.calib.json", out / f"{stem}.trt10.calib"
-    )
+    result = _result_paths(onnx_path, out_dir)
     blank = [np.zeros(tuple(shape), np.float32)]  # every range is overridden; the pass only needs a frame
     atomic_write_with(
         result.qdq_model, lambda tmp: quantize_qdq(onnx_path, tmp, blank, method="minmax", ranges=ranges)
@@ -153,8 +155,7 @@ def calibrate_from_cache(
         "activations": "int8 symmetric",
         "weights": "int8 per-channel symmetric",
     }
-    doc = {"calibration": record, "ranges": {k: list(v) for k, v in ranges.items()}}
-    atomic_write_bytes(result.ranges_json, (json.dumps(doc, indent=2) + "\n").encode())
+    _write_ranges(result.ranges_json, record, ranges)
     if cache.resolve() != result.trt_cache.resolve():
         atomic_write_bytes(result.trt_cache, text.encode())
     result.record = record
