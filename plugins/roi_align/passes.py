@@ -1,7 +1,8 @@
 """Graph passes between the fused MultiLevelRoIAlign node and standard ONNX ops.
 
-``expand`` rewrites every fused node into standard ops (level assignment, one RoiAlign
-per level, a per-RoI select), for backends without the plugin. ``contract`` recognises
+``expand`` rewrites every fused node into standard ops (level assignment; per level, a
+gather of that level's RoIs and one RoiAlign; a scatter back into RoI order), for
+backends without the plugin. ``contract`` recognises
 that expansion and folds it back into one fused node, for TensorRT with the plugin.
 Both use onnx-graphsurgeon.
 """
@@ -80,28 +81,38 @@ def _expand_node(gs: Any, graph: Any, node: Any, prefix: str) -> None:
     log2 = layer("Div", [layer("Log", [ratio]), const(math.log(2.0))])
     lvl = layer("Floor", [layer("Add", [log2, const(float(a.get("canonical_level", CANONICAL_LEVEL)))])])
     lvl = layer("Clip", [lvl, const(float(min_level)), const(float(min_level + len(feats) - 1))])
-    lvl = layer("Unsqueeze", [lvl, const([2, 3], np.int64)])  # [R,1] -> [R,1,1,1]
+    lvl = layer("Reshape", [lvl, const([-1], np.int64)])  # [R]
     mode = "half_pixel" if int(a.get("aligned", 1)) else "output_half_pixel"
-    result = None
+    # Each RoI is pooled once, on its own level: gather the level's RoIs, pool them, then
+    # put the rows back in RoI order. Pooling every RoI on every level and selecting
+    # afterwards costs one RoiAlign per level over all RoIs, with large boxes on the finest
+    # level sampling hundreds of points per bin.
+    pooled, order = [], []
     for i, (feat, scale) in enumerate(zip(feats, a["spatial_scales"], strict=True)):
-        pooled = layer(
-            "RoiAlign",
-            [feat, rois, batch_idx],
-            coordinate_transformation_mode=mode,
-            mode=str(a.get("mode", "avg")),
-            output_height=size_h,
-            output_width=size_w,
-            sampling_ratio=int(a.get("sampling_ratio", 0)),
-            spatial_scale=float(scale),
+        # TensorRT's parser takes NonZero of FP32/FP16 only, not of the BOOL from Equal
+        hit = layer("Cast", [layer("Equal", [lvl, const(float(min_level + i))])], to=onnx.TensorProto.FLOAT)
+        idx = layer("Reshape", [layer("NonZero", [hit]), const([-1], np.int64)])  # [n_i]
+        pooled.append(
+            layer(
+                "RoiAlign",
+                [feat, layer("Gather", [rois, idx], axis=0), layer("Gather", [batch_idx, idx], axis=0)],
+                coordinate_transformation_mode=mode,
+                mode=str(a.get("mode", "avg")),
+                output_height=size_h,
+                output_width=size_w,
+                sampling_ratio=int(a.get("sampling_ratio", 0)),
+                spatial_scale=float(scale),
+            )
         )
-        if result is None:
-            result = pooled
-        else:
-            result = layer("Where", [layer("Equal", [lvl, const(float(min_level + i))]), pooled, result])
-    if result is None:
+        order.append(idx)
+    if not pooled:
         from edge.errors import ExportError
 
         raise ExportError(f"{OP_TYPE} node {node.name!r} has no feature-map inputs")
+    stacked = layer("Concat", pooled, axis=0)  # [R, C, h, w], level by level
+    positions = layer("Unsqueeze", [layer("Concat", order, axis=0), const([1], np.int64)])
+    # every row is overwritten (the levels partition the RoIs), so the stack is its own base
+    result = layer("ScatterND", [stacked, positions, stacked])
     # the last node writes the fused node's output tensor, so consumers stay connected
     out = node.outputs[0]
     result.inputs[0].outputs[0] = out
@@ -113,21 +124,20 @@ def contract(model: onnx.ModelProto) -> onnx.ModelProto:
     gs = _gs()
     graph = gs.import_onnx(model)
     found = 0
-    for where in [n for n in graph.nodes if n.op == "Where"]:
-        chain = _chain_ending_at(where)
-        if chain is None:
+    for scatter in [n for n in graph.nodes if n.op == "ScatterND"]:
+        match = _expansion_ending_at(scatter)
+        if match is None:
             continue
-        first, pooled, min_level = chain
-        ra = first.attrs
-        inputs = [first.inputs[1], first.inputs[2], *[p.inputs[0] for p in pooled]]
-        out = where.outputs[0]
-        where.outputs.clear()
+        rois, batch_idx, pooled, min_level = match
+        ra = pooled[0].attrs
+        out = scatter.outputs[0]
+        scatter.outputs.clear()
         graph.nodes.append(
             gs.Node(
                 op=OP_TYPE,
                 domain=DOMAIN,
                 name=f"MultiLevelRoIAlign_{found}",
-                inputs=inputs,
+                inputs=[rois, batch_idx, *[p.inputs[0] for p in pooled]],
                 outputs=[out],
                 attrs=fused_attributes(
                     output_size=(int(ra["output_height"]), int(ra["output_width"])),
@@ -149,43 +159,48 @@ def contract(model: onnx.ModelProto) -> onnx.ModelProto:
     return out_model
 
 
-def _chain_ending_at(last: Any) -> tuple[Any, list[Any], int] | None:
-    """(level-0 RoiAlign, RoiAligns in level order, min_level) if ``last`` ends a select chain.
+def _producer(tensor: Any, op: str) -> Any | None:
+    node = tensor.inputs[0] if tensor.inputs else None
+    return node if node is not None and node.op == op else None
 
-    The chain is Where(Equal(lvl, k), RoiAlign_k, Where(..., RoiAlign_1, RoiAlign_0)),
-    all RoiAligns sharing rois, batch indices and attributes other than spatial_scale.
-    """
-    if any(c.op == "Where" for c in last.outputs[0].outputs):
-        return None  # not the end of the chain
-    pooled, node, levels = [], last, []
-    while node.op == "Where":
-        cond, x, y = node.inputs
-        if not (x.inputs and x.inputs[0].op == "RoiAlign" and cond.inputs and cond.inputs[0].op == "Equal"):
+
+def _expansion_ending_at(scatter: Any) -> tuple[Any, Any, list[Any], int] | None:
+    """(rois, batch indices, RoiAligns in level order, min_level) if ``scatter`` ends an
+    expansion: ScatterND(Concat(RoiAlign_k(feat_k, Gather(rois, idx_k), Gather(bidx, idx_k))),
+    Unsqueeze(Concat(idx_k)), same Concat) with idx_k = NonZero(Cast(Equal(level, k))) reshaped."""
+    data, positions, updates = scatter.inputs
+    stacked = _producer(data, "Concat")
+    unsq = _producer(positions, "Unsqueeze")
+    if stacked is None or updates is not data or unsq is None:
+        return None
+    order = _producer(unsq.inputs[0], "Concat")
+    pooled = [_producer(t, "RoiAlign") for t in stacked.inputs]
+    if order is None or not pooled or any(p is None for p in pooled) or len(order.inputs) != len(pooled):
+        return None
+    rois = batch_idx = None
+    levels = []
+    for p, idx in zip(pooled, order.inputs, strict=True):
+        g_rois, g_bidx = _producer(p.inputs[1], "Gather"), _producer(p.inputs[2], "Gather")
+        if g_rois is None or g_bidx is None or g_rois.inputs[1] is not idx or g_bidx.inputs[1] is not idx:
             return None
-        level = _constant_of(cond.inputs[0])
+        if rois is None:
+            rois, batch_idx = g_rois.inputs[0], g_bidx.inputs[0]
+        if g_rois.inputs[0] is not rois or g_bidx.inputs[0] is not batch_idx:
+            return None
+        reshape = _producer(idx, "Reshape")
+        nonzero = _producer(reshape.inputs[0], "NonZero") if reshape is not None else None
+        cast = _producer(nonzero.inputs[0], "Cast") if nonzero is not None else None
+        equal = _producer(cast.inputs[0], "Equal") if cast is not None else None
+        level = _constant_of(equal) if equal is not None else None
         if level is None:
             return None
-        pooled.append(x.inputs[0])
         levels.append(level)
-        if not y.inputs:
-            return None
-        node = y.inputs[0]
-    if node.op != "RoiAlign":
-        return None
-    pooled.append(node)
-    pooled.reverse()
-    levels.reverse()
-    first = pooled[0]
     same = ("output_height", "output_width", "sampling_ratio", "mode", "coordinate_transformation_mode")
-    for p in pooled[1:]:
-        if p.inputs[1] is not first.inputs[1] or p.inputs[2] is not first.inputs[2]:
-            return None
-        if any(p.attrs.get(k) != first.attrs.get(k) for k in same):
-            return None
-    min_level = levels[0] - 1
-    if levels != list(range(min_level + 1, min_level + len(pooled))):
+    if any(p.attrs.get(k) != pooled[0].attrs.get(k) for p in pooled[1:] for k in same):
         return None
-    return first, pooled, min_level
+    if levels != list(range(levels[0], levels[0] + len(pooled))):
+        return None
+    return rois, batch_idx, pooled, levels[0]
 
 
 def _constant_of(equal: Any) -> int | None:

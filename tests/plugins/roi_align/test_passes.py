@@ -93,15 +93,15 @@ def test_lint_knows_the_plugin(forms: dict[str, Path]) -> None:
     assert [f for f in clean if f.level == "error"] == []
 
 
-@pytest.mark.parametrize("aligned", [1, 0])
-def test_expanded_single_node_matches_numpy_reference(aligned: int) -> None:
+@pytest.mark.parametrize(("aligned", "n"), [(1, 30), (0, 30), (1, 1), (1, 0)])
+def test_expanded_single_node_matches_numpy_reference(aligned: int, n: int) -> None:
     register_schema()
     rng = np.random.default_rng(5)
     feats = [rng.normal(size=(2, 3, 32 >> i, 48 >> i)).astype(np.float32) for i in range(4)]
-    xy = rng.uniform(-10, 150, (30, 2))
-    wh = np.exp(rng.uniform(0, 6, (30, 2)))  # 1 .. 400 px: every level gets RoIs
+    xy = rng.uniform(-10, 150, (n, 2))
+    wh = np.exp(rng.uniform(0, 6, (n, 2)))  # 1 .. 400 px: every level gets RoIs
     rois = np.concatenate([xy, xy + wh], 1).astype(np.float32)
-    bidx = rng.integers(0, 2, 30).astype(np.int64)
+    bidx = rng.integers(0, 2, n).astype(np.int64)
     scales = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
     names = ["p2", "p3", "p4", "p5"]
     node = fused_node(
@@ -132,4 +132,5 @@ def test_expanded_single_node_matches_numpy_reference(aligned: int) -> None:
     ref = multilevel_roi_align(
         feats, rois, bidx, output_size=5, spatial_scales=scales, sampling_ratio=2, aligned=bool(aligned)
     )
+    assert got.shape == (n, 3, 5, 5)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
