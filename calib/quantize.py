@@ -127,3 +127,56 @@ def calibrated_tensors(onnx_path: str | Path, shape: Sequence[int]) -> set[str]:
     ops), found the way compute_ranges finds them: one pass over a blank frame."""
     blank = np.zeros(tuple(shape), np.float32)
     return set(compute_ranges(onnx_path, [blank], method="minmax"))
+
+
+def activations_to_uint8(model: Any) -> Any:
+    """The same Q/DQ model with every activation stored as UINT8 (zero point 0 -> 128).
+
+    A lossless change of storage: symmetric INT8 codes -128..127 with zero point 0 become
+    0..255 with zero point 128, the same grid of values. x86 ONNX Runtime fuses
+    DQ -> Conv -> Q into its integer kernels only for UINT8 activations; it converts INT8
+    pairs itself only where a tensor has a single consumer, so a branched network (FPN,
+    residual blocks) keeps most convolutions in float between Q/DQ pairs — slower than
+    FP32. The symmetric INT8 model stays what TensorRT gets; this form is for ONNX
+    Runtime's CPU kernels. Weights stay INT8 (U8S8, what VNNI takes).
+    """
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    inits = {i.name: i for i in graph.initializer}
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    converted: dict[str, str] = {}  # INT8 zero-point initializer -> its UINT8 twin
+
+    def uint8_twin(name: str) -> str:
+        if name not in converted:
+            zp = numpy_helper.to_array(inits[name]).astype(np.int16) + 128
+            twin = numpy_helper.from_array(zp.astype(np.uint8), f"{name}_uint8")
+            graph.initializer.append(twin)
+            converted[name] = twin.name
+        return converted[name]
+
+    retyped = set()
+    for q in [n for n in graph.node if n.op_type == "QuantizeLinear"]:
+        zp = q.input[2] if len(q.input) > 2 else ""
+        if zp not in inits or inits[zp].data_type != TensorProto.INT8:
+            continue
+        dqs = consumers.get(q.output[0], [])
+        if not dqs or any(d.op_type != "DequantizeLinear" or len(d.input) < 3 for d in dqs):
+            continue  # not a plain Q -> DQ pair: leave it as it is
+        for node in (q, *dqs):
+            node.input[2] = uint8_twin(node.input[2])
+        retyped.add(q.output[0])
+    for vi in graph.value_info:
+        if vi.name in retyped:
+            vi.type.tensor_type.elem_type = TensorProto.UINT8
+    used = {name for node in graph.node for name in node.input}
+    keep = [i for i in graph.initializer if i.name in used or i.name in {x.name for x in graph.input}]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    return out

@@ -351,7 +351,10 @@ def _build_backend(req: BuildRequest, model: Any, onnx_path: Path, artifact: Pat
     if req.backend == "onnxruntime":
         from edge.backends.onnxruntime import optimize_model
 
-        atomic_write_with(artifact, lambda tmp: optimize_model(onnx_path, tmp))
+        # the Q/DQ model keeps TensorRT's symmetric INT8; ONNX Runtime's x86 integer
+        # kernels get the same grid stored as UINT8
+        u8 = req.precision == "int8"
+        atomic_write_with(artifact, lambda tmp: optimize_model(onnx_path, tmp, uint8_activations=u8))
         return None
     if req.backend == "torch":
         # the ONNX file is still exported and linted: it is the model's canonical form

@@ -62,11 +62,13 @@ def session_options(
     return so
 
 
-def model_for_ort(path: str | Path) -> str | bytes:
-    """What to hand ONNX Runtime: the path, or the model bytes with plugin nodes expanded.
+def model_for_ort(path: str | Path, *, uint8_activations: bool = False) -> str | bytes:
+    """What to hand ONNX Runtime: the path, or the model bytes rewritten for it.
 
     ONNX Runtime has no MultiLevelRoIAlign kernel; the expansion into standard ops
-    computes the same values (plugins/roi_align/passes.py).
+    computes the same values (plugins/roi_align/passes.py). ``uint8_activations`` stores
+    a Q/DQ model's activations as UINT8, which x86 ONNX Runtime needs to run its
+    convolutions as integer kernels (calib.quantize.activations_to_uint8).
     """
     import onnx
 
@@ -77,12 +79,19 @@ def model_for_ort(path: str | Path) -> str | bytes:
         model = onnx.load(str(path), load_external_data=False)
     except Exception:
         return str(path)  # let ONNX Runtime report what is wrong with the file
-    if not any(o.domain == DOMAIN for o in model.opset_import):
+    plugin = any(o.domain == DOMAIN for o in model.opset_import)
+    if not plugin and not uint8_activations:
         return str(path)
-    return bytes(expand(model).SerializeToString())
+    if plugin:
+        model = expand(model)
+    if uint8_activations:
+        from calib.quantize import activations_to_uint8
+
+        model = activations_to_uint8(model)
+    return bytes(model.SerializeToString())
 
 
-def optimize_model(src: str | Path, dst: str | Path) -> None:
+def optimize_model(src: str | Path, dst: str | Path, *, uint8_activations: bool = False) -> None:
     """Save ONNX Runtime's graph-optimised form of ``src`` to ``dst``.
 
     'extended' is the highest level whose result is portable across machines; layout
@@ -91,7 +100,11 @@ def optimize_model(src: str | Path, dst: str | Path) -> None:
     ort = _ort()
     so = session_options(optimization="extended", optimized_model_path=dst)
     try:
-        ort.InferenceSession(model_for_ort(src), sess_options=so, providers=["CPUExecutionProvider"])
+        ort.InferenceSession(
+            model_for_ort(src, uint8_activations=uint8_activations),
+            sess_options=so,
+            providers=["CPUExecutionProvider"],
+        )
     except Exception as exc:
         raise BackendError(f"ONNX Runtime could not optimise {str(src)!r}: {exc}") from exc
 

@@ -164,6 +164,17 @@ def _producer(tensor: Any, op: str) -> Any | None:
     return node if node is not None and node.op == op else None
 
 
+def _walk_up(tensor: Any, ops: tuple[str, ...]) -> Any | None:
+    """The last node of the producer chain ops[0] <- ops[1] <- ... (first inputs), if it is one."""
+    node = None
+    for op in ops:
+        node = _producer(tensor, op)
+        if node is None:
+            return None
+        tensor = node.inputs[0]
+    return node
+
+
 def _expansion_ending_at(scatter: Any) -> tuple[Any, Any, list[Any], int] | None:
     """(rois, batch indices, RoiAligns in level order, min_level) if ``scatter`` ends an
     expansion: ScatterND(Concat(RoiAlign_k(feat_k, Gather(rois, idx_k), Gather(bidx, idx_k))),
@@ -174,8 +185,9 @@ def _expansion_ending_at(scatter: Any) -> tuple[Any, Any, list[Any], int] | None
     if stacked is None or updates is not data or unsq is None:
         return None
     order = _producer(unsq.inputs[0], "Concat")
-    pooled = [_producer(t, "RoiAlign") for t in stacked.inputs]
-    if order is None or not pooled or any(p is None for p in pooled) or len(order.inputs) != len(pooled):
+    found = [_producer(t, "RoiAlign") for t in stacked.inputs]
+    pooled: list[Any] = [p for p in found if p is not None]
+    if order is None or not pooled or len(pooled) != len(found) or len(order.inputs) != len(pooled):
         return None
     rois = batch_idx = None
     levels = []
@@ -187,10 +199,7 @@ def _expansion_ending_at(scatter: Any) -> tuple[Any, Any, list[Any], int] | None
             rois, batch_idx = g_rois.inputs[0], g_bidx.inputs[0]
         if g_rois.inputs[0] is not rois or g_bidx.inputs[0] is not batch_idx:
             return None
-        reshape = _producer(idx, "Reshape")
-        nonzero = _producer(reshape.inputs[0], "NonZero") if reshape is not None else None
-        cast = _producer(nonzero.inputs[0], "Cast") if nonzero is not None else None
-        equal = _producer(cast.inputs[0], "Equal") if cast is not None else None
+        equal = _walk_up(idx, ("Reshape", "NonZero", "Cast", "Equal"))
         level = _constant_of(equal) if equal is not None else None
         if level is None:
             return None

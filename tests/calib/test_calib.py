@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import platform
 import struct
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from onnx import numpy_helper
 
 from calib import calibrate
 from calib.data import load_frames
+from calib.quantize import activations_to_uint8
 from calib.trt_cache import read_cache, scale_from_range, write_cache
 from edge.cli import main
 from edge.errors import ConfigError, EdgeError
@@ -109,6 +111,50 @@ def test_qdq_model_runs_and_uses_the_computed_scales(calibrated) -> None:
     assert result.record["frames"] == 6 and len(result.record["data_sha256"]) == 64
 
 
+def _session(model: onnx.ModelProto, level: ort.GraphOptimizationLevel, saved: Path | None = None):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = level
+    so.log_severity_level = 3
+    if saved is not None:
+        so.optimized_model_filepath = str(saved)
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def test_uint8_activations_same_grid_integer_convolutions(calibrated, tmp_path: Path) -> None:
+    _, result = calibrated
+    s8 = onnx.load(str(result.qdq_model))
+    u8 = activations_to_uint8(s8)
+    onnx.checker.check_model(u8)
+    inits = {i.name: numpy_helper.to_array(i) for i in u8.graph.initializer}
+    qs = [n for n in u8.graph.node if n.op_type == "QuantizeLinear"]
+    # every activation now UINT8 with zero point 128, scales untouched; weights stay INT8
+    assert qs and all(inits[q.input[2]].dtype == np.uint8 and int(inits[q.input[2]]) == 128 for q in qs)
+    s8_scales = {i.name: numpy_helper.to_array(i) for i in s8.graph.initializer}
+    assert all(float(inits[q.input[1]]) == float(s8_scales[q.input[1]]) for q in qs)
+    weight_dqs = [n for n in u8.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
+    assert weight_dqs and {inits[n.input[0]].dtype.name for n in weight_dqs} <= {"int8", "int32"}
+    assert onnx.load(str(result.qdq_model)).SerializeToString() == s8.SerializeToString()  # input untouched
+    # the same values: unoptimised (Q/DQ evaluated literally) the outputs are bit-identical
+    x = load_frames("synthetic://?size=128x256&seed=9", frames=1, size=TEST_SIZE).tensors[0]
+    off = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    outs = [_session(m, off).run(None, {"image": x}) for m in (s8, u8)]
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # optimised: every convolution becomes an integer kernel (with INT8 activations most stay
+    # float between Q/DQ pairs on x86), and the outputs stay close
+    on = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    convs = {}
+    for name, model in (("s8", s8), ("u8", u8)):
+        _session(model, on, tmp_path / f"{name}.onnx")
+        ops = [n.op_type for n in onnx.load(str(tmp_path / f"{name}.onnx")).graph.node]
+        convs[name] = (ops.count("Conv"), ops.count("QLinearConv"))
+    assert convs["u8"][0] == 0 and convs["u8"][1] == sum(convs["s8"])
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert convs["s8"][0] > 0  # the reason for the rewrite, on this architecture
+    ref, got = (_session(m, on).run(None, {"image": x})[0] for m in (s8, u8))
+    assert 10 * np.log10((ref**2).mean() / max(((ref - got) ** 2).mean(), 1e-30)) > 40
+
+
 def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tiny_engines / f"depth_tiny_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
     rc = main(
@@ -152,6 +198,9 @@ def test_int8_build_records_calibration_in_the_manifest(tmp_path: Path) -> None:
         assert (tmp_path / name).is_file()
     check = entry["accuracy_check"]
     assert check["reference"].startswith("torch eager fp32") and "snr_db" in check["per_sample"][0]["depth"]
+    # the ONNX Runtime artifact runs every convolution as an integer kernel
+    ops = [n.op_type for n in onnx.load(str(tmp_path / entry["artifact"]["path"])).graph.node]
+    assert "Conv" not in ops and ops.count("QLinearConv") > 5
     # unchanged request: not rebuilt; a different calibration set is a different engine build
     (again,) = build_all([req], tmp_path, show_progress=False)
     assert not again.rebuilt
