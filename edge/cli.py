@@ -164,6 +164,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             init=args.init,
             threads=args.threads,
             log=log,
+            half=args.half,
         )
     print(
         f"wrote {args.out} after {info['steps']} steps in {info['seconds']:.0f} s; last losses {info['last']}"
@@ -364,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="start from this checkpoint")
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads")
     p.add_argument("--log", metavar="PATH", help="append per-step losses as JSON lines")
+    p.add_argument(
+        "--half", action="store_true", help="store the checkpoint's weights as float16 (half the file)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("calibrate", help="INT8: Q/DQ ONNX, ranges JSON and a TensorRT 10 calibration cache")

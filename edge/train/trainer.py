@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,10 @@ def train(
     threads: int | None = None,
     log: Callable[[int, dict[str, float]], None] | None = None,
     save_every: int = 200,
+    half: bool = False,
 ) -> dict[str, Any]:
-    """AdamW with a cosine schedule; the checkpoint is rewritten atomically every ``save_every``."""
+    """AdamW with a cosine schedule; the checkpoint is rewritten atomically every ``save_every``
+    (with ``half``, its floating-point tensors stored as float16: half the file, for shipping)."""
     from edge.models.checkpoints import load_checkpoint
     from edge.models.zoo import create_model, get_entry
     from edge.train.data import batches
@@ -71,7 +73,7 @@ def train(
         if log is not None:
             log(step, record)
         if step % save_every == 0 or step == steps:
-            _save(model, out)
+            save_state(model.state_dict(), out, half=half)
     return {
         "model": model_name,
         "steps": steps,
@@ -79,11 +81,19 @@ def train(
         "size": list(size),
         "batch": batch,
         "lr": lr,
+        "half": half,
         "first": history[0],
         "last": history[-1],
     }
 
 
-def _save(model: torch.nn.Module, out: str | Path) -> None:
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    atomic_write_with(out, lambda tmp: torch.save(state, tmp))
+def save_state(state: Mapping[str, torch.Tensor], out: str | Path, *, half: bool = False) -> None:
+    """Write a state dict atomically; ``half`` stores floating-point tensors as float16
+    (loading casts them back to the model's float32)."""
+
+    def cast(v: torch.Tensor) -> torch.Tensor:
+        v = v.detach().cpu()
+        return v.to(torch.float16) if half and v.is_floating_point() else v.clone()
+
+    compact = {k: cast(v) for k, v in state.items()}
+    atomic_write_with(out, lambda tmp: torch.save(compact, tmp))

@@ -14,7 +14,7 @@ from edge.models.detection import decode_boxes
 from edge.models.zoo import create_model
 from edge.train.data import batches, targets_from_ids
 from edge.train.losses import depth_loss, encode_boxes, panoptic_loss
-from edge.train.trainer import train
+from edge.train.trainer import save_state, train
 
 
 def test_targets_from_instance_ids() -> None:
@@ -66,6 +66,22 @@ def test_depth_loss_falls_and_checkpoint_loads(tmp_path: Path) -> None:
     batch = next(batches(size=(64, 128), batch=1, seed=9))
     with torch.no_grad():
         assert torch.isfinite(depth_loss(model.eval(), batch))
+
+
+def test_half_checkpoint_is_half_the_file_and_loads_close(tmp_path: Path) -> None:
+    model = create_model("depth_tiny", seed=3)
+    save_state(model.state_dict(), tmp_path / "full.pt")
+    save_state(model.state_dict(), tmp_path / "half.pt", half=True)
+    sd = torch.load(tmp_path / "half.pt", weights_only=True)
+    assert {v.dtype for k, v in sd.items() if "num_batches" not in k} == {torch.float16}
+    assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "full.pt").stat().st_size
+    loaded = create_model("depth_tiny", seed=9)
+    assert load_checkpoint(loaded, tmp_path / "half.pt") == "edge"
+    assert next(loaded.parameters()).dtype == torch.float32  # cast back on load
+    x = torch.rand(1, 3, 64, 128) * 255
+    with torch.no_grad():
+        ref, got = model(x)["depth"], loaded(x)["depth"]
+    torch.testing.assert_close(got, ref, rtol=5e-3, atol=1e-3)
 
 
 def test_bad_training_arguments() -> None:
