@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ class CalibrationResult:
     ranges_json: Path
     trt_cache: Path
     record: dict[str, Any] = field(default_factory=dict)  # what the manifest stores
+    # the float model the ranges and the cache describe: the input, or its equalized copy
+    float_model: Path | None = None
 
 
 def _static_input_shape(onnx_path: Path) -> list[int]:
@@ -41,6 +45,30 @@ def _result_paths(onnx_path: Path, out_dir: str | Path) -> CalibrationResult:
     )
 
 
+def _equalized(
+    onnx_path: Path, maxima: dict[str, np.ndarray], out: Path, *, skip: Sequence[str] = ()
+) -> tuple[Path, list[dict[str, Any]]]:
+    """The model to calibrate: ``onnx_path`` itself, or its equalized copy written to ``out``."""
+    from calib.equalize import equalize_model
+
+    if not maxima:
+        return onnx_path, []
+    model, record = equalize_model(onnx_path, maxima, skip=skip)
+    if not record:
+        return onnx_path, []
+    import onnx
+
+    atomic_write_with(out, lambda tmp: onnx.save(model, str(tmp)))
+    return out, record
+
+
+def _tensor_names(onnx_path: Path) -> set[str]:
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    return {t for n in graph.node for t in (*n.input, *n.output)}
+
+
 def _write_ranges(path: Path, record: dict[str, Any], ranges: dict[str, tuple[float, float]]) -> None:
     doc = {"calibration": record, "ranges": {k: list(v) for k, v in sorted(ranges.items())}}
     atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode())
@@ -57,13 +85,17 @@ def calibrate(
     seed: int = 0,
     exclude_nodes: tuple[str, ...] = (),
     min_snr_db: float | None = None,
+    equalize: bool = True,
     show_progress: bool = False,
 ) -> CalibrationResult:
     """Q/DQ model ``<stem>.int8.onnx``, ranges ``<stem>.calib.json`` and the TensorRT 10 cache
     ``<stem>.trt10.calib`` next to each other in ``out_dir``, each written atomically.
 
-    With ``min_snr_db``, a sensitivity pass first picks layers to keep in float until every
-    judged output keeps that SNR (calib/sensitivity.py); the record says which and why."""
+    With ``equalize``, convolutions whose input channels differ wildly in range are
+    equalized first (calib/equalize.py) and the equalized float model is written as
+    ``<stem>.eq.onnx``: the ranges and the TensorRT 10 cache describe that model. With
+    ``min_snr_db``, a sensitivity pass then picks layers to keep in float until every judged
+    output keeps that score (calib/sensitivity.py); the record says which and why."""
     from calib.data import load_frames
     from calib.quantize import compute_ranges, quantize_qdq
     from calib.trt_cache import scale_from_range, write_cache
@@ -82,23 +114,35 @@ def calibrate(
     finally:
         if bar is not None:
             bar.close()
-    mixed = None
-    if min_snr_db is not None:
-        from calib.sensitivity import find_float_layers
-
-        # judged on other frames of the same source than those calibrated on
-        held_out = load_frames(source, frames=4, size=(shape[2], shape[3]), seed=seed + 1000)
-        mixed = find_float_layers(
-            onnx_path, data.tensors, held_out.tensors, min_snr_db=min_snr_db, method=method
-        )
-        exclude_nodes = (*exclude_nodes, *mixed["excluded"])
-    ranges = compute_ranges(onnx_path, data.tensors, method=method, percentile=percentile)
     result = _result_paths(onnx_path, out_dir)
+    maxima = {}
+    if equalize:
+        from calib.equalize import channel_maxima
+
+        maxima = channel_maxima(onnx_path, data.tensors[:16])
+    with tempfile.TemporaryDirectory(prefix="edge-calib-") as tmp:
+        trial = _equalized(onnx_path, maxima, Path(tmp) / "eq.onnx")
+        ranges = compute_ranges(trial[0], data.tensors, method=method, percentile=percentile)
+        mixed = None
+        if min_snr_db is not None:
+            from calib.sensitivity import find_float_layers
+
+            # judged on other frames of the same source than those calibrated on
+            held_out = load_frames(source, frames=4, size=(shape[2], shape[3]), seed=seed + 1000)
+            mixed = find_float_layers(
+                trial[0], ranges, held_out.tensors, min_snr_db=min_snr_db, show_progress=show_progress
+            )
+            exclude_nodes = (*exclude_nodes, *mixed["excluded"])
+    # a convolution that stays in float gains nothing from its equalizing Mul: drop those
+    eq_path = result.qdq_model.with_name(f"{onnx_path.name.removesuffix('.onnx')}.eq.onnx")
+    float_model, equalized = _equalized(onnx_path, maxima, eq_path, skip=exclude_nodes)
+    result.float_model = float_model
+    if float_model != eq_path:
+        eq_path.unlink(missing_ok=True)  # from an earlier run; it would pair with nothing now
+    ranges = {k: v for k, v in ranges.items() if k in _tensor_names(float_model)}
     atomic_write_with(
         result.qdq_model,
-        lambda tmp: quantize_qdq(
-            onnx_path, tmp, data.tensors, method=method, percentile=percentile, exclude_nodes=exclude_nodes
-        ),
+        lambda tmp: quantize_qdq(float_model, tmp, ranges, input_shape=shape, exclude_nodes=exclude_nodes),
     )
     record = {
         "method": method,
@@ -108,6 +152,8 @@ def calibrate(
         "source": source,
         "data_sha256": data.digest,
         "excluded_nodes": list(exclude_nodes),
+        "equalized": equalized,
+        "float_model": float_model.name,
         "mixed_precision": mixed,
         "activations": "int8 symmetric",
         "weights": "int8 per-channel symmetric",
@@ -143,10 +189,8 @@ def calibrate_from_cache(
     check_cache_covers(scales, needed, cache_name=cache.name, model_name=onnx_path.name)
     ranges = {name: (-scales[name] * 127.0, scales[name] * 127.0) for name in sorted(needed)}
     result = _result_paths(onnx_path, out_dir)
-    blank = [np.zeros(tuple(shape), np.float32)]  # every range is overridden; the pass only needs a frame
-    atomic_write_with(
-        result.qdq_model, lambda tmp: quantize_qdq(onnx_path, tmp, blank, method="minmax", ranges=ranges)
-    )
+    result.float_model = onnx_path
+    atomic_write_with(result.qdq_model, lambda tmp: quantize_qdq(onnx_path, tmp, ranges, input_shape=shape))
     record = {
         "method": f"tensorrt-cache ({algorithm}, TensorRT {version})",
         "source": str(cache),

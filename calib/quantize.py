@@ -87,36 +87,34 @@ def compute_ranges(
 def quantize_qdq(
     onnx_in: str | Path,
     onnx_out: str | Path,
-    tensors: Sequence[np.ndarray],
+    ranges: dict[str, tuple[float, float]],
     *,
-    method: str = "entropy",
-    percentile: float = 99.999,
+    input_shape: Sequence[int],
     exclude_nodes: Sequence[str] = (),
-    ranges: dict[str, tuple[float, float]] | None = None,
 ) -> None:
-    """Write the Q/DQ model (calibrating with the same frames and method as compute_ranges;
-    ``ranges`` fixes the listed tensors' ranges instead)."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    """Write the Q/DQ model with exactly ``ranges`` (from compute_ranges or a TensorRT cache)
+    as its activation ranges: the model, the ranges JSON and the cache cannot disagree, and
+    trying another set of float layers costs no new calibration."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    # every range is overridden; ONNX Runtime's pass still wants a frame to run
+    blank = [np.zeros(tuple(input_shape), np.float32)]
     quantize_static(
         str(onnx_in),
         str(onnx_out),
-        _Reader(tensors),
+        _Reader(blank),
         quant_format=QuantFormat.QDQ,
         op_types_to_quantize=list(QUANTIZED_OPS),
         per_channel=True,
         activation_type=QuantType.QInt8,
         weight_type=QuantType.QInt8,
         nodes_to_exclude=list(exclude_nodes),
-        calibrate_method=_method(method),
+        calibrate_method=CalibrationMethod.MinMax,
         extra_options={
             "ActivationSymmetric": True,
             "WeightSymmetric": True,
-            "CalibPercentile": percentile,
-            # ranges decided elsewhere (a TensorRT cache) win over what these frames show
             "TensorQuantOverrides": {
-                name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
-                for name, (lo, hi) in (ranges or {}).items()
+                name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for name, (lo, hi) in ranges.items()
             },
         },
     )

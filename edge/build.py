@@ -60,7 +60,8 @@ class BuildRequest:
     calib_data: str | None = None  # int8: source URI of calibration frames
     calib_frames: int = 64
     calib_method: str = "entropy"
-    int8_min_snr: float | None = None  # int8: keep layers in float until outputs keep this SNR
+    int8_min_snr: float | None = None  # int8: keep layers in float until outputs keep this score (dB)
+    int8_equalize: bool = True  # int8: equalize imbalanced convolution inputs first (calib/equalize.py)
     # TensorRT only (edge.backends.tensorrt.TrtBuildOptions)
     workspace_mb: int = 2048
     timing_cache: Path | None = None
@@ -210,7 +211,13 @@ def fingerprint(
         "backend": req.backend,
         "precision": req.precision,
         "opset": req.opset,
-        "calibration": [req.calib_data, req.calib_frames, req.calib_method, req.int8_min_snr]
+        "calibration": [
+            req.calib_data,
+            req.calib_frames,
+            req.calib_method,
+            req.int8_min_snr,
+            req.int8_equalize,
+        ]
         if req.precision == "int8"
         else None,
         "versions": {k: v for k, v in versions.items() if k != "python"},
@@ -377,12 +384,14 @@ def _calibrate(req: BuildRequest, onnx_path: Path, out_dir: Path) -> tuple[dict[
         frames=req.calib_frames,
         method=req.calib_method,
         min_snr_db=req.int8_min_snr,
+        equalize=req.int8_equalize,
     )
     record = dict(result.record)
     record["files"] = {
         "qdq_onnx": result.qdq_model.name,
         "ranges": result.ranges_json.name,
         "tensorrt10_cache": result.trt_cache.name,
+        "cache_float_onnx": result.float_model.name if result.float_model else None,
     }
     return record, result.qdq_model
 

@@ -192,10 +192,13 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         seed=args.seed,
         exclude_nodes=tuple(args.exclude or ()),
         min_snr_db=args.min_snr,
+        equalize=not args.no_equalize,
         show_progress=not args.quiet,
     )
     print(f"Q/DQ model: {result.qdq_model}")
     print(f"ranges:     {result.ranges_json}")
+    if result.record.get("equalized"):
+        print(f"equalized {len(result.record['equalized'])} convolution inputs: {result.float_model}")
     print(f"TensorRT 10 calibration cache: {result.trt_cache}")
     mixed = result.record.get("mixed_precision")
     if mixed:
@@ -394,7 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-snr",
         type=float,
         metavar="DB",
-        help="sensitivity pass: keep layers in float until outputs keep this SNR",
+        help="sensitivity pass: keep layers in float until outputs keep this score "
+        "(dB: SNR of semantic logits, -20 log10 of depth's mean relative error)",
+    )
+    p.add_argument(
+        "--no-equalize",
+        action="store_true",
+        help="do not equalize convolution inputs whose channels differ wildly in range",
     )
     p.add_argument("--seed", type=int, default=0, help="sampling seed; default: %(default)s")
     p.add_argument(

@@ -67,7 +67,13 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         "--int8-min-snr",
         type=float,
         metavar="DB",
-        help="int8: keep the most sensitive layers in float until the dense outputs keep this SNR",
+        help="int8: keep the most sensitive layers in float until the dense outputs keep this score "
+        "(dB: SNR of semantic logits, -20 log10 of depth's mean relative error)",
+    )
+    p.add_argument(
+        "--no-int8-equalize",
+        action="store_true",
+        help="int8: do not equalize convolution inputs whose channels differ wildly in range",
     )
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
     p.add_argument(
@@ -156,6 +162,7 @@ def requests_from_args(args: argparse.Namespace) -> list[BuildRequest]:
             calib_frames=args.calib_frames,
             calib_method=args.calib_method,
             int8_min_snr=args.int8_min_snr,
+            int8_equalize=not args.no_int8_equalize,
             workspace_mb=args.workspace_mb,
             timing_cache=args.timing_cache,
             dla_core=args.dla_core,

@@ -167,10 +167,12 @@ def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.Captur
             "percentile",
             "--out",
             str(tmp_path),
+            "--no-equalize",
             "--quiet",
         ]
     )
-    assert rc == 0 and "Q/DQ model" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert rc == 0 and "Q/DQ model" in out and "equalized" not in out
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         f"{src.name.removesuffix('.onnx')}{s}" for s in (".int8.onnx", ".calib.json", ".trt10.calib")
     )
@@ -226,15 +228,17 @@ def test_int8_requests_are_validated(changes: dict, match: str) -> None:
 
 
 def test_sensitivity_pass_keeps_layers_in_float_until_the_budget(tiny_engines: Path) -> None:
+    from calib.quantize import compute_ranges
     from calib.sensitivity import find_float_layers
 
     src = tiny_engines / f"depth_tiny_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
     cal = load_frames("synthetic://?size=128x256", frames=4, size=TEST_SIZE, seed=0)
     held = load_frames("synthetic://?size=128x256", frames=2, size=TEST_SIZE, seed=9)
-    base = find_float_layers(src, cal.tensors, held.tensors, min_snr_db=0.0, method="minmax")
+    ranges = compute_ranges(src, cal.tensors, method="minmax")
+    base = find_float_layers(src, ranges, held.tensors, min_snr_db=0.0)
     assert base["excluded"] == [] and base["budget_met"]  # nothing to do under a lax budget
     want = base["all_int8_snr_db"]["depth"] + 3.0  # demand 3 dB more than all-INT8 gives
-    r = find_float_layers(src, cal.tensors, held.tensors, min_snr_db=want, method="minmax", max_float=4)
+    r = find_float_layers(src, ranges, held.tensors, min_snr_db=want, max_float=4)
     assert 1 <= len(r["excluded"]) <= 4
     # every kept layer improved the worst output, and the report says so
     for step in r["steps"]:
@@ -249,6 +253,9 @@ def test_qdq_model_from_a_tensorrt_cache(calibrated, tmp_path: Path) -> None:
 
     src, first = calibrated
     _, _, cache = read_cache(first.trt_cache.read_text())
+    # the cache describes the model calibration quantized: the equalized copy where it made one
+    assert first.float_model is not None
+    src = first.float_model
     result = calibrate_from_cache(src, cache=first.trt_cache, out_dir=tmp_path)
     qdq = onnx.load(str(result.qdq_model))
     inits = {i.name: numpy_helper.to_array(i) for i in qdq.graph.initializer}

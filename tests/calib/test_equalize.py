@@ -1,0 +1,132 @@
+"""Input-channel equalization: same float function, balanced channels, better INT8."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from calib import calibrate
+from calib.equalize import channel_maxima, equalize, imbalance
+from calib.quantize import compute_ranges, quantize_qdq
+from edge.verify import snr_db
+
+SHAPE = (1, 3, 32, 64)
+
+
+def _imbalanced_model(path: Path, *, outlier: float = 300.0) -> Path:
+    """Two branches at very different scales concatenated into one convolution, as where a
+    decoder joins an encoder skip: image -> Conv -> Elu (8 ch) and image -> Conv -> Elu ->
+    Mul(300) (2 ch) -> Concat -> Conv (10 -> 4), the large branch's weights 300x smaller so
+    both count downstream. Every convolution's own output is balanced; the Concat is not."""
+    rng = np.random.default_rng(0)
+    wa = rng.normal(0, 0.02, (8, 3, 3, 3)).astype(np.float32)
+    wb = rng.normal(0, 0.02, (2, 3, 3, 3)).astype(np.float32)
+    w2 = rng.normal(0, 0.3, (4, 10, 3, 3)).astype(np.float32)
+    w2[:, 8:] /= outlier
+    pads = [1, 1, 1, 1]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["image", "wa"], ["ca"], name="conv_a", pads=pads),
+            helper.make_node("Elu", ["ca"], ["ea"], name="elu_a"),
+            helper.make_node("Conv", ["image", "wb"], ["cb"], name="conv_b", pads=pads),
+            helper.make_node("Elu", ["cb"], ["eb"], name="elu_b"),
+            helper.make_node("Mul", ["eb", "gain"], ["sb"], name="gain_b"),
+            helper.make_node("Concat", ["ea", "sb"], ["a1"], name="join", axis=1),
+            helper.make_node("Conv", ["a1", "w2"], ["out"], name="conv2", pads=pads),
+        ],
+        "imbalanced",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(SHAPE))],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, SHAPE[2], SHAPE[3]])],
+        [
+            numpy_helper.from_array(wa, "wa"),
+            numpy_helper.from_array(wb, "wb"),
+            numpy_helper.from_array(w2, "w2"),
+            numpy_helper.from_array(np.array(outlier, np.float32), "gain"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def _frames(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(0, 255, SHAPE).astype(np.float32) for _ in range(n)]
+
+
+def _run(model: str | Path | onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    blob = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
+    return ort.InferenceSession(blob, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+
+
+def test_equalize_keeps_the_function_and_balances_the_channels(tmp_path: Path) -> None:
+    src = _imbalanced_model(tmp_path / "m.onnx")
+    maxima = channel_maxima(src, _frames(4, 0))
+    assert set(maxima) == {"a1"}  # conv_a and conv_b read the graph input: nothing to balance there
+    before = imbalance(maxima["a1"])
+    assert before > 50
+    eq, record = equalize(onnx.load(str(src)), maxima)
+    assert [r["node"] for r in record] == ["conv2"]
+    assert record[0]["imbalance_before"] == pytest.approx(before, abs=0.1)
+    assert record[0]["imbalance_after"] < before / 4
+    assert [(n.op_type, n.name) for n in eq.graph.node][-2:] == [("Mul", "conv2_eq"), ("Conv", "conv2")]
+    # the equalized tensor is what the channel maxima say it is
+    after = channel_maxima_of(eq, "a1_eq_conv2", _frames(4, 0))
+    assert imbalance(after) == pytest.approx(record[0]["imbalance_after"], rel=0.02)
+    x = _frames(1, 5)[0]
+    np.testing.assert_allclose(_run(eq, x), _run(src, x), rtol=1e-4, atol=1e-4)
+    # below the threshold nothing changes
+    same, none = equalize(onnx.load(str(src)), maxima, min_imbalance=before * 2)
+    assert none == [] and len(same.graph.node) == 7
+
+
+def channel_maxima_of(model: onnx.ModelProto, tensor: str, frames: list[np.ndarray]) -> np.ndarray:
+    m = onnx.ModelProto.FromString(model.SerializeToString())
+    m.graph.output.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT, None))
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.max([np.abs(sess.run([tensor], {"image": x})[0]).max(axis=(0, 2, 3)) for x in frames], axis=0)
+
+
+def test_equalized_int8_is_far_closer_to_float(tmp_path: Path) -> None:
+    src = _imbalanced_model(tmp_path / "m.onnx")
+    cal, held = _frames(8, 1), _frames(3, 2)
+    eq, _ = equalize(onnx.load(str(src)), channel_maxima(src, cal))
+    onnx.save(eq, str(tmp_path / "eq.onnx"))
+    snr = {}
+    for name, path in {"plain": src, "equalized": tmp_path / "eq.onnx"}.items():
+        q = tmp_path / f"{name}.int8.onnx"
+        quantize_qdq(path, q, compute_ranges(path, cal, method="minmax"), input_shape=SHAPE)
+        snr[name] = np.mean([snr_db(_run(src, x), _run(q, x)) for x in held])
+    # per-tensor INT8 on the plain model spends its 8 bits on the one outlier channel
+    assert snr["equalized"] > snr["plain"] + 10, snr
+
+
+def test_calibrate_writes_the_equalized_model_the_cache_describes(tmp_path: Path) -> None:
+    src = _imbalanced_model(tmp_path / "m.onnx")
+    result = calibrate(
+        src, source="synthetic://?size=32x64", out_dir=tmp_path / "out", frames=4, method="minmax"
+    )
+    assert result.float_model == tmp_path / "out" / "m.eq.onnx" and result.float_model.is_file()
+    assert [r["node"] for r in result.record["equalized"]] == ["conv2"]
+    assert result.record["float_model"] == "m.eq.onnx"
+    ranges = json.loads(result.ranges_json.read_text())["ranges"]
+    assert "a1_eq_conv2" in ranges and "a1" not in ranges  # the cache's tensors are the equalized model's
+    qdq = onnx.load(str(result.qdq_model))
+    assert "Mul" in {n.op_type for n in qdq.graph.node}
+    plain = calibrate(
+        src,
+        source="synthetic://?size=32x64",
+        out_dir=tmp_path / "plain",
+        frames=4,
+        method="minmax",
+        equalize=False,
+    )
+    assert plain.record["equalized"] == [] and plain.float_model == src
+    assert not (tmp_path / "plain" / "m.eq.onnx").exists()
