@@ -10,6 +10,9 @@ thread each (as the pipeline runs them). Formats:
 
 - s8s8_conv: what calib/ writes: symmetric INT8 activations, per-channel INT8 weights,
   convolutions and matrix products only — the explicit quantization TensorRT needs.
+- s8s8_conv_as_u8: the same model with activations stored as UINT8 (zero point 128, the
+  same grid; calib.quantize.activations_to_uint8) — what edge's ONNX Runtime INT8 engine
+  runs, since x86 ONNX Runtime fuses only UINT8 activations into integer convolutions.
 - u8s8_conv: asymmetric UINT8 activations (what x86 VNNI kernels take natively); not
   valid for TensorRT.
 - *_more: also Add, Mul, Concat, pooling, resampling and activations quantized.
@@ -35,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calib.data import load_frames
-from calib.quantize import _Reader
+from calib.quantize import _Reader, activations_to_uint8
 from edge.build import BuildRequest, build_all, parse_size
 
 CONV = ["Conv", "ConvTranspose", "MatMul", "Gemm"]
@@ -47,6 +50,12 @@ def variants() -> dict[str, dict[str, Any]]:
 
     return {
         "s8s8_conv": {"activation_type": QuantType.QInt8, "ops": CONV, "symmetric": True},
+        "s8s8_conv_as_u8": {
+            "activation_type": QuantType.QInt8,
+            "ops": CONV,
+            "symmetric": True,
+            "uint8_storage": True,
+        },
         "u8s8_conv": {"activation_type": QuantType.QUInt8, "ops": CONV, "symmetric": False},
         "s8s8_more": {"activation_type": QuantType.QInt8, "ops": MORE, "symmetric": True},
         "u8s8_more": {"activation_type": QuantType.QUInt8, "ops": MORE, "symmetric": False},
@@ -68,6 +77,10 @@ def quantize(src: Path, out: Path, frames: list[np.ndarray], v: dict[str, Any]) 
         calibrate_method=CalibrationMethod.MinMax,
         extra_options={"ActivationSymmetric": v["symmetric"], "WeightSymmetric": True},
     )
+    if v.get("uint8_storage"):
+        import onnx
+
+        onnx.save(activations_to_uint8(onnx.load(str(out))), str(out))
 
 
 def snr_db(ref: np.ndarray, got: np.ndarray) -> float:
@@ -119,7 +132,11 @@ def measure(model: str, size: str, work: Path, repeats: int) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=["depth_tiny", "panoptic_fpn_tiny", "depth_r18"])
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        default=["depth_tiny", "panoptic_fpn_tiny", "depth_small", "panoptic_fpn_small"],
+    )
     ap.add_argument("--size", default="256x512")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--out", default="benchmarks/results/int8_formats_cpu.json")

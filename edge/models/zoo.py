@@ -18,6 +18,8 @@ from edge.models.resnet import ResNetConfig
 R18 = ResNetConfig(block="basic", layers=(2, 2, 2, 2))
 R50 = ResNetConfig(block="bottleneck", layers=(3, 4, 6, 3))
 TINY = ResNetConfig(block="basic", layers=(1, 1, 1, 1), stem_channels=16, widths=(16, 32, 64, 96))
+# wide enough that INT8 kernels pay (at 16-96 channels they do not), small enough to train on a CPU
+SMALL = ResNetConfig(block="basic", layers=(1, 1, 1, 1), stem_channels=32, widths=(32, 64, 128, 256))
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,31 @@ _ZOO: dict[str, ZooEntry] = {
             "Panoptic FPN, tiny widths, for tests and the demo",
         ),
         ZooEntry(
+            "panoptic_fpn_small",
+            "panoptic",
+            PanopticFPNConfig(
+                backbone=SMALL,
+                fpn_channels=64,
+                box_head_dim=256,
+                mask_head_dims=(64, 64, 64, 64),
+                mask_dim_reduced=64,
+                sem_conv_dims=64,
+                sem_norm_groups=16,
+                rpn_pre_nms_topk=200,
+                rpn_post_nms_topk=64,
+                candidates_per_img=256,
+                detections_per_img=20,
+            ),
+            "Panoptic FPN, small widths: the demo on a CPU, INT8 pays",
+        ),
+        ZooEntry(
             "depth_r18", "depth", DepthConfig(backbone=R18), "monodepth2-style depth, ResNet-18 encoder"
+        ),
+        ZooEntry(
+            "depth_small",
+            "depth",
+            DepthConfig(backbone=SMALL),
+            "monodepth2-style depth, small encoder: the demo on a CPU, INT8 pays",
         ),
         ZooEntry(
             "depth_tiny",
