@@ -139,7 +139,8 @@ def calibrate(
     result.float_model = float_model
     if float_model != eq_path:
         eq_path.unlink(missing_ok=True)  # from an earlier run; it would pair with nothing now
-    ranges = {k: v for k, v in ranges.items() if k in _tensor_names(float_model)}
+    present = _tensor_names(float_model)
+    ranges = {k: v for k, v in ranges.items() if k in present}
     atomic_write_with(
         result.qdq_model,
         lambda tmp: quantize_qdq(float_model, tmp, ranges, input_shape=shape, exclude_nodes=exclude_nodes),
