@@ -159,7 +159,9 @@ def test_pipeline_counts_the_gap_and_drops(tiny_engines: Path) -> None:
 
     engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
     flapper = threading.Thread(target=flap, daemon=True)
-    pipeline = Pipeline(source=src, engines=engines, sinks=[NullSink()], max_frames=60)
+    # the first camera serves about 60 frames before it is unplugged at 1 s; 150 frames
+    # guarantees the run outlives the unplug and reads from the second camera
+    pipeline = Pipeline(source=src, engines=engines, sinks=[NullSink()], max_frames=150)
     flapper.start()
     try:
         summary = pipeline.run()
