@@ -93,11 +93,13 @@ def calibrate(
 
     With ``equalize``, convolutions whose input channels differ wildly in range are
     equalized first (calib/equalize.py) and the equalized float model is written as
-    ``<stem>.eq.onnx``: the ranges and the TensorRT 10 cache describe that model. With
+    ``<stem>.eq.onnx``: the ranges and the TensorRT 10 cache describe that model. Ranges of
+    tensors that only feed a ReLU or an ELU are clipped where it is flat (calib/ranges.py). With
     ``min_snr_db``, a sensitivity pass then picks layers to keep in float until every judged
     output keeps that score (calib/sensitivity.py); the record says which and why."""
     from calib.data import load_frames
-    from calib.quantize import compute_ranges, quantize_qdq
+    from calib.quantize import quantize_qdq
+    from calib.ranges import compute_fitted_ranges
     from calib.trt_cache import scale_from_range, write_cache
 
     onnx_path = Path(onnx_path)
@@ -122,7 +124,7 @@ def calibrate(
         maxima = channel_maxima(onnx_path, data.tensors[:16])
     with tempfile.TemporaryDirectory(prefix="edge-calib-") as tmp:
         trial = _equalized(onnx_path, maxima, Path(tmp) / "eq.onnx")
-        ranges = compute_ranges(trial[0], data.tensors, method=method, percentile=percentile)
+        ranges, fitted = compute_fitted_ranges(trial[0], data.tensors, method=method, percentile=percentile)
         mixed = None
         if min_snr_db is not None:
             from calib.sensitivity import find_float_layers
@@ -154,6 +156,7 @@ def calibrate(
         "data_sha256": data.digest,
         "excluded_nodes": list(exclude_nodes),
         "equalized": equalized,
+        "ranges_fitted": [f for f in fitted if f["tensor"] in present],
         "float_model": float_model.name,
         "mixed_precision": mixed,
         "activations": "int8 symmetric",

@@ -39,7 +39,9 @@ def _options(method: str, percentile: float) -> dict[str, Any]:
         return {"percentile": percentile, "symmetric": True}
     if method == "entropy":
         return {"symmetric": True}
-    return {"symmetric": True}
+    # the observed min and max as they are: the quantizer takes the larger magnitude, and
+    # calib/ranges.py needs to know which side is which
+    return {"symmetric": False}
 
 
 class _Reader:
@@ -63,14 +65,16 @@ def compute_ranges(
     *,
     method: str = "entropy",
     percentile: float = 99.999,
+    op_types: Sequence[str] = QUANTIZED_OPS,
 ) -> dict[str, tuple[float, float]]:
-    """Dynamic range (min, max) of every input and output of the ops that get quantized."""
+    """Dynamic range (min, max) of every input and output of the ops that get quantized
+    (``op_types``)."""
     from onnxruntime.quantization.calibrate import create_calibrator
 
     with tempfile.TemporaryDirectory(prefix="edge-calib-") as tmp:
         calibrator = create_calibrator(
             str(onnx_path),
-            op_types_to_calibrate=list(QUANTIZED_OPS),
+            op_types_to_calibrate=list(op_types),
             augmented_model_path=str(Path(tmp) / "augmented.onnx"),
             calibrate_method=_method(method),
             extra_options=_options(method, percentile),

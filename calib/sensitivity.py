@@ -4,17 +4,18 @@ The budget is a minimum score (dB) of every judged output against the float mode
 held-out frames: for semantic logits their SNR; for depth -20 log10 of the mean relative
 error, since depth is judged by AbsRel and an SNR of depth hides the near range (far
 pixels carry the power, near pixels the relative error): 30 dB is a 3.2% mean relative
-difference, 40 dB 1%. Each quantizable layer is tried alone in float; layers are then kept
-in float greedily, most gain per multiply-accumulate first (a cheap low-resolution layer
-before an expensive full-resolution one of similar gain), re-measuring after each, until
-the budget is met or ``max_float`` layers are kept. The report says, for each layer kept,
-what the worst score was before and after.
+difference, 40 dB 1%. Layers are kept in float greedily: at each step every remaining
+quantizable layer is tried in float on top of those already kept, and the one with the
+most gain per multiply-accumulate is kept (a cheap low-resolution layer before an
+expensive full-resolution one of similar gain), until the budget is met or ``max_float``
+layers are kept; then layers the budget can do without go back to INT8. The report says,
+for each layer kept, what the worst score was before and after.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +77,12 @@ def _scores(ref: list[dict[str, np.ndarray]], got: list[dict[str, np.ndarray]]) 
     return out
 
 
-def _progress(items: Sequence[str], show: bool, desc: str) -> Iterable[str]:
+def _bar(show: bool, desc: str) -> Any:
     if not show:
-        return items
+        return None
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, unit="layer", leave=False)
+    return tqdm(desc=desc, unit="trial", leave=False)
 
 
 def find_float_layers(
@@ -114,32 +115,42 @@ def find_float_layers(
         returned: list[dict[str, Any]] = []
         excluded: list[str] = []
         current = base
+        macs = conv_macs(model)
         if min(current.values()) < min_snr_db:
-            gains = {}
-            for node in _progress(candidates, show_progress, "sensitivity (each layer in float)"):
-                gains[node] = min(measure([node]).values()) - min(base.values())
-            macs = conv_macs(model)
-            # a layer that barely helps alone is not worth a float slot however cheap it is
-            useful = [n for n in candidates if gains[n] >= MIN_GAIN_DB]
-            for node in sorted(useful, key=lambda n: -gains[n] / macs.get(n, 1.0)):
-                if min(current.values()) >= min_snr_db or len(excluded) >= max_float:
-                    break
+            remaining = list(candidates)
+            bar = _bar(show_progress, "sensitivity (layers tried in float)")
+            while min(current.values()) < min_snr_db and len(excluded) < max_float and remaining:
+                # every step re-measures each remaining layer on top of those already kept:
+                # layers interact (one in float can make another's INT8 error harmless or
+                # ruinous), so gains measured once against all-INT8 go stale
                 before = min(current.values())
-                trial = measure([*excluded, node])
-                if min(trial.values()) <= before:  # helps alone, not on top of the others: skip
-                    continue
-                current = trial
+                trials = {}
+                for node in remaining:
+                    trials[node] = measure([*excluded, node])
+                    if bar is not None:
+                        bar.update()
+                gains = {n: min(t.values()) - before for n, t in trials.items()}
+                # a layer that barely helps is not worth a float slot however cheap it is
+                useful = [n for n in remaining if gains[n] >= MIN_GAIN_DB]
+                if not useful:
+                    break
+                node = max(useful, key=lambda n: gains[n] / macs.get(n, 1.0))
+                current = trials[node]
                 excluded.append(node)
+                remaining.remove(node)
                 steps.append(
                     {
                         "node": node,
-                        "alone_gain_db": gains[node],
+                        "gain_db": gains[node],
+                        "mmacs": round(macs.get(node, 1.0) / 1e6, 1),
                         "worst_snr_before_db": before,
                         "worst_snr_after_db": min(current.values()),
                         "reason": f"kept in float: worst output score {before:.1f} -> "
                         f"{min(current.values()):.1f} dB",
                     }
                 )
+            if bar is not None:
+                bar.close()
             # greedy order can keep a layer that a later one made unnecessary: give back to
             # INT8, most expensive first, every kept layer the budget can do without
             for node in sorted(excluded, key=lambda n: -macs.get(n, 1.0)):
