@@ -34,25 +34,30 @@ def _floor(op_type: str) -> float | None:
     return {"Relu": 0.0, "Elu": -ELU_FLAT}.get(op_type)
 
 
-def flat_floors(model: Any) -> dict[str, tuple[float, list[str]]]:
-    """Calibrated tensors whose every consumer is flat below some value: the lowest such
-    value (below it no consumer tells values apart) and the consumers' op types."""
-    graph = model.graph
-    inits = {i.name for i in graph.initializer}
-    calibrated = {
+def _calibrated(model: Any) -> set[str]:
+    """The activations compute_ranges measures: inputs and outputs of the quantized ops."""
+    inits = {i.name for i in model.graph.initializer}
+    return {
         t
-        for n in graph.node
+        for n in model.graph.node
         if n.op_type in QUANTIZED_OPS
         for t in (*n.input, *n.output)
         if t and t not in inits
     }
+
+
+def flat_floors(model: Any) -> dict[str, tuple[float, list[str]]]:
+    """Calibrated tensors whose every consumer is flat below some value: the lowest such
+    value (below it no consumer tells values apart) and the consumers' op types."""
+    graph = model.graph
+    calibrated = _calibrated(model)
     consumers: dict[str, list[str]] = {}
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node.op_type)
-    outputs = {o.name for o in graph.output} | {i.name for i in graph.input}
+    boundary = {o.name for o in graph.output} | {i.name for i in graph.input}
     floors = {}
-    for name in sorted(calibrated - outputs):
+    for name in sorted(calibrated - boundary):
         ops = consumers.get(name, [])
         levels = [_floor(op) for op in ops]
         if ops and all(f is not None for f in levels):
@@ -107,7 +112,8 @@ def compute_fitted_ranges(
         measured = compute_ranges(
             view_path, tensors, method=method, percentile=percentile, op_types=(*QUANTIZED_OPS, "Max")
         )
-    wanted = {t for n in model.graph.node if n.op_type in QUANTIZED_OPS for t in (*n.input, *n.output)}
+    # the view's own tensors (the unclipped outputs) go in the record only
+    wanted = _calibrated(model)
     ranges = {k: v for k, v in measured.items() if k in wanted}
     record = []
     for name, (floor, ops) in floors.items():
