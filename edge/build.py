@@ -1,9 +1,10 @@
 """Build engines: zoo model (+ checkpoint) -> ONNX -> backend artifact -> check -> manifest.
 
 A build is keyed by a fingerprint of everything that determines its output (model
-config, weights, size, backend, precision, opset, tool versions and edge's own model and
-export code), so an unchanged request is not rebuilt. Artifacts are written atomically
-and the manifest is updated under a lock, so concurrent builds cannot corrupt it.
+config, weights, size, backend, precision, opset, tool versions and edge's own model,
+export, calibration and backend build code), so an unchanged request is not rebuilt.
+Artifacts are written atomically and the manifest is updated under a lock, so
+concurrent builds cannot corrupt it.
 """
 
 from __future__ import annotations
@@ -176,15 +177,31 @@ def tool_versions() -> dict[str, str]:
     }
 
 
-def code_digest() -> str:
-    """Hash of the model, export and plugin sources: changing them invalidates old engines."""
+def code_sources(req: BuildRequest) -> list[Path]:
+    """The sources whose code decides what a build of ``req`` writes.
+
+    Model, export and plugin code shape every ONNX file; the calibration package shapes
+    INT8 ones; the backend's own module writes the artifact. Runtime-only modules stay out
+    so that changing them does not rebuild every engine.
+    """
     base = Path(__file__).parent
-    folders = [base / "models", base / "export", base.parent / "plugins" / "roi_align"]
+    root = base.parent
+    folders = [base / "models", base / "export", root / "plugins" / "roi_align"]
+    if req.precision == "int8":
+        folders.append(root / "calib")
+    files = [p for folder in folders for p in sorted(folder.glob("*.py"))]
+    backend_module = base / "backends" / f"{req.backend}.py"
+    if backend_module.is_file():
+        files.append(backend_module)
+    return files
+
+
+def code_digest(files: Iterable[Path]) -> str:
+    """Hash of source files by folder/name and content: changing them invalidates old engines."""
     h = hashlib.sha256()
-    for folder in folders:
-        for path in sorted(folder.glob("*.py")):
-            h.update(f"{folder.name}/{path.name}".encode())
-            h.update(path.read_bytes())
+    for path in files:
+        h.update(f"{path.parent.name}/{path.name}".encode())
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -222,7 +239,7 @@ def fingerprint(
         else None,
         "versions": {k: v for k, v in versions.items() if k != "python"},
         "tensorrt": _trt_key(req) if req.backend == "tensorrt" else None,
-        "code": code_digest(),
+        "code": code_digest(code_sources(req)),
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -222,3 +222,36 @@ def test_signal_during_a_build_leaves_nothing_half_written(tmp_path: Path, sig: 
         for entry in json.loads(manifest.read_text())["engines"].values():
             artifact = out / entry["artifact"]["path"]
             assert artifact.is_file() and sha256_file(artifact) == entry["artifact"]["sha256"]
+
+
+def test_code_sources_follow_the_request() -> None:
+    from edge.build import code_sources
+
+    fp32 = {
+        p.relative_to(ROOT).as_posix()
+        for p in code_sources(BuildRequest(model="depth_tiny", height=64, width=64))
+    }
+    int8 = {
+        p.relative_to(ROOT).as_posix()
+        for p in code_sources(
+            BuildRequest(model="depth_tiny", height=64, width=64, precision="int8", calib_data="synthetic://")
+        )
+    }
+    assert {"edge/models/depth.py", "edge/export/onnx.py", "plugins/roi_align/torch_op.py"} <= fp32
+    assert "edge/backends/onnxruntime.py" in fp32 and "edge/backends/torch.py" not in fp32
+    # an upgrade of the calibration code rebuilds INT8 engines, and only those
+    assert not any(p.startswith("calib/") for p in fp32)
+    assert {"calib/ranges.py", "calib/quantize.py", "calib/sensitivity.py"} <= int8
+
+
+def test_code_digest_changes_with_any_source(tmp_path: Path) -> None:
+    from edge.build import code_digest
+
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text("x = 1\n")
+    files = sorted(tmp_path.glob("*.py"))
+    before = code_digest(files)
+    assert code_digest(files) == before
+    (tmp_path / "b.py").write_text("x = 2\n")
+    assert code_digest(files) != before
+    assert code_digest(files[:1]) != code_digest(files)
