@@ -3,7 +3,9 @@
 One program per (RoI, block of channels): it assigns the RoI's FPN level, then for every
 output bin and sample point gathers the four bilinear neighbours of a channel block from
 that level only, accumulating in float32. Features may have any strides; with
-channels-last pyramids the channel block of one neighbour is one contiguous read. The
+channels-last pyramids the channel block of one neighbour is one contiguous read, and
+with NCHW ones threads walk the bins instead (``bins_fast``), whose neighbours share
+cache lines along a row. The
 per-level RoiAlign + select of the ONNX expansion pools every RoI on every level; this
 kernel reads one level per RoI.
 
@@ -22,6 +24,23 @@ import triton.language as tl
 from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS
 
 MAX_LEVELS = 4
+
+
+@triton.jit
+def _per_bin(v, BINS_FAST: tl.constexpr):
+    """A per-bin vector as a column of the (bins, channels) tile, or a row of (channels, bins)."""
+    if BINS_FAST:
+        return v[None, :]
+    else:
+        return v[:, None]
+
+
+@triton.jit
+def _per_channel(v, BINS_FAST: tl.constexpr):
+    if BINS_FAST:
+        return v[:, None]
+    else:
+        return v[None, :]
 
 
 @triton.jit
@@ -71,6 +90,7 @@ def _mlroialign_kernel(
     ALIGNED: tl.constexpr,
     BLOCK_C: tl.constexpr,
     BLOCK_B: tl.constexpr,
+    BINS_FAST: tl.constexpr,
 ):
     r = tl.program_id(0)
     cb = tl.program_id(1)
@@ -143,8 +163,13 @@ def _mlroialign_kernel(
     bmask = bins < P * P
     py = (bins // P).to(tl.float32)
     px = (bins % P).to(tl.float32)
-    plane = base + b * sn + (c.to(tl.int64) * sc)[None, :]
-    acc = tl.zeros((BLOCK_B, BLOCK_C), dtype=tl.float32)
+    # the tile's last axis is the one a warp's threads walk: channels when they are
+    # contiguous in memory (channels-last), else bins, whose corners share cache lines
+    plane = base + b * sn + _per_channel(c.to(tl.int64) * sc, BINS_FAST)
+    cmask2 = _per_channel(cmask, BINS_FAST)
+    acc = _per_bin(tl.zeros((BLOCK_B,), dtype=tl.float32), BINS_FAST) + _per_channel(
+        tl.zeros((BLOCK_C,), dtype=tl.float32), BINS_FAST
+    )
     Hf = H.to(tl.float32)
     Wf = W.to(tl.float32)
     for iy in range(0, gh):
@@ -168,21 +193,22 @@ def _mlroialign_kernel(
             lx = xc - x0.to(tl.float32)
             hy = 1.0 - ly
             hx = 1.0 - lx
-            m = (bmask & inside)[:, None] & cmask[None, :]
+            m = _per_bin(bmask & inside, BINS_FAST) & cmask2
             r0 = y0.to(tl.int64) * sh
             r1 = y1i.to(tl.int64) * sh
             c0 = x0.to(tl.int64) * sw
             c1 = x1i.to(tl.int64) * sw
-            v00 = tl.load(plane + (r0 + c0)[:, None], mask=m, other=0.0).to(tl.float32)
-            v01 = tl.load(plane + (r0 + c1)[:, None], mask=m, other=0.0).to(tl.float32)
-            v10 = tl.load(plane + (r1 + c0)[:, None], mask=m, other=0.0).to(tl.float32)
-            v11 = tl.load(plane + (r1 + c1)[:, None], mask=m, other=0.0).to(tl.float32)
-            acc += (hy * hx)[:, None] * v00 + (hy * lx)[:, None] * v01
-            acc += (ly * hx)[:, None] * v10 + (ly * lx)[:, None] * v11
+            v00 = tl.load(plane + _per_bin(r0 + c0, BINS_FAST), mask=m, other=0.0).to(tl.float32)
+            v01 = tl.load(plane + _per_bin(r0 + c1, BINS_FAST), mask=m, other=0.0).to(tl.float32)
+            v10 = tl.load(plane + _per_bin(r1 + c0, BINS_FAST), mask=m, other=0.0).to(tl.float32)
+            v11 = tl.load(plane + _per_bin(r1 + c1, BINS_FAST), mask=m, other=0.0).to(tl.float32)
+            acc += _per_bin(hy * hx, BINS_FAST) * v00 + _per_bin(hy * lx, BINS_FAST) * v01
+            acc += _per_bin(ly * hx, BINS_FAST) * v10 + _per_bin(ly * lx, BINS_FAST) * v11
     count = tl.maximum(gh * gw, 1).to(tl.float32)
     acc = acc / count
-    out = out_ptr + ((r * C + c) * (P * P)).to(tl.int64)[None, :] + bins[:, None]
-    tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=bmask[:, None] & cmask[None, :])
+    # the output is (RoI, channel, bin): bins are its contiguous axis
+    out = out_ptr + _per_channel(((r * C + c) * (P * P)).to(tl.int64), BINS_FAST) + _per_bin(bins, BINS_FAST)
+    tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=_per_bin(bmask, BINS_FAST) & cmask2)
 
 
 def multilevel_roi_align_triton(
@@ -197,8 +223,14 @@ def multilevel_roi_align_triton(
     *,
     block_c: int = 64,
     num_warps: int = 4,
+    bins_fast: bool | None = None,
 ) -> torch.Tensor:
-    """Same contract as torch.ops.edge.multilevel_roi_align; FP32 or FP16 features."""
+    """Same contract as torch.ops.edge.multilevel_roi_align; FP32 or FP16 features.
+
+    ``bins_fast`` picks which tile axis neighbouring threads walk: bins (coalesced for
+    NCHW features and for the output) or channels (coalesced for channels-last
+    features). None chooses by the features' layout.
+    """
     n_levels = len(features)
     if not 1 <= n_levels <= MAX_LEVELS:
         raise ValueError(f"the Triton kernel takes 1 to {MAX_LEVELS} pyramid levels, got {n_levels}")
@@ -213,6 +245,8 @@ def multilevel_roi_align_triton(
     dims = [d for f in padded for d in (int(f.shape[2]), int(f.shape[3]))]
     strides = [int(st) for f in padded for st in f.stride()]
     block_b = triton.next_power_of_2(output_size * output_size)
+    if bins_fast is None:
+        bins_fast = feats[0].stride(1) != 1
     grid = (rois.shape[0], triton.cdiv(c, block_c))
     # passing canonical_level - min_level makes the kernel's level index 0 for features[0]
     _mlroialign_kernel[grid](
@@ -233,6 +267,7 @@ def multilevel_roi_align_triton(
         ALIGNED=bool(aligned),
         BLOCK_C=block_c,
         BLOCK_B=block_b,
+        BINS_FAST=bool(bins_fast),
         num_warps=num_warps,
     )
     return out

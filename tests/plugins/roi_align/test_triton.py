@@ -45,8 +45,9 @@ def pyramid(seed: int, n: int = 2, c: int = 5, dtype: type = np.float32):
 @pytest.mark.parametrize("aligned", [True, False])
 @pytest.mark.parametrize("sampling", [2, 0])
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("bins_fast", [True, False])
 def test_interpreted_kernel_matches_reference(
-    kernel: ModuleType, aligned: bool, sampling: int, layout: str
+    kernel: ModuleType, aligned: bool, sampling: int, layout: str, bins_fast: bool
 ) -> None:
     feats, rois, bidx = pyramid(1)
     tensors = on_device(feats)
@@ -61,6 +62,7 @@ def test_interpreted_kernel_matches_reference(
         aligned,
         2,
         block_c=4,
+        bins_fast=bins_fast,  # either tile orientation reads either layout
     )
     ref = multilevel_roi_align(
         feats, rois, bidx, output_size=5, spatial_scales=SCALES, sampling_ratio=sampling, aligned=aligned
