@@ -2,7 +2,7 @@
 # The GPU checks and timings, as run on the device machine (torch + CUDA + Triton there;
 # edge's pure-Python dependencies that it lacks travel as wheels in .whl/).
 #   OUT=/some/dir bash benchmarks/run_on_gpu.sh [step ...]
-# Steps: env tests roi parity pipeline (default: all). Every step writes into $OUT and a
+# Steps: env tests roi parity pipeline bench (default: all). Every step writes into $OUT and a
 # failing step does not stop the others.
 set -u -o pipefail
 OUT=${OUT:-out/gpu}
@@ -11,7 +11,7 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
-steps=${*:-env tests roi parity pipeline}
+steps=${*:-env tests roi parity pipeline bench}
 for step in $steps; do
   echo "=== $step"
   case $step in
@@ -40,6 +40,12 @@ for step in $steps; do
         timeout 90 python3 -m edge run "synthetic://?size=512x1024&frames=300&seed=0" --engines /tmp/gpu_engines \
           --backend torch --device cuda --panoptic "$m" --summary "$OUT/pipeline_${m}_cuda.json" 2>&1 | tail -14
       done
+      ;;
+    bench)
+      # edge bench on the torch CUDA path against the same engines on the CPU, one report
+      timeout 300 python3 -m edge bench --engines /tmp/gpu_engines --backend torch --device cuda \
+        --models panoptic_fpn_r18 depth_r18 --size 512x1024 --min-frames 300 --min-duration 20 \
+        --warmup 20 --quiet --report "$OUT/bench_torch_cuda" 2>&1 | tail -25
       ;;
     *) echo "unknown step $step" ;;
   esac
