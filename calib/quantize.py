@@ -8,6 +8,9 @@ NMS, top-K and the other index/coordinate arithmetic stay in float.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -79,8 +82,11 @@ def compute_ranges(
             calibrate_method=_method(method),
             extra_options=_options(method, percentile),
         )
-        calibrator.collect_data(_Reader(tensors))
-        data = calibrator.compute_data()
+        # ONNX Runtime's histogram calibrators print their steps to stdout; edge's output
+        # (and a caller's) stays its own
+        with contextlib.redirect_stdout(io.StringIO()):
+            calibrator.collect_data(_Reader(tensors))
+            data = calibrator.compute_data()
     out = {}
     for name, td in data.data.items():
         lo, hi = (float(np.asarray(v).reshape(-1)[0]) for v in td.range_value)
@@ -103,25 +109,46 @@ def quantize_qdq(
 
     # every range is overridden; ONNX Runtime's pass still wants a frame to run
     blank = [np.zeros(tuple(input_shape), np.float32)]
-    quantize_static(
-        str(onnx_in),
-        str(onnx_out),
-        _Reader(blank),
-        quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=list(QUANTIZED_OPS),
-        per_channel=True,
-        activation_type=QuantType.QInt8,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=list(exclude_nodes),
-        calibrate_method=CalibrationMethod.MinMax,
-        extra_options={
-            "ActivationSymmetric": True,
-            "WeightSymmetric": True,
-            "TensorQuantOverrides": {
-                name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for name, (lo, hi) in ranges.items()
+    with _without_preprocess_advice():
+        quantize_static(
+            str(onnx_in),
+            str(onnx_out),
+            _Reader(blank),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(QUANTIZED_OPS),
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=list(exclude_nodes),
+            calibrate_method=CalibrationMethod.MinMax,
+            extra_options={
+                "ActivationSymmetric": True,
+                "WeightSymmetric": True,
+                "TensorQuantOverrides": {
+                    name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
+                    for name, (lo, hi) in ranges.items()
+                },
             },
-        },
-    )
+        )
+
+
+class _PreprocessAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_preprocess_advice() -> Iterator[None]:
+    """ONNX Runtime's quantizer advises running its pre-processing on every call, through
+    the root logger; the models edge quantizes are already shape-inferred and folded, and
+    a sensitivity pass quantizes a hundred times, so that advice would bury the progress."""
+    root = logging.getLogger()
+    advice = _PreprocessAdvice()
+    root.addFilter(advice)
+    try:
+        yield
+    finally:
+        root.removeFilter(advice)
 
 
 def calibrated_tensors(onnx_path: str | Path, shape: Sequence[int]) -> set[str]:
