@@ -152,7 +152,14 @@ def equalized(engines: Path) -> dict[str, list[str]]:
     manifest = json.loads((engines / "manifest.json").read_text())["engines"]
     return {
         e["model"]: [
-            f"{q['node']} ({q['imbalance_before']}x -> {q['imbalance_after']}x)" for q in c["equalized"]
+            f"{q['node']} ({q['imbalance_before']}x -> {q['imbalance_after']}x, alpha {q.get('alpha', 0.5)})"
+            for q in c["equalized"]
+        ]
+        + [
+            # where the measured choice overrode the imbalance threshold, and what it bought
+            f"[measured: {q['node']} {q['from'] or 'plain'} -> {q['to'] or 'plain'}, all-INT8 worst score "
+            f"{q['worst_score_db'][0]} -> {q['worst_score_db'][1]} dB]"
+            for q in c.get("equalization_choice", [])
         ]
         for e in manifest.values()
         if (c := e.get("calibration")) and c.get("equalized") is not None

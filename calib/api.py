@@ -46,14 +46,19 @@ def _result_paths(onnx_path: Path, out_dir: str | Path) -> CalibrationResult:
 
 
 def _equalized(
-    onnx_path: Path, maxima: dict[str, np.ndarray], out: Path, *, skip: Sequence[str] = ()
+    onnx_path: Path,
+    alphas: dict[str, float],
+    maxima: dict[str, np.ndarray],
+    out: Path,
+    *,
+    skip: Sequence[str] = (),
 ) -> tuple[Path, list[dict[str, Any]]]:
     """The model to calibrate: ``onnx_path`` itself, or its equalized copy written to ``out``."""
     from calib.equalize import equalize_model
 
-    if not maxima:
+    if not alphas:
         return onnx_path, []
-    model, record = equalize_model(onnx_path, maxima, skip=skip)
+    model, record = equalize_model(onnx_path, maxima, skip=skip, alphas=alphas)
     if not record:
         return onnx_path, []
     import onnx
@@ -92,7 +97,8 @@ def calibrate(
     ``<stem>.trt10.calib`` next to each other in ``out_dir``, each written atomically.
 
     With ``equalize``, convolutions whose input channels differ wildly in range are
-    equalized first (calib/equalize.py) and the equalized float model is written as
+    equalized first (calib/equalize.py; which ones and how hard is measured in the INT8
+    model on held-out frames, calib/eqchoice.py) and the equalized float model is written as
     ``<stem>.eq.onnx``: the ranges and the TensorRT 10 cache describe that model. Ranges of
     tensors that only feed a ReLU or an ELU are clipped where it is flat (calib/ranges.py). With
     ``min_snr_db``, a sensitivity pass then picks layers to keep in float until every judged
@@ -117,27 +123,41 @@ def calibrate(
         if bar is not None:
             bar.close()
     result = _result_paths(onnx_path, out_dir)
-    maxima = {}
-    if equalize:
+    maxima: dict[str, np.ndarray] = {}
+    alphas: dict[str, float] = {}
+    eq_choice: list[dict[str, Any]] = []
+    # judged on other frames of the same source than those calibrated on
+    held_out = None
+    if equalize or min_snr_db is not None:
+        held_out = load_frames(source, frames=4, size=(shape[2], shape[3]), seed=seed + 1000)
+    if equalize and held_out is not None:
+        from calib.eqchoice import choose_alphas
         from calib.equalize import channel_maxima
 
         maxima = channel_maxima(onnx_path, data.tensors[:16])
+        alphas, eq_choice = choose_alphas(
+            onnx_path,
+            maxima,
+            data.tensors[:16],
+            held_out.tensors,
+            method=method,
+            percentile=percentile,
+            show_progress=show_progress,
+        )
     with tempfile.TemporaryDirectory(prefix="edge-calib-") as tmp:
-        trial = _equalized(onnx_path, maxima, Path(tmp) / "eq.onnx")
+        trial = _equalized(onnx_path, alphas, maxima, Path(tmp) / "eq.onnx")
         ranges, fitted = compute_fitted_ranges(trial[0], data.tensors, method=method, percentile=percentile)
         mixed = None
-        if min_snr_db is not None:
+        if min_snr_db is not None and held_out is not None:
             from calib.sensitivity import find_float_layers
 
-            # judged on other frames of the same source than those calibrated on
-            held_out = load_frames(source, frames=4, size=(shape[2], shape[3]), seed=seed + 1000)
             mixed = find_float_layers(
                 trial[0], ranges, held_out.tensors, min_snr_db=min_snr_db, show_progress=show_progress
             )
             exclude_nodes = (*exclude_nodes, *mixed["excluded"])
     # a convolution that stays in float gains nothing from its equalizing Mul: drop those
     eq_path = result.qdq_model.with_name(f"{onnx_path.name.removesuffix('.onnx')}.eq.onnx")
-    float_model, equalized = _equalized(onnx_path, maxima, eq_path, skip=exclude_nodes)
+    float_model, equalized = _equalized(onnx_path, alphas, maxima, eq_path, skip=exclude_nodes)
     result.float_model = float_model
     if float_model != eq_path:
         eq_path.unlink(missing_ok=True)  # from an earlier run; it would pair with nothing now
@@ -156,6 +176,7 @@ def calibrate(
         "data_sha256": data.digest,
         "excluded_nodes": list(exclude_nodes),
         "equalized": equalized,
+        "equalization_choice": eq_choice,
         "ranges_fitted": [f for f in fitted if f["tensor"] in present],
         "float_model": float_model.name,
         "mixed_precision": mixed,

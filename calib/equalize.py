@@ -16,7 +16,7 @@ costs one element-wise pass over its input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +77,14 @@ def equalize_model(
     alpha: float = 0.5,
     min_imbalance: float = MIN_IMBALANCE,
     skip: Sequence[str] = (),
+    alphas: Mapping[str, float] | None = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """equalize() on the model stored at ``onnx_path``."""
     import onnx
 
-    return equalize(onnx.load(str(onnx_path)), maxima, alpha=alpha, min_imbalance=min_imbalance, skip=skip)
+    return equalize(
+        onnx.load(str(onnx_path)), maxima, alpha=alpha, min_imbalance=min_imbalance, skip=skip, alphas=alphas
+    )
 
 
 def equalize(
@@ -91,9 +94,12 @@ def equalize(
     alpha: float = 0.5,
     min_imbalance: float = MIN_IMBALANCE,
     skip: Sequence[str] = (),
+    alphas: Mapping[str, float] | None = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """A copy of ``model`` with imbalanced convolution inputs equalized, and what was done;
-    convolutions named in ``skip`` (those that stay in float) are left alone."""
+    convolutions named in ``skip`` (those that stay in float) are left alone. ``alphas``,
+    when given, names the convolutions to equalize and each one's alpha (what
+    calib/eqchoice.py measured); the others are left alone whatever their imbalance."""
     import onnx
     from onnx import numpy_helper
 
@@ -106,8 +112,16 @@ def equalize(
     record: list[dict[str, Any]] = []
     for conv in _equalizable(model):
         a = maxima.get(conv.input[0])
-        if a is None or imbalance(a) < min_imbalance or conv.name in skip:
+        if a is None or conv.name in skip:
             continue
+        if alphas is not None:
+            if conv.name not in alphas:
+                continue
+            conv_alpha = alphas[conv.name]
+        elif imbalance(a) < min_imbalance:
+            continue
+        else:
+            conv_alpha = alpha
         w_name = conv.input[1]
         if users.get(w_name, 0) != 1:  # a shared weight would change its other users too
             continue
@@ -115,7 +129,7 @@ def equalize(
         if weight.shape[1] != a.size:
             continue
         w = np.abs(weight).max(axis=(0, *range(2, weight.ndim)))
-        s = np.maximum(a, 1e-6) ** alpha / np.maximum(w, 1e-8) ** (1.0 - alpha)
+        s = np.maximum(a, 1e-6) ** conv_alpha / np.maximum(w, 1e-8) ** (1.0 - conv_alpha)
         s = s / np.exp(np.log(s).mean())  # unit geometric mean: the tensor keeps its overall size
         shape = (1, -1) + (1,) * (weight.ndim - 2)
         inits[w_name].CopyFrom(numpy_helper.from_array(weight * s.reshape(shape), w_name))
@@ -135,6 +149,7 @@ def equalize(
                 "channels": int(a.size),
                 "imbalance_before": round(imbalance(a), 1),
                 "imbalance_after": round(imbalance(a / s), 1),
+                "alpha": conv_alpha,
             }
         )
     return model, record

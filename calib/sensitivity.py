@@ -56,7 +56,7 @@ def conv_macs(model: Any) -> dict[str, float]:
     return out
 
 
-def _run(path: Path, tensors: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+def run_outputs(path: Path, tensors: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -66,12 +66,14 @@ def _run(path: Path, tensors: Sequence[np.ndarray]) -> list[dict[str, np.ndarray
     return [dict(zip(names, sess.run(None, {"image": t}), strict=True)) for t in tensors]
 
 
-def _scores(ref: list[dict[str, np.ndarray]], got: list[dict[str, np.ndarray]]) -> dict[str, float]:
-    """Mean score (dB) over the frames, per judged output."""
+def output_scores(ref: list[dict[str, np.ndarray]], got: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    """Mean score (dB) over the frames, per judged output; a model with none of edge's
+    dense heads is judged on every floating-point output."""
+    names = [n for n in ref[0] if n in JUDGED_OUTPUTS] or [
+        n for n in ref[0] if np.issubdtype(ref[0][n].dtype, np.floating)
+    ]
     out: dict[str, float] = {}
-    for name in ref[0]:
-        if name not in JUDGED_OUTPUTS:
-            continue
+    for name in names:
         score = relative_db if name in RELATIVE_OUTPUTS else snr_db
         out[name] = float(np.mean([score(r[name], g[name]) for r, g in zip(ref, got, strict=True)]))
     return out
@@ -102,13 +104,13 @@ def find_float_layers(
     onnx_path = Path(onnx_path)
     model = onnx.load(str(onnx_path), load_external_data=False)
     candidates = [n.name for n in model.graph.node if n.op_type in QUANTIZED_OPS and n.name]
-    ref = _run(onnx_path, eval_tensors)
+    ref = run_outputs(onnx_path, eval_tensors)
     with tempfile.TemporaryDirectory(prefix="edge-sens-") as tmp:
 
         def measure(excluded: Sequence[str]) -> dict[str, float]:
             path = Path(tmp) / "q.onnx"
             quantize_qdq(onnx_path, path, ranges, input_shape=eval_tensors[0].shape, exclude_nodes=excluded)
-            return _scores(ref, _run(path, eval_tensors))
+            return output_scores(ref, run_outputs(path, eval_tensors))
 
         base = measure([])
         steps: list[dict[str, Any]] = []

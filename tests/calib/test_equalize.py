@@ -130,3 +130,55 @@ def test_calibrate_writes_the_equalized_model_the_cache_describes(tmp_path: Path
     )
     assert plain.record["equalized"] == [] and plain.float_model == src
     assert not (tmp_path / "plain" / "m.eq.onnx").exists()
+
+
+def test_equalize_takes_a_measured_alpha_per_convolution(tmp_path: Path) -> None:
+    src = _imbalanced_model(tmp_path / "m.onnx")
+    maxima = channel_maxima(src, _frames(4, 0))
+    _, rec_half = equalize(onnx.load(str(src)), maxima, alphas={"conv2": 0.5})
+    hard, rec_hard = equalize(onnx.load(str(src)), maxima, alphas={"conv2": 0.8})
+    assert rec_half[0]["alpha"] == 0.5 and rec_hard[0]["alpha"] == 0.8
+    # a larger alpha moves more of the imbalance out of the activation into the weights
+    assert rec_hard[0]["imbalance_after"] < rec_half[0]["imbalance_after"]
+    x = _frames(1, 5)[0]
+    np.testing.assert_allclose(_run(hard, x), _run(src, x), rtol=1e-4, atol=1e-4)
+    # a map names the convolutions to touch: an empty one leaves even an imbalanced input alone
+    same, none = equalize(onnx.load(str(src)), maxima, alphas={})
+    assert none == [] and len(same.graph.node) == 7
+
+
+@pytest.mark.parametrize("outlier", [300.0, 8.0])
+def test_choice_in_the_int8_model_beats_or_keeps_the_threshold_rule(tmp_path: Path, outlier: float) -> None:
+    from calib.eqchoice import choose_alphas
+    from calib.equalize import MIN_IMBALANCE
+
+    src = _imbalanced_model(tmp_path / "m.onnx", outlier=outlier)
+    cal, held = _frames(8, 1), _frames(3, 2)
+    maxima = channel_maxima(src, cal)
+    rule = imbalance(maxima["a1"]) >= MIN_IMBALANCE
+    assert rule == (outlier > 100)  # 300: the rule equalizes conv2; 8: it does not
+    choice, changes = choose_alphas(src, maxima, cal, held, method="minmax")
+
+    def int8_snr(alphas: dict[str, float]) -> float:
+        eq, _ = equalize(onnx.load(str(src)), maxima, alphas=alphas)
+        onnx.save(eq, str(tmp_path / "eq.onnx"))
+        q = tmp_path / "q.onnx"
+        quantize_qdq(
+            tmp_path / "eq.onnx",
+            q,
+            compute_ranges(tmp_path / "eq.onnx", cal, method="minmax"),
+            input_shape=SHAPE,
+        )
+        return float(np.mean([snr_db(_run(src, x), _run(q, x)) for x in held]))
+
+    by_rule = int8_snr({"conv2": 0.5} if rule else {})
+    measured = int8_snr(choice)
+    assert measured >= by_rule - 0.1  # never worse than the rule it starts from
+    if not rule:
+        # 8x is under the rule's threshold, yet per-tensor INT8 still loses the small
+        # channels: measured in the INT8 model, equalizing wins by far
+        assert "conv2" in choice and measured > by_rule + 5, (measured, by_rule)
+    # every change from the rule is recorded with the score it bought
+    for change in changes:
+        assert change["node"] == "conv2" and change["worst_score_db"][1] > change["worst_score_db"][0]
+    assert (choice != ({"conv2": 0.5} if rule else {})) == bool(changes)

@@ -1,0 +1,117 @@
+"""Which convolutions to equalize, and how hard: chosen by measurement in the INT8 model.
+
+Equalization (calib/equalize.py) helps a convolution whose input has a few huge channels,
+but it moves that imbalance into the weights, and a threshold on the imbalance cannot
+tell when that costs more than it gains. Nor can a convolution be judged alone: measured
+with everything else in float, equalizing almost always wins, yet in the all-INT8 model
+the same choices ruined depth_small (all-INT8 score 21 -> 1.7 dB; likely because the
+equalizing Mul's input is itself quantized upstream, at the step its largest channels
+set, and dividing by the small channels' scales amplifies that error). So the choice
+is made in context: starting from the threshold rule, each candidate convolution
+(imbalance beyond ``min_imbalance``) is tried plain and at each alpha with every other
+layer in INT8, and a change is kept when the worst judged output gains ``MIN_GAIN_DB``;
+each equalized input costs a Mul a frame.
+Ranges are calibrated once per alpha and assembled per trial, since an equalized tensor's
+range depends only on its own convolution's alpha.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calib.equalize import EQ_SUFFIX, MIN_IMBALANCE, equalize_model
+from calib.quantize import quantize_qdq
+from calib.ranges import compute_fitted_ranges
+from calib.sensitivity import MIN_GAIN_DB, output_scores, run_outputs
+
+ALPHAS = (0.5, 0.8)
+DEFAULT_ALPHA = 0.5
+CANDIDATE_IMBALANCE = 4.0
+
+Ranges = dict[str, tuple[float, float]]
+
+
+def choose_alphas(
+    onnx_path: str | Path,
+    maxima: dict[str, np.ndarray],
+    calib_tensors: Sequence[np.ndarray],
+    judge_tensors: Sequence[np.ndarray],
+    *,
+    alphas: Sequence[float] = ALPHAS,
+    min_imbalance: float = CANDIDATE_IMBALANCE,
+    method: str = "entropy",
+    percentile: float = 99.999,
+    show_progress: bool = False,
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """``{conv: alpha}`` to equalize, and the trials that changed the threshold rule."""
+    import onnx
+
+    onnx_path = Path(onnx_path)
+    shape = judge_tensors[0].shape
+    with tempfile.TemporaryDirectory(prefix="edge-eqchoice-") as tmp:
+        variant_ranges: dict[float, Ranges] = {}
+        candidates: dict[str, float] = {}
+        for alpha in alphas:
+            eq, record = equalize_model(onnx_path, maxima, alpha=alpha, min_imbalance=min_imbalance)
+            if not record:
+                return {}, []
+            path = Path(tmp) / f"eq_{alpha}.onnx"
+            onnx.save(eq, str(path))
+            variant_ranges[alpha], _ = compute_fitted_ranges(
+                path, calib_tensors, method=method, percentile=percentile
+            )
+            candidates = {r["node"]: r["imbalance_before"] for r in record}
+        plain, _ = compute_fitted_ranges(onnx_path, calib_tensors, method=method, percentile=percentile)
+        model = onnx.load(str(onnx_path), load_external_data=False)
+        eq_tensor = {
+            n.name: f"{n.input[0]}{EQ_SUFFIX}_{n.name}" for n in model.graph.node if n.name in candidates
+        }
+        ref = run_outputs(onnx_path, judge_tensors)
+        trial_path, q_path = Path(tmp) / "trial.onnx", Path(tmp) / "q.onnx"
+
+        def score(choice: dict[str, float]) -> float:
+            ranges = dict(plain)
+            for conv, alpha in choice.items():
+                ranges[eq_tensor[conv]] = variant_ranges[alpha][eq_tensor[conv]]
+            eq, _ = equalize_model(onnx_path, maxima, alphas=choice)
+            onnx.save(eq, str(trial_path))
+            quantize_qdq(trial_path, q_path, ranges, input_shape=shape)
+            return min(output_scores(ref, run_outputs(q_path, judge_tensors)).values())
+
+        choice = {c: DEFAULT_ALPHA for c, imb in candidates.items() if imb >= MIN_IMBALANCE}
+        current = score(choice)
+        changes: list[dict[str, Any]] = []
+        bar = None
+        if show_progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(candidates) * len(alphas), desc="equalization (forms tried)", leave=False)
+        for conv in sorted(candidates, key=lambda c: -candidates[c]):
+            for option in [None, *alphas]:
+                if option == choice.get(conv):
+                    continue
+                trial = {k: v for k, v in choice.items() if k != conv}
+                if option is not None:
+                    trial[conv] = option
+                got = score(trial)
+                if bar is not None:
+                    bar.update()
+                if got >= current + MIN_GAIN_DB:
+                    changes.append(
+                        {
+                            "node": conv,
+                            "imbalance": candidates[conv],
+                            "from": choice.get(conv),
+                            "to": option,
+                            "worst_score_db": [round(current, 2), round(got, 2)],
+                        }
+                    )
+                    choice, current = trial, got
+        if bar is not None:
+            bar.close()
+    return choice, changes
