@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from calib.equalize import EQ_SUFFIX, MIN_IMBALANCE, equalize_model
+from calib.equalize import MIN_IMBALANCE, balanced_name, equalize_model
 from calib.quantize import quantize_qdq
 from calib.ranges import compute_fitted_ranges
-from calib.sensitivity import MIN_GAIN_DB, output_scores, run_outputs
+from calib.sensitivity import MIN_GAIN_DB, output_scores, progress_bar, run_outputs
 
 ALPHAS = (0.5, 0.8)
 DEFAULT_ALPHA = 0.5
@@ -68,9 +68,7 @@ def choose_alphas(
             candidates = {r["node"]: r["imbalance_before"] for r in record}
         plain, _ = compute_fitted_ranges(onnx_path, calib_tensors, method=method, percentile=percentile)
         model = onnx.load(str(onnx_path), load_external_data=False)
-        eq_tensor = {
-            n.name: f"{n.input[0]}{EQ_SUFFIX}_{n.name}" for n in model.graph.node if n.name in candidates
-        }
+        eq_tensor = {n.name: balanced_name(n) for n in model.graph.node if n.name in candidates}
         ref = run_outputs(onnx_path, judge_tensors)
         trial_path, q_path = Path(tmp) / "trial.onnx", Path(tmp) / "q.onnx"
 
@@ -86,11 +84,7 @@ def choose_alphas(
         choice = {c: DEFAULT_ALPHA for c, imb in candidates.items() if imb >= MIN_IMBALANCE}
         current = score(choice)
         changes: list[dict[str, Any]] = []
-        bar = None
-        if show_progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(candidates) * len(alphas), desc="equalization (forms tried)", leave=False)
+        bar = progress_bar(show_progress, "equalization (forms tried)", total=len(candidates) * len(alphas))
         for conv in sorted(candidates, key=lambda c: -candidates[c]):
             for option in [None, *alphas]:
                 if option == choice.get(conv):

@@ -27,6 +27,11 @@ EQ_SUFFIX = "_eq"
 MIN_IMBALANCE = 16.0
 
 
+def balanced_name(conv: Any) -> str:
+    """The name of the equalized tensor a convolution reads after equalize()."""
+    return f"{conv.input[0]}{EQ_SUFFIX}_{conv.name}"
+
+
 def _equalizable(model: Any) -> list[Any]:
     """Plain (group 1) convolutions with constant weights, fed by an activation."""
     inits = {i.name for i in model.graph.initializer}
@@ -137,7 +142,7 @@ def equalize(
             (1.0 / s).astype(np.float32).reshape(shape), f"{conv.name}{EQ_SUFFIX}_inv"
         )
         model.graph.initializer.append(inv)
-        balanced = f"{conv.input[0]}{EQ_SUFFIX}_{conv.name}"
+        balanced = balanced_name(conv)
         mul = onnx.helper.make_node(
             "Mul", [conv.input[0], inv.name], [balanced], name=f"{conv.name}{EQ_SUFFIX}"
         )

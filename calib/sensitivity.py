@@ -79,12 +79,13 @@ def output_scores(ref: list[dict[str, np.ndarray]], got: list[dict[str, np.ndarr
     return out
 
 
-def _bar(show: bool, desc: str) -> Any:
+def progress_bar(show: bool, desc: str, total: int | None = None) -> Any:
+    """A tqdm bar of trials, or None when progress is not shown."""
     if not show:
         return None
     from tqdm import tqdm
 
-    return tqdm(desc=desc, unit="trial", leave=False)
+    return tqdm(desc=desc, total=total, unit="trial", leave=False)
 
 
 def find_float_layers(
@@ -120,7 +121,7 @@ def find_float_layers(
         macs = conv_macs(model)
         if min(current.values()) < min_snr_db:
             remaining = list(candidates)
-            bar = _bar(show_progress, "sensitivity (layers tried in float)")
+            bar = progress_bar(show_progress, "sensitivity (layers tried in float)")
             while min(current.values()) < min_snr_db and len(excluded) < max_float and remaining:
                 # every step re-measures each remaining layer on top of those already kept:
                 # layers interact (one in float can make another's INT8 error harmless or
