@@ -100,8 +100,12 @@ def _mlroialign_kernel(
     y2 = tl.load(rois_ptr + r * 4 + 3).to(tl.float32)
     b = tl.load(bidx_ptr + r).to(tl.int64)
 
+    # Triton's fp32 `/` and sqrt are approximate on GPUs (about 2 ulp); RoIAlign's
+    # coordinates reach hundreds of pixels, where one ulp moves a sample by 3e-5 and the
+    # output by that times the feature gradient. The references (numpy, torchvision's
+    # CUDA kernel, the TensorRT plugin) round each step to nearest, so this does too.
     area = tl.maximum((x2 - x1) * (y2 - y1), 0.0)
-    k = tl.floor(canonical_level + tl.log2(tl.sqrt(area) / canonical_size + eps))
+    k = tl.floor(canonical_level + tl.log2(tl.div_rn(tl.sqrt_rn(area), canonical_size) + eps))
     lvl = tl.minimum(tl.maximum(k, 0.0), NUM_LEVELS - 1.0).to(tl.int32)
 
     base = f0
@@ -148,14 +152,14 @@ def _mlroialign_kernel(
     if not ALIGNED:
         rw = tl.maximum(rw, 1.0)
         rh = tl.maximum(rh, 1.0)
-    bin_w = rw / P
-    bin_h = rh / P
+    bin_w = tl.div_rn(rw, P * 1.0)
+    bin_h = tl.div_rn(rh, P * 1.0)
     if SAMPLING > 0:
         gh = SAMPLING
         gw = SAMPLING
     else:
-        gh = tl.ceil(rh / P).to(tl.int32)
-        gw = tl.ceil(rw / P).to(tl.int32)
+        gh = tl.ceil(bin_h).to(tl.int32)
+        gw = tl.ceil(bin_w).to(tl.int32)
 
     c = cb * BLOCK_C + tl.arange(0, BLOCK_C)
     cmask = c < C
@@ -165,7 +169,8 @@ def _mlroialign_kernel(
     px = (bins % P).to(tl.float32)
     # the tile's last axis is the one a warp's threads walk: channels when they are
     # contiguous in memory (channels-last), else bins, whose corners share cache lines
-    plane = base + b * sn + _per_channel(c.to(tl.int64) * sc, BINS_FAST)
+    plane = base + b * sn
+    coff = _per_channel(c * sc, BINS_FAST)
     cmask2 = _per_channel(cmask, BINS_FAST)
     acc = _per_bin(tl.zeros((BLOCK_B,), dtype=tl.float32), BINS_FAST) + _per_channel(
         tl.zeros((BLOCK_C,), dtype=tl.float32), BINS_FAST
@@ -173,9 +178,9 @@ def _mlroialign_kernel(
     Hf = H.to(tl.float32)
     Wf = W.to(tl.float32)
     for iy in range(0, gh):
-        y = ry1 + py * bin_h + (iy + 0.5) * bin_h / gh
+        y = ry1 + py * bin_h + tl.div_rn((iy + 0.5) * bin_h, gh * 1.0)
         for ix in range(0, gw):
-            x = rx1 + px * bin_w + (ix + 0.5) * bin_w / gw
+            x = rx1 + px * bin_w + tl.div_rn((ix + 0.5) * bin_w, gw * 1.0)
             inside = (y >= -1.0) & (y <= Hf) & (x >= -1.0) & (x <= Wf)
             yc = tl.maximum(y, 0.0)
             xc = tl.maximum(x, 0.0)
@@ -194,18 +199,18 @@ def _mlroialign_kernel(
             hy = 1.0 - ly
             hx = 1.0 - lx
             m = _per_bin(bmask & inside, BINS_FAST) & cmask2
-            r0 = y0.to(tl.int64) * sh
-            r1 = y1i.to(tl.int64) * sh
-            c0 = x0.to(tl.int64) * sw
-            c1 = x1i.to(tl.int64) * sw
-            v00 = tl.load(plane + _per_bin(r0 + c0, BINS_FAST), mask=m, other=0.0).to(tl.float32)
-            v01 = tl.load(plane + _per_bin(r0 + c1, BINS_FAST), mask=m, other=0.0).to(tl.float32)
-            v10 = tl.load(plane + _per_bin(r1 + c0, BINS_FAST), mask=m, other=0.0).to(tl.float32)
-            v11 = tl.load(plane + _per_bin(r1 + c1, BINS_FAST), mask=m, other=0.0).to(tl.float32)
+            r0 = y0 * sh
+            r1 = y1i * sh
+            c0 = x0 * sw
+            c1 = x1i * sw
+            v00 = tl.load(plane + (coff + _per_bin(r0 + c0, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
+            v01 = tl.load(plane + (coff + _per_bin(r0 + c1, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
+            v10 = tl.load(plane + (coff + _per_bin(r1 + c0, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
+            v11 = tl.load(plane + (coff + _per_bin(r1 + c1, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
             acc += _per_bin(hy * hx, BINS_FAST) * v00 + _per_bin(hy * lx, BINS_FAST) * v01
             acc += _per_bin(ly * hx, BINS_FAST) * v10 + _per_bin(ly * lx, BINS_FAST) * v11
     count = tl.maximum(gh * gw, 1).to(tl.float32)
-    acc = acc / count
+    acc = acc * tl.div_rn(1.0, count)  # one rounded reciprocal, not an approximate divide per element
     # the output is (RoI, channel, bin): bins are its contiguous axis
     out = out_ptr + _per_channel(((r * C + c) * (P * P)).to(tl.int64), BINS_FAST) + _per_bin(bins, BINS_FAST)
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=_per_bin(bmask, BINS_FAST) & cmask2)
@@ -221,7 +226,7 @@ def multilevel_roi_align_triton(
     aligned: bool,
     min_level: int,
     *,
-    block_c: int = 64,
+    block_c: int = 32,
     num_warps: int = 4,
     bins_fast: bool | None = None,
 ) -> torch.Tensor:
@@ -229,11 +234,21 @@ def multilevel_roi_align_triton(
 
     ``bins_fast`` picks which tile axis neighbouring threads walk: bins (coalesced for
     NCHW features and for the output) or channels (coalesced for channels-last
-    features). None chooses by the features' layout.
+    features). None chooses by the features' layout. The defaults compile without
+    register spills for sm_80 to sm_90 (tests/plugins/roi_align/test_triton_aot.py).
     """
     n_levels = len(features)
     if not 1 <= n_levels <= MAX_LEVELS:
         raise ValueError(f"the Triton kernel takes 1 to {MAX_LEVELS} pyramid levels, got {n_levels}")
+    for i, f in enumerate(features):
+        # offsets inside one image's map are int32 in the kernel (half the address
+        # registers of int64); only the batch offset is 64-bit
+        span = sum((int(n) - 1) * int(st) for n, st in zip(f.shape[1:], f.stride()[1:], strict=True))
+        if span >= 2**31:
+            raise ValueError(
+                f"pyramid level {i} of shape {tuple(f.shape)} spans {span} elements per image; "
+                f"the Triton kernel addresses at most 2**31 - 1"
+            )
     # any strides: channels-last pyramids (what cuDNN prefers) are read in place, coalesced
     feats = list(features)
     c = int(feats[0].shape[1])

@@ -140,3 +140,49 @@ def test_cuda_op_matches_reference(
         feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=2, aligned=True
     )
     np.testing.assert_allclose(got.float().cpu().numpy(), ref, rtol=tol, atol=tol)
+
+
+def test_maps_beyond_int32_offsets_are_refused(kernel: ModuleType) -> None:
+    # a huge channel stride on the meta device: no memory, and the check comes first
+    huge = torch.empty((1, 2, 4, 4), device="meta").as_strided((1, 2, 4, 4), (0, 2**31, 4, 1))
+    with pytest.raises(ValueError, match=r"pyramid level 0 of shape \(1, 2, 4, 4\) spans 2147483663"):
+        kernel.multilevel_roi_align_triton(
+            [huge], torch.zeros(1, 4), torch.zeros(1, dtype=torch.int64), 2, [1.0], 2, True, 2
+        )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float16, 1e-2)])
+@pytest.mark.parametrize("aligned,sampling", [(False, 2), (True, 0)])
+def test_cuda_op_matches_torchvision_roi_align(
+    dtype: torch.dtype, tol: float, aligned: bool, sampling: int
+) -> None:
+    """Per level, with our level assignment: torchvision's roi_align is the CUDA reference.
+
+    torchvision runs in FP32 on the same (FP16-rounded) values: its FP16 kernel computes the
+    sample coordinates in FP16 too, a quarter pixel apart at x ~ 500.
+    """
+    tv_ops = pytest.importorskip("torchvision.ops", reason="torchvision is not installed")
+    import plugins.roi_align.torch_op  # noqa: F401  (registers the op and its CUDA kernel)
+    from plugins.roi_align.reference import assign_levels
+
+    rng = np.random.default_rng(4)
+    shapes = [(2, 64, 256 >> i, 512 >> i) for i in range(4)]
+    feats = [torch.from_numpy(rng.normal(size=s).astype(np.float32)) for s in shapes]
+    xy = rng.uniform(-20, 2000, (300, 2))
+    wh = np.exp(rng.uniform(1, 6.5, (300, 2)))
+    rois = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+    bidx = rng.integers(0, 2, 300).astype(np.int64)
+    cuda = [f.cuda().to(dtype) for f in feats]
+    got = torch.ops.edge.multilevel_roi_align(
+        cuda, torch.from_numpy(rois).cuda(), torch.from_numpy(bidx).cuda(), 7, SCALES, sampling, aligned, 2
+    ).float()
+    levels = assign_levels(rois, 2, 5)
+    boxes = torch.from_numpy(np.concatenate([bidx[:, None].astype(np.float32), rois], 1)).cuda()
+    want = torch.zeros_like(got)
+    for i, scale in enumerate(SCALES):
+        idx = torch.from_numpy(np.flatnonzero(levels == 2 + i)).cuda()
+        want[idx] = tv_ops.roi_align(cuda[i].float(), boxes[idx], 7, scale, sampling, aligned)
+    assert (levels == 2).any() and (levels == 5).any()  # both ends of the pyramid are used
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol)

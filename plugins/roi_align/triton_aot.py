@@ -1,0 +1,203 @@
+"""Compile the RoIAlign Triton kernel for a GPU architecture without that GPU, and read what
+it costs: registers per thread, stack and local (spill) bytes, approximate divisions.
+
+Triton's wheel carries ptxas and cuobjdump, so a machine without a GPU (CI, a laptop) can
+check that the kernel compiles for a Jetson Orin (sm_87) or an H100 (sm_90) and that a
+configuration does not spill. Spills and register counts decide occupancy, which the
+timings on the device machine then confirm or not.
+
+    python -m plugins.roi_align.triton_aot --arch 87 90 --dtype fp32 fp16
+
+Under Triton's interpreter (TRITON_INTERPRET=1, how the tests run the kernel on a CPU)
+kernels cannot be compiled in the same process, so the compile then runs in a child
+process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelConfig:
+    """One specialization of the kernel: what is compiled into it, not its runtime sizes."""
+
+    arch: int = 90
+    dtype: str = "fp32"  # the features' and output's element type: fp32 or fp16
+    block_c: int = 32
+    num_warps: int = 4
+    bins_fast: bool = True
+    output_size: int = 7
+    sampling_ratio: int = 2
+    aligned: bool = False
+    num_levels: int = 4
+
+    def name(self) -> str:
+        return (
+            f"sm_{self.arch}/{self.dtype}/bins_fast={self.bins_fast}/block_c={self.block_c}"
+            f"/warps={self.num_warps}/P={self.output_size}/sampling={self.sampling_ratio}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelResources:
+    config: KernelConfig
+    registers: int
+    stack_bytes: int
+    local_bytes: int  # spilled registers live here
+    approx_divisions: int  # div.full / div.approx / sqrt.approx in the PTX
+    global_loads: int  # load instructions in the PTX (the sample loop is not unrolled)
+
+    @property
+    def spills(self) -> bool:
+        return self.stack_bytes > 0 or self.local_bytes > 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "config": self.config.name(), "spills": self.spills}
+
+
+def _signature(cfg: KernelConfig, params: Sequence[str], constexprs: Sequence[str]) -> dict[str, str]:
+    sig = {}
+    for p in params:
+        if p in ("out_ptr", "f0", "f1", "f2", "f3"):
+            sig[p] = "*" + cfg.dtype
+        elif p == "rois_ptr":
+            sig[p] = "*fp32"
+        elif p == "bidx_ptr":
+            sig[p] = "*i64"
+        elif p in ("canonical_size", "canonical_level", "eps") or re.fullmatch(r"s\d", p):
+            sig[p] = "fp32"
+        elif p in constexprs:
+            sig[p] = "constexpr"
+        else:  # sizes and strides
+            sig[p] = "i32"
+    return sig
+
+
+def _tool(name: str) -> str:
+    from triton import knobs
+
+    tool = getattr(knobs.nvidia, name)
+    if tool is None:
+        from edge.errors import BackendUnavailableError
+
+        raise BackendUnavailableError(
+            f"Triton's NVIDIA {name} was not found; the kernel cannot be compiled ahead of time here"
+        )
+    return str(tool.path)
+
+
+def _compile_in_process(cfg: KernelConfig) -> KernelResources:
+    import inspect
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from plugins.roi_align import triton_kernel
+
+    fn = triton_kernel._mlroialign_kernel
+    params = list(inspect.signature(fn.fn).parameters)
+    constexprs = {
+        "NUM_LEVELS": cfg.num_levels,
+        "P": cfg.output_size,
+        "SAMPLING": cfg.sampling_ratio,
+        "ALIGNED": cfg.aligned,
+        "BLOCK_C": cfg.block_c,
+        "BLOCK_B": triton.next_power_of_2(cfg.output_size**2),
+        "BINS_FAST": cfg.bins_fast,
+    }
+    src = ASTSource(fn=fn, signature=_signature(cfg, params, list(constexprs)), constexprs=constexprs)
+    compiled = triton.compile(
+        src,
+        target=GPUTarget("cuda", cfg.arch, 32),
+        options={"num_warps": cfg.num_warps, "enable_fp_fusion": True},
+    )
+    ptx = compiled.asm["ptx"]
+    with tempfile.TemporaryDirectory() as tmp:
+        cubin = Path(tmp, "kernel.cubin")
+        cubin.write_bytes(compiled.asm["cubin"])
+        usage = subprocess.run(
+            [_tool("cuobjdump"), "-res-usage", str(cubin)], capture_output=True, text=True, check=True
+        ).stdout
+    found = re.search(r"REG:(\d+) STACK:(\d+) .*LOCAL:(\d+)", usage)
+    if found is None:
+        raise RuntimeError(f"cuobjdump -res-usage printed no register line:\n{usage}")
+    regs, stack, local = (int(v) for v in found.groups())
+    return KernelResources(
+        config=cfg,
+        registers=regs,
+        stack_bytes=stack,
+        local_bytes=local,
+        approx_divisions=len(re.findall(r"\b(?:div\.full|div\.approx|sqrt\.approx)\.", ptx)),
+        global_loads=len(re.findall(r"\bld\.global\b", ptx)),
+    )
+
+
+def kernel_resources(configs: Sequence[KernelConfig]) -> list[KernelResources]:
+    """Compile each configuration for its architecture and read its resource usage."""
+    from triton import knobs
+
+    if not knobs.runtime.interpret:
+        return [_compile_in_process(c) for c in configs]
+    payload = json.dumps([dataclasses.asdict(c) for c in configs])
+    env = {**os.environ, "TRITON_INTERPRET": "0", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "plugins.roi_align.triton_aot", "--json-configs", payload],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"compiling the kernel ahead of time failed:\n{proc.stderr[-3000:]}")
+    rows = json.loads(proc.stdout)
+    return [
+        KernelResources(config=c, **{k: v for k, v in row.items() if k not in ("config", "spills")})
+        for c, row in zip(configs, rows, strict=True)
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", type=int, nargs="+", default=[87, 90], help="SM versions: 87 Orin, 90 H100")
+    ap.add_argument("--dtype", nargs="+", default=["fp32", "fp16"], choices=["fp32", "fp16"])
+    ap.add_argument("--block-c", type=int, nargs="+", default=[32])
+    ap.add_argument("--num-warps", type=int, nargs="+", default=[4])
+    ap.add_argument("--json-configs", help=argparse.SUPPRESS)  # the child process's input
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # fusion is passed explicitly anyway
+    if args.json_configs:
+        configs = [KernelConfig(**c) for c in json.loads(args.json_configs)]
+        print(json.dumps([r.as_dict() for r in kernel_resources(configs)]))
+        return 0
+    configs = [
+        KernelConfig(arch=a, dtype=d, block_c=b, num_warps=w, bins_fast=f)
+        for a in args.arch
+        for d in args.dtype
+        for f in (True, False)
+        for b in args.block_c
+        for w in args.num_warps
+    ]
+    for r in kernel_resources(configs):
+        print(
+            f"{r.config.name():60s} registers {r.registers:3d}  stack {r.stack_bytes:4d} B  "
+            f"local {r.local_bytes:4d} B  approx div {r.approx_divisions}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
