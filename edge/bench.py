@@ -10,6 +10,7 @@ are measured. Reading the source is timed as ``capture`` but is not part of the 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import platform
 import time
@@ -75,7 +76,7 @@ def measure(
     min_frames: int,
     min_duration_s: float,
     reopen: Callable[[], Any] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Run frames one at a time through ``engines`` (an EngineSet); per-frame stage times in ms."""
     from edge.stream.frame import Result
@@ -147,7 +148,7 @@ def measure(
             add("postprocess", (t4 - t3) / 1e6)
             add(E2E, (t4 - t1) / 1e6)
             if progress is not None:
-                progress(measured)
+                progress(measured, time.perf_counter() - t_start)
     seconds = time.perf_counter() - (t_start or time.perf_counter())
     source.close()
     return {
@@ -276,7 +277,7 @@ def run_bench(
             ]
             build_all(reqs, engines, show_progress=show_progress)
             engine_set = load()
-        bar = _progress(cfg.label, min_frames, show_progress)
+        bar = _progress(cfg.label, min_frames, min_duration_s, show_progress)
         try:
             m = measure(
                 engine_set,
@@ -303,22 +304,51 @@ def run_bench(
     }
 
 
+def frames_needed(measured: int, elapsed_s: float, min_frames: int, min_duration_s: float) -> int:
+    """Frames the run will take to meet both minimums, at the rate seen so far.
+
+    A fast GPU meets ``min_frames`` in seconds and then runs on for ``min_duration_s``; a
+    bar whose total is ``min_frames`` would sit at 100% all that time.
+    """
+    if measured <= 0 or elapsed_s <= 0:
+        return min_frames
+    return max(min_frames, measured, math.ceil(measured / elapsed_s * min_duration_s))
+
+
 class _Bar:
-    def __init__(self, label: str, total: int) -> None:
+    def __init__(
+        self,
+        label: str,
+        min_frames: int,
+        min_duration_s: float,
+        *,
+        file: Any = None,
+        mininterval: float = 0.1,
+    ) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=total, desc=f"bench {label}", unit="frame", leave=False)
+        self._min = (min_frames, min_duration_s)
+        self._bar = tqdm(
+            total=min_frames,
+            desc=f"bench {label}",
+            unit="frame",
+            leave=False,
+            file=file,
+            mininterval=mininterval,
+        )
 
-    def update_to(self, n: int) -> None:
-        self._bar.n = min(n, self._bar.total)
-        self._bar.refresh()
+    def update_to(self, n: int, elapsed_s: float) -> None:
+        self._bar.total = frames_needed(n, elapsed_s, *self._min)
+        # update() redraws at most every mininterval: a redraw per frame would cost a fast
+        # GPU run a terminal write per frame
+        self._bar.update(n - self._bar.n)
 
     def close(self) -> None:
         self._bar.close()
 
 
-def _progress(label: str, total: int, enabled: bool) -> _Bar | None:
-    return _Bar(label, total) if enabled else None
+def _progress(label: str, min_frames: int, min_duration_s: float, enabled: bool) -> _Bar | None:
+    return _Bar(label, min_frames, min_duration_s) if enabled else None
 
 
 def load_result(path: str | Path) -> dict[str, Any]:

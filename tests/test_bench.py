@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import math
 from pathlib import Path
@@ -9,7 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.bench import BenchConfig, compare, latency_stats, load_result, measure, run_bench, sweep
+from edge.bench import (
+    BenchConfig,
+    _Bar,
+    compare,
+    frames_needed,
+    latency_stats,
+    load_result,
+    measure,
+    run_bench,
+    sweep,
+)
 from edge.cli import main
 from edge.errors import ConfigError, SourceError
 from edge.stream.pipeline import EngineSet
@@ -80,6 +92,42 @@ def test_measure_replays_a_short_video_file(tiny_engines: Path, tmp_path: Path) 
             measure(engines, open_source(str(video)), warmup=0, min_frames=50, min_duration_s=0)
     finally:
         engines.close()
+
+
+def test_progress_total_follows_whichever_minimum_binds() -> None:
+    assert frames_needed(0, 0.0, 100, 60.0) == 100  # nothing measured yet
+    assert frames_needed(20, 0.2, 10, 1.0) == 100  # 100 fps for 1 s: time binds
+    assert frames_needed(20, 10.0, 100, 1.0) == 100  # 2 fps: frames bind
+    assert frames_needed(150, 1.2, 100, 1.0) == 150  # never below what was measured
+    out = io.StringIO()
+    bar = _Bar("x", 10, 1.0, file=out, mininterval=0)
+    bar.update_to(20, 0.2)
+    bar.close()
+    assert "20/100" in out.getvalue()  # not "10/10" for the 0.8 s still to run
+
+
+def test_measure_reports_progress_against_its_duration(tiny_engines: Path, tmp_path: Path) -> None:
+    video = tmp_path / "clip.mp4"
+    write_video(video, frames=5, size=TEST_SIZE)
+    engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
+    calls: list[tuple[int, float]] = []
+    try:
+        m = measure(
+            engines,
+            open_source(str(video)),
+            warmup=1,
+            min_frames=2,
+            min_duration_s=0.5,
+            reopen=lambda: open_source(str(video)),
+            progress=lambda n, elapsed: calls.append((n, elapsed)),
+        )
+    finally:
+        engines.close()
+    assert [n for n, _ in calls] == list(range(1, m["frames"] + 1))
+    assert all(a[1] <= b[1] for a, b in itertools.pairwise(calls))
+    assert m["seconds"] >= 0.5 and calls[-1][1] >= 0.5
+    # the duration bound the run: the bar's total grew past min_frames to what was run
+    assert m["frames"] > 2 and frames_needed(*calls[-1], 2, 0.5) == m["frames"]
 
 
 @pytest.fixture(scope="module")
