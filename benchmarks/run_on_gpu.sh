@@ -20,7 +20,7 @@ for step in $steps; do
       python3 -c "import torch, triton, onnxruntime; print('torch', torch.__version__, 'triton', triton.__version__, 'ort', onnxruntime.__version__)" | tee -a "$OUT/env.txt"
       ;;
     tests)
-      timeout 200 python3 -m pytest -q -p no:cacheprovider -m "gpu or not gpu" \
+      timeout 300 python3 -m pytest -q -p no:cacheprovider -m "gpu or not gpu" \
         tests/plugins tests/models tests/backends/test_torch.py 2>&1 | tee "$OUT/pytest_gpu.txt" | tail -25
       ;;
     roi)
