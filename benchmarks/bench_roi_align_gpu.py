@@ -108,20 +108,35 @@ def bandwidth_figures(
     return out
 
 
-def registers_of(configs: dict[str, float], dtype: torch.dtype, arch: int) -> dict[str, Any]:
+def candidates() -> list[tuple[str, str, dict[str, Any]]]:
+    """(name, layout, kernel keyword arguments) of every configuration timed.
+
+    Tile elements per thread 8 to 32; each compiles, so keep few. Configs that spill
+    registers on sm_90 are left out (python -m plugins.roi_align.triton_aot).
+    """
+    out = []
+    for layout in ("nchw", "channels_last"):
+        for bins_fast in (True, False):
+            for block_c, warps in ((16, 4), (32, 4), (64, 8), (64, 4)):
+                if not bins_fast and (block_c, warps) == (64, 4):
+                    continue
+                cfg = {"block_c": block_c, "num_warps": warps, "bins_fast": bins_fast}
+                out.append((f"{layout}/bins_fast={bins_fast}/block_c={block_c}/warps={warps}", layout, cfg))
+    # a warp per row of bins with all their samples: for NCHW only (channels are not walked)
+    for block_c, warps in ((2, 4), (4, 4), (4, 8), (8, 8)):
+        cfg = {"block_c": block_c, "num_warps": warps, "sample_lanes": True}
+        out.append((f"nchw/sample_lanes/block_c={block_c}/warps={warps}", "nchw", cfg))
+    return out
+
+
+def registers_of(named: dict[str, dict[str, Any]], dtype: torch.dtype, arch: int) -> dict[str, Any]:
     """Registers and spills of every timed configuration, compiled for ``arch`` (e.g. 90)."""
     from plugins.roi_align.triton_aot import KernelConfig, kernel_resources
 
-    cfgs = {}
-    for name in configs:
-        fields = dict(part.split("=") for part in name.split("/")[1:])
-        cfgs[name] = KernelConfig(
-            arch=arch,
-            dtype="fp32" if dtype == torch.float32 else "fp16",
-            block_c=int(fields["block_c"]),
-            num_warps=int(fields["warps"]),
-            bins_fast=fields["bins_fast"] == "True",
-        )
+    cfgs = {
+        name: KernelConfig(arch=arch, dtype="fp32" if dtype == torch.float32 else "fp16", **kw)
+        for name, kw in named.items()
+    }
     try:
         found = kernel_resources(list(set(cfgs.values())))
     except Exception as exc:  # a report without registers beats no report
@@ -170,22 +185,13 @@ def main() -> int:
     layouts = {"nchw": feats, "channels_last": [f.to(memory_format=torch.channels_last) for f in feats]}
     configs: dict[str, float] = {}
     best: dict[str, tuple[float, str, dict[str, Any]]] = {}
-    # tile elements per thread: 8, 16, 16 and 32; each compiles, so keep few. Configs that
-    # spill registers on sm_90 are left out (python -m plugins.roi_align.triton_aot)
-    tiles = ((16, 4), (32, 4), (64, 8), (64, 4))
-    for layout, fs in layouts.items():
-        for bins_fast in (True, False):
-            for block_c, warps in tiles:
-                if not bins_fast and (block_c, warps) == (64, 4):
-                    continue
-                cfg = {"block_c": block_c, "num_warps": warps, "bins_fast": bins_fast}
-                name = f"{layout}/bins_fast={bins_fast}/block_c={block_c}/warps={warps}"
-                log(f"ours {name}")
-                fn = ours_with(fs, cfg)
-                fn()  # compile
-                configs[name] = statistics.median(timed(fn, args.repeats, device))
-                if layout not in best or configs[name] < best[layout][0]:
-                    best[layout] = (configs[name], name, cfg)
+    for name, layout, cfg in candidates():
+        log(f"ours {name}")
+        fn = ours_with(layouts[layout], cfg)
+        fn()  # compile
+        configs[name] = statistics.median(timed(fn, args.repeats, device))
+        if layout not in best or configs[name] < best[layout][0]:
+            best[layout] = (configs[name], name, cfg)
     result: dict[str, Any] = {
         "ours_ms": best["nchw"][0],
         "ours_config": best["nchw"][1],
@@ -255,7 +261,9 @@ def main() -> int:
     result["within_tolerance"] = {key: result[key] <= tol for key in checked if key in result}
     if device == "cuda":
         major, minor = torch.cuda.get_device_capability()
-        result["kernel_resources"] = registers_of(configs, dtype, major * 10 + minor)
+        result["kernel_resources"] = registers_of(
+            {name: cfg for name, _, cfg in candidates()}, dtype, major * 10 + minor
+        )
     result.update(bandwidth_figures(args, feats, rois, result, copy_bandwidth_gbs(device)))
     report = {
         "benchmark": "fused multi-level RoIAlign (Triton) vs torchvision MultiScaleRoIAlign",

@@ -39,16 +39,28 @@ class KernelConfig:
     block_c: int = 32
     num_warps: int = 4
     bins_fast: bool = True
+    sample_lanes: bool = False
     output_size: int = 7
     sampling_ratio: int = 2
     aligned: bool = False
     num_levels: int = 4
 
     def name(self) -> str:
+        tile = "sample_lanes" if self.sample_lanes else f"bins_fast={self.bins_fast}"
         return (
-            f"sm_{self.arch}/{self.dtype}/bins_fast={self.bins_fast}/block_c={self.block_c}"
+            f"sm_{self.arch}/{self.dtype}/{tile}/block_c={self.block_c}"
             f"/warps={self.num_warps}/P={self.output_size}/sampling={self.sampling_ratio}"
         )
+
+    def tile_elements_per_thread(self) -> int:
+        import triton
+
+        p = self.output_size
+        if self.sample_lanes:
+            per_channel = triton.next_power_of_2(p) ** 2 * self.sampling_ratio**2
+        else:
+            per_channel = triton.next_power_of_2(p * p)
+        return self.block_c * per_channel // (self.num_warps * 32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,8 +128,9 @@ def _compile_in_process(cfg: KernelConfig) -> KernelResources:
         "SAMPLING": cfg.sampling_ratio,
         "ALIGNED": cfg.aligned,
         "BLOCK_C": cfg.block_c,
-        "BLOCK_B": triton.next_power_of_2(cfg.output_size**2),
-        "BINS_FAST": cfg.bins_fast,
+        "BLOCK_B": triton.next_power_of_2(cfg.output_size if cfg.sample_lanes else cfg.output_size**2),
+        "BINS_FAST": cfg.bins_fast and not cfg.sample_lanes,
+        "SAMPLE_LANES": cfg.sample_lanes,
     }
     src = ASTSource(fn=fn, signature=_signature(cfg, params, list(constexprs)), constexprs=constexprs)
     compiled = triton.compile(
@@ -176,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--dtype", nargs="+", default=["fp32", "fp16"], choices=["fp32", "fp16"])
     ap.add_argument("--block-c", type=int, nargs="+", default=[32])
     ap.add_argument("--num-warps", type=int, nargs="+", default=[4])
+    ap.add_argument("--sample-lanes", action="store_true", help="the sample-lanes tile instead (NCHW)")
     ap.add_argument("--json-configs", help=argparse.SUPPRESS)  # the child process's input
     args = ap.parse_args(argv)
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # fusion is passed explicitly anyway
@@ -184,10 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps([r.as_dict() for r in kernel_resources(configs)]))
         return 0
     configs = [
-        KernelConfig(arch=a, dtype=d, block_c=b, num_warps=w, bins_fast=f)
+        KernelConfig(arch=a, dtype=d, block_c=b, num_warps=w, bins_fast=f, sample_lanes=args.sample_lanes)
         for a in args.arch
         for d in args.dtype
-        for f in (True, False)
+        for f in ((True,) if args.sample_lanes else (True, False))
         for b in args.block_c
         for w in args.num_warps
     ]

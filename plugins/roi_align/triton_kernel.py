@@ -44,6 +44,19 @@ def _per_channel(v, BINS_FAST: tl.constexpr):
 
 
 @triton.jit
+def _axis(v, n, nf):
+    """One axis of RoIAlign's bilinear rule: in range, low and high index, weight of the high one."""
+    inside = (v >= -1.0) & (v <= nf)
+    vc = tl.maximum(v, 0.0)
+    i0 = tl.floor(vc).to(tl.int32)
+    edge = i0 >= n - 1
+    i0 = tl.where(edge, n - 1, i0)
+    i1 = tl.where(edge, i0, i0 + 1)
+    vc = tl.where(edge, i0.to(tl.float32), vc)
+    return inside, i0, i1, vc - i0.to(tl.float32)
+
+
+@triton.jit
 def _mlroialign_kernel(
     out_ptr,
     rois_ptr,
@@ -91,6 +104,7 @@ def _mlroialign_kernel(
     BLOCK_C: tl.constexpr,
     BLOCK_B: tl.constexpr,
     BINS_FAST: tl.constexpr,
+    SAMPLE_LANES: tl.constexpr,
 ):
     r = tl.program_id(0)
     cb = tl.program_id(1)
@@ -163,24 +177,51 @@ def _mlroialign_kernel(
 
     c = cb * BLOCK_C + tl.arange(0, BLOCK_C)
     cmask = c < C
+    plane = base + b * sn
+    Hf = H.to(tl.float32)
+    Wf = W.to(tl.float32)
+    if SAMPLE_LANES:
+        _samples_in_lanes(
+            out_ptr,
+            plane,
+            c,
+            cmask,
+            r,
+            C,
+            H,
+            W,
+            Hf,
+            Wf,
+            sc,
+            sh,
+            sw,
+            ry1,
+            rx1,
+            bin_h,
+            bin_w,
+            P,
+            SAMPLING,
+            BLOCK_B,
+            BLOCK_C,
+        )
+        return
     bins = tl.arange(0, BLOCK_B)
     bmask = bins < P * P
     py = (bins // P).to(tl.float32)
     px = (bins % P).to(tl.float32)
     # the tile's last axis is the one a warp's threads walk: channels when they are
     # contiguous in memory (channels-last), else bins, whose corners share cache lines
-    plane = base + b * sn
     coff = _per_channel(c * sc, BINS_FAST)
     cmask2 = _per_channel(cmask, BINS_FAST)
     acc = _per_bin(tl.zeros((BLOCK_B,), dtype=tl.float32), BINS_FAST) + _per_channel(
         tl.zeros((BLOCK_C,), dtype=tl.float32), BINS_FAST
     )
-    Hf = H.to(tl.float32)
-    Wf = W.to(tl.float32)
     for iy in range(0, gh):
         y = ry1 + py * bin_h + tl.div_rn((iy + 0.5) * bin_h, gh * 1.0)
         for ix in range(0, gw):
             x = rx1 + px * bin_w + tl.div_rn((ix + 0.5) * bin_w, gw * 1.0)
+            # _axis's rule, spelled out: through the helper ptxas 12 allocated this path
+            # differently and spilled on sm_87 (tests/plugins/roi_align/test_triton_aot.py)
             inside = (y >= -1.0) & (y <= Hf) & (x >= -1.0) & (x <= Wf)
             yc = tl.maximum(y, 0.0)
             xc = tl.maximum(x, 0.0)
@@ -216,6 +257,65 @@ def _mlroialign_kernel(
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=_per_bin(bmask, BINS_FAST) & cmask2)
 
 
+@triton.jit
+def _samples_in_lanes(
+    out_ptr,
+    plane,
+    c,
+    cmask,
+    r,
+    C,
+    H,
+    W,
+    Hf,
+    Wf,
+    sc,
+    sh,
+    sw,
+    ry1,
+    rx1,
+    bin_h,
+    bin_w,
+    P: tl.constexpr,
+    SAMPLING: tl.constexpr,
+    PR: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
+    """A (channels, bin rows, bin columns x samples) tile: one warp holds a row of bins
+    with all their samples, whose corners lie on two or three feature rows, so each
+    NCHW load touches few cache lines; the samples of a bin are summed across lanes."""
+    S2: tl.constexpr = SAMPLING * SAMPLING
+    lane = tl.arange(0, PR * S2)
+    col = lane // S2
+    iy = ((lane % S2) // SAMPLING).to(tl.float32)
+    ix = (lane % SAMPLING).to(tl.float32)
+    row = tl.arange(0, PR)
+    y = ry1 + row.to(tl.float32)[:, None] * bin_h + tl.div_rn((iy[None, :] + 0.5) * bin_h, SAMPLING * 1.0)
+    x = rx1 + col.to(tl.float32) * bin_w + tl.div_rn((ix + 0.5) * bin_w, SAMPLING * 1.0)
+    in_y, y0, y1i, ly = _axis(y, H, Hf)  # (rows, lanes)
+    in_x, x0, x1i, lx = _axis(x, W, Wf)  # (lanes,)
+    hy = 1.0 - ly
+    hx = 1.0 - lx
+    ok = (row[:, None] < P) & (col[None, :] < P) & in_y & in_x[None, :]
+    m = cmask[:, None, None] & ok[None, :, :]
+    base = plane + (c * sc)[:, None, None]
+    r0 = (y0 * sh)[None, :, :]
+    r1 = (y1i * sh)[None, :, :]
+    c0 = (x0 * sw)[None, None, :]
+    c1 = (x1i * sw)[None, None, :]
+    v00 = tl.load(base + (r0 + c0), mask=m, other=0.0).to(tl.float32)
+    v01 = tl.load(base + (r0 + c1), mask=m, other=0.0).to(tl.float32)
+    v10 = tl.load(base + (r1 + c0), mask=m, other=0.0).to(tl.float32)
+    v11 = tl.load(base + (r1 + c1), mask=m, other=0.0).to(tl.float32)
+    acc = (hy * hx[None, :])[None, :, :] * v00 + (hy * lx[None, :])[None, :, :] * v01
+    acc += (ly * hx[None, :])[None, :, :] * v10 + (ly * lx[None, :])[None, :, :] * v11
+    pooled = tl.sum(tl.reshape(acc, (BLOCK_C, PR, PR, S2)), axis=3) * (1.0 / S2)
+    bins = row[:, None] * P + tl.arange(0, PR)[None, :]
+    out = out_ptr + ((r * C + c) * (P * P)).to(tl.int64)[:, None, None] + bins[None, :, :]
+    keep = (row[:, None] < P) & (tl.arange(0, PR)[None, :] < P)
+    tl.store(out, pooled.to(out_ptr.dtype.element_ty), mask=cmask[:, None, None] & keep[None, :, :])
+
+
 def multilevel_roi_align_triton(
     features: Sequence[torch.Tensor],
     rois: torch.Tensor,
@@ -229,6 +329,7 @@ def multilevel_roi_align_triton(
     block_c: int = 32,
     num_warps: int = 4,
     bins_fast: bool | None = None,
+    sample_lanes: bool = False,
 ) -> torch.Tensor:
     """Same contract as torch.ops.edge.multilevel_roi_align; FP32 or FP16 features.
 
@@ -236,6 +337,8 @@ def multilevel_roi_align_triton(
     NCHW features and for the output) or channels (coalesced for channels-last
     features). None chooses by the features' layout. The defaults compile without
     register spills for sm_80 to sm_90 (tests/plugins/roi_align/test_triton_aot.py).
+    ``sample_lanes`` instead lays a row of bins and their samples across a warp (NCHW
+    features, ``sampling_ratio`` 1, 2 or 4); ``block_c`` should then be small (4 to 8).
     """
     n_levels = len(features)
     if not 1 <= n_levels <= MAX_LEVELS:
@@ -259,7 +362,12 @@ def multilevel_roi_align_triton(
     scales = [float(s) for s in spatial_scales] + [1.0] * (MAX_LEVELS - n_levels)
     dims = [d for f in padded for d in (int(f.shape[2]), int(f.shape[3]))]
     strides = [int(st) for f in padded for st in f.stride()]
-    block_b = triton.next_power_of_2(output_size * output_size)
+    if sample_lanes and sampling_ratio not in (1, 2, 4):
+        raise ValueError(
+            f"sample_lanes needs sampling_ratio 1, 2 or 4 (a power-of-two lane count), got {sampling_ratio}"
+        )
+    # sample lanes: the tile's rows and columns of bins, each a power of two
+    block_b = triton.next_power_of_2(output_size if sample_lanes else output_size * output_size)
     if bins_fast is None:
         bins_fast = feats[0].stride(1) != 1
     grid = (rois.shape[0], triton.cdiv(c, block_c))
@@ -283,6 +391,7 @@ def multilevel_roi_align_triton(
         BLOCK_C=block_c,
         BLOCK_B=block_b,
         BINS_FAST=bool(bins_fast),
+        SAMPLE_LANES=bool(sample_lanes),
         num_warps=num_warps,
     )
     return out

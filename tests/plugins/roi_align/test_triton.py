@@ -70,6 +70,45 @@ def test_interpreted_kernel_matches_reference(
     np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("output_size", [7, 14])
+@pytest.mark.parametrize("sampling", [1, 2, 4])
+@pytest.mark.parametrize("aligned", [True, False])
+def test_interpreted_sample_lanes_tile_matches_reference(
+    kernel: ModuleType, output_size: int, sampling: int, aligned: bool
+) -> None:
+    feats, rois, bidx = pyramid(5, c=3)
+    got = kernel.multilevel_roi_align_triton(
+        on_device(feats),
+        *on_device([rois, bidx]),
+        output_size,
+        SCALES,
+        sampling,
+        aligned,
+        2,
+        block_c=2,  # 3 channels: the second block is half masked
+        sample_lanes=True,
+    )
+    ref = multilevel_roi_align(
+        feats,
+        rois,
+        bidx,
+        output_size=output_size,
+        spatial_scales=SCALES,
+        sampling_ratio=sampling,
+        aligned=aligned,
+    )
+    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_sample_lanes_needs_a_power_of_two_sample_grid(kernel: ModuleType) -> None:
+    feats, rois, bidx = pyramid(5, c=3)
+    for sampling in (0, 3):
+        with pytest.raises(ValueError, match=f"sample_lanes needs sampling_ratio 1, 2 or 4.*got {sampling}"):
+            kernel.multilevel_roi_align_triton(
+                on_device(feats), *on_device([rois, bidx]), 7, SCALES, sampling, True, 2, sample_lanes=True
+            )
+
+
 def test_interpreted_kernel_fp16_and_edge_shapes(kernel: ModuleType) -> None:
     feats, rois, bidx = pyramid(2, dtype=np.float16)
     got = kernel.multilevel_roi_align_triton(

@@ -18,6 +18,12 @@ DEFAULTS = [
     KernelConfig(arch=a, dtype=d, bins_fast=f) for a in ARCHS for d in ("fp32", "fp16") for f in (True, False)
 ]
 ADAPTIVE = KernelConfig(arch=87, sampling_ratio=0, aligned=True)
+SAMPLE_LANES = [
+    KernelConfig(arch=a, dtype=d, block_c=bc, sample_lanes=True, output_size=p)
+    for a in ARCHS
+    for d in ("fp32", "fp16")
+    for bc, p in ((4, 7), (1, 14))
+]
 # 64 accumulators per thread, each with four loads in flight: no register file holds that
 OVERSIZED = KernelConfig(arch=90, block_c=128, num_warps=4, bins_fast=False)
 
@@ -26,21 +32,20 @@ OVERSIZED = KernelConfig(arch=90, block_c=128, num_warps=4, bins_fast=False)
 def resources() -> dict[KernelConfig, KernelResources]:
     if getattr(triton.knobs.nvidia, "cuobjdump", None) is None:
         pytest.skip("this Triton has no NVIDIA ptxas/cuobjdump to compile with")
-    configs = [*DEFAULTS, ADAPTIVE, OVERSIZED]
+    configs = [*DEFAULTS, ADAPTIVE, *SAMPLE_LANES, OVERSIZED]
     return {r.config: r for r in kernel_resources(configs)}
 
 
 def test_default_configs_compile_for_orin_and_h100_without_spills(
     resources: dict[KernelConfig, KernelResources],
 ) -> None:
-    for cfg in [*DEFAULTS, ADAPTIVE]:
+    for cfg in [*DEFAULTS, ADAPTIVE, *SAMPLE_LANES]:
         r = resources[cfg]
         assert not r.spills, f"{cfg.name()}: {r.stack_bytes} B stack, {r.local_bytes} B local"
         # 255 is the most a thread can have: hitting it means the compiler ran out
         assert 0 < r.registers < 255, cfg.name()
-        # four corner loads per tile element and sample, plus the RoI's five scalars
-        tile = cfg.block_c * 64 // (cfg.num_warps * 32)
-        assert r.global_loads == 4 * tile + 5, cfg.name()
+        # four corner loads per tile element, plus the RoI's five scalars
+        assert r.global_loads == 4 * cfg.tile_elements_per_thread() + 5, cfg.name()
 
 
 def test_spills_are_detected(resources: dict[KernelConfig, KernelResources]) -> None:
