@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -65,19 +66,22 @@ def test_sweep_is_the_full_matrix() -> None:
     assert configs[0].device is None  # --device only applies to torch
 
 
-def test_measure_replays_a_short_video_file(tiny_engines: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def clip(tmp_path: Path) -> str:
+    """A real 5-frame video file."""
     video = tmp_path / "clip.mp4"
     write_video(video, frames=5, size=TEST_SIZE)
+    return str(video)
+
+
+def measure_clip(engines: EngineSet, clip: str, **kw: Any) -> dict[str, Any]:
+    return measure(engines, open_source(clip), reopen=lambda: open_source(clip), **kw)
+
+
+def test_measure_replays_a_short_video_file(tiny_engines: Path, clip: str) -> None:
     engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
     try:
-        m = measure(
-            engines,
-            open_source(str(video)),
-            warmup=2,
-            min_frames=9,
-            min_duration_s=0.0,
-            reopen=lambda: open_source(str(video)),
-        )
+        m = measure_clip(engines, clip, warmup=2, min_frames=9, min_duration_s=0.0)
         assert m["frames"] == 9 and m["source_loops"] >= 2  # 5-frame file, 11 frames needed
         e = m["end_to_end_ms"]
         assert e["count"] == 9 and 0 < e["min"] <= e["p50"] <= e["p99"] <= e["max"]
@@ -89,7 +93,7 @@ def test_measure_replays_a_short_video_file(tiny_engines: Path, tmp_path: Path) 
             >= max(m["stages_ms"]["panoptic"]["mean"], m["stages_ms"]["depth"]["mean"]) * 0.99
         )
         with pytest.raises(SourceError, match="ended before"):
-            measure(engines, open_source(str(video)), warmup=0, min_frames=50, min_duration_s=0)
+            measure(engines, open_source(clip), warmup=0, min_frames=50, min_duration_s=0)
     finally:
         engines.close()
 
@@ -106,19 +110,16 @@ def test_progress_total_follows_whichever_minimum_binds() -> None:
     assert "20/100" in out.getvalue()  # not "10/10" for the 0.8 s still to run
 
 
-def test_measure_reports_progress_against_its_duration(tiny_engines: Path, tmp_path: Path) -> None:
-    video = tmp_path / "clip.mp4"
-    write_video(video, frames=5, size=TEST_SIZE)
+def test_measure_reports_progress_against_its_duration(tiny_engines: Path, clip: str) -> None:
     engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
     calls: list[tuple[int, float]] = []
     try:
-        m = measure(
+        m = measure_clip(
             engines,
-            open_source(str(video)),
+            clip,
             warmup=1,
             min_frames=2,
             min_duration_s=0.5,
-            reopen=lambda: open_source(str(video)),
             progress=lambda n, elapsed: calls.append((n, elapsed)),
         )
     finally:
