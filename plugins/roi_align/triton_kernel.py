@@ -393,5 +393,8 @@ def multilevel_roi_align_triton(
         BINS_FAST=bool(bins_fast),
         SAMPLE_LANES=bool(sample_lanes),
         num_warps=num_warps,
+        # fused multiply-adds, as nvcc compiles torchvision's kernel; explicit because Triton
+        # 3.10 turns the default off
+        enable_fp_fusion=True,
     )
     return out
