@@ -4,6 +4,10 @@
 #   OUT=/some/dir bash benchmarks/run_on_gpu.sh [step ...]
 # Steps: env tests roi parity pipeline bench (default: all). Every step writes into $OUT and a
 # failing step does not stop the others.
+# The device image lacks onnx-graphsurgeon; fetch it here first and carry the folder:
+#   pip download --no-deps -d .whl onnx-graphsurgeon      (then run(..., carry=[".whl"]))
+# A call brings back at most 8 files and must end within 10 minutes, so group the steps:
+#   "env tests roi" (6 files), "parity pipeline" (4), "bench" (report, JSON, plots).
 set -u -o pipefail
 OUT=${OUT:-out/gpu}
 mkdir -p "$OUT"

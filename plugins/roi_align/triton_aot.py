@@ -166,7 +166,8 @@ def kernel_resources(configs: Sequence[KernelConfig]) -> list[KernelResources]:
     if not knobs.runtime.interpret:
         return [_compile_in_process(c) for c in configs]
     payload = json.dumps([dataclasses.asdict(c) for c in configs])
-    env = {**os.environ, "TRITON_INTERPRET": "0", "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "TRITON_INTERPRET": "0", "PYTHONPATH": path}
     proc = subprocess.run(
         [sys.executable, "-m", "plugins.roi_align.triton_aot", "--json-configs", payload],
         capture_output=True,
