@@ -54,14 +54,15 @@ def _equalized(
     skip: Sequence[str] = (),
 ) -> tuple[Path, list[dict[str, Any]]]:
     """The model to calibrate: ``onnx_path`` itself, or its equalized copy written to ``out``."""
-    from calib.equalize import equalize_model
+    import onnx
+
+    from calib.equalize import equalize
 
     if not alphas:
         return onnx_path, []
-    model, record = equalize_model(onnx_path, maxima, skip=skip, alphas=alphas)
+    model, record = equalize(onnx.load(str(onnx_path)), maxima, skip=skip, alphas=alphas)
     if not record:
         return onnx_path, []
-    import onnx
 
     atomic_write_with(out, lambda tmp: onnx.save(model, str(tmp)))
     return out, record

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from calib.equalize import MIN_IMBALANCE, balanced_name, equalize_model
+from calib.equalize import MIN_IMBALANCE, balanced_name, equalize
 from calib.quantize import quantize_qdq
 from calib.ranges import compute_fitted_ranges
 from calib.sensitivity import MIN_GAIN_DB, output_scores, progress_bar, run_outputs
@@ -52,12 +52,13 @@ def choose_alphas(
     import onnx
 
     onnx_path = Path(onnx_path)
+    base = onnx.load(str(onnx_path))  # equalize() copies it: one read for every trial
     shape = judge_tensors[0].shape
     with tempfile.TemporaryDirectory(prefix="edge-eqchoice-") as tmp:
         variant_ranges: dict[float, Ranges] = {}
         candidates: dict[str, float] = {}
         for alpha in alphas:
-            eq, record = equalize_model(onnx_path, maxima, alpha=alpha, min_imbalance=min_imbalance)
+            eq, record = equalize(base, maxima, alpha=alpha, min_imbalance=min_imbalance)
             if not record:
                 return {}, []
             path = Path(tmp) / f"eq_{alpha}.onnx"
@@ -67,8 +68,7 @@ def choose_alphas(
             )
             candidates = {r["node"]: r["imbalance_before"] for r in record}
         plain, _ = compute_fitted_ranges(onnx_path, calib_tensors, method=method, percentile=percentile)
-        model = onnx.load(str(onnx_path), load_external_data=False)
-        eq_tensor = {n.name: balanced_name(n) for n in model.graph.node if n.name in candidates}
+        eq_tensor = {n.name: balanced_name(n) for n in base.graph.node if n.name in candidates}
         ref = run_outputs(onnx_path, judge_tensors)
         trial_path, q_path = Path(tmp) / "trial.onnx", Path(tmp) / "q.onnx"
 
@@ -76,7 +76,7 @@ def choose_alphas(
             ranges = dict(plain)
             for conv, alpha in choice.items():
                 ranges[eq_tensor[conv]] = variant_ranges[alpha][eq_tensor[conv]]
-            eq, _ = equalize_model(onnx_path, maxima, alphas=choice)
+            eq, _ = equalize(base, maxima, alphas=choice)
             onnx.save(eq, str(trial_path))
             quantize_qdq(trial_path, q_path, ranges, input_shape=shape)
             return min(output_scores(ref, run_outputs(q_path, judge_tensors)).values())

@@ -75,23 +75,6 @@ def imbalance(channel_max: np.ndarray) -> float:
     return float(channel_max.max() / max(float(np.median(channel_max)), 1e-12))
 
 
-def equalize_model(
-    onnx_path: str | Path,
-    maxima: dict[str, np.ndarray],
-    *,
-    alpha: float = 0.5,
-    min_imbalance: float = MIN_IMBALANCE,
-    skip: Sequence[str] = (),
-    alphas: Mapping[str, float] | None = None,
-) -> tuple[Any, list[dict[str, Any]]]:
-    """equalize() on the model stored at ``onnx_path``."""
-    import onnx
-
-    return equalize(
-        onnx.load(str(onnx_path)), maxima, alpha=alpha, min_imbalance=min_imbalance, skip=skip, alphas=alphas
-    )
-
-
 def equalize(
     model: Any,
     maxima: dict[str, np.ndarray],
