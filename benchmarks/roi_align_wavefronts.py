@@ -23,31 +23,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_roi_align_gpu import SCALES, rois_for
 from plugins.roi_align.reference import assign_levels
+from plugins.roi_align.traffic import axis_samples, roi_on_level
 
 LINE = 128
 P, S = 7, 2
 
 
-def axis_corners(start: np.float32, size: np.float32, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per (bin, sample) along one axis: low index, high index, in range (reference rules)."""
-    bin_size = size / np.float32(P)
-    v = (
-        start
-        + np.arange(P, dtype=np.float32)[:, None] * bin_size
-        + (np.arange(S, dtype=np.float32)[None, :] + np.float32(0.5)) * bin_size / np.float32(S)
-    )
-    ok = (v >= -1.0) & (v <= n)
-    i0 = np.minimum(np.maximum(v, 0.0).astype(np.int64), n - 1)
-    return i0, np.minimum(i0 + 1, n - 1), ok
-
-
 def roi_wavefronts(roi: np.ndarray, level: int, h: int, w: int) -> dict[str, float]:
     """Wavefronts per channel of one RoI, for each tile (fp32, NCHW or channels-last)."""
-    scale = np.float32(SCALES[level])
-    x1, y1 = roi[0] * scale, roi[1] * scale
-    rw, rh = max(roi[2] * scale - x1, np.float32(1.0)), max(roi[3] * scale - y1, np.float32(1.0))
-    ylo, yhi, yok = axis_corners(y1, rh, h)  # (P, S)
-    xlo, xhi, xok = axis_corners(x1, rw, w)
+    x1, y1, rw, rh = roi_on_level(roi, SCALES[level], aligned=False)
+    ylo, yhi, yok = axis_samples(y1, rh, h, P, S)  # (P, S)
+    xlo, xhi, xok = axis_samples(x1, rw, w, P, S)
     per_elem = LINE // 4  # floats per line
     counts = {"bins": 0.0, "sample_lanes": 0.0, "channels_nchw": 0.0, "channels_cl": 0.0}
     for rows in (ylo, yhi):

@@ -20,6 +20,33 @@ from plugins.roi_align.reference import assign_levels
 SECTOR = 32
 
 
+def roi_on_level(roi: np.ndarray, scale: float, aligned: bool) -> tuple[np.float32, ...]:
+    """x1, y1, width, height of a RoI in a level's pixels, in float32 as the kernels compute."""
+    offset = np.float32(0.5 if aligned else 0.0)
+    s = np.float32(scale)
+    x1, y1 = roi[0] * s - offset, roi[1] * s - offset
+    rw, rh = roi[2] * s - offset - x1, roi[3] * s - offset - y1
+    if not aligned:
+        rw, rh = max(rw, np.float32(1.0)), max(rh, np.float32(1.0))
+    return x1, y1, rw, rh
+
+
+def axis_samples(
+    start: np.float32, size: np.float32, n: int, output_size: int, grid: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Along one axis, per (bin, sample): low and high corner index and whether the sample
+    counts (no farther than one pixel outside the map), by the reference's rules."""
+    bin_size = size / output_size
+    v = (
+        start
+        + np.arange(output_size, dtype=np.float32)[:, None] * bin_size
+        + (np.arange(grid, dtype=np.float32)[None, :] + 0.5) * bin_size / grid
+    )
+    ok = (v >= -1.0) & (v <= n)
+    lo = np.minimum(np.maximum(v, 0.0).astype(np.int64), n - 1)
+    return lo, np.minimum(lo + 1, n - 1), ok
+
+
 def touched_pixels(
     rois: np.ndarray,
     batch_indices: np.ndarray,
@@ -33,31 +60,21 @@ def touched_pixels(
 ) -> list[np.ndarray]:
     """Per level, the distinct (image, y, x) a fused RoIAlign reads, as an [K, 3] int array."""
     levels = assign_levels(rois, min_level, min_level + len(level_shapes) - 1) - min_level
-    offset = 0.5 if aligned else 0.0
     found: list[list[np.ndarray]] = [[] for _ in level_shapes]
     for roi, b, lvl in zip(rois.astype(np.float32), batch_indices, levels, strict=True):
         h, w = level_shapes[lvl]
-        scale = np.float32(spatial_scales[lvl])
-        x1, y1 = roi[0] * scale - offset, roi[1] * scale - offset
-        rw, rh = roi[2] * scale - offset - x1, roi[3] * scale - offset - y1
-        if not aligned:
-            rw, rh = max(rw, np.float32(1.0)), max(rh, np.float32(1.0))
-        bin_w, bin_h = rw / output_size, rh / output_size
+        x1, y1, rw, rh = roi_on_level(roi, spatial_scales[lvl], aligned)
         gh = sampling_ratio if sampling_ratio > 0 else math.ceil(rh / output_size)
         gw = sampling_ratio if sampling_ratio > 0 else math.ceil(rw / output_size)
         if gh <= 0 or gw <= 0:
             continue
-        bins = np.arange(output_size, dtype=np.float32)
-        ys = (y1 + bins[:, None] * bin_h + (np.arange(gh, dtype=np.float32) + 0.5) * bin_h / gh).ravel()
-        xs = (x1 + bins[:, None] * bin_w + (np.arange(gw, dtype=np.float32) + 0.5) * bin_w / gw).ravel()
-        ys, xs = ys[(ys >= -1.0) & (ys <= h)], xs[(xs >= -1.0) & (xs <= w)]
-        if ys.size == 0 or xs.size == 0:
+        ylo, yhi, yok = axis_samples(y1, rh, h, output_size, gh)
+        xlo, xhi, xok = axis_samples(x1, rw, w, output_size, gw)
+        if not yok.any() or not xok.any():
             continue
-        y0 = np.minimum(np.maximum(ys, 0.0).astype(np.int64), h - 1)
-        x0 = np.minimum(np.maximum(xs, 0.0).astype(np.int64), w - 1)
         # a sample grid is separable: every kept row meets every kept column
-        rows = np.unique(np.concatenate([y0, np.minimum(y0 + 1, h - 1)]))
-        cols = np.unique(np.concatenate([x0, np.minimum(x0 + 1, w - 1)]))
+        rows = np.unique(np.concatenate([ylo[yok], yhi[yok]]))
+        cols = np.unique(np.concatenate([xlo[xok], xhi[xok]]))
         yy, xx = np.meshgrid(rows, cols, indexing="ij")
         found[lvl].append(np.stack([np.full(yy.size, int(b)), yy.ravel(), xx.ravel()], 1))
     return [np.unique(np.concatenate(f), axis=0) if f else np.zeros((0, 3), np.int64) for f in found]

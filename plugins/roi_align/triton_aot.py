@@ -52,14 +52,23 @@ class KernelConfig:
             f"/warps={self.num_warps}/P={self.output_size}/sampling={self.sampling_ratio}"
         )
 
-    def tile_elements_per_thread(self) -> int:
-        import triton
+    def constexprs(self) -> dict[str, Any]:
+        from plugins.roi_align.triton_kernel import kernel_constexprs
 
-        p = self.output_size
-        if self.sample_lanes:
-            per_channel = triton.next_power_of_2(p) ** 2 * self.sampling_ratio**2
-        else:
-            per_channel = triton.next_power_of_2(p * p)
+        return kernel_constexprs(
+            num_levels=self.num_levels,
+            output_size=self.output_size,
+            sampling_ratio=self.sampling_ratio,
+            aligned=self.aligned,
+            block_c=self.block_c,
+            bins_fast=self.bins_fast,
+            sample_lanes=self.sample_lanes,
+        )
+
+    def tile_elements_per_thread(self) -> int:
+        block_b = self.constexprs()["BLOCK_B"]
+        # sample lanes: block_b rows of block_b bins with sampling_ratio**2 lanes each
+        per_channel = block_b**2 * self.sampling_ratio**2 if self.sample_lanes else block_b
         return self.block_c * per_channel // (self.num_warps * 32)
 
 
@@ -122,16 +131,7 @@ def _compile_in_process(cfg: KernelConfig) -> KernelResources:
 
     fn = triton_kernel._mlroialign_kernel
     params = list(inspect.signature(fn.fn).parameters)
-    constexprs = {
-        "NUM_LEVELS": cfg.num_levels,
-        "P": cfg.output_size,
-        "SAMPLING": cfg.sampling_ratio,
-        "ALIGNED": cfg.aligned,
-        "BLOCK_C": cfg.block_c,
-        "BLOCK_B": triton.next_power_of_2(cfg.output_size if cfg.sample_lanes else cfg.output_size**2),
-        "BINS_FAST": cfg.bins_fast and not cfg.sample_lanes,
-        "SAMPLE_LANES": cfg.sample_lanes,
-    }
+    constexprs = cfg.constexprs()
     src = ASTSource(fn=fn, signature=_signature(cfg, params, list(constexprs)), constexprs=constexprs)
     compiled = triton.compile(
         src,

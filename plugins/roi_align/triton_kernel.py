@@ -16,6 +16,7 @@ is how the tests check it against the numpy reference on machines without a GPU.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import triton
@@ -316,6 +317,35 @@ def _samples_in_lanes(
     tl.store(out, pooled.to(out_ptr.dtype.element_ty), mask=cmask[:, None, None] & keep[None, :, :])
 
 
+def kernel_constexprs(
+    *,
+    num_levels: int,
+    output_size: int,
+    sampling_ratio: int,
+    aligned: bool,
+    block_c: int,
+    bins_fast: bool,
+    sample_lanes: bool,
+) -> dict[str, Any]:
+    """The compile-time arguments of one specialization: what a launch passes and what
+    triton_aot.py compiles ahead of time."""
+    if sample_lanes and sampling_ratio not in (1, 2, 4):
+        raise ValueError(
+            f"sample_lanes needs sampling_ratio 1, 2 or 4 (a power-of-two lane count), got {sampling_ratio}"
+        )
+    return {
+        "NUM_LEVELS": num_levels,
+        "P": output_size,
+        "SAMPLING": max(sampling_ratio, 0),
+        "ALIGNED": bool(aligned),
+        "BLOCK_C": block_c,
+        # sample lanes: the tile's rows and columns of bins, each a power of two
+        "BLOCK_B": triton.next_power_of_2(output_size if sample_lanes else output_size * output_size),
+        "BINS_FAST": bool(bins_fast) and not sample_lanes,
+        "SAMPLE_LANES": bool(sample_lanes),
+    }
+
+
 def multilevel_roi_align_triton(
     features: Sequence[torch.Tensor],
     rois: torch.Tensor,
@@ -362,14 +392,17 @@ def multilevel_roi_align_triton(
     scales = [float(s) for s in spatial_scales] + [1.0] * (MAX_LEVELS - n_levels)
     dims = [d for f in padded for d in (int(f.shape[2]), int(f.shape[3]))]
     strides = [int(st) for f in padded for st in f.stride()]
-    if sample_lanes and sampling_ratio not in (1, 2, 4):
-        raise ValueError(
-            f"sample_lanes needs sampling_ratio 1, 2 or 4 (a power-of-two lane count), got {sampling_ratio}"
-        )
-    # sample lanes: the tile's rows and columns of bins, each a power of two
-    block_b = triton.next_power_of_2(output_size if sample_lanes else output_size * output_size)
     if bins_fast is None:
         bins_fast = feats[0].stride(1) != 1
+    constexprs = kernel_constexprs(
+        num_levels=n_levels,
+        output_size=output_size,
+        sampling_ratio=sampling_ratio,
+        aligned=aligned,
+        block_c=block_c,
+        bins_fast=bins_fast,
+        sample_lanes=sample_lanes,
+    )
     grid = (rois.shape[0], triton.cdiv(c, block_c))
     # passing canonical_level - min_level makes the kernel's level index 0 for features[0]
     _mlroialign_kernel[grid](
@@ -384,14 +417,7 @@ def multilevel_roi_align_triton(
         CANONICAL_SIZE,
         float(CANONICAL_LEVEL - min_level),
         LEVEL_EPS,
-        NUM_LEVELS=n_levels,
-        P=output_size,
-        SAMPLING=max(sampling_ratio, 0),
-        ALIGNED=bool(aligned),
-        BLOCK_C=block_c,
-        BLOCK_B=block_b,
-        BINS_FAST=bool(bins_fast),
-        SAMPLE_LANES=bool(sample_lanes),
+        **constexprs,
         num_warps=num_warps,
         # fused multiply-adds, as nvcc compiles torchvision's kernel; explicit because Triton
         # 3.10 turns the default off
