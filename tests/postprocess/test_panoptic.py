@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.postprocess.panoptic import fuse, paste_mask, semantic_from_panoptic
+from edge.data.cityscapes import PALETTE
+from edge.postprocess.panoptic import fuse, paste_mask, resample_mask_crop, semantic_from_panoptic
 from edge.postprocess.render import colorize_depth, overlay
 
 
@@ -25,6 +26,21 @@ def outputs(
 def test_paste_mask_fills_box_clipped_to_image() -> None:
     m = paste_mask(np.ones((28, 28)), np.array([60.0, 10.0, 70.0, 20.0]), 32, 64)
     assert m[10:20, 60:64].all() and m.sum() == 40
+
+
+def test_resample_mask_crop_golden_grids() -> None:
+    mask = np.arange(16, dtype=np.float32).reshape(4, 4)
+    # a box exactly 4x4 pixels: crop pixels land on mask cell centres, the mask comes back as is
+    same = resample_mask_crop(mask, np.array([10.0, 20.0, 14.0, 24.0]), (slice(20, 24), slice(10, 14)))
+    np.testing.assert_array_equal(same, mask)
+    # a box twice as large: pixel x reads the mask at (x + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, ...
+    # so inner pixels are 3:1 blends of neighbouring cells and the outer ones replicate the edge
+    big = resample_mask_crop(mask, np.array([0.0, 0.0, 8.0, 8.0]), (slice(0, 8), slice(0, 8)))
+    np.testing.assert_allclose(big[0], [0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3], atol=1e-6)
+    np.testing.assert_allclose(big[:, 0], 4 * big[0], atol=1e-6)
+    # a crop clipped by the image edge samples the same grid, shifted
+    clipped = resample_mask_crop(mask, np.array([-2.0, 0.0, 6.0, 8.0]), (slice(0, 8), slice(0, 6)))
+    np.testing.assert_array_equal(clipped, big[:, 2:])
 
 
 def test_fusion_ids_overlap_and_stuff() -> None:
@@ -50,6 +66,27 @@ def test_small_stuff_regions_become_void() -> None:
     out["sem_labels"][0, 0, 0] = 5  # one pole pixel
     ids, _ = fuse(out, stuff_area=4)
     assert ids[0, 0] == 0
+
+
+def test_stuff_area_counts_only_pixels_no_instance_took() -> None:
+    out = outputs([0.9], [[0, 0, 8, 8]], [2])
+    out["sem_labels"][0, 0:8, 0:10] = 8  # vegetation: 80 pixels, 64 of them under the car
+    ids, _ = fuse(out, stuff_area=20)
+    assert ids[0, 0] == 26000 and ids[0, 9] == 0  # 16 free vegetation pixels < 20: void
+    ids, _ = fuse(out, stuff_area=16)
+    assert ids[0, 9] == 21  # vegetation (label id 21) at exactly the area
+
+
+def test_overlay_blends_classes_and_keeps_void_pixels() -> None:
+    out = outputs([0.9], [[0, 16, 10, 26]], [2])
+    out["sem_labels"][0, 0:2, 60:64] = 13  # car class without an instance: void in the panoptic map
+    ids, inst = fuse(out, stuff_area=1)
+    image = np.full((32, 64, 3), 200, np.uint8)
+    img = overlay(image, ids, inst, alpha=0.5)
+    np.testing.assert_array_equal(img[0, 63], [200, 200, 200])  # void: the image untouched
+    expected_sky = np.round(0.5 * 200 + 0.5 * PALETTE[10].astype(float))
+    np.testing.assert_allclose(img[2, 30], expected_sky, atol=1)  # sky, far from text and outlines
+    np.testing.assert_array_equal(img[16, 0], [255, 255, 255])  # the car's outline
 
 
 def test_render_shapes() -> None:
