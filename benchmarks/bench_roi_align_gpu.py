@@ -1,5 +1,8 @@
 """Fused multi-level RoIAlign (Triton) vs torchvision's per-level MultiScaleRoIAlign, on a GPU.
 
+Also timed where nvcc is installed: the TensorRT plugin's CUDA kernel, run without TensorRT
+(``plugin_kernel_*``; plugins/roi_align/cuda_kernel.py).
+
 Not a test: run it on the device machine and commit the JSON it writes.
 
     python benchmarks/bench_roi_align_gpu.py            # 1000 RoIs, 4 x 256-ch levels at 1024x2048
@@ -17,6 +20,7 @@ the v1 result; it overstates the bytes about four times on this problem.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -145,6 +149,34 @@ def registers_of(named: dict[str, dict[str, Any]], dtype: torch.dtype, arch: int
     return {name: {"registers": by_cfg[c].registers, "spills": by_cfg[c].spills} for name, c in cfgs.items()}
 
 
+def plugin_kernel(
+    feats: list[torch.Tensor], rois: torch.Tensor, bidx: torch.Tensor, repeats: int, log: Any
+) -> dict[str, Any]:
+    """The TensorRT plugin's CUDA kernel (NCHW, as TensorRT hands it the maps), built with nvcc."""
+    from plugins.roi_align import cuda_kernel
+
+    try:
+        major, minor = torch.cuda.get_device_capability()
+        arch = major * 10 + minor
+        log("TensorRT plugin kernel (nvcc)")
+        library = cuda_kernel.build_library([arch])
+
+        def run() -> torch.Tensor:
+            return cuda_kernel.multilevel_roi_align_cuda(
+                feats, rois, bidx, 7, SCALES, 2, False, 2, library=library
+            )
+
+        out = run()
+        resources = [dataclasses.asdict(r) for r in cuda_kernel.kernel_resources([arch])]
+    except Exception as exc:  # a report without the plugin kernel beats no report
+        return {"plugin_kernel_error": f"{type(exc).__name__}: {exc}"[:500]}
+    return {
+        "plugin_kernel_ms": statistics.median(timed(run, repeats, "cuda")),
+        "plugin_kernel_resources": resources,
+        "output": out,  # checked against the reference by the caller, not written
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rois", type=int, default=1000)
@@ -199,6 +231,11 @@ def main() -> int:
         "ours_channels_last_config": best["channels_last"][1],
         "all_configs_ms": configs,
     }
+    plugin_out = None
+    if device == "cuda":
+        plugin = plugin_kernel(layouts["nchw"], rois, bidx, args.repeats, log)
+        plugin_out = plugin.pop("output", None)
+        result.update(plugin)
     if not args.smoke:  # timings first: slow correctness checks must not lose them
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"partial": True, "result": result}, indent=2) + "\n")
@@ -221,6 +258,10 @@ def main() -> int:
         aligned=False,
     )
     result["max_err_vs_numpy_reference"] = float(np.abs(out[:k].float().cpu().numpy() - ref).max())
+    if plugin_out is not None:  # the TensorRT plugin's kernel, held to the same reference
+        result["plugin_kernel_max_err_vs_numpy_reference"] = float(
+            np.abs(plugin_out[:k].float().cpu().numpy() - ref).max()
+        )
     try:
         from collections import OrderedDict
 
@@ -236,6 +277,10 @@ def main() -> int:
         theirs()
         result["torchvision_ms"] = statistics.median(timed(theirs, args.repeats, device))
         result["speedup_vs_torchvision"] = result["torchvision_ms"] / result["ours_ms"]
+        if result.get("plugin_kernel_ms"):
+            result["plugin_kernel_speedup_vs_torchvision"] = (
+                result["torchvision_ms"] / result["plugin_kernel_ms"]
+            )
         # the model runs channels-last on CUDA; torchvision then makes each level contiguous
         # first, which is part of what it costs there
         fmap_cl = OrderedDict(zip(["p2", "p3", "p4", "p5"], layouts["channels_last"], strict=True))
@@ -257,7 +302,11 @@ def main() -> int:
         result["torchvision_ms"] = None  # not installed here
     tol = 1e-4 if dtype == torch.float32 else 1e-2  # the issue's bounds
     result["tolerance"] = tol
-    checked = ("max_err_vs_numpy_reference", "max_err_vs_torchvision")
+    checked = (
+        "max_err_vs_numpy_reference",
+        "max_err_vs_torchvision",
+        "plugin_kernel_max_err_vs_numpy_reference",
+    )
     result["within_tolerance"] = {key: result[key] <= tol for key in checked if key in result}
     if device == "cuda":
         major, minor = torch.cuda.get_device_capability()

@@ -2,12 +2,12 @@
 # The GPU checks and timings, as run on the device machine (torch + CUDA + Triton there;
 # edge's pure-Python dependencies that it lacks travel as wheels in .whl/).
 #   OUT=/some/dir bash benchmarks/run_on_gpu.sh [step ...]
-# Steps: env tests roi parity pipeline bench (default: all). Every step writes into $OUT and a
+# Steps: env tests roi memcheck parity pipeline bench (default: all). Every step writes into $OUT and a
 # failing step does not stop the others.
 # The device image lacks onnx-graphsurgeon; fetch it here first and carry the folder:
 #   pip download --no-deps -d .whl onnx-graphsurgeon      (then run(..., carry=[".whl"]))
 # A call brings back at most 8 files and must end within 10 minutes, so group the steps:
-#   "env tests roi" (6 files), "parity pipeline" (4), "bench" (report, JSON, plots).
+#   "env tests roi" (6 files), "memcheck parity pipeline" (5), "bench" (report, JSON, plots).
 set -u -o pipefail
 OUT=${OUT:-out/gpu}
 mkdir -p "$OUT"
@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
-steps=${*:-env tests roi parity pipeline bench}
+steps=${*:-env tests roi memcheck parity pipeline bench}
 for step in $steps; do
   echo "=== $step"
   case $step in
@@ -32,6 +32,15 @@ for step in $steps; do
         2>"$OUT/roi_fp32.log" | tail -22
       timeout 180 python3 benchmarks/bench_roi_align_gpu.py --repeats 30 --dtype float16 \
         --out "$OUT/gpu_roi_align_fp16.json" 2>"$OUT/roi_fp16.log" | tail -22
+      ;;
+    memcheck)
+      # both RoIAlign kernels (the TensorRT plugin's and Triton's) under compute-sanitizer;
+      # without torch's caching allocator every tensor is its own allocation, so a read past
+      # one is reported
+      PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
+        python3 -m pytest -q -p no:cacheprovider -m gpu tests/plugins/roi_align/test_cuda_kernel.py \
+        tests/plugins/roi_align/test_triton.py 2>&1 \
+        | tee "$OUT/memcheck.txt" | tail -15
       ;;
     parity)
       timeout 120 python3 benchmarks/torchvision_parity.py --device cuda --out "$OUT/torchvision_parity_cuda.json"

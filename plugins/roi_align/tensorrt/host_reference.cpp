@@ -2,8 +2,6 @@
 // the tests call through ctypes and compare against plugins/roi_align/reference.py.
 #include "roi_align_math.h"
 
-#include <cstring>
-
 extern "C" int32_t edge_mlroialign_host(float const* const* features, int32_t const* heights, int32_t const* widths,
     int32_t numLevels, int32_t channels, float const* rois, int64_t const* batchIdx, int32_t numRois,
     int32_t minLevel, int32_t outputHeight, int32_t outputWidth, int32_t samplingRatio, int32_t aligned,
@@ -14,17 +12,8 @@ extern "C" int32_t edge_mlroialign_host(float const* const* features, int32_t co
     {
         return 1;
     }
-    Params p{};
-    p.numLevels = numLevels;
-    p.minLevel = minLevel;
-    p.outputHeight = outputHeight;
-    p.outputWidth = outputWidth;
-    p.samplingRatio = samplingRatio;
-    p.aligned = aligned;
-    p.isMax = isMax;
-    p.canonicalLevel = canonicalLevel;
-    p.canonicalSize = canonicalSize;
-    std::memcpy(p.spatialScales, spatialScales, sizeof(float) * numLevels);
+    Params const p = makeParams(numLevels, minLevel, outputHeight, outputWidth, samplingRatio, aligned, isMax,
+        canonicalLevel, canonicalSize, spatialScales);
     for (int32_t r = 0; r < numRois; ++r)
     {
         float const* box = rois + 4 * r;

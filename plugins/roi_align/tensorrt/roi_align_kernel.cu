@@ -1,5 +1,5 @@
-// CUDA kernel of the fused multi-level RoIAlign: one thread per output element
-// (box, channel, bin); each box reads only the pyramid level its size maps to.
+// CUDA kernel of the fused multi-level RoIAlign: one thread per output element (channel,
+// bin) of one box; each box reads only the pyramid level its size maps to.
 #include "roi_align_kernel.h"
 
 #include <cuda_fp16.h>
@@ -10,23 +10,55 @@ namespace roialign
 {
 
 template <typename T>
-__global__ void multiLevelRoIAlignKernel(Levels<T> levels, float const* rois, int64_t const* batchIdx,
-    int32_t numRois, int32_t channels, Params p, T* out)
+struct Level
 {
-    int64_t const total = static_cast<int64_t>(numRois) * channels * p.outputHeight * p.outputWidth;
-    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
-         i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+    T const* data;
+    int32_t height;
+    int32_t width;
+    float scale;
+};
+
+//! Level l of the pyramid. Indexing the kernel parameters with a runtime value makes nvcc copy
+//! them to the stack (136 bytes a thread on sm_87 and sm_90); constant indices keep them in the
+//! parameter bank.
+template <typename T>
+__device__ __forceinline__ Level<T> pickLevel(Levels<T> const& levels, Params const& p, int32_t l)
+{
+    Level<T> out{levels.data[0], levels.height[0], levels.width[0], p.spatialScales[0]};
+#pragma unroll
+    for (int32_t k = 1; k < kMaxLevels; ++k)
     {
-        int32_t const px = static_cast<int32_t>(i % p.outputWidth);
-        int32_t const py = static_cast<int32_t>((i / p.outputWidth) % p.outputHeight);
-        int32_t const c = static_cast<int32_t>((i / (p.outputWidth * p.outputHeight)) % channels);
-        int32_t const r = static_cast<int32_t>(i / (static_cast<int64_t>(p.outputWidth) * p.outputHeight * channels));
-        float const* box = rois + 4 * r;
-        int32_t const l = levelIndex(box[0], box[1], box[2], box[3], p);
-        int32_t const h = levels.height[l];
-        int32_t const w = levels.width[l];
-        T const* plane = levels.data[l] + (batchIdx[r] * channels + c) * static_cast<int64_t>(h) * w;
-        out[i] = static_cast<T>(poolBin(plane, h, w, p.spatialScales[l], box, py, px, p));
+        if (k == l)
+        {
+            out = Level<T>{levels.data[k], levels.height[k], levels.width[k], p.spatialScales[k]};
+        }
+    }
+    return out;
+}
+
+//! grid.x: one box each, so its level and corners are the same for the whole block;
+//! grid.y and the threads: its channels x bins, bins fastest (neighbouring threads read
+//! neighbouring samples of one channel plane, and write neighbouring outputs).
+template <typename T>
+__global__ void multiLevelRoIAlignKernel(
+    Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
+{
+    int32_t const r = blockIdx.x;
+    int32_t const bins = p.outputHeight * p.outputWidth;
+    int32_t const perRoi = channels * bins; // < 2^31, checked by launch()
+    float const* box = rois + 4 * r;
+    Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
+    int64_t const planeSize = static_cast<int64_t>(level.height) * level.width;
+    T const* image = level.data + batchIdx[r] * channels * planeSize;
+    T* roiOut = out + static_cast<int64_t>(r) * perRoi;
+    for (int32_t i = blockIdx.y * blockDim.x + threadIdx.x; i < perRoi; i += gridDim.y * blockDim.x)
+    {
+        int32_t const c = i / bins;
+        int32_t const bin = i - c * bins;
+        int32_t const py = bin / p.outputWidth;
+        int32_t const px = bin - py * p.outputWidth;
+        roiOut[i] = static_cast<T>(
+            poolBin(image + c * planeSize, level.height, level.width, level.scale, box, py, px, p));
     }
 }
 
@@ -34,15 +66,19 @@ template <typename T>
 cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* batchIdx, int32_t numRois,
     int32_t channels, Params const& p, T* out, cudaStream_t stream)
 {
-    int64_t const total = static_cast<int64_t>(numRois) * channels * p.outputHeight * p.outputWidth;
-    if (total == 0)
+    int64_t const perRoi = static_cast<int64_t>(channels) * p.outputHeight * p.outputWidth;
+    if (numRois < 0 || perRoi < 0 || perRoi >= (int64_t{1} << 31))
+    {
+        return cudaErrorInvalidValue;
+    }
+    if (numRois == 0 || perRoi == 0)
     {
         return cudaSuccess;
     }
     int32_t const block = 256;
-    int64_t const wanted = (total + block - 1) / block;
-    int32_t const grid = static_cast<int32_t>(wanted < 65535 * 8 ? wanted : 65535 * 8); // grid-stride beyond
-    multiLevelRoIAlignKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, numRois, channels, p, out);
+    int64_t const chunks = (perRoi + block - 1) / block;
+    dim3 const grid(static_cast<uint32_t>(numRois), static_cast<uint32_t>(chunks < 65535 ? chunks : 65535));
+    multiLevelRoIAlignKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
     return cudaGetLastError();
 }
 

@@ -34,6 +34,28 @@ struct Params
     float spatialScales[kMaxLevels];
 };
 
+//! The parameters as the ONNX node's attributes give them (spatialScales: numLevels values).
+inline Params makeParams(int32_t numLevels, int32_t minLevel, int32_t outputHeight, int32_t outputWidth,
+    int32_t samplingRatio, int32_t aligned, int32_t isMax, int32_t canonicalLevel, float canonicalSize,
+    float const* spatialScales)
+{
+    Params p{};
+    p.numLevels = numLevels;
+    p.minLevel = minLevel;
+    p.outputHeight = outputHeight;
+    p.outputWidth = outputWidth;
+    p.samplingRatio = samplingRatio;
+    p.aligned = aligned;
+    p.isMax = isMax;
+    p.canonicalLevel = canonicalLevel;
+    p.canonicalSize = canonicalSize;
+    for (int32_t l = 0; l < numLevels && l < kMaxLevels; ++l)
+    {
+        p.spatialScales[l] = spatialScales[l];
+    }
+    return p;
+}
+
 //! FPN level of a box: clamp(floor(k0 + log2(sqrt(area) / s0)), min, max), as an index from 0.
 EDGE_HD int32_t levelIndex(float x1, float y1, float x2, float y2, Params const& p)
 {

@@ -1,0 +1,294 @@
+"""The TensorRT plugin's CUDA kernel, built with nvcc and called without TensorRT.
+
+TensorRT runs ``tensorrt/roi_align_kernel.cu`` inside the plugin library. Here the same
+kernel is built with a C entry point (``tensorrt/standalone.cu``) into a small shared
+library and called through ctypes on torch CUDA tensors. The kernel engines run can then
+be checked against the numpy reference, and timed next to the Triton kernel, on any CUDA
+machine. :func:`kernel_resources` compiles it for given GPU architectures without a GPU
+and reads what ptxas reports: registers, stack and spills.
+
+    python -m plugins.roi_align.cuda_kernel --arch 87 90     # ptxas report for Orin and H100
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import dataclasses
+import functools
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edge.errors import BackendError, BackendUnavailableError, BuildError, EngineInputError
+from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE
+
+if TYPE_CHECKING:
+    import torch
+
+SRC = Path(__file__).resolve().parent / "tensorrt"
+SOURCES = ("roi_align_kernel.cu", "standalone.cu")
+HEADERS = ("roi_align_kernel.h", "roi_align_math.h")
+MAX_LEVELS = 5  # kMaxLevels in roi_align_math.h
+
+
+def find_nvcc() -> str:
+    """nvcc on PATH, else under $CUDA_HOME; BackendUnavailableError where there is none."""
+    found = shutil.which("nvcc")
+    home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    if found is None and home and Path(home, "bin", "nvcc").is_file():
+        found = str(Path(home, "bin", "nvcc"))
+    if found is None:
+        raise BackendUnavailableError(
+            "nvcc (the CUDA toolkit's compiler) was not found on PATH or under $CUDA_HOME; "
+            "it builds the RoIAlign plugin's CUDA kernel"
+        )
+    return found
+
+
+def _gencode(archs: Sequence[int]) -> list[str]:
+    if not archs or any(not isinstance(a, int) or a < 50 for a in archs):
+        raise EngineInputError(f"GPU architectures must be SM numbers such as 87 or 90, got {list(archs)}")
+    return [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
+
+
+def _nvcc_flags() -> list[str]:
+    return ["-std=c++17", "-O3", "-Xcompiler", "-fPIC"]
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "edge" / "cuda"
+
+
+def library_name(archs: Sequence[int], nvcc: str) -> str:
+    """The library's file name: a digest of the sources, the architectures and nvcc's version."""
+    digest = hashlib.sha256()
+    for name in SOURCES + HEADERS:
+        digest.update((SRC / name).read_bytes())
+    digest.update(" ".join(_gencode(archs) + _nvcc_flags()).encode())
+    version = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
+    digest.update(version.encode())
+    return f"libedge_roi_align_cuda-{digest.hexdigest()[:16]}.so"
+
+
+def build_library(archs: Sequence[int], *, cache_dir: Path | None = None) -> Path:
+    """Build (once; later calls find it in the cache) the kernel's library for ``archs``."""
+    from edge.util.fs import atomic_path, exclusive_lock
+
+    nvcc = find_nvcc()
+    target = (cache_dir or default_cache_dir()) / library_name(archs, nvcc)
+    if target.is_file():
+        return target
+    with exclusive_lock(target.with_name(target.name + ".lock")):
+        if target.is_file():  # another process built it while this one waited
+            return target
+        with atomic_path(target) as tmp:  # never a half-written library under the final name
+            cmd = [nvcc, *_nvcc_flags(), "-shared", *_gencode(archs), *(str(SRC / s) for s in SOURCES)]
+            proc = subprocess.run([*cmd, "-o", str(tmp)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise BuildError(
+                    f"nvcc could not build the RoIAlign CUDA kernel for sm_{archs}:\n{proc.stderr[-3000:]}"
+                )
+    return target
+
+
+@dataclasses.dataclass(frozen=True)
+class CudaKernelResources:
+    arch: int
+    dtype: str  # fp32 or fp16: the kernel's two instantiations
+    registers: int
+    stack_bytes: int
+    spill_store_bytes: int
+    spill_load_bytes: int
+
+    @property
+    def spills(self) -> bool:
+        return self.spill_store_bytes > 0 or self.spill_load_bytes > 0
+
+
+_ENTRY = re.compile(r"Compiling entry function '(?P<name>[^']+)' for 'sm_(?P<arch>\d+)'")
+_FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+_REGS = re.compile(r"Used (\d+) registers")
+
+
+def parse_ptxas(report: str) -> list[CudaKernelResources]:
+    """ptxas -v output (one block per kernel and architecture) as resources of our kernel."""
+    found = []
+    blocks = _ENTRY.split(report)  # [before, name, arch, text, name, arch, text, ...]
+    for name, arch, text in zip(blocks[1::3], blocks[2::3], blocks[3::3], strict=True):
+        if "multiLevelRoIAlignKernel" not in name:
+            continue
+        frame, regs = _FRAME.search(text), _REGS.search(text)
+        if frame is None or regs is None:
+            raise BuildError(f"ptxas printed no resource line for {name} on sm_{arch}:\n{text[:500]}")
+        found.append(
+            CudaKernelResources(
+                arch=int(arch),
+                dtype="fp16" if "__half" in name else "fp32",
+                registers=int(regs.group(1)),
+                stack_bytes=int(frame.group(1)),
+                spill_store_bytes=int(frame.group(2)),
+                spill_load_bytes=int(frame.group(3)),
+            )
+        )
+    return found
+
+
+def kernel_resources(archs: Sequence[int]) -> list[CudaKernelResources]:
+    """Compile the kernel for each architecture (no GPU needed) and read ptxas's report."""
+    import tempfile
+
+    nvcc = find_nvcc()
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [nvcc, *_nvcc_flags(), "-c", *_gencode(archs), "-Xptxas", "-v", str(SRC / SOURCES[0])]
+        proc = subprocess.run([*cmd, "-o", str(Path(tmp, "kernel.o"))], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"nvcc could not compile the RoIAlign CUDA kernel:\n{proc.stderr[-3000:]}")
+    return parse_ptxas(proc.stdout + proc.stderr)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> ctypes.CDLL:
+    lib = ctypes.CDLL(path)
+    i32, ptr = ctypes.c_int32, ctypes.c_void_p
+    lib.edge_mlroialign_cuda.restype = i32
+    lib.edge_mlroialign_cuda.argtypes = [
+        ctypes.POINTER(ptr),  # features
+        ctypes.POINTER(i32),  # heights
+        ctypes.POINTER(i32),  # widths
+        *[i32] * 2,  # numLevels, channels
+        ptr,  # rois
+        ptr,  # batchIdx
+        *[i32] * 7,  # numRois, minLevel, outputHeight, outputWidth, samplingRatio, aligned, isMax
+        i32,  # canonicalLevel
+        ctypes.c_float,  # canonicalSize
+        ctypes.POINTER(ctypes.c_float),  # spatialScales
+        i32,  # isHalf
+        ptr,  # out
+        ptr,  # stream
+    ]
+    lib.edge_cuda_error_string.restype = ctypes.c_char_p
+    lib.edge_cuda_error_string.argtypes = [i32]
+    return lib
+
+
+def _check_inputs(
+    features: Sequence[torch.Tensor],
+    rois: torch.Tensor,
+    batch_idx: torch.Tensor,
+    spatial_scales: Sequence[float],
+) -> None:
+    import torch
+
+    if not 1 <= len(features) <= MAX_LEVELS:
+        raise EngineInputError(f"the CUDA kernel takes 1 to {MAX_LEVELS} pyramid levels, got {len(features)}")
+    if len(spatial_scales) != len(features):
+        raise EngineInputError(f"{len(features)} feature maps but {len(spatial_scales)} spatial scales")
+    first = features[0]
+    for i, f in enumerate(features):
+        if f.device.type != "cuda" or f.device != first.device:
+            raise EngineInputError(f"feature map {i} is on {f.device}; expected every map on one CUDA device")
+        if f.dtype not in (torch.float32, torch.float16) or f.dtype != first.dtype:
+            raise EngineInputError(
+                f"feature map {i} is {f.dtype}; expected float32 or float16, the same for every map"
+            )
+        if f.dim() != 4 or f.shape[:2] != first.shape[:2]:
+            raise EngineInputError(
+                f"feature map {i} has shape {tuple(f.shape)}; expected [N, C, H, W] with N, C = "
+                f"{tuple(first.shape[:2])}"
+            )
+    if rois.dim() != 2 or rois.shape[1] != 4 or rois.device != first.device:
+        raise EngineInputError(
+            f"rois: {tuple(rois.shape)} on {rois.device}; expected [R, 4] on {first.device}"
+        )
+    if batch_idx.shape != (rois.shape[0],) or batch_idx.device != first.device:
+        raise EngineInputError(
+            f"batch_idx: {tuple(batch_idx.shape)} on {batch_idx.device}; "
+            f"expected [{rois.shape[0]}] on {first.device}"
+        )
+
+
+def multilevel_roi_align_cuda(
+    features: Sequence[torch.Tensor],
+    rois: torch.Tensor,
+    batch_idx: torch.Tensor,
+    output_size: int,
+    spatial_scales: Sequence[float],
+    sampling_ratio: int,
+    aligned: bool,
+    min_level: int,
+    *,
+    mode: str = "avg",
+    library: Path | None = None,
+) -> torch.Tensor:
+    """Same contract as torch.ops.edge.multilevel_roi_align, through the TensorRT plugin's kernel.
+
+    Maps are read as TensorRT hands them over, NCHW: other layouts are copied first.
+    ``library`` defaults to one built for this GPU (:func:`build_library`).
+    """
+    import torch
+
+    _check_inputs(features, rois, batch_idx, spatial_scales)
+    if mode not in ("avg", "max"):
+        raise EngineInputError(f"mode {mode!r}; expected 'avg' or 'max'")
+    device = features[0].device
+    if library is None:
+        major, minor = torch.cuda.get_device_capability(device)
+        library = build_library([major * 10 + minor])
+    lib = _load(str(library))
+    feats = [f.contiguous() for f in features]
+    boxes = rois.to(torch.float32).contiguous()
+    bidx = batch_idx.to(torch.int64).contiguous()
+    n = len(feats)
+    out = feats[0].new_empty((boxes.shape[0], feats[0].shape[1], output_size, output_size))
+    with torch.cuda.device(device):
+        rc = lib.edge_mlroialign_cuda(
+            (ctypes.c_void_p * n)(*[f.data_ptr() for f in feats]),
+            (ctypes.c_int32 * n)(*[int(f.shape[2]) for f in feats]),
+            (ctypes.c_int32 * n)(*[int(f.shape[3]) for f in feats]),
+            n,
+            int(feats[0].shape[1]),
+            boxes.data_ptr(),
+            bidx.data_ptr(),
+            int(boxes.shape[0]),
+            int(min_level),
+            int(output_size),
+            int(output_size),
+            int(sampling_ratio),
+            int(bool(aligned)),
+            int(mode == "max"),
+            CANONICAL_LEVEL,
+            CANONICAL_SIZE,
+            (ctypes.c_float * n)(*[float(s) for s in spatial_scales]),
+            int(feats[0].dtype == torch.float16),
+            out.data_ptr(),
+            torch.cuda.current_stream(device).cuda_stream,
+        )
+    if rc != 0:
+        raise BackendError(
+            f"the RoIAlign CUDA kernel failed: {lib.edge_cuda_error_string(rc).decode()} ({rc})"
+        )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", type=int, nargs="+", default=[87, 90], help="SM versions: 87 Orin, 90 H100")
+    args = ap.parse_args(argv)
+    for r in kernel_resources(args.arch):
+        print(
+            f"sm_{r.arch} {r.dtype}: registers {r.registers:3d}  stack {r.stack_bytes:4d} B  "
+            f"spill stores {r.spill_store_bytes} B  spill loads {r.spill_load_bytes} B"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The TensorRT plugin's CUDA kernel outside TensorRT (plugins/roi_align/cuda_kernel.py).
+
+Where nvcc is installed (this workplace has CUDA 13's) the kernel is compiled for Orin
+(sm_87) and Hopper (sm_90) and ptxas's report is checked; the library it runs from is
+built and loaded. Running it needs a CUDA GPU (marked ``gpu``)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edge.errors import BackendUnavailableError, BuildError, EngineInputError
+from plugins.roi_align import cuda_kernel
+from plugins.roi_align.reference import multilevel_roi_align
+from tests.plugins.roi_align.test_tensorrt_plugin import boxes, pyramid
+
+needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc (the CUDA toolkit)")
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+PTXAS_REPORT = """\
+ptxas info    : 0 bytes gmem
+ptxas info : Compiling entry function '_ZN4edge8roialign24multiLevelRoIAlignKernelI6__halfEEv' for 'sm_87'
+ptxas info    : Function properties for _ZN4edge8roialign24multiLevelRoIAlignKernelI6__halfEEvNS0_6LevelsE
+    136 bytes stack frame, 8 bytes spill stores, 4 bytes spill loads
+ptxas info    : Used 40 registers, used 0 barriers, 136 bytes cumulative stack size, 520 bytes cmem[0]
+ptxas info : Compiling entry function '_Z5otherPf' for 'sm_87'
+ptxas info    : Function properties for _Z5otherPf
+    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 8 registers, used 0 barriers
+ptxas info : Compiling entry function '_ZN4edge8roialign24multiLevelRoIAlignKernelIfEEv' for 'sm_90'
+ptxas info    : Function properties for _ZN4edge8roialign24multiLevelRoIAlignKernelIfEEvNS0_6LevelsE
+    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 48 registers, used 0 barriers
+"""
+
+
+def test_ptxas_report_is_read_per_kernel_and_architecture() -> None:
+    found = cuda_kernel.parse_ptxas(PTXAS_REPORT)
+    assert found == [
+        cuda_kernel.CudaKernelResources(87, "fp16", 40, 136, 8, 4),
+        cuda_kernel.CudaKernelResources(90, "fp32", 48, 0, 0, 0),
+    ]
+    assert found[0].spills and not found[1].spills
+
+
+@needs_nvcc
+def test_kernel_compiles_for_orin_and_hopper_without_stack_or_spills() -> None:
+    found = cuda_kernel.kernel_resources([87, 90])
+    assert sorted((r.arch, r.dtype) for r in found) == [
+        (87, "fp16"),
+        (87, "fp32"),
+        (90, "fp16"),
+        (90, "fp32"),
+    ]
+    for r in found:
+        # a stack frame here was the pyramid parameters copied to local memory for runtime indexing
+        assert r.stack_bytes == 0 and not r.spills, r
+        assert r.registers <= 64, f"{r}: 256-thread blocks need <= 64 registers for full occupancy"
+
+
+@needs_nvcc
+def test_library_is_built_once_and_exports_its_entry_point(tmp_path: Path) -> None:
+    first = cuda_kernel.build_library([90], cache_dir=tmp_path)
+    mtime = first.stat().st_mtime_ns
+    again = cuda_kernel.build_library([90], cache_dir=tmp_path)
+    assert again == first and again.stat().st_mtime_ns == mtime
+    assert cuda_kernel.build_library([87], cache_dir=tmp_path) != first  # another architecture
+    symbols = subprocess.run(["nm", "-D", str(first)], capture_output=True, text=True).stdout
+    assert " T edge_mlroialign_cuda" in symbols and " T edge_cuda_error_string" in symbols
+    lib = cuda_kernel._load(str(first))  # loads without a GPU: the CUDA runtime starts lazily
+    assert lib.edge_cuda_error_string(1) == b"invalid argument"
+
+
+@needs_nvcc
+def test_a_failed_build_leaves_no_library(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match=r"nvcc could not build the RoIAlign CUDA kernel for sm_\[999\]"):
+        cuda_kernel.build_library([999], cache_dir=tmp_path)
+    left = [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")]
+    assert left == [], "a failed build must not leave a library or a temporary file"
+
+
+def test_missing_nvcc_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CUDA_HOME", raising=False)
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    with pytest.raises(BackendUnavailableError, match="nvcc .* was not found"):
+        cuda_kernel.build_library([90], cache_dir=tmp_path)
+
+
+def test_architectures_must_be_sm_numbers() -> None:
+    with pytest.raises(EngineInputError, match=r"SM numbers such as 87 or 90, got \['sm_90'\]"):
+        cuda_kernel._gencode(["sm_90"])  # type: ignore[list-item]
+
+
+def test_inputs_are_checked_before_any_cuda_call() -> None:
+    feats = [torch.zeros(1, 4, 8, 8), torch.zeros(1, 4, 4, 4)]
+    rois, bidx = torch.zeros(2, 4), torch.zeros(2, dtype=torch.int64)
+    call = cuda_kernel.multilevel_roi_align_cuda
+    with pytest.raises(
+        EngineInputError, match="feature map 0 is on cpu; expected every map on one CUDA device"
+    ):
+        call(feats, rois, bidx, 7, [0.25, 0.125], 2, True, 2)
+    with pytest.raises(EngineInputError, match="2 feature maps but 1 spatial scales"):
+        call(feats, rois, bidx, 7, [0.25], 2, True, 2)
+    with pytest.raises(EngineInputError, match="1 to 5 pyramid levels, got 6"):
+        call(feats * 3, rois, bidx, 7, [1.0] * 6, 2, True, 2)
+
+
+@pytest.mark.gpu
+@needs_gpu
+@needs_nvcc
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float16, 1e-2)])
+@pytest.mark.parametrize("aligned,sampling,mode", [(True, 2, "avg"), (False, 0, "avg"), (True, 2, "max")])
+def test_cuda_kernel_matches_reference(
+    dtype: torch.dtype, tol: float, aligned: bool, sampling: int, mode: str
+) -> None:
+    feats, scales = pyramid(5)
+    rois, bidx = boxes(6)
+    got = cuda_kernel.multilevel_roi_align_cuda(
+        [torch.from_numpy(f).cuda().to(dtype) for f in feats],
+        torch.from_numpy(rois).cuda(),
+        torch.from_numpy(bidx).cuda(),
+        7,
+        scales,
+        sampling,
+        aligned,
+        2,
+        mode=mode,
+    )
+    torch.cuda.synchronize()
+    assert got.dtype == dtype
+    ref = multilevel_roi_align(
+        feats,
+        rois,
+        bidx,
+        output_size=7,
+        spatial_scales=scales,
+        sampling_ratio=sampling,
+        aligned=aligned,
+        mode=mode,
+    )
+    np.testing.assert_allclose(got.float().cpu().numpy(), ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.gpu
+@needs_gpu
+@needs_nvcc
+def test_cuda_kernel_agrees_with_the_triton_kernel_and_takes_no_rois() -> None:
+    from plugins.roi_align.triton_kernel import multilevel_roi_align_triton
+
+    feats_np, scales = pyramid(7, c=32)
+    rois_np, bidx_np = boxes(8, count=200)
+    feats = [torch.from_numpy(f).cuda() for f in feats_np]
+    rois, bidx = torch.from_numpy(rois_np).cuda(), torch.from_numpy(bidx_np).cuda()
+    ours = cuda_kernel.multilevel_roi_align_cuda(feats, rois, bidx, 7, scales, 2, False, 2)
+    triton = multilevel_roi_align_triton(feats, rois, bidx, 7, scales, 2, False, 2)
+    torch.testing.assert_close(ours, triton, rtol=1e-5, atol=1e-5)
+    empty = cuda_kernel.multilevel_roi_align_cuda(feats, rois[:0], bidx[:0], 7, scales, 2, False, 2)
+    assert empty.shape == (0, 32, 7, 7)
