@@ -27,6 +27,7 @@ from plugins.roi_align.traffic import axis_samples, roi_on_level
 
 LINE = 128
 P, S = 7, 2
+TILES = ("bins", "sample_lanes", "channels_nchw", "channels_cl", "plugin_cuda")
 
 
 def roi_wavefronts(roi: np.ndarray, level: int, h: int, w: int) -> dict[str, float]:
@@ -35,7 +36,7 @@ def roi_wavefronts(roi: np.ndarray, level: int, h: int, w: int) -> dict[str, flo
     ylo, yhi, yok = axis_samples(y1, rh, h, P, S)  # (P, S)
     xlo, xhi, xok = axis_samples(x1, rw, w, P, S)
     per_elem = LINE // 4  # floats per line
-    counts = {"bins": 0.0, "sample_lanes": 0.0, "channels_nchw": 0.0, "channels_cl": 0.0}
+    counts = {k: 0.0 for k in TILES}
     for rows in (ylo, yhi):
         for cols in (xlo, xhi):
             # line of (bin row, sample row, bin col, sample col) within one channel plane
@@ -51,6 +52,13 @@ def roi_wavefronts(roi: np.ndarray, level: int, h: int, w: int) -> dict[str, flo
                     n_live = int(live.sum())
                     counts["channels_nchw"] += n_live  # 32 channels, 32 lines: one per channel
                     counts["channels_cl"] += n_live / 32  # 32 channels share a line
+                    # the TensorRT plugin's CUDA kernel: lanes = 32 consecutive (channel, bin) of
+                    # one RoI, so a warp can straddle two channel planes; the pattern repeats
+                    # every 32 channels (49 warps), counted per channel
+                    flat = np.arange(32 * P * P)
+                    key = np.where(np.tile(live, 32), (flat // (P * P)) * (1 << 40) + np.tile(lines, 32), -1)
+                    for warp in key.reshape(-1, 32):
+                        counts["plugin_cuda"] += len(np.unique(warp[warp >= 0])) / 32
             for py in range(P):  # sample lanes: a warp per bin row, lanes = (col, iy, ix)
                 sel = ok[py].transpose(1, 0, 2).reshape(-1)  # (col, iy, ix) order
                 lines = line[py].transpose(1, 0, 2).reshape(-1)[sel]
@@ -65,7 +73,7 @@ def main() -> int:
     h, w, c = 1024, 2048, 256
     rois = rois_for(1000, h, w).numpy()
     levels = assign_levels(rois, 2, 5) - 2
-    total = {"bins": 0.0, "sample_lanes": 0.0, "channels_nchw": 0.0, "channels_cl": 0.0}
+    total = {k: 0.0 for k in TILES}
     for roi, lvl in zip(rois, levels, strict=True):
         for k, v in roi_wavefronts(roi, int(lvl), h >> (2 + lvl), w >> (2 + lvl)).items():
             total[k] += v * c
