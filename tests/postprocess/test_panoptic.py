@@ -60,6 +60,14 @@ def test_fusion_ids_overlap_and_stuff() -> None:
     assert train[20, 5] == 13 and train[2, 2] == 10
 
 
+def test_semantic_from_panoptic_ids() -> None:
+    ids = np.array([[7, 23, 26000, 26999], [24003, 0, 5, -1], [999, 34000, 2**31 - 1, 1_000_000]], np.int32)
+    # road, sky, two cars, a person; unlabeled (0), "dynamic" (5, no train id), a negative id,
+    # an unknown label id (999) and ids past the table: all void
+    expected = [[0, 10, 13, 13], [11, 255, 255, 255], [255, 255, 255, 255]]
+    np.testing.assert_array_equal(semantic_from_panoptic(ids), expected)
+
+
 def test_small_stuff_regions_become_void() -> None:
     out = outputs([], np.zeros((0, 4)).tolist(), [])
     out["boxes"] = np.zeros((1, 0, 4), np.float32)
