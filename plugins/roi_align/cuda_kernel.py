@@ -99,10 +99,15 @@ def build_library(archs: Sequence[int], *, cache_dir: Path | None = None) -> Pat
     return target
 
 
+MAPPINGS = {"auto": 0, "thread_per_bin": 1, "sample_lanes": 2}  # edge::roialign::Mapping
+_KERNELS = {"multiLevelRoIAlignKernel": "thread_per_bin", "sampleLanesKernel": "sample_lanes"}
+
+
 @dataclasses.dataclass(frozen=True)
 class CudaKernelResources:
+    layout: str  # thread_per_bin or sample_lanes: the two kernels
     arch: int
-    dtype: str  # fp32 or fp16: the kernel's two instantiations
+    dtype: str  # fp32 or fp16: each kernel's two instantiations
     registers: int
     stack_bytes: int
     spill_store_bytes: int
@@ -123,13 +128,15 @@ def parse_ptxas(report: str) -> list[CudaKernelResources]:
     found = []
     blocks = _ENTRY.split(report)  # [before, name, arch, text, name, arch, text, ...]
     for name, arch, text in zip(blocks[1::3], blocks[2::3], blocks[3::3], strict=True):
-        if "multiLevelRoIAlignKernel" not in name:
+        layout = next((v for k, v in _KERNELS.items() if k in name), None)
+        if layout is None:
             continue
         frame, regs = _FRAME.search(text), _REGS.search(text)
         if frame is None or regs is None:
             raise BuildError(f"ptxas printed no resource line for {name} on sm_{arch}:\n{text[:500]}")
         found.append(
             CudaKernelResources(
+                layout=layout,
                 arch=int(arch),
                 dtype="fp16" if "__half" in name else "fp32",
                 registers=int(regs.group(1)),
@@ -173,6 +180,7 @@ def _load(path: str) -> ctypes.CDLL:
         i32,  # isHalf
         ptr,  # out
         ptr,  # stream
+        i32,  # mapping
     ]
     lib.edge_cuda_error_string.restype = ctypes.c_char_p
     lib.edge_cuda_error_string.argtypes = [i32]
@@ -226,18 +234,28 @@ def multilevel_roi_align_cuda(
     min_level: int,
     *,
     mode: str = "avg",
+    mapping: str = "auto",
     library: Path | None = None,
 ) -> torch.Tensor:
     """Same contract as torch.ops.edge.multilevel_roi_align, through the TensorRT plugin's kernel.
 
     Maps are read as TensorRT hands them over, NCHW: other layouts are copied first.
-    ``library`` defaults to one built for this GPU (:func:`build_library`).
+    ``mapping`` picks the thread layout: ``thread_per_bin``, ``sample_lanes`` (a warp per
+    row of bins, a sample per lane; sampling ratio 1, 2 or 4) or ``auto``, what the plugin
+    does (sample lanes where they apply). ``library`` defaults to one built for this GPU
+    (:func:`build_library`).
     """
     import torch
 
-    _check_inputs(features, rois, batch_idx, spatial_scales)
     if mode not in ("avg", "max"):
         raise EngineInputError(f"mode {mode!r}; expected 'avg' or 'max'")
+    if mapping not in MAPPINGS:
+        raise EngineInputError(f"mapping {mapping!r}; expected one of {sorted(MAPPINGS)}")
+    if mapping == "sample_lanes" and sampling_ratio not in (1, 2, 4):
+        raise EngineInputError(
+            f"the sample_lanes mapping takes sampling ratio 1, 2 or 4, got {sampling_ratio}; use 'auto'"
+        )
+    _check_inputs(features, rois, batch_idx, spatial_scales)
     device = features[0].device
     if library is None:
         major, minor = torch.cuda.get_device_capability(device)
@@ -270,6 +288,7 @@ def multilevel_roi_align_cuda(
             int(feats[0].dtype == torch.float16),
             out.data_ptr(),
             torch.cuda.current_stream(device).cuda_stream,
+            MAPPINGS[mapping],
         )
     if rc != 0:
         raise BackendError(
@@ -284,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     for r in kernel_resources(args.arch):
         print(
-            f"sm_{r.arch} {r.dtype}: registers {r.registers:3d}  stack {r.stack_bytes:4d} B  "
+            f"{r.layout:14s} sm_{r.arch} {r.dtype}: registers {r.registers:3d}  stack {r.stack_bytes:4d} B  "
             f"spill stores {r.spill_store_bytes} B  spill loads {r.spill_load_bytes} B"
         )
     return 0

@@ -1,5 +1,7 @@
-// CUDA kernel of the fused multi-level RoIAlign: one thread per output element (channel,
-// bin) of one box; each box reads only the pyramid level its size maps to.
+// CUDA kernels of the fused multi-level RoIAlign; each box reads only the pyramid level its
+// size maps to. Two thread layouts: a thread per output element (channel, bin) of a box,
+// for any sampling; and sample lanes (roi_align_math.h), a warp per row of bins with one
+// sample a lane, for sampling ratios 1, 2 and 4.
 #include "roi_align_kernel.h"
 
 #include <cuda_fp16.h>
@@ -62,12 +64,51 @@ __global__ void multiLevelRoIAlignKernel(
     }
 }
 
+//! grid.x: one box each; grid.y and the warps: its (channel, output row) pairs, a warp each.
+template <typename T>
+__global__ void sampleLanesKernel(
+    Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
+{
+    int32_t const r = blockIdx.x;
+    int32_t const lane = threadIdx.x % kWarp;
+    int32_t const warps = blockDim.x / kWarp;
+    int32_t const rows = channels * p.outputHeight;
+    float const* box = rois + 4 * r;
+    Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
+    Geometry const g = boxGeometry(level.scale, box, p);
+    Lanes const l = lanesOf(p);
+    int64_t const planeSize = static_cast<int64_t>(level.height) * level.width;
+    T const* image = level.data + batchIdx[r] * channels * planeSize;
+    T* roiOut = out + static_cast<int64_t>(r) * rows * p.outputWidth;
+    // row is the same for every lane of a warp, so all 32 take part in each shuffle
+    for (int32_t row = blockIdx.y * warps + threadIdx.x / kWarp; row < rows; row += gridDim.y * warps)
+    {
+        int32_t const c = row / p.outputHeight;
+        int32_t const py = row - c * p.outputHeight;
+        T const* plane = image + c * planeSize;
+        for (int32_t pass = 0; pass < l.passes; ++pass)
+        {
+            float v = laneSample(plane, level.height, level.width, g, l, py, pass, lane, p);
+            for (int32_t step = l.samples / 2; step > 0; step /= 2)
+            {
+                v = combine(v, __shfl_xor_sync(0xffffffffU, v, step), p);
+            }
+            int32_t const px = laneBin(l, pass, lane);
+            if (px < p.outputWidth && lane % l.samples == 0)
+            {
+                roiOut[row * p.outputWidth + px] = static_cast<T>(finish(v, l, p));
+            }
+        }
+    }
+}
+
 template <typename T>
 cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* batchIdx, int32_t numRois,
-    int32_t channels, Params const& p, T* out, cudaStream_t stream)
+    int32_t channels, Params const& p, T* out, cudaStream_t stream, Mapping mapping)
 {
     int64_t const perRoi = static_cast<int64_t>(channels) * p.outputHeight * p.outputWidth;
-    if (numRois < 0 || perRoi < 0 || perRoi >= (int64_t{1} << 31))
+    bool const lanes = mapping == Mapping::kSampleLanes || (mapping == Mapping::kAuto && sampleLanesApply(p));
+    if (numRois < 0 || perRoi < 0 || perRoi >= (int64_t{1} << 31) || (lanes && !sampleLanesApply(p)))
     {
         return cudaErrorInvalidValue;
     }
@@ -76,16 +117,25 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
         return cudaSuccess;
     }
     int32_t const block = 256;
-    int64_t const chunks = (perRoi + block - 1) / block;
+    int64_t const perBlock = lanes ? block / kWarp : block; // rows of bins, or bins
+    int64_t const work = lanes ? static_cast<int64_t>(channels) * p.outputHeight : perRoi;
+    int64_t const chunks = (work + perBlock - 1) / perBlock;
     dim3 const grid(static_cast<uint32_t>(numRois), static_cast<uint32_t>(chunks < 65535 ? chunks : 65535));
-    multiLevelRoIAlignKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
+    if (lanes)
+    {
+        sampleLanesKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
+    }
+    else
+    {
+        multiLevelRoIAlignKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
+    }
     return cudaGetLastError();
 }
 
-template cudaError_t launch<float>(
-    Levels<float> const&, float const*, int64_t const*, int32_t, int32_t, Params const&, float*, cudaStream_t);
-template cudaError_t launch<__half>(
-    Levels<__half> const&, float const*, int64_t const*, int32_t, int32_t, Params const&, __half*, cudaStream_t);
+template cudaError_t launch<float>(Levels<float> const&, float const*, int64_t const*, int32_t, int32_t,
+    Params const&, float*, cudaStream_t, Mapping);
+template cudaError_t launch<__half>(Levels<__half> const&, float const*, int64_t const*, int32_t, int32_t,
+    Params const&, __half*, cudaStream_t, Mapping);
 
 } // namespace roialign
 } // namespace edge

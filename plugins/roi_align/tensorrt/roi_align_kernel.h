@@ -19,10 +19,20 @@ struct Levels
     int32_t width[kMaxLevels];
 };
 
+//! Which thread layout pools the bins: kAuto takes sample lanes where they apply
+//! (sampleLanesApply), else a thread per bin.
+enum class Mapping : int32_t
+{
+    kAuto = 0,
+    kThreadPerBin = 1,
+    kSampleLanes = 2,
+};
+
 //! rois: [R, 4] float boxes in image pixels; batchIdx: [R]; out: [R, C, outputHeight, outputWidth].
+//! cudaErrorInvalidValue for sizes past 2^31 elements per box, or kSampleLanes where it does not apply.
 template <typename T>
 cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* batchIdx, int32_t numRois,
-    int32_t channels, Params const& p, T* out, cudaStream_t stream);
+    int32_t channels, Params const& p, T* out, cudaStream_t stream, Mapping mapping = Mapping::kAuto);
 
 } // namespace roialign
 } // namespace edge

@@ -110,41 +110,125 @@ EDGE_HD float bilinear(T const* plane, int32_t height, int32_t width, float y, f
     return hy * hx * v00 + hy * lx * v01 + ly * hx * v10 + ly * lx * v11;
 }
 
-//! Output bin (py, px) of a box on one channel plane of its level.
-template <typename T>
-EDGE_HD float poolBin(T const* plane, int32_t height, int32_t width, float scale, float const* box, int32_t py,
-    int32_t px, Params const& p)
+//! A box on its level: corner, bin size and samples per bin along each axis.
+struct Geometry
+{
+    float x1;
+    float y1;
+    float binW;
+    float binH;
+    int32_t gh;
+    int32_t gw;
+};
+
+EDGE_HD Geometry boxGeometry(float scale, float const* box, Params const& p)
 {
     float const offset = p.aligned ? 0.5F : 0.0F;
-    float const x1 = box[0] * scale - offset;
-    float const y1 = box[1] * scale - offset;
-    float roiW = box[2] * scale - offset - x1;
-    float roiH = box[3] * scale - offset - y1;
+    Geometry g{};
+    g.x1 = box[0] * scale - offset;
+    g.y1 = box[1] * scale - offset;
+    float roiW = box[2] * scale - offset - g.x1;
+    float roiH = box[3] * scale - offset - g.y1;
     if (!p.aligned)
     {
         roiW = fmaxf(roiW, 1.0F);
         roiH = fmaxf(roiH, 1.0F);
     }
-    float const binH = roiH / static_cast<float>(p.outputHeight);
-    float const binW = roiW / static_cast<float>(p.outputWidth);
-    int32_t const gh = p.samplingRatio > 0 ? p.samplingRatio : static_cast<int32_t>(ceilf(roiH / p.outputHeight));
-    int32_t const gw = p.samplingRatio > 0 ? p.samplingRatio : static_cast<int32_t>(ceilf(roiW / p.outputWidth));
-    if (gh <= 0 || gw <= 0)
+    g.binH = roiH / static_cast<float>(p.outputHeight);
+    g.binW = roiW / static_cast<float>(p.outputWidth);
+    g.gh = p.samplingRatio > 0 ? p.samplingRatio : static_cast<int32_t>(ceilf(roiH / p.outputHeight));
+    g.gw = p.samplingRatio > 0 ? p.samplingRatio : static_cast<int32_t>(ceilf(roiW / p.outputWidth));
+    return g;
+}
+
+//! Bilinear value of sample (sy, sx) of bin (py, px).
+template <typename T>
+EDGE_HD float sampleAt(
+    T const* plane, int32_t height, int32_t width, Geometry const& g, int32_t py, int32_t px, int32_t sy, int32_t sx)
+{
+    float const y = g.y1 + py * g.binH + (sy + 0.5F) * g.binH / g.gh;
+    float const x = g.x1 + px * g.binW + (sx + 0.5F) * g.binW / g.gw;
+    return bilinear(plane, height, width, y, x);
+}
+
+//! Output bin (py, px) of a box on one channel plane of its level.
+template <typename T>
+EDGE_HD float poolBin(T const* plane, int32_t height, int32_t width, float scale, float const* box, int32_t py,
+    int32_t px, Params const& p)
+{
+    Geometry const g = boxGeometry(scale, box, p);
+    if (g.gh <= 0 || g.gw <= 0)
     {
         return 0.0F; // an empty box under adaptive sampling has no samples
     }
     float acc = p.isMax ? -INFINITY : 0.0F;
-    for (int32_t sy = 0; sy < gh; ++sy)
+    for (int32_t sy = 0; sy < g.gh; ++sy)
     {
-        float const y = y1 + py * binH + (sy + 0.5F) * binH / gh;
-        for (int32_t sx = 0; sx < gw; ++sx)
+        for (int32_t sx = 0; sx < g.gw; ++sx)
         {
-            float const x = x1 + px * binW + (sx + 0.5F) * binW / gw;
-            float const v = bilinear(plane, height, width, y, x);
+            float const v = sampleAt(plane, height, width, g, py, px, sy, sx);
             acc = p.isMax ? fmaxf(acc, v) : acc + v;
         }
     }
-    return p.isMax ? acc : acc / static_cast<float>(gh * gw);
+    return p.isMax ? acc : acc / static_cast<float>(g.gh * g.gw);
+}
+
+// The sample-lanes layout: a warp pools one row of bins (one box, channel and output row).
+// Each lane takes one bilinear sample; the samples of a bin sit in adjacent lanes and are
+// combined by a butterfly over the lanes (__shfl_xor_sync on the GPU, emulated in
+// host_reference.cpp). Neighbouring lanes then read neighbouring pixels of one or two
+// rows, where a thread per bin spreads a warp's reads over several rows of bins.
+constexpr int32_t kWarp = 32;
+
+//! The layout applies to fixed sampling ratios whose samples per bin divide a warp: 1, 2 or 4.
+EDGE_HD bool sampleLanesApply(Params const& p)
+{
+    return p.samplingRatio == 1 || p.samplingRatio == 2 || p.samplingRatio == 4;
+}
+
+//! Samples per bin (a power of two dividing the warp) and passes over a row of bins.
+struct Lanes
+{
+    int32_t samples;
+    int32_t passes;
+};
+
+EDGE_HD Lanes lanesOf(Params const& p)
+{
+    int32_t const samples = p.samplingRatio * p.samplingRatio;
+    int32_t const binsPerPass = kWarp / samples;
+    return Lanes{samples, (p.outputWidth + binsPerPass - 1) / binsPerPass};
+}
+
+//! Bin column of a lane in a pass (outputWidth or more: the lane is idle).
+EDGE_HD int32_t laneBin(Lanes const& l, int32_t pass, int32_t lane)
+{
+    return (pass * kWarp + lane) / l.samples;
+}
+
+//! The lane's sample of row py (0 for idle lanes, which load nothing).
+template <typename T>
+EDGE_HD float laneSample(T const* plane, int32_t height, int32_t width, Geometry const& g, Lanes const& l,
+    int32_t py, int32_t pass, int32_t lane, Params const& p)
+{
+    int32_t const px = laneBin(l, pass, lane);
+    if (px >= p.outputWidth)
+    {
+        return 0.0F;
+    }
+    int32_t const s = lane % l.samples; // passes start on a bin boundary: samples divide the warp
+    return sampleAt(plane, height, width, g, py, px, s / g.gw, s % g.gw);
+}
+
+//! The butterfly's combining step, and what the bin's first lane writes.
+EDGE_HD float combine(float a, float b, Params const& p)
+{
+    return p.isMax ? fmaxf(a, b) : a + b;
+}
+
+EDGE_HD float finish(float combined, Lanes const& l, Params const& p)
+{
+    return p.isMax ? combined : combined / static_cast<float>(l.samples);
 }
 
 } // namespace roialign

@@ -32,8 +32,8 @@ ptxas info : Compiling entry function '_Z5otherPf' for 'sm_87'
 ptxas info    : Function properties for _Z5otherPf
     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 ptxas info    : Used 8 registers, used 0 barriers
-ptxas info : Compiling entry function '_ZN4edge8roialign24multiLevelRoIAlignKernelIfEEv' for 'sm_90'
-ptxas info    : Function properties for _ZN4edge8roialign24multiLevelRoIAlignKernelIfEEvNS0_6LevelsE
+ptxas info : Compiling entry function '_ZN4edge8roialign17sampleLanesKernelIfEEv' for 'sm_90'
+ptxas info    : Function properties for _ZN4edge8roialign17sampleLanesKernelIfEEv
     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 ptxas info    : Used 48 registers, used 0 barriers
 """
@@ -42,8 +42,8 @@ ptxas info    : Used 48 registers, used 0 barriers
 def test_ptxas_report_is_read_per_kernel_and_architecture() -> None:
     found = cuda_kernel.parse_ptxas(PTXAS_REPORT)
     assert found == [
-        cuda_kernel.CudaKernelResources(87, "fp16", 40, 136, 8, 4),
-        cuda_kernel.CudaKernelResources(90, "fp32", 48, 0, 0, 0),
+        cuda_kernel.CudaKernelResources("thread_per_bin", 87, "fp16", 40, 136, 8, 4),
+        cuda_kernel.CudaKernelResources("sample_lanes", 90, "fp32", 48, 0, 0, 0),
     ]
     assert found[0].spills and not found[1].spills
 
@@ -51,11 +51,11 @@ def test_ptxas_report_is_read_per_kernel_and_architecture() -> None:
 @needs_nvcc
 def test_kernel_compiles_for_orin_and_hopper_without_stack_or_spills() -> None:
     found = cuda_kernel.kernel_resources([87, 90])
-    assert sorted((r.arch, r.dtype) for r in found) == [
-        (87, "fp16"),
-        (87, "fp32"),
-        (90, "fp16"),
-        (90, "fp32"),
+    assert sorted((r.layout, r.arch, r.dtype) for r in found) == [
+        (layout, arch, dtype)
+        for layout in ("sample_lanes", "thread_per_bin")
+        for arch in (87, 90)
+        for dtype in ("fp16", "fp32")
     ]
     for r in found:
         # a stack frame here was the pyramid parameters copied to local memory for runtime indexing
@@ -109,15 +109,29 @@ def test_inputs_are_checked_before_any_cuda_call() -> None:
         call(feats, rois, bidx, 7, [0.25], 2, True, 2)
     with pytest.raises(EngineInputError, match="1 to 5 pyramid levels, got 6"):
         call(feats * 3, rois, bidx, 7, [1.0] * 6, 2, True, 2)
+    with pytest.raises(EngineInputError, match="mapping 'warp'; expected one of"):
+        call(feats, rois, bidx, 7, [0.25, 0.125], 2, True, 2, mapping="warp")
+    with pytest.raises(EngineInputError, match="sample_lanes mapping takes sampling ratio 1, 2 or 4, got 0"):
+        call(feats, rois, bidx, 7, [0.25, 0.125], 0, True, 2, mapping="sample_lanes")
 
 
 @pytest.mark.gpu
 @needs_gpu
 @needs_nvcc
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float16, 1e-2)])
-@pytest.mark.parametrize("aligned,sampling,mode", [(True, 2, "avg"), (False, 0, "avg"), (True, 2, "max")])
+@pytest.mark.parametrize(
+    "aligned,sampling,mode,mapping",
+    [
+        (True, 2, "avg", "thread_per_bin"),
+        (True, 2, "avg", "sample_lanes"),
+        (False, 4, "max", "sample_lanes"),
+        (False, 1, "avg", "auto"),
+        (False, 0, "avg", "auto"),  # adaptive sampling: a thread per bin
+        (True, 3, "max", "auto"),
+    ],
+)
 def test_cuda_kernel_matches_reference(
-    dtype: torch.dtype, tol: float, aligned: bool, sampling: int, mode: str
+    dtype: torch.dtype, tol: float, aligned: bool, sampling: int, mode: str, mapping: str
 ) -> None:
     feats, scales = pyramid(5)
     rois, bidx = boxes(6)
@@ -131,6 +145,7 @@ def test_cuda_kernel_matches_reference(
         aligned,
         2,
         mode=mode,
+        mapping=mapping,
     )
     torch.cuda.synchronize()
     assert got.dtype == dtype
@@ -157,8 +172,11 @@ def test_cuda_kernel_agrees_with_the_triton_kernel_and_takes_no_rois() -> None:
     rois_np, bidx_np = boxes(8, count=200)
     feats = [torch.from_numpy(f).cuda() for f in feats_np]
     rois, bidx = torch.from_numpy(rois_np).cuda(), torch.from_numpy(bidx_np).cuda()
-    ours = cuda_kernel.multilevel_roi_align_cuda(feats, rois, bidx, 7, scales, 2, False, 2)
-    triton = multilevel_roi_align_triton(feats, rois, bidx, 7, scales, 2, False, 2)
-    torch.testing.assert_close(ours, triton, rtol=1e-5, atol=1e-5)
+    triton = multilevel_roi_align_triton(feats, rois, bidx, 14, scales, 2, False, 2)
+    for mapping in ("thread_per_bin", "sample_lanes"):  # 14 bins a row: two passes of sample lanes
+        ours = cuda_kernel.multilevel_roi_align_cuda(
+            feats, rois, bidx, 14, scales, 2, False, 2, mapping=mapping
+        )
+        torch.testing.assert_close(ours, triton, rtol=1e-5, atol=1e-5)
     empty = cuda_kernel.multilevel_roi_align_cuda(feats, rois[:0], bidx[:0], 7, scales, 2, False, 2)
     assert empty.shape == (0, 32, 7, 7)

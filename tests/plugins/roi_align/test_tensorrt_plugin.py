@@ -57,7 +57,12 @@ def host_lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
 
 
 def run_host(
-    lib: ctypes.CDLL, feats: list[np.ndarray], rois: np.ndarray, bidx: np.ndarray, **kw: object
+    lib: ctypes.CDLL,
+    feats: list[np.ndarray],
+    rois: np.ndarray,
+    bidx: np.ndarray,
+    entry: str = "edge_mlroialign_host",
+    **kw: object,
 ) -> np.ndarray:
     feats = [np.ascontiguousarray(f, np.float32) for f in feats]
     rois = np.ascontiguousarray(rois, np.float32)
@@ -68,7 +73,7 @@ def run_host(
     heights = (ctypes.c_int32 * len(feats))(*[f.shape[2] for f in feats])
     widths = (ctypes.c_int32 * len(feats))(*[f.shape[3] for f in feats])
     scales = (ctypes.c_float * len(feats))(*kw["spatial_scales"])  # type: ignore[misc]
-    rc = lib.edge_mlroialign_host(
+    rc = getattr(lib, entry)(
         ptrs,
         heights,
         widths,
@@ -88,7 +93,8 @@ def run_host(
         scales,
         out.ctypes.data_as(F32P),
     )
-    assert rc == 0
+    if rc != 0:
+        raise ValueError(f"{entry} returned {rc}")
     return out
 
 
@@ -132,6 +138,48 @@ def test_plugin_arithmetic_matches_reference(
     got = run_host(host_lib, feats, rois, bidx, **kw)
     ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("sampling", [1, 2, 4])
+@pytest.mark.parametrize("output_size", [7, 14])
+@pytest.mark.parametrize("aligned,mode", [(True, "avg"), (False, "avg"), (True, "max")])
+def test_sample_lanes_layout_matches_reference(
+    host_lib: ctypes.CDLL, sampling: int, output_size: int, aligned: bool, mode: str
+) -> None:
+    """The GPU's sample-lanes kernel, a warp emulated lane by lane: which lane takes which
+    sample, the butterfly that combines a bin's lanes, and which lane writes."""
+    feats, scales = pyramid(3)
+    rois, bidx = boxes(4)
+    kw = {
+        "output_size": output_size,
+        "spatial_scales": scales,
+        "sampling_ratio": sampling,
+        "aligned": aligned,
+        "mode": mode,
+    }
+    got = run_host(host_lib, feats, rois, bidx, entry="edge_mlroialign_host_lanes", **kw)
+    ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    per_bin = run_host(host_lib, feats, rois, bidx, **kw)  # the other layout: same up to summation order
+    np.testing.assert_allclose(got, per_bin, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("sampling", [0, 3])
+def test_sample_lanes_layout_refuses_other_sampling(host_lib: ctypes.CDLL, sampling: int) -> None:
+    feats, scales = pyramid(3)
+    rois, bidx = boxes(4)
+    with pytest.raises(ValueError, match="edge_mlroialign_host_lanes returned 2"):
+        run_host(
+            host_lib,
+            feats,
+            rois,
+            bidx,
+            entry="edge_mlroialign_host_lanes",
+            output_size=7,
+            spatial_scales=scales,
+            sampling_ratio=sampling,
+            aligned=True,
+        )
 
 
 def test_golden_values(host_lib: ctypes.CDLL) -> None:
