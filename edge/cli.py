@@ -54,11 +54,13 @@ def _cmd_info(_args: argparse.Namespace) -> int:
         )
     except ImportError:
         pass
-    from edge.platform_info import jetson_info, package_version
+    from edge.platform_info import jetson_info, nvcc_release, package_version
 
+    nvcc = nvcc_release()
     print(
         f"  cuda-python: {package_version('cuda-python') or 'not installed'}  "
-        f"triton: {package_version('triton') or 'not installed'}"
+        f"triton: {package_version('triton') or 'not installed'}  "
+        f"nvcc: {nvcc or 'not found'}{' (builds the RoIAlign plugin and its kernel)' if nvcc else ''}"
     )
     jetson = jetson_info()
     if jetson is None:

@@ -52,3 +52,19 @@ def package_version(name: str) -> str | None:
         return md.version(name)
     except md.PackageNotFoundError:
         return None
+
+
+def nvcc_release(nvcc: str | None = None) -> str | None:
+    """The CUDA compiler's release (e.g. '13.0'), None where nvcc is not found or says nothing."""
+    tool = nvcc or shutil.which("nvcc")
+    if tool is None:
+        return None
+    try:
+        out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    # "Cuda compilation tools, release 13.0, V13.0.88"
+    for line in out.splitlines():
+        if "release" in line:
+            return line.split("release", 1)[1].split(",")[0].strip() or None
+    return None

@@ -25,6 +25,22 @@ def test_build_error_is_clear(capsys: pytest.CaptureFixture[str]) -> None:
     assert "error: unknown model 'nope'" in capsys.readouterr().err
 
 
+def test_nvcc_release_is_read_from_a_real_program(tmp_path: Path) -> None:
+    from edge.platform_info import nvcc_release
+
+    fake = tmp_path / "nvcc"  # a real executable with nvcc's output, wherever the toolkit is absent
+    fake.write_text(
+        "#!/bin/sh\necho 'nvcc: NVIDIA (R) Cuda compiler driver'\n"
+        "echo 'Cuda compilation tools, release 12.6, V12.6.68'\n"
+    )
+    fake.chmod(0o755)
+    assert nvcc_release(str(fake)) == "12.6"
+    assert nvcc_release(str(tmp_path / "missing")) is None
+    (tmp_path / "mute").write_text("#!/bin/sh\n")
+    (tmp_path / "mute").chmod(0o755)
+    assert nvcc_release(str(tmp_path / "mute")) is None
+
+
 def test_info_reports_jetson_absence(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info"]) == 0
     assert "Jetson: not detected" in capsys.readouterr().out  # this CI machine is no Jetson
