@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -97,3 +98,79 @@ def test_corrupt_engine_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_tensorrt_backend_reports_unavailable(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="TensorRT"):
         open_engine(tmp_path / "x.engine", backend="tensorrt")
+
+
+def resize_argmax_graph(*, axis: int = 1, keepdims: int = 0, resize_is_output: bool = False) -> Any:
+    """x [1, 5, 8, 8] -> Resize (linear, half-pixel, constant sizes 32 x 32) -> ArgMax."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    sizes = helper.make_tensor("sizes", TensorProto.INT64, [4], [1, 5, 32, 32])
+    nodes = [
+        helper.make_node("Resize", ["x", "", "", "sizes"], ["up"], mode="linear"),
+        helper.make_node("ArgMax", ["up"], ["labels"], axis=axis, keepdims=keepdims),
+    ]
+    up_shape = [1, 5, 32, 32]
+    labels_shape = [1 if d == axis else n for d, n in enumerate(up_shape) if keepdims or d != axis]
+    outputs = [helper.make_tensor_value_info("labels", TensorProto.INT64, labels_shape)]
+    if resize_is_output:
+        outputs.append(helper.make_tensor_value_info("up", TensorProto.FLOAT, up_shape))
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 8, 8])], outputs, [sizes]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model
+
+
+def run_model(model: Any, x: np.ndarray) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})
+
+
+def test_argmax_over_upsampled_channels_runs_channels_last() -> None:
+    import onnx
+
+    from edge.backends.onnxruntime import argmax_channels_last
+
+    model = resize_argmax_graph()
+    x = np.random.default_rng(3).normal(size=(1, 5, 8, 8)).astype(np.float32)
+    before = run_model(model, x)[0]
+    assert argmax_channels_last(model) == 1
+    onnx.checker.check_model(model)
+    ops = [(n.op_type, [a.i for a in n.attribute if a.name == "axis"]) for n in model.graph.node]
+    assert ops == [("Transpose", []), ("Resize", []), ("ArgMax", [3])]
+    after = run_model(model, x)[0]
+    np.testing.assert_array_equal(after, before)
+    expected = (
+        torch.nn.functional.interpolate(
+            torch.from_numpy(x), size=(32, 32), mode="bilinear", align_corners=False
+        )
+        .argmax(1)
+        .numpy()
+    )
+    np.testing.assert_array_equal(after, expected)
+    assert argmax_channels_last(model) == 0  # already rewritten: nothing left to do
+
+
+@pytest.mark.parametrize(
+    "kw", [{"axis": 2}, {"keepdims": 1}, {"resize_is_output": True}], ids=["other-axis", "keepdims", "shared"]
+)
+def test_argmax_rewrite_leaves_other_graphs_alone(kw: dict[str, Any]) -> None:
+    from edge.backends.onnxruntime import argmax_channels_last
+
+    model = resize_argmax_graph(**kw)
+    before = model.SerializeToString()
+    assert argmax_channels_last(model) == 0
+    assert model.SerializeToString() == before
+
+
+def test_built_panoptic_engine_takes_its_argmax_channels_last(tiny_engines: Path) -> None:
+    import onnx
+
+    (artifact,) = tiny_engines.glob("panoptic_fpn_tiny_*.ort.onnx")
+    argmax = [n for n in onnx.load(str(artifact)).graph.node if n.op_type == "ArgMax"]
+    assert [a.i for n in argmax for a in n.attribute if a.name == "axis"] == [3]
