@@ -34,14 +34,8 @@ def jetson_info(root: str | Path = "/") -> dict[str, Any] | None:
 
 def power_mode() -> str | None:
     """nvpmodel's current mode (e.g. 'MAXN'), when the tool is there."""
-    tool = shutil.which("nvpmodel")
-    if tool is None:
-        return None
-    try:
-        out = subprocess.run([tool, "-q"], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in out.splitlines():
+    out = _tool_output(shutil.which("nvpmodel"), "-q", timeout=5)
+    for line in (out or "").splitlines():
         if "Power Mode" in line and ":" in line:
             return line.split(":", 1)[1].strip()
     return None
@@ -56,15 +50,19 @@ def package_version(name: str) -> str | None:
 
 def nvcc_release(nvcc: str | None = None) -> str | None:
     """The CUDA compiler's release (e.g. '13.0'), None where nvcc is not found or says nothing."""
-    tool = nvcc or shutil.which("nvcc")
-    if tool is None:
-        return None
-    try:
-        out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
+    out = _tool_output(nvcc or shutil.which("nvcc"), "--version", timeout=20)
     # "Cuda compilation tools, release 13.0, V13.0.88"
-    for line in out.splitlines():
+    for line in (out or "").splitlines():
         if "release" in line:
             return line.split("release", 1)[1].split(",")[0].strip() or None
     return None
+
+
+def _tool_output(tool: str | None, *args: str, timeout: float) -> str | None:
+    """What a command-line tool prints, or None where it is missing or fails to run."""
+    if tool is None:
+        return None
+    try:
+        return subprocess.run([tool, *args], capture_output=True, text=True, timeout=timeout).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
