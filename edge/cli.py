@@ -55,13 +55,17 @@ def _cmd_info(_args: argparse.Namespace) -> int:
     except ImportError:
         pass
     from edge.platform_info import jetson_info, nvcc_release, package_version
+    from plugins.roi_align.torch_op import choose_cuda_kernel
 
-    nvcc = nvcc_release()
+    nvcc, triton = nvcc_release(), package_version("triton")
     print(
         f"  cuda-python: {package_version('cuda-python') or 'not installed'}  "
-        f"triton: {package_version('triton') or 'not installed'}  "
+        f"triton: {triton or 'not installed'}  "
         f"nvcc: {nvcc or 'not found'}{' (builds the RoIAlign plugin and its kernel)' if nvcc else ''}"
     )
+    kernel = choose_cuda_kernel(triton=triton is not None, nvcc=nvcc is not None)
+    slow = " (slow: per-level torch ops)" if kernel == "torch" else ""
+    print(f"  RoIAlign on CUDA (torch backend): {kernel}{slow}")
     jetson = jetson_info()
     if jetson is None:
         print("  Jetson: not detected")

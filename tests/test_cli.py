@@ -18,6 +18,7 @@ def test_info_reports_backends(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "backend onnxruntime" in out and "CPUExecutionProvider" in out
     assert "backend tensorrt" in out
+    assert "RoIAlign on CUDA (torch backend): " in out
 
 
 def test_build_error_is_clear(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,15 +1,19 @@
 """Torch op of the fused multi-level RoIAlign, with a vectorised CPU implementation.
 
 ``torch.ops.edge.multilevel_roi_align`` is what the Panoptic FPN RoI heads call. Its
-eager implementation runs on the CPU; its fake implementation lets ``torch.export``
-trace it; plugins/roi_align/onnx_export.py turns it into ONNX, either as standard
-RoiAlign ops or as one ``edge.plugins::MultiLevelRoIAlign`` node. The numpy reference
-(reference.py) is the ground truth both are tested against.
+eager implementation runs on the CPU; on CUDA it runs the Triton kernel, or where Triton
+is missing (JetPack) the TensorRT plugin's kernel built with nvcc, or else the same
+per-level torch ops as on the CPU. Its fake implementation lets ``torch.export`` trace it;
+plugins/roi_align/onnx_export.py turns it into ONNX, either as standard RoiAlign ops or as
+one ``edge.plugins::MultiLevelRoIAlign`` node. The numpy reference (reference.py) is the
+ground truth all of them are tested against.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -57,7 +61,7 @@ def _roi_align_fixed_grid(
         rh = rh.clamp(min=1.0)
     s = sampling_ratio
     # sample k of P*s along an axis sits at (k + 0.5) / (P*s) of the RoI
-    steps = (torch.arange(output_size * s, dtype=feat.dtype) + 0.5) / (output_size * s)
+    steps = (torch.arange(output_size * s, dtype=feat.dtype, device=feat.device) + 0.5) / (output_size * s)
     ys = y1[:, None] + rh[:, None] * steps[None, :]  # [R, P*s]
     xs = x1[:, None] + rw[:, None] * steps[None, :]
     ylo, yhi, wy0, wy1, yout = _bilinear_weights(ys, h)
@@ -108,8 +112,12 @@ def _roi_align_adaptive(
         x1 = float(roi[0]) * spatial_scale - offset
         y1 = float(roi[1]) * spatial_scale - offset
         h, w = feat.shape[-2:]
-        ys = y1 + rh * (torch.arange(output_size * gy, dtype=feat.dtype) + 0.5) / (output_size * gy)
-        xs = x1 + rw * (torch.arange(output_size * gx, dtype=feat.dtype) + 0.5) / (output_size * gx)
+        ys = y1 + rh * (torch.arange(output_size * gy, dtype=feat.dtype, device=feat.device) + 0.5) / (
+            output_size * gy
+        )
+        xs = x1 + rw * (torch.arange(output_size * gx, dtype=feat.dtype, device=feat.device) + 0.5) / (
+            output_size * gx
+        )
         ylo, yhi, wy0, wy1, yout = _bilinear_weights(ys, h)
         xlo, xhi, wx0, wx1, xout = _bilinear_weights(xs, w)
         f = feat[int(batch_idx[i])]
@@ -177,6 +185,22 @@ def multilevel_roi_align(
     min_level: int,
 ) -> torch.Tensor:
     """RoIAlign where each RoI samples the FPN level its size maps to."""
+    return per_level_torch(
+        features, rois, batch_idx, output_size, spatial_scales, sampling_ratio, aligned, min_level
+    )
+
+
+def per_level_torch(
+    features: Sequence[torch.Tensor],
+    rois: torch.Tensor,
+    batch_idx: torch.Tensor,
+    output_size: int,
+    spatial_scales: Sequence[float],
+    sampling_ratio: int,
+    aligned: bool,
+    min_level: int,
+) -> torch.Tensor:
+    """The op as torch ops, level by level, on any device (the CPU implementation)."""
     levels = assign_fpn_levels(rois, min_level, min_level + len(features) - 1)
     out = features[0].new_zeros((rois.shape[0], features[0].shape[1], output_size, output_size))
     for lvl, (feat, scale) in enumerate(zip(features, spatial_scales, strict=True)):
@@ -195,6 +219,68 @@ def _multilevel_roi_align_fake(
     return features[0].new_empty((rois.shape[0], features[0].shape[1], output_size, output_size))
 
 
+CUDA_KERNELS = ("triton", "nvcc", "torch")
+
+
+def choose_cuda_kernel(*, triton: bool, nvcc: bool) -> str:
+    """The fastest kernel a machine can run: Triton's; else the TensorRT plugin's, built
+    with nvcc (JetPack has nvcc but no Triton); else the per-level torch ops."""
+    return "triton" if triton else "nvcc" if nvcc else "torch"
+
+
+@functools.cache
+def cuda_kernel_here() -> str:
+    """What runs the op on CUDA on this machine (decided once); warns when it is the slow one."""
+    import importlib.util
+
+    from edge.errors import BackendUnavailableError
+    from plugins.roi_align import cuda_kernel
+
+    try:
+        cuda_kernel.find_nvcc()
+        nvcc = True
+    except BackendUnavailableError:
+        nvcc = False
+    chosen = choose_cuda_kernel(triton=importlib.util.find_spec("triton") is not None, nvcc=nvcc)
+    if chosen == "torch":
+        warnings.warn(
+            "neither Triton nor nvcc is installed: RoIAlign runs on CUDA as per-level torch ops, "
+            "several times slower (pip install triton, or install the CUDA toolkit)",
+            stacklevel=2,
+        )
+    return chosen
+
+
+def multilevel_roi_align_on_cuda(
+    features: Sequence[torch.Tensor],
+    rois: torch.Tensor,
+    batch_idx: torch.Tensor,
+    output_size: int,
+    spatial_scales: Sequence[float],
+    sampling_ratio: int,
+    aligned: bool,
+    min_level: int,
+    *,
+    kernel: str,
+) -> torch.Tensor:
+    """The op on CUDA tensors through ``kernel``: one of CUDA_KERNELS."""
+    args = (features, rois, batch_idx, output_size, spatial_scales, sampling_ratio, aligned, min_level)
+    dtype = features[0].dtype
+    if kernel == "triton":
+        # imported on first use: Triton is an optional dependency
+        from plugins.roi_align.triton_kernel import multilevel_roi_align_triton
+
+        return multilevel_roi_align_triton(*args)
+    if kernel == "nvcc" and dtype in (torch.float32, torch.float16):
+        from plugins.roi_align.cuda_kernel import multilevel_roi_align_cuda
+
+        return multilevel_roi_align_cuda(*args)
+    if kernel in ("nvcc", "torch"):  # other dtypes, and machines with neither compiler
+        # FP32 arithmetic: coordinates in FP16 would be a quarter pixel off at x ~ 500
+        return per_level_torch([f.float() for f in features], rois.float(), batch_idx, *args[3:]).to(dtype)
+    raise ValueError(f"RoIAlign CUDA kernel {kernel!r} is not one of {CUDA_KERNELS}")
+
+
 @multilevel_roi_align.register_kernel("cuda")
 def _multilevel_roi_align_cuda(
     features: Sequence[torch.Tensor],
@@ -206,9 +292,14 @@ def _multilevel_roi_align_cuda(
     aligned: bool,
     min_level: int,
 ) -> torch.Tensor:
-    # imported on first CUDA call: Triton is an optional dependency
-    from plugins.roi_align.triton_kernel import multilevel_roi_align_triton
-
-    return multilevel_roi_align_triton(
-        features, rois, batch_idx, output_size, spatial_scales, sampling_ratio, aligned, min_level
+    return multilevel_roi_align_on_cuda(
+        features,
+        rois,
+        batch_idx,
+        output_size,
+        spatial_scales,
+        sampling_ratio,
+        aligned,
+        min_level,
+        kernel=cuda_kernel_here(),
     )

@@ -81,3 +81,75 @@ def test_multilevel_roi_align_uses_each_rois_level() -> None:
     )
     assert out[0].unique().tolist() == [0.0]  # small box -> P2
     assert out[1].unique().tolist() == [2.0]  # 240 px box -> P4
+
+
+def test_cuda_kernel_choice() -> None:
+    from plugins.roi_align.torch_op import choose_cuda_kernel
+
+    assert choose_cuda_kernel(triton=True, nvcc=True) == "triton"
+    assert choose_cuda_kernel(triton=True, nvcc=False) == "triton"
+    assert choose_cuda_kernel(triton=False, nvcc=True) == "nvcc"  # JetPack: nvcc, no Triton
+    assert choose_cuda_kernel(triton=False, nvcc=False) == "torch"
+
+
+def test_cuda_kernel_here_is_triton_where_it_is_installed() -> None:
+    pytest.importorskip("triton", reason="the dev extras install Triton")
+    from plugins.roi_align.torch_op import cuda_kernel_here
+
+    cuda_kernel_here.cache_clear()
+    assert cuda_kernel_here() == "triton"
+
+
+def test_unknown_cuda_kernel_is_named() -> None:
+    from plugins.roi_align.torch_op import multilevel_roi_align_on_cuda
+
+    with pytest.raises(
+        ValueError, match=r"RoIAlign CUDA kernel 'cudnn' is not one of \('triton', 'nvcc', 'torch'\)"
+    ):
+        multilevel_roi_align_on_cuda(
+            [ramp(8, 8)],
+            torch.zeros(1, 4),
+            torch.zeros(1, dtype=torch.int64),
+            2,
+            [1.0],
+            2,
+            True,
+            2,
+            kernel="cudnn",
+        )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("kernel", ["triton", "nvcc", "torch"])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float16, 1e-2)])
+def test_every_cuda_kernel_matches_the_cpu_op(kernel: str, dtype: torch.dtype, tol: float) -> None:
+    """Each fallback on a CUDA machine: channels-last maps, as the model runs on CUDA."""
+    import shutil
+
+    from plugins.roi_align.torch_op import multilevel_roi_align_on_cuda
+
+    if kernel == "triton":
+        pytest.importorskip("triton")
+    if kernel == "nvcc" and shutil.which("nvcc") is None:
+        pytest.skip("needs nvcc")
+    g = torch.Generator().manual_seed(0)
+    feats = [torch.randn(2, 16, 64 >> i, 96 >> i, generator=g) for i in range(4)]
+    xy = torch.rand(60, 2, generator=g) * torch.tensor([380.0, 250.0])
+    rois = torch.cat([xy, xy + 4 + torch.rand(60, 2, generator=g) * 200], dim=1)
+    bidx = torch.randint(0, 2, (60,), generator=g)
+    scales = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
+    expected = multilevel_roi_align(feats, rois, bidx, 7, scales, 2, False, 2)
+    got = multilevel_roi_align_on_cuda(
+        [f.cuda().to(dtype).to(memory_format=torch.channels_last) for f in feats],
+        rois.cuda(),
+        bidx.cuda(),
+        7,
+        scales,
+        2,
+        False,
+        2,
+        kernel=kernel,
+    )
+    assert got.dtype == dtype and got.is_cuda
+    torch.testing.assert_close(got.float().cpu(), expected, rtol=tol, atol=tol)
