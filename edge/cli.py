@@ -55,9 +55,14 @@ def _cmd_info(_args: argparse.Namespace) -> int:
     except ImportError:
         pass
     from edge.platform_info import jetson_info, nvcc_release, package_version
+    from plugins.roi_align.cuda_kernel import find_nvcc
     from plugins.roi_align.torch_op import choose_cuda_kernel
 
-    nvcc, triton = nvcc_release(), package_version("triton")
+    try:
+        nvcc = nvcc_release(find_nvcc())  # where the RoIAlign kernel build looks, JetPack's folder too
+    except EdgeError:
+        nvcc = None
+    triton = package_version("triton")
     print(
         f"  cuda-python: {package_version('cuda-python') or 'not installed'}  "
         f"triton: {triton or 'not installed'}  "

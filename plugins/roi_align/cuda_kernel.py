@@ -38,16 +38,20 @@ HEADERS = ("roi_align_kernel.h", "roi_align_math.h")
 MAX_LEVELS = 5  # kMaxLevels in roi_align_math.h
 
 
-def find_nvcc() -> str:
-    """nvcc on PATH, else under $CUDA_HOME; BackendUnavailableError where there is none."""
+def find_nvcc(*, homes: Sequence[str | Path] = ("/usr/local/cuda",)) -> str:
+    """nvcc on PATH, else under $CUDA_HOME or $CUDA_PATH, else under ``homes`` (JetPack puts
+    it in /usr/local/cuda/bin, which is not on PATH by default); BackendUnavailableError
+    where there is none."""
     found = shutil.which("nvcc")
-    home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
-    if found is None and home and Path(home, "bin", "nvcc").is_file():
-        found = str(Path(home, "bin", "nvcc"))
+    env = [os.environ.get(v) for v in ("CUDA_HOME", "CUDA_PATH")]
+    for home in [h for h in env if h] + list(homes):
+        if found is None and Path(home, "bin", "nvcc").is_file():
+            found = str(Path(home, "bin", "nvcc"))
     if found is None:
         raise BackendUnavailableError(
-            "nvcc (the CUDA toolkit's compiler) was not found on PATH or under $CUDA_HOME; "
-            "it builds the RoIAlign plugin's CUDA kernel"
+            "nvcc (the CUDA toolkit's compiler) was not found on PATH, under $CUDA_HOME or in "
+            f"{', '.join(str(h) for h in homes) or 'no default folder'}; it builds the RoIAlign "
+            "plugin's CUDA kernel"
         )
     return found
 

@@ -84,12 +84,23 @@ def test_a_failed_build_leaves_no_library(tmp_path: Path) -> None:
     assert left == [], "a failed build must not leave a library or a temporary file"
 
 
-def test_missing_nvcc_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
+def test_nvcc_is_found_on_path_cuda_home_or_the_default_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.delenv("CUDA_HOME", raising=False)
     monkeypatch.delenv("CUDA_PATH", raising=False)
-    with pytest.raises(BackendUnavailableError, match="nvcc .* was not found"):
-        cuda_kernel.build_library([90], cache_dir=tmp_path)
+    with pytest.raises(
+        BackendUnavailableError, match="nvcc .* was not found on PATH, under .CUDA_HOME or in"
+    ):
+        cuda_kernel.find_nvcc(homes=[tmp_path / "nowhere"])
+    fake = tmp_path / "jetpack" / "bin" / "nvcc"  # where JetPack puts it, off PATH
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert cuda_kernel.find_nvcc(homes=[tmp_path / "jetpack"]) == str(fake)
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path / "jetpack"))
+    assert cuda_kernel.find_nvcc(homes=[]) == str(fake)
 
 
 def test_architectures_must_be_sm_numbers() -> None:
