@@ -3,6 +3,7 @@
 #   TENSORRT_INCLUDE  folder with NvInfer.h   (default: /usr/include/$(uname -m)-linux-gnu, JetPack's place)
 #   CUDA_ARCHS        e.g. "87" for Orin, "110" for Thor, "80;86;89;90" for desktops (default: 87;89;90)
 #   OUT               output library (default: build/libedge_roi_align_plugin.so next to this script)
+#   NVCC              the compiler (default: nvcc on PATH, else /usr/local/cuda/bin/nvcc, JetPack's place)
 # Then: python build_engines.py --backend tensorrt --plugin-lib <OUT> ...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -13,11 +14,17 @@ if [ ! -f "$inc/NvInfer.h" ]; then
   echo "error: NvInfer.h not found in $inc; set TENSORRT_INCLUDE to TensorRT's include folder" >&2
   exit 2
 fi
+nvcc="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+if [ ! -x "$nvcc" ]; then
+  echo "error: nvcc not found on PATH or at $nvcc; set NVCC to the CUDA compiler" >&2
+  exit 2
+fi
 gencode=()
 IFS=';' read -ra list <<< "$archs"
 for a in "${list[@]}"; do gencode+=("-gencode=arch=compute_$a,code=sm_$a"); done
 mkdir -p "$(dirname "$out")"
-nvcc -std=c++17 -O3 -shared -Xcompiler -fPIC,-Wno-deprecated-declarations "${gencode[@]}" \
+trap 'rm -f "$out.tmp"' EXIT  # a failed compile leaves no partial file behind
+"$nvcc" -std=c++17 -O3 -shared -Xcompiler -fPIC,-Wno-deprecated-declarations "${gencode[@]}" \
   -I"$inc" "$here/multilevel_roi_align_plugin.cpp" "$here/roi_align_kernel.cu" -o "$out.tmp"
 mv "$out.tmp" "$out"  # never a half-written library under the final name
 echo "$out"
