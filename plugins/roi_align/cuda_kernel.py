@@ -103,6 +103,14 @@ def build_library(archs: Sequence[int], *, cache_dir: Path | None = None) -> Pat
     return target
 
 
+@functools.cache
+def library_for_arch(arch: int) -> Path:
+    """This process's library for one architecture, found or built on first use. Every
+    build_library call hashes the sources and runs ``nvcc --version``: too slow for each
+    RoIAlign call of the torch op's CUDA fallback."""
+    return build_library([arch])
+
+
 MAPPINGS = {"auto": 0, "thread_per_bin": 1, "sample_lanes": 2}  # edge::roialign::Mapping
 _KERNELS = {"multiLevelRoIAlignKernel": "thread_per_bin", "sampleLanesKernel": "sample_lanes"}
 
@@ -263,7 +271,7 @@ def multilevel_roi_align_cuda(
     device = features[0].device
     if library is None:
         major, minor = torch.cuda.get_device_capability(device)
-        library = build_library([major * 10 + minor])
+        library = library_for_arch(major * 10 + minor)
     lib = _load(str(library))
     feats = [f.contiguous() for f in features]
     boxes = rois.to(torch.float32).contiguous()

@@ -191,3 +191,18 @@ def test_cuda_kernel_agrees_with_the_triton_kernel_and_takes_no_rois() -> None:
         torch.testing.assert_close(ours, triton, rtol=1e-5, atol=1e-5)
     empty = cuda_kernel.multilevel_roi_align_cuda(feats, rois[:0], bidx[:0], 7, scales, 2, False, 2)
     assert empty.shape == (0, 32, 7, 7)
+
+
+@needs_nvcc
+def test_the_library_for_an_architecture_is_looked_up_once_per_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the default cache, under tmp_path
+    cuda_kernel.library_for_arch.cache_clear()
+    try:
+        first = cuda_kernel.library_for_arch(90)
+        assert first.is_relative_to(tmp_path) and first.is_file()
+        assert cuda_kernel.library_for_arch(90) is first
+        assert cuda_kernel.library_for_arch.cache_info().hits == 1
+    finally:
+        cuda_kernel.library_for_arch.cache_clear()  # later tests must not get tmp_path's library
