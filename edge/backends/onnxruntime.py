@@ -109,11 +109,9 @@ def argmax_channels_last(model: Any) -> int:
         )
         g.initializer.append(permuted)
         resize.input[0], resize.input[slot] = nhwc, permuted.name
-        for a in arg.attribute:
-            if a.name == "axis":
-                a.i = 3
-        if not any(a.name == "axis" for a in arg.attribute):
-            arg.attribute.append(helper.make_attribute("axis", 3))
+        for a in [a for a in arg.attribute if a.name == "axis"]:
+            arg.attribute.remove(a)
+        arg.attribute.append(helper.make_attribute("axis", 3))
         g.node.insert(list(g.node).index(resize), transpose)
         stale = [v for v in g.value_info if v.name == resize.output[0]]  # its shape is now NHWC
         for v in stale:
