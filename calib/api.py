@@ -13,6 +13,7 @@ import numpy as np
 
 from edge.errors import ConfigError
 from edge.util.fs import atomic_write_bytes, atomic_write_with
+from edge.util.onnx_io import read_onnx
 
 
 @dataclass
@@ -27,11 +28,9 @@ class CalibrationResult:
 
 def _static_input_shape(onnx_path: Path) -> list[int]:
     """The model's NCHW input shape; a ConfigError for a missing model or a dynamic input."""
-    import onnx
-
-    if not onnx_path.is_file():
-        raise ConfigError(f"model to calibrate {str(onnx_path)!r} does not exist")
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    model = read_onnx(onnx_path, what="model to calibrate")
+    if not model.graph.input:
+        raise ConfigError(f"{onnx_path.name}: the model has no input; expected one NCHW image input")
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     if len(shape) != 4 or min(shape) <= 0:
         raise ConfigError(f"{onnx_path.name}: input shape {shape} is not a static NCHW image")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.errors import ExportError
+from edge.util.onnx_io import read_onnx
 
 FP16_OPS = frozenset(
     {
@@ -37,10 +37,7 @@ def convert_to_fp16(onnx_in: str | Path, onnx_out: str | Path) -> dict[str, int]
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    try:
-        model = onnx.load(str(onnx_in))
-    except Exception as exc:  # onnx raises DecodeError, OSError, ... for a bad file
-        raise ExportError(f"cannot read ONNX model {str(onnx_in)!r}: {exc}") from exc
+    model = read_onnx(onnx_in, what="model to convert to FP16", load_external_data=True)
     present = {n.op_type for n in model.graph.node}
     blocked = sorted(present - FP16_OPS)
     converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked)

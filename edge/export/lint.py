@@ -19,7 +19,8 @@ from typing import Any
 import onnx
 from onnx import TensorProto
 
-from edge.errors import ConfigError, ExportError
+from edge.errors import ConfigError
+from edge.util.onnx_io import read_onnx
 
 TARGETS = ("trt10", "trt11")
 STANDARD_DOMAINS = ("", "ai.onnx")
@@ -151,10 +152,7 @@ def lint_targets(
         if target not in TARGETS:
             raise ConfigError(f"lint target {target!r} is unknown; choose one of {', '.join(TARGETS)}")
     if not isinstance(model, onnx.ModelProto):
-        try:
-            model = onnx.load(str(model), load_external_data=False)
-        except Exception as exc:
-            raise ExportError(f"cannot read ONNX model {str(model)!r}: {exc}") from exc
+        model = read_onnx(model, what="model to lint")
     graph = _Graph(model)
     return {t: _lint(model, graph, t, set(plugins)) for t in targets}
 

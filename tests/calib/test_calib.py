@@ -177,6 +177,13 @@ def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.Captur
         f"{src.name.removesuffix('.onnx')}{s}" for s in (".int8.onnx", ".calib.json", ".trt10.calib")
     )
     assert main(["calibrate", str(tmp_path / "missing.onnx")]) == 2
+    # a manifest given by mistake: one line naming the file, nothing written
+    manifest = tiny_engines / "manifest.json"
+    before = sorted(tmp_path.iterdir())
+    assert main(["calibrate", str(manifest), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"model to calibrate {str(manifest)!r} is not a readable ONNX model" in err
+    assert "Traceback" not in err and sorted(tmp_path.iterdir()) == before
 
 
 def test_int8_build_records_calibration_in_the_manifest(tmp_path: Path) -> None:

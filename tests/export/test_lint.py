@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edge.cli import main
-from edge.errors import ConfigError, ExportError
+from edge.errors import ConfigError
 from edge.export.lint import TOPK_MAX_K, lint_model, operator_table
 
 
@@ -145,7 +145,7 @@ def test_bad_target_and_unreadable_model(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="lint target 'trt9'"):
         lint_model(model([]), target="trt9")
     (tmp_path / "x.onnx").write_bytes(b"junk")
-    with pytest.raises(ExportError, match="cannot read ONNX model"):
+    with pytest.raises(ConfigError, match="model to lint .*x.onnx' is not a readable ONNX model"):
         lint_model(tmp_path / "x.onnx")
 
 

@@ -1,0 +1,44 @@
+"""Reading ONNX files given by users.
+
+``onnx.load`` picks the encoding from the file's suffix (``.json`` is read as JSON,
+``.txt`` as text proto) and reads an empty file as an empty model without complaint, so a
+mistyped path surfaced as a protobuf traceback or an IndexError far from the cause. Every
+ONNX file edge writes is binary protobuf; this reads it as such and says plainly when a
+file is not one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edge.errors import ConfigError
+
+if TYPE_CHECKING:
+    import onnx
+
+
+def read_onnx(
+    path: str | Path, *, what: str = "ONNX model", load_external_data: bool = False
+) -> onnx.ModelProto:
+    """The model in ``path``; a ConfigError naming ``what`` and the path if it cannot be one."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        kind = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"{what} {str(path)!r} {kind}")
+    try:
+        model = onnx.load(str(path), format="protobuf", load_external_data=load_external_data)
+    except Exception as exc:  # DecodeError, OSError or onnx's own errors, depending on the damage
+        raise ConfigError(
+            f"{what} {str(path)!r} is not a readable ONNX model ({type(exc).__name__}: {exc}); "
+            "expected a binary .onnx file such as build_engines.py writes"
+        ) from exc
+    if not model.graph.node and not model.graph.input and not model.graph.output:
+        size = path.stat().st_size
+        raise ConfigError(
+            f"{what} {str(path)!r} holds no graph ({size} bytes); expected a binary .onnx file "
+            "such as build_engines.py writes"
+        )
+    return model

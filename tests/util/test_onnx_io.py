@@ -1,0 +1,45 @@
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from edge.errors import ConfigError
+from edge.util.onnx_io import read_onnx
+
+
+def _identity() -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_reads_binary_onnx_whatever_the_suffix(tmp_path: Path) -> None:
+    # onnx.load would read a .json suffix as JSON; edge only ever writes binary protobuf
+    for name in ("m.onnx", "m.json", "m.txt", "m"):
+        (tmp_path / name).write_bytes(_identity().SerializeToString())
+        got = read_onnx(tmp_path / name)
+        assert [n.op_type for n in got.graph.node] == ["Identity"]
+        assert got.graph.input[0].name == "x"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"m.onnx' holds no graph \(0 bytes\)"),
+        (b"junk bytes", "m.onnx' is not a readable ONNX model"),
+        (b'{"format": 1, "engines": []}', "m.onnx' is not a readable ONNX model"),
+    ],
+)
+def test_not_a_model_names_the_file(tmp_path: Path, content: bytes, message: str) -> None:
+    (tmp_path / "m.onnx").write_bytes(content)
+    with pytest.raises(ConfigError, match=f"my model .*{message}.*expected a binary .onnx file"):
+        read_onnx(tmp_path / "m.onnx", what="my model")
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"engine 'nope\.onnx' does not exist"):
+        read_onnx("nope.onnx", what="engine")
+    with pytest.raises(ConfigError, match="is a directory, not a file"):
+        read_onnx(tmp_path)
