@@ -110,18 +110,9 @@ def calibrate(
 
     onnx_path = Path(onnx_path)
     shape = _static_input_shape(onnx_path)
-    bar = None
-    if show_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=frames * 4, desc="calibration frames", unit="frame", leave=False)
-    try:
-        data = load_frames(
-            source, frames=frames, size=(shape[2], shape[3]), seed=seed, progress=bar.update if bar else None
-        )
-    finally:
-        if bar is not None:
-            bar.close()
+    data = load_frames(
+        source, frames=frames, size=(shape[2], shape[3]), seed=seed, show_progress=show_progress
+    )
     result = _result_paths(onnx_path, out_dir)
     maxima: dict[str, np.ndarray] = {}
     alphas: dict[str, float] = {}

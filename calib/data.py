@@ -8,7 +8,6 @@ synthetic generator), so the same command calibrates the same way twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,8 +37,10 @@ def load_frames(
     size: tuple[int, int],
     seed: int = 0,
     scan: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    show_progress: bool = False,
 ) -> CalibrationSet:
+    """``frames`` frames drawn evenly at random from the first ``scan`` of ``source``; with
+    ``show_progress``, a bar of frames scanned, shown once the source has opened."""
     from edge.stream.pipeline import preprocess
     from edge.stream.sources import open_source
 
@@ -49,6 +50,11 @@ def load_frames(
     rng = np.random.default_rng(seed)
     src = open_source(source)
     picked: list[tuple[int, np.ndarray]] = []
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=scan, desc="calibration frames", unit="frame", leave=False)
     try:
         for i in range(scan):
             frame = src.read()
@@ -61,10 +67,12 @@ def load_frames(
                 j = int(rng.integers(0, i + 1))
                 if j < frames:
                     picked[j] = (i, preprocess(frame.image, size)[1])
-            if progress is not None:
-                progress(i + 1)
+            if bar is not None:
+                bar.update(1)
     finally:
         src.close()
+        if bar is not None:
+            bar.close()
     if not picked:
         raise SourceError(f"calibration source {source!r} delivered no frames")
     picked.sort(key=lambda p: p[0])

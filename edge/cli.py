@@ -290,14 +290,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
+def _positive_number(unit: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of {unit}, got {text!r}") from None
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"expected a positive number of {unit}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_float = _positive_number("seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -334,7 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
         "window), null:// (repeatable); default: null://",
     )
     p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
-    p.add_argument("--deadline-ms", type=float, metavar="MS", help="count frames slower than this end to end")
+    p.add_argument(
+        "--deadline-ms",
+        type=_positive_number("milliseconds"),
+        metavar="MS",
+        help="count frames slower than this end to end",
+    )
     p.add_argument("--realtime", action="store_true", help="pace files at their fps and drop like a camera")
     p.add_argument("--loop", action="store_true", help="play a file or folder again each time it ends")
     p.add_argument(

@@ -40,7 +40,7 @@ def read_state_dict(path: str | Path) -> StateDict:
     except Exception as exc:
         raise CheckpointError(
             f"checkpoint {str(p)!r} cannot be read as a torch weights file "
-            f"(torch.load with weights_only=True): {exc}"
+            f"(torch.load with weights_only=True): {type(exc).__name__}: {exc}"
         ) from exc
     for wrapper in ("model", "state_dict"):
         if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):

@@ -89,7 +89,10 @@ class EngineSet:
                 and (size is None or _entry_hw(e) == tuple(size))
             ]
             if model is not None and not found:
-                raise ManifestError(f"{str(manifest.path)!r} has no {wanted} engine for {model!r}")
+                raise ManifestError(
+                    f"{str(manifest.path)!r} has no {wanted} {kind} engine for {model!r}; "
+                    + _engines_of(manifest.engines.values(), model)
+                )
             return sorted(found, key=lambda e: str(e.get("built_at")))[-1] if found else None
 
         wanted = " ".join(
@@ -123,6 +126,19 @@ class EngineSet:
         cfg = (chosen["depth"] or {}).get("config", {})
         rng = (float(cfg.get("min_depth", 0.1)), float(cfg.get("max_depth", 100.0)))
         return cls(engines["panoptic"], engines["depth"], rng)
+
+
+def _engines_of(entries: Any, model: str) -> str:
+    """What the manifest does hold for ``model``, so a wrong flag is obvious from the error."""
+    have = []
+    for e in entries:
+        if e.get("model") == model:
+            hw = _entry_hw(e)
+            size = f"{hw[0]}x{hw[1]}" if hw else "?"
+            have.append(f"{e.get('kind')} {e.get('backend')} {e.get('precision')} {size}")
+    if not have:
+        return f"it lists no engine for {model!r} (build one with: python build_engines.py --models {model})"
+    return f"engines it lists for {model!r}: {', '.join(sorted(have))}"
 
 
 def _entry_hw(entry: dict[str, Any]) -> tuple[int, int] | None:

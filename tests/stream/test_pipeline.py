@@ -21,6 +21,7 @@ from edge.stream.frame import Frame, Result
 from edge.stream.pipeline import EngineSet, Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
+from tests.conftest import TEST_SIZE
 from tests.stream.test_sources_sinks import write_video
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +121,21 @@ def test_missing_engines_dir_and_missing_artifact(tiny_engines: Path, tmp_path: 
         EngineSet.from_manifest(broken)
 
 
+def test_wrong_model_flag_says_what_the_manifest_holds(tiny_engines: Path) -> None:
+    h, w = TEST_SIZE
+    # a depth model passed as the panoptic one: the error lists what depth_tiny is
+    with pytest.raises(ManifestError) as info:
+        EngineSet.from_manifest(tiny_engines, panoptic="depth_tiny")
+    assert "has no onnxruntime panoptic engine for 'depth_tiny'" in str(info.value)
+    assert f"engines it lists for 'depth_tiny': depth onnxruntime fp32 {h}x{w}" in str(info.value)
+    with pytest.raises(ManifestError, match=r"lists no engine for 'depth_r18' \(build one with: python "):
+        EngineSet.from_manifest(tiny_engines, depth="depth_r18")
+    with pytest.raises(
+        ManifestError, match=f"has no onnxruntime int8 depth engine.*depth onnxruntime fp32 {h}x{w}"
+    ):
+        EngineSet.from_manifest(tiny_engines, depth="depth_tiny", precision="int8")
+
+
 def edge_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "edge.cli", *args],
@@ -136,6 +152,13 @@ def test_cli_run_errors_are_clear(tiny_engines: Path, tmp_path: Path) -> None:
     assert proc.returncode == 2 and "error: unknown source scheme 'ftp'" in proc.stderr
     proc = edge_cli("run", "synthetic://", "--engines", "missing_dir", cwd=tmp_path)
     assert proc.returncode == 2 and "error: engines directory 'missing_dir' does not exist" in proc.stderr
+    proc = edge_cli(
+        "run", "synthetic://", "--engines", str(tiny_engines), "--deadline-ms", "-5", cwd=tmp_path
+    )
+    assert (
+        proc.returncode == 2
+        and "--deadline-ms: expected a positive number of milliseconds, got '-5'" in proc.stderr
+    )
     assert "Traceback" not in proc.stderr
 
 
