@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from edge.cli_args import positive_int
 from edge.errors import EdgeError
 
 
@@ -121,31 +121,6 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_replay(args: argparse.Namespace) -> int:
-    from edge.replay import format_metrics, replay
-
-    report = replay(
-        args.source,
-        engines=args.engines,
-        backend=args.backend,
-        evaluate=args.eval,
-        out_dir=args.out,
-        threads=args.threads,
-        device=args.device,
-        max_frames=args.max_frames,
-        sinks=tuple(args.sink or ()),
-        show_status=True,
-    )
-    from edge.latency import LatencyTracker
-
-    print(LatencyTracker.format_summary_of(report["latency"]))
-    if report["metrics"] is not None:
-        print(format_metrics(report["metrics"]))
-    if args.out:
-        print(f"predictions and metrics: {args.out}")
-    return 0
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
     import json
 
@@ -224,49 +199,6 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from edge.latency import LatencyTracker
-    from edge.stream import run_stream
-
-    tracker = LatencyTracker(deadline_ms=args.deadline_ms)
-    try:
-        run_stream(
-            args.source,
-            engines=args.engines,
-            sinks=args.sink or ["null://"],
-            backend=args.backend,
-            max_frames=args.max_frames,
-            deadline_ms=args.deadline_ms,
-            realtime=args.realtime,
-            trace=args.trace,
-            latency_log=args.latency_log,
-            summary_json=args.summary,
-            show_status=True,
-            threads=args.threads,
-            device=args.device,
-            panoptic=args.panoptic,
-            depth=args.depth,
-            loop=args.loop,
-            reconnect_timeout_s=args.reconnect_timeout,
-            tracker=tracker,
-        )
-    finally:
-        # Ctrl-C is how a camera run ends: its summary is the result, so print it then too
-        if tracker.frames_out:
-            print(tracker.format_summary(), flush=True)
-    return 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from edge.stream import demo
-
-    result = demo(out_dir=args.out, engines=args.engines, frames=args.frames, show_progress=not args.quiet)
-    print(result["table"])
-    print(f"video: {result['video']}  (panoptic overlay | depth)")
-    print(f"trace: {result['trace']}  (open in https://ui.perfetto.dev)")
-    return 0
-
-
 def _cmd_lint(args: argparse.Namespace) -> int:
     from edge.export.lint import lint_model
 
@@ -283,112 +215,29 @@ def _cmd_lint(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_number(unit: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number of {unit}, got {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"expected a positive number of {unit}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_float = _positive_number("seconds")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from edge.cli_bench import add_bench_arguments
     from edge.cli_build import add_build_arguments
+    from edge.cli_stream import add_stream_commands
 
     parser = argparse.ArgumentParser(prog="edge", description="Edge perception runtime.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("build", help="build engines (same as build_engines.py)")
     add_build_arguments(p)
     p.set_defaults(func=_cmd_build)
-    p = sub.add_parser("run", help="run a source through the engines")
-    p.add_argument(
-        "source",
-        help="synthetic://?fps=17&seed=0, video.mp4, images/, cityscapes://DIR, "
-        "/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG, csi://0?width=1280&height=720, "
-        "rtsp://HOST/PATH#transport=tcp, http://HOST/stream.mjpg, gst://PIPELINE",
-    )
-    p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
-    p.add_argument(
-        "--backend",
-        default="onnxruntime",
-        choices=["onnxruntime", "tensorrt", "torch"],
-        help="engine backend; default: %(default)s",
-    )
-    p.add_argument("--device", help="torch backend only: cpu (default) or cuda[:N]")
-    p.add_argument("--panoptic", metavar="MODEL", help="panoptic model to use when several are built")
-    p.add_argument("--depth", metavar="MODEL", help="depth model to use when several are built")
-    p.add_argument(
-        "--sink",
-        action="append",
-        metavar="URI",
-        help="out.mp4, dir://frames/, http://127.0.0.1:8080 (live web viewer), display:// (OpenCV "
-        "window), null:// (repeatable); default: null://",
-    )
-    p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
-    p.add_argument(
-        "--deadline-ms",
-        type=_positive_number("milliseconds"),
-        metavar="MS",
-        help="count frames slower than this end to end",
-    )
-    p.add_argument("--realtime", action="store_true", help="pace files at their fps and drop like a camera")
-    p.add_argument("--loop", action="store_true", help="play a file or folder again each time it ends")
-    p.add_argument(
-        "--reconnect-timeout",
-        type=_positive_float,
-        metavar="S",
-        help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
-    )
-    p.add_argument(
-        "--threads",
-        type=_positive_int,
-        metavar="N",
-        help="CPU threads per engine (ONNX Runtime); default: half the cores",
-    )
-    p.add_argument("--trace", metavar="PATH", help="write a Chrome trace (Perfetto) of every stage")
-    p.add_argument("--latency-log", metavar="PATH", help="write per-stage spans as JSON lines")
-    p.add_argument("--summary", metavar="PATH", help="write the latency summary as JSON")
-    p.set_defaults(func=_cmd_run)
-    p = sub.add_parser("replay", help="replay a Cityscapes-layout folder, evaluate, save predictions")
-    p.add_argument("source", help="cityscapes://DIR?split=val&fps=17 (fps=0: as fast as possible)")
-    p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
-    p.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "tensorrt", "torch"])
-    p.add_argument("--device", help="torch backend only: cpu (default) or cuda[:N]")
-    p.add_argument("--eval", action="store_true", help="evaluate frames that have ground truth")
-    p.add_argument(
-        "--out", metavar="DIR", help="write predictions (Cityscapes formats) and metrics.json here"
-    )
-    p.add_argument("--sink", action="append", metavar="URI", help="also write the overlay video/frames")
-    p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
-    p.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads per engine")
-    p.set_defaults(func=_cmd_replay)
+    add_stream_commands(sub)
     p = sub.add_parser("train", help="train a zoo model on synthetic drives (how the demo weights were made)")
     p.add_argument("--model", required=True, help="zoo model name, e.g. panoptic_fpn_tiny")
     p.add_argument(
         "--out", required=True, help="checkpoint to write (edge format, rewritten as training goes)"
     )
-    p.add_argument("--steps", type=_positive_int, default=1000, help="default: %(default)s")
-    p.add_argument("--batch", type=_positive_int, default=2, help="default: %(default)s")
+    p.add_argument("--steps", type=positive_int, default=1000, help="default: %(default)s")
+    p.add_argument("--batch", type=positive_int, default=2, help="default: %(default)s")
     p.add_argument("--size", default="256x512", help="HxW; default: %(default)s")
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate; default: %(default)s")
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     p.add_argument("--init", help="start from this checkpoint")
-    p.add_argument("--threads", type=_positive_int, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.add_argument("--log", metavar="PATH", help="append per-step losses as JSON lines")
     p.add_argument(
         "--half", action="store_true", help="store the checkpoint's weights as float16 (half the file)"
@@ -403,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--calib-data", default="synthetic://", help="source URI of calibration frames; default: %(default)s"
     )
     p.add_argument(
-        "--calib-frames", type=_positive_int, default=64, help="frames (seeded sample); default: %(default)s"
+        "--calib-frames", type=positive_int, default=64, help="frames (seeded sample); default: %(default)s"
     )
     p.add_argument(
         "--method",
@@ -438,15 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_calibrate)
     p = sub.add_parser("make-synthetic", help="write synthetic driving sequences in Cityscapes' layout")
     p.add_argument("--out", required=True, help="dataset root (Cityscapes layout)")
-    p.add_argument("--sequences", type=_positive_int, default=2, help="sequences; default: %(default)s")
+    p.add_argument("--sequences", type=positive_int, default=2, help="sequences; default: %(default)s")
     p.add_argument(
-        "--frames", type=_positive_int, default=30, help="frames per sequence; default: %(default)s"
+        "--frames", type=positive_int, default=30, help="frames per sequence; default: %(default)s"
     )
     p.add_argument("--size", default="512x1024", help="HxW; default: %(default)s")
     p.add_argument("--split", default="val", help="split name; default: %(default)s")
     p.add_argument(
         "--gt-every",
-        type=_positive_int,
+        type=positive_int,
         default=20,
         help="ground truth on every Nth frame; default: %(default)s",
     )
@@ -457,12 +306,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="single-stream latency benchmark with a report (Markdown, HTML, plots)")
     add_bench_arguments(p)
     p.set_defaults(func=_cmd_bench)
-    p = sub.add_parser("demo", help="build default engines if missing, run the synthetic drive")
-    p.add_argument("--out", default="out", help="output folder; default: %(default)s")
-    p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
-    p.add_argument("--frames", type=_positive_int, default=68, help="frames to run; default: %(default)s")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("lint", help="check ONNX models against TensorRT's ONNX parser")
     p.add_argument("models", nargs="+", metavar="MODEL.onnx")
     p.add_argument(

@@ -5,25 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+from edge.cli_args import count, non_negative_seconds
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,21 +31,21 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="torch backend: cpu (default) or cuda[:N]")
     p.add_argument("--models", nargs="+", metavar="NAME", help="models to build when engines are missing")
     p.add_argument(
-        "--warmup", type=_count, default=20, help="frames run before measuring; default: %(default)s"
+        "--warmup", type=count, default=20, help="frames run before measuring; default: %(default)s"
     )
     p.add_argument(
-        "--min-frames", type=_count, default=1024, help="measure at least N frames; default: %(default)s"
+        "--min-frames", type=count, default=1024, help="measure at least N frames; default: %(default)s"
     )
     p.add_argument(
         "--min-duration",
-        type=_non_negative_float,
+        type=non_negative_seconds,
         default=60.0,
         help="and at least S seconds; default: %(default)s",
     )
     p.add_argument(
         "--calib-data", metavar="URI", help="calibration frames for int8 engines that must be built"
     )
-    p.add_argument("--threads", type=_count, help="CPU threads per engine; default: half the cores")
+    p.add_argument("--threads", type=count, help="CPU threads per engine; default: half the cores")
     p.add_argument("--report", default="out/bench", help="report folder; default: %(default)s")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(

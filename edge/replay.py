@@ -30,6 +30,10 @@ def replay(
     out_dir: str | Path | None = None,
     threads: int | None = None,
     device: str | None = None,
+    panoptic: str | None = None,
+    depth: str | None = None,
+    precision: str | None = None,
+    size: tuple[int, int] | None = None,
     max_frames: int | None = None,
     sinks: tuple[str, ...] = (),
     show_status: bool = False,
@@ -48,9 +52,19 @@ def replay(
     if not isinstance(src, CityscapesSource):
         src.close()
         raise SourceError(f"edge replay reads a Cityscapes-layout folder: cityscapes://DIR, got {source!r}")
-    engine_set = EngineSet.from_manifest(
-        engines, backend=backend, engine_options=default_engine_options(backend, threads, device)
-    )
+    try:
+        engine_set = EngineSet.from_manifest(
+            engines,
+            backend=backend,
+            panoptic=panoptic,
+            depth=depth,
+            precision=precision,
+            size=size,
+            engine_options=default_engine_options(backend, threads, device),
+        )
+    except BaseException:
+        src.close()
+        raise
     evaluator = Evaluator(max_depth=min(80.0, engine_set.depth_range[1]))
     writer = PredictionWriter(Path(out_dir)) if out_dir is not None else None
     errors: list[BaseException] = []
@@ -82,7 +96,17 @@ def replay(
             errors.append(exc)
 
     tracker = LatencyTracker()
-    opened = [open_sink(s, fps=src.fps or 17.0) for s in sinks]
+    tracker.engines = dict(engine_set.described)
+    opened: list[Any] = []
+    try:
+        for s in sinks:
+            opened.append(open_sink(s, fps=src.fps or 17.0))
+    except BaseException:
+        for done in opened:  # a viewer already listening must let go of its port
+            done.close()
+        src.close()
+        engine_set.close()
+        raise
     pipeline = Pipeline(
         source=src,
         engines=engine_set,

@@ -50,6 +50,8 @@ class LatencyTracker:
         self.reconnects = 0
         self.gap_ms = 0.0
         self.undecodable = 0
+        # what ran, e.g. {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}: set by the runner
+        self.engines: dict[str, str] = {}
         self._t0 = time.perf_counter_ns()
         self._t_last = self._t0
 
@@ -126,6 +128,7 @@ class LatencyTracker:
         with self._lock:
             seconds = max((self._t_last - self._t0) / 1e9, 1e-9)
             return {
+                "engines": dict(self.engines),
                 "frames_in": self.frames_in,
                 "frames_out": self.frames_out,
                 "drops": self.drops,
@@ -182,7 +185,9 @@ class LatencyTracker:
     def format_summary_of(s: dict[str, Any]) -> str:
         """The one-screen table for a summary() dict (also one read back from JSON)."""
         rows = [*s["stages_ms"].items(), (E2E, s[E2E + "_ms"])]
-        lines = [f"{'stage':<16}{'count':>7}{'mean':>9}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  (ms)"]
+        engines = s.get("engines") or {}
+        lines = [f"{kind:<16}{what}" for kind, what in engines.items()]
+        lines.append(f"{'stage':<16}{'count':>7}{'mean':>9}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  (ms)")
         for name, st in rows:
             if st["count"]:
                 lines.append(

@@ -55,6 +55,8 @@ def run_stream(
     device: str | None = None,
     panoptic: str | None = None,
     depth: str | None = None,
+    precision: str | None = None,
+    size: tuple[int, int] | None = None,
     loop: bool = False,
     reconnect_timeout_s: float | None = None,
     tracker: LatencyTracker | None = None,
@@ -75,6 +77,8 @@ def run_stream(
         backend=backend,
         panoptic=panoptic,
         depth=depth,
+        precision=precision,
+        size=size,
         engine_options=default_engine_options(backend, threads, device),
     )
     try:
@@ -96,6 +100,7 @@ def run_stream(
         engine_set.close()
         raise
     tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
+    tracker.engines = dict(engine_set.described)
     pipeline = Pipeline(
         source=src,
         engines=engine_set,

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ class EngineSet:
     panoptic: Engine | None
     depth: Engine | None
     depth_range: tuple[float, float] = (0.1, 100.0)
+    # what each engine is, from its manifest entry: {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}
+    described: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -78,29 +80,15 @@ class EngineSet:
             )
         manifest = Manifest.load(root, must_exist=True)
 
-        def pick(kind: str, model: str | None) -> dict[str, Any] | None:
-            found = [
-                e
-                for e in manifest.engines.values()
-                if e.get("kind") == kind
-                and e.get("backend") == backend
-                and (model is None or e.get("model") == model)
-                and (precision is None or e.get("precision") == precision)
-                and (size is None or _entry_hw(e) == tuple(size))
-            ]
-            if model is not None and not found:
-                raise ManifestError(
-                    f"{str(manifest.path)!r} has no {wanted} {kind} engine for {model!r}; "
-                    + _engines_of(manifest.engines.values(), model)
-                )
-            return sorted(found, key=lambda e: str(e.get("built_at")))[-1] if found else None
-
-        wanted = " ".join(
-            [backend] + ([precision] if precision else []) + ([f"{size[0]}x{size[1]}"] if size else [])
+        chosen = choose_entries(
+            list(manifest.engines.values()),
+            backend=backend,
+            panoptic=panoptic,
+            depth=depth,
+            precision=precision,
+            size=size,
+            where=repr(str(manifest.path)),
         )
-        chosen = {k: pick(k, m) for k, m in (("panoptic", panoptic), ("depth", depth))}
-        if not any(chosen.values()):
-            raise ManifestError(f"{str(manifest.path)!r} lists no {wanted} panoptic or depth engine")
         for entry in chosen.values():
             if entry is not None:
                 manifest.check_engine_entry(entry)
@@ -125,17 +113,82 @@ class EngineSet:
             engines[kind] = open_engine(path, backend=backend, **(engine_options or {}))
         cfg = (chosen["depth"] or {}).get("config", {})
         rng = (float(cfg.get("min_depth", 0.1)), float(cfg.get("max_depth", 100.0)))
-        return cls(engines["panoptic"], engines["depth"], rng)
+        described = {k: _describe(e) for k, e in chosen.items() if e is not None}
+        return cls(engines["panoptic"], engines["depth"], rng, described)
+
+
+def choose_entries(
+    entries: list[dict[str, Any]],
+    *,
+    backend: str,
+    panoptic: str | None = None,
+    depth: str | None = None,
+    precision: str | None = None,
+    size: tuple[int, int] | None = None,
+    where: str = "the manifest",
+) -> dict[str, dict[str, Any] | None]:
+    """The manifest entry to run for each kind: the newest build that fits the filters.
+
+    Without ``size``, when the newest panoptic and depth engines differ in input size, both
+    come from the newest size at which each kind was built (one frame feeds both).
+    """
+
+    def candidates(kind: str, model: str | None, hw: tuple[int, int] | None) -> list[dict[str, Any]]:
+        found = [
+            e
+            for e in entries
+            if e.get("kind") == kind
+            and e.get("backend") == backend
+            and (model is None or e.get("model") == model)
+            and (precision is None or e.get("precision") == precision)
+            and (hw is None or _entry_hw(e) == tuple(hw))
+        ]
+        return sorted(found, key=lambda e: str(e.get("built_at")))
+
+    wanted = " ".join(
+        [backend] + ([precision] if precision else []) + ([f"{size[0]}x{size[1]}"] if size else [])
+    )
+    models = {"panoptic": panoptic, "depth": depth}
+    found = {k: candidates(k, m, size) for k, m in models.items()}
+    for kind, model in models.items():
+        if model is not None and not found[kind]:
+            raise ManifestError(
+                f"{where} has no {wanted} {kind} engine for {model!r}; " + _engines_of(entries, model)
+            )
+    if not any(found.values()):
+        held = sorted(f"{e.get('kind')} {_describe(e)}" for e in entries)
+        raise ManifestError(
+            f"{where} lists no {wanted} panoptic or depth engine; "
+            + (f"it lists: {', '.join(held)}" if held else "it lists no engines (build some first)")
+        )
+    if size is None and found["panoptic"] and found["depth"]:
+        newest = {k: _entry_hw(v[-1]) for k, v in found.items()}
+        if newest["panoptic"] != newest["depth"]:
+            both = {_entry_hw(e) for e in found["panoptic"]} & {_entry_hw(e) for e in found["depth"]}
+            if not both:
+                sizes = ", ".join(f"{k} {hw[0]}x{hw[1]}" if hw else f"{k} ?" for k, hw in newest.items())
+                raise ManifestError(
+                    f"{where} has no size at which both a panoptic and a depth engine were built ({sizes}); "
+                    "build both at one --size, or pass --size to run the engines built at that size"
+                )
+
+            def latest(hw: tuple[int, int] | None) -> str:
+                return max(str(e.get("built_at")) for v in found.values() for e in v if _entry_hw(e) == hw)
+
+            hw = max(both, key=latest)
+            found = {k: [e for e in v if _entry_hw(e) == hw] for k, v in found.items()}
+    return {k: v[-1] if v else None for k, v in found.items()}
+
+
+def _describe(entry: dict[str, Any]) -> str:
+    hw = _entry_hw(entry)
+    size = f"{hw[0]}x{hw[1]}" if hw else "?"
+    return f"{entry.get('model')} {entry.get('backend')} {entry.get('precision')} {size}"
 
 
 def _engines_of(entries: Any, model: str) -> str:
     """What the manifest does hold for ``model``, so a wrong flag is obvious from the error."""
-    have = []
-    for e in entries:
-        if e.get("model") == model:
-            hw = _entry_hw(e)
-            size = f"{hw[0]}x{hw[1]}" if hw else "?"
-            have.append(f"{e.get('kind')} {e.get('backend')} {e.get('precision')} {size}")
+    have = [f"{e.get('kind')} {_describe(e).split(' ', 1)[1]}" for e in entries if e.get("model") == model]
     if not have:
         return f"it lists no engine for {model!r} (build one with: python build_engines.py --models {model})"
     return f"engines it lists for {model!r}: {', '.join(sorted(have))}"

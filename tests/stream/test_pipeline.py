@@ -264,3 +264,40 @@ def test_failing_sink_does_not_stop_the_stream(
     err = capsys.readouterr().err
     assert err.count("warning: sink") == 1, "one message per sink and kind of error"
     assert "sink errors 5" in pipe.tracker.format_summary()
+
+
+def _entry(kind: str, model: str, hw: tuple[int, int], built: str, precision: str = "fp32") -> dict:
+    return {
+        "kind": kind,
+        "model": model,
+        "backend": "onnxruntime",
+        "precision": precision,
+        "built_at": built,
+        "inputs": [{"shape": [1, 3, *hw]}],
+    }
+
+
+def test_choose_entries_keeps_one_input_size() -> None:
+    from edge.stream.pipeline import choose_entries
+
+    entries = [
+        _entry("panoptic", "p", (128, 256), "2026-01-01"),
+        _entry("depth", "d", (128, 256), "2026-01-02"),
+        _entry("panoptic", "p", (256, 512), "2026-01-03"),
+        _entry("depth", "d", (256, 512), "2026-01-04"),
+        _entry("depth", "d", (64, 128), "2026-01-05"),
+        _entry("depth", "d", (256, 512), "2026-01-06", precision="int8"),
+    ]
+    hw = lambda e: tuple(e["inputs"][0]["shape"][2:])  # noqa: E731
+    got = choose_entries(entries, backend="onnxruntime")
+    # the newest depth (64x128) has no panoptic partner: the newest size with both wins
+    assert hw(got["panoptic"]) == hw(got["depth"]) == (256, 512)
+    assert got["depth"]["precision"] == "int8"  # the newest at that size, of any precision
+    got = choose_entries(entries, backend="onnxruntime", precision="fp32", size=(128, 256))
+    assert [got[k]["built_at"] for k in ("panoptic", "depth")] == ["2026-01-01", "2026-01-02"]
+    got = choose_entries(entries, backend="onnxruntime", size=(64, 128))
+    assert got["panoptic"] is None and got["depth"]["built_at"] == "2026-01-05"
+    with pytest.raises(ManifestError, match=r"no size at which both .*\(panoptic 256x512, depth 64x128\)"):
+        choose_entries(entries[2:3] + entries[4:5], backend="onnxruntime")
+    with pytest.raises(ManifestError, match="lists no tensorrt panoptic or depth engine; it lists: depth d"):
+        choose_entries(entries, backend="tensorrt")

@@ -1,0 +1,165 @@
+"""``edge run``, ``edge replay`` and ``edge demo``: thin layers over edge.stream and edge.replay."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from edge.cli_args import positive_int, positive_number, positive_seconds
+
+BACKENDS = ["onnxruntime", "tensorrt", "torch"]
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """Which engines of a directory to run; the manifest may hold several of each kind."""
+    p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
+    p.add_argument(
+        "--backend", default="onnxruntime", choices=BACKENDS, help="engine backend; default: %(default)s"
+    )
+    p.add_argument("--device", help="torch backend only: cpu (default) or cuda[:N]")
+    p.add_argument("--panoptic", metavar="MODEL", help="panoptic model to use when several are built")
+    p.add_argument("--depth", metavar="MODEL", help="depth model to use when several are built")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "int8"],
+        help="engines of this precision when several are built; default: the newest build",
+    )
+    p.add_argument(
+        "--size",
+        metavar="HxW",
+        help="engines of this input size when several are built; default: the newest build",
+    )
+    p.add_argument(
+        "--threads", type=positive_int, metavar="N", help="CPU threads per engine; default: half the cores"
+    )
+
+
+def engine_selection(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments run_stream and replay take for ``add_engine_arguments``."""
+    from edge.build import parse_size
+
+    return {
+        "engines": args.engines,
+        "backend": args.backend,
+        "device": args.device,
+        "panoptic": args.panoptic,
+        "depth": args.depth,
+        "precision": args.precision,
+        "size": parse_size(args.size) if args.size else None,
+        "threads": args.threads,
+    }
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.latency import LatencyTracker
+    from edge.stream import run_stream
+
+    tracker = LatencyTracker(deadline_ms=args.deadline_ms)
+    try:
+        run_stream(
+            args.source,
+            sinks=args.sink or ["null://"],
+            max_frames=args.max_frames,
+            deadline_ms=args.deadline_ms,
+            realtime=args.realtime,
+            trace=args.trace,
+            latency_log=args.latency_log,
+            summary_json=args.summary,
+            show_status=True,
+            loop=args.loop,
+            reconnect_timeout_s=args.reconnect_timeout,
+            tracker=tracker,
+            **engine_selection(args),
+        )
+    finally:
+        # Ctrl-C is how a camera run ends: its summary is the result, so print it then too
+        if tracker.frames_out:
+            print(tracker.format_summary(), flush=True)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from edge.latency import LatencyTracker
+    from edge.replay import format_metrics, replay
+
+    report = replay(
+        args.source,
+        evaluate=args.eval,
+        out_dir=args.out,
+        max_frames=args.max_frames,
+        sinks=tuple(args.sink or ()),
+        show_status=True,
+        **engine_selection(args),
+    )
+    print(LatencyTracker.format_summary_of(report["latency"]))
+    if report["metrics"] is not None:
+        print(format_metrics(report["metrics"]))
+    if args.out:
+        print(f"predictions and metrics: {args.out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edge.stream import demo
+
+    result = demo(out_dir=args.out, engines=args.engines, frames=args.frames, show_progress=not args.quiet)
+    print(result["table"])
+    print(f"video: {result['video']}  (panoptic overlay | depth)")
+    print(f"trace: {result['trace']}  (open in https://ui.perfetto.dev)")
+    return 0
+
+
+def add_stream_commands(sub: Any) -> None:
+    """The run, replay and demo sub-commands on ``sub`` (argparse's sub-parsers)."""
+    p = sub.add_parser("run", help="run a source through the engines")
+    p.add_argument(
+        "source",
+        help="synthetic://?fps=17&seed=0, video.mp4, images/, cityscapes://DIR, "
+        "/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG, csi://0?width=1280&height=720, "
+        "rtsp://HOST/PATH#transport=tcp, http://HOST/stream.mjpg, gst://PIPELINE",
+    )
+    add_engine_arguments(p)
+    p.add_argument(
+        "--sink",
+        action="append",
+        metavar="URI",
+        help="out.mp4, dir://frames/, http://127.0.0.1:8080 (live web viewer), display:// (OpenCV "
+        "window), null:// (repeatable); default: null://",
+    )
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    p.add_argument(
+        "--deadline-ms",
+        type=positive_number("milliseconds"),
+        metavar="MS",
+        help="count frames slower than this end to end",
+    )
+    p.add_argument("--realtime", action="store_true", help="pace files at their fps and drop like a camera")
+    p.add_argument("--loop", action="store_true", help="play a file or folder again each time it ends")
+    p.add_argument(
+        "--reconnect-timeout",
+        type=positive_seconds,
+        metavar="S",
+        help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
+    )
+    p.add_argument("--trace", metavar="PATH", help="write a Chrome trace (Perfetto) of every stage")
+    p.add_argument("--latency-log", metavar="PATH", help="write per-stage spans as JSON lines")
+    p.add_argument("--summary", metavar="PATH", help="write the latency summary as JSON")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("replay", help="replay a Cityscapes-layout folder, evaluate, save predictions")
+    p.add_argument("source", help="cityscapes://DIR?split=val&fps=17 (fps=0: as fast as possible)")
+    add_engine_arguments(p)
+    p.add_argument("--eval", action="store_true", help="evaluate frames that have ground truth")
+    p.add_argument(
+        "--out", metavar="DIR", help="write predictions (Cityscapes formats) and metrics.json here"
+    )
+    p.add_argument("--sink", action="append", metavar="URI", help="also write the overlay video/frames")
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("demo", help="build default engines if missing, run the synthetic drive")
+    p.add_argument("--out", default="out", help="output folder; default: %(default)s")
+    p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
+    p.add_argument("--frames", type=positive_int, default=68, help="frames to run; default: %(default)s")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demo)

@@ -1,0 +1,69 @@
+"""edge run / edge replay picking engines from a directory that holds several builds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edge.build import BuildRequest, build_all
+from edge.cli import main
+from edge.data.make_synthetic import write_dataset
+from tests.conftest import TEST_SIZE
+
+SMALL = (64, 128)
+
+
+@pytest.fixture(scope="module")
+def two_sizes(tiny_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's tiny engines plus a depth_tiny built later at another size."""
+    root = tmp_path_factory.mktemp("two_sizes") / "engines"
+    shutil.copytree(tiny_engines, root)
+    build_all([BuildRequest(model="depth_tiny", height=SMALL[0], width=SMALL[1])], root, show_progress=False)
+    return root
+
+
+def _summary(args: list[str], path: Path) -> dict:
+    assert main([*args, "--summary", str(path)]) == 0
+    return json.loads(path.read_text())
+
+
+def test_run_picks_engines_by_size_and_says_which(
+    two_sizes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h, w = TEST_SIZE
+    base = ["run", "synthetic://?frames=2", "--engines", str(two_sizes), "--threads", "1"]
+    both = {
+        "panoptic": f"panoptic_fpn_tiny onnxruntime fp32 {h}x{w}",
+        "depth": f"depth_tiny onnxruntime fp32 {h}x{w}",
+    }
+    # no flag: the newest depth engine is 64x128, but only 128x256 has both kinds
+    assert _summary(base, tmp_path / "a.json")["engines"] == both
+    chosen = _summary([*base, "--size", f"{h}x{w}", "--precision", "fp32"], tmp_path / "b.json")
+    assert chosen["engines"] == both and chosen["stages_ms"]["panoptic"]["count"] == 2
+    small = _summary([*base, "--size", f"{SMALL[0]}x{SMALL[1]}"], tmp_path / "s.json")
+    assert small["engines"] == {"depth": f"depth_tiny onnxruntime fp32 {SMALL[0]}x{SMALL[1]}"}
+    assert "panoptic" not in small["stages_ms"] or small["stages_ms"]["panoptic"]["count"] == 0
+    out = capsys.readouterr().out
+    assert f"panoptic        panoptic_fpn_tiny onnxruntime fp32 {h}x{w}" in out
+    # a precision nobody built: the error lists what is there, nothing is written
+    assert main([*base, "--precision", "int8", "--summary", str(tmp_path / "c.json")]) == 2
+    err = capsys.readouterr().err
+    assert "lists no onnxruntime int8 panoptic or depth engine; it lists: depth depth_tiny" in err
+    assert not (tmp_path / "c.json").exists()
+    assert main([*base, "--size", "64"]) == 2
+    assert "--size '64' is not HEIGHTxWIDTH" in capsys.readouterr().err
+
+
+def test_replay_takes_the_same_engine_flags(two_sizes: Path, tmp_path: Path) -> None:
+    h, w = TEST_SIZE
+    data = tmp_path / "ds"
+    write_dataset(data, sequences=1, frames=2, size=TEST_SIZE, split="val", gt_every=2)
+    out = tmp_path / "preds"
+    args = ["replay", f"cityscapes://{data}?fps=0", "--engines", str(two_sizes), "--eval", "--out", str(out)]
+    assert main([*args, "--size", f"{h}x{w}", "--panoptic", "panoptic_fpn_tiny", "--threads", "1"]) == 0
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["latency"]["engines"]["depth"] == f"depth_tiny onnxruntime fp32 {h}x{w}"
+    assert saved["metrics"]["panoptic"]["all"]["n"] >= 0 and saved["gt_frames"] == 1
