@@ -8,6 +8,7 @@ import platform
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from edge.cli_args import positive_int
 from edge.errors import EdgeError
@@ -130,15 +131,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from edge.train.trainer import train
 
     size = parse_size(args.size)
-    with tqdm(total=args.steps, desc=f"train {args.model}", unit="step", disable=args.quiet) as bar:
+    bars: list[Any] = []  # opened at the first step: a bad --init fails before any bar is drawn
 
-        def log(step: int, record: dict[str, float]) -> None:
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "step"}, refresh=False)
-            if args.log:
-                with open(args.log, "a") as fh:
-                    fh.write(json.dumps(record) + "\n")
+    def log(step: int, record: dict[str, float]) -> None:
+        if not bars:
+            bars.append(tqdm(total=args.steps, desc=f"train {args.model}", unit="step", disable=args.quiet))
+        bars[0].update(1)
+        bars[0].set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "step"}, refresh=False)
+        if args.log:
+            with open(args.log, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
 
+    try:
         info = train(
             args.model,
             steps=args.steps,
@@ -152,6 +156,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             log=log,
             half=args.half,
         )
+    finally:
+        for bar in bars:
+            bar.close()
     print(
         f"wrote {args.out} after {info['steps']} steps in {info['seconds']:.0f} s; last losses {info['last']}"
     )

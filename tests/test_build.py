@@ -173,7 +173,7 @@ def test_cli_unreadable_checkpoint(tmp_path: Path) -> None:
         "eng",
         cwd=tmp_path,
     )
-    assert proc.returncode == 2 and "cannot be read as a torch weights file" in proc.stderr
+    assert proc.returncode == 2 and "is not a torch weights file: it starts with b'junk'" in proc.stderr
 
 
 def test_cli_builds_and_reports(tmp_path: Path) -> None:

@@ -35,6 +35,15 @@ def read_state_dict(path: str | Path) -> StateDict:
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist or is not a file")
+    with open(p, "rb") as fh:
+        head = fh.read(4)
+    # torch.save writes a zip archive (legacy: a pickle); anything else fails inside torch.load
+    # with an error that says nothing about the file, e.g. "KeyError: 174812789" for text
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
+        raise CheckpointError(
+            f"checkpoint {str(p)!r} is not a torch weights file: it starts with {head!r}, "
+            "expected a zip archive or a pickle as torch.save writes"
+        )
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:

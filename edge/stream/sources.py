@@ -71,8 +71,11 @@ class SyntheticSource:
             )
         try:
             self.fps: float | None = float(q.get("fps", 17.0))
+        except ValueError:
+            raise SourceError(f"source {uri!r}: fps={q['fps']!r} is not a number") from None
+        try:
             h, w = parse_size(q.get("size", "256x512"))
-        except (ValueError, ConfigError) as exc:
+        except ConfigError as exc:
             raise SourceError(f"source {uri!r}: {exc}") from None
         if not (math.isfinite(self.fps) and self.fps > 0):
             raise SourceError(f"source {uri!r}: fps={q.get('fps')!r} must be a positive finite number")

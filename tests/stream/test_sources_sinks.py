@@ -65,7 +65,7 @@ def test_image_dir_source_skips_undecodable(tmp_path: Path) -> None:
         ("", "empty source URI"),
         ("ftp://x/y.mp4", "unknown source scheme 'ftp'"),
         ("missing.mp4", "no such file or directory"),
-        ("synthetic://?fps=fast", "synthetic://\\?fps=fast"),
+        ("synthetic://?fps=fast", "synthetic://\\?fps=fast': fps='fast' is not a number"),
         ("synthetic://?size=100x100", "multiples of 32"),
         ("synthetic://?colour=red", "unknown options \\['colour'\\]"),
         ("csi://abc", "csi://N"),
