@@ -414,54 +414,18 @@ def _calibrate(req: BuildRequest, onnx_path: Path, out_dir: Path) -> tuple[dict[
 
 
 def _verify(model: Any, req: BuildRequest, artifact: Path, samples: int) -> dict[str, Any]:
-    from edge.backends import open_engine
-    from edge.backends.torch import TorchEngine
-    from edge.verify import compare_outputs, sample_images
+    from edge.verify import verify_engine
 
-    if req.precision == "int8":
-        return _verify_quantized(model, req, artifact, samples)
-
-    shape = (req.batch, 3, req.height, req.width)
-    ref_engine = TorchEngine(model, input_shape=shape)
-    reports = []
-    with open_engine(artifact, backend=req.backend) as engine:
-        for image in sample_images(samples, shape):
-            reports.append(
-                compare_outputs(ref_engine.infer({"image": image}), engine.infer({"image": image}))
-            )
-    return {
-        "reference": "torch eager (CPU)",
-        "samples": samples,
-        "passed": all(r["passed"] for r in reports),
-        "per_sample": reports,
-    }
-
-
-def _verify_quantized(model: Any, req: BuildRequest, artifact: Path, samples: int) -> dict[str, Any]:
-    """INT8 against the float torch model, on frames of the calibration source it was not
-    calibrated on (the sample after the calibration scan), by SNR and label agreement."""
-    from calib.data import load_frames
-    from edge.backends import open_engine
-    from edge.backends.torch import TorchEngine
-    from edge.verify import compare_quantized
-
-    assert req.calib_data is not None
-    shape = (req.batch, 3, req.height, req.width)
-    ref_engine = TorchEngine(model, input_shape=shape)
-    frames = load_frames(req.calib_data, frames=samples, size=(req.height, req.width), seed=req.seed + 1)
-    reports = []
-    with open_engine(artifact, backend=req.backend) as engine:
-        for image in frames.tensors:
-            reports.append(
-                compare_quantized(ref_engine.infer({"image": image}), engine.infer({"image": image}))
-            )
-    return {
-        "reference": "torch eager fp32 (CPU)",
-        "inputs": f"{samples} frames of {req.calib_data} (seed {req.seed + 1})",
-        "samples": samples,
-        "passed": all(r["passed"] for r in reports),
-        "per_sample": reports,
-    }
+    return verify_engine(
+        model,
+        artifact,
+        backend=req.backend,
+        shape=(req.batch, 3, req.height, req.width),
+        samples=samples,
+        # INT8 is judged on frames of its calibration source that it was not calibrated on
+        frames_from=req.calib_data if req.precision == "int8" else None,
+        frames_seed=req.seed + 1,
+    )
 
 
 def _entry(

@@ -6,8 +6,10 @@ within a pixel tolerance) because backends may order exact score ties differentl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -160,3 +162,42 @@ def sample_images(count: int, shape: tuple[int, int, int, int], seed: int = 0) -
         img = img + rng.normal(0, 8, size=img.shape)
         images.append(np.clip(img, 0, 255).astype(np.float32))
     return images
+
+
+def verify_engine(
+    model: Any,
+    artifact: str | Path,
+    *,
+    backend: str,
+    shape: tuple[int, int, int, int],
+    samples: int,
+    frames_from: str | None = None,
+    frames_seed: int = 0,
+) -> dict[str, Any]:
+    """The built ``artifact`` against ``model`` in torch eager on the CPU, per sample.
+
+    Float engines get seeded random images and must match (compare_outputs). With
+    ``frames_from`` (a source URI), an INT8 engine gets real frames drawn with
+    ``frames_seed`` and is scored by SNR and label agreement against the float model
+    (compare_quantized): random images say little about calibrated ranges.
+    """
+    from edge.backends import open_engine
+    from edge.backends.torch import TorchEngine
+
+    ref_engine = TorchEngine(model, input_shape=shape)
+    record: dict[str, Any] = {"reference": "torch eager (CPU)"}
+    compare: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], dict[str, Any]]
+    if frames_from is None:
+        inputs, compare = sample_images(samples, shape), compare_outputs
+    else:
+        from calib.data import load_frames
+
+        frames = load_frames(frames_from, frames=samples, size=(shape[2], shape[3]), seed=frames_seed)
+        inputs, compare = frames.tensors, compare_quantized
+        record = {
+            "reference": "torch eager fp32 (CPU)",
+            "inputs": f"{samples} frames of {frames_from} (seed {frames_seed})",
+        }
+    with open_engine(artifact, backend=backend) as engine:
+        reports = [compare(ref_engine.infer({"image": x}), engine.infer({"image": x})) for x in inputs]
+    return {**record, "samples": samples, "passed": all(r["passed"] for r in reports), "per_sample": reports}
