@@ -23,6 +23,16 @@ def _cmd_models(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_engines(args: argparse.Namespace) -> int:
+    import json
+
+    from edge.inventory import format_inventory, inventory
+
+    rows = inventory(args.engines, verify_hashes=args.verify)
+    print(json.dumps(rows, indent=2) if args.json else format_inventory(rows, args.engines))
+    return 1 if any(r["files"] != "ok" or r["check"] == "FAILED" for r in rows) else 0
+
+
 def _cmd_info(_args: argparse.Namespace) -> int:
     import importlib.metadata as md
 
@@ -332,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_lint)
     sub.add_parser("info", help="backends, versions and devices").set_defaults(func=_cmd_info)
     sub.add_parser("models", help="list the model zoo").set_defaults(func=_cmd_models)
+    p = sub.add_parser("engines", help="list the engines a folder holds and whether each runs here")
+    p.add_argument("engines", nargs="?", default="engines", help="engines directory; default: %(default)s")
+    p.add_argument("--verify", action="store_true", help="also hash every file against the manifest")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=_cmd_engines)
     return parser
 
 

@@ -1,0 +1,95 @@
+"""``edge engines``: what an engines folder holds, and whether each engine can run here.
+
+The runtime picks engines by backend, model, precision and size (edge.stream.pipeline
+.choose_entries); this lists the same facts per engine, with the build's accuracy check
+and the compatibility verdict the runtime would give on this machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edge.compat import current_machine, differences
+from edge.errors import ManifestError
+from edge.manifest import Manifest
+
+
+def inventory(root: str | Path, *, verify_hashes: bool = False) -> list[dict[str, Any]]:
+    """One row per manifest entry, oldest build first.
+
+    ``files`` is "ok", "missing" or, with ``verify_hashes`` (reads every file), "changed"
+    when a file no longer hashes to what the build recorded. ``runs_here`` is "yes" or the
+    reasons it would be refused.
+    """
+    manifest = Manifest.load(root, must_exist=True)
+    machines: dict[str, dict[str, Any]] = {}
+    rows = []
+    for key, entry in manifest.engines.items():
+        backend = str(entry.get("backend"))
+        if backend not in machines:
+            machines[backend] = current_machine(backend)
+        shape = ((entry.get("inputs") or [{}])[0] or {}).get("shape") or []
+        check = entry.get("accuracy_check") or {}
+        try:
+            diffs = differences(entry, machines[backend])
+        except ManifestError as exc:
+            diffs = [str(exc)]
+        rows.append(
+            {
+                "id": entry.get("id", key),
+                "model": entry.get("model"),
+                "kind": entry.get("kind"),
+                "backend": backend,
+                "precision": entry.get("precision"),
+                "size": f"{shape[2]}x{shape[3]}" if len(shape) == 4 else "?",
+                "batch": shape[0] if len(shape) == 4 else None,
+                "mb": (entry.get("artifact") or {}).get("bytes", 0) / 1e6,
+                "built_at": str(entry.get("built_at", "")),
+                "check": "-" if "passed" not in check else ("passed" if check["passed"] else "FAILED"),
+                "calibrated": bool(entry.get("calibration")),
+                "files": _files_state(manifest, entry, verify_hashes),
+                "runs_here": "yes" if not diffs else "; ".join(diffs),
+            }
+        )
+    return sorted(rows, key=lambda r: r["built_at"])
+
+
+def _files_state(manifest: Manifest, entry: dict[str, Any], verify_hashes: bool) -> str:
+    for key in ("onnx", "artifact"):
+        info = entry.get(key)
+        try:
+            path = manifest.resolve(str((info or {}).get("path", "")))
+        except ManifestError:
+            return "missing"
+        if not isinstance(info, dict) or not path.is_file():
+            return "missing"
+    if verify_hashes and not manifest.artifact_intact(entry):
+        return "changed"
+    return "ok"
+
+
+def format_inventory(rows: list[dict[str, Any]], root: str | Path) -> str:
+    if not rows:
+        return f"{root}: the manifest lists no engines"
+    head = ("model", "kind", "backend", "precision", "size", "MB", "built", "check", "files", "runs here")
+    table = [
+        (
+            str(r["model"]),
+            str(r["kind"]),
+            r["backend"],
+            str(r["precision"]) + (" (calibrated)" if r["calibrated"] else ""),
+            r["size"] + (f" b{r['batch']}" if r["batch"] not in (None, 1) else ""),
+            f"{r['mb']:.1f}",
+            r["built_at"][:16].replace("T", " "),
+            r["check"],
+            r["files"],
+            r["runs_here"],
+        )
+        for r in rows
+    ]
+    widths = [max(len(head[i]), *(len(t[i]) for t in table)) for i in range(len(head) - 1)]
+    lines = []
+    for t in (head, *table):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(t[:-1], widths, strict=True)) + "  " + t[-1])
+    return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""edge engines: a real engines folder, then the same folder damaged in each way it lists."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.inventory import inventory
+from tests.conftest import TEST_SIZE
+
+
+@pytest.fixture
+def engines(tiny_engines: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "engines"
+    shutil.copytree(tiny_engines, root)
+    return root
+
+
+def test_lists_each_engine_and_that_it_runs_here(engines: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = inventory(engines, verify_hashes=True)
+    size = f"{TEST_SIZE[0]}x{TEST_SIZE[1]}"
+    assert sorted((r["model"], r["kind"], r["size"]) for r in rows) == [
+        ("depth_tiny", "depth", size),
+        ("panoptic_fpn_tiny", "panoptic", size),
+    ]
+    assert all(r["files"] == "ok" and r["check"] == "passed" and r["runs_here"] == "yes" for r in rows)
+    assert all(r["mb"] > 0.1 for r in rows)
+    assert main(["engines", str(engines)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:5] == ["model", "kind", "backend", "precision", "size"]
+    assert any(line.startswith("depth_tiny") and f"fp32       {size}" in line for line in out)
+    assert main(["engines", str(engines), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(inventory(engines)))
+
+
+def test_damage_and_misfits_are_named(engines: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = json.loads((engines / "manifest.json").read_text())
+    depth_id = next(k for k, e in manifest["engines"].items() if e["model"] == "depth_tiny")
+    pan_id = next(k for k, e in manifest["engines"].items() if e["model"] == "panoptic_fpn_tiny")
+    # an engine from a newer ONNX Runtime, and a TensorRT engine on a machine without TensorRT
+    manifest["engines"][pan_id]["versions"]["onnxruntime"] = "99.1.0"
+    trt = json.loads(json.dumps(manifest["engines"][depth_id]))
+    trt.update(id="depth_trt", backend="tensorrt", build_flags={})
+    trt["versions"]["tensorrt"] = "10.3.0"
+    manifest["engines"]["depth_trt"] = trt
+    (engines / "manifest.json").write_text(json.dumps(manifest))
+    artifact = engines / manifest["engines"][depth_id]["artifact"]["path"]
+    artifact.write_bytes(artifact.read_bytes() + b"\0")
+
+    rows = {r["id"]: r for r in inventory(engines, verify_hashes=True)}
+    assert rows[pan_id]["runs_here"].startswith("built with onnxruntime 99.1.0, this machine has")
+    assert rows["depth_trt"]["runs_here"].startswith("TensorRT is not installed")
+    assert rows[depth_id]["files"] == "changed"
+    # without hashing, present is all it knows
+    assert {r["id"]: r["files"] for r in inventory(engines)}[depth_id] == "ok"
+    assert main(["engines", str(engines), "--verify"]) == 1
+    assert "changed" in capsys.readouterr().out
+    artifact.unlink()
+    assert {r["id"]: r["files"] for r in inventory(engines)}[depth_id] == "missing"
+    assert main(["engines", str(engines / "nowhere")]) == 2
+    assert "no manifest.json in" in capsys.readouterr().err
