@@ -152,6 +152,7 @@ class LatencyTracker:
             gaps = (self.reconnects, self.gap_ms, self.sink_errors, self.undecodable)
         fps = (len(done) - 1) / ((done[-1] - done[0]) / 1e9) if len(done) > 1 and done[-1] > done[0] else 0.0
         return {
+            "engines": dict(self.engines),
             "stages_ms": {k: self.stats(v) for k, v in recent.items()},
             "fps": fps,
             "frames_in": counts[0],

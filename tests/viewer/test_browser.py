@@ -66,6 +66,8 @@ def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path
             assert width == 256, "the depth view shows a decoded frame at the engines' width"
             assert page.inner_text("#status") == "live"
             assert float(page.inner_text("#fps")) > 0
+            assert page.inner_text("#engine-panoptic").startswith("(panoptic_fpn_tiny onnxruntime fp32 ")
+            assert page.inner_text("#engine-depth").startswith("(depth_tiny onnxruntime fp32 ")
             assert "ms" in page.inner_text("#e2e") and "> 400 ms" in page.inner_text("#misses")
             # the chart drew more than its axes: some pixels carry a stage's colour
             coloured = page.evaluate(

@@ -53,6 +53,7 @@ def test_stats_advance(running_viewer: EdgeRun) -> None:
         st = b["stages_ms"][stage]
         assert st["count"] > 0 and 0 < st["p50"] <= st["p99"]
     assert b["fps"] > 0 and b["deadline_ms"] == 500 and b["drops"] >= 0
+    assert b["engines"]["depth"].startswith("depth_tiny onnxruntime fp32 ")
     history = get_json(running_viewer.url + "history")
     assert len(history) >= 2 and history[-1]["t"] > history[0]["t"]
     assert "panoptic" in history[-1]["stages_ms"]

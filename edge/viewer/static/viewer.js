@@ -76,6 +76,10 @@ function showCounters(snap) {
   $("e2e").textContent = e2e && e2e.count ? `${fmt(e2e.p50)} / ${fmt(e2e.p99)} ms` : "–";
   $("drops").textContent = String(snap.drops ?? "–");
   $("misses").textContent = snap.deadline_ms ? `${snap.deadline_misses} (> ${snap.deadline_ms} ms)` : "no deadline set";
+  for (const kind of ["panoptic", "depth"]) {
+    const engine = (snap.engines || {})[kind];
+    $(`engine-${kind}`).textContent = engine ? `(${engine})` : "(no engine)";
+  }
   $("reconnects").textContent = snap.reconnects
     ? `${snap.reconnects} (${fmt(snap.source_gap_ms / 1000)} s lost)` : "0";
 }
