@@ -212,6 +212,22 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _models_by_kind(models: Sequence[str]) -> dict[str, str]:
+    """``{"panoptic": name, "depth": name}`` for the models asked for: at most one of each."""
+    from edge.models.zoo import get_entry
+
+    chosen: dict[str, str] = {}
+    for name in models:
+        kind = get_entry(name).kind
+        if kind in chosen and chosen[kind] != name:
+            raise ConfigError(
+                f"--models names two {kind} models, {chosen[kind]!r} and {name!r}; a frame runs one "
+                f"of each kind: bench them in separate runs (or compare their reports with --compare)"
+            )
+        chosen[kind] = name
+    return chosen
+
+
 def run_bench(
     configs: Sequence[BenchConfig],
     *,
@@ -241,6 +257,7 @@ def run_bench(
             f"warm-up {warmup}, min frames {min_frames}, min duration {min_duration_s}s: "
             "expected warm-up >= 0, min frames >= 1, min duration >= 0"
         )
+    chosen = _models_by_kind(models or ())
     open_source(source).close()  # a bad source fails before anything is built
     results = []
     for cfg in configs:
@@ -252,6 +269,8 @@ def run_bench(
                 backend=cfg.backend,
                 size=cfg.size,
                 precision=cfg.precision,
+                panoptic=chosen.get("panoptic"),
+                depth=chosen.get("depth"),
                 engine_options=default_engine_options(cfg.backend, threads, cfg.device),
             )
 
@@ -292,7 +311,13 @@ def run_bench(
             engine_set.close()
             if bar:
                 bar.close()
-        results.append({"config": {**dataclasses.asdict(cfg), "label": cfg.label}, **m})
+        results.append(
+            {
+                "config": {**dataclasses.asdict(cfg), "label": cfg.label},
+                "engines": dict(engine_set.described),
+                **m,
+            }
+        )
     return {
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

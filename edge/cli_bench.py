@@ -29,7 +29,13 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         "--size", nargs="+", default=["256x512"], help="one or more HxW input sizes; default: %(default)s"
     )
     p.add_argument("--device", help="torch backend: cpu (default) or cuda[:N]")
-    p.add_argument("--models", nargs="+", metavar="NAME", help="models to build when engines are missing")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        metavar="NAME",
+        help="the models to measure, one panoptic and/or one depth, built when missing; "
+        "default: the newest engines of each kind in the folder (the tiny defaults when it has none)",
+    )
     p.add_argument(
         "--warmup", type=count, default=20, help="frames run before measuring; default: %(default)s"
     )

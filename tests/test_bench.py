@@ -25,6 +25,7 @@ from edge.bench import (
 )
 from edge.cli import main
 from edge.errors import ConfigError, SourceError
+from edge.report.bench_report import write_report
 from edge.stream.pipeline import EngineSet
 from edge.stream.sources import open_source
 from tests.conftest import TEST_SIZE
@@ -231,3 +232,45 @@ def test_cli_bench_writes_the_report(
         "stages.png",
         "timeline.png",
     }
+
+
+def test_models_choose_what_is_measured(tiny_engines: Path, tmp_path: Path) -> None:
+    import shutil
+
+    engines = tmp_path / "engines"
+    shutil.copytree(tiny_engines, engines)
+    # a second depth engine at the same size, built later: a copy of depth_tiny's entry
+    manifest = json.loads((engines / "manifest.json").read_text())
+    tiny = next(e for e in manifest["engines"].values() if e["model"] == "depth_tiny")
+    later = {**json.loads(json.dumps(tiny)), "id": "later", "model": "depth_small", "built_at": "9999-01-01"}
+    manifest["engines"]["later"] = later
+    (engines / "manifest.json").write_text(json.dumps(manifest))
+    size = f"{TEST_SIZE[0]}x{TEST_SIZE[1]}"
+
+    def bench(models: list[str] | None) -> dict[str, Any]:
+        return run_bench(
+            [BenchConfig(size=TEST_SIZE)],
+            engines=engines,
+            source=f"synthetic://?size={size}",
+            models=models,
+            warmup=0,
+            min_frames=1,
+            min_duration_s=0.0,
+            threads=1,
+            build_missing=False,
+            show_progress=False,
+        )
+
+    assert (
+        bench(None)["results"][0]["engines"]["depth"] == f"depth_small onnxruntime fp32 {size}"
+    )  # the newest
+    data = bench(["panoptic_fpn_tiny", "depth_tiny"])
+    assert data["results"][0]["engines"] == {
+        "panoptic": f"panoptic_fpn_tiny onnxruntime fp32 {size}",
+        "depth": f"depth_tiny onnxruntime fp32 {size}",
+    }
+    with pytest.raises(ConfigError, match="names two depth models, 'depth_tiny' and 'depth_small'"):
+        bench(["depth_tiny", "depth_small"])
+    report = write_report(data, tmp_path / "rep")
+    assert f"- depth: `depth_tiny onnxruntime fp32 {size}`" in report["markdown"].read_text()
+    assert f"<li>depth: <code>depth_tiny onnxruntime fp32 {size}</code></li>" in report["html"].read_text()

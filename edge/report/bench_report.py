@@ -75,6 +75,12 @@ def system_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _engines(result: dict[str, Any]) -> dict[str, str]:
+    """The engines a configuration ran (results written before they were recorded have none)."""
+    engines = result.get("engines")
+    return {str(k): str(v) for k, v in engines.items()} if isinstance(engines, dict) else {}
+
+
 def markdown(data: dict[str, Any]) -> str:
     st = data["settings"]
     lines = [
@@ -105,6 +111,8 @@ def markdown(data: dict[str, Any]) -> str:
         lines += [
             f"### {r['config']['label']}",
             "",
+            *[f"- {kind}: `{what}`" for kind, what in _engines(r).items()],
+            *([""] if _engines(r) else []),
             "| stage | " + " | ".join(STAT_KEYS) + " |",
             "|---|" + "---:|" * len(STAT_KEYS),
         ]
@@ -152,8 +160,11 @@ def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
         )
     parts.append("</table><h2>Per stage (ms)</h2>")
     for r in data["results"]:
+        engines = "".join(f"<li>{esc(k)}: <code>{esc(v)}</code></li>" for k, v in _engines(r).items())
         parts.append(
-            f"<h3>{esc(r['config']['label'])}</h3><table><tr><th>stage</th>"
+            f"<h3>{esc(r['config']['label'])}</h3>"
+            + (f"<ul>{engines}</ul>" if engines else "")
+            + "<table><tr><th>stage</th>"
             + "".join(f"<th>{k}</th>" for k in STAT_KEYS)
             + "</tr>"
         )
