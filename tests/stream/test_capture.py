@@ -144,6 +144,18 @@ def test_close_stops_a_capture_that_is_reconnecting() -> None:
     assert src.read() is None
 
 
+class SlowSink(NullSink):
+    """A consumer slower than the camera by construction, whatever this machine's speed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self._seconds = seconds
+
+    def write(self, image: np.ndarray, seq: int) -> None:
+        time.sleep(self._seconds)
+        super().write(image, seq)
+
+
 def test_pipeline_counts_the_gap_and_drops(tiny_engines: Path) -> None:
     """A camera that disappears mid-run: the run goes on, the summary says what was lost."""
     cam = Camera(fps=60)
@@ -161,7 +173,7 @@ def test_pipeline_counts_the_gap_and_drops(tiny_engines: Path) -> None:
     flapper = threading.Thread(target=flap, daemon=True)
     # the first camera serves about 60 frames before it is unplugged at 1 s; 150 frames
     # guarantees the run outlives the unplug and reads from the second camera
-    pipeline = Pipeline(source=src, engines=engines, sinks=[NullSink()], max_frames=150)
+    pipeline = Pipeline(source=src, engines=engines, sinks=[SlowSink(0.05)], max_frames=150)
     flapper.start()
     try:
         summary = pipeline.run()
@@ -170,5 +182,5 @@ def test_pipeline_counts_the_gap_and_drops(tiny_engines: Path) -> None:
         flapper.join()
         cams[-1].unplug()
     assert summary["reconnects"] == 1 and summary["source_gap_ms"] >= 900
-    assert summary["drops"] > 0, "a 60 fps camera outruns the tiny engines on this machine"
+    assert summary["drops"] > 0, "a 60 fps camera outruns a consumer of 20 frames a second"
     assert summary["frames_in"] == summary["frames_out"] + summary["drops"]
