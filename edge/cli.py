@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from edge.cli_args import positive_int
+from edge.cli_args import count, finite_number, percentile, positive_int, positive_number
 from edge.errors import EdgeError
 
 
@@ -251,8 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=positive_int, default=1000, help="default: %(default)s")
     p.add_argument("--batch", type=positive_int, default=2, help="default: %(default)s")
     p.add_argument("--size", default="256x512", help="HxW; default: %(default)s")
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate; default: %(default)s")
-    p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    p.add_argument(
+        "--lr", type=positive_number(), default=1e-3, help="AdamW learning rate; default: %(default)s"
+    )
+    p.add_argument("--seed", type=count, default=0, help="default: %(default)s")
     p.add_argument("--init", help="start from this checkpoint")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.add_argument("--log", metavar="PATH", help="append per-step losses as JSON lines")
@@ -278,12 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: %(default)s",
     )
     p.add_argument(
-        "--percentile", type=float, default=99.999, help="for --method percentile; default: %(default)s"
+        "--percentile", type=percentile, default=99.999, help="for --method percentile; default: %(default)s"
     )
     p.add_argument("--exclude", action="append", metavar="NODE", help="keep this node in float (repeatable)")
     p.add_argument(
         "--min-snr",
-        type=float,
+        type=finite_number,
         metavar="DB",
         help="sensitivity pass: keep layers in float until outputs keep this score "
         "(dB: SNR of semantic logits, -20 log10 of depth's mean relative error)",
@@ -293,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not equalize convolution inputs whose channels differ wildly in range",
     )
-    p.add_argument("--seed", type=int, default=0, help="sampling seed; default: %(default)s")
+    p.add_argument("--seed", type=count, default=0, help="sampling seed; default: %(default)s")
     p.add_argument(
         "--from-cache",
         metavar="CACHE",
@@ -317,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ground truth on every Nth frame; default: %(default)s",
     )
     p.add_argument("--all-gt", action="store_true", help="ground truth on every frame")
-    p.add_argument("--seed", type=int, default=0, help="world seed; default: %(default)s")
+    p.add_argument("--seed", type=count, default=0, help="world seed; default: %(default)s")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_make_synthetic)
     p = sub.add_parser("bench", help="single-stream latency benchmark with a report (Markdown, HTML, plots)")

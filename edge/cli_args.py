@@ -17,19 +17,34 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_number(unit: str) -> Callable[[str], float]:
-    """A type for a finite number > 0 of ``unit``."""
+def positive_number(unit: str | None = None) -> Callable[[str], float]:
+    """A type for a finite number > 0 (of ``unit``)."""
+    of = f" of {unit}" if unit else ""
 
     def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number of {unit}, got {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"expected a positive number of {unit}, got {text!r}")
+        value = finite_number(text, what=f"a number{of}")
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number{of}, got {text!r}")
         return value
 
     return parse
+
+
+def finite_number(text: str, what: str = "a number") -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected {what} (finite), got {text!r}")
+    return value
+
+
+def percentile(text: str) -> float:
+    value = finite_number(text, what="a percentile")
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100], got {text!r}")
+    return value
 
 
 positive_seconds = positive_number("seconds")

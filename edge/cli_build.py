@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge.build import BACKEND_PRECISIONS, DEFAULT_MODELS, BuildRequest, build_all, parse_size
+from edge.cli_args import count, finite_number, positive_int
 from edge.errors import ConfigError
 
 
@@ -37,7 +38,7 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         metavar="HxW",
         help="static input size, multiples of 32; default: %(default)s",
     )
-    p.add_argument("--batch", type=int, default=1, help="static batch size; default: %(default)s")
+    p.add_argument("--batch", type=positive_int, default=1, help="static batch size; default: %(default)s")
     p.add_argument(
         "--out",
         default="engines",
@@ -50,12 +51,13 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="MODEL=PATH",
         help="weights for a model: an edge/torchvision/detectron2 .pth, or a monodepth2 "
-        "folder with encoder.pth and depth.pth (repeatable); default: random init",
+        "folder with encoder.pth and depth.pth (repeatable); default: edge's bundled weights where it "
+        "has them (edge/weights/), else seeded random ones",
     )
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17); default: %(default)s")
     p.add_argument("--calib-data", metavar="URI", help="--precision int8: source of calibration frames")
     p.add_argument(
-        "--calib-frames", type=int, default=64, help="int8: calibration frames; default: %(default)s"
+        "--calib-frames", type=positive_int, default=64, help="int8: calibration frames; default: %(default)s"
     )
     p.add_argument(
         "--calib-method",
@@ -65,7 +67,7 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--int8-min-snr",
-        type=float,
+        type=finite_number,
         metavar="DB",
         help="int8: keep the most sensitive layers in float until the dense outputs keep this score "
         "(dB: SNR of semantic logits, -20 log10 of depth's mean relative error)",
@@ -78,7 +80,7 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
     p.add_argument(
         "--verify-samples",
-        type=int,
+        type=count,
         default=2,
         metavar="N",
         help="sample inputs for the torch-vs-engine check (0 skips it); default: %(default)s",
@@ -91,7 +93,10 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     trt = p.add_argument_group("TensorRT (--backend tensorrt)")
     trt.add_argument(
-        "--workspace-mb", type=int, default=2048, help="builder workspace limit, MiB; default: %(default)s"
+        "--workspace-mb",
+        type=positive_int,
+        default=2048,
+        help="builder workspace limit, MiB; default: %(default)s",
     )
     trt.add_argument(
         "--timing-cache",
@@ -99,7 +104,7 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="persisted timing cache: later builds reuse measured kernel choices (created if missing)",
     )
-    trt.add_argument("--dla-core", type=int, metavar="N", help="Jetson: build for DLA core N (TensorRT 10)")
+    trt.add_argument("--dla-core", type=count, metavar="N", help="Jetson: build for DLA core N (TensorRT 10)")
     trt.add_argument(
         "--no-gpu-fallback",
         action="store_true",

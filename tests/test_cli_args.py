@@ -1,0 +1,59 @@
+"""Argument types: out-of-range numbers are refused by the parser, naming the flag, the value
+received and what was expected, before any work starts."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import pytest
+
+from edge.cli import main
+from edge.cli_args import count, finite_number, percentile, positive_int, positive_number
+
+
+@pytest.mark.parametrize(
+    ("parse", "good", "bad", "message"),
+    [
+        (positive_int, {"1": 1, "64": 64}, ["0", "-3", "2.5", "x"], "positive integer"),
+        (count, {"0": 0, "7": 7}, ["-1", "1e3", ""], ">= 0|whole number"),
+        (finite_number, {"-20": -20.0, "0": 0.0, "35.5": 35.5}, ["inf", "nan", "-inf", "db"], "number"),
+        (percentile, {"99.999": 99.999, "100": 100.0}, ["0", "100.1", "-5", "nan"], "percentile"),
+        (positive_number("ms"), {"0.5": 0.5}, ["0", "-1", "inf", "nan", "fast"], "number of ms"),
+        (positive_number(), {"1e-3": 1e-3}, ["0", "nan"], "number"),
+    ],
+)
+def test_types_accept_and_refuse(
+    parse: Callable[[str], float], good: dict[str, float], bad: list[str], message: str
+) -> None:
+    for text, value in good.items():
+        assert parse(text) == value
+    for text in bad:
+        with pytest.raises(argparse.ArgumentTypeError, match=message) as info:
+            parse(text)
+        assert repr(text) in str(info.value), "the message quotes what was received"
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "message"),
+    [
+        (["make-synthetic", "--out", "x", "--seed", "-1"], "--seed", "expected a number >= 0, got '-1'"),
+        (["calibrate", "m.onnx", "--percentile", "150"], "--percentile", "in (0, 100], got '150'"),
+        (["calibrate", "m.onnx", "--min-snr", "inf"], "--min-snr", "got 'inf'"),
+        (["train", "--model", "depth_tiny", "--out", "x", "--lr", "nan"], "--lr", "got 'nan'"),
+        (["build", "--verify-samples", "-2"], "--verify-samples", "got '-2'"),
+        (["build", "--calib-frames", "0"], "--calib-frames", "positive integer, got '0'"),
+        (["build", "--batch", "0"], "--batch", "positive integer, got '0'"),
+        (["build", "--workspace-mb", "-1"], "--workspace-mb", "got '-1'"),
+        (["build", "--dla-core", "-1"], "--dla-core", "got '-1'"),
+        (["build", "--int8-min-snr", "nan"], "--int8-min-snr", "got 'nan'"),
+    ],
+)
+def test_commands_refuse_out_of_range_flags(
+    argv: list[str], flag: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and message in err
