@@ -197,6 +197,24 @@ def _ffmpeg_env(options: str | None) -> Iterator[None]:
                 os.environ[_FFMPEG_ENV] = before
 
 
+@contextlib.contextmanager
+def quiet_open() -> Iterator[None]:
+    """OpenCV warns on stderr when a backend cannot open a target; our SourceError says it
+    better. A level the user set (OPENCV_LOG_LEVEL) other than the default is kept."""
+    import cv2
+
+    log = cv2.utils.logging
+    before = log.getLogLevel()
+    if before != log.LOG_LEVEL_WARNING:
+        yield
+        return
+    log.setLogLevel(log.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        log.setLogLevel(before)
+
+
 def open_capture(uri: str, spec: CaptureSpec) -> Any:
     """An opened cv2.VideoCapture, or a SourceError saying why not."""
     import cv2
@@ -216,7 +234,7 @@ def open_capture(uri: str, spec: CaptureSpec) -> Any:
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             READ_TIMEOUT_MS,
         ]
-    with _ffmpeg_env(spec.ffmpeg_options):
+    with _ffmpeg_env(spec.ffmpeg_options), quiet_open():
         cap = cv2.VideoCapture(spec.target, api, params)
     if not cap.isOpened():
         cap.release()

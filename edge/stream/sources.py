@@ -183,9 +183,12 @@ class OpenCVSource:
     def __init__(self, uri: str, target: str) -> None:
         import cv2
 
+        from edge.stream.cameras import quiet_open
+
         self.uri = uri
         self.live = False
-        cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG)
+        with quiet_open():
+            cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"cannot open source {uri!r} with OpenCV (missing, unreadable or not a video)")

@@ -77,6 +77,15 @@ def test_bad_source_uris(uri: str, match: str) -> None:
         open_source(uri)
 
 
+def test_a_camera_that_cannot_open_says_so_once(capfd: pytest.CaptureFixture[str]) -> None:
+    """OpenCV's own warning would precede ours; it is held back, and the log level restored."""
+    before = cv2.utils.logging.getLogLevel()
+    with pytest.raises(SourceError, match="no such camera"):
+        open_source("/dev/video99")
+    assert "WARN" not in capfd.readouterr().err
+    assert cv2.utils.logging.getLogLevel() == before
+
+
 def test_not_a_video_file(tmp_path: Path) -> None:
     (tmp_path / "x.mp4").write_bytes(b"\x00" * 100)
     with pytest.raises(SourceError, match="cannot open source"):
