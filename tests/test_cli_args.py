@@ -37,7 +37,7 @@ def test_types_accept_and_refuse(
 @pytest.mark.parametrize(
     ("argv", "flag", "message"),
     [
-        (["make-synthetic", "--out", "x", "--seed", "-1"], "--seed", "expected a number >= 0, got '-1'"),
+        (["make-synthetic", "--out", "x", "--seed", "-1"], "--seed", "whole number >= 0, got '-1'"),
         (["calibrate", "m.onnx", "--percentile", "150"], "--percentile", "in (0, 100], got '150'"),
         (["calibrate", "m.onnx", "--min-snr", "inf"], "--min-snr", "got 'inf'"),
         (["train", "--model", "depth_tiny", "--out", "x", "--lr", "nan"], "--lr", "got 'nan'"),
