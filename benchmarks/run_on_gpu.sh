@@ -55,7 +55,7 @@ for step in $steps; do
       done
       ;;
     bench)
-      # edge bench on the torch CUDA path against the same engines on the CPU, one report
+      # edge bench on the torch CUDA path (r18 panoptic + depth, 512x1024): report, JSON, plots
       timeout 300 python3 -m edge bench --engines /tmp/gpu_engines --backend torch --device cuda \
         --models panoptic_fpn_r18 depth_r18 --size 512x1024 --min-frames 300 --min-duration 20 \
         --warmup 20 --quiet --report "$OUT/bench_torch_cuda" 2>&1 | tail -25
