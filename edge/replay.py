@@ -11,6 +11,7 @@ Metrics and the latency summary go to ``out_dir/metrics.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -45,14 +46,16 @@ def replay(
     from edge.stream import default_engine_options
     from edge.stream.frame import Result
     from edge.stream.pipeline import EngineSet, Pipeline
-    from edge.stream.sinks import open_sink
+    from edge.stream.sinks import open_sinks
     from edge.stream.sources import CityscapesSource, open_source
 
-    src = open_source(source)
-    if not isinstance(src, CityscapesSource):
-        src.close()
-        raise SourceError(f"edge replay reads a Cityscapes-layout folder: cityscapes://DIR, got {source!r}")
-    try:
+    with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
+        src = open_source(source)
+        undo.callback(src.close)
+        if not isinstance(src, CityscapesSource):
+            raise SourceError(
+                f"edge replay reads a Cityscapes-layout folder: cityscapes://DIR, got {source!r}"
+            )
         engine_set = EngineSet.from_manifest(
             engines,
             backend=backend,
@@ -62,11 +65,11 @@ def replay(
             size=size,
             engine_options=default_engine_options(backend, threads, device),
         )
-    except BaseException:
-        src.close()
-        raise
+        undo.callback(engine_set.close)
+        writer = PredictionWriter(Path(out_dir)) if out_dir is not None else None
+        opened = open_sinks(sinks, fps=src.fps or 17.0)
+        undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     evaluator = Evaluator(max_depth=min(80.0, engine_set.depth_range[1]))
-    writer = PredictionWriter(Path(out_dir)) if out_dir is not None else None
     errors: list[BaseException] = []
     gt_frames = 0
 
@@ -97,16 +100,6 @@ def replay(
 
     tracker = LatencyTracker()
     tracker.engines = dict(engine_set.described)
-    opened: list[Any] = []
-    try:
-        for s in sinks:
-            opened.append(open_sink(s, fps=src.fps or 17.0))
-    except BaseException:
-        for done in opened:  # a viewer already listening must let go of its port
-            done.close()
-        src.close()
-        engine_set.close()
-        raise
     pipeline = Pipeline(
         source=src,
         engines=engine_set,

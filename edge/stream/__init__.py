@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -69,36 +70,26 @@ def run_stream(
     when the run ends with Ctrl-C (which is re-raised).
     """
     from edge.stream.pipeline import EngineSet, Pipeline
-    from edge.stream.sinks import open_sink
+    from edge.stream.sinks import open_sinks
     from edge.stream.sources import LoopingSource, open_source
 
-    engine_set = EngineSet.from_manifest(
-        engines,
-        backend=backend,
-        panoptic=panoptic,
-        depth=depth,
-        precision=precision,
-        size=size,
-        engine_options=default_engine_options(backend, threads, device),
-    )
-    try:
+    with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
+        engine_set = EngineSet.from_manifest(
+            engines,
+            backend=backend,
+            panoptic=panoptic,
+            depth=depth,
+            precision=precision,
+            size=size,
+            engine_options=default_engine_options(backend, threads, device),
+        )
+        undo.callback(engine_set.close)
         src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)
-    except BaseException:
-        engine_set.close()
-        raise
-    opened = []
-    try:
+        undo.callback(src.close)
         if loop:
             src = LoopingSource(src)
-        fps = src.fps or 17.0
-        for s in sinks:
-            opened.append(open_sink(s, fps=fps))
-    except BaseException:
-        for done in opened:  # a viewer already listening must let go of its port
-            done.close()
-        src.close()
-        engine_set.close()
-        raise
+        opened = open_sinks(sinks, fps=src.fps or 17.0)
+        undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
     tracker.engines = dict(engine_set.described)
     pipeline = Pipeline(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -168,3 +169,18 @@ def open_sink(uri: str, *, fps: float = 17.0) -> Sink:
             "dir://FOLDER, http://127.0.0.1:8080 (live viewer), display:// (window), null://"
         )
     return VideoSink(uri, path, fps)
+
+
+def open_sinks(uris: Sequence[str], *, fps: float) -> list[Sink]:
+    """Open every sink in ``uris``; if one cannot be opened, those already open (a viewer
+    listening on its port) are closed before the error propagates."""
+    opened: list[Sink] = []
+    try:
+        for uri in uris:
+            opened.append(open_sink(uri, fps=fps))
+    except BaseException:
+        for sink in opened:
+            with contextlib.suppress(Exception):
+                sink.close()
+        raise
+    return opened

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.errors import ManifestError
+from edge.errors import ManifestError, SinkError, SourceError
 from edge.latency import LatencyTracker
 from edge.stream import run_stream
 from edge.stream.frame import Frame, Result
@@ -23,6 +24,7 @@ from edge.stream.pipeline import EngineSet, Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
 from tests.conftest import TEST_SIZE
+from tests.stream.test_capture import Camera
 from tests.stream.test_sources_sinks import write_video
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -320,3 +322,39 @@ def test_choose_entries_keeps_one_input_size() -> None:
         choose_entries(entries[2:3] + entries[4:5], backend="onnxruntime")
     with pytest.raises(ManifestError, match="lists no tensorrt panoptic or depth engine; it lists: depth d"):
         choose_entries(entries, backend="tensorrt")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_a_sink_that_cannot_open_releases_what_opened_before(tiny_engines: Path) -> None:
+    """The viewer listening before the bad sink lets go of its port: run again at once."""
+    port = _free_port()
+    for _ in range(2):
+        with pytest.raises(SinkError, match="unknown sink 'out.txt'"):
+            sinks = [f"http://127.0.0.1:{port}", "out.txt"]
+            run_stream("synthetic://?frames=2", engines=tiny_engines, sinks=sinks)
+        assert _port_is_free(port)
+
+
+def test_a_live_source_cannot_loop_and_is_closed(tiny_engines: Path) -> None:
+    camera = Camera(fps=30)  # a real MJPEG stream on 127.0.0.1
+    try:
+        with pytest.raises(SourceError, match="is live; only files and folders can loop"):
+            run_stream(camera.url, engines=tiny_engines, loop=True)
+        capturing = [t for t in threading.enumerate() if t.name == "edge-live-capture"]
+        assert not capturing, "the stream opened before the error is closed"
+    finally:
+        camera.unplug()
