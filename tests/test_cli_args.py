@@ -47,6 +47,8 @@ def test_types_accept_and_refuse(
         (["build", "--workspace-mb", "-1"], "--workspace-mb", "got '-1'"),
         (["build", "--dla-core", "-1"], "--dla-core", "got '-1'"),
         (["build", "--int8-min-snr", "nan"], "--int8-min-snr", "got 'nan'"),
+        (["bench", "--threads", "0"], "--threads", "positive integer, got '0'"),
+        (["run", "synthetic://", "--threads", "0"], "--threads", "positive integer, got '0'"),
     ],
 )
 def test_commands_refuse_out_of_range_flags(
