@@ -10,7 +10,15 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from edge.cli_args import count, finite_number, percentile, positive_int, positive_number
+from edge.cli_args import (
+    count,
+    finite_number,
+    output_file,
+    output_folder,
+    percentile,
+    positive_int,
+    positive_number,
+)
 from edge.errors import EdgeError
 
 
@@ -246,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a zoo model on synthetic drives (how the demo weights were made)")
     p.add_argument("--model", required=True, help="zoo model name, e.g. panoptic_fpn_tiny")
     p.add_argument(
-        "--out", required=True, help="checkpoint to write (edge format, rewritten as training goes)"
+        "--out",
+        type=output_file,
+        required=True,
+        help="checkpoint to write (edge format, rewritten as training goes)",
     )
     p.add_argument("--steps", type=positive_int, default=1000, help="default: %(default)s")
     p.add_argument("--batch", type=positive_int, default=2, help="default: %(default)s")
@@ -257,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=count, default=0, help="default: %(default)s")
     p.add_argument("--init", help="start from this checkpoint")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
-    p.add_argument("--log", metavar="PATH", help="append per-step losses as JSON lines")
+    p.add_argument("--log", type=output_file, metavar="PATH", help="append per-step losses as JSON lines")
     p.add_argument(
         "--half", action="store_true", help="store the checkpoint's weights as float16 (half the file)"
     )
@@ -301,11 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CACHE",
         help="no frames: take the ranges from a TensorRT 10 calibration cache (must be this model's)",
     )
-    p.add_argument("--out", help="output folder; default: next to the model")
+    p.add_argument("--out", type=output_folder, help="output folder; default: next to the model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_calibrate)
     p = sub.add_parser("make-synthetic", help="write synthetic driving sequences in Cityscapes' layout")
-    p.add_argument("--out", required=True, help="dataset root (Cityscapes layout)")
+    p.add_argument("--out", type=output_folder, required=True, help="dataset root (Cityscapes layout)")
     p.add_argument("--sequences", type=positive_int, default=2, help="sequences; default: %(default)s")
     p.add_argument(
         "--frames", type=positive_int, default=30, help="frames per sequence; default: %(default)s"

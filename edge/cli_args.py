@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
+
+from edge.util.fs import output_path_problem
 
 
 def _whole(text: str, at_least: int, expected: str) -> int:
@@ -62,3 +65,20 @@ def percentile(text: str) -> float:
     if not 0 < value <= 100:
         raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100], got {text!r}")
     return value
+
+
+def _output(text: str, *, folder: bool) -> Path:
+    problem = output_path_problem(text, folder=folder) if text else "an empty path"
+    if problem:
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {problem}")
+    return Path(text)
+
+
+def output_file(text: str) -> Path:
+    """A file edge will write: checked before any work starts, created later."""
+    return _output(text, folder=False)
+
+
+def output_folder(text: str) -> Path:
+    """A folder edge will write into: checked before any work starts, created later."""
+    return _output(text, folder=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge.cli_args import count, non_negative_seconds, positive_int
+from edge.cli_args import count, non_negative_seconds, output_folder, positive_int
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,7 +52,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         "--calib-data", metavar="URI", help="calibration frames for int8 engines that must be built"
     )
     p.add_argument("--threads", type=positive_int, help="CPU threads per engine; default: half the cores")
-    p.add_argument("--report", default="out/bench", help="report folder; default: %(default)s")
+    p.add_argument(
+        "--report", type=output_folder, default="out/bench", help="report folder; default: %(default)s"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--compare",

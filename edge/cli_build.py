@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge.build import BACKEND_PRECISIONS, DEFAULT_MODELS, BuildRequest, build_all, parse_size
-from edge.cli_args import count, finite_number, positive_int
+from edge.cli_args import count, finite_number, output_file, output_folder, positive_int
 from edge.errors import ConfigError
 
 
@@ -42,7 +42,7 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out",
         default="engines",
-        type=Path,
+        type=output_folder,
         help="engines directory (artifacts + manifest.json); default: %(default)s",
     )
     p.add_argument(
@@ -100,7 +100,7 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     )
     trt.add_argument(
         "--timing-cache",
-        type=Path,
+        type=output_file,
         metavar="PATH",
         help="persisted timing cache: later builds reuse measured kernel choices (created if missing)",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edge.cli_args import positive_int, positive_number, positive_seconds
+from edge.cli_args import output_file, output_folder, positive_int, positive_number, positive_seconds
 
 BACKENDS = ["onnxruntime", "tensorrt", "torch"]
 
@@ -141,9 +141,13 @@ def add_stream_commands(sub: Any) -> None:
         metavar="S",
         help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
     )
-    p.add_argument("--trace", metavar="PATH", help="write a Chrome trace (Perfetto) of every stage")
-    p.add_argument("--latency-log", metavar="PATH", help="write per-stage spans as JSON lines")
-    p.add_argument("--summary", metavar="PATH", help="write the latency summary as JSON")
+    p.add_argument(
+        "--trace", type=output_file, metavar="PATH", help="write a Chrome trace (Perfetto) of every stage"
+    )
+    p.add_argument(
+        "--latency-log", type=output_file, metavar="PATH", help="write per-stage spans as JSON lines"
+    )
+    p.add_argument("--summary", type=output_file, metavar="PATH", help="write the latency summary as JSON")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("replay", help="replay a Cityscapes-layout folder, evaluate, save predictions")
@@ -151,14 +155,17 @@ def add_stream_commands(sub: Any) -> None:
     add_engine_arguments(p)
     p.add_argument("--eval", action="store_true", help="evaluate frames that have ground truth")
     p.add_argument(
-        "--out", metavar="DIR", help="write predictions (Cityscapes formats) and metrics.json here"
+        "--out",
+        type=output_folder,
+        metavar="DIR",
+        help="write predictions (Cityscapes formats) and metrics.json here",
     )
     p.add_argument("--sink", action="append", metavar="URI", help="also write the overlay video/frames")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("demo", help="build default engines if missing, run the synthetic drive")
-    p.add_argument("--out", default="out", help="output folder; default: %(default)s")
+    p.add_argument("--out", type=output_folder, default="out", help="output folder; default: %(default)s")
     p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
     p.add_argument("--frames", type=positive_int, default=68, help="frames to run; default: %(default)s")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

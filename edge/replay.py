@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import DatasetError, SourceError
-from edge.util.fs import atomic_write_bytes
+from edge.util.fs import atomic_write_bytes, require_writable
 
 
 def replay(
@@ -49,6 +49,8 @@ def replay(
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import CityscapesSource, open_source
 
+    if out_dir is not None:  # checked now: predictions are written as the replay goes
+        require_writable(out_dir, folder=True, what="predictions folder")
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         src = open_source(source)
         undo.callback(src.close)

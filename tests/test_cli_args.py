@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,34 @@ def test_commands_refuse_out_of_range_flags(
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {flag}" in err and message in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["run", "synthetic://", "--summary", "{f}/s.json"], "--summary"),
+        (["run", "synthetic://", "--trace", "{f}/t.json"], "--trace"),
+        (["run", "synthetic://", "--latency-log", "{f}/l.jsonl"], "--latency-log"),
+        (["replay", "cityscapes://x", "--out", "{f}/preds"], "--out"),
+        (["demo", "--out", "{f}"], "--out"),
+        (["bench", "--report", "{f}/r"], "--report"),
+        (["make-synthetic", "--out", "{f}/ds"], "--out"),
+        (["train", "--model", "depth_tiny", "--out", "{f}/w.pt"], "--out"),
+        (["train", "--model", "depth_tiny", "--out", "w.pt", "--log", "{f}/l.jsonl"], "--log"),
+        (["calibrate", "m.onnx", "--out", "{f}/c"], "--out"),
+        (["build", "--out", "{f}/e"], "--out"),
+        (["build", "--timing-cache", "{f}/tc"], "--timing-cache"),
+    ],
+)
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(
+    argv: list[str], flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit) as info:
+        main([a.replace("{f}", str(blocker)) for a in argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: cannot write '{blocker}" in err
+    assert f"'{blocker}' is a file, not a folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"], "nothing was written"

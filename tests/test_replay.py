@@ -12,7 +12,7 @@ import pytest
 from edge.cli import main
 from edge.data.cityscapes import list_frames, read_ids
 from edge.data.make_synthetic import write_dataset
-from edge.errors import SourceError
+from edge.errors import ConfigError, SourceError
 from edge.eval import ConfusionMatrix
 from edge.replay import replay
 from tests.conftest import TEST_SIZE
@@ -80,3 +80,13 @@ def test_replay_cli_and_errors(
     with pytest.raises(SourceError, match="Cityscapes-layout folder"):
         replay("synthetic://?frames=2", engines=tiny_engines)
     assert main(["replay", f"cityscapes://{tmp_path}/none", "--engines", str(tiny_engines)]) == 2
+
+
+def test_replay_checks_its_output_folder_before_running(
+    tiny_engines: Path, dataset: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(
+        ConfigError, match="predictions folder '.*' cannot be written: .* is a file, not a folder"
+    ):
+        replay(f"cityscapes://{dataset}?fps=0", engines=tiny_engines, out_dir=tmp_path / "a_file" / "preds")

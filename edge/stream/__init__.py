@@ -11,7 +11,7 @@ from typing import Any
 
 from edge.latency import LatencyTracker
 from edge.latency.status import StatusLine
-from edge.util.fs import atomic_write_bytes
+from edge.util.fs import atomic_write_bytes, require_writable
 
 DEMO_SOURCE = "synthetic://?fps=17&seed=0&size=256x512"
 DEMO_FRAMES = 68  # four seconds of the synthetic drive at 17 fps
@@ -72,6 +72,10 @@ def run_stream(
     from edge.stream.pipeline import EngineSet, Pipeline
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import LoopingSource, open_source
+
+    for what, path in (("trace", trace), ("latency log", latency_log), ("summary", summary_json)):
+        if path is not None:  # checked now: they are written when the run ends
+            require_writable(path, folder=False, what=what)
 
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.from_manifest(

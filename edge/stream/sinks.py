@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from edge.errors import SinkError
+from edge.util.fs import output_path_problem
 
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 
@@ -42,8 +43,16 @@ class NullSink:
         return None
 
 
+def _checked(uri: str, path: Path, *, folder: bool) -> None:
+    """Fail before the run starts, not at its first frame, when the output cannot be written."""
+    problem = output_path_problem(path, folder=folder)
+    if problem:
+        raise SinkError(f"sink {uri!r}: cannot write {str(path)!r}: {problem}")
+
+
 class VideoSink:
     def __init__(self, uri: str, path: Path, fps: float) -> None:
+        _checked(uri, path, folder=False)
         self.uri, self.path, self.fps = uri, path, fps
         self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
         self.frames = 0
@@ -77,8 +86,9 @@ class VideoSink:
 
 class DirSink:
     def __init__(self, uri: str, folder: Path) -> None:
-        self.uri, self.folder = uri, folder
+        _checked(uri, folder, folder=True)
         folder.mkdir(parents=True, exist_ok=True)
+        self.uri, self.folder = uri, folder
         self.frames = 0
 
     def write(self, image: np.ndarray, seq: int) -> None:

@@ -78,3 +78,32 @@ def exclusive_lock(path: str | Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def output_path_problem(path: str | Path, *, folder: bool) -> str | None:
+    """Why ``path`` cannot be written as an output file (or, with ``folder``, an output
+    folder), or None if it can. Creates nothing, so a command can check every output it
+    will write before it starts its work."""
+    p = Path(path)
+    if p.exists():
+        if folder and not p.is_dir():
+            return f"{str(p)!r} is a file, not a folder"
+        if not folder and p.is_dir():
+            return f"{str(p)!r} is a folder; expected a file name"
+        writable = p if folder else p.parent
+    else:
+        writable = next(a for a in p.parents if a.exists())  # '/' or '.' at the latest
+        if not writable.is_dir():
+            return f"{str(writable)!r} is a file, not a folder"
+    if not os.access(writable, os.W_OK | os.X_OK):
+        return f"{str(writable)!r} is not writable by this user"
+    return None
+
+
+def require_writable(path: str | Path, *, folder: bool, what: str) -> None:
+    """ConfigError naming ``what`` when :func:`output_path_problem` finds one."""
+    from edge.errors import ConfigError
+
+    problem = output_path_problem(path, folder=folder)
+    if problem:
+        raise ConfigError(f"{what} {str(path)!r} cannot be written: {problem}")

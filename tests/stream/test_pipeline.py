@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.errors import ManifestError, SinkError, SourceError
+from edge.errors import ConfigError, ManifestError, SinkError, SourceError
 from edge.latency import LatencyTracker
 from edge.stream import run_stream
 from edge.stream.frame import Frame, Result
@@ -358,3 +358,11 @@ def test_a_live_source_cannot_loop_and_is_closed(tiny_engines: Path) -> None:
         assert not capturing, "the stream opened before the error is closed"
     finally:
         camera.unplug()
+
+
+def test_run_stream_checks_its_log_paths_before_running(tiny_engines: Path, tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(
+        ConfigError, match="summary '.*' cannot be written: '.*a_file' is a file, not a folder"
+    ):
+        run_stream("synthetic://?frames=2", engines=tiny_engines, summary_json=tmp_path / "a_file" / "s.json")

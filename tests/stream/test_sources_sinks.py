@@ -106,6 +106,19 @@ def test_video_sink_finalises_atomically(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
 
 
+@pytest.mark.parametrize("uri", ["{f}/o.mp4", "dir://{f}/frames", "{d}", "dir://{f}"])
+def test_sinks_that_cannot_write_fail_when_opened(tmp_path: Path, uri: str) -> None:
+    """Before the run starts, not at its first frame (then only counted as sink errors)."""
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_dir.mp4").mkdir()
+    uri = uri.format(f=tmp_path / "a_file", d=tmp_path / "a_dir.mp4")
+    with pytest.raises(
+        SinkError, match=r"cannot write .*(is a file, not a folder|is a folder; expected a file)"
+    ):
+        open_sink(uri)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_dir.mp4", "a_file"]
+
+
 def test_dir_and_null_sinks(tmp_path: Path) -> None:
     d = open_sink(f"dir://{tmp_path / 'frames'}")
     assert isinstance(d, DirSink)

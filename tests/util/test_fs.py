@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from edge.util.fs import atomic_path, atomic_write_bytes, sha256_file
+from edge.errors import ConfigError
+from edge.util.fs import (
+    atomic_path,
+    atomic_write_bytes,
+    output_path_problem,
+    require_writable,
+    sha256_file,
+)
 
 
 def test_failed_write_leaves_old_file_and_no_temp(tmp_path: Path) -> None:
@@ -21,3 +29,47 @@ def test_sha256(tmp_path: Path) -> None:
     p = tmp_path / "f"
     p.write_bytes(b"abc")
     assert sha256_file(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_output_path_problem_names_what_is_in_the_way(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_dir").mkdir()
+    assert output_path_problem(tmp_path / "new" / "deeper" / "out.json", folder=False) is None
+    assert output_path_problem(tmp_path / "new" / "deeper", folder=True) is None
+    assert output_path_problem(tmp_path / "a_dir", folder=True) is None
+    assert output_path_problem(tmp_path / "a_file", folder=False) is None  # overwritten atomically
+    assert output_path_problem(tmp_path / "a_file" / "out.json", folder=False) == (
+        f"{str(tmp_path / 'a_file')!r} is a file, not a folder"
+    )
+    assert output_path_problem(tmp_path / "a_file" / "x" / "y", folder=True) == (
+        f"{str(tmp_path / 'a_file')!r} is a file, not a folder"
+    )
+    assert output_path_problem(tmp_path / "a_file", folder=True) == (
+        f"{str(tmp_path / 'a_file')!r} is a file, not a folder"
+    )
+    assert output_path_problem(tmp_path / "a_dir", folder=False) == (
+        f"{str(tmp_path / 'a_dir')!r} is a folder; expected a file name"
+    )
+    assert not list((tmp_path).glob("new")), "nothing is created by the check"
+
+
+def test_output_path_problem_in_a_folder_without_write_permission(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("this user (root) may write anywhere: permissions cannot be tested")
+        assert output_path_problem(locked / "out.mp4", folder=False) == (
+            f"{str(locked)!r} is not writable by this user"
+        )
+    finally:
+        locked.chmod(0o700)
+
+
+def test_require_writable_names_the_output(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(
+        ConfigError, match=r"^summary '.*/f/s.json' cannot be written: '.*/f' is a file, not a folder$"
+    ):
+        require_writable(tmp_path / "f" / "s.json", folder=False, what="summary")
