@@ -79,22 +79,16 @@ def measure(
     progress: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Run frames one at a time through ``engines`` (an EngineSet); per-frame stage times in ms."""
-    from edge.stream.frame import Result
-    from edge.stream.pipeline import preprocess, render_result
+    from edge.latency import LatencyTracker
+    from edge.stream.pipeline import render_result, run_engines
 
-    hw = engines.input_hw
     kinds = [k for k in ("panoptic", "depth") if getattr(engines, k) is not None]
+    tracker = LatencyTracker()  # the stages of each frame, read back with frame_ms
     samples: dict[str, list[float]] = {}
     loops = 0
 
     def add(stage: str, ms: float) -> None:
         samples.setdefault(stage, []).append(ms)
-
-    def run(kind: str, tensor: np.ndarray) -> tuple[dict[str, np.ndarray], float, float | None]:
-        engine = getattr(engines, kind)
-        t = time.perf_counter_ns()
-        out = engine.infer({"image": tensor})
-        return out, (time.perf_counter_ns() - t) / 1e6, getattr(engine, "last_device_ms", None)
 
     measured = 0
     t_start: float | None = None
@@ -121,30 +115,22 @@ def measure(
                 loops += 1
                 continue
             t1 = time.perf_counter_ns()
-            resized, tensor = preprocess(frame.image, hw)
-            t2 = time.perf_counter_ns()
-            futures = {k: pool.submit(run, k, tensor) for k in kinds}
-            outputs = {}
-            timings: dict[str, float] = {}
-            for k, f in futures.items():
-                outputs[k], timings[k], gpu_ms = f.result()
-                if gpu_ms is not None:
-                    timings[f"{k}_gpu"] = gpu_ms
+            result = run_engines(engines, frame, tracker, pool)
             t3 = time.perf_counter_ns()
-            render_result(
-                Result(frame, outputs.get("panoptic"), outputs.get("depth"), extras={"resized": resized}),
-                engines.depth_range,
-            )
+            render_result(result, engines.depth_range)
             t4 = time.perf_counter_ns()
             done += 1
             if t_start is None:
                 continue  # warm-up
             measured += 1
+            times = tracker.frame_ms(frame.seq)
             add("capture", (t1 - t0) / 1e6)
-            add("preprocess", (t2 - t1) / 1e6)
-            for k, v in timings.items():
-                add(k, v)
-            add("engines", (t3 - t2) / 1e6)
+            add("preprocess", times["preprocess"])
+            for k in kinds:
+                add(k, times[k])
+                if f"{k}_gpu" in times:
+                    add(f"{k}_gpu", times[f"{k}_gpu"])
+            add("engines", (t3 - t1) / 1e6 - times["preprocess"])  # both engines, side by side
             add("postprocess", (t4 - t3) / 1e6)
             add(E2E, (t4 - t1) / 1e6)
             if progress is not None:

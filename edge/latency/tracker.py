@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from array import array
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ class LatencyTracker:
         self._window = window
         self._recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
         self._recent_done: deque[int] = deque(maxlen=window)
+        # each of the last ``window`` frames' stage times, for a caller that wants its own frame's
+        self._by_frame: OrderedDict[int, dict[str, float]] = OrderedDict()
         self._spans: deque[tuple[int, str, int, int, int]] = deque(
             maxlen=max_spans
         )  # seq, stage, start, end, thread
@@ -59,8 +61,24 @@ class LatencyTracker:
         with self._lock:
             self.spans_dropped += len(self._spans) == self._spans.maxlen
             self._spans.append((seq, stage, start_ns, end_ns, threading.get_ident()))
-            self._stage_ms[stage].append((end_ns - start_ns) / 1e6)
-            self._recent[stage].append((end_ns - start_ns) / 1e6)
+            ms = (end_ns - start_ns) / 1e6
+            self._stage_ms[stage].append(ms)
+            self._recent[stage].append(ms)
+            self._note_frame(seq, stage, ms)
+
+    def _note_frame(self, seq: int, stage: str, ms: float) -> None:
+        times = self._by_frame.get(seq)
+        if times is None:
+            times = self._by_frame[seq] = {}
+            if len(self._by_frame) > self._window:
+                self._by_frame.popitem(last=False)
+        times[stage] = ms
+
+    def frame_ms(self, seq: int) -> dict[str, float]:
+        """Stage times of frame ``seq`` in ms, end to end once it is done; empty for a frame
+        older than the last ``window`` ones."""
+        with self._lock:
+            return dict(self._by_frame.get(seq, {}))
 
     @contextlib.contextmanager
     def stage(self, seq: int, name: str) -> Iterator[None]:
@@ -103,6 +121,7 @@ class LatencyTracker:
             self._recent_done.append(now)
             self.spans_dropped += len(self._spans) == self._spans.maxlen
             self._spans.append((seq, E2E, t_capture_ns, now, 0))
+            self._note_frame(seq, E2E, ms)
             self.frames_out += 1
             self._t_last = now
             if self.deadline_ms is not None and ms > self.deadline_ms:

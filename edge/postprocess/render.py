@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from edge.data.cityscapes import PALETTE, TRAIN_CLASSES
@@ -11,7 +13,9 @@ from edge.postprocess.panoptic import Instance, semantic_from_panoptic
 _PALETTE_LUT = np.concatenate([PALETTE, np.zeros((256 - len(PALETTE), 3), np.uint8)]).reshape(256, 1, 3)
 
 
-def overlay(image: np.ndarray, ids: np.ndarray, instances: list[Instance], alpha: float = 0.45) -> np.ndarray:
+def overlay(
+    image: np.ndarray, ids: np.ndarray, instances: Sequence[Instance], alpha: float = 0.45
+) -> np.ndarray:
     """RGB image blended with the panoptic classes, instance outlines and labels."""
     import cv2
 
@@ -50,3 +54,26 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     if right.shape[:2] != left.shape[:2]:
         right = cv2.resize(right, (left.shape[1], left.shape[0]), interpolation=cv2.INTER_NEAREST)
     return np.concatenate([left, right], axis=1)
+
+
+def render_views(
+    image: np.ndarray,
+    panoptic_ids: np.ndarray | None,
+    instances: Sequence[Instance],
+    depth: np.ndarray | None,
+    depth_range: tuple[float, float],
+) -> dict[str, np.ndarray]:
+    """What a viewer shows of one frame: ``panoptic`` (the overlay) and ``depth`` (in
+    colour), each only when its engine ran."""
+    views: dict[str, np.ndarray] = {}
+    if panoptic_ids is not None:
+        views["panoptic"] = overlay(image, panoptic_ids, instances)
+    if depth is not None:
+        views["depth"] = colorize_depth(depth, *depth_range)
+    return views
+
+
+def compose_views(views: dict[str, np.ndarray]) -> np.ndarray:
+    """The views side by side, or the one view there is."""
+    parts = list(views.values())
+    return parts[0] if len(parts) == 1 else side_by_side(parts[0], parts[1])

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,20 +241,45 @@ def frame_rgb(frame: Frame) -> np.ndarray:
 def render_result(result: Result, depth_range: tuple[float, float]) -> np.ndarray:
     """Overlay | depth side by side (either half alone when one engine is absent)."""
     from edge.postprocess.panoptic import fuse
-    from edge.postprocess.render import colorize_depth, overlay, side_by_side
+    from edge.postprocess.render import compose_views, render_views
 
-    image = result.extras["resized"]
-    views: dict[str, np.ndarray] = {}
-    if result.panoptic is not None:
-        ids, instances = fuse(result.panoptic)
+    ids, instances = fuse(result.panoptic) if result.panoptic is not None else (None, [])
+    if ids is not None:
         result.extras["panoptic_ids"] = ids
         result.extras["instances"] = len(instances)
-        views["panoptic"] = overlay(image, ids, instances)
-    if result.depth is not None:
-        views["depth"] = colorize_depth(result.depth["depth"][0, 0], *depth_range)
+    depth = result.depth["depth"][0, 0] if result.depth is not None else None
+    views = render_views(result.extras["resized"], ids, instances, depth, depth_range)
     result.extras["views"] = views  # each half on its own, for the live viewer
-    parts = list(views.values())
-    return parts[0] if len(parts) == 1 else side_by_side(parts[0], parts[1])
+    return compose_views(views)
+
+
+def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool: Executor) -> Result:
+    """Preprocess one frame and run its engines, panoptic and depth side by side on
+    ``pool``; each step is a stage of ``tracker``. The inference step of Pipeline,
+    Perception and edge bench."""
+    seq = frame.seq
+    with tracker.stage(seq, "preprocess"):
+        resized, tensor = preprocess(frame_rgb(frame), engines.input_hw)
+    futures = {
+        kind: pool.submit(_run_engine, engine, kind, seq, tensor, tracker)
+        for kind in ("panoptic", "depth")
+        if (engine := getattr(engines, kind)) is not None
+    }
+    outputs = {k: f.result() for k, f in futures.items()}
+    return Result(frame, outputs.get("panoptic"), outputs.get("depth"), extras={"resized": resized})
+
+
+def _run_engine(
+    engine: Engine, kind: str, seq: int, tensor: np.ndarray, tracker: LatencyTracker
+) -> dict[str, np.ndarray]:
+    with tracker.stage(seq, kind):
+        out = engine.infer({"image": tensor})
+    # GPU backends time their own work with CUDA events; record it beside the host span
+    device_ms = getattr(engine, "last_device_ms", None)
+    if device_ms is not None:
+        end = time.perf_counter_ns()
+        tracker.record(seq, f"{kind}_gpu", end - int(device_ms * 1e6), end)
+    return out
 
 
 class Pipeline:
@@ -373,36 +398,14 @@ class Pipeline:
                         q.get_nowait()
 
     def _infer(self) -> None:
-        hw = self.engines.input_hw
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-engine") as pool:
             try:
                 while (frame := self._get(self._frames)) is not _END:
-                    seq = frame.seq
-                    with self.tracker.stage(seq, "preprocess"):
-                        resized, tensor = preprocess(frame_rgb(frame), hw)
-                    futures = {}
-                    for kind in ("panoptic", "depth"):
-                        engine = getattr(self.engines, kind)
-                        if engine is not None:
-                            futures[kind] = pool.submit(self._run_engine, engine, kind, seq, tensor)
-                    outputs = {k: f.result() for k, f in futures.items()}
-                    result = Result(
-                        frame, outputs.get("panoptic"), outputs.get("depth"), extras={"resized": resized}
-                    )
+                    result = run_engines(self.engines, frame, self.tracker, pool)
                     if not self._put(self._results, result):
                         break
             finally:
                 self._put_end(self._results)
-
-    def _run_engine(self, engine: Engine, kind: str, seq: int, tensor: np.ndarray) -> dict[str, np.ndarray]:
-        with self.tracker.stage(seq, kind):
-            out = engine.infer({"image": tensor})
-        # GPU backends time their own work with CUDA events; record it beside the host span
-        device_ms = getattr(engine, "last_device_ms", None)
-        if device_ms is not None:
-            end = time.perf_counter_ns()
-            self.tracker.record(seq, f"{kind}_gpu", end - int(device_ms * 1e6), end)
-        return out
 
     def _write(self, sink: Sink, result: Result) -> None:
         """A failing output (full disk, removed folder) must not stop perception: count it,

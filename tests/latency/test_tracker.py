@@ -54,6 +54,22 @@ def test_rolling_window_forgets_old_frames() -> None:
     assert line.startswith("frame 0  0.0 fps") and "work 1/1" in line and "drops 0" in line
 
 
+def test_frame_ms_gives_each_recent_frame_its_stages() -> None:
+    tr = LatencyTracker(window=3)
+    for seq in range(5):
+        tr.record(seq, "a", 0, (seq + 1) * 1_000_000)
+        tr.record(seq, "b", 0, 500_000)
+    now = time.perf_counter_ns()
+    tr.frame_done(4, now - 7_000_000)
+    assert tr.frame_ms(3) == {"a": 4.0, "b": 0.5}
+    last = tr.frame_ms(4)
+    assert (last["a"], last["b"]) == (5.0, 0.5) and 7.0 <= last["end_to_end"] < 1000.0
+    assert tr.frame_ms(1) == {}  # older than the window: forgotten
+    assert tr.frame_ms(99) == {}
+    tr.frame_ms(2)["a"] = -1.0  # a copy: the tracker's numbers stay
+    assert tr.frame_ms(2)["a"] == 3.0
+
+
 def test_status_line_is_silent_off_terminal() -> None:
     from edge.latency.status import StatusLine
 
