@@ -1,0 +1,172 @@
+"""One image in, panoptic segmentation and depth out: edge's runtime inside your own loop.
+
+``edge run`` pulls frames from a source through a threaded pipeline. An application
+that already has its frames (a ROS node, a robot's control loop, a notebook) calls a
+``Perception`` instead. Both run the same steps (``run_engines``: frame conversion,
+preprocessing, panoptic and depth side by side; then panoptic fusion), so one frame
+gives the same result either way, and both track latency per stage.
+
+    from edge.perception import Perception
+
+    with Perception.open("engines/") as perception:
+        seen = perception(rgb)          # HxWx3 uint8 RGB, any size
+        seen.panoptic, seen.depth       # Cityscapes panoptic ids, metres
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from edge.errors import BackendError
+from edge.latency import LatencyTracker
+from edge.postprocess.panoptic import Instance
+from edge.stream.frame import Frame
+from edge.stream.pipeline import EngineSet
+
+
+@dataclass(frozen=True)
+class Perceived:
+    """What the engines made of one image, at the engines' input size (``image.shape``).
+
+    ``panoptic`` holds Cityscapes panoptic ids (0 void, a stuff class's label id, a thing's
+    ``label_id * 1000 + k``), ``semantic`` the 19 train ids per pixel, ``depth`` metres;
+    each is None when that engine is absent. ``latency_ms`` gives this frame's stages
+    (preprocess, panoptic, depth, postprocess, and end_to_end from ``t_capture_ns``).
+    """
+
+    seq: int
+    t_capture_ns: int
+    image: np.ndarray
+    panoptic: np.ndarray | None
+    instances: tuple[Instance, ...]
+    semantic: np.ndarray | None
+    depth: np.ndarray | None
+    outputs: dict[str, dict[str, np.ndarray]]  # the engines' raw outputs, by kind
+    latency_ms: dict[str, float]
+
+
+class Perception:
+    """Runs an EngineSet on one image per call; calls from several threads take turns.
+
+    ``tracker`` accumulates every call's stage times (``tracker.summary()``, as ``edge run``
+    prints them); pass one to share it, or to set a deadline.
+    """
+
+    def __init__(self, *, engines: EngineSet, tracker: LatencyTracker | None = None) -> None:
+        self.engines = engines
+        self.tracker = tracker or LatencyTracker()
+        self.tracker.engines = dict(engines.described)
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="edge-perception"
+        )
+        self._lock = threading.Lock()
+        self._seq = 0
+
+    @classmethod
+    def open(
+        cls,
+        engines_dir: str | Path = "engines",
+        *,
+        backend: str = "onnxruntime",
+        panoptic: str | None = None,
+        depth: str | None = None,
+        precision: str | None = None,
+        size: tuple[int, int] | None = None,
+        threads: int | None = None,
+        device: str | None = None,
+        deadline_ms: float | None = None,
+    ) -> Perception:
+        """The engines of a folder that build_engines.py wrote, chosen as ``edge run`` chooses
+        (the newest build of each kind that fits the arguments)."""
+        from edge.stream import default_engine_options
+
+        engines = EngineSet.from_manifest(
+            engines_dir,
+            backend=backend,
+            panoptic=panoptic,
+            depth=depth,
+            precision=precision,
+            size=size,
+            engine_options=default_engine_options(backend, threads, device),
+        )
+        return cls(engines=engines, tracker=LatencyTracker(deadline_ms=deadline_ms))
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) the engines run at; every image is resized to it."""
+        return self.engines.input_hw
+
+    def __call__(self, image: np.ndarray, *, t_capture_ns: int | None = None) -> Perceived:
+        """Panoptic segmentation and depth of ``image`` (HxWx3 uint8 RGB; grey HxW and RGBA
+        are converted). ``t_capture_ns`` is when the image was taken, on the
+        ``time.perf_counter_ns()`` clock (default: now), so end_to_end counts from there."""
+        from edge.postprocess.panoptic import fuse
+        from edge.stream.pipeline import run_engines
+
+        t0 = time.perf_counter_ns() if t_capture_ns is None else t_capture_ns
+        with self._lock:
+            if self._pool is None:
+                raise BackendError("this Perception is closed (its engines were released); open a new one")
+            seq = self._seq
+            self._seq += 1
+            self.tracker.frame_captured()
+            frame = Frame(seq=seq, t_capture_ns=t0, image=image, source="Perception")
+            result = run_engines(self.engines, frame, self.tracker, self._pool)
+            ids: np.ndarray | None = None
+            instances: list[Instance] = []
+            with self.tracker.stage(seq, "postprocess"):
+                if result.panoptic is not None:
+                    ids, instances = fuse(result.panoptic)
+            self.tracker.frame_done(seq, t0)
+        return Perceived(
+            seq=seq,
+            t_capture_ns=t0,
+            image=result.extras["resized"],
+            panoptic=ids,
+            instances=tuple(instances),
+            semantic=result.panoptic["sem_labels"][0] if result.panoptic is not None else None,
+            depth=result.depth["depth"][0, 0] if result.depth is not None else None,
+            outputs={
+                k: v for k, v in (("panoptic", result.panoptic), ("depth", result.depth)) if v is not None
+            },
+            latency_ms=self.tracker.frame_ms(seq),
+        )
+
+    def render(self, seen: Perceived) -> np.ndarray:
+        """The picture ``edge run`` writes for a frame: the panoptic overlay and the depth in
+        colour side by side (RGB, uint8)."""
+        from edge.postprocess.render import compose_views, render_views
+
+        views = render_views(seen.image, seen.panoptic, seen.instances, seen.depth, self.engines.depth_range)
+        return compose_views(views)
+
+    def close(self) -> None:
+        """Release the engines; later calls raise BackendError. Closing twice is harmless."""
+        with self._lock:
+            if self._pool is None:
+                return
+            self._pool.shutdown()
+            self._pool = None
+            self.engines.close()
+
+    def __enter__(self) -> Perception:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        what = ", ".join(f"{k}={v!r}" for k, v in self.engines.described.items())
+        return f"Perception({what}, input_size={self.input_size})"
+
+
+__all__ = ["Perceived", "Perception"]

@@ -1,0 +1,184 @@
+"""Perception: one image per call, on real engines built with the bundled demo weights."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.build import BuildRequest, build_all
+from edge.errors import BackendError, ManifestError, SourceError
+from edge.models.zoo import bundled_weights
+from edge.perception import Perception
+from edge.stream import default_engine_options
+from edge.stream.frame import Result
+from edge.stream.pipeline import EngineSet, Pipeline
+from edge.stream.sinks import NullSink
+from edge.stream.sources import open_source
+from tests.conftest import TEST_SIZE
+
+SOURCE = "synthetic://?size=256x512&frames=3&seed=3"  # twice the engines' size: resized on the way in
+
+
+@pytest.fixture(scope="module")
+def demo_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Trained weights, so frames hold instances (random weights find none)."""
+    out = tmp_path_factory.mktemp("demo_engines")
+    reqs = [
+        BuildRequest(model=m, height=TEST_SIZE[0], width=TEST_SIZE[1], checkpoint=bundled_weights(m))
+        for m in ("panoptic_fpn_tiny", "depth_tiny")
+    ]
+    build_all(reqs, out, show_progress=False)
+    return out
+
+
+def frames() -> list[np.ndarray]:
+    src = open_source(SOURCE)
+    images = []
+    while (frame := src.read()) is not None:
+        images.append(frame.image)
+    src.close()
+    return images
+
+
+def test_a_call_gives_what_the_pipeline_gives(demo_engines: Path) -> None:
+    piped: list[Result] = []
+    # the options edge run and Perception.open use: thread counts change summation order
+    engines = EngineSet.from_manifest(
+        demo_engines, engine_options=default_engine_options("onnxruntime", None)
+    )
+    try:
+        Pipeline(
+            source=open_source(SOURCE), engines=engines, sinks=[NullSink()], on_result=piped.append
+        ).run()
+    finally:
+        engines.close()
+    assert len(piped) == 3
+
+    with Perception.open(demo_engines) as perception:
+        seen = [perception(image) for image in frames()]
+        rendered = [perception.render(s) for s in seen]
+
+    instances = 0
+    for s, r, picture in zip(seen, piped, rendered, strict=True):
+        assert s.image.shape == (*TEST_SIZE, 3)
+        assert s.panoptic is not None and s.semantic is not None and s.depth is not None
+        assert s.panoptic.shape == s.semantic.shape == s.depth.shape == TEST_SIZE
+        np.testing.assert_array_equal(s.panoptic, r.extras["panoptic_ids"])
+        np.testing.assert_array_equal(s.semantic, r.panoptic["sem_labels"][0])
+        np.testing.assert_array_equal(s.depth, r.depth["depth"][0, 0])
+        np.testing.assert_array_equal(picture, r.rendered)
+        assert picture.shape == (TEST_SIZE[0], 2 * TEST_SIZE[1], 3)
+        assert set(s.outputs) == {"panoptic", "depth"}
+        for inst in s.instances:  # every kept instance owns pixels of the panoptic map
+            assert inst.panoptic_id // 1000 in (24, 25, 26, 27, 28, 31, 32, 33)
+            assert (s.panoptic == inst.panoptic_id).any()
+        instances += len(s.instances)
+    assert instances > 0
+
+
+def test_latency_per_frame_and_in_total(demo_engines: Path) -> None:
+    images = frames()
+    with Perception.open(demo_engines, deadline_ms=1e6) as perception:
+        t_capture = time.perf_counter_ns()
+        time.sleep(0.05)  # the frame waited 50 ms before the call
+        first = perception(images[0], t_capture_ns=t_capture)
+        second = perception(images[1])
+        summary = perception.tracker.summary()
+    assert set(first.latency_ms) == {"preprocess", "panoptic", "depth", "postprocess", "end_to_end"}
+    assert all(v > 0 for v in first.latency_ms.values())
+    assert first.latency_ms["end_to_end"] >= 50 + first.latency_ms["panoptic"]
+    assert first.t_capture_ns == t_capture
+    assert second.seq == first.seq + 1
+    assert second.latency_ms["end_to_end"] < first.latency_ms["end_to_end"] + 1e3
+    assert summary["frames_in"] == summary["frames_out"] == 2
+    assert summary["stages_ms"]["panoptic"]["count"] == 2
+    assert summary["deadline_misses"] == 0
+    assert summary["engines"]["panoptic"].startswith("panoptic_fpn_tiny onnxruntime fp32")
+
+
+def test_any_size_grey_and_rgba_are_converted(demo_engines: Path) -> None:
+    image = frames()[0]
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    with Perception.open(demo_engines) as perception:
+        assert perception.input_size == TEST_SIZE
+        from_grey = perception(grey)
+        from_rgb_of_grey = perception(cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB))
+        from_rgba = perception(cv2.cvtColor(image, cv2.COLOR_RGB2RGBA))
+        from_rgb = perception(image)
+        odd = perception(cv2.resize(image, (333, 101)))
+    np.testing.assert_array_equal(from_grey.panoptic, from_rgb_of_grey.panoptic)
+    np.testing.assert_array_equal(from_rgba.panoptic, from_rgb.panoptic)
+    assert odd.panoptic is not None and odd.panoptic.shape == TEST_SIZE
+
+
+def test_bad_images_are_refused_and_the_next_call_works(demo_engines: Path) -> None:
+    image = frames()[0]
+    with Perception.open(demo_engines) as perception:
+        with pytest.raises(SourceError, match=r"float32 array; expected a uint8 RGB image"):
+            perception(image.astype(np.float32))
+        with pytest.raises(SourceError, match=r"shape \(128, 256, 2\); expected HxWx3"):
+            perception(np.zeros((128, 256, 2), np.uint8))
+        with pytest.raises(SourceError, match=r"list; expected a uint8"):
+            perception([[0]])  # type: ignore[arg-type]
+        assert perception(image).panoptic is not None
+
+
+def test_closed_means_closed(demo_engines: Path) -> None:
+    perception = Perception.open(demo_engines)
+    assert "panoptic_fpn_tiny" in repr(perception)
+    perception.close()
+    perception.close()  # twice is harmless
+    assert perception.engines.panoptic is not None
+    with pytest.raises(BackendError, match="closed"):
+        perception(frames()[0])
+
+
+def test_open_refuses_what_the_folder_lacks(demo_engines: Path, tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="does not exist"):
+        Perception.open(tmp_path / "nothing")
+    with pytest.raises(ManifestError, match="no onnxruntime depth engine for 'depth_r18'"):
+        Perception.open(demo_engines, depth="depth_r18")
+
+
+def test_threads_take_turns(demo_engines: Path) -> None:
+    images = frames()
+    with Perception.open(demo_engines) as perception:
+        alone = [perception(im).panoptic for im in images]
+        got: dict[int, list[int]] = {}
+        same: dict[int, bool] = {}
+
+        def work(i: int) -> None:
+            got[i] = [perception(images[i]).seq for _ in range(2)]
+            same[i] = np.array_equal(perception(images[i]).panoptic, alone[i])
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seqs = [s for v in got.values() for s in v]
+        assert len(seqs) == 6 and len(set(seqs)) == 6
+        assert same == {0: True, 1: True, 2: True}
+        assert perception.tracker.summary()["frames_out"] == 3 + 9
+
+
+def test_the_readme_example_runs(
+    demo_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("### Python API", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "engines").symlink_to(demo_engines)
+    cv2.imwrite(str(tmp_path / "frame.png"), cv2.cvtColor(frames()[0], cv2.COLOR_RGB2BGR))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    seen = cv2.imread(str(tmp_path / "seen.png"))
+    assert seen is not None and seen.shape == (TEST_SIZE[0], 2 * TEST_SIZE[1], 3)
+    out = capsys.readouterr().out
+    assert f"{TEST_SIZE} " in out and "'end_to_end'" in out
+    assert "panoptic_fpn_tiny onnxruntime fp32" in out and "frames in 1  out 1" in out
