@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,15 @@ class Perceived:
     depth: np.ndarray | None
     outputs: dict[str, dict[str, np.ndarray]]  # the engines' raw outputs, by kind
     latency_ms: dict[str, float]
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        """Each thing found, JSON-ready: id, class, score, box, pixels, and with depth its
+        distance (median over its pixels) and nearest part in metres; what an
+        ``objects.jsonl`` sink writes."""
+        from edge.postprocess.objects import describe_objects
+
+        return describe_objects(self.instances, self.depth)
 
 
 class Perception:

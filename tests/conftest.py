@@ -40,3 +40,18 @@ def tiny_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     build_all(reqs, out, show_progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny engines with the bundled demo weights, so frames hold instances (random weights
+    find none)."""
+    from edge.models.zoo import bundled_weights
+
+    out = tmp_path_factory.mktemp("demo_engines")
+    reqs = [
+        BuildRequest(model=m, height=TEST_SIZE[0], width=TEST_SIZE[1], checkpoint=bundled_weights(m))
+        for m in ("panoptic_fpn_tiny", "depth_tiny")
+    ]
+    build_all(reqs, out, show_progress=False)
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -10,9 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.build import BuildRequest, build_all
 from edge.errors import BackendError, ManifestError, SourceError
-from edge.models.zoo import bundled_weights
 from edge.perception import Perception
 from edge.stream import default_engine_options
 from edge.stream.frame import Result
@@ -22,18 +21,6 @@ from edge.stream.sources import open_source
 from tests.conftest import TEST_SIZE
 
 SOURCE = "synthetic://?size=256x512&frames=3&seed=3"  # twice the engines' size: resized on the way in
-
-
-@pytest.fixture(scope="module")
-def demo_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Trained weights, so frames hold instances (random weights find none)."""
-    out = tmp_path_factory.mktemp("demo_engines")
-    reqs = [
-        BuildRequest(model=m, height=TEST_SIZE[0], width=TEST_SIZE[1], checkpoint=bundled_weights(m))
-        for m in ("panoptic_fpn_tiny", "depth_tiny")
-    ]
-    build_all(reqs, out, show_progress=False)
-    return out
 
 
 def frames() -> list[np.ndarray]:
@@ -180,5 +167,28 @@ def test_the_readme_example_runs(
     seen = cv2.imread(str(tmp_path / "seen.png"))
     assert seen is not None and seen.shape == (TEST_SIZE[0], 2 * TEST_SIZE[1], 3)
     out = capsys.readouterr().out
-    assert f"{TEST_SIZE} " in out and "'end_to_end'" in out
+    assert f"{TEST_SIZE} " in out and "'end_to_end'" in out and "'distance_m'" in out
     assert "panoptic_fpn_tiny onnxruntime fp32" in out and "frames in 1  out 1" in out
+
+
+def test_objects_sink_writes_what_perception_sees(demo_engines: Path, tmp_path: Path) -> None:
+    """``--sink objects.jsonl`` through the real pipeline: a line per frame whose objects
+    are those Perception finds in the same frame, with distances from the depth engine."""
+    from edge.stream import run_stream
+
+    before = time.time()
+    run_stream(SOURCE, engines=demo_engines, sinks=[str(tmp_path / "o" / "objects.jsonl")])
+    lines = [json.loads(x) for x in (tmp_path / "o" / "objects.jsonl").read_text().splitlines()]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["objects.jsonl"]  # no partial left
+    with Perception.open(demo_engines) as perception:
+        expected = [perception(image).objects for image in frames()]
+    assert [x["frame"] for x in lines] == [0, 1, 2]
+    assert [x["objects"] for x in lines] == expected
+    assert sum(len(x) for x in expected) > 0
+    assert all(x["size"] == list(TEST_SIZE) for x in lines)
+    assert lines[0]["t_capture_ns"] < lines[1]["t_capture_ns"] < lines[2]["t_capture_ns"]
+    assert before - 1 < lines[0]["time_unix"] < lines[2]["time_unix"] < time.time()
+    for obj in (o for x in lines for o in x["objects"]):
+        assert 0.1 <= obj["nearest_m"] <= obj["distance_m"] <= 100.0
+        x1, y1, x2, y2 = obj["box"]
+        assert 0 <= x1 < x2 <= TEST_SIZE[1] and 0 <= y1 < y2 <= TEST_SIZE[0]

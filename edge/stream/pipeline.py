@@ -246,7 +246,7 @@ def render_result(result: Result, depth_range: tuple[float, float]) -> np.ndarra
     ids, instances = fuse(result.panoptic) if result.panoptic is not None else (None, [])
     if ids is not None:
         result.extras["panoptic_ids"] = ids
-        result.extras["instances"] = len(instances)
+        result.extras["instances"] = instances
     depth = result.depth["depth"][0, 0] if result.depth is not None else None
     views = render_views(result.extras["resized"], ids, instances, depth, depth_range)
     result.extras["views"] = views  # each half on its own, for the live viewer

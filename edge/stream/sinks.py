@@ -1,15 +1,18 @@
-"""URI-selected output sinks: ``out.mp4``, ``dir://frames/``, ``http://127.0.0.1:8080``
-(the live web viewer, edge.viewer), ``display://`` (an OpenCV window), ``null://``.
+"""URI-selected output sinks: ``out.mp4``, ``objects.jsonl`` (what was found, as JSON
+lines), ``dir://frames/``, ``http://127.0.0.1:8080`` (the live web viewer, edge.viewer),
+``display://`` (an OpenCV window), ``null://``.
 
-The video sink writes to a hidden partial file and renames it on close, so an
-interrupted run never leaves a truncated file under the final name.
+The video and JSON-lines sinks write to a hidden partial file and rename it on close, so
+an interrupted run never leaves a truncated file under the final name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -81,6 +84,51 @@ class VideoSink:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            os.replace(self.partial, self.path)
+
+
+class ObjectsSink:
+    """One JSON line per frame: its number, capture time and the objects in it, each with
+    class, score, box and distance (``describe_objects``). Lines are flushed as they are
+    written, so the partial file keeps every finished frame even if the process dies."""
+
+    def __init__(self, uri: str, path: Path) -> None:
+        _checked(uri, path, folder=False)
+        self.uri, self.path = uri, path
+        self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.frames = 0
+        self._file: Any = None
+
+    def write(self, image: np.ndarray, seq: int) -> None:
+        raise SinkError(
+            f"sink {self.uri!r} records what the engines found, so it needs results, not pictures"
+        )
+
+    def write_result(self, result: Any) -> None:
+        from edge.postprocess.objects import describe_objects
+
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.partial, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        frame = result.frame
+        # the capture stamp is on the monotonic clock; the wall-clock time is derived from it
+        unix = (time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)) / 1e9
+        depth = result.depth["depth"][0, 0] if result.depth is not None else None
+        record = {
+            "frame": frame.seq,
+            "t_capture_ns": frame.t_capture_ns,
+            "time_unix": round(unix, 6),
+            "size": list(result.extras["resized"].shape[:2]),
+            "objects": describe_objects(result.extras.get("instances", ()), depth),
+        }
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
             os.replace(self.partial, self.path)
 
 
@@ -173,10 +221,13 @@ def open_sink(uri: str, *, fps: float = 17.0) -> Sink:
     if parts.scheme == "dir":
         return DirSink(uri, Path(parts.netloc + parts.path))
     path = Path(parts.path if parts.scheme == "file" else uri)
+    if parts.scheme in ("", "file") and path.suffix.lower() == ".jsonl":
+        return ObjectsSink(uri, path)
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
             f"unknown sink {uri!r}; supported: a video path ending in {sorted(VIDEO_SUFFIXES)}, "
-            "dir://FOLDER, http://127.0.0.1:8080 (live viewer), display:// (window), null://"
+            "objects.jsonl (objects and distances per frame), dir://FOLDER, "
+            "http://127.0.0.1:8080 (live viewer), display:// (window), null://"
         )
     return VideoSink(uri, path, fps)
 

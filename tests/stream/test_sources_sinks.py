@@ -106,7 +106,7 @@ def test_video_sink_finalises_atomically(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
 
 
-@pytest.mark.parametrize("uri", ["{f}/o.mp4", "dir://{f}/frames", "{d}", "dir://{f}"])
+@pytest.mark.parametrize("uri", ["{f}/o.mp4", "{f}/o.jsonl", "dir://{f}/frames", "{d}", "dir://{f}"])
 def test_sinks_that_cannot_write_fail_when_opened(tmp_path: Path, uri: str) -> None:
     """Before the run starts, not at its first frame (then only counted as sink errors)."""
     (tmp_path / "a_file").write_text("x")
@@ -130,3 +130,27 @@ def test_dir_and_null_sinks(tmp_path: Path) -> None:
     assert n.frames == 1
     with pytest.raises(SinkError, match="unknown sink 'out.txt'"):
         open_sink("out.txt")
+
+
+def test_objects_sink_keeps_finished_lines_and_finalises(tmp_path: Path) -> None:
+    from edge.postprocess.panoptic import Instance
+    from edge.stream.frame import Frame, Result
+    from edge.stream.sinks import ObjectsSink
+
+    sink = open_sink(str(tmp_path / "objects.jsonl"))
+    assert isinstance(sink, ObjectsSink)
+    with pytest.raises(SinkError, match="needs results, not pictures"):
+        sink.write(np.zeros((4, 4, 3), np.uint8), 0)
+    car = Instance(26000, 13, 0.9, (0.0, 0.0, 2.0, 2.0), np.ones((2, 2), bool), (0, 0))
+    for seq in range(2):
+        frame = Frame(seq=seq, t_capture_ns=seq, image=np.zeros((4, 4, 3), np.uint8))
+        depth = {"depth": np.full((1, 1, 4, 4), 7.5, np.float32)}
+        sink.write_result(Result(frame, None, depth, extras={"resized": frame.image, "instances": [car]}))
+    # while the run goes on, finished lines are on disk under the partial name only
+    assert not (tmp_path / "objects.jsonl").exists()
+    partial = (tmp_path / ".objects.partial.jsonl").read_text().splitlines()
+    assert len(partial) == 2 and '"distance_m": 7.5' in partial[1]
+    sink.close()
+    sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["objects.jsonl"]
+    assert (tmp_path / "objects.jsonl").read_text().splitlines() == partial

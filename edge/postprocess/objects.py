@@ -1,0 +1,42 @@
+"""Each detected thing with its distance: the instance masks laid over the depth map.
+
+The median depth of an object's own pixels is its distance; the 10th percentile is how
+near its nearest part is (a car seen at an angle, a person's outstretched arm) without
+trusting the few mask pixels that spill onto the road in front of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from edge.data.cityscapes import TRAIN_CLASSES
+from edge.postprocess.panoptic import Instance
+
+NEAR_PERCENTILE = 10
+
+
+def describe_objects(instances: Sequence[Instance], depth: np.ndarray | None) -> list[dict[str, Any]]:
+    """One JSON-ready record per instance: ``id`` (its panoptic id), ``class``, ``score``,
+    ``box`` [x1, y1, x2, y2] and ``pixels`` in the engines' input image, and with a depth
+    map ``distance_m`` (median over its pixels) and ``nearest_m``."""
+    objects = []
+    for inst in instances:
+        y0, x0 = inst.offset
+        h, w = inst.mask.shape
+        record: dict[str, Any] = {
+            "id": inst.panoptic_id,
+            "class": TRAIN_CLASSES[inst.train_id].name,
+            "score": round(float(inst.score), 4),
+            "box": [round(float(v), 1) for v in inst.box],
+            "pixels": int(inst.mask.sum()),
+        }
+        if depth is not None:
+            values = depth[y0 : y0 + h, x0 : x0 + w][inst.mask]
+            if values.size:
+                record["distance_m"] = round(float(np.median(values)), 3)
+                record["nearest_m"] = round(float(np.percentile(values, NEAR_PERCENTILE)), 3)
+        objects.append(record)
+    return objects
