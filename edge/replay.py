@@ -192,4 +192,11 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             f"depth AbsRel {d['abs_rel']:.3f}  SqRel {d['sq_rel']:.3f}  RMSE {d['rmse']:.2f} m  "
             f"d<1.25 {d['delta1']:.3f}  d<1.25^2 {d['delta2']:.3f}  d<1.25^3 {d['delta3']:.3f}"
         )
+    o = metrics.get("object_distance") or {}
+    if o.get("objects"):
+        lines.append(
+            f"object distance AbsRel {o['abs_rel']:.3f}  |error| p50 {o['abs_err_m_p50']:.2f} m  "
+            f"p90 {o['abs_err_m_p90']:.2f} m  within 10% {100 * o['within_10pct']:.0f}%  "
+            f"({o['objects']} matched objects)"
+        )
     return "\n".join(lines)

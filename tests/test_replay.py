@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge.cli import main
-from edge.data.cityscapes import list_frames, read_ids
+from edge.data.cityscapes import TRAIN_CLASSES, list_frames, read_ids
 from edge.data.make_synthetic import write_dataset
 from edge.errors import ConfigError, SourceError
 from edge.eval import ConfusionMatrix
@@ -90,3 +90,18 @@ def test_replay_checks_its_output_folder_before_running(
         ConfigError, match="predictions folder '.*' cannot be written: .* is a file, not a folder"
     ):
         replay(f"cityscapes://{dataset}?fps=0", engines=tiny_engines, out_dir=tmp_path / "a_file" / "preds")
+
+
+def test_replay_reports_object_distance(
+    demo_engines: Path, dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trained engines find cars there; each matched one's distance is compared with the truth."""
+    report = replay(f"cityscapes://{dataset}?fps=0", engines=demo_engines, threads=1)
+    m = report["metrics"]
+    things = {c.name for c in TRAIN_CLASSES if c.thing}
+    things_tp = sum(c["tp"] for name, c in m["panoptic"]["per_class"].items() if name in things)
+    o = m["object_distance"]
+    assert 0 < o["objects"] <= things_tp  # matched things with valid true depth
+    assert 0 <= o["abs_rel"] < 1 and o["abs_err_m_p50"] <= o["abs_err_m_p90"] and 0 <= o["within_10pct"] <= 1
+    assert main(["replay", f"cityscapes://{dataset}?fps=0", "--engines", str(demo_engines), "--eval"]) == 0
+    assert f"({o['objects']} matched objects)" in capsys.readouterr().out

@@ -8,6 +8,7 @@ import numpy as np
 
 from edge.data.cityscapes import LABEL_IDS
 from edge.eval.depth import DepthStats
+from edge.eval.objects import ObjectDistanceStats
 from edge.eval.panoptic import PanopticStats
 from edge.eval.semantic import ConfusionMatrix
 
@@ -20,6 +21,7 @@ class Evaluator:
         self.panoptic = PanopticStats()
         self.semantic = ConfusionMatrix()
         self.depth = DepthStats(min_depth=min_depth, max_depth=max_depth)
+        self.objects = ObjectDistanceStats(min_depth=min_depth, max_depth=max_depth)
         self.frames = 0
 
     def add(
@@ -33,12 +35,16 @@ class Evaluator:
         depth: np.ndarray | None = None,
     ) -> None:
         hw = gt_label_ids.shape
-        if panoptic_ids is not None and gt_instance_ids is not None:
-            self.panoptic.add(resize_nearest(panoptic_ids, hw), gt_instance_ids)
+        pred_ids = resize_nearest(panoptic_ids, hw) if panoptic_ids is not None else None
+        pred_depth = resize_bilinear(depth, hw) if depth is not None else None
+        if pred_ids is not None and gt_instance_ids is not None:
+            matches = self.panoptic.add(pred_ids, gt_instance_ids)
+            if pred_depth is not None and gt_depth is not None:
+                self.objects.add(matches, pred_ids, pred_depth, gt_instance_ids, gt_depth)
         if sem_train_ids is not None:
             self.semantic.add(LABEL_IDS[resize_nearest(sem_train_ids, hw)], gt_label_ids)
-        if depth is not None and gt_depth is not None:
-            self.depth.add(resize_bilinear(depth, hw), gt_depth)
+        if pred_depth is not None and gt_depth is not None:
+            self.depth.add(pred_depth, gt_depth)
         self.frames += 1
 
     def results(self) -> dict[str, Any]:
@@ -47,6 +53,7 @@ class Evaluator:
             "panoptic": self.panoptic.results(),
             "semantic": self.semantic.results(),
             "depth": self.depth.results(),
+            "object_distance": self.objects.results(),
         }
 
 

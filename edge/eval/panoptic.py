@@ -37,8 +37,9 @@ class ClassStats:
 class PanopticStats:
     per_class: dict[int, ClassStats] = field(default_factory=lambda: {k: ClassStats() for k in EVAL_LABELS})
 
-    def add(self, pred_ids: np.ndarray, gt_ids: np.ndarray) -> None:
-        """One image: predicted and ground-truth id maps of the same shape."""
+    def add(self, pred_ids: np.ndarray, gt_ids: np.ndarray) -> list[tuple[int, int]]:
+        """One image: predicted and ground-truth id maps of the same shape. Returns the
+        matched (ground-truth id, predicted id) pairs."""
         if pred_ids.shape != gt_ids.shape:
             raise ValueError(f"prediction {pred_ids.shape} and ground truth {gt_ids.shape} differ in shape")
         gt = _voided(gt_ids.astype(np.int64))
@@ -61,8 +62,7 @@ class PanopticStats:
         pairs, inter = np.unique(gt * offset + pred, return_counts=True)
         overlap = {(int(p) // offset, int(p) % offset): int(n) for p, n in zip(pairs, inter, strict=True)}
         crowd = {cat: g for g, (cat, _) in gt_info.items() if _is_crowd(g)}
-        gt_matched: set[int] = set()
-        pred_matched: set[int] = set()
+        matches: list[tuple[int, int]] = []
         for (g, p), n in overlap.items():
             if g not in gt_info or p not in pred_info or _is_crowd(g):
                 continue
@@ -74,8 +74,9 @@ class PanopticStats:
                 stats = self.per_class[gcat]
                 stats.tp += 1
                 stats.iou += iou
-                gt_matched.add(g)
-                pred_matched.add(p)
+                matches.append((g, p))
+        gt_matched = {g for g, _ in matches}
+        pred_matched = {p for _, p in matches}
         for g, (cat, _) in gt_info.items():
             if g not in gt_matched and not _is_crowd(g):
                 self.per_class[cat].fn += 1
@@ -88,6 +89,7 @@ class PanopticStats:
             if ignored / area > 0.5:
                 continue
             self.per_class[cat].fp += 1
+        return matches
 
     def merge(self, other: PanopticStats) -> None:
         for k, s in other.per_class.items():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edge.eval import ConfusionMatrix, DepthStats, Evaluator, PanopticStats
+from edge.eval.objects import ObjectDistanceStats
 
 
 def test_depth_metrics_golden() -> None:
@@ -36,7 +37,7 @@ def test_panoptic_rules_on_hand_made_maps() -> None:
     pred[0:4, 0:3] = 26005  # 12 px, IoU 12/16 = 0.75: a match
     pred[6:10, 6:10] = 24001  # a person entirely on void: ignored, not a false positive
     s = PanopticStats()
-    s.add(pred, gt)
+    assert sorted(s.add(pred, gt)) == [(7, 7), (26001, 26005)]  # the matched pairs
     car, road, person = (s.per_class[k] for k in (26, 7, 24))
     assert (car.tp, car.fp, car.fn) == (1, 0, 0) and car.iou == pytest.approx(0.75)
     assert (person.tp, person.fp, person.fn) == (0, 0, 0)
@@ -76,3 +77,38 @@ def test_evaluator_resizes_predictions_to_the_ground_truth() -> None:
     r = ev.results()
     assert r["frames"] == 1 and r["semantic"]["miou"] == 1.0 and r["panoptic"]["all"]["pq"] == 1.0
     assert r["depth"]["abs_rel"] == pytest.approx(0.1)
+    assert r["object_distance"] == {"objects": 0}  # road only: no things
+
+
+def test_object_distance_golden() -> None:
+    gt = np.full((4, 6), 7)  # road
+    gt[:, 0:3] = 26001  # a car, 12 px
+    gt[0:2, 3:6] = 26002  # another car, 6 px
+    pred = gt.copy()
+    pred[gt == 26001] = 26000
+    pred[gt == 26002] = 33000  # a bicycle where the second car is: no match, no distance
+    gt_depth = np.full((4, 6), 30.0)
+    gt_depth[:, 0:3] = [[8, 9, 10], [10, 11, 12], [10, 10, 10], [0, 10, 10]]  # 0: no measurement
+    pred_depth = np.full((4, 6), 12.0)
+    s = ObjectDistanceStats(max_depth=80.0)
+    matches = PanopticStats().add(pred, gt)
+    s.add(matches, pred, pred_depth, gt, gt_depth)  # car: true median 10 (11 valid px), predicted 12
+    # second image: the same car predicted at 10.5 m; a car with no valid depth is skipped
+    gt2 = gt.copy()
+    gt2[0:2, 3:6] = 26003
+    depth2 = gt_depth.copy()
+    depth2[0:2, 3:6] = 0.0
+    pred2 = gt2.copy()
+    pred2[gt2 == 26001] = 26000
+    s.add(PanopticStats().add(pred2, gt2), pred2, np.full((4, 6), 10.5), gt2, depth2)
+    # errors 2 m (rel 0.2) and 0.5 m (rel 0.05)
+    assert s.results() == pytest.approx(
+        {
+            "objects": 2,
+            "abs_rel": 0.125,
+            "abs_err_m_p50": 1.25,
+            "abs_err_m_p90": 0.5 + 0.9 * 1.5,
+            "within_10pct": 0.5,
+        }
+    )
+    assert ObjectDistanceStats().results() == {"objects": 0}
