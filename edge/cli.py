@@ -173,6 +173,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             threads=args.threads,
             log=log,
             half=args.half,
+            object_weight=args.object_weight,
         )
     finally:
         for bar in bars:
@@ -271,6 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", type=output_file, metavar="PATH", help="append per-step losses as JSON lines")
     p.add_argument(
         "--half", action="store_true", help="store the checkpoint's weights as float16 (half the file)"
+    )
+    p.add_argument(
+        "--object-weight",
+        type=positive_number(),
+        default=1.0,
+        metavar="W",
+        help="depth models: count each pixel of a thing (car, person, ...) W times in the loss, so "
+        "objects' distances count as much as the road's; default: %(default)s (unweighted)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)

@@ -28,9 +28,11 @@ def train(
     log: Callable[[int, dict[str, float]], None] | None = None,
     save_every: int = 200,
     half: bool = False,
+    object_weight: float = 1.0,
 ) -> dict[str, Any]:
     """AdamW with a cosine schedule; the checkpoint is rewritten atomically every ``save_every``
-    (with ``half``, its floating-point tensors stored as float16: half the file, for shipping)."""
+    (with ``half``, its floating-point tensors stored as float16: half the file, for shipping).
+    ``object_weight`` weighs things' pixels in the depth loss (``depth_loss``)."""
     from edge.models.checkpoints import load_checkpoint
     from edge.models.zoo import create_model, get_entry
     from edge.train.data import batches
@@ -38,7 +40,11 @@ def train(
 
     if steps < 1 or batch < 1 or not lr > 0:
         raise ConfigError(f"steps {steps}, batch {batch}, lr {lr}: expected positive values")
+    if not object_weight >= 1.0:
+        raise ConfigError(f"object weight {object_weight}: expected 1 (unweighted) or more")
     kind = get_entry(model_name).kind
+    if object_weight != 1.0 and kind != "depth":
+        raise ConfigError(f"--object-weight applies to depth models; {model_name!r} is a {kind} model")
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -58,7 +64,11 @@ def train(
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
         b = next(data)
-        losses = panoptic_loss(model, b, gen) if kind == "panoptic" else {"depth": depth_loss(model, b)}
+        losses = (
+            panoptic_loss(model, b, gen)
+            if kind == "panoptic"
+            else {"depth": depth_loss(model, b, object_weight=object_weight)}
+        )
         total = torch.stack(list(losses.values())).sum()
         opt.zero_grad(set_to_none=True)
         total.backward()
@@ -82,6 +92,7 @@ def train(
         "batch": batch,
         "lr": lr,
         "half": half,
+        "object_weight": object_weight,
         "first": history[0],
         "last": history[-1],
     }

@@ -68,6 +68,24 @@ def test_depth_loss_falls_and_checkpoint_loads(tmp_path: Path) -> None:
         assert torch.isfinite(depth_loss(model.eval(), batch))
 
 
+def test_object_weight_counts_thing_pixels_that_many_times() -> None:
+    from edge.data.cityscapes import THING_TRAIN_IDS
+
+    model = create_model("depth_tiny", seed=2).eval()
+    batch = next(batches(size=(64, 128), batch=2, seed=4))
+    things = torch.isin(batch.sem, torch.tensor(THING_TRAIN_IDS))
+    assert things.any(), "the synthetic drive puts cars in the frame"
+    with torch.no_grad():
+        out = model(batch.images)["depth"][:, 0]
+        valid = (batch.depth > model.cfg.min_depth) & (batch.depth < model.cfg.max_depth)
+        err = (out.log() - batch.depth.log()).abs()
+        w = torch.where(things, 3.0, 1.0)
+        expected = (err * w)[valid].sum() / w[valid].sum()
+        torch.testing.assert_close(depth_loss(model, batch, object_weight=3.0), expected)
+        torch.testing.assert_close(depth_loss(model, batch), err[valid].mean())
+        assert depth_loss(model, batch, object_weight=3.0) != depth_loss(model, batch)
+
+
 def test_half_checkpoint_is_half_the_file_and_loads_close(tmp_path: Path) -> None:
     model = create_model("depth_tiny", seed=3)
     save_state(model.state_dict(), tmp_path / "full.pt")
@@ -89,3 +107,7 @@ def test_bad_training_arguments() -> None:
 
     with pytest.raises(ConfigError):
         train("depth_tiny", steps=0, out="x.pt")
+    with pytest.raises(ConfigError, match="expected 1 .unweighted. or more"):
+        train("depth_tiny", steps=1, out="x.pt", object_weight=0.5)
+    with pytest.raises(ConfigError, match="applies to depth models"):
+        train("panoptic_fpn_tiny", steps=1, out="x.pt", object_weight=2.0)
