@@ -18,14 +18,24 @@ from edge.postprocess.panoptic import Instance
 NEAR_PERCENTILE = 10
 
 
+def object_distance(inst: Instance, depth: np.ndarray) -> tuple[float, float] | None:
+    """(distance, nearest) in metres: the median and the 10th percentile of ``depth`` over
+    the instance's own pixels; None when it has none."""
+    y0, x0 = inst.offset
+    h, w = inst.mask.shape
+    values = depth[y0 : y0 + h, x0 : x0 + w][inst.mask]
+    if not values.size:
+        return None
+    median, near = np.percentile(values, [50, NEAR_PERCENTILE])
+    return float(median), float(near)
+
+
 def describe_objects(instances: Sequence[Instance], depth: np.ndarray | None) -> list[dict[str, Any]]:
     """One JSON-ready record per instance: ``id`` (its panoptic id), ``class``, ``score``,
     ``box`` [x1, y1, x2, y2] and ``pixels`` in the engines' input image, and with a depth
     map ``distance_m`` (median over its pixels) and ``nearest_m``."""
     objects = []
     for inst in instances:
-        y0, x0 = inst.offset
-        h, w = inst.mask.shape
         record: dict[str, Any] = {
             "id": inst.panoptic_id,
             "class": TRAIN_CLASSES[inst.train_id].name,
@@ -33,10 +43,9 @@ def describe_objects(instances: Sequence[Instance], depth: np.ndarray | None) ->
             "box": [round(float(v), 1) for v in inst.box],
             "pixels": int(inst.mask.sum()),
         }
-        if depth is not None:
-            values = depth[y0 : y0 + h, x0 : x0 + w][inst.mask]
-            if values.size:
-                record["distance_m"] = round(float(np.median(values)), 3)
-                record["nearest_m"] = round(float(np.percentile(values, NEAR_PERCENTILE)), 3)
+        distance = object_distance(inst, depth) if depth is not None else None
+        if distance is not None:
+            record["distance_m"] = round(distance[0], 3)
+            record["nearest_m"] = round(distance[1], 3)
         objects.append(record)
     return objects

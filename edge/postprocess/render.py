@@ -14,10 +14,17 @@ _PALETTE_LUT = np.concatenate([PALETTE, np.zeros((256 - len(PALETTE), 3), np.uin
 
 
 def overlay(
-    image: np.ndarray, ids: np.ndarray, instances: Sequence[Instance], alpha: float = 0.45
+    image: np.ndarray,
+    ids: np.ndarray,
+    instances: Sequence[Instance],
+    alpha: float = 0.45,
+    depth: np.ndarray | None = None,
 ) -> np.ndarray:
-    """RGB image blended with the panoptic classes, instance outlines and labels."""
+    """RGB image blended with the panoptic classes, instance outlines and labels; with a
+    ``depth`` map each label also says how far the thing is (``object_distance``)."""
     import cv2
+
+    from edge.postprocess.objects import object_distance
 
     train = semantic_from_panoptic(ids)
     # table lookups and one masked copy: numpy's fancy indexing and where() cost 7x as much
@@ -32,6 +39,9 @@ def overlay(
         cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
         x1, y1 = int(inst.box[0]), max(int(inst.box[1]) - 3, 8)
         text = f"{TRAIN_CLASSES[inst.train_id].name} {inst.score:.2f}"
+        distance = object_distance(inst, depth) if depth is not None else None
+        if distance is not None:
+            text += f" {distance[0]:.1f} m" if distance[0] < 10 else f" {distance[0]:.0f} m"
         cv2.putText(out, text, (x1, y1), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
@@ -67,7 +77,7 @@ def render_views(
     colour), each only when its engine ran."""
     views: dict[str, np.ndarray] = {}
     if panoptic_ids is not None:
-        views["panoptic"] = overlay(image, panoptic_ids, instances)
+        views["panoptic"] = overlay(image, panoptic_ids, instances, depth=depth)
     if depth is not None:
         views["depth"] = colorize_depth(depth, *depth_range)
     return views

@@ -41,3 +41,28 @@ def test_without_depth_or_pixels_there_is_no_distance() -> None:
     (empty,) = describe_objects([instance(np.zeros((2, 3), bool), (0, 0))], np.ones((4, 4), np.float32))
     assert empty["pixels"] == 0 and "distance_m" not in empty
     assert describe_objects([], None) == []
+
+
+def test_object_distance_golden_and_overlay_labels_say_it() -> None:
+    import cv2
+
+    from edge.postprocess.objects import object_distance
+    from edge.postprocess.render import overlay
+
+    depth = np.full((40, 80), 50.0, np.float32)
+    depth[10:20, 30:50] = np.arange(200, dtype=np.float32).reshape(10, 20) / 10 + 3  # 3.0 .. 22.9
+    car = Instance(26000, 13, 0.88, (30.0, 10.0, 50.0, 20.0), np.ones((10, 20), bool), (10, 30))
+    median, near = object_distance(car, depth)  # type: ignore[misc]
+    assert (median, near) == (np.float32(3 + 9.95), np.float32(3 + 1.99))
+    assert object_distance(Instance(1, 13, 0.5, (0, 0, 1, 1), np.zeros((1, 1), bool), (0, 0)), depth) is None
+
+    image = np.full((40, 80, 3), 90, np.uint8)
+    ids = np.full((40, 80), 7, np.int32)
+    ids[10:20, 30:50] = 26000
+    plain = overlay(image, ids, [car])
+    with_depth = overlay(image, ids, [car], depth=depth)
+    changed = np.nonzero((plain != with_depth).any(axis=2))
+    # only the label changes, and only after its common prefix "car 0.88": " 13 m" is appended
+    prefix_w = cv2.getTextSize("car 0.88", cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)[0][0]
+    assert changed[0].size > 0
+    assert changed[0].max() <= 10 and changed[1].min() >= 30 + prefix_w - 1
