@@ -20,7 +20,7 @@ from torch import nn
 
 from edge.backends.base import EngineBase, TensorSpec
 from edge.errors import BackendError, BackendUnavailableError, EngineInputError
-from edge.util.fs import atomic_write_with
+from edge.util.fs import atomic_torch_save
 
 _DTYPES = {torch.float32: "float32", torch.int32: "int32", torch.int64: "int64", torch.bool: "bool"}
 ARTIFACT_FORMAT = "edge.torch-engine/1"
@@ -127,7 +127,7 @@ def save_artifact(model: nn.Module, *, name: str, input_shape: tuple[int, ...], 
         "input_shape": list(input_shape),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    atomic_write_with(path, lambda tmp: torch.save(payload, tmp))
+    atomic_torch_save(path, payload)
 
 
 def load_engine(path: str | Path, *, device: str = "cpu", threads: int = 0) -> TorchEngine:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from edge.errors import ConfigError
-from edge.util.fs import atomic_write_with
+from edge.util.fs import atomic_torch_save
 
 
 def train(
@@ -107,4 +107,4 @@ def save_state(state: Mapping[str, torch.Tensor], out: str | Path, *, half: bool
         return v.to(torch.float16) if half and v.is_floating_point() else v.clone()
 
     compact = {k: cast(v) for k, v in state.items()}
-    atomic_write_with(out, lambda tmp: torch.save(compact, tmp))
+    atomic_torch_save(out, compact)

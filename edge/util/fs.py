@@ -47,6 +47,22 @@ def atomic_write_bytes(target: str | Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def atomic_torch_save(target: str | Path, obj: Any) -> None:
+    """``torch.save`` ``obj`` atomically, with bytes that depend only on ``obj``.
+
+    torch.save names the records inside its zip after the file it writes to, which for
+    an atomic write is a random temporary name: equal weights saved twice hashed
+    differently. Saved to a buffer they are named ``archive``.
+    """
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(target, buf.getvalue())
+
+
 def atomic_write_json(target: str | Path, obj: Any) -> None:
     atomic_write_bytes(target, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 

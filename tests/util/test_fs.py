@@ -8,6 +8,7 @@ import pytest
 from edge.errors import ConfigError
 from edge.util.fs import (
     atomic_path,
+    atomic_torch_save,
     atomic_write_bytes,
     output_path_problem,
     require_writable,
@@ -29,6 +30,18 @@ def test_sha256(tmp_path: Path) -> None:
     p = tmp_path / "f"
     p.write_bytes(b"abc")
     assert sha256_file(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_torch_save_bytes_depend_only_on_the_content(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    state = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3), "n": torch.tensor(7)}
+    atomic_torch_save(tmp_path / "a.pt", state)
+    atomic_torch_save(tmp_path / "b" / "other_name.pt", {k: v.clone() for k, v in state.items()})
+    # same bytes under another name and folder: a checkpoint's sha256 identifies its weights
+    assert sha256_file(tmp_path / "a.pt") == sha256_file(tmp_path / "b" / "other_name.pt")
+    loaded = torch.load(tmp_path / "a.pt")
+    assert torch.equal(loaded["w"], state["w"]) and int(loaded["n"]) == 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "b"]
 
 
 def test_output_path_problem_names_what_is_in_the_way(tmp_path: Path) -> None:
