@@ -152,13 +152,14 @@ def measure(
 
 def system_info() -> dict[str, Any]:
     """CPU, GPU, versions and Jetson power mode: what a reader needs to compare runs."""
-    from edge.platform_info import jetson_info, package_version
+    from edge.platform_info import cpu_model, cpu_vector_extensions, jetson_info, package_version
 
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
+        "cpu_extensions": cpu_vector_extensions(),
         "versions": {
             name: package_version(name)
             for name in (
@@ -186,16 +187,6 @@ def system_info() -> dict[str, Any]:
     except ImportError:
         pass
     return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _models_by_kind(models: Sequence[str]) -> dict[str, str]:

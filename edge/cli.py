@@ -46,8 +46,17 @@ def _cmd_info(_args: argparse.Namespace) -> int:
 
     import edge
     from edge.backends import available_backends
+    from edge.platform_info import (
+        cpu_model,
+        cpu_vector_extensions,
+        jetson_info,
+        nvcc_release,
+        package_version,
+    )
 
     print(f"edge {edge.__version__}  python {platform.python_version()}  {platform.platform()}")
+    ext = " ".join(cpu_vector_extensions()) or "none found"
+    print(f"  CPU: {cpu_model()}, {os.cpu_count()} cores, vector extensions: {ext}")
     for name, ok in available_backends().items():
         dist = {"onnxruntime": "onnxruntime", "tensorrt": "tensorrt", "torch": "torch"}[name]
         try:
@@ -73,7 +82,6 @@ def _cmd_info(_args: argparse.Namespace) -> int:
         )
     except ImportError:
         pass
-    from edge.platform_info import jetson_info, nvcc_release, package_version
     from plugins.roi_align.cuda_kernel import find_nvcc
     from plugins.roi_align.torch_op import choose_cuda_kernel
 

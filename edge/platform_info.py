@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata as md
+import platform
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,6 +31,53 @@ def jetson_info(root: str | Path = "/") -> dict[str, Any] | None:
         info["l4t"] = f"{major}.{revision}" if major and revision else first.strip()
     info["power_mode"] = power_mode()
     return info
+
+
+# the extensions that change which kernels torch and ONNX Runtime run: speed-ups (INT8 above
+# all) and the last bits of float results differ between machines that have them and not
+_VECTOR_EXTENSIONS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_vnni",
+    "avx512_fp16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "asimd",
+    "asimddp",
+    "sve",
+    "sve2",
+    "i8mm",
+    "bf16",
+)
+
+
+def cpu_model(root: str | Path = "/") -> str:
+    """/proc/cpuinfo's model name (x86) or Hardware (older Arm kernels), else what platform says."""
+    for line in _cpuinfo_lines(root):
+        if line.lower().startswith(("model name", "hardware")):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_vector_extensions(root: str | Path = "/") -> list[str]:
+    """The SIMD extensions in /proc/cpuinfo's flags (x86) or Features (Arm) that kernels use."""
+    found: set[str] = set()
+    for line in _cpuinfo_lines(root):
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            found.update(value.split())
+    return [x for x in _VECTOR_EXTENSIONS if x in found]
+
+
+def _cpuinfo_lines(root: str | Path) -> list[str]:
+    try:
+        return (Path(root) / "proc" / "cpuinfo").read_text(errors="replace").splitlines()
+    except OSError:
+        return []
 
 
 def power_mode() -> str | None:

@@ -25,6 +25,7 @@ from edge.bench import (
 )
 from edge.cli import main
 from edge.errors import ConfigError, SourceError
+from edge.platform_info import cpu_vector_extensions
 from edge.report.bench_report import write_report
 from edge.stream.pipeline import EngineSet
 from edge.stream.sources import open_source
@@ -158,6 +159,7 @@ def test_result_has_system_info_and_valid_numbers(two_results: tuple[Path, Path]
     data = load_result(two_results[0])
     assert data["scenario"] == "single-stream"
     assert data["system"]["cpu_cores"] >= 1 and data["system"]["versions"]["onnxruntime"]
+    assert data["system"]["cpu_extensions"] == cpu_vector_extensions()
     (r,) = data["results"]
     assert r["config"]["label"] == "onnxruntime/fp32/128x256"
     assert r["frames"] == 6 and r["drops"] == 0 and r["throughput_fps"] > 0

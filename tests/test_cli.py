@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,38 @@ def test_nvcc_release_is_read_from_a_real_program(tmp_path: Path) -> None:
 def test_info_reports_jetson_absence(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info"]) == 0
     assert "Jetson: not detected" in capsys.readouterr().out  # this CI machine is no Jetson
+
+
+def test_cpu_model_and_extensions_from_cpuinfo(tmp_path: Path) -> None:
+    from edge.platform_info import cpu_model, cpu_vector_extensions
+
+    x86, arm = tmp_path / "x86", tmp_path / "arm"
+    (x86 / "proc").mkdir(parents=True)
+    (x86 / "proc" / "cpuinfo").write_text(
+        "processor\t: 0\nmodel name\t: AMD EPYC 9654\n"
+        "flags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni avx512_bf16 sha_ni\n\n"
+        "processor\t: 1\nmodel name\t: AMD EPYC 9654\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n"
+    )
+    (arm / "proc").mkdir(parents=True)
+    # Jetson Orin (Cortex-A78AE): Arm names the line Features and has no model name
+    (arm / "proc" / "cpuinfo").write_text(
+        "processor\t: 0\nBogoMIPS\t: 62.50\nFeatures\t: fp asimd evtstrm aes crc32 atomics asimddp\n"
+        "CPU implementer\t: 0x41\n"
+    )
+    assert cpu_model(x86) == "AMD EPYC 9654"
+    assert cpu_vector_extensions(x86) == ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni"]
+    assert cpu_vector_extensions(arm) == ["asimd", "asimddp"]
+    assert cpu_model(arm)  # falls back to what platform reports, never empty
+    assert cpu_vector_extensions(tmp_path / "nothing") == []
+
+
+def test_info_names_the_cpu_and_its_vector_extensions(capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.platform_info import cpu_vector_extensions
+
+    assert main(["info"]) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("CPU:")]
+    assert f"{os.cpu_count()} cores" in line
+    assert line.endswith(" ".join(cpu_vector_extensions()) or "none found")
 
 
 def test_jetson_info_from_device_files(tmp_path: Path) -> None:

@@ -58,7 +58,8 @@ def system_lines(data: dict[str, Any]) -> list[str]:
     jetson = s.get("jetson") or {}
     versions = ", ".join(f"{k} {v}" for k, v in (s.get("versions") or {}).items() if v)
     lines = [
-        f"CPU: {s.get('cpu')} ({s.get('cpu_cores')} cores), {s.get('platform')}, Python {s.get('python')}",
+        f"CPU: {s.get('cpu')} ({s.get('cpu_cores')} cores{_extensions(s)}), {s.get('platform')}, "
+        f"Python {s.get('python')}",
         "GPU: "
         + (
             f"{gpu.get('name')} (compute capability {gpu.get('compute_capability')}, CUDA {gpu.get('cuda')})"
@@ -73,6 +74,12 @@ def system_lines(data: dict[str, Any]) -> list[str]:
             f"power mode {jetson.get('power_mode') or 'unknown'}"
         )
     return lines
+
+
+def _extensions(system: dict[str, Any]) -> str:
+    # older result files have no cpu_extensions; they still render
+    ext = system.get("cpu_extensions")
+    return f"; {' '.join(ext)}" if ext else ""
 
 
 def _engines(result: dict[str, Any]) -> dict[str, str]:

@@ -12,6 +12,7 @@ import numpy as np
 
 from edge.bench import latency_stats
 from edge.report import compare_markdown, write_report
+from edge.report.bench_report import system_lines
 
 
 def synthetic_result() -> dict:
@@ -57,6 +58,7 @@ def synthetic_result() -> dict:
             "python": "3.11",
             "cpu": "test CPU <b>",
             "cpu_cores": 2,
+            "cpu_extensions": ["avx2", "fma", "avx512f"],
             "versions": {"onnxruntime": "1.0"},
             "gpu": {"name": "NVIDIA H100", "compute_capability": "9.0", "cuda": "13.0"},
             "jetson": {"model": "NVIDIA Jetson Orin Nano", "l4t": "36.4.0", "power_mode": "15W"},
@@ -74,6 +76,7 @@ def test_report_has_every_section_and_valid_plots(tmp_path: Path) -> None:
         assert heading in md
     assert "| onnxruntime/fp32/128x256 | 40 |" in md and "torch/fp32/128x256/cuda" in md
     assert "NVIDIA H100" in md and "power mode 15W" in md
+    assert "(2 cores; avx2 fma avx512f)" in md
     assert "GPU compute (CUDA events" in md  # the config with *_gpu stages
     for name in ("cdf.png", "stages.png", "timeline.png"):
         img = cv2.imread(str(tmp_path / name))
@@ -84,6 +87,12 @@ def test_report_has_every_section_and_valid_plots(tmp_path: Path) -> None:
     assert cv2.imdecode(np.frombuffer(base64.b64decode(embedded[0]), np.uint8), cv2.IMREAD_COLOR) is not None
     assert "test CPU &lt;b&gt;" in page  # escaped
     assert "src='http" not in page and 'src="http' not in page  # self-contained
+
+
+def test_results_written_before_cpu_extensions_were_recorded_still_render() -> None:
+    data = synthetic_result()
+    del data["system"]["cpu_extensions"]
+    assert system_lines(data)[0].startswith("CPU: test CPU <b> (2 cores), Linux")
 
 
 def test_rewriting_a_report_leaves_no_temporary_files(tmp_path: Path) -> None:
