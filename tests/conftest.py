@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,26 @@ TEST_SIZE = (128, 256)
 # is first imported, so it is set here, before any test imports it.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _interruptible_children() -> None:
+    """Tests send SIGINT to the `edge` and build_engines.py processes they start.
+
+    A shell script that starts pytest in the background makes it ignore SIGINT, children
+    inherit that, and an `edge run` that ignores SIGINT (as it should: that is how a
+    background job asks not to be stopped by Ctrl-C) never stops. With a handler here the
+    children start with SIGINT's default instead, however pytest was started.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """Kill a test's child process if it is still running, so a failed test leaves none."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
 
 
 def informative_model(name: str, seed: int = 0) -> torch.nn.Module:

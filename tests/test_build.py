@@ -19,6 +19,7 @@ from edge.errors import BackendUnavailableError, CheckpointError, ConfigError, U
 from edge.manifest import Manifest
 from edge.models import create_model
 from edge.util.fs import sha256_file
+from tests.conftest import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,12 +209,15 @@ def test_signal_during_a_build_leaves_nothing_half_written(tmp_path: Path, sig: 
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
-    while not list(out.glob(".*.tmp")):  # a file is being written: interrupt it there
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.01)
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob(".*.tmp")):  # a file is being written: interrupt it there
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        stop_process(proc)
     assert proc.returncode == code, err
     assert "Traceback" not in err and "nothing half-written" in err
     assert not list(out.glob(".*.tmp")), "temporary files are removed"

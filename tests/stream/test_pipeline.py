@@ -23,7 +23,7 @@ from edge.stream.frame import Frame, Result
 from edge.stream.pipeline import EngineSet, Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
-from tests.conftest import TEST_SIZE
+from tests.conftest import TEST_SIZE, stop_process
 from tests.stream.test_capture import Camera
 from tests.stream.test_sources_sinks import write_video
 
@@ -242,13 +242,16 @@ def test_signal_during_run_finalises_outputs(tiny_engines: Path, tmp_path: Path,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
-    while not (tmp_path / ".o.partial.mp4").exists():  # wait until frames are being written
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.send_signal(sig)
-    _out, err = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / ".o.partial.mp4").exists():  # wait until frames are being written
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        stop_process(proc)
     assert proc.returncode == code, err
     assert "Traceback" not in err and "nothing half-written" in err
     frames = int(cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FRAME_COUNT))

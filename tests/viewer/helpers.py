@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
+from tests.conftest import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -148,5 +150,8 @@ class EdgeRun:
 
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=60)
+        try:
+            out, err = self.proc.communicate(timeout=60)
+        finally:
+            stop_process(self.proc)
         return self.proc.returncode, out, err
