@@ -73,6 +73,19 @@ def cpu_vector_extensions(root: str | Path = "/") -> list[str]:
     return [x for x in _VECTOR_EXTENSIONS if x in found]
 
 
+def int8_pairs_saturate(extensions: list[str] | None = None, machine: str | None = None) -> bool:
+    """Whether ONNX Runtime's UINT8 x INT8 kernels saturate here: x86 without VNNI (calib/seven_bit.py).
+
+    Where /proc/cpuinfo cannot be read (other systems) an x86 CPU is assumed to lack VNNI:
+    the 7-bit fallback costs a little precision, saturation costs much more.
+    """
+    machine = (machine or platform.machine()).lower()
+    if machine not in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return False
+    found = set(cpu_vector_extensions() if extensions is None else extensions)
+    return not found & {"avx512_vnni", "avx_vnni", "amx_int8"}
+
+
 def _cpuinfo_lines(root: str | Path) -> list[str]:
     try:
         return (Path(root) / "proc" / "cpuinfo").read_text(errors="replace").splitlines()

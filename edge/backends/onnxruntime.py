@@ -120,7 +120,9 @@ def argmax_channels_last(model: Any) -> int:
     return done
 
 
-def model_for_ort(path: str | Path, *, uint8_activations: bool = False) -> str | bytes:
+def model_for_ort(
+    path: str | Path, *, uint8_activations: bool = False, seven_bit_weights: bool = False
+) -> str | bytes:
     """What to hand ONNX Runtime: the path, or the model bytes rewritten for it.
 
     ONNX Runtime has no MultiLevelRoIAlign kernel; the expansion into standard ops
@@ -128,6 +130,8 @@ def model_for_ort(path: str | Path, *, uint8_activations: bool = False) -> str |
     channels runs on NHWC (:func:`argmax_channels_last`). ``uint8_activations`` stores
     a Q/DQ model's activations as UINT8, which x86 ONNX Runtime needs to run its
     convolutions as integer kernels (calib.quantize.activations_to_uint8).
+    ``seven_bit_weights`` puts INT8 weights on the grid that x86 CPUs without VNNI can
+    multiply without saturating (calib.seven_bit).
     """
     import onnx
 
@@ -142,6 +146,11 @@ def model_for_ort(path: str | Path, *, uint8_activations: bool = False) -> str |
     if plugin:
         model = expand(model)
     rewritten = argmax_channels_last(model)
+    if seven_bit_weights:
+        from calib.seven_bit import weights_to_seven_bits
+
+        model, changed = weights_to_seven_bits(model)
+        rewritten += changed
     if not plugin and not rewritten and not uint8_activations:
         return str(path)
     if uint8_activations:
@@ -180,11 +189,19 @@ class OnnxRuntimeEngine(EngineBase):
         inter_op_threads: int = 1,
         optimization: str = "all",
         providers: list[str] | None = None,
+        seven_bit_weights: bool | None = None,
     ) -> None:
+        """``seven_bit_weights``: None decides by the CPU (x86 without VNNI: yes)."""
         ort = _ort()
         self.path = Path(path)
         if not self.path.is_file():
             raise BackendError(f"ONNX Runtime engine {str(self.path)!r} does not exist")
+        if seven_bit_weights is None:
+            from edge.platform_info import int8_pairs_saturate
+
+            cpu_only = not providers or providers == ["CPUExecutionProvider"]
+            seven_bit_weights = cpu_only and int8_pairs_saturate()
+        self.seven_bit_weights = seven_bit_weights
         so = session_options(
             intra_op_threads=intra_op_threads,
             inter_op_threads=inter_op_threads,
@@ -192,7 +209,9 @@ class OnnxRuntimeEngine(EngineBase):
         )
         try:
             self._session = ort.InferenceSession(
-                model_for_ort(self.path), sess_options=so, providers=providers or ["CPUExecutionProvider"]
+                model_for_ort(self.path, seven_bit_weights=seven_bit_weights),
+                sess_options=so,
+                providers=providers or ["CPUExecutionProvider"],
             )
         except Exception as exc:
             raise BackendError(

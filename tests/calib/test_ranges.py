@@ -107,7 +107,12 @@ def _outlier_model(path: Path) -> Path:
 
 
 def _run(path: Path, x: np.ndarray) -> np.ndarray:
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    """The model's own arithmetic: Q/DQ evaluated as written, not fused into integer kernels
+    (which saturate on x86 CPUs without VNNI, calib/seven_bit.py): the ranges are judged,
+    not this CPU."""
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     return sess.run(None, {"image": x})[0]
 
 
