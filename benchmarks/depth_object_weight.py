@@ -26,15 +26,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.val_splits import DESCRIPTION, SIZE, write_val_splits
 from edge.bench import system_info
 from edge.build import BuildRequest, build_all
-from edge.data.make_synthetic import write_dataset
 from edge.models.zoo import bundled_weights
 from edge.replay import replay
 from edge.train.trainer import train
 from edge.util.fs import atomic_write_json, sha256_file
 
-SIZE = (256, 512)
 # (name, fine-tune steps, object weight); 0 steps: the --base weights as they are
 RUNS = [("base", 0, 1.0), ("ft_w1_300", 300, 1.0), ("ft_w4_300", 300, 4.0), ("ft_w10_600", 600, 10.0)]
 
@@ -67,9 +66,7 @@ def main() -> int:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        splits = {"val_seed1": root / "val1", "val_seed2": root / "val2"}
-        for seed, folder in enumerate(splits.values(), start=1):
-            write_dataset(folder, sequences=4, frames=30, size=SIZE, split="val", gt_every=5, seed=seed)
+        splits = write_val_splits(root)
         for name, steps, weight in RUNS:
             t0 = time.perf_counter()
             ckpt = base
@@ -110,7 +107,7 @@ def write_record(out: Path, base: Path, lr: float, results: dict[str, Any]) -> N
         "machine": system_info(),
         "base": {"path": str(base), "sha256": sha256_file(base)},
         "fine_tune": {"batch": 4, "size": list(SIZE), "lr": lr, "seed": 5, "threads": 1},
-        "datasets": "write_dataset(sequences=4, frames=30, size=256x512, split=val, gt_every=5, seed=1 or 2)",
+        "datasets": DESCRIPTION,
         "runs": results,
     }
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,16 +26,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import edge.models.zoo as zoo
+from benchmarks.val_splits import DESCRIPTION, SIZE, write_val_splits
 from edge.bench import system_info
 from edge.build import BuildRequest, build_all
-from edge.data.make_synthetic import write_dataset
 from edge.models.panoptic_fpn import PanopticFPNConfig
 from edge.replay import replay
 from edge.stream.pipeline import EngineSet, frame_rgb, preprocess
 from edge.stream.sources import open_source
 from edge.util.fs import atomic_write_json
 
-SIZE = (256, 512)
 BUDGETS = [(200, 64), (400, 150), (1000, 300)]
 
 
@@ -58,9 +57,7 @@ def main() -> int:
     runs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        splits = {"val_seed1": root / "val1", "val_seed2": root / "val2"}
-        for seed, folder in enumerate(splits.values(), start=1):
-            write_dataset(folder, sequences=4, frames=30, size=SIZE, split="val", gt_every=5, seed=seed)
+        splits = write_val_splits(root)
         engines: dict[str, Any] = {}
         for pre, post in BUDGETS:
             name = f"pre{pre}_post{post}"
@@ -113,7 +110,7 @@ def main() -> int:
         "machine": system_info(),
         "size": list(SIZE),
         "weights": str(weights),
-        "datasets": "write_dataset(sequences=4, frames=30, size=256x512, split=val, gt_every=5, seed=1 or 2)",
+        "datasets": DESCRIPTION,
         "timing": f"{len(tensors)} frames x {args.repeats}, one thread, budgets alternating",
         "runs": runs,
     }
