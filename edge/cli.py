@@ -396,10 +396,19 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
     """
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        return int(func(args))
+        code = int(func(args))
+        sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
+        return code
     except EdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # whoever read stdout stopped (`edge info | head`): end quietly, as Unix tools do;
+        # stdout goes to /dev/null so the interpreter's last flush does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
     except KeyboardInterrupt as exc:
         name = "terminated" if isinstance(exc, Terminated) else "interrupted"
         print(f"{name}: outputs are finalised, nothing half-written was left behind", file=sys.stderr)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,23 @@ def test_nvcc_release_is_read_from_a_real_program(tmp_path: Path) -> None:
     (tmp_path / "mute").write_text("#!/bin/sh\n")
     (tmp_path / "mute").chmod(0o755)
     assert nvcc_release(str(tmp_path / "mute")) is None
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_a_reader_that_stops_early_ends_the_command_quietly(unbuffered: str) -> None:
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": unbuffered}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "models"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # as `edge models | head -0` would: nobody reads what it prints
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == "", err
 
 
 def test_info_reports_jetson_absence(capsys: pytest.CaptureFixture[str]) -> None:
