@@ -25,6 +25,7 @@ from edge.bench import BenchConfig, run_bench
 from edge.build import BuildRequest, build_all
 from edge.data.make_synthetic import write_dataset
 from edge.models.zoo import bundled_weights
+from edge.platform_info import int8_pairs_saturate
 from edge.replay import replay
 from edge.verify import snr_db
 
@@ -91,6 +92,9 @@ def main() -> int:
         metrics[p] = replay(val_uri, engines=sub, threads=1)["metrics"]
 
     snr = output_snr(engines, val_uri, (h, w), args.models)
+    # where this CPU's INT8 kernels saturate, what the 8-bit weights would have given
+    saturating = int8_pairs_saturate()
+    snr_8bit = output_snr(engines, val_uri, (h, w), args.models, seven_bit=False) if saturating else None
     bench = run_bench(
         [BenchConfig(precision="fp32", size=(h, w)), BenchConfig(precision="int8", size=(h, w))],
         engines=engines,
@@ -114,7 +118,9 @@ def main() -> int:
     }
     report = {
         "what": "FP32 vs INT8 (Q/DQ, ONNX Runtime CPU) for the demo weights",
-        "machine": f"{platform.machine()}, {bench['system']['cpu']} ({bench['system']['cpu_cores']} cores)",
+        "machine": f"{platform.machine()}, {bench['system']['cpu']} ({bench['system']['cpu_cores']} cores; "
+        f"{' '.join(bench['system'].get('cpu_extensions') or [])})",
+        "int8_weights_on_this_cpu": "7-bit (x86 without VNNI)" if saturating else "8-bit",
         "calibration": {
             "source": calib_uri,
             "frames": args.calib_frames,
@@ -131,6 +137,7 @@ def main() -> int:
             for p, m in metrics.items()
         },
         "output_snr_db": snr,
+        "output_snr_db_8bit_weights_saturating": snr_8bit,
         "latency_ms": {
             p: {"end_to_end": r["end_to_end_ms"], "stages": r["stages_ms"]} for p, r in lat.items()
         },
@@ -170,8 +177,11 @@ def equalized(engines: Path) -> dict[str, list[str]]:
     }
 
 
-def output_snr(engines: Path, source: str, hw: tuple[int, int], models: list[str]) -> dict[str, float]:
-    """Mean SNR (dB) of each INT8 float output against FP32 on val frames."""
+def output_snr(
+    engines: Path, source: str, hw: tuple[int, int], models: list[str], *, seven_bit: bool | None = None
+) -> dict[str, float]:
+    """Mean SNR (dB) of each INT8 float output against FP32 on val frames; ``seven_bit``:
+    the INT8 engines' weight grid (None: as engines choose on this CPU, calib/seven_bit.py)."""
     from edge.backends import open_engine
 
     manifest = json.loads((engines / "manifest.json").read_text())["engines"]
@@ -181,7 +191,9 @@ def output_snr(engines: Path, source: str, hw: tuple[int, int], models: list[str
         by = {e["precision"]: e for e in manifest.values() if e["model"] == model}
         with (
             open_engine(engines / by["fp32"]["artifact"]["path"], backend="onnxruntime") as a,
-            open_engine(engines / by["int8"]["artifact"]["path"], backend="onnxruntime") as b,
+            open_engine(
+                engines / by["int8"]["artifact"]["path"], backend="onnxruntime", seven_bit_weights=seven_bit
+            ) as b,
         ):
             acc: dict[str, list[float]] = {}
             for x in frames:
@@ -216,7 +228,15 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['latency_ms']['int8']['stages']['engines']['p50']:.1f} | {s['speedup_engines_p50']:.2f}x | |",
         "",
         "Per-output SNR of INT8 against FP32 (dB): "
-        + ", ".join(f"{k} {v:.1f}" for k, v in r["output_snr_db"].items()),
+        + ", ".join(f"{k} {v:.1f}" for k, v in r["output_snr_db"].items())
+        + (
+            f" (INT8 weights: {r['int8_weights_on_this_cpu']}; with 8-bit weights on this CPU's "
+            "saturating kernels: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in r["output_snr_db_8bit_weights_saturating"].items())
+            + ")"
+            if r.get("output_snr_db_8bit_weights_saturating")
+            else ""
+        ),
         "",
         "Input-channel equalization (imbalance = largest channel max / median channel max): "
         + "; ".join(f"{m}: {', '.join(v) or 'none'}" for m, v in r["calibration"]["equalized"].items())
