@@ -37,6 +37,8 @@ def weights_to_seven_bits(model: Any) -> tuple[Any, int]:
     import onnx
     from onnx import TensorProto, numpy_helper
 
+    if not any(i.data_type == TensorProto.INT8 for i in model.graph.initializer):
+        return model, 0  # a float model (most engines): not worth copying
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
@@ -55,6 +57,9 @@ def weights_to_seven_bits(model: Any) -> tuple[Any, int]:
 
     def halve(dtype: Any, lo: int, hi: int) -> Any:
         return lambda a: np.clip(np.round(a.astype(np.float64) / 2), lo, hi).astype(dtype)
+
+    halve_weight = halve(np.int8, -64, 64)
+    halve_bias = halve(np.int32, -(2**31), 2**31 - 1)
 
     def double(a: np.ndarray) -> np.ndarray:
         return (a * 2).astype(a.dtype)
@@ -79,9 +84,9 @@ def weights_to_seven_bits(model: Any) -> tuple[Any, int]:
             if dq is None or not symmetric_int8(dq.input[0], zp):
                 continue
             bias = weight_dq(node.input[2], TensorProto.INT32) if len(node.input) > 2 else None
-            for q, dtype, lo, hi in ((dq, np.int8, -64, 64), (bias, np.int32, -(2**31), 2**31 - 1)):
+            for q, halve_codes in ((dq, halve_weight), (bias, halve_bias)):
                 if q is not None and q.output[0] not in rewritten:  # a DQ may feed several ops
-                    q.input[0] = twin(q.input[0], halve(dtype, lo, hi))
+                    q.input[0] = twin(q.input[0], halve_codes)
                     q.input[1] = twin(q.input[1], double)
                     rewritten.add(q.output[0])
             changed += 1
@@ -89,10 +94,10 @@ def weights_to_seven_bits(model: Any) -> tuple[Any, int]:
             w, scale, zp, b = _FUSED[node.op_type]
             if len(node.input) <= zp or not symmetric_int8(node.input[w], node.input[zp]):
                 continue
-            node.input[w] = twin(node.input[w], halve(np.int8, -64, 64))
+            node.input[w] = twin(node.input[w], halve_weight)
             node.input[scale] = twin(node.input[scale], double)
             if b is not None and len(node.input) > b and node.input[b] in inits:
-                node.input[b] = twin(node.input[b], halve(np.int32, -(2**31), 2**31 - 1))
+                node.input[b] = twin(node.input[b], halve_bias)
             changed += 1
     used = {name for n in graph.node for name in n.input} | {i.name for i in graph.input}
     keep = [i for i in graph.initializer if i.name in used]

@@ -106,13 +106,14 @@ def _outlier_model(path: Path) -> Path:
     return path
 
 
-def _run(path: Path, x: np.ndarray) -> np.ndarray:
+def _run(model: Path | onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     """The model's own arithmetic: Q/DQ evaluated as written, not fused into integer kernels
     (which saturate on x86 CPUs without VNNI, calib/seven_bit.py): the ranges are judged,
     not this CPU."""
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    src = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
+    sess = ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
     return sess.run(None, {"image": x})[0]
 
 

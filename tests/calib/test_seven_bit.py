@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -17,16 +16,9 @@ from edge.backends.onnxruntime import OnnxRuntimeEngine, optimize_model
 from edge.platform_info import int8_pairs_saturate
 from edge.verify import snr_db
 from tests.calib.test_ranges import SHAPE, _outlier_model
+from tests.calib.test_ranges import _run as _literal  # Q/DQ evaluated as written
 
 CODES = np.array([-127, -3, -1, 0, 1, 2, 127], np.int8)
-
-
-def _literal(model: onnx.ModelProto | Path, x: np.ndarray) -> np.ndarray:
-    """Q/DQ evaluated as written (float arithmetic on the dequantized values)."""
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    src = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
-    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
 
 
 def _qdq_conv_pair(weight_zero_point: int = 0) -> onnx.ModelProto:
