@@ -34,6 +34,7 @@ from edge.stream.sources import Source
 
 _END = object()
 _POLL_S = 0.05
+_STOP_TIMEOUT_S = 10.0  # after Ctrl-C, how long the stages get to finish what they hold
 
 
 @dataclass
@@ -332,13 +333,15 @@ class Pipeline:
             if self._stop.is_set() and q.empty():
                 return _END
 
-    def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
+    def _guard(self, fn: Callable[[], None], done: threading.Event) -> Callable[[], None]:
         def run() -> None:
             try:
                 fn()
             except BaseException as exc:
                 self._errors.append(exc)
                 self._stop.set()
+            finally:
+                done.set()
 
         return run
 
@@ -443,30 +446,48 @@ class Pipeline:
 
     def run(self) -> dict[str, Any]:
         """Process the source to its end (or max_frames); returns the latency summary."""
+        # the main thread waits on events, not Thread.join: a join that Ctrl-C interrupts
+        # marks a running thread as stopped (CPython 3.11), so the source was closed under a
+        # capture still inside OpenCV, and the interpreter aborted on exit
+        # ("FATAL: exception not rethrown") when that daemon thread woke up
+        stages = (self._capture, self._infer, self._post)
+        done = {fn.__name__.strip("_"): threading.Event() for fn in stages}
         threads = [
-            threading.Thread(target=self._guard(fn), name=f"edge-{fn.__name__.strip('_')}", daemon=True)
-            for fn in (self._capture, self._infer, self._post)
+            threading.Thread(target=self._guard(fn, done[name]), name=f"edge-{name}", daemon=True)
+            for fn, name in zip(stages, done, strict=True)
         ]
         for t in threads:
             t.start()
         try:
-            for t in threads:
-                while t.is_alive():
-                    t.join(timeout=0.2)
+            for event in done.values():
+                while not event.wait(timeout=0.2):
+                    pass
         except KeyboardInterrupt:
             self._stop.set()
-            for t in threads:
-                t.join(timeout=10)
+            deadline = time.monotonic() + _STOP_TIMEOUT_S
+            for event in done.values():
+                event.wait(timeout=max(0.0, deadline - time.monotonic()))
             raise
         finally:
-            self._finish()
+            self._finish(done)
         if self._errors:
             raise self._errors[0]
         return self.tracker.summary()
 
-    def _finish(self) -> None:
-        # sinks are finalised even after an error or Ctrl-C, so the video stays playable
-        for sink in self.sinks:
-            with contextlib.suppress(Exception):
-                sink.close()
-        self.source.close()
+    def _finish(self, done: dict[str, threading.Event]) -> None:
+        # sinks are finalised even after an error or Ctrl-C, so the video stays playable;
+        # a stage that has not stopped keeps what it is using: closing a video under a
+        # read or a write in progress crashes inside OpenCV
+        stuck = [name for name, event in done.items() if not event.is_set()]
+        if stuck:
+            print(
+                f"warning: pipeline stage(s) {', '.join(stuck)} did not stop within {_STOP_TIMEOUT_S:g} s; "
+                "what they hold is left open",
+                file=sys.stderr,
+            )
+        if done["post"].is_set():
+            for sink in self.sinks:
+                with contextlib.suppress(Exception):
+                    sink.close()
+        if done["capture"].is_set():
+            self.source.close()

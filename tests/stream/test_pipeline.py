@@ -261,6 +261,60 @@ def test_signal_during_run_finalises_outputs(tiny_engines: Path, tmp_path: Path,
     assert not list(tmp_path.glob(".*partial*"))
 
 
+class _SlowSource:
+    """A synthetic drive whose reads take a while, like a decoder, and which records
+    whether it was closed while a read was still in progress."""
+
+    def __init__(self) -> None:
+        self._inner = open_source("synthetic://?size=128x256")
+        self.uri, self.fps, self.live = "slow://", None, False
+        self.reading = False
+        self.closed_during_read: bool | None = None
+
+    def read(self) -> Frame | None:
+        self.reading = True
+        try:
+            time.sleep(0.3)
+            return self._inner.read()
+        finally:
+            self.reading = False
+
+    def close(self) -> None:
+        self.closed_during_read = self.reading
+        self._inner.close()
+
+
+def test_ctrl_c_waits_for_the_stages_before_closing_the_source(tiny_engines: Path) -> None:
+    """Ctrl-C while the main thread waits for the stages: the source is closed only after
+    its capture stage stopped, and no stage thread outlives run() (one left inside OpenCV
+    made the interpreter abort at exit)."""
+    source = _SlowSource()
+    engines = EngineSet.from_manifest(tiny_engines)
+    first = threading.Event()
+    pipe = Pipeline(source=source, engines=engines, sinks=[NullSink()], on_result=lambda r: first.set())
+    main = threading.main_thread().ident
+    assert main == threading.get_ident()
+
+    def interrupt() -> None:
+        first.wait(timeout=60)
+        time.sleep(0.1)  # the capture stage is inside a read now
+        signal.pthread_kill(main, signal.SIGINT)
+
+    killer = threading.Thread(target=interrupt)
+    killer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipe.run()
+    finally:
+        killer.join()
+        engines.close()
+    assert first.is_set()
+    assert source.closed_during_read is False
+    time.sleep(0.2)  # a stage thread returns right after it reports that it is done
+    stages = {"edge-capture", "edge-infer", "edge-post"}
+    assert not [t.name for t in threading.enumerate() if t.name in stages]
+
+
 def test_failing_sink_does_not_stop_the_stream(
     tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
