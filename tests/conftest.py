@@ -65,6 +65,28 @@ def tiny_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def panoptic_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """informative_model("panoptic_fpn_tiny") exported at TEST_SIZE, once per session in
+    each RoIAlign form ("standard", "plugin"), each file alone in its folder. An export
+    takes ~20 s on 2 cores, and the export, pass and parity tests read the same model."""
+    from edge.export import export_onnx
+
+    model = informative_model("panoptic_fpn_tiny")
+    out = {}
+    for form in ("standard", "plugin"):
+        path = tmp_path_factory.mktemp(f"panoptic_{form}") / f"panoptic_fpn_tiny_{form}.onnx"
+        out[form] = export_onnx(
+            model,
+            path,
+            height=TEST_SIZE[0],
+            width=TEST_SIZE[1],
+            metadata={"edge.model": "panoptic_fpn_tiny"},
+            roi_align=form,
+        )
+    return out
+
+
+@pytest.fixture(scope="session")
 def demo_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny engines with the bundled demo weights, so frames hold instances (random weights
     find none)."""

@@ -16,7 +16,7 @@ from edge.errors import BackendError, EngineInputError
 from edge.export import export_onnx
 from edge.models import create_model
 from edge.verify import match_detections, sample_images
-from tests.conftest import informative_model
+from tests.conftest import TEST_SIZE, informative_model
 
 SIZE = (128, 256)
 
@@ -31,8 +31,11 @@ def rel_err(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / np.abs(a).max())
 
 
-def test_panoptic_parity(tmp_path: Path) -> None:
-    ref, ort = parity_pair("panoptic_fpn_tiny", tmp_path)
+def test_panoptic_parity(panoptic_exports: dict[str, Path]) -> None:
+    assert SIZE == TEST_SIZE  # the shared export's size
+    model = informative_model("panoptic_fpn_tiny")  # seeded: the exported weights
+    ref = TorchEngine(model, input_shape=(1, 3, *SIZE))
+    ort = OnnxRuntimeEngine(panoptic_exports["standard"])
     total = 0
     for image in sample_images(3, (1, 3, *SIZE), seed=11):
         r, o = ref.infer({"image": image}), ort.infer({"image": image})

@@ -13,15 +13,9 @@ STANDARD_DOMAINS = {"", "ai.onnx"}
 
 
 @pytest.fixture(scope="module")
-def panoptic_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("onnx") / "pan.onnx"
-    return export_onnx(
-        create_model("panoptic_fpn_tiny"),
-        path,
-        height=64,
-        width=128,
-        metadata={"edge.model": "panoptic_fpn_tiny"},
-    )
+def panoptic_onnx(panoptic_exports: dict[str, Path]) -> Path:
+    """export_onnx of panoptic_fpn_tiny with metadata {"edge.model": ...}, standard form."""
+    return panoptic_exports["standard"]
 
 
 def test_graph_is_standard_static_and_self_contained(panoptic_onnx: Path) -> None:
@@ -31,7 +25,7 @@ def test_graph_is_standard_static_and_self_contained(panoptic_onnx: Path) -> Non
     assert opset.get("", opset.get("ai.onnx", 0)) >= 17
     assert {n.domain for n in model.graph.node} <= STANDARD_DOMAINS
     # no external-data file next to the model: all weights are inside
-    assert sorted(p.name for p in panoptic_onnx.parent.iterdir()) == ["pan.onnx"]
+    assert [p.name for p in panoptic_onnx.parent.iterdir()] == [panoptic_onnx.name]
     assert all(i.data_location != onnx.TensorProto.EXTERNAL for i in model.graph.initializer)
     for value in list(model.graph.input) + list(model.graph.output):
         dims = value.type.tensor_type.shape.dim

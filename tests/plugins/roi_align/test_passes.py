@@ -11,25 +11,20 @@ import pytest
 from onnx import TensorProto, helper
 
 from edge.backends.onnxruntime import OnnxRuntimeEngine
-from edge.export import export_onnx
 from edge.export.lint import lint_model
 from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE, PLUGIN_VERSION, fused_node, register_schema
 from plugins.roi_align.passes import contract, expand, fused_nodes
 from plugins.roi_align.reference import multilevel_roi_align
-from tests.conftest import informative_model
+from tests.conftest import TEST_SIZE
 
-SIZE = (128, 256)
+SIZE = TEST_SIZE
 PLUGIN = f"{DOMAIN}::{OP_TYPE}"
 
 
 @pytest.fixture(scope="module")
-def forms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("forms")
-    model = informative_model("panoptic_fpn_tiny")
-    return {
-        form: export_onnx(model, out / f"{form}.onnx", height=SIZE[0], width=SIZE[1], roi_align=form)
-        for form in ("standard", "plugin")
-    }
+def forms(panoptic_exports: dict[str, Path]) -> dict[str, Path]:
+    """export_onnx(informative_model("panoptic_fpn_tiny"), roi_align=form) at TEST_SIZE."""
+    return panoptic_exports
 
 
 def count(model: onnx.ModelProto, op: str) -> int:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from plugins.roi_align.reference import multilevel_roi_align
+from plugins.roi_align.reference import assign_levels, multilevel_roi_align
 
 pytest.importorskip("triton", reason="triton is not installed (pip install triton)")
 SCALES = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
@@ -31,21 +31,49 @@ def on_device(arrays: list[np.ndarray]) -> list[torch.Tensor]:
     return [torch.from_numpy(a).to(DEVICE) for a in arrays]
 
 
+# sqrt(area) of RoIs for each FPN level (2: < 112 px, 3: < 224, 4: < 448, 5: larger)
+ROI_SIDES = (6.0, 30.0, 90.0, 130.0, 200.0, 250.0, 400.0, 700.0)
+
+
 def pyramid(seed: int, n: int = 2, c: int = 5, dtype: type = np.float32):
+    """A 4-level pyramid of a 128x192 image and 12 RoIs over every level: one empty, one
+    far larger than the image, one off its edge, the rest of random place and aspect."""
     rng = np.random.default_rng(seed)
     feats = [rng.normal(size=(n, c, 32 >> i, 48 >> i)).astype(dtype) for i in range(4)]
-    xy = rng.uniform(-10, 150, (24, 2))
-    wh = np.exp(rng.uniform(0, 6, (24, 2)))  # 1 .. 400 px: every level gets RoIs
+    side = np.array([0.0, 0.0, 50.0, *ROI_SIDES, 20.0])
+    aspect = np.exp(rng.uniform(-0.7, 0.7, side.size))
+    wh = np.stack([side * aspect, side / aspect], 1)
+    xy = rng.uniform(-10, 150, (side.size, 2))
     rois = np.concatenate([xy, xy + wh], 1).astype(np.float32)
-    rois[0, 2:] = rois[0, :2]  # empty
     rois[1] = [-500, -500, 900, 900]  # far larger than the image
-    return feats, rois, rng.integers(0, n, 24).astype(np.int64)
+    rois[2] = [170, 100, 260, 160]  # mostly outside it
+    levels = assign_levels(rois, 2, 5)
+    assert set(levels.tolist()) == {2, 3, 4, 5}, levels  # every level gets RoIs
+    return feats, rois, rng.integers(0, n, side.size).astype(np.int64)
 
 
-@pytest.mark.parametrize("aligned", [True, False])
-@pytest.mark.parametrize("sampling", [2, 0])
-@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
-@pytest.mark.parametrize("bins_fast", [True, False])
+def _matrix() -> list:
+    """aligned x sampling x layout x tile orientation. Adaptive sampling (0) costs the
+    interpreter ~16 s a case (the huge RoI loops over 9x9 samples per bin), and its grid
+    does not depend on the layout or orientation: two of its eight cases, one per
+    ``aligned``, run by default; the rest with -m slow."""
+    cases = []
+    for aligned in (True, False):
+        for sampling in (2, 0):
+            for layout in ("nchw", "channels_last"):
+                for bins_fast in (True, False):
+                    # adaptive: aligned on nchw, bins fast; not aligned on channels_last, channels fast
+                    default = (
+                        sampling == 2
+                        or (aligned and layout == "nchw" and bins_fast)
+                        or (not aligned and layout == "channels_last" and not bins_fast)
+                    )
+                    marks = () if default else (pytest.mark.slow,)
+                    cases.append(pytest.param(aligned, sampling, layout, bins_fast, marks=marks))
+    return cases
+
+
+@pytest.mark.parametrize("aligned,sampling,layout,bins_fast", _matrix())
 def test_interpreted_kernel_matches_reference(
     kernel: ModuleType, aligned: bool, sampling: int, layout: str, bins_fast: bool
 ) -> None:
