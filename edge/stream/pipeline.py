@@ -115,6 +115,15 @@ class EngineSet:
         cfg = (chosen["depth"] or {}).get("config", {})
         rng = (float(cfg.get("min_depth", 0.1)), float(cfg.get("max_depth", 100.0)))
         described = {k: _describe(e) for k, e in chosen.items() if e is not None}
+        seven_bit = [  # INT8 weights on 7 bits: a CPU without VNNI, where INT8 gains nothing
+            str(e.get("model"))
+            for k, e in chosen.items()
+            if e and e.get("precision") == "int8" and getattr(engines[k], "seven_bit_weights", False)
+        ]
+        if seven_bit:
+            from edge.backends.onnxruntime import int8_without_vnni_advice
+
+            print(f"warning: {int8_without_vnni_advice(seven_bit)}", file=sys.stderr)
         return cls(engines["panoptic"], engines["depth"], rng, described)
 
 

@@ -21,6 +21,7 @@ from calib.quantize import activations_to_uint8
 from calib.trt_cache import read_cache, scale_from_range, write_cache
 from edge.cli import main
 from edge.errors import ConfigError, EdgeError
+from edge.stream.pipeline import EngineSet
 from tests.conftest import TEST_SIZE
 
 # a TensorRT 10 cache as TensorRT writes it: 0x3c010204 is float32 0.007874 (= 1/127)
@@ -186,7 +187,9 @@ def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.Captur
     assert "Traceback" not in err and sorted(tmp_path.iterdir()) == before
 
 
-def test_int8_build_records_calibration_in_the_manifest(tmp_path: Path) -> None:
+def test_int8_build_records_calibration_in_the_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from edge.build import BuildRequest, build_all
 
     req = BuildRequest(
@@ -210,6 +213,13 @@ def test_int8_build_records_calibration_in_the_manifest(tmp_path: Path) -> None:
     # the ONNX Runtime artifact runs every convolution as an integer kernel
     ops = [n.op_type for n in onnx.load(str(tmp_path / entry["artifact"]["path"])).graph.node]
     assert "Conv" not in ops and ops.count("QLinearConv") > 5
+    # loaded where the weights go on 7 bits (a CPU without VNNI), a run says INT8 gains
+    # nothing there; elsewhere it says nothing
+    for seven_bits in (True, False):
+        EngineSet.from_manifest(tmp_path, engine_options={"seven_bit_weights": seven_bits}).close()
+        err = capsys.readouterr().err
+        assert ("warning: INT8 engine(s) depth_tiny run on a CPU without VNNI" in err) is seven_bits, err
+        assert ("--precision fp32" in err) is seven_bits
     # unchanged request: not rebuilt; a different calibration set is a different engine build
     (again,) = build_all([req], tmp_path, show_progress=False)
     assert not again.rebuilt
