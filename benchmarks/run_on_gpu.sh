@@ -2,36 +2,49 @@
 # The GPU checks and timings, as run on the device machine (torch + CUDA + Triton there;
 # edge's pure-Python dependencies that it lacks travel as wheels in .whl/).
 #   OUT=/some/dir bash benchmarks/run_on_gpu.sh [step ...]
-# Steps: env tests roi memcheck parity pipeline bench (default: all). Every step writes into $OUT and a
-# failing step does not stop the others.
+# Steps: env gputests tests roi memcheck parity build pipeline bench (default: all).
+# "issues" is the short set that closes the GPU items of issues #5 and #9 in about 7
+# minutes (a session's device time is 15 minutes, the machine's start included):
+#   env gputests roi build bench
+# A failing step does not stop the others. Results are written to $WORK and packed after
+# every step into $OUT/gpu_results.tgz, so a call that is stopped at its limit still brings
+# back what finished (a call brings back at most 8 files); $OUT/steps.log has the output.
 # The device image lacks onnx-graphsurgeon; fetch it here first and carry the folder:
 #   pip download --no-deps -d .whl onnx-graphsurgeon      (then run(..., carry=[".whl"]))
-# A call brings back at most 8 files and must end within 10 minutes, so group the steps:
-#   "env tests roi" (6 files), "memcheck parity pipeline" (5), "bench" (report, JSON, plots).
 set -u -o pipefail
 OUT=${OUT:-out/gpu}
-mkdir -p "$OUT"
+WORK=${WORK:-/tmp/gpu_results}
+mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
-steps=${*:-env tests roi memcheck parity pipeline bench}
+pack() { tar czf "$OUT/gpu_results.tgz.partial" -C "$WORK" . && mv "$OUT/gpu_results.tgz.partial" "$OUT/gpu_results.tgz"; }
+exec > >(tee -a "$OUT/steps.log") 2>&1
+steps=${*:-env gputests tests roi memcheck parity build pipeline bench}
+models="panoptic_fpn_r18 depth_r18 panoptic_fpn_r50"  # r50 only for the pipeline step
+if [ "$steps" = issues ]; then steps="env gputests roi build bench"; models="panoptic_fpn_r18 depth_r18"; fi
 for step in $steps; do
   echo "=== $step"
   case $step in
     env)
-      nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/env.txt"
-      python3 -c "import torch, triton, onnxruntime; print('torch', torch.__version__, 'triton', triton.__version__, 'ort', onnxruntime.__version__)" | tee -a "$OUT/env.txt"
+      nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$WORK/env.txt"
+      python3 -c "import torch, triton, onnxruntime; print('torch', torch.__version__, 'triton', triton.__version__, 'ort', onnxruntime.__version__)" | tee -a "$WORK/env.txt"
+      ;;
+    gputests)
+      # only the tests marked gpu: the RoIAlign kernels against the reference and torchvision
+      timeout 240 python3 -m pytest -q -p no:cacheprovider -m gpu tests/plugins tests/models \
+        tests/backends/test_torch.py 2>&1 | tee "$WORK/pytest_gpu_only.txt" | tail -25
       ;;
     tests)
       timeout 300 python3 -m pytest -q -p no:cacheprovider -m "gpu or not gpu" \
-        tests/plugins tests/models tests/backends/test_torch.py 2>&1 | tee "$OUT/pytest_gpu.txt" | tail -25
+        tests/plugins tests/models tests/backends/test_torch.py 2>&1 | tee "$WORK/pytest_gpu.txt" | tail -25
       ;;
     roi)
-      timeout 240 python3 benchmarks/bench_roi_align_gpu.py --repeats 30 --out "$OUT/gpu_roi_align_fp32.json" \
-        2>"$OUT/roi_fp32.log" | tail -22
+      timeout 240 python3 benchmarks/bench_roi_align_gpu.py --repeats 30 --out "$WORK/gpu_roi_align_fp32.json" \
+        2>"$WORK/roi_fp32.log" | tail -22
       timeout 180 python3 benchmarks/bench_roi_align_gpu.py --repeats 30 --dtype float16 \
-        --out "$OUT/gpu_roi_align_fp16.json" 2>"$OUT/roi_fp16.log" | tail -22
+        --out "$WORK/gpu_roi_align_fp16.json" 2>"$WORK/roi_fp16.log" | tail -22
       ;;
     memcheck)
       # both RoIAlign kernels (the TensorRT plugin's and Triton's) under compute-sanitizer;
@@ -40,26 +53,29 @@ for step in $steps; do
       PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
         python3 -m pytest -q -p no:cacheprovider -m gpu tests/plugins/roi_align/test_cuda_kernel.py \
         tests/plugins/roi_align/test_triton.py 2>&1 \
-        | tee "$OUT/memcheck.txt" | tail -15
+        | tee "$WORK/memcheck.txt" | tail -15
       ;;
     parity)
-      timeout 120 python3 benchmarks/torchvision_parity.py --device cuda --out "$OUT/torchvision_parity_cuda.json"
-      timeout 120 python3 benchmarks/torchvision_parity.py --device cpu --out "$OUT/torchvision_parity_cpu.json"
+      timeout 120 python3 benchmarks/torchvision_parity.py --device cuda --out "$WORK/torchvision_parity_cuda.json"
+      timeout 120 python3 benchmarks/torchvision_parity.py --device cpu --out "$WORK/torchvision_parity_cpu.json"
+      ;;
+    build)
+      timeout 240 python3 build_engines.py --models $models --backend torch \
+        --size 512x1024 --out /tmp/gpu_engines --verify-samples 0 --quiet 2>&1 | tail -5
       ;;
     pipeline)
-      timeout 240 python3 build_engines.py --models panoptic_fpn_r18 depth_r18 panoptic_fpn_r50 --backend torch \
-        --size 512x1024 --out /tmp/gpu_engines --verify-samples 0 --quiet 2>&1 | tail -5
       for m in panoptic_fpn_r18 panoptic_fpn_r50; do
         timeout 90 python3 -m edge run "synthetic://?size=512x1024&frames=300&seed=0" --engines /tmp/gpu_engines \
-          --backend torch --device cuda --panoptic "$m" --summary "$OUT/pipeline_${m}_cuda.json" 2>&1 | tail -14
+          --backend torch --device cuda --panoptic "$m" --summary "$WORK/pipeline_${m}_cuda.json" 2>&1 | tail -14
       done
       ;;
     bench)
       # edge bench on the torch CUDA path (r18 panoptic + depth, 512x1024): report, JSON, plots
       timeout 300 python3 -m edge bench --engines /tmp/gpu_engines --backend torch --device cuda \
         --models panoptic_fpn_r18 depth_r18 --size 512x1024 --min-frames 300 --min-duration 20 \
-        --warmup 20 --quiet --report "$OUT/bench_torch_cuda" 2>&1 | tail -25
+        --warmup 20 --quiet --report "$WORK/bench_torch_cuda" 2>&1 | tail -25
       ;;
     *) echo "unknown step $step" ;;
   esac
+  pack
 done
