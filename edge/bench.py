@@ -29,6 +29,15 @@ E2E = "end_to_end"
 FORMAT = "edge.bench/1"
 
 
+class BenchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) once frames were measured: ``data`` holds what was measured,
+    marked incomplete, so that a long run is not lost; ``original`` is what stopped it."""
+
+    def __init__(self, data: dict[str, Any], original: KeyboardInterrupt) -> None:
+        super().__init__()
+        self.data, self.original = data, original
+
+
 def latency_stats(values: Sequence[float]) -> dict[str, float]:
     """count, mean, min, p50/p90/p95/p99 (numpy's linear interpolation), max; in the input's unit."""
     if len(values) == 0:
@@ -87,57 +96,61 @@ def measure(
     samples: dict[str, list[float]] = {}
     loops = 0
 
-    def add(stage: str, ms: float) -> None:
-        samples.setdefault(stage, []).append(ms)
-
     measured = 0
     t_start: float | None = None
+    stopped: KeyboardInterrupt | None = None
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-bench") as pool:
         done = 0
-        while True:
-            if done >= warmup and t_start is None:
-                t_start = time.perf_counter()
-            if (
-                t_start is not None
-                and measured >= min_frames
-                and time.perf_counter() - t_start >= min_duration_s
-            ):
-                break
-            t0 = time.perf_counter_ns()
-            frame = source.read()
-            if frame is None:
-                if reopen is None or loops > 1_000_000:
-                    raise SourceError("the source ended before the benchmark had enough frames")
-                if done == 0:
-                    raise SourceError("the source delivered no frames")
-                source.close()
-                source = reopen()  # a file is replayed from the start, as MLPerf loops its samples
-                loops += 1
-                continue
-            t1 = time.perf_counter_ns()
-            result = run_engines(engines, frame, tracker, pool)
-            t3 = time.perf_counter_ns()
-            render_result(result, engines.depth_range)
-            t4 = time.perf_counter_ns()
-            done += 1
-            if t_start is None:
-                continue  # warm-up
-            measured += 1
-            times = tracker.frame_ms(frame.seq)
-            add("capture", (t1 - t0) / 1e6)
-            add("preprocess", times["preprocess"])
-            for k in kinds:
-                add(k, times[k])
-                if f"{k}_gpu" in times:
-                    add(f"{k}_gpu", times[f"{k}_gpu"])
-            add("engines", (t3 - t1) / 1e6 - times["preprocess"])  # both engines, side by side
-            add("postprocess", (t4 - t3) / 1e6)
-            add(E2E, (t4 - t1) / 1e6)
-            if progress is not None:
-                progress(measured, time.perf_counter() - t_start)
+        try:
+            while True:
+                if done >= warmup and t_start is None:
+                    t_start = time.perf_counter()
+                if (
+                    t_start is not None
+                    and measured >= min_frames
+                    and time.perf_counter() - t_start >= min_duration_s
+                ):
+                    break
+                t0 = time.perf_counter_ns()
+                frame = source.read()
+                if frame is None:
+                    if reopen is None or loops > 1_000_000:
+                        raise SourceError("the source ended before the benchmark had enough frames")
+                    if done == 0:
+                        raise SourceError("the source delivered no frames")
+                    source.close()
+                    source = reopen()  # a file is replayed from the start, as MLPerf loops its samples
+                    loops += 1
+                    continue
+                t1 = time.perf_counter_ns()
+                result = run_engines(engines, frame, tracker, pool)
+                t3 = time.perf_counter_ns()
+                render_result(result, engines.depth_range)
+                t4 = time.perf_counter_ns()
+                done += 1
+                if t_start is None:
+                    continue  # warm-up
+                times = tracker.frame_ms(frame.seq)
+                frame_ms = {"capture": (t1 - t0) / 1e6, "preprocess": times["preprocess"]}
+                for k in kinds:
+                    frame_ms[k] = times[k]
+                    if f"{k}_gpu" in times:
+                        frame_ms[f"{k}_gpu"] = times[f"{k}_gpu"]
+                frame_ms["engines"] = (t3 - t1) / 1e6 - times["preprocess"]  # both engines, side by side
+                frame_ms["postprocess"] = (t4 - t3) / 1e6
+                frame_ms[E2E] = (t4 - t1) / 1e6
+                for stage, ms in frame_ms.items():  # a frame counts whole or not at all
+                    samples.setdefault(stage, []).append(ms)
+                measured += 1
+                if progress is not None:
+                    progress(measured, time.perf_counter() - t_start)
+        except KeyboardInterrupt as exc:
+            if not measured:
+                raise  # nothing measured yet: nothing to keep
+            stopped = exc
     seconds = time.perf_counter() - (t_start or time.perf_counter())
     source.close()
-    return {
+    measurement = {
         "frames": measured,
         "warmup_frames": warmup,
         "seconds": seconds,
@@ -148,6 +161,10 @@ def measure(
         E2E + "_ms": latency_stats(samples.get(E2E, [])),
         "samples_ms": {k: [round(x, 4) for x in v] for k, v in samples.items()},
     }
+    if stopped is not None:
+        measurement["complete"] = False
+        raise BenchInterrupted(measurement, stopped) from stopped
+    return measurement
 
 
 def system_info() -> dict[str, Any]:
@@ -221,10 +238,6 @@ def run_bench(
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``)."""
-    from edge.build import DEFAULT_MODELS, BuildRequest, build_all
-    from edge.errors import ManifestError
-    from edge.stream import default_engine_options
-    from edge.stream.pipeline import EngineSet
     from edge.stream.sources import open_source
 
     if not configs:
@@ -234,73 +247,119 @@ def run_bench(
             f"warm-up {warmup}, min frames {min_frames}, min duration {min_duration_s}s: "
             "expected warm-up >= 0, min frames >= 1, min duration >= 0"
         )
-    chosen = _models_by_kind(models or ())
-    open_source(source).close()  # a bad source fails before anything is built
-    results = []
-    for cfg in configs:
-        wanted = list(models or DEFAULT_MODELS)
-
-        def load(cfg: BenchConfig = cfg) -> EngineSet:
-            return EngineSet.from_manifest(
+    _models_by_kind(models or ())  # unknown or doubled kinds fail before anything is built
+    open_source(source).close()  # and so does a bad source
+    results: list[dict[str, Any]] = []
+    current = configs[0]
+    settings = {"warmup": warmup, "min_frames": min_frames, "min_duration_s": min_duration_s}
+    try:
+        for cfg in configs:
+            current = cfg
+            engine_set = _open_engines(
+                cfg,
                 engines,
-                backend=cfg.backend,
-                size=cfg.size,
-                precision=cfg.precision,
-                panoptic=chosen.get("panoptic"),
-                depth=chosen.get("depth"),
-                engine_options=default_engine_options(cfg.backend, threads, cfg.device),
+                models=models,
+                threads=threads,
+                build_missing=build_missing,
+                show_progress=show_progress,
+                calib_data=calib_data,
             )
-
-        try:
-            engine_set = load()
-        except ManifestError:
-            if not build_missing:
-                raise
-            from edge.models.zoo import bundled_weights
-
-            h, w = cfg.size
-            reqs = [
-                BuildRequest(
-                    model=m,
-                    height=h,
-                    width=w,
-                    backend=cfg.backend,
-                    precision=cfg.precision,
-                    checkpoint=bundled_weights(m),
-                    calib_data=calib_data,
-                )
-                for m in wanted
-            ]
-            build_all(reqs, engines, show_progress=show_progress)
-            engine_set = load()
-        bar = _progress(cfg.label, min_frames, min_duration_s, show_progress)
-        try:
-            m = measure(
-                engine_set,
-                open_source(source),
-                warmup=warmup,
-                min_frames=min_frames,
-                min_duration_s=min_duration_s,
-                reopen=lambda: open_source(source),
-                progress=bar.update_to if bar else None,
-            )
-        finally:
-            engine_set.close()
-            if bar:
-                bar.close()
-        results.append(
-            {
+            bar = _progress(cfg.label, min_frames, min_duration_s, show_progress)
+            labelled = {
                 "config": {**dataclasses.asdict(cfg), "label": cfg.label},
                 "engines": dict(engine_set.described),
-                **m,
             }
+            try:
+                m = measure(
+                    engine_set,
+                    open_source(source),
+                    warmup=warmup,
+                    min_frames=min_frames,
+                    min_duration_s=min_duration_s,
+                    reopen=lambda: open_source(source),
+                    progress=bar.update_to if bar else None,
+                )
+            except BenchInterrupted as exc:
+                results.append({**labelled, **exc.data})
+                raise
+            finally:
+                engine_set.close()
+                if bar:
+                    bar.close()
+            results.append({**labelled, **m})
+    except KeyboardInterrupt as exc:
+        if not results:
+            raise  # nothing measured: nothing to report
+        original = exc.original if isinstance(exc, BenchInterrupted) else exc
+        data = _document(source, settings, results)
+        data["interrupted"] = {
+            "during": current.label,
+            "complete_configurations": sum(r.get("complete", True) for r in results),
+            "configurations": len(configs),
+        }
+        raise BenchInterrupted(data, original) from original
+    return _document(source, settings, results)
+
+
+def _open_engines(
+    cfg: BenchConfig,
+    engines: str | Path,
+    *,
+    models: Sequence[str] | None,
+    threads: int | None,
+    build_missing: bool,
+    show_progress: bool,
+    calib_data: str | None,
+) -> Any:
+    """The EngineSet for ``cfg``, built first (bundled weights) if the folder lacks it."""
+    from edge.build import DEFAULT_MODELS, BuildRequest, build_all
+    from edge.errors import ManifestError
+    from edge.models.zoo import bundled_weights
+    from edge.stream import default_engine_options
+    from edge.stream.pipeline import EngineSet
+
+    chosen = _models_by_kind(models or ())
+
+    def load() -> EngineSet:
+        return EngineSet.from_manifest(
+            engines,
+            backend=cfg.backend,
+            size=cfg.size,
+            precision=cfg.precision,
+            panoptic=chosen.get("panoptic"),
+            depth=chosen.get("depth"),
+            engine_options=default_engine_options(cfg.backend, threads, cfg.device),
         )
+
+    try:
+        return load()
+    except ManifestError:
+        if not build_missing:
+            raise
+    h, w = cfg.size
+    reqs = [
+        BuildRequest(
+            model=m,
+            height=h,
+            width=w,
+            backend=cfg.backend,
+            precision=cfg.precision,
+            checkpoint=bundled_weights(m),
+            calib_data=calib_data,
+        )
+        for m in list(models or DEFAULT_MODELS)
+    ]
+    build_all(reqs, engines, show_progress=show_progress)
+    return load()
+
+
+def _document(source: str, settings: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "scenario": "single-stream",
         "source": source,
-        "settings": {"warmup": warmup, "min_frames": min_frames, "min_duration_s": min_duration_s},
+        "settings": settings,
         "system": system_info(),
         "results": results,
     }

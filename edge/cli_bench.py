@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
 from edge.cli_args import count, non_negative_seconds, output_folder, positive_int
 
@@ -65,34 +67,55 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
-    from edge.bench import compare, load_result, run_bench, sweep
+    from edge.bench import BenchInterrupted, compare, load_result, run_bench, sweep
     from edge.build import parse_size
-    from edge.report import compare_markdown, write_report
+    from edge.report import compare_markdown
 
     if args.compare:
         a, b = (load_result(p) for p in args.compare)
+        for path, d in zip(args.compare, (a, b), strict=True):
+            if d.get("interrupted"):
+                print(f"note: {path} is from an interrupted run; its numbers are incomplete", file=sys.stderr)
         print(compare_markdown(compare(a, b), args.compare[0], args.compare[1]), end="")
         return 0
     sizes = [parse_size(s) for s in args.size]
     configs = sweep(args.backend, args.precision, sizes, args.device)
-    data = run_bench(
-        configs,
-        engines=args.engines,
-        source=args.source,
-        models=args.models,
-        warmup=args.warmup,
-        min_frames=max(1, args.min_frames),
-        min_duration_s=args.min_duration,
-        threads=args.threads or None,
-        show_progress=not args.quiet,
-        calib_data=args.calib_data,
-    )
-    files = write_report(data, Path(args.report))
+    try:
+        data = run_bench(
+            configs,
+            engines=args.engines,
+            source=args.source,
+            models=args.models,
+            warmup=args.warmup,
+            min_frames=max(1, args.min_frames),
+            min_duration_s=args.min_duration,
+            threads=args.threads or None,
+            show_progress=not args.quiet,
+            calib_data=args.calib_data,
+        )
+    except BenchInterrupted as exc:
+        # a long run stopped by Ctrl-C keeps what it measured, marked incomplete
+        _write_and_print(exc.data, Path(args.report))
+        i = exc.data["interrupted"]
+        print(
+            f"stopped during {i['during']}: the report holds what was measured, "
+            f"{i['complete_configurations']} of {i['configurations']} configuration(s) complete",
+            file=sys.stderr,
+        )
+        raise exc.original from None
+    _write_and_print(data, Path(args.report))
+    return 0
+
+
+def _write_and_print(data: dict[str, Any], out: Path) -> None:
+    from edge.report import write_report
+
+    files = write_report(data, out)
     for r in data["results"]:
         e = r["end_to_end_ms"]
+        label = r["config"]["label"] + ("" if r.get("complete", True) else " (incomplete)")
         print(
-            f"{r['config']['label']:<32} {r['frames']:>6} frames  {r['throughput_fps']:6.1f} fps  "
+            f"{label:<32} {r['frames']:>6} frames  {r['throughput_fps']:6.1f} fps  "
             f"end-to-end p50 {e['p50']:.1f} ms  p99 {e['p99']:.1f} ms  max {e['max']:.1f} ms"
         )
     print(f"report: {files['markdown']}  {files['html']}  {files['json']}")
-    return 0

@@ -6,6 +6,12 @@ import io
 import itertools
 import json
 import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +35,10 @@ from edge.platform_info import cpu_vector_extensions
 from edge.report.bench_report import write_report
 from edge.stream.pipeline import EngineSet
 from edge.stream.sources import open_source
-from tests.conftest import TEST_SIZE
+from tests.conftest import TEST_SIZE, stop_process
 from tests.stream.test_sources_sinks import write_video
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_percentiles_match_numpy_on_known_samples() -> None:
@@ -276,3 +284,51 @@ def test_models_choose_what_is_measured(tiny_engines: Path, tmp_path: Path) -> N
     report = write_report(data, tmp_path / "rep")
     assert f"- depth: `depth_tiny onnxruntime fp32 {size}`" in report["markdown"].read_text()
     assert f"<li>depth: <code>depth_tiny onnxruntime fp32 {size}</code></li>" in report["html"].read_text()
+
+
+def test_ctrl_c_keeps_what_was_measured(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long run stopped by Ctrl-C writes its report, marked incomplete, and exits 130."""
+    cmd = [sys.executable, "-m", "edge.cli", "bench", "--engines", str(tiny_engines), "--size", "128x256"]
+    cmd += ["--source", "synthetic://?size=128x256", "--warmup", "1", "--min-frames", "100000"]
+    cmd += ["--threads", "1", "--report", "rep"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    seen = b""
+    try:
+        deadline = time.monotonic() + 120
+        while not re.search(rb"\| *([3-9]|\d\d+)/100000", seen):  # the bar: 3 frames measured
+            chunk = proc.stderr.read1(4096)
+            assert chunk and time.monotonic() < deadline, seen.decode(errors="replace")
+            seen += chunk
+        proc.send_signal(signal.SIGINT)
+        out, err = (b.decode() for b in proc.communicate(timeout=60))
+    finally:
+        stop_process(proc)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "stopped during onnxruntime/fp32/128x256" in err
+    assert "onnxruntime/fp32/128x256 (incomplete)" in out
+    rep = tmp_path / "rep"
+    assert {p.name for p in rep.iterdir()} == {
+        "bench.json",
+        "report.md",
+        "report.html",
+        "cdf.png",
+        "stages.png",
+        "timeline.png",
+    }
+    data = load_result(rep / "bench.json")
+    assert data["interrupted"] == {
+        "during": "onnxruntime/fp32/128x256",
+        "complete_configurations": 0,
+        "configurations": 1,
+    }
+    (r,) = data["results"]
+    assert r["complete"] is False and r["frames"] >= 3
+    assert {len(v) for v in r["samples_ms"].values()} == {r["frames"]}, "every frame counted whole"
+    assert "Interrupted (Ctrl-C) during onnxruntime/fp32/128x256" in (rep / "report.md").read_text()
+    assert "(incomplete)" in (rep / "report.html").read_text()
+    assert main(["bench", "--compare", str(rep / "bench.json"), str(rep / "bench.json")]) == 0
+    assert "is from an interrupted run" in capsys.readouterr().err

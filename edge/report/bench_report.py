@@ -52,6 +52,20 @@ def _fmt(v: Any, digits: int = 2) -> str:
     return f"{v:.{digits}f}" if isinstance(v, (int, float)) else "-"
 
 
+def result_label(r: dict[str, Any]) -> str:
+    """A configuration's label; one that Ctrl-C stopped short of the minimums says so."""
+    return str(r["config"]["label"]) + ("" if r.get("complete", True) else " (incomplete)")
+
+
+def interrupted_line(data: dict[str, Any]) -> str:
+    i = data["interrupted"]
+    return (
+        f"Interrupted (Ctrl-C) during {i['during']}: {i['complete_configurations']} of "
+        f"{i['configurations']} configuration(s) complete; a row marked incomplete stopped short "
+        "of the minimum frames and duration."
+    )
+
+
 def system_lines(data: dict[str, Any]) -> list[str]:
     s = data["system"]
     gpu = s.get("gpu") or {}
@@ -96,6 +110,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"Created {data['created']}. Scenario: {data['scenario']} (one frame at a time); "
         f"source `{data['source']}`; {st['warmup']} warm-up frames, then at least "
         f"{st['min_frames']} frames and {st['min_duration_s']} s.",
+        *(["", f"**{interrupted_line(data)}**"] if data.get("interrupted") else []),
         "",
         "## System",
         "",
@@ -109,14 +124,14 @@ def markdown(data: dict[str, Any]) -> str:
     for r in data["results"]:
         e = r[E2E + "_ms"]
         lines.append(
-            f"| {r['config']['label']} | {r['frames']} | {_fmt(r['throughput_fps'], 1)} | "
+            f"| {result_label(r)} | {r['frames']} | {_fmt(r['throughput_fps'], 1)} | "
             + " | ".join(_fmt(e.get(k)) for k in STAT_KEYS)
             + f" | {r['drops']} |"
         )
     lines += ["", "## Per stage (ms)", ""]
     for r in data["results"]:
         lines += [
-            f"### {r['config']['label']}",
+            f"### {result_label(r)}",
             "",
             *[f"- {kind}: `{what}`" for kind, what in _engines(r).items()],
             *([""] if _engines(r) else []),
@@ -150,6 +165,7 @@ def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
         "</head><body><h1>edge bench report</h1>",
         f"<p>Created {esc(data['created'])}. Scenario: {esc(data['scenario'])}; source "
         f"<code>{esc(data['source'])}</code>.</p>",
+        *([f"<p><strong>{esc(interrupted_line(data))}</strong></p>"] if data.get("interrupted") else []),
         "<h2>System</h2><ul>",
         *[f"<li>{esc(line)}</li>" for line in system_lines(data)],
         "</ul><h2>End-to-end latency (ms)</h2>",
@@ -160,7 +176,7 @@ def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
     for r in data["results"]:
         e = r[E2E + "_ms"]
         parts.append(
-            f"<tr><td>{esc(r['config']['label'])}</td><td>{r['frames']}</td>"
+            f"<tr><td>{esc(result_label(r))}</td><td>{r['frames']}</td>"
             f"<td>{_fmt(r['throughput_fps'], 1)}</td>"
             + "".join(f"<td>{_fmt(e.get(k))}</td>" for k in STAT_KEYS)
             + f"<td>{r['drops']}</td></tr>"
@@ -169,7 +185,7 @@ def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
     for r in data["results"]:
         engines = "".join(f"<li>{esc(k)}: <code>{esc(v)}</code></li>" for k, v in _engines(r).items())
         parts.append(
-            f"<h3>{esc(r['config']['label'])}</h3>"
+            f"<h3>{esc(result_label(r))}</h3>"
             + (f"<ul>{engines}</ul>" if engines else "")
             + "<table><tr><th>stage</th>"
             + "".join(f"<th>{k}</th>" for k in STAT_KEYS)
@@ -203,11 +219,11 @@ def _plot(name: str, data: dict[str, Any]) -> bytes:
         for r in results:
             v = np.sort(np.asarray(r["samples_ms"].get(E2E, []), dtype=float))
             if v.size:
-                ax.plot(v, np.arange(1, v.size + 1) / v.size, label=r["config"]["label"])
+                ax.plot(v, np.arange(1, v.size + 1) / v.size, label=result_label(r))
         ax.set_xlabel("end-to-end latency (ms)")
         ax.set_ylabel("fraction of frames")
     elif name == "stages.png":
-        labels = [r["config"]["label"] for r in results]
+        labels = [result_label(r) for r in results]
         bottom = np.zeros(len(results))
         for stage in STACKED:
             vals = np.array([r["stages_ms"].get(stage, {}).get("mean", 0.0) for r in results])
@@ -218,7 +234,7 @@ def _plot(name: str, data: dict[str, Any]) -> bytes:
     else:
         for r in results:
             v = r["samples_ms"].get(E2E, [])
-            ax.plot(np.arange(len(v)), v, linewidth=0.8, label=r["config"]["label"])
+            ax.plot(np.arange(len(v)), v, linewidth=0.8, label=result_label(r))
         ax.set_xlabel("frame")
         ax.set_ylabel("end-to-end latency (ms)")
     ax.set_title(PLOTS[name])
