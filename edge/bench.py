@@ -22,20 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import ConfigError, SourceError
+from edge.errors import ConfigError, Interrupted, SourceError
 
 PERCENTILES = (50, 90, 95, 99)
 E2E = "end_to_end"
 FORMAT = "edge.bench/1"
-
-
-class BenchInterrupted(KeyboardInterrupt):
-    """Ctrl-C (or SIGTERM) once frames were measured: ``data`` holds what was measured,
-    marked incomplete, so that a long run is not lost; ``original`` is what stopped it."""
-
-    def __init__(self, data: dict[str, Any], original: KeyboardInterrupt) -> None:
-        super().__init__()
-        self.data, self.original = data, original
 
 
 def latency_stats(values: Sequence[float]) -> dict[str, float]:
@@ -163,7 +154,7 @@ def measure(
     }
     if stopped is not None:
         measurement["complete"] = False
-        raise BenchInterrupted(measurement, stopped) from stopped
+        raise Interrupted(measurement, stopped) from stopped
     return measurement
 
 
@@ -279,7 +270,7 @@ def run_bench(
                     reopen=lambda: open_source(source),
                     progress=bar.update_to if bar else None,
                 )
-            except BenchInterrupted as exc:
+            except Interrupted as exc:
                 results.append({**labelled, **exc.data})
                 raise
             finally:
@@ -290,14 +281,14 @@ def run_bench(
     except KeyboardInterrupt as exc:
         if not results:
             raise  # nothing measured: nothing to report
-        original = exc.original if isinstance(exc, BenchInterrupted) else exc
+        original = exc.original if isinstance(exc, Interrupted) else exc
         data = _document(source, settings, results)
         data["interrupted"] = {
             "during": current.label,
             "complete_configurations": sum(r.get("complete", True) for r in results),
             "configurations": len(configs),
         }
-        raise BenchInterrupted(data, original) from original
+        raise Interrupted(data, original) from original
     return _document(source, settings, results)
 
 

@@ -67,7 +67,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
-    from edge.bench import BenchInterrupted, compare, load_result, run_bench, sweep
+    from edge.bench import Interrupted, compare, load_result, run_bench, sweep
     from edge.build import parse_size
     from edge.report import compare_markdown
 
@@ -93,7 +93,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             show_progress=not args.quiet,
             calib_data=args.calib_data,
         )
-    except BenchInterrupted as exc:
+    except Interrupted as exc:
         # a long run stopped by Ctrl-C keeps what it measured, marked incomplete
         _write_and_print(exc.data, Path(args.report))
         i = exc.data["interrupted"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from edge.cli_args import output_file, output_folder, positive_int, positive_number, positive_seconds
@@ -79,24 +80,40 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from edge.latency import LatencyTracker
-    from edge.replay import format_metrics, replay
+    from edge.errors import Interrupted
+    from edge.replay import replay
 
-    report = replay(
-        args.source,
-        evaluate=args.eval,
-        out_dir=args.out,
-        max_frames=args.max_frames,
-        sinks=tuple(args.sink or ()),
-        show_status=True,
-        **engine_selection(args),
-    )
+    try:
+        report = replay(
+            args.source,
+            evaluate=args.eval,
+            out_dir=args.out,
+            max_frames=args.max_frames,
+            sinks=tuple(args.sink or ()),
+            show_status=True,
+            **engine_selection(args),
+        )
+    except Interrupted as exc:
+        _print_replay(exc.data, args.out)
+        print(
+            f"stopped after {exc.data['frames']} frames: the metrics cover the {exc.data['gt_frames']} "
+            "ground-truth frame(s) replayed before it (metrics.json says interrupted)",
+            file=sys.stderr,
+        )
+        raise exc.original from None
+    _print_replay(report, args.out)
+    return 0
+
+
+def _print_replay(report: dict[str, Any], out: str | None) -> None:
+    from edge.latency import LatencyTracker
+    from edge.replay import format_metrics
+
     print(LatencyTracker.format_summary_of(report["latency"]))
     if report["metrics"] is not None:
         print(format_metrics(report["metrics"]))
-    if args.out:
-        print(f"predictions and metrics: {args.out}")
-    return 0
+    if out:
+        print(f"predictions and metrics: {out}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

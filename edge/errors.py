@@ -7,6 +7,8 @@ as one clear line instead of a traceback. Backend errors are mapped with
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class EdgeError(Exception):
     """Base class of every error raised on purpose by edge."""
@@ -61,3 +63,15 @@ class SinkError(EdgeError):
 
 class DatasetError(EdgeError):
     """A dataset folder or file (Cityscapes layout) that is missing or malformed."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) after part of a long job: ``data`` is the result of that part,
+    marked incomplete, so it is not lost; ``original`` is the interrupt that stopped it.
+
+    A KeyboardInterrupt, so code that knows nothing of it stops as for Ctrl-C.
+    """
+
+    def __init__(self, data: dict[str, Any], original: KeyboardInterrupt) -> None:
+        super().__init__()
+        self.data, self.original = data, original

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import DatasetError, SourceError
+from edge.errors import DatasetError, Interrupted, SourceError
 from edge.util.fs import atomic_write_bytes, require_writable
 
 
@@ -110,9 +110,14 @@ def replay(
         max_frames=max_frames,
         on_result=on_result,
     )
+    stopped: KeyboardInterrupt | None = None
     try:
         with StatusLine(tracker, enabled=show_status):
             pipeline.run()
+    except KeyboardInterrupt as exc:
+        if not tracker.frames_out:
+            raise  # nothing replayed: nothing to report
+        stopped = exc  # a long replay stopped by Ctrl-C keeps what it evaluated and wrote
     finally:
         engine_set.close()
     report: dict[str, Any] = {
@@ -123,8 +128,12 @@ def replay(
         "latency": tracker.summary(),
         "errors": [str(e) for e in errors],
     }
+    if stopped is not None:
+        report["interrupted"] = True  # the metrics cover the frames replayed before it
     if writer is not None:
         writer.finish(report)
+    if stopped is not None:
+        raise Interrupted(report, stopped) from stopped
     if errors:
         raise DatasetError(f"{len(errors)} ground-truth frame(s) could not be evaluated; first: {errors[0]}")
     return report

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -15,7 +20,9 @@ from edge.data.make_synthetic import write_dataset
 from edge.errors import ConfigError, SourceError
 from edge.eval import ConfusionMatrix
 from edge.replay import replay
-from tests.conftest import TEST_SIZE
+from tests.conftest import TEST_SIZE, stop_process
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +112,37 @@ def test_replay_reports_object_distance(
     assert 0 <= o["abs_rel"] < 1 and o["abs_err_m_p50"] <= o["abs_err_m_p90"] and 0 <= o["within_10pct"] <= 1
     assert main(["replay", f"cityscapes://{dataset}?fps=0", "--engines", str(demo_engines), "--eval"]) == 0
     assert f"({o['objects']} matched objects)" in capsys.readouterr().out
+
+
+def test_ctrl_c_keeps_what_was_evaluated(tiny_engines: Path, dataset: Path, tmp_path: Path) -> None:
+    """A replay stopped by Ctrl-C writes metrics.json (marked interrupted) and panoptic.json
+    for the frames it did, prints the metrics, and exits 130."""
+    out = tmp_path / "preds"
+    cmd = [sys.executable, "-m", "edge.cli", "replay", f"cityscapes://{dataset}?fps=1"]  # 1 fps: 8 s
+    cmd += ["--engines", str(tiny_engines), "--eval", "--threads", "1", "--out", str(out)]
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("semantic/*.png")):  # the first ground-truth frame is written
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout, err = proc.communicate(timeout=60)
+    finally:
+        stop_process(proc)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "the metrics cover the" in err
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["interrupted"] is True and 1 <= report["gt_frames"] < 4 and report["frames"] < 8
+    assert report["metrics"]["frames"] == report["gt_frames"]
+    written = sorted(p.name for p in (out / "panoptic").glob("*.png"))
+    index = json.loads((out / "panoptic.json").read_text())["annotations"]
+    assert sorted(a["file_name"] for a in index) == written and len(written) == report["gt_frames"]
+    assert f"evaluated frames: {report['gt_frames']}" in stdout and "end_to_end" in stdout
+    assert not list(out.rglob(".*.tmp")), "no temporary file left"
