@@ -154,6 +154,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edge.build import parse_size
+    from edge.errors import Interrupted
     from edge.train.trainer import train
 
     size = parse_size(args.size)
@@ -183,6 +184,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
             half=args.half,
             object_weight=args.object_weight,
         )
+    except Interrupted as exc:
+        for bar in bars:
+            bar.close()
+        print(
+            f"stopped after {exc.data['steps']} of {args.steps} steps; wrote {args.out} at step "
+            f"{exc.data['saved_step']} (continue with --init {args.out}: the learning-rate schedule "
+            "starts again)",
+            file=sys.stderr,
+        )
+        raise exc.original from None
     finally:
         for bar in bars:
             bar.close()

@@ -10,8 +10,9 @@ from typing import Any
 
 import torch
 
-from edge.errors import ConfigError
+from edge.errors import ConfigError, Interrupted
 from edge.util.fs import atomic_torch_save
+from edge.util.interrupts import StepBoundary
 
 
 def train(
@@ -62,40 +63,52 @@ def train(
     data = batches(size=size, batch=batch, seed=seed)
     history: list[dict[str, float]] = []
     t0 = time.perf_counter()
-    for step in range(1, steps + 1):
-        b = next(data)
-        losses = (
-            panoptic_loss(model, b, gen)
-            if kind == "panoptic"
-            else {"depth": depth_loss(model, b, object_weight=object_weight)}
-        )
-        total = torch.stack(list(losses.values())).sum()
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
-        sched.step()
-        record = {k: float(v.detach()) for k, v in losses.items()} | {
-            "total": float(total.detach()),
-            "step": step,
+    saved = 0
+
+    def summary(done: int) -> dict[str, Any]:
+        return {
+            "model": model_name,
+            "steps": done,
+            "seconds": time.perf_counter() - t0,
+            "size": list(size),
+            "batch": batch,
+            "lr": lr,
+            "half": half,
+            "object_weight": object_weight,
+            "first": history[0],
+            "last": history[-1],
         }
-        history.append(record)
-        if log is not None:
-            log(step, record)
-        if step % save_every == 0 or step == steps:
-            save_state(model.state_dict(), out, half=half)
-    return {
-        "model": model_name,
-        "steps": steps,
-        "seconds": time.perf_counter() - t0,
-        "size": list(size),
-        "batch": batch,
-        "lr": lr,
-        "half": half,
-        "object_weight": object_weight,
-        "first": history[0],
-        "last": history[-1],
-    }
+
+    # Ctrl-C ends the step in hand, saves the weights and stops (a second one stops at once)
+    with StepBoundary() as boundary:
+        for step in range(1, steps + 1):
+            b = next(data)
+            losses = (
+                panoptic_loss(model, b, gen)
+                if kind == "panoptic"
+                else {"depth": depth_loss(model, b, object_weight=object_weight)}
+            )
+            total = torch.stack(list(losses.values())).sum()
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+            sched.step()
+            record = {k: float(v.detach()) for k, v in losses.items()} | {
+                "total": float(total.detach()),
+                "step": step,
+            }
+            history.append(record)
+            if log is not None:
+                log(step, record)
+            if step % save_every == 0 or step == steps or boundary.pending:
+                save_state(model.state_dict(), out, half=half)
+                saved = step
+            try:
+                boundary.check()
+            except KeyboardInterrupt as exc:
+                raise Interrupted({**summary(step), "interrupted": True, "saved_step": saved}, exc) from exc
+    return summary(steps)
 
 
 def save_state(state: Mapping[str, torch.Tensor], out: str | Path, *, half: bool = False) -> None:

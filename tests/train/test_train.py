@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +21,9 @@ from edge.models.zoo import create_model
 from edge.train.data import batches, targets_from_ids
 from edge.train.losses import depth_loss, encode_boxes, panoptic_loss
 from edge.train.trainer import save_state, train
+from tests.conftest import stop_process
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_targets_from_instance_ids() -> None:
@@ -111,3 +120,43 @@ def test_bad_training_arguments() -> None:
         train("depth_tiny", steps=1, out="x.pt", object_weight=0.5)
     with pytest.raises(ConfigError, match="applies to depth models"):
         train("panoptic_fpn_tiny", steps=1, out="x.pt", object_weight=2.0)
+
+
+def test_ctrl_c_ends_the_step_saves_and_stops(tmp_path: Path) -> None:
+    """`edge train` stopped by Ctrl-C saves the weights of the last whole step (not only
+    those of the last periodic save) and says how to go on."""
+    cmd = [sys.executable, "-m", "edge.cli", "train", "--model", "depth_tiny", "--steps", "100000"]
+    cmd += [
+        "--size",
+        "64x128",
+        "--batch",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        "ck.pt",
+        "--log",
+        "log.jsonl",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    log = tmp_path / "log.jsonl"
+    try:
+        deadline = time.monotonic() + 120
+        while not (log.is_file() and log.read_text().count("\n") >= 3):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        stop_process(proc)
+    assert proc.returncode == 130, err
+    last = json.loads(log.read_text().splitlines()[-1])["step"]
+    assert 3 <= last < 200, "stopped before the first periodic save"
+    assert f"stopped after {last} of 100000 steps; wrote ck.pt at step {last}" in err
+    assert "Traceback" not in err and "--init ck.pt" in err
+    assert load_checkpoint(create_model("depth_tiny", seed=5), tmp_path / "ck.pt") == "edge"
+    assert not list(tmp_path.glob(".*.tmp"))
