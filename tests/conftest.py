@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from edge.build import BuildRequest, build_all
 from edge.models import create_model
 
 TEST_SIZE = (128, 256)
+ROOT = Path(__file__).resolve().parents[1]
 
 # Without a GPU, Triton kernels run under Triton's CPU interpreter. Triton reads this when it
 # is first imported, so it is set here, before any test imports it.
@@ -37,6 +40,31 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
         proc.communicate()
+
+
+def signal_when(
+    cmd: list[str],
+    ready: Callable[[], bool],
+    *,
+    sig: int = signal.SIGINT,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> tuple[int, str, str]:
+    """Run ``cmd`` (PYTHONPATH: this checkout), send ``sig`` once ``ready()`` holds, and
+    return (exit status, stdout, stderr). The process is killed if the test fails first."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        stop_process(proc)
+    return proc.returncode, out, err
 
 
 def informative_model(name: str, seed: int = 0) -> torch.nn.Module:

@@ -39,6 +39,7 @@ from tests.conftest import TEST_SIZE, stop_process
 from tests.stream.test_sources_sinks import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
+REPORT_FILES = {"bench.json", "report.md", "report.html", "cdf.png", "stages.png", "timeline.png"}
 
 
 def test_percentiles_match_numpy_on_known_samples() -> None:
@@ -234,14 +235,7 @@ def test_cli_bench_writes_the_report(
     )
     assert rc == 0
     assert "onnxruntime/fp32/128x256" in capsys.readouterr().out
-    assert {p.name for p in (tmp_path / "rep").iterdir()} == {
-        "bench.json",
-        "report.md",
-        "report.html",
-        "cdf.png",
-        "stages.png",
-        "timeline.png",
-    }
+    assert {p.name for p in (tmp_path / "rep").iterdir()} == REPORT_FILES
 
 
 def test_models_choose_what_is_measured(tiny_engines: Path, tmp_path: Path) -> None:
@@ -311,14 +305,7 @@ def test_ctrl_c_keeps_what_was_measured(
     assert "Traceback" not in err and "stopped during onnxruntime/fp32/128x256" in err
     assert "onnxruntime/fp32/128x256 (incomplete)" in out
     rep = tmp_path / "rep"
-    assert {p.name for p in rep.iterdir()} == {
-        "bench.json",
-        "report.md",
-        "report.html",
-        "cdf.png",
-        "stages.png",
-        "timeline.png",
-    }
+    assert {p.name for p in rep.iterdir()} == REPORT_FILES
     data = load_result(rep / "bench.json")
     assert data["interrupted"] == {
         "during": "onnxruntime/fp32/128x256",

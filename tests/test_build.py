@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from edge.errors import BackendUnavailableError, CheckpointError, ConfigError, U
 from edge.manifest import Manifest
 from edge.models import create_model
 from edge.util.fs import sha256_file
-from tests.conftest import stop_process
+from tests.conftest import signal_when
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -189,36 +188,12 @@ def test_cli_builds_and_reports(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_during_a_build_leaves_nothing_half_written(tmp_path: Path, sig: int, code: int) -> None:
-    root = Path(__file__).resolve().parents[1]
     out = tmp_path / "engines"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(root / "build_engines.py"),
-            "--models",
-            "panoptic_fpn_tiny",
-            "depth_tiny",
-            "--size",
-            "128x256",
-            "--out",
-            str(out),
-            "--random-weights",
-        ],
-        env={**os.environ, "PYTHONPATH": str(root)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not list(out.glob(".*.tmp")):  # a file is being written: interrupt it there
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.01)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        stop_process(proc)
-    assert proc.returncode == code, err
+    cmd = [sys.executable, str(ROOT / "build_engines.py"), "--models", "panoptic_fpn_tiny", "depth_tiny"]
+    cmd += ["--size", "128x256", "--out", str(out), "--random-weights"]
+    # a file is being written: interrupt it there
+    status, _, err = signal_when(cmd, lambda: bool(list(out.glob(".*.tmp"))), sig=sig)
+    assert status == code, err
     assert "Traceback" not in err and "nothing half-written" in err
     assert not list(out.glob(".*.tmp")), "temporary files are removed"
     manifest = out / "manifest.json"

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -20,9 +16,7 @@ from edge.data.make_synthetic import write_dataset
 from edge.errors import ConfigError, SourceError
 from edge.eval import ConfusionMatrix
 from edge.replay import replay
-from tests.conftest import TEST_SIZE, stop_process
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import TEST_SIZE, signal_when
 
 
 @pytest.fixture(scope="module")
@@ -120,23 +114,9 @@ def test_ctrl_c_keeps_what_was_evaluated(tiny_engines: Path, dataset: Path, tmp_
     out = tmp_path / "preds"
     cmd = [sys.executable, "-m", "edge.cli", "replay", f"cityscapes://{dataset}?fps=1"]  # 1 fps: 8 s
     cmd += ["--engines", str(tiny_engines), "--eval", "--threads", "1", "--out", str(out)]
-    proc = subprocess.Popen(
-        cmd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not list(out.glob("semantic/*.png")):  # the first ground-truth frame is written
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        stdout, err = proc.communicate(timeout=60)
-    finally:
-        stop_process(proc)
-    assert proc.returncode == 130, err
+    # once the first ground-truth frame is written
+    code, stdout, err = signal_when(cmd, lambda: bool(list(out.glob("semantic/*.png"))))
+    assert code == 130, err
     assert "Traceback" not in err and "the metrics cover the" in err
     report = json.loads((out / "metrics.json").read_text())
     assert report["interrupted"] is True and 1 <= report["gt_frames"] < 4 and report["frames"] < 8

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +17,7 @@ from edge.models.zoo import create_model
 from edge.train.data import batches, targets_from_ids
 from edge.train.losses import depth_loss, encode_boxes, panoptic_loss
 from edge.train.trainer import save_state, train
-from tests.conftest import stop_process
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import signal_when
 
 
 def test_targets_from_instance_ids() -> None:
@@ -139,21 +133,11 @@ def test_ctrl_c_ends_the_step_saves_and_stops(tmp_path: Path) -> None:
         "--log",
         "log.jsonl",
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
     log = tmp_path / "log.jsonl"
-    try:
-        deadline = time.monotonic() + 120
-        while not (log.is_file() and log.read_text().count("\n") >= 3):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        stop_process(proc)
-    assert proc.returncode == 130, err
+    code, _out, err = signal_when(
+        cmd, lambda: log.is_file() and log.read_text().count("\n") >= 3, cwd=tmp_path
+    )
+    assert code == 130, err
     last = json.loads(log.read_text().splitlines()[-1])["step"]
     assert 3 <= last < 200, "stopped before the first periodic save"
     assert f"stopped after {last} of 100000 steps; wrote ck.pt at step {last}" in err
