@@ -261,11 +261,13 @@ def _cmd_lint(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edge import __version__
     from edge.cli_bench import add_bench_arguments
     from edge.cli_build import add_build_arguments
     from edge.cli_stream import add_stream_commands
 
     parser = argparse.ArgumentParser(prog="edge", description="Edge perception runtime.")
+    parser.add_argument("--version", action="version", version=f"edge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("build", help="build engines (same as build_engines.py)")
     add_build_arguments(p)

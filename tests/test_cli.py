@@ -16,6 +16,15 @@ def test_models_lists_zoo(capsys: pytest.CaptureFixture[str]) -> None:
     assert "panoptic_fpn_r50" in out and "depth_tiny" in out
 
 
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"edge {version('edge-perception')}\n"
+
+
 def test_info_reports_backends(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info"]) == 0
     out = capsys.readouterr().out
