@@ -37,7 +37,7 @@ _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 def parse_size(text: str) -> tuple[int, int]:
     """'256x512' -> (256, 512): height x width, both positive multiples of 32."""
-    from edge.models.panoptic_fpn import check_input_size
+    from edge.models.configs import check_input_size
 
     m = _SIZE_RE.match(text)
     if m is None:
@@ -78,7 +78,7 @@ class BuildRequest:
         return f"{self.model}_{self.height}x{self.width}_b{self.batch}_{self.backend}_{self.precision}"
 
     def validate(self) -> None:
-        from edge.models.panoptic_fpn import check_input_size
+        from edge.models.configs import check_input_size
         from edge.models.zoo import get_entry
 
         get_entry(self.model)

@@ -19,7 +19,7 @@ from torch import nn
 
 from edge.errors import ConfigError, ExportError
 from edge.export.translations import translation_table
-from edge.models.panoptic_fpn import check_input_size
+from edge.models.configs import check_input_size
 from edge.util.fs import atomic_write_with
 from plugins.roi_align.passes import expand
 

@@ -7,24 +7,14 @@ Outputs: ``depth`` [B,1,H,W] metres in [min_depth, max_depth], ``disparity`` [B,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge.models.resnet import ResNet, ResNetConfig
+from edge.models.configs import DepthConfig, ResNetConfig
+from edge.models.resnet import ResNet
 
 OUTPUT_NAMES = ("depth", "disparity")
-
-
-@dataclass(frozen=True)
-class DepthConfig:
-    backbone: ResNetConfig = field(default_factory=ResNetConfig)
-    decoder_channels: tuple[int, ...] = (16, 32, 64, 128, 256)
-    min_depth: float = 0.1
-    max_depth: float = 100.0
-    scales: tuple[int, ...] = (0, 1, 2, 3)
 
 
 class Conv3x3(nn.Module):

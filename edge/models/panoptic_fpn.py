@@ -9,45 +9,17 @@ Outputs (all fixed shapes, K = detections_per_img):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edge.models.configs import PanopticFPNConfig
 from edge.models.detection import RPN
 from edge.models.fpn import BackboneWithFPN
 from edge.models.layers import Conv2dNorm
-from edge.models.resnet import ResNetConfig
 from edge.models.roi_heads import RoIHeads
 
 OUTPUT_NAMES = ("boxes", "scores", "labels", "masks", "num_detections", "sem_logits", "sem_labels")
-
-
-@dataclass(frozen=True)
-class PanopticFPNConfig:
-    backbone: ResNetConfig = field(default_factory=ResNetConfig)
-    fpn_channels: int = 256
-    num_thing_classes: int = 8
-    num_sem_classes: int = 19
-    anchor_sizes: tuple[float, ...] = (32.0, 64.0, 128.0, 256.0, 512.0)
-    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
-    rpn_pre_nms_topk: int = 1000
-    rpn_post_nms_topk: int = 1000
-    rpn_nms_thresh: float = 0.7
-    box_head_dim: int = 1024
-    box_score_thresh: float = 0.05
-    box_nms_thresh: float = 0.5
-    detections_per_img: int = 100
-    candidates_per_img: int = 1000
-    mask_head_dims: tuple[int, ...] = (256, 256, 256, 256)
-    mask_dim_reduced: int = 256
-    sem_conv_dims: int = 128
-    sem_norm_groups: int = 32
-    roi_sampling_ratio: int = 2
-    roi_aligned: bool = True
-    pixel_mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
-    pixel_std: tuple[float, float, float] = (58.395, 57.12, 57.375)
 
 
 class SemSegFPNHead(nn.Module):
@@ -130,14 +102,3 @@ class PanopticFPN(nn.Module):
         out["sem_logits"] = sem
         out["sem_labels"] = full.argmax(dim=1).to(torch.int32)
         return {k: out[k] for k in OUTPUT_NAMES}
-
-
-def check_input_size(height: int, width: int, multiple: int = 32) -> None:
-    """FPN strides need sizes divisible by 32 (P5) for the top-down sums to line up."""
-    from edge.errors import ConfigError
-
-    if height <= 0 or width <= 0 or height % multiple or width % multiple:
-        raise ConfigError(
-            f"input size {height}x{width} is not supported: height and width must be positive "
-            f"multiples of {multiple} (e.g. 256x512, 512x1024)"
-        )

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from edge.models.configs import ResNetConfig
 from edge.models.layers import FrozenBatchNorm2d
-
-
-@dataclass(frozen=True)
-class ResNetConfig:
-    """block: "basic" (ResNet-18/34) or "bottleneck" (ResNet-50/101)."""
-
-    block: str = "basic"
-    layers: tuple[int, ...] = (2, 2, 2, 2)
-    stem_channels: int = 64
-    widths: tuple[int, ...] = (64, 128, 256, 512)
-    # detectron2's MSRA weights put the stride on the 1x1 conv; torchvision on the 3x3
-    stride_in_1x1: bool = False
-
-    @property
-    def expansion(self) -> int:
-        return 4 if self.block == "bottleneck" else 1
-
-    @property
-    def out_channels(self) -> tuple[int, ...]:
-        return tuple(w * self.expansion for w in self.widths)
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from edge.errors import UnknownModelError
-from edge.models.depth import DepthConfig, DepthNet
-from edge.models.panoptic_fpn import PanopticFPN, PanopticFPNConfig
-from edge.models.resnet import ResNetConfig
+from edge.models.configs import DepthConfig, PanopticFPNConfig, ResNetConfig
+
+if TYPE_CHECKING:
+    from torch import nn
 
 R18 = ResNetConfig(block="basic", layers=(2, 2, 2, 2))
 R50 = ResNetConfig(block="bottleneck", layers=(3, 4, 6, 3))
@@ -31,7 +29,11 @@ class ZooEntry:
 
     def create(self) -> nn.Module:
         if isinstance(self.config, PanopticFPNConfig):
+            from edge.models.panoptic_fpn import PanopticFPN
+
             return PanopticFPN(self.config)
+        from edge.models.depth import DepthNet
+
         return DepthNet(self.config)
 
     def config_dict(self) -> dict[str, Any]:
@@ -140,6 +142,8 @@ def get_entry(name: str) -> ZooEntry:
 
 def create_model(name: str, *, seed: int | None = 0) -> nn.Module:
     """The named model in eval mode; with ``seed`` its random init is reproducible."""
+    import torch
+
     entry = get_entry(name)
     if seed is None:
         model = entry.create()

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from edge.errors import ConfigError, UnknownModelError
 from edge.models import create_model, get_entry, list_models
+from edge.models.configs import check_input_size
 from edge.models.detection import anchors_for_level, decode_boxes
-from edge.models.panoptic_fpn import OUTPUT_NAMES, check_input_size
+from edge.models.panoptic_fpn import OUTPUT_NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_zoo_lists_required_models() -> None:
@@ -88,3 +96,19 @@ def test_box_decoding_identity_and_shift() -> None:
 def test_bad_input_size_is_refused(size: tuple[int, int]) -> None:
     with pytest.raises(ConfigError, match="multiples of 32"):
         check_input_size(*size)
+
+
+def test_naming_a_model_does_not_import_torch() -> None:
+    """The zoo and the size rule answer before torch loads (2.5 s on 2 cores), so a wrong
+    model name or size on the command line is refused at once."""
+    code = (
+        "import sys\n"
+        "from edge.build import BuildRequest, parse_size\n"
+        "from edge.models.zoo import bundled_weights, get_entry, list_models\n"
+        "list_models(); bundled_weights('depth_tiny'); get_entry('panoptic_fpn_tiny').config_dict()\n"
+        "BuildRequest(model='depth_tiny', height=64, width=128).validate(); parse_size('256x512')\n"
+        "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'cv2') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stderr
