@@ -315,6 +315,66 @@ def test_ctrl_c_waits_for_the_stages_before_closing_the_source(tiny_engines: Pat
     assert not [t.name for t in threading.enumerate() if t.name in stages]
 
 
+class _StuckSource(_SlowSource):
+    """Its second read hangs until ``release`` (a camera driver that stopped answering)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.reads = 0
+
+    def read(self) -> Frame | None:
+        self.reads += 1
+        if self.reads == 2:
+            self.reading = True
+            self.release.wait(timeout=30)
+        return super().read()
+
+
+class _ClosedSink(NullSink):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_stage_that_does_not_stop_keeps_what_it_holds(
+    tiny_engines: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A capture stuck in a read past the stop timeout: the sinks are finalised, the source
+    it is reading is left open, and the warning says which stage."""
+    import edge.stream.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "_STOP_TIMEOUT_S", 0.5)
+    source, sink = _StuckSource(), _ClosedSink()
+    engines = EngineSet.from_manifest(tiny_engines)
+    first = threading.Event()
+    pipe = Pipeline(source=source, engines=engines, sinks=[sink], on_result=lambda r: first.set())
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt() -> None:
+        first.wait(timeout=60)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    killer = threading.Thread(target=interrupt)
+    killer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipe.run()
+        assert "pipeline stage(s) capture did not stop within 0.5 s" in capsys.readouterr().err
+        assert source.closed_during_read is None, "the source is left to the stage reading it"
+        assert sink.closed
+    finally:
+        source.release.set()
+        killer.join()
+        engines.close()
+        for t in threading.enumerate():
+            if t.name == "edge-capture":
+                t.join(timeout=10)
+    source.close()
+
+
 def test_failing_sink_does_not_stop_the_stream(
     tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
