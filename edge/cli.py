@@ -41,6 +41,20 @@ def _cmd_engines(args: argparse.Namespace) -> int:
     return 1 if any(r["files"] != "ok" or r["check"] == "FAILED" for r in rows) else 0
 
 
+def _int8_verdict() -> str:
+    from edge.platform_info import cpu_vector_extensions, int8_pairs_saturate
+
+    if int8_pairs_saturate():
+        return (
+            "no VNNI: weights run on 7 bits and the kernels are no faster than FP32 "
+            "(benchmarks/results/int8_cpu_avx2.md); use fp32 engines"
+        )
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        vnni = [e for e in cpu_vector_extensions() if "vnni" in e or e == "amx_int8"]
+        return f"integer kernels with {', '.join(vnni)}: INT8 pays (benchmarks/results/int8_cpu.md)"
+    return "ARM: integer dot-product kernels where the CPU has them (not measured here)"
+
+
 def _cmd_info(_args: argparse.Namespace) -> int:
     import importlib.metadata as md
 
@@ -68,6 +82,7 @@ def _cmd_info(_args: argparse.Namespace) -> int:
         import onnxruntime
 
         print(f"  onnxruntime providers: {', '.join(onnxruntime.get_available_providers())}")
+        print(f"  onnxruntime INT8 on this CPU: {_int8_verdict()}")
     except ImportError:
         pass
     try:

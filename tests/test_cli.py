@@ -31,6 +31,10 @@ def test_info_reports_backends(capsys: pytest.CaptureFixture[str]) -> None:
     assert "backend onnxruntime" in out and "CPUExecutionProvider" in out
     assert "backend tensorrt" in out
     assert "RoIAlign on CUDA (torch backend): " in out
+    from edge.platform_info import int8_pairs_saturate
+
+    verdict = out.split("onnxruntime INT8 on this CPU: ", 1)[1].splitlines()[0]
+    assert ("no VNNI" in verdict and "use fp32" in verdict) is int8_pairs_saturate(), verdict
 
 
 def test_build_error_is_clear(capsys: pytest.CaptureFixture[str]) -> None:
