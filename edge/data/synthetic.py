@@ -94,6 +94,21 @@ class FrameGT:
     depth: np.ndarray  # HxW float32 metres, 0 = no depth (sky)
 
 
+@dataclass(frozen=True)
+class _Ground:
+    u: np.ndarray  # pixel column, float32
+    v: np.ndarray  # pixel row
+    ray_x: np.ndarray
+    ray_y: np.ndarray
+    rgb: np.ndarray  # sky and ground, before anything stands on it
+    zbuf: np.ndarray
+    label: np.ndarray
+    inst: np.ndarray
+    zg: np.ndarray  # ground distance per pixel (inf above the horizon)
+    centre: np.ndarray  # the centre line's strip, where its dashes go
+    edges: np.ndarray  # the road's edge lines
+
+
 class SyntheticDrive:
     """One drive (a sequence): a world laid out by ``seed``, seen from a moving camera."""
 
@@ -108,6 +123,7 @@ class SyntheticDrive:
     ) -> None:
         self.camera = Camera(height, width)
         self.seed = seed
+        self._ground_cache: _Ground | None = None
         self.ego_speed = ego_speed
         rng = np.random.default_rng(seed)
         self.road_half = float(rng.uniform(3.2, 4.2))
@@ -174,31 +190,14 @@ class SyntheticDrive:
         h, w = cam.height, cam.width
         t = index / fps
         cz = self.ego_speed * t  # camera position along the road
-        v, u = np.mgrid[0:h, 0:w].astype(np.float32)
-        ray_x = (u - cam.cx) / cam.f  # X / Z along each pixel's ray
-        ray_y = (cam.cy - v) / cam.f  # (Y - camera height) / Z
-        zbuf = np.full((h, w), np.inf, np.float32)
-        label = np.full((h, w), SKY, np.uint8)
-        inst = np.zeros((h, w), np.int32)
-        rgb = np.empty((h, w, 3), np.float32)
-        sky = np.clip((v / max(cam.cy, 1.0))[..., None], 0, 1)
-        rgb[:] = np.array([90, 140, 200], np.float32) * (1 - 0.35 * sky) + 70 * sky
-
-        # ground: Z where the ray meets y = 0
-        full = (slice(0, h), slice(0, w))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            zg = np.where(ray_y < 0, CAMERA_HEIGHT / np.maximum(-ray_y, 1e-6), np.inf).astype(np.float32)
-            xg = np.where(np.isfinite(zg), ray_x * zg, np.inf)
-        ground = np.isfinite(zg) & (zg < 4 * FAR)
-        ax = np.abs(xg)
-        glabel = np.where(
-            ax < self.road_half, ROAD, np.where(ax < self.road_half + self.walk, SIDEWALK, TERRAIN)
-        )
-        self._paint(rgb, zbuf, label, inst, full, ground, zg, glabel.astype(np.uint8), 0, None)
-        with np.errstate(invalid="ignore"):
-            dash = ground & (np.abs(xg) < 0.08) & (((zg + cz) % 9.0) < 4.5)
-        rgb[dash] = (235, 235, 235)
-        rgb[ground & (np.abs(ax - self.road_half) < 0.1)] = (225, 225, 225)
+        g = self._ground()
+        u, v, ray_x, ray_y = g.u, g.v, g.ray_x, g.ray_y
+        rgb, zbuf, label, inst = g.rgb.copy(), g.zbuf.copy(), g.label.copy(), g.inst.copy()
+        # the centre line's dashes move with the camera; the road edges do not
+        dashes = g.centre.copy()
+        dashes[g.centre] = ((g.zg[g.centre] + cz) % 9.0) < 4.5
+        rgb[dashes] = (235, 235, 235)
+        rgb[g.edges] = (225, 225, 225)
 
         # facades: planes x = const; only the image columns and rows they can cover are touched
         for x, z0, z1, height, color in self.facades:
@@ -250,6 +249,40 @@ class SyntheticDrive:
         noise = np.random.default_rng(self.seed * 100003 + index).normal(0, 3, rgb.shape)
         image = np.clip(rgb + noise, 0, 255).astype(np.uint8)
         return FrameGT(image, label, inst, depth)
+
+    def _ground(self) -> _Ground:
+        """Sky and ground as the camera sees them: the same in every frame, so drawn once."""
+        if self._ground_cache is not None:
+            return self._ground_cache
+        cam = self.camera
+        h, w = cam.height, cam.width
+        v, u = np.mgrid[0:h, 0:w].astype(np.float32)
+        ray_x = (u - cam.cx) / cam.f  # X / Z along each pixel's ray
+        ray_y = (cam.cy - v) / cam.f  # (Y - camera height) / Z
+        zbuf = np.full((h, w), np.inf, np.float32)
+        label = np.full((h, w), SKY, np.uint8)
+        inst = np.zeros((h, w), np.int32)
+        rgb = np.empty((h, w, 3), np.float32)
+        sky = np.clip((v / max(cam.cy, 1.0))[..., None], 0, 1)
+        rgb[:] = np.array([90, 140, 200], np.float32) * (1 - 0.35 * sky) + 70 * sky
+
+        # ground: Z where the ray meets y = 0
+        full = (slice(0, h), slice(0, w))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zg = np.where(ray_y < 0, CAMERA_HEIGHT / np.maximum(-ray_y, 1e-6), np.inf).astype(np.float32)
+            xg = np.where(np.isfinite(zg), ray_x * zg, np.inf)
+        ground = np.isfinite(zg) & (zg < 4 * FAR)
+        ax = np.abs(xg)
+        glabel = np.where(
+            ax < self.road_half, ROAD, np.where(ax < self.road_half + self.walk, SIDEWALK, TERRAIN)
+        )
+        self._paint(rgb, zbuf, label, inst, full, ground, zg, glabel.astype(np.uint8), 0, None)
+        centre = ground & (np.abs(xg) < 0.08)
+        edges = ground & (np.abs(ax - self.road_half) < 0.1)
+        for a in (u, v, ray_x, ray_y, rgb, zbuf, label, inst, zg, centre, edges):
+            a.flags.writeable = False  # shared by every frame: copied before drawing on
+        self._ground_cache = _Ground(u, v, ray_x, ray_y, rgb, zbuf, label, inst, zg, centre, edges)
+        return self._ground_cache
 
     @staticmethod
     def _paint(
