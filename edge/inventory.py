@@ -24,6 +24,7 @@ def inventory(root: str | Path, *, verify_hashes: bool = False) -> list[dict[str
     """
     manifest = Manifest.load(root, must_exist=True)
     machines: dict[str, dict[str, Any]] = {}
+    saturates: list[bool] = []  # read from /proc/cpuinfo once, when an INT8 row asks
     rows = []
     for key, entry in manifest.engines.items():
         backend = str(entry.get("backend"))
@@ -49,10 +50,21 @@ def inventory(root: str | Path, *, verify_hashes: bool = False) -> list[dict[str
                 "check": "-" if "passed" not in check else ("passed" if check["passed"] else "FAILED"),
                 "calibrated": bool(entry.get("calibration")),
                 "files": _files_state(manifest, entry, verify_hashes),
-                "runs_here": "yes" if not diffs else "; ".join(diffs),
+                "runs_here": "; ".join(diffs) if diffs else _runs_note(backend, entry, saturates),
             }
         )
     return sorted(rows, key=lambda r: r["built_at"])
+
+
+def _runs_note(backend: str, entry: dict[str, Any], saturates: list[bool]) -> str:
+    """ "yes", and for INT8 ONNX Runtime engines on an x86 CPU without VNNI, what that costs."""
+    if backend != "onnxruntime" or entry.get("precision") != "int8":
+        return "yes"
+    if not saturates:
+        from edge.platform_info import int8_pairs_saturate
+
+        saturates.append(int8_pairs_saturate())
+    return "yes, on 7-bit weights: no faster than fp32 on this CPU (no VNNI)" if saturates[0] else "yes"
 
 
 def _files_state(manifest: Manifest, entry: dict[str, Any], verify_hashes: bool) -> str:

@@ -220,6 +220,13 @@ def test_int8_build_records_calibration_in_the_manifest(
         err = capsys.readouterr().err
         assert ("warning: INT8 engine(s) depth_tiny run on a CPU without VNNI" in err) is seven_bits, err
         assert ("--precision fp32" in err) is seven_bits
+    # edge engines says what INT8 costs on this CPU
+    from edge.inventory import inventory
+    from edge.platform_info import int8_pairs_saturate
+
+    (row,) = inventory(tmp_path)
+    assert row["runs_here"].startswith("yes")
+    assert ("no faster than fp32 on this CPU" in row["runs_here"]) is int8_pairs_saturate()
     # unchanged request: not rebuilt; a different calibration set is a different engine build
     (again,) = build_all([req], tmp_path, show_progress=False)
     assert not again.rebuilt
