@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -261,6 +262,31 @@ def test_signal_during_run_finalises_outputs(tiny_engines: Path, tmp_path: Path,
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def _ctrl_c_after_a_result(engines_dir: Path, source: Any, sink: Any, delay_s: float = 0.0) -> None:
+    """Run ``source`` through the tiny engines into ``sink`` and press Ctrl-C (SIGINT to
+    this, the main thread, while it waits for the stages) once a result is out."""
+    engines = EngineSet.from_manifest(engines_dir)
+    first = threading.Event()
+    pipe = Pipeline(source=source, engines=engines, sinks=[sink], on_result=lambda r: first.set())
+    main = threading.main_thread().ident
+    assert main == threading.get_ident()
+
+    def interrupt() -> None:
+        first.wait(timeout=60)
+        time.sleep(delay_s)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    killer = threading.Thread(target=interrupt)
+    killer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipe.run()
+    finally:
+        killer.join()
+        engines.close()
+    assert first.is_set()
+
+
 class _SlowSource:
     """A synthetic drive whose reads take a while, like a decoder, and which records
     whether it was closed while a read was still in progress."""
@@ -289,26 +315,7 @@ def test_ctrl_c_waits_for_the_stages_before_closing_the_source(tiny_engines: Pat
     its capture stage stopped, and no stage thread outlives run() (one left inside OpenCV
     made the interpreter abort at exit)."""
     source = _SlowSource()
-    engines = EngineSet.from_manifest(tiny_engines)
-    first = threading.Event()
-    pipe = Pipeline(source=source, engines=engines, sinks=[NullSink()], on_result=lambda r: first.set())
-    main = threading.main_thread().ident
-    assert main == threading.get_ident()
-
-    def interrupt() -> None:
-        first.wait(timeout=60)
-        time.sleep(0.1)  # the capture stage is inside a read now
-        signal.pthread_kill(main, signal.SIGINT)
-
-    killer = threading.Thread(target=interrupt)
-    killer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            pipe.run()
-    finally:
-        killer.join()
-        engines.close()
-    assert first.is_set()
+    _ctrl_c_after_a_result(tiny_engines, source, NullSink(), delay_s=0.1)  # the capture is inside a read
     assert source.closed_during_read is False
     time.sleep(0.2)  # a stage thread returns right after it reports that it is done
     stages = {"edge-capture", "edge-infer", "edge-post"}
@@ -347,28 +354,13 @@ def test_a_stage_that_does_not_stop_keeps_what_it_holds(
 
     monkeypatch.setattr(pipeline_module, "_STOP_TIMEOUT_S", 0.5)
     source, sink = _StuckSource(), _ClosedSink()
-    engines = EngineSet.from_manifest(tiny_engines)
-    first = threading.Event()
-    pipe = Pipeline(source=source, engines=engines, sinks=[sink], on_result=lambda r: first.set())
-    main = threading.main_thread().ident
-    assert main is not None
-
-    def interrupt() -> None:
-        first.wait(timeout=60)
-        signal.pthread_kill(main, signal.SIGINT)
-
-    killer = threading.Thread(target=interrupt)
-    killer.start()
     try:
-        with pytest.raises(KeyboardInterrupt):
-            pipe.run()
+        _ctrl_c_after_a_result(tiny_engines, source, sink)
         assert "pipeline stage(s) capture did not stop within 0.5 s" in capsys.readouterr().err
         assert source.closed_during_read is None, "the source is left to the stage reading it"
         assert sink.closed
     finally:
         source.release.set()
-        killer.join()
-        engines.close()
         for t in threading.enumerate():
             if t.name == "edge-capture":
                 t.join(timeout=10)
