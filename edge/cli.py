@@ -41,18 +41,18 @@ def _cmd_engines(args: argparse.Namespace) -> int:
     return 1 if any(r["files"] != "ok" or r["check"] == "FAILED" for r in rows) else 0
 
 
-def _int8_verdict() -> str:
-    from edge.platform_info import cpu_vector_extensions, int8_pairs_saturate
+def _int8_verdict(extensions: list[str]) -> str:
+    from edge.platform_info import int8_dot_extensions, int8_pairs_saturate, is_x86
 
-    if int8_pairs_saturate():
+    if int8_pairs_saturate(extensions):
         return (
             "no VNNI: weights run on 7 bits and the kernels are no faster than FP32 "
             "(benchmarks/results/int8_cpu_avx2.md); use fp32 engines"
         )
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        vnni = [e for e in cpu_vector_extensions() if "vnni" in e or e == "amx_int8"]
-        return f"integer kernels with {', '.join(vnni)}: INT8 pays (benchmarks/results/int8_cpu.md)"
-    return "ARM: integer dot-product kernels where the CPU has them (not measured here)"
+    if is_x86():
+        dot = ", ".join(int8_dot_extensions(extensions))
+        return f"integer kernels with {dot}: INT8 pays (benchmarks/results/int8_cpu.md)"
+    return "not x86: integer dot-product kernels where the CPU has them (not measured here)"
 
 
 def _cmd_info(_args: argparse.Namespace) -> int:
@@ -69,7 +69,8 @@ def _cmd_info(_args: argparse.Namespace) -> int:
     )
 
     print(f"edge {edge.__version__}  python {platform.python_version()}  {platform.platform()}")
-    ext = " ".join(cpu_vector_extensions()) or "none found"
+    extensions = cpu_vector_extensions()
+    ext = " ".join(extensions) or "none found"
     print(f"  CPU: {cpu_model()}, {os.cpu_count()} cores, vector extensions: {ext}")
     for name, ok in available_backends().items():
         dist = {"onnxruntime": "onnxruntime", "tensorrt": "tensorrt", "torch": "torch"}[name]
@@ -82,7 +83,7 @@ def _cmd_info(_args: argparse.Namespace) -> int:
         import onnxruntime
 
         print(f"  onnxruntime providers: {', '.join(onnxruntime.get_available_providers())}")
-        print(f"  onnxruntime INT8 on this CPU: {_int8_verdict()}")
+        print(f"  onnxruntime INT8 on this CPU: {_int8_verdict(extensions)}")
     except ImportError:
         pass
     try:
@@ -184,6 +185,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             with open(args.log, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
 
+    stopped: Interrupted | None = None
     try:
         info = train(
             args.model,
@@ -200,18 +202,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
             object_weight=args.object_weight,
         )
     except Interrupted as exc:
-        for bar in bars:
-            bar.close()
-        print(
-            f"stopped after {exc.data['steps']} of {args.steps} steps; wrote {args.out} at step "
-            f"{exc.data['saved_step']} (continue with --init {args.out}: the learning-rate schedule "
-            "starts again)",
-            file=sys.stderr,
-        )
-        raise exc.original from None
+        stopped = exc
     finally:
         for bar in bars:
             bar.close()
+    if stopped is not None:  # said once the bar is gone
+        print(
+            f"stopped after {stopped.data['steps']} of {args.steps} steps; wrote {args.out} at step "
+            f"{stopped.data['saved_step']} (continue with --init {args.out}: the learning-rate schedule "
+            "starts again)",
+            file=sys.stderr,
+        )
+        raise stopped.original from None
     print(
         f"wrote {args.out} after {info['steps']} steps in {info['seconds']:.0f} s; last losses {info['last']}"
     )

@@ -67,8 +67,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
-    from edge.bench import Interrupted, compare, load_result, run_bench, sweep
+    from edge.bench import compare, load_result, run_bench, sweep
     from edge.build import parse_size
+    from edge.errors import Interrupted
     from edge.report import compare_markdown
 
     if args.compare:
@@ -109,13 +110,13 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
 def _write_and_print(data: dict[str, Any], out: Path) -> None:
     from edge.report import write_report
+    from edge.report.bench_report import result_label
 
     files = write_report(data, out)
     for r in data["results"]:
         e = r["end_to_end_ms"]
-        label = r["config"]["label"] + ("" if r.get("complete", True) else " (incomplete)")
         print(
-            f"{label:<32} {r['frames']:>6} frames  {r['throughput_fps']:6.1f} fps  "
+            f"{result_label(r):<32} {r['frames']:>6} frames  {r['throughput_fps']:6.1f} fps  "
             f"end-to-end p50 {e['p50']:.1f} ms  p99 {e['p99']:.1f} ms  max {e['max']:.1f} ms"
         )
     print(f"report: {files['markdown']}  {files['html']}  {files['json']}")

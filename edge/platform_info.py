@@ -73,17 +73,28 @@ def cpu_vector_extensions(root: str | Path = "/") -> list[str]:
     return [x for x in _VECTOR_EXTENSIONS if x in found]
 
 
+_X86 = ("x86_64", "amd64", "i386", "i686", "x86")
+# x86 extensions whose INT8 dot products accumulate in int32 (no saturating pair sums)
+_INT8_DOT = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def is_x86(machine: str | None = None) -> bool:
+    return (machine or platform.machine()).lower() in _X86
+
+
+def int8_dot_extensions(extensions: list[str] | None = None) -> list[str]:
+    """The x86 extensions found (or among ``extensions``) that ONNX Runtime's INT8 kernels need."""
+    found = cpu_vector_extensions() if extensions is None else extensions
+    return [x for x in _INT8_DOT if x in found]
+
+
 def int8_pairs_saturate(extensions: list[str] | None = None, machine: str | None = None) -> bool:
     """Whether ONNX Runtime's UINT8 x INT8 kernels saturate here: x86 without VNNI (calib/seven_bit.py).
 
     Where /proc/cpuinfo cannot be read (other systems) an x86 CPU is assumed to lack VNNI:
     the 7-bit fallback costs a little precision, saturation costs much more.
     """
-    machine = (machine or platform.machine()).lower()
-    if machine not in ("x86_64", "amd64", "i386", "i686", "x86"):
-        return False
-    found = set(cpu_vector_extensions() if extensions is None else extensions)
-    return not found & {"avx512_vnni", "avx_vnni", "amx_int8"}
+    return is_x86(machine) and not int8_dot_extensions(extensions)
 
 
 def _cpuinfo_lines(root: str | Path) -> list[str]:
