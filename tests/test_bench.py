@@ -35,10 +35,9 @@ from edge.platform_info import cpu_vector_extensions
 from edge.report.bench_report import write_report
 from edge.stream.pipeline import EngineSet
 from edge.stream.sources import open_source
-from tests.conftest import TEST_SIZE, stop_process
+from tests.conftest import ROOT, TEST_SIZE, stop_process
 from tests.stream.test_sources_sinks import write_video
 
-ROOT = Path(__file__).resolve().parents[1]
 REPORT_FILES = {"bench.json", "report.md", "report.html", "cdf.png", "stages.png", "timeline.png"}
 
 

@@ -18,9 +18,7 @@ from edge.errors import BackendUnavailableError, CheckpointError, ConfigError, U
 from edge.manifest import Manifest
 from edge.models import create_model
 from edge.util.fs import sha256_file
-from tests.conftest import signal_when
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, signal_when
 
 
 def test_manifest_records_design_fields(tiny_engines: Path) -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,8 +12,7 @@ from edge.models import create_model, get_entry, list_models
 from edge.models.configs import check_input_size
 from edge.models.detection import anchors_for_level, decode_boxes
 from edge.models.panoptic_fpn import OUTPUT_NAMES
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT
 
 
 def test_zoo_lists_required_models() -> None:
