@@ -213,12 +213,17 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """build_engines.py's arguments (`edge build` adds the same ones to its subcommand)."""
     parser = argparse.ArgumentParser(
         prog="build_engines.py",
         description="Turn zoo models (+ checkpoints) into ONNX and engines, recorded in manifest.json.",
     )
     add_build_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     from edge.cli import run_command
 
-    return run_command(run_build, parser.parse_args(argv))
+    return run_command(run_build, build_parser().parse_args(argv))
