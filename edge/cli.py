@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ from edge.cli_args import (
     positive_number,
 )
 from edge.errors import EdgeError
+from edge.util.interrupts import OrderlyExit, Terminated
 
 
 def _cmd_models(_args: argparse.Namespace) -> int:
@@ -410,21 +410,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, delivered like Ctrl-C so the same clean shutdown runs."""
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Exit status of a command: edge errors become one line on stderr, not a traceback.
 
     SIGINT and SIGTERM unwind through the command's ``finally`` blocks, which finalise
-    videos, flush latency logs and remove temporary files; exit status 130 / 143.
+    videos, flush latency logs and remove temporary files; exit status 130 / 143. A second
+    signal does not cut that short; a third quits at once (OrderlyExit).
     """
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    with OrderlyExit():
+        return _run(func, args)
+
+
+def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         code = int(func(args))
         sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
@@ -443,8 +440,6 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
         name = "terminated" if isinstance(exc, Terminated) else "interrupted"
         print(f"{name}: outputs are finalised, nothing half-written was left behind", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -467,6 +467,7 @@ class Pipeline:
         ]
         for t in threads:
             t.start()
+        waited = f"within {_STOP_TIMEOUT_S:g} s"
         try:
             for event in done.values():
                 while not event.wait(timeout=0.2):
@@ -474,23 +475,25 @@ class Pipeline:
         except KeyboardInterrupt:
             self._stop.set()
             deadline = time.monotonic() + _STOP_TIMEOUT_S
+            waited = "before a second interrupt"  # which ends this wait; the CLI holds it back
             for event in done.values():
                 event.wait(timeout=max(0.0, deadline - time.monotonic()))
+            waited = f"within {_STOP_TIMEOUT_S:g} s"
             raise
         finally:
-            self._finish(done)
+            self._finish(done, waited)
         if self._errors:
             raise self._errors[0]
         return self.tracker.summary()
 
-    def _finish(self, done: dict[str, threading.Event]) -> None:
+    def _finish(self, done: dict[str, threading.Event], waited: str) -> None:
         # sinks are finalised even after an error or Ctrl-C, so the video stays playable;
         # a stage that has not stopped keeps what it is using: closing a video under a
         # read or a write in progress crashes inside OpenCV
         stuck = [name for name, event in done.items() if not event.is_set()]
         if stuck:
             print(
-                f"warning: pipeline stage(s) {', '.join(stuck)} did not stop within {_STOP_TIMEOUT_S:g} s; "
+                f"warning: pipeline stage(s) {', '.join(stuck)} did not stop {waited}; "
                 "what they hold is left open",
                 file=sys.stderr,
             )

@@ -1,8 +1,11 @@
-"""Ctrl-C at a step boundary: long loops finish the step in hand, save, then stop."""
+"""Ctrl-C and SIGTERM: long loops finish the step in hand (StepBoundary), and the CLI's
+unwinding, which finalises the outputs, is not cut short by a second press (OrderlyExit)."""
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from types import FrameType, TracebackType
 from typing import Any
@@ -59,3 +62,56 @@ class StepBoundary:
         signum, self._pending = self._pending, None
         if signum is not None and exc is None:  # arrived after the last check: not swallowed
             previous[signum](signum, None)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so the same clean shutdown runs."""
+
+
+class OrderlyExit:
+    """The CLI's SIGINT and SIGTERM handlers (where it runs in the main thread).
+
+    The first signal raises (KeyboardInterrupt, or Terminated for SIGTERM) and the command
+    unwinds through its ``finally`` blocks: the pipeline lets its stages end the frame in
+    hand (bounded wait), videos are finalised, logs flushed, temporary files removed. A
+    second signal during that unwinding is only acknowledged: raised there it would cut
+    the finalising short and leave, say, an MP4 without its index, the thing a double
+    tap on Ctrl-C must not cost. A third quits at once, without running what is left.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received = 0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> OrderlyExit:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                # an ignored signal stays ignored: a shell starts background jobs with
+                # SIGINT ignored so that Ctrl-C in the terminal does not reach them
+                if signal.getsignal(sig) != signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received += 1
+        if self.received == 1:
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if self.received == 2:
+            print(
+                "stopping: finishing the outputs first (press Ctrl-C again to quit at once "
+                "and leave them unfinished)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+        print("quitting at once: outputs may be unfinished", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        previous, self._previous = self._previous, {}
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -220,8 +220,14 @@ def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) ->
     assert span_s >= (len(stamps) - 1) * 0.05 * 0.9
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_during_run_finalises_outputs(tiny_engines: Path, tmp_path: Path, sig: int, code: int) -> None:
+@pytest.mark.parametrize(
+    "sig,code,presses",
+    [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 1), (signal.SIGINT, 130, 2)],
+    ids=["ctrl-c", "sigterm", "ctrl-c-twice"],
+)
+def test_signal_during_run_finalises_outputs(
+    tiny_engines: Path, tmp_path: Path, sig: int, code: int, presses: int
+) -> None:
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen(
         [
@@ -249,12 +255,16 @@ def test_signal_during_run_finalises_outputs(tiny_engines: Path, tmp_path: Path,
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.2)
         time.sleep(1.0)
-        proc.send_signal(sig)
+        for _ in range(presses):  # a double tap: the second lands while the first unwinds
+            proc.send_signal(sig)
+            time.sleep(0.01)
         _out, err = proc.communicate(timeout=60)
     finally:
         stop_process(proc)
     assert proc.returncode == code, err
     assert "Traceback" not in err and "nothing half-written" in err
+    assert "did not stop" not in err, err  # the stages were waited for, the source closed
+    assert ("stopping: finishing the outputs first" in err) == (presses == 2), err
     frames = int(cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FRAME_COUNT))
     assert frames > 0, "the video was finalised and is playable"
     events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]

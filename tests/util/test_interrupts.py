@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from edge.util.interrupts import StepBoundary
+from edge.util.interrupts import OrderlyExit, StepBoundary, Terminated
+from tests.conftest import ROOT
 
 
 class Term(KeyboardInterrupt):
@@ -64,3 +68,67 @@ def test_a_signal_after_the_last_check_is_not_swallowed() -> None:
     with StepBoundary() as boundary:
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
         assert signal.SIGTERM not in boundary._previous
+
+
+def test_orderly_exit_raises_once_then_lets_the_unwinding_finish(capsys: pytest.CaptureFixture[str]) -> None:
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    finished = False
+    with OrderlyExit() as orderly, pytest.raises(KeyboardInterrupt):
+        try:
+            _send(signal.SIGINT)
+            pytest.fail("the first Ctrl-C should have raised")
+        finally:
+            _send(signal.SIGTERM)  # a second signal while the outputs are being finalised
+            finished = True
+    assert finished and orderly.received == 2
+    assert capsys.readouterr().err.count("stopping: finishing the outputs first") == 1
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_orderly_exit_turns_sigterm_into_terminated() -> None:
+    with pytest.raises(Terminated), OrderlyExit():
+        _send(signal.SIGTERM)
+
+
+def test_orderly_exit_gives_a_step_boundary_its_first_signal() -> None:
+    # edge train: the boundary holds the first Ctrl-C and raises it through OrderlyExit
+    with pytest.raises(KeyboardInterrupt), OrderlyExit() as orderly, StepBoundary() as boundary:
+        _send(signal.SIGINT)
+        assert boundary.pending and orderly.received == 0
+        boundary.check()
+    assert orderly.received == 1
+
+
+def test_a_third_signal_quits_at_once() -> None:
+    script = (
+        "import os, signal, time\n"
+        "from edge.util.interrupts import OrderlyExit\n"
+        "with OrderlyExit():\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
+        "    finally:\n"
+        "        os.kill(os.getpid(), signal.SIGINT); time.sleep(0.1)\n"
+        "        os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+        "        print('finally ran to its end')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert "finally ran" not in done.stdout
+    assert "stopping: finishing" in done.stderr and "quitting at once" in done.stderr
+
+
+def test_orderly_exit_leaves_an_ignored_signal_ignored() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job of a script
+    try:
+        with OrderlyExit():
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
