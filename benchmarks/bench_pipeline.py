@@ -29,8 +29,9 @@ from edge.build import BuildRequest, build_all, parse_size, tool_versions
 from edge.data.synthetic import SyntheticDrive
 from edge.latency import LatencyTracker
 from edge.models.zoo import bundled_weights
+from edge.stream.engines import EngineSet
 from edge.stream.frame import Result
-from edge.stream.pipeline import EngineSet, Pipeline, preprocess, render_result
+from edge.stream.pipeline import Pipeline, preprocess, render_result
 from edge.stream.sinks import NullSink, open_sink
 from edge.stream.sources import open_source
 

@@ -30,8 +30,9 @@ from benchmarks.soak import rss_mb
 from edge.build import BuildRequest, build_all, parse_size
 from edge.latency import LatencyTracker
 from edge.models.zoo import bundled_weights
+from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame
-from edge.stream.pipeline import EngineSet, Pipeline
+from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
 

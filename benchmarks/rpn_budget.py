@@ -31,7 +31,8 @@ from edge.bench import system_info
 from edge.build import BuildRequest, build_all
 from edge.models.panoptic_fpn import PanopticFPNConfig
 from edge.replay import replay
-from edge.stream.pipeline import EngineSet, frame_rgb, preprocess
+from edge.stream.engines import EngineSet
+from edge.stream.pipeline import frame_rgb, preprocess
 from edge.stream.sources import open_source
 from edge.util.fs import atomic_write_json
 

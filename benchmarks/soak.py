@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.build import BuildRequest, build_all
 from edge.latency import LatencyTracker
-from edge.stream.pipeline import EngineSet, Pipeline
+from edge.stream.engines import EngineSet
+from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
 

@@ -307,7 +307,7 @@ def _open_engines(
     from edge.errors import ManifestError
     from edge.models.zoo import bundled_weights
     from edge.stream import default_engine_options
-    from edge.stream.pipeline import EngineSet
+    from edge.stream.engines import EngineSet
 
     chosen = _models_by_kind(models or ())
 

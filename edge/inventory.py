@@ -1,6 +1,6 @@
 """``edge engines``: what an engines folder holds, and whether each engine can run here.
 
-The runtime picks engines by backend, model, precision and size (edge.stream.pipeline
+The runtime picks engines by backend, model, precision and size (edge.stream.engines
 .choose_entries); this lists the same facts per engine, with the build's accuracy check
 and the compatibility verdict the runtime would give on this machine.
 """

@@ -28,8 +28,8 @@ import numpy as np
 from edge.errors import BackendError
 from edge.latency import LatencyTracker
 from edge.postprocess.panoptic import Instance
+from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame
-from edge.stream.pipeline import EngineSet
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,9 @@ def replay(
     from edge.latency import LatencyTracker
     from edge.latency.status import StatusLine
     from edge.stream import default_engine_options
+    from edge.stream.engines import EngineSet
     from edge.stream.frame import Result
-    from edge.stream.pipeline import EngineSet, Pipeline
+    from edge.stream.pipeline import Pipeline
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import CityscapesSource, open_source
 

@@ -33,7 +33,7 @@ from edge.cli import main
 from edge.errors import ConfigError, SourceError
 from edge.platform_info import cpu_vector_extensions
 from edge.report.bench_report import write_report
-from edge.stream.pipeline import EngineSet
+from edge.stream.engines import EngineSet
 from edge.stream.sources import open_source
 from tests.conftest import ROOT, TEST_SIZE, stop_process
 from tests.stream.test_sources_sinks import write_video

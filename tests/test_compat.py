@@ -10,7 +10,7 @@ import pytest
 
 from edge.compat import EngineMismatchError, check_compatible, differences, parse_version, rebuild_command
 from edge.errors import ManifestError
-from edge.stream.pipeline import EngineSet
+from edge.stream.engines import EngineSet
 
 TRT_ENTRY = {
     "id": "panoptic_fpn_r18_512x1024_b1_tensorrt_fp16",

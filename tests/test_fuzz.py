@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from edge.build import parse_size
 from edge.errors import EdgeError
 from edge.manifest import Manifest
-from edge.stream.pipeline import EngineSet
+from edge.stream.engines import EngineSet
 from edge.stream.sinks import open_sink
 from edge.stream.sources import open_source
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from benchmarks.overload import CameraLike, overload, phase
-from edge.stream.pipeline import EngineSet
+from edge.stream.engines import EngineSet
 
 
 def test_a_fast_camera_is_dropped_not_queued(tiny_engines: Path) -> None:

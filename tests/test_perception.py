@@ -14,8 +14,9 @@ import pytest
 from edge.errors import BackendError, ManifestError, SourceError
 from edge.perception import Perception
 from edge.stream import default_engine_options
+from edge.stream.engines import EngineSet
 from edge.stream.frame import Result
-from edge.stream.pipeline import EngineSet, Pipeline
+from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
 from tests.conftest import TEST_SIZE

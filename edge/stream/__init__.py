@@ -69,7 +69,8 @@ def run_stream(
     stream may stay away (None: wait for ever). Pass a ``tracker`` to keep its numbers
     when the run ends with Ctrl-C (which is re-raised).
     """
-    from edge.stream.pipeline import EngineSet, Pipeline
+    from edge.stream.engines import EngineSet
+    from edge.stream.pipeline import Pipeline
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import LoopingSource, open_source
 

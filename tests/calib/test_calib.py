@@ -21,7 +21,7 @@ from calib.quantize import activations_to_uint8
 from calib.trt_cache import read_cache, scale_from_range, write_cache
 from edge.cli import main
 from edge.errors import ConfigError, EdgeError
-from edge.stream.pipeline import EngineSet
+from edge.stream.engines import EngineSet
 from tests.conftest import TEST_SIZE
 
 # a TensorRT 10 cache as TensorRT writes it: 0x3c010204 is float32 0.007874 (= 1/127)

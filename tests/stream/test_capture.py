@@ -12,7 +12,8 @@ import pytest
 
 from edge.errors import SourceError
 from edge.stream.capture import LiveCapture
-from edge.stream.pipeline import EngineSet, Pipeline
+from edge.stream.engines import EngineSet
+from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
 from edge.viewer.server import ViewerServer

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from edge.errors import SourceError
+from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame
-from edge.stream.pipeline import EngineSet, Pipeline
+from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import OpenCVSource, open_source
 

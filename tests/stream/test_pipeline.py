@@ -20,8 +20,9 @@ import pytest
 from edge.errors import ConfigError, ManifestError, SinkError, SourceError
 from edge.latency import LatencyTracker
 from edge.stream import run_stream
+from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
-from edge.stream.pipeline import EngineSet, Pipeline
+from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
 from tests.conftest import TEST_SIZE, stop_process
@@ -418,7 +419,7 @@ def _entry(kind: str, model: str, hw: tuple[int, int], built: str, precision: st
 
 
 def test_choose_entries_keeps_one_input_size() -> None:
-    from edge.stream.pipeline import choose_entries
+    from edge.stream.engines import choose_entries
 
     entries = [
         _entry("panoptic", "p", (128, 256), "2026-01-01"),

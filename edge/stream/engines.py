@@ -1,0 +1,192 @@
+"""Which engines a stream runs: the newest build in a manifest that fits the filters.
+
+EngineSet opens the chosen panoptic and depth engines (both at one input size, checked
+against this machine); choose_entries is the choice alone, on manifest entries.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.backends import Engine, open_engine
+from edge.compat import check_compatible
+from edge.errors import ManifestError
+from edge.manifest import Manifest
+
+
+@dataclass
+class EngineSet:
+    panoptic: Engine | None
+    depth: Engine | None
+    depth_range: tuple[float, float] = (0.1, 100.0)
+    # what each engine is, from its manifest entry: {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}
+    described: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        engine = self.panoptic or self.depth
+        assert engine is not None  # from_manifest guarantees one
+        shape = engine.inputs[0].shape
+        return int(shape[2]), int(shape[3])
+
+    def close(self) -> None:
+        for e in (self.panoptic, self.depth):
+            if e is not None:
+                e.close()
+
+    @classmethod
+    def from_manifest(
+        cls,
+        engines_dir: str | Path,
+        *,
+        backend: str = "onnxruntime",
+        panoptic: str | None = None,
+        depth: str | None = None,
+        size: tuple[int, int] | None = None,
+        precision: str | None = None,
+        engine_options: dict[str, Any] | None = None,
+    ) -> EngineSet:
+        """The panoptic and depth engines recorded in ``engines_dir/manifest.json``.
+
+        ``engine_options`` go to the backend (e.g. ``intra_op_threads`` for ONNX Runtime).
+        """
+        root = Path(engines_dir)
+        if not root.is_dir():
+            raise ManifestError(
+                f"engines directory {str(root)!r} does not exist; build engines first, e.g. "
+                f"python build_engines.py --out {root}"
+            )
+        manifest = Manifest.load(root, must_exist=True)
+
+        chosen = choose_entries(
+            list(manifest.engines.values()),
+            backend=backend,
+            panoptic=panoptic,
+            depth=depth,
+            precision=precision,
+            size=size,
+            where=repr(str(manifest.path)),
+        )
+        for entry in chosen.values():
+            if entry is not None:
+                manifest.check_engine_entry(entry)
+                check_compatible(entry, root)
+        shapes = {tuple(e["inputs"][0]["shape"]) for e in chosen.values() if e}
+        if len(shapes) > 1:
+            raise ManifestError(
+                f"panoptic and depth engines have different input shapes {sorted(shapes)}; "
+                "build both at one --size"
+            )
+        engines: dict[str, Engine | None] = {}
+        for kind, entry in chosen.items():
+            if entry is None:
+                engines[kind] = None
+                continue
+            path = manifest.resolve(str(entry["artifact"]["path"]))
+            if not path.is_file():
+                raise ManifestError(
+                    f"{str(manifest.path)!r} names {path.name}, which is missing; "
+                    f"rebuild with python build_engines.py --out {root}"
+                )
+            engines[kind] = open_engine(path, backend=backend, **(engine_options or {}))
+        cfg = (chosen["depth"] or {}).get("config", {})
+        rng = (float(cfg.get("min_depth", 0.1)), float(cfg.get("max_depth", 100.0)))
+        described = {k: _describe(e) for k, e in chosen.items() if e is not None}
+        seven_bit = [  # INT8 weights on 7 bits: a CPU without VNNI, where INT8 gains nothing
+            str(e.get("model"))
+            for k, e in chosen.items()
+            if e and e.get("precision") == "int8" and getattr(engines[k], "seven_bit_weights", False)
+        ]
+        if seven_bit:
+            from edge.backends.onnxruntime import int8_without_vnni_advice
+
+            print(f"warning: {int8_without_vnni_advice(seven_bit)}", file=sys.stderr)
+        return cls(engines["panoptic"], engines["depth"], rng, described)
+
+
+def choose_entries(
+    entries: list[dict[str, Any]],
+    *,
+    backend: str,
+    panoptic: str | None = None,
+    depth: str | None = None,
+    precision: str | None = None,
+    size: tuple[int, int] | None = None,
+    where: str = "the manifest",
+) -> dict[str, dict[str, Any] | None]:
+    """The manifest entry to run for each kind: the newest build that fits the filters.
+
+    Without ``size``, when the newest panoptic and depth engines differ in input size, both
+    come from the newest size at which each kind was built (one frame feeds both).
+    """
+
+    def candidates(kind: str, model: str | None, hw: tuple[int, int] | None) -> list[dict[str, Any]]:
+        found = [
+            e
+            for e in entries
+            if e.get("kind") == kind
+            and e.get("backend") == backend
+            and (model is None or e.get("model") == model)
+            and (precision is None or e.get("precision") == precision)
+            and (hw is None or _entry_hw(e) == tuple(hw))
+        ]
+        return sorted(found, key=lambda e: str(e.get("built_at")))
+
+    wanted = " ".join(
+        [backend] + ([precision] if precision else []) + ([f"{size[0]}x{size[1]}"] if size else [])
+    )
+    models = {"panoptic": panoptic, "depth": depth}
+    found = {k: candidates(k, m, size) for k, m in models.items()}
+    for kind, model in models.items():
+        if model is not None and not found[kind]:
+            raise ManifestError(
+                f"{where} has no {wanted} {kind} engine for {model!r}; " + _engines_of(entries, model)
+            )
+    if not any(found.values()):
+        held = sorted(f"{e.get('kind')} {_describe(e)}" for e in entries)
+        raise ManifestError(
+            f"{where} lists no {wanted} panoptic or depth engine; "
+            + (f"it lists: {', '.join(held)}" if held else "it lists no engines (build some first)")
+        )
+    if size is None and found["panoptic"] and found["depth"]:
+        newest = {k: _entry_hw(v[-1]) for k, v in found.items()}
+        if newest["panoptic"] != newest["depth"]:
+            both = {_entry_hw(e) for e in found["panoptic"]} & {_entry_hw(e) for e in found["depth"]}
+            if not both:
+                sizes = ", ".join(f"{k} {hw[0]}x{hw[1]}" if hw else f"{k} ?" for k, hw in newest.items())
+                raise ManifestError(
+                    f"{where} has no size at which both a panoptic and a depth engine were built ({sizes}); "
+                    "build both at one --size, or pass --size to run the engines built at that size"
+                )
+
+            def latest(hw: tuple[int, int] | None) -> str:
+                return max(str(e.get("built_at")) for v in found.values() for e in v if _entry_hw(e) == hw)
+
+            hw = max(both, key=latest)
+            found = {k: [e for e in v if _entry_hw(e) == hw] for k, v in found.items()}
+    return {k: v[-1] if v else None for k, v in found.items()}
+
+
+def _describe(entry: dict[str, Any]) -> str:
+    hw = _entry_hw(entry)
+    size = f"{hw[0]}x{hw[1]}" if hw else "?"
+    return f"{entry.get('model')} {entry.get('backend')} {entry.get('precision')} {size}"
+
+
+def _engines_of(entries: Any, model: str) -> str:
+    """What the manifest does hold for ``model``, so a wrong flag is obvious from the error."""
+    have = [f"{e.get('kind')} {_describe(e).split(' ', 1)[1]}" for e in entries if e.get("model") == model]
+    if not have:
+        return f"it lists no engine for {model!r} (build one with: python build_engines.py --models {model})"
+    return f"engines it lists for {model!r}: {', '.join(sorted(have))}"
+
+
+def _entry_hw(entry: dict[str, Any]) -> tuple[int, int] | None:
+    try:
+        shape = entry["inputs"][0]["shape"]
+        return int(shape[2]), int(shape[3])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
