@@ -6,9 +6,8 @@ Example:
         --precision fp32 --size 256x512 --out engines/
 """
 
-import sys
-
+from edge.cli import exit_with
 from edge.cli_build import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -1,7 +1,5 @@
 """``python -m edge`` is the ``edge`` command."""
 
-import sys
+from edge.cli import entry
 
-from edge.cli import main
-
-sys.exit(main())
+entry()

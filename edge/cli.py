@@ -7,7 +7,7 @@ import os
 import platform
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from edge.cli_args import (
     count,
@@ -19,7 +19,7 @@ from edge.cli_args import (
     positive_number,
 )
 from edge.errors import EdgeError
-from edge.util.interrupts import OrderlyExit, Terminated
+from edge.util.interrupts import OrderlyExit, Terminated, end_at_once_on_signal
 
 
 def _cmd_models(_args: argparse.Namespace) -> int:
@@ -417,11 +417,11 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
     videos, flush latency logs and remove temporary files; exit status 130 / 143. A second
     signal does not cut that short; a third quits at once (OrderlyExit).
     """
-    with OrderlyExit():
-        return _run(func, args)
+    with OrderlyExit() as orderly:
+        return _run(func, args, orderly)
 
 
-def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, orderly: OrderlyExit) -> int:
     try:
         code = int(func(args))
         sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
@@ -437,6 +437,7 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
         os.close(devnull)
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
     except KeyboardInterrupt as exc:
+        orderly.settled = True
         name = "terminated" if isinstance(exc, Terminated) else "interrupted"
         print(f"{name}: outputs are finalised, nothing half-written was left behind", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
@@ -447,5 +448,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(args.func, args)
 
 
+def exit_with(code: int) -> NoReturn:
+    """The process's exit (the ``edge`` script, ``python -m edge``, build_engines.py)."""
+    if code in (130, 143):  # interrupted: the outputs are final, the process only ends
+        end_at_once_on_signal(code)
+    sys.exit(code)
+
+
+def entry() -> NoReturn:
+    exit_with(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -125,3 +125,28 @@ def test_jetson_info_from_device_files(tmp_path: Path) -> None:
     assert info is not None
     assert info["model"] == "NVIDIA Jetson AGX Orin Developer Kit" and info["l4t"] == "36.4.3"
     assert jetson_info(tmp_path / "nothing") is None
+
+
+@pytest.mark.parametrize("code", [130, 0])
+def test_a_late_ctrl_c_after_an_interrupted_command_prints_no_traceback(code: int) -> None:
+    # the process is ending (here: in an exit handler) when Ctrl-C is pressed once more
+    script = (
+        "import atexit, os, signal, time\n"
+        "from edge.cli import exit_with\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.2)))\n"
+        "print('the summary, still in the buffer of a pipe')\n"
+        f"exit_with({code})\n"
+    )
+    root = Path(__file__).parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": ""},  # stdout: a buffered pipe
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if code == 130:
+        assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr
+        assert done.stdout == "the summary, still in the buffer of a pipe\n"
+    else:  # a command that was not interrupted keeps Ctrl-C's usual meaning
+        assert "KeyboardInterrupt" in done.stderr, done.stderr

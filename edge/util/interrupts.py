@@ -3,6 +3,7 @@ unwinding, which finalises the outputs, is not cut short by a second press (Orde
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -83,6 +84,7 @@ class OrderlyExit:
 
     def __init__(self) -> None:
         self.received = 0
+        self.settled = False  # set once the outputs are final: later signals change nothing
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> OrderlyExit:
@@ -96,8 +98,10 @@ class OrderlyExit:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received += 1
-        if self.received == 1:
+        if self.received == 1 and not self.settled:
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if self.settled:
+            return
         if self.received == 2:
             print(
                 "stopping: finishing the outputs first (press Ctrl-C again to quit at once "
@@ -115,3 +119,19 @@ class OrderlyExit:
         previous, self._previous = self._previous, {}
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def end_at_once_on_signal(code: int) -> None:
+    """For a process about to exit after an interrupted command: a late Ctrl-C ends it at
+    once with ``code``, instead of a KeyboardInterrupt traceback from some exit handler
+    (and a hung exit can still be cut short)."""
+
+    def end(signum: int, frame: FrameType | None) -> None:
+        for stream in (sys.stdout, sys.stderr):  # what was printed still reaches a pipe
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+    for sig in OrderlyExit.SIGNALS:
+        if signal.getsignal(sig) != signal.SIG_IGN:
+            signal.signal(sig, end)

@@ -132,3 +132,12 @@ def test_orderly_exit_leaves_an_ignored_signal_ignored() -> None:
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_once_settled_a_signal_changes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    with OrderlyExit() as orderly:
+        orderly.settled = True  # the command has finalised its outputs and says so
+        _send(signal.SIGINT)
+        _send(signal.SIGINT)
+        _send(signal.SIGINT)  # not even a third quits: there is nothing left to cut short
+    assert orderly.received == 3 and capsys.readouterr().err == ""
