@@ -62,6 +62,7 @@ class LiveCapture:
         self._undecodable = 0  # failed reads the stream recovered from, since the last hand-over
         self._gap_ms: float | None = None  # pending report for the next hand-over
         self._closed = False
+        self._interrupted = False
         self._failure: SourceError | None = None
         self._seq = 0
         self.frames_captured = 0
@@ -77,11 +78,11 @@ class LiveCapture:
     # consumer side -----------------------------------------------------------------
 
     def read(self) -> Frame | None:
-        """The newest frame not yet handed over; waits for one. None once closed."""
+        """The newest frame not yet handed over; waits for one. None once closed or interrupted."""
         with self._cond:
-            while self._slot is None and not self._closed and self._failure is None:
+            while self._slot is None and not (self._closed or self._interrupted) and self._failure is None:
                 self._cond.wait(0.1)
-            if self._closed:
+            if self._closed or self._interrupted:
                 return None
             if self._slot is None:
                 if self._failure is not None:
@@ -98,6 +99,13 @@ class LiveCapture:
         frame = Frame(self._seq, t_ns, _to_rgb(bgr), self.uri, meta=meta)
         self._seq += 1
         return frame
+
+    def interrupt(self) -> None:
+        """End a ``read`` that is waiting, and every later one, without touching the reader:
+        a stalled camera delivers nothing, and its reader is the capture thread's to release."""
+        with self._cond:
+            self._interrupted = True
+            self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:

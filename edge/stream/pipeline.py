@@ -148,7 +148,12 @@ class Pipeline:
                 attach(self.tracker)
 
     def stop(self) -> None:
+        """Ask the stages to end. A live source waiting for a frame is woken too: a stalled
+        camera would otherwise hold the capture stage until it delivers again."""
         self._stop.set()
+        interrupt = getattr(self.source, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
 
     def _put(self, q: queue.Queue[Any], item: Any) -> bool:
         while not self._stop.is_set():
@@ -170,7 +175,7 @@ class Pipeline:
                 fn()
             except BaseException as exc:
                 self._errors.append(exc)
-                self._stop.set()
+                self.stop()
             finally:
                 done.set()
 
@@ -295,7 +300,7 @@ class Pipeline:
                 while not event.wait(timeout=0.2):
                     pass
         except KeyboardInterrupt:
-            self._stop.set()
+            self.stop()
             deadline = time.monotonic() + _STOP_TIMEOUT_S
             waited = "before a second interrupt"  # which ends this wait; the CLI holds it back
             for event in done.values():

@@ -35,6 +35,8 @@ class Source(Protocol):
 
     def close(self) -> None: ...
 
+    # optional: interrupt() ends a read that is waiting for a frame (live sources)
+
 
 def _split(uri: str) -> SplitResult:
     try:
@@ -294,6 +296,11 @@ class LoopingSource:
         frame = dataclasses.replace(frame, seq=self._seq, meta={**frame.meta, "loop": self.loops})
         self._seq += 1
         return frame
+
+    def interrupt(self) -> None:
+        interrupt = getattr(self._source, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
 
     def close(self) -> None:
         self._source.close()

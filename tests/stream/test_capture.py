@@ -46,6 +46,7 @@ class Camera:
         self.port = self.server.port
         self.seq = start_seq
         self._stop = threading.Event()
+        self.stalled = threading.Event()  # connected, but no frames: a hung camera
         self._fps = fps
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -56,8 +57,9 @@ class Camera:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.server.publish(self.seq, {"composite": barcode(self.seq)})
-            self.seq += 1
+            if not self.stalled.is_set():
+                self.server.publish(self.seq, {"composite": barcode(self.seq)})
+                self.seq += 1
             time.sleep(1.0 / self._fps)
 
     def unplug(self) -> None:
@@ -185,3 +187,41 @@ def test_pipeline_counts_the_gap_and_drops(tiny_engines: Path) -> None:
     assert summary["reconnects"] == 1 and summary["source_gap_ms"] >= 900
     assert summary["drops"] > 0, "a 60 fps camera outruns a consumer of 20 frames a second"
     assert summary["frames_in"] == summary["frames_out"] + summary["drops"]
+
+
+def test_stop_ends_a_run_whose_camera_has_stalled(
+    tiny_engines: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The camera stays connected but sends nothing (the capture stage waits in read) when
+    the run is stopped: stop() wakes that read. Before, run() waited until the camera
+    delivered again, and after Ctrl-C the capture stage was left 'not stopped', open."""
+    cam = Camera(fps=30)
+    src = open_source(cam.url)
+    engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
+    first = threading.Event()
+    pipeline = Pipeline(source=src, engines=engines, sinks=[NullSink()], on_result=lambda r: first.set())
+    stopped_at: list[float] = []
+
+    def stall_then_stop() -> None:
+        first.wait(timeout=60)
+        cam.stalled.set()
+        time.sleep(1.0)  # the newest frame is long consumed: the capture stage waits for one
+        stopped_at.append(time.monotonic())
+        pipeline.stop()
+        time.sleep(15.0)  # a bound for the failing case: the camera comes back by itself
+        cam.stalled.clear()
+
+    stopper = threading.Thread(target=stall_then_stop, daemon=True)
+    stopper.start()
+    try:
+        summary = pipeline.run()
+        ended_at = time.monotonic()
+    finally:
+        engines.close()
+        cam.unplug()
+    assert summary["frames_out"] >= 1
+    # what remains is closing the source: the capture thread ends its read of the stalled
+    # stream (OpenCV's 5 s read timeout) and releases its reader itself
+    assert ended_at - stopped_at[0] < 9.0, f"stopped after {ended_at - stopped_at[0]:.1f} s"
+    assert "did not stop" not in capfd.readouterr().err
+    assert src.read() is None
