@@ -8,11 +8,38 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-class StepBoundary:
+
+class _SignalScope:
+    """Handlers for SIGINT and SIGTERM while a ``with`` block runs, then the previous ones.
+
+    Only the main thread can set handlers; elsewhere nothing is installed.
+    """
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+
+    def _install(
+        self, handler: Callable[[int, FrameType | None], None], replaces: Callable[[Any], bool]
+    ) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in SIGNALS:
+                if replaces(signal.getsignal(sig)):
+                    self._previous[sig] = signal.signal(sig, handler)
+
+    def _restore(self) -> dict[int, Any]:
+        previous, self._previous = self._previous, {}
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        return previous
+
+
+class StepBoundary(_SignalScope):
     """Holds SIGINT and SIGTERM back until :meth:`check`, which the loop calls between steps.
 
     A step interrupted half-way (an optimiser update applied to some tensors and not to
@@ -23,19 +50,12 @@ class StepBoundary:
     :meth:`check` raises what that handler raises.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
     def __init__(self) -> None:
-        self._previous: dict[int, Any] = {}
+        super().__init__()
         self._pending: int | None = None
 
     def __enter__(self) -> StepBoundary:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                handler = signal.getsignal(sig)
-                if callable(handler):
-                    self._previous[sig] = handler
-                    signal.signal(sig, self._hold)
+        self._install(self._hold, replaces=callable)
         return self
 
     def _hold(self, signum: int, frame: FrameType | None) -> None:
@@ -57,9 +77,7 @@ class StepBoundary:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        previous, self._previous = self._previous, {}
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        previous = self._restore()
         signum, self._pending = self._pending, None
         if signum is not None and exc is None:  # arrived after the last check: not swallowed
             previous[signum](signum, None)
@@ -69,7 +87,7 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, delivered like Ctrl-C so the same clean shutdown runs."""
 
 
-class OrderlyExit:
+class OrderlyExit(_SignalScope):
     """The CLI's SIGINT and SIGTERM handlers (where it runs in the main thread).
 
     The first signal raises (KeyboardInterrupt, or Terminated for SIGTERM) and the command
@@ -80,20 +98,15 @@ class OrderlyExit:
     tap on Ctrl-C must not cost. A third quits at once, without running what is left.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
     def __init__(self) -> None:
+        super().__init__()
         self.received = 0
         self.settled = False  # set once the outputs are final: later signals change nothing
-        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> OrderlyExit:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                # an ignored signal stays ignored: a shell starts background jobs with
-                # SIGINT ignored so that Ctrl-C in the terminal does not reach them
-                if signal.getsignal(sig) != signal.SIG_IGN:
-                    self._previous[sig] = signal.signal(sig, self._handle)
+        # an ignored signal stays ignored: a shell starts background jobs with SIGINT
+        # ignored so that Ctrl-C in the terminal does not reach them
+        self._install(self._handle, replaces=lambda handler: handler != signal.SIG_IGN)
         return self
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -116,9 +129,7 @@ class OrderlyExit:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        previous, self._previous = self._previous, {}
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        self._restore()
 
 
 def end_at_once_on_signal(code: int) -> None:
@@ -132,6 +143,6 @@ def end_at_once_on_signal(code: int) -> None:
                 stream.flush()
         os._exit(code)
 
-    for sig in OrderlyExit.SIGNALS:
+    for sig in SIGNALS:
         if signal.getsignal(sig) != signal.SIG_IGN:
             signal.signal(sig, end)
