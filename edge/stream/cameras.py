@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -49,6 +51,17 @@ def gstreamer_available() -> bool:
         if line.strip().startswith("GStreamer:"):
             return "YES" in line
     return False
+
+
+def hidden_opencv(loaded: str, search_path: list[str]) -> str | None:
+    """Another OpenCV on ``search_path`` than the one ``loaded`` from, e.g. JetPack's (with
+    GStreamer) behind the PyPI wheel a venv made with --system-site-packages installed."""
+    from importlib.machinery import PathFinder
+
+    here = Path(loaded).resolve().parent.parent  # .../site-packages/cv2/__init__.py
+    others = [entry for entry in search_path if entry and Path(entry).resolve() != here]
+    spec = PathFinder.find_spec("cv2", others)
+    return spec.origin if spec is not None and spec.origin else None
 
 
 def _options(uri: str, text: str, known: dict[str, type]) -> dict[str, Any]:
@@ -220,10 +233,18 @@ def open_capture(uri: str, spec: CaptureSpec) -> Any:
     import cv2
 
     if spec.api == "gstreamer" and not gstreamer_available():
+        other = hidden_opencv(cv2.__file__ or "", sys.path)
+        advice = (
+            f"another OpenCV is installed ({other}) but this one, from {Path(cv2.__file__ or '').parent}, "
+            "comes first; if that is the system's (JetPack's python3-opencv), remove the wheel that "
+            "hides it: pip uninstall opencv-python-headless"
+            if other
+            else "on a Jetson use the system OpenCV from JetPack (python3-opencv) in a venv made with "
+            "--system-site-packages, without pip's opencv-python-headless"
+        )
         raise SourceError(
             f"source {uri!r} needs OpenCV built with GStreamer, and this OpenCV ({cv2.__version__}) has "
-            "none (the PyPI opencv wheels never do); on a Jetson use the system OpenCV from JetPack "
-            "(python3-opencv) in a venv made with --system-site-packages"
+            f"none (the PyPI opencv wheels never do); {advice}"
         )
     api = {"v4l2": cv2.CAP_V4L2, "gstreamer": cv2.CAP_GSTREAMER, "ffmpeg": cv2.CAP_FFMPEG}[spec.api]
     params: list[int] = []

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import cv2
 import pytest
 
 from edge.errors import SourceError
-from edge.stream.cameras import csi_pipeline, gstreamer_available, spec_for
+from edge.stream.cameras import csi_pipeline, gstreamer_available, hidden_opencv, spec_for
 from edge.stream.sources import open_source
 
 
@@ -80,6 +83,34 @@ def test_bad_camera_uris(uri: str, match: str) -> None:
 def test_missing_gstreamer_is_a_clear_error(uri: str) -> None:
     with pytest.raises(SourceError, match="needs OpenCV built with GStreamer.*JetPack"):
         open_source(uri)
+
+
+def _opencv_package(site: Path) -> Path:
+    (site / "cv2").mkdir(parents=True)
+    init = site / "cv2" / "__init__.py"
+    init.write_text("")
+    return init
+
+
+def test_an_opencv_behind_the_loaded_one_is_found(tmp_path: Path) -> None:
+    wheel = _opencv_package(tmp_path / "venv" / "site-packages")
+    system = _opencv_package(tmp_path / "usr" / "dist-packages")
+    path = [str(tmp_path / "venv" / "site-packages"), "", str(tmp_path / "usr" / "dist-packages")]
+    assert hidden_opencv(str(wheel), path) == str(system)
+    assert hidden_opencv(str(wheel), path[:2]) is None
+
+
+@pytest.mark.skipif(gstreamer_available(), reason="this OpenCV has GStreamer")
+def test_missing_gstreamer_names_the_opencv_the_wheel_hides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a Jetson venv made with --system-site-packages: pip's wheel comes before JetPack's OpenCV
+    system = _opencv_package(tmp_path / "dist-packages")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path / "dist-packages")])
+    with pytest.raises(SourceError) as err:
+        open_source("csi://0")
+    assert f"another OpenCV is installed ({system})" in str(err.value)
+    assert "pip uninstall opencv-python-headless" in str(err.value)
 
 
 def test_unreachable_stream_fails_at_open() -> None:
