@@ -18,11 +18,13 @@ from tests.conftest import ROOT
 
 READMES = ("README.md", "edge/weights/README.md", "benchmarks/results/README.md")
 _ENV_ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
+_SEPARATORS = {"&&", "||", ";", "|"}
 
 
 def shell_commands(markdown: str) -> list[tuple[int, list[str]]]:
     """(line number, argv) of each command in the Markdown's bash code blocks;
-    continuation lines are joined, comments dropped and ``a && b`` gives two commands."""
+    continuation lines are joined, comments dropped and ``a && b`` (or ``||``, ``;``, ``|``)
+    gives two commands."""
     commands: list[tuple[int, list[str]]] = []
     fence: str | None = None
     pending, start = "", 0
@@ -41,7 +43,7 @@ def shell_commands(markdown: str) -> list[tuple[int, list[str]]]:
         pending = ""
         argv: list[str] = []
         for token in [*tokens, "&&"]:
-            if token != "&&":
+            if token not in _SEPARATORS:
                 argv.append(token)
             elif argv:
                 commands.append((start, argv))
@@ -70,6 +72,8 @@ def _program(argv: list[str]) -> tuple[str, list[str]]:
                 return "edge", rest[2:]
             if module.startswith(("plugins.", "benchmarks.")):
                 return module.replace(".", "/") + ".py", rest[2:]
+            return "", []
+        if rest[0].startswith("-"):  # -c CODE, or an interpreter option
             return "", []
         return ("build_engines.py", rest[1:]) if rest[0] == "build_engines.py" else (rest[0], rest[1:])
     if head == "bash" and rest:
@@ -150,6 +154,7 @@ def test_the_extractor_reads_commands_as_a_shell_does() -> None:
             "```",
             "```bash",
             "python3 -m venv .venv && .venv/bin/edge demo   # the main job",
+            "python -c 'import cv2' || pip install 'numpy<2'",
             "edge run 'rtsp://h/s#transport=tcp' --sink a.mp4 \\",
             "    --max-frames 3",
             "                     # a comment line",
@@ -159,7 +164,9 @@ def test_the_extractor_reads_commands_as_a_shell_does() -> None:
     assert shell_commands(markdown) == [
         (5, ["python3", "-m", "venv", ".venv"]),
         (5, [".venv/bin/edge", "demo"]),
-        (6, ["edge", "run", "rtsp://h/s#transport=tcp", "--sink", "a.mp4", "--max-frames", "3"]),
+        (6, ["python", "-c", "import cv2"]),
+        (6, ["pip", "install", "numpy<2"]),
+        (7, ["edge", "run", "rtsp://h/s#transport=tcp", "--sink", "a.mp4", "--max-frames", "3"]),
     ]
 
 
