@@ -55,6 +55,24 @@ def _int8_verdict(extensions: list[str]) -> str:
     return "not x86: integer dot-product kernels where the CPU has them (not measured here)"
 
 
+def _opencv_line() -> str:
+    """Which OpenCV is imported, whether it reads GStreamer sources (csi://, gst://), and
+    the one it hides if another is installed (a Jetson's, behind pip's wheel)."""
+    try:
+        import cv2
+    except ImportError as exc:
+        return f"cannot be imported ({exc})"
+    from edge.stream.cameras import gstreamer_available, hidden_opencv
+
+    where = os.path.dirname(cv2.__file__ or "") or "?"
+    gstreamer = gstreamer_available()
+    line = f"{cv2.__version__} ({where})  GStreamer: {'yes' if gstreamer else 'no (csi://, gst:// need it)'}"
+    other = None if gstreamer else hidden_opencv(cv2.__file__ or "", sys.path)
+    if other:
+        line += f"; it hides {os.path.dirname(other)} (pip uninstall opencv-python-headless uses that one)"
+    return line
+
+
 def _cmd_info(_args: argparse.Namespace) -> int:
     import importlib.metadata as md
 
@@ -114,6 +132,7 @@ def _cmd_info(_args: argparse.Namespace) -> int:
     kernel = choose_cuda_kernel(triton=triton is not None, nvcc=nvcc is not None)
     slow = " (slow: per-level torch ops)" if kernel == "torch" else ""
     print(f"  RoIAlign on CUDA (torch backend): {kernel}{slow}")
+    print(f"  OpenCV: {_opencv_line()}")
     jetson = jetson_info()
     if jetson is None:
         print("  Jetson: not detected")

@@ -150,3 +150,25 @@ def test_a_late_ctrl_c_after_an_interrupted_command_prints_no_traceback(code: in
         assert done.stdout == "the summary, still in the buffer of a pipe\n"
     else:  # a command that was not interrupted keeps Ctrl-C's usual meaning
         assert "KeyboardInterrupt" in done.stderr, done.stderr
+
+
+def test_info_names_opencv_and_the_one_it_hides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cv2
+
+    from edge.stream.cameras import gstreamer_available
+
+    assert main(["info"]) == 0
+    line = capsys.readouterr().out.split("  OpenCV: ", 1)[1].splitlines()[0]
+    assert line.startswith(f"{cv2.__version__} ({Path(cv2.__file__).parent})")
+    assert ("GStreamer: yes" in line) is gstreamer_available() and "hides" not in line
+    if gstreamer_available():
+        return
+    # a Jetson venv made with --system-site-packages: JetPack's OpenCV behind pip's wheel
+    (tmp_path / "dist-packages" / "cv2").mkdir(parents=True)
+    (tmp_path / "dist-packages" / "cv2" / "__init__.py").write_text("")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path / "dist-packages")])
+    assert main(["info"]) == 0
+    line = capsys.readouterr().out.split("  OpenCV: ", 1)[1].splitlines()[0]
+    assert f"it hides {tmp_path / 'dist-packages' / 'cv2'} (pip uninstall opencv-python-headless" in line
