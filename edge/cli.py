@@ -430,7 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Exit status of a command: edge errors become one line on stderr, not a traceback.
+    """Exit status of a command: edge errors (2) and what the system refused (1) become one
+    line on stderr, not a traceback.
 
     SIGINT and SIGTERM unwind through the command's ``finally`` blocks, which finalise
     videos, flush latency logs and remove temporary files; exit status 130 / 143. A second
@@ -455,6 +456,11 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, or
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
+    except OSError as exc:
+        # what the system refused (a folder that cannot be made, a full disk) names the path
+        # in one line; edge's own checks have already refused what they could foresee
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as exc:
         orderly.settled = True
         name = "terminated" if isinstance(exc, Terminated) else "interrupted"

@@ -172,3 +172,15 @@ def test_info_names_opencv_and_the_one_it_hides(
     assert main(["info"]) == 0
     line = capsys.readouterr().out.split("  OpenCV: ", 1)[1].splitlines()[0]
     assert f"it hides {tmp_path / 'dist-packages' / 'cv2'} (pip uninstall opencv-python-headless" in line
+
+
+def test_what_the_system_refuses_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # /proc takes no new folders, even from root, and no check can foresee every such place
+    if not os.access("/proc", os.W_OK):
+        pytest.skip("this user may not write /proc: the argument check refuses it before any work")
+    out = "/proc/edge-test/synth"
+    assert main(["make-synthetic", "--out", out, "--sequences", "1", "--frames", "1", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: FileNotFoundError: ") and "/proc/edge-test" in err and "Traceback" not in err
+    )
