@@ -11,7 +11,9 @@ Version rules that shape the plan (TensorRT 11 migration guide):
   calibration. FP16 means an FP16 ONNX (edge.export.fp16), INT8 a Q/DQ ONNX (calib/).
 - 10.x keeps weak typing: FP16 and INT8 are builder flags; a TensorRT 10 calibration
   cache may drive implicit INT8 on the FP32 model.
-- DLA exists on Jetson's TensorRT 10; TensorRT 11 does not support JetPack or DLA.
+- DLA: Jetson's TensorRT 10 (JetPack 6) has it; TensorRT 11.0-11.4.0 have none on Jetson;
+  11.4.1 restores it on Jetson AGX Orin under JetPack 7.2.2 or later, strongly typed like
+  every 11.x network (precision from the ONNX's types), GPU fallback as in 10.x.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from packaging.version import Version
 
 from edge.backends.base import EngineBase, TensorSpec
 from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError
@@ -32,6 +35,10 @@ INSTALL_HINT = (
     "(tensorrt, cuda-python); on a Jetson it comes with JetPack 6 (apt install python3-libnvinfer, "
     "then a venv made with --system-site-packages)"
 )
+
+
+# the first TensorRT 11 with DLA on Jetson (AGX Orin, JetPack 7.2.2 or later; release notes)
+DLA_RESTORED = Version("11.4.1")
 
 
 @dataclass(frozen=True)
@@ -110,9 +117,10 @@ def plan_build(trt_version: str, options: TrtBuildOptions) -> BuildPlan:
             raise ConfigError("a calibration cache is only used with --precision int8")
         notes.append("TensorRT 10 implicit INT8 from the calibration cache (deprecated by NVIDIA)")
     if options.dla_core is not None:
-        if modern:
+        if modern and v < DLA_RESTORED:
             raise ConfigError(
-                f"DLA needs TensorRT 10 (JetPack 6); TensorRT {trt_version} does not support DLA on Jetson"
+                f"DLA needs TensorRT 10 (JetPack 6) or {DLA_RESTORED} and later (Jetson AGX Orin, JetPack "
+                f"7.2.2 or later); TensorRT {trt_version} has no DLA on Jetson"
             )
         if options.dla_core < 0:
             raise ConfigError(f"DLA core must be 0 or 1, got {options.dla_core}")
@@ -124,6 +132,8 @@ def plan_build(trt_version: str, options: TrtBuildOptions) -> BuildPlan:
             flags.append("GPU_FALLBACK")
         else:
             notes.append("no GPU fallback: a layer DLA cannot run fails the build")
+        if modern:
+            notes.append("DLA on TensorRT 11 is strongly typed: it runs what the ONNX's types say")
     if options.version_compatible:
         flags.append("VERSION_COMPATIBLE")
     return BuildPlan(
@@ -188,6 +198,11 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
         profile.set_shape(tensor.name, shape, shape, shape)  # static engines: min = opt = max
     config.add_optimization_profile(profile)
     if plan.dla_core is not None:
+        if plan.dla_core >= builder.num_DLA_cores:
+            raise BuildError(
+                f"DLA core {plan.dla_core} was asked for and TensorRT sees {builder.num_DLA_cores} DLA "
+                "core(s) here (Jetson AGX Orin and Orin NX have DLA; Orin Nano, Thor and desktop GPUs none)"
+            )
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = plan.dla_core
     if plan.hardware_compatibility:

@@ -52,6 +52,12 @@ def test_plan_for_jetson_dla_and_compatibility() -> None:
     p = plan("10.3.0", precision="fp16", dla_core=1)
     assert p.dla_core == 1 and p.flags == ["FP16", "GPU_FALLBACK"]
     assert "GPU_FALLBACK" not in plan("10.3.0", precision="int8", dla_core=0, gpu_fallback=False).flags
+    # TensorRT 11.4.1 restored DLA (AGX Orin, JetPack 7.2.2+), strongly typed: FP16 is the
+    # converted ONNX's types, not a flag; GPU fallback stays a flag
+    p = plan("11.4.1", precision="fp16", dla_core=0)
+    assert (p.flags, p.strongly_typed, p.fp16_onnx, p.dla_core) == (["GPU_FALLBACK"], True, True, 0)
+    assert any("strongly typed" in note for note in p.notes)
+    assert plan("11.5.0", precision="int8", dla_core=1, gpu_fallback=False).flags == []
     p = plan("10.3.0", version_compatible=True, hardware_compatible=True)
     assert "VERSION_COMPATIBLE" in p.flags and p.hardware_compatibility == "AMPERE_PLUS"
     record = p.record()
@@ -61,7 +67,9 @@ def test_plan_for_jetson_dla_and_compatibility() -> None:
 @pytest.mark.parametrize(
     "version,options,error,match",
     [
-        ("11.4.1", {"precision": "fp16", "dla_core": 0}, ConfigError, "DLA needs TensorRT 10"),
+        ("11.4.0", {"precision": "fp16", "dla_core": 0}, ConfigError, "11.4.1 and later"),
+        ("11.0.0", {"precision": "int8", "dla_core": 0}, ConfigError, "has no DLA on Jetson"),
+        ("11.4.1", {"precision": "fp32", "dla_core": 0}, ConfigError, "DLA runs FP16 or INT8 only"),
         ("10.3.0", {"precision": "fp32", "dla_core": 0}, ConfigError, "DLA runs FP16 or INT8 only"),
         (
             "10.3.0",
