@@ -104,7 +104,12 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="persisted timing cache: later builds reuse measured kernel choices (created if missing)",
     )
-    trt.add_argument("--dla-core", type=count, metavar="N", help="Jetson: build for DLA core N (TensorRT 10)")
+    trt.add_argument(
+        "--dla-core",
+        type=count,
+        metavar="N",
+        help="Jetson: build for DLA core N (TensorRT 10, or 11.4.1+ on AGX Orin)",
+    )
     trt.add_argument(
         "--no-gpu-fallback",
         action="store_true",
