@@ -361,7 +361,7 @@ def _lint(onnx_path: Path, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
 def _build_backend(req: BuildRequest, model: Any, onnx_path: Path, artifact: Path) -> dict[str, Any] | None:
     """Write the artifact; for TensorRT, also the manifest fields its build decides."""
     if req.backend == "tensorrt":
-        from edge.backends.tensorrt import build_engine
+        from edge.backends.tensorrt import build_engine, install_plugin_libraries
         from edge.compat import current_machine
 
         record = build_engine(onnx_path, artifact, req.trt_options())
@@ -370,7 +370,8 @@ def _build_backend(req: BuildRequest, model: Any, onnx_path: Path, artifact: Pat
             "build_flags": record["plan"],
             "build_notes": record["notes"],
             "device": {"gpu": machine.get("gpu"), "compute_capability": machine.get("compute_capability")},
-            "plugins": {p.name: sha256_file(p) for p in req.plugin_libraries},
+            # the engine cannot load without them: they travel in the engines folder
+            "plugins": install_plugin_libraries(req.plugin_libraries, artifact.parent),
         }
     if req.backend == "onnxruntime":
         from edge.backends.onnxruntime import optimize_model

@@ -18,6 +18,8 @@ Version rules that shape the plan (TensorRT 11 migration guide):
 
 from __future__ import annotations
 
+import functools
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ import numpy as np
 from packaging.version import Version
 
 from edge.backends.base import EngineBase, TensorSpec
-from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError
+from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError, ManifestError
 
 INSTALL_HINT = (
     "TensorRT is not installed: on a desktop GPU `pip install 'edge-perception[tensorrt]'` "
@@ -253,6 +255,54 @@ def _cache_calibrator(trt: Any, cache: bytes) -> Any:
     return CacheCalibrator()
 
 
+PLUGIN_FOLDER = "plugins"  # inside the engines directory: the libraries its engines need
+
+
+def install_plugin_libraries(libraries: tuple[Path, ...], engines_dir: Path) -> dict[str, str]:
+    """Copy the plugin libraries an engine was built with into ``engines_dir/plugins/``, so
+    the folder carries what its engines need to load; returns {name: sha256}."""
+    from edge.util.fs import atomic_write_with, sha256_file
+
+    installed: dict[str, str] = {}
+    for library in libraries:
+        digest = sha256_file(library)
+        target = engines_dir / PLUGIN_FOLDER / library.name
+        if not (target.is_file() and sha256_file(target) == digest):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_with(target, functools.partial(_copy_to, library))
+        installed[library.name] = digest
+    return installed
+
+
+def _copy_to(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+
+
+def engine_load_options(entry: Mapping[str, Any], engines_dir: Path) -> dict[str, Any]:
+    """What loading a TensorRT engine needs from its manifest entry: the plugin libraries it
+    was built with (checked against their recorded hashes), and whether it may carry host
+    code (a version-compatible engine embeds TensorRT's lean runtime, which a runtime only
+    deserializes when told that engine is trusted)."""
+    from edge.util.fs import sha256_file
+
+    libraries = []
+    for name, digest in (entry.get("plugins") or {}).items():
+        path = engines_dir / PLUGIN_FOLDER / str(name)
+        rebuild = f"rebuild it with --plugin-lib PATH/{name} --out {engines_dir}"
+        if not path.is_file():
+            raise ManifestError(
+                f"engine {entry.get('id')!r} needs the plugin library {path}, which is missing; {rebuild}"
+            )
+        if sha256_file(path) != digest:
+            raise ManifestError(
+                f"engine {entry.get('id')!r} was built with another {name} than {path} "
+                f"(its sha256 differs); {rebuild}"
+            )
+        libraries.append(path)
+    flags = entry.get("build_flags") or {}
+    return {"plugin_libraries": tuple(libraries), "allow_host_code": bool(flags.get("version_compatible"))}
+
+
 _TORCH_DTYPES = ("float32", "float16", "int32", "int64", "int8", "uint8", "bool")
 
 
@@ -274,6 +324,7 @@ class TensorRTEngine(EngineBase):
         device: str = "cuda:0",
         cuda_graph: bool = False,
         plugin_libraries: tuple[str | Path, ...] = (),
+        allow_host_code: bool = False,
     ) -> None:
         import torch
 
@@ -290,6 +341,8 @@ class TensorRTEngine(EngineBase):
         for library in plugin_libraries:  # an engine that uses a plugin needs it to deserialize
             trt.get_plugin_registry().load_library(str(library))
         self._runtime = trt.Runtime(self._logger)
+        if allow_host_code:  # a version-compatible engine of our own build (engine_load_options)
+            self._runtime.engine_host_code_allowed = True
         engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
             raise BackendError(

@@ -91,7 +91,12 @@ class EngineSet:
                     f"{str(manifest.path)!r} names {path.name}, which is missing; "
                     f"rebuild with python build_engines.py --out {root}"
                 )
-            engines[kind] = open_engine(path, backend=backend, **(engine_options or {}))
+            options = dict(engine_options or {})
+            if backend == "tensorrt":  # its plugins, and whether it embeds the lean runtime
+                from edge.backends.tensorrt import engine_load_options
+
+                options.update(engine_load_options(entry, root))
+            engines[kind] = open_engine(path, backend=backend, **options)
         cfg = (chosen["depth"] or {}).get("config", {})
         rng = (float(cfg.get("min_depth", 0.1)), float(cfg.get("max_depth", 100.0)))
         described = {k: _describe(e) for k, e in chosen.items() if e is not None}

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from edge.backends import open_engine
-from edge.backends.tensorrt import TrtBuildOptions, plan_build
+from edge.backends.tensorrt import TrtBuildOptions, engine_load_options, install_plugin_libraries, plan_build
 from edge.build import BuildRequest
 from edge.compat import differences
 from edge.errors import BackendUnavailableError, ConfigError, ManifestError
@@ -217,3 +217,28 @@ def test_roi_align_plugin_library_keeps_the_fused_node() -> None:
     assert not BuildRequest(
         model="depth_tiny", height=64, width=128, plugin_libraries=(lib,)
     ).uses_roi_align_plugin
+
+
+def test_plugin_libraries_travel_with_the_engines_and_are_checked_on_load(tmp_path: Path) -> None:
+    # a real shared library stands in for libedge_roi_align_plugin.so: only its bytes matter here
+    built = tmp_path / "build" / "libedge_roi_align_plugin.so"
+    built.parent.mkdir()
+    built.write_bytes(b"\x7fELF plugin v1")
+    engines = tmp_path / "engines"
+    recorded = install_plugin_libraries((built,), engines)
+    copy = engines / "plugins" / built.name
+    assert copy.read_bytes() == built.read_bytes() and list(recorded) == [built.name]
+    assert install_plugin_libraries((built,), engines) == recorded  # a rebuild finds it in place
+
+    entry = {"id": "panoptic_trt", "plugins": recorded, "build_flags": {"version_compatible": True}}
+    options = engine_load_options(entry, engines)
+    assert options == {"plugin_libraries": (copy,), "allow_host_code": True}
+    plain = engine_load_options({"id": "depth_trt", "build_flags": {"version_compatible": False}}, engines)
+    assert plain == {"plugin_libraries": (), "allow_host_code": False}
+
+    copy.write_bytes(b"\x7fELF plugin v2")  # replaced by hand after the build
+    with pytest.raises(ManifestError, match="was built with another libedge_roi_align_plugin.so"):
+        engine_load_options(entry, engines)
+    copy.unlink()
+    with pytest.raises(ManifestError, match="needs the plugin library .* which is missing; rebuild it"):
+        engine_load_options(entry, engines)
