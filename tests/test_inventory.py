@@ -63,3 +63,26 @@ def test_damage_and_misfits_are_named(engines: Path, capsys: pytest.CaptureFixtu
     assert {r["id"]: r["files"] for r in inventory(engines)}[depth_id] == "missing"
     assert main(["engines", str(engines / "nowhere")]) == 2
     assert "no manifest.json in" in capsys.readouterr().err
+
+
+def test_a_tensorrt_engine_without_its_plugin_library_is_named(engines: Path) -> None:
+    from edge.backends.tensorrt import install_plugin_libraries
+
+    manifest = json.loads((engines / "manifest.json").read_text())
+    depth_id = next(k for k, e in manifest["engines"].items() if e["model"] == "depth_tiny")
+    library = engines.parent / "libedge_roi_align_plugin.so"
+    library.write_bytes(b"\x7fELF plugin")
+    trt = json.loads(json.dumps(manifest["engines"][depth_id]))
+    trt.update(id="depth_trt", backend="tensorrt", build_flags={})
+    trt["plugins"] = install_plugin_libraries((library,), engines)  # what a --plugin-lib build records
+    manifest["engines"]["depth_trt"] = trt
+    (engines / "manifest.json").write_text(json.dumps(manifest))
+
+    def files() -> str:
+        return {r["id"]: r["files"] for r in inventory(engines, verify_hashes=True)}["depth_trt"]
+
+    assert files() == "ok"
+    (engines / "plugins" / library.name).write_bytes(b"\x7fELF another plugin")
+    assert files() == "changed"
+    (engines / "plugins" / library.name).unlink()
+    assert files() == "missing"
