@@ -58,10 +58,16 @@ def hidden_opencv(loaded: str, search_path: list[str]) -> str | None:
     GStreamer) behind the PyPI wheel a venv made with --system-site-packages installed."""
     from importlib.machinery import PathFinder
 
-    here = Path(loaded).resolve().parent.parent  # .../site-packages/cv2/__init__.py
-    others = [entry for entry in search_path if entry and Path(entry).resolve() != here]
-    spec = PathFinder.find_spec("cv2", others)
-    return spec.origin if spec is not None and spec.origin else None
+    this = Path(loaded).resolve()
+    # a package (cv2/__init__.py, the wheels) or a single extension module (cv2.*.so)
+    home = this.parent.parent if this.name == "__init__.py" else this.parent
+    for entry in search_path:
+        if not entry or Path(entry).resolve() == home:
+            continue
+        spec = PathFinder.find_spec("cv2", [entry])
+        if spec is not None and spec.origin and Path(spec.origin).resolve() != this:
+            return spec.origin
+    return None
 
 
 def _options(uri: str, text: str, known: dict[str, type]) -> dict[str, Any]:

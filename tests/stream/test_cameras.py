@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 import cv2
@@ -98,6 +99,12 @@ def test_an_opencv_behind_the_loaded_one_is_found(tmp_path: Path) -> None:
     path = [str(tmp_path / "venv" / "site-packages"), "", str(tmp_path / "usr" / "dist-packages")]
     assert hidden_opencv(str(wheel), path) == str(system)
     assert hidden_opencv(str(wheel), path[:2]) is None
+    # Debian's OpenCV is one extension module, not a package: it does not hide itself
+    single = tmp_path / "debian" / f"cv2{EXTENSION_SUFFIXES[0]}"  # e.g. cv2.cpython-311-x86_64-linux-gnu.so
+    single.parent.mkdir()
+    single.write_bytes(b"")
+    assert hidden_opencv(str(single), [str(single.parent)]) is None
+    assert hidden_opencv(str(single), [str(single.parent), path[2]]) == str(system)
 
 
 @pytest.mark.skipif(gstreamer_available(), reason="this OpenCV has GStreamer")
