@@ -35,7 +35,7 @@ class Source(Protocol):
 
     def close(self) -> None: ...
 
-    # optional: interrupt() ends a read that is waiting for a frame (live sources)
+    # optional, for live sources: interrupt() ends a read that is waiting for a frame
 
 
 def _split(uri: str) -> SplitResult:
@@ -296,11 +296,6 @@ class LoopingSource:
         frame = dataclasses.replace(frame, seq=self._seq, meta={**frame.meta, "loop": self.loops})
         self._seq += 1
         return frame
-
-    def interrupt(self) -> None:
-        interrupt = getattr(self._source, "interrupt", None)
-        if interrupt is not None:
-            interrupt()
 
     def close(self) -> None:
         self._source.close()
