@@ -76,18 +76,15 @@ def _files_state(manifest: Manifest, entry: dict[str, Any], verify_hashes: bool)
             return "missing"
         if not isinstance(info, dict) or not path.is_file():
             return "missing"
-    from edge.backends.tensorrt import PLUGIN_FOLDER
+    from edge.backends.tensorrt import plugin_library_problem
 
-    plugins = [manifest.root / PLUGIN_FOLDER / str(name) for name in entry.get("plugins") or {}]
-    if not all(path.is_file() for path in plugins):  # a TensorRT engine cannot load without them
+    # a TensorRT engine cannot load without the plugin libraries it was built with
+    if plugin_library_problem(entry, manifest.root, verify_hashes=False):
         return "missing"
     if verify_hashes and not manifest.artifact_intact(entry):
         return "changed"
-    if verify_hashes and plugins:
-        from edge.util.fs import sha256_file
-
-        if any(sha256_file(path) != entry["plugins"][path.name] for path in plugins):
-            return "changed"
+    if verify_hashes and plugin_library_problem(entry, manifest.root):
+        return "changed"
     return "ok"
 
 

@@ -278,29 +278,54 @@ def _copy_to(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
 
 
+def _plugin_libraries(entry: Mapping[str, Any], engines_dir: Path) -> dict[Path, str]:
+    """Where each plugin library of ``entry`` lives in the engines folder, and its sha256."""
+    return {
+        engines_dir / PLUGIN_FOLDER / str(name): str(digest)
+        for name, digest in (entry.get("plugins") or {}).items()
+    }
+
+
+def plugin_library_problem(
+    entry: Mapping[str, Any], engines_dir: Path, *, verify_hashes: bool = True
+) -> tuple[str, Path] | None:
+    """("missing" or "changed", path) for a plugin library of ``entry`` that is not in the
+    engines folder as it was built (hashes read only with ``verify_hashes``), else None."""
+    from edge.util.fs import sha256_file
+
+    libraries = _plugin_libraries(entry, engines_dir)
+    for path in libraries:
+        if not path.is_file():
+            return "missing", path
+    if verify_hashes:
+        for path, digest in libraries.items():
+            if sha256_file(path) != digest:
+                return "changed", path
+    return None
+
+
 def engine_load_options(entry: Mapping[str, Any], engines_dir: Path) -> dict[str, Any]:
     """What loading a TensorRT engine needs from its manifest entry: the plugin libraries it
     was built with (checked against their recorded hashes), and whether it may carry host
     code (a version-compatible engine embeds TensorRT's lean runtime, which a runtime only
     deserializes when told that engine is trusted)."""
-    from edge.util.fs import sha256_file
-
-    libraries = []
-    for name, digest in (entry.get("plugins") or {}).items():
-        path = engines_dir / PLUGIN_FOLDER / str(name)
-        rebuild = f"rebuild it with --plugin-lib PATH/{name} --out {engines_dir}"
-        if not path.is_file():
+    problem = plugin_library_problem(entry, engines_dir)
+    if problem is not None:
+        kind, path = problem
+        rebuild = f"rebuild it with --plugin-lib PATH/{path.name} --out {engines_dir}"
+        if kind == "missing":
             raise ManifestError(
                 f"engine {entry.get('id')!r} needs the plugin library {path}, which is missing; {rebuild}"
             )
-        if sha256_file(path) != digest:
-            raise ManifestError(
-                f"engine {entry.get('id')!r} was built with another {name} than {path} "
-                f"(its sha256 differs); {rebuild}"
-            )
-        libraries.append(path)
+        raise ManifestError(
+            f"engine {entry.get('id')!r} was built with another {path.name} than {path} "
+            f"(its sha256 differs); {rebuild}"
+        )
     flags = entry.get("build_flags") or {}
-    return {"plugin_libraries": tuple(libraries), "allow_host_code": bool(flags.get("version_compatible"))}
+    return {
+        "plugin_libraries": tuple(_plugin_libraries(entry, engines_dir)),
+        "allow_host_code": bool(flags.get("version_compatible")),
+    }
 
 
 _TORCH_DTYPES = ("float32", "float16", "int32", "int64", "int8", "uint8", "bool")
