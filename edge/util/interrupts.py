@@ -111,10 +111,10 @@ class OrderlyExit(_SignalScope):
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received += 1
-        if self.received == 1 and not self.settled:
-            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         if self.settled:
             return
+        if self.received == 1:
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         if self.received == 2:
             print(
                 "stopping: finishing the outputs first (press Ctrl-C again to quit at once "
