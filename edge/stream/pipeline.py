@@ -294,7 +294,7 @@ class Pipeline:
         ]
         for t in threads:
             t.start()
-        waited = f"within {_STOP_TIMEOUT_S:g} s"
+        deadline: float | None = None  # after Ctrl-C: until when the stages are waited for
         try:
             for event in done.values():
                 while not event.wait(timeout=0.2):
@@ -302,23 +302,23 @@ class Pipeline:
         except KeyboardInterrupt:
             self.stop()
             deadline = time.monotonic() + _STOP_TIMEOUT_S
-            waited = "before a second interrupt"  # which ends this wait; the CLI holds it back
-            for event in done.values():
+            for event in done.values():  # a second interrupt ends this wait; the CLI holds it back
                 event.wait(timeout=max(0.0, deadline - time.monotonic()))
-            waited = f"within {_STOP_TIMEOUT_S:g} s"
             raise
         finally:
-            self._finish(done, waited)
+            self._finish(done, deadline)
         if self._errors:
             raise self._errors[0]
         return self.tracker.summary()
 
-    def _finish(self, done: dict[str, threading.Event], waited: str) -> None:
+    def _finish(self, done: dict[str, threading.Event], deadline: float | None) -> None:
         # sinks are finalised even after an error or Ctrl-C, so the video stays playable;
         # a stage that has not stopped keeps what it is using: closing a video under a
         # read or a write in progress crashes inside OpenCV
         stuck = [name for name, event in done.items() if not event.is_set()]
         if stuck:
+            cut_short = deadline is not None and time.monotonic() < deadline
+            waited = "before a second interrupt" if cut_short else f"within {_STOP_TIMEOUT_S:g} s"
             print(
                 f"warning: pipeline stage(s) {', '.join(stuck)} did not stop {waited}; "
                 "what they hold is left open",
