@@ -192,6 +192,7 @@ class Pipeline:
                     time.sleep(max(0.0, next_t - time.perf_counter()))
                 frame = self.source.read()
                 if frame is None:
+                    self.tracker.frames_undecodable(int(getattr(self.source, "undecodable_at_end", 0)))
                     break
                 count += 1
                 self._account(frame)

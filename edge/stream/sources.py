@@ -3,7 +3,7 @@
 synthetic://?fps=17&seed=0&size=256x512&frames=N   procedural driving scene
 cityscapes://DIR?split=val&fps=17                     Cityscapes-layout sequences, in order
 path/to/video.mp4, file:///abs/video.mp4              video file
-path/to/images/                                       image directory (sorted)
+path/to/images/                                       image directory (natural order)
 /dev/video0, csi://0, rtsp://..., http://..., gst://  cameras and streams (edge.stream.cameras),
                                                       read on a capture thread (edge.stream.capture)
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,8 @@ class Source(Protocol):
 
     def close(self) -> None: ...
 
-    # optional, for live sources: interrupt() ends a read that is waiting for a frame
+    # optional, for live sources: interrupt() ends a read that is waiting for a frame;
+    # optional: undecodable_at_end, input skipped after the last frame (no frame can carry it)
 
 
 def _split(uri: str) -> SplitResult:
@@ -247,26 +249,64 @@ class OpenCVSource:
         self._cap.release()
 
 
+def natural_key(path: Path) -> list[Any]:
+    """Sort key that orders numbered files as people number them: frame_2 before frame_10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
 class ImageDirSource:
+    """The images of a folder in natural order (frame_2.png before frame_10.png).
+
+    A file that does not decode is skipped, said once (naming it) and counted: in the next
+    frame's ``meta`` like a video's undecodable frames, or in ``undecodable_at_end`` when no
+    frame follows it.
+    """
+
     def __init__(self, uri: str, folder: Path, fps: float | None = None) -> None:
         self.uri, self.fps, self.live = uri, fps, False
-        self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self._files = sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key
+        )
         if not self._files:
             raise SourceError(f"image directory {str(folder)!r} has no {sorted(IMAGE_SUFFIXES)} files")
+        self._next = 0
         self._seq = 0
+        self.undecodable = 0
+        self.undecodable_at_end = 0
 
     def read(self) -> Frame | None:
         import cv2
 
-        while self._seq < len(self._files):
-            path = self._files[self._seq]
-            self._seq += 1
+        bad = 0
+        while self._next < len(self._files):
+            path = self._files[self._next]
+            self._next += 1
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is not None:  # undecodable files are skipped
-                return Frame(
-                    self._seq - 1, time.perf_counter_ns(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), str(path)
-                )
+            if bgr is None:
+                self._undecodable(path)
+                bad += 1
+                continue
+            meta: dict[str, Any] = {"undecodable_before": bad} if bad else {}
+            frame = Frame(
+                self._seq, time.perf_counter_ns(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), str(path), meta=meta
+            )
+            self._seq += 1
+            return frame
+        self.undecodable_at_end = bad
         return None
+
+    def rewind(self) -> None:
+        """Start again from the first file (looping), still saying only once what is skipped."""
+        self._next = 0
+
+    def _undecodable(self, path: Path) -> None:
+        if not self.undecodable:
+            print(
+                f"warning: source {self.uri!r}: {path.name!r} is not an image OpenCV can decode; skipping it "
+                "and any others (counted in the summary as undecodable)",
+                file=sys.stderr,
+            )
+        self.undecodable += 1
 
     def close(self) -> None:
         return None
@@ -283,17 +323,31 @@ class LoopingSource:
         self.uri, self.fps, self.live = source.uri, source.fps, False
         self.loops = 0
         self._seq = 0
+        self.undecodable_at_end = 0
+
+    def _restart(self) -> None:
+        rewind = getattr(self._source, "rewind", None)
+        if rewind is not None:
+            rewind()
+            return
+        self._source.close()
+        self._source = open_source(self.uri)
 
     def read(self) -> Frame | None:
         frame = self._source.read()
+        meta: dict[str, Any] = {}
         if frame is None:
-            self._source.close()
-            self._source = open_source(self.uri)
+            at_end = int(getattr(self._source, "undecodable_at_end", 0))
+            self._restart()
             self.loops += 1
             frame = self._source.read()
             if frame is None:
+                self.undecodable_at_end = at_end
                 return None
-        frame = dataclasses.replace(frame, seq=self._seq, meta={**frame.meta, "loop": self.loops})
+            # what was skipped at the end of the last pass is told with the first frame of the next
+            if at_end:
+                meta["undecodable_before"] = at_end + int(frame.meta.get("undecodable_before", 0))
+        frame = dataclasses.replace(frame, seq=self._seq, meta={**frame.meta, **meta, "loop": self.loops})
         self._seq += 1
         return frame
 

@@ -97,6 +97,19 @@ def test_pipeline_counts_undecodable_frames(tiny_engines: Path, tmp_path: Path) 
     assert summary["undecodable"] == 2 and summary["frames_out"] == FRAMES - 2
 
 
+def test_pipeline_counts_undecodable_images_in_a_folder(tiny_engines: Path, tmp_path: Path) -> None:
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((64, 128, 3), 40 * i, np.uint8))
+    (tmp_path / "1.5.png").write_bytes(b"not a png")
+    (tmp_path / "9.png").write_bytes(b"")  # the last file: no frame follows to carry it
+    engines = EngineSet.from_manifest(tiny_engines)
+    try:
+        summary = Pipeline(source=open_source(str(tmp_path)), engines=engines, sinks=[NullSink()]).run()
+    finally:
+        engines.close()
+    assert summary["undecodable"] == 2 and summary["frames_out"] == 4
+
+
 class ListSource:
     """Frames handed in through the Python API, as an integration might."""
 

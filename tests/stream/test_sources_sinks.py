@@ -47,16 +47,54 @@ def test_video_file_source(tmp_path: Path) -> None:
         assert frames[0].image[20, 5, 1] > 200 and frames[0].image[20, 5, 0] < 50  # green, RGB order
 
 
-def test_image_dir_source_skips_undecodable(tmp_path: Path) -> None:
+def test_image_dir_source_skips_undecodable_files_and_counts_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for i in range(3):
         cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full((8, 8, 3), i * 50, np.uint8))
     (tmp_path / "001b.png").write_bytes(b"broken")
+    (tmp_path / "001c.png").write_bytes(b"")
+    (tmp_path / "009.jpg").write_bytes(b"broken too")  # after the last image
     src = open_source(str(tmp_path))
     assert isinstance(src, ImageDirSource)
-    seen = []
+    frames = []
     while (f := src.read()) is not None:
-        seen.append(int(f.image[0, 0, 0]))
-    assert seen == [0, 50, 100]
+        frames.append(f)
+    assert [int(f.image[0, 0, 0]) for f in frames] == [0, 50, 100]
+    assert [f.seq for f in frames] == [0, 1, 2]  # frames delivered, as from a video
+    assert [f.meta.get("undecodable_before", 0) for f in frames] == [0, 0, 2]
+    assert src.undecodable == 3 and src.undecodable_at_end == 1
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1 and "'001b.png' is not an image OpenCV can decode" in err
+
+
+def test_image_dir_source_numbers_in_natural_order(tmp_path: Path) -> None:
+    names = ["frame_10.png", "frame_2.png", "Frame_1.png", "frame_100.jpg", "frame_9.bmp"]
+    for value, name in enumerate(names):
+        cv2.imwrite(str(tmp_path / name), np.full((8, 8, 3), value * 40, np.uint8))
+    src = open_source(str(tmp_path))
+    order = []
+    while (f := src.read()) is not None:
+        order.append(Path(f.source).name)
+    assert order == ["Frame_1.png", "frame_2.png", "frame_9.bmp", "frame_10.png", "frame_100.jpg"]
+
+
+def test_a_looping_folder_counts_what_it_skips_on_every_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.stream.sources import LoopingSource
+
+    cv2.imwrite(str(tmp_path / "0.png"), np.full((8, 8, 3), 7, np.uint8))
+    cv2.imwrite(str(tmp_path / "1.png"), np.full((8, 8, 3), 9, np.uint8))
+    (tmp_path / "2.png").write_bytes(b"broken")
+    src = LoopingSource(open_source(str(tmp_path)))
+    frames = [src.read() for _ in range(6)]
+    assert all(f is not None for f in frames)
+    assert [f.seq for f in frames if f] == list(range(6))
+    assert [f.meta["loop"] for f in frames if f] == [0, 0, 1, 1, 2, 2]
+    # the broken last file of a pass is counted with the first frame of the next
+    assert [f.meta.get("undecodable_before", 0) for f in frames if f] == [0, 0, 1, 0, 1, 0]
+    assert capsys.readouterr().err.count("warning") == 1  # said once, not once per pass
 
 
 @pytest.mark.parametrize(
