@@ -14,6 +14,7 @@ Version rules that shape the plan (TensorRT 11 migration guide):
 - DLA: Jetson's TensorRT 10 (JetPack 6) has it; TensorRT 11.0-11.4.0 have none on Jetson;
   11.4.1 restores it on Jetson AGX Orin under JetPack 7.2.2 or later, strongly typed like
   every 11.x network (precision from the ONNX's types), GPU fallback as in 10.x.
+  DLA builds set the parser's ADJUST_FOR_DLA where it exists (10.16 and later).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ INSTALL_HINT = (
 
 # the first TensorRT 11 with DLA on Jetson (AGX Orin, JetPack 7.2.2 or later; release notes)
 DLA_RESTORED = Version("11.4.1")
+# the first ONNX parser with OnnxParserFlag.ADJUST_FOR_DLA (off by default): it rewrites
+# layers during parsing so that more of them can run on DLA instead of falling back
+PARSER_ADJUSTS_FOR_DLA = Version("10.16")
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,14 @@ class BuildPlan:
     dla_core: int | None
     hardware_compatibility: str | None  # trt.HardwareCompatibilityLevel name
     notes: list[str] = field(default_factory=list)
+    parser_flags: list[str] = field(default_factory=list)  # trt.OnnxParserFlag names
 
     def record(self) -> dict[str, Any]:
         """The manifest's build_flags (edge.compat reads version/hardware compatibility)."""
         return {
             "strongly_typed": self.strongly_typed,
             "flags": self.flags,
+            "parser_flags": self.parser_flags,
             "fp16_onnx": self.fp16_onnx,
             "calibration_cache": self.calibration_cache,
             "dla_core": self.dla_core,
@@ -97,6 +103,7 @@ def plan_build(trt_version: str, options: TrtBuildOptions) -> BuildPlan:
     modern = v.major >= 11
     flags: list[str] = []
     notes: list[str] = []
+    parser_flags: list[str] = []
     fp16_onnx = False
     if options.precision == "fp16":
         if modern:
@@ -136,6 +143,13 @@ def plan_build(trt_version: str, options: TrtBuildOptions) -> BuildPlan:
             notes.append("no GPU fallback: a layer DLA cannot run fails the build")
         if modern:
             notes.append("DLA on TensorRT 11 is strongly typed: it runs what the ONNX's types say")
+        if v >= PARSER_ADJUSTS_FOR_DLA:
+            parser_flags.append("ADJUST_FOR_DLA")
+        else:
+            notes.append(
+                f"TensorRT {trt_version}'s ONNX parser cannot adjust layers for DLA "
+                f"({PARSER_ADJUSTS_FOR_DLA} and later can): more of them may fall back to the GPU"
+            )
     if options.version_compatible:
         flags.append("VERSION_COMPATIBLE")
     return BuildPlan(
@@ -147,6 +161,7 @@ def plan_build(trt_version: str, options: TrtBuildOptions) -> BuildPlan:
         dla_core=options.dla_core,
         hardware_compatibility="AMPERE_PLUS" if options.hardware_compatible else None,
         notes=notes,
+        parser_flags=parser_flags,
     )
 
 
@@ -177,6 +192,8 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
         creation = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(creation)
     parser = trt.OnnxParser(network, logger)
+    for name in plan.parser_flags:  # before parsing: they change how layers are imported
+        parser.set_flag(getattr(trt.OnnxParserFlag, name))
     with tempfile.TemporaryDirectory(prefix="edge-trt-") as tmp:
         source = onnx_path
         if plan.fp16_onnx:

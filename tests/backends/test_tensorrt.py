@@ -58,6 +58,14 @@ def test_plan_for_jetson_dla_and_compatibility() -> None:
     assert (p.flags, p.strongly_typed, p.fp16_onnx, p.dla_core) == (["GPU_FALLBACK"], True, True, 0)
     assert any("strongly typed" in note for note in p.notes)
     assert plan("11.5.0", precision="int8", dla_core=1, gpu_fallback=False).flags == []
+    # the parser's layer rewrites for DLA exist from 10.16 (JetPack 6's 10.3 lacks them)
+    assert plan("10.3.0", precision="fp16", dla_core=0).parser_flags == []
+    assert any(
+        "cannot adjust layers for DLA" in n for n in plan("10.3.0", precision="fp16", dla_core=0).notes
+    )
+    assert plan("10.16.0", precision="int8", dla_core=0).parser_flags == ["ADJUST_FOR_DLA"]
+    assert plan("11.4.1", precision="fp16", dla_core=0).record()["parser_flags"] == ["ADJUST_FOR_DLA"]
+    assert plan("11.4.1", precision="fp16").parser_flags == []  # only for DLA builds
     p = plan("10.3.0", version_compatible=True, hardware_compatible=True)
     assert "VERSION_COMPATIBLE" in p.flags and p.hardware_compatibility == "AMPERE_PLUS"
     record = p.record()
