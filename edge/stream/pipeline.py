@@ -56,13 +56,17 @@ def frame_rgb(frame: Frame) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         got = f"{image.dtype} array" if isinstance(image, np.ndarray) else type(image).__name__
         raise SourceError(f"{where} is a {got}; expected a uint8 RGB image HxWx3")
+    if image.ndim in (2, 3) and min(image.shape[:2]) < 2:  # nothing to convert or resize from
+        raise SourceError(
+            f"{where} is {image.shape[0]}x{image.shape[1]} pixels; expected an image of at least 2x2"
+        )
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_RGBA2RGB)
-    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 2:
+    if image.ndim != 3 or image.shape[2] != 3:
         raise SourceError(
             f"{where} has shape {tuple(frame.image.shape)}; expected HxWx3 RGB (grey HxW and RGBA HxWx4 "
             "are converted)"

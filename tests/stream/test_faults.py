@@ -155,7 +155,11 @@ def test_frames_of_other_sizes_and_channel_counts_are_converted(tiny_engines: Pa
             "frame 1 from 'list://' is a float32 array; expected a uint8 RGB",
         ),
         (np.zeros((64, 64, 2), np.uint8), r"frame 1 from 'list://' has shape \(64, 64, 2\); expected HxWx3"),
-        (np.zeros((1, 64, 3), np.uint8), r"has shape \(1, 64, 3\)"),
+        (
+            np.zeros((1, 64, 3), np.uint8),
+            r"frame 1 from .list://. is 1x64 pixels; expected an image of at least 2x2",
+        ),
+        (np.zeros((0, 0), np.uint8), r"is 0x0 pixels; expected an image of at least 2x2"),
         ("not an image", "is a str; expected"),
     ],
 )
