@@ -41,25 +41,35 @@ def latency_stats(values: Sequence[float]) -> dict[str, float]:
     return out
 
 
+DEFAULT_SIZE = (256, 512)  # what is built when a folder has no engines for a configuration
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     backend: str = "onnxruntime"
     precision: str = "fp32"
-    size: tuple[int, int] = (256, 512)
+    # None: the newest size the engines folder holds for this backend and precision (both
+    # kinds at one size, as edge run chooses), or DEFAULT_SIZE, built, when it holds none
+    size: tuple[int, int] | None = None
     device: str | None = None
 
     @property
     def label(self) -> str:
-        parts = [self.backend, self.precision, f"{self.size[0]}x{self.size[1]}"]
+        size = f"{self.size[0]}x{self.size[1]}" if self.size else "newest-size"
+        parts = [self.backend, self.precision, size]
         if self.device and self.device != "cpu":
             parts.append(self.device)
         return "/".join(parts)
 
 
 def sweep(
-    backends: Sequence[str], precisions: Sequence[str], sizes: Sequence[tuple[int, int]], device: str | None
+    backends: Sequence[str],
+    precisions: Sequence[str],
+    sizes: Sequence[tuple[int, int] | None],
+    device: str | None,
 ) -> list[BenchConfig]:
-    """Every combination, in a stable order (the comparison matrix)."""
+    """Every combination, in a stable order (the comparison matrix); a size None is
+    settled when the engines are opened (BenchConfig.size)."""
     return [
         BenchConfig(backend=b, precision=p, size=s, device=device if b == "torch" else None)
         for b in backends
@@ -244,10 +254,10 @@ def run_bench(
     current = configs[0]
     settings = {"warmup": warmup, "min_frames": min_frames, "min_duration_s": min_duration_s}
     try:
-        for cfg in configs:
-            current = cfg
+        for asked in configs:
+            current = asked
             engine_set = _open_engines(
-                cfg,
+                asked,
                 engines,
                 models=models,
                 threads=threads,
@@ -255,6 +265,7 @@ def run_bench(
                 show_progress=show_progress,
                 calib_data=calib_data,
             )
+            current = cfg = dataclasses.replace(asked, size=engine_set.input_hw)
             bar = _progress(cfg.label, min_frames, min_duration_s, show_progress)
             labelled = {
                 "config": {**dataclasses.asdict(cfg), "label": cfg.label},
@@ -302,7 +313,8 @@ def _open_engines(
     show_progress: bool,
     calib_data: str | None,
 ) -> Any:
-    """The EngineSet for ``cfg``, built first (bundled weights) if the folder lacks it."""
+    """The EngineSet for ``cfg``, built first (bundled weights; DEFAULT_SIZE when ``cfg``
+    leaves the size open) if the folder lacks it."""
     from edge.build import DEFAULT_MODELS, BuildRequest, build_all
     from edge.errors import ManifestError
     from edge.models.zoo import bundled_weights
@@ -327,7 +339,7 @@ def _open_engines(
     except ManifestError:
         if not build_missing:
             raise
-    h, w = cfg.size
+    h, w = cfg.size or DEFAULT_SIZE
     reqs = [
         BuildRequest(
             model=m,

@@ -28,7 +28,10 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         "--precision", nargs="+", default=["fp32"], help="one or more precisions; default: %(default)s"
     )
     p.add_argument(
-        "--size", nargs="+", default=["256x512"], help="one or more HxW input sizes; default: %(default)s"
+        "--size",
+        nargs="+",
+        help="one or more HxW input sizes; default: the newest size the engines folder holds for "
+        "each backend and precision (256x512, built, when it holds none: edge.bench.DEFAULT_SIZE)",
     )
     p.add_argument("--device", help="torch backend: cpu (default) or cuda[:N]")
     p.add_argument(
@@ -79,7 +82,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
                 print(f"note: {path} is from an interrupted run; its numbers are incomplete", file=sys.stderr)
         print(compare_markdown(compare(a, b), args.compare[0], args.compare[1]), end="")
         return 0
-    sizes = [parse_size(s) for s in args.size]
+    sizes: list[tuple[int, int] | None] = [parse_size(s) for s in args.size] if args.size else [None]
     configs = sweep(args.backend, args.precision, sizes, args.device)
     try:
         data = run_bench(

@@ -210,13 +210,14 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_cli_bench_writes_the_report(
     tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Without --size the folder's engines are measured at the size they were built
+    (128x256 here), and nothing is built."""
+    manifest_before = (tiny_engines / "manifest.json").read_text()
     rc = main(
         [
             "bench",
             "--engines",
             str(tiny_engines),
-            "--size",
-            "128x256",
             "--source",
             "synthetic://?size=128x256",
             "--warmup",
@@ -235,6 +236,9 @@ def test_cli_bench_writes_the_report(
     assert rc == 0
     assert "onnxruntime/fp32/128x256" in capsys.readouterr().out
     assert {p.name for p in (tmp_path / "rep").iterdir()} == REPORT_FILES
+    assert (tiny_engines / "manifest.json").read_text() == manifest_before
+    (r,) = load_result(tmp_path / "rep" / "bench.json")["results"]
+    assert r["config"]["size"] == [128, 256] and r["config"]["label"] == "onnxruntime/fp32/128x256"
 
 
 def test_models_choose_what_is_measured(tiny_engines: Path, tmp_path: Path) -> None:
