@@ -36,6 +36,7 @@ class LiveCapture:
 
     MAX_BAD_READS = 5
     BAD_READ_WINDOW_S = 0.5
+    CLOSE_WAIT_S = 10.0  # for the capture thread to finish the read it is in
 
     def __init__(
         self,
@@ -111,7 +112,14 @@ class LiveCapture:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=self.CLOSE_WAIT_S)
+        if self._thread.is_alive():
+            # the driver or stream holds the read past its own timeouts; the thread releases
+            # the camera when the read returns, and being a daemon it does not hold up exit
+            self._log(
+                f"warning: camera {self.uri!r} is still inside a read {self.CLOSE_WAIT_S:g} s after "
+                "it was closed; it will be released when that read returns"
+            )
 
     # capture thread ----------------------------------------------------------------
 

@@ -224,3 +224,23 @@ def test_stop_ends_a_run_whose_camera_has_stalled(
     assert ended_while_stalled, "the run waited for the camera to deliver again"
     assert "did not stop" not in capfd.readouterr().err
     assert src.read() is None
+
+
+def test_closing_a_camera_stuck_in_a_read_says_so(capfd: pytest.CaptureFixture[str]) -> None:
+    """A read that outlasts close()'s wait (here 0.3 s against OpenCV's 5 s read timeout on
+    a stalled stream) is reported instead of returning as if the camera were released."""
+    cam = Camera(fps=30)
+    src = open_source(cam.url)
+    assert isinstance(src, LiveCapture)
+    src.CLOSE_WAIT_S = 0.3
+    try:
+        assert src.read() is not None
+        cam.stalled.set()
+        time.sleep(1.0)  # the capture thread is now waiting inside OpenCV's read
+        src.close()
+        err = capfd.readouterr().err
+    finally:
+        cam.unplug()  # ends that read: the thread releases the camera and ends
+    assert f"camera {cam.url!r} is still inside a read 0.3 s after it was closed" in err
+    src._thread.join(timeout=10)
+    assert not src._thread.is_alive()
