@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import ConfigError
+from calib.data import CalibrationSet, load_frames
+from edge.errors import ConfigError, SourceError
 from edge.util.fs import atomic_write_bytes, atomic_write_with
 from edge.util.onnx_io import read_onnx
 
@@ -79,6 +81,22 @@ def _write_ranges(path: Path, record: dict[str, Any], ranges: dict[str, tuple[fl
     atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode())
 
 
+def _held_out(source: str, hw: tuple[int, int], seed: int, data: CalibrationSet) -> CalibrationSet:
+    """Frames of the same source that were not calibrated on, to judge the choices by; a
+    source with no others (all of it calibrated on) is judged on its calibration frames."""
+    try:
+        return load_frames(source, frames=4, size=hw, seed=seed + 1000, exclude=set(data.indices))
+    except SourceError:
+        if not data.tensors:
+            raise
+        print(
+            f"warning: calibration source {source!r} has no frames besides the {len(data.tensors)} "
+            "calibrated on; the equalization and --min-snr choices are judged on those",
+            file=sys.stderr,
+        )
+        return CalibrationSet(source, data.tensors[:4], data.indices[:4])
+
+
 def calibrate(
     onnx_path: str | Path,
     *,
@@ -103,24 +121,27 @@ def calibrate(
     tensors that only feed a ReLU or an ELU are clipped where it is flat (calib/ranges.py). With
     ``min_snr_db``, a sensitivity pass then picks layers to keep in float until every judged
     output keeps that score (calib/sensitivity.py); the record says which and why."""
-    from calib.data import load_frames
     from calib.quantize import quantize_qdq
     from calib.ranges import compute_fitted_ranges
     from calib.trt_cache import scale_from_range, write_cache
 
     onnx_path = Path(onnx_path)
     shape = _static_input_shape(onnx_path)
-    data = load_frames(
-        source, frames=frames, size=(shape[2], shape[3]), seed=seed, show_progress=show_progress
-    )
+    hw = (shape[2], shape[3])
+    data = load_frames(source, frames=frames, size=hw, seed=seed, show_progress=show_progress)
+    if len(data.tensors) < frames:
+        print(
+            f"warning: calibration source {source!r} ended after {len(data.tensors)} frames; {frames} were "
+            "asked for (--calib-frames): ranges from fewer frames fit this footage more narrowly",
+            file=sys.stderr,
+        )
     result = _result_paths(onnx_path, out_dir)
     maxima: dict[str, np.ndarray] = {}
     alphas: dict[str, float] = {}
     eq_choice: list[dict[str, Any]] = []
-    # judged on other frames of the same source than those calibrated on
     held_out = None
     if equalize or min_snr_db is not None:
-        held_out = load_frames(source, frames=4, size=(shape[2], shape[3]), seed=seed + 1000)
+        held_out = _held_out(source, hw, seed, data)
     if equalize and held_out is not None:
         from calib.eqchoice import choose_alphas
         from calib.equalize import channel_maxima
@@ -163,6 +184,7 @@ def calibrate(
         "percentile": percentile if method == "percentile" else None,
         "frames": len(data.tensors),
         "frame_indices": data.indices,
+        "held_out_indices": held_out.indices if held_out is not None else None,
         "source": source,
         "data_sha256": data.digest,
         "excluded_nodes": list(exclude_nodes),

@@ -73,6 +73,26 @@ def test_frame_sample_is_deterministic() -> None:
         load_frames("synthetic://?frames=0x", frames=2, size=(64, 128))
 
 
+def test_held_out_frames_are_not_the_calibration_frames() -> None:
+    cal = load_frames("synthetic://?size=64x128", frames=4, size=(64, 128), seed=1, scan=12)
+    held = load_frames("synthetic://?size=64x128", frames=3, size=(64, 128), seed=5, exclude=set(cal.indices))
+    assert len(held.indices) == 3 and not set(held.indices) & set(cal.indices)
+    with pytest.raises(EdgeError, match="no frames besides the 3 left out"):
+        load_frames("synthetic://?size=64x128&frames=3", frames=2, size=(64, 128), exclude={0, 1, 2})
+
+
+def test_a_short_source_calibrates_on_what_it_has_and_says_so(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tiny_engines / f"depth_tiny_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
+    result = calibrate(src, source="synthetic://?size=128x256&frames=3", out_dir=tmp_path, frames=8)
+    err = capsys.readouterr().err
+    assert "ended after 3 frames; 8 were asked for (--calib-frames)" in err
+    assert "has no frames besides the 3 calibrated on" in err  # judged on those, and said
+    assert result.record["frames"] == 3 and result.record["held_out_indices"] == [0, 1, 2]
+    assert result.qdq_model.is_file()
+
+
 @pytest.fixture(scope="module")
 def calibrated(tiny_engines: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("int8")
@@ -110,6 +130,9 @@ def test_qdq_model_runs_and_uses_the_computed_scales(calibrated) -> None:
     snr = 10 * np.log10((ref**2).mean() / ((ref - got) ** 2).mean())
     assert snr > 15, snr
     assert result.record["frames"] == 6 and len(result.record["data_sha256"]) == 64
+    # the equalization choice was judged on frames it was not calibrated on
+    held = result.record["held_out_indices"]
+    assert len(held) == 4 and not set(held) & set(result.record["frame_indices"])
 
 
 def _session(model: onnx.ModelProto, level: ort.GraphOptimizationLevel, saved: Path | None = None):
