@@ -31,7 +31,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         "--size",
         nargs="+",
         help="one or more HxW input sizes; default: the newest size the engines folder holds for "
-        "each backend and precision (256x512, built, when it holds none: edge.bench.DEFAULT_SIZE)",
+        "each backend and precision (256x512, built, when it holds none)",
     )
     p.add_argument("--device", help="torch backend: cpu (default) or cuda[:N]")
     p.add_argument(
