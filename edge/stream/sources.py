@@ -254,6 +254,16 @@ def natural_key(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
+def _folder_hint(folder: Path) -> str:
+    """What a folder without images may be instead, as the rest of an error message."""
+    if (folder / "leftImg8bit_sequence").is_dir() or (folder / "leftImg8bit").is_dir():
+        return f"; it is laid out like Cityscapes: cityscapes://{folder}"
+    videos = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"))
+    if videos:
+        return f"; it holds videos, which are played one at a time: e.g. {str(folder / videos[0])!r}"
+    return ""
+
+
 class ImageDirSource:
     """The images of a folder in natural order (frame_2.png before frame_10.png).
 
@@ -268,7 +278,9 @@ class ImageDirSource:
             (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key
         )
         if not self._files:
-            raise SourceError(f"image directory {str(folder)!r} has no {sorted(IMAGE_SUFFIXES)} files")
+            raise SourceError(
+                f"image directory {str(folder)!r} has no {sorted(IMAGE_SUFFIXES)} files{_folder_hint(folder)}"
+            )
         self._next = 0
         self._seq = 0
         self.undecodable = 0
