@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge.build import BACKEND_PRECISIONS, DEFAULT_MODELS, BuildRequest, build_all, parse_size
+from edge.build import BACKEND_PRECISIONS, DEFAULT_MODELS, BuildRequest, BuildResult, build_all, parse_size
 from edge.cli_args import count, finite_number, output_file, output_folder, positive_int
 from edge.errors import ConfigError
 
@@ -194,19 +194,9 @@ def run_build(args: argparse.Namespace) -> int:
         verify_samples=args.verify_samples,
         show_progress=not args.quiet,
     )
-    failed = 0
     for r in results:
-        check = r.entry.get("accuracy_check")
-        verdict = "not checked" if check is None else ("check passed" if check["passed"] else "CHECK FAILED")
-        state = "built" if r.rebuilt else "up to date"
-        print(f"{r.request.engine_id}: {state}, {verdict} -> {args.out / r.entry['artifact']['path']}")
-        failed += check is not None and not check["passed"]
-        for target, lint in (r.entry.get("lint") or {}).items():
-            if lint["errors"] or lint["warnings"]:
-                print(
-                    f"  TensorRT lint ({target}): {lint['errors']} errors, {lint['warnings']} warnings; "
-                    f"details: edge lint {args.out / r.entry['onnx']['path']} --target {target}"
-                )
+        print("\n".join(result_lines(r, args.out)))
+    failed = sum(not r.passed for r in results)
     print(f"manifest: {args.out / 'manifest.json'}")
     if failed:
         print(
@@ -216,6 +206,24 @@ def run_build(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def result_lines(r: BuildResult, out: Path) -> list[str]:
+    """What a build says about one engine: its state and check, what the TensorRT build
+    plan noted (DLA fallback, strong typing; when it was built now) and lint counts."""
+    check = r.entry.get("accuracy_check")
+    verdict = "not checked" if check is None else ("check passed" if check["passed"] else "CHECK FAILED")
+    state = "built" if r.rebuilt else "up to date"
+    lines = [f"{r.request.engine_id}: {state}, {verdict} -> {out / r.entry['artifact']['path']}"]
+    if r.rebuilt:
+        lines += [f"  note: {note}" for note in r.entry.get("build_notes") or ()]
+    for target, lint in (r.entry.get("lint") or {}).items():
+        if lint["errors"] or lint["warnings"]:
+            lines.append(
+                f"  TensorRT lint ({target}): {lint['errors']} errors, {lint['warnings']} warnings; "
+                f"details: edge lint {out / r.entry['onnx']['path']} --target {target}"
+            )
+    return lines
 
 
 def build_parser() -> argparse.ArgumentParser:

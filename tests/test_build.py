@@ -184,6 +184,30 @@ def test_cli_builds_and_reports(tmp_path: Path) -> None:
     assert "up to date" in again.stdout
 
 
+def test_what_a_tensorrt_build_plan_noted_is_shown_once() -> None:
+    """A TensorRT entry as build_engine records it (TensorRT cannot run here): the plan's
+    notes are printed when the engine is built, not again while it is up to date."""
+    from edge.backends.tensorrt import TrtBuildOptions, plan_build
+    from edge.build import BuildResult
+    from edge.cli_build import result_lines
+
+    plan = plan_build("10.3.0", TrtBuildOptions(precision="int8", dla_core=0, gpu_fallback=False))
+    req = BuildRequest(model="depth_tiny", height=64, width=128, backend="tensorrt", precision="int8")
+    entry = {
+        "artifact": {"path": "d.engine"},
+        "onnx": {"path": "d.onnx"},
+        "build_notes": plan.notes,
+        "lint": {"trt10": {"errors": 0, "warnings": 2}},
+    }
+    built = result_lines(BuildResult(req, entry, rebuilt=True), Path("eng"))
+    assert built[0] == f"{req.engine_id}: built, not checked -> {Path('eng') / 'd.engine'}"
+    assert "  note: no GPU fallback: a layer DLA cannot run fails the build" in built
+    assert any(line.startswith("  note: TensorRT 10.3.0's ONNX parser cannot adjust") for line in built)
+    assert built[-1].startswith("  TensorRT lint (trt10): 0 errors, 2 warnings; details: edge lint")
+    again = result_lines(BuildResult(req, entry, rebuilt=False), Path("eng"))
+    assert again[0].startswith(f"{req.engine_id}: up to date") and not any("note:" in x for x in again)
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_during_a_build_leaves_nothing_half_written(tmp_path: Path, sig: int, code: int) -> None:
     out = tmp_path / "engines"
