@@ -184,6 +184,7 @@ def calibrate(
         "percentile": percentile if method == "percentile" else None,
         "frames": len(data.tensors),
         "frame_indices": data.indices,
+        "sampling": data.sampling,
         "held_out_indices": held_out.indices if held_out is not None else None,
         "source": source,
         "data_sha256": data.digest,

@@ -1,15 +1,21 @@
 """Calibration frames: any edge source, through exactly the runtime's preprocessing.
 
-The sample is deterministic: a seeded reservoir sample of ``frames`` frames from the first
-``scan`` frames of the source (a Cityscapes tree, a video file, an image folder or the
-synthetic generator), so the same command calibrates the same way twice.
+The sample is deterministic (seeded), so the same command calibrates the same way twice.
+A source whose length is known (a Cityscapes tree, an image folder, a video file) and
+holds more than ``4 x frames`` frames is sampled across all of it: one frame at random
+from each of ``frames`` equal stretches, the others skipped without being preprocessed.
+A drive's first seconds (a parking garage, one city of a split) would otherwise be all
+the calibration sees. Shorter sources and endless ones (the synthetic generator) give a
+reservoir sample of their first ``4 x frames`` frames.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +27,8 @@ class CalibrationSet:
     source: str
     tensors: list[np.ndarray]  # each [1, 3, H, W] float32, as the engines receive them
     indices: list[int]  # which frames of the source were taken
+    # how they were drawn: {"spread_over": N} across a source of N frames, or {"first": N}
+    sampling: dict[str, int] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:
@@ -29,6 +37,25 @@ class CalibrationSet:
         for t in self.tensors:
             h.update(np.ascontiguousarray(t).tobytes())
         return h.hexdigest()
+
+
+def source_length(src: Any) -> int | None:
+    """Frames a finite source holds, where it knows (a video: what its header declares)."""
+    if hasattr(src, "__len__"):
+        return len(src)
+    declared = getattr(src, "declared_frames", None)
+    return int(declared) if declared else None
+
+
+def spread_indices(length: int, frames: int, exclude: Collection[int], seed: int) -> list[int]:
+    """``frames`` frame numbers of ``range(length)`` minus ``exclude``: one drawn at random
+    from each of ``frames`` equal stretches (all of them when there are no more)."""
+    candidates = [i for i in range(length) if i not in exclude]
+    if len(candidates) <= frames:
+        return candidates
+    rng = np.random.default_rng(seed)
+    edges = np.linspace(0, len(candidates), frames + 1).astype(int)
+    return [candidates[int(rng.integers(lo, hi))] for lo, hi in itertools.pairwise(edges)]
 
 
 def load_frames(
@@ -41,35 +68,109 @@ def load_frames(
     exclude: Collection[int] = (),
     show_progress: bool = False,
 ) -> CalibrationSet:
-    """``frames`` frames drawn evenly at random from the first ``scan`` of ``source``, leaving
-    out the frame numbers in ``exclude`` (a held-out set: not the frames calibrated on);
-    with ``show_progress``, a bar of frames scanned, shown once the source has opened.
-    A source that ends first gives fewer frames (the caller sees how many)."""
-    from edge.stream.pipeline import preprocess
+    """``frames`` frames of ``source`` (see the module's note on how they are drawn), leaving
+    out the frame numbers in ``exclude`` (a held-out set: not the frames calibrated on).
+    ``scan`` forces a reservoir sample of the first ``scan`` frames. With ``show_progress``,
+    a bar of frames read, shown once the source has opened. A source that ends first gives
+    fewer frames (the caller sees how many)."""
     from edge.stream.sources import open_source
 
     if frames < 1:
         raise ConfigError(f"--calib-frames must be >= 1, got {frames}")
-    scan = scan or frames * 4 + len(exclude)
-    rng = np.random.default_rng(seed)
     src = open_source(source)
+    try:
+        _unpace(src)
+        limit = scan or frames * 4 + len(exclude)
+        length = source_length(src) if scan is None else None
+        if length is not None and length > limit:
+            wanted = spread_indices(length, frames, exclude, seed)
+            picked = _read_wanted(src, wanted, size, show_progress)
+            sampling = {"spread_over": length}
+        else:
+            picked = _reservoir(src, frames, limit, exclude, seed, size, show_progress)
+            sampling = {"first": limit}
+    finally:
+        src.close()
+    if not picked:
+        besides = f" besides the {len(exclude)} left out" if exclude else ""
+        raise SourceError(f"calibration source {source!r} delivered no frames{besides}")
+    picked.sort(key=lambda p: p[0])
+    return CalibrationSet(source, [t for _, t in picked], [i for i, _ in picked], sampling)
+
+
+def _unpace(src: Any) -> None:
+    """Calibration reads as fast as it can: a Cityscapes tree's 17 Hz would only add sleeps."""
+    from edge.stream.sources import CityscapesSource
+
+    if isinstance(src, CityscapesSource):
+        src.fps = None
+
+
+def _progress(total: int, show: bool) -> Any:
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="calibration frames", unit="frame", leave=False)
+
+
+def _read_wanted(
+    src: Any, wanted: list[int], size: tuple[int, int], show_progress: bool
+) -> list[tuple[int, np.ndarray]]:
+    """The frames numbered ``wanted`` (ascending); those between are skipped, not decoded
+    where the source can (``skip()``), read and dropped where it cannot."""
+    from edge.stream.pipeline import preprocess
+
+    picked: list[tuple[int, np.ndarray]] = []
+    skip = getattr(src, "skip", None)
+    bar = _progress(len(wanted), show_progress)
+    position = 0
+    try:
+        for index in wanted:
+            while position < index:
+                moved = skip() if skip is not None else src.read() is not None
+                if not moved:
+                    return picked
+                position += 1
+            frame = src.read()
+            if frame is None:
+                return picked
+            position += 1
+            picked.append((index, preprocess(frame.image, size)[1]))
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return picked
+
+
+def _reservoir(
+    src: Any,
+    frames: int,
+    scan: int,
+    exclude: Collection[int],
+    seed: int,
+    size: tuple[int, int],
+    show_progress: bool,
+) -> list[tuple[int, np.ndarray]]:
+    """A reservoir sample of ``frames`` of the first ``scan`` frames, minus ``exclude``."""
+    from edge.stream.pipeline import preprocess
+
+    rng = np.random.default_rng(seed)
     picked: list[tuple[int, np.ndarray]] = []
     seen = 0  # frames offered to the sample (excluded ones are not)
-    bar = None
-    if show_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=scan, desc="calibration frames", unit="frame", leave=False)
+    bar = _progress(scan, show_progress)
     try:
         for i in range(scan):
             frame = src.read()
             if frame is None:
                 break
+            if bar is not None:
+                bar.update(1)
             if i in exclude:
-                if bar is not None:
-                    bar.update(1)
                 continue
-            # reservoir sampling: every frame seen so far is kept with equal probability
+            # every frame offered so far is kept with equal probability
             seen += 1
             if len(picked) < frames:
                 picked.append((i, preprocess(frame.image, size)[1]))
@@ -77,14 +178,7 @@ def load_frames(
                 j = int(rng.integers(0, seen))
                 if j < frames:
                     picked[j] = (i, preprocess(frame.image, size)[1])
-            if bar is not None:
-                bar.update(1)
     finally:
-        src.close()
         if bar is not None:
             bar.close()
-    if not picked:
-        besides = f" besides the {len(exclude)} left out" if exclude else ""
-        raise SourceError(f"calibration source {source!r} delivered no frames{besides}")
-    picked.sort(key=lambda p: p[0])
-    return CalibrationSet(source, [t for _, t in picked], [i for i, _ in picked])
+    return picked

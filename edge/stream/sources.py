@@ -37,7 +37,9 @@ class Source(Protocol):
     def close(self) -> None: ...
 
     # optional, for live sources: interrupt() ends a read that is waiting for a frame;
-    # optional: undecodable_at_end, input skipped after the last frame (no frame can carry it)
+    # optional: undecodable_at_end, input skipped after the last frame (no frame can carry it);
+    # optional, for finite sources: __len__ (frames held) and skip() -> bool, which passes
+    # over a frame without decoding it where it can (calibration samples a whole source)
 
 
 def _split(uri: str) -> SplitResult:
@@ -141,6 +143,13 @@ class CityscapesSource:
     def __len__(self) -> int:
         return len(self._refs)
 
+    def skip(self) -> bool:
+        """Pass over the next frame without reading its image; False at the end."""
+        if self._pos >= len(self._refs):
+            return False
+        self._pos += 1
+        return True
+
     def read(self) -> Frame | None:
         from edge.data.cityscapes import read_rgb
         from edge.errors import DatasetError
@@ -235,6 +244,15 @@ class OpenCVSource:
         self._seq += 1
         return frame
 
+    def skip(self) -> bool:
+        """Pass over the next frame (decoded, not converted); False at the end."""
+        if self._ended:
+            return False
+        if self._cap.grab():
+            self._seq += 1
+            return True
+        return self.read() is not None  # a damaged frame, or the end: as read() tells them apart
+
     def _end(self) -> None:
         self._ended = True
         seen = self._seq + self.undecodable
@@ -306,6 +324,16 @@ class ImageDirSource:
             return frame
         self.undecodable_at_end = bad
         return None
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def skip(self) -> bool:
+        """Pass over the next file without decoding it; False at the end."""
+        if self._next >= len(self._files):
+            return False
+        self._next += 1
+        return True
 
     def rewind(self) -> None:
         """Start again from the first file (looping), still saying only once what is skipped."""

@@ -81,6 +81,56 @@ def test_held_out_frames_are_not_the_calibration_frames() -> None:
         load_frames("synthetic://?size=64x128&frames=3", frames=2, size=(64, 128), exclude={0, 1, 2})
 
 
+def test_spread_indices_take_one_frame_from_each_stretch() -> None:
+    from calib.data import spread_indices
+
+    got = spread_indices(100, 4, (), seed=0)
+    assert got == spread_indices(100, 4, (), seed=0) and got != spread_indices(100, 4, (), seed=1)
+    assert [i // 25 for i in got] == [0, 1, 2, 3]  # one in each quarter
+    held = spread_indices(100, 4, set(got), seed=5)
+    assert len(held) == 4 and not set(held) & set(got)
+    assert spread_indices(5, 8, {1}, seed=0) == [0, 2, 3, 4]  # fewer than asked: all there are
+
+
+def test_a_long_source_is_sampled_across_all_of_it_without_decoding_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An image folder of 40 where only the frames the sample wants are images at all: the
+    others are passed over, never opened (they would be reported as undecodable)."""
+    import cv2
+
+    from calib.data import spread_indices
+
+    wanted = spread_indices(40, 4, (), seed=0)
+    assert max(wanted) >= 30  # beyond the first 4 x 4 frames a reservoir would have read
+    for i in range(40):
+        path = tmp_path / f"f{i}.png"
+        if i in wanted:
+            cv2.imwrite(str(path), np.full((16, 32, 3), i, np.uint8))
+        else:
+            path.write_bytes(b"not read")
+    data = load_frames(str(tmp_path), frames=4, size=(16, 32), seed=0)
+    assert data.indices == wanted and data.sampling == {"spread_over": 40}
+    assert [int(t[0, 0, 0, 0]) for t in data.tensors] == wanted
+    assert "undecodable" not in capsys.readouterr().err
+
+
+def test_a_long_video_is_sampled_across_all_of_it(tmp_path: Path) -> None:
+    import cv2
+
+    video = tmp_path / "drive.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 10, (32, 16))
+    for i in range(30):
+        writer.write(np.full((16, 32, 3), i * 8, np.uint8))
+    writer.release()
+    data = load_frames(str(video), frames=3, size=(16, 32), seed=2)
+    assert data.sampling == {"spread_over": 30} and [i // 10 for i in data.indices] == [0, 1, 2]
+    # each tensor is the frame its index names (grey level i * 8, through MJPEG)
+    assert [round(float(t.mean()) / 8) for t in data.tensors] == data.indices
+    short = load_frames(str(video), frames=8, size=(16, 32), seed=2)  # 30 < 4 x 8: reservoir
+    assert short.sampling == {"first": 32} and len(short.indices) == 8
+
+
 def test_a_short_source_calibrates_on_what_it_has_and_says_so(
     tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
