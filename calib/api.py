@@ -189,6 +189,7 @@ def calibrate(
         "source": source,
         "data_sha256": data.digest,
         "excluded_nodes": list(exclude_nodes),
+        "equalize": equalize,
         "equalized": equalized,
         "equalization_choice": eq_choice,
         "ranges_fitted": [f for f in fitted if f["tensor"] in present],

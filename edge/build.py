@@ -307,6 +307,12 @@ def build_one(
         if req.precision == "int8" and req.calib_cache is None:
             step("calibrating INT8")
             calibration, backend_input = _calibrate(req, onnx_path, out_dir)
+        elif req.calib_cache is not None:  # TensorRT 10 calibrates implicitly from it
+            calibration = {
+                "method": "tensorrt10-cache",
+                "cache": str(req.calib_cache),
+                "cache_sha256": sha256_file(req.calib_cache),
+            }
         trt_record = _build_backend(req, model, backend_input, artifact)
         check = None
         if verify_samples > 0:

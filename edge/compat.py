@@ -10,6 +10,7 @@ Rules (versions compared with packaging.version):
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -97,18 +98,76 @@ def differences(entry: Mapping[str, Any], machine: Mapping[str, Any]) -> list[st
 
 
 def rebuild_command(entry: Mapping[str, Any], engines_dir: str | Path) -> str:
+    """The edge build command that makes this engine again: same model, size, backend and
+    precision, and what the manifest says it was built from (weights, calibration, TensorRT
+    options), so that following it does not quietly give a different engine."""
     shape = (entry.get("inputs") or [{}])[0].get("shape") or [1, 3, 0, 0]
+    model = str(entry.get("model"))
     parts = [
-        "python build_engines.py",
-        f"--models {entry.get('model')}",
+        "edge build",
+        f"--models {model}",
         f"--backend {entry.get('backend')}",
         f"--precision {entry.get('precision', 'fp32')}",
         f"--size {shape[2]}x{shape[3]}",
     ]
     if shape[0] != 1:
         parts.append(f"--batch {shape[0]}")
-    parts += [f"--out {engines_dir}", "--force"]
+    parts += _weights_args(model, entry.get("weights") or {})
+    opset = (entry.get("onnx") or {}).get("opset")
+    if opset not in (None, 18):
+        parts.append(f"--opset {opset}")
+    parts += _calibration_args(entry.get("calibration") or {})
+    parts += _tensorrt_args(entry, Path(engines_dir))
+    parts += [f"--out {shlex.quote(str(engines_dir))}", "--force"]
     return " ".join(parts)
+
+
+def _weights_args(model: str, weights: Mapping[str, Any]) -> list[str]:
+    from edge.models.zoo import bundled_weights
+
+    source = str(weights.get("source") or "")
+    if source.startswith("random-init"):
+        return ["--random-weights"]
+    bundled = bundled_weights(model) if model else None
+    if not source or (bundled is not None and Path(source) == bundled):
+        return []  # edge's bundled weights are what a build without --checkpoint takes
+    return [f"--checkpoint {shlex.quote(f'{model}={source}')}"]
+
+
+def _calibration_args(calibration: Mapping[str, Any]) -> list[str]:
+    if "cache" in calibration:
+        return [f"--calib-cache {shlex.quote(str(calibration['cache']))}"]
+    if "frames" not in calibration:
+        return []
+    args = [
+        f"--calib-data {shlex.quote(str(calibration.get('source')))}",
+        f"--calib-frames {calibration['frames']}",
+        f"--calib-method {calibration.get('method')}",
+    ]
+    min_snr = (calibration.get("mixed_precision") or {}).get("min_snr_db")
+    if min_snr is not None:
+        args.append(f"--int8-min-snr {min_snr:g}")
+    if calibration.get("equalize") is False:
+        args.append("--no-int8-equalize")
+    return args
+
+
+def _tensorrt_args(entry: Mapping[str, Any], engines_dir: Path) -> list[str]:
+    flags = entry.get("build_flags") or {}
+    args = []
+    if flags.get("dla_core") is not None:
+        args.append(f"--dla-core {flags['dla_core']}")
+        if "GPU_FALLBACK" not in (flags.get("flags") or ()):
+            args.append("--no-gpu-fallback")
+    if flags.get("version_compatible"):
+        args.append("--version-compatible")
+    if flags.get("hardware_compatible"):
+        args.append("--hardware-compatible")
+    from edge.backends.tensorrt import PLUGIN_FOLDER
+
+    for name in entry.get("plugins") or {}:  # copies of the libraries travel with the engines
+        args.append(f"--plugin-lib {shlex.quote(str(engines_dir / PLUGIN_FOLDER / name))}")
+    return args
 
 
 def check_compatible(

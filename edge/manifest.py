@@ -34,8 +34,7 @@ class Manifest:
         if not path.exists():
             if must_exist:
                 raise ManifestError(
-                    f"no {MANIFEST_NAME} in {str(root)!r}: build engines first, e.g. "
-                    f"python build_engines.py --out {root}"
+                    f"no {MANIFEST_NAME} in {str(root)!r}: build engines first, e.g. edge build --out {root}"
                 )
             return cls(root=root)
         try:
@@ -90,7 +89,7 @@ class Manifest:
         def bad(field: str, expected: str) -> ManifestError:
             return ManifestError(
                 f"{str(self.path)!r}: engine {name!r} has a bad {field!r} (expected {expected}); "
-                f"rebuild with python build_engines.py --out {self.root} --force"
+                f"rebuild with edge build --out {self.root} --force"
             )
 
         artifact = entry.get("artifact")

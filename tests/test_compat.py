@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from edge.compat import EngineMismatchError, check_compatible, differences, parse_version, rebuild_command
 from edge.errors import ManifestError
 from edge.stream.engines import EngineSet
+from tests.conftest import TEST_SIZE
 
 TRT_ENTRY = {
     "id": "panoptic_fpn_r18_512x1024_b1_tensorrt_fp16",
@@ -43,7 +46,7 @@ def test_tensorrt_version_and_gpu_mismatch_named_with_rebuild_command() -> None:
     assert "built with TensorRT 10.3.0.30, this machine has 11.2.0 (needs exactly)" in msg
     assert "compute capability 8.7 (Orin), this machine has 9.0 (NVIDIA H100)" in msg
     assert msg.endswith(
-        "python build_engines.py --models panoptic_fpn_r18 --backend tensorrt --precision fp16 "
+        "edge build --models panoptic_fpn_r18 --backend tensorrt --precision fp16 "
         "--size 512x1024 --out engines --force"
     )
 
@@ -73,6 +76,77 @@ def test_rebuild_command_keeps_batch() -> None:
     assert "--size 256x512 --batch 4 --out e --force" in rebuild_command(entry, "e")
 
 
+def _requests(command: str) -> list[Any]:
+    """The build requests edge build makes of a printed command."""
+    from edge.cli_build import build_parser, requests_from_args
+
+    words = shlex.split(command)
+    assert words[:2] == ["edge", "build"]
+    return requests_from_args(build_parser().parse_args(words[2:]))
+
+
+def test_rebuild_command_makes_the_same_request(tiny_engines: Path) -> None:
+    """Following the printed command gives the engine the manifest describes: for the test
+    engines (seeded random weights) the request is the one that built them."""
+    from edge.build import BuildRequest
+
+    for entry in json.loads((tiny_engines / "manifest.json").read_text())["engines"].values():
+        command = rebuild_command(entry, tiny_engines)
+        assert "--random-weights" in command, command
+        (req,) = _requests(command)
+        assert req == BuildRequest(model=entry["model"], height=TEST_SIZE[0], width=TEST_SIZE[1])
+
+
+def test_rebuild_command_keeps_weights_calibration_and_tensorrt_options(tmp_path: Path) -> None:
+    """Before, the command dropped --checkpoint (a rebuild got other weights), the INT8
+    calibration and the TensorRT options."""
+    from edge.models.zoo import bundled_weights
+
+    entry = {
+        **TRT_ENTRY,
+        "model": "depth_small",
+        "precision": "int8",
+        "weights": {"source": "my weights/depth.pth", "sha256": "ab"},
+        "onnx": {"opset": 17},
+        "calibration": {
+            "source": "cityscapes://data/cs?split=train",
+            "frames": 48,
+            "method": "percentile",
+            "mixed_precision": {"min_snr_db": 30.0},
+            "equalize": False,
+        },
+        "build_flags": {"dla_core": 1, "flags": ["INT8", "FP16"], "version_compatible": True},
+        "plugins": {"libedge_roi_align.so": "cd"},
+    }
+    (req,) = _requests(rebuild_command(entry, tmp_path / "my engines"))
+    assert (req.model, req.backend, req.precision, req.height, req.width) == (
+        "depth_small",
+        "tensorrt",
+        "int8",
+        512,
+        1024,
+    )
+    assert req.checkpoint == Path("my weights/depth.pth") and req.opset == 17
+    assert (req.calib_data, req.calib_frames, req.calib_method) == (
+        "cityscapes://data/cs?split=train",
+        48,
+        "percentile",
+    )
+    assert req.int8_min_snr == 30.0 and not req.int8_equalize
+    assert (
+        req.dla_core == 1 and not req.gpu_fallback and req.version_compatible and not req.hardware_compatible
+    )
+    assert req.plugin_libraries == (tmp_path / "my engines" / "plugins" / "libedge_roi_align.so",)
+    # edge's bundled weights need no --checkpoint: a build without one takes them
+    bundled = {**entry, "weights": {"source": str(bundled_weights("depth_small"))}, "calibration": None}
+    command = rebuild_command(bundled, "e")
+    assert "--checkpoint" not in command and "--random-weights" not in command
+    assert _requests(command)[0].checkpoint == bundled_weights("depth_small")
+    # TensorRT 10 implicit INT8 from a cache
+    cached = {**entry, "calibration": {"method": "tensorrt10-cache", "cache": "c/model.trt10.calib"}}
+    assert _requests(rebuild_command(cached, "e"))[0].calib_cache == Path("c/model.trt10.calib")
+
+
 def test_runtime_refuses_an_engine_from_a_newer_onnxruntime(tiny_engines: Path, tmp_path: Path) -> None:
     eng = tmp_path / "eng"
     shutil.copytree(tiny_engines, eng)
@@ -80,8 +154,6 @@ def test_runtime_refuses_an_engine_from_a_newer_onnxruntime(tiny_engines: Path, 
     for entry in data["engines"].values():
         entry["versions"]["onnxruntime"] = "99.0.0"
     (eng / "manifest.json").write_text(json.dumps(data))
-    with pytest.raises(
-        EngineMismatchError, match=r"built with onnxruntime 99.0.0.*Rebuild it: python build_engines.py"
-    ):
+    with pytest.raises(EngineMismatchError, match=r"built with onnxruntime 99.0.0.*Rebuild it: edge build"):
         EngineSet.from_manifest(eng)
     EngineSet.from_manifest(tiny_engines).close()  # the real manifest fits this machine

@@ -10,7 +10,7 @@ from edge.manifest import Manifest
 
 def test_missing_manifest(tmp_path: Path) -> None:
     assert Manifest.load(tmp_path).engines == {}
-    with pytest.raises(ManifestError, match="no manifest.json .* build_engines.py"):
+    with pytest.raises(ManifestError, match="no manifest.json .* edge build --out"):
         Manifest.load(tmp_path, must_exist=True)
 
 

@@ -57,7 +57,7 @@ class EngineSet:
         if not root.is_dir():
             raise ManifestError(
                 f"engines directory {str(root)!r} does not exist; build engines first, e.g. "
-                f"python build_engines.py --out {root}"
+                f"edge build --out {root}"
             )
         manifest = Manifest.load(root, must_exist=True)
 
@@ -89,7 +89,7 @@ class EngineSet:
             if not path.is_file():
                 raise ManifestError(
                     f"{str(manifest.path)!r} names {path.name}, which is missing; "
-                    f"rebuild with python build_engines.py --out {root}"
+                    f"rebuild with edge build --out {root}"
                 )
             options = dict(engine_options or {})
             if backend == "tensorrt":  # its plugins, and whether it embeds the lean runtime
