@@ -63,6 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             max_frames=args.max_frames,
             deadline_ms=args.deadline_ms,
             realtime=args.realtime,
+            fps=args.fps,
             trace=args.trace,
             latency_log=args.latency_log,
             summary_json=args.summary,
@@ -151,6 +152,12 @@ def add_stream_commands(sub: Any) -> None:
         help="count frames slower than this end to end",
     )
     p.add_argument("--realtime", action="store_true", help="pace files at their fps and drop like a camera")
+    p.add_argument(
+        "--fps",
+        type=positive_number("frames per second"),
+        help="files and folders: the rate --realtime paces them at and a video sink is written at; "
+        "default: the file's own (an image folder has none: 17 for the video, and --realtime needs it)",
+    )
     p.add_argument("--loop", action="store_true", help="play a file or folder again each time it ends")
     p.add_argument(
         "--reconnect-timeout",

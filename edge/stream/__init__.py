@@ -48,6 +48,7 @@ def run_stream(
     max_frames: int | None = None,
     deadline_ms: float | None = None,
     realtime: bool = False,
+    fps: float | None = None,
     trace: str | Path | None = None,
     latency_log: str | Path | None = None,
     summary_json: str | Path | None = None,
@@ -65,12 +66,15 @@ def run_stream(
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
     ``loop`` plays a file or folder again from the start each time it ends (stop with
-    Ctrl-C or ``max_frames``); ``reconnect_timeout_s`` bounds how long a lost camera or
-    stream may stay away (None: wait for ever). Pass a ``tracker`` to keep its numbers
-    when the run ends with Ctrl-C (which is re-raised).
+    Ctrl-C or ``max_frames``); ``fps`` is the rate ``realtime`` paces a file or folder at
+    and a video sink is written at (default: the source's own; image folders have none);
+    ``reconnect_timeout_s`` bounds how long a lost camera or stream may stay away (None:
+    wait for ever). Pass a ``tracker`` to keep its numbers when the run ends with Ctrl-C
+    (which is re-raised).
     """
+    from edge.errors import ConfigError
     from edge.stream.engines import EngineSet
-    from edge.stream.pipeline import Pipeline
+    from edge.stream.pipeline import Pipeline, pace_period
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import LoopingSource, open_source
 
@@ -93,7 +97,13 @@ def run_stream(
         undo.callback(src.close)
         if loop:
             src = LoopingSource(src)
-        opened = open_sinks(sinks, fps=src.fps or 17.0)
+        if fps is not None and src.live:
+            raise ConfigError(
+                f"--fps sets the rate of files and folders; camera {source!r} has its own "
+                "(ask a camera for one in its URI, e.g. /dev/video0?fps=30)"
+            )
+        pace_period(src, realtime=realtime, fps=fps)  # a folder without a rate fails before the sinks open
+        opened = open_sinks(sinks, fps=fps or src.fps or 17.0)
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
     tracker.engines = dict(engine_set.described)
@@ -104,6 +114,7 @@ def run_stream(
         tracker=tracker,
         max_frames=max_frames,
         realtime=realtime,
+        fps=fps,
     )
     try:
         with StatusLine(tracker, enabled=show_status):

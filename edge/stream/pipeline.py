@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edge.backends import Engine
-from edge.errors import SinkError, SourceError
+from edge.errors import ConfigError, SinkError, SourceError
 from edge.latency import LatencyTracker
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
@@ -118,6 +118,20 @@ def _run_engine(
     return out
 
 
+def pace_period(source: Source, *, realtime: bool, fps: float | None) -> float:
+    """Seconds between reads when ``realtime`` paces a file or folder (0: unpaced), at
+    ``fps`` or the source's own rate; a ConfigError for a source that has neither."""
+    if not realtime or source.live:  # a camera paces itself
+        return 0.0
+    rate = fps or source.fps
+    if not rate:
+        raise ConfigError(
+            f"--realtime: source {source.uri!r} has no frame rate of its own to pace it at (an image "
+            "folder); give one, e.g. --fps 10"
+        )
+    return 1.0 / rate
+
+
 class Pipeline:
     def __init__(
         self,
@@ -129,8 +143,12 @@ class Pipeline:
         max_frames: int | None = None,
         queue_size: int = 2,
         realtime: bool = False,
+        fps: float | None = None,
         on_result: Callable[[Result], None] | None = None,
     ) -> None:
+        """``realtime`` paces a file or folder at ``fps`` (default: the source's own rate)
+        and drops frames like a camera; a source without a rate needs ``fps``."""
+        self._period = pace_period(source, realtime=realtime, fps=fps)
         self.source = source
         self.engines = engines
         self.sinks = sinks
@@ -187,7 +205,7 @@ class Pipeline:
 
     def _capture(self) -> None:
         count = 0
-        period = 1.0 / self.source.fps if (self.realtime and self.source.fps) else 0.0
+        period = self._period
         next_t = time.perf_counter()
         try:
             while not self._stop.is_set() and (self.max_frames is None or count < self.max_frames):

@@ -221,6 +221,46 @@ def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) ->
     assert span_s >= (len(stamps) - 1) * 0.05 * 0.9
 
 
+def test_realtime_paces_a_folder_at_the_rate_given(tiny_engines: Path, tmp_path: Path) -> None:
+    """An image folder has no rate of its own: --realtime without --fps is refused before
+    any output is opened; with --fps it is paced at it, and a video sink is written at it."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(6):
+        cv2.imwrite(str(frames / f"{i}.png"), np.full((64, 128, 3), 30 * i, np.uint8))
+    with pytest.raises(ConfigError, match=f"--realtime: source {str(frames)!r} has no frame rate.*--fps"):
+        run_stream(str(frames), engines=tiny_engines, sinks=[str(tmp_path / "a.mp4")], realtime=True)
+    assert not list(tmp_path.glob("a*.mp4"))
+    stamps: list[int] = []
+    engines = EngineSet.from_manifest(tiny_engines)
+    try:
+        s = Pipeline(
+            source=open_source(str(frames)),
+            engines=engines,
+            sinks=[NullSink()],
+            realtime=True,
+            fps=20.0,
+            on_result=lambda r: stamps.append(r.frame.t_capture_ns),
+        ).run()
+    finally:
+        engines.close()
+    assert s["frames_in"] == 6 == s["frames_out"] + s["drops"] and len(stamps) >= 2
+    assert (stamps[-1] - stamps[0]) / 1e9 >= (len(stamps) - 1) * 0.05 * 0.9  # a 20 fps schedule
+    run_stream(str(frames), engines=tiny_engines, sinks=[str(tmp_path / "b.mp4")], fps=5.0)
+    assert cv2.VideoCapture(str(tmp_path / "b.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)
+
+
+def test_fps_is_refused_for_a_camera(tiny_engines: Path) -> None:
+    from tests.stream.test_capture import Camera
+
+    camera = Camera()
+    try:
+        with pytest.raises(ConfigError, match="--fps sets the rate of files and folders; camera"):
+            run_stream(camera.url, engines=tiny_engines, fps=10.0)
+    finally:
+        camera.unplug()
+
+
 @pytest.mark.parametrize(
     "sig,code,presses",
     [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 1), (signal.SIGINT, 130, 2)],
