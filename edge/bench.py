@@ -87,10 +87,16 @@ def measure(
     min_duration_s: float,
     reopen: Callable[[], Any] | None = None,
     progress: Callable[[int, float], None] | None = None,
+    power_root: str | Path | None = "/",
 ) -> dict[str, Any]:
-    """Run frames one at a time through ``engines`` (an EngineSet); per-frame stage times in ms."""
+    """Run frames one at a time through ``engines`` (an EngineSet); per-frame stage times in
+    ms, and the board's power over the measured frames where ``power_root`` has monitors."""
     from edge.latency import LatencyTracker
+    from edge.power import PowerSampler, find_rails
     from edge.stream.pipeline import render_result, run_engines
+
+    rails = find_rails(power_root) if power_root is not None else []
+    sampler = PowerSampler(rails) if rails else None
 
     kinds = [k for k in ("panoptic", "depth") if getattr(engines, k) is not None]
     tracker = LatencyTracker()  # the stages of each frame, read back with frame_ms
@@ -106,6 +112,8 @@ def measure(
             while True:
                 if done >= warmup and t_start is None:
                     t_start = time.perf_counter()
+                    if sampler is not None:
+                        sampler.start()
                 if (
                     t_start is not None
                     and measured >= min_frames
@@ -149,6 +157,9 @@ def measure(
             if not measured:
                 raise  # nothing measured yet: nothing to keep
             stopped = exc
+        finally:
+            if sampler is not None:
+                sampler.stop()
     seconds = time.perf_counter() - (t_start or time.perf_counter())
     source.close()
     measurement = {
@@ -162,6 +173,8 @@ def measure(
         E2E + "_ms": latency_stats(samples.get(E2E, [])),
         "samples_ms": {k: [round(x, 4) for x in v] for k, v in samples.items()},
     }
+    if sampler is not None:
+        measurement["power"] = sampler.summary(frames=measured, seconds=seconds)
     if stopped is not None:
         measurement["complete"] = False
         raise Interrupted(measurement, stopped) from stopped
@@ -236,9 +249,11 @@ def run_bench(
     build_missing: bool = True,
     show_progress: bool = True,
     calib_data: str | None = None,
+    power_root: str | Path | None = "/",
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
-    edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``)."""
+    edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
+    ``power_root`` has power monitors (Jetson), their readings go with each result."""
     from edge.stream.sources import open_source
 
     if not configs:
@@ -280,6 +295,7 @@ def run_bench(
                     min_duration_s=min_duration_s,
                     reopen=lambda: open_source(source),
                     progress=bar.update_to if bar else None,
+                    power_root=power_root,
                 )
             except Interrupted as exc:
                 results.append({**labelled, **exc.data})

@@ -118,8 +118,10 @@ def _write_and_print(data: dict[str, Any], out: Path) -> None:
     files = write_report(data, out)
     for r in data["results"]:
         e = r["end_to_end_ms"]
+        energy = (r.get("power") or {}).get("energy_per_frame_mj")
         print(
             f"{result_label(r):<32} {r['frames']:>6} frames  {r['throughput_fps']:6.1f} fps  "
             f"end-to-end p50 {e['p50']:.1f} ms  p99 {e['p99']:.1f} ms  max {e['max']:.1f} ms"
+            + (f"  {energy:.0f} mJ/frame" if energy is not None else "")
         )
     print(f"report: {files['markdown']}  {files['html']}  {files['json']}")

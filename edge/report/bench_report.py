@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.power import power_line
 from edge.util.fs import atomic_write_bytes
 
 E2E = "end_to_end"
@@ -148,6 +149,8 @@ def markdown(data: dict[str, Any]) -> str:
                 f"GPU compute (CUDA events, sum of engines) {total:.2f} ms mean vs end-to-end "
                 f"{r[E2E + '_ms']['mean']:.2f} ms.",
             ]
+        if r.get("power"):
+            lines += ["", power_line(r["power"])]
         lines.append("")
     lines += ["## Plots", ""]
     lines += [f"![{title}]({name})" for name, title in PLOTS.items()]
@@ -198,6 +201,8 @@ def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
                 + "</tr>"
             )
         parts.append("</table>")
+        if r.get("power"):
+            parts.append(f"<p>{esc(power_line(r['power']))}</p>")
     parts.append("<h2>Plots</h2>")
     for name, title in PLOTS.items():
         b64 = base64.b64encode(pngs[name]).decode()
