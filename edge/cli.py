@@ -273,9 +273,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             print(f"  {step['node']}: {step['reason']}")
         verdict = "met" if mixed["budget_met"] else "NOT met"
         print(f"  budget {mixed['min_snr_db']} dB {verdict}: {mixed['final_snr_db']}")
+    spread = (result.record.get("sampling") or {}).get("spread_over")
     print(
-        f"{result.record['frames']} frames, {result.record['method']}, "
-        f"data sha256 {result.record['data_sha256'][:12]}"
+        f"{result.record['frames']} frames"
+        + (f" spread over the source's {spread}" if spread else "")
+        + f", {result.record['method']}, data sha256 {result.record['data_sha256'][:12]}"
     )
     return 0
 

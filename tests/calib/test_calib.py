@@ -230,11 +230,21 @@ def test_uint8_activations_same_grid_integer_convolutions(calibrated, tmp_path: 
 
 
 def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
     src = tiny_engines / f"depth_tiny_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
+    drive = tmp_path.parent / f"{tmp_path.name}_frames"  # 16 frames: more than 4 x 3
+    drive.mkdir()
+    for i in range(16):
+        cv2.imwrite(
+            str(drive / f"{i}.png"), np.random.default_rng(i).integers(0, 255, (64, 128, 3), np.uint8)
+        )
     rc = main(
         [
             "calibrate",
             str(src),
+            "--calib-data",
+            str(drive),
             "--calib-frames",
             "3",
             "--method",
@@ -247,6 +257,7 @@ def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.Captur
     )
     out = capsys.readouterr().out
     assert rc == 0 and "Q/DQ model" in out and "equalized" not in out
+    assert "3 frames spread over the source's 16, percentile, data sha256 " in out
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         f"{src.name.removesuffix('.onnx')}{s}" for s in (".int8.onnx", ".calib.json", ".trt10.calib")
     )
