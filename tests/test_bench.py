@@ -84,6 +84,22 @@ def clip(tmp_path: Path) -> str:
     return str(video)
 
 
+def short_bench(engines: Path, **kw: Any) -> dict[str, Any]:
+    """run_bench on engines already built, at the test size, briefly, quietly; ``kw`` overrides."""
+    size = f"{TEST_SIZE[0]}x{TEST_SIZE[1]}"
+    args: dict[str, Any] = {
+        "engines": engines,
+        "source": f"synthetic://?size={size}",
+        "warmup": 1,
+        "min_frames": 3,
+        "min_duration_s": 0.0,
+        "threads": 1,
+        "build_missing": False,
+        "show_progress": False,
+    }
+    return run_bench([BenchConfig(size=TEST_SIZE)], **{**args, **kw})
+
+
 def measure_clip(engines: EngineSet, clip: str, **kw: Any) -> dict[str, Any]:
     return measure(engines, open_source(clip), reopen=lambda: open_source(clip), **kw)
 
@@ -146,17 +162,7 @@ def two_results(tiny_engines: Path, tmp_path_factory: pytest.TempPathFactory) ->
     out = tmp_path_factory.mktemp("bench")
     paths = []
     for name in ("a", "b"):
-        data = run_bench(
-            [BenchConfig(size=TEST_SIZE)],
-            engines=tiny_engines,
-            source="synthetic://?size=128x256",
-            warmup=1,
-            min_frames=6,
-            min_duration_s=0.0,
-            threads=1,
-            build_missing=False,
-            show_progress=False,
-        )
+        data = short_bench(tiny_engines, min_frames=6)
         path = out / f"{name}.json"
         path.write_text(json.dumps(data))
         paths.append(path)
@@ -255,18 +261,7 @@ def test_models_choose_what_is_measured(tiny_engines: Path, tmp_path: Path) -> N
     size = f"{TEST_SIZE[0]}x{TEST_SIZE[1]}"
 
     def bench(models: list[str] | None) -> dict[str, Any]:
-        return run_bench(
-            [BenchConfig(size=TEST_SIZE)],
-            engines=engines,
-            source=f"synthetic://?size={size}",
-            models=models,
-            warmup=0,
-            min_frames=1,
-            min_duration_s=0.0,
-            threads=1,
-            build_missing=False,
-            show_progress=False,
-        )
+        return short_bench(engines, models=models, warmup=0, min_frames=1)
 
     assert (
         bench(None)["results"][0]["engines"]["depth"] == f"depth_small onnxruntime fp32 {size}"

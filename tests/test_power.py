@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.bench import BenchConfig, run_bench
 from edge.power import PowerSampler, find_rails, power_line
 from edge.report import write_report
-from tests.conftest import TEST_SIZE
+from tests.test_bench import short_bench
 
 
 def fake_sysfs(root: Path) -> Path:
@@ -88,18 +87,7 @@ def test_bench_reports_board_power_where_the_board_has_monitors(tiny_engines: Pa
     fake_sysfs(tmp_path / "board")
 
     def bench(power_root: Path) -> dict:
-        return run_bench(
-            [BenchConfig(size=TEST_SIZE)],
-            engines=tiny_engines,
-            source="synthetic://?size=128x256",
-            warmup=1,
-            min_frames=3,
-            min_duration_s=0.0,
-            threads=1,
-            build_missing=False,
-            show_progress=False,
-            power_root=power_root,
-        )
+        return short_bench(tiny_engines, power_root=power_root)
 
     data = bench(tmp_path / "board")
     (r,) = data["results"]
