@@ -197,7 +197,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     def log(step: int, record: dict[str, float]) -> None:
         if not bars:
-            bars.append(tqdm(total=args.steps, desc=f"train {args.model}", unit="step", disable=args.quiet))
+            bars.append(
+                tqdm(
+                    total=args.steps,
+                    initial=step - 1,  # a resumed run's bar starts where the run stopped
+                    desc=f"train {args.model}",
+                    unit="step",
+                    disable=args.quiet,
+                )
+            )
         bars[0].update(1)
         bars[0].set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "step"}, refresh=False)
         if args.log:
@@ -219,6 +227,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             log=log,
             half=args.half,
             object_weight=args.object_weight,
+            resume=args.resume,
+            warn=lambda message: print(f"warning: {message}", file=sys.stderr),
         )
     except Interrupted as exc:
         stopped = exc
@@ -228,13 +238,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if stopped is not None:  # said once the bar is gone
         print(
             f"stopped after {stopped.data['steps']} of {args.steps} steps; wrote {args.out} at step "
-            f"{stopped.data['saved_step']} (continue with --init {args.out}: the learning-rate schedule "
-            "starts again)",
+            f"{stopped.data['saved_step']}; to continue the run, give the same command with --resume",
             file=sys.stderr,
         )
         raise stopped.original from None
+    resumed = f" (resumed at step {info['resumed_from']})" if info["resumed_from"] else ""
     print(
-        f"wrote {args.out} after {info['steps']} steps in {info['seconds']:.0f} s; last losses {info['last']}"
+        f"wrote {args.out} after {info['steps']} steps{resumed} in {info['seconds']:.0f} s; "
+        f"last losses {info['last']}"
     )
     return 0
 
@@ -326,7 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr", type=positive_number(), default=1e-3, help="AdamW learning rate; default: %(default)s"
     )
     p.add_argument("--seed", type=count, default=0, help="default: %(default)s")
-    p.add_argument("--init", help="start from this checkpoint")
+    p.add_argument(
+        "--init", help="start from this checkpoint's weights (a new run: new optimizer and schedule)"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run that was stopped writing --out, from the training state kept beside it "
+        "(OUT.train-state): same batches, optimizer and schedule as if it had not stopped; the other "
+        "settings must be the ones it was started with",
+    )
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.add_argument("--log", type=output_file, metavar="PATH", help="append per-step losses as JSON lines")
     p.add_argument(

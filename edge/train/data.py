@@ -52,10 +52,19 @@ def targets_from_ids(instance_ids: np.ndarray) -> Targets:
 
 
 def batches(
-    *, size: tuple[int, int], batch: int, seed: int = 0, frames_per_drive: int = 200
+    *,
+    size: tuple[int, int],
+    batch: int,
+    seed: int = 0,
+    frames_per_drive: int = 200,
+    rng: np.random.Generator | None = None,
 ) -> Iterator[Batch]:
-    """Endless batches; each image is a random frame of a random drive (seeded)."""
-    rng = np.random.default_rng(seed)
+    """Endless batches; each image is a random frame of a random drive (seeded).
+
+    Everything random is drawn from ``rng`` (default: seeded with ``seed``) before a batch
+    is yielded, so its state between batches is where the stream stands: a resumed run
+    restores it and gets the batches the uninterrupted run would have had."""
+    rng = np.random.default_rng(seed) if rng is None else rng
     h, w = size
     while True:
         imgs, sems, depths, insts = [], [], [], []

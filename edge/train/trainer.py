@@ -8,11 +8,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from edge.errors import ConfigError, Interrupted
 from edge.util.fs import atomic_torch_save
 from edge.util.interrupts import StepBoundary
+
+STATE_FORMAT = 1
 
 
 def train(
@@ -30,10 +33,18 @@ def train(
     save_every: int = 200,
     half: bool = False,
     object_weight: float = 1.0,
+    resume: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """AdamW with a cosine schedule; the checkpoint is rewritten atomically every ``save_every``
     (with ``half``, its floating-point tensors stored as float16: half the file, for shipping).
-    ``object_weight`` weighs things' pixels in the depth loss (``depth_loss``)."""
+    ``object_weight`` weighs things' pixels in the depth loss (``depth_loss``).
+
+    Beside the checkpoint, at each save, is the run's training state (:func:`state_path`):
+    full-precision weights, optimizer and schedule, the random streams and the step. With
+    ``resume`` the run continues from it as if it had not stopped (same batches, same
+    updates); the file is removed when the run reaches its last step. ``warn`` hears of a
+    stopped run's state that a new run (no ``resume``) is about to replace."""
     from edge.models.checkpoints import load_checkpoint
     from edge.models.zoo import create_model, get_entry
     from edge.train.data import batches
@@ -46,6 +57,23 @@ def train(
     kind = get_entry(model_name).kind
     if object_weight != 1.0 and kind != "depth":
         raise ConfigError(f"--object-weight applies to depth models; {model_name!r} is a {kind} model")
+    if resume and init is not None:
+        raise ConfigError(
+            f"resume and init {str(init)!r}: resume continues the run saved beside {str(out)!r}, init "
+            "starts a new one from weights; give one of them"
+        )
+    run = {
+        "model": model_name,
+        "steps": steps,
+        "size": list(size),
+        "batch": batch,
+        "lr": lr,
+        "seed": seed,
+        "object_weight": object_weight,
+    }
+    saved_state = load_training_state(out, run) if resume else None
+    if saved_state is None and warn is not None:
+        _warn_if_replacing(out, warn)
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -60,28 +88,62 @@ def train(
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
     )
     gen = torch.Generator().manual_seed(seed)
-    data = batches(size=size, batch=batch, seed=seed)
+    rng = np.random.default_rng(seed)
+    data = batches(size=size, batch=batch, rng=rng)
     history: list[dict[str, float]] = []
+    start, earlier_s = 0, 0.0
+    if saved_state is not None:
+        # loaded once the schedule exists: LambdaLR's constructor sets the optimizer's learning
+        # rate to step 0's, and the saved param groups hold the one for the next step
+        model.load_state_dict(saved_state["model"])
+        opt.load_state_dict(saved_state["optimizer"])
+        sched.load_state_dict(saved_state["scheduler"])
+        gen.set_state(saved_state["torch_generator"])
+        torch.set_rng_state(saved_state["torch_rng"])
+        rng.bit_generator.state = saved_state["data_rng"]
+        start, earlier_s = saved_state["step"], saved_state["seconds"]
+        history.append(saved_state["first"])
     t0 = time.perf_counter()
-    saved = 0
+    saved = start
 
     def summary(done: int) -> dict[str, Any]:
         return {
             "model": model_name,
             "steps": done,
-            "seconds": time.perf_counter() - t0,
+            "seconds": earlier_s + time.perf_counter() - t0,
             "size": list(size),
             "batch": batch,
             "lr": lr,
             "half": half,
             "object_weight": object_weight,
+            "resumed_from": start,
             "first": history[0],
             "last": history[-1],
         }
 
+    def save(step: int) -> None:
+        save_state(model.state_dict(), out, half=half)
+        if step < steps:
+            training_state = {
+                "format": STATE_FORMAT,
+                "run": run,
+                "step": step,
+                "seconds": earlier_s + time.perf_counter() - t0,
+                "first": history[0],
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "torch_generator": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "data_rng": rng.bit_generator.state,
+            }
+            atomic_torch_save(state_path(out), training_state)
+        else:
+            state_path(out).unlink(missing_ok=True)
+
     # Ctrl-C ends the step in hand, saves the weights and stops (a second one stops at once)
     with StepBoundary() as boundary:
-        for step in range(1, steps + 1):
+        for step in range(start + 1, steps + 1):
             b = next(data)
             losses = (
                 panoptic_loss(model, b, gen)
@@ -102,7 +164,7 @@ def train(
             if log is not None:
                 log(step, record)
             if step % save_every == 0 or step == steps or boundary.pending:
-                save_state(model.state_dict(), out, half=half)
+                save(step)
                 saved = step
             try:
                 boundary.check()
@@ -121,3 +183,64 @@ def save_state(state: Mapping[str, torch.Tensor], out: str | Path, *, half: bool
 
     compact = {k: cast(v) for k, v in state.items()}
     atomic_torch_save(out, compact)
+
+
+def state_path(out: str | Path) -> Path:
+    """Where a run writing checkpoint ``out`` keeps its training state."""
+    out = Path(out)
+    return out.with_name(out.name + ".train-state")
+
+
+def load_training_state(out: str | Path, run: Mapping[str, Any]) -> dict[str, Any]:
+    """The training state saved beside ``out``, checked against the run about to continue it."""
+    path = state_path(out)
+    if not path.is_file():
+        raise ConfigError(
+            f"resume: no training state at {str(path)!r}; it is written beside the checkpoint while "
+            "a run has steps left and removed when the run ends (start a new run without --resume, "
+            "or from the weights with --init)"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(
+            f"resume: cannot read training state {str(path)!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ConfigError(
+            f"resume: {str(path)!r} is not an edge training state of format {STATE_FORMAT} (found {found!r})"
+        )
+    differ = [
+        f"{key} {_show(run[key])} (the run has {_show(state['run'].get(key))})"
+        for key in run
+        if state["run"].get(key) != run[key]
+    ]
+    if differ:
+        raise ConfigError(
+            f"resume: the stopped run in {str(path)!r} was started with other settings; given "
+            + ", ".join(differ)
+            + ". Resume with its settings, or start a new run"
+        )
+    return state
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 2:
+        return f"{value[0]}x{value[1]}"
+    return repr(value)
+
+
+def _warn_if_replacing(out: str | Path, warn: Callable[[str], None]) -> None:
+    path = state_path(out)
+    if not path.is_file():
+        return
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        where = f" at step {state['step']} of {state['run']['steps']}"
+    except Exception:  # only a warning: an unreadable state is replaced all the same
+        where = ""
+    warn(
+        f"{str(path)!r} holds a stopped run{where}; this new run replaces it (to continue that "
+        "one instead, stop and give --resume)"
+    )

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from edge.cli import main
 from edge.data.synthetic import CAR
+from edge.errors import ConfigError, Interrupted
 from edge.models.checkpoints import load_checkpoint
 from edge.models.detection import decode_boxes
 from edge.models.zoo import create_model
@@ -106,8 +112,6 @@ def test_half_checkpoint_is_half_the_file_and_loads_close(tmp_path: Path) -> Non
 
 
 def test_bad_training_arguments() -> None:
-    from edge.errors import ConfigError
-
     with pytest.raises(ConfigError):
         train("depth_tiny", steps=0, out="x.pt")
     with pytest.raises(ConfigError, match="expected 1 .unweighted. or more"):
@@ -116,7 +120,9 @@ def test_bad_training_arguments() -> None:
         train("panoptic_fpn_tiny", steps=1, out="x.pt", object_weight=2.0)
 
 
-def test_ctrl_c_ends_the_step_saves_and_stops(tmp_path: Path) -> None:
+def test_ctrl_c_ends_the_step_saves_and_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`edge train` stopped by Ctrl-C saves the weights of the last whole step (not only
     those of the last periodic save) and says how to go on."""
     cmd = [sys.executable, "-m", "edge.cli", "train", "--model", "depth_tiny", "--steps", "100000"]
@@ -141,6 +147,75 @@ def test_ctrl_c_ends_the_step_saves_and_stops(tmp_path: Path) -> None:
     last = json.loads(log.read_text().splitlines()[-1])["step"]
     assert 3 <= last < 200, "stopped before the first periodic save"
     assert f"stopped after {last} of 100000 steps; wrote ck.pt at step {last}" in err
-    assert "Traceback" not in err and "--init ck.pt" in err
+    assert "Traceback" not in err and "the same command with --resume" in err
     assert load_checkpoint(create_model("depth_tiny", seed=5), tmp_path / "ck.pt") == "edge"
+    assert (tmp_path / "ck.pt.train-state").is_file()
     assert not list(tmp_path.glob(".*.tmp"))
+    # the same command with --resume checks its settings against the stopped run's first
+    monkeypatch.chdir(tmp_path)
+    assert main([*cmd[3:], "--resume", "--steps", "5"]) == 2
+    assert "given steps 5 (the run has 100000)" in capsys.readouterr().err
+    # a new run (no --resume) is told what it replaces
+    assert main([*cmd[3:-4], "--out", "ck.pt", "--steps", "1"]) == 0
+    assert f"ck.pt.train-state' holds a stopped run at step {last} of 100000" in capsys.readouterr().err
+    assert not (tmp_path / "ck.pt.train-state").exists()  # that run finished: nothing to resume
+
+
+def _stop_at(at: int) -> Callable[[int, dict[str, float]], None]:
+    """A training log that sends this process a real SIGINT at step ``at`` (the trainer holds it
+    until the step ends)."""
+
+    def log(step: int, _record: dict[str, float]) -> None:
+        if step == at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    return log
+
+
+def _params(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def test_a_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path: Path) -> None:
+    """Stopped by a real SIGINT after step 2 of 5 and resumed, a run makes the same updates on
+    the same batches: its weights equal those of the run that was never stopped."""
+    kw: dict[str, Any] = {"steps": 5, "size": (64, 128), "batch": 1, "lr": 3e-3, "threads": 1, "seed": 3}
+    whole = train("panoptic_fpn_tiny", out=tmp_path / "whole.pt", **kw)
+    out = tmp_path / "parts.pt"
+    with pytest.raises(Interrupted) as stopped:
+        train("panoptic_fpn_tiny", out=out, log=_stop_at(2), **kw)
+    assert stopped.value.data["saved_step"] == 2
+    assert (tmp_path / "parts.pt.train-state").is_file()
+    steps: list[int] = []
+    info = train("panoptic_fpn_tiny", out=out, resume=True, log=lambda s, _r: steps.append(s), **kw)
+    assert steps == [3, 4, 5] and info["resumed_from"] == 2 and info["steps"] == 5
+    assert info["first"] == whole["first"] and info["last"] == whole["last"]
+    a, b = _params(tmp_path / "whole.pt"), _params(out)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert not (tmp_path / "parts.pt.train-state").exists()
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path: Path) -> None:
+    out = tmp_path / "ck.pt"
+    kw: dict[str, Any] = {"steps": 4, "size": (64, 128), "batch": 1, "threads": 1}
+    with pytest.raises(ConfigError, match="no training state at .*ck.pt.train-state"):
+        train("depth_tiny", out=out, resume=True, **kw)
+    with pytest.raises(ConfigError, match="give one of them"):
+        train("depth_tiny", out=out, resume=True, init=out, **kw)
+    with pytest.raises(Interrupted):
+        train("depth_tiny", out=out, log=_stop_at(1), **kw)
+    with pytest.raises(
+        ConfigError, match=r"given size 64x96 \(the run has 64x128\), lr 0.5 \(the run has 0.001\)"
+    ):
+        train("depth_tiny", out=out, resume=True, **{**kw, "size": (64, 96), "lr": 0.5})
+    with pytest.raises(ConfigError, match="given model 'depth_small'"):
+        train("depth_small", out=out, resume=True, **kw)
+    state = tmp_path / "ck.pt.train-state"
+    state.write_bytes(b"not a torch file")
+    with pytest.raises(ConfigError, match="cannot read training state"):
+        train("depth_tiny", out=out, resume=True, **kw)
+    torch.save({"format": 99}, state)
+    with pytest.raises(ConfigError, match="not an edge training state of format 1 .found 99"):
+        train("depth_tiny", out=out, resume=True, **kw)
