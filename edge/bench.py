@@ -49,7 +49,8 @@ class BenchConfig:
     backend: str = "onnxruntime"
     precision: str = "fp32"
     # None: the newest size the engines folder holds for this backend and precision (both
-    # kinds at one size, as edge run chooses), or DEFAULT_SIZE, built, when it holds none
+    # kinds at one size, as edge run chooses), or DEFAULT_SIZE, built, when it holds none;
+    # in a sweep, the size the first such configuration settled on (run_bench)
     size: tuple[int, int] | None = None
     device: str | None = None
 
@@ -69,7 +70,8 @@ def sweep(
     device: str | None,
 ) -> list[BenchConfig]:
     """Every combination, in a stable order (the comparison matrix); a size None is
-    settled when the engines are opened (BenchConfig.size)."""
+    settled when the first such configuration's engines are opened (BenchConfig.size), and
+    the others take that size."""
     return [
         BenchConfig(backend=b, precision=p, size=s, device=device if b == "torch" else None)
         for b in backends
@@ -268,8 +270,14 @@ def run_bench(
     results: list[dict[str, Any]] = []
     current = configs[0]
     settings = {"warmup": warmup, "min_frames": min_frames, "min_duration_s": min_duration_s}
+    settled: tuple[int, int] | None = None
     try:
         for asked in configs:
+            open_size = asked.size is None
+            if open_size and settled is not None:
+                # one open size for the whole matrix, so its rows compare like with like: the
+                # first open configuration's newest (built for the others where they lack it)
+                asked = dataclasses.replace(asked, size=settled)
             current = asked
             engine_set = _open_engines(
                 asked,
@@ -281,6 +289,8 @@ def run_bench(
                 calib_data=calib_data,
             )
             current = cfg = dataclasses.replace(asked, size=engine_set.input_hw)
+            if open_size and settled is None:
+                settled = cfg.size
             bar = _progress(cfg.label, min_frames, min_duration_s, show_progress)
             labelled = {
                 "config": {**dataclasses.asdict(cfg), "label": cfg.label},

@@ -31,7 +31,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         "--size",
         nargs="+",
         help="one or more HxW input sizes; default: the newest size the engines folder holds for "
-        "each backend and precision (256x512, built, when it holds none)",
+        "the first backend and precision (256x512, built, when it holds none), and the same size "
+        "for the rest of the sweep",
     )
     p.add_argument("--device", help="torch backend: cpu (default) or cuda[:N]")
     p.add_argument(

@@ -85,7 +85,8 @@ def clip(tmp_path: Path) -> str:
 
 
 def short_bench(engines: Path, **kw: Any) -> dict[str, Any]:
-    """run_bench on engines already built, at the test size, briefly, quietly; ``kw`` overrides."""
+    """run_bench on engines already built, at the test size (or ``configs``), briefly, quietly;
+    ``kw`` overrides."""
     size = f"{TEST_SIZE[0]}x{TEST_SIZE[1]}"
     args: dict[str, Any] = {
         "engines": engines,
@@ -97,7 +98,8 @@ def short_bench(engines: Path, **kw: Any) -> dict[str, Any]:
         "build_missing": False,
         "show_progress": False,
     }
-    return run_bench([BenchConfig(size=TEST_SIZE)], **{**args, **kw})
+    configs = kw.pop("configs", [BenchConfig(size=TEST_SIZE)])
+    return run_bench(configs, **{**args, **kw})
 
 
 def measure_clip(engines: EngineSet, clip: str, **kw: Any) -> dict[str, Any]:
@@ -276,6 +278,27 @@ def test_models_choose_what_is_measured(tiny_engines: Path, tmp_path: Path) -> N
     report = write_report(data, tmp_path / "rep")
     assert f"- depth: `depth_tiny onnxruntime fp32 {size}`" in report["markdown"].read_text()
     assert f"<li>depth: <code>depth_tiny onnxruntime fp32 {size}</code></li>" in report["html"].read_text()
+
+
+def test_a_sweep_without_size_measures_every_row_at_one_size(tiny_engines: Path, tmp_path: Path) -> None:
+    """The folder's onnxruntime engines are at the test size and its torch one at another: in
+    one sweep the torch row is asked for the first row's size (which this folder lacks, and
+    with building off that is the error), not measured at its own."""
+    import shutil
+
+    from edge.build import BuildRequest, build_all
+    from edge.errors import ManifestError
+
+    engines = tmp_path / "engines"
+    shutil.copytree(tiny_engines, engines)
+    other = (TEST_SIZE[0] // 2, TEST_SIZE[1] // 2)
+    build_all([BuildRequest(model="depth_tiny", height=other[0], width=other[1], backend="torch")], engines)
+    torch_only = sweep(["torch"], ["fp32"], [None], None)
+    alone = short_bench(engines, configs=torch_only, models=["depth_tiny"], warmup=0, min_frames=1)
+    assert alone["results"][0]["config"]["size"] == other  # its newest, measured alone
+    both = sweep(["onnxruntime", "torch"], ["fp32"], [None], None)
+    with pytest.raises(ManifestError, match=f"has no torch fp32 {TEST_SIZE[0]}x{TEST_SIZE[1]} depth engine"):
+        short_bench(engines, configs=both, models=["depth_tiny"], warmup=0, min_frames=1)
 
 
 def test_ctrl_c_keeps_what_was_measured(
