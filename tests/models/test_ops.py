@@ -8,7 +8,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.models.ops import greedy_nms_matrix, greedy_nms_np, nms_keep
+from edge.models.ops import (
+    greedy_nms_grouped,
+    greedy_nms_matrix,
+    greedy_nms_np,
+    nms_keep,
+    x_separated_groups,
+)
 
 
 def test_greedy_nms_golden() -> None:
@@ -55,6 +61,57 @@ def test_matrix_nms_equals_greedy(n: int, seed: int, iou: float, tie: bool) -> N
     want = greedy_nms_np(boxes, scores, iou, -0.5)
     got = greedy_nms_matrix(torch.from_numpy(boxes), torch.from_numpy(scores), iou, -0.5)
     assert got.tolist() == want.tolist()
+
+
+def test_x_separated_groups_golden() -> None:
+    boxes = np.array(
+        [
+            [20, 0, 30, 5],  # 0: starts where 3 ends (touching is no overlap)
+            [0, 0, 10, 5],  # 1
+            [5, 9, 12, 10],  # 2: overlaps 1 along x, not along y (same group all the same)
+            [11, 0, 20, 5],  # 3: starts inside 2
+            [40, 0, 41, 1],  # 4: alone
+            [np.nan, 0, 50, 1],  # 5: NaN x1 sorts last and joins the group before it
+        ],
+        np.float32,
+    )
+    assert [g.tolist() for g in x_separated_groups(boxes)] == [[1, 2, 3], [0], [4, 5]]
+    assert x_separated_groups(boxes[:0]) == []
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(0, 60),
+    seed=st.integers(0, 2**31 - 1),
+    iou=st.sampled_from([0.0, 0.3, 0.5, 0.7]),
+    levels=st.integers(1, 4),
+    tie=st.booleans(),
+    grid=st.booleans(),
+)
+def test_grouped_nms_equals_greedy(n: int, seed: int, iou: float, levels: int, tie: bool, grid: bool) -> None:
+    """Clusters of boxes on several levels offset as batched NMS offsets them; on an integer
+    grid many boxes touch exactly at a group's edge; ties check the stable order; some scores
+    fall below the candidate threshold."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 80, (max(1, n // 6), 2))[rng.integers(0, max(1, n // 6), n)]
+    xy = centres + rng.normal(0, 6, (n, 2))
+    wh = rng.uniform(0, 16, (n, 2))
+    if grid:
+        xy, wh = np.round(xy), np.round(wh)
+    boxes = np.concatenate([xy, xy + wh], 1) + (rng.integers(0, levels, n) * 200.0)[:, None]
+    boxes = boxes.astype(np.float32)
+    scores = (rng.integers(0, 4, n) / 4 if tie else rng.uniform(-1, 1, n)).astype(np.float32)
+    want = greedy_nms_np(boxes, scores, iou, -0.5)
+    assert greedy_nms_grouped(boxes, scores, iou, -0.5).tolist() == want.tolist()
+
+
+def test_grouped_nms_on_nan_and_negative_threshold() -> None:
+    boxes = np.array([[0, 0, 10, 10], [np.nan, 0, 10, 10], [1, 1, 10, 10], [30, 0, 40, 10]], np.float32)
+    scores = np.array([0.9, 0.95, 0.8, 0.7], np.float32)
+    for iou in (0.5, -0.1):  # IoU 0 > -0.1: every pair suppresses, groups or not
+        want = greedy_nms_np(boxes, scores, iou, -0.5)
+        assert greedy_nms_grouped(boxes, scores, iou, -0.5).tolist() == want.tolist()
+    assert greedy_nms_grouped(boxes, scores, 0.5, -0.5).tolist() == [True, True, False, True]
 
 
 @pytest.mark.gpu

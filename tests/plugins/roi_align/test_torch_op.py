@@ -59,6 +59,52 @@ def test_roi_align_adaptive_equals_fixed_grid_when_grid_matches() -> None:
     torch.testing.assert_close(adaptive, fixed)
 
 
+@pytest.mark.parametrize("aligned", [True, False])
+@pytest.mark.parametrize("sampling,output", [(1, 7), (2, 7), (3, 2), (4, 14), (2, 1)])
+def test_separable_roi_align_matches_the_numpy_reference(aligned: bool, sampling: int, output: int) -> None:
+    """Small RoIs (read as a window of cells), RoIs much larger than their samples (read cell
+    by cell), RoIs partly and wholly off the map, empty and inverted ones, two images, and
+    chunks of 7 so that a chunk mixes both reads."""
+    import numpy as np
+
+    from plugins.roi_align.reference import roi_align
+
+    rng = np.random.default_rng(sampling * 10 + output)
+    feat = rng.normal(size=(2, 5, 20, 28)).astype(np.float32)
+    xy = rng.uniform(-20, 110, size=(40, 2))
+    wh = np.where(rng.uniform(size=(40, 1)) < 0.5, rng.uniform(0, 12, (40, 2)), rng.uniform(40, 200, (40, 2)))
+    rois = np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
+    rois[0, 2:] = rois[0, :2]  # empty
+    rois[1, 2:] = rois[1, :2] - 3  # inverted
+    rois[2] = [200, 200, 260, 240]  # off the map
+    bidx = rng.integers(0, 2, 40)
+    want = roi_align(
+        feat, rois, bidx, output_size=output, spatial_scale=0.25, sampling_ratio=sampling, aligned=aligned
+    )
+    got = roi_align_reference(
+        torch.from_numpy(feat),
+        torch.from_numpy(rois),
+        torch.from_numpy(bidx),
+        output,
+        0.25,
+        sampling,
+        aligned,
+        chunk=7,
+    )
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_roi_align_gradient_reaches_the_cells_read() -> None:
+    """Training pools features through this op: the gradient of a bin is its bilinear weights."""
+    feat = torch.zeros(1, 1, 6, 6, requires_grad=True)
+    # aligned box [1.5, 1.5, 2.5, 2.5] -> [1, 2] in cells, one bin, one sample at (1.5, 1.5)
+    out = roi_align_reference(feat, torch.tensor([[1.5, 1.5, 2.5, 2.5]]), torch.tensor([0]), 1, 1.0, 1, True)
+    out.sum().backward()
+    grad = feat.grad[0, 0]
+    assert grad[1:3, 1:3].tolist() == [[0.25, 0.25], [0.25, 0.25]]
+    assert float(grad.sum()) == 1.0
+
+
 def test_roi_align_no_rois() -> None:
     out = roi_align_reference(
         torch.ones(1, 2, 4, 4), torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), 7, 1.0, 2, True
