@@ -29,6 +29,7 @@ from edge.backends.torch import TorchEngine
 from edge.build import parse_size, tool_versions
 from edge.export import export_onnx
 from edge.models import create_model
+from edge.platform_info import cpu_vector_extensions
 from edge.verify import sample_images
 
 
@@ -107,7 +108,13 @@ def main() -> int:
             results.append(r)
     report = {
         "benchmark": "torch eager vs ONNX Runtime (CPU), batch 1, median latency",
-        "device": {"cpu": cpu_name(), "cores": torch.get_num_threads(), "gpu": None},
+        "device": {
+            "cpu": cpu_name(),
+            "cores": torch.get_num_threads(),
+            # ONNX Runtime's and oneDNN's kernels differ by instruction set (AVX2, AVX-512)
+            "vector_extensions": cpu_vector_extensions(),
+            "gpu": None,
+        },
         "threads": threads,
         "repeats": args.repeats,
         "versions": tool_versions(),

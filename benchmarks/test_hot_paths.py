@@ -21,13 +21,14 @@ import torch
 from onnx import TensorProto, helper
 
 from edge.models.detection import anchors_for_level, decode_boxes
-from edge.models.ops import greedy_nms_matrix, greedy_nms_np
+from edge.models.ops import greedy_nms_grouped, greedy_nms_matrix, greedy_nms_np
 from edge.postprocess.panoptic import fuse
 from edge.postprocess.render import colorize_depth, overlay
 from edge.stream.pipeline import preprocess
 from plugins.roi_align.onnx_export import DOMAIN, fused_node
 from plugins.roi_align.passes import expand
 from plugins.roi_align.reference import multilevel_roi_align
+from plugins.roi_align.torch_op import per_level_torch
 
 H, W = 256, 512
 SCALES = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
@@ -90,6 +91,20 @@ def test_nms_numpy_greedy(benchmark: Any, n: int) -> None:
     assert benchmark(greedy_nms_np, boxes, scores, 0.7, -0.5).any()
 
 
+def rpn_boxes(levels: int = 5, per_level: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """RPN candidates as batched NMS sees them: each level's boxes offset past the image."""
+    parts = [random_boxes(per_level, seed=lvl) for lvl in range(levels)]
+    boxes = np.concatenate([b + lvl * 1000.0 for lvl, (b, _) in enumerate(parts)]).astype(np.float32)
+    return boxes, np.concatenate([s for _, s in parts])
+
+
+@pytest.mark.parametrize("nms", [greedy_nms_np, greedy_nms_grouped], ids=["reference", "grouped"])
+def test_nms_rpn_levels(benchmark: Any, nms: Any) -> None:
+    """The torch backend's CPU NMS (grouped) against the one-matrix reference, on 5 x 400."""
+    boxes, scores = rpn_boxes()
+    assert benchmark(nms, boxes, scores, 0.7, -0.5).any()
+
+
 @pytest.mark.parametrize("n", [256, 1000])
 def test_nms_matrix(benchmark: Any, n: int) -> None:
     boxes, scores = random_boxes(n)
@@ -117,6 +132,14 @@ def test_roi_align_numpy_reference(benchmark: Any) -> None:
         aligned=True,
     )
     assert out.shape == (20, 8, 7, 7)
+
+
+def test_roi_align_torch_cpu(benchmark: Any) -> None:
+    """The torch op's CPU implementation (the torch backend on a CPU, and training)."""
+    feats, rois, bidx = pyramid()
+    args = ([torch.from_numpy(f) for f in feats], torch.from_numpy(rois), torch.from_numpy(bidx))
+    out = benchmark(per_level_torch, *args, 7, SCALES, 2, True, 2)
+    assert out.shape == (100, 32, 7, 7)
 
 
 def test_roi_align_onnxruntime_expanded(benchmark: Any) -> None:
