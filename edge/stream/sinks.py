@@ -225,11 +225,22 @@ def open_sink(uri: str, *, fps: float = 17.0) -> Sink:
         return ObjectsSink(uri, path)
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
-            f"unknown sink {uri!r}; supported: a video path ending in {sorted(VIDEO_SUFFIXES)}, "
-            "objects.jsonl (objects and distances per frame), dir://FOLDER, "
-            "http://127.0.0.1:8080 (live viewer), display:// (window), null://"
+            f"unknown sink {uri!r}; {_folder_hint(parts.scheme, path, uri)}supported: a video path "
+            f"ending in {sorted(VIDEO_SUFFIXES)}, objects.jsonl (objects and distances per frame), "
+            "dir://FOLDER, http://127.0.0.1:8080 (live viewer), display:// (window), null://"
         )
     return VideoSink(uri, path, fps)
+
+
+def _folder_hint(scheme: str, path: Path, uri: str) -> str:
+    """What to write for a folder of frames, when ``uri`` looks like one was meant."""
+    if scheme not in ("", "file"):
+        return ""
+    if uri.endswith(("/", os.sep)) or path.is_dir():
+        return f"frames as PNG files into that folder are dir://{path}; "
+    if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
+        return f"one PNG per frame goes into a folder: dir://{path.with_suffix('')}; "
+    return ""
 
 
 def open_sinks(uris: Sequence[str], *, fps: float) -> list[Sink]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -180,8 +181,12 @@ def test_dir_and_null_sinks(tmp_path: Path) -> None:
     assert isinstance(n, NullSink)
     n.write(np.zeros((2, 2, 3), np.uint8), 0)
     assert n.frames == 1
-    with pytest.raises(SinkError, match="unknown sink 'out.txt'"):
+    with pytest.raises(SinkError, match="unknown sink 'out.txt'; supported"):
         open_sink("out.txt")
+    # a folder, or an image file name, was meant as a folder of frames
+    for meant, folder in (("frames/", "frames"), (str(tmp_path), str(tmp_path)), ("shot.png", "shot")):
+        with pytest.raises(SinkError, match=f"into (that|a) folder.*dir://{re.escape(folder)}; supported"):
+            open_sink(meant)
 
 
 def test_objects_sink_keeps_finished_lines_and_finalises(tmp_path: Path) -> None:
