@@ -160,10 +160,18 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edge.build import parse_size
-    from edge.data.make_synthetic import write_dataset
+    from edge.data.make_synthetic import is_gt_frame, write_dataset
 
     size = parse_size(args.size)
     total = args.sequences * args.frames
+    gt_every = 1 if args.all_gt else args.gt_every
+    if not any(is_gt_frame(f, gt_every) for f in range(args.frames)):
+        print(
+            f"warning: no frame will have ground truth: with --gt-every {gt_every} the first annotated "
+            f"frame is frame {gt_every} of a sequence, and sequences have {args.frames}; give --frames "
+            f"{gt_every} or more, a smaller --gt-every, or --all-gt to evaluate on them",
+            file=sys.stderr,
+        )
     with tqdm(total=total, desc=f"synthetic {args.split}", unit="frame", disable=args.quiet) as bar:
         info = write_dataset(
             args.out,
@@ -171,7 +179,7 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
             frames=args.frames,
             size=size,
             split=args.split,
-            gt_every=1 if args.all_gt else args.gt_every,
+            gt_every=gt_every,
             seed=args.seed,
             progress=lambda n: bar.update(n - bar.n),
         )

@@ -111,7 +111,14 @@ def _print_replay(report: dict[str, Any], out: str | None) -> None:
     from edge.replay import format_metrics
 
     print(LatencyTracker.format_summary_of(report["latency"]))
-    if report["metrics"] is not None:
+    if report["metrics"] is not None and not report["gt_frames"]:
+        print(
+            f"nothing to evaluate: none of the {report['frames']} frames replayed has ground truth "
+            "(Cityscapes annotates one frame of each sequence, the 20th; edge make-synthetic writes it "
+            "on every --gt-every'th frame)",
+            file=sys.stderr,
+        )
+    elif report["metrics"] is not None:
         print(format_metrics(report["metrics"]))
     if out:
         print(f"predictions and metrics: {out}")

@@ -179,7 +179,7 @@ def test_what_the_system_refuses_is_one_line(tmp_path: Path, capsys: pytest.Capt
     if not os.access("/proc", os.W_OK):
         pytest.skip("this user may not write /proc: the argument check refuses it before any work")
     out = "/proc/edge-test/synth"
-    assert main(["make-synthetic", "--out", out, "--sequences", "1", "--frames", "1", "--quiet"]) == 1
+    assert main(["make-synthetic", "--out", out, "--sequences", "1", "--frames", "20", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert (
         err.startswith("error: FileNotFoundError: ") and "/proc/edge-test" in err and "Traceback" not in err

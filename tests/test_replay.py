@@ -83,6 +83,44 @@ def test_replay_cli_and_errors(
     assert main(["replay", f"cityscapes://{tmp_path}/none", "--engines", str(tiny_engines)]) == 2
 
 
+def test_a_split_without_ground_truth_is_said_so(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two frames a sequence and ground truth on every 20th: make-synthetic warns before
+    writing, and replay --eval says there was nothing to evaluate instead of a table of NaN."""
+    size = f"{TEST_SIZE[0]}x{TEST_SIZE[1]}"
+    root = str(tmp_path / "no_gt")
+    assert (
+        main(
+            ["make-synthetic", "--out", root, "--sequences", "1", "--frames", "2", "--size", size, "--quiet"]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert (
+        "warning: no frame will have ground truth: with --gt-every 20 the first annotated frame is frame 20"
+        in (captured.err)
+    )
+    assert "(0 with ground truth)" in captured.out
+    assert (
+        main(
+            [
+                "replay",
+                f"cityscapes://{root}?fps=0",
+                "--engines",
+                str(tiny_engines),
+                "--eval",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert "nothing to evaluate: none of the 2 frames replayed has ground truth" in captured.err
+    assert "PQ all" not in captured.out and "nan" not in captured.out
+
+
 def test_replay_checks_its_output_folder_before_running(
     tiny_engines: Path, dataset: Path, tmp_path: Path
 ) -> None:

@@ -1,9 +1,10 @@
 """Non-maximum suppression as a torch custom op with a fixed output shape.
 
 The eager implementation (greedy NMS in numpy, split into groups of boxes that can
-overlap) is what the torch backend runs on the CPU; the fake implementation is what ``torch.export`` traces; ONNX export maps it to
-the standard NonMaxSuppression op (edge/export/translations.py), so ONNX Runtime and
-TensorRT run their own kernels and the parity tests compare two implementations.
+overlap) is what the torch backend runs on the CPU; the fake implementation is what
+``torch.export`` traces; ONNX export maps it to the standard NonMaxSuppression op
+(edge/export/translations.py), so ONNX Runtime and TensorRT run their own kernels and the
+parity tests compare two implementations.
 
 The output never depends on data: NMS returns a keep *mask* over its inputs instead of a
 variable-length index list, so callers pick a fixed top-K afterwards.
