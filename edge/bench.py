@@ -459,31 +459,3 @@ def load_result(path: str | Path) -> dict[str, Any]:
     ):
         raise ConfigError(f"{str(p)!r} is not an edge bench result (expected format {FORMAT!r})")
     return data
-
-
-def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per configuration present in both: B/A ratios of latency (lower is better) and fps."""
-    rows = []
-    by_label = {r["config"]["label"]: r for r in a["results"]}
-    for rb in b["results"]:
-        ra = by_label.get(rb["config"]["label"])
-        if ra is None:
-            continue
-        row: dict[str, Any] = {"config": rb["config"]["label"]}
-        ea, eb = ra[E2E + "_ms"], rb[E2E + "_ms"]
-        for key in ("mean", "p50", "p90", "p99", "max"):
-            if ea.get(key) and key in eb:
-                row[f"{E2E}_{key}_ratio"] = eb[key] / ea[key]
-        for stage, sb in rb["stages_ms"].items():
-            sa = ra["stages_ms"].get(stage)
-            if sa and sa.get("p50") and "p50" in sb:
-                row[f"{stage}_p50_ratio"] = sb["p50"] / sa["p50"]
-        if ra.get("throughput_fps"):
-            row["throughput_ratio"] = rb["throughput_fps"] / ra["throughput_fps"]
-        rows.append(row)
-    if not rows:
-        raise ConfigError(
-            "the two bench results share no configuration "
-            f"(A: {sorted(by_label)}, B: {[r['config']['label'] for r in b['results']]})"
-        )
-    return rows

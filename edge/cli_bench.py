@@ -71,7 +71,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
-    from edge.bench import compare, load_result, run_bench, sweep
+    from edge.bench import load_result, run_bench, sweep
+    from edge.bench_compare import compare, compare_notes
     from edge.build import parse_size
     from edge.errors import Interrupted
     from edge.report import compare_markdown
@@ -82,6 +83,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
             if d.get("interrupted"):
                 print(f"note: {path} is from an interrupted run; its numbers are incomplete", file=sys.stderr)
         print(compare_markdown(compare(a, b), args.compare[0], args.compare[1]), end="")
+        for note in compare_notes(a, b):
+            print(f"note: {note}", file=sys.stderr)
         return 0
     sizes: list[tuple[int, int] | None] = [parse_size(s) for s in args.size] if args.size else [None]
     configs = sweep(args.backend, args.precision, sizes, args.device)

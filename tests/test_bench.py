@@ -21,7 +21,6 @@ import pytest
 from edge.bench import (
     BenchConfig,
     _Bar,
-    compare,
     frames_needed,
     latency_stats,
     load_result,
@@ -29,6 +28,7 @@ from edge.bench import (
     run_bench,
     sweep,
 )
+from edge.bench_compare import compare, compare_notes
 from edge.cli import main
 from edge.errors import ConfigError, SourceError
 from edge.platform_info import cpu_vector_extensions
@@ -194,7 +194,28 @@ def test_compare_two_real_results(two_results: tuple[Path, Path], capsys: pytest
     assert main(["bench", "--compare", str(two_results[0]), str(two_results[1])]) == 0
     out = capsys.readouterr().out
     assert "onnxruntime/fp32/128x256" in out and "end_to_end_p50_ratio" in out
+    assert compare_notes(a, b) == []  # one machine, one folder of engines
+    # B measured another model under the same label, one more configuration, on another CPU
+    extra = json.loads(json.dumps(b["results"][0]))
+    extra["config"]["label"] = "torch/fp32/128x256"
+    b["results"].append(extra)
+    b["results"][0]["engines"]["depth"] = "depth_small onnxruntime fp32 128x256"
+    b["system"]["cpu_extensions"] = ["neon"]
+    b["system"]["versions"]["onnxruntime"] = "9.9.9"
+    notes = compare_notes(a, b)
+    assert notes[0] == "only in B (not compared): torch/fp32/128x256"
+    assert notes[1].startswith("onnxruntime/fp32/128x256: other engines (A: depth depth_tiny onnxruntime")
+    assert "B: depth depth_small onnxruntime fp32 128x256, panoptic" in notes[1]
+    ext_a = " ".join(a["system"]["cpu_extensions"]) or "none"
+    assert notes[2] == f"other CPU extensions: A {ext_a}, B neon"
+    assert notes[-1] == f"other versions: onnxruntime {a['system']['versions']['onnxruntime']} -> 9.9.9"
+    changed = two_results[1].parent / "b_changed.json"
+    changed.write_text(json.dumps(b))
+    assert main(["bench", "--compare", str(two_results[0]), str(changed)]) == 0
+    err = capsys.readouterr().err
+    assert "note: only in B (not compared): torch/fp32/128x256" in err and "note: other versions" in err
     b["results"][0]["config"]["label"] = "other"
+    b["results"].pop()
     with pytest.raises(ConfigError, match="share no configuration"):
         compare(a, b)
 
