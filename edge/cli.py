@@ -244,9 +244,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for bar in bars:
             bar.close()
     if stopped is not None:  # said once the bar is gone
+        done = stopped.data["saved_step"] >= args.steps  # stopped in the last step: nothing to resume
         print(
             f"stopped after {stopped.data['steps']} of {args.steps} steps; wrote {args.out} at step "
-            f"{stopped.data['saved_step']}; to continue the run, give the same command with --resume",
+            f"{stopped.data['saved_step']}"
+            + (" (the run's last)" if done else "; to continue the run, give the same command with --resume"),
             file=sys.stderr,
         )
         raise stopped.original from None

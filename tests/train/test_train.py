@@ -161,6 +161,31 @@ def test_ctrl_c_ends_the_step_saves_and_stops(
     assert not (tmp_path / "ck.pt.train-state").exists()  # that run finished: nothing to resume
 
 
+def test_ctrl_c_in_the_last_step_offers_no_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import edge.train.losses as losses
+
+    calls = []
+    real = losses.depth_loss
+
+    def loss_that_presses_ctrl_c(*args: Any, **kw: Any) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) == 2:  # in the second and last step
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(losses, "depth_loss", loss_that_presses_ctrl_c)
+    out = str(tmp_path / "ck.pt")
+    args = ["train", "--model", "depth_tiny", "--steps", "2", "--size", "64x128", "--batch", "1"]
+    assert main([*args, "--threads", "1", "--quiet", "--out", out]) == 130
+    err = capsys.readouterr().err
+    assert (
+        f"stopped after 2 of 2 steps; wrote {out} at step 2 (the run's last)" in err and "--resume" not in err
+    )
+    assert not (tmp_path / "ck.pt.train-state").exists()
+
+
 def _stop_at(at: int) -> Callable[[int, dict[str, float]], None]:
     """A training log that sends this process a real SIGINT at step ``at`` (the trainer holds it
     until the step ends)."""
