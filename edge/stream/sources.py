@@ -430,6 +430,8 @@ def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source
         return SyntheticSource(uri)
     if scheme == "cityscapes":
         return CityscapesSource(uri)
+    if scheme in ("rtsp", "rtsps", "http", "https") and not _split(uri).hostname:
+        raise SourceError(f"source {uri!r} names no host; expected e.g. {scheme}://192.168.1.10:554/stream")
     if scheme in ("csi", "gst", "rtsp", "rtsps", "http", "https") or uri.startswith("/dev/video"):
         return open_live(uri, reconnect_timeout_s=reconnect_timeout_s)
     if scheme == "file":

@@ -123,6 +123,8 @@ def test_a_looping_folder_counts_what_it_skips_on_every_pass(
         ("synthetic://?colour=red", "unknown options \\['colour'\\]"),
         ("csi://abc", "csi://N"),
         ("/dev/video99", "cannot open source '/dev/video99'"),
+        ("rtsp://", "'rtsp://' names no host; expected e.g. rtsp://192.168.1.10:554/stream"),
+        ("http:///cam.mjpg", "names no host"),
     ],
 )
 def test_bad_source_uris(uri: str, match: str) -> None:
