@@ -7,16 +7,14 @@ import os
 import platform
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from edge.cli_args import (
     count,
     finite_number,
-    output_file,
     output_folder,
     percentile,
     positive_int,
-    positive_number,
 )
 from edge.errors import EdgeError
 from edge.util.interrupts import OrderlyExit, Terminated, end_at_once_on_signal
@@ -191,75 +189,6 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    import json
-
-    from tqdm import tqdm
-
-    from edge.build import parse_size
-    from edge.errors import Interrupted
-    from edge.train.trainer import train
-
-    size = parse_size(args.size)
-    bars: list[Any] = []  # opened at the first step: a bad --init fails before any bar is drawn
-
-    def log(step: int, record: dict[str, float]) -> None:
-        if not bars:
-            bars.append(
-                tqdm(
-                    total=args.steps,
-                    initial=step - 1,  # a resumed run's bar starts where the run stopped
-                    desc=f"train {args.model}",
-                    unit="step",
-                    disable=args.quiet,
-                )
-            )
-        bars[0].update(1)
-        bars[0].set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "step"}, refresh=False)
-        if args.log:
-            with open(args.log, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-
-    stopped: Interrupted | None = None
-    try:
-        info = train(
-            args.model,
-            steps=args.steps,
-            out=args.out,
-            size=size,
-            batch=args.batch,
-            lr=args.lr,
-            seed=args.seed,
-            init=args.init,
-            threads=args.threads,
-            log=log,
-            half=args.half,
-            object_weight=args.object_weight,
-            resume=args.resume,
-            warn=lambda message: print(f"warning: {message}", file=sys.stderr),
-        )
-    except Interrupted as exc:
-        stopped = exc
-    finally:
-        for bar in bars:
-            bar.close()
-    if stopped is not None:  # said once the bar is gone
-        done = stopped.data["saved_step"] >= args.steps  # stopped in the last step: nothing to resume
-        print(
-            f"stopped after {stopped.data['steps']} of {args.steps} steps; wrote {args.out} at step "
-            f"{stopped.data['saved_step']}"
-            + (" (the run's last)" if done else "; to continue the run, give the same command with --resume"),
-            file=sys.stderr,
-        )
-        raise stopped.original from None
-    resumed = f" (resumed at step {info['resumed_from']})" if info["resumed_from"] else ""
-    print(
-        f"wrote {args.out} after {info['steps']} steps{resumed} in {info['seconds']:.0f} s; "
-        f"last losses {info['last']}"
-    )
-    return 0
-
-
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from calib import calibrate, calibrate_from_cache
 
@@ -324,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.cli_bench import add_bench_arguments
     from edge.cli_build import add_build_arguments
     from edge.cli_stream import add_stream_commands
+    from edge.cli_train import add_train_command
 
     parser = argparse.ArgumentParser(prog="edge", description="Edge perception runtime.")
     parser.add_argument("--version", action="version", version=f"edge {__version__}")
@@ -332,46 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_build_arguments(p)
     p.set_defaults(func=_cmd_build)
     add_stream_commands(sub)
-    p = sub.add_parser("train", help="train a zoo model on synthetic drives (how the demo weights were made)")
-    p.add_argument("--model", required=True, help="zoo model name, e.g. panoptic_fpn_tiny")
-    p.add_argument(
-        "--out",
-        type=output_file,
-        required=True,
-        help="checkpoint to write (edge format, rewritten as training goes)",
-    )
-    p.add_argument("--steps", type=positive_int, default=1000, help="default: %(default)s")
-    p.add_argument("--batch", type=positive_int, default=2, help="default: %(default)s")
-    p.add_argument("--size", default="256x512", help="HxW; default: %(default)s")
-    p.add_argument(
-        "--lr", type=positive_number(), default=1e-3, help="AdamW learning rate; default: %(default)s"
-    )
-    p.add_argument("--seed", type=count, default=0, help="default: %(default)s")
-    p.add_argument(
-        "--init", help="start from this checkpoint's weights (a new run: new optimizer and schedule)"
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run that was stopped writing --out, from the training state kept beside it "
-        "(OUT.train-state): same batches, optimizer and schedule as if it had not stopped; the other "
-        "settings must be the ones it was started with",
-    )
-    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
-    p.add_argument("--log", type=output_file, metavar="PATH", help="append per-step losses as JSON lines")
-    p.add_argument(
-        "--half", action="store_true", help="store the checkpoint's weights as float16 (half the file)"
-    )
-    p.add_argument(
-        "--object-weight",
-        type=positive_number(),
-        default=1.0,
-        metavar="W",
-        help="depth models: count each pixel of a thing (car, person, ...) W times in the loss, so "
-        "objects' distances count as much as the road's; default: %(default)s (unweighted)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_train)
+    add_train_command(sub)
     p = sub.add_parser("calibrate", help="INT8: Q/DQ ONNX, ranges JSON and a TensorRT 10 calibration cache")
     p.add_argument(
         "model", help="an exported model, e.g. engines/panoptic_fpn_tiny_256x512_b1_onnxruntime_fp32.onnx"
