@@ -155,6 +155,7 @@ def choose_entries(
         raise ManifestError(
             f"{where} lists no {wanted} panoptic or depth engine; "
             + (f"it lists: {', '.join(held)}" if held else "it lists no engines (build some first)")
+            + _selection_hint(entries, backend=backend, precision=precision, size=size)
         )
     if size is None and found["panoptic"] and found["depth"]:
         newest = {k: _entry_hw(v[-1]) for k, v in found.items()}
@@ -175,6 +176,27 @@ def choose_entries(
     return {k: v[-1] if v else None for k, v in found.items()}
 
 
+def _selection_hint(
+    entries: list[dict[str, Any]], *, backend: str, precision: str | None, size: tuple[int, int] | None
+) -> str:
+    """The flag that selects engines the folder does hold, where one flag is what is off."""
+    backends = sorted({str(e.get("backend")) for e in entries} - {backend})
+    mine = [e for e in entries if e.get("backend") == backend]
+    if not mine:
+        return f" (run those with --backend {' or '.join(backends)})" if backends else ""
+    if precision is not None and not any(e.get("precision") == precision for e in mine):
+        have = sorted({str(e.get("precision")) for e in mine})
+        return f" (its {backend} engines are {', '.join(have)}: --precision {have[0]})"
+    if size is not None:
+        fitting = [e for e in mine if precision is None or e.get("precision") == precision]
+        sizes = sorted({hw for hw in map(_entry_hw, fitting) if hw})
+        if sizes and tuple(size) not in sizes:
+            shown = ", ".join(f"{h}x{w}" for h, w in sizes)
+            flag = f"--size {shown}" if len(sizes) == 1 else "one of them with --size"
+            return f" (its {backend} engines are at {shown}: {flag})"
+    return ""
+
+
 def _describe(entry: dict[str, Any]) -> str:
     hw = _entry_hw(entry)
     size = f"{hw[0]}x{hw[1]}" if hw else "?"
@@ -185,7 +207,7 @@ def _engines_of(entries: Any, model: str) -> str:
     """What the manifest does hold for ``model``, so a wrong flag is obvious from the error."""
     have = [f"{e.get('kind')} {_describe(e).split(' ', 1)[1]}" for e in entries if e.get("model") == model]
     if not have:
-        return f"it lists no engine for {model!r} (build one with: python build_engines.py --models {model})"
+        return f"it lists no engine for {model!r} (build one with: edge build --models {model})"
     return f"engines it lists for {model!r}: {', '.join(sorted(have))}"
 
 

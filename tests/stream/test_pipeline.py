@@ -151,7 +151,10 @@ def test_wrong_model_flag_says_what_the_manifest_holds(tiny_engines: Path) -> No
         EngineSet.from_manifest(tiny_engines, panoptic="depth_tiny")
     assert "has no onnxruntime panoptic engine for 'depth_tiny'" in str(info.value)
     assert f"engines it lists for 'depth_tiny': depth onnxruntime fp32 {h}x{w}" in str(info.value)
-    with pytest.raises(ManifestError, match=r"lists no engine for 'depth_r18' \(build one with: python "):
+    with pytest.raises(
+        ManifestError,
+        match=r"lists no engine for 'depth_r18' \(build one with: edge build --models depth_r18\)",
+    ):
         EngineSet.from_manifest(tiny_engines, depth="depth_r18")
     with pytest.raises(
         ManifestError, match=f"has no onnxruntime int8 depth engine.*depth onnxruntime fp32 {h}x{w}"
@@ -482,6 +485,15 @@ def test_choose_entries_keeps_one_input_size() -> None:
         choose_entries(entries[2:3] + entries[4:5], backend="onnxruntime")
     with pytest.raises(ManifestError, match="lists no tensorrt panoptic or depth engine; it lists: depth d"):
         choose_entries(entries, backend="tensorrt")
+    # each error names the one flag that selects what the folder holds
+    with pytest.raises(ManifestError, match=r"\(run those with --backend onnxruntime\)$"):
+        choose_entries(entries, backend="tensorrt")
+    with pytest.raises(ManifestError, match=r"\(its onnxruntime engines are fp32, int8: --precision fp32\)$"):
+        choose_entries(entries, backend="onnxruntime", precision="fp16")
+    with pytest.raises(ManifestError, match=r"\(its onnxruntime engines are at 256x512: --size 256x512\)$"):
+        choose_entries(entries, backend="onnxruntime", precision="int8", size=(64, 128))
+    with pytest.raises(ManifestError, match=r"at 64x128, 128x256, 256x512: one of them with --size\)$"):
+        choose_entries(entries, backend="onnxruntime", size=(512, 1024))
 
 
 def _free_port() -> int:
