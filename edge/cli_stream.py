@@ -8,16 +8,22 @@ from typing import Any
 
 from edge.cli_args import output_file, output_folder, positive_int, positive_number, positive_seconds
 
-BACKENDS = ["onnxruntime", "tensorrt", "torch"]
+BACKENDS = ["auto", "onnxruntime", "tensorrt", "torch"]
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     """Which engines of a directory to run; the manifest may hold several of each kind."""
     p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
     p.add_argument(
-        "--backend", default="onnxruntime", choices=BACKENDS, help="engine backend; default: %(default)s"
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="engine backend; default: auto, the fastest here that the folder has engines for "
+        "(with a CUDA GPU TensorRT, then torch on CUDA, then ONNX Runtime; else ONNX Runtime, then torch)",
     )
-    p.add_argument("--device", help="torch backend only: cpu (default) or cuda[:N]")
+    p.add_argument(
+        "--device", help="torch backend only: cpu or cuda[:N] (default: cuda where auto chose it, else cpu)"
+    )
     p.add_argument("--panoptic", metavar="MODEL", help="panoptic model to use when several are built")
     p.add_argument("--depth", metavar="MODEL", help="depth model to use when several are built")
     p.add_argument(

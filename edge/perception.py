@@ -84,7 +84,7 @@ class Perception:
         cls,
         engines_dir: str | Path = "engines",
         *,
-        backend: str = "onnxruntime",
+        backend: str = "auto",
         panoptic: str | None = None,
         depth: str | None = None,
         precision: str | None = None,
@@ -95,16 +95,16 @@ class Perception:
     ) -> Perception:
         """The engines of a folder that build_engines.py wrote, chosen as ``edge run`` chooses
         (the newest build of each kind that fits the arguments)."""
-        from edge.stream import default_engine_options
 
-        engines = EngineSet.from_manifest(
+        engines = EngineSet.open(
             engines_dir,
             backend=backend,
             panoptic=panoptic,
             depth=depth,
             precision=precision,
             size=size,
-            engine_options=default_engine_options(backend, threads, device),
+            threads=threads,
+            device=device,
         )
         return cls(engines=engines, tracker=LatencyTracker(deadline_ms=deadline_ms))
 

@@ -26,7 +26,7 @@ def replay(
     source: str,
     *,
     engines: str | Path,
-    backend: str = "onnxruntime",
+    backend: str = "auto",
     evaluate: bool = True,
     out_dir: str | Path | None = None,
     threads: int | None = None,
@@ -43,7 +43,6 @@ def replay(
     from edge.eval import Evaluator
     from edge.latency import LatencyTracker
     from edge.latency.status import StatusLine
-    from edge.stream import default_engine_options
     from edge.stream.engines import EngineSet
     from edge.stream.frame import Result
     from edge.stream.pipeline import Pipeline
@@ -59,14 +58,15 @@ def replay(
             raise SourceError(
                 f"edge replay reads a Cityscapes-layout folder: cityscapes://DIR, got {source!r}"
             )
-        engine_set = EngineSet.from_manifest(
+        engine_set = EngineSet.open(
             engines,
             backend=backend,
             panoptic=panoptic,
             depth=depth,
             precision=precision,
             size=size,
-            engine_options=default_engine_options(backend, threads, device),
+            threads=threads,
+            device=device,
         )
         undo.callback(engine_set.close)
         writer = PredictionWriter(Path(out_dir)) if out_dir is not None else None

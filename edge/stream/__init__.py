@@ -44,7 +44,7 @@ def run_stream(
     *,
     engines: str | Path,
     sinks: Sequence[str] = ("null://",),
-    backend: str = "onnxruntime",
+    backend: str = "auto",
     max_frames: int | None = None,
     deadline_ms: float | None = None,
     realtime: bool = False,
@@ -83,14 +83,15 @@ def run_stream(
             require_writable(path, folder=False, what=what)
 
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
-        engine_set = EngineSet.from_manifest(
+        engine_set = EngineSet.open(
             engines,
             backend=backend,
             panoptic=panoptic,
             depth=depth,
             precision=precision,
             size=size,
-            engine_options=default_engine_options(backend, threads, device),
+            threads=threads,
+            device=device,
         )
         undo.callback(engine_set.close)
         src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)

@@ -38,6 +38,38 @@ class EngineSet:
                 e.close()
 
     @classmethod
+    def open(
+        cls,
+        engines_dir: str | Path,
+        *,
+        backend: str = "auto",
+        panoptic: str | None = None,
+        depth: str | None = None,
+        precision: str | None = None,
+        size: tuple[int, int] | None = None,
+        threads: int | None = None,
+        device: str | None = None,
+    ) -> EngineSet:
+        """from_manifest with the engine options a stream uses (half the cores each, the torch
+        device); backend ``auto`` takes the fastest backend here that the folder has engines for
+        (choose_backend)."""
+        from edge.stream import default_engine_options
+
+        if backend == AUTO:
+            backend, device = choose_backend(
+                engines_dir, panoptic=panoptic, depth=depth, precision=precision, size=size, device=device
+            )
+        return cls.from_manifest(
+            engines_dir,
+            backend=backend,
+            panoptic=panoptic,
+            depth=depth,
+            precision=precision,
+            size=size,
+            engine_options=default_engine_options(backend, threads, device),
+        )
+
+    @classmethod
     def from_manifest(
         cls,
         engines_dir: str | Path,
@@ -110,6 +142,83 @@ class EngineSet:
 
             print(f"warning: {int8_without_vnni_advice(seven_bit)}", file=sys.stderr)
         return cls(engines["panoptic"], engines["depth"], rng, described)
+
+
+AUTO = "auto"
+
+
+def choose_backend(
+    engines_dir: str | Path,
+    *,
+    panoptic: str | None = None,
+    depth: str | None = None,
+    precision: str | None = None,
+    size: tuple[int, int] | None = None,
+    device: str | None = None,
+) -> tuple[str, str | None]:
+    """(backend, torch device) for ``--backend auto``: of the backends the folder holds
+    engines for (that fit the filters and this machine), one with both kinds where there is
+    one, and of those the fastest here: with a CUDA GPU TensorRT, then torch on CUDA, then
+    ONNX Runtime; without one ONNX Runtime, then torch on the CPU. ``device`` (torch only)
+    leaves torch alone to choose."""
+    root = Path(engines_dir)
+    if not root.is_dir():
+        raise ManifestError(
+            f"engines directory {str(root)!r} does not exist; build engines first, e.g. "
+            f"edge build --out {root}"
+        )
+    manifest = Manifest.load(root, must_exist=True)
+    entries = list(manifest.engines.values())
+    held = {str(e.get("backend")) for e in entries}
+    if device is not None:
+        order: tuple[str, ...] = ("torch",)
+    elif held & {"tensorrt", "torch"} and _cuda_here():
+        order = ("tensorrt", "torch", "onnxruntime")
+    else:
+        order = ("onnxruntime", "torch", "tensorrt")
+    candidates = [b for b in order if b in held] or list(order[:1])
+    refusals: list[ManifestError] = []
+    fitting: list[tuple[int, str]] = []  # (kinds it has, backend), in the order of preference
+    for backend in candidates:
+        try:
+            chosen = choose_entries(
+                entries,
+                backend=backend,
+                panoptic=panoptic,
+                depth=depth,
+                precision=precision,
+                size=size,
+                where=repr(str(manifest.path)),
+            )
+            for entry in chosen.values():
+                if entry is not None:
+                    check_compatible(entry, root)
+        except ManifestError as exc:  # EngineMismatchError is one
+            refusals.append(exc)
+            continue
+        fitting.append((sum(e is not None for e in chosen.values()), backend))
+    if fitting:
+        # a backend with both kinds beats a faster one with only depth (or only panoptic)
+        backend = max(fitting, key=lambda f: f[0])[1]
+        if backend == "torch" and device is None:
+            device = "cuda" if order[0] == "tensorrt" else "cpu"
+        return backend, device
+    if len(refusals) == 1:
+        raise refusals[0]
+    raise ManifestError(
+        f"none of the engines in {str(root)!r} fits (--backend auto tried "
+        + ", ".join(candidates)
+        + "): "
+        + "; ".join(f"{b}: {exc}" for b, exc in zip(candidates, refusals, strict=True))
+    )
+
+
+def _cuda_here() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def choose_entries(

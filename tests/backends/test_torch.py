@@ -82,7 +82,55 @@ def test_pipeline_runs_torch_engines(torch_engines: Path) -> None:
     assert s["frames_out"] == 3
     assert {"panoptic", "depth"} <= set(s["stages_ms"])
     with pytest.raises(ConfigError, match="torch backend only"):
-        run_stream("synthetic://?frames=1", engines=torch_engines, device="cuda")
+        run_stream("synthetic://?frames=1", engines=torch_engines, backend="onnxruntime", device="cuda")
+
+
+def test_backend_auto_takes_the_fastest_the_folder_has(
+    torch_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Torch engines alone: torch. Torch with both kinds beside an ONNX Runtime depth engine:
+    torch; depth alone on each: ONNX Runtime on a CPU, and on a CUDA machine torch on CUDA,
+    past a TensorRT engine that does not fit (no TensorRT here). What fits nowhere names
+    every backend tried."""
+    import json
+    import shutil
+
+    import edge.stream.engines as engines_mod
+    from edge.cli import main
+    from edge.errors import ManifestError
+    from edge.stream.engines import choose_backend
+
+    cuda = "cuda" if torch.cuda.is_available() else "cpu"
+    assert choose_backend(torch_engines) == ("torch", cuda)
+    both = tmp_path / "both"
+    shutil.copytree(torch_engines, both)
+    build_all([BuildRequest(model="depth_tiny", height=64, width=128)], both, show_progress=False)
+    assert choose_backend(both) == ("torch", cuda)  # both kinds beat depth alone
+    with pytest.raises(
+        ManifestError, match=r"--backend auto tried .*onnxruntime: .*lists no onnxruntime int8"
+    ):
+        choose_backend(both, precision="int8")
+    # without the torch panoptic engine, each backend has depth alone: the faster one here
+    manifest = json.loads((both / "manifest.json").read_text())
+    del manifest["engines"]["panoptic_fpn_tiny_64x128_b1_torch_fp32"]
+    (both / "manifest.json").write_text(json.dumps(manifest))
+    if not torch.cuda.is_available():
+        assert choose_backend(both) == ("onnxruntime", None)
+    assert choose_backend(both, device="cpu") == ("torch", "cpu")
+    # a GPU machine's order, with a TensorRT engine this machine cannot run
+    onnx_depth = next(e for e in manifest["engines"].values() if e["backend"] == "onnxruntime")
+    manifest["engines"]["trt"] = {**onnx_depth, "id": "trt", "backend": "tensorrt", "built_at": "9999"}
+    (both / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(engines_mod, "_cuda_here", lambda: True)
+    assert choose_backend(both) == ("torch", "cuda")
+    monkeypatch.undo()
+    # the CLI's default is auto: these engines run without --backend
+    summary = tmp_path / "s.json"
+    args = ["run", "synthetic://?frames=2&size=64x128", "--engines", str(torch_engines), "--threads", "1"]
+    if torch.cuda.is_available():
+        args += ["--device", "cpu"]
+    assert main([*args, "--summary", str(summary)]) == 0
+    assert json.loads(summary.read_text())["engines"]["depth"] == "depth_tiny torch fp32 64x128"
 
 
 @pytest.mark.gpu
