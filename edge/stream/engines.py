@@ -85,27 +85,10 @@ class EngineSet:
 
         ``engine_options`` go to the backend (e.g. ``intra_op_threads`` for ONNX Runtime).
         """
-        root = Path(engines_dir)
-        if not root.is_dir():
-            raise ManifestError(
-                f"engines directory {str(root)!r} does not exist; build engines first, e.g. "
-                f"edge build --out {root}"
-            )
-        manifest = Manifest.load(root, must_exist=True)
-
-        chosen = choose_entries(
-            list(manifest.engines.values()),
-            backend=backend,
-            panoptic=panoptic,
-            depth=depth,
-            precision=precision,
-            size=size,
-            where=repr(str(manifest.path)),
+        root, manifest = _manifest_of(engines_dir)
+        chosen = _fitting_entries(
+            manifest, root, backend=backend, panoptic=panoptic, depth=depth, precision=precision, size=size
         )
-        for entry in chosen.values():
-            if entry is not None:
-                manifest.check_engine_entry(entry)
-                check_compatible(entry, root)
         shapes = {tuple(e["inputs"][0]["shape"]) for e in chosen.values() if e}
         if len(shapes) > 1:
             raise ManifestError(
@@ -161,15 +144,8 @@ def choose_backend(
     one, and of those the fastest here: with a CUDA GPU TensorRT, then torch on CUDA, then
     ONNX Runtime; without one ONNX Runtime, then torch on the CPU. ``device`` (torch only)
     leaves torch alone to choose."""
-    root = Path(engines_dir)
-    if not root.is_dir():
-        raise ManifestError(
-            f"engines directory {str(root)!r} does not exist; build engines first, e.g. "
-            f"edge build --out {root}"
-        )
-    manifest = Manifest.load(root, must_exist=True)
-    entries = list(manifest.engines.values())
-    held = {str(e.get("backend")) for e in entries}
+    root, manifest = _manifest_of(engines_dir)
+    held = {str(e.get("backend")) for e in manifest.engines.values()}
     if device is not None:
         order: tuple[str, ...] = ("torch",)
     elif held & {"tensorrt", "torch"} and _cuda_here():
@@ -181,18 +157,15 @@ def choose_backend(
     fitting: list[tuple[int, str]] = []  # (kinds it has, backend), in the order of preference
     for backend in candidates:
         try:
-            chosen = choose_entries(
-                entries,
+            chosen = _fitting_entries(
+                manifest,
+                root,
                 backend=backend,
                 panoptic=panoptic,
                 depth=depth,
                 precision=precision,
                 size=size,
-                where=repr(str(manifest.path)),
             )
-            for entry in chosen.values():
-                if entry is not None:
-                    check_compatible(entry, root)
         except ManifestError as exc:  # EngineMismatchError is one
             refusals.append(exc)
             continue
@@ -211,6 +184,43 @@ def choose_backend(
         + "): "
         + "; ".join(f"{b}: {exc}" for b, exc in zip(candidates, refusals, strict=True))
     )
+
+
+def _manifest_of(engines_dir: str | Path) -> tuple[Path, Manifest]:
+    root = Path(engines_dir)
+    if not root.is_dir():
+        raise ManifestError(
+            f"engines directory {str(root)!r} does not exist; build engines first, e.g. "
+            f"edge build --out {root}"
+        )
+    return root, Manifest.load(root, must_exist=True)
+
+
+def _fitting_entries(
+    manifest: Manifest,
+    root: Path,
+    *,
+    backend: str,
+    panoptic: str | None,
+    depth: str | None,
+    precision: str | None,
+    size: tuple[int, int] | None,
+) -> dict[str, dict[str, Any] | None]:
+    """choose_entries on the manifest, each chosen entry checked as sound and fit for this machine."""
+    chosen = choose_entries(
+        list(manifest.engines.values()),
+        backend=backend,
+        panoptic=panoptic,
+        depth=depth,
+        precision=precision,
+        size=size,
+        where=repr(str(manifest.path)),
+    )
+    for entry in chosen.values():
+        if entry is not None:
+            manifest.check_engine_entry(entry)
+            check_compatible(entry, root)
+    return chosen
 
 
 def _cuda_here() -> bool:
