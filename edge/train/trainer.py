@@ -236,7 +236,8 @@ def _warn_if_replacing(out: str | Path, warn: Callable[[str], None]) -> None:
     if not path.is_file():
         return
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        # mapped, not read: only the step is wanted, not the weights and optimizer moments
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         where = f" at step {state['step']} of {state['run']['steps']}"
     except Exception:  # only a warning: an unreadable state is replaced all the same
         where = ""
