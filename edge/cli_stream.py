@@ -154,8 +154,9 @@ def add_stream_commands(sub: Any) -> None:
         "--sink",
         action="append",
         metavar="URI",
-        help="out.mp4, dir://frames/, http://127.0.0.1:8080 (live web viewer), display:// (OpenCV "
-        "window), null:// (repeatable); default: null://",
+        help="out.mp4, objects.jsonl, dir://frames/, http://127.0.0.1:8080 (live web viewer), display:// "
+        "(OpenCV window), null:// (repeatable); video, dir:// and display:// show overlay | depth, or "
+        "?view=panoptic, depth or input (the source's frames: a recording); default: null://",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.add_argument(
@@ -197,7 +198,12 @@ def add_stream_commands(sub: Any) -> None:
         metavar="DIR",
         help="write predictions (Cityscapes formats) and metrics.json here",
     )
-    p.add_argument("--sink", action="append", metavar="URI", help="also write the overlay video/frames")
+    p.add_argument(
+        "--sink",
+        action="append",
+        metavar="URI",
+        help="also write the overlay video/frames (as edge run's --sink, ?view= too)",
+    )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.set_defaults(func=cmd_replay)
 

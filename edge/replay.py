@@ -70,7 +70,7 @@ def replay(
         )
         undo.callback(engine_set.close)
         writer = PredictionWriter(Path(out_dir)) if out_dir is not None else None
-        opened = open_sinks(sinks, fps=src.fps or 17.0)
+        opened = open_sinks(sinks, fps=src.fps or 17.0, kinds=engine_set.kinds)
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     evaluator = Evaluator(max_depth=min(80.0, engine_set.depth_range[1]))
     errors: list[BaseException] = []

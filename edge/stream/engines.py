@@ -32,6 +32,11 @@ class EngineSet:
         shape = engine.inputs[0].shape
         return int(shape[2]), int(shape[3])
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of engine this set runs: ("panoptic", "depth"), or one of them."""
+        return tuple(k for k in ("panoptic", "depth") if getattr(self, k) is not None)
+
     def close(self) -> None:
         for e in (self.panoptic, self.depth):
             if e is not None:

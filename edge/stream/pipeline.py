@@ -26,7 +26,7 @@ from edge.errors import ConfigError, SinkError, SourceError
 from edge.latency import LatencyTracker
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
-from edge.stream.sinks import Sink
+from edge.stream.sinks import Sink, sink_image
 from edge.stream.sources import Source
 
 _END = object()
@@ -278,8 +278,7 @@ class Pipeline:
             if write_result is not None:
                 write_result(result)
             else:
-                assert result.rendered is not None  # _post renders before it writes
-                sink.write(result.rendered, seq)
+                sink.write(sink_image(result, getattr(sink, "view", "composite")), seq)
         except (OSError, SinkError) as exc:
             self.tracker.sink_failed()
             key = (sink.uri, type(exc).__name__)

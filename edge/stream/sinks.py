@@ -2,6 +2,10 @@
 lines), ``dir://frames/``, ``http://127.0.0.1:8080`` (the live web viewer, edge.viewer),
 ``display://`` (an OpenCV window), ``null://``.
 
+Video, folder and window sinks show the composite (overlay | depth) unless their URI asks
+for another view: ``?view=panoptic``, ``depth``, or ``input`` (the frames as they came from
+the source, at its own size: a recording that ``edge run`` can replay).
+
 The video and JSON-lines sinks write to a hidden partial file and rename it on close, so
 an interrupted run never leaves a truncated file under the final name.
 """
@@ -13,10 +17,10 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
@@ -24,6 +28,8 @@ from edge.errors import SinkError
 from edge.util.fs import output_path_problem
 
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+# what a picture sink can show of a frame; "input" is the source's frame before resizing
+VIEWS = ("composite", "panoptic", "depth", "input")
 
 
 class Sink(Protocol):
@@ -54,9 +60,9 @@ def _checked(uri: str, path: Path, *, folder: bool) -> None:
 
 
 class VideoSink:
-    def __init__(self, uri: str, path: Path, fps: float) -> None:
+    def __init__(self, uri: str, path: Path, fps: float, *, view: str = "composite") -> None:
         _checked(uri, path, folder=False)
-        self.uri, self.path, self.fps = uri, path, fps
+        self.uri, self.path, self.fps, self.view = uri, path, fps, view
         self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
         self.frames = 0
         self._writer: Any = None
@@ -133,10 +139,10 @@ class ObjectsSink:
 
 
 class DirSink:
-    def __init__(self, uri: str, folder: Path) -> None:
+    def __init__(self, uri: str, folder: Path, *, view: str = "composite") -> None:
         _checked(uri, folder, folder=True)
         folder.mkdir(parents=True, exist_ok=True)
-        self.uri, self.folder = uri, folder
+        self.uri, self.folder, self.view = uri, folder, view
         self.frames = 0
 
     def write(self, image: np.ndarray, seq: int) -> None:
@@ -156,10 +162,10 @@ class DirSink:
 class DisplaySink:
     """An OpenCV window; q or Esc in it ends the run like Ctrl-C."""
 
-    def __init__(self, uri: str, title: str = "edge") -> None:
+    def __init__(self, uri: str, title: str = "edge", *, view: str = "composite") -> None:
         import cv2
 
-        self.uri, self.title, self.frames = uri, title, 0
+        self.uri, self.title, self.frames, self.view = uri, title, 0, view
         if not has_gui():
             raise SinkError(
                 f"sink {uri!r} needs OpenCV with a GUI backend, and this one ({cv2.__version__}) has none: "
@@ -212,47 +218,105 @@ def open_sink(uri: str, *, fps: float = 17.0) -> Sink:
     if parts.scheme == "null":
         return NullSink(uri)
     if parts.scheme == "display":
-        return DisplaySink(uri, title=(parts.netloc + parts.path) or "edge")
+        title = (parts.netloc + parts.path) or "edge"
+        return DisplaySink(uri, title=title, view=_view_option(uri, parts.query))
     if parts.scheme == "http":
         from edge.viewer import ViewerSink, parse_viewer_uri
 
         host, port = parse_viewer_uri(uri)
         return ViewerSink(uri, host=host, port=port)
     if parts.scheme == "dir":
-        return DirSink(uri, Path(parts.netloc + parts.path))
-    path = Path(parts.path if parts.scheme == "file" else uri)
+        return DirSink(uri, Path(parts.netloc + parts.path), view=_view_option(uri, parts.query))
+    if parts.scheme == "file":
+        name, query = parts.path, parts.query
+    else:  # a plain path: only a "?" starts options (a "#" is part of the name)
+        name, _, query = uri.partition("?")
+    path = Path(name)
     if parts.scheme in ("", "file") and path.suffix.lower() == ".jsonl":
+        if query:
+            raise SinkError(
+                f"sink {uri!r}: {path.name} records what was found in each frame, not a picture, so it "
+                "takes no options (view= is for video, dir:// and display:// sinks)"
+            )
         return ObjectsSink(uri, path)
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
-            f"unknown sink {uri!r}; {_folder_hint(parts.scheme, path, uri)}supported: a video path "
+            f"unknown sink {uri!r}; {_folder_hint(parts.scheme, name, query)}supported: a video path "
             f"ending in {sorted(VIDEO_SUFFIXES)}, objects.jsonl (objects and distances per frame), "
-            "dir://FOLDER, http://127.0.0.1:8080 (live viewer), display:// (window), null://"
+            "dir://FOLDER, http://127.0.0.1:8080 (live viewer), display:// (window), null://; "
+            f"video, dir:// and display:// take ?view={'|'.join(VIEWS)}"
         )
-    return VideoSink(uri, path, fps)
+    return VideoSink(uri, path, fps, view=_view_option(uri, query))
 
 
-def _folder_hint(scheme: str, path: Path, uri: str) -> str:
-    """What to write for a folder of frames, when ``uri`` looks like one was meant."""
+def _view_option(uri: str, query: str) -> str:
+    """The ``view=`` of a picture sink's URI (composite when absent); anything else is refused."""
+    view = "composite"
+    seen = False
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key != "view":
+            raise SinkError(f"sink {uri!r}: unknown option {key!r}; the one option is view={'|'.join(VIEWS)}")
+        if seen:
+            raise SinkError(f"sink {uri!r}: view= is given twice; give one of {', '.join(VIEWS)}")
+        if value not in VIEWS:
+            raise SinkError(f"sink {uri!r}: view={value!r}; expected one of {', '.join(VIEWS)}")
+        view, seen = value, True
+    if query and not seen:  # "?" alone, or "?&": nothing parse_qsl reports
+        raise SinkError(f"sink {uri!r}: option {query!r} is not view={'|'.join(VIEWS)}")
+    return view
+
+
+def _folder_hint(scheme: str, name: str, query: str) -> str:
+    """What to write for a folder of frames, when ``name`` looks like one was meant."""
     if scheme not in ("", "file"):
         return ""
-    if uri.endswith(("/", os.sep)) or path.is_dir():
-        return f"frames as PNG files into that folder are dir://{path}; "
+    path, options = Path(name), f"?{query}" if query else ""
+    if name.endswith(("/", os.sep)) or path.is_dir():
+        return f"frames as PNG files into that folder are dir://{path}{options}; "
     if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
-        return f"one PNG per frame goes into a folder: dir://{path.with_suffix('')}; "
+        return f"one PNG per frame goes into a folder: dir://{path.with_suffix('')}{options}; "
     return ""
 
 
-def open_sinks(uris: Sequence[str], *, fps: float) -> list[Sink]:
+def open_sinks(
+    uris: Sequence[str], *, fps: float, kinds: Collection[str] = ("panoptic", "depth")
+) -> list[Sink]:
     """Open every sink in ``uris``; if one cannot be opened, those already open (a viewer
-    listening on its port) are closed before the error propagates."""
+    listening on its port) are closed before the error propagates. ``kinds``: the engines
+    that run, so a sink asking for the view of a missing one fails now, not at every frame."""
     opened: list[Sink] = []
     try:
         for uri in uris:
-            opened.append(open_sink(uri, fps=fps))
+            sink = open_sink(uri, fps=fps)
+            opened.append(sink)
+            view = getattr(sink, "view", "composite")
+            if view in ("panoptic", "depth") and view not in kinds:
+                raise SinkError(
+                    f"sink {uri!r} shows the {view} view, and no {view} engine runs (engines: "
+                    f"{', '.join(kinds) or 'none'}); views here: "
+                    f"{', '.join(v for v in VIEWS if v in kinds or v in ('composite', 'input'))}"
+                )
     except BaseException:
         for sink in opened:
             with contextlib.suppress(Exception):
                 sink.close()
         raise
     return opened
+
+
+def sink_image(result: Any, view: str) -> np.ndarray:
+    """The picture a sink showing ``view`` gets of a rendered result (edge.stream.pipeline)."""
+    if view == "composite":
+        if result.rendered is None:
+            raise SinkError("the frame was not rendered")
+        image: np.ndarray = result.rendered
+        return image
+    if view == "input":
+        from edge.stream.pipeline import frame_rgb
+
+        return frame_rgb(result.frame)
+    views = result.extras.get("views", {})
+    if view not in views:
+        raise SinkError(f"the frame has no {view} view (views: {', '.join(views) or 'none'})")
+    image = views[view]
+    return image

@@ -23,7 +23,7 @@ from edge.stream import run_stream
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
 from edge.stream.pipeline import Pipeline
-from edge.stream.sinks import NullSink
+from edge.stream.sinks import NullSink, open_sinks
 from edge.stream.sources import open_source
 from tests.conftest import TEST_SIZE, stop_process
 from tests.stream.test_capture import Camera
@@ -538,3 +538,72 @@ def test_run_stream_checks_its_log_paths_before_running(tiny_engines: Path, tmp_
         ConfigError, match="summary '.*' cannot be written: '.*a_file' is a file, not a folder"
     ):
         run_stream("synthetic://?frames=2", engines=tiny_engines, summary_json=tmp_path / "a_file" / "s.json")
+
+
+def test_sinks_show_the_view_their_uri_asks_for(tiny_engines: Path, tmp_path: Path) -> None:
+    """view=input records the source's frames at their own size (losslessly into dir://, so
+    they equal the decoded file, and as a video edge run reads back); view=depth and
+    view=panoptic write one half of the composite."""
+    write_video(tmp_path / "in.mp4", 6, size=(96, 200))
+    rec = tmp_path / "rec.mp4"
+    sinks = [
+        f"{rec}?view=input",
+        f"dir://{tmp_path / 'raw'}?view=input",
+        f"dir://{tmp_path / 'depth'}?view=depth",
+        f"{tmp_path / 'pan.avi'}?view=panoptic",
+        str(tmp_path / "both.mp4"),
+    ]
+    seen: list[Result] = []
+    engines = EngineSet.from_manifest(tiny_engines)
+    source = open_source(str(tmp_path / "in.mp4"))
+    opened = open_sinks(sinks, fps=10, kinds=engines.kinds)
+    Pipeline(source=source, engines=engines, sinks=opened, on_result=seen.append).run()
+    engines.close()
+    decoded = open_source(str(tmp_path / "in.mp4"))
+    raw = sorted((tmp_path / "raw").iterdir())
+    assert [p.name for p in raw] == [f"frame_{i:06d}.png" for i in range(6)]
+    for png in raw:
+        frame = decoded.read()
+        assert frame is not None
+        assert np.array_equal(cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB), frame.image)
+    replayed = open_source(str(rec))
+    frames = [f for f in iter(replayed.read, None)]
+    assert len(frames) == 6 and frames[0].image.shape == (96, 200, 3)
+    # the halves: each sink has the pixels of its own view
+    depth_png = cv2.cvtColor(cv2.imread(str(tmp_path / "depth" / "frame_000005.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(depth_png, seen[5].extras["views"]["depth"])
+    assert depth_png.shape == (*TEST_SIZE, 3)
+    for name, width in (("pan.avi", TEST_SIZE[1]), ("both.mp4", 2 * TEST_SIZE[1])):
+        cap = cv2.VideoCapture(str(tmp_path / name))
+        assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 6 and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == width
+        cap.release()
+
+
+def test_a_view_of_an_engine_that_does_not_run_is_refused_before_the_run(
+    tiny_engines: Path, tmp_path: Path
+) -> None:
+    depth_only = tmp_path / "engines"
+    shutil.copytree(tiny_engines, depth_only)
+    manifest = json.loads((depth_only / "manifest.json").read_text())
+    manifest["engines"] = {k: e for k, e in manifest["engines"].items() if e["kind"] == "depth"}
+    (depth_only / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(
+        SinkError,
+        match=r"shows the panoptic view, and no panoptic engine runs \(engines: depth\); "
+        r"views here: composite, depth, input",
+    ):
+        run_stream(
+            "synthetic://?size=128x256&frames=2",
+            engines=depth_only,
+            sinks=[f"dir://{tmp_path / 'first'}", f"{tmp_path / 'pan.mp4'}?view=panoptic"],
+        )
+    assert not (tmp_path / "pan.mp4").exists() and not any((tmp_path / "first").iterdir())
+    # the depth view alone is what a depth-only run makes: the composite is that view
+    seen: list[Result] = []
+    engines = EngineSet.from_manifest(depth_only)
+    sinks = open_sinks([f"dir://{tmp_path / 'd'}?view=depth"], fps=10, kinds=engines.kinds)
+    source = open_source("synthetic://?size=128x256&frames=2")
+    Pipeline(source=source, engines=engines, sinks=sinks, on_result=seen.append).run()
+    engines.close()
+    png = cv2.cvtColor(cv2.imread(str(tmp_path / "d" / "frame_000001.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(png, seen[1].rendered)

@@ -213,3 +213,32 @@ def test_objects_sink_keeps_finished_lines_and_finalises(tmp_path: Path) -> None
     sink.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["objects.jsonl"]
     assert (tmp_path / "objects.jsonl").read_text().splitlines() == partial
+
+
+def test_picture_sinks_take_a_view_and_refuse_other_options(tmp_path: Path) -> None:
+    for uri, kind, view in (
+        (f"{tmp_path / 'o.mp4'}?view=input", VideoSink, "input"),
+        (f"file://{tmp_path / 'o.mkv'}?view=depth", VideoSink, "depth"),
+        (f"dir://{tmp_path / 'f'}?view=panoptic", DirSink, "panoptic"),
+        (f"dir://{tmp_path / 'g'}", DirSink, "composite"),
+        (str(tmp_path / "a#b.mp4"), VideoSink, "composite"),  # "#" belongs to a plain path's name
+    ):
+        sink = open_sink(uri)
+        assert isinstance(sink, kind) and sink.view == view, uri
+        sink.close()
+    assert (tmp_path / "f").is_dir()
+    for option, error in (
+        ("view=overlay", r"view='overlay'; expected one of composite, panoptic, depth, input"),
+        ("view=", r"view=''; expected one of"),
+        ("fps=5", r"unknown option 'fps'; the one option is view=composite\|panoptic\|depth\|input"),
+        ("view=depth&view=input", r"view= is given twice"),
+        ("&", r"option '&' is not view="),
+    ):
+        for uri in (f"{tmp_path / 'x.mp4'}?{option}", f"dir://{tmp_path / 'x'}?{option}"):
+            with pytest.raises(SinkError, match=re.escape(uri) + ".*" + error):
+                open_sink(uri)
+    with pytest.raises(SinkError, match=r"records what was found in each frame, not a picture"):
+        open_sink(f"{tmp_path / 'objects.jsonl'}?view=depth")
+    with pytest.raises(SinkError, match=re.escape("into that folder are dir://frames?view=input;")):
+        open_sink("frames/?view=input")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "g"], "a refused sink creates nothing"
