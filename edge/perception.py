@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import BackendError
+from edge.errors import BackendError, ConfigError
 from edge.latency import LatencyTracker
 from edge.postprocess.panoptic import Instance
 from edge.stream.engines import EngineSet
@@ -149,13 +149,21 @@ class Perception:
             latency_ms=self.tracker.frame_ms(seq),
         )
 
-    def render(self, seen: Perceived) -> np.ndarray:
-        """The picture ``edge run`` writes for a frame: the panoptic overlay and the depth in
-        colour side by side (RGB, uint8)."""
+    def render(self, seen: Perceived, *, view: str = "composite") -> np.ndarray:
+        """The picture ``edge run`` writes for a frame (RGB, uint8): by default the panoptic
+        overlay and the depth in colour side by side; ``view="panoptic"`` or ``"depth"`` one of
+        them alone, as a sink's ``?view=`` does."""
         from edge.postprocess.render import compose_views, render_views
 
+        if view not in ("composite", "panoptic", "depth"):
+            raise ConfigError(f"render(view={view!r}): expected 'composite', 'panoptic' or 'depth'")
         views = render_views(seen.image, seen.panoptic, seen.instances, seen.depth, self.engines.depth_range)
-        return compose_views(views)
+        if view == "composite":
+            return compose_views(views)
+        if view not in views:
+            kinds = ", ".join(self.engines.kinds)
+            raise ConfigError(f"render(view={view!r}): no {view} engine runs here (engines: {kinds})")
+        return views[view]
 
     def close(self) -> None:
         """Release the engines; later calls raise BackendError. Closing twice is harmless."""

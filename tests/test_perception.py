@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.errors import BackendError, ManifestError, SourceError
+from edge.errors import BackendError, ConfigError, ManifestError, SourceError
 from edge.perception import Perception
 from edge.stream import default_engine_options
 from edge.stream.engines import EngineSet
@@ -50,6 +50,9 @@ def test_a_call_gives_what_the_pipeline_gives(demo_engines: Path) -> None:
     with Perception.open(demo_engines) as perception:
         seen = [perception(image) for image in frames()]
         rendered = [perception.render(s) for s in seen]
+        halves = [(perception.render(s, view="panoptic"), perception.render(s, view="depth")) for s in seen]
+        with pytest.raises(ConfigError, match=r"render\(view='input'\): expected 'composite', 'panoptic'"):
+            perception.render(seen[0], view="input")
 
     instances = 0
     for s, r, picture in zip(seen, piped, rendered, strict=True):
@@ -60,6 +63,7 @@ def test_a_call_gives_what_the_pipeline_gives(demo_engines: Path) -> None:
         np.testing.assert_array_equal(s.semantic, r.panoptic["sem_labels"][0])
         np.testing.assert_array_equal(s.depth, r.depth["depth"][0, 0])
         np.testing.assert_array_equal(picture, r.rendered)
+        np.testing.assert_array_equal(np.concatenate(halves.pop(0), axis=1), picture)
         assert picture.shape == (TEST_SIZE[0], 2 * TEST_SIZE[1], 3)
         assert set(s.outputs) == {"panoptic", "depth"}
         for inst in s.instances:  # every kept instance owns pixels of the panoptic map
@@ -131,6 +135,24 @@ def test_open_refuses_what_the_folder_lacks(demo_engines: Path, tmp_path: Path) 
         Perception.open(tmp_path / "nothing")
     with pytest.raises(ManifestError, match="no onnxruntime depth engine for 'depth_r18'"):
         Perception.open(demo_engines, depth="depth_r18")
+
+
+def test_a_folder_of_depth_alone_renders_depth_alone(demo_engines: Path, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "engines"
+    shutil.copytree(demo_engines, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["engines"] = {k: e for k, e in manifest["engines"].items() if e["kind"] == "depth"}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with Perception.open(folder) as perception:
+        seen = perception(frames()[0])
+        assert seen.panoptic is None and seen.depth is not None
+        np.testing.assert_array_equal(perception.render(seen), perception.render(seen, view="depth"))
+        with pytest.raises(
+            ConfigError, match=r"view='panoptic'\): no panoptic engine runs here \(engines: depth\)"
+        ):
+            perception.render(seen, view="panoptic")
 
 
 def test_threads_take_turns(demo_engines: Path) -> None:
