@@ -285,10 +285,19 @@ def open_sinks(
     listening on its port) are closed before the error propagates. ``kinds``: the engines
     that run, so a sink asking for the view of a missing one fails now, not at every frame."""
     opened: list[Sink] = []
+    targets: dict[Path, str] = {}
     try:
         for uri in uris:
             sink = open_sink(uri, fps=fps)
             opened.append(sink)
+            target = getattr(sink, "path", None) or getattr(sink, "folder", None)
+            if target is not None:  # two sinks writing one file (or folder) would garble it
+                key = Path(os.path.abspath(target))
+                if key in targets:
+                    raise SinkError(
+                        f"sinks {targets[key]!r} and {uri!r} both write {str(target)!r}; give each its own"
+                    )
+                targets[key] = uri
             view = getattr(sink, "view", "composite")
             if view in ("panoptic", "depth") and view not in kinds:
                 raise SinkError(

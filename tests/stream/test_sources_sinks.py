@@ -242,3 +242,21 @@ def test_picture_sinks_take_a_view_and_refuse_other_options(tmp_path: Path) -> N
     with pytest.raises(SinkError, match=re.escape("into that folder are dir://frames?view=input;")):
         open_sink("frames/?view=input")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "g"], "a refused sink creates nothing"
+
+
+def test_two_sinks_cannot_write_one_file_or_folder(tmp_path: Path) -> None:
+    from edge.stream.sinks import open_sinks
+
+    video, folder = tmp_path / "o.mp4", tmp_path / "frames"
+    for pair in (
+        [str(video), f"{video}?view=depth"],
+        [str(video), f"file://{video}"],
+        [f"dir://{folder}", f"dir://{folder}/?view=input"],
+    ):
+        with pytest.raises(
+            SinkError, match=rf"sinks '{re.escape(pair[0])}' and '{re.escape(pair[1])}' both write"
+        ):
+            open_sinks(pair, fps=10)
+    assert not video.exists()
+    for sink in open_sinks([str(video), str(tmp_path / "other.mp4"), f"dir://{folder}/a"], fps=10):
+        sink.close()
