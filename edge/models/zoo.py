@@ -93,8 +93,10 @@ _ZOO: dict[str, ZooEntry] = {
                 mask_dim_reduced=64,
                 sem_conv_dims=64,
                 sem_norm_groups=16,
-                rpn_pre_nms_topk=200,
-                rpn_post_nms_topk=64,
+                # as for tiny: PQ things +2.9 / +4.8 on the two val splits for 1.07x the engine
+                # time (benchmarks/results/rpn_budget_small_cpu.json)
+                rpn_pre_nms_topk=400,
+                rpn_post_nms_topk=150,
                 candidates_per_img=256,
                 detections_per_img=20,
             ),
