@@ -42,6 +42,23 @@ def test_built_torch_engine_matches_the_model(torch_engines: Path) -> None:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-5)
 
 
+def test_cpu_engine_runs_channels_last_with_the_same_outputs() -> None:
+    """NHWC is the default on the CPU too (faster oneDNN convolutions); the panoptic model,
+    whose RoIAlign then reads the maps without a copy, gives what NCHW gives."""
+    image = np.random.default_rng(1).uniform(0, 255, SHAPE).astype(np.float32)
+    model = create_model("panoptic_fpn_tiny", seed=0)
+    nchw = TorchEngine(model, input_shape=SHAPE, threads=1, channels_last=False)
+    want = nchw.infer({"image": image})
+    nhwc = TorchEngine(model, input_shape=SHAPE, threads=1)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+    got = nhwc.infer({"image": image})
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-4, err_msg=k)
+
+
 def test_damaged_or_foreign_torch_engine_is_refused(tmp_path: Path, torch_engines: Path) -> None:
     good = (torch_engines / "depth_tiny_64x128_b1_torch_fp32.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
