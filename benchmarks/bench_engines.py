@@ -5,19 +5,22 @@ Not a test: run it by hand and commit the JSON it writes.
     python benchmarks/bench_engines.py --models panoptic_fpn_r18 depth_r18 \
         --sizes 256x512 512x1024 --out benchmarks/results/cpu_engines.json
 
-Both backends run in one process on the same inputs and thread count, alternating, so
-the ratio is meaningful even on a noisy machine; absolute numbers are not.
+Both backends run in one process on the same inputs and thread count, taking turns in
+blocks (time_blocks), so the ratio is meaningful even on a noisy machine; absolute
+numbers are not.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -49,16 +52,39 @@ def write_report(path: Path, report: dict) -> None:
     print(f"wrote {path}")
 
 
-def time_ms(fn, feeds, repeats: int) -> list[float]:  # type: ignore[no-untyped-def]
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter_ns()
-        fn(feeds)
-        out.append((time.perf_counter_ns() - t) / 1e6)
-    return out
+def time_blocks(
+    calls: dict[str, Callable[[dict], object]], feeds: dict, repeats: int, block: int, settle_s: float
+) -> dict[str, list[float]]:
+    """``repeats`` timed calls of each engine, ``block`` at a time, the engines taking turns
+    (the order alternating by round) so drifts in machine load hit both alike.
+
+    Not call by call: right after an ONNX Runtime run its pool threads spin waiting for
+    more work, and OpenMP's do after torch's, taking the cores of the next call. Alternating
+    single calls timed depth_tiny's torch forward at 2.2x its time alone. So each block
+    starts ``settle_s`` after the last, and its first call (which finds the other engine's
+    data in the caches) is not counted."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for r in range(math.ceil(repeats / block)):
+        for name in names if r % 2 == 0 else names[::-1]:
+            time.sleep(settle_s)
+            for i in range(block + 1):
+                t = time.perf_counter_ns()
+                calls[name](feeds)
+                if i:
+                    times[name].append((time.perf_counter_ns() - t) / 1e6)
+    return {name: t[:repeats] for name, t in times.items()}
 
 
-def bench(model_name: str, size: tuple[int, int], repeats: int, warmup: int, threads: int) -> dict:
+def bench(
+    model_name: str,
+    size: tuple[int, int],
+    repeats: int,
+    warmup: int,
+    threads: int,
+    block: int,
+    settle_s: float,
+) -> dict:
     model = create_model(model_name)
     shape = (1, 3, *size)
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,10 +97,8 @@ def bench(model_name: str, size: tuple[int, int], repeats: int, warmup: int, thr
         for _ in range(warmup):
             ref.infer(feeds)
             ort.infer(feeds)
-        t_torch, t_ort = [], []
-        for _ in range(repeats):  # alternate so drifts in machine load hit both alike
-            t_torch += time_ms(ref.infer, feeds, 1)
-            t_ort += time_ms(ort.infer, feeds, 1)
+        times = time_blocks({"torch": ref.infer, "ort": ort.infer}, feeds, repeats, block, settle_s)
+        t_torch, t_ort = times["torch"], times["ort"]
         ort.close()
     med_t, med_o = statistics.median(t_torch), statistics.median(t_ort)
     return {
@@ -93,13 +117,15 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0, help="0 = all cores")
+    ap.add_argument("--block", type=int, default=5, help="timed calls of one engine before the other's turn")
+    ap.add_argument("--settle", type=float, default=1.0, help="seconds between blocks")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/cpu_engines.json"))
     args = ap.parse_args()
     threads = args.threads or torch.get_num_threads()
     results = []
     for name in args.models:
         for s in args.sizes:
-            r = bench(name, parse_size(s), args.repeats, args.warmup, threads)
+            r = bench(name, parse_size(s), args.repeats, args.warmup, threads, args.block, args.settle)
             print(
                 f"{name:20s} {r['size']:>9s}  torch {r['torch_eager_ms']['median']:8.1f} ms  "
                 f"ort {r['onnxruntime_ms']['median']:8.1f} ms  ratio {r['ratio_ort_over_torch']:.2f}",
@@ -117,6 +143,9 @@ def main() -> int:
         },
         "threads": threads,
         "repeats": args.repeats,
+        "timing": f"blocks of {args.block} timed calls per engine (after one untimed), engines taking turns, "
+        f"{args.settle} s between blocks",
+        "command": " ".join(["python", *sys.argv]),
         "versions": tool_versions(),
         "target": "onnxruntime <= 0.8 x torch eager for panoptic_fpn_r18",
         "results": results,
