@@ -96,7 +96,7 @@ def v4l2_spec(uri: str) -> CaptureSpec:
     import cv2
 
     device, _, query = uri.partition("?")
-    if not device[len("/dev/video") :].isdigit():
+    if not _is_number(device[len("/dev/video") :]):
         raise SourceError(f"source {uri!r}: expected /dev/videoN, e.g. /dev/video0?width=1280&height=720")
     opts = _options(uri, query, {"width": int, "height": int, "fps": float, "fourcc": str})
     props: list[tuple[str, float]] = []
@@ -126,12 +126,17 @@ def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: float =
     )
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def csi_spec(uri: str) -> CaptureSpec:
     try:
         parts = urlsplit(uri)
     except ValueError as exc:  # e.g. an unbalanced '[' reads as a broken IPv6 host
         raise SourceError(f"source {uri!r} is not a valid URI: {exc}") from None
-    if not parts.netloc.isdigit() and parts.netloc != "":
+    if not _is_number(parts.netloc) and parts.netloc != "":
         raise SourceError(f"source {uri!r}: expected csi://N with a sensor number")
     opts = _options(uri, parts.query, {"width": int, "height": int, "fps": float, "flip": int})
     if not 0 <= int(opts.get("flip", 0)) <= 7:

@@ -141,13 +141,16 @@ class ObjectsSink:
 class DirSink:
     def __init__(self, uri: str, folder: Path, *, view: str = "composite") -> None:
         _checked(uri, folder, folder=True)
-        folder.mkdir(parents=True, exist_ok=True)
         self.uri, self.folder, self.view = uri, folder, view
         self.frames = 0
+        self._made = False
 
     def write(self, image: np.ndarray, seq: int) -> None:
         import cv2
 
+        if not self._made:  # at the first frame, as the video sink does: a refused run makes nothing
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._made = True
         target = self.folder / f"frame_{seq:06d}.png"
         tmp = self.folder / f".frame_{seq:06d}.partial.png"
         if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):

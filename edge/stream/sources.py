@@ -269,7 +269,11 @@ class OpenCVSource:
 
 def natural_key(path: Path) -> list[Any]:
     """Sort key that orders numbered files as people number them: frame_2 before frame_10."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+    # [0-9], not \d or isdigit(): those take digits int() reads differently or not at all ("²")
+    return [
+        int(part) if part.isascii() and part.isdigit() else part.lower()
+        for part in re.split(r"([0-9]+)", path.name)
+    ]
 
 
 def _folder_hint(folder: Path) -> str:

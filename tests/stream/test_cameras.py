@@ -66,6 +66,8 @@ def test_network_streams_are_tuned_for_latency() -> None:
         ("/dev/video0?zoom=2", "unknown options \\['zoom'\\]"),
         ("csi://0?flip=9", "flip must be 0..7"),
         ("csi://front", "csi://N"),
+        ("csi://²", "csi://N"),  # str.isdigit() takes it, int() does not
+        ("/dev/video²", "expected /dev/videoN"),
         ("rtsp://cam/live#transport=quic", "transport='quic'; expected tcp or udp"),
         ("rtsp://cam/live#backend=vlc", "backend='vlc'; expected ffmpeg or gstreamer"),
         ("gst://", "expected gst://PIPELINE"),

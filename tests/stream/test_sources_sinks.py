@@ -92,6 +92,16 @@ def test_image_dir_source_numbers_in_natural_order(tmp_path: Path) -> None:
     while (f := src.read()) is not None:
         order.append(Path(f.source).name)
     assert order == ["Frame_1.png", "frame_2.png", "frame_9.bmp", "frame_10.png", "frame_100.jpg"]
+    # names whose "digits" int() cannot read sort as text instead of failing
+    from edge.stream.sources import natural_key
+
+    odd = [Path("²1.png"), Path("frame_2.png"), Path("frame_١٠.png"), Path("frame_10.png")]
+    assert [p.name for p in sorted(odd, key=natural_key)] == [
+        "frame_2.png",
+        "frame_10.png",
+        "frame_١٠.png",
+        "²1.png",
+    ]
 
 
 def test_a_looping_folder_counts_what_it_skips_on_every_pass(
@@ -226,7 +236,7 @@ def test_picture_sinks_take_a_view_and_refuse_other_options(tmp_path: Path) -> N
         sink = open_sink(uri)
         assert isinstance(sink, kind) and sink.view == view, uri
         sink.close()
-    assert (tmp_path / "f").is_dir()
+    assert not any(tmp_path.iterdir()), "a sink that wrote no frame leaves nothing behind"
     for option, error in (
         ("view=overlay", r"view='overlay'; expected one of composite, panoptic, depth, input"),
         ("view=", r"view=''; expected one of"),
@@ -241,7 +251,7 @@ def test_picture_sinks_take_a_view_and_refuse_other_options(tmp_path: Path) -> N
         open_sink(f"{tmp_path / 'objects.jsonl'}?view=depth")
     with pytest.raises(SinkError, match=re.escape("into that folder are dir://frames?view=input;")):
         open_sink("frames/?view=input")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "g"], "a refused sink creates nothing"
+    assert not any(tmp_path.iterdir()), "a refused sink creates nothing"
 
 
 def test_two_sinks_cannot_write_one_file_or_folder(tmp_path: Path) -> None:
