@@ -82,8 +82,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         # Ctrl-C is how a camera run ends: its summary is the result, so print it then too
         if tracker.frames_out:
-            print(tracker.format_summary(), flush=True)
+            print(tracker.format_summary(), flush=True, file=_report_stream(args.sink))
     return 0
+
+
+def _report_stream(sinks: list[str] | None) -> Any:
+    """Where the command's own report goes: standard error when a sink (``-``) writes the
+    objects to standard output, so a program reading them gets nothing else."""
+    return sys.stderr if "-" in (sinks or ()) else sys.stdout
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -101,22 +107,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
             **engine_selection(args),
         )
     except Interrupted as exc:
-        _print_replay(exc.data, args.out)
+        _print_replay(exc.data, args.out, _report_stream(args.sink))
         print(
             f"stopped after {exc.data['frames']} frames: the metrics cover the {exc.data['gt_frames']} "
             "ground-truth frame(s) replayed before it (metrics.json says interrupted)",
             file=sys.stderr,
         )
         raise exc.original from None
-    _print_replay(report, args.out)
+    _print_replay(report, args.out, _report_stream(args.sink))
     return 0
 
 
-def _print_replay(report: dict[str, Any], out: str | None) -> None:
+def _print_replay(report: dict[str, Any], out: str | None, stream: Any) -> None:
     from edge.latency import LatencyTracker
     from edge.replay import format_metrics
 
-    print(LatencyTracker.format_summary_of(report["latency"]))
+    print(LatencyTracker.format_summary_of(report["latency"]), file=stream)
     if report["metrics"] is not None and not report["gt_frames"]:
         print(
             f"nothing to evaluate: none of the {report['frames']} frames replayed has ground truth "
@@ -125,9 +131,9 @@ def _print_replay(report: dict[str, Any], out: str | None) -> None:
             file=sys.stderr,
         )
     elif report["metrics"] is not None:
-        print(format_metrics(report["metrics"]))
+        print(format_metrics(report["metrics"]), file=stream)
     if out:
-        print(f"predictions and metrics: {out}")
+        print(f"predictions and metrics: {out}", file=stream)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -154,8 +160,9 @@ def add_stream_commands(sub: Any) -> None:
         "--sink",
         action="append",
         metavar="URI",
-        help="out.mp4, objects.jsonl, dir://frames/, http://127.0.0.1:8080 (live web viewer), display:// "
-        "(OpenCV window), null:// (repeatable); video, dir:// and display:// show overlay | depth, or "
+        help="out.mp4, objects.jsonl, - (those JSON lines on standard output; the summary then goes to "
+        "standard error), dir://frames/, http://127.0.0.1:8080 (live web viewer), display:// (OpenCV "
+        "window), null:// (repeatable); video, dir:// and display:// show overlay | depth, or "
         "?view=panoptic, depth or input (the source's frames: a recording); default: null://",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")

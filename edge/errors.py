@@ -61,6 +61,11 @@ class SinkError(EdgeError):
     """An output sink URI is invalid or the sink cannot be written."""
 
 
+class StreamEnded(EdgeError):
+    """A sink's reader went away (the program reading standard output closed it): the stream
+    ends as if its source had, and the other outputs are finalised."""
+
+
 class DatasetError(EdgeError):
     """A dataset folder or file (Cityscapes layout) that is missing or malformed."""
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edge.backends import Engine
-from edge.errors import ConfigError, SinkError, SourceError
+from edge.errors import ConfigError, SinkError, SourceError, StreamEnded
 from edge.latency import LatencyTracker
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
@@ -279,6 +279,10 @@ class Pipeline:
                 write_result(result)
             else:
                 sink.write(sink_image(result, getattr(sink, "view", "composite")), seq)
+        except StreamEnded as exc:  # its reader has gone: end the stream as if the source had
+            if not self._stop.is_set():
+                print(f"{exc}; the stream ends", file=sys.stderr)
+            self.stop()
         except (OSError, SinkError) as exc:
             self.tracker.sink_failed()
             key = (sink.uri, type(exc).__name__)

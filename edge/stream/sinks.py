@@ -1,6 +1,7 @@
 """URI-selected output sinks: ``out.mp4``, ``objects.jsonl`` (what was found, as JSON
-lines), ``dir://frames/``, ``http://127.0.0.1:8080`` (the live web viewer, edge.viewer),
-``display://`` (an OpenCV window), ``null://``.
+lines; ``-``: those lines on standard output), ``dir://frames/``,
+``http://127.0.0.1:8080`` (the live web viewer, edge.viewer), ``display://`` (an OpenCV
+window), ``null://``.
 
 Video, folder and window sinks show the composite (overlay | depth) unless their URI asks
 for another view: ``?view=panoptic``, ``depth``, or ``input`` (the frames as they came from
@@ -24,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
-from edge.errors import SinkError
+from edge.errors import SinkError, StreamEnded
 from edge.util.fs import output_path_problem
 
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
@@ -111,23 +112,10 @@ class ObjectsSink:
         )
 
     def write_result(self, result: Any) -> None:
-        from edge.postprocess.objects import describe_objects
-
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.partial, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
-        frame = result.frame
-        # the capture stamp is on the monotonic clock; the wall-clock time is derived from it
-        unix = (time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)) / 1e9
-        depth = result.depth["depth"][0, 0] if result.depth is not None else None
-        record = {
-            "frame": frame.seq,
-            "t_capture_ns": frame.t_capture_ns,
-            "time_unix": round(unix, 6),
-            "size": list(result.extras["resized"].shape[:2]),
-            "objects": describe_objects(result.extras.get("instances", ()), depth),
-        }
-        self._file.write(json.dumps(record) + "\n")
+        self._file.write(objects_line(result))
         self._file.flush()
         self.frames += 1
 
@@ -136,6 +124,69 @@ class ObjectsSink:
             self._file.close()
             self._file = None
             os.replace(self.partial, self.path)
+
+
+def objects_line(result: Any) -> str:
+    """A result as the objects sinks write it: one JSON object and a newline."""
+    from edge.postprocess.objects import describe_objects
+
+    frame = result.frame
+    # the capture stamp is on the monotonic clock; the wall-clock time is derived from it
+    unix = (time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)) / 1e9
+    depth = result.depth["depth"][0, 0] if result.depth is not None else None
+    record = {
+        "frame": frame.seq,
+        "t_capture_ns": frame.t_capture_ns,
+        "time_unix": round(unix, 6),
+        "size": list(result.extras["resized"].shape[:2]),
+        "objects": describe_objects(result.extras.get("instances", ()), depth),
+    }
+    return json.dumps(record) + "\n"
+
+
+class StdoutObjectsSink:
+    """``-``: the objects sink's lines on standard output, flushed as written, for a program
+    that reads them as they come (``edge run /dev/video0 --sink - | planner``). When that
+    program closes the pipe the stream ends (StreamEnded), as if its source had."""
+
+    def __init__(self, uri: str = "-") -> None:
+        self.uri = uri
+        self.frames = 0
+        self._out = sys.stdout
+        self._gone = False
+
+    def write(self, image: np.ndarray, seq: int) -> None:
+        raise SinkError(
+            f"sink {self.uri!r} records what the engines found, so it needs results, not pictures"
+        )
+
+    def write_result(self, result: Any) -> None:
+        if self._gone:
+            return
+        try:
+            self._out.write(objects_line(result))
+            self._out.flush()
+        except BrokenPipeError as exc:
+            self._gone = True
+            _quiet_stdout(self._out)
+            raise StreamEnded(
+                f"the program reading standard output closed it after {self.frames} frame(s)"
+            ) from exc
+        self.frames += 1
+
+    def close(self) -> None:
+        if not self._gone:
+            with contextlib.suppress(OSError, ValueError):
+                self._out.flush()
+
+
+def _quiet_stdout(out: Any) -> None:
+    """Point a broken stdout at /dev/null: Python flushes it at exit, and a flush into the
+    closed pipe would print a BrokenPipeError after the run has ended cleanly."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
 
 
 class DirSink:
@@ -218,6 +269,8 @@ def open_sink(uri: str, *, fps: float = 17.0) -> Sink:
         parts = urlsplit(uri)
     except ValueError as exc:
         raise SinkError(f"sink {uri!r} is not a valid URI: {exc}") from None
+    if uri == "-":
+        return StdoutObjectsSink(uri)
     if parts.scheme == "null":
         return NullSink(uri)
     if parts.scheme == "display":
@@ -245,7 +298,8 @@ def open_sink(uri: str, *, fps: float = 17.0) -> Sink:
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
             f"unknown sink {uri!r}; {_folder_hint(parts.scheme, name, query)}supported: a video path "
-            f"ending in {sorted(VIDEO_SUFFIXES)}, objects.jsonl (objects and distances per frame), "
+            f"ending in {sorted(VIDEO_SUFFIXES)}, objects.jsonl (objects and distances per frame; - for "
+            "standard output), "
             "dir://FOLDER, http://127.0.0.1:8080 (live viewer), display:// (window), null://; "
             f"video, dir:// and display:// take ?view={'|'.join(VIEWS)}"
         )
@@ -288,14 +342,16 @@ def open_sinks(
     listening on its port) are closed before the error propagates. ``kinds``: the engines
     that run, so a sink asking for the view of a missing one fails now, not at every frame."""
     opened: list[Sink] = []
-    targets: dict[Path, str] = {}
+    targets: dict[str, str] = {}
     try:
         for uri in uris:
             sink = open_sink(uri, fps=fps)
             opened.append(sink)
             target = getattr(sink, "path", None) or getattr(sink, "folder", None)
+            if isinstance(sink, StdoutObjectsSink):
+                target = "standard output"
             if target is not None:  # two sinks writing one file (or folder) would garble it
-                key = Path(os.path.abspath(target))
+                key = target if isinstance(target, str) else os.path.abspath(target)
                 if key in targets:
                     raise SinkError(
                         f"sinks {targets[key]!r} and {uri!r} both write {str(target)!r}; give each its own"

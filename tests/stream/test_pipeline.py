@@ -607,3 +607,50 @@ def test_a_view_of_an_engine_that_does_not_run_is_refused_before_the_run(
     engines.close()
     png = cv2.cvtColor(cv2.imread(str(tmp_path / "d" / "frame_000001.png")), cv2.COLOR_BGR2RGB)
     assert np.array_equal(png, seen[1].rendered)
+
+
+def test_objects_on_standard_output_for_a_reading_program(tiny_engines: Path, tmp_path: Path) -> None:
+    """--sink - writes one JSON line per frame to stdout and the summary to stderr; when the
+    reader closes the pipe (| head -n 2), the stream ends cleanly and the other sinks are
+    finalised."""
+    proc = edge_cli(
+        "run",
+        "synthetic://?size=128x256&frames=3",
+        "--engines",
+        str(tiny_engines),
+        "--sink",
+        "-",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["frame"] for r in lines] == [0, 1, 2] and all("objects" in r for r in lines)
+    assert "end_to_end" in proc.stderr and "frames in 3  out 3" in proc.stderr
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge.cli",
+        "run",
+        "synthetic://?size=128x256",
+        "--engines",
+        str(tiny_engines),
+    ]
+    cmd += ["--sink", "-", "--sink", str(tmp_path / "o.mp4"), "--max-frames", "400"]
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    proc2 = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc2.stdout is not None and proc2.stderr is not None
+        first = [json.loads(proc2.stdout.readline()) for _ in range(2)]
+        proc2.stdout.close()  # the reader goes away, as head does
+        err = proc2.stderr.read()
+        assert proc2.wait(timeout=120) == 0, err
+    finally:
+        stop_process(proc2)
+    assert [r["frame"] for r in first] == [0, 1]
+    assert "the program reading standard output closed it after" in err and "the stream ends" in err
+    assert "BrokenPipeError" not in err and "Traceback" not in err
+    frames = int(cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FRAME_COUNT))
+    assert 2 <= frames < 400, "the video was finalised when the stream ended"

@@ -262,6 +262,7 @@ def test_two_sinks_cannot_write_one_file_or_folder(tmp_path: Path) -> None:
         [str(video), f"{video}?view=depth"],
         [str(video), f"file://{video}"],
         [f"dir://{folder}", f"dir://{folder}/?view=input"],
+        ["-", "-"],
     ):
         with pytest.raises(
             SinkError, match=rf"sinks '{re.escape(pair[0])}' and '{re.escape(pair[1])}' both write"
