@@ -136,6 +136,27 @@ def _print_replay(report: dict[str, Any], out: str | None, stream: Any) -> None:
         print(f"predictions and metrics: {out}", file=stream)
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from edge.errors import Interrupted
+    from edge.stream.record import format_summary, record
+
+    try:
+        summary = record(
+            args.source,
+            args.sink,
+            max_frames=args.max_frames,
+            duration_s=args.duration,
+            fps=args.fps,
+            reconnect_timeout_s=args.reconnect_timeout,
+            show_progress=True,
+        )
+    except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
+        print(format_summary(exc.data), flush=True)
+        raise exc.original from None
+    print(format_summary(summary))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.stream import demo
 
@@ -213,6 +234,34 @@ def add_stream_commands(sub: Any) -> None:
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser(
+        "record",
+        help="write a source's frames to a video or folder, without engines (a drive to replay later)",
+    )
+    p.add_argument(
+        "source", help="as edge run's: /dev/video0?fps=30, csi://0, rtsp://HOST/PATH, video.mp4, ..."
+    )
+    p.add_argument(
+        "sink",
+        nargs="+",
+        metavar="SINK",
+        help="drive.mp4 (also .avi, .mkv), dir://frames/ (exact pixels, one PNG a frame), display://, null://",
+    )
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    p.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds")
+    p.add_argument(
+        "--fps",
+        type=positive_number("frames per second"),
+        help="the rate a video is written at; default: the source's own (17 when it has none)",
+    )
+    p.add_argument(
+        "--reconnect-timeout",
+        type=positive_seconds,
+        metavar="S",
+        help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
+    )
+    p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("demo", help="build default engines if missing, run the synthetic drive")
     p.add_argument("--out", type=output_folder, default="out", help="output folder; default: %(default)s")

@@ -1,0 +1,136 @@
+"""``edge record``: a source's frames into picture sinks, without engines.
+
+A camera recorded this way keeps every frame it delivers (``edge run``'s ``?view=input``
+sinks keep only those the engines processed), so a drive can be replayed later with
+``edge run drive.mp4 --realtime``. Like jetson-utils' video-viewer: any source URI in, any
+picture sink out (a video, ``dir://`` for exact pixels, ``display://`` to watch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from edge.errors import ConfigError, Interrupted, SinkError
+
+
+def record(
+    source: str,
+    sinks: Sequence[str],
+    *,
+    max_frames: int | None = None,
+    duration_s: float | None = None,
+    fps: float | None = None,
+    reconnect_timeout_s: float | None = None,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Write each frame of ``source`` to every sink of ``sinks`` until the source ends,
+    ``max_frames`` were written or ``duration_s`` has passed; returns what was recorded.
+
+    ``fps`` is the rate a video sink is written at (default: the source's own, else 17).
+    A failed write ends the recording with SinkError (a recording with holes is not one);
+    what was written before it, like what was written before Ctrl-C (Interrupted), is
+    finalised.
+    """
+    from edge.stream.pipeline import frame_rgb
+    from edge.stream.sinks import open_sinks
+    from edge.stream.sources import open_source
+
+    if not sinks:
+        raise ConfigError("edge record needs at least one sink to write to, e.g. drive.mp4 or dir://frames/")
+    src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)
+    with contextlib.ExitStack() as stack:
+        stack.callback(src.close)
+        opened = open_sinks(sinks, fps=fps or src.fps or 17.0, kinds=())
+        for sink in opened:
+            stack.callback(sink.close)  # finalised last in, first out; videos renamed into place
+        for sink in opened:
+            _check_records_pictures(sink)
+        stats: dict[str, Any] = {
+            "frames": 0,
+            "dropped": 0,
+            "undecodable": 0,
+            "reconnects": 0,
+            "seconds_without_frames": 0.0,
+        }
+        progress = _progress(show_progress, max_frames)
+        stack.callback(progress.close)
+        t0 = time.perf_counter()
+        try:
+            while max_frames is None or stats["frames"] < max_frames:
+                if duration_s is not None and time.perf_counter() - t0 >= duration_s:
+                    break
+                frame = src.read()
+                if frame is None:
+                    break
+                image = frame_rgb(frame)
+                for sink in opened:
+                    try:
+                        sink.write(image, stats["frames"])
+                    except OSError as exc:
+                        raise SinkError(
+                            f"sink {sink.uri!r} failed at frame {stats['frames']}: {exc}"
+                        ) from exc
+                stats["frames"] += 1
+                stats["dropped"] += int(frame.meta.get("dropped_before", 0))
+                stats["undecodable"] += int(frame.meta.get("undecodable_before", 0))
+                if frame.meta.get("gap_ms") is not None:
+                    stats["reconnects"] += 1
+                    stats["seconds_without_frames"] += float(frame.meta["gap_ms"]) / 1e3
+                progress.update(1)
+        except KeyboardInterrupt as exc:
+            raise Interrupted(_summary(stats, t0, opened, interrupted=True), exc) from None
+        summary = _summary(stats, t0, opened, interrupted=False)
+    return summary
+
+
+def _check_records_pictures(sink: Any) -> None:
+    view = getattr(sink, "view", "composite")
+    if hasattr(sink, "write_result"):  # the objects sinks and the viewer take results
+        raise SinkError(
+            f"sink {sink.uri!r} needs what the engines found (use edge run); edge record writes pictures: "
+            "a video file, dir://FOLDER, display:// or null://"
+        )
+    if view not in ("composite", "input"):
+        raise SinkError(
+            f"sink {sink.uri!r}: the {view} view needs the engines (use edge run); edge record writes the "
+            "source's frames (view=input, the default here)"
+        )
+
+
+def _progress(enabled: bool, total: int | None) -> Any:
+    from tqdm import tqdm
+
+    # disable=None: shown on a terminal only, so a log or a pipe gets the summary alone
+    return tqdm(total=total, unit="frame", desc="recording", disable=None if enabled else True, leave=False)
+
+
+def _summary(stats: dict[str, Any], t0: float, sinks: Sequence[Any], *, interrupted: bool) -> dict[str, Any]:
+    seconds = time.perf_counter() - t0
+    return {
+        **stats,
+        "seconds": seconds,
+        "fps": stats["frames"] / seconds if seconds > 0 else 0.0,
+        "sinks": [sink.uri for sink in sinks],
+        "interrupted": interrupted,
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """One line for people: what was recorded, how fast, and what the source lost."""
+    line = (
+        f"recorded {summary['frames']} frames in {summary['seconds']:.1f} s ({summary['fps']:.1f} fps) "
+        f"to {', '.join(summary['sinks'])}"
+    )
+    lost = [
+        f"{summary[key]} {what}"
+        for key, what in (("dropped", "dropped by the camera"), ("undecodable", "undecodable"))
+        if summary[key]
+    ]
+    if summary["reconnects"]:
+        lost.append(
+            f"{summary['reconnects']} reconnect(s), {summary['seconds_without_frames']:.1f} s without frames"
+        )
+    return line + (f"; {', '.join(lost)}" if lost else "")
