@@ -18,6 +18,17 @@ class Frame:
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. Cityscapes name and has_gt
 
+    def losses(self) -> tuple[int, int, float | None]:
+        """What the source lost before this frame: frames a live capture thread replaced,
+        frames it could not decode, and the milliseconds without frames when it had to
+        reconnect (None when it did not)."""
+        gap_ms = self.meta.get("gap_ms")
+        return (
+            int(self.meta.get("dropped_before", 0)),
+            int(self.meta.get("undecodable_before", 0)),
+            None if gap_ms is None else float(gap_ms),
+        )
+
 
 @dataclass
 class Result:

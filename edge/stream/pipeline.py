@@ -227,16 +227,14 @@ class Pipeline:
 
     def _account(self, frame: Frame) -> None:
         # a live capture thread reports what it replaced before we read, and outages
-        dropped = int(frame.meta.get("dropped_before", 0))
+        dropped, undecodable, gap_ms = frame.losses()
         self.tracker.frame_captured(dropped + 1)
         if dropped:
             self.tracker.frame_dropped(dropped)
-        undecodable = int(frame.meta.get("undecodable_before", 0))
         if undecodable:
             self.tracker.frames_undecodable(undecodable)
-        gap_ms = frame.meta.get("gap_ms")
         if gap_ms is not None:
-            self.tracker.source_gap(float(gap_ms))
+            self.tracker.source_gap(gap_ms)
 
     def _put_latest(self, frame: Frame) -> None:
         """Hand over without blocking: a full queue loses its oldest frame."""

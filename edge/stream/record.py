@@ -73,12 +73,13 @@ def record(
                         raise SinkError(
                             f"sink {sink.uri!r} failed at frame {stats['frames']}: {exc}"
                         ) from exc
+                dropped, undecodable, gap_ms = frame.losses()
                 stats["frames"] += 1
-                stats["dropped"] += int(frame.meta.get("dropped_before", 0))
-                stats["undecodable"] += int(frame.meta.get("undecodable_before", 0))
-                if frame.meta.get("gap_ms") is not None:
+                stats["dropped"] += dropped
+                stats["undecodable"] += undecodable
+                if gap_ms is not None:
                     stats["reconnects"] += 1
-                    stats["seconds_without_frames"] += float(frame.meta["gap_ms"]) / 1e3
+                    stats["seconds_without_frames"] += gap_ms / 1e3
                 progress.update(1)
         except KeyboardInterrupt as exc:
             raise Interrupted(_summary(stats, t0, opened, interrupted=True), exc) from None
