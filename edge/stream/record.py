@@ -88,16 +88,11 @@ def record(
 
 
 def _check_records_pictures(sink: Any) -> None:
-    view = getattr(sink, "view", "composite")
+    # a panoptic or depth view was refused by open_sinks already: no engine runs here
     if hasattr(sink, "write_result"):  # the objects sinks and the viewer take results
         raise SinkError(
             f"sink {sink.uri!r} needs what the engines found (use edge run); edge record writes pictures: "
             "a video file, dir://FOLDER, display:// or null://"
-        )
-    if view not in ("composite", "input"):
-        raise SinkError(
-            f"sink {sink.uri!r}: the {view} view needs the engines (use edge run); edge record writes the "
-            "source's frames (view=input, the default here)"
         )
 
 
