@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.backends.onnxruntime import OnnxRuntimeEngine, optimize_model
 from edge.backends.torch import TorchEngine
-from edge.build import parse_size, tool_versions
+from edge.build import parse_size
+from edge.build_key import tool_versions
 from edge.export import export_onnx
 from edge.models import create_model
 from edge.platform_info import cpu_vector_extensions

@@ -25,7 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_engines import cpu_name, write_report
-from edge.build import BuildRequest, build_all, parse_size, tool_versions
+from edge.build import BuildRequest, build_all, parse_size
+from edge.build_key import tool_versions
 from edge.data.synthetic import SyntheticDrive
 from edge.latency import LatencyTracker
 from edge.models.zoo import bundled_weights

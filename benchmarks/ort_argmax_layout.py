@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_engines import cpu_name, write_report
 from edge.backends.onnxruntime import argmax_channels_last, session_options
-from edge.build import parse_size, tool_versions
+from edge.build import parse_size
+from edge.build_key import tool_versions
 from edge.export import export_onnx
 from edge.models import create_model
 from edge.verify import sample_images

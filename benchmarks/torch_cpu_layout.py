@@ -27,7 +27,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.build import parse_size, tool_versions  # noqa: E402
+from edge.build import parse_size  # noqa: E402
+from edge.build_key import tool_versions  # noqa: E402
 from edge.models.zoo import create_model  # noqa: E402
 from edge.platform_info import cpu_model, cpu_vector_extensions  # noqa: E402
 from edge.util.fs import atomic_write_json  # noqa: E402

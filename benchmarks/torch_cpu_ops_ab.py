@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 import edge.models.ops as ops  # noqa: E402
 import plugins.roi_align.torch_op as roi_op  # noqa: E402
-from edge.build import parse_size, tool_versions  # noqa: E402
+from edge.build import parse_size  # noqa: E402
+from edge.build_key import tool_versions  # noqa: E402
 from edge.models.zoo import create_model  # noqa: E402
 from edge.platform_info import cpu_model, cpu_vector_extensions  # noqa: E402
 

@@ -10,9 +10,6 @@ concurrent builds cannot corrupt it.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import json
-import platform
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -20,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.build_key import fingerprint, tool_versions, weights_info
 from edge.errors import BuildError, ConfigError
 from edge.manifest import Manifest
 from edge.util.fs import atomic_write_with, exclusive_lock, sha256_file
@@ -159,104 +157,6 @@ class BuildResult:
     def passed(self) -> bool:
         check = self.entry.get("accuracy_check") or {}
         return bool(check.get("passed", True))
-
-
-def tool_versions() -> dict[str, str]:
-    import onnx
-    import onnxruntime
-    import torch
-
-    import edge
-
-    return {
-        "edge": edge.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "onnx": onnx.__version__,
-        "onnxruntime": onnxruntime.__version__,
-    }
-
-
-def code_sources(req: BuildRequest) -> list[Path]:
-    """The sources whose code decides what a build of ``req`` writes.
-
-    Model, export and plugin code shape every ONNX file; the calibration package shapes
-    INT8 ones; the backend's own module writes the artifact. Runtime-only modules stay out
-    so that changing them does not rebuild every engine.
-    """
-    base = Path(__file__).parent
-    root = base.parent
-    folders = [base / "models", base / "export", root / "plugins" / "roi_align"]
-    if req.precision == "int8":
-        folders.append(root / "calib")
-    files = [p for folder in folders for p in sorted(folder.glob("*.py"))]
-    backend_module = base / "backends" / f"{req.backend}.py"
-    if backend_module.is_file():
-        files.append(backend_module)
-    return files
-
-
-def code_digest(files: Iterable[Path]) -> str:
-    """Hash of source files by folder/name and content: changing them invalidates old engines."""
-    h = hashlib.sha256()
-    for path in files:
-        h.update(f"{path.parent.name}/{path.name}".encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def weights_info(req: BuildRequest) -> dict[str, Any]:
-    if req.checkpoint is None:
-        return {"source": f"random-init(seed={req.seed})", "sha256": None}
-    p = req.checkpoint
-    files = sorted(p.glob("*.pth")) if p.is_dir() else [p]
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode())
-        h.update(sha256_file(f).encode())
-    return {"source": str(p), "sha256": h.hexdigest()}
-
-
-def fingerprint(
-    req: BuildRequest, config: dict[str, Any], weights: dict[str, Any], versions: dict[str, str]
-) -> str:
-    key = {
-        "model": req.model,
-        "config": config,
-        "weights": weights["sha256"] or weights["source"],
-        "input": [req.batch, 3, req.height, req.width],
-        "backend": req.backend,
-        "precision": req.precision,
-        "opset": req.opset,
-        "calibration": [
-            req.calib_data,
-            req.calib_frames,
-            req.calib_method,
-            req.int8_min_snr,
-            req.int8_equalize,
-        ]
-        if req.precision == "int8"
-        else None,
-        "versions": {k: v for k, v in versions.items() if k != "python"},
-        "tensorrt": _trt_key(req) if req.backend == "tensorrt" else None,
-        "code": code_digest(code_sources(req)),
-    }
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _trt_key(req: BuildRequest) -> dict[str, Any]:
-    """What else makes a TensorRT engine: the GPU, build options, plugin library contents."""
-    from edge.compat import current_machine
-
-    machine = current_machine("tensorrt")
-    return {
-        "gpu": machine.get("gpu"),
-        "compute_capability": machine.get("compute_capability"),
-        "options": [req.workspace_mb, req.dla_core, req.gpu_fallback, req.version_compatible],
-        "hardware_compatible": req.hardware_compatible,
-        "plugins": {p.name: sha256_file(p) for p in req.plugin_libraries},
-        "calib_cache": sha256_file(req.calib_cache) if req.calib_cache else None,
-    }
 
 
 FUSED_ROI_ALIGN = "edge.plugins::MultiLevelRoIAlign"

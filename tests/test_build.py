@@ -226,7 +226,7 @@ def test_signal_during_a_build_leaves_nothing_half_written(tmp_path: Path, sig: 
 
 
 def test_code_sources_follow_the_request() -> None:
-    from edge.build import code_sources
+    from edge.build_key import code_sources
 
     fp32 = {
         p.relative_to(ROOT).as_posix()
@@ -246,7 +246,7 @@ def test_code_sources_follow_the_request() -> None:
 
 
 def test_code_digest_changes_with_any_source(tmp_path: Path) -> None:
-    from edge.build import code_digest
+    from edge.build_key import code_digest
 
     for name in ("a.py", "b.py"):
         (tmp_path / name).write_text("x = 1\n")
