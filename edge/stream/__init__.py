@@ -104,7 +104,9 @@ def run_stream(
                 "(ask a camera for one in its URI, e.g. /dev/video0?fps=30)"
             )
         pace_period(src, realtime=realtime, fps=fps)  # a folder without a rate fails before the sinks open
-        opened = open_sinks(sinks, fps=fps or src.fps or 17.0, kinds=engine_set.kinds)
+        opened = open_sinks(
+            sinks, fps=fps or src.fps or 17.0, kinds=engine_set.kinds, live=src.live or realtime
+        )
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
     tracker.engines = dict(engine_set.described)

@@ -276,7 +276,8 @@ class Pipeline:
             if write_result is not None:
                 write_result(result)
             else:
-                sink.write(sink_image(result, getattr(sink, "view", "composite")), seq)
+                image = sink_image(result, getattr(sink, "view", "composite"))
+                sink.write(image, seq, result.frame.t_capture_ns)
         except StreamEnded as exc:  # its reader has gone: end the stream as if the source had
             if not self._stop.is_set():
                 print(f"{exc}; the stream ends", file=sys.stderr)

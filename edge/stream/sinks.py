@@ -5,7 +5,9 @@ window), ``null://``.
 
 Video, folder and window sinks show the composite (overlay | depth) unless their URI asks
 for another view: ``?view=panoptic``, ``depth``, or ``input`` (the frames as they came from
-the source, at its own size: a recording that ``edge run`` can replay).
+the source, at its own size: a recording that ``edge run`` can replay). In a live run a
+video sink is timed: it shows each frame from its capture time to the next, so the video
+plays in real time even when the engines dropped frames (VideoSink).
 
 The video and JSON-lines sinks write to a hidden partial file and rename it on close, so
 an interrupted run never leaves a truncated file under the final name.
@@ -36,7 +38,9 @@ VIEWS = ("composite", "panoptic", "depth", "input")
 class Sink(Protocol):
     uri: str
 
-    def write(self, image: np.ndarray, seq: int) -> None: ...
+    # t_capture_ns: the frame's capture time (time.perf_counter_ns), for sinks that place
+    # frames in time (a timed VideoSink); the others ignore it
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -46,7 +50,7 @@ class NullSink:
         self.uri = uri
         self.frames = 0
 
-    def write(self, image: np.ndarray, seq: int) -> None:
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         self.frames += 1
 
     def close(self) -> None:
@@ -61,15 +65,55 @@ def _checked(uri: str, path: Path, *, folder: bool) -> None:
 
 
 class VideoSink:
-    def __init__(self, uri: str, path: Path, fps: float, *, view: str = "composite") -> None:
+    """A video file at ``fps``. Untimed, it holds every frame it is given once, in order.
+
+    ``timed`` (live runs: a camera, or a file paced with --realtime) places each frame at
+    its capture time instead: the picture at video time i/fps is the newest frame captured
+    by then. A frame is repeated until the next one arrives, and of two frames in one
+    period the newer wins, so the video plays in real time however many frames the engines
+    dropped. A gap longer than a second (a camera reconnecting) is shortened to one second.
+    """
+
+    def __init__(
+        self, uri: str, path: Path, fps: float, *, view: str = "composite", timed: bool = False
+    ) -> None:
         _checked(uri, path, folder=False)
-        self.uri, self.path, self.fps, self.view = uri, path, fps, view
+        self.uri, self.path, self.fps, self.view, self.timed = uri, path, fps, view, timed
         self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-        self.frames = 0
+        self.frames = 0  # pictures in the file, repeats included
+        self.repeated = 0  # timed: pictures that repeat the previous frame
+        self.replaced = 0  # timed: frames a newer one of the same period replaced
         self._writer: Any = None
         self._size: tuple[int, int] | None = None
+        self._t0_ns: int | None = None
+        self._pending: tuple[np.ndarray, int] | None = None  # timed: (BGR picture, its period)
 
-    def write(self, image: np.ndarray, seq: int) -> None:
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        import cv2
+
+        if self.timed and t_capture_ns is None:
+            raise SinkError(f"sink {self.uri!r} places frames at their capture time and frame {seq} has none")
+        self._open(image)
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        if t_capture_ns is None or not self.timed:
+            self._append(bgr)
+            return
+        if self._t0_ns is None:
+            self._t0_ns = t_capture_ns
+        period = round((t_capture_ns - self._t0_ns) * self.fps / 1e9)
+        if self._pending is not None:
+            previous, previous_period = self._pending
+            if period <= previous_period:  # two frames in one period: the newer is shown
+                self._pending = (bgr, previous_period)
+                self.replaced += 1
+                return
+            shown = min(period - previous_period, max(1, round(self.fps)))
+            for _ in range(shown):
+                self._append(previous)
+            self.repeated += shown - 1
+        self._pending = (bgr, period)
+
+    def _open(self, image: np.ndarray) -> None:
         import cv2
 
         h, w = image.shape[:2]
@@ -84,11 +128,16 @@ class VideoSink:
             raise SinkError(
                 f"sink {self.uri!r}: frame size {w}x{h} differs from the first frame's {self._size}"
             )
-        self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+    def _append(self, bgr: np.ndarray) -> None:
+        self._writer.write(bgr)
         self.frames += 1
 
     def close(self) -> None:
         if self._writer is not None:
+            if self._pending is not None:  # the last frame is shown for one period
+                self._append(self._pending[0])
+                self._pending = None
             self._writer.release()
             self._writer = None
             os.replace(self.partial, self.path)
@@ -106,7 +155,7 @@ class ObjectsSink:
         self.frames = 0
         self._file: Any = None
 
-    def write(self, image: np.ndarray, seq: int) -> None:
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         raise SinkError(
             f"sink {self.uri!r} records what the engines found, so it needs results, not pictures"
         )
@@ -155,7 +204,7 @@ class StdoutObjectsSink:
         self._out = sys.stdout
         self._gone = False
 
-    def write(self, image: np.ndarray, seq: int) -> None:
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         raise SinkError(
             f"sink {self.uri!r} records what the engines found, so it needs results, not pictures"
         )
@@ -196,7 +245,7 @@ class DirSink:
         self.frames = 0
         self._made = False
 
-    def write(self, image: np.ndarray, seq: int) -> None:
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         import cv2
 
         if not self._made:  # at the first frame, as the video sink does: a refused run makes nothing
@@ -236,7 +285,7 @@ class DisplaySink:
         except cv2.error as exc:
             raise SinkError(f"sink {uri!r}: OpenCV cannot open a window: {exc}") from exc
 
-    def write(self, image: np.ndarray, seq: int) -> None:
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         import cv2
 
         cv2.imshow(self.title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
@@ -262,7 +311,9 @@ def has_gui() -> bool:
     return False
 
 
-def open_sink(uri: str, *, fps: float = 17.0) -> Sink:
+def open_sink(uri: str, *, fps: float = 17.0, live: bool = False) -> Sink:
+    """The sink ``uri`` names; ``live``: the run drops frames (a camera, --realtime), so a
+    video sink places frames at their capture times to play in real time."""
     if "\x00" in uri:
         raise SinkError(f"sink {uri!r} contains a NUL character")
     try:
@@ -303,7 +354,7 @@ def open_sink(uri: str, *, fps: float = 17.0) -> Sink:
             "dir://FOLDER, http://127.0.0.1:8080 (live viewer), display:// (window), null://; "
             f"video, dir:// and display:// take ?view={'|'.join(VIEWS)}"
         )
-    return VideoSink(uri, path, fps, view=_view_option(uri, query))
+    return VideoSink(uri, path, fps, view=_view_option(uri, query), timed=live)
 
 
 def _view_option(uri: str, query: str) -> str:
@@ -336,16 +387,21 @@ def _folder_hint(scheme: str, name: str, query: str) -> str:
 
 
 def open_sinks(
-    uris: Sequence[str], *, fps: float, kinds: Collection[str] = ("panoptic", "depth")
+    uris: Sequence[str],
+    *,
+    fps: float,
+    kinds: Collection[str] = ("panoptic", "depth"),
+    live: bool = False,
 ) -> list[Sink]:
     """Open every sink in ``uris``; if one cannot be opened, those already open (a viewer
     listening on its port) are closed before the error propagates. ``kinds``: the engines
-    that run, so a sink asking for the view of a missing one fails now, not at every frame."""
+    that run, so a sink asking for the view of a missing one fails now, not at every frame.
+    ``live``: as open_sink's."""
     opened: list[Sink] = []
     targets: dict[str, str] = {}
     try:
         for uri in uris:
-            sink = open_sink(uri, fps=fps)
+            sink = open_sink(uri, fps=fps, live=live)
             opened.append(sink)
             target = getattr(sink, "path", None) or getattr(sink, "folder", None)
             if isinstance(sink, StdoutObjectsSink):

@@ -55,7 +55,7 @@ class ViewerSink:
     def attach(self, tracker: Any) -> None:
         self.server.tracker = tracker
 
-    def write(self, image: np.ndarray, seq: int) -> None:
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         self.server.publish(seq, {"composite": image})
         self.frames += 1
 

@@ -154,7 +154,7 @@ class SlowSink(NullSink):
         super().__init__()
         self._seconds = seconds
 
-    def write(self, image: np.ndarray, seq: int) -> None:
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         time.sleep(self._seconds)
         super().write(image, seq)
 

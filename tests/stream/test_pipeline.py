@@ -89,7 +89,7 @@ class StalledSink(NullSink):
         super().__init__()
         self._until = until
 
-    def write(self, image: np.ndarray, seq: int) -> None:
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         if self.frames == 0 and not self._until.wait(timeout=60):
             raise AssertionError("the source was never read to its end")
         super().write(image, seq)
@@ -204,13 +204,15 @@ def test_cli_demo_end_to_end(tmp_path: Path, tiny_engines: Path) -> None:
 
 
 def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) -> None:
+    """... and its video sink plays in real time: each processed frame is shown until the
+    next, so the video lasts as long as the run did, however many frames were dropped."""
     write_video(tmp_path / "in.mp4", 6, fps=20.0)
     stamps: list[int] = []
     engines = EngineSet.from_manifest(tiny_engines)
     pipe = Pipeline(
         source=open_source(str(tmp_path / "in.mp4")),
         engines=engines,
-        sinks=[NullSink()],
+        sinks=open_sinks([str(tmp_path / "out.avi")], fps=20.0, kinds=engines.kinds, live=True),
         realtime=True,
         on_result=lambda r: stamps.append(r.frame.t_capture_ns),
     )
@@ -222,6 +224,9 @@ def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) ->
     assert len(stamps) >= 2
     span_s = (stamps[-1] - stamps[0]) / 1e9
     assert span_s >= (len(stamps) - 1) * 0.05 * 0.9
+    last_period = round((stamps[-1] - stamps[0]) * 20 / 1e9)
+    written = cv2.VideoCapture(str(tmp_path / "out.avi")).get(cv2.CAP_PROP_FRAME_COUNT)
+    assert written == last_period + 1 >= s["frames_out"]
 
 
 def test_realtime_paces_a_folder_at_the_rate_given(tiny_engines: Path, tmp_path: Path) -> None:

@@ -171,6 +171,42 @@ def test_video_sink_finalises_atomically(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
 
 
+def _grey_levels(path: Path) -> list[int]:
+    """The mean grey level of each picture of a video, rounded to the nearest 10."""
+    cap = cv2.VideoCapture(str(path))
+    levels = []
+    while True:
+        ok, picture = cap.read()
+        if not ok:
+            return levels
+        levels.append(int(round(float(picture.mean()) / 10) * 10))
+
+
+def test_a_timed_video_places_frames_at_their_capture_times(tmp_path: Path) -> None:
+    """At 10 fps, frames captured at 0, 0.1, 0.35, 0.36 and 3.0 s: each is shown until the
+    next (0.1 s for three periods), the 0.36 s frame replaces the 0.35 s one in period 4,
+    the 2.6 s gap after it is shortened to one second, and the last frame gets one period."""
+    sink = open_sink(str(tmp_path / "t.avi"), fps=10, live=True)
+    assert isinstance(sink, VideoSink) and sink.timed
+    t0 = 5_000_000_000  # capture times are on the monotonic clock: any origin
+    for seq, (seconds, level) in enumerate([(0.0, 20), (0.1, 60), (0.35, 100), (0.36, 140), (3.0, 180)]):
+        sink.write(np.full((32, 64, 3), level, np.uint8), seq, t0 + int(seconds * 1e9))
+    sink.close()
+    assert _grey_levels(tmp_path / "t.avi") == [20] + [60] * 3 + [140] * 10 + [180]
+    assert (sink.frames, sink.repeated, sink.replaced) == (15, 11, 1)
+    untimed = open_sink(str(tmp_path / "u.avi"), fps=10)
+    assert isinstance(untimed, VideoSink) and not untimed.timed
+    for seq, level in enumerate([20, 60, 100]):
+        untimed.write(np.full((32, 64, 3), level, np.uint8), seq, t0 + seq * 10**9)
+    untimed.close()
+    assert _grey_levels(tmp_path / "u.avi") == [20, 60, 100], "every frame once, whatever its time"
+    timed = open_sink(str(tmp_path / "n.avi"), fps=10, live=True)
+    with pytest.raises(SinkError, match="places frames at their capture time and frame 0 has none"):
+        timed.write(np.zeros((32, 64, 3), np.uint8), 0)
+    timed.close()
+    assert not list(tmp_path.glob("*n.*avi")), "a refused frame opens no file"
+
+
 @pytest.mark.parametrize("uri", ["{f}/o.mp4", "{f}/o.jsonl", "dir://{f}/frames", "{d}", "dir://{f}"])
 def test_sinks_that_cannot_write_fail_when_opened(tmp_path: Path, uri: str) -> None:
     """Before the run starts, not at its first frame (then only counted as sink errors)."""
