@@ -156,9 +156,7 @@ class ObjectsSink:
         self._file: Any = None
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
-        raise SinkError(
-            f"sink {self.uri!r} records what the engines found, so it needs results, not pictures"
-        )
+        raise _needs_results(self.uri)
 
     def write_result(self, result: Any) -> None:
         if self._file is None:
@@ -173,6 +171,10 @@ class ObjectsSink:
             self._file.close()
             self._file = None
             os.replace(self.partial, self.path)
+
+
+def _needs_results(uri: str) -> SinkError:
+    return SinkError(f"sink {uri!r} records what the engines found, so it needs results, not pictures")
 
 
 def objects_line(result: Any) -> str:
@@ -205,9 +207,7 @@ class StdoutObjectsSink:
         self._gone = False
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
-        raise SinkError(
-            f"sink {self.uri!r} records what the engines found, so it needs results, not pictures"
-        )
+        raise _needs_results(self.uri)
 
     def write_result(self, result: Any) -> None:
         if self._gone:
