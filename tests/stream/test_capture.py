@@ -3,6 +3,7 @@ server, fed by a thread) that the tests stop and start again, read by OpenCV's F
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -187,6 +188,53 @@ def test_pipeline_counts_the_gap_and_drops(tiny_engines: Path) -> None:
     assert summary["reconnects"] == 1 and summary["source_gap_ms"] >= 900
     assert summary["drops"] > 0, "a 60 fps camera outruns a consumer of 20 frames a second"
     assert summary["frames_in"] == summary["frames_out"] + summary["drops"]
+
+
+def test_a_cameras_video_plays_in_real_time(tiny_engines: Path, tmp_path: Path) -> None:
+    """``edge run CAMERA --sink cam.avi?view=input``: the engines process fewer frames than
+    the camera sends, and the video shows each processed one from its capture time to the
+    next. Read back by barcode, the video's runs of one frame are the gaps between capture
+    times (from the latency log) in periods of the video's rate."""
+    import json
+
+    import cv2
+
+    from edge.stream import run_stream
+
+    cam = Camera(fps=30)
+    try:
+        summary = run_stream(
+            cam.url,
+            engines=tiny_engines,
+            sinks=[f"{tmp_path / 'cam.avi'}?view=input"],
+            max_frames=12,  # frames read from the camera, dropped ones included
+            threads=1,
+            latency_log=tmp_path / "latency.jsonl",
+        ).summary()
+    finally:
+        cam.unplug()
+    spans = [json.loads(line) for line in (tmp_path / "latency.jsonl").read_text().splitlines()]
+    captured = sorted(s["start_ns"] for s in spans if s["stage"] == "end_to_end")
+    assert len(captured) == summary["frames_out"] >= 3
+    cap = cv2.VideoCapture(str(tmp_path / "cam.avi"))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    shown = []
+    while True:
+        ok, picture = cap.read()
+        if not ok:
+            break
+        shown.append(read_barcode(picture))
+    runs = [1]  # how many pictures in a row show one camera frame
+    for before, now in itertools.pairwise(shown):
+        assert now >= before, "the video goes forward in the camera's time"
+        if now == before:
+            runs[-1] += 1
+        else:
+            runs.append(1)
+    periods = [round((t - captured[0]) * fps / 1e9) for t in captured]
+    kept = [p for p, after in zip(periods, [*periods[1:], None], strict=True) if p != after]  # newer wins
+    assert runs == [b - a for a, b in itertools.pairwise(kept)] + [1]
+    assert len(shown) == kept[-1] + 1, "the video lasts as long as the run, at its own rate"
 
 
 def test_stop_ends_a_run_whose_camera_has_stalled(
