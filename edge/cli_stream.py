@@ -193,7 +193,12 @@ def add_stream_commands(sub: Any) -> None:
         metavar="MS",
         help="count frames slower than this end to end",
     )
-    p.add_argument("--realtime", action="store_true", help="pace files at their fps and drop like a camera")
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace files at their fps (a recording with capture times beside it, as edge record "
+        "writes: at those) and drop like a camera",
+    )
     p.add_argument(
         "--fps",
         type=positive_number("frames per second"),
@@ -246,7 +251,9 @@ def add_stream_commands(sub: Any) -> None:
         "sink",
         nargs="+",
         metavar="SINK",
-        help="drive.mp4 (also .avi, .mkv), dir://frames/ (exact pixels, one PNG a frame), display://, null://",
+        help="drive.mp4 (also .avi, .mkv; a camera's capture times go beside it in "
+        "drive.mp4.timestamps.txt, which edge run --realtime replays at), dir://frames/ (exact "
+        "pixels, one PNG a frame), display://, null://",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,10 @@ def run_stream(
             )
         pace_period(src, realtime=realtime, fps=fps)  # a folder without a rate fails before the sinks open
         opened = open_sinks(
-            sinks, fps=fps or src.fps or 17.0, kinds=engine_set.kinds, live=src.live or realtime
+            sinks,
+            fps=fps or src.fps or 17.0,
+            kinds=engine_set.kinds,
+            timing="capture" if src.live or realtime else "frames",
         )
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
@@ -119,6 +123,11 @@ def run_stream(
         realtime=realtime,
         fps=fps,
     )
+    if pipeline.paced_by_timestamps:
+        print(
+            f"--realtime: replaying {source} at the capture times in {getattr(src, 'timestamps_file', '')}",
+            file=sys.stderr,
+        )
     try:
         with StatusLine(tracker, enabled=show_status):
             pipeline.run()

@@ -149,6 +149,10 @@ class Pipeline:
         """``realtime`` paces a file or folder at ``fps`` (default: the source's own rate)
         and drops frames like a camera; a source without a rate needs ``fps``."""
         self._period = pace_period(source, realtime=realtime, fps=fps)
+        # a recording with its capture times is replayed at them, unless --fps sets a rate
+        self.paced_by_timestamps = (
+            bool(self._period) and fps is None and getattr(source, "timestamps", None) is not None
+        )
         self.source = source
         self.engines = engines
         self.sinks = sinks
@@ -205,17 +209,19 @@ class Pipeline:
 
     def _capture(self) -> None:
         count = 0
-        period = self._period
         next_t = time.perf_counter()
+        last_media: float | None = None
         try:
             while not self._stop.is_set() and (self.max_frames is None or count < self.max_frames):
-                if period:
-                    next_t += period
-                    time.sleep(max(0.0, next_t - time.perf_counter()))
                 frame = self.source.read()
                 if frame is None:
                     self.tracker.frames_undecodable(int(getattr(self.source, "undecodable_at_end", 0)))
                     break
+                if self._period:  # a paced file: the frame arrives when a camera would send it
+                    next_t += self._step(frame, last_media)
+                    last_media = frame.meta.get("media_ms")
+                    time.sleep(max(0.0, next_t - time.perf_counter()))
+                    frame.t_capture_ns = time.perf_counter_ns()
                 count += 1
                 self._account(frame)
                 if self._live:
@@ -224,6 +230,14 @@ class Pipeline:
                     break
         finally:
             self._put_end(self._frames)
+
+    def _step(self, frame: Frame, last_media: float | None) -> float:
+        """Seconds from the previous paced frame to ``frame``: the recorded interval when
+        replaying at capture times (not across a loop's restart), else one period."""
+        media = frame.meta.get("media_ms") if self.paced_by_timestamps else None
+        if media is not None and last_media is not None and media >= last_media:
+            return float(media - last_media) / 1e3
+        return self._period
 
     def _account(self, frame: Frame) -> None:
         # a live capture thread reports what it replaced before we read, and outages

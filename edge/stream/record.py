@@ -1,9 +1,11 @@
 """``edge record``: a source's frames into picture sinks, without engines.
 
 A camera recorded this way keeps every frame it delivers (``edge run``'s ``?view=input``
-sinks keep only those the engines processed), so a drive can be replayed later with
-``edge run drive.mp4 --realtime``. Like jetson-utils' video-viewer: any source URI in, any
-picture sink out (a video, ``dir://`` for exact pixels, ``display://`` to watch).
+sinks keep only those the engines processed), and a video of it gets the frames' capture
+times beside it (``drive.mp4.timestamps.txt``, edge.stream.timestamps), so the drive can be
+replayed later as it was captured with ``edge run drive.mp4 --realtime``. Like
+jetson-utils' video-viewer: any source URI in, any picture sink out (a video, ``dir://``
+for exact pixels, ``display://`` to watch).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def record(
     ``max_frames`` were written or ``duration_s`` has passed; returns what was recorded.
 
     ``fps`` is the rate a video sink is written at (default: the source's own, else 17).
+    Videos of a camera, or of a recording that has capture times, get those times beside
+    them.
     A failed write ends the recording with SinkError (a recording with holes is not one);
     what was written before it, like what was written before Ctrl-C (Interrupted), is
     finalised.
@@ -43,7 +47,10 @@ def record(
     src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)
     with contextlib.ExitStack() as stack:
         stack.callback(src.close)
-        opened = open_sinks(sinks, fps=fps or src.fps or 17.0, kinds=())
+        stamped = src.live or getattr(src, "timestamps", None) is not None
+        opened = open_sinks(
+            sinks, fps=fps or src.fps or 17.0, kinds=(), timing="stamped" if stamped else "frames"
+        )
         for sink in opened:
             stack.callback(sink.close)  # finalised last in, first out; videos renamed into place
         for sink in opened:
@@ -66,9 +73,10 @@ def record(
                 if frame is None:
                     break
                 image = frame_rgb(frame)
+                t_ns = _capture_time(frame, live=src.live) if stamped else None
                 for sink in opened:
                     try:
-                        sink.write(image, stats["frames"])
+                        sink.write(image, stats["frames"], t_ns)
                     except OSError as exc:
                         raise SinkError(
                             f"sink {sink.uri!r} failed at frame {stats['frames']}: {exc}"
@@ -85,6 +93,14 @@ def record(
             raise Interrupted(_summary(stats, t0, opened, interrupted=True), exc) from None
         summary = _summary(stats, t0, opened, interrupted=False)
     return summary
+
+
+def _capture_time(frame: Any, *, live: bool) -> int | None:
+    """When a frame was captured: now for a camera, the recorded time for a recording."""
+    if live:
+        return int(frame.t_capture_ns)
+    media_ms = frame.meta.get("media_ms")
+    return None if media_ms is None else round(float(media_ms) * 1e6)
 
 
 def _check_records_pictures(sink: Any) -> None:
@@ -110,6 +126,7 @@ def _summary(stats: dict[str, Any], t0: float, sinks: Sequence[Any], *, interrup
         "seconds": seconds,
         "fps": stats["frames"] / seconds if seconds > 0 else 0.0,
         "sinks": [sink.uri for sink in sinks],
+        "timestamps": [str(p) for sink in sinks if (p := getattr(sink, "timestamps_path", None))],
         "interrupted": interrupted,
     }
 
@@ -129,4 +146,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         lost.append(
             f"{summary['reconnects']} reconnect(s), {summary['seconds_without_frames']:.1f} s without frames"
         )
-    return line + (f"; {', '.join(lost)}" if lost else "")
+    line += f"; {', '.join(lost)}" if lost else ""
+    if summary.get("timestamps"):
+        line += f"; capture times in {', '.join(summary['timestamps'])}"
+    return line

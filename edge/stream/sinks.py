@@ -6,8 +6,9 @@ window), ``null://``.
 Video, folder and window sinks show the composite (overlay | depth) unless their URI asks
 for another view: ``?view=panoptic``, ``depth``, or ``input`` (the frames as they came from
 the source, at its own size: a recording that ``edge run`` can replay). In a live run a
-video sink is timed: it shows each frame from its capture time to the next, so the video
-plays in real time even when the engines dropped frames (VideoSink).
+video sink shows each frame from its capture time to the next, so the video plays in real
+time even when the engines dropped frames; ``edge record`` keeps every frame once and writes
+the capture times beside the video (VideoSink's timings).
 
 The video and JSON-lines sinks write to a hidden partial file and rename it on close, so
 an interrupted run never leaves a truncated file under the final name.
@@ -33,13 +34,14 @@ from edge.util.fs import output_path_problem
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 # what a picture sink can show of a frame; "input" is the source's frame before resizing
 VIEWS = ("composite", "panoptic", "depth", "input")
+VIDEO_TIMINGS = ("frames", "capture", "stamped")  # how a video sink places frames (VideoSink)
 
 
 class Sink(Protocol):
     uri: str
 
     # t_capture_ns: the frame's capture time (time.perf_counter_ns), for sinks that place
-    # frames in time (a timed VideoSink); the others ignore it
+    # frames in time (VideoSink's capture and stamped timings); the others ignore it
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None: ...
 
     def close(self) -> None: ...
@@ -65,38 +67,53 @@ def _checked(uri: str, path: Path, *, folder: bool) -> None:
 
 
 class VideoSink:
-    """A video file at ``fps``. Untimed, it holds every frame it is given once, in order.
+    """A video file at ``fps``; ``timing`` says how frames are placed in it:
 
-    ``timed`` (live runs: a camera, or a file paced with --realtime) places each frame at
-    its capture time instead: the picture at video time i/fps is the newest frame captured
-    by then. A frame is repeated until the next one arrives, and of two frames in one
-    period the newer wins, so the video plays in real time however many frames the engines
-    dropped. A gap longer than a second (a camera reconnecting) is shortened to one second.
+    - ``frames``: every frame once, in order (a file replayed frame by frame).
+    - ``capture`` (live runs: a camera, or a file paced with --realtime): each frame at its
+      capture time. The picture at video time i/fps is the newest frame captured by then: a
+      frame is repeated until the next one arrives, and of two frames in one period the
+      newer wins, so the video plays in real time however many frames the engines dropped.
+      A gap longer than a second (a camera reconnecting) is shortened to one second.
+    - ``stamped`` (edge record): every frame once, and the capture times beside the video
+      (edge.stream.timestamps), so that --realtime can replay it as it was captured.
     """
 
     def __init__(
-        self, uri: str, path: Path, fps: float, *, view: str = "composite", timed: bool = False
+        self, uri: str, path: Path, fps: float, *, view: str = "composite", timing: str = "frames"
     ) -> None:
+        if timing not in VIDEO_TIMINGS:
+            raise ValueError(f"timing {timing!r} is not one of {VIDEO_TIMINGS}")
         _checked(uri, path, folder=False)
-        self.uri, self.path, self.fps, self.view, self.timed = uri, path, fps, view, timed
+        self.uri, self.path, self.fps, self.view, self.timing = uri, path, fps, view, timing
         self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
         self.frames = 0  # pictures in the file, repeats included
-        self.repeated = 0  # timed: pictures that repeat the previous frame
-        self.replaced = 0  # timed: frames a newer one of the same period replaced
+        self.repeated = 0  # capture timing: pictures that repeat the previous frame
+        self.replaced = 0  # capture timing: frames a newer one of the same period replaced
         self._writer: Any = None
         self._size: tuple[int, int] | None = None
         self._t0_ns: int | None = None
-        self._pending: tuple[np.ndarray, int] | None = None  # timed: (BGR picture, its period)
+        self._pending: tuple[np.ndarray, int] | None = None  # capture timing: (BGR picture, its period)
+        self._stamps: list[int] = []  # stamped: each frame's capture time
+
+    @property
+    def timestamps_path(self) -> Path | None:
+        """Where a stamped video's capture times are written (None for other timings)."""
+        from edge.stream.timestamps import timestamps_path
+
+        return timestamps_path(self.path) if self.timing == "stamped" else None
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         import cv2
 
-        if self.timed and t_capture_ns is None:
+        if self.timing != "frames" and t_capture_ns is None:
             raise SinkError(f"sink {self.uri!r} places frames at their capture time and frame {seq} has none")
         self._open(image)
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        if t_capture_ns is None or not self.timed:
+        if t_capture_ns is None or self.timing != "capture":
             self._append(bgr)
+            if t_capture_ns is not None and self.timing == "stamped":
+                self._stamps.append(t_capture_ns)
             return
         if self._t0_ns is None:
             self._t0_ns = t_capture_ns
@@ -140,6 +157,11 @@ class VideoSink:
                 self._pending = None
             self._writer.release()
             self._writer = None
+            stamps = self.timestamps_path
+            if stamps is not None:  # before the video: a video in place always has its times
+                from edge.stream.timestamps import write_timestamps
+
+                write_timestamps(stamps, self._stamps)
             os.replace(self.partial, self.path)
 
 
@@ -311,9 +333,9 @@ def has_gui() -> bool:
     return False
 
 
-def open_sink(uri: str, *, fps: float = 17.0, live: bool = False) -> Sink:
-    """The sink ``uri`` names; ``live``: the run drops frames (a camera, --realtime), so a
-    video sink places frames at their capture times to play in real time."""
+def open_sink(uri: str, *, fps: float = 17.0, timing: str = "frames") -> Sink:
+    """The sink ``uri`` names; a video sink places frames by ``timing`` (VideoSink): live
+    runs give "capture", so their videos play in real time."""
     if "\x00" in uri:
         raise SinkError(f"sink {uri!r} contains a NUL character")
     try:
@@ -354,7 +376,7 @@ def open_sink(uri: str, *, fps: float = 17.0, live: bool = False) -> Sink:
             "dir://FOLDER, http://127.0.0.1:8080 (live viewer), display:// (window), null://; "
             f"video, dir:// and display:// take ?view={'|'.join(VIEWS)}"
         )
-    return VideoSink(uri, path, fps, view=_view_option(uri, query), timed=live)
+    return VideoSink(uri, path, fps, view=_view_option(uri, query), timing=timing)
 
 
 def _view_option(uri: str, query: str) -> str:
@@ -391,17 +413,17 @@ def open_sinks(
     *,
     fps: float,
     kinds: Collection[str] = ("panoptic", "depth"),
-    live: bool = False,
+    timing: str = "frames",
 ) -> list[Sink]:
     """Open every sink in ``uris``; if one cannot be opened, those already open (a viewer
     listening on its port) are closed before the error propagates. ``kinds``: the engines
     that run, so a sink asking for the view of a missing one fails now, not at every frame.
-    ``live``: as open_sink's."""
+    ``timing``: as open_sink's."""
     opened: list[Sink] = []
     targets: dict[str, str] = {}
     try:
         for uri in uris:
-            sink = open_sink(uri, fps=fps, live=live)
+            sink = open_sink(uri, fps=fps, timing=timing)
             opened.append(sink)
             target = getattr(sink, "path", None) or getattr(sink, "folder", None)
             if isinstance(sink, StdoutObjectsSink):

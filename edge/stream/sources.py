@@ -21,6 +21,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from edge.errors import SourceError
 from edge.stream.frame import Frame
+from edge.stream.timestamps import read_timestamps, timestamps_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -39,7 +40,9 @@ class Source(Protocol):
     # optional, for live sources: interrupt() ends a read that is waiting for a frame;
     # optional: undecodable_at_end, input skipped after the last frame (no frame can carry it);
     # optional, for finite sources: __len__ (frames held) and skip() -> bool, which passes
-    # over a frame without decoding it where it can (calibration samples a whole source)
+    # over a frame without decoding it where it can (calibration samples a whole source);
+    # optional, for recordings: timestamps (ms per frame) and timestamps_file, and each
+    # frame's meta["media_ms"] (edge.stream.timestamps)
 
 
 def _split(uri: str) -> SplitResult:
@@ -213,6 +216,17 @@ class OpenCVSource:
         self.undecodable = 0
         self._seq = 0
         self._ended = False
+        # the capture times edge record wrote beside the video, for --realtime to replay at
+        self.timestamps_file: Path | None = timestamps_path(Path(target))
+        self.timestamps: list[float] | None = None
+        if self.timestamps_file.is_file():
+            try:
+                self.timestamps = read_timestamps(self.timestamps_file, frames=self.declared_frames)
+            except SourceError:
+                cap.release()
+                raise
+        else:
+            self.timestamps_file = None
 
     def read(self) -> Frame | None:
         import cv2
@@ -238,6 +252,9 @@ class OpenCVSource:
                 )
             self.undecodable += bad
             meta["undecodable_before"] = bad
+        at = self._seq + self.undecodable  # the frame's place in the file
+        if self.timestamps is not None and at < len(self.timestamps):
+            meta["media_ms"] = self.timestamps[at]
         frame = Frame(
             self._seq, time.perf_counter_ns(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.uri, meta=meta
         )
@@ -365,6 +382,8 @@ class LoopingSource:
             raise SourceError(f"source {source.uri!r} is live; only files and folders can loop")
         self._source = source
         self.uri, self.fps, self.live = source.uri, source.fps, False
+        self.timestamps = getattr(source, "timestamps", None)
+        self.timestamps_file = getattr(source, "timestamps_file", None)
         self.loops = 0
         self._seq = 0
         self.undecodable_at_end = 0

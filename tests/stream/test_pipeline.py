@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import signal
@@ -212,7 +213,7 @@ def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) ->
     pipe = Pipeline(
         source=open_source(str(tmp_path / "in.mp4")),
         engines=engines,
-        sinks=open_sinks([str(tmp_path / "out.avi")], fps=20.0, kinds=engines.kinds, live=True),
+        sinks=open_sinks([str(tmp_path / "out.avi")], fps=20.0, kinds=engines.kinds, timing="capture"),
         realtime=True,
         on_result=lambda r: stamps.append(r.frame.t_capture_ns),
     )
@@ -227,6 +228,45 @@ def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) ->
     last_period = round((stamps[-1] - stamps[0]) * 20 / 1e9)
     written = cv2.VideoCapture(str(tmp_path / "out.avi")).get(cv2.CAP_PROP_FRAME_COUNT)
     assert written == last_period + 1 >= s["frames_out"]
+
+
+def test_realtime_replays_a_recording_at_its_capture_times(tiny_engines: Path, tmp_path: Path) -> None:
+    """A video with capture times beside it (edge record's) is paced by them, not by its
+    frame rate: each frame that is processed arrives no earlier after another than it was
+    captured after it. --fps sets a steady rate instead."""
+    from edge.stream.timestamps import timestamps_path
+
+    write_video(tmp_path / "rec.mp4", 5, fps=30.0)
+    recorded = [0.0, 600.0, 650.0, 1200.0, 1210.0]  # ms: a camera with stalls
+    timestamps_path(tmp_path / "rec.mp4").write_text(
+        "# timestamp format v2\n" + "".join(f"{t}\n" for t in recorded)
+    )
+    seen: list[tuple[float, int]] = []
+    engines = EngineSet.from_manifest(tiny_engines)
+    try:
+        pipe = Pipeline(
+            source=open_source(str(tmp_path / "rec.mp4")),
+            engines=engines,
+            sinks=[NullSink()],
+            realtime=True,
+            on_result=lambda r: seen.append((r.frame.meta["media_ms"], r.frame.t_capture_ns)),
+        )
+        assert pipe.paced_by_timestamps
+        s = pipe.run()
+        steady = Pipeline(
+            source=open_source(str(tmp_path / "rec.mp4")),
+            engines=engines,
+            sinks=[NullSink()],
+            realtime=True,
+            fps=30.0,
+        )
+        assert not steady.paced_by_timestamps
+    finally:
+        engines.close()
+    assert s["frames_in"] == 5 == s["frames_out"] + s["drops"] and len(seen) >= 2
+    assert seen[0][0] == 0.0 and 600.0 in [m for m, _ in seen], "frames after a stall are not dropped"
+    for (media_a, t_a), (media_b, t_b) in itertools.pairwise(seen):
+        assert (t_b - t_a) / 1e6 >= (media_b - media_a) - 15  # ms, less scheduler jitter
 
 
 def test_realtime_paces_a_folder_at_the_rate_given(tiny_engines: Path, tmp_path: Path) -> None:

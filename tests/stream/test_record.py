@@ -14,6 +14,7 @@ import pytest
 from edge.errors import ConfigError, SinkError
 from edge.stream.record import format_summary, record
 from edge.stream.sources import open_source
+from edge.stream.timestamps import read_timestamps, timestamps_path
 from tests.conftest import signal_when
 from tests.stream.test_capture import Camera, read_barcode
 from tests.stream.test_sources_sinks import write_video
@@ -41,19 +42,38 @@ def test_a_file_recorded_frame_for_frame(tmp_path: Path) -> None:
 
 def test_a_camera_recorded_without_holes_and_drops_counted(tmp_path: Path) -> None:
     """Every frame the camera delivered is in the recording: consecutive frame numbers
-    (read back from the barcode each frame carries) except where the summary counts drops."""
+    (read back from the barcode each frame carries) except where the summary counts drops.
+    The video holds the same frames, and its capture times beside it follow the camera's
+    30 fps clock."""
     camera = Camera(fps=30.0)
     try:
-        summary = record(camera.url, [f"dir://{tmp_path / 'frames'}"], max_frames=12, fps=30.0)
+        summary = record(
+            camera.url, [f"dir://{tmp_path / 'frames'}", str(tmp_path / "rec.avi")], max_frames=12, fps=30.0
+        )
     finally:
         camera.unplug()
     seqs = [read_barcode(cv2.imread(str(p))) for p in sorted((tmp_path / "frames").iterdir())]
     assert len(seqs) == summary["frames"] == 12
+    video = open_source(str(tmp_path / "rec.avi"))
+    in_video = [read_barcode(f.image) for f in iter(video.read, None)]
+    assert in_video == seqs
+    times = read_timestamps(timestamps_path(tmp_path / "rec.avi"), frames=12)
+    assert summary["timestamps"] == [str(timestamps_path(tmp_path / "rec.avi"))]
+    assert format_summary(summary).endswith(f"capture times in {tmp_path / 'rec.avi'}.timestamps.txt")
+    span_ms = (seqs[-1] - seqs[0]) * 1000 / 30.0  # the camera's clock (it sleeps 1/30 s a frame)
+    assert 0.7 * span_ms <= times[-1] - times[0] <= 2 * span_ms + 100
     gaps = sum(b - a - 1 for a, b in itertools.pairwise(seqs))
     assert all(b > a for a, b in itertools.pairwise(seqs))
     # every hole is a frame the capture thread replaced and counted; the count may also hold
     # frames replaced before the first one was recorded (at most those numbered before it)
     assert gaps <= summary["dropped"] <= gaps + seqs[0]
+
+
+def test_a_recording_recorded_again_keeps_its_capture_times(tmp_path: Path) -> None:
+    write_video(tmp_path / "drive.mp4", 4)
+    timestamps_path(tmp_path / "drive.mp4").write_text("# timestamp format v2\n0\n40\n400\n440.5\n")
+    record(str(tmp_path / "drive.mp4"), [str(tmp_path / "first3.avi")], max_frames=3)
+    assert read_timestamps(timestamps_path(tmp_path / "first3.avi"), frames=3) == [0.0, 40.0, 400.0]
 
 
 def test_duration_ends_an_endless_source(tmp_path: Path) -> None:

@@ -186,8 +186,8 @@ def test_a_timed_video_places_frames_at_their_capture_times(tmp_path: Path) -> N
     """At 10 fps, frames captured at 0, 0.1, 0.35, 0.36 and 3.0 s: each is shown until the
     next (0.1 s for three periods), the 0.36 s frame replaces the 0.35 s one in period 4,
     the 2.6 s gap after it is shortened to one second, and the last frame gets one period."""
-    sink = open_sink(str(tmp_path / "t.avi"), fps=10, live=True)
-    assert isinstance(sink, VideoSink) and sink.timed
+    sink = open_sink(str(tmp_path / "t.avi"), fps=10, timing="capture")
+    assert isinstance(sink, VideoSink) and sink.timing == "capture"
     t0 = 5_000_000_000  # capture times are on the monotonic clock: any origin
     for seq, (seconds, level) in enumerate([(0.0, 20), (0.1, 60), (0.35, 100), (0.36, 140), (3.0, 180)]):
         sink.write(np.full((32, 64, 3), level, np.uint8), seq, t0 + int(seconds * 1e9))
@@ -195,12 +195,12 @@ def test_a_timed_video_places_frames_at_their_capture_times(tmp_path: Path) -> N
     assert _grey_levels(tmp_path / "t.avi") == [20] + [60] * 3 + [140] * 10 + [180]
     assert (sink.frames, sink.repeated, sink.replaced) == (15, 11, 1)
     untimed = open_sink(str(tmp_path / "u.avi"), fps=10)
-    assert isinstance(untimed, VideoSink) and not untimed.timed
+    assert isinstance(untimed, VideoSink) and untimed.timing == "frames"
     for seq, level in enumerate([20, 60, 100]):
         untimed.write(np.full((32, 64, 3), level, np.uint8), seq, t0 + seq * 10**9)
     untimed.close()
     assert _grey_levels(tmp_path / "u.avi") == [20, 60, 100], "every frame once, whatever its time"
-    timed = open_sink(str(tmp_path / "n.avi"), fps=10, live=True)
+    timed = open_sink(str(tmp_path / "n.avi"), fps=10, timing="capture")
     with pytest.raises(SinkError, match="places frames at their capture time and frame 0 has none"):
         timed.write(np.zeros((32, 64, 3), np.uint8), 0)
     timed.close()

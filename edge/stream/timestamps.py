@@ -1,0 +1,71 @@
+"""Capture times of a recorded video, in a file beside it: ``drive.mp4.timestamps.txt``.
+
+A video file has one frame rate, and a camera does not keep to one: frames come late,
+some never come, and a reconnect leaves seconds without any. ``edge record`` keeps every
+frame a camera delivers once, so it writes each one's capture time beside the video, and
+``edge run drive.mp4 --realtime`` replays the frames at those times. The format is
+mkvmerge's "timestamp format v2" (a header line, then one time per frame in milliseconds
+from the first), so ``mkvmerge -o drive.mkv --timestamps 0:drive.mp4.timestamps.txt
+drive.mp4`` makes a video that players show at the recorded times too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge.errors import SourceError
+from edge.util.fs import atomic_write_bytes
+
+HEADER = "# timestamp format v2"
+SUFFIX = ".timestamps.txt"
+
+
+def timestamps_path(video: Path) -> Path:
+    """Where the capture times of ``video`` are kept: its name with .timestamps.txt added."""
+    return video.with_name(video.name + SUFFIX)
+
+
+def write_timestamps(path: Path, times_ns: Sequence[int]) -> None:
+    """Write capture times (time.perf_counter_ns) as milliseconds from the first, atomically."""
+    t0 = times_ns[0] if times_ns else 0
+    lines = [HEADER, *(f"{(t - t0) / 1e6:.3f}" for t in times_ns)]
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+
+def read_timestamps(path: Path, *, frames: int | None) -> list[float]:
+    """The times in ``path`` (milliseconds), checked: the header, one number per line, never
+    going back, and, when the video declares how many frames it has, one per frame."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read the capture times in {str(path)!r}: {exc}") from exc
+    if not lines or lines[0].strip() != HEADER:
+        first = lines[0][:40] if lines else ""
+        raise SourceError(
+            f"{str(path)!r} does not start with {HEADER!r} (it starts with {first!r}); edge record writes "
+            "this file beside a video, and edge run --realtime replays the video at its times"
+        )
+    times: list[float] = []
+    for number, line in enumerate(lines[1:], start=2):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            raise SourceError(
+                f"{str(path)!r} line {number}: {text[:40]!r} is not a time in milliseconds"
+            ) from None
+        if not value >= (times[-1] if times else 0.0):  # also refuses nan
+            raise SourceError(
+                f"{str(path)!r} line {number}: {text!r} goes back in time or is negative; capture "
+                "times only go forward"
+            )
+        times.append(value)
+    if frames is not None and len(times) != frames:
+        raise SourceError(
+            f"{str(path)!r} holds {len(times)} capture times and its video {frames} frames: it belongs to "
+            "another recording; remove or rename it to replay the video at its frame rate"
+        )
+    return times

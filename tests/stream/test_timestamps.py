@@ -1,0 +1,78 @@
+"""Capture times beside a recorded video: the file, and a video source that reads them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.errors import SourceError
+from edge.stream.sources import LoopingSource, OpenCVSource, open_source
+from edge.stream.timestamps import HEADER, read_timestamps, timestamps_path, write_timestamps
+from tests.stream.test_sources_sinks import write_video
+
+
+def test_times_are_written_in_milliseconds_from_the_first_and_read_back(tmp_path: Path) -> None:
+    path = timestamps_path(tmp_path / "drive.mp4")
+    assert path.name == "drive.mp4.timestamps.txt"
+    t0 = 7_000_000_000  # perf_counter_ns: any origin
+    write_timestamps(path, [t0, t0 + 33_366_667, t0 + 1_500_000_000, t0 + 1_500_000_000])
+    assert path.read_text() == f"{HEADER}\n0.000\n33.367\n1500.000\n1500.000\n"
+    assert read_timestamps(path, frames=4) == [0.0, 33.367, 1500.0, 1500.0]
+    assert read_timestamps(path, frames=None) == [0.0, 33.367, 1500.0, 1500.0]
+    assert not list(tmp_path.glob(".*")), "written atomically: no temporary file is left"
+
+
+@pytest.mark.parametrize(
+    "text,frames,match",
+    [
+        ("0\n40\n", 2, "does not start with '# timestamp format v2' \\(it starts with '0'\\)"),
+        ("", None, "does not start with"),
+        (f"{HEADER}\n0\nforty\n", None, "line 3: 'forty' is not a time in milliseconds"),
+        (f"{HEADER}\n0\n40\n30\n", None, "line 4: '30' goes back in time"),
+        (f"{HEADER}\n-5\n", None, "line 2: '-5' goes back in time or is negative"),
+        (f"{HEADER}\nnan\n", None, "line 2: 'nan' goes back in time"),
+        (f"{HEADER}\n0\n40\n", 3, "holds 2 capture times and its video 3 frames: it belongs to another"),
+    ],
+)
+def test_bad_timestamps_files_say_what_is_wrong(
+    tmp_path: Path, text: str, frames: int | None, match: str
+) -> None:
+    path = tmp_path / "v.mp4.timestamps.txt"
+    path.write_text(text)
+    with pytest.raises(SourceError, match=match):
+        read_timestamps(path, frames=frames)
+
+
+def test_comments_and_blank_lines_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "v.mp4.timestamps.txt"
+    path.write_text(f"{HEADER}\n# made by hand\n0\n\n12.5\n")
+    assert read_timestamps(path, frames=2) == [0.0, 12.5]
+
+
+def test_a_video_source_gives_each_frame_its_recorded_time(tmp_path: Path) -> None:
+    video = tmp_path / "drive.mp4"
+    write_video(video, 4)
+    plain = open_source(str(video))
+    frame = plain.read()
+    assert frame is not None and "media_ms" not in frame.meta and getattr(plain, "timestamps", None) is None
+    plain.close()
+    timestamps_path(video).write_text(f"{HEADER}\n0\n40\n400\n440.5\n")
+    src = open_source(str(video))
+    assert isinstance(src, OpenCVSource) and src.timestamps_file == timestamps_path(video)
+    assert src.skip()  # a skipped frame keeps the frames after it at their places
+    times = []
+    while (frame := src.read()) is not None:
+        times.append(frame.meta["media_ms"])
+    assert times == [40.0, 400.0, 440.5]
+    looped = LoopingSource(open_source(str(video)))
+    assert looped.timestamps == [0.0, 40.0, 400.0, 440.5]
+    looped.close()
+
+
+def test_a_timestamps_file_of_another_recording_is_refused(tmp_path: Path) -> None:
+    video = tmp_path / "drive.mp4"
+    write_video(video, 4)
+    timestamps_path(video).write_text(f"{HEADER}\n0\n40\n")
+    with pytest.raises(SourceError, match="2 capture times and its video 4 frames.*remove or rename it"):
+        open_source(str(video))
