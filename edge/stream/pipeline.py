@@ -120,10 +120,14 @@ def _run_engine(
 
 def pace_period(source: Source, *, realtime: bool, fps: float | None) -> float:
     """Seconds between reads when ``realtime`` paces a file or folder (0: unpaced), at
-    ``fps`` or the source's own rate; a ConfigError for a source that has neither."""
+    ``fps``, the source's own rate or that of its capture times; a ConfigError for a source
+    that has none of them."""
+    from edge.stream.timestamps import mean_rate
+
     if not realtime or source.live:  # a camera paces itself
         return 0.0
-    rate = fps or source.fps
+    times = getattr(source, "timestamps", None)
+    rate = fps or source.fps or (mean_rate(times) if times else None)
     if not rate:
         raise ConfigError(
             f"--realtime: source {source.uri!r} has no frame rate of its own to pace it at (an image "

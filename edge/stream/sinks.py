@@ -261,15 +261,28 @@ def _quiet_stdout(out: Any) -> None:
 
 
 class DirSink:
-    def __init__(self, uri: str, folder: Path, *, view: str = "composite") -> None:
+    """One PNG a frame (exact pixels), ``frame_000000.png`` on. With ``stamped`` (edge record,
+    live runs) each frame's capture time goes into timestamps.txt in the folder when the
+    sink closes, for --realtime to replay the folder at (edge.stream.timestamps)."""
+
+    def __init__(self, uri: str, folder: Path, *, view: str = "composite", stamped: bool = False) -> None:
         _checked(uri, folder, folder=True)
-        self.uri, self.folder, self.view = uri, folder, view
+        self.uri, self.folder, self.view, self.stamped = uri, folder, view, stamped
         self.frames = 0
         self._made = False
+        self._stamps: list[int] = []
+
+    @property
+    def timestamps_path(self) -> Path | None:
+        from edge.stream.timestamps import folder_timestamps_path
+
+        return folder_timestamps_path(self.folder) if self.stamped else None
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         import cv2
 
+        if self.stamped and t_capture_ns is None:
+            raise SinkError(f"sink {self.uri!r} keeps capture times and frame {seq} has none")
         if not self._made:  # at the first frame, as the video sink does: a refused run makes nothing
             self.folder.mkdir(parents=True, exist_ok=True)
             self._made = True
@@ -279,9 +292,16 @@ class DirSink:
             raise SinkError(f"cannot write {str(target)!r}")
         os.replace(tmp, target)
         self.frames += 1
+        if t_capture_ns is not None:
+            self._stamps.append(t_capture_ns)
 
     def close(self) -> None:
-        return None
+        stamps = self.timestamps_path
+        if stamps is not None and self._stamps:
+            from edge.stream.timestamps import write_timestamps
+
+            write_timestamps(stamps, self._stamps)
+            self._stamps = []
 
 
 class DisplaySink:
@@ -335,7 +355,8 @@ def has_gui() -> bool:
 
 def open_sink(uri: str, *, fps: float = 17.0, timing: str = "frames") -> Sink:
     """The sink ``uri`` names; a video sink places frames by ``timing`` (VideoSink): live
-    runs give "capture", so their videos play in real time."""
+    runs give "capture", so their videos play in real time. A dir:// sink keeps capture
+    times for any timing but "frames"."""
     if "\x00" in uri:
         raise SinkError(f"sink {uri!r} contains a NUL character")
     try:
@@ -355,7 +376,8 @@ def open_sink(uri: str, *, fps: float = 17.0, timing: str = "frames") -> Sink:
         host, port = parse_viewer_uri(uri)
         return ViewerSink(uri, host=host, port=port)
     if parts.scheme == "dir":
-        return DirSink(uri, Path(parts.netloc + parts.path), view=_view_option(uri, parts.query))
+        folder = Path(parts.netloc + parts.path)
+        return DirSink(uri, folder, view=_view_option(uri, parts.query), stamped=timing != "frames")
     if parts.scheme == "file":
         name, query = parts.path, parts.query
     else:  # a plain path: only a "?" starts options (a "#" is part of the name)

@@ -21,7 +21,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from edge.errors import SourceError
 from edge.stream.frame import Frame
-from edge.stream.timestamps import read_timestamps, timestamps_path
+from edge.stream.timestamps import folder_timestamps_path, read_timestamps, timestamps_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -324,6 +324,13 @@ class ImageDirSource:
         self._seq = 0
         self.undecodable = 0
         self.undecodable_at_end = 0
+        # the capture times edge record (or a live run's dir:// sink) kept, one per image
+        self.timestamps_file: Path | None = folder_timestamps_path(folder)
+        self.timestamps: list[float] | None = None
+        if self.timestamps_file.is_file():
+            self.timestamps = read_timestamps(self.timestamps_file, frames=len(self._files))
+        else:
+            self.timestamps_file = None
 
     def read(self) -> Frame | None:
         import cv2
@@ -338,6 +345,8 @@ class ImageDirSource:
                 bad += 1
                 continue
             meta: dict[str, Any] = {"undecodable_before": bad} if bad else {}
+            if self.timestamps is not None:
+                meta["media_ms"] = self.timestamps[self._next - 1]
             frame = Frame(
                 self._seq, time.perf_counter_ns(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), str(path), meta=meta
             )

@@ -1,4 +1,5 @@
-"""Capture times of a recorded video, in a file beside it: ``drive.mp4.timestamps.txt``.
+"""Capture times of a recording, in a file beside a video (``drive.mp4.timestamps.txt``)
+or in a folder of frames (``frames/timestamps.txt``).
 
 A video file has one frame rate, and a camera does not keep to one: frames come late,
 some never come, and a reconnect leaves seconds without any. ``edge record`` keeps every
@@ -19,11 +20,25 @@ from edge.util.fs import atomic_write_bytes
 
 HEADER = "# timestamp format v2"
 SUFFIX = ".timestamps.txt"
+FOLDER_FILE = "timestamps.txt"
 
 
 def timestamps_path(video: Path) -> Path:
     """Where the capture times of ``video`` are kept: its name with .timestamps.txt added."""
     return video.with_name(video.name + SUFFIX)
+
+
+def folder_timestamps_path(folder: Path) -> Path:
+    """Where the capture times of a folder of frames are kept: timestamps.txt in it, one
+    line per image in the order an image-folder source reads them."""
+    return folder / FOLDER_FILE
+
+
+def mean_rate(times_ms: Sequence[float]) -> float | None:
+    """Frames per second over the recording (None for fewer than two frames or no time)."""
+    if len(times_ms) < 2 or times_ms[-1] <= times_ms[0]:
+        return None
+    return (len(times_ms) - 1) * 1e3 / (times_ms[-1] - times_ms[0])
 
 
 def write_timestamps(path: Path, times_ns: Sequence[int]) -> None:
@@ -65,7 +80,7 @@ def read_timestamps(path: Path, *, frames: int | None) -> list[float]:
         times.append(value)
     if frames is not None and len(times) != frames:
         raise SourceError(
-            f"{str(path)!r} holds {len(times)} capture times and its video {frames} frames: it belongs to "
-            "another recording; remove or rename it to replay the video at its frame rate"
+            f"{str(path)!r} holds {len(times)} capture times and its recording {frames} frames: it belongs "
+            "to another recording; remove or rename it to replay the recording at a steady rate"
         )
     return times

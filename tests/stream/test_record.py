@@ -14,7 +14,7 @@ import pytest
 from edge.errors import ConfigError, SinkError
 from edge.stream.record import format_summary, record
 from edge.stream.sources import open_source
-from edge.stream.timestamps import read_timestamps, timestamps_path
+from edge.stream.timestamps import folder_timestamps_path, read_timestamps, timestamps_path
 from tests.conftest import signal_when
 from tests.stream.test_capture import Camera, read_barcode
 from tests.stream.test_sources_sinks import write_video
@@ -52,14 +52,18 @@ def test_a_camera_recorded_without_holes_and_drops_counted(tmp_path: Path) -> No
         )
     finally:
         camera.unplug()
-    seqs = [read_barcode(cv2.imread(str(p))) for p in sorted((tmp_path / "frames").iterdir())]
+    seqs = [read_barcode(cv2.imread(str(p))) for p in sorted((tmp_path / "frames").glob("*.png"))]
     assert len(seqs) == summary["frames"] == 12
     video = open_source(str(tmp_path / "rec.avi"))
     in_video = [read_barcode(f.image) for f in iter(video.read, None)]
     assert in_video == seqs
     times = read_timestamps(timestamps_path(tmp_path / "rec.avi"), frames=12)
-    assert summary["timestamps"] == [str(timestamps_path(tmp_path / "rec.avi"))]
-    assert format_summary(summary).endswith(f"capture times in {tmp_path / 'rec.avi'}.timestamps.txt")
+    assert read_timestamps(folder_timestamps_path(tmp_path / "frames"), frames=12) == times
+    assert summary["timestamps"] == [
+        str(tmp_path / "frames" / "timestamps.txt"),
+        f"{tmp_path / 'rec.avi'}.timestamps.txt",
+    ]
+    assert format_summary(summary).endswith(f"; capture times in {', '.join(summary['timestamps'])}")
     span_ms = (seqs[-1] - seqs[0]) * 1000 / 30.0  # the camera's clock (it sleeps 1/30 s a frame)
     assert 0.7 * span_ms <= times[-1] - times[0] <= 2 * span_ms + 100
     gaps = sum(b - a - 1 for a, b in itertools.pairwise(seqs))

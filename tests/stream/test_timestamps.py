@@ -8,7 +8,14 @@ import pytest
 
 from edge.errors import SourceError
 from edge.stream.sources import LoopingSource, OpenCVSource, open_source
-from edge.stream.timestamps import HEADER, read_timestamps, timestamps_path, write_timestamps
+from edge.stream.timestamps import (
+    HEADER,
+    folder_timestamps_path,
+    mean_rate,
+    read_timestamps,
+    timestamps_path,
+    write_timestamps,
+)
 from tests.stream.test_sources_sinks import write_video
 
 
@@ -32,7 +39,7 @@ def test_times_are_written_in_milliseconds_from_the_first_and_read_back(tmp_path
         (f"{HEADER}\n0\n40\n30\n", None, "line 4: '30' goes back in time"),
         (f"{HEADER}\n-5\n", None, "line 2: '-5' goes back in time or is negative"),
         (f"{HEADER}\nnan\n", None, "line 2: 'nan' goes back in time"),
-        (f"{HEADER}\n0\n40\n", 3, "holds 2 capture times and its video 3 frames: it belongs to another"),
+        (f"{HEADER}\n0\n40\n", 3, "holds 2 capture times and its recording 3 frames: it belongs to another"),
     ],
 )
 def test_bad_timestamps_files_say_what_is_wrong(
@@ -74,5 +81,27 @@ def test_a_timestamps_file_of_another_recording_is_refused(tmp_path: Path) -> No
     video = tmp_path / "drive.mp4"
     write_video(video, 4)
     timestamps_path(video).write_text(f"{HEADER}\n0\n40\n")
-    with pytest.raises(SourceError, match="2 capture times and its video 4 frames.*remove or rename it"):
+    with pytest.raises(SourceError, match="2 capture times and its recording 4 frames.*remove or rename it"):
         open_source(str(video))
+
+
+def test_a_folder_source_gives_each_image_its_recorded_time(tmp_path: Path) -> None:
+    """timestamps.txt has one line per image file, undecodable ones included, in the order
+    the folder is read; --realtime can pace such a folder without --fps."""
+    import cv2
+    import numpy as np
+
+    from edge.stream.pipeline import pace_period
+
+    for i in (0, 1, 3):
+        cv2.imwrite(str(tmp_path / f"frame_{i:06d}.png"), np.full((16, 32, 3), 40 * i, np.uint8))
+    (tmp_path / "frame_000002.png").write_bytes(b"not a png")
+    folder_timestamps_path(tmp_path).write_text(f"{HEADER}\n0\n100\n")
+    with pytest.raises(SourceError, match="holds 2 capture times and its recording 4 frames"):
+        open_source(str(tmp_path)).read()
+    folder_timestamps_path(tmp_path).write_text(f"{HEADER}\n0\n100\n200\n300\n")
+    src = open_source(str(tmp_path))
+    times = [f.meta["media_ms"] for f in iter(src.read, None)]
+    assert times == [0.0, 100.0, 300.0]  # the undecodable third image's time is passed over
+    assert mean_rate([0.0, 100.0, 200.0, 300.0]) == pytest.approx(10.0) and mean_rate([5.0]) is None
+    assert pace_period(open_source(str(tmp_path)), realtime=True, fps=None) == pytest.approx(0.1)
