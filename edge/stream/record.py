@@ -32,8 +32,8 @@ def record(
     ``max_frames`` were written or ``duration_s`` has passed; returns what was recorded.
 
     ``fps`` is the rate a video sink is written at (default: the source's own, else 17).
-    Videos of a camera, or of a recording that has capture times, get those times beside
-    them.
+    Videos and dir:// folders of a camera, or of a recording that has capture times, get
+    those times (edge.stream.timestamps: beside a video, timestamps.txt in a folder).
     A failed write ends the recording with SinkError (a recording with holes is not one);
     what was written before it, like what was written before Ctrl-C (Interrupted), is
     finalised.
@@ -126,7 +126,9 @@ def _summary(stats: dict[str, Any], t0: float, sinks: Sequence[Any], *, interrup
         "seconds": seconds,
         "fps": stats["frames"] / seconds if seconds > 0 else 0.0,
         "sinks": [sink.uri for sink in sinks],
-        "timestamps": [str(p) for sink in sinks if (p := getattr(sink, "timestamps_path", None))],
+        "timestamps": [
+            str(p) for sink in sinks if sink.frames and (p := getattr(sink, "timestamps_path", None))
+        ],
         "interrupted": interrupted,
     }
 
