@@ -253,7 +253,7 @@ def add_stream_commands(sub: Any) -> None:
         metavar="SINK",
         help="drive.mp4 (also .avi, .mkv; a camera's capture times go beside it in "
         "drive.mp4.timestamps.txt, which edge run --realtime replays at), dir://frames/ (exact "
-        "pixels, one PNG a frame), display://, null://",
+        "pixels, one PNG a frame; the capture times in timestamps.txt), display://, null://",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds")
