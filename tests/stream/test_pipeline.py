@@ -26,6 +26,7 @@ from edge.stream.frame import Frame, Result
 from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import NullSink, open_sinks
 from edge.stream.sources import open_source
+from edge.stream.timestamps import read_timestamps
 from tests.conftest import TEST_SIZE, stop_process
 from tests.stream.test_capture import Camera
 from tests.stream.test_sources_sinks import write_video
@@ -213,7 +214,12 @@ def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) ->
     pipe = Pipeline(
         source=open_source(str(tmp_path / "in.mp4")),
         engines=engines,
-        sinks=open_sinks([str(tmp_path / "out.avi")], fps=20.0, kinds=engines.kinds, timing="capture"),
+        sinks=open_sinks(
+            [str(tmp_path / "out.avi"), f"dir://{tmp_path / 'd'}"],
+            fps=20.0,
+            kinds=engines.kinds,
+            timing="capture",
+        ),
         realtime=True,
         on_result=lambda r: stamps.append(r.frame.t_capture_ns),
     )
@@ -228,6 +234,9 @@ def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) ->
     last_period = round((stamps[-1] - stamps[0]) * 20 / 1e9)
     written = cv2.VideoCapture(str(tmp_path / "out.avi")).get(cv2.CAP_PROP_FRAME_COUNT)
     assert written == last_period + 1 >= s["frames_out"]
+    # a folder keeps each processed frame once, with its capture time
+    kept = read_timestamps(tmp_path / "d" / "timestamps.txt", frames=len(stamps))
+    assert kept == pytest.approx([(t - stamps[0]) / 1e6 for t in stamps], abs=1e-3)
 
 
 def test_realtime_replays_a_recording_at_its_capture_times(tiny_engines: Path, tmp_path: Path) -> None:
