@@ -77,7 +77,7 @@ def run_stream(
     from edge.stream.engines import EngineSet
     from edge.stream.pipeline import Pipeline, pace_period
     from edge.stream.sinks import open_sinks
-    from edge.stream.sources import LoopingSource, open_source
+    from edge.stream.sources import LoopingSource, nominal_rate, open_source
 
     for what, path in (("trace", trace), ("latency log", latency_log), ("summary", summary_json)):
         if path is not None:  # checked now: they are written when the run ends
@@ -107,7 +107,7 @@ def run_stream(
         pace_period(src, realtime=realtime, fps=fps)  # a folder without a rate fails before the sinks open
         opened = open_sinks(
             sinks,
-            fps=fps or src.fps or 17.0,
+            fps=fps or nominal_rate(src) or 17.0,
             kinds=engine_set.kinds,
             timing="capture" if src.live or realtime else "frames",
         )

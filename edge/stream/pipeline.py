@@ -27,7 +27,7 @@ from edge.latency import LatencyTracker
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
 from edge.stream.sinks import Sink, sink_image
-from edge.stream.sources import Source
+from edge.stream.sources import Source, nominal_rate
 
 _END = object()
 _POLL_S = 0.05
@@ -122,12 +122,9 @@ def pace_period(source: Source, *, realtime: bool, fps: float | None) -> float:
     """Seconds between reads when ``realtime`` paces a file or folder (0: unpaced), at
     ``fps``, the source's own rate or that of its capture times; a ConfigError for a source
     that has none of them."""
-    from edge.stream.timestamps import mean_rate
-
     if not realtime or source.live:  # a camera paces itself
         return 0.0
-    times = getattr(source, "timestamps", None)
-    rate = fps or source.fps or (mean_rate(times) if times else None)
+    rate = fps or nominal_rate(source)
     if not rate:
         raise ConfigError(
             f"--realtime: source {source.uri!r} has no frame rate of its own to pace it at (an image "

@@ -40,7 +40,7 @@ def record(
     """
     from edge.stream.pipeline import frame_rgb
     from edge.stream.sinks import open_sinks
-    from edge.stream.sources import open_source
+    from edge.stream.sources import nominal_rate, open_source
 
     if not sinks:
         raise ConfigError("edge record needs at least one sink to write to, e.g. drive.mp4 or dir://frames/")
@@ -49,7 +49,7 @@ def record(
         stack.callback(src.close)
         stamped = src.live or getattr(src, "timestamps", None) is not None
         opened = open_sinks(
-            sinks, fps=fps or src.fps or 17.0, kinds=(), timing="stamped" if stamped else "frames"
+            sinks, fps=fps or nominal_rate(src) or 17.0, kinds=(), timing="stamped" if stamped else "frames"
         )
         for sink in opened:
             stack.callback(sink.close)  # finalised last in, first out; videos renamed into place

@@ -21,7 +21,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from edge.errors import SourceError
 from edge.stream.frame import Frame
-from edge.stream.timestamps import folder_timestamps_path, read_timestamps, timestamps_path
+from edge.stream.timestamps import folder_timestamps_path, mean_rate, read_timestamps, timestamps_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -425,6 +425,13 @@ class LoopingSource:
 
     def close(self) -> None:
         self._source.close()
+
+
+def nominal_rate(source: Source) -> float | None:
+    """A source's frames per second: its own, else that of its capture times (a folder
+    edge record wrote), else None."""
+    times = getattr(source, "timestamps", None)
+    return source.fps or (mean_rate(times) if times else None)
 
 
 def open_live(uri: str, *, reconnect_timeout_s: float | None = None) -> Source:
