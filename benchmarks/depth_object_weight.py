@@ -21,6 +21,7 @@ distance metrics for each: seed 1, the split of the demo-weights evaluation
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -74,6 +75,19 @@ def main() -> int:
         help=f"comma-separated, of {', '.join(r[0] for r in RUNS)} (default: {DEFAULT_RUNS})",
     )
     ap.add_argument("--keep", type=Path, help="a folder to keep the fine-tuned weights in (default: none)")
+    ap.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the runs --out already holds (from the same --model and --base) beside the new ones",
+    )
+    ap.add_argument(
+        "--trained",
+        action="append",
+        default=[],
+        metavar="RUN=PATH",
+        help="evaluate these weights for RUN instead of fine-tuning them here: weights made by "
+        "edge train with RUN's settings (the command is recorded), e.g. in parallel on another core",
+    )
     args = ap.parse_args()
     base = args.base or bundled_weights(args.model)
     if base is None or not base.is_file():
@@ -82,14 +96,35 @@ def main() -> int:
     unknown = sorted(set(wanted) - {r[0] for r in RUNS})
     if unknown or not wanted:
         ap.error(f"--runs {args.runs!r}: unknown {unknown}; choose from {', '.join(r[0] for r in RUNS)}")
+    trained = {}
+    for item in args.trained:
+        name, _, path = item.partition("=")
+        if name not in {r[0] for r in RUNS} or not Path(path).is_file():
+            ap.error(f"--trained {item!r}: expected RUN=PATH, RUN one of the runs, PATH a weights file")
+        trained[name] = Path(path)
     results: dict[str, Any] = {}
+    commands = [" ".join(["python", *sys.argv])]
+    if args.update and args.out.is_file():
+        earlier = json.loads(args.out.read_text())
+        if earlier.get("base", {}).get("sha256") != sha256_file(base) or args.model not in earlier["what"]:
+            ap.error(f"--update: {args.out} holds runs of other weights or another model")
+        results = {k: v for k, v in earlier["runs"].items() if k not in wanted}
+        before = earlier.get("commands") or ([earlier["command"]] if "command" in earlier else [])
+        commands = [*before, *commands]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         splits = write_val_splits(root)
         for name, steps, weight in [r for r in RUNS if r[0] in wanted]:
             t0 = time.perf_counter()
             ckpt = base
-            if steps:
+            made_by = None
+            if steps and name in trained:
+                ckpt = trained[name]
+                made_by = (
+                    f"edge train --model {args.model} --init {base} --steps {steps} --batch 4 "
+                    f"--size {SIZE[0]}x{SIZE[1]} --threads 1 --lr {args.lr} --object-weight {weight} --seed 5"
+                )
+            elif steps:
                 ckpt = root / f"{name}.pt"
                 train(
                     args.model,
@@ -107,6 +142,8 @@ def main() -> int:
                     args.keep.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(ckpt, args.keep / ckpt.name)
             results[name] = {"fine_tune_steps": steps, "object_weight": weight, "sha256": sha256_file(ckpt)}
+            if made_by:
+                results[name]["trained_by"] = made_by
             for split, folder in splits.items():
                 results[name][split] = evaluate(args.model, ckpt, folder, root / name / split)
                 d, o = results[name][split]["depth"], results[name][split]["object_distance"]
@@ -116,18 +153,20 @@ def main() -> int:
                     f"within 10% {o['within_10pct']:.2f}  ({time.perf_counter() - t0:.0f} s)",
                     flush=True,
                 )
-            write_record(args.out, args.model, base, args.lr, results)
+            write_record(args.out, args.model, base, args.lr, results, commands)
     print(f"wrote {args.out}")
     return 0
 
 
-def write_record(out: Path, model: str, base: Path, lr: float, results: dict[str, Any]) -> None:
+def write_record(
+    out: Path, model: str, base: Path, lr: float, results: dict[str, Any], commands: list[str]
+) -> None:
     # rewritten after every run so a long sweep that is stopped keeps what it finished
     record = {
         "what": f"{model} fine-tuned from --base with the depth loss's object weight; "
         "depth and object distance on two held-out synthetic val splits "
         f"(replayed with the shipped {PANOPTIC_PARTNER[model]})",
-        "command": " ".join(["python", *sys.argv]),
+        "commands": commands,
         "machine": system_info(),
         "base": {"path": str(base), "sha256": sha256_file(base)},
         "fine_tune": {"batch": 4, "size": list(SIZE), "lr": lr, "seed": 5, "threads": 1},
