@@ -164,6 +164,9 @@ def test_wrong_model_flag_says_what_the_manifest_holds(tiny_engines: Path) -> No
         EngineSet.from_manifest(tiny_engines, depth="depth_tiny", precision="int8")
 
 
+CLI_ENV = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+
+
 def edge_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "edge.cli", *args],
@@ -171,7 +174,19 @@ def edge_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=300,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env=CLI_ENV,
+    )
+
+
+def edge_cli_started(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``edge ARGS`` started in the background, its stdout and stderr piped (text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", *args],
+        cwd=cwd,
+        env=CLI_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -326,26 +341,16 @@ def test_fps_is_refused_for_a_camera(tiny_engines: Path) -> None:
 def test_signal_during_run_finalises_outputs(
     tiny_engines: Path, tmp_path: Path, sig: int, code: int, presses: int
 ) -> None:
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edge.cli",
-            "run",
-            "synthetic://?size=128x256",
-            "--engines",
-            str(tiny_engines),
-            "--sink",
-            "o.mp4",
-            "--trace",
-            "trace.json",
-        ],
+    proc = edge_cli_started(
+        "run",
+        "synthetic://?size=128x256",
+        "--engines",
+        str(tiny_engines),
+        "--sink",
+        "o.mp4",
+        "--trace",
+        "trace.json",
         cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -681,19 +686,18 @@ def test_objects_on_standard_output_for_a_reading_program(tiny_engines: Path, tm
     assert [r["frame"] for r in lines] == [0, 1, 2] and all("objects" in r for r in lines)
     assert "end_to_end" in proc.stderr and "frames in 3  out 3" in proc.stderr
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "edge.cli",
+    proc2 = edge_cli_started(
         "run",
         "synthetic://?size=128x256",
         "--engines",
         str(tiny_engines),
-    ]
-    cmd += ["--sink", "-", "--sink", str(tmp_path / "o.mp4"), "--max-frames", "400"]
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    proc2 = subprocess.Popen(
-        cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        "--sink",
+        "-",
+        "--sink",
+        str(tmp_path / "o.mp4"),
+        "--max-frames",
+        "400",
+        cwd=tmp_path,
     )
     try:
         assert proc2.stdout is not None and proc2.stderr is not None
