@@ -292,7 +292,7 @@ class DirSink:
             raise SinkError(f"cannot write {str(target)!r}")
         os.replace(tmp, target)
         self.frames += 1
-        if t_capture_ns is not None:
+        if self.stamped and t_capture_ns is not None:  # unstamped folders keep no list
             self._stamps.append(t_capture_ns)
 
     def close(self) -> None:

@@ -21,7 +21,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from edge.errors import SourceError
 from edge.stream.frame import Frame
-from edge.stream.timestamps import folder_timestamps_path, mean_rate, read_timestamps, timestamps_path
+from edge.stream.timestamps import folder_timestamps_path, mean_rate, read_timestamps_if_any, timestamps_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -217,16 +217,13 @@ class OpenCVSource:
         self._seq = 0
         self._ended = False
         # the capture times edge record wrote beside the video, for --realtime to replay at
-        self.timestamps_file: Path | None = timestamps_path(Path(target))
-        self.timestamps: list[float] | None = None
-        if self.timestamps_file.is_file():
-            try:
-                self.timestamps = read_timestamps(self.timestamps_file, frames=self.declared_frames)
-            except SourceError:
-                cap.release()
-                raise
-        else:
-            self.timestamps_file = None
+        stamps = timestamps_path(Path(target))
+        try:
+            self.timestamps = read_timestamps_if_any(stamps, frames=self.declared_frames)
+        except SourceError:
+            cap.release()
+            raise
+        self.timestamps_file = stamps if self.timestamps is not None else None
 
     def read(self) -> Frame | None:
         import cv2
@@ -325,12 +322,9 @@ class ImageDirSource:
         self.undecodable = 0
         self.undecodable_at_end = 0
         # the capture times edge record (or a live run's dir:// sink) kept, one per image
-        self.timestamps_file: Path | None = folder_timestamps_path(folder)
-        self.timestamps: list[float] | None = None
-        if self.timestamps_file.is_file():
-            self.timestamps = read_timestamps(self.timestamps_file, frames=len(self._files))
-        else:
-            self.timestamps_file = None
+        stamps = folder_timestamps_path(folder)
+        self.timestamps = read_timestamps_if_any(stamps, frames=len(self._files))
+        self.timestamps_file = stamps if self.timestamps is not None else None
 
     def read(self) -> Frame | None:
         import cv2

@@ -84,3 +84,8 @@ def read_timestamps(path: Path, *, frames: int | None) -> list[float]:
             "to another recording; remove or rename it to replay the recording at a steady rate"
         )
     return times
+
+
+def read_timestamps_if_any(path: Path, *, frames: int | None) -> list[float] | None:
+    """read_timestamps of ``path`` when it exists (a recording with capture times), else None."""
+    return read_timestamps(path, frames=frames) if path.is_file() else None
