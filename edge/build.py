@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.build_key import fingerprint, tool_versions, weights_info
-from edge.errors import BuildError, ConfigError
+from edge.build_key import export_key, fingerprint, tool_versions, weights_info
+from edge.errors import BuildError, ConfigError, ManifestError
 from edge.manifest import Manifest
 from edge.util.fs import atomic_write_with, exclusive_lock, sha256_file
 
@@ -117,6 +117,12 @@ class BuildRequest:
         """A TensorRT build given edge's RoIAlign plugin library keeps the fused node."""
         return self.backend == "tensorrt" and any("edge_roi_align" in p.name for p in self.plugin_libraries)
 
+    @property
+    def roi_align_form(self) -> str:
+        # with edge's plugin library loaded, TensorRT runs the fused node; everyone else
+        # gets the standard-op expansion
+        return "plugin" if self.uses_roi_align_plugin else "standard"
+
     def trt_options(self) -> Any:
         from edge.backends.tensorrt import TrtBuildOptions
 
@@ -185,6 +191,7 @@ def build_one(
         versions["tensorrt"] = import_tensorrt().__version__
     weights = weights_info(req)
     fp = fingerprint(req, entry_cfg.config_dict(), weights, versions)
+    ekey = export_key(req, entry_cfg.config_dict(), weights, versions)
 
     with exclusive_lock(out_dir / ".build.lock"):
         manifest = Manifest.load(out_dir)
@@ -196,8 +203,13 @@ def build_one(
         step("loading model")
         model = _load_model(req)
         onnx_path = out_dir / f"{req.engine_id}.onnx"
-        step("exporting ONNX")
-        _export(model, req, onnx_path)
+        # --force distrusts what the folder holds, its exports included
+        donor = None if force else _reuse_export(manifest, ekey, onnx_path)
+        if donor is None:
+            step("exporting ONNX")
+            _export(model, req, onnx_path)
+        else:
+            step(f"reusing the ONNX export of {donor}")
         step("linting for TensorRT")
         lint = _lint(onnx_path, plugins=(FUSED_ROI_ALIGN,) if req.uses_roi_align_plugin else ())
         step(f"building {req.backend} engine")
@@ -220,6 +232,8 @@ def build_one(
             check = _verify(model, req, artifact, verify_samples)
         entry = _entry(req, entry_cfg, fp, weights, versions, onnx_path, artifact, check)
         entry["lint"] = lint
+        entry["export_key"] = ekey
+        entry["onnx"]["reused_from"] = donor
         entry["calibration"] = calibration
         if trt_record is not None:
             entry.update(trt_record)
@@ -251,10 +265,32 @@ def _export(model: Any, req: BuildRequest, path: Path) -> None:
         batch=req.batch,
         opset=req.opset,
         metadata={"edge.model": req.model, "edge.input": "image: float32 NCHW RGB 0..255"},
-        # with edge's plugin library loaded, TensorRT runs the fused node; everyone else
-        # gets the standard-op expansion
-        roi_align="plugin" if req.uses_roi_align_plugin else "standard",
+        roi_align=req.roi_align_form,
     )
+
+
+def _reuse_export(manifest: Manifest, key: str, onnx_path: Path) -> str | None:
+    """Put the folder's export with this export key at ``onnx_path``; the donor's id, or None.
+
+    Only a file that still hashes to what its build recorded is taken.
+    """
+    import functools
+    import shutil
+
+    for other in manifest.engines.values():
+        info = other.get("onnx")
+        if other.get("export_key") != key or not isinstance(info, dict):
+            continue
+        try:
+            src = manifest.resolve(str(info.get("path", "")))
+        except ManifestError:
+            continue
+        if not src.is_file() or sha256_file(src) != info.get("sha256"):
+            continue
+        if src.resolve() != onnx_path.resolve():
+            atomic_write_with(onnx_path, functools.partial(shutil.copyfile, src))
+        return str(other.get("id", src.name))
+    return None
 
 
 def _lint(onnx_path: Path, plugins: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -8,6 +8,7 @@ would be rebuilt for nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import platform
@@ -21,20 +22,32 @@ if TYPE_CHECKING:
     from edge.build import BuildRequest
 
 
+# the torch exporter rewrites every graph with these (optimize=True): they shape the ONNX too
+_EXPORT_PACKAGES = ("onnxscript", "onnx-ir")
+# what an export depends on, of tool_versions()
+_EXPORT_VERSIONS = ("edge", "torch", "onnx", *_EXPORT_PACKAGES)
+
+
 def tool_versions() -> dict[str, str]:
+    from importlib import metadata
+
     import onnx
     import onnxruntime
     import torch
 
     import edge
 
-    return {
+    versions = {
         "edge": edge.__version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "onnx": onnx.__version__,
         "onnxruntime": onnxruntime.__version__,
     }
+    for name in _EXPORT_PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):  # older torch exporters lack them
+            versions[name] = metadata.version(name)
+    return versions
 
 
 def code_sources(req: BuildRequest) -> list[Path]:
@@ -45,15 +58,20 @@ def code_sources(req: BuildRequest) -> list[Path]:
     so that changing them does not rebuild every engine.
     """
     base = Path(__file__).parent
-    root = base.parent
-    folders = [base / "models", base / "export", root / "plugins" / "roi_align"]
+    files = export_sources()
     if req.precision == "int8":
-        folders.append(root / "calib")
-    files = [p for folder in folders for p in sorted(folder.glob("*.py"))]
+        files += sorted((base.parent / "calib").glob("*.py"))
     backend_module = base / "backends" / f"{req.backend}.py"
     if backend_module.is_file():
         files.append(backend_module)
     return files
+
+
+def export_sources() -> list[Path]:
+    """The sources that shape an ONNX export: model, export and plugin code."""
+    base = Path(__file__).parent
+    folders = [base / "models", base / "export", base.parent / "plugins" / "roi_align"]
+    return [p for folder in folders for p in sorted(folder.glob("*.py"))]
 
 
 def code_digest(files: Iterable[Path]) -> str:
@@ -100,6 +118,28 @@ def fingerprint(
         "versions": {k: v for k, v in versions.items() if k != "python"},
         "tensorrt": _trt_key(req) if req.backend == "tensorrt" else None,
         "code": code_digest(code_sources(req)),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def export_key(
+    req: BuildRequest, config: dict[str, Any], weights: dict[str, Any], versions: dict[str, str]
+) -> str:
+    """What decides a build's ONNX export, and nothing else.
+
+    Builds of one model, weights and size for several backends or precisions export the
+    same graph; a build whose export key matches one already in its folder takes that
+    export instead of exporting again (the slowest step of most builds).
+    """
+    key = {
+        "model": req.model,
+        "config": config,
+        "weights": weights["sha256"] or weights["source"],
+        "input": [req.batch, 3, req.height, req.width],
+        "opset": req.opset,
+        "roi_align": req.roi_align_form,
+        "versions": {k: versions.get(k) for k in _EXPORT_VERSIONS},
+        "code": code_digest(export_sources()),
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 

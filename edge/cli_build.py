@@ -214,6 +214,9 @@ def result_lines(r: BuildResult, out: Path) -> list[str]:
     check = r.entry.get("accuracy_check")
     verdict = "not checked" if check is None else ("check passed" if check["passed"] else "CHECK FAILED")
     state = "built" if r.rebuilt else "up to date"
+    donor = (r.entry.get("onnx") or {}).get("reused_from")
+    if r.rebuilt and donor:
+        state += f" (the ONNX export of {donor})"
     lines = [f"{r.request.engine_id}: {state}, {verdict} -> {out / r.entry['artifact']['path']}"]
     if r.rebuilt:
         lines += [f"  note: {note}" for note in r.entry.get("build_notes") or ()]

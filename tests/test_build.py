@@ -86,6 +86,77 @@ def test_changed_weights_change_fingerprint(tmp_path: Path) -> None:
     assert not build_one(BuildRequest(model="depth_tiny", height=64, width=128, checkpoint=ckpt), out).rebuilt
 
 
+def test_another_backend_takes_the_folders_export(tiny_engines: Path, tmp_path: Path) -> None:
+    """One model, weights and size built for another backend exports the same graph: the
+    folder's export is copied instead of made again (the slowest step), unless --force."""
+    from edge.cli_build import result_lines
+
+    out = tmp_path / "eng"
+    shutil.copytree(tiny_engines, out)
+    donor = Manifest.load(out).engines["depth_tiny_128x256_b1_onnxruntime_fp32"]
+    req = BuildRequest(model="depth_tiny", height=128, width=256, backend="torch")
+    steps: list[str] = []
+    built = build_one(req, out, verify_samples=1, progress=steps.append)
+    assert f"reusing the ONNX export of {donor['id']}" in steps and "exporting ONNX" not in steps
+    assert built.entry["onnx"]["reused_from"] == donor["id"]
+    assert built.entry["export_key"] == donor["export_key"]
+    assert sha256_file(out / built.entry["onnx"]["path"]) == donor["onnx"]["sha256"]
+    assert built.entry["accuracy_check"]["passed"]
+    assert result_lines(built, out)[0].startswith(
+        f"{req.engine_id}: built (the ONNX export of {donor['id']}), check passed"
+    )
+    # --force exports again; the export it makes is the same file, byte for byte
+    steps.clear()
+    forced = build_one(req, out, force=True, verify_samples=0, progress=steps.append)
+    assert "exporting ONNX" in steps and forced.entry["onnx"]["reused_from"] is None
+    assert forced.entry["onnx"]["sha256"] == donor["onnx"]["sha256"]
+
+
+def test_an_export_changed_since_its_build_is_not_taken(tiny_engines: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eng"
+    shutil.copytree(tiny_engines, out)
+    changed = out / "depth_tiny_128x256_b1_onnxruntime_fp32.onnx"
+    changed.write_bytes(changed.read_bytes() + b"\0")
+    steps: list[str] = []
+    req = BuildRequest(model="depth_tiny", height=128, width=256, backend="torch")
+    built = build_one(req, out, verify_samples=0, progress=steps.append)
+    assert "exporting ONNX" in steps and built.entry["onnx"]["reused_from"] is None
+
+
+def test_export_key_follows_only_what_shapes_the_export() -> None:
+    from edge.build_key import export_key, tool_versions
+
+    versions = tool_versions()
+    assert "onnxscript" in versions  # the exporter's graph rewrites depend on it
+    random0 = {"sha256": None, "source": "random-init(seed=0)"}
+
+    def key(weights: dict = random0, config: dict | None = None, tools: dict = versions, **request) -> str:
+        req = BuildRequest(**({"model": "depth_tiny", "height": 64, "width": 128} | request))
+        return export_key(req, config or {"max_depth": 80.0}, weights, tools)
+
+    base = key()
+    shared = [
+        key(backend="torch"),
+        key(precision="int8", calib_data="synthetic://", calib_frames=8),
+        key(backend="tensorrt", precision="fp16", workspace_mb=512),  # no plugin library: standard ops
+        key(tools=versions | {"onnxruntime": "0.1", "python": "3.99"}),
+    ]
+    assert shared == [base] * len(shared)
+    others = [
+        key(height=128),
+        key(batch=2),
+        key(opset=17),
+        key(model="panoptic_fpn_tiny"),
+        key(config={"max_depth": 50.0}),
+        key(weights={"sha256": None, "source": "random-init(seed=1)"}),
+        key(weights={"sha256": "ab" * 32, "source": "w.pth"}),
+        key(backend="tensorrt", plugin_libraries=(Path("libedge_roi_align.so"),)),  # the fused node
+        key(tools=versions | {"onnxscript": "0.0.1"}),
+        key(tools=versions | {"torch": "0.0.1"}),
+    ]
+    assert len({base, *others}) == len(others) + 1
+
+
 @pytest.mark.parametrize("text,expected", [("256x512", (256, 512)), (" 512X1024 ", (512, 1024))])
 def test_parse_size(text: str, expected: tuple[int, int]) -> None:
     assert parse_size(text) == expected

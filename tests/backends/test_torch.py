@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,30 +13,46 @@ from edge.backends import open_engine
 from edge.backends.torch import TorchEngine, load_engine, save_artifact
 from edge.build import BuildRequest, build_all
 from edge.errors import BackendError, BackendUnavailableError, ConfigError, EngineInputError
+from edge.manifest import Manifest
 from edge.models.zoo import create_model
 from edge.stream import run_stream
+from tests.conftest import TEST_SIZE
 
 SHAPE = (1, 3, 64, 128)
+ENGINE_SHAPE = (1, 3, *TEST_SIZE)
+SIZE = f"{TEST_SIZE[0]}x{TEST_SIZE[1]}"
+PANOPTIC, DEPTH = (f"{m}_{SIZE}_b1_torch_fp32" for m in ("panoptic_fpn_tiny", "depth_tiny"))
 
 
 @pytest.fixture(scope="module")
-def torch_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def torch_engines(tiny_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny models' torch engines alone in a folder. They are built beside the session's
+    ONNX Runtime engines, whose exports they take, and then the others are removed."""
     out = tmp_path_factory.mktemp("torch_engines")
+    shutil.copytree(tiny_engines, out, dirs_exist_ok=True)
     reqs = [
-        BuildRequest(model=m, height=64, width=128, backend="torch")
+        BuildRequest(model=m, height=TEST_SIZE[0], width=TEST_SIZE[1], backend="torch")
         for m in ("panoptic_fpn_tiny", "depth_tiny")
     ]
     build_all(reqs, out, show_progress=False)
+    manifest = Manifest.load(out)
+    for engine_id, entry in list(manifest.engines.items()):
+        if entry["backend"] != "torch":
+            for part in ("onnx", "artifact"):
+                (out / entry[part]["path"]).unlink()
+            del manifest.engines[engine_id]
+    manifest.save()
+    assert sorted(manifest.engines) == sorted((PANOPTIC, DEPTH))
     return out
 
 
 def test_built_torch_engine_matches_the_model(torch_engines: Path) -> None:
-    artifact = torch_engines / "depth_tiny_64x128_b1_torch_fp32.pt"
+    artifact = torch_engines / f"{DEPTH}.pt"
     assert artifact.is_file()
-    image = np.random.default_rng(0).uniform(0, 255, SHAPE).astype(np.float32)
-    want = TorchEngine(create_model("depth_tiny"), input_shape=SHAPE).infer({"image": image})
+    image = np.random.default_rng(0).uniform(0, 255, ENGINE_SHAPE).astype(np.float32)
+    want = TorchEngine(create_model("depth_tiny"), input_shape=ENGINE_SHAPE).infer({"image": image})
     with open_engine(artifact, backend="torch", threads=1) as engine:
-        assert engine.inputs[0].shape == SHAPE
+        assert engine.inputs[0].shape == ENGINE_SHAPE
         got = engine.infer({"image": image})
         assert engine.last_device_ms is None  # CPU: no CUDA events
     for k in want:  # thread counts differ (1 vs default), so float sums may round differently
@@ -60,7 +77,7 @@ def test_cpu_engine_runs_channels_last_with_the_same_outputs() -> None:
 
 
 def test_damaged_or_foreign_torch_engine_is_refused(tmp_path: Path, torch_engines: Path) -> None:
-    good = (torch_engines / "depth_tiny_64x128_b1_torch_fp32.pt").read_bytes()
+    good = (torch_engines / f"{DEPTH}.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
     with pytest.raises(BackendError, match="cannot be read"):
         load_engine(tmp_path / "cut.pt")
@@ -93,7 +110,7 @@ def test_device_errors_are_clear() -> None:
 
 def test_pipeline_runs_torch_engines(torch_engines: Path) -> None:
     tracker = run_stream(
-        "synthetic://?frames=3&size=64x128", engines=torch_engines, backend="torch", threads=1
+        f"synthetic://?frames=3&size={SIZE}", engines=torch_engines, backend="torch", threads=1
     )
     s = tracker.summary()
     assert s["frames_out"] == 3
@@ -110,7 +127,6 @@ def test_backend_auto_takes_the_fastest_the_folder_has(
     past a TensorRT engine that does not fit (no TensorRT here). What fits nowhere names
     every backend tried."""
     import json
-    import shutil
 
     import edge.stream.engines as engines_mod
     from edge.cli import main
@@ -121,7 +137,10 @@ def test_backend_auto_takes_the_fastest_the_folder_has(
     assert choose_backend(torch_engines) == ("torch", cuda)
     both = tmp_path / "both"
     shutil.copytree(torch_engines, both)
-    build_all([BuildRequest(model="depth_tiny", height=64, width=128)], both, show_progress=False)
+    # its export is the torch depth engine's
+    build_all(
+        [BuildRequest(model="depth_tiny", height=TEST_SIZE[0], width=TEST_SIZE[1])], both, show_progress=False
+    )
     assert choose_backend(both) == ("torch", cuda)  # both kinds beat depth alone
     with pytest.raises(
         ManifestError, match=r"--backend auto tried .*onnxruntime: .*lists no onnxruntime int8"
@@ -129,7 +148,7 @@ def test_backend_auto_takes_the_fastest_the_folder_has(
         choose_backend(both, precision="int8")
     # without the torch panoptic engine, each backend has depth alone: the faster one here
     manifest = json.loads((both / "manifest.json").read_text())
-    del manifest["engines"]["panoptic_fpn_tiny_64x128_b1_torch_fp32"]
+    del manifest["engines"][PANOPTIC]
     (both / "manifest.json").write_text(json.dumps(manifest))
     if not torch.cuda.is_available():
         assert choose_backend(both) == ("onnxruntime", None)
@@ -143,11 +162,11 @@ def test_backend_auto_takes_the_fastest_the_folder_has(
     monkeypatch.undo()
     # the CLI's default is auto: these engines run without --backend
     summary = tmp_path / "s.json"
-    args = ["run", "synthetic://?frames=2&size=64x128", "--engines", str(torch_engines), "--threads", "1"]
+    args = ["run", f"synthetic://?frames=2&size={SIZE}", "--engines", str(torch_engines), "--threads", "1"]
     if torch.cuda.is_available():
         args += ["--device", "cpu"]
     assert main([*args, "--summary", str(summary)]) == 0
-    assert json.loads(summary.read_text())["engines"]["depth"] == "depth_tiny torch fp32 64x128"
+    assert json.loads(summary.read_text())["engines"]["depth"] == f"depth_tiny torch fp32 {SIZE}"
 
 
 @pytest.mark.gpu
@@ -158,8 +177,8 @@ def test_cuda_engines_match_cpu_and_report_gpu_time(
     # compare code, not TF32 rounding
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
-    image = np.random.default_rng(1).uniform(0, 255, SHAPE).astype(np.float32)
-    for name in ("panoptic_fpn_tiny_64x128_b1_torch_fp32.pt", "depth_tiny_64x128_b1_torch_fp32.pt"):
+    image = np.random.default_rng(1).uniform(0, 255, ENGINE_SHAPE).astype(np.float32)
+    for name in (f"{PANOPTIC}.pt", f"{DEPTH}.pt"):
         cpu = load_engine(torch_engines / name).infer({"image": image})
         gpu_engine = load_engine(torch_engines / name, device="cuda")
         gpu = gpu_engine.infer({"image": image})
@@ -168,7 +187,7 @@ def test_cuda_engines_match_cpu_and_report_gpu_time(
             if v.dtype.kind == "f":
                 np.testing.assert_allclose(gpu[k], v, rtol=1e-3, atol=1e-3, err_msg=f"{name}:{k}")
     tracker = run_stream(
-        "synthetic://?frames=4&size=64x128", engines=torch_engines, backend="torch", device="cuda"
+        f"synthetic://?frames=4&size={SIZE}", engines=torch_engines, backend="torch", device="cuda"
     )
     stages = tracker.summary()["stages_ms"]
     assert stages["panoptic_gpu"]["count"] == 4 and stages["depth_gpu"]["count"] == 4

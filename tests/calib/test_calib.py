@@ -316,6 +316,7 @@ def test_int8_build_records_calibration_in_the_manifest(
     assert not again.rebuilt
     (other,) = build_all([dataclasses.replace(req, calib_frames=3)], tmp_path, show_progress=False)
     assert other.rebuilt
+    assert other.entry["onnx"]["reused_from"] == req.engine_id  # calibration does not change the export
 
 
 @pytest.mark.parametrize(
