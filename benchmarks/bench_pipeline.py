@@ -33,7 +33,7 @@ from edge.models.zoo import bundled_weights
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Result
 from edge.stream.pipeline import Pipeline, preprocess, render_result
-from edge.stream.sinks import NullSink, open_sink
+from edge.stream.sinks import RENDERED_VIEWS, NullSink, open_sink
 from edge.stream.sources import open_source
 
 MODEL_STAGES = ("panoptic", "depth")
@@ -80,7 +80,12 @@ def sequential(engines: EngineSet, uri: str, frames: int) -> dict[str, Any]:
 def pipelined(engines: EngineSet, uri: str, frames: int) -> dict[str, Any]:
     tr = LatencyTracker()
     pipe = Pipeline(
-        source=open_source(uri), engines=engines, sinks=[NullSink()], tracker=tr, max_frames=frames
+        source=open_source(uri),
+        engines=engines,
+        sinks=[NullSink()],
+        tracker=tr,
+        max_frames=frames,
+        views=RENDERED_VIEWS,  # the sequential loop draws them too
     )
     t0 = time.perf_counter()
     s = pipe.run()

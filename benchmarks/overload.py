@@ -33,7 +33,7 @@ from edge.models.zoo import bundled_weights
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame
 from edge.stream.pipeline import Pipeline
-from edge.stream.sinks import NullSink
+from edge.stream.sinks import RENDERED_VIEWS, NullSink
 from edge.stream.sources import open_source
 
 
@@ -76,6 +76,7 @@ def phase(
         queue_size=queue_size,
         engines=engines,
         sinks=[NullSink()],
+        views=RENDERED_VIEWS,  # a post stage that draws, as for a video or the viewer
         tracker=tracker,
         realtime=True,  # paced at fps and dropped like a camera: the live mode
         on_result=on_result,

@@ -25,7 +25,7 @@ from edge.build import BuildRequest, build_all
 from edge.latency import LatencyTracker
 from edge.stream.engines import EngineSet
 from edge.stream.pipeline import Pipeline
-from edge.stream.sinks import NullSink
+from edge.stream.sinks import RENDERED_VIEWS, NullSink
 from edge.stream.sources import open_source
 
 
@@ -55,6 +55,7 @@ def soak(engines_dir: Path, frames: int, warmup: int, size: str = "128x256") -> 
             source=open_source(f"synthetic://?size={size}&frames={frames}"),
             engines=engines,
             sinks=[NullSink()],
+            views=RENDERED_VIEWS,  # every allocation a drawing run makes
             tracker=tracker,
             on_result=on_result,
         ).run()

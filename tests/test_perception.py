@@ -17,7 +17,7 @@ from edge.stream import default_engine_options
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Result
 from edge.stream.pipeline import Pipeline
-from edge.stream.sinks import NullSink
+from edge.stream.sinks import RENDERED_VIEWS, NullSink
 from edge.stream.sources import open_source
 from tests.conftest import TEST_SIZE
 
@@ -41,7 +41,11 @@ def test_a_call_gives_what_the_pipeline_gives(demo_engines: Path) -> None:
     )
     try:
         Pipeline(
-            source=open_source(SOURCE), engines=engines, sinks=[NullSink()], on_result=piped.append
+            source=open_source(SOURCE),
+            engines=engines,
+            sinks=[NullSink()],
+            on_result=piped.append,
+            views=RENDERED_VIEWS,
         ).run()
     finally:
         engines.close()

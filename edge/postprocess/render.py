@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -72,15 +72,16 @@ def render_views(
     instances: Sequence[Instance],
     depth: np.ndarray | None,
     depth_range: tuple[float, float],
+    views: Collection[str] = ("panoptic", "depth"),
 ) -> dict[str, np.ndarray]:
     """What a viewer shows of one frame: ``panoptic`` (the overlay) and ``depth`` (in
-    colour), each only when its engine ran."""
-    views: dict[str, np.ndarray] = {}
-    if panoptic_ids is not None:
-        views["panoptic"] = overlay(image, panoptic_ids, instances, depth=depth)
-    if depth is not None:
-        views["depth"] = colorize_depth(depth, *depth_range)
-    return views
+    colour), each when its engine ran and it is one of ``views``."""
+    drawn: dict[str, np.ndarray] = {}
+    if panoptic_ids is not None and "panoptic" in views:
+        drawn["panoptic"] = overlay(image, panoptic_ids, instances, depth=depth)
+    if depth is not None and "depth" in views:
+        drawn["depth"] = colorize_depth(depth, *depth_range)
+    return drawn
 
 
 def compose_views(views: dict[str, np.ndarray]) -> np.ndarray:

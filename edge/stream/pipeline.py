@@ -15,7 +15,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -26,7 +26,7 @@ from edge.errors import ConfigError, SinkError, SourceError, StreamEnded
 from edge.latency import LatencyTracker
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
-from edge.stream.sinks import Sink, sink_image
+from edge.stream.sinks import RENDERED_VIEWS, Sink, sink_image, views_shown
 from edge.stream.sources import Source, nominal_rate
 
 _END = object()
@@ -74,8 +74,13 @@ def frame_rgb(frame: Frame) -> np.ndarray:
     return image
 
 
-def render_result(result: Result, depth_range: tuple[float, float]) -> np.ndarray:
-    """Overlay | depth side by side (either half alone when one engine is absent)."""
+def render_result(
+    result: Result, depth_range: tuple[float, float], views: Collection[str] = RENDERED_VIEWS
+) -> np.ndarray | None:
+    """Fuse the panoptic outputs (``panoptic_ids`` and ``instances`` in result.extras),
+    then draw ``views``: ``panoptic`` (the overlay) and ``depth`` (in colour) go to
+    result.extras["views"]; ``composite``, the two side by side (either alone when one
+    engine is absent), is returned (None when not asked for)."""
     from edge.postprocess.panoptic import fuse
     from edge.postprocess.render import compose_views, render_views
 
@@ -84,9 +89,10 @@ def render_result(result: Result, depth_range: tuple[float, float]) -> np.ndarra
         result.extras["panoptic_ids"] = ids
         result.extras["instances"] = instances
     depth = result.depth["depth"][0, 0] if result.depth is not None else None
-    views = render_views(result.extras["resized"], ids, instances, depth, depth_range)
-    result.extras["views"] = views  # each half on its own, for the live viewer
-    return compose_views(views)
+    halves = {"panoptic", "depth"} if "composite" in views else set(views)
+    drawn = render_views(result.extras["resized"], ids, instances, depth, depth_range, views=halves)
+    result.extras["views"] = drawn  # each half on its own, for the live viewer
+    return compose_views(drawn) if "composite" in views and drawn else None
 
 
 def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool: Executor) -> Result:
@@ -146,9 +152,13 @@ class Pipeline:
         realtime: bool = False,
         fps: float | None = None,
         on_result: Callable[[Result], None] | None = None,
+        views: Collection[str] | None = None,
     ) -> None:
         """``realtime`` paces a file or folder at ``fps`` (default: the source's own rate)
-        and drops frames like a camera; a source without a rate needs ``fps``."""
+        and drops frames like a camera; a source without a rate needs ``fps``. ``views``:
+        the pictures drawn for each frame (of RENDERED_VIEWS), by default those the sinks
+        show: a run whose sinks only write what was found, or nothing, draws none (the
+        panoptic fusion is always done; ``on_result`` gets ``rendered`` None then)."""
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
         self.paced_by_timestamps = (
@@ -161,6 +171,9 @@ class Pipeline:
         self.max_frames = max_frames
         self.realtime = realtime
         self.on_result = on_result
+        self.views = views_shown(sinks) if views is None else frozenset(views)
+        if not self.views <= set(RENDERED_VIEWS):
+            raise ConfigError(f"views {sorted(self.views)} are not among {RENDERED_VIEWS}")
         # live: one waiting frame at most, always the newest, so a frame waits for at most one
         # inference (benchmarks/results/overload_cpu.json: p99 1.9x -> 1.6x one frame's time)
         self._live = source.live or realtime
@@ -312,7 +325,7 @@ class Pipeline:
         while (result := self._get(self._results)) is not _END:
             seq = result.frame.seq
             with self.tracker.stage(seq, "postprocess"):
-                result.rendered = render_result(result, self.engines.depth_range)
+                result.rendered = render_result(result, self.engines.depth_range, self.views)
             with self.tracker.stage(seq, "sink"):
                 for sink in self.sinks:
                     self._write(sink, result)

@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -35,6 +35,7 @@ VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 # what a picture sink can show of a frame; "input" is the source's frame before resizing
 VIEWS = ("composite", "panoptic", "depth", "input")
 VIDEO_TIMINGS = ("frames", "capture", "stamped")  # how a video sink places frames (VideoSink)
+RENDERED_VIEWS = ("composite", "panoptic", "depth")  # the views drawn from the engines' outputs
 
 
 class Sink(Protocol):
@@ -48,6 +49,8 @@ class Sink(Protocol):
 
 
 class NullSink:
+    view = "input"  # nothing is drawn for it
+
     def __init__(self, uri: str = "null://") -> None:
         self.uri = uri
         self.frames = 0
@@ -170,6 +173,8 @@ class ObjectsSink:
     class, score, box and distance (``describe_objects``). Lines are flushed as they are
     written, so the partial file keeps every finished frame even if the process dies."""
 
+    shows: frozenset[str] = frozenset()  # no pictures: the panoptic fusion is all it needs
+
     def __init__(self, uri: str, path: Path) -> None:
         _checked(uri, path, folder=False)
         self.uri, self.path = uri, path
@@ -221,6 +226,8 @@ class StdoutObjectsSink:
     """``-``: the objects sink's lines on standard output, flushed as written, for a program
     that reads them as they come (``edge run /dev/video0 --sink - | planner``). When that
     program closes the pipe the stream ends (StreamEnded), as if its source had."""
+
+    shows: frozenset[str] = frozenset()
 
     def __init__(self, uri: str = "-") -> None:
         self.uri = uri
@@ -470,6 +477,17 @@ def open_sinks(
                 sink.close()
         raise
     return opened
+
+
+def views_shown(sinks: Iterable[Any]) -> frozenset[str]:
+    """The RENDERED_VIEWS some sink shows: what the pipeline draws for each frame. A sink
+    shows its ``view`` (composite unless it says otherwise), or the views in its ``shows``;
+    sinks of what was found (objects.jsonl, -), of the source's frames (?view=input) and
+    null:// need nothing drawn."""
+    shown: set[str] = set()
+    for sink in sinks:
+        shown |= set(getattr(sink, "shows", {getattr(sink, "view", "composite")}))
+    return frozenset(shown & set(RENDERED_VIEWS))
 
 
 def sink_image(result: Any, view: str) -> np.ndarray:

@@ -52,6 +52,8 @@ class ViewerSink:
     def url(self) -> str:
         return self.server.url
 
+    shows = frozenset({"composite", "panoptic", "depth"})  # the page can switch between them
+
     def attach(self, tracker: Any) -> None:
         self.server.tracker = tracker
 

@@ -140,6 +140,7 @@ def test_frames_of_other_sizes_and_channel_counts_are_converted(tiny_engines: Pa
             engines=engines,
             sinks=[NullSink()],
             on_result=lambda r: shapes.append(r.rendered.shape),
+            views=["composite"],
         )
         summary = pipeline.run()
     finally:

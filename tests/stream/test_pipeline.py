@@ -59,7 +59,7 @@ def test_video_file_every_frame_in_order(tiny_engines: Path, tmp_path: Path) -> 
     assert all(summary["stages_ms"][s]["count"] == 12 for s in STAGES)
     assert summary["deadline_misses"] == 0
     r = seen[0]
-    assert r.rendered.shape == (128, 512, 3)  # overlay | depth at the engine size
+    assert r.rendered is None and r.extras["views"] == {}  # null:// shows nothing: nothing drawn
     assert r.panoptic["sem_labels"].shape == (1, 128, 256) and r.depth["depth"].shape == (1, 1, 128, 256)
 
 
@@ -660,12 +660,54 @@ def test_a_view_of_an_engine_that_does_not_run_is_refused_before_the_run(
     # the depth view alone is what a depth-only run makes: the composite is that view
     seen: list[Result] = []
     engines = EngineSet.from_manifest(depth_only)
-    sinks = open_sinks([f"dir://{tmp_path / 'd'}?view=depth"], fps=10, kinds=engines.kinds)
+    uris = [f"dir://{tmp_path / 'd'}?view=depth", f"dir://{tmp_path / 'c'}"]
+    sinks = open_sinks(uris, fps=10, kinds=engines.kinds)
     source = open_source("synthetic://?size=128x256&frames=2")
     Pipeline(source=source, engines=engines, sinks=sinks, on_result=seen.append).run()
     engines.close()
-    png = cv2.cvtColor(cv2.imread(str(tmp_path / "d" / "frame_000001.png")), cv2.COLOR_BGR2RGB)
-    assert np.array_equal(png, seen[1].rendered)
+    for folder in ("d", "c"):
+        png = cv2.cvtColor(cv2.imread(str(tmp_path / folder / "frame_000001.png")), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(png, seen[1].rendered)
+
+
+def test_a_run_draws_only_the_views_its_sinks_show(tiny_engines: Path, tmp_path: Path) -> None:
+    """The overlay and the depth colours are most of the post stage's time: a run whose
+    sinks write what was found, the source's frames or nothing draws none of them."""
+    from edge.stream.sinks import RENDERED_VIEWS, views_shown
+
+    cases = {
+        ("null://",): set(),
+        (str(tmp_path / "o.jsonl"), "-", f"{tmp_path / 'rec.mp4'}?view=input"): set(),
+        (f"dir://{tmp_path / 'd'}?view=depth",): {"depth"},
+        (f"{tmp_path / 'p.mp4'}?view=panoptic", str(tmp_path / "o.jsonl")): {"panoptic"},
+        (str(tmp_path / "both.mp4"),): {"composite"},
+        ("http://127.0.0.1:0",): set(RENDERED_VIEWS),  # the viewer's page switches between them
+    }
+    for uris, drawn in cases.items():
+        sinks = open_sinks(list(uris), fps=10)
+        try:
+            assert views_shown(sinks) == drawn, uris
+        finally:
+            for sink in sinks:
+                sink.close()
+    seen: list[Result] = []
+    engines = EngineSet.from_manifest(tiny_engines)
+    uris = [str(tmp_path / "objects.jsonl"), f"dir://{tmp_path / 'depth'}?view=depth"]
+    source = open_source("synthetic://?size=128x256&frames=3")
+    sinks = open_sinks(uris, fps=10, kinds=engines.kinds)
+    Pipeline(source=source, engines=engines, sinks=sinks, on_result=seen.append).run()
+    assert len((tmp_path / "objects.jsonl").read_text().splitlines()) == 3
+    for r in seen:  # fused for the objects, the depth view drawn for its folder, and no more
+        assert "panoptic_ids" in r.extras and set(r.extras["views"]) == {"depth"} and r.rendered is None
+    # asked for, everything is drawn whatever the sinks
+    seen.clear()
+    source = open_source("synthetic://?size=128x256&frames=1")
+    sinks = open_sinks(["null://"], fps=10)
+    Pipeline(source=source, engines=engines, sinks=sinks, on_result=seen.append, views=RENDERED_VIEWS).run()
+    assert seen[0].rendered.shape == (128, 512, 3) and set(seen[0].extras["views"]) == {"panoptic", "depth"}
+    with pytest.raises(ConfigError, match=r"views \['input'\] are not among"):
+        Pipeline(source=source, engines=engines, sinks=sinks, views=["input"])
+    engines.close()
 
 
 def test_objects_on_standard_output_for_a_reading_program(tiny_engines: Path, tmp_path: Path) -> None:
