@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 
 import numpy as np
@@ -47,15 +48,42 @@ def overlay(
 
 
 def colorize_depth(depth: np.ndarray, min_depth: float = 0.1, max_depth: float = 100.0) -> np.ndarray:
-    """Metres -> RGB (near = bright); inverse depth spreads the near range people care about."""
+    """Metres -> RGB (near = bright): depth_levels() through OpenCV's MAGMA colour map."""
     import cv2
 
-    d = np.clip(depth.astype(np.float32), min_depth, max_depth)
-    inv = 1.0 / d
-    lo, hi = np.percentile(inv[::4, ::4], [1, 99])  # per-frame stretch: relative depth is what a viewer reads
-    norm = np.clip((inv - lo) / max(float(hi - lo), 1e-9), 0, 1)
-    bgr = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_MAGMA)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    levels = depth_levels(depth, min_depth, max_depth)
+    return cv2.LUT(cv2.cvtColor(levels, cv2.COLOR_GRAY2RGB), _magma_rgb())
+
+
+def depth_levels(depth: np.ndarray, min_depth: float = 0.1, max_depth: float = 100.0) -> np.ndarray:
+    """0..255 per pixel, brighter nearer: floor(255 * clip((1/d - lo) / (hi - lo), 0, 1)),
+    d the depth clipped to [min_depth, max_depth], lo and hi the 1st and 99th percentiles
+    of 1/d on every fourth pixel of every fourth row. Inverse depth spreads the near range
+    people care about; the per-frame stretch shows relative depth, which is what a viewer
+    reads. Computed in float32: within one level of float64 arithmetic unless the frame
+    is flat to a few parts in a million."""
+    import cv2
+
+    d = np.clip(depth, min_depth, max_depth, dtype=np.float32)
+    lo, hi = np.percentile(1.0 / d[::4, ::4], [1, 99])
+    scale = 255.0 / max(float(hi - lo), 1e-9)
+    # OpenCV's saturating, rounding conversion, ~1.4x faster than numpy's steps at 512x1024.
+    # Nearly 0.5 less makes the rounding a floor that float32's error (~1e-4 at 255) does
+    # not push below an exact level; the offset comes first, as scaled first it would
+    # cancel in float32 on an almost flat frame
+    offset = cv2.divide(1.0, d)
+    offset -= np.float32(lo)
+    levels: np.ndarray = cv2.addWeighted(offset, scale, offset, 0.0, -0.499, dtype=cv2.CV_8U)
+    return levels
+
+
+@functools.cache
+def _magma_rgb() -> np.ndarray:
+    """OpenCV's MAGMA colour map as a 256-entry RGB table for cv2.LUT."""
+    import cv2
+
+    bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(256, 1), cv2.COLORMAP_MAGMA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).reshape(256, 1, 3)
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 
 from edge.data.cityscapes import PALETTE
 from edge.postprocess.panoptic import fuse, paste_mask, resample_mask_crop, semantic_from_panoptic
-from edge.postprocess.render import colorize_depth, overlay
+from edge.postprocess.render import colorize_depth, depth_levels, overlay
 
 
 def outputs(
@@ -107,3 +107,34 @@ def test_render_shapes() -> None:
     col = colorize_depth(depth)
     assert col.shape == (32, 64, 3)
     assert col[0, 0].sum() > col[-1, -1].sum()  # near is brighter
+
+
+def _levels_reference(depth: np.ndarray, min_depth: float = 0.1, max_depth: float = 100.0) -> np.ndarray:
+    """depth_levels' rule in float64 numpy."""
+    inv = 1.0 / np.clip(depth.astype(np.float64), min_depth, max_depth)
+    lo, hi = np.percentile(inv[::4, ::4], [1, 99])
+    return np.floor(255 * np.clip((inv - lo) / max(hi - lo, 1e-9), 0, 1)).astype(np.uint8)
+
+
+def test_depth_levels_follow_the_rule_within_one_level() -> None:
+    rng = np.random.default_rng(0)
+    maps = {
+        "ramp": np.linspace(1, 80, 64 * 128, dtype=np.float32).reshape(64, 128),
+        "flat": np.full((64, 128), 7.3, np.float32),  # no stretch: all at the far end
+        "almost flat": (7.3 + rng.normal(0, 1e-3, (64, 128))).astype(np.float32),  # +-1 mm
+        "outside the range": rng.uniform(-5, 300, (64, 128)).astype(np.float32),
+        "float64 input": rng.uniform(1, 50, (64, 128)),
+    }
+    for name, depth in maps.items():
+        got, want = depth_levels(depth).astype(int), _levels_reference(depth).astype(int)
+        assert got.shape == depth.shape, name
+        assert np.abs(got - want).max() <= 1 and (got == want).mean() > 0.95, name
+    assert depth_levels(maps["flat"]).max() == 0
+    # hand-made: 1/d is 1, 1/2, 1/4 and 1/8 in equal parts, so the stretch runs from 1/8 to 1
+    depth = np.repeat(np.array([1.0, 2.0, 4.0, 8.0], np.float32), 64).reshape(16, 16)
+    assert sorted(set(depth_levels(depth).ravel().tolist())) == [0, 36, 109, 255]
+    # the colours are MAGMA's at those levels
+    import cv2
+
+    bgr = cv2.applyColorMap(depth_levels(depth), cv2.COLORMAP_MAGMA)
+    np.testing.assert_array_equal(colorize_depth(depth), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
