@@ -54,7 +54,7 @@ def pyramid(seed: int, n: int = 2, c: int = 5, dtype: type = np.float32):
 
 def _matrix() -> list:
     """aligned x sampling x layout x tile orientation. Adaptive sampling (0) costs the
-    interpreter ~16 s a case (the huge RoI loops over 9x9 samples per bin), and its grid
+    interpreter ~8 s a case (the huge RoI loops over 7x7 samples per bin), and its grid
     does not depend on the layout or orientation: two of its eight cases, one per
     ``aligned``, run by default; the rest with -m slow."""
     cases = []
@@ -84,7 +84,7 @@ def test_interpreted_kernel_matches_reference(
     got = kernel.multilevel_roi_align_triton(
         tensors,
         *on_device([rois, bidx]),
-        5,
+        7,  # the box head's size; a smaller one makes adaptive grids larger and slower to interpret
         SCALES,
         sampling,
         aligned,
@@ -93,7 +93,7 @@ def test_interpreted_kernel_matches_reference(
         bins_fast=bins_fast,  # either tile orientation reads either layout
     )
     ref = multilevel_roi_align(
-        feats, rois, bidx, output_size=5, spatial_scales=SCALES, sampling_ratio=sampling, aligned=aligned
+        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=aligned
     )
     np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
 
