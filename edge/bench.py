@@ -90,12 +90,18 @@ def measure(
     reopen: Callable[[], Any] | None = None,
     progress: Callable[[int, float], None] | None = None,
     power_root: str | Path | None = "/",
+    draw: bool = True,
 ) -> dict[str, Any]:
     """Run frames one at a time through ``engines`` (an EngineSet); per-frame stage times in
-    ms, and the board's power over the measured frames where ``power_root`` has monitors."""
+    ms, and the board's power over the measured frames where ``power_root`` has monitors.
+    The postprocess stage fuses the panoptic outputs and, with ``draw``, draws every view
+    (a run with a video or the viewer); without, it is that of a run into objects.jsonl."""
     from edge.latency import LatencyTracker
     from edge.power import PowerSampler, find_rails
     from edge.stream.pipeline import render_result, run_engines
+    from edge.stream.sinks import RENDERED_VIEWS
+
+    views = RENDERED_VIEWS if draw else ()
 
     rails = find_rails(power_root) if power_root is not None else []
     sampler = PowerSampler(rails) if rails else None
@@ -136,7 +142,7 @@ def measure(
                 t1 = time.perf_counter_ns()
                 result = run_engines(engines, frame, tracker, pool)
                 t3 = time.perf_counter_ns()
-                render_result(result, engines.depth_range)
+                render_result(result, engines.depth_range, views)
                 t4 = time.perf_counter_ns()
                 done += 1
                 if t_start is None:
@@ -252,10 +258,12 @@ def run_bench(
     show_progress: bool = True,
     calib_data: str | None = None,
     power_root: str | Path | None = "/",
+    draw: bool = True,
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
-    ``power_root`` has power monitors (Jetson), their readings go with each result."""
+    ``power_root`` has power monitors (Jetson), their readings go with each result.
+    ``draw``: as measure's."""
     from edge.stream.sources import open_source
 
     if not configs:
@@ -269,7 +277,7 @@ def run_bench(
     open_source(source).close()  # and so does a bad source
     results: list[dict[str, Any]] = []
     current = configs[0]
-    settings = {"warmup": warmup, "min_frames": min_frames, "min_duration_s": min_duration_s}
+    settings = {"warmup": warmup, "min_frames": min_frames, "min_duration_s": min_duration_s, "draw": draw}
     settled: tuple[int, int] | None = None
     try:
         for asked in configs:
@@ -306,6 +314,7 @@ def run_bench(
                     reopen=lambda: open_source(source),
                     progress=bar.update_to if bar else None,
                     power_root=power_root,
+                    draw=draw,
                 )
             except Interrupted as exc:
                 results.append({**labelled, **exc.data})

@@ -10,7 +10,8 @@ from edge.errors import ConfigError
 
 def compare_notes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """What the ratios of :func:`compare` do not show: configurations measured in one file
-    only, configurations whose engines differ, and runs on different machines or versions."""
+    only, configurations whose engines differ, runs with other settings (warm-up, minimums,
+    drawing), and runs on different machines or versions."""
     notes = []
     in_a = {r["config"]["label"]: r for r in a["results"]}
     in_b = {r["config"]["label"]: r for r in b["results"]}
@@ -25,6 +26,16 @@ def compare_notes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
                 f"{label}: other engines (A: {_engines_text(ra)}; B: {_engines_text(rb)}), so the "
                 "ratios compare models as well as runs"
             )
+    ta, tb = a.get("settings", {}), b.get("settings", {})
+    # files from before a setting existed measured its default
+    defaults = {"draw": True}
+    differ = [
+        f"{k} {ta.get(k, defaults.get(k))} -> {tb.get(k, defaults.get(k))}"
+        for k in sorted(set(ta) | set(tb))
+        if ta.get(k, defaults.get(k)) != tb.get(k, defaults.get(k))
+    ]
+    if differ:
+        notes.append("other settings: " + ", ".join(differ))
     sa, sb = a.get("system", {}), b.get("system", {})
     for key, what in (("cpu", "CPU"), ("cpu_extensions", "CPU extensions"), ("gpu", "GPU")):
         if sa.get(key) != sb.get(key):

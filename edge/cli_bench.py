@@ -59,6 +59,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--threads", type=positive_int, help="CPU threads per engine; default: half the cores")
     p.add_argument(
+        "--no-draw",
+        action="store_true",
+        help="postprocess as in a run whose sinks show no pictures (objects.jsonl, -): the panoptic "
+        "fusion without the overlay and depth colours a video or the viewer needs",
+    )
+    p.add_argument(
         "--report", type=output_folder, default="out/bench", help="report folder; default: %(default)s"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -100,6 +106,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             threads=args.threads or None,
             show_progress=not args.quiet,
             calib_data=args.calib_data,
+            draw=not args.no_draw,
         )
     except Interrupted as exc:
         # a long run stopped by Ctrl-C keeps what it measured, marked incomplete

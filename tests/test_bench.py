@@ -258,6 +258,7 @@ def test_cli_bench_writes_the_report(
             "--threads",
             "1",
             "--quiet",
+            "--no-draw",
             "--report",
             str(tmp_path / "rep"),
         ]
@@ -266,8 +267,24 @@ def test_cli_bench_writes_the_report(
     assert "onnxruntime/fp32/128x256" in capsys.readouterr().out
     assert {p.name for p in (tmp_path / "rep").iterdir()} == REPORT_FILES
     assert (tiny_engines / "manifest.json").read_text() == manifest_before
-    (r,) = load_result(tmp_path / "rep" / "bench.json")["results"]
+    data = load_result(tmp_path / "rep" / "bench.json")
+    (r,) = data["results"]
     assert r["config"]["size"] == [128, 256] and r["config"]["label"] == "onnxruntime/fp32/128x256"
+    # --no-draw: the post stage of a run into objects.jsonl, and the report says so
+    assert data["settings"]["draw"] is False
+    for name in ("report.md", "report.html"):
+        assert "Postprocess: panoptic fusion only (--no-draw" in (tmp_path / "rep" / name).read_text()
+
+
+def test_compare_notes_other_settings(two_results: tuple[Path, Path]) -> None:
+    a, b = (load_result(p) for p in two_results)
+    assert a["settings"]["draw"] is True
+    b["settings"].update(draw=False, warmup=5)
+    assert compare_notes(a, b) == ["other settings: draw True -> False, warmup 1 -> 5"]
+    # a file from before --no-draw existed drew every view
+    del a["settings"]["draw"]
+    b["settings"].update(draw=True, warmup=1)
+    assert compare_notes(a, b) == []
 
 
 def test_models_choose_what_is_measured(tiny_engines: Path, tmp_path: Path) -> None:

@@ -103,6 +103,13 @@ def _engines(result: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in engines.items()} if isinstance(engines, dict) else {}
 
 
+def postprocess_line(settings: dict[str, Any]) -> str:
+    """What the postprocess stage measured (results before --no-draw existed all drew)."""
+    if settings.get("draw", True):
+        return "Postprocess: panoptic fusion, overlay and depth colours (a run with a video or the viewer)."
+    return "Postprocess: panoptic fusion only (--no-draw: a run into objects.jsonl or -)."
+
+
 def markdown(data: dict[str, Any]) -> str:
     st = data["settings"]
     lines = [
@@ -110,7 +117,7 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"Created {data['created']}. Scenario: {data['scenario']} (one frame at a time); "
         f"source `{data['source']}`; {st['warmup']} warm-up frames, then at least "
-        f"{st['min_frames']} frames and {st['min_duration_s']} s.",
+        f"{st['min_frames']} frames and {st['min_duration_s']} s. {postprocess_line(st)}",
         *(["", f"**{interrupted_line(data)}**"] if data.get("interrupted") else []),
         "",
         "## System",
@@ -167,7 +174,7 @@ def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
         "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}</style>",
         "</head><body><h1>edge bench report</h1>",
         f"<p>Created {esc(data['created'])}. Scenario: {esc(data['scenario'])}; source "
-        f"<code>{esc(data['source'])}</code>.</p>",
+        f"<code>{esc(data['source'])}</code>. {esc(postprocess_line(data['settings']))}</p>",
         *([f"<p><strong>{esc(interrupted_line(data))}</strong></p>"] if data.get("interrupted") else []),
         "<h2>System</h2><ul>",
         *[f"<li>{esc(line)}</li>" for line in system_lines(data)],
