@@ -99,13 +99,9 @@ def fingerprint(
     req: BuildRequest, config: dict[str, Any], weights: dict[str, Any], versions: dict[str, str]
 ) -> str:
     key = {
-        "model": req.model,
-        "config": config,
-        "weights": weights["sha256"] or weights["source"],
-        "input": [req.batch, 3, req.height, req.width],
+        **_model_key(req, config, weights),
         "backend": req.backend,
         "precision": req.precision,
-        "opset": req.opset,
         "calibration": [
             req.calib_data,
             req.calib_frames,
@@ -119,7 +115,7 @@ def fingerprint(
         "tensorrt": _trt_key(req) if req.backend == "tensorrt" else None,
         "code": code_digest(code_sources(req)),
     }
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    return _digest(key)
 
 
 def export_key(
@@ -132,15 +128,26 @@ def export_key(
     export instead of exporting again (the slowest step of most builds).
     """
     key = {
+        **_model_key(req, config, weights),
+        "roi_align": req.roi_align_form,
+        "versions": {k: versions.get(k) for k in _EXPORT_VERSIONS},
+        "code": code_digest(export_sources()),
+    }
+    return _digest(key)
+
+
+def _model_key(req: BuildRequest, config: dict[str, Any], weights: dict[str, Any]) -> dict[str, Any]:
+    """The model as exported: both keys start from it."""
+    return {
         "model": req.model,
         "config": config,
         "weights": weights["sha256"] or weights["source"],
         "input": [req.batch, 3, req.height, req.width],
         "opset": req.opset,
-        "roi_align": req.roi_align_form,
-        "versions": {k: versions.get(k) for k in _EXPORT_VERSIONS},
-        "code": code_digest(export_sources()),
     }
+
+
+def _digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
 
