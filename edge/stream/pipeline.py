@@ -157,8 +157,9 @@ class Pipeline:
         """``realtime`` paces a file or folder at ``fps`` (default: the source's own rate)
         and drops frames like a camera; a source without a rate needs ``fps``. ``views``:
         the pictures drawn for each frame (of RENDERED_VIEWS), by default those the sinks
-        show: a run whose sinks only write what was found, or nothing, draws none (the
-        panoptic fusion is always done; ``on_result`` gets ``rendered`` None then)."""
+        show at that frame (views_shown; the viewer's only while someone watches): a run
+        whose sinks only write what was found, or nothing, draws none (the panoptic fusion
+        is always done; ``on_result`` gets ``rendered`` None then)."""
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
         self.paced_by_timestamps = (
@@ -171,8 +172,9 @@ class Pipeline:
         self.max_frames = max_frames
         self.realtime = realtime
         self.on_result = on_result
-        self.views = views_shown(sinks) if views is None else frozenset(views)
-        if not self.views <= set(RENDERED_VIEWS):
+        # None: asked of the sinks for each frame (the viewer draws only while watched)
+        self.views = None if views is None else frozenset(views)
+        if self.views is not None and not self.views <= set(RENDERED_VIEWS):
             raise ConfigError(f"views {sorted(self.views)} are not among {RENDERED_VIEWS}")
         # live: one waiting frame at most, always the newest, so a frame waits for at most one
         # inference (benchmarks/results/overload_cpu.json: p99 1.9x -> 1.6x one frame's time)
@@ -325,7 +327,8 @@ class Pipeline:
         while (result := self._get(self._results)) is not _END:
             seq = result.frame.seq
             with self.tracker.stage(seq, "postprocess"):
-                result.rendered = render_result(result, self.engines.depth_range, self.views)
+                views = self.views if self.views is not None else views_shown(self.sinks)
+                result.rendered = render_result(result, self.engines.depth_range, views)
             with self.tracker.stage(seq, "sink"):
                 for sink in self.sinks:
                     self._write(sink, result)

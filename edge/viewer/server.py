@@ -12,8 +12,10 @@ that is not one of the viewer's own):
   GET /history                  the last minutes of /stats samples, for a page that opens late
 
 Views: ``panoptic`` (overlay), ``depth`` (colourised), ``composite`` (side by side).
-Frames are JPEG-encoded only when a client asks, at most once per frame and view, so
-a viewer nobody watches costs the pipeline one reference swap per frame.
+Frames are JPEG-encoded only when a client asks, at most once per frame and view, and
+drawn only while someone watches (``watched``: a request or stream in progress, or one
+that ended less than ``watch_grace_s`` ago), so a viewer nobody watches costs the
+pipeline nothing per frame. A client that comes back waits for a freshly drawn frame.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import contextlib
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
@@ -62,6 +65,7 @@ class ViewerServer:
         jpeg_quality: int = 80,
         sample_period_s: float = 0.5,
         history: int = 600,
+        watch_grace_s: float = 3.0,
     ) -> None:
         self.host, self.requested_port = host, port
         self.port: int | None = None
@@ -69,6 +73,10 @@ class ViewerServer:
         self.sample_period_s = sample_period_s
         self.tracker: Any = None
         self.frames_published = 0
+        # a client that has just had a frame asks again at once; a snapshot tool retries in 1 s
+        self.watch_grace_s = watch_grace_s
+        self._watching = 0  # requests and streams in progress (changed on the server's loop only)
+        self._watched_until = 0.0
         self._lock = threading.Lock()
         self._latest: tuple[int, dict[str, np.ndarray]] | None = None
         self._jpeg: dict[str, tuple[int, bytes]] = {}
@@ -115,6 +123,18 @@ class ViewerServer:
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
                 loop.call_soon_threadsafe(self._wake)
+
+    @property
+    def watched(self) -> bool:
+        """Whether a client wants frames: one is being asked for or streamed, or was within
+        the last ``watch_grace_s`` seconds."""
+        return self._watching > 0 or time.monotonic() < self._watched_until
+
+    def forget(self) -> None:
+        """No frame was drawn (nobody watched): drop the last one, so that a client that
+        comes back waits for a fresh frame instead of getting a stale one."""
+        with self._lock:
+            self._latest = None
 
     def close(self) -> None:
         loop, closing = self._loop, self._closing
@@ -243,10 +263,23 @@ class ViewerServer:
     async def _static(self, request: Any) -> Any:
         return _static_response(request.path.lstrip("/"))
 
+    @contextlib.contextmanager
+    def _watching_request(self) -> Iterator[None]:
+        self._watching += 1
+        try:
+            yield
+        finally:
+            self._watching -= 1
+            self._watched_until = time.monotonic() + self.watch_grace_s
+
     async def _frame(self, request: Any) -> Any:
+        view = self._view(request)
+        with self._watching_request():
+            return await self._frame_of(view, request)
+
+    async def _frame_of(self, view: str, request: Any) -> Any:
         from aiohttp import web
 
-        view = self._view(request)
         after_text = request.query.get("after")
         if after_text is not None:
             try:
@@ -275,7 +308,7 @@ class ViewerServer:
         )
         await response.prepare(request)
         sent = -1
-        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+        with self._watching_request(), contextlib.suppress(ConnectionError, asyncio.CancelledError):
             while not self._closed():
                 seq = await self._wait_newer(sent, timeout=1.0)
                 if seq is None:

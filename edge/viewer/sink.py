@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from edge.errors import SinkError
-from edge.viewer.server import LOOPBACK, ViewerServer
+from edge.viewer.server import LOOPBACK, VIEWS, ViewerServer
 
 DEFAULT_PORT = 8080
 
@@ -52,7 +52,11 @@ class ViewerSink:
     def url(self) -> str:
         return self.server.url
 
-    shows = frozenset({"composite", "panoptic", "depth"})  # the page can switch between them
+    @property
+    def shows(self) -> frozenset[str]:
+        """Every view while someone watches (the page shows both halves, streams any view),
+        none otherwise: a viewer nobody watches costs no drawing."""
+        return frozenset(VIEWS) if self.server.watched else frozenset()
 
     def attach(self, tracker: Any) -> None:
         self.server.tracker = tracker
@@ -62,8 +66,13 @@ class ViewerSink:
         self.frames += 1
 
     def write_result(self, result: Any) -> None:
-        views = {"composite": result.rendered, **result.extras.get("views", {})}
-        self.server.publish(result.frame.seq, views)
+        views = dict(result.extras.get("views", {}))
+        if result.rendered is not None:
+            views["composite"] = result.rendered
+        if views:  # what was drawn, for us or for another sink
+            self.server.publish(result.frame.seq, views)
+        else:
+            self.server.forget()
         self.frames += 1
 
     def close(self) -> None:

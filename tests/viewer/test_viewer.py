@@ -137,6 +137,61 @@ def test_no_frame_yet_and_views() -> None:
         server.close()
 
 
+def test_a_viewer_draws_only_while_someone_watches(tiny_engines: Path) -> None:
+    """Drawing is most of the post stage's time: a run whose only sink is a viewer nobody
+    watches draws nothing; a client that comes gets a freshly drawn frame, and some time
+    after it leaves the drawing stops again."""
+    import threading
+    from collections.abc import Callable
+
+    from edge.stream.engines import EngineSet
+    from edge.stream.pipeline import Pipeline
+    from edge.stream.sources import open_source
+
+    seen: list = []
+    engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
+    (viewer,) = sinks = [open_sink("http://127.0.0.1:0")]
+    viewer.server.watch_grace_s = 0.5
+    pipe = Pipeline(
+        source=open_source("synthetic://?size=128x256&fps=20"),
+        engines=engines,
+        sinks=sinks,
+        realtime=True,
+        on_result=seen.append,
+    )
+    run = threading.Thread(target=pipe.run)
+    run.start()
+
+    def wait_until(done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 60
+        while not done():
+            assert time.monotonic() < deadline and run.is_alive(), f"{len(seen)} frames"
+            time.sleep(0.05)
+
+    def wait_for(count: int) -> None:
+        wait_until(lambda: len(seen) >= count)
+
+    try:
+        wait_for(3)
+        assert all(r.rendered is None and not r.extras["views"] for r in seen), "drawn for nobody"
+        assert get(viewer.url + "frame/composite.jpg")[0] == 503  # nothing drawn to show yet
+        status, headers, body = get(viewer.url + "frame/depth.jpg?after=-1")  # waits for one
+        assert status == 200 and body[:2] == b"\xff\xd8"
+        seq = int(headers["x-frame-seq"])
+        wait_until(lambda: seen[-1].frame.seq >= seq)  # results are handed on after the sinks
+        shown = next(r for r in seen if r.frame.seq == seq)
+        assert shown.rendered is not None and set(shown.extras["views"]) == {"panoptic", "depth"}
+        time.sleep(viewer.server.watch_grace_s + 0.3)  # the client has gone
+        wait_for(len(seen) + 3)
+        assert seen[-1].rendered is None and seen[-2].rendered is None
+        assert get_json(viewer.url + "stats")["seq"] is None  # no stale frame kept
+    finally:
+        pipe.stop()
+        run.join(timeout=30)
+        engines.close()
+    assert not run.is_alive()
+
+
 def test_display_sink_without_gui_is_a_clear_error() -> None:
     from edge.stream.sinks import has_gui
 
