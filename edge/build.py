@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.build_key import export_key, fingerprint, tool_versions, weights_info
-from edge.errors import BuildError, ConfigError, ManifestError
+from edge.errors import BuildError, ConfigError
 from edge.manifest import Manifest
 from edge.util.fs import atomic_write_with, exclusive_lock, sha256_file
 
@@ -278,16 +278,10 @@ def _reuse_export(manifest: Manifest, key: str, onnx_path: Path) -> str | None:
     import shutil
 
     for other in manifest.engines.values():
-        info = other.get("onnx")
-        if other.get("export_key") != key or not isinstance(info, dict):
+        src = manifest.intact_file(other, "onnx") if other.get("export_key") == key else None
+        if src is None:
             continue
-        try:
-            src = manifest.resolve(str(info.get("path", "")))
-        except ManifestError:
-            continue
-        if not src.is_file() or sha256_file(src) != info.get("sha256"):
-            continue
-        if src.resolve() != onnx_path.resolve():
+        if src != onnx_path.resolve():
             atomic_write_with(onnx_path, functools.partial(shutil.copyfile, src))
         return str(other.get("id", src.name))
     return None

@@ -70,17 +70,21 @@ class Manifest:
 
     def artifact_intact(self, entry: dict[str, Any]) -> bool:
         """The files an entry names exist and still hash to what was recorded."""
-        for key in ("onnx", "artifact"):
-            info = entry.get(key)
-            if not isinstance(info, dict):
-                return False
-            try:
-                p = self.resolve(str(info.get("path", "")))
-            except ManifestError:
-                return False
-            if not p.is_file() or sha256_file(p) != info.get("sha256"):
-                return False
-        return True
+        return all(self.intact_file(entry, key) is not None for key in ("onnx", "artifact"))
+
+    def intact_file(self, entry: dict[str, Any], key: str) -> Path | None:
+        """The file ``entry[key]`` names ("onnx", "artifact"), if it exists inside the
+        engines directory and still hashes to what was recorded; else None."""
+        info = entry.get(key)
+        if not isinstance(info, dict):
+            return None
+        try:
+            p = self.resolve(str(info.get("path", "")))
+        except ManifestError:
+            return None
+        if not p.is_file() or sha256_file(p) != info.get("sha256"):
+            return None
+        return p
 
     def check_engine_entry(self, entry: dict[str, Any]) -> None:
         """Refuse an entry the runtime cannot use, naming the entry and the field."""

@@ -10,13 +10,24 @@ import numpy as np
 from edge.data.cityscapes import PALETTE, TRAIN_CLASSES
 from edge.postprocess.panoptic import Instance, semantic_from_panoptic
 
-# one 256-entry table per channel for cv2.LUT (train id -> R, G, B); ids past the palette,
-# void (255) too, are black. Three one-channel lookups and a merge take half the time of
-# one three-channel lookup of the id merged three times.
-_PALETTE_LUTS = [
-    np.ascontiguousarray(np.concatenate([PALETTE, np.zeros((256 - len(PALETTE), 3), np.uint8)])[:, c])
-    for c in range(3)
-]
+
+def _channel_tables(rgb: np.ndarray) -> list[np.ndarray]:
+    """A 256-entry RGB table as one table per channel, for rgb_lookup."""
+    return [np.ascontiguousarray(rgb.reshape(256, 3)[:, c]) for c in range(3)]
+
+
+def rgb_lookup(index: np.ndarray, tables: list[np.ndarray]) -> np.ndarray:
+    """uint8 index image -> RGB through per-channel tables (_channel_tables). Three
+    one-channel cv2.LUT calls and a merge take half the time of one three-channel lookup
+    of the index merged three times."""
+    import cv2
+
+    rgb: np.ndarray = cv2.merge([cv2.LUT(index, table) for table in tables])
+    return rgb
+
+
+# train id -> colour; ids past the palette, void (255) too, are black
+_PALETTE_LUTS = _channel_tables(np.concatenate([PALETTE, np.zeros((256 - len(PALETTE), 3), np.uint8)]))
 
 
 def overlay(
@@ -34,7 +45,7 @@ def overlay(
 
     train = semantic_from_panoptic(ids)
     # table lookups and one masked copy: numpy's fancy indexing and where() cost 7x as much
-    colors = cv2.merge([cv2.LUT(train, table) for table in _PALETTE_LUTS])
+    colors = rgb_lookup(train, _PALETTE_LUTS)
     out = cv2.addWeighted(image, 1.0 - alpha, colors, alpha, 0.0)
     cv2.copyTo(image, (train == 255).view(np.uint8), out)  # void pixels keep the image as it is
     for inst in instances:
@@ -54,10 +65,7 @@ def overlay(
 
 def colorize_depth(depth: np.ndarray, min_depth: float = 0.1, max_depth: float = 100.0) -> np.ndarray:
     """Metres -> RGB (near = bright): depth_levels() through OpenCV's MAGMA colour map."""
-    import cv2
-
-    levels = depth_levels(depth, min_depth, max_depth)
-    return cv2.LUT(cv2.cvtColor(levels, cv2.COLOR_GRAY2RGB), _magma_rgb())
+    return rgb_lookup(depth_levels(depth, min_depth, max_depth), _magma_tables())
 
 
 def depth_levels(depth: np.ndarray, min_depth: float = 0.1, max_depth: float = 100.0) -> np.ndarray:
@@ -83,12 +91,12 @@ def depth_levels(depth: np.ndarray, min_depth: float = 0.1, max_depth: float = 1
 
 
 @functools.cache
-def _magma_rgb() -> np.ndarray:
-    """OpenCV's MAGMA colour map as a 256-entry RGB table for cv2.LUT."""
+def _magma_tables() -> list[np.ndarray]:
+    """OpenCV's MAGMA colour map as per-channel RGB tables for rgb_lookup."""
     import cv2
 
     bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(256, 1), cv2.COLORMAP_MAGMA)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).reshape(256, 1, 3)
+    return _channel_tables(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
