@@ -141,7 +141,7 @@ class _PreprocessAdvice(logging.Filter):
 def _without_preprocess_advice() -> Iterator[None]:
     """ONNX Runtime's quantizer advises running its pre-processing on every call, through
     the root logger; the models edge quantizes are already shape-inferred and folded, and
-    a sensitivity pass quantizes a hundred times, so that advice would bury the progress."""
+    an equalization choice quantizes once per trial, so that advice would bury the progress."""
     root = logging.getLogger()
     advice = _PreprocessAdvice()
     root.addFilter(advice)
