@@ -6,7 +6,8 @@ holds more than ``4 x frames`` frames is sampled across all of it: one frame at 
 from each of ``frames`` equal stretches, the others skipped without being preprocessed.
 A drive's first seconds (a parking garage, one city of a split) would otherwise be all
 the calibration sees. Shorter sources and endless ones (the synthetic generator) give a
-reservoir sample of their first ``4 x frames`` frames.
+reservoir sample of their first ``4 x frames`` frames; the generator renders only the
+frames that sample keeps (the sample's choices do not depend on the frames).
 """
 
 from __future__ import annotations
@@ -145,6 +146,40 @@ def _read_wanted(
     return picked
 
 
+class _Reservoir:
+    """A reservoir sample's decisions, which depend on the seed and the count of frames
+    offered, never on the frames: every frame offered so far is kept with equal
+    probability."""
+
+    def __init__(self, frames: int, seed: int) -> None:
+        self.frames = frames
+        self._rng = np.random.default_rng(seed)
+        self._seen = 0
+        self.slots: list[int] = []  # which frame each slot holds
+
+    def offer(self, index: int) -> int | None:
+        """The slot frame ``index`` goes into, or None when it is not kept."""
+        self._seen += 1
+        if len(self.slots) < self.frames:
+            self.slots.append(index)
+            return len(self.slots) - 1
+        j = int(self._rng.integers(0, self._seen))
+        if j < self.frames:
+            self.slots[j] = index
+            return j
+        return None
+
+
+def reservoir_indices(scan: int, frames: int, exclude: Collection[int], seed: int) -> list[int]:
+    """The frame numbers a reservoir sample of ``frames`` of the first ``scan`` frames
+    (minus ``exclude``) keeps, when the source holds all ``scan`` of them; ascending."""
+    sample = _Reservoir(frames, seed)
+    for i in range(scan):
+        if i not in exclude:
+            sample.offer(i)
+    return sorted(sample.slots)
+
+
 def _reservoir(
     src: Any,
     frames: int,
@@ -154,12 +189,18 @@ def _reservoir(
     size: tuple[int, int],
     show_progress: bool,
 ) -> list[tuple[int, np.ndarray]]:
-    """A reservoir sample of ``frames`` of the first ``scan`` frames, minus ``exclude``."""
+    """A reservoir sample of ``frames`` of the first ``scan`` frames, minus ``exclude``.
+    A source that can skip frames and is known to hold all ``scan`` (an endless generator)
+    reads only the frames the sample keeps: the same sample, without rendering or
+    decoding the three in four it would drop."""
     from edge.stream.pipeline import preprocess
 
-    rng = np.random.default_rng(seed)
+    length = source_length(src)
+    holds_all = getattr(src, "endless", False) or (length is not None and length >= scan)
+    if getattr(src, "skip", None) is not None and holds_all:
+        return _read_wanted(src, reservoir_indices(scan, frames, exclude, seed), size, show_progress)
+    sample = _Reservoir(frames, seed)
     picked: list[tuple[int, np.ndarray]] = []
-    seen = 0  # frames offered to the sample (excluded ones are not)
     bar = _progress(scan, show_progress)
     try:
         for i in range(scan):
@@ -170,14 +211,11 @@ def _reservoir(
                 bar.update(1)
             if i in exclude:
                 continue
-            # every frame offered so far is kept with equal probability
-            seen += 1
-            if len(picked) < frames:
+            slot = sample.offer(i)
+            if slot == len(picked):
                 picked.append((i, preprocess(frame.image, size)[1]))
-            else:
-                j = int(rng.integers(0, seen))
-                if j < frames:
-                    picked[j] = (i, preprocess(frame.image, size)[1])
+            elif slot is not None:
+                picked[slot] = (i, preprocess(frame.image, size)[1])
     finally:
         if bar is not None:
             bar.close()

@@ -1,10 +1,10 @@
 """A Q/DQ model with some of its quantized nodes back in float, without quantizing again.
 
 The sensitivity pass (calib/sensitivity.py) measures hundreds of sets of float layers.
-Running ONNX Runtime's quantizer for each costs 0.3 s on the tiny depth model and 1.3 s on
-the tiny panoptic one (2-core CPU), and more on real models. This rewrite takes the all-INT8 model the quantizer made once and undoes the
-quantization of the chosen nodes, the way the quantizer leaves a node it was told to
-exclude:
+Running ONNX Runtime's quantizer for each costs 0.3 s on the tiny depth model and 1.3 s
+on the tiny panoptic one (2-core CPU), and more on real models. This rewrite takes the
+all-INT8 model the quantizer made once and undoes the quantization of the chosen nodes,
+the way the quantizer leaves a node it was told to exclude:
 
 - the node reads its float weights and bias (from the float model) and its activations
   without their Q/DQ pair;

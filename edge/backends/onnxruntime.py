@@ -183,9 +183,9 @@ def int8_without_vnni_advice(models: list[str]) -> str:
     return (
         f"INT8 engine(s) {', '.join(models)} run on a CPU without VNNI: ONNX Runtime's integer "
         "kernels are no faster than FP32 here (0.92x for the small models on an AVX2 EPYC, "
-        "benchmarks/results/int8_cpu_avx2.md), and their weights run on a 7-bit grid so that the kernels' 16-bit "
-        "sums cannot saturate (calib/seven_bit.py); FP32 engines are the better choice on this "
-        "CPU (--precision fp32)"
+        "benchmarks/results/int8_cpu_avx2.md), and their weights run on a 7-bit grid so that "
+        "the kernels' 16-bit sums cannot saturate (calib/seven_bit.py); FP32 engines are the "
+        "better choice on this CPU (--precision fp32)"
     )
 
 

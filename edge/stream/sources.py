@@ -41,6 +41,7 @@ class Source(Protocol):
     # optional: undecodable_at_end, input skipped after the last frame (no frame can carry it);
     # optional, for finite sources: __len__ (frames held) and skip() -> bool, which passes
     # over a frame without decoding it where it can (calibration samples a whole source);
+    # optional, for generators: endless (True: read() never returns None);
     # optional, for recordings: timestamps (ms per frame) and timestamps_file, and each
     # frame's meta["media_ms"] (edge.stream.timestamps)
 
@@ -93,6 +94,18 @@ class SyntheticSource:
         self.frames = _int_param(q, "frames", 0, uri) or None
         self._scene = SyntheticScene(height=h, width=w, seed=_int_param(q, "seed", 0, uri))
         self._seq = 0
+
+    @property
+    def endless(self) -> bool:
+        """Without ``frames`` the generator never ends (calibration relies on it to skip)."""
+        return self.frames is None
+
+    def skip(self) -> bool:
+        """Pass over the next frame without rendering it; False at the end."""
+        if self.frames is not None and self._seq >= self.frames:
+            return False
+        self._seq += 1
+        return True
 
     def read(self) -> Frame | None:
         if self.frames is not None and self._seq >= self.frames:

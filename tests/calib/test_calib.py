@@ -81,6 +81,34 @@ def test_held_out_frames_are_not_the_calibration_frames() -> None:
         load_frames("synthetic://?size=64x128&frames=3", frames=2, size=(64, 128), exclude={0, 1, 2})
 
 
+def test_an_endless_generator_renders_only_the_frames_its_sample_keeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The synthetic generator skips what a reservoir sample would drop, and the sample is
+    the one reading every frame gives (the same source made finite reads every frame)."""
+    from calib.data import reservoir_indices
+    from edge.data.synthetic import SyntheticScene
+
+    rendered: list[int] = []
+    render = SyntheticScene.render
+
+    def counted(self: SyntheticScene, index: int, fps: float = 17.0) -> np.ndarray:
+        rendered.append(index)
+        return render(self, index, fps)
+
+    monkeypatch.setattr(SyntheticScene, "render", counted)
+    skipped = load_frames("synthetic://?size=64x128", frames=4, size=(64, 128), seed=3, exclude={2, 9})
+    assert sorted(rendered) == skipped.indices == reservoir_indices(4 * 4 + 2, 4, {2, 9}, seed=3)
+    assert skipped.sampling == {"first": 18}
+    rendered.clear()
+    read = load_frames(
+        "synthetic://?size=64x128&frames=500", frames=4, size=(64, 128), seed=3, exclude={2, 9}
+    )
+    assert len(rendered) == 18  # not endless: every frame of the scan is read
+    assert read.indices == skipped.indices and read.digest == skipped.digest
+    assert reservoir_indices(3, 5, {1}, seed=0) == [0, 2]  # fewer than asked: all there are
+
+
 def test_spread_indices_take_one_frame_from_each_stretch() -> None:
     from calib.data import spread_indices
 

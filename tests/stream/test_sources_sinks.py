@@ -33,6 +33,14 @@ def test_synthetic_source_is_deterministic_and_timestamped() -> None:
     assert frames[0].t_capture_ns < frames[1].t_capture_ns < frames[2].t_capture_ns
     np.testing.assert_array_equal(frames[0].image, b.read().image)
     assert not np.array_equal(frames[0].image, frames[2].image), "the scene moves"
+    # skip() passes over a frame without rendering it: the next read is the frame after it
+    assert b.endless and not a.endless
+    assert b.skip() and b.read().seq == 2
+    np.testing.assert_array_equal(
+        open_source("synthetic://?seed=3&size=64x128&frames=4").read().image, frames[0].image
+    )
+    c = open_source("synthetic://?seed=3&size=64x128&frames=2")
+    assert c.skip() and c.skip() and not c.skip() and c.read() is None
 
 
 def test_video_file_source(tmp_path: Path) -> None:
