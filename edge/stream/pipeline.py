@@ -1,11 +1,12 @@
 """The streaming pipeline: capture -> preprocess -> engines (panoptic || depth) -> post -> sinks.
 
-Three threads joined by bounded queues, so capture, inference and postprocessing of
-consecutive frames overlap. The two engines run concurrently on a two-worker pool
-(ONNX Runtime releases the GIL while it computes). Live sources never block: when the
-queue is full the oldest frame is dropped and counted. Files block instead, so every
-frame is processed; ``realtime=True`` paces a file at its own fps, like a camera.
-In live mode the capture queue holds one frame, so latency stays bounded under overload.
+Four threads joined by bounded queues, so capture, inference, postprocessing (fusion and
+drawing) and the sinks' writing of consecutive frames overlap. The two engines run
+concurrently on a two-worker pool (ONNX Runtime releases the GIL while it computes). Live
+sources never block: when the queue is full the oldest frame is dropped and counted.
+Files block instead, so every frame is processed; ``realtime=True`` paces a file at its
+own fps, like a camera. In live mode every queue holds one frame, so latency stays
+bounded under overload.
 """
 
 from __future__ import annotations
@@ -180,7 +181,10 @@ class Pipeline:
         # inference (benchmarks/results/overload_cpu.json: p99 1.9x -> 1.6x one frame's time)
         self._live = source.live or realtime
         self._frames: queue.Queue[Any] = queue.Queue(maxsize=1 if self._live else queue_size)
-        self._results: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        # live: a frame waits at most one frame's time between any two stages
+        later = 1 if self._live else queue_size
+        self._results: queue.Queue[Any] = queue.Queue(maxsize=later)
+        self._posted: queue.Queue[Any] = queue.Queue(maxsize=later)
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._sink_errors_seen: set[tuple[str, str]] = set()
@@ -324,17 +328,31 @@ class Pipeline:
                 )
 
     def _post(self) -> None:
-        while (result := self._get(self._results)) is not _END:
-            seq = result.frame.seq
-            with self.tracker.stage(seq, "postprocess"):
-                views = self.views if self.views is not None else views_shown(self.sinks)
-                result.rendered = render_result(result, self.engines.depth_range, views)
-            with self.tracker.stage(seq, "sink"):
-                for sink in self.sinks:
-                    self._write(sink, result)
-            self.tracker.frame_done(seq, result.frame.t_capture_ns)
-            if self.on_result is not None:
-                self.on_result(result)
+        try:
+            while (result := self._get(self._results)) is not _END:
+                with self.tracker.stage(result.frame.seq, "postprocess"):
+                    views = self.views if self.views is not None else views_shown(self.sinks)
+                    result.rendered = render_result(result, self.engines.depth_range, views)
+                if not self._put(self._posted, result):
+                    break
+        finally:
+            self._put_end(self._posted)
+
+    def _sink(self) -> None:
+        # on its own thread: a video's encoding (or a replay's evaluation in on_result)
+        # overlaps the next frame's fusion and drawing, which is what sets the rate when
+        # the engines run on a GPU
+        while (result := self._get(self._posted)) is not _END:
+            self._deliver(result)
+
+    def _deliver(self, result: Result) -> None:
+        seq = result.frame.seq
+        with self.tracker.stage(seq, "sink"):
+            for sink in self.sinks:
+                self._write(sink, result)
+        self.tracker.frame_done(seq, result.frame.t_capture_ns)
+        if self.on_result is not None:
+            self.on_result(result)
 
     def run(self) -> dict[str, Any]:
         """Process the source to its end (or max_frames); returns the latency summary."""
@@ -342,7 +360,7 @@ class Pipeline:
         # marks a running thread as stopped (CPython 3.11), so the source was closed under a
         # capture still inside OpenCV, and the interpreter aborted on exit
         # ("FATAL: exception not rethrown") when that daemon thread woke up
-        stages = (self._capture, self._infer, self._post)
+        stages = (self._capture, self._infer, self._post, self._sink)
         done = {fn.__name__.strip("_"): threading.Event() for fn in stages}
         threads = [
             threading.Thread(target=self._guard(fn, done[name]), name=f"edge-{name}", daemon=True)
@@ -380,7 +398,7 @@ class Pipeline:
                 "what they hold is left open",
                 file=sys.stderr,
             )
-        if done["post"].is_set():
+        if done["sink"].is_set():
             for sink in self.sinks:
                 with contextlib.suppress(Exception):
                     sink.close()
