@@ -144,15 +144,19 @@ def overload(
     frames: int,
     threads: int,
     repeats: int = 1,
+    idle_fps: float = 3.0,
+    idle_frames: int | None = None,
 ) -> dict[str, Any]:
     """``repeats`` pairs of (unloaded, overloaded) phases; each ratio is taken within its
-    pair, and the headline is the median pair (the machine is noisy), the worst beside it."""
+    pair, and the headline is the median pair (the machine is noisy), the worst beside it.
+    The unloaded phase runs ``idle_frames`` (default: a tenth of ``frames``, at least 30)
+    at ``idle_fps``, slow enough that no frame waits for the one before it."""
     engines = EngineSet.from_manifest(engines_dir, engine_options={"intra_op_threads": threads})
     pairs = []
     try:
         for _ in range(repeats):
-            # slow enough that no frame waits for the one before it: the processing time itself
-            unloaded = phase(engines, size=size, fps=3.0, frames=max(30, frames // 10), warmup=5)
+            idle = idle_frames or max(30, frames // 10)
+            unloaded = phase(engines, size=size, fps=idle_fps, frames=idle, warmup=5)
             loaded = phase(engines, size=size, fps=fps, frames=frames, warmup=20)
             pairs.append(_pair(unloaded, loaded))
     finally:

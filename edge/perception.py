@@ -15,6 +15,7 @@ gives the same result either way, and both track latency per stage.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -59,7 +60,15 @@ class Perceived:
         ``objects.jsonl`` sink writes."""
         from edge.postprocess.objects import describe_objects
 
-        return describe_objects(self.instances, self.depth)
+        return describe_objects(self.instances, self.depth, self.distances)
+
+    @functools.cached_property
+    def distances(self) -> list[tuple[float, float] | None]:
+        """(distance, nearest) in metres of each instance (None without depth, or for an
+        instance with no pixels); worked out once for ``objects`` and the overlay's labels."""
+        from edge.postprocess.objects import object_distances
+
+        return object_distances(self.instances, self.depth)
 
 
 class Perception:
@@ -157,7 +166,17 @@ class Perception:
 
         if view not in ("composite", "panoptic", "depth"):
             raise ConfigError(f"render(view={view!r}): expected 'composite', 'panoptic' or 'depth'")
-        views = render_views(seen.image, seen.panoptic, seen.instances, seen.depth, self.engines.depth_range)
+        wanted = ("panoptic", "depth") if view == "composite" else (view,)
+        distances = seen.distances if "panoptic" in wanted and seen.depth is not None else None
+        views = render_views(
+            seen.image,
+            seen.panoptic,
+            seen.instances,
+            seen.depth,
+            self.engines.depth_range,
+            views=wanted,
+            distances=distances,
+        )
         if view == "composite":
             return compose_views(views)
         if view not in views:

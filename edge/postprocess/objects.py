@@ -30,12 +30,27 @@ def object_distance(inst: Instance, depth: np.ndarray) -> tuple[float, float] | 
     return float(median), float(near)
 
 
-def describe_objects(instances: Sequence[Instance], depth: np.ndarray | None) -> list[dict[str, Any]]:
+def object_distances(
+    instances: Sequence[Instance], depth: np.ndarray | None
+) -> list[tuple[float, float] | None]:
+    """``object_distance`` of each instance (all None without a depth map), computed once
+    for a frame's overlay labels and its objects records alike."""
+    return [object_distance(inst, depth) if depth is not None else None for inst in instances]
+
+
+def describe_objects(
+    instances: Sequence[Instance],
+    depth: np.ndarray | None,
+    distances: Sequence[tuple[float, float] | None] | None = None,
+) -> list[dict[str, Any]]:
     """One JSON-ready record per instance: ``id`` (its panoptic id), ``class``, ``score``,
     ``box`` [x1, y1, x2, y2] and ``pixels`` in the engines' input image, and with a depth
-    map ``distance_m`` (median over its pixels) and ``nearest_m``."""
+    map ``distance_m`` (median over its pixels) and ``nearest_m`` (``distances``, when
+    already computed by object_distances)."""
+    if distances is None:
+        distances = object_distances(instances, depth)
     objects = []
-    for inst in instances:
+    for inst, distance in zip(instances, distances, strict=True):
         record: dict[str, Any] = {
             "id": inst.panoptic_id,
             "class": TRAIN_CLASSES[inst.train_id].name,
@@ -43,7 +58,6 @@ def describe_objects(instances: Sequence[Instance], depth: np.ndarray | None) ->
             "box": [round(float(v), 1) for v in inst.box],
             "pixels": int(inst.mask.sum()),
         }
-        distance = object_distance(inst, depth) if depth is not None else None
         if distance is not None:
             record["distance_m"] = round(distance[0], 3)
             record["nearest_m"] = round(distance[1], 3)

@@ -36,19 +36,23 @@ def overlay(
     instances: Sequence[Instance],
     alpha: float = 0.45,
     depth: np.ndarray | None = None,
+    distances: Sequence[tuple[float, float] | None] | None = None,
 ) -> np.ndarray:
     """RGB image blended with the panoptic classes, instance outlines and labels; with a
-    ``depth`` map each label also says how far the thing is (``object_distance``)."""
+    ``depth`` map each label also says how far the thing is (``object_distances``, or
+    ``distances`` when already computed)."""
     import cv2
 
-    from edge.postprocess.objects import object_distance
+    from edge.postprocess.objects import object_distances
 
     train = semantic_from_panoptic(ids)
     # table lookups and one masked copy: numpy's fancy indexing and where() cost 7x as much
     colors = rgb_lookup(train, _PALETTE_LUTS)
     out = cv2.addWeighted(image, 1.0 - alpha, colors, alpha, 0.0)
     cv2.copyTo(image, (train == 255).view(np.uint8), out)  # void pixels keep the image as it is
-    for inst in instances:
+    if distances is None:
+        distances = object_distances(instances, depth)
+    for inst, distance in zip(instances, distances, strict=True):
         y0, x0 = inst.offset
         contours, _ = cv2.findContours(
             inst.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)
@@ -56,7 +60,6 @@ def overlay(
         cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
         x1, y1 = int(inst.box[0]), max(int(inst.box[1]) - 3, 8)
         text = f"{TRAIN_CLASSES[inst.train_id].name} {inst.score:.2f}"
-        distance = object_distance(inst, depth) if depth is not None else None
         if distance is not None:
             text += f" {distance[0]:.1f} m" if distance[0] < 10 else f" {distance[0]:.0f} m"
         cv2.putText(out, text, (x1, y1), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
@@ -114,12 +117,14 @@ def render_views(
     depth: np.ndarray | None,
     depth_range: tuple[float, float],
     views: Collection[str] = ("panoptic", "depth"),
+    distances: Sequence[tuple[float, float] | None] | None = None,
 ) -> dict[str, np.ndarray]:
     """What a viewer shows of one frame: ``panoptic`` (the overlay) and ``depth`` (in
-    colour), each when its engine ran and it is one of ``views``."""
+    colour), each when its engine ran and it is one of ``views``. ``distances``: the
+    instances' object_distances, when already computed."""
     drawn: dict[str, np.ndarray] = {}
     if panoptic_ids is not None and "panoptic" in views:
-        drawn["panoptic"] = overlay(image, panoptic_ids, instances, depth=depth)
+        drawn["panoptic"] = overlay(image, panoptic_ids, instances, depth=depth, distances=distances)
     if depth is not None and "depth" in views:
         drawn["depth"] = colorize_depth(depth, *depth_range)
     return drawn

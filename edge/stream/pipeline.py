@@ -79,9 +79,11 @@ def render_result(
     result: Result, depth_range: tuple[float, float], views: Collection[str] = RENDERED_VIEWS
 ) -> np.ndarray | None:
     """Fuse the panoptic outputs (``panoptic_ids`` and ``instances`` in result.extras),
-    then draw ``views``: ``panoptic`` (the overlay) and ``depth`` (in colour) go to
+    then draw ``views`` (with the overlay and a depth map, the instances' distances go to
+    result.extras["distances"]): ``panoptic`` (the overlay) and ``depth`` (in colour) go to
     result.extras["views"]; ``composite``, the two side by side (either alone when one
     engine is absent), is returned (None when not asked for)."""
+    from edge.postprocess.objects import object_distances
     from edge.postprocess.panoptic import fuse
     from edge.postprocess.render import compose_views, render_views
 
@@ -91,7 +93,13 @@ def render_result(
         result.extras["instances"] = instances
     depth = result.depth["depth"][0, 0] if result.depth is not None else None
     halves = {"panoptic", "depth"} if "composite" in views else set(views)
-    drawn = render_views(result.extras["resized"], ids, instances, depth, depth_range, views=halves)
+    distances = None
+    if ids is not None and depth is not None and "panoptic" in halves:
+        # the overlay's labels need them; an objects sink then takes them from extras
+        distances = result.extras["distances"] = object_distances(instances, depth)
+    drawn = render_views(
+        result.extras["resized"], ids, instances, depth, depth_range, views=halves, distances=distances
+    )
     result.extras["views"] = drawn  # each half on its own, for the live viewer
     return compose_views(drawn) if "composite" in views and drawn else None
 

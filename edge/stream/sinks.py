@@ -211,13 +211,18 @@ def objects_line(result: Any) -> str:
     frame = result.frame
     # the capture stamp is on the monotonic clock; the wall-clock time is derived from it
     unix = (time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)) / 1e9
-    depth = result.depth["depth"][0, 0] if result.depth is not None else None
+    objects = result.extras.get("objects")
+    if objects is None:  # described once for every objects sink of the run
+        depth = result.depth["depth"][0, 0] if result.depth is not None else None
+        instances = result.extras.get("instances", ())
+        objects = describe_objects(instances, depth, result.extras.get("distances"))
+        result.extras["objects"] = objects
     record = {
         "frame": frame.seq,
         "t_capture_ns": frame.t_capture_ns,
         "time_unix": round(unix, 6),
         "size": list(result.extras["resized"].shape[:2]),
-        "objects": describe_objects(result.extras.get("instances", ()), depth),
+        "objects": objects,
     }
     return json.dumps(record) + "\n"
 

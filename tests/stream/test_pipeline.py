@@ -756,3 +756,39 @@ def test_objects_on_standard_output_for_a_reading_program(tiny_engines: Path, tm
     assert "BrokenPipeError" not in err and "Traceback" not in err
     frames = int(cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FRAME_COUNT))
     assert 2 <= frames < 400, "the video was finalised when the stream ended"
+
+
+def test_distances_are_computed_once_for_the_overlay_and_every_objects_sink(
+    demo_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A video of the overlay and two objects files: each instance's distance is worked out
+    once a frame, and the records carry those numbers."""
+    import edge.postprocess.objects as objects_module
+
+    calls: list[int] = []
+    real = objects_module.object_distance
+
+    def counted(inst: Any, depth: np.ndarray) -> Any:
+        calls.append(inst.panoptic_id)
+        return real(inst, depth)
+
+    monkeypatch.setattr(objects_module, "object_distance", counted)
+    seen: list[Result] = []
+    engines = EngineSet.from_manifest(demo_engines)
+    uris = [str(tmp_path / "o.mp4"), str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]
+    sinks = open_sinks(uris, fps=10, kinds=engines.kinds)
+    try:
+        source = open_source("synthetic://?size=128x256&frames=4&seed=2")
+        Pipeline(source=source, engines=engines, sinks=sinks, on_result=seen.append).run()
+    finally:
+        engines.close()
+    instances = [len(r.extras["instances"]) for r in seen]
+    assert sum(instances) > 0 and len(calls) == sum(instances)
+    a, b = (
+        [json.loads(line) for line in (tmp_path / n).read_text().splitlines()] for n in ("a.jsonl", "b.jsonl")
+    )
+    assert [r["objects"] for r in a] == [r["objects"] for r in b]
+    for record, result in zip(a, seen, strict=True):
+        got = [(o["distance_m"], o["nearest_m"]) for o in record["objects"]]
+        want = [(round(d[0], 3), round(d[1], 3)) for d in result.extras["distances"] if d is not None]
+        assert got == want
