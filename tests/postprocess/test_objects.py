@@ -66,3 +66,15 @@ def test_object_distance_golden_and_overlay_labels_say_it() -> None:
     prefix_w = cv2.getTextSize("car 0.88", cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)[0][0]
     assert changed[0].size > 0
     assert changed[0].max() <= 10 and changed[1].min() >= 30 + prefix_w - 1
+
+
+def test_percentiles_are_numpys_to_the_last_bit() -> None:
+    from edge.postprocess.objects import percentiles
+
+    rng = np.random.default_rng(0)
+    for n in [1, 2, 3, 10, 11, 101, 997, 2500]:
+        for dtype in (np.float32, np.float64):
+            values = (rng.random(n) * rng.choice([1.0, 80.0])).astype(dtype)
+            want = [float(v) for v in np.percentile(values, [50, 10])]
+            assert percentiles(values, (50, 10)) == want, (n, dtype)
+    assert percentiles(np.array([4.0, 1.0, 3.0, 2.0], np.float32), (50, 10, 0, 100)) == [2.5, 1.3, 1.0, 4.0]
