@@ -64,9 +64,12 @@ for step in $steps; do
         --size 512x1024 --out /tmp/gpu_engines --verify-samples 0 --quiet 2>&1 | tail -5
       ;;
     pipeline)
+      # into an MP4 of the overlay and depth (drawn, encoded on the sink thread): what a
+      # recording run costs; the H100 record of 2026-11 drew every view into null:// instead
       for m in panoptic_fpn_r18 panoptic_fpn_r50; do
         timeout 90 python3 -m edge run "synthetic://?size=512x1024&frames=300&seed=0" --engines /tmp/gpu_engines \
-          --backend torch --device cuda --panoptic "$m" --summary "$WORK/pipeline_${m}_cuda.json" 2>&1 | tail -14
+          --backend torch --device cuda --panoptic "$m" --sink "/tmp/gpu_pipeline_${m}.mp4" \
+          --summary "$WORK/pipeline_${m}_cuda.json" 2>&1 | tail -14
       done
       ;;
     bench)
