@@ -114,7 +114,8 @@ def find_float_layers(
     ref = run_outputs(onnx_path, eval_tensors)
     with tempfile.TemporaryDirectory(prefix="edge-sens-") as tmp:
         # the quantizer runs once; each trial undoes the quantization of its float layers
-        # in that model (calib/float_nodes.py), which is ~40x quicker than quantizing again
+        # in that model (calib/float_nodes.py): 46-49x quicker than quantizing again on the
+        # small models (benchmarks/results/sensitivity_trials_cpu.json)
         all_int8 = Path(tmp) / "int8.onnx"
         quantize_qdq(onnx_path, all_int8, ranges, input_shape=eval_tensors[0].shape)
         qdq = onnx.load(str(all_int8))
