@@ -20,9 +20,6 @@ Runs alternate: the sinks on the post thread (as before) and on their own (now).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from benchmarks.common import machine, write_result
 from edge.build import BuildRequest, build_all, parse_size
 from edge.build_key import tool_versions
 from edge.models.zoo import bundled_weights
-from edge.platform_info import cpu_model, cpu_vector_extensions
 from edge.stream.engines import EngineSet
-from edge.stream.frame import Frame
-from edge.stream.pipeline import _END, Pipeline, preprocess, render_result
-from edge.stream.sinks import open_sinks, views_shown
+from edge.stream.frame import Frame, Result
+from edge.stream.pipeline import Pipeline, preprocess
+from edge.stream.sinks import open_sinks
 from edge.stream.sources import open_source
 
 MODELS = ("panoptic_fpn_tiny", "depth_tiny")
@@ -88,17 +85,11 @@ class FramesSource:
 
 class SinksOnPostThread(Pipeline):
     """The pipeline as it was: each frame's sinks written on the post thread, after its
-    fusion and drawing."""
+    fusion and drawing (the sink thread only sees the end)."""
 
-    def _post(self) -> None:
-        try:
-            while (result := self._get(self._results)) is not _END:
-                with self.tracker.stage(result.frame.seq, "postprocess"):
-                    views = self.views if self.views is not None else views_shown(self.sinks)
-                    result.rendered = render_result(result, self.engines.depth_range, views)
-                self._deliver(result)
-        finally:
-            self._put_end(self._posted)
+    def _pass_on(self, result: Result) -> bool:
+        self._deliver(result)
+        return True
 
 
 def record_outputs(engines: EngineSet, images: list[np.ndarray]) -> dict[str, list[dict[str, np.ndarray]]]:
@@ -174,20 +165,14 @@ def main() -> int:
     report = {
         "benchmark": "pipeline fps with the engines off the CPU (recorded outputs after a GPU-like "
         "sleep) into an MP4 of the composite: sinks on the post thread (before) vs on their own (now)",
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "vector_extensions": cpu_vector_extensions(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "versions": tool_versions(),
         "models": list(MODELS),
         "weights": "bundled (edge/weights)",
         "frames_per_run": args.frames * args.repeat,
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_result(args.out, report)
     for size, r in results.items():
         print(f"{size}: fps sinks on their own thread / on the post thread {r['fps_ratio_median']:.2f}x")
     return 0

@@ -14,9 +14,6 @@ of the postprocess means (drawn / not drawn) per pair of runs.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -25,10 +22,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import machine, write_result
 from edge.build import BuildRequest, build_all, parse_size
 from edge.build_key import tool_versions
 from edge.models.zoo import bundled_weights
-from edge.platform_info import cpu_model, cpu_vector_extensions
 from edge.stream.engines import EngineSet
 from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import RENDERED_VIEWS, open_sinks
@@ -85,20 +82,14 @@ def main() -> int:
             }
     report = {
         "benchmark": "post stage of an objects.jsonl-only run: every view drawn (before) vs none (now)",
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "vector_extensions": cpu_vector_extensions(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "versions": tool_versions(),
         "models": list(MODELS),
         "weights": "bundled (edge/weights)",
         "frames_per_run": args.frames,
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_result(args.out, report)
     for size, r in results.items():
         print(f"{size}: postprocess mean drawn/not drawn {r['postprocess_mean_ratio_median']:.2f}x")
     return 0

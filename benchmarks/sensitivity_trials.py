@@ -14,9 +14,6 @@ trial; every trial's outputs are compared between the two ways (they must be equ
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import onnx
 
+from benchmarks.common import machine, write_result
 from calib.data import load_frames
 from calib.float_nodes import with_float_nodes
 from calib.quantize import QUANTIZED_OPS, compute_ranges, quantize_qdq
@@ -36,7 +34,6 @@ from calib.sensitivity import run_outputs
 from edge.build import BuildRequest, build_all, parse_size
 from edge.build_key import tool_versions
 from edge.models.zoo import bundled_weights
-from edge.platform_info import cpu_model, cpu_vector_extensions
 
 
 def time_model(model: str, size: str, trials: int, work: Path) -> dict[str, Any]:
@@ -100,19 +97,13 @@ def main() -> int:
     report = {
         "benchmark": "a sensitivity-pass trial's model: ONNX Runtime's quantizer with nodes_to_exclude "
         "(before) vs calib.float_nodes.with_float_nodes on the all-INT8 model (now)",
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "vector_extensions": cpu_vector_extensions(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "versions": tool_versions(),
         "size": args.size,
         "weights": "bundled (edge/weights)",
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_result(args.out, report)
     for model, r in results.items():
         print(
             f"{model}: model {r['model_ratio']:.0f}x, whole trial {r['trial_ratio']:.1f}x quicker; "

@@ -341,10 +341,14 @@ class Pipeline:
                 with self.tracker.stage(result.frame.seq, "postprocess"):
                     views = self.views if self.views is not None else views_shown(self.sinks)
                     result.rendered = render_result(result, self.engines.depth_range, views)
-                if not self._put(self._posted, result):
+                if not self._pass_on(result):
                     break
         finally:
             self._put_end(self._posted)
+
+    def _pass_on(self, result: Result) -> bool:
+        """Hand a postprocessed frame to the sink stage; False when stopping."""
+        return self._put(self._posted, result)
 
     def _sink(self) -> None:
         # on its own thread: a video's encoding (or a replay's evaluation in on_result)
