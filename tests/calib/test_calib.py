@@ -382,6 +382,9 @@ def test_sensitivity_pass_keeps_layers_in_float_until_the_budget(tiny_engines: P
         assert step["worst_snr_after_db"] > step["worst_snr_before_db"]
         assert step["reason"].startswith("kept in float")
     assert r["final_snr_db"]["depth"] > r["all_int8_snr_db"]["depth"]
+    # trials run side by side, each on one thread: one at a time gives the same record
+    alone = find_float_layers(src, ranges, held.tensors, min_snr_db=want, max_float=4, workers=1)
+    assert alone == r
 
 
 def test_qdq_model_from_a_tensorrt_cache(calibrated, tmp_path: Path) -> None:
