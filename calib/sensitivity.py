@@ -34,6 +34,9 @@ from edge.verify import snr_db
 JUDGED_OUTPUTS = ("sem_logits", "depth")
 RELATIVE_OUTPUTS = ("depth",)  # positive quantities judged by relative error
 MIN_GAIN_DB = 0.5
+# trials side by side at most: each holds a session and its activations (a large model at
+# full resolution takes a GB or more)
+MAX_WORKERS = 4
 
 
 def relative_db(ref: np.ndarray, got: np.ndarray) -> float:
@@ -116,7 +119,7 @@ def find_float_layers(
     """Which nodes to keep in float, and why; ``excluded`` feeds quantize_qdq(exclude_nodes=).
     Every trial has the same ``ranges`` (compute_ranges), so only the float layers differ
     between trials. The trials of a step run ``workers`` at a time (default: one a CPU
-    core), each session on one thread: 1.3-1.5x quicker on 2 cores than one after another
+    core, at most MAX_WORKERS), each session on one thread: 1.3-1.5x quicker on 2 cores than one after another
     on both, and the scores do not depend on the machine's core count."""
     import onnx
 
@@ -129,7 +132,7 @@ def find_float_layers(
     with (
         tempfile.TemporaryDirectory(prefix="edge-sens-") as tmp,
         ThreadPoolExecutor(
-            max_workers=workers or os.cpu_count() or 1, thread_name_prefix="edge-sensitivity"
+            max_workers=workers or min(os.cpu_count() or 1, MAX_WORKERS), thread_name_prefix="edge-sensitivity"
         ) as pool,
     ):
         # the quantizer runs once; each trial undoes the quantization of its float layers
