@@ -119,8 +119,8 @@ def find_float_layers(
     """Which nodes to keep in float, and why; ``excluded`` feeds quantize_qdq(exclude_nodes=).
     Every trial has the same ``ranges`` (compute_ranges), so only the float layers differ
     between trials. The trials of a step run ``workers`` at a time (default: one a CPU
-    core, at most MAX_WORKERS), each session on one thread: 1.3-1.5x quicker on 2 cores than one after another
-    on both, and the scores do not depend on the machine's core count."""
+    core, at most MAX_WORKERS), each session on one thread: 1.3-1.5x quicker on 2 cores
+    than one after another on both, and the scores do not depend on the core count."""
     import onnx
 
     onnx_path = Path(onnx_path)
@@ -129,11 +129,10 @@ def find_float_layers(
     ref = run_outputs(onnx_path, eval_tensors, threads=1)
     names = itertools.count()  # a file per trial: trials run side by side
     building = threading.Lock()
+    side_by_side = workers or min(os.cpu_count() or 1, MAX_WORKERS)
     with (
         tempfile.TemporaryDirectory(prefix="edge-sens-") as tmp,
-        ThreadPoolExecutor(
-            max_workers=workers or min(os.cpu_count() or 1, MAX_WORKERS), thread_name_prefix="edge-sensitivity"
-        ) as pool,
+        ThreadPoolExecutor(max_workers=side_by_side, thread_name_prefix="edge-sensitivity") as pool,
     ):
         # the quantizer runs once; each trial undoes the quantization of its float layers
         # in that model (calib/float_nodes.py): 46-49x quicker than quantizing again on the
