@@ -31,9 +31,12 @@ def object_distance(inst: Instance, depth: np.ndarray) -> tuple[float, float] | 
 
 
 def percentiles(values: np.ndarray, qs: Sequence[float]) -> list[float]:
-    """np.percentile(values, qs) of a 1-D array, to the last bit, by one partial sort
+    """np.percentile(values, qs) of finite values, to the last bit, by one partial sort
     instead of numpy's general path (5x quicker on an object's few thousand pixels)."""
+    values = values.ravel()
     n = values.size
+    if not n:
+        raise ValueError("percentiles of no values")
     at = [q / 100 * (n - 1) for q in qs]
     lows = [int(np.floor(v)) for v in at]
     kth = sorted({k for lo in lows for k in (lo, min(lo + 1, n - 1))})

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from edge.postprocess.objects import describe_objects
 from edge.postprocess.panoptic import Instance
@@ -78,3 +79,7 @@ def test_percentiles_are_numpys_to_the_last_bit() -> None:
             want = [float(v) for v in np.percentile(values, [50, 10])]
             assert percentiles(values, (50, 10)) == want, (n, dtype)
     assert percentiles(np.array([4.0, 1.0, 3.0, 2.0], np.float32), (50, 10, 0, 100)) == [2.5, 1.3, 1.0, 4.0]
+    grid = np.arange(12, dtype=np.float32).reshape(3, 4)  # any shape, as numpy takes it
+    assert percentiles(grid, (50, 10)) == [float(v) for v in np.percentile(grid, [50, 10])]
+    with pytest.raises(ValueError, match="no values"):
+        percentiles(np.zeros(0, np.float32), (50,))
