@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,3 +26,20 @@ def write_result(path: Path, report: dict[str, Any]) -> None:
     """The result file, its folder made if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=1) + "\n")
+
+
+def bundled_provenance() -> dict[str, Any]:
+    """The machine, the tool versions and the weights of a run with the bundled weights."""
+    from edge.build_key import tool_versions
+
+    return {"machine": machine(), "versions": tool_versions(), "weights": "bundled (edge/weights)"}
+
+
+def build_bundled(models: Sequence[str], height: int, width: int, folder: Path) -> None:
+    """The zoo's ``models`` with their bundled (demo) weights, built for ONNX Runtime at
+    ``height`` x ``width`` into ``folder``."""
+    from edge.build import BuildRequest, build_all
+    from edge.models.zoo import bundled_weights
+
+    reqs = [BuildRequest(model=m, height=height, width=width, checkpoint=bundled_weights(m)) for m in models]
+    build_all(reqs, folder, show_progress=False)

@@ -26,10 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import build_bundled
 from benchmarks.soak import rss_mb
-from edge.build import BuildRequest, build_all, parse_size
+from edge.build import parse_size
 from edge.latency import LatencyTracker
-from edge.models.zoo import bundled_weights
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame
 from edge.stream.pipeline import Pipeline
@@ -51,7 +51,9 @@ class CameraLike:
         self._images = []
         while (f := src.read()) is not None:
             self._images.append(f.image)
-        self.uri, self.fps, self.live = "camera-like://", fps, True
+        self.uri, self.live = "camera-like://", True
+        self.fps: float | None = fps
+        self._period = 1.0 / fps
         self._seq = 0
         self._next: float | None = None
 
@@ -60,7 +62,7 @@ class CameraLike:
         now = time.perf_counter()
         self._next = now if self._next is None else self._next
         time.sleep(max(0.0, self._next - now))
-        self._next += 1.0 / self.fps
+        self._next += self._period
         image = self._images[self._seq % len(self._images)]
         frame = Frame(self._seq, time.perf_counter_ns(), image, self.uri)
         self._seq += 1
@@ -218,14 +220,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="edge-overload-") as tmp:
         engines = Path(args.engines) if args.engines else Path(tmp)
         if not args.engines:
-            build_all(
-                [
-                    BuildRequest(model=m, height=h, width=w, checkpoint=bundled_weights(m))
-                    for m in ("panoptic_fpn_tiny", "depth_tiny")
-                ],
-                engines,
-                show_progress=False,
-            )
+            build_bundled(("panoptic_fpn_tiny", "depth_tiny"), h, w, engines)
         result = overload(
             engines,
             size=args.size,

@@ -31,10 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from benchmarks.common import machine, write_result
-from edge.build import BuildRequest, build_all, parse_size
-from edge.build_key import tool_versions
-from edge.models.zoo import bundled_weights
+from benchmarks.common import build_bundled, bundled_provenance, write_result
+from edge.build import parse_size
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
 from edge.stream.pipeline import Pipeline, preprocess
@@ -67,7 +65,8 @@ class FramesSource:
     """Pre-rendered frames ``repeat`` times over, read as fast as asked (a file)."""
 
     def __init__(self, images: list[np.ndarray], repeat: int) -> None:
-        self.uri, self.fps, self.live = "frames://", None, False
+        self.uri, self.live = "frames://", False
+        self.fps: float | None = None
         self._images, self._total, self._seq = images, len(images) * repeat, 0
 
     def read(self) -> Frame | None:
@@ -134,8 +133,7 @@ def main() -> int:
         work = Path(tmp)
         for size in args.sizes:
             h, w = parse_size(size)
-            reqs = [BuildRequest(model=m, height=h, width=w, checkpoint=bundled_weights(m)) for m in MODELS]
-            build_all(reqs, work / "engines", show_progress=False)
+            build_bundled(MODELS, h, w, work / "engines")
             real = EngineSet.from_manifest(work / "engines", size=(h, w))
             src = open_source(f"synthetic://?size={size}&seed=3")
             images = [src.read().image for _ in range(args.frames)]  # type: ignore[union-attr]
@@ -165,10 +163,8 @@ def main() -> int:
     report = {
         "benchmark": "pipeline fps with the engines off the CPU (recorded outputs after a GPU-like "
         "sleep) into an MP4 of the composite: sinks on the post thread (before) vs on their own (now)",
-        "machine": machine(),
-        "versions": tool_versions(),
+        **bundled_provenance(),
         "models": list(MODELS),
-        "weights": "bundled (edge/weights)",
         "frames_per_run": args.frames * args.repeat,
         "results": results,
     }

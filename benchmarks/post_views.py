@@ -22,10 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, write_result
-from edge.build import BuildRequest, build_all, parse_size
-from edge.build_key import tool_versions
-from edge.models.zoo import bundled_weights
+from benchmarks.common import build_bundled, bundled_provenance, write_result
+from edge.build import parse_size
 from edge.stream.engines import EngineSet
 from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import RENDERED_VIEWS, open_sinks
@@ -64,8 +62,7 @@ def main() -> int:
         work = Path(tmp)
         for size in args.sizes:
             h, w = parse_size(size)
-            reqs = [BuildRequest(model=m, height=h, width=w, checkpoint=bundled_weights(m)) for m in MODELS]
-            build_all(reqs, work / "engines", show_progress=False)
+            build_bundled(MODELS, h, w, work / "engines")
             runs: dict[str, list[dict[str, Any]]] = {"drawn": [], "not_drawn": []}
             for _ in range(args.pairs):
                 for name, views in (("drawn", RENDERED_VIEWS), ("not_drawn", None)):
@@ -82,10 +79,8 @@ def main() -> int:
             }
     report = {
         "benchmark": "post stage of an objects.jsonl-only run: every view drawn (before) vs none (now)",
-        "machine": machine(),
-        "versions": tool_versions(),
+        **bundled_provenance(),
         "models": list(MODELS),
-        "weights": "bundled (edge/weights)",
         "frames_per_run": args.frames,
         "results": results,
     }

@@ -26,24 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import onnx
 
-from benchmarks.common import machine, write_result
+from benchmarks.common import build_bundled, bundled_provenance, write_result
 from calib.data import load_frames
 from calib.float_nodes import with_float_nodes
 from calib.quantize import QUANTIZED_OPS, compute_ranges, quantize_qdq
 from calib.sensitivity import run_outputs
-from edge.build import BuildRequest, build_all, parse_size
-from edge.build_key import tool_versions
-from edge.models.zoo import bundled_weights
+from edge.build import parse_size
 
 
 def time_model(model: str, size: str, trials: int, work: Path) -> dict[str, Any]:
     h, w = parse_size(size)
     folder = work / model
-    build_all(
-        [BuildRequest(model=model, height=h, width=w, checkpoint=bundled_weights(model))],
-        folder,
-        show_progress=False,
-    )
+    build_bundled([model], h, w, folder)
     src = folder / f"{model}_{h}x{w}_b1_onnxruntime_fp32.onnx"
     frames = load_frames(f"synthetic://?size={size}", frames=4, size=(h, w), seed=0).tensors
     held = load_frames(f"synthetic://?size={size}", frames=2, size=(h, w), seed=9).tensors
@@ -97,10 +91,8 @@ def main() -> int:
     report = {
         "benchmark": "a sensitivity-pass trial's model: ONNX Runtime's quantizer with nodes_to_exclude "
         "(before) vs calib.float_nodes.with_float_nodes on the all-INT8 model (now)",
-        "machine": machine(),
-        "versions": tool_versions(),
+        **bundled_provenance(),
         "size": args.size,
-        "weights": "bundled (edge/weights)",
         "results": results,
     }
     write_result(args.out, report)
