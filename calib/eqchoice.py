@@ -12,18 +12,21 @@ is made in context: starting from the threshold rule, each candidate convolution
 layer in INT8, and a change is kept when the worst judged output gains ``MIN_GAIN_DB``;
 each equalized input costs a Mul a frame.
 Ranges are calibrated once per alpha and assembled per trial, since an equalized tensor's
-range depends only on its own convolution's alpha.
+range depends only on its own convolution's alpha; likewise the Q/DQ model is quantized
+once plain and once per alpha, and each trial's is spliced from those (calib/eq_splice.py).
 """
 
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from calib.eq_splice import SpliceError, same_model, with_equalized
 from calib.equalize import MIN_IMBALANCE, balanced_name, equalize
 from calib.quantize import quantize_qdq
 from calib.ranges import compute_fitted_ranges
@@ -72,16 +75,32 @@ def choose_alphas(
         ref = run_outputs(onnx_path, judge_tensors)
         trial_path, q_path = Path(tmp) / "trial.onnx", Path(tmp) / "q.onnx"
 
-        def score(choice: dict[str, float]) -> float:
+        def quantized(choice: dict[str, float]) -> Any:
+            """The quantizer's model of ``choice``: equalized, plain ranges elsewhere."""
             ranges = dict(plain)
             for conv, alpha in choice.items():
                 ranges[eq_tensor[conv]] = variant_ranges[alpha][eq_tensor[conv]]
             eq, _ = equalize(base, maxima, alphas=choice)
             onnx.save(eq, str(trial_path))
             quantize_qdq(trial_path, q_path, ranges, input_shape=shape)
+            return onnx.load(str(q_path))
+
+        # quantized once plain and once per alpha, each trial spliced from those
+        # (calib/eq_splice.py); checked against the quantizer's own models: every
+        # candidate at each alpha (those are the models spliced from) and the first trial
+        plain_q = quantized({})
+        variants_q = {alpha: quantized(dict.fromkeys(candidates, alpha)) for alpha in alphas}
+        choice = {c: DEFAULT_ALPHA for c, imb in candidates.items() if imb >= MIN_IMBALANCE}
+        checks = [(dict.fromkeys(candidates, alpha), variants_q[alpha]) for alpha in alphas]
+        if choice and choice not in [c for c, _ in checks]:
+            checks.append((choice, quantized(choice)))
+        splice = _splices(plain_q, variants_q, checks)
+
+        def score(choice: dict[str, float]) -> float:
+            trial = with_equalized(plain_q, variants_q, choice) if splice else quantized(choice)
+            onnx.save(trial, str(q_path))
             return min(output_scores(ref, run_outputs(q_path, judge_tensors)).values())
 
-        choice = {c: DEFAULT_ALPHA for c, imb in candidates.items() if imb >= MIN_IMBALANCE}
         current = score(choice)
         changes: list[dict[str, Any]] = []
         bar = progress_bar(show_progress, "equalization (forms tried)", total=len(candidates) * len(alphas))
@@ -109,3 +128,20 @@ def choose_alphas(
         if bar is not None:
             bar.close()
     return choice, changes
+
+
+def _splices(plain_q: Any, variants_q: dict[float, Any], checks: list[tuple[dict[str, float], Any]]) -> bool:
+    """Whether the trials spliced for the choices of ``checks`` are the quantizer's models
+    of them; a model whose structure the splice does not cover has every trial quantized,
+    with a warning."""
+    try:
+        if all(same_model(with_equalized(plain_q, variants_q, c), model) for c, model in checks):
+            return True
+    except SpliceError:
+        pass
+    warnings.warn(
+        "equalization trials: a spliced trial of this model differs from the quantizer's; "
+        "every trial is quantized instead (slower, the same choice)",
+        stacklevel=3,
+    )
+    return False
