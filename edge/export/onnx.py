@@ -87,6 +87,7 @@ def export_onnx(
             raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {exc}") from exc
         if roi_align == "standard":
             proto = expand(proto)
+        _drop_stack_traces(proto)
         for key, value in (metadata or {}).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
@@ -99,6 +100,26 @@ def export_onnx(
     path = Path(path)
     atomic_write_with(path, write)
     return path
+
+
+STACK_TRACE_KEY = "pkg.torch.onnx.stack_trace"
+
+
+def _drop_stack_traces(proto: onnx.ModelProto) -> None:
+    """Remove the exporter's per-node Python stack traces: they hold the absolute paths of
+    the source files, so the same model built from two checkouts would differ in bytes
+    (and every engine would carry the build machine's paths). The node's other notes (the
+    module and aten op it came from) stay."""
+    nodes = [*proto.graph.node, *(n for f in proto.functions for n in f.node)]
+    while nodes:
+        node = nodes.pop()
+        kept = [p for p in node.metadata_props if p.key != STACK_TRACE_KEY]
+        if len(kept) != len(node.metadata_props):
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+        for attr in node.attribute:  # If and Loop bodies
+            for graph in (attr.g, *attr.graphs) if attr.HasField("g") else attr.graphs:
+                nodes.extend(graph.node)
 
 
 @contextlib.contextmanager

@@ -54,3 +54,20 @@ def test_old_opset_and_bad_size_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="multiples of 32"):
         export_onnx(model, tmp_path / "d.onnx", height=65, width=128)
     assert not any(tmp_path.iterdir()), "nothing written on refusal"
+
+
+def test_exports_hold_no_path_of_the_build_machine(
+    tiny_engines: Path, panoptic_exports: dict[str, Path]
+) -> None:
+    """The exporter notes each node's Python stack, with absolute file paths; without them
+    the same model exported from two checkouts is the same bytes."""
+    import edge
+
+    root = str(Path(edge.__file__).resolve().parent.parent).encode()
+    depth = next(tiny_engines.glob("depth_tiny_*_fp32.onnx"))
+    for path in (depth, panoptic_exports["plugin"], panoptic_exports["standard"]):
+        data = path.read_bytes()
+        assert root not in data and b"stack_trace" not in data, path.name
+    # the node's other notes stay: where in the model it came from
+    keys = {p.key for n in onnx.load(str(depth)).graph.node for p in n.metadata_props}
+    assert "pkg.torch.onnx.class_hierarchy" in keys
