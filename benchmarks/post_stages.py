@@ -14,7 +14,11 @@ took: by default the H100 record's torch CUDA panoptic_fpn_r18 and depth_r18 at 
 TensorRT engine has been timed here). A sleep leaves the
 cores to the other stages, as a GPU does. The frames are rendered once beforehand, so
 capture costs nothing either; the sink is a real MP4 file of the composite view.
-Runs alternate: the sinks on the post thread (as before) and on their own (now).
+Runs alternate: the sinks on the post thread (as before), on their own (now), and with
+several post workers (``--post-workers``: frames fused and drawn at once, written in
+order), which needs cores the other stages leave free: on 2 cores an MP4's encoding
+takes the second one. ``--sink null`` draws every view and writes nothing, which leaves
+that core to the post workers.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from edge.build import parse_size
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
 from edge.stream.pipeline import Pipeline, preprocess
-from edge.stream.sinks import open_sinks
+from edge.stream.sinks import RENDERED_VIEWS, open_sinks
 from edge.stream.sources import open_source
 
 MODELS = ("panoptic_fpn_tiny", "depth_tiny")
@@ -101,10 +105,18 @@ def record_outputs(engines: EngineSet, images: list[np.ndarray]) -> dict[str, li
 
 
 def one_run(
-    cls: type[Pipeline], engines: EngineSet, images: list[np.ndarray], repeat: int, video: Path
+    cls: type[Pipeline],
+    engines: EngineSet,
+    images: list[np.ndarray],
+    repeat: int,
+    video: Path | None,
+    post_workers: int = 1,
 ) -> dict[str, Any]:
-    sinks = open_sinks([str(video)], fps=17.0, kinds=engines.kinds)
-    s = cls(source=FramesSource(images, repeat), engines=engines, sinks=sinks).run()
+    """One run into ``video``, or with every view drawn into null:// when it is None."""
+    sinks = open_sinks([str(video) if video else "null://"], fps=17.0, kinds=engines.kinds)
+    views = None if video else RENDERED_VIEWS
+    source = FramesSource(images, repeat)
+    s = cls(source=source, engines=engines, sinks=sinks, views=views, post_workers=post_workers).run()
     return {
         "fps": s["fps"],
         "frames": s["frames_out"],
@@ -126,6 +138,8 @@ def main() -> int:
     ap.add_argument(
         "--depth-ms", type=float, nargs="+", default=[12.4, 4.0], help="stand-in depth engine times"
     )
+    ap.add_argument("--post-workers", type=int, nargs="*", default=[2], help="post worker counts to try")
+    ap.add_argument("--sink", choices=["mp4", "null"], default="mp4", help="null: draw all, write none")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/post_stages_cpu.json"))
     args = ap.parse_args()
     results: dict[str, Any] = {}
@@ -144,34 +158,50 @@ def main() -> int:
                     **{k: RecordedEngine(getattr(real, k), recorded[k], ms[k]) for k in real.kinds},  # type: ignore[arg-type]
                     depth_range=real.depth_range,
                 )
-                runs: dict[str, list[dict[str, Any]]] = {"one_thread": [], "sink_thread": []}
+                configs = [("one_thread", SinksOnPostThread, 1), ("sink_thread", Pipeline, 1)]
+                configs += [(f"post_workers_{n}", Pipeline, n) for n in args.post_workers]
+                runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in configs}
                 for _ in range(args.pairs):
-                    for name, cls in (("one_thread", SinksOnPostThread), ("sink_thread", Pipeline)):
-                        runs[name].append(one_run(cls, engines, images, args.repeat, work / f"{name}.mp4"))
+                    for name, cls, workers in configs:
+                        video = work / f"{name}.mp4" if args.sink == "mp4" else None
+                        runs[name].append(one_run(cls, engines, images, args.repeat, video, workers))
                         print(size, ms, name, runs[name][-1], file=sys.stderr)
-                ratios = [
-                    b["fps"] / a["fps"] for a, b in zip(runs["one_thread"], runs["sink_thread"], strict=True)
-                ]
                 results[f"{size} panoptic {p_ms:g} ms, depth {d_ms:g} ms"] = {
                     "size": size,
                     "stand_in_engine_ms": ms,
                     "runs": runs,
-                    "fps_ratio_per_pair": ratios,
-                    "fps_ratio_median": statistics.median(ratios),
+                    **_ratios(runs, "sink_thread", "one_thread", "fps_ratio"),
+                    **{
+                        k: v
+                        for name, _, n in configs[2:]
+                        for k, v in _ratios(runs, name, "sink_thread", f"post_workers_{n}_fps_ratio").items()
+                    },
                 }
             real.close()
+    into = "an MP4 of the composite" if args.sink == "mp4" else "null:// with every view drawn"
     report = {
         "benchmark": "pipeline fps with the engines off the CPU (recorded outputs after a GPU-like "
-        "sleep) into an MP4 of the composite: sinks on the post thread (before) vs on their own (now)",
+        f"sleep) into {into}: sinks on the post thread (before) vs on their own (now), and "
+        "several post workers vs one",
         **bundled_provenance(),
         "models": list(MODELS),
+        "sink": args.sink,
         "frames_per_run": args.frames * args.repeat,
         "results": results,
     }
     write_result(args.out, report)
     for size, r in results.items():
-        print(f"{size}: fps sinks on their own thread / on the post thread {r['fps_ratio_median']:.2f}x")
+        line = f"{size}: fps sinks on their own thread / on the post thread {r['fps_ratio_median']:.2f}x"
+        for n in args.post_workers:
+            line += f"; {n} post workers / 1: {r[f'post_workers_{n}_fps_ratio_median']:.2f}x"
+        print(line)
     return 0
+
+
+def _ratios(runs: dict[str, list[dict[str, Any]]], num: str, den: str, key: str) -> dict[str, Any]:
+    """fps of ``num`` over ``den`` per alternating pair, and their median."""
+    ratios = [b["fps"] / a["fps"] for a, b in zip(runs[den], runs[num], strict=True)]
+    return {f"{key}_per_pair": ratios, f"{key}_median": statistics.median(ratios)}
 
 
 if __name__ == "__main__":

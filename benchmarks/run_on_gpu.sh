@@ -2,7 +2,7 @@
 # The GPU checks and timings, as run on the device machine (torch + CUDA + Triton there;
 # edge's pure-Python dependencies that it lacks travel as wheels in .whl/).
 #   OUT=/some/dir bash benchmarks/run_on_gpu.sh [step ...]
-# Steps: env gputests tests roi memcheck parity build pipeline bench (default: all).
+# Steps: env gputests tests roi memcheck parity build pipeline bench post (default: all).
 # "issues" is the short set that closes the GPU items of issues #5 and #9 in about 7
 # minutes (a session's device time is 15 minutes, the machine's start included):
 #   env gputests roi build bench
@@ -21,7 +21,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 pack() { tar czf "$OUT/gpu_results.tgz.partial" -C "$WORK" . && mv "$OUT/gpu_results.tgz.partial" "$OUT/gpu_results.tgz"; }
 exec > >(tee -a "$OUT/steps.log") 2>&1
-steps=${*:-env gputests tests roi memcheck parity build pipeline bench}
+steps=${*:-env gputests tests roi memcheck parity build pipeline bench post}
 models="panoptic_fpn_r18 depth_r18 panoptic_fpn_r50"  # r50 only for the pipeline step
 if [ "$steps" = issues ]; then steps="env gputests roi build bench"; models="panoptic_fpn_r18 depth_r18"; fi
 for step in $steps; do
@@ -77,6 +77,12 @@ for step in $steps; do
       timeout 300 python3 -m edge bench --engines /tmp/gpu_engines --backend torch --device cuda \
         --models panoptic_fpn_r18 depth_r18 --size 512x1024 --min-frames 300 --min-duration 20 \
         --warmup 20 --quiet --report "$WORK/bench_torch_cuda" 2>&1 | tail -25
+      ;;
+    post)
+      # the post stage where cores are to spare (the device machine's CPU; stand-in GPU
+      # engines, the tiny models' real outputs): 1, 2 and 4 post workers, into an MP4
+      timeout 240 python3 benchmarks/post_stages.py --post-workers 2 4 --pairs 2 \
+        --out "$WORK/post_stages_$(nproc)core.json" 2>&1 | tail -4
       ;;
     *) echo "unknown step $step" ;;
   esac

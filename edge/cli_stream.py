@@ -77,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             loop=args.loop,
             reconnect_timeout_s=args.reconnect_timeout,
             tracker=tracker,
+            post_workers=args.post_workers,
             **engine_selection(args),
         )
     finally:
@@ -211,6 +212,14 @@ def add_stream_commands(sub: Any) -> None:
         type=positive_seconds,
         metavar="S",
         help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
+    )
+    p.add_argument(
+        "--post-workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="frames fused and drawn at once, for engines on a GPU with CPU cores to spare "
+        "(the sinks get them in order); default: %(default)s",
     )
     p.add_argument(
         "--trace", type=output_file, metavar="PATH", help="write a Chrome trace (Perfetto) of every stage"

@@ -67,3 +67,16 @@ def test_replay_takes_the_same_engine_flags(two_sizes: Path, tmp_path: Path) -> 
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["latency"]["engines"]["depth"] == f"depth_tiny onnxruntime fp32 {h}x{w}"
     assert saved["metrics"]["panoptic"]["all"]["n"] >= 0 and saved["gt_frames"] == 1
+
+
+def test_run_with_post_workers(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video = tmp_path / "out.mp4"
+    args = ["run", "synthetic://?frames=4", "--engines", str(tiny_engines), "--sink", str(video)]
+    summary = _summary([*args, "--post-workers", "2"], tmp_path / "s.json")
+    assert summary["frames_out"] == 4 and summary["stages_ms"]["sink"]["count"] == 4
+    assert video.stat().st_size > 0
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--post-workers", "0"])
+    assert exit_.value.code == 2 and "--post-workers" in capsys.readouterr().err

@@ -63,6 +63,7 @@ def run_stream(
     loop: bool = False,
     reconnect_timeout_s: float | None = None,
     tracker: LatencyTracker | None = None,
+    post_workers: int = 1,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -71,7 +72,7 @@ def run_stream(
     and a video sink is written at (default: the source's own; image folders have none);
     ``reconnect_timeout_s`` bounds how long a lost camera or stream may stay away (None:
     wait for ever). Pass a ``tracker`` to keep its numbers when the run ends with Ctrl-C
-    (which is re-raised).
+    (which is re-raised). ``post_workers``: frames fused and drawn at once (Pipeline).
     """
     from edge.errors import ConfigError
     from edge.stream.engines import EngineSet
@@ -122,6 +123,7 @@ def run_stream(
         max_frames=max_frames,
         realtime=realtime,
         fps=fps,
+        post_workers=post_workers,
     )
     if pipeline.paced_by_timestamps:
         print(

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -162,13 +162,20 @@ class Pipeline:
         fps: float | None = None,
         on_result: Callable[[Result], None] | None = None,
         views: Collection[str] | None = None,
+        post_workers: int = 1,
     ) -> None:
         """``realtime`` paces a file or folder at ``fps`` (default: the source's own rate)
         and drops frames like a camera; a source without a rate needs ``fps``. ``views``:
         the pictures drawn for each frame (of RENDERED_VIEWS), by default those the sinks
         show at that frame (views_shown; the viewer's only while someone watches): a run
         whose sinks only write what was found, or nothing, draws none (the panoptic fusion
-        is always done; ``on_result`` gets ``rendered`` None then)."""
+        is always done; ``on_result`` gets ``rendered`` None then). ``post_workers``:
+        frames fused and drawn at once, on threads of their own (the sinks still get them
+        in order); more than one pays where the engines leave the CPU free (a GPU) and the
+        post stage sets the rate."""
+        if isinstance(post_workers, bool) or not isinstance(post_workers, int) or post_workers < 1:
+            raise ConfigError(f"post_workers must be a whole number >= 1, got {post_workers!r}")
+        self._post_workers = post_workers
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
         self.paced_by_timestamps = (
@@ -192,7 +199,8 @@ class Pipeline:
         # live: a frame waits at most one frame's time between any two stages
         later = 1 if self._live else queue_size
         self._results: queue.Queue[Any] = queue.Queue(maxsize=later)
-        self._posted: queue.Queue[Any] = queue.Queue(maxsize=later)
+        # with several post workers the frames they hold wait here, in order, for the sinks
+        self._posted: queue.Queue[Any] = queue.Queue(maxsize=max(later, post_workers))
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._sink_errors_seen: set[tuple[str, str]] = set()
@@ -335,16 +343,33 @@ class Pipeline:
                     file=sys.stderr,
                 )
 
+    def _render(self, result: Result) -> Result:
+        with self.tracker.stage(result.frame.seq, "postprocess"):
+            views = self.views if self.views is not None else views_shown(self.sinks)
+            result.rendered = render_result(result, self.engines.depth_range, views)
+        return result
+
     def _post(self) -> None:
+        if self._post_workers > 1:
+            self._post_on_workers()
+            return
         try:
             while (result := self._get(self._results)) is not _END:
-                with self.tracker.stage(result.frame.seq, "postprocess"):
-                    views = self.views if self.views is not None else views_shown(self.sinks)
-                    result.rendered = render_result(result, self.engines.depth_range, views)
-                if not self._pass_on(result):
+                if not self._pass_on(self._render(result)):
                     break
         finally:
             self._put_end(self._posted)
+
+    def _post_on_workers(self) -> None:
+        """Each frame fused and drawn on a worker; its future goes to the sink stage in
+        frame order, so the sinks wait for the frames in the order they came."""
+        with ThreadPoolExecutor(self._post_workers, thread_name_prefix="edge-post") as pool:
+            try:
+                while (result := self._get(self._results)) is not _END:
+                    if not self._put(self._posted, pool.submit(self._render, result)):
+                        break
+            finally:
+                self._put_end(self._posted)
 
     def _pass_on(self, result: Result) -> bool:
         """Hand a postprocessed frame to the sink stage; False when stopping."""
@@ -354,8 +379,9 @@ class Pipeline:
         # on its own thread: a video's encoding (or a replay's evaluation in on_result)
         # overlaps the next frame's fusion and drawing, which is what sets the rate when
         # the engines run on a GPU
-        while (result := self._get(self._posted)) is not _END:
-            self._deliver(result)
+        while (item := self._get(self._posted)) is not _END:
+            # a worker's error is raised here, and ends the run as a post stage error would
+            self._deliver(item.result() if isinstance(item, Future) else item)
 
     def _deliver(self, result: Result) -> None:
         seq = result.frame.seq

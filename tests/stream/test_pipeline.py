@@ -792,3 +792,88 @@ def test_distances_are_computed_once_for_the_overlay_and_every_objects_sink(
         got = [(o["distance_m"], o["nearest_m"]) for o in record["objects"]]
         want = [(round(d[0], 3), round(d[1], 3)) for d in result.extras["distances"] if d is not None]
         assert got == want
+
+
+def test_post_workers_draw_frames_at_once_and_the_sinks_get_them_in_order(
+    tiny_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several post workers: each frame fused and drawn on a worker, several at a time, and
+    written in frame order with the same pixels as one post thread draws."""
+    from edge.stream import pipeline as pipeline_module
+    from edge.stream.sinks import RENDERED_VIEWS
+
+    engines = EngineSet.from_manifest(tiny_engines)
+    one: list[Result] = []
+    Pipeline(
+        source=open_source("synthetic://?size=128x256&frames=8&seed=4"),
+        engines=engines,
+        sinks=[NullSink()],
+        on_result=one.append,
+        views=RENDERED_VIEWS,
+    ).run()
+
+    real, at_once, peak, lock = pipeline_module.render_result, [0], [0], threading.Lock()
+
+    def slow_in_reverse(result: Result, *args: Any) -> Any:
+        # later frames finish first: order must come from the pipeline, not from timing
+        with lock:
+            at_once[0] += 1
+            peak[0] = max(peak[0], at_once[0])
+        time.sleep(0.05 * (1 - (result.frame.seq % 3) / 3))
+        try:
+            return real(result, *args)
+        finally:
+            with lock:
+                at_once[0] -= 1
+
+    monkeypatch.setattr(pipeline_module, "render_result", slow_in_reverse)
+    frames = tmp_path / "frames"
+    several: list[Result] = []
+    summary = Pipeline(
+        source=open_source("synthetic://?size=128x256&frames=8&seed=4"),
+        engines=engines,
+        sinks=open_sinks([f"dir://{frames}"], fps=10, kinds=engines.kinds),
+        on_result=several.append,
+        views=RENDERED_VIEWS,
+        post_workers=3,
+    ).run()
+    engines.close()
+    assert peak[0] > 1  # frames were drawn at the same time
+    assert [r.frame.seq for r in several] == list(range(8))
+    assert summary["frames_out"] == 8 and summary["stages_ms"]["postprocess"]["count"] == 8
+    for a, b in zip(one, several, strict=True):
+        assert np.array_equal(a.rendered, b.rendered)
+    png = cv2.cvtColor(cv2.imread(str(frames / "frame_000007.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(png, one[7].rendered)
+
+
+def test_a_post_workers_error_ends_the_run_with_it(
+    tiny_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge.stream import pipeline as pipeline_module
+
+    real = pipeline_module.render_result
+
+    def fails_on_frame_2(result: Result, *args: Any) -> Any:
+        if result.frame.seq == 2:
+            raise ValueError("drawing failed on frame 2")
+        return real(result, *args)
+
+    monkeypatch.setattr(pipeline_module, "render_result", fails_on_frame_2)
+    engines = EngineSet.from_manifest(tiny_engines)
+    video = tmp_path / "out.mp4"
+    pipe = Pipeline(
+        source=open_source("synthetic://?size=128x256&frames=30"),
+        engines=engines,
+        sinks=open_sinks([str(video)], fps=10, kinds=engines.kinds),
+        post_workers=2,
+    )
+    with pytest.raises(ValueError, match="frame 2"):
+        pipe.run()
+    engines.close()
+    cap = cv2.VideoCapture(str(video))  # what came before it is finalised
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 2
+    cap.release()
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="post_workers must be a whole number >= 1"):
+            Pipeline(source=open_source("synthetic://?frames=1"), engines=engines, sinks=[], post_workers=bad)
