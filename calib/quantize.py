@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from calib.histograms import threaded_histograms
 from edge.errors import ConfigError
 
 METHODS = ("minmax", "percentile", "entropy")
@@ -83,7 +83,7 @@ def compute_ranges(
             calibrate_method=_method(method),
             extra_options=_options(method, percentile),
         )
-        threaded = _threaded_histograms(calibrator)
+        threaded = threaded_histograms(calibrator)
         if threaded is not None:
             calibrator.collector = threaded  # collect_data makes its own only when none is set
         # ONNX Runtime's histogram calibrators print their steps to stdout; edge's output
@@ -96,48 +96,6 @@ def compute_ranges(
         lo, hi = (float(np.asarray(v).reshape(-1)[0]) for v in td.range_value)
         out[name] = (lo, hi)
     return out
-
-
-# each worker holds two copies of one tensor over every frame (ONNX Runtime stacks, then
-# flattens); beyond 8 the memory grows faster than the time falls
-MAX_HISTOGRAM_WORKERS = 8
-
-
-def histogram_workers() -> int:
-    """How many tensors' histograms are made at once: one per core, at most 8."""
-    return max(1, min(os.cpu_count() or 1, MAX_HISTOGRAM_WORKERS))
-
-
-def _threaded_histograms(calibrator: Any) -> Any:
-    """ONNX Runtime's histogram collector, collecting several tensors at once.
-
-    The entropy and percentile calibrators histogram every tensor in turn with numpy, which
-    took a fifth of an INT8 build on 2 cores; numpy's histogram releases the GIL in its
-    array operations, so tensors histogrammed on threads overlap (1.7x on 2 cores). Each
-    tensor still goes through ONNX Runtime's own code with its own histogram, so the
-    histograms and ranges are the same as one tensor at a time. None where the
-    calibrator is not a histogram one (MinMax) or this ONNX Runtime lacks what is used.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    try:
-        from onnxruntime.quantization.calibrate import HistogramCalibrater, HistogramCollector
-    except ImportError:
-        return None
-    if not isinstance(calibrator, HistogramCalibrater) or histogram_workers() == 1:
-        return None
-    names = ("method", "symmetric", "num_bins", "num_quantized_bins", "percentile", "scenario")
-    if not all(hasattr(calibrator, n) for n in names):
-        return None
-
-    class ThreadedCollector(HistogramCollector):
-        def collect(self, name_to_arr: dict[str, Any]) -> None:
-            one = super().collect
-            with ThreadPoolExecutor(histogram_workers(), thread_name_prefix="edge-histogram") as pool:
-                # list(): a worker's exception is raised here
-                list(pool.map(lambda item: one({item[0]: item[1]}), name_to_arr.items()))
-
-    return ThreadedCollector(**{n: getattr(calibrator, n) for n in names})
 
 
 def quantize_qdq(

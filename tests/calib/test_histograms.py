@@ -1,17 +1,19 @@
-"""compute_ranges histograms several tensors at once: the ranges are those of ONNX
-Runtime's own calibrator, which histograms one tensor after another."""
+"""compute_ranges histograms several tensors at once (calib/histograms.py): the ranges,
+and their order, are those of ONNX Runtime's own calibrator, which histograms one tensor
+after another; the bytes in hand at once are bounded."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from calib import quantize
+from calib import histograms, quantize
 from calib.quantize import compute_ranges
 from tests.conftest import TEST_SIZE
 
@@ -48,6 +50,19 @@ def _ort_one_tensor_at_a_time(model: Path, frames: list[np.ndarray], method: str
     }
 
 
+def _collecting(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The collectors compute_ranges makes, kept for the test to look at."""
+    made: list = []
+
+    def keep(calibrator):
+        collector = histograms.threaded_histograms(calibrator)
+        made.append(collector)
+        return collector
+
+    monkeypatch.setattr(quantize, "threaded_histograms", keep)
+    return made
+
+
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
 def test_threaded_histograms_give_onnx_runtimes_ranges(
     tiny_engines: Path, tmp_path: Path, method: str, monkeypatch: pytest.MonkeyPatch
@@ -63,14 +78,32 @@ def test_threaded_histograms_give_onnx_runtimes_ranges(
 
         def recording(self, name_to_arr, original=original):
             workers.add(threading.current_thread().name)
+            time.sleep(0.002)  # long enough for the workers to overlap on any machine
             return original(self, name_to_arr)
 
         monkeypatch.setattr(HistogramCollector, name, recording)
-    monkeypatch.setattr(quantize.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(histograms.os, "cpu_count", lambda: 4)
+    made = _collecting(monkeypatch)
     got = compute_ranges(model, frames, method=method, percentile=99.99)
     assert got == expected  # every tensor, to the last bit
-    assert len(got) > 10
+    assert list(got) == list(expected) and len(got) > 10  # in the same order
     assert workers and all(w.startswith("edge-histogram") for w in workers)
+    assert made[0].budget.peak_holders > 1  # tensors were histogrammed at the same time
+
+
+def test_the_bytes_in_hand_are_bounded(tiny_engines: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each tensor is copied twice while histogrammed: with room for one tensor's copies
+    only, one tensor is histogrammed at a time, and the ranges do not change."""
+    model, frames = _depth_tiny(tiny_engines), _frames(3)
+    monkeypatch.setattr(histograms.os, "cpu_count", lambda: 4)
+    made = _collecting(monkeypatch)
+    free = compute_ranges(model, frames)
+    monkeypatch.setattr(histograms, "BYTES_IN_FLIGHT", 1)
+    bounded = compute_ranges(model, frames)
+    assert bounded == free and list(bounded) == list(free)
+    assert made[1].budget.peak_holders == 1 and made[1].budget.used == 0
+    one_frame = np.zeros((1, 8, 4, 4), np.float32)
+    assert histograms._copy_bytes([one_frame, one_frame]) == 2 * 2 * one_frame.nbytes
 
 
 def test_one_core_or_minmax_keeps_onnx_runtimes_own_collector(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,12 +113,12 @@ def test_one_core_or_minmax_keeps_onnx_runtimes_own_collector(monkeypatch: pytes
     settings = dict(method="entropy", symmetric=True, num_bins=128, num_quantized_bins=128)
     for name, value in {**settings, "percentile": 99.9, "scenario": "same"}.items():
         setattr(histogram, name, value)
-    monkeypatch.setattr(quantize.os, "cpu_count", lambda: 4)
-    collector = quantize._threaded_histograms(histogram)
+    monkeypatch.setattr(histograms.os, "cpu_count", lambda: 4)
+    collector = histograms.threaded_histograms(histogram)
     assert collector is not None and collector.num_bins == 128 and collector.method == "entropy"
-    assert quantize._threaded_histograms(MinMaxCalibrater.__new__(MinMaxCalibrater)) is None
-    monkeypatch.setattr(quantize.os, "cpu_count", lambda: 1)
-    assert quantize._threaded_histograms(histogram) is None
-    assert quantize.histogram_workers() == 1
-    monkeypatch.setattr(quantize.os, "cpu_count", lambda: 64)
-    assert quantize.histogram_workers() == quantize.MAX_HISTOGRAM_WORKERS
+    assert histograms.threaded_histograms(MinMaxCalibrater.__new__(MinMaxCalibrater)) is None
+    monkeypatch.setattr(histograms.os, "cpu_count", lambda: 1)
+    assert histograms.threaded_histograms(histogram) is None
+    assert histograms.histogram_workers() == 1
+    monkeypatch.setattr(histograms.os, "cpu_count", lambda: 64)
+    assert histograms.histogram_workers() == histograms.MAX_WORKERS
