@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -73,12 +73,15 @@ def test_threaded_histograms_give_onnx_runtimes_ranges(
     from onnxruntime.quantization.calibrate import HistogramCollector
 
     workers: set[str] = set()
+    calls = itertools.count()
+    meet = threading.Barrier(2, timeout=20)  # the first two tensors wait for each other
     for name in ("collect_value", "collect_absolute_value"):  # entropy's, symmetric percentile's
         original = getattr(HistogramCollector, name)
 
         def recording(self, name_to_arr, original=original):
             workers.add(threading.current_thread().name)
-            time.sleep(0.002)  # long enough for the workers to overlap on any machine
+            if next(calls) < 2:
+                meet.wait()  # broken (an error) unless two tensors are in hand at once
             return original(self, name_to_arr)
 
         monkeypatch.setattr(HistogramCollector, name, recording)

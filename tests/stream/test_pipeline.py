@@ -813,15 +813,21 @@ def test_post_workers_draw_frames_at_once_and_the_sinks_get_them_in_order(
     ).run()
 
     real, at_once, peak, lock = pipeline_module.render_result, [0], [0], threading.Lock()
+    second_drawn = threading.Event()
 
     def slow_in_reverse(result: Result, *args: Any) -> Any:
-        # later frames finish first: order must come from the pipeline, not from timing
         with lock:
             at_once[0] += 1
             peak[0] = max(peak[0], at_once[0])
-        time.sleep(0.05 * (1 - (result.frame.seq % 3) / 3))
         try:
-            return real(result, *args)
+            if result.frame.seq == 0:
+                # the first frame is drawn last of the first two: order must come from the
+                # pipeline, not from timing (and it can only wait if frames are drawn at once)
+                second_drawn.wait(timeout=20)
+            drawn = real(result, *args)
+            if result.frame.seq == 1:
+                second_drawn.set()
+            return drawn
         finally:
             with lock:
                 at_once[0] -= 1
@@ -838,7 +844,7 @@ def test_post_workers_draw_frames_at_once_and_the_sinks_get_them_in_order(
         post_workers=3,
     ).run()
     engines.close()
-    assert peak[0] > 1  # frames were drawn at the same time
+    assert peak[0] > 1 and second_drawn.is_set()  # frames were drawn at the same time
     assert [r.frame.seq for r in several] == list(range(8))
     assert summary["frames_out"] == 8 and summary["stages_ms"]["postprocess"]["count"] == 8
     for a, b in zip(one, several, strict=True):
