@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from calib.equalize import EQ_SUFFIX
+from calib.float_nodes import prune_unread
 from calib.quantize import QUANTIZED_OPS
 
 _QDQ = ("QuantizeLinear", "DequantizeLinear")
@@ -87,7 +88,7 @@ def with_equalized(plain: Any, variants: Mapping[float, Any], choice: Mapping[st
         touched.add(x_plain)
     for x in sorted(touched):
         _redo_pair(graph, x)
-    _prune(graph)
+    prune_unread(graph)
     return out
 
 
@@ -148,20 +149,6 @@ def _redo_pair(graph: Any, x: str) -> None:
         for i, name in enumerate(r.input):
             if name in read_as:
                 r.input[i] = target
-
-
-def _prune(graph: Any) -> None:
-    """Remove the Q/DQ nodes and initializers nothing reads any more."""
-    while True:
-        read = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
-        dead = [n for n in graph.node if n.op_type in _QDQ and n.output[0] not in read]
-        if not dead:
-            break
-        for n in dead:
-            graph.node.remove(n)
-    read = {name for n in graph.node for name in n.input}
-    for init in [i for i in graph.initializer if i.name not in read]:
-        graph.initializer.remove(init)
 
 
 def same_model(a: Any, b: Any) -> bool:

@@ -85,7 +85,7 @@ def with_float_nodes(qdq: Any, float_model: Any, nodes: Iterable[str]) -> Any:
                 weight.name = node.input[i]
                 added.add(source)
     _drop_unneeded_pairs(graph, producer, quantized)
-    _prune(graph)
+    prune_unread(graph)
     return out
 
 
@@ -141,7 +141,7 @@ def _rename(graph: Any, old: str, new: str) -> None:
                     field[i] = new
 
 
-def _prune(graph: Any) -> None:
+def prune_unread(graph: Any) -> None:
     """Remove the Q/DQ nodes and quantized initializers nothing reads any more."""
     while True:
         read = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
