@@ -50,20 +50,25 @@ def with_equalized(plain: Any, variants: Mapping[float, Any], choice: Mapping[st
     graph = out.graph
     inits = {i.name: i for i in graph.initializer}
     touched: set[str] = set()
+    indexed: dict[float, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
     for conv, alpha in sorted(choice.items()):
         if alpha not in variants:
             raise SpliceError(f"no model quantized at alpha {alpha} (have {sorted(variants)})")
-        src = variants[alpha].graph
-        src_nodes = {n.name: n for n in src.node}
-        src_producer = {o: n for n in src.node for o in n.output}
-        src_inits = {i.name: i for i in src.initializer}
+        if alpha not in indexed:  # each model spliced from is indexed once
+            src = variants[alpha].graph
+            indexed[alpha] = (
+                {n.name: n for n in src.node},
+                {o: n for n in src.node for o in n.output},
+                {i.name: i for i in src.initializer},
+            )
+        src_nodes, src_producer, src_inits = indexed[alpha]
         if conv not in src_nodes:
             raise SpliceError(f"convolution {conv!r} is not in the model quantized at alpha {alpha}")
         chain = _input_chain(src_nodes[conv], src_producer, mul_name=f"{conv}{EQ_SUFFIX}")
         old = next((n for n in graph.node if n.name == conv), None)
         if old is None:
             raise SpliceError(f"convolution {conv!r} is not in the plain model")
-        x_plain = _float_source(old.input[0], graph)
+        x_plain = _float_source(old.input[0], {o: n for n in graph.node for o in n.output})
         new_nodes = [*chain, src_nodes[conv]]
         # the plain weight's and bias's DQ nodes have the same outputs as their equalized twins
         made = {o for n in new_nodes for o in n.output}
@@ -74,7 +79,7 @@ def with_equalized(plain: Any, variants: Mapping[float, Any], choice: Mapping[st
             copy = onnx.NodeProto()
             copy.CopyFrom(node)
             if copy.op_type == "Mul" and copy.name == f"{conv}{EQ_SUFFIX}":
-                copy.input[0] = _float_source(copy.input[0], src)  # its pair is redone below
+                copy.input[0] = _float_source(copy.input[0], src_producer)  # its pair is redone below
                 touched.add(copy.input[0])
             graph.node.insert(at + k, copy)
             for name in copy.input:
@@ -113,9 +118,8 @@ def _input_chain(conv: Any, producer: dict[str, Any], *, mul_name: str) -> list[
     return found
 
 
-def _float_source(name: str, graph: Any) -> str:
-    """``x`` for ``DQ(Q(x))``'s output, else ``name`` itself."""
-    producer = {o: n for n in graph.node for o in n.output}
+def _float_source(name: str, producer: Mapping[str, Any]) -> str:
+    """``x`` for ``DQ(Q(x))``'s output (``producer``: tensor -> node), else ``name`` itself."""
     dq = producer.get(name)
     if dq is None or dq.op_type != "DequantizeLinear":
         return name
