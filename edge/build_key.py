@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from edge.build import BuildRequest
 
 
-# the torch exporter rewrites every graph with these (optimize=True): they shape the ONNX too
+# the exporter's optimiser (edge/export/optimize.py) rewrites every graph with these: they shape the ONNX too
 _EXPORT_PACKAGES = ("onnxscript", "onnx-ir")
 # what an export depends on, of tool_versions()
 _EXPORT_VERSIONS = ("edge", "torch", "onnx", *_EXPORT_PACKAGES)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from edge.errors import ConfigError, ExportError
+from edge.export.optimize import optimize_program
 from edge.export.translations import translation_table
 from edge.models.configs import check_input_size
 from edge.util.fs import atomic_write_with
@@ -74,11 +75,12 @@ def export_onnx(
                     output_names=names,
                     custom_translation_table=table,
                     external_data=False,
-                    optimize=True,
+                    optimize=False,  # optimised below, without a rule that costs more than it does
                     verbose=False,
                 )
                 if program is None:
                     raise ExportError("torch.onnx.export returned no program")
+                optimize_program(program)
                 # serialising prints notes about the plugin node's output type; quiet too
                 proto = program.model_proto
         except ExportError:
