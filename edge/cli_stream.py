@@ -41,6 +41,17 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_post_workers_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--post-workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="frames fused and drawn at once, for engines on a GPU with CPU cores to spare "
+        "(the sinks get them in order); default: %(default)s",
+    )
+
+
 def engine_selection(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments run_stream and replay take for ``add_engine_arguments``."""
     from edge.build import parse_size
@@ -105,6 +116,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             max_frames=args.max_frames,
             sinks=tuple(args.sink or ()),
             show_status=True,
+            post_workers=args.post_workers,
             **engine_selection(args),
         )
     except Interrupted as exc:
@@ -213,14 +225,7 @@ def add_stream_commands(sub: Any) -> None:
         metavar="S",
         help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
     )
-    p.add_argument(
-        "--post-workers",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="frames fused and drawn at once, for engines on a GPU with CPU cores to spare "
-        "(the sinks get them in order); default: %(default)s",
-    )
+    add_post_workers_argument(p)
     p.add_argument(
         "--trace", type=output_file, metavar="PATH", help="write a Chrome trace (Perfetto) of every stage"
     )
@@ -247,6 +252,7 @@ def add_stream_commands(sub: Any) -> None:
         help="also write the overlay video/frames (as edge run's --sink, ?view= too)",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    add_post_workers_argument(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser(

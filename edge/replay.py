@@ -38,17 +38,23 @@ def replay(
     max_frames: int | None = None,
     sinks: tuple[str, ...] = (),
     show_status: bool = False,
+    post_workers: int = 1,
 ) -> dict[str, Any]:
+    """Replay ``source`` (cityscapes://DIR) through the engines in ``engines``; evaluate the
+    frames with ground truth and, with ``out_dir``, write predictions and metrics.json there.
+    ``post_workers``: frames fused and drawn at once (Pipeline); the evaluation stays on
+    the sink thread, which gets the frames in order."""
     from edge.data.cityscapes import FrameRef, read_depth, read_ids
     from edge.eval import Evaluator
     from edge.latency import LatencyTracker
     from edge.latency.status import StatusLine
     from edge.stream.engines import EngineSet
     from edge.stream.frame import Result
-    from edge.stream.pipeline import Pipeline
+    from edge.stream.pipeline import Pipeline, check_post_workers
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import CityscapesSource, open_source
 
+    check_post_workers(post_workers)
     if out_dir is not None:  # checked now: predictions are written as the replay goes
         require_writable(out_dir, folder=True, what="predictions folder")
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
@@ -110,6 +116,7 @@ def replay(
         tracker=tracker,
         max_frames=max_frames,
         on_result=on_result,
+        post_workers=post_workers,
     )
     stopped: KeyboardInterrupt | None = None
     try:

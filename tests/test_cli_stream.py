@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from edge.build import BuildRequest, build_all
 from edge.cli import main
 from edge.data.make_synthetic import write_dataset
+from edge.errors import ConfigError
+from edge.stream import run_stream
 from tests.conftest import TEST_SIZE
 
 SMALL = (64, 128)
@@ -80,3 +83,14 @@ def test_run_with_post_workers(
     with pytest.raises(SystemExit) as exit_:
         main([*args, "--post-workers", "0"])
     assert exit_.value.code == 2 and "--post-workers" in capsys.readouterr().err
+    # refused before anything opens: the viewer's port is not left held
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    with pytest.raises(ConfigError, match="post_workers must be a whole number >= 1, got 0"):
+        run_stream(
+            "synthetic://?frames=4", engines=tiny_engines, sinks=[f"http://127.0.0.1:{port}"], post_workers=0
+        )
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))

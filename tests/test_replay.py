@@ -80,7 +80,23 @@ def test_replay_cli_and_errors(
     assert "PQ all" in out and "mIoU" in out and "end_to_end" in out
     with pytest.raises(SourceError, match="Cityscapes-layout folder"):
         replay("synthetic://?frames=2", engines=tiny_engines)
+    with pytest.raises(ConfigError, match="post_workers must be a whole number >= 1, got 0"):
+        replay(f"cityscapes://{dataset}?fps=0", engines=tiny_engines, post_workers=0, out_dir=tmp_path / "p0")
+    assert not (tmp_path / "p0").exists()
     assert main(["replay", f"cityscapes://{tmp_path}/none", "--engines", str(tiny_engines)]) == 2
+
+
+def test_post_workers_replay_the_same(tiny_engines: Path, dataset: Path, tmp_path: Path) -> None:
+    """Frames fused on two workers are evaluated and written in order, as with one."""
+    one = replay(f"cityscapes://{dataset}?fps=0", engines=tiny_engines, threads=1)
+    out = tmp_path / "preds"
+    argv = ["replay", f"cityscapes://{dataset}?fps=0", "--engines", str(tiny_engines), "--eval"]
+    assert main([*argv, "--threads", "1", "--post-workers", "2", "--out", str(out)]) == 0
+    two = json.loads((out / "metrics.json").read_text())
+    assert two["frames"] == one["frames"] == 8 and two["gt_frames"] == 4
+    assert json.dumps(two["metrics"]) == json.dumps(one["metrics"])  # as text: NaN for classes never seen
+    names = [r.name for s in list_frames(dataset, "val") for r in s if r.has_gt]
+    assert [a["image_id"] for a in json.loads((out / "panoptic.json").read_text())["annotations"]] == names
 
 
 def test_a_split_without_ground_truth_is_said_so(

@@ -76,10 +76,11 @@ def run_stream(
     """
     from edge.errors import ConfigError
     from edge.stream.engines import EngineSet
-    from edge.stream.pipeline import Pipeline, pace_period
+    from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import LoopingSource, nominal_rate, open_source
 
+    check_post_workers(post_workers)
     for what, path in (("trace", trace), ("latency log", latency_log), ("summary", summary_json)):
         if path is not None:  # checked now: they are written when the run ends
             require_writable(path, folder=False, what=what)

@@ -148,6 +148,14 @@ def pace_period(source: Source, *, realtime: bool, fps: float | None) -> float:
     return 1.0 / rate
 
 
+def check_post_workers(post_workers: int) -> int:
+    """``post_workers`` if it is a whole number >= 1; run_stream and replay check it before
+    they open a source, engines or sinks."""
+    if isinstance(post_workers, bool) or not isinstance(post_workers, int) or post_workers < 1:
+        raise ConfigError(f"post_workers must be a whole number >= 1, got {post_workers!r}")
+    return post_workers
+
+
 class Pipeline:
     def __init__(
         self,
@@ -173,9 +181,7 @@ class Pipeline:
         frames fused and drawn at once, on threads of their own (the sinks still get them
         in order); more than one pays where the engines leave the CPU free (a GPU) and the
         post stage sets the rate."""
-        if isinstance(post_workers, bool) or not isinstance(post_workers, int) or post_workers < 1:
-            raise ConfigError(f"post_workers must be a whole number >= 1, got {post_workers!r}")
-        self._post_workers = post_workers
+        self._post_workers = check_post_workers(post_workers)
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
         self.paced_by_timestamps = (
