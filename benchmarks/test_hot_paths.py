@@ -85,6 +85,16 @@ def test_depth_colormap(benchmark: Any) -> None:
     assert benchmark(colorize_depth, depth).shape == (H, W, 3)
 
 
+def test_synthetic_frame(benchmark: Any) -> None:
+    """synthetic:// renders on the capture thread, beside the engines on the same cores."""
+    from edge.data.synthetic import SyntheticDrive
+
+    drive = SyntheticDrive(height=H, width=W, seed=0)
+    frames = iter(range(10**9))
+    gt = benchmark(lambda: drive.render(next(frames) % 120))
+    assert gt.image.shape == (H, W, 3)
+
+
 @pytest.mark.parametrize("n", [256, 1000])
 def test_nms_numpy_greedy(benchmark: Any, n: int) -> None:
     boxes, scores = random_boxes(n)

@@ -245,9 +245,13 @@ class SyntheticDrive:
         depth = np.where(np.isfinite(zbuf) & (label != SKY), zbuf, 0.0).astype(np.float32)
         inst = np.where(inst > 0, inst, label.astype(np.int32))
         fog = np.clip(depth / FAR, 0, 1)[..., None] * 0.5
-        rgb = rgb * (1 - fog) + np.array([170, 180, 190], np.float32) * fog
+        # in place, in the same dtypes and order as rgb * (1 - fog) + haze * fog and then
+        # clip(rgb + noise): the same pixels, which the bundled weights were trained on
+        rgb *= 1 - fog
+        rgb += np.array([170, 180, 190], np.float32) * fog
         noise = np.random.default_rng(self.seed * 100003 + index).normal(0, 3, rgb.shape)
-        image = np.clip(rgb + noise, 0, 255).astype(np.uint8)
+        noise += rgb
+        image = np.clip(noise, 0, 255, out=noise).astype(np.uint8)
         return FrameGT(image, label, inst, depth)
 
     def _ground(self) -> _Ground:
@@ -300,15 +304,15 @@ class SyntheticDrive:
     ) -> None:
         """Draw ``mask`` (the region's shape) where it is nearer than what is there."""
         zb = zbuf[region]
-        zz = np.broadcast_to(z, mask.shape)
-        m = mask & (zz < zb)
+        m = mask & (z < zb)
         if not m.any():
             return
-        zb[m] = zz[m]
-        labs = np.broadcast_to(np.asarray(lab, np.uint8), mask.shape)
-        label[region][m] = labs[m]
+        # a billboard's depth and label are one number: assigned as such, not broadcast
+        zb[m] = z[m] if isinstance(z, np.ndarray) and z.ndim else z
+        label[region][m] = lab[m] if isinstance(lab, np.ndarray) else lab
         inst[region][m] = iid
         if color is None:  # ground: colour by class
+            labs = np.broadcast_to(np.asarray(lab, np.uint8), mask.shape)
             base = np.zeros((*mask.shape, 3), np.float32)
             for k in (ROAD, SIDEWALK, TERRAIN):
                 base[labs == k] = COLORS[k]
