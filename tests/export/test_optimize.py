@@ -125,3 +125,13 @@ def test_an_onnxscript_without_the_rule_set_is_left_whole(monkeypatch: pytest.Mo
     with without_rules() as skipped:
         assert skipped == ()
         assert not hasattr(rewriter, "_DEFAULT_REWRITE_RULES")
+
+
+def test_nested_use_sets_the_rules_aside_once() -> None:
+    skipped_rules()
+    before = default_rule_names()
+    with without_rules() as outer:
+        with without_rules() as inner:
+            assert outer == SKIPPED_RULES and inner == ()
+        assert not set(SKIPPED_RULES) & set(default_rule_names())
+    assert default_rule_names() == before
