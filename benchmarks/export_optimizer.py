@@ -23,29 +23,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine, write_result
 from edge.build import parse_size
 from edge.build_key import tool_versions
-from edge.export.onnx import INPUT_NAME, _quiet_exporter, output_names
+from edge.export.onnx import _quiet_exporter, output_names, traced_program
 from edge.export.optimize import SKIPPED_RULES, without_rules
-from edge.export.translations import translation_table
 from edge.models.zoo import create_model, list_models
 
 
 def unoptimized(name: str, height: int, width: int) -> tuple[Any, float]:
+    """export_onnx's program of the model (its opset and translations), not yet optimised."""
     import torch
 
     model = create_model(name, seed=0).eval()
     example = torch.rand(1, 3, height, width) * 255.0
     start = time.perf_counter()
     with _quiet_exporter():
-        program = torch.onnx.export(
-            model,
-            (example,),
-            dynamo=True,
-            input_names=[INPUT_NAME],
-            output_names=output_names(model, example),
-            custom_translation_table=translation_table(),
-            external_data=False,
-            optimize=False,
-        )
+        program = traced_program(model, example, names=output_names(model, example))
     return program, time.perf_counter() - start
 
 

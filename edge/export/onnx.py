@@ -12,6 +12,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import onnx
 import torch
@@ -33,6 +34,29 @@ ROI_ALIGN_FORMS = ("standard", "plugin")
 def output_names(model: nn.Module, example: torch.Tensor) -> list[str]:
     with torch.no_grad():
         return list(model(example).keys())
+
+
+def traced_program(
+    model: nn.Module, example: torch.Tensor, *, names: list[str], opset: int = DEFAULT_OPSET
+) -> Any:
+    """torch.onnx.export's ONNXProgram of ``model`` on ``example`` (its outputs called
+    ``names``: output_names), as export_onnx makes it, not yet optimised (export_onnx
+    optimises it with optimize_program)."""
+    program = torch.onnx.export(
+        model,
+        (example,),
+        dynamo=True,
+        opset_version=opset,
+        input_names=[INPUT_NAME],
+        output_names=names,
+        custom_translation_table=translation_table(),
+        external_data=False,
+        optimize=False,
+        verbose=False,
+    )
+    if program is None:
+        raise ExportError("torch.onnx.export returned no program")
+    return program
 
 
 def export_onnx(
@@ -60,27 +84,13 @@ def export_onnx(
     example = torch.rand(batch, 3, height, width) * 255.0
     if roi_align not in ROI_ALIGN_FORMS:
         raise ConfigError(f"roi_align form {roi_align!r} is not one of {ROI_ALIGN_FORMS}")
-    table = translation_table()
     names = output_names(model, example)
 
     def write(tmp: Path) -> None:
         try:
             with _quiet_exporter():
-                program = torch.onnx.export(
-                    model,
-                    (example,),
-                    dynamo=True,
-                    opset_version=opset,
-                    input_names=[INPUT_NAME],
-                    output_names=names,
-                    custom_translation_table=table,
-                    external_data=False,
-                    optimize=False,  # optimised below, without a rule that costs more than it does
-                    verbose=False,
-                )
-                if program is None:
-                    raise ExportError("torch.onnx.export returned no program")
-                optimize_program(program)
+                program = traced_program(model, example, names=names, opset=opset)
+                optimize_program(program)  # without a rule that costs more than it does
                 # serialising prints notes about the plugin node's output type; quiet too
                 proto = program.model_proto
         except ExportError:

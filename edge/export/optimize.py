@@ -5,7 +5,7 @@ set of pattern rewrites, twice over. One of those rules, ``SlicesSplit``, turns
 ``x[..., :n/2]`` and ``x[..., n/2:]`` into one Split. Its pattern has two outputs, and
 matching it is slow: on panoptic_fpn_tiny it took 2.2 s of the 3.4 s of rewriting, on
 2,236 attempts, and rewrote nothing. Without it the optimiser takes half the time or less on the
-panoptic graphs (panoptic_fpn_r50: 9.7 s -> 4.0 s; ``export_optimizer_cpu.json``). It never
+panoptic graphs (panoptic_fpn_r50: 9.5 s -> 3.8 s; ``export_optimizer_cpu.json``). It never
 fires on edge's models: the optimised graphs of every zoo model are the same, byte for
 byte, with and without it (``benchmarks/export_optimizer.py`` checks them all;
 ``tests/export/test_optimize.py`` checks the exported files).
