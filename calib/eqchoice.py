@@ -11,8 +11,9 @@ is made in context: starting from the threshold rule, each candidate convolution
 (imbalance beyond ``min_imbalance``) is tried plain and at each alpha with every other
 layer in INT8, and a change is kept when the worst judged output gains ``MIN_GAIN_DB``;
 each equalized input costs a Mul a frame.
-Ranges are calibrated once per alpha and assembled per trial, since an equalized tensor's
-range depends only on its own convolution's alpha; likewise the Q/DQ model is quantized
+Ranges are calibrated once plain and, for the equalized tensors alone, once per alpha, and
+assembled per trial, since an equalized tensor's range depends only on its own
+convolution's alpha; likewise the Q/DQ model is quantized
 once plain and once per alpha, and each trial's is spliced from those (calib/eq_splice.py).
 """
 
@@ -66,12 +67,13 @@ def choose_alphas(
                 return {}, []
             path = Path(tmp) / f"eq_{alpha}.onnx"
             onnx.save(eq, str(path))
-            variant_ranges[alpha], _ = compute_fitted_ranges(
-                path, calib_tensors, method=method, percentile=percentile
-            )
             candidates = {r["node"]: r["imbalance_before"] for r in record}
+            eq_tensor = {n.name: balanced_name(n) for n in base.graph.node if n.name in candidates}
+            # of a variant only its equalized tensors are used: measured alone, far quicker
+            variant_ranges[alpha], _ = compute_fitted_ranges(
+                path, calib_tensors, method=method, percentile=percentile, only=eq_tensor.values()
+            )
         plain, _ = compute_fitted_ranges(onnx_path, calib_tensors, method=method, percentile=percentile)
-        eq_tensor = {n.name: balanced_name(n) for n in base.graph.node if n.name in candidates}
         ref = run_outputs(onnx_path, judge_tensors)
         trial_path, q_path = Path(tmp) / "trial.onnx", Path(tmp) / "q.onnx"
 

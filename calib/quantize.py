@@ -12,7 +12,7 @@ import contextlib
 import io
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,15 +70,28 @@ def compute_ranges(
     method: str = "entropy",
     percentile: float = 99.999,
     op_types: Sequence[str] = QUANTIZED_OPS,
+    only: Collection[str] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Dynamic range (min, max) of every input and output of the ops that get quantized
-    (``op_types``)."""
+    (``op_types``), or of the tensors named in ``only`` alone.
+
+    ``only`` measures its tensors in a copy of the model cut down to the nodes they need:
+    the calibrator runs a model unoptimised and histograms each tensor by itself, so they
+    get the ranges a whole pass gives them, for a fraction of its time where few are asked
+    for (calib/eqchoice.py wants just the equalized tensors of each variant)."""
     from onnxruntime.quantization.calibrate import create_calibrator
 
     with tempfile.TemporaryDirectory(prefix="edge-calib-") as tmp:
+        model_path, types = str(onnx_path), list(op_types)
+        if only is not None:
+            import onnx
+
+            model_path = str(Path(tmp) / "probe.onnx")
+            onnx.save(_probe_model(onnx.load(str(onnx_path)), only), model_path)
+            types = [_PROBE_OP]
         calibrator = create_calibrator(
-            str(onnx_path),
-            op_types_to_calibrate=list(op_types),
+            model_path,
+            op_types_to_calibrate=types,
             augmented_model_path=str(Path(tmp) / "augmented.onnx"),
             calibrate_method=_method(method),
             extra_options=_options(method, percentile),
@@ -93,9 +106,66 @@ def compute_ranges(
             data = calibrator.compute_data()
     out = {}
     for name, td in data.data.items():
+        if only is not None and name not in only:
+            continue  # the input of a Shape node the model had of its own
         lo, hi = (float(np.asarray(v).reshape(-1)[0]) for v in td.range_value)
         out[name] = (lo, hi)
     return out
+
+
+# Calibrators take the float inputs and outputs of the op types they are given: a Shape
+# node's input is a float tensor, its output is not, so a Shape read of a tensor marks it alone.
+_PROBE_OP = "Shape"
+
+
+def _probe_model(model: Any, names: Collection[str]) -> Any:
+    """``model`` cut down to the nodes that compute ``names``, in their order, with a Shape
+    node reading each name as the graph's outputs."""
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    inputs = {i.name for i in graph.input}
+    missing = sorted(set(names) - producer.keys() - inputs)
+    if missing:
+        raise ConfigError(f"cannot calibrate {', '.join(missing)}: no such tensor in the model")
+    needed: set[str] = set()
+    kept: set[int] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        node = producer.get(name)
+        if node is not None and id(node) not in kept:
+            kept.add(id(node))
+            stack.extend(_reads(node))
+    nodes = [n for n in graph.node if id(n) in kept]
+    sliced = helper.make_graph(
+        [*nodes, *(helper.make_node(_PROBE_OP, [n], [f"{n}__edge_probe"]) for n in sorted(names))],
+        graph.name,
+        [i for i in graph.input if i.name in needed],
+        [helper.make_tensor_value_info(f"{n}__edge_probe", TensorProto.INT64, None) for n in sorted(names)],
+        [i for i in graph.initializer if i.name in needed],
+        value_info=[v for v in graph.value_info if v.name in needed],
+    )
+    return helper.make_model(
+        sliced, opset_imports=model.opset_import, ir_version=model.ir_version, functions=model.functions
+    )
+
+
+def _reads(node: Any) -> list[str]:
+    """The tensors a node reads: its inputs and, through any subgraph, the outer ones."""
+    from onnx import AttributeProto
+
+    names = [i for i in node.input if i]
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs)
+        for sub in graphs:
+            for inner in sub.node:
+                names.extend(_reads(inner))
+    return names
 
 
 def quantize_qdq(

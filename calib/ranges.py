@@ -16,13 +16,14 @@ The clipped view exists only for calibration: ONNX Runtime's calibrator measures
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from calib.quantize import QUANTIZED_OPS, compute_ranges
+from edge.errors import ConfigError
 
 # ELU(x) for x <= -ELU_FLAT is -alpha to within alpha * 3.4e-4
 ELU_FLAT = 8.0
@@ -97,23 +98,40 @@ def compute_fitted_ranges(
     *,
     method: str = "entropy",
     percentile: float = 99.999,
+    only: Collection[str] | None = None,
 ) -> tuple[dict[str, tuple[float, float]], list[dict[str, Any]]]:
     """compute_ranges, with tensors that only feed ReLU/ELU measured as their consumers see
-    them; and a record of those tensors: consumers, floor, unclipped and fitted range."""
+    them; and a record of those tensors: consumers, floor, unclipped and fitted range.
+    ``only``: of the tensors calibrated, just these (the ranges a whole pass gives them;
+    compute_ranges)."""
     import onnx
 
     model = onnx.load(str(onnx_path))
-    floors = flat_floors(model)
-    if not floors:
-        return compute_ranges(onnx_path, tensors, method=method, percentile=percentile), []
+    all_floors = flat_floors(model)
+    wanted = _calibrated(model)
+    probes = None
+    if only is not None:
+        if unknown := sorted(set(only) - wanted):
+            raise ConfigError(f"{unknown} are not calibrated tensors of {Path(onnx_path).name}")
+        wanted = set(only)
+        # an ELU's input clipped upstream changes what follows it (by under alpha * 3.4e-4):
+        # these are measured in the clipped view too, even where they are not clipped
+        probes = sorted({*wanted, *(k + RAW_SUFFIX for k in wanted & all_floors.keys())})
+    floors = {k: v for k, v in all_floors.items() if k in wanted}
+    if not all_floors:
+        return compute_ranges(onnx_path, tensors, method=method, percentile=percentile, only=probes), []
     with tempfile.TemporaryDirectory(prefix="edge-fit-") as tmp:
         view_path = Path(tmp) / "view.onnx"
-        onnx.save(clipped_view(model, floors), str(view_path))
+        onnx.save(clipped_view(model, all_floors), str(view_path))
         measured = compute_ranges(
-            view_path, tensors, method=method, percentile=percentile, op_types=(*QUANTIZED_OPS, "Max")
+            view_path,
+            tensors,
+            method=method,
+            percentile=percentile,
+            op_types=(*QUANTIZED_OPS, "Max"),
+            only=probes,
         )
     # the view's own tensors (the unclipped outputs) go in the record only
-    wanted = _calibrated(model)
     ranges = {k: v for k, v in measured.items() if k in wanted}
     record = []
     for name, (floor, ops) in floors.items():

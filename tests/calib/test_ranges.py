@@ -13,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from calib.quantize import compute_ranges, quantize_qdq
 from calib.ranges import ELU_FLAT, clipped_view, compute_fitted_ranges, flat_floors
+from edge.errors import ConfigError
 from edge.verify import snr_db
 
 SHAPE = (1, 3, 16, 32)
@@ -137,3 +138,49 @@ def test_fitted_ranges_make_int8_closer_to_float(tmp_path: Path) -> None:
         snr[name] = np.mean([snr_db(_run(src, x), _run(q, x)) for x in held])
     # the grid is 9x finer; the input and ELU-output quantization still cap the gain
     assert snr["fitted"] > snr["plain"] + 6, snr
+
+
+@pytest.mark.parametrize("method", ["minmax", "entropy"])
+def test_named_tensors_get_the_ranges_a_whole_pass_gives_them(tmp_path: Path, method: str) -> None:
+    """``only`` measures a few tensors in a cut-down model: the same floats as the whole
+    pass, for c1 (clipped, with its record), e1 (after the clip, so measured in the clipped
+    view too: ELU(-8) is not ELU(-300)) and the output."""
+    src = _outlier_model(tmp_path / "m.onnx")
+    rng = np.random.default_rng(1)
+    cal = [rng.uniform(0, 255, SHAPE).astype(np.float32) for _ in range(4)]
+    whole, whole_record = compute_fitted_ranges(src, cal, method=method)
+    for only in (["e1"], ["c1", "out"]):
+        part, record = compute_fitted_ranges(src, cal, method=method, only=only)
+        assert part == {name: whole[name] for name in only}
+        assert record == [r for r in whole_record if r["tensor"] in only]
+    if method == "minmax":  # the raw model's e1 reaches -1: measuring it there would differ
+        assert compute_ranges(src, cal, method=method)["e1"][0] < whole["e1"][0]
+    with pytest.raises(ConfigError, match=r"\['nowhere'\] are not calibrated tensors of m.onnx"):
+        compute_fitted_ranges(src, cal, method=method, only=["e1", "nowhere"])
+
+
+def test_named_tensors_past_a_shape_node_of_the_models_own(tmp_path: Path) -> None:
+    """The cut-down model marks the named tensors with Shape nodes; a Shape node the model
+    has of its own (here reading a, which c needs) adds nothing to what is returned."""
+    rng = np.random.default_rng(2)
+    w = numpy_helper.from_array(rng.normal(0, 0.1, (3, 3, 1, 1)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["image", "w"], ["a"], name="conv_a"),
+            helper.make_node("Shape", ["a"], ["s"], name="shape_a"),
+            helper.make_node("Reshape", ["a", "s"], ["r"], name="same_shape"),
+            helper.make_node("Conv", ["r", "w"], ["c"], name="conv_c"),
+            helper.make_node("Relu", ["c"], ["out"], name="relu"),
+        ],
+        "shaped",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(SHAPE))],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, list(SHAPE))],
+        [w],
+    )
+    src = tmp_path / "shaped.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(src))
+    cal = [rng.uniform(0, 255, SHAPE).astype(np.float32) for _ in range(3)]
+    whole = compute_ranges(src, cal, method="minmax")
+    assert compute_ranges(src, cal, method="minmax", only=["c"]) == {"c": whole["c"]}
+    with pytest.raises(ConfigError, match="cannot calibrate nowhere: no such tensor in the model"):
+        compute_ranges(src, cal, method="minmax", only=["nowhere"])
