@@ -19,9 +19,13 @@ once plain and once per alpha, and each trial's is spliced from those (calib/eq_
 
 from __future__ import annotations
 
+import itertools
+import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +35,7 @@ from calib.eq_splice import SpliceError, same_model, with_equalized
 from calib.equalize import MIN_IMBALANCE, balanced_name, equalize
 from calib.quantize import quantize_qdq
 from calib.ranges import compute_fitted_ranges
-from calib.sensitivity import MIN_GAIN_DB, output_scores, progress_bar, run_outputs
+from calib.sensitivity import MAX_WORKERS, MIN_GAIN_DB, output_scores, progress_bar, run_outputs
 
 ALPHAS = (0.5, 0.8)
 DEFAULT_ALPHA = 0.5
@@ -51,8 +55,13 @@ def choose_alphas(
     method: str = "entropy",
     percentile: float = 99.999,
     show_progress: bool = False,
+    workers: int | None = None,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """``{conv: alpha}`` to equalize, and the trials that changed the threshold rule."""
+    """``{conv: alpha}`` to equalize, and the trials that changed the threshold rule.
+
+    A candidate's forms are scored ``workers`` at a time (default: one a CPU core, at most
+    MAX_WORKERS), each session on one thread: the choice is the one trying them one after
+    another makes, whatever the core count."""
     import onnx
 
     onnx_path = Path(onnx_path)
@@ -74,8 +83,11 @@ def choose_alphas(
                 path, calib_tensors, method=method, percentile=percentile, only=eq_tensor.values()
             )
         plain, _ = compute_fitted_ranges(onnx_path, calib_tensors, method=method, percentile=percentile)
-        ref = run_outputs(onnx_path, judge_tensors)
-        trial_path, q_path = Path(tmp) / "trial.onnx", Path(tmp) / "q.onnx"
+        # one thread a session, so that trials can run side by side and the scores, and so
+        # the choice, do not depend on the core count
+        ref = run_outputs(onnx_path, judge_tensors, threads=1)
+        names = itertools.count()  # a file per model: trials run side by side
+        building = threading.Lock()
 
         def quantized(choice: dict[str, float]) -> Any:
             """The quantizer's model of ``choice``: equalized, plain ranges elsewhere."""
@@ -83,6 +95,8 @@ def choose_alphas(
             for conv, alpha in choice.items():
                 ranges[eq_tensor[conv]] = variant_ranges[alpha][eq_tensor[conv]]
             eq, _ = equalize(base, maxima, alphas=choice)
+            n = next(names)
+            trial_path, q_path = Path(tmp) / f"eq-{n}.onnx", Path(tmp) / f"q-{n}.onnx"
             onnx.save(eq, str(trial_path))
             quantize_qdq(trial_path, q_path, ranges, input_shape=shape)
             return onnx.load(str(q_path))
@@ -97,36 +111,48 @@ def choose_alphas(
         if choice and choice not in [c for c, _ in checks]:
             checks.append((choice, quantized(choice)))
         splice = _splices(plain_q, variants_q, checks)
+        # the starting point, then each candidate's other forms
+        total = 1 + len(candidates) * len(alphas)
+        bar = progress_bar(show_progress, "equalization (forms tried)", total=total)
 
         def score(choice: dict[str, float]) -> float:
-            trial = with_equalized(plain_q, variants_q, choice) if splice else quantized(choice)
-            onnx.save(trial, str(q_path))
-            return min(output_scores(ref, run_outputs(q_path, judge_tensors)).values())
-
-        current = score(choice)
-        changes: list[dict[str, Any]] = []
-        bar = progress_bar(show_progress, "equalization (forms tried)", total=len(candidates) * len(alphas))
-        for conv in sorted(candidates, key=lambda c: -candidates[c]):
-            for option in [None, *alphas]:
-                if option == choice.get(conv):
-                    continue
-                trial = {k: v for k, v in choice.items() if k != conv}
-                if option is not None:
-                    trial[conv] = option
-                got = score(trial)
+            path = Path(tmp) / f"trial-{next(names)}.onnx"
+            with building:  # one thread at a time reads the shared protos (the GIL's work anyway)
+                model = with_equalized(plain_q, variants_q, choice) if splice else quantized(choice)
+                onnx.save(model, str(path))
+            try:
+                return min(output_scores(ref, run_outputs(path, judge_tensors, threads=1)).values())
+            finally:
+                path.unlink()
                 if bar is not None:
                     bar.update()
-                if got >= current + MIN_GAIN_DB:
-                    changes.append(
-                        {
-                            "node": conv,
-                            "imbalance": candidates[conv],
-                            "from": choice.get(conv),
-                            "to": option,
-                            "worst_score_db": [round(current, 2), round(got, 2)],
-                        }
-                    )
-                    choice, current = trial, got
+
+        side_by_side = workers or min(os.cpu_count() or 1, MAX_WORKERS)
+        with ThreadPoolExecutor(max_workers=side_by_side, thread_name_prefix="edge-eqchoice") as pool:
+            current = score(choice)
+            changes: list[dict[str, Any]] = []
+            for conv in sorted(candidates, key=lambda c: -candidates[c]):
+                # an option's trial sets this convolution's form and keeps the others', so
+                # it is the same model whichever other option was kept before it: all are
+                # scored at once, then kept in order as if tried one after another. (Tried
+                # one after another, a kept option would also have the starting form tried
+                # again; that trial scores what the kept one beat by MIN_GAIN_DB, so it
+                # could never be kept, and is not run.)
+                options = [o for o in (None, *alphas) if o != choice.get(conv)]
+                rest = {k: v for k, v in choice.items() if k != conv}
+                trials = [rest if o is None else {**rest, conv: o} for o in options]
+                for option, trial, got in zip(options, trials, pool.map(score, trials), strict=True):
+                    if got >= current + MIN_GAIN_DB:
+                        changes.append(
+                            {
+                                "node": conv,
+                                "imbalance": candidates[conv],
+                                "from": choice.get(conv),
+                                "to": option,
+                                "worst_score_db": [round(current, 2), round(got, 2)],
+                            }
+                        )
+                        choice, current = trial, got
         if bar is not None:
             bar.close()
     return choice, changes

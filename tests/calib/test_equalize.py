@@ -187,3 +187,107 @@ def test_choice_in_the_int8_model_beats_or_keeps_the_threshold_rule(tmp_path: Pa
     for change in changes:
         assert change["node"] == "conv2" and change["worst_score_db"][1] > change["worst_score_db"][0]
     assert (choice != ({"conv2": 0.5} if rule else {})) == bool(changes)
+
+
+def _two_joins_model(path: Path, *, outliers: tuple[float, float]) -> Path:
+    """_imbalanced_model's join twice in a row: image -> [8 ch | 2 ch x outliers[0]] -> conv2
+    -> Elu -> [4 ch | 2 ch x outliers[1]] -> conv3 -> out; conv2 and conv3 read joins."""
+    rng = np.random.default_rng(3)
+    first, second = outliers
+    wa = rng.normal(0, 0.02, (8, 3, 3, 3)).astype(np.float32)
+    wb = rng.normal(0, 0.02, (2, 3, 3, 3)).astype(np.float32)
+    w2 = rng.normal(0, 0.3, (4, 10, 3, 3)).astype(np.float32)
+    w2[:, 8:] /= first
+    wc = rng.normal(0, 0.3, (2, 4, 3, 3)).astype(np.float32)
+    w3 = rng.normal(0, 0.3, (4, 6, 3, 3)).astype(np.float32)
+    w3[:, 4:] /= second
+    pads = [1, 1, 1, 1]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["image", "wa"], ["ca"], name="conv_a", pads=pads),
+            helper.make_node("Elu", ["ca"], ["ea"], name="elu_a"),
+            helper.make_node("Conv", ["image", "wb"], ["cb"], name="conv_b", pads=pads),
+            helper.make_node("Elu", ["cb"], ["eb"], name="elu_b"),
+            helper.make_node("Mul", ["eb", "gain1"], ["sb"], name="gain_b"),
+            helper.make_node("Concat", ["ea", "sb"], ["a1"], name="join1", axis=1),
+            helper.make_node("Conv", ["a1", "w2"], ["c2"], name="conv2", pads=pads),
+            helper.make_node("Elu", ["c2"], ["e2"], name="elu_2"),
+            helper.make_node("Conv", ["e2", "wc"], ["cc"], name="conv_c", pads=pads),
+            helper.make_node("Mul", ["cc", "gain2"], ["sc"], name="gain_c"),
+            helper.make_node("Concat", ["e2", "sc"], ["a2"], name="join2", axis=1),
+            helper.make_node("Conv", ["a2", "w3"], ["out"], name="conv3", pads=pads),
+        ],
+        "two_joins",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(SHAPE))],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, SHAPE[2], SHAPE[3]])],
+        [
+            *(
+                numpy_helper.from_array(a, n)
+                for a, n in ((wa, "wa"), (wb, "wb"), (w2, "w2"), (wc, "wc"), (w3, "w3"))
+            ),
+            numpy_helper.from_array(np.array(first, np.float32), "gain1"),
+            numpy_helper.from_array(np.array(second, np.float32), "gain2"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def _one_after_another(src: Path, maxima: dict[str, np.ndarray], cal: list, held: list, tmp: Path):
+    """The choice as the rule states it: every form of every candidate tried in turn, each
+    trial the quantizer's own model, scored one after another on single-threaded sessions."""
+    from calib.eqchoice import ALPHAS, CANDIDATE_IMBALANCE, DEFAULT_ALPHA
+    from calib.equalize import MIN_IMBALANCE, balanced_name
+    from calib.ranges import compute_fitted_ranges
+    from calib.sensitivity import MIN_GAIN_DB, output_scores
+
+    base = onnx.load(str(src))
+    plain, _ = compute_fitted_ranges(src, cal, method="minmax")
+    variant = {}
+    for alpha in ALPHAS:
+        eq, record = equalize(base, maxima, alpha=alpha, min_imbalance=CANDIDATE_IMBALANCE)
+        onnx.save(eq, str(tmp / "variant.onnx"))
+        variant[alpha], _ = compute_fitted_ranges(tmp / "variant.onnx", cal, method="minmax")
+    candidates = {r["node"]: r["imbalance_before"] for r in record}
+    tensor = {n.name: balanced_name(n) for n in base.graph.node if n.name in candidates}
+    ref = run_outputs(src, held, threads=1)
+
+    def score(choice: dict[str, float]) -> float:
+        ranges = {**plain, **{tensor[c]: variant[a][tensor[c]] for c, a in choice.items()}}
+        eq, _ = equalize(base, maxima, alphas=choice)
+        onnx.save(eq, str(tmp / "trial.onnx"))
+        quantize_qdq(tmp / "trial.onnx", tmp / "q.onnx", ranges, input_shape=SHAPE)
+        return min(output_scores(ref, run_outputs(tmp / "q.onnx", held, threads=1)).values())
+
+    choice = {c: DEFAULT_ALPHA for c, imb in candidates.items() if imb >= MIN_IMBALANCE}
+    current, changes = score(choice), []
+    for conv in sorted(candidates, key=lambda c: -candidates[c]):
+        for option in [None, *ALPHAS]:
+            if option == choice.get(conv):
+                continue
+            trial = {k: v for k, v in choice.items() if k != conv}
+            if option is not None:
+                trial[conv] = option
+            got = score(trial)
+            if got >= current + MIN_GAIN_DB:
+                change = {"node": conv, "imbalance": candidates[conv], "from": choice.get(conv), "to": option}
+                changes.append({**change, "worst_score_db": [round(current, 2), round(got, 2)]})
+                choice, current = trial, got
+    return choice, changes, candidates
+
+
+def test_forms_scored_side_by_side_make_the_choice_made_one_after_another(tmp_path: Path) -> None:
+    """A candidate's forms are scored at once and kept in order afterwards: the same choice,
+    changes and scores as the rule tried one trial at a time, on one worker or three."""
+    from calib.eqchoice import choose_alphas
+
+    src = _two_joins_model(tmp_path / "m.onnx", outliers=(300.0, 8.0))
+    cal, held = _frames(8, 1), _frames(3, 2)
+    maxima = channel_maxima(src, cal)
+    expected_choice, expected_changes, candidates = _one_after_another(src, maxima, cal, held, tmp_path)
+    assert {"conv2", "conv3"} <= candidates.keys() and expected_changes  # the rule was overturned
+    for workers in (1, 3):
+        choice, changes = choose_alphas(src, maxima, cal, held, method="minmax", workers=workers)
+        assert (choice, changes) == (expected_choice, expected_changes), workers
