@@ -20,36 +20,48 @@ from edge.verify import snr_db
 SHAPE = (1, 3, 32, 64)
 
 
-def _imbalanced_model(path: Path, *, outlier: float = 300.0) -> Path:
+def _imbalanced_model(path: Path, *, outlier: float = 300.0, second_outlier: float | None = None) -> Path:
     """Two branches at very different scales concatenated into one convolution, as where a
     decoder joins an encoder skip: image -> Conv -> Elu (8 ch) and image -> Conv -> Elu ->
     Mul(300) (2 ch) -> Concat -> Conv (10 -> 4), the large branch's weights 300x smaller so
-    both count downstream. Every convolution's own output is balanced; the Concat is not."""
+    both count downstream. Every convolution's own output is balanced; the Concat is not.
+    With ``second_outlier`` the join comes again after it: -> Elu -> [4 ch | Conv (2 ch) x
+    second_outlier] -> conv3 (6 -> 4)."""
     rng = np.random.default_rng(0)
     wa = rng.normal(0, 0.02, (8, 3, 3, 3)).astype(np.float32)
     wb = rng.normal(0, 0.02, (2, 3, 3, 3)).astype(np.float32)
     w2 = rng.normal(0, 0.3, (4, 10, 3, 3)).astype(np.float32)
     w2[:, 8:] /= outlier
     pads = [1, 1, 1, 1]
+    last = "out" if second_outlier is None else "c2"
+    nodes = [
+        helper.make_node("Conv", ["image", "wa"], ["ca"], name="conv_a", pads=pads),
+        helper.make_node("Elu", ["ca"], ["ea"], name="elu_a"),
+        helper.make_node("Conv", ["image", "wb"], ["cb"], name="conv_b", pads=pads),
+        helper.make_node("Elu", ["cb"], ["eb"], name="elu_b"),
+        helper.make_node("Mul", ["eb", "gain"], ["sb"], name="gain_b"),
+        helper.make_node("Concat", ["ea", "sb"], ["a1"], name="join", axis=1),
+        helper.make_node("Conv", ["a1", "w2"], [last], name="conv2", pads=pads),
+    ]
+    weights = {"wa": wa, "wb": wb, "w2": w2, "gain": np.array(outlier, np.float32)}
+    if second_outlier is not None:
+        wc = rng.normal(0, 0.3, (2, 4, 3, 3)).astype(np.float32)
+        w3 = rng.normal(0, 0.3, (4, 6, 3, 3)).astype(np.float32)
+        w3[:, 4:] /= second_outlier
+        weights |= {"wc": wc, "w3": w3, "gain2": np.array(second_outlier, np.float32)}
+        nodes += [
+            helper.make_node("Elu", ["c2"], ["e2"], name="elu_2"),
+            helper.make_node("Conv", ["e2", "wc"], ["cc"], name="conv_c", pads=pads),
+            helper.make_node("Mul", ["cc", "gain2"], ["sc"], name="gain_c"),
+            helper.make_node("Concat", ["e2", "sc"], ["a2"], name="join2", axis=1),
+            helper.make_node("Conv", ["a2", "w3"], ["out"], name="conv3", pads=pads),
+        ]
     graph = helper.make_graph(
-        [
-            helper.make_node("Conv", ["image", "wa"], ["ca"], name="conv_a", pads=pads),
-            helper.make_node("Elu", ["ca"], ["ea"], name="elu_a"),
-            helper.make_node("Conv", ["image", "wb"], ["cb"], name="conv_b", pads=pads),
-            helper.make_node("Elu", ["cb"], ["eb"], name="elu_b"),
-            helper.make_node("Mul", ["eb", "gain"], ["sb"], name="gain_b"),
-            helper.make_node("Concat", ["ea", "sb"], ["a1"], name="join", axis=1),
-            helper.make_node("Conv", ["a1", "w2"], ["out"], name="conv2", pads=pads),
-        ],
+        nodes,
         "imbalanced",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(SHAPE))],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, SHAPE[2], SHAPE[3]])],
-        [
-            numpy_helper.from_array(wa, "wa"),
-            numpy_helper.from_array(wb, "wb"),
-            numpy_helper.from_array(w2, "w2"),
-            numpy_helper.from_array(np.array(outlier, np.float32), "gain"),
-        ],
+        [numpy_helper.from_array(w, name) for name, w in weights.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     onnx.checker.check_model(model)
@@ -189,52 +201,6 @@ def test_choice_in_the_int8_model_beats_or_keeps_the_threshold_rule(tmp_path: Pa
     assert (choice != ({"conv2": 0.5} if rule else {})) == bool(changes)
 
 
-def _two_joins_model(path: Path, *, outliers: tuple[float, float]) -> Path:
-    """_imbalanced_model's join twice in a row: image -> [8 ch | 2 ch x outliers[0]] -> conv2
-    -> Elu -> [4 ch | 2 ch x outliers[1]] -> conv3 -> out; conv2 and conv3 read joins."""
-    rng = np.random.default_rng(3)
-    first, second = outliers
-    wa = rng.normal(0, 0.02, (8, 3, 3, 3)).astype(np.float32)
-    wb = rng.normal(0, 0.02, (2, 3, 3, 3)).astype(np.float32)
-    w2 = rng.normal(0, 0.3, (4, 10, 3, 3)).astype(np.float32)
-    w2[:, 8:] /= first
-    wc = rng.normal(0, 0.3, (2, 4, 3, 3)).astype(np.float32)
-    w3 = rng.normal(0, 0.3, (4, 6, 3, 3)).astype(np.float32)
-    w3[:, 4:] /= second
-    pads = [1, 1, 1, 1]
-    graph = helper.make_graph(
-        [
-            helper.make_node("Conv", ["image", "wa"], ["ca"], name="conv_a", pads=pads),
-            helper.make_node("Elu", ["ca"], ["ea"], name="elu_a"),
-            helper.make_node("Conv", ["image", "wb"], ["cb"], name="conv_b", pads=pads),
-            helper.make_node("Elu", ["cb"], ["eb"], name="elu_b"),
-            helper.make_node("Mul", ["eb", "gain1"], ["sb"], name="gain_b"),
-            helper.make_node("Concat", ["ea", "sb"], ["a1"], name="join1", axis=1),
-            helper.make_node("Conv", ["a1", "w2"], ["c2"], name="conv2", pads=pads),
-            helper.make_node("Elu", ["c2"], ["e2"], name="elu_2"),
-            helper.make_node("Conv", ["e2", "wc"], ["cc"], name="conv_c", pads=pads),
-            helper.make_node("Mul", ["cc", "gain2"], ["sc"], name="gain_c"),
-            helper.make_node("Concat", ["e2", "sc"], ["a2"], name="join2", axis=1),
-            helper.make_node("Conv", ["a2", "w3"], ["out"], name="conv3", pads=pads),
-        ],
-        "two_joins",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(SHAPE))],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, SHAPE[2], SHAPE[3]])],
-        [
-            *(
-                numpy_helper.from_array(a, n)
-                for a, n in ((wa, "wa"), (wb, "wb"), (w2, "w2"), (wc, "wc"), (w3, "w3"))
-            ),
-            numpy_helper.from_array(np.array(first, np.float32), "gain1"),
-            numpy_helper.from_array(np.array(second, np.float32), "gain2"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
-
-
 def _one_after_another(src: Path, maxima: dict[str, np.ndarray], cal: list, held: list, tmp: Path):
     """The choice as the rule states it: every form of every candidate tried in turn, each
     trial the quantizer's own model, scored one after another on single-threaded sessions."""
@@ -283,7 +249,7 @@ def test_forms_scored_side_by_side_make_the_choice_made_one_after_another(tmp_pa
     changes and scores as the rule tried one trial at a time, on one worker or three."""
     from calib.eqchoice import choose_alphas
 
-    src = _two_joins_model(tmp_path / "m.onnx", outliers=(300.0, 8.0))
+    src = _imbalanced_model(tmp_path / "m.onnx", outlier=300.0, second_outlier=8.0)
     cal, held = _frames(8, 1), _frames(3, 2)
     maxima = channel_maxima(src, cal)
     expected_choice, expected_changes, candidates = _one_after_another(src, maxima, cal, held, tmp_path)
