@@ -58,11 +58,12 @@ def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path
             chart_after = page.evaluate("document.getElementById('chart-latency').toDataURL()")
             assert chart_after != chart_before, "the latency chart redrew with new samples"
             # the view swaps its image every frame, and one still decoding reads 0 wide:
-            # wait for a decoded one rather than sampling a single instant
-            page.wait_for_function(
-                "() => document.getElementById('view-depth').naturalWidth > 0", timeout=10_000
+            # wait for a decoded one and take its width in the same look (a second look may
+            # find the next image still decoding)
+            decoded = page.wait_for_function(
+                "() => document.getElementById('view-depth').naturalWidth || false", timeout=10_000
             )
-            width = page.evaluate("document.getElementById('view-depth').naturalWidth")
+            width = decoded.json_value()
             assert width == 256, "the depth view shows a decoded frame at the engines' width"
             assert page.inner_text("#status") == "live"
             assert float(page.inner_text("#fps")) > 0
