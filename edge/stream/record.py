@@ -17,6 +17,9 @@ from typing import Any
 
 from edge.errors import ConfigError, Interrupted, SinkError
 
+# how far the capture rate may be from a video's before the summary says how fast it plays
+RATE_TOLERANCE = 0.1
+
 
 def record(
     source: str,
@@ -65,6 +68,7 @@ def record(
         progress = _progress(show_progress, max_frames)
         stack.callback(progress.close)
         t0 = time.perf_counter()
+        stamps: list[int] = []  # the first and the last capture time
         try:
             while max_frames is None or stats["frames"] < max_frames:
                 if duration_s is not None and time.perf_counter() - t0 >= duration_s:
@@ -74,6 +78,8 @@ def record(
                     break
                 image = frame_rgb(frame)
                 t_ns = _capture_time(frame, live=src.live) if stamped else None
+                if t_ns is not None:
+                    stamps[1:] = [t_ns]
                 for sink in opened:
                     try:
                         sink.write(image, stats["frames"], t_ns)
@@ -90,8 +96,8 @@ def record(
                     stats["seconds_without_frames"] += gap_ms / 1e3
                 progress.update(1)
         except KeyboardInterrupt as exc:
-            raise Interrupted(_summary(stats, t0, opened, interrupted=True), exc) from None
-        summary = _summary(stats, t0, opened, interrupted=False)
+            raise Interrupted(_summary(stats, t0, opened, stamps, interrupted=True), exc) from None
+        summary = _summary(stats, t0, opened, stamps, interrupted=False)
     return summary
 
 
@@ -119,12 +125,20 @@ def _progress(enabled: bool, total: int | None) -> Any:
     return tqdm(total=total, unit="frame", desc="recording", disable=None if enabled else True, leave=False)
 
 
-def _summary(stats: dict[str, Any], t0: float, sinks: Sequence[Any], *, interrupted: bool) -> dict[str, Any]:
+def _summary(
+    stats: dict[str, Any], t0: float, sinks: Sequence[Any], stamps: Sequence[int], *, interrupted: bool
+) -> dict[str, Any]:
+    from edge.stream.sinks import VideoSink
+
     seconds = time.perf_counter() - t0
+    span_s = (stamps[-1] - stamps[0]) / 1e9 if len(stamps) == 2 else 0.0
     return {
         **stats,
         "seconds": seconds,
         "fps": stats["frames"] / seconds if seconds > 0 else 0.0,
+        # the rate a video plays at, and the rate its frames were captured at
+        "video_fps": next((sink.fps for sink in sinks if isinstance(sink, VideoSink)), None),
+        "captured_fps": (stats["frames"] - 1) / span_s if span_s > 0 else None,
         "sinks": [sink.uri for sink in sinks],
         "timestamps": [
             str(p) for sink in sinks if sink.frames and (p := getattr(sink, "timestamps_path", None))
@@ -149,6 +163,14 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{summary['reconnects']} reconnect(s), {summary['seconds_without_frames']:.1f} s without frames"
         )
     line += f"; {', '.join(lost)}" if lost else ""
+    video, captured = summary.get("video_fps"), summary.get("captured_fps")
+    if video and captured and abs(video / captured - 1) > RATE_TOLERANCE:
+        # a player shows the frames at the video's rate, not at the capture times beside it
+        line += (
+            f"; the video plays at {video:g} fps but its frames were captured at {captured:.1f} fps, so "
+            f"a player shows it at {video / captured:.2g}x speed (edge run --realtime keeps the capture "
+            f"times; --fps {captured:.0f} writes the video at their rate)"
+        )
     if summary.get("timestamps"):
         line += f"; capture times in {', '.join(summary['timestamps'])}"
     return line

@@ -73,6 +73,30 @@ def test_a_camera_recorded_without_holes_and_drops_counted(tmp_path: Path) -> No
     assert gaps <= summary["dropped"] <= gaps + seqs[0]
 
 
+def test_a_camera_slower_than_the_video_rate_is_said(tmp_path: Path) -> None:
+    """A 10 fps camera recorded into a 30 fps video plays 3x fast in a player: the summary
+    gives both rates and the --fps that matches; a file's frames have no capture rate."""
+    camera = Camera(fps=10.0)
+    try:
+        summary = record(camera.url, [str(tmp_path / "rec.avi")], max_frames=6, fps=30.0)
+    finally:
+        camera.unplug()
+    assert summary["video_fps"] == 30.0
+    times = read_timestamps(timestamps_path(tmp_path / "rec.avi"), frames=6)
+    assert summary["captured_fps"] == pytest.approx(5 / (times[-1] - times[0]) * 1e3, rel=1e-3)
+    # the camera's clock, less any frame it dropped; the first may come in a burst on connecting
+    assert 5 <= summary["captured_fps"] <= 20
+    line, captured = format_summary(summary), summary["captured_fps"]
+    assert f"the video plays at 30 fps but its frames were captured at {captured:.1f} fps" in line
+    assert f"a player shows it at {30 / captured:.2g}x speed" in line
+    assert f"--fps {captured:.0f} writes the video at their rate" in line
+    # at the rate they were captured at, nothing to say
+    assert "plays at" not in format_summary({**summary, "video_fps": summary["captured_fps"] * 1.05})
+    write_video(tmp_path / "in.mp4", 3, fps=10.0)
+    from_file = record(str(tmp_path / "in.mp4"), [str(tmp_path / "copy.avi")], fps=30.0)
+    assert from_file["captured_fps"] is None and "plays at" not in format_summary(from_file)
+
+
 def test_a_recording_recorded_again_keeps_its_capture_times(tmp_path: Path) -> None:
     write_video(tmp_path / "drive.mp4", 4)
     timestamps_path(tmp_path / "drive.mp4").write_text("# timestamp format v2\n0\n40\n400\n440.5\n")
