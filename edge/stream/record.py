@@ -166,10 +166,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     video, captured = summary.get("video_fps"), summary.get("captured_fps")
     if video and captured and abs(video / captured - 1) > RATE_TOLERANCE:
         # a player shows the frames at the video's rate, not at the capture times beside it
+        matching = f"{captured:.0f}" if captured >= 1 else f"{captured:.2g}"  # --fps takes no 0
         line += (
             f"; the video plays at {video:g} fps but its frames were captured at {captured:.1f} fps, so "
             f"a player shows it at {video / captured:.2g}x speed (edge run --realtime keeps the capture "
-            f"times; --fps {captured:.0f} writes the video at their rate)"
+            f"times; --fps {matching} writes the video at their rate)"
         )
     if summary.get("timestamps"):
         line += f"; capture times in {', '.join(summary['timestamps'])}"

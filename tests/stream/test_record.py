@@ -90,6 +90,8 @@ def test_a_camera_slower_than_the_video_rate_is_said(tmp_path: Path) -> None:
     assert f"the video plays at 30 fps but its frames were captured at {captured:.1f} fps" in line
     assert f"a player shows it at {30 / captured:.2g}x speed" in line
     assert f"--fps {captured:.0f} writes the video at their rate" in line
+    # a time-lapse camera gets an --fps it can be given (not "0")
+    assert "--fps 0.25 writes" in format_summary({**summary, "captured_fps": 0.25})
     # at the rate they were captured at, nothing to say
     assert "plays at" not in format_summary({**summary, "video_fps": summary["captured_fps"] * 1.05})
     write_video(tmp_path / "in.mp4", 3, fps=10.0)
