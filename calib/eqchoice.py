@@ -19,10 +19,8 @@ once plain and once per alpha, and each trial's is spliced from those (calib/eq_
 
 from __future__ import annotations
 
-import itertools
 import os
 import tempfile
-import threading
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +33,7 @@ from calib.eq_splice import SpliceError, same_model, with_equalized
 from calib.equalize import MIN_IMBALANCE, balanced_name, equalize
 from calib.quantize import quantize_qdq
 from calib.ranges import compute_fitted_ranges
-from calib.sensitivity import MIN_GAIN_DB, output_scores, progress_bar, run_outputs
+from calib.sensitivity import MIN_GAIN_DB, progress_bar, run_outputs, trial_scorer
 
 ALPHAS = (0.5, 0.8)
 DEFAULT_ALPHA = 0.5
@@ -92,8 +90,7 @@ def choose_alphas(
         # threads against 1), its INT8 model's did not (1 to 8): the reference is taken on
         # one thread, so that the cores a machine has change the scores no more than that
         ref = run_outputs(onnx_path, judge_tensors, threads=1)
-        names = itertools.count()  # a file per model: trials run side by side
-        building = threading.Lock()
+        eq_path, q_path = Path(tmp) / "eq.onnx", Path(tmp) / "q.onnx"
 
         def quantized(choice: dict[str, float]) -> Any:
             """The quantizer's model of ``choice``: equalized, plain ranges elsewhere."""
@@ -101,10 +98,10 @@ def choose_alphas(
             for conv, alpha in choice.items():
                 ranges[eq_tensor[conv]] = variant_ranges[alpha][eq_tensor[conv]]
             eq, _ = equalize(base, maxima, alphas=choice)
-            n = next(names)
-            trial_path, q_path = Path(tmp) / f"eq-{n}.onnx", Path(tmp) / f"q-{n}.onnx"
-            onnx.save(eq, str(trial_path))
-            quantize_qdq(trial_path, q_path, ranges, input_shape=shape)
+            # one file pair will do: this runs before the trials, then only inside the
+            # scorer's make(), which it calls one at a time
+            onnx.save(eq, str(eq_path))
+            quantize_qdq(eq_path, q_path, ranges, input_shape=shape)
             return onnx.load(str(q_path))
 
         # quantized once plain and once per alpha, each trial spliced from those
@@ -121,15 +118,15 @@ def choose_alphas(
         total = 1 + len(candidates) * len(alphas)
         bar = progress_bar(show_progress, "equalization (forms tried)", total=total)
 
+        scored = trial_scorer(Path(tmp), ref, judge_tensors, threads=threads)
+
+        def trial_model(choice: dict[str, float]) -> Any:
+            return with_equalized(plain_q, variants_q, choice) if splice else quantized(choice)
+
         def score(choice: dict[str, float]) -> float:
-            path = Path(tmp) / f"trial-{next(names)}.onnx"
-            with building:  # one thread at a time reads the shared protos (the GIL's work anyway)
-                model = with_equalized(plain_q, variants_q, choice) if splice else quantized(choice)
-                onnx.save(model, str(path))
             try:
-                return min(output_scores(ref, run_outputs(path, judge_tensors, threads=threads)).values())
+                return min(scored(lambda: trial_model(choice)).values())
             finally:
-                path.unlink()
                 if bar is not None:
                     bar.update()
 

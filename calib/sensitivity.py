@@ -18,7 +18,7 @@ import itertools
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,30 @@ def output_scores(ref: list[dict[str, np.ndarray]], got: list[dict[str, np.ndarr
     return out
 
 
+def trial_scorer(
+    folder: Path, ref: list[dict[str, np.ndarray]], tensors: Sequence[np.ndarray], *, threads: int
+) -> Callable[[Callable[[], Any]], dict[str, float]]:
+    """A function scoring trial models against ``ref`` from threads side by side: each
+    ``make()`` is called one at a time (trials read shared protos; the GIL's work anyway),
+    its model written to a file of its own in ``folder``, run on ``threads`` threads
+    (run_outputs) and removed."""
+    import onnx
+
+    names = itertools.count()
+    building = threading.Lock()
+
+    def scored(make: Callable[[], Any]) -> dict[str, float]:
+        path = folder / f"trial-{next(names)}.onnx"
+        with building:
+            onnx.save(make(), str(path))
+        try:
+            return output_scores(ref, run_outputs(path, tensors, threads=threads))
+        finally:
+            path.unlink()
+
+    return scored
+
+
 def progress_bar(show: bool, desc: str, total: int | None = None) -> Any:
     """A tqdm bar of trials, or None when progress is not shown."""
     if not show:
@@ -127,8 +151,6 @@ def find_float_layers(
     model = onnx.load(str(onnx_path), load_external_data=False)
     candidates = [n.name for n in model.graph.node if n.op_type in QUANTIZED_OPS and n.name]
     ref = run_outputs(onnx_path, eval_tensors, threads=1)
-    names = itertools.count()  # a file per trial: trials run side by side
-    building = threading.Lock()
     side_by_side = workers or min(os.cpu_count() or 1, MAX_WORKERS)
     with (
         tempfile.TemporaryDirectory(prefix="edge-sens-") as tmp,
@@ -141,14 +163,10 @@ def find_float_layers(
         quantize_qdq(onnx_path, all_int8, ranges, input_shape=eval_tensors[0].shape)
         qdq = onnx.load(str(all_int8))
 
+        scored = trial_scorer(Path(tmp), ref, eval_tensors, threads=1)
+
         def measure(excluded: Sequence[str]) -> dict[str, float]:
-            path = Path(tmp) / f"trial-{next(names)}.onnx"
-            with building:  # one thread at a time reads the shared protos (the GIL's work anyway)
-                onnx.save(with_float_nodes(qdq, model, excluded), str(path))
-            try:
-                return output_scores(ref, run_outputs(path, eval_tensors, threads=1))
-            finally:
-                path.unlink()
+            return scored(lambda: with_float_nodes(qdq, model, excluded))
 
         base = measure([])
         steps: list[dict[str, Any]] = []

@@ -68,7 +68,8 @@ def record(
         progress = _progress(show_progress, max_frames)
         stack.callback(progress.close)
         t0 = time.perf_counter()
-        stamps: list[int] = []  # the first and the last capture time
+        first_ns: int | None = None  # the first and the last frame's capture times
+        last_ns: int | None = None
         try:
             while max_frames is None or stats["frames"] < max_frames:
                 if duration_s is not None and time.perf_counter() - t0 >= duration_s:
@@ -79,7 +80,8 @@ def record(
                 image = frame_rgb(frame)
                 t_ns = _capture_time(frame, live=src.live) if stamped else None
                 if t_ns is not None:
-                    stamps[1:] = [t_ns]
+                    first_ns = t_ns if first_ns is None else first_ns
+                    last_ns = t_ns
                 for sink in opened:
                     try:
                         sink.write(image, stats["frames"], t_ns)
@@ -96,8 +98,9 @@ def record(
                     stats["seconds_without_frames"] += gap_ms / 1e3
                 progress.update(1)
         except KeyboardInterrupt as exc:
-            raise Interrupted(_summary(stats, t0, opened, stamps, interrupted=True), exc) from None
-        summary = _summary(stats, t0, opened, stamps, interrupted=False)
+            summary = _summary(stats, t0, opened, (first_ns, last_ns), interrupted=True)
+            raise Interrupted(summary, exc) from None
+        summary = _summary(stats, t0, opened, (first_ns, last_ns), interrupted=False)
     return summary
 
 
@@ -126,12 +129,18 @@ def _progress(enabled: bool, total: int | None) -> Any:
 
 
 def _summary(
-    stats: dict[str, Any], t0: float, sinks: Sequence[Any], stamps: Sequence[int], *, interrupted: bool
+    stats: dict[str, Any],
+    t0: float,
+    sinks: Sequence[Any],
+    captured: tuple[int | None, int | None],
+    *,
+    interrupted: bool,
 ) -> dict[str, Any]:
     from edge.stream.sinks import VideoSink
 
     seconds = time.perf_counter() - t0
-    span_s = (stamps[-1] - stamps[0]) / 1e9 if len(stamps) == 2 else 0.0
+    first_ns, last_ns = captured
+    span_s = (last_ns - first_ns) / 1e9 if first_ns is not None and last_ns is not None else 0.0
     return {
         **stats,
         "seconds": seconds,
