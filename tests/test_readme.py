@@ -186,3 +186,84 @@ def test_a_stale_command_is_caught(command: str, why: str, monkeypatch: pytest.M
     monkeypatch.chdir(ROOT)
     found = problem(shlex.split(command))
     assert found is not None and why in found, found
+
+
+# The device machine comes rarely and for 15 minutes: a stale option in the script it runs
+# would waste the visit, so the script's commands are checked like the READMEs'.
+GPU_SCRIPT = "benchmarks/run_on_gpu.sh"
+_REDIRECTION = re.compile(r"^\d*>")
+
+
+def script_commands(source: str) -> list[tuple[int, list[str]]]:
+    """(line number, argv) of each command of a bash script, with its variables given the
+    values the script sets (``NAME=${NAME:-default}``: the default; a ``for`` loop's: its
+    first), ``$(...)`` a placeholder, and redirections and ``timeout N`` dropped."""
+    values: dict[str, str] = {}
+    for name, value in re.findall(r"^\s*([A-Za-z_]\w*)=(\"[^\"]*\"|\S+)", source, flags=re.M):
+        default = re.fullmatch(r"\$\{\w+:-([^}]*)\}", value)
+        values.setdefault(name, default.group(1) if default else value.strip('"'))
+    for name, first in re.findall(r"^\s*for (\w+) in (\S+)", source, flags=re.M):
+        values.setdefault(name, first)
+
+    def substituted(line: str) -> str:
+        line = re.sub(r"\$\(\w+\)", "1", line)
+        return re.sub(r"\$\{(\w+)(?::-[^}]*)?\}|\$(\w+)", lambda m: values.get(m[1] or m[2], m[0]), line)
+
+    commands = []
+    for number, argv in shell_commands("```bash\n" + substituted(source) + "\n```"):
+        argv = [token for token in argv if not _REDIRECTION.match(token)]
+        if argv[:1] == ["timeout"]:
+            argv = argv[2:]
+        commands.append((number - 1, argv))
+    return commands
+
+
+SCRIPT_CASES = [
+    (number, argv)
+    for number, argv in script_commands((ROOT / GPU_SCRIPT).read_text())
+    if _program(argv)[0] or "pytest" in argv
+]
+
+
+def _pytest_problem(argv: list[str]) -> str | None:
+    missing = [a for a in argv if a.startswith("tests/") and not (ROOT / a).exists()]
+    return f"pytest is given paths that do not exist: {missing}" if missing else None
+
+
+@pytest.mark.parametrize(("line", "argv"), SCRIPT_CASES, ids=[f"{GPU_SCRIPT}:{n}" for n, _ in SCRIPT_CASES])
+def test_gpu_script_command_is_valid(line: int, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    found = _pytest_problem(argv) if "pytest" in argv else problem(argv)
+    assert found is None, f"{GPU_SCRIPT}:{line}: {shlex.join(argv)}: {found}"
+
+
+def test_the_gpu_script_commands_are_found() -> None:
+    # guards script_commands: the steps that close issues #5 and #9 on the device machine
+    found = {(_program(argv)[0], *_program(argv)[1][:1]) for _, argv in SCRIPT_CASES}
+    assert {("build_engines.py", "--models"), ("edge", "bench"), ("edge", "run")} <= found, found
+    assert ("benchmarks/bench_roi_align_gpu.py", "--repeats") in found, found
+    assert sum("pytest" in argv for _, argv in SCRIPT_CASES) == 3
+    build = next(argv for _, argv in SCRIPT_CASES if _program(argv)[0] == "build_engines.py")
+    assert build[build.index("--models") + 1 : build.index("--backend")] == [
+        "panoptic_fpn_r18",
+        "depth_r18",
+        "panoptic_fpn_r50",
+    ]
+
+
+def test_script_commands_read_variables_loops_and_redirections() -> None:
+    script = "\n".join(
+        [
+            "WORK=${WORK:-/tmp/w}",
+            'models="a b"  # two',
+            "for m in x y; do",
+            '  timeout 9 python3 -m edge run "$m" --out "$WORK/$m.json" --models $models 2>&1 | tail -3',
+            '  python3 tool.py --n $(nproc) 2>"$WORK/log"',
+            "done",
+        ]
+    )
+    assert [(n, argv) for n, argv in script_commands(script) if argv[0] in ("python3", "tail")] == [
+        (4, ["python3", "-m", "edge", "run", "x", "--out", "/tmp/w/x.json", "--models", "a", "b"]),
+        (4, ["tail", "-3"]),
+        (5, ["python3", "tool.py", "--n", "1"]),
+    ]
