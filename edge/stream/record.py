@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge.errors import ConfigError, Interrupted, SinkError
+from edge.util.interrupts import StepBoundary
 
 # how far the capture rate may be from a video's before the summary says how fast it plays
 RATE_TOLERANCE = 0.1
@@ -82,26 +83,35 @@ def record(
                 if t_ns is not None:
                     first_ns = t_ns if first_ns is None else first_ns
                     last_ns = t_ns
-                for sink in opened:
-                    try:
-                        sink.write(image, stats["frames"], t_ns)
-                    except OSError as exc:
-                        raise SinkError(
-                            f"sink {sink.uri!r} failed at frame {stats['frames']}: {exc}"
-                        ) from exc
-                dropped, undecodable, gap_ms = frame.losses()
-                stats["frames"] += 1
-                stats["dropped"] += dropped
-                stats["undecodable"] += undecodable
-                if gap_ms is not None:
-                    stats["reconnects"] += 1
-                    stats["seconds_without_frames"] += gap_ms / 1e3
+                # Ctrl-C ends a camera recording, at any moment: a frame goes into every sink
+                # (a video and its capture times) and is counted, or it goes nowhere
+                with StepBoundary():
+                    _write(opened, image, stats["frames"], t_ns)
+                    _count(stats, frame.losses())
                 progress.update(1)
         except KeyboardInterrupt as exc:
             summary = _summary(stats, t0, opened, (first_ns, last_ns), interrupted=True)
             raise Interrupted(summary, exc) from None
         summary = _summary(stats, t0, opened, (first_ns, last_ns), interrupted=False)
     return summary
+
+
+def _write(sinks: Sequence[Any], image: Any, seq: int, t_ns: int | None) -> None:
+    for sink in sinks:
+        try:
+            sink.write(image, seq, t_ns)
+        except OSError as exc:
+            raise SinkError(f"sink {sink.uri!r} failed at frame {seq}: {exc}") from exc
+
+
+def _count(stats: dict[str, Any], losses: tuple[int, int, float | None]) -> None:
+    dropped, undecodable, gap_ms = losses
+    stats["frames"] += 1
+    stats["dropped"] += dropped
+    stats["undecodable"] += undecodable
+    if gap_ms is not None:
+        stats["reconnects"] += 1
+        stats["seconds_without_frames"] += gap_ms / 1e3
 
 
 def _capture_time(frame: Any, *, live: bool) -> int | None:
