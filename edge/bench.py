@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ConfigError, Interrupted, SourceError
+from edge.util.interrupts import StepBoundary
 
 PERCENTILES = (50, 90, 95, 99)
 E2E = "end_to_end"
@@ -156,9 +157,10 @@ def measure(
                 frame_ms["engines"] = (t3 - t1) / 1e6 - times["preprocess"]  # both engines, side by side
                 frame_ms["postprocess"] = (t4 - t3) / 1e6
                 frame_ms[E2E] = (t4 - t1) / 1e6
-                for stage, ms in frame_ms.items():  # a frame counts whole or not at all
-                    samples.setdefault(stage, []).append(ms)
-                measured += 1
+                with StepBoundary():  # a frame counts whole or not at all, Ctrl-C or not
+                    for stage, ms in frame_ms.items():
+                        samples.setdefault(stage, []).append(ms)
+                    measured += 1
                 if progress is not None:
                     progress(measured, time.perf_counter() - t_start)
         except KeyboardInterrupt as exc:

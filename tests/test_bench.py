@@ -30,7 +30,7 @@ from edge.bench import (
 )
 from edge.bench_compare import compare, compare_notes
 from edge.cli import main
-from edge.errors import ConfigError, SourceError
+from edge.errors import ConfigError, Interrupted, SourceError
 from edge.platform_info import cpu_vector_extensions
 from edge.report.bench_report import write_report
 from edge.stream.engines import EngineSet
@@ -124,6 +124,36 @@ def test_measure_replays_a_short_video_file(tiny_engines: Path, clip: str) -> No
             measure(engines, open_source(clip), warmup=0, min_frames=50, min_duration_s=0)
     finally:
         engines.close()
+
+
+def test_ctrl_c_while_a_frame_is_recorded_keeps_it_whole(tiny_engines: Path, clip: str) -> None:
+    """A real SIGINT just as the third measured frame's second stage is being kept: the
+    frame is kept whole (every stage has as many samples as frames were measured)."""
+    import linecache
+
+    hits = itertools.count()
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code is not measure.__code__:
+            return None  # only measure's own lines are watched
+        line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+        # seven stages a frame on the CPU: the third frame's second
+        if event == "line" and "samples.setdefault(stage" in line and next(hits) == 2 * 7 + 1:
+            signal.raise_signal(signal.SIGINT)
+        return tracer
+
+    engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
+    sys.settrace(tracer)
+    try:
+        with pytest.raises(Interrupted) as caught:
+            measure_clip(engines, clip, warmup=0, min_frames=50, min_duration_s=0.0, power_root=None)
+    finally:
+        sys.settrace(None)
+        engines.close()
+    m = caught.value.data
+    assert m["complete"] is False and m["frames"] == 3
+    assert {len(v) for v in m["samples_ms"].values()} == {3}
+    assert len(m["samples_ms"]) == 7  # the stages counted above
 
 
 def test_progress_total_follows_whichever_minimum_binds() -> None:
