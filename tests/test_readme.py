@@ -267,3 +267,16 @@ def test_script_commands_read_variables_loops_and_redirections() -> None:
         (4, ["tail", "-3"]),
         (5, ["python3", "tool.py", "--n", "1"]),
     ]
+
+
+_GPU_MARK = re.compile(r"^@pytest\.mark\.gpu\b|^pytestmark\b.*\bgpu\b|marks=.*pytest\.mark\.gpu\b", re.M)
+
+
+def test_every_gpu_test_is_one_the_gpu_script_runs() -> None:
+    # a test marked gpu outside the paths given to the script's gputests step would never run
+    gputests = next(argv for _, argv in SCRIPT_CASES if "-m gpu" in shlex.join(argv))  # the first
+    paths = [ROOT / a for a in gputests if a.startswith("tests/")]
+    marked = [p for p in (ROOT / "tests").rglob("*.py") if _GPU_MARK.search(p.read_text())]
+    assert len(marked) >= 5, marked  # the RoIAlign kernels, the torch backend on CUDA, the ops
+    missed = [str(p.relative_to(ROOT)) for p in marked if not any(p == q or q in p.parents for q in paths)]
+    assert not missed, f"tests marked gpu that {GPU_SCRIPT} does not run: {missed}"
