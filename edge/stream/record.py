@@ -80,14 +80,14 @@ def record(
                     break
                 image = frame_rgb(frame)
                 t_ns = _capture_time(frame, live=src.live) if stamped else None
-                if t_ns is not None:
-                    first_ns = t_ns if first_ns is None else first_ns
-                    last_ns = t_ns
                 # Ctrl-C ends a camera recording, at any moment: a frame goes into every sink
                 # (a video and its capture times) and is counted, or it goes nowhere
                 with StepBoundary():
                     _write(opened, image, stats["frames"], t_ns)
                     _count(stats, frame.losses())
+                    if t_ns is not None:
+                        first_ns = t_ns if first_ns is None else first_ns
+                        last_ns = t_ns
                 progress.update(1)
         except KeyboardInterrupt as exc:
             summary = _summary(stats, t0, opened, (first_ns, last_ns), interrupted=True)

@@ -157,6 +157,7 @@ def test_ctrl_c_between_a_frames_writes_keeps_the_sinks_and_counts_equal(
         record(str(tmp_path / "drive.mp4"), [str(rec), f"dir://{frames}"])
     summary = caught.value.data
     assert summary["interrupted"] and summary["frames"] == 4
+    assert summary["captured_fps"] == pytest.approx(3 / 0.120)  # from the first and the fourth time
     assert cv2.VideoCapture(str(rec)).get(cv2.CAP_PROP_FRAME_COUNT) == 4
     assert read_timestamps(timestamps_path(rec), frames=4) == [0.0, 40.0, 80.0, 120.0]
     assert len(list(frames.glob("*.png"))) == 4
