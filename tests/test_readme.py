@@ -269,7 +269,7 @@ def test_script_commands_read_variables_loops_and_redirections() -> None:
     ]
 
 
-_GPU_MARK = re.compile(r"^@pytest\.mark\.gpu\b|^pytestmark\b.*\bgpu\b|marks=.*pytest\.mark\.gpu\b", re.M)
+_GPU_MARK = re.compile(r"^\s*@pytest\.mark\.gpu\b|^pytestmark\b.*\bgpu\b|marks=.*pytest\.mark\.gpu\b", re.M)
 
 
 def test_every_gpu_test_is_one_the_gpu_script_runs() -> None:
