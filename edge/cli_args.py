@@ -82,3 +82,13 @@ def output_file(text: str) -> Path:
 def output_folder(text: str) -> Path:
     """A folder edge will write into: checked before any work starts, created later."""
     return _output(text, folder=True)
+
+
+def byte_size(text: str) -> int:
+    """A size in bytes: 64M, 1.5G, 512K, 0 (binary units)."""
+    from edge.stream.disk import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from edge.cli_args import output_file, output_folder, positive_int, positive_number, positive_seconds
+from edge.cli_args import (
+    byte_size,
+    output_file,
+    output_folder,
+    positive_int,
+    positive_number,
+    positive_seconds,
+)
 
 BACKENDS = ["auto", "onnxruntime", "tensorrt", "torch"]
 
@@ -38,6 +45,20 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads", type=positive_int, metavar="N", help="CPU threads per engine; default: half the cores"
+    )
+
+
+def add_keep_free_argument(p: argparse.ArgumentParser) -> None:
+    from edge.stream.disk import DEFAULT_KEEP_FREE, format_bytes
+
+    p.add_argument(
+        "--keep-free",
+        type=byte_size,
+        default=DEFAULT_KEEP_FREE,
+        metavar="SIZE",
+        help="space the video, dir:// and .jsonl sinks leave free on their disk: they stop, with what "
+        f"they wrote whole, at the last frame that leaves it (64M, 1G, 0); default: "
+        f"{format_bytes(DEFAULT_KEEP_FREE)}",
     )
 
 
@@ -89,6 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             reconnect_timeout_s=args.reconnect_timeout,
             tracker=tracker,
             post_workers=args.post_workers,
+            keep_free=args.keep_free,
             **engine_selection(args),
         )
     finally:
@@ -117,6 +139,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             sinks=tuple(args.sink or ()),
             show_status=True,
             post_workers=args.post_workers,
+            keep_free=args.keep_free,
             **engine_selection(args),
         )
     except Interrupted as exc:
@@ -162,6 +185,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             fps=args.fps,
             reconnect_timeout_s=args.reconnect_timeout,
             show_progress=True,
+            keep_free=args.keep_free,
         )
     except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
         print(format_summary(exc.data), flush=True)
@@ -226,6 +250,7 @@ def add_stream_commands(sub: Any) -> None:
         help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
     )
     add_post_workers_argument(p)
+    add_keep_free_argument(p)
     p.add_argument(
         "--trace", type=output_file, metavar="PATH", help="write a Chrome trace (Perfetto) of every stage"
     )
@@ -253,6 +278,7 @@ def add_stream_commands(sub: Any) -> None:
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     add_post_workers_argument(p)
+    add_keep_free_argument(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser(
@@ -283,6 +309,7 @@ def add_stream_commands(sub: Any) -> None:
         metavar="S",
         help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
     )
+    add_keep_free_argument(p)
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("demo", help="build default engines if missing, run the synthetic drive")

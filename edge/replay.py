@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import DatasetError, Interrupted, SourceError
+from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.util.fs import atomic_write_bytes, require_writable
 
 
@@ -39,11 +40,13 @@ def replay(
     sinks: tuple[str, ...] = (),
     show_status: bool = False,
     post_workers: int = 1,
+    keep_free: int = DEFAULT_KEEP_FREE,
 ) -> dict[str, Any]:
     """Replay ``source`` (cityscapes://DIR) through the engines in ``engines``; evaluate the
     frames with ground truth and, with ``out_dir``, write predictions and metrics.json there.
     ``post_workers``: frames fused and drawn at once (Pipeline); the evaluation stays on
-    the sink thread, which gets the frames in order."""
+    the sink thread, which gets the frames in order. ``keep_free``: bytes the ``sinks`` that
+    write files leave free on their disk (edge.stream.disk)."""
     from edge.data.cityscapes import FrameRef, read_depth, read_ids
     from edge.eval import Evaluator
     from edge.latency import LatencyTracker
@@ -76,7 +79,7 @@ def replay(
         )
         undo.callback(engine_set.close)
         writer = PredictionWriter(Path(out_dir)) if out_dir is not None else None
-        opened = open_sinks(sinks, fps=src.fps or 17.0, kinds=engine_set.kinds)
+        opened = open_sinks(sinks, fps=src.fps or 17.0, kinds=engine_set.kinds, keep_free=keep_free)
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     evaluator = Evaluator(max_depth=min(80.0, engine_set.depth_range[1]))
     errors: list[BaseException] = []

@@ -4,7 +4,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -65,6 +65,38 @@ def signal_when(
     finally:
         stop_process(proc)
     return proc.returncode, out, err
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB filesystem (tmpfs) to fill; skips where mounting one is not allowed (a
+    user without CAP_SYS_ADMIN). Unmounted after the test, whatever it left there."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a 1 MiB tmpfs to fill was refused: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def fill_disk(disk: Path, leave: int = 0) -> Path:
+    """Write a file on ``disk`` until no more than ``leave`` bytes are free (the way another
+    program would fill it); its path."""
+    import shutil
+
+    filler = disk / "filler.bin"
+    with open(filler, "ab", buffering=0) as fh:
+        while (free := shutil.disk_usage(disk).free) > leave:
+            try:
+                fh.write(b"\0" * min(free - leave, 1 << 16))
+            except OSError:  # the last page is gone
+                break
+    return filler
 
 
 def informative_model(name: str, seed: int = 0) -> torch.nn.Module:

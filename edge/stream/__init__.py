@@ -12,6 +12,7 @@ from typing import Any
 
 from edge.latency import LatencyTracker
 from edge.latency.status import StatusLine
+from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.util.fs import atomic_write_bytes, require_writable
 
 DEMO_SOURCE = "synthetic://?fps=17&seed=0&size=256x512"
@@ -64,6 +65,7 @@ def run_stream(
     reconnect_timeout_s: float | None = None,
     tracker: LatencyTracker | None = None,
     post_workers: int = 1,
+    keep_free: int = DEFAULT_KEEP_FREE,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -73,6 +75,7 @@ def run_stream(
     ``reconnect_timeout_s`` bounds how long a lost camera or stream may stay away (None:
     wait for ever). Pass a ``tracker`` to keep its numbers when the run ends with Ctrl-C
     (which is re-raised). ``post_workers``: frames fused and drawn at once (Pipeline).
+    ``keep_free``: bytes the file sinks leave free on their disk (edge.stream.disk).
     """
     from edge.errors import ConfigError
     from edge.stream.engines import EngineSet
@@ -112,6 +115,7 @@ def run_stream(
             fps=fps or nominal_rate(src) or 17.0,
             kinds=engine_set.kinds,
             timing="capture" if src.live or realtime else "frames",
+            keep_free=keep_free,
         )
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)

@@ -429,6 +429,16 @@ class Pipeline:
             raise self._errors[0]
         return self.tracker.summary()
 
+    def _close(self, sink: Sink) -> None:
+        """Finish ``sink``; one that cannot be finished (a video whose disk filled) is said
+        and counted, as a failed write is, and the others are still finished."""
+        try:
+            sink.close()
+        except Exception as exc:
+            self.tracker.sink_failed()
+            what = exc if isinstance(exc, SinkError) else f"sink {sink.uri!r}: {type(exc).__name__}: {exc}"
+            print(f"warning: {what}", file=sys.stderr)
+
     def _finish(self, done: dict[str, threading.Event], deadline: float | None) -> None:
         # sinks are finalised even after an error or Ctrl-C, so the video stays playable;
         # a stage that has not stopped keeps what it is using: closing a video under a
@@ -444,7 +454,6 @@ class Pipeline:
             )
         if done["sink"].is_set():
             for sink in self.sinks:
-                with contextlib.suppress(Exception):
-                    sink.close()
+                self._close(sink)
         if done["capture"].is_set():
             self.source.close()

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge.errors import ConfigError, Interrupted, SinkError
+from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.util.interrupts import StepBoundary
 
 # how far the capture rate may be from a video's before the summary says how fast it plays
@@ -31,6 +32,7 @@ def record(
     fps: float | None = None,
     reconnect_timeout_s: float | None = None,
     show_progress: bool = False,
+    keep_free: int = DEFAULT_KEEP_FREE,
 ) -> dict[str, Any]:
     """Write each frame of ``source`` to every sink of ``sinks`` until the source ends,
     ``max_frames`` were written or ``duration_s`` has passed; returns what was recorded.
@@ -40,7 +42,8 @@ def record(
     those times (edge.stream.timestamps: beside a video, timestamps.txt in a folder).
     A failed write ends the recording with SinkError (a recording with holes is not one);
     what was written before it, like what was written before Ctrl-C (Interrupted), is
-    finalised.
+    finalised. So is a recording whose disk would have less than ``keep_free`` bytes free
+    after the next frame (edge.stream.disk): it stops at the last frame that fits.
     """
     from edge.stream.pipeline import frame_rgb
     from edge.stream.sinks import open_sinks
@@ -53,7 +56,11 @@ def record(
         stack.callback(src.close)
         stamped = src.live or getattr(src, "timestamps", None) is not None
         opened = open_sinks(
-            sinks, fps=fps or nominal_rate(src) or 17.0, kinds=(), timing="stamped" if stamped else "frames"
+            sinks,
+            fps=fps or nominal_rate(src) or 17.0,
+            kinds=(),
+            timing="stamped" if stamped else "frames",
+            keep_free=keep_free,
         )
         for sink in opened:
             stack.callback(sink.close)  # finalised last in, first out; videos renamed into place

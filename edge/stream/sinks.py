@@ -11,16 +11,16 @@ time even when the engines dropped frames; ``edge record`` keeps every frame onc
 the capture times beside the video (VideoSink's timings).
 
 The video and JSON-lines sinks write to a hidden partial file and rename it on close, so
-an interrupted run never leaves a truncated file under the final name.
+an interrupted run never leaves a truncated file under the final name; the file sinks stop
+whole before their disk is full (edge.stream.disk). The sinks of what was found are in
+edge.stream.object_sinks.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
-import time
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,8 +28,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
-from edge.errors import SinkError, StreamEnded
-from edge.util.fs import output_path_problem
+from edge.errors import SinkError
+from edge.stream.disk import (
+    DEFAULT_KEEP_FREE,
+    INDEX_BYTES_PER_FRAME,
+    DiskRoom,
+    checked_output,
+    format_bytes,
+    free_bytes,
+)
+from edge.stream.object_sinks import ObjectsSink, StdoutObjectsSink
 
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 # what a picture sink can show of a frame; "input" is the source's frame before resizing
@@ -62,13 +70,6 @@ class NullSink:
         return None
 
 
-def _checked(uri: str, path: Path, *, folder: bool) -> None:
-    """Fail before the run starts, not at its first frame, when the output cannot be written."""
-    problem = output_path_problem(path, folder=folder)
-    if problem:
-        raise SinkError(f"sink {uri!r}: cannot write {str(path)!r}: {problem}")
-
-
 class VideoSink:
     """A video file at ``fps``; ``timing`` says how frames are placed in it:
 
@@ -83,11 +84,20 @@ class VideoSink:
     """
 
     def __init__(
-        self, uri: str, path: Path, fps: float, *, view: str = "composite", timing: str = "frames"
+        self,
+        uri: str,
+        path: Path,
+        fps: float,
+        *,
+        view: str = "composite",
+        timing: str = "frames",
+        keep_free: int = DEFAULT_KEEP_FREE,
     ) -> None:
+        """``keep_free``: bytes left free on the video's disk; the video stops, whole, at the
+        last frame that leaves them (edge.stream.disk)."""
         if timing not in VIDEO_TIMINGS:
             raise ValueError(f"timing {timing!r} is not one of {VIDEO_TIMINGS}")
-        _checked(uri, path, folder=False)
+        checked_output(uri, path, folder=False)
         self.uri, self.path, self.fps, self.view, self.timing = uri, path, fps, view, timing
         self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
         self.frames = 0  # pictures in the file, repeats included
@@ -98,6 +108,7 @@ class VideoSink:
         self._t0_ns: int | None = None
         self._pending: tuple[np.ndarray, int] | None = None  # capture timing: (BGR picture, its period)
         self._stamps: list[int] = []  # stamped: each frame's capture time
+        self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free)
 
     @property
     def timestamps_path(self) -> Path | None:
@@ -150,126 +161,53 @@ class VideoSink:
             )
 
     def _append(self, bgr: np.ndarray) -> None:
+        # the picture at most its raw size, and the index that finishing the video writes
+        self._room.check(bgr.nbytes + INDEX_BYTES_PER_FRAME * (self.frames + 1), kept=self.frames)
         self._writer.write(bgr)
         self.frames += 1
 
     def close(self) -> None:
-        if self._writer is not None:
-            if self._pending is not None:  # the last frame is shown for one period
-                self._append(self._pending[0])
-                self._pending = None
-            self._writer.release()
-            self._writer = None
-            stamps = self.timestamps_path
-            if stamps is not None:  # before the video: a video in place always has its times
-                from edge.stream.timestamps import write_timestamps
-
-                write_timestamps(stamps, self._stamps)
-            os.replace(self.partial, self.path)
-
-
-class ObjectsSink:
-    """One JSON line per frame: its number, capture time and the objects in it, each with
-    class, score, box and distance (``describe_objects``). Lines are flushed as they are
-    written, so the partial file keeps every finished frame even if the process dies."""
-
-    shows: frozenset[str] = frozenset()  # no pictures: the panoptic fusion is all it needs
-
-    def __init__(self, uri: str, path: Path) -> None:
-        _checked(uri, path, folder=False)
-        self.uri, self.path = uri, path
-        self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-        self.frames = 0
-        self._file: Any = None
-
-    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
-        raise _needs_results(self.uri)
-
-    def write_result(self, result: Any) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.partial, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
-        self._file.write(objects_line(result))
-        self._file.flush()
-        self.frames += 1
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            os.replace(self.partial, self.path)
-
-
-def _needs_results(uri: str) -> SinkError:
-    return SinkError(f"sink {uri!r} records what the engines found, so it needs results, not pictures")
-
-
-def objects_line(result: Any) -> str:
-    """A result as the objects sinks write it: one JSON object and a newline."""
-    from edge.postprocess.objects import describe_objects
-
-    frame = result.frame
-    # the capture stamp is on the monotonic clock; the wall-clock time is derived from it
-    unix = (time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)) / 1e9
-    objects = result.extras.get("objects")
-    if objects is None:  # described once for every objects sink of the run
-        depth = result.depth["depth"][0, 0] if result.depth is not None else None
-        instances = result.extras.get("instances", ())
-        objects = describe_objects(instances, depth, result.extras.get("distances"))
-        result.extras["objects"] = objects
-    record = {
-        "frame": frame.seq,
-        "t_capture_ns": frame.t_capture_ns,
-        "time_unix": round(unix, 6),
-        "size": list(result.extras["resized"].shape[:2]),
-        "objects": objects,
-    }
-    return json.dumps(record) + "\n"
-
-
-class StdoutObjectsSink:
-    """``-``: the objects sink's lines on standard output, flushed as written, for a program
-    that reads them as they come (``edge run /dev/video0 --sink - | planner``). When that
-    program closes the pipe the stream ends (StreamEnded), as if its source had."""
-
-    shows: frozenset[str] = frozenset()
-
-    def __init__(self, uri: str = "-") -> None:
-        self.uri = uri
-        self.frames = 0
-        self._out = sys.stdout
-        self._gone = False
-
-    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
-        raise _needs_results(self.uri)
-
-    def write_result(self, result: Any) -> None:
-        if self._gone:
+        if self._writer is None:
             return
-        try:
-            self._out.write(objects_line(result))
-            self._out.flush()
-        except BrokenPipeError as exc:
-            self._gone = True
-            _quiet_stdout(self._out)
-            raise StreamEnded(
-                f"the program reading standard output closed it after {self.frames} frame(s)"
-            ) from exc
-        self.frames += 1
+        if self._pending is not None and self._room.full is None:  # the last frame, for one period
+            with contextlib.suppress(SinkError):  # no room for it: the video ends before it
+                self._append(self._pending[0])
+        self._pending = None
+        self._writer.release()
+        self._writer = None
+        if not self.frames:  # not one frame had room: nothing is left, as after a run of none
+            with contextlib.suppress(FileNotFoundError):
+                self.partial.unlink()
+            return
+        problem = video_problem(self.partial, self.frames)
+        if problem:  # the disk filled under the writer after all (another program wrote to it)
+            raise SinkError(
+                f"sink {self.uri!r}: the video could not be finished: {problem} "
+                f"({format_bytes(free_bytes(self.partial))} free on its disk); what was written is "
+                f"left in {str(self.partial)!r}"
+            )
+        stamps = self.timestamps_path
+        if stamps is not None:  # before the video: a video in place always has its times
+            from edge.stream.timestamps import write_timestamps
 
-    def close(self) -> None:
-        if not self._gone:
-            with contextlib.suppress(OSError, ValueError):
-                self._out.flush()
+            write_timestamps(stamps, self._stamps)
+        os.replace(self.partial, self.path)
 
 
-def _quiet_stdout(out: Any) -> None:
-    """Point a broken stdout at /dev/null: Python flushes it at exit, and a flush into the
-    closed pipe would print a BrokenPipeError after the run has ended cleanly."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, out.fileno())
-        os.close(devnull)
+def video_problem(path: Path, frames: int) -> str | None:
+    """Why the finished video ``path`` does not play back its ``frames`` frames, or None.
+    OpenCV's writer reports no failed write, so the file is read back: a video whose disk
+    filled has no index (mp4, mkv) or a short one (avi)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return "OpenCV cannot read it back"
+        held = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+    return None if held == frames else f"it holds {max(held, 0)} of the {frames} frames written"
 
 
 class DirSink:
@@ -277,12 +215,21 @@ class DirSink:
     live runs) each frame's capture time goes into timestamps.txt in the folder when the
     sink closes, for --realtime to replay the folder at (edge.stream.timestamps)."""
 
-    def __init__(self, uri: str, folder: Path, *, view: str = "composite", stamped: bool = False) -> None:
-        _checked(uri, folder, folder=True)
+    def __init__(
+        self,
+        uri: str,
+        folder: Path,
+        *,
+        view: str = "composite",
+        stamped: bool = False,
+        keep_free: int = DEFAULT_KEEP_FREE,
+    ) -> None:
+        checked_output(uri, folder, folder=True)
         self.uri, self.folder, self.view, self.stamped = uri, folder, view, stamped
         self.frames = 0
         self._made = False
         self._stamps: list[int] = []
+        self._room = DiskRoom(uri=uri, path=folder, keep_free=keep_free)
 
     @property
     def timestamps_path(self) -> Path | None:
@@ -295,13 +242,18 @@ class DirSink:
 
         if self.stamped and t_capture_ns is None:
             raise SinkError(f"sink {self.uri!r} keeps capture times and frame {seq} has none")
+        # a PNG is at most a little over the raw pixels; the capture times take a line a frame
+        self._room.check(image.nbytes + (4 << 10) + 32 * (self.frames + 1), kept=self.frames)
         if not self._made:  # at the first frame, as the video sink does: a refused run makes nothing
             self.folder.mkdir(parents=True, exist_ok=True)
             self._made = True
         target = self.folder / f"frame_{seq:06d}.png"
         tmp = self.folder / f".frame_{seq:06d}.partial.png"
         if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            raise SinkError(f"cannot write {str(target)!r}")
+            with contextlib.suppress(FileNotFoundError):  # libpng leaves what it wrote
+                tmp.unlink()
+            free = format_bytes(free_bytes(self.folder))
+            raise SinkError(f"sink {self.uri!r}: cannot write {str(target)!r} ({free} free on its disk)")
         os.replace(tmp, target)
         self.frames += 1
         if self.stamped and t_capture_ns is not None:  # unstamped folders keep no list
@@ -365,10 +317,13 @@ def has_gui() -> bool:
     return False
 
 
-def open_sink(uri: str, *, fps: float = 17.0, timing: str = "frames") -> Sink:
+def open_sink(
+    uri: str, *, fps: float = 17.0, timing: str = "frames", keep_free: int = DEFAULT_KEEP_FREE
+) -> Sink:
     """The sink ``uri`` names; a video sink places frames by ``timing`` (VideoSink): live
     runs give "capture", so their videos play in real time. A dir:// sink keeps capture
-    times for any timing but "frames"."""
+    times for any timing but "frames". File sinks (video, dir://, objects.jsonl) stop, with
+    what they wrote kept whole, before their disk has less than ``keep_free`` bytes free."""
     if "\x00" in uri:
         raise SinkError(f"sink {uri!r} contains a NUL character")
     try:
@@ -389,7 +344,9 @@ def open_sink(uri: str, *, fps: float = 17.0, timing: str = "frames") -> Sink:
         return ViewerSink(uri, host=host, port=port)
     if parts.scheme == "dir":
         folder = Path(parts.netloc + parts.path)
-        return DirSink(uri, folder, view=_view_option(uri, parts.query), stamped=timing != "frames")
+        return DirSink(
+            uri, folder, view=_view_option(uri, parts.query), stamped=timing != "frames", keep_free=keep_free
+        )
     if parts.scheme == "file":
         name, query = parts.path, parts.query
     else:  # a plain path: only a "?" starts options (a "#" is part of the name)
@@ -401,7 +358,7 @@ def open_sink(uri: str, *, fps: float = 17.0, timing: str = "frames") -> Sink:
                 f"sink {uri!r}: {path.name} records what was found in each frame, not a picture, so it "
                 "takes no options (view= is for video, dir:// and display:// sinks)"
             )
-        return ObjectsSink(uri, path)
+        return ObjectsSink(uri, path, keep_free=keep_free)
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
             f"unknown sink {uri!r}; {_folder_hint(parts.scheme, name, query)}supported: a video path "
@@ -410,7 +367,7 @@ def open_sink(uri: str, *, fps: float = 17.0, timing: str = "frames") -> Sink:
             "dir://FOLDER, http://127.0.0.1:8080 (live viewer), display:// (window), null://; "
             f"video, dir:// and display:// take ?view={'|'.join(VIEWS)}"
         )
-    return VideoSink(uri, path, fps, view=_view_option(uri, query), timing=timing)
+    return VideoSink(uri, path, fps, view=_view_option(uri, query), timing=timing, keep_free=keep_free)
 
 
 def _view_option(uri: str, query: str) -> str:
@@ -448,16 +405,17 @@ def open_sinks(
     fps: float,
     kinds: Collection[str] = ("panoptic", "depth"),
     timing: str = "frames",
+    keep_free: int = DEFAULT_KEEP_FREE,
 ) -> list[Sink]:
     """Open every sink in ``uris``; if one cannot be opened, those already open (a viewer
     listening on its port) are closed before the error propagates. ``kinds``: the engines
     that run, so a sink asking for the view of a missing one fails now, not at every frame.
-    ``timing``: as open_sink's."""
+    ``timing``, ``keep_free``: as open_sink's."""
     opened: list[Sink] = []
     targets: dict[str, str] = {}
     try:
         for uri in uris:
-            sink = open_sink(uri, fps=fps, timing=timing)
+            sink = open_sink(uri, fps=fps, timing=timing, keep_free=keep_free)
             opened.append(sink)
             target = getattr(sink, "path", None) or getattr(sink, "folder", None)
             if isinstance(sink, StdoutObjectsSink):

@@ -31,6 +31,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp_path, target)
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        # a failed write names no file ("[Errno 28] No space left on device"): name the target
+        raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

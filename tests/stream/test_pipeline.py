@@ -511,6 +511,36 @@ def test_failing_sink_does_not_stop_the_stream(
     assert "sink errors 5" in pipe.tracker.format_summary()
 
 
+def test_a_video_that_cannot_be_finished_is_said_and_counted(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.stream.sinks import open_sink
+
+    folder = tmp_path / "videos"
+    video = open_sink(str(folder / "drive.mp4"))
+    frames = open_sink(f"dir://{tmp_path / 'frames'}")
+
+    def remove_output(result: Result) -> None:
+        if result.frame.seq == 2:  # the video's folder goes, like an unplugged disk: writes go on
+            shutil.rmtree(folder)
+
+    engines = EngineSet.from_manifest(tiny_engines)
+    pipe = Pipeline(
+        source=open_source("synthetic://?size=128x256&frames=4"),
+        engines=engines,
+        sinks=[video, frames],
+        on_result=remove_output,
+    )
+    s = pipe.run()
+    engines.close()
+    assert s["frames_out"] == 4 and s["sink_errors"] == 1
+    partial = folder / ".drive.partial.mp4"
+    said = f"warning: sink {str(folder / 'drive.mp4')!r}: the video could not be finished: OpenCV cannot"
+    assert said in capsys.readouterr().err
+    assert not folder.exists() and not partial.exists()
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 4, "the other sink was still finished"
+
+
 def _entry(kind: str, model: str, hw: tuple[int, int], built: str, precision: str = "fp32") -> dict:
     return {
         "kind": kind,

@@ -1,0 +1,94 @@
+"""Room on the disk a file sink writes to, so that a full disk ends a recording whole.
+
+OpenCV's video writer says nothing when the disk fills: its writes fail inside FFmpeg,
+and a video's index (mp4's moov atom, avi's idx1, mkv's header sizes) is written when
+the file is finished, so the whole recording becomes unplayable, not just its end. A
+Jetson recording drives to its eMMC or SD card is where this happens. So the file sinks
+(video, ``dir://``, objects.jsonl) ask :class:`DiskRoom`, before each frame, whether the
+frame and the file's finish still leave ``keep_free`` bytes free; when not, the sink stops
+at the last frame that fit, for good, and what it wrote is finished and kept.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from edge.errors import SinkError
+from edge.util.fs import output_path_problem
+
+DEFAULT_KEEP_FREE = 64 << 20  # bytes a file sink leaves free: room for the OS and other writers
+# what finishing a video takes per frame it holds, over its encoded frames: mp4's index is
+# 12-20 bytes a frame, avi's 16; rounded up
+INDEX_BYTES_PER_FRAME = 64
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def format_bytes(count: float) -> str:
+    """``count`` bytes for people, in binary units: 1.5 MiB."""
+    value, unit = float(count), "bytes"
+    for name in ("KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024:
+            break
+        value, unit = value / 1024, name
+    return f"{count} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+
+
+def parse_bytes(text: str) -> int:
+    """``64M``, ``1.5G``, ``512K``, ``0`` or a plain byte count (K, M, G, T are powers of
+    1024; a trailing ``iB`` or ``B`` is allowed); ValueError naming what was given."""
+    body = text.strip().upper().removesuffix("IB").removesuffix("B") if text.strip() else ""
+    unit = body[-1:] if body[-1:] in _UNITS else ""
+    number = body[: len(body) - len(unit)] if unit else body
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float(1 << 62):
+        raise ValueError(f"expected a size such as 64M, 1.5G or 0, got {text!r}")
+    return int(value)
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes free to this user on the filesystem that holds (or will hold) ``path``."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    return shutil.disk_usage(existing).free
+
+
+class DiskRoom:
+    """Whether a file sink may write its next frame to ``path``'s disk and still leave
+    ``keep_free`` bytes free. Once it says no it keeps saying so: a recording that stopped
+    for a full disk is the frames before, not frames with a hole where the disk was full."""
+
+    def __init__(self, *, uri: str, path: Path, keep_free: int) -> None:
+        if keep_free < 0:
+            raise ValueError(f"keep_free is {keep_free} bytes; expected >= 0")
+        self.uri, self.path, self.keep_free = uri, path, keep_free
+        self.full: str | None = None  # why the sink stopped, once it has
+
+    def check(self, need: int, *, kept: int) -> None:
+        """SinkError unless ``need`` more bytes leave ``keep_free`` free; ``kept``: the
+        frames the sink holds, which the error says are kept."""
+        if self.full is None:
+            free = free_bytes(self.path)
+            if free - need >= self.keep_free:
+                return
+            self.full = (
+                f"the disk holding {str(self.path)!r} has {format_bytes(free)} free, and the next frame "
+                f"needs {format_bytes(need)} with {format_bytes(self.keep_free)} kept free (--keep-free): "
+                f"the sink stops, keeping the {kept} frame(s) written before"
+            )
+        raise SinkError(self.full)
+
+    def stop(self, reason: str) -> SinkError:
+        """Stop for good for ``reason`` (a write the system refused); the error to raise."""
+        self.full = self.full or reason
+        return SinkError(self.full)
+
+
+def checked_output(uri: str, path: Path, *, folder: bool) -> None:
+    """Fail before the run starts, not at its first frame, when sink ``uri`` cannot write
+    ``path``."""
+    problem = output_path_problem(path, folder=folder)
+    if problem:
+        raise SinkError(f"sink {uri!r}: cannot write {str(path)!r}: {problem}")

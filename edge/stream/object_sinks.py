@@ -1,0 +1,136 @@
+"""The sinks of what the engines found: ``objects.jsonl`` (one JSON line a frame) and ``-``
+(those lines on standard output, for a program that reads them as they come)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import SinkError, StreamEnded
+from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output
+
+
+class ObjectsSink:
+    """One JSON line per frame: its number, capture time and the objects in it, each with
+    class, score, box and distance (``describe_objects``). Each line goes to the partial
+    file whole, unbuffered, so it keeps every finished frame even if the process dies; a
+    line the disk had no room for is taken back, and the sink stops (edge.stream.disk)."""
+
+    shows: frozenset[str] = frozenset()  # no pictures: the panoptic fusion is all it needs
+
+    def __init__(self, uri: str, path: Path, *, keep_free: int = DEFAULT_KEEP_FREE) -> None:
+        checked_output(uri, path, folder=False)
+        self.uri, self.path = uri, path
+        self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.frames = 0
+        self._file: Any = None
+        self._size = 0  # bytes of whole lines in the partial file
+        self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free)
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        raise _needs_results(self.uri)
+
+    def write_result(self, result: Any) -> None:
+        data = objects_line(result).encode()
+        self._room.check(len(data), kept=self.frames)
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.partial, "wb", buffering=0)  # noqa: SIM115 (closed in close())
+        try:
+            view = memoryview(data)
+            while view:  # a raw write may take part of the line
+                view = view[self._file.write(view) :]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self._file.truncate(self._size)
+            raise self._room.stop(
+                f"sink {self.uri!r} stopped at frame {result.frame.seq}: writing {str(self.partial)!r} "
+                f"failed ({exc.strerror or exc}); the {self.frames} whole line(s) before are kept"
+            ) from exc
+        self._size += len(data)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            os.replace(self.partial, self.path)
+
+
+def _needs_results(uri: str) -> SinkError:
+    return SinkError(f"sink {uri!r} records what the engines found, so it needs results, not pictures")
+
+
+def objects_line(result: Any) -> str:
+    """A result as the objects sinks write it: one JSON object and a newline."""
+    from edge.postprocess.objects import describe_objects
+
+    frame = result.frame
+    # the capture stamp is on the monotonic clock; the wall-clock time is derived from it
+    unix = (time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)) / 1e9
+    objects = result.extras.get("objects")
+    if objects is None:  # described once for every objects sink of the run
+        depth = result.depth["depth"][0, 0] if result.depth is not None else None
+        instances = result.extras.get("instances", ())
+        objects = describe_objects(instances, depth, result.extras.get("distances"))
+        result.extras["objects"] = objects
+    record = {
+        "frame": frame.seq,
+        "t_capture_ns": frame.t_capture_ns,
+        "time_unix": round(unix, 6),
+        "size": list(result.extras["resized"].shape[:2]),
+        "objects": objects,
+    }
+    return json.dumps(record) + "\n"
+
+
+class StdoutObjectsSink:
+    """``-``: the objects sink's lines on standard output, flushed as written, for a program
+    that reads them as they come (``edge run /dev/video0 --sink - | planner``). When that
+    program closes the pipe the stream ends (StreamEnded), as if its source had."""
+
+    shows: frozenset[str] = frozenset()
+
+    def __init__(self, uri: str = "-") -> None:
+        self.uri = uri
+        self.frames = 0
+        self._out = sys.stdout
+        self._gone = False
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        raise _needs_results(self.uri)
+
+    def write_result(self, result: Any) -> None:
+        if self._gone:
+            return
+        try:
+            self._out.write(objects_line(result))
+            self._out.flush()
+        except BrokenPipeError as exc:
+            self._gone = True
+            _quiet_stdout(self._out)
+            raise StreamEnded(
+                f"the program reading standard output closed it after {self.frames} frame(s)"
+            ) from exc
+        self.frames += 1
+
+    def close(self) -> None:
+        if not self._gone:
+            with contextlib.suppress(OSError, ValueError):
+                self._out.flush()
+
+
+def _quiet_stdout(out: Any) -> None:
+    """Point a broken stdout at /dev/null: Python flushes it at exit, and a flush into the
+    closed pipe would print a BrokenPipeError after the run has ended cleanly."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
