@@ -135,19 +135,47 @@ def run_stream(
             f"--realtime: replaying {source} at the capture times in {getattr(src, 'timestamps_file', '')}",
             file=sys.stderr,
         )
+    logs = {"trace": trace, "latency_log": latency_log, "summary": summary_json}
     try:
         with StatusLine(tracker, enabled=show_status):
             pipeline.run()
-    finally:
+    except BaseException:
         engine_set.close()
         # logs are written even after Ctrl-C or an error: they explain what happened
-        if trace is not None:
-            tracker.write_trace(trace)
-        if latency_log is not None:
-            tracker.write_jsonl(latency_log)
-        if summary_json is not None:
-            atomic_write_bytes(summary_json, (json.dumps(tracker.summary(), indent=2) + "\n").encode())
+        for failure in write_logs(tracker, **logs):
+            print(f"warning: {failure}", file=sys.stderr)
+        raise
+    engine_set.close()
+    failures = write_logs(tracker, **logs)
+    for failure in failures[1:]:
+        print(f"warning: {failure}", file=sys.stderr)
+    if failures:
+        raise failures[0]
     return tracker
+
+
+def write_logs(
+    tracker: LatencyTracker,
+    *,
+    trace: str | Path | None,
+    latency_log: str | Path | None,
+    summary: str | Path | None,
+) -> list[OSError]:
+    """Write each log asked for (None: not asked); what the system refused, each naming its
+    file. One that does not fit on the disk (a day's trace) does not keep the others out."""
+    writers = (
+        (trace, tracker.write_trace),
+        (latency_log, tracker.write_jsonl),
+        (summary, lambda p: atomic_write_bytes(p, (json.dumps(tracker.summary(), indent=2) + "\n").encode())),
+    )
+    failures = []
+    for path, write in writers:
+        if path is not None:
+            try:
+                write(path)
+            except OSError as exc:
+                failures.append(exc)
+    return failures
 
 
 def demo(

@@ -273,3 +273,24 @@ def test_record_stops_whole_at_a_full_disk(small_disk: Path) -> None:
     assert found, proc.stderr
     assert _frames_in(video) == int(found.group(1)) > 3
     assert sorted(p.name for p in small_disk.iterdir()) == [video.name]
+
+
+def test_a_log_the_disk_refuses_keeps_out_neither_the_others_nor_its_name(
+    tiny_engines: Path, small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.stream import run_stream
+
+    fill_disk(small_disk, leave=1024)
+    trace, log, summary = small_disk / "trace.json", small_disk / "spans.jsonl", tmp_path / "summary.json"
+    with pytest.raises(OSError) as error:
+        run_stream(
+            "synthetic://?size=128x256&frames=6",
+            engines=tiny_engines,
+            trace=trace,
+            latency_log=log,
+            summary_json=summary,
+        )
+    assert error.value.filename == str(trace) and "No space left on device" in str(error.value)
+    assert f"warning: [Errno 28] No space left on device: {str(log)!r}" in capsys.readouterr().err
+    assert json.loads(summary.read_text())["frames_out"] == 6, "the summary still went where it had room"
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler.bin"], "no half-written log"
