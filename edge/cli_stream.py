@@ -57,7 +57,7 @@ def add_keep_free_argument(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_KEEP_FREE,
         metavar="SIZE",
         help="space the video, dir:// and .jsonl sinks leave free on their disk: they stop, with what "
-        f"they wrote whole, at the last frame that leaves it (64M, 1G, 0); default: "
+        f"they wrote whole, at the last frame that leaves it (64M, 1G; 0: no check); default: "
         f"{format_bytes(DEFAULT_KEEP_FREE)}",
     )
 

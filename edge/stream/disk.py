@@ -58,7 +58,9 @@ def free_bytes(path: Path) -> int:
 class DiskRoom:
     """Whether a file sink may write its next frame to ``path``'s disk and still leave
     ``keep_free`` bytes free. Once it says no it keeps saying so: a recording that stopped
-    for a full disk is the frames before, not frames with a hole where the disk was full."""
+    for a full disk is the frames before, not frames with a hole where the disk was full.
+    ``keep_free`` 0 turns the check off, for a filesystem that reports no free space (some
+    network and FUSE mounts do); a write the system refuses is still caught by the sink."""
 
     def __init__(self, *, uri: str, path: Path, keep_free: int) -> None:
         if keep_free < 0:
@@ -70,6 +72,8 @@ class DiskRoom:
         """SinkError unless ``need`` more bytes leave ``keep_free`` free; ``kept``: the
         frames the sink holds, which the error says are kept."""
         if self.full is None:
+            if not self.keep_free:
+                return
             free = free_bytes(self.path)
             if free - need >= self.keep_free:
                 return

@@ -129,13 +129,14 @@ def test_a_video_stops_whole_when_its_disk_fills(small_disk: Path, suffix: str) 
 
 
 def test_a_video_whose_disk_another_program_filled_is_not_put_in_place(small_disk: Path) -> None:
-    """With nothing kept free, the disk fills under the writer: the video cannot be finished,
-    and says so, instead of an unplayable file under the name asked for."""
+    """With the check off, the disk fills under the writer: the video cannot be finished, and
+    says so, instead of an unplayable file under the name asked for."""
     video = small_disk / "drive.mp4"
     sink = open_sink(str(video), keep_free=0)
     for seq in range(3):
         sink.write(NOISE[seq], seq)
     fill_disk(small_disk)
+    sink.write(NOISE[3], 3)  # --keep-free 0: no check, so the writer alone meets the full disk
     partial = small_disk / ".drive.partial.mp4"
     with pytest.raises(SinkError) as error:
         sink.close()
@@ -148,7 +149,7 @@ def test_a_video_whose_disk_another_program_filled_is_not_put_in_place(small_dis
 
 def test_frames_in_a_folder_stop_whole_when_the_disk_fills(small_disk: Path) -> None:
     folder = small_disk / "frames"
-    sink = open_sink(f"dir://{folder}", keep_free=0)
+    sink = open_sink(f"dir://{folder}", keep_free=1)
     with pytest.raises(SinkError, match="the sink stops"):
         for seq in range(1000):
             sink.write(NOISE[seq % len(NOISE)], seq)
