@@ -11,6 +11,9 @@ at the last frame that fit, for good, and what it wrote is finished and kept.
 
 from __future__ import annotations
 
+import os
+import re
+import resource
 import shutil
 from pathlib import Path
 
@@ -21,6 +24,8 @@ DEFAULT_KEEP_FREE = 64 << 20  # bytes a file sink leaves free: room for the OS a
 # what finishing a video takes per frame it holds, over its encoded frames: mp4's index is
 # 12-20 bytes a frame, avi's 16; rounded up
 INDEX_BYTES_PER_FRAME = 64
+# what a writer may hold unwritten (FFmpeg's I/O buffer is 32 KiB) when a file's size is checked
+FILE_MARGIN = 1 << 20
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -49,10 +54,51 @@ def parse_bytes(text: str) -> int:
     return int(value)
 
 
+def _existing(path: Path) -> Path:
+    """``path``, or the nearest folder above it that exists (where it will be made)."""
+    return next((p for p in (path, *path.parents) if p.exists()), Path("."))
+
+
 def free_bytes(path: Path) -> int:
     """Bytes free to this user on the filesystem that holds (or will hold) ``path``."""
-    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
-    return shutil.disk_usage(existing).free
+    return shutil.disk_usage(_existing(path)).free
+
+
+def filesystem_type(path: Path, mountinfo: str | None = None) -> str | None:
+    """The type of the filesystem that holds ``path`` (``ext4``, ``vfat``, ``tmpfs``), from
+    ``mountinfo`` (default: /proc/self/mountinfo); None where that cannot be read."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return None
+    real = os.path.realpath(path)  # links resolved as far as the path exists
+    best: tuple[int, str] | None = None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if "-" not in fields[6:]:
+            continue
+        # mount points escape blanks and backslashes in octal: "/media/My\040Disk"
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        if real == point or real.startswith(point.rstrip("/") + "/"):
+            fstype = fields[fields.index("-", 6) + 1]
+            if best is None or len(point) >= best[0]:  # the innermost mount, the latest of equals
+                best = (len(point), fstype)
+    return best[1] if best else None
+
+
+def largest_file(path: Path, mountinfo: str | None = None) -> tuple[int, str] | None:
+    """The largest file this process may write at ``path``, and what sets it: FAT32 (a USB
+    stick or SD card formatted for cameras) holds files up to 4 GiB - 1, and ``ulimit -f``
+    limits a process; None when neither applies. ``mountinfo``: as filesystem_type's."""
+    limits = []
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if soft != resource.RLIM_INFINITY:
+        limits.append((soft, "file this process may write (ulimit -f)"))
+    fstype = filesystem_type(path, mountinfo)
+    if fstype in ("vfat", "msdos"):
+        limits.append(((4 << 30) - 1, f"file a {fstype} (FAT) filesystem holds"))
+    return min(limits) if limits else None
 
 
 class DiskRoom:
@@ -67,22 +113,35 @@ class DiskRoom:
             raise ValueError(f"keep_free is {keep_free} bytes; expected >= 0")
         self.uri, self.path, self.keep_free = uri, path, keep_free
         self.full: str | None = None  # why the sink stopped, once it has
+        self._largest = largest_file(path)
 
-    def check(self, need: int, *, kept: int) -> None:
-        """SinkError unless ``need`` more bytes leave ``keep_free`` free; ``kept``: the
-        frames the sink holds, which the error says are kept."""
+    def check(self, need: int, *, kept: int, size: int = 0) -> None:
+        """SinkError unless ``need`` more bytes leave ``keep_free`` free and keep the file,
+        ``size`` bytes now, within the largest file the system allows; ``kept``: the frames
+        the sink holds, which the error says are kept."""
         if self.full is None:
             if not self.keep_free:
                 return
-            free = free_bytes(self.path)
-            if free - need >= self.keep_free:
+            self.full = self._problem(need, size)
+            if self.full is None:
                 return
-            self.full = (
-                f"the disk holding {str(self.path)!r} has {format_bytes(free)} free, and the next frame "
-                f"needs {format_bytes(need)} with {format_bytes(self.keep_free)} kept free (--keep-free): "
-                f"the sink stops, keeping the {kept} frame(s) written before"
-            )
+            self.full += f": the sink stops, keeping the {kept} frame(s) written before"
         raise SinkError(self.full)
+
+    def _problem(self, need: int, size: int) -> str | None:
+        free = free_bytes(self.path)
+        if free - need < self.keep_free:
+            return (
+                f"the disk holding {str(self.path)!r} has {format_bytes(free)} free, and the next frame "
+                f"needs {format_bytes(need)} with {format_bytes(self.keep_free)} kept free (--keep-free)"
+            )
+        if self._largest is not None and size + need + FILE_MARGIN > self._largest[0]:
+            largest, what = self._largest
+            return (
+                f"{str(self.path)!r} would grow past {format_bytes(largest)}, the largest {what}, with "
+                f"the next frame ({format_bytes(size)} now)"
+            )
+        return None
 
     def stop(self, reason: str) -> SinkError:
         """Stop for good for ``reason`` (a write the system refused); the error to raise."""

@@ -39,7 +39,7 @@ class ObjectsSink:
 
     def write_result(self, result: Any) -> None:
         data = objects_line(result).encode()
-        self._room.check(len(data), kept=self.frames)
+        self._room.check(len(data), kept=self.frames, size=self._size)
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.partial, "wb", buffering=0)  # noqa: SIM115 (closed in close())

@@ -162,7 +162,8 @@ class VideoSink:
 
     def _append(self, bgr: np.ndarray) -> None:
         # the picture at most its raw size, and the index that finishing the video writes
-        self._room.check(bgr.nbytes + INDEX_BYTES_PER_FRAME * (self.frames + 1), kept=self.frames)
+        need = bgr.nbytes + INDEX_BYTES_PER_FRAME * (self.frames + 1)
+        self._room.check(need, kept=self.frames, size=_size(self.partial))
         self._writer.write(bgr)
         self.frames += 1
 
@@ -192,6 +193,13 @@ class VideoSink:
 
             write_timestamps(stamps, self._stamps)
         os.replace(self.partial, self.path)
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def video_problem(path: Path, frames: int) -> str | None:

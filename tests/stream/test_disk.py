@@ -295,3 +295,70 @@ def test_a_log_the_disk_refuses_keeps_out_neither_the_others_nor_its_name(
     assert f"warning: [Errno 28] No space left on device: {str(log)!r}" in capsys.readouterr().err
     assert json.loads(summary.read_text())["frames_out"] == 6, "the summary still went where it had room"
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler.bin"], "no half-written log"
+
+
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw
+61 27 179:97 / /media/SD\\040card rw,nosuid,nodev,relatime shared:40 - vfat /dev/mmcblk1p1 rw,fmask=0022
+62 61 0:50 / /media/SD\\040card/scratch rw,relatime - tmpfs tmpfs rw,size=1024k
+63 27 8:1 / /mnt/usb rw,relatime - ext4 /dev/sda1 rw
+64 27 8:2 / /mnt/usb rw,relatime - exfat /dev/sda2 rw
+"""
+
+
+def test_the_filesystem_of_a_path_is_its_innermost_mount() -> None:
+    from edge.stream.disk import filesystem_type, largest_file
+
+    for path, fstype in (
+        ("/media/SD card/drive.mp4", "vfat"),  # "\040" is a blank in a mount point
+        ("/media/SD card/scratch/frames", "tmpfs"),  # a mount inside another
+        ("/media/SD cards/x", "ext4"),  # not inside "/media/SD card"
+        ("/mnt/usb/drive.mp4", "exfat"),  # mounted over: the later mount is the one seen
+        ("/home/user/drive.mp4", "ext4"),
+    ):
+        assert filesystem_type(Path(path), MOUNTINFO) == fstype, path
+    assert largest_file(Path("/media/SD card/drive.mp4"), MOUNTINFO) == (
+        (4 << 30) - 1,
+        "file a vfat (FAT) filesystem holds",
+    )
+    assert largest_file(Path("/mnt/usb/drive.mp4"), MOUNTINFO) is None  # exFAT has no 4 GiB limit
+    assert filesystem_type(ROOT / "tests") is not None  # this machine's own table is read
+
+
+def test_a_small_disk_is_found_as_its_filesystem(small_disk: Path) -> None:
+    from edge.stream.disk import filesystem_type
+
+    assert filesystem_type(small_disk / "not" / "made" / "yet.mp4") == "tmpfs"
+
+
+def test_a_video_stops_whole_before_the_largest_file_allowed(tmp_path: Path) -> None:
+    """A file-size limit (ulimit -f here; FAT32's 4 GiB on a camera's SD card) would cut the
+    video mid-frame, and its index with it: the sink stops before it, keeping a video that plays."""
+    video = tmp_path / "drive.mp4"
+    message, kept = _with_file_size_limit(
+        f"""
+        import numpy as np
+        from edge.errors import SinkError
+        from edge.stream.sinks import open_sink
+
+        noise = np.random.default_rng(0).integers(0, 256, (8, 96, 128, 3), np.uint8)
+        sink = open_sink({str(video)!r})
+        try:
+            for seq in range(10_000):
+                sink.write(noise[seq % 8], seq)
+        except SinkError as exc:
+            print(exc)
+        sink.close()
+        print(sink.frames)
+        """,
+        limit=3 << 20,
+    )
+    assert re.fullmatch(
+        rf"{re.escape(repr(str(video)))} would grow past 3.0 MiB, the largest file this process may write "
+        rf"\(ulimit -f\), with the next frame \(.* now\): the sink stops, keeping the {kept} frame\(s\) "
+        "written before",
+        message,
+    ), message
+    assert _frames_in(video) == int(kept) > 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == [video.name]
