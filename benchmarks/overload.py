@@ -104,12 +104,12 @@ def phase(engines: EngineSet, *, size: str, fps: float, frames: int, warmup: int
     seconds = time.perf_counter() - t0
     e2e = tracker.summary()["end_to_end_ms"]
     # the percentiles after warm-up: compile and first-call costs are not overload
-    after = list(tracker._e2e_ms)[warmup:]
+    after = list(tracker.stage_times("end_to_end"))[warmup:]
     stats = LatencyTracker.stats(after)
     s = tracker.summary()
     # each frame's own processing time in this run: preprocess + the slower engine +
     # postprocess + sink (the stage arrays hold one value per frame, in frame order)
-    stage = {k: list(v)[warmup:] for k, v in tracker._stage_ms.items()}
+    stage = {k: list(tracker.stage_times(k))[warmup:] for k in s["stages_ms"]}
     n = min(len(stage.get(k, [])) for k in ("preprocess", "postprocess", "sink"))
     engines_ms = [
         max(p, d)

@@ -10,7 +10,6 @@ import contextlib
 import json
 import threading
 import time
-from array import array
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.latency.samples import EXACT, Samples
 from edge.util.fs import atomic_write_bytes
 
 E2E = "end_to_end"
@@ -26,10 +26,16 @@ E2E = "end_to_end"
 class LatencyTracker:
     """``max_spans`` bounds the per-span log kept for the Chrome trace and JSON lines (the
     most recent ones; a day at 30 fps would otherwise hold millions); the summary's
-    percentiles use every frame, stored compactly as float64 arrays (8 bytes a value)."""
+    percentiles use every frame: exactly for the first ``exact`` of each stage, then from
+    0.1%-wide bins, so memory stops growing (edge.latency.samples)."""
 
     def __init__(
-        self, *, deadline_ms: float | None = None, window: int = 256, max_spans: int = 200_000
+        self,
+        *,
+        deadline_ms: float | None = None,
+        window: int = 256,
+        max_spans: int = 200_000,
+        exact: int = EXACT,
     ) -> None:
         self.deadline_ms = deadline_ms
         self._lock = threading.Lock()
@@ -42,8 +48,8 @@ class LatencyTracker:
             maxlen=max_spans
         )  # seq, stage, start, end, thread
         self.spans_dropped = 0
-        self._stage_ms: dict[str, array[float]] = defaultdict(lambda: array("d"))
-        self._e2e_ms: array[float] = array("d")
+        self._stage_ms: dict[str, Samples] = defaultdict(lambda: Samples(exact=exact))
+        self._e2e_ms = Samples(exact=exact)
         self.drops = 0
         self.frames_in = 0
         self.frames_out = 0
@@ -143,6 +149,13 @@ class LatencyTracker:
             "max": float(a.max()),
         }
 
+    def stage_times(self, stage: str) -> np.ndarray:
+        """Every time of ``stage`` (or end_to_end), ms, in the order measured; ValueError
+        once a long run has folded them into bins (edge.latency.samples)."""
+        with self._lock:
+            samples = self._e2e_ms if stage == E2E else self._stage_ms.get(stage, Samples())
+            return samples.values()
+
     def summary(self) -> dict[str, Any]:
         with self._lock:
             seconds = max((self._t_last - self._t0) / 1e9, 1e-9)
@@ -158,8 +171,8 @@ class LatencyTracker:
                 "deadline_ms": self.deadline_ms,
                 "deadline_misses": self.deadline_misses,
                 "fps": self.frames_out / seconds,
-                "stages_ms": {k: self.stats(v) for k, v in self._stage_ms.items()},
-                E2E + "_ms": self.stats(self._e2e_ms),
+                "stages_ms": {k: v.stats() for k, v in self._stage_ms.items()},
+                E2E + "_ms": self._e2e_ms.stats(),
             }
 
     def rolling(self) -> dict[str, Any]:
