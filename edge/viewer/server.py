@@ -372,5 +372,6 @@ def _jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
 def _static_response(name: str) -> Any:
     from aiohttp import web
 
-    body = resources.files("edge.viewer").joinpath("static", name).read_bytes()
+    # one name a joinpath call: Python 3.10 (JetPack 6) takes no more
+    body = resources.files("edge.viewer").joinpath("static").joinpath(name).read_bytes()
     return web.Response(body=body, content_type=STATIC[name], charset="utf-8")
