@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edge.latency.samples import EXACT, Samples
+from edge.latency.spans import SpanLog
 from edge.util.fs import atomic_write_bytes
 
 E2E = "end_to_end"
@@ -44,10 +45,7 @@ class LatencyTracker:
         self._recent_done: deque[int] = deque(maxlen=window)
         # each of the last ``window`` frames' stage times, for a caller that wants its own frame's
         self._by_frame: OrderedDict[int, dict[str, float]] = OrderedDict()
-        self._spans: deque[tuple[int, str, int, int, int]] = deque(
-            maxlen=max_spans
-        )  # seq, stage, start, end, thread
-        self.spans_dropped = 0
+        self._spans = SpanLog(max_spans)
         self._stage_ms: dict[str, Samples] = defaultdict(lambda: Samples(exact=exact))
         self._e2e_ms = Samples(exact=exact)
         self.drops = 0
@@ -63,10 +61,14 @@ class LatencyTracker:
         self._t0 = time.perf_counter_ns()
         self._t_last = self._t0
 
+    @property
+    def spans_dropped(self) -> int:
+        """Spans the trace no longer holds: the oldest, past ``max_spans``."""
+        return self._spans.appended - len(self._spans)
+
     def record(self, seq: int, stage: str, start_ns: int, end_ns: int) -> None:
         with self._lock:
-            self.spans_dropped += len(self._spans) == self._spans.maxlen
-            self._spans.append((seq, stage, start_ns, end_ns, threading.get_ident()))
+            self._spans.append(seq, stage, start_ns, end_ns, threading.get_ident())
             ms = (end_ns - start_ns) / 1e6
             self._stage_ms[stage].append(ms)
             self._recent[stage].append(ms)
@@ -125,8 +127,7 @@ class LatencyTracker:
             self._e2e_ms.append(ms)
             self._recent[E2E].append(ms)
             self._recent_done.append(now)
-            self.spans_dropped += len(self._spans) == self._spans.maxlen
-            self._spans.append((seq, E2E, t_capture_ns, now, 0))
+            self._spans.append(seq, E2E, t_capture_ns, now, 0)
             self._note_frame(seq, E2E, ms)
             self.frames_out += 1
             self._t_last = now
@@ -247,8 +248,9 @@ class LatencyTracker:
 
     def chrome_trace(self) -> dict[str, Any]:
         """Trace Event Format: one complete ('X') event per stage span, microseconds."""
-        with self._lock:
-            spans = list(self._spans)
+        with self._lock:  # the columns are copied under the lock, turned into spans outside it
+            log = self._spans.copy()
+        spans = log.spans()
         tids: dict[int, int] = {}
         events = []
         for seq, stage, start, end, thread in spans:
@@ -271,8 +273,9 @@ class LatencyTracker:
         atomic_write_bytes(path, json.dumps(self.chrome_trace()).encode())
 
     def write_jsonl(self, path: str | Path) -> None:
-        with self._lock:
-            spans = list(self._spans)
+        with self._lock:  # the columns are copied under the lock, turned into spans outside it
+            log = self._spans.copy()
+        spans = log.spans()
         lines = (
             json.dumps({"frame": s, "stage": st, "start_ns": a, "end_ns": b}) for s, st, a, b, _ in spans
         )
