@@ -173,7 +173,7 @@ def _print_replay(report: dict[str, Any], out: str | None, stream: Any) -> None:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from edge.errors import Interrupted
+    from edge.errors import Interrupted, RecordingStopped
     from edge.stream.record import format_summary, record
 
     try:
@@ -190,6 +190,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
         print(format_summary(exc.data), flush=True)
         raise exc.original from None
+    except RecordingStopped as exc:  # a full disk: what was kept, then the error
+        print(format_summary(exc.data), flush=True)
+        raise
     print(format_summary(summary))
     return 0
 

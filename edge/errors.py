@@ -61,6 +61,15 @@ class SinkError(EdgeError):
     """An output sink URI is invalid or the sink cannot be written."""
 
 
+class RecordingStopped(SinkError):
+    """A sink ended ``edge record`` (a full disk, a failed write): ``data`` is the summary of
+    what was recorded before, which is finished and kept."""
+
+    def __init__(self, message: str, data: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.data = data
+
+
 class StreamEnded(EdgeError):
     """A sink's reader went away (the program reading standard output closed it): the stream
     ends as if its source had, and the other outputs are finalised."""

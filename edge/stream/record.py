@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from edge.errors import ConfigError, Interrupted, SinkError
+from edge.errors import ConfigError, Interrupted, RecordingStopped, SinkError
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.util.interrupts import StepBoundary
 
@@ -40,7 +40,8 @@ def record(
     ``fps`` is the rate a video sink is written at (default: the source's own, else 17).
     Videos and dir:// folders of a camera, or of a recording that has capture times, get
     those times (edge.stream.timestamps: beside a video, timestamps.txt in a folder).
-    A failed write ends the recording with SinkError (a recording with holes is not one);
+    A failed write ends the recording with RecordingStopped, a SinkError holding the summary
+    of what was recorded before (a recording with holes is not one);
     what was written before it, like what was written before Ctrl-C (Interrupted), is
     finalised. So is a recording whose disk would have less than ``keep_free`` bytes free
     after the next frame (edge.stream.disk): it stops at the last frame that fits.
@@ -99,6 +100,9 @@ def record(
         except KeyboardInterrupt as exc:
             summary = _summary(stats, t0, opened, (first_ns, last_ns), interrupted=True)
             raise Interrupted(summary, exc) from None
+        except SinkError as exc:
+            summary = _summary(stats, t0, opened, (first_ns, last_ns), interrupted=False)
+            raise RecordingStopped(str(exc), summary) from exc
         summary = _summary(stats, t0, opened, (first_ns, last_ns), interrupted=False)
     return summary
 

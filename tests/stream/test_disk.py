@@ -273,6 +273,8 @@ def test_record_stops_whole_at_a_full_disk(small_disk: Path) -> None:
     )
     assert found, proc.stderr
     assert _frames_in(video) == int(found.group(1)) > 3
+    # what was kept is summed up first, as after Ctrl-C
+    assert proc.stdout.startswith(f"recorded {found.group(1)} frames in "), proc.stdout
     assert sorted(p.name for p in small_disk.iterdir()) == [video.name]
 
 
