@@ -221,18 +221,31 @@ def _ffmpeg_env(options: str | None) -> Iterator[None]:
                 os.environ[_FFMPEG_ENV] = before
 
 
+_LOG_LEVEL_ERROR, _LOG_LEVEL_WARNING = 2, 3  # cv::utils::logging::LogLevel
+
+
+def opencv_log(cv2: Any) -> Any:
+    """Where ``cv2`` keeps getLogLevel and setLogLevel: OpenCV 4.x (JetPack 6 has 4.8) on
+    the module, 5.x in cv2.utils.logging; None if neither (the levels are the same)."""
+    log = getattr(getattr(cv2, "utils", None), "logging", None) or cv2
+    return log if hasattr(log, "getLogLevel") else None
+
+
 @contextlib.contextmanager
 def quiet_open() -> Iterator[None]:
     """OpenCV warns on stderr when a backend cannot open a target; our SourceError says it
     better. A level the user set (OPENCV_LOG_LEVEL) other than the default is kept."""
     import cv2
 
-    log = cv2.utils.logging
-    before = log.getLogLevel()
-    if before != log.LOG_LEVEL_WARNING:
+    log = opencv_log(cv2)
+    if log is None:
         yield
         return
-    log.setLogLevel(log.LOG_LEVEL_ERROR)
+    before = log.getLogLevel()
+    if before != _LOG_LEVEL_WARNING:
+        yield
+        return
+    log.setLogLevel(_LOG_LEVEL_ERROR)
     try:
         yield
     finally:
