@@ -25,6 +25,9 @@ from edge.models.configs import check_input_size
 from edge.util.fs import atomic_write_with
 from plugins.roi_align.passes import expand
 
+# the oldest torch whose exporter takes edge's models: 2.9.1 and 2.13.0 pass the suite;
+# 2.5.1 (NVIDIA's JetPack 6 wheel is a 2.5) fails on the custom ops' translations
+MIN_EXPORT_TORCH = (2, 9)
 MIN_OPSET = 17
 DEFAULT_OPSET = 18
 INPUT_NAME = "image"
@@ -36,12 +39,34 @@ def output_names(model: nn.Module, example: torch.Tensor) -> list[str]:
         return list(model(example).keys())
 
 
+def exporter_problem(torch_version: str) -> str | None:
+    """Why torch ``torch_version`` cannot export edge's models to ONNX, or None."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        release = Version(torch_version).release
+    except InvalidVersion:
+        return None  # a build that names itself oddly: let the exporter try
+    if release[:2] >= MIN_EXPORT_TORCH:
+        return None
+    oldest = ".".join(map(str, MIN_EXPORT_TORCH))
+    return (
+        f"exporting to ONNX needs torch {oldest} or newer, and this is torch {torch_version}: its "
+        "exporter cannot translate edge's custom ops (NMS, RoIAlign). Built engines still run with it; "
+        f"build them where torch >= {oldest} is installed (on a Jetson, PyPI's CPU torch in a second "
+        "venv can export; TensorRT does the rest)"
+    )
+
+
 def traced_program(
     model: nn.Module, example: torch.Tensor, *, names: list[str], opset: int = DEFAULT_OPSET
 ) -> Any:
     """torch.onnx.export's ONNXProgram of ``model`` on ``example`` (its outputs called
     ``names``: output_names), as export_onnx makes it, not yet optimised (export_onnx
     optimises it with optimize_program)."""
+    problem = exporter_problem(torch.__version__)
+    if problem:
+        raise ExportError(problem)
     program = torch.onnx.export(
         model,
         (example,),
