@@ -25,9 +25,9 @@ from edge.models.configs import check_input_size
 from edge.util.fs import atomic_write_with
 from plugins.roi_align.passes import expand
 
-# the oldest torch whose exporter takes edge's models: 2.9.1 and 2.13.0 pass the suite;
-# 2.5.1 (NVIDIA's JetPack 6 wheel is a 2.5) fails on the custom ops' translations
-MIN_EXPORT_TORCH = (2, 9)
+# the oldest torch whose exporter takes edge's models: 2.6.0, 2.7.1, 2.9.1 and 2.13.0 export
+# them; 2.5.1 (NVIDIA's JetPack 6 wheel is a 2.5) fails on the custom ops' translations
+MIN_EXPORT_TORCH = (2, 6)
 MIN_OPSET = 17
 DEFAULT_OPSET = 18
 INPUT_NAME = "image"

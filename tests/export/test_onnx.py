@@ -77,10 +77,10 @@ def test_a_torch_too_old_to_export_is_named_before_the_export() -> None:
     from edge.export.onnx import exporter_problem
 
     # NVIDIA's JetPack 6 wheel, and PyPI's 2.5.1: their exporter fails on edge's custom ops
-    for old in ("2.5.0a0+872d972e41.nv24.08", "2.5.1+cu124", "2.8.0"):
+    for old in ("2.5.0a0+872d972e41.nv24.08", "2.5.1+cu124", "2.4.0", "1.13.1"):
         problem = exporter_problem(old)
         assert problem is not None and problem.startswith(
-            f"exporting to ONNX needs torch 2.9 or newer, and this is torch {old}: "
+            f"exporting to ONNX needs torch 2.6 or newer, and this is torch {old}: "
         )
-    for new in ("2.9.1+cu128", "2.13.0+cpu", "2.14.0.dev20261101", "3.0.0", "not-a-version"):
+    for new in ("2.6.0+cu124", "2.9.1+cu128", "2.13.0+cpu", "2.14.0.dev20261101", "3.0.0", "not-a-version"):
         assert exporter_problem(new) is None, new
