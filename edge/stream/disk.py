@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from edge.errors import SinkError
-from edge.util.fs import output_path_problem
+from edge.util.fs import nearest_existing, output_path_problem
 
 DEFAULT_KEEP_FREE = 64 << 20  # bytes a file sink leaves free: room for the OS and other writers
 # what finishing a video takes per frame it holds, over its encoded frames: mp4's index is
@@ -54,14 +54,9 @@ def parse_bytes(text: str) -> int:
     return int(value)
 
 
-def _existing(path: Path) -> Path:
-    """``path``, or the nearest folder above it that exists (where it will be made)."""
-    return next((p for p in (path, *path.parents) if p.exists()), Path("."))
-
-
 def free_bytes(path: Path) -> int:
     """Bytes free to this user on the filesystem that holds (or will hold) ``path``."""
-    return shutil.disk_usage(_existing(path)).free
+    return shutil.disk_usage(nearest_existing(path)).free
 
 
 def filesystem_type(path: Path, mountinfo: str | None = None) -> str | None:

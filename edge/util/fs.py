@@ -101,6 +101,13 @@ def exclusive_lock(path: str | Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def nearest_existing(path: str | Path) -> Path:
+    """``path``, or the nearest folder above it that exists (where it would be made): '/'
+    or '.' at the latest."""
+    p = Path(path)
+    return next((a for a in (p, *p.parents) if a.exists()), Path("."))
+
+
 def output_path_problem(path: str | Path, *, folder: bool) -> str | None:
     """Why ``path`` cannot be written as an output file (or, with ``folder``, an output
     folder), or None if it can. Creates nothing, so a command can check every output it
@@ -113,7 +120,7 @@ def output_path_problem(path: str | Path, *, folder: bool) -> str | None:
             return f"{str(p)!r} is a folder; expected a file name"
         writable = p if folder else p.parent
     else:
-        writable = next(a for a in p.parents if a.exists())  # '/' or '.' at the latest
+        writable = nearest_existing(p)
         if not writable.is_dir():
             return f"{str(writable)!r} is a file, not a folder"
     if not os.access(writable, os.W_OK | os.X_OK):
