@@ -62,6 +62,18 @@ class Samples:
         self.total = 0.0
         self.max = -math.inf
 
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Samples:
+        """``values`` kept exactly, without appending them one by one."""
+        samples = cls(exact=max(len(values), 1))
+        assert samples._values is not None
+        samples._values.extend(values)
+        held = np.frombuffer(samples._values, dtype=np.float64)
+        samples.count = held.size
+        samples.total = float(held.sum()) if held.size else 0.0
+        samples.max = float(held.max()) if held.size else -math.inf
+        return samples
+
     @property
     def exact(self) -> bool:
         """Whether every time is still kept as it was measured."""

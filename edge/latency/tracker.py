@@ -137,18 +137,8 @@ class LatencyTracker:
 
     @staticmethod
     def stats(values: Sequence[float]) -> dict[str, float]:
-        if not values:
-            return {"count": 0}
-        a = np.asarray(values)
-        p50, p90, p99 = np.percentile(a, [50, 90, 99])
-        return {
-            "count": int(a.size),
-            "mean": float(a.mean()),
-            "p50": float(p50),
-            "p90": float(p90),
-            "p99": float(p99),
-            "max": float(a.max()),
-        }
+        """count, mean, p50, p90, p99 and max of ``values`` (the summary's, for a window)."""
+        return Samples.of(values).stats()
 
     def stage_times(self, stage: str) -> np.ndarray:
         """Every time of ``stage`` (or end_to_end), ms, in the order measured; ValueError
