@@ -482,6 +482,29 @@ def test_a_stage_that_does_not_stop_keeps_what_it_holds(
     source.close()
 
 
+def _run_removing(
+    engines_dir: Path, folder: Path, *, sinks: list[Any], frames: int
+) -> tuple[Pipeline, dict[str, Any]]:
+    """Run ``frames`` synthetic frames into ``sinks``, removing ``folder`` once frame 2 is
+    written; the pipeline and its summary."""
+
+    def remove_output(result: Result) -> None:
+        if result.frame.seq == 2:
+            shutil.rmtree(folder)
+
+    engines = EngineSet.from_manifest(engines_dir)
+    pipe = Pipeline(
+        source=open_source(f"synthetic://?size=128x256&frames={frames}"),
+        engines=engines,
+        sinks=sinks,
+        on_result=remove_output,
+    )
+    try:
+        return pipe, pipe.run()
+    finally:
+        engines.close()
+
+
 def test_failing_sink_does_not_stop_the_stream(
     tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -491,19 +514,8 @@ def test_failing_sink_does_not_stop_the_stream(
 
     dir_sink = open_sink(f"dir://{frames_dir}")
 
-    def remove_output(result: Result) -> None:
-        if result.frame.seq == 2:  # the output folder disappears mid-run, like an unplugged disk
-            shutil.rmtree(frames_dir)
-
-    engines = EngineSet.from_manifest(tiny_engines)
-    pipe = Pipeline(
-        source=open_source("synthetic://?size=128x256&frames=8"),
-        engines=engines,
-        sinks=[dir_sink, video],
-        on_result=remove_output,
-    )
-    s = pipe.run()
-    engines.close()
+    # the output folder disappears mid-run, like an unplugged disk
+    pipe, s = _run_removing(tiny_engines, frames_dir, sinks=[dir_sink, video], frames=8)
     assert s["frames_out"] == 8 and video.frames == 8, "the stream and the other sink went on"
     assert s["sink_errors"] == 5  # frames 3..7
     err = capsys.readouterr().err
@@ -520,19 +532,8 @@ def test_a_video_that_cannot_be_finished_is_said_and_counted(
     video = open_sink(str(folder / "drive.mp4"))
     frames = open_sink(f"dir://{tmp_path / 'frames'}")
 
-    def remove_output(result: Result) -> None:
-        if result.frame.seq == 2:  # the video's folder goes, like an unplugged disk: writes go on
-            shutil.rmtree(folder)
-
-    engines = EngineSet.from_manifest(tiny_engines)
-    pipe = Pipeline(
-        source=open_source("synthetic://?size=128x256&frames=4"),
-        engines=engines,
-        sinks=[video, frames],
-        on_result=remove_output,
-    )
-    s = pipe.run()
-    engines.close()
+    # the video's folder goes, like an unplugged disk: its writes go on into the open file
+    _, s = _run_removing(tiny_engines, folder, sinks=[video, frames], frames=4)
     assert s["frames_out"] == 4 and s["sink_errors"] == 1
     partial = folder / ".drive.partial.mp4"
     said = f"warning: sink {str(folder / 'drive.mp4')!r}: the video could not be finished: OpenCV cannot"
