@@ -61,6 +61,12 @@ class SinkError(EdgeError):
     """An output sink URI is invalid or the sink cannot be written."""
 
 
+class SinkStopped(SinkError):
+    """A file sink stopped for good: its disk is full (``--keep-free``), its file is at the
+    largest size allowed, or the system refused a write. What it wrote before is finished
+    and kept; it takes no more frames, and the stream goes on without it."""
+
+
 class RecordingStopped(SinkError):
     """A sink ended ``edge record`` (a full disk, a failed write): ``data`` is the summary of
     what was recorded before, which is finished and kept."""

@@ -53,6 +53,8 @@ class LatencyTracker:
         self.frames_out = 0
         self.deadline_misses = 0
         self.sink_errors = 0
+        # sinks that stopped for good (a full disk): {"sink": uri, "frame": seq, "reason": ...}
+        self.sinks_stopped: list[dict[str, Any]] = []
         self.reconnects = 0
         self.gap_ms = 0.0
         self.undecodable = 0
@@ -103,6 +105,11 @@ class LatencyTracker:
     def sink_failed(self) -> None:
         with self._lock:
             self.sink_errors += 1
+
+    def sink_stopped(self, uri: str, seq: int, reason: str) -> None:
+        """Sink ``uri`` stopped for good at frame ``seq``: it wrote the frames before."""
+        with self._lock:
+            self.sinks_stopped.append({"sink": uri, "frame": seq, "reason": reason})
 
     def frame_dropped(self, count: int = 1) -> None:
         with self._lock:
@@ -156,6 +163,7 @@ class LatencyTracker:
                 "frames_out": self.frames_out,
                 "drops": self.drops,
                 "sink_errors": self.sink_errors,
+                "sinks_stopped": [dict(stopped) for stopped in self.sinks_stopped],
                 "reconnects": self.reconnects,
                 "source_gap_ms": self.gap_ms,
                 "undecodable": self.undecodable,
@@ -234,6 +242,10 @@ class LatencyTracker:
             + (f"undecodable {s['undecodable']}  " if s.get("undecodable") else "")
             + f"{s['fps']:.1f} fps{misses}"
         )
+        lines += [
+            f"sink {stopped['sink']!r} stopped at frame {stopped['frame']}: {stopped['reason']}"
+            for stopped in s.get("sinks_stopped", ())
+        ]
         return "\n".join(lines)
 
     def chrome_trace(self) -> dict[str, Any]:

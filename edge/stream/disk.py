@@ -17,7 +17,7 @@ import resource
 import shutil
 from pathlib import Path
 
-from edge.errors import SinkError
+from edge.errors import SinkError, SinkStopped
 from edge.util.fs import nearest_existing, output_path_problem
 
 DEFAULT_KEEP_FREE = 64 << 20  # bytes a file sink leaves free: room for the OS and other writers
@@ -111,7 +111,7 @@ class DiskRoom:
         self._largest = largest_file(path)
 
     def check(self, need: int, *, kept: int, size: int = 0) -> None:
-        """SinkError unless ``need`` more bytes leave ``keep_free`` free and keep the file,
+        """SinkStopped unless ``need`` more bytes leave ``keep_free`` free and keep the file,
         ``size`` bytes now, within the largest file the system allows; ``kept``: the frames
         the sink holds, which the error says are kept."""
         if self.full is None:
@@ -121,7 +121,7 @@ class DiskRoom:
             if self.full is None:
                 return
             self.full += f": the sink stops, keeping the {kept} frame(s) written before"
-        raise SinkError(self.full)
+        raise SinkStopped(self.full)
 
     def _problem(self, need: int, size: int) -> str | None:
         free = free_bytes(self.path)
@@ -138,10 +138,10 @@ class DiskRoom:
             )
         return None
 
-    def stop(self, reason: str) -> SinkError:
+    def stop(self, reason: str) -> SinkStopped:
         """Stop for good for ``reason`` (a write the system refused); the error to raise."""
         self.full = self.full or reason
-        return SinkError(self.full)
+        return SinkStopped(self.full)
 
 
 def checked_output(uri: str, path: Path, *, folder: bool) -> None:

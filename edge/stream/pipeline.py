@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from edge.backends import Engine
-from edge.errors import ConfigError, SinkError, SourceError, StreamEnded
+from edge.errors import ConfigError, SinkError, SinkStopped, SourceError, StreamEnded
 from edge.latency import LatencyTracker
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
@@ -210,6 +210,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._sink_errors_seen: set[tuple[str, str]] = set()
+        self._stopped: set[int] = set()  # id() of the sinks that stopped for good
         for sink in sinks:  # live sinks (the viewer) show the tracker's statistics
             attach = getattr(sink, "attach", None)
             if attach is not None:
@@ -325,7 +326,10 @@ class Pipeline:
 
     def _write(self, sink: Sink, result: Result) -> None:
         """A failing output (full disk, removed folder) must not stop perception: count it,
-        say it once per sink and kind of error, and keep going."""
+        say it once per sink and kind of error, and keep going. A sink that stopped for
+        good (SinkStopped) is said once, noted with its frame, and given no more frames."""
+        if id(sink) in self._stopped:
+            return
         seq = result.frame.seq
         try:
             write_result = getattr(sink, "write_result", None)  # sinks that want both views
@@ -338,6 +342,13 @@ class Pipeline:
             if not self._stop.is_set():
                 print(f"{exc}; the stream ends", file=sys.stderr)
             self.stop()
+        except SinkStopped as exc:
+            self._stopped.add(id(sink))
+            self.tracker.sink_stopped(sink.uri, seq, str(exc))
+            print(
+                f"warning: sink {sink.uri!r} stopped at frame {seq}: {exc}; the stream goes on without it",
+                file=sys.stderr,
+            )
         except (OSError, SinkError) as exc:
             self.tracker.sink_failed()
             key = (sink.uri, type(exc).__name__)

@@ -364,3 +364,42 @@ def test_a_video_stops_whole_before_the_largest_file_allowed(tmp_path: Path) -> 
     ), message
     assert _frames_in(video) == int(kept) > 10
     assert sorted(p.name for p in tmp_path.iterdir()) == [video.name]
+
+
+def test_a_run_goes_on_without_a_sink_that_stopped_and_says_so_once(
+    tiny_engines: Path, small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A video stopped by its full disk is said once and named in the summary with the frame
+    it stopped at; the frames after are not counted as sink errors, one per frame."""
+    video, summary = small_disk / "drive.mp4", tmp_path / "summary.json"
+    fill_disk(small_disk, leave=512 << 10)  # another program's file: room for a few frames
+    code = main(
+        [
+            "run",
+            "synthetic://?size=128x256&frames=40&seed=3",
+            "--engines",
+            str(tiny_engines),
+            "--sink",
+            str(video),
+            "--sink",
+            str(tmp_path / "objects.jsonl"),
+            "--keep-free",
+            "128K",
+            "--summary",
+            str(summary),
+        ]
+    )
+    assert code == 0
+    s = json.loads(summary.read_text())
+    assert s["frames_out"] == 40 and s["sink_errors"] == 0
+    (stopped,) = s["sinks_stopped"]
+    kept = _frames_in(video)
+    assert stopped["sink"] == str(video) and stopped["frame"] == kept and 0 < kept < 40
+    assert stopped["reason"].endswith(
+        f"kept free (--keep-free): the sink stops, keeping the {kept} frame(s) written before"
+    )
+    out, err = capsys.readouterr()
+    assert err.count("warning: sink") == 1 and f"stopped at frame {kept}: the disk holding" in err
+    assert f"sink {str(video)!r} stopped at frame {kept}: {stopped['reason']}" in out
+    assert "sink errors" not in out
+    assert len((tmp_path / "objects.jsonl").read_text().splitlines()) == 40, "the other sink went on"
