@@ -56,8 +56,9 @@ def add_keep_free_argument(p: argparse.ArgumentParser) -> None:
         type=byte_size,
         default=DEFAULT_KEEP_FREE,
         metavar="SIZE",
-        help="space the video, dir:// and .jsonl sinks leave free on their disk: they stop, with what "
-        f"they wrote whole, at the last frame that leaves it (64M, 1G; 0: no check); default: "
+        help="space the video, dir:// and .jsonl sinks (and replay's --out) leave free on their disk: "
+        "they stop, with what they wrote whole, at the last frame that leaves it (64M, 1G; 0: no check); "
+        "default: "
         f"{format_bytes(DEFAULT_KEEP_FREE)}",
     )
 
@@ -127,7 +128,7 @@ def _report_stream(sinks: list[str] | None) -> Any:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from edge.errors import Interrupted
+    from edge.errors import Interrupted, ReplayNotSaved
     from edge.replay import replay
 
     try:
@@ -150,7 +151,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         raise exc.original from None
+    except ReplayNotSaved as exc:  # what was measured, then why it is not in metrics.json
+        _print_replay(exc.data, None, _report_stream(args.sink))
+        raise
     _print_replay(report, args.out, _report_stream(args.sink))
+    kept = report.get("predictions") or {}
+    if kept.get("stopped"):  # a batch job whose files are not all there does not end in success
+        print(
+            f"error: the predictions stopped after {kept['frames']} of {report['gt_frames']} ground-truth "
+            f"frame(s) (see the warning above); the metrics of all of them are in {args.out}/metrics.json",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
@@ -169,7 +181,14 @@ def _print_replay(report: dict[str, Any], out: str | None, stream: Any) -> None:
     elif report["metrics"] is not None:
         print(format_metrics(report["metrics"]), file=stream)
     if out:
-        print(f"predictions and metrics: {out}", file=stream)
+        kept = report.get("predictions") or {}
+        if kept.get("stopped"):
+            print(
+                f"metrics: {out}; predictions of the first {kept['frames']} ground-truth frame(s) only",
+                file=stream,
+            )
+        else:
+            print(f"predictions and metrics: {out}", file=stream)
 
 
 def cmd_record(args: argparse.Namespace) -> int:

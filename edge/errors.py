@@ -76,6 +76,15 @@ class RecordingStopped(SinkError):
         self.data = data
 
 
+class ReplayNotSaved(SinkError):
+    """``edge replay`` evaluated its frames but could not write metrics.json (a disk another
+    program filled): ``data`` is the report, which the command prints before the error."""
+
+    def __init__(self, message: str, data: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.data = data
+
+
 class StreamEnded(EdgeError):
     """A sink's reader went away (the program reading standard output closed it): the stream
     ends as if its source had, and the other outputs are finalised."""

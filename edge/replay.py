@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.errors import DatasetError, Interrupted, SourceError
-from edge.stream.disk import DEFAULT_KEEP_FREE
+from edge.errors import DatasetError, Interrupted, ReplayNotSaved, SinkStopped, SourceError
+from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom
 from edge.util.fs import atomic_write_bytes, require_writable
 
 
@@ -78,7 +79,7 @@ def replay(
             device=device,
         )
         undo.callback(engine_set.close)
-        writer = PredictionWriter(Path(out_dir)) if out_dir is not None else None
+        writer = PredictionWriter(Path(out_dir), keep_free=keep_free) if out_dir is not None else None
         opened = open_sinks(sinks, fps=src.fps or 17.0, kinds=engine_set.kinds, keep_free=keep_free)
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     evaluator = Evaluator(max_depth=min(80.0, engine_set.depth_range[1]))
@@ -109,6 +110,12 @@ def replay(
                 writer.add(ref.name, ids, sem, depth)
         except DatasetError as exc:  # reported after the run; the replay itself goes on
             errors.append(exc)
+        except SinkStopped as exc:  # once: a full disk costs the predictions after, not the metrics
+            print(
+                f"warning: the predictions in {str(out_dir)!r} stopped at frame {result.frame.seq}: {exc}; "
+                "the replay goes on evaluating",
+                file=sys.stderr,
+            )
 
     tracker = LatencyTracker()
     tracker.engines = dict(engine_set.described)
@@ -142,7 +149,11 @@ def replay(
     if stopped is not None:
         report["interrupted"] = True  # the metrics cover the frames replayed before it
     if writer is not None:
-        writer.finish(report)
+        report["predictions"] = {"frames": writer.frames, "stopped": writer.stopped}
+        try:
+            writer.finish(report)
+        except OSError as exc:  # the metrics are still printed, then this error
+            raise ReplayNotSaved(f"{exc}; the metrics were not saved", report) from exc
     if stopped is not None:
         raise Interrupted(report, stopped) from stopped
     if errors:
@@ -151,42 +162,74 @@ def replay(
 
 
 class PredictionWriter:
-    def __init__(self, out: Path) -> None:
+    """The prediction files of each ground-truth frame, and panoptic.json and metrics.json
+    at the end. A frame's files are written whole or not at all, and only while they and the
+    closing JSON files leave ``keep_free`` bytes on the disk (edge.stream.disk); when not,
+    or when the system refuses a write, the predictions stop for good (``stopped`` says
+    why) and the replay goes on evaluating: the metrics still reach metrics.json."""
+
+    def __init__(self, out: Path, *, keep_free: int = DEFAULT_KEEP_FREE) -> None:
         self.out = out
         self.annotations: list[dict[str, Any]] = []
+        self.frames = 0  # frames whose predictions were written
+        self.stopped: str | None = None
+        self._room = DiskRoom(uri=str(out), path=out, keep_free=keep_free, stops="the predictions stop")
+        self._index_bytes = 0  # what panoptic.json will take
 
     def add(
         self, name: str, ids: np.ndarray | None, sem: np.ndarray | None, depth: np.ndarray | None
     ) -> None:
-        import cv2
-
+        """Write frame ``name``'s predictions; SinkStopped when they stop (once)."""
         from edge.data.cityscapes import LABEL_IDS
 
+        if self.stopped is not None:
+            return
+        files: list[tuple[Path, bytes]] = []
+        annotation = None
         if ids is not None:
             rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
-            self._png(self.out / "panoptic" / f"{name}_panoptic.png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            files.append((self.out / "panoptic" / f"{name}_panoptic.png", _png(rgb[..., ::-1], name)))
             segments = [
                 {"id": int(s), "category_id": int(s // 1000 if s >= 1000 else s)}
                 for s in np.unique(ids)
                 if s != 0
             ]
-            self.annotations.append(
-                {"image_id": name, "file_name": f"{name}_panoptic.png", "segments_info": segments}
-            )
+            annotation = {"image_id": name, "file_name": f"{name}_panoptic.png", "segments_info": segments}
         if sem is not None:
-            self._png(self.out / "semantic" / f"{name}_pred_labelIds.png", LABEL_IDS[sem].astype(np.uint8))
+            labels = LABEL_IDS[sem].astype(np.uint8)
+            files.append((self.out / "semantic" / f"{name}_pred_labelIds.png", _png(labels, name)))
         if depth is not None:
-            self._png(
-                self.out / "depth" / f"{name}_depth.png", np.clip(depth * 256.0, 0, 65535).astype(np.uint16)
+            metres = np.clip(depth * 256.0, 0, 65535).astype(np.uint16)
+            files.append((self.out / "depth" / f"{name}_depth.png", _png(metres, name)))
+        index = len(json.dumps(annotation)) + 2 if annotation is not None else 0
+        # metrics.json is a few KiB at most; what the disk must still take after this frame
+        closing = self._index_bytes + index + _METRICS_BYTES
+        try:
+            self._room.check(sum(len(data) for _, data in files) + closing, kept=self.frames)
+        except SinkStopped as exc:
+            self.stopped = str(exc)
+            raise
+        self._write_whole(files)
+        if annotation is not None:
+            self.annotations.append(annotation)
+            self._index_bytes += index
+        self.frames += 1
+
+    def _write_whole(self, files: list[tuple[Path, bytes]]) -> None:
+        written: list[Path] = []
+        try:
+            for path, data in files:
+                atomic_write_bytes(path, data)
+                written.append(path)
+        except OSError as exc:
+            for path in written:  # a frame's predictions are all there or none are
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            stop = self._room.stop(
+                f"writing the predictions failed ({exc}); the {self.frames} frame(s) written before are kept"
             )
-
-    def _png(self, path: Path, image: np.ndarray) -> None:
-        import cv2
-
-        ok, data = cv2.imencode(".png", image)
-        if not ok:
-            raise DatasetError(f"could not encode {path.name}")
-        atomic_write_bytes(path, data.tobytes())
+            self.stopped = str(stop)
+            raise stop from exc
 
     def finish(self, report: dict[str, Any]) -> None:
         if self.annotations:
@@ -194,6 +237,18 @@ class PredictionWriter:
                 self.out / "panoptic.json", (json.dumps({"annotations": self.annotations}) + "\n").encode()
             )
         atomic_write_bytes(self.out / "metrics.json", (json.dumps(report, indent=2) + "\n").encode())
+
+
+_METRICS_BYTES = 64 << 10
+
+
+def _png(image: np.ndarray, name: str) -> bytes:
+    import cv2
+
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(image))
+    if not ok:
+        raise DatasetError(f"could not encode the predictions of {name}")
+    return bytes(data.tobytes())
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from edge.data.make_synthetic import write_dataset
 from edge.errors import ConfigError, SourceError
 from edge.eval import ConfusionMatrix
 from edge.replay import replay
-from tests.conftest import TEST_SIZE, signal_when
+from tests.conftest import TEST_SIZE, fill_disk, signal_when
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +180,116 @@ def test_ctrl_c_keeps_what_was_evaluated(tiny_engines: Path, dataset: Path, tmp_
     assert sorted(a["file_name"] for a in index) == written and len(written) == report["gt_frames"]
     assert f"evaluated frames: {report['gt_frames']}" in stdout and "end_to_end" in stdout
     assert not list(out.rglob(".*.tmp")), "no temporary file left"
+
+
+def _predicted_files(out: Path) -> list[str]:
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+
+
+def test_a_full_disk_stops_the_predictions_whole_not_the_evaluation(
+    tiny_engines: Path, dataset: Path, small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The predictions stop at the last whole frame that leaves --keep-free; the evaluation
+    goes on over every frame, metrics.json still gets written, and the exit status says the
+    files are not all there."""
+    whole = replay(f"cityscapes://{dataset}?fps=0", engines=tiny_engines, out_dir=tmp_path / "all", threads=1)
+    names = [r.name for s in list_frames(dataset, "val") for r in s if r.has_gt]
+    frame_bytes = sum(p.stat().st_size for p in (tmp_path / "all").rglob(f"{names[0]}_*.png"))
+    # metrics.json's reserve (64 KiB) and --keep-free, then room for one or two frames
+    fill_disk(small_disk, leave=(64 << 10) * 2 + frame_bytes * 2 + (16 << 10))
+    out = small_disk / "preds"
+    argv = [
+        "replay",
+        f"cityscapes://{dataset}?fps=0",
+        "--engines",
+        str(tiny_engines),
+        "--eval",
+        "--threads",
+        "1",
+    ]
+    assert main([*argv, "--out", str(out), "--keep-free", "64K"]) == 2
+    report = json.loads((out / "metrics.json").read_text())
+    kept = report["predictions"]["frames"]
+    assert 0 < kept < 4 and report["gt_frames"] == 4
+    assert json.dumps(report["metrics"]) == json.dumps(whole["metrics"]), "every frame was still evaluated"
+    assert report["predictions"]["stopped"].endswith(
+        f"(--keep-free): the predictions stop, keeping the {kept} frame(s) written before"
+    )
+    index = json.loads((out / "panoptic.json").read_text())["annotations"]
+    assert [a["image_id"] for a in index] == names[:kept]
+    expected = [
+        f"{kind}/{n}_{suffix}"
+        for kind, suffix in (
+            ("depth", "depth.png"),
+            ("panoptic", "panoptic.png"),
+            ("semantic", "pred_labelIds.png"),
+        )
+        for n in names[:kept]
+    ]
+    assert _predicted_files(out) == sorted([*expected, "metrics.json", "panoptic.json"])
+    stdout, err = capsys.readouterr()
+    assert err.count("warning: the predictions") == 1 and "the replay goes on evaluating" in err
+    assert f"error: the predictions stopped after {kept} of 4 ground-truth frame(s)" in err
+    assert "PQ all" in stdout and f"predictions of the first {kept} ground-truth frame(s) only" in stdout
+
+
+def test_metrics_the_disk_refuses_are_still_printed(
+    tiny_engines: Path, dataset: Path, small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the check off (--keep-free 0) the disk refuses the first prediction and then
+    metrics.json: the metrics are printed, the error names the file, and nothing half
+    written is left."""
+    fill_disk(small_disk)
+    out = small_disk / "preds"
+    argv = [
+        "replay",
+        f"cityscapes://{dataset}?fps=0",
+        "--engines",
+        str(tiny_engines),
+        "--eval",
+        "--threads",
+        "1",
+    ]
+    assert main([*argv, "--out", str(out), "--keep-free", "0"]) == 2
+    stdout, err = capsys.readouterr()
+    assert "PQ all" in stdout and "end_to_end" in stdout
+    assert "writing the predictions failed ([Errno 28] No space left on device" in err
+    assert (
+        f"error: [Errno 28] No space left on device: {str(out / 'metrics.json')!r}; "
+        "the metrics were not saved" in err
+    )
+    assert _predicted_files(out) == [], "no half-written prediction or report"
+
+
+def test_a_frame_whose_prediction_is_refused_leaves_none_of_its_files(tmp_path: Path) -> None:
+    """A write the system refuses part-way through a frame takes back that frame's other files."""
+    from tests.stream.test_disk import _with_file_size_limit
+
+    out = tmp_path / "preds"
+    lines = _with_file_size_limit(
+        f"""
+        import numpy as np
+        from pathlib import Path
+        from edge.errors import SinkStopped
+        from edge.replay import PredictionWriter
+
+        writer = PredictionWriter(Path({str(out)!r}), keep_free=0)
+        flat = np.zeros((128, 256), np.int64)  # small PNGs; the noisy depth is past the limit
+        noise = np.random.default_rng(0).uniform(0, 80, (128, 256)).astype(np.float32)
+        writer.add("a", flat, flat, flat.astype(np.float32))
+        try:
+            writer.add("b", flat, flat, noise)
+        except SinkStopped as exc:
+            print(exc)
+        writer.add("c", flat, flat, flat.astype(np.float32))  # stopped: nothing more is written
+        print(writer.frames)
+        """,
+        limit=16 << 10,
+    )
+    assert lines[0].startswith("writing the predictions failed ([Errno 27] File too large: ")
+    assert lines[0].endswith("the 1 frame(s) written before are kept") and lines[1] == "1"
+    assert _predicted_files(out) == [
+        "depth/a_depth.png",
+        "panoptic/a_panoptic.png",
+        "semantic/a_pred_labelIds.png",
+    ]

@@ -103,10 +103,11 @@ class DiskRoom:
     ``keep_free`` 0 turns the check off, for a filesystem that reports no free space (some
     network and FUSE mounts do); a write the system refuses is still caught by the sink."""
 
-    def __init__(self, *, uri: str, path: Path, keep_free: int) -> None:
+    def __init__(self, *, uri: str, path: Path, keep_free: int, stops: str = "the sink stops") -> None:
+        """``stops``: what stops, as the error says it (``the predictions stop``)."""
         if keep_free < 0:
             raise ValueError(f"keep_free is {keep_free} bytes; expected >= 0")
-        self.uri, self.path, self.keep_free = uri, path, keep_free
+        self.uri, self.path, self.keep_free, self.stops = uri, path, keep_free, stops
         self.full: str | None = None  # why the sink stopped, once it has
         self._largest = largest_file(path)
 
@@ -120,7 +121,7 @@ class DiskRoom:
             self.full = self._problem(need, size)
             if self.full is None:
                 return
-            self.full += f": the sink stops, keeping the {kept} frame(s) written before"
+            self.full += f": {self.stops}, keeping the {kept} frame(s) written before"
         raise SinkStopped(self.full)
 
     def _problem(self, need: int, size: int) -> str | None:
