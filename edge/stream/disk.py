@@ -109,7 +109,7 @@ class DiskRoom:
             raise ValueError(f"keep_free is {keep_free} bytes; expected >= 0")
         self.uri, self.path, self.keep_free, self.stops = uri, path, keep_free, stops
         self.full: str | None = None  # why the sink stopped, once it has
-        self._largest = largest_file(path)
+        self._largest = largest_file(path) if keep_free else None  # the check is off at 0
 
     def check(self, need: int, *, kept: int, size: int = 0) -> None:
         """SinkStopped unless ``need`` more bytes leave ``keep_free`` free and keep the file,
