@@ -79,6 +79,9 @@ class Perception:
     """
 
     def __init__(self, *, engines: EngineSet, tracker: LatencyTracker | None = None) -> None:
+        from edge.stream.pipeline import load_frame_steps
+
+        load_frame_steps()  # here, not in the first call's latency
         self.engines = engines
         self.tracker = tracker or LatencyTracker()
         self.tracker.engines = dict(engines.described)

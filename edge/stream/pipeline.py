@@ -47,6 +47,17 @@ def preprocess(image: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.n
     return resized, tensor
 
 
+def load_frame_steps() -> None:
+    """Import what the frame steps load on first use (OpenCV, the fusion, the drawing), so
+    that the first frame's latency is the frame's own: in a fresh install (no bytecode yet,
+    a cold disk) loading them took 0.4-0.8 s of the demo's first frame."""
+    import cv2  # noqa: F401
+
+    import edge.postprocess.objects
+    import edge.postprocess.panoptic
+    import edge.postprocess.render  # noqa: F401
+
+
 def frame_rgb(frame: Frame) -> np.ndarray:
     """The frame as HxWx3 uint8 RGB: grey and RGBA are converted (any size is fine, the
     engines' input size is made by preprocess); anything else is refused, by name."""
@@ -415,6 +426,7 @@ class Pipeline:
         # marks a running thread as stopped (CPython 3.11), so the source was closed under a
         # capture still inside OpenCV, and the interpreter aborted on exit
         # ("FATAL: exception not rethrown") when that daemon thread woke up
+        load_frame_steps()  # before the source starts: it is not the first frame's time
         stages = (self._capture, self._infer, self._post, self._sink)
         done = {fn.__name__.strip("_"): threading.Event() for fn in stages}
         threads = [
