@@ -81,7 +81,7 @@ def run_stream(
     from edge.stream.engines import EngineSet
     from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
     from edge.stream.sinks import open_sinks
-    from edge.stream.sources import LoopingSource, nominal_rate, open_source
+    from edge.stream.sources import LoopingSource, nominal_rate, open_source, source_file
 
     check_post_workers(post_workers)
     for what, path in (("trace", trace), ("latency log", latency_log), ("summary", summary_json)):
@@ -116,6 +116,7 @@ def run_stream(
             kinds=engine_set.kinds,
             timing="capture" if src.live or realtime else "frames",
             keep_free=keep_free,
+            source=source_file(source),
         )
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)

@@ -48,7 +48,7 @@ def record(
     """
     from edge.stream.pipeline import frame_rgb
     from edge.stream.sinks import open_sinks
-    from edge.stream.sources import nominal_rate, open_source
+    from edge.stream.sources import nominal_rate, open_source, source_file
 
     if not sinks:
         raise ConfigError("edge record needs at least one sink to write to, e.g. drive.mp4 or dir://frames/")
@@ -62,6 +62,7 @@ def record(
             kinds=(),
             timing="stamped" if stamped else "frames",
             keep_free=keep_free,
+            source=source_file(source),
         )
         for sink in opened:
             stack.callback(sink.close)  # finalised last in, first out; videos renamed into place

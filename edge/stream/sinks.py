@@ -414,11 +414,13 @@ def open_sinks(
     kinds: Collection[str] = ("panoptic", "depth"),
     timing: str = "frames",
     keep_free: int = DEFAULT_KEEP_FREE,
+    source: Path | None = None,
 ) -> list[Sink]:
     """Open every sink in ``uris``; if one cannot be opened, those already open (a viewer
     listening on its port) are closed before the error propagates. ``kinds``: the engines
     that run, so a sink asking for the view of a missing one fails now, not at every frame.
-    ``timing``, ``keep_free``: as open_sink's."""
+    ``timing``, ``keep_free``: as open_sink's. ``source``: the file or folder the run reads
+    (sources.source_file), which no sink may write over."""
     opened: list[Sink] = []
     targets: dict[str, str] = {}
     try:
@@ -428,6 +430,12 @@ def open_sinks(
             target = getattr(sink, "path", None) or getattr(sink, "folder", None)
             if isinstance(sink, StdoutObjectsSink):
                 target = "standard output"
+            if isinstance(target, Path) and source is not None and _same(target, source):
+                # the video is renamed over it when the run ends; PNGs land among its images
+                raise SinkError(
+                    f"sink {uri!r} would write over the source it reads, {str(source)!r}; "
+                    "give the sink another name"
+                )
             if target is not None:  # two sinks writing one file (or folder) would garble it
                 key = target if isinstance(target, str) else os.path.abspath(target)
                 if key in targets:
@@ -448,6 +456,14 @@ def open_sinks(
                 sink.close()
         raise
     return opened
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether paths ``a`` and ``b`` name one file or folder (links and other spellings too)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def views_shown(sinks: Iterable[Any]) -> frozenset[str]:

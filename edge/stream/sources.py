@@ -461,6 +461,19 @@ def open_live(uri: str, *, reconnect_timeout_s: float | None = None) -> Source:
     return LiveCapture(uri=uri, open_reader=open_reader, reconnect_timeout_s=reconnect_timeout_s)
 
 
+def source_file(uri: str) -> Path | None:
+    """The video file or image folder that source ``uri`` reads (a path or file://); None
+    for the other schemes: cameras, streams, synthetic://, cityscapes://."""
+    if uri.startswith("/dev/video"):
+        return None
+    scheme = _split(uri).scheme
+    if scheme == "file":
+        return Path(_split(uri).path)
+    if scheme == "" or len(scheme) == 1:  # plain path (or a Windows drive letter)
+        return Path(uri)
+    return None
+
+
 def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source:
     """The source a URI names; a clear SourceError for anything else.
 
@@ -480,11 +493,8 @@ def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source
         raise SourceError(f"source {uri!r} names no host; expected e.g. {scheme}://192.168.1.10:554/stream")
     if scheme in ("csi", "gst", "rtsp", "rtsps", "http", "https") or uri.startswith("/dev/video"):
         return open_live(uri, reconnect_timeout_s=reconnect_timeout_s)
-    if scheme == "file":
-        path = Path(_split(uri).path)
-    elif scheme in ("",) or len(scheme) == 1:  # plain path (or a Windows drive letter)
-        path = Path(uri)
-    else:
+    path = source_file(uri)
+    if path is None:
         raise SourceError(
             f"unknown source scheme {scheme!r} in {uri!r}; supported: synthetic://, cityscapes://DIR, "
             "file paths, file://, image directories, /dev/videoN, csi://N, rtsp://, gst://"

@@ -319,3 +319,41 @@ def test_two_sinks_cannot_write_one_file_or_folder(tmp_path: Path) -> None:
     assert not video.exists()
     for sink in open_sinks([str(video), str(tmp_path / "other.mp4"), f"dir://{folder}/a"], fps=10):
         sink.close()
+
+
+@pytest.mark.parametrize(
+    ("source", "sink"),
+    [
+        ("drive.mp4", "drive.mp4"),
+        ("file://{t}/drive.mp4", "./drive.mp4"),
+        ("link.mp4", "drive.mp4"),  # a link to the file it is
+        ("frames", "dir://{t}/frames/"),
+        ("frames/", "dir://frames"),
+    ],
+)
+def test_no_sink_writes_over_the_source_it_reads(
+    tiny_engines: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    source: str,
+    sink: str,
+) -> None:
+    """A video sink is renamed over its file when the run ends, and a dir:// sink's PNGs
+    would land among the images it reads: both are refused before the run, by edge run and
+    by edge record, and the source is left as it was."""
+    from edge.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    write_video(tmp_path / "drive.mp4", 3)
+    (tmp_path / "link.mp4").symlink_to("drive.mp4")
+    (tmp_path / "frames").mkdir()
+    cv2.imwrite(str(tmp_path / "frames" / "frame_000000.png"), np.zeros((8, 8, 3), np.uint8))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    source, sink = source.format(t=tmp_path), sink.format(t=tmp_path)
+    said = f"error: sink {sink!r} would write over the source it reads, "
+    assert main(["run", source, "--engines", str(tiny_engines), "--sink", sink]) == 2
+    assert said in capsys.readouterr().err
+    assert main(["record", source, sink]) == 2
+    assert said in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
