@@ -16,7 +16,7 @@ from edge.cli_args import (
     percentile,
     positive_int,
 )
-from edge.errors import EdgeError
+from edge.errors import ConfigError, EdgeError
 from edge.util.interrupts import OrderlyExit, Terminated, end_at_once_on_signal
 
 
@@ -34,8 +34,12 @@ def _cmd_engines(args: argparse.Namespace) -> int:
 
     from edge.inventory import format_inventory, inventory
 
-    rows = inventory(args.engines, verify_hashes=args.verify)
-    print(json.dumps(rows, indent=2) if args.json else format_inventory(rows, args.engines))
+    given = {name for name in (args.engines, args.engines_option) if name is not None}
+    if len(given) > 1:
+        raise ConfigError(f"two engines directories given: {sorted(given)}; give one")
+    folder = given.pop() if given else "engines"
+    rows = inventory(folder, verify_hashes=args.verify)
+    print(json.dumps(rows, indent=2) if args.json else format_inventory(rows, folder))
     return 1 if any(r["files"] != "ok" or r["check"] == "FAILED" for r in rows) else 0
 
 
@@ -345,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="backends, versions and devices").set_defaults(func=_cmd_info)
     sub.add_parser("models", help="list the model zoo").set_defaults(func=_cmd_models)
     p = sub.add_parser("engines", help="list the engines a folder holds and whether each runs here")
-    p.add_argument("engines", nargs="?", default="engines", help="engines directory; default: %(default)s")
+    p.add_argument("engines", nargs="?", help="engines directory; default: engines")
+    # as every other command takes it: `edge engines --engines DIR` is what people type after them
+    p.add_argument("--engines", dest="engines_option", metavar="DIR", help="the same, as an option")
     p.add_argument("--verify", action="store_true", help="also hash every file against the manifest")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=_cmd_engines)

@@ -35,6 +35,11 @@ def test_lists_each_engine_and_that_it_runs_here(engines: Path, capsys: pytest.C
     assert any(line.startswith("depth_tiny") and f"fp32       {size}" in line for line in out)
     assert main(["engines", str(engines), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(inventory(engines)))
+    # --engines DIR, as every other command takes the folder, lists the same
+    assert main(["engines", "--engines", str(engines)]) == 0
+    assert capsys.readouterr().out.splitlines() == out
+    assert main(["engines", str(engines), "--engines", str(engines / "other")]) == 2
+    assert "error: two engines directories given: " in capsys.readouterr().err
 
 
 def test_damage_and_misfits_are_named(engines: Path, capsys: pytest.CaptureFixture[str]) -> None:
