@@ -79,8 +79,9 @@ def run_stream(
     """
     from edge.errors import ConfigError
     from edge.stream.engines import EngineSet
+    from edge.stream.partial import warn_if_mp4
     from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
-    from edge.stream.sinks import open_sinks
+    from edge.stream.sinks import VideoSink, open_sinks
     from edge.stream.sources import LoopingSource, nominal_rate, open_source, source_file
 
     check_post_workers(post_workers)
@@ -119,6 +120,8 @@ def run_stream(
             source=source_file(source),
         )
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
+    if src.live:
+        warn_if_mp4([sink.path for sink in opened if isinstance(sink, VideoSink)])
     tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
     tracker.engines = dict(engine_set.described)
     pipeline = Pipeline(

@@ -15,6 +15,7 @@ import numpy as np
 
 from edge.errors import SinkError, StreamEnded
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output
+from edge.stream.partial import PartialLock, partial_path, rescue_leftover
 
 
 class ObjectsSink:
@@ -27,8 +28,10 @@ class ObjectsSink:
 
     def __init__(self, uri: str, path: Path, *, keep_free: int = DEFAULT_KEEP_FREE) -> None:
         checked_output(uri, path, folder=False)
+        rescue_leftover(uri, path)  # a dead run's lines are kept, not truncated
         self.uri, self.path = uri, path
-        self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.partial = partial_path(path)
+        self._lock = PartialLock(uri=uri, partial=self.partial)
         self.frames = 0
         self._file: Any = None
         self._size = 0  # bytes of whole lines in the partial file
@@ -41,7 +44,7 @@ class ObjectsSink:
         data = objects_line(result).encode()
         self._room.check(len(data), kept=self.frames, size=self._size)
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock.take()
             self._file = open(self.partial, "wb", buffering=0)  # noqa: SIM115 (closed in close())
         try:
             view = memoryview(data)
@@ -58,10 +61,13 @@ class ObjectsSink:
         self.frames += 1
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            os.replace(self.partial, self.path)
+        try:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+                os.replace(self.partial, self.path)
+        finally:
+            self._lock.release()
 
 
 def _needs_results(uri: str) -> SinkError:

@@ -46,8 +46,9 @@ def record(
     finalised. So is a recording whose disk would have less than ``keep_free`` bytes free
     after the next frame (edge.stream.disk): it stops at the last frame that fits.
     """
+    from edge.stream.partial import warn_if_mp4
     from edge.stream.pipeline import frame_rgb
-    from edge.stream.sinks import open_sinks
+    from edge.stream.sinks import VideoSink, open_sinks
     from edge.stream.sources import nominal_rate, open_source, source_file
 
     if not sinks:
@@ -68,6 +69,8 @@ def record(
             stack.callback(sink.close)  # finalised last in, first out; videos renamed into place
         for sink in opened:
             _check_records_pictures(sink)
+        if src.live:
+            warn_if_mp4([sink.path for sink in opened if isinstance(sink, VideoSink)])
         stats: dict[str, Any] = {
             "frames": 0,
             "dropped": 0,

@@ -11,8 +11,9 @@ time even when the engines dropped frames; ``edge record`` keeps every frame onc
 the capture times beside the video (VideoSink's timings).
 
 The video and JSON-lines sinks write to a hidden partial file and rename it on close, so
-an interrupted run never leaves a truncated file under the final name; the file sinks stop
-whole before their disk is full (edge.stream.disk). The sinks of what was found are in
+an interrupted run never leaves a truncated file under the final name, and a run that died
+leaves one the next run keeps (edge.stream.partial); the file sinks stop whole before
+their disk is full (edge.stream.disk). The sinks of what was found are in
 edge.stream.object_sinks.
 """
 
@@ -38,6 +39,7 @@ from edge.stream.disk import (
     free_bytes,
 )
 from edge.stream.object_sinks import ObjectsSink, StdoutObjectsSink
+from edge.stream.partial import PartialLock, partial_path, rescue_leftover
 
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 # what a picture sink can show of a frame; "input" is the source's frame before resizing
@@ -98,8 +100,10 @@ class VideoSink:
         if timing not in VIDEO_TIMINGS:
             raise ValueError(f"timing {timing!r} is not one of {VIDEO_TIMINGS}")
         checked_output(uri, path, folder=False)
+        rescue_leftover(uri, path)  # a dead run's recording is kept, not truncated
         self.uri, self.path, self.fps, self.view, self.timing = uri, path, fps, view, timing
-        self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.partial = partial_path(path)
+        self._lock = PartialLock(uri=uri, partial=self.partial)
         self.frames = 0  # pictures in the file, repeats included
         self.repeated = 0  # capture timing: pictures that repeat the previous frame
         self.replaced = 0  # capture timing: frames a newer one of the same period replaced
@@ -149,10 +153,12 @@ class VideoSink:
 
         h, w = image.shape[:2]
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock.take()
             fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
+                self._writer = None
+                self._discard()
                 raise SinkError(f"cannot write video {str(self.path)!r} with OpenCV")
             self._size = (w, h)
         elif (w, h) != self._size:
@@ -167,7 +173,18 @@ class VideoSink:
         self._writer.write(bgr)
         self.frames += 1
 
+    def _discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.partial.unlink()
+        self._lock.release()
+
     def close(self) -> None:
+        try:
+            self._finish()
+        finally:
+            self._lock.release()
+
+    def _finish(self) -> None:
         if self._writer is None:
             return
         if self._pending is not None and self._room.full is None:  # the last frame, for one period
@@ -177,8 +194,7 @@ class VideoSink:
         self._writer.release()
         self._writer = None
         if not self.frames:  # not one frame had room: nothing is left, as after a run of none
-            with contextlib.suppress(FileNotFoundError):
-                self.partial.unlink()
+            self._discard()
             return
         problem = video_problem(self.partial, self.frames)
         if problem:  # the disk filled under the writer after all (another program wrote to it)

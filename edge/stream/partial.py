@@ -1,0 +1,134 @@
+"""The hidden partial file a video or JSON-lines sink writes, renamed into place when done.
+
+A run that dies before it finishes (kill -9, the power cut when a car is switched off)
+leaves its partial file behind, and the next run to the same name would truncate it. An
+mkv or avi partial plays up to about the last frame written and a JSON-lines partial holds
+whole lines, so a leftover one is moved aside, under a name that says so, with a warning.
+An mp4 is kept too, though it does not play: its index is written when it is finished.
+
+While a sink writes its partial file it holds a lock on it (flock), so that the leftover
+of a dead run is told from the file of a run still writing, and a second process writing
+the same file is refused before it garbles the first's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import sys
+from pathlib import Path
+
+from edge.errors import SinkError
+
+
+def partial_path(path: Path) -> Path:
+    """Where a sink writes ``path`` until it is finished: ``.drive.partial.mp4``."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def _try_lock(fd: int) -> bool:
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _held_elsewhere(uri: str, partial: Path) -> SinkError:
+    return SinkError(
+        f"sink {uri!r}: another process is writing {str(partial)!r} (the same output); give this "
+        "run another name, or stop that one first"
+    )
+
+
+def interrupted_name(path: Path, when: float) -> Path:
+    """A free name beside ``path`` for a partial file left at ``when`` (a timestamp):
+    ``drive.interrupted-20261202-213005.mkv``."""
+    stamp = datetime.datetime.fromtimestamp(when).strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        name = f"{path.stem}.interrupted-{stamp}{f'-{n}' if n else ''}{path.suffix}"
+        if not (path.parent / name).exists():
+            return path.parent / name
+    raise SinkError(f"1000 interrupted recordings of {str(path)!r} from {stamp}: remove some")
+
+
+def rescue_leftover(uri: str, path: Path) -> Path | None:
+    """Move aside the partial file a dead run left for ``path``, saying so; the name it now
+    has, or None when there was none (or only an empty one). SinkError when a live process
+    is writing it."""
+    partial = partial_path(path)
+    try:
+        fd = os.open(partial, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SinkError(f"sink {uri!r}: cannot read {str(partial)!r}: {exc.strerror or exc}") from exc
+    try:
+        if not _try_lock(fd):
+            raise _held_elsewhere(uri, partial)
+        stat = os.fstat(fd)
+        if stat.st_size == 0:  # a run that died before its first frame: nothing to keep
+            partial.unlink()
+            return None
+        kept = interrupted_name(path, stat.st_mtime)
+        os.replace(partial, kept)
+    finally:
+        os.close(fd)
+    print(
+        f"warning: sink {uri!r}: {str(partial)!r} was left by a run that did not finish (killed, or the "
+        f"power lost); it is kept as {str(kept)!r}{_playable_note(kept)}",
+        file=sys.stderr,
+    )
+    return kept
+
+
+def _playable_note(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".mp4":
+        return f" (an mp4 does not play unless it was finished: {MP4_RISK})"
+    if suffix == ".jsonl":
+        return " (its lines are whole)"
+    return " (it plays up to about where that run stopped)"
+
+
+# why a camera is better recorded to .mkv
+MP4_RISK = (
+    "its index is written last, so a killed run or a power cut loses all of it; an mkv keeps what was written"
+)
+
+
+def warn_if_mp4(paths: list[Path]) -> None:
+    """For a run from a camera: say that its mp4 outputs are lost if the run dies."""
+    for path in paths:
+        if path.suffix.lower() == ".mp4":
+            print(f"warning: {str(path)!r}: {MP4_RISK} (name it .mkv)", file=sys.stderr)
+
+
+class PartialLock:
+    """The lock a sink holds on its partial file from its first write until it is renamed
+    into place or removed."""
+
+    def __init__(self, *, uri: str, partial: Path) -> None:
+        self.uri, self.partial = uri, partial
+        self._fd: int | None = None
+
+    def take(self) -> None:
+        """Create the partial file (empty) and lock it; SinkError if another process holds it."""
+        if self._fd is not None:
+            return
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT, 0o666)
+        if not _try_lock(fd):
+            os.close(fd)
+            raise _held_elsewhere(self.uri, self.partial)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let go of the lock (after the rename: the lock is on the file, whatever its name)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None

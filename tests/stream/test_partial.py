@@ -1,0 +1,106 @@
+"""A run that dies leaves its partial file; the next run to the same name keeps it
+(edge.stream.partial). The deaths here are real: a recording killed with SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edge.cli import main
+from edge.stream.partial import interrupted_name
+from edge.stream.record import record
+from edge.stream.sinks import open_sink
+from tests.conftest import ROOT, stop_process
+from tests.stream.test_capture import Camera
+from tests.stream.test_disk import _frames_in, _result
+
+
+def _record(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge", "record", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OPENCV_LOG_LEVEL": "ERROR"},
+    )
+
+
+def test_a_killed_recording_is_kept_by_the_next_run_and_a_live_one_is_not_touched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video, partial = tmp_path / "drive.mkv", tmp_path / ".drive.partial.mkv"
+    source = "synthetic://?size=96x128&fps=30"
+    proc = _record(source, str(video), "--max-frames", "1000000")
+    try:
+        deadline = time.monotonic() + 120
+        while not (partial.exists() and partial.stat().st_size > 200_000):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        # while it records, a second run to the same name is refused and touches nothing
+        size = partial.stat().st_size
+        assert main(["record", source, str(video), "--max-frames", "3"]) == 2
+        assert (
+            f"error: sink {str(video)!r}: another process is writing {str(partial)!r} (the same output)"
+            in capsys.readouterr().err
+        )
+        assert partial.stat().st_size >= size and not video.exists()
+        proc.send_signal(signal.SIGKILL)  # as a power cut would stop it: nothing is finished
+        proc.wait(timeout=30)
+    finally:
+        stop_process(proc)
+    kept = interrupted_name(video, partial.stat().st_mtime)  # named by when that run stopped
+    assert main(["record", source, str(video), "--max-frames", "5"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"warning: sink {str(video)!r}: {str(partial)!r} was left by a run that did not finish (killed, "
+        f"or the power lost); it is kept as {str(kept)!r} (it plays up to about where that run stopped)"
+    ) in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([video.name, kept.name])
+    assert _frames_in(kept) > 10, "the killed run's frames play"
+    assert _frames_in(video) == 5
+
+
+def test_lines_a_dead_run_left_are_kept_and_an_empty_partial_is_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, partial = tmp_path / "objects.jsonl", tmp_path / ".objects.partial.jsonl"
+    partial.write_text('{"frame": 0}\n{"frame": 1}\n')  # no process holds it: its run is gone
+    os.utime(partial, (1_700_000_000, 1_700_000_000))
+    kept = interrupted_name(path, 1_700_000_000)
+    (tmp_path / kept.name).write_text("an earlier one\n")  # its name is taken: the next is used
+    sink = open_sink(str(path))
+    sink.write_result(_result(0))  # type: ignore[attr-defined]
+    sink.close()
+    second = kept.with_name(f"{kept.stem}-1{kept.suffix}")
+    assert second.read_text() == '{"frame": 0}\n{"frame": 1}\n'
+    assert f"it is kept as {str(second)!r} (its lines are whole)" in capsys.readouterr().err
+    assert [json.loads(line)["frame"] for line in path.read_text().splitlines()] == [0]
+    partial.touch()  # a run that died before its first frame left nothing worth keeping
+    open_sink(str(path)).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, kept.name, second.name])
+    assert capsys.readouterr().err == ""
+
+
+def test_a_camera_recorded_to_mp4_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cam = Camera(fps=60)
+    try:
+        record(cam.url, [str(tmp_path / "a.mkv"), str(tmp_path / "b.mp4")], max_frames=3)
+    finally:
+        cam.unplug()
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1, err
+    assert (
+        f"warning: {str(tmp_path / 'b.mp4')!r}: its index is written last, so a killed run or a power cut "
+        "loses all of it; an mkv keeps what was written (name it .mkv)"
+    ) in err
+    assert _frames_in(tmp_path / "a.mkv") == _frames_in(tmp_path / "b.mp4") == 3
+    assert cv2.VideoCapture(str(tmp_path / "b.mp4")).isOpened()
