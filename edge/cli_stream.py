@@ -8,6 +8,7 @@ from typing import Any
 
 from edge.cli_args import (
     byte_size,
+    non_negative_seconds,
     output_file,
     output_folder,
     positive_int,
@@ -63,6 +64,20 @@ def add_keep_free_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_status_every_argument(p: argparse.ArgumentParser) -> None:
+    from edge.latency.status import DEFAULT_LOG_EVERY_S
+
+    p.add_argument(
+        "--status-every",
+        type=non_negative_seconds,
+        default=DEFAULT_LOG_EVERY_S,
+        metavar="S",
+        help="where standard error is not a terminal (a service's journal, a log file): the status "
+        "line every S seconds, so a long run says how it is doing (0: the summary at the end only); "
+        "default: %(default)g",
+    )
+
+
 def add_post_workers_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--post-workers",
@@ -112,6 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             tracker=tracker,
             post_workers=args.post_workers,
             keep_free=args.keep_free,
+            status_every_s=args.status_every,
             **engine_selection(args),
         )
     finally:
@@ -141,6 +157,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             show_status=True,
             post_workers=args.post_workers,
             keep_free=args.keep_free,
+            status_every_s=args.status_every,
             **engine_selection(args),
         )
     except Interrupted as exc:
@@ -205,6 +222,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             reconnect_timeout_s=args.reconnect_timeout,
             show_progress=True,
             keep_free=args.keep_free,
+            status_every_s=args.status_every,
         )
     except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
         print(format_summary(exc.data), flush=True)
@@ -273,6 +291,7 @@ def add_stream_commands(sub: Any) -> None:
     )
     add_post_workers_argument(p)
     add_keep_free_argument(p)
+    add_status_every_argument(p)
     p.add_argument(
         "--trace", type=output_file, metavar="PATH", help="write a Chrome trace (Perfetto) of every stage"
     )
@@ -301,6 +320,7 @@ def add_stream_commands(sub: Any) -> None:
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     add_post_workers_argument(p)
     add_keep_free_argument(p)
+    add_status_every_argument(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser(
@@ -332,6 +352,7 @@ def add_stream_commands(sub: Any) -> None:
         help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
     )
     add_keep_free_argument(p)
+    add_status_every_argument(p)
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("demo", help="build default engines if missing, run the synthetic drive")

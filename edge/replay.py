@@ -42,12 +42,14 @@ def replay(
     show_status: bool = False,
     post_workers: int = 1,
     keep_free: int = DEFAULT_KEEP_FREE,
+    status_every_s: float = 0.0,
 ) -> dict[str, Any]:
     """Replay ``source`` (cityscapes://DIR) through the engines in ``engines``; evaluate the
     frames with ground truth and, with ``out_dir``, write predictions and metrics.json there.
     ``post_workers``: frames fused and drawn at once (Pipeline); the evaluation stays on
     the sink thread, which gets the frames in order. ``keep_free``: bytes the ``sinks`` that
-    write files leave free on their disk (edge.stream.disk)."""
+    write files leave free on their disk (edge.stream.disk). ``status_every_s``: with
+    ``show_status`` off a terminal, print the status line that often."""
     from edge.data.cityscapes import FrameRef, read_depth, read_ids
     from edge.eval import Evaluator
     from edge.latency import LatencyTracker
@@ -130,7 +132,7 @@ def replay(
     )
     stopped: KeyboardInterrupt | None = None
     try:
-        with StatusLine(tracker, enabled=show_status):
+        with StatusLine(tracker, enabled=show_status, log_every_s=status_every_s):
             pipeline.run()
     except KeyboardInterrupt as exc:
         if not tracker.frames_out:

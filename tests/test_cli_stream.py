@@ -94,3 +94,29 @@ def test_run_with_post_workers(
         )
     with socket.socket() as again:
         again.bind(("127.0.0.1", port))
+
+
+def test_a_run_off_a_terminal_logs_its_status_every_so_often(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Standard error is a pipe here, as in a service's journal: edge run and edge record
+    print their status line every --status-every seconds; 0 prints none."""
+    import re
+
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+    run = ["run", "synthetic://?size=128x256&fps=20&frames=30", "--engines", str(tiny_engines), "--realtime"]
+    assert main([*run, "--status-every", "0.3"]) == 0
+    logged = [line for line in capsys.readouterr().err.splitlines() if re.match(stamp, line)]
+    assert len(logged) >= 2 and all(re.fullmatch(rf"{stamp} frame \d+  .* \(p50/p99 ms\)", x) for x in logged)
+    assert main([*run, "--status-every", "0"]) == 0
+    assert not re.search(stamp, capsys.readouterr().err)
+    record = ["record", "synthetic://?size=96x128&frames=400", str(tmp_path / "r.mkv")]
+    assert main([*record, "--status-every", "0.05"]) == 0
+    logged = [line for line in capsys.readouterr().err.splitlines() if re.match(stamp, line)]
+    assert logged and all(
+        re.fullmatch(rf"{stamp} recording: \d+ frames in \d+ s \(\d+\.\d fps\)  dropped 0  reconnects 0", x)
+        for x in logged
+    ), logged
+    with pytest.raises(SystemExit):
+        main([*record, "--status-every", "-1"])
+    assert "--status-every: expected a number of seconds >= 0, got '-1'" in capsys.readouterr().err

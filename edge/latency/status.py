@@ -1,19 +1,61 @@
-"""A live one-line status (rich) while a stream runs; silent when stderr is not a terminal."""
+"""A live one-line status (rich) while a stream runs on a terminal; off a terminal (a
+service's journal, a log file) the same line every ``log_every_s`` seconds instead, so a
+run that lasts days still says how it is doing."""
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from edge.latency.tracker import LatencyTracker
 
+DEFAULT_LOG_EVERY_S = 60.0
+
+
+class PeriodicLog:
+    """Print ``line()`` to standard error every ``every_s`` seconds (the first after
+    ``every_s``), stamped with the local time, from a thread, until stopped."""
+
+    def __init__(self, line: Callable[[], str], *, every_s: float) -> None:
+        if not every_s > 0:
+            raise ValueError(f"every_s is {every_s}; expected > 0")
+        self._line, self._every_s = line, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="edge-status-log", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every_s):
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {self._line()}", file=sys.stderr, flush=True)
+
+    def start(self) -> PeriodicLog:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
 
 class StatusLine:
+    """``enabled``: on a terminal, the live line; elsewhere a PeriodicLog of it every
+    ``log_every_s`` seconds (0: none)."""
+
     def __init__(
-        self, tracker: LatencyTracker, *, enabled: bool = True, refresh_per_second: float = 4
+        self,
+        tracker: LatencyTracker,
+        *,
+        enabled: bool = True,
+        refresh_per_second: float = 4,
+        log_every_s: float = 0.0,
     ) -> None:
         self.tracker = tracker
         self._live: Any = None
+        self._log: PeriodicLog | None = None
         if enabled:
             from rich.console import Console
             from rich.live import Live
@@ -27,14 +69,24 @@ class StatusLine:
                     refresh_per_second=refresh_per_second,
                     transient=True,
                 )
+            elif log_every_s > 0:
+                self._log = PeriodicLog(tracker.status_line, every_s=log_every_s)
 
     @property
     def active(self) -> bool:
+        """Whether the live line is shown (a terminal)."""
         return self._live is not None
+
+    @property
+    def logging(self) -> bool:
+        """Whether the line is printed every ``log_every_s`` seconds instead."""
+        return self._log is not None
 
     def __enter__(self) -> StatusLine:
         if self._live is not None:
             self._live.start()
+        if self._log is not None:
+            self._log.start()
         return self
 
     def __exit__(
@@ -42,3 +94,5 @@ class StatusLine:
     ) -> None:
         if self._live is not None:
             self._live.stop()
+        if self._log is not None:
+            self._log.stop()

@@ -208,6 +208,10 @@ class LatencyTracker:
             parts.append(f"misses {r['deadline_misses']}")
         if r["reconnects"]:
             parts.append(f"reconnects {r['reconnects']} ({r['source_gap_ms'] / 1e3:.1f} s lost)")
+        if r["sink_errors"]:
+            parts.append(f"sink errors {r['sink_errors']}")
+        if self.sinks_stopped:  # a long run's log says so until it ends, not only once
+            parts.append(f"sinks stopped {len(self.sinks_stopped)}")
         return "  ".join(parts) + "  (p50/p99 ms)"
 
     def format_summary(self) -> str:

@@ -66,6 +66,7 @@ def run_stream(
     tracker: LatencyTracker | None = None,
     post_workers: int = 1,
     keep_free: int = DEFAULT_KEEP_FREE,
+    status_every_s: float = 0.0,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -76,6 +77,7 @@ def run_stream(
     wait for ever). Pass a ``tracker`` to keep its numbers when the run ends with Ctrl-C
     (which is re-raised). ``post_workers``: frames fused and drawn at once (Pipeline).
     ``keep_free``: bytes the file sinks leave free on their disk (edge.stream.disk).
+    ``status_every_s``: with ``show_status`` off a terminal, print the status line that often.
     """
     from edge.errors import ConfigError
     from edge.stream.engines import EngineSet
@@ -141,7 +143,7 @@ def run_stream(
         )
     logs = {"trace": trace, "latency_log": latency_log, "summary": summary_json}
     try:
-        with StatusLine(tracker, enabled=show_status):
+        with StatusLine(tracker, enabled=show_status, log_every_s=status_every_s):
             pipeline.run()
     except BaseException:
         engine_set.close()

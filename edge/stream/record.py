@@ -11,11 +11,13 @@ for exact pixels, ``display://`` to watch).
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from edge.errors import ConfigError, Interrupted, RecordingStopped, SinkError
+from edge.latency.status import PeriodicLog
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.util.interrupts import StepBoundary
 
@@ -33,6 +35,7 @@ def record(
     reconnect_timeout_s: float | None = None,
     show_progress: bool = False,
     keep_free: int = DEFAULT_KEEP_FREE,
+    status_every_s: float = 0.0,
 ) -> dict[str, Any]:
     """Write each frame of ``source`` to every sink of ``sinks`` until the source ends,
     ``max_frames`` were written or ``duration_s`` has passed; returns what was recorded.
@@ -45,6 +48,8 @@ def record(
     what was written before it, like what was written before Ctrl-C (Interrupted), is
     finalised. So is a recording whose disk would have less than ``keep_free`` bytes free
     after the next frame (edge.stream.disk): it stops at the last frame that fits.
+    With ``show_progress`` off a terminal, a line says how far it is every
+    ``status_every_s`` seconds (0: never).
     """
     from edge.stream.partial import warn_if_mp4
     from edge.stream.pipeline import frame_rgb
@@ -81,6 +86,8 @@ def record(
         progress = _progress(show_progress, max_frames)
         stack.callback(progress.close)
         t0 = time.perf_counter()
+        if show_progress and status_every_s > 0 and not sys.stderr.isatty():  # a service's journal
+            stack.callback(PeriodicLog(lambda: _status(stats, t0), every_s=status_every_s).start().stop)
         first_ns: int | None = None  # the first and the last frame's capture times
         last_ns: int | None = None
         try:
@@ -151,6 +158,15 @@ def _progress(enabled: bool, total: int | None) -> Any:
 
     # disable=None: shown on a terminal only, so a log or a pipe gets the summary alone
     return tqdm(total=total, unit="frame", desc="recording", disable=None if enabled else True, leave=False)
+
+
+def _status(stats: dict[str, Any], t0: float) -> str:
+    seconds = time.perf_counter() - t0
+    fps = stats["frames"] / max(seconds, 1e-9)
+    return (
+        f"recording: {stats['frames']} frames in {seconds:.0f} s ({fps:.1f} fps)"
+        f"  dropped {stats['dropped']}  reconnects {stats['reconnects']}"
+    )
 
 
 def _summary(

@@ -76,3 +76,34 @@ def test_status_line_is_silent_off_terminal() -> None:
     # pytest captures stderr, so rich sees no terminal and the line stays off
     with StatusLine(LatencyTracker(), enabled=True) as status:
         assert not status.active
+
+
+def test_off_a_terminal_the_status_line_is_logged_every_so_often(capsys: pytest.CaptureFixture[str]) -> None:
+    """A service's journal gets the line every log_every_s seconds, stamped, and none after."""
+    import re
+    import time
+
+    from edge.latency.status import StatusLine
+
+    tr = LatencyTracker()
+    tr.record(0, "panoptic", 0, 2_000_000)
+    tr.sink_failed()
+    tr.sink_stopped("drive.mkv", 0, "full")
+    with StatusLine(tr, enabled=True, log_every_s=0.05) as status:
+        assert status.logging and not status.active
+        time.sleep(0.5)
+    lines = capsys.readouterr().err.splitlines()
+    time.sleep(0.2)
+    assert capsys.readouterr().err == "", "nothing after the run"
+    assert 3 <= len(lines) <= 11
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+    assert all(
+        re.fullmatch(
+            rf"{stamp} frame 0  .*panoptic 2/2.*sink errors 1  sinks stopped 1  \(p50/p99 ms\)", line
+        )
+        for line in lines
+    ), lines
+    with StatusLine(tr, enabled=True, log_every_s=0) as status:  # 0: the summary at the end only
+        assert not status.logging
+    with StatusLine(tr, enabled=False, log_every_s=0.05) as status:
+        assert not status.logging
