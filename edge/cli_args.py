@@ -53,6 +53,23 @@ def positive_number(unit: str | None = None) -> Callable[[str], float]:
 positive_seconds = positive_number("seconds")
 
 
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(text: str) -> float:
+    """Seconds from ``300``, ``90s``, ``5m``, ``1.5h``: a finite number > 0."""
+    body = text.strip().lower()
+    unit = body[-1:] if body[-1:] in ("s", "m", "h") else ""
+    number = body[: len(body) - len(unit)]
+    try:
+        value = float(number) * _DURATION_UNITS[unit]
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a duration such as 300, 90s, 5m or 1.5h, got {text!r}")
+    return value
+
+
 def non_negative_seconds(text: str) -> float:
     value = finite_number(text, what="a number of seconds")
     if value < 0:

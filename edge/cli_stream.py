@@ -8,6 +8,7 @@ from typing import Any
 
 from edge.cli_args import (
     byte_size,
+    duration,
     non_negative_seconds,
     output_file,
     output_folder,
@@ -61,6 +62,17 @@ def add_keep_free_argument(p: argparse.ArgumentParser) -> None:
         "they stop, with what they wrote whole, at the last frame that leaves it (64M, 1G; 0: no check); "
         "default: "
         f"{format_bytes(DEFAULT_KEEP_FREE)}",
+    )
+
+
+def add_segment_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--segment",
+        type=duration,
+        metavar="DURATION",
+        help="video sinks start a new file every DURATION of video (300, 5m, 1h), as a dash camera "
+        "does: drive.mkv becomes drive-YYYYmmdd-HHMMSS.mkv, one a segment, each finished and playable "
+        "as the next begins; a run that dies loses the segment it was writing at most",
     )
 
 
@@ -128,6 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             post_workers=args.post_workers,
             keep_free=args.keep_free,
             status_every_s=args.status_every,
+            segment_s=args.segment,
             **engine_selection(args),
         )
     finally:
@@ -220,6 +233,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             fps=args.fps,
             reconnect_timeout_s=args.reconnect_timeout,
+            segment_s=args.segment,
             show_progress=True,
             keep_free=args.keep_free,
             status_every_s=args.status_every,
@@ -290,6 +304,7 @@ def add_stream_commands(sub: Any) -> None:
         help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
     )
     add_post_workers_argument(p)
+    add_segment_argument(p)
     add_keep_free_argument(p)
     add_status_every_argument(p)
     p.add_argument(
@@ -351,6 +366,7 @@ def add_stream_commands(sub: Any) -> None:
         metavar="S",
         help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
     )
+    add_segment_argument(p)
     add_keep_free_argument(p)
     add_status_every_argument(p)
     p.set_defaults(func=cmd_record)

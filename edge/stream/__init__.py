@@ -67,6 +67,7 @@ def run_stream(
     post_workers: int = 1,
     keep_free: int = DEFAULT_KEEP_FREE,
     status_every_s: float = 0.0,
+    segment_s: float | None = None,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -78,6 +79,7 @@ def run_stream(
     (which is re-raised). ``post_workers``: frames fused and drawn at once (Pipeline).
     ``keep_free``: bytes the file sinks leave free on their disk (edge.stream.disk).
     ``status_every_s``: with ``show_status`` off a terminal, print the status line that often.
+    ``segment_s``: video sinks start a new file every that many seconds (edge.stream.segments).
     """
     from edge.errors import ConfigError
     from edge.stream.engines import EngineSet
@@ -120,6 +122,7 @@ def run_stream(
             timing="capture" if src.live or realtime else "frames",
             keep_free=keep_free,
             source=source_file(source),
+            segment_s=segment_s,
         )
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     if src.live:

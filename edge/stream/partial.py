@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import glob
 import os
 import sys
 from pathlib import Path
 
 from edge.errors import SinkError
+from edge.stream.timestamps import SUFFIX as TIMES_SUFFIX
 
 
 def partial_path(path: Path) -> Path:
@@ -75,6 +77,10 @@ def rescue_leftover(uri: str, path: Path) -> Path | None:
             return None
         kept = interrupted_name(path, stat.st_mtime)
         os.replace(partial, kept)
+        # a run killed while it wrote the capture times left atomic_path's temporary file
+        for stale in path.parent.glob(f".{glob.escape(path.name)}{TIMES_SUFFIX}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
     finally:
         os.close(fd)
     print(

@@ -36,6 +36,7 @@ def record(
     show_progress: bool = False,
     keep_free: int = DEFAULT_KEEP_FREE,
     status_every_s: float = 0.0,
+    segment_s: float | None = None,
 ) -> dict[str, Any]:
     """Write each frame of ``source`` to every sink of ``sinks`` until the source ends,
     ``max_frames`` were written or ``duration_s`` has passed; returns what was recorded.
@@ -49,7 +50,8 @@ def record(
     finalised. So is a recording whose disk would have less than ``keep_free`` bytes free
     after the next frame (edge.stream.disk): it stops at the last frame that fits.
     With ``show_progress`` off a terminal, a line says how far it is every
-    ``status_every_s`` seconds (0: never).
+    ``status_every_s`` seconds (0: never). ``segment_s``: video sinks start a new file
+    every that many seconds of video (edge.stream.segments).
     """
     from edge.stream.partial import warn_if_mp4
     from edge.stream.pipeline import frame_rgb
@@ -69,6 +71,7 @@ def record(
             timing="stamped" if stamped else "frames",
             keep_free=keep_free,
             source=source_file(source),
+            segment_s=segment_s,
         )
         for sink in opened:
             stack.callback(sink.close)  # finalised last in, first out; videos renamed into place
@@ -177,9 +180,11 @@ def _summary(
     *,
     interrupted: bool,
 ) -> dict[str, Any]:
+    from edge.stream.segments import SegmentedVideoSink
     from edge.stream.sinks import VideoSink
 
     seconds = time.perf_counter() - t0
+    videos = [sink for sink in sinks if isinstance(sink, (VideoSink, SegmentedVideoSink))]
     first_ns, last_ns = captured
     span_s = (last_ns - first_ns) / 1e9 if first_ns is not None and last_ns is not None else 0.0
     return {
@@ -187,12 +192,15 @@ def _summary(
         "seconds": seconds,
         "fps": stats["frames"] / seconds if seconds > 0 else 0.0,
         # the rate a video plays at, and the rate its frames were captured at
-        "video_fps": next((sink.fps for sink in sinks if isinstance(sink, VideoSink)), None),
+        "video_fps": videos[0].fps if videos else None,
         "captured_fps": (stats["frames"] - 1) / span_s if span_s > 0 else None,
         "sinks": [sink.uri for sink in sinks],
         "timestamps": [
             str(p) for sink in sinks if sink.frames and (p := getattr(sink, "timestamps_path", None))
-        ],
+        ]
+        + [str(p) for sink in sinks for p in getattr(sink, "timestamps_paths", ())],
+        # the files of each segmented video, in order
+        "segments": {s.uri: [str(p) for p in s.files] for s in sinks if isinstance(s, SegmentedVideoSink)},
         "interrupted": interrupted,
     }
 
@@ -222,6 +230,11 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"a player shows it at {video / captured:.2g}x speed (edge run --realtime keeps the capture "
             f"times; --fps {matching} writes the video at their rate)"
         )
+    for uri, files in (summary.get("segments") or {}).items():
+        names = files if len(files) <= 2 else [files[0], "…", files[-1]]
+        line += f"; {uri} in {len(files)} segment(s): {', '.join(names)}"
     if summary.get("timestamps"):
-        line += f"; capture times in {', '.join(summary['timestamps'])}"
+        shown = summary["timestamps"]
+        shown = shown if len(shown) <= 2 else [*shown[:1], f"… ({len(shown)} files)"]
+        line += f"; capture times in {', '.join(shown)}"
     return line

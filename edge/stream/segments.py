@@ -1,0 +1,126 @@
+"""A video sink cut into segments (``--segment 5m``), as a dash camera records.
+
+``drive.mkv`` becomes one file a segment, named by the local time it started:
+``drive-20261202-214630.mkv``. Each is finished, renamed into place and playable when the
+next begins, so a run that dies (the power cut when the car is switched off) loses at most
+the segment it was writing, whatever the container; the names sort in the order they were
+recorded and never repeat, so a service that records to one name after every boot does
+not write over the last drive. Each segment is a VideoSink of its own: its partial file,
+its lock, its room on the disk, its capture times beside it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import SinkStopped
+from edge.stream.disk import DEFAULT_KEEP_FREE, checked_output
+from edge.stream.partial import rescue_leftover
+from edge.stream.video import VideoSink
+
+
+def segment_name(path: Path, when: float) -> Path:
+    """A free name for the segment of ``path`` that starts at ``when`` (a timestamp)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    for n in range(1000):
+        # "_1" sorts after the first segment of that second, "drive-...-214823.mkv" ("." < "_")
+        candidate = path.with_name(f"{path.stem}-{stamp}{f'_{n}' if n else ''}{path.suffix}")
+        partial = candidate.with_name(f".{candidate.stem}.partial{candidate.suffix}")
+        if not candidate.exists() and not partial.exists():
+            return candidate
+    raise ValueError(f"1000 segments of {str(path)!r} start at {stamp}")
+
+
+class SegmentedVideoSink:
+    """VideoSink's pictures, a new file every ``segment_s`` seconds of video (``segments``:
+    the finished ones, in order). ``view``, ``timing``, ``keep_free``: as VideoSink's."""
+
+    def __init__(
+        self,
+        uri: str,
+        path: Path,
+        fps: float,
+        *,
+        segment_s: float,
+        view: str = "composite",
+        timing: str = "frames",
+        keep_free: int = DEFAULT_KEEP_FREE,
+    ) -> None:
+        if not segment_s > 0:
+            raise ValueError(f"segment_s is {segment_s}; expected > 0")
+        checked_output(uri, path, folder=False)
+        self.uri, self.path, self.fps, self.view, self.timing = uri, path, fps, view, timing
+        self.segment_frames = max(1, round(segment_s * fps))
+        self.keep_free = keep_free
+        self.segments: list[Path] = []
+        self.frames = 0  # pictures over every segment
+        self._current: VideoSink | None = None
+        self._stopped: str | None = None
+        # the segment a dead run was writing has a name of its own: keep it, as VideoSink does
+        stem, suffix = re.escape(path.stem), re.escape(path.suffix)
+        pattern = re.compile(rf"\.{stem}-\d{{8}}-\d{{6}}(_\d+)?\.partial{suffix}")
+        if path.parent.is_dir():
+            for leftover in sorted(path.parent.iterdir()):
+                if pattern.fullmatch(leftover.name):
+                    final = leftover.name[1:].replace(".partial", "", 1)
+                    rescue_leftover(uri, path.with_name(final))
+
+    @property
+    def files(self) -> list[Path]:
+        """Every segment with a frame, the one being written too (it is finished at close)."""
+        current = [self._current.path] if self._current is not None and self._current.frames else []
+        return [*self.segments, *current]
+
+    @property
+    def timestamps_path(self) -> None:
+        """None: each segment has its capture times beside it (``timestamps_paths``)."""
+        return None
+
+    @property
+    def timestamps_paths(self) -> list[Path]:
+        """The capture times beside each segment (stamped timing)."""
+        from edge.stream.timestamps import timestamps_path
+
+        return [timestamps_path(s) for s in self.files] if self.timing == "stamped" else []
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        if self._stopped is not None:  # a full disk ends the recording, not one segment of it
+            raise SinkStopped(self._stopped)
+        if self._current is not None and self._current.frames >= self.segment_frames:
+            self._finish_segment()
+        if self._current is None:
+            self._current = VideoSink(
+                self.uri,
+                segment_name(self.path, time.time()),
+                self.fps,
+                view=self.view,
+                timing=self.timing,
+                keep_free=self.keep_free,
+            )
+        before = self._current.frames
+        try:
+            self._current.write(image, seq, t_capture_ns)
+        except SinkStopped as exc:
+            self._stopped = str(exc)
+            raise
+        finally:
+            self.frames += self._current.frames - before
+
+    def _finish_segment(self) -> None:
+        current, self._current = self._current, None
+        if current is None:
+            return
+        before = current.frames
+        try:
+            current.close()  # a held frame is written now
+        finally:
+            self.frames += current.frames - before
+        if current.frames and current.path.exists():
+            self.segments.append(current.path)
+
+    def close(self) -> None:
+        self._finish_segment()

@@ -1,0 +1,188 @@
+"""The video file sink: OpenCV's writer into a hidden partial file, renamed into place when
+it is finished and read back; it stops whole before its disk is full (edge.stream.disk),
+and a dead run's partial file is kept (edge.stream.partial)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import SinkError
+from edge.stream.disk import (
+    DEFAULT_KEEP_FREE,
+    INDEX_BYTES_PER_FRAME,
+    DiskRoom,
+    checked_output,
+    format_bytes,
+    free_bytes,
+)
+from edge.stream.partial import PartialLock, partial_path, rescue_leftover
+
+VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+VIDEO_TIMINGS = ("frames", "capture", "stamped")  # how a video sink places frames (VideoSink)
+
+
+class VideoSink:
+    """A video file at ``fps``; ``timing`` says how frames are placed in it:
+
+    - ``frames``: every frame once, in order (a file replayed frame by frame).
+    - ``capture`` (live runs: a camera, or a file paced with --realtime): each frame at its
+      capture time. The picture at video time i/fps is the newest frame captured by then: a
+      frame is repeated until the next one arrives, and of two frames in one period the
+      newer wins, so the video plays in real time however many frames the engines dropped.
+      A gap longer than a second (a camera reconnecting) is shortened to one second.
+    - ``stamped`` (edge record): every frame once, and the capture times beside the video
+      (edge.stream.timestamps), so that --realtime can replay it as it was captured.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        path: Path,
+        fps: float,
+        *,
+        view: str = "composite",
+        timing: str = "frames",
+        keep_free: int = DEFAULT_KEEP_FREE,
+    ) -> None:
+        """``keep_free``: bytes left free on the video's disk; the video stops, whole, at the
+        last frame that leaves them (edge.stream.disk)."""
+        if timing not in VIDEO_TIMINGS:
+            raise ValueError(f"timing {timing!r} is not one of {VIDEO_TIMINGS}")
+        checked_output(uri, path, folder=False)
+        rescue_leftover(uri, path)  # a dead run's recording is kept, not truncated
+        self.uri, self.path, self.fps, self.view, self.timing = uri, path, fps, view, timing
+        self.partial = partial_path(path)
+        self._lock = PartialLock(uri=uri, partial=self.partial)
+        self.frames = 0  # pictures in the file, repeats included
+        self.repeated = 0  # capture timing: pictures that repeat the previous frame
+        self.replaced = 0  # capture timing: frames a newer one of the same period replaced
+        self._writer: Any = None
+        self._size: tuple[int, int] | None = None
+        self._t0_ns: int | None = None
+        self._pending: tuple[np.ndarray, int] | None = None  # capture timing: (BGR picture, its period)
+        self._stamps: list[int] = []  # stamped: each frame's capture time
+        self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free)
+
+    @property
+    def timestamps_path(self) -> Path | None:
+        """Where a stamped video's capture times are written (None for other timings)."""
+        from edge.stream.timestamps import timestamps_path
+
+        return timestamps_path(self.path) if self.timing == "stamped" else None
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        import cv2
+
+        if self.timing != "frames" and t_capture_ns is None:
+            raise SinkError(f"sink {self.uri!r} places frames at their capture time and frame {seq} has none")
+        self._open(image)
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        if t_capture_ns is None or self.timing != "capture":
+            self._append(bgr)
+            if t_capture_ns is not None and self.timing == "stamped":
+                self._stamps.append(t_capture_ns)
+            return
+        if self._t0_ns is None:
+            self._t0_ns = t_capture_ns
+        period = round((t_capture_ns - self._t0_ns) * self.fps / 1e9)
+        if self._pending is not None:
+            previous, previous_period = self._pending
+            if period <= previous_period:  # two frames in one period: the newer is shown
+                self._pending = (bgr, previous_period)
+                self.replaced += 1
+                return
+            shown = min(period - previous_period, max(1, round(self.fps)))
+            for _ in range(shown):
+                self._append(previous)
+            self.repeated += shown - 1
+        self._pending = (bgr, period)
+
+    def _open(self, image: np.ndarray) -> None:
+        import cv2
+
+        h, w = image.shape[:2]
+        if self._writer is None:
+            self._lock.take()
+            fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
+            self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (w, h))
+            if not self._writer.isOpened():
+                self._writer = None
+                self._discard()
+                raise SinkError(f"cannot write video {str(self.path)!r} with OpenCV")
+            self._size = (w, h)
+        elif (w, h) != self._size:
+            raise SinkError(
+                f"sink {self.uri!r}: frame size {w}x{h} differs from the first frame's {self._size}"
+            )
+
+    def _append(self, bgr: np.ndarray) -> None:
+        # the picture at most its raw size, and the index that finishing the video writes
+        need = bgr.nbytes + INDEX_BYTES_PER_FRAME * (self.frames + 1)
+        self._room.check(need, kept=self.frames, size=_size(self.partial))
+        self._writer.write(bgr)
+        self.frames += 1
+
+    def _discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.partial.unlink()
+        self._lock.release()
+
+    def close(self) -> None:
+        try:
+            self._finish()
+        finally:
+            self._lock.release()
+
+    def _finish(self) -> None:
+        if self._writer is None:
+            return
+        if self._pending is not None and self._room.full is None:  # the last frame, for one period
+            with contextlib.suppress(SinkError):  # no room for it: the video ends before it
+                self._append(self._pending[0])
+        self._pending = None
+        self._writer.release()
+        self._writer = None
+        if not self.frames:  # not one frame had room: nothing is left, as after a run of none
+            self._discard()
+            return
+        problem = video_problem(self.partial, self.frames)
+        if problem:  # the disk filled under the writer after all (another program wrote to it)
+            raise SinkError(
+                f"sink {self.uri!r}: the video could not be finished: {problem} "
+                f"({format_bytes(free_bytes(self.partial))} free on its disk); what was written is "
+                f"left in {str(self.partial)!r}"
+            )
+        stamps = self.timestamps_path
+        if stamps is not None:  # before the video: a video in place always has its times
+            from edge.stream.timestamps import write_timestamps
+
+            write_timestamps(stamps, self._stamps)
+        os.replace(self.partial, self.path)
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def video_problem(path: Path, frames: int) -> str | None:
+    """Why the finished video ``path`` does not play back its ``frames`` frames, or None.
+    OpenCV's writer reports no failed write, so the file is read back: a video whose disk
+    filled has no index (mp4, mkv) or a short one (avi)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return "OpenCV cannot read it back"
+        held = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+    return None if held == frames else f"it holds {max(held, 0)} of the {frames} frames written"

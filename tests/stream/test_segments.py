@@ -1,0 +1,161 @@
+"""Segmented videos (--segment): one finished, playable file every so often; a run that
+dies loses the segment it was writing at most (edge.stream.segments)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.cli import main
+from edge.cli_args import duration
+from edge.errors import SinkStopped
+from edge.stream.record import record
+from edge.stream.sinks import open_sink
+from edge.stream.timestamps import read_timestamps, timestamps_path
+from tests.conftest import ROOT, fill_disk, stop_process
+from tests.stream.test_capture import Camera
+from tests.stream.test_disk import NOISE, _frames_in
+
+SEGMENT = r"drive-\d{8}-\d{6}(_\d+)?\.mkv"
+
+
+def _segments(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if re.fullmatch(SEGMENT, p.name))
+
+
+def test_durations_are_read_in_seconds_minutes_or_hours() -> None:
+    assert [duration(t) for t in ("300", "90s", "5m", "1.5h", " 2M ")] == [300, 90, 300, 5400, 120]
+    for bad in ("", "0", "-5m", "5d", "m", "nan", "inf"):
+        with pytest.raises(
+            argparse.ArgumentTypeError, match=f"expected a duration such as 300, 90s, 5m or 1.5h, got {bad!r}"
+        ):
+            duration(bad)
+
+
+def test_a_recording_is_cut_into_playable_segments_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video = tmp_path / "drive.mkv"
+    # 10 fps, 2 s: 20 frames a segment
+    assert main(["record", "synthetic://?size=96x128&fps=10&frames=45", str(video), "--segment", "2s"]) == 0
+    files = _segments(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in files], (
+        "no partial file, no drive.mkv"
+    )
+    assert [_frames_in(p) for p in files] == [20, 20, 5]
+    out = capsys.readouterr().out
+    assert f"{video} in 3 segment(s): {files[0]}, …, {files[2]}" in out
+    # in the order recorded: the frames of the synthetic drive follow on from file to file
+    from edge.stream.sources import open_source
+
+    first_of_second = open_source(str(files[1])).read()
+    expected = open_source("synthetic://?size=96x128&fps=10&frames=45")
+    for _ in range(20):
+        expected.read()
+    assert (
+        np.abs(first_of_second.image.astype(int) - expected.read().image.astype(int)).mean() < 8
+    )  # lossy codec
+
+
+def test_a_camera_segment_carries_its_capture_times(tmp_path: Path) -> None:
+    cam = Camera(fps=60)
+    try:
+        summary = record(cam.url, [str(tmp_path / "drive.mkv")], max_frames=7, segment_s=3 / 17, fps=17)
+    finally:
+        cam.unplug()
+    files = _segments(tmp_path)
+    assert [_frames_in(p) for p in files] == [3, 3, 1]
+    assert summary["timestamps"] == [str(timestamps_path(p)) for p in files]
+    assert [len(read_timestamps(timestamps_path(p), frames=None)) for p in files] == [3, 3, 1]
+
+
+def _writing(folder: Path) -> bool:
+    """Whether a segment is being written, and has bytes in it."""
+    for p in folder.glob(".*.partial.mkv"):
+        try:
+            if p.stat().st_size > 0:
+                return True
+        except FileNotFoundError:  # finished and renamed meanwhile
+            pass
+    return False
+
+
+def test_a_killed_segmented_recording_loses_only_the_segment_it_was_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A camera recorded in half-second segments, killed as a power cut would stop it."""
+    video = tmp_path / "drive.mkv"
+    cam = Camera(fps=30)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "record", cam.url, str(video), "--segment", "0.5", "--fps", "30"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OPENCV_LOG_LEVEL": "ERROR"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(_segments(tmp_path)) < 2 or not _writing(tmp_path):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        stop_process(proc)
+        cam.unplug()
+    finished = _segments(tmp_path)
+    assert len(finished) >= 2 and all(_frames_in(p) == 15 for p in finished), "every finished one plays whole"
+    assert all(len(read_timestamps(timestamps_path(p), frames=None)) == 15 for p in finished)
+    (partial,) = [p for p in tmp_path.iterdir() if p.name.endswith(".partial.mkv")]
+    # the next run to the same name keeps what the dead one was writing
+    assert main(["record", "synthetic://?size=96x128&frames=3", str(video), "--segment", "1"]) == 0
+    kept = [p for p in tmp_path.iterdir() if ".interrupted-" in p.name]
+    assert len(kept) == 1 and kept[0].name.startswith(
+        partial.name[1:].replace(".partial.mkv", ".interrupted-")
+    )
+    assert "was left by a run that did not finish" in capsys.readouterr().err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_full_disk_ends_every_segment_to_come(small_disk: Path) -> None:
+    fill_disk(small_disk, leave=600 << 10)
+    sink = open_sink(str(small_disk / "drive.mkv"), fps=4, segment_s=1, keep_free=64 << 10)
+    with pytest.raises(SinkStopped) as stopped:
+        for seq in range(1000):
+            sink.write(NOISE[seq % len(NOISE)], seq)
+    written = sink.frames  # type: ignore[attr-defined]
+    with pytest.raises(SinkStopped, match=re.escape(str(stopped.value))):
+        sink.write(NOISE[0], written + 1)  # no new segment starts on a full disk
+    sink.close()
+    files = sorted(p for p in small_disk.iterdir() if p.name != "filler.bin")
+    assert written > 4 and [p.name for p in files] == [p.name for p in _segments(small_disk)]
+    assert sum(_frames_in(p) for p in files) == written
+
+
+def test_a_live_run_writes_its_video_in_segments(tiny_engines: Path, tmp_path: Path) -> None:
+    """edge run --realtime places pictures at their capture times; each segment is a half
+    second of that video (10 pictures at 20 fps)."""
+    from edge.stream import run_stream
+
+    tracker = run_stream(
+        "synthetic://?size=128x256&fps=20&frames=40",
+        engines=tiny_engines,
+        sinks=[str(tmp_path / "drive.mkv")],
+        realtime=True,
+        segment_s=0.5,
+    )
+    files = _segments(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in files]
+    counts = [_frames_in(p) for p in files]
+    assert len(files) >= 3 and all(10 <= n <= 12 for n in counts[:-1]) and counts[-1] >= 1, counts
+    assert tracker.summary()["sink_errors"] == 0
