@@ -263,7 +263,8 @@ def add_stream_commands(sub: Any) -> None:
     p = sub.add_parser("run", help="run a source through the engines")
     p.add_argument(
         "source",
-        help="synthetic://?fps=17&seed=0, video.mp4, images/, cityscapes://DIR, "
+        help="synthetic://?fps=17&seed=0, video.mp4, images/, videos/ or 'drive-*.mkv' (played one after "
+        "another: a segmented recording), cityscapes://DIR, "
         "/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG, csi://0?width=1280&height=720, "
         "rtsp://HOST/PATH#transport=tcp, http://HOST/stream.mjpg, gst://PIPELINE",
     )

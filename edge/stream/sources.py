@@ -307,9 +307,6 @@ def _folder_hint(folder: Path) -> str:
     """What a folder without images may be instead, as the rest of an error message."""
     if (folder / "leftImg8bit_sequence").is_dir() or (folder / "leftImg8bit").is_dir():
         return f"; it is laid out like Cityscapes: cityscapes://{folder}"
-    videos = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"))
-    if videos:
-        return f"; it holds videos, which are played one at a time: e.g. {str(folder / videos[0])!r}"
     return ""
 
 
@@ -500,7 +497,16 @@ def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source
             "file paths, file://, image directories, /dev/videoN, csi://N, rtsp://, gst://"
         )
     if path.is_dir():
-        return ImageDirSource(uri, path)
+        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
+            return ImageDirSource(uri, path)
+        from edge.stream.playlist import PlaylistSource, videos_in
+
+        videos = videos_in(path)
+        return PlaylistSource(uri, videos) if videos else ImageDirSource(uri, path)
+    if not path.exists() and any(c in str(path) for c in "*?["):  # a glob: 'drive-*.mkv'
+        from edge.stream.playlist import PlaylistSource, videos_matching
+
+        return PlaylistSource(uri, videos_matching(str(path)))
     if not path.is_file():
         raise SourceError(f"source {uri!r}: no such file or directory")
     return OpenCVSource(uri, str(path))

@@ -1,0 +1,94 @@
+"""Several videos as one source: a folder of them, or a glob (edge.stream.playlist); real
+video files, and a segmented recording replayed whole."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.errors import SourceError
+from edge.stream.playlist import PlaylistSource
+from edge.stream.sources import open_source
+from edge.stream.timestamps import timestamps_path, write_timestamps
+from tests.stream.test_sources_sinks import write_video
+
+
+def _read_all(uri: str) -> list:
+    src = open_source(uri)
+    frames = []
+    while (frame := src.read()) is not None:
+        frames.append(frame)
+    src.close()
+    return frames
+
+
+def test_a_folder_of_videos_plays_them_in_order_as_one_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_video(clips / "clip_10.mp4", frames=2, fps=12.0)
+    write_video(clips / "clip_2.avi", frames=3, fps=12.0)
+    (clips / "clip_3.mkv").write_bytes(b"not a video")  # said, skipped and counted
+    (clips / ".clip_4.partial.mkv").write_bytes(b"")  # a recording still being written: not played
+    (clips / "notes.txt").write_text("x")
+    src = open_source(str(clips))
+    assert isinstance(src, PlaylistSource) and src.fps == pytest.approx(12.0) and not src.live
+    assert [p.name for p in src.files] == ["clip_2.avi", "clip_3.mkv", "clip_10.mp4"]
+    frames = _read_all(str(clips))
+    assert [f.seq for f in frames] == [0, 1, 2, 3, 4]
+    assert [f.meta["file"] for f in frames] == ["clip_2.avi"] * 3 + ["clip_10.mp4"] * 2
+    assert frames[3].meta["undecodable_before"] == 1, "the skipped file is counted with the next frame"
+    assert all(f.source == str(clips) and f.image.shape == (64, 128, 3) for f in frames)
+    assert "skipping 'clip_3.mkv': cannot open source" in capsys.readouterr().err
+
+
+def test_a_glob_names_the_videos_to_play(tmp_path: Path) -> None:
+    for name in ("drive-1.mp4", "drive-2.mp4", "other-1.mp4"):
+        write_video(tmp_path / name, frames=2)
+    frames = _read_all(str(tmp_path / "drive-*.mp4"))
+    assert [f.meta["file"] for f in frames] == ["drive-1.mp4"] * 2 + ["drive-2.mp4"] * 2
+    with pytest.raises(
+        SourceError, match=r"source '.*nothing-\*\.mp4' holds no videos \(.mp4, .avi, .mkv, .mov\)"
+    ):
+        open_source(str(tmp_path / "nothing-*.mp4"))
+    with pytest.raises(SourceError, match="none of its 1 video\\(s\\) opens"):
+        (tmp_path / "broken").mkdir()
+        (tmp_path / "broken" / "x.mp4").write_bytes(b"")
+        open_source(str(tmp_path / "broken"))
+
+
+def test_capture_times_are_laid_end_to_end(tmp_path: Path) -> None:
+    """Each segment's times start at 0; joined, the next starts one frame after the last."""
+    for name, times_ms in (("a.mp4", [0, 100, 200]), ("b.mp4", [0, 50])):
+        write_video(tmp_path / name, frames=len(times_ms))
+        write_timestamps(timestamps_path(tmp_path / name), [int(t * 1e6) for t in times_ms])
+    src = open_source(str(tmp_path))
+    assert src.timestamps == [0, 100, 200, 300, 350]  # 100 ms: the mean interval so far
+    assert [f.meta["media_ms"] for f in _read_all(str(tmp_path))] == [0, 100, 200, 300, 350]
+    timestamps_path(tmp_path / "b.mp4").unlink()  # one without: no times for the whole
+    assert open_source(str(tmp_path)).timestamps is None
+
+
+def test_a_segmented_recording_replays_whole(tiny_engines: Path, tmp_path: Path) -> None:
+    drives = tmp_path / "drives"
+    assert (
+        main(
+            [
+                "record",
+                "synthetic://?size=96x128&fps=10&frames=25",
+                str(drives / "drive.mkv"),
+                "--segment",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert len(list(drives.iterdir())) == 3
+    summary = tmp_path / "summary.json"
+    argv = ["run", str(drives / "drive-*.mkv"), "--engines", str(tiny_engines), "--summary", str(summary)]
+    assert main(argv) == 0
+    assert json.loads(summary.read_text())["frames_out"] == 25
