@@ -74,6 +74,12 @@ def add_segment_argument(p: argparse.ArgumentParser) -> None:
         "does: drive.mkv becomes drive-YYYYmmdd-HHMMSS.mkv, one a segment, each finished and playable "
         "as the next begins; a run that dies loses the segment it was writing at most",
     )
+    p.add_argument(
+        "--delete-oldest",
+        action="store_true",
+        help="with --segment, a dash camera's loop recording: when the disk would keep less than "
+        "--keep-free, delete the oldest segments of the same name (earlier runs' too) instead of stopping",
+    )
 
 
 def add_status_every_argument(p: argparse.ArgumentParser) -> None:
@@ -141,6 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             keep_free=args.keep_free,
             status_every_s=args.status_every,
             segment_s=args.segment,
+            delete_oldest=args.delete_oldest,
             **engine_selection(args),
         )
     finally:
@@ -234,6 +241,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             fps=args.fps,
             reconnect_timeout_s=args.reconnect_timeout,
             segment_s=args.segment,
+            delete_oldest=args.delete_oldest,
             show_progress=True,
             keep_free=args.keep_free,
             status_every_s=args.status_every,

@@ -68,6 +68,7 @@ def run_stream(
     keep_free: int = DEFAULT_KEEP_FREE,
     status_every_s: float = 0.0,
     segment_s: float | None = None,
+    delete_oldest: bool = False,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -79,16 +80,19 @@ def run_stream(
     (which is re-raised). ``post_workers``: frames fused and drawn at once (Pipeline).
     ``keep_free``: bytes the file sinks leave free on their disk (edge.stream.disk).
     ``status_every_s``: with ``show_status`` off a terminal, print the status line that often.
-    ``segment_s``: video sinks start a new file every that many seconds (edge.stream.segments).
+    ``segment_s``: video sinks start a new file every that many seconds (edge.stream.segments);
+    ``delete_oldest``: the oldest are deleted when the disk would keep less than ``keep_free``.
     """
     from edge.errors import ConfigError
     from edge.stream.engines import EngineSet
     from edge.stream.partial import warn_if_mp4
     from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
+    from edge.stream.segments import check_delete_oldest
     from edge.stream.sinks import VideoSink, open_sinks
     from edge.stream.sources import LoopingSource, nominal_rate, open_source, source_file
 
     check_post_workers(post_workers)
+    check_delete_oldest(delete_oldest, segment_s)
     for what, path in (("trace", trace), ("latency log", latency_log), ("summary", summary_json)):
         if path is not None:  # checked now: they are written when the run ends
             require_writable(path, folder=False, what=what)
@@ -123,6 +127,7 @@ def run_stream(
             keep_free=keep_free,
             source=source_file(source),
             segment_s=segment_s,
+            delete_oldest=delete_oldest,
         )
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     if src.live:

@@ -15,6 +15,7 @@ import os
 import re
 import resource
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from edge.errors import SinkError, SinkStopped
@@ -103,11 +104,23 @@ class DiskRoom:
     ``keep_free`` 0 turns the check off, for a filesystem that reports no free space (some
     network and FUSE mounts do); a write the system refuses is still caught by the sink."""
 
-    def __init__(self, *, uri: str, path: Path, keep_free: int, stops: str = "the sink stops") -> None:
-        """``stops``: what stops, as the error says it (``the predictions stop``)."""
+    def __init__(
+        self,
+        *,
+        uri: str,
+        path: Path,
+        keep_free: int,
+        stops: str = "the sink stops",
+        make_room: Callable[[int], int] | None = None,
+    ) -> None:
+        """``stops``: what stops, as the error says it (``the predictions stop``).
+        ``make_room(short)``: asked, when the disk is ``short`` bytes short, to free them
+        (deleting the oldest segments of a recording); the bytes it freed, 0 when it can
+        free no more, and then the sink stops."""
         if keep_free < 0:
             raise ValueError(f"keep_free is {keep_free} bytes; expected >= 0")
         self.uri, self.path, self.keep_free, self.stops = uri, path, keep_free, stops
+        self._make_room = make_room
         self.full: str | None = None  # why the sink stopped, once it has
         self._largest = largest_file(path) if keep_free else None  # the check is off at 0
 
@@ -126,6 +139,10 @@ class DiskRoom:
 
     def _problem(self, need: int, size: int) -> str | None:
         free = free_bytes(self.path)
+        while free - need < self.keep_free and self._make_room is not None:
+            if not self._make_room(self.keep_free + need - free):
+                break
+            free = free_bytes(self.path)
         if free - need < self.keep_free:
             return (
                 f"the disk holding {str(self.path)!r} has {format_bytes(free)} free, and the next frame "

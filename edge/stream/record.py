@@ -37,6 +37,7 @@ def record(
     keep_free: int = DEFAULT_KEEP_FREE,
     status_every_s: float = 0.0,
     segment_s: float | None = None,
+    delete_oldest: bool = False,
 ) -> dict[str, Any]:
     """Write each frame of ``source`` to every sink of ``sinks`` until the source ends,
     ``max_frames`` were written or ``duration_s`` has passed; returns what was recorded.
@@ -51,13 +52,16 @@ def record(
     after the next frame (edge.stream.disk): it stops at the last frame that fits.
     With ``show_progress`` off a terminal, a line says how far it is every
     ``status_every_s`` seconds (0: never). ``segment_s``: video sinks start a new file
-    every that many seconds of video (edge.stream.segments).
+    every that many seconds of video (edge.stream.segments); ``delete_oldest`` deletes the
+    oldest when the disk would keep less than ``keep_free``.
     """
     from edge.stream.partial import warn_if_mp4
     from edge.stream.pipeline import frame_rgb
+    from edge.stream.segments import check_delete_oldest
     from edge.stream.sinks import VideoSink, open_sinks
     from edge.stream.sources import nominal_rate, open_source, source_file
 
+    check_delete_oldest(delete_oldest, segment_s)
     if not sinks:
         raise ConfigError("edge record needs at least one sink to write to, e.g. drive.mp4 or dir://frames/")
     src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)
@@ -72,6 +76,7 @@ def record(
             keep_free=keep_free,
             source=source_file(source),
             segment_s=segment_s,
+            delete_oldest=delete_oldest,
         )
         for sink in opened:
             stack.callback(sink.close)  # finalised last in, first out; videos renamed into place
@@ -201,6 +206,7 @@ def _summary(
         + [str(p) for sink in sinks for p in getattr(sink, "timestamps_paths", ())],
         # the files of each segmented video, in order
         "segments": {s.uri: [str(p) for p in s.files] for s in sinks if isinstance(s, SegmentedVideoSink)},
+        "deleted_segments": sum(len(s.deleted) for s in sinks if isinstance(s, SegmentedVideoSink)),
         "interrupted": interrupted,
     }
 
@@ -233,6 +239,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     for uri, files in (summary.get("segments") or {}).items():
         names = files if len(files) <= 2 else [files[0], "…", files[-1]]
         line += f"; {uri} in {len(files)} segment(s): {', '.join(names)}"
+    if summary.get("deleted_segments"):
+        line += f"; {summary['deleted_segments']} oldest segment(s) deleted for room (--delete-oldest)"
     if summary.get("timestamps"):
         shown = summary["timestamps"]
         shown = shown if len(shown) <= 2 else [*shown[:1], f"… ({len(shown)} files)"]

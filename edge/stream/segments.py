@@ -12,23 +12,39 @@ its lock, its room on the disk, its capture times beside it.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from edge.errors import SinkStopped
+from edge.errors import ConfigError, SinkStopped
 from edge.stream.disk import DEFAULT_KEEP_FREE, checked_output
 from edge.stream.partial import rescue_leftover
 from edge.stream.video import VideoSink
 
 
-def segment_name(path: Path, when: float) -> Path:
-    """A free name for the segment of ``path`` that starts at ``when`` (a timestamp)."""
+def check_delete_oldest(delete_oldest: bool, segment_s: float | None) -> None:
+    """ConfigError for --delete-oldest without --segment: it deletes whole segments."""
+    if delete_oldest and segment_s is None:
+        raise ConfigError(
+            "--delete-oldest deletes the oldest segments of a recording, so it needs --segment "
+            "(e.g. --segment 5m --delete-oldest)"
+        )
+
+
+def segment_name(path: Path, when: float, *, after: Path | None = None) -> Path:
+    """A free name for the segment of ``path`` that starts at ``when`` (a timestamp),
+    numbered after ``after`` (the previous segment) when that began in the same second: a
+    name is never used again, even once its segment is deleted (--delete-oldest)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
-    for n in range(1000):
+    base = f"{path.stem}-{stamp}"
+    first = 0
+    if after is not None and after.stem.split("_")[0] == base:
+        first = int(after.stem.rpartition("_")[2]) + 1 if "_" in after.stem else 1
+    for n in range(first, first + 1000):
         # "_1" sorts after the first segment of that second, "drive-...-214823.mkv" ("." < "_")
-        candidate = path.with_name(f"{path.stem}-{stamp}{f'_{n}' if n else ''}{path.suffix}")
+        candidate = path.with_name(f"{base}{f'_{n}' if n else ''}{path.suffix}")
         partial = candidate.with_name(f".{candidate.stem}.partial{candidate.suffix}")
         if not candidate.exists() and not partial.exists():
             return candidate
@@ -37,7 +53,13 @@ def segment_name(path: Path, when: float) -> Path:
 
 class SegmentedVideoSink:
     """VideoSink's pictures, a new file every ``segment_s`` seconds of video (``segments``:
-    the finished ones, in order). ``view``, ``timing``, ``keep_free``: as VideoSink's."""
+    the finished ones, in order). ``view``, ``timing``, ``keep_free``: as VideoSink's.
+
+    ``delete_oldest`` (a dash camera's loop recording): when the next frame would leave
+    less than ``keep_free`` free, the oldest finished segments of this name in the folder
+    (this run's and earlier runs', with their capture times; never another name, nor a
+    kept ``.interrupted-`` file) are deleted until it fits; the recording stops only when
+    none is left to delete."""
 
     def __init__(
         self,
@@ -49,19 +71,23 @@ class SegmentedVideoSink:
         view: str = "composite",
         timing: str = "frames",
         keep_free: int = DEFAULT_KEEP_FREE,
+        delete_oldest: bool = False,
     ) -> None:
         if not segment_s > 0:
             raise ValueError(f"segment_s is {segment_s}; expected > 0")
         checked_output(uri, path, folder=False)
         self.uri, self.path, self.fps, self.view, self.timing = uri, path, fps, view, timing
         self.segment_frames = max(1, round(segment_s * fps))
-        self.keep_free = keep_free
+        self.keep_free, self.delete_oldest = keep_free, delete_oldest
         self.segments: list[Path] = []
+        self.deleted: list[Path] = []  # segments deleted for room, oldest first
         self.frames = 0  # pictures over every segment
         self._current: VideoSink | None = None
         self._stopped: str | None = None
+        self._last: Path | None = None  # the latest segment's name
         # the segment a dead run was writing has a name of its own: keep it, as VideoSink does
         stem, suffix = re.escape(path.stem), re.escape(path.suffix)
+        self._pattern = re.compile(rf"{stem}-\d{{8}}-\d{{6}}(_\d+)?{suffix}")
         pattern = re.compile(rf"\.{stem}-\d{{8}}-\d{{6}}(_\d+)?\.partial{suffix}")
         if path.parent.is_dir():
             for leftover in sorted(path.parent.iterdir()):
@@ -95,12 +121,14 @@ class SegmentedVideoSink:
         if self._current is None:
             self._current = VideoSink(
                 self.uri,
-                segment_name(self.path, time.time()),
+                segment_name(self.path, time.time(), after=self._last),
                 self.fps,
                 view=self.view,
                 timing=self.timing,
                 keep_free=self.keep_free,
+                make_room=self._delete_oldest if self.delete_oldest else None,
             )
+            self._last = self._current.path
         before = self._current.frames
         try:
             self._current.write(image, seq, t_capture_ns)
@@ -109,6 +137,42 @@ class SegmentedVideoSink:
             raise
         finally:
             self.frames += self._current.frames - before
+
+    def _delete_oldest(self, short: int) -> int:
+        """Delete the oldest finished segments of this name until ``short`` bytes are freed;
+        the bytes freed (0: none is left but the one being written)."""
+        from edge.stream.disk import format_bytes
+        from edge.stream.timestamps import timestamps_path
+
+        writing = self._current.path if self._current is not None else None
+        from edge.stream.sources import natural_key
+
+        # in the order recorded: "_10" after "_9" within a second
+        oldest = sorted(
+            (p for p in self.path.parent.iterdir() if self._pattern.fullmatch(p.name) and p != writing),
+            key=natural_key,
+        )
+        freed = 0
+        for segment in oldest:
+            if freed >= short:
+                break
+            size = 0
+            for path in (segment, timestamps_path(segment)):
+                try:
+                    size += path.stat().st_size
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+            freed += size
+            self.deleted.append(segment)
+            if segment in self.segments:
+                self.segments.remove(segment)
+            print(
+                f"{self.uri}: deleted the oldest segment, {segment.name} ({format_bytes(size)}), to keep "
+                f"{format_bytes(self.keep_free)} free (--delete-oldest)",
+                file=sys.stderr,
+            )
+        return freed
 
     def _finish_segment(self) -> None:
         current, self._current = self._current, None

@@ -179,12 +179,14 @@ def open_sink(
     timing: str = "frames",
     keep_free: int = DEFAULT_KEEP_FREE,
     segment_s: float | None = None,
+    delete_oldest: bool = False,
 ) -> Sink:
     """The sink ``uri`` names; a video sink places frames by ``timing`` (VideoSink): live
     runs give "capture", so their videos play in real time. A dir:// sink keeps capture
     times for any timing but "frames". File sinks (video, dir://, objects.jsonl) stop, with
     what they wrote kept whole, before their disk has less than ``keep_free`` bytes free.
-    With ``segment_s`` a video is a new file every that many seconds (edge.stream.segments)."""
+    With ``segment_s`` a video is a new file every that many seconds (edge.stream.segments),
+    and ``delete_oldest`` makes room by deleting the oldest of them."""
     if "\x00" in uri:
         raise SinkError(f"sink {uri!r} contains a NUL character")
     try:
@@ -239,6 +241,7 @@ def open_sink(
             view=_view_option(uri, query),
             timing=timing,
             keep_free=keep_free,
+            delete_oldest=delete_oldest,
         )
     return VideoSink(uri, path, fps, view=_view_option(uri, query), timing=timing, keep_free=keep_free)
 
@@ -281,17 +284,25 @@ def open_sinks(
     keep_free: int = DEFAULT_KEEP_FREE,
     source: Path | None = None,
     segment_s: float | None = None,
+    delete_oldest: bool = False,
 ) -> list[Sink]:
     """Open every sink in ``uris``; if one cannot be opened, those already open (a viewer
     listening on its port) are closed before the error propagates. ``kinds``: the engines
     that run, so a sink asking for the view of a missing one fails now, not at every frame.
-    ``timing``, ``keep_free``, ``segment_s``: as open_sink's. ``source``: the file or folder the run reads
-    (sources.source_file), which no sink may write over."""
+    ``timing``, ``keep_free``, ``segment_s``, ``delete_oldest``: as open_sink's. ``source``:
+    the file or folder the run reads (sources.source_file), which no sink may write over."""
     opened: list[Sink] = []
     targets: dict[str, str] = {}
     try:
         for uri in uris:
-            sink = open_sink(uri, fps=fps, timing=timing, keep_free=keep_free, segment_s=segment_s)
+            sink = open_sink(
+                uri,
+                fps=fps,
+                timing=timing,
+                keep_free=keep_free,
+                segment_s=segment_s,
+                delete_oldest=delete_oldest,
+            )
             opened.append(sink)
             target = getattr(sink, "path", None) or getattr(sink, "folder", None)
             if isinstance(sink, StdoutObjectsSink):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,11 @@ class VideoSink:
         view: str = "composite",
         timing: str = "frames",
         keep_free: int = DEFAULT_KEEP_FREE,
+        make_room: Callable[[int], int] | None = None,
     ) -> None:
         """``keep_free``: bytes left free on the video's disk; the video stops, whole, at the
-        last frame that leaves them (edge.stream.disk)."""
+        last frame that leaves them (edge.stream.disk), unless ``make_room`` (DiskRoom's)
+        frees enough first."""
         if timing not in VIDEO_TIMINGS:
             raise ValueError(f"timing {timing!r} is not one of {VIDEO_TIMINGS}")
         checked_output(uri, path, folder=False)
@@ -66,7 +69,7 @@ class VideoSink:
         self._t0_ns: int | None = None
         self._pending: tuple[np.ndarray, int] | None = None  # capture timing: (BGR picture, its period)
         self._stamps: list[int] = []  # stamped: each frame's capture time
-        self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free)
+        self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
 
     @property
     def timestamps_path(self) -> Path | None:

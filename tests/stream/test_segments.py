@@ -20,6 +20,7 @@ from edge.cli_args import duration
 from edge.errors import SinkStopped
 from edge.stream.record import record
 from edge.stream.sinks import open_sink
+from edge.stream.sources import natural_key
 from edge.stream.timestamps import read_timestamps, timestamps_path
 from tests.conftest import ROOT, fill_disk, stop_process
 from tests.stream.test_capture import Camera
@@ -29,7 +30,7 @@ SEGMENT = r"drive-\d{8}-\d{6}(_\d+)?\.mkv"
 
 
 def _segments(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if re.fullmatch(SEGMENT, p.name))
+    return sorted((p for p in folder.iterdir() if re.fullmatch(SEGMENT, p.name)), key=natural_key)
 
 
 def test_durations_are_read_in_seconds_minutes_or_hours() -> None:
@@ -137,8 +138,10 @@ def test_a_full_disk_ends_every_segment_to_come(small_disk: Path) -> None:
     with pytest.raises(SinkStopped, match=re.escape(str(stopped.value))):
         sink.write(NOISE[0], written + 1)  # no new segment starts on a full disk
     sink.close()
-    files = sorted(p for p in small_disk.iterdir() if p.name != "filler.bin")
-    assert written > 4 and [p.name for p in files] == [p.name for p in _segments(small_disk)]
+    files = _segments(small_disk)
+    assert written > 4 and sorted(p.name for p in small_disk.iterdir()) == sorted(
+        ["filler.bin", *(p.name for p in files)]
+    )
     assert sum(_frames_in(p) for p in files) == written
 
 
@@ -159,3 +162,43 @@ def test_a_live_run_writes_its_video_in_segments(tiny_engines: Path, tmp_path: P
     counts = [_frames_in(p) for p in files]
     assert len(files) >= 3 and all(10 <= n <= 12 for n in counts[:-1]) and counts[-1] >= 1, counts
     assert tracker.summary()["sink_errors"] == 0
+
+
+def test_delete_oldest_keeps_recording_by_deleting_the_oldest_segments(
+    small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Loop recording on a real 1 MiB disk: the oldest segments of the name go, an earlier
+    run's first; other files stay; the newest segments play, up to the last frame."""
+    earlier = small_disk / "drive-20200101-000000.mkv"  # an earlier run's segment
+    earlier.write_bytes(b"\0" * (64 << 10))
+    (small_disk / "drive-20200101-000000.mkv.timestamps.txt").write_text("# timestamp format v2\n0\n")
+    others = [small_disk / "other-20200101-000000.mkv", small_disk / "drive.interrupted-20200101-000000.mkv"]
+    for other in others:
+        other.write_bytes(b"\0" * (32 << 10))
+    sink = open_sink(
+        str(small_disk / "drive.mkv"), fps=4, segment_s=1, keep_free=128 << 10, delete_oldest=True
+    )
+    for seq in range(120):  # 3 MiB of pictures through a 1 MiB disk
+        sink.write(NOISE[seq % len(NOISE)], seq)
+    sink.close()
+    deleted = sink.deleted  # type: ignore[attr-defined]
+    assert deleted[0] == earlier and len(deleted) > 5
+    assert not earlier.exists() and not (small_disk / "drive-20200101-000000.mkv.timestamps.txt").exists()
+    assert all(other.exists() for other in others), "nothing of another name, nor a kept interrupted one"
+    kept = _segments(small_disk)
+    assert kept and kept[0] not in deleted and [_frames_in(p) for p in kept[:-1]] == [4] * (len(kept) - 1)
+    assert sum(_frames_in(p) for p in kept) + 4 * (len(deleted) - 1) == 120, "every frame went into a segment"
+    err = capsys.readouterr().err
+    assert err.count("deleted the oldest segment") == len(deleted)
+    assert (
+        f"deleted the oldest segment, {earlier.name} (64.0 KiB), to keep 128.0 KiB free (--delete-oldest)"
+        in err
+    )
+
+
+def test_delete_oldest_needs_segments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["record", "synthetic://?frames=2", str(tmp_path / "d.mkv"), "--delete-oldest"]) == 2
+    assert "error: --delete-oldest deletes the oldest segments of a recording, so it needs --segment" in (
+        capsys.readouterr().err
+    )
+    assert not list(tmp_path.iterdir())
