@@ -40,8 +40,9 @@ def segment_name(path: Path, when: float, *, after: Path | None = None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
     base = f"{path.stem}-{stamp}"
     first = 0
-    if after is not None and after.stem.split("_")[0] == base:
-        first = int(after.stem.rpartition("_")[2]) + 1 if "_" in after.stem else 1
+    if after is not None and (after.stem == base or after.stem.startswith(base + "_")):
+        tail = after.stem[len(base) :]  # "" or "_N"
+        first = int(tail[1:]) + 1 if tail else 1
     for n in range(first, first + 1000):
         # "_1" sorts after the first segment of that second, "drive-...-214823.mkv" ("." < "_")
         candidate = path.with_name(f"{base}{f'_{n}' if n else ''}{path.suffix}")
@@ -92,7 +93,7 @@ class SegmentedVideoSink:
         if path.parent.is_dir():
             for leftover in sorted(path.parent.iterdir()):
                 if pattern.fullmatch(leftover.name):
-                    final = leftover.name[1:].replace(".partial", "", 1)
+                    final = leftover.name[1 : -len(f".partial{path.suffix}")] + path.suffix
                     rescue_leftover(uri, path.with_name(final))
 
     @property

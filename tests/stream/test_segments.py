@@ -202,3 +202,21 @@ def test_delete_oldest_needs_segments(tmp_path: Path, capsys: pytest.CaptureFixt
         capsys.readouterr().err
     )
     assert not list(tmp_path.iterdir())
+
+
+def test_segment_names_follow_on_within_a_second_and_are_not_used_again(tmp_path: Path) -> None:
+    from edge.stream.segments import segment_name
+
+    path = tmp_path / "my_drive.mkv"  # a "_" in the name itself
+    when = time.mktime((2026, 12, 2, 21, 46, 30, 0, 0, -1))
+    first = segment_name(path, when)
+    second = segment_name(path, when, after=first)
+    third = segment_name(path, when, after=second)
+    assert [p.name for p in (first, second, third)] == [
+        "my_drive-20261202-214630.mkv",
+        "my_drive-20261202-214630_1.mkv",
+        "my_drive-20261202-214630_2.mkv",
+    ]
+    third.write_bytes(b"")  # taken (an earlier run's): the next free one
+    assert segment_name(path, when, after=second).name == "my_drive-20261202-214630_3.mkv"
+    assert segment_name(path, when + 1, after=third).name == "my_drive-20261202-214631.mkv"
