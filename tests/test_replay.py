@@ -182,6 +182,11 @@ def test_ctrl_c_keeps_what_was_evaluated(tiny_engines: Path, dataset: Path, tmp_
     assert not list(out.rglob(".*.tmp")), "no temporary file left"
 
 
+def _replay_argv(dataset: Path, engines: Path) -> list[str]:
+    """edge replay of ``dataset`` as fast as it goes, evaluated, on one thread."""
+    return ["replay", f"cityscapes://{dataset}?fps=0", "--engines", str(engines), "--eval", "--threads", "1"]
+
+
 def _predicted_files(out: Path) -> list[str]:
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 
@@ -198,15 +203,7 @@ def test_a_full_disk_stops_the_predictions_whole_not_the_evaluation(
     # metrics.json's reserve (64 KiB) and --keep-free, then room for one or two frames
     fill_disk(small_disk, leave=(64 << 10) * 2 + frame_bytes * 2 + (16 << 10))
     out = small_disk / "preds"
-    argv = [
-        "replay",
-        f"cityscapes://{dataset}?fps=0",
-        "--engines",
-        str(tiny_engines),
-        "--eval",
-        "--threads",
-        "1",
-    ]
+    argv = _replay_argv(dataset, tiny_engines)
     assert main([*argv, "--out", str(out), "--keep-free", "64K"]) == 2
     report = json.loads((out / "metrics.json").read_text())
     kept = report["predictions"]["frames"]
@@ -241,15 +238,7 @@ def test_metrics_the_disk_refuses_are_still_printed(
     written is left."""
     fill_disk(small_disk)
     out = small_disk / "preds"
-    argv = [
-        "replay",
-        f"cityscapes://{dataset}?fps=0",
-        "--engines",
-        str(tiny_engines),
-        "--eval",
-        "--threads",
-        "1",
-    ]
+    argv = _replay_argv(dataset, tiny_engines)
     assert main([*argv, "--out", str(out), "--keep-free", "0"]) == 2
     stdout, err = capsys.readouterr()
     assert "PQ all" in stdout and "end_to_end" in stdout
