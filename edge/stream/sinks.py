@@ -332,6 +332,12 @@ def open_sinks(
             with contextlib.suppress(Exception):
                 sink.close()
         raise
+    if segment_s is not None and not any(hasattr(sink, "segments") for sink in opened):
+        print(
+            f"warning: --segment cuts video files, and none of the sinks ({', '.join(uris) or 'none'}) "
+            "is one",
+            file=sys.stderr,
+        )
     return opened
 
 

@@ -196,6 +196,16 @@ def test_delete_oldest_keeps_recording_by_deleting_the_oldest_segments(
     )
 
 
+def test_segments_without_a_video_sink_are_warned_about(capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.stream.sinks import open_sinks
+
+    sinks = open_sinks(["null://"], fps=10, kinds=(), segment_s=60)
+    said = "warning: --segment cuts video files, and none of the sinks (null://) is one"
+    assert said in capsys.readouterr().err
+    for sink in sinks:
+        sink.close()
+
+
 def test_delete_oldest_needs_segments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["record", "synthetic://?frames=2", str(tmp_path / "d.mkv"), "--delete-oldest"]) == 2
     assert "error: --delete-oldest deletes the oldest segments of a recording, so it needs --segment" in (
