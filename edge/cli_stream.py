@@ -71,8 +71,8 @@ def add_segment_argument(p: argparse.ArgumentParser) -> None:
         type=duration,
         metavar="DURATION",
         help="video sinks start a new file every DURATION of video (300, 5m, 1h), as a dash camera "
-        "does: drive.mkv becomes drive-YYYYmmdd-HHMMSS.mkv, one a segment, each finished and playable "
-        "as the next begins; a run that dies loses the segment it was writing at most",
+        "does: drive.mkv becomes drive-NNNNN-YYYYmmdd-HHMMSS.mkv (numbered on), one a segment, each "
+        "finished and playable as the next begins; a run that dies loses the segment it was writing at most",
     )
     p.add_argument(
         "--delete-oldest",

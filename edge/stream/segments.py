@@ -1,12 +1,15 @@
 """A video sink cut into segments (``--segment 5m``), as a dash camera records.
 
-``drive.mkv`` becomes one file a segment, named by the local time it started:
-``drive-20261202-214630.mkv``. Each is finished, renamed into place and playable when the
-next begins, so a run that dies (the power cut when the car is switched off) loses at most
-the segment it was writing, whatever the container; the names sort in the order they were
-recorded and never repeat, so a service that records to one name after every boot does
-not write over the last drive. Each segment is a VideoSink of its own: its partial file,
-its lock, its room on the disk, its capture times beside it.
+``drive.mkv`` becomes one file a segment, numbered on from the highest number of that name
+in the folder and stamped with the local time it started: ``drive-00042-20261202-214630.mkv``.
+The number, not the time, orders them: a Jetson without a clock battery starts each boot
+at a stale time until it syncs, and segments named by time alone would then sort, and be
+deleted (--delete-oldest), out of the order they were recorded in. Each is finished,
+renamed into place and playable when the next begins, so a run that dies (the power cut
+when the car is switched off) loses at most the segment it was writing, whatever the
+container, and a service that records to one name after every boot never writes over the
+last drive. Each segment is a VideoSink of its own: its partial file, its lock, its room
+on the disk, its capture times beside it.
 """
 
 from __future__ import annotations
@@ -33,23 +36,26 @@ def check_delete_oldest(delete_oldest: bool, segment_s: float | None) -> None:
         )
 
 
-def segment_name(path: Path, when: float, *, after: Path | None = None) -> Path:
-    """A free name for the segment of ``path`` that starts at ``when`` (a timestamp),
-    numbered after ``after`` (the previous segment) when that began in the same second: a
-    name is never used again, even once its segment is deleted (--delete-oldest)."""
+def segment_name(path: Path, number: int, when: float) -> Path:
+    """Segment ``number`` of ``path``, started at ``when`` (a timestamp)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
-    base = f"{path.stem}-{stamp}"
-    first = 0
-    if after is not None and (after.stem == base or after.stem.startswith(base + "_")):
-        tail = after.stem[len(base) :]  # "" or "_N"
-        first = int(tail[1:]) + 1 if tail else 1
-    for n in range(first, first + 1000):
-        # "_1" sorts after the first segment of that second, "drive-...-214823.mkv" ("." < "_")
-        candidate = path.with_name(f"{base}{f'_{n}' if n else ''}{path.suffix}")
-        partial = candidate.with_name(f".{candidate.stem}.partial{candidate.suffix}")
-        if not candidate.exists() and not partial.exists():
-            return candidate
-    raise ValueError(f"1000 segments of {str(path)!r} start at {stamp}")
+    return path.with_name(f"{path.stem}-{number:05d}-{stamp}{path.suffix}")
+
+
+def _numbered(path: Path) -> re.Pattern[str]:
+    """Any file of ``path``'s segments (kept, partial, interrupted); group 1 its number."""
+    return re.compile(rf"\.?{re.escape(path.stem)}-(\d+)-\d{{8}}-\d{{6}}[.]")
+
+
+def next_number(path: Path) -> int:
+    """One more than the highest segment number of ``path`` in its folder (0 for none)."""
+    pattern = _numbered(path)
+    numbers = [int(m.group(1)) for p in _listing(path.parent) if (m := pattern.match(p.name))]
+    return max(numbers, default=-1) + 1
+
+
+def _listing(folder: Path) -> list[Path]:
+    return list(folder.iterdir()) if folder.is_dir() else []
 
 
 class SegmentedVideoSink:
@@ -85,16 +91,15 @@ class SegmentedVideoSink:
         self.frames = 0  # pictures over every segment
         self._current: VideoSink | None = None
         self._stopped: str | None = None
-        self._last: Path | None = None  # the latest segment's name
         # the segment a dead run was writing has a name of its own: keep it, as VideoSink does
         stem, suffix = re.escape(path.stem), re.escape(path.suffix)
-        self._pattern = re.compile(rf"{stem}-\d{{8}}-\d{{6}}(_\d+)?{suffix}")
-        pattern = re.compile(rf"\.{stem}-\d{{8}}-\d{{6}}(_\d+)?\.partial{suffix}")
-        if path.parent.is_dir():
-            for leftover in sorted(path.parent.iterdir()):
-                if pattern.fullmatch(leftover.name):
-                    final = leftover.name[1 : -len(f".partial{path.suffix}")] + path.suffix
-                    rescue_leftover(uri, path.with_name(final))
+        self._pattern = re.compile(rf"{stem}-\d+-\d{{8}}-\d{{6}}{suffix}")  # finished segments
+        pattern = re.compile(rf"\.{stem}-\d+-\d{{8}}-\d{{6}}\.partial{suffix}")
+        for leftover in sorted(_listing(path.parent)):
+            if pattern.fullmatch(leftover.name):
+                final = leftover.name[1 : -len(f".partial{path.suffix}")] + path.suffix
+                rescue_leftover(uri, path.with_name(final))
+        self._number = next_number(path)
 
     @property
     def files(self) -> list[Path]:
@@ -122,14 +127,14 @@ class SegmentedVideoSink:
         if self._current is None:
             self._current = VideoSink(
                 self.uri,
-                segment_name(self.path, time.time(), after=self._last),
+                segment_name(self.path, self._number, time.time()),
                 self.fps,
                 view=self.view,
                 timing=self.timing,
                 keep_free=self.keep_free,
                 make_room=self._delete_oldest if self.delete_oldest else None,
             )
-            self._last = self._current.path
+            self._number += 1
         before = self._current.frames
         try:
             self._current.write(image, seq, t_capture_ns)
@@ -148,7 +153,7 @@ class SegmentedVideoSink:
         writing = self._current.path if self._current is not None else None
         from edge.stream.sources import natural_key
 
-        # in the order recorded: "_10" after "_9" within a second
+        # in the order recorded: by number (natural order), whatever the clock said
         oldest = sorted(
             (p for p in self.path.parent.iterdir() if self._pattern.fullmatch(p.name) and p != writing),
             key=natural_key,

@@ -26,7 +26,7 @@ from tests.conftest import ROOT, fill_disk, stop_process
 from tests.stream.test_capture import Camera
 from tests.stream.test_disk import NOISE, _frames_in
 
-SEGMENT = r"drive-\d{8}-\d{6}(_\d+)?\.mkv"
+SEGMENT = r"drive-\d{5}-\d{8}-\d{6}\.mkv"
 
 
 def _segments(folder: Path) -> list[Path]:
@@ -169,10 +169,14 @@ def test_delete_oldest_keeps_recording_by_deleting_the_oldest_segments(
 ) -> None:
     """Loop recording on a real 1 MiB disk: the oldest segments of the name go, an earlier
     run's first; other files stay; the newest segments play, up to the last frame."""
-    earlier = small_disk / "drive-20200101-000000.mkv"  # an earlier run's segment
+    # an earlier run's segment, from when the clock was wrong: its number says it is older
+    earlier = small_disk / "drive-00007-20991231-235959.mkv"
     earlier.write_bytes(b"\0" * (64 << 10))
-    (small_disk / "drive-20200101-000000.mkv.timestamps.txt").write_text("# timestamp format v2\n0\n")
-    others = [small_disk / "other-20200101-000000.mkv", small_disk / "drive.interrupted-20200101-000000.mkv"]
+    (small_disk / f"{earlier.name}.timestamps.txt").write_text("# timestamp format v2\n0\n")
+    others = [
+        small_disk / "other-00001-20200101-000000.mkv",
+        small_disk / "drive-00003-20200101-000000.interrupted-20200101-000100.mkv",
+    ]
     for other in others:
         other.write_bytes(b"\0" * (32 << 10))
     sink = open_sink(
@@ -183,9 +187,10 @@ def test_delete_oldest_keeps_recording_by_deleting_the_oldest_segments(
     sink.close()
     deleted = sink.deleted  # type: ignore[attr-defined]
     assert deleted[0] == earlier and len(deleted) > 5
-    assert not earlier.exists() and not (small_disk / "drive-20200101-000000.mkv.timestamps.txt").exists()
+    assert not earlier.exists() and not (small_disk / f"{earlier.name}.timestamps.txt").exists()
     assert all(other.exists() for other in others), "nothing of another name, nor a kept interrupted one"
     kept = _segments(small_disk)
+    assert kept[0].name.startswith("drive-0") and int(kept[-1].name.split("-")[1]) == 8 + 120 // 4 - 1
     assert kept and kept[0] not in deleted and [_frames_in(p) for p in kept[:-1]] == [4] * (len(kept) - 1)
     assert sum(_frames_in(p) for p in kept) + 4 * (len(deleted) - 1) == 120, "every frame went into a segment"
     err = capsys.readouterr().err
@@ -214,19 +219,22 @@ def test_delete_oldest_needs_segments(tmp_path: Path, capsys: pytest.CaptureFixt
     assert not list(tmp_path.iterdir())
 
 
-def test_segment_names_follow_on_within_a_second_and_are_not_used_again(tmp_path: Path) -> None:
-    from edge.stream.segments import segment_name
+def test_segments_are_numbered_on_from_the_highest_of_their_name(tmp_path: Path) -> None:
+    """The number orders them, whatever the clock said: a board without a clock battery
+    boots at a stale time."""
+    from edge.stream.segments import next_number, segment_name
 
     path = tmp_path / "my_drive.mkv"  # a "_" in the name itself
     when = time.mktime((2026, 12, 2, 21, 46, 30, 0, 0, -1))
-    first = segment_name(path, when)
-    second = segment_name(path, when, after=first)
-    third = segment_name(path, when, after=second)
-    assert [p.name for p in (first, second, third)] == [
-        "my_drive-20261202-214630.mkv",
-        "my_drive-20261202-214630_1.mkv",
-        "my_drive-20261202-214630_2.mkv",
-    ]
-    third.write_bytes(b"")  # taken (an earlier run's): the next free one
-    assert segment_name(path, when, after=second).name == "my_drive-20261202-214630_3.mkv"
-    assert segment_name(path, when + 1, after=third).name == "my_drive-20261202-214631.mkv"
+    assert next_number(path) == 0
+    assert segment_name(path, 0, when).name == "my_drive-00000-20261202-214630.mkv"
+    for name in (
+        "my_drive-00007-19700101-000012.mkv",  # recorded later, before the clock was set
+        ".my_drive-00009-20261202-214630.partial.mkv",  # being written
+        "my_drive-00011-20261202-214630.interrupted-20261202-214700.mkv",  # kept from a dead run
+        "my_drive-00012.mkv",  # not a segment: no time
+        "other-00099-20261202-214630.mkv",  # another name
+    ):
+        (tmp_path / name).write_bytes(b"")
+    assert next_number(path) == 12
+    assert segment_name(path, 123456, when).name == "my_drive-123456-20261202-214630.mkv"
