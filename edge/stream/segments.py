@@ -66,7 +66,8 @@ class SegmentedVideoSink:
     less than ``keep_free`` free, the oldest finished segments of this name in the folder
     (this run's and earlier runs', with their capture times; never another name, nor a
     kept ``.interrupted-`` file) are deleted until it fits; the recording stops only when
-    none is left to delete."""
+    none is left to delete. A frame of another size than the segment's (a camera that
+    changed its resolution) begins a new segment, where a single video would refuse it."""
 
     def __init__(
         self,
@@ -122,7 +123,10 @@ class SegmentedVideoSink:
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         if self._stopped is not None:  # a full disk ends the recording, not one segment of it
             raise SinkStopped(self._stopped)
-        if self._current is not None and self._current.frames >= self.segment_frames:
+        if self._current is not None and (
+            self._current.frames >= self.segment_frames
+            or self._current.size not in (None, image.shape[1::-1])
+        ):  # full, or the camera changed its resolution: a video holds one size
             self._finish_segment()
         if self._current is None:
             self._current = VideoSink(

@@ -72,6 +72,11 @@ class VideoSink:
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
 
     @property
+    def size(self) -> tuple[int, int] | None:
+        """(width, height) of the video, once its first frame is written."""
+        return self._size
+
+    @property
     def timestamps_path(self) -> Path | None:
         """Where a stamped video's capture times are written (None for other timings)."""
         from edge.stream.timestamps import timestamps_path

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -238,3 +239,21 @@ def test_segments_are_numbered_on_from_the_highest_of_their_name(tmp_path: Path)
         (tmp_path / name).write_bytes(b"")
     assert next_number(path) == 12
     assert segment_name(path, 123456, when).name == "my_drive-123456-20261202-214630.mkv"
+
+
+def test_a_new_resolution_begins_a_new_segment(tmp_path: Path) -> None:
+    sink = open_sink(str(tmp_path / "drive.mkv"), fps=10, segment_s=60, timing="frames")
+    small, large = NOISE[0][:64, :96], NOISE[1]
+    for seq, image in enumerate([small, small, large, large, large, small]):
+        sink.write(np.ascontiguousarray(image), seq)
+    sink.close()
+    files = _segments(tmp_path)
+    assert [_frames_in(p) for p in files] == [2, 3, 1]
+    sizes = []
+    for p in files:
+        capture = cv2.VideoCapture(str(p))
+        sizes.append(
+            (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        )
+        capture.release()
+    assert sizes == [(96, 64), (128, 96), (96, 64)]
