@@ -30,12 +30,16 @@ def partial_path(path: Path) -> Path:
 
 
 def _try_lock(fd: int) -> bool:
+    """False when another process holds the lock; True when it is ours, or when the
+    filesystem has no locks (some network mounts: ENOLCK), where writing goes on unlocked."""
     import fcntl
 
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError:
+        return True
     return True
 
 
