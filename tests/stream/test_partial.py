@@ -104,3 +104,21 @@ def test_a_camera_recorded_to_mp4_is_warned_about(tmp_path: Path, capsys: pytest
     ) in err
     assert _frames_in(tmp_path / "a.mkv") == _frames_in(tmp_path / "b.mp4") == 3
     assert cv2.VideoCapture(str(tmp_path / "b.mp4")).isOpened()
+
+
+def test_a_filesystem_without_locks_is_written_unlocked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some network mounts have no file locks (ENOLCK; none here to mount): the sink writes
+    its partial file unlocked rather than failing."""
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    sink = open_sink(str(tmp_path / "o.jsonl"))
+    sink.write_result(_result(0))  # type: ignore[attr-defined]
+    sink.close()
+    assert (tmp_path / "o.jsonl").read_text().count("\n") == 1
