@@ -70,7 +70,7 @@ def add_segment_argument(p: argparse.ArgumentParser) -> None:
         "--segment",
         type=duration,
         metavar="DURATION",
-        help="video sinks start a new file every DURATION of video (300, 5m, 1h), as a dash camera "
+        help="video and .jsonl sinks start a new file every DURATION (300, 5m, 1h), as a dash camera "
         "does: drive.mkv becomes drive-NNNNN-YYYYmmdd-HHMMSS.mkv (numbered on), one a segment, each "
         "finished and playable as the next begins; a run that dies loses the segment it was writing at most",
     )

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,15 @@ class ObjectsSink:
 
     shows: frozenset[str] = frozenset()  # no pictures: the panoptic fusion is all it needs
 
-    def __init__(self, uri: str, path: Path, *, keep_free: int = DEFAULT_KEEP_FREE) -> None:
+    def __init__(
+        self,
+        uri: str,
+        path: Path,
+        *,
+        keep_free: int = DEFAULT_KEEP_FREE,
+        make_room: Callable[[int], int] | None = None,
+    ) -> None:
+        """``keep_free``, ``make_room``: as DiskRoom's."""
         checked_output(uri, path, folder=False)
         rescue_leftover(uri, path)  # a dead run's lines are kept, not truncated
         self.uri, self.path = uri, path
@@ -35,7 +44,7 @@ class ObjectsSink:
         self.frames = 0
         self._file: Any = None
         self._size = 0  # bytes of whole lines in the partial file
-        self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free)
+        self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         raise _needs_results(self.uri)

@@ -18,11 +18,13 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edge.errors import ConfigError, SinkStopped
 from edge.stream.disk import DEFAULT_KEEP_FREE, checked_output
+from edge.stream.object_sinks import ObjectsSink, _needs_results
 from edge.stream.partial import rescue_leftover
 from edge.stream.video import VideoSink
 
@@ -58,41 +60,20 @@ def _listing(folder: Path) -> list[Path]:
     return list(folder.iterdir()) if folder.is_dir() else []
 
 
-class SegmentedVideoSink:
-    """VideoSink's pictures, a new file every ``segment_s`` seconds of video (``segments``:
-    the finished ones, in order). ``view``, ``timing``, ``keep_free``: as VideoSink's.
+class _Segments:
+    """What segmented sinks share: numbered names, a dead run's segment kept, the oldest
+    deleted for room (``delete_oldest``), and one stop for all of them."""
 
-    ``delete_oldest`` (a dash camera's loop recording): when the next frame would leave
-    less than ``keep_free`` free, the oldest finished segments of this name in the folder
-    (this run's and earlier runs', with their capture times; never another name, nor a
-    kept ``.interrupted-`` file) are deleted until it fits; the recording stops only when
-    none is left to delete. A frame of another size than the segment's (a camera that
-    changed its resolution) begins a new segment, where a single video would refuse it."""
-
-    def __init__(
-        self,
-        uri: str,
-        path: Path,
-        fps: float,
-        *,
-        segment_s: float,
-        view: str = "composite",
-        timing: str = "frames",
-        keep_free: int = DEFAULT_KEEP_FREE,
-        delete_oldest: bool = False,
-    ) -> None:
-        if not segment_s > 0:
-            raise ValueError(f"segment_s is {segment_s}; expected > 0")
+    def __init__(self, uri: str, path: Path, *, keep_free: int, delete_oldest: bool) -> None:
         checked_output(uri, path, folder=False)
-        self.uri, self.path, self.fps, self.view, self.timing = uri, path, fps, view, timing
-        self.segment_frames = max(1, round(segment_s * fps))
+        self.uri, self.path = uri, path
         self.keep_free, self.delete_oldest = keep_free, delete_oldest
         self.segments: list[Path] = []
         self.deleted: list[Path] = []  # segments deleted for room, oldest first
-        self.frames = 0  # pictures over every segment
-        self._current: VideoSink | None = None
+        self.frames = 0  # over every segment
+        self._current: Any = None
         self._stopped: str | None = None
-        # the segment a dead run was writing has a name of its own: keep it, as VideoSink does
+        # the segment a dead run was writing has a name of its own: keep it, as the sinks do
         stem, suffix = re.escape(path.stem), re.escape(path.suffix)
         self._pattern = re.compile(rf"{stem}-\d+-\d{{8}}-\d{{6}}{suffix}")  # finished segments
         pattern = re.compile(rf"\.{stem}-\d+-\d{{8}}-\d{{6}}\.partial{suffix}")
@@ -108,58 +89,42 @@ class SegmentedVideoSink:
         current = [self._current.path] if self._current is not None and self._current.frames else []
         return [*self.segments, *current]
 
-    @property
-    def timestamps_path(self) -> None:
-        """None: each segment has its capture times beside it (``timestamps_paths``)."""
-        return None
+    def _open_segment(self, path: Path) -> Any:
+        raise NotImplementedError
 
-    @property
-    def timestamps_paths(self) -> list[Path]:
-        """The capture times beside each segment (stamped timing)."""
-        from edge.stream.timestamps import timestamps_path
-
-        return [timestamps_path(s) for s in self.files] if self.timing == "stamped" else []
-
-    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+    def _write(self, due: bool, write: Any) -> None:
+        """``write(current)`` into the current segment, a new one first when ``due``."""
         if self._stopped is not None:  # a full disk ends the recording, not one segment of it
             raise SinkStopped(self._stopped)
-        if self._current is not None and (
-            self._current.frames >= self.segment_frames
-            or self._current.size not in (None, image.shape[1::-1])
-        ):  # full, or the camera changed its resolution: a video holds one size
+        if self._current is not None and due:
             self._finish_segment()
         if self._current is None:
-            self._current = VideoSink(
-                self.uri,
-                segment_name(self.path, self._number, time.time()),
-                self.fps,
-                view=self.view,
-                timing=self.timing,
-                keep_free=self.keep_free,
-                make_room=self._delete_oldest if self.delete_oldest else None,
-            )
+            self._current = self._open_segment(segment_name(self.path, self._number, time.time()))
             self._number += 1
-        before = self._current.frames
+        current = self._current
+        before = current.frames
         try:
-            self._current.write(image, seq, t_capture_ns)
+            write(current)
         except SinkStopped as exc:
             self._stopped = str(exc)
             raise
         finally:
-            self.frames += self._current.frames - before
+            self.frames += current.frames - before
+
+    def _make_room(self) -> Any:
+        return self._delete_oldest if self.delete_oldest else None
 
     def _delete_oldest(self, short: int) -> int:
         """Delete the oldest finished segments of this name until ``short`` bytes are freed;
         the bytes freed (0: none is left but the one being written)."""
         from edge.stream.disk import format_bytes
+        from edge.stream.sources import natural_key
         from edge.stream.timestamps import timestamps_path
 
         writing = self._current.path if self._current is not None else None
-        from edge.stream.sources import natural_key
-
         # in the order recorded: by number (natural order), whatever the clock said
         oldest = sorted(
-            (p for p in self.path.parent.iterdir() if self._pattern.fullmatch(p.name) and p != writing),
+            (p for p in _listing(self.path.parent) if self._pattern.fullmatch(p.name) and p != writing),
             key=natural_key,
         )
         freed = 0
@@ -190,7 +155,7 @@ class SegmentedVideoSink:
             return
         before = current.frames
         try:
-            current.close()  # a held frame is written now
+            current.close()  # a video's held frame is written now
         finally:
             self.frames += current.frames - before
         if current.frames and current.path.exists():
@@ -198,3 +163,99 @@ class SegmentedVideoSink:
 
     def close(self) -> None:
         self._finish_segment()
+
+
+class SegmentedVideoSink(_Segments):
+    """VideoSink's pictures, a new file every ``segment_s`` seconds of video (``segments``:
+    the finished ones, in order). ``view``, ``timing``, ``keep_free``: as VideoSink's.
+
+    ``delete_oldest`` (a dash camera's loop recording): when the next frame would leave
+    less than ``keep_free`` free, the oldest finished segments of this name in the folder
+    (this run's and earlier runs', with their capture times; never another name, nor a
+    kept ``.interrupted-`` file) are deleted until it fits; the recording stops only when
+    none is left to delete. A frame of another size than the segment's (a camera that
+    changed its resolution) begins a new segment, where a single video would refuse it."""
+
+    def __init__(
+        self,
+        uri: str,
+        path: Path,
+        fps: float,
+        *,
+        segment_s: float,
+        view: str = "composite",
+        timing: str = "frames",
+        keep_free: int = DEFAULT_KEEP_FREE,
+        delete_oldest: bool = False,
+    ) -> None:
+        if not segment_s > 0:
+            raise ValueError(f"segment_s is {segment_s}; expected > 0")
+        super().__init__(uri, path, keep_free=keep_free, delete_oldest=delete_oldest)
+        self.fps, self.view, self.timing = fps, view, timing
+        self.segment_frames = max(1, round(segment_s * fps))
+
+    @property
+    def timestamps_path(self) -> None:
+        """None: each segment has its capture times beside it (``timestamps_paths``)."""
+        return None
+
+    @property
+    def timestamps_paths(self) -> list[Path]:
+        """The capture times beside each segment (stamped timing)."""
+        from edge.stream.timestamps import timestamps_path
+
+        return [timestamps_path(s) for s in self.files] if self.timing == "stamped" else []
+
+    def _open_segment(self, path: Path) -> VideoSink:
+        return VideoSink(
+            self.uri,
+            path,
+            self.fps,
+            view=self.view,
+            timing=self.timing,
+            keep_free=self.keep_free,
+            make_room=self._make_room(),
+        )
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        current = self._current
+        # full, or the camera changed its resolution: a video holds one size
+        due = current is not None and (
+            current.frames >= self.segment_frames or current.size not in (None, image.shape[1::-1])
+        )
+        self._write(due, lambda sink: sink.write(image, seq, t_capture_ns))
+
+
+class SegmentedObjectsSink(_Segments):
+    """ObjectsSink's lines, a new file every ``segment_s`` seconds of capture time, numbered
+    and deleted (``delete_oldest``) as the video segments are."""
+
+    shows: frozenset[str] = frozenset()
+
+    def __init__(
+        self,
+        uri: str,
+        path: Path,
+        *,
+        segment_s: float,
+        keep_free: int = DEFAULT_KEEP_FREE,
+        delete_oldest: bool = False,
+    ) -> None:
+        if not segment_s > 0:
+            raise ValueError(f"segment_s is {segment_s}; expected > 0")
+        super().__init__(uri, path, keep_free=keep_free, delete_oldest=delete_oldest)
+        self.segment_ns = round(segment_s * 1e9)
+        self._t0_ns: int | None = None  # the current segment's first capture time
+
+    def _open_segment(self, path: Path) -> ObjectsSink:
+        return ObjectsSink(self.uri, path, keep_free=self.keep_free, make_room=self._make_room())
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        raise _needs_results(self.uri)
+
+    def write_result(self, result: Any) -> None:
+        t_ns = int(result.frame.t_capture_ns)
+        due = self._t0_ns is not None and t_ns - self._t0_ns >= self.segment_ns
+        if due or self._t0_ns is None:
+            self._t0_ns = t_ns
+        self._write(due, lambda sink: sink.write_result(result))

@@ -185,8 +185,8 @@ def open_sink(
     runs give "capture", so their videos play in real time. A dir:// sink keeps capture
     times for any timing but "frames". File sinks (video, dir://, objects.jsonl) stop, with
     what they wrote kept whole, before their disk has less than ``keep_free`` bytes free.
-    With ``segment_s`` a video is a new file every that many seconds (edge.stream.segments),
-    and ``delete_oldest`` makes room by deleting the oldest of them."""
+    With ``segment_s`` a video or .jsonl is a new file every that many seconds
+    (edge.stream.segments), and ``delete_oldest`` makes room by deleting the oldest of them."""
     if "\x00" in uri:
         raise SinkError(f"sink {uri!r} contains a NUL character")
     try:
@@ -220,6 +220,12 @@ def open_sink(
             raise SinkError(
                 f"sink {uri!r}: {path.name} records what was found in each frame, not a picture, so it "
                 "takes no options (view= is for video, dir:// and display:// sinks)"
+            )
+        if segment_s is not None:
+            from edge.stream.segments import SegmentedObjectsSink
+
+            return SegmentedObjectsSink(
+                uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest
             )
         return ObjectsSink(uri, path, keep_free=keep_free)
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
@@ -334,8 +340,8 @@ def open_sinks(
         raise
     if segment_s is not None and not any(hasattr(sink, "segments") for sink in opened):
         print(
-            f"warning: --segment cuts video files, and none of the sinks ({', '.join(uris) or 'none'}) "
-            "is one",
+            f"warning: --segment cuts video and .jsonl files, and none of the sinks "
+            f"({', '.join(uris) or 'none'}) is one",
             file=sys.stderr,
         )
     return opened

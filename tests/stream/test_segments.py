@@ -4,6 +4,7 @@ dies loses the segment it was writing at most (edge.stream.segments)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -154,12 +155,20 @@ def test_a_live_run_writes_its_video_in_segments(tiny_engines: Path, tmp_path: P
     tracker = run_stream(
         "synthetic://?size=128x256&fps=20&frames=40",
         engines=tiny_engines,
-        sinks=[str(tmp_path / "drive.mkv")],
+        sinks=[str(tmp_path / "drive.mkv"), str(tmp_path / "objects.jsonl")],
         realtime=True,
         segment_s=0.5,
     )
     files = _segments(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in files]
+    lines = sorted(
+        (p for p in tmp_path.iterdir() if re.fullmatch(r"objects-\d{5}-\d{8}-\d{6}\.jsonl", p.name)),
+        key=natural_key,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in [*files, *lines])
+    # the objects too: every frame once, in order, each file half a second of capture time
+    records = [[json.loads(line) for line in p.read_text().splitlines()] for p in lines]
+    assert len(lines) >= 3 and [r["frame"] for rs in records for r in rs] == list(range(40))
+    assert all(rs[-1]["t_capture_ns"] - rs[0]["t_capture_ns"] < 0.5e9 for rs in records)
     counts = [_frames_in(p) for p in files]
     assert len(files) >= 3 and all(10 <= n <= 12 for n in counts[:-1]) and counts[-1] >= 1, counts
     assert tracker.summary()["sink_errors"] == 0
@@ -206,7 +215,7 @@ def test_segments_without_a_video_sink_are_warned_about(capsys: pytest.CaptureFi
     from edge.stream.sinks import open_sinks
 
     sinks = open_sinks(["null://"], fps=10, kinds=(), segment_s=60)
-    said = "warning: --segment cuts video files, and none of the sinks (null://) is one"
+    said = "warning: --segment cuts video and .jsonl files, and none of the sinks (null://) is one"
     assert said in capsys.readouterr().err
     for sink in sinks:
         sink.close()
@@ -257,3 +266,22 @@ def test_a_new_resolution_begins_a_new_segment(tmp_path: Path) -> None:
         )
         capture.release()
     assert sizes == [(96, 64), (128, 96), (96, 64)]
+
+
+def test_objects_segments_are_deleted_oldest_first_too(small_disk: Path) -> None:
+    """Each line a second after the last, one segment a second: a tmpfs file takes a 4 KiB
+    page, so the disk fills after a few and the oldest go."""
+    from tests.stream.test_disk import _result
+
+    fill_disk(small_disk, leave=160 << 10)
+    sink = open_sink(str(small_disk / "objects.jsonl"), segment_s=1, keep_free=128 << 10, delete_oldest=True)
+    for seq in range(50):
+        result = _result(seq)
+        result.frame.t_capture_ns = seq * 1_000_000_000  # type: ignore[attr-defined]
+        sink.write_result(result)  # type: ignore[attr-defined]
+    sink.close()
+    kept = sorted((p for p in small_disk.iterdir() if p.name.startswith("objects-")), key=natural_key)
+    frames = [json.loads(line)["frame"] for p in kept for line in p.read_text().splitlines()]
+    deleted = sink.deleted  # type: ignore[attr-defined]
+    assert len(deleted) > 10 and len(kept) + len(deleted) == 50
+    assert frames == list(range(50 - len(frames), 50)), "the newest lines are kept, in order"
