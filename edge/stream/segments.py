@@ -64,8 +64,13 @@ class _Segments:
     """What segmented sinks share: numbered names, a dead run's segment kept, the oldest
     deleted for room (``delete_oldest``), and one stop for all of them."""
 
-    def __init__(self, uri: str, path: Path, *, keep_free: int, delete_oldest: bool) -> None:
+    def __init__(
+        self, uri: str, path: Path, *, segment_s: float, keep_free: int, delete_oldest: bool
+    ) -> None:
+        if not segment_s > 0:
+            raise ValueError(f"segment_s is {segment_s}; expected > 0")
         checked_output(uri, path, folder=False)
+        self.segment_s = segment_s
         self.uri, self.path = uri, path
         self.keep_free, self.delete_oldest = keep_free, delete_oldest
         self.segments: list[Path] = []
@@ -188,9 +193,7 @@ class SegmentedVideoSink(_Segments):
         keep_free: int = DEFAULT_KEEP_FREE,
         delete_oldest: bool = False,
     ) -> None:
-        if not segment_s > 0:
-            raise ValueError(f"segment_s is {segment_s}; expected > 0")
-        super().__init__(uri, path, keep_free=keep_free, delete_oldest=delete_oldest)
+        super().__init__(uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest)
         self.fps, self.view, self.timing = fps, view, timing
         self.segment_frames = max(1, round(segment_s * fps))
 
@@ -241,9 +244,7 @@ class SegmentedObjectsSink(_Segments):
         keep_free: int = DEFAULT_KEEP_FREE,
         delete_oldest: bool = False,
     ) -> None:
-        if not segment_s > 0:
-            raise ValueError(f"segment_s is {segment_s}; expected > 0")
-        super().__init__(uri, path, keep_free=keep_free, delete_oldest=delete_oldest)
+        super().__init__(uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest)
         self.segment_ns = round(segment_s * 1e9)
         self._t0_ns: int | None = None  # the current segment's first capture time
 
