@@ -25,7 +25,7 @@ PLAYED_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 
 def videos_in(folder: Path) -> list[Path]:
     """The videos directly in ``folder``, in natural order (hidden partial files left out)."""
-    from edge.stream.sources import natural_key
+    from edge.util.fs import natural_key
 
     found = [
         p
@@ -37,7 +37,7 @@ def videos_in(folder: Path) -> list[Path]:
 
 def videos_matching(pattern: str) -> list[Path]:
     """The videos a glob ``pattern`` names, in natural order."""
-    from edge.stream.sources import natural_key
+    from edge.util.fs import natural_key
 
     found = [Path(p) for p in glob.glob(pattern) if Path(p).suffix.lower() in PLAYED_SUFFIXES]
     return sorted((p for p in found if p.is_file()), key=natural_key)

@@ -123,8 +123,8 @@ class _Segments:
         """Delete the oldest finished segments of this name until ``short`` bytes are freed;
         the bytes freed (0: none is left but the one being written)."""
         from edge.stream.disk import format_bytes
-        from edge.stream.sources import natural_key
         from edge.stream.timestamps import timestamps_path
+        from edge.util.fs import natural_key
 
         writing = self._current.path if self._current is not None else None
         # in the order recorded: by number (natural order), whatever the clock said

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 from edge.errors import SourceError
 from edge.stream.frame import Frame
 from edge.stream.timestamps import folder_timestamps_path, mean_rate, read_timestamps_if_any, timestamps_path
+from edge.util.fs import natural_key
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -292,15 +292,6 @@ class OpenCVSource:
 
     def close(self) -> None:
         self._cap.release()
-
-
-def natural_key(path: Path) -> list[Any]:
-    """Sort key that orders numbered files as people number them: frame_2 before frame_10."""
-    # [0-9], not \d or isdigit(): those take digits int() reads differently or not at all ("²")
-    return [
-        int(part) if part.isascii() and part.isdigit() else part.lower()
-        for part in re.split(r"([0-9]+)", path.name)
-    ]
 
 
 def _folder_hint(folder: Path) -> str:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -135,3 +136,12 @@ def require_writable(path: str | Path, *, folder: bool, what: str) -> None:
     problem = output_path_problem(path, folder=folder)
     if problem:
         raise ConfigError(f"{what} {str(path)!r} cannot be written: {problem}")
+
+
+def natural_key(path: Path) -> list[Any]:
+    """Sort key that orders numbered files as people number them: frame_2 before frame_10."""
+    # [0-9], not \d or isdigit(): those take digits int() reads differently or not at all ("²")
+    return [
+        int(part) if part.isascii() and part.isdigit() else part.lower()
+        for part in re.split(r"([0-9]+)", path.name)
+    ]

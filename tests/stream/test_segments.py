@@ -22,8 +22,8 @@ from edge.cli_args import duration
 from edge.errors import SinkStopped
 from edge.stream.record import record
 from edge.stream.sinks import open_sink
-from edge.stream.sources import natural_key
 from edge.stream.timestamps import read_timestamps, timestamps_path
+from edge.util.fs import natural_key
 from tests.conftest import ROOT, fill_disk, stop_process
 from tests.stream.test_capture import Camera
 from tests.stream.test_disk import NOISE, _frames_in

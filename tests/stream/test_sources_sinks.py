@@ -96,7 +96,7 @@ def test_image_dir_source_numbers_in_natural_order(tmp_path: Path) -> None:
         order.append(Path(f.source).name)
     assert order == ["Frame_1.png", "frame_2.png", "frame_9.bmp", "frame_10.png", "frame_100.jpg"]
     # names whose "digits" int() cannot read sort as text instead of failing
-    from edge.stream.sources import natural_key
+    from edge.util.fs import natural_key
 
     odd = [Path("²1.png"), Path("frame_2.png"), Path("frame_١٠.png"), Path("frame_10.png")]
     assert [p.name for p in sorted(odd, key=natural_key)] == [
