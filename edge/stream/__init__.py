@@ -85,11 +85,11 @@ def run_stream(
     """
     from edge.errors import ConfigError
     from edge.stream.engines import EngineSet
-    from edge.stream.partial import warn_if_mp4
     from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
     from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import VideoSink, open_sinks
+    from edge.stream.sinks import open_sinks
     from edge.stream.sources import LoopingSource, nominal_rate, open_source, source_file
+    from edge.stream.video import warn_if_mp4
 
     check_post_workers(post_workers)
     check_delete_oldest(delete_oldest, segment_s)
@@ -131,7 +131,7 @@ def run_stream(
         )
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     if src.live:
-        warn_if_mp4([sink.path for sink in opened if isinstance(sink, VideoSink)])
+        warn_if_mp4(opened)
     tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
     tracker.engines = dict(engine_set.described)
     pipeline = Pipeline(

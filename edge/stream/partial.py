@@ -110,13 +110,6 @@ MP4_RISK = (
 )
 
 
-def warn_if_mp4(paths: list[Path]) -> None:
-    """For a run from a camera: say that its mp4 outputs are lost if the run dies."""
-    for path in paths:
-        if path.suffix.lower() == ".mp4":
-            print(f"warning: {str(path)!r}: {MP4_RISK} (name it .mkv)", file=sys.stderr)
-
-
 class PartialLock:
     """The lock a sink holds on its partial file from its first write until it is renamed
     into place or removed."""

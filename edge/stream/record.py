@@ -55,11 +55,11 @@ def record(
     every that many seconds of video (edge.stream.segments); ``delete_oldest`` deletes the
     oldest when the disk would keep less than ``keep_free``.
     """
-    from edge.stream.partial import warn_if_mp4
     from edge.stream.pipeline import frame_rgb
     from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import VideoSink, open_sinks
+    from edge.stream.sinks import open_sinks
     from edge.stream.sources import nominal_rate, open_source, source_file
+    from edge.stream.video import warn_if_mp4
 
     check_delete_oldest(delete_oldest, segment_s)
     if not sinks:
@@ -83,7 +83,7 @@ def record(
         for sink in opened:
             _check_records_pictures(sink)
         if src.live:
-            warn_if_mp4([sink.path for sink in opened if isinstance(sink, VideoSink)])
+            warn_if_mp4(opened)
         stats: dict[str, Any] = {
             "frames": 0,
             "dropped": 0,

@@ -198,11 +198,6 @@ class SegmentedVideoSink(_Segments):
         self.segment_frames = max(1, round(segment_s * fps))
 
     @property
-    def timestamps_path(self) -> None:
-        """None: each segment has its capture times beside it (``timestamps_paths``)."""
-        return None
-
-    @property
     def timestamps_paths(self) -> list[Path]:
         """The capture times beside each segment (stamped timing)."""
         from edge.stream.timestamps import timestamps_path

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from edge.stream.disk import (
     format_bytes,
     free_bytes,
 )
-from edge.stream.partial import PartialLock, partial_path, rescue_leftover
+from edge.stream.partial import MP4_RISK, PartialLock, partial_path, rescue_leftover
 
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 VIDEO_TIMINGS = ("frames", "capture", "stamped")  # how a video sink places frames (VideoSink)
@@ -194,3 +195,11 @@ def video_problem(path: Path, frames: int) -> str | None:
     finally:
         capture.release()
     return None if held == frames else f"it holds {max(held, 0)} of the {frames} frames written"
+
+
+def warn_if_mp4(sinks: Iterable[Any]) -> None:
+    """For a run from a camera: say of each mp4 video sink that it is lost if the run dies
+    (a segmented one loses a segment at most, and is not warned about)."""
+    for sink in sinks:
+        if isinstance(sink, VideoSink) and sink.path.suffix.lower() == ".mp4":
+            print(f"warning: {str(sink.path)!r}: {MP4_RISK} (name it .mkv)", file=sys.stderr)
