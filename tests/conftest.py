@@ -42,6 +42,21 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
         proc.communicate()
 
 
+def wait_for(proc: subprocess.Popen[str], ready: Callable[[], bool], *, timeout: float = 120) -> None:
+    """Poll until ``ready()`` holds while ``proc`` runs; fail with its output if it ends first
+    or ``timeout`` seconds pass (killed first: its output is read only once it has ended)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            ended = proc.poll() is not None
+            if not ended:
+                proc.kill()
+            out, err = proc.communicate()
+            why = "it ended" if ended else f"{timeout:g} s passed"
+            pytest.fail(f"{why} before it was ready: {(out or '')[-2000:]}{(err or '')[-4000:]}")
+        time.sleep(0.01)
+
+
 def signal_when(
     cmd: list[str],
     ready: Callable[[], bool],
@@ -56,10 +71,7 @@ def signal_when(
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.01)
+        wait_for(proc, ready, timeout=timeout)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=timeout)
     finally:

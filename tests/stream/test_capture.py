@@ -41,8 +41,11 @@ def read_barcode(img: np.ndarray) -> int:
 class Camera:
     """A network camera: a real HTTP MJPEG server publishing numbered frames at ``fps``."""
 
-    def __init__(self, port: int = 0, fps: float = 30.0, start_seq: int = 0) -> None:
+    def __init__(self, port: int = 0, fps: float = 30.0, start_seq: int = 0, noise: bool = False) -> None:
+        """``noise``: pictures of noise under the bars, which compress as little as a real
+        scene's (a video of bars alone stays in FFmpeg's write buffer for seconds)."""
         self.server = ViewerServer(port=port)
+        self._noise = np.random.default_rng(0).integers(0, 256, (64, 192, 3), np.uint8) if noise else None
         self.server.start()
         self.port = self.server.port
         self.seq = start_seq
@@ -59,7 +62,10 @@ class Camera:
     def _run(self) -> None:
         while not self._stop.is_set():
             if not self.stalled.is_set():
-                self.server.publish(self.seq, {"composite": barcode(self.seq)})
+                picture = barcode(self.seq)
+                if self._noise is not None:
+                    picture[16:] = np.roll(self._noise, self.seq, axis=1)[16:]
+                self.server.publish(self.seq, {"composite": picture})
                 self.seq += 1
             time.sleep(1.0 / self._fps)
 

@@ -27,7 +27,7 @@ from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import NullSink, open_sinks
 from edge.stream.sources import open_source
 from edge.stream.timestamps import read_timestamps
-from tests.conftest import TEST_SIZE, stop_process
+from tests.conftest import TEST_SIZE, stop_process, wait_for
 from tests.stream.test_capture import Camera
 from tests.stream.test_sources_sinks import write_video
 
@@ -355,10 +355,7 @@ def test_signal_during_run_finalises_outputs(
         cwd=tmp_path,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / ".o.partial.mp4").exists():  # wait until frames are being written
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.2)
+        wait_for(proc, (tmp_path / ".o.partial.mp4").exists)  # until frames are being written
         time.sleep(1.0)
         for _ in range(presses):  # a double tap: the second lands while the first unwinds
             proc.send_signal(sig)
