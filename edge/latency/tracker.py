@@ -55,6 +55,8 @@ class LatencyTracker:
         self.sink_errors = 0
         # sinks that stopped for good (a full disk): {"sink": uri, "frame": seq, "reason": ...}
         self.sinks_stopped: list[dict[str, Any]] = []
+        # the files each segmented sink wrote, in order, and how many it deleted for room
+        self.segments: dict[str, dict[str, Any]] = {}
         self.reconnects = 0
         self.gap_ms = 0.0
         self.undecodable = 0
@@ -111,6 +113,12 @@ class LatencyTracker:
         with self._lock:
             self.sinks_stopped.append({"sink": uri, "frame": seq, "reason": reason})
 
+    def segments_written(self, uri: str, files: Sequence[str], deleted: int) -> None:
+        """Sink ``uri`` (--segment) is finished: ``files`` its segments, ``deleted`` how many
+        of the oldest it deleted (--delete-oldest), earlier runs' included."""
+        with self._lock:
+            self.segments[uri] = {"files": list(files), "deleted": deleted}
+
     def frame_dropped(self, count: int = 1) -> None:
         with self._lock:
             self.drops += count
@@ -164,6 +172,7 @@ class LatencyTracker:
                 "drops": self.drops,
                 "sink_errors": self.sink_errors,
                 "sinks_stopped": [dict(stopped) for stopped in self.sinks_stopped],
+                "segments": {uri: dict(written) for uri, written in self.segments.items()},
                 "reconnects": self.reconnects,
                 "source_gap_ms": self.gap_ms,
                 "undecodable": self.undecodable,
@@ -250,6 +259,11 @@ class LatencyTracker:
             f"sink {stopped['sink']!r} stopped at frame {stopped['frame']}: {stopped['reason']}"
             for stopped in s.get("sinks_stopped", ())
         ]
+        for uri, written in (s.get("segments") or {}).items():
+            files = written["files"]
+            shown = files if len(files) <= 2 else [files[0], "…", files[-1]]
+            deleted = f" ({written['deleted']} oldest deleted for room)" if written["deleted"] else ""
+            lines.append(f"sink {uri!r} in {len(files)} segment(s): {', '.join(shown)}{deleted}")
         return "\n".join(lines)
 
     def chrome_trace(self) -> dict[str, Any]:

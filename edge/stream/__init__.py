@@ -145,10 +145,8 @@ def run_stream(
         post_workers=post_workers,
     )
     if pipeline.paced_by_timestamps:
-        print(
-            f"--realtime: replaying {source} at the capture times in {getattr(src, 'timestamps_file', '')}",
-            file=sys.stderr,
-        )
+        where = getattr(src, "timestamps_file", None) or "the files beside its videos"
+        print(f"--realtime: replaying {source} at the capture times in {where}", file=sys.stderr)
     logs = {"trace": trace, "latency_log": latency_log, "summary": summary_json}
     try:
         with StatusLine(tracker, enabled=show_status, log_every_s=status_every_s):

@@ -5,6 +5,8 @@ leaves its partial file behind, and the next run to the same name would truncate
 mkv or avi partial plays up to about the last frame written and a JSON-lines partial holds
 whole lines, so a leftover one is moved aside, under a name that says so, with a warning.
 An mp4 is kept too, though it does not play: its index is written when it is finished.
+The capture times a stamped video wrote as it went (edge.stream.timestamps.TimesFile) are
+kept beside it.
 
 While a sink writes its partial file it holds a lock on it (flock), so that the leftover
 of a dead run is told from the file of a run still writing, and a second process writing
@@ -15,13 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import glob
 import os
 import sys
 from pathlib import Path
 
 from edge.errors import SinkError
-from edge.stream.timestamps import SUFFIX as TIMES_SUFFIX
+from edge.stream.timestamps import timestamps_path
 
 
 def partial_path(path: Path) -> Path:
@@ -61,11 +62,14 @@ def interrupted_name(path: Path, when: float) -> Path:
     raise SinkError(f"1000 interrupted recordings of {str(path)!r} from {stamp}: remove some")
 
 
-def rescue_leftover(uri: str, path: Path) -> Path | None:
-    """Move aside the partial file a dead run left for ``path``, saying so; the name it now
-    has, or None when there was none (or only an empty one). SinkError when a live process
-    is writing it."""
+def rescue_leftover(uri: str, path: Path, *, as_itself: bool = False) -> Path | None:
+    """Move aside the partial file a dead run left for ``path``, saying so, with the capture
+    times written beside it; the name it now has, or None when there was none (or only an
+    empty one). SinkError when a live process is writing it. ``as_itself``: keep it under
+    ``path`` itself (a segment: its numbered name is its own, and it stays one of the
+    recording's segments) rather than as ``….interrupted-….ext``."""
     partial = partial_path(path)
+    times = timestamps_path(partial)
     try:
         fd = os.open(partial, os.O_RDONLY)
     except FileNotFoundError:
@@ -78,13 +82,15 @@ def rescue_leftover(uri: str, path: Path) -> Path | None:
         stat = os.fstat(fd)
         if stat.st_size == 0:  # a run that died before its first frame: nothing to keep
             partial.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                times.unlink()
             return None
-        kept = interrupted_name(path, stat.st_mtime)
+        if not times.exists() and not path.exists() and timestamps_path(path).exists():
+            times = timestamps_path(path)  # killed between moving the times into place and the video
+        kept = path if as_itself and not path.exists() else interrupted_name(path, stat.st_mtime)
+        if times.exists():  # before the video, as a finished one has its times when in place
+            os.replace(times, timestamps_path(kept))
         os.replace(partial, kept)
-        # a run killed while it wrote the capture times left atomic_path's temporary file
-        for stale in path.parent.glob(f".{glob.escape(path.name)}{TIMES_SUFFIX}.*.tmp"):
-            with contextlib.suppress(OSError):
-                stale.unlink()
     finally:
         os.close(fd)
     print(

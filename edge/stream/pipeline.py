@@ -455,12 +455,16 @@ class Pipeline:
     def _close(self, sink: Sink) -> None:
         """Finish ``sink``; one that cannot be finished (a video whose disk filled) is said
         and counted, as a failed write is, and the others are still finished."""
+        from edge.stream.segments import SegmentedSink
+
         try:
             sink.close()
         except Exception as exc:
             self.tracker.sink_failed()
             what = exc if isinstance(exc, SinkError) else f"sink {sink.uri!r}: {type(exc).__name__}: {exc}"
             print(f"warning: {what}", file=sys.stderr)
+        if isinstance(sink, SegmentedSink):  # the summary names the files it became
+            self.tracker.segments_written(sink.uri, [str(p) for p in sink.files], len(sink.deleted))
 
     def _finish(self, done: dict[str, threading.Event], deadline: float | None) -> None:
         # sinks are finalised even after an error or Ctrl-C, so the video stays playable;

@@ -3,9 +3,11 @@
 replayed whole this way (its names sort in the order it was recorded).
 
 Frames are numbered on across the files and each says which file it came from
-(``meta["file"]``). When every video has capture times beside it (edge record), they are
+(``meta["file"]``). When videos have capture times beside them (edge record), they are
 laid end to end, one frame's time apart, so ``--realtime`` replays each segment as it was
-captured; a file that fails to open mid-way is skipped, said, and counted as undecodable.
+captured; a video without them among them (a recording by an earlier version, or not by
+edge record) plays at its own rate in its turn. A file that fails to open mid-way is
+skipped, said, and counted as undecodable.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from edge.errors import SourceError
 from edge.stream.frame import Frame
-from edge.stream.timestamps import mean_rate, read_timestamps_if_any, timestamps_path
+from edge.stream.timestamps import mean_rate, timestamps_path
 
 PLAYED_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 
@@ -56,28 +58,15 @@ class PlaylistSource:
         self._seq = 0
         self._carried = 0  # undecodable frames (and files) told with the next frame
         self._current: Any = None
+        self._offset = 0.0  # added to the current file's own capture times
+        self._file_started = True  # no frame of the current file read yet
         self._open_next()
         if self._current is None:
             raise SourceError(f"source {uri!r}: none of its {len(files)} video(s) opens")
         self.fps: float | None = self._current.fps
-        self.timestamps: list[float] | None
-        self._offsets: list[float]
-        self.timestamps, self._offsets = self._joined_times()
+        # the capture times of the frames read so far, end to end (None: no video has any)
+        self.timestamps: list[float] | None = [] if any(timestamps_path(p).is_file() for p in files) else None
         self.timestamps_file = None
-
-    def _joined_times(self) -> tuple[list[float] | None, list[float]]:
-        """Every file's capture times end to end, and where each file's start (ms)."""
-        every = [read_timestamps_if_any(timestamps_path(p), frames=None) or [] for p in self.files]
-        if not all(every):
-            return None, [0.0] * len(self.files)
-        joined: list[float] = []
-        offsets = []
-        for times in every:
-            step = 1e3 / (mean_rate(joined) or self.fps or 30.0) if joined else 0.0
-            start = joined[-1] + step - times[0] if joined else 0.0
-            offsets.append(start)
-            joined.extend(t + start for t in times)
-        return joined, offsets
 
     def _open_next(self) -> None:
         """The next file that opens; one that does not is said and skipped."""
@@ -89,6 +78,7 @@ class PlaylistSource:
             self._next += 1
             try:
                 self._current = OpenCVSource(str(path), str(path))
+                self._file_started = True
                 return
             except SourceError as exc:
                 print(f"warning: source {self.uri!r}: skipping {path.name!r}: {exc}", file=sys.stderr)
@@ -113,11 +103,27 @@ class PlaylistSource:
         if self._carried:
             meta["undecodable_before"] = self._carried + int(frame.meta.get("undecodable_before", 0))
             self._carried = 0
-        if self.timestamps is not None and "media_ms" in meta:
-            meta["media_ms"] = meta["media_ms"] + self._offsets[index]
+        if self.timestamps is not None:
+            meta["media_ms"] = self._media_ms(self.timestamps, meta.get("media_ms"))
         out = dataclasses.replace(frame, seq=self._seq, source=self.uri, meta=meta)
         self._seq += 1
         return out
+
+    def _media_ms(self, times: list[float], own: float | None) -> float:
+        """Where a frame falls in the joined ``times`` (appended to them): its file's own
+        time (``own``) laid after the last file's end, one frame's time apart (the mean
+        interval so far); a frame without a time of its own (a video without capture times
+        beside it) one period of its file's rate after the frame before."""
+        step = 1e3 / (mean_rate(times) or self._current.fps or self.fps or 30.0)
+        if own is None:
+            media = times[-1] + 1e3 / (self._current.fps or self.fps or 30.0) if times else 0.0
+        else:
+            if self._file_started:
+                self._offset = (times[-1] + step if times else 0.0) - own
+            media = own + self._offset
+        self._file_started = False
+        times.append(media)
+        return media
 
     def close(self) -> None:
         if self._current is not None:

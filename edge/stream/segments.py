@@ -60,7 +60,7 @@ def _listing(folder: Path) -> list[Path]:
     return list(folder.iterdir()) if folder.is_dir() else []
 
 
-class _Segments:
+class SegmentedSink:
     """What segmented sinks share: numbered names, a dead run's segment kept, the oldest
     deleted for room (``delete_oldest``), and one stop for all of them."""
 
@@ -71,6 +71,8 @@ class _Segments:
             raise ValueError(f"segment_s is {segment_s}; expected > 0")
         checked_output(uri, path, folder=False)
         self.segment_s = segment_s
+        self.segment_ns = round(segment_s * 1e9)
+        self._t0_ns: int | None = None  # the current segment's first capture time
         self.uri, self.path = uri, path
         self.keep_free, self.delete_oldest = keep_free, delete_oldest
         self.segments: list[Path] = []
@@ -78,14 +80,16 @@ class _Segments:
         self.frames = 0  # over every segment
         self._current: Any = None
         self._stopped: str | None = None
-        # the segment a dead run was writing has a name of its own: keep it, as the sinks do
+        # the segment a dead run was writing (the power cut when the car was switched off) is
+        # kept under its own numbered name, its capture times beside it: one of the drive's
+        # segments, replayed and deleted (--delete-oldest) in its turn like the others
         stem, suffix = re.escape(path.stem), re.escape(path.suffix)
         self._pattern = re.compile(rf"{stem}-\d+-\d{{8}}-\d{{6}}{suffix}")  # finished segments
         pattern = re.compile(rf"\.{stem}-\d+-\d{{8}}-\d{{6}}\.partial{suffix}")
         for leftover in sorted(_listing(path.parent)):
             if pattern.fullmatch(leftover.name):
                 final = leftover.name[1 : -len(f".partial{path.suffix}")] + path.suffix
-                rescue_leftover(uri, path.with_name(final))
+                rescue_leftover(uri, path.with_name(final), as_itself=True)
         self._number = next_number(path)
 
     @property
@@ -97,8 +101,15 @@ class _Segments:
     def _open_segment(self, path: Path) -> Any:
         raise NotImplementedError
 
-    def _write(self, due: bool, write: Any) -> None:
-        """``write(current)`` into the current segment, a new one first when ``due``."""
+    def _time_due(self, t_ns: int) -> bool:
+        """Whether a frame captured at ``t_ns`` is ``segment_s`` or more after the current
+        segment's first: cut by capture time, a segment lasts its length of the drive
+        whatever rate the camera kept."""
+        return self._t0_ns is not None and t_ns - self._t0_ns >= self.segment_ns
+
+    def _write(self, due: bool, write: Any, t_ns: int | None) -> None:
+        """``write(current)`` into the current segment, a new one first when ``due``;
+        ``t_ns``: the frame's capture time."""
         if self._stopped is not None:  # a full disk ends the recording, not one segment of it
             raise SinkStopped(self._stopped)
         if self._current is not None and due:
@@ -106,6 +117,7 @@ class _Segments:
         if self._current is None:
             self._current = self._open_segment(segment_name(self.path, self._number, time.time()))
             self._number += 1
+            self._t0_ns = t_ns
         current = self._current
         before = current.frames
         try:
@@ -170,14 +182,16 @@ class _Segments:
         self._finish_segment()
 
 
-class SegmentedVideoSink(_Segments):
-    """VideoSink's pictures, a new file every ``segment_s`` seconds of video (``segments``:
-    the finished ones, in order). ``view``, ``timing``, ``keep_free``: as VideoSink's.
+class SegmentedVideoSink(SegmentedSink):
+    """VideoSink's pictures, a new file every ``segment_s`` seconds (``segments``: the
+    finished ones, in order): of capture time when the video keeps every frame with its
+    capture time (``stamped``, edge record), else of video, ``segment_s * fps`` pictures.
+    ``view``, ``timing``, ``keep_free``: as VideoSink's.
 
     ``delete_oldest`` (a dash camera's loop recording): when the next frame would leave
     less than ``keep_free`` free, the oldest finished segments of this name in the folder
-    (this run's and earlier runs', with their capture times; never another name, nor a
-    kept ``.interrupted-`` file) are deleted until it fits; the recording stops only when
+    (this run's and earlier runs', a dead run's last one included, with their capture
+    times; never another name) are deleted until it fits; the recording stops only when
     none is left to delete. A frame of another size than the segment's (a camera that
     changed its resolution) begins a new segment, where a single video would refuse it."""
 
@@ -217,14 +231,20 @@ class SegmentedVideoSink(_Segments):
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         current = self._current
-        # full, or the camera changed its resolution: a video holds one size
-        due = current is not None and (
-            current.frames >= self.segment_frames or current.size not in (None, image.shape[1::-1])
-        )
-        self._write(due, lambda sink: sink.write(image, seq, t_capture_ns))
+        if current is None:
+            due = False
+        elif current.size not in (None, image.shape[1::-1]):  # a video holds one size
+            due = True
+        elif self.timing == "stamped" and t_capture_ns is not None:
+            # every frame once: by capture time, as a camera that keeps no rate fills
+            # segment_frames pictures in more or less than segment_s
+            due = self._time_due(t_capture_ns)
+        else:  # one picture a period (a live run's), or a file's frames: by pictures
+            due = current.frames >= self.segment_frames
+        self._write(due, lambda sink: sink.write(image, seq, t_capture_ns), t_capture_ns)
 
 
-class SegmentedObjectsSink(_Segments):
+class SegmentedObjectsSink(SegmentedSink):
     """ObjectsSink's lines, a new file every ``segment_s`` seconds of capture time, numbered
     and deleted (``delete_oldest``) as the video segments are."""
 
@@ -240,8 +260,6 @@ class SegmentedObjectsSink(_Segments):
         delete_oldest: bool = False,
     ) -> None:
         super().__init__(uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest)
-        self.segment_ns = round(segment_s * 1e9)
-        self._t0_ns: int | None = None  # the current segment's first capture time
 
     def _open_segment(self, path: Path) -> ObjectsSink:
         return ObjectsSink(self.uri, path, keep_free=self.keep_free, make_room=self._make_room())
@@ -251,7 +269,4 @@ class SegmentedObjectsSink(_Segments):
 
     def write_result(self, result: Any) -> None:
         t_ns = int(result.frame.t_capture_ns)
-        due = self._t0_ns is not None and t_ns - self._t0_ns >= self.segment_ns
-        if due or self._t0_ns is None:
-            self._t0_ns = t_ns
-        self._write(due, lambda sink: sink.write_result(result))
+        self._write(self._time_due(t_ns), lambda sink: sink.write_result(result), t_ns)

@@ -12,8 +12,11 @@ drive.mp4`` makes a video that players show at the recorded times too.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from edge.errors import SourceError
 from edge.util.fs import atomic_write_bytes
@@ -46,6 +49,50 @@ def write_timestamps(path: Path, times_ns: Sequence[int]) -> None:
     t0 = times_ns[0] if times_ns else 0
     lines = [HEADER, *(f"{(t - t0) / 1e6:.3f}" for t in times_ns)]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+
+class TimesFile:
+    """Capture times written as the frames are, one line flushed a frame, into ``path`` (the
+    hidden partial file's beside a partial video), and moved into place by ``finish``. A run
+    that dies (kill -9, the power cut when a car is switched off) so leaves the times of
+    what it wrote: as many as the frames that reached the video, or a few more (FFmpeg
+    holds the last frames back), which a video without a declared frame count (a killed
+    mkv or avi) is replayed at. The file is created at the first time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file: IO[str] | None = None
+        self._t0_ns = 0
+
+    def add(self, t_ns: int) -> None:
+        """Append one frame's capture time (time.perf_counter_ns)."""
+        if self._file is None:
+            self._file = self.path.open("w", encoding="utf-8")
+            self._file.write(HEADER + "\n")
+            self._t0_ns = t_ns
+        self._file.write(f"{(t_ns - self._t0_ns) / 1e6:.3f}\n")
+        self._file.flush()  # to the kernel: a killed process loses none of it
+        self.count += 1
+
+    def close(self) -> None:
+        """Close the file where it is (a video that could not be finished keeps it beside)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def finish(self, target: Path) -> None:
+        """Close the file and move it to ``target`` (nothing when no time was added)."""
+        if self._file is None:
+            return
+        self.close()
+        os.replace(self.path, target)
+
+    def discard(self) -> None:
+        """Close and remove the file (a video with no frame)."""
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
 
 def read_timestamps(path: Path, *, frames: int | None) -> list[float]:

@@ -23,6 +23,7 @@ from edge.stream.disk import (
     free_bytes,
 )
 from edge.stream.partial import MP4_RISK, PartialLock, partial_path, rescue_leftover
+from edge.stream.timestamps import TimesFile, timestamps_path
 
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 VIDEO_TIMINGS = ("frames", "capture", "stamped")  # how a video sink places frames (VideoSink)
@@ -69,7 +70,8 @@ class VideoSink:
         self._size: tuple[int, int] | None = None
         self._t0_ns: int | None = None
         self._pending: tuple[np.ndarray, int] | None = None  # capture timing: (BGR picture, its period)
-        self._stamps: list[int] = []  # stamped: each frame's capture time
+        # stamped: each frame's capture time, written as it comes beside the partial file
+        self._times = TimesFile(timestamps_path(self.partial)) if timing == "stamped" else None
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
 
     @property
@@ -80,8 +82,6 @@ class VideoSink:
     @property
     def timestamps_path(self) -> Path | None:
         """Where a stamped video's capture times are written (None for other timings)."""
-        from edge.stream.timestamps import timestamps_path
-
         return timestamps_path(self.path) if self.timing == "stamped" else None
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
@@ -93,8 +93,8 @@ class VideoSink:
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         if t_capture_ns is None or self.timing != "capture":
             self._append(bgr)
-            if t_capture_ns is not None and self.timing == "stamped":
-                self._stamps.append(t_capture_ns)
+            if t_capture_ns is not None and self._times is not None:
+                self._add_time(self._times, t_capture_ns)
             return
         if self._t0_ns is None:
             self._t0_ns = t_capture_ns
@@ -136,9 +136,21 @@ class VideoSink:
         self._writer.write(bgr)
         self.frames += 1
 
+    def _add_time(self, times: TimesFile, t_ns: int) -> None:
+        try:
+            times.add(t_ns)
+        except OSError as exc:
+            free = format_bytes(free_bytes(self.partial))
+            raise SinkError(
+                f"sink {self.uri!r}: cannot write the capture times to {str(times.path)!r}: "
+                f"{exc.strerror or exc} ({free} free on its disk)"
+            ) from exc
+
     def _discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.partial.unlink()
+        if self._times is not None:
+            self._times.discard()
         self._lock.release()
 
     def close(self) -> None:
@@ -161,16 +173,15 @@ class VideoSink:
             return
         problem = video_problem(self.partial, self.frames)
         if problem:  # the disk filled under the writer after all (another program wrote to it)
+            if self._times is not None:  # left beside the partial file, as the next run keeps both
+                self._times.close()
             raise SinkError(
                 f"sink {self.uri!r}: the video could not be finished: {problem} "
                 f"({format_bytes(free_bytes(self.partial))} free on its disk); what was written is "
                 f"left in {str(self.partial)!r}"
             )
-        stamps = self.timestamps_path
-        if stamps is not None:  # before the video: a video in place always has its times
-            from edge.stream.timestamps import write_timestamps
-
-            write_timestamps(stamps, self._stamps)
+        if self._times is not None:  # before the video: a video in place always has its times
+            self._times.finish(timestamps_path(self.path))
         os.replace(self.partial, self.path)
 
 

@@ -8,19 +8,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import pytest
 
 from edge.cli import main
-from edge.stream.partial import interrupted_name
+from edge.stream.partial import interrupted_name, partial_path, rescue_leftover
 from edge.stream.record import record
 from edge.stream.sinks import open_sink
-from tests.conftest import ROOT, stop_process
+from edge.stream.sources import open_source
+from edge.stream.timestamps import read_timestamps, timestamps_path, write_timestamps
+from tests.conftest import ROOT, stop_process, wait_for
 from tests.stream.test_capture import Camera
 from tests.stream.test_disk import _frames_in, _result
+from tests.stream.test_sources_sinks import write_video
 
 
 def _record(*args: str) -> subprocess.Popen[str]:
@@ -41,10 +43,7 @@ def test_a_killed_recording_is_kept_by_the_next_run_and_a_live_one_is_not_touche
     source = "synthetic://?size=96x128&fps=30"
     proc = _record(source, str(video), "--max-frames", "1000000")
     try:
-        deadline = time.monotonic() + 120
-        while not (partial.exists() and partial.stat().st_size > 200_000):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
+        wait_for(proc, lambda: partial.exists() and partial.stat().st_size > 200_000)
         # while it records, a second run to the same name is refused and touches nothing
         size = partial.stat().st_size
         assert main(["record", source, str(video), "--max-frames", "3"]) == 2
@@ -88,6 +87,28 @@ def test_lines_a_dead_run_left_are_kept_and_an_empty_partial_is_not(
     open_sink(str(path)).close()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, kept.name, second.name])
     assert capsys.readouterr().err == ""
+
+
+def test_the_capture_times_a_dead_run_wrote_are_kept_beside_its_video(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video, partial = tmp_path / "drive.mkv", partial_path(tmp_path / "drive.mkv")
+    stamps = [i * 40_000_000 for i in range(4)]
+    write_video(partial, frames=4)  # left by a run that is gone, with the times it wrote as it went
+    write_timestamps(timestamps_path(partial), stamps)
+    os.utime(partial, (1_700_000_000, 1_700_000_000))
+    kept = interrupted_name(video, 1_700_000_000)
+    assert rescue_leftover("drive.mkv", video) == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([kept.name, timestamps_path(kept).name])
+    src = open_source(str(kept))
+    assert [src.read().meta["media_ms"] for _ in range(4)] == [0, 40, 80, 120]  # type: ignore[union-attr]
+    src.close()
+    # killed as it finished: the times were in place and the video not yet
+    write_video(partial, frames=4)
+    write_timestamps(timestamps_path(video), stamps)
+    second = rescue_leftover("drive.mkv", video)
+    assert second is not None and read_timestamps(timestamps_path(second), frames=4) == [0, 40, 80, 120]
+    assert not timestamps_path(video).exists() and "was left by a run" in capsys.readouterr().err
 
 
 def test_a_camera_recorded_to_mp4_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

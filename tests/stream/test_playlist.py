@@ -66,14 +66,22 @@ def test_capture_times_are_laid_end_to_end(tmp_path: Path) -> None:
     for name, times_ms in (("a.mp4", [0, 100, 200]), ("b.mp4", [0, 50])):
         write_video(tmp_path / name, frames=len(times_ms))
         write_timestamps(timestamps_path(tmp_path / name), [int(t * 1e6) for t in times_ms])
-    src = open_source(str(tmp_path))
-    assert src.timestamps == [0, 100, 200, 300, 350]  # 100 ms: the mean interval so far
+    # 100 ms: the mean interval so far
     assert [f.meta["media_ms"] for f in _read_all(str(tmp_path))] == [0, 100, 200, 300, 350]
-    timestamps_path(tmp_path / "b.mp4").unlink()  # one without: no times for the whole
-    assert open_source(str(tmp_path)).timestamps is None
+    # one without (a recording by an earlier version): it plays at its own rate in its turn
+    write_video(tmp_path / "c.mp4", frames=2, fps=20)
+    assert [f.meta["media_ms"] for f in _read_all(str(tmp_path))] == [0, 100, 200, 300, 350, 400, 450]
+    timestamps_path(tmp_path / "a.mp4").unlink()
+    write_video(tmp_path / "a.mp4", frames=3, fps=5)  # 200 ms a frame, then b's times one apart
+    assert [f.meta["media_ms"] for f in _read_all(str(tmp_path))] == [0, 200, 400, 600, 650, 700, 750]
+    for name in ("b.mp4", "c.mp4"):
+        timestamps_path(tmp_path / name).unlink(missing_ok=True)
+    assert open_source(str(tmp_path)).timestamps is None, "none has times: paced at the files' rate"
 
 
-def test_a_segmented_recording_replays_whole(tiny_engines: Path, tmp_path: Path) -> None:
+def test_a_segmented_recording_replays_whole(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     drives = tmp_path / "drives"
     assert (
         main(
@@ -91,4 +99,14 @@ def test_a_segmented_recording_replays_whole(tiny_engines: Path, tmp_path: Path)
     summary = tmp_path / "summary.json"
     argv = ["run", str(drives / "drive-*.mkv"), "--engines", str(tiny_engines), "--summary", str(summary)]
     assert main(argv) == 0
+    assert json.loads(summary.read_text())["frames_out"] == 25
+    # with capture times beside the segments (as a camera's have), --realtime replays at them
+    for segment in sorted(drives.glob("*.mkv")):  # 10, 10 and 5 frames
+        frames = 5 if segment.name.startswith("drive-00002") else 10
+        write_timestamps(timestamps_path(segment), [i * 20_000_000 for i in range(frames)])
+    assert main([*argv, "--realtime"]) == 0
+    assert (
+        f"--realtime: replaying {drives / 'drive-*.mkv'} at the capture times in the files beside its videos"
+        in capsys.readouterr().err
+    )
     assert json.loads(summary.read_text())["frames_out"] == 25

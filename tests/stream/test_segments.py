@@ -24,11 +24,11 @@ from edge.stream.record import record
 from edge.stream.sinks import open_sink
 from edge.stream.timestamps import read_timestamps, timestamps_path
 from edge.util.fs import natural_key
-from tests.conftest import ROOT, fill_disk, stop_process
+from tests.conftest import ROOT, fill_disk, stop_process, wait_for
 from tests.stream.test_capture import Camera
 from tests.stream.test_disk import NOISE, _frames_in
 
-SEGMENT = r"drive-\d{5}-\d{8}-\d{6}\.mkv"
+SEGMENT = r"drive-\d{5}-\d{8}-\d{6}\.(mkv|avi)"
 
 
 def _segments(folder: Path) -> list[Path]:
@@ -69,37 +69,44 @@ def test_a_recording_is_cut_into_playable_segments_in_order(
     )  # lossy codec
 
 
-def test_a_camera_segment_carries_its_capture_times(tmp_path: Path) -> None:
-    cam = Camera(fps=60)
+def test_a_camera_is_cut_by_capture_time_and_each_segment_carries_its_times(tmp_path: Path) -> None:
+    """A camera delivering about 30 frames a second, recorded at a nominal 5: by pictures,
+    a 0.4 s segment would hold 2 frames and last however long the camera took for them."""
+    cam = Camera(fps=30)
     try:
-        summary = record(cam.url, [str(tmp_path / "drive.mkv")], max_frames=7, segment_s=3 / 17, fps=17)
+        summary = record(cam.url, [str(tmp_path / "drive.mkv")], max_frames=24, segment_s=0.4, fps=5)
     finally:
         cam.unplug()
     files = _segments(tmp_path)
-    assert [_frames_in(p) for p in files] == [3, 3, 1]
+    frames = [_frames_in(p) for p in files]
+    times = [read_timestamps(timestamps_path(p), frames=None) for p in files]
+    assert sum(frames) == 24 and [len(t) for t in times] == frames
     assert summary["timestamps"] == [str(timestamps_path(p)) for p in files]
-    assert [len(read_timestamps(timestamps_path(p), frames=None)) for p in files] == [3, 3, 1]
+    assert all(t[-1] < 400 for t in times), f"a segment spans 0.4 s of capture time at most: {times}"
+    assert max(frames) > 2, f"cut by capture time, not by 2 pictures at the nominal 5 fps: {frames}"
 
 
-def _writing(folder: Path) -> bool:
-    """Whether a segment is being written, and has bytes in it."""
-    for p in folder.glob(".*.partial.mkv"):
+def _writing(folder: Path) -> Path | None:
+    """The segment being written, when it has bytes in it."""
+    for p in folder.glob(".*.partial.avi"):
         try:
             if p.stat().st_size > 0:
-                return True
+                return p
         except FileNotFoundError:  # finished and renamed meanwhile
             pass
-    return False
+    return None
 
 
 def test_a_killed_segmented_recording_loses_only_the_segment_it_was_writing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A camera recorded in half-second segments, killed as a power cut would stop it."""
-    video = tmp_path / "drive.mkv"
-    cam = Camera(fps=30)
+    """A camera recorded in two-second segments, killed as a power cut would stop it. (An
+    avi: FFmpeg holds 256 KiB of it before writing, where an mkv's muxer holds up to 5 s of
+    video, so a short mkv segment reaches the disk only as it is finished.)"""
+    video = tmp_path / "drive.avi"
+    cam = Camera(fps=30, noise=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge", "record", cam.url, str(video), "--segment", "0.5", "--fps", "30"],
+        [sys.executable, "-m", "edge", "record", cam.url, str(video), "--segment", "2"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -107,27 +114,51 @@ def test_a_killed_segmented_recording_loses_only_the_segment_it_was_writing(
         env={**os.environ, "OPENCV_LOG_LEVEL": "ERROR"},
     )
     try:
-        deadline = time.monotonic() + 120
-        while len(_segments(tmp_path)) < 2 or not _writing(tmp_path):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.01)
+
+        def inside_a_segment() -> bool:
+            """Two segments finished, and the third has bytes on the disk and holds still:
+            the camera holds its frames, so the kill falls inside it, not as it is finished."""
+            writing = _writing(tmp_path)
+            if writing is None or len(_segments(tmp_path)) < 2:
+                return False
+            cam.stalled.set()
+            time.sleep(0.3)
+            if writing.exists():
+                return True
+            cam.stalled.clear()
+            return False
+
+        wait_for(proc, inside_a_segment)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         stop_process(proc)
         cam.unplug()
     finished = _segments(tmp_path)
-    assert len(finished) >= 2 and all(_frames_in(p) == 15 for p in finished), "every finished one plays whole"
-    assert all(len(read_timestamps(timestamps_path(p), frames=None)) == 15 for p in finished)
-    (partial,) = [p for p in tmp_path.iterdir() if p.name.endswith(".partial.mkv")]
-    # the next run to the same name keeps what the dead one was writing
+    assert len(finished) >= 2
+    for p in finished:  # every finished one plays whole, with a capture time a frame
+        times = read_timestamps(timestamps_path(p), frames=None)
+        assert len(times) == _frames_in(p) > 0 and times[-1] < 2000
+    (partial,) = [p for p in tmp_path.iterdir() if p.name.endswith(".partial.avi")]
+    # the next run to the same name keeps what the dead one was writing, as a segment of
+    # its own name, with the capture times it wrote as it went
     assert main(["record", "synthetic://?size=96x128&frames=3", str(video), "--segment", "1"]) == 0
-    kept = [p for p in tmp_path.iterdir() if ".interrupted-" in p.name]
-    assert len(kept) == 1 and kept[0].name.startswith(
-        partial.name[1:].replace(".partial.mkv", ".interrupted-")
-    )
-    assert "was left by a run that did not finish" in capsys.readouterr().err
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    kept = tmp_path / partial.name[1:].replace(".partial.avi", ".avi")
+    err = capsys.readouterr().err
+    assert f"it is kept as {str(kept)!r} (it plays up to about where that run stopped)" in err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") or "interrupted" in p.name]
+    segments = _segments(tmp_path)
+    assert segments == [*finished, kept, segments[-1]], "the next run's segment is numbered after it"
+    times = read_timestamps(timestamps_path(kept), frames=None)
+    assert 0 < _frames_in(kept) <= len(times), "a time for every frame that plays (FFmpeg held some back)"
+    # the whole drive replays at its capture times, the killed segment's included
+    from edge.stream.sources import open_source
+
+    drive = open_source(str(tmp_path))
+    try:
+        assert drive.timestamps is not None
+    finally:
+        drive.close()
 
 
 def test_a_full_disk_ends_every_segment_to_come(small_disk: Path) -> None:
@@ -171,7 +202,13 @@ def test_a_live_run_writes_its_video_in_segments(tiny_engines: Path, tmp_path: P
     assert all(rs[-1]["t_capture_ns"] - rs[0]["t_capture_ns"] < 0.5e9 for rs in records)
     counts = [_frames_in(p) for p in files]
     assert len(files) >= 3 and all(10 <= n <= 12 for n in counts[:-1]) and counts[-1] >= 1, counts
-    assert tracker.summary()["sink_errors"] == 0
+    summary = tracker.summary()
+    assert summary["sink_errors"] == 0
+    # the summary names the files each sink became
+    uri = str(tmp_path / "drive.mkv")
+    assert summary["segments"][uri] == {"files": [str(p) for p in files], "deleted": 0}
+    assert summary["segments"][str(tmp_path / "objects.jsonl")]["files"] == [str(p) for p in lines]
+    assert f"sink {uri!r} in {len(files)} segment(s): {files[0]}, …, {files[-1]}" in tracker.format_summary()
 
 
 def test_delete_oldest_keeps_recording_by_deleting_the_oldest_segments(
@@ -179,10 +216,11 @@ def test_delete_oldest_keeps_recording_by_deleting_the_oldest_segments(
 ) -> None:
     """Loop recording on a real 1 MiB disk: the oldest segments of the name go, an earlier
     run's first; other files stay; the newest segments play, up to the last frame."""
-    # an earlier run's segment, from when the clock was wrong: its number says it is older
+    # the segment an earlier run was writing when the power went, from when the clock was
+    # wrong: it is kept as a segment, and its number says it is older
     earlier = small_disk / "drive-00007-20991231-235959.mkv"
-    earlier.write_bytes(b"\0" * (64 << 10))
-    (small_disk / f"{earlier.name}.timestamps.txt").write_text("# timestamp format v2\n0\n")
+    (small_disk / f".{earlier.stem}.partial.mkv").write_bytes(b"\0" * (64 << 10))
+    (small_disk / f".{earlier.stem}.partial.mkv.timestamps.txt").write_text("# timestamp format v2\n0\n")
     others = [
         small_disk / "other-00001-20200101-000000.mkv",
         small_disk / "drive-00003-20200101-000000.interrupted-20200101-000100.mkv",
@@ -197,13 +235,15 @@ def test_delete_oldest_keeps_recording_by_deleting_the_oldest_segments(
     sink.close()
     deleted = sink.deleted  # type: ignore[attr-defined]
     assert deleted[0] == earlier and len(deleted) > 5
+    err = capsys.readouterr().err
+    assert f"it is kept as {str(earlier)!r}" in err
     assert not earlier.exists() and not (small_disk / f"{earlier.name}.timestamps.txt").exists()
+    assert not [p for p in small_disk.iterdir() if p.name.startswith(".")]
     assert all(other.exists() for other in others), "nothing of another name, nor a kept interrupted one"
     kept = _segments(small_disk)
     assert kept[0].name.startswith("drive-0") and int(kept[-1].name.split("-")[1]) == 8 + 120 // 4 - 1
     assert kept and kept[0] not in deleted and [_frames_in(p) for p in kept[:-1]] == [4] * (len(kept) - 1)
     assert sum(_frames_in(p) for p in kept) + 4 * (len(deleted) - 1) == 120, "every frame went into a segment"
-    err = capsys.readouterr().err
     assert err.count("deleted the oldest segment") == len(deleted)
     assert (
         f"deleted the oldest segment, {earlier.name} (64.0 KiB), to keep 128.0 KiB free (--delete-oldest)"
