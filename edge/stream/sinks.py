@@ -32,6 +32,7 @@ import numpy as np
 from edge.errors import SinkError
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output, format_bytes, free_bytes
 from edge.stream.object_sinks import ObjectsSink, StdoutObjectsSink
+from edge.stream.timestamps import TimesFile, folder_partial_timestamps_path, folder_timestamps_path
 from edge.stream.video import VIDEO_SUFFIXES, VIDEO_TIMINGS, VideoSink
 
 __all__ = ["VIDEO_SUFFIXES", "VIDEO_TIMINGS", "VideoSink"]  # with the sinks, where callers look
@@ -67,8 +68,12 @@ class NullSink:
 
 class DirSink:
     """One PNG a frame (exact pixels), ``frame_000000.png`` on. With ``stamped`` (edge record,
-    live runs) each frame's capture time goes into timestamps.txt in the folder when the
-    sink closes, for --realtime to replay the folder at (edge.stream.timestamps)."""
+    live runs) each frame's capture time goes into timestamps.txt in the folder, for
+    --realtime to replay the folder at (edge.stream.timestamps): written a line a frame into
+    a hidden file that the sink's close moves into place, so a run that dies leaves them.
+
+    A folder that holds frames of an earlier run is refused: this run's frames would replace
+    some of them and leave the others among its own."""
 
     def __init__(
         self,
@@ -80,16 +85,15 @@ class DirSink:
         keep_free: int = DEFAULT_KEEP_FREE,
     ) -> None:
         checked_output(uri, folder, folder=True)
+        _refuse_earlier_frames(uri, folder)
         self.uri, self.folder, self.view, self.stamped = uri, folder, view, stamped
         self.frames = 0
         self._made = False
-        self._stamps: list[int] = []
+        self._times = TimesFile(folder_partial_timestamps_path(folder)) if stamped else None
         self._room = DiskRoom(uri=uri, path=folder, keep_free=keep_free)
 
     @property
     def timestamps_path(self) -> Path | None:
-        from edge.stream.timestamps import folder_timestamps_path
-
         return folder_timestamps_path(self.folder) if self.stamped else None
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
@@ -111,16 +115,35 @@ class DirSink:
             raise SinkError(f"sink {self.uri!r}: cannot write {str(target)!r} ({free} free on its disk)")
         os.replace(tmp, target)
         self.frames += 1
-        if self.stamped and t_capture_ns is not None:  # unstamped folders keep no list
-            self._stamps.append(t_capture_ns)
+        if self._times is not None and t_capture_ns is not None:
+            try:
+                self._times.add(t_capture_ns)
+            except OSError as exc:
+                raise SinkError(
+                    f"sink {self.uri!r}: cannot write the capture times to {str(self._times.path)!r}: "
+                    f"{exc.strerror or exc} ({format_bytes(free_bytes(self.folder))} free on its disk)"
+                ) from exc
 
     def close(self) -> None:
-        stamps = self.timestamps_path
-        if stamps is not None and self._stamps:
-            from edge.stream.timestamps import write_timestamps
+        if self._times is not None:
+            self._times.finish(folder_timestamps_path(self.folder))
 
-            write_timestamps(stamps, self._stamps)
-            self._stamps = []
+
+def _refuse_earlier_frames(uri: str, folder: Path) -> None:
+    """SinkError when ``folder`` holds frames a DirSink wrote before (frame_000000.png …)."""
+    from edge.util.fs import natural_key
+
+    try:
+        earlier = [p.name for p in sorted(folder.glob("frame_*.png"), key=natural_key)]
+    except OSError:  # not a folder, or not one to read: checked_output has said what is wrong
+        return
+    if earlier:
+        shown = earlier[0] if len(earlier) == 1 else f"{earlier[0]} … {earlier[-1]}"
+        raise SinkError(
+            f"sink {uri!r}: {str(folder)!r} already holds {len(earlier)} frame(s) of an earlier run "
+            f"({shown}); this run's frames would replace some of them and leave the rest among its own: "
+            "give another folder, or move those away first"
+        )
 
 
 class DisplaySink:
@@ -180,13 +203,16 @@ def open_sink(
     keep_free: int = DEFAULT_KEEP_FREE,
     segment_s: float | None = None,
     delete_oldest: bool = False,
+    source: Path | None = None,
 ) -> Sink:
     """The sink ``uri`` names; a video sink places frames by ``timing`` (VideoSink): live
     runs give "capture", so their videos play in real time. A dir:// sink keeps capture
     times for any timing but "frames". File sinks (video, dir://, objects.jsonl) stop, with
     what they wrote kept whole, before their disk has less than ``keep_free`` bytes free.
     With ``segment_s`` a video or .jsonl is a new file every that many seconds
-    (edge.stream.segments), and ``delete_oldest`` makes room by deleting the oldest of them."""
+    (edge.stream.segments), and ``delete_oldest`` makes room by deleting the oldest of them.
+    ``source``: the file or folder the run reads (sources.source_file), which no sink may
+    write over: refused before the sink touches anything."""
     if "\x00" in uri:
         raise SinkError(f"sink {uri!r} contains a NUL character")
     try:
@@ -207,6 +233,7 @@ def open_sink(
         return ViewerSink(uri, host=host, port=port)
     if parts.scheme == "dir":
         folder = Path(parts.netloc + parts.path)
+        _refuse_the_source(uri, folder, source)
         return DirSink(
             uri, folder, view=_view_option(uri, parts.query), stamped=timing != "frames", keep_free=keep_free
         )
@@ -215,6 +242,7 @@ def open_sink(
     else:  # a plain path: only a "?" starts options (a "#" is part of the name)
         name, _, query = uri.partition("?")
     path = Path(name)
+    _refuse_the_source(uri, path, source)
     if parts.scheme in ("", "file") and path.suffix.lower() == ".jsonl":
         if query:
             raise SinkError(
@@ -308,17 +336,12 @@ def open_sinks(
                 keep_free=keep_free,
                 segment_s=segment_s,
                 delete_oldest=delete_oldest,
+                source=source,
             )
             opened.append(sink)
             target = getattr(sink, "path", None) or getattr(sink, "folder", None)
             if isinstance(sink, StdoutObjectsSink):
                 target = "standard output"
-            if isinstance(target, Path) and source is not None and _same(target, source):
-                # the video is renamed over it when the run ends; PNGs land among its images
-                raise SinkError(
-                    f"sink {uri!r} would write over the source it reads, {str(source)!r}; "
-                    "give the sink another name"
-                )
             if target is not None:  # two sinks writing one file (or folder) would garble it
                 key = target if isinstance(target, str) else os.path.abspath(target)
                 if key in targets:
@@ -345,6 +368,14 @@ def open_sinks(
             file=sys.stderr,
         )
     return opened
+
+
+def _refuse_the_source(uri: str, target: Path, source: Path | None) -> None:
+    # a video is renamed over it when the run ends; PNGs would land among its images
+    if source is not None and _same(target, source):
+        raise SinkError(
+            f"sink {uri!r} would write over the source it reads, {str(source)!r}; give the sink another name"
+        )
 
 
 def _same(a: Path, b: Path) -> bool:

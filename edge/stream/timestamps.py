@@ -37,6 +37,12 @@ def folder_timestamps_path(folder: Path) -> Path:
     return folder / FOLDER_FILE
 
 
+def folder_partial_timestamps_path(folder: Path) -> Path:
+    """Where a dir:// sink writes the capture times as the frames come, until it is
+    finished; a recording that did not finish leaves them there (see ImageDirSource)."""
+    return folder / f".{Path(FOLDER_FILE).stem}.partial.txt"
+
+
 def mean_rate(times_ms: Sequence[float]) -> float | None:
     """Frames per second over the recording (None for fewer than two frames or no time)."""
     if len(times_ms) < 2 or times_ms[-1] <= times_ms[0]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -109,6 +110,34 @@ def test_the_capture_times_a_dead_run_wrote_are_kept_beside_its_video(
     second = rescue_leftover("drive.mkv", video)
     assert second is not None and read_timestamps(timestamps_path(second), frames=4) == [0, 40, 80, 120]
     assert not timestamps_path(video).exists() and "was left by a run" in capsys.readouterr().err
+
+
+def test_a_killed_recording_into_a_folder_replays_at_the_times_it_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """dir:// keeps exact pixels, a PNG a frame; the capture times go beside them as they
+    come, so a recording killed as a power cut would stop it replays as it was captured."""
+    frames = tmp_path / "frames"
+    cam = Camera(fps=30)
+    proc = _record(cam.url, f"dir://{frames}")
+    try:
+        wait_for(proc, lambda: len(list(frames.glob("frame_*.png"))) >= 10)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        stop_process(proc)
+        cam.unplug()
+    images = sorted(frames.glob("frame_*.png"))
+    src = open_source(str(frames))
+    assert (
+        f"the recording into {str(frames)!r} did not finish (killed, or the power lost); replaying it at the"
+        in capsys.readouterr().err
+    )
+    read = list(iter(src.read, None))
+    assert len(read) == len(images), "every whole image, and no half-written one"
+    times = [f.meta.get("media_ms") for f in read]
+    assert None not in times[:-1] and times[0] == 0 and times[-2] > 200, "30 fps: over 200 ms for 10 frames"
+    assert all(b > a for a, b in itertools.pairwise(times[:-1]))
 
 
 def test_a_camera_recorded_to_mp4_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

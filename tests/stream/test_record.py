@@ -59,6 +59,7 @@ def test_a_camera_recorded_without_holes_and_drops_counted(tmp_path: Path) -> No
     assert in_video == seqs
     times = read_timestamps(timestamps_path(tmp_path / "rec.avi"), frames=12)
     assert read_timestamps(folder_timestamps_path(tmp_path / "frames"), frames=12) == times
+    assert not list((tmp_path / "frames").glob(".*")), "the times written as they came are in place"
     assert summary["timestamps"] == [
         str(tmp_path / "frames" / "timestamps.txt"),
         f"{tmp_path / 'rec.avi'}.timestamps.txt",

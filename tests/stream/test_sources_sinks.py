@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from edge.errors import SinkError, SourceError
+from edge.stream.images import ImageDirSource
 from edge.stream.sinks import DirSink, NullSink, VideoSink, open_sink
-from edge.stream.sources import ImageDirSource, OpenCVSource, SyntheticSource, open_source
+from edge.stream.sources import OpenCVSource, SyntheticSource, open_source
 
 
 def write_video(path: Path, frames: int, size: tuple[int, int] = (64, 128), fps: float = 10.0) -> None:
@@ -225,6 +226,28 @@ def test_sinks_that_cannot_write_fail_when_opened(tmp_path: Path, uri: str) -> N
     ):
         open_sink(uri)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_dir.mp4", "a_file"]
+
+
+def test_a_folder_holding_an_earlier_runs_frames_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second recording into it would replace the first's first frames and leave the
+    rest among its own: refused before the run, and the folder is left as it was."""
+    from edge.cli import main
+
+    frames = tmp_path / "frames"
+    assert main(["record", "synthetic://?size=32x64&frames=5", f"dir://{frames}"]) == 0
+    before = {p.name: p.read_bytes() for p in frames.iterdir()}
+    assert main(["record", "synthetic://?size=32x64&frames=3&seed=1", f"dir://{frames}"]) == 2
+    assert (
+        f"error: sink 'dir://{frames}': {str(frames)!r} already holds 5 frame(s) of an earlier run "
+        "(frame_000000.png … frame_000004.png); this run's frames would replace some of them and leave "
+        "the rest among its own: give another folder, or move those away first"
+    ) in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in frames.iterdir()} == before
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")  # a folder of other things is written into
+    open_sink(f"dir://{tmp_path / 'other'}").close()
 
 
 def test_dir_and_null_sinks(tmp_path: Path) -> None:
