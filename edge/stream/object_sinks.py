@@ -16,6 +16,7 @@ import numpy as np
 
 from edge.errors import SinkError, StreamEnded
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output
+from edge.stream.durable import Syncer, sync_file, sync_folder
 from edge.stream.partial import PartialLock, partial_path, rescue_leftover
 
 
@@ -45,6 +46,7 @@ class ObjectsSink:
         self._file: Any = None
         self._size = 0  # bytes of whole lines in the partial file
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
+        self._syncer: Syncer | None = None
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         raise _needs_results(self.uri)
@@ -55,6 +57,7 @@ class ObjectsSink:
         if self._file is None:
             self._lock.take()
             self._file = open(self.partial, "wb", buffering=0)  # noqa: SIM115 (closed in close())
+            self._syncer = Syncer(lambda: [self.partial])  # to the disk as it goes, for a power cut
         try:
             view = memoryview(data)
             while view:  # a raw write may take part of the line
@@ -71,10 +74,15 @@ class ObjectsSink:
 
     def close(self) -> None:
         try:
+            if self._syncer is not None:
+                self._syncer.stop()
+                self._syncer = None
             if self._file is not None:
                 self._file.close()
                 self._file = None
+                sync_file(self.partial)  # on the disk before the name says it is finished
                 os.replace(self.partial, self.path)
+                sync_folder(self.path.parent)
         finally:
             self._lock.release()
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ import numpy as np
 
 from edge.errors import SinkError
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output, format_bytes, free_bytes
+from edge.stream.durable import Syncer, sync_file, sync_folder
 from edge.stream.object_sinks import ObjectsSink, StdoutObjectsSink
 from edge.stream.timestamps import TimesFile, folder_partial_timestamps_path, folder_timestamps_path
 from edge.stream.video import VIDEO_SUFFIXES, VIDEO_TIMINGS, VideoSink
@@ -91,6 +93,8 @@ class DirSink:
         self._made = False
         self._times = TimesFile(folder_partial_timestamps_path(folder)) if stamped else None
         self._room = DiskRoom(uri=uri, path=folder, keep_free=keep_free)
+        self._unsynced: deque[Path] = deque()  # frames written since the last flush to the disk
+        self._syncer: Syncer | None = None
 
     @property
     def timestamps_path(self) -> Path | None:
@@ -106,6 +110,7 @@ class DirSink:
         if not self._made:  # at the first frame, as the video sink does: a refused run makes nothing
             self.folder.mkdir(parents=True, exist_ok=True)
             self._made = True
+            self._syncer = Syncer(self._written)  # to the disk as it goes, for a power cut
         target = self.folder / f"frame_{seq:06d}.png"
         tmp = self.folder / f".frame_{seq:06d}.partial.png"
         if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
@@ -114,6 +119,7 @@ class DirSink:
             free = format_bytes(free_bytes(self.folder))
             raise SinkError(f"sink {self.uri!r}: cannot write {str(target)!r} ({free} free on its disk)")
         os.replace(tmp, target)
+        self._unsynced.append(target)
         self.frames += 1
         if self._times is not None and t_capture_ns is not None:
             try:
@@ -124,9 +130,21 @@ class DirSink:
                     f"{exc.strerror or exc} ({format_bytes(free_bytes(self.folder))} free on its disk)"
                 ) from exc
 
+    def _written(self) -> list[Path]:
+        """The frames written since the last call, the capture times, and the folder."""
+        frames = [self._unsynced.popleft() for _ in range(len(self._unsynced))]
+        return [*frames, *([self._times.path] if self._times is not None else []), self.folder]
+
     def close(self) -> None:
+        if self._syncer is None:
+            return
+        self._syncer.stop()
+        self._syncer = None
+        for written in self._written():
+            sync_file(written)
         if self._times is not None:
             self._times.finish(folder_timestamps_path(self.folder))
+            sync_folder(self.folder)
 
 
 def _refuse_earlier_frames(uri: str, folder: Path) -> None:

@@ -22,6 +22,7 @@ from edge.stream.disk import (
     format_bytes,
     free_bytes,
 )
+from edge.stream.durable import Syncer, sync_file, sync_folder
 from edge.stream.partial import MP4_RISK, PartialLock, partial_path, rescue_leftover
 from edge.stream.timestamps import TimesFile, timestamps_path
 
@@ -73,6 +74,7 @@ class VideoSink:
         # stamped: each frame's capture time, written as it comes beside the partial file
         self._times = TimesFile(timestamps_path(self.partial)) if timing == "stamped" else None
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
+        self._syncer: Syncer | None = None
 
     @property
     def size(self) -> tuple[int, int] | None:
@@ -117,6 +119,7 @@ class VideoSink:
         h, w = image.shape[:2]
         if self._writer is None:
             self._lock.take()
+            self._syncer = Syncer(self._written)  # to the disk as it goes, for a power cut
             fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
@@ -153,10 +156,17 @@ class VideoSink:
             self._times.discard()
         self._lock.release()
 
+    def _written(self) -> list[Path]:
+        """The files this sink is writing: the partial video and its capture times."""
+        return [self.partial, *([self._times.path] if self._times is not None else [])]
+
     def close(self) -> None:
         try:
             self._finish()
         finally:
+            if self._syncer is not None:
+                self._syncer.stop()
+                self._syncer = None
             self._lock.release()
 
     def _finish(self) -> None:
@@ -180,9 +190,12 @@ class VideoSink:
                 f"({format_bytes(free_bytes(self.partial))} free on its disk); what was written is "
                 f"left in {str(self.partial)!r}"
             )
+        for written in self._written():  # on the disk before the names say they are finished
+            sync_file(written)
         if self._times is not None:  # before the video: a video in place always has its times
             self._times.finish(timestamps_path(self.path))
         os.replace(self.partial, self.path)
+        sync_folder(self.path.parent)
 
 
 def _size(path: Path) -> int:
