@@ -22,15 +22,18 @@ _SEPARATORS = {"&&", "||", ";", "|"}
 
 
 def shell_commands(markdown: str) -> list[tuple[int, list[str]]]:
-    """(line number, argv) of each command in the Markdown's bash code blocks;
-    continuation lines are joined, comments dropped and ``a && b`` (or ``||``, ``;``, ``|``)
-    gives two commands."""
+    """(line number, argv) of each command in the Markdown's bash code blocks, and of each
+    systemd unit's ExecStart= in its ini blocks; continuation lines are joined, comments
+    dropped and ``a && b`` (or ``||``, ``;``, ``|``) gives two commands."""
     commands: list[tuple[int, list[str]]] = []
     fence: str | None = None
     pending, start = "", 0
     for number, line in enumerate(markdown.splitlines(), start=1):
         if line.startswith("```"):
             fence = line[3:].strip() if fence is None else None
+            continue
+        if fence == "ini" and line.startswith("ExecStart="):  # a systemd unit's command
+            commands.append((number, shlex.split(line.removeprefix("ExecStart="))))
             continue
         if fence not in ("bash", "sh"):
             continue
@@ -107,6 +110,7 @@ def test_the_readme_examples_are_found() -> None:
     subcommands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     assert subcommands <= seen, f"README.md shows no example of: {sorted(subcommands - seen)}"
     assert [".venv/bin/edge", "demo"] in [argv for _, _, argv in CASES]  # the main job's command
+    assert any(argv[0] == "/home/nvidia/edge/.venv/bin/edge" for _, _, argv in CASES)  # the unit's
 
 
 def problem(argv: list[str]) -> str | None:
