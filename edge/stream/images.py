@@ -36,7 +36,11 @@ def _unfinished_times(uri: str, folder: Path, images: int) -> list[float] | None
     path = folder_partial_timestamps_path(folder)
     if not path.is_file():
         return None
-    times = read_timestamps(path, frames=None)
+    try:
+        times = read_timestamps(path, frames=None, unfinished=True)
+    except SourceError as exc:
+        print(f"warning: source {uri!r}: replaying without capture times: {exc}", file=sys.stderr)
+        return None
     if not times or len(times) > images:
         print(
             f"warning: source {uri!r}: {str(path)!r}, the capture times of a recording that did not "

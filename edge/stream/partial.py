@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from edge.errors import SinkError
-from edge.stream.timestamps import timestamps_path
+from edge.stream.timestamps import drop_cut_line, timestamps_path
 
 
 def partial_path(path: Path) -> Path:
@@ -88,6 +88,8 @@ def rescue_leftover(uri: str, path: Path, *, as_itself: bool = False) -> Path | 
         if not times.exists() and not path.exists() and timestamps_path(path).exists():
             times = timestamps_path(path)  # killed between moving the times into place and the video
         kept = path if as_itself and not path.exists() else interrupted_name(path, stat.st_mtime)
+        if times.exists() and not drop_cut_line(times):
+            times.unlink()  # not one whole time in it: the video is kept without
         if times.exists():  # before the video, as a finished one has its times when in place
             os.replace(times, timestamps_path(kept))
         os.replace(partial, kept)

@@ -67,7 +67,6 @@ class TimesFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.count = 0
         self._file: IO[str] | None = None
         self._t0_ns = 0
 
@@ -79,7 +78,6 @@ class TimesFile:
             self._t0_ns = t_ns
         self._file.write(f"{(t_ns - self._t0_ns) / 1e6:.3f}\n")
         self._file.flush()  # to the kernel: a killed process loses none of it
-        self.count += 1
 
     def close(self) -> None:
         """Close the file where it is (a video that could not be finished keeps it beside)."""
@@ -101,13 +99,33 @@ class TimesFile:
             self.path.unlink()
 
 
-def read_timestamps(path: Path, *, frames: int | None) -> list[float]:
-    """The times in ``path`` (milliseconds), checked: the header, one number per line, never
-    going back, and, when the video declares how many frames it has, one per frame."""
+def drop_cut_line(path: Path) -> bool:
+    """Cut ``path`` after its last whole line: a power cut can leave the line being written
+    half on the disk ("12" of "1234.567"), which would read as a time going back. Whether
+    a whole time is left (a line after the header)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with path.open("rb+") as file:
+            data = file.read()
+            if data and not data.endswith(b"\n"):
+                data = data[: data.rfind(b"\n") + 1]
+                file.truncate(len(data))
+    except OSError:
+        return False
+    return data.count(b"\n") > 1
+
+
+def read_timestamps(path: Path, *, frames: int | None, unfinished: bool = False) -> list[float]:
+    """The times in ``path`` (milliseconds), checked: the header, one number per line, never
+    going back, and, when the video declares how many frames it has, one per frame.
+    ``unfinished``: written by a recording that did not finish, whose last line may have
+    been cut (drop_cut_line) and is left out."""
+    try:
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceError(f"cannot read the capture times in {str(path)!r}: {exc}") from exc
+    if unfinished and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    lines = text.splitlines()
     if not lines or lines[0].strip() != HEADER:
         first = lines[0][:40] if lines else ""
         raise SourceError(

@@ -119,7 +119,6 @@ class VideoSink:
         h, w = image.shape[:2]
         if self._writer is None:
             self._lock.take()
-            self._syncer = Syncer(self._written)  # to the disk as it goes, for a power cut
             fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
@@ -127,6 +126,7 @@ class VideoSink:
                 self._discard()
                 raise SinkError(f"cannot write video {str(self.path)!r} with OpenCV")
             self._size = (w, h)
+            self._syncer = Syncer(self._written)  # to the disk as it goes, for a power cut
         elif (w, h) != self._size:
             raise SinkError(
                 f"sink {self.uri!r}: frame size {w}x{h} differs from the first frame's {self._size}"

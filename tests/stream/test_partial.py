@@ -19,10 +19,15 @@ from edge.stream.partial import interrupted_name, partial_path, rescue_leftover
 from edge.stream.record import record
 from edge.stream.sinks import open_sink
 from edge.stream.sources import open_source
-from edge.stream.timestamps import read_timestamps, timestamps_path, write_timestamps
+from edge.stream.timestamps import (
+    folder_partial_timestamps_path,
+    read_timestamps,
+    timestamps_path,
+    write_timestamps,
+)
 from tests.conftest import ROOT, stop_process, wait_for
 from tests.stream.test_capture import Camera
-from tests.stream.test_disk import _frames_in, _result
+from tests.stream.test_disk import NOISE, _frames_in, _result
 from tests.stream.test_sources_sinks import write_video
 
 
@@ -110,6 +115,17 @@ def test_the_capture_times_a_dead_run_wrote_are_kept_beside_its_video(
     second = rescue_leftover("drive.mkv", video)
     assert second is not None and read_timestamps(timestamps_path(second), frames=4) == [0, 40, 80, 120]
     assert not timestamps_path(video).exists() and "was left by a run" in capsys.readouterr().err
+    # the power cut half-way through a line: the whole ones are kept
+    for cut, kept_times in (("0.000\n40.000\n8", [0, 40]), ("0.0", None), ("# timest", None)):
+        write_video(partial, frames=2)
+        text = cut if cut.startswith("#") else f"# timestamp format v2\n{cut}"
+        timestamps_path(partial).write_text(text)
+        third = rescue_leftover("drive.mkv", video)
+        assert third is not None and not timestamps_path(partial).exists()
+        if kept_times is None:
+            assert not timestamps_path(third).exists(), "not one whole time: the video is kept without"
+        else:
+            assert read_timestamps(timestamps_path(third), frames=2) == kept_times
 
 
 def test_a_killed_recording_into_a_folder_replays_at_the_times_it_wrote(
@@ -138,6 +154,20 @@ def test_a_killed_recording_into_a_folder_replays_at_the_times_it_wrote(
     times = [f.meta.get("media_ms") for f in read]
     assert None not in times[:-1] and times[0] == 0 and times[-2] > 200, "30 fps: over 200 ms for 10 frames"
     assert all(b > a for a, b in itertools.pairwise(times[:-1]))
+
+
+def test_a_folder_whose_recording_was_cut_replays_at_the_whole_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"frame_{i:06d}.png"), NOISE[i])
+    times = folder_partial_timestamps_path(tmp_path)
+    times.write_text("# timestamp format v2\n0.000\n50.000\n1")  # the power cut mid-line
+    assert [f.meta.get("media_ms") for f in iter(open_source(str(tmp_path)).read, None)] == [0, 50, None]
+    assert "replaying it at the 2 capture time(s) it wrote" in capsys.readouterr().err
+    times.write_text("# timest")
+    assert [f.meta.get("media_ms") for f in iter(open_source(str(tmp_path)).read, None)] == [None] * 3
+    assert "replaying without capture times" in capsys.readouterr().err
 
 
 def test_a_camera_recorded_to_mp4_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
