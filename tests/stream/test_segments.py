@@ -224,6 +224,7 @@ def test_delete_oldest_keeps_recording_by_deleting_the_oldest_segments(
     others = [
         small_disk / "other-00001-20200101-000000.mkv",
         small_disk / "drive-00003-20200101-000000.interrupted-20200101-000100.mkv",
+        small_disk / "drive-00002-20200101-000000-accident.mkv",  # renamed to keep it
     ]
     for other in others:
         other.write_bytes(b"\0" * (32 << 10))
@@ -239,7 +240,7 @@ def test_delete_oldest_keeps_recording_by_deleting_the_oldest_segments(
     assert f"it is kept as {str(earlier)!r}" in err
     assert not earlier.exists() and not (small_disk / f"{earlier.name}.timestamps.txt").exists()
     assert not [p for p in small_disk.iterdir() if p.name.startswith(".")]
-    assert all(other.exists() for other in others), "nothing of another name, nor a kept interrupted one"
+    assert all(other.exists() for other in others), "no other name, no kept interrupted one, none renamed"
     kept = _segments(small_disk)
     assert kept[0].name.startswith("drive-0") and int(kept[-1].name.split("-")[1]) == 8 + 120 // 4 - 1
     assert kept and kept[0] not in deleted and [_frames_in(p) for p in kept[:-1]] == [4] * (len(kept) - 1)
