@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from edge.cli import main
-from edge.errors import SinkError
+from edge.errors import SinkError, SinkStopped
 from edge.stream.disk import format_bytes, free_bytes, parse_bytes
 from edge.stream.sinks import open_sink
 from tests.conftest import ROOT, fill_disk
@@ -158,6 +158,31 @@ def test_frames_in_a_folder_stop_whole_when_the_disk_fills(small_disk: Path) -> 
     names = sorted(p.name for p in folder.iterdir())
     assert kept > 3 and names == [f"frame_{i:06d}.png" for i in range(kept)], "no partial PNG is left"
     assert all(cv2.imread(str(folder / name)) is not None for name in names)
+
+
+def test_a_disk_that_became_read_only_stops_the_sink_and_says_why(small_disk: Path) -> None:
+    """Linux remounts a disk read-only after write errors (a failing SD card); OpenCV's
+    video writer would go on "writing" into nothing. (A folder of frames holds no file open
+    between frames, so its disk can be remounted here; a video's cannot, while written.)"""
+    folder = small_disk / "frames"
+    sink = open_sink(f"dir://{folder}", keep_free=1)
+    for seq in range(2):
+        sink.write(NOISE[seq], seq)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        with pytest.raises(
+            SinkStopped,
+            match=re.escape(
+                f"the disk holding {str(folder)!r} has become read-only (Linux remounts a disk read-only "
+                "after write errors, as from a failing SD card: see dmesg): the sink stops, keeping the 2 "
+                "frame(s) written before"
+            ),
+        ):
+            sink.write(NOISE[2], 2)
+        sink.close()
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["frame_000000.png", "frame_000001.png"]
 
 
 def _with_file_size_limit(body: str, limit: int) -> list[str]:
