@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import IO
 
 from edge.errors import SourceError
-from edge.util.fs import atomic_write_bytes
 
 HEADER = "# timestamp format v2"
 SUFFIX = ".timestamps.txt"
@@ -48,13 +47,6 @@ def mean_rate(times_ms: Sequence[float]) -> float | None:
     if len(times_ms) < 2 or times_ms[-1] <= times_ms[0]:
         return None
     return (len(times_ms) - 1) * 1e3 / (times_ms[-1] - times_ms[0])
-
-
-def write_timestamps(path: Path, times_ns: Sequence[int]) -> None:
-    """Write capture times (time.perf_counter_ns) as milliseconds from the first, atomically."""
-    t0 = times_ns[0] if times_ns else 0
-    lines = [HEADER, *(f"{(t - t0) / 1e6:.3f}" for t in times_ns)]
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
 class TimesFile:

@@ -23,12 +23,12 @@ from edge.stream.timestamps import (
     folder_partial_timestamps_path,
     read_timestamps,
     timestamps_path,
-    write_timestamps,
 )
 from tests.conftest import ROOT, stop_process, wait_for
 from tests.stream.test_capture import Camera
 from tests.stream.test_disk import NOISE, _frames_in, _result
 from tests.stream.test_sources_sinks import write_video
+from tests.stream.test_timestamps import write_times
 
 
 def _record(*args: str) -> subprocess.Popen[str]:
@@ -101,7 +101,7 @@ def test_the_capture_times_a_dead_run_wrote_are_kept_beside_its_video(
     video, partial = tmp_path / "drive.mkv", partial_path(tmp_path / "drive.mkv")
     stamps = [i * 40_000_000 for i in range(4)]
     write_video(partial, frames=4)  # left by a run that is gone, with the times it wrote as it went
-    write_timestamps(timestamps_path(partial), stamps)
+    write_times(timestamps_path(partial), stamps)
     os.utime(partial, (1_700_000_000, 1_700_000_000))
     kept = interrupted_name(video, 1_700_000_000)
     assert rescue_leftover("drive.mkv", video) == kept
@@ -111,7 +111,7 @@ def test_the_capture_times_a_dead_run_wrote_are_kept_beside_its_video(
     src.close()
     # killed as it finished: the times were in place and the video not yet
     write_video(partial, frames=4)
-    write_timestamps(timestamps_path(video), stamps)
+    write_times(timestamps_path(video), stamps)
     second = rescue_leftover("drive.mkv", video)
     assert second is not None and read_timestamps(timestamps_path(second), frames=4) == [0, 40, 80, 120]
     assert not timestamps_path(video).exists() and "was left by a run" in capsys.readouterr().err

@@ -12,8 +12,9 @@ from edge.cli import main
 from edge.errors import SourceError
 from edge.stream.playlist import PlaylistSource
 from edge.stream.sources import open_source
-from edge.stream.timestamps import timestamps_path, write_timestamps
+from edge.stream.timestamps import timestamps_path
 from tests.stream.test_sources_sinks import write_video
+from tests.stream.test_timestamps import write_times
 
 
 def _read_all(uri: str) -> list:
@@ -65,7 +66,7 @@ def test_capture_times_are_laid_end_to_end(tmp_path: Path) -> None:
     """Each segment's times start at 0; joined, the next starts one frame after the last."""
     for name, times_ms in (("a.mp4", [0, 100, 200]), ("b.mp4", [0, 50])):
         write_video(tmp_path / name, frames=len(times_ms))
-        write_timestamps(timestamps_path(tmp_path / name), [int(t * 1e6) for t in times_ms])
+        write_times(timestamps_path(tmp_path / name), [int(t * 1e6) for t in times_ms])
     # 100 ms: the mean interval so far
     assert [f.meta["media_ms"] for f in _read_all(str(tmp_path))] == [0, 100, 200, 300, 350]
     # one without (a recording by an earlier version): it plays at its own rate in its turn
@@ -103,7 +104,7 @@ def test_a_segmented_recording_replays_whole(
     # with capture times beside the segments (as a camera's have), --realtime replays at them
     for segment in sorted(drives.glob("*.mkv")):  # 10, 10 and 5 frames
         frames = 5 if segment.name.startswith("drive-00002") else 10
-        write_timestamps(timestamps_path(segment), [i * 20_000_000 for i in range(frames)])
+        write_times(timestamps_path(segment), [i * 20_000_000 for i in range(frames)])
     assert main([*argv, "--realtime"]) == 0
     assert (
         f"--realtime: replaying {drives / 'drive-*.mkv'} at the capture times in the files beside its videos"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -10,24 +11,32 @@ from edge.errors import SourceError
 from edge.stream.sources import LoopingSource, OpenCVSource, open_source
 from edge.stream.timestamps import (
     HEADER,
+    TimesFile,
     folder_timestamps_path,
     mean_rate,
     read_timestamps,
     timestamps_path,
-    write_timestamps,
 )
 from tests.stream.test_sources_sinks import write_video
+
+
+def write_times(path: Path, times_ns: Sequence[int]) -> None:
+    """Capture times (time.perf_counter_ns) into ``path``, as a recording writes them."""
+    times = TimesFile(path.with_name(f".{path.name}.writing"))
+    for t_ns in times_ns:
+        times.add(t_ns)
+    times.finish(path)
 
 
 def test_times_are_written_in_milliseconds_from_the_first_and_read_back(tmp_path: Path) -> None:
     path = timestamps_path(tmp_path / "drive.mp4")
     assert path.name == "drive.mp4.timestamps.txt"
     t0 = 7_000_000_000  # perf_counter_ns: any origin
-    write_timestamps(path, [t0, t0 + 33_366_667, t0 + 1_500_000_000, t0 + 1_500_000_000])
+    write_times(path, [t0, t0 + 33_366_667, t0 + 1_500_000_000, t0 + 1_500_000_000])
     assert path.read_text() == f"{HEADER}\n0.000\n33.367\n1500.000\n1500.000\n"
     assert read_timestamps(path, frames=4) == [0.0, 33.367, 1500.0, 1500.0]
     assert read_timestamps(path, frames=None) == [0.0, 33.367, 1500.0, 1500.0]
-    assert not list(tmp_path.glob(".*")), "written atomically: no temporary file is left"
+    assert not list(tmp_path.glob(".*")), "moved into place: no partial file is left"
 
 
 @pytest.mark.parametrize(
