@@ -91,7 +91,7 @@ class DirSink:
         self.uri, self.folder, self.view, self.stamped = uri, folder, view, stamped
         self.frames = 0
         self._made = False
-        self._times = TimesFile(folder_partial_timestamps_path(folder)) if stamped else None
+        self._times = TimesFile(folder_partial_timestamps_path(folder), uri=uri) if stamped else None
         self._room = DiskRoom(uri=uri, path=folder, keep_free=keep_free)
         self._unsynced: deque[Path] = deque()  # frames written since the last flush to the disk
         self._syncer: Syncer | None = None
@@ -122,13 +122,7 @@ class DirSink:
         self._unsynced.append(target)
         self.frames += 1
         if self._times is not None and t_capture_ns is not None:
-            try:
-                self._times.add(t_capture_ns)
-            except OSError as exc:
-                raise SinkError(
-                    f"sink {self.uri!r}: cannot write the capture times to {str(self._times.path)!r}: "
-                    f"{exc.strerror or exc} ({format_bytes(free_bytes(self.folder))} free on its disk)"
-                ) from exc
+            self._times.add(t_capture_ns)
 
     def _written(self) -> list[Path]:
         """The frames written since the last call, the capture times, and the folder."""

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from edge.errors import SourceError
+from edge.errors import SinkError, SourceError
+from edge.stream.disk import format_bytes, free_bytes
 
 HEADER = "# timestamp format v2"
 SUFFIX = ".timestamps.txt"
@@ -57,19 +58,27 @@ class TimesFile:
     holds the last frames back), which a video without a declared frame count (a killed
     mkv or avi) is replayed at. The file is created at the first time."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, *, uri: str = "") -> None:
+        """``uri``: the sink the times are written for, as its errors name it."""
+        self.path, self.uri = path, uri
         self._file: IO[str] | None = None
         self._t0_ns = 0
 
     def add(self, t_ns: int) -> None:
-        """Append one frame's capture time (time.perf_counter_ns)."""
-        if self._file is None:
-            self._file = self.path.open("w", encoding="utf-8")
-            self._file.write(HEADER + "\n")
-            self._t0_ns = t_ns
-        self._file.write(f"{(t_ns - self._t0_ns) / 1e6:.3f}\n")
-        self._file.flush()  # to the kernel: a killed process loses none of it
+        """Append one frame's capture time (time.perf_counter_ns); SinkError when the
+        system refuses it."""
+        try:
+            if self._file is None:
+                self._file = self.path.open("w", encoding="utf-8")
+                self._file.write(HEADER + "\n")
+                self._t0_ns = t_ns
+            self._file.write(f"{(t_ns - self._t0_ns) / 1e6:.3f}\n")
+            self._file.flush()  # to the kernel: a killed process loses none of it
+        except OSError as exc:
+            raise SinkError(
+                f"sink {self.uri!r}: cannot write the capture times to {str(self.path)!r}: "
+                f"{exc.strerror or exc} ({format_bytes(free_bytes(self.path))} free on its disk)"
+            ) from exc
 
     def close(self) -> None:
         """Close the file where it is (a video that could not be finished keeps it beside)."""

@@ -72,7 +72,7 @@ class VideoSink:
         self._t0_ns: int | None = None
         self._pending: tuple[np.ndarray, int] | None = None  # capture timing: (BGR picture, its period)
         # stamped: each frame's capture time, written as it comes beside the partial file
-        self._times = TimesFile(timestamps_path(self.partial)) if timing == "stamped" else None
+        self._times = TimesFile(timestamps_path(self.partial), uri=uri) if timing == "stamped" else None
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
         self._syncer: Syncer | None = None
 
@@ -96,7 +96,7 @@ class VideoSink:
         if t_capture_ns is None or self.timing != "capture":
             self._append(bgr)
             if t_capture_ns is not None and self._times is not None:
-                self._add_time(self._times, t_capture_ns)
+                self._times.add(t_capture_ns)
             return
         if self._t0_ns is None:
             self._t0_ns = t_capture_ns
@@ -138,16 +138,6 @@ class VideoSink:
         self._room.check(need, kept=self.frames, size=_size(self.partial))
         self._writer.write(bgr)
         self.frames += 1
-
-    def _add_time(self, times: TimesFile, t_ns: int) -> None:
-        try:
-            times.add(t_ns)
-        except OSError as exc:
-            free = format_bytes(free_bytes(self.partial))
-            raise SinkError(
-                f"sink {self.uri!r}: cannot write the capture times to {str(times.path)!r}: "
-                f"{exc.strerror or exc} ({free} free on its disk)"
-            ) from exc
 
     def _discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
