@@ -60,15 +60,6 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(nearest_existing(path)).free
 
 
-def read_only(path: Path) -> bool:
-    """Whether the filesystem that holds ``path`` is mounted read-only (False where that
-    cannot be read)."""
-    try:
-        return bool(os.statvfs(nearest_existing(path)).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
 def filesystem_type(path: Path, mountinfo: str | None = None) -> str | None:
     """The type of the filesystem that holds ``path`` (``ext4``, ``vfat``, ``tmpfs``), from
     ``mountinfo`` (default: /proc/self/mountinfo); None where that cannot be read."""
@@ -147,13 +138,14 @@ class DiskRoom:
         raise SinkStopped(self.full)
 
     def _problem(self, need: int, size: int) -> str | None:
-        if read_only(self.path):
+        disk = os.statvfs(nearest_existing(self.path))  # free_bytes's numbers, and the mount's flags
+        if disk.f_flag & os.ST_RDONLY:
             # OpenCV's writer would go on "writing" into nothing, and be found out only at the end
             return (
                 f"the disk holding {str(self.path)!r} has become read-only (Linux remounts a disk "
                 "read-only after write errors, as from a failing SD card: see dmesg)"
             )
-        free = free_bytes(self.path)
+        free = disk.f_bavail * disk.f_frsize
         while free - need < self.keep_free and self._make_room is not None:
             if not self._make_room(self.keep_free + need - free):
                 break
