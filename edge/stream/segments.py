@@ -6,10 +6,11 @@ The number, not the time, orders them: a Jetson without a clock battery starts e
 at a stale time until it syncs, and segments named by time alone would then sort, and be
 deleted (--delete-oldest), out of the order they were recorded in. Each is finished,
 renamed into place and playable when the next begins, so a run that dies (the power cut
-when the car is switched off) loses at most the segment it was writing, whatever the
-container, and a service that records to one name after every boot never writes over the
-last drive. Each segment is a VideoSink of its own: its partial file, its lock, its room
-on the disk, its capture times beside it.
+when the car is switched off) leaves every segment before finished, whatever the
+container, and the next run keeps the one it was writing as a segment; a service that
+records to one name after every boot never writes over the last drive. Each segment is
+a VideoSink of its own: its partial file, its lock, its room on the disk, its capture
+times beside it.
 """
 
 from __future__ import annotations
