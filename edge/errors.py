@@ -64,7 +64,8 @@ class SinkError(EdgeError):
 class SinkStopped(SinkError):
     """A file sink stopped for good: its disk is full (``--keep-free``), its file is at the
     largest size allowed, or the system refused a write. What it wrote before is finished
-    and kept; it takes no more frames, and the stream goes on without it."""
+    and kept; it takes no more frames, and the stream goes on without it. Or its disk failed
+    to store what it wrote (edge.stream.durable): then what it wrote is left unfinished."""
 
 
 class RecordingStopped(SinkError):

@@ -111,6 +111,57 @@ def fill_disk(disk: Path, leave: int = 0) -> Path:
     return filler
 
 
+class FailingDisk:
+    """A real ext4 filesystem (``path``) on a loop device whose sparse image lies on a small
+    tmpfs: once ``fail()`` fills that tmpfs, the disk fails every write back (EIO), as a
+    failing SD card does, while its filesystem goes on accepting writes into the kernel's
+    cache and saying it has room."""
+
+    def __init__(self, root: Path) -> None:
+        self.back, self.path = root / "back", root / "disk"
+
+    def fail(self) -> None:
+        fill_disk(self.back)
+
+
+@pytest.fixture
+def failing_disk(tmp_path: Path) -> Iterator[FailingDisk]:
+    """A FailingDisk of 64 MiB; skips where loop devices or mounting are not allowed (a user
+    without CAP_SYS_ADMIN, a container without /dev/loop*). Taken apart after the test."""
+    disk = FailingDisk(tmp_path)
+    disk.back.mkdir()
+    disk.path.mkdir()
+    image = disk.back / "disk.img"
+    undo: list[list[str]] = []
+    steps = [
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk.back)],
+        ["truncate", "-s", "64M", str(image)],
+        ["mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(image)],
+        ["losetup", "-f", "--show", str(image)],
+    ]
+    try:
+        for step in steps:
+            try:
+                done = subprocess.run(step, capture_output=True, text=True)
+            except FileNotFoundError as exc:
+                pytest.skip(f"a failing disk needs {step[0]}, which is not installed: {exc}")
+            if done.returncode != 0:
+                pytest.skip(f"a failing disk could not be made: {' '.join(step)}: {done.stderr.strip()}")
+            if step[0] == "mount":
+                undo.insert(0, ["umount", "-l", str(disk.back)])
+            elif step[0] == "losetup":
+                loop = done.stdout.strip()
+                undo.insert(0, ["losetup", "-d", loop])
+                mounted = subprocess.run(["mount", loop, str(disk.path)], capture_output=True, text=True)
+                if mounted.returncode != 0:
+                    pytest.skip(f"mounting a loop device was refused: {mounted.stderr.strip()}")
+                undo.insert(0, ["umount", "-l", str(disk.path)])
+        yield disk
+    finally:
+        for step in undo:
+            subprocess.run(step, capture_output=True)
+
+
 def informative_model(name: str, seed: int = 0) -> torch.nn.Module:
     """A zoo model whose random heads give well-separated scores (no near-ties)."""
     model = create_model(name, seed=seed)

@@ -6,19 +6,22 @@ the file is finished, so the whole recording becomes unplayable, not just its en
 Jetson recording drives to its eMMC or SD card is where this happens. So the file sinks
 (video, ``dir://``, objects.jsonl) ask :class:`DiskRoom`, before each frame, whether the
 frame and the file's finish still leave ``keep_free`` bytes free; when not, the sink stops
-at the last frame that fit, for good, and what it wrote is finished and kept.
+at the last frame that fit, for good, and what it wrote is finished and kept. A disk that
+fails to store what was written (edge.stream.durable's flushes find out) stops it too.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import resource
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from edge.errors import SinkError, SinkStopped
+from edge.stream.durable import Syncer
 from edge.util.fs import nearest_existing, output_path_problem
 
 DEFAULT_KEEP_FREE = 64 << 20  # bytes a file sink leaves free: room for the OS and other writers
@@ -99,10 +102,12 @@ def largest_file(path: Path, mountinfo: str | None = None) -> tuple[int, str] | 
 
 class DiskRoom:
     """Whether a file sink may write its next frame to ``path``'s disk and still leave
-    ``keep_free`` bytes free. Once it says no it keeps saying so: a recording that stopped
-    for a full disk is the frames before, not frames with a hole where the disk was full.
-    ``keep_free`` 0 turns the check off, for a filesystem that reports no free space (some
-    network and FUSE mounts do); a write the system refuses is still caught by the sink."""
+    ``keep_free`` bytes free, and whether that disk still stores what the sink writes. Once
+    it says no it keeps saying so: a recording that stopped for a full disk is the frames
+    before, not frames with a hole where the disk was full. ``keep_free`` 0 turns the room
+    check off, for a filesystem that reports no free space (some network and FUSE mounts
+    do); a write the system refuses is still caught by the sink, and a failed disk by the
+    flushes."""
 
     def __init__(
         self,
@@ -123,12 +128,40 @@ class DiskRoom:
         self._make_room = make_room
         self.full: str | None = None  # why the sink stopped, once it has
         self._largest = largest_file(path) if keep_free else None  # the check is off at 0
+        self._syncer: Syncer | None = None
+
+    def flush_as_written(self, paths: Callable[[], Iterable[Path]]) -> None:
+        """Flush the files ``paths()`` names to the disk as they are written, for a power cut
+        (edge.stream.durable), and stop the sink at the frame after their disk fails to
+        store them: OpenCV's writer, and any write into the kernel's cache, goes on as if
+        nothing happened."""
+        if self._syncer is None:
+            self._syncer = Syncer(paths)
+
+    def flush_last(self) -> str | None:
+        """Flush the files once more and stop flushing them; why their disk failed to store
+        them, or None when it stored them all (also when they were never flushed)."""
+        if self._syncer is None:
+            return None
+        syncer, self._syncer = self._syncer, None
+        return syncer.finish()
+
+    def stop_flushing(self) -> None:
+        """Stop flushing without a last flush (the sink closes after a failure)."""
+        if self._syncer is not None:
+            self._syncer.stop()
+            self._syncer = None
 
     def check(self, need: int, *, kept: int, size: int = 0) -> None:
         """SinkStopped unless ``need`` more bytes leave ``keep_free`` free and keep the file,
-        ``size`` bytes now, within the largest file the system allows; ``kept``: the frames
-        the sink holds, which the error says are kept."""
+        ``size`` bytes now, within the largest file the system allows, and unless the disk
+        has failed to store what was written; ``kept``: the frames the sink holds, which the
+        error says are kept."""
         if self.full is None:
+            failed = self._syncer.failed if self._syncer is not None else None
+            if failed is not None:  # the frames before reached the kernel, not all the disk
+                self.full = f"{failed}: {self.stops}, and the {kept} frame(s) before may not all be on it"
+                raise SinkStopped(self.full)
             if not self.keep_free:
                 return
             self.full = self._problem(need, size)
@@ -141,10 +174,7 @@ class DiskRoom:
         disk = os.statvfs(nearest_existing(self.path))  # free_bytes's numbers, and the mount's flags
         if disk.f_flag & os.ST_RDONLY:
             # OpenCV's writer would go on "writing" into nothing, and be found out only at the end
-            return (
-                f"the disk holding {str(self.path)!r} has become read-only (Linux remounts a disk "
-                "read-only after write errors, as from a failing SD card: see dmesg)"
-            )
+            return self._read_only()
         free = disk.f_bavail * disk.f_frsize
         while free - need < self.keep_free and self._make_room is not None:
             if not self._make_room(self.keep_free + need - free):
@@ -162,6 +192,24 @@ class DiskRoom:
                 f"the next frame ({format_bytes(size)} now)"
             )
         return None
+
+    def _read_only(self) -> str:
+        return (
+            f"the disk holding {str(self.path)!r} has become read-only (Linux remounts a disk "
+            "read-only after write errors, as from a failing SD card: see dmesg)"
+        )
+
+    def refused(self, exc: OSError, what: str, *, kept: int, stop: bool = False) -> SinkError:
+        """The error for a write the system refused (``what``: what the sink was doing). A
+        read-only disk stops the sink for good: ext4 gives up on a failing disk without the
+        mount saying so (no read-only flag), and refuses every write after. Another refusal
+        stops it with ``stop``, else fails this frame only; ``kept``: as check's."""
+        kept_text = f"{self.stops}, keeping the {kept} frame(s) written before"
+        if exc.errno == errno.EROFS:
+            return self.stop(f"{self._read_only()}: {kept_text}")
+        if stop:
+            return self.stop(f"{what} failed ({exc.strerror or exc}): {kept_text}")
+        return SinkError(f"sink {self.uri!r}: {what}: {exc.strerror or exc}")
 
     def stop(self, reason: str) -> SinkStopped:
         """Stop for good for ``reason`` (a write the system refused); the error to raise."""

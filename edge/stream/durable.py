@@ -12,25 +12,52 @@ into place, and its folder after, so that the new name is on the disk too.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import os
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from edge.errors import SinkStopped
+
 SYNC_EVERY_S = 2.0
+# what fsync says of a file or filesystem that cannot be flushed, not of a disk that failed
+_CANNOT_SYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF})
+
+
+def disk_failure(path: Path, exc: OSError) -> str:
+    """What to say when the disk holding ``path`` failed to store what was written to it."""
+    name = errno.errorcode.get(exc.errno or 0, "error")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the filesystem itself said it had room
+        why = "what holds the filesystem is full: a disk image, a thin volume or a quota"
+    elif exc.errno == errno.EROFS:
+        why = "Linux has made the disk read-only, as it does after write errors: see dmesg"
+    else:
+        why = "a failing disk or SD card? see dmesg"
+    return (
+        f"the disk holding {str(path)!r} failed to store what was written to it "
+        f"({name}: {exc.strerror or exc}; {why})"
+    )
 
 
 def sync_file(path: Path) -> None:
-    """Flush ``path``'s written pages to the disk. A file that is gone (renamed meanwhile),
-    or a filesystem that cannot (EINVAL), is passed over: this only narrows what a power
-    cut loses, and must never stop a recording."""
-    with contextlib.suppress(OSError):
+    """Flush ``path``'s written pages to the disk; SinkStopped when the disk failed to store
+    them. A write the disk fails (EIO from a failing SD card; ENOSPC from a disk image that
+    filled under its filesystem) was accepted into the kernel's cache long before, and the
+    fsync is where it is reported, once. A file that is gone (renamed meanwhile) or cannot be
+    opened, or a filesystem that cannot flush (EINVAL), is passed over: this only narrows
+    what a power cut loses."""
+    try:
         fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _CANNOT_SYNC:
+            raise SinkStopped(disk_failure(path, exc)) from exc
+    finally:
+        os.close(fd)
 
 
 def sync_folder(folder: Path) -> None:
@@ -39,21 +66,37 @@ def sync_folder(folder: Path) -> None:
 
 
 class Syncer:
-    """Flushes the files ``paths()`` names every ``every_s`` seconds until ``stop``."""
+    """Flushes the files ``paths()`` names every ``every_s`` seconds until ``finish``, and
+    keeps the first failure of their disk (``failed``): Linux reports a failed write back
+    to one fsync only, and the writer must learn of it at its next frame."""
 
     def __init__(self, paths: Callable[[], Iterable[Path]], *, every_s: float | None = None) -> None:
         self._paths = paths
         self._every_s = SYNC_EVERY_S if every_s is None else every_s
+        self.failed: str | None = None  # why the disk failed to store what was written
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="edge-sync", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self._every_s):
-            for path in self._paths():
+            self._sync()
+
+    def _sync(self) -> None:
+        for path in self._paths():
+            try:
                 sync_file(path)
+            except SinkStopped as exc:
+                self.failed = self.failed or str(exc)
 
     def stop(self) -> None:
         """End the thread (after the flush in progress, if any)."""
         self._stop.set()
         self._thread.join()
+
+    def finish(self) -> str | None:
+        """End the thread, flush every file once more, and say why their disk failed to store
+        them (None when it stored them all)."""
+        self.stop()
+        self._sync()
+        return self.failed

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import SinkError, StreamEnded
+from edge.errors import SinkError, SinkStopped, StreamEnded
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output
-from edge.stream.durable import Syncer, sync_file, sync_folder
+from edge.stream.durable import sync_folder
 from edge.stream.partial import PartialLock, partial_path, rescue_leftover
 
 
@@ -46,7 +46,6 @@ class ObjectsSink:
         self._file: Any = None
         self._size = 0  # bytes of whole lines in the partial file
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
-        self._syncer: Syncer | None = None
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         raise _needs_results(self.uri)
@@ -57,7 +56,7 @@ class ObjectsSink:
         if self._file is None:
             self._lock.take()
             self._file = open(self.partial, "wb", buffering=0)  # noqa: SIM115 (closed in close())
-            self._syncer = Syncer(lambda: [self.partial])  # to the disk as it goes, for a power cut
+            self._room.flush_as_written(lambda: [self.partial])  # to the disk as it goes, for a power cut
         try:
             view = memoryview(data)
             while view:  # a raw write may take part of the line
@@ -65,25 +64,28 @@ class ObjectsSink:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 self._file.truncate(self._size)
-            raise self._room.stop(
-                f"sink {self.uri!r} stopped at frame {result.frame.seq}: writing {str(self.partial)!r} "
-                f"failed ({exc.strerror or exc}); the {self.frames} whole line(s) before are kept"
+            # a line a frame: the lines before are whole
+            raise self._room.refused(
+                exc, f"writing {str(self.partial)!r}", kept=self.frames, stop=True
             ) from exc
         self._size += len(data)
         self.frames += 1
 
     def close(self) -> None:
         try:
-            if self._syncer is not None:
-                self._syncer.stop()
-                self._syncer = None
             if self._file is not None:
                 self._file.close()
                 self._file = None
-                sync_file(self.partial)  # on the disk before the name says it is finished
+                failed = self._room.flush_last()  # on the disk before the name says it is finished
+                if failed:
+                    raise SinkStopped(
+                        f"sink {self.uri!r}: the lines could not be finished: {failed}; what was written "
+                        f"is left in {str(self.partial)!r}"
+                    )
                 os.replace(self.partial, self.path)
                 sync_folder(self.path.parent)
         finally:
+            self._room.stop_flushing()
             self._lock.release()
 
 

@@ -78,8 +78,8 @@ def record(
             segment_s=segment_s,
             delete_oldest=delete_oldest,
         )
-        for sink in opened:
-            stack.callback(sink.close)  # finalised last in, first out; videos renamed into place
+        closing = _Closing(opened)  # videos renamed into place, last opened first
+        stack.callback(closing.close)  # when something unforeseen ends the recording
         for sink in opened:
             _check_records_pictures(sink)
         if src.live:
@@ -98,6 +98,7 @@ def record(
             stack.callback(PeriodicLog(lambda: _status(stats, t0), every_s=status_every_s).start().stop)
         first_ns: int | None = None  # the first and the last frame's capture times
         last_ns: int | None = None
+        ended: KeyboardInterrupt | SinkError | None = None
         try:
             while max_frames is None or stats["frames"] < max_frames:
                 if duration_s is not None and time.perf_counter() - t0 >= duration_s:
@@ -116,14 +117,45 @@ def record(
                         first_ns = t_ns if first_ns is None else first_ns
                         last_ns = t_ns
                 progress.update(1)
-        except KeyboardInterrupt as exc:
-            summary = _summary(stats, t0, opened, (first_ns, last_ns), interrupted=True)
-            raise Interrupted(summary, exc) from None
-        except SinkError as exc:
-            summary = _summary(stats, t0, opened, (first_ns, last_ns), interrupted=False)
-            raise RecordingStopped(str(exc), summary) from exc
-        summary = _summary(stats, t0, opened, (first_ns, last_ns), interrupted=False)
+        except (KeyboardInterrupt, SinkError) as exc:
+            ended = exc
+        seconds = time.perf_counter() - t0
+        # the sinks are finished before the summary, which names the files they became; one
+        # that cannot be finished (its disk failed) is said, after why the recording ended
+        unfinished = closing.close()
+        interrupted = isinstance(ended, KeyboardInterrupt)
+        summary = _summary(stats, seconds, opened, (first_ns, last_ns), interrupted=interrupted)
+        for failure in unfinished[1 if ended is None else 0 :]:
+            print(f"warning: {failure}", file=sys.stderr)
+        if isinstance(ended, KeyboardInterrupt):
+            raise Interrupted(summary, ended) from None
+        if ended is not None:
+            raise RecordingStopped(str(ended), summary) from ended
+        if unfinished:
+            raise RecordingStopped(unfinished[0], summary)
     return summary
+
+
+class _Closing:
+    """Closes the sinks once, last opened first, and keeps what could not be finished (a
+    video whose disk failed) instead of raising it, so that every sink is closed and the
+    reason the recording ended is not replaced by it."""
+
+    def __init__(self, sinks: Sequence[Any]) -> None:
+        self._sinks = list(sinks)
+        self.failures: list[str] = []
+
+    def close(self) -> list[str]:
+        """Close the sinks not closed yet; every failure so far, as messages."""
+        while self._sinks:
+            sink = self._sinks.pop()
+            try:
+                sink.close()
+            except SinkError as exc:
+                self.failures.append(str(exc))
+            except OSError as exc:
+                self.failures.append(f"sink {sink.uri!r} could not be finished: {exc}")
+        return self.failures
 
 
 def _write(sinks: Sequence[Any], image: Any, seq: int, t_ns: int | None) -> None:
@@ -179,7 +211,7 @@ def _status(stats: dict[str, Any], t0: float) -> str:
 
 def _summary(
     stats: dict[str, Any],
-    t0: float,
+    seconds: float,
     sinks: Sequence[Any],
     captured: tuple[int | None, int | None],
     *,
@@ -188,7 +220,6 @@ def _summary(
     from edge.stream.segments import SegmentedVideoSink
     from edge.stream.sinks import VideoSink
 
-    seconds = time.perf_counter() - t0
     videos = [sink for sink in sinks if isinstance(sink, (VideoSink, SegmentedVideoSink))]
     first_ns, last_ns = captured
     span_s = (last_ns - first_ns) / 1e9 if first_ns is not None and last_ns is not None else 0.0
@@ -201,7 +232,9 @@ def _summary(
         "captured_fps": (stats["frames"] - 1) / span_s if span_s > 0 else None,
         "sinks": [sink.uri for sink in sinks],
         "timestamps": [
-            str(p) for sink in sinks if sink.frames and (p := getattr(sink, "timestamps_path", None))
+            str(p)
+            for sink in sinks
+            if sink.frames and (p := getattr(sink, "timestamps_path", None)) and p.exists()
         ]
         + [str(p) for sink in sinks for p in getattr(sink, "timestamps_paths", ())],
         # the files of each segmented video, in order

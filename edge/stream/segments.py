@@ -114,7 +114,11 @@ class SegmentedSink:
         if self._stopped is not None:  # a full disk ends the recording, not one segment of it
             raise SinkStopped(self._stopped)
         if self._current is not None and due:
-            self._finish_segment()
+            try:
+                self._finish_segment()
+            except SinkStopped as exc:  # its disk failed to store it: it fails the next one too
+                self._stopped = str(exc)
+                raise
         if self._current is None:
             self._current = self._open_segment(segment_name(self.path, self._number, time.time()))
             self._number += 1

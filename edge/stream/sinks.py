@@ -30,9 +30,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
-from edge.errors import SinkError
+from edge.errors import SinkError, SinkStopped
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output, format_bytes, free_bytes
-from edge.stream.durable import Syncer, sync_file, sync_folder
+from edge.stream.durable import sync_folder
 from edge.stream.object_sinks import ObjectsSink, StdoutObjectsSink
 from edge.stream.timestamps import TimesFile, folder_partial_timestamps_path, folder_timestamps_path
 from edge.stream.video import VIDEO_SUFFIXES, VIDEO_TIMINGS, VideoSink
@@ -94,7 +94,6 @@ class DirSink:
         self._times = TimesFile(folder_partial_timestamps_path(folder), uri=uri) if stamped else None
         self._room = DiskRoom(uri=uri, path=folder, keep_free=keep_free)
         self._unsynced: deque[Path] = deque()  # frames written since the last flush to the disk
-        self._syncer: Syncer | None = None
 
     @property
     def timestamps_path(self) -> Path | None:
@@ -110,7 +109,7 @@ class DirSink:
         if not self._made:  # at the first frame, as the video sink does: a refused run makes nothing
             self.folder.mkdir(parents=True, exist_ok=True)
             self._made = True
-            self._syncer = Syncer(self._written)  # to the disk as it goes, for a power cut
+            self._room.flush_as_written(self._written)  # to the disk as it goes, for a power cut
         target = self.folder / f"frame_{seq:06d}.png"
         tmp = self.folder / f".frame_{seq:06d}.partial.png"
         if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
@@ -118,7 +117,12 @@ class DirSink:
                 tmp.unlink()
             free = format_bytes(free_bytes(self.folder))
             raise SinkError(f"sink {self.uri!r}: cannot write {str(target)!r} ({free} free on its disk)")
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise self._room.refused(exc, f"cannot put {str(target)!r} in place", kept=self.frames) from exc
         self._unsynced.append(target)
         self.frames += 1
         if self._times is not None and t_capture_ns is not None:
@@ -130,12 +134,17 @@ class DirSink:
         return [*frames, *([self._times.path] if self._times is not None else []), self.folder]
 
     def close(self) -> None:
-        if self._syncer is None:
+        if not self._made:
             return
-        self._syncer.stop()
-        self._syncer = None
-        for written in self._written():
-            sync_file(written)
+        failed = self._room.flush_last()
+        if failed:
+            if self._times is not None:  # left where a folder read back finds them, with a warning
+                with contextlib.suppress(SinkError):
+                    self._times.close()
+            raise SinkStopped(
+                f"sink {self.uri!r}: {failed}; the {self.frames} frame(s) in {str(self.folder)!r} may not "
+                "all be on it"
+            )
         if self._times is not None:
             self._times.finish(folder_timestamps_path(self.folder))
             sync_folder(self.folder)

@@ -75,16 +75,23 @@ class TimesFile:
             self._file.write(f"{(t_ns - self._t0_ns) / 1e6:.3f}\n")
             self._file.flush()  # to the kernel: a killed process loses none of it
         except OSError as exc:
-            raise SinkError(
-                f"sink {self.uri!r}: cannot write the capture times to {str(self.path)!r}: "
-                f"{exc.strerror or exc} ({format_bytes(free_bytes(self.path))} free on its disk)"
-            ) from exc
+            raise self._refused(exc) from exc
+
+    def _refused(self, exc: OSError) -> SinkError:
+        return SinkError(
+            f"sink {self.uri!r}: cannot write the capture times to {str(self.path)!r}: "
+            f"{exc.strerror or exc} ({format_bytes(free_bytes(self.path))} free on its disk)"
+        )
 
     def close(self) -> None:
-        """Close the file where it is (a video that could not be finished keeps it beside)."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Close the file where it is (a video that could not be finished keeps it beside);
+        SinkError when what a refused write left unwritten is refused again."""
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()  # closed even when its last flush fails
+            except OSError as exc:
+                raise self._refused(exc) from exc
 
     def finish(self, target: Path) -> None:
         """Close the file and move it to ``target`` (nothing when no time was added)."""
@@ -95,7 +102,8 @@ class TimesFile:
 
     def discard(self) -> None:
         """Close and remove the file (a video with no frame)."""
-        self.close()
+        with contextlib.suppress(SinkError):
+            self.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import SinkError
+from edge.errors import SinkError, SinkStopped
 from edge.stream.disk import (
     DEFAULT_KEEP_FREE,
     INDEX_BYTES_PER_FRAME,
@@ -22,7 +22,7 @@ from edge.stream.disk import (
     format_bytes,
     free_bytes,
 )
-from edge.stream.durable import Syncer, sync_file, sync_folder
+from edge.stream.durable import sync_folder
 from edge.stream.partial import MP4_RISK, PartialLock, partial_path, rescue_leftover
 from edge.stream.timestamps import TimesFile, timestamps_path
 
@@ -74,7 +74,6 @@ class VideoSink:
         # stamped: each frame's capture time, written as it comes beside the partial file
         self._times = TimesFile(timestamps_path(self.partial), uri=uri) if timing == "stamped" else None
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
-        self._syncer: Syncer | None = None
 
     @property
     def size(self) -> tuple[int, int] | None:
@@ -126,7 +125,7 @@ class VideoSink:
                 self._discard()
                 raise SinkError(f"cannot write video {str(self.path)!r} with OpenCV")
             self._size = (w, h)
-            self._syncer = Syncer(self._written)  # to the disk as it goes, for a power cut
+            self._room.flush_as_written(self._written)  # to the disk as it goes, for a power cut
         elif (w, h) != self._size:
             raise SinkError(
                 f"sink {self.uri!r}: frame size {w}x{h} differs from the first frame's {self._size}"
@@ -154,9 +153,7 @@ class VideoSink:
         try:
             self._finish()
         finally:
-            if self._syncer is not None:
-                self._syncer.stop()
-                self._syncer = None
+            self._room.stop_flushing()
             self._lock.release()
 
     def _finish(self) -> None:
@@ -171,21 +168,30 @@ class VideoSink:
         if not self.frames:  # not one frame had room: nothing is left, as after a run of none
             self._discard()
             return
+        # on the disk before the names say they are finished; a video the disk failed to
+        # store may read back whole, from the kernel's cache, and not after a reboot
+        failed = self._room.flush_last()
+        if failed:
+            raise self._left(SinkStopped, failed)
         problem = video_problem(self.partial, self.frames)
         if problem:  # the disk filled under the writer after all (another program wrote to it)
-            if self._times is not None:  # left beside the partial file, as the next run keeps both
-                self._times.close()
-            raise SinkError(
-                f"sink {self.uri!r}: the video could not be finished: {problem} "
-                f"({format_bytes(free_bytes(self.partial))} free on its disk); what was written is "
-                f"left in {str(self.partial)!r}"
-            )
-        for written in self._written():  # on the disk before the names say they are finished
-            sync_file(written)
+            free = format_bytes(free_bytes(self.partial))
+            raise self._left(SinkError, f"{problem} ({free} free on its disk)")
         if self._times is not None:  # before the video: a video in place always has its times
             self._times.finish(timestamps_path(self.path))
         os.replace(self.partial, self.path)
         sync_folder(self.path.parent)
+
+    def _left(self, error: type[SinkError], why: str) -> SinkError:
+        """The error for a video that could not be finished: it is left in its partial file,
+        its capture times beside it, as the next run keeps both."""
+        if self._times is not None:
+            with contextlib.suppress(SinkError):  # the error said is why the video is unfinished
+                self._times.close()
+        return error(
+            f"sink {self.uri!r}: the video could not be finished: {why}; what was written is left in "
+            f"{str(self.partial)!r}"
+        )
 
 
 def _size(path: Path) -> int:

@@ -227,9 +227,8 @@ def test_objects_lines_stay_whole_when_a_write_is_refused(tmp_path: Path) -> Non
     assert int(frames) == len(lines) > 0 and (tmp_path / "o.jsonl").stat().st_size < 1000
     assert [json.loads(line)["frame"] for line in lines] == list(range(len(lines)))
     assert message == (
-        f"sink {str(tmp_path / 'o.jsonl')!r} stopped at frame {len(lines)}: writing "
-        f"{str(tmp_path / '.o.partial.jsonl')!r} failed (File too large); the {len(lines)} whole line(s) "
-        "before are kept"
+        f"writing {str(tmp_path / '.o.partial.jsonl')!r} failed (File too large): the sink stops, keeping "
+        f"the {len(lines)} frame(s) written before"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jsonl"]
 

@@ -2,21 +2,35 @@
 writes them back: a power cut loses a few seconds at most (edge.stream.durable).
 
 A power cut cannot be made here, so os.fsync is watched (and still called): the test
-checks which files the sinks flush, and when."""
+checks which files the sinks flush, and when. A disk that fails can be made: a real ext4
+on a loop device whose image has no room left under it (tests.conftest.failing_disk)."""
 
 from __future__ import annotations
 
 import os
+import re
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from edge.errors import RecordingStopped, SinkError, SinkStopped
 from edge.stream import durable
 from edge.stream.partial import partial_path
+from edge.stream.record import record
 from edge.stream.sinks import open_sink
 from edge.stream.timestamps import folder_partial_timestamps_path, timestamps_path
+from tests.conftest import FailingDisk
+from tests.stream.test_capture import Camera
 from tests.stream.test_disk import NOISE, _frames_in, _result
+
+# what a sink says once its disk has failed to store what it wrote: EIO from the disk, or
+# ENOSPC from the image under it, or EROFS once ext4 has given up on it
+FAILED = (
+    r"the disk holding '[^']+' failed to store what was written to it \((EIO|ENOSPC|EROFS): [^;]+; [^)]+\)"
+)
 
 
 @pytest.fixture
@@ -77,3 +91,129 @@ def test_a_video_flushes_its_content_before_its_name(tmp_path: Path, synced: lis
     partial = partial_path(video)
     tail = [p for p in synced if p in (str(partial), str(timestamps_path(partial)), str(tmp_path))]
     assert tail[-3:] == [str(partial), str(timestamps_path(partial)), str(tmp_path)]
+
+
+def _write_until_stopped(write: Callable[[int], None], first: int) -> tuple[int, SinkStopped]:
+    """Call ``write(seq)`` from ``first`` on until it raises SinkStopped (a disk that failed is
+    found by the flushing thread, every 50 ms here); the frames it took, and the error."""
+    deadline = time.monotonic() + 30
+    seq = first
+    while time.monotonic() < deadline:
+        try:
+            write(seq)
+        except SinkStopped as exc:
+            return seq - first, exc
+        except SinkError:  # a write refused outright (ext4 has given up on its disk): go on
+            pass
+        seq += 1
+        time.sleep(0.02)
+    pytest.fail("the sink went on writing for 30 s after its disk failed")
+
+
+@pytest.fixture
+def flushed_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(durable, "SYNC_EVERY_S", 0.05)
+
+
+@pytest.mark.usefixtures("flushed_often")
+def test_a_video_whose_disk_fails_stops_and_is_not_called_finished(failing_disk: FailingDisk) -> None:
+    """A failing SD card: writes go on into the kernel's cache, the disk stores none of them,
+    and the filesystem still says it has room. The sink stops at the frame after a flush
+    finds out (the room check off, at keep_free 0, does not turn that off), and the video is
+    left in its partial file with its times, since it reads back whole from the cache but
+    would not after a reboot; the next run keeps it as an interrupted recording."""
+    video = failing_disk.path / "drive.avi"  # avi: FFmpeg holds back 256 KiB, not seconds
+    sink = open_sink(str(video), fps=10, timing="stamped", keep_free=0)
+    for seq in range(20):
+        sink.write(NOISE[seq % 8], seq, seq * 100_000_000)
+    time.sleep(0.2)  # flushed while the disk still stored it
+    failing_disk.fail()
+    taken, stopped = _write_until_stopped(lambda seq: sink.write(NOISE[seq % 8], seq, seq * 100_000_000), 20)
+    assert re.fullmatch(
+        rf"{FAILED}: the sink stops, and the {20 + taken} frame\(s\) before may not all be on it",
+        str(stopped),
+    )
+    with pytest.raises(SinkStopped) as unfinished:
+        sink.close()
+    partial = partial_path(video)
+    assert re.fullmatch(
+        rf"sink '{re.escape(str(video))}': the video could not be finished: {FAILED}; what was written is "
+        rf"left in '{re.escape(str(partial))}'",
+        str(unfinished.value),
+    )
+    assert not video.exists() and partial.exists() and timestamps_path(partial).exists()
+    assert not timestamps_path(video).exists()
+
+
+@pytest.mark.usefixtures("flushed_often")
+def test_objects_lines_whose_disk_fails_stop_and_are_not_called_finished(failing_disk: FailingDisk) -> None:
+    objects = failing_disk.path / "objects.jsonl"
+    sink = open_sink(str(objects), keep_free=1)
+    for seq in range(3):
+        sink.write_result(_result(seq))  # type: ignore[attr-defined]
+    time.sleep(0.2)
+    failing_disk.fail()
+    taken, stopped = _write_until_stopped(lambda seq: sink.write_result(_result(seq)), 3)  # type: ignore[attr-defined]
+    assert re.fullmatch(
+        rf"{FAILED}: the sink stops, and the {3 + taken} frame\(s\) before may not all be on it", str(stopped)
+    )
+    with pytest.raises(
+        SinkStopped, match=rf"the lines could not be finished: {FAILED}; what was written is left in"
+    ):
+        sink.close()
+    assert not objects.exists() and partial_path(objects).exists()
+
+
+@pytest.mark.usefixtures("flushed_often")
+def test_a_folder_of_frames_whose_disk_fails_stops_and_keeps_its_times_partial(
+    failing_disk: FailingDisk,
+) -> None:
+    folder = failing_disk.path / "frames"
+    sink = open_sink(f"dir://{folder}", timing="stamped", keep_free=1)
+    for seq in range(3):
+        sink.write(NOISE[seq], seq, seq * 100_000_000)
+    time.sleep(0.2)
+    failing_disk.fail()
+    _write_until_stopped(lambda seq: sink.write(NOISE[seq % 8], seq, seq * 100_000_000), 3)
+    with pytest.raises(
+        SinkStopped,
+        match=rf"sink 'dir://[^']+': {FAILED}; the \d+ frame\(s\) in '{re.escape(str(folder))}' may not "
+        "all be on it",
+    ):
+        sink.close()
+    # the times stay where a replay finds them with a warning, not as the finished ones
+    assert folder_partial_timestamps_path(folder).exists() and not (folder / "timestamps.txt").exists()
+
+
+@pytest.mark.usefixtures("flushed_often")
+def test_a_segmented_recording_whose_disk_fails_ends_with_its_summary(failing_disk: FailingDisk) -> None:
+    """edge record from a real camera into segments: the disk fails mid-drive, and the
+    recording ends (not one segment of it), with the summary of what was recorded, the
+    reason, and the segment that could not be finished said, not put in place."""
+    camera = Camera(fps=30.0, noise=True)
+    video = failing_disk.path / "drive.avi"
+
+    def fail_after_a_segment() -> None:
+        deadline = time.monotonic() + 60
+        while not list(failing_disk.path.glob("drive-*.avi")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        failing_disk.fail()
+
+    failer = threading.Thread(target=fail_after_a_segment)
+    failer.start()
+    try:
+        with pytest.raises(RecordingStopped) as stopped:
+            record(camera.url, [str(video)], segment_s=1.0, keep_free=1, max_frames=3000)
+    finally:
+        failer.join()
+        camera.unplug()
+    assert re.fullmatch(
+        rf"{FAILED}: the sink stops, and the \d+ frame\(s\) before may not all be on it", str(stopped.value)
+    )
+    summary = stopped.value.data
+    kept = sorted(failing_disk.path.glob("drive-*.avi"))
+    assert summary["segments"] == {str(video): [str(p) for p in kept]} and kept
+    assert 0 < summary["frames"] < 3000 and not summary["interrupted"]
+    left = sorted(failing_disk.path.glob(".drive-*.partial.avi"))
+    assert len(left) == 1, "the segment the disk failed under is left partial"
