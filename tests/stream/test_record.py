@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.errors import ConfigError, Interrupted, SinkError
+from edge.errors import ConfigError, Interrupted, RecordingStopped, SinkError
 from edge.stream.record import format_summary, record
 from edge.stream.sources import open_source
 from edge.stream.timestamps import folder_timestamps_path, read_timestamps, timestamps_path
@@ -177,3 +177,23 @@ def test_ctrl_c_keeps_a_playable_recording(tmp_path: Path) -> None:
     frames = int(cv2.VideoCapture(str(tmp_path / "rec.mp4")).get(cv2.CAP_PROP_FRAME_COUNT))
     assert frames > 0 and f"recorded {frames} frames in" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]
+
+
+def test_a_video_that_cannot_be_finished_ends_the_recording_with_its_summary(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The last thing a recording does, finishing its videos, can fail (here the disk fills
+    under the writer, with the room check off): the other sinks are still finished, and
+    the recording ends with its summary and that error, rather than the error alone."""
+    source = tmp_path / "noise"
+    source.mkdir()
+    for i, picture in enumerate(np.random.default_rng(1).integers(0, 256, (60, 192, 256, 3), np.uint8)):
+        cv2.imwrite(str(source / f"{i}.png"), picture)  # MJPG keeps ~38 KiB of each: 2.2 MiB
+    video, frames = small_disk / "rec.avi", tmp_path / "frames"
+    with pytest.raises(RecordingStopped) as stopped:
+        record(str(source), [str(video), f"dir://{frames}"], fps=10.0, keep_free=0)
+    assert str(stopped.value).startswith(f"sink {str(video)!r}: the video could not be finished: ")
+    summary = stopped.value.data
+    assert summary["frames"] == 60 and not summary["interrupted"]
+    assert len(list(frames.glob("frame_*.png"))) == 60, "the other sink was finished"
+    assert not video.exists() and (small_disk / ".rec.partial.avi").exists()
