@@ -125,8 +125,20 @@ def output_path_problem(path: str | Path, *, folder: bool) -> str | None:
         if not writable.is_dir():
             return f"{str(writable)!r} is a file, not a folder"
     if not os.access(writable, os.W_OK | os.X_OK):
+        if _read_only(writable):  # no user may write there: say why, not "this user"
+            return (
+                f"{str(writable)!r} is on a read-only filesystem (mounted read-only, or made so by "
+                "Linux after write errors, as from a failing SD card: see dmesg)"
+            )
         return f"{str(writable)!r} is not writable by this user"
     return None
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def require_writable(path: str | Path, *, folder: bool, what: str) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,19 @@ def test_output_path_problem_in_a_folder_without_write_permission(tmp_path: Path
         )
     finally:
         locked.chmod(0o700)
+
+
+def test_output_path_problem_on_a_read_only_filesystem_says_so(small_disk: Path) -> None:
+    """Not "not writable by this user", which sends a user to the permissions: nobody may
+    write there (a disk Linux remounted read-only after write errors)."""
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        assert output_path_problem(small_disk / "drives" / "drive.mkv", folder=False) == (
+            f"{str(small_disk)!r} is on a read-only filesystem (mounted read-only, or made so by Linux "
+            "after write errors, as from a failing SD card: see dmesg)"
+        )
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
 
 
 def test_require_writable_names_the_output(tmp_path: Path) -> None:
