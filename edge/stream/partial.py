@@ -79,27 +79,40 @@ def rescue_leftover(uri: str, path: Path, *, as_itself: bool = False) -> Path | 
     try:
         if not _try_lock(fd):
             raise _held_elsewhere(uri, partial)
-        stat = os.fstat(fd)
-        if stat.st_size == 0:  # a run that died before its first frame: nothing to keep
-            partial.unlink()
-            with contextlib.suppress(FileNotFoundError):
-                times.unlink()
-            return None
-        if not times.exists() and not path.exists() and timestamps_path(path).exists():
-            times = timestamps_path(path)  # killed between moving the times into place and the video
-        kept = path if as_itself and not path.exists() else interrupted_name(path, stat.st_mtime)
-        if times.exists() and not drop_cut_line(times):
-            times.unlink()  # not one whole time in it: the video is kept without
-        if times.exists():  # before the video, as a finished one has its times when in place
-            os.replace(times, timestamps_path(kept))
-        os.replace(partial, kept)
+        kept = _keep(path, partial, times, fd, as_itself=as_itself)
+    except OSError as exc:  # a disk gone read-only: the dead run's file stays where it is
+        raise SinkError(
+            f"sink {uri!r}: cannot keep {str(partial)!r}, left by a run that did not finish: "
+            f"{exc.strerror or exc}"
+        ) from exc
     finally:
         os.close(fd)
+    if kept is None:
+        return None
     print(
         f"warning: sink {uri!r}: {str(partial)!r} was left by a run that did not finish (killed, or the "
         f"power lost); it is kept as {str(kept)!r}{_playable_note(kept)}",
         file=sys.stderr,
     )
+    return kept
+
+
+def _keep(path: Path, partial: Path, times: Path, fd: int, *, as_itself: bool) -> Path | None:
+    """rescue_leftover's moves, ``fd`` the partial file, locked; None for an empty one."""
+    stat = os.fstat(fd)
+    if stat.st_size == 0:  # a run that died before its first frame: nothing to keep
+        partial.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            times.unlink()
+        return None
+    if not times.exists() and not path.exists() and timestamps_path(path).exists():
+        times = timestamps_path(path)  # killed between moving the times into place and the video
+    kept = path if as_itself and not path.exists() else interrupted_name(path, stat.st_mtime)
+    if times.exists() and not drop_cut_line(times):
+        times.unlink()  # not one whole time in it: the video is kept without
+    if times.exists():  # before the video, as a finished one has its times when in place
+        os.replace(times, timestamps_path(kept))
+    os.replace(partial, kept)
     return kept
 
 

@@ -15,6 +15,7 @@ import cv2
 import pytest
 
 from edge.cli import main
+from edge.errors import SinkError
 from edge.stream.partial import interrupted_name, partial_path, rescue_leftover
 from edge.stream.record import record
 from edge.stream.sinks import open_sink
@@ -202,3 +203,21 @@ def test_a_filesystem_without_locks_is_written_unlocked(
     sink.write_result(_result(0))  # type: ignore[attr-defined]
     sink.close()
     assert (tmp_path / "o.jsonl").read_text().count("\n") == 1
+
+
+def test_a_leftover_on_a_disk_gone_read_only_is_said_and_left_where_it_is(small_disk: Path) -> None:
+    """The next boot finds the dead run's file on a disk Linux has made read-only: the sink
+    says it cannot keep it, naming the file, instead of an OSError from a rename."""
+    video = small_disk / "drive.mkv"
+    partial_path(video).write_bytes(b"\x1a\x45\xdf\xa3 a dead run's video")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        with pytest.raises(SinkError) as error:
+            rescue_leftover(str(video), video)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert str(error.value) == (
+        f"sink {str(video)!r}: cannot keep {str(partial_path(video))!r}, left by a run that did not finish: "
+        "Read-only file system"
+    )
+    assert [p.name for p in small_disk.iterdir()] == [".drive.partial.mkv"]
