@@ -153,22 +153,30 @@ class SegmentedSink:
         for segment in oldest:
             if freed >= short:
                 break
-            size = 0
+            size, refused = 0, None
             for path in (segment, timestamps_path(segment)):
                 try:
-                    size += path.stat().st_size
+                    length = path.stat().st_size
                     path.unlink()
+                    size += length
                 except FileNotFoundError:
                     pass
-            freed += size
-            self.deleted.append(segment)
-            if segment in self.segments:
-                self.segments.remove(segment)
-            print(
-                f"{self.uri}: deleted the oldest segment, {segment.name} ({format_bytes(size)}), to keep "
-                f"{format_bytes(self.keep_free)} free (--delete-oldest)",
-                file=sys.stderr,
-            )
+                except OSError as exc:  # a disk gone read-only: the recording stops for room
+                    refused = f"{self.uri}: cannot delete {path.name}: {exc.strerror or exc}"
+                    break
+            if refused is None or not segment.exists():
+                freed += size
+                self.deleted.append(segment)
+                if segment in self.segments:
+                    self.segments.remove(segment)
+                print(
+                    f"{self.uri}: deleted the oldest segment, {segment.name} ({format_bytes(size)}), to keep "
+                    f"{format_bytes(self.keep_free)} free (--delete-oldest)",
+                    file=sys.stderr,
+                )
+            if refused is not None:
+                print(refused, file=sys.stderr)
+                break
         return freed
 
     def _finish_segment(self) -> None:

@@ -21,6 +21,7 @@ from edge.cli import main
 from edge.cli_args import duration
 from edge.errors import SinkStopped
 from edge.stream.record import record
+from edge.stream.segments import SegmentedVideoSink
 from edge.stream.sinks import open_sink
 from edge.stream.timestamps import read_timestamps, timestamps_path
 from edge.util.fs import natural_key
@@ -326,3 +327,22 @@ def test_objects_segments_are_deleted_oldest_first_too(small_disk: Path) -> None
     deleted = sink.deleted  # type: ignore[attr-defined]
     assert len(deleted) > 10 and len(kept) + len(deleted) == 50
     assert frames == list(range(50 - len(frames), 50)), "the newest lines are kept, in order"
+
+
+def test_delete_oldest_on_a_disk_gone_read_only_deletes_nothing_and_says_so(
+    small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The room it would free cannot be had: the recording stops for room (as without
+    --delete-oldest) rather than on an OSError from deleting."""
+    old = [small_disk / f"drive-0000{i}-20261203-010000.mkv" for i in range(2)]
+    for segment in old:
+        segment.write_bytes(b"a finished segment")
+    video = small_disk / "drive.mkv"
+    sink = SegmentedVideoSink(str(video), video, 4, segment_s=1, keep_free=1, delete_oldest=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        assert sink._delete_oldest(1 << 20) == 0
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert sink.deleted == [] and all(segment.exists() for segment in old)
+    assert f"cannot delete {old[0].name}: Read-only file system" in capsys.readouterr().err
