@@ -54,7 +54,10 @@ class ObjectsSink:
         data = objects_line(result).encode()
         self._room.check(len(data), kept=self.frames, size=self._size)
         if self._file is None:
-            self._lock.take()
+            try:
+                self._lock.take()
+            except OSError as exc:  # a disk gone read-only stops the sink, saying so
+                raise self._room.refused(exc, f"cannot create {str(self.partial)!r}", kept=0) from exc
             self._file = open(self.partial, "wb", buffering=0)  # noqa: SIM115 (closed in close())
             self._room.flush_as_written(lambda: [self.partial])  # to the disk as it goes, for a power cut
         try:

@@ -117,7 +117,10 @@ class VideoSink:
 
         h, w = image.shape[:2]
         if self._writer is None:
-            self._lock.take()
+            try:
+                self._lock.take()
+            except OSError as exc:  # a disk gone read-only stops the sink, saying so
+                raise self._room.refused(exc, f"cannot create {str(self.partial)!r}", kept=0) from exc
             fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():

@@ -185,6 +185,26 @@ def test_a_disk_that_became_read_only_stops_the_sink_and_says_why(small_disk: Pa
     assert sorted(p.name for p in folder.iterdir()) == ["frame_000000.png", "frame_000001.png"]
 
 
+@pytest.mark.parametrize("name", ["drive.mkv", "objects.jsonl"])
+def test_a_file_sink_whose_disk_is_read_only_before_its_first_frame_stops_and_says_why(
+    small_disk: Path, name: str
+) -> None:
+    """Its partial file cannot be created: the same stop and reason as mid-recording, not an
+    OSError (the disk went read-only between the check before the run and the first frame)."""
+    sink = open_sink(str(small_disk / name), keep_free=1)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        with pytest.raises(SinkStopped, match=r"has become read-only .*: the sink stops, keeping the 0 "):
+            if name.endswith(".jsonl"):
+                sink.write_result(_result(0))  # type: ignore[attr-defined]
+            else:
+                sink.write(NOISE[0], 0)
+        sink.close()
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert list(small_disk.iterdir()) == []
+
+
 def _with_file_size_limit(body: str, limit: int) -> list[str]:
     """Run ``body`` in a Python process whose files may not grow past ``limit`` bytes: its
     writes are refused part-way, as on a disk that fills mid-write. Its printed lines."""
