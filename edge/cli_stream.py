@@ -73,7 +73,8 @@ def add_segment_argument(p: argparse.ArgumentParser) -> None:
         help="video and .jsonl sinks start a new file every DURATION (300, 5m, 1h), as a dash camera "
         "does: drive.mkv becomes drive-NNNNN-YYYYmmdd-HHMMSS.mkv (numbered on), one a segment, each "
         "finished and playable as the next begins; the segment a run that died was writing is kept by "
-        "the next run as one of them, with what reached the disk",
+        "the next run as one of them, with what reached the disk; dir://frames becomes a folder a "
+        "segment, frames-NNNNN-YYYYmmdd-HHMMSS/",
     )
     p.add_argument(
         "--delete-oldest",
@@ -273,7 +274,7 @@ def add_stream_commands(sub: Any) -> None:
     p.add_argument(
         "source",
         help="synthetic://?fps=17&seed=0, video.mp4, images/, videos/ or 'drive-*.mkv' (played one after "
-        "another: a segmented recording), cityscapes://DIR, "
+        "another: a segmented recording; 'frames-*' for folders of frames), cityscapes://DIR, "
         "/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG, csi://0?width=1280&height=720, "
         "rtsp://HOST/PATH#transport=tcp, http://HOST/stream.mjpg, gst://PIPELINE",
     )

@@ -1,6 +1,8 @@
 """Several videos played as one source, one after another: a folder of videos, or a glob
 (``'drives/drive-*.mkv'``), in natural order. A drive recorded with ``--segment`` is
-replayed whole this way (its names sort in the order it was recorded).
+replayed whole this way (its names sort in the order it was recorded). Folders of frames
+(a dir:// sink's segments, ``'drives/frames-*'``, or a folder holding only such folders)
+are played the same way, each as an image-folder source.
 
 Frames are numbered on across the files and each says which file it came from
 (``meta["file"]``). When videos have capture times beside them (edge record), they are
@@ -20,7 +22,12 @@ from typing import Any
 
 from edge.errors import SourceError
 from edge.stream.frame import Frame
-from edge.stream.timestamps import mean_rate, timestamps_path
+from edge.stream.timestamps import (
+    folder_partial_timestamps_path,
+    folder_timestamps_path,
+    mean_rate,
+    timestamps_path,
+)
 
 PLAYED_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 
@@ -38,19 +45,49 @@ def videos_in(folder: Path) -> list[Path]:
 
 
 def videos_matching(pattern: str) -> list[Path]:
-    """The videos a glob ``pattern`` names, in natural order."""
+    """The videos a glob ``pattern`` names, in natural order; else the folders of frames it
+    names (a dir:// sink's segments)."""
     from edge.util.fs import natural_key
 
     found = [Path(p) for p in glob.glob(pattern) if Path(p).suffix.lower() in PLAYED_SUFFIXES]
-    return sorted((p for p in found if p.is_file()), key=natural_key)
+    videos = sorted((p for p in found if p.is_file()), key=natural_key)
+    return videos or sorted((p for p in map(Path, glob.glob(pattern)) if _has_frames(p)), key=natural_key)
+
+
+def frame_folders_in(folder: Path) -> list[Path]:
+    """The folders of frames directly in ``folder``, in natural order."""
+    from edge.util.fs import natural_key
+
+    return sorted((p for p in folder.iterdir() if _has_frames(p)), key=natural_key)
+
+
+def _has_frames(path: Path) -> bool:
+    """Whether ``path`` is a folder (not hidden) that holds images."""
+    from edge.stream.images import IMAGE_SUFFIXES
+
+    if path.name.startswith(".") or not path.is_dir():
+        return False
+    try:
+        return any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
+    except OSError:
+        return False
+
+
+def _times_beside(path: Path) -> bool:
+    """Whether a video or folder of frames has capture times (a dead run's folder too)."""
+    if path.is_dir():
+        return folder_timestamps_path(path).is_file() or folder_partial_timestamps_path(path).is_file()
+    return timestamps_path(path).is_file()
 
 
 class PlaylistSource:
-    """``files`` (videos), played in order as one source named ``uri``."""
+    """``files`` (videos, or folders of frames), played in order as one source named ``uri``."""
 
     def __init__(self, uri: str, files: list[Path]) -> None:
         if not files:
-            raise SourceError(f"source {uri!r} holds no videos ({', '.join(PLAYED_SUFFIXES)})")
+            raise SourceError(
+                f"source {uri!r} holds no videos ({', '.join(PLAYED_SUFFIXES)}) and no folders of frames"
+            )
         self.uri, self.files, self.live = uri, files, False
         self.undecodable = 0
         self.undecodable_at_end = 0
@@ -63,13 +100,16 @@ class PlaylistSource:
         self._open_next()
         if self._current is None:
             raise SourceError(f"source {uri!r}: none of its {len(files)} video(s) opens")
-        self.fps: float | None = self._current.fps
+        # a folder of frames has no rate but that of its capture times
+        first_times = getattr(self._current, "timestamps", None)
+        self.fps: float | None = self._current.fps or (mean_rate(first_times) if first_times else None)
         # the capture times of the frames read so far, end to end (None: no video has any)
-        self.timestamps: list[float] | None = [] if any(timestamps_path(p).is_file() for p in files) else None
+        self.timestamps: list[float] | None = [] if any(_times_beside(p) for p in files) else None
         self.timestamps_file = None
 
     def _open_next(self) -> None:
         """The next file that opens; one that does not is said and skipped."""
+        from edge.stream.images import ImageDirSource
         from edge.stream.sources import OpenCVSource
 
         self._current = None
@@ -77,7 +117,9 @@ class PlaylistSource:
             path = self.files[self._next]
             self._next += 1
             try:
-                self._current = OpenCVSource(str(path), str(path))
+                self._current = (
+                    ImageDirSource(str(path), path) if path.is_dir() else OpenCVSource(str(path), str(path))
+                )
                 self._file_started = True
                 return
             except SourceError as exc:

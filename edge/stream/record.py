@@ -217,7 +217,7 @@ def _summary(
     *,
     interrupted: bool,
 ) -> dict[str, Any]:
-    from edge.stream.segments import SegmentedVideoSink
+    from edge.stream.segments import SegmentedSink, SegmentedVideoSink
     from edge.stream.sinks import VideoSink
 
     videos = [sink for sink in sinks if isinstance(sink, (VideoSink, SegmentedVideoSink))]
@@ -237,9 +237,9 @@ def _summary(
             if sink.frames and (p := getattr(sink, "timestamps_path", None)) and p.exists()
         ]
         + [str(p) for sink in sinks for p in getattr(sink, "timestamps_paths", ())],
-        # the files of each segmented video, in order
-        "segments": {s.uri: [str(p) for p in s.files] for s in sinks if isinstance(s, SegmentedVideoSink)},
-        "deleted_segments": sum(len(s.deleted) for s in sinks if isinstance(s, SegmentedVideoSink)),
+        # the files (folders) of each segmented sink, in order
+        "segments": {s.uri: [str(p) for p in s.files] for s in sinks if isinstance(s, SegmentedSink)},
+        "deleted_segments": sum(len(s.deleted) for s in sinks if isinstance(s, SegmentedSink)),
         "interrupted": interrupted,
     }
 

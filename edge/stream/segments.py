@@ -46,8 +46,9 @@ def segment_name(path: Path, number: int, when: float) -> Path:
 
 
 def _numbered(path: Path) -> re.Pattern[str]:
-    """Any file of ``path``'s segments (kept, partial, interrupted); group 1 its number."""
-    return re.compile(rf"\.?{re.escape(path.stem)}-(\d+)-\d{{8}}-\d{{6}}[.]")
+    """Any file of ``path``'s segments (kept, partial, interrupted; a folder of frames);
+    group 1 its number."""
+    return re.compile(rf"\.?{re.escape(path.stem)}-(\d+)-\d{{8}}-\d{{6}}(?:[.]|$)")
 
 
 def next_number(path: Path) -> int:
@@ -65,12 +66,14 @@ class SegmentedSink:
     """What segmented sinks share: numbered names, a dead run's segment kept, the oldest
     deleted for room (``delete_oldest``), and one stop for all of them."""
 
+    folders = False  # whether each segment is a folder (of frames) rather than a file
+
     def __init__(
         self, uri: str, path: Path, *, segment_s: float, keep_free: int, delete_oldest: bool
     ) -> None:
         if not segment_s > 0:
             raise ValueError(f"segment_s is {segment_s}; expected > 0")
-        checked_output(uri, path, folder=False)
+        checked_output(uri, path, folder=self.folders)
         self.segment_s = segment_s
         self.segment_ns = round(segment_s * 1e9)
         self._t0_ns: int | None = None  # the current segment's first capture time
@@ -140,30 +143,23 @@ class SegmentedSink:
         """Delete the oldest finished segments of this name until ``short`` bytes are freed;
         the bytes freed (0: none is left but the one being written)."""
         from edge.stream.disk import format_bytes
-        from edge.stream.timestamps import timestamps_path
         from edge.util.fs import natural_key
 
         writing = self._current.path if self._current is not None else None
         # in the order recorded: by number (natural order), whatever the clock said
         oldest = sorted(
-            (p for p in _listing(self.path.parent) if self._pattern.fullmatch(p.name) and p != writing),
+            (
+                p
+                for p in _listing(self.path.parent)
+                if self._pattern.fullmatch(p.name) and p != writing and p.is_dir() == self.folders
+            ),
             key=natural_key,
         )
         freed = 0
         for segment in oldest:
             if freed >= short:
                 break
-            size, refused = 0, None
-            for path in (segment, timestamps_path(segment)):
-                try:
-                    length = path.stat().st_size
-                    path.unlink()
-                    size += length
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:  # a disk gone read-only: the recording stops for room
-                    refused = f"{self.uri}: cannot delete {path.name}: {exc.strerror or exc}"
-                    break
+            size, refused = self._delete(segment)
             if refused is None or not segment.exists():
                 freed += size
                 self.deleted.append(segment)
@@ -174,10 +170,33 @@ class SegmentedSink:
                     f"{format_bytes(self.keep_free)} free (--delete-oldest)",
                     file=sys.stderr,
                 )
-            if refused is not None:
-                print(refused, file=sys.stderr)
+            if refused is not None:  # a disk gone read-only: the recording stops for room
+                print(f"{self.uri}: {refused}", file=sys.stderr)
                 break
         return freed
+
+    def _delete(self, segment: Path) -> tuple[int, str | None]:
+        """Delete ``segment`` (a file and its capture times, or a folder of frames); the
+        bytes freed, and what could not be deleted, if anything."""
+        from edge.stream.timestamps import timestamps_path
+
+        paths = sorted(segment.iterdir()) if segment.is_dir() else [segment, timestamps_path(segment)]
+        size = 0
+        for path in paths:
+            try:
+                length = path.stat().st_size
+                path.unlink()
+                size += length
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                return size, f"cannot delete {path.name}: {exc.strerror or exc}"
+        if segment.is_dir():
+            try:
+                segment.rmdir()
+            except OSError as exc:  # a file another program put there meanwhile
+                return size, f"cannot delete {segment.name}: {exc.strerror or exc}"
+        return size, None
 
     def _finish_segment(self) -> None:
         current, self._current = self._current, None
@@ -283,3 +302,60 @@ class SegmentedObjectsSink(SegmentedSink):
     def write_result(self, result: Any) -> None:
         t_ns = int(result.frame.t_capture_ns)
         self._write(self._time_due(t_ns), lambda sink: sink.write_result(result), t_ns)
+
+
+class SegmentedDirSink(SegmentedSink):
+    """DirSink's PNGs, a new folder every ``segment_s`` seconds: ``frames`` becomes
+    ``frames-00042-20261203-214630/`` beside it, and so on, each with its capture times
+    (``stamped``) and replayable alone. Cut by capture time when stamped, else every
+    ``segment_s * fps`` frames. Numbered and deleted (``delete_oldest``, a whole folder at a
+    time) as the video segments are: a service that records exact pixels into one name
+    after every boot begins a new folder each time, where a single folder would be refused
+    for the frames of the run before. ``view``, ``keep_free``: as DirSink's."""
+
+    folders = True
+
+    def __init__(
+        self,
+        uri: str,
+        path: Path,
+        fps: float,
+        *,
+        segment_s: float,
+        view: str = "composite",
+        stamped: bool = False,
+        keep_free: int = DEFAULT_KEEP_FREE,
+        delete_oldest: bool = False,
+    ) -> None:
+        super().__init__(uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest)
+        self.view, self.stamped = view, stamped
+        self.segment_frames = max(1, round(segment_s * fps))
+
+    @property
+    def timestamps_paths(self) -> list[Path]:
+        """The capture times in each segment's folder (stamped)."""
+        from edge.stream.timestamps import folder_timestamps_path
+
+        return [folder_timestamps_path(f) for f in self.files] if self.stamped else []
+
+    def _open_segment(self, path: Path) -> Any:
+        from edge.stream.sinks import DirSink
+
+        return DirSink(
+            self.uri,
+            path,
+            view=self.view,
+            stamped=self.stamped,
+            keep_free=self.keep_free,
+            make_room=self._make_room(),
+        )
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        current = self._current
+        if current is None:
+            due = False
+        elif self.stamped and t_capture_ns is not None:
+            due = self._time_due(t_capture_ns)
+        else:
+            due = current.frames >= self.segment_frames
+        self._write(due, lambda sink: sink.write(image, seq, t_capture_ns), t_capture_ns)

@@ -23,7 +23,7 @@ import contextlib
 import os
 import sys
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -85,19 +85,26 @@ class DirSink:
         view: str = "composite",
         stamped: bool = False,
         keep_free: int = DEFAULT_KEEP_FREE,
+        make_room: Callable[[int], int] | None = None,
     ) -> None:
+        """``keep_free``, ``make_room``: as DiskRoom's."""
         checked_output(uri, folder, folder=True)
         _refuse_earlier_frames(uri, folder)
         self.uri, self.folder, self.view, self.stamped = uri, folder, view, stamped
         self.frames = 0
         self._made = False
         self._times = TimesFile(folder_partial_timestamps_path(folder), uri=uri) if stamped else None
-        self._room = DiskRoom(uri=uri, path=folder, keep_free=keep_free)
+        self._room = DiskRoom(uri=uri, path=folder, keep_free=keep_free, make_room=make_room)
         self._unsynced: deque[Path] = deque()  # frames written since the last flush to the disk
 
     @property
     def timestamps_path(self) -> Path | None:
         return folder_timestamps_path(self.folder) if self.stamped else None
+
+    @property
+    def path(self) -> Path:
+        """The folder (as a segment of edge.stream.segments is named)."""
+        return self.folder
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         import cv2
@@ -230,8 +237,9 @@ def open_sink(
     runs give "capture", so their videos play in real time. A dir:// sink keeps capture
     times for any timing but "frames". File sinks (video, dir://, objects.jsonl) stop, with
     what they wrote kept whole, before their disk has less than ``keep_free`` bytes free.
-    With ``segment_s`` a video or .jsonl is a new file every that many seconds
-    (edge.stream.segments), and ``delete_oldest`` makes room by deleting the oldest of them.
+    With ``segment_s`` a video or .jsonl is a new file every that many seconds, a dir://
+    sink a new folder (edge.stream.segments), and ``delete_oldest`` makes room by deleting
+    the oldest of them.
     ``source``: the file or folder the run reads (sources.source_file), which no sink may
     write over: refused before the sink touches anything."""
     if "\x00" in uri:
@@ -255,9 +263,21 @@ def open_sink(
     if parts.scheme == "dir":
         folder = Path(parts.netloc + parts.path)
         _refuse_the_source(uri, folder, source)
-        return DirSink(
-            uri, folder, view=_view_option(uri, parts.query), stamped=timing != "frames", keep_free=keep_free
-        )
+        view, stamped = _view_option(uri, parts.query), timing != "frames"
+        if segment_s is not None:
+            from edge.stream.segments import SegmentedDirSink
+
+            return SegmentedDirSink(
+                uri,
+                folder,
+                fps,
+                segment_s=segment_s,
+                view=view,
+                stamped=stamped,
+                keep_free=keep_free,
+                delete_oldest=delete_oldest,
+            )
+        return DirSink(uri, folder, view=view, stamped=stamped, keep_free=keep_free)
     if parts.scheme == "file":
         name, query = parts.path, parts.query
     else:  # a plain path: only a "?" starts options (a "#" is part of the name)
@@ -384,7 +404,7 @@ def open_sinks(
         raise
     if segment_s is not None and not any(hasattr(sink, "segments") for sink in opened):
         print(
-            f"warning: --segment cuts video and .jsonl files, and none of the sinks "
+            f"warning: --segment cuts video and .jsonl files and dir:// folders, and none of the sinks "
             f"({', '.join(uris) or 'none'}) is one",
             file=sys.stderr,
         )

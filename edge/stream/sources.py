@@ -405,10 +405,10 @@ def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source
     if path.is_dir():
         if any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
             return ImageDirSource(uri, path)
-        from edge.stream.playlist import PlaylistSource, videos_in
+        from edge.stream.playlist import PlaylistSource, frame_folders_in, videos_in
 
-        videos = videos_in(path)
-        return PlaylistSource(uri, videos) if videos else ImageDirSource(uri, path)
+        played = videos_in(path) or frame_folders_in(path)  # a drive in segments
+        return PlaylistSource(uri, played) if played else ImageDirSource(uri, path)
     if not path.exists() and any(c in str(path) for c in "*?["):  # a glob: 'drive-*.mkv'
         from edge.stream.playlist import PlaylistSource, videos_matching
 

@@ -111,3 +111,30 @@ def test_a_segmented_recording_replays_whole(
         in capsys.readouterr().err
     )
     assert json.loads(summary.read_text())["frames_out"] == 25
+
+
+def test_a_drive_recorded_in_folders_of_frames_plays_whole_at_its_capture_times(tmp_path: Path) -> None:
+    """dir:// segments (--segment): a glob of the folders, or the folder that holds them,
+    plays every frame once, exact, in order, at capture times laid end to end; its rate is
+    that of the times, so --realtime needs no --fps."""
+    import numpy as np
+
+    from edge.stream.sinks import open_sink
+    from edge.stream.sources import nominal_rate
+    from tests.stream.test_disk import NOISE
+
+    drive = tmp_path / "drives"
+    sink = open_sink(f"dir://{drive / 'frames'}", fps=10, timing="stamped", segment_s=0.5)
+    for seq in range(12):
+        sink.write(NOISE[seq % len(NOISE)], seq, seq * 100_000_000)
+    sink.close()
+    (drive / "notes").mkdir()  # a folder without frames is not one of them
+    for uri in (str(drive / "frames-*"), str(drive)):
+        src = open_source(uri)
+        assert isinstance(src, PlaylistSource) and len(src.files) == 3
+        assert nominal_rate(src) == pytest.approx(10.0)
+        frames = _read_all(uri)
+        assert [f.seq for f in frames] == list(range(12))
+        assert all(np.array_equal(f.image, NOISE[i % len(NOISE)]) for i, f in enumerate(frames))
+        assert [f.meta["file"] for f in frames] == [p.name for p in src.files for _ in range(5)][:12]
+        assert [f.meta["media_ms"] for f in frames] == pytest.approx([100.0 * i for i in range(12)])

@@ -23,6 +23,7 @@ from edge.errors import SinkStopped
 from edge.stream.record import record
 from edge.stream.segments import SegmentedVideoSink
 from edge.stream.sinks import open_sink
+from edge.stream.sources import open_source
 from edge.stream.timestamps import read_timestamps, timestamps_path
 from edge.util.fs import natural_key
 from tests.conftest import ROOT, fill_disk, stop_process, wait_for
@@ -257,7 +258,10 @@ def test_segments_without_a_video_sink_are_warned_about(capsys: pytest.CaptureFi
     from edge.stream.sinks import open_sinks
 
     sinks = open_sinks(["null://"], fps=10, kinds=(), segment_s=60)
-    said = "warning: --segment cuts video and .jsonl files, and none of the sinks (null://) is one"
+    said = (
+        "warning: --segment cuts video and .jsonl files and dir:// folders, and none of the sinks "
+        "(null://) is one"
+    )
     assert said in capsys.readouterr().err
     for sink in sinks:
         sink.close()
@@ -346,3 +350,56 @@ def test_delete_oldest_on_a_disk_gone_read_only_deletes_nothing_and_says_so(
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     assert sink.deleted == [] and all(segment.exists() for segment in old)
     assert f"cannot delete {old[0].name}: Read-only file system" in capsys.readouterr().err
+
+
+def _folders(parent: Path, stem: str = "frames") -> list[Path]:
+    folders = (p for p in parent.iterdir() if p.is_dir() and p.name.startswith(f"{stem}-"))
+    return sorted(folders, key=natural_key)
+
+
+def test_a_folder_of_frames_in_segments_by_capture_time_and_again_after_a_restart(tmp_path: Path) -> None:
+    """dir:// with --segment: a folder every half second of capture time, each with its
+    frames and their times, replayable alone with the exact pixels. A second run to the
+    same name (a service after a reboot) begins the next folder, where one folder would be
+    refused for the frames of the run before."""
+    uri = f"dir://{tmp_path / 'frames'}"
+    for run in range(2):
+        sink = open_sink(uri, fps=10, timing="stamped", segment_s=0.5)
+        for seq in range(12):
+            sink.write(NOISE[seq % len(NOISE)], seq, (run * 100 + seq) * 100_000_000)
+        sink.close()
+        folders = _folders(tmp_path)
+        assert sink.files == folders[3 * run :]  # type: ignore[attr-defined]
+    assert [int(f.name.split("-")[1]) for f in folders] == list(range(6))
+    assert all(re.fullmatch(r"frames-\d{5}-\d{8}-\d{6}", f.name) for f in folders)
+    assert not (tmp_path / "frames").exists(), "no folder under the name itself"
+    for folder, seqs in zip(folders[:3], [range(5), range(5, 10), range(10, 12)], strict=True):
+        assert sorted(p.name for p in folder.iterdir()) == [
+            *(f"frame_{i:06d}.png" for i in seqs),
+            "timestamps.txt",
+        ]
+        times = read_timestamps(folder / "timestamps.txt", frames=len(seqs))
+        assert times == [100.0 * k for k in range(len(seqs))]
+        replayed = open_source(str(folder))
+        for i in seqs:
+            frame = replayed.read()
+            assert frame is not None and np.array_equal(frame.image, NOISE[i % len(NOISE)])
+
+
+def test_delete_oldest_deletes_the_oldest_folders_of_frames_whole(
+    small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Loop recording of exact pixels on a real 1 MiB disk: a folder at a time, oldest first."""
+    sink = open_sink(
+        f"dir://{small_disk / 'frames'}", fps=4, segment_s=0.5, keep_free=128 << 10, delete_oldest=True
+    )
+    for seq in range(60):  # 2 frames a folder; 2 MiB of PNGs through a 1 MiB disk
+        sink.write(NOISE[seq % len(NOISE)], seq)
+    sink.close()
+    deleted = sink.deleted  # type: ignore[attr-defined]
+    kept = _folders(small_disk)
+    assert len(deleted) > 5 and not any(folder.exists() for folder in deleted)
+    assert [int(f.name.split("-")[1]) for f in deleted + kept] == list(range(30)), "oldest first, whole"
+    names = [p.name for f in kept for p in sorted(f.iterdir())]
+    assert names == [f"frame_{i:06d}.png" for i in range(60 - len(names), 60)], "the newest frames are kept"
+    assert capsys.readouterr().err.count("deleted the oldest segment, frames-") == len(deleted)
