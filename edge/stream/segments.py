@@ -111,6 +111,18 @@ class SegmentedSink:
         whatever rate the camera kept."""
         return self._t0_ns is not None and t_ns - self._t0_ns >= self.segment_ns
 
+    def _picture_due(self, *, stamped: bool, t_ns: int | None, frames: int) -> bool:
+        """Whether a picture sink's next picture begins a new segment: by capture time when
+        the sink keeps every frame with its capture time (``stamped``), as a camera that
+        keeps no rate fills ``frames`` pictures in more or less than segment_s; else (one
+        picture a period, a live run's video, or a file's frames) by ``frames`` pictures."""
+        current = self._current
+        if current is None:
+            return False
+        if stamped and t_ns is not None:
+            return self._time_due(t_ns)
+        return bool(current.frames >= frames)
+
     def _write(self, due: bool, write: Any, t_ns: int | None) -> None:
         """``write(current)`` into the current segment, a new one first when ``due``;
         ``t_ns``: the frame's capture time."""
@@ -263,16 +275,9 @@ class SegmentedVideoSink(SegmentedSink):
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         current = self._current
-        if current is None:
-            due = False
-        elif current.size not in (None, image.shape[1::-1]):  # a video holds one size
-            due = True
-        elif self.timing == "stamped" and t_capture_ns is not None:
-            # every frame once: by capture time, as a camera that keeps no rate fills
-            # segment_frames pictures in more or less than segment_s
-            due = self._time_due(t_capture_ns)
-        else:  # one picture a period (a live run's), or a file's frames: by pictures
-            due = current.frames >= self.segment_frames
+        resized = current is not None and current.size not in (None, image.shape[1::-1])  # one size a video
+        stamped = self.timing == "stamped"
+        due = resized or self._picture_due(stamped=stamped, t_ns=t_capture_ns, frames=self.segment_frames)
         self._write(due, lambda sink: sink.write(image, seq, t_capture_ns), t_capture_ns)
 
 
@@ -351,11 +356,5 @@ class SegmentedDirSink(SegmentedSink):
         )
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
-        current = self._current
-        if current is None:
-            due = False
-        elif self.stamped and t_capture_ns is not None:
-            due = self._time_due(t_capture_ns)
-        else:
-            due = current.frames >= self.segment_frames
+        due = self._picture_due(stamped=self.stamped, t_ns=t_capture_ns, frames=self.segment_frames)
         self._write(due, lambda sink: sink.write(image, seq, t_capture_ns), t_capture_ns)
