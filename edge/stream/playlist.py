@@ -80,6 +80,28 @@ def _times_beside(path: Path) -> bool:
     return timestamps_path(path).is_file()
 
 
+@dataclasses.dataclass
+class _Joined:
+    """The capture times joined so far, as what the next one needs of them: how many, the
+    first and the last (a day of segments replayed in one run is millions of them)."""
+
+    count: int = 0
+    first: float = 0.0
+    last: float = 0.0
+
+    def add(self, ms: float) -> None:
+        if not self.count:
+            self.first = ms
+        self.last = ms
+        self.count += 1
+
+    def rate(self) -> float | None:
+        """Frames per second over them, as timestamps.mean_rate (None for under two)."""
+        if self.count < 2 or self.last <= self.first:
+            return None
+        return (self.count - 1) * 1e3 / (self.last - self.first)
+
+
 class PlaylistSource:
     """``files`` (videos, or folders of frames), played in order as one source named ``uri``."""
 
@@ -103,8 +125,10 @@ class PlaylistSource:
         # a folder of frames has no rate but that of its capture times
         first_times = getattr(self._current, "timestamps", None)
         self.fps: float | None = self._current.fps or (mean_rate(first_times) if first_times else None)
-        # the capture times of the frames read so far, end to end (None: no video has any)
+        # whether frames get capture times (None: no file has any); they are joined as the
+        # frames are read (meta["media_ms"]), so none is kept here
         self.timestamps: list[float] | None = [] if any(_times_beside(p) for p in files) else None
+        self._joined: _Joined = _Joined()
         self.timestamps_file = None
 
     def _open_next(self) -> None:
@@ -146,25 +170,25 @@ class PlaylistSource:
             meta["undecodable_before"] = self._carried + int(frame.meta.get("undecodable_before", 0))
             self._carried = 0
         if self.timestamps is not None:
-            meta["media_ms"] = self._media_ms(self.timestamps, meta.get("media_ms"))
+            meta["media_ms"] = self._media_ms(self._joined, meta.get("media_ms"))
         out = dataclasses.replace(frame, seq=self._seq, source=self.uri, meta=meta)
         self._seq += 1
         return out
 
-    def _media_ms(self, times: list[float], own: float | None) -> float:
-        """Where a frame falls in the joined ``times`` (appended to them): its file's own
+    def _media_ms(self, times: _Joined, own: float | None) -> float:
+        """Where a frame falls in the joined ``times`` (added to them): its file's own
         time (``own``) laid after the last file's end, one frame's time apart (the mean
         interval so far); a frame without a time of its own (a video without capture times
         beside it) one period of its file's rate after the frame before."""
-        step = 1e3 / (mean_rate(times) or self._current.fps or self.fps or 30.0)
+        step = 1e3 / (times.rate() or self._current.fps or self.fps or 30.0)
         if own is None:
-            media = times[-1] + 1e3 / (self._current.fps or self.fps or 30.0) if times else 0.0
+            media = times.last + 1e3 / (self._current.fps or self.fps or 30.0) if times.count else 0.0
         else:
             if self._file_started:
-                self._offset = (times[-1] + step if times else 0.0) - own
+                self._offset = (times.last + step if times.count else 0.0) - own
             media = own + self._offset
         self._file_started = False
-        times.append(media)
+        times.add(media)
         return media
 
     def close(self) -> None:
