@@ -121,7 +121,8 @@ class PlaylistSource:
         self._file_started = True  # no frame of the current file read yet
         self._open_next()
         if self._current is None:
-            raise SourceError(f"source {uri!r}: none of its {len(files)} video(s) opens")
+            what = "folder(s) of frames" if files[0].is_dir() else "video(s)"
+            raise SourceError(f"source {uri!r}: none of its {len(files)} {what} opens")
         # a folder of frames has no rate but that of its capture times
         first_times = getattr(self._current, "timestamps", None)
         self.fps: float | None = self._current.fps or (mean_rate(first_times) if first_times else None)
