@@ -55,6 +55,8 @@ class LatencyTracker:
         self.sink_errors = 0
         # sinks that stopped for good (a full disk): {"sink": uri, "frame": seq, "reason": ...}
         self.sinks_stopped: list[dict[str, Any]] = []
+        # sinks that could not be finished (a video whose disk failed): {"sink": uri, "reason": ...}
+        self.sinks_unfinished: list[dict[str, Any]] = []
         # the files each segmented sink wrote, in order, and how many it deleted for room
         self.segments: dict[str, dict[str, Any]] = {}
         self.reconnects = 0
@@ -112,6 +114,11 @@ class LatencyTracker:
         """Sink ``uri`` stopped for good at frame ``seq``: it wrote the frames before."""
         with self._lock:
             self.sinks_stopped.append({"sink": uri, "frame": seq, "reason": reason})
+
+    def sink_unfinished(self, uri: str, reason: str) -> None:
+        """Sink ``uri`` could not be finished, for ``reason``: what it wrote is left unfinished."""
+        with self._lock:
+            self.sinks_unfinished.append({"sink": uri, "reason": reason.removeprefix(f"sink {uri!r}: ")})
 
     def segments_written(self, uri: str, files: Sequence[str], deleted: int) -> None:
         """Sink ``uri`` (--segment) is finished: ``files`` its segments, ``deleted`` how many
@@ -172,6 +179,7 @@ class LatencyTracker:
                 "drops": self.drops,
                 "sink_errors": self.sink_errors,
                 "sinks_stopped": [dict(stopped) for stopped in self.sinks_stopped],
+                "sinks_unfinished": [dict(unfinished) for unfinished in self.sinks_unfinished],
                 "segments": {uri: dict(written) for uri, written in self.segments.items()},
                 "reconnects": self.reconnects,
                 "source_gap_ms": self.gap_ms,
@@ -258,6 +266,10 @@ class LatencyTracker:
         lines += [
             f"sink {stopped['sink']!r} stopped at frame {stopped['frame']}: {stopped['reason']}"
             for stopped in s.get("sinks_stopped", ())
+        ]
+        lines += [
+            f"sink {unfinished['sink']!r} not finished: {unfinished['reason']}"
+            for unfinished in s.get("sinks_unfinished", ())
         ]
         for uri, written in (s.get("segments") or {}).items():
             files = written["files"]

@@ -461,7 +461,10 @@ class Pipeline:
             sink.close()
         except Exception as exc:
             self.tracker.sink_failed()
-            what = exc if isinstance(exc, SinkError) else f"sink {sink.uri!r}: {type(exc).__name__}: {exc}"
+            what = f"sink {sink.uri!r}: {type(exc).__name__}: {exc}"
+            if isinstance(exc, SinkError):
+                what = str(exc)
+            self.tracker.sink_unfinished(sink.uri, what)  # in the summary, after the warning scrolled by
             print(f"warning: {what}", file=sys.stderr)
         if isinstance(sink, SegmentedSink):  # the summary names the files it became
             self.tracker.segments_written(sink.uri, [str(p) for p in sink.files], len(sink.deleted))

@@ -530,11 +530,16 @@ def test_a_video_that_cannot_be_finished_is_said_and_counted(
     frames = open_sink(f"dir://{tmp_path / 'frames'}")
 
     # the video's folder goes, like an unplugged disk: its writes go on into the open file
-    _, s = _run_removing(tiny_engines, folder, sinks=[video, frames], frames=4)
+    pipe, s = _run_removing(tiny_engines, folder, sinks=[video, frames], frames=4)
     assert s["frames_out"] == 4 and s["sink_errors"] == 1
     partial = folder / ".drive.partial.mp4"
     said = f"warning: sink {str(folder / 'drive.mp4')!r}: the video could not be finished: OpenCV cannot"
     assert said in capsys.readouterr().err
+    (unfinished,) = s["sinks_unfinished"]
+    assert unfinished["sink"] == str(folder / "drive.mp4")
+    assert unfinished["reason"].startswith("the video could not be finished: OpenCV cannot read it back")
+    said = f"sink {unfinished['sink']!r} not finished: the video could not be finished: OpenCV cannot"
+    assert said in pipe.tracker.format_summary()
     assert not folder.exists() and not partial.exists()
     assert len(list((tmp_path / "frames").glob("*.png"))) == 4, "the other sink was still finished"
 
