@@ -208,8 +208,11 @@ def test_a_segmented_recording_whose_disk_fails_ends_with_its_summary(failing_di
     finally:
         failer.join()
         camera.unplug()
+    # found by a flush between frames, or (seldom) by the last flush of a segment ending
     assert re.fullmatch(
-        rf"{FAILED}: the sink stops, and the \d+ frame\(s\) before may not all be on it", str(stopped.value)
+        rf"{FAILED}: the sink stops, and the \d+ frame\(s\) before may not all be on it"
+        rf"|sink '[^']+': the video could not be finished: {FAILED}; what was written is left in '[^']+'",
+        str(stopped.value),
     )
     summary = stopped.value.data
     kept = sorted(failing_disk.path.glob("drive-*.avi"))
