@@ -83,7 +83,7 @@ def run_stream(
     ``segment_s``: video sinks start a new file every that many seconds (edge.stream.segments);
     ``delete_oldest``: the oldest are deleted when the disk would keep less than ``keep_free``.
     """
-    from edge.errors import ConfigError
+    from edge.errors import ConfigError, SinkStopped
     from edge.stream.engines import EngineSet
     from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
     from edge.stream.segments import check_delete_oldest
@@ -143,6 +143,7 @@ def run_stream(
         realtime=realtime,
         fps=fps,
         post_workers=post_workers,
+        end_when_sinks_stop=True,  # a run whose every output has stopped would produce nothing
     )
     if pipeline.paced_by_timestamps:
         where = getattr(src, "timestamps_file", None) or "the files beside its videos"
@@ -158,9 +159,13 @@ def run_stream(
             print(f"warning: {failure}", file=sys.stderr)
         raise
     engine_set.close()
-    failures = write_logs(tracker, **logs)
-    for failure in failures[1:]:
-        print(f"warning: {failure}", file=sys.stderr)
+    failures: list[Exception] = [*write_logs(tracker, **logs)]
+    if pipeline.sinks_stopped_all:  # a service restarts it: it records again once there is room
+        last = tracker.sinks_stopped[-1]["frame"]
+        ended = f"every sink stopped for good (the last at frame {last}), so the run ended"
+        failures.insert(0, SinkStopped(ended))
+    for later in failures[1:]:
+        print(f"warning: {later}", file=sys.stderr)
     if failures:
         raise failures[0]
     return tracker

@@ -182,6 +182,7 @@ class Pipeline:
         on_result: Callable[[Result], None] | None = None,
         views: Collection[str] | None = None,
         post_workers: int = 1,
+        end_when_sinks_stop: bool = False,
     ) -> None:
         """``realtime`` paces a file or folder at ``fps`` (default: the source's own rate)
         and drops frames like a camera; a source without a rate needs ``fps``. ``views``:
@@ -191,7 +192,8 @@ class Pipeline:
         is always done; ``on_result`` gets ``rendered`` None then). ``post_workers``:
         frames fused and drawn at once, on threads of their own (the sinks still get them
         in order); more than one pays where the engines leave the CPU free (a GPU) and the
-        post stage sets the rate."""
+        post stage sets the rate. ``end_when_sinks_stop``: the stream ends once every sink
+        has stopped for good (``sinks_stopped_all`` then says so): it would write nothing."""
         self._post_workers = check_post_workers(post_workers)
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
@@ -222,6 +224,8 @@ class Pipeline:
         self._errors: list[BaseException] = []
         self._sink_errors_seen: set[tuple[str, str]] = set()
         self._stopped: set[int] = set()  # id() of the sinks that stopped for good
+        self._end_when_sinks_stop = end_when_sinks_stop
+        self.sinks_stopped_all = False
         for sink in sinks:  # live sinks (the viewer) show the tracker's statistics
             attach = getattr(sink, "attach", None)
             if attach is not None:
@@ -356,10 +360,12 @@ class Pipeline:
         except SinkStopped as exc:
             self._stopped.add(id(sink))
             self.tracker.sink_stopped(sink.uri, seq, str(exc))
-            print(
-                f"warning: sink {sink.uri!r} stopped at frame {seq}: {exc}; the stream goes on without it",
-                file=sys.stderr,
-            )
+            ends = self._end_when_sinks_stop and len(self._stopped) == len(self.sinks)
+            goes_on = "every sink has stopped: the stream ends" if ends else "the stream goes on without it"
+            print(f"warning: sink {sink.uri!r} stopped at frame {seq}: {exc}; {goes_on}", file=sys.stderr)
+            if ends:
+                self.sinks_stopped_all = True
+                self.stop()
         except (OSError, SinkError) as exc:
             self.tracker.sink_failed()
             key = (sink.uri, type(exc).__name__)

@@ -447,3 +447,37 @@ def test_a_run_goes_on_without_a_sink_that_stopped_and_says_so_once(
     assert f"sink {str(video)!r} stopped at frame {kept}: {stopped['reason']}" in out
     assert "sink errors" not in out
     assert len((tmp_path / "objects.jsonl").read_text().splitlines()) == 40, "the other sink went on"
+
+
+def test_a_run_whose_every_sink_stopped_ends_instead_of_writing_nothing(
+    tiny_engines: Path, small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dash camera's only outputs stopped (a full disk without --delete-oldest, a failed
+    card): the run ends, exit status 2, its summary and logs written, so that a service
+    shows the failure and restarts it, to record again once there is room."""
+    video, summary = small_disk / "drive.mp4", tmp_path / "summary.json"
+    fill_disk(small_disk, leave=512 << 10)
+    code = main(
+        [
+            "run",
+            "synthetic://?size=128x256&frames=400&seed=3",
+            "--engines",
+            str(tiny_engines),
+            "--sink",
+            str(video),
+            "--keep-free",
+            "128K",
+            "--summary",
+            str(summary),
+        ]
+    )
+    assert code == 2
+    s = json.loads(summary.read_text())
+    (stopped,) = s["sinks_stopped"]
+    kept = _frames_in(video)
+    assert stopped["frame"] == kept and 0 < kept < s["frames_out"] < 400, "it ended soon after"
+    out, err = capsys.readouterr()
+    assert f"stopped at frame {kept}: the disk holding" in err
+    assert "every sink has stopped: the stream ends" in err
+    assert f"error: every sink stopped for good (the last at frame {kept}), so the run ended" in err
+    assert f"sink {str(video)!r} stopped at frame {kept}:" in out, "the summary is printed"
