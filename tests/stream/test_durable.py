@@ -7,6 +7,7 @@ on a loop device whose image has no room left under it (tests.conftest.failing_d
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -220,3 +221,55 @@ def test_a_segmented_recording_whose_disk_fails_ends_with_its_summary(failing_di
     assert 0 < summary["frames"] < 3000 and not summary["interrupted"]
     left = sorted(failing_disk.path.glob(".drive-*.partial.avi"))
     assert len(left) == 1, "the segment the disk failed under is left partial"
+
+
+@pytest.mark.usefixtures("flushed_often")
+def test_edge_run_on_a_disk_that_fails_stops_its_sinks_and_ends(
+    tiny_engines: Path, failing_disk: FailingDisk, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole of it through `edge run`: the disk fails mid-run, both sinks on it stop, the
+    run ends as it would write nothing more (exit status 2), and its summary names each
+    sink, where it stopped and why, and that it was left unfinished."""
+    from edge.cli import main
+
+    video, objects = failing_disk.path / "drive.avi", failing_disk.path / "objects.jsonl"
+    partial = partial_path(video)
+
+    def fail_once_written() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (partial.exists() and partial.stat().st_size > 300_000):
+            time.sleep(0.01)
+        failing_disk.fail()
+
+    failer = threading.Thread(target=fail_once_written)
+    failer.start()
+    summary = tmp_path / "summary.json"
+    try:
+        code = main(
+            [
+                "run",
+                "synthetic://?size=128x256&frames=3000&seed=1",
+                "--engines",
+                str(tiny_engines),
+                "--sink",
+                str(video),
+                "--sink",
+                str(objects),
+                "--keep-free",
+                "1",
+                "--summary",
+                str(summary),
+            ]
+        )
+    finally:
+        failer.join()
+    assert code == 2
+    s = json.loads(summary.read_text())
+    assert s["frames_out"] < 3000
+    assert sorted(stopped["sink"] for stopped in s["sinks_stopped"]) == [str(video), str(objects)]
+    reasons = {stopped["sink"]: stopped["reason"] for stopped in s["sinks_stopped"]}
+    assert re.match(FAILED, reasons[str(video)])  # found by a flush: OpenCV's writes raise nothing
+    assert sorted(unfinished["sink"] for unfinished in s["sinks_unfinished"]) == [str(video), str(objects)]
+    assert not video.exists() and not objects.exists() and partial.exists()
+    err = capsys.readouterr().err
+    assert "every sink has stopped: the stream ends" in err and "error: every sink stopped for good" in err
