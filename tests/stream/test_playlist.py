@@ -139,3 +139,33 @@ def test_a_drive_recorded_in_folders_of_frames_plays_whole_at_its_capture_times(
         assert all(np.array_equal(f.image, NOISE[i % len(NOISE)]) for i, f in enumerate(frames))
         assert [f.meta["file"] for f in frames] == [p.name for p in src.files for _ in range(5)][:12]
         assert [f.meta["media_ms"] for f in frames] == pytest.approx([100.0 * i for i in range(12)])
+
+
+def test_a_folder_segment_a_dead_run_left_plays_in_its_turn_at_the_times_it_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The power cut mid-segment: its folder has its frames, its times still in the hidden
+    file (the last line cut), and the PNG being written hidden. It plays in its turn, at the
+    whole times it wrote, said once; the next run's folder follows it."""
+    import numpy as np
+
+    from edge.stream.sinks import open_sink
+    from tests.stream.test_disk import NOISE
+
+    drive = tmp_path / "drives"
+    for run in range(2):
+        sink = open_sink(f"dir://{drive / 'frames'}", fps=10, timing="stamped", segment_s=60)
+        for seq in range(3):
+            sink.write(NOISE[seq], seq, (run * 100 + seq) * 100_000_000)
+        sink.close()
+    # the first run as the power cut leaves it: its times not moved into place, the last cut
+    dead = sorted(drive.glob("frames-00000-*"))[0]
+    (dead / "timestamps.txt").rename(dead / ".timestamps.partial.txt")
+    (dead / ".frame_000003.partial.png").write_bytes(b"\x89PNG half")
+    with (dead / ".timestamps.partial.txt").open("a") as times:
+        times.write("30")  # "300.000" cut
+    frames = _read_all(str(drive / "frames-*"))
+    assert all(np.array_equal(f.image, NOISE[i % 3]) for i, f in enumerate(frames)) and len(frames) == 6
+    assert [f.meta["media_ms"] for f in frames] == pytest.approx([0, 100, 200, 300, 400, 500])
+    err = capsys.readouterr().err
+    assert err.count("did not finish (killed, or the power lost); replaying it at the 3 capture time(s)") == 1
