@@ -25,7 +25,6 @@ from edge.stream.frame import Frame
 from edge.stream.timestamps import (
     folder_partial_timestamps_path,
     folder_timestamps_path,
-    mean_rate,
     timestamps_path,
 )
 
@@ -123,9 +122,10 @@ class PlaylistSource:
         if self._current is None:
             what = "folder(s) of frames" if files[0].is_dir() else "video(s)"
             raise SourceError(f"source {uri!r}: none of its {len(files)} {what} opens")
+        from edge.stream.sources import nominal_rate
+
         # a folder of frames has no rate but that of its capture times
-        first_times = getattr(self._current, "timestamps", None)
-        self.fps: float | None = self._current.fps or (mean_rate(first_times) if first_times else None)
+        self.fps: float | None = nominal_rate(self._current)
         # whether frames get capture times (None: no file has any); they are joined as the
         # frames are read (meta["media_ms"]), so none is kept here
         self.timestamps: list[float] | None = [] if any(_times_beside(p) for p in files) else None
