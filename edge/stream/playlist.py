@@ -25,6 +25,7 @@ from edge.stream.frame import Frame
 from edge.stream.timestamps import (
     folder_partial_timestamps_path,
     folder_timestamps_path,
+    span_rate,
     timestamps_path,
 )
 
@@ -95,10 +96,8 @@ class _Joined:
         self.count += 1
 
     def rate(self) -> float | None:
-        """Frames per second over them, as timestamps.mean_rate (None for under two)."""
-        if self.count < 2 or self.last <= self.first:
-            return None
-        return (self.count - 1) * 1e3 / (self.last - self.first)
+        """Frames per second over them (None for under two)."""
+        return span_rate(self.count, self.first, self.last)
 
 
 class PlaylistSource:

@@ -45,9 +45,15 @@ def folder_partial_timestamps_path(folder: Path) -> Path:
 
 def mean_rate(times_ms: Sequence[float]) -> float | None:
     """Frames per second over the recording (None for fewer than two frames or no time)."""
-    if len(times_ms) < 2 or times_ms[-1] <= times_ms[0]:
+    return span_rate(len(times_ms), times_ms[0], times_ms[-1]) if times_ms else None
+
+
+def span_rate(count: int, first_ms: float, last_ms: float) -> float | None:
+    """Frames per second of ``count`` frames captured from ``first_ms`` to ``last_ms``
+    (None for fewer than two frames or no time)."""
+    if count < 2 or last_ms <= first_ms:
         return None
-    return (len(times_ms) - 1) * 1e3 / (times_ms[-1] - times_ms[0])
+    return (count - 1) * 1e3 / (last_ms - first_ms)
 
 
 class TimesFile:
