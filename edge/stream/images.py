@@ -21,6 +21,11 @@ from edge.util.fs import natural_key
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
 
+def holds_images(folder: Path) -> bool:
+    """Whether ``folder`` holds image files (of IMAGE_SUFFIXES) directly."""
+    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+
+
 def _folder_hint(folder: Path) -> str:
     """What a folder without images may be instead, as the rest of an error message."""
     if (folder / "leftImg8bit_sequence").is_dir() or (folder / "leftImg8bit").is_dir():

@@ -63,12 +63,12 @@ def frame_folders_in(folder: Path) -> list[Path]:
 
 def _has_frames(path: Path) -> bool:
     """Whether ``path`` is a folder (not hidden) that holds images."""
-    from edge.stream.images import IMAGE_SUFFIXES
+    from edge.stream.images import holds_images
 
     if path.name.startswith(".") or not path.is_dir():
         return False
     try:
-        return any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
+        return holds_images(path)
     except OSError:
         return False
 

@@ -20,7 +20,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from edge.errors import SourceError
 from edge.stream.frame import Frame
-from edge.stream.images import IMAGE_SUFFIXES, ImageDirSource
+from edge.stream.images import ImageDirSource, holds_images
 from edge.stream.timestamps import mean_rate, read_timestamps_if_any, timestamps_path
 
 
@@ -403,7 +403,7 @@ def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source
             "file paths, file://, image directories, /dev/videoN, csi://N, rtsp://, gst://"
         )
     if path.is_dir():
-        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
+        if holds_images(path):
             return ImageDirSource(uri, path)
         from edge.stream.playlist import PlaylistSource, frame_folders_in, videos_in
 
