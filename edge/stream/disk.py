@@ -167,7 +167,7 @@ class DiskRoom:
             self.full = self._problem(need, size)
             if self.full is None:
                 return
-            self.full += f": {self.stops}, keeping the {kept} frame(s) written before"
+            self.full += f": {self._keeping(kept)}"
         raise SinkStopped(self.full)
 
     def _problem(self, need: int, size: int) -> str | None:
@@ -193,6 +193,9 @@ class DiskRoom:
             )
         return None
 
+    def _keeping(self, kept: int) -> str:
+        return f"{self.stops}, keeping the {kept} frame(s) written before"
+
     def _read_only(self) -> str:
         return (
             f"the disk holding {str(self.path)!r} has become read-only (Linux remounts a disk "
@@ -204,11 +207,10 @@ class DiskRoom:
         read-only disk stops the sink for good: ext4 gives up on a failing disk without the
         mount saying so (no read-only flag), and refuses every write after. Another refusal
         stops it with ``stop``, else fails this frame only; ``kept``: as check's."""
-        kept_text = f"{self.stops}, keeping the {kept} frame(s) written before"
         if exc.errno == errno.EROFS:
-            return self.stop(f"{self._read_only()}: {kept_text}")
+            return self.stop(f"{self._read_only()}: {self._keeping(kept)}")
         if stop:
-            return self.stop(f"{what} failed ({exc.strerror or exc}): {kept_text}")
+            return self.stop(f"{what} failed ({exc.strerror or exc}): {self._keeping(kept)}")
         return SinkError(f"sink {self.uri!r}: {what}: {exc.strerror or exc}")
 
     def stop(self, reason: str) -> SinkStopped:
