@@ -225,11 +225,15 @@ class Pipeline:
         self._sink_errors_seen: set[tuple[str, str]] = set()
         self._stopped: set[int] = set()  # id() of the sinks that stopped for good
         self._end_when_sinks_stop = end_when_sinks_stop
-        self.sinks_stopped_all = False
         for sink in sinks:  # live sinks (the viewer) show the tracker's statistics
             attach = getattr(sink, "attach", None)
             if attach is not None:
                 attach(self.tracker)
+
+    @property
+    def sinks_stopped_all(self) -> bool:
+        """Whether every sink has stopped for good (there was one at least)."""
+        return bool(self._stopped) and len(self._stopped) == len(self.sinks)
 
     def stop(self) -> None:
         """Ask the stages to end. A live source waiting for a frame is woken too: a stalled
@@ -360,11 +364,10 @@ class Pipeline:
         except SinkStopped as exc:
             self._stopped.add(id(sink))
             self.tracker.sink_stopped(sink.uri, seq, str(exc))
-            ends = self._end_when_sinks_stop and len(self._stopped) == len(self.sinks)
+            ends = self._end_when_sinks_stop and self.sinks_stopped_all
             goes_on = "every sink has stopped: the stream ends" if ends else "the stream goes on without it"
             print(f"warning: sink {sink.uri!r} stopped at frame {seq}: {exc}; {goes_on}", file=sys.stderr)
             if ends:
-                self.sinks_stopped_all = True
                 self.stop()
         except (OSError, SinkError) as exc:
             self.tracker.sink_failed()
