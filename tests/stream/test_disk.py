@@ -410,6 +410,15 @@ def test_a_video_stops_whole_before_the_largest_file_allowed(tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == [video.name]
 
 
+def _run_on_a_full_disk(engines: Path, frames: int, sinks: list[Path], summary: Path) -> tuple[int, dict]:
+    """`edge run` of ``frames`` synthetic frames into ``sinks``, keeping 128 KiB free; its exit
+    status and --summary."""
+    argv = ["run", f"synthetic://?size=128x256&frames={frames}&seed=3", "--engines", str(engines)]
+    argv += [arg for sink in sinks for arg in ("--sink", str(sink))]
+    code = main([*argv, "--keep-free", "128K", "--summary", str(summary)])
+    return code, json.loads(summary.read_text())
+
+
 def test_a_run_goes_on_without_a_sink_that_stopped_and_says_so_once(
     tiny_engines: Path, small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -417,24 +426,8 @@ def test_a_run_goes_on_without_a_sink_that_stopped_and_says_so_once(
     it stopped at; the frames after are not counted as sink errors, one per frame."""
     video, summary = small_disk / "drive.mp4", tmp_path / "summary.json"
     fill_disk(small_disk, leave=512 << 10)  # another program's file: room for a few frames
-    code = main(
-        [
-            "run",
-            "synthetic://?size=128x256&frames=40&seed=3",
-            "--engines",
-            str(tiny_engines),
-            "--sink",
-            str(video),
-            "--sink",
-            str(tmp_path / "objects.jsonl"),
-            "--keep-free",
-            "128K",
-            "--summary",
-            str(summary),
-        ]
-    )
+    code, s = _run_on_a_full_disk(tiny_engines, 40, [video, tmp_path / "objects.jsonl"], summary)
     assert code == 0
-    s = json.loads(summary.read_text())
     assert s["frames_out"] == 40 and s["sink_errors"] == 0
     (stopped,) = s["sinks_stopped"]
     kept = _frames_in(video)
@@ -457,22 +450,8 @@ def test_a_run_whose_every_sink_stopped_ends_instead_of_writing_nothing(
     shows the failure and restarts it, to record again once there is room."""
     video, summary = small_disk / "drive.mp4", tmp_path / "summary.json"
     fill_disk(small_disk, leave=512 << 10)
-    code = main(
-        [
-            "run",
-            "synthetic://?size=128x256&frames=400&seed=3",
-            "--engines",
-            str(tiny_engines),
-            "--sink",
-            str(video),
-            "--keep-free",
-            "128K",
-            "--summary",
-            str(summary),
-        ]
-    )
+    code, s = _run_on_a_full_disk(tiny_engines, 400, [video], summary)
     assert code == 2
-    s = json.loads(summary.read_text())
     (stopped,) = s["sinks_stopped"]
     kept = _frames_in(video)
     assert stopped["frame"] == kept and 0 < kept < s["frames_out"] < 400, "it ended soon after"
