@@ -123,6 +123,14 @@ class FailingDisk:
     def fail(self) -> None:
         fill_disk(self.back)
 
+    def abort(self) -> None:
+        """Make ext4 give up on the disk now, as it does after write errors: every write is
+        then refused with EROFS, while the mount still has no read-only flag."""
+        step = ["mount", "-o", "remount,abort", str(self.path)]
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"ext4 here cannot be made to give up: {' '.join(step)}: {done.stderr.strip()}")
+
 
 @pytest.fixture
 def failing_disk(tmp_path: Path) -> Iterator[FailingDisk]:

@@ -211,7 +211,8 @@ class DiskRoom:
             return self.stop(f"{self._read_only()}: {self._keeping(kept)}")
         if stop:
             return self.stop(f"{what} failed ({exc.strerror or exc}): {self._keeping(kept)}")
-        return SinkError(f"sink {self.uri!r}: {what}: {exc.strerror or exc}")
+        free = format_bytes(free_bytes(self.path))
+        return SinkError(f"sink {self.uri!r}: {what}: {exc.strerror or exc} ({free} free on its disk)")
 
     def stop(self, reason: str) -> SinkStopped:
         """Stop for good for ``reason`` (a write the system refused); the error to raise."""

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 
 from edge.errors import SinkError, SinkStopped
-from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output, format_bytes, free_bytes
+from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output
 from edge.stream.durable import sync_folder
 from edge.stream.object_sinks import ObjectsSink, StdoutObjectsSink
 from edge.stream.timestamps import TimesFile, folder_partial_timestamps_path, folder_timestamps_path
@@ -93,8 +93,12 @@ class DirSink:
         self.uri, self.folder, self.view, self.stamped = uri, folder, view, stamped
         self.frames = 0
         self._made = False
-        self._times = TimesFile(folder_partial_timestamps_path(folder), uri=uri) if stamped else None
         self._room = DiskRoom(uri=uri, path=folder, keep_free=keep_free, make_room=make_room)
+        self._times = (
+            TimesFile(folder_partial_timestamps_path(folder), uri=uri, refused=self._times_refused)
+            if stamped
+            else None
+        )
         self._unsynced: deque[Path] = deque()  # frames written since the last flush to the disk
 
     @property
@@ -119,21 +123,25 @@ class DirSink:
             self._room.flush_as_written(self._written)  # to the disk as it goes, for a power cut
         target = self.folder / f"frame_{seq:06d}.png"
         tmp = self.folder / f".frame_{seq:06d}.partial.png"
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            with contextlib.suppress(FileNotFoundError):  # libpng leaves what it wrote
-                tmp.unlink()
-            free = format_bytes(free_bytes(self.folder))
-            raise SinkError(f"sink {self.uri!r}: cannot write {str(target)!r} ({free} free on its disk)")
-        try:
+        encoded, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if not encoded:
+            raise SinkError(f"sink {self.uri!r}: OpenCV cannot encode frame {seq} as a PNG")
+        try:  # written here, not by cv2.imwrite, which says nothing of why it failed
+            with tmp.open("wb") as file:
+                file.write(png.data)
             os.replace(tmp, target)
         except OSError as exc:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # what was written of it
                 tmp.unlink()
-            raise self._room.refused(exc, f"cannot put {str(target)!r} in place", kept=self.frames) from exc
+            raise self._room.refused(exc, f"cannot write {str(target)!r}", kept=self.frames) from exc
         self._unsynced.append(target)
         self.frames += 1
         if self._times is not None and t_capture_ns is not None:
             self._times.add(t_capture_ns)
+
+    def _times_refused(self, exc: OSError, what: str) -> SinkError:
+        # the times are added after the frame they are of: that frame is not kept whole
+        return self._room.refused(exc, what, kept=self.frames - 1)
 
     def _written(self) -> list[Path]:
         """The frames written since the last call, the capture times, and the folder."""

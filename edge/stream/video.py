@@ -72,8 +72,12 @@ class VideoSink:
         self._t0_ns: int | None = None
         self._pending: tuple[np.ndarray, int] | None = None  # capture timing: (BGR picture, its period)
         # stamped: each frame's capture time, written as it comes beside the partial file
-        self._times = TimesFile(timestamps_path(self.partial), uri=uri) if timing == "stamped" else None
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
+        self._times = (
+            TimesFile(timestamps_path(self.partial), uri=uri, refused=self._times_refused)
+            if timing == "stamped"
+            else None
+        )
 
     @property
     def size(self) -> tuple[int, int] | None:
@@ -133,6 +137,10 @@ class VideoSink:
             raise SinkError(
                 f"sink {self.uri!r}: frame size {w}x{h} differs from the first frame's {self._size}"
             )
+
+    def _times_refused(self, exc: OSError, what: str) -> SinkError:
+        # the times are added after the frame they are of: that frame is not kept whole
+        return self._room.refused(exc, what, kept=self.frames - 1)
 
     def _append(self, bgr: np.ndarray) -> None:
         # the picture at most its raw size, and the index that finishing the video writes

@@ -272,7 +272,8 @@ def test_a_png_the_system_refuses_is_taken_away_and_named(tmp_path: Path) -> Non
     )
     png = repr(str(folder / "frame_000001.png"))
     assert re.fullmatch(
-        rf"sink 'dir://{re.escape(str(folder))}': cannot write {re.escape(png)} \(.* free on its disk\)",
+        rf"sink 'dir://{re.escape(str(folder))}': cannot write {re.escape(png)}: File too large "
+        r"\(.* free on its disk\)",
         message,
     ), message
     assert sorted(p.name for p in folder.iterdir()) == ["frame_000000.png"], "no partial PNG is left"

@@ -273,3 +273,45 @@ def test_edge_run_on_a_disk_that_fails_stops_its_sinks_and_ends(
     assert not video.exists() and not objects.exists() and partial.exists()
     err = capsys.readouterr().err
     assert "every sink has stopped: the stream ends" in err and "error: every sink stopped for good" in err
+
+
+def test_sinks_on_a_disk_ext4_gave_up_on_stop_at_the_next_frame(
+    failing_disk: FailingDisk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once ext4 has given up on its disk every write is refused (EROFS) with no read-only
+    flag on the mount: each sink stops at the first write refused so, saying why, not at its
+    next flush seconds later with an error at every frame between (flushes are off here)."""
+    monkeypatch.setattr(durable, "SYNC_EVERY_S", 3600.0)
+    video, folder, objects = (failing_disk.path / name for name in ("drive.avi", "frames", "objects.jsonl"))
+    sinks = [
+        open_sink(str(video), fps=10, timing="stamped", keep_free=1),
+        open_sink(f"dir://{folder}", timing="stamped", keep_free=1),
+        open_sink(str(objects), keep_free=1),
+    ]
+
+    def write(sink: object, seq: int) -> None:
+        if sink is sinks[2]:
+            sinks[2].write_result(_result(seq))  # type: ignore[attr-defined]
+        else:
+            sink.write(NOISE[seq], seq, seq * 100_000_000)  # type: ignore[attr-defined]
+
+    for seq in range(3):
+        for sink in sinks:
+            write(sink, seq)
+    failing_disk.abort()
+    for sink, path in zip(sinks, (video, folder, objects), strict=True):
+        with pytest.raises(SinkStopped) as stopped:
+            write(sink, 3)
+        assert str(stopped.value) == (
+            f"the disk holding {str(path)!r} has become read-only (Linux remounts a disk read-only "
+            "after write errors, as from a failing SD card: see dmesg): the sink stops, keeping the "
+            "3 frame(s) written before"
+        )
+        with pytest.raises(SinkStopped, match=FAILED):  # the last flush finds it too: not finished
+            sink.close()
+    assert partial_path(video).exists() and timestamps_path(partial_path(video)).exists()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".timestamps.partial.txt",
+        *(f"frame_{seq:06d}.png" for seq in range(3)),
+    ], "the refused frame leaves nothing"
+    assert partial_path(objects).exists() and not video.exists() and not objects.exists()
