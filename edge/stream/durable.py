@@ -60,9 +60,17 @@ def sync_file(path: Path) -> None:
         os.close(fd)
 
 
-def sync_folder(folder: Path) -> None:
-    """Flush ``folder``'s entries (a file renamed into it) to the disk."""
-    sync_file(folder)
+def sync_folder(placed: Path, *, uri: str) -> None:
+    """Flush the entries of the folder that holds ``placed``, a file sink ``uri`` has just
+    renamed into it, to the disk; SinkStopped naming both when the disk failed to store
+    them (the file is in place, and its name may not outlive a power cut)."""
+    try:
+        sync_file(placed.parent)
+    except SinkStopped as exc:
+        raise SinkStopped(
+            f"sink {uri!r}: {exc}; {str(placed)!r} is finished, but after a power cut it may be found "
+            "under its partial name"
+        ) from exc
 
 
 class Syncer:

@@ -86,7 +86,7 @@ class ObjectsSink:
                         f"is left in {str(self.partial)!r}"
                     )
                 os.replace(self.partial, self.path)
-                sync_folder(self.path.parent)
+                sync_folder(self.path, uri=self.uri)
         finally:
             self._room.stop_flushing()
             self._lock.release()

@@ -162,7 +162,7 @@ class DirSink:
             )
         if self._times is not None:
             self._times.finish(folder_timestamps_path(self.folder))
-            sync_folder(self.folder)
+            sync_folder(folder_timestamps_path(self.folder), uri=self.uri)
 
 
 def _refuse_earlier_frames(uri: str, folder: Path) -> None:

@@ -191,7 +191,7 @@ class VideoSink:
         if self._times is not None:  # before the video: a video in place always has its times
             self._times.finish(timestamps_path(self.path))
         os.replace(self.partial, self.path)
-        sync_folder(self.path.parent)
+        sync_folder(self.path, uri=self.uri)
 
     def _left(self, error: type[SinkError], why: str) -> SinkError:
         """The error for a video that could not be finished: it is left in its partial file,

@@ -7,9 +7,11 @@ on a loop device whose image has no room left under it (tests.conftest.failing_d
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -92,6 +94,36 @@ def test_a_video_flushes_its_content_before_its_name(tmp_path: Path, synced: lis
     partial = partial_path(video)
     tail = [p for p in synced if p in (str(partial), str(timestamps_path(partial)), str(tmp_path))]
     assert tail[-3:] == [str(partial), str(timestamps_path(partial)), str(tmp_path)]
+
+
+def test_a_folder_that_cannot_be_flushed_after_a_rename_names_the_sink_and_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fails between a finished file's flush and its folder's (made so here: the
+    folder's fsync fails, as a failing card's would): the file is in place, and the error
+    names the sink and the file whose name a power cut may yet lose. (A dir:// sink flushes
+    its folder with its frames, before its times are put in place: test_durable's others.)"""
+    video, objects = tmp_path / "drive.mkv", tmp_path / "objects.jsonl"
+    sinks = [open_sink(str(video), fps=10, timing="stamped"), open_sink(str(objects))]
+    sinks[0].write(NOISE[0], 0, 0)
+    sinks[1].write_result(_result(0))  # type: ignore[attr-defined]
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    for sink, placed in zip(sinks, (video, objects), strict=True):
+        with pytest.raises(SinkStopped) as stopped:
+            sink.close()
+        assert str(stopped.value) == (
+            f"sink {sink.uri!r}: the disk holding {str(tmp_path)!r} failed to store what was written to it "
+            "(EIO: Input/output error; a failing disk or SD card? see dmesg); "
+            f"{str(placed)!r} is finished, but after a power cut it may be found under its partial name"
+        )
+        assert placed.exists() and not partial_path(placed).exists()
 
 
 def _write_until_stopped(write: Callable[[int], None], first: int) -> tuple[int, SinkStopped]:
