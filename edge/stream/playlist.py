@@ -1,8 +1,8 @@
 """Several videos played as one source, one after another: a folder of videos, or a glob
 (``'drives/drive-*.mkv'``), in natural order. A drive recorded with ``--segment`` is
 replayed whole this way (its names sort in the order it was recorded). Folders of frames
-(a dir:// sink's segments, ``'drives/frames-*'``, or a folder holding only such folders)
-are played the same way, each as an image-folder source.
+(a dir:// sink's segments, ``'drives/frames-*'``, or a folder holding such folders and no
+videos) are played the same way, each as an image-folder source.
 
 Frames are numbered on across the files and each says which file it came from
 (``meta["file"]``). When videos have capture times beside them (edge record), they are
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,33 +33,45 @@ from edge.stream.timestamps import (
 PLAYED_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 
 
-def videos_in(folder: Path) -> list[Path]:
-    """The videos directly in ``folder``, in natural order (hidden partial files left out)."""
+def played_in(uri: str, folder: Path) -> list[Path]:
+    """What source ``uri``, a folder that is not itself of frames, plays: the videos
+    directly in it, else its folders of frames; in natural order."""
     from edge.util.fs import natural_key
 
-    found = [
+    entries = sorted(folder.iterdir(), key=natural_key)
+    return _videos_else_frames(uri, entries)
+
+
+def played_matching(uri: str, pattern: str) -> list[Path]:
+    """What source ``uri``, a glob ``pattern``, plays: the videos it names, else the folders
+    of frames it names (a dir:// sink's segments); in natural order."""
+    from edge.util.fs import natural_key
+
+    return _videos_else_frames(uri, sorted(map(Path, glob.glob(pattern)), key=natural_key))
+
+
+def _videos_else_frames(uri: str, entries: list[Path]) -> list[Path]:
+    """The videos among ``entries`` (hidden partial files left out), else their folders of
+    frames. Both are there when a drive was recorded by a video sink and a dir:// sink at
+    once, and played both would play it twice: the videos are, and the folders are said."""
+    videos = [
         p
-        for p in folder.iterdir()
+        for p in entries
         if p.suffix.lower() in PLAYED_SUFFIXES and not p.name.startswith(".") and p.is_file()
     ]
-    return sorted(found, key=natural_key)
-
-
-def videos_matching(pattern: str) -> list[Path]:
-    """The videos a glob ``pattern`` names, in natural order; else the folders of frames it
-    names (a dir:// sink's segments)."""
-    from edge.util.fs import natural_key
-
-    found = [Path(p) for p in glob.glob(pattern) if Path(p).suffix.lower() in PLAYED_SUFFIXES]
-    videos = sorted((p for p in found if p.is_file()), key=natural_key)
-    return videos or sorted((p for p in map(Path, glob.glob(pattern)) if _has_frames(p)), key=natural_key)
-
-
-def frame_folders_in(folder: Path) -> list[Path]:
-    """The folders of frames directly in ``folder``, in natural order."""
-    from edge.util.fs import natural_key
-
-    return sorted((p for p in folder.iterdir() if _has_frames(p)), key=natural_key)
+    folders = [p for p in entries if _has_frames(p)]
+    if videos and folders:
+        # the names before their numbers: 'frames-' of frames-00042-20261203-214630
+        stems = {re.sub(r"[0-9].*", "", p.name) for p in folders}
+        stem = stems.pop() if len(stems) == 1 else ""
+        glob_hint = f" (e.g. {str(folders[0].parent / (stem + '*'))!r})" if stem else ""
+        print(
+            f"warning: source {uri!r}: playing its {len(videos)} video(s), not its {len(folders)} "
+            f"folder(s) of frames ({folders[0].name!r} …): play those with a glob that names only "
+            f"them{glob_hint}",
+            file=sys.stderr,
+        )
+    return videos or folders
 
 
 def _has_frames(path: Path) -> bool:

@@ -405,14 +405,14 @@ def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source
     if path.is_dir():
         if holds_images(path):
             return ImageDirSource(uri, path)
-        from edge.stream.playlist import PlaylistSource, frame_folders_in, videos_in
+        from edge.stream.playlist import PlaylistSource, played_in
 
-        played = videos_in(path) or frame_folders_in(path)  # a drive in segments
+        played = played_in(uri, path)  # a drive in segments
         return PlaylistSource(uri, played) if played else ImageDirSource(uri, path)
     if not path.exists() and any(c in str(path) for c in "*?["):  # a glob: 'drive-*.mkv'
-        from edge.stream.playlist import PlaylistSource, videos_matching
+        from edge.stream.playlist import PlaylistSource, played_matching
 
-        return PlaylistSource(uri, videos_matching(str(path)))
+        return PlaylistSource(uri, played_matching(uri, str(path)))
     if not path.is_file():
         raise SourceError(f"source {uri!r}: no such file or directory")
     return OpenCVSource(uri, str(path))

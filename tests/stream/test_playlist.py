@@ -169,3 +169,36 @@ def test_a_folder_segment_a_dead_run_left_plays_in_its_turn_at_the_times_it_wrot
     assert [f.meta["media_ms"] for f in frames] == pytest.approx([0, 100, 200, 300, 400, 500])
     err = capsys.readouterr().err
     assert err.count("did not finish (killed, or the power lost); replaying it at the 3 capture time(s)") == 1
+
+
+def test_a_drive_recorded_as_videos_and_as_frames_at_once_plays_once_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A video sink and a dir:// sink recording the same drive into one folder: the folder,
+    or a glob of both, plays the videos (not the drive twice), and says how to play the
+    folders of frames instead."""
+    from edge.stream.sinks import open_sink
+    from tests.stream.test_disk import NOISE
+
+    drive = tmp_path / "drives"
+    sinks = [
+        open_sink(str(drive / "drive.mkv"), fps=10, timing="stamped", segment_s=60),
+        open_sink(f"dir://{drive / 'frames'}", fps=10, timing="stamped", segment_s=60),
+    ]
+    for seq in range(4):
+        for sink in sinks:
+            sink.write(NOISE[seq], seq, seq * 100_000_000)
+    for sink in sinks:
+        sink.close()
+    (folder,) = drive.glob("frames-*")
+    for uri in (str(drive), str(drive / "*")):
+        frames = _read_all(uri)
+        assert len(frames) == 4 and all(f.meta["file"].startswith("drive-") for f in frames)
+        assert capsys.readouterr().err.strip() == (
+            f"warning: source {uri!r}: playing its 1 video(s), not its 1 folder(s) of frames "
+            f"({folder.name!r} …): play those with a glob that names only them "
+            f"(e.g. {str(drive / 'frames-*')!r})"
+        )
+    frames = _read_all(str(drive / "frames-*"))
+    assert len(frames) == 4 and frames[0].meta["file"] == folder.name
+    assert capsys.readouterr().err == ""
