@@ -359,8 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Exit status of a command: edge errors (2) and what the system refused (1) become one
-    line on stderr, not a traceback.
+    """Exit status of a command: edge errors (2; 3 when a run's outputs all stopped for good,
+    edge.errors.OUTPUTS_STOPPED) and what the system refused (1) become one line on stderr,
+    not a traceback.
 
     SIGINT and SIGTERM unwind through the command's ``finally`` blocks, which finalise
     videos, flush latency logs and remove temporary files; exit status 130 / 143. A second
@@ -377,7 +378,7 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, or
         return code
     except EdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_status
     except BrokenPipeError:
         # whoever read stdout stopped (`edge info | head`): end quietly, as Unix tools do;
         # stdout goes to /dev/null so the interpreter's last flush does not fail again

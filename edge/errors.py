@@ -7,11 +7,18 @@ as one clear line instead of a traceback. Backend errors are mapped with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+# the exit status of a run whose outputs all stopped for good (a full disk with nothing left
+# to delete, a failed card): a service told not to restart on it (RestartPreventExitStatus)
+# shows it failed until a person sees to the disk, instead of failing again every few seconds
+OUTPUTS_STOPPED = 3
 
 
 class EdgeError(Exception):
     """Base class of every error raised on purpose by edge."""
+
+    exit_status: ClassVar[int] = 2  # what the edge command exits with after saying it
 
 
 class ConfigError(EdgeError, ValueError):
@@ -68,9 +75,18 @@ class SinkStopped(SinkError):
     to store what it wrote (edge.stream.durable): then what it wrote is left unfinished."""
 
 
+class OutputsStopped(SinkStopped):
+    """Every sink of ``edge run`` stopped for good, so the run ended: it would write nothing
+    more. Exit status 3 (OUTPUTS_STOPPED)."""
+
+    exit_status = OUTPUTS_STOPPED
+
+
 class RecordingStopped(SinkError):
     """A sink ended ``edge record`` (a full disk, a failed write): ``data`` is the summary of
-    what was recorded before, which is finished and kept."""
+    what was recorded before, which is finished and kept. Exit status 3 (OUTPUTS_STOPPED)."""
+
+    exit_status = OUTPUTS_STOPPED
 
     def __init__(self, message: str, data: dict[str, Any]) -> None:
         super().__init__(message)

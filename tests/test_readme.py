@@ -284,3 +284,26 @@ def test_every_gpu_test_is_one_the_gpu_script_runs() -> None:
     assert len(marked) >= 5, marked  # the RoIAlign kernels, the torch backend on CUDA, the ops
     missed = [str(p.relative_to(ROOT)) for p in marked if not any(p == q or q in p.parents for q in paths)]
     assert not missed, f"tests marked gpu that {GPU_SCRIPT} does not run: {missed}"
+
+
+def test_the_readme_systemd_unit_is_one_systemd_accepts(tmp_path: Path) -> None:
+    """The dash camera unit, checked by systemd's own `systemd-analyze verify` (its program
+    swapped for one that exists here): no unknown section or key, no bad value. And the
+    status it is told not to restart on is the one a run whose outputs all stopped ends
+    with."""
+    import shutil
+    import subprocess
+    import sys
+
+    from edge.errors import OUTPUTS_STOPPED
+
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed here")
+    (unit,) = re.findall(r"```ini\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    program = re.search(r"^ExecStart=(\S+)", unit, flags=re.M)
+    assert program is not None
+    path = tmp_path / "edge-dashcam.service"
+    path.write_text(unit.replace(program.group(1), sys.executable).replace("User=nvidia", "User=root"))
+    done = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+    assert f"RestartPreventExitStatus={OUTPUTS_STOPPED}\n" in unit

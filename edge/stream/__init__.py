@@ -83,7 +83,7 @@ def run_stream(
     ``segment_s``: video sinks start a new file every that many seconds (edge.stream.segments);
     ``delete_oldest``: the oldest are deleted when the disk would keep less than ``keep_free``.
     """
-    from edge.errors import ConfigError, SinkStopped
+    from edge.errors import ConfigError, OutputsStopped
     from edge.stream.engines import EngineSet
     from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
     from edge.stream.segments import check_delete_oldest
@@ -163,7 +163,7 @@ def run_stream(
     if pipeline.sinks_stopped_all:  # a service restarts it: it records again once there is room
         last = tracker.sinks_stopped[-1]["frame"]
         ended = f"every sink stopped for good (the last at frame {last}), so the run ended"
-        failures.insert(0, SinkStopped(ended))
+        failures.insert(0, OutputsStopped(ended))
     for later in failures[1:]:
         print(f"warning: {later}", file=sys.stderr)
     if failures:

@@ -309,7 +309,7 @@ def test_record_stops_whole_at_a_full_disk(small_disk: Path) -> None:
         env={**os.environ, "OPENCV_LOG_LEVEL": "ERROR"},
         timeout=300,
     )
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 3, proc.stderr
     found = re.search(
         rf"error: the disk holding {re.escape(repr(str(video)))} has .* free, and the next frame needs .* "
         r"with 256.0 KiB kept free \(--keep-free\): the sink stops, keeping the (\d+) frame\(s\) "
@@ -447,12 +447,12 @@ def test_a_run_whose_every_sink_stopped_ends_instead_of_writing_nothing(
     tiny_engines: Path, small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A dash camera's only outputs stopped (a full disk without --delete-oldest, a failed
-    card): the run ends, exit status 2, its summary and logs written, so that a service
-    shows the failure and restarts it, to record again once there is room."""
+    card): the run ends, exit status 3, its summary and logs written, so that a service
+    shows the failure (and is not restarted on it, RestartPreventExitStatus=3, where told so)."""
     video, summary = small_disk / "drive.mp4", tmp_path / "summary.json"
     fill_disk(small_disk, leave=512 << 10)
     code, s = _run_on_a_full_disk(tiny_engines, 400, [video], summary)
-    assert code == 2
+    assert code == 3
     (stopped,) = s["sinks_stopped"]
     kept = _frames_in(video)
     assert stopped["frame"] == kept and 0 < kept < s["frames_out"] < 400, "it ended soon after"

@@ -260,7 +260,7 @@ def test_edge_run_on_a_disk_that_fails_stops_its_sinks_and_ends(
     tiny_engines: Path, failing_disk: FailingDisk, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The whole of it through `edge run`: the disk fails mid-run, both sinks on it stop, the
-    run ends as it would write nothing more (exit status 2), and its summary names each
+    run ends as it would write nothing more (exit status 3), and its summary names each
     sink, where it stopped and why, and that it was left unfinished."""
     from edge.cli import main
 
@@ -295,7 +295,7 @@ def test_edge_run_on_a_disk_that_fails_stops_its_sinks_and_ends(
         )
     finally:
         failer.join()
-    assert code == 2
+    assert code == 3
     s = json.loads(summary.read_text())
     assert s["frames_out"] < 3000
     assert sorted(stopped["sink"] for stopped in s["sinks_stopped"]) == [str(video), str(objects)]
