@@ -268,9 +268,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# what a service unit (RestartPreventExitStatus=3) or a script needs to tell apart
+_EXIT_STATUSES = (
+    "exit status: 0 done; 1 the system refused something (one line says what); 2 an error "
+    "(bad input, a source that cannot be opened); 3 the outputs all stopped for good (a full "
+    "disk with nothing left to delete, a failed card), what they wrote before kept; 130 "
+    "Ctrl-C, 143 SIGTERM, the outputs finished either way"
+)
+
+
 def add_stream_commands(sub: Any) -> None:
     """The run, replay and demo sub-commands on ``sub`` (argparse's sub-parsers)."""
-    p = sub.add_parser("run", help="run a source through the engines")
+    p = sub.add_parser("run", help="run a source through the engines", epilog=_EXIT_STATUSES)
     p.add_argument(
         "source",
         help="synthetic://?fps=17&seed=0, video.mp4, images/, videos/ or 'drive-*.mkv' (played one after "
@@ -352,6 +361,7 @@ def add_stream_commands(sub: Any) -> None:
     p = sub.add_parser(
         "record",
         help="write a source's frames to a video or folder, without engines (a drive to replay later)",
+        epilog=_EXIT_STATUSES,
     )
     p.add_argument(
         "source", help="as edge run's: /dev/video0?fps=30, csi://0, rtsp://HOST/PATH, video.mp4, ..."

@@ -184,3 +184,19 @@ def test_what_the_system_refuses_is_one_line(tmp_path: Path, capsys: pytest.Capt
     assert (
         err.startswith("error: FileNotFoundError: ") and "/proc/edge-test" in err and "Traceback" not in err
     )
+
+
+@pytest.mark.parametrize("command", ["run", "record"])
+def test_the_help_of_a_service_command_says_its_exit_statuses(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A unit's RestartPreventExitStatus= is written from --help: the status said for outputs
+    that all stopped is the one such a run exits with."""
+    from edge.errors import OUTPUTS_STOPPED, OutputsStopped, RecordingStopped
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"; {OUTPUTS_STOPPED} the outputs all stopped for good" in text
+    assert "; 2 an error" in text and "; 1 the system refused" in text and "130 Ctrl-C, 143 SIGTERM" in text
+    assert OutputsStopped.exit_status == RecordingStopped.exit_status == OUTPUTS_STOPPED
