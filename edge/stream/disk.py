@@ -211,8 +211,10 @@ class DiskRoom:
             return self.stop(f"{self._read_only()}: {self._keeping(kept)}")
         if stop:
             return self.stop(f"{what} failed ({exc.strerror or exc}): {self._keeping(kept)}")
-        free = format_bytes(free_bytes(self.path))
-        return SinkError(f"sink {self.uri!r}: {what}: {exc.strerror or exc} ({free} free on its disk)")
+        said = f"sink {self.uri!r}: {what}: {exc.strerror or exc}"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # another program filled it since the check
+            said += f" ({format_bytes(free_bytes(self.path))} free on its disk)"
+        return SinkError(said)
 
     def stop(self, reason: str) -> SinkStopped:
         """Stop for good for ``reason`` (a write the system refused); the error to raise."""

@@ -272,11 +272,30 @@ def test_a_png_the_system_refuses_is_taken_away_and_named(tmp_path: Path) -> Non
     )
     png = repr(str(folder / "frame_000001.png"))
     assert re.fullmatch(
-        rf"sink 'dir://{re.escape(str(folder))}': cannot write {re.escape(png)}: File too large "
-        r"\(.* free on its disk\)",
+        rf"sink 'dir://{re.escape(str(folder))}': cannot write {re.escape(png)}: File too large",
         message,
     ), message
     assert sorted(p.name for p in folder.iterdir()) == ["frame_000000.png"], "no partial PNG is left"
+
+
+def test_a_png_a_full_disk_refuses_says_so_and_leaves_nothing(small_disk: Path) -> None:
+    """Another program filled the disk under a dir:// sink whose room check is off: the PNG
+    the disk refuses is said with why and the room left, and nothing of it is left."""
+    folder = small_disk / "frames"
+    sink = open_sink(f"dir://{folder}", keep_free=0)
+    sink.write(NOISE[0], 0)
+    fill_disk(small_disk, leave=4096)
+    with pytest.raises(SinkError) as refused:
+        sink.write(NOISE[1], 1)
+    assert not isinstance(refused.value, SinkStopped), "a disk that fills may free again"
+    png = repr(str(folder / "frame_000001.png"))
+    assert re.fullmatch(
+        rf"sink 'dir://{re.escape(str(folder))}': cannot write {re.escape(png)}: No space left on device "
+        r"\([0-9.]+ (bytes|KiB) free on its disk\)",
+        str(refused.value),
+    ), refused.value
+    assert sorted(p.name for p in folder.iterdir()) == ["frame_000000.png"]
+    sink.close()
 
 
 def test_a_written_file_names_itself_when_the_disk_is_full(small_disk: Path) -> None:
