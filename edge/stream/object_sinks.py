@@ -41,7 +41,10 @@ class ObjectsSink:
         rescue_leftover(uri, path)  # a dead run's lines are kept, not truncated
         self.uri, self.path = uri, path
         self.partial = partial_path(path)
-        self._lock = PartialLock(uri=uri, partial=self.partial)
+        # a disk gone read-only at the first frame stops the sink, saying so
+        self._lock = PartialLock(
+            uri=uri, partial=self.partial, refused=lambda exc, what: self._room.refused(exc, what, kept=0)
+        )
         self.frames = 0
         self._file: Any = None
         self._size = 0  # bytes of whole lines in the partial file
@@ -54,10 +57,7 @@ class ObjectsSink:
         data = objects_line(result).encode()
         self._room.check(len(data), kept=self.frames, size=self._size)
         if self._file is None:
-            try:
-                self._lock.take()
-            except OSError as exc:  # a disk gone read-only stops the sink, saying so
-                raise self._room.refused(exc, f"cannot create {str(self.partial)!r}", kept=0) from exc
+            self._lock.take()
             self._file = open(self.partial, "wb", buffering=0)  # noqa: SIM115 (closed in close())
             self._room.flush_as_written(lambda: [self.partial])  # to the disk as it goes, for a power cut
         try:

@@ -19,6 +19,7 @@ import contextlib
 import datetime
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from edge.errors import SinkError
@@ -135,16 +136,23 @@ class PartialLock:
     """The lock a sink holds on its partial file from its first write until it is renamed
     into place or removed."""
 
-    def __init__(self, *, uri: str, partial: Path) -> None:
+    def __init__(self, *, uri: str, partial: Path, refused: Callable[[OSError, str], SinkError]) -> None:
+        """``refused(exc, what)``: the error for a create the system refused, as the sink's
+        DiskRoom says it (a disk gone read-only stops the sink)."""
         self.uri, self.partial = uri, partial
+        self._refused = refused
         self._fd: int | None = None
 
     def take(self) -> None:
-        """Create the partial file (empty) and lock it; SinkError if another process holds it."""
+        """Create the partial file (empty) and lock it; SinkError if another process holds it
+        or the system refuses it."""
         if self._fd is not None:
             return
-        self.partial.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT, 0o666)
+        try:
+            self.partial.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise self._refused(exc, f"cannot create {str(self.partial)!r}") from exc
         if not _try_lock(fd):
             os.close(fd)
             raise _held_elsewhere(self.uri, self.partial)

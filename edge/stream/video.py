@@ -63,7 +63,10 @@ class VideoSink:
         rescue_leftover(uri, path)  # a dead run's recording is kept, not truncated
         self.uri, self.path, self.fps, self.view, self.timing = uri, path, fps, view, timing
         self.partial = partial_path(path)
-        self._lock = PartialLock(uri=uri, partial=self.partial)
+        # a disk gone read-only at the first frame stops the sink, saying so
+        self._lock = PartialLock(
+            uri=uri, partial=self.partial, refused=lambda exc, what: self._room.refused(exc, what, kept=0)
+        )
         self.frames = 0  # pictures in the file, repeats included
         self.repeated = 0  # capture timing: pictures that repeat the previous frame
         self.replaced = 0  # capture timing: frames a newer one of the same period replaced
@@ -121,10 +124,7 @@ class VideoSink:
 
         h, w = image.shape[:2]
         if self._writer is None:
-            try:
-                self._lock.take()
-            except OSError as exc:  # a disk gone read-only stops the sink, saying so
-                raise self._room.refused(exc, f"cannot create {str(self.partial)!r}", kept=0) from exc
+            self._lock.take()
             fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
