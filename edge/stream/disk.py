@@ -136,7 +136,7 @@ class DiskRoom:
         store them: OpenCV's writer, and any write into the kernel's cache, goes on as if
         nothing happened."""
         if self._syncer is None:
-            self._syncer = Syncer(paths)
+            self._syncer = Syncer(paths, uri=self.uri)
 
     def flush_last(self) -> str | None:
         """Flush the files once more and stop flushing them; why their disk failed to store

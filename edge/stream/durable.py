@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from edge.errors import SinkStopped
 
 SYNC_EVERY_S = 2.0
+# a flush longer than this (the time between flushes) says the disk stores less than the sink
+# writes: dirty pages pile up, a power cut loses more than SYNC_EVERY_S, and in the end the
+# writes themselves wait for the disk
+SLOW_FLUSH_S = 2.0
+_SLOW_SAID: set[str] = set()  # the sinks whose slow disk was said: once a process
 # what fsync says of a file or filesystem that cannot be flushed, not of a disk that failed
 _CANNOT_SYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF})
 
@@ -78,8 +85,11 @@ class Syncer:
     keeps the first failure of their disk (``failed``): Linux reports a failed write back
     to one fsync only, and the writer must learn of it at its next frame."""
 
-    def __init__(self, paths: Callable[[], Iterable[Path]], *, every_s: float | None = None) -> None:
-        self._paths = paths
+    def __init__(
+        self, paths: Callable[[], Iterable[Path]], *, uri: str = "", every_s: float | None = None
+    ) -> None:
+        """``uri``: the sink, as a slow disk's warning names it."""
+        self._paths, self._uri = paths, uri
         self._every_s = SYNC_EVERY_S if every_s is None else every_s
         self.failed: str | None = None  # why the disk failed to store what was written
         self._stop = threading.Event()
@@ -91,11 +101,22 @@ class Syncer:
             self._sync()
 
     def _sync(self) -> None:
+        start = time.monotonic()
         for path in self._paths():
             try:
                 sync_file(path)
             except SinkStopped as exc:
                 self.failed = self.failed or str(exc)
+        took = time.monotonic() - start
+        if took > SLOW_FLUSH_S and self._uri not in _SLOW_SAID and self.failed is None:
+            _SLOW_SAID.add(self._uri)
+            print(
+                f"warning: sink {self._uri!r}: its disk took {took:.1f} s to store the last "
+                f"{self._every_s:g} s of what was written: it is slower than the recording (a slow or worn "
+                "SD card?), so a power cut may lose more, and frames may be dropped as the writes wait "
+                "for it (said once)",
+                file=sys.stderr,
+            )
 
     def stop(self) -> None:
         """End the thread (after the flush in progress, if any)."""

@@ -126,6 +126,38 @@ def test_a_folder_that_cannot_be_flushed_after_a_rename_names_the_sink_and_the_f
         assert placed.exists() and not partial_path(placed).exists()
 
 
+def test_a_disk_slower_than_the_recording_is_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Flushes that take longer than the time between them (made so: each fsync waits, as a
+    slow card's does) are said once for the sink, across its segments, with what that
+    costs; the recording goes on."""
+    monkeypatch.setattr(durable, "SYNC_EVERY_S", 0.05)
+    monkeypatch.setattr(durable, "SLOW_FLUSH_S", 0.05)
+    real = os.fsync
+
+    def slow(fd: int) -> None:
+        time.sleep(0.06)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", slow)
+    video = tmp_path / "drive.mkv"
+    sink = open_sink(str(video), fps=10, timing="stamped", segment_s=0.3)
+    for seq in range(12):  # four segments, each flushed as it goes
+        sink.write(NOISE[seq % 8], seq, seq * 100_000_000)
+        time.sleep(0.05)
+    sink.close()
+    assert len(list(tmp_path.glob("drive-*.mkv"))) == 4
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1, err
+    assert re.fullmatch(
+        rf"warning: sink {re.escape(repr(str(video)))}: its disk took [0-9.]+ s to store the last 0.05 s of "
+        r"what was written: it is slower than the recording \(a slow or worn SD card\?\), so a power cut "
+        r"may lose more, and frames may be dropped as the writes wait for it \(said once\)\n",
+        err,
+    ), err
+
+
 def _write_until_stopped(write: Callable[[int], None], first: int) -> tuple[int, SinkStopped]:
     """Call ``write(seq)`` from ``first`` on until it raises SinkStopped (a disk that failed is
     found by the flushing thread, every 50 ms here); the frames it took, and the error."""
