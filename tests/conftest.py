@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -132,42 +133,87 @@ class FailingDisk:
             pytest.skip(f"ext4 here cannot be made to give up: {' '.join(step)}: {done.stderr.strip()}")
 
 
-@pytest.fixture
-def failing_disk(tmp_path: Path) -> Iterator[FailingDisk]:
-    """A FailingDisk of 64 MiB; skips where loop devices or mounting are not allowed (a user
-    without CAP_SYS_ADMIN, a container without /dev/loop*). Taken apart after the test."""
-    disk = FailingDisk(tmp_path)
-    disk.back.mkdir()
-    disk.path.mkdir()
-    image = disk.back / "disk.img"
+@contextlib.contextmanager
+def _ext4_on_loop(image: Path, mountpoint: Path, *, what: str, on_tmpfs: bool = False) -> Iterator[str]:
+    """A real 64 MiB ext4 in the sparse file ``image`` on a loop device, mounted at
+    ``mountpoint``; the loop device. ``on_tmpfs``: ``image``'s folder is first made a 16 MiB
+    tmpfs. Skips, saying ``what`` could not be made, where loop devices or mounting are not
+    allowed (a user without CAP_SYS_ADMIN, a container without /dev/loop*). Taken apart after."""
     undo: list[list[str]] = []
-    steps = [
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk.back)],
-        ["truncate", "-s", "64M", str(image)],
-        ["mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(image)],
-        ["losetup", "-f", "--show", str(image)],
-    ]
+
+    def run(step: list[str]) -> str:
+        try:
+            done = subprocess.run(step, capture_output=True, text=True)
+        except FileNotFoundError as exc:
+            pytest.skip(f"{what} needs {step[0]}, which is not installed: {exc}")
+        if done.returncode != 0:
+            pytest.skip(f"{what} could not be made: {' '.join(step)}: {done.stderr.strip()}")
+        return done.stdout.strip()
+
     try:
-        for step in steps:
-            try:
-                done = subprocess.run(step, capture_output=True, text=True)
-            except FileNotFoundError as exc:
-                pytest.skip(f"a failing disk needs {step[0]}, which is not installed: {exc}")
-            if done.returncode != 0:
-                pytest.skip(f"a failing disk could not be made: {' '.join(step)}: {done.stderr.strip()}")
-            if step[0] == "mount":
-                undo.insert(0, ["umount", "-l", str(disk.back)])
-            elif step[0] == "losetup":
-                loop = done.stdout.strip()
-                undo.insert(0, ["losetup", "-d", loop])
-                mounted = subprocess.run(["mount", loop, str(disk.path)], capture_output=True, text=True)
-                if mounted.returncode != 0:
-                    pytest.skip(f"mounting a loop device was refused: {mounted.stderr.strip()}")
-                undo.insert(0, ["umount", "-l", str(disk.path)])
-        yield disk
+        if on_tmpfs:
+            run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(image.parent)])
+            undo.insert(0, ["umount", "-l", str(image.parent)])
+        run(["truncate", "-s", "64M", str(image)])
+        run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(image)])
+        loop = run(["losetup", "-f", "--show", str(image)])
+        undo.insert(0, ["losetup", "-d", loop])
+        run(["mount", loop, str(mountpoint)])
+        undo.insert(0, ["umount", "-l", str(mountpoint)])
+        yield loop
     finally:
         for step in undo:
             subprocess.run(step, capture_output=True)
+
+
+@pytest.fixture
+def failing_disk(tmp_path: Path) -> Iterator[FailingDisk]:
+    """A FailingDisk of 64 MiB (skipped where one cannot be made). Taken apart after the test."""
+    disk = FailingDisk(tmp_path)
+    disk.back.mkdir()
+    disk.path.mkdir()
+    with _ext4_on_loop(disk.back / "disk.img", disk.path, what="a failing disk", on_tmpfs=True):
+        yield disk
+
+
+class SlowDisk:
+    """A real ext4 filesystem (``path``) on a loop device that stores no more than
+    ``bytes_per_s`` for the processes in its blkio cgroup, as a slow SD card: writes go into
+    the kernel's cache as fast as ever, and a flush waits for the disk."""
+
+    def __init__(self, path: Path, group: Path, bytes_per_s: int) -> None:
+        self.path, self.group, self.bytes_per_s = path, group, bytes_per_s
+
+    def command(self, argv: list[str]) -> list[str]:
+        """``argv`` run in the disk's cgroup: what it writes there is stored that slowly."""
+        return ["sh", "-c", f'echo $$ > {self.group / "cgroup.procs"} && exec "$@"', "sh", *argv]
+
+
+@pytest.fixture
+def slow_disk(tmp_path: Path) -> Iterator[SlowDisk]:
+    """A SlowDisk of 64 MiB storing 128 KiB/s; skips where cgroup v1's blkio controller is
+    not mounted (a cgroup v2 system) or a loop device cannot be made. Taken apart after."""
+    blkio = Path("/sys/fs/cgroup/blkio")
+    if not (blkio / "cgroup.procs").is_file():
+        pytest.skip(f"a slow disk needs cgroup v1's blkio controller, and {blkio} is not mounted")
+    path = tmp_path / "disk"
+    path.mkdir()
+    with _ext4_on_loop(tmp_path / "disk.img", path, what="a slow disk") as loop:
+        device = os.stat(loop).st_rdev
+        group = blkio / f"edge-test-{os.getpid()}-{tmp_path.name}"
+        rate = 128 << 10
+        try:
+            try:
+                group.mkdir()
+                (group / "blkio.throttle.write_bps_device").write_text(
+                    f"{os.major(device)}:{os.minor(device)} {rate}\n"
+                )
+            except OSError as exc:
+                pytest.skip(f"a slow disk's cgroup could not be made in {blkio}: {exc}")
+            yield SlowDisk(path, group, rate)
+        finally:
+            with contextlib.suppress(OSError):  # its processes have ended
+                group.rmdir()
 
 
 def informative_model(name: str, seed: int = 0) -> torch.nn.Module:

@@ -12,6 +12,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +27,7 @@ from edge.stream.partial import partial_path
 from edge.stream.record import record
 from edge.stream.sinks import open_sink
 from edge.stream.timestamps import folder_partial_timestamps_path, timestamps_path
-from tests.conftest import FailingDisk
+from tests.conftest import ROOT, FailingDisk, SlowDisk
 from tests.stream.test_capture import Camera
 from tests.stream.test_disk import NOISE, _frames_in, _result
 
@@ -156,6 +158,31 @@ def test_a_disk_slower_than_the_recording_is_said_once(
         r"may lose more, and frames may be dropped as the writes wait for it \(said once\)\n",
         err,
     ), err
+
+
+def test_edge_record_on_a_disk_slower_than_the_recording_says_so(slow_disk: SlowDisk) -> None:
+    """A real disk that stores 128 KiB/s (a loop device throttled by its cgroup) under a
+    recording that writes about twice that: the flushes fall behind and edge record says
+    so, once, and still finishes a video that plays."""
+    video = slow_disk.path / "drive.mkv"
+    argv = [sys.executable, "-m", "edge", "record", "synthetic://?size=256x512&seed=1", str(video)]
+    proc = subprocess.run(
+        slow_disk.command([*argv, "--duration", "5", "--keep-free", "1M"]),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "OPENCV_LOG_LEVEL": "ERROR"},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("warning:") == 1, proc.stderr
+    assert re.search(
+        rf"warning: sink {re.escape(repr(str(video)))}: its disk took [0-9.]+ s to store the last 2 s of "
+        r"what was written: it is slower than the recording \(a slow or worn SD card\?\)",
+        proc.stderr,
+    ), proc.stderr
+    assert video.stat().st_size > 2 * slow_disk.bytes_per_s, "it wrote faster than the disk stores"
+    assert _frames_in(video) > 0
 
 
 def _write_until_stopped(write: Callable[[int], None], first: int) -> tuple[int, SinkStopped]:
