@@ -5,25 +5,27 @@ in the folder and stamped with the local time it started: ``drive-00042-20261202
 The number, not the time, orders them: a Jetson without a clock battery starts each boot
 at a stale time until it syncs, and segments named by time alone would then sort, and be
 deleted (--delete-oldest), out of the order they were recorded in. Each is finished,
-renamed into place and playable when the next begins, so a run that dies (the power cut
-when the car is switched off) leaves every segment before finished, whatever the
-container, and the next run keeps the one it was writing as a segment; a service that
-records to one name after every boot never writes over the last drive. Each segment is
-a VideoSink of its own: its partial file, its lock, its room on the disk, its capture
-times beside it.
+renamed into place and playable as the next begins (on a thread of its own: its last flush
+waits for the disk, and the recording does not), so a run that dies (the power cut when the
+car is switched off) leaves every segment before finished, whatever the container, and
+the next run keeps the one it was writing as a segment; a service that records to one
+name after every boot never writes over the last drive. Each segment is a VideoSink of
+its own: its partial file, its lock, its room on the disk, its capture times beside it.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.errors import ConfigError, SinkStopped
+from edge.errors import ConfigError, SinkError, SinkStopped
 from edge.stream.disk import DEFAULT_KEEP_FREE, checked_output
 from edge.stream.object_sinks import ObjectsSink, _needs_results
 from edge.stream.partial import rescue_leftover
@@ -84,6 +86,13 @@ class SegmentedSink:
         self.frames = 0  # over every segment
         self._current: Any = None
         self._stopped: str | None = None
+        # a segment is finished on a thread of its own while the next is written: its last
+        # flush waits for the disk to store it, seconds on a slow SD card, and a camera's
+        # frames would be dropped meanwhile (a hole in the drive at every segment)
+        self._finisher: ThreadPoolExecutor | None = None
+        self._finishing: list[Future[None]] = []
+        self._counts = threading.Lock()  # frames, segments: the finisher updates them too
+        self._deleting = threading.Lock()  # a segment being finished may make room too
         # the segment a dead run was writing (the power cut when the car was switched off) is
         # kept under its own numbered name, its capture times beside it: one of the drive's
         # segments, replayed and deleted (--delete-oldest) in its turn like the others
@@ -98,9 +107,11 @@ class SegmentedSink:
 
     @property
     def files(self) -> list[Path]:
-        """Every segment with a frame, the one being written too (it is finished at close)."""
+        """Every segment with a frame, the one being written too (it is finished at close),
+        once those being finished are (after close, all of them)."""
         current = [self._current.path] if self._current is not None and self._current.frames else []
-        return [*self.segments, *current]
+        with self._counts:
+            return [*self.segments, *current]
 
     def _open_segment(self, path: Path) -> Any:
         raise NotImplementedError
@@ -125,15 +136,14 @@ class SegmentedSink:
 
     def _write(self, due: bool, write: Any, t_ns: int | None) -> None:
         """``write(current)`` into the current segment, a new one first when ``due``;
-        ``t_ns``: the frame's capture time."""
+        ``t_ns``: the frame's capture time. A segment finished meanwhile that could not be
+        is said after this frame is written, or instead of it when its disk failed."""
+        begin = self._current is not None and due
+        failure = self._finished_failure(block=begin)  # one segment being finished at a time
         if self._stopped is not None:  # a full disk ends the recording, not one segment of it
-            raise SinkStopped(self._stopped)
-        if self._current is not None and due:
-            try:
-                self._finish_segment()
-            except SinkStopped as exc:  # its disk failed to store it: it fails the next one too
-                self._stopped = str(exc)
-                raise
+            raise failure if isinstance(failure, SinkStopped) else SinkStopped(self._stopped)
+        if begin:
+            self._hand_over()
         if self._current is None:
             self._current = self._open_segment(segment_name(self.path, self._number, time.time()))
             self._number += 1
@@ -142,18 +152,29 @@ class SegmentedSink:
         before = current.frames
         try:
             write(current)
-        except SinkStopped as exc:
-            self._stopped = str(exc)
+        except SinkError as exc:
+            if isinstance(exc, SinkStopped):
+                self._stopped = str(exc)
+            if failure is not None:  # said, not lost under this frame's error
+                print(f"warning: {failure}", file=sys.stderr)
             raise
         finally:
-            self.frames += current.frames - before
+            with self._counts:
+                self.frames += current.frames - before
+        if failure is not None:
+            raise failure
 
     def _make_room(self) -> Any:
         return self._delete_oldest if self.delete_oldest else None
 
     def _delete_oldest(self, short: int) -> int:
         """Delete the oldest finished segments of this name until ``short`` bytes are freed;
-        the bytes freed (0: none is left but the one being written)."""
+        the bytes freed (0: none is left but the one being written). One thread at a time:
+        the segment being finished may make room for its last frame as the next is written."""
+        with self._deleting:
+            return self._delete_oldest_now(short)
+
+    def _delete_oldest_now(self, short: int) -> int:
         from edge.stream.disk import format_bytes
         from edge.util.fs import natural_key
 
@@ -175,8 +196,9 @@ class SegmentedSink:
             if refused is None or not segment.exists():
                 freed += size
                 self.deleted.append(segment)
-                if segment in self.segments:
-                    self.segments.remove(segment)
+                with self._counts:
+                    if segment in self.segments:
+                        self.segments.remove(segment)
                 print(
                     f"{self.uri}: deleted the oldest segment, {segment.name} ({format_bytes(size)}), to keep "
                     f"{format_bytes(self.keep_free)} free (--delete-oldest)",
@@ -210,20 +232,51 @@ class SegmentedSink:
                 return size, f"cannot delete {segment.name}: {exc.strerror or exc}"
         return size, None
 
-    def _finish_segment(self) -> None:
+    def _hand_over(self) -> None:
+        """The current segment to the finisher."""
         current, self._current = self._current, None
-        if current is None:
-            return
+        if self._finisher is None:
+            self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-segment")
+        self._finishing.append(self._finisher.submit(self._finish, current))
+
+    def _finish(self, current: Any) -> None:
         before = current.frames
         try:
             current.close()  # a video's held frame is written now
         finally:
-            self.frames += current.frames - before
-        if current.frames and current.path.exists():
-            self.segments.append(current.path)
+            with self._counts:
+                self.frames += current.frames - before
+                if current.frames and current.path.exists():
+                    self.segments.append(current.path)
+
+    def _finished_failure(self, *, block: bool) -> BaseException | None:
+        """What finishing the segments before failed with, once (``block``: after waiting for
+        them to be finished). A disk that failed to store one fails the next one too: the
+        recording stops. One at a time, so a disk slower than the recording (which its
+        flushes say) makes the writing wait, not the segments held open pile up."""
+        if block:
+            wait(self._finishing)
+        first: BaseException | None = None
+        while self._finishing and self._finishing[0].done():
+            failed = self._finishing.pop(0).exception()
+            if isinstance(failed, SinkStopped):
+                self._stopped = self._stopped or str(failed)
+            first = first or failed
+        return first
 
     def close(self) -> None:
-        self._finish_segment()
+        """Finish the segment being written, and wait for those being finished; the first
+        failure, if any, after all of them are finished."""
+        if self._current is not None:
+            self._hand_over()
+        if self._finisher is not None:
+            self._finisher.shutdown(wait=True)
+            self._finisher = None
+        failures = [f.exception() for f in self._finishing]
+        self._finishing.clear()
+        for failed in failures:
+            if failed is not None:
+                raise failed
 
 
 class SegmentedVideoSink(SegmentedSink):

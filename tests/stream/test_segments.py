@@ -403,3 +403,120 @@ def test_delete_oldest_deletes_the_oldest_folders_of_frames_whole(
     names = [p.name for f in kept for p in sorted(f.iterdir())]
     assert names == [f"frame_{i:06d}.png" for i in range(60 - len(names), 60)], "the newest frames are kept"
     assert capsys.readouterr().err.count("deleted the oldest segment, frames-") == len(deleted)
+
+
+def test_a_segment_is_finished_while_the_next_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A segment's last flush waits for the disk to store it (made to wait here until the
+    test says, as a slow card's does for seconds): the next segment takes the frames
+    meanwhile, where the recording used to wait, and a camera's frames were dropped."""
+    import threading
+
+    gate = threading.Event()
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if threading.current_thread().name.startswith("edge-segment"):  # the finisher's
+            assert gate.wait(60), "the test never let the finishing segment's flush through"
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    video = tmp_path / "drive.mkv"
+    sink = open_sink(str(video), fps=10, timing="stamped", segment_s=0.5)
+    for seq in range(10):  # the second segment from frame 5, while the first is held
+        sink.write(NOISE[seq % 8], seq, seq * 100_000_000)
+    first, second = sorted(tmp_path.glob(".drive-*.partial.mkv"), key=natural_key)
+    assert not _segments(tmp_path), "the first is still being finished"
+    # the second's capture times, written a line a frame (FFmpeg holds its pictures back)
+    assert len(timestamps_path(second).read_text().splitlines()) == 1 + 5
+    gate.set()
+    sink.close()
+    finished = _segments(tmp_path)
+    assert [f.name for f in finished] == [
+        first.name[1:].replace(".partial", ""),
+        second.name[1:].replace(".partial", ""),
+    ]
+    assert [_frames_in(f) for f in finished] == [5, 5]
+    assert [len(read_timestamps(timestamps_path(f), frames=5)) for f in finished] == [5, 5]
+
+
+def test_a_segment_its_disk_failed_to_store_stops_the_recording_at_a_next_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finished on its own thread, a segment whose last flush fails (EIO, made so there) is
+    said at a frame after, as the recording stops: the next segment is on that disk too."""
+    import errno
+    import threading
+
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if threading.current_thread().name.startswith("edge-segment"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    video = tmp_path / "drive.mkv"
+    sink = open_sink(str(video), fps=10, timing="stamped", segment_s=0.5)
+    deadline = time.monotonic() + 30
+    with pytest.raises(SinkStopped) as stopped:
+        for seq in range(1000):
+            assert time.monotonic() < deadline, "the failed segment was never said"
+            sink.write(NOISE[seq % 8], seq, seq * 100_000_000)
+            time.sleep(0.01)
+    first = sorted(tmp_path.glob(".drive-00000-*.partial.mkv"))
+    assert re.fullmatch(
+        rf"sink '{re.escape(str(video))}': the video could not be finished: the disk holding '[^']+' "
+        r"failed to store what was written to it \(EIO: Input/output error; a failing disk or SD card\? see "
+        r"dmesg\); "
+        rf"what was written is left in '{re.escape(str(first[0]))}'",
+        str(stopped.value),
+    ), stopped.value
+    with pytest.raises(SinkStopped, match="the video could not be finished"):
+        sink.write(NOISE[0], 1000, 100_000_000_000)  # stopped for good
+    with pytest.raises(SinkStopped, match=r"could not be finished: .* left in '.*/\.drive-00001-"):
+        sink.close()  # the segment begun meanwhile: on the same disk
+    assert not _segments(tmp_path)
+
+
+def test_a_segment_that_could_not_be_finished_is_said_after_the_next_frame_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program damaged a segment as it was being finished (truncated here while its
+    last flush was held): the error is said at a frame after, once, and that frame is
+    written all the same, as the recording goes on in the next segment."""
+    import threading
+
+    from edge.errors import SinkError
+
+    gate = threading.Event()
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if threading.current_thread().name.startswith("edge-segment"):
+            assert gate.wait(60)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    video = tmp_path / "drive.avi"
+    sink = open_sink(str(video), fps=10, timing="stamped", segment_s=0.5)
+    for seq in range(6):  # frame 5 begins the second segment, the first held in its flush
+        sink.write(NOISE[seq % 8], seq, seq * 100_000_000)
+    first = sorted(tmp_path.glob(".drive-00000-*.partial.avi"))[0]
+    os.truncate(first, 1000)
+    gate.set()
+    deadline = time.monotonic() + 30
+    seq = 6
+    with pytest.raises(SinkError) as said:
+        while time.monotonic() < deadline:  # 1 ms of capture time apart: all in the second segment
+            sink.write(NOISE[seq % 8], seq, 500_000_000 + seq * 1_000_000)
+            seq += 1
+            time.sleep(0.01)
+    assert not isinstance(said.value, SinkStopped)
+    assert re.match(rf"sink '{re.escape(str(video))}': the video could not be finished: ", str(said.value))
+    assert sink.frames == seq + 1, "the frame it was said at was written"
+    sink.write(NOISE[0], seq + 1, 500_000_000 + (seq + 1) * 1_000_000)  # said once: it goes on
+    sink.close()
+    assert first.exists(), "left under its partial name"
+    assert [_frames_in(f) for f in _segments(tmp_path)] == [seq + 2 - 5]
