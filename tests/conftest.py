@@ -13,6 +13,7 @@ import torch
 
 from edge.build import BuildRequest, build_all
 from edge.models import create_model
+from tests.disks import DiskUnavailable, ext4_on_loop, in_group, throttled
 
 TEST_SIZE = (128, 256)
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,36 +135,12 @@ class FailingDisk:
 
 
 @contextlib.contextmanager
-def _ext4_on_loop(image: Path, mountpoint: Path, *, what: str, on_tmpfs: bool = False) -> Iterator[str]:
-    """A real 64 MiB ext4 in the sparse file ``image`` on a loop device, mounted at
-    ``mountpoint``; the loop device. ``on_tmpfs``: ``image``'s folder is first made a 16 MiB
-    tmpfs. Skips, saying ``what`` could not be made, where loop devices or mounting are not
-    allowed (a user without CAP_SYS_ADMIN, a container without /dev/loop*). Taken apart after."""
-    undo: list[list[str]] = []
-
-    def run(step: list[str]) -> str:
-        try:
-            done = subprocess.run(step, capture_output=True, text=True)
-        except FileNotFoundError as exc:
-            pytest.skip(f"{what} needs {step[0]}, which is not installed: {exc}")
-        if done.returncode != 0:
-            pytest.skip(f"{what} could not be made: {' '.join(step)}: {done.stderr.strip()}")
-        return done.stdout.strip()
-
+def _disk_or_skip(what: str) -> Iterator[None]:
+    """Skips the test, saying why, where ``what`` cannot be made (tests.disks)."""
     try:
-        if on_tmpfs:
-            run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(image.parent)])
-            undo.insert(0, ["umount", "-l", str(image.parent)])
-        run(["truncate", "-s", "64M", str(image)])
-        run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(image)])
-        loop = run(["losetup", "-f", "--show", str(image)])
-        undo.insert(0, ["losetup", "-d", loop])
-        run(["mount", loop, str(mountpoint)])
-        undo.insert(0, ["umount", "-l", str(mountpoint)])
-        yield loop
-    finally:
-        for step in undo:
-            subprocess.run(step, capture_output=True)
+        yield
+    except DiskUnavailable as exc:
+        pytest.skip(f"{what} could not be made: {exc}")
 
 
 @pytest.fixture
@@ -172,7 +149,7 @@ def failing_disk(tmp_path: Path) -> Iterator[FailingDisk]:
     disk = FailingDisk(tmp_path)
     disk.back.mkdir()
     disk.path.mkdir()
-    with _ext4_on_loop(disk.back / "disk.img", disk.path, what="a failing disk", on_tmpfs=True):
+    with _disk_or_skip("a failing disk"), ext4_on_loop(disk.back / "disk.img", disk.path, on_tmpfs=True):
         yield disk
 
 
@@ -186,34 +163,23 @@ class SlowDisk:
 
     def command(self, argv: list[str]) -> list[str]:
         """``argv`` run in the disk's cgroup: what it writes there is stored that slowly."""
-        return ["sh", "-c", f'echo $$ > {self.group / "cgroup.procs"} && exec "$@"', "sh", *argv]
+        return in_group(self.group, argv)
 
 
 @pytest.fixture
 def slow_disk(tmp_path: Path) -> Iterator[SlowDisk]:
     """A SlowDisk of 64 MiB storing 128 KiB/s; skips where cgroup v1's blkio controller is
     not mounted (a cgroup v2 system) or a loop device cannot be made. Taken apart after."""
-    blkio = Path("/sys/fs/cgroup/blkio")
-    if not (blkio / "cgroup.procs").is_file():
-        pytest.skip(f"a slow disk needs cgroup v1's blkio controller, and {blkio} is not mounted")
     path = tmp_path / "disk"
     path.mkdir()
-    with _ext4_on_loop(tmp_path / "disk.img", path, what="a slow disk") as loop:
-        device = os.stat(loop).st_rdev
-        group = blkio / f"edge-test-{os.getpid()}-{tmp_path.name}"
-        rate = 128 << 10
-        try:
-            try:
-                group.mkdir()
-                (group / "blkio.throttle.write_bps_device").write_text(
-                    f"{os.major(device)}:{os.minor(device)} {rate}\n"
-                )
-            except OSError as exc:
-                pytest.skip(f"a slow disk's cgroup could not be made in {blkio}: {exc}")
-            yield SlowDisk(path, group, rate)
-        finally:
-            with contextlib.suppress(OSError):  # its processes have ended
-                group.rmdir()
+    rate = 128 << 10
+    name = f"edge-test-{os.getpid()}-{tmp_path.name}"
+    with (
+        _disk_or_skip("a slow disk"),
+        ext4_on_loop(tmp_path / "disk.img", path) as loop,
+        throttled(loop, rate, name) as group,
+    ):
+        yield SlowDisk(path, group, rate)
 
 
 def informative_model(name: str, seed: int = 0) -> torch.nn.Module:
