@@ -160,7 +160,7 @@ def run_stream(
         raise
     engine_set.close()
     failures: list[Exception] = [*write_logs(tracker, **logs)]
-    if pipeline.sinks_stopped_all:  # a service restarts it: it records again once there is room
+    if pipeline.sinks_stopped_all:  # exit status 3: a service shows it failed
         last = tracker.sinks_stopped[-1]["frame"]
         ended = f"every sink stopped for good (the last at frame {last}), so the run ended"
         failures.insert(0, OutputsStopped(ended))
