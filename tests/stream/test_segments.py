@@ -198,13 +198,17 @@ def test_a_live_run_writes_its_video_in_segments(tiny_engines: Path, tmp_path: P
         key=natural_key,
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in [*files, *lines])
-    # the objects too: every frame once, in order, each file half a second of capture time
+    # the objects too: every frame that came out once, in order (a live run drops the frames
+    # the engines fall behind on, seldom here, and counts them), each file half a second of
+    # capture time
+    summary = tracker.summary()
     records = [[json.loads(line) for line in p.read_text().splitlines()] for p in lines]
-    assert len(lines) >= 3 and [r["frame"] for rs in records for r in rs] == list(range(40))
+    frames = [r["frame"] for rs in records for r in rs]
+    assert len(lines) >= 3 and frames == sorted(set(frames)) and len(frames) == summary["frames_out"]
+    assert summary["frames_out"] + summary["drops"] == 40
     assert all(rs[-1]["t_capture_ns"] - rs[0]["t_capture_ns"] < 0.5e9 for rs in records)
     counts = [_frames_in(p) for p in files]
     assert len(files) >= 3 and all(10 <= n <= 12 for n in counts[:-1]) and counts[-1] >= 1, counts
-    summary = tracker.summary()
     assert summary["sink_errors"] == 0
     # the summary names the files each sink became
     uri = str(tmp_path / "drive.mkv")
