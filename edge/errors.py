@@ -84,13 +84,18 @@ class OutputsStopped(SinkStopped):
 
 class RecordingStopped(SinkError):
     """A sink ended ``edge record`` (a full disk, a failed write): ``data`` is the summary of
-    what was recorded before, which is finished and kept. Exit status 3 (OUTPUTS_STOPPED)."""
-
-    exit_status = OUTPUTS_STOPPED
+    what was recorded before, which is finished and kept."""
 
     def __init__(self, message: str, data: dict[str, Any]) -> None:
         super().__init__(message)
         self.data = data
+
+
+class RecordingStoppedForGood(RecordingStopped, OutputsStopped):
+    """``edge record`` ended by a sink that stopped for good (SinkStopped: a full disk with
+    nothing left to delete, a failed or read-only card): exit status 3 (OUTPUTS_STOPPED), as
+    OutputsStopped. Another failed write (a camera that changed its size under a single
+    video) is a RecordingStopped, exit status 2: a service started again may record."""
 
 
 class ReplayNotSaved(SinkError):

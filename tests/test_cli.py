@@ -192,11 +192,11 @@ def test_the_help_of_a_service_command_says_its_exit_statuses(
 ) -> None:
     """A unit's RestartPreventExitStatus= is written from --help: the status said for outputs
     that all stopped is the one such a run exits with."""
-    from edge.errors import OUTPUTS_STOPPED, OutputsStopped, RecordingStopped
+    from edge.errors import OUTPUTS_STOPPED, OutputsStopped, RecordingStoppedForGood
 
     with pytest.raises(SystemExit):
         main([command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert f"; {OUTPUTS_STOPPED} the outputs all stopped for good" in text
     assert "; 2 an error" in text and "; 1 the system refused" in text and "130 Ctrl-C, 143 SIGTERM" in text
-    assert OutputsStopped.exit_status == RecordingStopped.exit_status == OUTPUTS_STOPPED
+    assert OutputsStopped.exit_status == RecordingStoppedForGood.exit_status == OUTPUTS_STOPPED

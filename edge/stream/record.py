@@ -16,7 +16,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from edge.errors import ConfigError, Interrupted, RecordingStopped, SinkError
+from edge.errors import (
+    ConfigError,
+    Interrupted,
+    RecordingStopped,
+    RecordingStoppedForGood,
+    SinkError,
+    SinkStopped,
+)
 from edge.latency.status import PeriodicLog
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.util.interrupts import StepBoundary
@@ -46,7 +53,8 @@ def record(
     Videos and dir:// folders of a camera, or of a recording that has capture times, get
     those times (edge.stream.timestamps: beside a video, timestamps.txt in a folder).
     A failed write ends the recording with RecordingStopped, a SinkError holding the summary
-    of what was recorded before (a recording with holes is not one);
+    of what was recorded before (a recording with holes is not one; RecordingStoppedForGood
+    when the sink stopped for good, as for a full or failed disk);
     what was written before it, like what was written before Ctrl-C (Interrupted), is
     finalised. So is a recording whose disk would have less than ``keep_free`` bytes free
     after the next frame (edge.stream.disk): it stops at the last frame that fits.
@@ -130,7 +138,8 @@ def record(
         if isinstance(ended, KeyboardInterrupt):
             raise Interrupted(summary, ended) from None
         if ended is not None:
-            raise RecordingStopped(str(ended), summary) from ended
+            stopped = RecordingStoppedForGood if isinstance(ended, SinkStopped) else RecordingStopped
+            raise stopped(str(ended), summary) from ended
         if unfinished:
             raise RecordingStopped(unfinished[0], summary)
     return summary

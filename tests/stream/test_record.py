@@ -197,3 +197,25 @@ def test_a_video_that_cannot_be_finished_ends_the_recording_with_its_summary(
     assert summary["frames"] == 60 and not summary["interrupted"]
     assert len(list(frames.glob("frame_*.png"))) == 60, "the other sink was finished"
     assert not video.exists() and (small_disk / ".rec.partial.avi").exists()
+
+
+def test_a_recording_ended_by_its_sink_exits_3_only_when_the_sink_stopped_for_good(
+    tmp_path: Path, small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk ends edge record for good (exit status 3: a service is not started again
+    on it); a picture of another size under a single video ends it too, with its summary,
+    but as an error a new run may not meet (2: the camera may have changed its mode)."""
+    from edge.cli import main
+    from tests.conftest import fill_disk
+
+    source = tmp_path / "sizes"
+    source.mkdir()
+    cv2.imwrite(str(source / "0.png"), np.zeros((64, 96, 3), np.uint8))
+    cv2.imwrite(str(source / "1.png"), np.zeros((64, 128, 3), np.uint8))
+    assert main(["record", str(source), str(tmp_path / "rec.avi"), "--fps", "10"]) == 2
+    out, err = capsys.readouterr()
+    assert "recorded 1 frame" in out and "frame size 128x64 differs from the first frame's (96, 64)" in err
+    fill_disk(small_disk, leave=200 << 10)
+    video = small_disk / "rec.avi"
+    assert main(["record", "synthetic://?size=96x128&seed=1", str(video), "--keep-free", "128K"]) == 3
+    assert "the sink stops, keeping the" in capsys.readouterr().err
