@@ -272,11 +272,9 @@ class SegmentedSink:
         if self._finisher is not None:
             self._finisher.shutdown(wait=True)
             self._finisher = None
-        failures = [f.exception() for f in self._finishing]
-        self._finishing.clear()
-        for failed in failures:
-            if failed is not None:
-                raise failed
+        failure = self._finished_failure(block=False)  # every one is finished by now
+        if failure is not None:
+            raise failure
 
 
 class SegmentedVideoSink(SegmentedSink):
