@@ -95,7 +95,7 @@ class DirSink:
         self._made = False
         self._room = DiskRoom(uri=uri, path=folder, keep_free=keep_free, make_room=make_room)
         self._times = (
-            TimesFile(folder_partial_timestamps_path(folder), uri=uri, refused=self._times_refused)
+            TimesFile(folder_partial_timestamps_path(folder), refused=self._times_refused)
             if stamped
             else None
         )

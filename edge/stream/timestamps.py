@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import IO
 
 from edge.errors import SinkError, SourceError
-from edge.stream.disk import format_bytes, free_bytes
 
 HEADER = "# timestamp format v2"
 SUFFIX = ".timestamps.txt"
@@ -64,15 +63,11 @@ class TimesFile:
     holds the last frames back), which a video without a declared frame count (a killed
     mkv or avi) is replayed at. The file is created at the first time."""
 
-    def __init__(
-        self, path: Path, *, uri: str = "", refused: Callable[[OSError, str], SinkError] | None = None
-    ) -> None:
-        """``uri``: the sink the times are written for, as its errors name it.
-        ``refused(exc, what)``: the error for a write the system refused, as the sink's
-        DiskRoom says it (a disk gone read-only stops the sink there, not at its next flush);
-        by default a SinkError for this frame."""
-        self.path, self.uri = path, uri
-        self._on_refused = refused
+    def __init__(self, path: Path, *, refused: Callable[[OSError, str], SinkError]) -> None:
+        """``refused(exc, what)``: the error for a write the system refused, as the sink's
+        DiskRoom says it (a disk gone read-only stops the sink there, not at its next flush)."""
+        self.path = path
+        self._refused_as = refused
         self._file: IO[str] | None = None
         self._t0_ns = 0
 
@@ -90,13 +85,7 @@ class TimesFile:
             raise self._refused(exc) from exc
 
     def _refused(self, exc: OSError) -> SinkError:
-        what = f"cannot write the capture times to {str(self.path)!r}"
-        if self._on_refused is not None:
-            return self._on_refused(exc, what)
-        return SinkError(
-            f"sink {self.uri!r}: {what}: {exc.strerror or exc} "
-            f"({format_bytes(free_bytes(self.path))} free on its disk)"
-        )
+        return self._refused_as(exc, f"cannot write the capture times to {str(self.path)!r}")
 
     def close(self) -> None:
         """Close the file where it is (a video that could not be finished keeps it beside);

@@ -77,7 +77,7 @@ class VideoSink:
         # stamped: each frame's capture time, written as it comes beside the partial file
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
         self._times = (
-            TimesFile(timestamps_path(self.partial), uri=uri, refused=self._times_refused)
+            TimesFile(timestamps_path(self.partial), refused=self._times_refused)
             if timing == "stamped"
             else None
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.errors import SourceError
+from edge.errors import SinkError, SourceError
 from edge.stream.sources import LoopingSource, OpenCVSource, open_source
 from edge.stream.timestamps import (
     HEADER,
@@ -22,7 +22,7 @@ from tests.stream.test_sources_sinks import write_video
 
 def write_times(path: Path, times_ns: Sequence[int]) -> None:
     """Capture times (time.perf_counter_ns) into ``path``, as a recording writes them."""
-    times = TimesFile(path.with_name(f".{path.name}.writing"))
+    times = TimesFile(path.with_name(f".{path.name}.writing"), refused=lambda exc, what: SinkError(what))
     for t_ns in times_ns:
         times.add(t_ns)
     times.finish(path)
