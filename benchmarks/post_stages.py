@@ -40,7 +40,7 @@ from edge.build import parse_size
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
 from edge.stream.pipeline import Pipeline, preprocess
-from edge.stream.sinks import RENDERED_VIEWS, open_sinks
+from edge.stream.sinks import RENDERED_VIEWS, open_sinks, sink_image
 from edge.stream.sources import open_source
 
 MODELS = ("panoptic_fpn_tiny", "depth_tiny")
@@ -88,10 +88,15 @@ class FramesSource:
 
 class SinksOnPostThread(Pipeline):
     """The pipeline as it was: each frame's sinks written on the post thread, after its
-    fusion and drawing (the sink thread only sees the end)."""
+    fusion and drawing."""
 
     def _pass_on(self, result: Result) -> bool:
-        self._deliver(result)
+        seq = result.frame.seq
+        with self.tracker.stage(seq, "sink"):
+            for sink in self.sinks:
+                image = sink_image(result, getattr(sink, "view", "composite"))
+                sink.write(image, seq, result.frame.t_capture_ns)
+        self.tracker.frame_done(seq, result.frame.t_capture_ns)
         return True
 
 

@@ -57,6 +57,8 @@ class LatencyTracker:
         self.sinks_stopped: list[dict[str, Any]] = []
         # sinks that could not be finished (a video whose disk failed): {"sink": uri, "reason": ...}
         self.sinks_unfinished: list[dict[str, Any]] = []
+        # frames each sink skipped, slower than the stream in a live run: {uri: count}
+        self.sinks_skipped: dict[str, int] = {}
         # the files each segmented sink wrote, in order, and how many it deleted for room
         self.segments: dict[str, dict[str, Any]] = {}
         self.reconnects = 0
@@ -114,6 +116,11 @@ class LatencyTracker:
         """Sink ``uri`` stopped for good at frame ``seq``: it wrote the frames before."""
         with self._lock:
             self.sinks_stopped.append({"sink": uri, "frame": seq, "reason": reason})
+
+    def sink_skipped(self, uri: str) -> None:
+        """Sink ``uri`` skipped a frame, slower than the stream (the others wrote it)."""
+        with self._lock:
+            self.sinks_skipped[uri] = self.sinks_skipped.get(uri, 0) + 1
 
     def sink_unfinished(self, uri: str, reason: str) -> None:
         """Sink ``uri`` could not be finished, for ``reason``: what it wrote is left unfinished."""
@@ -180,6 +187,7 @@ class LatencyTracker:
                 "sink_errors": self.sink_errors,
                 "sinks_stopped": [dict(stopped) for stopped in self.sinks_stopped],
                 "sinks_unfinished": [dict(unfinished) for unfinished in self.sinks_unfinished],
+                "sinks_skipped": dict(self.sinks_skipped),
                 "segments": {uri: dict(written) for uri, written in self.segments.items()},
                 "reconnects": self.reconnects,
                 "source_gap_ms": self.gap_ms,
@@ -227,6 +235,8 @@ class LatencyTracker:
             parts.append(f"reconnects {r['reconnects']} ({r['source_gap_ms'] / 1e3:.1f} s lost)")
         if r["sink_errors"]:
             parts.append(f"sink errors {r['sink_errors']}")
+        if self.sinks_skipped:
+            parts.append(f"sink skips {sum(self.sinks_skipped.values())}")
         if self.sinks_stopped:  # a long run's log says so until it ends, not only once
             parts.append(f"sinks stopped {len(self.sinks_stopped)}")
         return "  ".join(parts) + "  (p50/p99 ms)"
@@ -266,6 +276,10 @@ class LatencyTracker:
         lines += [
             f"sink {stopped['sink']!r} stopped at frame {stopped['frame']}: {stopped['reason']}"
             for stopped in s.get("sinks_stopped", ())
+        ]
+        lines += [
+            f"sink {uri!r} skipped {count} frame(s), slower than the stream (the others did not wait for it)"
+            for uri, count in (s.get("sinks_skipped") or {}).items()
         ]
         lines += [
             f"sink {unfinished['sink']!r} not finished: {unfinished['reason']}"

@@ -17,18 +17,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from edge.backends import Engine
-from edge.errors import ConfigError, SinkError, SinkStopped, SourceError, StreamEnded
+from edge.errors import ConfigError, SinkError, SourceError
 from edge.latency import LatencyTracker
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
-from edge.stream.sinks import RENDERED_VIEWS, Sink, sink_image, views_shown
+from edge.stream.sinks import RENDERED_VIEWS, Sink, views_shown
 from edge.stream.sources import Source, nominal_rate
+from edge.stream.writers import SinkWriters
 
 _END = object()
 _POLL_S = 0.05
@@ -218,13 +219,21 @@ class Pipeline:
         # live: a frame waits at most one frame's time between any two stages
         later = 1 if self._live else queue_size
         self._results: queue.Queue[Any] = queue.Queue(maxsize=later)
-        # with several post workers the frames they hold wait here, in order, for the sinks
+        # with several post workers the frames they hold wait here, in order, for the sink stage
         self._posted: queue.Queue[Any] = queue.Queue(maxsize=max(later, post_workers))
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
-        self._sink_errors_seen: set[tuple[str, str]] = set()
-        self._stopped: set[int] = set()  # id() of the sinks that stopped for good
-        self._end_when_sinks_stop = end_when_sinks_stop
+        self._writers = SinkWriters(
+            sinks,
+            tracker=self.tracker,
+            live=self._live,
+            depth=queue_size,
+            stopping=self._stop,
+            stop=self.stop,
+            on_done=self._done,
+            on_error=self._fail,
+            end_when_sinks_stop=end_when_sinks_stop,
+        )
         for sink in sinks:  # live sinks (the viewer) show the tracker's statistics
             attach = getattr(sink, "attach", None)
             if attach is not None:
@@ -233,7 +242,7 @@ class Pipeline:
     @property
     def sinks_stopped_all(self) -> bool:
         """Whether every sink has stopped for good (there was one at least)."""
-        return bool(self._stopped) and len(self._stopped) == len(self.sinks)
+        return self._writers.stopped_all
 
     def stop(self) -> None:
         """Ask the stages to end. A live source waiting for a frame is woken too: a stalled
@@ -257,13 +266,22 @@ class Pipeline:
             if self._stop.is_set() and q.empty():
                 return _END
 
+    def _done(self, result: Result) -> None:
+        """A frame every sink has written (or skipped): to ``on_result``, read at each frame."""
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def _fail(self, exc: BaseException) -> None:
+        """An error that ends the run (raised by ``run``)."""
+        self._errors.append(exc)
+        self.stop()
+
     def _guard(self, fn: Callable[[], None], done: threading.Event) -> Callable[[], None]:
         def run() -> None:
             try:
                 fn()
             except BaseException as exc:
-                self._errors.append(exc)
-                self.stop()
+                self._fail(exc)
             finally:
                 done.set()
 
@@ -343,43 +361,6 @@ class Pipeline:
             finally:
                 self._put_end(self._results)
 
-    def _write(self, sink: Sink, result: Result) -> None:
-        """A failing output (full disk, removed folder) must not stop perception: count it,
-        say it once per sink and kind of error, and keep going. A sink that stopped for
-        good (SinkStopped) is said once, noted with its frame, and given no more frames."""
-        if id(sink) in self._stopped:
-            return
-        seq = result.frame.seq
-        try:
-            write_result = getattr(sink, "write_result", None)  # sinks that want both views
-            if write_result is not None:
-                write_result(result)
-            else:
-                image = sink_image(result, getattr(sink, "view", "composite"))
-                sink.write(image, seq, result.frame.t_capture_ns)
-        except StreamEnded as exc:  # its reader has gone: end the stream as if the source had
-            if not self._stop.is_set():
-                print(f"{exc}; the stream ends", file=sys.stderr)
-            self.stop()
-        except SinkStopped as exc:
-            self._stopped.add(id(sink))
-            self.tracker.sink_stopped(sink.uri, seq, str(exc))
-            ends = self._end_when_sinks_stop and self.sinks_stopped_all
-            goes_on = "every sink has stopped: the stream ends" if ends else "the stream goes on without it"
-            print(f"warning: sink {sink.uri!r} stopped at frame {seq}: {exc}; {goes_on}", file=sys.stderr)
-            if ends:
-                self.stop()
-        except (OSError, SinkError) as exc:
-            self.tracker.sink_failed()
-            key = (sink.uri, type(exc).__name__)
-            if key not in self._sink_errors_seen:
-                self._sink_errors_seen.add(key)
-                print(
-                    f"warning: sink {sink.uri!r} failed at frame {seq}: {exc} (the stream continues; "
-                    "further errors of this kind are counted, not shown)",
-                    file=sys.stderr,
-                )
-
     def _render(self, result: Result) -> Result:
         with self.tracker.stage(result.frame.seq, "postprocess"):
             views = self.views if self.views is not None else views_shown(self.sinks)
@@ -395,7 +376,7 @@ class Pipeline:
                 if not self._pass_on(self._render(result)):
                     break
         finally:
-            self._put_end(self._posted)
+            self._writers.close()
 
     def _post_on_workers(self) -> None:
         """Each frame fused and drawn on a worker; its future goes to the sink stage in
@@ -409,25 +390,23 @@ class Pipeline:
                 self._put_end(self._posted)
 
     def _pass_on(self, result: Result) -> bool:
-        """Hand a postprocessed frame to the sink stage; False when stopping."""
-        return self._put(self._posted, result)
+        """Hand a postprocessed frame to the sinks; False when stopping. Each sink writes on
+        a thread of its own (edge.stream.writers): a video's encoding (or a replay's
+        evaluation in on_result) overlaps the next frame's fusion and drawing, which is
+        what sets the rate when the engines run on a GPU, and a slow sink holds up no
+        other. Handed over here, by the post stage itself, a frame waits in no queue more
+        than it did when one thread wrote every sink."""
+        return self._writers.deliver(result)
 
     def _sink(self) -> None:
-        # on its own thread: a video's encoding (or a replay's evaluation in on_result)
-        # overlaps the next frame's fusion and drawing, which is what sets the rate when
-        # the engines run on a GPU
-        while (item := self._get(self._posted)) is not _END:
-            # a worker's error is raised here, and ends the run as a post stage error would
-            self._deliver(item.result() if isinstance(item, Future) else item)
-
-    def _deliver(self, result: Result) -> None:
-        seq = result.frame.seq
-        with self.tracker.stage(seq, "sink"):
-            for sink in self.sinks:
-                self._write(sink, result)
-        self.tracker.frame_done(seq, result.frame.t_capture_ns)
-        if self.on_result is not None:
-            self.on_result(result)
+        """With several post workers: their frames to the sinks, in order."""
+        try:
+            while (item := self._get(self._posted)) is not _END:
+                # a worker's error is raised here, and ends the run as a post stage error would
+                if not self._pass_on(item.result()):
+                    break
+        finally:
+            self._writers.close()
 
     def run(self) -> dict[str, Any]:
         """Process the source to its end (or max_frames); returns the latency summary."""
@@ -436,12 +415,15 @@ class Pipeline:
         # capture still inside OpenCV, and the interpreter aborted on exit
         # ("FATAL: exception not rethrown") when that daemon thread woke up
         load_frame_steps()  # before the source starts: it is not the first frame's time
-        stages = (self._capture, self._infer, self._post, self._sink)
+        stages: list[Callable[[], None]] = [self._capture, self._infer, self._post]
+        if self._post_workers > 1:  # the workers' frames in order to the sinks
+            stages.append(self._sink)
         done = {fn.__name__.strip("_"): threading.Event() for fn in stages}
         threads = [
             threading.Thread(target=self._guard(fn, done[name]), name=f"edge-{name}", daemon=True)
             for fn, name in zip(stages, done, strict=True)
         ]
+        self._writers.start()
         for t in threads:
             t.start()
         deadline: float | None = None  # after Ctrl-C: until when the stages are waited for
@@ -491,8 +473,8 @@ class Pipeline:
                 "what they hold is left open",
                 file=sys.stderr,
             )
-        if done["sink"].is_set():
-            for sink in self.sinks:
+        for index, sink in enumerate(self.sinks):
+            if self._writers.finished(index):  # not one still inside a write
                 self._close(sink)
         if done["capture"].is_set():
             self.source.close()

@@ -1,0 +1,271 @@
+"""Each sink writes on a thread of its own, so one slow sink holds up no other.
+
+A video on a slow SD card waits for its disk: when segments are finished more slowly than
+they are recorded, or when the kernel makes the writes wait for dirty pages to reach the
+card. Written one after another on one thread, every sink waited with it, and in a live run
+so did the engines (benchmarks/sink_threads.py: on a real ext4 storing 128 KiB/s, the
+objects a planner reads came at 17 frames a second instead of 28, with a 3.4 s gap). Now
+the other sinks go on. In a live run the frames are handed over as soon as the fastest sink
+has room (with a single sink, as before: the capture drops the frames nobody can take), and
+a sink that falls behind the others skips frames of its own, the oldest it holds, counted
+and said once. A file run not paced like a camera still gives every frame to every sink:
+the slowest sets the rate.
+
+A live sink's queue holds one frame, as between the other stages, so a frame waits for at
+most one write when the sinks set the rate; and so no frame is skipped by every sink: the
+first to skip one does so because another has taken it off its queue. A frame is done (its
+end-to-end time, ``on_result``) once every sink has written or skipped it, in frame order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from edge.errors import SinkError, SinkStopped, StreamEnded
+from edge.latency import LatencyTracker
+from edge.stream.frame import Result
+from edge.stream.sinks import Sink, sink_image
+
+_END = object()
+_POLL_S = 0.05
+
+
+class _Handed:
+    """A frame handed to the sinks: how many have yet to write or skip it."""
+
+    __slots__ = ("left", "result", "started_ns")
+
+    def __init__(self, result: Result, sinks: int) -> None:
+        self.result = result
+        self.left = sinks
+        self.started_ns: int | None = None  # when the first sink began writing it
+
+
+class SinkWriters:
+    """A thread and a queue per sink (``start``), fed in frame order by ``deliver``."""
+
+    def __init__(
+        self,
+        sinks: list[Sink],
+        *,
+        tracker: LatencyTracker,
+        live: bool,
+        depth: int,
+        stopping: threading.Event,
+        stop: Callable[[], None],
+        on_done: Callable[[Result], None] | None = None,
+        on_error: Callable[[BaseException], None],
+        end_when_sinks_stop: bool = False,
+    ) -> None:
+        """``live``: each sink's queue holds one frame, and a sink whose queue is full
+        skips that frame when another sink had room for the new one; else ``depth``
+        frames, and ``deliver`` waits for room. ``stop``: the pipeline's stop (its
+        event ``stopping``), asked when a sink's reader has gone (StreamEnded) or, with
+        ``end_when_sinks_stop``, once every sink has stopped for good. ``on_done``: each
+        frame once every sink has written or skipped it, in order. ``on_error``: an error
+        that is no sink's failure (a bug), which ends the run."""
+        self.sinks = sinks
+        self.tracker = tracker
+        self._live = live
+        self._queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=1 if live else depth) for _ in sinks]
+        self._stopping, self._stop = stopping, stop
+        self._on_done, self._on_error = on_done, on_error
+        self._end_when_sinks_stop = end_when_sinks_stop
+        self._lock = threading.Lock()  # the bookkeeping below, shared by the sinks' threads
+        self._room = threading.Condition()  # a sink took a frame off its queue
+        self._pending: OrderedDict[int, _Handed] = OrderedDict()  # by frame number
+        self._stopped: set[int] = set()  # indexes of the sinks that stopped for good
+        self._errors_seen: set[tuple[str, str]] = set()
+        self._skip_said: set[int] = set()
+        self._threads = [
+            threading.Thread(target=self._run, args=(i,), name=f"edge-sink-{i}", daemon=True)
+            for i in range(len(sinks))
+        ]
+
+    @property
+    def stopped_all(self) -> bool:
+        """Whether every sink has stopped for good (there was one at least)."""
+        with self._lock:
+            return bool(self._stopped) and len(self._stopped) == len(self.sinks)
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def finished(self, index: int) -> bool:
+        """Whether sink ``index``'s thread has ended (it may be closed)."""
+        thread = self._threads[index]
+        return thread.ident is None or not thread.is_alive()
+
+    def deliver(self, result: Result) -> bool:
+        """Hand ``result`` to every sink. Not live: waiting for room in each sink's queue.
+        Live: waiting, as for a single sink, only while no sink has room; then a sink still
+        full skips the frame it holds for this one. False when the run stops while a sink
+        it waits for has no room, or a sink's thread has ended (it cannot take the frame)."""
+        handed = _Handed(result, max(1, len(self.sinks)))
+        with self._lock:
+            self._pending[result.frame.seq] = handed
+        if not self.sinks:
+            self._settle(handed)
+            return True
+        if not self._live:
+            return all(self._put(index, q, handed) for index, q in enumerate(self._queues))
+        full = self._offer(list(range(len(self.sinks))), handed)
+        with self._room:
+            while self._none_took(full):
+                if self._stopping.is_set() or not self._all_alive():
+                    return False
+                self._room.wait(timeout=_POLL_S)
+                full = self._offer(full, handed)
+        for index in full:  # behind the others: its oldest frame makes way
+            self._put_skipping(index, self._queues[index], handed)
+        return True
+
+    def _offer(self, indexes: list[int], handed: _Handed) -> list[int]:
+        """Put ``handed`` in the queues of ``indexes`` that have room; those that had none."""
+        full = []
+        for index in indexes:
+            try:
+                self._queues[index].put_nowait(handed)
+            except queue.Full:
+                full.append(index)
+        return full
+
+    def _none_took(self, full: list[int]) -> bool:
+        """Whether none of the sinks still writing (not stopped for good, which take any
+        frame at once) had room: ``full`` holds every one of them."""
+        with self._lock:
+            writing = set(range(len(self.sinks))) - self._stopped
+        return bool(writing) and writing <= set(full)
+
+    def _all_alive(self) -> bool:
+        return all(thread.is_alive() for thread in self._threads)
+
+    def _put(self, index: int, q: queue.Queue[Any], item: Any) -> bool:
+        while not self._stopping.is_set() and self._threads[index].is_alive():
+            with contextlib.suppress(queue.Full):
+                q.put(item, timeout=_POLL_S)
+                return True
+        return False
+
+    def _put_skipping(self, index: int, q: queue.Queue[Any], handed: _Handed) -> None:
+        while True:
+            try:
+                q.put_nowait(handed)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._skipped(index, q.get_nowait())
+
+    def _skipped(self, index: int, handed: _Handed) -> None:
+        uri = self.sinks[index].uri
+        if index in self._stopped:  # it writes nothing any more: nothing to count
+            self._settle(handed)
+            return
+        self.tracker.sink_skipped(uri)
+        if index not in self._skip_said:
+            self._skip_said.add(index)
+            print(
+                f"warning: sink {uri!r} is slower than the stream (frame {handed.result.frame.seq}): it "
+                "skips the frames it cannot keep up with, so that the other sinks and the engines do not "
+                "wait for it (counted in the summary; said once)",
+                file=sys.stderr,
+            )
+        self._settle(handed)
+
+    def close(self) -> None:
+        """Let each sink write what its queue holds, then end its thread."""
+        for q in self._queues:
+            q.put(_END)  # its thread keeps taking frames, even after an error
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(timeout=_POLL_S)
+
+    def _run(self, index: int) -> None:
+        sink, q = self.sinks[index], self._queues[index]
+        failed = False  # after an error that ends the run, frames are only taken off the queue
+        while (handed := q.get()) is not _END:
+            with self._room:
+                self._room.notify()
+            if handed.started_ns is None:
+                handed.started_ns = time.perf_counter_ns()
+            if not failed:
+                try:
+                    self._write(index, sink, handed.result)
+                except BaseException as exc:
+                    failed = True
+                    self._on_error(exc)
+            self._settle(handed)
+
+    def _write(self, index: int, sink: Sink, result: Result) -> None:
+        """A failing output (full disk, removed folder) must not stop perception: count it,
+        say it once per sink and kind of error, and keep going. A sink that stopped for
+        good (SinkStopped) is said once, noted with its frame, and given no more frames."""
+        if index in self._stopped:
+            return
+        seq = result.frame.seq
+        try:
+            write_result = getattr(sink, "write_result", None)  # sinks that want both views
+            if write_result is not None:
+                write_result(result)
+            else:
+                image = sink_image(result, getattr(sink, "view", "composite"))
+                sink.write(image, seq, result.frame.t_capture_ns)
+        except StreamEnded as exc:  # its reader has gone: end the stream as if the source had
+            if not self._stopping.is_set():
+                print(f"{exc}; the stream ends", file=sys.stderr)
+            self._stop()
+        except SinkStopped as exc:
+            with self._lock:
+                self._stopped.add(index)
+            self.tracker.sink_stopped(sink.uri, seq, str(exc))
+            ends = self._end_when_sinks_stop and self.stopped_all
+            goes_on = "every sink has stopped: the stream ends" if ends else "the stream goes on without it"
+            print(f"warning: sink {sink.uri!r} stopped at frame {seq}: {exc}; {goes_on}", file=sys.stderr)
+            if ends:
+                self._stop()
+        except (OSError, SinkError) as exc:
+            self.tracker.sink_failed()
+            key = (sink.uri, type(exc).__name__)
+            with self._lock:
+                said = key in self._errors_seen
+                self._errors_seen.add(key)
+            if not said:
+                print(
+                    f"warning: sink {sink.uri!r} failed at frame {seq}: {exc} (the stream continues; "
+                    "further errors of this kind are counted, not shown)",
+                    file=sys.stderr,
+                )
+
+    def _settle(self, handed: _Handed) -> None:
+        """One sink is done with ``handed``; the frames every sink is done with, from the
+        oldest on, are closed in order (under the lock, so ``on_done`` sees them so too)."""
+        with self._lock:
+            handed.left -= 1
+            while self._pending:
+                first = next(iter(self._pending.values()))
+                if first.left > 0:
+                    return
+                self._pending.popitem(last=False)
+                self._close_frame(first)
+
+    def _close_frame(self, handed: _Handed) -> None:
+        frame = handed.result.frame
+        now = time.perf_counter_ns()
+        # the frame's writing: from the first sink's start to the last one's end, as when one
+        # thread wrote them all (the wait for a busy sink, like the waits between the other
+        # stages, is in the end-to-end time only)
+        self.tracker.record(frame.seq, "sink", handed.started_ns or now, now)
+        self.tracker.frame_done(frame.seq, frame.t_capture_ns)
+        if self._on_done is not None:
+            try:
+                self._on_done(handed.result)
+            except BaseException as exc:
+                self._on_error(exc)
