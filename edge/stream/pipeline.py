@@ -194,7 +194,9 @@ class Pipeline:
         frames fused and drawn at once, on threads of their own (the sinks still get them
         in order); more than one pays where the engines leave the CPU free (a GPU) and the
         post stage sets the rate. ``end_when_sinks_stop``: the stream ends once every sink
-        has stopped for good (``sinks_stopped_all`` then says so): it would write nothing."""
+        has stopped for good (``sinks_stopped_all`` then says so): it would write nothing.
+        ``on_result``: each frame once every sink has written it (or, live, skipped it:
+        edge.stream.writers), on a sink's thread, one frame at a time."""
         self._post_workers = check_post_workers(post_workers)
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
@@ -243,6 +245,10 @@ class Pipeline:
     def sinks_stopped_all(self) -> bool:
         """Whether every sink has stopped for good (there was one at least)."""
         return self._writers.stopped_all
+
+    def sinks_busy(self) -> list[tuple[str, int, float]]:
+        """The sinks inside a write: uri, frame, seconds it has taken so far."""
+        return self._writers.busy()
 
     def stop(self) -> None:
         """Ask the stages to end. A live source waiting for a frame is woken too: a stalled

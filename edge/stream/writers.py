@@ -14,7 +14,8 @@ the slowest sets the rate.
 A live sink's queue holds one frame, as between the other stages, so a frame waits for at
 most one write when the sinks set the rate; and so no frame is skipped by every sink: the
 first to skip one does so because another has taken it off its queue. A frame is done (its
-end-to-end time, ``on_result``) once every sink has written or skipped it, in frame order.
+end-to-end time, ``on_result``) once every sink has written or skipped it: in frame order,
+but in a live run a frame that a slow sink skipped may be done before the one it is writing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import queue
 import sys
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -69,7 +69,7 @@ class SinkWriters:
         frames, and ``deliver`` waits for room. ``stop``: the pipeline's stop (its
         event ``stopping``), asked when a sink's reader has gone (StreamEnded) or, with
         ``end_when_sinks_stop``, once every sink has stopped for good. ``on_done``: each
-        frame once every sink has written or skipped it, in order. ``on_error``: an error
+        frame once every sink has written or skipped it. ``on_error``: an error
         that is no sink's failure (a bug), which ends the run."""
         self.sinks = sinks
         self.tracker = tracker
@@ -80,10 +80,11 @@ class SinkWriters:
         self._end_when_sinks_stop = end_when_sinks_stop
         self._lock = threading.Lock()  # the bookkeeping below, shared by the sinks' threads
         self._room = threading.Condition()  # a sink took a frame off its queue
-        self._pending: OrderedDict[int, _Handed] = OrderedDict()  # by frame number
         self._stopped: set[int] = set()  # indexes of the sinks that stopped for good
         self._errors_seen: set[tuple[str, str]] = set()
         self._skip_said: set[int] = set()
+        # per sink: (frame, time.monotonic()) of the write it is inside, None between writes
+        self._writing: list[tuple[int, float] | None] = [None] * len(sinks)
         self._threads = [
             threading.Thread(target=self._run, args=(i,), name=f"edge-sink-{i}", daemon=True)
             for i in range(len(sinks))
@@ -99,6 +100,15 @@ class SinkWriters:
         for thread in self._threads:
             thread.start()
 
+    def busy(self) -> list[tuple[str, int, float]]:
+        """The sinks inside a write: uri, frame, seconds it has taken so far."""
+        now = time.monotonic()
+        return [
+            (sink.uri, writing[0], now - writing[1])
+            for sink, writing in zip(self.sinks, self._writing, strict=True)
+            if writing is not None
+        ]
+
     def finished(self, index: int) -> bool:
         """Whether sink ``index``'s thread has ended (it may be closed)."""
         thread = self._threads[index]
@@ -110,8 +120,6 @@ class SinkWriters:
         full skips the frame it holds for this one. False when the run stops while a sink
         it waits for has no room, or a sink's thread has ended (it cannot take the frame)."""
         handed = _Handed(result, max(1, len(self.sinks)))
-        with self._lock:
-            self._pending[result.frame.seq] = handed
         if not self.sinks:
             self._settle(handed)
             return True
@@ -197,11 +205,14 @@ class SinkWriters:
             if handed.started_ns is None:
                 handed.started_ns = time.perf_counter_ns()
             if not failed:
+                self._writing[index] = (handed.result.frame.seq, time.monotonic())
                 try:
                     self._write(index, sink, handed.result)
                 except BaseException as exc:
                     failed = True
                     self._on_error(exc)
+                finally:
+                    self._writing[index] = None
             self._settle(handed)
 
     def _write(self, index: int, sink: Sink, result: Result) -> None:
@@ -245,16 +256,13 @@ class SinkWriters:
                 )
 
     def _settle(self, handed: _Handed) -> None:
-        """One sink is done with ``handed``; the frames every sink is done with, from the
-        oldest on, are closed in order (under the lock, so ``on_done`` sees them so too)."""
+        """One sink is done with ``handed``; once every sink is, the frame is done (under
+        the lock, so ``on_done`` is called for one frame at a time). Not across frames: a
+        sink stuck in one write would hold back every later frame, and keep them all."""
         with self._lock:
             handed.left -= 1
-            while self._pending:
-                first = next(iter(self._pending.values()))
-                if first.left > 0:
-                    return
-                self._pending.popitem(last=False)
-                self._close_frame(first)
+            if handed.left == 0:
+                self._close_frame(handed)
 
     def _close_frame(self, handed: _Handed) -> None:
         frame = handed.result.frame
