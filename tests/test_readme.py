@@ -307,3 +307,5 @@ def test_the_readme_systemd_unit_is_one_systemd_accepts(tmp_path: Path) -> None:
     done = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
     assert f"RestartPreventExitStatus={OUTPUTS_STOPPED}\n" in unit
+    # edge run speaks sd_notify (edge.stream.watchdog): a notify unit waits for its READY=1
+    assert "Type=notify\n" in unit and "WatchdogSec=" in unit

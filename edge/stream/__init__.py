@@ -13,7 +13,9 @@ from typing import Any
 from edge.latency import LatencyTracker
 from edge.latency.status import StatusLine
 from edge.stream.disk import DEFAULT_KEEP_FREE
+from edge.stream.watchdog import ServiceWatch
 from edge.util.fs import atomic_write_bytes, require_writable
+from edge.util.systemd import notify_socket
 
 DEMO_SOURCE = "synthetic://?fps=17&seed=0&size=256x512"
 DEMO_FRAMES = 68  # four seconds of the synthetic drive at 17 fps
@@ -150,7 +152,9 @@ def run_stream(
         print(f"--realtime: replaying {source} at the capture times in {where}", file=sys.stderr)
     logs = {"trace": trace, "latency_log": latency_log, "summary": summary_json}
     try:
-        with StatusLine(tracker, enabled=show_status, log_every_s=status_every_s):
+        # under systemd (Type=notify): ready, the status, and a watchdog fed while frames come out
+        watch = ServiceWatch.for_pipeline(pipeline) if notify_socket() else contextlib.nullcontext()
+        with StatusLine(tracker, enabled=show_status, log_every_s=status_every_s), watch:
             pipeline.run()
     except BaseException:
         engine_set.close()

@@ -66,6 +66,7 @@ class LiveCapture:
         self._interrupted = False
         self._failure: SourceError | None = None
         self._seq = 0
+        self._call_since: float | None = None  # time.monotonic() the thread's read or open began
         self.frames_captured = 0
         self.drops = 0
         self.undecodable = 0
@@ -101,6 +102,26 @@ class LiveCapture:
         self._seq += 1
         return frame
 
+    def in_call_s(self) -> float:
+        """How long the capture thread has been inside a read or an open of the camera (0
+        between calls): a driver or stream that holds one past its own timeouts has hung."""
+        since = self._call_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def _read(self, reader: Any) -> tuple[bool, Any]:
+        self._call_since = time.monotonic()
+        try:
+            return _safe_read(reader)
+        finally:
+            self._call_since = None
+
+    def _reopen(self) -> Any:
+        self._call_since = time.monotonic()
+        try:
+            return self._open()
+        finally:
+            self._call_since = None
+
     def interrupt(self) -> None:
         """End a ``read`` that is waiting, and every later one, without touching the reader:
         a stalled camera delivers nothing, and its reader is the capture thread's to release."""
@@ -126,7 +147,7 @@ class LiveCapture:
     def _run(self, reader: Any) -> None:
         try:
             while not self._closed:
-                ok, bgr = _safe_read(reader)
+                ok, bgr = self._read(reader)
                 if not (ok and bgr is not None):
                     ok, bgr = self._retry(reader)
                 t_ns = time.perf_counter_ns()
@@ -151,7 +172,7 @@ class LiveCapture:
         for bad in range(1, self.MAX_BAD_READS):
             if self._closed or time.monotonic() - start > self.BAD_READ_WINDOW_S:
                 break
-            ok, bgr = _safe_read(reader)
+            ok, bgr = self._read(reader)
             if ok and bgr is not None:
                 with self._cond:
                     self.undecodable += bad
@@ -190,12 +211,12 @@ class LiveCapture:
                 return None
             attempts += 1
             try:
-                reader = self._open()
+                reader = self._reopen()
             except SourceError as exc:
                 last_error = str(exc)
                 delay = min(delay * 2, max_delay)
                 continue
-            ok, bgr = _safe_read(reader)
+            ok, bgr = self._read(reader)
             if not (ok and bgr is not None):
                 _release(reader)
                 last_error = "opened but delivered no frame"

@@ -1,0 +1,172 @@
+"""A run as a systemd service: READY, STATUS, and a watchdog fed only while it makes
+progress, told to a real datagram socket as systemd's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.latency import LatencyTracker
+from edge.stream.engines import EngineSet
+from edge.stream.pipeline import Pipeline
+from edge.stream.sinks import NullSink
+from edge.stream.sources import open_source
+from edge.stream.watchdog import Progress, ServiceWatch
+from tests.stream.test_pipeline import CLI_ENV, ROOT
+from tests.util.test_systemd import Listener, systemd_socket  # noqa: F401  (a fixture)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Camera:
+    """What Progress reads of a camera source: how long its thread is inside a read."""
+
+    uri = "/dev/video0"
+
+    def __init__(self) -> None:
+        self.in_read_s = 0.0
+
+    def in_call_s(self) -> float:
+        return self.in_read_s
+
+
+def test_progress_names_what_has_held_one_call_too_long() -> None:
+    tracker, clock, camera = LatencyTracker(), Clock(), Camera()
+    busy: list[tuple[str, int, float]] = []
+    progress = Progress(tracker=tracker, sinks_busy=lambda: busy, source=camera, within_s=15.0, clock=clock)
+    assert progress() is None
+    clock.now += 60  # nothing taken in (a camera away, reconnecting): nothing stuck
+    assert progress() is None
+    tracker.frame_captured(3)
+    clock.now += 10
+    assert progress() is None
+    clock.now += 6  # 16 s with 3 frames in and none out
+    assert progress() == "no frame has come out for 16 s, 3 taken in"
+    tracker.frame_done(0, 0)
+    assert progress() is None  # one came out: the 2 others are being worked on
+    busy.append(("drive.mkv", 7, 15.5))
+    assert progress() == "sink 'drive.mkv' has been writing frame 7 for 16 s"
+    busy.clear()
+    camera.in_read_s = 20.0
+    assert progress() == "source '/dev/video0' has been inside one read for 20 s"
+
+
+def until(holds: Callable[[], bool], *, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not holds():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_camera_thread_inside_a_read_is_seen_while_it_waits() -> None:
+    """A real MJPEG camera on 127.0.0.1 that stops sending, its connection open: the capture
+    thread waits inside OpenCV's read, and says how long (0 between reads)."""
+    from tests.stream.test_capture import Camera as MJPEGCamera
+
+    camera = MJPEGCamera(fps=30)
+    source = open_source(camera.url)
+    try:
+        assert source.read() is not None
+        camera.stalled.set()
+        assert until(lambda: source.in_call_s() > 1.0, timeout_s=4.0)
+        camera.stalled.clear()
+        assert until(lambda: source.in_call_s() < 0.5, timeout_s=10.0)
+    finally:
+        camera.stalled.clear()
+        source.close()
+        camera.unplug()
+
+
+class HeldSink(NullSink):
+    """Its first write waits until ``release``: a disk that stopped answering for a while."""
+
+    def __init__(self, release: threading.Event) -> None:
+        super().__init__("null://held")
+        self._release = release
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        if self.frames == 0 and not self._release.wait(timeout=30):
+            raise AssertionError("never released")
+        super().write(image, seq)
+
+
+def test_a_held_sink_starves_the_watchdog_until_it_writes_again(
+    tiny_engines: Path,
+    systemd_socket: Listener,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # 1 s: a look every 0.5 s, stuck after 0.5 s
+    release = threading.Event()
+    engines = EngineSet.from_manifest(tiny_engines)
+    try:
+        pipeline = Pipeline(
+            source=open_source("synthetic://?size=128x256&frames=50"),
+            engines=engines,
+            sinks=[HeldSink(release)],
+            realtime=True,
+            fps=15.0,
+        )
+        timer = threading.Timer(2.5, release.set)
+        timer.start()
+        with ServiceWatch.for_pipeline(pipeline) as watch:
+            assert watch.every_s == 0.5
+            s = pipeline.run()
+        timer.cancel()
+    finally:
+        engines.close()
+    got = systemd_socket.messages()
+    assert got[0].startswith("READY=1\nSTATUS=frame 0") and got[-1].startswith("STOPPING=1\n")
+    stuck = [i for i, m in enumerate(got) if m.startswith("STATUS=stuck: ")]
+    held = "STATUS=stuck: sink 'null://held' has been writing frame 0 for"
+    assert any(got[i].startswith(held) for i in stuck)
+    fed = [i for i, m in enumerate(got) if m.startswith("WATCHDOG=1\nSTATUS=frame ")]
+    assert stuck and fed, got
+    # not fed while stuck; fed again once the sink wrote on (the run lasts 3.3 s, 0.8 after)
+    assert not any(stuck[0] < i < stuck[-1] for i in fed) and fed[-1] > stuck[-1]
+    said = capsys.readouterr().err
+    # said once (by what was seen first: the frames that did not come out, or the sink)
+    assert said.count("warning: the run is stuck: ") == 1
+    assert "the watchdog is no longer fed: systemd restarts the service within 1 s" in said
+    assert "the run is making progress again" in said
+    assert s["frames_out"] > 1
+
+
+def test_edge_run_under_systemd_says_ready_feeds_the_watchdog_and_says_stopping(
+    tiny_engines: Path,
+    systemd_socket: Listener,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    env = {**CLI_ENV, "NOTIFY_SOCKET": systemd_socket.sock.getsockname(), "WATCHDOG_USEC": "1000000"}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "edge.cli", "run", "synthetic://?size=128x256&frames=40", "--realtime"),
+            *("--fps", "20", "--engines", str(tiny_engines), "--sink", str(tmp_path / "objects.jsonl")),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    got = systemd_socket.messages()
+    assert got[0].startswith("READY=1\nSTATUS=frame 0")
+    assert sum(m.startswith("WATCHDOG=1\nSTATUS=frame ") for m in got) >= 2, got
+    assert not any("stuck" in m for m in got)
+    assert got[-1] == "STOPPING=1\nSTATUS=finishing the outputs"
