@@ -26,7 +26,9 @@ from edge.errors import (
 )
 from edge.latency.status import PeriodicLog
 from edge.stream.disk import DEFAULT_KEEP_FREE
+from edge.stream.watchdog import ServiceWatch
 from edge.util.interrupts import StepBoundary
+from edge.util.systemd import notify_socket
 
 # how far the capture rate may be from a video's before the summary says how fast it plays
 RATE_TOLERANCE = 0.1
@@ -104,6 +106,12 @@ def record(
         t0 = time.perf_counter()
         if show_progress and status_every_s > 0 and not sys.stderr.isatty():  # a service's journal
             stack.callback(PeriodicLog(lambda: _status(stats, t0), every_s=status_every_s).start().stop)
+        writing = _Writing()
+        if notify_socket():  # under systemd (Type=notify): ready, the status, the watchdog
+            watch = ServiceWatch.of(
+                status=lambda: _status(stats, t0), tracker=None, sinks_busy=writing.busy, source=src
+            )
+            stack.enter_context(watch)
         first_ns: int | None = None  # the first and the last frame's capture times
         last_ns: int | None = None
         ended: KeyboardInterrupt | SinkError | None = None
@@ -119,7 +127,7 @@ def record(
                 # Ctrl-C ends a camera recording, at any moment: a frame goes into every sink
                 # (a video and its capture times) and is counted, or it goes nowhere
                 with StepBoundary():
-                    _write(opened, image, stats["frames"], t_ns)
+                    _write(opened, image, stats["frames"], t_ns, writing)
                     _count(stats, frame.losses())
                     if t_ns is not None:
                         first_ns = t_ns if first_ns is None else first_ns
@@ -167,12 +175,26 @@ class _Closing:
         return self.failures
 
 
-def _write(sinks: Sequence[Any], image: Any, seq: int, t_ns: int | None) -> None:
+class _Writing:
+    """The sink inside a write, for the service watch: uri, frame, when it began."""
+
+    def __init__(self) -> None:
+        self.now: tuple[str, int, float] | None = None
+
+    def busy(self) -> list[tuple[str, int, float]]:
+        now = self.now
+        return [] if now is None else [(now[0], now[1], time.monotonic() - now[2])]
+
+
+def _write(sinks: Sequence[Any], image: Any, seq: int, t_ns: int | None, writing: _Writing) -> None:
     for sink in sinks:
+        writing.now = (sink.uri, seq, time.monotonic())
         try:
             sink.write(image, seq, t_ns)
         except OSError as exc:
             raise SinkError(f"sink {sink.uri!r} failed at frame {seq}: {exc}") from exc
+        finally:
+            writing.now = None
 
 
 def _count(stats: dict[str, Any], losses: tuple[int, int, float | None]) -> None:

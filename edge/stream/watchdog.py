@@ -24,6 +24,8 @@ from edge.util.systemd import notify, watchdog_s
 
 STATUS_EVERY_S = 10.0  # how often the status is sent when no watchdog asks for more
 STUCK_AFTER_S = 30.0  # without a watchdog: how long a held call is called stuck
+# half of it must outlast a camera's own read timeouts (OpenCV: 5 s network, 10 s V4L2)
+SHORT_WATCHDOG_S = 30.0
 
 
 class Progress:
@@ -32,24 +34,27 @@ class Progress:
     def __init__(
         self,
         *,
-        tracker: LatencyTracker,
+        tracker: LatencyTracker | None,
         sinks_busy: Callable[[], list[tuple[str, int, float]]],
         source: Any,
         within_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``sinks_busy``: the sinks inside a write (uri, frame, seconds so far).
-        ``source``: its ``in_call_s()``, where it has one (a camera's capture thread), says
-        how long its read or open has taken so far."""
+        """``tracker``: the frames taken in and out of a pipeline (None: a loop that writes
+        each frame as it reads it, edge record). ``sinks_busy``: the sinks inside a write
+        (uri, frame, seconds so far). ``source``: its ``in_call_s()``, where it has one (a
+        camera's capture thread), says how long its read or open has taken so far."""
         self._tracker, self._sinks_busy, self._source = tracker, sinks_busy, source
         self._within_s, self._clock = within_s, clock
-        self._last_out = tracker.frames_out
+        self._last_out = tracker.frames_out if tracker is not None else 0
         self._well_at = clock()  # when a frame last came out, or none was waiting to
 
     def __call__(self) -> str | None:
         now = self._clock()
-        out = self._tracker.frames_out
-        taken = self._tracker.frames_in - out - self._tracker.drops  # in the pipeline now
+        out, taken = self._last_out, 0
+        if self._tracker is not None:
+            out = self._tracker.frames_out
+            taken = self._tracker.frames_in - out - self._tracker.drops  # in the pipeline now
         if out != self._last_out or taken <= 0:  # a frame came out, or none waits to
             self._last_out, self._well_at = out, now
         for uri, seq, seconds in self._sinks_busy():
@@ -85,14 +90,35 @@ class ServiceWatch:
     @classmethod
     def for_pipeline(cls, pipeline: Any) -> ServiceWatch:
         """The watch of a Pipeline, with the watchdog period systemd set (if any)."""
-        period = watchdog_s()
-        progress = Progress(
+        return cls.of(
+            status=pipeline.tracker.status_line,
             tracker=pipeline.tracker,
             sinks_busy=pipeline.sinks_busy,
             source=pipeline.source,
-            within_s=period / 2 if period else STUCK_AFTER_S,
         )
-        return cls(status=pipeline.tracker.status_line, progress=progress, watchdog_s=period)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        status: Callable[[], str],
+        tracker: LatencyTracker | None,
+        sinks_busy: Callable[[], list[tuple[str, int, float]]],
+        source: Any,
+    ) -> ServiceWatch:
+        """A watch with the watchdog period systemd set (if any), calling stuck what has
+        made no progress for half of it (Progress's arguments)."""
+        period = watchdog_s()
+        if period is not None and period < SHORT_WATCHDOG_S:
+            print(
+                f"warning: the watchdog period is {period:g} s (WatchdogSec=); a camera's read may wait "
+                f"up to its own timeout (10 s) before it reconnects, which is then called stuck: give it "
+                f"{SHORT_WATCHDOG_S:g} s or more",
+                file=sys.stderr,
+            )
+        within_s = period / 2 if period else STUCK_AFTER_S
+        progress = Progress(tracker=tracker, sinks_busy=sinks_busy, source=source, within_s=within_s)
+        return cls(status=status, progress=progress, watchdog_s=period)
 
     def __enter__(self) -> ServiceWatch:
         self._send("READY=1", f"STATUS={self._status()}")

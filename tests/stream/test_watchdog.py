@@ -170,3 +170,32 @@ def test_edge_run_under_systemd_says_ready_feeds_the_watchdog_and_says_stopping(
     assert sum(m.startswith("WATCHDOG=1\nSTATUS=frame ") for m in got) >= 2, got
     assert not any("stuck" in m for m in got)
     assert got[-1] == "STOPPING=1\nSTATUS=finishing the outputs"
+
+
+def test_edge_record_under_systemd_says_ready_and_feeds_the_watchdog(
+    systemd_socket: Listener,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from tests.stream.test_capture import Camera as MJPEGCamera
+
+    camera = MJPEGCamera(fps=30)
+    env = {**CLI_ENV, "NOTIFY_SOCKET": systemd_socket.sock.getsockname(), "WATCHDOG_USEC": "1000000"}
+    video = str(tmp_path / "drive.mkv")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "edge.cli", "record", camera.url, video, "--duration", "3"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+    finally:
+        camera.unplug()
+    assert done.returncode == 0, done.stderr
+    assert "warning: the watchdog period is 1 s (WatchdogSec=)" in done.stderr
+    got = systemd_socket.messages()
+    assert got[0].startswith("READY=1\nSTATUS=recording: 0 frames")
+    assert sum(m.startswith("WATCHDOG=1\nSTATUS=recording: ") for m in got) >= 3, got
+    assert not any("stuck" in m for m in got)
+    assert got[-1] == "STOPPING=1\nSTATUS=finishing the outputs"
