@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,28 @@ def write_result(path: Path, report: dict[str, Any]) -> None:
     """The result file, its folder made if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=1) + "\n")
+
+
+def write_runs(
+    path: Path, *, what: str, runs: list[dict[str, Any]], baseline: Path | None, **settings: Any
+) -> None:
+    """The result file of a script that measures ``runs`` at ``settings``, with the command,
+    the commit and the machine; ``baseline``: that script's result file from an earlier
+    commit, kept inside this one for comparison."""
+    root = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root)
+    report: dict[str, Any] = {
+        "what": what,
+        "command": " ".join(sys.argv),
+        "commit": commit.stdout.strip() or None,
+        "machine": machine(),
+        **settings,
+        "runs": runs,
+    }
+    if baseline is not None:
+        report["baseline"] = json.loads(baseline.read_text())
+    write_result(path, report)
+    print(f"wrote {path}")
 
 
 def bundled_provenance() -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine, write_result  # noqa: E402
+from benchmarks.common import write_runs  # noqa: E402
 from edge.cli_args import byte_size  # noqa: E402
 from tests.disks import DiskUnavailable, ext4_on_loop, in_group, throttled  # noqa: E402
 
@@ -111,20 +111,14 @@ def main() -> int:
             print(f"error: a slow disk cannot be made here: {exc}", file=sys.stderr)
             return 2
         print(json.dumps(runs[-1]), flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    report = {
-        "what": "a 30 fps MJPEG camera recorded with edge record in segments onto a throttled ext4",
-        "command": " ".join(sys.argv),
-        "commit": commit.stdout.strip() or None,
-        "machine": machine(),
-        "seconds": args.seconds,
-        "segment_s": args.segment,
-        "runs": runs,
-    }
-    if args.baseline is not None:
-        report["baseline"] = json.loads(args.baseline.read_text())
-    write_result(args.out, report)
-    print(f"wrote {args.out}")
+    write_runs(
+        args.out,
+        what="a 30 fps MJPEG camera recorded with edge record in segments onto a throttled ext4",
+        runs=runs,
+        baseline=args.baseline,
+        seconds=args.seconds,
+        segment_s=args.segment,
+    )
     return 0
 
 

@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -56,6 +57,26 @@ class HeldSink(SeqSink):
         super().write(image, seq, t_capture_ns)
 
 
+def run_synthetic(
+    engines_dir: Path, sinks: list[Any], *, frames: int, live_fps: float | None = None, **kwargs: Any
+) -> tuple[Pipeline, dict[str, Any]]:
+    """``frames`` synthetic frames through the tiny engines into ``sinks`` (paced like a
+    camera at ``live_fps``, when given); the pipeline and its summary."""
+    engines = EngineSet.from_manifest(engines_dir)
+    try:
+        pipe = Pipeline(
+            source=open_source(f"synthetic://?size=128x256&frames={frames}"),
+            engines=engines,
+            sinks=sinks,
+            realtime=live_fps is not None,
+            fps=live_fps,
+            **kwargs,
+        )
+        return pipe, pipe.run()
+    finally:
+        engines.close()
+
+
 def test_a_held_sink_holds_up_no_other_and_skips_frames_in_a_live_run(
     tiny_engines: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -63,19 +84,7 @@ def test_a_held_sink_holds_up_no_other_and_skips_frames_in_a_live_run(
     tracker = LatencyTracker()
     # first: written one after another, it held the fast one
     held = HeldSink("null://held", fast.reached, tracker)
-    engines = EngineSet.from_manifest(tiny_engines)
-    try:
-        pipe = Pipeline(
-            source=open_source("synthetic://?size=128x256&frames=60"),
-            engines=engines,
-            sinks=[held, fast],
-            tracker=tracker,
-            realtime=True,
-            fps=30.0,
-        )
-        s = pipe.run()
-    finally:
-        engines.close()
+    pipe, s = run_synthetic(tiny_engines, [held, fast], frames=60, live_fps=30.0, tracker=tracker)
     assert fast.reached.is_set()
     # the fast sink wrote every frame that came out, in order; the held one, those it kept up with
     assert fast.seqs == sorted(fast.seqs) and len(fast.seqs) == s["frames_out"]
@@ -99,16 +108,7 @@ def test_a_file_run_gives_every_frame_to_every_sink_and_the_slowest_sets_the_rat
     def on_result(result: Result) -> None:  # what each sink had written when the frame was done
         done_when.append((result.frame.seq, list(slow.seqs), list(fast.seqs)))
 
-    engines = EngineSet.from_manifest(tiny_engines)
-    try:
-        s = Pipeline(
-            source=open_source("synthetic://?size=128x256&frames=12"),
-            engines=engines,
-            sinks=[slow, fast],
-            on_result=on_result,
-        ).run()
-    finally:
-        engines.close()
+    _, s = run_synthetic(tiny_engines, [slow, fast], frames=12, on_result=on_result)
     assert slow.seqs == fast.seqs == list(range(12))
     assert s["frames_out"] == 12 and s["drops"] == 0 and s["sinks_skipped"] == {}
     # each frame is done, in order, once every sink has written it
@@ -175,17 +175,7 @@ def test_a_sink_that_stopped_for_good_does_not_make_the_others_skip(tiny_engines
     """A stopped sink takes every frame at once: the run waits for the one still writing,
     as for a single sink, instead of having it skip."""
     slow = SeqSink("null://slow", delay_s=0.08)  # slower than the source's 30 fps
-    engines = EngineSet.from_manifest(tiny_engines)
-    try:
-        s = Pipeline(
-            source=open_source("synthetic://?size=128x256&frames=30"),
-            engines=engines,
-            sinks=[FullDiskSink("null://full"), slow],
-            realtime=True,
-            fps=30.0,
-        ).run()
-    finally:
-        engines.close()
+    _, s = run_synthetic(tiny_engines, [FullDiskSink("null://full"), slow], frames=30, live_fps=30.0)
     assert [stopped["sink"] for stopped in s["sinks_stopped"]] == ["null://full"]
     assert s["sinks_skipped"] == {} and s["drops"] > 0  # the capture dropped what the slow one could not take
     assert slow.seqs == sorted(slow.seqs) and len(slow.seqs) == s["frames_out"]
@@ -211,15 +201,6 @@ class ClosedSink(SeqSink):
 
 def test_a_sink_that_raises_a_bug_ends_the_run_and_the_others_are_closed(tiny_engines: Path) -> None:
     other = ClosedSink("null://other")
-    engines = EngineSet.from_manifest(tiny_engines)
-    try:
-        pipe = Pipeline(
-            source=open_source("synthetic://?size=128x256&frames=40"),
-            engines=engines,
-            sinks=[BrokenSink("null://broken"), other],
-        )
-        with pytest.raises(RuntimeError, match="a bug in a sink"):
-            pipe.run()
-    finally:
-        engines.close()
+    with pytest.raises(RuntimeError, match="a bug in a sink"):
+        run_synthetic(tiny_engines, [BrokenSink("null://broken"), other], frames=40)
     assert other.closed and other.seqs == sorted(other.seqs) and len(other.seqs) < 40
