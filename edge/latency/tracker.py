@@ -48,6 +48,7 @@ class LatencyTracker:
         self._spans = SpanLog(max_spans)
         self._stage_ms: dict[str, Samples] = defaultdict(lambda: Samples(exact=exact))
         self._e2e_ms = Samples(exact=exact)
+        self._exact = exact
         self.drops = 0
         self.frames_in = 0
         self.frames_out = 0
@@ -59,6 +60,8 @@ class LatencyTracker:
         self.sinks_unfinished: list[dict[str, Any]] = []
         # frames each sink skipped, slower than the stream in a live run: {uri: count}
         self.sinks_skipped: dict[str, int] = {}
+        # each sink's own writes, ms: with several sinks, which is slow (they write at once)
+        self._sink_ms: dict[str, Samples] = {}
         # the files each segmented sink wrote, in order, and how many it deleted for room
         self.segments: dict[str, dict[str, Any]] = {}
         self.reconnects = 0
@@ -121,6 +124,14 @@ class LatencyTracker:
         """Sink ``uri`` skipped a frame, slower than the stream (the others wrote it)."""
         with self._lock:
             self.sinks_skipped[uri] = self.sinks_skipped.get(uri, 0) + 1
+
+    def sink_wrote(self, uri: str, ms: float) -> None:
+        """Sink ``uri`` wrote a frame in ``ms``."""
+        with self._lock:
+            samples = self._sink_ms.get(uri)
+            if samples is None:
+                samples = self._sink_ms[uri] = Samples(exact=self._exact)
+            samples.append(ms)
 
     def sink_unfinished(self, uri: str, reason: str) -> None:
         """Sink ``uri`` could not be finished, for ``reason``: what it wrote is left unfinished."""
@@ -188,6 +199,7 @@ class LatencyTracker:
                 "sinks_stopped": [dict(stopped) for stopped in self.sinks_stopped],
                 "sinks_unfinished": [dict(unfinished) for unfinished in self.sinks_unfinished],
                 "sinks_skipped": dict(self.sinks_skipped),
+                "sinks_ms": {uri: samples.stats() for uri, samples in self._sink_ms.items()},
                 "segments": {uri: dict(written) for uri, written in self.segments.items()},
                 "reconnects": self.reconnects,
                 "source_gap_ms": self.gap_ms,
@@ -257,6 +269,15 @@ class LatencyTracker:
                     f"{name:<16}{st['count']:>7}"
                     + "".join(f"{st[k]:>9.1f}" for k in ("mean", "p50", "p90", "p99", "max"))
                 )
+        sinks_ms = s.get("sinks_ms") or {}
+        if len(sinks_ms) > 1:  # which of the sinks, writing at once, is the slow one
+            for uri, st in sinks_ms.items():
+                if st["count"]:
+                    lines.append(
+                        f"sink {uri!r} writes: {st['count']} in "
+                        + "  ".join(f"{k} {st[k]:.1f}" for k in ("mean", "p50", "p99", "max"))
+                        + " ms"
+                    )
         misses = (
             ""
             if s["deadline_ms"] is None

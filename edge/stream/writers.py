@@ -16,6 +16,7 @@ most one write when the sinks set the rate; and so no frame is skipped by every 
 first to skip one does so because another has taken it off its queue. A frame is done (its
 end-to-end time, ``on_result``) once every sink has written or skipped it: in frame order,
 but in a live run a frame that a slow sink skipped may be done before the one it is writing.
+Its sink stage is its longest write, and each sink's writes are timed too (``sinks_ms``).
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ _POLL_S = 0.05
 class _Handed:
     """A frame handed to the sinks: how many have yet to write or skip it."""
 
-    __slots__ = ("left", "result", "started_ns")
+    __slots__ = ("left", "longest", "result")
 
     def __init__(self, result: Result, sinks: int) -> None:
         self.result = result
         self.left = sinks
-        self.started_ns: int | None = None  # when the first sink began writing it
+        self.longest: tuple[int, int] | None = None  # its longest write: perf_counter_ns span
 
 
 class SinkWriters:
@@ -202,9 +203,9 @@ class SinkWriters:
         while (handed := q.get()) is not _END:
             with self._room:
                 self._room.notify()
-            if handed.started_ns is None:
-                handed.started_ns = time.perf_counter_ns()
-            if not failed:
+            span = None
+            if not failed and index not in self._stopped:
+                start = time.perf_counter_ns()
                 self._writing[index] = (handed.result.frame.seq, time.monotonic())
                 try:
                     self._write(index, sink, handed.result)
@@ -213,14 +214,14 @@ class SinkWriters:
                     self._on_error(exc)
                 finally:
                     self._writing[index] = None
-            self._settle(handed)
+                span = (start, time.perf_counter_ns())
+                self.tracker.sink_wrote(sink.uri, (span[1] - span[0]) / 1e6)
+            self._settle(handed, span)
 
     def _write(self, index: int, sink: Sink, result: Result) -> None:
         """A failing output (full disk, removed folder) must not stop perception: count it,
         say it once per sink and kind of error, and keep going. A sink that stopped for
         good (SinkStopped) is said once, noted with its frame, and given no more frames."""
-        if index in self._stopped:
-            return
         seq = result.frame.seq
         try:
             write_result = getattr(sink, "write_result", None)  # sinks that want both views
@@ -255,22 +256,26 @@ class SinkWriters:
                     file=sys.stderr,
                 )
 
-    def _settle(self, handed: _Handed) -> None:
-        """One sink is done with ``handed``; once every sink is, the frame is done (under
-        the lock, so ``on_done`` is called for one frame at a time). Not across frames: a
-        sink stuck in one write would hold back every later frame, and keep them all."""
+    def _settle(self, handed: _Handed, span: tuple[int, int] | None = None) -> None:
+        """One sink is done with ``handed`` (``span``: its write); once every sink is, the
+        frame is done (under the lock, so ``on_done`` is called for one frame at a time).
+        Not across frames: a sink stuck in one write would hold back every later frame, and
+        keep them all."""
         with self._lock:
+            if span is not None and (
+                handed.longest is None or span[1] - span[0] > handed.longest[1] - handed.longest[0]
+            ):
+                handed.longest = span
             handed.left -= 1
             if handed.left == 0:
                 self._close_frame(handed)
 
     def _close_frame(self, handed: _Handed) -> None:
         frame = handed.result.frame
+        # the frame's writing: its longest write, the sinks writing at once (the wait for a
+        # busy sink, like the waits between the other stages, is in the end-to-end time only)
         now = time.perf_counter_ns()
-        # the frame's writing: from the first sink's start to the last one's end, as when one
-        # thread wrote them all (the wait for a busy sink, like the waits between the other
-        # stages, is in the end-to-end time only)
-        self.tracker.record(frame.seq, "sink", handed.started_ns or now, now)
+        self.tracker.record(frame.seq, "sink", *(handed.longest or (now, now)))
         self.tracker.frame_done(frame.seq, frame.t_capture_ns)
         if self._on_done is not None:
             try:

@@ -108,13 +108,21 @@ def test_a_file_run_gives_every_frame_to_every_sink_and_the_slowest_sets_the_rat
     def on_result(result: Result) -> None:  # what each sink had written when the frame was done
         done_when.append((result.frame.seq, list(slow.seqs), list(fast.seqs)))
 
-    _, s = run_synthetic(tiny_engines, [slow, fast], frames=12, on_result=on_result)
+    pipe, s = run_synthetic(tiny_engines, [slow, fast], frames=12, on_result=on_result)
     assert slow.seqs == fast.seqs == list(range(12))
     assert s["frames_out"] == 12 and s["drops"] == 0 and s["sinks_skipped"] == {}
     # each frame is done, in order, once every sink has written it
     assert [seq for seq, _, _ in done_when] == list(range(12))
     assert all(seq in slow_seen and seq in fast_seen for seq, slow_seen, fast_seen in done_when)
     assert s["stages_ms"]["sink"]["count"] == 12 and s["end_to_end_ms"]["count"] == 12
+    # each sink's own writes, so the slow one can be told: the two wrote at once
+    writes = s["sinks_ms"]
+    assert writes["null://slow"]["count"] == writes["null://fast"]["count"] == 12
+    assert writes["null://slow"]["p50"] >= 50.0 > writes["null://fast"]["p50"]
+    # the sink stage is a frame's longest write, as the two wrote at once (not the queue's wait)
+    assert s["stages_ms"]["sink"]["p50"] == pytest.approx(writes["null://slow"]["p50"], abs=5.0)
+    table = pipe.tracker.format_summary()
+    assert "sink 'null://slow' writes: 12 in mean " in table and "sink 'null://fast' writes: 12 in" in table
 
 
 class JitterSink(SeqSink):
