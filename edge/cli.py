@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import platform
 import sys
@@ -411,6 +412,9 @@ def exit_with(code: int) -> NoReturn:
 
 
 def entry() -> NoReturn:
+    # a run that is killed for hanging (systemd's watchdog sends SIGABRT) leaves, in the
+    # journal, where each of its threads was: the read or write that never returned
+    faulthandler.enable()
     exit_with(main())
 
 

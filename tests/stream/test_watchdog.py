@@ -199,3 +199,37 @@ def test_edge_record_under_systemd_says_ready_and_feeds_the_watchdog(
     assert sum(m.startswith("WATCHDOG=1\nSTATUS=recording: ") for m in got) >= 3, got
     assert not any("stuck" in m for m in got)
     assert got[-1] == "STOPPING=1\nSTATUS=finishing the outputs"
+
+
+def test_a_run_killed_by_the_watchdog_leaves_where_its_threads_were(
+    tiny_engines: Path,
+    systemd_socket: Listener,  # noqa: F811
+) -> None:
+    """systemd kills a run that starved its watchdog with SIGABRT: the journal then holds
+    each thread's stack (faulthandler), the call that hung among them."""
+    import signal
+
+    env = {**CLI_ENV, "NOTIFY_SOCKET": systemd_socket.sock.getsockname()}
+    run = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "edge.cli", "run", "synthetic://?size=128x256", "--realtime"),
+            *("--fps", "10", "--engines", str(tiny_engines), "--sink", "null://"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert until(lambda: any(m.startswith("READY=1") for m in systemd_socket.messages()), timeout_s=120)
+        time.sleep(1.0)  # frames flowing through every stage
+        run.send_signal(signal.SIGABRT)
+        _, said = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == -signal.SIGABRT
+    assert "Fatal Python error: Aborted" in said
+    assert said.count("Thread 0x") >= 4, said  # the stages' threads, each with its stack
+    assert "edge/stream/pipeline.py" in said
