@@ -1,7 +1,8 @@
 """The streaming pipeline: capture -> preprocess -> engines (panoptic || depth) -> post -> sinks.
 
-Four threads joined by bounded queues, so capture, inference, postprocessing (fusion and
-drawing) and the sinks' writing of consecutive frames overlap. The two engines run
+Threads joined by bounded queues, so capture, inference, postprocessing (fusion and
+drawing) and the sinks' writing of consecutive frames overlap; each sink writes on a thread
+of its own (edge.stream.writers). The two engines run
 concurrently on a two-worker pool (ONNX Runtime releases the GIL while it computes). Live
 sources never block: when the queue is full the oldest frame is dropped and counted.
 Files block instead, so every frame is processed; ``realtime=True`` paces a file at its
@@ -479,8 +480,16 @@ class Pipeline:
                 "what they hold is left open",
                 file=sys.stderr,
             )
+        inside = {uri: (seq, seconds) for uri, seq, seconds in self._writers.busy()}
         for index, sink in enumerate(self.sinks):
             if self._writers.finished(index):  # not one still inside a write
                 self._close(sink)
+            elif sink.uri in inside:
+                seq, seconds = inside[sink.uri]
+                print(
+                    f"warning: sink {sink.uri!r} has been inside the write of frame {seq} for "
+                    f"{seconds:.0f} s; it is left open (a disk that stopped answering?)",
+                    file=sys.stderr,
+                )
         if done["capture"].is_set():
             self.source.close()

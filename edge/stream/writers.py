@@ -190,12 +190,26 @@ class SinkWriters:
         self._settle(handed)
 
     def close(self) -> None:
-        """Let each sink write what its queue holds, then end its thread."""
-        for q in self._queues:
-            q.put(_END)  # its thread keeps taking frames, even after an error
+        """Let each sink write what its queue holds, then end its thread. The end is handed
+        to each as soon as its queue has room, so a sink stuck inside a write (its queue
+        full) keeps no other from ending, and being closed."""
+        waiting = list(self._queues)  # each thread keeps taking frames, even after an error
+        while waiting:
+            waiting = [q for q in waiting if not self._handed_end(q)]
+            if waiting:
+                with self._room:
+                    self._room.wait(timeout=_POLL_S)
         for thread in self._threads:
             while thread.is_alive():
                 thread.join(timeout=_POLL_S)
+
+    @staticmethod
+    def _handed_end(q: queue.Queue[Any]) -> bool:
+        try:
+            q.put_nowait(_END)
+            return True
+        except queue.Full:
+            return False
 
     def _run(self, index: int) -> None:
         sink, q = self.sinks[index], self._queues[index]

@@ -376,11 +376,13 @@ def test_signal_during_run_finalises_outputs(
 
 
 def _ctrl_c_after_a_result(engines_dir: Path, source: Any, sink: Any, delay_s: float = 0.0) -> None:
-    """Run ``source`` through the tiny engines into ``sink`` and press Ctrl-C (SIGINT to
-    this, the main thread, while it waits for the stages) once a result is out."""
+    """Run ``source`` through the tiny engines into ``sink`` (or a list of sinks) and press
+    Ctrl-C (SIGINT to this, the main thread, while it waits for the stages) once a result
+    is out."""
     engines = EngineSet.from_manifest(engines_dir)
     first = threading.Event()
-    pipe = Pipeline(source=source, engines=engines, sinks=[sink], on_result=lambda r: first.set())
+    sinks = sink if isinstance(sink, list) else [sink]
+    pipe = Pipeline(source=source, engines=engines, sinks=sinks, on_result=lambda r: first.set())
     main = threading.main_thread().ident
     assert main == threading.get_ident()
 
@@ -456,6 +458,35 @@ class _ClosedSink(NullSink):
 
     def close(self) -> None:
         self.closed = True
+
+
+class _HungSink(_ClosedSink):
+    """Its second write does not return until ``release``: a disk that stopped answering."""
+
+    def __init__(self) -> None:
+        super().__init__("null://hung")
+        self.release = threading.Event()
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        if self.frames == 1:
+            self.release.wait(timeout=30)
+        super().write(image, seq)
+
+
+def test_a_sink_inside_a_write_at_the_stop_is_left_open_and_the_others_closed(
+    tiny_engines: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import edge.stream.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "_STOP_TIMEOUT_S", 0.5)
+    hung, other = _HungSink(), _ClosedSink("null://other")
+    try:
+        _ctrl_c_after_a_result(tiny_engines, _SlowSource(), [hung, other], delay_s=1.5)  # frame 1 in
+        err = capsys.readouterr().err
+        assert "warning: sink 'null://hung' has been inside the write of frame 1 for" in err
+        assert other.closed and not hung.closed, "a sink is not closed under the write it is inside"
+    finally:
+        hung.release.set()
 
 
 def test_a_stage_that_does_not_stop_keeps_what_it_holds(
