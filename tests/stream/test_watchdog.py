@@ -152,24 +152,25 @@ def test_edge_run_under_systemd_says_ready_feeds_the_watchdog_and_says_stopping(
     systemd_socket: Listener,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    env = {**CLI_ENV, "NOTIFY_SOCKET": systemd_socket.sock.getsockname(), "WATCHDOG_USEC": "1000000"}
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "edge.cli", "run", "synthetic://?size=128x256&frames=40", "--realtime"),
-            *("--fps", "20", "--engines", str(tiny_engines), "--sink", str(tmp_path / "objects.jsonl")),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
+    _, got = edge_under_systemd(
+        systemd_socket,
+        *("run", "synthetic://?size=128x256&frames=40", "--realtime", "--fps", "20"),
+        *("--engines", str(tiny_engines), "--sink", str(tmp_path / "objects.jsonl")),
     )
-    assert done.returncode == 0, done.stderr
-    got = systemd_socket.messages()
     assert got[0].startswith("READY=1\nSTATUS=frame 0")
     assert sum(m.startswith("WATCHDOG=1\nSTATUS=frame ") for m in got) >= 2, got
     assert not any("stuck" in m for m in got)
     assert got[-1] == "STOPPING=1\nSTATUS=finishing the outputs"
+
+
+def edge_under_systemd(listener: Listener, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``edge ARGS`` as a service of WatchdogSec=1 would run it, telling ``listener``; the
+    finished process (exit status 0) and the messages it sent."""
+    env = {**CLI_ENV, "NOTIFY_SOCKET": listener.sock.getsockname(), "WATCHDOG_USEC": "1000000"}
+    argv = [sys.executable, "-m", "edge.cli", *args]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    return done, listener.messages()
 
 
 def test_edge_record_under_systemd_says_ready_and_feeds_the_watchdog(
@@ -179,22 +180,13 @@ def test_edge_record_under_systemd_says_ready_and_feeds_the_watchdog(
     from tests.stream.test_capture import Camera as MJPEGCamera
 
     camera = MJPEGCamera(fps=30)
-    env = {**CLI_ENV, "NOTIFY_SOCKET": systemd_socket.sock.getsockname(), "WATCHDOG_USEC": "1000000"}
-    video = str(tmp_path / "drive.mkv")
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "edge.cli", "record", camera.url, video, "--duration", "3"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
+        done, got = edge_under_systemd(
+            systemd_socket, "record", camera.url, str(tmp_path / "drive.mkv"), "--duration", "3"
         )
     finally:
         camera.unplug()
-    assert done.returncode == 0, done.stderr
     assert "warning: the watchdog period is 1 s (WatchdogSec=)" in done.stderr
-    got = systemd_socket.messages()
     assert got[0].startswith("READY=1\nSTATUS=recording: 0 frames")
     assert sum(m.startswith("WATCHDOG=1\nSTATUS=recording: ") for m in got) >= 3, got
     assert not any("stuck" in m for m in got)
