@@ -15,7 +15,6 @@ from edge.latency.status import StatusLine
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.watchdog import ServiceWatch
 from edge.util.fs import atomic_write_bytes, require_writable
-from edge.util.systemd import notify_socket
 
 DEMO_SOURCE = "synthetic://?fps=17&seed=0&size=256x512"
 DEMO_FRAMES = 68  # four seconds of the synthetic drive at 17 fps
@@ -152,8 +151,9 @@ def run_stream(
         print(f"--realtime: replaying {source} at the capture times in {where}", file=sys.stderr)
     logs = {"trace": trace, "latency_log": latency_log, "summary": summary_json}
     try:
-        # under systemd (Type=notify): ready, the status, and a watchdog fed while frames come out
-        watch = ServiceWatch.for_pipeline(pipeline) if notify_socket() else contextlib.nullcontext()
+        # under systemd (Type=notify): ready, the status, and a watchdog fed while frames come
+        # out; anywhere, a run that has hung says what is stuck
+        watch = ServiceWatch.for_pipeline(pipeline)
         with StatusLine(tracker, enabled=show_status, log_every_s=status_every_s), watch:
             pipeline.run()
     except BaseException:

@@ -28,7 +28,6 @@ from edge.latency.status import PeriodicLog
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.watchdog import ServiceWatch
 from edge.util.interrupts import StepBoundary
-from edge.util.systemd import notify_socket
 
 # how far the capture rate may be from a video's before the summary says how fast it plays
 RATE_TOLERANCE = 0.1
@@ -107,11 +106,11 @@ def record(
         if show_progress and status_every_s > 0 and not sys.stderr.isatty():  # a service's journal
             stack.callback(PeriodicLog(lambda: _status(stats, t0), every_s=status_every_s).start().stop)
         writing = _Writing()
-        if notify_socket():  # under systemd (Type=notify): ready, the status, the watchdog
-            watch = ServiceWatch.of(
-                status=lambda: _status(stats, t0), tracker=None, sinks_busy=writing.busy, source=src
-            )
-            stack.enter_context(watch)
+        # under systemd (Type=notify): ready, the status, the watchdog; anywhere, what is stuck
+        watch = ServiceWatch.of(
+            status=lambda: _status(stats, t0), tracker=None, sinks_busy=writing.busy, source=src
+        )
+        stack.enter_context(watch)
         first_ns: int | None = None  # the first and the last frame's capture times
         last_ns: int | None = None
         ended: KeyboardInterrupt | SinkError | None = None

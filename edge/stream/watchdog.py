@@ -7,7 +7,8 @@ device. It then prints nothing and exits never, and ``Restart=`` cannot help. Wi
 ``WatchdogSec=`` in its unit, systemd restarts a service that stops sending ``WATCHDOG=1``;
 the run sends it every half period while frames come out, and stops, saying what is stuck,
 once something has held one call for half the period: a sink inside one write, the
-camera's thread inside one read or open, or frames taken in and none out.
+camera's thread inside one read or open, or frames taken in and none out. Outside systemd
+nothing is sent, and a run stuck for ``STUCK_AFTER_S`` still says so.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from edge.latency import LatencyTracker
-from edge.util.systemd import notify, watchdog_s
+from edge.util.systemd import notify, notify_socket, watchdog_s
 
 STATUS_EVERY_S = 10.0  # how often the status is sent when no watchdog asks for more
 STUCK_AFTER_S = 30.0  # without a watchdog: how long a held call is called stuck
@@ -147,11 +148,13 @@ class ServiceWatch:
             self._send(*fed, f"STATUS={self._status()}")
             return
         if self.stuck is None:
-            then = (
-                f"the watchdog is no longer fed: systemd restarts the service within {self._watchdog_s:g} s"
-                if self._watchdog_s
-                else "no watchdog is set (WatchdogSec=) to restart it"
-            )
+            if self._watchdog_s:
+                within = f"{self._watchdog_s:g} s"
+                then = f"the watchdog is no longer fed: systemd restarts the service within {within}"
+            elif notify_socket() is not None:
+                then = "no watchdog is set (WatchdogSec=) to restart it"
+            else:  # a terminal, a container: nobody is told but the reader of this
+                then = "nothing restarts it here (a systemd service with WatchdogSec= would be)"
             print(f"warning: the run is stuck: {stuck}; {then}", file=sys.stderr, flush=True)
         self.stuck = stuck
         self._send(f"STATUS=stuck: {stuck}")

@@ -225,3 +225,37 @@ def test_a_run_killed_by_the_watchdog_leaves_where_its_threads_were(
     assert "Fatal Python error: Aborted" in said
     assert said.count("Thread 0x") >= 4, said  # the stages' threads, each with its stack
     assert "edge/stream/pipeline.py" in said
+
+
+def test_outside_systemd_a_stuck_run_still_says_so(
+    tiny_engines: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No $NOTIFY_SOCKET (a terminal, a container): nothing is sent, and a sink held past
+    STUCK_AFTER_S (here 0.5 s, looked at every 0.25 s) is said, once, as is its recovery."""
+    import edge.stream.watchdog as watchdog_module
+
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    monkeypatch.setattr(watchdog_module, "STUCK_AFTER_S", 0.5)
+    monkeypatch.setattr(watchdog_module, "STATUS_EVERY_S", 0.25)
+    release = threading.Event()
+    engines = EngineSet.from_manifest(tiny_engines)
+    timer = threading.Timer(2.0, release.set)
+    try:
+        pipeline = Pipeline(
+            source=open_source("synthetic://?size=128x256&frames=40"),
+            engines=engines,
+            sinks=[HeldSink(release)],
+            realtime=True,
+            fps=15.0,
+        )
+        timer.start()
+        with ServiceWatch.for_pipeline(pipeline):
+            pipeline.run()
+    finally:
+        timer.cancel()
+        engines.close()
+    said = capsys.readouterr().err
+    assert said.count("warning: the run is stuck: ") == 1
+    assert "nothing restarts it here (a systemd service with WatchdogSec= would be)" in said
+    assert "the run is making progress again" in said
