@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -105,6 +106,29 @@ class HeldSink(NullSink):
         super().write(image, seq)
 
 
+def held_run(engines_dir: Path, *, frames: int, held_s: float, every_s: float) -> dict[str, Any]:
+    """``frames`` synthetic frames at 15 fps, live, into a sink held ``held_s`` at its first
+    write, under ServiceWatch.for_pipeline (which looks every ``every_s``); the summary."""
+    release = threading.Event()
+    engines = EngineSet.from_manifest(engines_dir)
+    timer = threading.Timer(held_s, release.set)
+    try:
+        pipeline = Pipeline(
+            source=open_source(f"synthetic://?size=128x256&frames={frames}"),
+            engines=engines,
+            sinks=[HeldSink(release)],
+            realtime=True,
+            fps=15.0,
+        )
+        timer.start()
+        with ServiceWatch.for_pipeline(pipeline) as watch:
+            assert watch.every_s == every_s
+            return pipeline.run()
+    finally:
+        timer.cancel()
+        engines.close()
+
+
 def test_a_held_sink_starves_the_watchdog_until_it_writes_again(
     tiny_engines: Path,
     systemd_socket: Listener,  # noqa: F811
@@ -112,24 +136,7 @@ def test_a_held_sink_starves_the_watchdog_until_it_writes_again(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # 1 s: a look every 0.5 s, stuck after 0.5 s
-    release = threading.Event()
-    engines = EngineSet.from_manifest(tiny_engines)
-    try:
-        pipeline = Pipeline(
-            source=open_source("synthetic://?size=128x256&frames=50"),
-            engines=engines,
-            sinks=[HeldSink(release)],
-            realtime=True,
-            fps=15.0,
-        )
-        timer = threading.Timer(2.5, release.set)
-        timer.start()
-        with ServiceWatch.for_pipeline(pipeline) as watch:
-            assert watch.every_s == 0.5
-            s = pipeline.run()
-        timer.cancel()
-    finally:
-        engines.close()
+    s = held_run(tiny_engines, frames=50, held_s=2.5, every_s=0.5)
     got = systemd_socket.messages()
     assert got[0].startswith("READY=1\nSTATUS=frame 0") and got[-1].startswith("STOPPING=1\n")
     stuck = [i for i, m in enumerate(got) if m.startswith("STATUS=stuck: ")]
@@ -238,23 +245,7 @@ def test_outside_systemd_a_stuck_run_still_says_so(
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
     monkeypatch.setattr(watchdog_module, "STUCK_AFTER_S", 0.5)
     monkeypatch.setattr(watchdog_module, "STATUS_EVERY_S", 0.25)
-    release = threading.Event()
-    engines = EngineSet.from_manifest(tiny_engines)
-    timer = threading.Timer(2.0, release.set)
-    try:
-        pipeline = Pipeline(
-            source=open_source("synthetic://?size=128x256&frames=40"),
-            engines=engines,
-            sinks=[HeldSink(release)],
-            realtime=True,
-            fps=15.0,
-        )
-        timer.start()
-        with ServiceWatch.for_pipeline(pipeline):
-            pipeline.run()
-    finally:
-        timer.cancel()
-        engines.close()
+    held_run(tiny_engines, frames=40, held_s=2.0, every_s=0.25)
     said = capsys.readouterr().err
     assert said.count("warning: the run is stuck: ") == 1
     assert "nothing restarts it here (a systemd service with WatchdogSec= would be)" in said
