@@ -108,19 +108,17 @@ class LiveCapture:
         since = self._call_since
         return 0.0 if since is None else time.monotonic() - since
 
-    def _read(self, reader: Any) -> tuple[bool, Any]:
+    def _in_call(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``call(*args)``, timed for in_call_s while it runs."""
         self._call_since = time.monotonic()
         try:
-            return _safe_read(reader)
+            return call(*args)
         finally:
             self._call_since = None
 
-    def _reopen(self) -> Any:
-        self._call_since = time.monotonic()
-        try:
-            return self._open()
-        finally:
-            self._call_since = None
+    def _read(self, reader: Any) -> tuple[bool, Any]:
+        result: tuple[bool, Any] = self._in_call(_safe_read, reader)
+        return result
 
     def interrupt(self) -> None:
         """End a ``read`` that is waiting, and every later one, without touching the reader:
@@ -211,7 +209,7 @@ class LiveCapture:
                 return None
             attempts += 1
             try:
-                reader = self._reopen()
+                reader = self._in_call(self._open)
             except SourceError as exc:
                 last_error = str(exc)
                 delay = min(delay * 2, max_delay)

@@ -84,8 +84,8 @@ class SinkWriters:
         self._stopped: set[int] = set()  # indexes of the sinks that stopped for good
         self._errors_seen: set[tuple[str, str]] = set()
         self._skip_said: set[int] = set()
-        # per sink: (frame, time.monotonic()) of the write it is inside, None between writes
-        self._writing: list[tuple[int, float] | None] = [None] * len(sinks)
+        # per sink: (frame, time.perf_counter_ns()) of the write it is inside, None between writes
+        self._writing: list[tuple[int, int] | None] = [None] * len(sinks)
         self._threads = [
             threading.Thread(target=self._run, args=(i,), name=f"edge-sink-{i}", daemon=True)
             for i in range(len(sinks))
@@ -103,9 +103,9 @@ class SinkWriters:
 
     def busy(self) -> list[tuple[str, int, float]]:
         """The sinks inside a write: uri, frame, seconds it has taken so far."""
-        now = time.monotonic()
+        now = time.perf_counter_ns()
         return [
-            (sink.uri, writing[0], now - writing[1])
+            (sink.uri, writing[0], (now - writing[1]) / 1e9)
             for sink, writing in zip(self.sinks, self._writing, strict=True)
             if writing is not None
         ]
@@ -125,7 +125,7 @@ class SinkWriters:
             self._settle(handed)
             return True
         if not self._live:
-            return all(self._put(index, q, handed) for index, q in enumerate(self._queues))
+            return all(self._put(index, handed) for index in range(len(self.sinks)))
         full = self._offer(list(range(len(self.sinks))), handed)
         with self._room:
             while self._none_took(full):
@@ -134,7 +134,7 @@ class SinkWriters:
                 self._room.wait(timeout=_POLL_S)
                 full = self._offer(full, handed)
         for index in full:  # behind the others: its oldest frame makes way
-            self._put_skipping(index, self._queues[index], handed)
+            self._put_skipping(index, handed)
         return True
 
     def _offer(self, indexes: list[int], handed: _Handed) -> list[int]:
@@ -157,14 +157,15 @@ class SinkWriters:
     def _all_alive(self) -> bool:
         return all(thread.is_alive() for thread in self._threads)
 
-    def _put(self, index: int, q: queue.Queue[Any], item: Any) -> bool:
+    def _put(self, index: int, handed: _Handed) -> bool:
         while not self._stopping.is_set() and self._threads[index].is_alive():
             with contextlib.suppress(queue.Full):
-                q.put(item, timeout=_POLL_S)
+                self._queues[index].put(handed, timeout=_POLL_S)
                 return True
         return False
 
-    def _put_skipping(self, index: int, q: queue.Queue[Any], handed: _Handed) -> None:
+    def _put_skipping(self, index: int, handed: _Handed) -> None:
+        q = self._queues[index]
         while True:
             try:
                 q.put_nowait(handed)
@@ -220,7 +221,7 @@ class SinkWriters:
             span = None
             if not failed and index not in self._stopped:
                 start = time.perf_counter_ns()
-                self._writing[index] = (handed.result.frame.seq, time.monotonic())
+                self._writing[index] = (handed.result.frame.seq, start)
                 try:
                     self._write(index, sink, handed.result)
                 except BaseException as exc:
