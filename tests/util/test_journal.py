@@ -1,0 +1,105 @@
+"""Standard error as systemd's journal stream: levels on warnings and errors, whole lines
+from every thread, and the status line without a second time stamp."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from edge.util.journal import JournalLevels, level_of, levels_on_stderr, stderr_is_journal
+from tests.stream.test_pipeline import CLI_ENV, ROOT
+
+
+def test_the_journal_is_the_stream_its_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    st = os.fstat(2)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+    assert stderr_is_journal()
+    # inherited by a process whose stderr went elsewhere: not the journal
+    monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino + 1}")
+    assert not stderr_is_journal()
+    for junk in ("", "12", "a:b"):
+        monkeypatch.setenv("JOURNAL_STREAM", junk)
+        assert not stderr_is_journal()
+    monkeypatch.delenv("JOURNAL_STREAM")
+    assert not stderr_is_journal()
+    assert not levels_on_stderr() and not isinstance(sys.stderr, JournalLevels)
+
+
+def test_levels_of_edges_lines() -> None:
+    assert level_of("warning: sink 'a.mkv' is slower than the stream") == "<4>"
+    assert level_of("error: the source 'x.mp4' does not exist") == "<3>"
+    assert level_of("frame 12  17.0 fps") == level_of("  warning: indented") == ""
+
+
+def test_lines_printed_from_threads_at_once_come_out_whole_with_their_levels() -> None:
+    out = io.StringIO()
+    stream = JournalLevels(out)
+
+    def say(n: int) -> None:
+        for i in range(200):
+            # print() writes the text and its newline in two calls
+            print(f"warning: thread {n} line {i}" if i % 2 else f"thread {n} line {i}", file=stream)
+
+    threads = [threading.Thread(target=say, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 800
+    whole = r"(<4>warning: thread \d line \d*[13579]|thread \d line \d*[02468])"
+    assert all(re.fullmatch(whole, x) for x in lines)
+    for n in range(4):  # each thread's lines in its order
+        mine = [int(x.rsplit(" ", 1)[1]) for x in lines if f"thread {n} " in x]
+        assert mine == list(range(200))
+
+
+def test_an_unfinished_line_goes_out_on_flush_with_its_level_once() -> None:
+    out = io.StringIO()
+    stream = JournalLevels(out)
+    assert stream.write("warning: half") == len("warning: half")
+    assert out.getvalue() == ""
+    stream.flush()
+    stream.write(" and the rest\nerror: next\n")
+    stream.write("tail")
+    stream.flush()
+    assert out.getvalue() == "<4>warning: half and the rest\n<3>error: next\ntail"
+    assert stream.getvalue() == out.getvalue()  # the rest is the stream's own
+
+
+def edge_into_journal(tmp_path: Path, *args: str, env: dict[str, str]) -> tuple[int, str]:
+    """``edge ARGS`` with standard error a file named by $JOURNAL_STREAM, as systemd
+    connects a service's; the exit status and what the file got."""
+    said = tmp_path / f"stderr-{len(list(tmp_path.iterdir()))}.txt"
+    with said.open("w") as err:
+        st = os.fstat(err.fileno())
+        env = {**CLI_ENV, **env, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        argv = [sys.executable, "-m", "edge.cli", *args]
+        done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, timeout=300, env=env)
+    return done.returncode, said.read_text()
+
+
+def test_edge_into_the_journal_gives_levels_and_leaves_the_stamping_to_it(
+    tiny_engines: Path, tmp_path: Path
+) -> None:
+    run = ["run", "synthetic://?size=128x256&fps=20&frames=30", "--engines", str(tiny_engines), "--realtime"]
+    # a watchdog period under 30 s is warned about
+    short_watchdog = {"WATCHDOG_USEC": "1000000"}
+    status, said = edge_into_journal(tmp_path, *run, "--status-every", "0.3", env=short_watchdog)
+    assert status == 0, said
+    lines = said.splitlines()
+    assert any(x.startswith("<4>warning: the watchdog period is 1 s (WatchdogSec=)") for x in lines), said
+    logged = [x for x in lines if re.match(r"frame \d+  ", x)]
+    assert len(logged) >= 2 and all(x.endswith("(p50/p99 ms)") for x in logged), said
+    assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", said)
+    assert not any(x.startswith("<") for x in lines if "warning:" not in x), said
+    missing = ["run", str(tmp_path / "missing.mp4"), "--engines", str(tiny_engines)]
+    status, said = edge_into_journal(tmp_path, *missing, env={})
+    assert status != 0 and said.startswith("<3>error: "), said
