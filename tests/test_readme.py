@@ -309,3 +309,5 @@ def test_the_readme_systemd_unit_is_one_systemd_accepts(tmp_path: Path) -> None:
     assert f"RestartPreventExitStatus={OUTPUTS_STOPPED}\n" in unit
     # edge run speaks sd_notify (edge.stream.watchdog): a notify unit waits for its READY=1
     assert "Type=notify\n" in unit and "WatchdogSec=" in unit
+    # the watchdog's SIGABRT leaves the stacks in the journal, not a core file on the disk
+    assert "LimitCORE=0\n" in unit

@@ -4,33 +4,55 @@ only while it makes progress.
 A run can hang rather than end: a camera driver that never returns from a read, a disk
 that never finishes a write (an SD card that stopped answering), an engine stuck on its
 device. It then prints nothing and exits never, and ``Restart=`` cannot help. With
-``WatchdogSec=`` in its unit, systemd restarts a service that stops sending ``WATCHDOG=1``;
-the run sends it every half period while frames come out, and stops, saying what is stuck,
-once something has held one call for half the period: a sink inside one write, the
-camera's thread inside one read or open, or frames taken in and none out. Outside systemd
-nothing is sent, and a run stuck for ``STUCK_AFTER_S`` still says so.
+``WatchdogSec=`` in its unit, systemd kills and restarts a service that has not sent
+``WATCHDOG=1`` for that long. The run looks every few seconds and sends it only while
+nothing is held up: no sink inside one write, the camera's thread inside no read or open,
+and no frames taken in without one coming out, since the last look. So systemd's own timer
+measures a hang, and one that lasts the watchdog's period ends the run. Once a hold has
+lasted half the period the run says what is stuck. Outside systemd nothing is sent, and a
+run stuck for ``STUCK_AFTER_S`` still says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from edge.latency import LatencyTracker
 from edge.util.systemd import notify, notify_socket, watchdog_s
 
-STATUS_EVERY_S = 10.0  # how often the status is sent when no watchdog asks for more
+LOOK_EVERY_S = 5.0  # how often the run is looked at, the status sent, the watchdog fed
 STUCK_AFTER_S = 30.0  # without a watchdog: how long a held call is called stuck
 # half of it must outlast a camera's own read timeouts (OpenCV: 5 s network, 10 s V4L2)
 SHORT_WATCHDOG_S = 30.0
 
 
+def waiting_in_kernel(pid: int | str = "self") -> int:
+    """How many of a process's threads wait inside the kernel uninterruptibly (state D), as
+    for a disk or a driver that does not answer: no signal ends that wait, the watchdog's
+    kill included. 0 where /proc does not say (not Linux)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0
+    waiting = 0
+    for task in tasks:
+        with contextlib.suppress(OSError, IndexError):
+            # the state follows the command's closing parenthesis, which a name may contain
+            waiting += (task / "stat").read_text().rsplit(")", 1)[1].split()[0] == "D"
+    return waiting
+
+
 class Progress:
-    """What in a run has made no progress for ``within_s`` seconds, or None when all has."""
+    """What in a run is held up now, and for how long: (seconds, what) for each sink inside
+    a write, the camera inside a read, and frames waiting for one to come out, in that
+    order (the causes before what they cause)."""
 
     def __init__(
         self,
@@ -38,7 +60,6 @@ class Progress:
         tracker: LatencyTracker | None,
         sinks_busy: Callable[[], list[tuple[str, int, float]]],
         source: Any,
-        within_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``tracker``: the frames taken in and out of a pipeline (None: a loop that writes
@@ -46,11 +67,11 @@ class Progress:
         (uri, frame, seconds so far). ``source``: its ``in_call_s()``, where it has one (a
         camera's capture thread), says how long its read or open has taken so far."""
         self._tracker, self._sinks_busy, self._source = tracker, sinks_busy, source
-        self._within_s, self._clock = within_s, clock
+        self._clock = clock
         self._last_out = tracker.frames_out if tracker is not None else 0
         self._well_at = clock()  # when a frame last came out, or none was waiting to
 
-    def __call__(self) -> str | None:
+    def __call__(self) -> list[tuple[float, str]]:
         now = self._clock()
         out, taken = self._last_out, 0
         if self._tracker is not None:
@@ -58,32 +79,35 @@ class Progress:
             taken = self._tracker.frames_in - out - self._tracker.drops  # in the pipeline now
         if out != self._last_out or taken <= 0:  # a frame came out, or none waits to
             self._last_out, self._well_at = out, now
-        for uri, seq, seconds in self._sinks_busy():
-            if seconds > self._within_s:
-                return f"sink {uri!r} has been writing frame {seq} for {seconds:.0f} s"
+        holds = [
+            (s, f"sink {uri!r} has been writing frame {seq} for {s:.0f} s")
+            for uri, seq, s in self._sinks_busy()
+        ]
         in_call = getattr(self._source, "in_call_s", None)
-        if in_call is not None and (seconds := in_call()) > self._within_s:
-            return f"source {self._source.uri!r} has been inside one read for {seconds:.0f} s"
-        if now - self._well_at > self._within_s:
-            return f"no frame has come out for {now - self._well_at:.0f} s, {taken} taken in"
-        return None
+        if in_call is not None and (s := in_call()) > 0:
+            holds.append((s, f"source {self._source.uri!r} has been inside one read for {s:.0f} s"))
+        if (s := now - self._well_at) > 0:
+            holds.append((s, f"no frame has come out for {s:.0f} s, {taken} taken in"))
+        return holds
 
 
 class ServiceWatch:
     """From ``with`` to its end: ``READY=1`` at once, then every ``every_s`` the status and,
-    while ``progress()`` finds nothing stuck, ``WATCHDOG=1``; ``STOPPING=1`` at the end."""
+    while ``progress()`` finds nothing held up since the last look, ``WATCHDOG=1``; a hold
+    longer than ``stuck_after_s`` is said; ``STOPPING=1`` at the end."""
 
     def __init__(
         self,
         *,
         status: Callable[[], str],
-        progress: Callable[[], str | None],
+        progress: Callable[[], list[tuple[float, str]]],
         watchdog_s: float | None,
         send: Callable[..., bool] = notify,
     ) -> None:
         self._status, self._progress, self._send = status, progress, send
         self._watchdog_s = watchdog_s
-        self.every_s = watchdog_s / 2 if watchdog_s else STATUS_EVERY_S
+        self.every_s = min(LOOK_EVERY_S, watchdog_s / 2) if watchdog_s else LOOK_EVERY_S
+        self.stuck_after_s = watchdog_s / 2 if watchdog_s else STUCK_AFTER_S
         self.stuck: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="edge-service-watch", daemon=True)
@@ -107,8 +131,7 @@ class ServiceWatch:
         sinks_busy: Callable[[], list[tuple[str, int, float]]],
         source: Any,
     ) -> ServiceWatch:
-        """A watch with the watchdog period systemd set (if any), calling stuck what has
-        made no progress for half of it (Progress's arguments)."""
+        """A watch with the watchdog period systemd set (if any), of Progress's arguments."""
         period = watchdog_s()
         if period is not None and period < SHORT_WATCHDOG_S:
             print(
@@ -117,8 +140,7 @@ class ServiceWatch:
                 f"{SHORT_WATCHDOG_S:g} s or more",
                 file=sys.stderr,
             )
-        within_s = period / 2 if period else STUCK_AFTER_S
-        progress = Progress(tracker=tracker, sinks_busy=sinks_busy, source=source, within_s=within_s)
+        progress = Progress(tracker=tracker, sinks_busy=sinks_busy, source=source)
         return cls(status=status, progress=progress, watchdog_s=period)
 
     def __enter__(self) -> ServiceWatch:
@@ -138,23 +160,46 @@ class ServiceWatch:
             self.tick()
 
     def tick(self) -> None:
-        """One look at the run: the status, and the watchdog fed unless something is stuck."""
-        stuck = self._progress()
-        if stuck is None:
-            if self.stuck is not None:
-                print(f"the run is making progress again (it was stuck: {self.stuck})", file=sys.stderr)
-            self.stuck = None
-            fed = ("WATCHDOG=1",) if self._watchdog_s else ()
-            self._send(*fed, f"STATUS={self._status()}")
+        """One look at the run: the status, the watchdog fed unless something has been held
+        up since the last look, and what is stuck said."""
+        holds = self._progress()
+        held_s = max((s for s, _ in holds), default=0.0)
+        if held_s > self.stuck_after_s:
+            what = next(w for s, w in holds if s > self.stuck_after_s)
+            if self.stuck is None:
+                print(
+                    f"warning: the run is stuck: {what}{_in_kernel()}; {self._then()}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            self.stuck = what
+            self._send(f"STATUS=stuck: {what}")
             return
-        if self.stuck is None:
-            if self._watchdog_s:
-                within = f"{self._watchdog_s:g} s"
-                then = f"the watchdog is no longer fed: systemd restarts the service within {within}"
-            elif notify_socket() is not None:
-                then = "no watchdog is set (WatchdogSec=) to restart it"
-            else:  # a terminal, a container: nobody is told but the reader of this
-                then = "nothing restarts it here (a systemd service with WatchdogSec= would be)"
-            print(f"warning: the run is stuck: {stuck}; {then}", file=sys.stderr, flush=True)
-        self.stuck = stuck
-        self._send(f"STATUS=stuck: {stuck}")
+        if self.stuck is not None:
+            print(f"the run is making progress again (it was stuck: {self.stuck})", file=sys.stderr)
+            self.stuck = None
+        # a hold shorter than a look is the run's own pace; a longer one is left to systemd's
+        # timer, which then kills the run once it has lasted the whole period
+        fed = ("WATCHDOG=1",) if self._watchdog_s and held_s <= self.every_s else ()
+        self._send(*fed, f"STATUS={self._status()}")
+
+    def _then(self) -> str:  # what becomes of a stuck run
+        if self._watchdog_s:
+            return (
+                f"the watchdog has not been fed since it began: systemd kills and restarts the service "
+                f"if it lasts {self._watchdog_s:g} s (WatchdogSec=)"
+            )
+        if notify_socket() is not None:
+            return "no watchdog is set (WatchdogSec=) to restart it"
+        # a terminal, a container: nobody is told but the reader of this
+        return "nothing restarts it here (a systemd service with WatchdogSec= would be)"
+
+
+def _in_kernel() -> str:
+    waiting = waiting_in_kernel()
+    if not waiting:
+        return ""
+    return (
+        f" ({waiting} of its threads wait inside the kernel for a disk or a driver that does not "
+        f"answer: no signal ends that wait, so the run ends, and restarts, only once it answers)"
+    )

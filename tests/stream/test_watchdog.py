@@ -3,6 +3,7 @@ progress, told to a real datagram socket as systemd's."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -19,7 +20,8 @@ from edge.stream.engines import EngineSet
 from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
-from edge.stream.watchdog import Progress, ServiceWatch
+from edge.stream.watchdog import Progress, ServiceWatch, waiting_in_kernel
+from tests.conftest import SlowDisk
 from tests.stream.test_pipeline import CLI_ENV, ROOT
 from tests.util.test_systemd import Listener, systemd_socket  # noqa: F401  (a fixture)
 
@@ -44,25 +46,65 @@ class Camera:
         return self.in_read_s
 
 
-def test_progress_names_what_has_held_one_call_too_long() -> None:
+def test_progress_names_what_is_held_up_and_for_how_long() -> None:
     tracker, clock, camera = LatencyTracker(), Clock(), Camera()
     busy: list[tuple[str, int, float]] = []
-    progress = Progress(tracker=tracker, sinks_busy=lambda: busy, source=camera, within_s=15.0, clock=clock)
-    assert progress() is None
-    clock.now += 60  # nothing taken in (a camera away, reconnecting): nothing stuck
-    assert progress() is None
+    progress = Progress(tracker=tracker, sinks_busy=lambda: busy, source=camera, clock=clock)
+    assert progress() == []
+    clock.now += 60  # nothing taken in (a camera away, reconnecting): nothing held
+    assert progress() == []
     tracker.frame_captured(3)
-    clock.now += 10
-    assert progress() is None
-    clock.now += 6  # 16 s with 3 frames in and none out
-    assert progress() == "no frame has come out for 16 s, 3 taken in"
+    clock.now += 16
+    assert progress() == [(16.0, "no frame has come out for 16 s, 3 taken in")]
     tracker.frame_done(0, 0)
-    assert progress() is None  # one came out: the 2 others are being worked on
+    assert progress() == []  # one came out: the 2 others are being worked on
     busy.append(("drive.mkv", 7, 15.5))
-    assert progress() == "sink 'drive.mkv' has been writing frame 7 for 16 s"
-    busy.clear()
     camera.in_read_s = 20.0
-    assert progress() == "source '/dev/video0' has been inside one read for 20 s"
+    clock.now += 21
+    assert progress() == [
+        (15.5, "sink 'drive.mkv' has been writing frame 7 for 16 s"),
+        (20.0, "source '/dev/video0' has been inside one read for 20 s"),
+        (21.0, "no frame has come out for 21 s, 2 taken in"),
+    ]
+
+
+def test_the_watchdog_is_fed_only_when_nothing_was_held_since_the_last_look(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """WatchdogSec=60: a look every 5 s; a hold of a look or more is not fed, so systemd's
+    timer kills a run held for the whole period; one of half the period is said."""
+    sent: list[tuple[str, ...]] = []
+    # a look's holds; at the fourth the first cause past 30 s is named, not the longest
+    holds = [[], [(4.9, "a")], [(7.0, "b")], [(31.0, "c"), (40.0, "x")], [(36.0, "c")], [(0.2, "d")]]
+    watch = ServiceWatch(
+        status=lambda: "frame 1",
+        progress=lambda: holds.pop(0),
+        watchdog_s=60.0,
+        send=lambda *m: bool(sent.append(m)),
+    )
+    assert (watch.every_s, watch.stuck_after_s) == (5.0, 30.0)
+    for _ in range(6):
+        watch.tick()
+    assert sent == [
+        ("WATCHDOG=1", "STATUS=frame 1"),
+        ("WATCHDOG=1", "STATUS=frame 1"),
+        ("STATUS=frame 1",),
+        ("STATUS=stuck: c",),
+        ("STATUS=stuck: c",),
+        ("WATCHDOG=1", "STATUS=frame 1"),
+    ]
+    said = capsys.readouterr().err
+    assert (
+        said.count(
+            "warning: the run is stuck: c; the watchdog has not been fed since it began: systemd kills"
+        )
+        == 1
+    )
+    assert "if it lasts 60 s (WatchdogSec=)" in said
+    assert "the run is making progress again (it was stuck: c)" in said
+    # no watchdog: never fed, stuck after STUCK_AFTER_S
+    quiet = ServiceWatch(status=lambda: "", progress=lambda: [], watchdog_s=None, send=lambda *m: True)
+    assert (quiet.every_s, quiet.stuck_after_s) == (5.0, 30.0)
 
 
 def until(holds: Callable[[], bool], *, timeout_s: float) -> bool:
@@ -149,7 +191,7 @@ def test_a_held_sink_starves_the_watchdog_until_it_writes_again(
     said = capsys.readouterr().err
     # said once (by what was seen first: the frames that did not come out, or the sink)
     assert said.count("warning: the run is stuck: ") == 1
-    assert "the watchdog is no longer fed: systemd restarts the service within 1 s" in said
+    assert "systemd kills and restarts the service if it lasts 1 s (WatchdogSec=)" in said
     assert "the run is making progress again" in said
     assert s["frames_out"] > 1
 
@@ -244,9 +286,33 @@ def test_outside_systemd_a_stuck_run_still_says_so(
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
     monkeypatch.setattr(watchdog_module, "STUCK_AFTER_S", 0.5)
-    monkeypatch.setattr(watchdog_module, "STATUS_EVERY_S", 0.25)
+    monkeypatch.setattr(watchdog_module, "LOOK_EVERY_S", 0.25)
     held_run(tiny_engines, frames=40, held_s=2.0, every_s=0.25)
     said = capsys.readouterr().err
     assert said.count("warning: the run is stuck: ") == 1
     assert "nothing restarts it here (a systemd service with WatchdogSec= would be)" in said
     assert "the run is making progress again" in said
+
+
+def test_a_write_the_disk_does_not_answer_waits_in_the_kernel_past_a_kill(slow_disk: SlowDisk) -> None:
+    """A process flushing 1 MiB to a disk that stores 128 KiB/s: its thread waits inside the
+    kernel (state D), which waiting_in_kernel counts, and a SIGKILL does not end it until
+    the disk has stored the lot: why a stuck run's restart waits for its disk."""
+    import signal
+
+    flush = "import os; f = open(os.sys.argv[1], 'wb'); f.write(os.urandom(1 << 20)); os.fsync(f.fileno())"
+    argv = slow_disk.command([sys.executable, "-c", flush, str(slow_disk.path / "f")])
+    writer = subprocess.Popen(argv)
+    try:
+        assert until(lambda: waiting_in_kernel(writer.pid) >= 1, timeout_s=5.0)
+        t0 = time.monotonic()
+        writer.send_signal(signal.SIGKILL)
+        time.sleep(1.0)
+        assert writer.poll() is None and waiting_in_kernel(writer.pid) >= 1
+        assert writer.wait(timeout=30) == -signal.SIGKILL
+        assert time.monotonic() - t0 > 2.0  # it ended when the disk had stored it, not at the kill
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    assert waiting_in_kernel(os.getpid()) == 0 and waiting_in_kernel(2**22 + 7) == 0
