@@ -143,7 +143,8 @@ class Systemd:
 
     def show(self) -> dict[str, str]:
         keys = (
-            "ActiveState,SubState,Result,MainPID,NRestarts,StatusText,ExecMainStatus,LimitCORE,ControlGroup"
+            "ActiveState,SubState,Result,MainPID,NRestarts,StatusText,ExecMainStatus,LimitCORE,ControlGroup,"
+            "MemoryCurrent"
         )
         done = self.run("systemctl", "show", UNIT, "-p", keys)
         return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
@@ -333,6 +334,8 @@ def steps(systemd: Systemd, *, loop: str, drives: Path, run_s: float, held_s: fl
         "limit_core": state["LimitCORE"],
     }
     tl.watch(run_s)
+    memory = tl.state.get("MemoryCurrent", "")  # "[not set]" without memory accounting
+    out["memory_mib_after_run_s"] = round(int(memory) / 2**20) if memory.isdigit() else None
     out["files_before_the_stall"] = sorted(p.name for p in drives.iterdir())
 
     # the card stops answering
