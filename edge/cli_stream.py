@@ -98,6 +98,16 @@ def add_status_every_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_heartbeat_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--heartbeat",
+        type=output_file,
+        metavar="FILE",
+        help="rewrite FILE every 5 s with when the run last made progress and what is stuck, for a "
+        "container's health check or a liveness probe (edge alive FILE); put it on a tmpfs such as /run",
+    )
+
+
 def add_post_workers_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--post-workers",
@@ -150,6 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             status_every_s=args.status_every,
             segment_s=args.segment,
             delete_oldest=args.delete_oldest,
+            heartbeat=args.heartbeat,
             **engine_selection(args),
         )
     finally:
@@ -247,6 +258,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             show_progress=True,
             keep_free=args.keep_free,
             status_every_s=args.status_every,
+            heartbeat=args.heartbeat,
         )
     except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
         print(format_summary(exc.data), flush=True)
@@ -256,6 +268,14 @@ def cmd_record(args: argparse.Namespace) -> int:
         raise
     print(format_summary(summary))
     return 0
+
+
+def cmd_alive(args: argparse.Namespace) -> int:
+    from edge.stream.heartbeat import alive
+
+    fine, line = alive(args.heartbeat, within_s=args.within)
+    print(f"{'alive' if fine else 'not alive'}: {line}")
+    return 0 if fine else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -327,6 +347,7 @@ def add_stream_commands(sub: Any) -> None:
     add_segment_argument(p)
     add_keep_free_argument(p)
     add_status_every_argument(p)
+    add_heartbeat_argument(p)
     p.add_argument(
         "--trace", type=output_file, metavar="PATH", help="write a Chrome trace (Perfetto) of every stage"
     )
@@ -390,7 +411,9 @@ def add_stream_commands(sub: Any) -> None:
     add_segment_argument(p)
     add_keep_free_argument(p)
     add_status_every_argument(p)
+    add_heartbeat_argument(p)
     p.set_defaults(func=cmd_record)
+    add_alive_command(sub)
 
     p = sub.add_parser("demo", help="build default engines if missing, run the synthetic drive")
     p.add_argument("--out", type=output_folder, default="out", help="output folder; default: %(default)s")
@@ -398,3 +421,23 @@ def add_stream_commands(sub: Any) -> None:
     p.add_argument("--frames", type=positive_int, default=68, help="frames to run; default: %(default)s")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
+
+
+def add_alive_command(sub: Any) -> None:
+    from edge.stream.heartbeat import ALIVE_WITHIN_S
+
+    p = sub.add_parser(
+        "alive",
+        help="whether the run writing a --heartbeat file is making progress (a health check)",
+        epilog="exit status: 0 it made progress within --within seconds; 1 it did not, is stuck, or "
+        "no run writes the file",
+    )
+    p.add_argument("heartbeat", metavar="FILE", help="the file edge run or edge record --heartbeat writes")
+    p.add_argument(
+        "--within",
+        type=positive_seconds,
+        default=ALIVE_WITHIN_S,
+        metavar="S",
+        help="how recent its progress must be; default: %(default)g",
+    )
+    p.set_defaults(func=cmd_alive)

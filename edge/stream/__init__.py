@@ -70,6 +70,7 @@ def run_stream(
     status_every_s: float = 0.0,
     segment_s: float | None = None,
     delete_oldest: bool = False,
+    heartbeat: str | Path | None = None,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -83,6 +84,8 @@ def run_stream(
     ``status_every_s``: with ``show_status`` off a terminal, print the status line that often.
     ``segment_s``: video sinks start a new file every that many seconds (edge.stream.segments);
     ``delete_oldest``: the oldest are deleted when the disk would keep less than ``keep_free``.
+    ``heartbeat``: a file rewritten every few seconds while the run makes progress, for a
+    health check (edge.stream.heartbeat).
     """
     from edge.errors import ConfigError, OutputsStopped
     from edge.stream.engines import EngineSet
@@ -94,8 +97,9 @@ def run_stream(
 
     check_post_workers(post_workers)
     check_delete_oldest(delete_oldest, segment_s)
-    for what, path in (("trace", trace), ("latency log", latency_log), ("summary", summary_json)):
-        if path is not None:  # checked now: they are written when the run ends
+    outputs = (("trace", trace), ("latency log", latency_log), ("summary", summary_json))
+    for what, path in (*outputs, ("heartbeat", heartbeat)):
+        if path is not None:  # checked now: they are written when the run ends, or as it goes
             require_writable(path, folder=False, what=what)
 
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
@@ -153,7 +157,7 @@ def run_stream(
     try:
         # under systemd (Type=notify): ready, the status, and a watchdog fed while frames come
         # out; anywhere, a run that has hung says what is stuck
-        watch = ServiceWatch.for_pipeline(pipeline)
+        watch = ServiceWatch.for_pipeline(pipeline, heartbeat=heartbeat)
         with StatusLine(tracker, enabled=show_status, log_every_s=status_every_s), watch:
             pipeline.run()
     except BaseException:

@@ -14,6 +14,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from edge.errors import (
@@ -27,6 +28,7 @@ from edge.errors import (
 from edge.latency.status import PeriodicLog
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.watchdog import ServiceWatch
+from edge.util.fs import require_writable
 from edge.util.interrupts import StepBoundary
 
 # how far the capture rate may be from a video's before the summary says how fast it plays
@@ -46,6 +48,7 @@ def record(
     status_every_s: float = 0.0,
     segment_s: float | None = None,
     delete_oldest: bool = False,
+    heartbeat: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write each frame of ``source`` to every sink of ``sinks`` until the source ends,
     ``max_frames`` were written or ``duration_s`` has passed; returns what was recorded.
@@ -62,7 +65,8 @@ def record(
     With ``show_progress`` off a terminal, a line says how far it is every
     ``status_every_s`` seconds (0: never). ``segment_s``: video sinks start a new file
     every that many seconds of video (edge.stream.segments); ``delete_oldest`` deletes the
-    oldest when the disk would keep less than ``keep_free``.
+    oldest when the disk would keep less than ``keep_free``. ``heartbeat``: a file rewritten
+    every few seconds while frames are written, for a health check (edge.stream.heartbeat).
     """
     from edge.stream.pipeline import frame_rgb
     from edge.stream.segments import check_delete_oldest
@@ -71,6 +75,8 @@ def record(
     from edge.stream.video import warn_if_mp4
 
     check_delete_oldest(delete_oldest, segment_s)
+    if heartbeat is not None:
+        require_writable(heartbeat, folder=False, what="heartbeat")
     if not sinks:
         raise ConfigError("edge record needs at least one sink to write to, e.g. drive.mp4 or dir://frames/")
     src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)
@@ -108,7 +114,11 @@ def record(
         writing = _Writing()
         # under systemd (Type=notify): ready, the status, the watchdog; anywhere, what is stuck
         watch = ServiceWatch.of(
-            status=lambda: _status(stats, t0), tracker=None, sinks_busy=writing.busy, source=src
+            status=lambda: _status(stats, t0),
+            tracker=None,
+            sinks_busy=writing.busy,
+            source=src,
+            heartbeat=heartbeat,
         )
         stack.enter_context(watch)
         first_ns: int | None = None  # the first and the last frame's capture times

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from edge.latency import LatencyTracker
+from edge.stream.heartbeat import Heartbeat
 from edge.util.systemd import notify, notify_socket, watchdog_s
 
 LOOK_EVERY_S = 5.0  # how often the run is looked at, the status sent, the watchdog fed
@@ -103,9 +104,11 @@ class ServiceWatch:
         progress: Callable[[], list[tuple[float, str]]],
         watchdog_s: float | None,
         send: Callable[..., bool] = notify,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
+        """``heartbeat``: rewritten at each look too, for a watcher other than systemd."""
         self._status, self._progress, self._send = status, progress, send
-        self._watchdog_s = watchdog_s
+        self._watchdog_s, self._heartbeat = watchdog_s, heartbeat
         self.every_s = min(LOOK_EVERY_S, watchdog_s / 2) if watchdog_s else LOOK_EVERY_S
         self.stuck_after_s = watchdog_s / 2 if watchdog_s else STUCK_AFTER_S
         self.stuck: str | None = None
@@ -113,13 +116,14 @@ class ServiceWatch:
         self._thread = threading.Thread(target=self._run, name="edge-service-watch", daemon=True)
 
     @classmethod
-    def for_pipeline(cls, pipeline: Any) -> ServiceWatch:
+    def for_pipeline(cls, pipeline: Any, *, heartbeat: str | Path | None = None) -> ServiceWatch:
         """The watch of a Pipeline, with the watchdog period systemd set (if any)."""
         return cls.of(
             status=pipeline.tracker.status_line,
             tracker=pipeline.tracker,
             sinks_busy=pipeline.sinks_busy,
             source=pipeline.source,
+            heartbeat=heartbeat,
         )
 
     @classmethod
@@ -130,8 +134,10 @@ class ServiceWatch:
         tracker: LatencyTracker | None,
         sinks_busy: Callable[[], list[tuple[str, int, float]]],
         source: Any,
+        heartbeat: str | Path | None = None,
     ) -> ServiceWatch:
-        """A watch with the watchdog period systemd set (if any), of Progress's arguments."""
+        """A watch with the watchdog period systemd set (if any), of Progress's arguments,
+        writing the ``heartbeat`` file (if any)."""
         period = watchdog_s()
         if period is not None and period < SHORT_WATCHDOG_S:
             print(
@@ -141,10 +147,14 @@ class ServiceWatch:
                 file=sys.stderr,
             )
         progress = Progress(tracker=tracker, sinks_busy=sinks_busy, source=source)
-        return cls(status=status, progress=progress, watchdog_s=period)
+        beats = Heartbeat(heartbeat) if heartbeat is not None else None
+        return cls(status=status, progress=progress, watchdog_s=period, heartbeat=beats)
 
     def __enter__(self) -> ServiceWatch:
-        self._send("READY=1", f"STATUS={self._status()}")
+        status = self._status()
+        self._send("READY=1", f"STATUS={status}")
+        if self._heartbeat is not None:
+            self._heartbeat.beat(fed=True, status=status)
         self._thread.start()
         return self
 
@@ -154,6 +164,8 @@ class ServiceWatch:
         self._stop.set()
         self._thread.join(timeout=5)
         self._send("STOPPING=1", "STATUS=finishing the outputs")
+        if self._heartbeat is not None:  # no file: no run (a health check says so at once)
+            self._heartbeat.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
@@ -174,14 +186,19 @@ class ServiceWatch:
                 )
             self.stuck = what
             self._send(f"STATUS=stuck: {what}")
+            if self._heartbeat is not None:
+                self._heartbeat.beat(fed=False, status=self._status(), stuck=what)
             return
         if self.stuck is not None:
             print(f"the run is making progress again (it was stuck: {self.stuck})", file=sys.stderr)
             self.stuck = None
         # a hold shorter than a look is the run's own pace; a longer one is left to systemd's
         # timer, which then kills the run once it has lasted the whole period
-        fed = ("WATCHDOG=1",) if self._watchdog_s and held_s <= self.every_s else ()
-        self._send(*fed, f"STATUS={self._status()}")
+        fed = held_s <= self.every_s
+        status = self._status()
+        self._send(*(("WATCHDOG=1",) if self._watchdog_s and fed else ()), f"STATUS={status}")
+        if self._heartbeat is not None:
+            self._heartbeat.beat(fed=fed, status=status)
 
     def _then(self) -> str:  # what becomes of a stuck run
         if self._watchdog_s:

@@ -148,9 +148,12 @@ class HeldSink(NullSink):
         super().write(image, seq)
 
 
-def held_run(engines_dir: Path, *, frames: int, held_s: float, every_s: float) -> dict[str, Any]:
+def held_run(
+    engines_dir: Path, *, frames: int, held_s: float, every_s: float, heartbeat: Path | None = None
+) -> dict[str, Any]:
     """``frames`` synthetic frames at 15 fps, live, into a sink held ``held_s`` at its first
-    write, under ServiceWatch.for_pipeline (which looks every ``every_s``); the summary."""
+    write, under ServiceWatch.for_pipeline (which looks every ``every_s``, and writes
+    ``heartbeat``); the summary."""
     release = threading.Event()
     engines = EngineSet.from_manifest(engines_dir)
     timer = threading.Timer(held_s, release.set)
@@ -163,7 +166,7 @@ def held_run(engines_dir: Path, *, frames: int, held_s: float, every_s: float) -
             fps=15.0,
         )
         timer.start()
-        with ServiceWatch.for_pipeline(pipeline) as watch:
+        with ServiceWatch.for_pipeline(pipeline, heartbeat=heartbeat) as watch:
             assert watch.every_s == every_s
             return pipeline.run()
     finally:

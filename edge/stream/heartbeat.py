@@ -1,0 +1,110 @@
+"""A heartbeat file, for a run that no systemd watches: a container's HEALTHCHECK, a
+Kubernetes liveness probe, a supervisor of one's own.
+
+With ``--heartbeat FILE`` a run rewrites FILE at each of its looks at itself (every 5 s,
+edge.stream.watchdog): when it was last seen making progress (what feeds systemd's
+watchdog), its status line, and what is stuck. ``edge alive FILE`` says whether that was
+within so many seconds, with the exit status a health check wants. Times are the kernel's
+boot clock, which setting the wall clock (a board that syncs its time after boot) does not
+move, and the file names the boot it was written in, so one from before a reboot is never
+taken for fresh. The file is removed when the run ends; it is small and rewritten often,
+so it belongs on a tmpfs (/run, /dev/shm), not on an SD card.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from edge.errors import ConfigError
+
+ALIVE_WITHIN_S = 30.0  # edge alive's default: as long as a hold takes to be called stuck
+
+
+def boot_id() -> str:
+    """This boot of the machine ('' where the kernel does not say)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def clock() -> float:
+    """Seconds on the boot clock (the wall clock where there is none)."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(boottime) if boottime is not None else time.time()
+
+
+class Heartbeat:
+    """FILE, rewritten at each ``beat``; removed at ``close``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._fed_at = clock()
+        self._boot = boot_id()
+        self._failed = False
+
+    def beat(self, *, fed: bool, status: str, stuck: str | None = None) -> None:
+        """Write the file; ``fed``: the run made progress since the last beat."""
+        now = clock()
+        if fed:
+            self._fed_at = now
+        content = {
+            "pid": os.getpid(),
+            "boot_id": self._boot,
+            "fed_at": round(self._fed_at, 3),
+            "written_at": round(now, 3),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "status": status,
+            "stuck": stuck,
+        }
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        try:  # renamed into place: a check never reads half a file
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(content) + "\n")
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            if not self._failed:  # the run goes on; a health check will call it dead
+                self._failed = True
+                print(f"warning: the heartbeat {self.path} cannot be written: {exc}", file=sys.stderr)
+
+    def close(self) -> None:
+        for path in (self.path, self.path.with_name(f".{self.path.name}.tmp")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def read_heartbeat(path: str | Path) -> dict[str, Any]:
+    """A heartbeat file's content; ConfigError when it is missing or not one."""
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist: no run writes it (not started yet, or ended)") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read as an edge heartbeat: {exc}") from exc
+    if not isinstance(content, dict) or not isinstance(content.get("fed_at"), (int, float)):
+        raise ConfigError(f"{path} is not an edge heartbeat (no fed_at): {str(content)[:200]}")
+    return content
+
+
+def alive(path: str | Path, *, within_s: float = ALIVE_WITHIN_S) -> tuple[bool, str]:
+    """Whether the run writing ``path`` made progress within ``within_s`` seconds, and a
+    line that says so (its status) or why not (what is stuck, or how long since)."""
+    try:
+        beat = read_heartbeat(path)
+    except ConfigError as exc:
+        return False, str(exc)
+    if beat.get("boot_id") != boot_id():
+        return False, f"{path} was written before this machine last started (pid {beat.get('pid')})"
+    since = clock() - beat["fed_at"]
+    if since <= within_s:
+        return True, f"pid {beat.get('pid')}, progress {max(since, 0):.0f} s ago: {beat.get('status', '')}"
+    written = clock() - beat.get("written_at", beat["fed_at"])
+    why = f"stuck: {beat['stuck']}" if beat.get("stuck") else f"last written {written:.0f} s ago"
+    return False, f"pid {beat.get('pid')} has made no progress for {since:.0f} s (over {within_s:g} s); {why}"

@@ -1,0 +1,141 @@
+"""The heartbeat file a run writes for a health check, and `edge alive` reading it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import edge.stream.watchdog as watchdog_module
+from edge.stream.heartbeat import Heartbeat, alive, boot_id, clock
+from tests.stream.test_pipeline import CLI_ENV, ROOT
+from tests.stream.test_watchdog import held_run, until
+
+
+def test_a_heartbeat_says_when_the_run_last_made_progress(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "alive.json"  # its folder made on the first beat
+    beats = Heartbeat(path)
+    beats.beat(fed=True, status="frame 12  17.0 fps")
+    fine, line = alive(path, within_s=5)
+    assert fine and line.startswith(f"pid {os.getpid()}, progress 0 s ago: frame 12  17.0 fps")
+    content = json.loads(path.read_text())
+    assert content["boot_id"] == boot_id() and content["stuck"] is None
+    time.sleep(0.3)
+    beats.beat(fed=False, status="frame 13", stuck="sink 'a.mkv' has been writing frame 13 for 31 s")
+    fine, line = alive(path, within_s=0.2)  # written now, but fed 0.3 s ago
+    assert not fine and "has made no progress for 0 s (over 0.2 s); stuck: sink 'a.mkv'" in line
+    assert alive(path, within_s=5)[0]
+    beats.beat(fed=True, status="frame 14")
+    assert alive(path, within_s=0.2)[0]
+    assert [p.name for p in path.parent.iterdir()] == ["alive.json"]  # no temporary file left
+    beats.close()
+    fine, line = alive(path)
+    assert not fine and line == f"{path} does not exist: no run writes it (not started yet, or ended)"
+
+
+def test_a_heartbeat_not_of_this_boot_or_not_one_is_not_alive(tmp_path: Path) -> None:
+    path = tmp_path / "alive.json"
+    path.write_text(json.dumps({"pid": 7, "boot_id": "another", "fed_at": clock(), "status": ""}))
+    assert alive(path) == (False, f"{path} was written before this machine last started (pid 7)")
+    path.write_text("{not json")
+    fine, line = alive(path)
+    assert not fine and line.startswith(f"{path} cannot be read as an edge heartbeat: ")
+    path.write_text('{"pid": 7}')
+    assert alive(path) == (False, f"{path} is not an edge heartbeat (no fed_at): {{'pid': 7}}")
+
+
+def test_a_heartbeat_that_cannot_be_written_is_said_once_and_the_run_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("")
+    beats = Heartbeat(tmp_path / "file" / "alive.json")  # a folder that is a file
+    for _ in range(3):
+        beats.beat(fed=True, status="")
+    said = capsys.readouterr().err
+    assert said.count("warning: the heartbeat ") == 1 and "cannot be written" in said
+    beats.close()
+
+
+def test_a_held_sink_stops_the_heartbeat_until_it_writes_again(
+    tiny_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sink held 2.5 s at its first write (looks every 0.25 s, stuck after 0.5 s): the
+    heartbeat read during the hold says stuck, after it alive; the file is gone at the end."""
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    monkeypatch.setattr(watchdog_module, "STUCK_AFTER_S", 0.5)
+    monkeypatch.setattr(watchdog_module, "LOOK_EVERY_S", 0.25)
+    path = tmp_path / "alive.json"
+    seen: list[tuple[bool, str]] = []
+    done = threading.Event()
+
+    def check() -> None:
+        while not done.is_set():
+            if path.exists():
+                seen.append(alive(path, within_s=0.6))
+            time.sleep(0.1)
+
+    checker = threading.Thread(target=check)
+    checker.start()
+    try:
+        held_run(tiny_engines, frames=60, held_s=2.5, every_s=0.25, heartbeat=path)
+    finally:
+        done.set()
+        checker.join()
+    stuck = [i for i, (fine, line) in enumerate(seen) if not fine and "stuck: sink 'null://held'" in line]
+    fine_after = [i for i, (fine, _) in enumerate(seen) if fine and stuck and i > stuck[-1]]
+    assert stuck and fine_after, seen
+    assert not path.exists()
+
+
+def test_edge_alive_answers_a_health_check_of_a_running_edge_record(tmp_path: Path) -> None:
+    """Real processes: edge record from the 127.0.0.1 camera with --heartbeat, and edge alive
+    asked while it records (exit 0) and after it ended (exit 1, no file)."""
+    from tests.stream.test_capture import Camera
+
+    path = tmp_path / "alive.json"
+    camera = Camera(fps=30)
+    edge = [sys.executable, "-m", "edge.cli"]
+    argv = [
+        *edge,
+        "record",
+        camera.url,
+        str(tmp_path / "drive.mkv"),
+        "--duration",
+        "8",
+        "--heartbeat",
+        str(path),
+    ]
+    run = subprocess.Popen(
+        argv, cwd=ROOT, env=CLI_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+
+        def asked() -> subprocess.CompletedProcess[str]:
+            check = [*edge, "alive", str(path), "--within", "10"]
+            return subprocess.run(check, cwd=ROOT, env=CLI_ENV, capture_output=True, text=True, timeout=60)
+
+        answers: list[subprocess.CompletedProcess[str]] = []
+        assert until(lambda: answers.append(asked()) or answers[-1].returncode == 0, timeout_s=30), answers
+        assert (
+            answers[-1].stdout.startswith(f"alive: pid {run.pid}, progress ")
+            and "recording: " in answers[-1].stdout
+        )
+        _, said = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        camera.unplug()
+    assert run.returncode == 0, said
+    after = asked()
+    assert (
+        after.returncode == 1
+        and after.stdout
+        == f"not alive: {path} does not exist: no run writes it (not started yet, or ended)\n"
+    )
