@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -96,7 +97,7 @@ def test_a_held_sink_stops_the_heartbeat_until_it_writes_again(
 
 def test_edge_alive_answers_a_health_check_of_a_running_edge_record(tmp_path: Path) -> None:
     """Real processes: edge record from the 127.0.0.1 camera with --heartbeat, and edge alive
-    asked while it records (exit 0) and after it ended (exit 1, no file)."""
+    asked while it records (exit 0) and after Ctrl-C ended it (exit 1, no file)."""
     from tests.stream.test_capture import Camera
 
     path = tmp_path / "alive.json"
@@ -127,12 +128,13 @@ def test_edge_alive_answers_a_health_check_of_a_running_edge_record(tmp_path: Pa
             answers[-1].stdout.startswith(f"alive: pid {run.pid}, progress ")
             and "recording: " in answers[-1].stdout
         )
+        run.send_signal(signal.SIGINT)
         _, said = run.communicate(timeout=60)
     finally:
         if run.poll() is None:
             run.kill()
         camera.unplug()
-    assert run.returncode == 0, said
+    assert run.returncode == 130, said
     after = asked()
     assert (
         after.returncode == 1

@@ -298,12 +298,12 @@ def test_outside_systemd_a_stuck_run_still_says_so(
 
 
 def test_a_write_the_disk_does_not_answer_waits_in_the_kernel_past_a_kill(slow_disk: SlowDisk) -> None:
-    """A process flushing 1 MiB to a disk that stores 128 KiB/s: its thread waits inside the
+    """A process flushing 512 KiB to a disk that stores 128 KiB/s: its thread waits inside the
     kernel (state D), which waiting_in_kernel counts, and a SIGKILL does not end it until
     the disk has stored the lot: why a stuck run's restart waits for its disk."""
     import signal
 
-    flush = "import os; f = open(os.sys.argv[1], 'wb'); f.write(os.urandom(1 << 20)); os.fsync(f.fileno())"
+    flush = "import os; f = open(os.sys.argv[1], 'wb'); f.write(os.urandom(1 << 19)); os.fsync(f.fileno())"
     argv = slow_disk.command([sys.executable, "-c", flush, str(slow_disk.path / "f")])
     writer = subprocess.Popen(argv)
     try:
