@@ -91,7 +91,7 @@ def run_stream(
     from edge.stream.engines import EngineSet
     from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
     from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import open_sinks
+    from edge.stream.sinks import open_sinks, refuse_the_source
     from edge.stream.sources import LoopingSource, nominal_rate, open_source, source_file
     from edge.stream.video import warn_if_mp4
 
@@ -101,6 +101,7 @@ def run_stream(
     for what, path in (*outputs, ("heartbeat", heartbeat)):
         if path is not None:  # checked now: they are written when the run ends, or as it goes
             require_writable(path, folder=False, what=what)
+            refuse_the_source(f"the {what} {str(path)!r}", path, source_file(source))
 
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.open(

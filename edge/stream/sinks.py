@@ -270,7 +270,7 @@ def open_sink(
         return ViewerSink(uri, host=host, port=port)
     if parts.scheme == "dir":
         folder = Path(parts.netloc + parts.path)
-        _refuse_the_source(uri, folder, source)
+        refuse_the_source(f"sink {uri!r}", folder, source)
         view, stamped = _view_option(uri, parts.query), timing != "frames"
         if segment_s is not None:
             from edge.stream.segments import SegmentedDirSink
@@ -291,7 +291,7 @@ def open_sink(
     else:  # a plain path: only a "?" starts options (a "#" is part of the name)
         name, _, query = uri.partition("?")
     path = Path(name)
-    _refuse_the_source(uri, path, source)
+    refuse_the_source(f"sink {uri!r}", path, source)
     if parts.scheme in ("", "file") and path.suffix.lower() == ".jsonl":
         if query:
             raise SinkError(
@@ -419,12 +419,12 @@ def open_sinks(
     return opened
 
 
-def _refuse_the_source(uri: str, target: Path, source: Path | None) -> None:
+def refuse_the_source(what: str, target: str | Path, source: Path | None) -> None:
+    """SinkError when ``what`` (``sink 'x.mp4'``, ``the summary``) would write ``target``
+    over ``source``, the file or folder the run reads (sources.source_file)."""
     # a video is renamed over it when the run ends; PNGs would land among its images
-    if source is not None and _same(target, source):
-        raise SinkError(
-            f"sink {uri!r} would write over the source it reads, {str(source)!r}; give the sink another name"
-        )
+    if source is not None and _same(Path(target), source):
+        raise SinkError(f"{what} would write over the source it reads, {str(source)!r}; give it another name")
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -375,3 +375,26 @@ def test_no_sink_writes_over_the_source_it_reads(
     assert main(["record", source, sink]) == 2
     assert said in capsys.readouterr().err
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_no_log_or_heartbeat_writes_over_the_video_it_reads(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--summary, --trace, --latency-log and --heartbeat name files too: one that is the
+    source (by any spelling) is refused before the run, which leaves the video as it was."""
+    from edge.cli import main
+
+    video = tmp_path / "drive.mp4"
+    write_video(video, 3)
+    (tmp_path / "link.mp4").symlink_to("drive.mp4")
+    before = video.read_bytes()
+    for flag, what in (("--summary", "summary"), ("--trace", "trace"), ("--heartbeat", "heartbeat")):
+        target = str(tmp_path / "link.mp4")
+        assert main(["run", str(video), "--engines", str(tiny_engines), flag, target]) == 2
+        said = capsys.readouterr().err
+        assert f"error: the {what} {target!r} would write over the source it reads, {str(video)!r}" in said
+    assert main(["record", str(video), str(tmp_path / "copy.mkv"), "--heartbeat", str(video)]) == 2
+    assert (
+        f"error: the heartbeat {str(video)!r} would write over the source it reads" in capsys.readouterr().err
+    )
+    assert video.read_bytes() == before and not (tmp_path / "copy.mkv").exists()
