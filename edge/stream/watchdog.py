@@ -7,7 +7,8 @@ device. It then prints nothing and exits never, and ``Restart=`` cannot help. Wi
 ``WatchdogSec=`` in its unit, systemd kills and restarts a service that has not sent
 ``WATCHDOG=1`` for that long. The run looks every few seconds and sends it only while
 nothing is held up: no sink inside one write, the camera's thread inside no read or open,
-and no frames taken in without one coming out, since the last look. So systemd's own timer
+and no frames taken in without one coming out (allowing a slow model three times the run's
+own pace), since the last look. So systemd's own timer
 measures a hang, and one that lasts the watchdog's period ends the run. Once a hold has
 lasted half the period the run says what is stuck. Outside systemd nothing is sent, and a
 run stuck for ``STUCK_AFTER_S`` still says so.
@@ -19,10 +20,11 @@ import contextlib
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from edge.latency import LatencyTracker
 from edge.stream.heartbeat import Heartbeat
@@ -32,6 +34,7 @@ LOOK_EVERY_S = 5.0  # how often the run is looked at, the status sent, the watch
 STUCK_AFTER_S = 30.0  # without a watchdog: how long a held call is called stuck
 # half of it must outlast a camera's own read timeouts (OpenCV: 5 s network, 10 s V4L2)
 SHORT_WATCHDOG_S = 30.0
+PACE_TIMES = 3  # a wait for frames this many times the run's usual time between them is a hold
 
 
 def waiting_in_kernel(pid: int | str = "self") -> int:
@@ -50,10 +53,22 @@ def waiting_in_kernel(pid: int | str = "self") -> int:
     return waiting
 
 
+class Hold(NamedTuple):
+    """Something in a run held up: for how long, what, and how long such a hold lasts when
+    all is well (the frames: the run's own pace between them, which a slow model on a CPU
+    makes seconds; 0 for a single call)."""
+
+    seconds: float
+    what: str
+    usual_s: float = 0.0
+
+
 class Progress:
-    """What in a run is held up now, and for how long: (seconds, what) for each sink inside
-    a write, the camera inside a read, and frames waiting for one to come out, in that
-    order (the causes before what they cause)."""
+    """What in a run is held up now: a Hold for each sink inside a write, the camera inside
+    a read, and frames waiting for one to come out, in that order (the causes before what
+    they cause)."""
+
+    PACE_LOOKS = 12  # the run's pace is measured over the last so many looks that saw frames out
 
     def __init__(
         self,
@@ -71,24 +86,34 @@ class Progress:
         self._clock = clock
         self._last_out = tracker.frames_out if tracker is not None else 0
         self._well_at = clock()  # when a frame last came out, or none was waiting to
+        self._outs: deque[tuple[float, int]] = deque(maxlen=self.PACE_LOOKS)  # (when, frames out)
 
-    def __call__(self) -> list[tuple[float, str]]:
+    def pace_s(self) -> float:
+        """Seconds between frames out, lately (0 until two looks have seen them come out)."""
+        if len(self._outs) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self._outs[0], self._outs[-1]
+        return (t1 - t0) / (n1 - n0)
+
+    def __call__(self) -> list[Hold]:
         now = self._clock()
         out, taken = self._last_out, 0
         if self._tracker is not None:
             out = self._tracker.frames_out
             taken = self._tracker.frames_in - out - self._tracker.drops  # in the pipeline now
+        if out != self._last_out:
+            self._outs.append((now, out))
         if out != self._last_out or taken <= 0:  # a frame came out, or none waits to
             self._last_out, self._well_at = out, now
         holds = [
-            (s, f"sink {uri!r} has been writing frame {seq} for {s:.0f} s")
+            Hold(s, f"sink {uri!r} has been writing frame {seq} for {s:.0f} s")
             for uri, seq, s in self._sinks_busy()
         ]
         in_call = getattr(self._source, "in_call_s", None)
         if in_call is not None and (s := in_call()) > 0:
-            holds.append((s, f"source {self._source.uri!r} has been inside one read for {s:.0f} s"))
+            holds.append(Hold(s, f"source {self._source.uri!r} has been inside one read for {s:.0f} s"))
         if (s := now - self._well_at) > 0:
-            holds.append((s, f"no frame has come out for {s:.0f} s, {taken} taken in"))
+            holds.append(Hold(s, f"no frame has come out for {s:.0f} s, {taken} taken in", self.pace_s()))
         return holds
 
 
@@ -101,7 +126,7 @@ class ServiceWatch:
         self,
         *,
         status: Callable[[], str],
-        progress: Callable[[], list[tuple[float, str]]],
+        progress: Callable[[], list[Hold]],
         watchdog_s: float | None,
         send: Callable[..., bool] = notify,
         heartbeat: Heartbeat | None = None,
@@ -173,11 +198,12 @@ class ServiceWatch:
 
     def tick(self) -> None:
         """One look at the run: the status, the watchdog fed unless something has been held
-        up since the last look, and what is stuck said."""
+        up since the last look, and what is stuck said. A hold is measured against the
+        run's own pace where it has one (three times it), so a slow model is not a hang."""
         holds = self._progress()
-        held_s = max((s for s, _ in holds), default=0.0)
-        if held_s > self.stuck_after_s:
-            what = next(w for s, w in holds if s > self.stuck_after_s)
+        stuck = [h for h in holds if h.seconds > max(self.stuck_after_s, PACE_TIMES * h.usual_s)]
+        if stuck:
+            what = stuck[0].what
             if self.stuck is None:
                 print(
                     f"warning: the run is stuck: {what}{_in_kernel()}; {self._then()}",
@@ -194,7 +220,7 @@ class ServiceWatch:
             self.stuck = None
         # a hold shorter than a look is the run's own pace; a longer one is left to systemd's
         # timer, which then kills the run once it has lasted the whole period
-        fed = held_s <= self.every_s
+        fed = all(h.seconds <= max(self.every_s, PACE_TIMES * h.usual_s) for h in holds)
         status = self._status()
         self._send(*(("WATCHDOG=1",) if self._watchdog_s and fed else ()), f"STATUS={status}")
         if self._heartbeat is not None:

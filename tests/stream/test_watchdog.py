@@ -20,7 +20,7 @@ from edge.stream.engines import EngineSet
 from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
-from edge.stream.watchdog import Progress, ServiceWatch, waiting_in_kernel
+from edge.stream.watchdog import Hold, Progress, ServiceWatch, waiting_in_kernel
 from tests.conftest import SlowDisk
 from tests.stream.test_pipeline import CLI_ENV, ROOT
 from tests.util.test_systemd import Listener, systemd_socket  # noqa: F401  (a fixture)
@@ -55,17 +55,32 @@ def test_progress_names_what_is_held_up_and_for_how_long() -> None:
     assert progress() == []
     tracker.frame_captured(3)
     clock.now += 16
-    assert progress() == [(16.0, "no frame has come out for 16 s, 3 taken in")]
+    assert progress() == [Hold(16.0, "no frame has come out for 16 s, 3 taken in")]
     tracker.frame_done(0, 0)
     assert progress() == []  # one came out: the 2 others are being worked on
     busy.append(("drive.mkv", 7, 15.5))
     camera.in_read_s = 20.0
     clock.now += 21
     assert progress() == [
-        (15.5, "sink 'drive.mkv' has been writing frame 7 for 16 s"),
-        (20.0, "source '/dev/video0' has been inside one read for 20 s"),
-        (21.0, "no frame has come out for 21 s, 2 taken in"),
+        Hold(15.5, "sink 'drive.mkv' has been writing frame 7 for 16 s"),
+        Hold(20.0, "source '/dev/video0' has been inside one read for 20 s"),
+        Hold(21.0, "no frame has come out for 21 s, 2 taken in"),
     ]
+
+
+def test_progress_measures_the_runs_own_pace_between_frames() -> None:
+    """A slow model on a CPU: a frame out every 6 s, seen by looks 5 s apart."""
+    tracker, clock = LatencyTracker(), Clock()
+    progress = Progress(tracker=tracker, sinks_busy=list, source=None, clock=clock)
+    tracker.frame_captured(100)
+    for look in range(1, 13):
+        clock.now += 5
+        while tracker.frames_out < look * 5 // 6:
+            tracker.frame_done(tracker.frames_out, 0)
+        progress()
+    assert progress.pace_s() == pytest.approx(6.0, rel=0.1)  # as seen at the looks
+    clock.now += 5  # none out since the last look: a hold, measured against that pace
+    assert progress() == [Hold(5.0, "no frame has come out for 5 s, 90 taken in", progress.pace_s())]
 
 
 def test_the_watchdog_is_fed_only_when_nothing_was_held_since_the_last_look(
@@ -75,7 +90,9 @@ def test_the_watchdog_is_fed_only_when_nothing_was_held_since_the_last_look(
     timer kills a run held for the whole period; one of half the period is said."""
     sent: list[tuple[str, ...]] = []
     # a look's holds; at the fourth the first cause past 30 s is named, not the longest
-    holds = [[], [(4.9, "a")], [(7.0, "b")], [(31.0, "c"), (40.0, "x")], [(36.0, "c")], [(0.2, "d")]]
+    a, b, c, x, d = (Hold(4.9, "a"), Hold(7.0, "b"), Hold(31.0, "c"), Hold(40.0, "x"), Hold(0.2, "d"))
+    slow = Hold(14.0, "frames of a slow model", usual_s=6.0)  # within 3 times its pace: fed
+    holds = [[], [a], [b], [c, x], [Hold(36.0, "c")], [d], [slow], [Hold(19.0, "e", usual_s=6.0)]]
     watch = ServiceWatch(
         status=lambda: "frame 1",
         progress=lambda: holds.pop(0),
@@ -83,7 +100,7 @@ def test_the_watchdog_is_fed_only_when_nothing_was_held_since_the_last_look(
         send=lambda *m: bool(sent.append(m)),
     )
     assert (watch.every_s, watch.stuck_after_s) == (5.0, 30.0)
-    for _ in range(6):
+    for _ in range(8):
         watch.tick()
     assert sent == [
         ("WATCHDOG=1", "STATUS=frame 1"),
@@ -92,6 +109,8 @@ def test_the_watchdog_is_fed_only_when_nothing_was_held_since_the_last_look(
         ("STATUS=stuck: c",),
         ("STATUS=stuck: c",),
         ("WATCHDOG=1", "STATUS=frame 1"),
+        ("WATCHDOG=1", "STATUS=frame 1"),
+        ("STATUS=frame 1",),
     ]
     said = capsys.readouterr().err
     assert (
