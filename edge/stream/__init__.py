@@ -14,7 +14,7 @@ from edge.latency import LatencyTracker
 from edge.latency.status import StatusLine
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.watchdog import ServiceWatch
-from edge.util.fs import atomic_write_bytes, require_writable
+from edge.util.fs import atomic_write_bytes
 
 DEMO_SOURCE = "synthetic://?fps=17&seed=0&size=256x512"
 DEMO_FRAMES = 68  # four seconds of the synthetic drive at 17 fps
@@ -91,17 +91,21 @@ def run_stream(
     from edge.stream.engines import EngineSet
     from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
     from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import open_sinks, refuse_the_source
+    from edge.stream.sinks import check_written_file, open_sinks
     from edge.stream.sources import LoopingSource, nominal_rate, open_source, source_file
     from edge.stream.video import warn_if_mp4
 
     check_post_workers(post_workers)
     check_delete_oldest(delete_oldest, segment_s)
-    outputs = (("trace", trace), ("latency log", latency_log), ("summary", summary_json))
-    for what, path in (*outputs, ("heartbeat", heartbeat)):
+    besides_sinks = {
+        "trace": trace,
+        "latency log": latency_log,
+        "summary": summary_json,
+        "heartbeat": heartbeat,
+    }
+    for what, path in besides_sinks.items():
         if path is not None:  # checked now: they are written when the run ends, or as it goes
-            require_writable(path, folder=False, what=what)
-            refuse_the_source(f"the {what} {str(path)!r}", path, source_file(source))
+            check_written_file(what, path, source)
 
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.open(

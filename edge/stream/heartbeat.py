@@ -45,6 +45,7 @@ class Heartbeat:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._temporary = self.path.with_name(f".{self.path.name}.tmp")
         self._fed_at = clock()
         self._boot = boot_id()
         self._failed = False
@@ -63,18 +64,19 @@ class Heartbeat:
             "status": status,
             "stuck": stuck,
         }
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
-        try:  # renamed into place: a check never reads half a file
+        # renamed into place, so a check never reads half a file; not fsynced (atomic_path
+        # is): it tells of this boot only, and an SD card would pay a flush every 5 s
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(json.dumps(content) + "\n")
-            os.replace(temporary, self.path)
+            self._temporary.write_text(json.dumps(content) + "\n")
+            os.replace(self._temporary, self.path)
         except OSError as exc:
             if not self._failed:  # the run goes on; a health check will call it dead
                 self._failed = True
                 print(f"warning: the heartbeat {self.path} cannot be written: {exc}", file=sys.stderr)
 
     def close(self) -> None:
-        for path in (self.path, self.path.with_name(f".{self.path.name}.tmp")):
+        for path in (self.path, self._temporary):
             with contextlib.suppress(OSError):
                 path.unlink()
 
@@ -102,9 +104,10 @@ def alive(path: str | Path, *, within_s: float = ALIVE_WITHIN_S) -> tuple[bool, 
         return False, str(exc)
     if beat.get("boot_id") != boot_id():
         return False, f"{path} was written before this machine last started (pid {beat.get('pid')})"
-    since = clock() - beat["fed_at"]
+    now = clock()
+    since = now - beat["fed_at"]
     if since <= within_s:
         return True, f"pid {beat.get('pid')}, progress {max(since, 0):.0f} s ago: {beat.get('status', '')}"
-    written = clock() - beat.get("written_at", beat["fed_at"])
+    written = now - beat.get("written_at", beat["fed_at"])
     why = f"stuck: {beat['stuck']}" if beat.get("stuck") else f"last written {written:.0f} s ago"
     return False, f"pid {beat.get('pid')} has made no progress for {since:.0f} s (over {within_s:g} s); {why}"

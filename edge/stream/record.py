@@ -28,7 +28,6 @@ from edge.errors import (
 from edge.latency.status import PeriodicLog
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.watchdog import ServiceWatch
-from edge.util.fs import require_writable
 from edge.util.interrupts import StepBoundary
 
 # how far the capture rate may be from a video's before the summary says how fast it plays
@@ -70,14 +69,13 @@ def record(
     """
     from edge.stream.pipeline import frame_rgb
     from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import open_sinks, refuse_the_source
+    from edge.stream.sinks import check_written_file, open_sinks
     from edge.stream.sources import nominal_rate, open_source, source_file
     from edge.stream.video import warn_if_mp4
 
     check_delete_oldest(delete_oldest, segment_s)
     if heartbeat is not None:
-        require_writable(heartbeat, folder=False, what="heartbeat")
-        refuse_the_source(f"the heartbeat {str(heartbeat)!r}", heartbeat, source_file(source))
+        check_written_file("heartbeat", heartbeat, source)
     if not sinks:
         raise ConfigError("edge record needs at least one sink to write to, e.g. drive.mp4 or dir://frames/")
     src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)

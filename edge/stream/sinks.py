@@ -427,6 +427,16 @@ def refuse_the_source(what: str, target: str | Path, source: Path | None) -> Non
         raise SinkError(f"{what} would write over the source it reads, {str(source)!r}; give it another name")
 
 
+def check_written_file(what: str, path: str | Path, source: str) -> None:
+    """Refuse, before a run, a file it writes besides its sinks (``what``: the summary, the
+    heartbeat) that cannot be written there or would write over the file ``source`` reads."""
+    from edge.stream.sources import source_file
+    from edge.util.fs import require_writable
+
+    require_writable(path, folder=False, what=what)
+    refuse_the_source(f"the {what} {str(path)!r}", path, source_file(source))
+
+
 def _same(a: Path, b: Path) -> bool:
     """Whether paths ``a`` and ``b`` name one file or folder (links and other spellings too)."""
     try:
