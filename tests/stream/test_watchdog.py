@@ -322,10 +322,17 @@ def test_a_write_the_disk_does_not_answer_waits_in_the_kernel_past_a_kill(slow_d
     the disk has stored the lot: why a stuck run's restart waits for its disk."""
     import signal
 
-    flush = "import os; f = open(os.sys.argv[1], 'wb'); f.write(os.urandom(1 << 19)); os.fsync(f.fileno())"
+    # It says when its data is in the cache and the flush begins: a thread of a starting
+    # Python, or one whose write the kernel slows, is also in state D for a moment, but a
+    # kill ends those waits (CI once killed it there).
+    flush = (
+        "import os, sys; f = open(sys.argv[1], 'wb'); f.write(os.urandom(1 << 19)); f.flush(); "
+        "print('flushing', flush=True); os.fsync(f.fileno())"
+    )
     argv = slow_disk.command([sys.executable, "-c", flush, str(slow_disk.path / "f")])
-    writer = subprocess.Popen(argv)
+    writer = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
+        assert writer.stdout is not None and writer.stdout.readline() == "flushing\n"
         assert until(lambda: waiting_in_kernel(writer.pid) >= 1, timeout_s=5.0)
         t0 = time.monotonic()
         writer.send_signal(signal.SIGKILL)
