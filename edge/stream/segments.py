@@ -15,6 +15,7 @@ its own: its partial file, its lock, its room on the disk, its capture times bes
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import threading
@@ -169,8 +170,9 @@ class SegmentedSink:
 
     def _delete_oldest(self, short: int) -> int:
         """Delete the oldest finished segments of this name until ``short`` bytes are freed;
-        the bytes freed (0: none is left but the one being written). One thread at a time:
-        the segment being finished may make room for its last frame as the next is written."""
+        the bytes freed (0: none is left but the one being written, or all of them would not
+        free ``short``, and are kept). One thread at a time: the segment being finished may
+        make room for its last frame as the next is written."""
         with self._deleting:
             return self._delete_oldest_now(short)
 
@@ -188,6 +190,19 @@ class SegmentedSink:
             ),
             key=natural_key,
         )
+        total = sum(self._size(segment) for segment in oldest)
+        if total < short:
+            # the room is taken by other files: deleting the whole drive would not make room
+            # for one more frame, and the recording would stop all the same, with nothing kept
+            if oldest:
+                print(
+                    f"{self.uri}: the disk is {format_bytes(short)} short of keeping "
+                    f"{format_bytes(self.keep_free)} free, more than all {len(oldest)} older "
+                    f"segment(s) of the recording hold ({format_bytes(total)}): other files fill "
+                    "it, so the segments are kept, not deleted (--delete-oldest)",
+                    file=sys.stderr,
+                )
+            return 0
         freed = 0
         for segment in oldest:
             if freed >= short:
@@ -209,14 +224,26 @@ class SegmentedSink:
                 break
         return freed
 
+    @staticmethod
+    def _parts(segment: Path) -> list[Path]:
+        """What ``segment`` is on the disk: a file and its capture times, or a folder's files."""
+        from edge.stream.timestamps import timestamps_path
+
+        return sorted(segment.iterdir()) if segment.is_dir() else [segment, timestamps_path(segment)]
+
+    def _size(self, segment: Path) -> int:
+        """The bytes deleting ``segment`` frees (0 for what is gone meanwhile)."""
+        size = 0
+        for path in self._parts(segment):
+            with contextlib.suppress(OSError):
+                size += path.stat().st_size
+        return size
+
     def _delete(self, segment: Path) -> tuple[int, str | None]:
         """Delete ``segment`` (a file and its capture times, or a folder of frames); the
         bytes freed, and what could not be deleted, if anything."""
-        from edge.stream.timestamps import timestamps_path
-
-        paths = sorted(segment.iterdir()) if segment.is_dir() else [segment, timestamps_path(segment)]
         size = 0
-        for path in paths:
+        for path in self._parts(segment):
             try:
                 length = path.stat().st_size
                 path.unlink()

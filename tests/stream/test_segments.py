@@ -337,6 +337,27 @@ def test_objects_segments_are_deleted_oldest_first_too(small_disk: Path) -> None
     assert frames == list(range(50 - len(frames), 50)), "the newest lines are kept, in order"
 
 
+def test_delete_oldest_keeps_the_drive_when_other_files_fill_the_disk(
+    small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another program fills the disk past what all of the recording's segments hold:
+    deleting them would not make room for one frame, so edge record keeps them, says why,
+    and stops for room (status 3), where it used to delete the whole drive first."""
+    old = [small_disk / f"drive-0000{i}-20261203-010000.mkv" for i in range(3)]
+    for segment in old:
+        segment.write_bytes(b"\0" * (16 << 10))
+    fill_disk(small_disk, leave=64 << 10)
+    argv = ["record", "synthetic://?frames=8&size=64x64", str(small_disk / "drive.mkv")]
+    assert main([*argv, "--segment", "1s", "--keep-free", "128K", "--delete-oldest"]) == 3
+    err = capsys.readouterr().err
+    assert all(segment.stat().st_size == 16 << 10 for segment in old), "the drive is kept"
+    assert "deleted the oldest segment" not in err
+    assert (
+        "free, more than all 3 older segment(s) of the recording hold (48.0 KiB): other files fill it, "
+        "so the segments are kept, not deleted (--delete-oldest)"
+    ) in err
+
+
 def test_delete_oldest_on_a_disk_gone_read_only_deletes_nothing_and_says_so(
     small_disk: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -349,7 +370,7 @@ def test_delete_oldest_on_a_disk_gone_read_only_deletes_nothing_and_says_so(
     sink = SegmentedVideoSink(str(video), video, 4, segment_s=1, keep_free=1, delete_oldest=True)
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     try:
-        assert sink._delete_oldest(1 << 20) == 0
+        assert sink._delete_oldest(1) == 0
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     assert sink.deleted == [] and all(segment.exists() for segment in old)
