@@ -89,6 +89,7 @@ def run_stream(
     """
     from edge.errors import ConfigError, OutputsStopped
     from edge.stream.engines import EngineSet
+    from edge.stream.heartbeat import check_unshared
     from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
     from edge.stream.segments import check_delete_oldest
     from edge.stream.sinks import check_written_file, open_sinks
@@ -106,6 +107,8 @@ def run_stream(
     for what, path in besides_sinks.items():
         if path is not None:  # checked now: they are written when the run ends, or as it goes
             check_written_file(what, path, source)
+    if heartbeat is not None:
+        check_unshared(heartbeat)
 
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.open(

@@ -45,7 +45,7 @@ class Heartbeat:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._temporary = self.path.with_name(f".{self.path.name}.tmp")
+        self._temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self._fed_at = clock()
         self._boot = boot_id()
         self._failed = False
@@ -76,9 +76,50 @@ class Heartbeat:
                 print(f"warning: the heartbeat {self.path} cannot be written: {exc}", file=sys.stderr)
 
     def close(self) -> None:
-        for path in (self.path, self._temporary):
+        """Remove the file, unless another run has written it since (it is that run's now)."""
+        with contextlib.suppress(OSError):
+            self._temporary.unlink()
+        try:
+            mine = read_heartbeat(self.path).get("pid") == os.getpid()
+        except ConfigError:
+            mine = False
+        if mine:
             with contextlib.suppress(OSError):
-                path.unlink()
+                self.path.unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def check_unshared(path: str | Path) -> None:
+    """ConfigError when another run on this machine is writing heartbeat ``path`` now (its
+    process lives and wrote it within ALIVE_WITHIN_S): the two would overwrite each other's
+    beats, so a health check would call a stuck run alive, and the first to end would remove
+    the file. A file left by a run that died (the watchdog's kill, a power cut) is taken over."""
+    try:
+        beat = read_heartbeat(path)
+    except ConfigError:
+        return
+    pid, since = beat.get("pid"), clock() - beat.get("written_at", beat["fed_at"])
+    if (
+        beat.get("boot_id") == boot_id()
+        and isinstance(pid, int)
+        and pid != os.getpid()
+        and since <= ALIVE_WITHIN_S
+        and _running(pid)
+    ):
+        raise ConfigError(
+            f"the heartbeat {str(path)!r} is being written by another run (pid {pid}, {max(since, 0):.0f} s "
+            "ago): the two would overwrite each other's and the first to end would remove it; give "
+            "each run a file of its own"
+        )
 
 
 def read_heartbeat(path: str | Path) -> dict[str, Any]:

@@ -67,6 +67,7 @@ def record(
     oldest when the disk would keep less than ``keep_free``. ``heartbeat``: a file rewritten
     every few seconds while frames are written, for a health check (edge.stream.heartbeat).
     """
+    from edge.stream.heartbeat import check_unshared
     from edge.stream.pipeline import frame_rgb
     from edge.stream.segments import check_delete_oldest
     from edge.stream.sinks import check_written_file, open_sinks
@@ -76,6 +77,7 @@ def record(
     check_delete_oldest(delete_oldest, segment_s)
     if heartbeat is not None:
         check_written_file("heartbeat", heartbeat, source)
+        check_unshared(heartbeat)
     if not sinks:
         raise ConfigError("edge record needs at least one sink to write to, e.g. drive.mp4 or dir://frames/")
     src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)

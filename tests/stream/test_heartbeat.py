@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 import edge.stream.watchdog as watchdog_module
-from edge.stream.heartbeat import Heartbeat, alive, boot_id, clock
+from edge.cli import main
+from edge.errors import ConfigError
+from edge.stream.heartbeat import Heartbeat, alive, boot_id, check_unshared, clock
 from tests.stream.test_pipeline import CLI_ENV, ROOT
 from tests.stream.test_watchdog import held_run, until
 
@@ -49,6 +51,44 @@ def test_a_heartbeat_not_of_this_boot_or_not_one_is_not_alive(tmp_path: Path) ->
     assert not fine and line.startswith(f"{path} cannot be read as an edge heartbeat: ")
     path.write_text('{"pid": 7}')
     assert alive(path) == (False, f"{path} is not an edge heartbeat (no fed_at): {{'pid': 7}}")
+
+
+def test_a_heartbeat_another_live_run_writes_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """Another process of this boot that wrote the file lately is refused; one that ended
+    (a run the watchdog killed), one from another boot, a stale beat or this process's own
+    is taken over. A run ending does not remove a file another run wrote since."""
+    path = tmp_path / "alive.json"
+
+    def beat_of(pid: int, *, ago_s: float = 1.0, boot: str | None = None) -> None:
+        at = clock() - ago_s
+        beat = {"pid": pid, "boot_id": boot or boot_id(), "fed_at": at, "written_at": at}
+        path.write_text(json.dumps(beat))
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        beat_of(other.pid)
+        with pytest.raises(ConfigError) as refused:
+            check_unshared(path)
+        assert str(refused.value) == (
+            f"the heartbeat {str(path)!r} is being written by another run (pid {other.pid}, 1 s ago): the "
+            "two would overwrite each other's and the first to end would remove it; give each run a file "
+            "of its own"
+        )
+        beats = Heartbeat(path)
+        beats.close()
+        assert json.loads(path.read_text())["pid"] == other.pid, "another run's file is left"
+        for pid, ago_s, boot in [
+            (other.pid, 45.0, None),
+            (other.pid, 1.0, "another"),
+            (os.getpid(), 1.0, None),
+        ]:
+            beat_of(pid, ago_s=ago_s, boot=boot)
+            check_unshared(path)
+    finally:
+        other.kill()
+        other.wait()
+    beat_of(other.pid)
+    check_unshared(path)  # it ended
 
 
 def test_a_heartbeat_that_cannot_be_written_is_said_once_and_the_run_goes_on(
@@ -95,9 +135,12 @@ def test_a_held_sink_stops_the_heartbeat_until_it_writes_again(
     assert not path.exists()
 
 
-def test_edge_alive_answers_a_health_check_of_a_running_edge_record(tmp_path: Path) -> None:
+def test_edge_alive_answers_a_health_check_of_a_running_edge_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Real processes: edge record from the 127.0.0.1 camera with --heartbeat, and edge alive
-    asked while it records (exit 0) and after Ctrl-C ended it (exit 1, no file)."""
+    asked while it records (exit 0) and after Ctrl-C ended it (exit 1, no file); another
+    edge record given the same file meanwhile is refused."""
     from tests.stream.test_capture import Camera
 
     path = tmp_path / "alive.json"
@@ -128,6 +171,11 @@ def test_edge_alive_answers_a_health_check_of_a_running_edge_record(tmp_path: Pa
             answers[-1].stdout.startswith(f"alive: pid {run.pid}, progress ")
             and "recording: " in answers[-1].stdout
         )
+        # a second run given the same file is refused before it starts, and leaves it be
+        second = ["record", "synthetic://?frames=2", str(tmp_path / "b.mkv"), "--heartbeat", str(path)]
+        assert main(second) == 2
+        assert f"is being written by another run (pid {run.pid}, " in capsys.readouterr().err
+        assert path.exists() and not (tmp_path / "b.mkv").exists()
         run.send_signal(signal.SIGINT)
         _, said = run.communicate(timeout=60)
     finally:
