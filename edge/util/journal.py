@@ -3,8 +3,8 @@
 A service's standard error is a stream into the journal, which stamps each line itself and
 reads a kernel-style level prefix (``<4>`` a warning, ``<3>`` an error) at its start, so
 that ``journalctl -u edge-dashcam -p warning`` shows a run's warnings without the status
-line it logs every minute for days. systemd says the stream is the journal through
-``$JOURNAL_STREAM`` (its device and inode); anywhere else nothing changes.
+line it logs every minute for days; a traceback is an error. systemd says the stream is the
+journal through ``$JOURNAL_STREAM`` (its device and inode); anywhere else nothing changes.
 """
 
 from __future__ import annotations
@@ -59,6 +59,14 @@ class JournalLevels:
         if getattr(self._local, "midline", False):
             self._local.midline = False
             return ""
+        # a crash's traceback is an error through its exception's line, the first not
+        # indented: an unexpected failure, of a thread too, is found with -p err
+        if line.startswith(("Traceback (most recent call last):", "Exception in thread ")):
+            self._local.traceback = True
+            return ERROR
+        if getattr(self._local, "traceback", False):
+            self._local.traceback = line.startswith((" ", "\t"))
+            return ERROR
         return level_of(line)
 
     def _emit(self, text: str) -> None:

@@ -74,6 +74,35 @@ def test_an_unfinished_line_goes_out_on_flush_with_its_level_once() -> None:
     assert stream.getvalue() == out.getvalue()  # the rest is the stream's own
 
 
+def test_a_traceback_is_an_error_through_its_exception_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python's own hooks, of the main thread and of another, write the traceback to
+    sys.stderr: every line of it is an error, and the line after it is not."""
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", JournalLevels(out))
+    monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)  # not pytest's
+
+    def fail() -> None:
+        raise RuntimeError("the engine lost its GPU")
+
+    try:
+        fail()
+    except RuntimeError:
+        sys.excepthook(*sys.exc_info())
+    print("frame 12  17.0 fps", file=sys.stderr)
+    thread = threading.Thread(target=fail, name="edge-sink-0")
+    thread.start()
+    thread.join()
+    print("frame 13  17.0 fps", file=sys.stderr)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "<3>Traceback (most recent call last):"
+    at = lines.index("frame 12  17.0 fps")
+    assert lines[at - 1] == "<3>RuntimeError: the engine lost its GPU"
+    assert lines[at + 1].startswith("<3>Exception in thread edge-sink-0")
+    assert lines[-2] == "<3>RuntimeError: the engine lost its GPU" and lines[-1] == "frame 13  17.0 fps"
+    assert all(x.startswith("<3>") for x in lines[:at] + lines[at + 1 : -1]), lines
+    assert any(x.startswith("<3>    raise RuntimeError") for x in lines)
+
+
 def edge_into_journal(tmp_path: Path, *args: str, env: dict[str, str]) -> tuple[int, str]:
     """``edge ARGS`` with standard error a file named by $JOURNAL_STREAM, as systemd
     connects a service's; the exit status and what the file got."""
