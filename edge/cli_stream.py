@@ -161,6 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             segment_s=args.segment,
             delete_oldest=args.delete_oldest,
             heartbeat=args.heartbeat,
+            skip_stuck_sinks=args.stuck_sink == "skip",
             **engine_selection(args),
         )
     finally:
@@ -348,6 +349,15 @@ def add_stream_commands(sub: Any) -> None:
     add_keep_free_argument(p)
     add_status_every_argument(p)
     add_heartbeat_argument(p)
+    p.add_argument(
+        "--stuck-sink",
+        choices=("restart", "skip"),
+        default="restart",
+        help="a sink stuck inside one write (a recording disk that stopped answering): restart (default) "
+        "stops feeding systemd's watchdog and the heartbeat, so the run is restarted; skip says so and "
+        "goes on with the other sinks, its frames skipped (a live run: a planner reading the objects "
+        "from - keeps them while the recording's disk is stuck)",
+    )
     p.add_argument(
         "--trace", type=output_file, metavar="PATH", help="write a Chrome trace (Perfetto) of every stage"
     )

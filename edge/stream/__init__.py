@@ -71,6 +71,7 @@ def run_stream(
     segment_s: float | None = None,
     delete_oldest: bool = False,
     heartbeat: str | Path | None = None,
+    skip_stuck_sinks: bool = False,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -85,7 +86,8 @@ def run_stream(
     ``segment_s``: video sinks start a new file every that many seconds (edge.stream.segments);
     ``delete_oldest``: the oldest are deleted when the disk would keep less than ``keep_free``.
     ``heartbeat``: a file rewritten every few seconds while the run makes progress, for a
-    health check (edge.stream.heartbeat).
+    health check (edge.stream.heartbeat). ``skip_stuck_sinks``: a sink stuck in a write is
+    said and skipped, not a hold of the run (edge.stream.watchdog).
     """
     from edge.errors import ConfigError, OutputsStopped
     from edge.stream.engines import EngineSet
@@ -165,7 +167,7 @@ def run_stream(
     try:
         # under systemd (Type=notify): ready, the status, and a watchdog fed while frames come
         # out; anywhere, a run that has hung says what is stuck
-        watch = ServiceWatch.for_pipeline(pipeline, heartbeat=heartbeat)
+        watch = ServiceWatch.for_pipeline(pipeline, heartbeat=heartbeat, skip_stuck_sinks=skip_stuck_sinks)
         with StatusLine(tracker, enabled=show_status, log_every_s=status_every_s), watch:
             pipeline.run()
     except BaseException:

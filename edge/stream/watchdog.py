@@ -12,6 +12,12 @@ own pace), since the last look. So systemd's own timer
 measures a hang, and one that lasts the watchdog's period ends the run. Once a hold has
 lasted half the period the run says what is stuck. Outside systemd nothing is sent, and a
 run stuck for ``STUCK_AFTER_S`` still says so.
+
+A live run may instead skip a stuck sink (``skip_stuck_sinks``, ``--stuck-sink skip``): the
+sink writers already give its frames to the others (edge.stream.writers), so a planner
+reading the objects from ``-`` keeps them while the recording's disk does not answer, and
+only the frames coming out, or the camera, decide the feeding. When every sink is stuck no
+frame comes out, which is a hold as before.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ class Hold(NamedTuple):
     seconds: float
     what: str
     usual_s: float = 0.0
+    sink: str | None = None  # the sink's uri, for a sink inside a write
 
 
 class Progress:
@@ -106,7 +113,7 @@ class Progress:
         if out != self._last_out or taken <= 0:  # a frame came out, or none waits to
             self._last_out, self._well_at = out, now
         holds = [
-            Hold(s, f"sink {uri!r} has been writing frame {seq} for {s:.0f} s")
+            Hold(s, f"sink {uri!r} has been writing frame {seq} for {s:.0f} s", sink=uri)
             for uri, seq, s in self._sinks_busy()
         ]
         in_call = getattr(self._source, "in_call_s", None)
@@ -120,7 +127,8 @@ class Progress:
 class ServiceWatch:
     """From ``with`` to its end: ``READY=1`` at once, then every ``every_s`` the status and,
     while ``progress()`` finds nothing held up since the last look, ``WATCHDOG=1``; a hold
-    longer than ``stuck_after_s`` is said; ``STOPPING=1`` at the end."""
+    longer than ``stuck_after_s`` is said; ``STOPPING=1`` at the end. With
+    ``skip_stuck_sinks`` a sink's hold is said but does not hold the run."""
 
     def __init__(
         self,
@@ -130,10 +138,13 @@ class ServiceWatch:
         watchdog_s: float | None,
         send: Callable[..., bool] = notify,
         heartbeat: Heartbeat | None = None,
+        skip_stuck_sinks: bool = False,
     ) -> None:
         """``heartbeat``: rewritten at each look too, for a watcher other than systemd."""
         self._status, self._progress, self._send = status, progress, send
         self._watchdog_s, self._heartbeat = watchdog_s, heartbeat
+        self._skip_stuck_sinks = skip_stuck_sinks
+        self.skipping: dict[str, str] = {}  # the stuck sinks skipped: uri -> what holds it
         self.every_s = min(LOOK_EVERY_S, watchdog_s / 2) if watchdog_s else LOOK_EVERY_S
         self.stuck_after_s = watchdog_s / 2 if watchdog_s else STUCK_AFTER_S
         self.stuck: str | None = None
@@ -141,7 +152,9 @@ class ServiceWatch:
         self._thread = threading.Thread(target=self._run, name="edge-service-watch", daemon=True)
 
     @classmethod
-    def for_pipeline(cls, pipeline: Any, *, heartbeat: str | Path | None = None) -> ServiceWatch:
+    def for_pipeline(
+        cls, pipeline: Any, *, heartbeat: str | Path | None = None, skip_stuck_sinks: bool = False
+    ) -> ServiceWatch:
         """The watch of a Pipeline, with the watchdog period systemd set (if any)."""
         return cls.of(
             status=pipeline.tracker.status_line,
@@ -149,6 +162,7 @@ class ServiceWatch:
             sinks_busy=pipeline.sinks_busy,
             source=pipeline.source,
             heartbeat=heartbeat,
+            skip_stuck_sinks=skip_stuck_sinks,
         )
 
     @classmethod
@@ -160,9 +174,10 @@ class ServiceWatch:
         sinks_busy: Callable[[], list[tuple[str, int, float]]],
         source: Any,
         heartbeat: str | Path | None = None,
+        skip_stuck_sinks: bool = False,
     ) -> ServiceWatch:
         """A watch with the watchdog period systemd set (if any), of Progress's arguments,
-        writing the ``heartbeat`` file (if any)."""
+        writing the ``heartbeat`` file (if any); ``skip_stuck_sinks``: as the constructor's."""
         period = watchdog_s()
         if period is not None and period < SHORT_WATCHDOG_S:
             print(
@@ -173,7 +188,13 @@ class ServiceWatch:
             )
         progress = Progress(tracker=tracker, sinks_busy=sinks_busy, source=source)
         beats = Heartbeat(heartbeat) if heartbeat is not None else None
-        return cls(status=status, progress=progress, watchdog_s=period, heartbeat=beats)
+        return cls(
+            status=status,
+            progress=progress,
+            watchdog_s=period,
+            heartbeat=beats,
+            skip_stuck_sinks=skip_stuck_sinks,
+        )
 
     def __enter__(self) -> ServiceWatch:
         status = self._status()
@@ -201,6 +222,8 @@ class ServiceWatch:
         up since the last look, and what is stuck said. A hold is measured against the
         run's own pace where it has one (three times it), so a slow model is not a hang."""
         holds = self._progress()
+        if self._skip_stuck_sinks:
+            holds = self._skip(holds)
         stuck = [h for h in holds if h.seconds > max(self.stuck_after_s, PACE_TIMES * h.usual_s)]
         if stuck:
             what = stuck[0].what
@@ -222,9 +245,32 @@ class ServiceWatch:
         # timer, which then kills the run once it has lasted the whole period
         fed = all(h.seconds <= max(self.every_s, PACE_TIMES * h.usual_s) for h in holds)
         status = self._status()
+        skipped = "; ".join(self.skipping.values()) or None
+        if skipped:
+            status += f"  (skipped while stuck: {skipped})"
         self._send(*(("WATCHDOG=1",) if self._watchdog_s and fed else ()), f"STATUS={status}")
         if self._heartbeat is not None:
-            self._heartbeat.beat(fed=fed, status=status)
+            self._heartbeat.beat(fed=fed, status=status, stuck=skipped)
+
+    def _skip(self, holds: list[Hold]) -> list[Hold]:
+        """The holds but the sinks': the writers give a held sink's frames to the others, and
+        when none takes them, the frames' own hold grows. A sink held past ``stuck_after_s``
+        is said once, and so is its writing again."""
+        stuck = {h.sink: h.what for h in holds if h.sink is not None and h.seconds > self.stuck_after_s}
+        for uri, what in stuck.items():
+            if uri not in self.skipping:
+                print(
+                    f"warning: {what}{_in_kernel()}; the run goes on without it, its frames skipped "
+                    "(--stuck-sink skip)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        for uri in self.skipping.keys() - stuck.keys():
+            print(
+                f"sink {uri!r} is writing again (its frames were skipped while it was stuck)", file=sys.stderr
+            )
+        self.skipping = stuck
+        return [h for h in holds if h.sink is None]
 
     def _then(self) -> str:  # what becomes of a stuck run
         if self._watchdog_s:

@@ -4,11 +4,12 @@ progress, told to a real datagram socket as systemd's."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def test_progress_names_what_is_held_up_and_for_how_long() -> None:
     camera.in_read_s = 20.0
     clock.now += 21
     assert progress() == [
-        Hold(15.5, "sink 'drive.mkv' has been writing frame 7 for 16 s"),
+        Hold(15.5, "sink 'drive.mkv' has been writing frame 7 for 16 s", sink="drive.mkv"),
         Hold(20.0, "source '/dev/video0' has been inside one read for 20 s"),
         Hold(21.0, "no frame has come out for 21 s, 2 taken in"),
     ]
@@ -167,12 +168,31 @@ class HeldSink(NullSink):
         super().write(image, seq)
 
 
+class TimedSink(NullSink):
+    """When each frame was written (time.monotonic)."""
+
+    def __init__(self) -> None:
+        super().__init__("null://timed")
+        self.times: list[float] = []
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        super().write(image, seq)
+        self.times.append(time.monotonic())
+
+
 def held_run(
-    engines_dir: Path, *, frames: int, held_s: float, every_s: float, heartbeat: Path | None = None
+    engines_dir: Path,
+    *,
+    frames: int,
+    held_s: float,
+    every_s: float,
+    heartbeat: Path | None = None,
+    others: Sequence[Any] = (),
+    skip_stuck_sinks: bool = False,
 ) -> dict[str, Any]:
     """``frames`` synthetic frames at 15 fps, live, into a sink held ``held_s`` at its first
-    write, under ServiceWatch.for_pipeline (which looks every ``every_s``, and writes
-    ``heartbeat``); the summary."""
+    write and ``others``, under ServiceWatch.for_pipeline (which looks every ``every_s``,
+    writes ``heartbeat`` and may skip stuck sinks); the summary."""
     release = threading.Event()
     engines = EngineSet.from_manifest(engines_dir)
     timer = threading.Timer(held_s, release.set)
@@ -180,12 +200,13 @@ def held_run(
         pipeline = Pipeline(
             source=open_source(f"synthetic://?size=128x256&frames={frames}"),
             engines=engines,
-            sinks=[HeldSink(release)],
+            sinks=[HeldSink(release), *others],
             realtime=True,
             fps=15.0,
         )
         timer.start()
-        with ServiceWatch.for_pipeline(pipeline, heartbeat=heartbeat) as watch:
+        watch = ServiceWatch.for_pipeline(pipeline, heartbeat=heartbeat, skip_stuck_sinks=skip_stuck_sinks)
+        with watch:
             assert watch.every_s == every_s
             return pipeline.run()
     finally:
@@ -218,6 +239,39 @@ def test_a_held_sink_starves_the_watchdog_until_it_writes_again(
     assert s["frames_out"] > 1
 
 
+def test_a_stuck_sink_skipped_leaves_the_watchdog_fed_while_another_writes(
+    tiny_engines: Path,
+    systemd_socket: Listener,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--stuck-sink skip: the held sink (a recording whose disk stopped answering) is said
+    once and skipped; the other sink (the objects a planner reads) gets the frames
+    meanwhile, and the watchdog is fed throughout. With no other sink, no frame comes out,
+    and the run is stuck as before."""
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # a look every 0.5 s, stuck after 0.5 s
+    objects = TimedSink()
+    began = time.monotonic()
+    s = held_run(tiny_engines, frames=50, held_s=2.5, every_s=0.5, others=[objects], skip_stuck_sinks=True)
+    got = systemd_socket.messages()
+    assert not any(m.startswith("STATUS=stuck: ") for m in got), got
+    skipped = [
+        m for m in got if "  (skipped while stuck: sink 'null://held' has been writing frame 0 for" in m
+    ]
+    assert len(skipped) >= 2 and all(m.startswith("WATCHDOG=1\nSTATUS=frame ") for m in skipped), got
+    assert sum(began + 1 < t < began + 2.5 for t in objects.times) >= 10, "the objects came during the hold"
+    said = capsys.readouterr().err
+    assert said.count("warning: sink 'null://held' has been writing frame 0 for ") == 1
+    assert "; the run goes on without it, its frames skipped (--stuck-sink skip)" in said
+    assert "sink 'null://held' is writing again (its frames were skipped while it was stuck)" in said
+    assert "the run is stuck" not in said and s["sinks_skipped"]["null://held"] > 10
+    # the held sink alone: nothing takes the frames, so none comes out
+    held_run(tiny_engines, frames=40, held_s=2.0, every_s=0.5, skip_stuck_sinks=True)
+    got = systemd_socket.messages()
+    assert any(m.startswith("STATUS=stuck: no frame has come out for ") for m in got), got
+    assert "warning: the run is stuck: no frame has come out" in capsys.readouterr().err
+
+
 def test_edge_run_under_systemd_says_ready_feeds_the_watchdog_and_says_stopping(
     tiny_engines: Path,
     systemd_socket: Listener,  # noqa: F811
@@ -242,6 +296,52 @@ def edge_under_systemd(listener: Listener, *args: str) -> tuple[subprocess.Compl
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     return done, listener.messages()
+
+
+def test_edge_run_stuck_sink_skip_goes_on_past_a_reader_that_stopped_reading(
+    tiny_engines: Path,
+    systemd_socket: Listener,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A real stuck sink: ``-`` into a 4 KiB pipe that nobody reads until the run has said
+    so. With --stuck-sink skip, objects.jsonl gets the frames meanwhile and the watchdog is
+    fed; once read again, ``-`` writes again and the run ends whole."""
+    import fcntl
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    objects = tmp_path / "objects.jsonl"
+    argv = [
+        *(sys.executable, "-m", "edge.cli", "run", "synthetic://?size=128x256&frames=100", "--realtime"),
+        *("--fps", "20", "--engines", str(tiny_engines), "--sink", "-", "--sink", str(objects)),
+        *("--stuck-sink", "skip"),
+    ]
+    env = {**CLI_ENV, "NOTIFY_SOCKET": systemd_socket.sock.getsockname(), "WATCHDOG_USEC": "1000000"}
+    run = subprocess.Popen(argv, cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True, env=env)
+    os.close(write_end)
+    got: list[str] = []
+    try:
+        skipping = "(skipped while stuck: sink '-' has been writing frame "
+        assert until(
+            lambda: got.extend(systemd_socket.messages()) or any(skipping in m for m in got), timeout_s=60
+        )
+        time.sleep(1.0)
+        with os.fdopen(read_end) as reader:
+            lines = reader.read().splitlines()  # to its end: the run's
+        _, said = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    got.extend(systemd_socket.messages())
+    assert run.returncode == 0, said
+    assert not any(m.startswith("STATUS=stuck: ") for m in got), got
+    assert sum(m.startswith("WATCHDOG=1\nSTATUS=frame ") and skipping in m for m in got) >= 2, got
+    assert said.count("warning: sink '-' has been writing frame ") == 1
+    assert "the run goes on without it, its frames skipped (--stuck-sink skip)" in said
+    assert "sink '-' is writing again (its frames were skipped while it was stuck)" in said
+    written = objects.read_text().splitlines()
+    assert len(written) > len(lines) + 10 and re.search(r"sink '-' skipped \d+ frame\(s\)", said), said
 
 
 def test_edge_record_under_systemd_says_ready_and_feeds_the_watchdog(
