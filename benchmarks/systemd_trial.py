@@ -1,5 +1,7 @@
 """The README's dash camera unit (`On a car`) under a real systemd: ready, status, a disk
-that stops answering, the watchdog's kill, the restart, a stop, and a full disk.
+that stops answering, the watchdog's kill, the restart, a stop; the same unit with
+``--stuck-sink skip`` and its objects on another disk, going on past a stuck recording;
+and a disk filled by another file.
 
 This machine's systemd runs as PID 1 of its own pid and mount namespaces, in a root that
 overlays this machine's with a memory layer: what it and its units write (the journal,
@@ -186,7 +188,9 @@ class Timeline:
         key = tuple(
             self.state.get(k, "") for k in ("ActiveState", "SubState", "Result", "MainPID", "NRestarts")
         )
-        key += ("stuck" if status.startswith("stuck") else "",)
+        key += (
+            "stuck" if status.startswith("stuck") else "skipped" if "skipped while stuck" in status else "",
+        )
         if key != self._last:
             self._last = key
             self.step(
@@ -292,7 +296,12 @@ def trial(engines: Path, *, run_s: float, held_s: float) -> dict[str, Any]:
                 "systemd": systemd.run("systemctl", "--version").stdout.splitlines()[0],
             }
             try:
-                result.update(steps(systemd, loop=loop, drives=drives, run_s=run_s, held_s=held_s))
+                (exec_start,) = [x for x in unit.splitlines() if x.startswith("ExecStart=")]
+                result.update(
+                    steps(
+                        systemd, loop=loop, drives=drives, run_s=run_s, held_s=held_s, exec_start=exec_start
+                    )
+                )
                 journal = systemd.run("journalctl", "-u", UNIT, "-o", "cat", "--no-pager").stdout
                 warnings = systemd.run(
                     "journalctl", "-u", UNIT, "-p", "warning", "-o", "cat", "--no-pager"
@@ -321,7 +330,9 @@ def trial(engines: Path, *, run_s: float, held_s: float) -> dict[str, Any]:
     return result
 
 
-def steps(systemd: Systemd, *, loop: str, drives: Path, run_s: float, held_s: float) -> dict[str, Any]:
+def steps(
+    systemd: Systemd, *, loop: str, drives: Path, run_s: float, held_s: float, exec_start: str
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     tl = Timeline(systemd)
     tl.step("systemctl start")
@@ -351,11 +362,7 @@ def steps(systemd: Systemd, *, loop: str, drives: Path, run_s: float, held_s: fl
 
     # it answers again
     tl.step("the disk answers again")
-    systemd.run("systemctl", "revert", UNIT)
-    device = os.stat(loop).st_rdev
-    throttle = host_cgroup("blkio", tl.state["ControlGroup"]) / "blkio.throttle.write_bps_device"
-    with contextlib.suppress(OSError):  # the dying process's group keeps its limit until told
-        throttle.write_text(f"{os.major(device)}:{os.minor(device)} 0\n")
+    unthrottle(systemd, loop, tl.state["ControlGroup"])
     tl.wait(lambda s: s["ActiveState"] == "active" and s["MainPID"] not in ("0", first_pid), 300)
     tl.step("running again", nrestarts=tl.state["NRestarts"])
     tl.watch(run_s / 2)
@@ -366,7 +373,10 @@ def steps(systemd: Systemd, *, loop: str, drives: Path, run_s: float, held_s: fl
     out["stopped"] = {k: state.get(k) for k in ("ActiveState", "Result", "ExecMainStatus")}
     out["files_after_the_stop"] = drive(drives)
 
-    # a full disk with nothing of its own left to delete: exit 3, not restarted
+    out["stuck_sink_skip"] = skip_steps(systemd, tl, loop=loop, exec_start=exec_start, run_s=run_s)
+
+    # a disk filled by another file past what the recording's segments hold: they are kept,
+    # and the run ends with status 3, not restarted
     filler = drives.parent / "filler"
     free = os.statvfs(drives).f_bavail * os.statvfs(drives).f_frsize
     subprocess.run(["fallocate", "-l", str(max(free - (32 << 20), 0)), str(filler)], check=True)
@@ -378,6 +388,70 @@ def steps(systemd: Systemd, *, loop: str, drives: Path, run_s: float, held_s: fl
     out["full_disk"] = {k: state.get(k) for k in ("ActiveState", "Result", "ExecMainStatus", "NRestarts")}
     out["files_after_the_full_disk"] = sorted(p.name for p in drives.iterdir())
     out["timeline"] = tl.events
+    return out
+
+
+def unthrottle(systemd: Systemd, loop: str, control_group: str) -> None:
+    systemd.run("systemctl", "revert", UNIT)
+    device = os.stat(loop).st_rdev
+    throttle = host_cgroup("blkio", control_group) / "blkio.throttle.write_bps_device"
+    with contextlib.suppress(OSError):  # the dying process's group keeps its limit until told
+        throttle.write_text(f"{os.major(device)}:{os.minor(device)} 0\n")
+
+
+def skip_steps(systemd: Systemd, tl: Timeline, *, loop: str, exec_start: str, run_s: float) -> dict[str, Any]:
+    """The unit with ``--stuck-sink skip`` and its objects on another disk (/run): the
+    recording's disk stops answering, and the run goes on past the watchdog's period."""
+    objects = "/run/objects.jsonl"
+    argv = shlex.split(exec_start.removeprefix("ExecStart="))
+    (at,) = [i for i, a in enumerate(argv) if a.endswith("/objects.jsonl")]
+    argv[at] = objects
+    line = " ".join(f'"{a}"' if any(c in a for c in "?& ") else a for a in [*argv, "--stuck-sink", "skip"])
+    drop_in = f"/etc/systemd/system/{UNIT}.d/stuck-sink-skip.conf"
+    content = f"[Service]\nExecStart=\nExecStart={line}\n"
+    systemd.run(
+        "sh",
+        "-c",
+        f"mkdir -p {shlex.quote(str(Path(drop_in).parent))} && printf %s {shlex.quote(content)} > {drop_in}",
+    )
+    systemd.run("systemctl", "daemon-reload")
+
+    def lines() -> int:  # over its segments, finished and not
+        done = systemd.run("sh", "-c", "cat /run/objects-*.jsonl /run/.objects-*.jsonl 2>/dev/null | wc -l")
+        return int(done.stdout.split()[0]) if done.stdout.strip() else 0
+
+    out: dict[str, Any] = {"exec_start_changes": [f"objects -> {objects}", "--stuck-sink skip"]}
+    tl.step("systemctl start, --stuck-sink skip, the objects on /run")
+    systemd.run("systemctl", "start", UNIT)
+    tl.watch(run_s / 2)
+    pid = tl.poll()["MainPID"]
+    tl.step("the recording's disk stops answering", throttle=f"{loop} 1K", objects=lines())
+    systemd.run("systemctl", "set-property", "--runtime", UNIT, f"BlockIOWriteBandwidth={loop} 1K")
+    said = tl.wait(lambda s: "skipped while stuck" in s.get("StatusText", ""), 300)
+    tl.step("the stuck sink skipped", said=said, objects=lines())
+    before = lines()
+    tl.watch(75)  # past the watchdog's 60 s
+    state = tl.poll()
+    after = lines()
+    tl.step("75 s on", objects=after, threads=threads_of(state["ControlGroup"]))
+    out["after_75_s_stuck"] = {
+        **{k: state.get(k) for k in ("ActiveState", "SubState", "Result", "NRestarts")},
+        "same_process": state.get("MainPID") == pid,
+        "status": state.get("StatusText", "")[:240],
+        "objects_written_meanwhile": after - before,
+    }
+    tl.step("the disk answers again")
+    unthrottle(systemd, loop, state["ControlGroup"])
+    again = tl.wait(lambda s: "skipped while stuck" not in s.get("StatusText", ""), 300)
+    tl.step("the sink writes again", said=again)
+    tl.watch(5)
+    systemd.run("systemctl", "stop", UNIT)
+    state = tl.poll()
+    out["stopped"] = {k: state.get(k) for k in ("ActiveState", "Result", "NRestarts")}
+    journal = systemd.run("journalctl", "-u", UNIT, "-o", "cat", "--no-pager").stdout.splitlines()
+    out["said"] = [x[:240] for x in journal if "--stuck-sink skip" in x or "is writing again" in x]
+    systemd.run("rm", "-r", str(Path(drop_in).parent))
+    systemd.run("systemctl", "daemon-reload")
     return out
 
 
@@ -410,7 +484,7 @@ def main() -> int:
     write_runs(
         args.out,
         what="the README's dash camera unit under this machine's systemd: start, a stalled disk, the "
-        "watchdog's kill, the restart, a stop and a full disk",
+        "watchdog's kill, the restart, a stop, --stuck-sink skip past a stalled disk, and a full disk",
         runs=[result],
         baseline=None,
         run_s=args.run_s,
