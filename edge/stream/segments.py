@@ -196,7 +196,7 @@ class SegmentedSink:
             # for one more frame, and the recording would stop all the same, with nothing kept
             if oldest:
                 print(
-                    f"{self.uri}: the disk is {format_bytes(short)} short of keeping "
+                    f"warning: sink {self.uri!r}: the disk is {format_bytes(short)} short of keeping "
                     f"{format_bytes(self.keep_free)} free, more than all {len(oldest)} older "
                     f"segment(s) of the recording hold ({format_bytes(total)}): other files fill "
                     "it, so the segments are kept, not deleted (--delete-oldest)",

@@ -352,6 +352,7 @@ def test_delete_oldest_keeps_the_drive_when_other_files_fill_the_disk(
     err = capsys.readouterr().err
     assert all(segment.stat().st_size == 16 << 10 for segment in old), "the drive is kept"
     assert "deleted the oldest segment" not in err
+    assert f"warning: sink {str(small_disk / 'drive.mkv')!r}: the disk is " in err
     assert (
         "free, more than all 3 older segment(s) of the recording hold (48.0 KiB): other files fill it, "
         "so the segments are kept, not deleted (--delete-oldest)"
