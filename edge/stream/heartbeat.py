@@ -88,32 +88,41 @@ class Heartbeat:
                 self.path.unlink()
 
 
-def _running(pid: int) -> bool:
+def _running_since(pid: int, at: float) -> bool:
+    """Whether process ``pid`` lives and started by ``at`` (on the boot clock), as the writer
+    of a beat written then did: a container restarted with a new run whose pid an unrelated
+    process now has is not refused."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
-        return True
-    return True
+        pass
+    try:  # its start, in clock ticks after boot: the 22nd field, after the parenthesized name
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return True  # not Linux: the pid alone says
+    return ticks / os.sysconf("SC_CLK_TCK") <= at
 
 
 def check_unshared(path: str | Path) -> None:
     """ConfigError when another run on this machine is writing heartbeat ``path`` now (its
-    process lives and wrote it within ALIVE_WITHIN_S): the two would overwrite each other's
-    beats, so a health check would call a stuck run alive, and the first to end would remove
-    the file. A file left by a run that died (the watchdog's kill, a power cut) is taken over."""
+    process lives, began before the beat, and wrote it within ALIVE_WITHIN_S): the two would
+    overwrite each other's beats, so a health check would call a stuck run alive, and the
+    first to end would remove the file. A file left by a run that died (the watchdog's kill,
+    a power cut) is taken over."""
     try:
         beat = read_heartbeat(path)
     except ConfigError:
         return
-    pid, since = beat.get("pid"), clock() - beat.get("written_at", beat["fed_at"])
+    pid, written = beat.get("pid"), beat.get("written_at", beat["fed_at"])
+    since = clock() - written
     if (
         beat.get("boot_id") == boot_id()
         and isinstance(pid, int)
         and pid != os.getpid()
         and since <= ALIVE_WITHIN_S
-        and _running(pid)
+        and _running_since(pid, written)
     ):
         raise ConfigError(
             f"the heartbeat {str(path)!r} is being written by another run (pid {pid}, {max(since, 0):.0f} s "

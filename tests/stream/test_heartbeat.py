@@ -55,11 +55,12 @@ def test_a_heartbeat_not_of_this_boot_or_not_one_is_not_alive(tmp_path: Path) ->
 
 def test_a_heartbeat_another_live_run_writes_is_refused_and_left_alone(tmp_path: Path) -> None:
     """Another process of this boot that wrote the file lately is refused; one that ended
-    (a run the watchdog killed), one from another boot, a stale beat or this process's own
-    is taken over. A run ending does not remove a file another run wrote since."""
+    (a run the watchdog killed), one from another boot, a stale beat, this process's own, or
+    one written before the process of its pid began is taken over. A run ending does not
+    remove a file another run wrote since."""
     path = tmp_path / "alive.json"
 
-    def beat_of(pid: int, *, ago_s: float = 1.0, boot: str | None = None) -> None:
+    def beat_of(pid: int, *, ago_s: float = 0.0, boot: str | None = None) -> None:
         at = clock() - ago_s
         beat = {"pid": pid, "boot_id": boot or boot_id(), "fed_at": at, "written_at": at}
         path.write_text(json.dumps(beat))
@@ -70,7 +71,7 @@ def test_a_heartbeat_another_live_run_writes_is_refused_and_left_alone(tmp_path:
         with pytest.raises(ConfigError) as refused:
             check_unshared(path)
         assert str(refused.value) == (
-            f"the heartbeat {str(path)!r} is being written by another run (pid {other.pid}, 1 s ago): the "
+            f"the heartbeat {str(path)!r} is being written by another run (pid {other.pid}, 0 s ago): the "
             "two would overwrite each other's and the first to end would remove it; give each run a file "
             "of its own"
         )
@@ -79,8 +80,9 @@ def test_a_heartbeat_another_live_run_writes_is_refused_and_left_alone(tmp_path:
         assert json.loads(path.read_text())["pid"] == other.pid, "another run's file is left"
         for pid, ago_s, boot in [
             (other.pid, 45.0, None),
-            (other.pid, 1.0, "another"),
-            (os.getpid(), 1.0, None),
+            (other.pid, 0.0, "another"),
+            (os.getpid(), 0.0, None),
+            (other.pid, 10.0, None),  # written before it began: its pid was another run's (a restart)
         ]:
             beat_of(pid, ago_s=ago_s, boot=boot)
             check_unshared(path)
