@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,11 @@ def clock() -> float:
 
 
 class Heartbeat:
-    """FILE, rewritten at each ``beat``; removed at ``close``."""
+    """FILE, rewritten at each ``beat``; removed at ``close``. Each write is made on a thread
+    of its own and waited for WRITE_WAIT_S at most: the watch that beats also feeds systemd's
+    watchdog, and a heartbeat on a disk that stops answering must not hold that up too."""
+
+    WRITE_WAIT_S = 1.0  # a tmpfs takes microseconds
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -49,9 +54,13 @@ class Heartbeat:
         self._fed_at = clock()
         self._boot = boot_id()
         self._failed = False
+        self._waiting = False  # said that a write waits for its disk
+        self._writer: threading.Thread | None = None
 
     def beat(self, *, fed: bool, status: str, stuck: str | None = None) -> None:
-        """Write the file; ``fed``: the run made progress since the last beat."""
+        """Write the file; ``fed``: the run made progress since the last beat. While an
+        earlier write still waits for its disk, the file is left as it is (it grows stale,
+        which a health check calls dead)."""
         now = clock()
         if fed:
             self._fed_at = now
@@ -64,6 +73,23 @@ class Heartbeat:
             "status": status,
             "stuck": stuck,
         }
+        if self._writer is not None and self._writer.is_alive():
+            if not self._waiting:
+                self._waiting = True
+                print(
+                    f"warning: the heartbeat {self.path} has waited over {self.WRITE_WAIT_S:g} s for its "
+                    "disk: it is not rewritten until that write ends, so a health check will call the "
+                    "run dead (keep it on a tmpfs such as /run)",
+                    file=sys.stderr,
+                )
+            return
+        self._writer = threading.Thread(
+            target=self._write, args=(content,), name="edge-heartbeat", daemon=True
+        )
+        self._writer.start()
+        self._writer.join(timeout=self.WRITE_WAIT_S)
+
+    def _write(self, content: dict[str, Any]) -> None:
         # renamed into place, so a check never reads half a file; not fsynced (atomic_path
         # is): it tells of this boot only, and an SD card would pay a flush every 5 s
         try:
@@ -74,9 +100,12 @@ class Heartbeat:
             if not self._failed:  # the run goes on; a health check will call it dead
                 self._failed = True
                 print(f"warning: the heartbeat {self.path} cannot be written: {exc}", file=sys.stderr)
+        self._waiting = False
 
     def close(self) -> None:
         """Remove the file, unless another run has written it since (it is that run's now)."""
+        if self._writer is not None:
+            self._writer.join(timeout=self.WRITE_WAIT_S)
         with contextlib.suppress(OSError):
             self._temporary.unlink()
         try:

@@ -105,6 +105,32 @@ def test_a_heartbeat_that_cannot_be_written_is_said_once_and_the_run_goes_on(
     beats.close()
 
 
+def test_a_heartbeat_whose_disk_does_not_answer_holds_up_no_beat(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The temporary file is a FIFO nobody reads, so its write waits as for a disk that does
+    not answer: each beat returns within a second (the watch that beats feeds systemd's
+    watchdog too), the wait is said once, and once the write ends the file is written again."""
+    path = tmp_path / "alive.json"
+    beats = Heartbeat(path)
+    temporary = tmp_path / f".alive.json.{os.getpid()}.tmp"
+    os.mkfifo(temporary)
+    t0 = time.monotonic()
+    for n in range(3):
+        beats.beat(fed=True, status=f"frame {n}")
+    assert time.monotonic() - t0 < 2.5  # the first waits 1 s, the others not at all
+    said = capsys.readouterr().err
+    assert said.count(f"warning: the heartbeat {path} has waited over 1 s for its disk") == 1, said
+    with open(temporary) as fifo:  # the disk answers
+        assert json.loads(fifo.read())["status"] == "frame 0"
+    assert until(lambda: not temporary.exists(), timeout_s=5)  # renamed into place
+    beats.beat(fed=True, status="frame 4")
+    fine, line = alive(path)
+    assert fine and line.endswith(": frame 4"), line
+    beats.close()
+    assert not path.exists()
+
+
 def test_a_held_sink_stops_the_heartbeat_until_it_writes_again(
     tiny_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
