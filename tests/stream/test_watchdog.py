@@ -156,15 +156,20 @@ def test_a_camera_thread_inside_a_read_is_seen_while_it_waits() -> None:
 
 
 class HeldSink(NullSink):
-    """Its first write waits until ``release``: a disk that stopped answering for a while."""
+    """Its first write waits until ``release``: a disk that stopped answering for a while,
+    from ``held[0]`` to ``held[1]`` (time.monotonic)."""
 
     def __init__(self, release: threading.Event) -> None:
         super().__init__("null://held")
         self._release = release
+        self.held: list[float] = []
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
-        if self.frames == 0 and not self._release.wait(timeout=30):
-            raise AssertionError("never released")
+        if self.frames == 0:
+            self.held.append(time.monotonic())
+            if not self._release.wait(timeout=30):
+                raise AssertionError("never released")
+            self.held.append(time.monotonic())
         super().write(image, seq)
 
 
@@ -189,10 +194,12 @@ def held_run(
     heartbeat: Path | None = None,
     others: Sequence[Any] = (),
     skip_stuck_sinks: bool = False,
+    held: list[HeldSink] | None = None,
 ) -> dict[str, Any]:
     """``frames`` synthetic frames at 15 fps, live, into a sink held ``held_s`` at its first
     write and ``others``, under ServiceWatch.for_pipeline (which looks every ``every_s``,
-    writes ``heartbeat`` and may skip stuck sinks); the summary."""
+    writes ``heartbeat`` and may skip stuck sinks); the summary. The held sink is added to
+    ``held``."""
     release = threading.Event()
     engines = EngineSet.from_manifest(engines_dir)
     timer = threading.Timer(held_s, release.set)
@@ -200,10 +207,12 @@ def held_run(
         pipeline = Pipeline(
             source=open_source(f"synthetic://?size=128x256&frames={frames}"),
             engines=engines,
-            sinks=[HeldSink(release), *others],
+            sinks=[sink := HeldSink(release), *others],
             realtime=True,
             fps=15.0,
         )
+        if held is not None:
+            held.append(sink)
         timer.start()
         watch = ServiceWatch.for_pipeline(pipeline, heartbeat=heartbeat, skip_stuck_sinks=skip_stuck_sinks)
         with watch:
@@ -250,16 +259,19 @@ def test_a_stuck_sink_skipped_leaves_the_watchdog_fed_while_another_writes(
     meanwhile, and the watchdog is fed throughout. With no other sink, no frame comes out,
     and the run is stuck as before."""
     monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # a look every 0.5 s, stuck after 0.5 s
-    objects = TimedSink()
-    began = time.monotonic()
-    s = held_run(tiny_engines, frames=50, held_s=2.5, every_s=0.5, others=[objects], skip_stuck_sinks=True)
+    objects, held = TimedSink(), []
+    s = held_run(
+        tiny_engines, frames=50, held_s=2.5, every_s=0.5, others=[objects], skip_stuck_sinks=True, held=held
+    )
     got = systemd_socket.messages()
     assert not any(m.startswith("STATUS=stuck: ") for m in got), got
     skipped = [
         m for m in got if "  (skipped while stuck: sink 'null://held' has been writing frame 0 for" in m
     ]
     assert len(skipped) >= 2 and all(m.startswith("WATCHDOG=1\nSTATUS=frame ") for m in skipped), got
-    assert sum(began + 1 < t < began + 2.5 for t in objects.times) >= 10, "the objects came during the hold"
+    start, end = held[0].held
+    during = sum(start < t < end for t in objects.times)
+    assert end - start > 1.5 and during >= 10, "the objects came during the hold"
     said = capsys.readouterr().err
     assert said.count("warning: sink 'null://held' has been writing frame 0 for ") == 1
     assert "; the run goes on without it, its frames skipped (--stuck-sink skip)" in said
@@ -322,9 +334,12 @@ def test_edge_run_stuck_sink_skip_goes_on_past_a_reader_that_stopped_reading(
     got: list[str] = []
     try:
         skipping = "(skipped while stuck: sink '-' has been writing frame "
-        assert until(
-            lambda: got.extend(systemd_socket.messages()) or any(skipping in m for m in got), timeout_s=60
-        )
+
+        def skipped() -> bool:
+            got.extend(systemd_socket.messages())
+            return any(skipping in m for m in got)
+
+        assert until(skipped, timeout_s=60)
         time.sleep(1.0)
         with os.fdopen(read_end) as reader:
             lines = reader.read().splitlines()  # to its end: the run's
