@@ -340,7 +340,7 @@ def test_edge_run_stuck_sink_skip_goes_on_past_a_reader_that_stopped_reading(
             return any(skipping in m for m in got)
 
         assert until(skipped, timeout_s=60)
-        time.sleep(1.0)
+        time.sleep(1.5)  # two looks or more while it is skipped
         with os.fdopen(read_end) as reader:
             lines = reader.read().splitlines()  # to its end: the run's
         _, said = run.communicate(timeout=60)
