@@ -15,6 +15,8 @@ import threading
 from typing import Any, TextIO
 
 WARNING, ERROR = "<4>", "<3>"
+# how Python's hooks begin a traceback: the main thread's, another's, an unraisable one's
+TRACEBACK_STARTS = ("Traceback (most recent call last):", "Exception in thread ", "Exception ignored in")
 
 
 def stderr_is_journal() -> bool:
@@ -61,7 +63,7 @@ class JournalLevels:
             return ""
         # a crash's traceback is an error through its exception's line, the first not
         # indented: an unexpected failure, of a thread too, is found with -p err
-        if line.startswith(("Traceback (most recent call last):", "Exception in thread ")):
+        if line.startswith(TRACEBACK_STARTS):
             self._local.traceback = True
             return ERROR
         if getattr(self._local, "traceback", False):

@@ -75,11 +75,13 @@ def test_an_unfinished_line_goes_out_on_flush_with_its_level_once() -> None:
 
 
 def test_a_traceback_is_an_error_through_its_exception_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Python's own hooks, of the main thread and of another, write the traceback to
-    sys.stderr: every line of it is an error, and the line after it is not."""
+    """Python's own hooks, of the main thread, of another and of an exception it cannot
+    raise, write the traceback to sys.stderr: every line of it is an error, and the line
+    after it is not."""
     out = io.StringIO()
     monkeypatch.setattr(sys, "stderr", JournalLevels(out))
     monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)  # not pytest's
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)
 
     def fail() -> None:
         raise RuntimeError("the engine lost its GPU")
@@ -93,7 +95,20 @@ def test_a_traceback_is_an_error_through_its_exception_line(monkeypatch: pytest.
     thread.start()
     thread.join()
     print("frame 13  17.0 fps", file=sys.stderr)
+
+    class Broken:
+        def __del__(self) -> None:  # an exception Python cannot raise: its unraisable hook says it
+            fail()
+
+    Broken()
+    print("frame 14  17.0 fps", file=sys.stderr)
     lines = out.getvalue().splitlines()
+    ignored = lines.index("frame 13  17.0 fps") + 1
+    assert (
+        lines[ignored].startswith("<3>Exception ignored in: <function ") and lines[-1] == "frame 14  17.0 fps"
+    )
+    assert all(x.startswith("<3>") for x in lines[ignored:-1]), lines
+    lines = lines[:ignored]
     assert lines[0] == "<3>Traceback (most recent call last):"
     at = lines.index("frame 12  17.0 fps")
     assert lines[at - 1] == "<3>RuntimeError: the engine lost its GPU"
