@@ -54,33 +54,40 @@ def readme_unit() -> str:
     return unit
 
 
-def trial_unit(unit: str, *, edge: str, camera: str, engines: Path, drives: Path) -> tuple[str, list[str]]:
-    """The README's unit with this machine's paths; the changes made, said."""
-    changes = []
-    lines = []
-    for line in unit.splitlines():
-        if line.startswith("User="):
-            changes.append(f"{line} removed (root here)")
-            continue
-        if line.startswith("ExecStart="):
-            argv = shlex.split(line.removeprefix("ExecStart="))
-            swap = {
-                0: edge,
-                2: camera,
-                argv.index("--engines") + 1: str(engines),
-                argv.index("--segment") + 1: "30s",
-                argv.index("--keep-free") + 1: "64M",
-            }
-            for i, value in swap.items():
-                changes.append(f"{argv[i]} -> {value}")
-                argv[i] = value
-            for i, arg in enumerate(argv):
-                if arg.startswith("/data/drives/"):
-                    argv[i] = arg.replace("/data/drives", str(drives), 1)
-                    changes.append(f"{arg} -> {argv[i]}")
-            line = "ExecStart=" + " ".join(f'"{a}"' if any(c in a for c in "?& ") else a for a in argv)
-        lines.append(line)
-    return "\n".join(lines) + "\n", changes
+def trial_unit(
+    unit: str, *, edge: str, camera: str, engines: Path, drives: Path
+) -> tuple[str, list[str], list[str]]:
+    """The README's unit made by edge service for this machine's paths: its text, the
+    changes made (said), and the arguments after the program."""
+    from edge.util.unit import unit_text
+
+    fields = dict(x.split("=", 1) for x in unit.splitlines() if "=" in x and not x.startswith("#"))
+    changes = [f"{k}={fields[k]} removed (root here)" for k in ("User", "SupplementaryGroups") if k in fields]
+    argv = shlex.split(fields["ExecStart"])
+    swap = {
+        0: edge,
+        2: camera,
+        argv.index("--engines") + 1: str(engines),
+        argv.index("--segment") + 1: "30s",
+        argv.index("--keep-free") + 1: "64M",
+    }
+    for i, value in swap.items():
+        changes.append(f"{argv[i]} -> {value}")
+        argv[i] = value
+    for i, arg in enumerate(argv):
+        if arg.startswith("/data/drives/"):
+            argv[i] = arg.replace("/data/drives", str(drives), 1)
+            changes.append(f"{arg} -> {argv[i]}")
+    changes.append(f"WorkingDirectory={fields['WorkingDirectory']} -> {drives.parent}")
+    text = unit_text(
+        argv[1:],
+        description=fields["Description"],
+        program=argv[:1],
+        workdir=str(drives.parent),
+        user=None,
+        name=UNIT.removesuffix(".service"),
+    )
+    return text, changes, argv[1:]
 
 
 def masked_units() -> list[str]:
@@ -220,6 +227,15 @@ def host_cgroup(hierarchy: str, control_group: str) -> Path:
     raise SystemExit(f"this process is in no {hierarchy} cgroup")
 
 
+def command_line(control_group: str) -> list[str]:
+    """The arguments of the unit's main process, seen from here."""
+    procs = host_cgroup("systemd", control_group) / "cgroup.procs"
+    with contextlib.suppress(OSError, IndexError):
+        pid = procs.read_text().split()[0]
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+    return []
+
+
 def threads_of(control_group: str) -> dict[str, int]:
     """The states of the unit's threads, seen from here: {'D': 4, 'S': 12, ...}."""
     procs = host_cgroup("systemd", control_group) / "cgroup.procs"
@@ -282,11 +298,15 @@ def trial(engines: Path, *, run_s: float, held_s: float) -> dict[str, Any]:
         for d in (data, units, work):
             d.mkdir()
         with ext4_on_loop(root / "disk.img", data, size="512M") as loop:
-            drives = data / "drives"
+            # names with what systemd reads otherwise (a space, a specifier, a variable): the
+            # unit edge service writes must give them to the run as they are
+            drives = data / "drives ${HOME} 100%"
             drives.mkdir()
+            named = root / "engines 100% $x"
+            named.symlink_to(engines)
             camera = Camera(port=0, fps=30.0, noise=True)
-            unit, changes = trial_unit(
-                readme_unit(), edge=edge, camera=camera.url, engines=engines, drives=drives
+            unit, changes, argv = trial_unit(
+                readme_unit(), edge=edge, camera=camera.url, engines=named, drives=drives
             )
             (units / UNIT).write_text(unit)
             (units / "edge-trial.target").write_text("[Unit]\nDescription=the edge systemd trial\n")
@@ -296,11 +316,8 @@ def trial(engines: Path, *, run_s: float, held_s: float) -> dict[str, Any]:
                 "systemd": systemd.run("systemctl", "--version").stdout.splitlines()[0],
             }
             try:
-                (exec_start,) = [x for x in unit.splitlines() if x.startswith("ExecStart=")]
                 result.update(
-                    steps(
-                        systemd, loop=loop, drives=drives, run_s=run_s, held_s=held_s, exec_start=exec_start
-                    )
+                    steps(systemd, loop=loop, drives=drives, run_s=run_s, held_s=held_s, argv=[edge, *argv])
                 )
                 journal = systemd.run("journalctl", "-u", UNIT, "-o", "cat", "--no-pager").stdout
                 warnings = systemd.run(
@@ -331,7 +348,7 @@ def trial(engines: Path, *, run_s: float, held_s: float) -> dict[str, Any]:
 
 
 def steps(
-    systemd: Systemd, *, loop: str, drives: Path, run_s: float, held_s: float, exec_start: str
+    systemd: Systemd, *, loop: str, drives: Path, run_s: float, held_s: float, argv: list[str]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     tl = Timeline(systemd)
@@ -344,6 +361,10 @@ def steps(
         "status": state["StatusText"],
         "limit_core": state["LimitCORE"],
     }
+    # the program's own arguments, as the kernel has them: what systemd made of ExecStart=
+    given = command_line(state["ControlGroup"])
+    out["arguments_as_meant"] = given[-len(argv[1:]) :] == argv[1:]
+    out["arguments"] = given
     tl.watch(run_s)
     memory = tl.state.get("MemoryCurrent", "")  # "[not set]" without memory accounting
     out["memory_mib_after_run_s"] = round(int(memory) / 2**20) if memory.isdigit() else None
@@ -373,7 +394,7 @@ def steps(
     out["stopped"] = {k: state.get(k) for k in ("ActiveState", "Result", "ExecMainStatus")}
     out["files_after_the_stop"] = drive(drives)
 
-    out["stuck_sink_skip"] = skip_steps(systemd, tl, loop=loop, exec_start=exec_start, run_s=run_s)
+    out["stuck_sink_skip"] = skip_steps(systemd, tl, loop=loop, argv=argv, run_s=run_s)
 
     # a disk filled by another file past what the recording's segments hold: they are kept,
     # and the run ends with status 3, not restarted
@@ -399,14 +420,16 @@ def unthrottle(systemd: Systemd, loop: str, control_group: str) -> None:
         throttle.write_text(f"{os.major(device)}:{os.minor(device)} 0\n")
 
 
-def skip_steps(systemd: Systemd, tl: Timeline, *, loop: str, exec_start: str, run_s: float) -> dict[str, Any]:
+def skip_steps(systemd: Systemd, tl: Timeline, *, loop: str, argv: list[str], run_s: float) -> dict[str, Any]:
     """The unit with ``--stuck-sink skip`` and its objects on another disk (/run): the
     recording's disk stops answering, and the run goes on past the watchdog's period."""
+    from edge.util.unit import exec_word
+
     objects = "/run/objects.jsonl"
-    argv = shlex.split(exec_start.removeprefix("ExecStart="))
+    argv = list(argv)
     (at,) = [i for i, a in enumerate(argv) if a.endswith("/objects.jsonl")]
     argv[at] = objects
-    line = " ".join(f'"{a}"' if any(c in a for c in "?& ") else a for a in [*argv, "--stuck-sink", "skip"])
+    line = " ".join(exec_word(a) for a in [*argv, "--stuck-sink", "skip"])
     drop_in = f"/etc/systemd/system/{UNIT}.d/stuck-sink-skip.conf"
     content = f"[Service]\nExecStart=\nExecStart={line}\n"
     systemd.run(

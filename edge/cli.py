@@ -258,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edge import __version__
     from edge.cli_bench import add_bench_arguments
     from edge.cli_build import add_build_arguments
+    from edge.cli_service import add_service_command
     from edge.cli_stream import add_stream_commands
     from edge.cli_train import add_train_command
 
@@ -268,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_build_arguments(p)
     p.set_defaults(func=_cmd_build)
     add_stream_commands(sub)
+    add_service_command(sub)
     add_train_command(sub)
     p = sub.add_parser("calibrate", help="INT8: Q/DQ ONNX, ranges JSON and a TensorRT 10 calibration cache")
     p.add_argument(

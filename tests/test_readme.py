@@ -311,3 +311,24 @@ def test_the_readme_systemd_unit_is_one_systemd_accepts(tmp_path: Path) -> None:
     assert "Type=notify\n" in unit and "WatchdogSec=" in unit
     # the watchdog's SIGABRT leaves the stacks in the journal, not a core file on the disk
     assert "LimitCORE=0\n" in unit
+
+
+def test_the_readme_systemd_unit_is_the_one_edge_service_writes() -> None:
+    """The README's unit is `edge service`'s for its command line, user and folder: the
+    trial (benchmarks/systemd_trial.py) runs what edge service writes."""
+    import shlex
+
+    from edge.util.unit import unit_text
+
+    (unit,) = re.findall(r"```ini\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    fields = dict(x.split("=", 1) for x in unit.splitlines() if "=" in x and not x.startswith("#"))
+    program, *argv = shlex.split(fields["ExecStart"])
+    assert unit == unit_text(
+        argv,
+        description=fields["Description"],
+        program=[program],
+        workdir="/home/nvidia/edge",
+        user="nvidia",
+        groups=["video"],
+        name="edge-dashcam",
+    )

@@ -1,0 +1,114 @@
+"""``edge service``: the systemd unit for an ``edge run`` or ``edge record`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from edge.cli_args import output_file
+
+# sources a service reads through a device node, which the group `video` may open
+_CAMERAS = ("/dev/video", "csi://")
+
+
+def add_service_command(sub: Any) -> None:
+    from edge.util.unit import DEFAULT_WATCHDOG_S
+
+    p = sub.add_parser(
+        "service",
+        help="print the systemd unit that runs an edge run or edge record command line as a service",
+        description="Print (or write with --out) a systemd unit that runs `edge COMMAND ARGS` as a "
+        "service: Type=notify, a watchdog, restarted unless every output stopped (exit 3), with this "
+        "edge's absolute path, this folder as its working directory and each argument escaped as "
+        "systemd reads it. The command line is checked as edge would check it, now rather than at boot.",
+        epilog="e.g. edge service --name edge-dashcam run /dev/video0 --engines engines/ --sink "
+        "drives/drive.mkv --segment 5m --delete-oldest | sudo tee /etc/systemd/system/edge-dashcam.service",
+    )
+    p.add_argument("--name", default="edge", help="the unit's name, as the output says; default: %(default)s")
+    p.add_argument("--description", help="default: the command and its source")
+    p.add_argument(
+        "--user",
+        help="the user it runs as; default: who runs this (through sudo: who ran sudo); root: no User= line",
+    )
+    p.add_argument(
+        "--watchdog",
+        type=int,
+        default=DEFAULT_WATCHDOG_S,
+        metavar="S",
+        help="WatchdogSec=: restarted after S seconds without progress (0: none; under 30 is warned "
+        "about by the run); default: %(default)s",
+    )
+    p.add_argument(
+        "--out", type=output_file, metavar="FILE", help="write the unit to FILE instead of printing it"
+    )
+    p.add_argument("command", choices=("run", "record"), help="the edge command the service runs")
+    p.add_argument(
+        "args", nargs=argparse.REMAINDER, metavar="ARGS", help="its arguments, as on a command line"
+    )
+    p.set_defaults(func=cmd_service)
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from edge.cli import build_parser
+    from edge.errors import ConfigError
+    from edge.util.fs import atomic_write_bytes
+    from edge.util.unit import unit_text
+
+    if args.watchdog < 0:
+        raise ConfigError(f"--watchdog is {args.watchdog}; expected seconds >= 0 (0: no watchdog)")
+    argv = [args.command, *args.args]
+    try:  # what edge would say at the service's start, said now
+        parsed = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) if exc.code != 0 else 2
+    user = args.user or os.environ.get("SUDO_USER") or getpass.getuser()
+    user = None if user == "root" else user
+    unit = unit_text(
+        argv,
+        description=args.description or f"edge {args.command} {parsed.source}",
+        program=program(),
+        workdir=os.getcwd(),
+        user=user,
+        groups=camera_groups(parsed.source) if user else (),
+        watchdog_s=args.watchdog,
+        name=args.name,
+    )
+    install = (
+        f"sudo systemctl daemon-reload && sudo systemctl enable --now {args.name}; "
+        f"journalctl -u {args.name} -f shows it"
+    )
+    if args.out is None:
+        sys.stdout.write(unit)
+        print(f"as /etc/systemd/system/{args.name}.service, then: {install}", file=sys.stderr)
+    else:
+        atomic_write_bytes(args.out, unit.encode())
+        print(
+            f"wrote {args.out}; copied to /etc/systemd/system/{args.name}.service, then: {install}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def program() -> list[str]:
+    """How a service starts this edge: the venv's ``edge`` script, else its Python with -m."""
+    script = Path(sys.executable).parent / "edge"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "edge"]
+
+
+def camera_groups(source: str) -> list[str]:
+    """``video`` for a camera opened through a device node, where that group exists."""
+    import grp
+
+    if not source.startswith(_CAMERAS):
+        return []
+    try:
+        grp.getgrnam("video")
+    except KeyError:
+        return []
+    return ["video"]
