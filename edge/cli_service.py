@@ -63,8 +63,8 @@ def cmd_service(args: argparse.Namespace) -> int:
     argv = [args.command, *args.args]
     try:  # what edge would say at the service's start, said now
         parsed = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0) if exc.code != 0 else 2
+    except SystemExit as exc:  # argparse said why (or printed the help: 0)
+        return exc.code if isinstance(exc.code, int) else 2
     user = args.user or os.environ.get("SUDO_USER") or getpass.getuser()
     user = None if user == "root" else user
     unit = unit_text(

@@ -115,4 +115,6 @@ def test_a_command_line_edge_would_refuse_is_refused_now(
     assert "the following arguments are required: SINK" in capsys.readouterr().err
     assert main(["service", "--watchdog", "-1", "run", "/dev/video0"]) == 2
     assert "--watchdog is -1; expected seconds >= 0" in capsys.readouterr().err
+    assert main(["service", "run", "--help"]) == 0  # edge run's help, no unit
+    assert capsys.readouterr().out.startswith("usage: edge run ")
     assert not list(tmp_path.iterdir())
