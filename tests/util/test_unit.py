@@ -109,7 +109,8 @@ def test_edge_service_writes_the_unit_of_a_checked_command_line(
 def test_a_command_line_edge_would_refuse_is_refused_now(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["service", "run", "/dev/video0", "--segmnet", "5m"]) == 2
+    out = tmp_path / "edge.service"
+    assert main(["service", "--out", str(out), "run", "/dev/video0", "--segmnet", "5m"]) == 2
     assert "unrecognized arguments: --segmnet" in capsys.readouterr().err
     assert main(["service", "record", "/dev/video0"]) == 2  # no sink
     assert "the following arguments are required: SINK" in capsys.readouterr().err
@@ -117,4 +118,4 @@ def test_a_command_line_edge_would_refuse_is_refused_now(
     assert "--watchdog is -1; expected seconds >= 0" in capsys.readouterr().err
     assert main(["service", "run", "--help"]) == 0  # edge run's help, no unit
     assert capsys.readouterr().out.startswith("usage: edge run ")
-    assert not list(tmp_path.iterdir())
+    assert not out.exists(), "no unit for a command line edge refuses"
