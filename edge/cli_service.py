@@ -65,6 +65,9 @@ def cmd_service(args: argparse.Namespace) -> int:
         parsed = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse said why (or printed the help: 0)
         return exc.code if isinstance(exc.code, int) else 2
+    engines = getattr(parsed, "engines", None)
+    if engines is not None and not Path(engines).is_dir():  # built later, or a typo: said either way
+        print(f"warning: the engines folder {engines!r} does not exist in {os.getcwd()}", file=sys.stderr)
     user = args.user or os.environ.get("SUDO_USER") or getpass.getuser()
     user = None if user == "root" else user
     unit = unit_text(

@@ -94,6 +94,7 @@ def test_edge_service_writes_the_unit_of_a_checked_command_line(
     except KeyError:
         assert "SupplementaryGroups" not in unit
     assert "sudo systemctl daemon-reload && sudo systemctl enable --now edge-dashcam" in out.err
+    assert f"warning: the engines folder 'engines/' does not exist in {tmp_path}" in out.err
     # root needs no User= (nor the camera's group); --out writes the file instead
     written = tmp_path / "edge.service"
     record = ["record", "/dev/video0", "drive.mkv", "--segment", "5m"]
