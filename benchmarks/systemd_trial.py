@@ -323,8 +323,15 @@ def trial(engines: Path, *, run_s: float, held_s: float) -> dict[str, Any]:
                 warnings = systemd.run(
                     "journalctl", "-u", UNIT, "-p", "warning", "-o", "cat", "--no-pager"
                 ).stdout
+                critical = systemd.run(
+                    "journalctl", "-u", UNIT, "-p", "crit", "-o", "cat", "--no-pager"
+                ).stdout.splitlines()
                 result["journal"] = {
                     "lines": len(journal.splitlines()),
+                    # the watchdog's kill: faulthandler's stacks, sent at the level crit
+                    "critical_lines": len(critical),
+                    "critical_holds_the_stacks": "Fatal Python error: Aborted" in critical
+                    and any(x.startswith("Thread 0x") for x in critical),
                     "warnings_and_errors": [line[:240] for line in warnings.splitlines()],
                     "fatal_python_error": "Fatal Python error: Aborted" in journal,
                     "thread_stacks": journal.count("Thread 0x"),

@@ -19,7 +19,7 @@ from edge.cli_args import (
 )
 from edge.errors import ConfigError, EdgeError
 from edge.util.interrupts import OrderlyExit, Terminated, end_at_once_on_signal
-from edge.util.journal import levels_on_stderr
+from edge.util.journal import levels_on_stderr, stacks_to_journal
 
 
 def _cmd_models(_args: argparse.Namespace) -> int:
@@ -418,8 +418,10 @@ def entry() -> NoReturn:
     # a run that is killed for hanging (systemd's watchdog sends SIGABRT) leaves, in the
     # journal, where each of its threads was: the read or write that never returned
     faulthandler.enable()
-    # as a service, its warnings and errors get the journal's levels (journalctl -p warning)
-    levels_on_stderr()
+    # as a service, its warnings and errors get the journal's levels (journalctl -p warning),
+    # and those stacks the level crit
+    if levels_on_stderr():
+        stacks_to_journal()
     exit_with(main())
 
 

@@ -147,3 +147,52 @@ def test_edge_into_the_journal_gives_levels_and_leaves_the_stamping_to_it(
     missing = ["run", str(tmp_path / "missing.mp4"), "--engines", str(tiny_engines)]
     status, said = edge_into_journal(tmp_path, *missing, env={})
     assert status != 0 and said.startswith("<3>error: "), said
+
+
+def test_the_stacks_of_a_killed_run_go_to_the_journal_as_critical(tmp_path: Path) -> None:
+    """A stream socket listening as journald's stdout socket does: a process that sends its
+    faulthandler dump there, then is killed with SIGABRT (as by the watchdog), gives the
+    header sd_journal_stream_fd sends (priority 2, no level prefix) and its stacks, every
+    thread's. Where no journal listens, the dump stays on stderr."""
+    import signal
+    import socket
+
+    path = str(tmp_path / "stdout")
+    journal = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    journal.bind(path)
+    journal.listen(1)
+    journal.settimeout(60)
+    child = (
+        "import faulthandler, sys, threading, time; from edge.util.journal import stacks_to_journal; "
+        "faulthandler.enable(); "  # as the edge command does first
+        "print(stacks_to_journal(sys.argv[1]), flush=True); "
+        "threading.Thread(target=time.sleep, args=(60,), name='edge-sink-0', daemon=True).start(); "
+        "time.sleep(0.2); import os; os.abort()"
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-c", child, path],
+        cwd=ROOT,
+        env=CLI_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    connection, _ = journal.accept()
+    got = b""
+    while chunk := connection.recv(65536):
+        got += chunk
+    out, err = run.communicate(timeout=60)
+    journal.close()
+    assert run.returncode == -signal.SIGABRT and out == "True\n"
+    header, _, stacks = got.decode().partition("0\n0\n0\n0\n")
+    assert header == "edge\n\n2\n", got
+    assert stacks.startswith("Fatal Python error: Aborted"), stacks
+    assert "Current thread 0x" in stacks and "Thread 0x" in stacks, "every thread's stack"
+    assert "Fatal Python error" not in err, "the stacks went to the journal, not stderr"
+    # no journal there: stderr keeps them
+    gone = str(tmp_path / "missing")
+    done = subprocess.run(
+        [sys.executable, "-c", child, gone], cwd=ROOT, env=CLI_ENV, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == -signal.SIGABRT and done.stdout == "False\n"
+    assert "Fatal Python error: Aborted" in done.stderr
