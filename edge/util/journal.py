@@ -3,8 +3,10 @@
 A service's standard error is a stream into the journal, which stamps each line itself and
 reads a kernel-style level prefix (``<4>`` a warning, ``<3>`` an error) at its start, so
 that ``journalctl -u edge-dashcam -p warning`` shows a run's warnings without the status
-line it logs every minute for days; a traceback is an error. systemd says the stream is the
-journal through ``$JOURNAL_STREAM`` (its device and inode); anywhere else nothing changes.
+line it logs every minute for days; a traceback is an error, and faulthandler's stacks (the
+watchdog's kill) go in as ``crit`` over a connection of their own. systemd says the stream
+is the journal through ``$JOURNAL_STREAM`` (its device and inode); anywhere else nothing
+changes.
 """
 
 from __future__ import annotations
