@@ -430,13 +430,13 @@ def unthrottle(systemd: Systemd, loop: str, control_group: str) -> None:
 def skip_steps(systemd: Systemd, tl: Timeline, *, loop: str, argv: list[str], run_s: float) -> dict[str, Any]:
     """The unit with ``--stuck-sink skip`` and its objects on another disk (/run): the
     recording's disk stops answering, and the run goes on past the watchdog's period."""
-    from edge.util.unit import exec_word
+    from edge.util.unit import exec_command
 
     objects = "/run/objects.jsonl"
     argv = list(argv)
     (at,) = [i for i, a in enumerate(argv) if a.endswith("/objects.jsonl")]
     argv[at] = objects
-    line = " ".join(exec_word(a) for a in [*argv, "--stuck-sink", "skip"])
+    line = exec_command([*argv, "--stuck-sink", "skip"])
     drop_in = f"/etc/systemd/system/{UNIT}.d/stuck-sink-skip.conf"
     content = f"[Service]\nExecStart=\nExecStart={line}\n"
     systemd.run(

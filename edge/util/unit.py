@@ -22,14 +22,21 @@ DEFAULT_WATCHDOG_S = 60
 _PLAIN = re.compile(r"[A-Za-z0-9_@%$+=:,./-]+")
 
 
-def exec_word(arg: str, *, what: str = "the command line's") -> str:
+def exec_word(arg: str) -> str:
     """``arg`` as one word of an ``ExecStart=`` line: systemd's parser gives ``arg`` back."""
     if "\n" in arg or "\0" in arg:
-        raise ConfigError(f"{what} argument {arg!r} has a line break or NUL, which a unit file cannot hold")
+        raise ConfigError(
+            f"the command line's argument {arg!r} has a line break or NUL, which a unit file cannot hold"
+        )
     text = arg.replace("%", "%%").replace("$", "$$")
     if _PLAIN.fullmatch(text):
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def exec_command(argv: Sequence[str]) -> str:
+    """``argv`` (the program first) as the value of ``ExecStart=``."""
+    return " ".join(exec_word(a) for a in argv)
 
 
 def specifier_text(text: str, *, what: str) -> str:
@@ -56,7 +63,6 @@ def unit_text(
     kills and restarts a run that has made no progress that long (0: no watchdog)."""
     if not program or not Path(program[0]).is_absolute() or not Path(workdir).is_absolute():
         raise ConfigError(f"a unit needs absolute paths: got {list(program)!r} and {workdir!r}")
-    command = " ".join(exec_word(a, what="the command line's") for a in [*program, *argv])
     lines = [
         f"# /etc/systemd/system/{name}.service, as edge service writes it",
         "[Unit]",
@@ -70,7 +76,7 @@ def unit_text(
         *([f"User={user}"] if user else []),
         *([f"SupplementaryGroups={' '.join(groups)}"] if groups else []),
         f"WorkingDirectory={specifier_text(workdir, what='the working directory')}",
-        f"ExecStart={command}",
+        f"ExecStart={exec_command([*program, *argv])}",
         "SuccessExitStatus=143",  # systemctl stop: SIGTERM, which finishes the outputs, then 143
         "TimeoutStopSec=30",
         "Restart=always",
