@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ConfigError
+from edge.util.proc import stat_fields
 
 ALIVE_WITHIN_S = 30.0  # edge alive's default: as long as a hold takes to be called stuck
 
@@ -127,8 +128,8 @@ def _running_since(pid: int, at: float) -> bool:
         return False
     except PermissionError:  # another user's process
         pass
-    try:  # its start, in clock ticks after boot: the 22nd field, after the parenthesized name
-        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    try:  # its start, in clock ticks after boot
+        ticks = int(stat_fields(f"/proc/{pid}/stat")[19])
     except (OSError, IndexError, ValueError):
         return True  # not Linux: the pid alone says
     return ticks / os.sysconf("SC_CLK_TCK") <= at

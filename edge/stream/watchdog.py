@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from edge.latency import LatencyTracker
 from edge.stream.heartbeat import Heartbeat
+from edge.util.proc import stat_fields
 from edge.util.systemd import notify, notify_socket, watchdog_s
 
 LOOK_EVERY_S = 5.0  # how often the run is looked at, the status sent, the watchdog fed
@@ -54,8 +55,7 @@ def waiting_in_kernel(pid: int | str = "self") -> int:
     waiting = 0
     for task in tasks:
         with contextlib.suppress(OSError, IndexError):
-            # the state follows the command's closing parenthesis, which a name may contain
-            waiting += (task / "stat").read_text().rsplit(")", 1)[1].split()[0] == "D"
+            waiting += stat_fields(task / "stat")[0] == "D"
     return waiting
 
 

@@ -449,12 +449,11 @@ def test_a_write_the_disk_does_not_answer_waits_in_the_kernel_past_a_kill(slow_d
     try:
         assert writer.stdout is not None and writer.stdout.readline() == "flushing\n"
         assert until(lambda: waiting_in_kernel(writer.pid) >= 1, timeout_s=5.0)
-        t0 = time.monotonic()
         writer.send_signal(signal.SIGKILL)
         time.sleep(1.0)
+        # a second after the kill it is still there, waiting in the kernel for the disk
         assert writer.poll() is None and waiting_in_kernel(writer.pid) >= 1
         assert writer.wait(timeout=30) == -signal.SIGKILL
-        assert time.monotonic() - t0 > 2.0  # it ended when the disk had stored it, not at the kill
     finally:
         if writer.poll() is None:
             writer.kill()
