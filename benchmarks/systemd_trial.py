@@ -4,10 +4,10 @@ that stops answering, the watchdog's kill, the restart, a stop; the same unit wi
 and a disk filled by another file.
 
 This machine's systemd runs as PID 1 of its own pid and mount namespaces, in a root that
-overlays this machine's with a memory layer: what it and its units write (the journal,
-/tmp's boot-time cleaning) stays there. Units that would act on the kernel or the devices
-this machine shares with it (udev, sysctl, kernel modules, the clock) are masked; the
-journal runs. The unit is the README's, read from it, with the paths of this machine: the
+overlays this machine's with a memory layer (benchmarks/systemd_box.py). The journal runs,
+and is restarted once while the unit runs, as an upgrade of systemd would: what edge
+writes after it, the watchdog's stacks at the level crit included, must still reach it.
+The unit is the README's, read from it, with the paths of this machine: the
 tests' MJPEG camera on 127.0.0.1 (30 fps) for /dev/video0, the tiny demo engines, a real
 ext4 on a loop device for /data, 30 s segments, and 64 MiB kept free on that small disk.
 
@@ -27,12 +27,9 @@ import json
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +37,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import build_bundled, write_runs  # noqa: E402
+from benchmarks.systemd_box import (  # noqa: E402
+    CGROUPS,
+    SYSTEMD,
+    Systemd,
+    Timeline,
+    command_line,
+    host_cgroup,
+    masked_units,
+    new_cgroups_removed,
+    threads_of,
+)
 from tests.disks import DiskUnavailable, ext4_on_loop  # noqa: E402
 
 UNIT = "edge-dashcam.service"
-SYSTEMD = Path("/lib/systemd/systemd")
-# of the units the boot would start, the only ones that run: the journal
-KEEP = {"systemd-journald.service", "systemd-journald.socket", "systemd-journald-dev-log.socket"}
-CGROUPS = Path("/sys/fs/cgroup")
 
 
 def readme_unit() -> str:
@@ -90,165 +94,6 @@ def trial_unit(
     return text, changes, argv[1:]
 
 
-def masked_units() -> list[str]:
-    """What the boot's targets pull in, but the journal: units of this machine."""
-    names = set()
-    for folder in (Path("/lib/systemd/system"), Path("/etc/systemd/system")):
-        for wants in folder.glob("*.target.wants"):
-            names.update(p.name for p in wants.iterdir())
-    return sorted(names - KEEP)
-
-
-BOOT = r"""
-set -e
-mount --make-rprivate /
-mount -t tmpfs -o size=256m tmpfs "$W"
-mkdir "$W/upper" "$W/work" "$W/root"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$W/upper,workdir=$W/work" "$W/root"
-R="$W/root"
-mount --rbind /dev "$R/dev"
-mount --rbind /sys "$R/sys"
-mount -t proc proc "$R/proc"
-mount -t tmpfs tmpfs "$R/run"
-mkdir -p "$R/var/log/journal" && mount -t tmpfs tmpfs "$R/var/log/journal"  # this trial's journal alone
-mount --bind "$DATA" "$R$DATA"
-mkdir -p "$R/etc/systemd/system"
-cp "$UNITS"/* "$R/etc/systemd/system/"
-for unit in $MASK; do ln -sf /dev/null "$R/etc/systemd/system/$unit"; done
-ulimit -c unlimited
-export container=edge-trial
-exec chroot "$R" /lib/systemd/systemd --system --unit=edge-trial.target --log-target=journal
-"""
-
-
-class Systemd:
-    """systemd as PID 1 of its namespaces (BOOT), and its tools run in them."""
-
-    def __init__(self, *, work: Path, data: Path, units: Path, mask: list[str]) -> None:
-        env = {**os.environ, "W": str(work), "DATA": str(data), "UNITS": str(units), "MASK": " ".join(mask)}
-        argv = ["unshare", "--pid", "--fork", "--mount", "--kill-child", "bash", "-c", BOOT]
-        self.proc = subprocess.Popen(
-            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        self.pid = 0
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not self.pid:
-            time.sleep(0.2)
-            kids = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
-            for pid in kids.stdout.split():
-                if Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
-                    self.pid = int(pid)
-        if not self.pid:
-            self.close()
-            raise SystemExit(f"systemd did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
-        if not self.until(
-            lambda: self.run("systemctl", "is-system-running").stdout.strip() in {"running", "degraded"}, 60
-        ):
-            raise SystemExit("systemd did not finish its boot in 60 s")
-
-    def run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        enter = ["nsenter", "-t", str(self.pid), "-m", "-p", "-r", "-w"]
-        return subprocess.run([*enter, *argv], capture_output=True, text=True, timeout=timeout)
-
-    def show(self) -> dict[str, str]:
-        keys = (
-            "ActiveState,SubState,Result,MainPID,NRestarts,StatusText,ExecMainStatus,LimitCORE,ControlGroup,"
-            "MemoryCurrent"
-        )
-        done = self.run("systemctl", "show", UNIT, "-p", keys)
-        return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-
-    @staticmethod
-    def until(holds: Callable[[], bool], timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if holds():
-                return True
-            time.sleep(0.5)
-        return False
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)  # --kill-child: its systemd, and all under it
-            self.proc.wait(timeout=30)
-
-
-class Timeline:
-    """The unit's state, polled, with each change and each step stamped from the start."""
-
-    def __init__(self, systemd: Systemd) -> None:
-        self.systemd, self.t0 = systemd, time.monotonic()
-        self.events: list[dict[str, Any]] = []
-        self._last: tuple[str, ...] = ()
-        self.state: dict[str, str] = {}
-
-    def now(self) -> float:
-        return round(time.monotonic() - self.t0, 1)
-
-    def step(self, what: str, **more: Any) -> None:
-        self.events.append({"t_s": self.now(), "step": what, **more})
-        print(f"{self.now():7.1f} s  {what} {more if more else ''}", flush=True)
-
-    def poll(self) -> dict[str, str]:
-        self.state = self.systemd.show()
-        status = self.state.get("StatusText", "")
-        key = tuple(
-            self.state.get(k, "") for k in ("ActiveState", "SubState", "Result", "MainPID", "NRestarts")
-        )
-        key += (
-            "stuck" if status.startswith("stuck") else "skipped" if "skipped while stuck" in status else "",
-        )
-        if key != self._last:
-            self._last = key
-            self.step(
-                "state",
-                **{
-                    k: self.state.get(k)
-                    for k in ("ActiveState", "SubState", "Result", "MainPID", "NRestarts")
-                },
-                status=status[:160],
-            )
-        return self.state
-
-    def wait(self, holds: Callable[[dict[str, str]], bool], timeout_s: float) -> bool:
-        return self.systemd.until(lambda: holds(self.poll()), timeout_s)
-
-    def watch(self, seconds: float) -> None:
-        self.wait(lambda s: False, seconds)
-
-
-def host_cgroup(hierarchy: str, control_group: str) -> Path:
-    """Where a group of the trial's systemd is in this machine's ``hierarchy`` (``blkio``,
-    ``systemd``): under the group this process is in, which that systemd took for its root."""
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, names, path = line.split(":", 2)
-        if hierarchy in names.removeprefix("name=").split(","):
-            return CGROUPS / hierarchy / path.lstrip("/") / control_group.lstrip("/")
-    raise SystemExit(f"this process is in no {hierarchy} cgroup")
-
-
-def command_line(control_group: str) -> list[str]:
-    """The arguments of the unit's main process, seen from here."""
-    procs = host_cgroup("systemd", control_group) / "cgroup.procs"
-    with contextlib.suppress(OSError, IndexError):
-        pid = procs.read_text().split()[0]
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
-    return []
-
-
-def threads_of(control_group: str) -> dict[str, int]:
-    """The states of the unit's threads, seen from here: {'D': 4, 'S': 12, ...}."""
-    procs = host_cgroup("systemd", control_group) / "cgroup.procs"
-    states: dict[str, int] = {}
-    with contextlib.suppress(OSError):
-        for pid in procs.read_text().split():
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                with contextlib.suppress(OSError):
-                    state = task.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0]
-                    states[state] = states.get(state, 0) + 1
-    return states
-
-
 def frames_in(path: Path) -> int:
     import cv2
 
@@ -264,28 +109,6 @@ def drive(folder: Path) -> dict[str, Any]:
         p.name: frames_in(p) if p.suffix == ".mkv" else len(p.read_text().splitlines())
         for p in sorted(folder.iterdir())
     }
-
-
-@contextlib.contextmanager
-def new_cgroups_removed() -> Iterator[None]:
-    """systemd makes its slices at the top of this machine's cgroup hierarchies (no cgroup
-    namespace here): those it made are removed after, once empty."""
-    before = {p for p in CGROUPS.glob("*/*") if p.is_dir()}
-    try:
-        yield
-    finally:
-        deadline = time.monotonic() + 20  # the killed processes leave their groups as they end
-        while (
-            made := {p for p in CGROUPS.glob("*/*") if p.is_dir()} - before
-        ) and time.monotonic() < deadline:
-            for top in made:
-                inner = sorted((d for d in top.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts))
-                for folder in [*inner, top]:
-                    with contextlib.suppress(OSError):
-                        folder.rmdir()
-            time.sleep(0.5)
-        if made:
-            print(f"warning: cgroups left behind: {sorted(map(str, made))}", file=sys.stderr)
 
 
 def trial(engines: Path, *, run_s: float, held_s: float) -> dict[str, Any]:
@@ -310,7 +133,7 @@ def trial(engines: Path, *, run_s: float, held_s: float) -> dict[str, Any]:
             )
             (units / UNIT).write_text(unit)
             (units / "edge-trial.target").write_text("[Unit]\nDescription=the edge systemd trial\n")
-            systemd = Systemd(work=work, data=data, units=units, mask=masked_units())
+            systemd = Systemd(unit=UNIT, work=work, data=data, units=units, mask=masked_units())
             result: dict[str, Any] = {
                 "unit_changes": changes,
                 "systemd": systemd.run("systemctl", "--version").stdout.splitlines()[0],
@@ -372,7 +195,14 @@ def steps(
     given = command_line(state["ControlGroup"])
     out["arguments_as_meant"] = given[-len(argv[1:]) :] == argv[1:]
     out["arguments"] = given
-    tl.watch(run_s)
+    tl.watch(run_s / 2)
+    # journald restarted (an upgrade does it): edge's journal streams, the stacks' own one
+    # included, are kept in journald's file descriptor store, or lost
+    before = journal_lines(systemd)
+    restarted = systemd.run("systemctl", "restart", "systemd-journald")
+    tl.step("journald restarted", rc=restarted.returncode, unit_lines_before=before)
+    out["journald_restart"] = {"rc": restarted.returncode, "unit_lines_before": before}
+    tl.watch(run_s / 2)
     memory = tl.state.get("MemoryCurrent", "")  # "[not set]" without memory accounting
     out["memory_mib_after_run_s"] = round(int(memory) / 2**20) if memory.isdigit() else None
     out["files_before_the_stall"] = sorted(p.name for p in drives.iterdir())
@@ -387,6 +217,8 @@ def steps(
     tl.step("killed by the watchdog", threads=threads_of(tl.state["ControlGroup"]))
     tl.watch(held_s)
     tl.step("still held", threads=threads_of(tl.state["ControlGroup"]), sub_state=tl.state["SubState"])
+    # the stuck warning and the kill's stacks, written since journald's restart
+    out["journald_restart"]["unit_lines_after_the_kill"] = journal_lines(systemd)
 
     # it answers again
     tl.step("the disk answers again")
@@ -417,6 +249,11 @@ def steps(
     out["files_after_the_full_disk"] = sorted(p.name for p in drives.iterdir())
     out["timeline"] = tl.events
     return out
+
+
+def journal_lines(systemd: Systemd) -> int:
+    """How many lines the unit has in the journal now (its runs' status lines among them)."""
+    return len(systemd.run("journalctl", "-u", UNIT, "-o", "cat", "--no-pager").stdout.splitlines())
 
 
 def unthrottle(systemd: Systemd, loop: str, control_group: str) -> None:
