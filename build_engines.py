@@ -8,6 +8,8 @@ Example:
 
 from edge.cli import exit_with
 from edge.cli_build import main
+from edge.util.ort import keep_offline
 
 if __name__ == "__main__":
+    keep_offline()  # before ONNX Runtime is imported: no telemetry (edge/util/ort.py)
     exit_with(main())

@@ -49,8 +49,10 @@ def _equalizable(model: Any) -> list[Any]:
 def channel_maxima(onnx_path: str | Path, tensors: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
     """Per-channel max |x| of every equalizable convolution's input over ``tensors``."""
     import onnx
-    import onnxruntime as ort
 
+    from edge.util.ort import onnxruntime_module
+
+    ort = onnxruntime_module()
     model = onnx.load(str(onnx_path))
     names = sorted({n.input[0] for n in _equalizable(model)})
     if not names:

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from edge.util.ort import keep_offline
+
 MAX_WORKERS = 8
 BYTES_IN_FLIGHT = 1 << 30
 
@@ -68,6 +70,7 @@ def threaded_histograms(calibrator: Any) -> Any:
     ONNX Runtime lacks what is used (its own collector then runs)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    keep_offline()
     try:
         from onnxruntime.quantization.calibrate import HistogramCalibrater, HistogramCollector
     except ImportError:

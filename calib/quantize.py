@@ -20,12 +20,14 @@ import numpy as np
 
 from calib.histograms import threaded_histograms
 from edge.errors import ConfigError
+from edge.util.ort import keep_offline
 
 METHODS = ("minmax", "percentile", "entropy")
 QUANTIZED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 
 
 def _method(name: str) -> Any:
+    keep_offline()
     from onnxruntime.quantization import CalibrationMethod
 
     table = {
@@ -79,6 +81,7 @@ def compute_ranges(
     the calibrator runs a model unoptimised and histograms each tensor by itself, so they
     get the ranges a whole pass gives them, for a fraction of its time where few are asked
     for (calib/eqchoice.py wants just the equalized tensors of each variant)."""
+    keep_offline()
     from onnxruntime.quantization.calibrate import create_calibrator
 
     with tempfile.TemporaryDirectory(prefix="edge-calib-") as tmp:
@@ -179,6 +182,7 @@ def quantize_qdq(
     """Write the Q/DQ model with exactly ``ranges`` (from compute_ranges or a TensorRT cache)
     as its activation ranges: the model, the ranges JSON and the cache cannot disagree, and
     trying another set of float layers costs no new calibration."""
+    keep_offline()
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     # every range is overridden; ONNX Runtime's pass still wants a frame to run

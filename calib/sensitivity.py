@@ -69,11 +69,11 @@ def run_outputs(
 ) -> list[dict[str, np.ndarray]]:
     """Each tensor's outputs from ONNX Runtime's CPU session of ``path`` (``threads``: its
     intra-op threads, 0 for ONNX Runtime's default)."""
-    import onnxruntime as ort
-
     from edge.backends.onnxruntime import model_for_ort
     from edge.platform_info import int8_pairs_saturate
+    from edge.util.ort import onnxruntime_module
 
+    ort = onnxruntime_module()
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.intra_op_num_threads = threads

@@ -32,10 +32,12 @@ def tool_versions() -> dict[str, str]:
     from importlib import metadata
 
     import onnx
-    import onnxruntime
     import torch
 
     import edge
+    from edge.util.ort import onnxruntime_module
+
+    onnxruntime = onnxruntime_module()
 
     versions = {
         "edge": edge.__version__,

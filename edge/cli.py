@@ -20,6 +20,7 @@ from edge.cli_args import (
 from edge.errors import ConfigError, EdgeError
 from edge.util.interrupts import OrderlyExit, Terminated, end_at_once_on_signal
 from edge.util.journal import levels_on_stderr, stacks_to_journal
+from edge.util.ort import keep_offline
 
 
 def _cmd_models(_args: argparse.Namespace) -> int:
@@ -102,8 +103,10 @@ def _cmd_info(_args: argparse.Namespace) -> int:
             version = "installed"
         print(f"  backend {name:12s} {version}")
     try:
-        import onnxruntime
+        from edge.util.ort import onnxruntime_module, telemetry_state
 
+        onnxruntime = onnxruntime_module()
+        print(f"  onnxruntime telemetry: {telemetry_state()}")
         print(f"  onnxruntime providers: {', '.join(onnxruntime.get_available_providers())}")
         print(f"  onnxruntime INT8 on this CPU: {_int8_verdict(extensions)}")
     except ImportError:
@@ -415,6 +418,8 @@ def exit_with(code: int) -> NoReturn:
 
 
 def entry() -> NoReturn:
+    # before anything imports ONNX Runtime, which reads it then: no telemetry from a car
+    keep_offline()
     # a run that is killed for hanging (systemd's watchdog sends SIGABRT) leaves, in the
     # journal, where each of its threads was: the read or write that never returned
     faulthandler.enable()

@@ -34,8 +34,9 @@ def parse_version(text: str, *, what: str) -> Version:
 def current_machine(backend: str) -> dict[str, Any]:
     """Versions and device of this machine, for the given backend (optional imports are lazy)."""
     if backend == "onnxruntime":
-        import onnxruntime
+        from edge.util.ort import onnxruntime_module
 
+        onnxruntime = onnxruntime_module()
         return {"onnxruntime": onnxruntime.__version__}
     if backend == "tensorrt":
         machine: dict[str, Any] = {}

@@ -13,10 +13,15 @@ import torch
 
 from edge.build import BuildRequest, build_all
 from edge.models import create_model
+from edge.util.ort import keep_offline
 from tests.disks import DiskUnavailable, ext4_on_loop, in_group, throttled
 
 TEST_SIZE = (128, 256)
 ROOT = Path(__file__).resolve().parents[1]
+
+# the tests, and the processes they start, send ONNX Runtime's telemetry nowhere and keep no
+# device id of it (tests/util/test_ort.py starts its own without this)
+keep_offline()
 
 # Without a GPU, Triton kernels run under Triton's CPU interpreter. Triton reads this when it
 # is first imported, so it is set here, before any test imports it.

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from edge.backends.base import EngineBase, TensorSpec
-from edge.errors import BackendError, BackendUnavailableError, ConfigError
+from edge.errors import BackendError, ConfigError
 
 _ORT_TYPES = {
     "tensor(float)": "float32",
@@ -25,11 +25,9 @@ _LEVELS = ("disable", "basic", "extended", "all")
 
 
 def _ort() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as exc:  # pragma: no cover - a hard dependency, kept for clarity
-        raise BackendUnavailableError("onnxruntime is not installed: pip install onnxruntime") from exc
-    return onnxruntime
+    from edge.util.ort import onnxruntime_module
+
+    return onnxruntime_module()
 
 
 def session_options(

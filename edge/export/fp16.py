@@ -35,6 +35,10 @@ FP16_OPS = frozenset(
 def convert_to_fp16(onnx_in: str | Path, onnx_out: str | Path) -> dict[str, int]:
     """Write the mixed-precision model; returns how many nodes became FP16 and stayed FP32."""
     import onnx
+
+    from edge.util.ort import keep_offline
+
+    keep_offline()
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = read_onnx(onnx_in, what="model to convert to FP16", load_external_data=True)
