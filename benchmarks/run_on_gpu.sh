@@ -16,6 +16,9 @@ OUT=${OUT:-out/gpu}
 WORK=${WORK:-/tmp/gpu_results}
 mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# ONNX Runtime's telemetry (PyPI builds for Linux, 1.29 on) off for the steps that import it
+# directly, as edge does for itself (edge/util/ort.py)
+export ORT_DISABLE_TELEMETRY=1 ORT_TELEMETRY_DISABLED=1
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
