@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Any
 
 from edge.errors import BackendUnavailableError
@@ -21,13 +22,39 @@ from edge.errors import BackendUnavailableError
 SWITCHES = ("ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED")
 
 
+# the first ONNX Runtime release whose PyPI builds for Linux have telemetry
+TELEMETRY_SINCE = (1, 29)
+
+
 def keep_offline() -> None:
     """Turn ONNX Runtime's telemetry off for this process (and the processes it starts),
-    unless its user chose: call it before the first ``import onnxruntime``."""
-    if "onnxruntime" in sys.modules or any(name in os.environ for name in SWITCHES):
+    unless its user chose: call it before the first ``import onnxruntime``. Where a program
+    imported it first, too late for that, a warning says so once."""
+    global _warned
+    if any(name in os.environ for name in SWITCHES):
         return
-    for name in SWITCHES:
-        os.environ[name] = "1"
+    if "onnxruntime" not in sys.modules:
+        for name in SWITCHES:
+            os.environ[name] = "1"
+    elif not _warned and _has_telemetry(getattr(sys.modules["onnxruntime"], "__version__", "")):
+        _warned = True
+        warnings.warn(
+            "onnxruntime was imported before edge could turn its telemetry off (it sends usage events "
+            "to Microsoft and keeps a device id in ~/.cache/Microsoft): set ORT_DISABLE_TELEMETRY=1 "
+            "in the environment, or before importing onnxruntime",
+            stacklevel=3,
+        )
+
+
+_warned = False
+
+
+def _has_telemetry(version: str) -> bool:
+    numbers = version.split(".")[:2]
+    try:
+        return (int(numbers[0]), int(numbers[1])) >= TELEMETRY_SINCE
+    except (IndexError, ValueError):
+        return True  # an unknown version: better said than not
 
 
 def onnxruntime_module() -> Any:

@@ -133,18 +133,53 @@ def test_a_user_who_chose_keeps_their_choice(telemetry_here: list[str], tmp_path
 
 
 def test_after_onnxruntime_was_imported_nothing_is_set_and_that_is_said(
-    monkeypatch: pytest.MonkeyPatch,
+    telemetry_here: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In this process onnxruntime is imported already: setting the variables now would
-    claim what ONNX Runtime no longer reads."""
+    claim what ONNX Runtime no longer reads, so it is said instead."""
     import onnxruntime  # noqa: F401
+
+    import edge.util.ort as ort_module
 
     for name in SWITCHES:
         monkeypatch.delenv(name, raising=False)
-    keep_offline()
+    monkeypatch.setattr(ort_module, "_warned", False)
+    with pytest.warns(UserWarning, match="onnxruntime was imported before edge could turn its telemetry off"):
+        keep_offline()
     assert not any(name in os.environ for name in SWITCHES)
     assert telemetry_state() == (
         "on where this onnxruntime has it (it was imported before edge could turn it off)"
     )
     monkeypatch.setenv("ORT_TELEMETRY_DISABLED", "yes")
     assert telemetry_state() == "off (ORT_TELEMETRY_DISABLED=yes)"
+
+
+def test_a_program_that_imported_onnxruntime_first_is_warned_once(
+    telemetry_here: list[str], tmp_path: Path
+) -> None:
+    """Too late to turn it off: said once, as a warning, with what to do; not said where the
+    user set the variable themselves."""
+    code = (
+        "import warnings\nimport onnxruntime\nfrom edge.util.ort import onnxruntime_module\n"
+        "with warnings.catch_warnings(record=True) as said:\n"
+        "    warnings.simplefilter('always')\n"
+        "    onnxruntime_module(); onnxruntime_module()\n"
+        "print(len(said)); print(said[0].message if said else '')\n"
+    )
+    for extra, count in (({}, "1"), ({"ORT_DISABLE_TELEMETRY": "1"}, "0")):
+        env = home_env(tmp_path / f"home{count}", **extra)
+        argv = [sys.executable, "-c", code]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0] == count, done.stdout
+        if count == "1":
+            assert "set ORT_DISABLE_TELEMETRY=1 in the environment" in lines[1]
+
+
+def test_versions_before_1_29_have_no_telemetry_to_warn_of() -> None:
+    from edge.util.ort import _has_telemetry
+
+    assert not _has_telemetry("1.20.1") and not _has_telemetry("1.28.0")
+    assert _has_telemetry("1.29.0") and _has_telemetry("1.32.0") and _has_telemetry("2.0.0")
+    assert _has_telemetry("dev")
