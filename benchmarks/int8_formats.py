@@ -90,7 +90,9 @@ def snr_db(ref: np.ndarray, got: np.ndarray) -> float:
 
 
 def measure(model: str, size: str, work: Path, repeats: int) -> dict[str, Any]:
-    import onnxruntime as ort
+    from edge.util.ort import onnxruntime_module
+
+    ort = onnxruntime_module()
 
     h, w = parse_size(size)
     (result,) = build_all(

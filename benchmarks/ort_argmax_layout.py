@@ -36,8 +36,11 @@ from edge.verify import sample_images
 
 def bench(name: str, size: tuple[int, int], threads: int, repeats: int) -> dict[str, Any]:
     import onnx
-    import onnxruntime as ort
     import torch
+
+    from edge.util.ort import onnxruntime_module
+
+    ort = onnxruntime_module()
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
