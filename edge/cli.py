@@ -17,7 +17,7 @@ from edge.cli_args import (
     percentile,
     positive_int,
 )
-from edge.errors import ConfigError, EdgeError
+from edge.errors import BackendUnavailableError, ConfigError, EdgeError
 from edge.util.interrupts import OrderlyExit, Terminated, end_at_once_on_signal
 from edge.util.journal import levels_on_stderr, stacks_to_journal
 from edge.util.ort import keep_offline
@@ -109,7 +109,7 @@ def _cmd_info(_args: argparse.Namespace) -> int:
         print(f"  onnxruntime telemetry: {telemetry_state()}")
         print(f"  onnxruntime providers: {', '.join(onnxruntime.get_available_providers())}")
         print(f"  onnxruntime INT8 on this CPU: {_int8_verdict(extensions)}")
-    except ImportError:
+    except BackendUnavailableError:  # said in the backend line above
         pass
     try:
         import torch

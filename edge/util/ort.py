@@ -18,12 +18,12 @@ from typing import Any
 
 from edge.errors import BackendUnavailableError
 
-# the name ONNX Runtime 1.29-1.32 read, and the one its later sources read
+# the name the ONNX Runtime 1.32 here reads (1.29's too, as its users report), and the one
+# in ONNX Runtime's current sources
 SWITCHES = ("ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED")
-
-
 # the first ONNX Runtime release whose PyPI builds for Linux have telemetry
 TELEMETRY_SINCE = (1, 29)
+_warned = False  # that onnxruntime was imported too early (said once)
 
 
 def keep_offline() -> None:
@@ -44,9 +44,6 @@ def keep_offline() -> None:
             "in the environment, or before importing onnxruntime",
             stacklevel=3,
         )
-
-
-_warned = False
 
 
 def _has_telemetry(version: str) -> bool:

@@ -183,3 +183,15 @@ def test_versions_before_1_29_have_no_telemetry_to_warn_of() -> None:
     assert not _has_telemetry("1.20.1") and not _has_telemetry("1.28.0")
     assert _has_telemetry("1.29.0") and _has_telemetry("1.32.0") and _has_telemetry("2.0.0")
     assert _has_telemetry("dev")
+
+
+def test_edge_info_without_onnxruntime_says_so_and_goes_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.cli import main
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime: ImportError
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "onnxruntime telemetry" not in out and "onnxruntime providers" not in out
+    assert "OpenCV" in out or "opencv" in out.lower()
