@@ -64,7 +64,7 @@ class Systemd:
     """systemd as PID 1 of its namespaces (BOOT), and its tools run in them."""
 
     def __init__(self, *, unit: str, work: Path, data: Path, units: Path, mask: list[str]) -> None:
-        self.unit = unit
+        self.unit, self.work = unit, work
         env = {**os.environ, "W": str(work), "DATA": str(data), "UNITS": str(units), "MASK": " ".join(mask)}
         argv = ["unshare", "--pid", "--fork", "--mount", "--kill-child", "bash", "-c", BOOT]
         self.proc = subprocess.Popen(
@@ -89,6 +89,20 @@ class Systemd:
     def run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         enter = ["nsenter", "-t", str(self.pid), "-m", "-p", "-r", "-w"]
         return subprocess.run([*enter, *argv], capture_output=True, text=True, timeout=timeout)
+
+    def written_to_root(self) -> list[str]:
+        """The files written to its root since the boot, by it and its units: the overlay's
+        upper layer (not /run, /dev, /proc, /sys, the journal or the data disk, which are
+        mounts of their own)."""
+        enter = ["nsenter", "-t", str(self.pid), "-m"]  # its mounts, this machine's root
+        upper = self.work / "upper"
+        done = subprocess.run(
+            [*enter, "find", str(upper), "-mindepth", "1", "-not", "-type", "d", "-printf", "/%P\\n"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return sorted(done.stdout.splitlines())
 
     def show(self) -> dict[str, str]:
         keys = (

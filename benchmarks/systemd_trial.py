@@ -1,7 +1,7 @@
 """The README's dash camera unit (`On a car`) under a real systemd: ready, status, a disk
 that stops answering, the watchdog's kill, the restart, a stop; the same unit with
 ``--stuck-sink skip`` and its objects on another disk, going on past a stuck recording;
-and a disk filled by another file.
+a disk filled by another file; and what all of it wrote to the root filesystem.
 
 This machine's systemd runs as PID 1 of its own pid and mount namespaces, in a root that
 overlays this machine's with a memory layer (benchmarks/systemd_box.py). The journal runs,
@@ -168,6 +168,14 @@ def trial(engines: Path, *, run_s: float, held_s: float) -> dict[str, Any]:
                 # a core is written in the service's folder, /, of the root in memory
                 cores = systemd.run("find", "/", "-maxdepth", "1", "-name", "core*", "-printf", "%f %s\\n")
                 result["core_files"] = dict(line.split() for line in cores.stdout.splitlines())
+                # what the boot and the unit's runs wrote to the root filesystem: edge's
+                # files go to the data disk and /run, and nothing of it to $HOME (no
+                # ONNX Runtime device id, edge/util/ort.py)
+                written = systemd.written_to_root()
+                result["written_to_root"] = written
+                result["written_to_root_by_edge"] = [
+                    f for f in written if f.startswith(("/root", "/home", "/tmp/edge", "/var/tmp"))
+                ]
                 result["systemd_said"] = systemd.run(
                     "journalctl", "-u", UNIT, "_PID=1", "-o", "cat", "--no-pager"
                 ).stdout.splitlines()
