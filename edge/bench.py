@@ -193,7 +193,13 @@ def measure(
 
 def system_info() -> dict[str, Any]:
     """CPU, GPU, versions and Jetson power mode: what a reader needs to compare runs."""
-    from edge.platform_info import cpu_model, cpu_vector_extensions, jetson_info, package_version
+    from edge.platform_info import (
+        cpu_model,
+        cpu_vector_extensions,
+        jetson_info,
+        module_version,
+        package_version,
+    )
 
     info: dict[str, Any] = {
         "platform": platform.platform(),
@@ -201,16 +207,19 @@ def system_info() -> dict[str, Any]:
         "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "cpu_extensions": cpu_vector_extensions(),
+        # named as before, found in any of their builds (edge.platform_info.module_version)
         "versions": {
-            name: package_version(name)
-            for name in (
-                "edge-perception",
-                "numpy",
-                "onnxruntime",
-                "torch",
-                "opencv-python-headless",
-                "tensorrt",
-            )
+            "edge-perception": package_version("edge-perception"),
+            **{
+                name: module_version(module)
+                for name, module in (
+                    ("numpy", "numpy"),
+                    ("onnxruntime", "onnxruntime"),
+                    ("torch", "torch"),
+                    ("opencv-python-headless", "cv2"),
+                    ("tensorrt", "tensorrt"),
+                )
+            },
         },
         "gpu": None,
         "jetson": jetson_info(),

@@ -79,7 +79,6 @@ def _opencv_line() -> str:
 
 
 def _cmd_info(_args: argparse.Namespace) -> int:
-    import importlib.metadata as md
 
     import edge
     from edge.backends import available_backends
@@ -87,6 +86,7 @@ def _cmd_info(_args: argparse.Namespace) -> int:
         cpu_model,
         cpu_vector_extensions,
         jetson_info,
+        module_version,
         nvcc_release,
         package_version,
     )
@@ -96,11 +96,7 @@ def _cmd_info(_args: argparse.Namespace) -> int:
     ext = " ".join(extensions) or "none found"
     print(f"  CPU: {cpu_model()}, {os.cpu_count()} cores, vector extensions: {ext}")
     for name, ok in available_backends().items():
-        dist = {"onnxruntime": "onnxruntime", "tensorrt": "tensorrt", "torch": "torch"}[name]
-        try:
-            version = md.version(dist) if ok else "not installed"
-        except md.PackageNotFoundError:
-            version = "installed"
+        version = (module_version(name) or "installed, does not import") if ok else "not installed"
         print(f"  backend {name:12s} {version}")
     try:
         from edge.util.ort import onnxruntime_module, telemetry_state

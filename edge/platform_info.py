@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from edge.errors import BackendUnavailableError
+
 
 def jetson_info(root: str | Path = "/") -> dict[str, Any] | None:
     """Jetson model and L4T release from the device tree and /etc; None on other machines."""
@@ -118,6 +120,45 @@ def package_version(name: str) -> str | None:
         return md.version(name)
     except md.PackageNotFoundError:
         return None
+
+
+# the distributions a module comes in: PyPI's name and its GPU and vendor builds (a Jetson's
+# onnxruntime is onnxruntime-gpu; JetPack's TensorRT and OpenCV are apt packages with none)
+_DISTRIBUTIONS = {
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
+    "tensorrt": ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11"),
+    "cv2": (
+        "opencv-python-headless",
+        "opencv-python",
+        "opencv-contrib-python-headless",
+        "opencv-contrib-python",
+    ),
+}
+
+
+def module_version(module: str) -> str | None:
+    """The version of ``module`` (``onnxruntime``, ``tensorrt``, ``cv2``, ``torch``, ...): from
+    the metadata of whichever of its distributions is installed, else from the module itself,
+    imported (apt's python3-libnvinfer and JetPack's OpenCV carry no metadata); None where it
+    is not installed or does not import."""
+    import importlib.util
+
+    for dist in _DISTRIBUTIONS.get(module, (module,)):
+        version = package_version(dist)
+        if version is not None:
+            return version
+    if importlib.util.find_spec(module) is None:
+        return None
+    try:
+        if module == "onnxruntime":
+            from edge.util.ort import onnxruntime_module  # its telemetry off
+
+            imported = onnxruntime_module()
+        else:
+            imported = importlib.import_module(module)
+    except (ImportError, OSError, BackendUnavailableError):  # a library it loads is missing
+        return None
+    return str(getattr(imported, "__version__", "")) or None
 
 
 def nvcc_release(nvcc: str | None = None) -> str | None:

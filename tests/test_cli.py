@@ -200,3 +200,29 @@ def test_the_help_of_a_service_command_says_its_exit_statuses(
     assert f"; {OUTPUTS_STOPPED} the outputs all stopped for good" in text
     assert "; 2 an error" in text and "; 1 the system refused" in text and "130 Ctrl-C, 143 SIGTERM" in text
     assert OutputsStopped.exit_status == RecordingStoppedForGood.exit_status == OUTPUTS_STOPPED
+
+
+def test_module_versions_from_any_build_or_from_the_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Jetson's onnxruntime is the onnxruntime-gpu distribution, and JetPack's TensorRT and
+    OpenCV come from apt, with no metadata at all: the version comes from the module then."""
+    import cv2
+    import onnxruntime
+
+    import edge.platform_info as platform_info
+
+    assert platform_info.module_version("onnxruntime") == onnxruntime.__version__
+    # the wheel's version (5.1.0.95) is said where there is one, not the library's (5.1.0)
+    assert platform_info.module_version("cv2") == platform_info.package_version("opencv-python-headless")
+    assert platform_info.module_version("no_such_module_here") is None
+    seen: list[str] = []
+
+    def gpu_build_only(name: str) -> str | None:
+        seen.append(name)
+        return "9.9.9" if name == "onnxruntime-gpu" else None
+
+    monkeypatch.setattr(platform_info, "package_version", gpu_build_only)
+    assert platform_info.module_version("onnxruntime") == "9.9.9"
+    assert seen == ["onnxruntime", "onnxruntime-gpu"]
+    monkeypatch.setattr(platform_info, "package_version", lambda name: None)  # apt: no metadata
+    assert platform_info.module_version("onnxruntime") == onnxruntime.__version__
+    assert platform_info.module_version("cv2") == cv2.__version__
