@@ -79,7 +79,6 @@ def _opencv_line() -> str:
 
 
 def _cmd_info(_args: argparse.Namespace) -> int:
-
     import edge
     from edge.backends import available_backends
     from edge.platform_info import (
