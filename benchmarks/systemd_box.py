@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from edge.util.proc import stat_fields
+from edge.util.proc import thread_states
 
 SYSTEMD = Path("/lib/systemd/systemd")
 # of the units the boot would start, the only ones that run: the journal
@@ -196,10 +196,8 @@ def threads_of(control_group: str) -> dict[str, int]:
     states: dict[str, int] = {}
     with contextlib.suppress(OSError):
         for pid in procs.read_text().split():
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                with contextlib.suppress(OSError, IndexError):
-                    state = stat_fields(task / "stat")[0]
-                    states[state] = states.get(state, 0) + 1
+            for state in thread_states(pid):
+                states[state] = states.get(state, 0) + 1
     return states
 
 

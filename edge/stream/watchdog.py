@@ -22,7 +22,6 @@ frame comes out, which is a hold as before.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import time
@@ -34,7 +33,7 @@ from typing import Any, NamedTuple
 
 from edge.latency import LatencyTracker
 from edge.stream.heartbeat import Heartbeat
-from edge.util.proc import stat_fields
+from edge.util.proc import thread_states
 from edge.util.systemd import notify, notify_socket, watchdog_s
 
 LOOK_EVERY_S = 5.0  # how often the run is looked at, the status sent, the watchdog fed
@@ -48,15 +47,7 @@ def waiting_in_kernel(pid: int | str = "self") -> int:
     """How many of a process's threads wait inside the kernel uninterruptibly (state D), as
     for a disk or a driver that does not answer: no signal ends that wait, the watchdog's
     kill included. 0 where /proc does not say (not Linux)."""
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return 0
-    waiting = 0
-    for task in tasks:
-        with contextlib.suppress(OSError, IndexError):
-            waiting += stat_fields(task / "stat")[0] == "D"
-    return waiting
+    return thread_states(pid).count("D")
 
 
 class Hold(NamedTuple):

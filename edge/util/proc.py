@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 
@@ -15,3 +16,18 @@ def stat_fields(path: str | Path) -> list[str]:
     if ")" not in text:
         raise IndexError(f"{path} holds no stat line: {text[:80]!r}")
     return text.rsplit(")", 1)[1].split()
+
+
+def thread_states(pid: int | str = "self") -> list[str]:
+    """The state of each thread of process ``pid`` (``R``, ``S``, ``D``, ...); none where
+    /proc does not say (not Linux, the process gone). A thread that ends while it is read
+    is left out."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    states = []
+    for task in tasks:
+        with contextlib.suppress(OSError, IndexError):
+            states.append(stat_fields(task / "stat")[0])
+    return states

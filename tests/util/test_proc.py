@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.util.proc import stat_fields
+from edge.util.proc import stat_fields, thread_states
 
 
 def test_the_fields_begin_after_the_last_closing_parenthesis(tmp_path: Path) -> None:
@@ -50,6 +50,13 @@ def test_a_real_process_whose_name_holds_parentheses_and_spaces(tmp_path: Path) 
         fields = stat_fields(f"/proc/{child.pid}/stat")
         assert fields[0] in ("R", "S")  # running on to its sleep, or in it
         assert int(fields[19]) >= int(stat_fields(f"/proc/{os.getpid()}/stat")[19])
+        # its one thread, read the same way
+        assert thread_states(child.pid) in (["R"], ["S"])
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_process_that_is_not_there_has_no_threads() -> None:
+    assert thread_states(2**22 + 7) == []
+    assert "R" in thread_states()  # this one, reading its own states, is running
