@@ -15,7 +15,6 @@ services, which it also heeds. Needs strace.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -28,8 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import write_runs  # noqa: E402
-from edge.util.ort import SWITCHES  # noqa: E402
-from tests.util.test_ort import CI_VARIABLES, SESSION  # noqa: E402
+from tests.util.test_ort import SESSION, home_env, kept  # noqa: E402
 
 CONNECT = re.compile(r"connect\(\d+, \{sa_family=(AF_\w+), (.*?)\}")
 SENDTO = re.compile(r'sendto\(\d+, "((?:[^"\\]|\\.)*)"')
@@ -51,19 +49,12 @@ def dns_names(log: str) -> list[str]:
     return sorted(names)
 
 
-def clean_env(home: Path) -> dict[str, str]:
-    scrubbed = (*SWITCHES, *CI_VARIABLES, "XDG_CACHE_HOME", "XDG_CONFIG_HOME")
-    env = {k: v for k, v in os.environ.items() if k not in scrubbed}
-    return {**env, "HOME": str(home)}
-
-
 def traced(argv: list[str], *, home: Path, cwd: Path, log: Path) -> dict[str, Any]:
     """Run ``argv`` under strace; its exit status, the connections it made other than to
     local (AF_UNIX) sockets, and the files it left in ``home``."""
-    home.mkdir()
     done = subprocess.run(
         ["strace", "-f", "-qq", "-s", "512", "-e", "trace=connect,sendto", "-o", str(log), *argv],
-        env=clean_env(home),
+        env=home_env(home),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -80,7 +71,7 @@ def traced(argv: list[str], *, home: Path, cwd: Path, log: Path) -> dict[str, An
         "stderr_tail": done.stderr.splitlines()[-3:],
         "connections": connections,
         "dns_names_asked": dns_names(text) if connections else [],
-        "files_in_home": sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file()),
+        "files_in_home": kept(home),
     }
 
 

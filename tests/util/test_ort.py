@@ -53,7 +53,8 @@ assert s.run(None, {"x": np.array([-1, 1], np.float32)})[0].tolist() == [0, 1]
 def home_env(home: Path, **more: str) -> dict[str, str]:
     """This environment with ``home`` for a home, less what turns ONNX Runtime's telemetry off."""
     home.mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in (*SWITCHES, *CI_VARIABLES, "XDG_CACHE_HOME")}
+    scrubbed = (*SWITCHES, *CI_VARIABLES, "XDG_CACHE_HOME", "XDG_CONFIG_HOME")
+    env = {k: v for k, v in os.environ.items() if k not in scrubbed}
     return {**env, "HOME": str(home), "PYTHONPATH": str(ROOT), **more}
 
 
