@@ -27,6 +27,8 @@ SYSTEMD = Path("/lib/systemd/systemd")
 # of the units the boot would start, the only ones that run: the journal
 KEEP = {"systemd-journald.service", "systemd-journald.socket", "systemd-journald-dev-log.socket"}
 CGROUPS = Path("/sys/fs/cgroup")
+# what the timeline notes a change of (besides the status's stuck or skipped)
+STATE_KEYS = ("ActiveState", "SubState", "Result", "MainPID", "NRestarts")
 
 
 def masked_units() -> list[str]:
@@ -146,9 +148,7 @@ class Timeline:
     def poll(self) -> dict[str, str]:
         self.state = self.systemd.show()
         status = self.state.get("StatusText", "")
-        key = tuple(
-            self.state.get(k, "") for k in ("ActiveState", "SubState", "Result", "MainPID", "NRestarts")
-        )
+        key = tuple(self.state.get(k, "") for k in STATE_KEYS)
         key += (
             "stuck" if status.startswith("stuck") else "skipped" if "skipped while stuck" in status else "",
         )
@@ -156,10 +156,7 @@ class Timeline:
             self._last = key
             self.step(
                 "state",
-                **{
-                    k: self.state.get(k)
-                    for k in ("ActiveState", "SubState", "Result", "MainPID", "NRestarts")
-                },
+                **{k: self.state.get(k) for k in STATE_KEYS},
                 status=status[:160],
             )
         return self.state
