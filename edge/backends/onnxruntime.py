@@ -10,6 +10,7 @@ import numpy as np
 
 from edge.backends.base import EngineBase, TensorSpec
 from edge.errors import BackendError, ConfigError
+from edge.util.ort import onnxruntime_module
 
 _ORT_TYPES = {
     "tensor(float)": "float32",
@@ -24,12 +25,6 @@ _ORT_TYPES = {
 _LEVELS = ("disable", "basic", "extended", "all")
 
 
-def _ort() -> Any:
-    from edge.util.ort import onnxruntime_module
-
-    return onnxruntime_module()
-
-
 def session_options(
     *,
     intra_op_threads: int = 0,
@@ -37,7 +32,7 @@ def session_options(
     optimization: str = "all",
     optimized_model_path: str | Path | None = None,
 ) -> Any:
-    ort = _ort()
+    ort = onnxruntime_module()
     if optimization not in _LEVELS:
         raise ConfigError(f"optimization level {optimization!r} is not one of {_LEVELS}")
     if intra_op_threads < 0 or inter_op_threads < 0:
@@ -164,7 +159,7 @@ def optimize_model(src: str | Path, dst: str | Path, *, uint8_activations: bool 
     'extended' is the highest level whose result is portable across machines; layout
     transforms of 'all' are machine specific and are applied again at load time.
     """
-    ort = _ort()
+    ort = onnxruntime_module()
     so = session_options(optimization="extended", optimized_model_path=dst)
     try:
         ort.InferenceSession(
@@ -201,7 +196,7 @@ class OnnxRuntimeEngine(EngineBase):
         seven_bit_weights: bool | None = None,
     ) -> None:
         """``seven_bit_weights``: None decides by the CPU (x86 without VNNI: yes)."""
-        ort = _ort()
+        ort = onnxruntime_module()
         self.path = Path(path)
         if not self.path.is_file():
             raise BackendError(f"ONNX Runtime engine {str(self.path)!r} does not exist")
