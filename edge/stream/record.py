@@ -11,11 +11,13 @@ for exact pixels, ``display://`` to watch).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.errors import (
     ConfigError,
@@ -25,18 +27,25 @@ from edge.errors import (
     SinkError,
     SinkStopped,
 )
+from edge.latency import LatencyTracker
 from edge.latency.status import PeriodicLog
 from edge.stream.disk import DEFAULT_KEEP_FREE
+from edge.stream.frame import Result
 from edge.stream.watchdog import ServiceWatch
 from edge.util.interrupts import StepBoundary
 
+if TYPE_CHECKING:
+    from edge.stream.sinks import Sink
+
 # how far the capture rate may be from a video's before the summary says how fast it plays
 RATE_TOLERANCE = 0.1
+# frames each sink's queue holds when recording a file (a camera's: one, edge.stream.writers)
+DEPTH = 2
 
 
 def record(
     source: str,
-    sinks: Sequence[str],
+    sinks: Sequence[str | Sink],
     *,
     max_frames: int | None = None,
     duration_s: float | None = None,
@@ -66,6 +75,12 @@ def record(
     every that many seconds of video (edge.stream.segments); ``delete_oldest`` deletes the
     oldest when the disk would keep less than ``keep_free``. ``heartbeat``: a file rewritten
     every few seconds while frames are written, for a health check (edge.stream.heartbeat).
+
+    ``sinks`` are URIs, or sinks opened by the caller (e.g. a publisher of its own), which
+    are closed with the others: whatever ends the recording, each sink is closed. Each
+    writes on a thread of its own (edge.stream.writers). A sink for watching (a window,
+    the web viewer: ``for_watching``) that falls behind a camera skips frames, counted in
+    ``sinks_skipped``; the recording waits for every other sink.
     """
     from edge.stream.heartbeat import check_unshared
     from edge.stream.pipeline import frame_rgb
@@ -80,12 +95,16 @@ def record(
         check_unshared(heartbeat)
     if not sinks:
         raise ConfigError("edge record needs at least one sink to write to, e.g. drive.mp4 or dir://frames/")
-    src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)
+    given = [sink for sink in sinks if not isinstance(sink, str)]
+    closing = _Closing(given)  # videos renamed into place, last opened first
     with contextlib.ExitStack() as stack:
+        stack.callback(closing.close)  # when something unforeseen ends the recording
+        src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)
         stack.callback(src.close)
         stamped = src.live or getattr(src, "timestamps", None) is not None
-        opened = open_sinks(
-            sinks,
+        uris = [sink for sink in sinks if isinstance(sink, str)]
+        from_uris = open_sinks(
+            uris,
             fps=fps or nominal_rate(src) or 17.0,
             kinds=(),
             timing="stamped" if stamped else "frames",
@@ -94,63 +113,71 @@ def record(
             segment_s=segment_s,
             delete_oldest=delete_oldest,
         )
-        closing = _Closing(opened)  # videos renamed into place, last opened first
-        stack.callback(closing.close)  # when something unforeseen ends the recording
+        closing.add(from_uris)
+        by_uri = iter(from_uris)  # in the order given
+        opened = [next(by_uri) if isinstance(sink, str) else sink for sink in sinks]
         for sink in opened:
             _check_records_pictures(sink)
         if src.live:
             warn_if_mp4(opened)
-        stats: dict[str, Any] = {
-            "frames": 0,
-            "dropped": 0,
-            "undecodable": 0,
-            "reconnects": 0,
-            "seconds_without_frames": 0.0,
-        }
+        tally = _Tally()
+        stats = tally.stats
+        writers = _RecordWriters(opened, live=src.live, on_done=tally.done)
+        writers.start()
+        stack.callback(writers.close)  # the sinks' threads end before the sinks are closed
         progress = _progress(show_progress, max_frames)
         stack.callback(progress.close)
         t0 = time.perf_counter()
         if show_progress and status_every_s > 0 and not sys.stderr.isatty():  # a service's journal
             stack.callback(PeriodicLog(lambda: _status(stats, t0), every_s=status_every_s).start().stop)
-        writing = _Writing()
         # under systemd (Type=notify): ready, the status, the watchdog; anywhere, what is stuck
         watch = ServiceWatch.of(
             status=lambda: _status(stats, t0),
             tracker=None,
-            sinks_busy=writing.busy,
+            sinks_busy=writers.busy,
             source=src,
             heartbeat=heartbeat,
         )
         stack.enter_context(watch)
-        first_ns: int | None = None  # the first and the last frame's capture times
-        last_ns: int | None = None
-        ended: KeyboardInterrupt | SinkError | None = None
+        ended: BaseException | None = None
+        handed_over = 0
         try:
-            while max_frames is None or stats["frames"] < max_frames:
-                if duration_s is not None and time.perf_counter() - t0 >= duration_s:
+            while max_frames is None or handed_over < max_frames:
+                if writers.failures or (duration_s is not None and time.perf_counter() - t0 >= duration_s):
                     break
                 frame = src.read()
                 if frame is None:
                     break
                 image = frame_rgb(frame)
                 t_ns = _capture_time(frame, live=src.live) if stamped else None
-                # Ctrl-C ends a camera recording, at any moment: a frame goes into every sink
-                # (a video and its capture times) and is counted, or it goes nowhere
+                handed = Result(
+                    frame=dataclasses.replace(frame, seq=handed_over, image=image),
+                    rendered=image,
+                    extras={"t_ns": t_ns},
+                )
+                # Ctrl-C ends a camera recording, at any moment: a frame goes to every sink
+                # (a video and its capture times) and is counted once written, or goes nowhere
                 with StepBoundary():
-                    _write(opened, image, stats["frames"], t_ns, writing)
-                    _count(stats, frame.losses())
-                    if t_ns is not None:
-                        first_ns = t_ns if first_ns is None else first_ns
-                        last_ns = t_ns
+                    if not writers.deliver(handed):
+                        break
+                handed_over += 1
                 progress.update(1)
-        except (KeyboardInterrupt, SinkError) as exc:
+        except KeyboardInterrupt as exc:
             ended = exc
+        # what was handed to the sinks is written before the summary, which names the files
+        # they became; a sink that cannot be finished (its disk failed) is said, after why
+        # the recording ended
+        writers.close()
         seconds = time.perf_counter() - t0
-        # the sinks are finished before the summary, which names the files they became; one
-        # that cannot be finished (its disk failed) is said, after why the recording ended
+        if ended is None and writers.failures:
+            ended = writers.failures[0]  # a failed write, or q in a window (KeyboardInterrupt)
+        if ended is not None and not isinstance(ended, (KeyboardInterrupt, SinkError)):
+            raise ended  # a bug in a sink: the sinks are closed on the way out
         unfinished = closing.close()
         interrupted = isinstance(ended, KeyboardInterrupt)
-        summary = _summary(stats, seconds, opened, (first_ns, last_ns), interrupted=interrupted)
+        captured = (tally.first_ns, tally.last_ns)
+        skipped = writers.tracker.sinks_skipped
+        summary = _summary(stats, seconds, opened, captured, skipped=skipped, interrupted=interrupted)
         for failure in unfinished[1 if ended is None else 0 :]:
             print(f"warning: {failure}", file=sys.stderr)
         if isinstance(ended, KeyboardInterrupt):
@@ -172,6 +199,10 @@ class _Closing:
         self._sinks = list(sinks)
         self.failures: list[str] = []
 
+    def add(self, sinks: Sequence[Any]) -> None:
+        """Sinks opened later, to be closed first."""
+        self._sinks.extend(sinks)
+
     def close(self) -> list[str]:
         """Close the sinks not closed yet; every failure so far, as messages."""
         while self._sinks:
@@ -185,36 +216,73 @@ class _Closing:
         return self.failures
 
 
-class _Writing:
-    """The sink inside a write, for the service watch: uri, frame, when it began."""
+class _RecordWriters:
+    """The sinks' threads (edge.stream.writers) with edge record's rules, and the failures
+    that end the recording: the first is why."""
+
+    def __init__(self, sinks: Sequence[Any], *, live: bool, on_done: Callable[[Result], None]) -> None:
+        from edge.stream.writers import SinkWriters
+
+        self.failures: list[BaseException] = []
+        self.tracker = LatencyTracker()  # each sink's writes and skips
+        self._stopping = threading.Event()
+        self._writers = SinkWriters(
+            list(sinks),
+            tracker=self.tracker,
+            live=live,
+            depth=DEPTH,
+            stopping=self._stopping,
+            stop=self._stopping.set,
+            on_done=on_done,
+            on_error=self._failed,
+            # a recording with holes is not one: only a window or the viewer skips frames
+            may_skip=lambda sink: bool(getattr(sink, "for_watching", False)),
+            end_on_failure=True,
+            write=_write_picture,
+        )
+        self.start, self.deliver = self._writers.start, self._writers.deliver
+        self.close, self.busy = self._writers.close, self._writers.busy
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failures.append(exc)
+        self._stopping.set()
+
+
+def _write_picture(sink: Any, result: Result) -> None:
+    # the frame's capture time, or the recorded one (None: a file without capture times)
+    sink.write(result.rendered, result.frame.seq, result.extras["t_ns"])
+
+
+class _Tally:
+    """What every sink has written: the frames, what the source lost before them, and the
+    first and the last capture times. A frame counts once done (edge.stream.writers), so
+    the one a sink failed to write, and those after it, do not."""
 
     def __init__(self) -> None:
-        self.now: tuple[str, int, float] | None = None
+        self.stats: dict[str, Any] = {
+            "frames": 0,
+            "dropped": 0,
+            "undecodable": 0,
+            "reconnects": 0,
+            "seconds_without_frames": 0.0,
+        }
+        self.first_ns: int | None = None
+        self.last_ns: int | None = None
 
-    def busy(self) -> list[tuple[str, int, float]]:
-        now = self.now
-        return [] if now is None else [(now[0], now[1], time.monotonic() - now[2])]
-
-
-def _write(sinks: Sequence[Any], image: Any, seq: int, t_ns: int | None, writing: _Writing) -> None:
-    for sink in sinks:
-        writing.now = (sink.uri, seq, time.monotonic())
-        try:
-            sink.write(image, seq, t_ns)
-        except OSError as exc:
-            raise SinkError(f"sink {sink.uri!r} failed at frame {seq}: {exc}") from exc
-        finally:
-            writing.now = None
-
-
-def _count(stats: dict[str, Any], losses: tuple[int, int, float | None]) -> None:
-    dropped, undecodable, gap_ms = losses
-    stats["frames"] += 1
-    stats["dropped"] += dropped
-    stats["undecodable"] += undecodable
-    if gap_ms is not None:
-        stats["reconnects"] += 1
-        stats["seconds_without_frames"] += gap_ms / 1e3
+    def done(self, result: Result) -> None:
+        """``result`` was written by every sink (one frame at a time, not always in order)."""
+        dropped, undecodable, gap_ms = result.frame.losses()
+        stats = self.stats
+        stats["frames"] += 1
+        stats["dropped"] += dropped
+        stats["undecodable"] += undecodable
+        if gap_ms is not None:
+            stats["reconnects"] += 1
+            stats["seconds_without_frames"] += gap_ms / 1e3
+        t_ns = result.extras["t_ns"]
+        if t_ns is not None:
+            self.first_ns = t_ns if self.first_ns is None else min(self.first_ns, t_ns)
+            self.last_ns = t_ns if self.last_ns is None else max(self.last_ns, t_ns)
 
 
 def _capture_time(frame: Any, *, live: bool) -> int | None:
@@ -256,6 +324,7 @@ def _summary(
     sinks: Sequence[Any],
     captured: tuple[int | None, int | None],
     *,
+    skipped: dict[str, int],
     interrupted: bool,
 ) -> dict[str, Any]:
     from edge.stream.segments import SegmentedSink, SegmentedVideoSink
@@ -281,6 +350,10 @@ def _summary(
         # the files (folders) of each segmented sink, in order
         "segments": {s.uri: [str(p) for p in s.files] for s in sinks if isinstance(s, SegmentedSink)},
         "deleted_segments": sum(len(s.deleted) for s in sinks if isinstance(s, SegmentedSink)),
+        # the frames a window or the viewer skipped, slower than the camera: {uri: count}
+        "sinks_skipped": dict(skipped),
+        # what each sink holds: more than "frames" where others wrote on after one failed
+        "sinks_frames": {s.uri: s.frames for s in sinks if isinstance(getattr(s, "frames", None), int)},
         "interrupted": interrupted,
     }
 
@@ -313,6 +386,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     for uri, files in (summary.get("segments") or {}).items():
         names = files if len(files) <= 2 else [files[0], "…", files[-1]]
         line += f"; {uri} in {len(files)} segment(s): {', '.join(names)}"
+    held = summary.get("sinks_frames") or {}
+    if any(count > summary["frames"] for count in held.values()):  # the others went on past a failed one
+        line += f"; the sinks hold {', '.join(f'{uri} {count}' for uri, count in held.items())}"
+    for uri, count in (summary.get("sinks_skipped") or {}).items():
+        line += f"; {uri} skipped {count} frame(s), slower than the camera (the recording has them)"
     if summary.get("deleted_segments"):
         line += f"; {summary['deleted_segments']} oldest segment(s) deleted for room (--delete-oldest)"
     if summary.get("timestamps"):

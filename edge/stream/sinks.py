@@ -56,6 +56,7 @@ class Sink(Protocol):
 
 class NullSink:
     view = "input"  # nothing is drawn for it
+    for_watching = True  # keeps nothing: in edge record it may skip frames (edge.stream.writers)
 
     def __init__(self, uri: str = "null://") -> None:
         self.uri = uri
@@ -184,6 +185,8 @@ def _refuse_earlier_frames(uri: str, folder: Path) -> None:
 
 class DisplaySink:
     """An OpenCV window; q or Esc in it ends the run like Ctrl-C."""
+
+    for_watching = True  # a window behind a camera skips frames rather than hold a recording
 
     def __init__(self, uri: str, title: str = "edge", *, view: str = "composite") -> None:
         import cv2

@@ -17,6 +17,12 @@ first to skip one does so because another has taken it off its queue. A frame is
 end-to-end time, ``on_result``) once every sink has written or skipped it: in frame order,
 but in a live run a frame that a slow sink skipped may be done before the one it is writing.
 Its sink stage is its longest write, and each sink's writes are timed too (``sinks_ms``).
+
+``edge record`` (edge.stream.record) writes its sinks on these threads too, with its own
+rules: a sink that records (a video, a folder) takes every frame, as a recording with holes
+is not one, so the recording waits for it; only a sink for watching (``for_watching``: a
+window, the web viewer) skips frames when it falls behind a camera; and a failed write ends
+the recording instead of being counted.
 """
 
 from __future__ import annotations
@@ -36,6 +42,21 @@ from edge.stream.sinks import Sink, sink_image
 
 _END = object()
 _POLL_S = 0.05
+
+
+def write_view(sink: Sink, result: Result) -> None:
+    """``edge run``'s write: the whole result to a sink that takes one (the viewer, the
+    objects), else the picture of the view the sink shows, at the frame's capture time."""
+    write_result = getattr(sink, "write_result", None)
+    if write_result is not None:
+        write_result(result)
+    else:
+        image = sink_image(result, getattr(sink, "view", "composite"))
+        sink.write(image, result.frame.seq, result.frame.t_capture_ns)
+
+
+def every_sink(sink: Sink) -> bool:
+    return True
 
 
 class _Handed:
@@ -64,6 +85,9 @@ class SinkWriters:
         on_done: Callable[[Result], None] | None = None,
         on_error: Callable[[BaseException], None],
         end_when_sinks_stop: bool = False,
+        may_skip: Callable[[Sink], bool] = every_sink,
+        end_on_failure: bool = False,
+        write: Callable[[Sink, Result], None] = write_view,
     ) -> None:
         """``live``: each sink's queue holds one frame, and a sink whose queue is full
         skips that frame when another sink had room for the new one; else ``depth``
@@ -71,7 +95,13 @@ class SinkWriters:
         event ``stopping``), asked when a sink's reader has gone (StreamEnded) or, with
         ``end_when_sinks_stop``, once every sink has stopped for good. ``on_done``: each
         frame once every sink has written or skipped it. ``on_error``: an error
-        that is no sink's failure (a bug), which ends the run."""
+        that is no sink's failure (a bug), which ends the run.
+
+        ``may_skip``: which sinks may skip frames in a live run (every one by default);
+        ``deliver`` waits for room in the others. ``end_on_failure``: a sink's failure
+        (OSError, SinkError, SinkStopped) goes to ``on_error`` too, instead of being
+        counted while the stream goes on, and neither the frame it failed on nor any later
+        one is done. ``write``: how a sink is given a frame."""
         self.sinks = sinks
         self.tracker = tracker
         self._live = live
@@ -79,6 +109,8 @@ class SinkWriters:
         self._stopping, self._stop = stopping, stop
         self._on_done, self._on_error = on_done, on_error
         self._end_when_sinks_stop = end_when_sinks_stop
+        self._keeps_all = {i for i, sink in enumerate(sinks) if live and not may_skip(sink)}
+        self._end_on_failure, self._write_one = end_on_failure, write
         self._lock = threading.Lock()  # the bookkeeping below, shared by the sinks' threads
         self._room = threading.Condition()  # a sink took a frame off its queue
         self._stopped: set[int] = set()  # indexes of the sinks that stopped for good
@@ -117,9 +149,10 @@ class SinkWriters:
 
     def deliver(self, result: Result) -> bool:
         """Hand ``result`` to every sink. Not live: waiting for room in each sink's queue.
-        Live: waiting, as for a single sink, only while no sink has room; then a sink still
-        full skips the frame it holds for this one. False when the run stops while a sink
-        it waits for has no room, or a sink's thread has ended (it cannot take the frame)."""
+        Live: waiting, as for a single sink, only while no sink has room (and while a sink
+        that may not skip has none); then a sink still full skips the frame it holds for
+        this one. False when the run stops while a sink it waits for has no room, or a
+        sink's thread has ended (it cannot take the frame)."""
         handed = _Handed(result, max(1, len(self.sinks)))
         if not self.sinks:
             self._settle(handed)
@@ -128,7 +161,7 @@ class SinkWriters:
             return all(self._put(index, handed) for index in range(len(self.sinks)))
         full = self._offer(list(range(len(self.sinks))), handed)
         with self._room:
-            while self._none_took(full):
+            while self._none_took(full) or self._keeps_all.intersection(full):
                 if self._stopping.is_set() or not self._all_alive():
                     return False
                 self._room.wait(timeout=_POLL_S)
@@ -184,8 +217,8 @@ class SinkWriters:
             self._skip_said.add(index)
             print(
                 f"warning: sink {uri!r} is slower than the stream (frame {handed.result.frame.seq}): it "
-                "skips the frames it cannot keep up with, so that the other sinks and the engines do not "
-                "wait for it (counted in the summary; said once)",
+                "skips the frames it cannot keep up with, so that nothing else waits for it (counted in "
+                "the summary; said once)",
                 file=sys.stderr,
             )
         self._settle(handed)
@@ -225,26 +258,33 @@ class SinkWriters:
                 try:
                     self._write(index, sink, handed.result)
                 except BaseException as exc:
-                    failed = True
+                    # q in a window ends a recording as Ctrl-C does: that frame was shown, and
+                    # each frame handed over is still written everywhere (none is a failure)
+                    failed = not (self._end_on_failure and isinstance(exc, KeyboardInterrupt))
                     self._on_error(exc)
                 finally:
                     self._writing[index] = None
                 span = (start, time.perf_counter_ns())
                 self.tracker.sink_wrote(sink.uri, (span[1] - span[0]) / 1e6)
+            if failed and self._end_on_failure:
+                continue  # not written here, so never done: what is done was written by every sink
             self._settle(handed, span)
 
     def _write(self, index: int, sink: Sink, result: Result) -> None:
         """A failing output (full disk, removed folder) must not stop perception: count it,
         say it once per sink and kind of error, and keep going. A sink that stopped for
-        good (SinkStopped) is said once, noted with its frame, and given no more frames."""
+        good (SinkStopped) is said once, noted with its frame, and given no more frames.
+        With ``end_on_failure`` every failure is raised, an OSError as a SinkError naming
+        the sink and the frame."""
         seq = result.frame.seq
+        if self._end_on_failure:
+            try:
+                self._write_one(sink, result)
+            except OSError as exc:
+                raise SinkError(f"sink {sink.uri!r} failed at frame {seq}: {exc}") from exc
+            return
         try:
-            write_result = getattr(sink, "write_result", None)  # sinks that want both views
-            if write_result is not None:
-                write_result(result)
-            else:
-                image = sink_image(result, getattr(sink, "view", "composite"))
-                sink.write(image, seq, result.frame.t_capture_ns)
+            self._write_one(sink, result)
         except StreamEnded as exc:  # its reader has gone: end the stream as if the source had
             if not self._stopping.is_set():
                 print(f"{exc}; the stream ends", file=sys.stderr)

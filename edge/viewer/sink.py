@@ -35,6 +35,8 @@ class ViewerSink:
     so the page can show the two views side by side and the live latency charts.
     """
 
+    for_watching = True  # never holds a recording (edge.stream.writers); publish does not wait anyway
+
     def __init__(self, uri: str, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
         self.uri = uri
         self.frames = 0

@@ -6,6 +6,7 @@ import itertools
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -132,27 +133,28 @@ def test_sinks_that_need_engines_are_refused_before_recording(tmp_path: Path, si
         record("synthetic://?frames=1", [])
 
 
-def test_ctrl_c_between_a_frames_writes_keeps_the_sinks_and_counts_equal(
+def test_ctrl_c_between_a_frames_sinks_keeps_the_sinks_and_counts_equal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A real SIGINT at the worst moment: right after the video took frame 3, before its
-    capture time, the folder's copy and the count. That frame still reaches every sink and
-    is counted, so the video, its capture times, the folder and the summary agree (the
-    subprocess test below hit this window at random under load: one frame uncounted)."""
-    from edge.stream.sinks import VideoSink
+    """A real SIGINT at the worst moment: frame 3 handed to the video's thread and not yet to
+    the folder's, nor counted. That frame still reaches every sink and is counted, so the
+    video, its capture times, the folder and the summary agree (a subprocess test hit this
+    window at random under load when the sinks were written in turn: one frame uncounted)."""
+    from edge.stream.writers import SinkWriters
 
     write_video(tmp_path / "drive.mp4", 8)
     timestamps_path(tmp_path / "drive.mp4").write_text(
         "# timestamp format v2\n" + "".join(f"{40 * i}\n" for i in range(8))
     )
-    append = VideoSink._append
+    put = SinkWriters._put
 
-    def append_then_ctrl_c(self: VideoSink, bgr: np.ndarray) -> None:
-        append(self, bgr)
-        if self.frames == 4:
+    def put_then_ctrl_c(self: SinkWriters, index: int, handed: Any) -> bool:
+        handed_over = put(self, index, handed)
+        if index == 0 and handed.result.frame.seq == 3:
             signal.raise_signal(signal.SIGINT)  # its handler runs before the next statement
+        return handed_over
 
-    monkeypatch.setattr(VideoSink, "_append", append_then_ctrl_c)
+    monkeypatch.setattr(SinkWriters, "_put", put_then_ctrl_c)
     rec, frames = tmp_path / "rec.avi", tmp_path / "frames"
     with pytest.raises(Interrupted) as caught:
         record(str(tmp_path / "drive.mp4"), [str(rec), f"dir://{frames}"])

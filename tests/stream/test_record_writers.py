@@ -1,0 +1,184 @@
+"""edge record writes each sink on a thread of its own (edge.stream.writers), with its own
+rules: every recording sink gets every recorded frame, a window that falls behind a camera
+skips frames, and a failed write ends the recording. Real cameras (an HTTP MJPEG server),
+real videos and folders; the window, which needs a screen, is a stand-in sink."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.errors import Interrupted, RecordingStopped
+from edge.stream.record import format_summary, record
+from edge.stream.sinks import NullSink
+from tests.stream.test_capture import Camera, read_barcode
+from tests.stream.test_sources_sinks import write_video
+
+HOLD_S = 30.0  # how long a sink waits for what it waits for before the test fails
+
+
+class Window(NullSink):
+    """A window on a slow screen (``for_watching``, as display:// is): each write takes
+    ``delay_s``; ``until``: its first write waits for it, as a window being dragged."""
+
+    def __init__(
+        self, uri: str = "display://", *, delay_s: float = 0.0, until: Callable[[], bool] | None = None
+    ) -> None:
+        super().__init__(uri)
+        self.seqs: list[int] = []
+        self.spans: list[tuple[float, float]] = []  # each write's (start, end), time.monotonic()
+        self._delay_s, self._until = delay_s, until
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        start = time.monotonic()
+        if not self.seqs and self._until is not None:
+            while not self._until():
+                if time.monotonic() - start > HOLD_S:
+                    raise AssertionError(f"{self.uri}: what it waited for never came: it holds the recording")
+                time.sleep(0.01)
+        time.sleep(self._delay_s)
+        self.seqs.append(seq)
+        self.frames += 1
+        self.spans.append((start, time.monotonic()))
+
+
+class Recorder(Window):
+    """A sink that keeps what it is given (as a video or a folder does): never skipped."""
+
+    for_watching = False
+
+
+def pngs(folder: Path) -> list[Path]:
+    return sorted(folder.glob("frame_*.png"))
+
+
+def test_a_window_behind_the_camera_skips_frames_and_holds_up_no_recording(tmp_path: Path) -> None:
+    """The window's first write lasts until the folder holds 6 frames: written one after the
+    other, the folder would never get there. The folder has every frame the camera gave
+    (holes only where the summary counts drops); the window, those it kept up with."""
+    folder = tmp_path / "frames"
+    window = Window(until=lambda: len(pngs(folder)) >= 6, delay_s=0.02)
+    camera = Camera(fps=30.0)
+    try:
+        summary = record(camera.url, [f"dir://{folder}", window], max_frames=16, fps=30.0)
+    finally:
+        camera.unplug()
+    seqs = [read_barcode(cv2.imread(str(p))) for p in pngs(folder)]
+    assert len(seqs) == summary["frames"] == 16
+    gaps = sum(b - a - 1 for a, b in itertools.pairwise(seqs))
+    assert all(b > a for a, b in itertools.pairwise(seqs)) and gaps <= summary["dropped"]
+    skipped = summary["sinks_skipped"]["display://"]
+    assert skipped > 0 and len(window.seqs) + skipped == 16
+    assert window.seqs == sorted(window.seqs) and set(window.seqs) <= set(range(16))
+    assert summary["sinks_frames"] == {f"dir://{folder}": 16, "display://": len(window.seqs)}
+    line = format_summary(summary)
+    assert f"display:// skipped {skipped} frame(s), slower than the camera (the recording has them)" in line
+    assert "the sinks hold" not in line
+
+
+def test_a_slow_recording_sink_is_never_skipped_the_camera_drops_instead(tmp_path: Path) -> None:
+    """A sink that keeps frames sets the recording's pace: it and the folder both get every
+    recorded frame, and the frames the camera gave meanwhile are counted as dropped."""
+    folder = tmp_path / "frames"
+    slow = Recorder("slow://", delay_s=0.1)
+    camera = Camera(fps=30.0)
+    try:
+        summary = record(camera.url, [f"dir://{folder}", slow], max_frames=8, fps=30.0)
+    finally:
+        camera.unplug()
+    assert slow.seqs == list(range(8)) and len(pngs(folder)) == summary["frames"] == 8
+    assert summary["sinks_skipped"] == {}
+    seqs = [read_barcode(cv2.imread(str(p))) for p in pngs(folder)]
+    gaps = sum(b - a - 1 for a, b in itertools.pairwise(seqs))
+    assert 0 < gaps <= summary["dropped"]  # 100 ms a frame against the camera's 33
+
+
+def test_a_files_sinks_write_at_the_same_time(tmp_path: Path) -> None:
+    """Two slow sinks recording a file are inside writes at once (before, one after the
+    other), and each gets every frame, in order."""
+    write_video(tmp_path / "in.mp4", 6)
+    a, b = Recorder("a://", delay_s=0.05), Recorder("b://", delay_s=0.05)
+    summary = record(str(tmp_path / "in.mp4"), [a, b])
+    assert a.seqs == b.seqs == list(range(6)) and summary["frames"] == 6
+    assert any(s < f and t < e for (s, e), (t, f) in itertools.product(a.spans, b.spans))
+
+
+class QuitWindow(Window):
+    """A window in which q is pressed after it showed frame ``at`` (as DisplaySink raises)."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self._at = at
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        super().write(image, seq, t_capture_ns)
+        if seq == self._at:
+            raise KeyboardInterrupt
+
+
+def test_q_in_a_window_ends_the_recording_as_ctrl_c_does(tmp_path: Path) -> None:
+    """Every frame handed to the sinks before the stop is in the video, the window and the
+    count alike; the video is finished and playable."""
+    window = QuitWindow(at=3)
+    video = tmp_path / "rec.avi"
+    with pytest.raises(Interrupted) as caught:
+        record("synthetic://?size=64x128&frames=200", [str(video), window], fps=10.0)
+    summary = caught.value.data
+    frames = summary["frames"]
+    assert summary["interrupted"] and 4 <= frames < 200
+    assert window.seqs == list(range(frames))
+    assert cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT) == frames
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.avi"]
+
+
+class BrokenRecorder(Recorder):
+    """A sink whose disk fails at frame ``at``."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__("broken://")
+        self._at = at
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        if seq == self._at:
+            raise OSError(5, "Input/output error")
+        super().write(image, seq, t_capture_ns)
+
+
+def test_a_failed_write_ends_the_recording_and_says_what_each_sink_holds(tmp_path: Path) -> None:
+    """The frames written by every sink are counted; the folder, written at the same time,
+    may hold a few more, and the summary says so instead of hiding them."""
+    folder = tmp_path / "frames"
+    failed = "sink 'broken://' failed at frame 5: .*Input/output error"
+    with pytest.raises(RecordingStopped, match=failed) as caught:
+        record("synthetic://?size=64x128&frames=40", [f"dir://{folder}", BrokenRecorder(at=5)])
+    summary = caught.value.data
+    assert summary["frames"] == 5 and not summary["interrupted"]
+    held = len(pngs(folder))
+    assert summary["sinks_frames"] == {f"dir://{folder}": held, "broken://": 5}
+    assert 5 <= held < 40
+    said = format_summary(summary)
+    assert said.startswith("recorded 5 frames")
+    assert (f"the sinks hold dir://{folder} {held}, broken:// 5" in said) == (held > 5)
+
+
+class BuggySink(Recorder):
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        raise TypeError("a bug")
+
+
+def test_a_bug_in_a_sink_is_raised_and_every_sink_is_closed(tmp_path: Path) -> None:
+    video = tmp_path / "rec.avi"
+    closed = threading.Event()
+    buggy = BuggySink("buggy://")
+    buggy.close = closed.set  # type: ignore[method-assign]
+    with pytest.raises(TypeError, match="a bug"):
+        record("synthetic://?size=64x128&frames=40", [str(video), buggy], fps=10.0)
+    assert closed.is_set()
+    assert video.exists(), "the video was finished on the way out"
