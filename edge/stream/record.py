@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 RATE_TOLERANCE = 0.1
 # frames each sink's queue holds when recording a file (a camera's: one, edge.stream.writers)
 DEPTH = 2
+STOP_TIMEOUT_S = 10.0  # after Ctrl-C, how long the sinks get to write what they were handed
 
 
 def record(
@@ -124,7 +125,8 @@ def record(
         stats = tally.stats
         writers = _RecordWriters(opened, live=src.live, on_done=tally.done)
         writers.start()
-        stack.callback(writers.close)  # the sinks' threads end before the sinks are closed
+        closing.left_open = writers.writing  # a sink is not closed under a write in progress
+        stack.callback(writers.finish, STOP_TIMEOUT_S)  # before the sinks are closed
         progress = _progress(show_progress, max_frames)
         stack.callback(progress.close)
         t0 = time.perf_counter()
@@ -156,18 +158,21 @@ def record(
                     extras={"t_ns": t_ns},
                 )
                 # Ctrl-C ends a camera recording, at any moment: a frame goes to every sink
-                # (a video and its capture times) and is counted once written, or goes nowhere
-                with StepBoundary():
-                    if not writers.deliver(handed):
+                # (a video and its capture times) and is counted once written, or goes nowhere;
+                # but not after STOP_TIMEOUT_S for a sink stuck in a write (a dead disk)
+                with StepBoundary() as boundary:
+                    if not writers.deliver(handed, give_up=lambda: boundary.held_for() > STOP_TIMEOUT_S):
                         break
                 handed_over += 1
                 progress.update(1)
         except KeyboardInterrupt as exc:
             ended = exc
         # what was handed to the sinks is written before the summary, which names the files
-        # they became; a sink that cannot be finished (its disk failed) is said, after why
-        # the recording ended
-        writers.close()
+        # they became (after Ctrl-C, for STOP_TIMEOUT_S at most: a sink stuck inside a write
+        # is left open, and the others finished); a sink that cannot be finished (its disk
+        # failed) is said, after why the recording ended
+        cut_short = writers.finish(STOP_TIMEOUT_S if isinstance(ended, KeyboardInterrupt) else None)
+        ended = ended or cut_short
         seconds = time.perf_counter() - t0
         if ended is None and writers.failures:
             ended = writers.failures[0]  # a failed write, or q in a window (KeyboardInterrupt)
@@ -198,6 +203,8 @@ class _Closing:
     def __init__(self, sinks: Sequence[Any]) -> None:
         self._sinks = list(sinks)
         self.failures: list[str] = []
+        # whether a sink is still writing, as (frame, seconds inside it): it is left open
+        self.left_open: Callable[[Any], tuple[int, float] | None] = lambda sink: None
 
     def add(self, sinks: Sequence[Any]) -> None:
         """Sinks opened later, to be closed first."""
@@ -207,6 +214,19 @@ class _Closing:
         """Close the sinks not closed yet; every failure so far, as messages."""
         while self._sinks:
             sink = self._sinks.pop()
+            writing = self.left_open(sink)
+            if writing is not None:  # closing a video under a write crashes inside OpenCV
+                seq, seconds = writing
+                inside = (
+                    f"has been inside the write of frame {seq} for {seconds:.0f} s"
+                    if seq >= 0
+                    else "is writing"
+                )
+                print(
+                    f"warning: sink {sink.uri!r} {inside}; it is left open (a disk that stopped answering?)",
+                    file=sys.stderr,
+                )
+                continue
             try:
                 sink.close()
             except SinkError as exc:
@@ -241,7 +261,38 @@ class _RecordWriters:
             write=_write_picture,
         )
         self.start, self.deliver = self._writers.start, self._writers.deliver
-        self.close, self.busy = self._writers.close, self._writers.busy
+        self._sinks, self._live = list(sinks), live
+        self._finished = False
+
+    def finish(self, timeout_s: float | None = None) -> KeyboardInterrupt | None:
+        """Let the sinks write what they were handed, waiting ``timeout_s`` at most (once:
+        later calls return at once); an interrupt that cut the wait short is returned."""
+        if self._finished:
+            return None
+        self._finished = True
+        try:
+            self._writers.close(timeout_s)
+        except KeyboardInterrupt as exc:
+            return exc
+        return None
+
+    def writing(self, sink: Any) -> tuple[int, float] | None:
+        """Whether ``sink``'s thread is still at work, as (frame, seconds inside its write):
+        frame -1 between writes. None once it has ended, and it may be closed."""
+        index = next(i for i, s in enumerate(self._sinks) if s is sink)
+        if self._writers.finished(index):
+            return None
+        inside = [(seq, seconds) for uri, seq, seconds in self._writers.busy() if uri == sink.uri]
+        return inside[0] if inside else (-1, 0.0)
+
+    def busy(self) -> list[tuple[str, int, float]]:
+        """The sinks inside a write that hold the recording: not one for watching behind a
+        camera, which skips its frames (a window that hangs stops only itself)."""
+        held = self._writers.busy()
+        if not self._live:
+            return held
+        watching = {s.uri for s in self._sinks if getattr(s, "for_watching", False)}
+        return [b for b in held if b[0] not in watching]
 
     def _failed(self, exc: BaseException) -> None:
         self.failures.append(exc)

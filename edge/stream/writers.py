@@ -118,6 +118,9 @@ class SinkWriters:
         self._skip_said: set[int] = set()
         # per sink: (frame, time.perf_counter_ns()) of the write it is inside, None between writes
         self._writing: list[tuple[int, int] | None] = [None] * len(sinks)
+        # set as each thread ends: waited on instead of Thread.join, which Ctrl-C can
+        # interrupt (edge record waits on the main thread), marking a running thread ended
+        self._ended = [threading.Event() for _ in sinks]
         self._threads = [
             threading.Thread(target=self._run, args=(i,), name=f"edge-sink-{i}", daemon=True)
             for i in range(len(sinks))
@@ -144,25 +147,29 @@ class SinkWriters:
 
     def finished(self, index: int) -> bool:
         """Whether sink ``index``'s thread has ended (it may be closed)."""
-        thread = self._threads[index]
-        return thread.ident is None or not thread.is_alive()
+        return self._threads[index].ident is None or self._ended[index].is_set()
 
-    def deliver(self, result: Result) -> bool:
+    def deliver(self, result: Result, give_up: Callable[[], bool] | None = None) -> bool:
         """Hand ``result`` to every sink. Not live: waiting for room in each sink's queue.
         Live: waiting, as for a single sink, only while no sink has room (and while a sink
         that may not skip has none); then a sink still full skips the frame it holds for
-        this one. False when the run stops while a sink it waits for has no room, or a
-        sink's thread has ended (it cannot take the frame)."""
+        this one. False when the run stops, or ``give_up()``, while a sink it waits for has
+        no room, or a sink's thread has ended (it cannot take the frame); the sinks that
+        took it write it, and it is never done."""
         handed = _Handed(result, max(1, len(self.sinks)))
         if not self.sinks:
             self._settle(handed)
             return True
+
+        def ends() -> bool:
+            return self._stopping.is_set() or (give_up is not None and give_up())
+
         if not self._live:
-            return all(self._put(index, handed) for index in range(len(self.sinks)))
+            return all(self._put(index, handed, ends) for index in range(len(self.sinks)))
         full = self._offer(list(range(len(self.sinks))), handed)
         with self._room:
             while self._none_took(full) or self._keeps_all.intersection(full):
-                if self._stopping.is_set() or not self._all_alive():
+                if ends() or not self._all_alive():
                     return False
                 self._room.wait(timeout=_POLL_S)
                 full = self._offer(full, handed)
@@ -190,8 +197,8 @@ class SinkWriters:
     def _all_alive(self) -> bool:
         return all(thread.is_alive() for thread in self._threads)
 
-    def _put(self, index: int, handed: _Handed) -> bool:
-        while not self._stopping.is_set() and self._threads[index].is_alive():
+    def _put(self, index: int, handed: _Handed, ends: Callable[[], bool]) -> bool:
+        while not ends() and self._threads[index].is_alive():
             with contextlib.suppress(queue.Full):
                 self._queues[index].put(handed, timeout=_POLL_S)
                 return True
@@ -223,19 +230,25 @@ class SinkWriters:
             )
         self._settle(handed)
 
-    def close(self) -> None:
+    def close(self, timeout_s: float | None = None) -> None:
         """Let each sink write what its queue holds, then end its thread. The end is handed
         to each as soon as its queue has room, so a sink stuck inside a write (its queue
-        full) keeps no other from ending, and being closed."""
+        full) keeps no other from ending, and being closed. ``timeout_s``: how long to wait
+        at most (None: until every thread has ended); ``finished`` says which did."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+        def waited_enough() -> bool:
+            return deadline is not None and time.monotonic() >= deadline
+
         waiting = list(self._queues)  # each thread keeps taking frames, even after an error
-        while waiting:
+        while waiting and not waited_enough():
             waiting = [q for q in waiting if not self._handed_end(q)]
             if waiting:
                 with self._room:
                     self._room.wait(timeout=_POLL_S)
-        for thread in self._threads:
-            while thread.is_alive():
-                thread.join(timeout=_POLL_S)
+        for thread, ended in zip(self._threads, self._ended, strict=True):
+            while thread.ident is not None and not ended.wait(timeout=_POLL_S) and not waited_enough():
+                pass
 
     @staticmethod
     def _handed_end(q: queue.Queue[Any]) -> bool:
@@ -246,6 +259,12 @@ class SinkWriters:
             return False
 
     def _run(self, index: int) -> None:
+        try:
+            self._take(index)
+        finally:
+            self._ended[index].set()
+
+    def _take(self, index: int) -> None:
         sink, q = self.sinks[index], self._queues[index]
         failed = False  # after an error that ends the run, frames are only taken off the queue
         while (handed := q.get()) is not _END:

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
@@ -53,6 +54,7 @@ class StepBoundary(_SignalScope):
     def __init__(self) -> None:
         super().__init__()
         self._pending: int | None = None
+        self._pending_at = 0.0
 
     def __enter__(self) -> StepBoundary:
         self._install(self._hold, replaces=callable)
@@ -62,11 +64,16 @@ class StepBoundary(_SignalScope):
         if self._pending is not None:
             self._pending = None
             self._previous[signum](signum, frame)  # the second one: raise now
-        self._pending = signum
+        self._pending, self._pending_at = signum, time.monotonic()
 
     @property
     def pending(self) -> bool:
         return self._pending is not None
+
+    def held_for(self) -> float:
+        """Seconds the signal held has waited (0.0 when none is held): a step that cannot
+        end (a write to a disk that stopped answering) may give up after so long."""
+        return time.monotonic() - self._pending_at if self._pending is not None else 0.0
 
     def check(self) -> None:
         """Raise what the held signal's handler raises, if one arrived since the last check."""

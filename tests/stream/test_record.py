@@ -148,8 +148,8 @@ def test_ctrl_c_between_a_frames_sinks_keeps_the_sinks_and_counts_equal(
     )
     put = SinkWriters._put
 
-    def put_then_ctrl_c(self: SinkWriters, index: int, handed: Any) -> bool:
-        handed_over = put(self, index, handed)
+    def put_then_ctrl_c(self: SinkWriters, index: int, handed: Any, ends: Any) -> bool:
+        handed_over = put(self, index, handed, ends)
         if index == 0 and handed.result.frame.seq == 3:
             signal.raise_signal(signal.SIGINT)  # its handler runs before the next statement
         return handed_over

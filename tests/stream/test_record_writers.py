@@ -6,6 +6,7 @@ real videos and folders; the window, which needs a screen, is a stand-in sink.""
 from __future__ import annotations
 
 import itertools
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from edge.stream.record import format_summary, record
 from edge.stream.sinks import NullSink
 from tests.stream.test_capture import Camera, read_barcode
 from tests.stream.test_sources_sinks import write_video
+from tests.util.test_systemd import Listener, systemd_socket  # noqa: F401  (a fixture)
 
 HOLD_S = 30.0  # how long a sink waits for what it waits for before the test fails
 
@@ -182,3 +184,75 @@ def test_a_bug_in_a_sink_is_raised_and_every_sink_is_closed(tmp_path: Path) -> N
         record("synthetic://?size=64x128&frames=40", [str(video), buggy], fps=10.0)
     assert closed.is_set()
     assert video.exists(), "the video was finished on the way out"
+
+
+class HeldSink(Window):
+    """A sink whose first write is held for ``held_s`` (a window that hangs, or, marked as
+    keeping frames, a disk that stops answering), or until ``release`` is set."""
+
+    def __init__(self, uri: str, *, for_watching: bool, held_s: float = HOLD_S) -> None:
+        self.release = threading.Event()
+        super().__init__(uri, until=self.release.is_set)
+        self.for_watching = for_watching
+        timer = threading.Timer(held_s, self.release.set)
+        timer.daemon = True  # a test that released it itself does not wait for it at exit
+        timer.start()
+
+
+@pytest.mark.parametrize("for_watching", [True, False], ids=["window", "recording"])
+def test_a_hung_window_holds_neither_the_recording_nor_the_watchdog(
+    tmp_path: Path,
+    systemd_socket: Listener,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    for_watching: bool,
+) -> None:
+    """Under systemd with a 1 s watchdog: a window that hangs for 2.5 s beside a camera's
+    recording is not what the watch looks at, so the watchdog is fed and the folder goes on;
+    a sink that keeps frames held as long holds the recording, which is said to be stuck."""
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # a look every 0.5 s, stuck after 0.5 s
+    folder = tmp_path / "frames"
+    held = HeldSink("held://", for_watching=for_watching, held_s=2.5)
+    camera = Camera(fps=30.0)
+    try:
+        summary = record(camera.url, [f"dir://{folder}", held], duration_s=3.5, fps=30.0)
+    finally:
+        camera.unplug()
+    got = systemd_socket.messages()
+    stuck = [m for m in got if m.startswith("STATUS=stuck: sink 'held://' has been writing frame 0 for")]
+    fed = sum(m.startswith("WATCHDOG=1\n") for m in got)
+    if for_watching:
+        assert not stuck and fed >= 5, got
+        assert summary["sinks_skipped"]["held://"] > 0 and summary["frames"] == len(pngs(folder)) > 30
+    else:
+        assert stuck, got
+        assert "held://" not in summary["sinks_skipped"] and summary["frames"] == len(held.seqs)
+
+
+def test_ctrl_c_finishes_the_other_sinks_and_leaves_one_stuck_in_a_write_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sink on a disk that stopped answering, then Ctrl-C: the frame waiting for it goes
+    no further after STOP_TIMEOUT_S, nor does the end wait longer for it; the video is
+    finished and the recording ends with its summary; the stuck sink is not closed under
+    its write (a video would crash inside OpenCV), and says so."""
+    import edge.stream.record as record_module
+
+    monkeypatch.setattr(record_module, "STOP_TIMEOUT_S", 0.5)
+    stuck = HeldSink("stuck://", for_watching=False)
+    closed = threading.Event()
+    stuck.close = closed.set  # type: ignore[method-assign]
+    video = tmp_path / "rec.avi"
+    threading.Timer(1.0, signal.raise_signal, (signal.SIGINT,)).start()
+    try:
+        with pytest.raises(Interrupted) as caught:
+            record("synthetic://?size=64x128", [str(video), stuck], fps=10.0)
+    finally:
+        stuck.release.set()
+    summary = caught.value.data
+    assert summary["interrupted"] and summary["frames"] == 0  # the stuck sink wrote none
+    assert not closed.is_set()
+    in_video = cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)
+    assert in_video == summary["sinks_frames"][str(video)] > 0
+    err = capsys.readouterr().err
+    assert "warning: sink 'stuck://' has been inside the write of frame 0 for" in err
+    assert "it is left open (a disk that stopped answering?)" in err
