@@ -403,7 +403,8 @@ def add_stream_commands(sub: Any) -> None:
         metavar="SINK",
         help="drive.mp4 (also .avi, .mkv; a camera's capture times go beside it in "
         "drive.mp4.timestamps.txt, which edge run --realtime replays at), dir://frames/ (exact "
-        "pixels, one PNG a frame; the capture times in timestamps.txt), display://, null://",
+        "pixels, one PNG a frame; the capture times in timestamps.txt), display://, "
+        "http://127.0.0.1:8080 (the web viewer: watch what is recorded), null://",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds")

@@ -121,9 +121,15 @@ def record(
             _check_records_pictures(sink)
         if src.live:
             warn_if_mp4(opened)
-        tally = _Tally()
+        tracker = LatencyTracker()  # each sink's writes and skips; the viewer charts it
+        tally = _Tally(tracker)
         stats = tally.stats
-        writers = _RecordWriters(opened, live=src.live, on_done=tally.done)
+        writers = _RecordWriters(opened, live=src.live, tracker=tracker, on_done=tally.done)
+        for sink in opened:  # the viewer: the pictures alone, the writes' times charted
+            for call, args in (("attach", (tracker,)), ("pictures_only", ())):
+                method = getattr(sink, call, None)
+                if method is not None:
+                    method(*args)
         writers.start()
         closing.left_open = writers.writing  # a sink is not closed under a write in progress
         stack.callback(writers.finish, STOP_TIMEOUT_S)  # before the sinks are closed
@@ -240,11 +246,13 @@ class _RecordWriters:
     """The sinks' threads (edge.stream.writers) with edge record's rules, and the failures
     that end the recording: the first is why."""
 
-    def __init__(self, sinks: Sequence[Any], *, live: bool, on_done: Callable[[Result], None]) -> None:
+    def __init__(
+        self, sinks: Sequence[Any], *, live: bool, tracker: LatencyTracker, on_done: Callable[[Result], None]
+    ) -> None:
         from edge.stream.writers import SinkWriters
 
         self.failures: list[BaseException] = []
-        self.tracker = LatencyTracker()  # each sink's writes and skips
+        self.tracker = tracker
         self._stopping = threading.Event()
         self._writers = SinkWriters(
             list(sinks),
@@ -309,7 +317,8 @@ class _Tally:
     first and the last capture times. A frame counts once done (edge.stream.writers), so
     the one a sink failed to write, and those after it, do not."""
 
-    def __init__(self) -> None:
+    def __init__(self, tracker: LatencyTracker) -> None:
+        self._tracker = tracker  # the losses go there too, for the viewer
         self.stats: dict[str, Any] = {
             "frames": 0,
             "dropped": 0,
@@ -327,9 +336,12 @@ class _Tally:
         stats["frames"] += 1
         stats["dropped"] += dropped
         stats["undecodable"] += undecodable
+        self._tracker.frame_dropped(dropped)
+        self._tracker.frames_undecodable(undecodable)
         if gap_ms is not None:
             stats["reconnects"] += 1
             stats["seconds_without_frames"] += gap_ms / 1e3
+            self._tracker.source_gap(gap_ms)
         t_ns = result.extras["t_ns"]
         if t_ns is not None:
             self.first_ns = t_ns if self.first_ns is None else min(self.first_ns, t_ns)
@@ -345,11 +357,12 @@ def _capture_time(frame: Any, *, live: bool) -> int | None:
 
 
 def _check_records_pictures(sink: Any) -> None:
-    # a panoptic or depth view was refused by open_sinks already: no engine runs here
-    if hasattr(sink, "write_result"):  # the objects sinks and the viewer take results
+    # a panoptic or depth view was refused by open_sinks already: no engine runs here; the
+    # viewer, which takes results in edge run, shows the pictures alone
+    if hasattr(sink, "write_result") and not getattr(sink, "for_watching", False):
         raise SinkError(
             f"sink {sink.uri!r} needs what the engines found (use edge run); edge record writes pictures: "
-            "a video file, dir://FOLDER, display:// or null://"
+            "a video file, dir://FOLDER, display://, http://HOST:PORT (the viewer) or null://"
         )
 
 

@@ -72,6 +72,9 @@ class ViewerServer:
         self.jpeg_quality = jpeg_quality
         self.sample_period_s = sample_period_s
         self.tracker: Any = None
+        # edge record: the source's pictures alone ("composite"), which the page shows in one
+        # panel instead of the engines' two views
+        self.pictures_only = False
         self.frames_published = 0
         # a client that has just had a frame asks again at once; a snapshot tool retries in 1 s
         self.watch_grace_s = watch_grace_s
@@ -329,7 +332,8 @@ class ViewerServer:
             seq = self._latest[0] if self._latest is not None else None
             published = self.frames_published
         stats: dict[str, Any] = self.tracker.rolling() if self.tracker is not None else {}
-        return {"t": round(time.monotonic() - self._t0, 3), "seq": seq, "published": published, **stats}
+        t = round(time.monotonic() - self._t0, 3)
+        return {"t": t, "seq": seq, "published": published, "pictures_only": self.pictures_only, **stats}
 
     async def _stats(self, request: Any) -> Any:
         from aiohttp import web

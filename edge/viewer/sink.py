@@ -63,6 +63,11 @@ class ViewerSink:
     def attach(self, tracker: Any) -> None:
         self.server.tracker = tracker
 
+    def pictures_only(self) -> None:
+        """The run publishes its source's pictures alone (edge record): the page shows them
+        in one panel, and asks for no engine's view."""
+        self.server.pictures_only = True
+
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         self.server.publish(seq, {"composite": image})
         self.frames += 1

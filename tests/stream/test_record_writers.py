@@ -256,3 +256,39 @@ def test_ctrl_c_finishes_the_other_sinks_and_leaves_one_stuck_in_a_write_open(
     err = capsys.readouterr().err
     assert "warning: sink 'stuck://' has been inside the write of frame 0 for" in err
     assert "it is left open (a disk that stopped answering?)" in err
+
+
+def test_the_viewer_serves_the_frames_being_recorded(tmp_path: Path) -> None:
+    """The web viewer beside a camera's recording: a real HTTP client gets the newest
+    frame (one of those recorded) and statistics that say it holds the picture alone."""
+    from edge.viewer.sink import ViewerSink
+    from tests.viewer.helpers import get, get_json
+
+    viewer = ViewerSink("http://127.0.0.1:0", port=0)
+    seen: dict[str, object] = {}
+
+    def watch() -> None:  # while the recording goes on
+        status, _, jpeg = get(viewer.url + "frame/composite.jpg?after=-1")
+        seen["frame"] = (status, jpeg)
+        seen["stats"] = get_json(viewer.url + "stats")
+
+    folder = tmp_path / "frames"
+    camera = Camera(fps=30.0)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        summary = record(camera.url, [f"dir://{folder}", viewer], max_frames=40, fps=30.0)
+    finally:
+        camera.unplug()
+        watcher.join(timeout=HOLD_S)
+    status, jpeg = seen["frame"]  # type: ignore[misc]
+    assert status == 200
+    picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    recorded = [read_barcode(cv2.imread(str(p))) for p in pngs(folder)]
+    assert picture.shape == (64, 192, 3) and read_barcode(picture) in recorded
+    stats = seen["stats"]
+    assert stats["pictures_only"] is True and stats["engines"] == {}  # type: ignore[index]
+    assert (
+        summary["frames"] == 40
+        and summary["sinks_frames"][viewer.uri] + summary["sinks_skipped"].get(viewer.uri, 0) == 40
+    )

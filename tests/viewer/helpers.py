@@ -104,13 +104,14 @@ def write_video(path: Path, frames: int, size: tuple[int, int] = (128, 256), fps
 
 
 class EdgeRun:
-    """`edge run ... --sink http://127.0.0.1:0` in its own process; ``url`` once it listens."""
+    """`edge run ... --sink http://127.0.0.1:0` in its own process (or another ``command``
+    with the viewer among its sinks, as `edge record`); ``url`` once it listens."""
 
-    def __init__(self, args: list[str], cwd: Path) -> None:
+    def __init__(self, args: list[str], cwd: Path, command: str = "run") -> None:
         self.work = cwd
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge.cli", "run", *args],
+            [sys.executable, "-m", "edge.cli", command, *args],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
@@ -143,7 +144,7 @@ class EdgeRun:
             if line.startswith("viewer: "):
                 return line.split(" ", 1)[1].strip()
         self.proc.kill()
-        raise AssertionError("edge run did not start its viewer:\n" + "".join(seen))
+        raise AssertionError("edge did not start its viewer:\n" + "".join(seen))
 
     def stop(self) -> tuple[int, str, str]:
         import signal

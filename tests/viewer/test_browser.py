@@ -88,3 +88,47 @@ def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path
     finally:
         code, _out, err = run.stop()
     assert code == 130 and "Traceback" not in err, err
+
+
+def test_edge_record_shows_the_camera_alone(tmp_path: Path) -> None:
+    """`edge record` into the viewer (a headless board's camera watched from a laptop): one
+    panel with the frames as recorded, changing, instead of the engines' two views."""
+    from tests.stream.test_capture import Camera
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
+    camera = Camera(fps=30.0)
+    run = EdgeRun([camera.url, "drive.avi", "http://127.0.0.1:0"], cwd=tmp_path, command="record")
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.goto(run.url)
+            page.wait_for_function(
+                "() => edgeViewer.camera && edgeViewer.frames.composite >= 3", timeout=60_000
+            )
+            first = int(page.get_attribute("#view-composite", "data-seq") or -1)
+            page.wait_for_function(
+                "(seq) => Number(document.getElementById('view-composite').dataset.seq) > seq",
+                arg=first,
+                timeout=60_000,
+            )
+            assert page.is_visible("#figure-composite")
+            assert not page.is_visible("#figure-panoptic") and not page.is_visible("#figure-depth")
+            assert page.evaluate("edgeViewer.frames.panoptic + edgeViewer.frames.depth") == 0
+            decoded = page.wait_for_function(
+                "() => document.getElementById('view-composite').naturalWidth || false", timeout=10_000
+            )
+            assert decoded.json_value() == 192, "the camera's frames at their own size"
+            page.wait_for_function(
+                "() => Number(document.getElementById('fps').textContent) > 0", timeout=30_000
+            )
+            assert not errors, errors
+            browser.close()
+    finally:
+        code, out, err = run.stop()
+        camera.unplug()
+    assert code == 130 and "Traceback" not in err, err
+    assert "recorded " in out and "http://127.0.0.1:" in out

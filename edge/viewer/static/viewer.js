@@ -8,8 +8,9 @@ const PALETTE = ["#4e9af1", "#f0a04b", "#5bd17a", "#e55c7a", "#b48af0", "#46c8c8
 
 // what the page has done so far, for people and for tests
 const state = {
-  frames: { panoptic: 0, depth: 0 },
-  lastSeq: { panoptic: -1, depth: -1 },
+  frames: { panoptic: 0, depth: 0, composite: 0 },
+  lastSeq: { panoptic: -1, depth: -1, composite: -1 },
+  camera: false, // edge record: its frames alone, in one panel
   statsUpdates: 0,
   chartDraws: 0,
   samples: [],
@@ -27,8 +28,9 @@ function setStatus(text) {
 
 async function frameLoop(view) {
   const img = $("view-" + view);
+  const figure = $("figure-" + view);
   let shownUrl = null;
-  for (;;) {
+  while (!figure.hidden) {
     try {
       const after = state.lastSeq[view];
       const response = await fetch(`/frame/${view}.jpg?after=${after}`, { cache: "no-store" });
@@ -52,6 +54,25 @@ async function frameLoop(view) {
       await sleep(1000);
     }
   }
+}
+
+// edge record publishes the camera's frames alone: one panel for them, instead of the two
+// views of the engines it does not run (asked for, they would only answer 503)
+async function startFrames() {
+  for (;;) {
+    try {
+      const snap = await (await fetch("/stats", { cache: "no-store" })).json();
+      state.camera = Boolean(snap.pictures_only);
+      break;
+    } catch (err) {
+      setStatus("lost");
+      await sleep(1000);
+    }
+  }
+  $("figure-panoptic").hidden = state.camera;
+  $("figure-depth").hidden = state.camera;
+  $("figure-composite").hidden = !state.camera;
+  for (const view of state.camera ? ["composite"] : ["panoptic", "depth"]) frameLoop(view);
 }
 
 function sampleOf(snap) {
@@ -185,6 +206,5 @@ function drawCharts() {
   state.chartDraws += 1;
 }
 
-frameLoop("panoptic");
-frameLoop("depth");
+startFrames();
 statsLoop();
