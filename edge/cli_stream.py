@@ -260,6 +260,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             keep_free=args.keep_free,
             status_every_s=args.status_every,
             heartbeat=args.heartbeat,
+            skip_stuck_sinks=args.stuck_sink == "skip",
         )
     except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
         print(format_summary(exc.data), flush=True)
@@ -423,6 +424,14 @@ def add_stream_commands(sub: Any) -> None:
     add_keep_free_argument(p)
     add_status_every_argument(p)
     add_heartbeat_argument(p)
+    p.add_argument(
+        "--stuck-sink",
+        choices=("restart", "skip"),
+        default="restart",
+        help="a camera's sink stuck inside one write (a card that stopped answering): restart "
+        "(default) stops feeding systemd's watchdog and the heartbeat, so the recording is restarted; "
+        "skip says so and records on in the other sinks, the stuck one skipping the frames meanwhile",
+    )
     p.set_defaults(func=cmd_record)
     add_alive_command(sub)
 

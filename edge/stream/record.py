@@ -15,7 +15,7 @@ import dataclasses
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,7 @@ def record(
     segment_s: float | None = None,
     delete_oldest: bool = False,
     heartbeat: str | Path | None = None,
+    skip_stuck_sinks: bool = False,
 ) -> dict[str, Any]:
     """Write each frame of ``source`` to every sink of ``sinks`` until the source ends,
     ``max_frames`` were written or ``duration_s`` has passed; returns what was recorded.
@@ -81,7 +82,9 @@ def record(
     are closed with the others: whatever ends the recording, each sink is closed. Each
     writes on a thread of its own (edge.stream.writers). A sink for watching (a window,
     the web viewer: ``for_watching``) that falls behind a camera skips frames, counted in
-    ``sinks_skipped``; the recording waits for every other sink.
+    ``sinks_skipped``; the recording waits for every other sink, unless it is stuck inside a
+    write (a card that stopped answering) and ``skip_stuck_sinks``: a camera's recording then
+    goes on in the other sinks, and that one skips the frames meanwhile (edge.stream.watchdog).
     """
     from edge.stream.heartbeat import check_unshared
     from edge.stream.pipeline import frame_rgb
@@ -145,7 +148,9 @@ def record(
             sinks_busy=writers.busy,
             source=src,
             heartbeat=heartbeat,
+            skip_stuck_sinks=skip_stuck_sinks,
         )
+        writers.stuck = lambda: watch.skipping  # with skip_stuck_sinks, those it skips
         stack.enter_context(watch)
         ended: BaseException | None = None
         handed_over = 0
@@ -253,6 +258,7 @@ class _RecordWriters:
 
         self.failures: list[BaseException] = []
         self.tracker = tracker
+        self.stuck: Callable[[], Collection[str]] = tuple  # the uris of the stuck sinks skipped
         self._stopping = threading.Event()
         self._writers = SinkWriters(
             list(sinks),
@@ -263,8 +269,9 @@ class _RecordWriters:
             stop=self._stopping.set,
             on_done=on_done,
             on_error=self._failed,
-            # a recording with holes is not one: only a window or the viewer skips frames
-            may_skip=lambda sink: bool(getattr(sink, "for_watching", False)),
+            # a recording with holes is not one: only a window or the viewer skips frames, and
+            # a sink stuck in a write once the watch skips it (--stuck-sink skip)
+            may_skip=lambda sink: bool(getattr(sink, "for_watching", False)) or sink.uri in self.stuck(),
             end_on_failure=True,
             write=_write_picture,
         )
@@ -414,8 +421,10 @@ def _summary(
         # the files (folders) of each segmented sink, in order
         "segments": {s.uri: [str(p) for p in s.files] for s in sinks if isinstance(s, SegmentedSink)},
         "deleted_segments": sum(len(s.deleted) for s in sinks if isinstance(s, SegmentedSink)),
-        # the frames a window or the viewer skipped, slower than the camera: {uri: count}
+        # the frames a window or the viewer skipped, slower than the camera, or a sink stuck
+        # in a write (--stuck-sink skip): {uri: count}
         "sinks_skipped": dict(skipped),
+        "sinks_for_watching": [s.uri for s in sinks if getattr(s, "for_watching", False)],
         # what each sink holds: more than "frames" where others wrote on after one failed
         "sinks_frames": {s.uri: s.frames for s in sinks if isinstance(getattr(s, "frames", None), int)},
         "interrupted": interrupted,
@@ -454,7 +463,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     if any(count > summary["frames"] for count in held.values()):  # the others went on past a failed one
         line += f"; the sinks hold {', '.join(f'{uri} {count}' for uri, count in held.items())}"
     for uri, count in (summary.get("sinks_skipped") or {}).items():
-        line += f"; {uri} skipped {count} frame(s), slower than the camera (the recording has them)"
+        why = "slower than the camera (the recording has them)"
+        if uri not in summary.get("sinks_for_watching", ()):
+            why = "while stuck inside a write (--stuck-sink skip)"
+        line += f"; {uri} skipped {count} frame(s), {why}"
     if summary.get("deleted_segments"):
         line += f"; {summary['deleted_segments']} oldest segment(s) deleted for room (--delete-oldest)"
     if summary.get("timestamps"):

@@ -97,11 +97,11 @@ class SinkWriters:
         frame once every sink has written or skipped it. ``on_error``: an error
         that is no sink's failure (a bug), which ends the run.
 
-        ``may_skip``: which sinks may skip frames in a live run (every one by default);
-        ``deliver`` waits for room in the others. ``end_on_failure``: a sink's failure
-        (OSError, SinkError, SinkStopped) goes to ``on_error`` too, instead of being
-        counted while the stream goes on, and neither the frame it failed on nor any later
-        one is done. ``write``: how a sink is given a frame."""
+        ``may_skip``: which sinks may skip frames in a live run (every one by default), asked
+        as each frame is handed over; ``deliver`` waits for room in the others.
+        ``end_on_failure``: a sink's failure (OSError, SinkError, SinkStopped) goes to
+        ``on_error`` too, instead of being counted while the stream goes on, and neither the
+        frame it failed on nor any later one is done. ``write``: how a sink is given a frame."""
         self.sinks = sinks
         self.tracker = tracker
         self._live = live
@@ -109,7 +109,7 @@ class SinkWriters:
         self._stopping, self._stop = stopping, stop
         self._on_done, self._on_error = on_done, on_error
         self._end_when_sinks_stop = end_when_sinks_stop
-        self._keeps_all = {i for i, sink in enumerate(sinks) if live and not may_skip(sink)}
+        self._may_skip = may_skip  # asked at each frame: a sink may become one that skips
         self._end_on_failure, self._write_one = end_on_failure, write
         self._lock = threading.Lock()  # the bookkeeping below, shared by the sinks' threads
         self._room = threading.Condition()  # a sink took a frame off its queue
@@ -168,7 +168,7 @@ class SinkWriters:
             return all(self._put(index, handed, ends) for index in range(len(self.sinks)))
         full = self._offer(list(range(len(self.sinks))), handed)
         with self._room:
-            while self._none_took(full) or self._keeps_all.intersection(full):
+            while self._none_took(full) or self._waits_for(full):
                 if ends() or not self._all_alive():
                     return False
                 self._room.wait(timeout=_POLL_S)
@@ -193,6 +193,10 @@ class SinkWriters:
         with self._lock:
             writing = set(range(len(self.sinks))) - self._stopped
         return bool(writing) and writing <= set(full)
+
+    def _waits_for(self, full: list[int]) -> bool:
+        """Whether a sink among ``full`` may not skip frames: the frame waits for its room."""
+        return any(not self._may_skip(self.sinks[index]) for index in full)
 
     def _all_alive(self) -> bool:
         return all(thread.is_alive() for thread in self._threads)

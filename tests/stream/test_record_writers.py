@@ -194,7 +194,13 @@ class HeldSink(Window):
         self.release = threading.Event()
         super().__init__(uri, until=self.release.is_set)
         self.for_watching = for_watching
-        timer = threading.Timer(held_s, self.release.set)
+        self.released_at = float("inf")  # time.time() when released
+
+        def released() -> None:
+            self.released_at = time.time()
+            self.release.set()
+
+        timer = threading.Timer(held_s, released)
         timer.daemon = True  # a test that released it itself does not wait for it at exit
         timer.start()
 
@@ -226,6 +232,41 @@ def test_a_hung_window_holds_neither_the_recording_nor_the_watchdog(
     else:
         assert stuck, got
         assert "held://" not in summary["sinks_skipped"] and summary["frames"] == len(held.seqs)
+
+
+def test_stuck_sink_skip_records_on_in_the_other_sinks(
+    tmp_path: Path,
+    systemd_socket: Listener,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--stuck-sink skip: a sink that keeps frames, stuck in a write for 2.5 s, is said and
+    skipped once the watch calls it stuck; the folder records on meanwhile, the watchdog is
+    fed, and the stuck sink writes on afterwards, its holes counted."""
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # a look every 0.5 s, stuck after 0.5 s
+    folder = tmp_path / "frames"
+    held = HeldSink("held://", for_watching=False, held_s=2.5)
+    camera = Camera(fps=30.0)
+    try:
+        summary = record(
+            camera.url, [f"dir://{folder}", held], duration_s=4.0, fps=30.0, skip_stuck_sinks=True
+        )
+    finally:
+        camera.unplug()
+    got = systemd_socket.messages()
+    assert not any(m.startswith("STATUS=stuck: ") for m in got), got
+    assert sum(m.startswith("WATCHDOG=1\n") for m in got) >= 6, got
+    written_while_held = [p for p in pngs(folder) if p.stat().st_mtime < held.released_at]
+    assert len(written_while_held) > 20, "the folder recorded on while the other sink was stuck"
+    skipped = summary["sinks_skipped"]["held://"]
+    assert skipped > 0 and len(held.seqs) + skipped == summary["frames"] == len(pngs(folder))
+    assert len(held.seqs) > 1, "it writes on once its disk answers"
+    err = capsys.readouterr().err
+    assert "warning: sink 'held://' has been writing frame 0 for" in err
+    assert "the run goes on without it, its frames skipped (--stuck-sink skip)" in err
+    assert "sink 'held://' is writing again" in err
+    line = format_summary(summary)
+    assert f"held:// skipped {skipped} frame(s), while stuck inside a write (--stuck-sink skip)" in line
 
 
 def test_ctrl_c_finishes_the_other_sinks_and_leaves_one_stuck_in_a_write_open(
@@ -292,3 +333,12 @@ def test_the_viewer_serves_the_frames_being_recorded(tmp_path: Path) -> None:
         summary["frames"] == 40
         and summary["sinks_frames"][viewer.uri] + summary["sinks_skipped"].get(viewer.uri, 0) == 40
     )
+
+
+def test_edge_record_takes_stuck_sink_skip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.cli import main
+
+    video = tmp_path / "rec.avi"
+    assert main(["record", "synthetic://?size=64x128&frames=3", str(video), "--stuck-sink", "skip"]) == 0
+    assert cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT) == 3
+    assert capsys.readouterr().out.startswith("recorded 3 frames")
