@@ -128,11 +128,12 @@ def record(
         tally = _Tally(tracker)
         stats = tally.stats
         writers = _RecordWriters(opened, live=src.live, tracker=tracker, on_done=tally.done)
-        for sink in opened:  # the viewer: the pictures alone, the writes' times charted
-            for call, args in (("attach", (tracker,)), ("pictures_only", ())):
-                method = getattr(sink, call, None)
-                if method is not None:
-                    method(*args)
+        for sink in opened:  # the viewer shows the pictures alone, and charts the writes
+            attach, pictures_only = getattr(sink, "attach", None), getattr(sink, "pictures_only", None)
+            if attach is not None:
+                attach(tracker)
+            if pictures_only is not None:
+                pictures_only()
         writers.start()
         closing.left_open = writers.writing  # a sink is not closed under a write in progress
         stack.callback(writers.finish, STOP_TIMEOUT_S)  # before the sinks are closed

@@ -44,7 +44,7 @@ _END = object()
 _POLL_S = 0.05
 
 
-def write_view(sink: Sink, result: Result) -> None:
+def _write_view(sink: Sink, result: Result) -> None:
     """``edge run``'s write: the whole result to a sink that takes one (the viewer, the
     objects), else the picture of the view the sink shows, at the frame's capture time."""
     write_result = getattr(sink, "write_result", None)
@@ -55,7 +55,7 @@ def write_view(sink: Sink, result: Result) -> None:
         sink.write(image, result.frame.seq, result.frame.t_capture_ns)
 
 
-def every_sink(sink: Sink) -> bool:
+def _every_sink(sink: Sink) -> bool:
     return True
 
 
@@ -85,9 +85,9 @@ class SinkWriters:
         on_done: Callable[[Result], None] | None = None,
         on_error: Callable[[BaseException], None],
         end_when_sinks_stop: bool = False,
-        may_skip: Callable[[Sink], bool] = every_sink,
+        may_skip: Callable[[Sink], bool] = _every_sink,
         end_on_failure: bool = False,
-        write: Callable[[Sink, Result], None] = write_view,
+        write: Callable[[Sink, Result], None] = _write_view,
     ) -> None:
         """``live``: each sink's queue holds one frame, and a sink whose queue is full
         skips that frame when another sink had room for the new one; else ``depth``

@@ -3,9 +3,12 @@ real `edge run` on a video file: frames must change and the charts must redraw."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,17 +34,27 @@ CHROMIUM_ARGS = [
 ]
 
 
-def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def viewer_page(url: str, *, width: int, height: int) -> Iterator[tuple[Any, list[str]]]:
+    """The viewer at ``url`` in a headless Chromium: the page, and the errors it has logged."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
-    run = EdgeRun.looping_video(tmp_path, tiny_engines, deadline_ms=400)
-    try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-            page.goto(run.url)
+            page.goto(url)
+            yield page, errors
+        finally:
+            browser.close()
+
+
+def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path: Path) -> None:
+    run = EdgeRun.looping_video(tmp_path, tiny_engines, deadline_ms=400)
+    try:
+        with viewer_page(run.url, width=1400, height=900) as (page, errors):
             # predicates are functions, not strings: the page's CSP forbids eval, as it should
             page.wait_for_function(
                 "() => edgeViewer.frames.panoptic >= 3 && edgeViewer.frames.depth >= 3", timeout=60_000
@@ -84,7 +97,6 @@ def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path
             if os.environ.get("EDGE_TEST_ARTIFACTS"):
                 shutil.copy(shot, Path(os.environ["EDGE_TEST_ARTIFACTS"]) / "viewer.png")
             assert not errors, errors
-            browser.close()
     finally:
         code, _out, err = run.stop()
     assert code == 130 and "Traceback" not in err, err
@@ -95,17 +107,10 @@ def test_edge_record_shows_the_camera_alone(tmp_path: Path) -> None:
     panel with the frames as recorded, changing, instead of the engines' two views."""
     from tests.stream.test_capture import Camera
 
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
     camera = Camera(fps=30.0)
     run = EdgeRun([camera.url, "drive.avi", "http://127.0.0.1:0"], cwd=tmp_path, command="record")
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1000, "height": 800})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-            page.goto(run.url)
+        with viewer_page(run.url, width=1000, height=800) as (page, errors):
             page.wait_for_function(
                 "() => edgeViewer.camera && edgeViewer.frames.composite >= 3", timeout=60_000
             )
@@ -126,7 +131,6 @@ def test_edge_record_shows_the_camera_alone(tmp_path: Path) -> None:
                 "() => Number(document.getElementById('fps').textContent) > 0", timeout=30_000
             )
             assert not errors, errors
-            browser.close()
     finally:
         code, out, err = run.stop()
         camera.unplug()
