@@ -76,10 +76,11 @@ class Progress:
         source: Any,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``tracker``: the frames taken in and out of a pipeline (None: a loop that writes
-        each frame as it reads it, edge record). ``sinks_busy``: the sinks inside a write
-        (uri, frame, seconds so far). ``source``: its ``in_call_s()``, where it has one (a
-        camera's capture thread), says how long its read or open has taken so far."""
+        """``tracker``: the frames taken in and out of a pipeline (None: edge record, whose
+        frames wait only for its source's reads and its sinks' writes, both looked at here).
+        ``sinks_busy``: the sinks inside a write (uri, frame, seconds so far). ``source``: its
+        ``in_call_s()``, where it has one (a camera's capture thread), says how long its read
+        or open has taken so far."""
         self._tracker, self._sinks_busy, self._source = tracker, sinks_busy, source
         self._clock = clock
         self._last_out = tracker.frames_out if tracker is not None else 0

@@ -255,7 +255,7 @@ def test_stuck_sink_skip_records_on_in_the_other_sinks(
         camera.unplug()
     got = systemd_socket.messages()
     assert not any(m.startswith("STATUS=stuck: ") for m in got), got
-    assert sum(m.startswith("WATCHDOG=1\n") for m in got) >= 6, got
+    assert sum(m.startswith("WATCHDOG=1\n") for m in got) >= 4, got  # 8 looks, 1-2 before the skip
     written_while_held = [p for p in pngs(folder) if p.stat().st_mtime < held.released_at]
     assert len(written_while_held) > 20, "the folder recorded on while the other sink was stuck"
     skipped = summary["sinks_skipped"]["held://"]
