@@ -161,8 +161,12 @@ def measure(
                     for stage, ms in frame_ms.items():
                         samples.setdefault(stage, []).append(ms)
                     measured += 1
+                # one clock read for the report and the end: the last report is the bound met
+                elapsed = time.perf_counter() - t_start
                 if progress is not None:
-                    progress(measured, time.perf_counter() - t_start)
+                    progress(measured, elapsed)
+                if measured >= min_frames and elapsed >= min_duration_s:
+                    break
         except KeyboardInterrupt as exc:
             if not measured:
                 raise  # nothing measured yet: nothing to keep
