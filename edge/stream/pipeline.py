@@ -30,7 +30,7 @@ from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
 from edge.stream.sinks import RENDERED_VIEWS, Sink, views_shown
 from edge.stream.sources import Source, nominal_rate
-from edge.stream.writers import SinkWriters
+from edge.stream.writers import SinkWriters, left_open_warning
 
 _END = object()
 _POLL_S = 0.05
@@ -480,16 +480,11 @@ class Pipeline:
                 "what they hold is left open",
                 file=sys.stderr,
             )
-        inside = {uri: (seq, seconds) for uri, seq, seconds in self._writers.busy()}
         for index, sink in enumerate(self.sinks):
-            if self._writers.finished(index):  # not one still inside a write
+            at_work = self._writers.at_work(index)
+            if at_work is None:  # not one still inside a write
                 self._close(sink)
-            elif sink.uri in inside:
-                seq, seconds = inside[sink.uri]
-                print(
-                    f"warning: sink {sink.uri!r} has been inside the write of frame {seq} for "
-                    f"{seconds:.0f} s; it is left open (a disk that stopped answering?)",
-                    file=sys.stderr,
-                )
+            elif at_work[0] >= 0:
+                print(left_open_warning(sink.uri, at_work), file=sys.stderr)
         if done["capture"].is_set():
             self.source.close()

@@ -135,7 +135,7 @@ def record(
             if pictures_only is not None:
                 pictures_only()
         writers.start()
-        closing.left_open = writers.writing  # a sink is not closed under a write in progress
+        closing.left_open = writers.at_work  # a sink is not closed under a write in progress
         stack.callback(writers.finish, STOP_TIMEOUT_S)  # before the sinks are closed
         progress = _progress(show_progress, max_frames)
         stack.callback(progress.close)
@@ -193,7 +193,7 @@ def record(
         unfinished = closing.close()
         interrupted = isinstance(ended, KeyboardInterrupt)
         captured = (tally.first_ns, tally.last_ns)
-        skipped = writers.tracker.sinks_skipped
+        skipped = tracker.sinks_skipped
         summary = _summary(stats, seconds, opened, captured, skipped=skipped, interrupted=interrupted)
         for failure in unfinished[1 if ended is None else 0 :]:
             print(f"warning: {failure}", file=sys.stderr)
@@ -215,7 +215,7 @@ class _Closing:
     def __init__(self, sinks: Sequence[Any]) -> None:
         self._sinks = list(sinks)
         self.failures: list[str] = []
-        # whether a sink is still writing, as (frame, seconds inside it): it is left open
+        # a sink's thread still at work, as (frame, seconds inside it): it is left open
         self.left_open: Callable[[Any], tuple[int, float] | None] = lambda sink: None
 
     def add(self, sinks: Sequence[Any]) -> None:
@@ -226,18 +226,11 @@ class _Closing:
         """Close the sinks not closed yet; every failure so far, as messages."""
         while self._sinks:
             sink = self._sinks.pop()
-            writing = self.left_open(sink)
-            if writing is not None:  # closing a video under a write crashes inside OpenCV
-                seq, seconds = writing
-                inside = (
-                    f"has been inside the write of frame {seq} for {seconds:.0f} s"
-                    if seq >= 0
-                    else "is writing"
-                )
-                print(
-                    f"warning: sink {sink.uri!r} {inside}; it is left open (a disk that stopped answering?)",
-                    file=sys.stderr,
-                )
+            at_work = self.left_open(sink)
+            if at_work is not None:  # closing a video under a write crashes inside OpenCV
+                from edge.stream.writers import left_open_warning
+
+                print(left_open_warning(sink.uri, at_work), file=sys.stderr)
                 continue
             try:
                 sink.close()
@@ -258,12 +251,11 @@ class _RecordWriters:
         from edge.stream.writers import SinkWriters
 
         self.failures: list[BaseException] = []
-        self.tracker = tracker
         self.stuck: Callable[[], Collection[str]] = tuple  # the uris of the stuck sinks skipped
         self._stopping = threading.Event()
         self._writers = SinkWriters(
             list(sinks),
-            tracker=self.tracker,
+            tracker=tracker,
             live=live,
             depth=DEPTH,
             stopping=self._stopping,
@@ -292,14 +284,9 @@ class _RecordWriters:
             return exc
         return None
 
-    def writing(self, sink: Any) -> tuple[int, float] | None:
-        """Whether ``sink``'s thread is still at work, as (frame, seconds inside its write):
-        frame -1 between writes. None once it has ended, and it may be closed."""
-        index = next(i for i, s in enumerate(self._sinks) if s is sink)
-        if self._writers.finished(index):
-            return None
-        inside = [(seq, seconds) for uri, seq, seconds in self._writers.busy() if uri == sink.uri]
-        return inside[0] if inside else (-1, 0.0)
+    def at_work(self, sink: Any) -> tuple[int, float] | None:
+        """SinkWriters.at_work of ``sink``: None once its thread has ended (it may be closed)."""
+        return self._writers.at_work(next(i for i, s in enumerate(self._sinks) if s is sink))
 
     def busy(self) -> list[tuple[str, int, float]]:
         """The sinks inside a write that hold the recording: not one for watching behind a

@@ -59,6 +59,13 @@ def _every_sink(sink: Sink) -> bool:
     return True
 
 
+def left_open_warning(uri: str, at_work: tuple[int, float]) -> str:
+    """What is said of a sink left open because its thread is still at work (at_work)."""
+    seq, seconds = at_work
+    inside = f"has been inside the write of frame {seq} for {seconds:.0f} s" if seq >= 0 else "is writing"
+    return f"warning: sink {uri!r} {inside}; it is left open (a disk that stopped answering?)"
+
+
 class _Handed:
     """A frame handed to the sinks: how many have yet to write or skip it."""
 
@@ -148,6 +155,16 @@ class SinkWriters:
     def finished(self, index: int) -> bool:
         """Whether sink ``index``'s thread has ended (it may be closed)."""
         return self._threads[index].ident is None or self._ended[index].is_set()
+
+    def at_work(self, index: int) -> tuple[int, float] | None:
+        """Sink ``index``'s thread still at work, so not to be closed: (the frame it is
+        writing, seconds so far), frame -1 between writes; None once it has ended."""
+        if self.finished(index):
+            return None
+        writing = self._writing[index]
+        if writing is None:
+            return -1, 0.0
+        return writing[0], (time.perf_counter_ns() - writing[1]) / 1e9
 
     def deliver(self, result: Result, give_up: Callable[[], bool] | None = None) -> bool:
         """Hand ``result`` to every sink. Not live: waiting for room in each sink's queue.

@@ -28,9 +28,8 @@ function setStatus(text) {
 
 async function frameLoop(view) {
   const img = $("view-" + view);
-  const figure = $("figure-" + view);
   let shownUrl = null;
-  while (!figure.hidden) {
+  for (;;) {
     try {
       const after = state.lastSeq[view];
       const response = await fetch(`/frame/${view}.jpg?after=${after}`, { cache: "no-store" });
