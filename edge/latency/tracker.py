@@ -71,6 +71,9 @@ class LatencyTracker:
         self.engines: dict[str, str] = {}
         self._t0 = time.perf_counter_ns()
         self._t_last = self._t0
+        # the summary's fps counts from the first frame's capture, not from here: loading the
+        # engines and opening a camera (seconds) are not the stream's rate
+        self._t_first: int | None = None
 
     @property
     def spans_dropped(self) -> int:
@@ -171,6 +174,8 @@ class LatencyTracker:
             self._note_frame(seq, E2E, ms)
             self.frames_out += 1
             self._t_last = now
+            if self._t_first is None or t_capture_ns < self._t_first:
+                self._t_first = t_capture_ns
             if self.deadline_ms is not None and ms > self.deadline_ms:
                 self.deadline_misses += 1
         return ms
@@ -189,7 +194,8 @@ class LatencyTracker:
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
-            seconds = max((self._t_last - self._t0) / 1e9, 1e-9)
+            start = self._t0 if self._t_first is None else self._t_first
+            seconds = max((self._t_last - start) / 1e9, 1e-9)
             return {
                 "engines": dict(self.engines),
                 "frames_in": self.frames_in,

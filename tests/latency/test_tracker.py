@@ -43,6 +43,20 @@ def test_frames_deadline_and_exports(tmp_path: Path) -> None:
     assert len(lines) == 6 and all(x["end_ns"] >= x["start_ns"] for x in lines)
 
 
+def test_fps_counts_from_the_first_frames_capture_not_from_the_trackers_start() -> None:
+    tr = LatencyTracker()
+    time.sleep(0.2)  # the engines loading: not part of the stream's rate
+    first = time.perf_counter_ns()
+    last_ms = 0.0
+    for seq in range(5):
+        last_capture = first + seq * 1_000_000
+        last_ms = tr.frame_done(seq, last_capture)
+    done_ns = last_capture + last_ms * 1e6
+    s = tr.summary()
+    assert s["fps"] == pytest.approx(5 / ((done_ns - first) / 1e9), rel=1e-6)
+    assert LatencyTracker().summary()["fps"] == 0.0  # no frame out yet
+
+
 def test_rolling_window_forgets_old_frames() -> None:
     tr = LatencyTracker(window=4)
     for seq in range(10):
