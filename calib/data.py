@@ -110,9 +110,9 @@ def _unpace(src: Any) -> None:
 def _progress(total: int, show: bool) -> Any:
     if not show:
         return None
-    from tqdm import tqdm
+    from edge.util.progress import progress_bar
 
-    return tqdm(total=total, desc="calibration frames", unit="frame", leave=False)
+    return progress_bar(total=total, desc="calibration frames", unit="frame", leave=False)
 
 
 def _read_wanted(

@@ -125,9 +125,9 @@ def progress_bar(show: bool, desc: str, total: int | None = None) -> Any:
     """A tqdm bar of trials, or None when progress is not shown."""
     if not show:
         return None
-    from tqdm import tqdm
+    from edge.util.progress import progress_bar
 
-    return tqdm(desc=desc, total=total, unit="trial", leave=False)
+    return progress_bar(desc=desc, total=total, unit="trial", leave=False)
 
 
 def find_float_layers(
@@ -177,41 +177,43 @@ def find_float_layers(
         if min(current.values()) < min_snr_db:
             remaining = list(candidates)
             bar = progress_bar(show_progress, "sensitivity (layers tried in float)")
-            while min(current.values()) < min_snr_db and len(excluded) < max_float and remaining:
-                # every step re-measures each remaining layer on top of those already kept:
-                # layers interact (one in float can make another's INT8 error harmless or
-                # ruinous), so gains measured once against all-INT8 go stale
-                before = min(current.values())
+            try:
+                while min(current.values()) < min_snr_db and len(excluded) < max_float and remaining:
+                    # every step re-measures each remaining layer on top of those already kept:
+                    # layers interact (one in float can make another's INT8 error harmless or
+                    # ruinous), so gains measured once against all-INT8 go stale
+                    before = min(current.values())
 
-                def tried(node: str) -> dict[str, float]:
-                    scores = measure([*excluded, node])
-                    if bar is not None:
-                        bar.update()
-                    return scores
+                    def tried(node: str) -> dict[str, float]:
+                        scores = measure([*excluded, node])
+                        if bar is not None:
+                            bar.update()
+                        return scores
 
-                trials = dict(zip(remaining, pool.map(tried, remaining), strict=True))
-                gains = {n: min(t.values()) - before for n, t in trials.items()}
-                # a layer that barely helps is not worth a float slot however cheap it is
-                useful = [n for n in remaining if gains[n] >= MIN_GAIN_DB]
-                if not useful:
-                    break
-                node = max(useful, key=lambda n: gains[n] / macs.get(n, 1.0))
-                current = trials[node]
-                excluded.append(node)
-                remaining.remove(node)
-                steps.append(
-                    {
-                        "node": node,
-                        "gain_db": gains[node],
-                        "mmacs": round(macs.get(node, 1.0) / 1e6, 1),
-                        "worst_snr_before_db": before,
-                        "worst_snr_after_db": min(current.values()),
-                        "reason": f"kept in float: worst output score {before:.1f} -> "
-                        f"{min(current.values()):.1f} dB",
-                    }
-                )
-            if bar is not None:
-                bar.close()
+                    trials = dict(zip(remaining, pool.map(tried, remaining), strict=True))
+                    gains = {n: min(t.values()) - before for n, t in trials.items()}
+                    # a layer that barely helps is not worth a float slot however cheap it is
+                    useful = [n for n in remaining if gains[n] >= MIN_GAIN_DB]
+                    if not useful:
+                        break
+                    node = max(useful, key=lambda n: gains[n] / macs.get(n, 1.0))
+                    current = trials[node]
+                    excluded.append(node)
+                    remaining.remove(node)
+                    steps.append(
+                        {
+                            "node": node,
+                            "gain_db": gains[node],
+                            "mmacs": round(macs.get(node, 1.0) / 1e6, 1),
+                            "worst_snr_before_db": before,
+                            "worst_snr_after_db": min(current.values()),
+                            "reason": f"kept in float: worst output score {before:.1f} -> "
+                            f"{min(current.values()):.1f} dB",
+                        }
+                    )
+            finally:
+                if bar is not None:
+                    bar.close()
             # greedy order can keep a layer that a later one made unnecessary: give back to
             # INT8, most expensive first, every kept layer the budget can do without
             for node in sorted(excluded, key=lambda n: -macs.get(n, 1.0)):

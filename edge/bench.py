@@ -439,10 +439,10 @@ class _Bar:
         file: Any = None,
         mininterval: float = 0.1,
     ) -> None:
-        from tqdm import tqdm
+        from edge.util.progress import progress_bar
 
         self._min = (min_frames, min_duration_s)
-        self._bar = tqdm(
+        self._bar = progress_bar(
             total=min_frames,
             desc=f"bench {label}",
             unit="frame",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -415,16 +414,15 @@ def build_all(
     show_progress: bool = True,
 ) -> list[BuildResult]:
     """Build every request in order with a progress bar on stderr."""
-    from tqdm import tqdm
+    from edge.util.progress import progress_bar
 
     reqs = list(requests)
     for r in reqs:  # fail on bad input before spending minutes on the first build
         r.validate()
     results = []
-    bar = tqdm(
+    bar = progress_bar(
+        enabled=show_progress,
         total=len(reqs),
-        disable=None if show_progress else True,
-        file=sys.stderr,
         unit="engine",
         bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} [{elapsed}]",
     )

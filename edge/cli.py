@@ -159,10 +159,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_make_synthetic(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from edge.build import parse_size
     from edge.data.make_synthetic import is_gt_frame, write_dataset
+    from edge.util.progress import progress_bar
 
     size = parse_size(args.size)
     total = args.sequences * args.frames
@@ -174,7 +173,9 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
             f"{gt_every} or more, a smaller --gt-every, or --all-gt to evaluate on them",
             file=sys.stderr,
         )
-    with tqdm(total=total, desc=f"synthetic {args.split}", unit="frame", disable=args.quiet) as bar:
+    with progress_bar(
+        total=total, desc=f"synthetic {args.split}", unit="frame", enabled=not args.quiet
+    ) as bar:
         info = write_dataset(
             args.out,
             sequences=args.sequences,

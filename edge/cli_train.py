@@ -55,11 +55,10 @@ def add_train_command(sub: Any) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     import json
 
-    from tqdm import tqdm
-
     from edge.build import parse_size
     from edge.errors import Interrupted
     from edge.train.trainer import train
+    from edge.util.progress import progress_bar
 
     size = parse_size(args.size)
     bars: list[Any] = []  # opened at the first step: a bad --init fails before any bar is drawn
@@ -67,12 +66,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     def log(step: int, record: dict[str, float]) -> None:
         if not bars:
             bars.append(
-                tqdm(
+                progress_bar(
                     total=args.steps,
                     initial=step - 1,  # a resumed run's bar starts where the run stopped
                     desc=f"train {args.model}",
                     unit="step",
-                    disable=args.quiet,
+                    enabled=not args.quiet,
                 )
             )
         bars[0].update(1)

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import pty
 import signal
+import struct
 import subprocess
+import termios
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -84,6 +89,63 @@ def signal_when(
     finally:
         stop_process(proc)
     return proc.returncode, out, err
+
+
+class OnTerminal:
+    """``cmd`` (PYTHONPATH: this checkout) with its standard error on a terminal (a pty), as
+    a user's is, and standard output a pipe; a thread reads what it draws on the terminal
+    (the terminal shows ``\n`` as ``\r\n``). Killed on leaving, if still running."""
+
+    def __init__(self, cmd: list[str], *, cwd: Path | None = None) -> None:
+        main_fd, terminal_fd = pty.openpty()
+        # a new pty is 0 columns wide, where tqdm draws nothing: give it a terminal's size
+        fcntl.ioctl(terminal_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=terminal_fd)
+        finally:
+            os.close(terminal_fd)
+        self._fd = main_fd
+        self._seen: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._fd, 4096)
+            except OSError:  # EIO: the process and its children closed the terminal
+                break
+            if not chunk:
+                break
+            self._seen.append(chunk)
+
+    @property
+    def stderr(self) -> str:
+        return b"".join(self._seen).decode(errors="replace")
+
+    def wait_for(self, ready: Callable[[str], bool], *, timeout: float = 120) -> None:
+        """Until ``ready(stderr so far)``; fail with it if the process ends or time runs out."""
+        deadline = time.monotonic() + timeout
+        while not ready(self.stderr):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                why = "it ended" if self.proc.poll() is not None else f"{timeout:g} s passed"
+                pytest.fail(f"{why} before it was ready: {self.stderr[-4000:]}")
+            time.sleep(0.01)
+
+    def finish(self, *, timeout: float = 60) -> tuple[int, str, str]:
+        """(exit status, stdout, stderr) once it has ended."""
+        out, _ = self.proc.communicate(timeout=timeout)
+        self._reader.join(timeout=10)
+        return self.proc.returncode, out.decode(), self.stderr
+
+    def __enter__(self) -> OnTerminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        stop_process(self.proc)  # type: ignore[arg-type]
+        self._reader.join(timeout=10)
+        os.close(self._fd)
 
 
 @pytest.fixture

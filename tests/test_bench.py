@@ -6,12 +6,9 @@ import io
 import itertools
 import json
 import math
-import os
 import re
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +32,7 @@ from edge.platform_info import cpu_vector_extensions
 from edge.report.bench_report import write_report
 from edge.stream.engines import EngineSet
 from edge.stream.sources import open_source
-from tests.conftest import ROOT, TEST_SIZE, stop_process
+from tests.conftest import TEST_SIZE, OnTerminal
 from tests.stream.test_sources_sinks import write_video
 
 REPORT_FILES = {"bench.json", "report.md", "report.html", "cdf.png", "stages.png", "timeline.png"}
@@ -376,21 +373,12 @@ def test_ctrl_c_keeps_what_was_measured(
     cmd = [sys.executable, "-m", "edge.cli", "bench", "--engines", str(tiny_engines), "--size", "128x256"]
     cmd += ["--source", "synthetic://?size=128x256", "--warmup", "1", "--min-frames", "100000"]
     cmd += ["--threads", "1", "--report", "rep"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    seen = b""
-    try:
-        deadline = time.monotonic() + 120
-        while not re.search(rb"\| *([3-9]|\d\d+)/100000", seen):  # the bar: 3 frames measured
-            chunk = proc.stderr.read1(4096)
-            assert chunk and time.monotonic() < deadline, seen.decode(errors="replace")
-            seen += chunk
-        proc.send_signal(signal.SIGINT)
-        out, err = (b.decode() for b in proc.communicate(timeout=60))
-    finally:
-        stop_process(proc)
-    assert proc.returncode == 130, err
+    # on a terminal, as a user is, who presses Ctrl-C once the bar shows 3 frames measured
+    with OnTerminal(cmd, cwd=tmp_path) as run:
+        run.wait_for(lambda seen: re.search(r"\| *([3-9]|\d\d+)/100000", seen) is not None)
+        run.proc.send_signal(signal.SIGINT)
+        code, out, err = run.finish()
+    assert code == 130, err
     assert "Traceback" not in err and "stopped during onnxruntime/fp32/128x256" in err
     assert "onnxruntime/fp32/128x256 (incomplete)" in out
     rep = tmp_path / "rep"

@@ -4,45 +4,13 @@ run that lasts days still says how it is doing."""
 
 from __future__ import annotations
 
-import sys
-import threading
-import time
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from edge.latency.tracker import LatencyTracker
-from edge.util.journal import stderr_is_journal
+from edge.util.progress import PeriodicLog
 
 DEFAULT_LOG_EVERY_S = 60.0
-
-
-class PeriodicLog:
-    """Print ``line()`` to standard error every ``every_s`` seconds (the first after
-    ``every_s``), stamped with the local time unless the journal stamps it, from a thread,
-    until stopped."""
-
-    def __init__(self, line: Callable[[], str], *, every_s: float) -> None:
-        if not every_s > 0:
-            raise ValueError(f"every_s is {every_s}; expected > 0")
-        self._line, self._every_s = line, every_s
-        self._stamped = not stderr_is_journal()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="edge-status-log", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every_s):
-            stamp = f"{time.strftime('%Y-%m-%d %H:%M:%S')} " if self._stamped else ""
-            print(f"{stamp}{self._line()}", file=sys.stderr, flush=True)
-
-    def start(self) -> PeriodicLog:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
 
 
 class StatusLine:

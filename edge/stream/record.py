@@ -28,11 +28,11 @@ from edge.errors import (
     SinkStopped,
 )
 from edge.latency import LatencyTracker
-from edge.latency.status import PeriodicLog
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.frame import Result
 from edge.stream.watchdog import ServiceWatch
 from edge.util.interrupts import StepBoundary
+from edge.util.progress import PeriodicLog
 
 if TYPE_CHECKING:
     from edge.stream.sinks import Sink
