@@ -256,7 +256,9 @@ def _cmd_lint(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from edge import __version__
     from edge.cli_bench import add_bench_arguments
+    from edge.cli_build import DESCRIPTION as BUILD_DESCRIPTION
     from edge.cli_build import add_build_arguments
+    from edge.cli_help import add_command
     from edge.cli_service import add_service_command
     from edge.cli_stream import add_stream_commands
     from edge.cli_train import add_train_command
@@ -264,13 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge", description="Edge perception runtime.")
     parser.add_argument("--version", action="version", version=f"edge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("build", help="build engines (same as build_engines.py)")
+    p = add_command(
+        sub, "build", help="build engines (same as build_engines.py)", description=BUILD_DESCRIPTION
+    )
     add_build_arguments(p)
     p.set_defaults(func=_cmd_build)
     add_stream_commands(sub)
     add_service_command(sub)
     add_train_command(sub)
-    p = sub.add_parser("calibrate", help="INT8: Q/DQ ONNX, ranges JSON and a TensorRT 10 calibration cache")
+    p = add_command(sub, "calibrate", help="INT8: Q/DQ ONNX, ranges JSON and a TensorRT 10 calibration cache")
     p.add_argument(
         "model", help="an exported model, e.g. engines/panoptic_fpn_tiny_256x512_b1_onnxruntime_fp32.onnx"
     )
@@ -311,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=output_folder, help="output folder; default: next to the model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_calibrate)
-    p = sub.add_parser("make-synthetic", help="write synthetic driving sequences in Cityscapes' layout")
+    p = add_command(sub, "make-synthetic", help="write synthetic driving sequences in Cityscapes' layout")
     p.add_argument("--out", type=output_folder, required=True, help="dataset root (Cityscapes layout)")
     p.add_argument("--sequences", type=positive_int, default=2, help="sequences; default: %(default)s")
     p.add_argument(
@@ -329,10 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=count, default=0, help="world seed; default: %(default)s")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_make_synthetic)
-    p = sub.add_parser("bench", help="single-stream latency benchmark with a report (Markdown, HTML, plots)")
+    p = add_command(
+        sub, "bench", help="single-stream latency benchmark with a report (Markdown, HTML, plots)"
+    )
     add_bench_arguments(p)
     p.set_defaults(func=_cmd_bench)
-    p = sub.add_parser("lint", help="check ONNX models against TensorRT's ONNX parser")
+    p = add_command(sub, "lint", help="check ONNX models against TensorRT's ONNX parser")
     p.add_argument("models", nargs="+", metavar="MODEL.onnx")
     p.add_argument(
         "--target",
@@ -349,9 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--verbose", action="store_true", help="also show informational notes")
     p.set_defaults(func=_cmd_lint)
-    sub.add_parser("info", help="backends, versions and devices").set_defaults(func=_cmd_info)
-    sub.add_parser("models", help="list the model zoo").set_defaults(func=_cmd_models)
-    p = sub.add_parser("engines", help="list the engines a folder holds and whether each runs here")
+    add_command(sub, "info", help="backends, versions and devices").set_defaults(func=_cmd_info)
+    add_command(sub, "models", help="list the model zoo").set_defaults(func=_cmd_models)
+    p = add_command(sub, "engines", help="list the engines a folder holds and whether each runs here")
     p.add_argument("engines", nargs="?", help="engines directory; default: engines")
     # as every other command takes it: `edge engines --engines DIR` is what people type after them
     p.add_argument("--engines", dest="engines_option", metavar="DIR", help="the same, as an option")

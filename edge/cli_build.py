@@ -229,11 +229,14 @@ def result_lines(r: BuildResult, out: Path) -> list[str]:
     return lines
 
 
+DESCRIPTION = "Turn zoo models (+ checkpoints) into ONNX and engines, recorded in manifest.json."
+
+
 def build_parser() -> argparse.ArgumentParser:
     """build_engines.py's arguments (`edge build` adds the same ones to its subcommand)."""
     parser = argparse.ArgumentParser(
         prog="build_engines.py",
-        description="Turn zoo models (+ checkpoints) into ONNX and engines, recorded in manifest.json.",
+        description=DESCRIPTION,
     )
     add_build_arguments(parser)
     return parser

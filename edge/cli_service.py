@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.cli_args import output_file
+from edge.cli_help import add_command
 
 # sources a service reads through a device node, which the group `video` may open
 _CAMERAS = ("/dev/video", "csi://")
@@ -18,15 +19,14 @@ _CAMERAS = ("/dev/video", "csi://")
 def add_service_command(sub: Any) -> None:
     from edge.util.unit import DEFAULT_WATCHDOG_S
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "service",
         help="print the systemd unit that runs an edge run or edge record command line as a service",
         description="Print (or write with --out) a systemd unit that runs `edge COMMAND ARGS` as a "
         "service: Type=notify, a watchdog, restarted unless every output stopped (exit 3), with this "
         "edge's absolute path, this folder as its working directory and each argument escaped as "
         "systemd reads it. The command line is checked as edge would check it, now rather than at boot.",
-        epilog="e.g. edge service --name edge-dashcam run /dev/video0 --engines engines/ --sink "
-        "drives/drive.mkv --segment 5m --delete-oldest | sudo tee /etc/systemd/system/edge-dashcam.service",
     )
     p.add_argument("--name", default="edge", help="the unit's name, as the output says; default: %(default)s")
     p.add_argument("--description", help="default: the command and its source")

@@ -16,6 +16,7 @@ from edge.cli_args import (
     positive_number,
     positive_seconds,
 )
+from edge.cli_help import add_command
 
 BACKENDS = ["auto", "onnxruntime", "tensorrt", "torch"]
 
@@ -301,7 +302,7 @@ _EXIT_STATUSES = (
 
 def add_stream_commands(sub: Any) -> None:
     """The run, replay and demo sub-commands on ``sub`` (argparse's sub-parsers)."""
-    p = sub.add_parser("run", help="run a source through the engines", epilog=_EXIT_STATUSES)
+    p = add_command(sub, "run", help="run a source through the engines", epilog=_EXIT_STATUSES)
     p.add_argument(
         "source",
         help="synthetic://?fps=17&seed=0, video.mp4, images/, videos/ or 'drive-*.mkv' (played one after "
@@ -368,7 +369,7 @@ def add_stream_commands(sub: Any) -> None:
     p.add_argument("--summary", type=output_file, metavar="PATH", help="write the latency summary as JSON")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("replay", help="replay a Cityscapes-layout folder, evaluate, save predictions")
+    p = add_command(sub, "replay", help="replay a Cityscapes-layout folder, evaluate, save predictions")
     p.add_argument("source", help="cityscapes://DIR?split=val&fps=17 (fps=0: as fast as possible)")
     add_engine_arguments(p)
     p.add_argument("--eval", action="store_true", help="evaluate frames that have ground truth")
@@ -390,7 +391,8 @@ def add_stream_commands(sub: Any) -> None:
     add_status_every_argument(p)
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "record",
         help="write a source's frames to a video or folder, without engines (a drive to replay later)",
         epilog=_EXIT_STATUSES,
@@ -435,7 +437,7 @@ def add_stream_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_record)
     add_alive_command(sub)
 
-    p = sub.add_parser("demo", help="build default engines if missing, run the synthetic drive")
+    p = add_command(sub, "demo", help="build default engines if missing, run the synthetic drive")
     p.add_argument("--out", type=output_folder, default="out", help="output folder; default: %(default)s")
     p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
     p.add_argument("--frames", type=positive_int, default=68, help="frames to run; default: %(default)s")
@@ -446,7 +448,8 @@ def add_stream_commands(sub: Any) -> None:
 def add_alive_command(sub: Any) -> None:
     from edge.stream.heartbeat import ALIVE_WITHIN_S
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "alive",
         help="whether the run writing a --heartbeat file is making progress (a health check)",
         epilog="exit status: 0 it made progress within --within seconds; 1 it did not, is stuck, or "

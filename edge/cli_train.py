@@ -7,10 +7,13 @@ import sys
 from typing import Any
 
 from edge.cli_args import count, output_file, positive_int, positive_number
+from edge.cli_help import add_command
 
 
 def add_train_command(sub: Any) -> None:
-    p = sub.add_parser("train", help="train a zoo model on synthetic drives (how the demo weights were made)")
+    p = add_command(
+        sub, "train", help="train a zoo model on synthetic drives (how the demo weights were made)"
+    )
     p.add_argument("--model", required=True, help="zoo model name, e.g. panoptic_fpn_tiny")
     p.add_argument(
         "--out",

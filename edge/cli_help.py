@@ -1,0 +1,168 @@
+"""What ``edge COMMAND --help`` says above and below the options: what the command does,
+and examples to copy (the README's), each checked by the tests to parse as written."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import textwrap
+from typing import Any
+
+# (command line, what it does); a line ending in `| …` pipes into another program
+EXAMPLES: dict[str, list[tuple[str, str]]] = {
+    "build": [
+        (
+            "edge build --models panoptic_fpn_tiny depth_tiny --size 256x512 --out engines/",
+            "ONNX Runtime engines, for any machine",
+        ),
+        (
+            "edge build --models panoptic_fpn_r18 depth_r18 --backend tensorrt --precision fp16 "
+            "--size 512x1024",
+            "TensorRT engines, built on the Jetson or GPU that runs them",
+        ),
+        (
+            "edge build --models depth_tiny --precision int8 --calib-data 'cityscapes://data/synth?split=train'",
+            "INT8, calibrated on those frames and recorded in the manifest",
+        ),
+    ],
+    "run": [
+        (
+            "edge run 'synthetic://?fps=17' --engines engines/ --sink out.mp4 --max-frames 100",
+            "the synthetic drive into a video, with the latency summary at the end",
+        ),
+        (
+            "edge run drive.mp4 --engines engines/ --realtime --sink objects.jsonl",
+            "a file paced like a camera; what was found, and how far, per frame",
+        ),
+        (
+            "edge run '/dev/video0?width=1280&height=720&fps=30' --engines engines/ --sink http://127.0.0.1:8080",
+            "a USB camera, watched live in a browser (Ctrl-C ends it)",
+        ),
+        (
+            "edge run /dev/video0 --engines engines/ --sink - | my_planner",
+            "objects as JSON lines on standard output, as they come",
+        ),
+    ],
+    "replay": [
+        (
+            "edge replay 'cityscapes://data/synth?split=val&fps=0' --engines engines/ --eval --out preds/",
+            "PQ, mIoU and depth errors, with the predictions saved",
+        ),
+    ],
+    "record": [
+        (
+            "edge record '/dev/video0?width=1280&height=720&fps=30' drive.mkv --duration 60 --keep-free 1G",
+            "a minute of camera frames, no engines; replay with edge run drive.mkv --realtime",
+        ),
+        (
+            "edge record /dev/video0 drive.mkv --segment 5m --keep-free 2G --delete-oldest",
+            "a dash camera: 5-minute files, the oldest deleted to keep 2 GiB free",
+        ),
+        (
+            "edge record csi://0 drive.mkv http://0.0.0.0:8080",
+            "aim a headless board's camera from a laptop while it records",
+        ),
+    ],
+    "alive": [
+        (
+            "edge alive /run/edge/alive.json --within 30",
+            "a container's health check on an edge run started with --heartbeat /run/edge/alive.json",
+        ),
+    ],
+    "demo": [
+        ("edge demo", "build the tiny engines if missing, run 68 synthetic frames into out/demo.mp4"),
+        ("edge demo --frames 300 --out demo-long/", "a longer drive, elsewhere"),
+    ],
+    "service": [
+        (
+            "edge service --name edge-dashcam run /dev/video0 --engines engines/ --sink drives/drive.mkv "
+            "--segment 5m --delete-oldest | sudo tee /etc/systemd/system/edge-dashcam.service",
+            "a dash camera as a service that starts at boot",
+        ),
+    ],
+    "train": [
+        (
+            "edge train --model panoptic_fpn_tiny --steps 2000 --batch 2 --size 256x512 --out my_weights.pt",
+            "weights for edge build --checkpoint panoptic_fpn_tiny=my_weights.pt",
+        ),
+        (
+            "edge train --model panoptic_fpn_tiny --steps 2000 --batch 2 --size 256x512 --out my_weights.pt "
+            "--resume",
+            "go on with a run that was stopped",
+        ),
+    ],
+    "calibrate": [
+        (
+            "edge calibrate engines/depth_tiny_256x512_b1_onnxruntime_fp32.onnx "
+            "--calib-data 'cityscapes://data/synth?split=train' --calib-frames 64 --min-snr 30",
+            "Q/DQ ONNX, ranges and a TensorRT cache; layers kept in float until outputs keep 30 dB",
+        ),
+    ],
+    "make-synthetic": [
+        (
+            "edge make-synthetic --out data/synth --sequences 4 --frames 30 --size 512x1024 --split val",
+            "drives in Cityscapes' layout, ground truth on frame 19 of each",
+        ),
+    ],
+    "bench": [
+        (
+            "edge bench --engines engines/ --source synthetic:// --min-frames 1024 --min-duration 60 "
+            "--report out/bench/",
+            "the latency report: Markdown, HTML, plots and JSON",
+        ),
+        (
+            "edge bench --backend onnxruntime torch --size 256x512 512x1024 --min-frames 200 "
+            "--min-duration 10",
+            "a sweep: one row per backend and size (missing engines are built)",
+        ),
+        ("edge bench --compare out/a/bench.json out/b/bench.json", "B/A ratios of two reports"),
+    ],
+    "lint": [
+        (
+            "edge lint engines/panoptic_fpn_tiny_256x512_b1_onnxruntime_fp32.onnx --target trt10",
+            "what TensorRT 10's parser would refuse (exit 1 on errors)",
+        ),
+    ],
+    "info": [("edge info", "CPU, backends, versions, GPU, OpenCV, Jetson power mode")],
+    "models": [("edge models", "the model zoo")],
+    "engines": [
+        ("edge engines engines/ --verify", "what a folder holds, hashed, and whether each runs here")
+    ],
+}
+
+
+def _width() -> int:
+    # as argparse's own formatter: the terminal's width, less a margin
+    return max(shutil.get_terminal_size().columns - 2, 40)
+
+
+def examples_text(command: str) -> str:
+    """The ``examples:`` block of ``command``'s help ('' for one without examples)."""
+    rows = EXAMPLES.get(command, [])
+    if not rows:
+        return ""
+    lines = ["examples:"]
+    for line, what in rows:
+        lines.append(f"  {line}")  # never wrapped: it is copied as it is
+        lines.extend(textwrap.wrap(what, _width() - 6, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
+
+
+def add_command(
+    sub: Any, name: str, *, help: str, description: str | None = None, epilog: str | None = None
+) -> argparse.ArgumentParser:
+    """``sub.add_parser(name)`` whose --help starts with ``description`` (default: ``help``
+    as a sentence) and ends with ``epilog`` and the command's examples."""
+    about = description or f"{help[0].upper()}{help[1:]}."
+    parts = [textwrap.fill(epilog, _width())] if epilog else []
+    if examples := examples_text(name):
+        parts.append(examples)
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=textwrap.fill(about, _width()),
+        epilog="\n\n".join(parts) or None,
+        # the text above is wrapped here; the examples must not be
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
