@@ -118,6 +118,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     resumed = f" (resumed at step {info['resumed_from']})" if info["resumed_from"] else ""
     print(
         f"wrote {args.out} after {info['steps']} steps{resumed} in {info['seconds']:.0f} s; "
-        f"last losses {info['last']}"
+        "last losses " + ", ".join(f"{k} {v:.4g}" for k, v in info["last"].items() if k != "step")
     )
     return 0

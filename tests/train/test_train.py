@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -157,7 +158,11 @@ def test_ctrl_c_ends_the_step_saves_and_stops(
     assert "given steps 5 (the run has 100000)" in capsys.readouterr().err
     # a new run (no --resume) is told what it replaces
     assert main([*cmd[3:-4], "--out", "ck.pt", "--steps", "1"]) == 0
-    assert f"ck.pt.train-state' holds a stopped run at step {last} of 100000" in capsys.readouterr().err
+    said = capsys.readouterr()
+    assert f"ck.pt.train-state' holds a stopped run at step {last} of 100000" in said.err
+    assert re.search(
+        r"wrote ck.pt after 1 steps in \d+ s; last losses depth [\d.e+-]+, total [\d.e+-]+$", said.out
+    )
     assert not (tmp_path / "ck.pt.train-state").exists()  # that run finished: nothing to resume
 
 
