@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from edge.cli_args import (
@@ -265,12 +266,32 @@ def cmd_record(args: argparse.Namespace) -> int:
         )
     except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
         print(format_summary(exc.data), flush=True)
+        _write_record_summary(args.summary, exc.data, warn=True)
         raise exc.original from None
     except RecordingStopped as exc:  # a full disk: what was kept, then the error
         print(format_summary(exc.data), flush=True)
+        _write_record_summary(args.summary, exc.data, warn=True)
         raise
     print(format_summary(summary))
+    _write_record_summary(args.summary, summary, warn=False)
     return 0
+
+
+def _write_record_summary(path: Path | None, summary: dict[str, Any], *, warn: bool) -> None:
+    """--summary: the JSON beside the line printed. After Ctrl-C or a stop, a file the system
+    refuses is a warning and the recording's own end is what the exit status says."""
+    import json
+
+    from edge.util.fs import atomic_write_bytes
+
+    if path is None:
+        return
+    try:
+        atomic_write_bytes(path, (json.dumps(summary, indent=2) + "\n").encode())
+    except OSError as exc:
+        if not warn:
+            raise
+        print(f"warning: {exc}", file=sys.stderr)
 
 
 def cmd_alive(args: argparse.Namespace) -> int:
@@ -433,6 +454,13 @@ def add_stream_commands(sub: Any) -> None:
         help="a camera's sink stuck inside one write (a card that stopped answering): restart "
         "(default) stops feeding systemd's watchdog and the heartbeat, so the recording is restarted; "
         "skip says so and records on in the other sinks, the stuck one skipping the frames meanwhile",
+    )
+    p.add_argument(
+        "--summary",
+        type=output_file,
+        metavar="PATH",
+        help="write the recording's summary as JSON (frames, drops, files, each sink's count), "
+        "however it ended",
     )
     p.set_defaults(func=cmd_record)
     add_alive_command(sub)

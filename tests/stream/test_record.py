@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import sys
 from pathlib import Path
@@ -168,7 +169,16 @@ def test_ctrl_c_between_a_frames_sinks_keeps_the_sinks_and_counts_equal(
 def test_ctrl_c_keeps_a_playable_recording(tmp_path: Path) -> None:
     partial = tmp_path / ".rec.partial.mp4"
     code, out, err = signal_when(
-        [sys.executable, "-m", "edge.cli", "record", "synthetic://?size=64x128", "rec.mp4"],
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "record",
+            "synthetic://?size=64x128",
+            "rec.mp4",
+            "--summary",
+            "s.json",
+        ],
         lambda: partial.exists() and partial.stat().st_size > 20_000,
         sig=signal.SIGINT,
         cwd=tmp_path,
@@ -177,7 +187,25 @@ def test_ctrl_c_keeps_a_playable_recording(tmp_path: Path) -> None:
     assert "Traceback" not in err and "nothing half-written" in err
     frames = int(cv2.VideoCapture(str(tmp_path / "rec.mp4")).get(cv2.CAP_PROP_FRAME_COUNT))
     assert frames > 0 and f"recorded {frames} frames in" in out
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4", "s.json"]
+    summary = json.loads((tmp_path / "s.json").read_text())  # --summary, after Ctrl-C too
+    assert summary["interrupted"] is True and summary["frames"] == frames
+    assert summary["sinks_frames"] == {"rec.mp4": frames}
+
+
+def test_summary_json_says_what_the_line_says(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.cli import main
+
+    video, frames = tmp_path / "rec.mkv", f"dir://{tmp_path / 'frames'}"
+    written = tmp_path / "s.json"
+    assert (
+        main(["record", "synthetic://?size=64x96&frames=6", str(video), frames, "--summary", str(written)])
+        == 0
+    )
+    summary = json.loads(written.read_text())
+    assert summary["frames"] == 6 and summary["interrupted"] is False and summary["dropped"] == 0
+    assert summary["sinks"] == [str(video), frames] and summary["sinks_frames"] == {str(video): 6, frames: 6}
+    assert capsys.readouterr().out == format_summary(summary) + "\n"
 
 
 def test_a_video_that_cannot_be_finished_ends_the_recording_with_its_summary(
@@ -218,5 +246,18 @@ def test_a_recording_ended_by_its_sink_exits_3_only_when_the_sink_stopped_for_go
     assert "recorded 1 frame" in out and "frame size 128x64 differs from the first frame's (96, 64)" in err
     fill_disk(small_disk, leave=200 << 10)
     video = small_disk / "rec.avi"
-    assert main(["record", "synthetic://?size=96x128&seed=1", str(video), "--keep-free", "128K"]) == 3
-    assert "the sink stops, keeping the" in capsys.readouterr().err
+    stopped = tmp_path / "stopped.json"
+    argv = [
+        "record",
+        "synthetic://?size=96x128&seed=1",
+        str(video),
+        "--keep-free",
+        "128K",
+        "--summary",
+        str(stopped),
+    ]
+    assert main(argv) == 3
+    out, err = capsys.readouterr()
+    assert "the sink stops, keeping the" in err
+    summary = json.loads(stopped.read_text())  # --summary, when the disk ended it too
+    assert summary["frames"] > 0 and out == format_summary(summary) + "\n"
