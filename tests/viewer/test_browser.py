@@ -123,6 +123,9 @@ def test_edge_record_shows_the_camera_alone(tmp_path: Path) -> None:
             assert page.is_visible("#figure-composite")
             assert not page.is_visible("#figure-panoptic") and not page.is_visible("#figure-depth")
             assert page.evaluate("edgeViewer.frames.panoptic + edgeViewer.frames.depth") == 0
+            # no deadline in a recording: no counter of its misses, and its latency is the write's
+            assert not page.is_visible("#counter-misses") and page.is_visible("#drops")
+            assert page.text_content("#e2e-label") == "capture to written p50 / p99"
             decoded = page.wait_for_function(
                 "() => document.getElementById('view-composite').naturalWidth || false", timeout=10_000
             )

@@ -71,6 +71,12 @@ async function startFrames() {
   $("figure-panoptic").hidden = state.camera;
   $("figure-depth").hidden = state.camera;
   $("figure-composite").hidden = !state.camera;
+  if (state.camera) {
+    // a recording has no deadline, and its frames end when they are written
+    $("counter-misses").hidden = true;
+    $("e2e-label").textContent = "capture to written p50 / p99";
+    $("caption-counters").textContent = "frames the camera dropped (total)";
+  }
   for (const view of state.camera ? ["composite"] : ["panoptic", "depth"]) frameLoop(view);
 }
 
@@ -200,7 +206,9 @@ function drawCharts() {
   drawChart($("chart-fps"), [{ values: samples.map((s) => s.fps), color: PALETTE[2], label: "fps" }], "fps");
   drawChart($("chart-counters"), [
     { values: samples.map((s) => s.drops), color: PALETTE[1], label: "drops" },
-    { values: samples.map((s) => s.deadline_misses), color: PALETTE[3], label: "deadline misses" },
+    ...(state.camera ? [] : [
+      { values: samples.map((s) => s.deadline_misses), color: PALETTE[3], label: "deadline misses" },
+    ]),
   ], "");
   state.chartDraws += 1;
 }
