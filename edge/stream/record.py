@@ -150,6 +150,7 @@ def record(
             source=src,
             heartbeat=heartbeat,
             skip_stuck_sinks=skip_stuck_sinks,
+            sinks_aside=writers.busy_watching,  # said when stuck, skipped all along
         )
         writers.stuck = lambda: watch.skipping  # with skip_stuck_sinks, those it skips
         stack.enter_context(watch)
@@ -291,11 +292,18 @@ class _RecordWriters:
     def busy(self) -> list[tuple[str, int, float]]:
         """The sinks inside a write that hold the recording: not one for watching behind a
         camera, which skips its frames (a window that hangs stops only itself)."""
-        held = self._writers.busy()
-        if not self._live:
-            return held
-        watching = {s.uri for s in self._sinks if getattr(s, "for_watching", False)}
-        return [b for b in held if b[0] not in watching]
+        watching = self._watching()
+        return [b for b in self._writers.busy() if b[0] not in watching]
+
+    def busy_watching(self) -> list[tuple[str, int, float]]:
+        """The sinks for watching inside a write, behind a camera: they hold nothing."""
+        watching = self._watching()
+        return [b for b in self._writers.busy() if b[0] in watching]
+
+    def _watching(self) -> set[str]:
+        if not self._live:  # a file's recording waits for every sink
+            return set()
+        return {s.uri for s in self._sinks if getattr(s, "for_watching", False)}
 
     def _failed(self, exc: BaseException) -> None:
         self.failures.append(exc)

@@ -59,6 +59,9 @@ class Hold(NamedTuple):
     what: str
     usual_s: float = 0.0
     sink: str | None = None  # the sink's uri, for a sink inside a write
+    # a sink for watching behind a camera (edge record's window or viewer): its frames are
+    # skipped meanwhile, so its hold is said but never holds the run
+    aside: bool = False
 
 
 class Progress:
@@ -74,14 +77,17 @@ class Progress:
         tracker: LatencyTracker | None,
         sinks_busy: Callable[[], list[tuple[str, int, float]]],
         source: Any,
+        sinks_aside: Callable[[], list[tuple[str, int, float]]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``tracker``: the frames taken in and out of a pipeline (None: edge record, whose
         frames wait only for its source's reads and its sinks' writes, both looked at here).
         ``sinks_busy``: the sinks inside a write (uri, frame, seconds so far). ``source``: its
         ``in_call_s()``, where it has one (a camera's capture thread), says how long its read
-        or open has taken so far."""
+        or open has taken so far. ``sinks_aside``: as ``sinks_busy``, the sinks for watching
+        whose frames are skipped behind a camera (Hold.aside)."""
         self._tracker, self._sinks_busy, self._source = tracker, sinks_busy, source
+        self._sinks_aside = sinks_aside
         self._clock = clock
         self._last_out = tracker.frames_out if tracker is not None else 0
         self._well_at = clock()  # when a frame last came out, or none was waiting to
@@ -108,6 +114,10 @@ class Progress:
             Hold(s, f"sink {uri!r} has been writing frame {seq} for {s:.0f} s", sink=uri)
             for uri, seq, s in self._sinks_busy()
         ]
+        holds += [
+            Hold(s, f"sink {uri!r} has been writing frame {seq} for {s:.0f} s", sink=uri, aside=True)
+            for uri, seq, s in (self._sinks_aside() if self._sinks_aside is not None else [])
+        ]
         in_call = getattr(self._source, "in_call_s", None)
         if in_call is not None and (s := in_call()) > 0:
             holds.append(Hold(s, f"source {self._source.uri!r} has been inside one read for {s:.0f} s"))
@@ -120,7 +130,8 @@ class ServiceWatch:
     """From ``with`` to its end: ``READY=1`` at once, then every ``every_s`` the status and,
     while ``progress()`` finds nothing held up since the last look, ``WATCHDOG=1``; a hold
     longer than ``stuck_after_s`` is said; ``STOPPING=1`` at the end. With
-    ``skip_stuck_sinks`` a sink's hold is said but does not hold the run."""
+    ``skip_stuck_sinks`` a sink's hold is said but does not hold the run, as a sink for
+    watching's (Hold.aside) never does."""
 
     def __init__(
         self,
@@ -167,6 +178,7 @@ class ServiceWatch:
         source: Any,
         heartbeat: str | Path | None = None,
         skip_stuck_sinks: bool = False,
+        sinks_aside: Callable[[], list[tuple[str, int, float]]] | None = None,
     ) -> ServiceWatch:
         """A watch with the watchdog period systemd set (if any), of Progress's arguments,
         writing the ``heartbeat`` file (if any); ``skip_stuck_sinks``: as the constructor's."""
@@ -178,7 +190,7 @@ class ServiceWatch:
                 f"{SHORT_WATCHDOG_S:g} s or more",
                 file=sys.stderr,
             )
-        progress = Progress(tracker=tracker, sinks_busy=sinks_busy, source=source)
+        progress = Progress(tracker=tracker, sinks_busy=sinks_busy, source=source, sinks_aside=sinks_aside)
         beats = Heartbeat(heartbeat) if heartbeat is not None else None
         return cls(
             status=status,
@@ -213,9 +225,7 @@ class ServiceWatch:
         """One look at the run: the status, the watchdog fed unless something has been held
         up since the last look, and what is stuck said. A hold is measured against the
         run's own pace where it has one (three times it), so a slow model is not a hang."""
-        holds = self._progress()
-        if self._skip_stuck_sinks:
-            holds = self._skip(holds)
+        holds = self._skip(self._progress())
         stuck = [h for h in holds if h.seconds > max(self.stuck_after_s, PACE_TIMES * h.usual_s)]
         if stuck:
             what = stuck[0].what
@@ -245,15 +255,18 @@ class ServiceWatch:
             self._heartbeat.beat(fed=fed, status=status, stuck=skipped)
 
     def _skip(self, holds: list[Hold]) -> list[Hold]:
-        """The holds but the sinks': the writers give a held sink's frames to the others, and
-        when none takes them, the frames' own hold grows. A sink held past ``stuck_after_s``
-        is said once, and so is its writing again."""
-        stuck = {h.sink: h.what for h in holds if h.sink is not None and h.seconds > self.stuck_after_s}
-        for uri, what in stuck.items():
+        """The holds but those of the sinks skipped when stuck (all with
+        ``skip_stuck_sinks``, those for watching always): the writers give a held sink's
+        frames to the others, and when none takes them, the frames' own hold grows. A sink
+        held past ``stuck_after_s`` is said once, and so is its writing again."""
+        skipped = [h for h in holds if h.sink is not None and (self._skip_stuck_sinks or h.aside)]
+        stuck = {h.sink: h for h in skipped if h.sink is not None and h.seconds > self.stuck_after_s}
+        for uri, hold in stuck.items():
             if uri not in self.skipping:
+                why = "--stuck-sink skip" if not hold.aside else "a sink for watching, behind the camera"
                 print(
-                    f"warning: {what}{_in_kernel()}; the run goes on without it, its frames skipped "
-                    "(--stuck-sink skip)",
+                    f"warning: {hold.what}{_in_kernel()}; the run goes on without it, its frames "
+                    f"skipped ({why})",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -261,8 +274,8 @@ class ServiceWatch:
             print(
                 f"sink {uri!r} is writing again (its frames were skipped while it was stuck)", file=sys.stderr
             )
-        self.skipping = stuck
-        return [h for h in holds if h.sink is None]
+        self.skipping = {uri: hold.what for uri, hold in stuck.items()}
+        return [h for h in holds if h not in skipped]
 
     def _then(self) -> str:  # what becomes of a stuck run
         if self._watchdog_s:

@@ -210,11 +210,13 @@ def test_a_hung_window_holds_neither_the_recording_nor_the_watchdog(
     tmp_path: Path,
     systemd_socket: Listener,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     for_watching: bool,
 ) -> None:
     """Under systemd with a 1 s watchdog: a window that hangs for 2.5 s beside a camera's
-    recording is not what the watch looks at, so the watchdog is fed and the folder goes on;
-    a sink that keeps frames held as long holds the recording, which is said to be stuck."""
+    recording does not hold the run, so the watchdog is fed and the folder goes on, and its
+    hang is said (the recording goes on without it) as its writing again is; a sink that
+    keeps frames held as long holds the recording, which is said to be stuck."""
     monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # a look every 0.5 s, stuck after 0.5 s
     folder = tmp_path / "frames"
     held = HeldSink("held://", for_watching=for_watching, held_s=2.5)
@@ -226,11 +228,16 @@ def test_a_hung_window_holds_neither_the_recording_nor_the_watchdog(
     got = systemd_socket.messages()
     stuck = [m for m in got if m.startswith("STATUS=stuck: sink 'held://' has been writing frame 0 for")]
     fed = sum(m.startswith("WATCHDOG=1\n") for m in got)
+    err = capsys.readouterr().err
     if for_watching:
         assert not stuck and fed >= 5, got
         assert summary["sinks_skipped"]["held://"] > 0 and summary["frames"] == len(pngs(folder)) > 30
+        assert "warning: sink 'held://' has been writing frame 0 for" in err
+        assert "its frames skipped (a sink for watching, behind the camera)" in err
+        assert "sink 'held://' is writing again" in err and "the run is stuck" not in err
     else:
         assert stuck, got
+        assert "warning: the run is stuck: sink 'held://' has been writing frame 0 for" in err
         assert "held://" not in summary["sinks_skipped"] and summary["frames"] == len(held.seqs)
 
 
