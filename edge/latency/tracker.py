@@ -69,6 +69,10 @@ class LatencyTracker:
         self.undecodable = 0
         # what ran, e.g. {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}: set by the runner
         self.engines: dict[str, str] = {}
+        # how the source gave its frames: "live" (a camera), "realtime" (a file paced as one),
+        # "file" (as fast as the engines took them: end_to_end then counts their wait in the
+        # queues); None where no pipeline ran (Perception)
+        self.pacing: str | None = None
         self._t0 = time.perf_counter_ns()
         self._t_last = self._t0
         # the summary's fps counts from the first frame's capture, not from here: loading the
@@ -198,6 +202,7 @@ class LatencyTracker:
             seconds = max((self._t_last - start) / 1e9, 1e-9)
             return {
                 "engines": dict(self.engines),
+                "pacing": self.pacing,
                 "frames_in": self.frames_in,
                 "frames_out": self.frames_out,
                 "drops": self.drops,
@@ -300,6 +305,11 @@ class LatencyTracker:
             + (f"undecodable {s['undecodable']}  " if s.get("undecodable") else "")
             + f"{s['fps']:.1f} fps{misses}"
         )
+        if s.get("pacing") == "file" and s["frames_out"]:
+            lines.append(
+                "end_to_end counts each frame's wait in the queues between the stages: the source was read "
+                "as fast as the engines took its frames (--realtime paces it as a camera would)"
+            )
         lines += [
             f"sink {stopped['sink']!r} stopped at frame {stopped['frame']}: {stopped['reason']}"
             for stopped in s.get("sinks_stopped", ())

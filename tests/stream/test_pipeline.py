@@ -34,6 +34,9 @@ from tests.stream.test_sources_sinks import write_video
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = {"preprocess", "panoptic", "depth", "postprocess", "sink"}
 
+# the note of a summary whose end_to_end includes waiting in the queues (a file read flat out)
+QUEUES = "end_to_end counts each frame's wait in the queues"
+
 
 def test_video_file_every_frame_in_order(tiny_engines: Path, tmp_path: Path) -> None:
     write_video(tmp_path / "in.mp4", 12, size=(96, 200))
@@ -110,6 +113,7 @@ def test_live_source_drops_oldest_and_counts(tiny_engines: Path) -> None:
     s = pipe.run()
     engines.close()
     assert s["frames_in"] == 40
+    assert s["pacing"] == "live" and QUEUES not in pipe.tracker.format_summary()
     assert s["frames_out"] + s["drops"] == 40 == len(seen) + s["drops"]
     # live, every stage holds one frame and every queue between them one more: the sink's,
     # one waiting for it, one being drawn, one waiting for that, one in inference and one
@@ -140,6 +144,8 @@ def test_run_stream_writes_video_and_trace(tiny_engines: Path, tmp_path: Path) -
     e2e = [span for span in spans if span["stage"] == "end_to_end"]
     seconds = (max(span["end_ns"] for span in e2e) - min(span["start_ns"] for span in e2e)) / 1e9
     assert tracker.summary()["fps"] == pytest.approx(9 / seconds, rel=1e-6)
+    # read as fast as the engines took the frames: the summary says their wait is in end_to_end
+    assert tracker.summary()["pacing"] == "file" and QUEUES in tracker.format_summary()
 
 
 def test_missing_engines_dir_and_missing_artifact(tiny_engines: Path, tmp_path: Path) -> None:
@@ -250,6 +256,7 @@ def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) ->
     s = pipe.run()
     engines.close()
     assert s["frames_in"] == 6 == s["frames_out"] + s["drops"]
+    assert s["pacing"] == "realtime" and QUEUES not in pipe.tracker.format_summary()
     # capture follows a 20 fps schedule (a late frame is followed by a shorter gap), so
     # the surviving frames span at least (n - 1) periods, minus scheduler jitter
     assert len(stamps) >= 2
