@@ -183,12 +183,59 @@ def choose_backend(
         return backend, device
     if len(refusals) == 1:
         raise refusals[0]
+    common = _refused_by_every_backend(
+        list(manifest.engines.values()),
+        candidates,
+        where=repr(str(root)),
+        models={"panoptic": panoptic, "depth": depth},
+        precision=precision,
+        size=size,
+    )
+    if common is not None:
+        raise common
     raise ManifestError(
         f"none of the engines in {str(root)!r} fits (--backend auto tried "
         + ", ".join(candidates)
         + "): "
         + "; ".join(f"{b}: {exc}" for b, exc in zip(candidates, refusals, strict=True))
     )
+
+
+def _refused_by_every_backend(
+    entries: list[dict[str, Any]],
+    backends: list[str],
+    *,
+    where: str,
+    models: dict[str, str | None],
+    precision: str | None,
+    size: tuple[int, int] | None,
+) -> ManifestError | None:
+    """The one reason no backend tried fits, where a flag asks for what the folder holds
+    under none of them (a model, a precision, a size): said once, with the folder's engines,
+    rather than once a backend. None where the backends were refused for different reasons."""
+    mine = [e for e in entries if e.get("backend") in backends]
+    tried = " or ".join(backends)
+    held = ", ".join(sorted(f"{e.get('kind')} {_describe(e)}" for e in entries)) or "no engines"
+    for kind, model in models.items():
+        if model is not None and not any(e.get("model") == model and e.get("kind") == kind for e in mine):
+            return ManifestError(
+                f"{where} holds no {kind} engine for {model!r} for {tried}; {_engines_of(entries, model)}"
+            )
+    if precision is not None and not any(e.get("precision") == precision for e in mine):
+        have = sorted({str(e.get("precision")) for e in mine})
+        return ManifestError(
+            f"{where} holds no {precision} engine for {tried} (it holds: {held}): run its "
+            f"{' or '.join(have)} ones with --precision {have[0]}, or build {precision} ones with "
+            f"edge build --precision {precision}"
+        )
+    hws = sorted({hw for hw in map(_entry_hw, mine) if hw})
+    if size is not None and tuple(size) not in hws:
+        shown = " or ".join(f"{h}x{w}" for h, w in hws)
+        return ManifestError(
+            f"{where} holds no engine at {size[0]}x{size[1]} for {tried} (it holds: {held}): run those "
+            f"at {shown} with --size, or build some with edge build --size {size[0]}x{size[1]}"
+        )
+    return None
 
 
 def _manifest_of(engines_dir: str | Path) -> tuple[Path, Manifest]:

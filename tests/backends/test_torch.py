@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -142,10 +143,28 @@ def test_backend_auto_takes_the_fastest_the_folder_has(
         [BuildRequest(model="depth_tiny", height=TEST_SIZE[0], width=TEST_SIZE[1])], both, show_progress=False
     )
     assert choose_backend(both) == ("torch", cuda)  # both kinds beat depth alone
-    with pytest.raises(
-        ManifestError, match=r"--backend auto tried .*onnxruntime: .*lists no onnxruntime int8"
-    ):
+    # a flag that no backend's engines answer: the one reason, the folder's engines listed once
+    with pytest.raises(ManifestError) as refused:
         choose_backend(both, precision="int8")
+    said = str(refused.value)
+    assert re.match(
+        re.escape(repr(str(both)))
+        + r" holds no int8 engine for (onnxruntime or torch|torch or onnxruntime) \(it holds: ",
+        said,
+    )
+    assert said.endswith(
+        "run its fp32 ones with --precision fp32, or build int8 ones with edge build --precision int8"
+    )
+    assert said.count("depth depth_tiny torch fp32") == 1
+    with pytest.raises(
+        ManifestError, match=r"holds no engine at 64x64 for .*: run those at 128x256 with --size"
+    ):
+        choose_backend(both, size=(64, 64))
+    with pytest.raises(
+        ManifestError,
+        match=r"no panoptic engine for 'depth_tiny' for .*; engines it lists for 'depth_tiny': depth ",
+    ):
+        choose_backend(both, panoptic="depth_tiny")
     # without the torch panoptic engine, each backend has depth alone: the faster one here
     manifest = json.loads((both / "manifest.json").read_text())
     del manifest["engines"][PANOPTIC]
@@ -159,6 +178,17 @@ def test_backend_auto_takes_the_fastest_the_folder_has(
     (both / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setattr(engines_mod, "_cuda_here", lambda: True)
     assert choose_backend(both) == ("torch", "cuda")
+    # refused for different reasons (an INT8 TensorRT engine that cannot run here, no INT8
+    # engine for the others): each backend's is said
+    manifest["engines"]["trt"]["precision"] = "int8"
+    (both / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError) as refused:
+        choose_backend(both, precision="int8")
+    said = str(refused.value)
+    assert said.startswith(
+        f"none of the engines in {str(both)!r} fits (--backend auto tried tensorrt, torch, "
+    )
+    assert "; torch: " in said and "lists no torch int8 panoptic or depth engine" in said, said
     monkeypatch.undo()
     # the CLI's default is auto: these engines run without --backend
     summary = tmp_path / "s.json"
