@@ -226,7 +226,7 @@ def _refused_by_every_backend(
         return ManifestError(
             f"{where} holds no {precision} engine for {tried} (it holds: {held}): run its "
             f"{' or '.join(have)} ones with --precision {have[0]}, or build {precision} ones with "
-            f"edge build --precision {precision}"
+            f"edge build --precision {precision}" + (" --calib-data URI" if precision == "int8" else "")
         )
     hws = sorted({hw for hw in map(_entry_hw, mine) if hw})
     if size is not None and tuple(size) not in hws:

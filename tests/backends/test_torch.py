@@ -153,7 +153,8 @@ def test_backend_auto_takes_the_fastest_the_folder_has(
         said,
     )
     assert said.endswith(
-        "run its fp32 ones with --precision fp32, or build int8 ones with edge build --precision int8"
+        "run its fp32 ones with --precision fp32, or build int8 ones with edge build --precision int8 "
+        "--calib-data URI"
     )
     assert said.count("depth depth_tiny torch fp32") == 1
     with pytest.raises(
