@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import os
-import platform
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -17,7 +16,7 @@ from edge.cli_args import (
     percentile,
     positive_int,
 )
-from edge.errors import BackendUnavailableError, ConfigError, EdgeError
+from edge.errors import ConfigError, EdgeError
 from edge.util.interrupts import OrderlyExit, Terminated, end_at_once_on_signal
 from edge.util.journal import levels_on_stderr, stacks_to_journal
 from edge.util.ort import keep_offline
@@ -46,103 +45,13 @@ def _cmd_engines(args: argparse.Namespace) -> int:
     return 1 if any(r["files"] != "ok" or r["check"] == "FAILED" for r in rows) else 0
 
 
-def _int8_verdict(extensions: list[str]) -> str:
-    from edge.platform_info import int8_dot_extensions, int8_pairs_saturate, is_x86
+def _cmd_info(args: argparse.Namespace) -> int:
+    import json
 
-    if int8_pairs_saturate(extensions):
-        return (
-            "no VNNI: weights run on 7 bits and the kernels are no faster than FP32 "
-            "(benchmarks/results/int8_cpu_avx2.md); use fp32 engines"
-        )
-    if is_x86():
-        dot = ", ".join(int8_dot_extensions(extensions))
-        return f"integer kernels with {dot}: INT8 pays (benchmarks/results/int8_cpu.md)"
-    return "not x86: integer dot-product kernels where the CPU has them (not measured here)"
+    from edge.info import format_info, machine_info
 
-
-def _opencv_line() -> str:
-    """Which OpenCV is imported, whether it reads GStreamer sources (csi://, gst://), and
-    the one it hides if another is installed (a Jetson's, behind pip's wheel)."""
-    try:
-        import cv2
-    except ImportError as exc:
-        return f"cannot be imported ({exc})"
-    from edge.stream.cameras import gstreamer_available, hidden_opencv
-
-    where = os.path.dirname(cv2.__file__ or "") or "?"
-    gstreamer = gstreamer_available()
-    line = f"{cv2.__version__} ({where})  GStreamer: {'yes' if gstreamer else 'no (csi://, gst:// need it)'}"
-    other = None if gstreamer else hidden_opencv(cv2.__file__ or "", sys.path)
-    if other:
-        line += f"; it hides {os.path.dirname(other)} (pip uninstall opencv-python-headless uses that one)"
-    return line
-
-
-def _cmd_info(_args: argparse.Namespace) -> int:
-    import edge
-    from edge.backends import available_backends
-    from edge.platform_info import (
-        cpu_model,
-        cpu_vector_extensions,
-        jetson_info,
-        module_version,
-        nvcc_release,
-        package_version,
-    )
-
-    print(f"edge {edge.__version__}  python {platform.python_version()}  {platform.platform()}")
-    extensions = cpu_vector_extensions()
-    ext = " ".join(extensions) or "none found"
-    print(f"  CPU: {cpu_model()}, {os.cpu_count()} cores, vector extensions: {ext}")
-    for name, ok in available_backends().items():
-        version = (module_version(name) or "installed, does not import") if ok else "not installed"
-        print(f"  backend {name:12s} {version}")
-    try:
-        from edge.util.ort import onnxruntime_module, telemetry_state
-
-        onnxruntime = onnxruntime_module()
-        print(f"  onnxruntime telemetry: {telemetry_state()}")
-        print(f"  onnxruntime providers: {', '.join(onnxruntime.get_available_providers())}")
-        print(f"  onnxruntime INT8 on this CPU: {_int8_verdict(extensions)}")
-    except BackendUnavailableError:  # said in the backend line above
-        pass
-    try:
-        import torch
-
-        cuda = torch.cuda.is_available()
-        gpu = torch.cuda.get_device_name(0) if cuda else "none"
-        cc = ".".join(map(str, torch.cuda.get_device_capability(0))) if cuda else "-"
-        print(
-            f"  torch threads: {torch.get_num_threads()}  CUDA: {torch.version.cuda if cuda else 'no'}  "
-            f"GPU: {gpu}  compute capability: {cc}"
-        )
-    except ImportError:
-        pass
-    from plugins.roi_align.cuda_kernel import find_nvcc
-    from plugins.roi_align.torch_op import choose_cuda_kernel
-
-    try:
-        nvcc = nvcc_release(find_nvcc())  # where the RoIAlign kernel build looks, JetPack's folder too
-    except EdgeError:
-        nvcc = None
-    triton = package_version("triton")
-    print(
-        f"  cuda-python: {package_version('cuda-python') or 'not installed'}  "
-        f"triton: {triton or 'not installed'}  "
-        f"nvcc: {nvcc or 'not found'}{' (builds the RoIAlign plugin and its kernel)' if nvcc else ''}"
-    )
-    kernel = choose_cuda_kernel(triton=triton is not None, nvcc=nvcc is not None)
-    slow = " (slow: per-level torch ops)" if kernel == "torch" else ""
-    print(f"  RoIAlign on CUDA (torch backend): {kernel}{slow}")
-    print(f"  OpenCV: {_opencv_line()}")
-    jetson = jetson_info()
-    if jetson is None:
-        print("  Jetson: not detected")
-    else:
-        print(
-            f"  Jetson: {jetson.get('model', '?')}  L4T {jetson.get('l4t', '?')}  "
-            f"power mode: {jetson.get('power_mode') or 'unknown (nvpmodel not found)'}"
-        )
+    info = machine_info()
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
 
 
@@ -355,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--verbose", action="store_true", help="also show informational notes")
     p.set_defaults(func=_cmd_lint)
-    add_command(sub, "info", help="backends, versions and devices").set_defaults(func=_cmd_info)
+    p = add_command(sub, "info", help="backends, versions and devices")
+    p.add_argument("--json", action="store_true", help="print it as JSON (a fleet's inventory, a bug report)")
+    p.set_defaults(func=_cmd_info)
     add_command(sub, "models", help="list the model zoo").set_defaults(func=_cmd_models)
     p = add_command(sub, "engines", help="list the engines a folder holds and whether each runs here")
     p.add_argument("engines", nargs="?", help="engines directory; default: engines")

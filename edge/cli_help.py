@@ -123,7 +123,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "what TensorRT 10's parser would refuse (exit 1 on errors)",
         ),
     ],
-    "info": [("edge info", "CPU, backends, versions, GPU, OpenCV, Jetson power mode")],
+    "info": [
+        ("edge info", "CPU, backends, versions, GPU, OpenCV, Jetson power mode"),
+        ("edge info --json", "the same as JSON: a fleet's inventory, or a bug report's"),
+    ],
     "models": [("edge models", "the model zoo")],
     "engines": [
         ("edge engines engines/ --verify", "what a folder holds, hashed, and whether each runs here")

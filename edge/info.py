@@ -1,0 +1,169 @@
+"""``edge info``: what this machine offers edge (CPU, backends, versions, GPU, OpenCV,
+Jetson), as one dict (``--json``, for a fleet's inventory or a bug report) and as the
+lines people read. Nothing here fails for a missing piece: it is said to be missing."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from typing import Any
+
+from edge.errors import BackendUnavailableError, EdgeError
+
+
+def machine_info() -> dict[str, Any]:
+    """Everything ``edge info`` reports; None where a piece is absent (no torch, no Jetson)."""
+    import edge
+    from edge.backends import available_backends
+    from edge.platform_info import cpu_model, cpu_vector_extensions, jetson_info, module_version
+
+    extensions = cpu_vector_extensions()
+    return {
+        "edge": edge.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": {"model": cpu_model(), "cores": os.cpu_count(), "extensions": extensions},
+        # installed: its version; installed but failing to import: False; absent: None
+        "backends": {
+            name: (module_version(name) or False) if ok else None for name, ok in available_backends().items()
+        },
+        "onnxruntime": _onnxruntime_info(extensions),
+        "torch": _torch_info(),
+        **_cuda_tools(),
+        "opencv": _opencv_info(),
+        "jetson": jetson_info(),
+    }
+
+
+def _onnxruntime_info(extensions: list[str]) -> dict[str, Any] | None:
+    from edge.util.ort import onnxruntime_module, telemetry_state
+
+    try:
+        onnxruntime = onnxruntime_module()
+    except BackendUnavailableError:  # said in the backends
+        return None
+    return {
+        "telemetry": telemetry_state(),
+        "providers": list(onnxruntime.get_available_providers()),
+        "int8": int8_verdict(extensions),
+    }
+
+
+def int8_verdict(extensions: list[str]) -> str:
+    """Whether ONNX Runtime's INT8 kernels pay on this CPU, and where that was measured."""
+    from edge.platform_info import int8_dot_extensions, int8_pairs_saturate, is_x86
+
+    if int8_pairs_saturate(extensions):
+        return (
+            "no VNNI: weights run on 7 bits and the kernels are no faster than FP32 "
+            "(benchmarks/results/int8_cpu_avx2.md); use fp32 engines"
+        )
+    if is_x86():
+        dot = ", ".join(int8_dot_extensions(extensions))
+        return f"integer kernels with {dot}: INT8 pays (benchmarks/results/int8_cpu.md)"
+    return "not x86: integer dot-product kernels where the CPU has them (not measured here)"
+
+
+def _torch_info() -> dict[str, Any] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    cuda = torch.cuda.is_available()
+    return {
+        "threads": torch.get_num_threads(),
+        "cuda": torch.version.cuda if cuda else None,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "compute_capability": ".".join(map(str, torch.cuda.get_device_capability(0))) if cuda else None,
+    }
+
+
+def _cuda_tools() -> dict[str, Any]:
+    from edge.platform_info import nvcc_release, package_version
+    from plugins.roi_align.cuda_kernel import find_nvcc
+    from plugins.roi_align.torch_op import choose_cuda_kernel
+
+    try:
+        nvcc = nvcc_release(find_nvcc())  # where the RoIAlign kernel build looks, JetPack's folder too
+    except EdgeError:
+        nvcc = None
+    triton = package_version("triton")
+    return {
+        "cuda_python": package_version("cuda-python"),
+        "triton": triton,
+        "nvcc": nvcc,
+        "roi_align_cuda_kernel": choose_cuda_kernel(triton=triton is not None, nvcc=nvcc is not None),
+    }
+
+
+def _opencv_info() -> dict[str, Any]:
+    """Which OpenCV is imported, whether it reads GStreamer sources (csi://, gst://), and
+    the one it hides if another is installed (a Jetson's, behind pip's wheel)."""
+    try:
+        import cv2
+    except ImportError as exc:
+        return {"error": str(exc)}
+    from edge.stream.cameras import gstreamer_available, hidden_opencv
+
+    gstreamer = gstreamer_available()
+    other = None if gstreamer else hidden_opencv(cv2.__file__ or "", sys.path)
+    return {
+        "version": cv2.__version__,
+        "path": os.path.dirname(cv2.__file__ or "") or None,
+        "gstreamer": gstreamer,
+        "hides": os.path.dirname(other) if other else None,
+    }
+
+
+def format_info(info: dict[str, Any]) -> str:
+    """The lines of ``edge info``."""
+    cpu = info["cpu"]
+    lines = [
+        f"edge {info['edge']}  python {info['python']}  {info['platform']}",
+        f"  CPU: {cpu['model']}, {cpu['cores']} cores, vector extensions: "
+        f"{' '.join(cpu['extensions']) or 'none found'}",
+    ]
+    for name, version in info["backends"].items():
+        shown = "not installed" if version is None else version or "installed, does not import"
+        lines.append(f"  backend {name:12s} {shown}")
+    if (ort := info["onnxruntime"]) is not None:
+        lines += [
+            f"  onnxruntime telemetry: {ort['telemetry']}",
+            f"  onnxruntime providers: {', '.join(ort['providers'])}",
+            f"  onnxruntime INT8 on this CPU: {ort['int8']}",
+        ]
+    if (torch := info["torch"]) is not None:
+        lines.append(
+            f"  torch threads: {torch['threads']}  CUDA: {torch['cuda'] or 'no'}  "
+            f"GPU: {torch['gpu'] or 'none'}  compute capability: {torch['compute_capability'] or '-'}"
+        )
+    nvcc = info["nvcc"]
+    lines.append(
+        f"  cuda-python: {info['cuda_python'] or 'not installed'}  "
+        f"triton: {info['triton'] or 'not installed'}  "
+        f"nvcc: {nvcc or 'not found'}{' (builds the RoIAlign plugin and its kernel)' if nvcc else ''}"
+    )
+    kernel = info["roi_align_cuda_kernel"]
+    slow = " (slow: per-level torch ops)" if kernel == "torch" else ""
+    lines.append(f"  RoIAlign on CUDA (torch backend): {kernel}{slow}")
+    lines.append(f"  OpenCV: {_opencv_line(info['opencv'])}")
+    jetson = info["jetson"]
+    if jetson is None:
+        lines.append("  Jetson: not detected")
+    else:
+        lines.append(
+            f"  Jetson: {jetson.get('model', '?')}  L4T {jetson.get('l4t', '?')}  "
+            f"power mode: {jetson.get('power_mode') or 'unknown (nvpmodel not found)'}"
+        )
+    return "\n".join(lines)
+
+
+def _opencv_line(cv: dict[str, Any]) -> str:
+    if "error" in cv:
+        return f"cannot be imported ({cv['error']})"
+    gstreamer = "yes" if cv["gstreamer"] else "no (csi://, gst:// need it)"
+    line = f"{cv['version']} ({cv['path'] or '?'})  GStreamer: {gstreamer}"
+    if cv["hides"]:
+        line += f"; it hides {cv['hides']} (pip uninstall opencv-python-headless uses that one)"
+    return line

@@ -1,0 +1,63 @@
+"""edge info and edge info --json: one report, two forms."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from edge.cli import main
+from edge.info import format_info, machine_info
+
+
+def test_json_holds_everything_the_lines_say(capsys: pytest.CaptureFixture[str]) -> None:
+    import cv2
+    import onnxruntime
+
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert main(["info"]) == 0
+    assert capsys.readouterr().out == format_info(info) + "\n"
+    assert (
+        info["cpu"]["cores"] == os.cpu_count() and info["backends"]["onnxruntime"] == onnxruntime.__version__
+    )
+    assert info["opencv"]["version"] == cv2.__version__ and info["jetson"] is None  # no Jetson here
+    assert "CPUExecutionProvider" in info["onnxruntime"]["providers"]
+
+
+def test_the_lines_of_a_jetson_with_its_gpu() -> None:
+    """What this machine cannot show: a Jetson's GPU, power mode, JetPack's hidden OpenCV
+    and a TensorRT that does not import, from the dict such a board reports."""
+    info = {
+        **machine_info(),
+        "cpu": {"model": "ARMv8 Processor rev 1 (v8l)", "cores": 12, "extensions": ["asimd", "asimddp"]},
+        "backends": {"onnxruntime": "1.20.0", "tensorrt": False, "torch": None},
+        "torch": {"threads": 12, "cuda": "12.6", "gpu": "Orin", "compute_capability": "8.7"},
+        "cuda_python": None,
+        "triton": None,
+        "nvcc": "12.6",
+        "roi_align_cuda_kernel": "cuda",
+        "opencv": {
+            "version": "4.10.0",
+            "path": "/venv/cv2",
+            "gstreamer": False,
+            "hides": "/usr/lib/python3/dist-packages/cv2",
+        },
+        "jetson": {"model": "NVIDIA Jetson AGX Orin Developer Kit", "l4t": "36.4.3", "power_mode": "MAXN"},
+    }
+    lines = format_info(info).splitlines()
+    assert "  CPU: ARMv8 Processor rev 1 (v8l), 12 cores, vector extensions: asimd asimddp" in lines
+    assert "  backend tensorrt     installed, does not import" in lines
+    assert "  backend torch        not installed" in lines
+    assert "  torch threads: 12  CUDA: 12.6  GPU: Orin  compute capability: 8.7" in lines
+    assert (
+        "  cuda-python: not installed  triton: not installed  "
+        "nvcc: 12.6 (builds the RoIAlign plugin and its kernel)" in lines
+    )
+    assert "  RoIAlign on CUDA (torch backend): cuda" in lines
+    assert lines[-2] == (
+        "  OpenCV: 4.10.0 (/venv/cv2)  GStreamer: no (csi://, gst:// need it); it hides "
+        "/usr/lib/python3/dist-packages/cv2 (pip uninstall opencv-python-headless uses that one)"
+    )
+    assert lines[-1] == "  Jetson: NVIDIA Jetson AGX Orin Developer Kit  L4T 36.4.3  power mode: MAXN"
