@@ -222,7 +222,8 @@ def test_a_hung_window_holds_neither_the_recording_nor_the_watchdog(
     held = HeldSink("held://", for_watching=for_watching, held_s=2.5)
     camera = Camera(fps=30.0)
     try:
-        summary = record(camera.url, [f"dir://{folder}", held], duration_s=3.5, fps=30.0)
+        # 1.5 s past the release: the watch's next look (0.5 s) says the window writes again
+        summary = record(camera.url, [f"dir://{folder}", held], duration_s=4.0, fps=30.0)
     finally:
         camera.unplug()
     got = systemd_socket.messages()
