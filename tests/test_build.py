@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -245,10 +246,37 @@ def test_cli_unreadable_checkpoint(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "is not a torch weights file: it starts with b'junk'" in proc.stderr
 
 
+def test_a_model_built_with_random_weights_unasked_is_said(tmp_path: Path) -> None:
+    """depth_r18 has no weights in edge: without --checkpoint its engine would time like a
+    trained one and find nothing, which no run says. depth_tiny has edge's own."""
+    from edge.cli_build import build_parser, random_weight_warnings, requests_from_args
+
+    def warnings(*argv: str) -> list[str]:
+        args = build_parser().parse_args([*argv, "--size", "64x128", "--out", str(tmp_path / "e")])
+        return random_weight_warnings(requests_from_args(args), asked=args.random_weights)
+
+    (said,) = warnings("--models", "depth_r18", "depth_tiny")
+    assert said == (
+        "warning: depth_r18 has no --checkpoint and edge bundles no weights for it: it is built with random "
+        "weights (seed 0), fine for timing but finding nothing; give --checkpoint depth_r18=PATH, or "
+        "--random-weights to mean it"
+    )
+    assert warnings("--models", "depth_r18", "--random-weights") == []
+    torch.save(create_model("depth_r18").state_dict(), tmp_path / "r18.pth")
+    assert warnings("--models", "depth_r18", "--checkpoint", f"depth_r18={tmp_path / 'r18.pth'}") == []
+    if importlib.util.find_spec("tensorrt") is None:
+        # before the build begins: here it fails at once, TensorRT being absent
+        proc = run_cli(
+            "--models", "depth_r18", "--backend", "tensorrt", "--out", "eng", "--quiet", cwd=tmp_path
+        )
+        assert proc.returncode == 2 and proc.stderr.startswith(said + "\nerror: TensorRT is not installed")
+
+
 def test_cli_builds_and_reports(tmp_path: Path) -> None:
     proc = run_cli("--models", "depth_tiny", "--size", "64x128", "--out", "eng", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "depth_tiny_64x128_b1_onnxruntime_fp32: built, check passed" in proc.stdout
+    assert "warning" not in proc.stderr  # edge's own weights
     data = json.loads((tmp_path / "eng" / "manifest.json").read_text())
     assert data["format"] == 1 and len(data["engines"]) == 1
     again = run_cli("--models", "depth_tiny", "--size", "64x128", "--out", "eng", "--quiet", cwd=tmp_path)
