@@ -49,11 +49,25 @@ def inventory(root: str | Path, *, verify_hashes: bool = False) -> list[dict[str
                 "built_at": str(entry.get("built_at", "")),
                 "check": "-" if "passed" not in check else ("passed" if check["passed"] else "FAILED"),
                 "calibrated": bool(entry.get("calibration")),
+                "weights": _weights(entry),
                 "files": _files_state(manifest, entry, verify_hashes),
                 "runs_here": "; ".join(diffs) if diffs else _runs_note(backend, entry, saturates),
             }
         )
     return sorted(rows, key=lambda r: r["built_at"])
+
+
+def _weights(entry: dict[str, Any]) -> str:
+    """Where the engine's weights came from: "random" (an engine that finds nothing, for
+    timing), "edge's" (the bundled demo weights), or the checkpoint's file name."""
+    source = str((entry.get("weights") or {}).get("source") or "?")
+    if source.startswith("random-init"):
+        return "random"
+    path = Path(source)
+    # edge/weights/ of whichever checkout built it: the folder may have come from elsewhere
+    if path.parent.name == "weights" and path.parent.parent.name == "edge":
+        return "edge's"
+    return path.name or source
 
 
 def _runs_note(backend: str, entry: dict[str, Any], saturates: list[bool]) -> str:
@@ -91,7 +105,19 @@ def _files_state(manifest: Manifest, entry: dict[str, Any], verify_hashes: bool)
 def format_inventory(rows: list[dict[str, Any]], root: str | Path) -> str:
     if not rows:
         return f"{root}: the manifest lists no engines"
-    head = ("model", "kind", "backend", "precision", "size", "MB", "built", "check", "files", "runs here")
+    head = (
+        "model",
+        "kind",
+        "backend",
+        "precision",
+        "size",
+        "weights",
+        "MB",
+        "built",
+        "check",
+        "files",
+        "runs here",
+    )
     table = [
         (
             str(r["model"]),
@@ -99,6 +125,7 @@ def format_inventory(rows: list[dict[str, Any]], root: str | Path) -> str:
             r["backend"],
             str(r["precision"]) + (" (calibrated)" if r["calibrated"] else ""),
             r["size"] + (f" b{r['batch']}" if r["batch"] not in (None, 1) else ""),
+            r["weights"],
             f"{r['mb']:.1f}",
             r["built_at"][:16].replace("T", " "),
             r["check"],

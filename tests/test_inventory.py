@@ -31,7 +31,7 @@ def test_lists_each_engine_and_that_it_runs_here(engines: Path, capsys: pytest.C
     assert all(r["mb"] > 0.1 for r in rows)
     assert main(["engines", str(engines)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[:5] == ["model", "kind", "backend", "precision", "size"]
+    assert out[0].split()[:6] == ["model", "kind", "backend", "precision", "size", "weights"]
     assert any(line.startswith("depth_tiny") and f"fp32       {size}" in line for line in out)
     assert main(["engines", str(engines), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(inventory(engines)))
@@ -91,3 +91,18 @@ def test_a_tensorrt_engine_without_its_plugin_library_is_named(engines: Path) ->
     assert files() == "changed"
     (engines / "plugins" / library.name).unlink()
     assert files() == "missing"
+
+
+def test_says_where_each_engines_weights_came_from(
+    engines: Path, demo_engines: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Random weights time like trained ones and find nothing: the column tells them apart."""
+    assert {r["weights"] for r in inventory(engines)} == {"random"}  # built with no checkpoint
+    assert {r["weights"] for r in inventory(demo_engines)} == {"edge's"}  # the bundled demo weights
+    manifest = json.loads((engines / "manifest.json").read_text())
+    for entry in manifest["engines"].values():
+        entry["weights"]["source"] = "/data/checkpoints/depth_run7.pth"
+    (engines / "manifest.json").write_text(json.dumps(manifest))
+    assert {r["weights"] for r in inventory(engines)} == {"depth_run7.pth"}
+    assert main(["engines", str(engines)]) == 0
+    assert all(" depth_run7.pth " in line for line in capsys.readouterr().out.splitlines()[1:])
