@@ -243,6 +243,37 @@ def system_info() -> dict[str, Any]:
     return info
 
 
+def _check_int8_buildable(
+    configs: Sequence[BenchConfig], engines: str | Path, models: Sequence[str] | None
+) -> None:
+    """A ConfigError for an INT8 configuration whose engines the folder lacks: building them
+    needs calibration frames, and the sweep would otherwise stop there, rows later."""
+    from edge.errors import ManifestError
+    from edge.manifest import Manifest
+    from edge.stream.engines import choose_entries
+
+    chosen = _models_by_kind(models or ())
+    entries = list(Manifest.load(engines).engines.values()) if Path(engines).is_dir() else []
+    for cfg in configs:
+        if cfg.precision != "int8":
+            continue
+        try:
+            choose_entries(
+                entries,
+                backend=cfg.backend,
+                precision="int8",
+                size=cfg.size,
+                panoptic=chosen.get("panoptic"),
+                depth=chosen.get("depth"),
+            )
+        except ManifestError:
+            raise ConfigError(
+                f"{cfg.label}: {str(engines)!r} holds no such engines, and building INT8 ones needs "
+                "calibration frames: give --calib-data URI (e.g. 'cityscapes://DIR?split=train', a video, "
+                "an image folder or synthetic://)"
+            ) from None
+
+
 def _models_by_kind(models: Sequence[str]) -> dict[str, str]:
     """``{"panoptic": name, "depth": name}`` for the models asked for: at most one of each."""
     from edge.models.zoo import get_entry
@@ -290,6 +321,8 @@ def run_bench(
         )
     _models_by_kind(models or ())  # unknown or doubled kinds fail before anything is built
     open_source(source).close()  # and so does a bad source
+    if build_missing and calib_data is None:  # and an INT8 row to build, before any is measured
+        _check_int8_buildable(configs, engines, models)
     results: list[dict[str, Any]] = []
     current = configs[0]
     settings = {"warmup": warmup, "min_frames": min_frames, "min_duration_s": min_duration_s, "draw": draw}

@@ -27,7 +27,7 @@ from edge.bench import (
 )
 from edge.bench_compare import compare, compare_notes
 from edge.cli import main
-from edge.errors import ConfigError, Interrupted, SourceError
+from edge.errors import ConfigError, Interrupted, ManifestError, SourceError
 from edge.platform_info import cpu_vector_extensions
 from edge.report.bench_report import write_report
 from edge.stream.engines import EngineSet
@@ -343,6 +343,24 @@ def test_models_choose_what_is_measured(tiny_engines: Path, tmp_path: Path) -> N
     report = write_report(data, tmp_path / "rep")
     assert f"- depth: `depth_tiny onnxruntime fp32 {size}`" in report["markdown"].read_text()
     assert f"<li>depth: <code>depth_tiny onnxruntime fp32 {size}</code></li>" in report["html"].read_text()
+
+
+def test_an_int8_row_to_build_without_calibration_frames_stops_the_sweep_before_it_begins(
+    tiny_engines: Path,
+) -> None:
+    """An INT8 engine to build needs --calib-data: said before the fp32 row is measured, not
+    once the sweep reaches the INT8 row minutes later. A sweep that builds nothing is not
+    asked for it: its INT8 row fails as a missing engine does."""
+    configs = sweep(["onnxruntime"], ["fp32", "int8"], [TEST_SIZE], None)
+    with pytest.raises(ConfigError) as refused:
+        short_bench(tiny_engines, configs=configs, build_missing=True, power_root=None)
+    assert str(refused.value) == (
+        f"onnxruntime/int8/{TEST_SIZE[0]}x{TEST_SIZE[1]}: {str(tiny_engines)!r} holds no such engines, and "
+        "building INT8 ones needs calibration frames: give --calib-data URI (e.g. "
+        "'cityscapes://DIR?split=train', a video, an image folder or synthetic://)"
+    )
+    with pytest.raises(ManifestError, match="no onnxruntime int8"):  # nothing to build: the row itself fails
+        short_bench(tiny_engines, configs=configs, build_missing=False)
 
 
 def test_a_sweep_without_size_measures_every_row_at_one_size(tiny_engines: Path, tmp_path: Path) -> None:
