@@ -398,6 +398,8 @@ def test_ctrl_c_keeps_what_was_measured(
         code, out, err = run.finish()
     assert code == 130, err
     assert "Traceback" not in err and "stopped during onnxruntime/fp32/128x256" in err
+    # said at once, on a line of its own, not after the bar's text (the pty shows \n as \r\n)
+    assert re.search(r"/100000 \[[^\r\n]*\]\r\ninterrupted: finishing the outputs first\r\n", err), err
     assert "onnxruntime/fp32/128x256 (incomplete)" in out
     rep = tmp_path / "rep"
     assert {p.name for p in rep.iterdir()} == REPORT_FILES

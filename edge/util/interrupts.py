@@ -97,12 +97,13 @@ class Terminated(KeyboardInterrupt):
 class OrderlyExit(_SignalScope):
     """The CLI's SIGINT and SIGTERM handlers (where it runs in the main thread).
 
-    The first signal raises (KeyboardInterrupt, or Terminated for SIGTERM) and the command
-    unwinds through its ``finally`` blocks: the pipeline lets its stages end the frame in
-    hand (bounded wait), videos are finalised, logs flushed, temporary files removed. A
-    second signal during that unwinding is only acknowledged: raised there it would cut
-    the finalising short and leave, say, an MP4 without its index, the thing a double
-    tap on Ctrl-C must not cost. A third quits at once, without running what is left.
+    The first signal says so on stderr at once (finalising can take a while, and a
+    silent terminal looks hung) and raises (KeyboardInterrupt, or Terminated for SIGTERM);
+    the command unwinds through its ``finally`` blocks: the pipeline lets its stages end
+    the frame in hand (bounded wait), videos are finalised, logs flushed, temporary files
+    removed. A second signal during that unwinding is only acknowledged: raised there it
+    would cut the finalising short and leave, say, an MP4 without its index, the thing a
+    double tap on Ctrl-C must not cost. A third quits at once, without running what is left.
     """
 
     def __init__(self) -> None:
@@ -121,22 +122,35 @@ class OrderlyExit(_SignalScope):
         if self.settled:
             return
         if self.received == 1:
+            name = "terminated" if signum == signal.SIGTERM else "interrupted"
+            _say(f"{name}: finishing the outputs first")
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         if self.received == 2:
-            print(
-                "stopping: finishing the outputs first (press Ctrl-C again to quit at once "
-                "and leave them unfinished)",
-                file=sys.stderr,
-                flush=True,
-            )
+            _say("still finishing the outputs (press Ctrl-C again to quit at once and leave them unfinished)")
             return
-        print("quitting at once: outputs may be unfinished", file=sys.stderr, flush=True)
+        _say("quitting at once: outputs may be unfinished")
         os._exit(128 + signum)
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._restore()
+
+
+def _say(line: str) -> None:
+    """One line on stderr from a signal handler. On a terminal it starts a line of its own:
+    the terminal has echoed ^C after whatever was there, often a progress bar. The handler
+    can run inside a write to stderr (one interrupted by the signal), where print would
+    raise instead of the handler's exception: the line then goes straight to the file."""
+    text = f"{line}\n"
+    try:
+        if sys.stderr.isatty():
+            text = f"\n{text}"
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (RuntimeError, OSError, ValueError):
+        with contextlib.suppress(OSError):
+            os.write(2, text.encode())
 
 
 def end_at_once_on_signal(code: int) -> None:

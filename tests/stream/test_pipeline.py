@@ -368,19 +368,27 @@ def test_signal_during_run_finalises_outputs(
         "trace.json",
         cwd=tmp_path,
     )
+    name = "terminated" if sig == signal.SIGTERM else "interrupted"
     try:
         wait_for(proc, (tmp_path / ".o.partial.mp4").exists)  # until frames are being written
         time.sleep(1.0)
-        for _ in range(presses):  # a double tap: the second lands while the first unwinds
+        proc.send_signal(sig)
+        assert proc.stderr is not None
+        said = []
+        for line in proc.stderr:  # the first press is acknowledged at once, as it unwinds
+            said.append(line)
+            if line == f"{name}: finishing the outputs first\n":
+                break
+        if presses == 2:  # a double tap: the second lands while the first unwinds
             proc.send_signal(sig)
-            time.sleep(0.01)
-        _out, err = proc.communicate(timeout=60)
+        _out, rest = proc.communicate(timeout=60)
     finally:
         stop_process(proc)
+    err = "".join(said) + rest
     assert proc.returncode == code, err
-    assert "Traceback" not in err and "nothing half-written" in err
+    assert "Traceback" not in err and f"{name}: outputs are finalised, nothing half-written" in err
     assert "did not stop" not in err, err  # the stages were waited for, the source closed
-    assert ("stopping: finishing the outputs first" in err) == (presses == 2), err
+    assert ("still finishing the outputs" in rest) == (presses == 2), err
     frames = int(cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FRAME_COUNT))
     assert frames > 0, "the video was finalised and is playable"
     events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]

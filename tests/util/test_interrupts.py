@@ -81,7 +81,11 @@ def test_orderly_exit_raises_once_then_lets_the_unwinding_finish(capsys: pytest.
             _send(signal.SIGTERM)  # a second signal while the outputs are being finalised
             finished = True
     assert finished and orderly.received == 2
-    assert capsys.readouterr().err.count("stopping: finishing the outputs first") == 1
+    said = capsys.readouterr().err.splitlines()
+    assert said == [
+        "interrupted: finishing the outputs first",
+        "still finishing the outputs (press Ctrl-C again to quit at once and leave them unfinished)",
+    ]
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
@@ -120,7 +124,11 @@ def test_a_third_signal_quits_at_once() -> None:
     )
     assert done.returncode == 128 + signal.SIGTERM, done.stderr
     assert "finally ran" not in done.stdout
-    assert "stopping: finishing" in done.stderr and "quitting at once" in done.stderr
+    assert done.stderr.splitlines() == [
+        "interrupted: finishing the outputs first",
+        "still finishing the outputs (press Ctrl-C again to quit at once and leave them unfinished)",
+        "quitting at once: outputs may be unfinished",
+    ]
 
 
 def test_orderly_exit_leaves_an_ignored_signal_ignored() -> None:
@@ -141,3 +149,26 @@ def test_once_settled_a_signal_changes_nothing(capsys: pytest.CaptureFixture[str
         _send(signal.SIGINT)
         _send(signal.SIGINT)  # not even a third quits: there is nothing left to cut short
     assert orderly.received == 3 and capsys.readouterr().err == ""
+
+
+class _StderrMidWrite:
+    """sys.stderr while the signal handler runs inside one of its writes."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stderr>'>")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_signal_inside_a_write_to_stderr_still_raises_and_is_said(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # print would raise RuntimeError there, in place of the KeyboardInterrupt
+    monkeypatch.setattr(sys, "stderr", _StderrMidWrite())
+    with pytest.raises(KeyboardInterrupt), OrderlyExit():
+        _send(signal.SIGINT)
+    assert capfd.readouterr().err == "interrupted: finishing the outputs first\n"
