@@ -4,6 +4,7 @@ dies loses the segment it was writing at most (edge.stream.segments)."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -208,7 +209,13 @@ def test_a_live_run_writes_its_video_in_segments(tiny_engines: Path, tmp_path: P
     assert summary["frames_out"] + summary["drops"] == 40
     assert all(rs[-1]["t_capture_ns"] - rs[0]["t_capture_ns"] < 0.5e9 for rs in records)
     counts = [_frames_in(p) for p in files]
-    assert len(files) >= 3 and all(10 <= n <= 12 for n in counts[:-1]) and counts[-1] >= 1, counts
+    # a segment ends at the first frame out after its 10th picture; that frame's picture
+    # is repeated over the periods since the one before it (a dropped frame, or a capture
+    # late on a loaded machine), so a gap there lengthens the segment by as much
+    times = [r["t_capture_ns"] for rs in records for r in rs]
+    longest_gap = max(round((b - a) * 20 / 1e9) for a, b in itertools.pairwise(times))
+    assert len(files) >= 3 and counts[-1] >= 1, counts
+    assert all(10 <= n <= 10 + max(2, longest_gap) for n in counts[:-1]), (counts, longest_gap)
     assert summary["sink_errors"] == 0
     # the summary names the files each sink became
     uri = str(tmp_path / "drive.mkv")
