@@ -108,11 +108,9 @@ def _unpace(src: Any) -> None:
 
 
 def _progress(total: int, show: bool) -> Any:
-    if not show:
-        return None
     from edge.util.progress import progress_bar
 
-    return progress_bar(total=total, desc="calibration frames", unit="frame", leave=False)
+    return progress_bar(enabled=show, total=total, desc="calibration frames", unit="frame", leave=False)
 
 
 def _read_wanted(
@@ -138,11 +136,9 @@ def _read_wanted(
                 return picked
             position += 1
             picked.append((index, preprocess(frame.image, size)[1]))
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return picked
 
 
@@ -207,8 +203,7 @@ def _reservoir(
             frame = src.read()
             if frame is None:
                 break
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
             if i in exclude:
                 continue
             slot = sample.offer(i)
@@ -217,6 +212,5 @@ def _reservoir(
             elif slot is not None:
                 picked[slot] = (i, preprocess(frame.image, size)[1])
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return picked

@@ -33,7 +33,7 @@ from calib.eq_splice import SpliceError, same_model, with_equalized
 from calib.equalize import MIN_IMBALANCE, balanced_name, equalize
 from calib.quantize import quantize_qdq
 from calib.ranges import compute_fitted_ranges
-from calib.sensitivity import MIN_GAIN_DB, progress_bar, run_outputs, trial_scorer
+from calib.sensitivity import MIN_GAIN_DB, run_outputs, trial_scorer, trials_bar
 
 ALPHAS = (0.5, 0.8)
 DEFAULT_ALPHA = 0.5
@@ -116,8 +116,6 @@ def choose_alphas(
         splice = _splices(plain_q, variants_q, checks)
         # the starting point, then each candidate's other forms
         total = 1 + len(candidates) * len(alphas)
-        bar = progress_bar(show_progress, "equalization (forms tried)", total=total)
-
         scored = trial_scorer(Path(tmp), ref, judge_tensors, threads=threads)
 
         def trial_model(choice: dict[str, float]) -> Any:
@@ -127,10 +125,10 @@ def choose_alphas(
             try:
                 return min(scored(lambda: trial_model(choice)).values())
             finally:
-                if bar is not None:
-                    bar.update()
+                bar.update()
 
-        with ThreadPoolExecutor(max_workers=side_by_side, thread_name_prefix="edge-eqchoice") as pool:
+        bar = trials_bar(show_progress, "equalization (forms tried)", total=total)
+        with bar, ThreadPoolExecutor(max_workers=side_by_side, thread_name_prefix="edge-eqchoice") as pool:
             current = score(choice)
             changes: list[dict[str, Any]] = []
             for conv in sorted(candidates, key=lambda c: -candidates[c]):
@@ -155,8 +153,6 @@ def choose_alphas(
                             }
                         )
                         choice, current = trial, got
-        if bar is not None:
-            bar.close()
     return choice, changes
 
 

@@ -121,13 +121,11 @@ def trial_scorer(
     return scored
 
 
-def progress_bar(show: bool, desc: str, total: int | None = None) -> Any:
-    """A tqdm bar of trials, or None when progress is not shown."""
-    if not show:
-        return None
+def trials_bar(show: bool, desc: str, total: int | None = None) -> Any:
+    """A bar of trials (one that draws nothing when progress is not shown)."""
     from edge.util.progress import progress_bar
 
-    return progress_bar(desc=desc, total=total, unit="trial", leave=False)
+    return progress_bar(enabled=show, desc=desc, total=total, unit="trial", leave=False)
 
 
 def find_float_layers(
@@ -176,7 +174,7 @@ def find_float_layers(
         macs = conv_macs(model)
         if min(current.values()) < min_snr_db:
             remaining = list(candidates)
-            bar = progress_bar(show_progress, "sensitivity (layers tried in float)")
+            bar = trials_bar(show_progress, "sensitivity (layers tried in float)")
             try:
                 while min(current.values()) < min_snr_db and len(excluded) < max_float and remaining:
                     # every step re-measures each remaining layer on top of those already kept:
@@ -186,8 +184,7 @@ def find_float_layers(
 
                     def tried(node: str) -> dict[str, float]:
                         scores = measure([*excluded, node])
-                        if bar is not None:
-                            bar.update()
+                        bar.update()
                         return scores
 
                     trials = dict(zip(remaining, pool.map(tried, remaining), strict=True))
@@ -212,8 +209,7 @@ def find_float_layers(
                         }
                     )
             finally:
-                if bar is not None:
-                    bar.close()
+                bar.close()
             # greedy order can keep a layer that a later one made unnecessary: give back to
             # INT8, most expensive first, every kept layer the budget can do without
             for node in sorted(excluded, key=lambda n: -macs.get(n, 1.0)):

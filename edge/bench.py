@@ -248,6 +248,7 @@ def _check_int8_buildable(
 ) -> None:
     """A ConfigError for an INT8 configuration whose engines the folder lacks: building them
     needs calibration frames, and the sweep would otherwise stop there, rows later."""
+    from edge.build import CALIB_DATA_HINT
     from edge.errors import ManifestError
     from edge.manifest import Manifest
     from edge.stream.engines import choose_entries
@@ -269,8 +270,7 @@ def _check_int8_buildable(
         except ManifestError:
             raise ConfigError(
                 f"{cfg.label}: {str(engines)!r} holds no such engines, and building INT8 ones needs "
-                "calibration frames: give --calib-data URI (e.g. 'cityscapes://DIR?split=train', a video, "
-                "an image folder or synthetic://)"
+                f"calibration frames: give {CALIB_DATA_HINT}"
             ) from None
 
 

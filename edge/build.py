@@ -29,6 +29,10 @@ BACKEND_PRECISIONS = {
 ARTIFACT_SUFFIX = {"onnxruntime": ".ort.onnx", "tensorrt": ".engine", "torch": ".pt"}
 DEFAULT_MODELS = ("panoptic_fpn_tiny", "depth_tiny")
 DEFAULT_SIZE = (256, 512)
+# what to give for INT8 engines: said by every refusal that lacks calibration frames
+CALIB_DATA_HINT = (
+    "--calib-data URI (e.g. 'cityscapes://DIR?split=train', a video, an image folder or synthetic://)"
+)
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -98,10 +102,7 @@ class BuildRequest:
             from calib.quantize import METHODS
 
             if not self.calib_data and self.calib_cache is None:
-                raise ConfigError(
-                    "--precision int8 needs calibration frames: --calib-data URI "
-                    "(e.g. 'cityscapes://DIR?split=train', a video, an image folder or synthetic://)"
-                )
+                raise ConfigError(f"--precision int8 needs calibration frames: {CALIB_DATA_HINT}")
             if self.calib_method not in METHODS:
                 raise ConfigError(f"--calib-method {self.calib_method!r} is unknown; choose one of {METHODS}")
             if self.calib_frames < 1:
