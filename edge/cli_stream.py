@@ -263,6 +263,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             status_every_s=args.status_every,
             heartbeat=args.heartbeat,
             skip_stuck_sinks=args.stuck_sink == "skip",
+            overwrite=args.overwrite,
         )
     except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
         print(format_summary(exc.data), flush=True)
@@ -436,6 +437,12 @@ def add_stream_commands(sub: Any) -> None:
         "--fps",
         type=positive_number("frames per second"),
         help="the rate a video is written at; default: the source's own (17 when it has none)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a video that exists (by default an earlier recording is refused, before "
+        "anything is written)",
     )
     p.add_argument(
         "--reconnect-timeout",

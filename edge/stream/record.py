@@ -59,6 +59,7 @@ def record(
     delete_oldest: bool = False,
     heartbeat: str | Path | None = None,
     skip_stuck_sinks: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write each frame of ``source`` to every sink of ``sinks`` until the source ends,
     ``max_frames`` were written or ``duration_s`` has passed; returns what was recorded.
@@ -85,6 +86,8 @@ def record(
     ``sinks_skipped``; the recording waits for every other sink, unless it is stuck inside a
     write (a card that stopped answering) and ``skip_stuck_sinks``: a camera's recording then
     goes on in the other sinks, and that one skips the frames meanwhile (edge.stream.watchdog).
+    A video sink whose file exists is refused before anything is written, unless
+    ``overwrite``: an earlier recording is not replaced by a repeated command.
     """
     from edge.stream.heartbeat import check_unshared
     from edge.stream.pipeline import frame_rgb
@@ -116,6 +119,7 @@ def record(
             source=source_file(source),
             segment_s=segment_s,
             delete_oldest=delete_oldest,
+            replace=overwrite,
         )
         closing.add(from_uris)
         by_uri = iter(from_uris)  # in the order given

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -31,7 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 
 from edge.errors import SinkError, SinkStopped
-from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output
+from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output, format_bytes
 from edge.stream.durable import sync_folder
 from edge.stream.object_sinks import ObjectsSink, StdoutObjectsSink
 from edge.stream.timestamps import TimesFile, folder_partial_timestamps_path, folder_timestamps_path
@@ -243,6 +244,7 @@ def open_sink(
     segment_s: float | None = None,
     delete_oldest: bool = False,
     source: Path | None = None,
+    replace: bool = True,
 ) -> Sink:
     """The sink ``uri`` names; a video sink places frames by ``timing`` (VideoSink): live
     runs give "capture", so their videos play in real time. A dir:// sink keeps capture
@@ -252,7 +254,9 @@ def open_sink(
     sink a new folder (edge.stream.segments), and ``delete_oldest`` makes room by deleting
     the oldest of them.
     ``source``: the file or folder the run reads (sources.source_file), which no sink may
-    write over: refused before the sink touches anything."""
+    write over: refused before the sink touches anything. Without ``replace`` a video or
+    .jsonl file that exists is refused too (edge record: a camera's frames cannot be had
+    again); a segmented sink's names are new for each run, and nothing is refused there."""
     if "\x00" in uri:
         raise SinkError(f"sink {uri!r} contains a NUL character")
     try:
@@ -307,6 +311,8 @@ def open_sink(
             return SegmentedObjectsSink(
                 uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest
             )
+        if not replace:
+            _refuse_an_earlier_file(uri, path)
         return ObjectsSink(uri, path, keep_free=keep_free)
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
@@ -329,7 +335,28 @@ def open_sink(
             keep_free=keep_free,
             delete_oldest=delete_oldest,
         )
+    if not replace:
+        _refuse_an_earlier_file(uri, path)
     return VideoSink(uri, path, fps, view=_view_option(uri, query), timing=timing, keep_free=keep_free)
+
+
+def _refuse_an_earlier_file(uri: str, path: Path) -> None:
+    """SinkError when ``path`` is a file already (an earlier recording): said with its size
+    and time, and what to do instead."""
+    import datetime as dt
+
+    try:
+        st = path.stat()
+    except OSError:  # nothing there, or nothing to read: checked_output has said what is wrong
+        return
+    if not stat.S_ISREG(st.st_mode):
+        return
+    when = dt.datetime.fromtimestamp(st.st_mtime).strftime("%Y-%m-%d %H:%M")
+    raise SinkError(
+        f"sink {uri!r}: {str(path)!r} already exists ({format_bytes(st.st_size)}, written {when}), and "
+        "edge record does not write over a recording: give another name, move it away, or add "
+        "--overwrite (--segment names each file anew)"
+    )
 
 
 def _view_option(uri: str, query: str) -> str:
@@ -371,11 +398,12 @@ def open_sinks(
     source: Path | None = None,
     segment_s: float | None = None,
     delete_oldest: bool = False,
+    replace: bool = True,
 ) -> list[Sink]:
     """Open every sink in ``uris``; if one cannot be opened, those already open (a viewer
     listening on its port) are closed before the error propagates. ``kinds``: the engines
     that run, so a sink asking for the view of a missing one fails now, not at every frame.
-    ``timing``, ``keep_free``, ``segment_s``, ``delete_oldest``: as open_sink's. ``source``:
+    ``timing``, ``keep_free``, ``segment_s``, ``delete_oldest``, ``replace``: as open_sink's. ``source``:
     the file or folder the run reads (sources.source_file), which no sink may write over."""
     opened: list[Sink] = []
     targets: dict[str, str] = {}
@@ -389,6 +417,7 @@ def open_sinks(
                 segment_s=segment_s,
                 delete_oldest=delete_oldest,
                 source=source,
+                replace=replace,
             )
             opened.append(sink)
             target = getattr(sink, "path", None) or getattr(sink, "folder", None)

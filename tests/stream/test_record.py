@@ -193,6 +193,28 @@ def test_ctrl_c_keeps_a_playable_recording(tmp_path: Path) -> None:
     assert summary["sinks_frames"] == {"rec.mp4": frames}
 
 
+def test_an_earlier_recording_is_not_written_over_unless_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.cli import main
+
+    video, frames = tmp_path / "drive.mkv", tmp_path / "frames"
+    assert main(["record", "synthetic://?size=64x96&frames=3", str(video)]) == 0
+    earlier = video.read_bytes()
+    capsys.readouterr()
+    again = ["record", "synthetic://?size=64x96&frames=5", f"dir://{frames}", str(video)]
+    assert main(again) == 2
+    err = capsys.readouterr().err
+    assert f"sink {str(video)!r}: {str(video)!r} already exists (" in err and "--overwrite" in err, err
+    assert video.read_bytes() == earlier, "the earlier recording is as it was"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drive.mkv"], "and nothing else was written"
+    # asked, it is replaced; cut in segments, each file has a name of its own and nothing is refused
+    assert main([*again, "--overwrite"]) == 0
+    assert int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert main(["record", "synthetic://?size=64x96&frames=2", str(video), "--segment", "60"]) == 0
+    assert len(list(tmp_path.glob("drive-00000-*.mkv"))) == 1
+
+
 def test_summary_json_says_what_the_line_says(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from edge.cli import main
 
