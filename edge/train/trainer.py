@@ -142,7 +142,7 @@ def train(
             state_path(out).unlink(missing_ok=True)
 
     # Ctrl-C ends the step in hand, saves the weights and stops (a second one stops at once)
-    with StepBoundary() as boundary:
+    with StepBoundary(holding="interrupted: ending the training step in hand, then saving") as boundary:
         for step in range(start + 1, steps + 1):
             b = next(data)
             losses = (

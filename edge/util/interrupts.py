@@ -48,13 +48,15 @@ class StepBoundary(_SignalScope):
     signal while one is held is not held: whoever presses Ctrl-C twice wants out now.
     Signals are only held where they can be (the main thread) and only while their
     handler is a Python one (it raises: KeyboardInterrupt, or the CLI's SIGTERM); there
-    :meth:`check` raises what that handler raises.
+    :meth:`check` raises what that handler raises. ``holding``: a line said when a signal
+    is held, for a step long enough that silence would look like a hang (a training step).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, holding: str | None = None) -> None:
         super().__init__()
         self._pending: int | None = None
         self._pending_at = 0.0
+        self._holding = holding
 
     def __enter__(self) -> StepBoundary:
         self._install(self._hold, replaces=callable)
@@ -65,6 +67,8 @@ class StepBoundary(_SignalScope):
             self._pending = None
             self._previous[signum](signum, frame)  # the second one: raise now
         self._pending, self._pending_at = signum, time.monotonic()
+        if self._holding is not None:
+            _say(self._holding)
 
     @property
     def pending(self) -> bool:

@@ -188,6 +188,10 @@ def test_ctrl_c_in_the_last_step_offers_no_resume(
     assert (
         f"stopped after 2 of 2 steps; wrote {out} at step 2 (the run's last)" in err and "--resume" not in err
     )
+    # the press is answered as it is held, before the step in hand ends
+    said = err.splitlines()
+    held = said.index("interrupted: ending the training step in hand, then saving")
+    assert said[held + 1] == "interrupted: finishing the outputs first", err
     assert not (tmp_path / "ck.pt.train-state").exists()
 
 
