@@ -279,12 +279,19 @@ class _RecordWriters:
 
     def finish(self, timeout_s: float | None = None) -> KeyboardInterrupt | None:
         """Let the sinks write what they were handed, waiting ``timeout_s`` at most (once:
-        later calls return at once); an interrupt that cut the wait short is returned."""
+        later calls return at once), and STOP_TIMEOUT_S at most for a sink the recording
+        already skips (``stuck``: stuck inside a write, --stuck-sink skip): a recording that
+        ends by itself finishes the others, which a dead disk would otherwise hold for ever.
+        An interrupt that cut the wait short is returned."""
         if self._finished:
             return None
         self._finished = True
         try:
-            self._writers.close(timeout_s)
+            self._writers.close(
+                timeout_s,
+                may_leave=lambda index: self._sinks[index].uri in self.stuck(),
+                leave_after_s=STOP_TIMEOUT_S,
+            )
         except KeyboardInterrupt as exc:
             return exc
         return None

@@ -251,24 +251,35 @@ class SinkWriters:
             )
         self._settle(handed)
 
-    def close(self, timeout_s: float | None = None) -> None:
+    def close(
+        self,
+        timeout_s: float | None = None,
+        *,
+        may_leave: Callable[[int], bool] = lambda index: False,
+        leave_after_s: float = 0.0,
+    ) -> None:
         """Let each sink write what its queue holds, then end its thread. The end is handed
         to each as soon as its queue has room, so a sink stuck inside a write (its queue
         full) keeps no other from ending, and being closed. ``timeout_s``: how long to wait
-        at most (None: until every thread has ended); ``finished`` says which did."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        at most (None: until every thread has ended); ``finished`` says which did. A sink
+        for which ``may_leave(index)`` holds (one the run already skips, stuck in a write)
+        is waited for ``leave_after_s`` at most, the others as long as ``timeout_s`` says."""
+        start = time.monotonic()
 
-        def waited_enough() -> bool:
-            return deadline is not None and time.monotonic() >= deadline
+        def waited_enough(index: int) -> bool:
+            waited = time.monotonic() - start
+            return (timeout_s is not None and waited >= timeout_s) or (
+                waited >= leave_after_s and may_leave(index)
+            )
 
-        waiting = list(self._queues)  # each thread keeps taking frames, even after an error
-        while waiting and not waited_enough():
-            waiting = [q for q in waiting if not self._handed_end(q)]
+        waiting = list(enumerate(self._queues))  # each thread keeps taking frames, even after an error
+        while waiting:
+            waiting = [(i, q) for i, q in waiting if not waited_enough(i) and not self._handed_end(q)]
             if waiting:
                 with self._room:
                     self._room.wait(timeout=_POLL_S)
-        for thread, ended in zip(self._threads, self._ended, strict=True):
-            while thread.ident is not None and not ended.wait(timeout=_POLL_S) and not waited_enough():
+        for index, (thread, ended) in enumerate(zip(self._threads, self._ended, strict=True)):
+            while thread.ident is not None and not ended.wait(timeout=_POLL_S) and not waited_enough(index):
                 pass
 
     @staticmethod

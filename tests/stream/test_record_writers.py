@@ -19,6 +19,7 @@ import pytest
 from edge.errors import Interrupted, RecordingStopped
 from edge.stream.record import format_summary, record
 from edge.stream.sinks import NullSink
+from edge.stream.timestamps import folder_timestamps_path
 from tests.stream.test_capture import Camera, read_barcode
 from tests.stream.test_sources_sinks import write_video
 from tests.util.test_systemd import Listener, systemd_socket  # noqa: F401  (a fixture)
@@ -275,6 +276,45 @@ def test_stuck_sink_skip_records_on_in_the_other_sinks(
     assert "sink 'held://' is writing again" in err
     line = format_summary(summary)
     assert f"held:// skipped {skipped} frame(s), while stuck inside a write (--stuck-sink skip)" in line
+
+
+def test_a_recording_that_ends_by_itself_leaves_a_skipped_stuck_sink_open(
+    tmp_path: Path,
+    systemd_socket: Listener,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--stuck-sink skip and --duration: the recording's end finishes the folder and waits
+    STOP_TIMEOUT_S at most for the sink it was skipping, still stuck, which it leaves open,
+    rather than wait for a dead disk for ever with the folder unfinished."""
+    import edge.stream.record as record_module
+
+    monkeypatch.setattr(record_module, "STOP_TIMEOUT_S", 0.5)
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # a look every 0.5 s, stuck after 0.5 s
+    folder = tmp_path / "frames"
+    held = HeldSink("held://", for_watching=False, held_s=60.0)
+    closed = threading.Event()
+    held.close = closed.set  # type: ignore[method-assign]
+    camera = Camera(fps=30.0)
+    try:
+        summary = record(
+            camera.url, [f"dir://{folder}", held], duration_s=2.0, fps=30.0, skip_stuck_sinks=True
+        )
+        ended_stuck = not held.release.is_set()
+    finally:
+        held.release.set()
+        camera.unplug()
+    assert ended_stuck, "the recording ended while the sink was still inside its write"
+    assert not closed.is_set(), "and did not close it under that write"
+    # counted: the frames every sink wrote or skipped; the frames the stuck sink still holds
+    # (the one inside its write, one queued) are in the folder only, as the summary says
+    assert summary["sinks_frames"][f"dir://{folder}"] == len(pngs(folder)) > 20
+    assert folder_timestamps_path(folder).exists(), "the folder was finished: its capture times are in place"
+    assert summary["sinks_frames"]["held://"] == 0 and summary["sinks_skipped"]["held://"] > 0
+    assert f"the sinks hold dir://{folder} {len(pngs(folder))}" in format_summary(summary)
+    err = capsys.readouterr().err
+    assert "warning: sink 'held://' has been inside the write of frame 0 for" in err
+    assert "it is left open (a disk that stopped answering?)" in err
 
 
 def test_ctrl_c_finishes_the_other_sinks_and_leaves_one_stuck_in_a_write_open(
