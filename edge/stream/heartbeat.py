@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import sys
 import threading
 import time
@@ -165,7 +166,7 @@ def read_heartbeat(path: str | Path) -> dict[str, Any]:
     """A heartbeat file's content; ConfigError when it is missing or not one."""
     path = Path(path)
     try:
-        content = json.loads(path.read_text())
+        content = json.loads(_read_regular(path))
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist: no run writes it (not started yet, or ended)") from None
     except (OSError, ValueError) as exc:
@@ -173,6 +174,18 @@ def read_heartbeat(path: str | Path) -> dict[str, Any]:
     if not isinstance(content, dict) or not isinstance(content.get("fed_at"), (int, float)):
         raise ConfigError(f"{path} is not an edge heartbeat (no fed_at): {str(content)[:200]}")
     return content
+
+
+def _read_regular(path: Path) -> str:
+    """The text of ``path``, which must be a regular file: a health check that opened a FIFO
+    (or a device) would wait on it for ever, and be killed as a hung check."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "not a file"
+            raise OSError(f"it is {kind}, not a regular file")
+        return file.read().decode()
 
 
 def alive(path: str | Path, *, within_s: float = ALIVE_WITHIN_S) -> tuple[bool, str]:
