@@ -227,6 +227,9 @@ class Pipeline:
         self._posted: queue.Queue[Any] = queue.Queue(maxsize=max(later, post_workers))
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
+        # the uris of the sinks stuck in a write that the run skips (--stuck-sink skip; set by
+        # ServiceWatch.for_pipeline): the stream's end waits _STOP_TIMEOUT_S at most for them
+        self.stuck_skipped: Callable[[], Collection[str]] = tuple
         self._writers = SinkWriters(
             sinks,
             tracker=self.tracker,
@@ -384,7 +387,7 @@ class Pipeline:
                 if not self._pass_on(self._render(result)):
                     break
         finally:
-            self._writers.close()
+            self._close_writers()
 
     def _post_on_workers(self) -> None:
         """Each frame fused and drawn on a worker; its future goes to the sink stage in
@@ -396,6 +399,14 @@ class Pipeline:
                         break
             finally:
                 self._put_end(self._posted)
+
+    def _close_writers(self) -> None:
+        """The sinks write what they were handed; one stuck in a write that the run skips is
+        left to it (and open) after _STOP_TIMEOUT_S, so the others are finished."""
+        self._writers.close(
+            may_leave=lambda index: self.sinks[index].uri in self.stuck_skipped(),
+            leave_after_s=_STOP_TIMEOUT_S,
+        )
 
     def _pass_on(self, result: Result) -> bool:
         """Hand a postprocessed frame to the sinks; False when stopping. Each sink writes on
@@ -414,7 +425,7 @@ class Pipeline:
                 if not self._pass_on(item.result()):
                     break
         finally:
-            self._writers.close()
+            self._close_writers()
 
     def run(self) -> dict[str, Any]:
         """Process the source to its end (or max_frames); returns the latency summary."""

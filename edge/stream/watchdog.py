@@ -158,8 +158,9 @@ class ServiceWatch:
     def for_pipeline(
         cls, pipeline: Any, *, heartbeat: str | Path | None = None, skip_stuck_sinks: bool = False
     ) -> ServiceWatch:
-        """The watch of a Pipeline, with the watchdog period systemd set (if any)."""
-        return cls.of(
+        """The watch of a Pipeline, with the watchdog period systemd set (if any); the
+        sinks it skips are those the pipeline's end does not wait for (Pipeline.stuck_skipped)."""
+        watch = cls.of(
             status=pipeline.tracker.status_line,
             tracker=pipeline.tracker,
             sinks_busy=pipeline.sinks_busy,
@@ -167,6 +168,8 @@ class ServiceWatch:
             heartbeat=heartbeat,
             skip_stuck_sinks=skip_stuck_sinks,
         )
+        pipeline.stuck_skipped = lambda: watch.skipping
+        return watch
 
     @classmethod
     def of(

@@ -284,6 +284,41 @@ def test_a_stuck_sink_skipped_leaves_the_watchdog_fed_while_another_writes(
     assert "warning: the run is stuck: no frame has come out" in capsys.readouterr().err
 
 
+def test_the_end_of_a_run_leaves_a_stuck_sink_it_skips_open(
+    tiny_engines: Path,
+    systemd_socket: Listener,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--stuck-sink skip, and the source ends while the sink it skips is still inside its
+    write: the run ends, the other sink finished, after _STOP_TIMEOUT_S at most, and the
+    stuck one is left open, said; it waited for the dead disk for ever before."""
+    import edge.stream.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "_STOP_TIMEOUT_S", 0.5)
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # a look every 0.5 s, stuck after 0.5 s
+    objects, held = TimedSink(), []
+    try:
+        s = held_run(
+            tiny_engines,
+            frames=30,
+            held_s=25.0,
+            every_s=0.5,
+            others=[objects],
+            skip_stuck_sinks=True,
+            held=held,
+        )
+        ended_held = len(held[0].held) == 1
+    finally:
+        for sink in held:
+            sink._release.set()
+    assert ended_held, "the run ended while the sink was still inside its write"
+    assert s["sinks_skipped"]["null://held"] > 5 and len(objects.times) > 10
+    said = capsys.readouterr().err
+    assert "warning: sink 'null://held' has been inside the write of frame 0 for " in said, said
+    assert "it is left open (a disk that stopped answering?)" in said
+
+
 def test_edge_run_under_systemd_says_ready_feeds_the_watchdog_and_says_stopping(
     tiny_engines: Path,
     systemd_socket: Listener,  # noqa: F811
