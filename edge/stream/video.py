@@ -191,7 +191,28 @@ class VideoSink:
         if self._times is not None:  # before the video: a video in place always has its times
             self._times.finish(timestamps_path(self.path))
         os.replace(self.partial, self.path)
+        if self._times is None:
+            self._drop_earlier_times()
         sync_folder(self.path, uri=self.uri)
+
+    def _drop_earlier_times(self) -> None:
+        """Remove the capture times of the recording this video replaced: left beside it,
+        --realtime would replay this video at them."""
+        earlier = timestamps_path(self.path)
+        try:
+            earlier.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise SinkError(
+                f"sink {self.uri!r}: {str(earlier)!r} holds the capture times of the recording this "
+                f"video replaced, and cannot be removed ({exc}): remove it, or --realtime replays the "
+                "video at them"
+            ) from exc
+        print(
+            f"removed {str(earlier)!r}: the capture times of the recording {str(self.path)!r} replaced",
+            file=sys.stderr,
+        )
 
     def _left(self, error: type[SinkError], why: str) -> SinkError:
         """The error for a video that could not be finished: it is left in its partial file,

@@ -208,9 +208,15 @@ def test_an_earlier_recording_is_not_written_over_unless_asked(
     assert f"sink {str(video)!r}: {str(video)!r} already exists (" in err and "--overwrite" in err, err
     assert video.read_bytes() == earlier, "the earlier recording is as it was"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["drive.mkv"], "and nothing else was written"
-    # asked, it is replaced; cut in segments, each file has a name of its own and nothing is refused
+    # asked, it is replaced, and so are the capture times a camera's recording had beside it:
+    # --realtime would replay the new video at them
+    times = timestamps_path(video)
+    times.write_text("# timestamp format v2\n0\n40\n80\n")
     assert main([*again, "--overwrite"]) == 0
     assert int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert not times.exists() and getattr(open_source(str(video)), "timestamps", None) is None
+    assert f"removed {str(times)!r}: the capture times of the recording" in capsys.readouterr().err
+    # cut in segments, each file has a name of its own and nothing is refused
     assert main(["record", "synthetic://?size=64x96&frames=2", str(video), "--segment", "60"]) == 0
     assert len(list(tmp_path.glob("drive-00000-*.mkv"))) == 1
 
