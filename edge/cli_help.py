@@ -39,6 +39,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "a USB camera, watched live in a browser (Ctrl-C ends it)",
         ),
         (
+            "edge run /dev/video0 --engines engines/ --duration 60 --summary live.json",
+            "a minute of a camera's latency, the summary also as JSON",
+        ),
+        (
             "edge run /dev/video0 --engines engines/ --sink - | my_planner",
             "objects as JSON lines on standard output, as they come",
         ),

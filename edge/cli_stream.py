@@ -147,6 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.source,
             sinks=args.sink or ["null://"],
             max_frames=args.max_frames,
+            duration_s=args.duration,
             deadline_ms=args.deadline_ms,
             realtime=args.realtime,
             fps=args.fps,
@@ -343,6 +344,9 @@ def add_stream_commands(sub: Any) -> None:
         "?view=panoptic, depth or input (the source's frames: a recording); default: null://",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    p.add_argument(
+        "--duration", type=positive_seconds, metavar="S", help="stop after S seconds of the stream"
+    )
     p.add_argument(
         "--deadline-ms",
         type=positive_number("milliseconds"),

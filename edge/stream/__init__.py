@@ -49,6 +49,7 @@ def run_stream(
     sinks: Sequence[str] = ("null://",),
     backend: str = "auto",
     max_frames: int | None = None,
+    duration_s: float | None = None,
     deadline_ms: float | None = None,
     realtime: bool = False,
     fps: float | None = None,
@@ -76,8 +77,9 @@ def run_stream(
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
     ``loop`` plays a file or folder again from the start each time it ends (stop with
-    Ctrl-C or ``max_frames``); ``fps`` is the rate ``realtime`` paces a file or folder at
-    and a video sink is written at (default: the source's own; image folders have none);
+    Ctrl-C, ``max_frames`` or ``duration_s``: seconds from the first read); ``fps`` is the
+    rate ``realtime`` paces a file or folder at and a video sink is written at (default:
+    the source's own; image folders have none);
     ``reconnect_timeout_s`` bounds how long a lost camera or stream may stay away (None:
     wait for ever). Pass a ``tracker`` to keep its numbers when the run ends with Ctrl-C
     (which is re-raised). ``post_workers``: frames fused and drawn at once (Pipeline).
@@ -155,6 +157,7 @@ def run_stream(
         sinks=opened,
         tracker=tracker,
         max_frames=max_frames,
+        duration_s=duration_s,
         realtime=realtime,
         fps=fps,
         post_workers=post_workers,

@@ -178,6 +178,7 @@ class Pipeline:
         sinks: list[Sink],
         tracker: LatencyTracker | None = None,
         max_frames: int | None = None,
+        duration_s: float | None = None,
         queue_size: int = 2,
         realtime: bool = False,
         fps: float | None = None,
@@ -196,6 +197,8 @@ class Pipeline:
         in order); more than one pays where the engines leave the CPU free (a GPU) and the
         post stage sets the rate. ``end_when_sinks_stop``: the stream ends once every sink
         has stopped for good (``sinks_stopped_all`` then says so): it would write nothing.
+        ``duration_s``: no frame is read once that long has passed since the first read (the
+        stream then ends as at the source's end; a camera's read in progress is waited for).
         ``on_result``: each frame once every sink has written it (or, live, skipped it:
         edge.stream.writers), on a sink's thread, one frame at a time."""
         self._post_workers = check_post_workers(post_workers)
@@ -209,6 +212,7 @@ class Pipeline:
         self.sinks = sinks
         self.tracker = tracker or LatencyTracker()
         self.max_frames = max_frames
+        self.duration_s = duration_s
         self.realtime = realtime
         self.on_result = on_result
         # None: asked of the sinks for each frame (the viewer draws only while watched)
@@ -300,10 +304,12 @@ class Pipeline:
 
     def _capture(self) -> None:
         count = 0
-        next_t = time.perf_counter()
+        next_t = start = time.perf_counter()
         last_media: float | None = None
         try:
             while not self._stop.is_set() and (self.max_frames is None or count < self.max_frames):
+                if self.duration_s is not None and time.perf_counter() - start >= self.duration_s:
+                    break
                 frame = self.source.read()
                 if frame is None:
                     self.tracker.frames_undecodable(int(getattr(self.source, "undecodable_at_end", 0)))

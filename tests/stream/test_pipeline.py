@@ -235,6 +235,20 @@ def test_cli_demo_end_to_end(tmp_path: Path, tiny_engines: Path) -> None:
     assert summary["frames_out"] == 10
 
 
+def test_duration_ends_a_run_of_an_endless_source(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.cli import main
+
+    summary = tmp_path / "s.json"
+    argv = ["run", "synthetic://?size=128x256", "--realtime", "--fps", "10", "--duration", "1.5"]
+    assert main([*argv, "--engines", str(tiny_engines), "--summary", str(summary)]) == 0
+    data = json.loads(summary.read_text())
+    # paced at 10 fps, 1.5 s of the stream reads 16 frames at most (one at 0 s)
+    assert 1 <= data["frames_in"] <= 16 and data["frames_out"] + data["drops"] == data["frames_in"]
+    assert "frames in " in capsys.readouterr().out
+
+
 def test_realtime_paces_a_file_at_its_fps(tiny_engines: Path, tmp_path: Path) -> None:
     """... and its video sink plays in real time: each processed frame is shown until the
     next, so the video lasts as long as the run did, however many frames were dropped."""
