@@ -65,6 +65,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         parsed = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse said why (or printed the help: 0)
         return exc.code if isinstance(exc.code, int) else 2
+    _check_restartable(args.command, parsed)
     engines = getattr(parsed, "engines", None)
     if engines is not None and not Path(engines).is_dir():  # built later, or a typo: said either way
         print(f"warning: the engines folder {engines!r} does not exist in {os.getcwd()}", file=sys.stderr)
@@ -94,6 +95,47 @@ def cmd_service(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _check_restartable(command: str, parsed: argparse.Namespace) -> None:
+    """A service starts its command again after each end (Restart=always, systemctl restart),
+    so a video of one fixed name is the last start's: edge record refuses to write over it,
+    and edge run replaces it. Refused (record) or said (run) unless --segment names each
+    start's files anew, or --overwrite asks for the replacing."""
+    from edge.errors import ConfigError
+
+    if parsed.segment is not None or getattr(parsed, "overwrite", False):
+        return
+    fixed = [uri for uri in (parsed.sink or []) if _is_video_path(uri)]
+    if not fixed:
+        return
+    names = ", ".join(fixed)
+    if command == "record":
+        raise ConfigError(
+            f"edge service record: the service starts edge record again after each end (Restart=always, "
+            f"systemctl restart), and edge record refuses to write over the video the last start "
+            f"finished ({names}): add --segment DURATION (each start names its files anew) or "
+            "--overwrite (each start replaces it)"
+        )
+    print(
+        f"warning: each start of the service replaces {names} (it starts again after each end): add "
+        "--segment DURATION to keep what every start wrote",
+        file=sys.stderr,
+    )
+
+
+def _is_video_path(uri: str) -> bool:
+    """Whether sink ``uri`` is a video file of one fixed name (not a dir://, viewer, ... sink)."""
+    from urllib.parse import urlsplit
+
+    from edge.stream.video import VIDEO_SUFFIXES
+
+    try:
+        scheme = urlsplit(uri).scheme
+    except ValueError:
+        return False
+    name = urlsplit(uri).path if scheme == "file" else uri.partition("?")[0]
+    return scheme in ("", "file") and Path(name).suffix.lower() in VIDEO_SUFFIXES
 
 
 def program() -> list[str]:

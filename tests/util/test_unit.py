@@ -119,4 +119,19 @@ def test_a_command_line_edge_would_refuse_is_refused_now(
     assert "--watchdog is -1; expected seconds >= 0" in capsys.readouterr().err
     assert main(["service", "run", "--help"]) == 0  # edge run's help, no unit
     assert capsys.readouterr().out.startswith("usage: edge run ")
+    # a service starts its command again after each end: edge record would refuse the
+    # video its last start finished, so one of one fixed name needs --segment or --overwrite
+    assert main(["service", "--out", str(out), "record", "/dev/video0", "dir://frames", "drive.mkv?x"]) == 2
+    err = capsys.readouterr().err
+    assert "refuses to write over the video the last start finished (drive.mkv?x)" in err
+    assert "add --segment DURATION" in err and "--overwrite" in err
     assert not out.exists(), "no unit for a command line edge refuses"
+    for fine in (["--segment", "5m"], ["--overwrite"]):
+        assert main(["service", "--out", str(out), "record", "/dev/video0", "drive.mkv", *fine]) == 0
+    assert main(["service", "record", "/dev/video0", "dir://frames", "http://127.0.0.1:8080"]) == 0
+    capsys.readouterr()
+    # edge run replaces it at every start: said, and the unit written
+    assert main(["service", "run", "/dev/video0", "--sink", "file:drive.mp4", "--sink", "o.jsonl"]) == 0
+    said = capsys.readouterr()
+    assert "warning: each start of the service replaces file:drive.mp4" in said.err
+    assert said.out.startswith("# /etc/systemd/system/")
