@@ -434,7 +434,7 @@ class Pipeline:
             self._close_writers()
 
     def run(self) -> dict[str, Any]:
-        """Process the source to its end (or max_frames); returns the latency summary."""
+        """Process the source to its end (or max_frames, duration_s); returns the latency summary."""
         # the main thread waits on events, not Thread.join: a join that Ctrl-C interrupts
         # marks a running thread as stopped (CPython 3.11), so the source was closed under a
         # capture still inside OpenCV, and the interpreter aborted on exit
