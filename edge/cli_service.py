@@ -103,10 +103,11 @@ def _check_restartable(command: str, parsed: argparse.Namespace) -> None:
     and edge run replaces it. Refused (record) or said (run) unless --segment names each
     start's files anew, or --overwrite asks for the replacing."""
     from edge.errors import ConfigError
+    from edge.stream.sinks import video_path
 
     if parsed.segment is not None or getattr(parsed, "overwrite", False):
         return
-    fixed = [uri for uri in (parsed.sink or []) if _is_video_path(uri)]
+    fixed = [uri for uri in (parsed.sink or []) if video_path(uri) is not None]
     if not fixed:
         return
     names = ", ".join(fixed)
@@ -122,20 +123,6 @@ def _check_restartable(command: str, parsed: argparse.Namespace) -> None:
         "--segment DURATION to keep what every start wrote",
         file=sys.stderr,
     )
-
-
-def _is_video_path(uri: str) -> bool:
-    """Whether sink ``uri`` is a video file of one fixed name (not a dir://, viewer, ... sink)."""
-    from urllib.parse import urlsplit
-
-    from edge.stream.video import VIDEO_SUFFIXES
-
-    try:
-        scheme = urlsplit(uri).scheme
-    except ValueError:
-        return False
-    name = urlsplit(uri).path if scheme == "file" else uri.partition("?")[0]
-    return scheme in ("", "file") and Path(name).suffix.lower() in VIDEO_SUFFIXES
 
 
 def program() -> list[str]:

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 import numpy as np
 
@@ -293,10 +293,7 @@ def open_sink(
                 delete_oldest=delete_oldest,
             )
         return DirSink(uri, folder, view=view, stamped=stamped, keep_free=keep_free)
-    if parts.scheme == "file":
-        name, query = parts.path, parts.query
-    else:  # a plain path: only a "?" starts options (a "#" is part of the name)
-        name, _, query = uri.partition("?")
+    name, query = _name_and_query(uri, parts)
     path = Path(name)
     refuse_the_source(f"sink {uri!r}", path, source)
     if parts.scheme in ("", "file") and path.suffix.lower() == ".jsonl":
@@ -338,6 +335,27 @@ def open_sink(
     if not replace:
         _refuse_an_earlier_file(uri, path)
     return VideoSink(uri, path, fps, view=_view_option(uri, query), timing=timing, keep_free=keep_free)
+
+
+def _name_and_query(uri: str, parts: SplitResult) -> tuple[str, str]:
+    """The file name and options of a sink that is no scheme of its own (a path, file:)."""
+    if parts.scheme == "file":
+        return parts.path, parts.query
+    name, _, query = uri.partition("?")  # a plain path: only a "?" starts options (a "#" is part of the name)
+    return name, query
+
+
+def video_path(uri: str) -> Path | None:
+    """The video file sink ``uri`` writes (a path or file: URI ending in a video suffix), or
+    None for any other sink, as open_sink reads it."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return None
+    if parts.scheme not in ("", "file"):
+        return None
+    path = Path(_name_and_query(uri, parts)[0])
+    return path if path.suffix.lower() in VIDEO_SUFFIXES else None
 
 
 def _refuse_an_earlier_file(uri: str, path: Path) -> None:
