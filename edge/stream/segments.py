@@ -422,7 +422,7 @@ class SegmentedDirSink(SegmentedSink):
         return [folder_timestamps_path(f) for f in self.files] if self.stamped else []
 
     def _open_segment(self, path: Path) -> Any:
-        from edge.stream.sinks import DirSink
+        from edge.stream.dir_sink import DirSink
 
         return DirSink(
             self.uri,
