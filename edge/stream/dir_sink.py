@@ -115,7 +115,8 @@ class DirSink:
 
 
 def _refuse_earlier_frames(uri: str, folder: Path) -> None:
-    """SinkError when ``folder`` holds frames a DirSink wrote before (frame_000000.png …)."""
+    """SinkError when ``folder`` holds frames a DirSink wrote before (frame_000000.png …),
+    or the capture times of such frames without them (timestamps.txt)."""
     from edge.util.fs import natural_key
 
     try:
@@ -128,4 +129,12 @@ def _refuse_earlier_frames(uri: str, folder: Path) -> None:
             f"sink {uri!r}: {str(folder)!r} already holds {len(earlier)} frame(s) of an earlier run "
             f"({shown}); this run's frames would replace some of them and leave the rest among its own: "
             "give another folder, or move those away first"
+        )
+    times = folder_timestamps_path(folder)
+    if os.path.lexists(times):
+        # a run that keeps no times would leave them, and --realtime replay its frames at them
+        raise SinkError(
+            f"sink {uri!r}: {str(folder)!r} already holds {times.name}, the capture times of an earlier "
+            "run's frames, without those frames; they would be read as the times of this run's: give "
+            "another folder, or move it away first"
         )

@@ -250,6 +250,28 @@ def test_a_folder_holding_an_earlier_runs_frames_is_refused(
     open_sink(f"dir://{tmp_path / 'other'}").close()
 
 
+def test_a_folder_holding_only_an_earlier_runs_capture_times_is_refused(tmp_path: Path) -> None:
+    """Frames moved away and timestamps.txt left: a run that keeps no times would leave
+    them with its frames, for --realtime to replay those at; refused, the file left as it was."""
+    frames = tmp_path / "frames"
+    earlier = open_sink(f"dir://{frames}", timing="stamped")  # as a camera's recording keeps them
+    for seq in range(3):
+        earlier.write(np.zeros((8, 8, 3), np.uint8), seq, t_capture_ns=seq * 33_000_000)
+    earlier.close()
+    for png in frames.glob("frame_*.png"):
+        png.unlink()
+    times = (frames / "timestamps.txt").read_bytes()
+    with pytest.raises(SinkError) as refused:
+        open_sink(f"dir://{frames}")
+    assert str(refused.value) == (
+        f"sink 'dir://{frames}': {str(frames)!r} already holds timestamps.txt, the capture times of an "
+        "earlier run's frames, without those frames; they would be read as the times of this run's: "
+        "give another folder, or move it away first"
+    )
+    assert [p.name for p in frames.iterdir()] == ["timestamps.txt"]
+    assert (frames / "timestamps.txt").read_bytes() == times
+
+
 def test_dir_and_null_sinks(tmp_path: Path) -> None:
     d = open_sink(f"dir://{tmp_path / 'frames'}")
     assert isinstance(d, DirSink)
