@@ -1,4 +1,5 @@
-"""``edge service``: the systemd unit for an ``edge run`` or ``edge record`` command line."""
+"""``edge service``: the systemd unit for an ``edge run`` or ``edge record`` command line; and
+``edge alive``, the health check on the --heartbeat file such a run writes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edge.cli_args import output_file
+from edge.cli_args import output_file, positive_seconds
 from edge.cli_help import add_command
 
 # sources a service reads through a device node, which the group `video` may open
@@ -123,6 +124,35 @@ def _check_restartable(command: str, parsed: argparse.Namespace) -> None:
         "--segment DURATION to keep what every start wrote",
         file=sys.stderr,
     )
+
+
+def cmd_alive(args: argparse.Namespace) -> int:
+    from edge.stream.heartbeat import alive
+
+    fine, line = alive(args.heartbeat, within_s=args.within)
+    print(f"{'alive' if fine else 'not alive'}: {line}")
+    return 0 if fine else 1
+
+
+def add_alive_command(sub: Any) -> None:
+    from edge.stream.heartbeat import ALIVE_WITHIN_S
+
+    p = add_command(
+        sub,
+        "alive",
+        help="whether the run writing a --heartbeat file is making progress (a health check)",
+        epilog="exit status: 0 it made progress within --within seconds; 1 it did not, is stuck, or "
+        "no run writes the file",
+    )
+    p.add_argument("heartbeat", metavar="FILE", help="the file edge run or edge record --heartbeat writes")
+    p.add_argument(
+        "--within",
+        type=positive_seconds,
+        default=ALIVE_WITHIN_S,
+        metavar="S",
+        help="how recent its progress must be; default: %(default)g",
+    )
+    p.set_defaults(func=cmd_alive)
 
 
 def program() -> list[str]:

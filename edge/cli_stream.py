@@ -296,14 +296,6 @@ def _write_record_summary(path: Path | None, summary: dict[str, Any], *, warn: b
         print(f"warning: {exc}", file=sys.stderr)
 
 
-def cmd_alive(args: argparse.Namespace) -> int:
-    from edge.stream.heartbeat import alive
-
-    fine, line = alive(args.heartbeat, within_s=args.within)
-    print(f"{'alive' if fine else 'not alive'}: {line}")
-    return 0 if fine else 1
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.stream import demo
 
@@ -474,7 +466,9 @@ def add_stream_commands(sub: Any) -> None:
         "however it ended",
     )
     p.set_defaults(func=cmd_record)
-    add_alive_command(sub)
+    from edge.cli_service import add_alive_command
+
+    add_alive_command(sub)  # after record: the --heartbeat it reads
 
     p = add_command(sub, "demo", help="build default engines if missing, run the synthetic drive")
     p.add_argument("--out", type=output_folder, default="out", help="output folder; default: %(default)s")
@@ -482,24 +476,3 @@ def add_stream_commands(sub: Any) -> None:
     p.add_argument("--frames", type=positive_int, default=68, help="frames to run; default: %(default)s")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
-
-
-def add_alive_command(sub: Any) -> None:
-    from edge.stream.heartbeat import ALIVE_WITHIN_S
-
-    p = add_command(
-        sub,
-        "alive",
-        help="whether the run writing a --heartbeat file is making progress (a health check)",
-        epilog="exit status: 0 it made progress within --within seconds; 1 it did not, is stuck, or "
-        "no run writes the file",
-    )
-    p.add_argument("heartbeat", metavar="FILE", help="the file edge run or edge record --heartbeat writes")
-    p.add_argument(
-        "--within",
-        type=positive_seconds,
-        default=ALIVE_WITHIN_S,
-        metavar="S",
-        help="how recent its progress must be; default: %(default)g",
-    )
-    p.set_defaults(func=cmd_alive)
