@@ -32,9 +32,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.val_splits import DESCRIPTION, SIZE, write_val_splits
-from edge.bench import system_info
 from edge.build import BuildRequest, build_all
 from edge.models.zoo import bundled_weights
+from edge.platform_info import system_info
 from edge.replay import replay
 from edge.train.trainer import train
 from edge.util.fs import atomic_write_json, sha256_file

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import edge.models.zoo as zoo
 from benchmarks.val_splits import DESCRIPTION, SIZE, write_val_splits
-from edge.bench import system_info
 from edge.build import BuildRequest, build_all
 from edge.models.panoptic_fpn import PanopticFPNConfig
+from edge.platform_info import system_info
 from edge.replay import replay
 from edge.stream.engines import EngineSet
 from edge.stream.pipeline import frame_rgb, preprocess

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ConfigError, Interrupted, SourceError
+from edge.platform_info import system_info
 from edge.util.interrupts import StepBoundary
 
 PERCENTILES = (50, 90, 95, 99)
@@ -193,54 +192,6 @@ def measure(
         measurement["complete"] = False
         raise Interrupted(measurement, stopped) from stopped
     return measurement
-
-
-def system_info() -> dict[str, Any]:
-    """CPU, GPU, versions and Jetson power mode: what a reader needs to compare runs."""
-    from edge.platform_info import (
-        cpu_model,
-        cpu_vector_extensions,
-        jetson_info,
-        module_version,
-        package_version,
-    )
-
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "cpu_extensions": cpu_vector_extensions(),
-        # named as before, found in any of their builds (edge.platform_info.module_version)
-        "versions": {
-            "edge-perception": package_version("edge-perception"),
-            **{
-                name: module_version(module)
-                for name, module in (
-                    ("numpy", "numpy"),
-                    ("onnxruntime", "onnxruntime"),
-                    ("torch", "torch"),
-                    ("opencv-python-headless", "cv2"),
-                    ("tensorrt", "tensorrt"),
-                )
-            },
-        },
-        "gpu": None,
-        "jetson": jetson_info(),
-    }
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            major, minor = torch.cuda.get_device_capability(0)
-            info["gpu"] = {
-                "name": torch.cuda.get_device_name(0),
-                "compute_capability": f"{major}.{minor}",
-                "cuda": torch.version.cuda,
-            }
-    except ImportError:
-        pass
-    return info
 
 
 def _check_int8_buildable(

@@ -1,8 +1,10 @@
-"""What machine this is: Jetson model, L4T release and power mode, GPU, TensorRT/CUDA versions."""
+"""What machine this is: Jetson model, L4T release and power mode, GPU, TensorRT/CUDA versions;
+system_info, what a benchmark result says of its machine."""
 
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 import platform
 import shutil
 import subprocess
@@ -179,3 +181,43 @@ def _tool_output(tool: str | None, *args: str, timeout: float) -> str | None:
         return subprocess.run([tool, *args], capture_output=True, text=True, timeout=timeout).stdout
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def system_info() -> dict[str, Any]:
+    """CPU, GPU, versions and Jetson power mode: what a reader needs to compare runs."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "cpu_extensions": cpu_vector_extensions(),
+        # named as before, found in any of their builds (edge.platform_info.module_version)
+        "versions": {
+            "edge-perception": package_version("edge-perception"),
+            **{
+                name: module_version(module)
+                for name, module in (
+                    ("numpy", "numpy"),
+                    ("onnxruntime", "onnxruntime"),
+                    ("torch", "torch"),
+                    ("opencv-python-headless", "cv2"),
+                    ("tensorrt", "tensorrt"),
+                )
+            },
+        },
+        "gpu": None,
+        "jetson": jetson_info(),
+    }
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            major, minor = torch.cuda.get_device_capability(0)
+            info["gpu"] = {
+                "name": torch.cuda.get_device_name(0),
+                "compute_capability": f"{major}.{minor}",
+                "cuda": torch.version.cuda,
+            }
+    except ImportError:
+        pass
+    return info
