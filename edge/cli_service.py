@@ -100,24 +100,26 @@ def cmd_service(args: argparse.Namespace) -> int:
 
 def _check_restartable(command: str, parsed: argparse.Namespace) -> None:
     """A service starts its command again after each end (Restart=always, systemctl restart),
-    so a video of one fixed name is the last start's: edge record refuses to write over it,
-    and edge run replaces it. Refused (record) or said (run) unless --segment names each
-    start's files anew, or --overwrite asks for the replacing."""
+    so a file of one fixed name is the last start's. edge record, and edge run from a camera
+    or stream, refuse to write over it: refused here. edge run from a file replaces it: said.
+    Neither with --segment (each start names its files anew) or --overwrite."""
     from edge.errors import ConfigError
-    from edge.stream.sinks import video_path
+    from edge.stream.sinks import sink_file
+    from edge.stream.sources import is_live
 
     if parsed.segment is not None or getattr(parsed, "overwrite", False):
         return
-    fixed = [uri for uri in (parsed.sink or []) if video_path(uri) is not None]
+    fixed = [uri for uri in (parsed.sink or []) if sink_file(uri) is not None]
     if not fixed:
         return
     names = ", ".join(fixed)
-    if command == "record":
+    if command == "record" or is_live(parsed.source):
+        refuser = "edge record" if command == "record" else "edge run from a camera or stream"
         raise ConfigError(
-            f"edge service record: the service starts edge record again after each end (Restart=always, "
-            f"systemctl restart), and edge record refuses to write over the video the last start "
-            f"finished ({names}): add --segment DURATION (each start names its files anew) or "
-            "--overwrite (each start replaces it)"
+            f"edge service {command}: the service starts edge {command} again after each end "
+            f"(Restart=always, systemctl restart), and {refuser} refuses to write over what the last "
+            f"start finished ({names}): add --segment DURATION (each start names its files anew) or "
+            "--overwrite (each start replaces them)"
         )
     print(
         f"warning: each start of the service replaces {names} (it starts again after each end): add "

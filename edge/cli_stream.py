@@ -165,6 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             delete_oldest=args.delete_oldest,
             heartbeat=args.heartbeat,
             skip_stuck_sinks=args.stuck_sink == "skip",
+            overwrite=args.overwrite,
             **engine_selection(args),
         )
     finally:
@@ -363,6 +364,12 @@ def add_stream_commands(sub: Any) -> None:
         type=positive_seconds,
         metavar="S",
         help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="cameras and streams: replace a video or .jsonl sink's file that exists (by default it is "
+        "refused before the run: a camera's frames cannot be had again); a file's run replaces them anyway",
     )
     add_post_workers_argument(p)
     add_segment_argument(p)

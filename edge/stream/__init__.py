@@ -73,6 +73,7 @@ def run_stream(
     delete_oldest: bool = False,
     heartbeat: str | Path | None = None,
     skip_stuck_sinks: bool = False,
+    overwrite: bool = False,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -89,15 +90,17 @@ def run_stream(
     ``delete_oldest``: the oldest are deleted when the disk would keep less than ``keep_free``.
     ``heartbeat``: a file rewritten every few seconds while the run makes progress, for a
     health check (edge.stream.heartbeat). ``skip_stuck_sinks``: a sink stuck in a write is
-    said and skipped, not a hold of the run (edge.stream.watchdog).
+    said and skipped, not a hold of the run (edge.stream.watchdog). A camera's or stream's
+    run refuses a video or .jsonl sink whose file exists (its frames cannot be had again)
+    unless ``overwrite``; a file's run replaces it.
     """
     from edge.errors import ConfigError, OutputsStopped
     from edge.stream.engines import EngineSet
     from edge.stream.heartbeat import check_unshared
     from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
     from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import check_written_file, open_sinks
-    from edge.stream.sources import LoopingSource, nominal_rate, open_source, source_file
+    from edge.stream.sinks import check_written_file, open_sinks, refuse_earlier_outputs
+    from edge.stream.sources import LoopingSource, is_live, nominal_rate, open_source, source_file
     from edge.stream.video import warn_if_mp4
 
     check_post_workers(post_workers)
@@ -113,6 +116,8 @@ def run_stream(
             check_written_file(what, path, source)
     if heartbeat is not None:
         check_unshared(heartbeat)
+    if segment_s is None:  # said now, not after the engines load
+        refuse_earlier_outputs(sinks, replace=overwrite or not is_live(source), source=source_file(source))
 
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.open(
@@ -145,6 +150,7 @@ def run_stream(
             source=source_file(source),
             segment_s=segment_s,
             delete_oldest=delete_oldest,
+            replace=overwrite or not src.live,
         )
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     if src.live:

@@ -38,7 +38,7 @@ class DirSink:
     ) -> None:
         """``keep_free``, ``make_room``: as DiskRoom's."""
         checked_output(uri, folder, folder=True)
-        _refuse_earlier_frames(uri, folder)
+        refuse_earlier_frames(uri, folder)
         self.uri, self.folder, self.view, self.stamped = uri, folder, view, stamped
         self.frames = 0
         self._made = False
@@ -114,7 +114,7 @@ class DirSink:
             sync_folder(folder_timestamps_path(self.folder), uri=self.uri)
 
 
-def _refuse_earlier_frames(uri: str, folder: Path) -> None:
+def refuse_earlier_frames(uri: str, folder: Path) -> None:
     """SinkError when ``folder`` holds frames a DirSink wrote before (frame_000000.png …),
     or the capture times of such frames without them (timestamps.txt)."""
     from edge.util.fs import natural_key

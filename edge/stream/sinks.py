@@ -31,7 +31,7 @@ from urllib.parse import SplitResult, parse_qsl, urlsplit
 import numpy as np
 
 from edge.errors import SinkError
-from edge.stream.dir_sink import DirSink
+from edge.stream.dir_sink import DirSink, refuse_earlier_frames
 from edge.stream.disk import DEFAULT_KEEP_FREE, format_bytes
 from edge.stream.object_sinks import ObjectsSink, StdoutObjectsSink
 from edge.stream.video import VIDEO_SUFFIXES, VIDEO_TIMINGS, VideoSink
@@ -139,8 +139,8 @@ def open_sink(
     the oldest of them.
     ``source``: the file or folder the run reads (sources.source_file), which no sink may
     write over: refused before the sink touches anything. Without ``replace`` a video or
-    .jsonl file that exists is refused too (edge record: a camera's frames cannot be had
-    again); a segmented sink's names are new for each run, and nothing is refused there."""
+    .jsonl file that exists is refused too (edge record, and a camera's run: its frames
+    cannot be had again); a segmented sink's names are new for each run, and nothing is refused there."""
     if "\x00" in uri:
         raise SinkError(f"sink {uri!r} contains a NUL character")
     try:
@@ -160,7 +160,7 @@ def open_sink(
         host, port = parse_viewer_uri(uri)
         return ViewerSink(uri, host=host, port=port)
     if parts.scheme == "dir":
-        folder = Path(parts.netloc + parts.path)
+        folder = _folder(parts)
         refuse_the_source(f"sink {uri!r}", folder, source)
         view, stamped = _view_option(uri, parts.query), timing != "frames"
         if segment_s is not None:
@@ -229,9 +229,9 @@ def _name_and_query(uri: str, parts: SplitResult) -> tuple[str, str]:
     return name, query
 
 
-def video_path(uri: str) -> Path | None:
-    """The video file sink ``uri`` writes (a path or file: URI ending in a video suffix), or
-    None for any other sink, as open_sink reads it."""
+def sink_file(uri: str) -> Path | None:
+    """The file a video or .jsonl sink ``uri`` writes (a path or file: URI), as open_sink
+    reads it; None for any other sink (dir://, -, http://, …)."""
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -239,7 +239,31 @@ def video_path(uri: str) -> Path | None:
     if parts.scheme not in ("", "file"):
         return None
     path = Path(_name_and_query(uri, parts)[0])
-    return path if path.suffix.lower() in VIDEO_SUFFIXES else None
+    return path if path.suffix.lower() in (*VIDEO_SUFFIXES, ".jsonl") else None
+
+
+def refuse_earlier_outputs(uris: Iterable[str], *, replace: bool, source: Path | None) -> None:
+    """SinkError for the first of ``uris`` that open_sink would refuse for what is there: the
+    run's ``source``, a dir:// folder's frames of an earlier run, and without ``replace`` a
+    video or .jsonl file (not segmented). For a run to say before it loads its engines;
+    open_sink checks again."""
+    for uri in uris:
+        try:
+            parts = urlsplit(uri)
+        except ValueError:
+            continue  # open_sink says why
+        if parts.scheme == "dir":
+            refuse_the_source(f"sink {uri!r}", _folder(parts), source)
+            refuse_earlier_frames(uri, _folder(parts))
+        elif (path := sink_file(uri)) is not None:
+            refuse_the_source(f"sink {uri!r}", path, source)
+            if not replace:
+                _refuse_an_earlier_file(uri, path)
+
+
+def _folder(parts: SplitResult) -> Path:
+    """The folder a dir:// sink writes."""
+    return Path(parts.netloc + parts.path)
 
 
 def _refuse_an_earlier_file(uri: str, path: Path) -> None:
@@ -256,8 +280,8 @@ def _refuse_an_earlier_file(uri: str, path: Path) -> None:
     when = dt.datetime.fromtimestamp(st.st_mtime).strftime("%Y-%m-%d %H:%M")
     raise SinkError(
         f"sink {uri!r}: {str(path)!r} already exists ({format_bytes(st.st_size)}, written {when}), and "
-        "edge record does not write over a recording: give another name, move it away, or add "
-        "--overwrite (--segment names each file anew)"
+        "it is kept: give another name, move it away, or add --overwrite to replace it (--segment names "
+        "each file anew)"
     )
 
 

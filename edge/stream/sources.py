@@ -366,8 +366,9 @@ def open_live(uri: str, *, reconnect_timeout_s: float | None = None) -> Source:
 
 def source_file(uri: str) -> Path | None:
     """The video file or image folder that source ``uri`` reads (a path or file://); None
-    for the other schemes: cameras, streams, synthetic://, cityscapes://."""
-    if uri.startswith("/dev/video"):
+    for the other schemes: cameras, streams, synthetic://, cityscapes://, and for a URI
+    that names nothing (open_source says why)."""
+    if uri.startswith("/dev/video") or not uri or "\x00" in uri:
         return None
     scheme = _split(uri).scheme
     if scheme == "file":
@@ -375,6 +376,19 @@ def source_file(uri: str) -> Path | None:
     if scheme == "" or len(scheme) == 1:  # plain path (or a Windows drive letter)
         return Path(uri)
     return None
+
+
+_LIVE_SCHEMES = ("csi", "gst", "rtsp", "rtsps", "http", "https")
+
+
+def is_live(uri: str) -> bool:
+    """Whether ``uri`` names a camera or a stream (open_source opens it with open_live):
+    what it shows cannot be had again."""
+    try:
+        scheme = _split(uri).scheme
+    except SourceError:
+        return False
+    return scheme in _LIVE_SCHEMES or uri.startswith("/dev/video")
 
 
 def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source:
@@ -394,7 +408,7 @@ def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source
         return CityscapesSource(uri)
     if scheme in ("rtsp", "rtsps", "http", "https") and not _split(uri).hostname:
         raise SourceError(f"source {uri!r} names no host; expected e.g. {scheme}://192.168.1.10:554/stream")
-    if scheme in ("csi", "gst", "rtsp", "rtsps", "http", "https") or uri.startswith("/dev/video"):
+    if is_live(uri):
         return open_live(uri, reconnect_timeout_s=reconnect_timeout_s)
     path = source_file(uri)
     if path is None:

@@ -298,3 +298,35 @@ def test_closing_a_camera_stuck_in_a_read_says_so(capfd: pytest.CaptureFixture[s
     assert f"camera {cam.url!r} is still inside a read 0.3 s after it was closed" in err
     src._thread.join(timeout=10)
     assert not src._thread.is_alive()
+
+
+def test_a_cameras_run_keeps_the_files_of_an_earlier_one_unless_asked(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``edge run CAMERA --sink drive.avi --sink objects.jsonl`` twice: the first run's
+    files cannot be made again from the camera, so the second is refused before it writes
+    anything; --overwrite replaces them. A file's run replaces them without asking."""
+    from edge.cli import main
+
+    video, objects = tmp_path / "drive.avi", tmp_path / "objects.jsonl"
+    video.write_bytes(b"an earlier drive")
+    objects.write_text('{"seq": 0}\n')
+    cam = Camera(fps=30)
+    try:
+        run = ["run", cam.url, "--engines", str(tiny_engines), "--threads", "1", "--max-frames", "3"]
+        assert main([*run, "--sink", str(objects), "--sink", str(video)]) == 2
+        err = capsys.readouterr().err
+        assert f"error: sink {str(objects)!r}: {str(objects)!r} already exists (11 bytes, written " in err
+        assert "and it is kept: give another name, move it away, or add --overwrite to replace it" in err
+        assert video.read_bytes() == b"an earlier drive" and objects.read_text() == '{"seq": 0}\n'
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["drive.avi", "objects.jsonl"]
+        assert main([*run, "--sink", str(objects), "--sink", str(video), "--overwrite"]) == 0
+    finally:
+        cam.unplug()
+    import cv2
+
+    assert len(objects.read_text().splitlines()) >= 1
+    assert int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) >= 1
+    from_a_file = ["run", "synthetic://?size=64x128&frames=2", "--engines", str(tiny_engines)]
+    assert main([*from_a_file, "--threads", "1", "--sink", str(objects)]) == 0
+    assert len(objects.read_text().splitlines()) == 2

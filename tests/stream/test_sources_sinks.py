@@ -250,6 +250,24 @@ def test_a_folder_holding_an_earlier_runs_frames_is_refused(
     open_sink(f"dir://{tmp_path / 'other'}").close()
 
 
+def test_edge_run_refuses_an_earlier_runs_frames_before_it_loads_engines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Said before the engines load (seconds on a board): the engines folder named here does
+    not exist, and the error is the sink's."""
+    from edge.cli import main
+
+    frames = tmp_path / "frames"
+    assert main(["record", "synthetic://?size=32x64&frames=2", f"dir://{frames}"]) == 0
+    capsys.readouterr()
+    run = ["run", "synthetic://?size=32x64&frames=2", "--engines", str(tmp_path / "no-engines")]
+    assert main([*run, "--sink", f"dir://{frames}"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: sink 'dir://{frames}': {str(frames)!r} already holds 2 frame(s) of an earlier run" in err
+    assert len(err.strip().splitlines()) == 1, err  # that error alone
+    assert sorted(p.name for p in frames.iterdir()) == ["frame_000000.png", "frame_000001.png"]
+
+
 def test_a_folder_holding_only_an_earlier_runs_capture_times_is_refused(tmp_path: Path) -> None:
     """Frames moved away and timestamps.txt left: a run that keeps no times would leave
     them with its frames, for --realtime to replay those at; refused, the file left as it was."""

@@ -123,15 +123,24 @@ def test_a_command_line_edge_would_refuse_is_refused_now(
     # video its last start finished, so one of one fixed name needs --segment or --overwrite
     assert main(["service", "--out", str(out), "record", "/dev/video0", "dir://frames", "drive.mkv?x"]) == 2
     err = capsys.readouterr().err
-    assert "refuses to write over the video the last start finished (drive.mkv?x)" in err
+    assert "edge record refuses to write over what the last start finished (drive.mkv?x)" in err
     assert "add --segment DURATION" in err and "--overwrite" in err
     assert not out.exists(), "no unit for a command line edge refuses"
     for fine in (["--segment", "5m"], ["--overwrite"]):
         assert main(["service", "--out", str(out), "record", "/dev/video0", "drive.mkv", *fine]) == 0
     assert main(["service", "record", "/dev/video0", "dir://frames", "http://127.0.0.1:8080"]) == 0
     capsys.readouterr()
-    # edge run replaces it at every start: said, and the unit written
-    assert main(["service", "run", "/dev/video0", "--sink", "file:drive.mp4", "--sink", "o.jsonl"]) == 0
+    # so would edge run from a camera, its objects' file too
+    camera_run = ["service", "run", "/dev/video0", "--sink", "o.jsonl", "--sink", "dir://f"]
+    assert main(camera_run) == 2
+    err = capsys.readouterr().err
+    refused = "edge run from a camera or stream refuses to write over what the last start finished"
+    assert f"{refused} (o.jsonl)" in err
+    assert main([*camera_run, "--overwrite"]) == 0
+    capsys.readouterr()
+    # edge run from a file replaces them at every start: said, and the unit written
+    file_run = ["service", "run", "drive.mkv", "--loop", "--sink", "file:drive.mp4", "--sink", "o.jsonl"]
+    assert main(file_run) == 0
     said = capsys.readouterr()
-    assert "warning: each start of the service replaces file:drive.mp4" in said.err
+    assert "warning: each start of the service replaces file:drive.mp4, o.jsonl" in said.err
     assert said.out.startswith("# /etc/systemd/system/")
