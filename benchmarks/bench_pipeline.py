@@ -32,9 +32,10 @@ from edge.latency import LatencyTracker
 from edge.models.zoo import bundled_weights
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Result
-from edge.stream.pipeline import Pipeline, preprocess, render_result
+from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import RENDERED_VIEWS, NullSink, open_sink
 from edge.stream.sources import open_source
+from edge.stream.steps import preprocess, render_result
 
 MODEL_STAGES = ("panoptic", "depth")
 

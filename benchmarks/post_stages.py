@@ -39,9 +39,10 @@ from benchmarks.common import build_bundled, bundled_provenance, write_result
 from edge.build import parse_size
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
-from edge.stream.pipeline import Pipeline, preprocess
+from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import RENDERED_VIEWS, open_sinks, sink_image
 from edge.stream.sources import open_source
+from edge.stream.steps import preprocess
 
 MODELS = ("panoptic_fpn_tiny", "depth_tiny")
 

@@ -32,8 +32,8 @@ from edge.models.panoptic_fpn import PanopticFPNConfig
 from edge.platform_info import system_info
 from edge.replay import replay
 from edge.stream.engines import EngineSet
-from edge.stream.pipeline import frame_rgb, preprocess
 from edge.stream.sources import open_source
+from edge.stream.steps import frame_rgb, preprocess
 from edge.util.fs import atomic_write_json
 
 BUDGETS = [(200, 64), (400, 150), (1000, 300)]

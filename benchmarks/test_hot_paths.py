@@ -23,7 +23,7 @@ from edge.models.detection import anchors_for_level, decode_boxes
 from edge.models.ops import greedy_nms_grouped, greedy_nms_matrix, greedy_nms_np
 from edge.postprocess.panoptic import fuse
 from edge.postprocess.render import colorize_depth, overlay
-from edge.stream.pipeline import preprocess
+from edge.stream.steps import preprocess
 from edge.util.ort import onnxruntime_module
 from plugins.roi_align.onnx_export import DOMAIN, fused_node
 from plugins.roi_align.passes import expand

@@ -118,7 +118,7 @@ def _read_wanted(
 ) -> list[tuple[int, np.ndarray]]:
     """The frames numbered ``wanted`` (ascending); those between are skipped, not decoded
     where the source can (``skip()``), read and dropped where it cannot."""
-    from edge.stream.pipeline import preprocess
+    from edge.stream.steps import preprocess
 
     picked: list[tuple[int, np.ndarray]] = []
     skip = getattr(src, "skip", None)
@@ -189,7 +189,7 @@ def _reservoir(
     A source that can skip frames and is known to hold all ``scan`` (an endless generator)
     reads only the frames the sample keeps: the same sample, without rendering or
     decoding the three in four it would drop."""
-    from edge.stream.pipeline import preprocess
+    from edge.stream.steps import preprocess
 
     length = source_length(src)
     holds_all = getattr(src, "endless", False) or (length is not None and length >= scan)

@@ -98,8 +98,8 @@ def measure(
     (a run with a video or the viewer); without, it is that of a run into objects.jsonl."""
     from edge.latency import LatencyTracker
     from edge.power import PowerSampler, find_rails
-    from edge.stream.pipeline import render_result, run_engines
     from edge.stream.sinks import RENDERED_VIEWS
+    from edge.stream.steps import render_result, run_engines
 
     views = RENDERED_VIEWS if draw else ()
 

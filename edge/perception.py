@@ -79,7 +79,7 @@ class Perception:
     """
 
     def __init__(self, *, engines: EngineSet, tracker: LatencyTracker | None = None) -> None:
-        from edge.stream.pipeline import load_frame_steps
+        from edge.stream.steps import load_frame_steps
 
         load_frame_steps()  # here, not in the first call's latency
         self.engines = engines
@@ -130,7 +130,7 @@ class Perception:
         are converted). ``t_capture_ns`` is when the image was taken, on the
         ``time.perf_counter_ns()`` clock (default: now), so end_to_end counts from there."""
         from edge.postprocess.panoptic import fuse
-        from edge.stream.pipeline import run_engines
+        from edge.stream.steps import run_engines
 
         t0 = time.perf_counter_ns() if t_capture_ns is None else t_capture_ns
         with self._lock:

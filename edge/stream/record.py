@@ -90,10 +90,10 @@ def record(
     ``overwrite``: an earlier recording is not replaced by a repeated command.
     """
     from edge.stream.heartbeat import check_unshared
-    from edge.stream.pipeline import frame_rgb
     from edge.stream.segments import check_delete_oldest
     from edge.stream.sinks import check_written_file, open_sinks
     from edge.stream.sources import nominal_rate, open_source, source_file
+    from edge.stream.steps import frame_rgb
     from edge.stream.video import warn_if_mp4
 
     check_delete_oldest(delete_oldest, segment_s)

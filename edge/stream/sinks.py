@@ -422,7 +422,7 @@ def sink_image(result: Any, view: str) -> np.ndarray:
         image: np.ndarray = result.rendered
         return image
     if view == "input":
-        from edge.stream.pipeline import frame_rgb
+        from edge.stream.steps import frame_rgb
 
         return frame_rgb(result.frame)
     views = result.extras.get("views", {})
