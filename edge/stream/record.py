@@ -87,11 +87,12 @@ def record(
     write (a card that stopped answering) and ``skip_stuck_sinks``: a camera's recording then
     goes on in the other sinks, and that one skips the frames meanwhile (edge.stream.watchdog).
     A video sink whose file exists is refused before anything is written, unless
-    ``overwrite``: an earlier recording is not replaced by a repeated command.
+    ``overwrite``: an earlier recording is not replaced by a repeated command. That, and the
+    other refusals of what a sink would write over, are said before the source is opened.
     """
     from edge.stream.heartbeat import check_unshared
     from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import check_written_file, open_sinks
+    from edge.stream.sinks import check_written_file, open_sinks, refuse_earlier_outputs
     from edge.stream.sources import nominal_rate, open_source, source_file
     from edge.stream.steps import frame_rgb
     from edge.stream.video import warn_if_mp4
@@ -102,6 +103,9 @@ def record(
         check_unshared(heartbeat)
     if not sinks:
         raise ConfigError("edge record needs at least one sink to write to, e.g. drive.mp4 or dir://frames/")
+    uris = [sink for sink in sinks if isinstance(sink, str)]
+    if segment_s is None:  # said before the source opens (a network camera can take its connect timeout)
+        refuse_earlier_outputs(uris, replace=overwrite, source=source_file(source))
     given = [sink for sink in sinks if not isinstance(sink, str)]
     closing = _Closing(given)  # videos renamed into place, last opened first
     with contextlib.ExitStack() as stack:
@@ -109,7 +113,6 @@ def record(
         src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)
         stack.callback(src.close)
         stamped = src.live or getattr(src, "timestamps", None) is not None
-        uris = [sink for sink in sinks if isinstance(sink, str)]
         from_uris = open_sinks(
             uris,
             fps=fps or nominal_rate(src) or 17.0,

@@ -208,6 +208,10 @@ def test_an_earlier_recording_is_not_written_over_unless_asked(
     assert f"sink {str(video)!r}: {str(video)!r} already exists (" in err and "--overwrite" in err, err
     assert video.read_bytes() == earlier, "the earlier recording is as it was"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["drive.mkv"], "and nothing else was written"
+    # said before the source is opened (a network camera can take its connect timeout)
+    assert main(["record", str(tmp_path / "no-camera.mkv"), str(video)]) == 2
+    err = capsys.readouterr().err
+    assert f"sink {str(video)!r}: {str(video)!r} already exists (" in err and "no such file" not in err, err
     # asked, it is replaced, and so are the capture times a camera's recording had beside it:
     # --realtime would replay the new video at them
     times = timestamps_path(video)
