@@ -20,6 +20,7 @@ def running_viewer(tiny_engines: Path, tmp_path_factory: pytest.TempPathFactory)
     run = EdgeRun.looping_video(
         tmp_path_factory.mktemp("viewer"), tiny_engines, deadline_ms=500, sinks=("out.mp4",)
     )
+    run.wait_for_frames()  # each test may be the first (-k, or pytest-xdist's order)
     yield run
     run.stop()
 
@@ -81,10 +82,6 @@ def test_serves_only_its_own_files(running_viewer: EdgeRun) -> None:
 
 
 def test_run_ends_cleanly_and_frees_the_port(running_viewer: EdgeRun) -> None:
-    deadline = time.monotonic() + 60
-    # run alone (-k), this test would stop the run before its first frame: nothing to summarise
-    while get_json(running_viewer.url + "stats")["frames_out"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
     code, out, err = running_viewer.stop()
     assert code == 130 and "Traceback" not in err, err
     assert "frames in" in out and "end_to_end" in out
