@@ -294,6 +294,7 @@ def test_dir_and_null_sinks(tmp_path: Path) -> None:
     d = open_sink(f"dir://{tmp_path / 'frames'}")
     assert isinstance(d, DirSink)
     d.write(np.zeros((8, 8, 3), np.uint8), 7)
+    d.close()  # its flushes to the disk end, or they would warn in a later test of a slow disk
     assert [p.name for p in (tmp_path / "frames").iterdir()] == ["frame_000007.png"]
     n = open_sink("null://")
     assert isinstance(n, NullSink)

@@ -149,7 +149,7 @@ class EdgeRun:
     def wait_for_frames(self, count: int = 1, timeout: float = 60) -> None:
         """Until the run has put out ``count`` frames: its engines load after it listens."""
         deadline = time.monotonic() + timeout
-        while get_json(self.url + "stats")["frames_out"] < count:
+        while get_json(self.url + "stats").get("frames_out", 0) < count:  # none before the engines load
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"edge put out fewer than {count} frame(s) in {timeout} s")
             time.sleep(0.1)
