@@ -14,7 +14,7 @@ from edge.build import parse_size
 from edge.errors import EdgeError
 from edge.manifest import Manifest
 from edge.stream.engines import EngineSet
-from edge.stream.sinks import open_sink
+from edge.stream.sinks import open_sink, refuse_earlier_outputs
 from edge.stream.sources import open_source
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -87,6 +87,23 @@ def test_sink_uris_fail_clearly(tmp_path: Path, scheme: str, rest: str) -> None:
     sink.close()
 
 
+@FUZZ
+@given(scheme=SCHEMES, rest=st.text(max_size=30), replace=st.booleans())
+def test_sink_refusals_before_a_run_fail_clearly(
+    tmp_path: Path, scheme: str, rest: str, replace: bool
+) -> None:
+    """What edge run and edge record check of their sinks before they load the engines or
+    open the source: nothing, or a one-line edge error."""
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        refuse_earlier_outputs([scheme + rest], replace=replace, source=tmp_path / "drive.mkv")
+    except EdgeError:
+        return
+    finally:
+        os.chdir(cwd)
+
+
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
@@ -151,6 +168,8 @@ def test_manifest_artifact_paths_are_confined(tmp_path: Path, path: str) -> None
 def test_nul_bytes_in_uris(tmp_path: Path, uri: str) -> None:
     with pytest.raises(EdgeError):
         open_sink(uri) if uri.startswith("dir://") else open_source(uri)
+    # as a sink, checked before a run: left to open_sink, which says why
+    refuse_earlier_outputs([uri], replace=False, source=tmp_path / "drive.mkv")
 
 
 @pytest.mark.parametrize("fps", ["nan", "inf", "-5", "0", "1e400"])

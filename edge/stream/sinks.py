@@ -251,7 +251,9 @@ def refuse_earlier_outputs(uris: Iterable[str], *, replace: bool, source: Path |
         try:
             parts = urlsplit(uri)
         except ValueError:
-            continue  # open_sink says why
+            continue  # open_sink says why, as for a NUL below
+        if "\x00" in uri:
+            continue
         if parts.scheme == "dir":
             refuse_the_source(f"sink {uri!r}", _folder(parts), source)
             refuse_earlier_frames(uri, _folder(parts))
