@@ -92,7 +92,7 @@ def record(
     """
     from edge.stream.heartbeat import check_unshared
     from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import check_written_file, open_sinks, refuse_earlier_outputs
+    from edge.stream.sinks import check_written_file, open_sinks, refuse_earlier_outputs, sink_file
     from edge.stream.sources import nominal_rate, open_source, source_file
     from edge.stream.steps import frame_rgb
     from edge.stream.video import warn_if_mp4
@@ -104,6 +104,9 @@ def record(
     if not sinks:
         raise ConfigError("edge record needs at least one sink to write to, e.g. drive.mp4 or dir://frames/")
     uris = [sink for sink in sinks if isinstance(sink, str)]
+    for uri in uris:  # before it would be refused for a file that exists
+        if uri == "-" or ((path := sink_file(uri)) is not None and path.suffix.lower() == ".jsonl"):
+            raise _needs_engines(uri)
     if segment_s is None:  # said before the source opens (a network camera can take its connect timeout)
         refuse_earlier_outputs(uris, replace=overwrite, source=source_file(source))
     given = [sink for sink in sinks if not isinstance(sink, str)]
@@ -377,10 +380,14 @@ def _check_records_pictures(sink: Any) -> None:
     # a panoptic or depth view was refused by open_sinks already: no engine runs here; the
     # viewer, which takes results in edge run, shows the pictures alone
     if hasattr(sink, "write_result") and not getattr(sink, "for_watching", False):
-        raise SinkError(
-            f"sink {sink.uri!r} needs what the engines found (use edge run); edge record writes pictures: "
-            "a video file, dir://FOLDER, display://, http://HOST:PORT (the viewer) or null://"
-        )
+        raise _needs_engines(sink.uri)
+
+
+def _needs_engines(uri: str) -> SinkError:
+    return SinkError(
+        f"sink {uri!r} needs what the engines found (use edge run); edge record writes pictures: "
+        "a video file, dir://FOLDER, display://, http://HOST:PORT (the viewer) or null://"
+    )
 
 
 def _progress(enabled: bool, total: int | None) -> Any:

@@ -129,6 +129,10 @@ def test_sinks_that_need_engines_are_refused_before_recording(tmp_path: Path, si
     with pytest.raises(SinkError, match=match):
         record("synthetic://?size=64x128&frames=2", [f"dir://{tmp_path / 'frames'}", out])
     assert not any(tmp_path.iterdir()), "nothing was written"
+    if sink.endswith(".jsonl"):  # one that exists: the same refusal, not that it exists
+        (tmp_path / sink).write_text("{}\n")
+        with pytest.raises(SinkError, match=match):
+            record("synthetic://?size=64x128&frames=2", [out])
     with pytest.raises(ConfigError, match="needs at least one sink"):
         record("synthetic://?frames=1", [])
 
