@@ -122,12 +122,6 @@ def measure(
                     t_start = time.perf_counter()
                     if sampler is not None:
                         sampler.start()
-                if (
-                    t_start is not None
-                    and measured >= min_frames
-                    and time.perf_counter() - t_start >= min_duration_s
-                ):
-                    break
                 t0 = time.perf_counter_ns()
                 frame = source.read()
                 if frame is None:
@@ -160,7 +154,9 @@ def measure(
                     for stage, ms in frame_ms.items():
                         samples.setdefault(stage, []).append(ms)
                     measured += 1
-                # one clock read for the report and the end: the last report is the bound met
+                # one clock read for the report and the end, and the end decided only here: the
+                # last report is the bound met (a second read at the loop's top once ended the
+                # run past a report that had not met it)
                 elapsed = time.perf_counter() - t_start
                 if progress is not None:
                     progress(measured, elapsed)
