@@ -116,8 +116,9 @@ def run_stream(
             check_written_file(what, path, source)
     if heartbeat is not None:
         check_unshared(heartbeat)
+    replace = overwrite or not is_live(source)  # a file makes its outputs again; a camera does not
     if segment_s is None:  # said now, not after the engines load
-        refuse_earlier_outputs(sinks, replace=overwrite or not is_live(source), source=source_file(source))
+        refuse_earlier_outputs(sinks, replace=replace, source=source_file(source))
 
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.open(
@@ -150,7 +151,7 @@ def run_stream(
             source=source_file(source),
             segment_s=segment_s,
             delete_oldest=delete_oldest,
-            replace=overwrite or not src.live,
+            replace=replace,
         )
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     if src.live:

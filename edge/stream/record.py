@@ -92,7 +92,7 @@ def record(
     """
     from edge.stream.heartbeat import check_unshared
     from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import check_written_file, open_sinks, refuse_earlier_outputs, sink_file
+    from edge.stream.sinks import check_written_file, open_sinks, refuse_earlier_outputs, writes_objects
     from edge.stream.sources import nominal_rate, open_source, source_file
     from edge.stream.steps import frame_rgb
     from edge.stream.video import warn_if_mp4
@@ -105,7 +105,7 @@ def record(
         raise ConfigError("edge record needs at least one sink to write to, e.g. drive.mp4 or dir://frames/")
     uris = [sink for sink in sinks if isinstance(sink, str)]
     for uri in uris:  # before it would be refused for a file that exists
-        if uri == "-" or ((path := sink_file(uri)) is not None and path.suffix.lower() == ".jsonl"):
+        if writes_objects(uri):
             raise _needs_engines(uri)
     if segment_s is None:  # said before the source opens (a network camera can take its connect timeout)
         refuse_earlier_outputs(uris, replace=overwrite, source=source_file(source))

@@ -180,7 +180,7 @@ def open_sink(
     name, query = _name_and_query(uri, parts)
     path = Path(name)
     refuse_the_source(f"sink {uri!r}", path, source)
-    if parts.scheme in ("", "file") and path.suffix.lower() == ".jsonl":
+    if writes_objects(uri):
         if query:
             raise SinkError(
                 f"sink {uri!r}: {path.name} records what was found in each frame, not a picture, so it "
@@ -240,6 +240,11 @@ def sink_file(uri: str) -> Path | None:
         return None
     path = Path(_name_and_query(uri, parts)[0])
     return path if path.suffix.lower() in (*VIDEO_SUFFIXES, ".jsonl") else None
+
+
+def writes_objects(uri: str) -> bool:
+    """Whether sink ``uri`` writes what was found (objects.jsonl, ``-``), not pictures."""
+    return uri == "-" or ((path := sink_file(uri)) is not None and path.suffix.lower() == ".jsonl")
 
 
 def refuse_earlier_outputs(uris: Iterable[str], *, replace: bool, source: Path | None) -> None:
