@@ -21,12 +21,18 @@ from typing import Any
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success it replaces ``target``."""
+    from edge.util.interrupts import StepBoundary
+
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        # made and named at once: a Ctrl-C or SIGTERM between the two left a file no one knew
+        # of; one that arrives here is raised as the block ends, inside the clean-up
+        with StepBoundary():
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            tmp_path = Path(tmp)
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -38,8 +44,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         # a failed write names no file ("[Errno 28] No space left on device"): name the target
         raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        if tmp_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
 
 
 def _umask() -> int:

@@ -100,3 +100,24 @@ def test_require_writable_names_the_output(tmp_path: Path) -> None:
         ConfigError, match=r"^summary '.*/f/s.json' cannot be written: '.*/f' is a file, not a folder$"
     ):
         require_writable(tmp_path / "f" / "s.json", folder=False, what="summary")
+
+
+def test_a_signal_as_the_temporary_file_is_made_leaves_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C the moment the hidden file exists, before the write knows its name (as a
+    build interrupted at a file's start was, under load): it is still removed."""
+    import signal
+    import tempfile
+
+    make = tempfile.mkstemp
+
+    def then_interrupted(*args: object, **kwargs: object) -> tuple[int, str]:
+        made = make(*args, **kwargs)  # type: ignore[call-overload]
+        os.kill(os.getpid(), signal.SIGINT)  # a real signal, handled before this returns
+        return made  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(tempfile, "mkstemp", then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_bytes(tmp_path / "out.bin", b"written")
+    assert list(tmp_path.iterdir()) == [], "nothing is left, hidden or not"
