@@ -17,7 +17,7 @@ from edge.cli_args import (
     positive_int,
 )
 from edge.errors import ConfigError, EdgeError
-from edge.util.interrupts import OrderlyExit, Terminated, end_at_once_on_signal
+from edge.util.interrupts import OrderlyExit, end_at_once_on_signal, stop_by_signal
 from edge.util.journal import levels_on_stderr, stacks_to_journal
 from edge.util.ort import keep_offline
 
@@ -313,9 +313,9 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, or
         return 1
     except KeyboardInterrupt as exc:
         orderly.settled = True
-        name = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        name, status = stop_by_signal(exc)
         print(f"{name}: outputs are finalised, nothing half-written was left behind", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
+        return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -98,6 +98,12 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, delivered like Ctrl-C so the same clean shutdown runs."""
 
 
+def stop_by_signal(exc: KeyboardInterrupt) -> tuple[str, int]:
+    """What a stop by a signal is called, and the exit status a shell gives a process it
+    ended (128 + the signal): SIGTERM (Terminated) or SIGINT (any other KeyboardInterrupt)."""
+    return ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+
+
 class OrderlyExit(_SignalScope):
     """The CLI's SIGINT and SIGTERM handlers (where it runs in the main thread).
 
@@ -126,9 +132,9 @@ class OrderlyExit(_SignalScope):
         if self.settled:
             return
         if self.received == 1:
-            name = "terminated" if signum == signal.SIGTERM else "interrupted"
-            _say(f"{name}: finishing the outputs first")
-            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+            exc = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+            _say(f"{stop_by_signal(exc)[0]}: finishing the outputs first")
+            raise exc
         if self.received == 2:
             _say("still finishing the outputs (press Ctrl-C again to quit at once and leave them unfinished)")
             return
