@@ -4,7 +4,8 @@ Single stream: one frame is issued, and the next only when it is done, so a fram
 latency is its own work (preprocess, both engines side by side as the runtime runs them,
 postprocess) and never time spent queued behind another frame. Warm-up frames are run
 first and discarded; then at least ``min_frames`` frames and ``min_duration_s`` seconds
-are measured. Reading the source is timed as ``capture`` but is not part of the latency.
+are measured. The frames are the source's first few, read into memory before (as MLPerf's
+loadgen loads its samples) and issued in turn: reading them is not measured.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import ConfigError, Interrupted, SourceError
+from edge.bench_samples import SAMPLES, Samples, read_samples
+from edge.errors import ConfigError, Interrupted
 from edge.platform_info import system_info
 from edge.util.interrupts import StepBoundary
 
@@ -82,18 +84,17 @@ def sweep(
 
 def measure(
     engines: Any,
-    source: Any,
+    samples: Samples,
     *,
     warmup: int,
     min_frames: int,
     min_duration_s: float,
-    reopen: Callable[[], Any] | None = None,
     progress: Callable[[int, float], None] | None = None,
     power_root: str | Path | None = "/",
     draw: bool = True,
 ) -> dict[str, Any]:
-    """Run frames one at a time through ``engines`` (an EngineSet); per-frame stage times in
-    ms, and the board's power over the measured frames where ``power_root`` has monitors.
+    """Run ``samples`` one at a time, in turn, through ``engines`` (an EngineSet); per-frame
+    stage times in ms, and the board's power over the measured frames where ``power_root`` has monitors.
     The postprocess stage fuses the panoptic outputs and, with ``draw``, draws every view
     (a run with a video or the viewer); without, it is that of a run into objects.jsonl."""
     from edge.latency import LatencyTracker
@@ -108,8 +109,8 @@ def measure(
 
     kinds = [k for k in ("panoptic", "depth") if getattr(engines, k) is not None]
     tracker = LatencyTracker()  # the stages of each frame, read back with frame_ms
-    samples: dict[str, list[float]] = {}
-    loops = 0
+    times_ms: dict[str, list[float]] = {}
+    held = samples.frames
 
     measured = 0
     t_start: float | None = None
@@ -122,18 +123,9 @@ def measure(
                     t_start = time.perf_counter()
                     if sampler is not None:
                         sampler.start()
-                t0 = time.perf_counter_ns()
-                frame = source.read()
-                if frame is None:
-                    if reopen is None or loops > 1_000_000:
-                        raise SourceError("the source ended before the benchmark had enough frames")
-                    if done == 0:
-                        raise SourceError("the source delivered no frames")
-                    source.close()
-                    source = reopen()  # a file is replayed from the start, as MLPerf loops its samples
-                    loops += 1
-                    continue
                 t1 = time.perf_counter_ns()
+                # a frame of its own for the tracker, which keys its stages by sequence number
+                frame = dataclasses.replace(held[done % len(held)], seq=done, t_capture_ns=t1)
                 result = run_engines(engines, frame, tracker, pool)
                 t3 = time.perf_counter_ns()
                 render_result(result, engines.depth_range, views)
@@ -142,7 +134,7 @@ def measure(
                 if t_start is None:
                     continue  # warm-up
                 times = tracker.frame_ms(frame.seq)
-                frame_ms = {"capture": (t1 - t0) / 1e6, "preprocess": times["preprocess"]}
+                frame_ms = {"preprocess": times["preprocess"]}
                 for k in kinds:
                     frame_ms[k] = times[k]
                     if f"{k}_gpu" in times:
@@ -152,7 +144,7 @@ def measure(
                 frame_ms[E2E] = (t4 - t1) / 1e6
                 with StepBoundary():  # a frame counts whole or not at all, Ctrl-C or not
                     for stage, ms in frame_ms.items():
-                        samples.setdefault(stage, []).append(ms)
+                        times_ms.setdefault(stage, []).append(ms)
                     measured += 1
                 # one clock read for the report and the end, and the end decided only here: the
                 # last report is the bound met (a second read at the loop's top once ended the
@@ -170,17 +162,15 @@ def measure(
             if sampler is not None:
                 sampler.stop()
     seconds = time.perf_counter() - (t_start or time.perf_counter())
-    source.close()
     measurement = {
         "frames": measured,
         "warmup_frames": warmup,
         "seconds": seconds,
         "throughput_fps": measured / seconds if seconds > 0 else 0.0,
         "drops": 0,  # single stream waits for every frame: nothing is dropped by design
-        "source_loops": loops,
-        "stages_ms": {k: latency_stats(v) for k, v in samples.items() if k != E2E},
-        E2E + "_ms": latency_stats(samples.get(E2E, [])),
-        "samples_ms": {k: [round(x, 4) for x in v] for k, v in samples.items()},
+        "stages_ms": {k: latency_stats(v) for k, v in times_ms.items() if k != E2E},
+        E2E + "_ms": latency_stats(times_ms.get(E2E, [])),
+        "samples_ms": {k: [round(x, 4) for x in v] for k, v in times_ms.items()},
     }
     if sampler is not None:
         measurement["power"] = sampler.summary(frames=measured, seconds=seconds)
@@ -246,6 +236,7 @@ def run_bench(
     warmup: int = 20,
     min_frames: int = 1024,
     min_duration_s: float = 60.0,
+    samples: int = SAMPLES,
     threads: int | None = None,
     build_missing: bool = True,
     show_progress: bool = True,
@@ -256,23 +247,28 @@ def run_bench(
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
     ``power_root`` has power monitors (Jetson), their readings go with each result.
-    ``draw``: as measure's."""
-    from edge.stream.sources import open_source
-
+    The first ``samples`` frames of ``source`` are read first (load_samples) and every
+    configuration is measured on them. ``draw``: as measure's."""
     if not configs:
         raise ConfigError("no benchmark configuration: give at least one --backend, --precision and --size")
-    if warmup < 0 or min_frames < 1 or min_duration_s < 0:
+    if warmup < 0 or min_frames < 1 or min_duration_s < 0 or samples < 1:
         raise ConfigError(
-            f"warm-up {warmup}, min frames {min_frames}, min duration {min_duration_s}s: "
-            "expected warm-up >= 0, min frames >= 1, min duration >= 0"
+            f"warm-up {warmup}, min frames {min_frames}, min duration {min_duration_s}s, samples {samples}: "
+            "expected warm-up >= 0, min frames >= 1, min duration >= 0, samples >= 1"
         )
     _models_by_kind(models or ())  # unknown or doubled kinds fail before anything is built
-    open_source(source).close()  # and so does a bad source
     if build_missing and calib_data is None:  # and an INT8 row to build, before any is measured
         _check_int8_buildable(configs, engines, models)
+    held = read_samples(source, samples, show_progress=show_progress)  # and a bad source
     results: list[dict[str, Any]] = []
     current = configs[0]
-    settings = {"warmup": warmup, "min_frames": min_frames, "min_duration_s": min_duration_s, "draw": draw}
+    settings = {
+        "warmup": warmup,
+        "min_frames": min_frames,
+        "min_duration_s": min_duration_s,
+        "draw": draw,
+        "samples": samples,
+    }
     settled: tuple[int, int] | None = None
     try:
         for asked in configs:
@@ -302,11 +298,10 @@ def run_bench(
             try:
                 m = measure(
                     engine_set,
-                    open_source(source),
+                    held,
                     warmup=warmup,
                     min_frames=min_frames,
                     min_duration_s=min_duration_s,
-                    reopen=lambda: open_source(source),
                     progress=bar.update_to if bar else None,
                     power_root=power_root,
                     draw=draw,
@@ -323,14 +318,14 @@ def run_bench(
         if not results:
             raise  # nothing measured: nothing to report
         original = exc.original if isinstance(exc, Interrupted) else exc
-        data = _document(source, settings, results)
+        data = _document(source, settings, held, results)
         data["interrupted"] = {
             "during": current.label,
             "complete_configurations": sum(r.get("complete", True) for r in results),
             "configurations": len(configs),
         }
         raise Interrupted(data, original) from original
-    return _document(source, settings, results)
+    return _document(source, settings, held, results)
 
 
 def _open_engines(
@@ -386,12 +381,19 @@ def _open_engines(
     return load()
 
 
-def _document(source: str, settings: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+def _document(
+    source: str, settings: dict[str, Any], samples: Samples, results: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "scenario": "single-stream",
         "source": source,
+        "samples": {
+            "frames": len(samples.frames),
+            "megabytes": round(samples.nbytes / 2**20, 1),
+            "read_ms": latency_stats(samples.read_ms),
+        },
         "settings": settings,
         "system": system_info(),
         "results": results,

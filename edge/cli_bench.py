@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge.bench_samples import SAMPLES, SAMPLES_BUDGET_BYTES
 from edge.cli_args import count, non_negative_seconds, output_folder, positive_int
 
 
@@ -53,6 +54,15 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         type=non_negative_seconds,
         default=60.0,
         help="and at least S seconds; default: %(default)s",
+    )
+    p.add_argument(
+        "--samples",
+        type=positive_int,
+        default=SAMPLES,
+        metavar="N",
+        help="the source's first N frames are read into memory before measuring and issued in turn, "
+        "so reading, decoding or rendering them is not measured (fewer where the source ends "
+        f"first or they would hold over {SAMPLES_BUDGET_BYTES // 2**20} MiB); default: %(default)s",
     )
     p.add_argument(
         "--calib-data", metavar="URI", help="calibration frames for int8 engines that must be built"
@@ -103,6 +113,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             min_frames=max(1, args.min_frames),
             min_duration_s=args.min_duration,
+            samples=args.samples,
             threads=args.threads or None,
             show_progress=not args.quiet,
             calib_data=args.calib_data,

@@ -110,13 +110,26 @@ def postprocess_line(settings: dict[str, Any]) -> str:
     return "Postprocess: panoptic fusion only (--no-draw: a run into objects.jsonl or -)."
 
 
+def samples_line(data: dict[str, Any]) -> str:
+    """Which of the source's frames were issued, and that reading them was not measured
+    (results from before the frames were held read the source between frames)."""
+    held = data.get("samples")
+    if not held:
+        return "Its frames were read between frames (fps includes reading them; capture is that time)."
+    read = held["read_ms"]
+    return (
+        f"Its first {held['frames']} frames ({held['megabytes']} MB) were read into memory first "
+        f"({read['mean']:.1f} ms each, mean; not measured) and issued in turn."
+    )
+
+
 def markdown(data: dict[str, Any]) -> str:
     st = data["settings"]
     lines = [
         "# edge bench report",
         "",
         f"Created {data['created']}. Scenario: {data['scenario']} (one frame at a time); "
-        f"source `{data['source']}`; {st['warmup']} warm-up frames, then at least "
+        f"source `{data['source']}`. {samples_line(data)} {st['warmup']} warm-up frames, then at least "
         f"{st['min_frames']} frames and {st['min_duration_s']} s. {postprocess_line(st)}",
         *(["", f"**{interrupted_line(data)}**"] if data.get("interrupted") else []),
         "",
@@ -174,7 +187,8 @@ def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
         "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}</style>",
         "</head><body><h1>edge bench report</h1>",
         f"<p>Created {esc(data['created'])}. Scenario: {esc(data['scenario'])}; source "
-        f"<code>{esc(data['source'])}</code>. {esc(postprocess_line(data['settings']))}</p>",
+        f"<code>{esc(data['source'])}</code>. {esc(samples_line(data))} "
+        f"{esc(postprocess_line(data['settings']))}</p>",
         *([f"<p><strong>{esc(interrupted_line(data))}</strong></p>"] if data.get("interrupted") else []),
         "<h2>System</h2><ul>",
         *[f"<li>{esc(line)}</li>" for line in system_lines(data)],

@@ -12,7 +12,7 @@ import numpy as np
 
 from edge.bench import latency_stats
 from edge.report import compare_markdown, write_report
-from edge.report.bench_report import system_lines
+from edge.report.bench_report import markdown, system_lines
 
 
 def synthetic_result() -> dict:
@@ -41,7 +41,6 @@ def synthetic_result() -> dict:
                 "seconds": sum(e2e) / 1e3,
                 "throughput_fps": 40 / (sum(e2e) / 1e3),
                 "drops": 0,
-                "source_loops": 0,
                 "stages_ms": {k: latency_stats(v) for k, v in stages.items()},
                 "end_to_end_ms": latency_stats(e2e),
                 "samples_ms": {**stages, "end_to_end": e2e},
@@ -52,7 +51,8 @@ def synthetic_result() -> dict:
         "created": "2026-11-24T00:00:00Z",
         "scenario": "single-stream",
         "source": "synthetic://",
-        "settings": {"warmup": 2, "min_frames": 40, "min_duration_s": 0.0},
+        "samples": {"frames": 32, "megabytes": 3.0, "read_ms": latency_stats([7.0, 8.0])},
+        "settings": {"warmup": 2, "min_frames": 40, "min_duration_s": 0.0, "samples": 32},
         "system": {
             "platform": "Linux",
             "python": "3.11",
@@ -87,6 +87,16 @@ def test_report_has_every_section_and_valid_plots(tmp_path: Path) -> None:
     assert cv2.imdecode(np.frombuffer(base64.b64decode(embedded[0]), np.uint8), cv2.IMREAD_COLOR) is not None
     assert "test CPU &lt;b&gt;" in page  # escaped
     assert "src='http" not in page and 'src="http' not in page  # self-contained
+
+
+def test_the_report_says_which_frames_were_issued() -> None:
+    data = synthetic_result()
+    held = "Its first 32 frames (3.0 MB) were read into memory first (7.5 ms each, mean; not measured)"
+    assert held in markdown(data)
+    # a result from before the frames were held read its source between frames
+    del data["samples"]
+    md = markdown(data)
+    assert "source `synthetic://`. Its frames were read between frames (fps includes reading them" in md
 
 
 def test_results_written_before_cpu_extensions_were_recorded_still_render() -> None:

@@ -1,0 +1,83 @@
+"""The frames ``edge bench`` issues: the source's first few, held in memory.
+
+As MLPerf's loadgen loads its samples before the timed run, the benchmark reads its frames
+first and then issues them in turn, so that reading them is neither part of a frame's
+latency nor of the throughput. Read between frames, it set the throughput instead of the
+engines: a synthetic frame takes 30 ms to render at 256x512 on a 2-core CPU (360 ms at
+1024x2048), longer than the tiny engines take for it; a video's frames are decoded, and a
+camera's come at the camera's rate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge.errors import SourceError
+
+if TYPE_CHECKING:
+    from edge.stream.frame import Frame
+
+SAMPLES = 32  # frames held and issued in turn: 200 MB at 1024x2048
+SAMPLES_BUDGET_BYTES = 512 * 2**20  # and no more than this (a 4K video's frame is 25 MB)
+
+
+@dataclass(frozen=True)
+class Samples:
+    """The frames a benchmark issues, how long each took to read, and the bytes they hold."""
+
+    frames: tuple[Frame, ...]
+    read_ms: tuple[float, ...]
+    nbytes: int
+
+
+def load_samples(
+    source: Any,
+    count: int = SAMPLES,
+    *,
+    budget_bytes: int = SAMPLES_BUDGET_BYTES,
+    progress: Callable[[int], None] | None = None,
+) -> Samples:
+    """The first ``count`` frames of ``source`` (an open source), fewer where it ends first
+    or where holding them reaches ``budget_bytes``; ``progress`` is told how many are held."""
+    frames: list[Frame] = []
+    read_ms: list[float] = []
+    held = 0
+    while len(frames) < count and held < budget_bytes:
+        t0 = time.perf_counter_ns()
+        frame = source.read()
+        if frame is None:
+            break
+        read_ms.append((time.perf_counter_ns() - t0) / 1e6)
+        if isinstance(frame.image, np.ndarray):  # anything else is refused by name when issued
+            # issued again and again: a step that drew on its input would draw on every later
+            # issue of the frame, so one that tries fails at once instead
+            frame.image.flags.writeable = False
+            held += frame.image.nbytes
+        frames.append(frame)
+        if progress is not None:
+            progress(len(frames))
+    if not frames:
+        raise SourceError("the source delivered no frames")
+    return Samples(tuple(frames), tuple(read_ms), held)
+
+
+def read_samples(uri: str, count: int = SAMPLES, *, show_progress: bool = True) -> Samples:
+    """load_samples from the source ``uri``, with a progress bar (a camera takes a second
+    for 32 frames, a synthetic drive at 1024x2048 ten), and the source closed after."""
+    from edge.stream.sources import open_source
+    from edge.util.progress import progress_bar
+
+    source = open_source(uri)
+    bar = progress_bar(
+        enabled=show_progress, total=count, desc="reading the source's frames", unit="frame", leave=False
+    )
+    try:
+        return load_samples(source, count, progress=lambda n: bar.update(n - bar.n))
+    finally:
+        bar.close()
+        source.close()
