@@ -86,6 +86,36 @@ def test_replay_cli_and_errors(
     assert main(["replay", f"cityscapes://{tmp_path}/none", "--engines", str(tiny_engines)]) == 2
 
 
+QUEUES = "end_to_end counts each frame's wait in the queues between the stages: "
+
+
+@pytest.mark.parametrize(
+    ("fps", "pacing", "said"),
+    [
+        # as fast as the engines take them: what would pace them is in the URI, not --realtime
+        ("0", "file", "the source was read as fast as the engines took its frames (fps=17 in its URI"),
+        ("5", "source", None),  # kept its rate, which the tiny engines keep up with: no wait
+        ("1000", "source", "the engines took the source's frames slower than the 1000 fps it keeps"),
+    ],
+)
+def test_the_summary_says_when_end_to_end_counts_the_queues(
+    tiny_engines: Path, dataset: Path, fps: str, pacing: str, said: str | None
+) -> None:
+    """A dataset replayed at its rate (cityscapes://…?fps=5) waits in no queue while the
+    engines keep up, and is said to only where they fall behind."""
+    from edge.latency import LatencyTracker
+
+    s = replay(f"cityscapes://{dataset}?fps={fps}", engines=tiny_engines, threads=1)["latency"]
+    assert s["pacing"] == pacing and s["frames_out"] == 8
+    if fps == "5":
+        assert 0.95 * 5 <= s["read_fps"] <= 5 * 1.01  # the frames out were read at its rate
+    text = LatencyTracker.format_summary_of(s)
+    if said is None:
+        assert QUEUES not in text
+    else:
+        assert QUEUES + said in text
+
+
 def test_post_workers_replay_the_same(tiny_engines: Path, dataset: Path, tmp_path: Path) -> None:
     """Frames fused on two workers are evaluated and written in order, as with one."""
     one = replay(f"cityscapes://{dataset}?fps=0", engines=tiny_engines, threads=1)

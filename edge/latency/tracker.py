@@ -70,14 +70,19 @@ class LatencyTracker:
         # what ran, e.g. {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}: set by the runner
         self.engines: dict[str, str] = {}
         # how the source gave its frames: "live" (a camera), "realtime" (a file paced as one),
+        # "source" (a source that kept its own rate, pace_fps: cityscapes://DIR?fps=17),
         # "file" (as fast as the engines took them: end_to_end then counts their wait in the
-        # queues); None where no pipeline ran (Perception)
+        # queues; pace_hint says what would pace it, where not --realtime); None where no
+        # pipeline ran (Perception)
         self.pacing: str | None = None
+        self.pace_fps: float | None = None
+        self.pace_hint: str | None = None
         self._t0 = time.perf_counter_ns()
         self._t_last = self._t0
         # the summary's fps counts from the first frame's capture, not from here: loading the
         # engines and opening a camera (seconds) are not the stream's rate
         self._t_first: int | None = None
+        self._t_read_last: int | None = None  # the last capture among the frames out
 
     @property
     def spans_dropped(self) -> int:
@@ -180,6 +185,7 @@ class LatencyTracker:
             self._t_last = now
             if self._t_first is None or t_capture_ns < self._t_first:
                 self._t_first = t_capture_ns
+            self._t_read_last = max(self._t_read_last or t_capture_ns, t_capture_ns)
             if self.deadline_ms is not None and ms > self.deadline_ms:
                 self.deadline_misses += 1
         return ms
@@ -200,9 +206,12 @@ class LatencyTracker:
         with self._lock:
             start = self._t0 if self._t_first is None else self._t_first
             seconds = max((self._t_last - start) / 1e9, 1e-9)
+            read_s = (self._t_read_last - start) / 1e9 if self._t_read_last is not None else 0.0
             return {
                 "engines": dict(self.engines),
                 "pacing": self.pacing,
+                "pace_fps": self.pace_fps,
+                "pace_hint": self.pace_hint,
                 "frames_in": self.frames_in,
                 "frames_out": self.frames_out,
                 "drops": self.drops,
@@ -218,6 +227,9 @@ class LatencyTracker:
                 "deadline_ms": self.deadline_ms,
                 "deadline_misses": self.deadline_misses,
                 "fps": self.frames_out / seconds,
+                # the rate the frames out were read at (a source keeping its rate and the
+                # engines keeping up: that rate); fps above also counts the last one's latency
+                "read_fps": (self.frames_out - 1) / read_s if self.frames_out > 1 and read_s > 0 else None,
                 "stages_ms": {k: v.stats() for k, v in self._stage_ms.items()},
                 E2E + "_ms": self._e2e_ms.stats(),
             }
@@ -305,10 +317,14 @@ class LatencyTracker:
             + (f"undecodable {s['undecodable']}  " if s.get("undecodable") else "")
             + f"{s['fps']:.1f} fps{misses}"
         )
+        queues = "end_to_end counts each frame's wait in the queues between the stages: "
         if s.get("pacing") == "file" and s["frames_out"]:
+            hint = s.get("pace_hint") or "--realtime paces it as a camera would"
+            lines.append(f"{queues}the source was read as fast as the engines took its frames ({hint})")
+        elif s.get("pacing") == "source" and (s.get("read_fps") or 0) < 0.95 * (s.get("pace_fps") or 0):
+            # a source keeping its rate waits for the engines that fall behind it, as a file does
             lines.append(
-                "end_to_end counts each frame's wait in the queues between the stages: the source was read "
-                "as fast as the engines took its frames (--realtime paces it as a camera would)"
+                f"{queues}the engines took the source's frames slower than the {s['pace_fps']:g} fps it keeps"
             )
         lines += [
             f"sink {stopped['sink']!r} stopped at frame {stopped['frame']}: {stopped['reason']}"

@@ -111,7 +111,12 @@ class Pipeline:
         # live: one waiting frame at most, always the newest, so a frame waits for at most one
         # inference (benchmarks/results/overload_cpu.json: p99 1.9x -> 1.6x one frame's time)
         self._live = source.live or realtime
-        self.tracker.pacing = "live" if source.live else "realtime" if realtime else "file"
+        keeps_rate = getattr(source, "keeps_rate", False)
+        self.tracker.pacing = (
+            "live" if source.live else "realtime" if realtime else "source" if keeps_rate else "file"
+        )
+        self.tracker.pace_fps = source.fps if keeps_rate and not realtime else None
+        self.tracker.pace_hint = getattr(source, "pace_hint", None)
         self._frames: queue.Queue[Any] = queue.Queue(maxsize=1 if self._live else queue_size)
         # live: a frame waits at most one frame's time between any two stages
         later = 1 if self._live else queue_size

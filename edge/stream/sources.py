@@ -40,6 +40,9 @@ class Source(Protocol):
     # optional, for finite sources: __len__ (frames held) and skip() -> bool, which passes
     # over a frame without decoding it where it can (calibration samples a whole source);
     # optional, for generators: endless (True: read() never returns None);
+    # optional, for sources that can keep their rate: keeps_rate (True: read() itself waits
+    # for each frame's time, as cityscapes://DIR?fps=17 does) and pace_hint (what paces it,
+    # said where it is read as fast as the engines take its frames; else --realtime);
     # optional, for recordings: timestamps (ms per frame) and timestamps_file, and each
     # frame's meta["media_ms"] (edge.stream.timestamps)
 
@@ -150,6 +153,8 @@ class CityscapesSource:
         self.split = q.get("split", "val")
         self.fps: float | None = fps or None
         self.live = False
+        self.keeps_rate = self.fps is not None
+        self.pace_hint = "fps=17 in its URI replays it at the recorded rate"
         self._refs = [ref for seq in sequences for ref in seq]
         self._pos = 0
         self._next_t: float | None = None
