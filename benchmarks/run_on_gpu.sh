@@ -77,7 +77,9 @@ for step in $steps; do
       ;;
     bench)
       # edge bench on the torch CUDA path (r18 panoptic + depth, 512x1024): report, JSON, plots
+      # (frames rendered at the engines' size, held in memory: edge bench --samples)
       timeout 300 python3 -m edge bench --engines /tmp/gpu_engines --backend torch --device cuda \
+        --source 'synthetic://?size=512x1024' \
         --models panoptic_fpn_r18 depth_r18 --size 512x1024 --min-frames 300 --min-duration 20 \
         --warmup 20 --quiet --report "$WORK/bench_torch_cuda" 2>&1 | tail -25
       ;;
