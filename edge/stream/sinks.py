@@ -160,7 +160,7 @@ def open_sink(
         host, port = parse_viewer_uri(uri)
         return ViewerSink(uri, host=host, port=port)
     if parts.scheme == "dir":
-        folder = _folder(parts)
+        folder = _folder(uri, parts)
         refuse_the_source(f"sink {uri!r}", folder, source)
         view, stamped = _view_option(uri, parts.query), timing != "frames"
         if segment_s is not None:
@@ -260,17 +260,24 @@ def refuse_earlier_outputs(uris: Iterable[str], *, replace: bool, source: Path |
         if "\x00" in uri:
             continue
         if parts.scheme == "dir":
-            refuse_the_source(f"sink {uri!r}", _folder(parts), source)
-            refuse_earlier_frames(uri, _folder(parts))
+            folder = _folder(uri, parts)
+            refuse_the_source(f"sink {uri!r}", folder, source)
+            refuse_earlier_frames(uri, folder)
         elif (path := sink_file(uri)) is not None:
             refuse_the_source(f"sink {uri!r}", path, source)
             if not replace:
                 _refuse_an_earlier_file(uri, path)
 
 
-def _folder(parts: SplitResult) -> Path:
-    """The folder a dir:// sink writes."""
-    return Path(parts.netloc + parts.path)
+def _folder(uri: str, parts: SplitResult) -> Path:
+    """The folder a dir:// sink writes; a SinkError for a URI that names none (a bare
+    ``dir://`` would be the current folder, among whatever else is there)."""
+    name = parts.netloc + parts.path
+    if not name:
+        raise SinkError(
+            f"sink {uri!r} names no folder: give one, e.g. dir://frames/ (dir://. is this folder)"
+        )
+    return Path(name)
 
 
 def _refuse_an_earlier_file(uri: str, path: Path) -> None:

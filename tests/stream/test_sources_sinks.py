@@ -308,6 +308,28 @@ def test_dir_and_null_sinks(tmp_path: Path) -> None:
             open_sink(meant)
 
 
+@pytest.mark.parametrize("uri", ["dir://", "dir://?view=depth", "dir:"])
+def test_a_dir_sink_naming_no_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str
+) -> None:
+    """A bare dir:// would have put its frames in the current folder, among whatever is
+    there; it is refused, also in the check a run makes before loading its engines."""
+    from edge.stream.sinks import refuse_earlier_outputs
+
+    monkeypatch.chdir(tmp_path)
+    said = f"sink {uri!r} names no folder: give one, e.g. dir://frames/ (dir://. is this folder)"
+    with pytest.raises(SinkError) as refused:
+        open_sink(uri)
+    assert str(refused.value) == said
+    with pytest.raises(SinkError, match=re.escape(said)):
+        refuse_earlier_outputs([uri], replace=False, source=None)
+    assert list(tmp_path.iterdir()) == []
+    sink = open_sink("dir://.")  # the current folder, asked for
+    sink.write(np.zeros((4, 4, 3), np.uint8), 0)
+    sink.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["frame_000000.png"]
+
+
 def test_objects_sink_keeps_finished_lines_and_finalises(tmp_path: Path) -> None:
     from edge.postprocess.panoptic import Instance
     from edge.stream.frame import Frame, Result
