@@ -76,6 +76,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "demo": [
         ("edge demo", "build the tiny engines if missing, run 68 synthetic frames into out/demo.mp4"),
         ("edge demo --frames 300 --out demo-long/", "a longer drive, elsewhere"),
+        (
+            "edge demo --realtime",
+            "the drive at 17 fps, as a camera gives it: end_to_end is a camera's latency",
+        ),
     ],
     "service": [
         (

@@ -300,7 +300,13 @@ def _write_record_summary(path: Path | None, summary: dict[str, Any], *, warn: b
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.stream import demo
 
-    result = demo(out_dir=args.out, engines=args.engines, frames=args.frames, show_progress=not args.quiet)
+    result = demo(
+        out_dir=args.out,
+        engines=args.engines,
+        frames=args.frames,
+        realtime=args.realtime,
+        show_progress=not args.quiet,
+    )
     print(result["table"])
     print(f"video: {result['video']}  (panoptic overlay | depth)")
     print(f"trace: {result['trace']}  (open in https://ui.perfetto.dev)")
@@ -481,5 +487,11 @@ def add_stream_commands(sub: Any) -> None:
     p.add_argument("--out", type=output_folder, default="out", help="output folder; default: %(default)s")
     p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
     p.add_argument("--frames", type=positive_int, default=68, help="frames to run; default: %(default)s")
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="give the drive's frames at its 17 fps, as a camera would, dropping what the engines "
+        "cannot take (by default they are given as fast as the engines take them)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)

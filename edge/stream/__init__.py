@@ -228,9 +228,11 @@ def demo(
     out_dir: str | Path = "out",
     engines: str | Path = "engines",
     frames: int = DEMO_FRAMES,
+    realtime: bool = False,
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Build the default engines if needed, run the synthetic drive, write out/demo.mp4."""
+    """Build the default engines if needed, run the synthetic drive (``realtime``: at its
+    17 fps, as a camera gives it), write out/demo.mp4."""
     from edge.build import DEFAULT_MODELS, DEFAULT_SIZE, BuildRequest, build_all
     from edge.models.zoo import bundled_weights
 
@@ -247,6 +249,7 @@ def demo(
         engines=engines,
         sinks=[str(out / "demo.mp4")],
         max_frames=frames,
+        realtime=realtime,
         trace=out / "demo_trace.json",
         summary_json=out / "demo_latency.json",
         show_status=show_progress,

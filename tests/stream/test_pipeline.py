@@ -233,6 +233,13 @@ def test_cli_demo_end_to_end(tmp_path: Path, tiny_engines: Path) -> None:
     assert {e["model"] for e in manifest["engines"].values()} == {"panoptic_fpn_tiny", "depth_tiny"}
     summary = json.loads((tmp_path / "out" / "demo_latency.json").read_text())
     assert summary["frames_out"] == 10
+    # its frames are given as fast as the engines take them, which the summary says, pointing at
+    # the flag that gives them as a camera would: one the demo has
+    assert summary["pacing"] == "file" and "(--realtime paces it as a camera would)" in proc.stdout
+    proc = edge_cli("demo", "--frames", "4", "--realtime", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "out" / "demo_latency.json").read_text())
+    assert summary["pacing"] == "realtime" and summary["frames_in"] == 4 and QUEUES not in proc.stdout
 
 
 def test_duration_ends_a_run_of_an_endless_source(
