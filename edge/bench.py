@@ -243,12 +243,16 @@ def run_bench(
     calib_data: str | None = None,
     power_root: str | Path | None = "/",
     draw: bool = True,
+    on_configuration: Callable[[dict[str, Any]], object] | None = None,
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
     ``power_root`` has power monitors (Jetson), their readings go with each result.
     The first ``samples`` frames of ``source`` are read first (load_samples) and every
-    configuration is measured on them. ``draw``: as measure's."""
+    configuration is measured on them. ``draw``: as measure's. ``on_configuration`` gets the
+    result so far, marked ``unfinished``, after each configuration but the last: written
+    out, it is what a sweep killed later (out of memory in a build, a board's power cut)
+    keeps."""
     if not configs:
         raise ConfigError("no benchmark configuration: give at least one --backend, --precision and --size")
     if warmup < 0 or min_frames < 1 or min_duration_s < 0 or samples < 1:
@@ -314,6 +318,13 @@ def run_bench(
                 if bar:
                     bar.close()
             results.append({**labelled, **m})
+            if on_configuration is not None and len(results) < len(configs):
+                so_far = _document(source, settings, held, results)
+                so_far["unfinished"] = {
+                    "complete_configurations": len(results),
+                    "configurations": len(configs),
+                }
+                on_configuration(so_far)
     except KeyboardInterrupt as exc:
         if not results:
             raise  # nothing measured: nothing to report

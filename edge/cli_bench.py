@@ -91,19 +91,26 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from edge.bench_compare import compare, compare_notes
     from edge.build import parse_size
     from edge.errors import Interrupted
-    from edge.report import compare_markdown
+    from edge.report import compare_markdown, write_report
 
     if args.compare:
         a, b = (load_result(p) for p in args.compare)
         for path, d in zip(args.compare, (a, b), strict=True):
             if d.get("interrupted"):
                 print(f"note: {path} is from an interrupted run; its numbers are incomplete", file=sys.stderr)
+            elif u := d.get("unfinished"):
+                print(
+                    f"note: {path} is from a run that did not finish: {u['complete_configurations']} of "
+                    f"{u['configurations']} configuration(s)",
+                    file=sys.stderr,
+                )
         print(compare_markdown(compare(a, b), args.compare[0], args.compare[1]), end="")
         for note in compare_notes(a, b):
             print(f"note: {note}", file=sys.stderr)
         return 0
     sizes: list[tuple[int, int] | None] = [parse_size(s) for s in args.size] if args.size else [None]
     configs = sweep(args.backend, args.precision, sizes, args.device)
+    report = Path(args.report)
     try:
         data = run_bench(
             configs,
@@ -118,10 +125,12 @@ def run_bench_command(args: argparse.Namespace) -> int:
             show_progress=not args.quiet,
             calib_data=args.calib_data,
             draw=not args.no_draw,
+            # each configuration's report as it is done: a sweep killed later keeps them
+            on_configuration=lambda so_far: write_report(so_far, report),
         )
     except Interrupted as exc:
         # a long run stopped by Ctrl-C keeps what it measured, marked incomplete
-        _write_and_print(exc.data, Path(args.report))
+        _write_and_print(exc.data, report)
         i = exc.data["interrupted"]
         print(
             f"stopped during {i['during']}: the report holds what was measured, "
@@ -129,7 +138,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         raise exc.original from None
-    _write_and_print(data, Path(args.report))
+    _write_and_print(data, report)
     return 0
 
 

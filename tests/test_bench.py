@@ -445,6 +445,45 @@ def test_a_sweep_without_size_measures_every_row_at_one_size(tiny_engines: Path,
         short_bench(engines, configs=both, models=["depth_tiny"], warmup=0, min_frames=1)
 
 
+def test_a_sweep_killed_later_keeps_the_configurations_it_measured(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL, after which nothing of edge runs (out of memory in a TensorRT build, a
+    board's power cut), while the sweep builds its second size's engine: the first size's
+    report is there, whole, and says it is unfinished."""
+    import shutil
+    import subprocess
+
+    engines = tmp_path / "engines"
+    shutil.copytree(tiny_engines, engines)
+    cmd = [sys.executable, "-m", "edge.cli", "bench", "--engines", str(engines), "--models", "depth_tiny"]
+    cmd += ["--size", "128x256", "64x128", "--source", "synthetic://?size=128x256", "--samples", "2"]
+    cmd += ["--warmup", "1", "--min-frames", "3", "--min-duration", "0", "--threads", "1", "--quiet"]
+    rep = tmp_path / "rep"
+    proc = subprocess.Popen(
+        [*cmd, "--report", str(rep)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while not (rep / "report.html").exists():  # the last of a report's files to be written
+            assert proc.poll() is None, "the run ended before the first configuration's report was written"
+            assert time.monotonic() < deadline, "no report within 120 s"
+            time.sleep(0.01)
+        assert not (engines / "manifest.json").read_text().count("64x128"), "killed before the build"
+    finally:
+        proc.kill()
+        proc.wait()
+    data = load_result(rep / "bench.json")
+    assert data["unfinished"] == {"complete_configurations": 1, "configurations": 2}
+    (r,) = data["results"]
+    assert r["config"]["label"] == "onnxruntime/fp32/128x256" and r["frames"] == 3
+    assert {p.name for p in rep.iterdir()} == REPORT_FILES  # and nothing half-written beside them
+    line = "Unfinished: written after 1 of 2 configuration(s) were measured, by a run that had not finished"
+    assert line in (rep / "report.md").read_text() and line in (rep / "report.html").read_text()
+    assert main(["bench", "--compare", str(rep / "bench.json"), str(rep / "bench.json")]) == 0
+    assert "is from a run that did not finish: 1 of 2 configuration(s)" in capsys.readouterr().err
+
+
 def test_ctrl_c_keeps_what_was_measured(
     tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

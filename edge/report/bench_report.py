@@ -67,6 +67,21 @@ def interrupted_line(data: dict[str, Any]) -> str:
     )
 
 
+def unfinished_line(data: dict[str, Any]) -> str:
+    u = data["unfinished"]
+    return (
+        f"Unfinished: written after {u['complete_configurations']} of {u['configurations']} "
+        "configuration(s) were measured, by a run that had not finished (it was killed, or is still running)."
+    )
+
+
+def status_lines(data: dict[str, Any]) -> list[str]:
+    """What stopped the run short, if anything: Ctrl-C, or an end before the report's last write."""
+    if data.get("interrupted"):
+        return [interrupted_line(data)]
+    return [unfinished_line(data)] if data.get("unfinished") else []
+
+
 def system_lines(data: dict[str, Any]) -> list[str]:
     s = data["system"]
     gpu = s.get("gpu") or {}
@@ -131,7 +146,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"Created {data['created']}. Scenario: {data['scenario']} (one frame at a time); "
         f"source `{data['source']}`. {samples_line(data)} {st['warmup']} warm-up frames, then at least "
         f"{st['min_frames']} frames and {st['min_duration_s']} s. {postprocess_line(st)}",
-        *(["", f"**{interrupted_line(data)}**"] if data.get("interrupted") else []),
+        *[f"\n**{line}**" for line in status_lines(data)],
         "",
         "## System",
         "",
@@ -189,7 +204,7 @@ def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
         f"<p>Created {esc(data['created'])}. Scenario: {esc(data['scenario'])}; source "
         f"<code>{esc(data['source'])}</code>. {esc(samples_line(data))} "
         f"{esc(postprocess_line(data['settings']))}</p>",
-        *([f"<p><strong>{esc(interrupted_line(data))}</strong></p>"] if data.get("interrupted") else []),
+        *[f"<p><strong>{esc(line)}</strong></p>" for line in status_lines(data)],
         "<h2>System</h2><ul>",
         *[f"<li>{esc(line)}</li>" for line in system_lines(data)],
         "</ul><h2>End-to-end latency (ms)</h2>",
