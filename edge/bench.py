@@ -94,8 +94,8 @@ def measure(
     draw: bool = True,
 ) -> dict[str, Any]:
     """Run ``samples`` one at a time, in turn, through ``engines`` (an EngineSet); per-frame
-    stage times in ms, and the board's power over the measured frames where ``power_root`` has monitors.
-    The postprocess stage fuses the panoptic outputs and, with ``draw``, draws every view
+    stage times in ms, and the board's power over the measured frames where ``power_root``
+    has monitors. The postprocess stage fuses the panoptic outputs and, with ``draw``, draws every view
     (a run with a video or the viewer); without, it is that of a run into objects.jsonl."""
     from edge.latency import LatencyTracker
     from edge.power import PowerSampler, find_rails

@@ -130,7 +130,7 @@ def samples_line(data: dict[str, Any]) -> str:
     (results from before the frames were held read the source between frames)."""
     held = data.get("samples")
     if not held:
-        return "Its frames were read between frames (fps includes reading them; capture is that time)."
+        return "Its frames were read as they were issued (fps includes reading them, listed as capture)."
     read = held["read_ms"]
     return (
         f"Its first {held['frames']} frames ({held['megabytes']} MB) were read into memory first "
@@ -146,7 +146,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"Created {data['created']}. Scenario: {data['scenario']} (one frame at a time); "
         f"source `{data['source']}`. {samples_line(data)} {st['warmup']} warm-up frames, then at least "
         f"{st['min_frames']} frames and {st['min_duration_s']} s. {postprocess_line(st)}",
-        *[f"\n**{line}**" for line in status_lines(data)],
+        *[part for line in status_lines(data) for part in ("", f"**{line}**")],
         "",
         "## System",
         "",

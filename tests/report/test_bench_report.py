@@ -96,7 +96,7 @@ def test_the_report_says_which_frames_were_issued() -> None:
     # a result from before the frames were held read its source between frames
     del data["samples"]
     md = markdown(data)
-    assert "source `synthetic://`. Its frames were read between frames (fps includes reading them" in md
+    assert "source `synthetic://`. Its frames were read as they were issued (fps includes reading them" in md
 
 
 def test_results_written_before_cpu_extensions_were_recorded_still_render() -> None:
