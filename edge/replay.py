@@ -6,7 +6,9 @@ live run); frames that have ground truth are evaluated (PQ/SQ/RQ, mIoU, depth) a
   panoptic/{name}_panoptic.png + panoptic.json   (COCO panoptic: id = R + 256 G + 65536 B)
   semantic/{name}_pred_labelIds.png              (labelIds, for evalPixelLevelSemanticLabeling)
   depth/{name}_depth.png                          (uint16, metres * 256)
-Metrics and the latency summary go to ``out_dir/metrics.json``.
+Metrics and the latency summary go to ``out_dir/metrics.json``, with panoptic.json rewritten
+every ``checkpoint_s`` while the replay runs (marked unfinished), so a replay killed outright
+keeps the metrics of the frames evaluated until then.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +46,16 @@ def replay(
     post_workers: int = 1,
     keep_free: int = DEFAULT_KEEP_FREE,
     status_every_s: float = 0.0,
+    checkpoint_s: float = 60.0,
 ) -> dict[str, Any]:
     """Replay ``source`` (cityscapes://DIR) through the engines in ``engines``; evaluate the
     frames with ground truth and, with ``out_dir``, write predictions and metrics.json there.
     ``post_workers``: frames fused and drawn at once (Pipeline); the evaluation stays on
     the sink thread, which gets the frames in order. ``keep_free``: bytes the ``sinks`` that
     write files leave free on their disk (edge.stream.disk). ``status_every_s``: with
-    ``show_status`` off a terminal, print the status line that often."""
+    ``show_status`` off a terminal, print the status line that often. ``checkpoint_s``: how
+    often, at most, metrics.json and panoptic.json are rewritten with what was evaluated so
+    far (marked ``unfinished``), for a replay killed outright (out of memory, the power)."""
     from edge.data.cityscapes import FrameRef, read_depth, read_ids
     from edge.eval import Evaluator
     from edge.latency import LatencyTracker
@@ -87,9 +93,26 @@ def replay(
     evaluator = Evaluator(max_depth=min(80.0, engine_set.depth_range[1]))
     errors: list[BaseException] = []
     gt_frames = 0
+    tracker = LatencyTracker()
+    tracker.engines = dict(engine_set.described)
+
+    def report_so_far() -> dict[str, Any]:
+        report: dict[str, Any] = {
+            "source": source,
+            "frames": tracker.frames_out,
+            "gt_frames": gt_frames,
+            "metrics": evaluator.results() if evaluate else None,
+            "latency": tracker.summary(),
+            "errors": [str(e) for e in errors],
+        }
+        if writer is not None:
+            report["predictions"] = {"frames": writer.frames, "stopped": writer.stopped}
+        return report
+
+    saved_at = time.monotonic()
 
     def on_result(result: Result) -> None:
-        nonlocal gt_frames
+        nonlocal gt_frames, saved_at
         meta = result.frame.meta
         if not meta.get("has_gt"):
             return
@@ -118,9 +141,13 @@ def replay(
                 "the replay goes on evaluating",
                 file=sys.stderr,
             )
+        if writer is not None and time.monotonic() - saved_at >= checkpoint_s:
+            saved_at = time.monotonic()
+            # on the sink thread, between frames: the evaluator and the annotations hold this
+            # frame whole; a write the system refuses now is tried again at the end, and said then
+            with contextlib.suppress(OSError):
+                writer.finish({**report_so_far(), "unfinished": True})
 
-    tracker = LatencyTracker()
-    tracker.engines = dict(engine_set.described)
     pipeline = Pipeline(
         source=src,
         engines=engine_set,
@@ -140,18 +167,10 @@ def replay(
         stopped = exc  # a long replay stopped by Ctrl-C keeps what it evaluated and wrote
     finally:
         engine_set.close()
-    report: dict[str, Any] = {
-        "source": source,
-        "frames": tracker.frames_out,
-        "gt_frames": gt_frames,
-        "metrics": evaluator.results() if evaluate else None,
-        "latency": tracker.summary(),
-        "errors": [str(e) for e in errors],
-    }
+    report = report_so_far()
     if stopped is not None:
         report["interrupted"] = True  # the metrics cover the frames replayed before it
     if writer is not None:
-        report["predictions"] = {"frames": writer.frames, "stopped": writer.stopped}
         try:
             writer.finish(report)
         except OSError as exc:  # the metrics are still printed, then this error

@@ -212,6 +212,32 @@ def test_ctrl_c_keeps_what_was_evaluated(tiny_engines: Path, dataset: Path, tmp_
     assert not list(out.rglob(".*.tmp")), "no temporary file left"
 
 
+def test_a_replay_killed_outright_keeps_the_metrics_saved_until_then(
+    tiny_engines: Path, dataset: Path, tmp_path: Path
+) -> None:
+    """SIGKILL, after which nothing of edge runs (out of memory, the power): metrics.json and
+    panoptic.json as last rewritten (here after every ground-truth frame), marked unfinished,
+    each frame in them whole."""
+    import signal
+
+    out = tmp_path / "preds"
+    code = (
+        "from edge.replay import replay; "
+        f"replay('cityscapes://{dataset}?fps=2', engines={str(tiny_engines)!r}, out_dir={str(out)!r}, "
+        "threads=1, checkpoint_s=0)"
+    )
+    rc, _, err = signal_when(
+        [sys.executable, "-c", code], lambda: (out / "metrics.json").exists(), sig=signal.SIGKILL
+    )
+    assert rc == -signal.SIGKILL, err
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["unfinished"] is True and 1 <= report["gt_frames"] < 4 and report["frames"] < 8
+    assert report["metrics"]["frames"] == report["gt_frames"] == report["predictions"]["frames"]
+    index = json.loads((out / "panoptic.json").read_text())["annotations"]
+    written = {p.name for p in (out / "panoptic").glob("*.png")}
+    assert len(index) == report["gt_frames"] and {a["file_name"] for a in index} <= written
+
+
 def _replay_argv(dataset: Path, engines: Path) -> list[str]:
     """edge replay of ``dataset`` as fast as it goes, evaluated, on one thread."""
     return ["replay", f"cityscapes://{dataset}?fps=0", "--engines", str(engines), "--eval", "--threads", "1"]
