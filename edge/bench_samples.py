@@ -44,6 +44,8 @@ def load_samples(
 ) -> Samples:
     """The first ``count`` frames of ``source`` (an open source), fewer where it ends first
     or where holding them reaches ``budget_bytes``; ``progress`` is told how many are held."""
+    if getattr(source, "keeps_rate", False):
+        source.keeps_rate = False  # its frames are held: waiting for their times would only be slow
     frames: list[Frame] = []
     read_ms: list[float] = []
     held = 0

@@ -140,6 +140,21 @@ def test_samples_are_the_first_frames_held_unchanged(clip: str) -> None:
     assert len(two.frames) == 2  # the budget reached with the second
 
 
+def test_samples_of_a_paced_dataset_are_read_without_its_pace(tmp_path: Path) -> None:
+    """cityscapes://DIR?fps=1 keeps one frame a second for a run; held, its frames are read
+    as fast as they decode (the report's read time is the reading's, not the pace's)."""
+    from edge.data.make_synthetic import write_dataset
+
+    write_dataset(tmp_path, sequences=1, frames=4, size=(64, 128), split="val", gt_every=4)
+    source = open_source(f"cityscapes://{tmp_path}?fps=1")
+    try:
+        samples = load_samples(source)
+    finally:
+        source.close()
+    assert len(samples.frames) == 4
+    assert sum(samples.read_ms) < 1500  # paced, the last three would have waited a second each
+
+
 def test_measure_issues_a_short_video_files_frames_in_turn(tiny_engines: Path, clip: str) -> None:
     engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
     try:

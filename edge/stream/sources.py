@@ -41,8 +41,9 @@ class Source(Protocol):
     # over a frame without decoding it where it can (calibration samples a whole source);
     # optional, for generators: endless (True: read() never returns None);
     # optional, for sources that can keep their rate: keeps_rate (True: read() itself waits
-    # for each frame's time, as cityscapes://DIR?fps=17 does) and pace_hint (what paces it,
-    # said where it is read as fast as the engines take its frames; else --realtime);
+    # for each frame's time, as cityscapes://DIR?fps=17 does; a reader that holds the frames,
+    # as edge bench, sets it False) and pace_hint (what paces it, said where it is read as fast
+    # as the engines take its frames; else --realtime);
     # optional, for recordings: timestamps (ms per frame) and timestamps_file, and each
     # frame's meta["media_ms"] (edge.stream.timestamps)
 
@@ -176,7 +177,7 @@ class CityscapesSource:
         if self._pos >= len(self._refs):
             return None
         ref = self._refs[self._pos]
-        if self.fps:
+        if self.keeps_rate and self.fps:
             now = time.perf_counter()
             if self._next_t is not None and now < self._next_t:
                 time.sleep(self._next_t - now)
