@@ -24,6 +24,8 @@ class EngineSet:
     depth_range: tuple[float, float] = (0.1, 100.0)
     # what each engine is, from its manifest entry: {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}
     described: dict[str, str] = field(default_factory=dict)
+    # the frame sizes given so far (run_engines says once of each that the engines stretch)
+    frame_sizes: set[tuple[int, int]] = field(default_factory=set, repr=False, compare=False)
 
     @property
     def input_hw(self) -> tuple[int, int]:

@@ -5,8 +5,9 @@ outputs fused and drawn (render_result). Pipeline runs them on its threads; Perc
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from concurrent.futures import Executor
 
 import numpy as np
@@ -29,6 +30,43 @@ def preprocess(image: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.n
     )
     tensor = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)
     return resized, tensor
+
+
+STRETCH_SAID = 0.05  # aspect ratios further apart than this are said: 16:9 into 2:1 is 12.5%
+
+
+def stretch_note(
+    frame_hw: tuple[int, int], input_hw: tuple[int, int], described: Mapping[str, str] | None = None
+) -> str | None:
+    """What preprocess's resize does to frames of ``frame_hw`` where their shape is not the
+    engines' ``input_hw`` (a 16:9 camera into engines built 2:1, as Cityscapes' frames are),
+    and the engines to build for them (``described``: EngineSet.described, for their models,
+    backend and precision); None where the shapes match."""
+    fh, fw = frame_hw
+    ih, iw = input_hw
+    frame_aspect, input_aspect = fw / fh, iw / ih
+    if abs(input_aspect / frame_aspect - 1) <= STRETCH_SAID:
+        return None
+    # relative to the other side: what a picture keeps of its height (or width) in the engines
+    kept, side = (
+        (frame_aspect / input_aspect, "height")
+        if frame_aspect < input_aspect
+        else (input_aspect / frame_aspect, "width")
+    )
+    fit_h = max(32, round(iw / frame_aspect / 32) * 32)  # the engines' width, the frames' shape
+    # "panoptic_fpn_tiny onnxruntime fp32 256x512": model, backend, precision, size
+    engines = [text.split() for text in (described or {}).values()]
+    build = ["edge build"]
+    if engines and all(len(e) == 4 for e in engines):
+        build += [f"--models {' '.join(e[0] for e in engines)}", f"--backend {engines[0][1]}"]
+        build.append(f"--precision {engines[0][2]}")
+    build.append(f"--size {fit_h}x{iw}")
+    return (
+        f"frames {fw} wide and {fh} high ({frame_aspect:.2f}:1) go into engines of {ih}x{iw} "
+        f"({input_aspect:.2f}:1): each is squashed to {kept:.0%} of its {side}, which costs detections "
+        f"and distances; engines of their shape: {' '.join(build)} (with the --checkpoint these were "
+        "built from, if any)"
+    )
 
 
 def load_frame_steps() -> None:
@@ -105,7 +143,12 @@ def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool:
     Perception and edge bench."""
     seq = frame.seq
     with tracker.stage(seq, "preprocess"):
-        resized, tensor = preprocess(frame_rgb(frame), engines.input_hw)
+        image = frame_rgb(frame)
+        resized, tensor = preprocess(image, engines.input_hw)
+    if (hw := (image.shape[0], image.shape[1])) not in engines.frame_sizes:
+        engines.frame_sizes.add(hw)  # said once a size: a playlist's videos can differ
+        if (note := stretch_note(hw, engines.input_hw, engines.described)) is not None:
+            print(f"warning: {note}", file=sys.stderr)
     futures = {
         kind: pool.submit(_run_engine, engine, kind, seq, tensor, tracker)
         for kind in ("panoptic", "depth")
