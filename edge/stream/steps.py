@@ -65,7 +65,7 @@ def stretch_note(
         f"frames {fw} wide and {fh} high ({frame_aspect:.2f}:1) go into engines of {ih}x{iw} "
         f"({input_aspect:.2f}:1): each is squashed to {kept:.0%} of its {side}, which costs detections "
         f"and distances; engines of their shape: {' '.join(build)} (with the --checkpoint these were "
-        "built from, if any)"
+        f"built from, if any), chosen with --size {fit_h}x{iw} where the folder holds other sizes too"
     )
 
 

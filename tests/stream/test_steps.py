@@ -22,7 +22,8 @@ def test_a_16_9_camera_into_2_1_engines_is_said_with_the_engines_of_its_shape() 
         "frames 1280 wide and 720 high (1.78:1) go into engines of 256x512 (2.00:1): each is squashed "
         "to 89% of its height, which costs detections and distances; engines of their shape: edge build "
         "--models panoptic_fpn_tiny depth_tiny --backend onnxruntime --precision fp32 --size 288x512 "
-        "(with the --checkpoint these were built from, if any)"
+        "(with the --checkpoint these were built from, if any), chosen with --size 288x512 where the "
+        "folder holds other sizes too"
     )
 
 
