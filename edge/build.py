@@ -48,6 +48,21 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+MAX_FRAME_SIDE = 16384  # a frame side past this is a typo, and its frames would not fit in memory
+
+
+def parse_frame_size(text: str, what: str = "size") -> tuple[int, int]:
+    """'720x1280' -> (720, 1280): a frame's height x width, any size from 2x2 (a camera's
+    720p, which no engine input could be: those are multiples of 32, parse_size)."""
+    m = _SIZE_RE.match(text)
+    if m is None:
+        raise ConfigError(f"{what} {text!r} is not HEIGHTxWIDTH (expected e.g. 720x1280)")
+    h, w = int(m[1]), int(m[2])
+    if not (2 <= h <= MAX_FRAME_SIDE and 2 <= w <= MAX_FRAME_SIDE):
+        raise ConfigError(f"{what} {h}x{w}: a frame's height and width must be 2 to {MAX_FRAME_SIDE} pixels")
+    return h, w
+
+
 @dataclass(frozen=True)
 class BuildRequest:
     model: str

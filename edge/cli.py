@@ -68,11 +68,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_make_synthetic(args: argparse.Namespace) -> int:
-    from edge.build import parse_size
+    from edge.build import parse_frame_size
     from edge.data.make_synthetic import is_gt_frame, write_dataset
     from edge.util.progress import progress_bar
 
-    size = parse_size(args.size)
+    size = parse_frame_size(args.size, "--size")
     total = args.sequences * args.frames
     gt_every = 1 if args.all_gt else args.gt_every
     if not any(is_gt_frame(f, gt_every) for f in range(args.frames)):
@@ -230,7 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--frames", type=positive_int, default=30, help="frames per sequence; default: %(default)s"
     )
-    p.add_argument("--size", default="512x1024", help="HxW; default: %(default)s")
+    p.add_argument(
+        "--size",
+        default="512x1024",
+        help="the frames' HxW, any size (a camera's 720x1280 too); default: %(default)s",
+    )
     p.add_argument("--split", default="val", help="split name; default: %(default)s")
     p.add_argument(
         "--gt-every",

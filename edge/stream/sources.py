@@ -71,7 +71,7 @@ def _int_param(q: dict[str, str], key: str, default: int, uri: str) -> int:
 
 class SyntheticSource:
     def __init__(self, uri: str) -> None:
-        from edge.build import parse_size
+        from edge.build import parse_frame_size
         from edge.data.synthetic import SyntheticScene
         from edge.errors import ConfigError
 
@@ -86,7 +86,7 @@ class SyntheticSource:
         except ValueError:
             raise SourceError(f"source {uri!r}: fps={q['fps']!r} is not a number") from None
         try:
-            h, w = parse_size(q.get("size", "256x512"))
+            h, w = parse_frame_size(q.get("size", "256x512"))
         except ConfigError as exc:
             raise SourceError(f"source {uri!r}: {exc}") from None
         if not (math.isfinite(self.fps) and self.fps > 0):

@@ -133,7 +133,8 @@ def test_a_looping_folder_counts_what_it_skips_on_every_pass(
         ("ftp://x/y.mp4", "unknown source scheme 'ftp'"),
         ("missing.mp4", "no such file or directory"),
         ("synthetic://?fps=fast", "synthetic://\\?fps=fast': fps='fast' is not a number"),
-        ("synthetic://?size=100x100", "multiples of 32"),
+        ("synthetic://?size=1x100", "size 1x100: a frame's height and width must be 2 to 16384 pixels"),
+        ("synthetic://?size=720", "size '720' is not HEIGHTxWIDTH"),
         ("synthetic://?colour=red", "unknown options \\['colour'\\]"),
         ("csi://abc", "csi://N"),
         ("/dev/video99", "cannot open source '/dev/video99'"),
@@ -144,6 +145,13 @@ def test_a_looping_folder_counts_what_it_skips_on_every_pass(
 def test_bad_source_uris(uri: str, match: str) -> None:
     with pytest.raises(SourceError, match=match):
         open_source(uri)
+
+
+def test_a_synthetic_camera_of_any_size() -> None:
+    """Its frames need not fit an engine (multiples of 32): a 720p camera's do not."""
+    source = open_source("synthetic://?size=720x1280")
+    frame = source.read()
+    assert frame is not None and frame.image.shape == (720, 1280, 3) and frame.image.std() > 5
 
 
 def test_a_camera_that_cannot_open_says_so_once(capfd: pytest.CaptureFixture[str]) -> None:
