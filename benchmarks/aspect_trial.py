@@ -1,12 +1,15 @@
-"""Frames of another shape than the engines': stretched into them, or engines of their shape?
+"""Frames of another shape than the engines': stretched into them, padded, or engines of their shape?
 
     python benchmarks/aspect_trial.py --out benchmarks/results/aspect_trial_cpu.json
+    python benchmarks/aspect_trial.py --size 288x512 --out benchmarks/results/aspect_trial_16x9_cpu.json
 
-A 4:3 synthetic drive with ground truth on every frame (``--size``, default 384x512) is
+A synthetic drive with ground truth on every frame (``--size``, default 384x512, 4:3) is
 replayed with the bundled tiny weights through ONNX Runtime engines built at 256x512, the
-demo's 2:1 (preprocess stretches each frame into them, squashing it to 67% of its height,
-which edge now warns of), and through the same models built at the frames' own shape, as
-the warning advises. Recorded: PQ, mIoU, per-pixel depth and object distance for both.
+demo's 2:1, twice: stretched into them (preprocess's default, squashing a 4:3 frame to
+67% of its height, which edge warns of) and padded into them (``--fit pad``: the frame
+whole, centred, its outputs cropped back); and through the same models built at the
+frames' own shape, as the warning advises. Recorded: PQ, mIoU, per-pixel depth and object
+distance for each.
 """
 
 from __future__ import annotations
@@ -55,13 +58,20 @@ def main() -> None:
         write_dataset(
             data, sequences=args.sequences, frames=args.frames, size=frame_hw, seed=args.seed, gt_every=1
         )
-        for name, engine_hw in (("stretched_into_2to1", (256, 512)), ("engines_of_its_shape", frame_hw)):
-            folder = Path(tmp) / name
-            build_bundled(MODELS, *engine_hw, folder)
-            report = replay(f"cityscapes://{data}?fps=0", engines=folder, threads=1)
+        trials = (
+            ("stretched_into_2to1", (256, 512), "stretch"),
+            ("padded_into_2to1", (256, 512), "pad"),
+            ("engines_of_its_shape", frame_hw, "stretch"),
+        )
+        for name, engine_hw, fit in trials:
+            folder = Path(tmp) / f"{engine_hw[0]}x{engine_hw[1]}"
+            if not folder.is_dir():
+                build_bundled(MODELS, *engine_hw, folder)
+            report = replay(f"cityscapes://{data}?fps=0", engines=folder, threads=1, fit=fit)
             runs[name] = {
                 "engines": f"{engine_hw[0]}x{engine_hw[1]}",
-                "warning": stretch_note(frame_hw, engine_hw),
+                "fit": fit,
+                "warning": stretch_note(frame_hw, engine_hw) if fit == "stretch" else None,
                 "frames": report["gt_frames"],
                 **headline(report["metrics"]),
             }

@@ -244,6 +244,7 @@ def run_bench(
     power_root: str | Path | None = "/",
     draw: bool = True,
     on_configuration: Callable[[dict[str, Any]], object] | None = None,
+    fit: str = "stretch",
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
@@ -252,7 +253,10 @@ def run_bench(
     configuration is measured on them. ``draw``: as measure's. ``on_configuration`` gets the
     result so far, marked ``unfinished``, after each configuration but the last: written
     out, it is what a sweep killed later (out of memory in a build, a board's power cut)
-    keeps."""
+    keeps. ``fit``: how frames of another shape than the engines' go in (edge.stream.fit)."""
+    from edge.stream.fit import check_fit
+
+    check_fit(fit)
     if not configs:
         raise ConfigError("no benchmark configuration: give at least one --backend, --precision and --size")
     if warmup < 0 or min_frames < 1 or min_duration_s < 0 or samples < 1:
@@ -272,6 +276,7 @@ def run_bench(
         "min_duration_s": min_duration_s,
         "draw": draw,
         "samples": samples,
+        "fit": fit,
     }
     settled: tuple[int, int] | None = None
     try:
@@ -291,6 +296,7 @@ def run_bench(
                 show_progress=show_progress,
                 calib_data=calib_data,
             )
+            engine_set.fit = fit
             current = cfg = dataclasses.replace(asked, size=engine_set.input_hw)
             if open_size and settled is None:
                 settled = cfg.size

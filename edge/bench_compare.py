@@ -29,7 +29,11 @@ def compare_notes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     ta, tb = a.get("settings", {}), b.get("settings", {})
     # files from before a setting existed measured its default; before the frames were held
     # in memory, the source was read between frames, and fps counted that
-    defaults = {"draw": True, "samples": "none (the source read between frames, counted in fps)"}
+    defaults = {
+        "draw": True,
+        "samples": "none (the source read between frames, counted in fps)",
+        "fit": "stretch",
+    }
     differ = [
         f"{k} {ta.get(k, defaults.get(k))} -> {tb.get(k, defaults.get(k))}"
         for k in sorted(set(ta) | set(tb))

@@ -12,6 +12,8 @@ from edge.cli_args import count, non_negative_seconds, output_folder, positive_i
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    from edge.cli_stream import add_fit_argument
+
     p.add_argument(
         "--engines",
         default="engines",
@@ -74,6 +76,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         help="postprocess as in a run whose sinks show no pictures (objects.jsonl, -): the panoptic "
         "fusion without the overlay and depth colours a video or the viewer needs",
     )
+    add_fit_argument(p)
     p.add_argument(
         "--report", type=output_folder, default="out/bench", help="report folder; default: %(default)s"
     )
@@ -125,6 +128,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             show_progress=not args.quiet,
             calib_data=args.calib_data,
             draw=not args.no_draw,
+            fit=args.fit,
             # each configuration's report as it is done: a sweep killed later keeps them
             on_configuration=lambda so_far: write_report(so_far, report),
         )

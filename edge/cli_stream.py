@@ -50,6 +50,20 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=positive_int, metavar="N", help="CPU threads per engine; default: half the cores"
     )
+    add_fit_argument(p)
+
+
+def add_fit_argument(p: argparse.ArgumentParser) -> None:
+    from edge.stream.fit import FITS
+
+    p.add_argument(
+        "--fit",
+        choices=FITS,
+        default="stretch",
+        help="frames of another shape than the engines': stretch them to the engines' input, or pad "
+        "them (scaled whole, centred, the outputs cropped back to the frame), for engines that cannot "
+        "be rebuilt at the frames' shape; default: %(default)s",
+    )
 
 
 def add_keep_free_argument(p: argparse.ArgumentParser) -> None:
@@ -134,6 +148,7 @@ def engine_selection(args: argparse.Namespace) -> dict[str, Any]:
         "precision": args.precision,
         "size": parse_size(args.size) if args.size else None,
         "threads": args.threads,
+        "fit": args.fit,
     }
 
 

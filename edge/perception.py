@@ -35,7 +35,8 @@ from edge.stream.frame import Frame
 
 @dataclass(frozen=True)
 class Perceived:
-    """What the engines made of one image, at the engines' input size (``image.shape``).
+    """What the engines made of one image, at the engines' scale (``image.shape``: their
+    input size, or with ``fit="pad"`` the image's part of it).
 
     ``panoptic`` holds Cityscapes panoptic ids (0 void, a stuff class's label id, a thing's
     ``label_id * 1000 + k``), ``semantic`` the 19 train ids per pixel, ``depth`` metres;
@@ -104,9 +105,11 @@ class Perception:
         threads: int | None = None,
         device: str | None = None,
         deadline_ms: float | None = None,
+        fit: str = "stretch",
     ) -> Perception:
         """The engines of a folder that build_engines.py wrote, chosen as ``edge run`` chooses
-        (the newest build of each kind that fits the arguments)."""
+        (the newest build of each kind that fits the arguments). ``fit``: how images of another
+        shape than the engines' go in, ``"stretch"`` or ``"pad"`` (edge.stream.fit)."""
 
         engines = EngineSet.open(
             engines_dir,
@@ -117,12 +120,14 @@ class Perception:
             size=size,
             threads=threads,
             device=device,
+            fit=fit,
         )
         return cls(engines=engines, tracker=LatencyTracker(deadline_ms=deadline_ms))
 
     @property
     def input_size(self) -> tuple[int, int]:
-        """(height, width) the engines run at; every image is resized to it."""
+        """(height, width) the engines run at; every image is resized to it (stretched, or
+        padded where ``fit="pad"``)."""
         return self.engines.input_hw
 
     def __call__(self, image: np.ndarray, *, t_capture_ns: int | None = None) -> Perceived:
@@ -206,7 +211,8 @@ class Perception:
 
     def __repr__(self) -> str:
         what = ", ".join(f"{k}={v!r}" for k, v in self.engines.described.items())
-        return f"Perception({what}, input_size={self.input_size})"
+        fit = f", fit={self.engines.fit!r}" if self.engines.fit != "stretch" else ""
+        return f"Perception({what}, input_size={self.input_size}{fit})"
 
 
 __all__ = ["Perceived", "Perception"]

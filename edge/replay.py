@@ -47,6 +47,7 @@ def replay(
     keep_free: int = DEFAULT_KEEP_FREE,
     status_every_s: float = 0.0,
     checkpoint_s: float = 60.0,
+    fit: str = "stretch",
 ) -> dict[str, Any]:
     """Replay ``source`` (cityscapes://DIR) through the engines in ``engines``; evaluate the
     frames with ground truth and, with ``out_dir``, write predictions and metrics.json there.
@@ -55,7 +56,8 @@ def replay(
     write files leave free on their disk (edge.stream.disk). ``status_every_s``: with
     ``show_status`` off a terminal, print the status line that often. ``checkpoint_s``: how
     often, at most, metrics.json and panoptic.json are rewritten with what was evaluated so
-    far (marked ``unfinished``), for a replay killed outright (out of memory, the power)."""
+    far (marked ``unfinished``), for a replay killed outright (out of memory, the power).
+    ``fit``: how frames of another shape than the engines' go in (edge.stream.fit)."""
     from edge.data.cityscapes import FrameRef, read_depth, read_ids
     from edge.eval import Evaluator
     from edge.latency import LatencyTracker
@@ -85,6 +87,7 @@ def replay(
             size=size,
             threads=threads,
             device=device,
+            fit=fit,
         )
         undo.callback(engine_set.close)
         writer = PredictionWriter(Path(out_dir), keep_free=keep_free) if out_dir is not None else None

@@ -390,6 +390,23 @@ def test_compare_notes_other_settings(two_results: tuple[Path, Path]) -> None:
     ]
 
 
+def test_a_bench_of_padded_frames_records_its_fit(
+    tiny_engines: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """4:3 frames into the 1:2 test engines: padded, nothing is said and the result records
+    the fit; stretched, the squash is said; compare notes the difference, and a file from
+    before --fit existed stretched."""
+    source = "synthetic://?size=96x128"
+    padded = short_bench(tiny_engines, source=source, fit="pad")
+    assert padded["settings"]["fit"] == "pad" and padded["results"][0]["frames"] >= 3
+    assert "squashed" not in capfd.readouterr().err
+    stretched = short_bench(tiny_engines, source=source)
+    assert "squashed to 67% of its height" in capfd.readouterr().err
+    assert compare_notes(stretched, padded) == ["other settings: fit stretch -> pad"]
+    del stretched["settings"]["fit"]
+    assert compare_notes(stretched, padded) == ["other settings: fit stretch -> pad"]
+
+
 def test_models_choose_what_is_measured(tiny_engines: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -114,7 +114,10 @@ def fuse(
         pid = int(LABEL_IDS[train_id]) * 1000 + counts[train_id] - 1
         ids[crop][free] = pid
         taken[crop] |= free
-        x1, y1, x2, y2 = (float(v) for v in box)
+        # within the picture: a frame padded into the engines (fit.py) is smaller than their
+        # input, which the detector clipped its boxes to
+        x1, x2 = (min(max(float(v), 0.0), w) for v in box[0::2])
+        y1, y2 = (min(max(float(v), 0.0), h) for v in box[1::2])
         instances.append(
             Instance(pid, train_id, score, (x1, y1, x2, y2), free, (crop[0].start, crop[1].start))
         )

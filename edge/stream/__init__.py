@@ -74,6 +74,7 @@ def run_stream(
     heartbeat: str | Path | None = None,
     skip_stuck_sinks: bool = False,
     overwrite: bool = False,
+    fit: str = "stretch",
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -92,7 +93,8 @@ def run_stream(
     health check (edge.stream.heartbeat). ``skip_stuck_sinks``: a sink stuck in a write is
     said and skipped, not a hold of the run (edge.stream.watchdog). A camera's or stream's
     run refuses a video or .jsonl sink whose file exists (its frames cannot be had again)
-    unless ``overwrite``; a file's run replaces it.
+    unless ``overwrite``; a file's run replaces it. ``fit``: how frames of another shape than
+    the engines' go in, stretched or padded (edge.stream.fit).
     """
     from edge.errors import ConfigError, OutputsStopped
     from edge.stream.engines import EngineSet
@@ -130,6 +132,7 @@ def run_stream(
             size=size,
             threads=threads,
             device=device,
+            fit=fit,
         )
         undo.callback(engine_set.close)
         src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)

@@ -26,6 +26,8 @@ class EngineSet:
     described: dict[str, str] = field(default_factory=dict)
     # the frame sizes given so far (run_engines says once of each that the engines stretch)
     frame_sizes: set[tuple[int, int]] = field(default_factory=set, repr=False, compare=False)
+    # how frames of another shape go in: "stretch" or "pad" (fit.py)
+    fit: str = "stretch"
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -56,10 +58,11 @@ class EngineSet:
         size: tuple[int, int] | None = None,
         threads: int | None = None,
         device: str | None = None,
+        fit: str = "stretch",
     ) -> EngineSet:
         """from_manifest with the engine options a stream uses (half the cores each, the torch
         device); backend ``auto`` takes the fastest backend here that the folder has engines for
-        (choose_backend)."""
+        (choose_backend). ``fit``: how frames of another shape go in (fit.py)."""
         from edge.stream import default_engine_options
 
         if backend == AUTO:
@@ -74,6 +77,7 @@ class EngineSet:
             precision=precision,
             size=size,
             engine_options=default_engine_options(backend, threads, device),
+            fit=fit,
         )
 
     @classmethod
@@ -87,11 +91,15 @@ class EngineSet:
         size: tuple[int, int] | None = None,
         precision: str | None = None,
         engine_options: dict[str, Any] | None = None,
+        fit: str = "stretch",
     ) -> EngineSet:
         """The panoptic and depth engines recorded in ``engines_dir/manifest.json``.
 
         ``engine_options`` go to the backend (e.g. ``intra_op_threads`` for ONNX Runtime).
         """
+        from edge.stream.fit import check_fit
+
+        check_fit(fit)
         root, manifest = _manifest_of(engines_dir)
         chosen = _fitting_entries(
             manifest, root, backend=backend, panoptic=panoptic, depth=depth, precision=precision, size=size
@@ -131,7 +139,7 @@ class EngineSet:
             from edge.backends.onnxruntime import int8_without_vnni_advice
 
             print(f"warning: {int8_without_vnni_advice(seven_bit)}", file=sys.stderr)
-        return cls(engines["panoptic"], engines["depth"], rng, described)
+        return cls(engines["panoptic"], engines["depth"], rng, described, fit=fit)
 
 
 AUTO = "auto"

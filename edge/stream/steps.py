@@ -20,16 +20,18 @@ from edge.stream.frame import Frame, Result
 from edge.stream.sinks import RENDERED_VIEWS
 
 
-def preprocess(image: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Resized RGB frame and its engine tensor [1, 3, H, W] float32 0..255."""
+def preprocess(image: np.ndarray, hw: tuple[int, int], fit: str = "stretch") -> tuple[np.ndarray, np.ndarray]:
+    """The frame resized into engines of input ``hw`` as ``fit`` says (fit.py), and their
+    tensor [1, 3, H, W] float32 0..255."""
     import cv2
 
-    h, w = hw
+    from edge.stream.fit import fitted_hw, input_tensor
+
+    h, w = fitted_hw((image.shape[0], image.shape[1]), hw, fit)
     resized = (
         image if image.shape[:2] == (h, w) else cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
     )
-    tensor = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)
-    return resized, tensor
+    return resized, input_tensor(resized, hw)
 
 
 STRETCH_SAID = 0.05  # aspect ratios further apart than this are said: 16:9 into 2:1 is 12.5%
@@ -65,7 +67,8 @@ def stretch_note(
         f"frames {fw} wide and {fh} high ({frame_aspect:.2f}:1) go into engines of {ih}x{iw} "
         f"({input_aspect:.2f}:1): each is squashed to {kept:.0%} of its {side}, which costs detections "
         f"and distances; engines of their shape: {' '.join(build)} (with the --checkpoint these were "
-        f"built from, if any), chosen with --size {fit_h}x{iw} where the folder holds other sizes too"
+        f"built from, if any), chosen with --size {fit_h}x{iw} where the folder holds other sizes too; "
+        "or --fit pad, which keeps their shape in these engines"
     )
 
 
@@ -144,10 +147,11 @@ def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool:
     seq = frame.seq
     with tracker.stage(seq, "preprocess"):
         image = frame_rgb(frame)
-        resized, tensor = preprocess(image, engines.input_hw)
+        resized, tensor = preprocess(image, engines.input_hw, engines.fit)
     if (hw := (image.shape[0], image.shape[1])) not in engines.frame_sizes:
         engines.frame_sizes.add(hw)  # said once a size: a playlist's videos can differ
-        if (note := stretch_note(hw, engines.input_hw, engines.described)) is not None:
+        note = stretch_note(hw, engines.input_hw, engines.described) if engines.fit == "stretch" else None
+        if note is not None:
             print(f"warning: {note}", file=sys.stderr)
     futures = {
         kind: pool.submit(_run_engine, engine, kind, seq, tensor, tracker)
@@ -155,6 +159,10 @@ def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool:
         if (engine := getattr(engines, kind)) is not None
     }
     outputs = {k: f.result() for k, f in futures.items()}
+    if (part := resized.shape[:2]) != engines.input_hw:  # padded: the outputs of the frame's part
+        from edge.stream.fit import unpad_outputs
+
+        outputs = {k: unpad_outputs(v, (part[0], part[1]), engines.input_hw) for k, v in outputs.items()}
     return Result(frame, outputs.get("panoptic"), outputs.get("depth"), extras={"resized": resized})
 
 

@@ -60,6 +60,16 @@ def test_fusion_ids_overlap_and_stuff() -> None:
     assert train[20, 5] == 13 and train[2, 2] == 10
 
 
+def test_instance_boxes_reaching_past_the_picture_are_clipped_to_it() -> None:
+    """A padded frame's boxes (fit.py) may reach into the padding: the mask is pasted with
+    the box as given, the instance's box is the part within the picture."""
+    out = outputs([0.9], [[-8.0, 20.0, 8.0, 40.0]], [2])  # the picture is 32x64
+    ids, (inst,) = fuse(out)
+    assert inst.box == (0.0, 20.0, 8.0, 32.0)
+    assert inst.offset == (20, 0) and inst.mask.shape == (12, 8)
+    assert (ids[20:32, 0:8] == inst.panoptic_id).all() and (ids == inst.panoptic_id).sum() == 96
+
+
 def test_semantic_from_panoptic_ids() -> None:
     ids = np.array([[7, 23, 26000, 26999], [24003, 0, 5, -1], [999, 34000, 2**31 - 1, 1_000_000]], np.int32)
     # road, sky, two cars, a person; unlabeled (0), "dynamic" (5, no train id), a negative id,

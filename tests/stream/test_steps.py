@@ -23,7 +23,7 @@ def test_a_16_9_camera_into_2_1_engines_is_said_with_the_engines_of_its_shape() 
         "to 89% of its height, which costs detections and distances; engines of their shape: edge build "
         "--models panoptic_fpn_tiny depth_tiny --backend onnxruntime --precision fp32 --size 288x512 "
         "(with the --checkpoint these were built from, if any), chosen with --size 288x512 where the "
-        "folder holds other sizes too"
+        "folder holds other sizes too; or --fit pad, which keeps their shape in these engines"
     )
 
 

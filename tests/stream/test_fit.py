@@ -1,0 +1,169 @@
+"""Frames of another shape than the engines': padded in (letterboxed) and the outputs back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.data.synthetic import SyntheticDrive
+from edge.errors import ConfigError
+from edge.perception import Perception
+from edge.stream.fit import PAD_RGB, check_fit, fitted_hw, input_tensor, pad_offset, unpad_outputs
+from tests.conftest import TEST_SIZE
+
+
+@pytest.mark.parametrize(
+    ("frame_hw", "fit", "part"),
+    [
+        ((720, 1280), "pad", (256, 455)),  # 16:9: the height fills, 1280 * 256/720 = 455.1
+        ((480, 640), "pad", (256, 341)),  # 4:3: 341.3
+        ((300, 1200), "pad", (128, 512)),  # 4:1, wider: the width fills
+        ((1024, 2048), "pad", (256, 512)),  # the engines' own shape fills the input
+        ((480, 640), "stretch", (256, 512)),
+    ],
+)
+def test_the_part_of_the_input_a_frame_takes(
+    frame_hw: tuple[int, int], fit: str, part: tuple[int, int]
+) -> None:
+    assert fitted_hw(frame_hw, (256, 512), fit) == part
+
+
+def test_an_unknown_fit_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match=r"fit 'crop': expected one of stretch, pad"):
+        check_fit("crop")
+
+
+def test_the_frame_is_centred_in_the_mean_colour() -> None:
+    resized = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    tensor = input_tensor(resized, (4, 7))
+    assert tensor.shape == (1, 3, 4, 7) and tensor.dtype == np.float32
+    assert pad_offset((2, 3), (4, 7)) == (1, 2)
+    # hand-placed: rows 1-2, columns 2-4 hold the frame, channel first
+    np.testing.assert_array_equal(tensor[0, :, 1:3, 2:5], resized.transpose(2, 0, 1))
+    outside = np.ones((4, 7), bool)
+    outside[1:3, 2:5] = False
+    for c, value in enumerate(PAD_RGB):
+        assert (tensor[0, c][outside] == value).all()
+
+
+def test_a_frame_of_the_engines_size_is_the_tensor_alone() -> None:
+    frame = np.full((4, 8, 3), 9, np.uint8)
+    tensor = input_tensor(frame, (4, 8))
+    assert tensor.shape == (1, 3, 4, 8) and (tensor == 9).all()
+
+
+def test_the_outputs_are_cropped_to_the_frame_and_depth_read_as_stretched() -> None:
+    """Golden values on a 16x32 input holding an 8x12 part at (4, 10): maps at full size and
+    at 1/4 are cropped (outward to whole cells), depth scaled by 12/32, the boxes moved by
+    the corner, the rest untouched."""
+    ih, iw = 16, 32
+    sem = np.arange(ih * iw, dtype=np.int32).reshape(1, ih, iw)
+    logits = np.arange(2 * 4 * 8, dtype=np.float32).reshape(1, 2, 4, 8)
+    depth = np.full((1, 1, ih, iw), 8.0, np.float32)
+    masks = np.ones((1, 3, 28, 28), np.float32)
+    boxes = np.array([[[10.0, 4.0, 22.0, 12.0], [0.0, 0.0, 32.0, 16.0]]], np.float32)
+    out = unpad_outputs(
+        {"sem_labels": sem, "sem_logits": logits, "boxes": boxes, "masks": masks},
+        (8, 12),
+        (ih, iw),
+    )
+    assert pad_offset((8, 12), (ih, iw)) == (4, 10)
+    np.testing.assert_array_equal(out["sem_labels"], sem[:, 4:12, 10:22])
+    # rows 4..12 / 4 = 1..3, columns 10..22 / 4 = 2.5..5.5, so cells 2..6
+    np.testing.assert_array_equal(out["sem_logits"], logits[:, :, 1:3, 2:6])
+    np.testing.assert_array_equal(out["boxes"][0], [[0, 0, 12, 8], [-10, -4, 22, 12]])
+    assert out["masks"] is masks
+    d = unpad_outputs({"depth": depth, "disparity": depth / 16}, (8, 12), (ih, iw))
+    assert d["depth"].shape == (1, 1, 8, 12) and d["disparity"].shape == (1, 1, 8, 12)
+    np.testing.assert_allclose(d["depth"], 8.0 * 12 / 32)
+    np.testing.assert_array_equal(d["disparity"], 0.5)
+    assert d["depth"].dtype == np.float32
+
+
+def test_padding_then_unpadding_gives_the_frame_back() -> None:
+    """An engine that outputs its input as a map: what comes back is the resized frame."""
+    rng = np.random.default_rng(0)
+    for part in ((37, 64), (64, 51), (64, 64)):
+        frame = rng.integers(0, 256, (*part, 3), dtype=np.uint8)
+        tensor = input_tensor(frame, (64, 64))
+        back = unpad_outputs({"sem_labels": tensor[:, 0].astype(np.int32)}, part, (64, 64))
+        np.testing.assert_array_equal(back["sem_labels"][0], frame[:, :, 0])
+
+
+def test_padded_frames_keep_their_shape_through_real_engines(
+    demo_engines: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A 4:3 picture into the 1:2 test engines: every result is of its part of the input
+    (128x171), the instances lie in it, and no stretch is said. A frame of the engines'
+    own shape gives the same results either way."""
+    h, w = TEST_SIZE
+    image = SyntheticDrive(height=96, width=128, seed=1).render(0).image  # things to be found
+    same_shape = SyntheticDrive(height=h, width=w, seed=1).render(0).image
+    with Perception.open(demo_engines, fit="pad") as padded, Perception.open(demo_engines) as stretched:
+        seen = padded(image)
+        assert "fit='pad'" in repr(padded)
+        assert seen.image.shape == (128, 171, 3)
+        for name in ("panoptic", "semantic"):
+            assert getattr(seen, name).shape == (128, 171)
+        assert seen.depth is not None and seen.depth.shape == (128, 171)
+        assert seen.instances, "the drive's things are found"
+        for inst in seen.instances:
+            x1, y1, x2, y2 = inst.box
+            assert 0 <= x1 <= x2 <= 171 and 0 <= y1 <= y2 <= 128
+        assert padded.render(seen).shape == (128, 2 * 171, 3)
+        a, b = padded(same_shape), stretched(same_shape)
+        np.testing.assert_array_equal(a.panoptic, b.panoptic)
+        np.testing.assert_array_equal(a.depth, b.depth)
+    assert "warning: frames" not in capfd.readouterr().err
+
+
+def test_edge_replay_pads_a_4_3_drive(demo_engines: Path, tmp_path: Path) -> None:
+    """The CLI's --fit pad: a 4:3 drive replayed into the 1:2 test engines evaluates every
+    frame with ground truth, says no stretch, and its metrics file says nothing unfinished."""
+    from edge.data.make_synthetic import write_dataset
+
+    data = tmp_path / "drive"
+    write_dataset(data, sequences=1, frames=2, size=(96, 128), split="val", gt_every=1)
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge",
+        "replay",
+        f"cityscapes://{data}?fps=0",
+        "--engines",
+        str(demo_engines),
+    ]
+    done = subprocess.run([*cmd, "--fit", "pad", "--eval", "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "squashed" not in done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["gt_frames"] == 2 and "unfinished" not in metrics
+    assert metrics["metrics"]["panoptic"]["all"]["pq"] is not None
+    refused = subprocess.run([*cmd, "--fit", "crop"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "invalid choice: 'crop'" in refused.stderr
+
+
+def test_edge_run_writes_padded_frames_at_their_own_shape(demo_engines: Path, tmp_path: Path) -> None:
+    """edge run --fit pad from a 4:3 camera: the video holds the overlay and depth of the
+    frame's part (128x171 each, side by side), not the engines' 1:2 input."""
+    import cv2
+
+    video = tmp_path / "out.mkv"
+    cmd = [sys.executable, "-m", "edge", "run", "synthetic://?size=96x128", "--engines", str(demo_engines)]
+    done = subprocess.run(
+        [*cmd, "--fit", "pad", "--max-frames", "3", "--sink", str(video)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "squashed" not in done.stderr
+    cap = cv2.VideoCapture(str(video))
+    try:
+        ok, picture = cap.read()
+        assert ok and picture.shape == (128, 2 * 171, 3)
+    finally:
+        cap.release()
