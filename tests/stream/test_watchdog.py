@@ -359,7 +359,9 @@ def test_edge_run_stuck_sink_skip_goes_on_past_a_reader_that_stopped_reading(
     fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
     objects = tmp_path / "objects.jsonl"
     argv = [
-        *(sys.executable, "-m", "edge.cli", "run", "synthetic://?size=128x256&frames=100", "--realtime"),
+        # 10 s of frames: the pipe fills (~1 s), the sink is said stuck (2 s on), looked at
+        # twice and read, with time to spare on a loaded machine, before the stream ends
+        *(sys.executable, "-m", "edge.cli", "run", "synthetic://?size=128x256&frames=200", "--realtime"),
         *("--fps", "20", "--engines", str(tiny_engines), "--sink", "-", "--sink", str(objects)),
         *("--stuck-sink", "skip"),
     ]
