@@ -11,7 +11,7 @@ Rules (versions compared with packaging.version):
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,33 +102,60 @@ def rebuild_command(entry: Mapping[str, Any], engines_dir: str | Path) -> str:
     """The edge build command that makes this engine again: same model, size, backend and
     precision, and what the manifest says it was built from (weights, calibration, TensorRT
     options), so that following it does not quietly give a different engine."""
+    return build_command([entry], engines_dir, force=True)
+
+
+def build_command(
+    entries: Sequence[Mapping[str, Any]],
+    engines_dir: str | Path,
+    *,
+    size: tuple[int, int] | None = None,
+    force: bool = False,
+) -> str:
+    """The edge build commands that make these engines as the manifest says they were made
+    (rebuild_command's options), at ``size`` where given: one command for the engines whose
+    options agree (a panoptic and a depth model built together), joined by ``&&`` where
+    they differ."""
+    commands: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}  # options: models, checkpoints
+    for entry in entries:
+        model = str(entry.get("model"))
+        models, checkpoints = commands.setdefault(_options(entry, Path(engines_dir), size), ([], []))
+        models.append(model)
+        checkpoints += _checkpoint_args(model, entry.get("weights") or {})
+    out = [f"--out {shlex.quote(str(engines_dir))}", *(["--force"] if force else [])]
+    return " && ".join(
+        " ".join(["edge build", f"--models {' '.join(models)}", *options, *checkpoints, *out])
+        for options, (models, checkpoints) in commands.items()
+    )
+
+
+def _options(entry: Mapping[str, Any], engines_dir: Path, size: tuple[int, int] | None) -> tuple[str, ...]:
+    """A build's options but its models, checkpoints and folder."""
     shape = (entry.get("inputs") or [{}])[0].get("shape") or [1, 3, 0, 0]
-    model = str(entry.get("model"))
+    h, w = size or (shape[2], shape[3])
     parts = [
-        "edge build",
-        f"--models {model}",
         f"--backend {entry.get('backend')}",
         f"--precision {entry.get('precision', 'fp32')}",
-        f"--size {shape[2]}x{shape[3]}",
+        f"--size {h}x{w}",
     ]
     if shape[0] != 1:
         parts.append(f"--batch {shape[0]}")
-    parts += _weights_args(model, entry.get("weights") or {})
+    if str((entry.get("weights") or {}).get("source") or "").startswith("random-init"):
+        parts.append("--random-weights")  # no model gets bundled weights: random, or its checkpoint
     opset = (entry.get("onnx") or {}).get("opset")
     if opset not in (None, 18):
         parts.append(f"--opset {opset}")
     parts += _calibration_args(entry.get("calibration") or {})
-    parts += _tensorrt_args(entry, Path(engines_dir))
-    parts += [f"--out {shlex.quote(str(engines_dir))}", "--force"]
-    return " ".join(parts)
+    parts += _tensorrt_args(entry, engines_dir)
+    return tuple(parts)
 
 
-def _weights_args(model: str, weights: Mapping[str, Any]) -> list[str]:
+def _checkpoint_args(model: str, weights: Mapping[str, Any]) -> list[str]:
     from edge.models.zoo import bundled_weights
 
     source = str(weights.get("source") or "")
     if source.startswith("random-init"):
-        return ["--random-weights"]
+        return []  # --random-weights, among the options
     bundled = bundled_weights(model) if model else None
     if not source or (bundled is not None and Path(source) == bundled):
         return []  # edge's bundled weights are what a build without --checkpoint takes

@@ -28,6 +28,9 @@ class EngineSet:
     frame_sizes: set[tuple[int, int]] = field(default_factory=set, repr=False, compare=False)
     # how frames of another shape go in: "stretch" or "pad" (fit.py)
     fit: str = "stretch"
+    # the manifest entries of the engines, and their folder: what they were built from
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    root: Path | None = None
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -139,7 +142,8 @@ class EngineSet:
             from edge.backends.onnxruntime import int8_without_vnni_advice
 
             print(f"warning: {int8_without_vnni_advice(seven_bit)}", file=sys.stderr)
-        return cls(engines["panoptic"], engines["depth"], rng, described, fit=fit)
+        entries = {k: e for k, e in chosen.items() if e is not None}
+        return cls(engines["panoptic"], engines["depth"], rng, described, fit=fit, entries=entries, root=root)
 
 
 AUTO = "auto"

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,12 +40,16 @@ STRETCH_SAID = 0.05  # aspect ratios further apart than this are said: 16:9 into
 
 
 def stretch_note(
-    frame_hw: tuple[int, int], input_hw: tuple[int, int], described: Mapping[str, str] | None = None
+    frame_hw: tuple[int, int],
+    input_hw: tuple[int, int],
+    entries: Sequence[Mapping[str, Any]] = (),
+    engines_dir: str | Path | None = None,
 ) -> str | None:
     """What preprocess's resize does to frames of ``frame_hw`` where their shape is not the
     engines' ``input_hw`` (a 16:9 camera into engines built 2:1, as Cityscapes' frames are),
-    and the engines to build for them (``described``: EngineSet.described, for their models,
-    backend and precision); None where the shapes match."""
+    and how to build engines of their shape: from the engines' manifest ``entries`` and
+    folder (EngineSet.entries, .root), the build they had at the frames' shape. None where
+    the shapes match."""
     fh, fw = frame_hw
     ih, iw = input_hw
     frame_aspect, input_aspect = fw / fh, iw / ih
@@ -56,19 +62,17 @@ def stretch_note(
         else (input_aspect / frame_aspect, "width")
     )
     fit_h = max(32, round(iw / frame_aspect / 32) * 32)  # the engines' width, the frames' shape
-    # "panoptic_fpn_tiny onnxruntime fp32 256x512": model, backend, precision, size
-    engines = [text.split() for text in (described or {}).values()]
-    build = ["edge build"]
-    if engines and all(len(e) == 4 for e in engines):
-        build += [f"--models {' '.join(e[0] for e in engines)}", f"--backend {engines[0][1]}"]
-        build.append(f"--precision {engines[0][2]}")
-    build.append(f"--size {fit_h}x{iw}")
+    if entries and engines_dir is not None:
+        from edge.compat import build_command
+
+        build = build_command(entries, engines_dir, size=(fit_h, iw))
+    else:
+        build = f"edge build --size {fit_h}x{iw} (with the models and weights these were built from)"
     return (
         f"frames {fw} wide and {fh} high ({frame_aspect:.2f}:1) go into engines of {ih}x{iw} "
         f"({input_aspect:.2f}:1): each is squashed to {kept:.0%} of its {side}, which costs detections "
-        f"and distances; engines of their shape: {' '.join(build)} (with the --checkpoint these were "
-        f"built from, if any), chosen with --size {fit_h}x{iw} where the folder holds other sizes too; "
-        "or --fit pad, which keeps their shape in these engines"
+        f"and distances; engines of their shape: {build}, chosen with --size {fit_h}x{iw} where the "
+        "folder holds other sizes too; or --fit pad, which keeps their shape in these engines"
     )
 
 
@@ -150,7 +154,11 @@ def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool:
         resized, tensor = preprocess(image, engines.input_hw, engines.fit)
     if (hw := (image.shape[0], image.shape[1])) not in engines.frame_sizes:
         engines.frame_sizes.add(hw)  # said once a size: a playlist's videos can differ
-        note = stretch_note(hw, engines.input_hw, engines.described) if engines.fit == "stretch" else None
+        note = (
+            stretch_note(hw, engines.input_hw, list(engines.entries.values()), engines.root)
+            if engines.fit == "stretch"
+            else None
+        )
         if note is not None:
             print(f"warning: {note}", file=sys.stderr)
     futures = {

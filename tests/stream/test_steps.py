@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,20 +14,73 @@ from edge.perception import Perception
 from edge.stream.steps import stretch_note
 from tests.conftest import TEST_SIZE
 
-TINY = {
-    "panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512",
-    "depth": "depth_tiny onnxruntime fp32 256x512",
-}
+
+def tiny_entry(model: str, source: str) -> dict[str, Any]:
+    """A manifest entry as edge build writes it, with what the build command reads."""
+    return {
+        "model": model,
+        "backend": "onnxruntime",
+        "precision": "fp32",
+        "inputs": [{"name": "image", "shape": [1, 3, 256, 512]}],
+        "weights": {"source": source, "sha256": "ab"},
+        "onnx": {"opset": 18},
+        "calibration": None,
+    }
 
 
-def test_a_16_9_camera_into_2_1_engines_is_said_with_the_engines_of_its_shape() -> None:
-    assert stretch_note((720, 1280), (256, 512), TINY) == (
+def test_a_16_9_camera_into_2_1_engines_is_said_with_the_build_of_its_shape() -> None:
+    """The engines' own build at the frames' shape: both models in one command, the bundled
+    weights needing no --checkpoint, a trained one named; following it makes what it says."""
+    from edge.models.zoo import bundled_weights
+
+    entries = [
+        tiny_entry("panoptic_fpn_tiny", str(bundled_weights("panoptic_fpn_tiny"))),
+        tiny_entry("depth_tiny", "runs/depth 7/best.pt"),
+    ]
+    note = stretch_note((720, 1280), (256, 512), entries, "my engines")
+    assert note == (
         "frames 1280 wide and 720 high (1.78:1) go into engines of 256x512 (2.00:1): each is squashed "
         "to 89% of its height, which costs detections and distances; engines of their shape: edge build "
         "--models panoptic_fpn_tiny depth_tiny --backend onnxruntime --precision fp32 --size 288x512 "
-        "(with the --checkpoint these were built from, if any), chosen with --size 288x512 where the "
-        "folder holds other sizes too; or --fit pad, which keeps their shape in these engines"
+        "--checkpoint 'depth_tiny=runs/depth 7/best.pt' --out 'my engines', chosen with --size 288x512 "
+        "where the folder holds other sizes too; or --fit pad, which keeps their shape in these engines"
     )
+    command = note.split("engines of their shape: ")[1].split(", chosen")[0]
+    requests = requests_of(command)
+    assert [(r.model, r.height, r.width) for r in requests] == [
+        ("panoptic_fpn_tiny", 288, 512),
+        ("depth_tiny", 288, 512),
+    ]
+    assert [r.checkpoint for r in requests] == [
+        bundled_weights("panoptic_fpn_tiny"),
+        Path("runs/depth 7/best.pt"),
+    ]
+
+
+def test_engines_built_differently_are_said_with_a_command_each() -> None:
+    """Random weights for one model and bundled for the other cannot share one --random-weights."""
+    from edge.models.zoo import bundled_weights
+
+    entries = [
+        tiny_entry("panoptic_fpn_tiny", "random-init(seed=0)"),
+        tiny_entry("depth_tiny", str(bundled_weights("depth_tiny"))),
+    ]
+    note = stretch_note((480, 640), (256, 512), entries, "e")
+    assert note is not None
+    command = note.split("engines of their shape: ")[1].split(", chosen")[0]
+    first, second = command.split(" && ")
+    assert [(r.model, r.checkpoint) for r in requests_of(first)] == [("panoptic_fpn_tiny", None)]
+    assert [(r.model, r.checkpoint) for r in requests_of(second)] == [
+        ("depth_tiny", bundled_weights("depth_tiny"))
+    ]
+
+
+def requests_of(command: str) -> list[Any]:
+    from edge.cli_build import build_parser, requests_from_args
+
+    words = shlex.split(command)
+    assert words[:2] == ["edge", "build"]
+    return requests_from_args(build_parser().parse_args(words[2:]))
 
 
 @pytest.mark.parametrize(
@@ -43,7 +99,9 @@ def test_what_is_said_of_each_shape(frame_hw: tuple[int, int], said: str | None)
         assert note is None
     else:
         assert note is not None and said in note
-        assert "engines of their shape: edge build --size" in note  # no engines described: size alone
+        # no engines described: the size, and what to keep
+        assert "engines of their shape: edge build --size " in note
+        assert "(with the models and weights these were built from)" in note
 
 
 def test_each_stretched_size_is_said_once(demo_engines: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -62,3 +120,35 @@ def test_each_stretched_size_is_said_once(demo_engines: Path, capfd: pytest.Capt
         "warning: frames 64 wide and 64 high (1.00:1)",
     ]
     assert f"--size {(w * 96 // 128) // 32 * 32}x{w}" in said[0]
+
+
+def test_the_build_said_makes_engines_that_take_the_frames_unstretched(
+    demo_engines: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Followed as printed, the warning's edge build adds engines of the frames' shape to the
+    folder, from the same weights; chosen with its --size, they run the frames unsaid."""
+    import shutil
+    import subprocess
+    import sys
+
+    engines = tmp_path / "engines"
+    shutil.copytree(demo_engines, engines)
+    frame = np.zeros((96, 128, 3), np.uint8)
+    with Perception.open(engines) as perception:
+        perception(frame)
+    (said,) = [line for line in capfd.readouterr().err.splitlines() if line.startswith("warning: frames")]
+    command = said.split("engines of their shape: ")[1].split(", chosen")[0]
+    assert command.startswith("edge build --models panoptic_fpn_tiny depth_tiny ")
+    assert f"--size 192x{TEST_SIZE[1]}" in command and "--checkpoint" not in command  # bundled weights
+    built = subprocess.run(
+        [sys.executable, "-m", "edge", *shlex.split(command)[1:], "--quiet"], capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    manifest = json.loads((engines / "manifest.json").read_text())["engines"].values()
+    new = [e for e in manifest if e["inputs"][0]["shape"][2] == 192]
+    assert sorted(e["model"] for e in new) == ["depth_tiny", "panoptic_fpn_tiny"]
+    old = {e["model"]: e["weights"]["sha256"] for e in manifest if e["inputs"][0]["shape"][2] == TEST_SIZE[0]}
+    assert {e["model"]: e["weights"]["sha256"] for e in new} == old
+    with Perception.open(engines, size=(192, TEST_SIZE[1])) as perception:
+        assert perception(frame).panoptic.shape == (192, TEST_SIZE[1])
+    assert "warning: frames" not in capfd.readouterr().err
