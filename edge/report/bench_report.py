@@ -119,10 +119,23 @@ def _engines(result: dict[str, Any]) -> dict[str, str]:
 
 
 def postprocess_line(settings: dict[str, Any]) -> str:
-    """What the postprocess stage measured (results before --no-draw existed all drew)."""
+    """What the postprocess stage measured (results before --no-draw existed all drew), and
+    how frames of another shape went into the engines where they were padded (--fit pad)."""
+    padded = (
+        " Frames of another shape than the engines' were padded into them (--fit pad)."
+        if settings.get("fit") == "pad"
+        else ""
+    )
     if settings.get("draw", True):
-        return "Postprocess: panoptic fusion, overlay and depth colours (a run with a video or the viewer)."
-    return "Postprocess: panoptic fusion only (--no-draw: a run into objects.jsonl or -)."
+        return (
+            "Postprocess: panoptic fusion, overlay and depth colours (a run with a video or the viewer)."
+            + padded
+        )
+    return "Postprocess: panoptic fusion only (--no-draw: a run into objects.jsonl or -)." + padded
+
+
+def _frames(n: int) -> str:
+    return f"{n} frame" if n == 1 else f"{n} frames"
 
 
 def samples_line(data: dict[str, Any]) -> str:
@@ -144,8 +157,8 @@ def markdown(data: dict[str, Any]) -> str:
         "# edge bench report",
         "",
         f"Created {data['created']}. Scenario: {data['scenario']} (one frame at a time); "
-        f"source `{data['source']}`. {samples_line(data)} {st['warmup']} warm-up frames, then at least "
-        f"{st['min_frames']} frames and {st['min_duration_s']} s. {postprocess_line(st)}",
+        f"source `{data['source']}`. {samples_line(data)} {_frames(st['warmup'])} of warm-up, then at "
+        f"least {_frames(st['min_frames'])} and {st['min_duration_s']} s. {postprocess_line(st)}",
         *[part for line in status_lines(data) for part in ("", f"**{line}**")],
         "",
         "## System",

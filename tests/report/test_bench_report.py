@@ -99,6 +99,16 @@ def test_the_report_says_which_frames_were_issued() -> None:
     assert "source `synthetic://`. Its frames were read as they were issued (fps includes reading them" in md
 
 
+def test_the_report_counts_frames_in_words_and_says_a_padded_fit() -> None:
+    data = synthetic_result()
+    assert "2 frames of warm-up, then at least 40 frames and 0.0 s." in markdown(data)
+    assert "padded" not in markdown(data)  # stretched, or from before --fit
+    data["settings"].update(warmup=1, min_frames=1, fit="pad")
+    md = markdown(data)
+    assert "1 frame of warm-up, then at least 1 frame and 0.0 s." in md
+    assert "Frames of another shape than the engines' were padded into them (--fit pad)." in md
+
+
 def test_results_written_before_cpu_extensions_were_recorded_still_render() -> None:
     data = synthetic_result()
     del data["system"]["cpu_extensions"]
