@@ -282,14 +282,15 @@ def _folder(uri: str, parts: SplitResult) -> Path:
 
 def _refuse_an_earlier_file(uri: str, path: Path) -> None:
     """SinkError when ``path`` is a file already (an earlier recording): said with its size
-    and time, and what to do instead."""
+    and time, and what to do instead. An empty file holds nothing to keep (``touch``, a
+    shell's ``>`` made ready for the run): it is replaced."""
     import datetime as dt
 
     try:
         st = path.stat()
     except OSError:  # nothing there, or nothing to read: checked_output has said what is wrong
         return
-    if not stat.S_ISREG(st.st_mode):
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
         return
     when = dt.datetime.fromtimestamp(st.st_mtime).strftime("%Y-%m-%d %H:%M")
     raise SinkError(

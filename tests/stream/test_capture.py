@@ -330,3 +330,24 @@ def test_a_cameras_run_keeps_the_files_of_an_earlier_one_unless_asked(
     from_a_file = ["run", "synthetic://?size=64x128&frames=2", "--engines", str(tiny_engines)]
     assert main([*from_a_file, "--threads", "1", "--sink", str(objects)]) == 0
     assert len(objects.read_text().splitlines()) == 2
+
+
+def test_a_cameras_run_writes_over_empty_files_without_asking(tiny_engines: Path, tmp_path: Path) -> None:
+    """Empty files hold nothing an earlier run could lose (made by touch, or a shell's >):
+    a camera's run writes its video and objects over them without --overwrite."""
+    import cv2
+
+    from edge.cli import main
+
+    video, objects = tmp_path / "drive.avi", tmp_path / "objects.jsonl"
+    video.touch()
+    objects.touch()
+    cam = Camera(fps=30)
+    try:
+        run = ["run", cam.url, "--engines", str(tiny_engines), "--threads", "1", "--max-frames", "3"]
+        assert main([*run, "--sink", str(objects), "--sink", str(video)]) == 0
+    finally:
+        cam.unplug()
+    assert len(objects.read_text().splitlines()) >= 1
+    assert int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) >= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drive.avi", "objects.jsonl"]
