@@ -212,7 +212,7 @@ def test_objects_sink_writes_what_perception_sees(demo_engines: Path, tmp_path: 
     assert [x["frame"] for x in lines] == [0, 1, 2]
     assert [x["objects"] for x in lines] == expected
     assert sum(len(x) for x in expected) > 0
-    assert all(x["size"] == list(TEST_SIZE) for x in lines)
+    assert all(x["size"] == list(TEST_SIZE) and x["frame_size"] == [256, 512] for x in lines)
     assert lines[0]["t_capture_ns"] < lines[1]["t_capture_ns"] < lines[2]["t_capture_ns"]
     assert before - 1 < lines[0]["time_unix"] < lines[2]["time_unix"] < time.time()
     for obj in (o for x in lines for o in x["objects"]):

@@ -167,3 +167,19 @@ def test_edge_run_writes_padded_frames_at_their_own_shape(demo_engines: Path, tm
         assert ok and picture.shape == (128, 2 * 171, 3)
     finally:
         cap.release()
+
+
+def test_padded_objects_say_the_frame_size_their_boxes_scale_to(demo_engines: Path, tmp_path: Path) -> None:
+    """objects.jsonl from a padded 4:3 drive: boxes in the 128x171 picture (``size``), and
+    the frame's own 96x128 (``frame_size``), which one scale on both axes maps them into."""
+    from edge.stream import run_stream
+
+    objects = tmp_path / "objects.jsonl"
+    run_stream("synthetic://?size=96x128&frames=3", engines=demo_engines, sinks=[str(objects)], fit="pad")
+    lines = [json.loads(x) for x in objects.read_text().splitlines()]
+    assert [(x["size"], x["frame_size"]) for x in lines] == [([128, 171], [96, 128])] * 3
+    boxes = [o["box"] for x in lines for o in x["objects"]]
+    assert boxes, "the drive's things are found"
+    scale = 128 / 171
+    for x1, y1, x2, y2 in boxes:
+        assert 0 <= x1 * scale < x2 * scale <= 128 + 1e-6 and 0 <= y1 * scale < y2 * scale <= 96 + 1e-6
