@@ -23,6 +23,7 @@ from edge.models.detection import anchors_for_level, decode_boxes
 from edge.models.ops import greedy_nms_grouped, greedy_nms_matrix, greedy_nms_np
 from edge.postprocess.panoptic import fuse
 from edge.postprocess.render import colorize_depth, overlay
+from edge.stream.fit import unpad_outputs
 from edge.stream.steps import preprocess
 from edge.util.ort import onnxruntime_module
 from plugins.roi_align.onnx_export import DOMAIN, fused_node
@@ -69,6 +70,24 @@ def test_preprocess(benchmark: Any) -> None:
     frame = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
     _, tensor = benchmark(preprocess, frame, (H, W))
     assert tensor.shape == (1, 3, H, W)
+
+
+def test_preprocess_padded(benchmark: Any) -> None:
+    """--fit pad: a 720p frame scaled whole into the engines (256x455) and centred."""
+    frame = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    resized, tensor = benchmark(preprocess, frame, (H, W), "pad")
+    assert resized.shape == (H, 455, 3) and tensor.shape == (1, 3, H, W)
+
+
+def test_unpad_outputs(benchmark: Any) -> None:
+    """--fit pad: one frame's outputs cropped back to its 256x455 part (depth scaled)."""
+    outputs = {
+        **panoptic_outputs(),
+        "sem_logits": np.zeros((1, 19, H // 4, W // 4), np.float32),
+        "depth": np.ones((1, 1, H, W), np.float32),
+    }
+    out = benchmark(unpad_outputs, outputs, (H, 455), (H, W))
+    assert out["sem_labels"].shape == (1, H, 455) and out["depth"].shape == (1, 1, H, 455)
 
 
 def test_panoptic_fusion(benchmark: Any) -> None:
