@@ -46,6 +46,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge run /dev/video0 --engines engines/ --sink - | my_planner",
             "objects as JSON lines on standard output, as they come",
         ),
+        (
+            "edge run '/dev/video0?width=640&height=480' --engines engines/ --fit pad --sink out.mp4",
+            "a 4:3 camera into 2:1 engines that cannot be rebuilt: its shape kept, not stretched",
+        ),
     ],
     "replay": [
         (
