@@ -409,6 +409,15 @@ def _document(
         "samples": {
             "frames": len(samples.frames),
             "megabytes": round(samples.nbytes / 2**20, 1),
+            # HxW of the frames: beside each configuration's size, whether they were resized,
+            # stretched or padded (settings' fit) on the way in
+            "sizes": sorted(
+                {
+                    f"{f.image.shape[0]}x{f.image.shape[1]}"
+                    for f in samples.frames
+                    if hasattr(f.image, "shape")
+                }
+            ),
             "read_ms": latency_stats(samples.read_ms),
         },
         "settings": settings,

@@ -399,6 +399,7 @@ def test_a_bench_of_padded_frames_records_its_fit(
     source = "synthetic://?size=96x128"
     padded = short_bench(tiny_engines, source=source, fit="pad")
     assert padded["settings"]["fit"] == "pad" and padded["results"][0]["frames"] >= 3
+    assert padded["samples"]["sizes"] == ["96x128"]
     assert "squashed" not in capfd.readouterr().err
     stretched = short_bench(tiny_engines, source=source)
     assert "squashed to 67% of its height" in capfd.readouterr().err

@@ -145,8 +145,10 @@ def samples_line(data: dict[str, Any]) -> str:
     if not held:
         return "Its frames were read as they were issued (fps includes reading them, listed as capture)."
     read = held["read_ms"]
+    sizes = ", ".join(held.get("sizes") or ())  # recorded since --fit
     return (
-        f"Its first {held['frames']} frames ({held['megabytes']} MB) were read into memory first "
+        f"Its first {held['frames']} frames ({sizes + ', ' if sizes else ''}{held['megabytes']} MB) were "
+        "read into memory first "
         f"({read['mean']:.1f} ms each, mean; not measured) and issued in turn."
     )
 

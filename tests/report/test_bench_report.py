@@ -92,7 +92,10 @@ def test_report_has_every_section_and_valid_plots(tmp_path: Path) -> None:
 def test_the_report_says_which_frames_were_issued() -> None:
     data = synthetic_result()
     held = "Its first 32 frames (3.0 MB) were read into memory first (7.5 ms each, mean; not measured)"
-    assert held in markdown(data)
+    assert held in markdown(data)  # from before the sizes were recorded
+    data["samples"]["sizes"] = ["256x512", "720x1280"]
+    assert "Its first 32 frames (256x512, 720x1280, 3.0 MB) were read" in markdown(data)
+    del data["samples"]["sizes"]
     # a result from before the frames were held read its source between frames
     del data["samples"]
     md = markdown(data)
