@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.bench_samples import SAMPLES, Samples, read_samples
+from edge.bench_samples import SAMPLES, SAMPLES_BUDGET_BYTES, Samples, read_samples
 from edge.errors import ConfigError, Interrupted
 from edge.platform_info import system_info
 from edge.util.interrupts import StepBoundary
@@ -237,6 +238,7 @@ def run_bench(
     min_frames: int = 1024,
     min_duration_s: float = 60.0,
     samples: int = SAMPLES,
+    samples_memory: int = SAMPLES_BUDGET_BYTES,
     threads: int | None = None,
     build_missing: bool = True,
     show_progress: bool = True,
@@ -259,15 +261,24 @@ def run_bench(
     check_fit(fit)
     if not configs:
         raise ConfigError("no benchmark configuration: give at least one --backend, --precision and --size")
-    if warmup < 0 or min_frames < 1 or min_duration_s < 0 or samples < 1:
+    if warmup < 0 or min_frames < 1 or min_duration_s < 0 or samples < 1 or samples_memory < 1:
         raise ConfigError(
-            f"warm-up {warmup}, min frames {min_frames}, min duration {min_duration_s}s, samples {samples}: "
-            "expected warm-up >= 0, min frames >= 1, min duration >= 0, samples >= 1"
+            f"warm-up {warmup}, min frames {min_frames}, min duration {min_duration_s}s, samples {samples}, "
+            f"samples memory {samples_memory} bytes: expected warm-up >= 0, min frames >= 1, min duration "
+            ">= 0, samples >= 1 and samples memory >= 1 byte"
         )
     _models_by_kind(models or ())  # unknown or doubled kinds fail before anything is built
     if build_missing and calib_data is None:  # and an INT8 row to build, before any is measured
         _check_int8_buildable(configs, engines, models)
-    held = read_samples(source, samples, show_progress=show_progress)  # and a bad source
+    held = read_samples(source, samples, budget_bytes=samples_memory, show_progress=show_progress)
+    if held.full:
+        from edge.stream.disk import format_bytes
+
+        print(
+            f"note: {len(held.frames)} of the {samples} frames asked for are held: they fill the "
+            f"{format_bytes(samples_memory)} they may take (--samples-memory)",
+            file=sys.stderr,
+        )
     results: list[dict[str, Any]] = []
     current = configs[0]
     settings = {

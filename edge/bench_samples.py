@@ -33,6 +33,7 @@ class Samples:
     frames: tuple[Frame, ...]
     read_ms: tuple[float, ...]
     nbytes: int
+    full: bool = False  # fewer frames than asked for: they reached the budget (not the source's end)
 
 
 def load_samples(
@@ -65,10 +66,12 @@ def load_samples(
             progress(len(frames))
     if not frames:
         raise SourceError("the source delivered no frames")
-    return Samples(tuple(frames), tuple(read_ms), held)
+    return Samples(tuple(frames), tuple(read_ms), held, full=len(frames) < count and held >= budget_bytes)
 
 
-def read_samples(uri: str, count: int = SAMPLES, *, show_progress: bool = True) -> Samples:
+def read_samples(
+    uri: str, count: int = SAMPLES, *, budget_bytes: int = SAMPLES_BUDGET_BYTES, show_progress: bool = True
+) -> Samples:
     """load_samples from the source ``uri``, with a progress bar (a camera takes a second
     for 32 frames, a synthetic drive at 1024x2048 ten), and the source closed after."""
     from edge.stream.sources import open_source
@@ -79,7 +82,9 @@ def read_samples(uri: str, count: int = SAMPLES, *, show_progress: bool = True) 
         enabled=show_progress, total=count, desc="reading the source's frames", unit="frame", leave=False
     )
     try:
-        return load_samples(source, count, progress=lambda n: bar.update(n - bar.n))
+        return load_samples(
+            source, count, budget_bytes=budget_bytes, progress=lambda n: bar.update(n - bar.n)
+        )
     finally:
         bar.close()
         source.close()

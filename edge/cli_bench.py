@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.bench_samples import SAMPLES, SAMPLES_BUDGET_BYTES
-from edge.cli_args import count, non_negative_seconds, output_folder, positive_int
+from edge.cli_args import byte_size, count, non_negative_seconds, output_folder, positive_int
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -64,7 +64,15 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="the source's first N frames are read into memory before measuring and issued in turn, "
         "so reading, decoding or rendering them is not measured (fewer where the source ends "
-        f"first or they would hold over {SAMPLES_BUDGET_BYTES // 2**20} MiB); default: %(default)s",
+        "first or they would hold over --samples-memory); default: %(default)s",
+    )
+    p.add_argument(
+        "--samples-memory",
+        type=byte_size,
+        default=SAMPLES_BUDGET_BYTES,
+        metavar="SIZE",
+        help=f"the most the held frames may take (2G holds 86 frames of a 4K video); default: "
+        f"{SAMPLES_BUDGET_BYTES // 2**20}M",
     )
     p.add_argument(
         "--calib-data", metavar="URI", help="calibration frames for int8 engines that must be built"
@@ -124,6 +132,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             min_frames=max(1, args.min_frames),
             min_duration_s=args.min_duration,
             samples=args.samples,
+            samples_memory=args.samples_memory,
             threads=args.threads or None,
             show_progress=not args.quiet,
             calib_data=args.calib_data,

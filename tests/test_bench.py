@@ -138,6 +138,21 @@ def test_samples_are_the_first_frames_held_unchanged(clip: str) -> None:
     finally:
         source.close()
     assert len(two.frames) == 2  # the budget reached with the second
+    assert two.full and not samples.full  # the budget stopped it; the video's end the other
+
+
+def test_the_memory_the_samples_may_take_is_set_and_said(
+    tiny_engines: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """--samples-memory: one byte holds one frame (the first is always held), said with
+    the frames asked for; none at all is refused before anything is read."""
+    data = short_bench(tiny_engines, samples=4, samples_memory=1)
+    assert data["samples"]["frames"] == 1 and data["results"][0]["frames"] >= 3
+    assert "note: 1 of the 4 frames asked for are held: they fill the 1 byte they may take" in capfd.readouterr().err
+    with pytest.raises(ConfigError, match=r"samples memory 0 bytes: .* samples memory >= 1 byte"):
+        short_bench(tiny_engines, samples_memory=0)
+    short_bench(tiny_engines)  # 4 frames of 96 KiB: the default holds them all, nothing said
+    assert "note:" not in capfd.readouterr().err
 
 
 def test_samples_of_a_paced_dataset_are_read_without_its_pace(tmp_path: Path) -> None:

@@ -40,7 +40,9 @@ def format_bytes(count: float) -> str:
         if abs(value) < 1024:
             break
         value, unit = value / 1024, name
-    return f"{count} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+    if unit == "bytes":
+        return "1 byte" if count == 1 else f"{count} bytes"
+    return f"{value:.1f} {unit}"
 
 
 def parse_bytes(text: str) -> int:
