@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -271,14 +270,6 @@ def run_bench(
     if build_missing and calib_data is None:  # and an INT8 row to build, before any is measured
         _check_int8_buildable(configs, engines, models)
     held = read_samples(source, samples, budget_bytes=samples_memory, show_progress=show_progress)
-    if held.full:
-        from edge.stream.disk import format_bytes
-
-        print(
-            f"note: {len(held.frames)} of the {samples} frames asked for are held: they fill the "
-            f"{format_bytes(samples_memory)} they may take (--samples-memory)",
-            file=sys.stderr,
-        )
     results: list[dict[str, Any]] = []
     current = configs[0]
     settings = {
@@ -420,15 +411,7 @@ def _document(
         "samples": {
             "frames": len(samples.frames),
             "megabytes": round(samples.nbytes / 2**20, 1),
-            # HxW of the frames: beside each configuration's size, whether they were resized,
-            # stretched or padded (settings' fit) on the way in
-            "sizes": sorted(
-                {
-                    f"{f.image.shape[0]}x{f.image.shape[1]}"
-                    for f in samples.frames
-                    if hasattr(f.image, "shape")
-                }
-            ),
+            "sizes": samples.sizes,
             "read_ms": latency_stats(samples.read_ms),
         },
         "settings": settings,

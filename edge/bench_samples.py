@@ -10,6 +10,7 @@ camera's come at the camera's rate.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,13 @@ class Samples:
     read_ms: tuple[float, ...]
     nbytes: int
     full: bool = False  # fewer frames than asked for: they reached the budget (not the source's end)
+
+    @property
+    def sizes(self) -> list[str]:
+        """HxW of the frames: beside a configuration's size, whether they were resized,
+        stretched or padded (--fit) on the way in."""
+        shapes = {f.image.shape[:2] for f in self.frames if isinstance(f.image, np.ndarray)}
+        return [f"{h}x{w}" for h, w in sorted(shapes)]
 
 
 def load_samples(
@@ -73,7 +81,8 @@ def read_samples(
     uri: str, count: int = SAMPLES, *, budget_bytes: int = SAMPLES_BUDGET_BYTES, show_progress: bool = True
 ) -> Samples:
     """load_samples from the source ``uri``, with a progress bar (a camera takes a second
-    for 32 frames, a synthetic drive at 1024x2048 ten), and the source closed after."""
+    for 32 frames, a synthetic drive at 1024x2048 ten), and the source closed after; frames
+    cut short by ``budget_bytes`` are said."""
     from edge.stream.sources import open_source
     from edge.util.progress import progress_bar
 
@@ -82,9 +91,18 @@ def read_samples(
         enabled=show_progress, total=count, desc="reading the source's frames", unit="frame", leave=False
     )
     try:
-        return load_samples(
+        held = load_samples(
             source, count, budget_bytes=budget_bytes, progress=lambda n: bar.update(n - bar.n)
         )
     finally:
         bar.close()
         source.close()
+    if held.full:
+        from edge.stream.disk import format_bytes
+
+        print(
+            f"note: {len(held.frames)} of the {count} frames asked for are held: they fill the "
+            f"{format_bytes(budget_bytes)} they may take (--samples-memory)",
+            file=sys.stderr,
+        )
+    return held

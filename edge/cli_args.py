@@ -1,4 +1,5 @@
-"""Argument types shared by edge's commands: each names what it expected and what it got."""
+"""Argument types shared by edge's commands (each names what it expected and what it got), and
+the arguments more than one command takes."""
 
 from __future__ import annotations
 
@@ -109,3 +110,16 @@ def byte_size(text: str) -> int:
         return parse_bytes(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_fit_argument(p: argparse.ArgumentParser) -> None:
+    from edge.stream.fit import FITS
+
+    p.add_argument(
+        "--fit",
+        choices=FITS,
+        default="stretch",
+        help="frames of another shape than the engines': stretch them to the engines' input, or pad "
+        "them (scaled whole, centred, the outputs cropped back to the frame), for engines that cannot "
+        "be rebuilt at the frames' shape; default: %(default)s",
+    )

@@ -8,11 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from edge.bench_samples import SAMPLES, SAMPLES_BUDGET_BYTES
-from edge.cli_args import byte_size, count, non_negative_seconds, output_folder, positive_int
+from edge.cli_args import (
+    add_fit_argument,
+    byte_size,
+    count,
+    non_negative_seconds,
+    output_folder,
+    positive_int,
+)
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
-    from edge.cli_stream import add_fit_argument
 
     p.add_argument(
         "--engines",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.cli_args import (
+    add_fit_argument,
     byte_size,
     duration,
     non_negative_seconds,
@@ -51,19 +52,6 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
         "--threads", type=positive_int, metavar="N", help="CPU threads per engine; default: half the cores"
     )
     add_fit_argument(p)
-
-
-def add_fit_argument(p: argparse.ArgumentParser) -> None:
-    from edge.stream.fit import FITS
-
-    p.add_argument(
-        "--fit",
-        choices=FITS,
-        default="stretch",
-        help="frames of another shape than the engines': stretch them to the engines' input, or pad "
-        "them (scaled whole, centred, the outputs cropped back to the frame), for engines that cannot "
-        "be rebuilt at the frames' shape; default: %(default)s",
-    )
 
 
 def add_keep_free_argument(p: argparse.ArgumentParser) -> None:

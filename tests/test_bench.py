@@ -148,7 +148,10 @@ def test_the_memory_the_samples_may_take_is_set_and_said(
     the frames asked for; none at all is refused before anything is read."""
     data = short_bench(tiny_engines, samples=4, samples_memory=1)
     assert data["samples"]["frames"] == 1 and data["results"][0]["frames"] >= 3
-    assert "note: 1 of the 4 frames asked for are held: they fill the 1 byte they may take" in capfd.readouterr().err
+    assert (
+        "note: 1 of the 4 frames asked for are held: they fill the 1 byte they may take"
+        in capfd.readouterr().err
+    )
     with pytest.raises(ConfigError, match=r"samples memory 0 bytes: .* samples memory >= 1 byte"):
         short_bench(tiny_engines, samples_memory=0)
     short_bench(tiny_engines)  # 4 frames of 96 KiB: the default holds them all, nothing said
@@ -386,7 +389,10 @@ def test_cli_bench_writes_the_report(
     for name in ("report.md", "report.html"):
         text = (tmp_path / "rep" / name).read_text()
         assert "Postprocess: panoptic fusion only (--no-draw" in text
-        assert f"Its first 2 frames (0.2 MB) were read into memory first ({read}) and issued in turn." in text
+        assert (
+            f"Its first 2 frames (128x256, 0.2 MB) were read into memory first ({read}) and issued in turn."
+            in text
+        )
 
 
 def test_compare_notes_other_settings(two_results: tuple[Path, Path]) -> None:
