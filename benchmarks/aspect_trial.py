@@ -2,6 +2,7 @@
 
     python benchmarks/aspect_trial.py --out benchmarks/results/aspect_trial_cpu.json
     python benchmarks/aspect_trial.py --size 288x512 --out benchmarks/results/aspect_trial_16x9_cpu.json
+    python benchmarks/aspect_trial.py --size 128x512 --out benchmarks/results/aspect_trial_4x1_cpu.json
 
 A synthetic drive with ground truth on every frame (``--size``, default 384x512, 4:3) is
 replayed with the bundled tiny weights through ONNX Runtime engines built at 256x512, the
