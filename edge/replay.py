@@ -2,7 +2,7 @@
 
 Every frame goes through the normal streaming pipeline (so latency is measured as in a
 live run); frames that have ground truth are evaluated (PQ/SQ/RQ, mIoU, depth) and, with
-``out_dir``, written in Cityscapes' result formats:
+``out_dir``, written in Cityscapes' result formats, at the frames' size:
   panoptic/{name}_panoptic.png + panoptic.json   (COCO panoptic: id = R + 256 G + 65536 B)
   semantic/{name}_pred_labelIds.png              (labelIds, for evalPixelLevelSemanticLabeling)
   depth/{name}_depth.png                          (uint16, metres * 256)
@@ -134,8 +134,8 @@ def replay(
                     sem_train_ids=sem,
                     depth=depth,
                 )
-            if writer is not None:
-                writer.add(ref.name, ids, sem, depth)
+            if writer is not None:  # at the frame's size, as the ground truth and the evaluation
+                writer.add(ref.name, ids, sem, depth, hw=result.frame.image.shape[:2])
         except DatasetError as exc:  # reported after the run; the replay itself goes on
             errors.append(exc)
         except SinkStopped as exc:  # once: a full disk costs the predictions after, not the metrics
@@ -201,13 +201,27 @@ class PredictionWriter:
         self._index_bytes = 0  # what panoptic.json will take
 
     def add(
-        self, name: str, ids: np.ndarray | None, sem: np.ndarray | None, depth: np.ndarray | None
+        self,
+        name: str,
+        ids: np.ndarray | None,
+        sem: np.ndarray | None,
+        depth: np.ndarray | None,
+        *,
+        hw: tuple[int, ...] | None = None,
     ) -> None:
-        """Write frame ``name``'s predictions; SinkStopped when they stop (once)."""
+        """Write frame ``name``'s predictions, resized to ``hw`` (the frame's, and so its
+        ground truth's, size: the official cityscapesscripts evaluation refuses others) as
+        the Evaluator resizes them (nearest for ids and labels, bilinear for depth);
+        SinkStopped when they stop (once)."""
         from edge.data.cityscapes import LABEL_IDS
+        from edge.eval.evaluator import resize_bilinear, resize_nearest
 
         if self.stopped is not None:
             return
+        if hw is not None:
+            ids = resize_nearest(ids, hw) if ids is not None else None
+            sem = resize_nearest(sem, hw) if sem is not None else None
+            depth = resize_bilinear(depth, hw) if depth is not None else None
         files: list[tuple[Path, bytes]] = []
         annotation = None
         if ids is not None:

@@ -5,6 +5,7 @@ from its ground truth with shifted, relabelled, missing and spurious segments)."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -142,3 +143,47 @@ def test_miou_equals_official(evaluated: dict) -> None:
                 assert np.isnan(ours["per_class_iou"][name])
             else:
                 assert ours["per_class_iou"][name] == pytest.approx(iou, abs=1e-12)
+
+
+def test_replays_own_prediction_files_score_as_edge_says_officially(
+    demo_engines: Path, tmp_path: Path
+) -> None:
+    """edge replay --out on frames twice the engines' size: the official evaluation takes its
+    prediction files (at the frames' size, which it requires) and scores them as edge did."""
+    from cityscapesscripts.evaluation import evalPanopticSemanticLabeling as official_pq
+    from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as official_iou
+    from cityscapesscripts.preparation.createPanopticImgs import convert2panoptic
+
+    from edge.replay import replay
+    from tests.conftest import TEST_SIZE
+
+    h, w = 2 * TEST_SIZE[0], 2 * TEST_SIZE[1]
+    root = tmp_path / "cs"
+    write_dataset(root, sequences=1, frames=3, size=(h, w), split="val", gt_every=1, seed=4)
+    out = tmp_path / "preds"
+    report = replay(f"cityscapes://{root}?fps=0", engines=demo_engines, threads=1, out_dir=out)
+    metrics = report["metrics"]
+    refs = [r for seq in list_frames(root, "val") for r in seq]
+    for ref in refs:
+        assert cv2.imread(str(out / "panoptic" / f"{ref.name}_panoptic.png")).shape == (h, w, 3)
+        assert cv2.imread(str(out / "depth" / f"{ref.name}_depth.png"), -1).shape == (h, w)
+    gt = tmp_path / "official"
+    gt.mkdir()
+    convert2panoptic(cityscapesPath=str(root / "gtFine"), outputFolder=str(gt), setNames=["val"])
+    official = official_pq.evaluatePanoptic(
+        str(gt / "cityscapes_panoptic_val.json"),
+        str(gt / "cityscapes_panoptic_val"),
+        str(out / "panoptic.json"),
+        str(out / "panoptic"),
+        str(tmp_path / "pq.json"),
+    )
+    assert metrics["panoptic"]["all"]["pq"] == pytest.approx(official["All"]["pq"], abs=1e-12)
+    assert metrics["panoptic"]["all"]["pq"] > 0.3  # the bundled weights find the drive's things
+    args = official_iou.args
+    args.quiet, args.JSONOutput, args.evalInstLevelScore = True, False, False
+    official_miou = official_iou.evaluateImgLists(
+        [str(out / "semantic" / f"{r.name}_pred_labelIds.png") for r in refs],
+        [str(r.path("labelIds")) for r in refs],
+        args,
+    )
+    assert metrics["semantic"]["miou"] == pytest.approx(official_miou["averageScoreClasses"], abs=1e-12)
