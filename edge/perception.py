@@ -86,6 +86,7 @@ class Perception:
         self.engines = engines
         self.tracker = tracker or LatencyTracker()
         self.tracker.engines = dict(engines.described)
+        self.tracker.fit = engines.fit
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="edge-perception"
         )

@@ -69,6 +69,8 @@ class LatencyTracker:
         self.undecodable = 0
         # what ran, e.g. {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}: set by the runner
         self.engines: dict[str, str] = {}
+        # how frames of another shape than the engines' went in: "stretch" or "pad" (stream.fit)
+        self.fit = "stretch"
         # how the source gave its frames: "live" (a camera), "realtime" (a file paced as one),
         # "source" (a source that kept its own rate, pace_fps: cityscapes://DIR?fps=17),
         # "file" (as fast as the engines took them: end_to_end then counts their wait in the
@@ -209,6 +211,7 @@ class LatencyTracker:
             read_s = (self._t_read_last - start) / 1e9 if self._t_read_last is not None else 0.0
             return {
                 "engines": dict(self.engines),
+                "fit": self.fit,
                 "pacing": self.pacing,
                 "pace_fps": self.pace_fps,
                 "pace_hint": self.pace_hint,
@@ -285,6 +288,8 @@ class LatencyTracker:
         rows = [*s["stages_ms"].items(), (E2E, s[E2E + "_ms"])]
         engines = s.get("engines") or {}
         lines = [f"{kind:<16}{what}" for kind, what in engines.items()]
+        if s.get("fit") == "pad":
+            lines.append(f"{'fit':<16}pad: frames of another shape than the engines' are padded into them")
         lines.append(f"{'stage':<16}{'count':>7}{'mean':>9}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  (ms)")
         for name, st in rows:
             if st["count"]:
