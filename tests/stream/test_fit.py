@@ -145,7 +145,8 @@ def test_edge_replay_pads_a_4_3_drive(demo_engines: Path, tmp_path: Path) -> Non
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["gt_frames"] == 2 and "unfinished" not in metrics
     assert metrics["latency"]["fit"] == "pad"
-    assert "fit             pad: frames of another shape than the engines' are padded" in done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert "fit             pad: frames of another shape than the engines' are padded" in said
     assert metrics["metrics"]["panoptic"]["all"]["pq"] is not None
     refused = subprocess.run([*cmd, "--fit", "crop"], capture_output=True, text=True)
     assert refused.returncode == 2 and "invalid choice: 'crop'" in refused.stderr
