@@ -65,7 +65,8 @@ def describe_objects(
     distances: Sequence[tuple[float, float] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready record per instance: ``id`` (its panoptic id), ``class``, ``score``,
-    ``box`` [x1, y1, x2, y2] and ``pixels`` in the engines' input image, and with a depth
+    ``box`` [x1, y1, x2, y2] and ``pixels`` in the engines' picture of the frame (their input,
+    or with --fit pad the frame's part of it: objects_line's ``size``), and with a depth
     map ``distance_m`` (median over its pixels) and ``nearest_m`` (``distances``, when
     already computed by object_distances)."""
     if distances is None:
