@@ -62,6 +62,18 @@ def input_tensor(resized: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
     return tensor
 
 
+def letterbox(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """``image`` (HxWxC uint8) scaled whole into ``hw`` and centred on black: a picture of
+    another size than a video's, which has one size."""
+    import cv2
+
+    h, w = fitted_hw((image.shape[0], image.shape[1]), hw, "pad")
+    y, x = pad_offset((h, w), hw)
+    canvas = np.zeros((*hw, *image.shape[2:]), dtype=image.dtype)
+    canvas[y : y + h, x : x + w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
 def unpad_outputs(
     outputs: Mapping[str, np.ndarray], hw: tuple[int, int], input_hw: tuple[int, int]
 ) -> dict[str, np.ndarray]:

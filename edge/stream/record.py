@@ -126,6 +126,7 @@ def record(
             segment_s=segment_s,
             delete_oldest=delete_oldest,
             replace=overwrite,
+            exact_size=True,  # a recording keeps its frames as they came
         )
         closing.add(from_uris)
         by_uri = iter(from_uris)  # in the order given

@@ -129,6 +129,7 @@ def open_sink(
     delete_oldest: bool = False,
     source: Path | None = None,
     replace: bool = True,
+    exact_size: bool = False,
 ) -> Sink:
     """The sink ``uri`` names; a video sink places frames by ``timing`` (VideoSink): live
     runs give "capture", so their videos play in real time. A dir:// sink keeps capture
@@ -140,7 +141,8 @@ def open_sink(
     ``source``: the file or folder the run reads (sources.source_file), which no sink may
     write over: refused before the sink touches anything. Without ``replace`` a video or
     .jsonl file that exists is refused too (edge record, and a camera's run: its frames
-    cannot be had again); a segmented sink's names are new for each run, and nothing is refused there."""
+    cannot be had again); a segmented sink's names are new for each run, and nothing is refused there.
+    ``exact_size``: a video refuses pictures of another size than its first (VideoSink)."""
     if "\x00" in uri:
         raise SinkError(f"sink {uri!r} contains a NUL character")
     try:
@@ -218,7 +220,8 @@ def open_sink(
         )
     if not replace:
         _refuse_an_earlier_file(uri, path)
-    return VideoSink(uri, path, fps, view=_view_option(uri, query), timing=timing, keep_free=keep_free)
+    view = _view_option(uri, query)
+    return VideoSink(uri, path, fps, view=view, timing=timing, keep_free=keep_free, exact_size=exact_size)
 
 
 def _name_and_query(uri: str, parts: SplitResult) -> tuple[str, str]:
@@ -340,11 +343,13 @@ def open_sinks(
     segment_s: float | None = None,
     delete_oldest: bool = False,
     replace: bool = True,
+    exact_size: bool = False,
 ) -> list[Sink]:
     """Open every sink in ``uris``; if one cannot be opened, those already open (a viewer
     listening on its port) are closed before the error propagates. ``kinds``: the engines
     that run, so a sink asking for the view of a missing one fails now, not at every frame.
-    ``timing``, ``keep_free``, ``segment_s``, ``delete_oldest``, ``replace``: as open_sink's. ``source``:
+    ``timing``, ``keep_free``, ``segment_s``, ``delete_oldest``, ``replace``, ``exact_size``: as
+    open_sink's. ``source``:
     the file or folder the run reads (sources.source_file), which no sink may write over."""
     opened: list[Sink] = []
     targets: dict[str, str] = {}
@@ -359,6 +364,7 @@ def open_sinks(
                 delete_oldest=delete_oldest,
                 source=source,
                 replace=replace,
+                exact_size=exact_size,
             )
             opened.append(sink)
             target = getattr(sink, "path", None) or getattr(sink, "folder", None)

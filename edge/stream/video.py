@@ -53,15 +53,18 @@ class VideoSink:
         timing: str = "frames",
         keep_free: int = DEFAULT_KEEP_FREE,
         make_room: Callable[[int], int] | None = None,
+        exact_size: bool = False,
     ) -> None:
         """``keep_free``: bytes left free on the video's disk; the video stops, whole, at the
         last frame that leaves them (edge.stream.disk), unless ``make_room`` (DiskRoom's)
-        frees enough first."""
+        frees enough first. A picture of another size than the first is scaled into the
+        video's (_fitted), or with ``exact_size`` (edge record's exact frames) refused."""
         if timing not in VIDEO_TIMINGS:
             raise ValueError(f"timing {timing!r} is not one of {VIDEO_TIMINGS}")
         checked_output(uri, path, folder=False)
         rescue_leftover(uri, path)  # a dead run's recording is kept, not truncated
         self.uri, self.path, self.fps, self.view, self.timing = uri, path, fps, view, timing
+        self.exact_size = exact_size
         self.partial = partial_path(path)
         # a disk gone read-only at the first frame stops the sink, saying so
         self._lock = PartialLock(
@@ -72,6 +75,7 @@ class VideoSink:
         self.replaced = 0  # capture timing: frames a newer one of the same period replaced
         self._writer: Any = None
         self._size: tuple[int, int] | None = None
+        self._letterboxed: set[tuple[int, int]] = set()  # picture sizes said to be scaled in
         self._t0_ns: int | None = None
         self._pending: tuple[np.ndarray, int] | None = None  # capture timing: (BGR picture, its period)
         # stamped: each frame's capture time, written as it comes beside the partial file
@@ -98,7 +102,7 @@ class VideoSink:
         if self.timing != "frames" and t_capture_ns is None:
             raise SinkError(f"sink {self.uri!r} places frames at their capture time and frame {seq} has none")
         self._open(image)
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        bgr = cv2.cvtColor(self._fitted(image), cv2.COLOR_RGB2BGR)
         if t_capture_ns is None or self.timing != "capture":
             self._append(bgr)
             if t_capture_ns is not None and self._times is not None:
@@ -133,10 +137,29 @@ class VideoSink:
                 raise SinkError(f"cannot write video {str(self.path)!r} with OpenCV")
             self._size = (w, h)
             self._room.flush_as_written(self._written)  # to the disk as it goes, for a power cut
-        elif (w, h) != self._size:
-            raise SinkError(
-                f"sink {self.uri!r}: frame size {w}x{h} differs from the first frame's {self._size}"
+
+    def _fitted(self, image: np.ndarray) -> np.ndarray:
+        """The picture at the video's size: one of another size (a playlist's next video, a
+        frame padded into the engines, --fit pad) is scaled whole into it, centred on black,
+        and said once a size; with ``exact_size`` (edge record, whose videos keep the frames
+        they are given) it is refused, which ends the recording."""
+        from edge.stream.fit import letterbox
+
+        h, w = image.shape[:2]
+        assert self._size is not None  # _open set it
+        if (w, h) == self._size:
+            return image
+        first = f"{self._size[0]}x{self._size[1]}"
+        if self.exact_size:
+            raise SinkError(f"sink {self.uri!r}: frame size {w}x{h} differs from the first frame's {first}")
+        if (w, h) not in self._letterboxed:
+            self._letterboxed.add((w, h))
+            print(
+                f"warning: sink {self.uri!r}: pictures of {w}x{h} are scaled into the video's {first} (the "
+                "first picture's), centred on black: a video has one size",
+                file=sys.stderr,
             )
+        return letterbox(image, (self._size[1], self._size[0]))
 
     def _times_refused(self, exc: OSError, what: str) -> SinkError:
         # the times are added after the frame they are of: that frame is not kept whole

@@ -186,3 +186,32 @@ def test_padded_objects_say_the_frame_size_their_boxes_scale_to(demo_engines: Pa
     scale = 128 / 171
     for x1, y1, x2, y2 in boxes:
         assert 0 <= x1 * scale < x2 * scale <= 128 + 1e-6 and 0 <= y1 * scale < y2 * scale <= 96 + 1e-6
+
+
+def test_a_playlist_of_two_shapes_padded_into_one_video(demo_engines: Path, tmp_path: Path) -> None:
+    """--fit pad over a 4:3 video then a 4:1 one: their pictures differ in size, and the
+    second's are scaled into the video's size, said once; every frame is in the video."""
+    import cv2
+
+    from edge.data.synthetic import SyntheticDrive
+
+    drives = tmp_path / "drives"
+    drives.mkdir()
+    for name, (h, w) in (("a", (96, 128)), ("b", (64, 256))):
+        writer = cv2.VideoWriter(str(drives / f"{name}.avi"), cv2.VideoWriter.fourcc(*"MJPG"), 10, (w, h))
+        for i in range(3):
+            writer.write(
+                cv2.cvtColor(SyntheticDrive(height=h, width=w, seed=2).render(i).image, cv2.COLOR_RGB2BGR)
+            )
+        writer.release()
+    video = tmp_path / "out.avi"
+    argv = [sys.executable, "-m", "edge", "run", f"{drives}/*.avi", "--engines", str(demo_engines)]
+    done = subprocess.run([*argv, "--fit", "pad", "--sink", str(video)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "sink errors" not in done.stderr + done.stdout
+    # 4:3 into 128x256: 128x171, both views side by side; 4:1: 64x256, scaled into 342x128
+    assert done.stderr.count("pictures of 512x64 are scaled into the video's 342x128") == 1
+    cap = cv2.VideoCapture(str(video))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (342, 128)
+    cap.release()

@@ -179,12 +179,38 @@ def test_video_sink_finalises_atomically(tmp_path: Path) -> None:
     for i in range(4):
         sink.write(np.full((32, 64, 3), i * 60, np.uint8), i)
     assert not (tmp_path / "o.mp4").exists(), "only the partial file exists while writing"
-    with pytest.raises(SinkError, match="differs from the first frame"):
-        sink.write(np.zeros((16, 16, 3), np.uint8), 4)
     sink.close()
     cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
+
+
+def test_pictures_of_another_size_are_scaled_into_the_video(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A video has one size, its first picture's: later ones of another size (a playlist's
+    next video, padded frames) are scaled whole into it, centred on black, and said once a
+    size. An edge record video (exact_size) keeps its frames exact and refuses them."""
+    sink = open_sink(str(tmp_path / "o.avi"), fps=5)
+    sink.write(np.full((64, 128, 3), 200, np.uint8), 0)
+    for i in (1, 2):
+        sink.write(np.full((16, 128, 3), 100, np.uint8), i)  # 4:1 into 2:1: rows 24..40
+    sink.write(np.full((64, 64, 3), 100, np.uint8), 3)  # 1:1: columns 32..96
+    sink.close()
+    said = [line for line in capfd.readouterr().err.splitlines() if "are scaled into the video's" in line]
+    assert [line.split(": pictures of ")[1].split(" are")[0] for line in said] == ["128x16", "64x64"]
+    assert "the video's 128x64 (the first picture's), centred on black" in said[0]
+    cap = cv2.VideoCapture(str(tmp_path / "o.avi"))
+    pictures = [cap.read()[1] for _ in range(4)]
+    assert [p.shape for p in pictures] == [(64, 128, 3)] * 4
+    wide, square = pictures[1].mean(axis=2), pictures[3].mean(axis=2)
+    assert abs(wide[28:36].mean() - 100) < 8 and wide[:20].mean() < 8 and wide[44:].mean() < 8
+    assert abs(square[:, 36:92].mean() - 100) < 8 and square[:, :28].mean() < 8 and square[:, 100:].mean() < 8
+    exact = open_sink(str(tmp_path / "r.avi"), fps=5, exact_size=True)
+    exact.write(np.zeros((64, 128, 3), np.uint8), 0)
+    with pytest.raises(SinkError, match="frame size 128x16 differs from the first frame's 128x64"):
+        exact.write(np.zeros((16, 128, 3), np.uint8), 1)
+    exact.close()
 
 
 def _grey_levels(path: Path) -> list[int]:
