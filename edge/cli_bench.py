@@ -19,7 +19,6 @@ from edge.cli_args import (
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
-
     p.add_argument(
         "--engines",
         default="engines",
