@@ -260,12 +260,19 @@ def run_bench(
     check_fit(fit)
     if not configs:
         raise ConfigError("no benchmark configuration: give at least one --backend, --precision and --size")
-    if warmup < 0 or min_frames < 1 or min_duration_s < 0 or samples < 1 or samples_memory < 1:
-        raise ConfigError(
-            f"warm-up {warmup}, min frames {min_frames}, min duration {min_duration_s}s, samples {samples}, "
-            f"samples memory {samples_memory} bytes: expected warm-up >= 0, min frames >= 1, min duration "
-            ">= 0, samples >= 1 and samples memory >= 1 byte"
+    bad = [
+        f"{name} {given}: expected {expected}"
+        for name, given, ok, expected in (
+            ("warm-up", warmup, warmup >= 0, ">= 0"),
+            ("min frames", min_frames, min_frames >= 1, ">= 1"),
+            ("min duration", f"{min_duration_s} s", min_duration_s >= 0, ">= 0 s"),
+            ("samples", samples, samples >= 1, ">= 1"),
+            ("samples memory", f"{samples_memory} bytes", samples_memory >= 1, ">= 1 byte"),
         )
+        if not ok
+    ]
+    if bad:  # each named alone, not beside the values that were fine
+        raise ConfigError("; ".join(bad))
     _models_by_kind(models or ())  # unknown or doubled kinds fail before anything is built
     if build_missing and calib_data is None:  # and an INT8 row to build, before any is measured
         _check_int8_buildable(configs, engines, models)

@@ -152,8 +152,10 @@ def test_the_memory_the_samples_may_take_is_set_and_said(
         "note: 1 of the 4 frames asked for are held: they fill the 1 byte they may take"
         in capfd.readouterr().err
     )
-    with pytest.raises(ConfigError, match=r"samples memory 0 bytes: .* samples memory >= 1 byte"):
+    with pytest.raises(ConfigError, match=r"^samples memory 0 bytes: expected >= 1 byte$"):
         short_bench(tiny_engines, samples_memory=0)
+    with pytest.raises(ConfigError, match=r"^warm-up -1: expected >= 0; samples 0: expected >= 1$"):
+        short_bench(tiny_engines, warmup=-1, samples=0)
     short_bench(tiny_engines)  # 4 frames of 96 KiB: the default holds them all, nothing said
     assert "note:" not in capfd.readouterr().err
 
