@@ -304,8 +304,8 @@ def run_bench(
                 build_missing=build_missing,
                 show_progress=show_progress,
                 calib_data=calib_data,
+                fit=fit,
             )
-            engine_set.fit = fit
             current = cfg = dataclasses.replace(asked, size=engine_set.input_hw)
             if open_size and settled is None:
                 settled = cfg.size
@@ -363,9 +363,10 @@ def _open_engines(
     build_missing: bool,
     show_progress: bool,
     calib_data: str | None,
+    fit: str,
 ) -> Any:
     """The EngineSet for ``cfg``, built first (bundled weights; DEFAULT_SIZE when ``cfg``
-    leaves the size open) if the folder lacks it."""
+    leaves the size open) if the folder lacks it; ``fit``: as EngineSet's."""
     from edge.build import DEFAULT_MODELS, BuildRequest, build_all
     from edge.errors import ManifestError
     from edge.models.zoo import bundled_weights
@@ -383,6 +384,7 @@ def _open_engines(
             panoptic=chosen.get("panoptic"),
             depth=chosen.get("depth"),
             engine_options=default_engine_options(cfg.backend, threads, cfg.device),
+            fit=fit,
         )
 
     try:
