@@ -18,6 +18,7 @@ from edge.backends import Engine
 from edge.errors import SourceError
 from edge.latency import LatencyTracker
 from edge.stream.engines import EngineSet
+from edge.stream.fit import fitted_hw, input_tensor, unpad_outputs
 from edge.stream.frame import Frame, Result
 from edge.stream.sinks import RENDERED_VIEWS
 
@@ -26,8 +27,6 @@ def preprocess(image: np.ndarray, hw: tuple[int, int], fit: str = "stretch") -> 
     """The frame resized into engines of input ``hw`` as ``fit`` says (fit.py), and their
     tensor [1, 3, H, W] float32 0..255."""
     import cv2
-
-    from edge.stream.fit import fitted_hw, input_tensor
 
     h, w = fitted_hw((image.shape[0], image.shape[1]), hw, fit)
     resized = (
@@ -168,8 +167,6 @@ def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool:
     }
     outputs = {k: f.result() for k, f in futures.items()}
     if (part := resized.shape[:2]) != engines.input_hw:  # padded: the outputs of the frame's part
-        from edge.stream.fit import unpad_outputs
-
         outputs = {k: unpad_outputs(v, (part[0], part[1]), engines.input_hw) for k, v in outputs.items()}
     return Result(frame, outputs.get("panoptic"), outputs.get("depth"), extras={"resized": resized})
 

@@ -23,6 +23,7 @@ from edge.stream.disk import (
     free_bytes,
 )
 from edge.stream.durable import sync_folder
+from edge.stream.fit import letterbox
 from edge.stream.partial import MP4_RISK, PartialLock, partial_path, rescue_leftover
 from edge.stream.timestamps import TimesFile, timestamps_path
 
@@ -143,8 +144,6 @@ class VideoSink:
         frame padded into the engines, --fit pad) is scaled whole into it, centred on black,
         and said once a size; with ``exact_size`` (edge record, whose videos keep the frames
         they are given) it is refused, which ends the recording."""
-        from edge.stream.fit import letterbox
-
         h, w = image.shape[:2]
         assert self._size is not None  # _open set it
         if (w, h) == self._size:
