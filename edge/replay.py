@@ -60,6 +60,7 @@ def replay(
     ``fit``: how frames of another shape than the engines' go in (edge.stream.fit)."""
     from edge.data.cityscapes import FrameRef, read_depth, read_ids
     from edge.eval import Evaluator
+    from edge.eval.evaluator import resize_bilinear, resize_nearest
     from edge.latency import LatencyTracker
     from edge.latency.status import StatusLine
     from edge.stream.engines import EngineSet
@@ -122,9 +123,14 @@ def replay(
             return
         gt_frames += 1
         ref = FrameRef(src.root, src.split, meta["city"], meta["sequence"], meta["frame"])
+        # at the frame's size, once, for the evaluation and the prediction files alike (the
+        # official cityscapesscripts evaluation refuses files of another size than the ground
+        # truth's): nearest for ids and labels, bilinear for depth
+        hw = result.frame.image.shape[:2]
         ids = result.extras.get("panoptic_ids")
-        sem = result.panoptic["sem_labels"][0] if result.panoptic is not None else None
-        depth = result.depth["depth"][0, 0] if result.depth is not None else None
+        ids = resize_nearest(ids, hw) if ids is not None else None
+        sem = resize_nearest(result.panoptic["sem_labels"][0], hw) if result.panoptic is not None else None
+        depth = resize_bilinear(result.depth["depth"][0, 0], hw) if result.depth is not None else None
         try:
             if evaluate:
                 evaluator.add(
@@ -135,8 +141,8 @@ def replay(
                     sem_train_ids=sem,
                     depth=depth,
                 )
-            if writer is not None:  # at the frame's size, as the ground truth and the evaluation
-                writer.add(ref.name, ids, sem, depth, hw=result.frame.image.shape[:2])
+            if writer is not None:
+                writer.add(ref.name, ids, sem, depth)
         except DatasetError as exc:  # reported after the run; the replay itself goes on
             errors.append(exc)
         except SinkStopped as exc:  # once: a full disk costs the predictions after, not the metrics
@@ -202,27 +208,14 @@ class PredictionWriter:
         self._index_bytes = 0  # what panoptic.json will take
 
     def add(
-        self,
-        name: str,
-        ids: np.ndarray | None,
-        sem: np.ndarray | None,
-        depth: np.ndarray | None,
-        *,
-        hw: tuple[int, ...] | None = None,
+        self, name: str, ids: np.ndarray | None, sem: np.ndarray | None, depth: np.ndarray | None
     ) -> None:
-        """Write frame ``name``'s predictions, resized to ``hw`` (the frame's, and so its
-        ground truth's, size: the official cityscapesscripts evaluation refuses others) as
-        the Evaluator resizes them (nearest for ids and labels, bilinear for depth);
+        """Write frame ``name``'s predictions, at the size given (replay gives the frame's);
         SinkStopped when they stop (once)."""
         from edge.data.cityscapes import LABEL_IDS
-        from edge.eval.evaluator import resize_bilinear, resize_nearest
 
         if self.stopped is not None:
             return
-        if hw is not None:
-            ids = resize_nearest(ids, hw) if ids is not None else None
-            sem = resize_nearest(sem, hw) if sem is not None else None
-            depth = resize_bilinear(depth, hw) if depth is not None else None
         files: list[tuple[Path, bytes]] = []
         annotation = None
         if ids is not None:
