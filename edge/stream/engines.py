@@ -22,13 +22,12 @@ class EngineSet:
     panoptic: Engine | None
     depth: Engine | None
     depth_range: tuple[float, float] = (0.1, 100.0)
-    # what each engine is, from its manifest entry: {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}
-    described: dict[str, str] = field(default_factory=dict)
     # the frame sizes given so far (run_engines says once of each that the engines stretch)
     frame_sizes: set[tuple[int, int]] = field(default_factory=set, repr=False, compare=False)
     # how frames of another shape go in: "stretch" or "pad" (fit.py)
     fit: str = "stretch"
-    # the manifest entries of the engines, and their folder: what they were built from
+    # the manifest entries of the engines (what each is: described), and their folder: what
+    # they were built from
     entries: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     root: Path | None = None
 
@@ -38,6 +37,12 @@ class EngineSet:
         assert engine is not None  # from_manifest guarantees one
         shape = engine.inputs[0].shape
         return int(shape[2]), int(shape[3])
+
+    @property
+    def described(self) -> dict[str, str]:
+        """What each engine is, from its manifest entry:
+        {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}."""
+        return {kind: _describe(entry) for kind, entry in self.entries.items()}
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -132,7 +137,6 @@ class EngineSet:
             engines[kind] = open_engine(path, backend=backend, **options)
         cfg = (chosen["depth"] or {}).get("config", {})
         rng = (float(cfg.get("min_depth", 0.1)), float(cfg.get("max_depth", 100.0)))
-        described = {k: _describe(e) for k, e in chosen.items() if e is not None}
         seven_bit = [  # INT8 weights on 7 bits: a CPU without VNNI, where INT8 gains nothing
             str(e.get("model"))
             for k, e in chosen.items()
@@ -143,7 +147,7 @@ class EngineSet:
 
             print(f"warning: {int8_without_vnni_advice(seven_bit)}", file=sys.stderr)
         entries = {k: e for k, e in chosen.items() if e is not None}
-        return cls(engines["panoptic"], engines["depth"], rng, described, fit=fit, entries=entries, root=root)
+        return cls(engines["panoptic"], engines["depth"], rng, fit=fit, entries=entries, root=root)
 
 
 AUTO = "auto"
