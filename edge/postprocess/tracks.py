@@ -1,0 +1,240 @@
+"""Objects followed from frame to frame: a track number each, and how fast each one closes in.
+
+A planner reading ``objects.jsonl`` needs to know that the car 23 m ahead now is the one
+that was 24 m ahead a frame ago, and that it is coming 8 m/s nearer. ``ObjectTracker``
+gives every instance a track: boxes of the same class are paired with the tracks' boxes
+moved on by their own speed across the image (greedy, best overlap first, at least
+``min_iou``); an instance no track takes starts a new one, and a track that nothing takes
+for ``max_gap_s`` ends. A tracked object's distances over the last ``speed_window_s``
+give its closing speed: the Theil–Sen slope (the median of the slopes between every two
+samples), so the few frames where a passing pole halves an object's visible pixels, and
+its median depth jumps, do not swing it. Time-to-collision is distance over that speed
+while the object closes at ``min_closing_mps`` or more.
+
+Times are the stream's, in seconds: a camera's capture times, a recording's media times,
+a file's frame index over its rate. The numbers are the engines' picture's (pixels) and
+the depth engine's (metres); nothing here knows the camera.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.errors import ConfigError
+from edge.postprocess.panoptic import Instance
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """What one instance's track says of it: ``track`` (its number, from 1, for the run),
+    ``frames`` (the frames it was seen in), ``age_s`` (since it was first seen),
+    ``closing_mps`` (how fast its distance shrinks, m/s; negative: it draws away; None
+    until the track has enough distances) and ``ttc_s`` (seconds until its distance is
+    used up at that speed; None unless it closes at the tracker's ``min_closing_mps``)."""
+
+    track: int
+    frames: int
+    age_s: float
+    closing_mps: float | None
+    ttc_s: float | None
+
+    def to_json(self) -> dict[str, float | int | None]:
+        return {
+            "track": self.track,
+            "track_frames": self.frames,
+            "track_age_s": round(self.age_s, 3),
+            "closing_mps": None if self.closing_mps is None else round(self.closing_mps, 2),
+            "ttc_s": None if self.ttc_s is None else round(self.ttc_s, 2),
+        }
+
+
+@dataclass
+class _Track:
+    number: int
+    train_id: int
+    box: np.ndarray  # x1, y1, x2, y2 where last seen
+    velocity: np.ndarray  # of each of the box's coordinates, pixels per second
+    first_s: float
+    last_s: float
+    frames: int = 1
+    ranges: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def predicted(self, t_s: float) -> np.ndarray:
+        return self.box + self.velocity * (t_s - self.last_s)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a`` (N x 4, x1 y1 x2 y2) with every box of ``b`` (M x 4): N x M."""
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def theil_sen_slope(times: Sequence[float], values: Sequence[float]) -> float | None:
+    """The median of the slopes between every two samples at different times (None when
+    no two are): a line's slope that a minority of wild samples cannot move."""
+    t, v = np.asarray(times, float), np.asarray(values, float)
+    i, j = np.triu_indices(len(t), k=1)
+    dt = t[j] - t[i]
+    keep = dt > 1e-9
+    if not keep.any():
+        return None
+    return float(np.median((v[j] - v[i])[keep] / dt[keep]))
+
+
+def closing_speed(
+    samples: Sequence[tuple[float, float]], *, window_s: float, min_samples: int
+) -> float | None:
+    """How fast the distance shrinks (m/s) over the (time, distance) ``samples`` of the
+    last ``window_s`` seconds: minus their Theil–Sen slope; None with fewer than
+    ``min_samples`` of them, or spanning less than a quarter of the window."""
+    if not samples:
+        return None
+    newest = samples[-1][0]
+    recent = [(t, d) for t, d in samples if newest - t <= window_s]
+    if len(recent) < min_samples or newest - recent[0][0] < window_s / 4:
+        return None
+    slope = theil_sen_slope([t for t, _ in recent], [d for _, d in recent])
+    return None if slope is None else -slope
+
+
+class ObjectTracker:
+    """Gives each frame's instances their tracks; feed it the frames in order (``update``)."""
+
+    def __init__(
+        self,
+        *,
+        min_iou: float = 0.3,
+        max_gap_s: float = 0.5,
+        speed_window_s: float = 1.0,
+        min_speed_samples: int = 5,
+        min_closing_mps: float = 0.5,
+        smoothing: float = 0.5,
+    ) -> None:
+        """``min_iou``: the least overlap between an instance's box and a track's moved-on
+        box that continues the track; ``max_gap_s``: how long a track waits for its object
+        (hidden, missed) before it ends; ``speed_window_s`` and ``min_speed_samples``: the
+        distances a closing speed is fitted to; ``min_closing_mps``: the closing speed from
+        which a time-to-collision is given; ``smoothing``: the weight of the newest box
+        motion in a track's image velocity (1: the last motion alone)."""
+        checks = {
+            "min_iou": (min_iou, 0.0 < min_iou <= 1.0, "in (0, 1]"),
+            "max_gap_s": (max_gap_s, max_gap_s >= 0, ">= 0"),
+            "speed_window_s": (speed_window_s, speed_window_s > 0, "> 0"),
+            "min_speed_samples": (min_speed_samples, min_speed_samples >= 2, ">= 2"),
+            "min_closing_mps": (min_closing_mps, min_closing_mps > 0, "> 0"),
+            "smoothing": (smoothing, 0.0 < smoothing <= 1.0, "in (0, 1]"),
+        }
+        for name, (value, ok, expected) in checks.items():
+            if not ok:
+                raise ConfigError(f"ObjectTracker {name} must be {expected}, got {value!r}")
+        self.min_iou = min_iou
+        self.max_gap_s = max_gap_s
+        self.speed_window_s = speed_window_s
+        self.min_speed_samples = min_speed_samples
+        self.min_closing_mps = min_closing_mps
+        self.smoothing = smoothing
+        self._tracks: list[_Track] = []
+        self._numbers = itertools.count(1)
+        self._scene: Hashable | None = None
+        self._last_s: float | None = None
+
+    @property
+    def active(self) -> int:
+        """Tracks alive: seen within the last ``max_gap_s``."""
+        return len(self._tracks)
+
+    def reset(self) -> None:
+        """Forget every track (their numbers go on: a new scene's objects are new ones)."""
+        self._tracks = []
+        self._last_s = None
+
+    def update(
+        self,
+        instances: Sequence[Instance],
+        distances: Sequence[tuple[float, float] | None] | None,
+        t_s: float,
+        *,
+        scene: Hashable | None = None,
+    ) -> list[TrackInfo]:
+        """The tracks of one frame's ``instances`` (in their order), seen at stream time
+        ``t_s``; ``distances`` as object_distances gives them (None: no depth). A frame of
+        another ``scene`` than the last (another sequence, a file played again) or earlier
+        than the last starts afresh."""
+        if distances is not None and len(distances) != len(instances):
+            raise ValueError(f"{len(distances)} distances for {len(instances)} instances")
+        if scene != self._scene or (self._last_s is not None and t_s < self._last_s):
+            self.reset()
+            self._scene = scene
+        self._last_s = t_s
+        self._tracks = [tr for tr in self._tracks if t_s - tr.last_s <= self.max_gap_s]
+        taken = self._associate(instances, t_s)
+        infos = []
+        for i, inst in enumerate(instances):
+            box = np.asarray(inst.box, float)
+            track = taken.get(i)
+            if track is None:
+                track = _Track(next(self._numbers), inst.train_id, box, np.zeros(4), t_s, t_s)
+                self._tracks.append(track)
+            else:
+                self._follow(track, box, t_s)
+            distance = distances[i] if distances is not None else None
+            if distance is not None:
+                track.ranges.append((t_s, distance[0]))
+                while track.ranges and t_s - track.ranges[0][0] > self.speed_window_s:
+                    track.ranges.popleft()
+            infos.append(self._info(track, distance, t_s))
+        return infos
+
+    def _associate(self, instances: Sequence[Instance], t_s: float) -> dict[int, _Track]:
+        """Instance index -> the track it continues: same class, best overlap first."""
+        if not self._tracks or not instances:
+            return {}
+        boxes = np.asarray([inst.box for inst in instances], float)
+        moved = np.stack([tr.predicted(t_s) for tr in self._tracks])
+        iou = box_iou(boxes, moved)
+        same = np.equal.outer([inst.train_id for inst in instances], [tr.train_id for tr in self._tracks])
+        iou = np.where(same, iou, 0.0)
+        taken: dict[int, _Track] = {}
+        used: set[int] = set()
+        # stable: among equal overlaps the earlier instance and the older track go first
+        for flat in np.argsort(-iou, axis=None, kind="stable"):
+            i, k = divmod(int(flat), iou.shape[1])
+            if iou[i, k] < self.min_iou:
+                break
+            if i in taken or k in used:
+                continue
+            taken[i] = self._tracks[k]
+            used.add(k)
+        return taken
+
+    def _follow(self, track: _Track, box: np.ndarray, t_s: float) -> None:
+        dt = t_s - track.last_s
+        if dt > 0:
+            seen = (box - track.box) / dt
+            a = 1.0 if track.frames == 1 else self.smoothing
+            track.velocity = a * seen + (1 - a) * track.velocity
+        track.box, track.last_s = box, t_s
+        track.frames += 1
+
+    def _info(self, track: _Track, distance: tuple[float, float] | None, t_s: float) -> TrackInfo:
+        closing = closing_speed(
+            track.ranges, window_s=self.speed_window_s, min_samples=self.min_speed_samples
+        )
+        ttc = None
+        if closing is not None and distance is not None and closing >= self.min_closing_mps:
+            ttc = distance[0] / closing
+        return TrackInfo(track.number, track.frames, t_s - track.first_s, closing, ttc)

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.errors import ConfigError
+from edge.postprocess.panoptic import Instance
+from edge.postprocess.tracks import ObjectTracker, box_iou, closing_speed, theil_sen_slope
+
+CAR, PERSON = 13, 11
+
+
+def inst(box: tuple[float, float, float, float], train_id: int = CAR, pid: int = 26001) -> Instance:
+    return Instance(pid, train_id, 0.9, box, np.ones((1, 1), bool), (int(box[1]), int(box[0])))
+
+
+def shifted(box: tuple[float, float, float, float], dx: float) -> tuple[float, float, float, float]:
+    return (box[0] + dx, box[1], box[2] + dx, box[3])
+
+
+def test_box_iou_golden_values() -> None:
+    a = np.array([[0, 0, 10, 10], [0, 0, 2, 2]], float)
+    b = np.array([[5, 5, 15, 15], [20, 20, 30, 30], [0, 0, 10, 10]], float)
+    iou = box_iou(a, b)
+    # 5x5 shared of 100 + 100 - 25; disjoint; the same box; 2x2 inside 10x10
+    np.testing.assert_allclose(iou, [[25 / 175, 0, 1], [0, 0, 4 / 100]])
+    assert box_iou(a[:0], b).shape == (0, 3)
+
+
+def test_theil_sen_ignores_a_wild_sample() -> None:
+    # slopes of the ten pairs: -1 seven times, 13.33, 20.5, 42, -44: the median is -1,
+    # where least squares would give +4.2
+    assert theil_sen_slope([0, 1, 2, 3, 4], [10, 9, 8, 50, 6]) == -1.0
+    assert theil_sen_slope([1.0, 1.0], [3.0, 4.0]) is None  # no two times differ
+    assert theil_sen_slope([2.0], [1.0]) is None
+
+
+def test_closing_speed_needs_enough_samples_over_enough_time() -> None:
+    samples = [(t / 10, 30 - 8 * t / 10) for t in range(12)]  # 8 m/s nearer, at 10 Hz
+    assert closing_speed(samples, window_s=1.0, min_samples=5) == pytest.approx(8.0)
+    # only the last second counts: the samples before it drew away
+    early = [(t / 10 - 2.0, 10 + t / 10) for t in range(10)]
+    assert closing_speed(early + samples, window_s=1.0, min_samples=5) == pytest.approx(8.0)
+    assert closing_speed(samples[:4], window_s=1.0, min_samples=5) is None
+    assert closing_speed(samples[:3], window_s=1.0, min_samples=3) is None  # 0.2 s < a quarter second
+    assert closing_speed([], window_s=1.0, min_samples=2) is None
+
+
+def test_a_moving_object_keeps_its_track_and_a_new_one_gets_the_next_number() -> None:
+    tracker = ObjectTracker()
+    car = (100.0, 50.0, 140.0, 80.0)  # 40 px wide, 15 px on, then 25 px a frame
+    xs = [0, 15, 40, 65, 90, 115]
+    steps = box_iou(np.array([shifted(car, 15)]), np.array([shifted(car, 40)]))
+    assert steps[0, 0] < tracker.min_iou, "unmoved, the track's box would lose the car"
+    seen = []
+    for k, x in enumerate(xs):
+        instances = [inst(shifted(car, x))]
+        if k == 3:
+            instances.append(inst((300.0, 60.0, 320.0, 100.0), PERSON, 24001))
+        seen.append(tracker.update(instances, None, k / 10))
+    assert [frame[0].track for frame in seen] == [1] * 6
+    assert [frame[0].frames for frame in seen] == [1, 2, 3, 4, 5, 6]
+    assert seen[5][0].age_s == pytest.approx(0.5)
+    assert seen[3][1].track == 2 and seen[3][1].frames == 1
+    assert tracker.active == 2  # the person, unseen for 0.2 s, still waits
+    assert all(info.closing_mps is None and info.ttc_s is None for frame in seen for info in frame)
+
+
+def test_a_hidden_object_keeps_its_track_for_max_gap_s() -> None:
+    tracker = ObjectTracker(max_gap_s=0.5)
+    car = (100.0, 50.0, 140.0, 80.0)
+    assert tracker.update([inst(car)], None, 0.0)[0].track == 1
+    assert tracker.update([inst(shifted(car, 2))], None, 0.1)[0].track == 1
+    assert tracker.update([], None, 0.2) == []
+    # hidden 0.4 s, found where its motion (20 px/s) puts it
+    back = tracker.update([inst(shifted(car, 10))], None, 0.5)[0]
+    assert (back.track, back.frames) == (1, 3)
+    gone = tracker.update([inst(shifted(car, 22))], None, 1.1)[0]  # 0.6 s later: a new object
+    assert (gone.track, gone.frames) == (2, 1)
+
+
+def test_classes_do_not_continue_each_others_tracks() -> None:
+    tracker = ObjectTracker()
+    box = (10.0, 10.0, 50.0, 50.0)
+    tracker.update([inst(box, CAR)], None, 0.0)
+    assert tracker.update([inst(box, PERSON)], None, 0.1)[0].track == 2
+
+
+def test_best_overlap_wins_when_two_objects_compete() -> None:
+    tracker = ObjectTracker()
+    left, right = (0.0, 0.0, 40.0, 40.0), (30.0, 0.0, 70.0, 40.0)
+    tracker.update([inst(left), inst(right)], None, 0.0)
+    # listed the other way round, each box still continues the track it overlaps most
+    infos = tracker.update([inst(shifted(right, 1)), inst(shifted(left, 1))], None, 0.1)
+    assert [i.track for i in infos] == [2, 1]
+
+
+def test_closing_speed_and_time_to_collision_from_the_tracks_distances() -> None:
+    tracker = ObjectTracker(speed_window_s=1.0, min_speed_samples=5, min_closing_mps=0.5)
+    car = (100.0, 50.0, 140.0, 80.0)
+    infos = []
+    for k in range(12):
+        d = 30.0 - 0.8 * k  # 8 m/s nearer at 10 Hz
+        if k == 7:
+            d = 45.0  # a pole hid half the car: its median depth jumped
+        infos.append(tracker.update([inst(car)], [(d, d - 1)], k / 10)[0])
+    assert [i.closing_mps is None for i in infos[:5]] == [True] * 4 + [False]  # min_speed_samples
+    last = infos[-1]
+    assert last.closing_mps == pytest.approx(8.0)
+    assert last.ttc_s == pytest.approx((30.0 - 0.8 * 11) / 8.0)
+    assert last.to_json() == {
+        "track": 1,
+        "track_frames": 12,
+        "track_age_s": 1.1,
+        "closing_mps": 8.0,
+        "ttc_s": 2.65,
+    }
+    # drawing away: a negative closing speed, and no time-to-collision
+    away = ObjectTracker()
+    for k in range(8):
+        info = away.update([inst(car)], [(10.0 + k, 9.0)], k / 10)[0]
+    assert info.closing_mps == pytest.approx(-10.0) and info.ttc_s is None
+
+
+def test_a_new_scene_or_time_going_back_starts_afresh() -> None:
+    tracker = ObjectTracker()
+    car = (100.0, 50.0, 140.0, 80.0)
+    tracker.update([inst(car)], None, 1.0, scene=("a", 1))
+    assert tracker.update([inst(car)], None, 1.1, scene=("a", 1))[0].track == 1
+    assert tracker.update([inst(car)], None, 1.2, scene=("a", 2))[0].track == 2
+    assert tracker.update([inst(car)], None, 0.0, scene=("a", 2))[0].track == 3  # a loop: time went back
+    assert tracker.update([inst(car)], None, 0.1, scene=("a", 2))[0].track == 3
+
+
+def test_distances_must_match_the_instances() -> None:
+    with pytest.raises(ValueError, match="1 distances for 2 instances"):
+        ObjectTracker().update([inst((0, 0, 1, 1)), inst((2, 2, 3, 3))], [None], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_iou": 0.0}, "min_iou must be in \\(0, 1\\], got 0.0"),
+        ({"max_gap_s": -1}, "max_gap_s must be >= 0, got -1"),
+        ({"min_speed_samples": 1}, "min_speed_samples must be >= 2, got 1"),
+        ({"smoothing": 1.5}, "smoothing must be in \\(0, 1\\], got 1.5"),
+    ],
+)
+def test_settings_out_of_range_are_refused(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ObjectTracker(**kwargs)
