@@ -3,8 +3,8 @@
 ``edge run`` pulls frames from a source through a threaded pipeline. An application
 that already has its frames (a ROS node, a robot's control loop, a notebook) calls a
 ``Perception`` instead. Both run the same steps (``run_engines``: frame conversion,
-preprocessing, panoptic and depth side by side; then panoptic fusion), so one frame
-gives the same result either way, and both track latency per stage.
+preprocessing, panoptic and depth side by side; then panoptic fusion and the objects'
+tracks), so one frame gives the same result either way, and both track latency per stage.
 
     from edge.perception import Perception
 
@@ -15,7 +15,6 @@ gives the same result either way, and both track latency per stage.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ import numpy as np
 from edge.errors import BackendError, ConfigError
 from edge.latency import LatencyTracker
 from edge.postprocess.panoptic import Instance
+from edge.postprocess.tracks import ObjectTracker, TrackInfo
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame
 
@@ -53,33 +53,37 @@ class Perceived:
     depth: np.ndarray | None
     outputs: dict[str, dict[str, np.ndarray]]  # the engines' raw outputs, by kind
     latency_ms: dict[str, float]
+    # (distance, nearest) in metres of each instance (None without depth, or for an instance
+    # with no pixels), and each instance's track (edge.postprocess.tracks)
+    distances: tuple[tuple[float, float] | None, ...] = ()
+    tracks: tuple[TrackInfo, ...] = ()
 
     @property
     def objects(self) -> list[dict[str, Any]]:
-        """Each thing found, JSON-ready: id, class, score, box, pixels, and with depth its
-        distance (median over its pixels) and nearest part in metres; what an
-        ``objects.jsonl`` sink writes."""
+        """Each thing found, JSON-ready: id, class, score, box, pixels, its track, and with
+        depth its distance (median over its pixels), nearest part in metres, closing speed
+        and time-to-collision; what an ``objects.jsonl`` sink writes."""
         from edge.postprocess.objects import describe_objects
 
-        return describe_objects(self.instances, self.depth, self.distances)
-
-    @functools.cached_property
-    def distances(self) -> list[tuple[float, float] | None]:
-        """(distance, nearest) in metres of each instance (None without depth, or for an
-        instance with no pixels); worked out once for ``objects`` and the overlay's labels."""
-        from edge.postprocess.objects import object_distances
-
-        return object_distances(self.instances, self.depth)
+        return describe_objects(self.instances, self.depth, self.distances, self.tracks or None)
 
 
 class Perception:
     """Runs an EngineSet on one image per call; calls from several threads take turns.
 
     ``tracker`` accumulates every call's stage times (``tracker.summary()``, as ``edge run``
-    prints them); pass one to share it, or to set a deadline.
+    prints them); pass one to share it, or to set a deadline. ``object_tracker`` follows the
+    instances from call to call (their tracks, closing speeds); call its ``reset()`` when
+    the images stop following on from each other (another camera, a cut).
     """
 
-    def __init__(self, *, engines: EngineSet, tracker: LatencyTracker | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        engines: EngineSet,
+        tracker: LatencyTracker | None = None,
+        object_tracker: ObjectTracker | None = None,
+    ) -> None:
         from edge.stream.steps import load_frame_steps
 
         load_frame_steps()  # here, not in the first call's latency
@@ -87,6 +91,7 @@ class Perception:
         self.tracker = tracker or LatencyTracker()
         self.tracker.engines = dict(engines.described)
         self.tracker.fit = engines.fit
+        self.object_tracker = object_tracker or ObjectTracker()
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="edge-perception"
         )
@@ -131,10 +136,16 @@ class Perception:
         padded where ``fit="pad"``)."""
         return self.engines.input_hw
 
-    def __call__(self, image: np.ndarray, *, t_capture_ns: int | None = None) -> Perceived:
+    def __call__(
+        self, image: np.ndarray, *, t_capture_ns: int | None = None, stream_time_s: float | None = None
+    ) -> Perceived:
         """Panoptic segmentation and depth of ``image`` (HxWx3 uint8 RGB; grey HxW and RGBA
         are converted). ``t_capture_ns`` is when the image was taken, on the
-        ``time.perf_counter_ns()`` clock (default: now), so end_to_end counts from there."""
+        ``time.perf_counter_ns()`` clock (default: now), so end_to_end counts from there.
+        ``stream_time_s``: when it was taken on its stream's own clock, in seconds (a
+        recording's time, for images fed faster or slower than they were taken), which
+        the objects' closing speeds are measured in; default: ``t_capture_ns``."""
+        from edge.postprocess.objects import object_distances
         from edge.postprocess.panoptic import fuse
         from edge.stream.steps import run_engines
 
@@ -149,9 +160,16 @@ class Perception:
             result = run_engines(self.engines, frame, self.tracker, self._pool)
             ids: np.ndarray | None = None
             instances: list[Instance] = []
+            depth = result.depth["depth"][0, 0] if result.depth is not None else None
             with self.tracker.stage(seq, "postprocess"):
                 if result.panoptic is not None:
                     ids, instances = fuse(result.panoptic)
+                measured = object_distances(instances, depth) if depth is not None else None
+            tracks = []
+            if result.panoptic is not None:
+                with self.tracker.stage(seq, "tracks"):
+                    t_s = t0 / 1e9 if stream_time_s is None else stream_time_s
+                    tracks = self.object_tracker.update(instances, measured, t_s)
             self.tracker.frame_done(seq, t0)
         return Perceived(
             seq=seq,
@@ -160,11 +178,13 @@ class Perception:
             panoptic=ids,
             instances=tuple(instances),
             semantic=result.panoptic["sem_labels"][0] if result.panoptic is not None else None,
-            depth=result.depth["depth"][0, 0] if result.depth is not None else None,
+            depth=depth,
             outputs={
                 k: v for k, v in (("panoptic", result.panoptic), ("depth", result.depth)) if v is not None
             },
             latency_ms=self.tracker.frame_ms(seq),
+            distances=tuple(measured) if measured is not None else (None,) * len(instances),
+            tracks=tuple(tracks),
         )
 
     def render(self, seen: Perceived, *, view: str = "composite") -> np.ndarray:

@@ -18,13 +18,16 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge.errors import DatasetError, Interrupted, ReplayNotSaved, SinkStopped, SourceError
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom
 from edge.util.fs import atomic_write_bytes, require_writable
+
+if TYPE_CHECKING:
+    from edge.stream.frame import Result
 
 
 def replay(
@@ -64,7 +67,6 @@ def replay(
     from edge.latency import LatencyTracker
     from edge.latency.status import StatusLine
     from edge.stream.engines import EngineSet
-    from edge.stream.frame import Result
     from edge.stream.pipeline import Pipeline, check_post_workers
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import CityscapesSource, open_source
@@ -140,6 +142,7 @@ def replay(
                     panoptic_ids=ids,
                     sem_train_ids=sem,
                     depth=depth,
+                    **_tracked(result),
                 )
             if writer is not None:
                 writer.add(ref.name, ids, sem, depth)
@@ -190,6 +193,21 @@ def replay(
     if errors:
         raise DatasetError(f"{len(errors)} ground-truth frame(s) could not be evaluated; first: {errors[0]}")
     return report
+
+
+def _tracked(result: Result) -> dict[str, Any]:
+    """The evaluator's tracking arguments for a replayed frame: its instances' tracks by
+    panoptic id, its stream time and its sequence (nothing without a panoptic engine)."""
+    tracks = result.extras.get("tracks")
+    if tracks is None:
+        return {}
+    instances = result.extras["instances"]
+    meta = result.frame.meta
+    return {
+        "tracks": {inst.panoptic_id: track for inst, track in zip(instances, tracks, strict=True)},
+        "t_s": result.extras["t_stream_s"],
+        "scene": (meta.get("city"), meta.get("sequence")),
+    }
 
 
 class PredictionWriter:
@@ -305,5 +323,18 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             f"object distance AbsRel {o['abs_rel']:.3f}  |error| p50 {o['abs_err_m_p50']:.2f} m  "
             f"p90 {o['abs_err_m_p90']:.2f} m  within 10% {100 * o['within_10pct']:.0f}%  "
             f"({o['objects']} matched objects)"
+        )
+    t = metrics.get("tracking") or {}
+    if t.get("gt_objects"):
+        lines.append(
+            f"tracking MOTA {100 * t['mota']:.1f}  identity switches {t['id_switches']}  "
+            f"({t['matched']} of {t['gt_objects']} objects matched, {t['false_positives']} false)"
+        )
+    c = t.get("closing_speed") or {}
+    if c.get("pairs"):
+        agrees = f"  sign right {100 * c['sign_agrees']:.0f}%" if c["sign_agrees"] is not None else ""
+        lines.append(
+            f"closing speed |error| mean {c['abs_err_mps_mean']:.2f} m/s  p50 {c['abs_err_mps_p50']:.2f}  "
+            f"p90 {c['abs_err_mps_p90']:.2f}{agrees}  ({c['pairs']} objects over frames)"
         )
     return "\n".join(lines)

@@ -85,7 +85,8 @@ def test_latency_per_frame_and_in_total(demo_engines: Path) -> None:
         first = perception(images[0], t_capture_ns=t_capture)
         second = perception(images[1])
         summary = perception.tracker.summary()
-    assert set(first.latency_ms) == {"preprocess", "panoptic", "depth", "postprocess", "end_to_end"}
+    stages = {"preprocess", "panoptic", "depth", "postprocess", "tracks", "end_to_end"}
+    assert set(first.latency_ms) == stages
     assert all(v > 0 for v in first.latency_ms.values())
     assert first.latency_ms["end_to_end"] >= 50 + first.latency_ms["panoptic"]
     assert first.t_capture_ns == t_capture
@@ -200,7 +201,8 @@ def test_the_readme_example_runs(
 
 def test_objects_sink_writes_what_perception_sees(demo_engines: Path, tmp_path: Path) -> None:
     """``--sink objects.jsonl`` through the real pipeline: a line per frame whose objects
-    are those Perception finds in the same frame, with distances from the depth engine."""
+    are those Perception finds in the same frame, with distances from the depth engine,
+    and the same tracks when Perception is given the frames' times (17 fps)."""
     from edge.stream import run_stream
 
     before = time.time()
@@ -208,10 +210,15 @@ def test_objects_sink_writes_what_perception_sees(demo_engines: Path, tmp_path: 
     lines = [json.loads(x) for x in (tmp_path / "o" / "objects.jsonl").read_text().splitlines()]
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["objects.jsonl"]  # no partial left
     with Perception.open(demo_engines) as perception:
-        expected = [perception(image).objects for image in frames()]
+        expected = [perception(image, stream_time_s=i / 17).objects for i, image in enumerate(frames())]
     assert [x["frame"] for x in lines] == [0, 1, 2]
     assert [x["objects"] for x in lines] == expected
     assert sum(len(x) for x in expected) > 0
+    tracks = [{o["track"] for o in x["objects"]} for x in lines]
+    assert tracks[0] & tracks[1] & tracks[2], "the same objects, followed from frame to frame"
+    # seen in every frame since the first: as old as the frames between, at 17 fps
+    followed = [o for i, x in enumerate(lines) for o in x["objects"] if o["track_frames"] == i + 1]
+    assert followed and all(o["track_age_s"] == round((o["track_frames"] - 1) / 17, 3) for o in followed)
     assert all(x["size"] == list(TEST_SIZE) and x["frame_size"] == [256, 512] for x in lines)
     assert lines[0]["t_capture_ns"] < lines[1]["t_capture_ns"] < lines[2]["t_capture_ns"]
     assert before - 1 < lines[0]["time_unix"] < lines[2]["time_unix"] < time.time()

@@ -338,3 +338,27 @@ def test_a_frame_whose_prediction_is_refused_leaves_none_of_its_files(tmp_path: 
         "panoptic/a_panoptic.png",
         "semantic/a_pred_labelIds.png",
     ]
+
+
+def test_replay_scores_the_tracks_on_ground_truth_every_frame(
+    demo_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Drives with ground truth on every frame: the objects' identity switches and closing
+    speeds are scored against the drive's own objects and distances, a sequence at a time."""
+    root = tmp_path / "dense"
+    write_dataset(root, sequences=2, frames=10, size=(256, 512), split="val", gt_every=1)
+    report = replay(f"cityscapes://{root}?fps=0", engines=demo_engines, threads=1)
+    t = report["metrics"]["tracking"]
+    things = {c.name for c in TRAIN_CLASSES if c.thing}
+    per_class = report["metrics"]["panoptic"]["per_class"]
+    assert t["matched"] == sum(c["tp"] for name, c in per_class.items() if name in things) > 0
+    assert t["gt_objects"] == t["matched"] + t["misses"]
+    assert t["mota"] == pytest.approx(
+        1 - (t["misses"] + t["false_positives"] + t["id_switches"]) / t["gt_objects"]
+    )
+    c = t["closing_speed"]
+    # 10 frames at 17 Hz: a speed once a track has 5 distances over a quarter second
+    assert c["pairs"] > 0 and 0 <= c["abs_err_mps_p50"] <= c["abs_err_mps_p90"]
+    assert main(["replay", f"cityscapes://{root}?fps=0", "--engines", str(demo_engines), "--eval"]) == 0
+    out = capsys.readouterr().out
+    assert f"identity switches {t['id_switches']}" in out and f"({c['pairs']} objects over frames)" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,8 @@ from edge.eval.depth import DepthStats
 from edge.eval.objects import ObjectDistanceStats
 from edge.eval.panoptic import PanopticStats
 from edge.eval.semantic import ConfusionMatrix
+from edge.eval.tracking import TrackingStats
+from edge.postprocess.tracks import TrackInfo
 
 
 class Evaluator:
@@ -22,6 +25,7 @@ class Evaluator:
         self.semantic = ConfusionMatrix()
         self.depth = DepthStats(min_depth=min_depth, max_depth=max_depth)
         self.objects = ObjectDistanceStats(min_depth=min_depth, max_depth=max_depth)
+        self.tracking = TrackingStats(min_depth=min_depth, max_depth=max_depth)
         self.frames = 0
 
     def add(
@@ -33,7 +37,12 @@ class Evaluator:
         panoptic_ids: np.ndarray | None = None,
         sem_train_ids: np.ndarray | None = None,
         depth: np.ndarray | None = None,
+        tracks: Mapping[int, TrackInfo] | None = None,
+        t_s: float | None = None,
+        scene: Hashable | None = None,
     ) -> None:
+        """One frame with ground truth; with ``tracks`` (by predicted panoptic id), its
+        stream time ``t_s`` and ``scene``, in stream order, the tracking is scored too."""
         hw = gt_label_ids.shape
         pred_ids = resize_nearest(panoptic_ids, hw) if panoptic_ids is not None else None
         pred_depth = resize_bilinear(depth, hw) if depth is not None else None
@@ -41,6 +50,10 @@ class Evaluator:
             matches = self.panoptic.add(pred_ids, gt_instance_ids)
             if pred_depth is not None and gt_depth is not None:
                 self.objects.add(matches, pred_ids, pred_depth, gt_instance_ids, gt_depth)
+            if tracks is not None and t_s is not None:
+                self.tracking.add(
+                    matches, pred_ids, gt_instance_ids, tracks, t_s=t_s, scene=scene, gt_depth=gt_depth
+                )
         if sem_train_ids is not None:
             self.semantic.add(LABEL_IDS[resize_nearest(sem_train_ids, hw)], gt_label_ids)
         if pred_depth is not None and gt_depth is not None:
@@ -54,6 +67,7 @@ class Evaluator:
             "semantic": self.semantic.results(),
             "depth": self.depth.results(),
             "object_distance": self.objects.results(),
+            "tracking": self.tracking.results(),
         }
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from edge.data.cityscapes import TRAIN_CLASSES
 from edge.postprocess.panoptic import Instance
+from edge.postprocess.tracks import TrackInfo
 
 NEAR_PERCENTILE = 10
 
@@ -63,16 +64,21 @@ def describe_objects(
     instances: Sequence[Instance],
     depth: np.ndarray | None,
     distances: Sequence[tuple[float, float] | None] | None = None,
+    tracks: Sequence[TrackInfo] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready record per instance: ``id`` (its panoptic id), ``class``, ``score``,
     ``box`` [x1, y1, x2, y2] and ``pixels`` in the engines' picture of the frame (their input,
     or with --fit pad the frame's part of it: objects_line's ``size``), and with a depth
     map ``distance_m`` (median over its pixels) and ``nearest_m`` (``distances``, when
-    already computed by object_distances)."""
+    already computed by object_distances). With ``tracks`` (edge.postprocess.tracks, one
+    per instance) ``track``, ``track_frames`` and ``track_age_s``, and with depth too
+    ``closing_mps`` and ``ttc_s`` (null until known)."""
     if distances is None:
         distances = object_distances(instances, depth)
+    if tracks is not None and len(tracks) != len(instances):
+        raise ValueError(f"{len(tracks)} tracks for {len(instances)} instances")
     objects = []
-    for inst, distance in zip(instances, distances, strict=True):
+    for k, (inst, distance) in enumerate(zip(instances, distances, strict=True)):
         record: dict[str, Any] = {
             "id": inst.panoptic_id,
             "class": TRAIN_CLASSES[inst.train_id].name,
@@ -83,5 +89,10 @@ def describe_objects(
         if distance is not None:
             record["distance_m"] = round(distance[0], 3)
             record["nearest_m"] = round(distance[1], 3)
+        if tracks is not None:
+            moving = tracks[k].to_json()
+            if depth is None:  # no distances: nothing closes in
+                del moving["closing_mps"], moving["ttc_s"]
+            record.update(moving)
         objects.append(record)
     return objects

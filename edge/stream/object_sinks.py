@@ -107,7 +107,9 @@ def objects_line(result: Any) -> str:
     if objects is None:  # described once for every objects sink of the run
         depth = result.depth["depth"][0, 0] if result.depth is not None else None
         instances = result.extras.get("instances", ())
-        objects = describe_objects(instances, depth, result.extras.get("distances"))
+        objects = describe_objects(
+            instances, depth, result.extras.get("distances"), result.extras.get("tracks")
+        )
         result.extras["objects"] = objects
     record = {
         "frame": frame.seq,

@@ -23,11 +23,12 @@ from typing import Any
 
 from edge.errors import ConfigError, SinkError
 from edge.latency import LatencyTracker
+from edge.postprocess.tracks import ObjectTracker
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
 from edge.stream.sinks import RENDERED_VIEWS, Sink, views_shown
 from edge.stream.sources import Source, nominal_rate
-from edge.stream.steps import load_frame_steps, render_result, run_engines
+from edge.stream.steps import load_frame_steps, render_result, run_engines, stream_time_s, track_result
 from edge.stream.writers import SinkWriters, left_open_warning
 
 _END = object()
@@ -75,6 +76,7 @@ class Pipeline:
         views: Collection[str] | None = None,
         post_workers: int = 1,
         end_when_sinks_stop: bool = False,
+        object_tracker: ObjectTracker | None = None,
     ) -> None:
         """``realtime`` paces a file or folder at ``fps`` (default: the source's own rate)
         and drops frames like a camera; a source without a rate needs ``fps``. ``views``:
@@ -89,7 +91,9 @@ class Pipeline:
         ``duration_s``: no frame is read once that long has passed since the first read (the
         stream then ends as at the source's end; a camera's read in progress is waited for).
         ``on_result``: each frame once every sink has written it (or, live, skipped it:
-        edge.stream.writers), on a sink's thread, one frame at a time."""
+        edge.stream.writers), on a sink's thread, one frame at a time. ``object_tracker``: what
+        gives the instances their tracks, in frame order (default: an ObjectTracker of its
+        defaults); a file's frames are timed by its own rate (else ``fps``)."""
         self._post_workers = check_post_workers(post_workers)
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
@@ -104,6 +108,11 @@ class Pipeline:
         self.duration_s = duration_s
         self.realtime = realtime
         self.on_result = on_result
+        self.object_tracker = object_tracker or ObjectTracker()
+        # the objects' speeds are the recording's, whatever rate it is read or paced at
+        # (cityscapes://DIR?fps=0 has no pace, but was recorded at 17 Hz); --fps gives a
+        # folder of images the rate it has not
+        self._rate = getattr(source, "media_fps", None) or nominal_rate(source) or fps
         # None: asked of the sinks for each frame (the viewer draws only while watched)
         self.views = None if views is None else frozenset(views)
         if self.views is not None and not self.views <= set(RENDERED_VIEWS):
@@ -314,7 +323,13 @@ class Pipeline:
         evaluation in on_result) overlaps the next frame's fusion and drawing, which is
         what sets the rate when the engines run on a GPU, and a slow sink holds up no
         other. Handed over here, by the post stage itself, a frame waits in no queue more
-        than it did when one thread wrote every sink."""
+        than it did when one thread wrote every sink. Here, in frame order, the instances
+        are given their tracks."""
+        if self.engines.panoptic is not None:
+            frame = result.frame
+            with self.tracker.stage(frame.seq, "tracks"):
+                t_s = stream_time_s(frame, live=self.source.live, rate=self._rate)
+                track_result(result, self.object_tracker, t_s)
         return self._writers.deliver(result)
 
     def _sink(self) -> None:

@@ -45,7 +45,8 @@ class Source(Protocol):
     # as edge bench, sets it False) and pace_hint (what paces it, said where it is read as fast
     # as the engines take its frames; else --realtime);
     # optional, for recordings: timestamps (ms per frame) and timestamps_file, and each
-    # frame's meta["media_ms"] (edge.stream.timestamps)
+    # frame's meta["media_ms"] (edge.stream.timestamps);
+    # optional, for files read at another rate than recorded: media_fps (cityscapes://DIR)
 
 
 def _split(uri: str) -> SplitResult:
@@ -153,6 +154,7 @@ class CityscapesSource:
         self.root = Path(folder)
         self.split = q.get("split", "val")
         self.fps: float | None = fps or None
+        self.media_fps = 17.0  # recorded at, whatever it is read at: the objects' speeds
         self.live = False
         self.keeps_rate = self.fps is not None
         self.pace_hint = "fps=17 in its URI replays it at the recorded rate"

@@ -1,7 +1,8 @@
 """The steps one frame goes through: its picture checked (frame_rgb), resized into the
 engines' tensor (preprocess), the engines run side by side (run_engines), and the panoptic
-outputs fused and drawn (render_result). Pipeline runs them on its threads; Perception
-(the Python API) and edge bench call them directly."""
+outputs fused and drawn (render_result), and the instances given their tracks, in frame
+order (track_result). Pipeline runs them on its threads; Perception (the Python API) and
+edge bench call them directly."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from edge.stream.engines import EngineSet
 from edge.stream.fit import fitted_hw, input_tensor, unpad_outputs
 from edge.stream.frame import Frame, Result
 from edge.stream.sinks import RENDERED_VIEWS
+
+if TYPE_CHECKING:
+    from edge.postprocess.tracks import ObjectTracker
 
 
 def preprocess(image: np.ndarray, hw: tuple[int, int], fit: str = "stretch") -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +87,8 @@ def load_frame_steps() -> None:
 
     import edge.postprocess.objects
     import edge.postprocess.panoptic
-    import edge.postprocess.render  # noqa: F401
+    import edge.postprocess.render
+    import edge.postprocess.tracks  # noqa: F401
 
 
 def frame_rgb(frame: Frame) -> np.ndarray:
@@ -141,6 +146,38 @@ def render_result(
     )
     result.extras["views"] = drawn  # each half on its own, for the live viewer
     return compose_views(drawn) if "composite" in views and drawn else None
+
+
+def stream_time_s(frame: Frame, *, live: bool, rate: float | None) -> float:
+    """When ``frame`` was taken, in seconds of the stream, for the objects' speeds: a
+    recording's capture time (meta["media_ms"]), a file's frame index over its ``rate``,
+    else (a camera, a folder of images without a rate) when it was read."""
+    media_ms = frame.meta.get("media_ms")
+    if media_ms is not None:
+        return float(media_ms) / 1e3
+    if not live and rate:
+        return frame.seq / rate
+    return frame.t_capture_ns / 1e9
+
+
+def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
+    """Give the result's instances their tracks (result.extras["tracks"], and the stream
+    time ``t_s`` as "t_stream_s"; nothing without a panoptic engine), with their distances
+    where a depth map has them (worked out here if the drawing did not need them). Called
+    in frame order: a Cityscapes sequence or a loop of a file (meta) starts the tracks
+    afresh."""
+    from edge.postprocess.objects import object_distances
+
+    instances = result.extras.get("instances")
+    if instances is None:
+        return
+    distances = result.extras.get("distances")
+    if distances is None and result.depth is not None:
+        distances = result.extras["distances"] = object_distances(instances, result.depth["depth"][0, 0])
+    meta = result.frame.meta
+    scene = (meta.get("city"), meta.get("sequence"), meta.get("loop"))
+    result.extras["tracks"] = objects.update(instances, distances, t_s, scene=scene)
+    result.extras["t_stream_s"] = t_s
 
 
 def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool: Executor) -> Result:

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.eval.tracking import TrackingStats
+from edge.postprocess.tracks import TrackInfo
+
+
+def info(track: int, closing: float | None = None) -> TrackInfo:
+    return TrackInfo(track=track, frames=1, age_s=0.0, closing_mps=closing, ttc_s=None)
+
+
+def maps(gt_things: list[int], pred_things: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Road (7) with each thing in a column of its own, the same columns in both maps."""
+    gt, pred = np.full((4, 8), 7), np.full((4, 8), 7)
+    for col, g in enumerate(gt_things):
+        gt[:, col] = g
+    for col, p in enumerate(pred_things):
+        pred[:, col] = p
+    return gt, pred
+
+
+def test_misses_false_objects_and_switches_make_mota() -> None:
+    stats = TrackingStats()
+    gt, pred = maps([26001, 26002], [26000, 26001])
+    stats.add([(26001, 26000), (26002, 26001), (7, 7)], pred, gt, {26000: info(1), 26001: info(2)}, t_s=0.0)
+    # the next frame: 26001 is paired with a track of its own (a switch), 26002 keeps track 2,
+    # 26004 is missed and 26003 matches nothing
+    gt, pred = maps([26001, 26002, 26004], [26005, 26001, 26003])
+    tracks = {26005: info(3), 26001: info(2), 26003: info(4)}
+    stats.add([(26001, 26005), (26002, 26001), (7, 7)], pred, gt, tracks, t_s=0.1)
+    r = stats.results()
+    assert {k: r[k] for k in ("gt_objects", "matched", "misses", "false_positives", "id_switches")} == {
+        "gt_objects": 5,
+        "matched": 4,
+        "misses": 1,
+        "false_positives": 1,
+        "id_switches": 1,
+    }
+    assert r["mota"] == pytest.approx(1 - 3 / 5)
+    assert r["closing_speed"] == {"pairs": 0}
+
+
+def test_a_new_scene_forgets_the_tracks_it_paired() -> None:
+    stats = TrackingStats()
+    gt, pred = maps([26001], [26000])
+    stats.add([(26001, 26000)], pred, gt, {26000: info(1)}, t_s=0.0, scene="a")
+    stats.add([(26001, 26000)], pred, gt, {26000: info(7)}, t_s=0.0, scene="b")
+    stats.add([(26001, 26000)], pred, gt, {26000: info(8)}, t_s=0.1, scene="b")
+    assert stats.results()["id_switches"] == 1
+
+
+def test_closing_speed_against_the_truths_own_fit() -> None:
+    stats = TrackingStats(speed_window_s=1.0, min_speed_samples=5)
+    gt, pred = maps([26001, 24001], [26000, 24000])
+    for k in range(6):
+        depth = np.full((4, 8), 50.0, np.float32)
+        depth[:, 0] = 30.0 - 0.8 * k  # the car comes 8 m/s nearer
+        depth[:, 1] = 10.0  # the person stands
+        depth[0, 1] = 0.0  # invalid depth is not the person's
+        tracks = {26000: info(1, 7.0), 24000: info(2, -0.5)}
+        stats.add([(26001, 26000), (24001, 24000)], pred, gt, tracks, t_s=k / 10, gt_depth=depth)
+    c = stats.results()["closing_speed"]
+    # frames 4 and 5 have 0.4 s of true distances: |7 - 8| for the car, |-0.5 - 0| for the person
+    assert c["pairs"] == 4
+    assert c["abs_err_mps_mean"] == pytest.approx(0.75, abs=1e-5)
+    assert c["abs_err_mps_p50"] == pytest.approx(0.75, abs=1e-5)
+    assert c["sign_agrees"] == 1.0  # only the car's truth is 1 m/s or more
