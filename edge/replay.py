@@ -337,4 +337,10 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             f"closing speed |error| mean {c['abs_err_mps_mean']:.2f} m/s  p50 {c['abs_err_mps_p50']:.2f}  "
             f"p90 {c['abs_err_mps_p90']:.2f}{agrees}  ({c['pairs']} objects over frames)"
         )
+    n = t.get("closing_speed_near") or {}
+    if n.get("pairs"):
+        lines.append(
+            f"  within {n['within_m']:g} m: |error| mean {n['abs_err_mps_mean']:.2f} m/s  "
+            f"p50 {n['abs_err_mps_p50']:.2f}  p90 {n['abs_err_mps_p90']:.2f}  ({n['pairs']})"
+        )
     return "\n".join(lines)

@@ -29,9 +29,13 @@ class TrackingStats:
         min_speed_samples: int = 5,
         min_depth: float = 1e-3,
         max_depth: float = 80.0,
+        near_m: float = 30.0,
     ) -> None:
         """``speed_window_s`` and ``min_speed_samples``: the true closing speeds' fit, as the
-        tracker's (ObjectTracker's arguments of those names)."""
+        tracker's (ObjectTracker's arguments of those names); ``near_m``: the closing speeds
+        of objects truly nearer than this are scored on their own too (a monocular depth
+        engine's far distances are its worst, and a planner's near ones its most urgent)."""
+        self.near_m = near_m
         self.speed_window_s = speed_window_s
         self.min_speed_samples = min_speed_samples
         self.min_depth, self.max_depth = min_depth, max_depth
@@ -41,6 +45,7 @@ class TrackingStats:
         self._true_ranges: dict[int, list[tuple[float, float]]] = {}
         self._speed_pred: list[float] = []
         self._speed_true: list[float] = []
+        self._speed_distance: list[float] = []  # the true distance at each pair's frame
 
     def add(
         self,
@@ -82,6 +87,7 @@ class TrackingStats:
             if truth is not None:
                 self._speed_pred.append(track.closing_mps)
                 self._speed_true.append(truth)
+                self._speed_distance.append(true_distance[g])
 
     def _true_distances(
         self, things: set[int], gt_ids: np.ndarray, gt_depth: np.ndarray | None, t_s: float
@@ -104,7 +110,8 @@ class TrackingStats:
         """``mota``, ``id_switches`` and the counts behind them; ``closing_speed``: for the
         pairs where both speeds are known, the mean, median and 90th percentile of
         |predicted - true| (m/s), and the share whose sign agrees where the truth is 1 m/s
-        or more either way."""
+        or more either way; ``closing_speed_near``: the same for objects nearer than
+        ``near_m``."""
         out: dict[str, Any] = {
             "gt_objects": self.gt_objects,
             "matched": self.matched,
@@ -119,16 +126,25 @@ class TrackingStats:
         }
         if not self._speed_true:
             out["closing_speed"] = {"pairs": 0}
+            out["closing_speed_near"] = {"within_m": self.near_m, "pairs": 0}
             return out
         pred, true = np.asarray(self._speed_pred), np.asarray(self._speed_true)
-        err = np.abs(pred - true)
-        clear = np.abs(true) >= 1.0
-        agrees = np.sign(pred[clear]) == np.sign(true[clear])
-        out["closing_speed"] = {
-            "pairs": int(true.size),
-            "abs_err_mps_mean": float(err.mean()),
-            "abs_err_mps_p50": float(np.median(err)),
-            "abs_err_mps_p90": float(np.percentile(err, 90)),
-            "sign_agrees": float(agrees.mean()) if agrees.size else None,
-        }
+        near = np.asarray(self._speed_distance) < self.near_m
+        out["closing_speed"] = _speed_errors(pred, true)
+        out["closing_speed_near"] = {"within_m": self.near_m, **_speed_errors(pred[near], true[near])}
         return out
+
+
+def _speed_errors(pred: np.ndarray, true: np.ndarray) -> dict[str, Any]:
+    if not true.size:
+        return {"pairs": 0}
+    err = np.abs(pred - true)
+    clear = np.abs(true) >= 1.0
+    agrees = np.sign(pred[clear]) == np.sign(true[clear])
+    return {
+        "pairs": int(true.size),
+        "abs_err_mps_mean": float(err.mean()),
+        "abs_err_mps_p50": float(np.median(err)),
+        "abs_err_mps_p90": float(np.percentile(err, 90)),
+        "sign_agrees": float(agrees.mean()) if agrees.size else None,
+    }

@@ -40,6 +40,7 @@ def test_misses_false_objects_and_switches_make_mota() -> None:
     }
     assert r["mota"] == pytest.approx(1 - 3 / 5)
     assert r["closing_speed"] == {"pairs": 0}
+    assert r["closing_speed_near"] == {"within_m": 30.0, "pairs": 0}
 
 
 def test_a_new_scene_forgets_the_tracks_it_paired() -> None:
@@ -52,7 +53,7 @@ def test_a_new_scene_forgets_the_tracks_it_paired() -> None:
 
 
 def test_closing_speed_against_the_truths_own_fit() -> None:
-    stats = TrackingStats(speed_window_s=1.0, min_speed_samples=5)
+    stats = TrackingStats(speed_window_s=1.0, min_speed_samples=5, near_m=20.0)
     gt, pred = maps([26001, 24001], [26000, 24000])
     for k in range(6):
         depth = np.full((4, 8), 50.0, np.float32)
@@ -67,3 +68,6 @@ def test_closing_speed_against_the_truths_own_fit() -> None:
     assert c["abs_err_mps_mean"] == pytest.approx(0.75, abs=1e-5)
     assert c["abs_err_mps_p50"] == pytest.approx(0.75, abs=1e-5)
     assert c["sign_agrees"] == 1.0  # only the car's truth is 1 m/s or more
+    near = stats.results()["closing_speed_near"]  # the person alone, at 10 m
+    assert near["within_m"] == 20.0 and near["pairs"] == 2
+    assert near["abs_err_mps_mean"] == pytest.approx(0.5) and near["sign_agrees"] is None

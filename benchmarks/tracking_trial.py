@@ -1,0 +1,174 @@
+"""The object tracker's settings, tried on drives whose every object and distance is known.
+
+    python benchmarks/tracking_trial.py --out benchmarks/results/tracking_trial_cpu.json
+
+Synthetic drives with ground truth on every frame are run once through ONNX Runtime
+engines of the bundled tiny weights (256x512); each frame's instances, distances and
+ground truth are kept, and then the tracker is run over them again with each setting
+(edge.postprocess.tracks.ObjectTracker), scored as edge replay scores it
+(edge.eval.tracking: MOTA, identity switches, closing-speed error against the speed
+fitted to the true distances). One trial fits the closing speed by least squares
+instead of Theil–Sen. The synthetic world's objects keep their speeds, so the truth is
+the same whatever the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import build_bundled, bundled_provenance, write_result
+from edge.data.cityscapes import FrameRef, read_depth, read_ids
+from edge.data.make_synthetic import write_dataset
+from edge.eval.evaluator import resize_nearest
+from edge.eval.panoptic import PanopticStats
+from edge.eval.tracking import TrackingStats
+from edge.perception import Perception
+from edge.postprocess import tracks as tracks_module
+from edge.postprocess.tracks import ObjectTracker
+from edge.stream.sources import CityscapesSource
+
+MODELS = ("panoptic_fpn_tiny", "depth_tiny")
+RATE = 17.0
+TRIALS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "min_iou_0.1": {"min_iou": 0.1},
+    "min_iou_0.5": {"min_iou": 0.5},
+    "max_gap_0.2s": {"max_gap_s": 0.2},
+    "max_gap_1s": {"max_gap_s": 1.0},
+    "speed_window_0.5s": {"speed_window_s": 0.5},
+    "speed_window_1.5s": {"speed_window_s": 1.5},
+    "speed_window_2s": {"speed_window_s": 2.0},
+    "min_speed_samples_8": {"min_speed_samples": 8},
+    "box_motion_unsmoothed": {"smoothing": 1.0},
+    "box_motion_smoothed_0.2": {"smoothing": 0.2},
+    "least_squares_speed": {"least_squares": True},
+}
+
+
+def least_squares_slope(times: Any, values: Any) -> float | None:
+    t, v = np.asarray(times, float), np.asarray(values, float)
+    if len(t) < 2 or np.ptp(t) <= 1e-9:
+        return None
+    return float(np.polyfit(t, v, 1)[0])
+
+
+@contextmanager
+def slope_fit(least_squares: bool) -> Iterator[None]:
+    """The tracker's (and the truth's) closing-speed fit swapped for least squares."""
+    kept = tracks_module.theil_sen_slope
+    if least_squares:
+        tracks_module.theil_sen_slope = least_squares_slope  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        tracks_module.theil_sen_slope = kept
+
+
+def seen_frames(data: Path, engines: Path) -> list[dict[str, Any]]:
+    """Each frame's instances, distances and ground truth, from one pass of the engines."""
+    src = CityscapesSource(f"cityscapes://{data}?fps=0")
+    frames = []
+    with Perception.open(engines, threads=1) as perception:
+        while (frame := src.read()) is not None:
+            meta = frame.meta
+            t_s = meta["frame"] / RATE
+            seen = perception(frame.image, stream_time_s=t_s)
+            ref = FrameRef(src.root, src.split, meta["city"], meta["sequence"], meta["frame"])
+            gt_ids = read_ids(ref.path("instanceIds"))
+            assert seen.panoptic is not None
+            pred_ids = resize_nearest(seen.panoptic, gt_ids.shape)
+            frames.append(
+                {
+                    "instances": seen.instances,
+                    "distances": seen.distances,
+                    "pred_ids": pred_ids,
+                    "gt_ids": gt_ids,
+                    "gt_depth": read_depth(ref),
+                    "matches": PanopticStats().add(pred_ids, gt_ids),
+                    "t_s": t_s,
+                    "scene": (meta["city"], meta["sequence"]),
+                }
+            )
+    src.close()
+    return frames
+
+
+def trial(frames: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+    settings = dict(settings)
+    least_squares = settings.pop("least_squares", False)
+    tracker = ObjectTracker(**settings)
+    stats = TrackingStats(speed_window_s=tracker.speed_window_s, min_speed_samples=tracker.min_speed_samples)
+    spent = 0.0
+    with slope_fit(least_squares):
+        for f in frames:
+            start = time.perf_counter()
+            infos = tracker.update(f["instances"], f["distances"], f["t_s"], scene=f["scene"])
+            spent += time.perf_counter() - start
+            by_id = {inst.panoptic_id: info for inst, info in zip(f["instances"], infos, strict=True)}
+            stats.add(
+                f["matches"],
+                f["pred_ids"],
+                f["gt_ids"],
+                by_id,
+                t_s=f["t_s"],
+                scene=f["scene"],
+                gt_depth=f["gt_depth"],
+            )
+    return {
+        "settings": settings | ({"least_squares": True} if least_squares else {}),
+        "update_ms_mean": 1e3 * spent / len(frames),
+        **stats.results(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sequences", type=int, default=6)
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/tracking_trial_cpu.json"))
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data, engines = Path(tmp) / "drive", Path(tmp) / "engines"
+        write_dataset(
+            data, sequences=args.sequences, frames=args.frames, size=(256, 512), seed=args.seed, gt_every=1
+        )
+        build_bundled(MODELS, 256, 512, engines)
+        frames = seen_frames(data, engines)
+    runs = {}
+    for name, settings in TRIALS.items():
+        runs[name] = trial(frames, settings)
+        r, c, n = runs[name], runs[name]["closing_speed"], runs[name]["closing_speed_near"]
+        print(
+            f"{name:<24} MOTA {r['mota']:.3f}  switches {r['id_switches']:3d}  "
+            f"closing |err| p50 {c.get('abs_err_mps_p50', float('nan')):.2f}  "
+            f"mean {c.get('abs_err_mps_mean', float('nan')):.2f}  pairs {c['pairs']}  "
+            f"near p50 {n.get('abs_err_mps_p50', float('nan')):.2f}  pairs {n['pairs']}"
+        )
+    write_result(
+        args.out,
+        {
+            "what": __doc__.split("\n\n")[0],
+            "command": " ".join(sys.argv),
+            "frames": f"{args.sequences} synthetic drives x {args.frames} at 256x512, seed {args.seed}, "
+            f"{RATE:g} Hz",
+            **bundled_provenance(),
+            "runs": runs,
+        },
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
