@@ -95,12 +95,15 @@ def measure(
 ) -> dict[str, Any]:
     """Run ``samples`` one at a time, in turn, through ``engines`` (an EngineSet); per-frame
     stage times in ms, and the board's power over the measured frames where ``power_root``
-    has monitors. The postprocess stage fuses the panoptic outputs and, with ``draw``, draws every view
-    (a run with a video or the viewer); without, it is that of a run into objects.jsonl."""
+    has monitors. The postprocess stage fuses the panoptic outputs, with ``draw`` draws every view
+    (a run with a video or the viewer; without, it is that of a run into objects.jsonl) and
+    gives the instances their tracks, as a run does (the held frames as a 17 fps stream that
+    starts afresh each time they come round)."""
     from edge.latency import LatencyTracker
+    from edge.postprocess.tracks import ObjectTracker
     from edge.power import PowerSampler, find_rails
     from edge.stream.sinks import RENDERED_VIEWS
-    from edge.stream.steps import render_result, run_engines
+    from edge.stream.steps import render_result, run_engines, track_result
 
     views = RENDERED_VIEWS if draw else ()
 
@@ -109,6 +112,7 @@ def measure(
 
     kinds = [k for k in ("panoptic", "depth") if getattr(engines, k) is not None]
     tracker = LatencyTracker()  # the stages of each frame, read back with frame_ms
+    objects = ObjectTracker()
     times_ms: dict[str, list[float]] = {}
     held = samples.frames
 
@@ -125,10 +129,14 @@ def measure(
                         sampler.start()
                 t1 = time.perf_counter_ns()
                 # a frame of its own for the tracker, which keys its stages by sequence number
-                frame = dataclasses.replace(held[done % len(held)], seq=done, t_capture_ns=t1)
+                turn, at = divmod(done, len(held))
+                frame = dataclasses.replace(
+                    held[at], seq=done, t_capture_ns=t1, meta={**held[at].meta, "loop": turn}
+                )
                 result = run_engines(engines, frame, tracker, pool)
                 t3 = time.perf_counter_ns()
                 render_result(result, engines.depth_range, views)
+                track_result(result, objects, done / 17.0)
                 t4 = time.perf_counter_ns()
                 done += 1
                 if t_start is None:

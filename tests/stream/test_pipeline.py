@@ -32,7 +32,7 @@ from tests.stream.test_capture import Camera
 from tests.stream.test_sources_sinks import write_video
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = {"preprocess", "panoptic", "depth", "postprocess", "sink"}
+STAGES = {"preprocess", "panoptic", "depth", "postprocess", "tracks", "sink"}
 
 # the note of a summary whose end_to_end includes waiting in the queues (a file read flat out)
 QUEUES = "end_to_end counts each frame's wait in the queues"
@@ -138,7 +138,7 @@ def test_run_stream_writes_video_and_trace(tiny_engines: Path, tmp_path: Path) -
     events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
     assert {e["name"] for e in events} == STAGES | {"end_to_end"}
     spans = [json.loads(line) for line in (tmp_path / "spans.jsonl").read_text().splitlines()]
-    assert len(spans) == 9 * 6
+    assert len(spans) == 9 * len(STAGES | {"end_to_end"})  # every stage of each of the 9 frames
     # the rate is the stream's: from the first frame's capture to the last one out, without
     # the seconds run_stream spent loading the engines and opening the sinks before it
     e2e = [span for span in spans if span["stage"] == "end_to_end"]
