@@ -44,6 +44,31 @@ def test_without_depth_or_pixels_there_is_no_distance() -> None:
     assert describe_objects([], None) == []
 
 
+def test_tracks_join_each_objects_record() -> None:
+    from edge.postprocess.tracks import TrackInfo
+
+    mask = np.ones((2, 3), bool)
+    depth = np.full((4, 8), 12.5, np.float32)
+    track = TrackInfo(track=4, frames=9, age_s=0.5294, closing_mps=6.251, ttc_s=1.99968)
+    (obj,) = describe_objects([instance(mask, (1, 2))], depth, tracks=[track])
+    assert {k: obj[k] for k in ("track", "track_frames", "track_age_s", "closing_mps", "ttc_s")} == {
+        "track": 4,
+        "track_frames": 9,
+        "track_age_s": 0.529,
+        "closing_mps": 6.25,
+        "ttc_s": 2.0,
+    }
+    fresh = TrackInfo(track=5, frames=1, age_s=0.0, closing_mps=None, ttc_s=None)
+    (obj,) = describe_objects([instance(mask, (1, 2))], depth, tracks=[fresh])
+    assert obj["closing_mps"] is None and obj["ttc_s"] is None  # known once it has distances enough
+    json.dumps(obj)
+    # no depth: nothing to close in with, so no such keys
+    (obj,) = describe_objects([instance(mask, (1, 2))], None, tracks=[fresh])
+    assert obj["track"] == 5 and "closing_mps" not in obj and "ttc_s" not in obj
+    with pytest.raises(ValueError, match="2 tracks for 1 instances"):
+        describe_objects([instance(mask, (1, 2))], None, tracks=[fresh, fresh])
+
+
 def test_object_distance_golden_and_overlay_labels_say_it() -> None:
     import cv2
 

@@ -1020,3 +1020,25 @@ print(" ".join(name for name in loaded if name.split(".")[0] in ("cv2", "edge"))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"modules loaded by the first frame: {out.stdout}"
+
+
+def test_tracks_are_given_in_frame_order_whatever_the_post_workers(
+    demo_engines: Path, tmp_path: Path
+) -> None:
+    """An objects-only run (nothing drawn: the distances are worked out for the tracks) on
+    one post thread and on three: the same lines, tracks and closing speeds included."""
+    lines = []
+    for workers in (1, 3):
+        out = tmp_path / f"objects_{workers}.jsonl"
+        engines = EngineSet.from_manifest(demo_engines)
+        sinks = open_sinks([str(out)], fps=17, kinds=engines.kinds)
+        try:
+            source = open_source("synthetic://?size=128x256&frames=12&seed=4")
+            Pipeline(source=source, engines=engines, sinks=sinks, post_workers=workers).run()
+        finally:
+            engines.close()
+        lines.append([json.loads(line)["objects"] for line in out.read_text().splitlines()])
+    assert lines[0] == lines[1]
+    followed = [o for frame in lines[0] for o in frame if o["track_frames"] >= 6]
+    assert followed, "objects followed for more than a quarter second"
+    assert any(o["closing_mps"] is not None for o in followed)

@@ -152,3 +152,48 @@ def test_the_build_said_makes_engines_that_take_the_frames_unstretched(
     with Perception.open(engines, size=(192, TEST_SIZE[1])) as perception:
         assert perception(frame).panoptic.shape == (192, TEST_SIZE[1])
     assert "warning: frames" not in capfd.readouterr().err
+
+
+def test_stream_time_is_the_recordings_own() -> None:
+    from edge.stream.frame import Frame
+    from edge.stream.steps import stream_time_s
+
+    image = np.zeros((2, 2, 3), np.uint8)
+    recorded = Frame(7, 5_000_000_000, image, meta={"media_ms": 412.5})
+    assert stream_time_s(recorded, live=False, rate=30.0) == 0.4125  # its capture time
+    assert stream_time_s(Frame(34, 5_000_000_000, image), live=False, rate=17.0) == 2.0  # frame 34 at 17 fps
+    assert stream_time_s(Frame(34, 5_000_000_000, image), live=True, rate=17.0) == 5.0  # a camera: when read
+    assert stream_time_s(Frame(34, 5_000_000_000, image), live=False, rate=None) == 5.0  # no rate to go by
+
+
+def test_tracks_follow_a_drive_and_start_afresh_when_it_loops(demo_engines: Path) -> None:
+    """The real engines on a synthetic drive, the frames' steps by hand: the same objects keep
+    their tracks from frame to frame, and the drive played again gets new ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edge.latency import LatencyTracker
+    from edge.postprocess.tracks import ObjectTracker
+    from edge.stream.engines import EngineSet
+    from edge.stream.sources import open_source
+    from edge.stream.steps import render_result, run_engines, track_result
+
+    source = open_source("synthetic://?size=128x256&frames=4&seed=2")
+    frames = [f for f in iter(source.read, None)]
+    engines = EngineSet.from_manifest(demo_engines)
+    objects, numbers = ObjectTracker(), []
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            for loop in (0, 1):
+                for frame in frames:
+                    frame.meta["loop"] = loop
+                    result = run_engines(engines, frame, LatencyTracker(), pool)
+                    render_result(result, engines.depth_range, ())
+                    track_result(result, objects, frame.seq / 17)
+                    assert len(result.extras["distances"]) == len(result.extras["instances"])
+                    numbers.append({info.track for info in result.extras["tracks"]})
+    finally:
+        engines.close()
+    first, again = numbers[:4], numbers[4:]
+    assert first[0] and first[0] & first[1] & first[2] & first[3], "followed through the drive"
+    assert max(max(n) for n in first) < min(min(n) for n in again if n), "a loop's objects are new ones"
+    assert [len(n) for n in again] == [len(n) for n in first]  # the same frames, the same instances
