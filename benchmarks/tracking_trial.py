@@ -7,14 +7,16 @@ engines of the bundled tiny weights (256x512); each frame's instances, distances
 ground truth are kept, and then the tracker is run over them again with each setting
 (edge.postprocess.tracks.ObjectTracker), scored as edge replay scores it
 (edge.eval.tracking: MOTA, identity switches, closing-speed error against the speed
-fitted to the true distances). One trial fits the closing speed by least squares
-instead of Theil–Sen. The synthetic world's objects keep their speeds, so the truth is
+fitted to the true distances, and the time-to-collision). One trial fits the box's
+growth by least squares instead of Theil–Sen, one reads the closing speed from the slope
+of the distances alone. The synthetic world's objects keep their speeds, so the truth is
 the same whatever the window.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -35,7 +37,7 @@ from edge.eval.panoptic import PanopticStats
 from edge.eval.tracking import TrackingStats
 from edge.perception import Perception
 from edge.postprocess import tracks as tracks_module
-from edge.postprocess.tracks import ObjectTracker
+from edge.postprocess.tracks import ObjectTracker, TrackInfo, closing_speed
 from edge.stream.sources import CityscapesSource
 
 MODELS = ("panoptic_fpn_tiny", "depth_tiny")
@@ -53,7 +55,23 @@ TRIALS: dict[str, dict[str, Any]] = {
     "box_motion_unsmoothed": {"smoothing": 1.0},
     "box_motion_smoothed_0.2": {"smoothing": 0.2},
     "least_squares_speed": {"least_squares": True},
+    "distance_slope_speed": {"distance_slope": True},
 }
+
+
+class DistanceSlopeTracker(ObjectTracker):
+    """The closing speed as the slope of the distances alone (the tracker's first way, and
+    still its way for a box two edges of the picture cut), for comparison."""
+
+    def _info(self, track: Any, distance: Any, t_s: float) -> TrackInfo:
+        info = super()._info(track, distance, t_s)
+        if distance is None:
+            return info
+        closing = closing_speed(
+            track.ranges, window_s=self.speed_window_s, min_samples=self.min_speed_samples
+        )
+        ttc = distance[0] / closing if closing is not None and closing >= self.min_closing_mps else None
+        return dataclasses.replace(info, closing_mps=closing, ttc_s=ttc)
 
 
 def least_squares_slope(times: Any, values: Any) -> float | None:
@@ -98,6 +116,7 @@ def seen_frames(data: Path, engines: Path) -> list[dict[str, Any]]:
                     "matches": PanopticStats().add(pred_ids, gt_ids),
                     "t_s": t_s,
                     "scene": (meta["city"], meta["sequence"]),
+                    "size": seen.image.shape[:2],
                 }
             )
     src.close()
@@ -107,13 +126,16 @@ def seen_frames(data: Path, engines: Path) -> list[dict[str, Any]]:
 def trial(frames: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
     settings = dict(settings)
     least_squares = settings.pop("least_squares", False)
-    tracker = ObjectTracker(**settings)
+    slope_only = settings.pop("distance_slope", False)
+    tracker = (DistanceSlopeTracker if slope_only else ObjectTracker)(**settings)
     stats = TrackingStats(speed_window_s=tracker.speed_window_s, min_speed_samples=tracker.min_speed_samples)
     spent = 0.0
     with slope_fit(least_squares):
         for f in frames:
             start = time.perf_counter()
-            infos = tracker.update(f["instances"], f["distances"], f["t_s"], scene=f["scene"])
+            infos = tracker.update(
+                f["instances"], f["distances"], f["t_s"], scene=f["scene"], size=f.get("size", (256, 512))
+            )
             spent += time.perf_counter() - start
             by_id = {inst.panoptic_id: info for inst, info in zip(f["instances"], infos, strict=True)}
             stats.add(
@@ -154,7 +176,8 @@ def main() -> None:
             f"{name:<24} MOTA {r['mota']:.3f}  switches {r['id_switches']:3d}  "
             f"closing |err| p50 {c.get('abs_err_mps_p50', float('nan')):.2f}  "
             f"mean {c.get('abs_err_mps_mean', float('nan')):.2f}  pairs {c['pairs']}  "
-            f"near p50 {n.get('abs_err_mps_p50', float('nan')):.2f}  pairs {n['pairs']}"
+            f"near p50 {n.get('abs_err_mps_p50', float('nan')):.2f}  pairs {n['pairs']}  "
+            f"ttc p50 {r['time_to_collision'].get('abs_err_s_p50', float('nan')):.2f} s"
         )
     write_result(
         args.out,

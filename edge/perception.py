@@ -169,7 +169,8 @@ class Perception:
             if result.panoptic is not None:
                 with self.tracker.stage(seq, "tracks"):
                     t_s = t0 / 1e9 if stream_time_s is None else stream_time_s
-                    tracks = self.object_tracker.update(instances, measured, t_s)
+                    size = result.extras["resized"].shape[:2]
+                    tracks = self.object_tracker.update(instances, measured, t_s, size=size)
             self.tracker.frame_done(seq, t0)
         return Perceived(
             seq=seq,

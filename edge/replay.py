@@ -343,4 +343,11 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             f"  within {n['within_m']:g} m: |error| mean {n['abs_err_mps_mean']:.2f} m/s  "
             f"p50 {n['abs_err_mps_p50']:.2f}  p90 {n['abs_err_mps_p90']:.2f}  ({n['pairs']})"
         )
+    ttc = t.get("time_to_collision") or {}
+    if ttc.get("pairs"):
+        lines.append(
+            f"time to collision (within {ttc['within_s']:g} s) |error| p50 {ttc['abs_err_s_p50']:.2f} s  "
+            f"p90 {ttc['abs_err_s_p90']:.2f} s  relative p50 {100 * ttc['rel_err_p50']:.0f}%  "
+            f"({ttc['pairs']}; none given {ttc['missed']})"
+        )
     return "\n".join(lines)

@@ -4,10 +4,11 @@ Scored on the frames with ground truth, in order, with the pairs panoptic matchi
 (same class, IoU > 0.5). A ground-truth thing paired with a prediction whose track is not
 the one it was last paired with (in this scene) is an identity switch; MOTA counts the
 things missed, the predicted things paired with none, and the switches against the
-ground-truth things seen. A thing's true closing speed is fitted, as the tracker fits its
-own, to its true distances (the median ground-truth depth over its pixels) at the same
-stream times; so the error is the tracker's together with the depth engine's. Sequences
-with ground truth every frame (edge make-synthetic --gt-every 1) give closing speeds;
+ground-truth things seen. A thing's true closing speed is the slope of its true distances
+(the median ground-truth depth over its pixels) at the same stream times, over a window as
+long as the tracker's, and its true time-to-collision its true distance over that; so the
+errors are the tracker's together with the detector's and the depth engine's. Sequences
+with ground truth every frame (edge make-synthetic --all-gt) give closing speeds;
 Cityscapes' one annotated frame in 30 gives switches only.
 """
 
@@ -30,12 +31,20 @@ class TrackingStats:
         min_depth: float = 1e-3,
         max_depth: float = 80.0,
         near_m: float = 30.0,
+        ttc_within_s: float = 10.0,
+        min_closing_mps: float = 0.5,
     ) -> None:
         """``speed_window_s`` and ``min_speed_samples``: the true closing speeds' fit, as the
         tracker's (ObjectTracker's arguments of those names); ``near_m``: the closing speeds
         of objects truly nearer than this are scored on their own too (a monocular depth
-        engine's far distances are its worst, and a planner's near ones its most urgent)."""
+        engine's far distances are its worst, and a planner's near ones its most urgent);
+        ``ttc_within_s`` and ``min_closing_mps``: the times-to-collision scored, those of
+        objects truly closing at that speed or more that would reach the camera within it."""
         self.near_m = near_m
+        self.ttc_within_s, self.min_closing_mps = ttc_within_s, min_closing_mps
+        self._ttc_err: list[float] = []
+        self._ttc_rel: list[float] = []
+        self.ttc_missed = 0  # a speed given, but no time-to-collision where one was due
         self.speed_window_s = speed_window_s
         self.min_speed_samples = min_speed_samples
         self.min_depth, self.max_depth = min_depth, max_depth
@@ -84,10 +93,17 @@ class TrackingStats:
             truth = closing_speed(
                 self._true_ranges[g], window_s=self.speed_window_s, min_samples=self.min_speed_samples
             )
-            if truth is not None:
-                self._speed_pred.append(track.closing_mps)
-                self._speed_true.append(truth)
-                self._speed_distance.append(true_distance[g])
+            if truth is None:
+                continue
+            self._speed_pred.append(track.closing_mps)
+            self._speed_true.append(truth)
+            self._speed_distance.append(true_distance[g])
+            if truth >= self.min_closing_mps and (ttc := true_distance[g] / truth) <= self.ttc_within_s:
+                if track.ttc_s is None:
+                    self.ttc_missed += 1
+                else:
+                    self._ttc_err.append(abs(track.ttc_s - ttc))
+                    self._ttc_rel.append(abs(track.ttc_s - ttc) / ttc)
 
     def _true_distances(
         self, things: set[int], gt_ids: np.ndarray, gt_depth: np.ndarray | None, t_s: float
@@ -111,7 +127,8 @@ class TrackingStats:
         pairs where both speeds are known, the mean, median and 90th percentile of
         |predicted - true| (m/s), and the share whose sign agrees where the truth is 1 m/s
         or more either way; ``closing_speed_near``: the same for objects nearer than
-        ``near_m``."""
+        ``near_m``; ``time_to_collision``: |predicted - true| (s, p50 and p90; relative, p50)
+        where the truth is within ``ttc_within_s``, and how often none was given there."""
         out: dict[str, Any] = {
             "gt_objects": self.gt_objects,
             "matched": self.matched,
@@ -127,11 +144,25 @@ class TrackingStats:
         if not self._speed_true:
             out["closing_speed"] = {"pairs": 0}
             out["closing_speed_near"] = {"within_m": self.near_m, "pairs": 0}
+            out["time_to_collision"] = {"within_s": self.ttc_within_s, "pairs": 0, "missed": 0}
             return out
         pred, true = np.asarray(self._speed_pred), np.asarray(self._speed_true)
         near = np.asarray(self._speed_distance) < self.near_m
         out["closing_speed"] = _speed_errors(pred, true)
         out["closing_speed_near"] = {"within_m": self.near_m, **_speed_errors(pred[near], true[near])}
+        ttc: dict[str, Any] = {
+            "within_s": self.ttc_within_s,
+            "pairs": len(self._ttc_err),
+            "missed": self.ttc_missed,
+        }
+        if self._ttc_err:
+            err = np.asarray(self._ttc_err)
+            ttc |= {
+                "abs_err_s_p50": float(np.median(err)),
+                "abs_err_s_p90": float(np.percentile(err, 90)),
+                "rel_err_p50": float(np.median(self._ttc_rel)),
+            }
+        out["time_to_collision"] = ttc
         return out
 
 

@@ -3,13 +3,23 @@
 A planner reading ``objects.jsonl`` needs to know that the car 23 m ahead now is the one
 that was 24 m ahead a frame ago, and that it is coming 8 m/s nearer. ``ObjectTracker``
 gives every instance a track: boxes of the same class are paired with the tracks' boxes
-moved on by their own speed across the image (greedy, best overlap first, at least
-``min_iou``); an instance no track takes starts a new one, and a track that nothing takes
-for ``max_gap_s`` ends. A tracked object's distances over the last ``speed_window_s``
-give its closing speed: the Theil–Sen slope (the median of the slopes between every two
-samples), so the few frames where a passing pole halves an object's visible pixels, and
-its median depth jumps, do not swing it. Time-to-collision is distance over that speed
-while the object closes at ``min_closing_mps`` or more.
+moved on by their own speed across the image, or where they were last seen (greedy, best
+overlap first, at least ``min_iou``); an instance no track takes starts a new one, and a
+track that nothing takes for ``max_gap_s`` ends.
+
+How fast a tracked object closes in is read from how fast its box grows: a thing at
+distance d that closes at v grows at v / d of its size a second (looming), whatever its
+size, so the growth rate of the box's height over the last ``speed_window_s`` (the
+Theil–Sen slope of its logarithm: the median of the slopes between every two samples, so
+a few frames where something hides part of it do not swing it) times the object's median
+distance over that time is its closing speed, and one over the rate, less the time since
+the window's middle (which the rate stands for), its time-to-collision: that needs no
+distance at all. The box's width stands in while the box touches the top
+or bottom of the picture, and the slope of the distances themselves while it touches
+both a side and the top or bottom. The growth is the better reading: on synthetic drives
+whose objects are all known, the distances' own slope missed the closing speed by 3.7 m/s
+(median) where the growth misses it by 1.5 (benchmarks/tracking_trial.py), since a
+monocular depth engine's distances wander from frame to frame more than a box's size.
 
 Times are the stream's, in seconds: a camera's capture times, a recording's media times,
 a file's frame index over its rate. The numbers are the engines' picture's (pixels) and
@@ -62,7 +72,9 @@ class _Track:
     first_s: float
     last_s: float
     frames: int = 1
-    ranges: deque[tuple[float, float]] = field(default_factory=deque)
+    ranges: deque[tuple[float, float]] = field(default_factory=deque)  # (t, distance)
+    # (t, log height, log width, touches the top or bottom, touches a side)
+    sizes: deque[tuple[float, float, float, bool, bool]] = field(default_factory=deque)
 
     def predicted(self, t_s: float) -> np.ndarray:
         return self.box + self.velocity * (t_s - self.last_s)
@@ -127,7 +139,7 @@ class ObjectTracker:
         """``min_iou``: the least overlap between an instance's box and a track's moved-on
         box that continues the track; ``max_gap_s``: how long a track waits for its object
         (hidden, missed) before it ends; ``speed_window_s`` and ``min_speed_samples``: the
-        distances a closing speed is fitted to; ``min_closing_mps``: the closing speed from
+        box sizes and distances a closing speed is read from; ``min_closing_mps``: the closing speed from
         which a time-to-collision is given; ``smoothing``: the weight of the newest box
         motion in a track's image velocity (1: the last motion alone)."""
         checks = {
@@ -169,11 +181,14 @@ class ObjectTracker:
         t_s: float,
         *,
         scene: Hashable | None = None,
+        size: tuple[int, int] | None = None,
     ) -> list[TrackInfo]:
         """The tracks of one frame's ``instances`` (in their order), seen at stream time
-        ``t_s``; ``distances`` as object_distances gives them (None: no depth). A frame of
-        another ``scene`` than the last (another sequence, a file played again) or earlier
-        than the last starts afresh."""
+        ``t_s``; ``distances`` as object_distances gives them (None: no depth); ``size``:
+        the (height, width) of the picture the boxes are in, so that a box the picture's edge
+        cuts does not pass for one that grows or shrinks (None: no box is taken as cut). A
+        frame of another ``scene`` than the last (another sequence, a file played again) or
+        earlier than the last starts afresh."""
         if distances is not None and len(distances) != len(instances):
             raise ValueError(f"{len(distances)} distances for {len(instances)} instances")
         if scene != self._scene or (self._last_s is not None and t_s < self._last_s):
@@ -194,18 +209,24 @@ class ObjectTracker:
             distance = distances[i] if distances is not None else None
             if distance is not None:
                 track.ranges.append((t_s, distance[0]))
-                while track.ranges and t_s - track.ranges[0][0] > self.speed_window_s:
-                    track.ranges.popleft()
+            track.sizes.append(_box_size(box, t_s, size))
+            for samples in (track.ranges, track.sizes):
+                while samples and t_s - samples[0][0] > self.speed_window_s:
+                    samples.popleft()
             infos.append(self._info(track, distance, t_s))
         return infos
 
     def _associate(self, instances: Sequence[Instance], t_s: float) -> dict[int, _Track]:
-        """Instance index -> the track it continues: same class, best overlap first."""
+        """Instance index -> the track it continues: same class, best overlap (with the
+        track's box moved on, or as last seen) first."""
         if not self._tracks or not instances:
             return {}
         boxes = np.asarray([inst.box for inst in instances], float)
         moved = np.stack([tr.predicted(t_s) for tr in self._tracks])
-        iou = box_iou(boxes, moved)
+        last = np.stack([tr.box for tr in self._tracks])
+        # or where it was last seen: one frame's odd box (half of it hidden) throws the motion
+        # off for the next, and the object back in full would not meet its moved-on box
+        iou = np.maximum(box_iou(boxes, moved), box_iou(boxes, last))
         same = np.equal.outer([inst.train_id for inst in instances], [tr.train_id for tr in self._tracks])
         iou = np.where(same, iou, 0.0)
         taken: dict[int, _Track] = {}
@@ -231,10 +252,46 @@ class ObjectTracker:
         track.frames += 1
 
     def _info(self, track: _Track, distance: tuple[float, float] | None, t_s: float) -> TrackInfo:
-        closing = closing_speed(
-            track.ranges, window_s=self.speed_window_s, min_samples=self.min_speed_samples
-        )
-        ttc = None
-        if closing is not None and distance is not None and closing >= self.min_closing_mps:
-            ttc = distance[0] / closing
+        closing = ttc = None
+        if distance is not None and track.ranges:
+            growth = self._growth(track.sizes)
+            if growth is not None:
+                rate, t_mid = growth
+                # the rate is v / d halfway through the window, and so is the median distance
+                closing = rate * float(np.median([d for _, d in track.ranges]))
+                if closing >= self.min_closing_mps:
+                    ttc = max(1.0 / rate - (t_s - t_mid), 0.0)  # from then to now, at v
+            elif any(tb for *_, tb, _ in track.sizes) and any(lr for *_, lr in track.sizes):
+                closing = closing_speed(
+                    track.ranges, window_s=self.speed_window_s, min_samples=self.min_speed_samples
+                )
+                if closing is not None and closing >= self.min_closing_mps:
+                    ttc = distance[0] / closing
         return TrackInfo(track.number, track.frames, t_s - track.first_s, closing, ttc)
+
+    def _growth(self, sizes: deque[tuple[float, float, float, bool, bool]]) -> tuple[float, float] | None:
+        """How fast the box grows, as a share of its size a second (the Theil–Sen slope of
+        its log height; of its log width while the picture's top or bottom cut it; None
+        while a side cuts it too, or without enough samples spanning enough time), and the
+        time it stands for: the samples' median time."""
+        if len(sizes) < self.min_speed_samples or sizes[-1][0] - sizes[0][0] < self.speed_window_s / 4:
+            return None
+        cut_tb = any(tb for *_, tb, _ in sizes)
+        cut_lr = any(lr for *_, lr in sizes)
+        if cut_tb and cut_lr:
+            return None
+        which = 2 if cut_tb else 1
+        times = [s[0] for s in sizes]
+        rate = theil_sen_slope(times, [s[which] for s in sizes])
+        return None if rate is None else (rate, float(np.median(times)))
+
+
+def _box_size(
+    box: np.ndarray, t_s: float, size: tuple[int, int] | None
+) -> tuple[float, float, float, bool, bool]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    h, w = size if size is not None else (None, None)
+    touches_tb = h is not None and (y1 <= 0.5 or y2 >= h - 0.5)
+    touches_lr = w is not None and (x1 <= 0.5 or x2 >= w - 0.5)
+    # a box under a pixel (a far object's first frames) is held at one, not log 0
+    return (t_s, float(np.log(max(y2 - y1, 1.0))), float(np.log(max(x2 - x1, 1.0))), touches_tb, touches_lr)

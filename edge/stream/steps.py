@@ -176,7 +176,8 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
         distances = result.extras["distances"] = object_distances(instances, result.depth["depth"][0, 0])
     meta = result.frame.meta
     scene = (meta.get("city"), meta.get("sequence"), meta.get("loop"))
-    result.extras["tracks"] = objects.update(instances, distances, t_s, scene=scene)
+    size = result.extras["resized"].shape[:2]
+    result.extras["tracks"] = objects.update(instances, distances, t_s, scene=scene, size=size)
     result.extras["t_stream_s"] = t_s
 
 

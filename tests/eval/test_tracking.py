@@ -7,8 +7,8 @@ from edge.eval.tracking import TrackingStats
 from edge.postprocess.tracks import TrackInfo
 
 
-def info(track: int, closing: float | None = None) -> TrackInfo:
-    return TrackInfo(track=track, frames=1, age_s=0.0, closing_mps=closing, ttc_s=None)
+def info(track: int, closing: float | None = None, ttc: float | None = None) -> TrackInfo:
+    return TrackInfo(track=track, frames=1, age_s=0.0, closing_mps=closing, ttc_s=ttc)
 
 
 def maps(gt_things: list[int], pred_things: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +60,7 @@ def test_closing_speed_against_the_truths_own_fit() -> None:
         depth[:, 0] = 30.0 - 0.8 * k  # the car comes 8 m/s nearer
         depth[:, 1] = 10.0  # the person stands
         depth[0, 1] = 0.0  # invalid depth is not the person's
-        tracks = {26000: info(1, 7.0), 24000: info(2, -0.5)}
+        tracks = {26000: info(1, 7.0, 3.0), 24000: info(2, -0.5)}
         stats.add([(26001, 26000), (24001, 24000)], pred, gt, tracks, t_s=k / 10, gt_depth=depth)
     c = stats.results()["closing_speed"]
     # frames 4 and 5 have 0.4 s of true distances: |7 - 8| for the car, |-0.5 - 0| for the person
@@ -68,6 +68,23 @@ def test_closing_speed_against_the_truths_own_fit() -> None:
     assert c["abs_err_mps_mean"] == pytest.approx(0.75, abs=1e-5)
     assert c["abs_err_mps_p50"] == pytest.approx(0.75, abs=1e-5)
     assert c["sign_agrees"] == 1.0  # only the car's truth is 1 m/s or more
+    # the car's true time to collision at frames 4 and 5: 26.8 / 8 and 26 / 8 s; the person's
+    # is not due (it stands), so its missing one is no miss
+    ttc = stats.results()["time_to_collision"]
+    assert ttc["pairs"] == 2 and ttc["missed"] == 0
+    assert ttc["abs_err_s_p50"] == pytest.approx((0.35 + 0.25) / 2, abs=1e-5)
+    assert ttc["rel_err_p50"] == pytest.approx((0.35 / 3.35 + 0.25 / 3.25) / 2, abs=1e-5)
     near = stats.results()["closing_speed_near"]  # the person alone, at 10 m
     assert near["within_m"] == 20.0 and near["pairs"] == 2
     assert near["abs_err_mps_mean"] == pytest.approx(0.5) and near["sign_agrees"] is None
+
+
+def test_a_time_to_collision_due_but_not_given_is_counted() -> None:
+    stats = TrackingStats(ttc_within_s=5.0)
+    gt, pred = maps([26001], [26000])
+    for k in range(6):
+        depth = np.full((4, 8), 50.0, np.float32)
+        depth[:, 0] = 30.0 - 0.8 * k
+        stats.add([(26001, 26000)], pred, gt, {26000: info(1, 0.2)}, t_s=k / 10, gt_depth=depth)
+    ttc = stats.results()["time_to_collision"]
+    assert ttc == {"within_s": 5.0, "pairs": 0, "missed": 2}

@@ -95,31 +95,73 @@ def test_best_overlap_wins_when_two_objects_compete() -> None:
     assert [i.track for i in infos] == [2, 1]
 
 
-def test_closing_speed_and_time_to_collision_from_the_tracks_distances() -> None:
+def centred(height: float, width: float, cx: float = 256.0, cy: float = 128.0) -> tuple[float, ...]:
+    return (cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2)
+
+
+PICTURE = (256, 512)
+
+
+def test_closing_speed_from_how_fast_the_box_grows_golden() -> None:
+    """An object whose distance shrinks by a quarter of itself a second: its box grows at
+    0.25 a second exactly, one frame's box half hidden (a pole) notwithstanding."""
     tracker = ObjectTracker(speed_window_s=1.0, min_speed_samples=5, min_closing_mps=0.5)
-    car = (100.0, 50.0, 140.0, 80.0)
     infos = []
-    for k in range(12):
-        d = 30.0 - 0.8 * k  # 8 m/s nearer at 10 Hz
-        if k == 7:
-            d = 45.0  # a pole hid half the car: its median depth jumped
-        infos.append(tracker.update([inst(car)], [(d, d - 1)], k / 10)[0])
+    for k in range(11):
+        t = k / 10
+        d = 30.0 * np.exp(-0.25 * t)
+        height = 750.0 / d / (2 if k == 7 else 1)
+        box = centred(height, 900.0 / d)
+        infos.append(tracker.update([inst(box)], [(d, d - 1)], t, size=PICTURE)[0])
     assert [i.closing_mps is None for i in infos[:5]] == [True] * 4 + [False]  # min_speed_samples
     last = infos[-1]
-    assert last.closing_mps == pytest.approx(8.0)
-    assert last.ttc_s == pytest.approx((30.0 - 0.8 * 11) / 8.0)
+    # Theil-Sen: 45 of the 55 pairs' slopes are 0.25, the hidden frame's 10 fall either side;
+    # the rate stands for the window's middle, t = 0.5, as does the median distance
+    assert last.closing_mps == pytest.approx(0.25 * 30.0 * np.exp(-0.125))
+    assert last.ttc_s == pytest.approx(1 / 0.25 - (1.0 - 0.5))  # from t = 0.5 on to now, at that speed
     assert last.to_json() == {
         "track": 1,
-        "track_frames": 12,
-        "track_age_s": 1.1,
-        "closing_mps": 8.0,
-        "ttc_s": 2.65,
+        "track_frames": 11,
+        "track_age_s": 1.0,
+        "closing_mps": 6.62,
+        "ttc_s": 3.5,
     }
+
+
+def test_a_steady_approach_gives_its_speed_and_time_to_collision() -> None:
+    tracker = ObjectTracker()
+    for k in range(11):
+        d = 30.0 - 8.0 * k / 10  # 8 m/s nearer
+        info = tracker.update([inst(centred(750.0 / d, 900.0 / d))], [(d, d)], k / 10, size=PICTURE)[0]
+    assert info.closing_mps == pytest.approx(8.0, rel=0.01)
+    assert info.ttc_s == pytest.approx(22.0 / 8.0, rel=0.01)
     # drawing away: a negative closing speed, and no time-to-collision
     away = ObjectTracker()
     for k in range(8):
-        info = away.update([inst(car)], [(10.0 + k, 9.0)], k / 10)[0]
-    assert info.closing_mps == pytest.approx(-10.0) and info.ttc_s is None
+        d = 10.0 + k
+        info = away.update([inst(centred(750.0 / d, 900.0 / d))], [(d, d)], k / 10, size=PICTURE)[0]
+    assert info.closing_mps == pytest.approx(-10.0, rel=0.05) and info.ttc_s is None
+
+
+def test_a_box_the_pictures_edge_cuts_is_read_by_what_it_does_not_cut() -> None:
+    d_at = [30.0 * np.exp(-0.25 * k / 10) for k in range(11)]
+    # the top cuts it: its height says nothing, its width grows at 0.25 a second
+    top = ObjectTracker()
+    for k, d in enumerate(d_at):
+        info = top.update([inst((200.0, 0.0, 200.0 + 900.0 / d, 60.0))], [(d, d)], k / 10, size=PICTURE)[0]
+    assert info.closing_mps == pytest.approx(0.25 * 30.0 * np.exp(-0.125))
+    # the top and a side: the box says nothing; the distances' own slope does (8 m/s)
+    corner = ObjectTracker()
+    for k in range(11):
+        d = 30.0 - 0.8 * k
+        info = corner.update([inst((0.0, 0.0, 80.0, 60.0))], [(d, d)], k / 10, size=PICTURE)[0]
+    assert info.closing_mps == pytest.approx(8.0) and info.ttc_s == pytest.approx(22.0 / 8.0)
+    # without a picture size no box is taken as cut: this one does not grow
+    blind = ObjectTracker()
+    for k in range(11):
+        d = 30.0 - 0.8 * k
+        info = blind.update([inst((0.0, 0.0, 80.0, 60.0))], [(d, d)], k / 10)[0]
+    assert info.closing_mps == 0.0 and info.ttc_s is None
 
 
 def test_a_new_scene_or_time_going_back_starts_afresh() -> None:
