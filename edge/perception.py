@@ -41,7 +41,7 @@ class Perceived:
     ``panoptic`` holds Cityscapes panoptic ids (0 void, a stuff class's label id, a thing's
     ``label_id * 1000 + k``), ``semantic`` the 19 train ids per pixel, ``depth`` metres;
     each is None when that engine is absent. ``latency_ms`` gives this frame's stages
-    (preprocess, panoptic, depth, postprocess, and end_to_end from ``t_capture_ns``).
+    (preprocess, panoptic, depth, postprocess, tracks, and end_to_end from ``t_capture_ns``).
     """
 
     seq: int
