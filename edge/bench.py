@@ -135,8 +135,12 @@ def measure(
                 )
                 result = run_engines(engines, frame, tracker, pool)
                 t3 = time.perf_counter_ns()
-                render_result(result, engines.depth_range, views)
-                track_result(result, objects, done / 17.0)
+                render_result(
+                    result,
+                    engines.depth_range,
+                    views,
+                    track=lambda r: track_result(r, objects, r.frame.seq / 17.0),
+                )
                 t4 = time.perf_counter_ns()
                 done += 1
                 if t_start is None:

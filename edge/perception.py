@@ -161,16 +161,16 @@ class Perception:
             ids: np.ndarray | None = None
             instances: list[Instance] = []
             depth = result.depth["depth"][0, 0] if result.depth is not None else None
-            with self.tracker.stage(seq, "postprocess"):
+            tracks = []
+            with self.tracker.stage(seq, "postprocess"):  # the tracks are a part of it, as in edge run
                 if result.panoptic is not None:
                     ids, instances = fuse(result.panoptic)
                 measured = object_distances(instances, depth) if depth is not None else None
-            tracks = []
-            if result.panoptic is not None:
-                with self.tracker.stage(seq, "tracks"):
-                    t_s = t0 / 1e9 if stream_time_s is None else stream_time_s
-                    size = result.extras["resized"].shape[:2]
-                    tracks = self.object_tracker.update(instances, measured, t_s, size=size)
+                if result.panoptic is not None:
+                    with self.tracker.stage(seq, "tracks"):
+                        t_s = t0 / 1e9 if stream_time_s is None else stream_time_s
+                        size = result.extras["resized"].shape[:2]
+                        tracks = self.object_tracker.update(instances, measured, t_s, size=size)
             self.tracker.frame_done(seq, t0)
         return Perceived(
             seq=seq,
@@ -206,6 +206,7 @@ class Perception:
             self.engines.depth_range,
             views=wanted,
             distances=distances,
+            tracks=seen.tracks or None,
         )
         if view == "composite":
             return compose_views(views)

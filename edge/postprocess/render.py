@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge.data.cityscapes import PALETTE, TRAIN_CLASSES
 from edge.postprocess.panoptic import Instance, semantic_from_panoptic
+
+if TYPE_CHECKING:
+    from edge.postprocess.tracks import TrackInfo
+
+# a thing that would reach the camera this soon at its closing speed is outlined in red,
+# and its label says when; labels give times up to TTC_LABEL_S
+TTC_WARN_S = 3.0
+TTC_LABEL_S = 10.0
+_OUTLINE = (255, 255, 255)
+_OUTLINE_WARN = (255, 48, 48)
 
 
 def _channel_tables(rgb: np.ndarray) -> list[np.ndarray]:
@@ -37,10 +48,12 @@ def overlay(
     alpha: float = 0.45,
     depth: np.ndarray | None = None,
     distances: Sequence[tuple[float, float] | None] | None = None,
+    tracks: Sequence[TrackInfo] | None = None,
 ) -> np.ndarray:
     """RGB image blended with the panoptic classes, instance outlines and labels; with a
     ``depth`` map each label also says how far the thing is (``object_distances``, or
-    ``distances`` when already computed)."""
+    ``distances`` when already computed); with ``tracks`` (one per instance) its time to
+    collision when under TTC_LABEL_S, and under TTC_WARN_S the thing is outlined in red."""
     import cv2
 
     from edge.postprocess.objects import object_distances
@@ -52,16 +65,22 @@ def overlay(
     cv2.copyTo(image, (train == 255).view(np.uint8), out)  # void pixels keep the image as it is
     if distances is None:
         distances = object_distances(instances, depth)
-    for inst, distance in zip(instances, distances, strict=True):
+    if tracks is not None and len(tracks) != len(instances):
+        raise ValueError(f"{len(tracks)} tracks for {len(instances)} instances")
+    for k, (inst, distance) in enumerate(zip(instances, distances, strict=True)):
+        ttc = tracks[k].ttc_s if tracks is not None else None
         y0, x0 = inst.offset
         contours, _ = cv2.findContours(
             inst.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)
         )
-        cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
+        warn = ttc is not None and ttc < TTC_WARN_S
+        cv2.drawContours(out, contours, -1, _OUTLINE_WARN if warn else _OUTLINE, 2 if warn else 1)
         x1, y1 = int(inst.box[0]), max(int(inst.box[1]) - 3, 8)
         text = f"{TRAIN_CLASSES[inst.train_id].name} {inst.score:.2f}"
         if distance is not None:
             text += f" {distance[0]:.1f} m" if distance[0] < 10 else f" {distance[0]:.0f} m"
+        if ttc is not None and ttc < TTC_LABEL_S:
+            text += f" {ttc:.1f} s"
         cv2.putText(out, text, (x1, y1), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
@@ -121,13 +140,17 @@ def render_views(
     depth_range: tuple[float, float],
     views: Collection[str] = ("panoptic", "depth"),
     distances: Sequence[tuple[float, float] | None] | None = None,
+    tracks: Sequence[TrackInfo] | None = None,
 ) -> dict[str, np.ndarray]:
     """What a viewer shows of one frame: ``panoptic`` (the overlay) and ``depth`` (in
     colour), each when its engine ran and it is one of ``views``. ``distances``: the
-    instances' object_distances, when already computed."""
+    instances' object_distances, when already computed; ``tracks``: theirs, for the
+    overlay's times to collision."""
     drawn: dict[str, np.ndarray] = {}
     if panoptic_ids is not None and "panoptic" in views:
-        drawn["panoptic"] = overlay(image, panoptic_ids, instances, depth=depth, distances=distances)
+        drawn["panoptic"] = overlay(
+            image, panoptic_ids, instances, depth=depth, distances=distances, tracks=tracks
+        )
     if depth is not None and "depth" in views:
         drawn["depth"] = colorize_depth(depth, *depth_range)
     return drawn

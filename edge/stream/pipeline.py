@@ -281,11 +281,29 @@ class Pipeline:
             finally:
                 self._put_end(self._results)
 
-    def _render(self, result: Result) -> Result:
+    def _render(
+        self, result: Result, after: threading.Event | None = None, tracked: threading.Event | None = None
+    ) -> Result:
+        """Fuse, track and draw a frame: its tracks once the frame before has its own
+        (``after``), then ``tracked`` is set, so that the frame after goes on."""
         with self.tracker.stage(result.frame.seq, "postprocess"):
             views = self.views if self.views is not None else views_shown(self.sinks)
-            result.rendered = render_result(result, self.engines.depth_range, views)
+            result.rendered = render_result(
+                result, self.engines.depth_range, views, track=lambda r: self._track(r, after, tracked)
+            )
         return result
+
+    def _track(self, result: Result, after: threading.Event | None, tracked: threading.Event | None) -> None:
+        if after is not None:
+            after.wait()  # the tracks go on from frame to frame, in order
+        frame = result.frame
+        try:
+            with self.tracker.stage(frame.seq, "tracks"):
+                t_s = stream_time_s(frame, live=self.source.live, rate=self._rate)
+                track_result(result, self.object_tracker, t_s)
+        finally:
+            if tracked is not None:
+                tracked.set()
 
     def _post(self) -> None:
         if self._post_workers > 1:
@@ -299,15 +317,28 @@ class Pipeline:
             self._close_writers()
 
     def _post_on_workers(self) -> None:
-        """Each frame fused and drawn on a worker; its future goes to the sink stage in
-        frame order, so the sinks wait for the frames in the order they came."""
+        """Each frame fused and drawn on a worker, its tracks given in turn (each worker
+        waits for the frame before's, which a worker took earlier); its future goes to the
+        sink stage in frame order, so the sinks wait for the frames in the order they came."""
         with ThreadPoolExecutor(self._post_workers, thread_name_prefix="edge-post") as pool:
+            before: threading.Event | None = None
             try:
                 while (result := self._get(self._results)) is not _END:
-                    if not self._put(self._posted, pool.submit(self._render, result)):
+                    tracked = threading.Event()
+                    future = pool.submit(self._render_in_turn, result, before, tracked)
+                    before = tracked
+                    if not self._put(self._posted, future):
                         break
             finally:
                 self._put_end(self._posted)
+
+    def _render_in_turn(
+        self, result: Result, after: threading.Event | None, tracked: threading.Event
+    ) -> Result:
+        try:
+            return self._render(result, after, tracked)
+        finally:
+            tracked.set()  # also when the frame failed, or had nothing to track
 
     def _close_writers(self) -> None:
         """The sinks write what they were handed; one stuck in a write that the run skips is
@@ -323,13 +354,7 @@ class Pipeline:
         evaluation in on_result) overlaps the next frame's fusion and drawing, which is
         what sets the rate when the engines run on a GPU, and a slow sink holds up no
         other. Handed over here, by the post stage itself, a frame waits in no queue more
-        than it did when one thread wrote every sink. Here, in frame order, the instances
-        are given their tracks."""
-        if self.engines.panoptic is not None:
-            frame = result.frame
-            with self.tracker.stage(frame.seq, "tracks"):
-                t_s = stream_time_s(frame, live=self.source.live, rate=self._rate)
-                track_result(result, self.object_tracker, t_s)
+        than it did when one thread wrote every sink."""
         return self._writers.deliver(result)
 
     def _sink(self) -> None:

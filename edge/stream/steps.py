@@ -1,14 +1,14 @@
 """The steps one frame goes through: its picture checked (frame_rgb), resized into the
 engines' tensor (preprocess), the engines run side by side (run_engines), and the panoptic
-outputs fused and drawn (render_result), and the instances given their tracks, in frame
-order (track_result). Pipeline runs them on its threads; Perception (the Python API) and
+outputs fused, the instances given their tracks in frame order (track_result) and drawn
+(render_result). Pipeline runs them on its threads; Perception (the Python API) and
 edge bench call them directly."""
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,13 +120,17 @@ def frame_rgb(frame: Frame) -> np.ndarray:
 
 
 def render_result(
-    result: Result, depth_range: tuple[float, float], views: Collection[str] = RENDERED_VIEWS
+    result: Result,
+    depth_range: tuple[float, float],
+    views: Collection[str] = RENDERED_VIEWS,
+    track: Callable[[Result], None] | None = None,
 ) -> np.ndarray | None:
     """Fuse the panoptic outputs (``panoptic_ids`` and ``instances`` in result.extras),
-    then draw ``views`` (with the overlay and a depth map, the instances' distances go to
-    result.extras["distances"]): ``panoptic`` (the overlay) and ``depth`` (in colour) go to
-    result.extras["views"]; ``composite``, the two side by side (either alone when one
-    engine is absent), is returned (None when not asked for)."""
+    give the instances their tracks (``track``, e.g. track_result, called once they and,
+    with the overlay and a depth map, their distances are in result.extras; its tracks go
+    into the overlay's labels), then draw ``views``: ``panoptic`` (the overlay) and
+    ``depth`` (in colour) go to result.extras["views"]; ``composite``, the two side by side
+    (either alone when one engine is absent), is returned (None when not asked for)."""
     from edge.postprocess.objects import object_distances
     from edge.postprocess.panoptic import fuse
     from edge.postprocess.render import compose_views, render_views
@@ -137,12 +141,20 @@ def render_result(
         result.extras["instances"] = instances
     depth = result.depth["depth"][0, 0] if result.depth is not None else None
     halves = {"panoptic", "depth"} if "composite" in views else set(views)
-    distances = None
     if ids is not None and depth is not None and "panoptic" in halves:
-        # the overlay's labels need them; an objects sink then takes them from extras
-        distances = result.extras["distances"] = object_distances(instances, depth)
+        # the overlay's labels need them; the tracks and an objects sink take them from extras
+        result.extras["distances"] = object_distances(instances, depth)
+    if ids is not None and track is not None:
+        track(result)
     drawn = render_views(
-        result.extras["resized"], ids, instances, depth, depth_range, views=halves, distances=distances
+        result.extras["resized"],
+        ids,
+        instances,
+        depth,
+        depth_range,
+        views=halves,
+        distances=result.extras.get("distances"),
+        tracks=result.extras.get("tracks"),
     )
     result.extras["views"] = drawn  # each half on its own, for the live viewer
     return compose_views(drawn) if "composite" in views and drawn else None

@@ -109,3 +109,29 @@ def test_percentiles_are_numpys_to_the_last_bit() -> None:
     assert percentiles(grid, (50, 10)) == [float(v) for v in np.percentile(grid, [50, 10])]
     with pytest.raises(ValueError, match="no values"):
         percentiles(np.zeros(0, np.float32), (50,))
+
+
+def test_the_overlay_says_when_a_thing_would_arrive_and_outlines_the_near_ones_red() -> None:
+    from edge.postprocess.render import TTC_LABEL_S, TTC_WARN_S, overlay
+    from edge.postprocess.tracks import TrackInfo
+
+    image = np.full((40, 160, 3), 90, np.uint8)
+    ids = np.full((40, 160), 7, np.int32)
+    ids[10:30, 60:100] = 26000
+    car = Instance(26000, 13, 0.88, (60.0, 10.0, 100.0, 30.0), np.ones((20, 40), bool), (10, 60))
+
+    def drawn(ttc: float | None) -> np.ndarray:
+        track = TrackInfo(track=1, frames=9, age_s=0.5, closing_mps=None if ttc is None else 5.0, ttc_s=ttc)
+        return overlay(image, ids, [car], tracks=[track])
+
+    plain = overlay(image, ids, [car])
+    red = np.array([255, 48, 48], np.uint8)
+    assert np.array_equal(drawn(None), plain) and np.array_equal(drawn(TTC_LABEL_S + 1), plain)
+    later = drawn(TTC_WARN_S + 1)  # labelled, outlined as ever
+    assert not np.array_equal(later, plain) and not (later == red).all(axis=2).any()
+    assert np.array_equal(later[12:], plain[12:]), "only the label changes"
+    soon = drawn(TTC_WARN_S - 1)
+    outline = (soon == red).all(axis=2)
+    assert outline[10:30, 60:100].any() and not outline[:, :55].any(), "the thing itself is outlined red"
+    with pytest.raises(ValueError, match="2 tracks for 1 instances"):
+        overlay(image, ids, [car], tracks=[TrackInfo(1, 1, 0.0, None, None)] * 2)

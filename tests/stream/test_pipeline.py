@@ -922,16 +922,23 @@ def test_post_workers_draw_frames_at_once_and_the_sinks_get_them_in_order(
     real, at_once, peak, lock = pipeline_module.render_result, [0], [0], threading.Lock()
     second_drawn = threading.Event()
 
-    def slow_in_reverse(result: Result, *args: Any) -> Any:
+    def slow_in_reverse(result: Result, *args: Any, track: Any = None) -> Any:
         with lock:
             at_once[0] += 1
             peak[0] = max(peak[0], at_once[0])
         try:
             if result.frame.seq == 0:
                 # the first frame is drawn last of the first two: order must come from the
-                # pipeline, not from timing (and it can only wait if frames are drawn at once)
-                second_drawn.wait(timeout=20)
-            drawn = real(result, *args)
+                # pipeline, not from timing (and it can only wait if frames are drawn at once);
+                # its tracks come first, which the frame after waits for
+
+                def track_then_wait(r: Result) -> None:
+                    track(r)
+                    second_drawn.wait(timeout=20)
+
+                drawn = real(result, *args, track=track_then_wait)
+            else:
+                drawn = real(result, *args, track=track)
             if result.frame.seq == 1:
                 second_drawn.set()
             return drawn
@@ -967,10 +974,10 @@ def test_a_post_workers_error_ends_the_run_with_it(
 
     real = pipeline_module.render_result
 
-    def fails_on_frame_2(result: Result, *args: Any) -> Any:
+    def fails_on_frame_2(result: Result, *args: Any, **kwargs: Any) -> Any:
         if result.frame.seq == 2:
             raise ValueError("drawing failed on frame 2")
-        return real(result, *args)
+        return real(result, *args, **kwargs)
 
     monkeypatch.setattr(pipeline_module, "render_result", fails_on_frame_2)
     engines = EngineSet.from_manifest(tiny_engines)
