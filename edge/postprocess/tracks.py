@@ -28,7 +28,9 @@ the depth engine's (metres); nothing here knows the camera.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import statistics
 from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -99,12 +101,25 @@ def theil_sen_slope(times: Sequence[float], values: Sequence[float]) -> float | 
     """The median of the slopes between every two samples at different times (None when
     no two are): a line's slope that a minority of wild samples cannot move."""
     t, v = np.asarray(times, float), np.asarray(values, float)
-    i, j = np.triu_indices(len(t), k=1)
+    i, j = _pairs(len(t))
     dt = t[j] - t[i]
     keep = dt > 1e-9
     if not keep.any():
         return None
-    return float(np.median((v[j] - v[i])[keep] / dt[keep]))
+    return _median((v[j] - v[i])[keep] / dt[keep])
+
+
+@functools.cache
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    i, j = np.triu_indices(n, k=1)
+    return i, j
+
+
+def _median(x: np.ndarray) -> float:
+    """np.median of a small 1-D array, to the bit, without its overhead (a tenth of the time)."""
+    a = np.sort(x)
+    n = len(a)
+    return float((a[n // 2] + a[(n - 1) // 2]) / 2)
 
 
 def closing_speed(
@@ -258,7 +273,7 @@ class ObjectTracker:
             if growth is not None:
                 rate, t_mid = growth
                 # the rate is v / d halfway through the window, and so is the median distance
-                closing = rate * float(np.median([d for _, d in track.ranges]))
+                closing = rate * statistics.median(d for _, d in track.ranges)
                 if closing >= self.min_closing_mps:
                     ttc = max(1.0 / rate - (t_s - t_mid), 0.0)  # from then to now, at v
             elif any(tb for *_, tb, _ in track.sizes) and any(lr for *_, lr in track.sizes):
@@ -283,7 +298,7 @@ class ObjectTracker:
         which = 2 if cut_tb else 1
         times = [s[0] for s in sizes]
         rate = theil_sen_slope(times, [s[which] for s in sizes])
-        return None if rate is None else (rate, float(np.median(times)))
+        return None if rate is None else (rate, statistics.median(times))
 
 
 def _box_size(
