@@ -176,8 +176,8 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
     """Give the result's instances their tracks (result.extras["tracks"], and the stream
     time ``t_s`` as "t_stream_s"; nothing without a panoptic engine), with their distances
     where a depth map has them (worked out here if the drawing did not need them). Called
-    in frame order: a Cityscapes sequence or a loop of a file (meta) starts the tracks
-    afresh."""
+    in frame order: a Cityscapes sequence, a loop of a file, or a playlist's next video
+    that is not the next segment of a recording (meta) starts the tracks afresh."""
     from edge.postprocess.objects import object_distances
 
     instances = result.extras.get("instances")
@@ -187,7 +187,10 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
     if distances is None and result.depth is not None:
         distances = result.extras["distances"] = object_distances(instances, result.depth["depth"][0, 0])
     meta = result.frame.meta
-    scene = (meta.get("city"), meta.get("sequence"), meta.get("loop"))
+    # a playlist's next video is another scene, unless the videos are one recording's
+    # segments, laid end to end on their capture times
+    clip = meta.get("file") if meta.get("media_ms") is None else None
+    scene = (meta.get("city"), meta.get("sequence"), meta.get("loop"), clip)
     size = result.extras["resized"].shape[:2]
     result.extras["tracks"] = objects.update(instances, distances, t_s, scene=scene, size=size)
     result.extras["t_stream_s"] = t_s

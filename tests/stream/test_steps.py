@@ -197,3 +197,27 @@ def test_tracks_follow_a_drive_and_start_afresh_when_it_loops(demo_engines: Path
     assert first[0] and first[0] & first[1] & first[2] & first[3], "followed through the drive"
     assert max(max(n) for n in first) < min(min(n) for n in again if n), "a loop's objects are new ones"
     assert [len(n) for n in again] == [len(n) for n in first]  # the same frames, the same instances
+
+
+def test_a_playlists_next_clip_starts_the_tracks_afresh_a_recordings_next_segment_does_not() -> None:
+    from edge.postprocess.panoptic import Instance
+    from edge.postprocess.tracks import ObjectTracker
+    from edge.stream.frame import Frame, Result
+    from edge.stream.steps import track_result
+
+    car = Instance(26001, 13, 0.9, (10.0, 10.0, 50.0, 40.0), np.ones((30, 40), bool), (10, 10))
+
+    def tracks(metas: list[dict[str, Any]]) -> list[int]:
+        objects, out = ObjectTracker(), []
+        for k, meta in enumerate(metas):
+            frame = Frame(k, 0, np.zeros((64, 128, 3), np.uint8), meta=meta)
+            result = Result(frame, extras={"instances": [car], "resized": frame.image})
+            track_result(result, objects, k / 10)
+            out.append(result.extras["tracks"][0].track)
+            assert result.extras["t_stream_s"] == k / 10
+        return out
+
+    clips = [{"file": "a.mp4"}, {"file": "a.mp4"}, {"file": "b.mp4"}, {"file": "b.mp4"}]
+    assert tracks(clips) == [1, 1, 2, 2]
+    segments = [{"file": f"drive-0000{k // 2}.mkv", "media_ms": 100.0 * k} for k in range(4)]
+    assert tracks(segments) == [1, 1, 1, 1]
