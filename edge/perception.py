@@ -89,8 +89,7 @@ class Perception:
         load_frame_steps()  # here, not in the first call's latency
         self.engines = engines
         self.tracker = tracker or LatencyTracker()
-        self.tracker.engines = dict(engines.described)
-        self.tracker.fit = engines.fit
+        self.tracker.describe(engines)
         self.object_tracker = object_tracker or ObjectTracker()
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="edge-perception"

@@ -100,8 +100,6 @@ def replay(
     errors: list[BaseException] = []
     gt_frames = 0
     tracker = LatencyTracker()
-    tracker.engines = dict(engine_set.described)
-    tracker.fit = engine_set.fit
 
     def report_so_far() -> dict[str, Any]:
         report: dict[str, Any] = {

@@ -67,7 +67,7 @@ class LatencyTracker:
         self.reconnects = 0
         self.gap_ms = 0.0
         self.undecodable = 0
-        # what ran, e.g. {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}: set by the runner
+        # what ran, e.g. {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}: describe()
         self.engines: dict[str, str] = {}
         # how frames of another shape than the engines' went in: "stretch" or "pad" (stream.fit)
         self.fit = "stretch"
@@ -120,6 +120,11 @@ class LatencyTracker:
             yield
         finally:
             self.record(seq, name, start, time.perf_counter_ns())
+
+    def describe(self, engines: Any) -> None:
+        """What ran, for the summary: an EngineSet's engines (``described``) and ``fit``."""
+        self.engines = dict(engines.described)
+        self.fit = engines.fit
 
     def frame_captured(self, count: int = 1) -> None:
         with self._lock:

@@ -160,8 +160,6 @@ def run_stream(
     if src.live:
         warn_if_mp4(opened)
     tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
-    tracker.engines = dict(engine_set.described)
-    tracker.fit = engine_set.fit
     pipeline = Pipeline(
         source=src,
         engines=engine_set,

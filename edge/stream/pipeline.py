@@ -104,6 +104,7 @@ class Pipeline:
         self.engines = engines
         self.sinks = sinks
         self.tracker = tracker or LatencyTracker()
+        self.tracker.describe(engines)
         self.max_frames = max_frames
         self.duration_s = duration_s
         self.realtime = realtime
