@@ -322,7 +322,13 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             f"p90 {o['abs_err_m_p90']:.2f} m  within 10% {100 * o['within_10pct']:.0f}%  "
             f"({o['objects']} matched objects)"
         )
-    t = metrics.get("tracking") or {}
+    lines += tracking_lines(metrics.get("tracking") or {})
+    return "\n".join(lines)
+
+
+def tracking_lines(t: dict[str, Any]) -> list[str]:
+    """format_metrics' lines for the tracks (edge.eval.tracking's results), those it can say."""
+    lines = []
     if t.get("gt_objects"):
         lines.append(
             f"tracking MOTA {100 * t['mota']:.1f}  identity switches {t['id_switches']}  "
@@ -348,4 +354,4 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             f"p90 {ttc['abs_err_s_p90']:.2f} s  relative p50 {100 * ttc['rel_err_p50']:.0f}%  "
             f"({ttc['pairs']}; none given {ttc['missed']})"
         )
-    return "\n".join(lines)
+    return lines

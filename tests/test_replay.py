@@ -362,3 +362,30 @@ def test_replay_scores_the_tracks_on_ground_truth_every_frame(
     assert main(["replay", f"cityscapes://{root}?fps=0", "--engines", str(demo_engines), "--eval"]) == 0
     out = capsys.readouterr().out
     assert f"identity switches {t['id_switches']}" in out and f"({c['pairs']} objects over frames)" in out
+
+
+def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
+    from edge.replay import tracking_lines
+
+    assert tracking_lines({}) == []
+    t = {
+        "gt_objects": 20,
+        "matched": 15,
+        "misses": 5,
+        "false_positives": 2,
+        "id_switches": 1,
+        "mota": 0.6,
+        "closing_speed": {
+            "pairs": 9,
+            "abs_err_mps_mean": 1.5,
+            "abs_err_mps_p50": 1.25,
+            "abs_err_mps_p90": 3.0,
+            "sign_agrees": None,
+        },
+        "closing_speed_near": {"within_m": 30.0, "pairs": 0},
+        "time_to_collision": {"within_s": 10.0, "pairs": 0, "missed": 0},
+    }
+    assert tracking_lines(t) == [
+        "tracking MOTA 60.0  identity switches 1  (15 of 20 objects matched, 2 false)",
+        "closing speed |error| mean 1.50 m/s  p50 1.25  p90 3.00  (9 objects over frames)",
+    ]
