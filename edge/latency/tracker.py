@@ -22,6 +22,12 @@ from edge.latency.spans import SpanLog
 from edge.util.fs import atomic_write_bytes
 
 E2E = "end_to_end"
+_STAGE_ORDER = {
+    name: i
+    for i, name in enumerate(
+        ("preprocess", "panoptic", "panoptic_gpu", "depth", "depth_gpu", "postprocess", "tracks", "sink")
+    )
+}
 
 
 class LatencyTracker:
@@ -290,7 +296,10 @@ class LatencyTracker:
     @staticmethod
     def format_summary_of(s: dict[str, Any]) -> str:
         """The one-screen table for a summary() dict (also one read back from JSON)."""
-        rows = [*s["stages_ms"].items(), (E2E, s[E2E + "_ms"])]
+        # in a frame's order, not in the order the threads first finished them (the engines
+        # run side by side; the tracks end inside the postprocess stage)
+        stages = sorted(s["stages_ms"].items(), key=lambda kv: _STAGE_ORDER.get(kv[0], len(_STAGE_ORDER)))
+        rows = [*stages, (E2E, s[E2E + "_ms"])]
         engines = s.get("engines") or {}
         lines = [f"{kind:<16}{what}" for kind, what in engines.items()]
         if s.get("fit") == "pad":

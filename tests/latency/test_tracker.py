@@ -121,3 +121,24 @@ def test_off_a_terminal_the_status_line_is_logged_every_so_often(capsys: pytest.
         assert not status.logging
     with StatusLine(tr, enabled=False, log_every_s=0.05) as status:
         assert not status.logging
+
+
+def test_the_table_lists_the_stages_in_a_frames_order() -> None:
+    """Recorded as threads finish them (depth before panoptic, the tracks inside postprocess,
+    a stage of the caller's own), listed in the order a frame goes through them."""
+    tr = LatencyTracker()
+    for stage in ("my_stage", "depth", "preprocess", "tracks", "panoptic", "sink", "postprocess"):
+        tr.record(0, stage, 0, 1_000_000)
+    tr.frame_done(0, 0)
+    rows = [line.split()[0] for line in tr.format_summary().splitlines()]
+    listed = [r for r in rows if r in tr.summary()["stages_ms"] or r == "end_to_end"]
+    assert listed == [
+        "preprocess",
+        "panoptic",
+        "depth",
+        "postprocess",
+        "tracks",
+        "sink",
+        "my_stage",
+        "end_to_end",
+    ]
