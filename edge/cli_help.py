@@ -32,7 +32,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "edge run drive.mp4 --engines engines/ --realtime --sink objects.jsonl",
-            "a file paced like a camera; what was found, and how far, per frame",
+            "a file paced like a camera; what was found, how far, its track and time to collision, per frame",
         ),
         (
             "edge run '/dev/video0?width=1280&height=720&fps=30' --engines engines/ --sink http://127.0.0.1:8080",
