@@ -46,8 +46,9 @@ class TrackInfo:
     """What one instance's track says of it: ``track`` (its number, from 1, for the run),
     ``frames`` (the frames it was seen in), ``age_s`` (since it was first seen),
     ``closing_mps`` (how fast its distance shrinks, m/s; negative: it draws away; None
-    until the track has enough distances) and ``ttc_s`` (seconds until its distance is
-    used up at that speed; None unless it closes at the tracker's ``min_closing_mps``)."""
+    without depth, or until the track has enough frames) and ``ttc_s`` (seconds until
+    it comes level with the camera at that speed; None unless it closes at the tracker's
+    ``min_closing_mps``)."""
 
     track: int
     frames: int
