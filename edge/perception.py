@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,9 @@ class Perception:
     ``tracker`` accumulates every call's stage times (``tracker.summary()``, as ``edge run``
     prints them); pass one to share it, or to set a deadline. ``object_tracker`` follows the
     instances from call to call (their tracks, closing speeds); call its ``reset()`` when
-    the images stop following on from each other (another camera, a cut).
+    the images stop following on from each other (a cut). Images of several cameras
+    through one Perception name their camera (``stream=``): each has trackers of its own,
+    of ``object_tracker``'s settings (``object_tracker_for(stream)``).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class Perception:
         self.tracker = tracker or LatencyTracker()
         self.tracker.describe(engines)
         self.object_tracker = object_tracker or ObjectTracker()
+        self._stream_trackers: dict[Hashable, ObjectTracker] = {}
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="edge-perception"
         )
@@ -135,15 +139,32 @@ class Perception:
         padded where ``fit="pad"``)."""
         return self.engines.input_hw
 
+    def object_tracker_for(self, stream: Hashable | None) -> ObjectTracker:
+        """The tracker of the images of ``stream`` (a camera's name): ``object_tracker`` for
+        None, else one of its settings made on first use."""
+        if stream is None:
+            return self.object_tracker
+        tracker = self._stream_trackers.get(stream)
+        if tracker is None:
+            tracker = self._stream_trackers[stream] = self.object_tracker.fresh()
+        return tracker
+
     def __call__(
-        self, image: np.ndarray, *, t_capture_ns: int | None = None, stream_time_s: float | None = None
+        self,
+        image: np.ndarray,
+        *,
+        t_capture_ns: int | None = None,
+        stream_time_s: float | None = None,
+        stream: Hashable | None = None,
     ) -> Perceived:
         """Panoptic segmentation and depth of ``image`` (HxWx3 uint8 RGB; grey HxW and RGBA
         are converted). ``t_capture_ns`` is when the image was taken, on the
         ``time.perf_counter_ns()`` clock (default: now), so end_to_end counts from there.
         ``stream_time_s``: when it was taken on its stream's own clock, in seconds (a
         recording's time, for images fed faster or slower than they were taken), which
-        the objects' closing speeds are measured in; default: ``t_capture_ns``."""
+        the objects' closing speeds are measured in; default: ``t_capture_ns``. ``stream``:
+        which camera it is from, when several take turns (their objects are followed
+        apart); default: the one camera."""
         from edge.postprocess.objects import object_distances
         from edge.postprocess.panoptic import fuse
         from edge.stream.steps import run_engines
@@ -169,7 +190,8 @@ class Perception:
                     with self.tracker.stage(seq, "tracks"):
                         t_s = t0 / 1e9 if stream_time_s is None else stream_time_s
                         size = result.extras["resized"].shape[:2]
-                        tracks = self.object_tracker.update(instances, measured, t_s, size=size)
+                        objects = self.object_tracker_for(stream)
+                        tracks = objects.update(instances, measured, t_s, size=size)
             self.tracker.frame_done(seq, t0)
         return Perceived(
             seq=seq,

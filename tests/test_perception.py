@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge.errors import BackendError, ConfigError, ManifestError, SourceError
-from edge.perception import Perception
+from edge.perception import Perceived, Perception
 from edge.stream import default_engine_options
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Result
@@ -226,3 +226,30 @@ def test_objects_sink_writes_what_perception_sees(demo_engines: Path, tmp_path: 
         assert 0.1 <= obj["nearest_m"] <= obj["distance_m"] <= 100.0
         x1, y1, x2, y2 = obj["box"]
         assert 0 <= x1 < x2 <= TEST_SIZE[1] and 0 <= y1 < y2 <= TEST_SIZE[0]
+
+
+def test_cameras_taking_turns_are_followed_apart(demo_engines: Path) -> None:
+    """Two drives' frames in turns through one Perception, each named: each drive's tracks
+    are those it gets alone."""
+    drives = {}
+    for name, seed in (("front", 2), ("rear", 5)):
+        src = open_source(f"synthetic://?size=128x256&frames=5&seed={seed}")
+        drives[name] = [f.image for f in iter(src.read, None)]
+        src.close()
+
+    def numbers(seen: Perceived) -> list[int]:
+        return [t.track for t in seen.tracks]
+
+    alone = {}
+    for name, images in drives.items():
+        with Perception.open(demo_engines) as perception:
+            alone[name] = [numbers(perception(im, stream_time_s=k / 17)) for k, im in enumerate(images)]
+    assert all(any(frame) for frame in alone["front"])
+    with Perception.open(demo_engines) as perception:
+        turns: dict[str, list[list[int]]] = {"front": [], "rear": []}
+        for k in range(5):
+            for name, images in drives.items():
+                turns[name].append(numbers(perception(images[k], stream_time_s=k / 17, stream=name)))
+        assert perception.object_tracker_for(None) is perception.object_tracker
+        assert perception.object_tracker_for("rear") is perception.object_tracker_for("rear")
+    assert turns == alone

@@ -180,6 +180,17 @@ class ObjectTracker:
         self._scene: Hashable | None = None
         self._last_s: float | None = None
 
+    def fresh(self) -> ObjectTracker:
+        """A tracker of the same settings with no tracks (for another camera)."""
+        return ObjectTracker(
+            min_iou=self.min_iou,
+            max_gap_s=self.max_gap_s,
+            speed_window_s=self.speed_window_s,
+            min_speed_samples=self.min_speed_samples,
+            min_closing_mps=self.min_closing_mps,
+            smoothing=self.smoothing,
+        )
+
     @property
     def active(self) -> int:
         """Tracks alive: seen within the last ``max_gap_s``."""

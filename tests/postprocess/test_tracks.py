@@ -191,3 +191,15 @@ def test_distances_must_match_the_instances() -> None:
 def test_settings_out_of_range_are_refused(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         ObjectTracker(**kwargs)
+
+
+def test_a_fresh_tracker_has_the_settings_and_none_of_the_tracks() -> None:
+    tracker = ObjectTracker(
+        min_iou=0.2, max_gap_s=1.5, speed_window_s=2.0, min_speed_samples=7, smoothing=0.3
+    )
+    tracker.update([inst((0.0, 0.0, 10.0, 10.0))], None, 0.0)
+    fresh = tracker.fresh()
+    settings = ("min_iou", "max_gap_s", "speed_window_s", "min_speed_samples", "min_closing_mps", "smoothing")
+    assert all(getattr(fresh, k) == getattr(tracker, k) for k in settings)
+    assert (tracker.active, fresh.active) == (1, 0)
+    assert fresh.update([inst((0.0, 0.0, 10.0, 10.0))], None, 0.1)[0].track == 1
