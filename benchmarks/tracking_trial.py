@@ -6,7 +6,7 @@ Synthetic drives with ground truth on every frame are run once through ONNX Runt
 engines of the bundled tiny weights (256x512); each frame's instances, distances and
 ground truth are kept, and then the tracker is run over them again with each setting
 (edge.postprocess.tracks.ObjectTracker), scored as edge replay scores it
-(edge.eval.tracking: MOTA, identity switches, closing-speed error against the speed
+(edge.eval.tracking: IDF1, MOTA, identity switches, closing-speed error against the speed
 fitted to the true distances, and the time-to-collision). One trial fits the box's
 growth by least squares instead of Theil–Sen, one reads the closing speed from the slope
 of the distances alone. The synthetic world's objects keep their speeds, so the truth is
@@ -173,7 +173,7 @@ def main() -> None:
         runs[name] = trial(frames, settings)
         r, c, n = runs[name], runs[name]["closing_speed"], runs[name]["closing_speed_near"]
         print(
-            f"{name:<24} MOTA {r['mota']:.3f}  switches {r['id_switches']:3d}  "
+            f"{name:<24} IDF1 {r['idf1']:.3f}  MOTA {r['mota']:.3f}  switches {r['id_switches']:3d}  "
             f"closing |err| p50 {c.get('abs_err_mps_p50', float('nan')):.2f}  "
             f"mean {c.get('abs_err_mps_mean', float('nan')):.2f}  pairs {c['pairs']}  "
             f"near p50 {n.get('abs_err_mps_p50', float('nan')):.2f}  pairs {n['pairs']}  "

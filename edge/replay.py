@@ -331,7 +331,8 @@ def tracking_lines(t: dict[str, Any]) -> list[str]:
     lines = []
     if t.get("gt_objects"):
         lines.append(
-            f"tracking MOTA {100 * t['mota']:.1f}  identity switches {t['id_switches']}  "
+            f"tracking IDF1 {100 * t['idf1']:.1f}  MOTA {100 * t['mota']:.1f}  "
+            f"identity switches {t['id_switches']}  "
             f"({t['matched']} of {t['gt_objects']} objects matched, {t['false_positives']} false)"
         )
     c = t.get("closing_speed") or {}

@@ -375,6 +375,7 @@ def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
         "false_positives": 2,
         "id_switches": 1,
         "mota": 0.6,
+        "idf1": 0.72,
         "closing_speed": {
             "pairs": 9,
             "abs_err_mps_mean": 1.5,
@@ -386,6 +387,6 @@ def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
         "time_to_collision": {"within_s": 10.0, "pairs": 0, "missed": 0},
     }
     assert tracking_lines(t) == [
-        "tracking MOTA 60.0  identity switches 1  (15 of 20 objects matched, 2 false)",
+        "tracking IDF1 72.0  MOTA 60.0  identity switches 1  (15 of 20 objects matched, 2 false)",
         "closing speed |error| mean 1.50 m/s  p50 1.25  p90 3.00  (9 objects over frames)",
     ]

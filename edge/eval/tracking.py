@@ -49,6 +49,9 @@ class TrackingStats:
         self.min_speed_samples = min_speed_samples
         self.min_depth, self.max_depth = min_depth, max_depth
         self.gt_objects = self.misses = self.false_positives = self.switches = self.matched = 0
+        self.pred_objects = 0
+        # per scene: (ground-truth id, track) -> the frames they were paired in, for IDF1
+        self._together: list[dict[tuple[int, int], int]] = []
         self._scene: Hashable | None = None
         self._last_track: dict[int, int] = {}  # ground-truth id -> the track it was last paired with
         self._true_ranges: dict[int, list[tuple[float, float]]] = {}
@@ -70,9 +73,10 @@ class TrackingStats:
         """One frame with ground truth, in stream order: ``matches`` as PanopticStats.add
         returns them, the maps at the ground truth's size, ``tracks`` by predicted panoptic
         id, ``t_s`` the frame's stream time (the tracker's); a new ``scene`` starts afresh."""
-        if scene != self._scene:
+        if scene != self._scene or not self._together:
             self._scene = scene
             self._last_track, self._true_ranges = {}, {}
+            self._together.append({})
         gt_things = {int(g) for g in np.unique(gt_ids) if g >= 1000}
         pred_things = {int(p) for p in np.unique(pred_ids) if p >= 1000}
         pairs = [(g, p) for g, p in matches if g >= 1000]
@@ -80,11 +84,14 @@ class TrackingStats:
         self.matched += len(pairs)
         self.misses += len(gt_things - {g for g, _ in pairs})
         self.false_positives += len(pred_things - {p for _, p in pairs})
+        self.pred_objects += len(pred_things)
+        together = self._together[-1]
         true_distance = self._true_distances(gt_things, gt_ids, gt_depth, t_s)
         for g, p in pairs:
             track = tracks.get(p)
             if track is None:
                 continue
+            together[g, track.track] = together.get((g, track.track), 0) + 1
             if self._last_track.get(g, track.track) != track.track:
                 self.switches += 1
             self._last_track[g] = track.track
@@ -123,14 +130,22 @@ class TrackingStats:
         return out
 
     def results(self) -> dict[str, Any]:
-        """``mota``, ``id_switches`` and the counts behind them; ``closing_speed``: for the
+        """``idf1`` (identity F1: how much of the time each true thing is the one track it
+        is most often, 2 IDTP / (true + predicted things)), ``mota``, ``id_switches`` and the
+        counts behind them; ``closing_speed``: for the
         pairs where both speeds are known, the mean, median and 90th percentile of
         |predicted - true| (m/s), and the share whose sign agrees where the truth is 1 m/s
         or more either way; ``closing_speed_near``: the same for objects nearer than
         ``near_m``; ``time_to_collision``: |predicted - true| (s, p50 and p90; relative, p50)
         where the truth is within ``ttc_within_s``, and how often none was given there."""
+        # IDF1: each true thing given the one track that was it most often, and each track one
+        # thing (in its scene); a pairing counts in the frames where the two were paired
+        id_tp = sum(_best_pairing(together) for together in self._together)
+        dets = self.gt_objects + self.pred_objects
         out: dict[str, Any] = {
+            "idf1": 2 * id_tp / dets if dets else None,
             "gt_objects": self.gt_objects,
+            "pred_objects": self.pred_objects,
             "matched": self.matched,
             "misses": self.misses,
             "false_positives": self.false_positives,
@@ -179,3 +194,59 @@ def _speed_errors(pred: np.ndarray, true: np.ndarray) -> dict[str, Any]:
         "abs_err_mps_p90": float(np.percentile(err, 90)),
         "sign_agrees": float(agrees.mean()) if agrees.size else None,
     }
+
+
+def _best_pairing(together: Mapping[tuple[int, int], int]) -> int:
+    """The most paired frames one-to-one pairs of ground-truth ids and tracks can hold."""
+    if not together:
+        return 0
+    gts = sorted({g for g, _ in together})
+    tracks = sorted({t for _, t in together})
+    weights = np.zeros((len(gts), len(tracks)))
+    for (g, t), n in together.items():
+        weights[gts.index(g), tracks.index(t)] = n
+    return round(max_weight_matching(weights))
+
+
+def max_weight_matching(weights: np.ndarray) -> float:
+    """The largest sum of ``weights`` (N x M, >= 0) a one-to-one pairing of rows and columns
+    reaches: the Hungarian method (Kuhn-Munkres with potentials, O(N^2 M)) on the costs
+    max - weight, over the wider side."""
+    w = np.asarray(weights, float)
+    if w.size == 0:
+        return 0.0
+    if w.shape[0] > w.shape[1]:
+        w = w.T
+    n, m = w.shape
+    cost = w.max() - w
+    inf = float("inf")
+    u, v = [0.0] * (n + 1), [0.0] * (m + 1)
+    owner = [0] * (m + 1)  # column -> its row (1-based; 0: none)
+    way = [0] * (m + 1)
+    for row in range(1, n + 1):
+        owner[0], col = row, 0
+        slack, used = [inf] * (m + 1), [False] * (m + 1)
+        while True:  # grow an alternating tree from the row until it reaches a free column
+            used[col] = True
+            r, delta, nxt = owner[col], inf, 0
+            for j in range(1, m + 1):
+                if not used[j]:
+                    reduced = cost[r - 1, j - 1] - u[r] - v[j]
+                    if reduced < slack[j]:
+                        slack[j], way[j] = reduced, col
+                    if slack[j] < delta:
+                        delta, nxt = slack[j], j
+            for j in range(m + 1):
+                if used[j]:
+                    u[owner[j]] += delta
+                    v[j] -= delta
+                else:
+                    slack[j] -= delta
+            col = nxt
+            if owner[col] == 0:
+                break
+        while col:  # flip the path's pairings
+            prev = way[col]
+            owner[col] = owner[prev]
+            col = prev
+    return float(sum(w[owner[j] - 1, j - 1] for j in range(1, m + 1) if owner[j]))

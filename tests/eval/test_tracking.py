@@ -39,6 +39,9 @@ def test_misses_false_objects_and_switches_make_mota() -> None:
         "id_switches": 1,
     }
     assert r["mota"] == pytest.approx(1 - 3 / 5)
+    # IDF1: 26002 is track 2 in both frames, 26001 track 1 or 3 in one: 3 of 5 true and 5
+    # predicted things
+    assert r["pred_objects"] == 5 and r["idf1"] == pytest.approx(2 * 3 / (5 + 5))
     assert r["closing_speed"] == {"pairs": 0}
     assert r["closing_speed_near"] == {"within_m": 30.0, "pairs": 0}
 
@@ -50,6 +53,8 @@ def test_a_new_scene_forgets_the_tracks_it_paired() -> None:
     stats.add([(26001, 26000)], pred, gt, {26000: info(7)}, t_s=0.0, scene="b")
     stats.add([(26001, 26000)], pred, gt, {26000: info(8)}, t_s=0.1, scene="b")
     assert stats.results()["id_switches"] == 1
+    # in each scene 26001 is one track for one frame: 2 of 3 true and 3 predicted things
+    assert stats.results()["idf1"] == pytest.approx(2 * 2 / (3 + 3))
 
 
 def test_closing_speed_against_the_truths_own_fit() -> None:
@@ -88,3 +93,21 @@ def test_a_time_to_collision_due_but_not_given_is_counted() -> None:
         stats.add([(26001, 26000)], pred, gt, {26000: info(1, 0.2)}, t_s=k / 10, gt_depth=depth)
     ttc = stats.results()["time_to_collision"]
     assert ttc == {"within_s": 5.0, "pairs": 0, "missed": 2}
+
+
+def test_the_best_pairing_is_the_brute_forces() -> None:
+    import itertools
+
+    from edge.eval.tracking import max_weight_matching
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n, m = int(rng.integers(1, 6)), int(rng.integers(1, 7))
+        w = rng.integers(0, 10, (n, m)).astype(float)
+        rows = w if n <= m else w.T  # the narrower side, each of its rows paired
+        k, cols = rows.shape
+        best = max(sum(rows[i, p[i]] for i in range(k)) for p in itertools.permutations(range(cols), k))
+        assert max_weight_matching(w) == best
+    # hand-made: greedy would take the 9 and end with 14; the best is 8 + 7 + 5
+    assert max_weight_matching(np.array([[9, 8, 0], [7, 0, 0], [0, 1, 5]])) == 20
+    assert max_weight_matching(np.zeros((0, 3))) == 0
