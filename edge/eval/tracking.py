@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.eval.panoptic import EVAL_LABELS
 from edge.postprocess.tracks import TrackInfo, closing_speed
 
 
@@ -77,7 +78,8 @@ class TrackingStats:
             self._scene = scene
             self._last_track, self._true_ranges = {}, {}
             self._together.append({})
-        gt_things = {int(g) for g in np.unique(gt_ids) if g >= 1000}
+        # things of the classes evaluated (a caravan or trailer is void, as panoptic quality has it)
+        gt_things = {int(g) for g in np.unique(gt_ids) if g >= 1000 and g // 1000 in EVAL_LABELS}
         pred_things = {int(p) for p in np.unique(pred_ids) if p >= 1000}
         pairs = [(g, p) for g, p in matches if g >= 1000]
         self.gt_objects += len(gt_things)

@@ -27,7 +27,7 @@ def test_misses_false_objects_and_switches_make_mota() -> None:
     stats.add([(26001, 26000), (26002, 26001), (7, 7)], pred, gt, {26000: info(1), 26001: info(2)}, t_s=0.0)
     # the next frame: 26001 is paired with a track of its own (a switch), 26002 keeps track 2,
     # 26004 is missed and 26003 matches nothing
-    gt, pred = maps([26001, 26002, 26004], [26005, 26001, 26003])
+    gt, pred = maps([26001, 26002, 26004, 29001], [26005, 26001, 26003])  # a caravan: not evaluated
     tracks = {26005: info(3), 26001: info(2), 26003: info(4)}
     stats.add([(26001, 26005), (26002, 26001), (7, 7)], pred, gt, tracks, t_s=0.1)
     r = stats.results()
