@@ -7,6 +7,7 @@ import argparse
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from edge.util.fs import output_path_problem
 
@@ -123,3 +124,85 @@ def add_fit_argument(p: argparse.ArgumentParser) -> None:
         "them (scaled whole, centred, the outputs cropped back to the frame), for engines that cannot "
         "be rebuilt at the frames' shape; default: %(default)s",
     )
+
+
+def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
+    """The object tracker's settings a run or replay takes (edge.postprocess.tracks)."""
+    p.add_argument(
+        "--speed-window",
+        type=positive_seconds,
+        default=1.0,
+        metavar="S",
+        help="the objects' closing speeds and times to collision are read over their last S seconds "
+        "(5 frames at least must fall in it): longer reads a steady speed better, shorter follows a "
+        "change of speed sooner; default: %(default)g",
+    )
+    p.add_argument(
+        "--track-gap",
+        type=non_negative_seconds,
+        default=0.5,
+        metavar="S",
+        help="how long an object's track waits for it when it is lost (hidden, missed) before it ends; "
+        "default: %(default)g",
+    )
+
+
+def object_tracker(args: argparse.Namespace) -> Any:
+    """The ObjectTracker of ``add_tracking_arguments``' settings."""
+    from edge.postprocess.tracks import ObjectTracker
+
+    return ObjectTracker(speed_window_s=args.speed_window, max_gap_s=args.track_gap)
+
+
+BACKENDS = ["auto", "onnxruntime", "tensorrt", "torch"]
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """Which engines of a directory to run; the manifest may hold several of each kind."""
+    p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="engine backend; default: auto, the fastest here that the folder has engines for "
+        "(with a CUDA GPU TensorRT, then torch on CUDA, then ONNX Runtime; else ONNX Runtime, then torch)",
+    )
+    p.add_argument(
+        "--device", help="torch backend only: cpu or cuda[:N] (default: cuda where auto chose it, else cpu)"
+    )
+    p.add_argument("--panoptic", metavar="MODEL", help="panoptic model to use when several are built")
+    p.add_argument("--depth", metavar="MODEL", help="depth model to use when several are built")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "int8"],
+        help="engines of this precision when several are built; default: the newest build",
+    )
+    p.add_argument(
+        "--size",
+        metavar="HxW",
+        help="engines of this input size when several are built; default: the newest build",
+    )
+    p.add_argument(
+        "--threads", type=positive_int, metavar="N", help="CPU threads per engine; default: half the cores"
+    )
+    add_fit_argument(p)
+    add_tracking_arguments(p)
+
+
+def engine_selection(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments run_stream and replay take for ``add_engine_arguments`` (the
+    engines, how frames go in, and the object tracker)."""
+    from edge.build import parse_size
+
+    return {
+        "engines": args.engines,
+        "backend": args.backend,
+        "device": args.device,
+        "panoptic": args.panoptic,
+        "depth": args.depth,
+        "precision": args.precision,
+        "size": parse_size(args.size) if args.size else None,
+        "threads": args.threads,
+        "fit": args.fit,
+        "object_tracker": object_tracker(args),
+    }

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from edge.cli_args import (
-    add_fit_argument,
+    add_engine_arguments,
     byte_size,
     duration,
+    engine_selection,
     non_negative_seconds,
     output_file,
     output_folder,
@@ -19,39 +20,6 @@ from edge.cli_args import (
     positive_seconds,
 )
 from edge.cli_help import add_command
-
-BACKENDS = ["auto", "onnxruntime", "tensorrt", "torch"]
-
-
-def add_engine_arguments(p: argparse.ArgumentParser) -> None:
-    """Which engines of a directory to run; the manifest may hold several of each kind."""
-    p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
-    p.add_argument(
-        "--backend",
-        default="auto",
-        choices=BACKENDS,
-        help="engine backend; default: auto, the fastest here that the folder has engines for "
-        "(with a CUDA GPU TensorRT, then torch on CUDA, then ONNX Runtime; else ONNX Runtime, then torch)",
-    )
-    p.add_argument(
-        "--device", help="torch backend only: cpu or cuda[:N] (default: cuda where auto chose it, else cpu)"
-    )
-    p.add_argument("--panoptic", metavar="MODEL", help="panoptic model to use when several are built")
-    p.add_argument("--depth", metavar="MODEL", help="depth model to use when several are built")
-    p.add_argument(
-        "--precision",
-        choices=["fp32", "fp16", "int8"],
-        help="engines of this precision when several are built; default: the newest build",
-    )
-    p.add_argument(
-        "--size",
-        metavar="HxW",
-        help="engines of this input size when several are built; default: the newest build",
-    )
-    p.add_argument(
-        "--threads", type=positive_int, metavar="N", help="CPU threads per engine; default: half the cores"
-    )
-    add_fit_argument(p)
 
 
 def add_keep_free_argument(p: argparse.ArgumentParser) -> None:
@@ -121,23 +89,6 @@ def add_post_workers_argument(p: argparse.ArgumentParser) -> None:
         help="frames fused and drawn at once, for engines on a GPU with CPU cores to spare "
         "(the sinks get them in order); default: %(default)s",
     )
-
-
-def engine_selection(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments run_stream and replay take for ``add_engine_arguments``."""
-    from edge.build import parse_size
-
-    return {
-        "engines": args.engines,
-        "backend": args.backend,
-        "device": args.device,
-        "panoptic": args.panoptic,
-        "depth": args.depth,
-        "precision": args.precision,
-        "size": parse_size(args.size) if args.size else None,
-        "threads": args.threads,
-        "fit": args.fit,
-    }
 
 
 def cmd_run(args: argparse.Namespace) -> int:

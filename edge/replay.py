@@ -27,6 +27,7 @@ from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom
 from edge.util.fs import atomic_write_bytes, require_writable
 
 if TYPE_CHECKING:
+    from edge.postprocess.tracks import ObjectTracker
     from edge.stream.frame import Result
 
 
@@ -51,6 +52,7 @@ def replay(
     status_every_s: float = 0.0,
     checkpoint_s: float = 60.0,
     fit: str = "stretch",
+    object_tracker: ObjectTracker | None = None,
 ) -> dict[str, Any]:
     """Replay ``source`` (cityscapes://DIR) through the engines in ``engines``; evaluate the
     frames with ground truth and, with ``out_dir``, write predictions and metrics.json there.
@@ -60,7 +62,9 @@ def replay(
     ``show_status`` off a terminal, print the status line that often. ``checkpoint_s``: how
     often, at most, metrics.json and panoptic.json are rewritten with what was evaluated so
     far (marked ``unfinished``), for a replay killed outright (out of memory, the power).
-    ``fit``: how frames of another shape than the engines' go in (edge.stream.fit)."""
+    ``fit``: how frames of another shape than the engines' go in (edge.stream.fit).
+    ``object_tracker``: what follows the objects (edge.postprocess.tracks; default: its
+    defaults); the true closing speeds are fitted over its window."""
     from edge.data.cityscapes import FrameRef, read_depth, read_ids
     from edge.eval import Evaluator
     from edge.eval.evaluator import resize_bilinear, resize_nearest
@@ -96,7 +100,14 @@ def replay(
         writer = PredictionWriter(Path(out_dir), keep_free=keep_free) if out_dir is not None else None
         opened = open_sinks(sinks, fps=src.fps or 17.0, kinds=engine_set.kinds, keep_free=keep_free)
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
-    evaluator = Evaluator(max_depth=min(80.0, engine_set.depth_range[1]))
+    from edge.postprocess.tracks import ObjectTracker
+
+    objects = object_tracker or ObjectTracker()
+    evaluator = Evaluator(
+        max_depth=min(80.0, engine_set.depth_range[1]),
+        speed_window_s=objects.speed_window_s,
+        min_speed_samples=objects.min_speed_samples,
+    )
     errors: list[BaseException] = []
     gt_frames = 0
     tracker = LatencyTracker()
@@ -167,6 +178,7 @@ def replay(
         max_frames=max_frames,
         on_result=on_result,
         post_workers=post_workers,
+        object_tracker=objects,
     )
     stopped: KeyboardInterrupt | None = None
     try:

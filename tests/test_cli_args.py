@@ -91,3 +91,16 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(
     assert f"argument {flag}: cannot write '{blocker}" in err
     assert f"'{blocker}' is a file, not a folder" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"], "nothing was written"
+
+
+def test_run_and_replay_take_the_trackers_settings() -> None:
+    from edge.cli import build_parser
+    from edge.cli_args import object_tracker
+
+    parser = build_parser()
+    for command in ("run", "replay"):
+        args = parser.parse_args([command, "synthetic://", "--speed-window", "2", "--track-gap", "0.1"])
+        tracker = object_tracker(args)
+        assert (tracker.speed_window_s, tracker.max_gap_s) == (2.0, 0.1)
+        defaults = object_tracker(parser.parse_args([command, "synthetic://"]))
+        assert (defaults.speed_window_s, defaults.max_gap_s) == (1.0, 0.5)

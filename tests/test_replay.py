@@ -15,6 +15,7 @@ from edge.data.cityscapes import TRAIN_CLASSES, list_frames, read_ids
 from edge.data.make_synthetic import write_dataset
 from edge.errors import ConfigError, SourceError
 from edge.eval import ConfusionMatrix
+from edge.postprocess.tracks import ObjectTracker
 from edge.replay import replay
 from tests.conftest import TEST_SIZE, fill_disk, signal_when
 
@@ -362,6 +363,20 @@ def test_replay_scores_the_tracks_on_ground_truth_every_frame(
     assert main(["replay", f"cityscapes://{root}?fps=0", "--engines", str(demo_engines), "--eval"]) == 0
     out = capsys.readouterr().out
     assert f"identity switches {t['id_switches']}" in out and f"({c['pairs']} objects over frames)" in out
+    # a shorter window gives speeds sooner, and the truth is fitted over it too
+    short = ObjectTracker(speed_window_s=0.3, min_speed_samples=2)
+    quick = replay(f"cityscapes://{root}?fps=0", engines=demo_engines, threads=1, object_tracker=short)
+    assert quick["metrics"]["tracking"]["closing_speed"]["pairs"] > c["pairs"]
+    assert quick["metrics"]["tracking"]["id_switches"] == t["id_switches"]  # the same pairing
+    argv = ["replay", f"cityscapes://{root}?fps=0", "--engines", str(demo_engines), "--eval"]
+    assert main([*argv, "--speed-window", "0.3", "--track-gap", "0", "--max-frames", "3"]) == 0
+    for bad, said in (
+        ("--speed-window", "expected a positive number of seconds, got '0'"),
+        ("--track-gap", "expected a number of seconds >= 0, got '-1'"),
+    ):
+        with pytest.raises(SystemExit):
+            main([*argv, bad, "0" if bad == "--speed-window" else "-1"])
+        assert said in capsys.readouterr().err
 
 
 def test_the_tracking_lines_say_what_the_metrics_hold() -> None:

@@ -20,12 +20,26 @@ class Evaluator:
     """Predictions may be at the engine's size; they are resized to the ground truth's
     (nearest for ids, bilinear for depth), as a submission at full resolution would be."""
 
-    def __init__(self, *, min_depth: float = 1e-3, max_depth: float = 80.0) -> None:
+    def __init__(
+        self,
+        *,
+        min_depth: float = 1e-3,
+        max_depth: float = 80.0,
+        speed_window_s: float = 1.0,
+        min_speed_samples: int = 5,
+    ) -> None:
+        """``speed_window_s`` and ``min_speed_samples``: the tracker's, which the true closing
+        speeds are fitted as (edge.eval.tracking)."""
         self.panoptic = PanopticStats()
         self.semantic = ConfusionMatrix()
         self.depth = DepthStats(min_depth=min_depth, max_depth=max_depth)
         self.objects = ObjectDistanceStats(min_depth=min_depth, max_depth=max_depth)
-        self.tracking = TrackingStats(min_depth=min_depth, max_depth=max_depth)
+        self.tracking = TrackingStats(
+            min_depth=min_depth,
+            max_depth=max_depth,
+            speed_window_s=speed_window_s,
+            min_speed_samples=min_speed_samples,
+        )
         self.frames = 0
 
     def add(

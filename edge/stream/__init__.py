@@ -8,10 +8,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.latency import LatencyTracker
 from edge.latency.status import StatusLine
+
+if TYPE_CHECKING:
+    from edge.postprocess.tracks import ObjectTracker
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.watchdog import ServiceWatch
 from edge.util.fs import atomic_write_bytes
@@ -75,6 +78,7 @@ def run_stream(
     skip_stuck_sinks: bool = False,
     overwrite: bool = False,
     fit: str = "stretch",
+    object_tracker: ObjectTracker | None = None,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -94,7 +98,8 @@ def run_stream(
     said and skipped, not a hold of the run (edge.stream.watchdog). A camera's or stream's
     run refuses a video or .jsonl sink whose file exists (its frames cannot be had again)
     unless ``overwrite``; a file's run replaces it. ``fit``: how frames of another shape than
-    the engines' go in, stretched or padded (edge.stream.fit).
+    the engines' go in, stretched or padded (edge.stream.fit). ``object_tracker``: what
+    follows the objects from frame to frame (edge.postprocess.tracks; default: its defaults).
     """
     from edge.errors import ConfigError, OutputsStopped
     from edge.stream.engines import EngineSet
@@ -171,6 +176,7 @@ def run_stream(
         fps=fps,
         post_workers=post_workers,
         end_when_sinks_stop=True,  # a run whose every output has stopped would produce nothing
+        object_tracker=object_tracker,
     )
     if pipeline.paced_by_timestamps:
         where = getattr(src, "timestamps_file", None) or "the files beside its videos"
