@@ -486,23 +486,3 @@ class _Bar:
 
 def _progress(label: str, min_frames: int, min_duration_s: float, enabled: bool) -> _Bar | None:
     return _Bar(label, min_frames, min_duration_s) if enabled else None
-
-
-def load_result(path: str | Path) -> dict[str, Any]:
-    """A bench JSON written by edge bench, checked enough to compare."""
-    import json
-
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"bench result {str(p)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"bench result {str(p)!r} is not readable JSON: {exc}") from None
-    if (
-        not isinstance(data, dict)
-        or data.get("format") != FORMAT
-        or not isinstance(data.get("results"), list)
-    ):
-        raise ConfigError(f"{str(p)!r} is not an edge bench result (expected format {FORMAT!r})")
-    return data

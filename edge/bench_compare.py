@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from edge.bench import E2E
+from edge.bench import E2E, FORMAT
 from edge.errors import ConfigError
 
 
@@ -90,3 +91,23 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
             f"(A: {sorted(by_label)}, B: {[r['config']['label'] for r in b['results']]})"
         )
     return rows
+
+
+def load_result(path: str | Path) -> dict[str, Any]:
+    """A bench JSON written by edge bench, checked enough to compare."""
+    import json
+
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"bench result {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"bench result {str(p)!r} is not readable JSON: {exc}") from None
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != FORMAT
+        or not isinstance(data.get("results"), list)
+    ):
+        raise ConfigError(f"{str(p)!r} is not an edge bench result (expected format {FORMAT!r})")
+    return data

@@ -103,8 +103,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
-    from edge.bench import load_result, run_bench, sweep
-    from edge.bench_compare import compare, compare_notes
+    from edge.bench import run_bench, sweep
+    from edge.bench_compare import compare, compare_notes, load_result
     from edge.build import parse_size
     from edge.errors import Interrupted
     from edge.report import compare_markdown, write_report

@@ -21,12 +21,11 @@ from edge.bench import (
     _Bar,
     frames_needed,
     latency_stats,
-    load_result,
     measure,
     run_bench,
     sweep,
 )
-from edge.bench_compare import compare, compare_notes
+from edge.bench_compare import compare, compare_notes, load_result
 from edge.bench_samples import load_samples
 from edge.cli import main
 from edge.errors import ConfigError, Interrupted, ManifestError, SourceError
