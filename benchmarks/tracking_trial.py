@@ -154,6 +154,38 @@ def trial(frames: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, A
     }
 
 
+def lateral_errors(frames: list[dict[str, Any]]) -> dict[str, Any]:
+    """With the synthetic camera's field of view (focal length 1.1 x the width), each matched
+    object's lateral_m against the true one: the median over its true pixels of their
+    offset from the axis, (u + 0.5 - cx) / f x depth."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    tracker = ObjectTracker(hfov_deg=hfov)
+    errors, near = [], []
+    for f in frames:
+        infos = tracker.update(f["instances"], f["distances"], f["t_s"], scene=f["scene"], size=f["size"])
+        by_id = {inst.panoptic_id: info for inst, info in zip(f["instances"], infos, strict=True)}
+        width = f["gt_ids"].shape[1]
+        for g, p in f["matches"]:
+            info = by_id.get(p)
+            mine = (f["gt_ids"] == g) & (f["gt_depth"] > 0)
+            if g < 1000 or info is None or info.lateral_m is None or not mine.any():
+                continue
+            z = f["gt_depth"][mine]
+            u = np.nonzero(mine)[1]
+            truth = float(np.median((u + 0.5 - width / 2) / (1.1 * width) * z))
+            errors.append(abs(info.lateral_m - truth))
+            near.append(float(np.median(z)) < 30)
+    err, close = np.asarray(errors), np.asarray(near)
+    return {
+        "hfov_deg": hfov,
+        "objects": int(err.size),
+        "abs_err_m_p50": float(np.median(err)),
+        "abs_err_m_p90": float(np.percentile(err, 90)),
+        "within_30m_abs_err_m_p50": float(np.median(err[close])),
+        "within_30m_abs_err_m_p90": float(np.percentile(err[close], 90)),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sequences", type=int, default=6)
@@ -179,6 +211,11 @@ def main() -> None:
             f"near p50 {n.get('abs_err_mps_p50', float('nan')):.2f}  pairs {n['pairs']}  "
             f"ttc p50 {r['time_to_collision'].get('abs_err_s_p50', float('nan')):.2f} s"
         )
+    lateral = lateral_errors(frames)
+    print(
+        f"lateral_m |err| p50 {lateral['abs_err_m_p50']:.2f} m, "
+        f"within 30 m {lateral['within_30m_abs_err_m_p50']:.2f} m"
+    )
     write_result(
         args.out,
         {
@@ -188,6 +225,7 @@ def main() -> None:
             f"{RATE:g} Hz",
             **bundled_provenance(),
             "runs": runs,
+            "lateral": lateral,
         },
     )
     print(f"wrote {args.out}")

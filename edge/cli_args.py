@@ -126,6 +126,16 @@ def add_fit_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def field_of_view(text: str) -> float:
+    """Degrees, more than 0 and less than 180."""
+    value = finite_number(text, what="a number of degrees")
+    if not 0 < value < 180:
+        raise argparse.ArgumentTypeError(
+            f"expected a field of view in degrees, above 0 and below 180, got {text!r}"
+        )
+    return value
+
+
 def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     """The object tracker's settings a run or replay takes (edge.postprocess.tracks)."""
     p.add_argument(
@@ -136,6 +146,14 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         help="the objects' closing speeds and times to collision are read over their last S seconds "
         "(5 frames at least must fall in it): longer reads a steady speed better, shorter follows a "
         "change of speed sooner; default: %(default)g",
+    )
+    p.add_argument(
+        "--hfov",
+        type=field_of_view,
+        metavar="DEG",
+        help="the camera's horizontal field of view: each object then says how far it is beside the "
+        "camera's axis (lateral_m) and whether it is in the path (in_path: within 1.5 m of it), and "
+        "only those in the path are outlined red; default: unknown",
     )
     p.add_argument(
         "--track-gap",
@@ -151,7 +169,7 @@ def object_tracker(args: argparse.Namespace) -> Any:
     """The ObjectTracker of ``add_tracking_arguments``' settings."""
     from edge.postprocess.tracks import ObjectTracker
 
-    return ObjectTracker(speed_window_s=args.speed_window, max_gap_s=args.track_gap)
+    return ObjectTracker(speed_window_s=args.speed_window, max_gap_s=args.track_gap, hfov_deg=args.hfov)
 
 
 BACKENDS = ["auto", "onnxruntime", "tensorrt", "torch"]

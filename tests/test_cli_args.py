@@ -103,4 +103,13 @@ def test_run_and_replay_take_the_trackers_settings() -> None:
         tracker = object_tracker(args)
         assert (tracker.speed_window_s, tracker.max_gap_s) == (2.0, 0.1)
         defaults = object_tracker(parser.parse_args([command, "synthetic://"]))
-        assert (defaults.speed_window_s, defaults.max_gap_s) == (1.0, 0.5)
+        assert (defaults.speed_window_s, defaults.max_gap_s, defaults.hfov_deg) == (1.0, 0.5, None)
+        assert object_tracker(parser.parse_args([command, "x", "--hfov", "62.5"])).hfov_deg == 62.5
+
+
+@pytest.mark.parametrize("bad", ["0", "180", "-5", "nan", "wide"])
+def test_a_field_of_view_is_between_0_and_180_degrees(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "synthetic://", "--hfov", bad])
+    err = capsys.readouterr().err
+    assert "--hfov" in err and repr(bad) in err

@@ -53,7 +53,9 @@ def overlay(
     """RGB image blended with the panoptic classes, instance outlines and labels; with a
     ``depth`` map each label also says how far the thing is (``object_distances``, or
     ``distances`` when already computed); with ``tracks`` (one per instance) its time to
-    collision when under TTC_LABEL_S, and under TTC_WARN_S the thing is outlined in red."""
+    collision when under TTC_LABEL_S, and under TTC_WARN_S the thing is outlined in red
+    unless its track knows it is beside the path (``in_path`` False: a camera field of view
+    was given)."""
     import cv2
 
     from edge.postprocess.objects import object_distances
@@ -69,11 +71,12 @@ def overlay(
         raise ValueError(f"{len(tracks)} tracks for {len(instances)} instances")
     for k, (inst, distance) in enumerate(zip(instances, distances, strict=True)):
         ttc = tracks[k].ttc_s if tracks is not None else None
+        beside = tracks is not None and tracks[k].in_path is False  # known to pass by
         y0, x0 = inst.offset
         contours, _ = cv2.findContours(
             inst.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)
         )
-        warn = ttc is not None and ttc < TTC_WARN_S
+        warn = ttc is not None and ttc < TTC_WARN_S and not beside
         cv2.drawContours(out, contours, -1, _OUTLINE_WARN if warn else _OUTLINE, 2 if warn else 1)
         x1, y1 = int(inst.box[0]), max(int(inst.box[1]) - 3, 8)
         text = f"{TRAIN_CLASSES[inst.train_id].name} {inst.score:.2f}"

@@ -28,12 +28,15 @@ the depth engine's (metres); nothing here knows the camera.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
+import math
 import statistics
 from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -55,15 +58,23 @@ class TrackInfo:
     age_s: float
     closing_mps: float | None
     ttc_s: float | None
+    # with the camera's field of view (ObjectTracker's hfov_deg) and a distance: how far
+    # right of the camera's axis its middle is, metres, and whether it reaches into the path
+    lateral_m: float | None = None
+    in_path: bool | None = None
 
-    def to_json(self) -> dict[str, float | int | None]:
-        return {
+    def to_json(self) -> dict[str, float | int | bool | None]:
+        out: dict[str, float | int | bool | None] = {
             "track": self.track,
             "track_frames": self.frames,
             "track_age_s": round(self.age_s, 3),
             "closing_mps": None if self.closing_mps is None else round(self.closing_mps, 2),
             "ttc_s": None if self.ttc_s is None else round(self.ttc_s, 2),
         }
+        if self.lateral_m is not None:
+            out["lateral_m"] = round(self.lateral_m, 2)
+            out["in_path"] = self.in_path
+        return out
 
 
 @dataclass
@@ -151,13 +162,19 @@ class ObjectTracker:
         min_speed_samples: int = 5,
         min_closing_mps: float = 0.5,
         smoothing: float = 0.5,
+        hfov_deg: float | None = None,
+        path_half_width_m: float = 1.5,
     ) -> None:
         """``min_iou``: the least overlap between an instance's box and a track's moved-on
         box that continues the track; ``max_gap_s``: how long a track waits for its object
         (hidden, missed) before it ends; ``speed_window_s`` and ``min_speed_samples``: the
         box sizes and distances a closing speed is read from; ``min_closing_mps``: the closing speed from
         which a time-to-collision is given; ``smoothing``: the weight of the newest box
-        motion in a track's image velocity (1: the last motion alone)."""
+        motion in a track's image velocity (1: the last motion alone). ``hfov_deg``: the
+        camera's horizontal field of view (as the frames reach the engines, before any
+        stretch): each object with a distance then gets its ``lateral_m`` (its middle's
+        offset from the camera's axis, from where its box is in the picture and how far it
+        is), and ``in_path`` when some of it is within ``path_half_width_m`` of the axis."""
         checks = {
             "min_iou": (min_iou, 0.0 < min_iou <= 1.0, "in (0, 1]"),
             "max_gap_s": (max_gap_s, max_gap_s >= 0, ">= 0"),
@@ -165,6 +182,8 @@ class ObjectTracker:
             "min_speed_samples": (min_speed_samples, min_speed_samples >= 2, ">= 2"),
             "min_closing_mps": (min_closing_mps, min_closing_mps > 0, "> 0"),
             "smoothing": (smoothing, 0.0 < smoothing <= 1.0, "in (0, 1]"),
+            "hfov_deg": (hfov_deg, hfov_deg is None or 0.0 < hfov_deg < 180.0, "in (0, 180) degrees"),
+            "path_half_width_m": (path_half_width_m, path_half_width_m >= 0, ">= 0"),
         }
         for name, (value, ok, expected) in checks.items():
             if not ok:
@@ -175,6 +194,8 @@ class ObjectTracker:
         self.min_speed_samples = min_speed_samples
         self.min_closing_mps = min_closing_mps
         self.smoothing = smoothing
+        self.hfov_deg = hfov_deg
+        self.path_half_width_m = path_half_width_m
         self._tracks: list[_Track] = []
         self._numbers = itertools.count(1)
         self._scene: Hashable | None = None
@@ -189,6 +210,8 @@ class ObjectTracker:
             min_speed_samples=self.min_speed_samples,
             min_closing_mps=self.min_closing_mps,
             smoothing=self.smoothing,
+            hfov_deg=self.hfov_deg,
+            path_half_width_m=self.path_half_width_m,
         )
 
     @property
@@ -240,8 +263,21 @@ class ObjectTracker:
             for samples in (track.ranges, track.sizes):
                 while samples and t_s - samples[0][0] > self.speed_window_s:
                     samples.popleft()
-            infos.append(self._info(track, distance, t_s))
+            info = self._info(track, distance, t_s)
+            if self.hfov_deg is not None and distance is not None and size is not None:
+                info = dataclasses.replace(info, **self._where(box, distance[0], size[1]))
+            infos.append(info)
         return infos
+
+    def _where(self, box: np.ndarray, distance: float, width: int) -> dict[str, Any]:
+        """``lateral_m`` and ``in_path`` of a box ``width`` pixels' picture shows at ``distance``:
+        a pixel off the picture's middle column is tan(hfov / 2) / (width / 2) of the distance
+        sideways (a stretch or a pad scales the columns alike, so the picture's width is all
+        it takes)."""
+        per_px = math.tan(math.radians(self.hfov_deg or 0.0) / 2) / (width / 2) * distance
+        lateral = ((box[0] + box[2]) / 2 - width / 2) * per_px
+        half = (box[2] - box[0]) / 2 * per_px
+        return {"lateral_m": float(lateral), "in_path": bool(abs(lateral) - half <= self.path_half_width_m)}
 
     def _associate(self, instances: Sequence[Instance], t_s: float) -> dict[int, _Track]:
         """Instance index -> the track it continues: same class, best overlap (with the

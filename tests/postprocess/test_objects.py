@@ -133,5 +133,9 @@ def test_the_overlay_says_when_a_thing_would_arrive_and_outlines_the_near_ones_r
     soon = drawn(TTC_WARN_S - 1)
     outline = (soon == red).all(axis=2)
     assert outline[10:30, 60:100].any() and not outline[:, :55].any(), "the thing itself is outlined red"
+    # one known to pass beside the path is labelled, not outlined red
+    beside = TrackInfo(track=1, frames=9, age_s=0.5, closing_mps=5.0, ttc_s=TTC_WARN_S - 1, in_path=False)
+    passing = overlay(image, ids, [car], tracks=[beside])
+    assert not (passing == red).all(axis=2).any() and not np.array_equal(passing, plain)
     with pytest.raises(ValueError, match="2 tracks for 1 instances"):
         overlay(image, ids, [car], tracks=[TrackInfo(1, 1, 0.0, None, None)] * 2)

@@ -203,3 +203,26 @@ def test_a_fresh_tracker_has_the_settings_and_none_of_the_tracks() -> None:
     assert all(getattr(fresh, k) == getattr(tracker, k) for k in settings)
     assert (tracker.active, fresh.active) == (1, 0)
     assert fresh.update([inst((0.0, 0.0, 10.0, 10.0))], None, 0.1)[0].track == 1
+
+
+def test_with_the_cameras_field_of_view_an_object_says_where_it_is_beside_the_axis() -> None:
+    """The synthetic drives' camera: focal length 1.1 x the width, so tan(hfov / 2) = 1 / 2.2.
+    A car 1.8 m wide whose middle is 2 m right of the axis at 20 m: its middle is 0.11 of the
+    width right of the picture's middle, and it spans 0.099 of the width."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    tracker = ObjectTracker(hfov_deg=hfov, path_half_width_m=1.5)
+    w = 512
+    x1, x2 = w / 2 + 0.11 * w - 0.0495 * w, w / 2 + 0.11 * w + 0.0495 * w
+    (info,) = tracker.update([inst((x1, 100.0, x2, 130.0))], [(20.0, 19.0)], 0.0, size=(256, w))
+    assert info.lateral_m == pytest.approx(2.0) and info.in_path  # its left side is 1.1 m right
+    beside = ObjectTracker(hfov_deg=hfov, path_half_width_m=1.0)
+    (info,) = beside.update([inst((x1, 100.0, x2, 130.0))], [(20.0, 19.0)], 0.0, size=(256, w))
+    assert info.in_path is False and info.to_json()["lateral_m"] == 2.0
+    assert info.to_json()["in_path"] is False
+    # without depth, or without the field of view, nothing is said of it
+    assert tracker.update([inst((x1, 100.0, x2, 130.0))], None, 0.1, size=(256, w))[0].lateral_m is None
+    plain = ObjectTracker().update([inst((x1, 100.0, x2, 130.0))], [(20.0, 19.0)], 0.0, size=(256, w))[0]
+    assert plain.lateral_m is None and "lateral_m" not in plain.to_json()
+    assert tracker.fresh().hfov_deg == hfov
+    with pytest.raises(ConfigError, match="hfov_deg must be in \\(0, 180\\) degrees, got 180"):
+        ObjectTracker(hfov_deg=180)
