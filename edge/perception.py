@@ -31,7 +31,7 @@ from edge.latency import LatencyTracker
 from edge.postprocess.panoptic import Instance
 from edge.postprocess.tracks import ObjectTracker, TrackInfo
 from edge.stream.engines import EngineSet
-from edge.stream.frame import Frame
+from edge.stream.frame import Frame, Result
 
 
 @dataclass(frozen=True)
@@ -165,11 +165,10 @@ class Perception:
         the objects' closing speeds are measured in; default: ``t_capture_ns``. ``stream``:
         which camera it is from, when several take turns (their objects are followed
         apart); default: the one camera."""
-        from edge.postprocess.objects import object_distances
-        from edge.postprocess.panoptic import fuse
-        from edge.stream.steps import run_engines
+        from edge.stream.steps import render_result, run_engines, track_result
 
         t0 = time.perf_counter_ns() if t_capture_ns is None else t_capture_ns
+        t_s = t0 / 1e9 if stream_time_s is None else stream_time_s
         with self._lock:
             if self._pool is None:
                 raise BackendError("this Perception is closed (its engines were released); open a new one")
@@ -178,21 +177,19 @@ class Perception:
             self.tracker.frame_captured()
             frame = Frame(seq=seq, t_capture_ns=t0, image=image, source="Perception")
             result = run_engines(self.engines, frame, self.tracker, self._pool)
-            ids: np.ndarray | None = None
-            instances: list[Instance] = []
-            depth = result.depth["depth"][0, 0] if result.depth is not None else None
-            tracks = []
-            with self.tracker.stage(seq, "postprocess"):  # the tracks are a part of it, as in edge run
-                if result.panoptic is not None:
-                    ids, instances = fuse(result.panoptic)
-                measured = object_distances(instances, depth) if depth is not None else None
-                if result.panoptic is not None:
-                    with self.tracker.stage(seq, "tracks"):
-                        t_s = t0 / 1e9 if stream_time_s is None else stream_time_s
-                        size = result.extras["resized"].shape[:2]
-                        objects = self.object_tracker_for(stream)
-                        tracks = objects.update(instances, measured, t_s, size=size)
+
+            def track(r: Result) -> None:
+                with self.tracker.stage(seq, "tracks"):
+                    track_result(r, self.object_tracker_for(stream), t_s)
+
+            # the steps edge run takes, drawing nothing (render() draws on demand)
+            with self.tracker.stage(seq, "postprocess"):
+                render_result(result, self.engines.depth_range, (), track=track)
             self.tracker.frame_done(seq, t0)
+        ids: np.ndarray | None = result.extras.get("panoptic_ids")
+        instances: list[Instance] = result.extras.get("instances", [])
+        depth = result.depth["depth"][0, 0] if result.depth is not None else None
+        measured = result.extras.get("distances")
         return Perceived(
             seq=seq,
             t_capture_ns=t0,
@@ -206,7 +203,7 @@ class Perception:
             },
             latency_ms=self.tracker.frame_ms(seq),
             distances=tuple(measured) if measured is not None else (None,) * len(instances),
-            tracks=tuple(tracks),
+            tracks=tuple(result.extras.get("tracks", ())),
         )
 
     def render(self, seen: Perceived, *, view: str = "composite") -> np.ndarray:
