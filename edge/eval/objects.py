@@ -12,6 +12,20 @@ from typing import Any
 import numpy as np
 
 
+def true_distances(
+    gt_ids: np.ndarray, gt_depth: np.ndarray, things: Iterable[int], min_depth: float, max_depth: float
+) -> dict[int, float]:
+    """Each ground-truth thing's true distance: the median of its pixels' depth within
+    (min_depth, max_depth); a thing without such pixels has none."""
+    valid = (gt_depth > min_depth) & (gt_depth < max_depth)
+    out = {}
+    for g in things:
+        truth = gt_depth[(gt_ids == g) & valid]
+        if truth.size:
+            out[g] = float(np.median(truth))
+    return out
+
+
 class ObjectDistanceStats:
     def __init__(self, *, min_depth: float = 1e-3, max_depth: float = 80.0) -> None:
         self.min_depth, self.max_depth = min_depth, max_depth
@@ -28,15 +42,12 @@ class ObjectDistanceStats:
     ) -> None:
         """One image, every map at the ground truth's size; ``matches`` as PanopticStats.add
         returns them. Things only; an object without valid ground-truth depth is skipped."""
-        valid = (gt_depth > self.min_depth) & (gt_depth < self.max_depth)
-        for g, p in matches:
-            if g < 1000:  # stuff has no distance
-                continue
-            truth = gt_depth[(gt_ids == g) & valid]
-            if truth.size == 0:
-                continue
-            self._gt.append(float(np.median(truth)))
-            self._pred.append(float(np.median(pred_depth[pred_ids == p])))
+        pairs = [(g, p) for g, p in matches if g >= 1000]  # stuff has no distance
+        truth = true_distances(gt_ids, gt_depth, {g for g, _ in pairs}, self.min_depth, self.max_depth)
+        for g, p in pairs:
+            if g in truth:
+                self._gt.append(truth[g])
+                self._pred.append(float(np.median(pred_depth[pred_ids == p])))
 
     def results(self) -> dict[str, Any]:
         """``abs_rel`` (mean |d - g| / g), the median and 90th percentile of |d - g| in

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.eval.objects import true_distances
 from edge.eval.panoptic import EVAL_LABELS
 from edge.postprocess.tracks import TrackInfo, closing_speed
 
@@ -118,18 +119,16 @@ class TrackingStats:
     def _true_distances(
         self, things: set[int], gt_ids: np.ndarray, gt_depth: np.ndarray | None, t_s: float
     ) -> dict[int, float]:
+        """The things' true distances (eval.objects.true_distances), each kept with ``t_s``
+        for its true closing speed."""
         if gt_depth is None:
             return {}
-        valid = (gt_depth > self.min_depth) & (gt_depth < self.max_depth)
-        out = {}
-        for g in things:
-            truth = gt_depth[(gt_ids == g) & valid]
-            if truth.size:
-                out[g] = float(np.median(truth))
-                ranges = self._true_ranges.setdefault(g, [])
-                ranges.append((t_s, out[g]))
-                while t_s - ranges[0][0] > self.speed_window_s:
-                    ranges.pop(0)
+        out = true_distances(gt_ids, gt_depth, things, self.min_depth, self.max_depth)
+        for g, distance in out.items():
+            ranges = self._true_ranges.setdefault(g, [])
+            ranges.append((t_s, distance))
+            while t_s - ranges[0][0] > self.speed_window_s:
+                ranges.pop(0)
         return out
 
     def results(self) -> dict[str, Any]:
