@@ -33,6 +33,7 @@ from benchmarks.common import build_bundled, bundled_provenance, write_result
 from edge.data.cityscapes import FrameRef, read_depth, read_ids
 from edge.data.make_synthetic import write_dataset
 from edge.eval.evaluator import resize_nearest
+from edge.eval.objects import true_distances
 from edge.eval.panoptic import PanopticStats
 from edge.eval.tracking import TrackingStats
 from edge.perception import Perception
@@ -110,10 +111,10 @@ def seen_frames(data: Path, engines: Path) -> list[dict[str, Any]]:
                 {
                     "instances": seen.instances,
                     "distances": seen.distances,
-                    "pred_ids": pred_ids,
                     "gt_ids": gt_ids,
-                    "gt_depth": read_depth(ref),
-                    "matches": PanopticStats().add(pred_ids, gt_ids),
+                    "gt_depth": (gt_depth := read_depth(ref)),
+                    "matched": (matched := PanopticStats().add(pred_ids, gt_ids)),
+                    "true_distance": true_distances(gt_ids, gt_depth, matched.gt_things, 1e-3, 80.0),
                     "t_s": t_s,
                     "scene": (meta["city"], meta["sequence"]),
                     "size": seen.image.shape[:2],
@@ -138,15 +139,7 @@ def trial(frames: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, A
             )
             spent += time.perf_counter() - start
             by_id = {inst.panoptic_id: info for inst, info in zip(f["instances"], infos, strict=True)}
-            stats.add(
-                f["matches"],
-                f["pred_ids"],
-                f["gt_ids"],
-                by_id,
-                t_s=f["t_s"],
-                scene=f["scene"],
-                gt_depth=f["gt_depth"],
-            )
+            stats.add(f["matched"], by_id, t_s=f["t_s"], scene=f["scene"], true_distance=f["true_distance"])
     return {
         "settings": settings | ({"least_squares": True} if least_squares else {}),
         "update_ms_mean": 1e3 * spent / len(frames),
@@ -165,7 +158,7 @@ def lateral_errors(frames: list[dict[str, Any]]) -> dict[str, Any]:
         infos = tracker.update(f["instances"], f["distances"], f["t_s"], scene=f["scene"], size=f["size"])
         by_id = {inst.panoptic_id: info for inst, info in zip(f["instances"], infos, strict=True)}
         width = f["gt_ids"].shape[1]
-        for g, p in f["matches"]:
+        for g, p in f["matched"].pairs:
             info = by_id.get(p)
             mine = (f["gt_ids"] == g) & (f["gt_depth"] > 0)
             if g < 1000 or info is None or info.lateral_m is None or not mine.any():

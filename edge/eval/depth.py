@@ -24,19 +24,25 @@ class DepthStats:
         if pred.shape != gt.shape:
             raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
         valid = (gt > self.min_depth) & (gt < self.max_depth)
-        g = gt[valid].astype(np.float64)
-        d = np.clip(pred[valid].astype(np.float64), self.min_depth, self.max_depth)
+        # each pixel's terms in float32 at least (2.5x quicker than float64 at 1024x2048; a
+        # half-precision engine's depth is widened), summed in float64
+        dtype = np.result_type(pred.dtype, gt.dtype, np.float32)
+        g = gt[valid].astype(dtype, copy=False)
         if g.size == 0:
             return
-        ratio = np.maximum(d / g, g / d)
+        d = np.clip(pred[valid].astype(dtype, copy=False), self.min_depth, self.max_depth)
+        r = d / g
+        se = np.square(d - g)
+        ratio = np.maximum(r, np.reciprocal(r))
+        f64 = np.float64
         self._sums += [
-            np.sum(np.abs(d - g) / g),
-            np.sum((d - g) ** 2 / g),
-            np.sum((d - g) ** 2),
-            np.sum((np.log(d) - np.log(g)) ** 2),
-            np.sum(ratio < 1.25),
-            np.sum(ratio < 1.25**2),
-            np.sum(ratio < 1.25**3),
+            np.sum(np.abs(r - 1), dtype=f64),  # |d - g| / g
+            np.sum(se / g, dtype=f64),
+            np.sum(se, dtype=f64),
+            np.sum(np.square(np.log(r)), dtype=f64),  # (log d - log g)^2
+            np.count_nonzero(ratio < 1.25),
+            np.count_nonzero(ratio < 1.25**2),
+            np.count_nonzero(ratio < 1.25**3),
         ]
         self.n += int(g.size)
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from edge.data.cityscapes import LABEL_IDS
 from edge.eval.depth import DepthStats
-from edge.eval.objects import ObjectDistanceStats
+from edge.eval.objects import ObjectDistanceStats, true_distances
 from edge.eval.panoptic import PanopticStats
 from edge.eval.semantic import ConfusionMatrix
 from edge.eval.tracking import TrackingStats
@@ -34,9 +34,8 @@ class Evaluator:
         self.semantic = ConfusionMatrix()
         self.depth = DepthStats(min_depth=min_depth, max_depth=max_depth)
         self.objects = ObjectDistanceStats(min_depth=min_depth, max_depth=max_depth)
+        self.min_depth, self.max_depth = min_depth, max_depth
         self.tracking = TrackingStats(
-            min_depth=min_depth,
-            max_depth=max_depth,
             speed_window_s=speed_window_s,
             min_speed_samples=min_speed_samples,
         )
@@ -61,13 +60,16 @@ class Evaluator:
         pred_ids = resize_nearest(panoptic_ids, hw) if panoptic_ids is not None else None
         pred_depth = resize_bilinear(depth, hw) if depth is not None else None
         if pred_ids is not None and gt_instance_ids is not None:
-            matches = self.panoptic.add(pred_ids, gt_instance_ids)
-            if pred_depth is not None and gt_depth is not None:
-                self.objects.add(matches, pred_ids, pred_depth, gt_instance_ids, gt_depth)
-            if tracks is not None and t_s is not None:
-                self.tracking.add(
-                    matches, pred_ids, gt_instance_ids, tracks, t_s=t_s, scene=scene, gt_depth=gt_depth
+            matched = self.panoptic.add(pred_ids, gt_instance_ids)
+            truth = None
+            if gt_depth is not None:
+                truth = true_distances(
+                    gt_instance_ids, gt_depth, matched.gt_things, self.min_depth, self.max_depth
                 )
+                if pred_depth is not None:
+                    self.objects.add(matched, pred_ids, pred_depth, gt_instance_ids, gt_depth, truth=truth)
+            if tracks is not None and t_s is not None:
+                self.tracking.add(matched, tracks, t_s=t_s, scene=scene, true_distance=truth)
         if sem_train_ids is not None:
             self.semantic.add(LABEL_IDS[resize_nearest(sem_train_ids, hw)], gt_label_ids)
         if pred_depth is not None and gt_depth is not None:

@@ -6,10 +6,37 @@ true one (median ground-truth depth over the true segment's valid pixels).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+
+from edge.eval.panoptic import FrameMatch
+
+
+def segment_medians(
+    ids: np.ndarray, values: np.ndarray, segments: Iterable[int], valid: np.ndarray | None = None
+) -> dict[int, float]:
+    """The median of ``values`` over each of ``segments`` in the id map ``ids`` (over its
+    ``valid`` pixels); a segment without such pixels has none. One sort of the pixels
+    whose ids lie within the segments' range, rather than a mask of the whole map for
+    each segment (1024x2048 frames hold dozens of things)."""
+    wanted = sorted(set(segments))
+    if not wanted:
+        return {}
+    pick = (ids >= wanted[0]) & (ids <= wanted[-1])
+    if valid is not None:
+        pick &= valid
+    picked = ids[pick]
+    order = np.argsort(picked, kind="stable")
+    picked, vals = picked[order], values[pick][order]
+    starts = np.searchsorted(picked, wanted, side="left")
+    ends = np.searchsorted(picked, wanted, side="right")
+    return {
+        g: float(np.median(vals[a:b]))
+        for g, a, b in zip(wanted, starts.tolist(), ends.tolist(), strict=True)
+        if b > a
+    }
 
 
 def true_distances(
@@ -17,13 +44,7 @@ def true_distances(
 ) -> dict[int, float]:
     """Each ground-truth thing's true distance: the median of its pixels' depth within
     (min_depth, max_depth); a thing without such pixels has none."""
-    valid = (gt_depth > min_depth) & (gt_depth < max_depth)
-    out = {}
-    for g in things:
-        truth = gt_depth[(gt_ids == g) & valid]
-        if truth.size:
-            out[g] = float(np.median(truth))
-    return out
+    return segment_medians(gt_ids, gt_depth, things, (gt_depth > min_depth) & (gt_depth < max_depth))
 
 
 class ObjectDistanceStats:
@@ -34,20 +55,26 @@ class ObjectDistanceStats:
 
     def add(
         self,
-        matches: Iterable[tuple[int, int]],
+        matched: FrameMatch,
         pred_ids: np.ndarray,
         pred_depth: np.ndarray,
         gt_ids: np.ndarray,
         gt_depth: np.ndarray,
+        *,
+        truth: Mapping[int, float] | None = None,
     ) -> None:
-        """One image, every map at the ground truth's size; ``matches`` as PanopticStats.add
-        returns them. Things only; an object without valid ground-truth depth is skipped."""
-        pairs = [(g, p) for g, p in matches if g >= 1000]  # stuff has no distance
-        truth = true_distances(gt_ids, gt_depth, {g for g, _ in pairs}, self.min_depth, self.max_depth)
+        """One image, every map at the ground truth's size; ``matched`` as PanopticStats.add
+        returns it. Things only (stuff has no distance); an object without valid
+        ground-truth depth is skipped. ``truth``: the true distances (true_distances),
+        where the caller has them already."""
+        pairs = matched.thing_pairs
+        if truth is None:
+            truth = true_distances(gt_ids, gt_depth, {g for g, _ in pairs}, self.min_depth, self.max_depth)
+        pairs = [(g, p) for g, p in pairs if g in truth]
+        predicted = segment_medians(pred_ids, pred_depth, {p for _, p in pairs})
         for g, p in pairs:
-            if g in truth:
-                self._gt.append(truth[g])
-                self._pred.append(float(np.median(pred_depth[pred_ids == p])))
+            self._gt.append(truth[g])
+            self._pred.append(predicted[p])
 
     def results(self) -> dict[str, Any]:
         """``abs_rel`` (mean |d - g| / g), the median and 90th percentile of |d - g| in

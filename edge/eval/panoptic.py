@@ -33,63 +33,93 @@ class ClassStats:
     fn: int = 0
 
 
+@dataclass(frozen=True)
+class FrameMatch:
+    """One image's segments, as panoptic matching saw them, and which were matched: what
+    the object-distance and tracking scores build on, without reading the maps again."""
+
+    pairs: list[tuple[int, int]]  # matched (ground-truth id, predicted id), same class, IoU > 0.5
+    gt_areas: dict[int, int]  # ground-truth segments of evaluated classes (crowd regions too): pixels
+    pred_areas: dict[int, int]  # predicted segments (not the unassigned 0): pixels
+
+    @property
+    def thing_pairs(self) -> list[tuple[int, int]]:
+        return [(g, p) for g, p in self.pairs if g >= 1000]
+
+    @property
+    def gt_things(self) -> set[int]:
+        return {g for g in self.gt_areas if g >= 1000}
+
+    @property
+    def pred_things(self) -> set[int]:
+        return {p for p in self.pred_areas if p >= 1000}
+
+
 @dataclass
 class PanopticStats:
     per_class: dict[int, ClassStats] = field(default_factory=lambda: {k: ClassStats() for k in EVAL_LABELS})
 
-    def add(self, pred_ids: np.ndarray, gt_ids: np.ndarray) -> list[tuple[int, int]]:
-        """One image: predicted and ground-truth id maps of the same shape. Returns the
-        matched (ground-truth id, predicted id) pairs."""
+    def add(self, pred_ids: np.ndarray, gt_ids: np.ndarray) -> FrameMatch:
+        """One image: predicted and ground-truth id maps of the same shape. Returns its
+        segments and the matched pairs."""
         if pred_ids.shape != gt_ids.shape:
             raise ValueError(f"prediction {pred_ids.shape} and ground truth {gt_ids.shape} differ in shape")
-        gt = _voided(gt_ids.astype(np.int64))
-        pred = pred_ids.astype(np.int64)
-        gt_seg, gt_area = np.unique(gt, return_counts=True)
-        pred_seg, pred_area = np.unique(pred, return_counts=True)
-        gt_info = {
-            int(s): (_category(int(s)), int(a)) for s, a in zip(gt_seg, gt_area, strict=True) if s != VOID
-        }
-        pred_info = {}
-        for s, a in zip(pred_seg, pred_area, strict=True):
-            if s == VOID:
-                continue
-            cat = _category(int(s))
-            if cat not in EVAL_LABELS:
-                raise ValueError(f"predicted segment id {int(s)} names label {cat}, which is not evaluated")
-            pred_info[int(s)] = (cat, int(a))
-        # pairwise intersections through one combined key per pixel
-        offset = int(max(gt.max(initial=0), pred.max(initial=0))) + 1
-        pairs, inter = np.unique(gt * offset + pred, return_counts=True)
-        overlap = {(int(p) // offset, int(p) % offset): int(n) for p, n in zip(pairs, inter, strict=True)}
-        crowd = {cat: g for g, (cat, _) in gt_info.items() if _is_crowd(g)}
+        top = int(max(gt_ids.max(initial=0), pred_ids.max(initial=0)))
+        # every pairwise intersection from one key per pixel (in int32 where the keys fit:
+        # numpy's unique takes half the time); the segments' areas are their sums, and
+        # voiding a class not evaluated moves its intersections to VOID's, as voiding its
+        # pixels would
+        offset = top + 1
+        dtype = np.int32 if offset * offset < 2**31 else np.int64
+        gt, pred = gt_ids.astype(dtype, copy=False), pred_ids.astype(dtype, copy=False)
+        if gt.size and gt.min() < VOID:
+            gt = np.maximum(gt, VOID)  # no evaluated class has a negative id: void
+        keys, counts = np.unique(gt * dtype(offset) + pred, return_counts=True)
+        overlap: dict[tuple[int, int], int] = {}
+        gt_areas: dict[int, int] = {}
+        pred_areas: dict[int, int] = {}
+        for key, n in zip(keys.tolist(), counts.tolist(), strict=True):
+            g, p = divmod(key, offset)
+            if _category(g) not in EVAL_LABELS:
+                g = VOID
+            overlap[g, p] = overlap.get((g, p), 0) + n
+            if g != VOID:
+                gt_areas[g] = gt_areas.get(g, 0) + n
+            if p != VOID:
+                pred_areas[p] = pred_areas.get(p, 0) + n
+        for p in pred_areas:
+            if (cat := _category(p)) not in EVAL_LABELS:
+                raise ValueError(f"predicted segment id {p} names label {cat}, which is not evaluated")
+        crowd = {_category(g): g for g in gt_areas if _is_crowd(g)}
         matches: list[tuple[int, int]] = []
         for (g, p), n in overlap.items():
-            if g not in gt_info or p not in pred_info or _is_crowd(g):
+            if g == VOID or p == VOID or _is_crowd(g):
                 continue
-            (gcat, garea), (pcat, parea) = gt_info[g], pred_info[p]
-            if gcat != pcat:
+            cat, garea, parea = _category(g), gt_areas[g], pred_areas[p]
+            if cat != _category(p):
                 continue
             iou = n / (parea + garea - n - overlap.get((VOID, p), 0))
             if iou > 0.5:
-                stats = self.per_class[gcat]
+                stats = self.per_class[cat]
                 stats.tp += 1
                 stats.iou += iou
                 matches.append((g, p))
         gt_matched = {g for g, _ in matches}
         pred_matched = {p for _, p in matches}
-        for g, (cat, _) in gt_info.items():
+        for g in gt_areas:
             if g not in gt_matched and not _is_crowd(g):
-                self.per_class[cat].fn += 1
-        for p, (cat, area) in pred_info.items():
+                self.per_class[_category(g)].fn += 1
+        for p, area in pred_areas.items():
             if p in pred_matched:
                 continue
+            cat = _category(p)
             ignored = overlap.get((VOID, p), 0)
             if cat in crowd:
                 ignored += overlap.get((crowd[cat], p), 0)
             if ignored / area > 0.5:
                 continue
             self.per_class[cat].fp += 1
-        return matches
+        return FrameMatch(matches, gt_areas, pred_areas)
 
     def merge(self, other: PanopticStats) -> None:
         for k, s in other.per_class.items():
@@ -139,10 +169,3 @@ def _category(segment: int) -> int:
 
 def _is_crowd(segment: int) -> bool:
     return segment < 1000 and EVAL_LABELS.get(segment) is not None and EVAL_LABELS[segment].thing
-
-
-def _voided(gt: np.ndarray) -> np.ndarray:
-    """Ground-truth pixels of classes that are not evaluated become void."""
-    cats = np.where(gt >= 1000, gt // 1000, gt)
-    keep = np.isin(cats, list(EVAL_LABELS))
-    return np.where(keep, gt, VOID)

@@ -15,13 +15,12 @@ F1), so the tracks are scored on drives with dense ground truth.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
 
-from edge.eval.objects import true_distances
-from edge.eval.panoptic import EVAL_LABELS
+from edge.eval.panoptic import FrameMatch
 from edge.postprocess.tracks import TrackInfo, closing_speed
 
 
@@ -31,8 +30,6 @@ class TrackingStats:
         *,
         speed_window_s: float = 1.0,
         min_speed_samples: int = 5,
-        min_depth: float = 1e-3,
-        max_depth: float = 80.0,
         near_m: float = 30.0,
         ttc_within_s: float = 10.0,
         min_closing_mps: float = 0.5,
@@ -50,7 +47,6 @@ class TrackingStats:
         self.ttc_missed = 0  # a speed given, but no time-to-collision where one was due
         self.speed_window_s = speed_window_s
         self.min_speed_samples = min_speed_samples
-        self.min_depth, self.max_depth = min_depth, max_depth
         self.gt_objects = self.misses = self.false_positives = self.switches = self.matched = 0
         self.pred_objects = 0
         # per scene: (ground-truth id, track) -> the frames they were paired in, for IDF1
@@ -64,33 +60,32 @@ class TrackingStats:
 
     def add(
         self,
-        matches: Iterable[tuple[int, int]],
-        pred_ids: np.ndarray,
-        gt_ids: np.ndarray,
+        matched: FrameMatch,
         tracks: Mapping[int, TrackInfo],
         *,
         t_s: float,
         scene: Hashable | None = None,
-        gt_depth: np.ndarray | None = None,
+        true_distance: Mapping[int, float] | None = None,
     ) -> None:
-        """One frame with ground truth, in stream order: ``matches`` as PanopticStats.add
-        returns them, the maps at the ground truth's size, ``tracks`` by predicted panoptic
-        id, ``t_s`` the frame's stream time (the tracker's); a new ``scene`` starts afresh."""
+        """One frame with ground truth, in stream order: ``matched`` as PanopticStats.add
+        returns it, ``tracks`` by predicted panoptic id, ``t_s`` the frame's stream time
+        (the tracker's); a new ``scene`` starts afresh. ``true_distance``: the true things'
+        distances (eval.objects.true_distances), where the frame has depth, for the
+        closing speeds."""
         if scene != self._scene or not self._together:
             self._scene = scene
             self._last_track, self._true_ranges = {}, {}
             self._together.append({})
         # things of the classes evaluated (a caravan or trailer is void, as panoptic quality has it)
-        gt_things = {int(g) for g in np.unique(gt_ids) if g >= 1000 and g // 1000 in EVAL_LABELS}
-        pred_things = {int(p) for p in np.unique(pred_ids) if p >= 1000}
-        pairs = [(g, p) for g, p in matches if g >= 1000]
+        gt_things, pred_things = matched.gt_things, matched.pred_things
+        pairs = matched.thing_pairs
         self.gt_objects += len(gt_things)
         self.matched += len(pairs)
         self.misses += len(gt_things - {g for g, _ in pairs})
         self.false_positives += len(pred_things - {p for _, p in pairs})
         self.pred_objects += len(pred_things)
         together = self._together[-1]
-        true_distance = self._true_distances(gt_things, gt_ids, gt_depth, t_s)
+        true_distance = self._keep_true_distances(true_distance or {}, t_s)
         for g, p in pairs:
             track = tracks.get(p)
             if track is None:
@@ -116,14 +111,8 @@ class TrackingStats:
                     self._ttc_err.append(abs(track.ttc_s - ttc))
                     self._ttc_rel.append(abs(track.ttc_s - ttc) / ttc)
 
-    def _true_distances(
-        self, things: set[int], gt_ids: np.ndarray, gt_depth: np.ndarray | None, t_s: float
-    ) -> dict[int, float]:
-        """The things' true distances (eval.objects.true_distances), each kept with ``t_s``
-        for its true closing speed."""
-        if gt_depth is None:
-            return {}
-        out = true_distances(gt_ids, gt_depth, things, self.min_depth, self.max_depth)
+    def _keep_true_distances(self, out: Mapping[int, float], t_s: float) -> Mapping[int, float]:
+        """Each true distance kept with ``t_s`` for its thing's true closing speed."""
         for g, distance in out.items():
             ranges = self._true_ranges.setdefault(g, [])
             ranges.append((t_s, distance))

@@ -25,6 +25,15 @@ def test_depth_metrics_golden() -> None:
     # ratios 1.2 and 1.333: one below 1.25, both below 1.5625
     assert (r["delta1"], r["delta2"], r["delta3"]) == (0.5, 1.0, 1.0)
     assert DepthStats().results() == {"pixels": 0}
+    # a half-precision engine's depth is widened, not summed in float16: the same numbers
+    # as its float32 copy's
+    rng = np.random.default_rng(0)
+    gt32 = rng.uniform(1, 79, (64, 64)).astype(np.float32)
+    pred16 = (gt32 * rng.uniform(0.8, 1.2, gt32.shape)).astype(np.float16)
+    half, single = DepthStats(), DepthStats()
+    half.add(pred16, gt32)
+    single.add(pred16.astype(np.float32), gt32)
+    assert half.results() == single.results()
     with pytest.raises(ValueError):
         DepthStats(min_depth=5, max_depth=1)
 
@@ -37,7 +46,12 @@ def test_panoptic_rules_on_hand_made_maps() -> None:
     pred[0:4, 0:3] = 26005  # 12 px, IoU 12/16 = 0.75: a match
     pred[6:10, 6:10] = 24001  # a person entirely on void: ignored, not a false positive
     s = PanopticStats()
-    assert sorted(s.add(pred, gt)) == [(7, 7), (26001, 26005)]  # the matched pairs
+    matched = s.add(pred, gt)
+    assert sorted(matched.pairs) == [(7, 7), (26001, 26005)]
+    # the segments as matching saw them: the true ones without void, the predicted ones all
+    assert matched.gt_areas == {7: 68, 26001: 16} and matched.gt_things == {26001}
+    assert matched.pred_areas == {7: 72, 26005: 12, 24001: 16}
+    assert matched.pred_things == {26005, 24001} and matched.thing_pairs == [(26001, 26005)]
     car, road, person = (s.per_class[k] for k in (26, 7, 24))
     assert (car.tp, car.fp, car.fn) == (1, 0, 0) and car.iou == pytest.approx(0.75)
     assert (person.tp, person.fp, person.fn) == (0, 0, 0)
@@ -48,6 +62,25 @@ def test_panoptic_rules_on_hand_made_maps() -> None:
     assert r["things"]["pq"] == pytest.approx(0.75) and r["stuff"]["pq"] == pytest.approx(68 / 72)
     with pytest.raises(ValueError, match="not evaluated"):
         s.add(np.full((10, 10), 5), gt)
+
+
+def test_classes_not_evaluated_count_as_void() -> None:
+    """A caravan (29), an ego-vehicle pixel (1), a negative and an unknown id in the truth score as the
+    void they are, as if they had been set to 0: a prediction mostly on them is no false
+    positive, and they are no segment of the truth."""
+    rng = np.random.default_rng(4)
+    gt = rng.choice([7, 8, 11, 26001, 26002, 24001, 24], (12, 16))
+    gt[:5, :5] = 29001  # a caravan, not evaluated
+    gt[8:, 12:] = 1  # ego vehicle
+    gt[0, 10:] = -1  # license plate's id
+    gt[11, :3] = 99001  # no class at all; its size makes the pairs' keys 64-bit
+    pred = rng.choice([7, 8, 11, 26001, 26002, 24003], (12, 16))
+    pred[:4, :4] = 26009  # a car predicted on the caravan
+    voided = np.where((gt == 29001) | (gt == 1) | (gt < 0) | (gt == 99001), 0, gt)
+    a, b = PanopticStats(), PanopticStats()
+    matched, on_voided = a.add(pred, gt), b.add(pred, voided)
+    assert matched == on_voided and 29001 not in matched.gt_areas and -1 not in matched.gt_areas
+    assert a.per_class == b.per_class
 
 
 def test_miou_rules() -> None:
@@ -112,3 +145,27 @@ def test_object_distance_golden() -> None:
         }
     )
     assert ObjectDistanceStats().results() == {"objects": 0}
+
+
+def test_segment_medians_equal_a_mask_per_segment() -> None:
+    from edge.eval.objects import segment_medians
+
+    ids = np.array([[7, 26001, 26002, 26003], [26001, 26001, 26002, 24001], [26003, 0, 26001, 26002]])
+    values = np.array([[1.0, 4.0, 9.0, 2.0], [6.0, 5.0, 8.0, 3.0], [7.0, 0.0, 1.0, 30.0]], np.float32)
+    valid = values < 20
+    # 26001: 4, 6, 5, 1 -> 4.5; 26003: 2, 7 -> 4.5; 26002 has 9, 8 (30 invalid) but is not asked
+    # for; 25001 is nowhere; 24001 lies below the range asked for
+    assert segment_medians(ids, values, [26003, 26001, 25001], valid) == {26001: 4.5, 26003: 4.5}
+    assert segment_medians(ids, values, {26002}) == {26002: 9.0}
+    assert segment_medians(ids, values, {26002}, np.zeros_like(valid)) == {}
+    assert segment_medians(ids, values, []) == {}
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        ids = rng.choice([0, 7, 24001, 24002, 26001, 26002, 26003, 33001], (64, 96))
+        values = rng.uniform(0, 90, ids.shape).astype(np.float32)
+        valid = rng.uniform(size=ids.shape) < 0.7
+        wanted = set(rng.choice([24001, 24002, 26002, 26003, 33001, 33002], 3).tolist())
+        slow = {
+            int(g): float(np.median(values[(ids == g) & valid])) for g in wanted if ((ids == g) & valid).any()
+        }
+        assert segment_medians(ids, values, wanted, valid) == slow

@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge.eval.objects import true_distances
+from edge.eval.panoptic import FrameMatch, PanopticStats
 from edge.eval.tracking import TrackingStats
 from edge.postprocess.tracks import TrackInfo
 
@@ -11,25 +13,28 @@ def info(track: int, closing: float | None = None, ttc: float | None = None) -> 
     return TrackInfo(track=track, frames=1, age_s=0.0, closing_mps=closing, ttc_s=ttc)
 
 
-def maps(gt_things: list[int], pred_things: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Road (7) with each thing in a column of its own, the same columns in both maps."""
+def frame(gt_things: list[int | None], pred_things: list[int | None]) -> tuple[FrameMatch, np.ndarray]:
+    """Road (7) with each thing in a column of its own (None: road there), the same
+    columns in both maps: panoptic matching's segments and pairs, and the true map."""
     gt, pred = np.full((4, 8), 7), np.full((4, 8), 7)
     for col, g in enumerate(gt_things):
-        gt[:, col] = g
+        gt[:, col] = g or 7
     for col, p in enumerate(pred_things):
-        pred[:, col] = p
-    return gt, pred
+        pred[:, col] = p or 7
+    return PanopticStats().add(pred, gt), gt
 
 
 def test_misses_false_objects_and_switches_make_mota() -> None:
     stats = TrackingStats()
-    gt, pred = maps([26001, 26002], [26000, 26001])
-    stats.add([(26001, 26000), (26002, 26001), (7, 7)], pred, gt, {26000: info(1), 26001: info(2)}, t_s=0.0)
+    matched, _ = frame([26001, 26002], [26000, 26001])
+    assert sorted(matched.pairs) == [(7, 7), (26001, 26000), (26002, 26001)]
+    stats.add(matched, {26000: info(1), 26001: info(2)}, t_s=0.0)
     # the next frame: 26001 is paired with a track of its own (a switch), 26002 keeps track 2,
-    # 26004 is missed and 26003 matches nothing
-    gt, pred = maps([26001, 26002, 26004, 29001], [26005, 26001, 26003])  # a caravan: not evaluated
+    # 26004 is missed and 26003 matches nothing; a caravan is not evaluated
+    matched, _ = frame([26001, 26002, 26004, 29001], [26005, 26001, None, None, 26003])
+    assert sorted(matched.pairs) == [(7, 7), (26001, 26005), (26002, 26001)]
     tracks = {26005: info(3), 26001: info(2), 26003: info(4)}
-    stats.add([(26001, 26005), (26002, 26001), (7, 7)], pred, gt, tracks, t_s=0.1)
+    stats.add(matched, tracks, t_s=0.1)
     r = stats.results()
     assert {k: r[k] for k in ("gt_objects", "matched", "misses", "false_positives", "id_switches")} == {
         "gt_objects": 5,
@@ -48,10 +53,10 @@ def test_misses_false_objects_and_switches_make_mota() -> None:
 
 def test_a_new_scene_forgets_the_tracks_it_paired() -> None:
     stats = TrackingStats()
-    gt, pred = maps([26001], [26000])
-    stats.add([(26001, 26000)], pred, gt, {26000: info(1)}, t_s=0.0, scene="a")
-    stats.add([(26001, 26000)], pred, gt, {26000: info(7)}, t_s=0.0, scene="b")
-    stats.add([(26001, 26000)], pred, gt, {26000: info(8)}, t_s=0.1, scene="b")
+    matched, _ = frame([26001], [26000])
+    stats.add(matched, {26000: info(1)}, t_s=0.0, scene="a")
+    stats.add(matched, {26000: info(7)}, t_s=0.0, scene="b")
+    stats.add(matched, {26000: info(8)}, t_s=0.1, scene="b")
     assert stats.results()["id_switches"] == 1
     # in each scene 26001 is one track for one frame: 2 of 3 true and 3 predicted things
     assert stats.results()["idf1"] == pytest.approx(2 * 2 / (3 + 3))
@@ -59,14 +64,15 @@ def test_a_new_scene_forgets_the_tracks_it_paired() -> None:
 
 def test_closing_speed_against_the_truths_own_fit() -> None:
     stats = TrackingStats(speed_window_s=1.0, min_speed_samples=5, near_m=20.0)
-    gt, pred = maps([26001, 24001], [26000, 24000])
+    matched, gt = frame([26001, 24001], [26000, 24000])
     for k in range(6):
         depth = np.full((4, 8), 50.0, np.float32)
         depth[:, 0] = 30.0 - 0.8 * k  # the car comes 8 m/s nearer
         depth[:, 1] = 10.0  # the person stands
         depth[0, 1] = 0.0  # invalid depth is not the person's
         tracks = {26000: info(1, 7.0, 3.0), 24000: info(2, -0.5)}
-        stats.add([(26001, 26000), (24001, 24000)], pred, gt, tracks, t_s=k / 10, gt_depth=depth)
+        truth = true_distances(gt, depth, matched.gt_things, 1e-3, 80.0)
+        stats.add(matched, tracks, t_s=k / 10, true_distance=truth)
     c = stats.results()["closing_speed"]
     # frames 4 and 5 have 0.4 s of true distances: |7 - 8| for the car, |-0.5 - 0| for the person
     assert c["pairs"] == 4
@@ -86,11 +92,10 @@ def test_closing_speed_against_the_truths_own_fit() -> None:
 
 def test_a_time_to_collision_due_but_not_given_is_counted() -> None:
     stats = TrackingStats(ttc_within_s=5.0)
-    gt, pred = maps([26001], [26000])
+    matched, _ = frame([26001], [26000])
     for k in range(6):
-        depth = np.full((4, 8), 50.0, np.float32)
-        depth[:, 0] = 30.0 - 0.8 * k
-        stats.add([(26001, 26000)], pred, gt, {26000: info(1, 0.2)}, t_s=k / 10, gt_depth=depth)
+        truth = {26001: 30.0 - 0.8 * k}
+        stats.add(matched, {26000: info(1, 0.2)}, t_s=k / 10, true_distance=truth)
     ttc = stats.results()["time_to_collision"]
     assert ttc == {"within_s": 5.0, "pairs": 0, "missed": 2}
 
