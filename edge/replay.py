@@ -107,6 +107,8 @@ def replay(
         max_depth=min(80.0, engine_set.depth_range[1]),
         speed_window_s=objects.speed_window_s,
         min_speed_samples=objects.min_speed_samples,
+        hfov_deg=objects.hfov_deg,
+        path_half_width_m=objects.path_half_width_m,
     )
     errors: list[BaseException] = []
     gt_frames = 0
@@ -366,5 +368,14 @@ def tracking_lines(t: dict[str, Any]) -> list[str]:
             f"time to collision (within {ttc['within_s']:g} s) |error| p50 {ttc['abs_err_s_p50']:.2f} s  "
             f"p90 {ttc['abs_err_s_p90']:.2f} s  relative p50 {100 * ttc['rel_err_p50']:.0f}%  "
             f"({ttc['pairs']}; none given {ttc['missed']})"
+        )
+    lat = t.get("lateral") or {}
+    if lat.get("pairs"):
+        path = lat["in_path"]
+        said = [f"{k} {100 * path[k]:.0f}%" for k in ("recall", "precision") if path[k] is not None]
+        lines.append(
+            f"lateral position |error| p50 {lat['abs_err_m_p50']:.2f} m  p90 {lat['abs_err_m_p90']:.2f} m  "
+            f"({lat['pairs']}); in the path: {'  '.join(said) or 'none truly or said'}"
+            f"  ({path['truly']} truly, {path['said']} said)"
         )
     return lines

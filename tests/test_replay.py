@@ -370,6 +370,12 @@ def test_replay_scores_the_tracks_on_ground_truth_every_frame(
     assert quick["metrics"]["tracking"]["id_switches"] == t["id_switches"]  # the same pairing
     argv = ["replay", f"cityscapes://{root}?fps=0", "--engines", str(demo_engines), "--eval"]
     assert main([*argv, "--speed-window", "0.3", "--track-gap", "0", "--max-frames", "3"]) == 0
+    # lateral positions are scored where the camera's field of view is given (the synthetic
+    # camera's focal length is 1.1 widths: 48.9 degrees)
+    assert t["lateral"] == {"pairs": 0} and "lateral position" not in capsys.readouterr().out
+    assert main([*argv, "--hfov", "48.9", "--max-frames", "4"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("lateral position"))
+    assert "truly" in line and "said)" in line
     for bad, said in (
         ("--speed-window", "expected a positive number of seconds, got '0'"),
         ("--track-gap", "expected a number of seconds >= 0, got '-1'"),
@@ -400,8 +406,17 @@ def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
         },
         "closing_speed_near": {"within_m": 30.0, "pairs": 0},
         "time_to_collision": {"within_s": 10.0, "pairs": 0, "missed": 0},
+        "lateral": {"pairs": 0},
     }
     assert tracking_lines(t) == [
         "tracking IDF1 72.0  MOTA 60.0  identity switches 1  (15 of 20 objects matched, 2 false)",
         "closing speed |error| mean 1.50 m/s  p50 1.25  p90 3.00  (9 objects over frames)",
     ]
+    path = {"truly": 4, "said": 5, "recall": 1.0, "precision": 0.8}
+    t["lateral"] = {"pairs": 12, "abs_err_m_p50": 0.31, "abs_err_m_p90": 1.2, "in_path": path}
+    assert tracking_lines(t)[-1] == (
+        "lateral position |error| p50 0.31 m  p90 1.20 m  (12); in the path: recall 100%  precision 80%"
+        "  (4 truly, 5 said)"
+    )
+    t["lateral"]["in_path"] = {"truly": 0, "said": 0, "recall": None, "precision": None}
+    assert tracking_lines(t)[-1].endswith("in the path: none truly or said  (0 truly, 0 said)")

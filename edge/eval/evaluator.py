@@ -9,7 +9,7 @@ import numpy as np
 
 from edge.data.cityscapes import LABEL_IDS
 from edge.eval.depth import DepthStats
-from edge.eval.objects import ObjectDistanceStats, true_distances
+from edge.eval.objects import ObjectDistanceStats, true_distances, true_lateral
 from edge.eval.panoptic import PanopticStats
 from edge.eval.semantic import ConfusionMatrix
 from edge.eval.tracking import TrackingStats
@@ -27,9 +27,15 @@ class Evaluator:
         max_depth: float = 80.0,
         speed_window_s: float = 1.0,
         min_speed_samples: int = 5,
+        hfov_deg: float | None = None,
+        path_half_width_m: float = 1.5,
     ) -> None:
         """``speed_window_s`` and ``min_speed_samples``: the tracker's, which the true closing
-        speeds are fitted as (edge.eval.tracking)."""
+        speeds are fitted as (edge.eval.tracking); ``hfov_deg`` and ``path_half_width_m``:
+        the tracker's too, where it was given the camera's field of view: the objects'
+        lateral_m and in_path are then scored against their true pixels'
+        (eval.objects.true_lateral)."""
+        self.hfov_deg, self.path_half_width_m = hfov_deg, path_half_width_m
         self.panoptic = PanopticStats()
         self.semantic = ConfusionMatrix()
         self.depth = DepthStats(min_depth=min_depth, max_depth=max_depth)
@@ -69,7 +75,20 @@ class Evaluator:
                 if pred_depth is not None:
                     self.objects.add(matched, pred_ids, pred_depth, gt_instance_ids, gt_depth, truth=truth)
             if tracks is not None and t_s is not None:
-                self.tracking.add(matched, tracks, t_s=t_s, scene=scene, true_distance=truth)
+                lateral = None
+                if self.hfov_deg is not None and gt_depth is not None:
+                    lateral = true_lateral(
+                        gt_instance_ids,
+                        gt_depth,
+                        matched.gt_things,
+                        hfov_deg=self.hfov_deg,
+                        path_half_width_m=self.path_half_width_m,
+                        min_depth=self.min_depth,
+                        max_depth=self.max_depth,
+                    )
+                self.tracking.add(
+                    matched, tracks, t_s=t_s, scene=scene, true_distance=truth, true_lateral=lateral
+                )
         if sem_train_ids is not None:
             self.semantic.add(LABEL_IDS[resize_nearest(sem_train_ids, hw)], gt_label_ids)
         if pred_depth is not None and gt_depth is not None:

@@ -6,7 +6,8 @@ true one (median ground-truth depth over the true segment's valid pixels).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,20 @@ def segment_medians(
     ids: np.ndarray, values: np.ndarray, segments: Iterable[int], valid: np.ndarray | None = None
 ) -> dict[int, float]:
     """The median of ``values`` over each of ``segments`` in the id map ``ids`` (over its
-    ``valid`` pixels); a segment without such pixels has none. One sort of the pixels
-    whose ids lie within the segments' range, rather than a mask of the whole map for
-    each segment (1024x2048 frames hold dozens of things)."""
+    ``valid`` pixels); a segment without such pixels has none."""
+    return segment_reduce(ids, values, segments, valid, np.median)
+
+
+def segment_reduce(
+    ids: np.ndarray,
+    values: np.ndarray,
+    segments: Iterable[int],
+    valid: np.ndarray | None,
+    reduce: Callable[[np.ndarray], Any],
+) -> dict[int, float]:
+    """``reduce`` of ``values`` over each of ``segments`` (segment_medians). One sort of the
+    pixels whose ids lie within the segments' range, rather than a mask of the whole map
+    for each segment (1024x2048 frames hold dozens of things)."""
     wanted = sorted(set(segments))
     if not wanted:
         return {}
@@ -33,7 +45,7 @@ def segment_medians(
     starts = np.searchsorted(picked, wanted, side="left")
     ends = np.searchsorted(picked, wanted, side="right")
     return {
-        g: float(np.median(vals[a:b]))
+        g: float(reduce(vals[a:b]))
         for g, a, b in zip(wanted, starts.tolist(), ends.tolist(), strict=True)
         if b > a
     }
@@ -45,6 +57,34 @@ def true_distances(
     """Each ground-truth thing's true distance: the median of its pixels' depth within
     (min_depth, max_depth); a thing without such pixels has none."""
     return segment_medians(gt_ids, gt_depth, things, (gt_depth > min_depth) & (gt_depth < max_depth))
+
+
+def true_lateral(
+    gt_ids: np.ndarray,
+    gt_depth: np.ndarray,
+    things: Iterable[int],
+    *,
+    hfov_deg: float,
+    path_half_width_m: float,
+    min_depth: float,
+    max_depth: float,
+) -> dict[int, tuple[float, bool]]:
+    """Each ground-truth thing's true offset from the camera's axis, for a camera of
+    horizontal field of view ``hfov_deg``: the median over its pixels of (u + 0.5 - w/2) /
+    f x depth (f = w/2 / tan(hfov/2)), as ObjectTracker's lateral_m reads a box; and whether
+    it is truly in the path, some pixel of it within ``path_half_width_m`` of the axis.
+    Pixels with depth in (min_depth, max_depth) only."""
+    things = set(things)
+    if not things:
+        return {}
+    w = gt_ids.shape[1]
+    per_px = math.tan(math.radians(hfov_deg) / 2) / (w / 2)
+    columns = ((np.arange(w, dtype=np.float32) + 0.5 - w / 2) * per_px)[None, :]
+    offsets = columns * gt_depth.astype(np.float32, copy=False)
+    valid = (gt_depth > min_depth) & (gt_depth < max_depth)
+    middle = segment_medians(gt_ids, offsets, things, valid)
+    nearest = segment_reduce(gt_ids, np.abs(offsets), things, valid, np.min)
+    return {g: (m, nearest[g] <= path_half_width_m) for g, m in middle.items()}
 
 
 class ObjectDistanceStats:

@@ -15,6 +15,7 @@ F1), so the tracks are scored on drives with dense ground truth.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -57,6 +58,9 @@ class TrackingStats:
         self._speed_pred: list[float] = []
         self._speed_true: list[float] = []
         self._speed_distance: list[float] = []  # the true distance at each pair's frame
+        self._lateral_err: list[float] = []
+        self._lateral_near: list[bool] = []  # truly nearer than near_m
+        self._in_path: list[tuple[bool, bool]] = []  # (said, true)
 
     def add(
         self,
@@ -66,12 +70,14 @@ class TrackingStats:
         t_s: float,
         scene: Hashable | None = None,
         true_distance: Mapping[int, float] | None = None,
+        true_lateral: Mapping[int, tuple[float, bool]] | None = None,
     ) -> None:
         """One frame with ground truth, in stream order: ``matched`` as PanopticStats.add
         returns it, ``tracks`` by predicted panoptic id, ``t_s`` the frame's stream time
         (the tracker's); a new ``scene`` starts afresh. ``true_distance``: the true things'
         distances (eval.objects.true_distances), where the frame has depth, for the
-        closing speeds."""
+        closing speeds; ``true_lateral``: their offsets from the axis and whether they are
+        in the path (eval.objects.true_lateral), where the camera's field of view is known."""
         if scene != self._scene or not self._together:
             self._scene = scene
             self._last_track, self._true_ranges = {}, {}
@@ -94,6 +100,11 @@ class TrackingStats:
             if self._last_track.get(g, track.track) != track.track:
                 self.switches += 1
             self._last_track[g] = track.track
+            if true_lateral and g in true_lateral and track.lateral_m is not None:
+                offset, in_path = true_lateral[g]
+                self._lateral_err.append(abs(track.lateral_m - offset))
+                self._lateral_near.append(true_distance.get(g, math.inf) < self.near_m)
+                self._in_path.append((bool(track.in_path), in_path))
             if track.closing_mps is None or g not in true_distance:
                 continue
             truth = closing_speed(
@@ -128,7 +139,9 @@ class TrackingStats:
         |predicted - true| (m/s), and the share whose sign agrees where the truth is 1 m/s
         or more either way; ``closing_speed_near``: the same for objects nearer than
         ``near_m``; ``time_to_collision``: |predicted - true| (s, p50 and p90; relative, p50)
-        where the truth is within ``ttc_within_s``, and how often none was given there."""
+        where the truth is within ``ttc_within_s``, and how often none was given there;
+        ``lateral``: where the tracks say lateral_m (a field of view given), its error and
+        in_path's agreement (_lateral_results)."""
         # IDF1: each true thing given the one track that was it most often, and each track one
         # thing (in its scene); a pairing counts in the frames where the two were paired
         id_tp = sum(_best_pairing(together) for together in self._together)
@@ -147,6 +160,7 @@ class TrackingStats:
                 else None
             ),
         }
+        out["lateral"] = self._lateral_results()
         if not self._speed_true:
             out["closing_speed"] = {"pairs": 0}
             out["closing_speed_near"] = {"within_m": self.near_m, "pairs": 0}
@@ -170,6 +184,31 @@ class TrackingStats:
             }
         out["time_to_collision"] = ttc
         return out
+
+    def _lateral_results(self) -> dict[str, Any]:
+        """|lateral_m - true| (m, p50 and p90; and for objects nearer than near_m), and how
+        in_path agrees with the truth: the share of the objects truly in the path it says
+        are (recall), and of those it says are, the share truly in it (precision)."""
+        if not self._lateral_err:
+            return {"pairs": 0}
+        err, near = np.asarray(self._lateral_err), np.asarray(self._lateral_near)
+        said = np.asarray([s for s, _ in self._in_path])
+        true = np.asarray([t for _, t in self._in_path])
+        out: dict[str, Any] = {"pairs": int(err.size), **_abs_errors(err)}
+        out["near"] = {"within_m": self.near_m, "pairs": int(near.sum()), **_abs_errors(err[near])}
+        out["in_path"] = {
+            "truly": int(true.sum()),
+            "said": int(said.sum()),
+            "recall": float((said & true).sum() / true.sum()) if true.any() else None,
+            "precision": float((said & true).sum() / said.sum()) if said.any() else None,
+        }
+        return out
+
+
+def _abs_errors(err: np.ndarray) -> dict[str, float]:
+    if not err.size:
+        return {}
+    return {"abs_err_m_p50": float(np.median(err)), "abs_err_m_p90": float(np.percentile(err, 90))}
 
 
 def _speed_errors(pred: np.ndarray, true: np.ndarray) -> dict[str, Any]:

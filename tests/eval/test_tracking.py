@@ -116,3 +116,44 @@ def test_the_best_pairing_is_the_brute_forces() -> None:
     # hand-made: greedy would take the 9 and end with 14; the best is 8 + 7 + 5
     assert max_weight_matching(np.array([[9, 8, 0], [7, 0, 0], [0, 1, 5]])) == 20
     assert max_weight_matching(np.zeros((0, 3))) == 0
+
+
+def test_true_lateral_offsets_golden() -> None:
+    from edge.eval.objects import true_lateral
+
+    # 90 degrees across 4 columns: a column's middle is (u + 0.5 - 2) / 2 of the distance off
+    # the axis: -0.75, -0.25, 0.25, 0.75
+    gt = np.array([[24001, 7, 26001, 26001], [24001, 7, 26001, 26001]])
+    depth = np.array([[4.0, 9.0, 4.0, 4.0], [4.0, 9.0, 0.0, 8.0]], np.float32)
+    got = true_lateral(
+        gt, depth, {24001, 26001}, hfov_deg=90.0, path_half_width_m=1.5, min_depth=1e-3, max_depth=80.0
+    )
+    # the car: offsets 1, 3 and 6 (its 0 m pixel has no depth): median 3, its nearest 1 m off
+    # the axis, in the path; the person: -3 and -3, out of it
+    assert got == {26001: (3.0, True), 24001: (-3.0, False)}
+    assert (
+        true_lateral(gt, depth, set(), hfov_deg=90.0, path_half_width_m=1.5, min_depth=0, max_depth=80) == {}
+    )
+
+
+def test_lateral_errors_and_the_path() -> None:
+    stats = TrackingStats(near_m=20.0)
+    matched, _ = frame([26001, 24001, 26002], [26000, 24000, 26003])
+
+    def lateral(track: int, offset: float, in_path: bool) -> TrackInfo:
+        return TrackInfo(
+            track=track, frames=1, age_s=0.0, closing_mps=None, ttc_s=None, lateral_m=offset, in_path=in_path
+        )
+
+    tracks = {26000: lateral(1, 0.5, True), 24000: lateral(2, -4.0, True), 26003: lateral(3, 2.5, False)}
+    truth = {26001: (0.0, True), 24001: (-3.0, False), 26002: (3.0, True)}
+    distance = {26001: 10.0, 24001: 12.0, 26002: 40.0}
+    stats.add(matched, tracks, t_s=0.0, true_distance=distance, true_lateral=truth)
+    lat = stats.results()["lateral"]
+    # errors 0.5, 1.0, 0.5; the two nearer than 20 m: 0.5 and 1.0
+    assert lat["pairs"] == 3 and lat["abs_err_m_p50"] == 0.5 and lat["abs_err_m_p90"] == pytest.approx(0.9)
+    assert lat["near"] == {"within_m": 20.0, "pairs": 2, "abs_err_m_p50": 0.75, "abs_err_m_p90": 0.95}
+    # truly in the path: the first car (said) and the far car (not said); said: the first car
+    # and the person (who is not)
+    assert lat["in_path"] == {"truly": 2, "said": 2, "recall": 0.5, "precision": 0.5}
+    assert TrackingStats().results()["lateral"] == {"pairs": 0}
