@@ -33,7 +33,7 @@ from benchmarks.common import build_bundled, bundled_provenance, write_result
 from edge.data.cityscapes import FrameRef, read_depth, read_ids
 from edge.data.make_synthetic import write_dataset
 from edge.eval.evaluator import resize_nearest
-from edge.eval.objects import true_distances
+from edge.eval.objects import true_distances, true_lateral
 from edge.eval.panoptic import PanopticStats
 from edge.eval.tracking import TrackingStats
 from edge.perception import Perception
@@ -149,34 +149,33 @@ def trial(frames: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, A
 
 def lateral_errors(frames: list[dict[str, Any]]) -> dict[str, Any]:
     """With the synthetic camera's field of view (focal length 1.1 x the width), each matched
-    object's lateral_m against the true one: the median over its true pixels of their
-    offset from the axis, (u + 0.5 - cx) / f x depth."""
+    object's lateral_m and in_path against the truth, as edge replay --hfov scores them
+    (edge.eval.objects.true_lateral: the median over its true pixels of their offset from
+    the axis, (u + 0.5 - cx) / f x depth; in the path where some pixel is within 1.5 m)."""
     hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
     tracker = ObjectTracker(hfov_deg=hfov)
-    errors, near = [], []
+    stats = TrackingStats(speed_window_s=tracker.speed_window_s, min_speed_samples=tracker.min_speed_samples)
     for f in frames:
         infos = tracker.update(f["instances"], f["distances"], f["t_s"], scene=f["scene"], size=f["size"])
         by_id = {inst.panoptic_id: info for inst, info in zip(f["instances"], infos, strict=True)}
-        width = f["gt_ids"].shape[1]
-        for g, p in f["matched"].pairs:
-            info = by_id.get(p)
-            mine = (f["gt_ids"] == g) & (f["gt_depth"] > 0)
-            if g < 1000 or info is None or info.lateral_m is None or not mine.any():
-                continue
-            z = f["gt_depth"][mine]
-            u = np.nonzero(mine)[1]
-            truth = float(np.median((u + 0.5 - width / 2) / (1.1 * width) * z))
-            errors.append(abs(info.lateral_m - truth))
-            near.append(float(np.median(z)) < 30)
-    err, close = np.asarray(errors), np.asarray(near)
-    return {
-        "hfov_deg": hfov,
-        "objects": int(err.size),
-        "abs_err_m_p50": float(np.median(err)),
-        "abs_err_m_p90": float(np.percentile(err, 90)),
-        "within_30m_abs_err_m_p50": float(np.median(err[close])),
-        "within_30m_abs_err_m_p90": float(np.percentile(err[close], 90)),
-    }
+        lateral = true_lateral(
+            f["gt_ids"],
+            f["gt_depth"],
+            f["matched"].gt_things,
+            hfov_deg=hfov,
+            path_half_width_m=tracker.path_half_width_m,
+            min_depth=1e-3,
+            max_depth=80.0,
+        )
+        stats.add(
+            f["matched"],
+            by_id,
+            t_s=f["t_s"],
+            scene=f["scene"],
+            true_distance=f["true_distance"],
+            true_lateral=lateral,
+        )
+    return {"hfov_deg": hfov, **stats.results()["lateral"]}
 
 
 def main() -> None:
@@ -207,7 +206,7 @@ def main() -> None:
     lateral = lateral_errors(frames)
     print(
         f"lateral_m |err| p50 {lateral['abs_err_m_p50']:.2f} m, "
-        f"within 30 m {lateral['within_30m_abs_err_m_p50']:.2f} m"
+        f"within 30 m {lateral['near']['abs_err_m_p50']:.2f} m; in_path {lateral['in_path']}"
     )
     write_result(
         args.out,
