@@ -85,7 +85,9 @@ def _held_out(source: str, hw: tuple[int, int], seed: int, data: CalibrationSet)
     """Frames of the same source that were not calibrated on, to judge the choices by; a
     source with no others (all of it calibrated on) is judged on its calibration frames."""
     try:
-        return load_frames(source, frames=4, size=hw, seed=seed + 1000, exclude=set(data.indices))
+        return load_frames(
+            source, frames=4, size=hw, seed=seed + 1000, exclude=set(data.indices), fit=data.fit
+        )
     except SourceError:
         if not data.tensors:
             raise
@@ -109,6 +111,7 @@ def calibrate(
     exclude_nodes: tuple[str, ...] = (),
     min_snr_db: float | None = None,
     equalize: bool = True,
+    fit: str = "stretch",
     show_progress: bool = False,
 ) -> CalibrationResult:
     """Q/DQ model ``<stem>.int8.onnx``, ranges ``<stem>.calib.json`` and the TensorRT 10 cache
@@ -120,7 +123,10 @@ def calibrate(
     ``<stem>.eq.onnx``: the ranges and the TensorRT 10 cache describe that model. Ranges of
     tensors that only feed a ReLU or an ELU are clipped where it is flat (calib/ranges.py). With
     ``min_snr_db``, a sensitivity pass then picks layers to keep in float until every judged
-    output keeps that score (calib/sensitivity.py); the record says which and why."""
+    output keeps that score (calib/sensitivity.py); the record says which and why. ``fit``:
+    how frames of another shape than the model's input go into it, as the engines will be
+    run (``edge run --fit``): padded frames hold their padding and unsquashed things, and
+    ranges fitted to stretched ones need not cover them."""
     from calib.quantize import quantize_qdq
     from calib.ranges import compute_fitted_ranges
     from calib.trt_cache import scale_from_range, write_cache
@@ -128,7 +134,7 @@ def calibrate(
     onnx_path = Path(onnx_path)
     shape = _static_input_shape(onnx_path)
     hw = (shape[2], shape[3])
-    data = load_frames(source, frames=frames, size=hw, seed=seed, show_progress=show_progress)
+    data = load_frames(source, frames=frames, size=hw, seed=seed, fit=fit, show_progress=show_progress)
     if len(data.tensors) < frames:
         print(
             f"warning: calibration source {source!r} ended after {len(data.tensors)} frames; {frames} were "
@@ -187,6 +193,8 @@ def calibrate(
         "sampling": data.sampling,
         "held_out_indices": held_out.indices if held_out is not None else None,
         "source": source,
+        "fit": data.fit,
+        "frame_hw": list(data.frame_hw) if data.frame_hw else None,
         "data_sha256": data.digest,
         "excluded_nodes": list(exclude_nodes),
         "equalize": equalize,

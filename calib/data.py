@@ -30,6 +30,8 @@ class CalibrationSet:
     indices: list[int]  # which frames of the source were taken
     # how they were drawn: {"spread_over": N} across a source of N frames, or {"first": N}
     sampling: dict[str, int] = field(default_factory=dict)
+    fit: str = "stretch"  # how each frame went into the input (edge.stream.fit)
+    frame_hw: tuple[int, int] | None = None  # the source's frames' size (the first one's)
 
     @property
     def digest(self) -> str:
@@ -67,17 +69,22 @@ def load_frames(
     seed: int = 0,
     scan: int | None = None,
     exclude: Collection[int] = (),
+    fit: str = "stretch",
     show_progress: bool = False,
 ) -> CalibrationSet:
     """``frames`` frames of ``source`` (see the module's note on how they are drawn), leaving
-    out the frame numbers in ``exclude`` (a held-out set: not the frames calibrated on).
+    out the frame numbers in ``exclude`` (a held-out set: not the frames calibrated on),
+    each put into the input ``size`` as ``edge run --fit`` puts it (stretched or padded).
     ``scan`` forces a reservoir sample of the first ``scan`` frames. With ``show_progress``,
     a bar of frames read, shown once the source has opened. A source that ends first gives
     fewer frames (the caller sees how many)."""
+    from edge.stream.fit import check_fit
     from edge.stream.sources import open_source
 
     if frames < 1:
         raise ConfigError(f"--calib-frames must be >= 1, got {frames}")
+    check_fit(fit)
+    prep = _Preprocess(size, fit)
     src = open_source(source)
     try:
         _unpace(src)
@@ -85,10 +92,10 @@ def load_frames(
         length = source_length(src) if scan is None else None
         if length is not None and length > limit:
             wanted = spread_indices(length, frames, exclude, seed)
-            picked = _read_wanted(src, wanted, size, show_progress)
+            picked = _read_wanted(src, wanted, prep, show_progress)
             sampling = {"spread_over": length}
         else:
-            picked = _reservoir(src, frames, limit, exclude, seed, size, show_progress)
+            picked = _reservoir(src, frames, limit, exclude, seed, prep, show_progress)
             sampling = {"first": limit}
     finally:
         src.close()
@@ -96,7 +103,24 @@ def load_frames(
         besides = f" besides the {len(exclude)} left out" if exclude else ""
         raise SourceError(f"calibration source {source!r} delivered no frames{besides}")
     picked.sort(key=lambda p: p[0])
-    return CalibrationSet(source, [t for _, t in picked], [i for i, _ in picked], sampling)
+    return CalibrationSet(
+        source, [t for _, t in picked], [i for i, _ in picked], sampling, fit=fit, frame_hw=prep.frame_hw
+    )
+
+
+class _Preprocess:
+    """The runtime's preprocessing into the engines' input, noting the frames' size."""
+
+    def __init__(self, size: tuple[int, int], fit: str) -> None:
+        self.size, self.fit = size, fit
+        self.frame_hw: tuple[int, int] | None = None
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        from edge.stream.steps import preprocess
+
+        if self.frame_hw is None:
+            self.frame_hw = (int(image.shape[0]), int(image.shape[1]))
+        return preprocess(image, self.size, self.fit)[1]
 
 
 def _unpace(src: Any) -> None:
@@ -114,12 +138,10 @@ def _progress(total: int, show: bool) -> Any:
 
 
 def _read_wanted(
-    src: Any, wanted: list[int], size: tuple[int, int], show_progress: bool
+    src: Any, wanted: list[int], prep: _Preprocess, show_progress: bool
 ) -> list[tuple[int, np.ndarray]]:
     """The frames numbered ``wanted`` (ascending); those between are skipped, not decoded
     where the source can (``skip()``), read and dropped where it cannot."""
-    from edge.stream.steps import preprocess
-
     picked: list[tuple[int, np.ndarray]] = []
     skip = getattr(src, "skip", None)
     bar = _progress(len(wanted), show_progress)
@@ -135,7 +157,7 @@ def _read_wanted(
             if frame is None:
                 return picked
             position += 1
-            picked.append((index, preprocess(frame.image, size)[1]))
+            picked.append((index, prep(frame.image)))
             bar.update(1)
     finally:
         bar.close()
@@ -182,19 +204,17 @@ def _reservoir(
     scan: int,
     exclude: Collection[int],
     seed: int,
-    size: tuple[int, int],
+    prep: _Preprocess,
     show_progress: bool,
 ) -> list[tuple[int, np.ndarray]]:
     """A reservoir sample of ``frames`` of the first ``scan`` frames, minus ``exclude``.
     A source that can skip frames and is known to hold all ``scan`` (an endless generator)
     reads only the frames the sample keeps: the same sample, without rendering or
     decoding the three in four it would drop."""
-    from edge.stream.steps import preprocess
-
     length = source_length(src)
     holds_all = getattr(src, "endless", False) or (length is not None and length >= scan)
     if getattr(src, "skip", None) is not None and holds_all:
-        return _read_wanted(src, reservoir_indices(scan, frames, exclude, seed), size, show_progress)
+        return _read_wanted(src, reservoir_indices(scan, frames, exclude, seed), prep, show_progress)
     sample = _Reservoir(frames, seed)
     picked: list[tuple[int, np.ndarray]] = []
     bar = _progress(scan, show_progress)
@@ -208,9 +228,9 @@ def _reservoir(
                 continue
             slot = sample.offer(i)
             if slot == len(picked):
-                picked.append((i, preprocess(frame.image, size)[1]))
+                picked.append((i, prep(frame.image)))
             elif slot is not None:
-                picked[slot] = (i, preprocess(frame.image, size)[1])
+                picked[slot] = (i, prep(frame.image))
     finally:
         bar.close()
     return picked

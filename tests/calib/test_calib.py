@@ -73,6 +73,29 @@ def test_frame_sample_is_deterministic() -> None:
         load_frames("synthetic://?frames=0x", frames=2, size=(64, 128))
 
 
+def test_calibration_frames_go_in_as_the_run_fits_them() -> None:
+    """fit='pad' puts a 4:3 frame into 2:1 input as `edge run --fit pad` does: scaled
+    whole, centred on the models' mean colour; the frames' own size is noted."""
+    from edge.data.synthetic import SyntheticScene
+    from edge.stream.fit import PAD_RGB
+    from edge.stream.steps import preprocess
+
+    uri = "synthetic://?size=96x128&seed=4"
+    padded = load_frames(uri, frames=2, size=(64, 128), seed=0, fit="pad")
+    stretched = load_frames(uri, frames=2, size=(64, 128), seed=0)
+    assert padded.indices == stretched.indices and padded.digest != stretched.digest
+    assert (padded.fit, padded.frame_hw, stretched.fit) == ("pad", (96, 128), "stretch")
+    image = SyntheticScene(height=96, width=128, seed=4).render(padded.indices[0])
+    tensor = padded.tensors[0]
+    np.testing.assert_array_equal(tensor, preprocess(image, (64, 128), "pad")[1])
+    # 96x128 scaled to 64 rows is 85 wide, centred: 21 columns of padding on the left
+    assert (tensor[0, :, :, :21] == np.reshape(PAD_RGB, (3, 1, 1))).all()
+    assert not (tensor[0, :, :, 21:106] == np.reshape(PAD_RGB, (3, 1, 1))).all()
+    np.testing.assert_array_equal(stretched.tensors[0], preprocess(image, (64, 128))[1])
+    with pytest.raises(EdgeError, match="fit 'crop': expected one of stretch, pad"):
+        load_frames(uri, frames=1, size=(64, 128), fit="crop")
+
+
 def test_held_out_frames_are_not_the_calibration_frames() -> None:
     cal = load_frames("synthetic://?size=64x128", frames=4, size=(64, 128), seed=1, scan=12)
     held = load_frames("synthetic://?size=64x128", frames=3, size=(64, 128), seed=5, exclude=set(cal.indices))
@@ -168,6 +191,7 @@ def test_a_short_source_calibrates_on_what_it_has_and_says_so(
     assert "ended after 3 frames; 8 were asked for (--calib-frames)" in err
     assert "has no frames besides the 3 calibrated on" in err  # judged on those, and said
     assert result.record["frames"] == 3 and result.record["held_out_indices"] == [0, 1, 2]
+    assert result.record["fit"] == "stretch" and result.record["frame_hw"] == [128, 256]
     assert result.qdq_model.is_file()
 
 

@@ -1,0 +1,144 @@
+"""Does INT8 calibration need frames put into the engines as the run will put them?
+
+    python benchmarks/calib_fit_trial.py --out benchmarks/results/calib_fit_trial_cpu.json
+
+Engines built 2:1 (256x512) fed frames of another shape are either stretched into the
+input (`edge run`'s default) or padded (`--fit pad`: scaled whole, centred on the models'
+mean colour). Calibration has always stretched its frames. Here each zoo model with its
+bundled weights is calibrated as `edge build --precision int8` does (entropy, equalized)
+on synthetic frames of a 16:9 and a 4:3 drive, stretched and padded (calib.calibrate's
+``fit``), with two calibration seeds to show how far another sample moves the result;
+each INT8 model is then scored against the float one on held-out frames of the same drive
+put in both ways: the SNR of every dense float output and the agreement of the semantic
+labels. Calibrating as the run feeds the frames would matter if the matched pairs scored
+better than the crossed ones by more than the seeds move them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import build_bundled, bundled_provenance, write_result
+
+FITS = ("stretch", "pad")
+
+
+def score(float_model: Path, int8_model: Path, tensors: list[np.ndarray]) -> dict[str, float]:
+    """Mean SNR (dB) of each dense float output over ``tensors``, and the semantic labels'
+    agreement, INT8 against float on ONNX Runtime."""
+    from edge.util.ort import onnxruntime_module
+    from edge.verify import snr_db
+
+    ort = onnxruntime_module()
+    ref, q = (
+        ort.InferenceSession(str(m), providers=["CPUExecutionProvider"]) for m in (float_model, int8_model)
+    )
+    names = [o.name for o in ref.get_outputs()]
+    seen: dict[str, list[float]] = {}
+    for x in tensors:
+        a = dict(zip(names, ref.run(None, {"image": x}), strict=True))
+        b = dict(zip(names, q.run(None, {"image": x}), strict=True))
+        for n in names:
+            if n in ("depth", "disparity", "sem_logits"):
+                seen.setdefault(f"{n}_snr_db", []).append(snr_db(a[n], b[n]))
+            elif n == "sem_labels":
+                seen.setdefault("sem_label_agreement", []).append(float((a[n] == b[n]).mean()))
+    return {k: float(np.mean(v)) for k, v in seen.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["depth_small", "panoptic_fpn_small"])
+    ap.add_argument("--sizes", nargs="+", default=["288x512", "384x512"], help="the drives' frames")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="calibration samples")
+    ap.add_argument("--frames", type=int, default=32, help="calibration frames")
+    ap.add_argument("--held-out", type=int, default=16)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/calib_fit_trial_cpu.json"))
+    args = ap.parse_args()
+
+    from calib import calibrate
+    from calib.data import load_frames
+
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="edge-calib-fit-") as tmp:
+        folder = Path(tmp)
+        build_bundled(args.models, 256, 512, folder / "engines")
+        for model in args.models:
+            float_model = folder / "engines" / f"{model}_256x512_b1_onnxruntime_fp32.onnx"
+            for size in args.sizes:
+                drive = f"synthetic://?size={size}&seed=5"
+                held = {
+                    fit: load_frames(
+                        f"synthetic://?size={size}&seed=9", frames=args.held_out, size=(256, 512), fit=fit
+                    )
+                    for fit in FITS
+                }
+                for seed in args.seeds:
+                    for fit in FITS:
+                        start = time.perf_counter()
+                        out_dir = folder / f"{model}_{size}_{seed}_{fit}"
+                        result = calibrate(
+                            float_model, source=drive, out_dir=out_dir, frames=args.frames, seed=seed, fit=fit
+                        )
+                        spent = time.perf_counter() - start
+                        run = {
+                            "model": model,
+                            "frames_hw": size,
+                            "calibration_seed": seed,
+                            "calibrated": fit,
+                            "calibration_s": spent,
+                            "scores": {
+                                f"run_{f}": score(float_model, result.qdq_model, held[f].tensors)
+                                for f in FITS
+                            },
+                        }
+                        runs.append(run)
+                        print(f"{model} {size} seed {seed} calibrated {fit:7s} {run['scores']}", flush=True)
+    write_result(
+        args.out,
+        {
+            "what": "INT8 calibrated on stretched vs padded frames, scored on both (calib_fit_trial.py)",
+            "command": " ".join(sys.argv),
+            **bundled_provenance(),
+            "engines_hw": [256, 512],
+            "summary": summarize(runs),
+            "runs": runs,
+        },
+    )
+    print(f"wrote {args.out}")
+
+
+def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model, drive and way of running: each score's mean over the seeds when calibrated
+    the same way (matched) and the other way (crossed), and the seeds' spread (the largest
+    difference between two seeds of one calibration)."""
+    out = []
+    keys = sorted({(r["model"], r["frames_hw"]) for r in runs})
+    for model, size in keys:
+        mine = [r for r in runs if (r["model"], r["frames_hw"]) == (model, size)]
+        for run_fit in FITS:
+            metrics = mine[0]["scores"][f"run_{run_fit}"].keys()
+            row: dict[str, Any] = {"model": model, "frames_hw": size, "run": run_fit}
+            for m in metrics:
+                matched = [r["scores"][f"run_{run_fit}"][m] for r in mine if r["calibrated"] == run_fit]
+                crossed = [r["scores"][f"run_{run_fit}"][m] for r in mine if r["calibrated"] != run_fit]
+                row[m] = {
+                    "matched": float(np.mean(matched)),
+                    "crossed": float(np.mean(crossed)),
+                    "seed_spread": float(max(np.ptp(matched), np.ptp(crossed))),
+                }
+            out.append(row)
+    return out
+
+
+if __name__ == "__main__":
+    main()
