@@ -33,7 +33,7 @@ from benchmarks.common import build_bundled, bundled_provenance, write_result
 from edge.data.cityscapes import FrameRef, read_depth, read_ids
 from edge.data.make_synthetic import write_dataset
 from edge.eval.evaluator import resize_nearest
-from edge.eval.objects import true_distances, true_lateral
+from edge.eval.objects import true_distances, true_lateral, true_pixels
 from edge.eval.panoptic import PanopticStats
 from edge.eval.tracking import TrackingStats
 from edge.perception import Perception
@@ -114,7 +114,8 @@ def seen_frames(data: Path, engines: Path) -> list[dict[str, Any]]:
                     "gt_ids": gt_ids,
                     "gt_depth": (gt_depth := read_depth(ref)),
                     "matched": (matched := PanopticStats().add(pred_ids, gt_ids)),
-                    "true_distance": true_distances(gt_ids, gt_depth, matched.gt_things, 1e-3, 80.0),
+                    "true_pixels": (pixels := true_pixels(gt_ids, gt_depth, matched.gt_things, 1e-3, 80.0)),
+                    "true_distance": true_distances(pixels, gt_depth),
                     "t_s": t_s,
                     "scene": (meta["city"], meta["sequence"]),
                     "size": seen.image.shape[:2],
@@ -159,13 +160,7 @@ def lateral_errors(frames: list[dict[str, Any]]) -> dict[str, Any]:
         infos = tracker.update(f["instances"], f["distances"], f["t_s"], scene=f["scene"], size=f["size"])
         by_id = {inst.panoptic_id: info for inst, info in zip(f["instances"], infos, strict=True)}
         lateral = true_lateral(
-            f["gt_ids"],
-            f["gt_depth"],
-            f["matched"].gt_things,
-            hfov_deg=hfov,
-            path_half_width_m=tracker.path_half_width_m,
-            min_depth=1e-3,
-            max_depth=80.0,
+            f["true_pixels"], f["gt_depth"], hfov_deg=hfov, path_half_width_m=tracker.path_half_width_m
         )
         stats.add(
             f["matched"],

@@ -9,7 +9,7 @@ import numpy as np
 
 from edge.data.cityscapes import LABEL_IDS
 from edge.eval.depth import DepthStats
-from edge.eval.objects import ObjectDistanceStats, true_distances, true_lateral
+from edge.eval.objects import ObjectDistanceStats, true_distances, true_lateral, true_pixels
 from edge.eval.panoptic import PanopticStats
 from edge.eval.semantic import ConfusionMatrix
 from edge.eval.tracking import TrackingStats
@@ -67,25 +67,19 @@ class Evaluator:
         pred_depth = resize_bilinear(depth, hw) if depth is not None else None
         if pred_ids is not None and gt_instance_ids is not None:
             matched = self.panoptic.add(pred_ids, gt_instance_ids)
-            truth = None
+            truth = lateral = None
             if gt_depth is not None:
-                truth = true_distances(
+                pixels = true_pixels(
                     gt_instance_ids, gt_depth, matched.gt_things, self.min_depth, self.max_depth
                 )
+                truth = true_distances(pixels, gt_depth)
                 if pred_depth is not None:
                     self.objects.add(matched, pred_ids, pred_depth, gt_instance_ids, gt_depth, truth=truth)
-            if tracks is not None and t_s is not None:
-                lateral = None
-                if self.hfov_deg is not None and gt_depth is not None:
+                if self.hfov_deg is not None and tracks is not None and t_s is not None:
                     lateral = true_lateral(
-                        gt_instance_ids,
-                        gt_depth,
-                        matched.gt_things,
-                        hfov_deg=self.hfov_deg,
-                        path_half_width_m=self.path_half_width_m,
-                        min_depth=self.min_depth,
-                        max_depth=self.max_depth,
+                        pixels, gt_depth, hfov_deg=self.hfov_deg, path_half_width_m=self.path_half_width_m
                     )
+            if tracks is not None and t_s is not None:
                 self.tracking.add(
                     matched, tracks, t_s=t_s, scene=scene, true_distance=truth, true_lateral=lateral
                 )

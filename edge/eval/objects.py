@@ -15,75 +15,82 @@ import numpy as np
 from edge.eval.panoptic import FrameMatch
 
 
+class SegmentPixels:
+    """Where each of ``segments`` lies in the id map ``ids`` (its ``valid`` pixels only): one
+    sort of the pixels whose ids lie within the segments' range, rather than a mask of the
+    whole map for each segment (1024x2048 frames hold dozens of things), made once for
+    every value read over them."""
+
+    def __init__(self, ids: np.ndarray, segments: Iterable[int], valid: np.ndarray | None = None) -> None:
+        wanted = sorted(set(segments))
+        self.shape = ids.shape
+        self._pick: np.ndarray | None = None
+        self._order = np.empty(0, np.intp)
+        self._bounds: list[tuple[int, int, int]] = []
+        if not wanted:
+            return
+        pick = (ids >= wanted[0]) & (ids <= wanted[-1])
+        if valid is not None:
+            pick &= valid
+        picked = ids[pick]
+        self._pick, self._order = pick, np.argsort(picked, kind="stable")
+        picked = picked[self._order]
+        starts = np.searchsorted(picked, wanted, side="left").tolist()
+        ends = np.searchsorted(picked, wanted, side="right").tolist()
+        self._bounds = [(g, a, b) for g, a, b in zip(wanted, starts, ends, strict=True) if b > a]
+
+    def values(self, image: np.ndarray) -> np.ndarray:
+        """``image``'s values (a map of the ids' shape, or one that broadcasts to it) at these
+        pixels, a segment after another: what ``reduce`` takes."""
+        if self._pick is None:
+            return np.empty(0, image.dtype)
+        return np.broadcast_to(image, self.shape)[self._pick][self._order]
+
+    def reduce(self, values: np.ndarray, reduce: Callable[[np.ndarray], Any]) -> dict[int, float]:
+        """``reduce`` of ``values`` (from ``values()``, or computed from them pixel by pixel)
+        over each segment; a segment without pixels has none."""
+        return {g: float(reduce(values[a:b])) for g, a, b in self._bounds}
+
+    def medians(self, image: np.ndarray) -> dict[int, float]:
+        return self.reduce(self.values(image), np.median)
+
+
 def segment_medians(
     ids: np.ndarray, values: np.ndarray, segments: Iterable[int], valid: np.ndarray | None = None
 ) -> dict[int, float]:
     """The median of ``values`` over each of ``segments`` in the id map ``ids`` (over its
     ``valid`` pixels); a segment without such pixels has none."""
-    return segment_reduce(ids, values, segments, valid, np.median)
+    return SegmentPixels(ids, segments, valid).medians(values)
 
 
-def segment_reduce(
-    ids: np.ndarray,
-    values: np.ndarray,
-    segments: Iterable[int],
-    valid: np.ndarray | None,
-    reduce: Callable[[np.ndarray], Any],
-) -> dict[int, float]:
-    """``reduce`` of ``values`` over each of ``segments`` (segment_medians). One sort of the
-    pixels whose ids lie within the segments' range, rather than a mask of the whole map
-    for each segment (1024x2048 frames hold dozens of things)."""
-    wanted = sorted(set(segments))
-    if not wanted:
-        return {}
-    pick = (ids >= wanted[0]) & (ids <= wanted[-1])
-    if valid is not None:
-        pick &= valid
-    picked = ids[pick]
-    order = np.argsort(picked, kind="stable")
-    picked, vals = picked[order], values[pick][order]
-    starts = np.searchsorted(picked, wanted, side="left")
-    ends = np.searchsorted(picked, wanted, side="right")
-    return {
-        g: float(reduce(vals[a:b]))
-        for g, a, b in zip(wanted, starts.tolist(), ends.tolist(), strict=True)
-        if b > a
-    }
-
-
-def true_distances(
+def true_pixels(
     gt_ids: np.ndarray, gt_depth: np.ndarray, things: Iterable[int], min_depth: float, max_depth: float
-) -> dict[int, float]:
-    """Each ground-truth thing's true distance: the median of its pixels' depth within
-    (min_depth, max_depth); a thing without such pixels has none."""
-    return segment_medians(gt_ids, gt_depth, things, (gt_depth > min_depth) & (gt_depth < max_depth))
+) -> SegmentPixels:
+    """The ground-truth things' pixels with a depth within (min_depth, max_depth): what
+    their true distances and offsets are read over."""
+    return SegmentPixels(gt_ids, things, (gt_depth > min_depth) & (gt_depth < max_depth))
+
+
+def true_distances(pixels: SegmentPixels, gt_depth: np.ndarray) -> dict[int, float]:
+    """Each ground-truth thing's true distance: the median depth over its ``pixels``
+    (true_pixels); a thing without such pixels has none."""
+    return pixels.medians(gt_depth)
 
 
 def true_lateral(
-    gt_ids: np.ndarray,
-    gt_depth: np.ndarray,
-    things: Iterable[int],
-    *,
-    hfov_deg: float,
-    path_half_width_m: float,
-    min_depth: float,
-    max_depth: float,
+    pixels: SegmentPixels, gt_depth: np.ndarray, *, hfov_deg: float, path_half_width_m: float
 ) -> dict[int, tuple[float, bool]]:
     """Each ground-truth thing's true offset from the camera's axis, for a camera of
-    horizontal field of view ``hfov_deg``: the median over its pixels of (u + 0.5 - w/2) /
-    f x depth (f = w/2 / tan(hfov/2)), as ObjectTracker's lateral_m reads a box; and whether
-    it is truly in the path, some pixel of it within ``path_half_width_m`` of the axis.
-    Pixels with depth in (min_depth, max_depth) only."""
-    things = set(things)
-    if not things:
-        return {}
-    w = gt_ids.shape[1]
+    horizontal field of view ``hfov_deg``: the median over its ``pixels`` (true_pixels) of
+    (u + 0.5 - w/2) / f x depth (f = w/2 / tan(hfov/2)), as ObjectTracker's lateral_m reads
+    a box; and whether it is truly in the path, some pixel of it within
+    ``path_half_width_m`` of the axis."""
+    w = pixels.shape[1]
     per_px = math.tan(math.radians(hfov_deg) / 2) / (w / 2)
     columns = ((np.arange(w, dtype=np.float32) + 0.5 - w / 2) * per_px)[None, :]
-    offsets = columns * gt_depth.astype(np.float32, copy=False)
-    valid = (gt_depth > min_depth) & (gt_depth < max_depth)
-    middle = segment_medians(gt_ids, offsets, things, valid)
-    nearest = segment_reduce(gt_ids, np.abs(offsets), things, valid, np.min)
+    offsets = pixels.values(columns) * pixels.values(gt_depth).astype(np.float32, copy=False)
+    middle = pixels.reduce(offsets, np.median)
+    nearest = pixels.reduce(np.abs(offsets), np.min)
     return {g: (m, nearest[g] <= path_half_width_m) for g, m in middle.items()}
 
 
@@ -109,7 +116,10 @@ class ObjectDistanceStats:
         where the caller has them already."""
         pairs = matched.thing_pairs
         if truth is None:
-            truth = true_distances(gt_ids, gt_depth, {g for g, _ in pairs}, self.min_depth, self.max_depth)
+            things = {g for g, _ in pairs}
+            truth = true_distances(
+                true_pixels(gt_ids, gt_depth, things, self.min_depth, self.max_depth), gt_depth
+            )
         pairs = [(g, p) for g, p in pairs if g in truth]
         predicted = segment_medians(pred_ids, pred_depth, {p for _, p in pairs})
         for g, p in pairs:

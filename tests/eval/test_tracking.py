@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.eval.objects import true_distances
+from edge.eval.objects import true_distances, true_lateral, true_pixels
 from edge.eval.panoptic import FrameMatch, PanopticStats
 from edge.eval.tracking import TrackingStats
 from edge.postprocess.tracks import TrackInfo
@@ -71,7 +71,7 @@ def test_closing_speed_against_the_truths_own_fit() -> None:
         depth[:, 1] = 10.0  # the person stands
         depth[0, 1] = 0.0  # invalid depth is not the person's
         tracks = {26000: info(1, 7.0, 3.0), 24000: info(2, -0.5)}
-        truth = true_distances(gt, depth, matched.gt_things, 1e-3, 80.0)
+        truth = true_distances(true_pixels(gt, depth, matched.gt_things, 1e-3, 80.0), depth)
         stats.add(matched, tracks, t_s=k / 10, true_distance=truth)
     c = stats.results()["closing_speed"]
     # frames 4 and 5 have 0.4 s of true distances: |7 - 8| for the car, |-0.5 - 0| for the person
@@ -119,21 +119,21 @@ def test_the_best_pairing_is_the_brute_forces() -> None:
 
 
 def test_true_lateral_offsets_golden() -> None:
-    from edge.eval.objects import true_lateral
 
     # 90 degrees across 4 columns: a column's middle is (u + 0.5 - 2) / 2 of the distance off
     # the axis: -0.75, -0.25, 0.25, 0.75
     gt = np.array([[24001, 7, 26001, 26001], [24001, 7, 26001, 26001]])
     depth = np.array([[4.0, 9.0, 4.0, 4.0], [4.0, 9.0, 0.0, 8.0]], np.float32)
-    got = true_lateral(
-        gt, depth, {24001, 26001}, hfov_deg=90.0, path_half_width_m=1.5, min_depth=1e-3, max_depth=80.0
-    )
+    pixels = true_pixels(gt, depth, {24001, 26001}, 1e-3, 80.0)
+    got = true_lateral(pixels, depth, hfov_deg=90.0, path_half_width_m=1.5)
     # the car: offsets 1, 3 and 6 (its 0 m pixel has no depth): median 3, its nearest 1 m off
     # the axis, in the path; the person: -3 and -3, out of it
     assert got == {26001: (3.0, True), 24001: (-3.0, False)}
     assert (
-        true_lateral(gt, depth, set(), hfov_deg=90.0, path_half_width_m=1.5, min_depth=0, max_depth=80) == {}
+        true_lateral(true_pixels(gt, depth, set(), 0, 80), depth, hfov_deg=90.0, path_half_width_m=1.5) == {}
     )
+    # the true distances are read over the same pixels: the car's 4, 4, 8 and the person's 4, 4
+    assert true_distances(pixels, depth) == {26001: 4.0, 24001: 4.0}
 
 
 def test_lateral_errors_and_the_path() -> None:
