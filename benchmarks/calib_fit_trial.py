@@ -34,9 +34,10 @@ FITS = ("stretch", "pad")
 
 def score(float_model: Path, int8_model: Path, tensors: list[np.ndarray]) -> dict[str, float]:
     """Mean SNR (dB) of each dense float output over ``tensors``, and the semantic labels'
-    agreement, INT8 against float on ONNX Runtime."""
+    agreement, INT8 against float on ONNX Runtime, as the build's check compares them
+    (edge.verify.compare_quantized)."""
     from edge.util.ort import onnxruntime_module
-    from edge.verify import snr_db
+    from edge.verify import compare_quantized
 
     ort = onnxruntime_module()
     ref, q = (
@@ -45,13 +46,15 @@ def score(float_model: Path, int8_model: Path, tensors: list[np.ndarray]) -> dic
     names = [o.name for o in ref.get_outputs()]
     seen: dict[str, list[float]] = {}
     for x in tensors:
-        a = dict(zip(names, ref.run(None, {"image": x}), strict=True))
-        b = dict(zip(names, q.run(None, {"image": x}), strict=True))
-        for n in names:
-            if n in ("depth", "disparity", "sem_logits"):
-                seen.setdefault(f"{n}_snr_db", []).append(snr_db(a[n], b[n]))
-            elif n == "sem_labels":
-                seen.setdefault("sem_label_agreement", []).append(float((a[n] == b[n]).mean()))
+        report: dict[str, Any] = compare_quantized(
+            dict(zip(names, ref.run(None, {"image": x}), strict=True)),
+            dict(zip(names, q.run(None, {"image": x}), strict=True)),
+        )
+        for n in ("depth", "disparity", "sem_logits"):
+            if n in report:
+                seen.setdefault(f"{n}_snr_db", []).append(report[n]["snr_db"])
+        if "sem_labels" in report:
+            seen.setdefault("sem_label_agreement", []).append(report["sem_labels"]["agreement"])
     return {k: float(np.mean(v)) for k, v in seen.items()}
 
 
