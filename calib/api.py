@@ -17,6 +17,10 @@ from edge.errors import ConfigError, SourceError
 from edge.util.fs import atomic_write_bytes, atomic_write_with
 from edge.util.onnx_io import read_onnx
 
+# a judged output under this is warned of: a 10% mean relative depth error, or noise at a
+# tenth of the logits' amplitude
+POOR_SCORE_DB = 20.0
+
 
 @dataclass
 class CalibrationResult:
@@ -69,11 +73,14 @@ def _equalized(
     return out, record
 
 
-def _tensor_names(onnx_path: Path) -> set[str]:
+def _calibrated_names(onnx_path: Path) -> set[str]:
+    """The tensors of ``onnx_path`` that get a range: the quantized ops' activations (an
+    equalized convolution's input now feeds its Mul, and only the Mul's output needs one)."""
     import onnx
 
-    graph = onnx.load(str(onnx_path), load_external_data=False).graph
-    return {t for n in graph.node for t in (*n.input, *n.output)}
+    from calib.ranges import calibrated_tensors
+
+    return calibrated_tensors(onnx.load(str(onnx_path), load_external_data=False))
 
 
 def _write_ranges(path: Path, record: dict[str, Any], ranges: dict[str, tuple[float, float]]) -> None:
@@ -82,8 +89,9 @@ def _write_ranges(path: Path, record: dict[str, Any], ranges: dict[str, tuple[fl
 
 
 def _held_out(source: str, hw: tuple[int, int], seed: int, data: CalibrationSet) -> CalibrationSet:
-    """Frames of the same source that were not calibrated on, to judge the choices by; a
-    source with no others (all of it calibrated on) is judged on its calibration frames."""
+    """Frames of the same source that were not calibrated on, to judge the choices and the
+    INT8 model by; a source with no others (all of it calibrated on) is judged on its
+    calibration frames."""
     try:
         return load_frames(
             source, frames=4, size=hw, seed=seed + 1000, exclude=set(data.indices), fit=data.fit
@@ -93,10 +101,31 @@ def _held_out(source: str, hw: tuple[int, int], seed: int, data: CalibrationSet)
             raise
         print(
             f"warning: calibration source {source!r} has no frames besides the {len(data.tensors)} "
-            "calibrated on; the equalization and --min-snr choices are judged on those",
+            "calibrated on; the equalization, the --min-snr choices and the INT8 model are judged on those",
             file=sys.stderr,
         )
         return CalibrationSet(source, data.tensors[:4], data.indices[:4])
+
+
+def _held_out_scores(float_model: Path, qdq_model: Path, held_out: CalibrationSet) -> dict[str, float]:
+    """The written INT8 model's score (dB) per judged output against the float model on the
+    held-out frames, as the choices were judged (calib/sensitivity.py); a warning names the
+    poor ones."""
+    from calib.sensitivity import output_scores, run_outputs
+
+    scores = output_scores(
+        run_outputs(float_model, held_out.tensors, threads=1), run_outputs(qdq_model, held_out.tensors)
+    )
+    if poor := {k: v for k, v in scores.items() if v < POOR_SCORE_DB}:
+        said = ", ".join(f"{k} {v:.1f} dB" for k, v in sorted(poor.items()))
+        print(
+            f"warning: {qdq_model.name} scores {said} against the float model on "
+            f"{len(held_out.tensors)} held-out frames (under {POOR_SCORE_DB:g} dB is poor); a "
+            "minimum score (edge calibrate --min-snr, build_engines.py --int8-min-snr) keeps the "
+            "layers that cost most in float, and more or more varied calibration frames can help",
+            file=sys.stderr,
+        )
+    return {k: round(v, 2) for k, v in scores.items()}
 
 
 def calibrate(
@@ -126,7 +155,9 @@ def calibrate(
     output keeps that score (calib/sensitivity.py); the record says which and why. ``fit``:
     how frames of another shape than the model's input go into it, as the engines will be
     run (``edge run --fit``): padded frames hold their padding and unsquashed things, and
-    ranges fitted to stretched ones need not cover them."""
+    ranges fitted to stretched ones need not cover them. The record scores the written model
+    against the float one on 4 held-out frames (``held_out_scores_db``), and a poor score is
+    warned of."""
     from calib.quantize import quantize_qdq
     from calib.ranges import compute_fitted_ranges
     from calib.trt_cache import scale_from_range, write_cache
@@ -143,30 +174,39 @@ def calibrate(
         )
     result = _result_paths(onnx_path, out_dir)
     maxima: dict[str, np.ndarray] = {}
-    alphas: dict[str, float] = {}
-    eq_choice: list[dict[str, Any]] = []
-    held_out = None
-    if equalize or min_snr_db is not None:
-        held_out = _held_out(source, hw, seed, data)
-    if equalize and held_out is not None:
+    choice = None
+    held_out = _held_out(source, hw, seed, data)
+    if equalize:
         from calib.eqchoice import choose_alphas
         from calib.equalize import channel_maxima
 
-        maxima = channel_maxima(onnx_path, data.tensors[:16])
-        alphas, eq_choice = choose_alphas(
+        # every calibration frame, as the ranges: maxima over a subset let a frame outside
+        # it lift a small channel past them, and the division by its small scale carries
+        # that into the equalized range (a default INT8 depth_small's disparity: -8 dB)
+        maxima = channel_maxima(onnx_path, data.tensors)
+        choice = choose_alphas(
             onnx_path,
             maxima,
-            data.tensors[:16],
+            data.tensors,
             held_out.tensors,
             method=method,
             percentile=percentile,
             show_progress=show_progress,
         )
+    alphas = choice.alphas if choice is not None else {}
     with tempfile.TemporaryDirectory(prefix="edge-calib-") as tmp:
         trial = _equalized(onnx_path, alphas, maxima, Path(tmp) / "eq.onnx")
-        ranges, fitted = compute_fitted_ranges(trial[0], data.tensors, method=method, percentile=percentile)
+        if choice is not None and choice.ranges is not None:
+            # measured on these frames for the choice: the model judged is the one written
+            # (less the plain inputs of equalized convolutions, which now feed their Mul)
+            wanted = _calibrated_names(trial[0])
+            ranges, fitted = {k: v for k, v in choice.ranges.items() if k in wanted}, choice.fitted
+        else:
+            ranges, fitted = compute_fitted_ranges(
+                trial[0], data.tensors, method=method, percentile=percentile
+            )
         mixed = None
-        if min_snr_db is not None and held_out is not None:
+        if min_snr_db is not None:
             from calib.sensitivity import find_float_layers
 
             mixed = find_float_layers(
@@ -179,19 +219,21 @@ def calibrate(
     result.float_model = float_model
     if float_model != eq_path:
         eq_path.unlink(missing_ok=True)  # from an earlier run; it would pair with nothing now
-    present = _tensor_names(float_model)
+    present = _calibrated_names(float_model)
     ranges = {k: v for k, v in ranges.items() if k in present}
     atomic_write_with(
         result.qdq_model,
         lambda tmp: quantize_qdq(float_model, tmp, ranges, input_shape=shape, exclude_nodes=exclude_nodes),
     )
+    held_out_scores = _held_out_scores(onnx_path, result.qdq_model, held_out)
     record = {
         "method": method,
         "percentile": percentile if method == "percentile" else None,
         "frames": len(data.tensors),
         "frame_indices": data.indices,
         "sampling": data.sampling,
-        "held_out_indices": held_out.indices if held_out is not None else None,
+        "held_out_indices": held_out.indices,
+        "held_out_scores_db": held_out_scores,
         "source": source,
         "fit": data.fit,
         "frame_hw": list(data.frame_hw) if data.frame_hw else None,
@@ -199,7 +241,7 @@ def calibrate(
         "excluded_nodes": list(exclude_nodes),
         "equalize": equalize,
         "equalized": equalized,
-        "equalization_choice": eq_choice,
+        "equalization_choice": choice.changes if choice is not None else [],
         "ranges_fitted": [f for f in fitted if f["tensor"] in present],
         "float_model": float_model.name,
         "mixed_precision": mixed,

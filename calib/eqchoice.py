@@ -13,7 +13,8 @@ layer in INT8, and a change is kept when the worst judged output gains ``MIN_GAI
 each equalized input costs a Mul a frame.
 Ranges are calibrated once plain and, for the equalized tensors alone, once per alpha, and
 assembled per trial, since an equalized tensor's range depends only on its own
-convolution's alpha; likewise the Q/DQ model is quantized
+convolution's alpha; the chosen trial's are the calibration's, so the model written is the
+one judged (calib/api.py). Likewise the Q/DQ model is quantized
 once plain and once per alpha, and each trial's is spliced from those (calib/eq_splice.py).
 """
 
@@ -24,6 +25,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,16 @@ CANDIDATE_IMBALANCE = 4.0
 Ranges = dict[str, tuple[float, float]]
 
 
+@dataclass
+class EqualizationChoice:
+    alphas: dict[str, float]  # {conv: alpha} to equalize
+    changes: list[dict[str, Any]]  # the trials that changed the threshold rule
+    # the chosen model's ranges over the calibration frames and compute_fitted_ranges'
+    # record of them; None where no convolution was a candidate (nothing was measured)
+    ranges: Ranges | None = None
+    fitted: list[dict[str, Any]] = field(default_factory=list)
+
+
 def choose_alphas(
     onnx_path: str | Path,
     maxima: dict[str, np.ndarray],
@@ -54,8 +66,11 @@ def choose_alphas(
     percentile: float = 99.999,
     show_progress: bool = False,
     workers: int | None = None,
-) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """``{conv: alpha}`` to equalize, and the trials that changed the threshold rule.
+) -> EqualizationChoice:
+    """Which convolutions to equalize and how hard, the trials that changed the threshold
+    rule, and the chosen model's ranges over ``calib_tensors``: the same frames must set
+    the channel maxima (``maxima``) and the ranges, since a frame that lifts a small channel
+    beyond the maxima's reach lifts its equalized range by that factor over the division.
 
     A candidate's forms are scored ``workers`` at a time (default: all of them, at most one
     a CPU core), the cores shared among their sessions: the choice is the one trying them
@@ -71,7 +86,7 @@ def choose_alphas(
         for alpha in alphas:
             eq, record = equalize(base, maxima, alpha=alpha, min_imbalance=min_imbalance)
             if not record:
-                return {}, []
+                return EqualizationChoice({}, [])
             path = Path(tmp) / f"eq_{alpha}.onnx"
             onnx.save(eq, str(path))
             candidates = {r["node"]: r["imbalance_before"] for r in record}
@@ -80,7 +95,7 @@ def choose_alphas(
             variant_ranges[alpha], _ = compute_fitted_ranges(
                 path, calib_tensors, method=method, percentile=percentile, only=eq_tensor.values()
             )
-        plain, _ = compute_fitted_ranges(onnx_path, calib_tensors, method=method, percentile=percentile)
+        plain, fitted = compute_fitted_ranges(onnx_path, calib_tensors, method=method, percentile=percentile)
         # a candidate has len(alphas) other forms to try: that many sessions side by side,
         # the cores shared among them (depth_small's choice on 2 cores: 36.5 -> 32.4 s)
         cores = os.cpu_count() or 1
@@ -92,11 +107,16 @@ def choose_alphas(
         ref = run_outputs(onnx_path, judge_tensors, threads=1)
         eq_path, q_path = Path(tmp) / "eq.onnx", Path(tmp) / "q.onnx"
 
-        def quantized(choice: dict[str, float]) -> Any:
-            """The quantizer's model of ``choice``: equalized, plain ranges elsewhere."""
+        def ranges_of(choice: dict[str, float]) -> Ranges:
+            """Plain ranges, and each equalized tensor's from its alpha's variant."""
             ranges = dict(plain)
             for conv, alpha in choice.items():
                 ranges[eq_tensor[conv]] = variant_ranges[alpha][eq_tensor[conv]]
+            return ranges
+
+        def quantized(choice: dict[str, float]) -> Any:
+            """The quantizer's model of ``choice``: equalized, plain ranges elsewhere."""
+            ranges = ranges_of(choice)
             eq, _ = equalize(base, maxima, alphas=choice)
             # one file pair will do: this runs before the trials, then only inside the
             # scorer's make(), which it calls one at a time
@@ -153,7 +173,7 @@ def choose_alphas(
                             }
                         )
                         choice, current = trial, got
-    return choice, changes
+    return EqualizationChoice(choice, changes, ranges_of(choice), fitted)
 
 
 def _splices(plain_q: Any, variants_q: dict[float, Any], checks: list[tuple[dict[str, float], Any]]) -> bool:

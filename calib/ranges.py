@@ -35,7 +35,7 @@ def _floor(op_type: str) -> float | None:
     return {"Relu": 0.0, "Elu": -ELU_FLAT}.get(op_type)
 
 
-def _calibrated(model: Any) -> set[str]:
+def calibrated_tensors(model: Any) -> set[str]:
     """The activations compute_ranges measures: inputs and outputs of the quantized ops."""
     inits = {i.name for i in model.graph.initializer}
     return {
@@ -51,7 +51,7 @@ def flat_floors(model: Any) -> dict[str, tuple[float, list[str]]]:
     """Calibrated tensors whose every consumer is flat below some value: the lowest such
     value (below it no consumer tells values apart) and the consumers' op types."""
     graph = model.graph
-    calibrated = _calibrated(model)
+    calibrated = calibrated_tensors(model)
     consumers: dict[str, list[str]] = {}
     for node in graph.node:
         for name in node.input:
@@ -108,7 +108,7 @@ def compute_fitted_ranges(
 
     model = onnx.load(str(onnx_path))
     all_floors = flat_floors(model)
-    wanted = _calibrated(model)
+    wanted = calibrated_tensors(model)
     probes = None
     if only is not None:
         if unknown := sorted(set(only) - wanted):

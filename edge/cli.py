@@ -143,6 +143,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         + (f" spread over the source's {spread}" if spread else "")
         + f", {result.record['method']}, data sha256 {result.record['data_sha256'][:12]}"
     )
+    if scores := result.record.get("held_out_scores_db"):
+        said = ", ".join(f"{k} {v:.1f} dB" for k, v in sorted(scores.items()))
+        print(f"INT8 against float on {len(result.record['held_out_indices'])} held-out frames: {said}")
     return 0
 
 

@@ -310,6 +310,13 @@ def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert rc == 0 and "Q/DQ model" in out and "equalized" not in out
     assert "3 frames spread over the source's 16, percentile, data sha256 " in out
+    # even unequalized, the model written is scored on frames it was not calibrated on
+    scores = json.loads((tmp_path / f"{src.name.removesuffix('.onnx')}.calib.json").read_text())[
+        "calibration"
+    ]
+    said = ", ".join(f"{k} {v:.1f} dB" for k, v in sorted(scores["held_out_scores_db"].items()))
+    assert list(scores["held_out_scores_db"]) == ["depth"] and len(scores["held_out_indices"]) == 4
+    assert f"INT8 against float on 4 held-out frames: {said}" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         f"{src.name.removesuffix('.onnx')}{s}" for s in (".int8.onnx", ".calib.json", ".trt10.calib")
     )

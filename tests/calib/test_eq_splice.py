@@ -130,7 +130,7 @@ def test_a_model_the_splice_gets_wrong_has_every_trial_quantized(
     cal, held = _frames(8, 1), _frames(3, 2)
     maxima = channel_maxima(src, cal)
     spliced = eqchoice.choose_alphas(src, maxima, cal, held, method="minmax")
-    assert spliced[0]  # equalizing wins here (tests/calib/test_equalize.py): trials were scored
+    assert spliced.alphas  # equalizing wins here (tests/calib/test_equalize.py): trials were scored
 
     monkeypatch.setattr(eqchoice, "with_equalized", lambda plain, variants, choice: plain)
     with pytest.warns(UserWarning, match="every trial is quantized instead"):

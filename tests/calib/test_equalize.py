@@ -174,7 +174,8 @@ def test_choice_in_the_int8_model_beats_or_keeps_the_threshold_rule(tmp_path: Pa
     maxima = channel_maxima(src, cal)
     rule = imbalance(maxima["a1"]) >= MIN_IMBALANCE
     assert rule == (outlier > 100)  # 300: the rule equalizes conv2; 8: it does not
-    choice, changes = choose_alphas(src, maxima, cal, held, method="minmax")
+    got = choose_alphas(src, maxima, cal, held, method="minmax")
+    choice, changes = got.alphas, got.changes
 
     def int8_snr(alphas: dict[str, float]) -> float:
         eq, _ = equalize(onnx.load(str(src)), maxima, alphas=alphas)
@@ -255,5 +256,109 @@ def test_forms_scored_side_by_side_make_the_choice_made_one_after_another(tmp_pa
     expected_choice, expected_changes, candidates = _one_after_another(src, maxima, cal, held, tmp_path)
     assert {"conv2", "conv3"} <= candidates.keys() and expected_changes  # the rule was overturned
     for workers in (1, 3):
-        choice, changes = choose_alphas(src, maxima, cal, held, method="minmax", workers=workers)
-        assert (choice, changes) == (expected_choice, expected_changes), workers
+        got = choose_alphas(src, maxima, cal, held, method="minmax", workers=workers)
+        assert (got.alphas, got.changes) == (expected_choice, expected_changes), workers
+
+
+def _brightness_model(path: Path, gain: float = 300.0) -> Path:
+    """image -> [Conv (8 ch, positive weights: brightness) -> Relu | Conv (2 ch, Laplacians:
+    texture) -> Relu -> Mul(gain)] -> Concat -> conv2, the texture branch's weights ``gain``
+    times smaller: two branches at very different scales that different frames lift."""
+    rng = np.random.default_rng(0)
+    wa = rng.uniform(0, 0.01, (8, 3, 3, 3)).astype(np.float32)
+    laplacian = np.full((3, 3), -1.0, np.float32)
+    laplacian[1, 1] = 8.0
+    wb = np.zeros((2, 3, 3, 3), np.float32)
+    wb[0, 0], wb[1, 1] = laplacian / 100, laplacian / 100
+    w2 = rng.normal(0, 0.3, (4, 10, 3, 3)).astype(np.float32)
+    w2[:, 8:] /= gain
+    pads = [1, 1, 1, 1]
+    nodes = [
+        helper.make_node("Conv", ["image", "wa"], ["ca"], name="conv_a", pads=pads),
+        helper.make_node("Relu", ["ca"], ["ea"], name="relu_a"),
+        helper.make_node("Conv", ["image", "wb"], ["cb"], name="conv_b", pads=pads),
+        helper.make_node("Relu", ["cb"], ["eb"], name="relu_b"),
+        helper.make_node("Mul", ["eb", "gain"], ["sb"], name="gain_b"),
+        helper.make_node("Concat", ["ea", "sb"], ["a1"], name="join", axis=1),
+        helper.make_node("Conv", ["a1", "w2"], ["out"], name="conv2", pads=pads),
+    ]
+    weights = {"wa": wa, "wb": wb, "w2": w2, "gain": np.array(gain, np.float32)}
+    graph = helper.make_graph(
+        nodes,
+        "brightness",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(SHAPE))],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, SHAPE[2], SHAPE[3]])],
+        [numpy_helper.from_array(w, name) for name, w in weights.items()],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    return path
+
+
+def _drive_with_bright_frames(path: Path, frames: int = 48, bright: tuple[int, ...] = (44, 45)) -> Path:
+    """A video of dark textured frames but for a few bright flat ones near its end."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10, (128, 64))
+    for i in range(frames):
+        if i in bright:
+            image = np.full((64, 128, 3), 240.0) + rng.uniform(-3, 3, (64, 128, 3))
+        else:
+            image = rng.uniform(0, 80, (64, 128, 3))
+        writer.write(image.astype(np.uint8))
+    writer.release()
+    return path
+
+
+def test_the_equalization_and_ranges_written_describe_every_calibration_frame(tmp_path: Path) -> None:
+    """The channel maxima, the choice's ranges and the written ranges come from the same
+    frames. They once did not: maxima and choice from the first 16 frames, the ranges from
+    all, so a later frame that lifted a small channel lifted its equalized range by the
+    division by that channel's small scale, and the model judged was not the one written
+    (a default INT8 depth_small's disparity at -8 dB after a judged 29 dB)."""
+    from calib.data import load_frames
+    from calib.ranges import compute_fitted_ranges
+    from calib.sensitivity import output_scores
+
+    src = _brightness_model(tmp_path / "m.onnx")
+    video = _drive_with_bright_frames(tmp_path / "drive.avi")
+    result = calibrate(src, source=str(video), out_dir=tmp_path / "out", frames=32, method="minmax")
+    record = result.record
+    assert result.float_model is not None and [r["node"] for r in record["equalized"]] == ["conv2"]
+    cal = load_frames(str(video), frames=32, size=SHAPE[2:], seed=0)
+    assert cal.indices == record["frame_indices"] and {44, 45} <= set(cal.indices[16:])
+    # the scales are those of every calibration frame's channel maxima
+    alpha = record["equalized"][0]["alpha"]
+    expected, _ = equalize(onnx.load(str(src)), channel_maxima(src, cal.tensors), alphas={"conv2": alpha})
+    written = onnx.load(str(result.float_model))
+    assert {i.name for i in written.graph.initializer} == {i.name for i in expected.graph.initializer}
+    for init in expected.graph.initializer:
+        (got,) = (i for i in written.graph.initializer if i.name == init.name)
+        np.testing.assert_allclose(numpy_helper.to_array(got), numpy_helper.to_array(init), rtol=1e-6)
+    # the ranges written are those measured over every frame on the model written
+    ranges = json.loads(result.ranges_json.read_text())["ranges"]
+    fresh, _ = compute_fitted_ranges(result.float_model, cal.tensors, method="minmax")
+    assert ranges.keys() == fresh.keys()
+    for name, (lo, hi) in fresh.items():
+        assert ranges[name] == pytest.approx([lo, hi], rel=1e-4, abs=1e-6), name
+    # and the record scores the model written on the held-out frames
+    held = load_frames(str(video), frames=4, size=SHAPE[2:], seed=1000, exclude=set(cal.indices))
+    assert held.indices == record["held_out_indices"]
+    scores = output_scores(
+        run_outputs(src, held.tensors, threads=1), run_outputs(result.qdq_model, held.tensors)
+    )
+    assert record["held_out_scores_db"] == {k: round(v, 2) for k, v in scores.items()}
+    assert scores["out"] > 20
+
+
+def test_a_poor_int8_model_is_warned_of(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _brightness_model(tmp_path / "m.onnx")
+    video = _drive_with_bright_frames(tmp_path / "drive.avi")
+    result = calibrate(
+        src, source=str(video), out_dir=tmp_path / "out", frames=32, method="minmax", equalize=False
+    )
+    # unequalized, the texture branch's 2 channels set the step of all ten
+    score = result.record["held_out_scores_db"]["out"]
+    assert score < 20
+    err = capsys.readouterr().err
+    assert f"m.int8.onnx scores out {score:.1f} dB" in err and "--int8-min-snr" in err
