@@ -77,6 +77,7 @@ class BuildRequest:
     calib_data: str | None = None  # int8: source URI of calibration frames
     calib_frames: int = 64
     calib_method: str = "entropy"
+    calib_fit: str = "stretch"  # int8: how calibration frames of another shape go in (edge run --fit)
     int8_min_snr: float | None = None  # int8: keep layers in float until outputs keep this score (dB)
     int8_equalize: bool = True  # int8: equalize imbalanced convolution inputs first (calib/equalize.py)
     # TensorRT only (edge.backends.tensorrt.TrtBuildOptions)
@@ -122,6 +123,10 @@ class BuildRequest:
                 raise ConfigError(f"--calib-method {self.calib_method!r} is unknown; choose one of {METHODS}")
             if self.calib_frames < 1:
                 raise ConfigError(f"--calib-frames must be >= 1, got {self.calib_frames}")
+            from edge.stream.fit import FITS
+
+            if self.calib_fit not in FITS:
+                raise ConfigError(f"--calib-fit {self.calib_fit!r} is unknown; choose one of {FITS}")
         if self.backend != "tensorrt" and (self.dla_core is not None or self.calib_cache is not None):
             raise ConfigError("--dla-core and --calib-cache apply to the TensorRT backend only")
         if self.checkpoint is not None and not self.checkpoint.exists():
@@ -354,6 +359,7 @@ def _calibrate(req: BuildRequest, onnx_path: Path, out_dir: Path) -> tuple[dict[
         method=req.calib_method,
         min_snr_db=req.int8_min_snr,
         equalize=req.int8_equalize,
+        fit=req.calib_fit,
     )
     record = dict(result.record)
     record["files"] = {
@@ -377,6 +383,7 @@ def _verify(model: Any, req: BuildRequest, artifact: Path, samples: int) -> dict
         # INT8 is judged on frames of its calibration source that it was not calibrated on
         frames_from=req.calib_data if req.precision == "int8" else None,
         frames_seed=req.seed + 1,
+        frames_fit=req.calib_fit,
     )
 
 

@@ -110,6 +110,7 @@ def fingerprint(
             req.calib_method,
             req.int8_min_snr,
             req.int8_equalize,
+            req.calib_fit,
         ]
         if req.precision == "int8"
         else None,

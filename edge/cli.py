@@ -124,6 +124,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         exclude_nodes=tuple(args.exclude or ()),
         min_snr_db=args.min_snr,
         equalize=not args.no_equalize,
+        fit=args.fit,
         show_progress=not args.quiet,
     )
     print(f"Q/DQ model: {result.qdq_model}")
@@ -174,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.cli_service import add_service_command
     from edge.cli_stream import add_stream_commands
     from edge.cli_train import add_train_command
+    from edge.stream.fit import FITS
 
     parser = argparse.ArgumentParser(prog="edge", description="Edge perception runtime.")
     parser.add_argument("--version", action="version", version=f"edge {__version__}")
@@ -204,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--percentile", type=percentile, default=99.999, help="for --method percentile; default: %(default)s"
+    )
+    p.add_argument(
+        "--fit",
+        choices=FITS,
+        default="stretch",
+        help="frames of another shape than the model's input go in as edge run --fit will put them: "
+        "stretched or padded; default: %(default)s",
     )
     p.add_argument("--exclude", action="append", metavar="NODE", help="keep this node in float (repeatable)")
     p.add_argument(

@@ -13,6 +13,8 @@ from edge.errors import ConfigError
 
 
 def add_build_arguments(p: argparse.ArgumentParser) -> None:
+    from edge.stream.fit import FITS
+
     p.add_argument(
         "--models",
         nargs="+",
@@ -64,6 +66,13 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         default="entropy",
         choices=["minmax", "percentile", "entropy"],
         help="int8: range statistic; default: %(default)s",
+    )
+    p.add_argument(
+        "--calib-fit",
+        choices=FITS,
+        default="stretch",
+        help="int8: calibration frames of another shape than the engines' go in as edge run --fit "
+        "will put them: stretched or padded; default: %(default)s",
     )
     p.add_argument(
         "--int8-min-snr",
@@ -171,6 +180,7 @@ def requests_from_args(args: argparse.Namespace) -> list[BuildRequest]:
             calib_data=args.calib_data,
             calib_frames=args.calib_frames,
             calib_method=args.calib_method,
+            calib_fit=args.calib_fit,
             int8_min_snr=args.int8_min_snr,
             int8_equalize=not args.no_int8_equalize,
             workspace_mb=args.workspace_mb,

@@ -177,6 +177,8 @@ def _calibration_args(calibration: Mapping[str, Any]) -> list[str]:
         args.append(f"--int8-min-snr {min_snr:g}")
     if calibration.get("equalize") is False:
         args.append("--no-int8-equalize")
+    if calibration.get("fit", "stretch") != "stretch":
+        args.append(f"--calib-fit {calibration['fit']}")
     return args
 
 

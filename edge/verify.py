@@ -173,13 +173,15 @@ def verify_engine(
     samples: int,
     frames_from: str | None = None,
     frames_seed: int = 0,
+    frames_fit: str = "stretch",
 ) -> dict[str, Any]:
     """The built ``artifact`` against ``model`` in torch eager on the CPU, per sample.
 
     Float engines get seeded random images and must match (compare_outputs). With
     ``frames_from`` (a source URI), an INT8 engine gets real frames drawn with
-    ``frames_seed`` and is scored by SNR and label agreement against the float model
-    (compare_quantized): random images say little about calibrated ranges.
+    ``frames_seed``, put in as ``frames_fit`` says (as it was calibrated), and is scored
+    by SNR and label agreement against the float model (compare_quantized): random
+    images say little about calibrated ranges.
     """
     from edge.backends import open_engine
     from edge.backends.torch import TorchEngine
@@ -192,11 +194,13 @@ def verify_engine(
     else:
         from calib.data import load_frames
 
-        frames = load_frames(frames_from, frames=samples, size=(shape[2], shape[3]), seed=frames_seed)
+        frames = load_frames(
+            frames_from, frames=samples, size=(shape[2], shape[3]), seed=frames_seed, fit=frames_fit
+        )
         inputs, compare = frames.tensors, compare_quantized
         record = {
             "reference": "torch eager fp32 (CPU)",
-            "inputs": f"{samples} frames of {frames_from} (seed {frames_seed})",
+            "inputs": f"{samples} frames of {frames_from} (seed {frames_seed}, {frames_fit})",
         }
     with open_engine(artifact, backend=backend) as engine:
         reports = [compare(ref_engine.infer({"image": x}), engine.infer({"image": x})) for x in inputs]

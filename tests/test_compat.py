@@ -114,6 +114,7 @@ def test_rebuild_command_keeps_weights_calibration_and_tensorrt_options(tmp_path
             "method": "percentile",
             "mixed_precision": {"min_snr_db": 30.0},
             "equalize": False,
+            "fit": "pad",
         },
         "build_flags": {"dla_core": 1, "flags": ["INT8", "FP16"], "version_compatible": True},
         "plugins": {"libedge_roi_align.so": "cd"},
@@ -132,7 +133,7 @@ def test_rebuild_command_keeps_weights_calibration_and_tensorrt_options(tmp_path
         48,
         "percentile",
     )
-    assert req.int8_min_snr == 30.0 and not req.int8_equalize
+    assert req.int8_min_snr == 30.0 and not req.int8_equalize and req.calib_fit == "pad"
     assert (
         req.dla_core == 1 and not req.gpu_fallback and req.version_compatible and not req.hardware_compatible
     )

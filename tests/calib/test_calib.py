@@ -289,7 +289,7 @@ def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.Captur
     drive.mkdir()
     for i in range(16):
         cv2.imwrite(
-            str(drive / f"{i}.png"), np.random.default_rng(i).integers(0, 255, (64, 128, 3), np.uint8)
+            str(drive / f"{i}.png"), np.random.default_rng(i).integers(0, 255, (96, 128, 3), np.uint8)
         )
     rc = main(
         [
@@ -304,6 +304,8 @@ def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.Captur
             "--out",
             str(tmp_path),
             "--no-equalize",
+            "--fit",
+            "pad",
             "--quiet",
         ]
     )
@@ -311,11 +313,13 @@ def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.Captur
     assert rc == 0 and "Q/DQ model" in out and "equalized" not in out
     assert "3 frames spread over the source's 16, percentile, data sha256 " in out
     # even unequalized, the model written is scored on frames it was not calibrated on
-    scores = json.loads((tmp_path / f"{src.name.removesuffix('.onnx')}.calib.json").read_text())[
+    record = json.loads((tmp_path / f"{src.name.removesuffix('.onnx')}.calib.json").read_text())[
         "calibration"
     ]
-    said = ", ".join(f"{k} {v:.1f} dB" for k, v in sorted(scores["held_out_scores_db"].items()))
-    assert list(scores["held_out_scores_db"]) == ["depth"] and len(scores["held_out_indices"]) == 4
+    scores = record["held_out_scores_db"]
+    said = ", ".join(f"{k} {v:.1f} dB" for k, v in sorted(scores.items()))
+    assert list(scores) == ["depth"] and len(record["held_out_indices"]) == 4
+    assert (record["fit"], record["frame_hw"]) == ("pad", [96, 128])  # 4:3 frames padded into 1:2
     assert f"INT8 against float on 4 held-out frames: {said}" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         f"{src.name.removesuffix('.onnx')}{s}" for s in (".int8.onnx", ".calib.json", ".trt10.calib")
@@ -376,6 +380,10 @@ def test_int8_build_records_calibration_in_the_manifest(
     (other,) = build_all([dataclasses.replace(req, calib_frames=3)], tmp_path, show_progress=False)
     assert other.rebuilt
     assert other.entry["onnx"]["reused_from"] == req.engine_id  # calibration does not change the export
+    # frames padded as edge run --fit pad feeds them: calibrated and checked that way
+    (padded,) = build_all([dataclasses.replace(req, calib_fit="pad")], tmp_path, show_progress=False)
+    assert padded.rebuilt and padded.entry["calibration"]["fit"] == "pad"
+    assert padded.entry["accuracy_check"]["inputs"].endswith("(seed 1, pad)")
 
 
 @pytest.mark.parametrize(
@@ -384,6 +392,7 @@ def test_int8_build_records_calibration_in_the_manifest(
         ({"calib_data": None}, "needs calibration frames"),
         ({"calib_method": "kl"}, "unknown"),
         ({"calib_frames": 0}, ">= 1"),
+        ({"calib_fit": "crop"}, r"--calib-fit 'crop' is unknown; choose one of \('stretch', 'pad'\)"),
         ({"backend": "torch"}, "not supported by the torch backend"),
     ],
 )
