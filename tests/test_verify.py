@@ -46,7 +46,7 @@ def test_frames_from_a_source_use_the_quantized_comparison(tiny_engines: Path) -
         frames_from=f"synthetic://?size={TEST_SIZE[0]}x{TEST_SIZE[1]}",
         frames_seed=3,
     )
-    assert got["reference"] == "torch eager fp32 (CPU)" and "(seed 3)" in got["inputs"]
+    assert got["reference"] == "torch eager fp32 (CPU)" and "(seed 3, stretch)" in got["inputs"]
     # the float engine against its own model: far above any INT8 budget
     (sample,) = got["per_sample"]
     snrs = [v["snr_db"] for v in sample.values() if isinstance(v, dict) and "snr_db" in v]
