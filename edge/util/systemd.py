@@ -14,6 +14,11 @@ import contextlib
 import os
 import socket
 
+# how long a datagram may wait for room in systemd's queue: a listener that has stopped
+# reading (its queue holds net.unix.max_dgram_qlen, 10 by default) would otherwise block
+# the sender for good, the run's last STOPPING=1 and all
+NOTIFY_TIMEOUT_S = 0.25
+
 
 def notify_socket() -> str | None:
     """The socket systemd listens on for this service, None when not run by systemd (or
@@ -26,13 +31,14 @@ def notify_socket() -> str | None:
 
 def notify(*assignments: str) -> bool:
     """Send ``assignments`` (``READY=1``, ``STATUS=…``) in one datagram; whether it was
-    sent. A socket that is gone or refuses is not an error: the service goes on as it
-    would have without systemd."""
+    sent. A socket that is gone, refuses or has had no room for NOTIFY_TIMEOUT_S is not
+    an error: the service goes on as it would have without systemd."""
     address = notify_socket()
     if address is None or not assignments:
         return False
     message = "\n".join(a.replace("\n", " ") for a in assignments).encode()
     with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(NOTIFY_TIMEOUT_S)
         sock.sendto(message, address)
         return True
     return False

@@ -71,6 +71,26 @@ def test_without_systemd_nothing_is_sent(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert not notify("READY=1")
 
 
+def test_a_listener_that_stopped_reading_does_not_hold_the_sender(systemd_socket: Listener) -> None:
+    """Its queue full, a datagram waits NOTIFY_TIMEOUT_S and is dropped: the watchdog's
+    looks and the run's last STOPPING=1 once hung there (a test's listener read only after
+    the run's output ended)."""
+    import threading
+
+    queue = int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text())
+    sent: list[bool] = []
+    sender = threading.Thread(
+        target=lambda: sent.extend(notify(f"STATUS={i}") for i in range(queue + 3)), daemon=True
+    )
+    sender.start()
+    sender.join(timeout=60)
+    assert not sender.is_alive(), "notify blocked on a full queue"
+    got = systemd_socket.messages()
+    assert sent.count(True) == len(got) >= 1 and not sent[-1]
+    assert got == [f"STATUS={i}" for i in range(len(got))]
+    assert notify("STOPPING=1")  # read again, the queue has room
+
+
 def test_the_watchdog_period_is_this_process_s(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
