@@ -353,6 +353,11 @@ def test_int8_build_records_calibration_in_the_manifest(
     assert entry["precision"] == "int8" and entry["artifact"]["path"].endswith("_int8.ort.onnx")
     cal = entry["calibration"]
     assert cal["method"] == "minmax" and cal["frames"] == 4 and len(cal["data_sha256"]) == 64
+    # the build says how the INT8 model did on the frames its calibration held out
+    from edge.cli_build import result_lines
+
+    said = ", ".join(f"{k} {v:.1f} dB" for k, v in sorted(cal["held_out_scores_db"].items()))
+    assert f"  INT8 against float on 4 held-out frames: {said}" in result_lines(result, tmp_path)
     for name in cal["files"].values():
         assert (tmp_path / name).is_file()
     check = entry["accuracy_check"]
