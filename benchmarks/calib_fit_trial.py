@@ -10,8 +10,9 @@ on synthetic frames of a 16:9 and a 4:3 drive, stretched and padded (calib.calib
 ``fit``), with two calibration seeds to show how far another sample moves the result;
 each INT8 model is then scored against the float one on held-out frames of the same drive
 put in both ways: the SNR of every dense float output and the agreement of the semantic
-labels. Calibrating as the run feeds the frames would matter if the matched pairs scored
-better than the crossed ones by more than the seeds move them.
+labels, on the frame's part of the input (a run crops the padding's outputs away).
+Calibrating as the run feeds the frames would matter if the matched pairs scored better
+than the crossed ones by more than the seeds move them.
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ from benchmarks.common import build_bundled, bundled_provenance, write_result
 FITS = ("stretch", "pad")
 
 
-def score(float_model: Path, int8_model: Path, tensors: list[np.ndarray]) -> dict[str, float]:
+def score(
+    float_model: Path, int8_model: Path, tensors: list[np.ndarray], part: tuple[int, int] | None = None
+) -> dict[str, float]:
     """Mean SNR (dB) of each dense float output over ``tensors``, and the semantic labels'
     agreement, INT8 against float on ONNX Runtime, as the build's check compares them
-    (edge.verify.compare_quantized)."""
+    (edge.verify.compare_quantized): on the frames' ``part`` of the input where they were
+    padded into it, what a run keeps."""
+    from edge.stream.fit import unpad_outputs
     from edge.util.ort import onnxruntime_module
     from edge.verify import compare_quantized
 
@@ -46,10 +51,11 @@ def score(float_model: Path, int8_model: Path, tensors: list[np.ndarray]) -> dic
     names = [o.name for o in ref.get_outputs()]
     seen: dict[str, list[float]] = {}
     for x in tensors:
-        report: dict[str, Any] = compare_quantized(
-            dict(zip(names, ref.run(None, {"image": x}), strict=True)),
-            dict(zip(names, q.run(None, {"image": x}), strict=True)),
-        )
+        input_hw = (x.shape[2], x.shape[3])
+        a, b = (dict(zip(names, s.run(None, {"image": x}), strict=True)) for s in (ref, q))
+        if part is not None:
+            a, b = unpad_outputs(a, part, input_hw), unpad_outputs(b, part, input_hw)
+        report: dict[str, Any] = compare_quantized(a, b)
         for n in ("depth", "disparity", "sem_logits"):
             if n in report:
                 seen.setdefault(f"{n}_snr_db", []).append(report[n]["snr_db"])
@@ -70,6 +76,7 @@ def main() -> None:
 
     from calib import calibrate
     from calib.data import load_frames
+    from edge.stream.fit import fitted_hw
 
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="edge-calib-fit-") as tmp:
@@ -85,6 +92,8 @@ def main() -> None:
                     )
                     for fit in FITS
                 }
+                # a run keeps the frame's part of the input: scored there (all of it stretched)
+                part = {f: fitted_hw(held[f].frame_hw or (256, 512), (256, 512), f) for f in FITS}
                 for seed in args.seeds:
                     for fit in FITS:
                         start = time.perf_counter()
@@ -100,7 +109,7 @@ def main() -> None:
                             "calibrated": fit,
                             "calibration_s": spent,
                             "scores": {
-                                f"run_{f}": score(float_model, result.qdq_model, held[f].tensors)
+                                f"run_{f}": score(float_model, result.qdq_model, held[f].tensors, part[f])
                                 for f in FITS
                             },
                         }

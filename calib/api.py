@@ -107,14 +107,17 @@ def _held_out(source: str, hw: tuple[int, int], seed: int, data: CalibrationSet)
         return CalibrationSet(source, data.tensors[:4], data.indices[:4])
 
 
-def _held_out_scores(float_model: Path, qdq_model: Path, held_out: CalibrationSet) -> dict[str, float]:
+def _held_out_scores(
+    float_model: Path, qdq_model: Path, held_out: CalibrationSet, part: tuple[int, int]
+) -> dict[str, float]:
     """The written INT8 model's score (dB) per judged output against the float model on the
     held-out frames, as the choices were judged (calib/sensitivity.py); a warning names the
     poor ones."""
     from calib.sensitivity import output_scores, run_outputs
 
     scores = output_scores(
-        run_outputs(float_model, held_out.tensors, threads=1), run_outputs(qdq_model, held_out.tensors)
+        run_outputs(float_model, held_out.tensors, threads=1, part=part),
+        run_outputs(qdq_model, held_out.tensors, part=part),
     )
     if poor := {k: v for k, v in scores.items() if v < POOR_SCORE_DB}:
         said = ", ".join(f"{k} {v:.1f} dB" for k, v in sorted(poor.items()))
@@ -155,12 +158,14 @@ def calibrate(
     output keeps that score (calib/sensitivity.py); the record says which and why. ``fit``:
     how frames of another shape than the model's input go into it, as the engines will be
     run (``edge run --fit``): padded frames hold their padding and unsquashed things, and
-    ranges fitted to stretched ones need not cover them. The record scores the written model
-    against the float one on 4 held-out frames (``held_out_scores_db``), and a poor score is
-    warned of."""
+    ranges fitted to stretched ones need not cover them; the outputs are judged on the
+    frames' part of the input (``judged_on_hw``), as a run crops them. The record scores the
+    written model against the float one on 4 held-out frames (``held_out_scores_db``), and
+    a poor score is warned of."""
     from calib.quantize import quantize_qdq
     from calib.ranges import compute_fitted_ranges
     from calib.trt_cache import scale_from_range, write_cache
+    from edge.stream.fit import fitted_hw
 
     onnx_path = Path(onnx_path)
     shape = _static_input_shape(onnx_path)
@@ -176,6 +181,8 @@ def calibrate(
     maxima: dict[str, np.ndarray] = {}
     choice = None
     held_out = _held_out(source, hw, seed, data)
+    # outputs are judged where a run keeps them: padded frames' part of the input
+    part = fitted_hw(data.frame_hw, hw, data.fit) if data.frame_hw else hw
     if equalize:
         from calib.eqchoice import choose_alphas
         from calib.equalize import channel_maxima
@@ -192,6 +199,7 @@ def calibrate(
             method=method,
             percentile=percentile,
             show_progress=show_progress,
+            part=part,
         )
     alphas = choice.alphas if choice is not None else {}
     with tempfile.TemporaryDirectory(prefix="edge-calib-") as tmp:
@@ -210,7 +218,12 @@ def calibrate(
             from calib.sensitivity import find_float_layers
 
             mixed = find_float_layers(
-                trial[0], ranges, held_out.tensors, min_snr_db=min_snr_db, show_progress=show_progress
+                trial[0],
+                ranges,
+                held_out.tensors,
+                min_snr_db=min_snr_db,
+                show_progress=show_progress,
+                part=part,
             )
             exclude_nodes = (*exclude_nodes, *mixed["excluded"])
     # a convolution that stays in float gains nothing from its equalizing Mul: drop those
@@ -225,7 +238,7 @@ def calibrate(
         result.qdq_model,
         lambda tmp: quantize_qdq(float_model, tmp, ranges, input_shape=shape, exclude_nodes=exclude_nodes),
     )
-    held_out_scores = _held_out_scores(onnx_path, result.qdq_model, held_out)
+    held_out_scores = _held_out_scores(onnx_path, result.qdq_model, held_out, part)
     record = {
         "method": method,
         "percentile": percentile if method == "percentile" else None,
@@ -234,6 +247,7 @@ def calibrate(
         "sampling": data.sampling,
         "held_out_indices": held_out.indices,
         "held_out_scores_db": held_out_scores,
+        "judged_on_hw": list(part),
         "source": source,
         "fit": data.fit,
         "frame_hw": list(data.frame_hw) if data.frame_hw else None,

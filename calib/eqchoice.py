@@ -66,6 +66,7 @@ def choose_alphas(
     percentile: float = 99.999,
     show_progress: bool = False,
     workers: int | None = None,
+    part: tuple[int, int] | None = None,
 ) -> EqualizationChoice:
     """Which convolutions to equalize and how hard, the trials that changed the threshold
     rule, and the chosen model's ranges over ``calib_tensors``: the same frames must set
@@ -74,7 +75,8 @@ def choose_alphas(
 
     A candidate's forms are scored ``workers`` at a time (default: all of them, at most one
     a CPU core), the cores shared among their sessions: the choice is the one trying them
-    one after another makes."""
+    one after another makes. ``part``: padded frames' part of the input, where outputs are
+    judged (calib/sensitivity.py run_outputs)."""
     import onnx
 
     onnx_path = Path(onnx_path)
@@ -104,7 +106,7 @@ def choose_alphas(
         # ONNX Runtime's float outputs can change with the thread count (depth_small's at 8
         # threads against 1), its INT8 model's did not (1 to 8): the reference is taken on
         # one thread, so that the cores a machine has change the scores no more than that
-        ref = run_outputs(onnx_path, judge_tensors, threads=1)
+        ref = run_outputs(onnx_path, judge_tensors, threads=1, part=part)
         eq_path, q_path = Path(tmp) / "eq.onnx", Path(tmp) / "q.onnx"
 
         def ranges_of(choice: dict[str, float]) -> Ranges:
@@ -136,7 +138,7 @@ def choose_alphas(
         splice = _splices(plain_q, variants_q, checks)
         # the starting point, then each candidate's other forms
         total = 1 + len(candidates) * len(alphas)
-        scored = trial_scorer(Path(tmp), ref, judge_tensors, threads=threads)
+        scored = trial_scorer(Path(tmp), ref, judge_tensors, threads=threads, part=part)
 
         def trial_model(choice: dict[str, float]) -> Any:
             return with_equalized(plain_q, variants_q, choice) if splice else quantized(choice)

@@ -65,10 +65,12 @@ def conv_macs(model: Any) -> dict[str, float]:
 
 
 def run_outputs(
-    path: Path, tensors: Sequence[np.ndarray], *, threads: int = 0
+    path: Path, tensors: Sequence[np.ndarray], *, threads: int = 0, part: tuple[int, int] | None = None
 ) -> list[dict[str, np.ndarray]]:
     """Each tensor's outputs from ONNX Runtime's CPU session of ``path`` (``threads``: its
-    intra-op threads, 0 for ONNX Runtime's default)."""
+    intra-op threads, 0 for ONNX Runtime's default); with ``part``, the size of padded
+    frames' part of the input, cropped to it as a run crops them (edge.stream.fit): what
+    INT8 makes of the padding is no error a run shows."""
     from edge.backends.onnxruntime import model_for_ort
     from edge.platform_info import int8_pairs_saturate
     from edge.util.ort import onnxruntime_module
@@ -81,7 +83,13 @@ def run_outputs(
     model = model_for_ort(path, seven_bit_weights=int8_pairs_saturate())
     sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    return [dict(zip(names, sess.run(None, {"image": t}), strict=True)) for t in tensors]
+    outputs = [dict(zip(names, sess.run(None, {"image": t}), strict=True)) for t in tensors]
+    if part is None or not tensors or part == tuple(tensors[0].shape[2:]):
+        return outputs
+    from edge.stream.fit import unpad_outputs
+
+    input_hw = (int(tensors[0].shape[2]), int(tensors[0].shape[3]))
+    return [unpad_outputs(o, part, input_hw) for o in outputs]
 
 
 def output_scores(ref: list[dict[str, np.ndarray]], got: list[dict[str, np.ndarray]]) -> dict[str, float]:
@@ -98,7 +106,12 @@ def output_scores(ref: list[dict[str, np.ndarray]], got: list[dict[str, np.ndarr
 
 
 def trial_scorer(
-    folder: Path, ref: list[dict[str, np.ndarray]], tensors: Sequence[np.ndarray], *, threads: int
+    folder: Path,
+    ref: list[dict[str, np.ndarray]],
+    tensors: Sequence[np.ndarray],
+    *,
+    threads: int,
+    part: tuple[int, int] | None = None,
 ) -> Callable[[Callable[[], Any]], dict[str, float]]:
     """A function scoring trial models against ``ref`` from threads side by side: each
     ``make()`` is called one at a time (trials read shared protos; the GIL's work anyway),
@@ -114,7 +127,7 @@ def trial_scorer(
         with building:
             onnx.save(make(), str(path))
         try:
-            return output_scores(ref, run_outputs(path, tensors, threads=threads))
+            return output_scores(ref, run_outputs(path, tensors, threads=threads, part=part))
         finally:
             path.unlink()
 
@@ -137,8 +150,10 @@ def find_float_layers(
     max_float: int = 8,
     show_progress: bool = False,
     workers: int | None = None,
+    part: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Which nodes to keep in float, and why; ``excluded`` feeds quantize_qdq(exclude_nodes=).
+    ``part``: padded frames' part of the input, where outputs are judged (run_outputs).
     Every trial has the same ``ranges`` (compute_ranges), so only the float layers differ
     between trials. The trials of a step run ``workers`` at a time (default: one a CPU
     core, at most MAX_WORKERS), each session on one thread: 1.3-1.5x quicker on 2 cores
@@ -148,7 +163,7 @@ def find_float_layers(
     onnx_path = Path(onnx_path)
     model = onnx.load(str(onnx_path), load_external_data=False)
     candidates = [n.name for n in model.graph.node if n.op_type in QUANTIZED_OPS and n.name]
-    ref = run_outputs(onnx_path, eval_tensors, threads=1)
+    ref = run_outputs(onnx_path, eval_tensors, threads=1, part=part)
     side_by_side = workers or min(os.cpu_count() or 1, MAX_WORKERS)
     with (
         tempfile.TemporaryDirectory(prefix="edge-sens-") as tmp,
@@ -161,7 +176,7 @@ def find_float_layers(
         quantize_qdq(onnx_path, all_int8, ranges, input_shape=eval_tensors[0].shape)
         qdq = onnx.load(str(all_int8))
 
-        scored = trial_scorer(Path(tmp), ref, eval_tensors, threads=1)
+        scored = trial_scorer(Path(tmp), ref, eval_tensors, threads=1, part=part)
 
         def measure(excluded: Sequence[str]) -> dict[str, float]:
             return scored(lambda: with_float_nodes(qdq, model, excluded))
@@ -231,7 +246,7 @@ def find_float_layers(
             # test_float_nodes.py); the final score is measured on the quantizer's model anyway
             final = Path(tmp) / "final.onnx"
             quantize_qdq(onnx_path, final, ranges, input_shape=eval_tensors[0].shape, exclude_nodes=excluded)
-            current = output_scores(ref, run_outputs(final, eval_tensors, threads=1))
+            current = output_scores(ref, run_outputs(final, eval_tensors, threads=1, part=part))
     return {
         "min_snr_db": min_snr_db,
         "candidates": len(candidates),

@@ -334,6 +334,31 @@ def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.Captur
     assert "Traceback" not in err and sorted(tmp_path.iterdir()) == before
 
 
+def test_padded_frames_are_judged_where_a_run_keeps_them(tiny_engines: Path, tmp_path: Path) -> None:
+    """4:3 frames padded into a 1:2 input: the held-out score (like the equalization and
+    sensitivity trials) is of the outputs cropped to the frames' part, as a run crops them;
+    the padding's outputs are no error a run shows."""
+    from calib.sensitivity import output_scores, run_outputs
+
+    src = tiny_engines / f"depth_tiny_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
+    source = "synthetic://?size=192x256"
+    result = calibrate(src, source=source, out_dir=tmp_path, frames=6, method="minmax", fit="pad")
+    record = result.record
+    assert record["judged_on_hw"] == [128, 171]  # 192x256 scaled by 2/3, centred in 128x256
+    held = load_frames(
+        source, frames=4, size=TEST_SIZE, seed=1000, exclude=set(record["frame_indices"]), fit="pad"
+    )
+    assert held.indices == record["held_out_indices"]
+
+    def scores(part: tuple[int, int] | None) -> dict[str, float]:
+        ref = run_outputs(src, held.tensors, threads=1, part=part)
+        got = run_outputs(result.qdq_model, held.tensors, part=part)
+        assert ref[0]["depth"].shape[-2:] == (part or TEST_SIZE)
+        return {k: round(v, 2) for k, v in output_scores(ref, got).items()}
+
+    assert record["held_out_scores_db"] == scores((128, 171)) != scores(None)
+
+
 def test_int8_build_records_calibration_in_the_manifest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -385,10 +410,15 @@ def test_int8_build_records_calibration_in_the_manifest(
     (other,) = build_all([dataclasses.replace(req, calib_frames=3)], tmp_path, show_progress=False)
     assert other.rebuilt
     assert other.entry["onnx"]["reused_from"] == req.engine_id  # calibration does not change the export
-    # frames padded as edge run --fit pad feeds them: calibrated and checked that way
-    (padded,) = build_all([dataclasses.replace(req, calib_fit="pad")], tmp_path, show_progress=False)
+    # 4:3 frames padded as edge run --fit pad feeds them: calibrated that way, and checked
+    # on what a run keeps of them
+    padded_req = dataclasses.replace(req, calib_fit="pad", calib_data="synthetic://?size=96x128")
+    (padded,) = build_all([padded_req], tmp_path, show_progress=False)
     assert padded.rebuilt and padded.entry["calibration"]["fit"] == "pad"
-    assert padded.entry["accuracy_check"]["inputs"].endswith("(seed 1, pad)")
+    check = padded.entry["accuracy_check"]
+    assert check["inputs"].endswith("(seed 1, pad)") and check["passed"]
+    assert check["compared_on"] == "the frames' part of the input, 64x85 of 64x128"
+    assert "compared_on" not in entry["accuracy_check"]  # 2:1 frames fill the input
 
 
 @pytest.mark.parametrize(
