@@ -76,7 +76,6 @@ def main() -> None:
 
     from calib import calibrate
     from calib.data import load_frames
-    from edge.stream.fit import fitted_hw
 
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="edge-calib-fit-") as tmp:
@@ -93,7 +92,7 @@ def main() -> None:
                     for fit in FITS
                 }
                 # a run keeps the frame's part of the input: scored there (all of it stretched)
-                part = {f: fitted_hw(held[f].frame_hw or (256, 512), (256, 512), f) for f in FITS}
+                part = {f: held[f].part_hw((256, 512)) for f in FITS}
                 for seed in args.seeds:
                     for fit in FITS:
                         start = time.perf_counter()

@@ -165,7 +165,6 @@ def calibrate(
     from calib.quantize import quantize_qdq
     from calib.ranges import compute_fitted_ranges
     from calib.trt_cache import scale_from_range, write_cache
-    from edge.stream.fit import fitted_hw
 
     onnx_path = Path(onnx_path)
     shape = _static_input_shape(onnx_path)
@@ -182,7 +181,7 @@ def calibrate(
     choice = None
     held_out = _held_out(source, hw, seed, data)
     # outputs are judged where a run keeps them: padded frames' part of the input
-    part = fitted_hw(data.frame_hw, hw, data.fit) if data.frame_hw else hw
+    part = data.part_hw(hw)
     if equalize:
         from calib.eqchoice import choose_alphas
         from calib.equalize import channel_maxima

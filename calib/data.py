@@ -33,6 +33,13 @@ class CalibrationSet:
     fit: str = "stretch"  # how each frame went into the input (edge.stream.fit)
     frame_hw: tuple[int, int] | None = None  # the source's frames' size (the first one's)
 
+    def part_hw(self, input_hw: tuple[int, int]) -> tuple[int, int]:
+        """What these frames take of an input of ``input_hw``, where a run keeps the
+        outputs: all of it stretched (or with no frame seen), their part padded."""
+        from edge.stream.fit import fitted_hw
+
+        return fitted_hw(self.frame_hw, input_hw, self.fit) if self.frame_hw else input_hw
+
     @property
     def digest(self) -> str:
         """SHA-256 over the preprocessed tensors: what the manifest records as the data hash."""

@@ -185,7 +185,7 @@ def verify_engine(
     """
     from edge.backends import open_engine
     from edge.backends.torch import TorchEngine
-    from edge.stream.fit import fitted_hw, unpad_outputs
+    from edge.stream.fit import unpad_outputs
 
     ref_engine = TorchEngine(model, input_shape=shape)
     record: dict[str, Any] = {"reference": "torch eager (CPU)"}
@@ -204,7 +204,7 @@ def verify_engine(
             "inputs": f"{samples} frames of {frames_from} (seed {frames_seed}, {frames_fit})",
         }
         input_hw = (shape[2], shape[3])
-        part = fitted_hw(frames.frame_hw, input_hw, frames_fit) if frames.frame_hw else input_hw
+        part = frames.part_hw(input_hw)
         if part != input_hw:
             # what a run keeps of padded frames: the padding's outputs are cropped away, so
             # what INT8 makes of them there (depth_small's disparity: -4 dB) is no error
