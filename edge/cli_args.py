@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edge.errors import ConfigError
 from edge.util.fs import output_path_problem
 
 
@@ -152,8 +153,15 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         type=field_of_view,
         metavar="DEG",
         help="the camera's horizontal field of view: each object then says how far it is beside the "
-        "camera's axis (lateral_m) and whether it is in the path (in_path: within 1.5 m of it), and "
-        "only those in the path are outlined red; default: unknown",
+        "camera's axis (lateral_m) and whether it is in the path (in_path: some of it within half "
+        "--path-width of the axis), and only those in the path are outlined red; default: unknown",
+    )
+    p.add_argument(
+        "--path-width",
+        type=positive_number("metres"),
+        metavar="M",
+        help="with --hfov: how wide the path ahead is, centred on the camera's axis (the vehicle's "
+        "width and a margin each side); default: 3, a lane",
     )
     p.add_argument(
         "--track-gap",
@@ -169,7 +177,16 @@ def object_tracker(args: argparse.Namespace) -> Any:
     """The ObjectTracker of ``add_tracking_arguments``' settings."""
     from edge.postprocess.tracks import ObjectTracker
 
-    return ObjectTracker(speed_window_s=args.speed_window, max_gap_s=args.track_gap, hfov_deg=args.hfov)
+    if args.path_width is not None and args.hfov is None:
+        # without the field of view no object is placed beside the axis: the width would be ignored
+        raise ConfigError(
+            f"--path-width {args.path_width:g} needs --hfov: the camera's horizontal field of view "
+            "places the objects beside its axis, and only then is a path measured"
+        )
+    path = {} if args.path_width is None else {"path_half_width_m": args.path_width / 2}
+    return ObjectTracker(
+        speed_window_s=args.speed_window, max_gap_s=args.track_gap, hfov_deg=args.hfov, **path
+    )
 
 
 BACKENDS = ["auto", "onnxruntime", "tensorrt", "torch"]

@@ -373,9 +373,10 @@ def tracking_lines(t: dict[str, Any]) -> list[str]:
     if lat.get("pairs"):
         path = lat["in_path"]
         said = [f"{k} {100 * path[k]:.0f}%" for k in ("recall", "precision") if path[k] is not None]
+        width = f" ({path['path_width_m']:g} m wide)" if "path_width_m" in path else ""  # since --path-width
         lines.append(
             f"lateral position |error| p50 {lat['abs_err_m_p50']:.2f} m  p90 {lat['abs_err_m_p90']:.2f} m  "
-            f"({lat['pairs']}); in the path: {'  '.join(said) or 'none truly or said'}"
+            f"({lat['pairs']}); in the path{width}: {'  '.join(said) or 'none truly or said'}"
             f"  ({path['truly']} truly, {path['said']} said)"
         )
     return lines

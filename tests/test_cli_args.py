@@ -96,6 +96,7 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(
 def test_run_and_replay_take_the_trackers_settings() -> None:
     from edge.cli import build_parser
     from edge.cli_args import object_tracker
+    from edge.postprocess.tracks import ObjectTracker
 
     parser = build_parser()
     for command in ("run", "replay"):
@@ -105,6 +106,22 @@ def test_run_and_replay_take_the_trackers_settings() -> None:
         defaults = object_tracker(parser.parse_args([command, "synthetic://"]))
         assert (defaults.speed_window_s, defaults.max_gap_s, defaults.hfov_deg) == (1.0, 0.5, None)
         assert object_tracker(parser.parse_args([command, "x", "--hfov", "62.5"])).hfov_deg == 62.5
+        # the help's "default: 3, a lane"
+        assert defaults.path_half_width_m == ObjectTracker().path_half_width_m == 1.5
+        narrow = object_tracker(parser.parse_args([command, "x", "--hfov", "62.5", "--path-width", "2.5"]))
+        assert narrow.path_half_width_m == 1.25 and narrow.fresh().path_half_width_m == 1.25
+
+
+def test_a_path_width_without_a_field_of_view_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "synthetic://", "--path-width", "2.5", "--engines", "no-such-folder"]) == 2
+    err = capsys.readouterr().err
+    assert "--path-width 2.5 needs --hfov" in err and "no-such-folder" not in err, "said before the engines"
+    positive, number = "a positive number", "a number"
+    for bad, expected in (("0", positive), ("-1", positive), ("nan", number), ("w", number)):
+        with pytest.raises(SystemExit):
+            main(["run", "synthetic://", "--hfov", "60", "--path-width", bad])
+        err = capsys.readouterr().err
+        assert f"argument --path-width: expected {expected} of metres" in err and f"got {bad!r}" in err
 
 
 @pytest.mark.parametrize("bad", ["0", "180", "-5", "nan", "wide"])

@@ -375,7 +375,19 @@ def test_replay_scores_the_tracks_on_ground_truth_every_frame(
     assert t["lateral"] == {"pairs": 0} and "lateral position" not in capsys.readouterr().out
     assert main([*argv, "--hfov", "48.9", "--max-frames", "4"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("lateral position"))
-    assert "truly" in line and "said)" in line
+    assert "in the path (3 m wide): " in line and "truly" in line and "said)" in line
+    # a wider path holds more of the drive's things, truly and as said; the report names its width
+    paths = {
+        width: replay(
+            f"cityscapes://{root}?fps=0",
+            engines=demo_engines,
+            threads=1,
+            object_tracker=ObjectTracker(hfov_deg=48.9, path_half_width_m=width / 2),
+        )["metrics"]["tracking"]["lateral"]["in_path"]
+        for width in (3.0, 12.0)
+    }
+    assert paths[3.0]["path_width_m"] == 3.0 and paths[12.0]["path_width_m"] == 12.0
+    assert paths[12.0]["truly"] > paths[3.0]["truly"] and paths[12.0]["said"] > paths[3.0]["said"]
     for bad, said in (
         ("--speed-window", "expected a positive number of seconds, got '0'"),
         ("--track-gap", "expected a number of seconds >= 0, got '-1'"),

@@ -90,13 +90,16 @@ class Evaluator:
         self.frames += 1
 
     def results(self) -> dict[str, Any]:
+        tracking = self.tracking.results()
+        if tracking.get("lateral", {}).get("pairs"):
+            tracking["lateral"]["in_path"]["path_width_m"] = 2 * self.path_half_width_m  # what in_path meant
         return {
             "frames": self.frames,
             "panoptic": self.panoptic.results(),
             "semantic": self.semantic.results(),
             "depth": self.depth.results(),
             "object_distance": self.objects.results(),
-            "tracking": self.tracking.results(),
+            "tracking": tracking,
         }
 
 
