@@ -7,10 +7,11 @@ input (`edge run`'s default) or padded (`--fit pad`: scaled whole, centred on th
 mean colour). Calibration has always stretched its frames. Here each zoo model with its
 bundled weights is calibrated as `edge build --precision int8` does (entropy, equalized)
 on synthetic frames of a 16:9 and a 4:3 drive, stretched and padded (calib.calibrate's
-``fit``), with two calibration seeds to show how far another sample moves the result;
+``fit``), with three calibration seeds to show how far another sample moves the result;
 each INT8 model is then scored against the float one on held-out frames of the same drive
-put in both ways: the SNR of every dense float output and the agreement of the semantic
-labels, on the frame's part of the input (a run crops the padding's outputs away).
+put in both ways: the SNR of every dense float output, depth's mean relative error and the
+agreement of the semantic labels, on the frame's part of the input (a run crops the
+padding's outputs away).
 Calibrating as the run feeds the frames would matter if the matched pairs scored better
 than the crossed ones by more than the seeds move them.
 """
@@ -38,8 +39,11 @@ def score(
 ) -> dict[str, float]:
     """Mean SNR (dB) of each dense float output over ``tensors``, and the semantic labels'
     agreement, INT8 against float on ONNX Runtime, as the build's check compares them
-    (edge.verify.compare_quantized): on the frames' ``part`` of the input where they were
-    padded into it, what a run keeps."""
+    (edge.verify.compare_quantized); and depth's mean relative error in dB
+    (``depth_rel_db``), which the calibration's own choices judge it by and AbsRel follows
+    (an SNR of depth is carried by the far pixels): on the frames' ``part`` of the input
+    where they were padded into it, what a run keeps."""
+    from calib.sensitivity import relative_db
     from edge.stream.fit import unpad_outputs
     from edge.util.ort import onnxruntime_module
     from edge.verify import compare_quantized
@@ -59,6 +63,8 @@ def score(
         for n in ("depth", "disparity", "sem_logits"):
             if n in report:
                 seen.setdefault(f"{n}_snr_db", []).append(report[n]["snr_db"])
+        if "depth" in a:
+            seen.setdefault("depth_rel_db", []).append(relative_db(a["depth"], b["depth"]))
         if "sem_labels" in report:
             seen.setdefault("sem_label_agreement", []).append(report["sem_labels"]["agreement"])
     return {k: float(np.mean(v)) for k, v in seen.items()}
@@ -68,7 +74,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["depth_small", "panoptic_fpn_small"])
     ap.add_argument("--sizes", nargs="+", default=["288x512", "384x512"], help="the drives' frames")
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="calibration samples")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="calibration samples")
     ap.add_argument("--frames", type=int, default=32, help="calibration frames")
     ap.add_argument("--held-out", type=int, default=16)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/calib_fit_trial_cpu.json"))
