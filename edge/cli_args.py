@@ -173,16 +173,21 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def object_tracker(args: argparse.Namespace) -> Any:
-    """The ObjectTracker of ``add_tracking_arguments``' settings."""
-    from edge.postprocess.tracks import ObjectTracker
-
-    if args.path_width is not None and args.hfov is None:
+def check_tracking_arguments(args: argparse.Namespace) -> None:
+    """What argparse cannot check of ``add_tracking_arguments``' settings alone."""
+    if getattr(args, "path_width", None) is not None and args.hfov is None:
         # without the field of view no object is placed beside the axis: the width would be ignored
         raise ConfigError(
             f"--path-width {args.path_width:g} needs --hfov: the camera's horizontal field of view "
             "places the objects beside its axis, and only then is a path measured"
         )
+
+
+def object_tracker(args: argparse.Namespace) -> Any:
+    """The ObjectTracker of ``add_tracking_arguments``' settings."""
+    from edge.postprocess.tracks import ObjectTracker
+
+    check_tracking_arguments(args)
     path = {} if args.path_width is None else {"path_half_width_m": args.path_width / 2}
     return ObjectTracker(
         speed_window_s=args.speed_window, max_gap_s=args.track_gap, hfov_deg=args.hfov, **path

@@ -55,6 +55,7 @@ def add_service_command(sub: Any) -> None:
 
 def cmd_service(args: argparse.Namespace) -> int:
     from edge.cli import build_parser
+    from edge.cli_args import check_tracking_arguments
     from edge.errors import ConfigError
     from edge.util.fs import atomic_write_bytes
     from edge.util.unit import unit_text
@@ -67,6 +68,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     except SystemExit as exc:  # argparse said why (or printed the help: 0)
         return exc.code if isinstance(exc.code, int) else 2
     _check_restartable(args.command, parsed)
+    check_tracking_arguments(parsed)
     engines = getattr(parsed, "engines", None)
     if engines is not None and not Path(engines).is_dir():  # built later, or a typo: said either way
         print(f"warning: the engines folder {engines!r} does not exist in {os.getcwd()}", file=sys.stderr)

@@ -117,6 +117,9 @@ def test_a_command_line_edge_would_refuse_is_refused_now(
     assert "the following arguments are required: SINK" in capsys.readouterr().err
     assert main(["service", "--watchdog", "-1", "run", "/dev/video0"]) == 2
     assert "--watchdog is -1; expected seconds >= 0" in capsys.readouterr().err
+    # what edge run checks of its arguments together, before its engines load
+    assert main(["service", "--out", str(out), "run", "/dev/video0", "--path-width", "2.5"]) == 2
+    assert "--path-width 2.5 needs --hfov" in capsys.readouterr().err
     assert main(["service", "run", "--help"]) == 0  # edge run's help, no unit
     assert capsys.readouterr().out.startswith("usage: edge run ")
     # a service starts its command again after each end: edge record would refuse the
