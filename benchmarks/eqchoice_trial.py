@@ -52,9 +52,9 @@ def main() -> None:
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="edge-eqchoice-trial-") as tmp:
         folder = Path(tmp)
-        build_bundled(args.models, 256, 512, folder / "engines")
+        exports = build_bundled(args.models, 256, 512, folder / "engines")
         for model in args.models:
-            float_model = folder / "engines" / f"{model}_256x512_b1_onnxruntime_fp32.onnx"
+            float_model = exports[model]
             ref = run_outputs(float_model, unseen.tensors, threads=1)
             for seed in args.seeds:
                 for mode in MODES:

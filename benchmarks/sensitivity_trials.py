@@ -37,8 +37,7 @@ from edge.build import parse_size
 def time_model(model: str, size: str, trials: int, work: Path) -> dict[str, Any]:
     h, w = parse_size(size)
     folder = work / model
-    build_bundled([model], h, w, folder)
-    src = folder / f"{model}_{h}x{w}_b1_onnxruntime_fp32.onnx"
+    src = build_bundled([model], h, w, folder)[model]
     frames = load_frames(f"synthetic://?size={size}", frames=4, size=(h, w), seed=0).tensors
     held = load_frames(f"synthetic://?size={size}", frames=2, size=(h, w), seed=9).tensors
     ranges = compute_ranges(src, frames, method="minmax")
