@@ -107,6 +107,20 @@ def _held_out(source: str, hw: tuple[int, int], seed: int, data: CalibrationSet)
         return CalibrationSet(source, data.tensors[:4], data.indices[:4])
 
 
+def scores_said(scores: dict[str, float]) -> str:
+    """``depth 31.3 dB, sem_logits 33.8 dB``: judged outputs' scores as edge says them."""
+    return ", ".join(f"{k} {v:.1f} dB" for k, v in sorted(scores.items()))
+
+
+def held_out_line(record: dict[str, Any]) -> str | None:
+    """What a calibration record's held-out score says (edge calibrate, and each INT8
+    engine a build makes); None for a record without one (made before it was kept)."""
+    if not (scores := record.get("held_out_scores_db")):
+        return None
+    frames = len(record["held_out_indices"])
+    return f"INT8 against float on {frames} held-out frames: {scores_said(scores)}"
+
+
 def _held_out_scores(
     float_model: Path, qdq_model: Path, held_out: CalibrationSet, part: tuple[int, int]
 ) -> dict[str, float]:
@@ -120,9 +134,8 @@ def _held_out_scores(
         run_outputs(qdq_model, held_out.tensors, part=part),
     )
     if poor := {k: v for k, v in scores.items() if v < POOR_SCORE_DB}:
-        said = ", ".join(f"{k} {v:.1f} dB" for k, v in sorted(poor.items()))
         print(
-            f"warning: {qdq_model.name} scores {said} against the float model on "
+            f"warning: {qdq_model.name} scores {scores_said(poor)} against the float model on "
             f"{len(held_out.tensors)} held-out frames (under {POOR_SCORE_DB:g} dB is poor); a "
             "minimum score (edge calibrate --min-snr, build_engines.py --int8-min-snr) keeps the "
             "layers that cost most in float, and more or more varied calibration frames can help",

@@ -105,6 +105,7 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from calib import calibrate, calibrate_from_cache
+    from calib.api import held_out_line
 
     out_dir = args.out or os.path.dirname(os.path.abspath(args.model))
     if args.from_cache:
@@ -144,9 +145,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         + (f" spread over the source's {spread}" if spread else "")
         + f", {result.record['method']}, data sha256 {result.record['data_sha256'][:12]}"
     )
-    if scores := result.record.get("held_out_scores_db"):
-        said = ", ".join(f"{k} {v:.1f} dB" for k, v in sorted(scores.items()))
-        print(f"INT8 against float on {len(result.record['held_out_indices'])} held-out frames: {said}")
+    if line := held_out_line(result.record):
+        print(line)
     return 0
 
 

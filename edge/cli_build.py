@@ -240,6 +240,8 @@ def result_lines(r: BuildResult, out: Path) -> list[str]:
     """What a build says about one engine: its state and check, what the TensorRT build
     plan noted (DLA fallback, strong typing; when it was built now), an INT8 engine's
     score on its calibration's held-out frames, and lint counts."""
+    from calib.api import held_out_line
+
     check = r.entry.get("accuracy_check")
     verdict = "not checked" if check is None else ("check passed" if check["passed"] else "CHECK FAILED")
     state = "built" if r.rebuilt else "up to date"
@@ -249,12 +251,8 @@ def result_lines(r: BuildResult, out: Path) -> list[str]:
     lines = [f"{r.request.engine_id}: {state}, {verdict} -> {out / r.entry['artifact']['path']}"]
     if r.rebuilt:
         lines += [f"  note: {note}" for note in r.entry.get("build_notes") or ()]
-    calibration = r.entry.get("calibration") or {}
-    if scores := calibration.get("held_out_scores_db"):
-        said = ", ".join(f"{k} {v:.1f} dB" for k, v in sorted(scores.items()))
-        lines.append(
-            f"  INT8 against float on {len(calibration['held_out_indices'])} held-out frames: {said}"
-        )
+    if r.entry.get("calibration") and (held_out := held_out_line(r.entry["calibration"])):
+        lines.append(f"  {held_out}")
     for target, lint in (r.entry.get("lint") or {}).items():
         if lint["errors"] or lint["warnings"]:
             lines.append(
