@@ -33,16 +33,7 @@ def _imbalanced_model(path: Path, *, outlier: float = 300.0, second_outlier: flo
     w2 = rng.normal(0, 0.3, (4, 10, 3, 3)).astype(np.float32)
     w2[:, 8:] /= outlier
     pads = [1, 1, 1, 1]
-    last = "out" if second_outlier is None else "c2"
-    nodes = [
-        helper.make_node("Conv", ["image", "wa"], ["ca"], name="conv_a", pads=pads),
-        helper.make_node("Elu", ["ca"], ["ea"], name="elu_a"),
-        helper.make_node("Conv", ["image", "wb"], ["cb"], name="conv_b", pads=pads),
-        helper.make_node("Elu", ["cb"], ["eb"], name="elu_b"),
-        helper.make_node("Mul", ["eb", "gain"], ["sb"], name="gain_b"),
-        helper.make_node("Concat", ["ea", "sb"], ["a1"], name="join", axis=1),
-        helper.make_node("Conv", ["a1", "w2"], [last], name="conv2", pads=pads),
-    ]
+    nodes = _joined_branches("Elu", "out" if second_outlier is None else "c2")
     weights = {"wa": wa, "wb": wb, "w2": w2, "gain": np.array(outlier, np.float32)}
     if second_outlier is not None:
         wc = rng.normal(0, 0.3, (2, 4, 3, 3)).astype(np.float32)
@@ -56,12 +47,33 @@ def _imbalanced_model(path: Path, *, outlier: float = 300.0, second_outlier: flo
             helper.make_node("Concat", ["e2", "sc"], ["a2"], name="join2", axis=1),
             helper.make_node("Conv", ["a2", "w3"], ["out"], name="conv3", pads=pads),
         ]
+    return _saved(path, "imbalanced", nodes, weights)
+
+
+def _joined_branches(activation: str, out: str) -> list[onnx.NodeProto]:
+    """image -> [Conv wa -> ``activation`` | Conv wb -> ``activation`` -> Mul(gain)] ->
+    Concat -> Conv w2 -> ``out``: two branches joined into one convolution's input."""
+    pads = [1, 1, 1, 1]
+    act = activation.lower()
+    return [
+        helper.make_node("Conv", ["image", "wa"], ["ca"], name="conv_a", pads=pads),
+        helper.make_node(activation, ["ca"], ["ea"], name=f"{act}_a"),
+        helper.make_node("Conv", ["image", "wb"], ["cb"], name="conv_b", pads=pads),
+        helper.make_node(activation, ["cb"], ["eb"], name=f"{act}_b"),
+        helper.make_node("Mul", ["eb", "gain"], ["sb"], name="gain_b"),
+        helper.make_node("Concat", ["ea", "sb"], ["a1"], name="join", axis=1),
+        helper.make_node("Conv", ["a1", "w2"], [out], name="conv2", pads=pads),
+    ]
+
+
+def _saved(path: Path, name: str, nodes: list[onnx.NodeProto], weights: dict[str, np.ndarray]) -> Path:
+    """The model of ``nodes`` from SHAPE's ``image`` to a 4-channel ``out``, checked and saved."""
     graph = helper.make_graph(
         nodes,
-        "imbalanced",
+        name,
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(SHAPE))],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, SHAPE[2], SHAPE[3]])],
-        [numpy_helper.from_array(w, name) for name, w in weights.items()],
+        [numpy_helper.from_array(w, n) for n, w in weights.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     onnx.checker.check_model(model)
@@ -272,26 +284,8 @@ def _brightness_model(path: Path, gain: float = 300.0) -> Path:
     wb[0, 0], wb[1, 1] = laplacian / 100, laplacian / 100
     w2 = rng.normal(0, 0.3, (4, 10, 3, 3)).astype(np.float32)
     w2[:, 8:] /= gain
-    pads = [1, 1, 1, 1]
-    nodes = [
-        helper.make_node("Conv", ["image", "wa"], ["ca"], name="conv_a", pads=pads),
-        helper.make_node("Relu", ["ca"], ["ea"], name="relu_a"),
-        helper.make_node("Conv", ["image", "wb"], ["cb"], name="conv_b", pads=pads),
-        helper.make_node("Relu", ["cb"], ["eb"], name="relu_b"),
-        helper.make_node("Mul", ["eb", "gain"], ["sb"], name="gain_b"),
-        helper.make_node("Concat", ["ea", "sb"], ["a1"], name="join", axis=1),
-        helper.make_node("Conv", ["a1", "w2"], ["out"], name="conv2", pads=pads),
-    ]
     weights = {"wa": wa, "wb": wb, "w2": w2, "gain": np.array(gain, np.float32)}
-    graph = helper.make_graph(
-        nodes,
-        "brightness",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(SHAPE))],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, SHAPE[2], SHAPE[3]])],
-        [numpy_helper.from_array(w, name) for name, w in weights.items()],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
-    return path
+    return _saved(path, "brightness", _joined_branches("Relu", "out"), weights)
 
 
 def _drive_with_bright_frames(path: Path, frames: int = 48, bright: tuple[int, ...] = (44, 45)) -> Path:
