@@ -5,12 +5,17 @@ run that lasts days still says how it is doing."""
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-from edge.latency.tracker import LatencyTracker
 from edge.util.progress import PeriodicLog
 
 DEFAULT_LOG_EVERY_S = 60.0
+
+
+class HasStatus(Protocol):
+    """What the line is read from: a LatencyTracker, or several cameras' (edge.stream.multicam)."""
+
+    def status_line(self) -> str: ...
 
 
 class StatusLine:
@@ -19,7 +24,7 @@ class StatusLine:
 
     def __init__(
         self,
-        tracker: LatencyTracker,
+        tracker: HasStatus,
         *,
         enabled: bool = True,
         refresh_per_second: float = 4,

@@ -93,6 +93,11 @@ class LatencyTracker:
         self._t_read_last: int | None = None  # the last capture among the frames out
 
     @property
+    def t0_ns(self) -> int:
+        """When the tracker was made (perf_counter_ns): the trace's time 0."""
+        return self._t0
+
+    @property
     def spans_dropped(self) -> int:
         """Spans the trace no longer holds: the oldest, past ``max_spans``."""
         return self._spans.appended - len(self._spans)
@@ -390,11 +395,14 @@ class LatencyTracker:
     def write_trace(self, path: str | Path) -> None:
         atomic_write_bytes(path, json.dumps(self.chrome_trace()).encode())
 
-    def write_jsonl(self, path: str | Path) -> None:
+    def spans(self) -> list[tuple[int, str, int, int]]:
+        """The spans kept: (frame, stage, start_ns, end_ns) on the perf_counter_ns clock."""
         with self._lock:  # the columns are copied under the lock, turned into spans outside it
             log = self._spans.copy()
-        spans = log.spans()
+        return [(s, st, a, b) for s, st, a, b, _ in log.spans()]
+
+    def write_jsonl(self, path: str | Path) -> None:
         lines = (
-            json.dumps({"frame": s, "stage": st, "start_ns": a, "end_ns": b}) for s, st, a, b, _ in spans
+            json.dumps({"frame": s, "stage": st, "start_ns": a, "end_ns": b}) for s, st, a, b in self.spans()
         )
         atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())

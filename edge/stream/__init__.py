@@ -6,7 +6,9 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,9 @@ from edge.latency.status import StatusLine
 
 if TYPE_CHECKING:
     from edge.postprocess.tracks import ObjectTracker
+    from edge.stream.engines import EngineSet
+    from edge.stream.pipeline import Pipeline
+    from edge.stream.sinks import Sink
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.watchdog import ServiceWatch
 from edge.util.fs import atomic_write_bytes
@@ -101,14 +106,12 @@ def run_stream(
     the engines' go in, stretched or padded (edge.stream.fit). ``object_tracker``: what
     follows the objects from frame to frame (edge.postprocess.tracks; default: its defaults).
     """
-    from edge.errors import ConfigError, OutputsStopped
     from edge.stream.engines import EngineSet
     from edge.stream.heartbeat import check_unshared
-    from edge.stream.pipeline import Pipeline, check_post_workers, pace_period
+    from edge.stream.pipeline import check_post_workers
     from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import check_written_file, open_sinks, refuse_earlier_outputs
-    from edge.stream.sources import LoopingSource, is_live, nominal_rate, open_source, source_file
-    from edge.stream.video import warn_if_mp4
+    from edge.stream.sinks import check_written_file, refuse_earlier_outputs
+    from edge.stream.sources import is_live, source_file
 
     check_post_workers(post_workers)
     check_delete_oldest(delete_oldest, segment_s)
@@ -127,6 +130,7 @@ def run_stream(
     if segment_s is None:  # said now, not after the engines load
         refuse_earlier_outputs(sinks, replace=replace, source=source_file(source))
 
+    tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.open(
             engines,
@@ -140,47 +144,27 @@ def run_stream(
             fit=fit,
         )
         undo.callback(engine_set.close)
-        src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)
-        undo.callback(src.close)
-        if loop:
-            src = LoopingSource(src)
-        if fps is not None and src.live:
-            raise ConfigError(
-                f"--fps sets the rate of files and folders; camera {source!r} has its own "
-                "(ask a camera for one in its URI, e.g. /dev/video0?fps=30)"
-            )
-        pace_period(src, realtime=realtime, fps=fps)  # a folder without a rate fails before the sinks open
-        opened = open_sinks(
-            sinks,
-            fps=fps or nominal_rate(src) or 17.0,
-            kinds=engine_set.kinds,
-            timing="capture" if src.live or realtime else "frames",
-            keep_free=keep_free,
-            source=source_file(source),
-            segment_s=segment_s,
-            delete_oldest=delete_oldest,
+        pipeline = open_pipeline(
+            source,
+            engine_set=engine_set,
+            sinks=sinks,
+            tracker=tracker,
+            object_tracker=object_tracker,
             replace=replace,
+            options=StreamOptions(
+                max_frames=max_frames,
+                duration_s=duration_s,
+                realtime=realtime,
+                fps=fps,
+                loop=loop,
+                reconnect_timeout_s=reconnect_timeout_s,
+                post_workers=post_workers,
+                keep_free=keep_free,
+                segment_s=segment_s,
+                delete_oldest=delete_oldest,
+            ),
         )
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
-    if src.live:
-        warn_if_mp4(opened)
-    tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
-    pipeline = Pipeline(
-        source=src,
-        engines=engine_set,
-        sinks=opened,
-        tracker=tracker,
-        max_frames=max_frames,
-        duration_s=duration_s,
-        realtime=realtime,
-        fps=fps,
-        post_workers=post_workers,
-        end_when_sinks_stop=True,  # a run whose every output has stopped would produce nothing
-        object_tracker=object_tracker,
-    )
-    if pipeline.paced_by_timestamps:
-        where = getattr(src, "timestamps_file", None) or "the files beside its videos"
-        print(f"--realtime: replaying {source} at the capture times in {where}", file=sys.stderr)
     logs = {"trace": trace, "latency_log": latency_log, "summary": summary_json}
     try:
         # under systemd (Type=notify): ready, the status, and a watchdog fed while frames come
@@ -195,16 +179,122 @@ def run_stream(
             print(f"warning: {failure}", file=sys.stderr)
         raise
     engine_set.close()
-    failures: list[Exception] = [*write_logs(tracker, **logs)]
-    if pipeline.sinks_stopped_all:  # exit status 3: a service shows it failed
-        last = tracker.sinks_stopped[-1]["frame"]
-        ended = f"every sink stopped for good (the last at frame {last}), so the run ended"
-        failures.insert(0, OutputsStopped(ended))
+    stopped = outputs_stopped({None: pipeline})
+    raise_failures([*([stopped] if stopped else []), *write_logs(tracker, **logs)])
+    return tracker
+
+
+def outputs_stopped(pipelines: Mapping[Any, Pipeline]) -> Exception | None:
+    """OutputsStopped (exit status 3: a service shows it failed) when every sink of every
+    camera stopped for good; None otherwise."""
+    from edge.errors import OutputsStopped
+
+    if not pipelines or not all(p.sinks_stopped_all for p in pipelines.values()):
+        return None
+    last = [
+        f"camera {name}'s at frame {p.tracker.sinks_stopped[-1]['frame']}"
+        if name is not None
+        else f"at frame {p.tracker.sinks_stopped[-1]['frame']}"
+        for name, p in pipelines.items()
+    ]
+    return OutputsStopped(f"every sink stopped for good (the last {', '.join(last)}), so the run ended")
+
+
+def raise_failures(failures: Sequence[Exception]) -> None:
+    """Raise the first of ``failures`` after warning of the others."""
     for later in failures[1:]:
         print(f"warning: {later}", file=sys.stderr)
     if failures:
         raise failures[0]
-    return tracker
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How each camera's stream is read and written (run_stream's arguments of those names)."""
+
+    max_frames: int | None = None
+    duration_s: float | None = None
+    realtime: bool = False
+    fps: float | None = None
+    loop: bool = False
+    reconnect_timeout_s: float | None = None
+    post_workers: int = 1
+    keep_free: int = DEFAULT_KEEP_FREE
+    segment_s: float | None = None
+    delete_oldest: bool = False
+
+
+def open_pipeline(
+    source: str,
+    *,
+    engine_set: EngineSet,
+    sinks: Sequence[str],
+    tracker: LatencyTracker,
+    options: StreamOptions,
+    replace: bool,
+    object_tracker: ObjectTracker | None = None,
+    shared: Sequence[Sink] = (),
+    camera: str | None = None,
+    engine_turn: AbstractContextManager[Any] | None = None,
+) -> Pipeline:
+    """A Pipeline of ``source`` into ``sinks`` (opened here; ``shared``: sinks already open,
+    written by other cameras too) on ``engine_set``; what it opened is closed if a part fails.
+    ``camera``, ``engine_turn``: as Pipeline's."""
+    from edge.errors import ConfigError
+    from edge.stream.pipeline import Pipeline, pace_period
+    from edge.stream.sinks import open_sinks
+    from edge.stream.sources import LoopingSource, nominal_rate, open_source, source_file
+    from edge.stream.video import warn_if_mp4
+
+    o = options
+    with contextlib.ExitStack() as undo:
+        src = open_source(source, reconnect_timeout_s=o.reconnect_timeout_s)
+        undo.callback(src.close)
+        if o.loop:
+            src = LoopingSource(src)
+        if o.fps is not None and src.live:
+            raise ConfigError(
+                f"--fps sets the rate of files and folders; camera {source!r} has its own "
+                "(ask a camera for one in its URI, e.g. /dev/video0?fps=30)"
+            )
+        pace_period(
+            src, realtime=o.realtime, fps=o.fps
+        )  # a folder without a rate fails before the sinks open
+        opened = open_sinks(
+            sinks,
+            fps=o.fps or nominal_rate(src) or 17.0,
+            kinds=engine_set.kinds,
+            timing="capture" if src.live or o.realtime else "frames",
+            keep_free=o.keep_free,
+            source=source_file(source),
+            segment_s=o.segment_s,
+            delete_oldest=o.delete_oldest,
+            replace=replace,
+        )
+        for sink in opened:
+            undo.callback(sink.close)
+        pipeline = Pipeline(
+            source=src,
+            engines=engine_set,
+            sinks=[*opened, *shared],
+            tracker=tracker,
+            max_frames=o.max_frames,
+            duration_s=o.duration_s,
+            realtime=o.realtime,
+            fps=o.fps,
+            post_workers=o.post_workers,
+            end_when_sinks_stop=True,  # a run whose every output has stopped would produce nothing
+            object_tracker=object_tracker,
+            camera=camera,
+            engine_turn=engine_turn,
+        )
+        undo.pop_all()  # the pipeline closes them
+    if src.live:
+        warn_if_mp4(opened)
+    if pipeline.paced_by_timestamps:
+        where = getattr(src, "timestamps_file", None) or "the files beside its videos"
+        print(f"--realtime: replaying {source} at the capture times in {where}", file=sys.stderr)
+    return pipeline
 
 
 def write_logs(

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from edge.errors import ConfigError, SinkError
@@ -77,6 +78,8 @@ class Pipeline:
         post_workers: int = 1,
         end_when_sinks_stop: bool = False,
         object_tracker: ObjectTracker | None = None,
+        camera: str | None = None,
+        engine_turn: AbstractContextManager[Any] | None = None,
     ) -> None:
         """``realtime`` paces a file or folder at ``fps`` (default: the source's own rate)
         and drops frames like a camera; a source without a rate needs ``fps``. ``views``:
@@ -93,7 +96,10 @@ class Pipeline:
         ``on_result``: each frame once every sink has written it (or, live, skipped it:
         edge.stream.writers), on a sink's thread, one frame at a time. ``object_tracker``: what
         gives the instances their tracks, in frame order (default: an ObjectTracker of its
-        defaults); a file's frames are timed by its own rate (else ``fps``)."""
+        defaults); a file's frames are timed by its own rate (else ``fps``). ``camera``: the
+        name each frame carries (``frame.meta["camera"]``; the objects' lines say it), when
+        several cameras run at once; ``engine_turn``: held around each frame's engines, so
+        that the pipelines sharing one EngineSet take turns at it (edge.stream.multicam)."""
         self._post_workers = check_post_workers(post_workers)
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
@@ -110,6 +116,8 @@ class Pipeline:
         self.realtime = realtime
         self.on_result = on_result
         self.object_tracker = object_tracker or ObjectTracker()
+        self.camera = camera
+        self._engine_turn: AbstractContextManager[Any] = engine_turn or nullcontext()
         # the objects' speeds are the recording's, whatever rate it is read or paced at
         # (cityscapes://DIR?fps=0 has no pace, but was recorded at 17 Hz); --fps gives a
         # folder of images the rate it has not
@@ -134,6 +142,7 @@ class Pipeline:
         # with several post workers the frames they hold wait here, in order, for the sink stage
         self._posted: queue.Queue[Any] = queue.Queue(maxsize=max(later, post_workers))
         self._stop = threading.Event()
+        self._deadline: float | None = None  # once interrupted: until when the stages are waited for
         self._errors: list[BaseException] = []
         # the uris of the sinks stuck in a write that the run skips (--stuck-sink skip; set by
         # ServiceWatch.for_pipeline): the stream's end waits _STOP_TIMEOUT_S at most for them
@@ -170,6 +179,14 @@ class Pipeline:
         interrupt = getattr(self.source, "interrupt", None)
         if interrupt is not None:
             interrupt()
+
+    def interrupt(self) -> None:
+        """Ctrl-C's stop, from another thread (the run of several cameras): the stages get
+        _STOP_TIMEOUT_S to finish what they hold, then ``run`` finishes the sinks that are not
+        inside a write and returns."""
+        self.stop()
+        if self._deadline is None:
+            self._deadline = time.monotonic() + _STOP_TIMEOUT_S
 
     def _put(self, q: queue.Queue[Any], item: Any) -> bool:
         while not self._stop.is_set():
@@ -218,6 +235,8 @@ class Pipeline:
                 if frame is None:
                     self.tracker.frames_undecodable(int(getattr(self.source, "undecodable_at_end", 0)))
                     break
+                if self.camera is not None:
+                    frame.meta["camera"] = self.camera
                 if self._period:  # a paced file: the frame arrives when a camera would send it
                     next_t += self._step(frame, last_media)
                     last_media = frame.meta.get("media_ms")
@@ -276,7 +295,8 @@ class Pipeline:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-engine") as pool:
             try:
                 while (frame := self._get(self._frames)) is not _END:
-                    result = run_engines(self.engines, frame, self.tracker, pool)
+                    with self._engine_turn:
+                        result = run_engines(self.engines, frame, self.tracker, pool)
                     if not self._put(self._results, result):
                         break
             finally:
@@ -386,22 +406,32 @@ class Pipeline:
         self._writers.start()
         for t in threads:
             t.start()
-        deadline: float | None = None  # after Ctrl-C: until when the stages are waited for
         try:
-            for event in done.values():
-                while not event.wait(timeout=0.2):
-                    pass
+            self._wait(done)
         except KeyboardInterrupt:
-            self.stop()
-            deadline = time.monotonic() + _STOP_TIMEOUT_S
-            for event in done.values():  # a second interrupt ends this wait; the CLI holds it back
-                event.wait(timeout=max(0.0, deadline - time.monotonic()))
+            self.interrupt()
+            self._wait(done)  # a second interrupt ends this wait; the CLI holds it back
             raise
         finally:
-            self._finish(done, deadline)
+            self._finish(done, self._deadline)
         if self._errors:
             raise self._errors[0]
         return self.tracker.summary()
+
+    def _wait(self, done: dict[str, threading.Event]) -> None:
+        """Until every stage is done, or, once interrupted, the deadline has passed."""
+        for event in done.values():
+            while not event.wait(timeout=0.2):
+                if self._deadline is not None and time.monotonic() >= self._deadline:
+                    return
+
+    def abandon(self) -> None:
+        """Close the sinks and the source of a pipeline that will not run (a later camera's
+        failed to open)."""
+        for sink in self.sinks:
+            with contextlib.suppress(Exception):
+                sink.close()
+        self.source.close()
 
     def _close(self, sink: Sink) -> None:
         """Finish ``sink``; one that cannot be finished (a video whose disk filled) is said

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -160,15 +160,45 @@ class ServiceWatch:
     ) -> ServiceWatch:
         """The watch of a Pipeline, with the watchdog period systemd set (if any); the
         sinks it skips are those the pipeline's end does not wait for (Pipeline.stuck_skipped)."""
-        watch = cls.of(
+        return cls.for_pipelines(
+            {None: pipeline},
             status=pipeline.tracker.status_line,
-            tracker=pipeline.tracker,
-            sinks_busy=pipeline.sinks_busy,
-            source=pipeline.source,
             heartbeat=heartbeat,
             skip_stuck_sinks=skip_stuck_sinks,
         )
-        pipeline.stuck_skipped = lambda: watch.skipping
+
+    @classmethod
+    def for_pipelines(
+        cls,
+        pipelines: Mapping[Any, Any],
+        *,
+        status: Callable[[], str],
+        heartbeat: str | Path | None = None,
+        skip_stuck_sinks: bool = False,
+    ) -> ServiceWatch:
+        """The watch of several cameras' Pipelines, by name (None: the one camera, whose holds
+        name none): what holds any of them up holds the run, said with its camera's name."""
+        looks = {
+            name: Progress(tracker=p.tracker, sinks_busy=p.sinks_busy, source=p.source)
+            for name, p in pipelines.items()
+        }
+
+        def progress() -> list[Hold]:
+            return [
+                hold if name is None else hold._replace(what=f"camera {name}: {hold.what}")
+                for name, look in looks.items()
+                for hold in look()
+            ]
+
+        watch = cls(
+            status=status,
+            progress=progress,
+            watchdog_s=_watchdog_period(),
+            heartbeat=Heartbeat(heartbeat) if heartbeat is not None else None,
+            skip_stuck_sinks=skip_stuck_sinks,
+        )
+        for pipeline in pipelines.values():
+            pipeline.stuck_skipped = lambda: watch.skipping
         return watch
 
     @classmethod
@@ -185,20 +215,12 @@ class ServiceWatch:
     ) -> ServiceWatch:
         """A watch with the watchdog period systemd set (if any), of Progress's arguments,
         writing the ``heartbeat`` file (if any); ``skip_stuck_sinks``: as the constructor's."""
-        period = watchdog_s()
-        if period is not None and period < SHORT_WATCHDOG_S:
-            print(
-                f"warning: the watchdog period is {period:g} s (WatchdogSec=); a camera's read may wait "
-                f"up to its own timeout (10 s) before it reconnects, which is then called stuck: give it "
-                f"{SHORT_WATCHDOG_S:g} s or more",
-                file=sys.stderr,
-            )
         progress = Progress(tracker=tracker, sinks_busy=sinks_busy, source=source, sinks_aside=sinks_aside)
         beats = Heartbeat(heartbeat) if heartbeat is not None else None
         return cls(
             status=status,
             progress=progress,
-            watchdog_s=period,
+            watchdog_s=_watchdog_period(),
             heartbeat=beats,
             skip_stuck_sinks=skip_stuck_sinks,
         )
@@ -290,6 +312,19 @@ class ServiceWatch:
             return "no watchdog is set (WatchdogSec=) to restart it"
         # a terminal, a container: nobody is told but the reader of this
         return "nothing restarts it here (a systemd service with WatchdogSec= would be)"
+
+
+def _watchdog_period() -> float | None:
+    """The watchdog period systemd set (None: none), warned of when it is short."""
+    period = watchdog_s()
+    if period is not None and period < SHORT_WATCHDOG_S:
+        print(
+            f"warning: the watchdog period is {period:g} s (WatchdogSec=); a camera's read may wait "
+            f"up to its own timeout (10 s) before it reconnects, which is then called stuck: give it "
+            f"{SHORT_WATCHDOG_S:g} s or more",
+            file=sys.stderr,
+        )
+    return period
 
 
 def _in_kernel() -> str:
