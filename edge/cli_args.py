@@ -173,6 +173,35 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def camera(text: str) -> tuple[str, str]:
+    """``--camera NAME=URI`` as (name, uri)."""
+    from edge.stream.multicam import parse_camera
+
+    try:
+        return parse_camera(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def run_cameras_of(args: argparse.Namespace) -> dict[str, str] | None:
+    """The cameras of ``edge run --camera NAME=URI ...`` by name; None for a run of the one
+    positional source. A ConfigError for both, or neither."""
+    from edge.stream.multicam import check_cameras
+
+    cameras = getattr(args, "camera", None)
+    if cameras and args.source is not None:
+        raise ConfigError(
+            f"give the source {args.source!r} or --camera NAME=URI (several cameras at once), not both"
+        )
+    if cameras:
+        return check_cameras(cameras)
+    if args.source is None:
+        raise ConfigError(
+            "no source: give one (edge run /dev/video0 ...) or --camera NAME=URI for each of several cameras"
+        )
+    return None
+
+
 def check_tracking_arguments(args: argparse.Namespace) -> None:
     """What argparse cannot check of ``add_tracking_arguments``' settings alone."""
     if getattr(args, "path_width", None) is not None and args.hfov is None:

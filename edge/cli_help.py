@@ -50,6 +50,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge run '/dev/video0?width=640&height=480' --engines engines/ --fit pad --sink out.mp4",
             "a 4:3 camera into 2:1 engines that cannot be rebuilt: its shape kept, not stretched",
         ),
+        (
+            "edge run --camera front=/dev/video0 --camera rear=/dev/video2 --engines engines/ "
+            "--sink '{camera}.mkv' --sink objects.jsonl",
+            "two cameras through one set of engines: a video each, their objects in one file",
+        ),
     ],
     "replay": [
         (

@@ -55,7 +55,7 @@ def add_service_command(sub: Any) -> None:
 
 def cmd_service(args: argparse.Namespace) -> int:
     from edge.cli import build_parser
-    from edge.cli_args import check_tracking_arguments
+    from edge.cli_args import check_tracking_arguments, run_cameras_of
     from edge.errors import ConfigError
     from edge.util.fs import atomic_write_bytes
     from edge.util.unit import unit_text
@@ -67,6 +67,8 @@ def cmd_service(args: argparse.Namespace) -> int:
         parsed = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse said why (or printed the help: 0)
         return exc.code if isinstance(exc.code, int) else 2
+    if args.command == "run":
+        run_cameras_of(parsed)  # a source or cameras, not both
     _check_restartable(args.command, parsed)
     check_tracking_arguments(parsed)
     engines = getattr(parsed, "engines", None)
@@ -76,11 +78,11 @@ def cmd_service(args: argparse.Namespace) -> int:
     user = None if user == "root" else user
     unit = unit_text(
         argv,
-        description=args.description or f"edge {args.command} {parsed.source}",
+        description=args.description or f"edge {args.command} {_sources_said(parsed)}",
         program=program(),
         workdir=os.getcwd(),
         user=user,
-        groups=camera_groups(parsed.source) if user else (),
+        groups=sorted({g for source in _sources(parsed) for g in camera_groups(source)}) if user else (),
         watchdog_s=args.watchdog,
         name=args.name,
     )
@@ -115,7 +117,7 @@ def _check_restartable(command: str, parsed: argparse.Namespace) -> None:
     if not fixed:
         return
     names = ", ".join(fixed)
-    if command == "record" or is_live(parsed.source):
+    if command == "record" or any(is_live(source) for source in _sources(parsed)):
         refuser = "edge record" if command == "record" else "edge run from a camera or stream"
         raise ConfigError(
             f"edge service {command}: the service starts edge {command} again after each end "
@@ -128,6 +130,19 @@ def _check_restartable(command: str, parsed: argparse.Namespace) -> None:
         "--segment DURATION to keep what every start wrote",
         file=sys.stderr,
     )
+
+
+def _sources(parsed: argparse.Namespace) -> list[str]:
+    """The command's source, or its cameras' (edge run --camera NAME=URI)."""
+    if parsed.source is not None:
+        return [parsed.source]
+    return [uri for _, uri in getattr(parsed, "camera", None) or ()]
+
+
+def _sources_said(parsed: argparse.Namespace) -> str:
+    if parsed.source is not None:
+        return str(parsed.source)
+    return " ".join(f"{name}={uri}" for name, uri in parsed.camera)
 
 
 def cmd_alive(args: argparse.Namespace) -> int:

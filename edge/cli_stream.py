@@ -10,6 +10,7 @@ from typing import Any
 from edge.cli_args import (
     add_engine_arguments,
     byte_size,
+    camera,
     duration,
     engine_selection,
     non_negative_seconds,
@@ -92,9 +93,13 @@ def add_post_workers_argument(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from edge.cli_args import run_cameras_of
     from edge.latency import LatencyTracker
     from edge.stream import run_stream
 
+    cameras = run_cameras_of(args)
+    if cameras is not None:
+        return _run_cameras(args, cameras)
     tracker = LatencyTracker(deadline_ms=args.deadline_ms)
     try:
         run_stream(
@@ -126,6 +131,48 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Ctrl-C is how a camera run ends: its summary is the result, so print it then too
         if tracker.frames_out:
             print(tracker.format_summary(), flush=True, file=_report_stream(args.sink))
+    return 0
+
+
+def _run_cameras(args: argparse.Namespace, cameras: dict[str, str]) -> int:
+    """edge run --camera NAME=URI ...: each camera's summary at the end, under its name."""
+    from edge.latency import LatencyTracker
+    from edge.stream import StreamOptions
+    from edge.stream.multicam import format_cameras_summary, run_cameras
+
+    trackers = {name: LatencyTracker(deadline_ms=args.deadline_ms) for name in cameras}
+    try:
+        run_cameras(
+            cameras,
+            sinks=args.sink or ["null://"],
+            deadline_ms=args.deadline_ms,
+            trace=args.trace,
+            latency_log=args.latency_log,
+            summary_json=args.summary,
+            show_status=True,
+            trackers=trackers,
+            status_every_s=args.status_every,
+            heartbeat=args.heartbeat,
+            skip_stuck_sinks=args.stuck_sink == "skip",
+            overwrite=args.overwrite,
+            options=StreamOptions(
+                max_frames=args.max_frames,
+                duration_s=args.duration,
+                realtime=args.realtime,
+                fps=args.fps,
+                loop=args.loop,
+                reconnect_timeout_s=args.reconnect_timeout,
+                post_workers=args.post_workers,
+                keep_free=args.keep_free,
+                segment_s=args.segment,
+                delete_oldest=args.delete_oldest,
+            ),
+            **engine_selection(args),
+        )
+    finally:  # after Ctrl-C too, as a single camera's
+        table = format_cameras_summary(trackers, cameras)
+        if table:
+            print(table, flush=True, file=_report_stream(args.sink))
     return 0
 
 
@@ -281,10 +328,22 @@ def add_stream_commands(sub: Any) -> None:
     p = add_command(sub, "run", help="run a source through the engines", epilog=_EXIT_STATUSES)
     p.add_argument(
         "source",
+        nargs="?",
         help="synthetic://?fps=17&seed=0, video.mp4, images/, videos/ or 'drive-*.mkv' (played one after "
         "another: a segmented recording; 'frames-*' for folders of frames), cityscapes://DIR, "
         "/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG, csi://0?width=1280&height=720, "
-        "rtsp://HOST/PATH#transport=tcp, http://HOST/stream.mjpg, gst://PIPELINE",
+        "rtsp://HOST/PATH#transport=tcp, http://HOST/stream.mjpg, gst://PIPELINE; or --camera instead",
+    )
+    p.add_argument(
+        "--camera",
+        action="append",
+        type=camera,
+        metavar="NAME=URI",
+        help="several cameras at once, instead of the source (repeatable: --camera front=/dev/video0 "
+        "--camera rear=/dev/video2): the engines are loaded once and the cameras take turns at them; "
+        "each has its own tracks and summary, and --max-frames and --duration are each camera's; a sink "
+        "named with {camera} is one a camera (front.mp4, rear.mp4 for 'out/{camera}.mp4'), and "
+        "objects.jsonl or - without it is shared, each line naming its camera",
     )
     add_engine_arguments(p)
     p.add_argument(

@@ -111,7 +111,10 @@ def objects_line(result: Any) -> str:
             instances, depth, result.extras.get("distances"), result.extras.get("tracks")
         )
         result.extras["objects"] = objects
+    # several cameras at once: each line says whose frame it is (their frames count apart)
+    camera = {"camera": frame.meta["camera"]} if "camera" in frame.meta else {}
     record = {
+        **camera,
         "frame": frame.seq,
         "t_capture_ns": frame.t_capture_ns,
         "time_unix": round(unix, 6),

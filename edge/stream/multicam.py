@@ -1,0 +1,429 @@
+"""Several cameras through one set of engines: ``edge run --camera front=/dev/video0
+--camera rear=/dev/video2``.
+
+Each camera is a Pipeline of its own (capture thread, queues, post stage, sinks, latency and
+object trackers), so a camera that stalls or drops frames holds up no other, and each is
+summed up apart. The engines are loaded once and the pipelines take turns at them, first
+come first served (TurnLock): a GPU runs one inference at a time anyway, a TensorRT
+execution context is not for two threads at once, and on a CPU each engine already has half
+the cores. A sink whose name holds ``{camera}`` is one per camera; a sink of what was found
+(objects.jsonl, ``-``) without it is shared, each line naming its camera.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from edge.errors import ConfigError, SinkStopped, StreamEnded
+from edge.latency import LatencyTracker
+from edge.latency.status import StatusLine
+from edge.stream.watchdog import ServiceWatch
+
+if TYPE_CHECKING:
+    from edge.postprocess.tracks import ObjectTracker
+    from edge.stream import StreamOptions
+    from edge.stream.pipeline import Pipeline
+
+CAMERA = "{camera}"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+_WAIT_S = 0.2
+
+
+def parse_camera(text: str) -> tuple[str, str]:
+    """``NAME=URI`` (``--camera front=/dev/video0``) as (name, uri)."""
+    name, sep, uri = text.partition("=")
+    if not sep or not uri or not _NAME.fullmatch(name):
+        raise ConfigError(
+            f"camera {text!r}: expected NAME=URI, e.g. front=/dev/video0 (NAME: up to 32 letters, "
+            "digits, '.', '_' or '-', starting with a letter or digit)"
+        )
+    return name, uri
+
+
+def check_cameras(cameras: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The cameras by name, in the order given; a ConfigError for none or a name given twice."""
+    if not cameras:
+        raise ConfigError("no camera given: expected one NAME=URI at least, e.g. front=/dev/video0")
+    named: dict[str, str] = {}
+    for name, uri in cameras:
+        if name in named:
+            raise ConfigError(
+                f"camera name {name!r} is given twice ({named[name]!r} and {uri!r}); give each its own"
+            )
+        named[name] = uri
+    return named
+
+
+def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """Each camera's sinks (``{camera}`` replaced by its name) and the sinks they share: a
+    sink of what was found without ``{camera}``. A picture sink without it would mix the
+    cameras' frames, and a window or the web viewer shows one camera: ConfigErrors."""
+    from edge.stream.sinks import writes_objects
+
+    own: dict[str, list[str]] = {name: [] for name in names}
+    shared: list[str] = []
+    several = len(names) > 1
+    for uri in uris:
+        scheme = urlsplit(uri).scheme if uri != "-" else ""
+        if several and scheme in ("http", "display"):
+            raise ConfigError(
+                f"sink {uri!r} shows one camera, and {len(names)} run ({', '.join(names)}); watch each "
+                "with an edge run of its own, or record each with a sink named with {camera}"
+            )
+        if CAMERA in uri or not several or scheme == "null":
+            for name in names:
+                own[name].append(uri.replace(CAMERA, name))
+        elif writes_objects(uri):
+            shared.append(uri)
+        else:
+            example = _with_camera(uri)
+            raise ConfigError(
+                f"sink {uri!r} would get the frames of {len(names)} cameras ({', '.join(names)}); put "
+                f"{CAMERA} in its name for one a camera, e.g. {example!r}"
+            )
+    return own, shared
+
+
+def _with_camera(uri: str) -> str:
+    """``uri`` with ``-{camera}`` before its suffix (a folder's: at its end), for an example."""
+    name, query = uri.split("?", 1) if "?" in uri else (uri, "")
+    stem, dot, suffix = name.rstrip("/").rpartition(".")
+    named = f"{stem}-{CAMERA}.{suffix}" if dot and "/" not in suffix else f"{name.rstrip('/')}-{CAMERA}/"
+    return named + (f"?{query}" if query else "")
+
+
+class TurnLock:
+    """A lock taken in the order it was asked for: the cameras' pipelines each get their
+    turn at the engines (a plain lock lets the thread that released it take it again)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next = 0  # the ticket the next to ask gets
+        self._serving = 0  # the ticket whose turn it is
+
+    def __enter__(self) -> TurnLock:
+        with self._cond:
+            ticket = self._next
+            self._next += 1
+            while ticket != self._serving:
+                self._cond.wait()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
+class _Shared:
+    """A sink several cameras write, with what ended it (a stop for good, or its reader gone)."""
+
+    def __init__(self, sink: Any, users: int) -> None:
+        self.sink = sink
+        self.users = users
+        self.lock = threading.Lock()
+        self.ended: SinkStopped | StreamEnded | None = None
+
+
+class SharedSink:
+    """One camera's hold of a sink the cameras share (objects.jsonl, ``-``): one line at a
+    time, in the order written; when it stops for good or its reader goes, each camera is
+    told once; the last camera to close it closes it."""
+
+    shows: frozenset[str] = frozenset()
+
+    def __init__(self, shared: _Shared) -> None:
+        self._shared = shared
+        self.uri: str = shared.sink.uri
+        self._told = False
+        self._closed = False
+
+    @classmethod
+    def of(cls, sink: Any, users: int) -> list[SharedSink]:
+        """``users`` holds of ``sink``."""
+        shared = _Shared(sink, users)
+        return [cls(shared) for _ in range(users)]
+
+    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
+        self._shared.sink.write(image, seq, t_capture_ns)  # refused: it takes results
+
+    def write_result(self, result: Any) -> None:
+        shared = self._shared
+        with shared.lock:
+            if shared.ended is not None:
+                if self._told:
+                    return
+                self._told = True
+                raise type(shared.ended)(str(shared.ended))
+            try:
+                shared.sink.write_result(result)
+            except (SinkStopped, StreamEnded) as exc:
+                shared.ended, self._told = exc, True
+                raise
+
+    def close(self) -> None:
+        shared = self._shared
+        with shared.lock:
+            if self._closed:
+                return
+            self._closed = True
+            shared.users -= 1
+            if shared.users:
+                return
+        shared.sink.close()
+
+
+class CamerasStatus:
+    """The cameras' status lines, each after its name: on a terminal one a line, in
+    systemd's status and the heartbeat one line (``sep``)."""
+
+    def __init__(self, trackers: Mapping[str, LatencyTracker], *, sep: str = "\n") -> None:
+        self.trackers, self.sep = trackers, sep
+
+    def status_line(self) -> str:
+        return self.sep.join(f"{name}: {t.status_line()}" for name, t in self.trackers.items())
+
+
+def run_all(pipelines: Mapping[str, Any]) -> None:
+    """Run each pipeline on a thread of its own until every one has ended. An error in one
+    stops the others and is raised once they have finished their sinks (the first, in the
+    cameras' order); Ctrl-C interrupts them all (Pipeline.interrupt) and is raised likewise."""
+    errors: dict[str, BaseException] = {}
+    done = {name: threading.Event() for name in pipelines}
+
+    def run(name: str) -> None:
+        try:
+            pipelines[name].run()
+        except BaseException as exc:
+            errors[name] = exc
+            for other in pipelines.values():
+                other.stop()
+        finally:
+            done[name].set()
+
+    for name in pipelines:
+        threading.Thread(target=run, args=(name,), name=f"edge-camera-{name}", daemon=True).start()
+    try:
+        _wait(done)
+    except KeyboardInterrupt:
+        for pipeline in pipelines.values():
+            pipeline.interrupt()
+        _wait(done)  # each bounds its own wait; a second interrupt ends this one
+        raise
+    for name in pipelines:
+        if name in errors:
+            raise errors[name]
+
+
+def _wait(done: Mapping[str, threading.Event]) -> None:
+    # events with a timeout, not Thread.join: see Pipeline.run
+    for event in done.values():
+        while not event.wait(timeout=_WAIT_S):
+            pass
+
+
+def cameras_summary(trackers: Mapping[str, LatencyTracker]) -> dict[str, Any]:
+    """The JSON --summary writes: each camera's latency summary, by name."""
+    return {"cameras": {name: t.summary() for name, t in trackers.items()}}
+
+
+def format_cameras_summary(trackers: Mapping[str, LatencyTracker], sources: Mapping[str, str]) -> str:
+    """Each camera's summary table under its name and source."""
+    return "\n\n".join(
+        f"camera {name} ({sources[name]}):\n{t.format_summary()}"
+        for name, t in trackers.items()
+        if t.frames_out
+    )
+
+
+def cameras_trace(trackers: Mapping[str, LatencyTracker]) -> dict[str, Any]:
+    """One Chrome trace of every camera: a process each, named, on one clock."""
+    t0 = min((t.t0_ns for t in trackers.values()), default=0)
+    events: list[dict[str, Any]] = []
+    for pid, (name, tracker) in enumerate(trackers.items(), start=1):
+        events.append({"name": "process_name", "ph": "M", "pid": pid, "args": {"name": f"camera {name}"}})
+        shift_us = (tracker.t0_ns - t0) / 1e3
+        for event in tracker.chrome_trace()["traceEvents"]:
+            events.append({**event, "pid": pid, "ts": event["ts"] + shift_us})
+    return {"traceEvents": events, "displayTimeUnit": "ms"}
+
+
+def cameras_spans(trackers: Mapping[str, LatencyTracker]) -> str:
+    """The --latency-log JSON lines of every camera, each naming its camera."""
+    import json
+
+    lines = [
+        json.dumps({"camera": name, "frame": s, "stage": st, "start_ns": a, "end_ns": b})
+        for name, tracker in trackers.items()
+        for s, st, a, b in tracker.spans()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run_cameras(
+    cameras: Mapping[str, str],
+    *,
+    engines: str | Path,
+    sinks: Sequence[str] = ("null://",),
+    backend: str = "auto",
+    deadline_ms: float | None = None,
+    trace: str | Path | None = None,
+    latency_log: str | Path | None = None,
+    summary_json: str | Path | None = None,
+    show_status: bool = False,
+    threads: int | None = None,
+    device: str | None = None,
+    panoptic: str | None = None,
+    depth: str | None = None,
+    precision: str | None = None,
+    size: tuple[int, int] | None = None,
+    trackers: Mapping[str, LatencyTracker] | None = None,
+    status_every_s: float = 0.0,
+    heartbeat: str | Path | None = None,
+    skip_stuck_sinks: bool = False,
+    overwrite: bool = False,
+    fit: str = "stretch",
+    object_tracker: ObjectTracker | None = None,
+    options: StreamOptions | None = None,
+) -> dict[str, LatencyTracker]:
+    """Run each of ``cameras`` (name -> source URI, as run_stream's ``source``) through one
+    set of engines into ``sinks`` (split_sinks: ``{camera}`` in a name makes one a camera);
+    returns each camera's LatencyTracker. ``options``: how each camera is read and written,
+    ``max_frames`` and ``duration_s`` each camera's own. ``object_tracker``: the settings of
+    each camera's own tracker (ObjectTracker.fresh). Pass ``trackers`` (by name) to keep their
+    numbers after Ctrl-C. The other arguments are run_stream's; ``summary_json``, ``trace``
+    and ``latency_log`` hold every camera (cameras_summary, cameras_trace, cameras_spans)."""
+    from edge.stream import StreamOptions, open_pipeline, outputs_stopped, raise_failures
+    from edge.stream.engines import EngineSet
+    from edge.stream.heartbeat import check_unshared
+    from edge.stream.pipeline import check_post_workers
+    from edge.stream.segments import check_delete_oldest
+    from edge.stream.sinks import check_written_file, open_sinks, refuse_earlier_outputs
+    from edge.stream.sources import is_live, source_file
+
+    o = options or StreamOptions()
+    names = list(check_cameras(list(cameras.items())))
+    own, shared_uris = split_sinks(sinks, names)
+    check_post_workers(o.post_workers)
+    check_delete_oldest(o.delete_oldest, o.segment_s)
+    logs = {"trace": trace, "latency log": latency_log, "summary": summary_json, "heartbeat": heartbeat}
+    for what, path in logs.items():
+        for source in cameras.values():
+            if path is not None:
+                check_written_file(what, path, source)
+    if heartbeat is not None:
+        check_unshared(heartbeat)
+    replace = {name: overwrite or not is_live(cameras[name]) for name in names}
+    if o.segment_s is None:  # said now, not after the engines load
+        for name in names:
+            source = cameras[name]
+            refuse_earlier_outputs(
+                [*own[name], *shared_uris], replace=replace[name], source=source_file(source)
+            )
+    trackers = trackers or {name: LatencyTracker(deadline_ms=deadline_ms) for name in names}
+    turn = TurnLock()
+    with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
+        engine_set = EngineSet.open(
+            engines,
+            backend=backend,
+            panoptic=panoptic,
+            depth=depth,
+            precision=precision,
+            size=size,
+            threads=threads,
+            device=device,
+            fit=fit,
+        )
+        undo.callback(engine_set.close)
+        live = any(is_live(source) for source in cameras.values())
+        opened = open_sinks(
+            shared_uris,
+            fps=17.0,  # objects sinks keep no rate
+            kinds=engine_set.kinds,
+            timing="capture" if live or o.realtime else "frames",
+            keep_free=o.keep_free,
+            segment_s=o.segment_s,
+            delete_oldest=o.delete_oldest,
+            replace=all(replace.values()),
+        )
+        holds = [SharedSink.of(sink, len(names)) for sink in opened]
+        for each in holds:
+            for hold in each:
+                undo.callback(hold.close)
+        pipelines: dict[str, Pipeline] = {}
+        for index, name in enumerate(names):
+            pipeline = open_pipeline(
+                cameras[name],
+                engine_set=engine_set,
+                sinks=own[name],
+                tracker=trackers[name],
+                options=o,
+                replace=replace[name],
+                object_tracker=object_tracker.fresh() if object_tracker is not None else None,
+                shared=[each[index] for each in holds],
+                camera=name,
+                engine_turn=turn,
+            )
+            undo.callback(pipeline.abandon)
+            pipelines[name] = pipeline
+        undo.pop_all()  # each pipeline closes its source and sinks, and engine_set is closed below
+    try:
+        watch = ServiceWatch.for_pipelines(
+            pipelines,
+            status=CamerasStatus(trackers, sep="  |  ").status_line,
+            heartbeat=heartbeat,
+            skip_stuck_sinks=skip_stuck_sinks,
+        )
+        with StatusLine(CamerasStatus(trackers), enabled=show_status, log_every_s=status_every_s), watch:
+            run_all(pipelines)
+    except BaseException:
+        engine_set.close()
+        for failure in write_cameras_logs(
+            trackers, trace=trace, latency_log=latency_log, summary=summary_json
+        ):
+            print(f"warning: {failure}", file=sys.stderr)
+        raise
+    engine_set.close()
+    stopped = outputs_stopped(pipelines)
+    written = write_cameras_logs(trackers, trace=trace, latency_log=latency_log, summary=summary_json)
+    raise_failures([*([stopped] if stopped else []), *written])
+    return dict(trackers)
+
+
+def write_cameras_logs(
+    trackers: Mapping[str, LatencyTracker],
+    *,
+    trace: str | Path | None,
+    latency_log: str | Path | None,
+    summary: str | Path | None,
+) -> list[OSError]:
+    """As edge.stream.write_logs, of every camera."""
+    import json
+
+    from edge.util.fs import atomic_write_bytes
+
+    writers = (
+        (trace, lambda: json.dumps(cameras_trace(trackers))),
+        (latency_log, lambda: cameras_spans(trackers)),
+        (summary, lambda: json.dumps(cameras_summary(trackers), indent=2) + "\n"),
+    )
+    failures = []
+    for path, text in writers:
+        if path is not None:
+            try:
+                atomic_write_bytes(path, text().encode())
+            except OSError as exc:
+                failures.append(exc)
+    return failures

@@ -1,0 +1,445 @@
+"""Several cameras through one set of engines (edge.stream.multicam): real tiny ONNX Runtime
+engines, real synthetic drives, real files, a real systemd socket."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.cli import main
+from edge.errors import ConfigError, SourceError
+from edge.latency import LatencyTracker
+from edge.postprocess.tracks import ObjectTracker
+from edge.stream import StreamOptions
+from edge.stream.engines import EngineSet
+from edge.stream.frame import Frame, Result
+from edge.stream.multicam import (
+    SharedSink,
+    TurnLock,
+    check_cameras,
+    parse_camera,
+    run_all,
+    run_cameras,
+    split_sinks,
+)
+from edge.stream.object_sinks import ObjectsSink
+from edge.stream.pipeline import Pipeline
+from edge.stream.sinks import NullSink
+from edge.stream.sources import open_source
+from edge.stream.watchdog import ServiceWatch
+from tests.conftest import fill_disk, stop_process, wait_for
+from tests.stream.test_pipeline import edge_cli, edge_cli_started
+from tests.stream.test_watchdog import HeldSink, edge_under_systemd
+from tests.util.test_systemd import Listener, systemd_socket  # noqa: F401  (a fixture)
+
+DRIVE = "synthetic://?size=128x256&frames={frames}&seed={seed}"
+
+
+def test_a_camera_is_a_name_and_a_uri_whose_own_equals_signs_it_keeps() -> None:
+    assert parse_camera("front=/dev/video0") == ("front", "/dev/video0")
+    assert parse_camera("rear_2=synthetic://?fps=17&seed=1") == ("rear_2", "synthetic://?fps=17&seed=1")
+    for bad in (
+        "/dev/video0",
+        "=/dev/video0",
+        "front=",
+        "-x=/dev/video0",
+        "a b=/dev/video0",
+        "x" * 33 + "=u",
+    ):
+        with pytest.raises(ConfigError, match="expected NAME=URI, e.g. front=/dev/video0"):
+            parse_camera(bad)
+    assert check_cameras([("b", "u1"), ("a", "u2")]) == {"b": "u1", "a": "u2"}  # in the order given
+    with pytest.raises(ConfigError, match=r"camera name 'a' is given twice \('u1' and 'u2'\)"):
+        check_cameras([("a", "u1"), ("a", "u2")])
+    with pytest.raises(ConfigError, match="no camera given"):
+        check_cameras([])
+
+
+def test_sinks_named_with_camera_are_one_a_camera_and_objects_without_it_shared() -> None:
+    own, shared = split_sinks(
+        ["out/{camera}.mp4", "dir://frames-{camera}/?view=depth", "objects.jsonl", "-", "null://"],
+        ["front", "rear"],
+    )
+    assert own == {
+        "front": ["out/front.mp4", "dir://frames-front/?view=depth", "null://"],
+        "rear": ["out/rear.mp4", "dir://frames-rear/?view=depth", "null://"],
+    }
+    assert shared == ["objects.jsonl", "-"]
+    # one camera shares nothing: its sinks are its own, {camera} its name
+    assert split_sinks(["o.jsonl", "{camera}.mp4"], ["front"]) == ({"front": ["o.jsonl", "front.mp4"]}, [])
+    refused = {
+        "out.mp4?view=depth": "put {camera} in its name for one a camera, e.g. 'out-{camera}.mp4?view=depth'",
+        "dir://frames/": "e.g. 'dir://frames-{camera}/'",
+        "http://127.0.0.1:8080": "shows one camera, and 2 run (front, rear)",
+        "display://{camera}": "shows one camera",
+    }
+    for uri, said in refused.items():
+        with pytest.raises(ConfigError, match=re.escape(f"sink '{uri}'")) as caught:
+            split_sinks([uri], ["front", "rear"])
+        assert said in str(caught.value)
+    with pytest.raises(ConfigError, match="would get the frames of 2 cameras"):
+        split_sinks(["out.mp4"], ["front", "rear"])
+
+
+def test_the_engines_are_taken_in_the_order_asked() -> None:
+    """The holder takes its turn again only after those that asked before it: a thread that
+    releases and asks at once does not jump the queue."""
+    turn = TurnLock()
+    order: list[str] = []
+    asked = threading.Semaphore(0)
+
+    def take(name: str) -> None:
+        asked.release()
+        with turn:
+            order.append(name)
+
+    with turn:
+        threads = []
+        for name in "abc":  # each asks once the one before is waiting
+            threads.append(threading.Thread(target=take, args=(name,)))
+            threads[-1].start()
+            asked.acquire()
+            time.sleep(0.05)
+    with turn:  # after them, though it held the lock last
+        order.append("again")
+    for t in threads:
+        t.join(timeout=10)
+    assert order == ["a", "b", "c", "again"]
+
+
+def _result(camera: str, seq: int) -> Result:
+    """A frame of ``camera`` in which nothing was found, as the post stage leaves it."""
+    frame = Frame(seq=seq, t_capture_ns=time.perf_counter_ns(), image=np.zeros((4, 8, 3), np.uint8))
+    frame.meta["camera"] = camera
+    return Result(frame=frame, extras={"resized": np.zeros((2, 4, 3), np.uint8), "objects": []})
+
+
+def test_a_shared_objects_file_is_finished_by_the_last_camera_to_close_it(tmp_path: Path) -> None:
+    path = tmp_path / "objects.jsonl"
+    front, rear = SharedSink.of(ObjectsSink("objects.jsonl", path), 2)
+    assert front.uri == rear.uri == "objects.jsonl" and front.shows == frozenset()
+    front.write_result(_result("front", 0))
+    rear.write_result(_result("rear", 0))
+    front.write_result(_result("front", 1))
+    front.close()
+    front.close()  # a second close of one hold counts once
+    assert not path.exists(), "the rear camera still writes it"
+    rear.write_result(_result("rear", 1))
+    rear.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(line["camera"], line["frame"]) for line in lines] == [
+        ("front", 0),
+        ("rear", 0),
+        ("front", 1),
+        ("rear", 1),
+    ]
+    assert list(lines[0])[:2] == ["camera", "frame"]
+
+
+def test_a_shared_sink_that_stops_tells_each_camera_once(small_disk: Path, tiny_engines: Path) -> None:
+    """A shared objects file whose disk fills stops for good: the camera that wrote the line
+    that did not fit is told, the other at its next frame, each once; the lines before
+    are kept whole."""
+    path = small_disk / "objects.jsonl"
+    holds = SharedSink.of(ObjectsSink("objects.jsonl", path, keep_free=512 * 1024), 2)
+    engines = EngineSet.from_manifest(tiny_engines)
+    pipelines = {
+        name: Pipeline(
+            source=open_source(DRIVE.format(frames=6, seed=seed)),
+            engines=engines,
+            sinks=[hold],
+            camera=name,
+            engine_turn=TurnLock(),
+        )
+        for seed, (name, hold) in enumerate(zip(("front", "rear"), holds, strict=True))
+    }
+    stop_at = threading.Event()
+    first_line = threading.Event()
+
+    def filled(result: object) -> None:
+        if not first_line.is_set():
+            first_line.set()
+            fill_disk(small_disk)  # the next line has no room
+            stop_at.set()
+
+    pipelines["front"].on_result = filled
+    try:
+        run_all(pipelines)
+    finally:
+        engines.close()
+    assert stop_at.is_set()
+    for name, pipeline in pipelines.items():
+        stopped = pipeline.tracker.sinks_stopped
+        assert len(stopped) == 1 and stopped[0]["sink"] == "objects.jsonl", (name, stopped)
+        assert "has 0 bytes free, and the next frame" in stopped[0]["reason"], stopped
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines and {line["camera"] for line in lines} <= {"front", "rear"}
+
+
+def test_two_cameras_share_the_engines_and_are_each_their_own_stream(
+    demo_engines: Path, tmp_path: Path
+) -> None:
+    """The same drive on two cameras gives each the same objects, tracks and all (their
+    trackers are apart), in one shared objects file whose lines name their camera; a camera
+    whose source ends first ends alone; each has its summary and its video; the trace and
+    latency log hold both."""
+    cameras = {"front": DRIVE.format(frames=6, seed=0), "rear": DRIVE.format(frames=4, seed=0)}
+    trackers = run_cameras(
+        cameras,
+        engines=demo_engines,
+        sinks=[str(tmp_path / "{camera}.mp4"), str(tmp_path / "objects.jsonl")],
+        trace=tmp_path / "trace.json",
+        latency_log=tmp_path / "spans.jsonl",
+        summary_json=tmp_path / "summary.json",
+        object_tracker=ObjectTracker(hfov_deg=60.0),
+    )
+    assert {n: t.frames_out for n, t in trackers.items()} == {"front": 6, "rear": 4}
+    for name, frames in (("front", 6), ("rear", 4)):
+        video = cv2.VideoCapture(str(tmp_path / f"{name}.mp4"))
+        assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+        video.release()
+    lines = [json.loads(line) for line in (tmp_path / "objects.jsonl").read_text().splitlines()]
+    by = {name: [line for line in lines if line["camera"] == name] for name in cameras}
+    assert [line["frame"] for line in by["front"]] == list(range(6))
+    assert [line["frame"] for line in by["rear"]] == list(range(4))
+    assert any(line["objects"] for line in by["rear"]), "the demo weights find objects"
+    # one tracker would have followed one drive's objects through the other's frames
+    assert [line["objects"] for line in by["rear"]] == [line["objects"] for line in by["front"][:4]]
+    assert {"lateral_m"} <= set(by["rear"][-1]["objects"][0]), "each camera's tracker has the settings"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {n: s["frames_out"] for n, s in summary["cameras"].items()} == {"front": 6, "rear": 4}
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    names = {e["pid"]: e["args"]["name"] for e in events if e["ph"] == "M"}
+    assert names == {1: "camera front", 2: "camera rear"}
+    assert sum(e["name"] == "end_to_end" and e["pid"] == 2 for e in events) == 4
+    spans = [json.loads(line) for line in (tmp_path / "spans.jsonl").read_text().splitlines()]
+    ends = [s for s in spans if s["stage"] == "end_to_end"]
+    assert sorted((s["camera"], s["frame"]) for s in ends) == sorted(
+        [("front", i) for i in range(6)] + [("rear", i) for i in range(4)]
+    )
+    # the engines took turns: no two frames' panoptic spans overlap, whichever camera's
+    runs = sorted((s["start_ns"], s["end_ns"]) for s in spans if s["stage"] == "panoptic")
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(runs))
+
+
+def test_a_camera_that_cannot_be_opened_closes_what_the_others_opened(
+    tiny_engines: Path, tmp_path: Path
+) -> None:
+    cameras = {"front": DRIVE.format(frames=3, seed=0), "rear": str(tmp_path / "missing.mp4")}
+    with pytest.raises(SourceError, match="missing.mp4"):
+        run_cameras(
+            cameras,
+            engines=tiny_engines,
+            sinks=[str(tmp_path / "{camera}.mp4"), str(tmp_path / "objects.jsonl")],
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "no file, partial or finished, is left"
+
+
+def test_an_error_in_one_camera_ends_the_others_and_is_raised(tiny_engines: Path) -> None:
+    def broken(result: object) -> None:
+        raise RuntimeError("the caller's callback broke")
+
+    engines = EngineSet.from_manifest(tiny_engines)
+    turn = TurnLock()
+    pipelines = {
+        name: Pipeline(
+            source=open_source(f"synthetic://?size=128x256&seed={seed}"),  # endless
+            engines=engines,
+            sinks=[NullSink()],
+            engine_turn=turn,
+            on_result=broken if name == "rear" else None,
+        )
+        for seed, name in enumerate(("front", "rear"))
+    }
+    try:
+        with pytest.raises(RuntimeError, match="the caller's callback broke"):
+            run_all(pipelines)
+    finally:
+        engines.close()
+    assert pipelines["front"].tracker.frames_in >= 1, "the endless front camera ran, and was stopped"
+
+
+def test_edge_run_with_cameras_and_its_refusals(tiny_engines: Path, tmp_path: Path) -> None:
+    proc = edge_cli(
+        "run",
+        *("--camera", f"front={DRIVE.format(frames=3, seed=0)}"),
+        *("--camera", f"rear={DRIVE.format(frames=2, seed=1)}"),
+        *("--engines", str(tiny_engines), "--sink", "{camera}.mkv", "--sink", "-"),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert sorted((r["camera"], r["frame"]) for r in lines) == [
+        ("front", 0),
+        ("front", 1),
+        ("front", 2),
+        ("rear", 0),
+        ("rear", 1),
+    ]
+    assert f"camera front ({DRIVE.format(frames=3, seed=0)}):\npanoptic" in proc.stderr
+    assert "camera rear (" in proc.stderr and "frames in 2  out 2" in proc.stderr
+    assert (tmp_path / "front.mkv").exists() and (tmp_path / "rear.mkv").exists()
+
+    refusals = {
+        ("synthetic://", "--camera", "a=synthetic://"): "give the source 'synthetic://' or --camera",
+        (): "no source: give one",
+        ("--camera", "a=synthetic://", "--camera", "a=x.mp4"): "camera name 'a' is given twice",
+        (
+            "--camera",
+            "a=synthetic://",
+            "--camera",
+            "b=synthetic://",
+            "--sink",
+            "o.mp4",
+        ): "would get the frames",
+    }
+    for args, said in refusals.items():
+        done = edge_cli("run", *args, "--engines", str(tiny_engines), cwd=tmp_path)
+        assert done.returncode == 2 and said in done.stderr, (args, done.stderr)
+    done = edge_cli("run", "--camera", "/dev/video0", cwd=tmp_path)
+    assert (
+        done.returncode == 2 and "argument --camera: camera '/dev/video0': expected NAME=URI" in done.stderr
+    )
+
+
+def test_ctrl_c_finishes_every_cameras_outputs(tiny_engines: Path, tmp_path: Path) -> None:
+    proc = edge_cli_started(
+        "run",
+        *("--camera", "front=synthetic://?size=128x256", "--camera", "rear=synthetic://?size=128x256&seed=1"),
+        *("--engines", str(tiny_engines), "--sink", "{camera}.mp4", "--summary", "s.json"),
+        cwd=tmp_path,
+    )
+    try:
+        wait_for(
+            proc,
+            lambda: (tmp_path / ".rear.partial.mp4").exists() and (tmp_path / ".front.partial.mp4").exists(),
+        )
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        stop_process(proc)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "outputs are finalised, nothing half-written" in err
+    assert "camera front (" in out and "camera rear (" in out
+    summary = json.loads((tmp_path / "s.json").read_text())["cameras"]
+    for name in ("front", "rear"):
+        video = cv2.VideoCapture(str(tmp_path / f"{name}.mp4"))
+        frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
+        video.release()
+        assert frames > 0 and frames == summary[name]["frames_out"], (name, frames)
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_edge_run_with_cameras_under_systemd(
+    tiny_engines: Path,
+    systemd_socket: Listener,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """One status line of both cameras, the watchdog fed while both make progress."""
+    _, got = edge_under_systemd(
+        systemd_socket,
+        "run",
+        *(
+            "--camera",
+            "front=synthetic://?size=128x256&frames=30",
+            "--camera",
+            "rear=synthetic://?size=128x256&frames=30&seed=1",
+        ),
+        *("--realtime", "--fps", "15", "--engines", str(tiny_engines)),
+        *("--sink", str(tmp_path / "objects.jsonl")),
+    )
+    assert got[0].startswith("READY=1\nSTATUS=front: frame 0 ") and "  |  rear: frame 0 " in got[0]
+    assert sum(m.startswith("WATCHDOG=1\nSTATUS=front: frame ") for m in got) >= 2, got
+    assert not any("stuck" in m for m in got)
+
+
+def test_a_held_camera_is_named_by_the_watch(
+    tiny_engines: Path,
+    systemd_socket: Listener,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sink of the rear camera held (a disk that stopped answering) holds the run, said
+    with the camera's name, while the front camera goes on."""
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # a look every 0.5 s, stuck after 0.5 s
+    release = threading.Event()
+    engines = EngineSet.from_manifest(tiny_engines)
+    turn = TurnLock()
+    pipelines = {
+        name: Pipeline(
+            source=open_source(f"synthetic://?size=128x256&frames=30&seed={seed}"),
+            engines=engines,
+            sinks=[sink],
+            realtime=True,
+            fps=15.0,
+            camera=name,
+            engine_turn=turn,
+        )
+        for seed, (name, sink) in enumerate((("front", NullSink()), ("rear", HeldSink(release))))
+    }
+    trackers = {name: p.tracker for name, p in pipelines.items()}
+    timer = threading.Timer(2.0, release.set)
+    timer.start()
+    try:
+        from edge.stream.multicam import CamerasStatus
+
+        watch = ServiceWatch.for_pipelines(pipelines, status=CamerasStatus(trackers, sep="  |  ").status_line)
+        with watch:
+            run_all(pipelines)
+    finally:
+        timer.cancel()
+        engines.close()
+    got = systemd_socket.messages()
+    assert any(m.startswith("STATUS=stuck: camera rear: ") for m in got), got
+    assert trackers["front"].frames_out == 30
+
+
+def test_edge_service_of_cameras(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--camera", "front=/dev/video0", "--camera", "rear=/dev/video2", "--engines", "engines/"]
+    assert (
+        main(
+            [
+                "service",
+                "--name",
+                "cams",
+                "--user",
+                "nobody",
+                *argv,
+                "--sink",
+                "drives/{camera}.mkv",
+                "--segment",
+                "5m",
+            ]
+        )
+        == 0
+    )
+    unit = capsys.readouterr().out
+    assert "Description=edge run front=/dev/video0 rear=/dev/video2\n" in unit
+    # a camera among them: a fixed file name would be refused at the service's next start
+    assert main(["service", "--user", "nobody", *argv, "--sink", "{camera}.mkv"]) == 2
+    assert "edge run from a camera or stream refuses to write over" in capsys.readouterr().err
+    assert main(["service", "run", "/dev/video0", "--camera", "a=/dev/video1"]) == 2
+    assert "or --camera NAME=URI (several cameras at once), not both" in capsys.readouterr().err
+
+
+def test_options_are_each_cameras_own(tiny_engines: Path) -> None:
+    trackers = run_cameras(
+        {"a": "synthetic://?size=128x256", "b": "synthetic://?size=128x256&seed=3"},
+        engines=tiny_engines,
+        options=StreamOptions(max_frames=3),
+        trackers={"a": LatencyTracker(deadline_ms=1e6), "b": LatencyTracker()},
+    )
+    assert {n: t.frames_out for n, t in trackers.items()} == {"a": 3, "b": 3}
+    assert trackers["a"].summary()["deadline_ms"] == 1e6
