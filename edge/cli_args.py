@@ -137,6 +137,12 @@ def field_of_view(text: str) -> float:
     return value
 
 
+def field_of_view_setting(text: str) -> tuple[str | None, float]:
+    """``--hfov DEG`` (every camera's) or ``--hfov NAME=DEG`` (one camera's of --camera's)."""
+    name, sep, degrees = text.rpartition("=")
+    return (name if sep else None), field_of_view(degrees)
+
+
 def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     """The object tracker's settings a run or replay takes (edge.postprocess.tracks)."""
     p.add_argument(
@@ -150,11 +156,13 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--hfov",
-        type=field_of_view,
-        metavar="DEG",
+        type=field_of_view_setting,
+        action="append",
+        metavar="[NAME=]DEG",
         help="the camera's horizontal field of view: each object then says how far it is beside the "
         "camera's axis (lateral_m) and whether it is in the path (in_path: some of it within half "
-        "--path-width of the axis), and only those in the path are outlined red; default: unknown",
+        "--path-width of the axis), and only those in the path are outlined red; with --camera, "
+        "NAME=DEG is that camera's (repeatable) and DEG every other's; default: unknown",
     )
     p.add_argument(
         "--path-width",
@@ -202,25 +210,71 @@ def run_cameras_of(args: argparse.Namespace) -> dict[str, str] | None:
     return None
 
 
+def fields_of_view(args: argparse.Namespace) -> dict[str | None, float | None]:
+    """Each camera's ``--hfov`` by name (None: the run's one source; None for no field of
+    view). A ConfigError for a plain one given twice, a name that is no camera's or is given
+    twice, and a name where the run has one source."""
+    given: list[tuple[str | None, float]] = getattr(args, "hfov", None) or []
+    cameras = [name for name, _ in getattr(args, "camera", None) or ()]
+    plain = [deg for name, deg in given if name is None]
+    if len(plain) > 1:
+        said = ", ".join(f"{deg:g}" for deg in plain)
+        raise ConfigError(
+            f"--hfov is given {len(plain)} times ({said}); give it once, or NAME=DEG for each camera"
+        )
+    every = plain[0] if plain else None
+    if not cameras:
+        for name, deg in given:
+            if name is not None:
+                raise ConfigError(
+                    f"--hfov {name}={deg:g} names a camera, and this run has one source: give --hfov {deg:g}"
+                )
+        return {None: every}
+    out: dict[str | None, float | None] = dict.fromkeys(cameras, every)
+    named: set[str] = set()
+    for name, deg in given:
+        if name is None:
+            continue
+        if name not in out:
+            raise ConfigError(
+                f"--hfov {name}={deg:g}: no camera is named {name!r} (the cameras: {', '.join(cameras)})"
+            )
+        if name in named:
+            raise ConfigError(f"--hfov {name}=DEG is given twice; give each camera's once")
+        named.add(name)
+        out[name] = deg
+    return out
+
+
 def check_tracking_arguments(args: argparse.Namespace) -> None:
     """What argparse cannot check of ``add_tracking_arguments``' settings alone."""
-    if getattr(args, "path_width", None) is not None and args.hfov is None:
+    unknown = [name for name, deg in fields_of_view(args).items() if deg is None]
+    if getattr(args, "path_width", None) is not None and unknown:
         # without the field of view no object is placed beside the axis: the width would be ignored
+        if unknown == [None]:
+            raise ConfigError(
+                f"--path-width {args.path_width:g} needs --hfov: the camera's horizontal field of view "
+                "places the objects beside its axis, and only then is a path measured"
+            )
+        without = ", ".join(map(str, unknown))
         raise ConfigError(
-            f"--path-width {args.path_width:g} needs --hfov: the camera's horizontal field of view "
-            "places the objects beside its axis, and only then is a path measured"
+            f"--path-width {args.path_width:g} needs --hfov for each camera, and {without} has none: "
+            "give --hfov NAME=DEG for it, or --hfov DEG for every camera without its own"
         )
 
 
 def object_tracker(args: argparse.Namespace) -> Any:
-    """The ObjectTracker of ``add_tracking_arguments``' settings."""
+    """The ObjectTracker of ``add_tracking_arguments``' settings; with --camera, each
+    camera's by name (its own field of view)."""
     from edge.postprocess.tracks import ObjectTracker
 
     check_tracking_arguments(args)
     path = {} if args.path_width is None else {"path_half_width_m": args.path_width / 2}
-    return ObjectTracker(
-        speed_window_s=args.speed_window, max_gap_s=args.track_gap, hfov_deg=args.hfov, **path
-    )
+    trackers = {
+        name: ObjectTracker(speed_window_s=args.speed_window, max_gap_s=args.track_gap, hfov_deg=deg, **path)
+        for name, deg in fields_of_view(args).items()
+    }
+    return trackers.get(None, trackers)
 
 
 BACKENDS = ["auto", "onnxruntime", "tensorrt", "torch"]

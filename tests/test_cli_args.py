@@ -4,6 +4,7 @@ received and what was expected, before any work starts."""
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from edge.cli import main
 from edge.cli_args import count, finite_number, percentile, positive_int, positive_number
+from edge.errors import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -122,6 +124,44 @@ def test_a_path_width_without_a_field_of_view_is_refused(capsys: pytest.CaptureF
             main(["run", "synthetic://", "--hfov", "60", "--path-width", bad])
         err = capsys.readouterr().err
         assert f"argument --path-width: expected {expected} of metres" in err and f"got {bad!r}" in err
+
+
+def test_each_camera_takes_its_own_field_of_view() -> None:
+    """--hfov NAME=DEG is that camera's (its tracker places its objects by it), DEG every
+    other's; what cannot be meant is refused, naming it."""
+    from edge.cli import build_parser
+    from edge.cli_args import fields_of_view, object_tracker
+
+    parser = build_parser()
+    cams = ["run", "--camera", "front=/dev/video0", "--camera", "rear=/dev/video2", "--camera", "side=x.mp4"]
+    args = parser.parse_args([*cams, "--hfov", "60", "--hfov", "rear=120", "--path-width", "2"])
+    assert fields_of_view(args) == {"front": 60.0, "rear": 120.0, "side": 60.0}
+    trackers = object_tracker(args)
+    assert {n: t.hfov_deg for n, t in trackers.items()} == {"front": 60.0, "rear": 120.0, "side": 60.0}
+    assert {t.path_half_width_m for t in trackers.values()} == {1.0}
+    assert len({id(t) for t in trackers.values()}) == 3, "each camera follows its own objects"
+    assert fields_of_view(parser.parse_args(cams)) == {"front": None, "rear": None, "side": None}
+    assert fields_of_view(parser.parse_args(["replay", "x", "--hfov", "48.9"])) == {None: 48.9}
+    refused = {
+        ("--hfov", "top=60"): "--hfov top=60: no camera is named 'top' (the cameras: front, rear, side)",
+        ("--hfov", "rear=60", "--hfov", "rear=70"): "--hfov rear=DEG is given twice",
+        ("--hfov", "60", "--hfov", "70"): "--hfov is given 2 times (60, 70); give it once, or NAME=DEG",
+        (
+            "--hfov",
+            "rear=60",
+            "--path-width",
+            "2",
+        ): "--path-width 2 needs --hfov for each camera, and front, side has none",
+    }
+    for extra, said in refused.items():
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            object_tracker(parser.parse_args([*cams, *extra]))
+    with pytest.raises(
+        ConfigError, match=re.escape("--hfov front=60 names a camera, and this run has one source")
+    ):
+        object_tracker(parser.parse_args(["run", "/dev/video0", "--hfov", "front=60"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args([*cams, "--hfov", "rear=190"])
 
 
 @pytest.mark.parametrize("bad", ["0", "180", "-5", "nan", "wide"])

@@ -295,14 +295,15 @@ def run_cameras(
     skip_stuck_sinks: bool = False,
     overwrite: bool = False,
     fit: str = "stretch",
-    object_tracker: ObjectTracker | None = None,
+    object_tracker: ObjectTracker | Mapping[str, ObjectTracker] | None = None,
     options: StreamOptions | None = None,
 ) -> dict[str, LatencyTracker]:
     """Run each of ``cameras`` (name -> source URI, as run_stream's ``source``) through one
     set of engines into ``sinks`` (split_sinks: ``{camera}`` in a name makes one a camera);
     returns each camera's LatencyTracker. ``options``: how each camera is read and written,
-    ``max_frames`` and ``duration_s`` each camera's own. ``object_tracker``: the settings of
-    each camera's own tracker (ObjectTracker.fresh). Pass ``trackers`` (by name) to keep their
+    ``max_frames`` and ``duration_s`` each camera's own. ``object_tracker``: each camera's
+    tracker by name (their fields of view differ), or the settings of each camera's own
+    (ObjectTracker.fresh). Pass ``trackers`` (by name) to keep their
     numbers after Ctrl-C. The other arguments are run_stream's; ``summary_json``, ``trace``
     and ``latency_log`` hold every camera (cameras_summary, cameras_trace, cameras_spans)."""
     from edge.stream import StreamOptions, open_pipeline, outputs_stopped, raise_failures
@@ -333,6 +334,7 @@ def run_cameras(
                 [*own[name], *shared_uris], replace=replace[name], source=source_file(source)
             )
     trackers = trackers or {name: LatencyTracker(deadline_ms=deadline_ms) for name in names}
+    followers = _object_trackers(object_tracker, names)
     turn = TurnLock()
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.open(
@@ -371,7 +373,7 @@ def run_cameras(
                 tracker=trackers[name],
                 options=o,
                 replace=replace[name],
-                object_tracker=object_tracker.fresh() if object_tracker is not None else None,
+                object_tracker=followers[name],
                 shared=[each[index] for each in holds],
                 camera=name,
                 engine_turn=turn,
@@ -400,6 +402,20 @@ def run_cameras(
     written = write_cameras_logs(trackers, trace=trace, latency_log=latency_log, summary=summary_json)
     raise_failures([*([stopped] if stopped else []), *written])
     return dict(trackers)
+
+
+def _object_trackers(
+    given: ObjectTracker | Mapping[str, ObjectTracker] | None, names: Sequence[str]
+) -> dict[str, ObjectTracker | None]:
+    """Each camera's ObjectTracker: its own of ``given`` by name, or a fresh one of its settings."""
+    if isinstance(given, Mapping):
+        missing = [name for name in names if name not in given]
+        if missing:
+            raise ConfigError(
+                f"object_tracker has none for camera(s) {', '.join(missing)} (it has: {', '.join(given)})"
+            )
+        return {name: given[name] for name in names}
+    return {name: given.fresh() if given is not None else None for name in names}
 
 
 def write_cameras_logs(

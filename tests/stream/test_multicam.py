@@ -268,12 +268,12 @@ def test_an_error_in_one_camera_ends_the_others_and_is_raised(tiny_engines: Path
     assert pipelines["front"].tracker.frames_in >= 1, "the endless front camera ran, and was stopped"
 
 
-def test_edge_run_with_cameras_and_its_refusals(tiny_engines: Path, tmp_path: Path) -> None:
+def test_edge_run_with_cameras_and_its_refusals(demo_engines: Path, tmp_path: Path) -> None:
     proc = edge_cli(
         "run",
         *("--camera", f"front={DRIVE.format(frames=3, seed=0)}"),
         *("--camera", f"rear={DRIVE.format(frames=2, seed=1)}"),
-        *("--engines", str(tiny_engines), "--sink", "{camera}.mkv", "--sink", "-"),
+        *("--engines", str(demo_engines), "--sink", "{camera}.mkv", "--sink", "-", "--hfov", "front=60"),
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
@@ -285,6 +285,12 @@ def test_edge_run_with_cameras_and_its_refusals(tiny_engines: Path, tmp_path: Pa
         ("rear", 0),
         ("rear", 1),
     ]
+    # the front camera's field of view places its objects; the rear's is not known
+    objects = {
+        name: [o for r in lines if r["camera"] == name for o in r["objects"]] for name in ("front", "rear")
+    }
+    assert objects["front"] and all("lateral_m" in o for o in objects["front"])
+    assert objects["rear"] and not any("lateral_m" in o for o in objects["rear"])
     assert f"camera front ({DRIVE.format(frames=3, seed=0)}):\npanoptic" in proc.stderr
     assert "camera rear (" in proc.stderr and "frames in 2  out 2" in proc.stderr
     assert (tmp_path / "front.mkv").exists() and (tmp_path / "rear.mkv").exists()
@@ -303,7 +309,7 @@ def test_edge_run_with_cameras_and_its_refusals(tiny_engines: Path, tmp_path: Pa
         ): "would get the frames",
     }
     for args, said in refusals.items():
-        done = edge_cli("run", *args, "--engines", str(tiny_engines), cwd=tmp_path)
+        done = edge_cli("run", *args, "--engines", str(demo_engines), cwd=tmp_path)
         assert done.returncode == 2 and said in done.stderr, (args, done.stderr)
     done = edge_cli("run", "--camera", "/dev/video0", cwd=tmp_path)
     assert (
