@@ -342,8 +342,9 @@ def add_stream_commands(sub: Any) -> None:
         help="several cameras at once, instead of the source (repeatable: --camera front=/dev/video0 "
         "--camera rear=/dev/video2): the engines are loaded once and the cameras take turns at them; "
         "each has its own tracks and summary, and --max-frames and --duration are each camera's; a sink "
-        "named with {camera} is one a camera (front.mp4, rear.mp4 for 'out/{camera}.mp4'), and "
-        "objects.jsonl or - without it is shared, each line naming its camera",
+        "named with {camera} is one a camera (front.mp4, rear.mp4 for 'out/{camera}.mp4'), "
+        "objects.jsonl or - without it is shared, each line naming its camera, and the web viewer is "
+        "one a camera, on the port given and the ones after it",
     )
     add_engine_arguments(p)
     p.add_argument(

@@ -66,8 +66,10 @@ def check_cameras(cameras: Sequence[tuple[str, str]]) -> dict[str, str]:
 
 def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
     """Each camera's sinks (``{camera}`` replaced by its name) and the sinks they share: a
-    sink of what was found without ``{camera}``. A picture sink without it would mix the
-    cameras' frames, and a window or the web viewer shows one camera: ConfigErrors."""
+    sink of what was found without ``{camera}``. The web viewer is one a camera, on ports
+    counted on from the one given (viewer_ports). A picture sink without ``{camera}`` would
+    mix the cameras' frames, and a window is refused (OpenCV's windows are for one thread):
+    ConfigErrors."""
     from edge.stream.sinks import writes_objects
 
     own: dict[str, list[str]] = {name: [] for name in names}
@@ -75,12 +77,17 @@ def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, li
     several = len(names) > 1
     for uri in uris:
         scheme = urlsplit(uri).scheme if uri != "-" else ""
-        if several and scheme in ("http", "display"):
+        if several and scheme == "display":
             raise ConfigError(
-                f"sink {uri!r} shows one camera, and {len(names)} run ({', '.join(names)}); watch each "
-                "with an edge run of its own, or record each with a sink named with {camera}"
+                f"sink {uri!r} is a window, which shows one camera, and {len(names)} run "
+                f"({', '.join(names)}); "
+                "watch them in the web viewer (http://127.0.0.1:8080: a port a camera, counted on from it), "
+                "or each with an edge run of its own"
             )
-        if CAMERA in uri or not several or scheme == "null":
+        if several and scheme == "http":
+            for name, each in zip(names, viewer_ports(uri, len(names)), strict=True):
+                own[name].append(each)
+        elif CAMERA in uri or not several or scheme == "null":
             for name in names:
                 own[name].append(uri.replace(CAMERA, name))
         elif writes_objects(uri):
@@ -92,6 +99,18 @@ def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, li
                 f"{CAMERA} in its name for one a camera, e.g. {example!r}"
             )
     return own, shared
+
+
+def viewer_ports(uri: str, count: int) -> list[str]:
+    """``count`` web viewers of ``uri``'s host, on its port and the ones after it (each on
+    a free port of its own for port 0)."""
+    from edge.viewer.sink import parse_viewer_uri
+
+    host, port = parse_viewer_uri(uri)
+    shown = f"[{host}]" if ":" in host else host
+    if port and port + count - 1 > 65535:
+        raise ConfigError(f"sink {uri!r}: {count} cameras need {count} ports from {port}, past 65535")
+    return [f"http://{shown}:{port + i if port else 0}" for i in range(count)]
 
 
 def _with_camera(uri: str) -> str:
@@ -381,6 +400,7 @@ def run_cameras(
             undo.callback(pipeline.abandon)
             pipelines[name] = pipeline
         undo.pop_all()  # each pipeline closes its source and sinks, and engine_set is closed below
+    say_viewers(pipelines)
     try:
         watch = ServiceWatch.for_pipelines(
             pipelines,
@@ -416,6 +436,18 @@ def _object_trackers(
             )
         return {name: given[name] for name in names}
     return {name: given.fresh() if given is not None else None for name in names}
+
+
+def say_viewers(pipelines: Mapping[str, Pipeline]) -> None:
+    """Which camera each web viewer shows (each said its address as it began)."""
+    said = [
+        f"{name} {url}"
+        for name, p in pipelines.items()
+        for sink in p.sinks
+        if (url := getattr(sink, "url", None))
+    ]
+    if said:
+        print(f"viewers: {', '.join(said)}", file=sys.stderr, flush=True)
 
 
 def write_cameras_logs(

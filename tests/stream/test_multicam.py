@@ -40,6 +40,7 @@ from tests.conftest import fill_disk, stop_process, wait_for
 from tests.stream.test_pipeline import edge_cli, edge_cli_started
 from tests.stream.test_watchdog import HeldSink, edge_under_systemd
 from tests.util.test_systemd import Listener, systemd_socket  # noqa: F401  (a fixture)
+from tests.viewer.helpers import get_json, mjpeg_frames
 
 DRIVE = "synthetic://?size=128x256&frames={frames}&seed={seed}"
 
@@ -79,8 +80,8 @@ def test_sinks_named_with_camera_are_one_a_camera_and_objects_without_it_shared(
     refused = {
         "out.mp4?view=depth": "put {camera} in its name for one a camera, e.g. 'out-{camera}.mp4?view=depth'",
         "dir://frames/": "e.g. 'dir://frames-{camera}/'",
-        "http://127.0.0.1:8080": "shows one camera, and 2 run (front, rear)",
-        "display://{camera}": "shows one camera",
+        "display://{camera}": "is a window, which shows one camera, and 2 run (front, rear)",
+        "http://127.0.0.1:65535": "2 cameras need 2 ports from 65535, past 65535",
     }
     for uri, said in refused.items():
         with pytest.raises(ConfigError, match=re.escape(f"sink '{uri}'")) as caught:
@@ -88,6 +89,47 @@ def test_sinks_named_with_camera_are_one_a_camera_and_objects_without_it_shared(
         assert said in str(caught.value)
     with pytest.raises(ConfigError, match="would get the frames of 2 cameras"):
         split_sinks(["out.mp4"], ["front", "rear"])
+    # the web viewer: one a camera, on the ports from the one given (any free one for 0)
+    own, _ = split_sinks(["http://127.0.0.1:8080", "http://[::1]:0"], ["front", "rear", "side"])
+    assert [uris[0] for uris in own.values()] == [f"http://127.0.0.1:{p}" for p in (8080, 8081, 8082)]
+    assert {uris[1] for uris in own.values()} == {"http://[::1]:0"}
+
+
+def test_each_camera_is_watched_in_a_viewer_of_its_own(tiny_engines: Path, tmp_path: Path) -> None:
+    """A real edge run of two cameras into the web viewer, read by a real HTTP client: a
+    viewer a camera, each showing that camera's pictures and latency."""
+    proc = edge_cli_started(
+        "run",
+        *(
+            "--camera",
+            "front=synthetic://?size=128x256&fps=17",
+            "--camera",
+            "rear=synthetic://?size=128x256&fps=17&seed=1",
+        ),
+        *("--realtime", "--engines", str(tiny_engines), "--sink", "http://127.0.0.1:0"),
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stderr is not None
+        said = []
+        while not (line := proc.stderr.readline()).startswith("viewers: "):
+            assert line, "the run ended before its viewers were said:\n" + "".join(said)
+            said.append(line)
+        urls = dict(pair.split(" ") for pair in line.removeprefix("viewers: ").strip().split(", "))
+        assert list(urls) == ["front", "rear"] and urls["front"] != urls["rear"]
+        assert sum(line.startswith("viewer: http://127.0.0.1:") for line in said) == 2
+        pictures = {name: mjpeg_frames(url + "stream/panoptic.mjpg", 2)[-1][1] for name, url in urls.items()}
+        assert pictures["front"].shape == pictures["rear"].shape == (128, 256, 3)
+        assert not np.array_equal(pictures["front"], pictures["rear"]), "each shows its own camera"
+        for url in urls.values():
+            stats = get_json(url + "stats")
+            assert stats["frames_out"] > 0 and stats["stages_ms"]["panoptic"]["count"] > 0
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        stop_process(proc)
+    assert proc.returncode == 130
+    assert "camera front (" in out and "camera rear (" in out
 
 
 def test_the_engines_are_taken_in_the_order_asked() -> None:
