@@ -37,6 +37,7 @@ from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
 from edge.stream.watchdog import ServiceWatch
 from tests.conftest import fill_disk, stop_process, wait_for
+from tests.stream.test_capture import Camera
 from tests.stream.test_pipeline import edge_cli, edge_cli_started
 from tests.stream.test_watchdog import HeldSink, edge_under_systemd
 from tests.util.test_systemd import Listener, systemd_socket  # noqa: F401  (a fixture)
@@ -271,6 +272,48 @@ def test_two_cameras_share_the_engines_and_are_each_their_own_stream(
     # the engines took turns: no two frames' panoptic spans overlap, whichever camera's
     runs = sorted((s["start_ns"], s["end_ns"]) for s in spans if s["stage"] == "panoptic")
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(runs))
+
+
+def test_a_camera_that_stalls_holds_up_no_other(tiny_engines: Path) -> None:
+    """Two real network cameras (MJPEG over HTTP): while the rear one stops sending, the
+    front one's frames go on coming out; the rear's resume when it sends again."""
+    cams = {"front": Camera(fps=15), "rear": Camera(fps=15)}
+    trackers = {name: LatencyTracker() for name in cams}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            run_cameras(
+                {name: cam.url for name, cam in cams.items()},
+                engines=tiny_engines,
+                trackers=trackers,
+                options=StreamOptions(duration_s=9.0),
+            )
+        finally:
+            done.set()
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while min(t.frames_out for t in trackers.values()) < 5:
+            assert time.monotonic() < deadline and not done.is_set(), "both cameras' frames come out"
+            time.sleep(0.05)
+        cams["rear"].stalled.set()
+        time.sleep(0.5)  # what the rear camera had sent is through
+        front, rear = trackers["front"].frames_out, trackers["rear"].frames_out
+        time.sleep(2.0)
+        during = trackers["front"].frames_out - front, trackers["rear"].frames_out - rear
+        cams["rear"].stalled.clear()
+        runner.join(timeout=60)
+    finally:
+        for cam in cams.values():
+            cam.stalled.clear()
+        runner.join(timeout=60)
+        for cam in cams.values():
+            cam.unplug()
+    assert during[0] >= 10 and during[1] == 0, during
+    assert trackers["rear"].frames_out > rear, "the rear camera's frames came out again"
 
 
 def test_a_camera_that_cannot_be_opened_closes_what_the_others_opened(
