@@ -168,6 +168,8 @@ class SharedSink:
         self.uri: str = shared.sink.uri
         self._told = False
         self._closed = False
+        # the sink, once this hold's close finished it: the camera whose summary names its files
+        self.finished: Any = None
 
     @classmethod
     def of(cls, sink: Any, users: int) -> list[SharedSink]:
@@ -201,7 +203,10 @@ class SharedSink:
             shared.users -= 1
             if shared.users:
                 return
-        shared.sink.close()
+        try:
+            shared.sink.close()
+        finally:
+            self.finished = shared.sink
 
 
 class CamerasStatus:

@@ -447,8 +447,10 @@ class Pipeline:
                 what = str(exc)
             self.tracker.sink_unfinished(sink.uri, what)  # in the summary, after the warning scrolled by
             print(f"warning: {what}", file=sys.stderr)
-        if isinstance(sink, SegmentedSink):  # the summary names the files it became
-            self.tracker.segments_written(sink.uri, [str(p) for p in sink.files], len(sink.deleted))
+        # a sink several cameras share is finished by the last of them (SharedSink.finished)
+        written = getattr(sink, "finished", sink)
+        if isinstance(written, SegmentedSink):  # the summary names the files it became
+            self.tracker.segments_written(written.uri, [str(p) for p in written.files], len(written.deleted))
 
     def _finish(self, done: dict[str, threading.Event], deadline: float | None) -> None:
         # sinks are finalised even after an error or Ctrl-C, so the video stays playable;

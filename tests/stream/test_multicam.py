@@ -274,6 +274,34 @@ def test_two_cameras_share_the_engines_and_are_each_their_own_stream(
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(runs))
 
 
+def test_segments_of_each_camera_and_of_the_shared_objects(tiny_engines: Path, tmp_path: Path) -> None:
+    """--segment with cameras: each camera's video in its own numbered segments, the shared
+    objects file in segments of both cameras' lines, named in the summary of the camera
+    that finished it."""
+    cameras = {"front": DRIVE.format(frames=8, seed=0), "rear": DRIVE.format(frames=8, seed=1)}
+    trackers = run_cameras(
+        cameras,
+        engines=tiny_engines,
+        sinks=[str(tmp_path / "{camera}.mkv"), str(tmp_path / "objects.jsonl")],
+        options=StreamOptions(segment_s=0.25),  # 4 frames of the drives' 17 fps
+    )
+    names = sorted(p.name for p in tmp_path.iterdir())
+    front = [n for n in names if n.startswith("front-") and n.endswith(".mkv")]
+    rear = [n for n in names if n.startswith("rear-") and n.endswith(".mkv")]
+    objects = [n for n in names if n.startswith("objects-") and n.endswith(".jsonl")]
+    assert len(front) >= 2 and len(rear) >= 2 and objects, names
+    lines = [json.loads(line) for n in objects for line in (tmp_path / n).read_text().splitlines()]
+    assert sorted((r["camera"], r["frame"]) for r in lines) == sorted(
+        [("front", i) for i in range(8)] + [("rear", i) for i in range(8)]
+    )
+    listed = [t.summary().get("segments", {}) for t in trackers.values()]
+    shared = [
+        seg[str(tmp_path / "objects.jsonl")] for seg in listed if str(tmp_path / "objects.jsonl") in seg
+    ]
+    assert len(shared) == 1 and sorted(Path(f).name for f in shared[0]["files"]) == objects
+    assert sorted(Path(f).name for f in listed[0][str(tmp_path / "front.mkv")]["files"]) == front
+
+
 def test_a_camera_that_stalls_holds_up_no_other(tiny_engines: Path) -> None:
     """Two real network cameras (MJPEG over HTTP): while the rear one stops sending, the
     front one's frames go on coming out; the rear's resume when it sends again."""
