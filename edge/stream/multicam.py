@@ -232,8 +232,8 @@ def run_all(pipelines: Mapping[str, Any]) -> None:
             pipelines[name].run()
         except BaseException as exc:
             errors[name] = exc
-            for other in pipelines.values():
-                other.stop()
+            for other in pipelines.values():  # each bounds its wait for its stages
+                other.interrupt()
         finally:
             done[name].set()
 
