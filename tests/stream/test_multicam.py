@@ -223,7 +223,7 @@ def test_a_shared_sink_that_stops_tells_each_camera_once(small_disk: Path, tiny_
     for name, pipeline in pipelines.items():
         stopped = pipeline.tracker.sinks_stopped
         assert len(stopped) == 1 and stopped[0]["sink"] == "objects.jsonl", (name, stopped)
-        assert "has 0 bytes free, and the next frame" in stopped[0]["reason"], stopped
+        assert re.search(r"has \d+ bytes free, and the next frame needs", stopped[0]["reason"]), stopped
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines and {line["camera"] for line in lines} <= {"front", "rear"}
 
@@ -506,6 +506,8 @@ def test_a_held_camera_is_named_by_the_watch(
         for seed, (name, sink) in enumerate((("front", NullSink()), ("rear", HeldSink(release))))
     }
     trackers = {name: p.tracker for name, p in pipelines.items()}
+    front_out: list[float] = []  # when each of the front camera's frames came out
+    pipelines["front"].on_result = lambda result: front_out.append(time.monotonic())
     timer = threading.Timer(2.0, release.set)
     timer.start()
     try:
@@ -519,7 +521,9 @@ def test_a_held_camera_is_named_by_the_watch(
         engines.close()
     got = systemd_socket.messages()
     assert any(m.startswith("STATUS=stuck: camera rear: ") for m in got), got
-    assert trackers["front"].frames_out == 30
+    held = pipelines["rear"].sinks[0].held  # type: ignore[attr-defined]
+    during = [t for t in front_out if held[0] < t < held[1]]
+    assert len(during) >= 5, (held, front_out)  # the front camera went on meanwhile
 
 
 def test_edge_service_of_cameras(
