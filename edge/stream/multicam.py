@@ -222,8 +222,9 @@ class CamerasStatus:
 
 def run_all(pipelines: Mapping[str, Any]) -> None:
     """Run each pipeline on a thread of its own until every one has ended. An error in one
-    stops the others and is raised once they have finished their sinks (the first, in the
-    cameras' order); Ctrl-C interrupts them all (Pipeline.interrupt) and is raised likewise."""
+    interrupts the others (Pipeline.interrupt: their stages get a while to finish, then their
+    sinks are finished) and is raised once they have ended (the first, in the cameras'
+    order); Ctrl-C interrupts them all and is raised likewise."""
     errors: dict[str, BaseException] = {}
     done = {name: threading.Event() for name in pipelines}
 
@@ -264,11 +265,14 @@ def cameras_summary(trackers: Mapping[str, LatencyTracker]) -> dict[str, Any]:
 
 
 def format_cameras_summary(trackers: Mapping[str, LatencyTracker], sources: Mapping[str, str]) -> str:
-    """Each camera's summary table under its name and source."""
+    """Each camera's summary table under its name and source ('' when none put a frame out:
+    a run stopped before its engines loaded)."""
+    if not any(t.frames_out for t in trackers.values()):
+        return ""
     return "\n\n".join(
-        f"camera {name} ({sources[name]}):\n{t.format_summary()}"
+        f"camera {name} ({sources[name]}):\n"
+        + (t.format_summary() if t.frames_out else f"no frame came out ({t.frames_in} taken in)")
         for name, t in trackers.items()
-        if t.frames_out
     )
 
 

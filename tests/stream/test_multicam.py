@@ -26,6 +26,7 @@ from edge.stream.multicam import (
     SharedSink,
     TurnLock,
     check_cameras,
+    format_cameras_summary,
     parse_camera,
     run_all,
     run_cameras,
@@ -300,6 +301,19 @@ def test_segments_of_each_camera_and_of_the_shared_objects(tiny_engines: Path, t
     ]
     assert len(shared) == 1 and sorted(Path(f).name for f in shared[0]["files"]) == objects
     assert sorted(Path(f).name for f in listed[0][str(tmp_path / "front.mkv")]["files"]) == front
+
+
+def test_the_summary_names_a_camera_that_put_no_frame_out() -> None:
+    front, rear = LatencyTracker(), LatencyTracker()
+    sources = {"front": "/dev/video0", "rear": "rtsp://cam/rear"}
+    assert format_cameras_summary({"front": front, "rear": rear}, sources) == "", "nothing to sum up yet"
+    front.frame_captured()
+    front.frame_done(0, time.perf_counter_ns())
+    rear.frame_captured(3)
+    said = format_cameras_summary({"front": front, "rear": rear}, sources)
+    assert said.startswith("camera front (/dev/video0):\n")
+    assert "frames in 1  out 1" in said
+    assert said.endswith("\n\ncamera rear (rtsp://cam/rear):\nno frame came out (3 taken in)")
 
 
 def test_a_camera_that_stalls_holds_up_no_other(tiny_engines: Path) -> None:
