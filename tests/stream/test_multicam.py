@@ -571,6 +571,25 @@ def test_edge_service_of_cameras(
     assert "or --camera NAME=URI (several cameras at once), not both" in capsys.readouterr().err
 
 
+def test_cameras_leave_no_thread_or_descriptor_behind(tiny_engines: Path, tmp_path: Path) -> None:
+    from benchmarks.soak import open_fds
+
+    def run() -> None:
+        run_cameras(
+            {"front": DRIVE.format(frames=12, seed=0), "rear": DRIVE.format(frames=9, seed=1)},
+            engines=tiny_engines,
+            sinks=[str(tmp_path / "{camera}.mkv"), str(tmp_path / "objects.jsonl")],
+        )
+
+    run()  # warm: lazy imports and first allocations
+    threads, fds = threading.active_count(), open_fds()
+    run()
+    deadline = time.monotonic() + 5  # a runner thread says it is done a moment before it ends
+    while threading.active_count() > threads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (threading.active_count(), open_fds()) == (threads, fds)
+
+
 def test_options_are_each_cameras_own(tiny_engines: Path) -> None:
     trackers = run_cameras(
         {"a": "synthetic://?size=128x256", "b": "synthetic://?size=128x256&seed=3"},
