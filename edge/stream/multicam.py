@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 CAMERA = "{camera}"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _WAIT_S = 0.2
+_DEVICES = ("/dev/video", "csi://")  # cameras a process opens once
 
 
 def parse_camera(text: str) -> tuple[str, str]:
@@ -51,16 +52,27 @@ def parse_camera(text: str) -> tuple[str, str]:
 
 
 def check_cameras(cameras: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """The cameras by name, in the order given; a ConfigError for none or a name given twice."""
+    """The cameras by name, in the order given; a ConfigError for none, a name given twice,
+    or one device given twice (a V4L2 or CSI camera opens once: the second open would fail
+    after the engines loaded, or take the first one's frames)."""
     if not cameras:
         raise ConfigError("no camera given: expected one NAME=URI at least, e.g. front=/dev/video0")
     named: dict[str, str] = {}
+    devices: dict[str, str] = {}
     for name, uri in cameras:
         if name in named:
             raise ConfigError(
                 f"camera name {name!r} is given twice ({named[name]!r} and {uri!r}); give each its own"
             )
         named[name] = uri
+        device = uri.partition("?")[0]
+        if device.startswith(_DEVICES):
+            if device in devices:
+                raise ConfigError(
+                    f"cameras {devices[device]!r} and {name!r} both open {device}, which opens once; "
+                    "give each camera its own device"
+                )
+            devices[device] = name
     return named
 
 

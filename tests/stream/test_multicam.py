@@ -65,6 +65,13 @@ def test_a_camera_is_a_name_and_a_uri_whose_own_equals_signs_it_keeps() -> None:
         check_cameras([("a", "u1"), ("a", "u2")])
     with pytest.raises(ConfigError, match="no camera given"):
         check_cameras([])
+    for one, again in (("/dev/video0", "/dev/video0?width=640"), ("csi://0", "csi://0?flip=2")):
+        with pytest.raises(
+            ConfigError, match=re.escape(f"cameras 'a' and 'b' both open {one}, which opens once")
+        ):
+            check_cameras([("a", one), ("b", again)])
+    # a file, a stream: read as often as asked
+    assert len(check_cameras([("a", "d.mp4"), ("b", "d.mp4"), ("c", "rtsp://h/s"), ("d", "rtsp://h/s")])) == 4
 
 
 def test_sinks_named_with_camera_are_one_a_camera_and_objects_without_it_shared() -> None:
