@@ -107,28 +107,15 @@ def run_stream(
     follows the objects from frame to frame (edge.postprocess.tracks; default: its defaults).
     """
     from edge.stream.engines import EngineSet
-    from edge.stream.heartbeat import check_unshared
-    from edge.stream.pipeline import check_post_workers
-    from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import check_written_file, refuse_earlier_outputs
-    from edge.stream.sources import is_live, source_file
 
-    check_post_workers(post_workers)
-    check_delete_oldest(delete_oldest, segment_s)
-    besides_sinks = {
-        "trace": trace,
-        "latency log": latency_log,
-        "summary": summary_json,
-        "heartbeat": heartbeat,
-    }
-    for what, path in besides_sinks.items():
-        if path is not None:  # checked now: they are written when the run ends, or as it goes
-            check_written_file(what, path, source)
-    if heartbeat is not None:
-        check_unshared(heartbeat)
-    replace = overwrite or not is_live(source)  # a file makes its outputs again; a camera does not
-    if segment_s is None:  # said now, not after the engines load
-        refuse_earlier_outputs(sinks, replace=replace, source=source_file(source))
+    replace = check_before_engines(
+        {None: (source, sinks)},
+        logs={"trace": trace, "latency log": latency_log, "summary": summary_json, "heartbeat": heartbeat},
+        post_workers=post_workers,
+        segment_s=segment_s,
+        delete_oldest=delete_oldest,
+        overwrite=overwrite,
+    )[None]
 
     tracker = tracker or LatencyTracker(deadline_ms=deadline_ms)
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
@@ -182,6 +169,41 @@ def run_stream(
     stopped = outputs_stopped({None: pipeline})
     raise_failures([*([stopped] if stopped else []), *write_logs(tracker, **logs)])
     return tracker
+
+
+def check_before_engines(
+    runs: Mapping[Any, tuple[str, Sequence[str]]],
+    *,
+    logs: Mapping[str, str | Path | None],
+    post_workers: int,
+    segment_s: float | None,
+    delete_oldest: bool,
+    overwrite: bool,
+) -> dict[Any, bool]:
+    """What a run (each camera's: its source and sinks, by name) is refused for before its
+    engines load: the settings, each file it writes besides its sinks (``logs``, by what it
+    is; the heartbeat's also unshared), and a sink that would write over what an earlier
+    run finished. Whether each camera's sinks replace their files: a file makes its outputs
+    again, a camera does not, unless ``overwrite``."""
+    from edge.stream.heartbeat import check_unshared
+    from edge.stream.pipeline import check_post_workers
+    from edge.stream.segments import check_delete_oldest
+    from edge.stream.sinks import check_written_file, refuse_earlier_outputs
+    from edge.stream.sources import is_live, source_file
+
+    check_post_workers(post_workers)
+    check_delete_oldest(delete_oldest, segment_s)
+    for what, path in logs.items():
+        for source, _ in runs.values():
+            if path is not None:  # checked now: they are written when the run ends, or as it goes
+                check_written_file(what, path, source)
+    if (heartbeat := logs.get("heartbeat")) is not None:
+        check_unshared(heartbeat)
+    replace = {name: overwrite or not is_live(source) for name, (source, _) in runs.items()}
+    if segment_s is None:  # said now, not after the engines load
+        for name, (source, sinks) in runs.items():
+            refuse_earlier_outputs(sinks, replace=replace[name], source=source_file(source))
+    return replace
 
 
 def outputs_stopped(pipelines: Mapping[Any, Pipeline]) -> Exception | None:

@@ -346,33 +346,28 @@ def run_cameras(
     (ObjectTracker.fresh). Pass ``trackers`` (by name) to keep their
     numbers after Ctrl-C. The other arguments are run_stream's; ``summary_json``, ``trace``
     and ``latency_log`` hold every camera (cameras_summary, cameras_trace, cameras_spans)."""
-    from edge.stream import StreamOptions, open_pipeline, outputs_stopped, raise_failures
+    from edge.stream import (
+        StreamOptions,
+        check_before_engines,
+        open_pipeline,
+        outputs_stopped,
+        raise_failures,
+    )
     from edge.stream.engines import EngineSet
-    from edge.stream.heartbeat import check_unshared
-    from edge.stream.pipeline import check_post_workers
-    from edge.stream.segments import check_delete_oldest
-    from edge.stream.sinks import check_written_file, open_sinks, refuse_earlier_outputs
-    from edge.stream.sources import is_live, source_file
+    from edge.stream.sinks import open_sinks
+    from edge.stream.sources import is_live
 
     o = options or StreamOptions()
     names = list(check_cameras(list(cameras.items())))
     own, shared_uris = split_sinks(sinks, names)
-    check_post_workers(o.post_workers)
-    check_delete_oldest(o.delete_oldest, o.segment_s)
-    logs = {"trace": trace, "latency log": latency_log, "summary": summary_json, "heartbeat": heartbeat}
-    for what, path in logs.items():
-        for source in cameras.values():
-            if path is not None:
-                check_written_file(what, path, source)
-    if heartbeat is not None:
-        check_unshared(heartbeat)
-    replace = {name: overwrite or not is_live(cameras[name]) for name in names}
-    if o.segment_s is None:  # said now, not after the engines load
-        for name in names:
-            source = cameras[name]
-            refuse_earlier_outputs(
-                [*own[name], *shared_uris], replace=replace[name], source=source_file(source)
-            )
+    replace = check_before_engines(
+        {name: (cameras[name], [*own[name], *shared_uris]) for name in names},
+        logs={"trace": trace, "latency log": latency_log, "summary": summary_json, "heartbeat": heartbeat},
+        post_workers=o.post_workers,
+        segment_s=o.segment_s,
+        delete_oldest=o.delete_oldest,
+        overwrite=overwrite,
+    )
     trackers = trackers or {name: LatencyTracker(deadline_ms=deadline_ms) for name in names}
     followers = _object_trackers(object_tracker, names)
     turn = TurnLock()
