@@ -15,7 +15,6 @@ tracks), so one frame gives the same result either way, and both track latency p
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from edge.postprocess.panoptic import Instance
 from edge.postprocess.tracks import ObjectTracker, TrackInfo
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
+from edge.util.turns import TurnLock
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ class Perception:
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="edge-perception"
         )
-        self._lock = threading.Lock()
+        # in turn, as asked: a camera's thread that calls again at once does not starve another's
+        self._lock = TurnLock()
         self._seq = 0
 
     @classmethod

@@ -18,7 +18,6 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -28,6 +27,7 @@ from edge.errors import ConfigError, SinkStopped, StreamEnded
 from edge.latency import LatencyTracker
 from edge.latency.status import StatusLine
 from edge.stream.watchdog import ServiceWatch
+from edge.util.turns import TurnLock
 
 if TYPE_CHECKING:
     from edge.postprocess.tracks import ObjectTracker
@@ -131,31 +131,6 @@ def _with_camera(uri: str) -> str:
     stem, dot, suffix = name.rstrip("/").rpartition(".")
     named = f"{stem}-{CAMERA}.{suffix}" if dot and "/" not in suffix else f"{name.rstrip('/')}-{CAMERA}/"
     return named + (f"?{query}" if query else "")
-
-
-class TurnLock:
-    """A lock taken in the order it was asked for: the cameras' pipelines each get their
-    turn at the engines (a plain lock lets the thread that released it take it again)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._next = 0  # the ticket the next to ask gets
-        self._serving = 0  # the ticket whose turn it is
-
-    def __enter__(self) -> TurnLock:
-        with self._cond:
-            ticket = self._next
-            self._next += 1
-            while ticket != self._serving:
-                self._cond.wait()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        with self._cond:
-            self._serving += 1
-            self._cond.notify_all()
 
 
 class _Shared:

@@ -24,7 +24,6 @@ from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
 from edge.stream.multicam import (
     SharedSink,
-    TurnLock,
     check_cameras,
     format_cameras_summary,
     parse_camera,
@@ -37,6 +36,7 @@ from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import NullSink
 from edge.stream.sources import open_source
 from edge.stream.watchdog import ServiceWatch
+from edge.util.turns import TurnLock
 from tests.conftest import fill_disk, stop_process, wait_for
 from tests.stream.test_capture import Camera
 from tests.stream.test_pipeline import edge_cli, edge_cli_started
@@ -139,32 +139,6 @@ def test_each_camera_is_watched_in_a_viewer_of_its_own(tiny_engines: Path, tmp_p
         stop_process(proc)
     assert proc.returncode == 130
     assert "camera front (" in out and "camera rear (" in out
-
-
-def test_the_engines_are_taken_in_the_order_asked() -> None:
-    """The holder takes its turn again only after those that asked before it: a thread that
-    releases and asks at once does not jump the queue."""
-    turn = TurnLock()
-    order: list[str] = []
-    asked = threading.Semaphore(0)
-
-    def take(name: str) -> None:
-        asked.release()
-        with turn:
-            order.append(name)
-
-    with turn:
-        threads = []
-        for name in "abc":  # each asks once the one before is waiting
-            threads.append(threading.Thread(target=take, args=(name,)))
-            threads[-1].start()
-            asked.acquire()
-            time.sleep(0.05)
-    with turn:  # after them, though it held the lock last
-        order.append("again")
-    for t in threads:
-        t.join(timeout=10)
-    assert order == ["a", "b", "c", "again"]
 
 
 def _result(camera: str, seq: int) -> Result:
