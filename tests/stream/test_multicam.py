@@ -42,6 +42,7 @@ from tests.stream.test_capture import Camera
 from tests.stream.test_pipeline import edge_cli, edge_cli_started
 from tests.stream.test_watchdog import HeldSink, edge_under_systemd
 from tests.util.test_systemd import Listener, systemd_socket  # noqa: F401  (a fixture)
+from tests.util.test_unit import _verify
 from tests.viewer.helpers import get_json, mjpeg_frames
 
 DRIVE = "synthetic://?size=128x256&frames={frames}&seed={seed}"
@@ -545,6 +546,9 @@ def test_edge_service_of_cameras(
     )
     unit = capsys.readouterr().out
     assert "Description=edge run front=/dev/video0 rear=/dev/video2\n" in unit
+    assert '--sink "drives/{camera}.mkv" --segment 5m\n' in unit
+    # systemd reads it back (without the test's User=nobody, which it calls unsafe)
+    _verify(unit.replace("User=nobody\n", ""), tmp_path)
     # a camera among them: a fixed file name would be refused at the service's next start
     assert main(["service", "--user", "nobody", *argv, "--sink", "{camera}.mkv"]) == 2
     assert "edge run from a camera or stream refuses to write over" in capsys.readouterr().err
