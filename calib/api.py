@@ -122,17 +122,21 @@ def held_out_line(record: dict[str, Any]) -> str | None:
 
 
 def _held_out_scores(
-    float_model: Path, qdq_model: Path, held_out: CalibrationSet, part: tuple[int, int]
+    float_model: Path,
+    qdq_model: Path,
+    held_out: CalibrationSet,
+    part: tuple[int, int],
+    reference: list[dict[str, np.ndarray]] | None = None,
 ) -> dict[str, float]:
     """The written INT8 model's score (dB) per judged output against the float model on the
     held-out frames, as the choices were judged (calib/sensitivity.py); a warning names the
-    poor ones."""
+    poor ones. ``reference``: the float model's outputs there, where the equalization's
+    choice took them already (the same run: one thread, the judged part)."""
     from calib.sensitivity import output_scores, run_outputs
 
-    scores = output_scores(
-        run_outputs(float_model, held_out.tensors, threads=1, part=part),
-        run_outputs(qdq_model, held_out.tensors, part=part),
-    )
+    if reference is None:
+        reference = run_outputs(float_model, held_out.tensors, threads=1, part=part)
+    scores = output_scores(reference, run_outputs(qdq_model, held_out.tensors, part=part))
     if poor := {k: v for k, v in scores.items() if v < POOR_SCORE_DB}:
         print(
             f"warning: {qdq_model.name} scores {scores_said(poor)} against the float model on "
@@ -250,7 +254,8 @@ def calibrate(
         result.qdq_model,
         lambda tmp: quantize_qdq(float_model, tmp, ranges, input_shape=shape, exclude_nodes=exclude_nodes),
     )
-    held_out_scores = _held_out_scores(onnx_path, result.qdq_model, held_out, part)
+    reference = choice.reference if choice is not None else None  # of onnx_path, on held_out
+    held_out_scores = _held_out_scores(onnx_path, result.qdq_model, held_out, part, reference)
     record = {
         "method": method,
         "percentile": percentile if method == "percentile" else None,

@@ -52,6 +52,10 @@ class EqualizationChoice:
     # record of them; None where no convolution was a candidate (nothing was measured)
     ranges: Ranges | None = None
     fitted: list[dict[str, Any]] = field(default_factory=list)
+    # the float model's outputs on the judged frames (one thread, their judged part), which
+    # the written INT8 model's held-out score is taken against too; None as for ranges. What
+    # the choice was judged against, not part of it: not compared, not shown
+    reference: list[dict[str, np.ndarray]] | None = field(default=None, compare=False, repr=False)
 
 
 def choose_alphas(
@@ -175,7 +179,7 @@ def choose_alphas(
                             }
                         )
                         choice, current = trial, got
-    return EqualizationChoice(choice, changes, ranges_of(choice), fitted)
+    return EqualizationChoice(choice, changes, ranges_of(choice), fitted, reference=ref)
 
 
 def _splices(plain_q: Any, variants_q: dict[float, Any], checks: list[tuple[dict[str, float], Any]]) -> bool:

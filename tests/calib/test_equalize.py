@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -343,6 +344,31 @@ def test_the_equalization_and_ranges_written_describe_every_calibration_frame(tm
     )
     assert record["held_out_scores_db"] == {k: round(v, 2) for k, v in scores.items()}
     assert scores["out"] > 20
+
+
+def test_the_float_model_runs_once_on_the_held_out_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The equalization's choice takes the float model's outputs on the held-out frames, and
+    the written model's score is taken against those same outputs: the float model is not
+    run there a second time (a second or more of a build), and the score is the one a
+    fresh run gives (the test above)."""
+    import calib.eqchoice
+    import calib.sensitivity
+
+    src = _brightness_model(tmp_path / "m.onnx")
+    video = _drive_with_bright_frames(tmp_path / "drive.avi")
+    runs: list[str] = []
+
+    def counted(path: str | Path, tensors: Any, **kwargs: Any) -> Any:
+        runs.append(Path(path).name)
+        return run_outputs(path, tensors, **kwargs)
+
+    monkeypatch.setattr(calib.sensitivity, "run_outputs", counted)  # calib.api's, imported when run
+    monkeypatch.setattr(calib.eqchoice, "run_outputs", counted)
+    result = calibrate(src, source=str(video), out_dir=tmp_path / "out", frames=32, method="minmax")
+    assert result.record["equalized"], "a choice was made, with its reference"
+    assert runs.count("m.onnx") == 1 and runs.count("m.int8.onnx") == 1, runs
 
 
 def test_a_poor_int8_model_is_warned_of(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
