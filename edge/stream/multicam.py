@@ -344,6 +344,10 @@ def run_cameras(
         overwrite=overwrite,
     )
     trackers = trackers or {name: LatencyTracker(deadline_ms=deadline_ms) for name in names}
+    if missing := [name for name in names if name not in trackers]:
+        raise ConfigError(
+            f"trackers has none for camera(s) {', '.join(missing)} (it has: {', '.join(trackers)})"
+        )
     followers = _object_trackers(object_tracker, names)
     turn = TurnLock()
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails

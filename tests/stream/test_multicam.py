@@ -584,3 +584,8 @@ def test_options_are_each_cameras_own(tiny_engines: Path) -> None:
     )
     assert {n: t.frames_out for n, t in trackers.items()} == {"a": 3, "b": 3}
     assert trackers["a"].summary()["deadline_ms"] == 1e6
+    cams = {"a": "synthetic://", "b": "synthetic://"}
+    with pytest.raises(ConfigError, match=r"trackers has none for camera\(s\) b \(it has: a\)"):
+        run_cameras(cams, engines=tiny_engines, trackers={"a": LatencyTracker()})
+    with pytest.raises(ConfigError, match=r"object_tracker has none for camera\(s\) a \(it has: b\)"):
+        run_cameras(cams, engines=tiny_engines, object_tracker={"b": ObjectTracker()})
