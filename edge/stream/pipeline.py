@@ -162,6 +162,9 @@ class Pipeline:
             attach = getattr(sink, "attach", None)
             if attach is not None:
                 attach(self.tracker)
+            show_camera = getattr(sink, "show_camera", None)
+            if camera is not None and show_camera is not None:  # and, of several, the camera's name
+                show_camera(camera)
 
     @property
     def sinks_stopped_all(self) -> bool:

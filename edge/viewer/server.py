@@ -75,6 +75,7 @@ class ViewerServer:
         # edge record: the source's pictures alone ("composite"), which the page shows in one
         # panel instead of the engines' two views
         self.pictures_only = False
+        self.camera: str | None = None  # the camera shown, of several (edge run --camera)
         self.frames_published = 0
         # a client that has just had a frame asks again at once; a snapshot tool retries in 1 s
         self.watch_grace_s = watch_grace_s
@@ -333,7 +334,14 @@ class ViewerServer:
             published = self.frames_published
         stats: dict[str, Any] = self.tracker.rolling() if self.tracker is not None else {}
         t = round(time.monotonic() - self._t0, 3)
-        return {"t": t, "seq": seq, "published": published, "pictures_only": self.pictures_only, **stats}
+        return {
+            "t": t,
+            "seq": seq,
+            "published": published,
+            "pictures_only": self.pictures_only,
+            "camera": self.camera,
+            **stats,
+        }
 
     async def _stats(self, request: Any) -> Any:
         from aiohttp import web

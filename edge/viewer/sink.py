@@ -63,6 +63,10 @@ class ViewerSink:
     def attach(self, tracker: Any) -> None:
         self.server.tracker = tracker
 
+    def show_camera(self, name: str) -> None:
+        """The page names the camera it shows, of several (edge run --camera)."""
+        self.server.camera = name
+
     def pictures_only(self) -> None:
         """The run publishes its source's pictures alone (edge record): the page shows them
         in one panel, and asks for no engine's view."""

@@ -131,9 +131,10 @@ def test_each_camera_is_watched_in_a_viewer_of_its_own(tiny_engines: Path, tmp_p
         pictures = {name: mjpeg_frames(url + "stream/panoptic.mjpg", 2)[-1][1] for name, url in urls.items()}
         assert pictures["front"].shape == pictures["rear"].shape == (128, 256, 3)
         assert not np.array_equal(pictures["front"], pictures["rear"]), "each shows its own camera"
-        for url in urls.values():
+        for name, url in urls.items():
             stats = get_json(url + "stats")
             assert stats["frames_out"] > 0 and stats["stages_ms"]["panoptic"]["count"] > 0
+            assert stats["camera"] == name, "the page names the camera it shows"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:

@@ -102,6 +102,29 @@ def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path
     assert code == 130 and "Traceback" not in err, err
 
 
+def test_each_cameras_page_names_its_camera(tiny_engines: Path, tmp_path: Path) -> None:
+    """edge run --camera into the viewer: a page a camera, its title and header naming it
+    (two tabs of one run are told apart)."""
+    run = EdgeRun(
+        [
+            *("--camera", "front=synthetic://?size=128x256&fps=10"),
+            *("--camera", "rear=synthetic://?size=128x256&fps=10&seed=1"),
+            *("--realtime", "--engines", str(tiny_engines), "--sink", "http://127.0.0.1:0"),
+        ],
+        cwd=tmp_path,
+    )
+    try:  # run.url is the first viewer's: the front camera's
+        with viewer_page(run.url, width=1200, height=800) as (page, errors):
+            page.wait_for_function(
+                "() => document.getElementById('camera').textContent === 'camera front'", timeout=60_000
+            )
+            assert page.is_visible("#camera") and page.title() == "edge — camera front"
+            assert not errors, errors
+    finally:
+        code, _out, err = run.stop()
+    assert code == 130 and "Traceback" not in err, err
+
+
 def test_edge_record_shows_the_camera_alone(tmp_path: Path) -> None:
     """`edge record` into the viewer (a headless board's camera watched from a laptop): one
     panel with the frames as recorded, changing, instead of the engines' two views."""

@@ -96,6 +96,11 @@ function fmt(x, digits = 1) {
 }
 
 function showCounters(snap) {
+  if (snap.camera) { // one of several cameras, each in a viewer of its own
+    $("camera").textContent = `camera ${snap.camera}`;
+    $("camera").hidden = false;
+    document.title = `edge — camera ${snap.camera}`;
+  }
   $("seq").textContent = snap.seq === null ? "–" : String(snap.seq);
   $("fps").textContent = fmt(snap.fps);
   const e2e = (snap.stages_ms || {}).end_to_end;
