@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.cli_args import (
     add_engine_arguments,
@@ -21,6 +21,9 @@ from edge.cli_args import (
     positive_seconds,
 )
 from edge.cli_help import add_command
+
+if TYPE_CHECKING:
+    from edge.stream import StreamOptions
 
 
 def add_keep_free_argument(p: argparse.ArgumentParser) -> None:
@@ -93,6 +96,8 @@ def add_post_workers_argument(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from edge.cli_args import run_cameras_of
     from edge.latency import LatencyTracker
     from edge.stream import run_stream
@@ -103,29 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     tracker = LatencyTracker(deadline_ms=args.deadline_ms)
     try:
         run_stream(
-            args.source,
-            sinks=args.sink or ["null://"],
-            max_frames=args.max_frames,
-            duration_s=args.duration,
-            deadline_ms=args.deadline_ms,
-            realtime=args.realtime,
-            fps=args.fps,
-            trace=args.trace,
-            latency_log=args.latency_log,
-            summary_json=args.summary,
-            show_status=True,
-            loop=args.loop,
-            reconnect_timeout_s=args.reconnect_timeout,
-            tracker=tracker,
-            post_workers=args.post_workers,
-            keep_free=args.keep_free,
-            status_every_s=args.status_every,
-            segment_s=args.segment,
-            delete_oldest=args.delete_oldest,
-            heartbeat=args.heartbeat,
-            skip_stuck_sinks=args.stuck_sink == "skip",
-            overwrite=args.overwrite,
-            **engine_selection(args),
+            args.source, tracker=tracker, **_run_arguments(args), **dataclasses.asdict(_stream_options(args))
         )
     finally:
         # Ctrl-C is how a camera run ends: its summary is the result, so print it then too
@@ -137,43 +120,52 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_cameras(args: argparse.Namespace, cameras: dict[str, str]) -> int:
     """edge run --camera NAME=URI ...: each camera's summary at the end, under its name."""
     from edge.latency import LatencyTracker
-    from edge.stream import StreamOptions
     from edge.stream.multicam import format_cameras_summary, run_cameras
 
     trackers = {name: LatencyTracker(deadline_ms=args.deadline_ms) for name in cameras}
     try:
-        run_cameras(
-            cameras,
-            sinks=args.sink or ["null://"],
-            deadline_ms=args.deadline_ms,
-            trace=args.trace,
-            latency_log=args.latency_log,
-            summary_json=args.summary,
-            show_status=True,
-            trackers=trackers,
-            status_every_s=args.status_every,
-            heartbeat=args.heartbeat,
-            skip_stuck_sinks=args.stuck_sink == "skip",
-            overwrite=args.overwrite,
-            options=StreamOptions(
-                max_frames=args.max_frames,
-                duration_s=args.duration,
-                realtime=args.realtime,
-                fps=args.fps,
-                loop=args.loop,
-                reconnect_timeout_s=args.reconnect_timeout,
-                post_workers=args.post_workers,
-                keep_free=args.keep_free,
-                segment_s=args.segment,
-                delete_oldest=args.delete_oldest,
-            ),
-            **engine_selection(args),
-        )
+        run_cameras(cameras, trackers=trackers, options=_stream_options(args), **_run_arguments(args))
     finally:  # after Ctrl-C too, as a single camera's
         table = format_cameras_summary(trackers, cameras)
         if table:
             print(table, flush=True, file=_report_stream(args.sink))
     return 0
+
+
+def _stream_options(args: argparse.Namespace) -> StreamOptions:
+    """How edge run reads and writes each camera's stream (edge.stream.StreamOptions, whose
+    fields are also run_stream's keyword arguments)."""
+    from edge.stream import StreamOptions
+
+    return StreamOptions(
+        max_frames=args.max_frames,
+        duration_s=args.duration,
+        realtime=args.realtime,
+        fps=args.fps,
+        loop=args.loop,
+        reconnect_timeout_s=args.reconnect_timeout,
+        post_workers=args.post_workers,
+        keep_free=args.keep_free,
+        segment_s=args.segment,
+        delete_oldest=args.delete_oldest,
+    )
+
+
+def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments run_stream and run_cameras both take from edge run's."""
+    return {
+        "sinks": args.sink or ["null://"],
+        "deadline_ms": args.deadline_ms,
+        "trace": args.trace,
+        "latency_log": args.latency_log,
+        "summary_json": args.summary,
+        "show_status": True,
+        "status_every_s": args.status_every,
+        "heartbeat": args.heartbeat,
+        "skip_stuck_sinks": args.stuck_sink == "skip",
+        "overwrite": args.overwrite,
+        **engine_selection(args),
+    }
 
 
 def _report_stream(sinks: list[str] | None) -> Any:
