@@ -395,14 +395,15 @@ class LatencyTracker:
     def write_trace(self, path: str | Path) -> None:
         atomic_write_bytes(path, json.dumps(self.chrome_trace()).encode())
 
-    def spans(self) -> list[tuple[int, str, int, int]]:
-        """The spans kept: (frame, stage, start_ns, end_ns) on the perf_counter_ns clock."""
+    def span_lines(self, **fields: Any) -> list[str]:
+        """The spans kept as --latency-log's JSON lines (no newline), each beginning with ``fields``
+        (a camera's name, of several); times on the perf_counter_ns clock."""
         with self._lock:  # the columns are copied under the lock, turned into spans outside it
             log = self._spans.copy()
-        return [(s, st, a, b) for s, st, a, b, _ in log.spans()]
+        return [
+            json.dumps({**fields, "frame": s, "stage": st, "start_ns": a, "end_ns": b})
+            for s, st, a, b, _ in log.spans()
+        ]
 
     def write_jsonl(self, path: str | Path) -> None:
-        lines = (
-            json.dumps({"frame": s, "stage": st, "start_ns": a, "end_ns": b}) for s, st, a, b in self.spans()
-        )
-        atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+        atomic_write_bytes(path, ("\n".join(self.span_lines()) + "\n").encode())

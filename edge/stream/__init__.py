@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,13 +326,23 @@ def write_logs(
     latency_log: str | Path | None,
     summary: str | Path | None,
 ) -> list[OSError]:
-    """Write each log asked for (None: not asked); what the system refused, each naming its
-    file. One that does not fit on the disk (a day's trace) does not keep the others out."""
-    writers = (
-        (trace, tracker.write_trace),
-        (latency_log, tracker.write_jsonl),
-        (summary, lambda p: atomic_write_bytes(p, (json.dumps(tracker.summary(), indent=2) + "\n").encode())),
+    """Write each log asked for (None: not asked); what the system refused (write_each)."""
+    return write_each(
+        (
+            (trace, tracker.write_trace),
+            (latency_log, tracker.write_jsonl),
+            (
+                summary,
+                lambda p: atomic_write_bytes(p, (json.dumps(tracker.summary(), indent=2) + "\n").encode()),
+            ),
+        )
     )
+
+
+def write_each(writers: Iterable[tuple[str | Path | None, Callable[[str | Path], None]]]) -> list[OSError]:
+    """Each (path, write) asked for (a path; None: not asked) written; what the system
+    refused, each naming its file. One that does not fit on the disk (a day's trace) does
+    not keep the others out."""
     failures = []
     for path, write in writers:
         if path is not None:

@@ -16,7 +16,7 @@ import contextlib
 import re
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -277,13 +277,7 @@ def cameras_trace(trackers: Mapping[str, LatencyTracker]) -> dict[str, Any]:
 
 def cameras_spans(trackers: Mapping[str, LatencyTracker]) -> str:
     """The --latency-log JSON lines of every camera, each naming its camera."""
-    import json
-
-    lines = [
-        json.dumps({"camera": name, "frame": s, "stage": st, "start_ns": a, "end_ns": b})
-        for name, tracker in trackers.items()
-        for s, st, a, b in tracker.spans()
-    ]
+    lines = [line for name, tracker in trackers.items() for line in tracker.span_lines(camera=name)]
     return "\n".join(lines) + "\n"
 
 
@@ -455,18 +449,16 @@ def write_cameras_logs(
     """As edge.stream.write_logs, of every camera."""
     import json
 
+    from edge.stream import write_each
     from edge.util.fs import atomic_write_bytes
 
-    writers = (
-        (trace, lambda: json.dumps(cameras_trace(trackers))),
-        (latency_log, lambda: cameras_spans(trackers)),
-        (summary, lambda: json.dumps(cameras_summary(trackers), indent=2) + "\n"),
+    def text(make: Callable[[], str]) -> Callable[[str | Path], None]:
+        return lambda path: atomic_write_bytes(path, make().encode())
+
+    return write_each(
+        (
+            (trace, text(lambda: json.dumps(cameras_trace(trackers)))),
+            (latency_log, text(lambda: cameras_spans(trackers))),
+            (summary, text(lambda: json.dumps(cameras_summary(trackers), indent=2) + "\n")),
+        )
     )
-    failures = []
-    for path, text in writers:
-        if path is not None:
-            try:
-                atomic_write_bytes(path, text().encode())
-            except OSError as exc:
-                failures.append(exc)
-    return failures
