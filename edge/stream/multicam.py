@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -38,6 +38,7 @@ CAMERA = "{camera}"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _WAIT_S = 0.2
 _DEVICES = ("/dev/video", "csi://")  # cameras a process opens once
+T = TypeVar("T")
 
 
 def parse_camera(text: str) -> tuple[str, str]:
@@ -337,11 +338,9 @@ def run_cameras(
         delete_oldest=o.delete_oldest,
         overwrite=overwrite,
     )
-    trackers = trackers or {name: LatencyTracker(deadline_ms=deadline_ms) for name in names}
-    if missing := [name for name in names if name not in trackers]:
-        raise ConfigError(
-            f"trackers has none for camera(s) {', '.join(missing)} (it has: {', '.join(trackers)})"
-        )
+    if trackers is None:
+        trackers = {name: LatencyTracker(deadline_ms=deadline_ms) for name in names}
+    trackers = _each_camera("trackers", trackers, names)
     followers = _object_trackers(object_tracker, names)
     turn = TurnLock()
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
@@ -418,13 +417,15 @@ def _object_trackers(
 ) -> dict[str, ObjectTracker | None]:
     """Each camera's ObjectTracker: its own of ``given`` by name, or a fresh one of its settings."""
     if isinstance(given, Mapping):
-        missing = [name for name in names if name not in given]
-        if missing:
-            raise ConfigError(
-                f"object_tracker has none for camera(s) {', '.join(missing)} (it has: {', '.join(given)})"
-            )
-        return {name: given[name] for name in names}
+        return dict(_each_camera("object_tracker", given, names))
     return {name: given.fresh() if given is not None else None for name in names}
+
+
+def _each_camera(what: str, given: Mapping[str, T], names: Sequence[str]) -> dict[str, T]:
+    """``given``'s entry for each camera of ``names``; a ConfigError naming those it lacks."""
+    if missing := [name for name in names if name not in given]:
+        raise ConfigError(f"{what} has none for camera(s) {', '.join(missing)} (it has: {', '.join(given)})")
+    return {name: given[name] for name in names}
 
 
 def say_viewers(pipelines: Mapping[str, Pipeline]) -> None:
