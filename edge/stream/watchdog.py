@@ -190,13 +190,7 @@ class ServiceWatch:
                 for hold in look()
             ]
 
-        watch = cls(
-            status=status,
-            progress=progress,
-            watchdog_s=_watchdog_period(),
-            heartbeat=Heartbeat(heartbeat) if heartbeat is not None else None,
-            skip_stuck_sinks=skip_stuck_sinks,
-        )
+        watch = cls._watching(status, progress, heartbeat=heartbeat, skip_stuck_sinks=skip_stuck_sinks)
         for pipeline in pipelines.values():
             pipeline.stuck_skipped = lambda: watch.skipping
         return watch
@@ -216,12 +210,24 @@ class ServiceWatch:
         """A watch with the watchdog period systemd set (if any), of Progress's arguments,
         writing the ``heartbeat`` file (if any); ``skip_stuck_sinks``: as the constructor's."""
         progress = Progress(tracker=tracker, sinks_busy=sinks_busy, source=source, sinks_aside=sinks_aside)
-        beats = Heartbeat(heartbeat) if heartbeat is not None else None
+        return cls._watching(status, progress, heartbeat=heartbeat, skip_stuck_sinks=skip_stuck_sinks)
+
+    @classmethod
+    def _watching(
+        cls,
+        status: Callable[[], str],
+        progress: Callable[[], list[Hold]],
+        *,
+        heartbeat: str | Path | None,
+        skip_stuck_sinks: bool,
+    ) -> ServiceWatch:
+        """A watch of ``progress`` with the watchdog period systemd set (if any), writing the
+        ``heartbeat`` file (if any)."""
         return cls(
             status=status,
             progress=progress,
             watchdog_s=_watchdog_period(),
-            heartbeat=beats,
+            heartbeat=Heartbeat(heartbeat) if heartbeat is not None else None,
             skip_stuck_sinks=skip_stuck_sinks,
         )
 
