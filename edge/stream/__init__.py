@@ -279,9 +279,8 @@ def open_pipeline(
                 f"--fps sets the rate of files and folders; camera {source!r} has its own "
                 "(ask a camera for one in its URI, e.g. /dev/video0?fps=30)"
             )
-        pace_period(
-            src, realtime=o.realtime, fps=o.fps
-        )  # a folder without a rate fails before the sinks open
+        # a folder without a rate fails before the sinks open
+        pace_period(src, realtime=o.realtime, fps=o.fps)
         opened = open_sinks(
             sinks,
             fps=o.fps or nominal_rate(src) or 17.0,
