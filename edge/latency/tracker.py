@@ -25,7 +25,17 @@ E2E = "end_to_end"
 _STAGE_ORDER = {
     name: i
     for i, name in enumerate(
-        ("preprocess", "panoptic", "panoptic_gpu", "depth", "depth_gpu", "postprocess", "tracks", "sink")
+        (
+            "turn",  # the wait for engines that other cameras share
+            "preprocess",
+            "panoptic",
+            "panoptic_gpu",
+            "depth",
+            "depth_gpu",
+            "postprocess",
+            "tracks",
+            "sink",
+        )
     )
 }
 

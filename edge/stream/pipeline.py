@@ -99,7 +99,8 @@ class Pipeline:
         defaults); a file's frames are timed by its own rate (else ``fps``). ``camera``: the
         name each frame carries (``frame.meta["camera"]``; the objects' lines say it), when
         several cameras run at once; ``engine_turn``: held around each frame's engines, so
-        that the pipelines sharing one EngineSet take turns at it (edge.stream.multicam)."""
+        that the pipelines sharing one EngineSet take turns at it (edge.stream.multicam); the wait
+        for it is the stage ``turn``."""
         self._post_workers = check_post_workers(post_workers)
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
@@ -118,6 +119,7 @@ class Pipeline:
         self.object_tracker = object_tracker or ObjectTracker()
         self.camera = camera
         self._engine_turn: AbstractContextManager[Any] = engine_turn or nullcontext()
+        self._shares_engines = engine_turn is not None
         # the objects' speeds are the recording's, whatever rate it is read or paced at
         # (cityscapes://DIR?fps=0 has no pace, but was recorded at 17 Hz); --fps gives a
         # folder of images the rate it has not
@@ -298,7 +300,10 @@ class Pipeline:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-engine") as pool:
             try:
                 while (frame := self._get(self._frames)) is not _END:
+                    asked = time.perf_counter_ns()
                     with self._engine_turn:
+                        if self._shares_engines:  # how long the other cameras held them
+                            self.tracker.record(frame.seq, "turn", asked, time.perf_counter_ns())
                         result = run_engines(self.engines, frame, self.tracker, pool)
                     if not self._put(self._results, result):
                         break

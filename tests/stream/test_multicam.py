@@ -256,6 +256,22 @@ def test_two_cameras_share_the_engines_and_are_each_their_own_stream(
     # the engines took turns: no two frames' panoptic spans overlap, whichever camera's
     runs = sorted((s["start_ns"], s["end_ns"]) for s in spans if s["stage"] == "panoptic")
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(runs))
+    # each frame's wait for its turn is a stage of its own, which ends before its engines
+    # begin; a wait of any length is the other camera's frame in the engines
+    turns = {(s["camera"], s["frame"]): s for s in spans if s["stage"] == "turn"}
+    assert set(turns) == {(s["camera"], s["frame"]) for s in ends}
+    assert {n: s["stages_ms"]["turn"]["count"] for n, s in summary["cameras"].items()} == {
+        "front": 6,
+        "rear": 4,
+    }
+    for s in spans:
+        if s["stage"] == "preprocess":
+            assert turns[s["camera"], s["frame"]]["end_ns"] <= s["start_ns"]
+    held = {(s["camera"], s["start_ns"], s["end_ns"]) for s in spans if s["stage"] == "panoptic"}
+    long_waits = [t for t in turns.values() if t["end_ns"] - t["start_ns"] > 5e6]
+    assert long_waits, "two drives read flat out wait for each other"
+    for t in long_waits:
+        assert any(c != t["camera"] and a < t["end_ns"] and b > t["start_ns"] for c, a, b in held), t
 
 
 def test_segments_of_each_camera_and_of_the_shared_objects(tiny_engines: Path, tmp_path: Path) -> None:
