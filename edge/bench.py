@@ -6,12 +6,14 @@ postprocess) and never time spent queued behind another frame. Warm-up frames ar
 first and discarded; then at least ``min_frames`` frames and ``min_duration_s`` seconds
 are measured. The frames are the source's first few, read into memory before (as MLPerf's
 loadgen loads its samples) and issued in turn: reading them is not measured.
+
+Multi-stream (a configuration's ``streams``): several cameras at a rate each through one set
+of engines, as edge run --camera runs them: edge.bench_streams.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.bench_progress import progress_bar_of
 from edge.bench_samples import SAMPLES, SAMPLES_BUDGET_BYTES, Samples, read_samples
 from edge.errors import ConfigError, Interrupted
 from edge.platform_info import system_info
@@ -55,6 +58,8 @@ class BenchConfig:
     # in a sweep, the size the first such configuration settled on (run_bench)
     size: tuple[int, int] | None = None
     device: str | None = None
+    # None: single stream; N: N cameras at the run's rate taking turns (edge.bench_streams)
+    streams: int | None = None
 
     @property
     def label(self) -> str:
@@ -62,6 +67,8 @@ class BenchConfig:
         parts = [self.backend, self.precision, size]
         if self.device and self.device != "cpu":
             parts.append(self.device)
+        if self.streams is not None:
+            parts.append(f"{self.streams} stream" + ("" if self.streams == 1 else "s"))
         return "/".join(parts)
 
 
@@ -70,15 +77,18 @@ def sweep(
     precisions: Sequence[str],
     sizes: Sequence[tuple[int, int] | None],
     device: str | None,
+    streams: Sequence[int | None] = (None,),
 ) -> list[BenchConfig]:
     """Every combination, in a stable order (the comparison matrix); a size None is
     settled when the first such configuration's engines are opened (BenchConfig.size), and
-    the others take that size."""
+    the others take that size. ``streams``: None for the single-stream scenario, or how
+    many cameras share the engines (multi-stream)."""
     return [
-        BenchConfig(backend=b, precision=p, size=s, device=device if b == "torch" else None)
+        BenchConfig(backend=b, precision=p, size=s, device=device if b == "torch" else None, streams=n)
         for b in backends
         for p in precisions
         for s in sizes
+        for n in streams
     ]
 
 
@@ -258,6 +268,7 @@ def run_bench(
     draw: bool = True,
     on_configuration: Callable[[dict[str, Any]], object] | None = None,
     fit: str = "stretch",
+    rate: float | None = None,
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
@@ -266,12 +277,21 @@ def run_bench(
     configuration is measured on them. ``draw``: as measure's. ``on_configuration`` gets the
     result so far, marked ``unfinished``, after each configuration but the last: written
     out, it is what a sweep killed later (out of memory in a build, a board's power cut)
-    keeps. ``fit``: how frames of another shape than the engines' go in (edge.stream.fit)."""
+    keeps. ``fit``: how frames of another shape than the engines' go in (edge.stream.fit).
+    ``rate``: each camera's frames per second in the configurations of several streams
+    (BenchConfig.streams; default: the source's own rate, else 30)."""
+    from edge.bench_streams import DEFAULT_RATE, check_rate, check_streams, measure_streams
     from edge.stream.fit import check_fit
 
     check_fit(fit)
     if not configs:
         raise ConfigError("no benchmark configuration: give at least one --backend, --precision and --size")
+    multi = any(cfg.streams is not None for cfg in configs)
+    for cfg in configs:
+        if cfg.streams is not None:
+            check_streams(cfg.streams)
+    if rate is not None:
+        check_rate(rate)
     bad = [
         f"{name} {given}: expected {expected}"
         for name, given, ok, expected in (
@@ -291,7 +311,7 @@ def run_bench(
     held = read_samples(source, samples, budget_bytes=samples_memory, show_progress=show_progress)
     results: list[dict[str, Any]] = []
     current = configs[0]
-    settings = {
+    settings: dict[str, Any] = {
         "warmup": warmup,
         "min_frames": min_frames,
         "min_duration_s": min_duration_s,
@@ -299,6 +319,8 @@ def run_bench(
         "samples": samples,
         "fit": fit,
     }
+    if multi:
+        settings["rate_fps"] = rate or held.fps or DEFAULT_RATE
     settled: tuple[int, int] | None = None
     try:
         for asked in configs:
@@ -321,22 +343,26 @@ def run_bench(
             current = cfg = dataclasses.replace(asked, size=engine_set.input_hw)
             if open_size and settled is None:
                 settled = cfg.size
-            bar = _progress(cfg.label, min_frames, min_duration_s, show_progress)
+            bar = progress_bar_of(cfg.label, min_frames, min_duration_s, show_progress)
             labelled = {
                 "config": {**dataclasses.asdict(cfg), "label": cfg.label},
                 "engines": dict(engine_set.described),
             }
+            how: dict[str, Any] = {
+                "warmup": warmup,
+                "min_frames": min_frames,
+                "min_duration_s": min_duration_s,
+                "progress": bar.update_to if bar else None,
+                "power_root": power_root,
+                "draw": draw,
+            }
             try:
-                m = measure(
-                    engine_set,
-                    held,
-                    warmup=warmup,
-                    min_frames=min_frames,
-                    min_duration_s=min_duration_s,
-                    progress=bar.update_to if bar else None,
-                    power_root=power_root,
-                    draw=draw,
-                )
+                if cfg.streams is None:
+                    m = measure(engine_set, held, **how)
+                else:
+                    m = measure_streams(
+                        engine_set, held, streams=cfg.streams, rate=settings["rate_fps"], **how
+                    )
             except Interrupted as exc:
                 results.append({**labelled, **exc.data})
                 raise
@@ -427,7 +453,7 @@ def _document(
     return {
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "scenario": "single-stream",
+        "scenario": "multi-stream" if "rate_fps" in settings else "single-stream",
         "source": source,
         "samples": {
             "frames": len(samples.frames),
@@ -439,50 +465,3 @@ def _document(
         "system": system_info(),
         "results": results,
     }
-
-
-def frames_needed(measured: int, elapsed_s: float, min_frames: int, min_duration_s: float) -> int:
-    """Frames the run will take to meet both minimums, at the rate seen so far.
-
-    A fast GPU meets ``min_frames`` in seconds and then runs on for ``min_duration_s``; a
-    bar whose total is ``min_frames`` would sit at 100% all that time.
-    """
-    if measured <= 0 or elapsed_s <= 0:
-        return min_frames
-    return max(min_frames, measured, math.ceil(measured / elapsed_s * min_duration_s))
-
-
-class _Bar:
-    def __init__(
-        self,
-        label: str,
-        min_frames: int,
-        min_duration_s: float,
-        *,
-        file: Any = None,
-        mininterval: float = 0.1,
-    ) -> None:
-        from edge.util.progress import progress_bar
-
-        self._min = (min_frames, min_duration_s)
-        self._bar = progress_bar(
-            total=min_frames,
-            desc=f"bench {label}",
-            unit="frame",
-            leave=False,
-            file=file,
-            mininterval=mininterval,
-        )
-
-    def update_to(self, n: int, elapsed_s: float) -> None:
-        self._bar.total = frames_needed(n, elapsed_s, *self._min)
-        # update() redraws at most every mininterval: a redraw per frame would cost a fast
-        # GPU run a terminal write per frame
-        self._bar.update(n - self._bar.n)
-
-    def close(self) -> None:
-        self._bar.close()
-
-
-def _progress(label: str, min_frames: int, min_duration_s: float, enabled: bool) -> _Bar | None:
-    return _Bar(label, min_frames, min_duration_s) if enabled else None

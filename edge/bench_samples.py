@@ -35,6 +35,7 @@ class Samples:
     read_ms: tuple[float, ...]
     nbytes: int
     full: bool = False  # fewer frames than asked for: they reached the budget (not the source's end)
+    fps: float | None = None  # the source's frame rate, where it has one: the rate its streams default to
 
     @property
     def sizes(self) -> list[str]:
@@ -74,7 +75,15 @@ def load_samples(
             progress(len(frames))
     if not frames:
         raise SourceError("the source delivered no frames")
-    return Samples(tuple(frames), tuple(read_ms), held, full=len(frames) < count and held >= budget_bytes)
+    from edge.stream.sources import nominal_rate
+
+    return Samples(
+        tuple(frames),
+        tuple(read_ms),
+        held,
+        full=len(frames) < count and held >= budget_bytes,
+        fps=nominal_rate(source),
+    )
 
 
 def read_samples(

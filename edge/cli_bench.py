@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.bench_samples import SAMPLES, SAMPLES_BUDGET_BYTES
+from edge.bench_streams import DEFAULT_RATE
 from edge.cli_args import (
     add_fit_argument,
     byte_size,
@@ -15,6 +16,7 @@ from edge.cli_args import (
     non_negative_seconds,
     output_folder,
     positive_int,
+    positive_number,
 )
 
 
@@ -31,6 +33,22 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         default=["onnxruntime"],
         choices=["onnxruntime", "tensorrt", "torch"],
         help="one or more backends (a sweep); default: %(default)s",
+    )
+    p.add_argument(
+        "--streams",
+        nargs="+",
+        type=positive_int,
+        metavar="N",
+        help="multi-stream: N cameras at --rate each, all at once, taking turns at one set of engines "
+        "as edge run --camera does (frames the engines cannot take are dropped, as a camera's are); one "
+        "or more counts (a sweep); default: single-stream, one frame at a time",
+    )
+    p.add_argument(
+        "--rate",
+        type=positive_number("frames per second"),
+        metavar="FPS",
+        help="with --streams: each camera's frames per second; default: the source's own rate "
+        f"(synthetic://: 17), else {DEFAULT_RATE:g}",
     )
     p.add_argument(
         "--precision", nargs="+", default=["fp32"], help="one or more precisions; default: %(default)s"
@@ -106,7 +124,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from edge.bench import run_bench, sweep
     from edge.bench_compare import compare, compare_notes, load_result
     from edge.build import parse_size
-    from edge.errors import Interrupted
+    from edge.errors import ConfigError, Interrupted
     from edge.report import compare_markdown, write_report
 
     if args.compare:
@@ -124,8 +142,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
         for note in compare_notes(a, b):
             print(f"note: {note}", file=sys.stderr)
         return 0
+    if args.rate is not None and not args.streams:
+        raise ConfigError(f"--rate {args.rate:g}: it paces the cameras of --streams; give --streams too")
     sizes: list[tuple[int, int] | None] = [parse_size(s) for s in args.size] if args.size else [None]
-    configs = sweep(args.backend, args.precision, sizes, args.device)
+    configs = sweep(args.backend, args.precision, sizes, args.device, args.streams or [None])
     report = Path(args.report)
     try:
         data = run_bench(
@@ -143,6 +163,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             calib_data=args.calib_data,
             draw=not args.no_draw,
             fit=args.fit,
+            rate=args.rate,
             # each configuration's report as it is done: a sweep killed later keeps them
             on_configuration=lambda so_far: write_report(so_far, report),
         )
@@ -172,5 +193,10 @@ def _write_and_print(data: dict[str, Any], out: Path) -> None:
             f"{result_label(r):<32} {r['frames']:>6} frames  {r['throughput_fps']:6.1f} fps  "
             f"end-to-end p50 {e['p50']:.1f} ms  p99 {e['p99']:.1f} ms  max {e['max']:.1f} ms"
             + (f"  {energy:.0f} mJ/frame" if energy is not None else "")
+            + (
+                f"  dropped {r['dropped_fraction']:.1%} ({'kept up' if r['keeps_up'] else 'did not keep up'})"
+                if "streams" in r
+                else ""
+            )
         )
     print(f"report: {files['markdown']}  {files['html']}  {files['json']}")

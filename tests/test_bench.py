@@ -18,14 +18,13 @@ import pytest
 
 from edge.bench import (
     BenchConfig,
-    _Bar,
-    frames_needed,
     latency_stats,
     measure,
     run_bench,
     sweep,
 )
 from edge.bench_compare import compare, compare_notes, load_result
+from edge.bench_progress import Bar, frames_needed
 from edge.bench_samples import load_samples
 from edge.cli import main
 from edge.errors import ConfigError, Interrupted, ManifestError, SourceError
@@ -233,7 +232,7 @@ def test_progress_total_follows_whichever_minimum_binds() -> None:
     assert frames_needed(20, 10.0, 100, 1.0) == 100  # 2 fps: frames bind
     assert frames_needed(150, 1.2, 100, 1.0) == 150  # never below what was measured
     out = io.StringIO()
-    bar = _Bar("x", 10, 1.0, file=out, mininterval=0)
+    bar = Bar("x", 10, 1.0, file=out, mininterval=0)
     bar.update_to(20, 0.2)
     bar.close()
     assert "20/100" in out.getvalue()  # not "10/10" for the 0.8 s still to run

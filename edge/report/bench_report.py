@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.bench_streams import KEEPS_UP_DROPPED
 from edge.power import power_line
 from edge.util.fs import atomic_write_bytes
 
@@ -26,8 +27,10 @@ PLOTS = {
     "timeline.png": "End-to-end latency over the run",
 }
 # stages that make up a frame's latency, in order; engines run side by side, so the
-# stacked bar uses the wall time of both together, with each engine listed in the table
-STACKED = ("preprocess", "engines", "postprocess")
+# stacked bar uses the wall time of both together, with each engine listed in the table;
+# multi-stream: turn, the wait for the engines the other streams share; sink; queues, the rest
+# (the stacked bar is then the end-to-end mean)
+STACKED = ("turn", "preprocess", "engines", "postprocess", "sink", "queues")
 STAT_KEYS = ("mean", "p50", "p90", "p95", "p99", "max")
 
 
@@ -153,15 +156,72 @@ def samples_line(data: dict[str, Any]) -> str:
     )
 
 
+def scenario_line(data: dict[str, Any]) -> str:
+    """How the frames were issued, and what a frame's latency then counts."""
+    rate = data["settings"].get("rate_fps")
+    if data["scenario"] != "multi-stream" or rate is None:
+        return "Scenario: single-stream (one frame at a time, the next issued when it is done)."
+    return (
+        f"Scenario: multi-stream: each configuration's streams (cameras) get a frame {rate:g} times a "
+        "second, all at the same moments, and take turns at one set of engines; a frame the engines "
+        "cannot take before its stream's next one arrives is dropped. A frame's latency runs from its "
+        "arrival to the end of its sink, its wait for a turn (stage turn) and in the queues between "
+        "the stages (queues) included; engines is the longer of the two, which run side by side. A stream "
+        f"kept up where it dropped at most {KEEPS_UP_DROPPED:.0%} of its frames."
+    )
+
+
+def _multi_stream(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in data["results"] if "streams" in r]
+
+
+def kept_up_line(data: dict[str, Any]) -> str | None:
+    """Which multi-stream configurations kept up with their cameras (None: single-stream)."""
+    rows = _multi_stream(data)
+    if not rows:
+        return None
+    kept = [result_label(r) for r in rows if r["keeps_up"]]
+    lost = [f"{result_label(r)} ({r['dropped_fraction']:.1%} dropped)" for r in rows if not r["keeps_up"]]
+    return f"Kept up: {', '.join(kept) or 'none'}." + (f" Did not: {', '.join(lost)}." if lost else "")
+
+
+STREAM_COLUMNS = ("stream", "frames", "fps", "arrived", "drops", "dropped", "p50", "p99", "max")
+
+
+def stream_rows(result: dict[str, Any]) -> list[list[str]]:
+    """A multi-stream configuration's streams, one row each (STREAM_COLUMNS)."""
+    return [
+        [
+            name,
+            str(s["frames"]),
+            _fmt(s["fps"], 1),
+            str(s["arrived"]),
+            str(s["drops"]),
+            f"{s['dropped_fraction']:.1%}",
+            *(_fmt(s[E2E + "_ms"].get(k)) for k in ("p50", "p99", "max")),
+        ]
+        for name, s in result["streams"].items()
+    ]
+
+
+def evenness_line(result: dict[str, Any]) -> str:
+    return (
+        f"Evenness {result['evenness']:.2f} (the fewest frames a stream got over the most); "
+        f"{result['throughput_fps']:.1f} fps together at {result['rate_fps']:g} fps a stream."
+    )
+
+
 def markdown(data: dict[str, Any]) -> str:
     st = data["settings"]
+    kept_up = kept_up_line(data)
     lines = [
         "# edge bench report",
         "",
-        f"Created {data['created']}. Scenario: {data['scenario']} (one frame at a time); "
-        f"source `{data['source']}`. {samples_line(data)} {_frames(st['warmup'])} of warm-up, then at "
+        f"Created {data['created']}. {scenario_line(data)} "
+        f"Source `{data['source']}`. {samples_line(data)} {_frames(st['warmup'])} of warm-up, then at "
         f"least {_frames(st['min_frames'])} and {st['min_duration_s']} s. {postprocess_line(st)}",
         *[part for line in status_lines(data) for part in ("", f"**{line}**")],
+        *(["", kept_up] if kept_up else []),
         "",
         "## System",
         "",
@@ -179,6 +239,19 @@ def markdown(data: dict[str, Any]) -> str:
             + " | ".join(_fmt(e.get(k)) for k in STAT_KEYS)
             + f" | {r['drops']} |"
         )
+    if kept_up:
+        lines += ["", "## Streams (end-to-end ms)", ""]
+        for r in _multi_stream(data):
+            lines += [
+                f"### {result_label(r)}",
+                "",
+                "| " + " | ".join(STREAM_COLUMNS) + " |",
+                "|---|" + "---:|" * (len(STREAM_COLUMNS) - 1),
+                *["| " + " | ".join(row) + " |" for row in stream_rows(r)],
+                "",
+                evenness_line(r),
+                "",
+            ]
     lines += ["", "## Per stage (ms)", ""]
     for r in data["results"]:
         lines += [
@@ -210,16 +283,18 @@ def markdown(data: dict[str, Any]) -> str:
 def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
     """The Markdown's content as HTML, with the plots inline."""
     esc = html.escape
+    kept_up = kept_up_line(data)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>edge bench report</title>",
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
         "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}</style>",
         "</head><body><h1>edge bench report</h1>",
-        f"<p>Created {esc(data['created'])}. Scenario: {esc(data['scenario'])}; source "
+        f"<p>Created {esc(data['created'])}. {esc(scenario_line(data))} Source "
         f"<code>{esc(data['source'])}</code>. {esc(samples_line(data))} "
         f"{esc(postprocess_line(data['settings']))}</p>",
         *[f"<p><strong>{esc(line)}</strong></p>" for line in status_lines(data)],
+        *([f"<p>{esc(kept_up)}</p>"] if kept_up else []),
         "<h2>System</h2><ul>",
         *[f"<li>{esc(line)}</li>" for line in system_lines(data)],
         "</ul><h2>End-to-end latency (ms)</h2>",
@@ -235,7 +310,21 @@ def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
             + "".join(f"<td>{_fmt(e.get(k))}</td>" for k in STAT_KEYS)
             + f"<td>{r['drops']}</td></tr>"
         )
-    parts.append("</table><h2>Per stage (ms)</h2>")
+    parts.append("</table>")
+    if kept_up:
+        parts.append("<h2>Streams (end-to-end ms)</h2>")
+        for r in _multi_stream(data):
+            parts.append(
+                f"<h3>{esc(result_label(r))}</h3><table><tr>"
+                + "".join(f"<th>{k}</th>" for k in STREAM_COLUMNS)
+                + "</tr>"
+                + "".join(
+                    "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>"
+                    for row in stream_rows(r)
+                )
+                + f"</table><p>{esc(evenness_line(r))}</p>"
+            )
+    parts.append("<h2>Per stage (ms)</h2>")
     for r in data["results"]:
         engines = "".join(f"<li>{esc(k)}: <code>{esc(v)}</code></li>" for k, v in _engines(r).items())
         parts.append(
@@ -281,7 +370,7 @@ def _plot(name: str, data: dict[str, Any]) -> bytes:
     elif name == "stages.png":
         labels = [result_label(r) for r in results]
         bottom = np.zeros(len(results))
-        for stage in STACKED:
+        for stage in [s for s in STACKED if any(s in r["stages_ms"] for r in results)]:
             vals = np.array([r["stages_ms"].get(stage, {}).get("mean", 0.0) for r in results])
             ax.bar(labels, vals, bottom=bottom, label=stage)
             bottom += vals

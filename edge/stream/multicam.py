@@ -208,11 +208,13 @@ class CamerasStatus:
         return self.sep.join(f"{name}: {t.status_line()}" for name, t in self.trackers.items())
 
 
-def run_all(pipelines: Mapping[str, Any]) -> None:
+def run_all(pipelines: Mapping[str, Any], *, on_interrupt: Callable[[], object] | None = None) -> None:
     """Run each pipeline on a thread of its own until every one has ended. An error in one
     interrupts the others (Pipeline.interrupt: their stages get a while to finish, then their
     sinks are finished) and is raised once they have ended (the first, in the cameras'
-    order); Ctrl-C interrupts them all and is raised likewise."""
+    order); Ctrl-C interrupts them all and is raised likewise. ``on_interrupt`` is called
+    first, at the error or the Ctrl-C (a benchmark's measurement ends there, not once the
+    stages have drained)."""
     errors: dict[str, BaseException] = {}
     done = {name: threading.Event() for name in pipelines}
 
@@ -221,6 +223,8 @@ def run_all(pipelines: Mapping[str, Any]) -> None:
             pipelines[name].run()
         except BaseException as exc:
             errors[name] = exc
+            if on_interrupt is not None:
+                on_interrupt()
             for other in pipelines.values():  # each bounds its wait for its stages
                 other.interrupt()
         finally:
@@ -231,6 +235,8 @@ def run_all(pipelines: Mapping[str, Any]) -> None:
     try:
         _wait(done)
     except KeyboardInterrupt:
+        if on_interrupt is not None:
+            on_interrupt()
         for pipeline in pipelines.values():
             pipeline.interrupt()
         _wait(done)  # each bounds its own wait; a second interrupt ends this one

@@ -13,6 +13,7 @@ import numpy as np
 from edge.bench import latency_stats
 from edge.report import compare_markdown, write_report
 from edge.report.bench_report import markdown, system_lines
+from edge.report.bench_report import page as html_page
 
 
 def synthetic_result() -> dict:
@@ -99,7 +100,7 @@ def test_the_report_says_which_frames_were_issued() -> None:
     # a result from before the frames were held read its source between frames
     del data["samples"]
     md = markdown(data)
-    assert "source `synthetic://`. Its frames were read as they were issued (fps includes reading them" in md
+    assert "Source `synthetic://`. Its frames were read as they were issued (fps includes reading them" in md
 
 
 def test_the_report_counts_frames_in_words_and_says_a_padded_fit() -> None:
@@ -134,3 +135,40 @@ def test_rewriting_a_report_leaves_no_temporary_files(tmp_path: Path) -> None:
 def test_compare_markdown_lists_ratios() -> None:
     text = compare_markdown([{"config": "x", "end_to_end_p50_ratio": 0.5, "throughput_ratio": 2.0}], "a", "b")
     assert "| x | 0.500 | 2.000 |" in text
+
+
+def test_a_multi_stream_report_says_which_configurations_kept_up() -> None:
+    """Known numbers: one configuration whose two streams dropped nothing, one whose second
+    stream dropped 3 of 20 frames."""
+    data = synthetic_result()
+    assert "Scenario: single-stream (one frame at a time" in markdown(data)
+    assert "Streams" not in markdown(data) and "Kept up" not in markdown(data)
+    data["scenario"] = "multi-stream"
+    data["settings"]["rate_fps"] = 15.0
+    e2e = latency_stats([10.0, 20.0, 30.0])
+    for r, (drops, keeps_up) in zip(data["results"], ((0, True), (3, False)), strict=True):
+        streams = {
+            "stream0": {"frames": 20, "fps": 10.0, "arrived": 20, "drops": 0, "dropped_fraction": 0.0},
+            "stream1": {"frames": 17, "fps": 8.5, "arrived": 20, "drops": drops},
+        }
+        streams["stream1"]["dropped_fraction"] = drops / 20
+        if not drops:
+            streams["stream1"].update(frames=20, fps=10.0)
+        r.update(
+            streams={k: {**v, "end_to_end_ms": e2e} for k, v in streams.items()},
+            rate_fps=15.0,
+            drops=drops,
+            arrived=40,
+            dropped_fraction=drops / 40,
+            keeps_up=keeps_up,
+            evenness=17 / 20 if drops else 1.0,
+        )
+    md = markdown(data)
+    assert "Scenario: multi-stream: each configuration's streams (cameras) get a frame 15 times" in md
+    assert "A stream kept up where it dropped at most 1% of its frames." in md
+    assert "Kept up: onnxruntime/fp32/128x256. Did not: torch/fp32/128x256/cuda (7.5% dropped)." in md
+    assert "| stream1 | 17 | 8.5 | 20 | 3 | 15.0% | 20.00 | 29.80 | 30.00 |" in md
+    assert "Evenness 0.85 (the fewest frames a stream got over the most)" in md
+    page = html_page(data, {name: b"" for name in ("cdf.png", "stages.png", "timeline.png")})
+    assert "<td>stream1</td><td>17</td><td>8.5</td><td>20</td><td>3</td><td>15.0%</td>" in page
+    assert "Did not: torch/fp32/128x256/cuda (7.5% dropped)." in page

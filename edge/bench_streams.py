@@ -1,0 +1,295 @@
+"""Latency benchmark, multi-stream: several cameras at a frame rate each, one set of engines.
+
+What ``edge run --camera`` does on a car with several cameras, measured: each stream is a
+Pipeline of its own (its capture, queues, post stage and object tracks), fed the held
+frames at ``rate`` frames per second, and the streams take turns at one EngineSet in the
+order they ask (TurnLock). The streams start together, so their frames arrive at the same
+moments, as those of cameras triggered as one do: the case in which a frame waits longest
+for its turn. A frame the engines cannot take before its stream's next one arrives is
+dropped, as a camera's is (drops). A frame's latency runs from its arrival to its end
+after the post stage (fusion, drawing where asked, tracks) and the sink, its wait for the
+engines (stage ``turn``) and in the queues between the stages (``queues``: the rest of its
+latency) included. Stage ``engines`` is the longer of the two, which run side by side.
+
+The first ``warmup`` frames out, of any stream, are not measured; then frames that
+arrived after the warm-up are, until ``min_frames`` of them (all streams together) and
+``min_duration_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from edge.bench_samples import Samples
+from edge.errors import ConfigError, Interrupted
+from edge.stream.frame import Frame, Result
+
+# a stream that dropped at most this share of the frames that arrived kept up with its camera
+KEEPS_UP_DROPPED = 0.01
+DEFAULT_RATE = 30.0  # frames per second a stream gets where its source has no rate of its own
+
+
+class HeldSource:
+    """The held frames in turn, for ever: one camera of a multi-stream benchmark (the
+    Pipeline paces it at ``fps`` and drops what its engines cannot take). A turn through
+    the frames is a new scene to the object tracks, as in the single-stream measurement."""
+
+    live = False
+
+    def __init__(self, samples: Samples, *, uri: str, fps: float) -> None:
+        self.uri = uri
+        self.fps: float | None = fps
+        self._frames = samples.frames
+        self._issued = 0
+
+    def read(self) -> Frame | None:
+        turn, at = divmod(self._issued, len(self._frames))
+        held = self._frames[at]
+        frame = dataclasses.replace(
+            held,
+            seq=self._issued,
+            t_capture_ns=time.perf_counter_ns(),
+            source=self.uri,
+            meta={**held.meta, "loop": turn},
+        )
+        self._issued += 1
+        return frame
+
+    def close(self) -> None:
+        return None
+
+
+def check_streams(streams: int) -> int:
+    """``streams`` if it is a whole number of cameras >= 1; else a ConfigError."""
+    if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+        raise ConfigError(f"streams {streams!r}: expected a whole number >= 1")
+    return streams
+
+
+def check_rate(rate: float) -> float:
+    """``rate`` if it is a frame rate a stream can be paced at; else a ConfigError."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < float("inf"):
+        raise ConfigError(f"stream rate {rate!r}: expected frames per second, a number > 0")
+    return float(rate)
+
+
+# a frame's stages one after another (the engines' wall time in place of each one's), and the
+# order its stages are listed in
+_IN_TURN = ("turn", "preprocess", "engines", "postprocess", "sink")
+_ORDER = (
+    "turn",
+    "preprocess",
+    "panoptic",
+    "panoptic_gpu",
+    "depth",
+    "depth_gpu",
+    "engines",
+    "postprocess",
+    "tracks",
+    "sink",
+    "queues",
+)
+
+
+def _stage_order(stage: str) -> int:
+    return _ORDER.index(stage) if stage in _ORDER else len(_ORDER)
+
+
+class _Measurement:
+    """What the streams' frames out add up to, kept as they come (on the sinks' threads)."""
+
+    def __init__(
+        self,
+        pipelines: Mapping[str, Any],
+        *,
+        warmup: int,
+        min_frames: int,
+        min_duration_s: float,
+        progress: Callable[[int, float], None] | None,
+        on_start: Callable[[], None],
+    ) -> None:
+        self._pipelines = pipelines
+        self._lock = threading.Lock()
+        self._warmup, self._min = warmup, (min_frames, min_duration_s)
+        self._progress, self._on_start = progress, on_start
+        self._warm = 0
+        self.t_start_ns: int | None = None
+        self.t_end_ns: int | None = None
+        self.times_ms: dict[str, list[float]] = {}
+        self.e2e_ms: dict[str, list[float]] = {name: [] for name in pipelines}
+        self.counts_at_start: dict[str, tuple[int, int]] = {}
+        self.counts_at_end: dict[str, tuple[int, int]] = {}
+
+    def _counts(self) -> dict[str, tuple[int, int]]:
+        return {name: (p.tracker.frames_in, p.tracker.drops) for name, p in self._pipelines.items()}
+
+    def start(self) -> None:
+        self.t_start_ns = time.perf_counter_ns()
+        self.counts_at_start = self._counts()
+        self._on_start()
+
+    def end(self) -> None:
+        """The measurement's end: now, or at once where it already ended (the streams stop)."""
+        if self.t_end_ns is None:
+            self.t_end_ns = time.perf_counter_ns()
+            self.counts_at_end = self._counts()
+        for pipeline in self._pipelines.values():
+            pipeline.stop()
+
+    @property
+    def measured(self) -> int:
+        return sum(len(v) for v in self.e2e_ms.values())
+
+    def taker(self, name: str) -> Callable[[Result], None]:
+        """The ``on_result`` of stream ``name``."""
+        tracker = self._pipelines[name].tracker
+
+        def take(result: Result) -> None:
+            with self._lock:
+                if self.t_end_ns is not None:
+                    return  # a frame in flight when the measurement ended
+                if self.t_start_ns is None:
+                    self._warm += 1
+                    if self._warm >= self._warmup:
+                        self.start()
+                    return
+                if result.frame.t_capture_ns < self.t_start_ns:
+                    return  # it arrived during the warm-up
+                self._keep(name, tracker.frame_ms(result.frame.seq))
+                measured = self.measured
+                elapsed = (time.perf_counter_ns() - self.t_start_ns) / 1e9
+                try:
+                    if self._progress is not None:
+                        self._progress(measured, elapsed)
+                except BaseException:
+                    self.end()  # at this frame, not at those the other streams finish meanwhile
+                    raise
+                if measured >= self._min[0] and elapsed >= self._min[1]:
+                    self.end()
+
+        return take
+
+    def _keep(self, name: str, times: dict[str, float]) -> None:
+        from edge.bench import E2E
+
+        # side by side: the frame waits for the longer engine
+        times = {**times, "engines": max(times.get("panoptic", 0.0), times.get("depth", 0.0))}
+        # the rest of its latency: its waits in the queues between the stages
+        times["queues"] = max(0.0, times[E2E] - sum(times.get(k, 0.0) for k in _IN_TURN))
+        frame_ms = {k: times[k] for k in sorted(times, key=_stage_order)}
+        for stage, ms in frame_ms.items():
+            self.times_ms.setdefault(stage, []).append(ms)
+        self.e2e_ms[name].append(times[E2E])
+
+
+def measure_streams(
+    engines: Any,
+    samples: Samples,
+    *,
+    streams: int,
+    rate: float,
+    warmup: int,
+    min_frames: int,
+    min_duration_s: float,
+    progress: Callable[[int, float], None] | None = None,
+    power_root: str | Path | None = "/",
+    draw: bool = True,
+) -> dict[str, Any]:
+    """``streams`` cameras of ``samples`` at ``rate`` fps each through ``engines`` (an
+    EngineSet), taking turns: the frames' stage times pooled, each stream's frames, drops and
+    end-to-end latency, and the board's power over the measurement where ``power_root`` has
+    monitors. ``draw``: as edge.bench.measure's."""
+    from edge.bench import E2E, latency_stats
+    from edge.power import PowerSampler, find_rails
+    from edge.stream.multicam import run_all
+    from edge.stream.pipeline import Pipeline
+    from edge.stream.sinks import RENDERED_VIEWS, NullSink
+    from edge.util.turns import TurnLock
+
+    check_streams(streams)
+    rate = check_rate(rate)
+    rails = find_rails(power_root) if power_root is not None else []
+    sampler = PowerSampler(rails) if rails else None
+    turn = TurnLock()
+    pipelines = {
+        f"stream{i}": Pipeline(
+            source=HeldSource(samples, uri=f"held://stream{i}", fps=rate),
+            engines=engines,
+            sinks=[NullSink()],
+            realtime=True,
+            views=RENDERED_VIEWS if draw else (),
+            camera=f"stream{i}",
+            engine_turn=turn,
+        )
+        for i in range(streams)
+    }
+    m = _Measurement(
+        pipelines,
+        warmup=warmup,
+        min_frames=min_frames,
+        min_duration_s=min_duration_s,
+        progress=progress,
+        on_start=sampler.start if sampler is not None else lambda: None,
+    )
+    for name, pipeline in pipelines.items():
+        pipeline.on_result = m.taker(name)
+    if warmup == 0:
+        m.start()
+    stopped: KeyboardInterrupt | None = None
+    try:
+        run_all(pipelines, on_interrupt=m.end)
+    except KeyboardInterrupt as exc:
+        if not m.measured:
+            raise  # nothing measured yet: nothing to keep
+        stopped = exc
+    finally:
+        m.end()
+        if sampler is not None:
+            sampler.stop()
+    if m.t_start_ns is None:
+        raise ConfigError(f"the streams ended before their {warmup} frames of warm-up")
+    seconds = max(((m.t_end_ns or m.t_start_ns) - m.t_start_ns) / 1e9, 1e-9)
+    per_stream: dict[str, dict[str, Any]] = {}
+    for name, e2e in m.e2e_ms.items():
+        arrived = m.counts_at_end[name][0] - m.counts_at_start[name][0]
+        dropped = m.counts_at_end[name][1] - m.counts_at_start[name][1]
+        per_stream[name] = {
+            "frames": len(e2e),
+            "fps": len(e2e) / seconds,
+            "arrived": arrived,
+            "drops": dropped,
+            "dropped_fraction": dropped / arrived if arrived else 0.0,
+            E2E + "_ms": latency_stats(e2e),
+        }
+    measured = m.measured
+    arrived = sum(s["arrived"] for s in per_stream.values())
+    drops = sum(s["drops"] for s in per_stream.values())
+    frames = [s["frames"] for s in per_stream.values()]
+    measurement: dict[str, Any] = {
+        "frames": measured,
+        "warmup_frames": warmup,
+        "seconds": seconds,
+        "throughput_fps": measured / seconds,
+        "drops": drops,
+        "streams": per_stream,
+        "rate_fps": rate,
+        "arrived": arrived,
+        "dropped_fraction": drops / arrived if arrived else 0.0,
+        "keeps_up": all(s["dropped_fraction"] <= KEEPS_UP_DROPPED for s in per_stream.values()),
+        # the fewer frames a stream got over the most: 1.0, each served alike
+        "evenness": min(frames) / max(frames) if max(frames) else 0.0,
+        "stages_ms": {k: latency_stats(v) for k, v in m.times_ms.items() if k != E2E},
+        E2E + "_ms": latency_stats(m.times_ms.get(E2E, [])),
+        "samples_ms": {k: [round(x, 4) for x in v] for k, v in m.times_ms.items()},
+    }
+    if sampler is not None:
+        measurement["power"] = sampler.summary(frames=measured, seconds=seconds)
+    if stopped is not None:
+        measurement["complete"] = False
+        raise Interrupted(measurement, stopped) from stopped
+    return measurement

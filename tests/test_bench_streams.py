@@ -1,0 +1,263 @@
+"""edge bench --streams: several cameras at a rate each through one set of real tiny engines."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.bench import BenchConfig, run_bench, sweep
+from edge.bench_compare import compare, compare_notes, load_result
+from edge.bench_samples import Samples, load_samples
+from edge.bench_streams import HeldSource, measure_streams
+from edge.cli import main
+from edge.errors import ConfigError, Interrupted
+from edge.report.bench_report import write_report
+from edge.stream.engines import EngineSet
+from edge.stream.sources import open_source
+from tests.conftest import TEST_SIZE, OnTerminal
+
+SIZE = f"{TEST_SIZE[0]}x{TEST_SIZE[1]}"
+REPORT_FILES = {"bench.json", "report.md", "report.html", "cdf.png", "stages.png", "timeline.png"}
+# a frame's stages one after another, which with its waits in the queues make its latency
+IN_TURN = ("turn", "preprocess", "engines", "postprocess", "sink", "queues")
+
+
+def held(uri: str = f"synthetic://?size={SIZE}", count: int = 3) -> Samples:
+    source = open_source(uri)
+    try:
+        return load_samples(source, count)
+    finally:
+        source.close()
+
+
+@pytest.fixture
+def engines(tiny_engines: Path) -> Any:
+    engine_set = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
+    yield engine_set
+    engine_set.close()
+
+
+def test_held_frames_come_round_in_turn_as_new_scenes() -> None:
+    samples = held(count=2)
+    source = HeldSource(samples, uri="held://a", fps=5.0)
+    frames = [source.read() for _ in range(5)]
+    assert all(f is not None for f in frames)
+    assert [f.seq for f in frames] == [0, 1, 2, 3, 4]  # type: ignore[union-attr]
+    assert [f.meta["loop"] for f in frames] == [0, 0, 1, 1, 2]  # type: ignore[union-attr]
+    assert all(f.image is samples.frames[i % 2].image for i, f in enumerate(frames))  # type: ignore[union-attr]
+    assert {f.source for f in frames} == {"held://a"}  # type: ignore[union-attr]
+    # the rate streams get by default is the source's own (synthetic://: 17 unless told)
+    assert held(count=1).fps == 17.0 and held(f"synthetic://?size={SIZE}&fps=12", 1).fps == 12.0
+
+
+def test_two_streams_that_keep_up(engines: Any) -> None:
+    """Two cameras at 4 fps each, far below what the engines take: each stream's frames are
+    measured apart, none arrive faster than their rate, each frame's stages and waits add
+    up to its latency, and the streams are served alike."""
+    m = measure_streams(
+        engines, held(), streams=2, rate=4.0, warmup=2, min_frames=8, min_duration_s=0.0, power_root=None
+    )
+    assert m["rate_fps"] == 4.0 and set(m["streams"]) == {"stream0", "stream1"}
+    assert m["frames"] >= 8 and m["frames"] == sum(s["frames"] for s in m["streams"].values())
+    assert m["end_to_end_ms"]["count"] == m["frames"]
+    assert {len(v) for v in m["samples_ms"].values()} == {m["frames"]}, "every frame counted whole"
+    assert set(IN_TURN) | {"panoptic", "depth", "tracks"} <= set(m["stages_ms"])
+    for s in m["streams"].values():
+        # a camera gives no more than its rate: one frame at the start, then one a period
+        assert s["arrived"] <= 1 + math.ceil(4.0 * m["seconds"])
+        assert s["frames"] + s["drops"] <= s["arrived"]
+        assert s["end_to_end_ms"]["count"] == s["frames"]
+    samples = m["samples_ms"]
+    for i in range(m["frames"]):
+        parts = sum(samples[k][i] for k in IN_TURN)
+        assert parts == pytest.approx(samples["end_to_end"][i], abs=1e-3)
+        assert samples["engines"][i] == max(samples["panoptic"][i], samples["depth"][i])
+    assert m["drops"] == sum(s["drops"] for s in m["streams"].values())
+    assert m["dropped_fraction"] == (m["drops"] / m["arrived"] if m["arrived"] else 0.0)
+    assert 0 < m["evenness"] <= 1
+    assert m["keeps_up"] == all(s["dropped_fraction"] <= 0.01 for s in m["streams"].values())
+
+
+def test_streams_faster_than_the_engines_drop_frames(engines: Any) -> None:
+    """Three cameras at 200 fps each, more than the engines take: frames are dropped, as a
+    camera's are, each stream's within the frames that arrived, and the run did not keep up."""
+    m = measure_streams(
+        engines, held(), streams=3, rate=200.0, warmup=1, min_frames=9, min_duration_s=0.0, power_root=None
+    )
+    assert m["drops"] > 0 and not m["keeps_up"]
+    assert m["dropped_fraction"] == pytest.approx(m["drops"] / m["arrived"])
+    for s in m["streams"].values():
+        assert s["frames"] + s["drops"] <= s["arrived"]
+        assert s["dropped_fraction"] == pytest.approx(s["drops"] / s["arrived"])
+    assert min(s["frames"] for s in m["streams"].values()) >= 1, "each stream is served"
+
+
+def test_ctrl_c_keeps_the_frames_measured_whole(engines: Any) -> None:
+    calls: list[int] = []
+
+    def stop_at_the_fourth(n: int, elapsed: float) -> None:
+        calls.append(n)
+        if n == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as caught:
+        measure_streams(
+            engines,
+            held(),
+            streams=2,
+            rate=20.0,
+            warmup=0,
+            min_frames=1000,
+            min_duration_s=0.0,
+            progress=stop_at_the_fourth,
+            power_root=None,
+        )
+    m = caught.value.data
+    assert m["complete"] is False and m["frames"] == 4 and calls == [1, 2, 3, 4]
+    assert {len(v) for v in m["samples_ms"].values()} == {4}
+
+
+def test_bad_streams_and_rates_are_clear_errors(engines: Any, tiny_engines: Path) -> None:
+    kw: dict[str, Any] = {"warmup": 0, "min_frames": 1, "min_duration_s": 0.0}
+    for streams, rate, said in (
+        (0, 5.0, "streams 0: expected a whole number >= 1"),
+        (True, 5.0, "streams True"),
+        (2, 0.0, "stream rate 0.0: expected frames per second, a number > 0"),
+        (2, math.nan, "stream rate nan"),
+        (2, math.inf, "stream rate inf"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            measure_streams(engines, held(count=1), streams=streams, rate=rate, **kw)
+    # run_bench refuses them before it reads a frame or builds an engine
+    with pytest.raises(ConfigError, match="streams 0"):
+        run_bench([BenchConfig(streams=0)], engines=tiny_engines, source="nope://", build_missing=False)
+    with pytest.raises(ConfigError, match="stream rate -1"):
+        run_bench([BenchConfig(streams=1)], engines=tiny_engines, source="nope://", rate=-1.0)
+
+
+def test_the_sweep_takes_stream_counts_as_an_axis() -> None:
+    configs = sweep(["onnxruntime"], ["fp32"], [TEST_SIZE], None, [1, 2])
+    assert [c.label for c in configs] == [
+        f"onnxruntime/fp32/{SIZE}/1 stream",
+        f"onnxruntime/fp32/{SIZE}/2 streams",
+    ]
+    assert sweep(["onnxruntime"], ["fp32"], [TEST_SIZE], None)[0].label == f"onnxruntime/fp32/{SIZE}"
+
+
+def short_streams(engines: Path, **kw: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "engines": engines,
+        "source": f"synthetic://?size={SIZE}",
+        "warmup": 1,
+        "min_frames": 4,
+        "min_duration_s": 0.0,
+        "threads": 1,
+        "build_missing": False,
+        "show_progress": False,
+        "samples": 2,
+        "power_root": None,
+    }
+    configs = kw.pop("configs", [BenchConfig(size=TEST_SIZE, streams=n) for n in (1, 2)])
+    return run_bench(configs, **{**args, **kw})
+
+
+@pytest.fixture(scope="module")
+def two_multi_stream_results(
+    tiny_engines: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """Two real runs of the sweep 1 and 2 streams: at the source's rate (17 fps), and at 8."""
+    out = tmp_path_factory.mktemp("bench_streams")
+    paths = []
+    for name, rate in (("a", None), ("b", 8.0)):
+        data = short_streams(tiny_engines, rate=rate)
+        write_report(data, out / name)
+        paths.append(out / name / "bench.json")
+    return paths[0], paths[1]
+
+
+def test_a_multi_stream_report_has_every_section(two_multi_stream_results: tuple[Path, Path]) -> None:
+    data = load_result(two_multi_stream_results[0])
+    assert data["scenario"] == "multi-stream" and data["settings"]["rate_fps"] == 17.0
+    labels = [r["config"]["label"] for r in data["results"]]
+    assert labels == [f"onnxruntime/fp32/{SIZE}/1 stream", f"onnxruntime/fp32/{SIZE}/2 streams"]
+    assert [len(r["streams"]) for r in data["results"]] == [1, 2]
+    for r in data["results"]:
+        assert r["config"]["streams"] == len(r["streams"]) and r["frames"] >= 4
+        for stats in [r["end_to_end_ms"], *r["stages_ms"].values()]:
+            assert all(math.isfinite(v) and v >= 0 for v in stats.values())
+            assert stats["p50"] <= stats["p90"] <= stats["p95"] <= stats["p99"] <= stats["max"]
+    folder = two_multi_stream_results[0].parent
+    assert {p.name for p in folder.iterdir()} == REPORT_FILES
+    md = (folder / "report.md").read_text()
+    page = (folder / "report.html").read_text()
+    for text in (md, page):
+        assert "Scenario: multi-stream: each configuration&#x27;s streams" in text or (
+            "Scenario: multi-stream: each configuration's streams" in text
+        )
+        assert "get a frame 17 times a second" in text and "Kept up:" in text
+        two = data["results"][1]
+        assert f"{two['throughput_fps']:.1f} fps together at 17 fps a stream" in text
+        assert "stream1" in text and "Evenness" in text
+    assert "## Streams (end-to-end ms)" in md and "<h2>Streams (end-to-end ms)</h2>" in page
+
+
+def test_compare_two_real_multi_stream_results(two_multi_stream_results: tuple[Path, Path]) -> None:
+    a, b = (load_result(p) for p in two_multi_stream_results)
+    rows = compare(a, b)
+    assert [r["config"] for r in rows] == [r["config"]["label"] for r in a["results"]]
+    for row, ra, rb in zip(rows, a["results"], b["results"], strict=True):
+        assert row["throughput_ratio"] == pytest.approx(rb["throughput_fps"] / ra["throughput_fps"])
+        assert row["turn_p50_ratio"] > 0
+    assert "other settings: rate_fps 17.0 -> 8.0" in compare_notes(a, b)
+
+
+def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["bench", "--engines", str(tiny_engines), "--source", f"synthetic://?size={SIZE}"]
+    common += ["--warmup", "1", "--min-frames", "4", "--min-duration", "0", "--threads", "1", "--quiet"]
+    rc = main([*common, "--samples", "2", "--streams", "2", "--rate", "6", "--report", str(tmp_path / "rep")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        rf"onnxruntime/fp32/{SIZE}/2 streams +\d+ frames .* dropped \d+\.\d% \((kept up|did not keep up)\)",
+        out,
+    )
+    data = load_result(tmp_path / "rep" / "bench.json")
+    assert data["settings"]["rate_fps"] == 6.0 and data["results"][0]["rate_fps"] == 6.0
+    # --rate paces --streams' cameras: alone it is refused, and nothing is measured
+    assert main([*common, "--rate", "6", "--report", str(tmp_path / "other")]) == 2
+    assert "--rate 6: it paces the cameras of --streams; give --streams too" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+    for bad, said in (
+        (["--streams", "0"], "argument --streams: expected a positive integer, got '0'"),
+        (["--streams", "2", "--rate", "0"], "argument --rate: expected a positive number"),
+    ):
+        with pytest.raises(SystemExit):
+            main([*common, *bad])
+        assert said in capsys.readouterr().err
+
+
+def test_ctrl_c_on_a_multi_stream_bench_keeps_what_was_measured(tiny_engines: Path, tmp_path: Path) -> None:
+    """A real Ctrl-C while the streams run: the report is written, marked incomplete, every
+    frame measured whole, and the run exits 130."""
+    cmd = [sys.executable, "-m", "edge.cli", "bench", "--engines", str(tiny_engines), "--size", SIZE]
+    cmd += ["--source", f"synthetic://?size={SIZE}", "--warmup", "1", "--min-frames", "100000"]
+    cmd += ["--threads", "1", "--streams", "2", "--rate", "10", "--samples", "2", "--report", "rep"]
+    with OnTerminal(cmd, cwd=tmp_path) as run:
+        run.wait_for(lambda seen: re.search(r"\| *([3-9]|\d\d+)/100000", seen) is not None)
+        run.proc.send_signal(signal.SIGINT)
+        code, _out, err = run.finish()
+    assert code == 130, err
+    assert "Traceback" not in err and f"stopped during onnxruntime/fp32/{SIZE}/2 streams" in err
+    data = load_result(tmp_path / "rep" / "bench.json")
+    (r,) = data["results"]
+    assert r["complete"] is False and r["frames"] >= 3
+    assert {len(v) for v in r["samples_ms"].values()} == {r["frames"]}
+    assert sum(s["frames"] for s in r["streams"].values()) == r["frames"]
+    assert json.loads((tmp_path / "rep" / "bench.json").read_text())["interrupted"]["configurations"] == 1
