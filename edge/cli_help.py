@@ -132,6 +132,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "--min-duration 10",
             "a sweep: one row per backend and size (missing engines are built)",
         ),
+        (
+            "edge bench --streams 1 2 4 --rate 30",
+            "1, 2, then 4 cameras at 30 fps each through one set of engines: which kept up",
+        ),
         ("edge bench --compare out/a/bench.json out/b/bench.json", "B/A ratios of two reports"),
     ],
     "lint": [
