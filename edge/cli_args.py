@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +189,68 @@ def camera(text: str) -> tuple[str, str]:
         return parse_camera(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_camera_arguments(p: argparse.ArgumentParser) -> None:
+    """edge run's --camera NAME=URI (several cameras instead of the source) and --priority."""
+    p.add_argument(
+        "--camera",
+        action="append",
+        type=camera,
+        metavar="NAME=URI",
+        help="several cameras at once, instead of the source (repeatable: --camera front=/dev/video0 "
+        "--camera rear=/dev/video2): the engines are loaded once and the cameras take turns at them; "
+        "each has its own tracks and summary, and --max-frames and --duration are each camera's; a sink "
+        "named with {camera} is one a camera (front.mp4, rear.mp4 for 'out/{camera}.mp4'), "
+        "objects.jsonl or - without it is shared, each line naming its camera, and the web viewer is "
+        "one a camera, on the port given and the ones after it",
+    )
+    p.add_argument(
+        "--priority",
+        action="append",
+        type=priority_setting,
+        metavar="NAME[=N]",
+        help="with --camera: camera NAME's frames go to the engines before the other cameras' whenever "
+        "both wait (repeatable; N ranks them, default 1, every other camera 0, a higher N first): "
+        "when the engines cannot keep up with every camera, it keeps its rate and the others drop "
+        "more (none at all if it alone fills the engines); default: the cameras take turns",
+    )
+
+
+def priority_setting(text: str) -> tuple[str, int]:
+    """``--priority NAME`` (rank 1) or ``--priority NAME=N``."""
+    name, sep, rank = text.partition("=")
+    if not name:
+        raise argparse.ArgumentTypeError(f"expected NAME or NAME=N (a camera of --camera), got {text!r}")
+    if not sep:
+        return name, 1
+    try:
+        return name, int(rank)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=N, N a whole number (a higher one first), got {text!r}"
+        ) from None
+
+
+def camera_priorities(args: argparse.Namespace, cameras: Mapping[str, str] | None) -> dict[str, int]:
+    """Each camera's ``--priority`` by name (those not named: none); a ConfigError for one
+    without --camera, a name that is no camera's, or a camera given twice."""
+    given: list[tuple[str, int]] = getattr(args, "priority", None) or []
+    if given and cameras is None:
+        raise ConfigError(
+            f"--priority {given[0][0]} ranks a camera of --camera, and this run has one source: "
+            "give several with --camera NAME=URI, or leave --priority out"
+        )
+    ranks: dict[str, int] = {}
+    for name, rank in given:
+        if name in ranks:
+            raise ConfigError(f"--priority {name} is given twice; give each camera's once")
+        ranks[name] = rank
+    if cameras is not None:
+        from edge.stream.multicam import check_priorities
+
+        check_priorities(ranks, list(cameras))
+    return ranks
 
 
 def run_cameras_of(args: argparse.Namespace) -> dict[str, str] | None:

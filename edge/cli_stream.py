@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge.cli_args import (
+    add_camera_arguments,
     add_engine_arguments,
     byte_size,
-    camera,
     duration,
     engine_selection,
     non_negative_seconds,
@@ -98,13 +98,14 @@ def add_post_workers_argument(p: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from edge.cli_args import run_cameras_of
+    from edge.cli_args import camera_priorities, run_cameras_of
     from edge.latency import LatencyTracker
     from edge.stream import run_stream
 
     cameras = run_cameras_of(args)
+    priorities = camera_priorities(args, cameras)  # before the engines load
     if cameras is not None:
-        return _run_cameras(args, cameras)
+        return _run_cameras(args, cameras, priorities)
     tracker = LatencyTracker(deadline_ms=args.deadline_ms)
     try:
         run_stream(
@@ -117,14 +118,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_cameras(args: argparse.Namespace, cameras: dict[str, str]) -> int:
+def _run_cameras(args: argparse.Namespace, cameras: dict[str, str], priorities: dict[str, int]) -> int:
     """edge run --camera NAME=URI ...: each camera's summary at the end, under its name."""
     from edge.latency import LatencyTracker
     from edge.stream.multicam import format_cameras_summary, run_cameras
 
     trackers = {name: LatencyTracker(deadline_ms=args.deadline_ms) for name in cameras}
     try:
-        run_cameras(cameras, trackers=trackers, options=_stream_options(args), **_run_arguments(args))
+        run_cameras(
+            cameras,
+            trackers=trackers,
+            options=_stream_options(args),
+            priorities=priorities,
+            **_run_arguments(args),
+        )
     finally:  # after Ctrl-C too, as a single camera's
         table = format_cameras_summary(trackers, cameras)
         if table:
@@ -326,18 +333,7 @@ def add_stream_commands(sub: Any) -> None:
         "/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG, csi://0?width=1280&height=720, "
         "rtsp://HOST/PATH#transport=tcp, http://HOST/stream.mjpg, gst://PIPELINE; or --camera instead",
     )
-    p.add_argument(
-        "--camera",
-        action="append",
-        type=camera,
-        metavar="NAME=URI",
-        help="several cameras at once, instead of the source (repeatable: --camera front=/dev/video0 "
-        "--camera rear=/dev/video2): the engines are loaded once and the cameras take turns at them; "
-        "each has its own tracks and summary, and --max-frames and --duration are each camera's; a sink "
-        "named with {camera} is one a camera (front.mp4, rear.mp4 for 'out/{camera}.mp4'), "
-        "objects.jsonl or - without it is shared, each line naming its camera, and the web viewer is "
-        "one a camera, on the port given and the ones after it",
-    )
+    add_camera_arguments(p)
     add_engine_arguments(p)
     p.add_argument(
         "--sink",

@@ -170,3 +170,40 @@ def test_a_field_of_view_is_between_0_and_180_degrees(bad: str, capsys: pytest.C
         main(["run", "synthetic://", "--hfov", bad])
     err = capsys.readouterr().err
     assert "--hfov" in err and repr(bad) in err
+
+
+def test_cameras_are_ranked_by_priority(capsys: pytest.CaptureFixture[str]) -> None:
+    """--priority NAME ranks camera NAME 1 (NAME=N: N), every other 0; what cannot be meant
+    is refused, naming it, before the engines load (edge run and edge service alike)."""
+    from edge.cli import build_parser
+    from edge.cli_args import camera_priorities, run_cameras_of
+
+    parser = build_parser()
+    cams = ["run", "--camera", "front=/dev/video0", "--camera", "rear=/dev/video2", "--camera", "side=x.mp4"]
+
+    def ranks(*extra: str) -> dict[str, int]:
+        args = parser.parse_args([*cams, *extra])
+        return camera_priorities(args, run_cameras_of(args))
+
+    assert ranks() == {}
+    assert ranks("--priority", "front") == {"front": 1}
+    assert ranks("--priority", "front=3", "--priority", "side=-1") == {"front": 3, "side": -1}
+    refused = {
+        ("--priority", "top"): "--priority top: no camera is named 'top' (the cameras: front, rear, side)",
+        ("--priority", "rear", "--priority", "rear=2"): "--priority rear is given twice",
+    }
+    for extra, said in refused.items():
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            ranks(*extra)
+    one = parser.parse_args(["run", "/dev/video0", "--priority", "front"])
+    with pytest.raises(ConfigError, match=re.escape("--priority front ranks a camera of --camera, and this")):
+        camera_priorities(one, run_cameras_of(one))
+    assert main(["run", "synthetic://", "--priority", "front", "--engines", "no-such-folder"]) == 2
+    err = capsys.readouterr().err
+    assert "--priority front ranks a camera" in err and "no-such-folder" not in err, "said before the engines"
+    for bad in ("front=first", "=2"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*cams, "--priority", bad])
+        assert "argument --priority: expected NAME" in capsys.readouterr().err
+    assert main(["service", "run", *cams[1:], "--priority", "top"]) == 2
+    assert "--priority top: no camera is named 'top'" in capsys.readouterr().err

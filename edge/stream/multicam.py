@@ -6,8 +6,11 @@ object trackers), so a camera that stalls or drops frames holds up no other, and
 summed up apart. The engines are loaded once and the pipelines take turns at them, first
 come first served (TurnLock): a GPU runs one inference at a time anyway, a TensorRT
 execution context is not for two threads at once, and on a CPU each engine already has half
-the cores. A sink whose name holds ``{camera}`` is one per camera; a sink of what was found
-(objects.jsonl, ``-``) without it is shared, each line naming its camera.
+the cores. A camera ranked higher (``priorities``, --priority) goes before lower ones
+whenever both wait, and keeps the engines while its next frame is ready as its turn ends
+(TurnLock's Seat): when the engines cannot keep up with every camera it keeps its rate. A sink
+whose name holds ``{camera}`` is one per camera; a sink of what was found (objects.jsonl,
+``-``) without it is shared, each line naming its camera.
 """
 
 from __future__ import annotations
@@ -75,6 +78,19 @@ def check_cameras(cameras: Sequence[tuple[str, str]]) -> dict[str, str]:
                 )
             devices[device] = name
     return named
+
+
+def check_priorities(priorities: Mapping[str, int], names: Sequence[str]) -> dict[str, int]:
+    """Each camera's rank at the engines (TurnLock.seat; 0 where not given); a ConfigError
+    for a name that is no camera's or a rank that is not a whole number."""
+    for name, rank in priorities.items():
+        if name not in names:
+            raise ConfigError(
+                f"--priority {name}: no camera is named {name!r} (the cameras: {', '.join(names)})"
+            )
+        if isinstance(rank, bool) or not isinstance(rank, int):
+            raise ConfigError(f"--priority {name}={rank!r}: expected a whole number (a higher one first)")
+    return {name: priorities.get(name, 0) for name in names}
 
 
 def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
@@ -313,6 +329,7 @@ def run_cameras(
     fit: str = "stretch",
     object_tracker: ObjectTracker | Mapping[str, ObjectTracker] | None = None,
     options: StreamOptions | None = None,
+    priorities: Mapping[str, int] | None = None,
 ) -> dict[str, LatencyTracker]:
     """Run each of ``cameras`` (name -> source URI, as run_stream's ``source``) through one
     set of engines into ``sinks`` (split_sinks: ``{camera}`` in a name makes one a camera);
@@ -321,7 +338,9 @@ def run_cameras(
     tracker by name (their fields of view differ), or the settings of each camera's own
     (ObjectTracker.fresh). Pass ``trackers`` (by name) to keep their
     numbers after Ctrl-C. The other arguments are run_stream's; ``summary_json``, ``trace``
-    and ``latency_log`` hold every camera (cameras_summary, cameras_trace, cameras_spans)."""
+    and ``latency_log`` hold every camera (cameras_summary, cameras_trace, cameras_spans).
+    ``priorities``: a camera's rank at the engines by name (others 0): a higher one's frame
+    goes before a lower one's whenever both wait (TurnLock.seat)."""
     from edge.stream import (
         StreamOptions,
         check_before_engines,
@@ -335,6 +354,7 @@ def run_cameras(
 
     o = options or StreamOptions()
     names = list(check_cameras(list(cameras.items())))
+    ranks = check_priorities(priorities or {}, names)
     own, shared_uris = split_sinks(sinks, names)
     replace = check_before_engines(
         {name: (cameras[name], [*own[name], *shared_uris]) for name in names},
@@ -389,7 +409,7 @@ def run_cameras(
                 object_tracker=followers[name],
                 shared=[each[index] for each in holds],
                 camera=name,
-                engine_turn=turn,
+                engine_turn=turn.seat(ranks[name]),
             )
             undo.callback(pipeline.abandon)
             pipelines[name] = pipeline

@@ -120,6 +120,9 @@ class Pipeline:
         self.camera = camera
         self._engine_turn: AbstractContextManager[Any] = engine_turn or nullcontext()
         self._shares_engines = engine_turn is not None
+        follow = getattr(engine_turn, "follow", None)
+        if follow is not None:  # a seat of a rank keeps its turn for a frame already waiting
+            follow(self._next_frame_ready)
         # the objects' speeds are the recording's, whatever rate it is read or paced at
         # (cityscapes://DIR?fps=0 has no pace, but was recorded at 17 Hz); --fps gives a
         # folder of images the rate it has not
@@ -296,6 +299,9 @@ class Pipeline:
                     if self._stop.is_set():
                         q.get_nowait()
 
+    def _next_frame_ready(self) -> bool:
+        return not self._stop.is_set() and not self._frames.empty()
+
     def _infer(self) -> None:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-engine") as pool:
             try:
@@ -308,6 +314,9 @@ class Pipeline:
                     if not self._put(self._results, result):
                         break
             finally:
+                close = getattr(self._engine_turn, "close", None)
+                if close is not None:  # a turn kept for a next frame that will not come
+                    close()
                 self._put_end(self._results)
 
     def _render(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 
@@ -43,10 +44,15 @@ class TurnLock:
                 self._cond.notify_all()
             self._held = True
 
-    def _give(self) -> None:
+    def _give(self, priority: int | None = None) -> bool:
+        """Give the lock back; True where it is kept instead: a seat of ``priority`` whose
+        next frame is ready, while only lower seats wait (each of those would lose to it)."""
         with self._cond:
+            if priority is not None and self._waiting and all(-rank < priority for rank, _ in self._waiting):
+                return True
             self._held = False
             self._cond.notify_all()
+            return False
 
     def __enter__(self) -> TurnLock:
         self._take(0)
@@ -59,19 +65,42 @@ class TurnLock:
 
 
 class Seat:
-    """A place at a TurnLock of one priority (a camera's): ``with seat:`` takes the lock."""
+    """A place at a TurnLock of one priority (a camera's): ``with seat:`` takes the lock.
+
+    A priority only counts where a higher seat and a lower one wait together, and a
+    camera's thread asks again only once it has handed on its result and taken its next
+    frame: the lower seat waiting would always be given the lock in between. So a seat told
+    when its next frame is ready (``follow``) keeps the lock over a release where that frame
+    is ready and only lower seats wait, and its next ``with`` has it at once; ``close`` gives
+    back a lock kept for a next turn that will not come (the camera stopped)."""
 
     def __init__(self, lock: TurnLock, priority: int) -> None:
         self.lock, self.priority = lock, priority
+        self._ready: Callable[[], bool] | None = None
+        self._kept = False
+
+    def follow(self, ready: Callable[[], bool]) -> None:
+        """``ready()``: whether the next frame is ready, asked as each turn ends."""
+        self._ready = ready
 
     def __enter__(self) -> Seat:
+        if self._kept:  # the turn was kept for this
+            self._kept = False
+            return self
         self.lock._take(self.priority)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.lock._give()
+        ready = exc_type is None and self._ready is not None and self._ready()
+        self._kept = self.lock._give(self.priority if ready else None)
+
+    def close(self) -> None:
+        """Give back a lock kept for a next turn (the seat's owner ends)."""
+        if self._kept:
+            self._kept = False
+            self.lock._give()
 
 
 __all__ = ["Seat", "TurnLock"]

@@ -606,3 +606,24 @@ def test_options_are_each_cameras_own(tiny_engines: Path) -> None:
         run_cameras(cams, engines=tiny_engines, trackers={"a": LatencyTracker()})
     with pytest.raises(ConfigError, match=r"object_tracker has none for camera\(s\) a \(it has: b\)"):
         run_cameras(cams, engines=tiny_engines, object_tracker={"b": ObjectTracker()})
+
+
+def test_a_camera_ranked_higher_keeps_the_engines_when_they_cannot_keep_up(tiny_engines: Path) -> None:
+    """Two cameras at 60 fps each, more than the engines take (paced, dropping as cameras do):
+    ranked first, the front camera's next frame is waiting as each of its turns ends and it
+    keeps the engines, the rear one getting what it leaves; unranked, they take turns."""
+    cams = {
+        "front": "synthetic://?size=128x256&fps=60",
+        "rear": "synthetic://?size=128x256&fps=60&seed=1",
+    }
+    options = StreamOptions(duration_s=2.0, realtime=True)
+    ranked = run_cameras(cams, engines=tiny_engines, options=options, priorities={"front": 1})
+    even = run_cameras(cams, engines=tiny_engines, options=options)
+    assert ranked["front"].frames_out >= 4 * max(1, ranked["rear"].frames_out), {
+        n: t.frames_out for n, t in ranked.items()
+    }
+    assert ranked["front"].drops < ranked["rear"].drops
+    taken = sorted(t.frames_out for t in even.values())
+    assert taken[0] >= 0.5 * taken[1], taken
+    with pytest.raises(ConfigError, match=re.escape("--priority top: no camera is named 'top'")):
+        run_cameras(cams, engines=tiny_engines, priorities={"top": 1})

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from edge.util.turns import TurnLock
+from edge.util.turns import Seat, TurnLock
 
 
 def test_the_engines_are_taken_in_the_order_asked() -> None:
@@ -108,3 +108,68 @@ def test_a_wait_that_is_interrupted_holds_up_no_one() -> None:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _turns_of(turn: TurnLock, high: Seat, low: Seat, rounds: int) -> list[str]:
+    """``high``'s thread takes ``rounds`` turns, a moment apart (a camera handing on its
+    result and taking its next frame), while ``low`` waits from the first: the order."""
+    order: list[str] = []
+    low_asked = threading.Event()
+
+    def take_low() -> None:
+        low_asked.set()
+        with low:
+            order.append("low")
+
+    lower = threading.Thread(target=take_low)
+    with high:
+        order.append("high")
+        lower.start()
+        assert low_asked.wait(10)
+        _wait_until(lambda: turn.waiting == 1)
+    for _ in range(rounds - 1):
+        time.sleep(0.01)  # between turns: the lower seat, waiting, would be given the lock here
+        with high:
+            order.append("high")
+    high.close()
+    lower.join(timeout=10)
+    return order
+
+
+def test_a_seat_whose_next_frame_is_ready_keeps_its_turn_over_lower_ones() -> None:
+    """Between two of its turns a camera's thread is not waiting, so a priority alone would
+    never count against one other camera: told its next frame is ready, the higher seat
+    keeps the lock over the lower one waiting; a frame not ready, or a seat of the same
+    rank waiting, and it is given on."""
+    turn = TurnLock()
+    high, low = turn.seat(1), turn.seat(0)
+    high.follow(lambda: True)
+    assert _turns_of(turn, high, low, 3) == ["high", "high", "high", "low"]
+    turn = TurnLock()
+    high, low = turn.seat(1), turn.seat(0)
+    high.follow(lambda: False)
+    assert _turns_of(turn, high, low, 3) == ["high", "low", "high", "high"]
+    turn = TurnLock()
+    first, second = turn.seat(0), turn.seat(0)
+    first.follow(lambda: True)
+    assert _turns_of(turn, first, second, 3) == ["high", "low", "high", "high"]  # in the order asked
+
+
+def test_a_turn_kept_for_a_frame_that_does_not_come_is_given_back_on_close() -> None:
+    turn = TurnLock()
+    high, low = turn.seat(2), turn.seat(1)
+    high.follow(lambda: True)
+    got = threading.Event()
+
+    def take_low() -> None:
+        with low:
+            got.set()
+
+    lower = threading.Thread(target=take_low)
+    with high:
+        lower.start()
+        _wait_until(lambda: turn.waiting == 1)
+    assert not got.wait(0.1), "kept for the higher seat's next frame"
+    high.close()  # its camera stopped instead
+    lower.join(timeout=10)
+    assert got.is_set()
