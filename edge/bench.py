@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,6 +269,7 @@ def run_bench(
     on_configuration: Callable[[dict[str, Any]], object] | None = None,
     fit: str = "stretch",
     rate: float | None = None,
+    priorities: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
@@ -279,8 +280,9 @@ def run_bench(
     out, it is what a sweep killed later (out of memory in a build, a board's power cut)
     keeps. ``fit``: how frames of another shape than the engines' go in (edge.stream.fit).
     ``rate``: each camera's frames per second in the configurations of several streams
-    (BenchConfig.streams; default: the source's own rate, else 30)."""
-    from edge.bench_streams import DEFAULT_RATE, check_rate, check_streams, measure_streams
+    (BenchConfig.streams; default: the source's own rate, else 30); ``priorities``: their
+    streams' ranks at the engines by name (stream0, ...)."""
+    from edge.bench_streams import DEFAULT_RATE, check_priorities, check_rate, check_streams, measure_streams
     from edge.stream.fit import check_fit
 
     check_fit(fit)
@@ -292,6 +294,11 @@ def run_bench(
             check_streams(cfg.streams)
     if rate is not None:
         check_rate(rate)
+    if priorities:
+        most = max((cfg.streams or 0 for cfg in configs), default=0)
+        if not most:
+            raise ConfigError("priorities rank the streams of a multi-stream run: give streams too")
+        check_priorities(priorities, most)
     bad = [
         f"{name} {given}: expected {expected}"
         for name, given, ok, expected in (
@@ -321,6 +328,8 @@ def run_bench(
     }
     if multi:
         settings["rate_fps"] = rate or held.fps or DEFAULT_RATE
+    if priorities:
+        settings["priorities"] = dict(priorities)
     settled: tuple[int, int] | None = None
     try:
         for asked in configs:
@@ -361,7 +370,12 @@ def run_bench(
                     m = measure(engine_set, held, **how)
                 else:
                     m = measure_streams(
-                        engine_set, held, streams=cfg.streams, rate=settings["rate_fps"], **how
+                        engine_set,
+                        held,
+                        streams=cfg.streams,
+                        rate=settings["rate_fps"],
+                        priorities=priorities,
+                        **how,
                     )
             except Interrupted as exc:
                 results.append({**labelled, **exc.data})

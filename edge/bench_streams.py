@@ -71,6 +71,25 @@ def check_streams(streams: int) -> int:
     return streams
 
 
+def stream_names(streams: int) -> list[str]:
+    return [f"stream{i}" for i in range(streams)]
+
+
+def check_priorities(priorities: Mapping[str, int], most_streams: int) -> dict[str, int]:
+    """``priorities`` if each names a stream of the most the run measures (``stream0``...)
+    with a whole-number rank; else a ConfigError."""
+    names = stream_names(most_streams)
+    for name, rank in priorities.items():
+        if name not in names:
+            raise ConfigError(
+                f"--priority {name}: no stream is named {name!r} (with --streams {most_streams}: "
+                f"{', '.join(names)})"
+            )
+        if isinstance(rank, bool) or not isinstance(rank, int):
+            raise ConfigError(f"--priority {name}={rank!r}: expected a whole number (a higher one first)")
+    return dict(priorities)
+
+
 def check_rate(rate: float) -> float:
     """``rate`` if it is a frame rate a stream can be paced at; else a ConfigError."""
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < float("inf"):
@@ -199,11 +218,14 @@ def measure_streams(
     progress: Callable[[int, float], None] | None = None,
     power_root: str | Path | None = "/",
     draw: bool = True,
+    priorities: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """``streams`` cameras of ``samples`` at ``rate`` fps each through ``engines`` (an
     EngineSet), taking turns: the frames' stage times pooled, each stream's frames, drops and
     end-to-end latency, and the board's power over the measurement where ``power_root`` has
-    monitors. ``draw``: as edge.bench.measure's."""
+    monitors. ``draw``: as edge.bench.measure's. ``priorities``: a stream's rank at the
+    engines by name (``stream0``, ...; edge run --priority), those of streams this run lacks
+    left out."""
     from edge.bench import E2E, latency_stats
     from edge.power import PowerSampler, find_rails
     from edge.stream.multicam import run_all
@@ -216,6 +238,7 @@ def measure_streams(
     rails = find_rails(power_root) if power_root is not None else []
     sampler = PowerSampler(rails) if rails else None
     turn = TurnLock()
+    ranks = {name: rank for name, rank in (priorities or {}).items() if name in stream_names(streams)}
     pipelines = {
         f"stream{i}": Pipeline(
             source=HeldSource(samples, uri=f"held://stream{i}", fps=rate),
@@ -224,7 +247,7 @@ def measure_streams(
             realtime=True,
             views=RENDERED_VIEWS if draw else (),
             camera=f"stream{i}",
-            engine_turn=turn,
+            engine_turn=turn.seat(ranks.get(f"stream{i}", 0)),
         )
         for i in range(streams)
     }

@@ -17,6 +17,7 @@ from edge.cli_args import (
     output_folder,
     positive_int,
     positive_number,
+    priority_setting,
 )
 
 
@@ -49,6 +50,15 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FPS",
         help="with --streams: each camera's frames per second; default: the source's own rate "
         f"(synthetic://: 17), else {DEFAULT_RATE:g}",
+    )
+    p.add_argument(
+        "--priority",
+        action="append",
+        type=priority_setting,
+        metavar="NAME[=N]",
+        help="with --streams: stream NAME (stream0, stream1, ...) goes to the engines before the others "
+        "whenever both wait, as edge run --priority ranks a camera (repeatable; N ranks them, default 1, "
+        "every other stream 0)",
     )
     p.add_argument(
         "--precision", nargs="+", default=["fp32"], help="one or more precisions; default: %(default)s"
@@ -144,6 +154,13 @@ def run_bench_command(args: argparse.Namespace) -> int:
         return 0
     if args.rate is not None and not args.streams:
         raise ConfigError(f"--rate {args.rate:g}: it paces the cameras of --streams; give --streams too")
+    priorities = dict(args.priority or ())
+    if len(priorities) < len(args.priority or ()):
+        raise ConfigError("--priority names a stream twice; give each stream's once")
+    if priorities and not args.streams:
+        raise ConfigError(
+            f"--priority {next(iter(priorities))}: it ranks the streams of --streams; give --streams too"
+        )
     sizes: list[tuple[int, int] | None] = [parse_size(s) for s in args.size] if args.size else [None]
     configs = sweep(args.backend, args.precision, sizes, args.device, args.streams or [None])
     report = Path(args.report)
@@ -164,6 +181,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             draw=not args.no_draw,
             fit=args.fit,
             rate=args.rate,
+            priorities=priorities,
             # each configuration's report as it is done: a sweep killed later keeps them
             on_configuration=lambda so_far: write_report(so_far, report),
         )

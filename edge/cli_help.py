@@ -55,6 +55,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "--sink '{camera}.mkv' --sink objects.jsonl",
             "two cameras through one set of engines: a video each, their objects in one file",
         ),
+        (
+            "edge run --camera front=/dev/video0 --camera left=/dev/video2 --camera right=/dev/video4 "
+            "--priority front --engines engines/ --sink '{camera}.mkv'",
+            "three cameras, the front one's frames first: it keeps its rate when the engines cannot",
+        ),
     ],
     "replay": [
         (

@@ -99,6 +99,24 @@ def test_streams_faster_than_the_engines_drop_frames(engines: Any) -> None:
     assert min(s["frames"] for s in m["streams"].values()) >= 1, "each stream is served"
 
 
+def test_a_stream_ranked_first_keeps_the_engines_the_others_overload(engines: Any) -> None:
+    """Three cameras at 200 fps each, stream0 ranked first: its next frame is always ready as
+    its turn ends, so it keeps the engines and the others get what it leaves."""
+    m = measure_streams(
+        engines,
+        held(),
+        streams=3,
+        rate=200.0,
+        warmup=1,
+        min_frames=12,
+        min_duration_s=0.0,
+        power_root=None,
+        priorities={"stream0": 1, "stream7": 2},  # a stream this run lacks is left out
+    )
+    frames = {name: s["frames"] for name, s in m["streams"].items()}
+    assert frames["stream0"] >= 2 * max(1, frames["stream1"] + frames["stream2"]), frames
+
+
 def test_ctrl_c_keeps_the_frames_measured_whole(engines: Any) -> None:
     calls: list[int] = []
 
@@ -140,6 +158,15 @@ def test_bad_streams_and_rates_are_clear_errors(engines: Any, tiny_engines: Path
         run_bench([BenchConfig(streams=0)], engines=tiny_engines, source="nope://", build_missing=False)
     with pytest.raises(ConfigError, match="stream rate -1"):
         run_bench([BenchConfig(streams=1)], engines=tiny_engines, source="nope://", rate=-1.0)
+    with pytest.raises(ConfigError, match=re.escape("--priority stream2: no stream is named 'stream2'")):
+        run_bench(
+            [BenchConfig(streams=1), BenchConfig(streams=2)],
+            engines=tiny_engines,
+            source="nope://",
+            priorities={"stream2": 1},
+        )
+    with pytest.raises(ConfigError, match="priorities rank the streams of a multi-stream run"):
+        run_bench([BenchConfig()], engines=tiny_engines, source="nope://", priorities={"stream0": 1})
 
 
 def test_the_sweep_takes_stream_counts_as_an_axis() -> None:
@@ -221,7 +248,8 @@ def test_compare_two_real_multi_stream_results(two_multi_stream_results: tuple[P
 def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     common = ["bench", "--engines", str(tiny_engines), "--source", f"synthetic://?size={SIZE}"]
     common += ["--warmup", "1", "--min-frames", "4", "--min-duration", "0", "--threads", "1", "--quiet"]
-    rc = main([*common, "--samples", "2", "--streams", "2", "--rate", "6", "--report", str(tmp_path / "rep")])
+    ranked = ["--streams", "2", "--rate", "6", "--priority", "stream1=2"]
+    rc = main([*common, "--samples", "2", *ranked, "--report", str(tmp_path / "rep")])
     assert rc == 0
     out = capsys.readouterr().out
     assert re.search(
@@ -230,6 +258,13 @@ def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.Ca
     )
     data = load_result(tmp_path / "rep" / "bench.json")
     assert data["settings"]["rate_fps"] == 6.0 and data["results"][0]["rate_fps"] == 6.0
+    assert data["settings"]["priorities"] == {"stream1": 2}
+    ranks = "Ranks at the engines (--priority; a higher one goes first, every other stream 0): stream1 2."
+    assert ranks in (tmp_path / "rep" / "report.md").read_text()
+    assert main([*common, "--priority", "stream0", "--report", str(tmp_path / "other")]) == 2
+    assert "--priority stream0: it ranks the streams of --streams; give --streams" in capsys.readouterr().err
+    assert main([*common, "--streams", "2", "--priority", "stream0", "--priority", "stream0=2"]) == 2
+    assert "--priority names a stream twice" in capsys.readouterr().err
     # --rate paces --streams' cameras: alone it is refused, and nothing is measured
     assert main([*common, "--rate", "6", "--report", str(tmp_path / "other")]) == 2
     assert "--rate 6: it paces the cameras of --streams; give --streams too" in capsys.readouterr().err

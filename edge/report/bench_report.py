@@ -168,7 +168,16 @@ def scenario_line(data: dict[str, Any]) -> str:
         "arrival to the end of its sink, its wait for a turn (stage turn) and in the queues between "
         "the stages (queues) included; engines is the longer of the two, which run side by side. A stream "
         f"kept up where it dropped at most {KEEPS_UP_DROPPED:.0%} of its frames."
+        + ranks_text(data["settings"].get("priorities"))
     )
+
+
+def ranks_text(priorities: dict[str, int] | None) -> str:
+    """The streams' ranks at the engines (--priority), where given."""
+    if not priorities:
+        return ""
+    ranked = ", ".join(f"{name} {rank}" for name, rank in priorities.items())
+    return f" Ranks at the engines (--priority; a higher one goes first, every other stream 0): {ranked}."
 
 
 def _multi_stream(data: dict[str, Any]) -> list[dict[str, Any]]:
