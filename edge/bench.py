@@ -184,18 +184,37 @@ def measure(
             if sampler is not None:
                 sampler.stop()
     seconds = time.perf_counter() - (t_start or time.perf_counter())
+    # single stream waits for every frame: nothing is dropped by design
+    return measurement_of(times_ms, warmup=warmup, seconds=seconds, drops=0, sampler=sampler, stopped=stopped)
+
+
+def measurement_of(
+    times_ms: dict[str, list[float]],
+    *,
+    warmup: int,
+    seconds: float,
+    drops: int,
+    sampler: Any,
+    stopped: KeyboardInterrupt | None,
+    **more: Any,
+) -> dict[str, Any]:
+    """A measurement's result from each frame's stage times (end to end among them), with
+    ``more`` fields and the power ``sampler`` read (None: no monitors); an Interrupted
+    holding it where Ctrl-C ``stopped`` it short."""
+    frames = len(times_ms.get(E2E, []))
     measurement = {
-        "frames": measured,
+        "frames": frames,
         "warmup_frames": warmup,
         "seconds": seconds,
-        "throughput_fps": measured / seconds if seconds > 0 else 0.0,
-        "drops": 0,  # single stream waits for every frame: nothing is dropped by design
+        "throughput_fps": frames / seconds if seconds > 0 else 0.0,
+        "drops": drops,
+        **more,
         "stages_ms": {k: latency_stats(v) for k, v in times_ms.items() if k != E2E},
         E2E + "_ms": latency_stats(times_ms.get(E2E, [])),
         "samples_ms": {k: [round(x, 4) for x in v] for k, v in times_ms.items()},
     }
     if sampler is not None:
-        measurement["power"] = sampler.summary(frames=measured, seconds=seconds)
+        measurement["power"] = sampler.summary(frames=frames, seconds=seconds)
     if stopped is not None:
         measurement["complete"] = False
         raise Interrupted(measurement, stopped) from stopped

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.bench_samples import Samples
-from edge.errors import ConfigError, Interrupted
+from edge.errors import ConfigError
 from edge.stream.frame import Frame, Result
 
 # a stream that dropped at most this share of the frames that arrived kept up with its camera
@@ -226,7 +226,7 @@ def measure_streams(
     monitors. ``draw``: as edge.bench.measure's. ``priorities``: a stream's rank at the
     engines by name (``stream0``, ...; edge run --priority), those of streams this run lacks
     left out."""
-    from edge.bench import E2E, latency_stats
+    from edge.bench import E2E, latency_stats, measurement_of
     from edge.power import PowerSampler, find_rails
     from edge.stream.multicam import run_all
     from edge.stream.pipeline import Pipeline
@@ -289,30 +289,21 @@ def measure_streams(
             "dropped_fraction": dropped / arrived if arrived else 0.0,
             E2E + "_ms": latency_stats(e2e),
         }
-    measured = m.measured
     arrived = sum(s["arrived"] for s in per_stream.values())
     drops = sum(s["drops"] for s in per_stream.values())
     frames = [s["frames"] for s in per_stream.values()]
-    measurement: dict[str, Any] = {
-        "frames": measured,
-        "warmup_frames": warmup,
-        "seconds": seconds,
-        "throughput_fps": measured / seconds,
-        "drops": drops,
-        "streams": per_stream,
-        "rate_fps": rate,
-        "arrived": arrived,
-        "dropped_fraction": drops / arrived if arrived else 0.0,
-        "keeps_up": all(s["dropped_fraction"] <= KEEPS_UP_DROPPED for s in per_stream.values()),
+    return measurement_of(
+        m.times_ms,
+        warmup=warmup,
+        seconds=seconds,
+        drops=drops,
+        sampler=sampler,
+        stopped=stopped,
+        streams=per_stream,
+        rate_fps=rate,
+        arrived=arrived,
+        dropped_fraction=drops / arrived if arrived else 0.0,
+        keeps_up=all(s["dropped_fraction"] <= KEEPS_UP_DROPPED for s in per_stream.values()),
         # the fewer frames a stream got over the most: 1.0, each served alike
-        "evenness": min(frames) / max(frames) if max(frames) else 0.0,
-        "stages_ms": {k: latency_stats(v) for k, v in m.times_ms.items() if k != E2E},
-        E2E + "_ms": latency_stats(m.times_ms.get(E2E, [])),
-        "samples_ms": {k: [round(x, 4) for x in v] for k, v in m.times_ms.items()},
-    }
-    if sampler is not None:
-        measurement["power"] = sampler.summary(frames=measured, seconds=seconds)
-    if stopped is not None:
-        measurement["complete"] = False
-        raise Interrupted(measurement, stopped) from stopped
-    return measurement
+        evenness=min(frames) / max(frames) if max(frames) else 0.0,
+    )
