@@ -455,15 +455,22 @@ def _each_camera(what: str, given: Mapping[str, T], names: Sequence[str]) -> dic
 
 
 def say_viewers(pipelines: Mapping[str, Pipeline]) -> None:
-    """Which camera each web viewer shows (each said its address as it began)."""
-    said = [
-        f"{name} {url}"
+    """Which camera each web viewer shows (each said its address as it began), and to each
+    viewer every camera's, so that its page links to the others."""
+    viewers = [
+        (name, sink, url)
         for name, p in pipelines.items()
         for sink in p.sinks
         if (url := getattr(sink, "url", None))
     ]
-    if said:
-        print(f"viewers: {', '.join(said)}", file=sys.stderr, flush=True)
+    if not viewers:
+        return
+    ports = [(name, port) for name, _, url in viewers if (port := urlsplit(url).port) is not None]
+    for _, sink, _ in viewers:
+        show = getattr(sink, "show_cameras", None)
+        if show is not None:
+            show(ports)
+    print(f"viewers: {', '.join(f'{name} {url}' for name, _, url in viewers)}", file=sys.stderr, flush=True)
 
 
 def write_cameras_logs(

@@ -76,6 +76,8 @@ class ViewerServer:
         # panel instead of the engines' two views
         self.pictures_only = False
         self.camera: str | None = None  # the camera shown, of several (edge run --camera)
+        # every camera's viewer of the run, (name, port), for the page's links between them
+        self.cameras: list[tuple[str, int]] = []
         self.frames_published = 0
         # a client that has just had a frame asks again at once; a snapshot tool retries in 1 s
         self.watch_grace_s = watch_grace_s
@@ -340,6 +342,7 @@ class ViewerServer:
             "published": published,
             "pictures_only": self.pictures_only,
             "camera": self.camera,
+            "cameras": [{"name": name, "port": port} for name, port in self.cameras],
             **stats,
         }
 

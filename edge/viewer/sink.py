@@ -67,6 +67,10 @@ class ViewerSink:
         """The page names the camera it shows, of several (edge run --camera)."""
         self.server.camera = name
 
+    def show_cameras(self, viewers: list[tuple[str, int]]) -> None:
+        """Every camera's viewer of the run, (name, port): the page links to the others'."""
+        self.server.cameras = list(viewers)
+
     def pictures_only(self) -> None:
         """The run publishes its source's pictures alone (edge record): the page shows them
         in one panel, and asks for no engine's view."""

@@ -135,6 +135,9 @@ def test_each_camera_is_watched_in_a_viewer_of_its_own(tiny_engines: Path, tmp_p
             stats = get_json(url + "stats")
             assert stats["frames_out"] > 0 and stats["stages_ms"]["panoptic"]["count"] > 0
             assert stats["camera"] == name, "the page names the camera it shows"
+            # and every camera's viewer, which its page links to
+            ports = {other: int(there.rsplit(":", 1)[1].rstrip("/")) for other, there in urls.items()}
+            assert stats["cameras"] == [{"name": other, "port": port} for other, port in ports.items()]
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:

@@ -104,7 +104,7 @@ def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path
 
 def test_each_cameras_page_names_its_camera(tiny_engines: Path, tmp_path: Path) -> None:
     """edge run --camera into the viewer: a page a camera, its title and header naming it
-    (two tabs of one run are told apart)."""
+    (two tabs of one run are told apart), and links to each camera's page, followed here."""
     run = EdgeRun(
         [
             *("--camera", "front=synthetic://?size=128x256&fps=10"),
@@ -119,6 +119,15 @@ def test_each_cameras_page_names_its_camera(tiny_engines: Path, tmp_path: Path) 
                 "() => document.getElementById('camera').textContent === 'camera front'", timeout=60_000
             )
             assert page.is_visible("#camera") and page.title() == "edge — camera front"
+            page.wait_for_function("() => document.querySelectorAll('#cameras a').length === 2")
+            links = page.eval_on_selector_all(
+                "#cameras a", "links => links.map(a => [a.textContent, a.getAttribute('aria-current')])"
+            )
+            assert links == [["front", "page"], ["rear", None]]
+            page.click("#cameras a:not([aria-current])")
+            page.wait_for_function("() => document.title === 'edge — camera rear'", timeout=60_000)
+            page.wait_for_function("() => edgeViewer.frames.panoptic >= 1", timeout=60_000)
+            assert page.eval_on_selector("#cameras a[aria-current]", "a => a.textContent") == "rear"
             assert not errors, errors
     finally:
         code, _out, err = run.stop()

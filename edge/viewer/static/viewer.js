@@ -95,11 +95,27 @@ function fmt(x, digits = 1) {
   return x === undefined || x === null || Number.isNaN(x) ? "–" : Number(x).toFixed(digits);
 }
 
+// a link to each camera's viewer, on its own port of the host this page came from (the
+// address the browser reached the run by, whatever the run was told to bind)
+function showCameraLinks(current, cameras) {
+  const nav = $("cameras");
+  if (cameras.length < 2 || nav.childElementCount) return;
+  for (const { name, port } of cameras) {
+    const link = document.createElement("a");
+    link.textContent = name;
+    link.href = `${location.protocol}//${location.hostname}:${port}/`;
+    if (name === current) link.setAttribute("aria-current", "page");
+    nav.appendChild(link);
+  }
+  nav.hidden = false;
+}
+
 function showCounters(snap) {
   if (snap.camera) { // one of several cameras, each in a viewer of its own
     $("camera").textContent = `camera ${snap.camera}`;
     $("camera").hidden = false;
     document.title = `edge — camera ${snap.camera}`;
+    showCameraLinks(snap.camera, snap.cameras || []);
   }
   $("seq").textContent = snap.seq === null ? "–" : String(snap.seq);
   $("fps").textContent = fmt(snap.fps);
