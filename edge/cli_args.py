@@ -143,6 +143,12 @@ def field_of_view_setting(text: str) -> tuple[str | None, float]:
     return (name if sep else None), field_of_view(degrees)
 
 
+def mount_offset_setting(text: str) -> tuple[str | None, float]:
+    """``--mount-offset M`` (every camera's) or ``--mount-offset NAME=M``."""
+    name, sep, metres = text.rpartition("=")
+    return (name if sep else None), finite_number(metres, what="a number of metres")
+
+
 def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     """The object tracker's settings a run or replay takes (edge.postprocess.tracks)."""
     p.add_argument(
@@ -170,6 +176,15 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         metavar="M",
         help="with --hfov: how wide the path ahead is, centred on the camera's axis (the vehicle's "
         "width and a margin each side); default: 3, a lane",
+    )
+    p.add_argument(
+        "--mount-offset",
+        type=mount_offset_setting,
+        action="append",
+        metavar="[NAME=]M",
+        help="with --hfov: how far right of the vehicle's middle the camera is, in metres (left: "
+        "negative), looking straight ahead: lateral_m and the path are then the vehicle's; with "
+        "--camera, NAME=M is that camera's (repeatable) and M every other's; default: 0, in the middle",
     )
     p.add_argument(
         "--track-gap",
@@ -274,43 +289,68 @@ def run_cameras_of(args: argparse.Namespace) -> dict[str, str] | None:
 
 def fields_of_view(args: argparse.Namespace) -> dict[str | None, float | None]:
     """Each camera's ``--hfov`` by name (None: the run's one source; None for no field of
-    view). A ConfigError for a plain one given twice, a name that is no camera's or is given
-    twice, and a name where the run has one source."""
-    given: list[tuple[str | None, float]] = getattr(args, "hfov", None) or []
+    view), as per_camera reads it."""
+    return per_camera(args, getattr(args, "hfov", None) or [], "--hfov", "DEG")
+
+
+def mount_offsets(args: argparse.Namespace) -> dict[str | None, float]:
+    """Each camera's ``--mount-offset`` by name (None: the run's one source), 0 where none
+    is given, as per_camera reads it."""
+    given = per_camera(args, getattr(args, "mount_offset", None) or [], "--mount-offset", "M")
+    return {name: offset or 0.0 for name, offset in given.items()}
+
+
+def per_camera(
+    args: argparse.Namespace, given: list[tuple[str | None, float]], flag: str, unit: str
+) -> dict[str | None, float | None]:
+    """The values of ``flag`` given as ``[NAME=]VALUE`` by camera name (None: the run's one
+    source; None where it has none): NAME=VALUE one camera's of --camera, VALUE every other's.
+    A ConfigError for a plain one given twice, a name that is no camera's or is given twice,
+    and a name where the run has one source."""
     cameras = [name for name, _ in getattr(args, "camera", None) or ()]
-    plain = [deg for name, deg in given if name is None]
+    plain = [value for name, value in given if name is None]
     if len(plain) > 1:
-        said = ", ".join(f"{deg:g}" for deg in plain)
+        said = ", ".join(f"{value:g}" for value in plain)
         raise ConfigError(
-            f"--hfov is given {len(plain)} times ({said}); give it once, or NAME=DEG for each camera"
+            f"{flag} is given {len(plain)} times ({said}); give it once, or NAME={unit} for each camera"
         )
     every = plain[0] if plain else None
     if not cameras:
-        for name, deg in given:
+        for name, value in given:
             if name is not None:
                 raise ConfigError(
-                    f"--hfov {name}={deg:g} names a camera, and this run has one source: give --hfov {deg:g}"
+                    f"{flag} {name}={value:g} names a camera, and this run has one source: "
+                    f"give {flag} {value:g}"
                 )
         return {None: every}
     out: dict[str | None, float | None] = dict.fromkeys(cameras, every)
     named: set[str] = set()
-    for name, deg in given:
+    for name, value in given:
         if name is None:
             continue
         if name not in out:
             raise ConfigError(
-                f"--hfov {name}={deg:g}: no camera is named {name!r} (the cameras: {', '.join(cameras)})"
+                f"{flag} {name}={value:g}: no camera is named {name!r} (the cameras: {', '.join(cameras)})"
             )
         if name in named:
-            raise ConfigError(f"--hfov {name}=DEG is given twice; give each camera's once")
+            raise ConfigError(f"{flag} {name}={unit} is given twice; give each camera's once")
         named.add(name)
-        out[name] = deg
+        out[name] = value
     return out
 
 
 def check_tracking_arguments(args: argparse.Namespace) -> None:
     """What argparse cannot check of ``add_tracking_arguments``' settings alone."""
-    unknown = [name for name, deg in fields_of_view(args).items() if deg is None]
+    views = fields_of_view(args)
+    unknown = [name for name, deg in views.items() if deg is None]
+    offsets = mount_offsets(args)
+    # without the field of view no object is placed beside the axis: the offset would be ignored
+    if placed := [name for name, offset in offsets.items() if offset and views.get(name) is None]:
+        what = "the camera's" if placed == [None] else f"camera {', '.join(map(str, placed))}'s"
+        raise ConfigError(
+            f"--mount-offset needs --hfov for {what} field of view: only then are objects placed "
+            "beside the vehicle"
+        )
     if getattr(args, "path_width", None) is not None and unknown:
         # without the field of view no object is placed beside the axis: the width would be ignored
         if unknown == [None]:
@@ -332,8 +372,15 @@ def object_tracker(args: argparse.Namespace) -> Any:
 
     check_tracking_arguments(args)
     path = {} if args.path_width is None else {"path_half_width_m": args.path_width / 2}
+    offsets = mount_offsets(args)
     trackers = {
-        name: ObjectTracker(speed_window_s=args.speed_window, max_gap_s=args.track_gap, hfov_deg=deg, **path)
+        name: ObjectTracker(
+            speed_window_s=args.speed_window,
+            max_gap_s=args.track_gap,
+            hfov_deg=deg,
+            mount_offset_m=offsets[name],
+            **path,
+        )
         for name, deg in fields_of_view(args).items()
     }
     return trackers.get(None, trackers)

@@ -109,6 +109,7 @@ def replay(
         min_speed_samples=objects.min_speed_samples,
         hfov_deg=objects.hfov_deg,
         path_half_width_m=objects.path_half_width_m,
+        mount_offset_m=objects.mount_offset_m,
     )
     errors: list[BaseException] = []
     gt_frames = 0

@@ -207,3 +207,34 @@ def test_cameras_are_ranked_by_priority(capsys: pytest.CaptureFixture[str]) -> N
         assert "argument --priority: expected NAME" in capsys.readouterr().err
     assert main(["service", "run", *cams[1:], "--priority", "top"]) == 2
     assert "--priority top: no camera is named 'top'" in capsys.readouterr().err
+
+
+def test_each_camera_takes_its_own_mount_offset(capsys: pytest.CaptureFixture[str]) -> None:
+    """--mount-offset NAME=M is that camera's, M every other's, 0 where none is given; it
+    needs the camera's field of view, which alone places objects beside the vehicle."""
+    from edge.cli import build_parser
+    from edge.cli_args import mount_offsets, object_tracker
+
+    parser = build_parser()
+    cams = ["run", "--camera", "front=/dev/video0", "--camera", "left=/dev/video2", "--camera", "right=x.mp4"]
+    args = parser.parse_args([*cams, "--hfov", "60", "--mount-offset", "left=-0.9", "--mount-offset", "0.2"])
+    assert mount_offsets(args) == {"front": 0.2, "left": -0.9, "right": 0.2}
+    trackers = object_tracker(args)
+    assert {n: t.mount_offset_m for n, t in trackers.items()} == {"front": 0.2, "left": -0.9, "right": 0.2}
+    one = parser.parse_args(["run", "/dev/video0", "--hfov", "60", "--mount-offset", "-0.4"])
+    assert object_tracker(one).mount_offset_m == -0.4
+    assert object_tracker(parser.parse_args(["run", "/dev/video0"])).mount_offset_m == 0.0
+    refused = {
+        ("--hfov", "60", "--mount-offset", "top=1"): "--mount-offset top=1: no camera is named 'top'",
+        ("--hfov", "60", "--mount-offset", "1", "--mount-offset", "2"): "--mount-offset is given 2 times",
+        ("--hfov", "left=90", "--mount-offset", "0.5"): "--mount-offset needs --hfov for camera front, right",
+    }
+    for extra, said in refused.items():
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            object_tracker(parser.parse_args([*cams, *extra]))
+    assert main(["run", "synthetic://", "--mount-offset", "0.3", "--engines", "no-such-folder"]) == 2
+    err = capsys.readouterr().err
+    assert "--mount-offset needs --hfov for the camera's field of view" in err and "no-such-folder" not in err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "x.mp4", "--mount-offset", "left"])
+    assert "argument --mount-offset: expected a number of metres, got 'left'" in capsys.readouterr().err

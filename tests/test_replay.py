@@ -388,6 +388,22 @@ def test_replay_scores_the_tracks_on_ground_truth_every_frame(
     }
     assert paths[3.0]["path_width_m"] == 3.0 and paths[12.0]["path_width_m"] == 12.0
     assert paths[12.0]["truly"] > paths[3.0]["truly"] and paths[12.0]["said"] > paths[3.0]["said"]
+    # a camera 4 m left of the vehicle's middle: the objects and the truth alike are placed
+    # 4 m further left, so the errors are the same, and the path (the vehicle's) holds others
+    placed = {
+        offset: replay(
+            f"cityscapes://{root}?fps=0",
+            engines=demo_engines,
+            threads=1,
+            max_frames=4,
+            object_tracker=ObjectTracker(hfov_deg=48.9, mount_offset_m=offset),
+        )["metrics"]["tracking"]["lateral"]
+        for offset in (0.0, -4.0)
+    }
+    assert placed[0.0]["pairs"] == placed[-4.0]["pairs"] > 0
+    for key in ("abs_err_m_p50", "abs_err_m_p90"):
+        assert placed[-4.0][key] == pytest.approx(placed[0.0][key], abs=1e-5)
+    assert placed[-4.0]["in_path"]["truly"] != placed[0.0]["in_path"]["truly"]
     for bad, said in (
         ("--speed-window", "expected a positive number of seconds, got '0'"),
         ("--track-gap", "expected a number of seconds >= 0, got '-1'"),

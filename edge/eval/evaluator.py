@@ -29,13 +29,16 @@ class Evaluator:
         min_speed_samples: int = 5,
         hfov_deg: float | None = None,
         path_half_width_m: float = 1.5,
+        mount_offset_m: float = 0.0,
     ) -> None:
         """``speed_window_s`` and ``min_speed_samples``: the tracker's, which the true closing
         speeds are fitted as (edge.eval.tracking); ``hfov_deg`` and ``path_half_width_m``:
         the tracker's too, where it was given the camera's field of view: the objects'
         lateral_m and in_path are then scored against their true pixels'
-        (eval.objects.true_lateral)."""
+        (eval.objects.true_lateral), from the vehicle's middle where the tracker's
+        ``mount_offset_m`` puts the camera beside it."""
         self.hfov_deg, self.path_half_width_m = hfov_deg, path_half_width_m
+        self.mount_offset_m = mount_offset_m
         self.panoptic = PanopticStats()
         self.semantic = ConfusionMatrix()
         self.depth = DepthStats(min_depth=min_depth, max_depth=max_depth)
@@ -77,7 +80,11 @@ class Evaluator:
                     self.objects.add(matched, pred_ids, pred_depth, gt_instance_ids, gt_depth, truth=truth)
                 if self.hfov_deg is not None and tracks is not None and t_s is not None:
                     lateral = true_lateral(
-                        pixels, gt_depth, hfov_deg=self.hfov_deg, path_half_width_m=self.path_half_width_m
+                        pixels,
+                        gt_depth,
+                        hfov_deg=self.hfov_deg,
+                        path_half_width_m=self.path_half_width_m,
+                        mount_offset_m=self.mount_offset_m,
                     )
             if tracks is not None and t_s is not None:
                 self.tracking.add(

@@ -78,17 +78,24 @@ def true_distances(pixels: SegmentPixels, gt_depth: np.ndarray) -> dict[int, flo
 
 
 def true_lateral(
-    pixels: SegmentPixels, gt_depth: np.ndarray, *, hfov_deg: float, path_half_width_m: float
+    pixels: SegmentPixels,
+    gt_depth: np.ndarray,
+    *,
+    hfov_deg: float,
+    path_half_width_m: float,
+    mount_offset_m: float = 0.0,
 ) -> dict[int, tuple[float, bool]]:
     """Each ground-truth thing's true offset from the camera's axis, for a camera of
     horizontal field of view ``hfov_deg``: the median over its ``pixels`` (true_pixels) of
     (u + 0.5 - w/2) / f x depth (f = w/2 / tan(hfov/2)), as ObjectTracker's lateral_m reads
     a box; and whether it is truly in the path, some pixel of it within
-    ``path_half_width_m`` of the axis."""
+    ``path_half_width_m`` of the axis. ``mount_offset_m``: the camera's offset right of the
+    vehicle's middle, added to each pixel's (the offsets and the path are then the vehicle's)."""
     w = pixels.shape[1]
     per_px = math.tan(math.radians(hfov_deg) / 2) / (w / 2)
     columns = ((np.arange(w, dtype=np.float32) + 0.5 - w / 2) * per_px)[None, :]
     offsets = pixels.values(columns) * pixels.values(gt_depth).astype(np.float32, copy=False)
+    offsets += np.float32(mount_offset_m)
     middle = pixels.reduce(offsets, np.median)
     nearest = pixels.reduce(np.abs(offsets), np.min)
     return {g: (m, nearest[g] <= path_half_width_m) for g, m in middle.items()}

@@ -164,6 +164,7 @@ class ObjectTracker:
         smoothing: float = 0.5,
         hfov_deg: float | None = None,
         path_half_width_m: float = 1.5,
+        mount_offset_m: float = 0.0,
     ) -> None:
         """``min_iou``: the least overlap between an instance's box and a track's moved-on
         box that continues the track; ``max_gap_s``: how long a track waits for its object
@@ -174,7 +175,10 @@ class ObjectTracker:
         camera's horizontal field of view (as the frames reach the engines, before any
         stretch): each object with a distance then gets its ``lateral_m`` (its middle's
         offset from the camera's axis, from where its box is in the picture and how far it
-        is), and ``in_path`` when some of it is within ``path_half_width_m`` of the axis."""
+        is), and ``in_path`` when some of it is within ``path_half_width_m`` of the axis.
+        ``mount_offset_m``: how far right of the vehicle's middle the camera is (left:
+        negative), looking straight ahead: ``lateral_m`` and the path are then the vehicle's,
+        not the camera's."""
         checks = {
             "min_iou": (min_iou, 0.0 < min_iou <= 1.0, "in (0, 1]"),
             "max_gap_s": (max_gap_s, max_gap_s >= 0, ">= 0"),
@@ -184,6 +188,7 @@ class ObjectTracker:
             "smoothing": (smoothing, 0.0 < smoothing <= 1.0, "in (0, 1]"),
             "hfov_deg": (hfov_deg, hfov_deg is None or 0.0 < hfov_deg < 180.0, "in (0, 180) degrees"),
             "path_half_width_m": (path_half_width_m, path_half_width_m >= 0, ">= 0"),
+            "mount_offset_m": (mount_offset_m, math.isfinite(mount_offset_m), "a finite number of metres"),
         }
         for name, (value, ok, expected) in checks.items():
             if not ok:
@@ -196,6 +201,7 @@ class ObjectTracker:
         self.smoothing = smoothing
         self.hfov_deg = hfov_deg
         self.path_half_width_m = path_half_width_m
+        self.mount_offset_m = mount_offset_m
         self._tracks: list[_Track] = []
         self._numbers = itertools.count(1)
         self._scene: Hashable | None = None
@@ -212,6 +218,7 @@ class ObjectTracker:
             smoothing=self.smoothing,
             hfov_deg=self.hfov_deg,
             path_half_width_m=self.path_half_width_m,
+            mount_offset_m=self.mount_offset_m,
         )
 
     @property
@@ -273,9 +280,9 @@ class ObjectTracker:
         """``lateral_m`` and ``in_path`` of a box ``width`` pixels' picture shows at ``distance``:
         a pixel off the picture's middle column is tan(hfov / 2) / (width / 2) of the distance
         sideways (a stretch or a pad scales the columns alike, so the picture's width is all
-        it takes)."""
+        it takes); the camera's own offset from the vehicle's middle is added."""
         per_px = math.tan(math.radians(self.hfov_deg or 0.0) / 2) / (width / 2) * distance
-        lateral = ((box[0] + box[2]) / 2 - width / 2) * per_px
+        lateral = ((box[0] + box[2]) / 2 - width / 2) * per_px + self.mount_offset_m
         half = (box[2] - box[0]) / 2 * per_px
         return {"lateral_m": float(lateral), "in_path": bool(abs(lateral) - half <= self.path_half_width_m)}
 

@@ -129,6 +129,10 @@ def test_true_lateral_offsets_golden() -> None:
     # the car: offsets 1, 3 and 6 (its 0 m pixel has no depth): median 3, its nearest 1 m off
     # the axis, in the path; the person: -3 and -3, out of it
     assert got == {26001: (3.0, True), 24001: (-3.0, False)}
+    # a camera 2.5 m left of the vehicle's middle: each pixel 2.5 m further left of it; the
+    # car's -1.5, 0.5 and 3.5: median 0.5, in the path; the person's -5.5 twice: out of it
+    shifted = true_lateral(pixels, depth, hfov_deg=90.0, path_half_width_m=1.5, mount_offset_m=-2.5)
+    assert shifted == {26001: (0.5, True), 24001: (-5.5, False)}
     assert (
         true_lateral(true_pixels(gt, depth, set(), 0, 80), depth, hfov_deg=90.0, path_half_width_m=1.5) == {}
     )

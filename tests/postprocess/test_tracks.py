@@ -226,3 +226,18 @@ def test_with_the_cameras_field_of_view_an_object_says_where_it_is_beside_the_ax
     assert tracker.fresh().hfov_deg == hfov
     with pytest.raises(ConfigError, match="hfov_deg must be in \\(0, 180\\) degrees, got 180"):
         ObjectTracker(hfov_deg=180)
+
+
+def test_a_camera_off_the_vehicles_middle_places_objects_from_the_vehicles_middle() -> None:
+    """The car of the test above, 2 m right of the axis of a camera mounted 0.6 m left of the
+    vehicle's middle (-0.6): 1.4 m right of the vehicle's middle, its left side 0.5 m right
+    of it, so in a 1 m half-width path that the camera alone would have put it out of."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w = 512
+    x1, x2 = w / 2 + 0.11 * w - 0.0495 * w, w / 2 + 0.11 * w + 0.0495 * w
+    tracker = ObjectTracker(hfov_deg=hfov, path_half_width_m=1.0, mount_offset_m=-0.6)
+    (info,) = tracker.update([inst((x1, 100.0, x2, 130.0))], [(20.0, 19.0)], 0.0, size=(256, w))
+    assert info.lateral_m == pytest.approx(1.4) and info.in_path is True
+    assert tracker.fresh().mount_offset_m == -0.6
+    with pytest.raises(ConfigError, match="mount_offset_m must be a finite number of metres, got inf"):
+        ObjectTracker(mount_offset_m=float("inf"))
