@@ -300,7 +300,10 @@ class Pipeline:
                         q.get_nowait()
 
     def _next_frame_ready(self) -> bool:
-        return not self._stop.is_set() and not self._frames.empty()
+        """Whether, as a turn at shared engines ends, this camera would start its next one at
+        once: a frame waits, and the post stage has room for the result in hand (else the
+        engines would sit idle, kept, while this camera waits for its own post stage)."""
+        return not self._stop.is_set() and not self._frames.empty() and not self._results.full()
 
     def _infer(self) -> None:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-engine") as pool:

@@ -630,3 +630,33 @@ def test_a_camera_ranked_higher_keeps_the_engines_when_they_cannot_keep_up(tiny_
     assert taken[0] >= 0.5 * taken[1], taken
     with pytest.raises(ConfigError, match=re.escape("--priority top: no camera is named 'top'")):
         run_cameras(cams, engines=tiny_engines, priorities={"top": 1})
+
+
+def test_a_ranked_camera_keeps_the_engines_only_for_a_turn_it_can_start_at_once(tiny_engines: Path) -> None:
+    """As its turn ends, a camera keeps the shared engines only where its next frame waits
+    and its post stage has room for the result in hand: with that stage behind, the engines
+    would sit idle, kept, while it waits for its own post stage."""
+    engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
+    seat = TurnLock().seat(1)
+    pipeline = Pipeline(
+        source=open_source("synthetic://?size=128x256"),
+        engines=engines,
+        sinks=[NullSink()],
+        realtime=True,
+        engine_turn=seat,
+    )
+    try:
+        ready = seat._ready
+        assert ready is not None and not ready(), "no frame waits"
+        pipeline._frames.put(pipeline.source.read())
+        assert ready()
+        while not pipeline._results.full():
+            pipeline._results.put(None)
+        assert not ready(), "the post stage has no room"
+        pipeline._results.get()
+        assert ready()
+        pipeline.stop()
+        assert not ready(), "stopping"
+    finally:
+        pipeline.abandon()
+        engines.close()
