@@ -26,7 +26,10 @@ MODELS = ("panoptic_fpn_tiny", "depth_tiny")
 SIZE = (256, 512)
 
 
-def one(engines: Path, *, streams: int, rate: float, seconds: float, ranked: bool) -> dict[str, Any]:
+def one(
+    engines: Path, *, streams: int, rate: float, seconds: float, ranked: bool, arrival: str = "together"
+) -> dict[str, Any]:
+    """One run of ``streams`` cameras at ``rate``: what each got (stream0 ranked first or not)."""
     data = run_bench(
         [BenchConfig(size=SIZE, streams=streams)],
         engines=engines,
@@ -39,10 +42,14 @@ def one(engines: Path, *, streams: int, rate: float, seconds: float, ranked: boo
         rate=rate,
         priorities={"stream0": 1} if ranked else None,
         power_root=None,
+        arrival=arrival,
     )
     (r,) = data["results"]
     return {
         "fps_together": round(r["throughput_fps"], 2),
+        "turn_p50_ms": round(r["stages_ms"]["turn"]["p50"], 1),
+        "end_to_end_p50_ms": round(r["end_to_end_ms"]["p50"], 1),
+        "end_to_end_p99_ms": round(r["end_to_end_ms"]["p99"], 1),
         "dropped_fraction": round(r["dropped_fraction"], 4),
         "streams": {
             name: {

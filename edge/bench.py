@@ -289,6 +289,7 @@ def run_bench(
     fit: str = "stretch",
     rate: float | None = None,
     priorities: Mapping[str, int] | None = None,
+    arrival: str = "together",
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
@@ -300,8 +301,16 @@ def run_bench(
     keeps. ``fit``: how frames of another shape than the engines' go in (edge.stream.fit).
     ``rate``: each camera's frames per second in the configurations of several streams
     (BenchConfig.streams; default: the source's own rate, else 30); ``priorities``: their
-    streams' ranks at the engines by name (stream0, ...)."""
-    from edge.bench_streams import DEFAULT_RATE, check_priorities, check_rate, check_streams, measure_streams
+    streams' ranks at the engines by name (stream0, ...); ``arrival``: their frames' arrival,
+    ``together`` or ``spread`` (edge.bench_streams.phases)."""
+    from edge.bench_streams import (
+        DEFAULT_RATE,
+        check_priorities,
+        check_rate,
+        check_streams,
+        measure_streams,
+        phases,
+    )
     from edge.stream.fit import check_fit
 
     check_fit(fit)
@@ -313,6 +322,7 @@ def run_bench(
             check_streams(cfg.streams)
     if rate is not None:
         check_rate(rate)
+    phases(1, 1.0, arrival)  # a ConfigError for an unknown one
     if priorities:
         most = max((cfg.streams or 0 for cfg in configs), default=0)
         if not most:
@@ -347,6 +357,7 @@ def run_bench(
     }
     if multi:
         settings["rate_fps"] = rate or held.fps or DEFAULT_RATE
+        settings["arrival"] = arrival
     if priorities:
         settings["priorities"] = dict(priorities)
     settled: tuple[int, int] | None = None
@@ -394,6 +405,7 @@ def run_bench(
                         streams=cfg.streams,
                         rate=settings["rate_fps"],
                         priorities=priorities,
+                        arrival=arrival,
                         **how,
                     )
             except Interrupted as exc:

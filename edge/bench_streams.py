@@ -3,13 +3,14 @@
 What ``edge run --camera`` does on a car with several cameras, measured: each stream is a
 Pipeline of its own (its capture, queues, post stage and object tracks), fed the held
 frames at ``rate`` frames per second, and the streams take turns at one EngineSet in the
-order they ask (TurnLock). The streams start together, so their frames arrive at the same
-moments, as those of cameras triggered as one do: the case in which a frame waits longest
-for its turn. A frame the engines cannot take before its stream's next one arrives is
-dropped, as a camera's is (drops). A frame's latency runs from its arrival to its end
-after the post stage (fusion, drawing where asked, tracks) and the sink, its wait for the
-engines (stage ``turn``) and in the queues between the stages (``queues``: the rest of its
-latency) included. Stage ``engines`` is the longer of the two, which run side by side.
+order they ask (TurnLock). By default their frames arrive at the same moments, as those of
+cameras triggered as one do: the case in which a frame waits longest for its turn; or
+spread evenly over a frame's period (``arrival``), as free-running cameras' can. A frame
+the engines cannot take before its stream's next one arrives is dropped, as a camera's is
+(drops). A frame's latency runs from its arrival to its end after the post stage (fusion,
+drawing where asked, tracks) and the sink, its wait for the engines (stage ``turn``) and in
+the queues between the stages (``queues``: the rest of its latency) included. Stage
+``engines`` is the longer of the two, which run side by side.
 
 The first ``warmup`` frames out, of any stream, are not measured; then frames that
 arrived after the warm-up are, until ``min_frames`` of them (all streams together) and
@@ -35,19 +36,30 @@ DEFAULT_RATE = 30.0  # frames per second a stream gets where its source has no r
 
 
 class HeldSource:
-    """The held frames in turn, for ever: one camera of a multi-stream benchmark (the
-    Pipeline paces it at ``fps`` and drops what its engines cannot take). A turn through
-    the frames is a new scene to the object tracks, as in the single-stream measurement."""
+    """The held frames in turn, for ever, at ``fps``: one camera of a multi-stream benchmark.
+    Its frame k arrives at ``t0_ns`` + ``phase_s`` + k / ``fps`` (perf_counter_ns), as a
+    camera's does, whatever the engines take (a live source: the Pipeline drops what they
+    cannot). A turn through the frames is a new scene to the object tracks, as in the
+    single-stream measurement."""
 
-    live = False
+    live = True
 
-    def __init__(self, samples: Samples, *, uri: str, fps: float) -> None:
+    def __init__(
+        self, samples: Samples, *, uri: str, fps: float, t0_ns: int | None = None, phase_s: float = 0.0
+    ) -> None:
         self.uri = uri
         self.fps: float | None = fps
         self._frames = samples.frames
         self._issued = 0
+        self._first_ns = (time.perf_counter_ns() if t0_ns is None else t0_ns) + round(phase_s * 1e9)
+        self._period_ns = 1e9 / fps
+        self._interrupted = threading.Event()
 
     def read(self) -> Frame | None:
+        due_ns = self._first_ns + round(self._issued * self._period_ns)
+        wait_s = (due_ns - time.perf_counter_ns()) / 1e9
+        if wait_s > 0 and self._interrupted.wait(wait_s):
+            return None  # the run stops
         turn, at = divmod(self._issued, len(self._frames))
         held = self._frames[at]
         frame = dataclasses.replace(
@@ -60,8 +72,24 @@ class HeldSource:
         self._issued += 1
         return frame
 
+    def interrupt(self) -> None:
+        """End a read waiting for its frame's time (the Pipeline stops)."""
+        self._interrupted.set()
+
     def close(self) -> None:
         return None
+
+
+ARRIVALS = ("together", "spread")
+
+
+def phases(streams: int, rate: float, arrival: str) -> list[float]:
+    """Each stream's first frame's delay, s: ``together``, all at once (cameras triggered
+    as one: the longest waits for a turn); ``spread``, evenly over a period (free-running
+    cameras at their best)."""
+    if arrival not in ARRIVALS:
+        raise ConfigError(f"arrival {arrival!r}: expected one of {', '.join(ARRIVALS)}")
+    return [0.0 if arrival == "together" else i / (streams * rate) for i in range(streams)]
 
 
 def check_streams(streams: int) -> int:
@@ -219,13 +247,14 @@ def measure_streams(
     power_root: str | Path | None = "/",
     draw: bool = True,
     priorities: Mapping[str, int] | None = None,
+    arrival: str = "together",
 ) -> dict[str, Any]:
     """``streams`` cameras of ``samples`` at ``rate`` fps each through ``engines`` (an
     EngineSet), taking turns: the frames' stage times pooled, each stream's frames, drops and
     end-to-end latency, and the board's power over the measurement where ``power_root`` has
     monitors. ``draw``: as edge.bench.measure's. ``priorities``: a stream's rank at the
     engines by name (``stream0``, ...; edge run --priority), those of streams this run lacks
-    left out."""
+    left out. ``arrival``: when each stream's frames arrive (``phases``)."""
     from edge.bench import E2E, latency_stats, measurement_of
     from edge.power import PowerSampler, find_rails
     from edge.stream.multicam import run_all
@@ -238,13 +267,14 @@ def measure_streams(
     rails = find_rails(power_root) if power_root is not None else []
     sampler = PowerSampler(rails) if rails else None
     turn = TurnLock()
+    delays = phases(streams, rate, arrival)
+    t0_ns = time.perf_counter_ns() + 100_000_000  # the pipelines' threads are started by then
     ranks = {name: rank for name, rank in (priorities or {}).items() if name in stream_names(streams)}
     pipelines = {
         f"stream{i}": Pipeline(
-            source=HeldSource(samples, uri=f"held://stream{i}", fps=rate),
+            source=HeldSource(samples, uri=f"held://stream{i}", fps=rate, t0_ns=t0_ns, phase_s=delays[i]),
             engines=engines,
             sinks=[NullSink()],
-            realtime=True,
             views=RENDERED_VIEWS if draw else (),
             camera=f"stream{i}",
             engine_turn=turn.seat(ranks.get(f"stream{i}", 0)),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.bench_samples import SAMPLES, SAMPLES_BUDGET_BYTES
-from edge.bench_streams import DEFAULT_RATE
+from edge.bench_streams import ARRIVALS, DEFAULT_RATE
 from edge.cli_args import (
     add_fit_argument,
     byte_size,
@@ -50,6 +50,14 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FPS",
         help="with --streams: each camera's frames per second; default: the source's own rate "
         f"(synthetic://: 17), else {DEFAULT_RATE:g}",
+    )
+    p.add_argument(
+        "--arrival",
+        choices=ARRIVALS,
+        default="together",
+        help="with --streams: when the cameras' frames arrive: together, all at the same moments (cameras "
+        "triggered as one: the longest wait for a turn), or spread evenly over a frame's period "
+        "(free-running cameras at their best); default: %(default)s",
     )
     p.add_argument(
         "--priority",
@@ -157,6 +165,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
     priorities = dict(args.priority or ())
     if len(priorities) < len(args.priority or ()):
         raise ConfigError("--priority names a stream twice; give each stream's once")
+    if args.arrival != "together" and not args.streams:
+        raise ConfigError(f"--arrival {args.arrival}: it times the cameras of --streams; give --streams too")
     if priorities and not args.streams:
         raise ConfigError(
             f"--priority {next(iter(priorities))}: it ranks the streams of --streams; give --streams too"
@@ -182,6 +192,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             fit=args.fit,
             rate=args.rate,
             priorities=priorities,
+            arrival=args.arrival,
             # each configuration's report as it is done: a sweep killed later keeps them
             on_configuration=lambda so_far: write_report(so_far, report),
         )

@@ -7,6 +7,8 @@ import math
 import re
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 from edge.bench import BenchConfig, run_bench, sweep
 from edge.bench_compare import compare, compare_notes, load_result
 from edge.bench_samples import Samples, load_samples
-from edge.bench_streams import HeldSource, measure_streams
+from edge.bench_streams import HeldSource, measure_streams, phases
 from edge.cli import main
 from edge.errors import ConfigError, Interrupted
 from edge.report.bench_report import write_report
@@ -44,17 +46,36 @@ def engines(tiny_engines: Path) -> Any:
     engine_set.close()
 
 
-def test_held_frames_come_round_in_turn_as_new_scenes() -> None:
+def test_held_frames_come_round_in_turn_as_new_scenes_each_at_its_time() -> None:
     samples = held(count=2)
-    source = HeldSource(samples, uri="held://a", fps=5.0)
+    t0 = time.perf_counter_ns()
+    source = HeldSource(samples, uri="held://a", fps=50.0, t0_ns=t0, phase_s=0.01)
     frames = [source.read() for _ in range(5)]
     assert all(f is not None for f in frames)
     assert [f.seq for f in frames] == [0, 1, 2, 3, 4]  # type: ignore[union-attr]
     assert [f.meta["loop"] for f in frames] == [0, 0, 1, 1, 2]  # type: ignore[union-attr]
     assert all(f.image is samples.frames[i % 2].image for i, f in enumerate(frames))  # type: ignore[union-attr]
     assert {f.source for f in frames} == {"held://a"}  # type: ignore[union-attr]
+    # a camera's frame arrives no sooner than its time: the phase, then one each 20 ms
+    for k, f in enumerate(frames):
+        assert f.t_capture_ns >= t0 + 10_000_000 + k * 20_000_000  # type: ignore[union-attr]
     # the rate streams get by default is the source's own (synthetic://: 17 unless told)
     assert held(count=1).fps == 17.0 and held(f"synthetic://?size={SIZE}&fps=12", 1).fps == 12.0
+
+
+def test_a_read_waiting_for_its_frames_time_ends_when_the_run_stops() -> None:
+    source = HeldSource(held(count=1), uri="held://a", fps=0.01)  # a frame each 100 s
+    assert source.read() is not None  # the first, at once
+    threading.Timer(0.1, source.interrupt).start()
+    t = time.monotonic()
+    assert source.read() is None and time.monotonic() - t < 30
+
+
+def test_arrivals_together_or_spread_over_a_period() -> None:
+    assert phases(3, 10.0, "together") == [0.0, 0.0, 0.0]
+    assert phases(4, 10.0, "spread") == pytest.approx([0.0, 0.025, 0.05, 0.075])
+    with pytest.raises(ConfigError, match="arrival 'staggered': expected one of together, spread"):
+        phases(2, 10.0, "staggered")
 
 
 def test_two_streams_that_keep_up(engines: Any) -> None:
@@ -248,7 +269,7 @@ def test_compare_two_real_multi_stream_results(two_multi_stream_results: tuple[P
 def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     common = ["bench", "--engines", str(tiny_engines), "--source", f"synthetic://?size={SIZE}"]
     common += ["--warmup", "1", "--min-frames", "4", "--min-duration", "0", "--threads", "1", "--quiet"]
-    ranked = ["--streams", "2", "--rate", "6", "--priority", "stream1=2"]
+    ranked = ["--streams", "2", "--rate", "6", "--priority", "stream1=2", "--arrival", "spread"]
     rc = main([*common, "--samples", "2", *ranked, "--report", str(tmp_path / "rep")])
     assert rc == 0
     out = capsys.readouterr().out
@@ -259,6 +280,13 @@ def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.Ca
     data = load_result(tmp_path / "rep" / "bench.json")
     assert data["settings"]["rate_fps"] == 6.0 and data["results"][0]["rate_fps"] == 6.0
     assert data["settings"]["priorities"] == {"stream1": 2}
+    assert data["settings"]["arrival"] == "spread"
+    assert (
+        "get a frame 6 times a second, spread evenly over a frame's period"
+        in (tmp_path / "rep" / "report.md").read_text()
+    )
+    assert main([*common, "--arrival", "spread", "--report", str(tmp_path / "other")]) == 2
+    assert "--arrival spread: it times the cameras of --streams; give --streams" in capsys.readouterr().err
     ranks = "Ranks at the engines (--priority; a higher one goes first, every other stream 0): stream1 2."
     assert ranks in (tmp_path / "rep" / "report.md").read_text()
     assert main([*common, "--priority", "stream0", "--report", str(tmp_path / "other")]) == 2

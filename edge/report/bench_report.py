@@ -161,9 +161,14 @@ def scenario_line(data: dict[str, Any]) -> str:
     rate = data["settings"].get("rate_fps")
     if data["scenario"] != "multi-stream" or rate is None:
         return "Scenario: single-stream (one frame at a time, the next issued when it is done)."
+    moments = (
+        "spread evenly over a frame's period"
+        if data["settings"].get("arrival") == "spread"
+        else "all at the same moments"
+    )
     return (
         f"Scenario: multi-stream: each configuration's streams (cameras) get a frame {rate:g} times a "
-        "second, all at the same moments, and take turns at one set of engines; a frame the engines "
+        f"second, {moments}, and take turns at one set of engines; a frame the engines "
         "cannot take before its stream's next one arrives is dropped. A frame's latency runs from its "
         "arrival to the end of its sink, its wait for a turn (stage turn) and in the queues between "
         "the stages (queues) included; engines is the longer of the two, which run side by side. A stream "
