@@ -11,44 +11,20 @@ the other, repeated: how long a frame waits for its turn, and each stream's late
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import build_bundled, bundled_provenance, write_result
-from benchmarks.priority_trial import MODELS, SIZE, one
+from benchmarks.common import bundled_provenance, write_result
+from benchmarks.priority_trial import SIZE, alternate, trial_arguments
 
 SUMMED = ("fps_together", "dropped_fraction", "turn_p50_ms", "end_to_end_p50_ms", "end_to_end_p99_ms")
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--streams", type=int, default=3)
-    p.add_argument("--rate", type=float, default=6.0, help="each camera's fps")
-    p.add_argument("--seconds", type=float, default=20.0, help="measured, each run")
-    p.add_argument("--repeats", type=int, default=2)
-    args = p.parse_args()
-
-    runs: dict[str, list[dict[str, Any]]] = {"together": [], "spread": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        build_bundled(MODELS, *SIZE, Path(tmp))
-        for r in range(args.repeats):
-            for arrival in runs:
-                got = one(
-                    Path(tmp),
-                    streams=args.streams,
-                    rate=args.rate,
-                    seconds=args.seconds,
-                    ranked=False,
-                    arrival=arrival,
-                )
-                runs[arrival].append(got)
-                print(r, arrival, got, flush=True)
+    args = trial_arguments(__doc__, streams=3, rate=6.0)
+    runs = alternate(args, {"together": {"arrival": "together"}, "spread": {"arrival": "spread"}})
     report = {
         "what": "cameras' frames arriving together against spread over a period: the wait for a turn",
         "command": " ".join(sys.argv),

@@ -27,7 +27,13 @@ SIZE = (256, 512)
 
 
 def one(
-    engines: Path, *, streams: int, rate: float, seconds: float, ranked: bool, arrival: str = "together"
+    engines: Path,
+    *,
+    streams: int,
+    rate: float,
+    seconds: float,
+    ranked: bool = False,
+    arrival: str = "together",
 ) -> dict[str, Any]:
     """One run of ``streams`` cameras at ``rate``: what each got (stream0 ranked first or not)."""
     data = run_bench(
@@ -65,25 +71,36 @@ def one(
     }
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def trial_arguments(doc: str, *, streams: int, rate: float) -> argparse.Namespace:
+    """The command line of a trial of ``streams`` cameras at ``rate`` (this one's, arrival_trial's)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--streams", type=int, default=4)
-    p.add_argument("--rate", type=float, default=6.0, help="each camera's fps")
+    p.add_argument("--streams", type=int, default=streams)
+    p.add_argument("--rate", type=float, default=rate, help="each camera's fps")
     p.add_argument("--seconds", type=float, default=20.0, help="measured, each run")
     p.add_argument("--repeats", type=int, default=2)
-    args = p.parse_args()
+    return p.parse_args()
 
-    runs: dict[str, list[dict[str, Any]]] = {"turns": [], "stream0_ranked": []}
+
+def alternate(
+    args: argparse.Namespace, variants: dict[str, dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each of ``variants`` (one's keyword arguments by name) run in turn, ``args.repeats``
+    times, on the bundled tiny engines built once: what each run got, by name."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         build_bundled(MODELS, *SIZE, Path(tmp))
         for r in range(args.repeats):
-            for key, ranked in (("turns", False), ("stream0_ranked", True)):
-                got = one(
-                    Path(tmp), streams=args.streams, rate=args.rate, seconds=args.seconds, ranked=ranked
-                )
-                runs[key].append(got)
-                print(r, key, got, flush=True)
+            for name, kw in variants.items():
+                got = one(Path(tmp), streams=args.streams, rate=args.rate, seconds=args.seconds, **kw)
+                runs[name].append(got)
+                print(r, name, got, flush=True)
+    return runs
+
+
+def main() -> int:
+    args = trial_arguments(__doc__, streams=4, rate=8.0)
+    runs = alternate(args, {"turns": {"ranked": False}, "stream0_ranked": {"ranked": True}})
 
     def of(key: str, stream: str, field: str) -> list[float]:
         return [got["streams"][stream][field] for got in runs[key]]
