@@ -12,7 +12,8 @@ from edge.errors import ConfigError
 def compare_notes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """What the ratios of :func:`compare` do not show: configurations measured in one file
     only, configurations whose engines differ, runs with other settings (warm-up, minimums,
-    drawing), and runs on different machines or versions."""
+    drawing), runs on different machines or versions; and of several streams, the frames
+    each run dropped and whether it kept up (a ratio of drops says nothing where A had none)."""
     notes = []
     in_a = {r["config"]["label"]: r for r in a["results"]}
     in_b = {r["config"]["label"]: r for r in b["results"]}
@@ -27,6 +28,10 @@ def compare_notes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
                 f"{label}: other engines (A: {_engines_text(ra)}; B: {_engines_text(rb)}), so the "
                 "ratios compare models as well as runs"
             )
+    for label, ra in in_a.items():
+        rb = in_b.get(label)
+        if rb is not None and "streams" in ra and "streams" in rb:
+            notes.append(f"{label}: dropped {_dropped(ra)} -> {_dropped(rb)}")
     ta, tb = a.get("settings", {}), b.get("settings", {})
     # files from before a setting existed measured its default; before the frames were held
     # in memory, the source was read between frames, and fps counted that
@@ -51,6 +56,11 @@ def compare_notes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     if changed:
         notes.append("other versions: " + ", ".join(changed))
     return notes
+
+
+def _dropped(result: dict[str, Any]) -> str:
+    kept = "kept up" if result["keeps_up"] else "did not keep up"
+    return f"{result['dropped_fraction']:.1%} ({kept})"
 
 
 def _engines_text(result: dict[str, Any]) -> str:

@@ -263,7 +263,16 @@ def test_compare_two_real_multi_stream_results(two_multi_stream_results: tuple[P
     for row, ra, rb in zip(rows, a["results"], b["results"], strict=True):
         assert row["throughput_ratio"] == pytest.approx(rb["throughput_fps"] / ra["throughput_fps"])
         assert row["turn_p50_ratio"] > 0
-    assert "other settings: rate_fps 17.0 -> 8.0" in compare_notes(a, b)
+    notes = compare_notes(a, b)
+    assert "other settings: rate_fps 17.0 -> 8.0" in notes
+    # what a ratio of drops would hide (none in A): each configuration's, and whether it kept up
+    for ra, rb in zip(a["results"], b["results"], strict=True):
+        said = [n for n in notes if n.startswith(f"{ra['config']['label']}: dropped ")]
+        kept = {True: "kept up", False: "did not keep up"}
+        assert said == [
+            f"{ra['config']['label']}: dropped {ra['dropped_fraction']:.1%} ({kept[ra['keeps_up']]}) -> "
+            f"{rb['dropped_fraction']:.1%} ({kept[rb['keeps_up']]})"
+        ]
 
 
 def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
