@@ -22,13 +22,11 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
-import numpy as np
-
-from edge.errors import ConfigError, SinkStopped, StreamEnded
+from edge.errors import ConfigError
 from edge.latency import LatencyTracker
 from edge.latency.status import StatusLine
+from edge.stream.camera_sinks import SharedSink, say_viewers, split_sinks
 from edge.stream.watchdog import ServiceWatch
 from edge.util.turns import TurnLock
 
@@ -37,7 +35,6 @@ if TYPE_CHECKING:
     from edge.stream import StreamOptions
     from edge.stream.pipeline import Pipeline
 
-CAMERA = "{camera}"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _WAIT_S = 0.2
 _DEVICES = ("/dev/video", "csi://")  # cameras a process opens once
@@ -91,126 +88,6 @@ def check_priorities(priorities: Mapping[str, int], names: Sequence[str]) -> dic
         if isinstance(rank, bool) or not isinstance(rank, int):
             raise ConfigError(f"--priority {name}={rank!r}: expected a whole number (a higher one first)")
     return {name: priorities.get(name, 0) for name in names}
-
-
-def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
-    """Each camera's sinks (``{camera}`` replaced by its name) and the sinks they share: a
-    sink of what was found without ``{camera}``. The web viewer is one a camera, on ports
-    counted on from the one given (viewer_ports). A picture sink without ``{camera}`` would
-    mix the cameras' frames, and a window is refused (OpenCV's windows are for one thread):
-    ConfigErrors."""
-    from edge.stream.sinks import writes_objects
-
-    own: dict[str, list[str]] = {name: [] for name in names}
-    shared: list[str] = []
-    several = len(names) > 1
-    for uri in uris:
-        scheme = urlsplit(uri).scheme if uri != "-" else ""
-        if several and scheme == "display":
-            raise ConfigError(
-                f"sink {uri!r} is a window, which shows one camera, and {len(names)} run "
-                f"({', '.join(names)}); "
-                "watch them in the web viewer (http://127.0.0.1:8080: a port a camera, counted on from it), "
-                "or each with an edge run of its own"
-            )
-        if several and scheme == "http":
-            for name, each in zip(names, viewer_ports(uri, len(names)), strict=True):
-                own[name].append(each)
-        elif CAMERA in uri or not several or scheme == "null":
-            for name in names:
-                own[name].append(uri.replace(CAMERA, name))
-        elif writes_objects(uri):
-            shared.append(uri)
-        else:
-            example = _with_camera(uri)
-            raise ConfigError(
-                f"sink {uri!r} would get the frames of {len(names)} cameras ({', '.join(names)}); put "
-                f"{CAMERA} in its name for one a camera, e.g. {example!r}"
-            )
-    return own, shared
-
-
-def viewer_ports(uri: str, count: int) -> list[str]:
-    """``count`` web viewers of ``uri``'s host, on its port and the ones after it (each on
-    a free port of its own for port 0)."""
-    from edge.viewer.sink import parse_viewer_uri
-
-    host, port = parse_viewer_uri(uri)
-    shown = f"[{host}]" if ":" in host else host
-    if port and port + count - 1 > 65535:
-        raise ConfigError(f"sink {uri!r}: {count} cameras need {count} ports from {port}, past 65535")
-    return [f"http://{shown}:{port + i if port else 0}" for i in range(count)]
-
-
-def _with_camera(uri: str) -> str:
-    """``uri`` with ``-{camera}`` before its suffix (a folder's: at its end), for an example."""
-    name, query = uri.split("?", 1) if "?" in uri else (uri, "")
-    stem, dot, suffix = name.rstrip("/").rpartition(".")
-    named = f"{stem}-{CAMERA}.{suffix}" if dot and "/" not in suffix else f"{name.rstrip('/')}-{CAMERA}/"
-    return named + (f"?{query}" if query else "")
-
-
-class _Shared:
-    """A sink several cameras write, with what ended it (a stop for good, or its reader gone)."""
-
-    def __init__(self, sink: Any, users: int) -> None:
-        self.sink = sink
-        self.users = users
-        self.lock = threading.Lock()
-        self.ended: SinkStopped | StreamEnded | None = None
-
-
-class SharedSink:
-    """One camera's hold of a sink the cameras share (objects.jsonl, ``-``): one line at a
-    time, in the order written; when it stops for good or its reader goes, each camera is
-    told once; the last camera to close it closes it."""
-
-    shows: frozenset[str] = frozenset()
-
-    def __init__(self, shared: _Shared) -> None:
-        self._shared = shared
-        self.uri: str = shared.sink.uri
-        self._told = False
-        self._closed = False
-        # the sink, once this hold's close finished it: the camera whose summary names its files
-        self.finished: Any = None
-
-    @classmethod
-    def of(cls, sink: Any, users: int) -> list[SharedSink]:
-        """``users`` holds of ``sink``."""
-        shared = _Shared(sink, users)
-        return [cls(shared) for _ in range(users)]
-
-    def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
-        self._shared.sink.write(image, seq, t_capture_ns)  # refused: it takes results
-
-    def write_result(self, result: Any) -> None:
-        shared = self._shared
-        with shared.lock:
-            if shared.ended is not None:
-                if self._told:
-                    return
-                self._told = True
-                raise type(shared.ended)(str(shared.ended))
-            try:
-                shared.sink.write_result(result)
-            except (SinkStopped, StreamEnded) as exc:
-                shared.ended, self._told = exc, True
-                raise
-
-    def close(self) -> None:
-        shared = self._shared
-        with shared.lock:
-            if self._closed:
-                return
-            self._closed = True
-            shared.users -= 1
-            if shared.users:
-                return
-        try:
-            shared.sink.close()
-        finally:
-            self.finished = shared.sink
 
 
 class CamerasStatus:
@@ -414,6 +291,8 @@ def run_cameras(
             undo.callback(pipeline.abandon)
             pipelines[name] = pipeline
         undo.pop_all()  # each pipeline closes its source and sinks, and engine_set is closed below
+    if len(set(ranks.values())) > 1:
+        warn_unpaced(pipelines)
     say_viewers(pipelines)
     try:
         watch = ServiceWatch.for_pipelines(
@@ -454,23 +333,21 @@ def _each_camera(what: str, given: Mapping[str, T], names: Sequence[str]) -> dic
     return {name: given[name] for name in names}
 
 
-def say_viewers(pipelines: Mapping[str, Pipeline]) -> None:
-    """Which camera each web viewer shows (each said its address as it began), and to each
-    viewer every camera's, so that its page links to the others."""
-    viewers = [
-        (name, sink, url)
+def warn_unpaced(pipelines: Mapping[str, Pipeline]) -> None:
+    """Ranks among cameras read as fast as the engines take them (files without --realtime)
+    are said to starve the lower ones: a higher-ranked one always has its next frame ready."""
+    unpaced = [
+        name
         for name, p in pipelines.items()
-        for sink in p.sinks
-        if (url := getattr(sink, "url", None))
+        if not (p.source.live or p.realtime or getattr(p.source, "keeps_rate", False))
     ]
-    if not viewers:
-        return
-    ports = [(name, port) for name, _, url in viewers if (port := urlsplit(url).port) is not None]
-    for _, sink, _ in viewers:
-        show = getattr(sink, "show_cameras", None)
-        if show is not None:
-            show(ports)
-    print(f"viewers: {', '.join(f'{name} {url}' for name, _, url in viewers)}", file=sys.stderr, flush=True)
+    if unpaced:
+        print(
+            f"warning: --priority ranks cameras of which {', '.join(unpaced)} read frames as fast as "
+            "the engines take them: a higher-ranked one always has its next frame ready, so the lower "
+            "ones get the engines only once it has ended; --realtime paces files as cameras",
+            file=sys.stderr,
+        )
 
 
 def write_cameras_logs(

@@ -20,16 +20,15 @@ from edge.errors import ConfigError, SourceError
 from edge.latency import LatencyTracker
 from edge.postprocess.tracks import ObjectTracker
 from edge.stream import StreamOptions
+from edge.stream.camera_sinks import SharedSink, split_sinks
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
 from edge.stream.multicam import (
-    SharedSink,
     check_cameras,
     format_cameras_summary,
     parse_camera,
     run_all,
     run_cameras,
-    split_sinks,
 )
 from edge.stream.object_sinks import ObjectsSink
 from edge.stream.pipeline import Pipeline
@@ -660,3 +659,19 @@ def test_a_ranked_camera_keeps_the_engines_only_for_a_turn_it_can_start_at_once(
     finally:
         pipeline.abandon()
         engines.close()
+
+
+def test_ranks_among_files_read_flat_out_are_said_to_starve_the_lower_cameras(
+    tiny_engines: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read as fast as the engines take them, a ranked camera's next frame is always ready:
+    the lower one gets the engines once it has ended, which is said; paced, it is not."""
+    cams = {"front": DRIVE.format(frames=4, seed=0), "rear": DRIVE.format(frames=4, seed=1)}
+    trackers = run_cameras(cams, engines=tiny_engines, priorities={"front": 1})
+    assert {n: t.frames_out for n, t in trackers.items()} == {"front": 4, "rear": 4}
+    err = capsys.readouterr().err
+    assert "warning: --priority ranks cameras of which front, rear read frames as fast as" in err
+    assert "--realtime paces files as cameras" in err
+    run_cameras(cams, engines=tiny_engines, priorities={"front": 1}, options=StreamOptions(realtime=True))
+    run_cameras(cams, engines=tiny_engines)  # no ranks
+    assert "--priority" not in capsys.readouterr().err
