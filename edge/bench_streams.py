@@ -127,10 +127,10 @@ def check_rate(rate: float) -> float:
 
 # a frame's stages one after another (the engines' wall time in place of each one's), and the
 # order its stages are listed in
-_IN_TURN = ("turn", "preprocess", "engines", "postprocess", "sink")
+_IN_TURN = ("preprocess", "turn", "engines", "postprocess", "sink")
 _ORDER = (
-    "turn",
     "preprocess",
+    "turn",
     "panoptic",
     "panoptic_gpu",
     "depth",

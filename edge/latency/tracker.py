@@ -26,8 +26,8 @@ _STAGE_ORDER = {
     name: i
     for i, name in enumerate(
         (
-            "turn",  # the wait for engines that other cameras share
             "preprocess",
+            "turn",  # the wait for engines that other cameras share
             "panoptic",
             "panoptic_gpu",
             "depth",

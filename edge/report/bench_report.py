@@ -30,7 +30,7 @@ PLOTS = {
 # stacked bar uses the wall time of both together, with each engine listed in the table;
 # multi-stream: turn, the wait for the engines the other streams share; sink; queues, the rest
 # (the stacked bar is then the end-to-end mean)
-STACKED = ("turn", "preprocess", "engines", "postprocess", "sink", "queues")
+STACKED = ("preprocess", "turn", "engines", "postprocess", "sink", "queues")
 STAT_KEYS = ("mean", "p50", "p90", "p95", "p99", "max")
 
 

@@ -29,7 +29,14 @@ from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
 from edge.stream.sinks import RENDERED_VIEWS, Sink, views_shown
 from edge.stream.sources import Source, nominal_rate
-from edge.stream.steps import load_frame_steps, render_result, run_engines, stream_time_s, track_result
+from edge.stream.steps import (
+    infer_prepared,
+    load_frame_steps,
+    prepare,
+    render_result,
+    stream_time_s,
+    track_result,
+)
 from edge.stream.writers import SinkWriters, left_open_warning
 
 _END = object()
@@ -309,11 +316,13 @@ class Pipeline:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-engine") as pool:
             try:
                 while (frame := self._get(self._frames)) is not _END:
+                    # before the turn: the other cameras' frames use the engines meanwhile
+                    prepared = prepare(self.engines, frame, self.tracker)
                     asked = time.perf_counter_ns()
                     with self._engine_turn:
                         if self._shares_engines:  # how long the other cameras held them
                             self.tracker.record(frame.seq, "turn", asked, time.perf_counter_ns())
-                        result = run_engines(self.engines, frame, self.tracker, pool)
+                        result = infer_prepared(self.engines, prepared, self.tracker, pool)
                     if not self._put(self._results, result):
                         break
             finally:

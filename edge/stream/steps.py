@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -200,6 +200,12 @@ def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool:
     """Preprocess one frame and run its engines, panoptic and depth side by side on
     ``pool``; each step is a stage of ``tracker``. The inference step of Pipeline,
     Perception and edge bench."""
+    return infer_prepared(engines, prepare(engines, frame, tracker), tracker, pool)
+
+
+def prepare(engines: EngineSet, frame: Frame, tracker: LatencyTracker) -> Prepared:
+    """The preprocess stage of one frame: its picture resized into the engines' tensor (no
+    engine is used, so a camera sharing the engines does it before its turn at them)."""
     seq = frame.seq
     with tracker.stage(seq, "preprocess"):
         image = frame_rgb(frame)
@@ -213,6 +219,13 @@ def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool:
         )
         if note is not None:
             print(f"warning: {note}", file=sys.stderr)
+    return Prepared(frame, resized, tensor)
+
+
+def infer_prepared(engines: EngineSet, prepared: Prepared, tracker: LatencyTracker, pool: Executor) -> Result:
+    """A prepared frame's engines, panoptic and depth side by side on ``pool``."""
+    frame, resized, tensor = prepared.frame, prepared.resized, prepared.tensor
+    seq = frame.seq
     futures = {
         kind: pool.submit(_run_engine, engine, kind, seq, tensor, tracker)
         for kind in ("panoptic", "depth")
@@ -222,6 +235,14 @@ def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool:
     if (part := resized.shape[:2]) != engines.input_hw:  # padded: the outputs of the frame's part
         outputs = {k: unpad_outputs(v, (part[0], part[1]), engines.input_hw) for k, v in outputs.items()}
     return Result(frame, outputs.get("panoptic"), outputs.get("depth"), extras={"resized": resized})
+
+
+class Prepared(NamedTuple):
+    """A frame with its picture as the engines take it: resized, and as their tensor."""
+
+    frame: Frame
+    resized: np.ndarray
+    tensor: np.ndarray
 
 
 def _run_engine(

@@ -258,8 +258,9 @@ def test_two_cameras_share_the_engines_and_are_each_their_own_stream(
     # the engines took turns: no two frames' panoptic spans overlap, whichever camera's
     runs = sorted((s["start_ns"], s["end_ns"]) for s in spans if s["stage"] == "panoptic")
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(runs))
-    # each frame's wait for its turn is a stage of its own, which ends before its engines
-    # begin; a wait of any length is the other camera's frame in the engines
+    # each frame's wait for its turn is a stage of its own, after its preprocessing (which
+    # needs no engine) and before its engines; a wait of any length is the other camera's
+    # frame in the engines
     turns = {(s["camera"], s["frame"]): s for s in spans if s["stage"] == "turn"}
     assert set(turns) == {(s["camera"], s["frame"]) for s in ends}
     assert {n: s["stages_ms"]["turn"]["count"] for n, s in summary["cameras"].items()} == {
@@ -268,6 +269,8 @@ def test_two_cameras_share_the_engines_and_are_each_their_own_stream(
     }
     for s in spans:
         if s["stage"] == "preprocess":
+            assert s["end_ns"] <= turns[s["camera"], s["frame"]]["start_ns"]
+        if s["stage"] in ("panoptic", "depth"):
             assert turns[s["camera"], s["frame"]]["end_ns"] <= s["start_ns"]
     held = {(s["camera"], s["start_ns"], s["end_ns"]) for s in spans if s["stage"] == "panoptic"}
     long_waits = [t for t in turns.values() if t["end_ns"] - t["start_ns"] > 5e6]
