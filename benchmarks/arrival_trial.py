@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import bundled_provenance, write_result
-from benchmarks.priority_trial import SIZE, alternate, trial_arguments
+from benchmarks.common import write_result
+from benchmarks.priority_trial import alternate, trial_arguments, trial_report
 
 SUMMED = ("fps_together", "dropped_fraction", "turn_p50_ms", "end_to_end_p50_ms", "end_to_end_p99_ms")
 
@@ -25,15 +25,11 @@ SUMMED = ("fps_together", "dropped_fraction", "turn_p50_ms", "end_to_end_p50_ms"
 def main() -> int:
     args = trial_arguments(__doc__, streams=3, rate=6.0)
     runs = alternate(args, {"together": {"arrival": "together"}, "spread": {"arrival": "spread"}})
-    report = {
-        "what": "cameras' frames arriving together against spread over a period: the wait for a turn",
-        "command": " ".join(sys.argv),
-        **bundled_provenance(),
-        "size": list(SIZE),
-        "streams": args.streams,
-        "rate_fps": args.rate,
-        "runs": runs,
-        "summary": {
+    report = trial_report(
+        args,
+        "cameras' frames arriving together against spread over a period: the wait for a turn",
+        runs,
+        {
             arrival: {key: [got[key] for got in got_runs] for key in SUMMED}
             | {
                 "p50_ms_by_stream": [
@@ -42,7 +38,7 @@ def main() -> int:
             }
             for arrival, got_runs in runs.items()
         },
-    }
+    )
     write_result(args.out, report)
     print(report["summary"])
     return 0

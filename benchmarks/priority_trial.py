@@ -98,6 +98,22 @@ def alternate(
     return runs
 
 
+def trial_report(
+    args: argparse.Namespace, what: str, runs: dict[str, list[dict[str, Any]]], summary: dict[str, Any]
+) -> dict[str, Any]:
+    """A trial's result file: what it compared, how it was run, each run and the summary."""
+    return {
+        "what": what,
+        "command": " ".join(sys.argv),
+        **bundled_provenance(),
+        "size": list(SIZE),
+        "streams": args.streams,
+        "rate_fps": args.rate,
+        "runs": runs,
+        "summary": summary,
+    }
+
+
 def main() -> int:
     args = trial_arguments(__doc__, streams=4, rate=8.0)
     runs = alternate(args, {"turns": {"ranked": False}, "stream0_ranked": {"ranked": True}})
@@ -106,16 +122,12 @@ def main() -> int:
         return [got["streams"][stream][field] for got in runs[key]]
 
     others = [f"stream{i}" for i in range(1, args.streams)]
-    report = {
-        "what": "one camera ranked first at the engines against all taking turns, "
+    report = trial_report(
+        args,
+        "one camera ranked first at the engines against all taking turns, "
         "more cameras than they keep up with",
-        "command": " ".join(sys.argv),
-        **bundled_provenance(),
-        "size": list(SIZE),
-        "streams": args.streams,
-        "rate_fps": args.rate,
-        "runs": runs,
-        "summary": {
+        runs,
+        {
             key: {
                 "fps_together": [got["fps_together"] for got in runs[key]],
                 "stream0_dropped_fraction": of(key, "stream0", "dropped_fraction"),
@@ -135,7 +147,7 @@ def main() -> int:
             }
             for key in runs
         },
-    }
+    )
     write_result(args.out, report)
     print(report["summary"])
     return 0
