@@ -305,13 +305,14 @@ def run_bench(
     ``together`` or ``spread`` (edge.bench_streams.phases)."""
     from edge.bench_streams import (
         DEFAULT_RATE,
-        check_priorities,
         check_rate,
         check_streams,
         measure_streams,
         phases,
+        stream_names,
     )
     from edge.stream.fit import check_fit
+    from edge.stream.multicam import check_priorities
 
     check_fit(fit)
     if not configs:
@@ -327,7 +328,7 @@ def run_bench(
         most = max((cfg.streams or 0 for cfg in configs), default=0)
         if not most:
             raise ConfigError("priorities rank the streams of a multi-stream run: give streams too")
-        check_priorities(priorities, most)
+        check_priorities(priorities, stream_names(most), what="stream")
     bad = [
         f"{name} {given}: expected {expected}"
         for name, given, ok, expected in (

@@ -103,21 +103,6 @@ def stream_names(streams: int) -> list[str]:
     return [f"stream{i}" for i in range(streams)]
 
 
-def check_priorities(priorities: Mapping[str, int], most_streams: int) -> dict[str, int]:
-    """``priorities`` if each names a stream of the most the run measures (``stream0``...)
-    with a whole-number rank; else a ConfigError."""
-    names = stream_names(most_streams)
-    for name, rank in priorities.items():
-        if name not in names:
-            raise ConfigError(
-                f"--priority {name}: no stream is named {name!r} (with --streams {most_streams}: "
-                f"{', '.join(names)})"
-            )
-        if isinstance(rank, bool) or not isinstance(rank, int):
-            raise ConfigError(f"--priority {name}={rank!r}: expected a whole number (a higher one first)")
-    return dict(priorities)
-
-
 def check_rate(rate: float) -> float:
     """``rate`` if it is a frame rate a stream can be paced at; else a ConfigError."""
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < float("inf"):

@@ -77,13 +77,16 @@ def check_cameras(cameras: Sequence[tuple[str, str]]) -> dict[str, str]:
     return named
 
 
-def check_priorities(priorities: Mapping[str, int], names: Sequence[str]) -> dict[str, int]:
+def check_priorities(
+    priorities: Mapping[str, int], names: Sequence[str], *, what: str = "camera"
+) -> dict[str, int]:
     """Each camera's rank at the engines (TurnLock.seat; 0 where not given); a ConfigError
-    for a name that is no camera's or a rank that is not a whole number."""
+    for a name that is no camera's (``what``: or no stream's, of edge bench) or a rank that
+    is not a whole number."""
     for name, rank in priorities.items():
         if name not in names:
             raise ConfigError(
-                f"--priority {name}: no camera is named {name!r} (the cameras: {', '.join(names)})"
+                f"--priority {name}: no {what} is named {name!r} (the {what}s: {', '.join(names)})"
             )
         if isinstance(rank, bool) or not isinstance(rank, int):
             raise ConfigError(f"--priority {name}={rank!r}: expected a whole number (a higher one first)")
