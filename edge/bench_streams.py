@@ -254,17 +254,17 @@ def measure_streams(
     turn = TurnLock()
     delays = phases(streams, rate, arrival)
     t0_ns = time.perf_counter_ns() + 100_000_000  # the pipelines' threads are started by then
-    ranks = {name: rank for name, rank in (priorities or {}).items() if name in stream_names(streams)}
+    ranks = priorities or {}  # those of streams this run lacks are not asked for
     pipelines = {
-        f"stream{i}": Pipeline(
-            source=HeldSource(samples, uri=f"held://stream{i}", fps=rate, t0_ns=t0_ns, phase_s=delays[i]),
+        name: Pipeline(
+            source=HeldSource(samples, uri=f"held://{name}", fps=rate, t0_ns=t0_ns, phase_s=delay),
             engines=engines,
             sinks=[NullSink()],
             views=RENDERED_VIEWS if draw else (),
-            camera=f"stream{i}",
-            engine_turn=turn.seat(ranks.get(f"stream{i}", 0)),
+            camera=name,
+            engine_turn=turn.seat(ranks.get(name, 0)),
         )
-        for i in range(streams)
+        for name, delay in zip(stream_names(streams), delays, strict=True)
     }
     m = _Measurement(
         pipelines,
