@@ -7,6 +7,7 @@ from typing import Any
 
 from edge.bench import E2E, FORMAT
 from edge.errors import ConfigError
+from edge.report.bench_report import dropped_text
 
 
 def compare_notes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -31,7 +32,7 @@ def compare_notes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     for label, ra in in_a.items():
         rb = in_b.get(label)
         if rb is not None and "streams" in ra and "streams" in rb:
-            notes.append(f"{label}: dropped {_dropped(ra)} -> {_dropped(rb)}")
+            notes.append(f"{label}: dropped {dropped_text(ra)} -> {dropped_text(rb)}")
     ta, tb = a.get("settings", {}), b.get("settings", {})
     # files from before a setting existed measured its default; before the frames were held
     # in memory, the source was read between frames, and fps counted that
@@ -56,11 +57,6 @@ def compare_notes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     if changed:
         notes.append("other versions: " + ", ".join(changed))
     return notes
-
-
-def _dropped(result: dict[str, Any]) -> str:
-    kept = "kept up" if result["keeps_up"] else "did not keep up"
-    return f"{result['dropped_fraction']:.1%} ({kept})"
 
 
 def _engines_text(result: dict[str, Any]) -> str:

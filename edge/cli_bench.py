@@ -212,7 +212,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
 def _write_and_print(data: dict[str, Any], out: Path) -> None:
     from edge.report import write_report
-    from edge.report.bench_report import result_label
+    from edge.report.bench_report import dropped_text, result_label
 
     files = write_report(data, out)
     for r in data["results"]:
@@ -222,10 +222,6 @@ def _write_and_print(data: dict[str, Any], out: Path) -> None:
             f"{result_label(r):<32} {r['frames']:>6} frames  {r['throughput_fps']:6.1f} fps  "
             f"end-to-end p50 {e['p50']:.1f} ms  p99 {e['p99']:.1f} ms  max {e['max']:.1f} ms"
             + (f"  {energy:.0f} mJ/frame" if energy is not None else "")
-            + (
-                f"  dropped {r['dropped_fraction']:.1%} ({'kept up' if r['keeps_up'] else 'did not keep up'})"
-                if "streams" in r
-                else ""
-            )
+            + (f"  dropped {dropped_text(r)}" if "streams" in r else "")
         )
     print(f"report: {files['markdown']}  {files['html']}  {files['json']}")

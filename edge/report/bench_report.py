@@ -189,6 +189,12 @@ def _multi_stream(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in data["results"] if "streams" in r]
 
 
+def dropped_text(result: dict[str, Any]) -> str:
+    """A multi-stream configuration's share of frames dropped, and whether it kept up."""
+    kept = "kept up" if result["keeps_up"] else "did not keep up"
+    return f"{result['dropped_fraction']:.1%} ({kept})"
+
+
 def kept_up_line(data: dict[str, Any]) -> str | None:
     """Which multi-stream configurations kept up with their cameras (None: single-stream)."""
     rows = _multi_stream(data)
