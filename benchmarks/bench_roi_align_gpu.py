@@ -8,7 +8,8 @@ Not a test: run it on the device machine and commit the JSON it writes.
     python benchmarks/bench_roi_align_gpu.py            # 1000 RoIs, 4 x 256-ch levels at 1024x2048
     python benchmarks/bench_roi_align_gpu.py --smoke    # tiny sizes; runs on the CPU interpreter too
 
-Reports median times (CUDA events), the speed-up over torchvision, the max error of both
+Reports median times (CUDA events around each call, launched behind an L2 flush: the
+GPU's time from cold caches, without the host's launch), the speed-up over torchvision, the max error of both
 against each other and of ours against the numpy reference on a subset, and the fraction
 of the memory-bandwidth bound: the bytes no kernel can avoid (the output, and every
 32-byte sector holding a corner some sample reads; plugins/roi_align/traffic.py) moved
@@ -47,19 +48,26 @@ def rois_for(n: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
 
 
 def timed(fn: Any, repeats: int, device: str) -> list[float]:
+    """Milliseconds of each call. On CUDA, GPU time from cold caches: each call comes
+    after a kernel that overwrites more than the L2 holds, and is launched while that
+    runs, so the events do not count the host's launch (tens of microseconds of Python
+    for a Triton kernel, which the first H200 runs of 2026-12-04 included)."""
     times = []
-    for _ in range(repeats):
-        if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
+    if device != "cuda":
+        for _ in range(repeats):
             t = time.perf_counter()
             fn()
             times.append((time.perf_counter() - t) * 1e3)
+        return times
+    flush = torch.empty(256 * 1024 * 1024 // 4, dtype=torch.int32, device=device)
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        flush.zero_()
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
     return times
 
 
@@ -124,12 +132,57 @@ def candidates() -> list[tuple[str, str, dict[str, Any]]]:
             for block_c, warps in ((16, 4), (32, 4), (64, 8), (64, 4)):
                 if not bins_fast and (block_c, warps) == (64, 4):
                     continue
-                cfg = {"block_c": block_c, "num_warps": warps, "bins_fast": bins_fast}
+                cfg = {"block_c": block_c, "num_warps": warps, "bins_fast": bins_fast, "unroll": False}
                 out.append((f"{layout}/bins_fast={bins_fast}/block_c={block_c}/warps={warps}", layout, cfg))
+        # the fixed sample grid unrolled (all corner loads in flight): smaller tiles, as
+        # each thread holds every sample's corners at once
+        for bins_fast in (True, False):
+            for block_c, warps in ((8, 4), (16, 8), (32, 8)):
+                cfg = {"block_c": block_c, "num_warps": warps, "bins_fast": bins_fast, "unroll": True}
+                out.append(
+                    (f"{layout}/bins_fast={bins_fast}/unrolled/block_c={block_c}/warps={warps}", layout, cfg)
+                )
+    # a RoI's channel blocks side by side (they read the same pixels) for the fastest tiles
+    # of the first H200 run
+    for layout, block_c, warps, unroll in (
+        ("nchw", 16, 4, False),
+        ("nchw", 32, 4, False),
+        ("channels_last", 32, 4, False),
+        ("channels_last", 16, 8, True),
+        ("channels_last", 32, 8, True),
+    ):
+        cfg = {"block_c": block_c, "num_warps": warps, "bins_fast": False, "unroll": unroll, "cb_fast": True}
+        name = (
+            f"{layout}/bins_fast=False{'/unrolled' if unroll else ''}/cb_fast/block_c={block_c}/warps={warps}"
+        )
+        out.append((name, layout, cfg))
     # a warp per row of bins with all their samples: for NCHW only (channels are not walked)
     for block_c, warps in ((2, 4), (4, 4), (4, 8), (8, 8)):
-        cfg = {"block_c": block_c, "num_warps": warps, "sample_lanes": True}
+        cfg = {"block_c": block_c, "num_warps": warps, "sample_lanes": True, "unroll": False}
         out.append((f"nchw/sample_lanes/block_c={block_c}/warps={warps}", "nchw", cfg))
+    # row segments contracted with the bins' x weights (triton_rows.py): NCHW only
+    rows = (
+        (4, 4, 32, False, False),
+        (8, 4, 32, False, False),
+        (8, 8, 32, False, False),
+        (16, 8, 32, False, False),
+        (8, 4, 16, False, False),
+        (4, 8, 32, False, True),
+        (8, 8, 32, False, True),
+        (8, 4, 32, True, False),
+        (16, 8, 32, True, False),
+    )
+    for block_c, warps, row_block, tf32x3, unroll in rows:
+        cfg = {
+            "block_c": block_c,
+            "num_warps": warps,
+            "rows": True,
+            "row_block": row_block,
+            "tf32x3": tf32x3,
+            "unroll": unroll,
+        }
+        name = f"nchw/rows/row_block={row_block}{'/tf32x3' if tf32x3 else ''}{'/unrolled' if unroll else ''}"
+        out.append((f"{name}/block_c={block_c}/warps={warps}", "nchw", cfg))
     return out
 
 
@@ -230,6 +283,9 @@ def main() -> int:
         configs[name] = statistics.median(timed(fn, args.repeats, device))
         if layout not in best or configs[name] < best[layout][0]:
             best[layout] = (configs[name], name, cfg)
+        if not args.smoke:  # a run stopped part way keeps the configurations timed
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps({"partial": True, "all_configs_ms": configs}, indent=2) + "\n")
     result: dict[str, Any] = {
         "ours_ms": best["nchw"][0],
         "ours_config": best["nchw"][1],
@@ -276,8 +332,12 @@ def main() -> int:
         pool = MultiScaleRoIAlign(["p2", "p3", "p4", "p5"], 7, 2)  # aligned=False, as torchvision
         fmap = OrderedDict(zip(["p2", "p3", "p4", "p5"], feats, strict=True))
 
+        # torchvision's kernel wants the boxes in the features' type (FP16 coordinates in an
+        # FP16 model); ours reads FP32 boxes whatever the features are
+        rois_tv = rois.to(dtype)
+
         def theirs() -> torch.Tensor:
-            return pool(fmap, [rois], [(h, w)])
+            return pool(fmap, [rois_tv], [(h, w)])
 
         log("torchvision")
         theirs()
@@ -290,9 +350,9 @@ def main() -> int:
         # the model runs channels-last on CUDA; torchvision then makes each level contiguous
         # first, which is part of what it costs there
         fmap_cl = OrderedDict(zip(["p2", "p3", "p4", "p5"], layouts["channels_last"], strict=True))
-        pool(fmap_cl, [rois], [(h, w)])
+        pool(fmap_cl, [rois_tv], [(h, w)])
         result["torchvision_channels_last_ms"] = statistics.median(
-            timed(lambda: pool(fmap_cl, [rois], [(h, w)]), args.repeats, device)
+            timed(lambda: pool(fmap_cl, [rois_tv], [(h, w)]), args.repeats, device)
         )
         result["speedup_vs_torchvision_channels_last"] = (
             result["torchvision_channels_last_ms"] / result["ours_channels_last_ms"]

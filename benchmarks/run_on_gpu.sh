@@ -2,7 +2,7 @@
 # The GPU checks and timings, as run on the device machine (torch + CUDA + Triton there;
 # edge's pure-Python dependencies that it lacks travel as wheels in .whl/).
 #   OUT=/some/dir bash benchmarks/run_on_gpu.sh [step ...]
-# Steps: env gputests tests roi memcheck parity build pipeline bench streams post (default: all).
+# Steps: env gputests tests roi ncu memcheck parity build pipeline bench streams post (default: all).
 # "issues" is the short set that closes the GPU items of issues #5 and #9 in about 7
 # minutes (a session's device time is 15 minutes, the machine's start included):
 #   env gputests roi build bench
@@ -24,7 +24,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 pack() { tar czf "$OUT/gpu_results.tgz.partial" -C "$WORK" . && mv "$OUT/gpu_results.tgz.partial" "$OUT/gpu_results.tgz"; }
 exec > >(tee -a "$OUT/steps.log") 2>&1
-steps=${*:-env gputests tests roi memcheck parity build pipeline bench streams post}
+steps=${*:-env gputests tests roi ncu memcheck parity build pipeline bench streams post}
 models="panoptic_fpn_r18 depth_r18 panoptic_fpn_r50"  # r50 only for the pipeline step
 if [ "$steps" = issues ]; then steps="env gputests roi build bench"; models="panoptic_fpn_r18 depth_r18"; fi
 for step in $steps; do
@@ -46,8 +46,26 @@ for step in $steps; do
     roi)
       timeout 240 python3 benchmarks/bench_roi_align_gpu.py --repeats 30 --out "$WORK/gpu_roi_align_fp32.json" \
         2>"$WORK/roi_fp32.log" | tail -22
-      timeout 180 python3 benchmarks/bench_roi_align_gpu.py --repeats 30 --dtype float16 \
+      pack
+      timeout 240 python3 benchmarks/bench_roi_align_gpu.py --repeats 30 --dtype float16 \
         --out "$WORK/gpu_roi_align_fp16.json" 2>"$WORK/roi_fp16.log" | tail -22
+      ;;
+    ncu)
+      # why each RoIAlign tile takes its time (benchmarks/roi_align_ncu.py): DRAM and L2
+      # bytes, L1 requests and sectors, occupancy; only the measured launches are profiled
+      if command -v ncu >/dev/null; then
+        m=gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum
+        m=$m,lts__t_sectors_srcunit_tex_op_read.sum,lts__t_sector_hit_rate.pct
+        m=$m,l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum,l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum
+        m=$m,l1tex__t_sector_hit_rate.pct,sm__warps_active.avg.pct_of_peak_sustained_active
+        m=$m,l1tex__throughput.avg.pct_of_peak_sustained_active,lts__throughput.avg.pct_of_peak_sustained_elapsed
+        m=$m,dram__throughput.avg.pct_of_peak_sustained_elapsed,launch__registers_per_thread
+        timeout 200 ncu --profile-from-start off --csv --metrics "$m" python3 benchmarks/roi_align_ncu.py \
+          >"$WORK/roi_align_ncu.csv" 2>"$WORK/roi_align_ncu.log"
+        echo "ncu exit $?"; tail -3 "$WORK/roi_align_ncu.log"; grep -c gpu__time "$WORK/roi_align_ncu.csv"
+      else
+        echo "no ncu on this machine"
+      fi
       ;;
     memcheck)
       # both RoIAlign kernels (the TensorRT plugin's and Triton's) under compute-sanitizer;

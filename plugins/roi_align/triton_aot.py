@@ -40,6 +40,11 @@ class KernelConfig:
     num_warps: int = 4
     bins_fast: bool = True
     sample_lanes: bool = False
+    rows: bool = False
+    row_block: int = 32
+    tf32x3: bool = False
+    unroll: bool = False
+    cb_fast: bool = False
     output_size: int = 7
     sampling_ratio: int = 2
     aligned: bool = False
@@ -47,6 +52,12 @@ class KernelConfig:
 
     def name(self) -> str:
         tile = "sample_lanes" if self.sample_lanes else f"bins_fast={self.bins_fast}"
+        if self.rows:
+            tile = f"rows/row_block={self.row_block}" + ("/tf32x3" if self.tf32x3 else "")
+        if self.unroll:
+            tile += "/unrolled"
+        if self.cb_fast:
+            tile += "/cb_fast"
         return (
             f"sm_{self.arch}/{self.dtype}/{tile}/block_c={self.block_c}"
             f"/warps={self.num_warps}/P={self.output_size}/sampling={self.sampling_ratio}"
@@ -63,12 +74,19 @@ class KernelConfig:
             block_c=self.block_c,
             bins_fast=self.bins_fast,
             sample_lanes=self.sample_lanes,
+            rows=self.rows,
+            row_block=self.row_block,
+            tf32x3=self.tf32x3,
+            unroll=self.unroll,
+            cb_fast=self.cb_fast,
         )
 
     def tile_elements_per_thread(self) -> int:
         block_b = self.constexprs()["BLOCK_B"]
         # sample lanes: block_b rows of block_b bins with sampling_ratio**2 lanes each
         per_channel = block_b**2 * self.sampling_ratio**2 if self.sample_lanes else block_b
+        if self.rows:  # a row segment per bin row
+            per_channel = block_b * self.row_block
         return self.block_c * per_channel // (self.num_warps * 32)
 
 
@@ -191,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--block-c", type=int, nargs="+", default=[32])
     ap.add_argument("--num-warps", type=int, nargs="+", default=[4])
     ap.add_argument("--sample-lanes", action="store_true", help="the sample-lanes tile instead (NCHW)")
+    ap.add_argument("--rows", action="store_true", help="the rows tile instead (NCHW; triton_rows.py)")
+    ap.add_argument("--tf32x3", action="store_true", help="the rows tile's product on the tensor cores")
+    ap.add_argument("--unroll", action="store_true", help="the fixed sample grid unrolled")
     ap.add_argument("--json-configs", help=argparse.SUPPRESS)  # the child process's input
     args = ap.parse_args(argv)
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # fusion is passed explicitly anyway
@@ -199,10 +220,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps([r.as_dict() for r in kernel_resources(configs)]))
         return 0
     configs = [
-        KernelConfig(arch=a, dtype=d, block_c=b, num_warps=w, bins_fast=f, sample_lanes=args.sample_lanes)
+        KernelConfig(
+            arch=a,
+            dtype=d,
+            block_c=b,
+            num_warps=w,
+            bins_fast=f,
+            sample_lanes=args.sample_lanes,
+            rows=args.rows,
+            tf32x3=args.tf32x3,
+            unroll=args.unroll,
+        )
         for a in args.arch
         for d in args.dtype
-        for f in ((True,) if args.sample_lanes else (True, False))
+        for f in ((True,) if args.sample_lanes or args.rows else (True, False))
         for b in args.block_c
         for w in args.num_warps
     ]

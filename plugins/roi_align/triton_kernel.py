@@ -2,12 +2,15 @@
 
 One program per (RoI, block of channels): it assigns the RoI's FPN level, then for every
 output bin and sample point gathers the four bilinear neighbours of a channel block from
-that level only, accumulating in float32. Features may have any strides; with
-channels-last pyramids the channel block of one neighbour is one contiguous read, and
-with NCHW ones threads walk the bins instead (``bins_fast``), whose neighbours share
-cache lines along a row. The
-per-level RoiAlign + select of the ONNX expansion pools every RoI on every level; this
-kernel reads one level per RoI.
+that level only, accumulating in float32. Features may have any strides. The tile's
+threads walk either its channels or its bins (``bins_fast``); which is faster was
+measured, not reasoned (``TUNED_TILES``): on an H200, channels for NCHW maps and bins
+for channels-last ones, the opposite of what coalescing would suggest. (For NCHW a warp's
+load then touches a cache line per channel, and Nsight Compute finds the L1 busy 97% of
+the time; threads across bins were 5x slower still.) Other tiles: ``sample_lanes`` (a
+warp per row of bins with their samples) and ``rows`` (triton_rows.py). The per-level
+RoiAlign + select of the ONNX expansion pools every RoI on every level; this kernel
+reads one level per RoI.
 
 Runs on a CUDA GPU, or on the CPU under Triton's interpreter (TRITON_INTERPRET=1), which
 is how the tests check it against the numpy reference on machines without a GPU.
@@ -23,8 +26,11 @@ import triton
 import triton.language as tl
 
 from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS
+from plugins.roi_align.triton_lanes import _samples_in_lanes
+from plugins.roi_align.triton_rows import _rows_tile, rows_constexprs
 
 MAX_LEVELS = 4
+MAX_GRID_Y = 65535  # the most programs a CUDA grid's second axis holds
 
 
 @triton.jit
@@ -45,16 +51,39 @@ def _per_channel(v, BINS_FAST: tl.constexpr):
 
 
 @triton.jit
-def _axis(v, n, nf):
-    """One axis of RoIAlign's bilinear rule: in range, low and high index, weight of the high one."""
-    inside = (v >= -1.0) & (v <= nf)
-    vc = tl.maximum(v, 0.0)
-    i0 = tl.floor(vc).to(tl.int32)
-    edge = i0 >= n - 1
-    i0 = tl.where(edge, n - 1, i0)
-    i1 = tl.where(edge, i0, i0 + 1)
-    vc = tl.where(edge, i0.to(tl.float32), vc)
-    return inside, i0, i1, vc - i0.to(tl.float32)
+def _add_sample(acc, plane, coff, cmask2, bmask, y, x, H, W, Hf, Wf, sh, sw, BINS_FAST: tl.constexpr):
+    """One sample of every bin in the tile: its four corners, weighted, added to ``acc``."""
+    # triton_lanes._axis's rule, spelled out: through that helper ptxas 12 allocated this path
+    # differently and spilled on sm_87 (tests/plugins/roi_align/test_triton_aot.py)
+    inside = (y >= -1.0) & (y <= Hf) & (x >= -1.0) & (x <= Wf)
+    yc = tl.maximum(y, 0.0)
+    xc = tl.maximum(x, 0.0)
+    y0 = tl.floor(yc).to(tl.int32)
+    x0 = tl.floor(xc).to(tl.int32)
+    y_edge = y0 >= H - 1
+    x_edge = x0 >= W - 1
+    y0 = tl.where(y_edge, H - 1, y0)
+    x0 = tl.where(x_edge, W - 1, x0)
+    y1i = tl.where(y_edge, y0, y0 + 1)
+    x1i = tl.where(x_edge, x0, x0 + 1)
+    yc = tl.where(y_edge, y0.to(tl.float32), yc)
+    xc = tl.where(x_edge, x0.to(tl.float32), xc)
+    ly = yc - y0.to(tl.float32)
+    lx = xc - x0.to(tl.float32)
+    hy = 1.0 - ly
+    hx = 1.0 - lx
+    m = _per_bin(bmask & inside, BINS_FAST) & cmask2
+    r0 = y0 * sh
+    r1 = y1i * sh
+    c0 = x0 * sw
+    c1 = x1i * sw
+    v00 = tl.load(plane + (coff + _per_bin(r0 + c0, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
+    v01 = tl.load(plane + (coff + _per_bin(r0 + c1, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
+    v10 = tl.load(plane + (coff + _per_bin(r1 + c0, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
+    v11 = tl.load(plane + (coff + _per_bin(r1 + c1, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
+    acc += _per_bin(hy * hx, BINS_FAST) * v00 + _per_bin(hy * lx, BINS_FAST) * v01
+    acc += _per_bin(ly * hx, BINS_FAST) * v10 + _per_bin(ly * lx, BINS_FAST) * v11
+    return acc
 
 
 @triton.jit
@@ -106,9 +135,19 @@ def _mlroialign_kernel(
     BLOCK_B: tl.constexpr,
     BINS_FAST: tl.constexpr,
     SAMPLE_LANES: tl.constexpr,
+    ROWS: tl.constexpr,
+    PX: tl.constexpr,
+    XB: tl.constexpr,
+    TF32X3: tl.constexpr,
+    UNROLL: tl.constexpr,
+    CB_FAST: tl.constexpr,
 ):
-    r = tl.program_id(0)
-    cb = tl.program_id(1)
+    if CB_FAST:  # a RoI's channel blocks are launched side by side
+        cb = tl.program_id(0)
+        r = tl.program_id(1)
+    else:  # the RoIs of one channel block are
+        r = tl.program_id(0)
+        cb = tl.program_id(1)
     x1 = tl.load(rois_ptr + r * 4 + 0).to(tl.float32)
     y1 = tl.load(rois_ptr + r * 4 + 1).to(tl.float32)
     x2 = tl.load(rois_ptr + r * 4 + 2).to(tl.float32)
@@ -206,6 +245,37 @@ def _mlroialign_kernel(
             BLOCK_C,
         )
         return
+    if ROWS:
+        _rows_tile(
+            out_ptr,
+            plane,
+            c,
+            cmask,
+            r,
+            C,
+            H,
+            W,
+            Hf,
+            Wf,
+            sc,
+            sh,
+            sw,
+            ry1,
+            rx1,
+            bin_h,
+            bin_w,
+            gh,
+            gw,
+            P,
+            BLOCK_B,
+            PX,
+            XB,
+            BLOCK_C,
+            TF32X3,
+            SAMPLING,
+            UNROLL,
+        )
+        return
     bins = tl.arange(0, BLOCK_B)
     bmask = bins < P * P
     py = (bins // P).to(tl.float32)
@@ -217,104 +287,24 @@ def _mlroialign_kernel(
     acc = _per_bin(tl.zeros((BLOCK_B,), dtype=tl.float32), BINS_FAST) + _per_channel(
         tl.zeros((BLOCK_C,), dtype=tl.float32), BINS_FAST
     )
-    for iy in range(0, gh):
-        y = ry1 + py * bin_h + tl.div_rn((iy + 0.5) * bin_h, gh * 1.0)
-        for ix in range(0, gw):
-            x = rx1 + px * bin_w + tl.div_rn((ix + 0.5) * bin_w, gw * 1.0)
-            # _axis's rule, spelled out: through the helper ptxas 12 allocated this path
-            # differently and spilled on sm_87 (tests/plugins/roi_align/test_triton_aot.py)
-            inside = (y >= -1.0) & (y <= Hf) & (x >= -1.0) & (x <= Wf)
-            yc = tl.maximum(y, 0.0)
-            xc = tl.maximum(x, 0.0)
-            y0 = tl.floor(yc).to(tl.int32)
-            x0 = tl.floor(xc).to(tl.int32)
-            y_edge = y0 >= H - 1
-            x_edge = x0 >= W - 1
-            y0 = tl.where(y_edge, H - 1, y0)
-            x0 = tl.where(x_edge, W - 1, x0)
-            y1i = tl.where(y_edge, y0, y0 + 1)
-            x1i = tl.where(x_edge, x0, x0 + 1)
-            yc = tl.where(y_edge, y0.to(tl.float32), yc)
-            xc = tl.where(x_edge, x0.to(tl.float32), xc)
-            ly = yc - y0.to(tl.float32)
-            lx = xc - x0.to(tl.float32)
-            hy = 1.0 - ly
-            hx = 1.0 - lx
-            m = _per_bin(bmask & inside, BINS_FAST) & cmask2
-            r0 = y0 * sh
-            r1 = y1i * sh
-            c0 = x0 * sw
-            c1 = x1i * sw
-            v00 = tl.load(plane + (coff + _per_bin(r0 + c0, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
-            v01 = tl.load(plane + (coff + _per_bin(r0 + c1, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
-            v10 = tl.load(plane + (coff + _per_bin(r1 + c0, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
-            v11 = tl.load(plane + (coff + _per_bin(r1 + c1, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
-            acc += _per_bin(hy * hx, BINS_FAST) * v00 + _per_bin(hy * lx, BINS_FAST) * v01
-            acc += _per_bin(ly * hx, BINS_FAST) * v10 + _per_bin(ly * lx, BINS_FAST) * v11
+    if UNROLL and SAMPLING > 0:
+        # a fixed grid unrolled: every sample's corner loads can be in flight together
+        for iy in tl.static_range(SAMPLING):
+            y = ry1 + py * bin_h + tl.div_rn((iy + 0.5) * bin_h, SAMPLING * 1.0)
+            for ix in tl.static_range(SAMPLING):
+                x = rx1 + px * bin_w + tl.div_rn((ix + 0.5) * bin_w, SAMPLING * 1.0)
+                acc = _add_sample(acc, plane, coff, cmask2, bmask, y, x, H, W, Hf, Wf, sh, sw, BINS_FAST)
+    else:
+        for iy in range(0, gh):
+            y = ry1 + py * bin_h + tl.div_rn((iy + 0.5) * bin_h, gh * 1.0)
+            for ix in range(0, gw):
+                x = rx1 + px * bin_w + tl.div_rn((ix + 0.5) * bin_w, gw * 1.0)
+                acc = _add_sample(acc, plane, coff, cmask2, bmask, y, x, H, W, Hf, Wf, sh, sw, BINS_FAST)
     count = tl.maximum(gh * gw, 1).to(tl.float32)
     acc = acc * tl.div_rn(1.0, count)  # one rounded reciprocal, not an approximate divide per element
     # the output is (RoI, channel, bin): bins are its contiguous axis
     out = out_ptr + _per_channel(((r * C + c) * (P * P)).to(tl.int64), BINS_FAST) + _per_bin(bins, BINS_FAST)
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=_per_bin(bmask, BINS_FAST) & cmask2)
-
-
-@triton.jit
-def _samples_in_lanes(
-    out_ptr,
-    plane,
-    c,
-    cmask,
-    r,
-    C,
-    H,
-    W,
-    Hf,
-    Wf,
-    sc,
-    sh,
-    sw,
-    ry1,
-    rx1,
-    bin_h,
-    bin_w,
-    P: tl.constexpr,
-    SAMPLING: tl.constexpr,
-    PR: tl.constexpr,
-    BLOCK_C: tl.constexpr,
-):
-    """A (channels, bin rows, bin columns x samples) tile: one warp holds a row of bins
-    with all their samples, whose corners lie on two or three feature rows, so each
-    NCHW load touches few cache lines; the samples of a bin are summed across lanes."""
-    S2: tl.constexpr = SAMPLING * SAMPLING
-    lane = tl.arange(0, PR * S2)
-    col = lane // S2
-    iy = ((lane % S2) // SAMPLING).to(tl.float32)
-    ix = (lane % SAMPLING).to(tl.float32)
-    row = tl.arange(0, PR)
-    y = ry1 + row.to(tl.float32)[:, None] * bin_h + tl.div_rn((iy[None, :] + 0.5) * bin_h, SAMPLING * 1.0)
-    x = rx1 + col.to(tl.float32) * bin_w + tl.div_rn((ix + 0.5) * bin_w, SAMPLING * 1.0)
-    in_y, y0, y1i, ly = _axis(y, H, Hf)  # (rows, lanes)
-    in_x, x0, x1i, lx = _axis(x, W, Wf)  # (lanes,)
-    hy = 1.0 - ly
-    hx = 1.0 - lx
-    ok = (row[:, None] < P) & (col[None, :] < P) & in_y & in_x[None, :]
-    m = cmask[:, None, None] & ok[None, :, :]
-    base = plane + (c * sc)[:, None, None]
-    r0 = (y0 * sh)[None, :, :]
-    r1 = (y1i * sh)[None, :, :]
-    c0 = (x0 * sw)[None, None, :]
-    c1 = (x1i * sw)[None, None, :]
-    v00 = tl.load(base + (r0 + c0), mask=m, other=0.0).to(tl.float32)
-    v01 = tl.load(base + (r0 + c1), mask=m, other=0.0).to(tl.float32)
-    v10 = tl.load(base + (r1 + c0), mask=m, other=0.0).to(tl.float32)
-    v11 = tl.load(base + (r1 + c1), mask=m, other=0.0).to(tl.float32)
-    acc = (hy * hx[None, :])[None, :, :] * v00 + (hy * lx[None, :])[None, :, :] * v01
-    acc += (ly * hx[None, :])[None, :, :] * v10 + (ly * lx[None, :])[None, :, :] * v11
-    pooled = tl.sum(tl.reshape(acc, (BLOCK_C, PR, PR, S2)), axis=3) * (1.0 / S2)
-    bins = row[:, None] * P + tl.arange(0, PR)[None, :]
-    out = out_ptr + ((r * C + c) * (P * P)).to(tl.int64)[:, None, None] + bins[None, :, :]
-    keep = (row[:, None] < P) & (tl.arange(0, PR)[None, :] < P)
-    tl.store(out, pooled.to(out_ptr.dtype.element_ty), mask=cmask[:, None, None] & keep[None, :, :])
 
 
 def kernel_constexprs(
@@ -326,6 +316,11 @@ def kernel_constexprs(
     block_c: int,
     bins_fast: bool,
     sample_lanes: bool,
+    rows: bool = False,
+    row_block: int = 32,
+    tf32x3: bool = False,
+    unroll: bool = False,
+    cb_fast: bool = False,
 ) -> dict[str, Any]:
     """The compile-time arguments of one specialization: what a launch passes and what
     triton_aot.py compiles ahead of time."""
@@ -333,17 +328,50 @@ def kernel_constexprs(
         raise ValueError(
             f"sample_lanes needs sampling_ratio 1, 2 or 4 (a power-of-two lane count), got {sampling_ratio}"
         )
+    if rows and sample_lanes:
+        raise ValueError("rows and sample_lanes are two different tiles; choose one")
+    padded = rows_constexprs(output_size)
+    if rows and (row_block < 16 or row_block & (row_block - 1) or block_c * padded["PB"] < 16):
+        raise ValueError(
+            f"the rows tile needs row_block a power of two >= 16 and block_c x {padded['PB']} >= 16 "
+            f"(a matrix product's smallest side), got row_block {row_block}, block_c {block_c}"
+        )
     return {
         "NUM_LEVELS": num_levels,
         "P": output_size,
         "SAMPLING": max(sampling_ratio, 0),
         "ALIGNED": bool(aligned),
         "BLOCK_C": block_c,
-        # sample lanes: the tile's rows and columns of bins, each a power of two
-        "BLOCK_B": triton.next_power_of_2(output_size if sample_lanes else output_size * output_size),
-        "BINS_FAST": bool(bins_fast) and not sample_lanes,
+        # sample lanes and rows: the tile's rows (and columns) of bins, each a power of two
+        "BLOCK_B": padded["PB"]
+        if sample_lanes or rows
+        else triton.next_power_of_2(output_size * output_size),
+        "BINS_FAST": bool(bins_fast) and not (sample_lanes or rows),
         "SAMPLE_LANES": bool(sample_lanes),
+        "ROWS": bool(rows),
+        "PX": padded["PX"],
+        "XB": row_block,
+        "TF32X3": bool(tf32x3),
+        "UNROLL": bool(unroll),
+        "CB_FAST": bool(cb_fast),
     }
+
+
+# The direct tile with the lowest times on an H200, FP32 and FP16, cold caches
+# (benchmarks/results/gpu_roi_align_h200_fp32.json, ..._fp16.json). NCHW: threads across
+# channels, 0.17 ms FP32, where threads across bins (the default before) took 0.95.
+# Channels-last: 16 channels by the bins, 0.12 ms FP32 and 0.13 FP16; six other tiles
+# came within 0.12-0.16 ms and ranked differently in an earlier run. One GPU's numbers:
+# an Orin may rank them otherwise, and bench_roi_align_gpu.py times them all.
+TUNED_TILES: dict[str, dict[str, Any]] = {
+    "nchw": {"block_c": 16, "num_warps": 4, "bins_fast": False, "unroll": False, "cb_fast": False},
+    "channels_last": {"block_c": 16, "num_warps": 4, "bins_fast": True, "unroll": False, "cb_fast": False},
+}
+
+
+def layout_of(feature: torch.Tensor) -> str:
+    """``channels_last`` where a pixel's channels are contiguous, else ``nchw``."""
+    return "channels_last" if feature.stride(1) == 1 and feature.shape[1] > 1 else "nchw"
 
 
 def multilevel_roi_align_triton(
@@ -356,19 +384,31 @@ def multilevel_roi_align_triton(
     aligned: bool,
     min_level: int,
     *,
-    block_c: int = 32,
-    num_warps: int = 4,
+    block_c: int | None = None,
+    num_warps: int | None = None,
     bins_fast: bool | None = None,
     sample_lanes: bool = False,
+    rows: bool = False,
+    row_block: int = 32,
+    tf32x3: bool = False,
+    unroll: bool | None = None,
+    cb_fast: bool | None = None,
 ) -> torch.Tensor:
     """Same contract as torch.ops.edge.multilevel_roi_align; FP32 or FP16 features.
 
-    ``bins_fast`` picks which tile axis neighbouring threads walk: bins (coalesced for
-    NCHW features and for the output) or channels (coalesced for channels-last
-    features). None chooses by the features' layout. The defaults compile without
-    register spills for sm_80 to sm_90 (tests/plugins/roi_align/test_triton_aot.py).
+    ``bins_fast`` picks which tile axis neighbouring threads walk: bins (the output's
+    contiguous axis) or channels. ``block_c``, ``num_warps``, ``bins_fast`` and ``unroll``
+    left None are the tile measured fastest for the features' layout (``TUNED_TILES``),
+    which compiles without register spills for sm_80 to sm_90
+    (tests/plugins/roi_align/test_triton_aot.py).
     ``sample_lanes`` instead lays a row of bins and their samples across a warp (NCHW
     features, ``sampling_ratio`` 1, 2 or 4); ``block_c`` should then be small (4 to 8).
+    ``rows`` reads the map in row segments of ``row_block`` columns and contracts them
+    with each bin's x weights in a matrix product (triton_rows.py; NCHW features, any
+    sampling ratio); ``tf32x3`` runs that product on the tensor cores at FP32 accuracy.
+    ``unroll`` unrolls a fixed sample grid (``sampling_ratio`` > 0) so that all its loads
+    can be in flight at once, at the cost of registers. ``cb_fast`` launches a RoI's
+    channel blocks next to each other, rather than one channel block of every RoI.
     """
     n_levels = len(features)
     if not 1 <= n_levels <= MAX_LEVELS:
@@ -392,8 +432,15 @@ def multilevel_roi_align_triton(
     scales = [float(s) for s in spatial_scales] + [1.0] * (MAX_LEVELS - n_levels)
     dims = [d for f in padded for d in (int(f.shape[2]), int(f.shape[3]))]
     strides = [int(st) for f in padded for st in f.stride()]
-    if bins_fast is None:
-        bins_fast = feats[0].stride(1) != 1
+    tuned = TUNED_TILES[layout_of(feats[0])]
+    block_c = tuned["block_c"] if block_c is None else block_c
+    num_warps = tuned["num_warps"] if num_warps is None else num_warps
+    bins_fast = tuned["bins_fast"] if bins_fast is None else bins_fast
+    unroll = tuned["unroll"] if unroll is None else unroll
+    cb_fast = tuned["cb_fast"] if cb_fast is None else cb_fast
+    blocks = triton.cdiv(c, block_c)
+    if cb_fast and rois.shape[0] > MAX_GRID_Y:
+        cb_fast = False
     constexprs = kernel_constexprs(
         num_levels=n_levels,
         output_size=output_size,
@@ -402,8 +449,13 @@ def multilevel_roi_align_triton(
         block_c=block_c,
         bins_fast=bins_fast,
         sample_lanes=sample_lanes,
+        rows=rows,
+        row_block=row_block,
+        tf32x3=tf32x3,
+        unroll=unroll,
+        cb_fast=cb_fast,
     )
-    grid = (rois.shape[0], triton.cdiv(c, block_c))
+    grid = (blocks, rois.shape[0]) if cb_fast else (rois.shape[0], blocks)
     # passing canonical_level - min_level makes the kernel's level index 0 for features[0]
     _mlroialign_kernel[grid](
         out,

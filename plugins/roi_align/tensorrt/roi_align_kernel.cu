@@ -107,7 +107,7 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     int32_t channels, Params const& p, T* out, cudaStream_t stream, Mapping mapping)
 {
     int64_t const perRoi = static_cast<int64_t>(channels) * p.outputHeight * p.outputWidth;
-    bool const lanes = mapping == Mapping::kSampleLanes || (mapping == Mapping::kAuto && sampleLanesApply(p));
+    bool const lanes = mapping == Mapping::kSampleLanes; // kAuto: a thread per bin (roi_align_kernel.h)
     if (numRois < 0 || perRoi < 0 || perRoi >= (int64_t{1} << 31) || (lanes && !sampleLanesApply(p)))
     {
         return cudaErrorInvalidValue;

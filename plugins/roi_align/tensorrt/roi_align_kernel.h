@@ -19,8 +19,9 @@ struct Levels
     int32_t width[kMaxLevels];
 };
 
-//! Which thread layout pools the bins: kAuto takes sample lanes where they apply
-//! (sampleLanesApply), else a thread per bin.
+//! Which thread layout pools the bins. kAuto is a thread per bin: on an H200 it took
+//! 0.38 ms where sample lanes took 1.08 (1000 RoIs, 256 channels, 1024x2048;
+//! benchmarks/results/gpu_roi_align_h200_fp32.json). Sample lanes stay selectable.
 enum class Mapping : int32_t
 {
     kAuto = 0,

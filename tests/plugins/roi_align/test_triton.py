@@ -91,6 +91,7 @@ def test_interpreted_kernel_matches_reference(
         2,
         block_c=4,
         bins_fast=bins_fast,  # either tile orientation reads either layout
+        unroll=False,  # the sample loop (the unrolled grid: test_interpreted_unrolled_tiles_...)
     )
     ref = multilevel_roi_align(
         feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=aligned
@@ -135,6 +136,143 @@ def test_sample_lanes_needs_a_power_of_two_sample_grid(kernel: ModuleType) -> No
             kernel.multilevel_roi_align_triton(
                 on_device(feats), *on_device([rois, bidx]), 7, SCALES, sampling, True, 2, sample_lanes=True
             )
+
+
+@pytest.mark.parametrize("output_size", [7, 14])
+@pytest.mark.parametrize("sampling", [1, 2, 0])
+@pytest.mark.parametrize("aligned", [True, False])
+def test_interpreted_rows_tile_matches_reference(
+    kernel: ModuleType, output_size: int, sampling: int, aligned: bool
+) -> None:
+    feats, rois, bidx = pyramid(6)
+    got = kernel.multilevel_roi_align_triton(
+        on_device(feats),
+        *on_device([rois, bidx]),
+        output_size,
+        SCALES,
+        sampling,
+        aligned,
+        2,
+        block_c=4,  # 5 channels: the second block is mostly masked
+        rows=True,
+        row_block=16,
+    )
+    ref = multilevel_roi_align(
+        feats,
+        rois,
+        bidx,
+        output_size=output_size,
+        spatial_scales=SCALES,
+        sampling_ratio=sampling,
+        aligned=aligned,
+    )
+    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_rows_tile_spans_several_row_blocks(kernel: ModuleType) -> None:
+    """A wide, flat RoI on the finest level covers 48 map columns: three blocks of 16,
+    whose products add up; its right edge leaves the map, its left one starts off it."""
+    rng = np.random.default_rng(8)
+    feats = [rng.normal(size=(1, 3, 32 >> i, 48 >> i)).astype(np.float32) for i in range(4)]
+    rois = np.array([[-6.0, 40.0, 200.0, 52.0], [3.3, 7.1, 150.9, 20.2]], np.float32)
+    bidx = np.zeros(2, np.int64)
+    got = kernel.multilevel_roi_align_triton(
+        on_device(feats), *on_device([rois, bidx]), 7, SCALES, 2, False, 2, block_c=2, rows=True, row_block=16
+    )
+    ref = multilevel_roi_align(
+        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=2, aligned=False
+    )
+    assert assign_levels(rois, 2, 5).tolist() == [2, 2]
+    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("bins_fast", [True, False])
+@pytest.mark.parametrize("sampling", [2, 0])  # 0: adaptive grids are not unrolled; the loop runs
+def test_interpreted_unrolled_tiles_match_reference(
+    kernel: ModuleType, layout: str, bins_fast: bool, sampling: int
+) -> None:
+    feats, rois, bidx = pyramid(7, c=3)
+    tensors = on_device(feats)
+    if layout == "channels_last":
+        tensors = [t.to(memory_format=torch.channels_last) for t in tensors]
+    got = kernel.multilevel_roi_align_triton(
+        tensors,
+        *on_device([rois, bidx]),
+        7,
+        SCALES,
+        sampling,
+        False,
+        2,
+        block_c=2,
+        bins_fast=bins_fast,
+        unroll=True,
+    )
+    ref = multilevel_roi_align(
+        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=False
+    )
+    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("grid_y", [65535, 4])  # 4: more RoIs than the grid's second axis holds
+def test_channel_blocks_side_by_side_match_reference(
+    kernel: ModuleType, layout: str, grid_y: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kernel, "MAX_GRID_Y", grid_y)
+    feats, rois, bidx = pyramid(9)
+    tensors = on_device(feats)
+    if layout == "channels_last":
+        tensors = [t.to(memory_format=torch.channels_last) for t in tensors]
+    got = kernel.multilevel_roi_align_triton(
+        tensors,
+        *on_device([rois, bidx]),
+        7,
+        SCALES,
+        2,
+        True,
+        2,
+        block_c=2,
+        cb_fast=True,  # 3 blocks of 5
+    )
+    ref = multilevel_roi_align(
+        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=2, aligned=True
+    )
+    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_default_tile_is_the_one_tuned_for_the_layout(kernel: ModuleType, layout: str) -> None:
+    feats, rois, bidx = pyramid(4, c=3)
+    tensors = on_device(feats)
+    if layout == "channels_last":
+        tensors = [t.to(memory_format=torch.channels_last) for t in tensors]
+    assert kernel.layout_of(tensors[0]) == layout
+    got = kernel.multilevel_roi_align_triton(tensors, *on_device([rois, bidx]), 7, SCALES, 2, False, 2)
+    ref = multilevel_roi_align(
+        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=2, aligned=False
+    )
+    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+    # a map of one channel has equal strides either way: read as NCHW
+    assert kernel.layout_of(torch.zeros(1, 1, 4, 4).to(memory_format=torch.channels_last)) == "nchw"
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"rows": True, "row_block": 24}, "row_block a power of two >= 16.*got row_block 24, block_c 4"),
+        ({"rows": True, "row_block": 8}, "got row_block 8"),
+        ({"rows": True, "block_c": 1}, r"block_c x 8 >= 16.*block_c 1"),
+        ({"rows": True, "sample_lanes": True}, "rows and sample_lanes are two different tiles"),
+    ],
+)
+def test_rows_tile_refuses_sizes_it_cannot_multiply(kernel: ModuleType, options: dict, message: str) -> None:
+    feats, rois, bidx = pyramid(5, c=3)
+    kw = {"block_c": 4, **options}
+    with pytest.raises(ValueError, match=message):
+        kernel.multilevel_roi_align_triton(
+            on_device(feats), *on_device([rois, bidx]), 7, SCALES, 2, True, 2, **kw
+        )
 
 
 def test_interpreted_kernel_fp16_and_edge_shapes(kernel: ModuleType) -> None:
@@ -207,6 +345,46 @@ def test_cuda_op_matches_reference(
         feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=2, aligned=True
     )
     np.testing.assert_allclose(got.float().cpu().numpy(), ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float16, 1e-2)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"rows": True, "block_c": 8, "num_warps": 8},
+        {"rows": True, "block_c": 8, "num_warps": 8, "unroll": True},
+        {"rows": True, "block_c": 8, "tf32x3": True},
+        {"rows": True, "block_c": 4, "row_block": 16},
+        {"unroll": True, "block_c": 16, "num_warps": 8, "bins_fast": True},
+        {"unroll": True, "block_c": 16, "num_warps": 8, "bins_fast": False},
+        {"unroll": True, "block_c": 32, "num_warps": 8, "bins_fast": False, "cb_fast": True},
+        {},  # the tuned tile
+    ],
+)
+def test_compiled_tiles_match_reference(
+    kernel: ModuleType, dtype: torch.dtype, tol: float, options: dict
+) -> None:
+    """The rows and unrolled tiles as compiled for the GPU (the interpreter ignores the
+    matrix product's precision and does not unroll)."""
+    for sampling in (2, 0):
+        feats, rois, bidx = pyramid(3, c=64)
+        got = kernel.multilevel_roi_align_triton(
+            [torch.from_numpy(f).cuda().to(dtype) for f in feats],
+            torch.from_numpy(rois).cuda(),
+            torch.from_numpy(bidx).cuda(),
+            7,
+            SCALES,
+            sampling,
+            False,
+            2,
+            **options,
+        )
+        ref = multilevel_roi_align(
+            feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=False
+        )
+        np.testing.assert_allclose(got.float().cpu().numpy(), ref, rtol=tol, atol=tol)
 
 
 def test_maps_beyond_int32_offsets_are_refused(kernel: ModuleType) -> None:

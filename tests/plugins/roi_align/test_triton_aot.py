@@ -11,6 +11,7 @@ import pytest
 
 triton = pytest.importorskip("triton", reason="triton is not installed (pip install triton)")
 
+from plugins.roi_align import triton_kernel  # noqa: E402
 from plugins.roi_align.triton_aot import KernelConfig, KernelResources, kernel_resources  # noqa: E402
 
 ARCHS = (87, 90)
@@ -18,6 +19,13 @@ DEFAULTS = [
     KernelConfig(arch=a, dtype=d, bins_fast=f) for a in ARCHS for d in ("fp32", "fp16") for f in (True, False)
 ]
 ADAPTIVE = KernelConfig(arch=87, sampling_ratio=0, aligned=True)
+# the tiles the op runs when none is asked for (TUNED_TILES, timed on an H200)
+TUNED = [
+    KernelConfig(arch=a, dtype=d, **tile)
+    for a in ARCHS
+    for d in ("fp32", "fp16")
+    for tile in triton_kernel.TUNED_TILES.values()
+]
 SAMPLE_LANES = [
     KernelConfig(arch=a, dtype=d, block_c=bc, sample_lanes=True, output_size=p)
     for a in ARCHS
@@ -32,20 +40,22 @@ OVERSIZED = KernelConfig(arch=90, block_c=128, num_warps=4, bins_fast=False)
 def resources() -> dict[KernelConfig, KernelResources]:
     if getattr(triton.knobs.nvidia, "cuobjdump", None) is None:
         pytest.skip("this Triton has no NVIDIA ptxas/cuobjdump to compile with")
-    configs = [*DEFAULTS, ADAPTIVE, *SAMPLE_LANES, OVERSIZED]
+    configs = [*DEFAULTS, ADAPTIVE, *SAMPLE_LANES, *TUNED, OVERSIZED]
     return {r.config: r for r in kernel_resources(configs)}
 
 
 def test_default_configs_compile_for_orin_and_h100_without_spills(
     resources: dict[KernelConfig, KernelResources],
 ) -> None:
-    for cfg in [*DEFAULTS, ADAPTIVE, *SAMPLE_LANES]:
+    for cfg in [*DEFAULTS, ADAPTIVE, *SAMPLE_LANES, *TUNED]:
         r = resources[cfg]
         assert not r.spills, f"{cfg.name()}: {r.stack_bytes} B stack, {r.local_bytes} B local"
         # 255 is the most a thread can have: hitting it means the compiler ran out
         assert 0 < r.registers < 255, cfg.name()
-        # four corner loads per tile element, plus the RoI's five scalars
-        assert r.global_loads == 4 * cfg.tile_elements_per_thread() + 5, cfg.name()
+        # four corner loads per tile element (per sample where the grid is unrolled), plus
+        # the RoI's five scalars
+        samples = cfg.sampling_ratio**2 if cfg.unroll else 1
+        assert r.global_loads == 4 * samples * cfg.tile_elements_per_thread() + 5, cfg.name()
 
 
 def test_spills_are_detected(resources: dict[KernelConfig, KernelResources]) -> None:

@@ -1,0 +1,77 @@
+"""Launch chosen RoIAlign kernel configurations once each, for Nsight Compute.
+
+The benchmark (bench_roi_align_gpu.py) says how fast each configuration is; this says
+why: run under ``ncu --profile-from-start off``, only the measured launch of each
+configuration is profiled (the compiling one before it is outside the profiler's range),
+in the order printed to stdout as JSON.
+
+    ncu --profile-from-start off --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum \\
+        python benchmarks/roi_align_ncu.py > order.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_roi_align_gpu import SCALES, candidates, rois_for
+
+DEFAULT = (
+    "nchw/bins_fast=False/block_c=16/warps=4",
+    "channels_last/bins_fast=True/block_c=64/warps=8",
+    "channels_last/bins_fast=False/block_c=32/warps=4",
+    "nchw/bins_fast=False/unrolled/block_c=16/warps=8",
+    "channels_last/bins_fast=False/unrolled/block_c=32/warps=8",
+    "nchw/rows/row_block=32/block_c=8/warps=8",
+    "nchw/rows/row_block=32/unrolled/block_c=8/warps=8",
+    "nchw/rows/row_block=32/tf32x3/block_c=8/warps=4",
+)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", nargs="+", default=list(DEFAULT), help="names as the benchmark gives them")
+    ap.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        print("roi_align_ncu.py profiles CUDA kernels; no CUDA device here", file=sys.stderr)
+        return 2
+    from plugins.roi_align.triton_kernel import multilevel_roi_align_triton
+
+    known = {name: (layout, cfg) for name, layout, cfg in candidates()}
+    unknown = [n for n in args.configs if n not in known]
+    if unknown:
+        print(f"unknown configurations {unknown}; known: {sorted(known)}", file=sys.stderr)
+        return 2
+    dtype = getattr(torch, args.dtype)
+    g = torch.Generator().manual_seed(1)
+    feats = [torch.randn(1, 256, 256 >> i, 512 >> i, generator=g).to("cuda", dtype) for i in range(4)]
+    layouts = {"nchw": feats, "channels_last": [f.to(memory_format=torch.channels_last) for f in feats]}
+    rois = rois_for(1000, 1024, 2048).cuda()
+    bidx = torch.zeros(1000, dtype=torch.int64, device="cuda")
+    cudart = torch.cuda.cudart()
+    for name in args.configs:
+        layout, cfg = known[name]
+
+        def run(fs: list[torch.Tensor] = layouts[layout], kw: dict = cfg) -> torch.Tensor:
+            return multilevel_roi_align_triton(fs, rois, bidx, 7, SCALES, 2, False, 2, **kw)
+
+        run()  # compiles
+        torch.cuda.synchronize()
+        cudart.cudaProfilerStart()
+        run()
+        torch.cuda.synchronize()
+        cudart.cudaProfilerStop()
+    print(json.dumps({"dtype": args.dtype, "order": args.configs}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
