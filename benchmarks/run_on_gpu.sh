@@ -3,8 +3,8 @@
 # edge's pure-Python dependencies that it lacks travel as wheels in .whl/).
 #   OUT=/some/dir bash benchmarks/run_on_gpu.sh [step ...]
 # Steps: env gputests tests roi ncu memcheck parity build pipeline bench streams post (default: all).
-# "issues" is the short set that closes the GPU items of issues #5 and #9 in about 7
-# minutes (a session's device time is 15 minutes, the machine's start included):
+# "issues" is the short set for the GPU items of issues #5 and #9 (169 s on an H200, a
+# session's device time being 15 minutes, the machine's start included):
 #   env gputests roi build bench
 # A failing step does not stop the others. Results are written to $WORK and packed after
 # every step into $OUT/gpu_results.tgz, so a call that is stopped at its limit still brings

@@ -11,7 +11,7 @@ one row per bin and channel, then contracts the columns with ``Ax`` in one matri
 product. The direct tiles gather four corners per sample and channel instead, each a
 separate sector in NCHW; this one touches each sector of a row once per sample row.
 
-Measured on an H200 it loses all the same: 0.33-0.53 ms against the direct tile's 0.17-0.22
+Measured on an H200 it loses all the same: 0.33-1.01 ms against the direct tile's 0.17-0.22
 (benchmarks/results/gpu_roi_align_h200_*.json). Nsight Compute
 (gpu_roi_align_h200_ncu.json) counts 2.6x fewer L1 sectors than the direct NCHW tile, but
 the time goes to arithmetic: building the x weights with a compare per column, bin and
