@@ -34,8 +34,10 @@ def one(
     seconds: float,
     ranked: bool = False,
     arrival: str = "together",
+    shares: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """One run of ``streams`` cameras at ``rate``: what each got (stream0 ranked first or not)."""
+    """One run of ``streams`` cameras at ``rate``: what each got (stream0 ranked first or not;
+    ``shares``: edge bench --share's)."""
     data = run_bench(
         [BenchConfig(size=SIZE, streams=streams)],
         engines=engines,
@@ -47,6 +49,7 @@ def one(
         show_progress=False,
         rate=rate,
         priorities={"stream0": 1} if ranked else None,
+        shares=shares,
         power_root=None,
         arrival=arrival,
     )
@@ -60,6 +63,7 @@ def one(
         "streams": {
             name: {
                 "frames": s["frames"],
+                "fps": round(s["fps"], 2),
                 "arrived": s["arrived"],
                 "drops": s["drops"],
                 "dropped_fraction": round(s["dropped_fraction"], 4),

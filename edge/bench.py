@@ -290,6 +290,7 @@ def run_bench(
     rate: float | None = None,
     priorities: Mapping[str, int] | None = None,
     arrival: str = "together",
+    shares: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
@@ -301,18 +302,18 @@ def run_bench(
     keeps. ``fit``: how frames of another shape than the engines' go in (edge.stream.fit).
     ``rate``: each camera's frames per second in the configurations of several streams
     (BenchConfig.streams; default: the source's own rate, else 30); ``priorities``: their
-    streams' ranks at the engines by name (stream0, ...); ``arrival``: their frames' arrival,
-    ``together`` or ``spread`` (edge.bench_streams.phases)."""
+    streams' ranks at the engines by name (stream0, ...); ``shares``: their shares of the turns
+    among their rank; ``arrival``: their frames' arrival, ``together`` or ``spread``
+    (edge.bench_streams.phases)."""
     from edge.bench_streams import (
         DEFAULT_RATE,
         check_rate,
         check_streams,
+        check_turns,
         measure_streams,
         phases,
-        stream_names,
     )
     from edge.stream.fit import check_fit
-    from edge.stream.multicam import check_priorities
 
     check_fit(fit)
     if not configs:
@@ -324,11 +325,7 @@ def run_bench(
     if rate is not None:
         check_rate(rate)
     phases(1, 1.0, arrival)  # a ConfigError for an unknown one
-    if priorities:
-        most = max((cfg.streams or 0 for cfg in configs), default=0)
-        if not most:
-            raise ConfigError("priorities rank the streams of a multi-stream run: give streams too")
-        check_priorities(priorities, stream_names(most), what="stream")
+    check_turns(max((cfg.streams or 0 for cfg in configs), default=0), priorities, shares)
     bad = [
         f"{name} {given}: expected {expected}"
         for name, given, ok, expected in (
@@ -361,6 +358,8 @@ def run_bench(
         settings["arrival"] = arrival
     if priorities:
         settings["priorities"] = dict(priorities)
+    if shares:
+        settings["shares"] = dict(shares)
     settled: tuple[int, int] | None = None
     try:
         for asked in configs:
@@ -406,6 +405,7 @@ def run_bench(
                         streams=cfg.streams,
                         rate=settings["rate_fps"],
                         priorities=priorities,
+                        shares=shares,
                         arrival=arrival,
                         **how,
                     )

@@ -99,6 +99,21 @@ def check_streams(streams: int) -> int:
     return streams
 
 
+def check_turns(most: int, priorities: Mapping[str, int] | None, shares: Mapping[str, float] | None) -> None:
+    """A run's --priority and --share, its largest configuration of ``most`` streams
+    (0: none of several): ConfigErrors as edge run's, the streams named stream0, ..."""
+    from edge.stream.multicam import check_priorities, check_shares
+
+    if priorities:
+        if not most:
+            raise ConfigError("priorities rank the streams of a multi-stream run: give streams too")
+        check_priorities(priorities, stream_names(most), what="stream")
+    if shares:
+        if not most:
+            raise ConfigError("shares divide the turns of a multi-stream run's streams: give streams too")
+        check_shares(shares, stream_names(most), what="stream")
+
+
 def stream_names(streams: int) -> list[str]:
     return [f"stream{i}" for i in range(streams)]
 
@@ -233,13 +248,15 @@ def measure_streams(
     draw: bool = True,
     priorities: Mapping[str, int] | None = None,
     arrival: str = "together",
+    shares: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """``streams`` cameras of ``samples`` at ``rate`` fps each through ``engines`` (an
     EngineSet), taking turns: the frames' stage times pooled, each stream's frames, drops and
     end-to-end latency, and the board's power over the measurement where ``power_root`` has
     monitors. ``draw``: as edge.bench.measure's. ``priorities``: a stream's rank at the
     engines by name (``stream0``, ...; edge run --priority), those of streams this run lacks
-    left out. ``arrival``: when each stream's frames arrive (``phases``)."""
+    left out; ``shares``: a stream's share of the turns among its rank, likewise (edge run
+    --share). ``arrival``: when each stream's frames arrive (``phases``)."""
     from edge.bench import E2E, latency_stats, measurement_of
     from edge.power import PowerSampler, find_rails
     from edge.stream.multicam import run_all
@@ -255,6 +272,7 @@ def measure_streams(
     delays = phases(streams, rate, arrival)
     t0_ns = time.perf_counter_ns() + 100_000_000  # the pipelines' threads are started by then
     ranks = priorities or {}  # those of streams this run lacks are not asked for
+    weights = shares or {}
     pipelines = {
         name: Pipeline(
             source=HeldSource(samples, uri=f"held://{name}", fps=rate, t0_ns=t0_ns, phase_s=delay),
@@ -262,7 +280,7 @@ def measure_streams(
             sinks=[NullSink()],
             views=RENDERED_VIEWS if draw else (),
             camera=name,
-            engine_turn=turn.seat(ranks.get(name, 0)),
+            engine_turn=turn.seat(ranks.get(name, 0), weights.get(name, 1.0)),
         )
         for name, delay in zip(stream_names(streams), delays, strict=True)
     }

@@ -230,6 +230,15 @@ def add_camera_arguments(p: argparse.ArgumentParser) -> None:
         "when the engines cannot keep up with every camera, it keeps its rate and the others drop "
         "more (none at all if it alone fills the engines); default: the cameras take turns",
     )
+    p.add_argument(
+        "--share",
+        action="append",
+        type=share_setting,
+        metavar="NAME=W",
+        help="with --camera: camera NAME's share of the engines' turns among cameras of its --priority "
+        "(repeatable; default 1 each): when the engines cannot keep up with every camera, --share "
+        "front=2 gives the front camera two turns to each other camera's one, and none is starved",
+    )
 
 
 def priority_setting(text: str) -> tuple[str, int]:
@@ -247,25 +256,59 @@ def priority_setting(text: str) -> tuple[str, int]:
         ) from None
 
 
+def share_setting(text: str) -> tuple[str, float]:
+    """``--share NAME=W``, W a number > 0."""
+    name, sep, weight = text.partition("=")
+    try:
+        share = float(weight) if name and sep else math.nan
+    except ValueError:
+        share = math.nan
+    if not 0 < share < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=W, W a number > 0 (the camera's turns against the others'), got {text!r}"
+        )
+    return name, share
+
+
+def _per_camera(
+    args: argparse.Namespace, flag: str, cameras: Mapping[str, str] | None, does: str
+) -> dict[str, Any]:
+    """The (name, value) pairs of a repeatable --flag by name; a ConfigError for one
+    without --camera or a camera given twice."""
+    given: list[tuple[str, Any]] = getattr(args, flag.removeprefix("--"), None) or []
+    if given and cameras is None:
+        raise ConfigError(
+            f"{flag} {given[0][0]} {does} a camera of --camera, and this run has one source: "
+            f"give several with --camera NAME=URI, or leave {flag} out"
+        )
+    values: dict[str, Any] = {}
+    for name, value in given:
+        if name in values:
+            raise ConfigError(f"{flag} {name} is given twice; give each camera's once")
+        values[name] = value
+    return values
+
+
 def camera_priorities(args: argparse.Namespace, cameras: Mapping[str, str] | None) -> dict[str, int]:
     """Each camera's ``--priority`` by name (those not named: none); a ConfigError for one
     without --camera, a name that is no camera's, or a camera given twice."""
-    given: list[tuple[str, int]] = getattr(args, "priority", None) or []
-    if given and cameras is None:
-        raise ConfigError(
-            f"--priority {given[0][0]} ranks a camera of --camera, and this run has one source: "
-            "give several with --camera NAME=URI, or leave --priority out"
-        )
-    ranks: dict[str, int] = {}
-    for name, rank in given:
-        if name in ranks:
-            raise ConfigError(f"--priority {name} is given twice; give each camera's once")
-        ranks[name] = rank
+    ranks = _per_camera(args, "--priority", cameras, "ranks")
     if cameras is not None:
         from edge.stream.multicam import check_priorities
 
         check_priorities(ranks, list(cameras))
     return ranks
+
+
+def camera_shares(args: argparse.Namespace, cameras: Mapping[str, str] | None) -> dict[str, float]:
+    """Each camera's ``--share`` by name (those not named: none); ConfigErrors as
+    camera_priorities'."""
+    shares = _per_camera(args, "--share", cameras, "gives a share of the engines' turns to")
+    if cameras is not None:
+        from edge.stream.multicam import check_shares
+
+        check_shares(shares, list(cameras))
+    return shares
 
 
 def run_cameras_of(args: argparse.Namespace) -> dict[str, str] | None:

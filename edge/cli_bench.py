@@ -18,6 +18,7 @@ from edge.cli_args import (
     positive_int,
     positive_number,
     priority_setting,
+    share_setting,
 )
 
 
@@ -67,6 +68,14 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         help="with --streams: stream NAME (stream0, stream1, ...) goes to the engines before the others "
         "whenever both wait, as edge run --priority ranks a camera (repeatable; N ranks them, default 1, "
         "every other stream 0)",
+    )
+    p.add_argument(
+        "--share",
+        action="append",
+        type=share_setting,
+        metavar="NAME=W",
+        help="with --streams: stream NAME's share of the engines' turns among streams of its --priority, "
+        "as edge run --share gives a camera's (repeatable; default 1 each)",
     )
     p.add_argument(
         "--precision", nargs="+", default=["fp32"], help="one or more precisions; default: %(default)s"
@@ -171,6 +180,14 @@ def run_bench_command(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--priority {next(iter(priorities))}: it ranks the streams of --streams; give --streams too"
         )
+    shares = dict(args.share or ())
+    if len(shares) < len(args.share or ()):
+        raise ConfigError("--share names a stream twice; give each stream's once")
+    if shares and not args.streams:
+        raise ConfigError(
+            f"--share {next(iter(shares))}: it shares the turns of the streams of --streams; "
+            "give --streams too"
+        )
     sizes: list[tuple[int, int] | None] = [parse_size(s) for s in args.size] if args.size else [None]
     configs = sweep(args.backend, args.precision, sizes, args.device, args.streams or [None])
     report = Path(args.report)
@@ -192,6 +209,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             fit=args.fit,
             rate=args.rate,
             priorities=priorities,
+            shares=shares,
             arrival=args.arrival,
             # each configuration's report as it is done: a sweep killed later keeps them
             on_configuration=lambda so_far: write_report(so_far, report),

@@ -60,6 +60,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "--priority front --engines engines/ --sink '{camera}.mkv'",
             "three cameras, the front one's frames first: it keeps its rate when the engines cannot",
         ),
+        (
+            "edge run --camera front=/dev/video0 --camera rear=/dev/video2 --share front=2 "
+            "--engines engines/ --sink '{camera}.mkv'",
+            "two cameras, two front frames to each rear one when the engines cannot keep up with both",
+        ),
     ],
     "replay": [
         (

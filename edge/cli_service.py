@@ -55,7 +55,7 @@ def add_service_command(sub: Any) -> None:
 
 def cmd_service(args: argparse.Namespace) -> int:
     from edge.cli import build_parser
-    from edge.cli_args import camera_priorities, check_tracking_arguments, run_cameras_of
+    from edge.cli_args import camera_priorities, camera_shares, check_tracking_arguments, run_cameras_of
     from edge.errors import ConfigError
     from edge.util.fs import atomic_write_bytes
     from edge.util.unit import unit_text
@@ -68,7 +68,9 @@ def cmd_service(args: argparse.Namespace) -> int:
     except SystemExit as exc:  # argparse said why (or printed the help: 0)
         return exc.code if isinstance(exc.code, int) else 2
     if args.command == "run":
-        camera_priorities(parsed, run_cameras_of(parsed))  # a source or cameras, not both
+        cameras = run_cameras_of(parsed)  # a source or cameras, not both
+        camera_priorities(parsed, cameras)
+        camera_shares(parsed, cameras)
     _check_restartable(args.command, parsed)
     check_tracking_arguments(parsed)
     engines = getattr(parsed, "engines", None)

@@ -98,14 +98,15 @@ def add_post_workers_argument(p: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from edge.cli_args import camera_priorities, run_cameras_of
+    from edge.cli_args import camera_priorities, camera_shares, run_cameras_of
     from edge.latency import LatencyTracker
     from edge.stream import run_stream
 
     cameras = run_cameras_of(args)
     priorities = camera_priorities(args, cameras)  # before the engines load
+    shares = camera_shares(args, cameras)
     if cameras is not None:
-        return _run_cameras(args, cameras, priorities)
+        return _run_cameras(args, cameras, priorities, shares)
     tracker = LatencyTracker(deadline_ms=args.deadline_ms)
     try:
         run_stream(
@@ -118,7 +119,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_cameras(args: argparse.Namespace, cameras: dict[str, str], priorities: dict[str, int]) -> int:
+def _run_cameras(
+    args: argparse.Namespace, cameras: dict[str, str], priorities: dict[str, int], shares: dict[str, float]
+) -> int:
     """edge run --camera NAME=URI ...: each camera's summary at the end, under its name."""
     from edge.latency import LatencyTracker
     from edge.stream.multicam import format_cameras_summary, run_cameras
@@ -130,6 +133,7 @@ def _run_cameras(args: argparse.Namespace, cameras: dict[str, str], priorities: 
             trackers=trackers,
             options=_stream_options(args),
             priorities=priorities,
+            shares=shares,
             **_run_arguments(args),
         )
     finally:  # after Ctrl-C too, as a single camera's

@@ -138,6 +138,24 @@ def test_a_stream_ranked_first_keeps_the_engines_the_others_overload(engines: An
     assert frames["stream0"] >= 2 * max(1, frames["stream1"] + frames["stream2"]), frames
 
 
+def test_streams_overloading_the_engines_get_turns_by_their_shares(engines: Any) -> None:
+    """Two cameras at 200 fps each, stream0 of share 3: it gets about three turns to
+    stream1's one (3:1 where both always wait), and stream1 is not starved."""
+    m = measure_streams(
+        engines,
+        held(),
+        streams=2,
+        rate=200.0,
+        warmup=1,
+        min_frames=24,
+        min_duration_s=0.0,
+        power_root=None,
+        shares={"stream0": 3.0},
+    )
+    frames = {name: s["frames"] for name, s in m["streams"].items()}
+    assert frames["stream0"] >= 1.5 * frames["stream1"] and frames["stream1"] >= 2, frames
+
+
 def test_ctrl_c_keeps_the_frames_measured_whole(engines: Any) -> None:
     calls: list[int] = []
 
@@ -188,6 +206,10 @@ def test_bad_streams_and_rates_are_clear_errors(engines: Any, tiny_engines: Path
         )
     with pytest.raises(ConfigError, match="priorities rank the streams of a multi-stream run"):
         run_bench([BenchConfig()], engines=tiny_engines, source="nope://", priorities={"stream0": 1})
+    with pytest.raises(ConfigError, match=re.escape("--share stream1=0.0: expected a number > 0")):
+        run_bench([BenchConfig(streams=2)], engines=tiny_engines, source="nope://", shares={"stream1": 0.0})
+    with pytest.raises(ConfigError, match="shares divide the turns of a multi-stream run's streams"):
+        run_bench([BenchConfig()], engines=tiny_engines, source="nope://", shares={"stream0": 2.0})
 
 
 def test_the_sweep_takes_stream_counts_as_an_axis() -> None:
@@ -278,7 +300,18 @@ def test_compare_two_real_multi_stream_results(two_multi_stream_results: tuple[P
 def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     common = ["bench", "--engines", str(tiny_engines), "--source", f"synthetic://?size={SIZE}"]
     common += ["--warmup", "1", "--min-frames", "4", "--min-duration", "0", "--threads", "1", "--quiet"]
-    ranked = ["--streams", "2", "--rate", "6", "--priority", "stream1=2", "--arrival", "spread"]
+    ranked = [
+        "--streams",
+        "2",
+        "--rate",
+        "6",
+        "--priority",
+        "stream1=2",
+        "--arrival",
+        "spread",
+        "--share",
+        "stream0=2.5",
+    ]
     rc = main([*common, "--samples", "2", *ranked, "--report", str(tmp_path / "rep")])
     assert rc == 0
     out = capsys.readouterr().out
@@ -289,6 +322,7 @@ def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.Ca
     data = load_result(tmp_path / "rep" / "bench.json")
     assert data["settings"]["rate_fps"] == 6.0 and data["results"][0]["rate_fps"] == 6.0
     assert data["settings"]["priorities"] == {"stream1": 2}
+    assert data["settings"]["shares"] == {"stream0": 2.5}
     assert data["settings"]["arrival"] == "spread"
     assert (
         "get a frame 6 times a second, spread evenly over a frame's period"
@@ -298,10 +332,16 @@ def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.Ca
     assert "--arrival spread: it times the cameras of --streams; give --streams" in capsys.readouterr().err
     ranks = "Ranks at the engines (--priority; a higher one goes first, every other stream 0): stream1 2."
     assert ranks in (tmp_path / "rep" / "report.md").read_text()
+    shares = "Shares of the turns among a rank (--share; every other stream 1): stream0 2.5."
+    assert shares in (tmp_path / "rep" / "report.md").read_text()
     assert main([*common, "--priority", "stream0", "--report", str(tmp_path / "other")]) == 2
     assert "--priority stream0: it ranks the streams of --streams; give --streams" in capsys.readouterr().err
     assert main([*common, "--streams", "2", "--priority", "stream0", "--priority", "stream0=2"]) == 2
     assert "--priority names a stream twice" in capsys.readouterr().err
+    assert main([*common, "--share", "stream0=2", "--report", str(tmp_path / "other")]) == 2
+    assert "--share stream0: it shares the turns of the streams of --streams" in capsys.readouterr().err
+    assert main([*common, "--streams", "2", "--share", "stream0=2", "--share", "stream0=3"]) == 2
+    assert "--share names a stream twice" in capsys.readouterr().err
     # --rate paces --streams' cameras: alone it is refused, and nothing is measured
     assert main([*common, "--rate", "6", "--report", str(tmp_path / "other")]) == 2
     assert "--rate 6: it paces the cameras of --streams; give --streams too" in capsys.readouterr().err

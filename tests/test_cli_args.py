@@ -209,6 +209,44 @@ def test_cameras_are_ranked_by_priority(capsys: pytest.CaptureFixture[str]) -> N
     assert "--priority top: no camera is named 'top'" in capsys.readouterr().err
 
 
+def test_cameras_share_the_turns_by_share(capsys: pytest.CaptureFixture[str]) -> None:
+    """--share NAME=W gives camera NAME W turns to each other camera's 1 among its rank; what
+    cannot be meant is refused, naming it, before the engines load (edge run and service)."""
+    from edge.cli import build_parser
+    from edge.cli_args import camera_shares, run_cameras_of
+
+    parser = build_parser()
+    cams = ["run", "--camera", "front=/dev/video0", "--camera", "rear=/dev/video2"]
+
+    def shares(*extra: str) -> dict[str, float]:
+        args = parser.parse_args([*cams, *extra])
+        return camera_shares(args, run_cameras_of(args))
+
+    assert shares() == {}
+    assert shares("--share", "front=2", "--share", "rear=0.5") == {"front": 2.0, "rear": 0.5}
+    refused = {
+        ("--share", "top=2"): "--share top: no camera is named 'top' (the cameras: front, rear)",
+        ("--share", "rear=2", "--share", "rear=3"): "--share rear is given twice",
+    }
+    for extra, said in refused.items():
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            shares(*extra)
+    one = parser.parse_args(["run", "/dev/video0", "--share", "front=2"])
+    with pytest.raises(
+        ConfigError, match=re.escape("--share front gives a share of the engines' turns to a camera")
+    ):
+        camera_shares(one, run_cameras_of(one))
+    for bad in ("front", "front=0", "front=-1", "front=inf", "front=nan", "front=lots", "=2"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*cams, "--share", bad])
+        assert "argument --share: expected NAME=W, W a number > 0" in capsys.readouterr().err
+    assert main(["run", "synthetic://", "--share", "front=2", "--engines", "no-such-folder"]) == 2
+    err = capsys.readouterr().err
+    assert "--share front gives a share" in err and "no-such-folder" not in err, "said before the engines"
+    assert main(["service", "run", *cams[1:], "--share", "top=2"]) == 2
+    assert "--share top: no camera is named 'top'" in capsys.readouterr().err
+
+
 def test_each_camera_takes_its_own_mount_offset(capsys: pytest.CaptureFixture[str]) -> None:
     """--mount-offset NAME=M is that camera's, M every other's, 0 where none is given; it
     needs the camera's field of view, which alone places objects beside the vehicle."""

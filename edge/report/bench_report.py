@@ -173,16 +173,23 @@ def scenario_line(data: dict[str, Any]) -> str:
         "arrival to the end of its sink, its wait for a turn (stage turn) and in the queues between "
         "the stages (queues) included; engines is the longer of the two, which run side by side. A stream "
         f"kept up where it dropped at most {KEEPS_UP_DROPPED:.0%} of its frames."
-        + ranks_text(data["settings"].get("priorities"))
+        + ranks_text(data["settings"].get("priorities"), data["settings"].get("shares"))
     )
 
 
-def ranks_text(priorities: dict[str, int] | None) -> str:
-    """The streams' ranks at the engines (--priority), where given."""
-    if not priorities:
-        return ""
-    ranked = ", ".join(f"{name} {rank}" for name, rank in priorities.items())
-    return f" Ranks at the engines (--priority; a higher one goes first, every other stream 0): {ranked}."
+def ranks_text(priorities: dict[str, int] | None, shares: dict[str, float] | None = None) -> str:
+    """The streams' ranks at the engines (--priority) and shares of the turns (--share),
+    where given."""
+    text = ""
+    if priorities:
+        ranked = ", ".join(f"{name} {rank}" for name, rank in priorities.items())
+        text += (
+            f" Ranks at the engines (--priority; a higher one goes first, every other stream 0): {ranked}."
+        )
+    if shares:
+        shared = ", ".join(f"{name} {share:g}" for name, share in shares.items())
+        text += f" Shares of the turns among a rank (--share; every other stream 1): {shared}."
+    return text
 
 
 def _multi_stream(data: dict[str, Any]) -> list[dict[str, Any]]:

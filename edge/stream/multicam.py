@@ -16,6 +16,7 @@ whose name holds ``{camera}`` is one per camera; a sink of what was found (objec
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import sys
 import threading
@@ -77,20 +78,37 @@ def check_cameras(cameras: Sequence[tuple[str, str]]) -> dict[str, str]:
     return named
 
 
+def _check_names(flag: str, given: Mapping[str, object], names: Sequence[str], what: str) -> None:
+    for name in given:
+        if name not in names:
+            raise ConfigError(f"{flag} {name}: no {what} is named {name!r} (the {what}s: {', '.join(names)})")
+
+
 def check_priorities(
     priorities: Mapping[str, int], names: Sequence[str], *, what: str = "camera"
 ) -> dict[str, int]:
     """Each camera's rank at the engines (TurnLock.seat; 0 where not given); a ConfigError
     for a name that is no camera's (``what``: or no stream's, of edge bench) or a rank that
     is not a whole number."""
+    _check_names("--priority", priorities, names, what)
     for name, rank in priorities.items():
-        if name not in names:
-            raise ConfigError(
-                f"--priority {name}: no {what} is named {name!r} (the {what}s: {', '.join(names)})"
-            )
         if isinstance(rank, bool) or not isinstance(rank, int):
             raise ConfigError(f"--priority {name}={rank!r}: expected a whole number (a higher one first)")
     return {name: priorities.get(name, 0) for name in names}
+
+
+def check_shares(
+    shares: Mapping[str, float], names: Sequence[str], *, what: str = "camera"
+) -> dict[str, float]:
+    """Each camera's share of the turns among its rank (TurnLock.seat; 1 where not given);
+    a ConfigError for a name that is no camera's or a share that is not a number > 0."""
+    _check_names("--share", shares, names, what)
+    for name, share in shares.items():
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < math.inf:
+            raise ConfigError(
+                f"--share {name}={share!r}: expected a number > 0 (its turns against the others')"
+            )
+    return {name: float(shares.get(name, 1.0)) for name in names}
 
 
 class CamerasStatus:
@@ -210,6 +228,7 @@ def run_cameras(
     object_tracker: ObjectTracker | Mapping[str, ObjectTracker] | None = None,
     options: StreamOptions | None = None,
     priorities: Mapping[str, int] | None = None,
+    shares: Mapping[str, float] | None = None,
 ) -> dict[str, LatencyTracker]:
     """Run each of ``cameras`` (name -> source URI, as run_stream's ``source``) through one
     set of engines into ``sinks`` (split_sinks: ``{camera}`` in a name makes one a camera);
@@ -220,7 +239,8 @@ def run_cameras(
     numbers after Ctrl-C. The other arguments are run_stream's; ``summary_json``, ``trace``
     and ``latency_log`` hold every camera (cameras_summary, cameras_trace, cameras_spans).
     ``priorities``: a camera's rank at the engines by name (others 0): a higher one's frame
-    goes before a lower one's whenever both wait (TurnLock.seat)."""
+    goes before a lower one's whenever both wait (TurnLock.seat). ``shares``: a camera's
+    share of the turns among cameras of its rank, by name (others 1)."""
     from edge.stream import (
         StreamOptions,
         check_before_engines,
@@ -235,6 +255,7 @@ def run_cameras(
     o = options or StreamOptions()
     names = list(check_cameras(list(cameras.items())))
     ranks = check_priorities(priorities or {}, names)
+    weights = check_shares(shares or {}, names)
     own, shared_uris = split_sinks(sinks, names)
     replace = check_before_engines(
         {name: (cameras[name], [*own[name], *shared_uris]) for name in names},
@@ -289,7 +310,7 @@ def run_cameras(
                 object_tracker=followers[name],
                 shared=[each[index] for each in holds],
                 camera=name,
-                engine_turn=turn.seat(ranks[name]),
+                engine_turn=turn.seat(ranks[name], weights[name]),
             )
             undo.callback(pipeline.abandon)
             pipelines[name] = pipeline

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
+from fractions import Fraction
 from types import TracebackType
 
 
@@ -11,14 +13,20 @@ class TurnLock:
     """A lock taken in the order it was asked for: the cameras' pipelines each get their
     turn at the engines (a plain lock lets the thread that released it take it again).
     A seat of a higher priority (``seat``) goes before every lower one waiting, whenever
-    they asked; seats of one priority go in the order they asked."""
+    they asked. Among seats of one priority the turns go by share: each turn moves a seat's
+    place in line (its pass) on by 1/share, and the seat whose pass is least goes next, so
+    seats that always wait get turns in proportion to their shares; with equal shares,
+    in the order they asked (stride scheduling). A seat that waited for nothing does not
+    bank turns: its pass is brought up to that of the last turn given at its priority when it
+    asks."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._next = 0  # the ticket the next to ask gets
         self._held = False
-        # (-priority, ticket) of each caller waiting: the least goes next
-        self._waiting: set[tuple[int, int]] = set()
+        self._passes: dict[int, Fraction] = {}  # the pass of the last turn given, by priority
+        # (-priority, pass, ticket) of each caller waiting: the least goes next
+        self._waiting: set[tuple[int, Fraction, int]] = set()
 
     @property
     def waiting(self) -> int:
@@ -26,13 +34,16 @@ class TurnLock:
         with self._cond:
             return len(self._waiting)
 
-    def seat(self, priority: int = 0) -> Seat:
-        """A context manager that takes this lock at ``priority`` (higher goes first)."""
-        return Seat(self, priority)
+    def seat(self, priority: int = 0, share: float = 1.0) -> Seat:
+        """A context manager that takes this lock at ``priority`` (higher goes first) and
+        ``share`` (of the turns among its priority, against the others' shares)."""
+        return Seat(self, priority, share)
 
-    def _take(self, priority: int) -> None:
+    def _take(self, priority: int, seat: Seat | None = None) -> None:
         with self._cond:
-            key = (-priority, self._next)
+            line = self._passes.get(priority, Fraction(0))
+            mine = max(seat._pass, line) if seat is not None else line
+            key = (-priority, mine, self._next)
             self._next += 1
             self._waiting.add(key)
             try:
@@ -43,12 +54,20 @@ class TurnLock:
                 # a caller interrupted while first in line lets the next one see it is theirs
                 self._cond.notify_all()
             self._held = True
+            self._charge(priority, mine, seat)
 
-    def _give(self, priority: int | None = None) -> bool:
-        """Give the lock back; True where it is kept instead: a seat of ``priority`` whose
-        next frame is ready, while only lower seats wait (each of those would lose to it)."""
+    def _charge(self, priority: int, mine: Fraction, seat: Seat | None) -> None:
+        self._passes[priority] = mine
+        if seat is not None:
+            seat._pass = mine + seat._stride
+
+    def _give(self, seat: Seat | None = None) -> bool:
+        """Give the lock back; True where it is kept instead for ``seat`` (whose next frame
+        is ready), which would go next were it waiting: every seat waiting is of a lower
+        priority, or of its own with a greater pass (ties go to those waiting)."""
         with self._cond:
-            if priority is not None and self._waiting and all(-rank < priority for rank, _ in self._waiting):
+            if seat is not None and self._waiting and (-seat.priority, seat._pass) < min(self._waiting)[:2]:
+                self._charge(seat.priority, seat._pass, seat)
                 return True
             self._held = False
             self._cond.notify_all()
@@ -71,11 +90,16 @@ class Seat:
     camera's thread asks again only once it has handed on its result and taken its next
     frame: the lower seat waiting would always be given the lock in between. So a seat told
     when its next frame is ready (``follow``) keeps the lock over a release where that frame
-    is ready and only lower seats wait, and its next ``with`` has it at once; ``close`` gives
-    back a lock kept for a next turn that will not come (the camera stopped)."""
+    is ready and it would go next were it waiting (only lower seats wait, or seats of its
+    priority that are further behind by share), and its next ``with`` has it at once;
+    ``close`` gives back a lock kept for a next turn that will not come (the camera stopped)."""
 
-    def __init__(self, lock: TurnLock, priority: int) -> None:
-        self.lock, self.priority = lock, priority
+    def __init__(self, lock: TurnLock, priority: int, share: float = 1.0) -> None:
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < math.inf:
+            raise ValueError(f"a seat's share must be a number > 0, got {share!r}")
+        self.lock, self.priority, self.share = lock, priority, share
+        self._stride = 1 / Fraction(share)  # exact: passes that tie stay tied
+        self._pass = Fraction(0)
         self._ready: Callable[[], bool] | None = None
         self._kept = False
 
@@ -87,14 +111,14 @@ class Seat:
         if self._kept:  # the turn was kept for this
             self._kept = False
             return self
-        self.lock._take(self.priority)
+        self.lock._take(self.priority, self)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         ready = exc_type is None and self._ready is not None and self._ready()
-        self._kept = self.lock._give(self.priority if ready else None)
+        self._kept = self.lock._give(self if ready else None)
 
     def close(self) -> None:
         """Give back a lock kept for a next turn (the seat's owner ends)."""

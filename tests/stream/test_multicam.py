@@ -634,6 +634,25 @@ def test_a_camera_ranked_higher_keeps_the_engines_when_they_cannot_keep_up(tiny_
         run_cameras(cams, engines=tiny_engines, priorities={"top": 1})
 
 
+def test_cameras_that_cannot_all_keep_up_get_turns_by_their_shares(tiny_engines: Path) -> None:
+    """The same two cameras, the front one of share 3: about three of its frames to each of
+    the rear one's (3:1 where both always wait), and the rear one is not starved."""
+    cams = {
+        "front": "synthetic://?size=128x256&fps=60",
+        "rear": "synthetic://?size=128x256&fps=60&seed=1",
+    }
+    shared = run_cameras(
+        cams,
+        engines=tiny_engines,
+        options=StreamOptions(duration_s=2.0, realtime=True),
+        shares={"front": 3.0},
+    )
+    frames = {n: t.frames_out for n, t in shared.items()}
+    assert frames["front"] >= 1.5 * frames["rear"] and frames["rear"] >= 3, frames
+    with pytest.raises(ConfigError, match=re.escape("--share rear=-1: expected a number > 0")):
+        run_cameras(cams, engines=tiny_engines, shares={"rear": -1})
+
+
 def test_a_ranked_camera_keeps_the_engines_only_for_a_turn_it_can_start_at_once(tiny_engines: Path) -> None:
     """As its turn ends, a camera keeps the shared engines only where its next frame waits
     and its post stage has room for the result in hand: with that stage behind, the engines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import signal
 import threading
 import time
@@ -173,3 +174,106 @@ def test_a_turn_kept_for_a_frame_that_does_not_come_is_given_back_on_close() -> 
     high.close()  # its camera stopped instead
     lower.join(timeout=10)
     assert got.is_set()
+
+
+def _grants(
+    turn: TurnLock, seats: dict[str, Seat], count: int, late: dict[str, int] | None = None
+) -> list[str]:
+    """The first ``count`` turns of ``seats``, each a camera that always has its next frame
+    ready (``follow``) and asks again as soon as a turn ends, in a lockstep that makes the
+    order certain: a turn ends only once every other seat is waiting. The seats ask in the
+    order given, while the lock is held; one in ``late`` starts after that many turns."""
+    late = late or {}
+    order: list[str] = []
+    granted: queue.Queue[str] = queue.Queue()
+    go = {name: threading.Semaphore(0) for name in seats}
+    stop = threading.Event()
+
+    def camera(name: str) -> None:
+        seat = seats[name]
+        seat.follow(lambda: not stop.is_set())
+        while not stop.is_set():
+            with seat:
+                granted.put(name)
+                go[name].acquire()
+        seat.close()
+
+    threads = {name: threading.Thread(target=camera, args=(name,), daemon=True) for name in seats}
+    started = 0
+
+    def start(name: str, holding: int) -> None:
+        """Start ``name``'s camera; ``holding``: 1 where one of them has the lock."""
+        nonlocal started
+        threads[name].start()
+        started += 1
+        _wait_until(lambda: turn.waiting == started - holding)
+
+    with turn:
+        for name in seats:
+            if name not in late:
+                start(name, 0)
+    while len(order) < count:
+        holder = granted.get(timeout=10)
+        order.append(holder)
+        for name, after in late.items():
+            if after == len(order):
+                start(name, 1)
+        _wait_until(lambda: turn.waiting == started - 1)  # every other seat asks again
+        if len(order) == count:
+            stop.set()
+            for sem in go.values():
+                sem.release(count)
+        else:
+            go[holder].release()
+    for t in threads.values():
+        if t.is_alive():
+            t.join(timeout=10)
+    return order
+
+
+def test_seats_of_one_priority_get_turns_by_their_shares() -> None:
+    """Two seats that always wait: the one of share 2 gets two turns to the other's one,
+    keeping the lock over the other where its place in line (pass) is ahead; ties go to
+    the seat waiting. A turn's pass steps: 1/2 for the share of 2, 1 for the other."""
+    turn = TurnLock()
+    order = _grants(turn, {"front": turn.seat(0, 2.0), "rear": turn.seat(0)}, 12)
+    assert order == [
+        "front",
+        "rear",
+        "front",
+        "rear",
+        "front",
+        "front",
+        "rear",
+        "front",
+        "front",
+        "rear",
+        "front",
+        "front",
+    ]
+    turn = TurnLock()  # equal shares: in turn, as without them
+    assert _grants(turn, {"a": turn.seat(0), "b": turn.seat(0), "c": turn.seat(0)}, 7) == list("abcabca")
+
+
+def test_a_priority_goes_before_shares_and_shares_split_the_rest() -> None:
+    turn = TurnLock()
+    seats = {"low": turn.seat(0), "high": turn.seat(1, 0.5), "low2": turn.seat(0, 3.0)}
+    # high, always ready, keeps every turn: ranks come before shares
+    assert _grants(turn, seats, 5) == ["high"] * 5
+
+
+def test_a_seat_that_asks_late_does_not_bank_the_turns_it_missed() -> None:
+    """A camera that starts (or was slow) is brought up to the line's last pass when it
+    asks: it gets its turn soon, then takes turns evenly, not one turn for each it missed."""
+    turn = TurnLock()
+    seats = {"a": turn.seat(0), "b": turn.seat(0), "late": turn.seat(0)}
+    order = _grants(turn, seats, 16, late={"late": 10})
+    assert order[:10] == list("ababababab")
+    after = order[10:]
+    assert {name: after.count(name) for name in seats} == {"a": 2, "b": 2, "late": 2}, after
+
+
+@pytest.mark.parametrize("share", [0, -1.0, float("inf"), float("nan"), True, "2"])
+def test_a_share_must_be_a_number_above_zero(share: object) -> None:
+    with pytest.raises(ValueError, match="a seat's share must be a number > 0"):
+        TurnLock().seat(0, share)  # type: ignore[arg-type]
