@@ -8,7 +8,8 @@ come first served (TurnLock): a GPU runs one inference at a time anyway, a Tenso
 execution context is not for two threads at once, and on a CPU each engine already has half
 the cores. A camera ranked higher (``priorities``, --priority) goes before lower ones
 whenever both wait, and keeps the engines while its next frame is ready as its turn ends
-(TurnLock's Seat): when the engines cannot keep up with every camera it keeps its rate. A sink
+(TurnLock's Seat): when the engines cannot keep up with every camera it keeps its rate.
+Cameras of one rank split the turns by their ``shares`` (--share), none starved. A sink
 whose name holds ``{camera}`` is one per camera; a sink of what was found (objects.jsonl,
 ``-``) without it is shared, each line naming its camera.
 """
