@@ -37,8 +37,13 @@ class TorchEngine(EngineBase):
         threads: int = 0,
         device: str = "cpu",
         channels_last: bool = True,
+        fold_norms: bool = False,
     ) -> None:
         self.device = _check_device(device)
+        if fold_norms:  # the model is the engine's own (it no longer loads a checkpoint)
+            from edge.models.layers import fold_frozen_batchnorm
+
+            fold_frozen_batchnorm(model)
         self.model = model.eval().to(self.device)
         # NHWC: cuDNN's fastest convolutions and the RoIAlign kernel's coalesced reads want it
         # on CUDA, and oneDNN's convolutions on the CPU are faster with it too (1.06-1.69x per
@@ -164,7 +169,11 @@ def load_engine(path: str | Path, *, device: str = "cpu", threads: int = 0) -> T
     shape = tuple(int(v) for v in payload["input_shape"])
     if len(shape) != 4:
         raise BackendError(f"torch engine {str(path)!r} has input shape {shape}; expected NCHW")
-    return TorchEngine(model, input_shape=shape, threads=threads, device=device)
+    # on CUDA, where the host issuing a forward's operations set its time on an H200, the
+    # norms folded take 140 of depth r18's 235 (benchmarks/results/fold_norms_cpu.json); on
+    # the CPU folding measured within +-6% either way, so the model is run as built there
+    cuda = _check_device(device).type == "cuda"
+    return TorchEngine(model, input_shape=shape, threads=threads, device=device, fold_norms=cuda)
 
 
 def _jsonable(value: Any) -> Any:

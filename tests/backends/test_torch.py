@@ -60,6 +60,26 @@ def test_built_torch_engine_matches_the_model(torch_engines: Path) -> None:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-5)
 
 
+def test_an_engine_with_its_norms_folded_gives_the_same_outputs(torch_engines: Path) -> None:
+    """fold_norms folds the batch norms of the engine's model (a torch engine file loaded
+    on CUDA does: fewer operations a forward); without it, as on the CPU and for verify's
+    reference, the model stays as it is."""
+    from edge.models.layers import FrozenBatchNorm2d
+
+    image = np.random.default_rng(2).uniform(0, 255, ENGINE_SHAPE).astype(np.float32)
+    model = create_model("depth_tiny")
+    plain = TorchEngine(model, input_shape=ENGINE_SHAPE)
+    assert any(isinstance(m, FrozenBatchNorm2d) for m in model.modules())
+    want = plain.infer({"image": image})
+    folded = TorchEngine(create_model("depth_tiny"), input_shape=ENGINE_SHAPE, fold_norms=True)
+    assert not any(isinstance(m, FrozenBatchNorm2d) for m in folded.model.modules())
+    got = folded.infer({"image": image})
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-5)
+    with open_engine(torch_engines / f"{DEPTH}.pt", backend="torch", threads=1) as engine:  # the CPU
+        assert any(isinstance(m, FrozenBatchNorm2d) for m in engine.model.modules())
+
+
 def test_cpu_engine_runs_channels_last_with_the_same_outputs() -> None:
     """NHWC is the default on the CPU too (faster oneDNN convolutions); the panoptic model,
     whose RoIAlign then reads the maps without a copy, gives what NCHW gives."""
@@ -212,6 +232,8 @@ def test_cuda_engines_match_cpu_and_report_gpu_time(
     for name in (f"{PANOPTIC}.pt", f"{DEPTH}.pt"):
         cpu = load_engine(torch_engines / name).infer({"image": image})
         gpu_engine = load_engine(torch_engines / name, device="cuda")
+        # folded on CUDA (fewer operations a forward), as built on the CPU: the same outputs
+        assert not any(type(m).__name__ == "FrozenBatchNorm2d" for m in gpu_engine.model.modules())
         gpu = gpu_engine.infer({"image": image})
         assert gpu_engine.last_device_ms is not None and gpu_engine.last_device_ms > 0
         for k, v in cpu.items():

@@ -110,3 +110,36 @@ def test_naming_a_model_does_not_import_torch() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+@pytest.mark.parametrize("name", ["panoptic_fpn_tiny", "panoptic_fpn_r18", "depth_tiny", "depth_r18"])
+def test_folding_the_frozen_norms_keeps_the_outputs(name: str) -> None:
+    """Every frozen batch norm of the ResNet backbones is folded into the convolution
+    before it (stem, blocks, downsample); with statistics far from the identity the
+    outputs stay the same within float rounding, and a second fold finds none."""
+    import copy
+
+    from edge.models.layers import FrozenBatchNorm2d, fold_frozen_batchnorm
+
+    model = create_model(name, seed=0)
+    gen = torch.Generator().manual_seed(1)
+    norms = [m for m in model.modules() if isinstance(m, FrozenBatchNorm2d)]
+    for norm in norms:
+        for buf, (lo, hi) in zip(
+            (norm.weight, norm.bias, norm.running_mean, norm.running_var),
+            ((0.5, 1.5), (-0.2, 0.2), (-0.3, 0.3), (0.5, 2.0)),
+            strict=True,
+        ):
+            buf.copy_(torch.rand(buf.shape, generator=gen) * (hi - lo) + lo)
+    folded = copy.deepcopy(model)
+    assert fold_frozen_batchnorm(folded) == len(norms) > 0
+    assert not any(isinstance(m, FrozenBatchNorm2d) for m in folded.modules())
+    assert fold_frozen_batchnorm(folded) == 0
+    image = torch.rand(1, 3, 64, 128, generator=gen) * 255
+    with torch.inference_mode():
+        want, got = model(image), folded(image)
+    for key, value in want.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-4)  # boxes in pixels
+        else:
+            assert torch.equal(got[key], value), key
