@@ -127,3 +127,29 @@ def test_nms_keep_cuda_matches_cpu() -> None:
     got = nms_keep(boxes.cuda(), scores.cuda(), 0.7, -0.5)
     assert got.device.type == "cuda"
     assert torch.equal(got.cpu(), want)
+
+
+def test_matrix_nms_looks_at_the_passes_a_few_at_a_time() -> None:
+    """A chain of 10 boxes, each overlapping the next: greedy keeps every other one, and the
+    matrix passes reach that after about as many passes as boxes. Each look at whether a
+    pass changed anything is a host sync on CUDA: one every PASSES_PER_LOOK passes."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from edge.models.ops import PASSES_PER_LOOK
+
+    class Looks(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            if func is torch.ops.aten.equal.default:
+                Looks.count += 1
+            return func(*args, **(kwargs or {}))
+
+    x = torch.arange(10, dtype=torch.float32) * 6
+    chain = torch.stack([x, torch.zeros(10), x + 10, torch.full((10,), 10.0)], 1)
+    scores = torch.linspace(0.9, 0.1, 10)
+    with Looks():
+        keep = greedy_nms_matrix(chain, scores, 0.2, -0.5)
+    assert keep.tolist() == [i % 2 == 0 for i in range(10)]
+    assert keep.tolist() == greedy_nms_np(chain.numpy(), scores.numpy(), 0.2, -0.5).tolist()
+    assert PASSES_PER_LOOK == 4 and Looks.count == 3  # about 10 passes to the fixed point: 3 looks, not 10
