@@ -24,6 +24,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from plugins.roi_align.triton_lanes import _axis
+
 
 @triton.jit
 def _x_weights(xcol, rx1, bin_w, gw, W, Wf, P: tl.constexpr, PX: tl.constexpr, XB: tl.constexpr):
@@ -32,15 +34,10 @@ def _x_weights(xcol, rx1, bin_w, gw, W, Wf, P: tl.constexpr, PX: tl.constexpr, X
     ax = tl.zeros((XB, PX), dtype=tl.float32)
     for ix in range(0, gw):
         x = rx1 + px.to(tl.float32) * bin_w + tl.div_rn((ix + 0.5) * bin_w, gw * 1.0)
-        inside = (x >= -1.0) & (x <= Wf) & (px < P)
-        xc = tl.maximum(x, 0.0)
-        x0 = tl.floor(xc).to(tl.int32)
-        edge = x0 >= W - 1
-        x0 = tl.where(edge, W - 1, x0)
-        x1 = tl.where(edge, x0, x0 + 1)
-        xc = tl.where(edge, x0.to(tl.float32), xc)
-        lx = tl.where(inside, xc - x0.to(tl.float32), 0.0)
-        hx = tl.where(inside, 1.0 - (xc - x0.to(tl.float32)), 0.0)
+        inside, x0, x1, frac = _axis(x, W, Wf)
+        inside = inside & (px < P)
+        lx = tl.where(inside, frac, 0.0)
+        hx = tl.where(inside, 1.0 - frac, 0.0)
         ax += tl.where(xcol[:, None] == x0[None, :], hx[None, :], 0.0)
         ax += tl.where(xcol[:, None] == x1[None, :], lx[None, :], 0.0)
     return ax
@@ -50,15 +47,9 @@ def _x_weights(xcol, rx1, bin_w, gw, W, Wf, P: tl.constexpr, PX: tl.constexpr, X
 def _add_rows(rows, plane, coff, xoff, xmask, row_ok, pyf, iy, gh, ry1, bin_h, H, Hf, sh):
     """Sample row ``iy`` of every bin row: its two map rows, weighted, added to ``rows``."""
     y = ry1 + pyf * bin_h + tl.div_rn((iy + 0.5) * bin_h, gh * 1.0)
-    inside = (y >= -1.0) & (y <= Hf) & row_ok
-    yc = tl.maximum(y, 0.0)
-    y0 = tl.floor(yc).to(tl.int32)
-    edge = y0 >= H - 1
-    y0 = tl.where(edge, H - 1, y0)
-    y1 = tl.where(edge, y0, y0 + 1)
-    yc = tl.where(edge, y0.to(tl.float32), yc)
-    ly = (yc - y0.to(tl.float32))[None, :, None]
-    m = xmask & inside[None, :, None]
+    inside, y0, y1, frac = _axis(y, H, Hf)
+    ly = frac[None, :, None]
+    m = xmask & (inside & row_ok)[None, :, None]
     f0 = tl.load(plane + coff + (y0 * sh)[None, :, None] + xoff, mask=m, other=0.0).to(tl.float32)
     f1 = tl.load(plane + coff + (y1 * sh)[None, :, None] + xoff, mask=m, other=0.0).to(tl.float32)
     return rows + (1.0 - ly) * f0 + ly * f1
