@@ -324,7 +324,8 @@ def measure_streams(
         }
     arrived = sum(s["arrived"] for s in per_stream.values())
     drops = sum(s["drops"] for s in per_stream.values())
-    frames = [s["frames"] for s in per_stream.values()]
+    # frames a share: streams of shares 2 and 1 that got 2:1 were served alike
+    frames = [s["frames"] / weights.get(name, 1.0) for name, s in per_stream.items()]
     return measurement_of(
         m.times_ms,
         warmup=warmup,
@@ -337,6 +338,6 @@ def measure_streams(
         arrived=arrived,
         dropped_fraction=drops / arrived if arrived else 0.0,
         keeps_up=all(s["dropped_fraction"] <= KEEPS_UP_DROPPED for s in per_stream.values()),
-        # the fewer frames a stream got over the most: 1.0, each served alike
+        # the fewest frames a stream got (a share) over the most: 1.0, each served alike
         evenness=min(frames) / max(frames) if max(frames) else 0.0,
     )

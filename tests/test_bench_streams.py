@@ -154,6 +154,9 @@ def test_streams_overloading_the_engines_get_turns_by_their_shares(engines: Any)
     )
     frames = {name: s["frames"] for name, s in m["streams"].items()}
     assert frames["stream0"] >= 1.5 * frames["stream1"] and frames["stream1"] >= 2, frames
+    # evenness is of frames a share: 3:1 served by shares of 3 and 1 is even
+    per_share = sorted([frames["stream0"] / 3, float(frames["stream1"])])
+    assert m["evenness"] == pytest.approx(per_share[0] / per_share[1])
 
 
 def test_ctrl_c_keeps_the_frames_measured_whole(engines: Any) -> None:
@@ -334,6 +337,10 @@ def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.Ca
     assert ranks in (tmp_path / "rep" / "report.md").read_text()
     shares = "Shares of the turns among a rank (--share; every other stream 1): stream0 2.5."
     assert shares in (tmp_path / "rep" / "report.md").read_text()
+    assert (
+        "(the fewest frames a share a stream got over the most)"
+        in (tmp_path / "rep" / "report.md").read_text()
+    )
     assert main([*common, "--priority", "stream0", "--report", str(tmp_path / "other")]) == 2
     assert "--priority stream0: it ranks the streams of --streams; give --streams" in capsys.readouterr().err
     assert main([*common, "--streams", "2", "--priority", "stream0", "--priority", "stream0=2"]) == 2

@@ -231,9 +231,11 @@ def stream_rows(result: dict[str, Any]) -> list[list[str]]:
     ]
 
 
-def evenness_line(result: dict[str, Any]) -> str:
+def evenness_line(result: dict[str, Any], shared: bool = False) -> str:
+    """How evenly the streams were served; ``shared``: by their shares (--share)."""
+    per = " a share" if shared else ""
     return (
-        f"Evenness {result['evenness']:.2f} (the fewest frames a stream got over the most); "
+        f"Evenness {result['evenness']:.2f} (the fewest frames{per} a stream got over the most); "
         f"{result['throughput_fps']:.1f} fps together at {result['rate_fps']:g} fps a stream."
     )
 
@@ -276,7 +278,7 @@ def markdown(data: dict[str, Any]) -> str:
                 "|---|" + "---:|" * (len(STREAM_COLUMNS) - 1),
                 *["| " + " | ".join(row) + " |" for row in stream_rows(r)],
                 "",
-                evenness_line(r),
+                evenness_line(r, shared=bool(st.get("shares"))),
                 "",
             ]
     lines += ["", "## Per stage (ms)", ""]
@@ -349,7 +351,7 @@ def page(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
                     "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>"
                     for row in stream_rows(r)
                 )
-                + f"</table><p>{esc(evenness_line(r))}</p>"
+                + f"</table><p>{esc(evenness_line(r, shared=bool(data['settings'].get('shares'))))}</p>"
             )
     parts.append("<h2>Per stage (ms)</h2>")
     for r in data["results"]:
