@@ -125,26 +125,8 @@ def check_rate(rate: float) -> float:
     return float(rate)
 
 
-# a frame's stages one after another (the engines' wall time in place of each one's), and the
-# order its stages are listed in
+# a frame's stages one after another (the engines' wall time in place of each one's)
 _IN_TURN = ("preprocess", "turn", "engines", "postprocess", "sink")
-_ORDER = (
-    "preprocess",
-    "turn",
-    "panoptic",
-    "panoptic_gpu",
-    "depth",
-    "depth_gpu",
-    "engines",
-    "postprocess",
-    "tracks",
-    "sink",
-    "queues",
-)
-
-
-def _stage_order(stage: str) -> int:
-    return _ORDER.index(stage) if stage in _ORDER else len(_ORDER)
 
 
 class _Measurement:
@@ -223,12 +205,13 @@ class _Measurement:
 
     def _keep(self, name: str, times: dict[str, float]) -> None:
         from edge.bench import E2E
+        from edge.latency.tracker import stage_rank
 
         # side by side: the frame waits for the longer engine
         times = {**times, "engines": max(times.get("panoptic", 0.0), times.get("depth", 0.0))}
         # the rest of its latency: its waits in the queues between the stages
         times["queues"] = max(0.0, times[E2E] - sum(times.get(k, 0.0) for k in _IN_TURN))
-        frame_ms = {k: times[k] for k in sorted(times, key=_stage_order)}
+        frame_ms = {k: times[k] for k in sorted(times, key=stage_rank)}
         for stage, ms in frame_ms.items():
             self.times_ms.setdefault(stage, []).append(ms)
         self.e2e_ms[name].append(times[E2E])

@@ -260,14 +260,13 @@ def share_setting(text: str) -> tuple[str, float]:
     """``--share NAME=W``, W a number > 0."""
     name, sep, weight = text.partition("=")
     try:
-        share = float(weight) if name and sep else math.nan
-    except ValueError:
-        share = math.nan
-    if not 0 < share < math.inf:
-        raise argparse.ArgumentTypeError(
-            f"expected NAME=W, W a number > 0 (the camera's turns against the others'), got {text!r}"
-        )
-    return name, share
+        if name and sep:
+            return name, positive_number()(weight)
+    except argparse.ArgumentTypeError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"expected NAME=W, W a number > 0 (the camera's turns against the others'), got {text!r}"
+    )
 
 
 def _per_camera(

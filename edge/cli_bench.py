@@ -147,6 +147,21 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _per_stream(given: list[tuple[str, Any]] | None, flag: str, does: str, streams: Any) -> dict[str, Any]:
+    """A repeatable ``flag``'s (stream, value) pairs by stream; a ConfigError for a stream
+    named twice, or any without --streams."""
+    from edge.errors import ConfigError
+
+    values = dict(given or ())
+    if len(values) < len(given or ()):
+        raise ConfigError(f"{flag} names a stream twice; give each stream's once")
+    if values and not streams:
+        raise ConfigError(
+            f"{flag} {next(iter(values))}: it {does} the streams of --streams; give --streams too"
+        )
+    return values
+
+
 def run_bench_command(args: argparse.Namespace) -> int:
     from edge.bench import run_bench, sweep
     from edge.bench_compare import compare, compare_notes, load_result
@@ -171,23 +186,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
         return 0
     if args.rate is not None and not args.streams:
         raise ConfigError(f"--rate {args.rate:g}: it paces the cameras of --streams; give --streams too")
-    priorities = dict(args.priority or ())
-    if len(priorities) < len(args.priority or ()):
-        raise ConfigError("--priority names a stream twice; give each stream's once")
     if args.arrival != "together" and not args.streams:
         raise ConfigError(f"--arrival {args.arrival}: it times the cameras of --streams; give --streams too")
-    if priorities and not args.streams:
-        raise ConfigError(
-            f"--priority {next(iter(priorities))}: it ranks the streams of --streams; give --streams too"
-        )
-    shares = dict(args.share or ())
-    if len(shares) < len(args.share or ()):
-        raise ConfigError("--share names a stream twice; give each stream's once")
-    if shares and not args.streams:
-        raise ConfigError(
-            f"--share {next(iter(shares))}: it shares the turns of the streams of --streams; "
-            "give --streams too"
-        )
+    priorities = _per_stream(args.priority, "--priority", "ranks", args.streams)
+    shares = _per_stream(args.share, "--share", "shares the turns of", args.streams)
     sizes: list[tuple[int, int] | None] = [parse_size(s) for s in args.size] if args.size else [None]
     configs = sweep(args.backend, args.precision, sizes, args.device, args.streams or [None])
     report = Path(args.report)

@@ -22,22 +22,25 @@ from edge.latency.spans import SpanLog
 from edge.util.fs import atomic_write_bytes
 
 E2E = "end_to_end"
-_STAGE_ORDER = {
-    name: i
-    for i, name in enumerate(
-        (
-            "preprocess",
-            "turn",  # the wait for engines that other cameras share
-            "panoptic",
-            "panoptic_gpu",
-            "depth",
-            "depth_gpu",
-            "postprocess",
-            "tracks",
-            "sink",
-        )
-    )
-}
+# the stages in a frame's order, as tables list them
+STAGE_ORDER = (
+    "preprocess",
+    "turn",  # the wait for engines that other cameras share
+    "panoptic",
+    "panoptic_gpu",
+    "depth",
+    "depth_gpu",
+    "engines",  # edge bench of several streams: the longer of the two engines
+    "postprocess",
+    "tracks",
+    "sink",
+    "queues",  # edge bench of several streams: the rest of a frame's latency
+)
+
+
+def stage_rank(stage: str) -> int:
+    """Where ``stage`` comes in STAGE_ORDER (others after them all)."""
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
 
 
 class LatencyTracker:
@@ -313,7 +316,7 @@ class LatencyTracker:
         """The one-screen table for a summary() dict (also one read back from JSON)."""
         # in a frame's order, not in the order the threads first finished them (the engines
         # run side by side; the tracks end inside the postprocess stage)
-        stages = sorted(s["stages_ms"].items(), key=lambda kv: _STAGE_ORDER.get(kv[0], len(_STAGE_ORDER)))
+        stages = sorted(s["stages_ms"].items(), key=lambda kv: stage_rank(kv[0]))
         rows = [*stages, (E2E, s[E2E + "_ms"])]
         engines = s.get("engines") or {}
         lines = [f"{kind:<16}{what}" for kind, what in engines.items()]
