@@ -156,6 +156,33 @@ def candidates() -> list[tuple[str, str, dict[str, Any]]]:
             f"{layout}/bins_fast=False{'/unrolled' if unroll else ''}/cb_fast/block_c={block_c}/warps={warps}"
         )
         out.append((name, layout, cfg))
+    # a RoI's bins split over programs of 8 or 16 (the grid's third axis): 36-64 registers
+    # on sm_90 where the whole-RoI tiles take 72-186, so more warps resident an SM, which
+    # is what the channels-last tiles lacked in Nsight Compute (registers: triton_aot.py)
+    for layout, bins_fast, bin_block, block_c, unroll in (
+        ("channels_last", True, 8, 16, False),
+        ("channels_last", True, 8, 32, False),
+        ("channels_last", True, 16, 16, False),
+        ("channels_last", False, 8, 32, False),
+        ("channels_last", False, 8, 64, False),
+        ("channels_last", True, 8, 16, True),
+        ("channels_last", True, 8, 32, True),
+        ("channels_last", False, 8, 32, True),
+        ("channels_last", False, 8, 64, True),
+        ("nchw", False, 8, 16, False),
+        ("nchw", False, 16, 16, False),
+        ("nchw", True, 8, 16, False),
+        ("nchw", False, 8, 16, True),
+    ):
+        cfg = {
+            "block_c": block_c,
+            "num_warps": 4,
+            "bins_fast": bins_fast,
+            "unroll": unroll,
+            "bin_block": bin_block,
+        }
+        tile = f"bins_fast={bins_fast}{'/unrolled' if unroll else ''}/bin_block={bin_block}"
+        out.append((f"{layout}/{tile}/block_c={block_c}/warps=4", layout, cfg))
     # a warp per row of bins with all their samples: for NCHW only (channels are not walked)
     for block_c, warps in ((2, 4), (4, 4), (4, 8), (8, 8)):
         cfg = {"block_c": block_c, "num_warps": warps, "sample_lanes": True, "unroll": False}

@@ -45,6 +45,7 @@ class KernelConfig:
     tf32x3: bool = False
     unroll: bool = False
     cb_fast: bool = False
+    bin_block: int | None = None  # None: all of a RoI's bins in one program
     output_size: int = 7
     sampling_ratio: int = 2
     aligned: bool = False
@@ -58,6 +59,8 @@ class KernelConfig:
             tile += "/unrolled"
         if self.cb_fast:
             tile += "/cb_fast"
+        if self.bin_block is not None:
+            tile += f"/bin_block={self.bin_block}"
         return (
             f"sm_{self.arch}/{self.dtype}/{tile}/block_c={self.block_c}"
             f"/warps={self.num_warps}/P={self.output_size}/sampling={self.sampling_ratio}"
@@ -79,6 +82,7 @@ class KernelConfig:
             tf32x3=self.tf32x3,
             unroll=self.unroll,
             cb_fast=self.cb_fast,
+            bin_block=self.bin_block,
         )
 
     def tile_elements_per_thread(self) -> int:
@@ -212,6 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--rows", action="store_true", help="the rows tile instead (NCHW; triton_rows.py)")
     ap.add_argument("--tf32x3", action="store_true", help="the rows tile's product on the tensor cores")
     ap.add_argument("--unroll", action="store_true", help="the fixed sample grid unrolled")
+    ap.add_argument(
+        "--bin-block",
+        type=int,
+        nargs="+",
+        default=[None],
+        help="bins a program (power of two; default all)",
+    )
     ap.add_argument("--json-configs", help=argparse.SUPPRESS)  # the child process's input
     args = ap.parse_args(argv)
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # fusion is passed explicitly anyway
@@ -230,12 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows=args.rows,
             tf32x3=args.tf32x3,
             unroll=args.unroll,
+            bin_block=n,
         )
         for a in args.arch
         for d in args.dtype
         for f in ((True,) if args.sample_lanes or args.rows else (True, False))
         for b in args.block_c
         for w in args.num_warps
+        for n in args.bin_block
     ]
     for r in kernel_resources(configs):
         print(

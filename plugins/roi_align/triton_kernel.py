@@ -276,7 +276,13 @@ def _mlroialign_kernel(
             UNROLL,
         )
         return
-    bins = tl.arange(0, BLOCK_B)
+    if BLOCK_B >= P * P:
+        bins = tl.arange(0, BLOCK_B)
+    else:
+        # the bins split over the grid's third axis (``bin_block``): smaller programs hold
+        # fewer accumulators, so more of them fit on an SM. (Only here: reading the program
+        # id in whole tiles alone makes ptxas spill one of them on sm_87.)
+        bins = tl.program_id(2) * BLOCK_B + tl.arange(0, BLOCK_B)
     bmask = bins < P * P
     py = (bins // P).to(tl.float32)
     px = (bins % P).to(tl.float32)
@@ -321,9 +327,20 @@ def kernel_constexprs(
     tf32x3: bool = False,
     unroll: bool = False,
     cb_fast: bool = False,
+    bin_block: int | None = None,
 ) -> dict[str, Any]:
     """The compile-time arguments of one specialization: what a launch passes and what
     triton_aot.py compiles ahead of time."""
+    all_bins = triton.next_power_of_2(output_size * output_size)
+    if bin_block is not None and (sample_lanes or rows):
+        raise ValueError(
+            "bin_block splits the direct tile's bins; the sample_lanes and rows tiles have their own"
+        )
+    if bin_block is not None and not (1 <= bin_block <= all_bins and bin_block & (bin_block - 1) == 0):
+        raise ValueError(
+            f"bin_block must be a power of two from 1 to {all_bins} ({output_size}x{output_size} bins), "
+            f"got {bin_block}"
+        )
     if sample_lanes and sampling_ratio not in (1, 2, 4):
         raise ValueError(
             f"sample_lanes needs sampling_ratio 1, 2 or 4 (a power-of-two lane count), got {sampling_ratio}"
@@ -343,9 +360,7 @@ def kernel_constexprs(
         "ALIGNED": bool(aligned),
         "BLOCK_C": block_c,
         # sample lanes and rows: the tile's rows (and columns) of bins, each a power of two
-        "BLOCK_B": padded["PB"]
-        if sample_lanes or rows
-        else triton.next_power_of_2(output_size * output_size),
+        "BLOCK_B": padded["PB"] if sample_lanes or rows else (bin_block or all_bins),
         "BINS_FAST": bool(bins_fast) and not (sample_lanes or rows),
         "SAMPLE_LANES": bool(sample_lanes),
         "ROWS": bool(rows),
@@ -364,8 +379,22 @@ def kernel_constexprs(
 # came within 0.12-0.16 ms and ranked differently in an earlier run. One GPU's numbers:
 # an Orin may rank them otherwise, and bench_roi_align_gpu.py times them all.
 TUNED_TILES: dict[str, dict[str, Any]] = {
-    "nchw": {"block_c": 16, "num_warps": 4, "bins_fast": False, "unroll": False, "cb_fast": False},
-    "channels_last": {"block_c": 16, "num_warps": 4, "bins_fast": True, "unroll": False, "cb_fast": False},
+    "nchw": {
+        "block_c": 16,
+        "num_warps": 4,
+        "bins_fast": False,
+        "unroll": False,
+        "cb_fast": False,
+        "bin_block": None,
+    },
+    "channels_last": {
+        "block_c": 16,
+        "num_warps": 4,
+        "bins_fast": True,
+        "unroll": False,
+        "cb_fast": False,
+        "bin_block": None,
+    },
 }
 
 
@@ -393,6 +422,7 @@ def multilevel_roi_align_triton(
     tf32x3: bool = False,
     unroll: bool | None = None,
     cb_fast: bool | None = None,
+    bin_block: int | None = None,
 ) -> torch.Tensor:
     """Same contract as torch.ops.edge.multilevel_roi_align; FP32 or FP16 features.
 
@@ -409,6 +439,8 @@ def multilevel_roi_align_triton(
     ``unroll`` unrolls a fixed sample grid (``sampling_ratio`` > 0) so that all its loads
     can be in flight at once, at the cost of registers. ``cb_fast`` launches a RoI's
     channel blocks next to each other, rather than one channel block of every RoI.
+    ``bin_block`` splits the output bins into programs of that many (a power of two; the
+    grid's third axis): fewer accumulators a program, so more programs resident an SM.
     """
     n_levels = len(features)
     if not 1 <= n_levels <= MAX_LEVELS:
@@ -438,6 +470,7 @@ def multilevel_roi_align_triton(
     bins_fast = tuned["bins_fast"] if bins_fast is None else bins_fast
     unroll = tuned["unroll"] if unroll is None else unroll
     cb_fast = tuned["cb_fast"] if cb_fast is None else cb_fast
+    bin_block = tuned["bin_block"] if bin_block is None and not (sample_lanes or rows) else bin_block
     blocks = triton.cdiv(c, block_c)
     if cb_fast and rois.shape[0] > MAX_GRID_Y:
         cb_fast = False
@@ -454,8 +487,10 @@ def multilevel_roi_align_triton(
         tf32x3=tf32x3,
         unroll=unroll,
         cb_fast=cb_fast,
+        bin_block=bin_block,
     )
-    grid = (blocks, rois.shape[0]) if cb_fast else (rois.shape[0], blocks)
+    bin_groups = 1 if sample_lanes or rows else triton.cdiv(output_size * output_size, constexprs["BLOCK_B"])
+    grid = (blocks, rois.shape[0], bin_groups) if cb_fast else (rois.shape[0], blocks, bin_groups)
     # passing canonical_level - min_level makes the kernel's level index 0 for features[0]
     _mlroialign_kernel[grid](
         out,

@@ -7,6 +7,7 @@ tests/conftest.py), which executes the same kernel code on the CPU; with one, co
 from __future__ import annotations
 
 import importlib
+import re
 from types import ModuleType
 
 import numpy as np
@@ -241,6 +242,55 @@ def test_channel_blocks_side_by_side_match_reference(
     np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
 
 
+# the interpreter's time goes by programs: one layout each, and bin_block 1 on a few RoIs
+@pytest.mark.parametrize(
+    "layout,options",
+    [
+        ("channels_last", {"bin_block": 8, "bins_fast": True, "sampling": 2}),  # the last of 7 has one bin
+        ("nchw", {"bin_block": 16, "bins_fast": False, "sampling": 0}),
+        (
+            "channels_last",
+            {"bin_block": 8, "bins_fast": False, "sampling": 2, "unroll": True, "cb_fast": True},
+        ),
+        ("nchw", {"bin_block": 1, "bins_fast": True, "sampling": 2, "rois": 3}),
+    ],
+)
+def test_bins_split_over_programs_match_reference(kernel: ModuleType, layout: str, options: dict) -> None:
+    options = dict(options)
+    sampling = options.pop("sampling")
+    feats, rois, bidx = pyramid(11, c=3)
+    n = options.pop("rois", len(rois))
+    rois, bidx = rois[:n], bidx[:n]
+    tensors = on_device(feats)
+    if layout == "channels_last":
+        tensors = [t.to(memory_format=torch.channels_last) for t in tensors]
+    got = kernel.multilevel_roi_align_triton(
+        tensors, *on_device([rois, bidx]), 7, SCALES, sampling, True, 2, block_c=2, **options
+    )
+    ref = multilevel_roi_align(
+        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=True
+    )
+    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"bin_block": 12}, "bin_block must be a power of two from 1 to 64 (7x7 bins), got 12"),
+        ({"bin_block": 128}, "bin_block must be a power of two from 1 to 64 (7x7 bins), got 128"),
+        ({"bin_block": 0}, "bin_block must be a power of two from 1 to 64 (7x7 bins), got 0"),
+        ({"bin_block": 8, "sample_lanes": True}, "bin_block splits the direct tile's bins"),
+        ({"bin_block": 8, "rows": True, "block_c": 8}, "bin_block splits the direct tile's bins"),
+    ],
+)
+def test_bin_block_refuses_what_it_cannot_split(kernel: ModuleType, options: dict, message: str) -> None:
+    feats, rois, bidx = pyramid(2, c=3)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        kernel.multilevel_roi_align_triton(
+            on_device(feats), *on_device([rois, bidx]), 7, SCALES, 2, False, 2, **options
+        )
+
+
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_default_tile_is_the_one_tuned_for_the_layout(kernel: ModuleType, layout: str) -> None:
     feats, rois, bidx = pyramid(4, c=3)
@@ -360,6 +410,8 @@ def test_cuda_op_matches_reference(
         {"unroll": True, "block_c": 16, "num_warps": 8, "bins_fast": True},
         {"unroll": True, "block_c": 16, "num_warps": 8, "bins_fast": False},
         {"unroll": True, "block_c": 32, "num_warps": 8, "bins_fast": False, "cb_fast": True},
+        {"bin_block": 8, "block_c": 32, "bins_fast": False, "unroll": True},
+        {"bin_block": 16, "block_c": 16, "bins_fast": True},
         {},  # the tuned tile
     ],
 )

@@ -7,6 +7,8 @@ the GPU compiler does with it. These compile it with Triton's own ptxas for a Je
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 triton = pytest.importorskip("triton", reason="triton is not installed (pip install triton)")
@@ -32,6 +34,15 @@ SAMPLE_LANES = [
     for d in ("fp32", "fp16")
     for bc, p in ((4, 7), (1, 14))
 ]
+# a RoI's bins split over programs of 8 and 16, and the same tiles whole
+BIN_BLOCKS = [
+    KernelConfig(arch=a, dtype=d, block_c=bc, bins_fast=f, bin_block=n)
+    for a in ARCHS
+    for d in ("fp32", "fp16")
+    for f in (True, False)
+    for bc in (16, 32)
+    for n in (8, 16, None)
+]
 # 64 accumulators per thread, each with four loads in flight: no register file holds that
 OVERSIZED = KernelConfig(arch=90, block_c=128, num_warps=4, bins_fast=False)
 
@@ -40,14 +51,14 @@ OVERSIZED = KernelConfig(arch=90, block_c=128, num_warps=4, bins_fast=False)
 def resources() -> dict[KernelConfig, KernelResources]:
     if getattr(triton.knobs.nvidia, "cuobjdump", None) is None:
         pytest.skip("this Triton has no NVIDIA ptxas/cuobjdump to compile with")
-    configs = [*DEFAULTS, ADAPTIVE, *SAMPLE_LANES, *TUNED, OVERSIZED]
+    configs = list(dict.fromkeys([*DEFAULTS, ADAPTIVE, *SAMPLE_LANES, *TUNED, *BIN_BLOCKS, OVERSIZED]))
     return {r.config: r for r in kernel_resources(configs)}
 
 
 def test_default_configs_compile_for_orin_and_h100_without_spills(
     resources: dict[KernelConfig, KernelResources],
 ) -> None:
-    for cfg in [*DEFAULTS, ADAPTIVE, *SAMPLE_LANES, *TUNED]:
+    for cfg in [*DEFAULTS, ADAPTIVE, *SAMPLE_LANES, *TUNED, *BIN_BLOCKS]:
         r = resources[cfg]
         assert not r.spills, f"{cfg.name()}: {r.stack_bytes} B stack, {r.local_bytes} B local"
         # 255 is the most a thread can have: hitting it means the compiler ran out
@@ -55,7 +66,26 @@ def test_default_configs_compile_for_orin_and_h100_without_spills(
         # four corner loads per tile element (per sample where the grid is unrolled), plus
         # the RoI's five scalars
         samples = cfg.sampling_ratio**2 if cfg.unroll else 1
-        assert r.global_loads == 4 * samples * cfg.tile_elements_per_thread() + 5, cfg.name()
+        per_pass = 4 * samples * cfg.tile_elements_per_thread()
+        if cfg.bin_block is None:
+            assert r.global_loads == per_pass + 5, cfg.name()
+        else:  # a body this small LLVM may unroll itself, up to the whole sample grid
+            corner_loads = r.global_loads - 5
+            assert corner_loads % per_pass == 0, cfg.name()
+            assert per_pass <= corner_loads <= 4 * cfg.sampling_ratio**2 * cfg.tile_elements_per_thread()
+
+
+def test_splitting_the_bins_frees_registers(resources: dict[KernelConfig, KernelResources]) -> None:
+    # what bin_block is for: a program of 8 bins holds an eighth of the accumulators, so the
+    # register file, which held the channels-last tiles to a quarter of the warps on an
+    # H200, takes more programs
+    for cfg in BIN_BLOCKS:
+        if cfg.bin_block is None:
+            continue
+        whole = resources[dataclasses.replace(cfg, bin_block=None)]
+        assert resources[cfg].registers < whole.registers, cfg.name()
+        if cfg.bin_block == 8:
+            assert resources[cfg].registers <= 64, cfg.name()  # at least 8 programs of 4 warps an SM
 
 
 def test_spills_are_detected(resources: dict[KernelConfig, KernelResources]) -> None:
