@@ -276,7 +276,7 @@ def _mlroialign_kernel(
             UNROLL,
         )
         return
-    if BLOCK_B >= P * P:
+    if BLOCK_B >= P * P:  # noqa: SIM108 (a compile-time branch: the whole tile's code unchanged)
         bins = tl.arange(0, BLOCK_B)
     else:
         # the bins split over the grid's third axis (``bin_block``): smaller programs hold
