@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.bench_engines import check_int8_buildable, models_by_kind, open_engines
 from edge.bench_progress import progress_bar_of
 from edge.bench_samples import SAMPLES, SAMPLES_BUDGET_BYTES, Samples, read_samples
 from edge.errors import ConfigError, Interrupted
@@ -46,15 +47,12 @@ def latency_stats(values: Sequence[float]) -> dict[str, float]:
     return out
 
 
-DEFAULT_SIZE = (256, 512)  # what is built when a folder has no engines for a configuration
-
-
 @dataclass(frozen=True)
 class BenchConfig:
     backend: str = "onnxruntime"
     precision: str = "fp32"
     # None: the newest size the engines folder holds for this backend and precision (both
-    # kinds at one size, as edge run chooses), or DEFAULT_SIZE, built, when it holds none;
+    # kinds at one size, as edge run chooses), or edge.build.DEFAULT_SIZE, built, when it holds none;
     # in a sweep, the size the first such configuration settled on (run_bench)
     size: tuple[int, int] | None = None
     device: str | None = None
@@ -221,53 +219,6 @@ def measurement_of(
     return measurement
 
 
-def _check_int8_buildable(
-    configs: Sequence[BenchConfig], engines: str | Path, models: Sequence[str] | None
-) -> None:
-    """A ConfigError for an INT8 configuration whose engines the folder lacks: building them
-    needs calibration frames, and the sweep would otherwise stop there, rows later."""
-    from edge.build import CALIB_DATA_HINT
-    from edge.errors import ManifestError
-    from edge.manifest import Manifest
-    from edge.stream.engines import choose_entries
-
-    chosen = _models_by_kind(models or ())
-    entries = list(Manifest.load(engines).engines.values()) if Path(engines).is_dir() else []
-    for cfg in configs:
-        if cfg.precision != "int8":
-            continue
-        try:
-            choose_entries(
-                entries,
-                backend=cfg.backend,
-                precision="int8",
-                size=cfg.size,
-                panoptic=chosen.get("panoptic"),
-                depth=chosen.get("depth"),
-            )
-        except ManifestError:
-            raise ConfigError(
-                f"{cfg.label}: {str(engines)!r} holds no such engines, and building INT8 ones needs "
-                f"calibration frames: give {CALIB_DATA_HINT}"
-            ) from None
-
-
-def _models_by_kind(models: Sequence[str]) -> dict[str, str]:
-    """``{"panoptic": name, "depth": name}`` for the models asked for: at most one of each."""
-    from edge.models.zoo import get_entry
-
-    chosen: dict[str, str] = {}
-    for name in models:
-        kind = get_entry(name).kind
-        if kind in chosen and chosen[kind] != name:
-            raise ConfigError(
-                f"--models names two {kind} models, {chosen[kind]!r} and {name!r}; a frame runs one "
-                f"of each kind: bench them in separate runs (or compare their reports with --compare)"
-            )
-        chosen[kind] = name
-    return chosen
-
-
 def run_bench(
     configs: Sequence[BenchConfig],
     *,
@@ -339,9 +290,9 @@ def run_bench(
     ]
     if bad:  # each named alone, not beside the values that were fine
         raise ConfigError("; ".join(bad))
-    _models_by_kind(models or ())  # unknown or doubled kinds fail before anything is built
+    models_by_kind(models or ())  # unknown or doubled kinds fail before anything is built
     if build_missing and calib_data is None:  # and an INT8 row to build, before any is measured
-        _check_int8_buildable(configs, engines, models)
+        check_int8_buildable(configs, engines, models)
     held = read_samples(source, samples, budget_bytes=samples_memory, show_progress=show_progress)
     results: list[dict[str, Any]] = []
     current = configs[0]
@@ -369,7 +320,7 @@ def run_bench(
                 # first open configuration's newest (built for the others where they lack it)
                 asked = dataclasses.replace(asked, size=settled)
             current = asked
-            engine_set = _open_engines(
+            engine_set = open_engines(
                 asked,
                 engines,
                 models=models,
@@ -436,61 +387,6 @@ def run_bench(
         }
         raise Interrupted(data, original) from original
     return _document(source, settings, held, results)
-
-
-def _open_engines(
-    cfg: BenchConfig,
-    engines: str | Path,
-    *,
-    models: Sequence[str] | None,
-    threads: int | None,
-    build_missing: bool,
-    show_progress: bool,
-    calib_data: str | None,
-    fit: str,
-) -> Any:
-    """The EngineSet for ``cfg``, built first (bundled weights; DEFAULT_SIZE when ``cfg``
-    leaves the size open) if the folder lacks it; ``fit``: as EngineSet's."""
-    from edge.build import DEFAULT_MODELS, BuildRequest, build_all
-    from edge.errors import ManifestError
-    from edge.models.zoo import bundled_weights
-    from edge.stream import default_engine_options
-    from edge.stream.engines import EngineSet
-
-    chosen = _models_by_kind(models or ())
-
-    def load() -> EngineSet:
-        return EngineSet.from_manifest(
-            engines,
-            backend=cfg.backend,
-            size=cfg.size,
-            precision=cfg.precision,
-            panoptic=chosen.get("panoptic"),
-            depth=chosen.get("depth"),
-            engine_options=default_engine_options(cfg.backend, threads, cfg.device),
-            fit=fit,
-        )
-
-    try:
-        return load()
-    except ManifestError:
-        if not build_missing:
-            raise
-    h, w = cfg.size or DEFAULT_SIZE
-    reqs = [
-        BuildRequest(
-            model=m,
-            height=h,
-            width=w,
-            backend=cfg.backend,
-            precision=cfg.precision,
-            checkpoint=bundled_weights(m),
-            calib_data=calib_data,
-        )
-        for m in list(models or DEFAULT_MODELS)
-    ]
-    build_all(reqs, engines, show_progress=show_progress)
-    return load()
 
 
 def _document(
