@@ -29,6 +29,7 @@ from typing import Any
 from edge.bench_samples import Samples
 from edge.errors import ConfigError
 from edge.stream.frame import Frame, Result
+from edge.util.numbers import is_positive_number
 
 # a stream that dropped at most this share of the frames that arrived kept up with its camera
 KEEPS_UP_DROPPED = 0.01
@@ -120,7 +121,7 @@ def stream_names(streams: int) -> list[str]:
 
 def check_rate(rate: float) -> float:
     """``rate`` if it is a frame rate a stream can be paced at; else a ConfigError."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < float("inf"):
+    if not is_positive_number(rate):
         raise ConfigError(f"stream rate {rate!r}: expected frames per second, a number > 0")
     return float(rate)
 

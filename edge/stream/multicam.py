@@ -17,7 +17,6 @@ whose name holds ``{camera}`` is one per camera; a sink of what was found (objec
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import sys
 import threading
@@ -30,6 +29,7 @@ from edge.latency import LatencyTracker
 from edge.latency.status import StatusLine
 from edge.stream.camera_sinks import SharedSink, say_viewers, split_sinks
 from edge.stream.watchdog import ServiceWatch
+from edge.util.numbers import is_positive_number
 from edge.util.turns import TurnLock
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def check_shares(
     a ConfigError for a name that is no camera's or a share that is not a number > 0."""
     _check_names("--share", shares, names, what)
     for name, share in shares.items():
-        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < math.inf:
+        if not is_positive_number(share):
             raise ConfigError(
                 f"--share {name}={share!r}: expected a number > 0 (its turns against the others')"
             )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
 from fractions import Fraction
 from types import TracebackType
+
+from edge.util.numbers import is_positive_number
 
 
 class TurnLock:
@@ -95,7 +96,7 @@ class Seat:
     ``close`` gives back a lock kept for a next turn that will not come (the camera stopped)."""
 
     def __init__(self, lock: TurnLock, priority: int, share: float = 1.0) -> None:
-        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < math.inf:
+        if not is_positive_number(share):
             raise ValueError(f"a seat's share must be a number > 0, got {share!r}")
         self.lock, self.priority, self.share = lock, priority, share
         self._stride = 1 / Fraction(share)  # exact: passes that tie stay tied

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from edge.util.numbers import is_positive_number
+
+
+@pytest.mark.parametrize("value", [1, 0.5, 30, 1e-9, 1e300, np.float64(2.0)])
+def test_finite_numbers_above_zero_count(value: object) -> None:
+    assert is_positive_number(value)
+
+
+@pytest.mark.parametrize(
+    "value", [0, -1, -0.5, 0.0, math.inf, math.nan, -math.inf, True, False, "2", None, [2], Fraction(1, 2)]
+)
+def test_the_rest_do_not(value: object) -> None:
+    # True is an int to Python; a flag passed for a rate or a share must not read as 1
+    assert not is_positive_number(value)
