@@ -242,6 +242,7 @@ def run_bench(
     priorities: Mapping[str, int] | None = None,
     arrival: str = "together",
     shares: Mapping[str, float] | None = None,
+    rates: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
@@ -252,13 +253,15 @@ def run_bench(
     out, it is what a sweep killed later (out of memory in a build, a board's power cut)
     keeps. ``fit``: how frames of another shape than the engines' go in (edge.stream.fit).
     ``rate``: each camera's frames per second in the configurations of several streams
-    (BenchConfig.streams; default: the source's own rate, else 30); ``priorities``: their
+    (BenchConfig.streams; default: the source's own rate, else 30) and ``rates`` by stream
+    name where a stream's differs (stream0, ...); ``priorities``: their
     streams' ranks at the engines by name (stream0, ...); ``shares``: their shares of the turns
     among their rank; ``arrival``: their frames' arrival, ``together`` or ``spread``
     (edge.bench_streams.phases)."""
     from edge.bench_streams import (
         DEFAULT_RATE,
         check_rate,
+        check_rates,
         check_streams,
         check_turns,
         measure_streams,
@@ -276,7 +279,9 @@ def run_bench(
     if rate is not None:
         check_rate(rate)
     phases(1, 1.0, arrival)  # a ConfigError for an unknown one
-    check_turns(max((cfg.streams or 0 for cfg in configs), default=0), priorities, shares)
+    most = max((cfg.streams or 0 for cfg in configs), default=0)
+    check_turns(most, priorities, shares)
+    check_rates(most, rates)
     bad = [
         f"{name} {given}: expected {expected}"
         for name, given, ok, expected in (
@@ -307,6 +312,8 @@ def run_bench(
     if multi:
         settings["rate_fps"] = rate or held.fps or DEFAULT_RATE
         settings["arrival"] = arrival
+    if rates:
+        settings["rates_fps"] = dict(rates)
     if priorities:
         settings["priorities"] = dict(priorities)
     if shares:
@@ -357,6 +364,7 @@ def run_bench(
                         rate=settings["rate_fps"],
                         priorities=priorities,
                         shares=shares,
+                        rates=rates,
                         arrival=arrival,
                         **how,
                     )

@@ -126,6 +126,45 @@ def check_rate(rate: float) -> float:
     return float(rate)
 
 
+def check_rates(most: int, rates: Mapping[str, float] | None) -> None:
+    """A run's rates by stream (--rate NAME=FPS), its largest configuration of ``most``
+    streams (0: none of several): a ConfigError for a name no stream of it has, or a rate
+    that is not a number > 0."""
+    if not rates:
+        return
+    if not most:
+        raise ConfigError("rates by stream pace the streams of a multi-stream run: give streams too")
+    names = stream_names(most)
+    for name, fps in rates.items():
+        if name not in names:
+            raise ConfigError(f"--rate {name}: no stream is named {name!r} (the streams: {', '.join(names)})")
+        if not is_positive_number(fps):
+            raise ConfigError(f"--rate {name}={fps!r}: expected frames per second, a number > 0")
+
+
+def fair_parts(served: float, asked: Mapping[str, float], shares: Mapping[str, float]) -> dict[str, float]:
+    """What each stream should have got of the ``served`` frames, having ``asked`` for some
+    (arrived) and with a share of the turns: all it asked for where the engines had room,
+    else a part by its share, what streams asking for less leave going to the rest (weighted
+    max-min fairness, as TurnLock's turns divide the engines). Evenness compares each
+    stream's frames with this: a camera at 10 fps beside one at 30 that got all of its 10
+    while the other got the rest was served fairly, as was one of share 2 that got twice
+    another's."""
+    parts: dict[str, float] = {}
+    left = dict(asked)
+    room = float(served)
+    while left:
+        per_share = room / sum(shares[n] for n in left)
+        sated = [n for n, a in left.items() if a <= shares[n] * per_share]
+        if not sated:
+            parts.update({n: shares[n] * per_share for n in left})
+            break
+        for n in sated:
+            parts[n] = float(left.pop(n))
+            room -= parts[n]
+    return parts
+
+
 # a frame's stages one after another (the engines' wall time in place of each one's)
 _IN_TURN = ("preprocess", "turn", "engines", "postprocess", "sink")
 
@@ -233,6 +272,7 @@ def measure_streams(
     priorities: Mapping[str, int] | None = None,
     arrival: str = "together",
     shares: Mapping[str, float] | None = None,
+    rates: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """``streams`` cameras of ``samples`` at ``rate`` fps each through ``engines`` (an
     EngineSet), taking turns: the frames' stage times pooled, each stream's frames, drops and
@@ -240,7 +280,9 @@ def measure_streams(
     monitors. ``draw``: as edge.bench.measure's. ``priorities``: a stream's rank at the
     engines by name (``stream0``, ...; edge run --priority), those of streams this run lacks
     left out; ``shares``: a stream's share of the turns among its rank, likewise (edge run
-    --share). ``arrival``: when each stream's frames arrive (``phases``)."""
+    --share); ``rates``: a stream's own frames per second in place of ``rate``, likewise (a
+    rig's front camera at 30, its side ones at 10). ``arrival``: when each stream's frames
+    arrive (``phases``; spread, each over its own period)."""
     from edge.bench import E2E, latency_stats, measurement_of
     from edge.power import PowerSampler, find_rails
     from edge.stream.multicam import run_all
@@ -253,20 +295,23 @@ def measure_streams(
     rails = find_rails(power_root) if power_root is not None else []
     sampler = PowerSampler(rails) if rails else None
     turn = TurnLock()
-    delays = phases(streams, rate, arrival)
+    names = stream_names(streams)
+    fps = {name: check_rate((rates or {}).get(name, rate)) for name in names}
+    # spread: stream i's first frame i/streams of its own period in
+    delays = [phases(streams, fps[name], arrival)[i] for i, name in enumerate(names)]
     t0_ns = time.perf_counter_ns() + 100_000_000  # the pipelines' threads are started by then
     ranks = priorities or {}  # those of streams this run lacks are not asked for
     weights = shares or {}
     pipelines = {
         name: Pipeline(
-            source=HeldSource(samples, uri=f"held://{name}", fps=rate, t0_ns=t0_ns, phase_s=delay),
+            source=HeldSource(samples, uri=f"held://{name}", fps=fps[name], t0_ns=t0_ns, phase_s=delay),
             engines=engines,
             sinks=[NullSink()],
             views=RENDERED_VIEWS if draw else (),
             camera=name,
             engine_turn=turn.seat(ranks.get(name, 0), weights.get(name, 1.0)),
         )
-        for name, delay in zip(stream_names(streams), delays, strict=True)
+        for name, delay in zip(names, delays, strict=True)
     }
     m = _Measurement(
         pipelines,
@@ -299,6 +344,7 @@ def measure_streams(
         arrived = m.counts_at_end[name][0] - m.counts_at_start[name][0]
         dropped = m.counts_at_end[name][1] - m.counts_at_start[name][1]
         per_stream[name] = {
+            "rate_fps": fps[name],
             "frames": len(e2e),
             "fps": len(e2e) / seconds,
             "arrived": arrived,
@@ -308,8 +354,11 @@ def measure_streams(
         }
     arrived = sum(s["arrived"] for s in per_stream.values())
     drops = sum(s["drops"] for s in per_stream.values())
-    # frames a share: streams of shares 2 and 1 that got 2:1 were served alike
-    frames = [s["frames"] / weights.get(name, 1.0) for name, s in per_stream.items()]
+    served = sum(s["frames"] for s in per_stream.values())
+    fair = fair_parts(
+        served, {n: s["arrived"] for n, s in per_stream.items()}, {n: weights.get(n, 1.0) for n in names}
+    )
+    got = [s["frames"] / fair[n] for n, s in per_stream.items() if fair[n] > 0]
     return measurement_of(
         m.times_ms,
         warmup=warmup,
@@ -322,6 +371,6 @@ def measure_streams(
         arrived=arrived,
         dropped_fraction=drops / arrived if arrived else 0.0,
         keeps_up=all(s["dropped_fraction"] <= KEEPS_UP_DROPPED for s in per_stream.values()),
-        # the fewest frames a stream got (a share) over the most: 1.0, each served alike
-        evenness=min(frames) / max(frames) if max(frames) else 0.0,
+        # the least a stream got of its fair part over the most: 1.0, each served alike
+        evenness=min(got) / max(got) if got and max(got) else 0.0,
     )

@@ -256,6 +256,19 @@ def priority_setting(text: str) -> tuple[str, int]:
         ) from None
 
 
+def rate_setting(text: str) -> tuple[str | None, float]:
+    """``--rate FPS`` (every stream: name None) or ``--rate NAME=FPS`` (one stream)."""
+    name, sep, fps = text.rpartition("=")
+    try:
+        if name or not sep:
+            return (name or None), positive_number("frames per second")(fps)
+    except argparse.ArgumentTypeError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"expected a positive number of frames per second (FPS, or NAME=FPS for one stream), got {text!r}"
+    )
+
+
 def share_setting(text: str) -> tuple[str, float]:
     """``--share NAME=W``, W a number > 0."""
     name, sep, weight = text.partition("=")

@@ -16,8 +16,8 @@ from edge.cli_args import (
     non_negative_seconds,
     output_folder,
     positive_int,
-    positive_number,
     priority_setting,
+    rate_setting,
     share_setting,
 )
 
@@ -47,10 +47,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--rate",
-        type=positive_number("frames per second"),
-        metavar="FPS",
-        help="with --streams: each camera's frames per second; default: the source's own rate "
-        f"(synthetic://: 17), else {DEFAULT_RATE:g}",
+        action="append",
+        type=rate_setting,
+        metavar="[NAME=]FPS",
+        help="with --streams: each camera's frames per second; NAME=FPS, one stream's where it differs "
+        "(stream0, stream1, ...: a rig's front camera at 30, its side ones at 10; repeatable); default: "
+        f"the source's own rate (synthetic://: 17), else {DEFAULT_RATE:g}",
     )
     p.add_argument(
         "--arrival",
@@ -184,8 +186,18 @@ def run_bench_command(args: argparse.Namespace) -> int:
         for note in compare_notes(a, b):
             print(f"note: {note}", file=sys.stderr)
         return 0
-    if args.rate is not None and not args.streams:
-        raise ConfigError(f"--rate {args.rate:g}: it paces the cameras of --streams; give --streams too")
+    every = [fps for name, fps in args.rate or () if name is None]
+    if len(every) > 1:
+        raise ConfigError(
+            f"--rate is given {len(every)} times without a stream's name; give the streams' rate once "
+            "(and NAME=FPS for a stream whose rate differs)"
+        )
+    rate = every[0] if every else None
+    if rate is not None and not args.streams:
+        raise ConfigError(f"--rate {rate:g}: it paces the cameras of --streams; give --streams too")
+    rates = _per_stream(
+        [(n, f) for n, f in args.rate or () if n is not None], "--rate", "paces", args.streams
+    )
     if args.arrival != "together" and not args.streams:
         raise ConfigError(f"--arrival {args.arrival}: it times the cameras of --streams; give --streams too")
     priorities = _per_stream(args.priority, "--priority", "ranks", args.streams)
@@ -209,7 +221,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
             calib_data=args.calib_data,
             draw=not args.no_draw,
             fit=args.fit,
-            rate=args.rate,
+            rate=rate,
+            rates=rates,
             priorities=priorities,
             shares=shares,
             arrival=args.arrival,

@@ -146,6 +146,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge bench --streams 1 2 4 --rate 30",
             "1, 2, then 4 cameras at 30 fps each through one set of engines: which kept up",
         ),
+        (
+            "edge bench --streams 3 --rate 10 --rate stream0=30",
+            "a rig: the front camera at 30 fps, two side ones at 10",
+        ),
         ("edge bench --compare out/a/bench.json out/b/bench.json", "B/A ratios of two reports"),
     ],
     "lint": [

@@ -17,7 +17,7 @@ import pytest
 from edge.bench import BenchConfig, run_bench, sweep
 from edge.bench_compare import compare, compare_notes, load_result
 from edge.bench_samples import Samples, load_samples
-from edge.bench_streams import HeldSource, measure_streams, phases
+from edge.bench_streams import HeldSource, fair_parts, measure_streams, phases
 from edge.cli import main
 from edge.errors import ConfigError, Interrupted
 from edge.report.bench_report import write_report
@@ -159,6 +159,52 @@ def test_streams_overloading_the_engines_get_turns_by_their_shares(engines: Any)
     assert m["evenness"] == pytest.approx(per_share[0] / per_share[1])
 
 
+@pytest.mark.parametrize(
+    "served,asked,shares,fair",
+    [
+        (20, {"a": 10, "b": 10}, {}, {"a": 10, "b": 10}),  # room for all: what each asked
+        (30, {"a": 100, "b": 100}, {"a": 2}, {"a": 20, "b": 10}),  # overloaded: by share
+        (20, {"a": 30, "b": 10}, {}, {"a": 10, "b": 10}),  # 30 and 10 fps: b sated, a the rest
+        (20, {"a": 30, "b": 10}, {"a": 3}, {"a": 15, "b": 5}),
+        (24, {"a": 4, "b": 100, "c": 100}, {}, {"a": 4, "b": 10, "c": 10}),  # a's leftover shared
+        (24, {"a": 4, "b": 100, "c": 100}, {"c": 3}, {"a": 4, "b": 5, "c": 15}),
+        (0, {"a": 5, "b": 0}, {}, {"a": 0, "b": 0}),
+        (0, {}, {}, {}),
+    ],
+)
+def test_fair_parts_by_hand(served: int, asked: dict, shares: dict, fair: dict) -> None:
+    got = fair_parts(served, asked, {n: shares.get(n, 1.0) for n in asked})
+    assert got == pytest.approx(fair)
+
+
+def test_streams_at_their_own_rates(engines: Any) -> None:
+    """stream1 at 8 fps beside stream0 at 2, both well below what the engines take: each
+    camera gives its own rate, and both are served all they asked (even by rate)."""
+    m = measure_streams(
+        engines,
+        held(),
+        streams=2,
+        rate=2.0,
+        rates={"stream1": 8.0, "stream5": 1.0},  # a stream this run lacks is left out
+        warmup=1,
+        min_frames=10,
+        min_duration_s=1.0,
+        power_root=None,
+    )
+    s0, s1 = m["streams"]["stream0"], m["streams"]["stream1"]
+    assert (s0["rate_fps"], s1["rate_fps"], m["rate_fps"]) == (2.0, 8.0, 2.0)
+    for s in (s0, s1):
+        assert s["arrived"] <= 1 + math.ceil(s["rate_fps"] * m["seconds"])
+    assert s1["arrived"] >= 2 * s0["arrived"] > 0
+    fair = fair_parts(
+        m["frames"], {"stream0": s0["arrived"], "stream1": s1["arrived"]}, {"stream0": 1, "stream1": 1}
+    )
+    got = sorted([s0["frames"] / fair["stream0"], s1["frames"] / fair["stream1"]])
+    assert m["evenness"] == pytest.approx(got[0] / got[1])
+    # by frames alone the slower camera would look starved: 2 fps against 8
+    assert m["evenness"] > s0["frames"] / s1["frames"]
+
+
 def test_ctrl_c_keeps_the_frames_measured_whole(engines: Any) -> None:
     calls: list[int] = []
 
@@ -213,6 +259,15 @@ def test_bad_streams_and_rates_are_clear_errors(engines: Any, tiny_engines: Path
         run_bench([BenchConfig(streams=2)], engines=tiny_engines, source="nope://", shares={"stream1": 0.0})
     with pytest.raises(ConfigError, match="shares divide the turns of a multi-stream run's streams"):
         run_bench([BenchConfig()], engines=tiny_engines, source="nope://", shares={"stream0": 2.0})
+    for rates, said in (
+        ({"stream2": 5.0}, "--rate stream2: no stream is named 'stream2' (the streams: stream0, stream1)"),
+        ({"stream1": 0.0}, "--rate stream1=0.0: expected frames per second, a number > 0"),
+        ({"stream1": math.inf}, "--rate stream1=inf: expected frames per second"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            run_bench([BenchConfig(streams=2)], engines=tiny_engines, source="nope://", rates=rates)
+    with pytest.raises(ConfigError, match="rates by stream pace the streams of a multi-stream run"):
+        run_bench([BenchConfig()], engines=tiny_engines, source="nope://", rates={"stream0": 2.0})
 
 
 def test_the_sweep_takes_stream_counts_as_an_axis() -> None:
@@ -308,6 +363,8 @@ def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.Ca
         "2",
         "--rate",
         "6",
+        "--rate",
+        "stream1=3",
         "--priority",
         "stream1=2",
         "--arrival",
@@ -324,11 +381,13 @@ def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.Ca
     )
     data = load_result(tmp_path / "rep" / "bench.json")
     assert data["settings"]["rate_fps"] == 6.0 and data["results"][0]["rate_fps"] == 6.0
+    assert data["settings"]["rates_fps"] == {"stream1": 3.0}
+    assert [s["rate_fps"] for s in data["results"][0]["streams"].values()] == [6.0, 3.0]
     assert data["settings"]["priorities"] == {"stream1": 2}
     assert data["settings"]["shares"] == {"stream0": 2.5}
     assert data["settings"]["arrival"] == "spread"
     assert (
-        "get a frame 6 times a second, spread evenly over a frame's period"
+        "get a frame 6 times a second (stream1 3: --rate NAME=FPS), spread evenly over a frame's period"
         in (tmp_path / "rep" / "report.md").read_text()
     )
     assert main([*common, "--arrival", "spread", "--report", str(tmp_path / "other")]) == 2
@@ -338,7 +397,7 @@ def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.Ca
     shares = "Shares of the turns among a rank (--share; every other stream 1): stream0 2.5."
     assert shares in (tmp_path / "rep" / "report.md").read_text()
     assert (
-        "(the fewest frames a share a stream got over the most)"
+        "else a part of those served by its share; the least over the most)"
         in (tmp_path / "rep" / "report.md").read_text()
     )
     assert main([*common, "--priority", "stream0", "--report", str(tmp_path / "other")]) == 2
@@ -352,10 +411,32 @@ def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.Ca
     # --rate paces --streams' cameras: alone it is refused, and nothing is measured
     assert main([*common, "--rate", "6", "--report", str(tmp_path / "other")]) == 2
     assert "--rate 6: it paces the cameras of --streams; give --streams too" in capsys.readouterr().err
+    assert main([*common, "--rate", "stream1=6", "--report", str(tmp_path / "other")]) == 2
+    assert "--rate stream1: it paces the streams of --streams; give --streams too" in capsys.readouterr().err
+    assert (
+        main([*common, "--streams", "2", "--rate", "6", "--rate", "7", "--report", str(tmp_path / "other")])
+        == 2
+    )
+    assert (
+        "--rate is given 2 times without a stream's name; give the streams' rate once"
+        in capsys.readouterr().err
+    )
+    assert main([*common, "--streams", "2", "--rate", "stream1=6", "--rate", "stream1=7"]) == 2
+    assert "--rate names a stream twice" in capsys.readouterr().err
+    assert main([*common, "--streams", "2", "--rate", "stream9=6", "--report", str(tmp_path / "other")]) == 2
+    assert (
+        "--rate stream9: no stream is named 'stream9' (the streams: stream0, stream1)"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "other").exists()
     for bad, said in (
         (["--streams", "0"], "argument --streams: expected a positive integer, got '0'"),
         (["--streams", "2", "--rate", "0"], "argument --rate: expected a positive number"),
+        (["--streams", "2", "--rate", "stream1=0"], "(FPS, or NAME=FPS for one stream), got 'stream1=0'"),
+        (
+            ["--streams", "2", "--rate", "=5"],
+            "argument --rate: expected a positive number of frames per second",
+        ),
     ):
         with pytest.raises(SystemExit):
             main([*common, *bad])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
-from edge.cli_args import count, finite_number, percentile, positive_int, positive_number
+from edge.cli_args import count, finite_number, percentile, positive_int, positive_number, rate_setting
 from edge.errors import ConfigError
 
 
@@ -24,6 +24,12 @@ from edge.errors import ConfigError
         (percentile, {"99.999": 99.999, "100": 100.0}, ["0", "100.1", "-5", "nan"], "percentile"),
         (positive_number("ms"), {"0.5": 0.5}, ["0", "-1", "inf", "nan", "fast"], "number of ms"),
         (positive_number(), {"1e-3": 1e-3}, ["0", "nan"], "number"),
+        (
+            rate_setting,
+            {"30": (None, 30.0), "stream1=7.5": ("stream1", 7.5)},
+            ["0", "stream1=0", "=5", "stream1=", "stream1=inf", "fast"],
+            r"positive number of frames per second \(FPS, or NAME=FPS for one stream\)",
+        ),
     ],
 )
 def test_types_accept_and_refuse(

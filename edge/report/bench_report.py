@@ -166,15 +166,23 @@ def scenario_line(data: dict[str, Any]) -> str:
         if data["settings"].get("arrival") == "spread"
         else "all at the same moments"
     )
+    differ = rates_text(data["settings"].get("rates_fps"))
     return (
         f"Scenario: multi-stream: each configuration's streams (cameras) get a frame {rate:g} times a "
-        f"second, {moments}, and take turns at one set of engines; a frame the engines "
+        f"second{differ}, {moments}, and take turns at one set of engines; a frame the engines "
         "cannot take before its stream's next one arrives is dropped. A frame's latency runs from its "
         "arrival to the end of its sink, its wait for a turn (stage turn) and in the queues between "
         "the stages (queues) included; engines is the longer of the two, which run side by side. A stream "
         f"kept up where it dropped at most {KEEPS_UP_DROPPED:.0%} of its frames."
         + ranks_text(data["settings"].get("priorities"), data["settings"].get("shares"))
     )
+
+
+def rates_text(rates: dict[str, float] | None) -> str:
+    """The streams whose rate differs from the run's (--rate NAME=FPS), where given."""
+    if not rates:
+        return ""
+    return " (" + ", ".join(f"{name} {fps:g}" for name, fps in rates.items()) + ": --rate NAME=FPS)"
 
 
 def ranks_text(priorities: dict[str, int] | None, shares: dict[str, float] | None = None) -> str:
@@ -212,7 +220,7 @@ def kept_up_line(data: dict[str, Any]) -> str | None:
     return f"Kept up: {', '.join(kept) or 'none'}." + (f" Did not: {', '.join(lost)}." if lost else "")
 
 
-STREAM_COLUMNS = ("stream", "frames", "fps", "arrived", "drops", "dropped", "p50", "p99", "max")
+STREAM_COLUMNS = ("stream", "rate", "frames", "fps", "arrived", "drops", "dropped", "p50", "p99", "max")
 
 
 def stream_rows(result: dict[str, Any]) -> list[list[str]]:
@@ -220,6 +228,7 @@ def stream_rows(result: dict[str, Any]) -> list[list[str]]:
     return [
         [
             name,
+            _fmt(s.get("rate_fps", result["rate_fps"]), 1),  # reports before --rate NAME=FPS: the run's
             str(s["frames"]),
             _fmt(s["fps"], 1),
             str(s["arrived"]),
@@ -232,11 +241,14 @@ def stream_rows(result: dict[str, Any]) -> list[list[str]]:
 
 
 def evenness_line(result: dict[str, Any], shared: bool = False) -> str:
-    """How evenly the streams were served; ``shared``: by their shares (--share)."""
-    per = " a share" if shared else ""
+    """How evenly the streams were served; ``shared``: with shares of the turns (--share)."""
+    by = "by its share" if shared else "alike"
+    rates = {s.get("rate_fps", result["rate_fps"]) for s in result["streams"].values()}
+    at = f"at {result['rate_fps']:g} fps a stream" if len(rates) == 1 else "at the streams' rates"
     return (
-        f"Evenness {result['evenness']:.2f} (the fewest frames{per} a stream got over the most); "
-        f"{result['throughput_fps']:.1f} fps together at {result['rate_fps']:g} fps a stream."
+        f"Evenness {result['evenness']:.2f} (each stream's frames over its fair part: all it asked for "
+        f"where the engines had room, else a part of those served {by}; the least over the most); "
+        f"{result['throughput_fps']:.1f} fps together {at}."
     )
 
 

@@ -167,8 +167,20 @@ def test_a_multi_stream_report_says_which_configurations_kept_up() -> None:
     assert "Scenario: multi-stream: each configuration's streams (cameras) get a frame 15 times" in md
     assert "A stream kept up where it dropped at most 1% of its frames." in md
     assert "Kept up: onnxruntime/fp32/128x256. Did not: torch/fp32/128x256/cuda (7.5% dropped)." in md
-    assert "| stream1 | 17 | 8.5 | 20 | 3 | 15.0% | 20.00 | 29.80 | 30.00 |" in md
-    assert "Evenness 0.85 (the fewest frames a stream got over the most)" in md
+    # a report of a run before --rate NAME=FPS has no stream's own rate: the run's is shown
+    assert "| stream1 | 15.0 | 17 | 8.5 | 20 | 3 | 15.0% | 20.00 | 29.80 | 30.00 |" in md
+    assert "Evenness 0.85 (each stream's frames over its fair part: all it asked for where the engines" in md
+    assert "else a part of those served alike; the least over the most);" in md
+    assert "fps together at 15 fps a stream." in md
     page = html_page(data, {name: b"" for name in ("cdf.png", "stages.png", "timeline.png")})
-    assert "<td>stream1</td><td>17</td><td>8.5</td><td>20</td><td>3</td><td>15.0%</td>" in page
+    assert "<td>stream1</td><td>15.0</td><td>17</td><td>8.5</td><td>20</td><td>3</td><td>15.0%</td>" in page
+    # stream1 at 5 fps, by --rate stream1=5
+    data["settings"]["rates_fps"] = {"stream1": 5.0}
+    for r in data["results"]:
+        r["streams"]["stream0"]["rate_fps"] = 15.0
+        r["streams"]["stream1"]["rate_fps"] = 5.0
+    md = markdown(data)
+    assert "get a frame 15 times a second (stream1 5: --rate NAME=FPS), all at the same moments" in md
+    assert "| stream1 | 5.0 | 17 |" in md and "| stream0 | 15.0 | 20 |" in md
+    assert "fps together at the streams' rates." in md
     assert "Did not: torch/fp32/128x256/cuda (7.5% dropped)." in page
