@@ -394,8 +394,11 @@ def per_camera(
     return out
 
 
-def check_tracking_arguments(args: argparse.Namespace) -> None:
-    """What argparse cannot check of ``add_tracking_arguments``' settings alone."""
+def check_tracking_arguments(
+    args: argparse.Namespace,
+) -> tuple[dict[str | None, float | None], dict[str | None, float]]:
+    """What argparse cannot check of ``add_tracking_arguments``' settings alone; each
+    camera's field of view and mount offset as read (fields_of_view, mount_offsets)."""
     views = fields_of_view(args)
     unknown = [name for name, deg in views.items() if deg is None]
     offsets = mount_offsets(args)
@@ -418,6 +421,7 @@ def check_tracking_arguments(args: argparse.Namespace) -> None:
             f"--path-width {args.path_width:g} needs --hfov for each camera, and {without} has none: "
             "give --hfov NAME=DEG for it, or --hfov DEG for every camera without its own"
         )
+    return views, offsets
 
 
 def object_tracker(args: argparse.Namespace) -> Any:
@@ -425,9 +429,8 @@ def object_tracker(args: argparse.Namespace) -> Any:
     camera's by name (its own field of view)."""
     from edge.postprocess.tracks import ObjectTracker
 
-    check_tracking_arguments(args)
+    views, offsets = check_tracking_arguments(args)
     path = {} if args.path_width is None else {"path_half_width_m": args.path_width / 2}
-    offsets = mount_offsets(args)
     trackers = {
         name: ObjectTracker(
             speed_window_s=args.speed_window,
@@ -436,7 +439,7 @@ def object_tracker(args: argparse.Namespace) -> Any:
             mount_offset_m=offsets[name],
             **path,
         )
-        for name, deg in fields_of_view(args).items()
+        for name, deg in views.items()
     }
     return trackers.get(None, trackers)
 
