@@ -55,7 +55,8 @@ def add_service_command(sub: Any) -> None:
 
 def cmd_service(args: argparse.Namespace) -> int:
     from edge.cli import build_parser
-    from edge.cli_args import camera_priorities, camera_shares, check_tracking_arguments, run_cameras_of
+    from edge.cli_args import camera_priorities, camera_shares, run_cameras_of
+    from edge.cli_tracking import check_tracking_arguments
     from edge.errors import ConfigError
     from edge.util.fs import atomic_write_bytes
     from edge.util.unit import unit_text

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge.errors import DatasetError, Interrupted, ReplayNotSaved, SinkStopped, SourceError
+from edge.errors import ConfigError, DatasetError, Interrupted, ReplayNotSaved, SinkStopped, SourceError
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom
 from edge.util.fs import atomic_write_bytes, require_writable
 
@@ -76,6 +76,12 @@ def replay(
     from edge.stream.sources import CityscapesSource, open_source
 
     check_post_workers(post_workers)
+    if object_tracker is not None and object_tracker.facing != "front":
+        # the truth's objects are placed as a front camera's (eval.objects.true_lateral)
+        raise ConfigError(
+            f"--facing {object_tracker.facing}: edge replay scores recordings of a front camera "
+            "(Cityscapes, synthetic drives); a camera facing elsewhere is for edge run"
+        )
     if out_dir is not None:  # checked now: predictions are written as the replay goes
         require_writable(out_dir, folder=True, what="predictions folder")
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails

@@ -103,7 +103,7 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(
 
 def test_run_and_replay_take_the_trackers_settings() -> None:
     from edge.cli import build_parser
-    from edge.cli_args import object_tracker
+    from edge.cli_tracking import object_tracker
     from edge.postprocess.tracks import ObjectTracker
 
     parser = build_parser()
@@ -136,7 +136,7 @@ def test_each_camera_takes_its_own_field_of_view() -> None:
     """--hfov NAME=DEG is that camera's (its tracker places its objects by it), DEG every
     other's; what cannot be meant is refused, naming it."""
     from edge.cli import build_parser
-    from edge.cli_args import fields_of_view, object_tracker
+    from edge.cli_tracking import fields_of_view, object_tracker
 
     parser = build_parser()
     cams = ["run", "--camera", "front=/dev/video0", "--camera", "rear=/dev/video2", "--camera", "side=x.mp4"]
@@ -257,7 +257,7 @@ def test_each_camera_takes_its_own_mount_offset(capsys: pytest.CaptureFixture[st
     """--mount-offset NAME=M is that camera's, M every other's, 0 where none is given; it
     needs the camera's field of view, which alone places objects beside the vehicle."""
     from edge.cli import build_parser
-    from edge.cli_args import mount_offsets, object_tracker
+    from edge.cli_tracking import mount_offsets, object_tracker
 
     parser = build_parser()
     cams = ["run", "--camera", "front=/dev/video0", "--camera", "left=/dev/video2", "--camera", "right=x.mp4"]
@@ -282,3 +282,44 @@ def test_each_camera_takes_its_own_mount_offset(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "x.mp4", "--mount-offset", "left"])
     assert "argument --mount-offset: expected a number of metres, got 'left'" in capsys.readouterr().err
+
+
+def test_each_camera_takes_its_own_facing(capsys: pytest.CaptureFixture[str]) -> None:
+    """--facing NAME=DIR is that camera's, DIR every other's, front where none is given; it
+    needs the camera's field of view, without which no object is placed; edge replay, whose
+    recordings are a front camera's, refuses any other."""
+    from edge.cli import build_parser
+    from edge.cli_tracking import facings, object_tracker
+
+    parser = build_parser()
+    cams = ["run", "--camera", "front=/dev/video0", "--camera", "back=/dev/video2", "--camera", "left=x.mp4"]
+    args = parser.parse_args([*cams, "--hfov", "90", "--facing", "back=rear", "--facing", "left=left"])
+    assert facings(args) == {"front": "front", "back": "rear", "left": "left"}
+    assert {n: t.facing for n, t in object_tracker(args).items()} == facings(args)
+    one = parser.parse_args(["run", "/dev/video0", "--hfov", "120", "--facing", "rear"])
+    assert object_tracker(one).facing == "rear"
+    refused = {
+        ("--hfov", "90", "--facing", "top=rear"): "--facing top=rear: no camera is named 'top'",
+        ("--hfov", "90", "--facing", "rear", "--facing", "left"): "--facing is given 2 times (rear, left)",
+        (
+            "--hfov",
+            "front=90",
+            "--facing",
+            "back=rear",
+        ): "--facing needs --hfov for camera back's field of view",
+    }
+    for extra, said in refused.items():
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            object_tracker(parser.parse_args([*cams, *extra]))
+    assert main(["run", "synthetic://", "--facing", "rear", "--engines", "no-such-folder"]) == 2
+    err = capsys.readouterr().err
+    assert "--facing needs --hfov for the camera's field of view" in err and "no-such-folder" not in err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "x.mp4", "--facing", "up"])
+    assert "argument --facing: expected [NAME=]DIR, DIR one of front, rear, left, right, got 'up'" in (
+        capsys.readouterr().err
+    )
+    replayed = ["replay", "cityscapes://no-such-folder", "--hfov", "90", "--facing", "rear"]
+    assert main([*replayed, "--engines", "no-such-folder"]) == 2
+    err = capsys.readouterr().err
+    assert "--facing rear: edge replay scores recordings of a front camera" in err

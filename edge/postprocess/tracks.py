@@ -59,9 +59,11 @@ class TrackInfo:
     closing_mps: float | None
     ttc_s: float | None
     # with the camera's field of view (ObjectTracker's hfov_deg) and a distance: how far
-    # right of the camera's axis its middle is, metres, and whether it reaches into the path
+    # right of the vehicle's middle its middle is and how far ahead of the camera (behind:
+    # negative), metres, and whether it reaches into the path (None: a side camera's)
     lateral_m: float | None = None
     in_path: bool | None = None
+    ahead_m: float | None = None
 
     def to_json(self) -> dict[str, float | int | bool | None]:
         out: dict[str, float | int | bool | None] = {
@@ -74,6 +76,8 @@ class TrackInfo:
         if self.lateral_m is not None:
             out["lateral_m"] = round(self.lateral_m, 2)
             out["in_path"] = self.in_path
+        if self.ahead_m is not None:
+            out["ahead_m"] = round(self.ahead_m, 2)
         return out
 
 
@@ -150,6 +154,10 @@ def closing_speed(
     return None if slope is None else -slope
 
 
+# which way a camera looks along the vehicle: where its picture's right and its depth point
+FACINGS = ("front", "rear", "left", "right")
+
+
 class ObjectTracker:
     """Gives each frame's instances their tracks; feed it the frames in order (``update``)."""
 
@@ -165,6 +173,7 @@ class ObjectTracker:
         hfov_deg: float | None = None,
         path_half_width_m: float = 1.5,
         mount_offset_m: float = 0.0,
+        facing: str = "front",
     ) -> None:
         """``min_iou``: the least overlap between an instance's box and a track's moved-on
         box that continues the track; ``max_gap_s``: how long a track waits for its object
@@ -177,8 +186,12 @@ class ObjectTracker:
         offset from the camera's axis, from where its box is in the picture and how far it
         is), and ``in_path`` when some of it is within ``path_half_width_m`` of the axis.
         ``mount_offset_m``: how far right of the vehicle's middle the camera is (left:
-        negative), looking straight ahead: ``lateral_m`` and the path are then the vehicle's,
-        not the camera's."""
+        negative): ``lateral_m`` and the path are then the vehicle's, not the camera's.
+        ``facing`` (FACINGS): which way the camera looks. A rear camera's picture is
+        mirrored to the vehicle (its right is the vehicle's left) and its path is the one
+        behind; a side camera's depth is across the vehicle and its picture's columns along
+        it, and it has no path (``in_path`` None), so its objects' times to collision are
+        warned of wherever they are."""
         checks = {
             "min_iou": (min_iou, 0.0 < min_iou <= 1.0, "in (0, 1]"),
             "max_gap_s": (max_gap_s, max_gap_s >= 0, ">= 0"),
@@ -189,6 +202,7 @@ class ObjectTracker:
             "hfov_deg": (hfov_deg, hfov_deg is None or 0.0 < hfov_deg < 180.0, "in (0, 180) degrees"),
             "path_half_width_m": (path_half_width_m, path_half_width_m >= 0, ">= 0"),
             "mount_offset_m": (mount_offset_m, math.isfinite(mount_offset_m), "a finite number of metres"),
+            "facing": (facing, facing in FACINGS, f"one of {', '.join(FACINGS)}"),
         }
         for name, (value, ok, expected) in checks.items():
             if not ok:
@@ -202,6 +216,7 @@ class ObjectTracker:
         self.hfov_deg = hfov_deg
         self.path_half_width_m = path_half_width_m
         self.mount_offset_m = mount_offset_m
+        self.facing = facing
         self._tracks: list[_Track] = []
         self._numbers = itertools.count(1)
         self._scene: Hashable | None = None
@@ -219,6 +234,7 @@ class ObjectTracker:
             hfov_deg=self.hfov_deg,
             path_half_width_m=self.path_half_width_m,
             mount_offset_m=self.mount_offset_m,
+            facing=self.facing,
         )
 
     @property
@@ -277,14 +293,25 @@ class ObjectTracker:
         return infos
 
     def _where(self, box: np.ndarray, distance: float, width: int) -> dict[str, Any]:
-        """``lateral_m`` and ``in_path`` of a box ``width`` pixels' picture shows at ``distance``:
-        a pixel off the picture's middle column is tan(hfov / 2) / (width / 2) of the distance
-        sideways (a stretch or a pad scales the columns alike, so the picture's width is all
-        it takes); the camera's own offset from the vehicle's middle is added."""
+        """``lateral_m``, ``ahead_m`` and ``in_path`` of a box ``width`` pixels' picture shows
+        at ``distance``: a pixel off the picture's middle column is tan(hfov / 2) / (width / 2)
+        of the distance to the camera's right (a stretch or a pad scales the columns alike, so
+        the picture's width is all it takes); then turned by the camera's facing, and the
+        camera's own offset from the vehicle's middle added."""
         per_px = math.tan(math.radians(self.hfov_deg or 0.0) / 2) / (width / 2) * distance
-        lateral = ((box[0] + box[2]) / 2 - width / 2) * per_px + self.mount_offset_m
+        across = ((box[0] + box[2]) / 2 - width / 2) * per_px  # right of the camera's axis
         half = (box[2] - box[0]) / 2 * per_px
-        return {"lateral_m": float(lateral), "in_path": bool(abs(lateral) - half <= self.path_half_width_m)}
+        lateral, ahead = {
+            "front": (across, distance),
+            "rear": (-across, -distance),
+            "left": (-distance, across),
+            "right": (distance, -across),
+        }[self.facing]
+        lateral += self.mount_offset_m
+        in_path = (
+            bool(abs(lateral) - half <= self.path_half_width_m) if self.facing in ("front", "rear") else None
+        )
+        return {"lateral_m": float(lateral), "ahead_m": float(ahead), "in_path": in_path}
 
     def _associate(self, instances: Sequence[Instance], t_s: float) -> dict[int, _Track]:
         """Instance index -> the track it continues: same class, best overlap (with the

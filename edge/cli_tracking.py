@@ -1,0 +1,227 @@
+"""The object tracker's flags of edge run, replay and service: a camera's field of view,
+where it is on the vehicle and which way it looks, per camera of --camera
+(edge.postprocess.tracks)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from edge.cli_args import finite_number, non_negative_seconds, positive_number, positive_seconds
+from edge.errors import ConfigError
+
+
+def field_of_view(text: str) -> float:
+    """Degrees, more than 0 and less than 180."""
+    value = finite_number(text, what="a number of degrees")
+    if not 0 < value < 180:
+        raise argparse.ArgumentTypeError(
+            f"expected a field of view in degrees, above 0 and below 180, got {text!r}"
+        )
+    return value
+
+
+def field_of_view_setting(text: str) -> tuple[str | None, float]:
+    """``--hfov DEG`` (every camera's) or ``--hfov NAME=DEG`` (one camera's of --camera's)."""
+    name, sep, degrees = text.rpartition("=")
+    return (name if sep else None), field_of_view(degrees)
+
+
+def mount_offset_setting(text: str) -> tuple[str | None, float]:
+    """``--mount-offset M`` (every camera's) or ``--mount-offset NAME=M``."""
+    name, sep, metres = text.rpartition("=")
+    return (name if sep else None), finite_number(metres, what="a number of metres")
+
+
+def facing_setting(text: str) -> tuple[str | None, str]:
+    """``--facing DIR`` (every camera's) or ``--facing NAME=DIR``, DIR one of FACINGS."""
+    from edge.postprocess.tracks import FACINGS
+
+    name, sep, facing = text.rpartition("=")
+    if facing not in FACINGS:
+        raise argparse.ArgumentTypeError(
+            f"expected [NAME=]DIR, DIR one of {', '.join(FACINGS)}, got {text!r}"
+        )
+    return (name if sep else None), facing
+
+
+def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
+    """The object tracker's settings a run or replay takes (edge.postprocess.tracks)."""
+    p.add_argument(
+        "--speed-window",
+        type=positive_seconds,
+        default=1.0,
+        metavar="S",
+        help="the objects' closing speeds and times to collision are read over their last S seconds "
+        "(5 frames at least must fall in it): longer reads a steady speed better, shorter follows a "
+        "change of speed sooner; default: %(default)g",
+    )
+    p.add_argument(
+        "--hfov",
+        type=field_of_view_setting,
+        action="append",
+        metavar="[NAME=]DEG",
+        help="the camera's horizontal field of view: each object then says how far it is beside the "
+        "camera's axis (lateral_m) and whether it is in the path (in_path: some of it within half "
+        "--path-width of the axis), and only those in the path are outlined red; with --camera, "
+        "NAME=DEG is that camera's (repeatable) and DEG every other's; default: unknown",
+    )
+    p.add_argument(
+        "--path-width",
+        type=positive_number("metres"),
+        metavar="M",
+        help="with --hfov: how wide the path ahead is, centred on the camera's axis (the vehicle's "
+        "width and a margin each side); default: 3, a lane",
+    )
+    p.add_argument(
+        "--mount-offset",
+        type=mount_offset_setting,
+        action="append",
+        metavar="[NAME=]M",
+        help="with --hfov: how far right of the vehicle's middle the camera is, in metres (left: "
+        "negative): lateral_m and the path are then the vehicle's; with "
+        "--camera, NAME=M is that camera's (repeatable) and M every other's; default: 0, in the middle",
+    )
+    p.add_argument(
+        "--facing",
+        type=facing_setting,
+        action="append",
+        metavar="[NAME=]DIR",
+        help="with --hfov: which way the camera looks along the vehicle, front, rear, left or right. "
+        "A rear camera's objects are placed mirrored (its right is the vehicle's left) and its path "
+        "is behind; a side camera's are placed across the vehicle (lateral_m its distance, ahead_m "
+        "along the vehicle) and have no path, so a close time to collision is outlined wherever they "
+        "are; with --camera, NAME=DIR is that camera's (repeatable) and DIR every other's; default: front",
+    )
+    p.add_argument(
+        "--track-gap",
+        type=non_negative_seconds,
+        default=0.5,
+        metavar="S",
+        help="how long an object's track waits for it when it is lost (hidden, missed) before it ends; "
+        "default: %(default)g",
+    )
+
+
+def fields_of_view(args: argparse.Namespace) -> dict[str | None, float | None]:
+    """Each camera's ``--hfov`` by name (None: the run's one source; None for no field of
+    view), as per_camera reads it."""
+    return per_camera(args, getattr(args, "hfov", None) or [], "--hfov", "DEG")
+
+
+def mount_offsets(args: argparse.Namespace) -> dict[str | None, float]:
+    """Each camera's ``--mount-offset`` by name (None: the run's one source), 0 where none
+    is given, as per_camera reads it."""
+    given = per_camera(args, getattr(args, "mount_offset", None) or [], "--mount-offset", "M")
+    return {name: offset or 0.0 for name, offset in given.items()}
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def per_camera(
+    args: argparse.Namespace, given: Sequence[tuple[str | None, Any]], flag: str, unit: str
+) -> dict[str | None, Any]:
+    """The values of ``flag`` given as ``[NAME=]VALUE`` by camera name (None: the run's one
+    source; None where it has none): NAME=VALUE one camera's of --camera, VALUE every other's.
+    A ConfigError for a plain one given twice, a name that is no camera's or is given twice,
+    and a name where the run has one source."""
+    cameras = [name for name, _ in getattr(args, "camera", None) or ()]
+    plain = [value for name, value in given if name is None]
+    if len(plain) > 1:
+        said = ", ".join(_shown(value) for value in plain)
+        raise ConfigError(
+            f"{flag} is given {len(plain)} times ({said}); give it once, or NAME={unit} for each camera"
+        )
+    every = plain[0] if plain else None
+    if not cameras:
+        for name, value in given:
+            if name is not None:
+                raise ConfigError(
+                    f"{flag} {name}={_shown(value)} names a camera, and this run has one source: "
+                    f"give {flag} {_shown(value)}"
+                )
+        return {None: every}
+    out: dict[str | None, Any] = dict.fromkeys(cameras, every)
+    named: set[str] = set()
+    for name, value in given:
+        if name is None:
+            continue
+        if name not in out:
+            raise ConfigError(
+                f"{flag} {name}={_shown(value)}: no camera is named {name!r} "
+                f"(the cameras: {', '.join(cameras)})"
+            )
+        if name in named:
+            raise ConfigError(f"{flag} {name}={unit} is given twice; give each camera's once")
+        named.add(name)
+        out[name] = value
+    return out
+
+
+def facings(args: argparse.Namespace) -> dict[str | None, str]:
+    """Each camera's ``--facing`` by name (None: the run's one source), front where none
+    is given, as per_camera reads it."""
+    given = per_camera(args, getattr(args, "facing", None) or [], "--facing", "DIR")
+    return {name: facing or "front" for name, facing in given.items()}
+
+
+def check_tracking_arguments(
+    args: argparse.Namespace,
+) -> tuple[dict[str | None, float | None], dict[str | None, float], dict[str | None, str]]:
+    """What argparse cannot check of ``add_tracking_arguments``' settings alone; each
+    camera's field of view, mount offset and facing as read (fields_of_view, mount_offsets,
+    facings)."""
+    views = fields_of_view(args)
+    unknown = [name for name, deg in views.items() if deg is None]
+    offsets = mount_offsets(args)
+    turned = facings(args)
+    # without the field of view no object is placed: the facing would be ignored
+    if aside := [name for name, facing in turned.items() if facing != "front" and views.get(name) is None]:
+        what = "the camera's" if aside == [None] else f"camera {', '.join(map(str, aside))}'s"
+        raise ConfigError(
+            f"--facing needs --hfov for {what} field of view: only then are objects placed around the vehicle"
+        )
+    # without the field of view no object is placed beside the axis: the offset would be ignored
+    if placed := [name for name, offset in offsets.items() if offset and views.get(name) is None]:
+        what = "the camera's" if placed == [None] else f"camera {', '.join(map(str, placed))}'s"
+        raise ConfigError(
+            f"--mount-offset needs --hfov for {what} field of view: only then are objects placed "
+            "beside the vehicle"
+        )
+    if getattr(args, "path_width", None) is not None and unknown:
+        # without the field of view no object is placed beside the axis: the width would be ignored
+        if unknown == [None]:
+            raise ConfigError(
+                f"--path-width {args.path_width:g} needs --hfov: the camera's horizontal field of view "
+                "places the objects beside its axis, and only then is a path measured"
+            )
+        without = ", ".join(map(str, unknown))
+        raise ConfigError(
+            f"--path-width {args.path_width:g} needs --hfov for each camera, and {without} has none: "
+            "give --hfov NAME=DEG for it, or --hfov DEG for every camera without its own"
+        )
+    return views, offsets, turned
+
+
+def object_tracker(args: argparse.Namespace) -> Any:
+    """The ObjectTracker of ``add_tracking_arguments``' settings; with --camera, each
+    camera's by name (its own field of view)."""
+    from edge.postprocess.tracks import ObjectTracker
+
+    views, offsets, turned = check_tracking_arguments(args)
+    path = {} if args.path_width is None else {"path_half_width_m": args.path_width / 2}
+    trackers = {
+        name: ObjectTracker(
+            speed_window_s=args.speed_window,
+            max_gap_s=args.track_gap,
+            hfov_deg=deg,
+            mount_offset_m=offsets[name],
+            facing=turned[name],
+            **path,
+        )
+        for name, deg in views.items()
+    }
+    return trackers.get(None, trackers)
