@@ -40,7 +40,7 @@ class Samples:
     @property
     def sizes(self) -> list[str]:
         """HxW of the frames: beside a configuration's size, whether they were resized,
-        stretched or padded (--fit) on the way in."""
+        stretched, padded or cropped (--fit) on the way in."""
         shapes = {f.image.shape[:2] for f in self.frames if isinstance(f.image, np.ndarray)}
         return [f"{h}x{w}" for h, w in sorted(shapes)]
 

@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=FITS,
         default="stretch",
         help="frames of another shape than the model's input go in as edge run --fit will put them: "
-        "stretched or padded; default: %(default)s",
+        "stretched, padded or cropped; default: %(default)s",
     )
     p.add_argument("--exclude", action="append", metavar="NODE", help="keep this node in float (repeatable)")
     p.add_argument(

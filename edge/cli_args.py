@@ -121,9 +121,10 @@ def add_fit_argument(p: argparse.ArgumentParser) -> None:
         "--fit",
         choices=FITS,
         default="stretch",
-        help="frames of another shape than the engines': stretch them to the engines' input, or pad "
-        "them (scaled whole, centred, the outputs cropped back to the frame), for engines that cannot "
-        "be rebuilt at the frames' shape; default: %(default)s",
+        help="frames of another shape than the engines': stretch them to the engines' input; pad them "
+        "(scaled whole, centred, the outputs cropped back to the frame); or crop them (scaled to cover "
+        "the input, their middle taken, the outputs laid back over the frame with its cut edges "
+        "unknown), for engines that cannot be rebuilt at the frames' shape; default: %(default)s",
     )
 
 

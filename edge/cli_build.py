@@ -72,7 +72,7 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         choices=FITS,
         default="stretch",
         help="int8: calibration frames of another shape than the engines' go in as edge run --fit "
-        "will put them: stretched or padded; default: %(default)s",
+        "will put them: stretched, padded or cropped; default: %(default)s",
     )
     p.add_argument(
         "--int8-min-snr",

@@ -71,6 +71,7 @@ def replay(
     from edge.latency import LatencyTracker
     from edge.latency.status import StatusLine
     from edge.stream.engines import EngineSet
+    from edge.stream.fit import seen_part
     from edge.stream.pipeline import Pipeline, check_post_workers
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import CityscapesSource, open_source
@@ -120,6 +121,7 @@ def replay(
     errors: list[BaseException] = []
     gt_frames = 0
     tracker = LatencyTracker()
+    seen: dict[tuple[int, int], tuple[int, int, int, int]] = {}  # by frame size: the part scored
 
     def report_so_far() -> dict[str, Any]:
         report: dict[str, Any] = {
@@ -132,6 +134,11 @@ def replay(
         }
         if writer is not None:
             report["predictions"] = {"frames": writer.frames, "stopped": writer.stopped}
+        if fit == "crop":  # the metrics are of the frames' middles the engines saw
+            report["scored_part"] = {
+                f"{h}x{w}": {"box": list(box), "share": (box[2] - box[0]) * (box[3] - box[1]) / (h * w)}
+                for (h, w), box in seen.items()
+            }
         return report
 
     saved_at = time.monotonic()
@@ -154,9 +161,12 @@ def replay(
         try:
             if evaluate:
                 evaluator.add(
-                    gt_label_ids=read_ids(ref.path("labelIds")),
-                    gt_instance_ids=read_ids(ref.path("instanceIds")),
-                    gt_depth=read_depth(ref),
+                    **_seen_truth(
+                        read_ids(ref.path("labelIds")),
+                        read_ids(ref.path("instanceIds")),
+                        read_depth(ref),
+                        seen.setdefault(hw, seen_part(hw, engine_set.input_hw, fit)),
+                    ),
                     panoptic_ids=ids,
                     sem_train_ids=sem,
                     depth=depth,
@@ -214,6 +224,24 @@ def replay(
     return report
 
 
+def _seen_truth(
+    labels: np.ndarray, instances: np.ndarray, depth: np.ndarray | None, part: tuple[int, int, int, int]
+) -> dict[str, Any]:
+    """The ground truth of the frame's ``part`` the engines saw (edge.stream.fit.seen_part):
+    outside it, a cropped frame's cut edges, unlabelled and without depth, so that the
+    metrics are of what was seen (metrics.json says how much of the frame that was)."""
+    top, left, bottom, right = part
+    if (top, left) == (0, 0) and (bottom, right) == labels.shape[:2]:
+        return {"gt_label_ids": labels, "gt_instance_ids": instances, "gt_depth": depth}
+    keep = np.zeros(labels.shape[:2], bool)
+    keep[top:bottom, left:right] = True
+    return {
+        "gt_label_ids": np.where(keep, labels, 0).astype(labels.dtype),
+        "gt_instance_ids": np.where(keep, instances, 0).astype(instances.dtype),
+        "gt_depth": None if depth is None else np.where(keep, depth, 0).astype(depth.dtype),
+    }
+
+
 def _tracked(result: Result) -> dict[str, Any]:
     """The evaluator's tracking arguments for a replayed frame: its instances' tracks by
     panoptic id, its stream time and its sequence (nothing without a panoptic engine)."""
@@ -249,7 +277,7 @@ class PredictionWriter:
     ) -> None:
         """Write frame ``name``'s predictions, at the size given (replay gives the frame's);
         SinkStopped when they stop (once)."""
-        from edge.data.cityscapes import LABEL_IDS
+        from edge.data.cityscapes import label_ids_of
 
         if self.stopped is not None:
             return
@@ -265,7 +293,7 @@ class PredictionWriter:
             ]
             annotation = {"image_id": name, "file_name": f"{name}_panoptic.png", "segments_info": segments}
         if sem is not None:
-            labels = LABEL_IDS[sem].astype(np.uint8)
+            labels = label_ids_of(sem).astype(np.uint8)
             files.append((self.out / "semantic" / f"{name}_pred_labelIds.png", _png(labels, name)))
         if depth is not None:
             metres = np.clip(depth * 256.0, 0, 65535).astype(np.uint16)

@@ -45,6 +45,15 @@ TRAIN_CLASSES: tuple[TrainClass, ...] = (
 THING_TRAIN_IDS: tuple[int, ...] = tuple(c.train_id for c in TRAIN_CLASSES if c.thing)
 PALETTE = np.array([c.color for c in TRAIN_CLASSES], dtype=np.uint8)
 LABEL_IDS = np.array([c.label_id for c in TRAIN_CLASSES], dtype=np.int32)
+# train id -> label id over every uint8, void (255, a cropped frame's cut edges) and any
+# other id no class has -> 0, unlabelled
+_LABEL_OF_ANY = np.zeros(256, dtype=np.int32)
+_LABEL_OF_ANY[: len(LABEL_IDS)] = LABEL_IDS
+
+
+def label_ids_of(train_ids: np.ndarray) -> np.ndarray:
+    """The Cityscapes label ids of a map of train ids; void (255) is unlabelled (0)."""
+    return _LABEL_OF_ANY[train_ids]
 
 
 def thing_to_train_id(thing_index: int) -> int:

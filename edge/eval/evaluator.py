@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.data.cityscapes import LABEL_IDS
+from edge.data.cityscapes import label_ids_of
 from edge.eval.depth import DepthStats
 from edge.eval.objects import ObjectDistanceStats, true_distances, true_lateral, true_pixels
 from edge.eval.panoptic import PanopticStats
@@ -91,7 +91,7 @@ class Evaluator:
                     matched, tracks, t_s=t_s, scene=scene, true_distance=truth, true_lateral=lateral
                 )
         if sem_train_ids is not None:
-            self.semantic.add(LABEL_IDS[resize_nearest(sem_train_ids, hw)], gt_label_ids)
+            self.semantic.add(label_ids_of(resize_nearest(sem_train_ids, hw)), gt_label_ids)
         if pred_depth is not None and gt_depth is not None:
             self.depth.add(pred_depth, gt_depth)
         self.frames += 1

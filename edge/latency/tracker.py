@@ -88,7 +88,7 @@ class LatencyTracker:
         self.undecodable = 0
         # what ran, e.g. {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}: describe()
         self.engines: dict[str, str] = {}
-        # how frames of another shape than the engines' went in: "stretch" or "pad" (stream.fit)
+        # how frames of another shape than the engines' went in: stretch, pad or crop (stream.fit)
         self.fit = "stretch"
         # how the source gave its frames: "live" (a camera), "realtime" (a file paced as one),
         # "source" (a source that kept its own rate, pace_fps: cityscapes://DIR?fps=17),
@@ -322,6 +322,10 @@ class LatencyTracker:
         lines = [f"{kind:<16}{what}" for kind, what in engines.items()]
         if s.get("fit") == "pad":
             lines.append(f"{'fit':<16}pad: frames of another shape than the engines' are padded into them")
+        elif s.get("fit") == "crop":
+            lines.append(
+                f"{'fit':<16}crop: frames of another shape than the engines' are cropped to their middle"
+            )
         lines.append(f"{'stage':<16}{'count':>7}{'mean':>9}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  (ms)")
         for name, st in rows:
             if st["count"]:

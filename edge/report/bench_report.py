@@ -123,12 +123,12 @@ def _engines(result: dict[str, Any]) -> dict[str, str]:
 
 def postprocess_line(settings: dict[str, Any]) -> str:
     """What the postprocess stage measured (results before --no-draw existed all drew), and
-    how frames of another shape went into the engines where they were padded (--fit pad)."""
-    padded = (
-        " Frames of another shape than the engines' were padded into them (--fit pad)."
-        if settings.get("fit") == "pad"
-        else ""
-    )
+    how frames of another shape went into the engines where they were padded or cropped
+    (--fit pad, --fit crop)."""
+    padded = {
+        "pad": " Frames of another shape than the engines' were padded into them (--fit pad).",
+        "crop": " Frames of another shape than the engines' were cropped to their middle (--fit crop).",
+    }.get(settings.get("fit", "stretch"), "")
     if settings.get("draw", True):
         return (
             "Postprocess: panoptic fusion, overlay and depth colours (a run with a video or the viewer)."

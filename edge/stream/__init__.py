@@ -103,7 +103,7 @@ def run_stream(
     said and skipped, not a hold of the run (edge.stream.watchdog). A camera's or stream's
     run refuses a video or .jsonl sink whose file exists (its frames cannot be had again)
     unless ``overwrite``; a file's run replaces it. ``fit``: how frames of another shape than
-    the engines' go in, stretched or padded (edge.stream.fit). ``object_tracker``: what
+    the engines' go in, stretched, padded or cropped (edge.stream.fit). ``object_tracker``: what
     follows the objects from frame to frame (edge.postprocess.tracks; default: its defaults).
     """
     from edge.stream.engines import EngineSet

@@ -119,7 +119,7 @@ def objects_line(result: Any) -> str:
         "t_capture_ns": frame.t_capture_ns,
         "time_unix": round(unix, 6),
         # the boxes are in the engines' picture of the frame, "size"; a box is in the camera's
-        # pixels once scaled by frame_size / size on each axis (stretched or padded alike)
+        # pixels once scaled by frame_size / size on each axis (stretched, padded or cropped alike)
         "size": list(result.extras["resized"].shape[:2]),
         "frame_size": list(frame.image.shape[:2]),
         "objects": objects,

@@ -75,7 +75,8 @@ def stretch_note(
         f"frames {fw} wide and {fh} high ({frame_aspect:.2f}:1) go into engines of {ih}x{iw} "
         f"({input_aspect:.2f}:1): each is squashed to {kept:.0%} of its {side}, which costs detections "
         f"and distances; engines of their shape: {build}, chosen with --size {fit_h}x{iw} where the "
-        "folder holds other sizes too; or --fit pad, which keeps their shape in these engines"
+        "folder holds other sizes too; or --fit pad or --fit crop, which keep their shape in these "
+        "engines (padded whole, or their middle cropped to fill them)"
     )
 
 
@@ -232,7 +233,7 @@ def infer_prepared(engines: EngineSet, prepared: Prepared, tracker: LatencyTrack
         if (engine := getattr(engines, kind)) is not None
     }
     outputs = {k: f.result() for k, f in futures.items()}
-    if (part := resized.shape[:2]) != engines.input_hw:  # padded: the outputs of the frame's part
+    if (part := resized.shape[:2]) != engines.input_hw:  # padded or cropped: back to the frame
         outputs = {k: unpad_outputs(v, (part[0], part[1]), engines.input_hw) for k, v in outputs.items()}
     return Result(frame, outputs.get("panoptic"), outputs.get("depth"), extras={"resized": resized})
 

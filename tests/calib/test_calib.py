@@ -92,8 +92,8 @@ def test_calibration_frames_go_in_as_the_run_fits_them() -> None:
     assert (tensor[0, :, :, :21] == np.reshape(PAD_RGB, (3, 1, 1))).all()
     assert not (tensor[0, :, :, 21:106] == np.reshape(PAD_RGB, (3, 1, 1))).all()
     np.testing.assert_array_equal(stretched.tensors[0], preprocess(image, (64, 128))[1])
-    with pytest.raises(EdgeError, match="fit 'crop': expected one of stretch, pad"):
-        load_frames(uri, frames=1, size=(64, 128), fit="crop")
+    with pytest.raises(EdgeError, match="fit 'zoom': expected one of stretch, pad, crop"):
+        load_frames(uri, frames=1, size=(64, 128), fit="zoom")
 
 
 def test_held_out_frames_are_not_the_calibration_frames() -> None:
@@ -427,7 +427,7 @@ def test_int8_build_records_calibration_in_the_manifest(
         ({"calib_data": None}, "needs calibration frames"),
         ({"calib_method": "kl"}, "unknown"),
         ({"calib_frames": 0}, ">= 1"),
-        ({"calib_fit": "crop"}, r"--calib-fit 'crop' is unknown; choose one of \('stretch', 'pad'\)"),
+        ({"calib_fit": "zoom"}, r"--calib-fit 'zoom' is unknown; choose one of \('stretch', 'pad', 'crop'\)"),
         ({"backend": "torch"}, "not supported by the torch backend"),
     ],
 )

@@ -1,4 +1,5 @@
-"""Frames of another shape than the engines': padded in (letterboxed) and the outputs back."""
+"""Frames of another shape than the engines': padded in (letterboxed) or cropped to their
+middle, and the outputs back over the frame."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ import pytest
 from edge.data.synthetic import SyntheticDrive
 from edge.errors import ConfigError
 from edge.perception import Perception
-from edge.stream.fit import PAD_RGB, check_fit, fitted_hw, input_tensor, pad_offset, unpad_outputs
+from edge.stream.fit import (
+    CUT_FILL,
+    PAD_RGB,
+    check_fit,
+    fitted_hw,
+    input_tensor,
+    pad_offset,
+    seen_part,
+    unpad_outputs,
+)
 from tests.conftest import TEST_SIZE
 
 
@@ -25,6 +35,10 @@ from tests.conftest import TEST_SIZE
         ((300, 1200), "pad", (128, 512)),  # 4:1, wider: the width fills
         ((1024, 2048), "pad", (256, 512)),  # the engines' own shape fills the input
         ((480, 640), "stretch", (256, 512)),
+        ((720, 1280), "crop", (288, 512)),  # 16:9: the width fills, 720 * 512/1280 = 288 rows
+        ((480, 640), "crop", (384, 512)),
+        ((128, 512), "crop", (256, 1024)),  # 4:1: the height fills, twice the input's width
+        ((1024, 2048), "crop", (256, 512)),
     ],
 )
 def test_the_part_of_the_input_a_frame_takes(
@@ -34,8 +48,25 @@ def test_the_part_of_the_input_a_frame_takes(
 
 
 def test_an_unknown_fit_is_refused_by_name() -> None:
-    with pytest.raises(ConfigError, match=r"fit 'crop': expected one of stretch, pad"):
-        check_fit("crop")
+    with pytest.raises(ConfigError, match=r"fit 'zoom': expected one of stretch, pad, crop"):
+        check_fit("zoom")
+
+
+@pytest.mark.parametrize(
+    ("frame_hw", "fit", "part"),
+    [
+        ((720, 1280), "crop", (40, 0, 680, 1280)),  # rows 16..272 of 288, at 720/288 = 2.5 px each
+        ((480, 640), "crop", (80, 0, 400, 640)),  # a third of a 4:3 frame's height is cut
+        ((128, 512), "crop", (0, 128, 128, 384)),  # half of a 4:1 frame's width
+        ((1024, 2048), "crop", (0, 0, 1024, 2048)),
+        ((480, 640), "pad", (0, 0, 480, 640)),
+        ((480, 640), "stretch", (0, 0, 480, 640)),
+    ],
+)
+def test_the_part_of_a_frame_the_engines_see(
+    frame_hw: tuple[int, int], fit: str, part: tuple[int, int, int, int]
+) -> None:
+    assert seen_part(frame_hw, (256, 512), fit) == part
 
 
 def test_the_frame_is_centred_in_the_mean_colour() -> None:
@@ -85,6 +116,56 @@ def test_the_outputs_are_cropped_to_the_frame_and_depth_read_as_stretched() -> N
     assert d["depth"].dtype == np.float32
 
 
+def test_a_larger_frame_gives_its_middle() -> None:
+    resized = np.arange(6 * 9 * 3, dtype=np.uint8).reshape(6, 9, 3)
+    tensor = input_tensor(resized, (4, 5))
+    assert pad_offset((6, 9), (4, 5)) == (-1, -2)
+    np.testing.assert_array_equal(tensor[0], resized[1:5, 2:7].transpose(2, 0, 1))
+
+
+def test_a_cropped_frames_outputs_are_laid_over_it_the_cut_edges_unknown() -> None:
+    """Golden values: a 16x32 input cut from the middle of a 24x40 frame, at (4, 4): maps at
+    full size and at 1/4 are placed there in maps of the frame's size (whole cells: 6x10),
+    void and no depth around; depth scaled by 40/32 (the model saw things larger than a
+    stretch would show them, so nearer); the boxes moved by the corner."""
+    ih, iw = 16, 32
+    sem = np.arange(ih * iw, dtype=np.int32).reshape(1, ih, iw)
+    logits = np.arange(2 * 4 * 8, dtype=np.float32).reshape(1, 2, 4, 8)
+    depth = np.full((1, 1, ih, iw), 8.0, np.float32)
+    boxes = np.array([[[0.0, 0.0, 32.0, 16.0]]], np.float32)
+    assert pad_offset((24, 40), (ih, iw)) == (-4, -4)
+    out = unpad_outputs(
+        {"sem_labels": sem, "sem_logits": logits, "boxes": boxes, "depth": depth, "disparity": depth / 16},
+        (24, 40),
+        (ih, iw),
+    )
+    assert out["sem_labels"].shape == (1, 24, 40) and out["sem_labels"].dtype == np.int32
+    np.testing.assert_array_equal(out["sem_labels"][:, 4:20, 4:36], sem)
+    void = np.ones((24, 40), bool)
+    void[4:20, 4:36] = False
+    assert CUT_FILL["sem_labels"] == 255 and (out["sem_labels"][0][void] == 255).all()
+    assert out["sem_logits"].shape == (1, 2, 6, 10)
+    np.testing.assert_array_equal(out["sem_logits"][:, :, 1:5, 1:9], logits)
+    assert out["sem_logits"][:, :, 0].sum() == 0 and out["sem_logits"][:, :, :, 9].sum() == 0
+    np.testing.assert_allclose(out["depth"][0, 0, 4:20, 4:36], 8.0 * 40 / 32)
+    assert (out["depth"][0, 0][void] == 0).all() and (out["disparity"][0, 0][void] == 0).all()
+    np.testing.assert_array_equal(out["disparity"][0, 0, 4:20, 4:36], 0.5)
+    np.testing.assert_array_equal(out["boxes"][0], [[4, 4, 36, 20]])
+
+
+def test_cropping_then_laying_back_gives_the_frames_middle_back() -> None:
+    """An engine that outputs its input as a map: the frame's middle comes back where it was."""
+    rng = np.random.default_rng(1)
+    for hw in ((96, 64), (64, 99), (64, 64)):
+        frame = rng.integers(0, 255, (*hw, 3), dtype=np.uint8)
+        tensor = input_tensor(frame, (64, 64))
+        back = unpad_outputs({"sem_labels": tensor[:, 0].astype(np.int32)}, hw, (64, 64))["sem_labels"][0]
+        assert back.shape == hw
+        y, x = pad_offset(hw, (64, 64))
+        np.testing.assert_array_equal(back[-y : -y + 64, -x : -x + 64], frame[-y : -y + 64, -x : -x + 64, 0])
+        assert (back == 255).sum() == hw[0] * hw[1] - 64 * 64
+
+
 def test_padding_then_unpadding_gives_the_frame_back() -> None:
     """An engine that outputs its input as a map: what comes back is the resized frame."""
     rng = np.random.default_rng(0)
@@ -93,6 +174,28 @@ def test_padding_then_unpadding_gives_the_frame_back() -> None:
         tensor = input_tensor(frame, (64, 64))
         back = unpad_outputs({"sem_labels": tensor[:, 0].astype(np.int32)}, part, (64, 64))
         np.testing.assert_array_equal(back["sem_labels"][0], frame[:, :, 0])
+
+
+def test_cropped_frames_keep_their_shape_through_real_engines(demo_engines: Path) -> None:
+    """A 4:3 picture cropped into the 1:2 test engines: the results are of the whole frame
+    at the engines' scale (192x256), its middle (rows 32..160) seen, the rest void and
+    without depth; the instances lie in the seen part."""
+    h, w = TEST_SIZE
+    image = SyntheticDrive(height=96, width=128, seed=1).render(0).image
+    with Perception.open(demo_engines, fit="crop") as cropped:
+        seen = cropped(image)
+        assert "fit='crop'" in repr(cropped)
+        assert seen.image.shape == (192, 256, 3) and (h, w) == (128, 256)
+        for name in ("panoptic", "semantic"):
+            assert getattr(seen, name).shape == (192, 256)
+        assert (seen.semantic[:32] == 255).all() and (seen.semantic[160:] == 255).all()
+        assert (seen.semantic[32:160] != 255).any()
+        assert seen.depth is not None and (seen.depth[:32] == 0).all() and (seen.depth[32:160] > 0).all()
+        assert seen.instances, "the drive's things are found"
+        for inst in seen.instances:
+            x1, y1, x2, y2 = inst.box
+            assert 0 <= x1 <= x2 <= 256 and 32 - 1 <= y1 <= y2 <= 160 + 1
+        assert cropped.render(seen).shape == (192, 2 * 256, 3)
 
 
 def test_padded_frames_keep_their_shape_through_real_engines(
@@ -148,8 +251,34 @@ def test_edge_replay_pads_a_4_3_drive(demo_engines: Path, tmp_path: Path) -> Non
     said = done.stdout + done.stderr
     assert "fit             pad: frames of another shape than the engines' are padded" in said
     assert metrics["metrics"]["panoptic"]["all"]["pq"] is not None
-    refused = subprocess.run([*cmd, "--fit", "crop"], capture_output=True, text=True)
-    assert refused.returncode == 2 and "invalid choice: 'crop'" in refused.stderr
+    refused = subprocess.run([*cmd, "--fit", "zoom"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "invalid choice: 'zoom'" in refused.stderr
+
+
+def test_a_cropped_4_3_drive_is_scored_on_what_the_engines_saw(demo_engines: Path, tmp_path: Path) -> None:
+    """replay --fit crop: a 4:3 drive into the 1:2 test engines sees the middle two thirds
+    of each frame's height (rows 16..80 of 96); the metrics are of that part and say so, and
+    the predictions written at the frame's size are void beyond it."""
+    from PIL import Image
+
+    from edge.data.make_synthetic import write_dataset
+    from edge.replay import replay
+
+    data = tmp_path / "drive"
+    write_dataset(data, sequences=1, frames=2, size=(96, 128), split="val", gt_every=1)
+    out = tmp_path / "out"
+    report = replay(f"cityscapes://{data}?fps=0", engines=demo_engines, fit="crop", out_dir=out, threads=1)
+    assert report["gt_frames"] == 2 and report["latency"]["fit"] == "crop"
+    assert report["scored_part"] == {"96x128": {"box": [16, 0, 80, 128], "share": pytest.approx(2 / 3)}}
+    m = report["metrics"]
+    assert m["panoptic"]["all"]["pq"] is not None and m["depth"]["abs_rel"] < 1.0
+    assert json.loads((out / "metrics.json").read_text())["scored_part"] == report["scored_part"]
+    labels = sorted(out.rglob("*labelIds*.png"))
+    assert labels, list(out.rglob("*"))
+    sem = np.asarray(Image.open(labels[0]))
+    assert sem.shape == (96, 128)
+    assert (sem[:16] == 0).all() and (sem[80:] == 0).all(), "unlabelled where the frame was cut"
+    assert len(np.unique(sem[16:80])) > 1, "the part the engines saw has classes"
 
 
 def test_edge_run_writes_padded_frames_at_their_own_shape(demo_engines: Path, tmp_path: Path) -> None:

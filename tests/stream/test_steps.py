@@ -43,7 +43,8 @@ def test_a_16_9_camera_into_2_1_engines_is_said_with_the_build_of_its_shape() ->
         "to 89% of its height, which costs detections and distances; engines of their shape: edge build "
         "--models panoptic_fpn_tiny depth_tiny --backend onnxruntime --precision fp32 --size 288x512 "
         "--checkpoint 'depth_tiny=runs/depth 7/best.pt' --out 'my engines', chosen with --size 288x512 "
-        "where the folder holds other sizes too; or --fit pad, which keeps their shape in these engines"
+        "where the folder holds other sizes too; or --fit pad or --fit crop, which keep their shape in "
+        "these engines (padded whole, or their middle cropped to fill them)"
     )
     command = note.split("engines of their shape: ")[1].split(", chosen")[0]
     requests = requests_of(command)
