@@ -92,6 +92,11 @@ def test_calibration_frames_go_in_as_the_run_fits_them() -> None:
     assert (tensor[0, :, :, :21] == np.reshape(PAD_RGB, (3, 1, 1))).all()
     assert not (tensor[0, :, :, 21:106] == np.reshape(PAD_RGB, (3, 1, 1))).all()
     np.testing.assert_array_equal(stretched.tensors[0], preprocess(image, (64, 128))[1])
+    # cropped: 96x128 scaled to 128 wide is 96 rows, of which the middle 64 (16..80) go in
+    cropped = load_frames(uri, frames=2, size=(64, 128), seed=0, fit="crop")
+    assert cropped.part_hw((64, 128)) == (96, 128)
+    np.testing.assert_array_equal(cropped.tensors[0], preprocess(image, (64, 128), "crop")[1])
+    np.testing.assert_array_equal(cropped.tensors[0][0], image[16:80].transpose(2, 0, 1))
     with pytest.raises(EdgeError, match="fit 'zoom': expected one of stretch, pad, crop"):
         load_frames(uri, frames=1, size=(64, 128), fit="zoom")
 

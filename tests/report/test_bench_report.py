@@ -111,6 +111,8 @@ def test_the_report_counts_frames_in_words_and_says_a_padded_fit() -> None:
     md = markdown(data)
     assert "1 frame of warm-up, then at least 1 frame and 0.0 s." in md
     assert "Frames of another shape than the engines' were padded into them (--fit pad)." in md
+    data["settings"]["fit"] = "crop"
+    assert "were cropped to their middle (--fit crop)." in markdown(data)
 
 
 def test_results_written_before_cpu_extensions_were_recorded_still_render() -> None:
