@@ -148,14 +148,20 @@ def trial(frames: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, A
     }
 
 
-def lateral_errors(frames: list[dict[str, Any]]) -> dict[str, Any]:
+def lateral_errors(frames: list[dict[str, Any]], min_lateral_mps: float = 1.0) -> dict[str, Any]:
     """With the synthetic camera's field of view (focal length 1.1 x the width), each matched
     object's lateral_m and in_path against the truth, as edge replay --hfov scores them
     (edge.eval.objects.true_lateral: the median over its true pixels of their offset from
-    the axis, (u + 0.5 - cx) / f x depth; in the path where some pixel is within 1.5 m)."""
+    the axis, (u + 0.5 - cx) / f x depth; in the path where some pixel is within 1.5 m); its
+    lateral speed against the truth's own fit, and the cut-ins said at ``min_lateral_mps``
+    (the synthetic drives' things keep their lanes: every cut-in said is a false one)."""
     hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
-    tracker = ObjectTracker(hfov_deg=hfov)
-    stats = TrackingStats(speed_window_s=tracker.speed_window_s, min_speed_samples=tracker.min_speed_samples)
+    tracker = ObjectTracker(hfov_deg=hfov, min_lateral_mps=min_lateral_mps)
+    stats = TrackingStats(
+        speed_window_s=tracker.speed_window_s,
+        min_speed_samples=tracker.min_speed_samples,
+        min_lateral_mps=min_lateral_mps,
+    )
     for f in frames:
         infos = tracker.update(f["instances"], f["distances"], f["t_s"], scene=f["scene"], size=f["size"])
         by_id = {inst.panoptic_id: info for inst, info in zip(f["instances"], infos, strict=True)}
@@ -201,8 +207,12 @@ def main() -> None:
     lateral = lateral_errors(frames)
     print(
         f"lateral_m |err| p50 {lateral['abs_err_m_p50']:.2f} m, "
-        f"within 30 m {lateral['near']['abs_err_m_p50']:.2f} m; in_path {lateral['in_path']}"
+        f"within 30 m {lateral['near']['abs_err_m_p50']:.2f} m; in_path {lateral['in_path']}; "
+        f"lateral speed {lateral['lateral_speed']}"
     )
+    # how fast towards the path a thing must move to be said to cut in: false ones by threshold
+    cut_ins = {f"{v:g}": lateral_errors(frames, v)["cut_in"] for v in (0.25, 0.5, 1.0, 1.5)}
+    print(f"cut-ins by min_lateral_mps: {cut_ins}")
     write_result(
         args.out,
         {
@@ -213,6 +223,7 @@ def main() -> None:
             **bundled_provenance(),
             "runs": runs,
             "lateral": lateral,
+            "cut_in_by_min_lateral_mps": cut_ins,
         },
     )
     print(f"wrote {args.out}")

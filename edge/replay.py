@@ -117,6 +117,7 @@ def replay(
         hfov_deg=objects.hfov_deg,
         path_half_width_m=objects.path_half_width_m,
         mount_offset_m=objects.mount_offset_m,
+        min_lateral_mps=objects.min_lateral_mps,
     )
     errors: list[BaseException] = []
     gt_frames = 0

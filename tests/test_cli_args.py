@@ -323,3 +323,19 @@ def test_each_camera_takes_its_own_facing(capsys: pytest.CaptureFixture[str]) ->
     assert main([*replayed, "--engines", "no-such-folder"]) == 2
     err = capsys.readouterr().err
     assert "--facing rear: edge replay scores recordings of a front camera" in err
+
+
+def test_the_cut_in_speed_reaches_every_cameras_tracker(capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.cli import build_parser
+    from edge.cli_tracking import object_tracker
+
+    parser = build_parser()
+    assert object_tracker(parser.parse_args(["run", "/dev/video0"])).min_lateral_mps == 1.0
+    cams = ["run", "--camera", "a=/dev/video0", "--camera", "b=/dev/video2", "--hfov", "90"]
+    trackers = object_tracker(parser.parse_args([*cams, "--cut-in-speed", "0.6"]))
+    assert {n: t.min_lateral_mps for n, t in trackers.items()} == {"a": 0.6, "b": 0.6}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "x.mp4", "--cut-in-speed", "0"])
+    assert "argument --cut-in-speed: expected a positive number of metres a second, got '0'" in (
+        capsys.readouterr().err
+    )

@@ -30,13 +30,15 @@ class Evaluator:
         hfov_deg: float | None = None,
         path_half_width_m: float = 1.5,
         mount_offset_m: float = 0.0,
+        min_lateral_mps: float = 1.0,
     ) -> None:
         """``speed_window_s`` and ``min_speed_samples``: the tracker's, which the true closing
-        speeds are fitted as (edge.eval.tracking); ``hfov_deg`` and ``path_half_width_m``:
-        the tracker's too, where it was given the camera's field of view: the objects'
-        lateral_m and in_path are then scored against their true pixels'
-        (eval.objects.true_lateral), from the vehicle's middle where the tracker's
-        ``mount_offset_m`` puts the camera beside it."""
+        and lateral speeds are fitted as (edge.eval.tracking); ``hfov_deg`` and
+        ``path_half_width_m``: the tracker's too, where it was given the camera's field of
+        view: the objects' lateral_m, in_path, lateral_mps and path_in_s are then scored
+        against their true pixels' (eval.objects.true_lateral), from the vehicle's middle
+        where the tracker's ``mount_offset_m`` puts the camera beside it, cutting in where
+        truly moving towards the path at the tracker's ``min_lateral_mps``."""
         self.hfov_deg, self.path_half_width_m = hfov_deg, path_half_width_m
         self.mount_offset_m = mount_offset_m
         self.panoptic = PanopticStats()
@@ -47,6 +49,7 @@ class Evaluator:
         self.tracking = TrackingStats(
             speed_window_s=speed_window_s,
             min_speed_samples=min_speed_samples,
+            min_lateral_mps=min_lateral_mps,
         )
         self.frames = 0
 

@@ -34,13 +34,16 @@ class TrackingStats:
         near_m: float = 30.0,
         ttc_within_s: float = 10.0,
         min_closing_mps: float = 0.5,
+        min_lateral_mps: float = 1.0,
     ) -> None:
         """``speed_window_s`` and ``min_speed_samples``: the true closing speeds' fit, as the
         tracker's (ObjectTracker's arguments of those names); ``near_m``: the closing speeds
         of objects truly nearer than this are scored on their own too (a monocular depth
         engine's far distances are its worst, and a planner's near ones its most urgent);
         ``ttc_within_s`` and ``min_closing_mps``: the times-to-collision scored, those of
-        objects truly closing at that speed or more that would reach the camera within it."""
+        objects truly closing at that speed or more that would reach the camera within it;
+        ``min_lateral_mps``: things truly beside the path moving towards it this fast or more
+        are cutting in (ObjectTracker's argument of that name)."""
         self.near_m = near_m
         self.ttc_within_s, self.min_closing_mps = ttc_within_s, min_closing_mps
         self._ttc_err: list[float] = []
@@ -61,6 +64,10 @@ class TrackingStats:
         self._lateral_err: list[float] = []
         self._lateral_near: list[bool] = []  # truly nearer than near_m
         self._in_path: list[tuple[bool, bool]] = []  # (said, true)
+        self.min_lateral_mps = min_lateral_mps
+        self._true_laterals: dict[int, list[tuple[float, float]]] = {}
+        self._lateral_speed_err: list[float] = []
+        self._cut_in: list[tuple[bool, bool]] = []  # of things truly beside the path: (said, true)
 
     def add(
         self,
@@ -80,7 +87,7 @@ class TrackingStats:
         in the path (eval.objects.true_lateral), where the camera's field of view is known."""
         if scene != self._scene or not self._together:
             self._scene = scene
-            self._last_track, self._true_ranges = {}, {}
+            self._last_track, self._true_ranges, self._true_laterals = {}, {}, {}
             self._together.append({})
         # things of the classes evaluated (a caravan or trailer is void, as panoptic quality has it)
         gt_things, pred_things = matched.gt_things, matched.pred_things
@@ -92,6 +99,7 @@ class TrackingStats:
         self.pred_objects += len(pred_things)
         together = self._together[-1]
         true_distance = self._keep_true_distances(true_distance or {}, t_s)
+        true_speed = self._true_lateral_speeds(true_lateral or {}, t_s)
         for g, p in pairs:
             track = tracks.get(p)
             if track is None:
@@ -105,6 +113,12 @@ class TrackingStats:
                 self._lateral_err.append(abs(track.lateral_m - offset))
                 self._lateral_near.append(true_distance.get(g, math.inf) < self.near_m)
                 self._in_path.append((bool(track.in_path), in_path))
+                truth = true_speed.get(g)
+                if track.lateral_mps is not None and truth is not None:
+                    self._lateral_speed_err.append(abs(track.lateral_mps - truth))
+                if truth is not None and not in_path:
+                    cutting = truth * offset < 0 and abs(truth) >= self.min_lateral_mps
+                    self._cut_in.append((track.path_in_s is not None, cutting))
             if track.closing_mps is None or g not in true_distance:
                 continue
             truth = closing_speed(
@@ -131,6 +145,20 @@ class TrackingStats:
                 ranges.pop(0)
         return out
 
+    def _true_lateral_speeds(self, out: Mapping[int, tuple[float, bool]], t_s: float) -> dict[int, float]:
+        """Each true offset kept with ``t_s``; each thing's true lateral speed (m/s, right
+        positive) over the window, where its samples allow one."""
+        speeds = {}
+        for g, (offset, _) in out.items():
+            samples = self._true_laterals.setdefault(g, [])
+            samples.append((t_s, offset))
+            while t_s - samples[0][0] > self.speed_window_s:
+                samples.pop(0)
+            away = closing_speed(samples, window_s=self.speed_window_s, min_samples=self.min_speed_samples)
+            if away is not None:
+                speeds[g] = -away
+        return speeds
+
     def results(self) -> dict[str, Any]:
         """``idf1`` (identity F1: how much of the time each true thing is the one track it
         is most often, 2 IDTP / (true + predicted things)), ``mota``, ``id_switches`` and the
@@ -140,8 +168,9 @@ class TrackingStats:
         or more either way; ``closing_speed_near``: the same for objects nearer than
         ``near_m``; ``time_to_collision``: |predicted - true| (s, p50 and p90; relative, p50)
         where the truth is within ``ttc_within_s``, and how often none was given there;
-        ``lateral``: where the tracks say lateral_m (a field of view given), its error and
-        in_path's agreement (_lateral_results)."""
+        ``lateral``: where the tracks say lateral_m (a field of view given), its error,
+        in_path's agreement, the lateral speed's error and the cut-ins said and true
+        (_lateral_results)."""
         # IDF1: each true thing given the one track that was it most often, and each track one
         # thing (in its scene); a pairing counts in the frames where the two were paired
         id_tp = sum(_best_pairing(together) for together in self._together)
@@ -188,7 +217,10 @@ class TrackingStats:
     def _lateral_results(self) -> dict[str, Any]:
         """|lateral_m - true| (m, p50 and p90; and for objects nearer than near_m), and how
         in_path agrees with the truth: the share of the objects truly in the path it says
-        are (recall), and of those it says are, the share truly in it (precision)."""
+        are (recall), and of those it says are, the share truly in it (precision);
+        |lateral_mps - true| (m/s, where both are known); and of the pairs truly beside the
+        path with a true lateral speed, how many were said to be cutting in (path_in_s),
+        truly were, and the false and missed ones."""
         if not self._lateral_err:
             return {"pairs": 0}
         err, near = np.asarray(self._lateral_err), np.asarray(self._lateral_near)
@@ -201,6 +233,27 @@ class TrackingStats:
             "said": int(said.sum()),
             "recall": float((said & true).sum() / true.sum()) if true.any() else None,
             "precision": float((said & true).sum() / said.sum()) if said.any() else None,
+        }
+        speed_err = np.asarray(self._lateral_speed_err)
+        out["lateral_speed"] = {
+            "pairs": int(speed_err.size),
+            **(
+                {
+                    "abs_err_mps_p50": float(np.median(speed_err)),
+                    "abs_err_mps_p90": float(np.percentile(speed_err, 90)),
+                }
+                if speed_err.size
+                else {}
+            ),
+        }
+        said_in = np.asarray([s for s, _ in self._cut_in], bool)
+        true_in = np.asarray([t for _, t in self._cut_in], bool)
+        out["cut_in"] = {
+            "beside": int(said_in.size),
+            "truly": int(true_in.sum()),
+            "said": int(said_in.sum()),
+            "false": int((said_in & ~true_in).sum()),
+            "missed": int((true_in & ~said_in).sum()),
         }
         return out
 

@@ -55,7 +55,7 @@ def overlay(
     ``distances`` when already computed); with ``tracks`` (one per instance) its time to
     collision when under TTC_LABEL_S, and under TTC_WARN_S the thing is outlined in red
     unless its track knows it is beside the path (``in_path`` False: a camera field of view
-    was given)."""
+    was given) and staying beside it (no ``path_in_s`` before its time to collision)."""
     import cv2
 
     from edge.postprocess.objects import object_distances
@@ -70,8 +70,14 @@ def overlay(
     if tracks is not None and len(tracks) != len(instances):
         raise ValueError(f"{len(tracks)} tracks for {len(instances)} instances")
     for k, (inst, distance) in enumerate(zip(instances, distances, strict=True)):
-        ttc = tracks[k].ttc_s if tracks is not None else None
-        beside = tracks is not None and tracks[k].in_path is False  # known to pass by
+        track = tracks[k] if tracks is not None else None
+        ttc = track.ttc_s if track is not None else None
+        # beside the path and staying there: known to pass by; one that reaches the path before
+        # it reaches the camera (path_in_s: a car cutting in) is warned of as one in it
+        cutting_in = (
+            track is not None and track.path_in_s is not None and ttc is not None and track.path_in_s <= ttc
+        )
+        beside = track is not None and track.in_path is False and not cutting_in
         y0, x0 = inst.offset
         contours, _ = cv2.findContours(
             inst.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)

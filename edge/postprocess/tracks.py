@@ -64,6 +64,10 @@ class TrackInfo:
     lateral_m: float | None = None
     in_path: bool | None = None
     ahead_m: float | None = None
+    # and over the speed window: how fast it moves right (m/s, left negative), and, beside
+    # the path and moving towards it, in how many seconds it reaches it (a cut-in)
+    lateral_mps: float | None = None
+    path_in_s: float | None = None
 
     def to_json(self) -> dict[str, float | int | bool | None]:
         out: dict[str, float | int | bool | None] = {
@@ -76,6 +80,8 @@ class TrackInfo:
         if self.lateral_m is not None:
             out["lateral_m"] = round(self.lateral_m, 2)
             out["in_path"] = self.in_path
+            out["lateral_mps"] = None if self.lateral_mps is None else round(self.lateral_mps, 2)
+            out["path_in_s"] = None if self.path_in_s is None else round(self.path_in_s, 2)
         if self.ahead_m is not None:
             out["ahead_m"] = round(self.ahead_m, 2)
         return out
@@ -91,6 +97,8 @@ class _Track:
     last_s: float
     frames: int = 1
     ranges: deque[tuple[float, float]] = field(default_factory=deque)  # (t, distance)
+    # (t, tan of the bearing right of the camera's axis): from where the box is alone
+    bearings: deque[tuple[float, float]] = field(default_factory=deque)
     # (t, log height, log width, touches the top or bottom, touches a side)
     sizes: deque[tuple[float, float, float, bool, bool]] = field(default_factory=deque)
 
@@ -174,6 +182,7 @@ class ObjectTracker:
         path_half_width_m: float = 1.5,
         mount_offset_m: float = 0.0,
         facing: str = "front",
+        min_lateral_mps: float = 1.0,
     ) -> None:
         """``min_iou``: the least overlap between an instance's box and a track's moved-on
         box that continues the track; ``max_gap_s``: how long a track waits for its object
@@ -203,6 +212,7 @@ class ObjectTracker:
             "path_half_width_m": (path_half_width_m, path_half_width_m >= 0, ">= 0"),
             "mount_offset_m": (mount_offset_m, math.isfinite(mount_offset_m), "a finite number of metres"),
             "facing": (facing, facing in FACINGS, f"one of {', '.join(FACINGS)}"),
+            "min_lateral_mps": (min_lateral_mps, min_lateral_mps > 0, "> 0"),
         }
         for name, (value, ok, expected) in checks.items():
             if not ok:
@@ -217,6 +227,7 @@ class ObjectTracker:
         self.path_half_width_m = path_half_width_m
         self.mount_offset_m = mount_offset_m
         self.facing = facing
+        self.min_lateral_mps = min_lateral_mps
         self._tracks: list[_Track] = []
         self._numbers = itertools.count(1)
         self._scene: Hashable | None = None
@@ -235,6 +246,7 @@ class ObjectTracker:
             path_half_width_m=self.path_half_width_m,
             mount_offset_m=self.mount_offset_m,
             facing=self.facing,
+            min_lateral_mps=self.min_lateral_mps,
         )
 
     @property
@@ -283,21 +295,25 @@ class ObjectTracker:
             if distance is not None:
                 track.ranges.append((t_s, distance[0]))
             track.sizes.append(_box_size(box, t_s, size))
-            for samples in (track.ranges, track.sizes):
+            for samples in (track.ranges, track.sizes, track.bearings):
                 while samples and t_s - samples[0][0] > self.speed_window_s:
                     samples.popleft()
             info = self._info(track, distance, t_s)
             if self.hfov_deg is not None and distance is not None and size is not None:
-                info = dataclasses.replace(info, **self._where(box, distance[0], size[1]))
+                where, gap = self._where(box, distance[0], size[1])
+                track.bearings.append((t_s, self._bearing(box, size[1])))
+                lateral_mps, path_in_s = self._drift(track, info.closing_mps, where["lateral_m"], gap)
+                info = dataclasses.replace(info, **where, lateral_mps=lateral_mps, path_in_s=path_in_s)
             infos.append(info)
         return infos
 
-    def _where(self, box: np.ndarray, distance: float, width: int) -> dict[str, Any]:
+    def _where(self, box: np.ndarray, distance: float, width: int) -> tuple[dict[str, Any], float | None]:
         """``lateral_m``, ``ahead_m`` and ``in_path`` of a box ``width`` pixels' picture shows
         at ``distance``: a pixel off the picture's middle column is tan(hfov / 2) / (width / 2)
         of the distance to the camera's right (a stretch or a pad scales the columns alike, so
         the picture's width is all it takes); then turned by the camera's facing, and the
-        camera's own offset from the vehicle's middle added."""
+        camera's own offset from the vehicle's middle added. And how far its near side is
+        from the path's edge (m; None for a side camera's, which has no path)."""
         per_px = math.tan(math.radians(self.hfov_deg or 0.0) / 2) / (width / 2) * distance
         across = ((box[0] + box[2]) / 2 - width / 2) * per_px  # right of the camera's axis
         half = (box[2] - box[0]) / 2 * per_px
@@ -308,10 +324,45 @@ class ObjectTracker:
             "right": (distance, -across),
         }[self.facing]
         lateral += self.mount_offset_m
-        in_path = (
-            bool(abs(lateral) - half <= self.path_half_width_m) if self.facing in ("front", "rear") else None
+        gap = (
+            float(abs(lateral) - half - self.path_half_width_m) if self.facing in ("front", "rear") else None
         )
-        return {"lateral_m": float(lateral), "ahead_m": float(ahead), "in_path": in_path}
+        in_path = None if gap is None else gap <= 0
+        return {"lateral_m": float(lateral), "ahead_m": float(ahead), "in_path": in_path}, gap
+
+    def _bearing(self, box: np.ndarray, width: int) -> float:
+        """tan of the angle between the camera's axis and the box's middle (right positive)."""
+        return float(
+            ((box[0] + box[2]) / 2 - width / 2)
+            * math.tan(math.radians(self.hfov_deg or 0.0) / 2)
+            / (width / 2)
+        )
+
+    def _drift(
+        self, track: _Track, closing_mps: float | None, lateral: float, gap: float | None
+    ) -> tuple[float | None, float | None]:
+        """``lateral_mps`` over the speed window and, for an object beside the path moving
+        towards it at ``min_lateral_mps`` or more, ``path_in_s``: its gap to the path's edge
+        over that speed. An object at distance d and bearing tan b is tan b x d right of the
+        axis, so it moves right at d x (tan b)' + tan b x d': the bearing's Theil–Sen slope
+        (where the box is, which a depth engine's frame-to-frame wander does not move) times
+        the window's median distance, plus the median bearing times the distance's rate
+        (minus the closing speed, read from the box's growth). A side camera's objects move
+        across the vehicle at the distance's rate alone."""
+        bearings = track.bearings
+        turn = closing_speed(bearings, window_s=self.speed_window_s, min_samples=self.min_speed_samples)
+        if closing_mps is None:
+            closing_mps = closing_speed(
+                track.ranges, window_s=self.speed_window_s, min_samples=self.min_speed_samples
+            )
+        if turn is None or closing_mps is None or not track.ranges:
+            return None, None
+        distance = statistics.median(d for _, d in track.ranges)
+        bearing = statistics.median(b for _, b in bearings)
+        across = -turn * distance - bearing * closing_mps  # right of the camera's axis, m/s
+        speed = {"front": across, "rear": -across, "left": closing_mps, "right": -closing_mps}[self.facing]
+        towards = gap is not None and gap > 0 and speed * lateral < 0 and abs(speed) >= self.min_lateral_mps
+        return speed, (gap / abs(speed) if towards and gap is not None else None)
 
     def _associate(self, instances: Sequence[Instance], t_s: float) -> dict[int, _Track]:
         """Instance index -> the track it continues: same class, best overlap (with the

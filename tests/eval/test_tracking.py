@@ -161,3 +161,34 @@ def test_lateral_errors_and_the_path() -> None:
     # and the person (who is not)
     assert lat["in_path"] == {"truly": 2, "said": 2, "recall": 0.5, "precision": 0.5}
     assert TrackingStats().results()["lateral"] == {"pairs": 0}
+
+
+def test_lateral_speeds_and_cut_ins_against_the_truths_own_fit() -> None:
+    """Three cars beside the path over a second at 10 fps: one truly moving left towards
+    it at 1 m/s and said to cut in (lateral_mps -0.8), one truly keeping its lane but said
+    to cut in (a false one), one truly moving right towards it from the left at 1 m/s and
+    not said to (a missed one). The true speeds are the Theil–Sen fits of the true offsets
+    over the window, as the tracker's are of its own."""
+    stats = TrackingStats(min_lateral_mps=0.5)
+    matched, _ = frame([26001, 26002, 26003], [26000, 26004, 26005])
+    for i in range(11):
+        t = i / 10
+        tracks = {
+            26000: TrackInfo(
+                1, i + 1, t, None, None, lateral_m=4.0 - t, in_path=False, lateral_mps=-0.8, path_in_s=1.0
+            ),
+            26004: TrackInfo(
+                2, i + 1, t, None, None, lateral_m=5.0, in_path=False, lateral_mps=-0.7, path_in_s=2.0
+            ),
+            26005: TrackInfo(3, i + 1, t, None, None, lateral_m=-4.0 + t, in_path=False, lateral_mps=0.2),
+        }
+        truth = {26001: (4.0 - t, False), 26002: (5.0, False), 26003: (-4.0 + t, False)}
+        stats.add(matched, tracks, t_s=t, true_lateral=truth)
+    lat = stats.results()["lateral"]
+    # from the fifth frame on (min_speed_samples), 7 frames x 3 cars; errors 0.2, 0.7, 0.8
+    assert lat["lateral_speed"] == {
+        "pairs": 21,
+        "abs_err_mps_p50": pytest.approx(0.7),
+        "abs_err_mps_p90": pytest.approx(0.8),
+    }
+    assert lat["cut_in"] == {"beside": 21, "truly": 14, "said": 14, "false": 7, "missed": 7}

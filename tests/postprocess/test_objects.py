@@ -137,5 +137,12 @@ def test_the_overlay_says_when_a_thing_would_arrive_and_outlines_the_near_ones_r
     beside = TrackInfo(track=1, frames=9, age_s=0.5, closing_mps=5.0, ttc_s=TTC_WARN_S - 1, in_path=False)
     passing = overlay(image, ids, [car], tracks=[beside])
     assert not (passing == red).all(axis=2).any() and not np.array_equal(passing, plain)
+    # one beside the path that reaches it before it reaches the camera is cutting in: red
+    cutting = TrackInfo(
+        track=1, frames=9, age_s=0.5, closing_mps=5.0, ttc_s=TTC_WARN_S - 1, in_path=False, path_in_s=0.5
+    )
+    assert np.array_equal(overlay(image, ids, [car], tracks=[cutting]), soon)
+    later_in = TrackInfo(1, 9, 0.5, 5.0, TTC_WARN_S - 1, in_path=False, path_in_s=TTC_WARN_S)
+    assert np.array_equal(overlay(image, ids, [car], tracks=[later_in]), passing)
     with pytest.raises(ValueError, match="2 tracks for 1 instances"):
         overlay(image, ids, [car], tracks=[TrackInfo(1, 1, 0.0, None, None)] * 2)

@@ -276,3 +276,41 @@ def test_a_cameras_facing_turns_where_its_objects_are(
 def test_an_unknown_facing_is_refused() -> None:
     with pytest.raises(ConfigError, match="facing must be one of front, rear, left, right, got 'up'"):
         ObjectTracker(facing="up")
+
+
+def test_a_car_moving_towards_the_path_says_when_it_reaches_it() -> None:
+    """A car 20 m ahead, its middle 4 m right of the axis and moving left at 1 m/s, seen at
+    10 fps (the synthetic camera of the tests above: 0.0355 m a pixel at 20 m): after a
+    second it is 3 m right, its near side 0.6 m from a 1.5 m half-width path, so it reaches
+    it in 0.6 s. One keeping its lane, or drawing away, is given no such time."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w = 512
+    per_px = (1 / 2.2) / (w / 2) * 20.0
+    half = 0.9 / per_px
+
+    def box(lateral: float) -> tuple[float, float, float, float]:
+        x = w / 2 + lateral / per_px
+        return (x - half, 100.0, x + half, 130.0)
+
+    for drift, want_mps, want_in in ((-1.0, -1.0, 0.6), (0.0, 0.0, None), (1.0, 1.0, None)):
+        tracker = ObjectTracker(hfov_deg=hfov, path_half_width_m=1.5, min_lateral_mps=0.5)
+        for i in range(11):
+            t = i / 10
+            (info,) = tracker.update([inst(box(4.0 + drift * t))], [(20.0, 19.0)], t, size=(256, w))
+            if i < 4:  # fewer than min_speed_samples: no speed yet
+                assert info.lateral_mps is None and info.path_in_s is None
+        assert info.lateral_m == pytest.approx(4.0 + drift)
+        assert info.lateral_mps == pytest.approx(want_mps, abs=1e-6)
+        assert info.path_in_s == (None if want_in is None else pytest.approx(want_in, abs=1e-6))
+        said = info.to_json()
+        assert said["lateral_mps"] == round(want_mps, 2) + 0.0 and said["path_in_s"] == (
+            None if want_in is None else round(want_in, 2)
+        )
+    # slower than min_lateral_mps: drifting, not cutting in
+    slow = ObjectTracker(hfov_deg=hfov, path_half_width_m=1.5, min_lateral_mps=2.0)
+    for i in range(11):
+        (info,) = slow.update([inst(box(4.0 - i / 10))], [(20.0, 19.0)], i / 10, size=(256, w))
+    assert info.lateral_mps == pytest.approx(-1.0) and info.path_in_s is None
+    assert slow.fresh().min_lateral_mps == 2.0
+    with pytest.raises(ConfigError, match="min_lateral_mps must be > 0, got 0"):
+        ObjectTracker(min_lateral_mps=0)
