@@ -415,4 +415,13 @@ def tracking_lines(t: dict[str, Any]) -> list[str]:
             f"({lat['pairs']}); in the path{width}: {'  '.join(said) or 'none truly or said'}"
             f"  ({path['truly']} truly, {path['said']} said)"
         )
+        speed = lat.get("lateral_speed") or {}  # since lateral_mps
+        if speed.get("pairs"):
+            cut = lat["cut_in"]
+            lines.append(
+                f"lateral speed |error| p50 {speed['abs_err_mps_p50']:.2f} m/s  "
+                f"p90 {speed['abs_err_mps_p90']:.2f}  ({speed['pairs']}); cutting in, of {cut['beside']} "
+                f"beside the path: {cut['said']} said, {cut['truly']} truly, {cut['false']} false, "
+                f"{cut['missed']} missed"
+            )
     return lines

@@ -448,3 +448,9 @@ def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
     )
     t["lateral"]["in_path"] = {"truly": 0, "said": 0, "recall": None, "precision": None}
     assert tracking_lines(t)[-1].endswith("in the path: none truly or said  (0 truly, 0 said)")
+    t["lateral"]["lateral_speed"] = {"pairs": 10, "abs_err_mps_p50": 0.114, "abs_err_mps_p90": 0.78}
+    t["lateral"]["cut_in"] = {"beside": 8, "truly": 1, "said": 2, "false": 1, "missed": 0}
+    assert tracking_lines(t)[-1] == (
+        "lateral speed |error| p50 0.11 m/s  p90 0.78  (10); cutting in, of 8 beside the path: 2 said, "
+        "1 truly, 1 false, 0 missed"
+    )
