@@ -29,6 +29,9 @@ FITS = ("stretch", "pad", "crop")
 PAD_RGB = (124, 116, 104)
 # the outputs that are pictures of the input (N, [C,] H, W): panoptic_fpn and depth models
 MAPS = frozenset({"sem_logits", "sem_labels", "depth", "disparity"})
+# a crop keeping less of a frame than this is refused: the engines would see a sliver, and
+# the frame at their scale (which the outputs are laid over) would be vast
+MIN_CROP_KEPT = 1 / 16
 # what a map says where a cropped frame's edges were cut: void (train id 255), no depth
 CUT_FILL = {"sem_labels": 255, "sem_logits": 0.0, "depth": 0.0, "disparity": 0.0}
 
@@ -48,7 +51,14 @@ def fitted_hw(frame_hw: tuple[int, int], input_hw: tuple[int, int], fit: str) ->
     (fh, fw), (ih, iw) = frame_hw, input_hw
     if fit == "crop":
         scale = max(ih / fh, iw / fw)
-        return max(ih, round(fh * scale)), max(iw, round(fw * scale))
+        hw = max(ih, round(fh * scale)), max(iw, round(fw * scale))
+        if (kept := ih * iw / (hw[0] * hw[1])) < MIN_CROP_KEPT:
+            raise ConfigError(
+                f"--fit crop would keep {kept:.1%} of each {fw}x{fh} frame in engines of {ih}x{iw} (at "
+                f"least {MIN_CROP_KEPT:.0%} expected): pad them (--fit pad), or use engines nearer the "
+                "frames' shape"
+            )
+        return hw
     scale = min(ih / fh, iw / fw)
     return min(ih, max(1, round(fh * scale))), min(iw, max(1, round(fw * scale)))
 

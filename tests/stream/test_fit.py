@@ -52,6 +52,16 @@ def test_an_unknown_fit_is_refused_by_name() -> None:
         check_fit("zoom")
 
 
+def test_a_crop_that_would_keep_a_sliver_is_refused() -> None:
+    # 1000x40 into 256x512: scaled to 256 rows it is 6400 wide, of which 512 is 8%
+    assert fitted_hw((40, 1000), (256, 512), "crop") == (256, 6400)
+    with pytest.raises(
+        ConfigError, match=r"--fit crop would keep 4\.0% of each 2000x40 frame in engines of 256x512"
+    ):
+        fitted_hw((40, 2000), (256, 512), "crop")
+    assert fitted_hw((40, 2000), (256, 512), "pad") == (10, 512)
+
+
 @pytest.mark.parametrize(
     ("frame_hw", "fit", "part"),
     [
