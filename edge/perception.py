@@ -119,7 +119,7 @@ class Perception:
     ) -> Perception:
         """The engines of a folder that build_engines.py wrote, chosen as ``edge run`` chooses
         (the newest build of each kind that fits the arguments). ``fit``: how images of another
-        shape than the engines' go in, ``"stretch"`` or ``"pad"`` (edge.stream.fit)."""
+        shape than the engines' go in, ``"stretch"``, ``"pad"`` or ``"crop"`` (edge.stream.fit)."""
 
         engines = EngineSet.open(
             engines_dir,

@@ -41,6 +41,17 @@ def rgb_lookup(index: np.ndarray, tables: list[np.ndarray]) -> np.ndarray:
 _PALETTE_LUTS = _channel_tables(np.concatenate([PALETTE, np.zeros((256 - len(PALETTE), 3), np.uint8)]))
 
 
+def warned(track: TrackInfo) -> bool:
+    """Whether a tracked thing is warned of (outlined red; the viewer's objects, marked): it
+    would reach the camera within TTC_WARN_S, unless it is known to pass beside the path
+    (``in_path`` False) and stay there (no ``path_in_s``, a cut-in, before that)."""
+    ttc = track.ttc_s
+    if ttc is None or ttc >= TTC_WARN_S:
+        return False
+    cutting_in = track.path_in_s is not None and track.path_in_s <= ttc
+    return track.in_path is not False or cutting_in
+
+
 def overlay(
     image: np.ndarray,
     ids: np.ndarray,
@@ -70,19 +81,12 @@ def overlay(
     if tracks is not None and len(tracks) != len(instances):
         raise ValueError(f"{len(tracks)} tracks for {len(instances)} instances")
     for k, (inst, distance) in enumerate(zip(instances, distances, strict=True)):
-        track = tracks[k] if tracks is not None else None
-        ttc = track.ttc_s if track is not None else None
-        # beside the path and staying there: known to pass by; one that reaches the path before
-        # it reaches the camera (path_in_s: a car cutting in) is warned of as one in it
-        cutting_in = (
-            track is not None and track.path_in_s is not None and ttc is not None and track.path_in_s <= ttc
-        )
-        beside = track is not None and track.in_path is False and not cutting_in
+        ttc = tracks[k].ttc_s if tracks is not None else None
         y0, x0 = inst.offset
         contours, _ = cv2.findContours(
             inst.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)
         )
-        warn = ttc is not None and ttc < TTC_WARN_S and not beside
+        warn = tracks is not None and warned(tracks[k])
         cv2.drawContours(out, contours, -1, _OUTLINE_WARN if warn else _OUTLINE, 2 if warn else 1)
         x1, y1 = int(inst.box[0]), max(int(inst.box[1]) - 3, 8)
         text = f"{TRAIN_CLASSES[inst.train_id].name} {inst.score:.2f}"

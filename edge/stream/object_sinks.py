@@ -96,21 +96,29 @@ def _needs_results(uri: str) -> SinkError:
     return SinkError(f"sink {uri!r} records what the engines found, so it needs results, not pictures")
 
 
-def objects_line(result: Any) -> str:
-    """A result as the objects sinks write it: one JSON object and a newline."""
+def frame_objects(result: Any) -> list[dict[str, Any]]:
+    """A result's objects as the objects sinks and the viewer give them (describe_objects),
+    described once for every sink of the run."""
     from edge.postprocess.objects import describe_objects
 
-    frame = result.frame
-    # the capture stamp is on the monotonic clock; the wall-clock time is derived from it
-    unix = (time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)) / 1e9
     objects = result.extras.get("objects")
-    if objects is None:  # described once for every objects sink of the run
+    if objects is None:
         depth = result.depth["depth"][0, 0] if result.depth is not None else None
         instances = result.extras.get("instances", ())
         objects = describe_objects(
             instances, depth, result.extras.get("distances"), result.extras.get("tracks")
         )
         result.extras["objects"] = objects
+    return objects
+
+
+def objects_line(result: Any) -> str:
+    """A result as the objects sinks write it: one JSON object and a newline."""
+
+    frame = result.frame
+    # the capture stamp is on the monotonic clock; the wall-clock time is derived from it
+    unix = (time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)) / 1e9
+    objects = frame_objects(result)
     # several cameras at once: each line says whose frame it is (their frames count apart)
     camera = {"camera": frame.meta["camera"]} if "camera" in frame.meta else {}
     record = {

@@ -85,6 +85,8 @@ class ViewerServer:
         self._watched_until = 0.0
         self._lock = threading.Lock()
         self._latest: tuple[int, dict[str, np.ndarray]] | None = None
+        # the newest frame's objects, as the objects sinks write them, each marked "warn"
+        self._objects: tuple[int, list[dict[str, Any]]] | None = None
         self._jpeg: dict[str, tuple[int, bytes]] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=history)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,6 +132,11 @@ class ViewerServer:
             with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
                 loop.call_soon_threadsafe(self._wake)
 
+    def publish_objects(self, seq: int, objects: list[dict[str, Any]]) -> None:
+        """Make ``objects`` (JSON-ready, one per thing found) the newest frame's."""
+        with self._lock:
+            self._objects = (seq, objects)
+
     @property
     def watched(self) -> bool:
         """Whether a client wants frames: one is being asked for or streamed, or was within
@@ -141,6 +148,7 @@ class ViewerServer:
         comes back waits for a fresh frame instead of getting a stale one."""
         with self._lock:
             self._latest = None
+            self._objects = None
 
     def close(self) -> None:
         loop, closing = self._loop, self._closing
@@ -334,6 +342,7 @@ class ViewerServer:
         with self._lock:
             seq = self._latest[0] if self._latest is not None else None
             published = self.frames_published
+            objects = self._objects
         stats: dict[str, Any] = self.tracker.rolling() if self.tracker is not None else {}
         t = round(time.monotonic() - self._t0, 3)
         return {
@@ -343,6 +352,8 @@ class ViewerServer:
             "pictures_only": self.pictures_only,
             "camera": self.camera,
             "cameras": [{"name": name, "port": port} for name, port in self.cameras],
+            "objects_seq": objects[0] if objects is not None else None,
+            "objects": objects[1] if objects is not None else [],
             **stats,
         }
 

@@ -86,9 +86,21 @@ class ViewerSink:
             views["composite"] = result.rendered
         if views:  # what was drawn, for us or for another sink
             self.server.publish(result.frame.seq, views)
+            self.server.publish_objects(result.frame.seq, _marked_objects(result))
         else:
             self.server.forget()
         self.frames += 1
 
     def close(self) -> None:
         self.server.close()
+
+
+def _marked_objects(result: Any) -> list[dict[str, Any]]:
+    """The result's objects as objects.jsonl has them, each marked ``warn`` where the
+    overlay outlines it red (render.warned)."""
+    from edge.postprocess.render import warned
+    from edge.stream.object_sinks import frame_objects
+
+    tracks = result.extras.get("tracks")
+    objects = frame_objects(result)
+    return [{**o, "warn": tracks is not None and warned(tracks[k])} for k, o in enumerate(objects)]

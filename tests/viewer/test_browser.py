@@ -102,6 +102,42 @@ def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path
     assert code == 130 and "Traceback" not in err, err
 
 
+def test_the_objects_table_lists_the_things_found_soonest_first(demo_engines: Path, tmp_path: Path) -> None:
+    """A drive with things to find (the bundled weights) and a field of view: the page's
+    table lists the newest frame's objects, soonest to arrive first, saying where each is
+    beside the path, marked where the overlay outlines them red."""
+    run = EdgeRun(
+        [
+            *("synthetic://?size=128x256&fps=10&seed=1", "--realtime", "--engines", str(demo_engines)),
+            *("--hfov", "48.9", "--sink", "http://127.0.0.1:0"),
+        ],
+        cwd=tmp_path,
+    )
+    try:
+        with viewer_page(run.url, width=1200, height=900) as (page, errors):
+            page.wait_for_function("() => edgeViewer.objectRows >= 1", timeout=60_000)
+            assert page.is_visible("#objects-panel")
+            rows = page.eval_on_selector_all(
+                "#objects tbody tr",
+                "rows => rows.map(r => [r.className, ...Array.from(r.cells, c => c.textContent)])",
+            )
+            count = int(page.inner_text("#objects-count"))
+            assert 1 <= len(rows) == min(count, 12)
+            classes = {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"}
+            for marked, track, cls, distance, _closing, _arrives, beside, path in rows:
+                assert marked in ("", "warn") and int(track) >= 1 and cls in classes
+                assert float(distance) > 0 and (beside == "–" or abs(float(beside)) < 200)
+                assert path in ("in it", "beside", "no path", "–") or path.startswith("cutting in, ")
+            arrive = [float(r[5]) if r[5] != "–" else float("inf") for r in rows]
+            assert arrive == sorted(arrive), "soonest first"
+            if os.environ.get("EDGE_TEST_ARTIFACTS"):
+                page.screenshot(path=str(Path(os.environ["EDGE_TEST_ARTIFACTS"]) / "viewer_objects.png"))
+            assert not errors, errors
+    finally:
+        code, _out, err = run.stop()
+    assert code == 130 and "Traceback" not in err, err
+
+
 def test_each_cameras_page_names_its_camera(tiny_engines: Path, tmp_path: Path) -> None:
     """edge run --camera into the viewer: a page a camera, its title and header naming it
     (two tabs of one run are told apart), and links to each camera's page, followed here."""

@@ -189,6 +189,59 @@ def test_a_viewer_draws_only_while_someone_watches(tiny_engines: Path) -> None:
     assert not run.is_alive()
 
 
+def test_the_page_gets_the_newest_frames_objects_marked_as_the_overlay_marks_them(demo_engines: Path) -> None:
+    """A run with the bundled weights (things to find) and a field of view: while watched,
+    /stats carries the newest drawn frame's objects as objects.jsonl has them (with where
+    they are beside the path), each marked ``warn`` exactly where render.warned outlines it."""
+    import threading
+
+    from edge.postprocess.render import warned
+    from edge.postprocess.tracks import ObjectTracker
+    from edge.stream.engines import EngineSet
+    from edge.stream.object_sinks import frame_objects
+    from edge.stream.pipeline import Pipeline
+    from edge.stream.sources import open_source
+
+    seen: list = []
+    engines = EngineSet.from_manifest(demo_engines, engine_options={"intra_op_threads": 1})
+    (viewer,) = sinks = [open_sink("http://127.0.0.1:0")]
+    pipe = Pipeline(
+        source=open_source("synthetic://?size=128x256&fps=20&seed=1"),
+        engines=engines,
+        sinks=sinks,
+        realtime=True,
+        on_result=seen.append,
+        object_tracker=ObjectTracker(hfov_deg=48.9),
+    )
+    run = threading.Thread(target=pipe.run)
+    run.start()
+    try:
+        assert get_json(viewer.url + "stats")["objects"] == []  # nothing drawn yet
+        deadline = time.monotonic() + 60
+        while True:
+            get(viewer.url + "frame/panoptic.jpg?after=-1")  # watching
+            snap = get_json(viewer.url + "stats")
+            if snap["objects"] and any("lateral_m" in o for o in snap["objects"]):
+                break
+            assert time.monotonic() < deadline and run.is_alive(), snap["objects"]
+            time.sleep(0.1)
+        while not any(r.frame.seq == snap["objects_seq"] for r in list(seen)):  # handed on after the sinks
+            assert time.monotonic() < deadline and run.is_alive()
+            time.sleep(0.05)
+        shown = next(r for r in list(seen) if r.frame.seq == snap["objects_seq"])
+        tracks = shown.extras["tracks"]
+        assert [{k: v for k, v in o.items() if k != "warn"} for o in snap["objects"]] == frame_objects(shown)
+        assert [o["warn"] for o in snap["objects"]] == [warned(t) for t in tracks]
+        assert {"track", "class", "distance_m", "ttc_s", "lateral_m", "in_path", "path_in_s"} <= set(
+            snap["objects"][0]
+        )
+    finally:
+        pipe.stop()
+        run.join(timeout=30)
+        engines.close()
+    assert not run.is_alive()
+
+
 def test_display_sink_without_gui_is_a_clear_error() -> None:
     from edge.stream.sinks import has_gui
 

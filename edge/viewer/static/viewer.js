@@ -13,6 +13,8 @@ const state = {
   camera: false, // edge record: its frames alone, in one panel
   statsUpdates: 0,
   chartDraws: 0,
+  objectRows: 0, // rows the objects table shows now
+  objectsSeq: null, // the frame they are of
   samples: [],
 };
 window.edgeViewer = state;
@@ -152,12 +154,42 @@ async function statsLoop() {
       if (state.samples.length > HISTORY) state.samples.splice(0, state.samples.length - HISTORY);
       state.statsUpdates += 1;
       showCounters(snap);
+      if (!state.camera) showObjects(snap);
       drawCharts();
     } catch (err) {
       setStatus("lost");
     }
     await sleep(STATS_PERIOD_MS);
   }
+}
+
+// the newest frame's objects: soonest to arrive first, then nearest; where the track says
+// where it is beside the path, whether it is in it or cutting in
+const MAX_OBJECT_ROWS = 12;
+
+function pathText(o) {
+  if (o.in_path === undefined || o.in_path === null) return o.lateral_m === undefined ? "–" : "no path";
+  if (o.in_path) return "in it";
+  return o.path_in_s === null || o.path_in_s === undefined ? "beside" : `cutting in, ${fmt(o.path_in_s)} s`;
+}
+
+function showObjects(snap) {
+  const objects = (snap.objects || []).slice();
+  const key = (o) => [o.ttc_s ?? Infinity, o.distance_m ?? Infinity];
+  objects.sort((a, b) => { const [ta, da] = key(a), [tb, db] = key(b); return ta - tb || da - db; });
+  const body = $("objects").tBodies[0];
+  body.replaceChildren();
+  for (const o of objects.slice(0, MAX_OBJECT_ROWS)) {
+    const row = body.insertRow();
+    if (o.warn) row.className = "warn";
+    const cells = [o.track ?? "–", o["class"], fmt(o.distance_m), fmt(o.closing_mps), fmt(o.ttc_s),
+      fmt(o.lateral_m), pathText(o)];
+    for (const text of cells) row.insertCell().textContent = String(text);
+  }
+  $("objects-count").textContent = String(objects.length);
+  $("objects-panel").hidden = false;
+  state.objectRows = body.rows.length;
+  state.objectsSeq = snap.objects_seq;
 }
 
 // charts ---------------------------------------------------------------------------
