@@ -378,23 +378,9 @@ def kernel_constexprs(
 # Channels-last: 16 channels by the bins, 0.12 ms FP32 and 0.13 FP16; six other tiles
 # came within 0.12-0.16 ms and ranked differently in an earlier run. One GPU's numbers:
 # an Orin may rank them otherwise, and bench_roi_align_gpu.py times them all.
-TUNED_TILES: dict[str, dict[str, Any]] = {
-    "nchw": {
-        "block_c": 16,
-        "num_warps": 4,
-        "bins_fast": False,
-        "unroll": False,
-        "cb_fast": False,
-        "bin_block": None,
-    },
-    "channels_last": {
-        "block_c": 16,
-        "num_warps": 4,
-        "bins_fast": True,
-        "unroll": False,
-        "cb_fast": False,
-        "bin_block": None,
-    },
+TUNED_TILES: dict[str, dict[str, Any]] = {  # unroll, cb_fast and bin_block: off in both
+    "nchw": {"block_c": 16, "num_warps": 4, "bins_fast": False},
+    "channels_last": {"block_c": 16, "num_warps": 4, "bins_fast": True},
 }
 
 
@@ -468,9 +454,10 @@ def multilevel_roi_align_triton(
     block_c = tuned["block_c"] if block_c is None else block_c
     num_warps = tuned["num_warps"] if num_warps is None else num_warps
     bins_fast = tuned["bins_fast"] if bins_fast is None else bins_fast
-    unroll = tuned["unroll"] if unroll is None else unroll
-    cb_fast = tuned["cb_fast"] if cb_fast is None else cb_fast
-    bin_block = tuned["bin_block"] if bin_block is None and not (sample_lanes or rows) else bin_block
+    unroll = tuned.get("unroll", False) if unroll is None else unroll
+    cb_fast = tuned.get("cb_fast", False) if cb_fast is None else cb_fast
+    if bin_block is None and not (sample_lanes or rows):
+        bin_block = tuned.get("bin_block")
     blocks = triton.cdiv(c, block_c)
     if cb_fast and rois.shape[0] > MAX_GRID_Y:
         cb_fast = False
