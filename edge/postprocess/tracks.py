@@ -314,9 +314,10 @@ class ObjectTracker:
         the picture's width is all it takes); then turned by the camera's facing, and the
         camera's own offset from the vehicle's middle added. And how far its near side is
         from the path's edge (m; None for a side camera's, which has no path)."""
-        per_px = math.tan(math.radians(self.hfov_deg or 0.0) / 2) / (width / 2) * distance
-        across = ((box[0] + box[2]) / 2 - width / 2) * per_px  # right of the camera's axis
-        half = (box[2] - box[0]) / 2 * per_px
+        across = self._bearing(box, width) * distance  # right of the camera's axis
+        half = (
+            (box[2] - box[0]) / 2 * math.tan(math.radians(self.hfov_deg or 0.0) / 2) / (width / 2) * distance
+        )
         lateral, ahead = {
             "front": (across, distance),
             "rear": (-across, -distance),
