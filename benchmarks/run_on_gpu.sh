@@ -2,7 +2,8 @@
 # The GPU checks and timings, as run on the device machine (torch + CUDA + Triton there;
 # edge's pure-Python dependencies that it lacks travel as wheels in .whl/).
 #   OUT=/some/dir bash benchmarks/run_on_gpu.sh [step ...]
-# Steps: env gputests tests roi ncu memcheck parity build pipeline bench streams profile post (default: all).
+# Steps: env gputests tests roi ncu memcheck parity build pipeline bench streams batch profile post
+# (default: all).
 # "issues" is the short set for the GPU items of issues #5 and #9 (169 s on an H200, a
 # session's device time being 15 minutes, the machine's start included):
 #   env gputests roi build bench
@@ -24,7 +25,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 pack() { tar czf "$OUT/gpu_results.tgz.partial" -C "$WORK" . && mv "$OUT/gpu_results.tgz.partial" "$OUT/gpu_results.tgz"; }
 exec > >(tee -a "$OUT/steps.log") 2>&1
-steps=${*:-env gputests tests roi ncu memcheck parity build pipeline bench streams profile post}
+steps=${*:-env gputests tests roi ncu memcheck parity build pipeline bench streams batch profile post}
 models="panoptic_fpn_r18 depth_r18 panoptic_fpn_r50"  # r50 only for the pipeline step
 if [ "$steps" = issues ]; then steps="env gputests roi build bench"; models="panoptic_fpn_r18 depth_r18"; fi
 for step in $steps; do
@@ -108,6 +109,12 @@ for step in $steps; do
         --source 'synthetic://?size=512x1024' --models panoptic_fpn_r18 depth_r18 --size 512x1024 \
         --streams 1 2 4 --rate 30 --min-frames 300 --min-duration 10 --warmup 20 --quiet \
         --report "$WORK/bench_streams_torch_cuda" 2>&1 | tail -8
+      ;;
+    batch)
+      # two cameras' frames in one call of engines built for batch 2, against two calls
+      # (benchmarks/batch_trial.py; on this CPU it gained nothing: batch_trial_cpu.json)
+      timeout 180 python3 benchmarks/batch_trial.py --backend torch --device cuda --repeats 30 \
+        --out "$WORK/batch_trial_cuda.json" 2>&1 | tail -4
       ;;
     profile)
       # where a torch CUDA forward's time goes (host or GPU), as built / NMS looking every 4
