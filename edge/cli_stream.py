@@ -239,6 +239,13 @@ def _print_replay(report: dict[str, Any], out: str | None, stream: Any) -> None:
         )
     elif report["metrics"] is not None:
         print(format_metrics(report["metrics"]), file=stream)
+        for size, part in (report.get("scored_part") or {}).items():  # --fit crop
+            top, left, bottom, right = part["box"]
+            print(
+                f"scored on the part of each {size} frame the engines saw: rows {top}..{bottom}, "
+                f"columns {left}..{right} ({part['share']:.0%} of it)",
+                file=stream,
+            )
     if out:
         kept = report.get("predictions") or {}
         if kept.get("stopped"):

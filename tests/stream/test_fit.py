@@ -266,23 +266,42 @@ def test_edge_replay_pads_a_4_3_drive(demo_engines: Path, tmp_path: Path) -> Non
 
 
 def test_a_cropped_4_3_drive_is_scored_on_what_the_engines_saw(demo_engines: Path, tmp_path: Path) -> None:
-    """replay --fit crop: a 4:3 drive into the 1:2 test engines sees the middle two thirds
-    of each frame's height (rows 16..80 of 96); the metrics are of that part and say so, and
-    the predictions written at the frame's size are void beyond it."""
+    """edge replay --fit crop: a 4:3 drive into the 1:2 test engines sees the middle two
+    thirds of each frame's height (rows 16..80 of 96); the metrics are of that part and say
+    so, and the predictions written at the frame's size are unlabelled beyond it."""
     from PIL import Image
 
     from edge.data.make_synthetic import write_dataset
-    from edge.replay import replay
 
     data = tmp_path / "drive"
     write_dataset(data, sequences=1, frames=2, size=(96, 128), split="val", gt_every=1)
     out = tmp_path / "out"
-    report = replay(f"cityscapes://{data}?fps=0", engines=demo_engines, fit="crop", out_dir=out, threads=1)
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge",
+        "replay",
+        f"cityscapes://{data}?fps=0",
+        "--engines",
+        str(demo_engines),
+    ]
+    done = subprocess.run(
+        [*cmd, "--fit", "crop", "--threads", "1", "--eval", "--out", str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "metrics.json").read_text())
     assert report["gt_frames"] == 2 and report["latency"]["fit"] == "crop"
     assert report["scored_part"] == {"96x128": {"box": [16, 0, 80, 128], "share": pytest.approx(2 / 3)}}
     m = report["metrics"]
     assert m["panoptic"]["all"]["pq"] is not None and m["depth"]["abs_rel"] < 1.0
-    assert json.loads((out / "metrics.json").read_text())["scored_part"] == report["scored_part"]
+    said = done.stdout + done.stderr
+    assert (
+        "fit             crop: frames of another shape than the engines' are cropped to their middle" in said
+    )
+    assert (
+        "scored on the part of each 96x128 frame the engines saw: rows 16..80, columns 0..128 (67% of it)"
+        in said
+    )
     labels = sorted(out.rglob("*labelIds*.png"))
     assert labels, list(out.rglob("*"))
     sem = np.asarray(Image.open(labels[0]))
