@@ -1,14 +1,16 @@
-"""A real HTTP client for the viewer (http.client, nothing mocked) and a way to start
-`edge run` with the viewer as a separate process."""
+"""A real HTTP client for the viewer (http.client, nothing mocked), a way to start
+`edge run` with the viewer as a separate process, and a pipeline in this one."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,3 +166,37 @@ class EdgeRun:
         finally:
             stop_process(self.proc)
         return self.proc.returncode, out, err
+
+
+@contextlib.contextmanager
+def viewer_pipeline(
+    engines_dir: Path, source: str, **options: Any
+) -> Iterator[tuple[Any, list[Any], threading.Thread]]:
+    """A real Pipeline of ``source`` on its own thread, paced, with a viewer on a free port
+    as its one sink: the viewer sink, the results handed on so far, and the thread; stopped
+    and joined after, its engines closed."""
+    from edge.stream.engines import EngineSet
+    from edge.stream.pipeline import Pipeline
+    from edge.stream.sinks import open_sink
+    from edge.stream.sources import open_source
+
+    engines = EngineSet.from_manifest(engines_dir, engine_options={"intra_op_threads": 1})
+    (viewer,) = sinks = [open_sink("http://127.0.0.1:0")]
+    seen: list[Any] = []
+    pipe = Pipeline(
+        source=open_source(source),
+        engines=engines,
+        sinks=sinks,
+        realtime=True,
+        on_result=seen.append,
+        **options,
+    )
+    run = threading.Thread(target=pipe.run)
+    run.start()
+    try:
+        yield viewer, seen, run
+    finally:
+        pipe.stop()
+        run.join(timeout=30)
+        engines.close()
+    assert not run.is_alive()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from edge.errors import SinkError
 from edge.stream.sinks import open_sink
 from edge.viewer import ViewerSink, parse_viewer_uri
 from edge.viewer.server import ViewerServer
-from tests.viewer.helpers import EdgeRun, get, get_json, mjpeg_frames
+from tests.viewer.helpers import EdgeRun, get, get_json, mjpeg_frames, viewer_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -138,37 +139,18 @@ def test_a_viewer_draws_only_while_someone_watches(tiny_engines: Path) -> None:
     """Drawing is most of the post stage's time: a run whose only sink is a viewer nobody
     watches draws nothing; a client that comes gets a freshly drawn frame, and some time
     after it leaves the drawing stops again."""
-    import threading
-    from collections.abc import Callable
+    with viewer_pipeline(tiny_engines, "synthetic://?size=128x256&fps=20") as (viewer, seen, run):
+        viewer.server.watch_grace_s = 0.5
 
-    from edge.stream.engines import EngineSet
-    from edge.stream.pipeline import Pipeline
-    from edge.stream.sources import open_source
+        def wait_until(done: Callable[[], bool]) -> None:
+            deadline = time.monotonic() + 60
+            while not done():
+                assert time.monotonic() < deadline and run.is_alive(), f"{len(seen)} frames"
+                time.sleep(0.05)
 
-    seen: list = []
-    engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
-    (viewer,) = sinks = [open_sink("http://127.0.0.1:0")]
-    viewer.server.watch_grace_s = 0.5
-    pipe = Pipeline(
-        source=open_source("synthetic://?size=128x256&fps=20"),
-        engines=engines,
-        sinks=sinks,
-        realtime=True,
-        on_result=seen.append,
-    )
-    run = threading.Thread(target=pipe.run)
-    run.start()
+        def wait_for(count: int) -> None:
+            wait_until(lambda: len(seen) >= count)
 
-    def wait_until(done: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 60
-        while not done():
-            assert time.monotonic() < deadline and run.is_alive(), f"{len(seen)} frames"
-            time.sleep(0.05)
-
-    def wait_for(count: int) -> None:
-        wait_until(lambda: len(seen) >= count)
-
-    try:
         wait_for(3)
         assert all(r.rendered is None and not r.extras["views"] for r in seen), "drawn for nobody"
         assert get(viewer.url + "frame/composite.jpg")[0] == 503  # nothing drawn to show yet
@@ -182,40 +164,19 @@ def test_a_viewer_draws_only_while_someone_watches(tiny_engines: Path) -> None:
         wait_for(len(seen) + 3)
         assert seen[-1].rendered is None and seen[-2].rendered is None
         assert get_json(viewer.url + "stats")["seq"] is None  # no stale frame kept
-    finally:
-        pipe.stop()
-        run.join(timeout=30)
-        engines.close()
-    assert not run.is_alive()
 
 
 def test_the_page_gets_the_newest_frames_objects_marked_as_the_overlay_marks_them(demo_engines: Path) -> None:
     """A run with the bundled weights (things to find) and a field of view: while watched,
     /stats carries the newest drawn frame's objects as objects.jsonl has them (with where
     they are beside the path), each marked ``warn`` exactly where render.warned outlines it."""
-    import threading
-
     from edge.postprocess.render import warned
     from edge.postprocess.tracks import ObjectTracker
-    from edge.stream.engines import EngineSet
     from edge.stream.object_sinks import frame_objects
-    from edge.stream.pipeline import Pipeline
-    from edge.stream.sources import open_source
 
-    seen: list = []
-    engines = EngineSet.from_manifest(demo_engines, engine_options={"intra_op_threads": 1})
-    (viewer,) = sinks = [open_sink("http://127.0.0.1:0")]
-    pipe = Pipeline(
-        source=open_source("synthetic://?size=128x256&fps=20&seed=1"),
-        engines=engines,
-        sinks=sinks,
-        realtime=True,
-        on_result=seen.append,
-        object_tracker=ObjectTracker(hfov_deg=48.9),
-    )
-    run = threading.Thread(target=pipe.run)
-    run.start()
-    try:
+    source = "synthetic://?size=128x256&fps=20&seed=1"
+    tracker = ObjectTracker(hfov_deg=48.9)
+    with viewer_pipeline(demo_engines, source, object_tracker=tracker) as (viewer, seen, run):
         assert get_json(viewer.url + "stats")["objects"] == []  # nothing drawn yet
         deadline = time.monotonic() + 60
         while True:
@@ -235,11 +196,6 @@ def test_the_page_gets_the_newest_frames_objects_marked_as_the_overlay_marks_the
         assert {"track", "class", "distance_m", "ttc_s", "lateral_m", "in_path", "path_in_s"} <= set(
             snap["objects"][0]
         )
-    finally:
-        pipe.stop()
-        run.join(timeout=30)
-        engines.close()
-    assert not run.is_alive()
 
 
 def test_display_sink_without_gui_is_a_clear_error() -> None:
