@@ -235,24 +235,25 @@ def test_padded_frames_keep_their_shape_through_real_engines(
     assert "warning: frames" not in capfd.readouterr().err
 
 
-def test_edge_replay_pads_a_4_3_drive(demo_engines: Path, tmp_path: Path) -> None:
-    """The CLI's --fit pad: a 4:3 drive replayed into the 1:2 test engines evaluates every
-    frame with ground truth, says no stretch, and its metrics file says nothing unfinished."""
+def replayed_4_3_drive(
+    engines: Path, tmp_path: Path, fit: str
+) -> tuple[subprocess.CompletedProcess[str], Path, list[str]]:
+    """``edge replay --fit FIT --eval --out`` of a 2-frame 4:3 drive with ground truth on
+    each: the finished process, its output folder, and the command without --fit."""
     from edge.data.make_synthetic import write_dataset
 
     data = tmp_path / "drive"
     write_dataset(data, sequences=1, frames=2, size=(96, 128), split="val", gt_every=1)
     out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "edge",
-        "replay",
-        f"cityscapes://{data}?fps=0",
-        "--engines",
-        str(demo_engines),
-    ]
-    done = subprocess.run([*cmd, "--fit", "pad", "--eval", "--out", str(out)], capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "edge", "replay", f"cityscapes://{data}?fps=0", "--engines", str(engines)]
+    argv = [*cmd, "--fit", fit, "--threads", "1", "--eval", "--out", str(out)]
+    return subprocess.run(argv, capture_output=True, text=True), out, cmd
+
+
+def test_edge_replay_pads_a_4_3_drive(demo_engines: Path, tmp_path: Path) -> None:
+    """The CLI's --fit pad: a 4:3 drive replayed into the 1:2 test engines evaluates every
+    frame with ground truth, says no stretch, and its metrics file says nothing unfinished."""
+    done, out, cmd = replayed_4_3_drive(demo_engines, tmp_path, "pad")
     assert done.returncode == 0, done.stderr
     assert "squashed" not in done.stderr
     metrics = json.loads((out / "metrics.json").read_text())
@@ -271,23 +272,7 @@ def test_a_cropped_4_3_drive_is_scored_on_what_the_engines_saw(demo_engines: Pat
     so, and the predictions written at the frame's size are unlabelled beyond it."""
     from PIL import Image
 
-    from edge.data.make_synthetic import write_dataset
-
-    data = tmp_path / "drive"
-    write_dataset(data, sequences=1, frames=2, size=(96, 128), split="val", gt_every=1)
-    out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "edge",
-        "replay",
-        f"cityscapes://{data}?fps=0",
-        "--engines",
-        str(demo_engines),
-    ]
-    done = subprocess.run(
-        [*cmd, "--fit", "crop", "--threads", "1", "--eval", "--out", str(out)], capture_output=True, text=True
-    )
+    done, out, _ = replayed_4_3_drive(demo_engines, tmp_path, "crop")
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "metrics.json").read_text())
     assert report["gt_frames"] == 2 and report["latency"]["fit"] == "crop"
