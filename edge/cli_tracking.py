@@ -22,28 +22,37 @@ def field_of_view(text: str) -> float:
     return value
 
 
+def camera_and_value(text: str, value: str) -> tuple[str | None, str]:
+    """``[NAME=]VALUE`` as (NAME or None, VALUE's text); ``value`` names what VALUE is, for
+    the error of an ``=`` with no name before it."""
+    name, sep, rest = text.rpartition("=")
+    if sep and not name:
+        raise argparse.ArgumentTypeError(f"expected [NAME=]{value}, a camera's name before '=', got {text!r}")
+    return (name or None), rest
+
+
 def field_of_view_setting(text: str) -> tuple[str | None, float]:
     """``--hfov DEG`` (every camera's) or ``--hfov NAME=DEG`` (one camera's of --camera's)."""
-    name, sep, degrees = text.rpartition("=")
-    return (name if sep else None), field_of_view(degrees)
+    name, degrees = camera_and_value(text, "DEG")
+    return name, field_of_view(degrees)
 
 
 def mount_offset_setting(text: str) -> tuple[str | None, float]:
     """``--mount-offset M`` (every camera's) or ``--mount-offset NAME=M``."""
-    name, sep, metres = text.rpartition("=")
-    return (name if sep else None), finite_number(metres, what="a number of metres")
+    name, metres = camera_and_value(text, "M")
+    return name, finite_number(metres, what="a number of metres")
 
 
 def facing_setting(text: str) -> tuple[str | None, str]:
     """``--facing DIR`` (every camera's) or ``--facing NAME=DIR``, DIR one of FACINGS."""
     from edge.postprocess.tracks import FACINGS
 
-    name, sep, facing = text.rpartition("=")
+    name, facing = camera_and_value(text, "DIR")
     if facing not in FACINGS:
         raise argparse.ArgumentTypeError(
             f"expected [NAME=]DIR, DIR one of {', '.join(FACINGS)}, got {text!r}"
         )
-    return (name if sep else None), facing
+    return name, facing
 
 
 def add_tracking_arguments(p: argparse.ArgumentParser) -> None:

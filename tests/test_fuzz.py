@@ -284,3 +284,49 @@ def test_calibration_cache_text_fails_clearly(header: str, body: str) -> None:
     except EdgeError:
         return
     assert version >= 0 and algorithm and all(isinstance(v, float) for v in scales.values())
+
+
+@FUZZ
+@given(
+    frame=st.tuples(st.integers(1, 5000), st.integers(1, 5000)),
+    engines=st.tuples(st.integers(1, 64), st.integers(1, 64)).map(lambda hw: (32 * hw[0], 32 * hw[1])),
+)
+def test_a_crop_keeps_the_input_or_is_refused_clearly(
+    frame: tuple[int, int], engines: tuple[int, int]
+) -> None:
+    """--fit crop for any frame and engine sizes: a resize that covers the input, a part of
+    the frame inside it, or an edge error that says what the crop would keep."""
+    from edge.stream.fit import fitted_hw, seen_part
+
+    try:
+        hw = fitted_hw(frame, engines, "crop")
+    except EdgeError as exc:
+        assert "--fit crop would keep" in str(exc)
+        return
+    assert hw[0] >= engines[0] and hw[1] >= engines[1]
+    top, left, bottom, right = seen_part(frame, engines, "crop")
+    assert 0 <= top < bottom <= frame[0] and 0 <= left < right <= frame[1]
+
+
+@FUZZ
+@given(text=st.text(max_size=20) | st.sampled_from(["=rear", "=60", "a=", "a=b=rear", "front=30", "=", "7"]))
+def test_per_camera_settings_parse_or_fail_clearly(text: str) -> None:
+    import argparse
+
+    from edge.cli_args import rate_setting
+    from edge.cli_tracking import facing_setting, field_of_view_setting, mount_offset_setting
+    from edge.postprocess.tracks import FACINGS
+
+    for parse in (rate_setting, facing_setting, field_of_view_setting, mount_offset_setting):
+        try:
+            name, value = parse(text)
+        except argparse.ArgumentTypeError as exc:  # quoting what was given, or its value part
+            assert repr(text) in str(exc) or repr(text.rpartition("=")[2]) in str(exc)
+            continue
+        assert name is None or (name and "=" in text)
+        if parse is facing_setting:
+            assert value in FACINGS
+        elif parse is mount_offset_setting:
+            assert abs(value) < float("inf")
+        else:
+            assert 0 < value < float("inf")

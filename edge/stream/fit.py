@@ -72,11 +72,12 @@ def seen_part(frame_hw: tuple[int, int], input_hw: tuple[int, int], fit: str) ->
     hw = fitted_hw(frame_hw, input_hw, fit)
     y, x = pad_offset(hw, input_hw)
     sy, sx = fh / hw[0], fw / hw[1]
+    # outward to whole pixels: every pixel the engines saw any of (1e-9: a product's rounding)
     return (
-        round(-y * sy),
-        round(-x * sx),
-        round((-y + input_hw[0]) * sy),
-        round((-x + input_hw[1]) * sx),
+        math.floor(-y * sy + 1e-9),
+        math.floor(-x * sx + 1e-9),
+        math.ceil((-y + input_hw[0]) * sy - 1e-9),
+        math.ceil((-x + input_hw[1]) * sx - 1e-9),
     )
 
 
