@@ -32,6 +32,49 @@ def on_device(arrays: list[np.ndarray]) -> list[torch.Tensor]:
     return [torch.from_numpy(a).to(DEVICE) for a in arrays]
 
 
+def in_layout(tensors: list[torch.Tensor], layout: str) -> list[torch.Tensor]:
+    """``tensors`` as ``layout`` has them: channels-last ones are read in place through
+    strides, not copied."""
+    return (
+        [t.to(memory_format=torch.channels_last) for t in tensors] if layout == "channels_last" else tensors
+    )
+
+
+def assert_matches_reference(
+    kernel: ModuleType,
+    feats: list[np.ndarray],
+    rois: np.ndarray,
+    bidx: np.ndarray,
+    *,
+    sampling: int,
+    aligned: bool,
+    output_size: int = 7,
+    layout: str = "nchw",
+    **options: object,
+) -> None:
+    """The kernel with ``options`` on ``feats`` (in ``layout``) within 1e-4 of the numpy reference."""
+    got = kernel.multilevel_roi_align_triton(
+        in_layout(on_device(feats), layout),
+        *on_device([rois, bidx]),
+        output_size,
+        SCALES,
+        sampling,
+        aligned,
+        2,
+        **options,
+    )
+    ref = multilevel_roi_align(
+        feats,
+        rois,
+        bidx,
+        output_size=output_size,
+        spatial_scales=SCALES,
+        sampling_ratio=sampling,
+        aligned=aligned,
+    )
+    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
 # sqrt(area) of RoIs for each FPN level (2: < 112 px, 3: < 224, 4: < 448, 5: larger)
 ROI_SIDES = (6.0, 30.0, 90.0, 130.0, 200.0, 250.0, 400.0, 700.0)
 
@@ -78,26 +121,18 @@ def _matrix() -> list:
 def test_interpreted_kernel_matches_reference(
     kernel: ModuleType, aligned: bool, sampling: int, layout: str, bins_fast: bool
 ) -> None:
-    feats, rois, bidx = pyramid(1)
-    tensors = on_device(feats)
-    if layout == "channels_last":  # read in place through strides, not copied
-        tensors = [t.to(memory_format=torch.channels_last) for t in tensors]
-    got = kernel.multilevel_roi_align_triton(
-        tensors,
-        *on_device([rois, bidx]),
-        7,  # the box head's size; a smaller one makes adaptive grids larger and slower to interpret
-        SCALES,
-        sampling,
-        aligned,
-        2,
+    assert_matches_reference(
+        kernel,
+        *pyramid(1),
+        sampling=sampling,
+        aligned=aligned,
+        # the box head's size; a smaller one makes adaptive grids larger and slower to interpret
+        output_size=7,
+        layout=layout,
         block_c=4,
         bins_fast=bins_fast,  # either tile orientation reads either layout
         unroll=False,  # the sample loop (the unrolled grid: test_interpreted_unrolled_tiles_...)
     )
-    ref = multilevel_roi_align(
-        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=aligned
-    )
-    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("output_size", [7, 14])
@@ -106,28 +141,15 @@ def test_interpreted_kernel_matches_reference(
 def test_interpreted_sample_lanes_tile_matches_reference(
     kernel: ModuleType, output_size: int, sampling: int, aligned: bool
 ) -> None:
-    feats, rois, bidx = pyramid(5, c=3)
-    got = kernel.multilevel_roi_align_triton(
-        on_device(feats),
-        *on_device([rois, bidx]),
-        output_size,
-        SCALES,
-        sampling,
-        aligned,
-        2,
+    assert_matches_reference(
+        kernel,
+        *pyramid(5, c=3),
+        sampling=sampling,
+        aligned=aligned,
+        output_size=output_size,
         block_c=2,  # 3 channels: the second block is half masked
         sample_lanes=True,
     )
-    ref = multilevel_roi_align(
-        feats,
-        rois,
-        bidx,
-        output_size=output_size,
-        spatial_scales=SCALES,
-        sampling_ratio=sampling,
-        aligned=aligned,
-    )
-    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
 
 
 def test_sample_lanes_needs_a_power_of_two_sample_grid(kernel: ModuleType) -> None:
@@ -145,29 +167,16 @@ def test_sample_lanes_needs_a_power_of_two_sample_grid(kernel: ModuleType) -> No
 def test_interpreted_rows_tile_matches_reference(
     kernel: ModuleType, output_size: int, sampling: int, aligned: bool
 ) -> None:
-    feats, rois, bidx = pyramid(6)
-    got = kernel.multilevel_roi_align_triton(
-        on_device(feats),
-        *on_device([rois, bidx]),
-        output_size,
-        SCALES,
-        sampling,
-        aligned,
-        2,
+    assert_matches_reference(
+        kernel,
+        *pyramid(6),
+        sampling=sampling,
+        aligned=aligned,
+        output_size=output_size,
         block_c=4,  # 5 channels: the second block is mostly masked
         rows=True,
         row_block=16,
     )
-    ref = multilevel_roi_align(
-        feats,
-        rois,
-        bidx,
-        output_size=output_size,
-        spatial_scales=SCALES,
-        sampling_ratio=sampling,
-        aligned=aligned,
-    )
-    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
 
 
 def test_rows_tile_spans_several_row_blocks(kernel: ModuleType) -> None:
@@ -177,14 +186,10 @@ def test_rows_tile_spans_several_row_blocks(kernel: ModuleType) -> None:
     feats = [rng.normal(size=(1, 3, 32 >> i, 48 >> i)).astype(np.float32) for i in range(4)]
     rois = np.array([[-6.0, 40.0, 200.0, 52.0], [3.3, 7.1, 150.9, 20.2]], np.float32)
     bidx = np.zeros(2, np.int64)
-    got = kernel.multilevel_roi_align_triton(
-        on_device(feats), *on_device([rois, bidx]), 7, SCALES, 2, False, 2, block_c=2, rows=True, row_block=16
-    )
-    ref = multilevel_roi_align(
-        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=2, aligned=False
-    )
     assert assign_levels(rois, 2, 5).tolist() == [2, 2]
-    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+    assert_matches_reference(
+        kernel, feats, rois, bidx, sampling=2, aligned=False, block_c=2, rows=True, row_block=16
+    )
 
 
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
@@ -193,26 +198,16 @@ def test_rows_tile_spans_several_row_blocks(kernel: ModuleType) -> None:
 def test_interpreted_unrolled_tiles_match_reference(
     kernel: ModuleType, layout: str, bins_fast: bool, sampling: int
 ) -> None:
-    feats, rois, bidx = pyramid(7, c=3)
-    tensors = on_device(feats)
-    if layout == "channels_last":
-        tensors = [t.to(memory_format=torch.channels_last) for t in tensors]
-    got = kernel.multilevel_roi_align_triton(
-        tensors,
-        *on_device([rois, bidx]),
-        7,
-        SCALES,
-        sampling,
-        False,
-        2,
+    assert_matches_reference(
+        kernel,
+        *pyramid(7, c=3),
+        sampling=sampling,
+        aligned=False,
+        layout=layout,
         block_c=2,
         bins_fast=bins_fast,
         unroll=True,
     )
-    ref = multilevel_roi_align(
-        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=False
-    )
-    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
@@ -221,25 +216,15 @@ def test_channel_blocks_side_by_side_match_reference(
     kernel: ModuleType, layout: str, grid_y: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kernel, "MAX_GRID_Y", grid_y)
-    feats, rois, bidx = pyramid(9)
-    tensors = on_device(feats)
-    if layout == "channels_last":
-        tensors = [t.to(memory_format=torch.channels_last) for t in tensors]
-    got = kernel.multilevel_roi_align_triton(
-        tensors,
-        *on_device([rois, bidx]),
-        7,
-        SCALES,
-        2,
-        True,
-        2,
+    assert_matches_reference(
+        kernel,
+        *pyramid(9),
+        sampling=2,
+        aligned=True,
+        layout=layout,
         block_c=2,
         cb_fast=True,  # 3 blocks of 5
     )
-    ref = multilevel_roi_align(
-        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=2, aligned=True
-    )
-    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
 
 
 # the interpreter's time goes by programs: one layout each, and bin_block 1 on a few RoIs
@@ -260,17 +245,17 @@ def test_bins_split_over_programs_match_reference(kernel: ModuleType, layout: st
     sampling = options.pop("sampling")
     feats, rois, bidx = pyramid(11, c=3)
     n = options.pop("rois", len(rois))
-    rois, bidx = rois[:n], bidx[:n]
-    tensors = on_device(feats)
-    if layout == "channels_last":
-        tensors = [t.to(memory_format=torch.channels_last) for t in tensors]
-    got = kernel.multilevel_roi_align_triton(
-        tensors, *on_device([rois, bidx]), 7, SCALES, sampling, True, 2, block_c=2, **options
+    assert_matches_reference(
+        kernel,
+        feats,
+        rois[:n],
+        bidx[:n],
+        sampling=sampling,
+        aligned=True,
+        layout=layout,
+        block_c=2,
+        **options,
     )
-    ref = multilevel_roi_align(
-        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=True
-    )
-    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -294,15 +279,8 @@ def test_bin_block_refuses_what_it_cannot_split(kernel: ModuleType, options: dic
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_default_tile_is_the_one_tuned_for_the_layout(kernel: ModuleType, layout: str) -> None:
     feats, rois, bidx = pyramid(4, c=3)
-    tensors = on_device(feats)
-    if layout == "channels_last":
-        tensors = [t.to(memory_format=torch.channels_last) for t in tensors]
-    assert kernel.layout_of(tensors[0]) == layout
-    got = kernel.multilevel_roi_align_triton(tensors, *on_device([rois, bidx]), 7, SCALES, 2, False, 2)
-    ref = multilevel_roi_align(
-        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=2, aligned=False
-    )
-    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+    assert kernel.layout_of(in_layout(on_device(feats), layout)[0]) == layout
+    assert_matches_reference(kernel, feats, rois, bidx, sampling=2, aligned=False, layout=layout)
     # a map of one channel has equal strides either way: read as NCHW
     assert kernel.layout_of(torch.zeros(1, 1, 4, 4).to(memory_format=torch.channels_last)) == "nchw"
 
