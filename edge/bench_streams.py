@@ -134,10 +134,10 @@ def check_rates(most: int, rates: Mapping[str, float] | None) -> None:
         return
     if not most:
         raise ConfigError("rates by stream pace the streams of a multi-stream run: give streams too")
-    names = stream_names(most)
+    from edge.stream.multicam import check_names
+
+    check_names("--rate", rates, stream_names(most), "stream")
     for name, fps in rates.items():
-        if name not in names:
-            raise ConfigError(f"--rate {name}: no stream is named {name!r} (the streams: {', '.join(names)})")
         if not is_positive_number(fps):
             raise ConfigError(f"--rate {name}={fps!r}: expected frames per second, a number > 0")
 

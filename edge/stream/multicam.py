@@ -79,7 +79,8 @@ def check_cameras(cameras: Sequence[tuple[str, str]]) -> dict[str, str]:
     return named
 
 
-def _check_names(flag: str, given: Mapping[str, object], names: Sequence[str], what: str) -> None:
+def check_names(flag: str, given: Mapping[str, object], names: Sequence[str], what: str) -> None:
+    """A ConfigError for a name in ``given`` (``flag``'s, by camera or stream) that ``names`` lacks."""
     for name in given:
         if name not in names:
             raise ConfigError(f"{flag} {name}: no {what} is named {name!r} (the {what}s: {', '.join(names)})")
@@ -91,7 +92,7 @@ def check_priorities(
     """Each camera's rank at the engines (TurnLock.seat; 0 where not given); a ConfigError
     for a name that is no camera's (``what``: or no stream's, of edge bench) or a rank that
     is not a whole number."""
-    _check_names("--priority", priorities, names, what)
+    check_names("--priority", priorities, names, what)
     for name, rank in priorities.items():
         if isinstance(rank, bool) or not isinstance(rank, int):
             raise ConfigError(f"--priority {name}={rank!r}: expected a whole number (a higher one first)")
@@ -103,7 +104,7 @@ def check_shares(
 ) -> dict[str, float]:
     """Each camera's share of the turns among its rank (TurnLock.seat; 1 where not given);
     a ConfigError for a name that is no camera's or a share that is not a number > 0."""
-    _check_names("--share", shares, names, what)
+    check_names("--share", shares, names, what)
     for name, share in shares.items():
         if not is_positive_number(share):
             raise ConfigError(
