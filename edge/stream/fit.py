@@ -81,6 +81,12 @@ def seen_part(frame_hw: tuple[int, int], input_hw: tuple[int, int], fit: str) ->
     )
 
 
+def covers(hw: tuple[int, int], input_hw: tuple[int, int]) -> bool:
+    """Whether a frame resized to ``hw`` covers the input (cropped to its middle), rather
+    than fitting in it (padded; a frame of the input's size does both)."""
+    return hw[0] >= input_hw[0] and hw[1] >= input_hw[1]
+
+
 def pad_offset(hw: tuple[int, int], input_hw: tuple[int, int]) -> tuple[int, int]:
     """(y, x) of the top-left corner of a part of ``hw`` centred in the input; negative
     where the part is larger (cropped: minus the input's corner in the part)."""
@@ -95,7 +101,7 @@ def input_tensor(resized: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
     if (h, w) == input_hw:
         return np.ascontiguousarray(planar, dtype=np.float32)
     y, x = pad_offset((h, w), input_hw)
-    if h >= input_hw[0] and w >= input_hw[1]:  # cropped
+    if covers((h, w), input_hw):
         return np.ascontiguousarray(
             planar[:, :, -y : -y + input_hw[0], -x : -x + input_hw[1]], dtype=np.float32
         )
@@ -137,7 +143,7 @@ def unpad_outputs(
     if hw == input_hw:
         return dict(outputs)
     (h, w), (y, x) = hw, pad_offset(hw, input_hw)
-    cropped = h >= input_hw[0] and w >= input_hw[1]
+    cropped = covers(hw, input_hw)
     out = dict(outputs)
     for name in MAPS & outputs.keys():
         value = outputs[name]
