@@ -117,11 +117,12 @@ def test_the_objects_table_lists_the_things_found_soonest_first(demo_engines: Pa
         with viewer_page(run.url, width=1200, height=900) as (page, errors):
             page.wait_for_function("() => edgeViewer.objectRows >= 1", timeout=60_000)
             assert page.is_visible("#objects-panel")
-            rows = page.eval_on_selector_all(
-                "#objects tbody tr",
-                "rows => rows.map(r => [r.className, ...Array.from(r.cells, c => c.textContent)])",
+            # the table and its count in one look: the page redraws both every half second
+            rows, count = page.evaluate(
+                """() => [Array.from(document.querySelectorAll('#objects tbody tr'),
+                    r => [r.className, ...Array.from(r.cells, c => c.textContent)]),
+                  Number(document.getElementById('objects-count').textContent)]"""
             )
-            count = int(page.inner_text("#objects-count"))
             assert 1 <= len(rows) == min(count, 12)
             classes = {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"}
             for marked, track, cls, distance, _closing, _arrives, beside, path in rows:
