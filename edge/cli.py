@@ -93,6 +93,7 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
             split=args.split,
             gt_every=gt_every,
             seed=args.seed,
+            cut_ins=args.cut_ins,
             progress=lambda n: bar.update(n - bar.n),
         )
     print(
@@ -256,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--all-gt", action="store_true", help="ground truth on every frame")
     p.add_argument("--seed", type=count, default=0, help="world seed; default: %(default)s")
+    p.add_argument(
+        "--cut-ins",
+        type=count,
+        default=0,
+        metavar="N",
+        help="road users in each drive that enter the camera's path in its first seconds (people "
+        "crossing, cars pulling out), to score cut-in warnings (edge replay --hfov); default: %(default)s",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_make_synthetic)
     p = add_command(

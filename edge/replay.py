@@ -424,4 +424,11 @@ def tracking_lines(t: dict[str, Any]) -> list[str]:
                 f"beside the path: {cut['said']} said, {cut['truly']} truly, {cut['false']} false, "
                 f"{cut['missed']} missed"
             )
+    events = lat.get("cut_in_events") or {}  # since the cut-ins were counted as events
+    if events.get("truly") or events.get("false_things"):
+        lead = f", the first {events['lead_s_p50']:.1f} s before it (p50)" if "lead_s_p50" in events else ""
+        lines.append(
+            f"cut-ins: {events['warned']} of {events['truly']} warned before they were in the path"
+            f"{lead}; {events['false_things']} false (things warned of that did not cut in)"
+        )
     return lines

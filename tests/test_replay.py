@@ -454,3 +454,15 @@ def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
         "lateral speed |error| p50 0.11 m/s  p90 0.78  (10); cutting in, of 8 beside the path: 2 said, "
         "1 truly, 1 false, 0 missed"
     )
+    events = {"truly": 3, "warned": 2, "recall": 2 / 3, "entered": 2, "false_things": 1, "lead_s_p50": 1.24}
+    t["lateral"]["cut_in_events"] = events
+    assert tracking_lines(t)[-1] == (
+        "cut-ins: 2 of 3 warned before they were in the path, the first 1.2 s before it (p50); "
+        "1 false (things warned of that did not cut in)"
+    )
+    # nothing paired with a field of view, but things truly cut in: said, all missed
+    t["lateral"] = {"pairs": 0, "cut_in_events": {**events, "warned": 0, "false_things": 0}}
+    del t["lateral"]["cut_in_events"]["lead_s_p50"]
+    assert tracking_lines(t)[-1] == (
+        "cut-ins: 0 of 3 warned before they were in the path; 0 false (things warned of that did not cut in)"
+    )

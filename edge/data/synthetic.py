@@ -13,9 +13,12 @@ instanceIds images: labelId * 1000 + n for things, labelId for stuff.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from edge.errors import ConfigError
 
 ROAD, SIDEWALK, BUILDING, POLE, SIGN, VEGETATION, TERRAIN, SKY = 7, 8, 11, 17, 20, 21, 22, 23
 PERSON, CAR, TRUCK, BICYCLE = 24, 26, 27, 33
@@ -72,6 +75,18 @@ class Camera:
 
 
 @dataclass(frozen=True)
+class Crossing:
+    """A move across the road: from the thing's own x at ``start_s`` (seconds into the
+    drive) to ``to_x`` over ``duration_s``, eased in and out (a car pulling out) or at a
+    steady pace (a person walking)."""
+
+    start_s: float
+    duration_s: float
+    to_x: float
+    eased: bool = False
+
+
+@dataclass(frozen=True)
 class Billboard:
     """A camera-facing plane at world (x, z), standing on the ground (bottom at ``y0``)."""
 
@@ -84,6 +99,17 @@ class Billboard:
     color: tuple[int, int, int]
     y0: float = 0.0
     speed: float = 0.0  # m/s along +z
+    crossing: Crossing | None = None
+
+    def x_at(self, t: float) -> float:
+        """The middle's x at ``t`` seconds into the drive."""
+        c = self.crossing
+        if c is None or t <= c.start_s:
+            return self.x
+        s = min((t - c.start_s) / c.duration_s, 1.0)
+        if c.eased:
+            s = (1.0 - math.cos(math.pi * s)) / 2.0
+        return self.x + (c.to_x - self.x) * s
 
 
 @dataclass
@@ -120,7 +146,13 @@ class SyntheticDrive:
         seed: int = 0,
         ego_speed: float = 10.0,
         length: float = 400.0,
+        cut_ins: int = 0,
     ) -> None:
+        """``cut_ins``: road users added that enter the camera's path from beside it in the
+        drive's first seconds (drawn from a seed of their own, so the rest of the world is
+        the same with or without them)."""
+        if cut_ins < 0:
+            raise ConfigError(f"cut_ins must be >= 0, got {cut_ins}")
         self.camera = Camera(height, width)
         self.seed = seed
         self._ground_cache: _Ground | None = None
@@ -184,6 +216,42 @@ class SyntheticDrive:
                 thing(BICYCLE, x, z, 1.7, 1.1, float(rng.uniform(2, 5)))
             else:
                 thing(PERSON, x, z, 0.6, float(rng.uniform(1.55, 1.9)), float(rng.uniform(-1.5, 1.5)))
+        self._add_cut_ins(np.random.default_rng((seed, 1)), cut_ins, n_inst)
+
+    def _add_cut_ins(self, rng: np.random.Generator, count: int, n_inst: dict[int, int]) -> None:
+        """``count`` things that start beside the path, 15-35 m ahead when they set off
+        0.4-1.2 s into the drive, and move into it: a person walking across the road at
+        1.2-2 m/s, or a car half on the kerb pulling out into the camera's lane over 2-3 s."""
+        for _ in range(count):
+            start = float(rng.uniform(0.4, 1.2))
+            ahead = float(rng.uniform(15.0, 35.0))
+            if rng.uniform() < 0.5:
+                label, side = PERSON, float(rng.choice([-1.0, 1.0]))
+                x = side * (self.road_half + float(rng.uniform(0.3, 1.2)))
+                to_x, pace = -x, float(rng.uniform(1.2, 2.0))
+                width, height, speed = 0.6, float(rng.uniform(1.55, 1.9)), 0.0
+                crossing = Crossing(start, abs(to_x - x) / pace, to_x)
+            else:
+                label, x = CAR, self.road_half + 0.3
+                width, height, speed = 1.8, 1.5, float(rng.uniform(3.0, 7.0))
+                crossing = Crossing(
+                    start, float(rng.uniform(2.0, 3.0)), float(rng.uniform(0.0, 0.8)), eased=True
+                )
+            n_inst[label] += 1
+            z = self.ego_speed * start + ahead - speed * start  # ``ahead`` m in front at ``start``
+            self.objects.append(
+                Billboard(
+                    label,
+                    n_inst[label],
+                    x,
+                    z,
+                    width,
+                    height,
+                    _vary(rng, label, 50),
+                    speed=speed,
+                    crossing=crossing,
+                )
+            )
 
     def render(self, index: int, fps: float = 17.0) -> FrameGT:
         cam = self.camera
@@ -226,8 +294,9 @@ class SyntheticDrive:
             zo = ob.z + ob.speed * t - cz
             if not 0.5 < zo < FAR:
                 continue
-            u0 = cam.cx + cam.f * (ob.x - ob.width / 2) / zo
-            u1 = cam.cx + cam.f * (ob.x + ob.width / 2) / zo
+            x = ob.x_at(t)
+            u0 = cam.cx + cam.f * (x - ob.width / 2) / zo
+            u1 = cam.cx + cam.f * (x + ob.width / 2) / zo
             v0 = cam.cy + cam.f * (CAMERA_HEIGHT - ob.y0 - ob.height) / zo
             v1 = cam.cy + cam.f * (CAMERA_HEIGHT - ob.y0) / zo
             region = _clip_region(v0, v1, u0, u1, h, w)
@@ -365,10 +434,10 @@ def _shape(kind: str, su: np.ndarray, sv: np.ndarray) -> tuple[np.ndarray, np.nd
 class SyntheticScene:
     """The live ``synthetic://`` source's renderer: images of a SyntheticDrive (no GT)."""
 
-    def __init__(self, *, height: int = 256, width: int = 512, seed: int = 0) -> None:
+    def __init__(self, *, height: int = 256, width: int = 512, seed: int = 0, cut_ins: int = 0) -> None:
         self.height, self.width, self.seed = height, width, seed
         # the drive loops after ~35 s at 10 m/s, so an endless source never runs off the world
-        self._drive = SyntheticDrive(height=height, width=width, seed=seed, length=400.0)
+        self._drive = SyntheticDrive(height=height, width=width, seed=seed, length=400.0, cut_ins=cut_ins)
         self._loop_frames = int(350.0 / self._drive.ego_speed * 17.0)
 
     def render(self, index: int, fps: float = 17.0) -> np.ndarray:

@@ -68,6 +68,11 @@ class TrackingStats:
         self._true_laterals: dict[int, list[tuple[float, float]]] = {}
         self._lateral_speed_err: list[float] = []
         self._cut_in: list[tuple[bool, bool]] = []  # of things truly beside the path: (said, true)
+        # per (scene, ground-truth id): when it was first truly cutting in, first said to be
+        # while truly beside the path, and first truly in the path after cutting in
+        self._cutting_s: dict[tuple[int, int], float] = {}
+        self._warned_s: dict[tuple[int, int], float] = {}
+        self._entered_s: dict[tuple[int, int], float] = {}
 
     def add(
         self,
@@ -100,6 +105,7 @@ class TrackingStats:
         together = self._together[-1]
         true_distance = self._keep_true_distances(true_distance or {}, t_s)
         true_speed = self._true_lateral_speeds(true_lateral or {}, t_s)
+        self._cut_in_events(true_lateral or {}, true_speed, t_s)
         for g, p in pairs:
             track = tracks.get(p)
             if track is None:
@@ -119,6 +125,8 @@ class TrackingStats:
                 if truth is not None and not in_path:
                     cutting = truth * offset < 0 and abs(truth) >= self.min_lateral_mps
                     self._cut_in.append((track.path_in_s is not None, cutting))
+                if track.path_in_s is not None and not in_path:
+                    self._warned_s.setdefault((len(self._together), g), t_s)
             if track.closing_mps is None or g not in true_distance:
                 continue
             truth = closing_speed(
@@ -158,6 +166,43 @@ class TrackingStats:
             if away is not None:
                 speeds[g] = -away
         return speeds
+
+    def _cut_in_events(
+        self, out: Mapping[int, tuple[float, bool]], true_speed: Mapping[int, float], t_s: float
+    ) -> None:
+        """Each thing's cut-in as one event: when it is first truly beside the path moving
+        towards it at min_lateral_mps or more, and when it is then first truly in it."""
+        for g, (offset, in_path) in out.items():
+            key = (len(self._together), g)
+            if in_path:
+                if key in self._cutting_s:
+                    self._entered_s.setdefault(key, t_s)
+                continue
+            speed = true_speed.get(g)
+            if speed is not None and speed * offset < 0 and abs(speed) >= self.min_lateral_mps:
+                self._cutting_s.setdefault(key, t_s)
+
+    def _cut_in_event_results(self) -> dict[str, Any]:
+        """Of the things that truly cut in: how many the tracks said were (path_in_s, while
+        beside the path and before it was in it), and how long before it was in the path
+        the first warning came (``lead_s``, of those seen entering it); and how many other
+        things were said to cut in."""
+        warned = [
+            k
+            for k in self._cutting_s
+            if k in self._warned_s and self._warned_s[k] <= self._entered_s.get(k, math.inf)
+        ]
+        leads = np.asarray([self._entered_s[k] - self._warned_s[k] for k in warned if k in self._entered_s])
+        out: dict[str, Any] = {
+            "truly": len(self._cutting_s),
+            "warned": len(warned),
+            "recall": len(warned) / len(self._cutting_s) if self._cutting_s else None,
+            "entered": len(self._entered_s),
+            "false_things": len(set(self._warned_s) - set(self._cutting_s)),
+        }
+        if leads.size:
+            out |= {"lead_s_p50": float(np.median(leads)), "lead_s_min": float(leads.min())}
+        return out
 
     def results(self) -> dict[str, Any]:
         """``idf1`` (identity F1: how much of the time each true thing is the one track it
@@ -220,9 +265,13 @@ class TrackingStats:
         are (recall), and of those it says are, the share truly in it (precision);
         |lateral_mps - true| (m/s, where both are known); and of the pairs truly beside the
         path with a true lateral speed, how many were said to be cutting in (path_in_s),
-        truly were, and the false and missed ones."""
-        if not self._lateral_err:
-            return {"pairs": 0}
+        truly were, and the false and missed ones; and the cut-ins counted as events
+        (_cut_in_event_results)."""
+        if not self._lateral_err:  # nothing paired; the things that truly cut in still count
+            return {
+                "pairs": 0,
+                **({"cut_in_events": self._cut_in_event_results()} if self._cutting_s else {}),
+            }
         err, near = np.asarray(self._lateral_err), np.asarray(self._lateral_near)
         said = np.asarray([s for s, _ in self._in_path])
         true = np.asarray([t for _, t in self._in_path])
@@ -255,6 +304,7 @@ class TrackingStats:
             "false": int((said_in & ~true_in).sum()),
             "missed": int((true_in & ~said_in).sum()),
         }
+        out["cut_in_events"] = self._cut_in_event_results()
         return out
 
 

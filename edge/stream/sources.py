@@ -1,6 +1,7 @@
 """URI-selected frame sources.
 
-synthetic://?fps=17&seed=0&size=256x512&frames=N   procedural driving scene
+synthetic://?fps=17&seed=0&size=256x512&frames=N   procedural driving scene (cut_ins=N:
+                                                      that many road users enter its path)
 cityscapes://DIR?split=val&fps=17                     Cityscapes-layout sequences, in order
 path/to/video.mp4, file:///abs/video.mp4              video file
 path/to/images/                                       image directory (natural order)
@@ -77,10 +78,10 @@ class SyntheticSource:
         from edge.errors import ConfigError
 
         q = _query(uri)
-        unknown = set(q) - {"fps", "seed", "size", "frames"}
+        unknown = set(q) - {"fps", "seed", "size", "frames", "cut_ins"}
         if unknown:
             raise SourceError(
-                f"source {uri!r}: unknown options {sorted(unknown)}; known: fps, seed, size, frames"
+                f"source {uri!r}: unknown options {sorted(unknown)}; known: fps, seed, size, frames, cut_ins"
             )
         try:
             self.fps: float | None = float(q.get("fps", 17.0))
@@ -95,7 +96,9 @@ class SyntheticSource:
         self.uri = uri
         self.live = False
         self.frames = _int_param(q, "frames", 0, uri) or None
-        self._scene = SyntheticScene(height=h, width=w, seed=_int_param(q, "seed", 0, uri))
+        self._scene = SyntheticScene(
+            height=h, width=w, seed=_int_param(q, "seed", 0, uri), cut_ins=_int_param(q, "cut_ins", 0, uri)
+        )
         self._seq = 0
 
     @property

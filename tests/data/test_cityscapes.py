@@ -75,6 +75,20 @@ def test_written_dataset_layout_and_ground_truth(dataset: Path) -> None:
     assert not list(dataset.glob(".*partial*"))
 
 
+def test_make_synthetic_writes_drives_with_cut_ins(tmp_path: Path) -> None:
+    from edge.cli import main
+
+    args = ["make-synthetic", "--out", str(tmp_path), "--sequences", "1", "--frames", "2", "--size", "64x128"]
+    assert main([*args, "--all-gt", "--cut-ins", "3", "--quiet"]) == 0
+    ref = list_frames(tmp_path, "val")[0][1]
+    drive = SyntheticDrive(height=64, width=128, seed=sum(map(ord, "val")) * 1000, cut_ins=3)
+    assert np.array_equal(read_ids(ref.path("instanceIds")), drive.render(1).instance_ids)
+    with pytest.raises(ConfigError, match="cut_ins must be >= 0, got -2"):
+        write_dataset(tmp_path / "x", sequences=1, frames=1, size=(64, 128), cut_ins=-2)
+    with pytest.raises(SystemExit):
+        main([*args[:2], str(tmp_path / "y"), "--cut-ins", "-1"])
+
+
 def test_disparity_round_trip_golden() -> None:
     # 0.209313 m * 1000 px / 10 m = 20.9313 px -> p = round(20.9313 * 256) + 1 = 5359
     png = depth_to_disparity_png(np.array([[10.0, 0.0]], np.float32), BASELINE, 1000.0)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 
 from edge.data.synthetic import (
     BUILDING,
@@ -11,9 +14,12 @@ from edge.data.synthetic import (
     ROAD,
     SKY,
     Billboard,
+    Crossing,
     SyntheticDrive,
     SyntheticScene,
 )
+from edge.errors import ConfigError
+from edge.eval.objects import true_lateral, true_pixels
 
 THINGS = {24, 25, 26, 27, 28, 31, 32, 33}
 
@@ -93,3 +99,52 @@ def test_frames_are_byte_for_byte_what_they_were() -> None:
         for a in (gt.image, gt.label_ids, gt.instance_ids, gt.depth):
             digest.update(a.tobytes())
         assert digest.hexdigest()[:16] == want, index
+
+
+def test_a_crossing_moves_steadily_or_eased() -> None:
+    walk = Billboard(24, 1, -4.0, 20.0, 0.6, 1.7, (0, 0, 0), crossing=Crossing(1.0, 4.0, 4.0))
+    assert [walk.x_at(t) for t in (0.0, 1.0, 2.0, 3.0, 5.0, 9.0)] == [-4.0, -4.0, -2.0, 0.0, 4.0, 4.0]
+    pull = Billboard(CAR, 1, 3.0, 20.0, 1.8, 1.5, (0, 0, 0), crossing=Crossing(0.0, 2.0, 1.0, eased=True))
+    # (1 - cos(pi s)) / 2 of the way: slow at either end, half way at the middle
+    assert pull.x_at(0.5) == pytest.approx(3.0 - 2.0 * (1 - math.cos(math.pi / 4)) / 2)
+    assert pull.x_at(1.0) == pytest.approx(2.0) and pull.x_at(2.0) == pytest.approx(1.0)
+    assert Billboard(CAR, 1, 3.0, 20.0, 1.8, 1.5, (0, 0, 0)).x_at(5.0) == 3.0
+
+
+def test_cut_ins_join_the_same_world() -> None:
+    """The road users that cut in are added with a seed of their own: the rest of the
+    world, and so every frame without them, is what it was."""
+    plain = SyntheticDrive(height=64, width=128, seed=4)
+    drive = SyntheticDrive(height=64, width=128, seed=4, cut_ins=6)
+    assert drive.objects[: len(plain.objects)] == plain.objects
+    added = drive.objects[len(plain.objects) :]
+    assert len(added) == 6 and all(ob.crossing is not None for ob in added)
+    ids = [(ob.label, ob.instance) for ob in drive.objects if ob.instance]
+    assert len(ids) == len(set(ids))  # instance numbers go on from the drive's own
+    with pytest.raises(ConfigError, match="cut_ins must be >= 0, got -1"):
+        SyntheticDrive(seed=4, cut_ins=-1)
+
+
+def test_a_cut_in_is_beside_the_path_and_then_in_it() -> None:
+    """Each added road user, alone on the road, read from the rendered ground truth as
+    edge replay --hfov reads it: beside a 1.5 m half-width path before it sets off, in it
+    once it has crossed, having moved towards the axis at 1 m/s or more on average."""
+    drive = SyntheticDrive(height=256, width=512, seed=2, cut_ins=4)
+    drive.facades = []
+    hfov = math.degrees(2 * math.atan(1 / 2.2))  # the synthetic camera's f = 1.1 x width
+    for ob in [ob for ob in drive.objects if ob.crossing]:
+        drive.objects = [ob]
+        gid = ob.label * 1000 + ob.instance
+        assert ob.crossing is not None
+        start, crossed = ob.crossing.start_s, ob.crossing.start_s + ob.crossing.duration_s
+        if ob.label != CAR:  # a person is in the path halfway across the road
+            crossed = ob.crossing.start_s + ob.crossing.duration_s / 2
+        where = {}
+        for t in (start, crossed):
+            gt = drive.render(round(t * 17.0))
+            pixels = true_pixels(gt.instance_ids, gt.depth, {gid}, 1e-3, 80.0)
+            where[t] = true_lateral(pixels, gt.depth, hfov_deg=hfov, path_half_width_m=1.5)[gid]
+        (before, beside_in), (after, crossed_in) = where[start], where[crossed]
+        assert not beside_in and crossed_in, (ob, where)
+        assert abs(before - ob.x) < 0.3
+        assert (before - after) * np.sign(before) / (crossed - start) >= 1.0

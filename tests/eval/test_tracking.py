@@ -192,3 +192,63 @@ def test_lateral_speeds_and_cut_ins_against_the_truths_own_fit() -> None:
         "abs_err_mps_p90": pytest.approx(0.8),
     }
     assert lat["cut_in"] == {"beside": 21, "truly": 14, "said": 14, "false": 7, "missed": 7}
+
+
+def test_cut_ins_as_events_their_recall_and_warning_lead() -> None:
+    """One scene at 10 fps over 2.5 s, the truth in the path within 2 m of the axis: car A
+    moves left from 4 m at 1 m/s, said to cut in from 0.8 s, in the path at 2 s; car B moves
+    right from -4 m, never said to; car C from 6 m, never detected; person D keeps 5 m and
+    is said to cut in once. Then a second scene where A cuts in again, said to at once."""
+    stats = TrackingStats(min_lateral_mps=0.5)
+    matched, _ = frame([26001, 26002, 26003, 24001], [26000, 26004, None, 24000])
+
+    def said(track: int, offset: float, warn: bool) -> TrackInfo:
+        return TrackInfo(
+            track,
+            1,
+            0.0,
+            None,
+            None,
+            lateral_m=offset,
+            in_path=abs(offset) <= 2,
+            path_in_s=1.0 if warn else None,
+        )
+
+    for i in range(26):
+        t = i / 10
+        a, b, c = 4.0 - t, -4.0 + t, 6.0 - t
+        truth = {26001: (a, a <= 2.0), 26002: (b, b >= -2.0), 26003: (c, False), 24001: (5.0, False)}
+        tracks = {26000: said(1, a, t >= 0.8), 26004: said(2, b, False), 24000: said(3, 5.0, i == 10)}
+        stats.add(matched, tracks, t_s=t, scene="a", true_lateral=truth)
+    for i in range(8):  # the second scene: not in the path by its end
+        t = i / 10
+        truth = {26001: (4.0 - t, False)}
+        stats.add(matched, {26000: said(1, 4.0 - t, True)}, t_s=t, scene="b", true_lateral=truth)
+    events = stats.results()["lateral"]["cut_in_events"]
+    # A (both scenes), B and C truly cut in (their fitted speeds known from the fifth frame);
+    # A was warned in each, 1.2 s before it was in the path in the first; B and A entered it
+    assert events == {
+        "truly": 4,
+        "warned": 2,
+        "recall": 0.5,
+        "entered": 2,
+        "false_things": 1,
+        "lead_s_p50": pytest.approx(1.2),
+        "lead_s_min": pytest.approx(1.2),
+    }
+
+
+def test_cut_ins_truly_made_count_when_nothing_was_paired() -> None:
+    stats = TrackingStats(min_lateral_mps=0.5)
+    matched, _ = frame([26001], [None])
+    for i in range(6):
+        stats.add(matched, {}, t_s=i / 10, true_lateral={26001: (4.0 - i / 10, False)})
+    lateral = stats.results()["lateral"]
+    assert lateral["pairs"] == 0
+    assert lateral["cut_in_events"] == {
+        "truly": 1,
+        "warned": 0,
+        "recall": 0.0,
+        "entered": 0,
+        "false_things": 0,
+    }

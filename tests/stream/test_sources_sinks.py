@@ -135,7 +135,12 @@ def test_a_looping_folder_counts_what_it_skips_on_every_pass(
         ("synthetic://?fps=fast", "synthetic://\\?fps=fast': fps='fast' is not a number"),
         ("synthetic://?size=1x100", "size 1x100: a frame's height and width must be 2 to 16384 pixels"),
         ("synthetic://?size=720", "size '720' is not HEIGHTxWIDTH"),
-        ("synthetic://?colour=red", "unknown options \\['colour'\\]"),
+        (
+            "synthetic://?colour=red",
+            "unknown options \\['colour'\\]; known: fps, seed, size, frames, cut_ins",
+        ),
+        ("synthetic://?cut_ins=-1", "cut_ins=-1 must not be negative"),
+        ("synthetic://?cut_ins=two", "cut_ins='two' is not an integer"),
         ("csi://abc", "csi://N"),
         ("/dev/video99", "cannot open source '/dev/video99'"),
         ("rtsp://", "'rtsp://' names no host; expected e.g. rtsp://192.168.1.10:554/stream"),
@@ -152,6 +157,18 @@ def test_a_synthetic_camera_of_any_size() -> None:
     source = open_source("synthetic://?size=720x1280")
     frame = source.read()
     assert frame is not None and frame.image.shape == (720, 1280, 3) and frame.image.std() > 5
+
+
+def test_a_synthetic_drive_with_cut_ins() -> None:
+    """Its world is the plain drive's with road users added that cross into the path."""
+    from edge.data.synthetic import SyntheticDrive
+
+    source = open_source("synthetic://?size=64x128&seed=3&cut_ins=2&frames=1")
+    frame = source.read()
+    assert frame is not None and source.read() is None
+    with_them = SyntheticDrive(height=64, width=128, seed=3, cut_ins=2).render(0).image
+    without = SyntheticDrive(height=64, width=128, seed=3).render(0).image
+    assert np.array_equal(frame.image, with_them) and not np.array_equal(frame.image, without)
 
 
 def test_a_camera_that_cannot_open_says_so_once(capfd: pytest.CaptureFixture[str]) -> None:
