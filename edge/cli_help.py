@@ -130,6 +130,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge make-synthetic --out data/synth --sequences 4 --frames 30 --size 512x1024 --split val",
             "drives in Cityscapes' layout, ground truth on frame 19 of each",
         ),
+        (
+            "edge make-synthetic --out data/cutins --sequences 6 --frames 60 --size 256x512 "
+            "--all-gt --cut-ins 4",
+            "drives where 4 road users each cross into the path: cut-in warnings scored (replay --hfov)",
+        ),
     ],
     "bench": [
         (
