@@ -466,3 +466,32 @@ def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
     assert tracking_lines(t)[-1] == (
         "cut-ins: 0 of 3 warned before they were in the path; 0 false (things warned of that did not cut in)"
     )
+
+
+def test_replay_counts_the_cut_ins_of_drives_where_things_cross_into_the_path(
+    demo_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same drive with and without road users that cross into the path: truly, the
+    plain one has no cut-in at 1 m/s and the other has; the summary says how many were
+    warned of."""
+    events = {}
+    for cut_ins in (0, 4):
+        root = tmp_path / f"cut_ins_{cut_ins}"
+        write_dataset(root, sequences=1, frames=40, size=(256, 512), split="val", gt_every=1, cut_ins=cut_ins)
+        tracker = ObjectTracker(hfov_deg=48.9)
+        report = replay(f"cityscapes://{root}?fps=0", engines=demo_engines, threads=1, object_tracker=tracker)
+        events[cut_ins] = report["metrics"]["tracking"]["lateral"]["cut_in_events"]
+    assert events[0]["truly"] == 0 and events[4]["truly"] >= 1
+    assert 0 <= events[4]["warned"] <= events[4]["truly"]
+    argv = [
+        "replay",
+        f"cityscapes://{root}?fps=0",
+        "--engines",
+        str(demo_engines),
+        "--eval",
+        "--hfov",
+        "48.9",
+    ]
+    assert main(argv) == 0
+    said = f"cut-ins: {events[4]['warned']} of {events[4]['truly']} warned before they were in the path"
+    assert said in capsys.readouterr().out
