@@ -114,18 +114,51 @@ def byte_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_fit_argument(p: argparse.ArgumentParser) -> None:
+FIT_HELP = (
+    "frames of another shape than the engines': stretch them to the engines' input; pad them "
+    "(scaled whole, centred, the outputs cropped back to the frame); or crop them (scaled to cover "
+    "the input, their middle taken, the outputs laid back over the frame with its cut edges "
+    "unknown), for engines that cannot be rebuilt at the frames' shape"
+)
+
+
+def add_fit_argument(p: argparse.ArgumentParser, *, per_camera: bool = False) -> None:
+    """``--fit FIT``; ``per_camera``: ``--fit [NAME=]FIT``, one camera's of --camera's too
+    (read with fits_of)."""
     from edge.stream.fit import FITS
 
+    if not per_camera:
+        p.add_argument("--fit", choices=FITS, default="stretch", help=f"{FIT_HELP}; default: %(default)s")
+        return
     p.add_argument(
         "--fit",
-        choices=FITS,
-        default="stretch",
-        help="frames of another shape than the engines': stretch them to the engines' input; pad them "
-        "(scaled whole, centred, the outputs cropped back to the frame); or crop them (scaled to cover "
-        "the input, their middle taken, the outputs laid back over the frame with its cut edges "
-        "unknown), for engines that cannot be rebuilt at the frames' shape; default: %(default)s",
+        type=fit_setting,
+        action="append",
+        metavar="[NAME=]FIT",
+        help=f"{FIT_HELP}: {', '.join(FITS)}; with --camera, NAME=FIT is one camera's and FIT every "
+        "other's (a 16:9 camera cropped, a 4:3 one padded); default: stretch",
     )
+
+
+def fit_setting(text: str) -> tuple[str | None, str]:
+    """``--fit FIT`` (every camera's) or ``--fit NAME=FIT``."""
+    from edge.cli_tracking import camera_and_value
+    from edge.stream.fit import FITS
+
+    name, fit = camera_and_value(text, "FIT")
+    if fit not in FITS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(FITS)}, got {fit!r}")
+    return name, fit
+
+
+def fits_of(args: argparse.Namespace) -> str | dict[str, str]:
+    """``--fit [NAME=]FIT`` as read: the one source's fit, or with --camera each camera's by
+    name (stretch where none is given)."""
+    from edge.cli_tracking import per_camera
+
+    given = per_camera(args, args.fit or [], "--fit", "FIT")
+    fits = {name: fit or "stretch" for name, fit in given.items()}
+    return fits[None] if None in fits else {str(name): fit for name, fit in fits.items()}
 
 
 def camera(text: str) -> tuple[str, str]:
@@ -305,7 +338,7 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=positive_int, metavar="N", help="CPU threads per engine; default: half the cores"
     )
-    add_fit_argument(p)
+    add_fit_argument(p, per_camera=True)
     from edge.cli_tracking import add_tracking_arguments
 
     add_tracking_arguments(p)
@@ -326,6 +359,6 @@ def engine_selection(args: argparse.Namespace) -> dict[str, Any]:
         "precision": args.precision,
         "size": parse_size(args.size) if args.size else None,
         "threads": args.threads,
-        "fit": args.fit,
+        "fit": fits_of(args),
         "object_tracker": object_tracker(args),
     }

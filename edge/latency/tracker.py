@@ -145,10 +145,11 @@ class LatencyTracker:
         finally:
             self.record(seq, name, start, time.perf_counter_ns())
 
-    def describe(self, engines: Any) -> None:
-        """What ran, for the summary: an EngineSet's engines (``described``) and ``fit``."""
+    def describe(self, engines: Any, *, fit: str | None = None) -> None:
+        """What ran, for the summary: an EngineSet's engines (``described``), and ``fit``
+        (default: theirs)."""
         self.engines = dict(engines.described)
-        self.fit = engines.fit
+        self.fit = fit or engines.fit
 
     def frame_captured(self, count: int = 1) -> None:
         with self._lock:

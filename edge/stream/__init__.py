@@ -258,10 +258,11 @@ def open_pipeline(
     shared: Sequence[Sink] = (),
     camera: str | None = None,
     engine_turn: AbstractContextManager[Any] | None = None,
+    fit: str | None = None,
 ) -> Pipeline:
     """A Pipeline of ``source`` into ``sinks`` (opened here; ``shared``: sinks already open,
     written by other cameras too) on ``engine_set``; what it opened is closed if a part fails.
-    ``camera``, ``engine_turn``: as Pipeline's."""
+    ``camera``, ``engine_turn``, ``fit``: as Pipeline's."""
     from edge.errors import ConfigError
     from edge.stream.pipeline import Pipeline, pace_period
     from edge.stream.sinks import open_sinks
@@ -308,6 +309,7 @@ def open_pipeline(
             object_tracker=object_tracker,
             camera=camera,
             engine_turn=engine_turn,
+            fit=fit,
         )
         undo.pop_all()  # the pipeline closes them
     if src.live:

@@ -22,9 +22,10 @@ class EngineSet:
     panoptic: Engine | None
     depth: Engine | None
     depth_range: tuple[float, float] = (0.1, 100.0)
-    # the frame sizes given so far (run_engines says once of each that the engines stretch)
-    frame_sizes: set[tuple[int, int]] = field(default_factory=set, repr=False, compare=False)
-    # how frames of another shape go in: "stretch" or "pad" (fit.py)
+    # the frame sizes stretched so far (prepare says once of each that the engines stretch)
+    stretched_sizes: set[tuple[int, int]] = field(default_factory=set, repr=False, compare=False)
+    # how frames of another shape go in: "stretch", "pad" or "crop" (fit.py), unless a
+    # camera says its own (Pipeline's fit)
     fit: str = "stretch"
     # the manifest entries of the engines (what each is: described), and their folder: what
     # they were built from

@@ -28,6 +28,7 @@ from edge.errors import ConfigError
 from edge.latency import LatencyTracker
 from edge.latency.status import StatusLine
 from edge.stream.camera_sinks import SharedSink, say_viewers, split_sinks
+from edge.stream.fit import check_fit
 from edge.stream.watchdog import ServiceWatch
 from edge.util.numbers import is_positive_number
 from edge.util.turns import TurnLock
@@ -226,7 +227,7 @@ def run_cameras(
     heartbeat: str | Path | None = None,
     skip_stuck_sinks: bool = False,
     overwrite: bool = False,
-    fit: str = "stretch",
+    fit: str | Mapping[str, str] = "stretch",
     object_tracker: ObjectTracker | Mapping[str, ObjectTracker] | None = None,
     options: StreamOptions | None = None,
     priorities: Mapping[str, int] | None = None,
@@ -237,7 +238,8 @@ def run_cameras(
     returns each camera's LatencyTracker. ``options``: how each camera is read and written,
     ``max_frames`` and ``duration_s`` each camera's own. ``object_tracker``: each camera's
     tracker by name (their fields of view differ), or the settings of each camera's own
-    (ObjectTracker.fresh). Pass ``trackers`` (by name) to keep their
+    (ObjectTracker.fresh). ``fit``: how frames of another shape than the engines' go in,
+    for every camera or each camera's by name (edge.stream.fit). Pass ``trackers`` (by name) to keep their
     numbers after Ctrl-C. The other arguments are run_stream's; ``summary_json``, ``trace``
     and ``latency_log`` hold every camera (cameras_summary, cameras_trace, cameras_spans).
     ``priorities``: a camera's rank at the engines by name (others 0): a higher one's frame
@@ -271,6 +273,9 @@ def run_cameras(
         trackers = {name: LatencyTracker(deadline_ms=deadline_ms) for name in names}
     trackers = _each_camera("trackers", trackers, names)
     followers = _object_trackers(object_tracker, names)
+    fits = dict(_each_camera("fit", fit, names)) if isinstance(fit, Mapping) else dict.fromkeys(names, fit)
+    for chosen in fits.values():
+        check_fit(chosen)
     turn = TurnLock()
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.open(
@@ -282,7 +287,6 @@ def run_cameras(
             size=size,
             threads=threads,
             device=device,
-            fit=fit,
         )
         undo.callback(engine_set.close)
         live = any(is_live(source) for source in cameras.values())
@@ -313,6 +317,7 @@ def run_cameras(
                 shared=[each[index] for each in holds],
                 camera=name,
                 engine_turn=turn.seat(ranks[name], weights[name]),
+                fit=fits[name],
             )
             undo.callback(pipeline.abandon)
             pipelines[name] = pipeline

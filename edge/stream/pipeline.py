@@ -26,6 +26,7 @@ from edge.errors import ConfigError, SinkError
 from edge.latency import LatencyTracker
 from edge.postprocess.tracks import ObjectTracker
 from edge.stream.engines import EngineSet
+from edge.stream.fit import check_fit
 from edge.stream.frame import Frame, Result
 from edge.stream.sinks import RENDERED_VIEWS, Sink, views_shown
 from edge.stream.sources import Source, nominal_rate
@@ -87,6 +88,7 @@ class Pipeline:
         object_tracker: ObjectTracker | None = None,
         camera: str | None = None,
         engine_turn: AbstractContextManager[Any] | None = None,
+        fit: str | None = None,
     ) -> None:
         """``realtime`` paces a file or folder at ``fps`` (default: the source's own rate)
         and drops frames like a camera; a source without a rate needs ``fps``. ``views``:
@@ -107,7 +109,8 @@ class Pipeline:
         name each frame carries (``frame.meta["camera"]``; the objects' lines say it), when
         several cameras run at once; ``engine_turn``: held around each frame's engines, so
         that the pipelines sharing one EngineSet take turns at it (edge.stream.multicam); the wait
-        for it is the stage ``turn``."""
+        for it is the stage ``turn``. ``fit``: how this source's frames go into the engines
+        if not as the engines' ``fit`` says (edge.stream.fit), one camera's of several."""
         self._post_workers = check_post_workers(post_workers)
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
@@ -118,7 +121,8 @@ class Pipeline:
         self.engines = engines
         self.sinks = sinks
         self.tracker = tracker or LatencyTracker()
-        self.tracker.describe(engines)
+        self.fit = check_fit(fit) if fit is not None else engines.fit
+        self.tracker.describe(engines, fit=self.fit)
         self.max_frames = max_frames
         self.duration_s = duration_s
         self.realtime = realtime
@@ -317,7 +321,7 @@ class Pipeline:
             try:
                 while (frame := self._get(self._frames)) is not _END:
                     # before the turn: the other cameras' frames use the engines meanwhile
-                    prepared = prepare(self.engines, frame, self.tracker)
+                    prepared = prepare(self.engines, frame, self.tracker, self.fit)
                     asked = time.perf_counter_ns()
                     with self._engine_turn:
                         if self._shares_engines:  # how long the other cameras held them

@@ -204,20 +204,18 @@ def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool:
     return infer_prepared(engines, prepare(engines, frame, tracker), tracker, pool)
 
 
-def prepare(engines: EngineSet, frame: Frame, tracker: LatencyTracker) -> Prepared:
-    """The preprocess stage of one frame: its picture resized into the engines' tensor (no
-    engine is used, so a camera sharing the engines does it before its turn at them)."""
+def prepare(engines: EngineSet, frame: Frame, tracker: LatencyTracker, fit: str | None = None) -> Prepared:
+    """The preprocess stage of one frame: its picture resized into the engines' tensor as
+    ``fit`` says (default: the engines' fit; fit.py). No engine is used, so a camera sharing
+    the engines does it before its turn at them."""
     seq = frame.seq
+    fit = fit or engines.fit
     with tracker.stage(seq, "preprocess"):
         image = frame_rgb(frame)
-        resized, tensor = preprocess(image, engines.input_hw, engines.fit)
-    if (hw := (image.shape[0], image.shape[1])) not in engines.frame_sizes:
-        engines.frame_sizes.add(hw)  # said once a size: a playlist's videos can differ
-        note = (
-            stretch_note(hw, engines.input_hw, list(engines.entries.values()), engines.root)
-            if engines.fit == "stretch"
-            else None
-        )
+        resized, tensor = preprocess(image, engines.input_hw, fit)
+    if fit == "stretch" and (hw := (image.shape[0], image.shape[1])) not in engines.stretched_sizes:
+        engines.stretched_sizes.add(hw)  # said once a size: a playlist's videos can differ
+        note = stretch_note(hw, engines.input_hw, list(engines.entries.values()), engines.root)
         if note is not None:
             print(f"warning: {note}", file=sys.stderr)
     return Prepared(frame, resized, tensor)

@@ -263,7 +263,7 @@ def test_edge_replay_pads_a_4_3_drive(demo_engines: Path, tmp_path: Path) -> Non
     assert "fit             pad: frames of another shape than the engines' are padded" in said
     assert metrics["metrics"]["panoptic"]["all"]["pq"] is not None
     refused = subprocess.run([*cmd, "--fit", "zoom"], capture_output=True, text=True)
-    assert refused.returncode == 2 and "invalid choice: 'zoom'" in refused.stderr
+    assert refused.returncode == 2 and "--fit: expected one of stretch, pad, crop, got 'zoom'" in refused.stderr
 
 
 def test_a_cropped_4_3_drive_is_scored_on_what_the_engines_saw(demo_engines: Path, tmp_path: Path) -> None:
@@ -358,3 +358,53 @@ def test_a_playlist_of_two_shapes_padded_into_one_video(demo_engines: Path, tmp_
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (342, 128)
     cap.release()
+
+
+def test_each_camera_goes_into_the_engines_its_own_way(
+    demo_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three 4:3 cameras on one set of engines, --fit front=crop --fit back=stretch --fit
+    pad: each camera's objects say the picture of its own fit (cropped 192x256, stretched
+    128x256, padded 128x171), the summary says each one's fit, and the stretched one alone
+    is said to be squashed."""
+    from edge.cli import main
+
+    objects, summary = tmp_path / "{camera}.jsonl", tmp_path / "summary.json"
+    argv = ["run", "--engines", str(demo_engines), "--sink", str(objects), "--summary", str(summary)]
+    for name in ("front", "back", "side"):
+        argv += ["--camera", f"{name}=synthetic://?size=96x128&frames=2"]
+    assert main([*argv, "--fit", "front=crop", "--fit", "back=stretch", "--fit", "pad"]) == 0
+    sizes = {
+        name: {tuple(json.loads(x)["size"]) for x in (tmp_path / f"{name}.jsonl").read_text().splitlines()}
+        for name in ("front", "back", "side")
+    }
+    assert sizes == {"front": {(192, 256)}, "back": {(128, 256)}, "side": {(128, 171)}}
+    cameras = json.loads(summary.read_text())["cameras"]
+    assert {name: s["fit"] for name, s in cameras.items()} == {
+        "front": "crop",
+        "back": "stretch",
+        "side": "pad",
+    }
+    assert capsys.readouterr().err.count("squashed") == 1
+    for given, said in (
+        (["--fit", "crop", "--fit", "pad"], "--fit is given 2 times (crop, pad); give it once, or NAME=FIT"),
+        (
+            ["--fit", "rear=crop"],
+            "--fit rear=crop: no camera is named 'rear' (the cameras: front, back, side)",
+        ),
+    ):
+        assert main([*argv, "--overwrite", *given]) == 2
+        assert said in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv, "--fit", "front=squash"])
+    assert "expected one of stretch, pad, crop, got 'squash'" in capsys.readouterr().err
+
+
+def test_a_run_of_one_source_takes_one_fit(demo_engines: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.cli import main
+
+    argv = ["replay", "cityscapes://nowhere", "--engines", str(demo_engines), "--fit", "front=crop"]
+    assert main(argv) == 2
+    assert "--fit front=crop names a camera, and this run has one source: give --fit crop" in (
+        capsys.readouterr().err
+    )
