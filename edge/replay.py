@@ -75,6 +75,7 @@ def replay(
     from edge.stream.pipeline import Pipeline, check_post_workers
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import CityscapesSource, open_source
+    from edge.stream.steps import tracker_seeing
 
     check_post_workers(post_workers)
     if object_tracker is not None and object_tracker.facing != "front":
@@ -109,7 +110,7 @@ def replay(
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     from edge.postprocess.tracks import ObjectTracker
 
-    objects = object_tracker or ObjectTracker()
+    objects = tracker_seeing(object_tracker or ObjectTracker(), src)
     evaluator = Evaluator(
         max_depth=min(80.0, engine_set.depth_range[1]),
         speed_window_s=objects.speed_window_s,

@@ -234,7 +234,10 @@ def test_the_readme_example_runs(
 def test_objects_sink_writes_what_perception_sees(demo_engines: Path, tmp_path: Path) -> None:
     """``--sink objects.jsonl`` through the real pipeline: a line per frame whose objects
     are those Perception finds in the same frame, with distances from the depth engine,
-    and the same tracks when Perception is given the frames' times (17 fps)."""
+    and the same tracks when Perception is given the frames' times (17 fps) and the
+    synthetic camera's field of view (which the pipeline has from its source)."""
+    from edge.data.synthetic import Camera
+    from edge.postprocess.tracks import ObjectTracker
     from edge.stream import run_stream
 
     before = time.time()
@@ -242,6 +245,7 @@ def test_objects_sink_writes_what_perception_sees(demo_engines: Path, tmp_path: 
     lines = [json.loads(x) for x in (tmp_path / "o" / "objects.jsonl").read_text().splitlines()]
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["objects.jsonl"]  # no partial left
     with Perception.open(demo_engines) as perception:
+        perception.object_tracker = ObjectTracker(hfov_deg=Camera(*TEST_SIZE).hfov_deg)
         expected = [perception(image, stream_time_s=i / 17).objects for i, image in enumerate(frames())]
     assert [x["frame"] for x in lines] == [0, 1, 2]
     assert [x["objects"] for x in lines] == expected

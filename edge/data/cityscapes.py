@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +171,35 @@ def read_camera(path: Path) -> tuple[float, float]:
         return float(cam["extrinsic"]["baseline"]), float(cam["intrinsic"]["fx"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DatasetError(f"camera file {str(path)!r} is unreadable or lacks baseline/fx: {exc}") from None
+
+
+def camera_hfov(refs: Iterable[FrameRef]) -> float | None:
+    """The horizontal field of view (degrees) of the camera of the first of ``refs`` with a
+    readable camera file, 2 atan(w / 2 fx), ``w`` its image's width; None where none has one
+    (a broken one is said where its frame's depth is read)."""
+    for ref in refs:
+        if not ref.has_gt or not (cam := ref.path("camera")).is_file():
+            continue
+        try:
+            _, fx = read_camera(cam)
+            width = png_size(ref.path("image"))[1]
+        except DatasetError:
+            continue
+        if fx > 0:
+            return math.degrees(2 * math.atan(width / 2 / fx))
+    return None
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """A PNG's (height, width), from its header alone."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError as exc:
+        raise DatasetError(f"cannot read {str(path)!r}: {exc}") from None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise DatasetError(f"{str(path)!r} is not a PNG image")
+    return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
 
 
 # Cityscapes' stereo rig (the typical values of its camera files), for frames without one

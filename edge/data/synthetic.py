@@ -58,6 +58,11 @@ class Camera:
     def cy(self) -> float:
         return 0.45 * self.height
 
+    @property
+    def hfov_deg(self) -> float:
+        """The horizontal field of view, 48.9 degrees whatever the size."""
+        return math.degrees(2 * math.atan(self.cx / self.f))
+
     def to_json(self) -> dict:
         """Cityscapes camera/*.json content."""
         return {
@@ -439,6 +444,10 @@ class SyntheticScene:
         # the drive loops after ~35 s at 10 m/s, so an endless source never runs off the world
         self._drive = SyntheticDrive(height=height, width=width, seed=seed, length=400.0, cut_ins=cut_ins)
         self._loop_frames = int(350.0 / self._drive.ego_speed * 17.0)
+
+    @property
+    def camera(self) -> Camera:
+        return self._drive.camera
 
     def render(self, index: int, fps: float = 17.0) -> np.ndarray:
         """Frame ``index`` as HxWx3 uint8 RGB."""

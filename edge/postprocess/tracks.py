@@ -233,8 +233,9 @@ class ObjectTracker:
         self._scene: Hashable | None = None
         self._last_s: float | None = None
 
-    def fresh(self) -> ObjectTracker:
-        """A tracker of the same settings with no tracks (for another camera)."""
+    def fresh(self, *, hfov_deg: float | None = None) -> ObjectTracker:
+        """A tracker of the same settings with no tracks (for another camera); ``hfov_deg``:
+        its field of view, where not this one's."""
         return ObjectTracker(
             min_iou=self.min_iou,
             max_gap_s=self.max_gap_s,
@@ -242,7 +243,7 @@ class ObjectTracker:
             min_speed_samples=self.min_speed_samples,
             min_closing_mps=self.min_closing_mps,
             smoothing=self.smoothing,
-            hfov_deg=self.hfov_deg,
+            hfov_deg=self.hfov_deg if hfov_deg is None else hfov_deg,
             path_half_width_m=self.path_half_width_m,
             mount_offset_m=self.mount_offset_m,
             facing=self.facing,

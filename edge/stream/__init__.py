@@ -264,9 +264,9 @@ def open_pipeline(
     written by other cameras too) on ``engine_set``; what it opened is closed if a part fails.
     ``camera``, ``engine_turn``, ``fit``: as Pipeline's."""
     from edge.errors import ConfigError
-    from edge.stream.pipeline import Pipeline, pace_period
+    from edge.stream.pipeline import Pipeline
     from edge.stream.sinks import open_sinks
-    from edge.stream.sources import LoopingSource, nominal_rate, open_source, source_file
+    from edge.stream.sources import LoopingSource, nominal_rate, open_source, pace_period, source_file
     from edge.stream.video import warn_if_mp4
 
     o = options

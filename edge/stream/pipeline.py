@@ -29,7 +29,7 @@ from edge.stream.engines import EngineSet
 from edge.stream.fit import check_fit
 from edge.stream.frame import Frame, Result
 from edge.stream.sinks import RENDERED_VIEWS, Sink, views_shown
-from edge.stream.sources import Source, nominal_rate
+from edge.stream.sources import Source, nominal_rate, pace_period
 from edge.stream.steps import (
     infer_prepared,
     load_frame_steps,
@@ -37,27 +37,13 @@ from edge.stream.steps import (
     render_result,
     stream_time_s,
     track_result,
+    tracker_seeing,
 )
 from edge.stream.writers import SinkWriters, left_open_warning
 
 _END = object()
 _POLL_S = 0.05
 _STOP_TIMEOUT_S = 10.0  # after Ctrl-C, how long the stages get to finish what they hold
-
-
-def pace_period(source: Source, *, realtime: bool, fps: float | None) -> float:
-    """Seconds between reads when ``realtime`` paces a file or folder (0: unpaced), at
-    ``fps``, the source's own rate or that of its capture times; a ConfigError for a source
-    that has none of them."""
-    if not realtime or source.live:  # a camera paces itself
-        return 0.0
-    rate = fps or nominal_rate(source)
-    if not rate:
-        raise ConfigError(
-            f"--realtime: source {source.uri!r} has no frame rate of its own to pace it at (an image "
-            "folder); give one, e.g. --fps 10"
-        )
-    return 1.0 / rate
 
 
 def check_post_workers(post_workers: int) -> int:
@@ -127,7 +113,7 @@ class Pipeline:
         self.duration_s = duration_s
         self.realtime = realtime
         self.on_result = on_result
-        self.object_tracker = object_tracker or ObjectTracker()
+        self.object_tracker = tracker_seeing(object_tracker or ObjectTracker(), source)
         self.camera = camera
         self._engine_turn: AbstractContextManager[Any] = engine_turn or nullcontext()
         self._shares_engines = engine_turn is not None

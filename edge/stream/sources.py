@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
-from edge.errors import SourceError
+from edge.errors import ConfigError, SourceError
 from edge.stream.frame import Frame
 from edge.stream.images import ImageDirSource, holds_images
 from edge.stream.timestamps import mean_rate, read_timestamps_if_any, timestamps_path
@@ -48,6 +48,9 @@ class Source(Protocol):
     # optional, for recordings: timestamps (ms per frame) and timestamps_file, and each
     # frame's meta["media_ms"] (edge.stream.timestamps);
     # optional, for files read at another rate than recorded: media_fps (cityscapes://DIR)
+    # optional, for sources that know their camera: hfov_deg, its horizontal field of view
+    # (synthetic://, cityscapes://DIR with camera files), which places the objects where
+    # none is given (Pipeline)
 
 
 def _split(uri: str) -> SplitResult:
@@ -99,6 +102,7 @@ class SyntheticSource:
         self._scene = SyntheticScene(
             height=h, width=w, seed=_int_param(q, "seed", 0, uri), cut_ins=_int_param(q, "cut_ins", 0, uri)
         )
+        self.hfov_deg: float | None = self._scene.camera.hfov_deg
         self._seq = 0
 
     @property
@@ -134,7 +138,7 @@ class CityscapesSource:
     """
 
     def __init__(self, uri: str) -> None:
-        from edge.data.cityscapes import list_frames
+        from edge.data.cityscapes import camera_hfov, list_frames
         from edge.errors import DatasetError
 
         parts = _split(uri)
@@ -162,6 +166,7 @@ class CityscapesSource:
         self.keeps_rate = self.fps is not None
         self.pace_hint = "fps=17 in its URI replays it at the recorded rate"
         self._refs = [ref for seq in sequences for ref in seq]
+        self.hfov_deg = camera_hfov(self._refs)
         self._pos = 0
         self._next_t: float | None = None
 
@@ -314,6 +319,7 @@ class LoopingSource:
         self.uri, self.fps, self.live = source.uri, source.fps, False
         self.timestamps = getattr(source, "timestamps", None)
         self.timestamps_file = getattr(source, "timestamps_file", None)
+        self.hfov_deg = getattr(source, "hfov_deg", None)
         self.loops = 0
         self._seq = 0
         self.undecodable_at_end = 0
@@ -441,3 +447,18 @@ def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source
     if not path.is_file():
         raise SourceError(f"source {uri!r}: no such file or directory")
     return OpenCVSource(uri, str(path))
+
+
+def pace_period(source: Source, *, realtime: bool, fps: float | None) -> float:
+    """Seconds between reads when ``realtime`` paces a file or folder (0: unpaced), at
+    ``fps``, the source's own rate or that of its capture times; a ConfigError for a source
+    that has none of them."""
+    if not realtime or source.live:  # a camera paces itself
+        return 0.0
+    rate = fps or nominal_rate(source)
+    if not rate:
+        raise ConfigError(
+            f"--realtime: source {source.uri!r} has no frame rate of its own to pace it at (an image "
+            "folder); give one, e.g. --fps 10"
+        )
+    return 1.0 / rate

@@ -197,6 +197,21 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
     result.extras["t_stream_s"] = t_s
 
 
+def tracker_seeing(tracker: ObjectTracker, source: object) -> ObjectTracker:
+    """``tracker``, or where it has no field of view and ``source`` knows its camera's
+    (``hfov_deg``: synthetic://, cityscapes://DIR with camera files), a fresh one of that
+    field of view, said on standard error: the objects are then placed (lateral_m, in_path)."""
+    view = getattr(source, "hfov_deg", None)
+    if tracker.hfov_deg is not None or view is None:
+        return tracker
+    print(
+        f"note: objects are placed with the field of view of the camera of {getattr(source, 'uri', '?')!r}, "
+        f"{view:.1f} degrees (--hfov gives another)",
+        file=sys.stderr,
+    )
+    return tracker.fresh(hfov_deg=view)
+
+
 def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool: Executor) -> Result:
     """Preprocess one frame and run its engines, panoptic and depth side by side on
     ``pool``; each step is a stage of ``tracker``. The inference step of Pipeline,

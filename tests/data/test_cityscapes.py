@@ -179,3 +179,29 @@ def test_malformed_trees_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="holds no"):
         (root / "leftImg8bit_sequence" / "test" / "x").mkdir(parents=True)
         list_frames(root, "test")
+
+
+def test_the_cameras_field_of_view_from_its_files(dataset: Path, tmp_path: Path) -> None:
+    """2 atan(w / 2 fx) of the first frame with a camera file: the synthetic camera's focal
+    length is 1.1 widths, so 2 atan(1 / 2.2), 48.9 degrees; none without camera files, and
+    a broken one passed over (its depth read says so)."""
+    import math
+    import shutil
+
+    from edge.data.cityscapes import camera_hfov, png_size
+
+    refs = [ref for seq in list_frames(dataset, "val") for ref in seq]
+    assert png_size(refs[0].path("image")) == (64, 128)
+    assert camera_hfov(refs) == pytest.approx(math.degrees(2 * math.atan(1 / 2.2)))
+    assert camera_hfov(refs) == pytest.approx(SyntheticDrive(height=64, width=128).camera.hfov_deg)
+    assert open_source(f"cityscapes://{dataset}").hfov_deg == camera_hfov(refs)  # type: ignore[attr-defined]
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    cameras = sorted((copy / "camera").rglob("*.json"))
+    cameras[0].write_text("{")
+    refs = [ref for seq in list_frames(copy, "val") for ref in seq]
+    assert camera_hfov(refs) == pytest.approx(48.8879, abs=1e-4)  # the second sequence's
+    cameras[1].unlink()
+    assert camera_hfov(refs) is None and open_source(f"cityscapes://{copy}").hfov_deg is None  # type: ignore[attr-defined]
+    with pytest.raises(DatasetError, match="is not a PNG image"):
+        png_size(cameras[0])

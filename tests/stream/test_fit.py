@@ -263,7 +263,9 @@ def test_edge_replay_pads_a_4_3_drive(demo_engines: Path, tmp_path: Path) -> Non
     assert "fit             pad: frames of another shape than the engines' are padded" in said
     assert metrics["metrics"]["panoptic"]["all"]["pq"] is not None
     refused = subprocess.run([*cmd, "--fit", "zoom"], capture_output=True, text=True)
-    assert refused.returncode == 2 and "--fit: expected one of stretch, pad, crop, got 'zoom'" in refused.stderr
+    assert (
+        refused.returncode == 2 and "--fit: expected one of stretch, pad, crop, got 'zoom'" in refused.stderr
+    )
 
 
 def test_a_cropped_4_3_drive_is_scored_on_what_the_engines_saw(demo_engines: Path, tmp_path: Path) -> None:

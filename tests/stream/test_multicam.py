@@ -416,12 +416,15 @@ def test_edge_run_with_cameras_and_its_refusals(demo_engines: Path, tmp_path: Pa
         ("rear", 0),
         ("rear", 1),
     ]
-    # the front camera's field of view places its objects; the rear's is not known
+    # the front camera's field of view, given, places its objects; the rear's, not given, is
+    # the synthetic camera's own, said once
     objects = {
         name: [o for r in lines if r["camera"] == name for o in r["objects"]] for name in ("front", "rear")
     }
     assert objects["front"] and all("lateral_m" in o for o in objects["front"])
-    assert objects["rear"] and not any("lateral_m" in o for o in objects["rear"])
+    assert objects["rear"] and all("lateral_m" in o for o in objects["rear"])
+    assert proc.stderr.count("note: objects are placed with the field of view of the camera of") == 1
+    assert f"of the camera of '{DRIVE.format(frames=2, seed=1)}', 48.9 degrees (--hfov gives" in proc.stderr
     assert f"camera front ({DRIVE.format(frames=3, seed=0)}):\npanoptic" in proc.stderr
     assert "camera rear (" in proc.stderr and "frames in 2  out 2" in proc.stderr
     assert (tmp_path / "front.mkv").exists() and (tmp_path / "rear.mkv").exists()

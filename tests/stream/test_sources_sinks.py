@@ -512,3 +512,11 @@ def test_no_log_or_heartbeat_writes_over_the_video_it_reads(
         f"error: the heartbeat {str(video)!r} would write over the source it reads" in capsys.readouterr().err
     )
     assert video.read_bytes() == before and not (tmp_path / "copy.mkv").exists()
+
+
+def test_a_synthetic_source_knows_its_cameras_field_of_view() -> None:
+    from edge.stream.sources import LoopingSource
+
+    source = open_source("synthetic://?size=64x128&frames=1")
+    assert source.hfov_deg == pytest.approx(48.8879, abs=1e-4)  # type: ignore[attr-defined]
+    assert LoopingSource(source).hfov_deg == source.hfov_deg  # type: ignore[attr-defined]

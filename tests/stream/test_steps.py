@@ -222,3 +222,29 @@ def test_a_playlists_next_clip_starts_the_tracks_afresh_a_recordings_next_segmen
     assert tracks(clips) == [1, 1, 2, 2]
     segments = [{"file": f"drive-0000{k // 2}.mkv", "media_ms": 100.0 * k} for k in range(4)]
     assert tracks(segments) == [1, 1, 1, 1]
+
+
+def test_a_tracker_without_a_field_of_view_takes_its_sources(capsys: pytest.CaptureFixture[str]) -> None:
+    """A source that knows its camera places the objects where no field of view is given,
+    said once; one given is kept, and a source that does not know keeps the tracker as is."""
+    from edge.postprocess.tracks import ObjectTracker
+    from edge.stream.sources import open_source
+    from edge.stream.steps import tracker_seeing
+
+    source = open_source("synthetic://?size=64x128&frames=1")
+    given = ObjectTracker(hfov_deg=60.0)
+    assert tracker_seeing(given, source) is given
+    plain = ObjectTracker(speed_window_s=0.5, facing="front", min_lateral_mps=0.7)
+    seeing = tracker_seeing(plain, source)
+    assert seeing is not plain and plain.hfov_deg is None
+    assert (seeing.hfov_deg, seeing.speed_window_s, seeing.min_lateral_mps) == (
+        source.hfov_deg,  # type: ignore[attr-defined]
+        0.5,
+        0.7,
+    )
+    err = capsys.readouterr().err
+    assert err == (
+        "note: objects are placed with the field of view of the camera of "
+        "'synthetic://?size=64x128&frames=1', 48.9 degrees (--hfov gives another)\n"
+    )
+    assert tracker_seeing(plain, object()) is plain and capsys.readouterr().err == ""

@@ -100,7 +100,7 @@ def test_a_folder_source_gives_each_image_its_recorded_time(tmp_path: Path) -> N
     import cv2
     import numpy as np
 
-    from edge.stream.pipeline import pace_period
+    from edge.stream.sources import pace_period
 
     for i in (0, 1, 3):
         cv2.imwrite(str(tmp_path / f"frame_{i:06d}.png"), np.full((16, 32, 3), 40 * i, np.uint8))
