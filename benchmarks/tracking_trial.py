@@ -1,7 +1,7 @@
 """The object tracker's settings, tried on drives whose every object and distance is known.
 
     python benchmarks/tracking_trial.py --out benchmarks/results/tracking_trial_cpu.json
-    python benchmarks/tracking_trial.py --cut-ins 4 --frames 60 \
+    python benchmarks/tracking_trial.py --cut-ins 4 --sequences 20 --frames 60 \
         --out benchmarks/results/tracking_trial_cut_ins_cpu.json
 
 Synthetic drives with ground truth on every frame are run once through ONNX Runtime
