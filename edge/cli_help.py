@@ -35,6 +35,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "a file paced like a camera; what was found, how far, its track and time to collision, per frame",
         ),
         (
+            "edge run /dev/video0 --engines engines/ --hfov 62 --sink 'warnings.jsonl?lines=warnings'",
+            "a warnings log: a line when a thing comes to be outlined red, and one when it clears",
+        ),
+        (
             "edge run '/dev/video0?width=1280&height=720&fps=30' --engines engines/ --sink http://127.0.0.1:8080",
             "a USB camera, watched live in a browser (Ctrl-C ends it)",
         ),

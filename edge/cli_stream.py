@@ -182,7 +182,9 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
 def _report_stream(sinks: list[str] | None) -> Any:
     """Where the command's own report goes: standard error when a sink (``-``) writes the
     objects to standard output, so a program reading them gets nothing else."""
-    return sys.stderr if "-" in (sinks or ()) else sys.stdout
+    from edge.stream.sinks import is_stdout
+
+    return sys.stderr if any(is_stdout(uri) for uri in sinks or ()) else sys.stdout
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -353,7 +355,9 @@ def add_stream_commands(sub: Any) -> None:
         help="out.mp4, objects.jsonl, - (those JSON lines on standard output; the summary then goes to "
         "standard error), dir://frames/, http://127.0.0.1:8080 (live web viewer), display:// (OpenCV "
         "window), null:// (repeatable); video, dir:// and display:// show overlay | depth, or "
-        "?view=panoptic, depth or input (the source's frames: a recording); default: null://",
+        "?view=panoptic, depth or input (the source's frames: a recording); objects.jsonl?lines=warnings "
+        "and --sink=-?lines=warnings: a line when a thing comes to be warned of and one when it clears; "
+        "default: null://",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.add_argument(

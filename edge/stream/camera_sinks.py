@@ -26,13 +26,13 @@ def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, li
     counted on from the one given (viewer_ports). A picture sink without ``{camera}`` would
     mix the cameras' frames, and a window is refused (OpenCV's windows are for one thread):
     ConfigErrors."""
-    from edge.stream.sinks import writes_objects
+    from edge.stream.sinks import is_stdout, writes_objects
 
     own: dict[str, list[str]] = {name: [] for name in names}
     shared: list[str] = []
     several = len(names) > 1
     for uri in uris:
-        scheme = urlsplit(uri).scheme if uri != "-" else ""
+        scheme = urlsplit(uri).scheme if not is_stdout(uri) else ""
         if several and scheme == "display":
             raise ConfigError(
                 f"sink {uri!r} is a window, which shows one camera, and {len(names)} run "

@@ -1,5 +1,7 @@
 """The sinks of what the engines found: ``objects.jsonl`` (one JSON line a frame) and ``-``
-(those lines on standard output, for a program that reads them as they come)."""
+(those lines on standard output, for a program that reads them as they come); with
+``?lines=warnings`` either is a warnings log instead (WarningLines: a line when a thing
+comes to be warned of, and one when it no longer is)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,9 @@ from edge.errors import SinkError, SinkStopped, StreamEnded
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output
 from edge.stream.durable import sync_folder
 from edge.stream.partial import PartialLock, partial_path, rescue_leftover
+
+LINES = ("objects", "warnings")
+WARNING_HOLD_S = 0.5  # a warning ends this long after its thing's last warned frame
 
 
 class ObjectsSink:
@@ -35,8 +40,10 @@ class ObjectsSink:
         *,
         keep_free: int = DEFAULT_KEEP_FREE,
         make_room: Callable[[int], int] | None = None,
+        lines: Callable[[Any], str] | None = None,
     ) -> None:
-        """``keep_free``, ``make_room``: as DiskRoom's."""
+        """``keep_free``, ``make_room``: as DiskRoom's. ``lines``: what a result writes
+        (default objects_line; a WarningLines, which writes nothing for most frames)."""
         checked_output(uri, path, folder=False)
         rescue_leftover(uri, path)  # a dead run's lines are kept, not truncated
         self.uri, self.path = uri, path
@@ -45,7 +52,8 @@ class ObjectsSink:
         self._lock = PartialLock(
             uri=uri, partial=self.partial, refused=lambda exc, what: self._room.refused(exc, what, kept=0)
         )
-        self.frames = 0
+        self.frames = 0  # results written (a warnings log: those that wrote a line)
+        self._lines = lines or objects_line
         self._file: Any = None
         self._size = 0  # bytes of whole lines in the partial file
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
@@ -54,7 +62,9 @@ class ObjectsSink:
         raise _needs_results(self.uri)
 
     def write_result(self, result: Any) -> None:
-        data = objects_line(result).encode()
+        data = self._lines(result).encode()
+        if not data:
+            return
         self._room.check(len(data), kept=self.frames, size=self._size)
         if self._file is None:
             self._lock.take()
@@ -112,20 +122,23 @@ def frame_objects(result: Any) -> list[dict[str, Any]]:
     return objects
 
 
+def frame_header(result: Any) -> dict[str, Any]:
+    """What each line of a frame begins with: its camera (several cameras at once: their
+    frames count apart), number, capture time and wall-clock time."""
+    frame = result.frame
+    # the capture stamp is on the monotonic clock; the wall-clock time is derived from it
+    unix = (time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)) / 1e9
+    camera = {"camera": frame.meta["camera"]} if "camera" in frame.meta else {}
+    return {**camera, "frame": frame.seq, "t_capture_ns": frame.t_capture_ns, "time_unix": round(unix, 6)}
+
+
 def objects_line(result: Any) -> str:
     """A result as the objects sinks write it: one JSON object and a newline."""
 
     frame = result.frame
-    # the capture stamp is on the monotonic clock; the wall-clock time is derived from it
-    unix = (time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)) / 1e9
     objects = frame_objects(result)
-    # several cameras at once: each line says whose frame it is (their frames count apart)
-    camera = {"camera": frame.meta["camera"]} if "camera" in frame.meta else {}
     record = {
-        **camera,
-        "frame": frame.seq,
-        "t_capture_ns": frame.t_capture_ns,
-        "time_unix": round(unix, 6),
+        **frame_header(result),
         # the boxes are in the engines' picture of the frame, "size"; a box is in the camera's
         # pixels once scaled by frame_size / size on each axis (stretched, padded or cropped alike)
         "size": list(result.extras["resized"].shape[:2]),
@@ -135,6 +148,53 @@ def objects_line(result: Any) -> str:
     return json.dumps(record) + "\n"
 
 
+class WarningLines:
+    """The lines of a warnings log, for a result at a time: one (``"event": "warning"``,
+    with the object as objects.jsonl has it and ``why``) when a tracked thing comes to be
+    warned of (render.warned: outlined red; ``why``: ``in_path``, ``cut_in``, or
+    ``unplaced`` where no field of view or a side camera's places it), and one (``"clear"``,
+    with how long it was warned of) once ``hold_s`` of the stream has passed since its last
+    warned frame, so a frame's flicker is no new warning. Things are told apart by camera,
+    where several write to one sink. A warning still on when the run ends has no clear line."""
+
+    def __init__(self, *, hold_s: float = WARNING_HOLD_S) -> None:
+        self.hold_s = hold_s
+        # (camera, track) -> [first warned, last warned] (stream seconds), and its class
+        self._on: dict[tuple[Hashable, int], tuple[list[float], str]] = {}
+
+    def __call__(self, result: Any) -> str:
+        from edge.postprocess.render import warned
+
+        tracks = result.extras.get("tracks") or ()
+        camera = result.frame.meta.get("camera")
+        t_s = float(result.extras.get("t_stream_s", result.frame.t_capture_ns / 1e9))
+        lines, now = [], set()
+        for obj, track in zip(frame_objects(result), tracks, strict=True) if tracks else ():
+            if not warned(track):
+                continue
+            key = (camera, track.track)
+            now.add(key)
+            if key in self._on:
+                self._on[key][0][1] = t_s
+                continue
+            self._on[key] = ([t_s, t_s], obj["class"])
+            why = {True: "in_path", False: "cut_in"}.get(track.in_path, "unplaced")
+            lines.append({**frame_header(result), "event": "warning", "why": why, **obj})
+        for key, ((since, last), cls) in list(self._on.items()):
+            if key[0] == camera and key not in now and t_s - last >= self.hold_s:
+                del self._on[key]
+                lines.append(
+                    {
+                        **frame_header(result),
+                        "event": "clear",
+                        "track": key[1],
+                        "class": cls,
+                        "warned_s": round(last - since, 3),
+                    }
+                )
+        return "".join(json.dumps(line) + "\n" for line in lines)
+
+
 class StdoutObjectsSink:
     """``-``: the objects sink's lines on standard output, flushed as written, for a program
     that reads them as they come (``edge run /dev/video0 --sink - | planner``). When that
@@ -142,9 +202,11 @@ class StdoutObjectsSink:
 
     shows: frozenset[str] = frozenset()
 
-    def __init__(self, uri: str = "-") -> None:
+    def __init__(self, uri: str = "-", *, lines: Callable[[Any], str] | None = None) -> None:
+        """``lines``: as ObjectsSink's."""
         self.uri = uri
         self.frames = 0
+        self._lines = lines or objects_line
         self._out = sys.stdout
         self._gone = False
 
@@ -152,10 +214,10 @@ class StdoutObjectsSink:
         raise _needs_results(self.uri)
 
     def write_result(self, result: Any) -> None:
-        if self._gone:
+        if self._gone or not (data := self._lines(result)):
             return
         try:
-            self._out.write(objects_line(result))
+            self._out.write(data)
             self._out.flush()
         except BrokenPipeError as exc:
             self._gone = True

@@ -20,6 +20,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -373,11 +374,17 @@ class SegmentedObjectsSink(SegmentedSink):
         segment_s: float,
         keep_free: int = DEFAULT_KEEP_FREE,
         delete_oldest: bool = False,
+        lines: Callable[[Any], str] | None = None,
     ) -> None:
+        """``lines``: as ObjectsSink's, one for every segment (a warning cleared in the next
+        segment is the one begun in this)."""
         super().__init__(uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest)
+        self._lines = lines
 
     def _open_segment(self, path: Path) -> ObjectsSink:
-        return ObjectsSink(self.uri, path, keep_free=self.keep_free, make_room=self._make_room())
+        return ObjectsSink(
+            self.uri, path, keep_free=self.keep_free, make_room=self._make_room(), lines=self._lines
+        )
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         raise _needs_results(self.uri)

@@ -33,7 +33,7 @@ import numpy as np
 from edge.errors import SinkError
 from edge.stream.dir_sink import DirSink, refuse_earlier_frames
 from edge.stream.disk import DEFAULT_KEEP_FREE, format_bytes
-from edge.stream.object_sinks import ObjectsSink, StdoutObjectsSink
+from edge.stream.object_sinks import LINES, ObjectsSink, StdoutObjectsSink, WarningLines
 from edge.stream.video import VIDEO_SUFFIXES, VIDEO_TIMINGS, VideoSink
 
 __all__ = ["VIDEO_SUFFIXES", "VIDEO_TIMINGS", "DirSink", "VideoSink"]  # with the sinks, where callers look
@@ -149,8 +149,8 @@ def open_sink(
         parts = urlsplit(uri)
     except ValueError as exc:
         raise SinkError(f"sink {uri!r} is not a valid URI: {exc}") from None
-    if uri == "-":
-        return StdoutObjectsSink(uri)
+    if is_stdout(uri):
+        return StdoutObjectsSink(uri, lines=_lines_of(uri, uri[2:]))
     if parts.scheme == "null":
         return NullSink(uri)
     if parts.scheme == "display":
@@ -183,20 +183,22 @@ def open_sink(
     path = Path(name)
     refuse_the_source(f"sink {uri!r}", path, source)
     if writes_objects(uri):
-        if query:
+        if "view=" in query:
             raise SinkError(
                 f"sink {uri!r}: {path.name} records what was found in each frame, not a picture, so it "
-                "takes no options (view= is for video, dir:// and display:// sinks)"
+                "has no view= (that is for video, dir:// and display:// sinks); its one option is "
+                f"lines={'|'.join(LINES)}"
             )
+        lines = _lines_of(uri, query)
         if segment_s is not None:
             from edge.stream.segments import SegmentedObjectsSink
 
             return SegmentedObjectsSink(
-                uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest
+                uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest, lines=lines
             )
         if not replace:
             _refuse_an_earlier_file(uri, path)
-        return ObjectsSink(uri, path, keep_free=keep_free)
+        return ObjectsSink(uri, path, keep_free=keep_free, lines=lines)
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
             f"unknown sink {uri!r}; {_folder_hint(parts.scheme, name, query)}supported: a video path "
@@ -247,7 +249,12 @@ def sink_file(uri: str) -> Path | None:
 
 def writes_objects(uri: str) -> bool:
     """Whether sink ``uri`` writes what was found (objects.jsonl, ``-``), not pictures."""
-    return uri == "-" or ((path := sink_file(uri)) is not None and path.suffix.lower() == ".jsonl")
+    return is_stdout(uri) or ((path := sink_file(uri)) is not None and path.suffix.lower() == ".jsonl")
+
+
+def is_stdout(uri: str) -> bool:
+    """Whether sink ``uri`` is standard output: ``-``, or ``-?lines=…``."""
+    return uri == "-" or uri.startswith("-?")
 
 
 def refuse_earlier_outputs(uris: Iterable[str], *, replace: bool, source: Path | None) -> None:
@@ -305,19 +312,36 @@ def _refuse_an_earlier_file(uri: str, path: Path) -> None:
 
 def _view_option(uri: str, query: str) -> str:
     """The ``view=`` of a picture sink's URI (composite when absent); anything else is refused."""
-    view = "composite"
-    seen = False
+    return _one_option(uri, query, "view", VIEWS, "composite")
+
+
+def _lines_option(uri: str, query: str) -> str:
+    """The ``lines=`` of an objects sink's URI (objects when absent): a line a frame, or a
+    warnings log (object_sinks.WarningLines); anything else is refused."""
+    return _one_option(uri, query, "lines", LINES, "objects")
+
+
+def _one_option(uri: str, query: str, name: str, choices: Sequence[str], default: str) -> str:
+    """The value of a sink's one option ``name`` (one of ``choices``; ``default`` when absent)."""
+    chosen, seen = default, False
     for key, value in parse_qsl(query, keep_blank_values=True):
-        if key != "view":
-            raise SinkError(f"sink {uri!r}: unknown option {key!r}; the one option is view={'|'.join(VIEWS)}")
+        if key != name:
+            raise SinkError(
+                f"sink {uri!r}: unknown option {key!r}; the one option is {name}={'|'.join(choices)}"
+            )
         if seen:
-            raise SinkError(f"sink {uri!r}: view= is given twice; give one of {', '.join(VIEWS)}")
-        if value not in VIEWS:
-            raise SinkError(f"sink {uri!r}: view={value!r}; expected one of {', '.join(VIEWS)}")
-        view, seen = value, True
+            raise SinkError(f"sink {uri!r}: {name}= is given twice; give one of {', '.join(choices)}")
+        if value not in choices:
+            raise SinkError(f"sink {uri!r}: {name}={value!r}; expected one of {', '.join(choices)}")
+        chosen, seen = value, True
     if query and not seen:  # "?" alone, or "?&": nothing parse_qsl reports
-        raise SinkError(f"sink {uri!r}: option {query!r} is not view={'|'.join(VIEWS)}")
-    return view
+        raise SinkError(f"sink {uri!r}: option {query!r} is not {name}={'|'.join(choices)}")
+    return chosen
+
+
+def _lines_of(uri: str, query: str) -> Any:
+    """What an objects sink writes for each result, as its ``lines=`` says."""
+    return WarningLines() if _lines_option(uri, query) == "warnings" else None
 
 
 def _folder_hint(scheme: str, name: str, query: str) -> str:
