@@ -182,7 +182,8 @@ def lateral_errors(
             true_distance=f["true_distance"],
             true_lateral=lateral,
         )
-    return {"hfov_deg": hfov, **stats.results()["lateral"]}
+    results = stats.results()
+    return {"hfov_deg": hfov, **results["lateral"], "warnings": results["warnings"]}
 
 
 def main() -> None:

@@ -406,6 +406,17 @@ def tracking_lines(t: dict[str, Any]) -> list[str]:
             f"p90 {ttc['abs_err_s_p90']:.2f} s  relative p50 {100 * ttc['rel_err_p50']:.0f}%  "
             f"({ttc['pairs']}; none given {ttc['missed']})"
         )
+    w = t.get("warnings") or {}  # since the warnings were scored
+    if w.get("due") or w.get("said"):
+        late = (
+            f", p50 {w['delay_s_p50']:+.2f} s from when due (p90 {w['delay_s_p90']:+.2f})"
+            if "delay_s_p50" in w
+            else ""
+        )
+        lines.append(
+            f"warnings (under {w['within_s']:g} s to arrive): {w['warned']} of {w['due']} things due warned "
+            f"of{late}; {w['false']} of {w['said']} warned of never due"
+        )
     lat = t.get("lateral") or {}
     if lat.get("pairs"):
         path = lat["in_path"]

@@ -442,6 +442,17 @@ def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
         "tracking IDF1 72.0  MOTA 60.0  identity switches 1  (15 of 20 objects matched, 2 false)",
         "closing speed |error| mean 1.50 m/s  p50 1.25  p90 3.00  (9 objects over frames)",
     ]
+    t["warnings"] = {"within_s": 3.0, "due": 4, "warned": 3, "recall": 0.75, "said": 5, "false": 2}
+    assert (
+        tracking_lines(t)[-1]
+        == "warnings (under 3 s to arrive): 3 of 4 things due warned of; 2 of 5 warned of never due"
+    )
+    t["warnings"] |= {"delay_s_p50": -0.123, "delay_s_p90": 0.4}
+    assert tracking_lines(t)[-1] == (
+        "warnings (under 3 s to arrive): 3 of 4 things due warned of, p50 -0.12 s from when due (p90 +0.40); "
+        "2 of 5 warned of never due"
+    )
+    del t["warnings"]
     path = {"truly": 4, "said": 5, "recall": 1.0, "precision": 0.8}
     t["lateral"] = {"pairs": 12, "abs_err_m_p50": 0.31, "abs_err_m_p90": 1.2, "in_path": path}
     assert tracking_lines(t)[-1] == (

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from edge.eval.panoptic import FrameMatch
+from edge.postprocess.render import TTC_WARN_S, warned
 from edge.postprocess.tracks import TrackInfo, closing_speed
 
 
@@ -73,6 +74,9 @@ class TrackingStats:
         self._cutting_s: dict[tuple[int, int], float] = {}
         self._warned_s: dict[tuple[int, int], float] = {}
         self._entered_s: dict[tuple[int, int], float] = {}
+        # per (scene, ground-truth id): when a warning was first truly due, and first given
+        self._due_s: dict[tuple[int, int], float] = {}
+        self._warned_of_s: dict[tuple[int, int], float] = {}
 
     def add(
         self,
@@ -106,6 +110,7 @@ class TrackingStats:
         true_distance = self._keep_true_distances(true_distance or {}, t_s)
         true_speed = self._true_lateral_speeds(true_lateral or {}, t_s)
         self._cut_in_events(true_lateral or {}, true_speed, t_s)
+        self._warnings(true_distance, true_lateral or {}, true_speed, t_s)
         for g, p in pairs:
             track = tracks.get(p)
             if track is None:
@@ -114,6 +119,8 @@ class TrackingStats:
             if self._last_track.get(g, track.track) != track.track:
                 self.switches += 1
             self._last_track[g] = track.track
+            if warned(track):
+                self._warned_of_s.setdefault((len(self._together), g), t_s)
             if true_lateral and g in true_lateral and track.lateral_m is not None:
                 offset, in_path = true_lateral[g]
                 self._lateral_err.append(abs(track.lateral_m - offset))
@@ -182,6 +189,47 @@ class TrackingStats:
             if speed is not None and speed * offset < 0 and abs(speed) >= self.min_lateral_mps:
                 self._cutting_s.setdefault(key, t_s)
 
+    def _warnings(
+        self,
+        distance: Mapping[int, float],
+        lateral: Mapping[int, tuple[float, bool]],
+        lateral_speed: Mapping[int, float],
+        t_s: float,
+    ) -> None:
+        """When a warning is first truly due for each thing: its true time to collision is
+        under TTC_WARN_S, and it is in the path, or nothing places it (no field of view), or
+        beside the path it is truly cutting in (render.warned's rule, on the truth)."""
+        for g, d in distance.items():
+            closing = closing_speed(
+                self._true_ranges[g], window_s=self.speed_window_s, min_samples=self.min_speed_samples
+            )
+            if closing is None or closing < self.min_closing_mps or d / closing >= TTC_WARN_S:
+                continue
+            if g in lateral and not lateral[g][1]:
+                speed, offset = lateral_speed.get(g), lateral[g][0]
+                if speed is None or speed * offset >= 0 or abs(speed) < self.min_lateral_mps:
+                    continue
+            self._due_s.setdefault((len(self._together), g), t_s)
+
+    def _warning_results(self) -> dict[str, Any]:
+        """Of the things a warning was truly due for (_warnings), how many were warned of
+        (render.warned, while paired with them), and how long after it was due the first
+        warning came (``delay_s``: negative, before); how many things were warned of, and of
+        those how many never truly due."""
+        warned_of = [k for k in self._due_s if k in self._warned_of_s]
+        delay = np.asarray([self._warned_of_s[k] - self._due_s[k] for k in warned_of])
+        out: dict[str, Any] = {
+            "within_s": TTC_WARN_S,
+            "due": len(self._due_s),
+            "warned": len(warned_of),
+            "recall": len(warned_of) / len(self._due_s) if self._due_s else None,
+            "said": len(self._warned_of_s),
+            "false": len(set(self._warned_of_s) - set(self._due_s)),
+        }
+        if delay.size:
+            out |= {"delay_s_p50": float(np.median(delay)), "delay_s_p90": float(np.percentile(delay, 90))}
+        return out
+
     def _cut_in_event_results(self) -> dict[str, Any]:
         """Of the things that truly cut in: how many the tracks said were (path_in_s, while
         beside the path and before it was in it), and how long before it was in the path
@@ -235,6 +283,7 @@ class TrackingStats:
             ),
         }
         out["lateral"] = self._lateral_results()
+        out["warnings"] = self._warning_results()
         if not self._speed_true:
             out["closing_speed"] = {"pairs": 0}
             out["closing_speed_near"] = {"within_m": self.near_m, "pairs": 0}

@@ -252,3 +252,42 @@ def test_cut_ins_truly_made_count_when_nothing_was_paired() -> None:
         "entered": 0,
         "false_things": 0,
     }
+
+
+def test_warnings_due_given_late_and_false() -> None:
+    """Four things over a second at 10 fps, closing at 10 m/s: car A from 20 m (due once its
+    speed is known, at 0.4 s: 1.6 s to arrive), warned of from 0.6 s; car B from 50 m (5 s
+    away, never due) warned of at 0.5 s; person C from 10 m, never detected; car D from
+    10 m but 5 m beside the path and staying there (never due), said to arrive in 1 s."""
+    stats = TrackingStats()
+    matched, _ = frame([26001, 26002, 24001, 26003], [26000, 26004, None, 26005])
+
+    def track(n: int, ttc: float | None, in_path: bool) -> TrackInfo:
+        return TrackInfo(n, 1, 0.0, 10.0, ttc, lateral_m=0.0, in_path=in_path)
+
+    for i in range(11):
+        t = i / 10
+        tracks = {
+            26000: track(1, 2.0 if t >= 0.6 else None, True),
+            26004: track(2, 2.0 if i == 5 else 4.0, True),
+            26005: track(3, 1.0, False),
+        }
+        distance = {26001: 20.0 - 10 * t, 26002: 50.0 - 10 * t, 24001: 10.0 - 10 * t + 1, 26003: 10.0 - 5 * t}
+        lateral = {26001: (0.0, True), 26002: (0.5, True), 24001: (-0.3, True), 26003: (5.0, False)}
+        stats.add(matched, tracks, t_s=t, true_distance=distance, true_lateral=lateral)
+    assert stats.results()["warnings"] == {
+        "within_s": 3.0,
+        "due": 2,
+        "warned": 1,
+        "recall": 0.5,
+        "said": 2,
+        "false": 1,
+        "delay_s_p50": pytest.approx(0.2),
+        "delay_s_p90": pytest.approx(0.2),
+    }
+    # without a field of view nothing is beside the path: D is due too, and not warned of
+    plain = TrackingStats()
+    for i in range(11):
+        t = i / 10
+        plain.add(matched, {}, t_s=t, true_distance={26003: 10.0 - 5 * t})
+    assert plain.results()["warnings"]["due"] == 1 and plain.results()["warnings"]["warned"] == 0
