@@ -151,11 +151,12 @@ def objects_line(result: Any) -> str:
 class WarningLines:
     """The lines of a warnings log, for a result at a time: one (``"event": "warning"``,
     with the object as objects.jsonl has it and ``why``) when a tracked thing comes to be
-    warned of (render.warned: outlined red; ``why``: ``in_path``, ``cut_in``, or
-    ``unplaced`` where no field of view or a side camera's places it), and one (``"clear"``,
-    with how long it was warned of) once ``hold_s`` of the stream has passed since its last
-    warned frame, so a frame's flicker is no new warning. Things are told apart by camera,
-    where several write to one sink. A warning still on when the run ends has no clear line."""
+    warned of (render.warned: outlined red; ``why``: ``in_path``, ``cut_in``, or ``no_path``
+    where the run has none for it: no field of view, or a side camera), and one
+    (``"clear"``, with how long it was warned of) once ``hold_s`` of the stream has passed
+    since its last warned frame, so a frame's flicker is no new warning. Things are told
+    apart by camera, where several write to one sink. A warning still on when the run ends
+    has no clear line."""
 
     def __init__(self, *, hold_s: float = WARNING_HOLD_S) -> None:
         self.hold_s = hold_s
@@ -178,7 +179,7 @@ class WarningLines:
                 self._on[key][0][1] = t_s
                 continue
             self._on[key] = ([t_s, t_s], obj["class"])
-            why = {True: "in_path", False: "cut_in"}.get(track.in_path, "unplaced")
+            why = {True: "in_path", False: "cut_in"}.get(track.in_path, "no_path")
             lines.append({**frame_header(result), "event": "warning", "why": why, **obj})
         for key, ((since, last), cls) in list(self._on.items()):
             if key[0] == camera and key not in now and t_s - last >= self.hold_s:

@@ -60,7 +60,7 @@ def test_a_warning_starts_once_survives_a_flicker_and_clears_after_the_hold() ->
         [("warning", None, 1, "in_path")],
         [("warning", None, 2, "cut_in")],
         [],
-        [("warning", None, 3, "unplaced")],
+        [("warning", None, 3, "no_path")],
         [],
         [("warning", "rear", 1, "in_path")],
         [("clear", None, 2, 0.1)],
