@@ -120,6 +120,8 @@ def test_a_command_line_edge_would_refuse_is_refused_now(
     # what edge run checks of its arguments together, before its engines load
     assert main(["service", "--out", str(out), "run", "/dev/video0", "--path-width", "2.5"]) == 2
     assert "--path-width 2.5 needs --hfov" in capsys.readouterr().err
+    assert main(["service", "--out", str(out), "run", "/dev/video0", "--fit", "front=crop"]) == 2
+    assert "--fit front=crop names a camera, and this run has one source" in capsys.readouterr().err
     assert main(["service", "run", "--help"]) == 0  # edge run's help, no unit
     assert capsys.readouterr().out.startswith("usage: edge run ")
     # a service starts its command again after each end: edge record would refuse the
