@@ -114,6 +114,15 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         "default: %(default)g",
     )
     p.add_argument(
+        "--warn-within",
+        type=positive_number("seconds"),
+        default=3.0,
+        metavar="S",
+        help="an object that would reach the camera within S seconds is warned of: outlined red, "
+        'marked in the viewer, a line in a warnings log (objects.jsonl?lines=warnings), "warned" in '
+        "objects.jsonl; unless known to pass beside the path (--hfov); default: %(default)g",
+    )
+    p.add_argument(
         "--track-gap",
         type=non_negative_seconds,
         default=0.5,
@@ -240,6 +249,7 @@ def object_tracker(args: argparse.Namespace) -> Any:
             mount_offset_m=offsets[name],
             facing=turned[name],
             min_lateral_mps=args.cut_in_speed,
+            warn_within_s=args.warn_within,
             **path,
         )
         for name, deg in views.items()

@@ -119,6 +119,7 @@ def replay(
         path_half_width_m=objects.path_half_width_m,
         mount_offset_m=objects.mount_offset_m,
         min_lateral_mps=objects.min_lateral_mps,
+        warn_within_s=objects.warn_within_s,
     )
     errors: list[BaseException] = []
     gt_frames = 0

@@ -339,3 +339,25 @@ def test_the_cut_in_speed_reaches_every_cameras_tracker(capsys: pytest.CaptureFi
     assert "argument --cut-in-speed: expected a positive number of metres a second, got '0'" in (
         capsys.readouterr().err
     )
+
+
+def test_how_soon_things_are_warned_of_reaches_every_cameras_tracker(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from edge.cli import build_parser
+    from edge.cli_tracking import object_tracker
+
+    parser = build_parser()
+    assert object_tracker(parser.parse_args(["run", "/dev/video0"])).warn_within_s == 3.0
+    cams = ["run", "--camera", "a=/dev/video0", "--camera", "b=/dev/video2"]
+    trackers = object_tracker(parser.parse_args([*cams, "--warn-within", "2.2"]))
+    assert {n: t.warn_within_s for n, t in trackers.items()} == {"a": 2.2, "b": 2.2}
+    assert (
+        object_tracker(parser.parse_args(["replay", "cityscapes://x", "--warn-within", "4"])).warn_within_s
+        == 4
+    )
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "x.mp4", "--warn-within", "-1"])
+    assert (
+        "argument --warn-within: expected a positive number of seconds, got '-1'" in capsys.readouterr().err
+    )

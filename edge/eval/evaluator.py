@@ -31,6 +31,7 @@ class Evaluator:
         path_half_width_m: float = 1.5,
         mount_offset_m: float = 0.0,
         min_lateral_mps: float = 1.0,
+        warn_within_s: float = 3.0,
     ) -> None:
         """``speed_window_s`` and ``min_speed_samples``: the tracker's, which the true closing
         and lateral speeds are fitted as (edge.eval.tracking); ``hfov_deg`` and
@@ -38,7 +39,8 @@ class Evaluator:
         view: the objects' lateral_m, in_path, lateral_mps and path_in_s are then scored
         against their true pixels' (eval.objects.true_lateral), from the vehicle's middle
         where the tracker's ``mount_offset_m`` puts the camera beside it, cutting in where
-        truly moving towards the path at the tracker's ``min_lateral_mps``."""
+        truly moving towards the path at the tracker's ``min_lateral_mps``; a warning due
+        under the tracker's ``warn_within_s``."""
         self.hfov_deg, self.path_half_width_m = hfov_deg, path_half_width_m
         self.mount_offset_m = mount_offset_m
         self.panoptic = PanopticStats()
@@ -50,6 +52,7 @@ class Evaluator:
             speed_window_s=speed_window_s,
             min_speed_samples=min_speed_samples,
             min_lateral_mps=min_lateral_mps,
+            warn_within_s=warn_within_s,
         )
         self.frames = 0
 

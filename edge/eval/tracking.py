@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from edge.eval.panoptic import FrameMatch
-from edge.postprocess.render import TTC_WARN_S, warned
-from edge.postprocess.tracks import TrackInfo, closing_speed
+from edge.postprocess.tracks import TTC_WARN_S, TrackInfo, closing_speed
 
 
 class TrackingStats:
@@ -36,6 +35,7 @@ class TrackingStats:
         ttc_within_s: float = 10.0,
         min_closing_mps: float = 0.5,
         min_lateral_mps: float = 1.0,
+        warn_within_s: float = TTC_WARN_S,
     ) -> None:
         """``speed_window_s`` and ``min_speed_samples``: the true closing speeds' fit, as the
         tracker's (ObjectTracker's arguments of those names); ``near_m``: the closing speeds
@@ -44,7 +44,8 @@ class TrackingStats:
         ``ttc_within_s`` and ``min_closing_mps``: the times-to-collision scored, those of
         objects truly closing at that speed or more that would reach the camera within it;
         ``min_lateral_mps``: things truly beside the path moving towards it this fast or more
-        are cutting in (ObjectTracker's argument of that name)."""
+        are cutting in (ObjectTracker's argument of that name); ``warn_within_s``: a warning
+        is due for a thing truly under this long from arriving (ObjectTracker's, likewise)."""
         self.near_m = near_m
         self.ttc_within_s, self.min_closing_mps = ttc_within_s, min_closing_mps
         self._ttc_err: list[float] = []
@@ -66,6 +67,7 @@ class TrackingStats:
         self._lateral_near: list[bool] = []  # truly nearer than near_m
         self._in_path: list[tuple[bool, bool]] = []  # (said, true)
         self.min_lateral_mps = min_lateral_mps
+        self.warn_within_s = warn_within_s
         self._true_laterals: dict[int, list[tuple[float, float]]] = {}
         self._lateral_speed_err: list[float] = []
         self._cut_in: list[tuple[bool, bool]] = []  # of things truly beside the path: (said, true)
@@ -119,7 +121,7 @@ class TrackingStats:
             if self._last_track.get(g, track.track) != track.track:
                 self.switches += 1
             self._last_track[g] = track.track
-            if warned(track):
+            if track.warned:
                 self._warned_of_s.setdefault((len(self._together), g), t_s)
             if true_lateral and g in true_lateral and track.lateral_m is not None:
                 offset, in_path = true_lateral[g]
@@ -197,13 +199,13 @@ class TrackingStats:
         t_s: float,
     ) -> None:
         """When a warning is first truly due for each thing: its true time to collision is
-        under TTC_WARN_S, and it is in the path, or nothing places it (no field of view), or
+        under ``warn_within_s``, and it is in the path, or nothing places it (no field of view), or
         beside the path it is truly cutting in (render.warned's rule, on the truth)."""
         for g, d in distance.items():
             closing = closing_speed(
                 self._true_ranges[g], window_s=self.speed_window_s, min_samples=self.min_speed_samples
             )
-            if closing is None or closing < self.min_closing_mps or d / closing >= TTC_WARN_S:
+            if closing is None or closing < self.min_closing_mps or d / closing >= self.warn_within_s:
                 continue
             if g in lateral and not lateral[g][1]:
                 speed, offset = lateral_speed.get(g), lateral[g][0]
@@ -219,7 +221,7 @@ class TrackingStats:
         warned_of = [k for k in self._due_s if k in self._warned_of_s]
         delay = np.asarray([self._warned_of_s[k] - self._due_s[k] for k in warned_of])
         out: dict[str, Any] = {
-            "within_s": TTC_WARN_S,
+            "within_s": self.warn_within_s,
             "due": len(self._due_s),
             "warned": len(warned_of),
             "recall": len(warned_of) / len(self._due_s) if self._due_s else None,

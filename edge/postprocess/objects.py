@@ -92,7 +92,7 @@ def describe_objects(
         if tracks is not None:
             moving = tracks[k].to_json()
             if depth is None:  # no distances: nothing closes in
-                del moving["closing_mps"], moving["ttc_s"]
+                del moving["closing_mps"], moving["ttc_s"], moving["warned"]
             record.update(moving)
         objects.append(record)
     return objects

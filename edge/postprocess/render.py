@@ -10,13 +10,13 @@ import numpy as np
 
 from edge.data.cityscapes import PALETTE, TRAIN_CLASSES
 from edge.postprocess.panoptic import Instance, semantic_from_panoptic
+from edge.postprocess.tracks import TTC_WARN_S as TTC_WARN_S  # where the overlay's callers had it
 
 if TYPE_CHECKING:
     from edge.postprocess.tracks import TrackInfo
 
-# a thing that would reach the camera this soon at its closing speed is outlined in red,
-# and its label says when; labels give times up to TTC_LABEL_S
-TTC_WARN_S = 3.0
+# a thing warned of (TrackInfo.warned: by default under TTC_WARN_S to arrive) is outlined in
+# red, and a label says when a thing would arrive up to TTC_LABEL_S
 TTC_LABEL_S = 10.0
 _OUTLINE = (255, 255, 255)
 _OUTLINE_WARN = (255, 48, 48)
@@ -42,14 +42,9 @@ _PALETTE_LUTS = _channel_tables(np.concatenate([PALETTE, np.zeros((256 - len(PAL
 
 
 def warned(track: TrackInfo) -> bool:
-    """Whether a tracked thing is warned of (outlined red; the viewer's objects, marked): it
-    would reach the camera within TTC_WARN_S, unless it is known to pass beside the path
-    (``in_path`` False) and stay there (no ``path_in_s``, a cut-in, before that)."""
-    ttc = track.ttc_s
-    if ttc is None or ttc >= TTC_WARN_S:
-        return False
-    cutting_in = track.path_in_s is not None and track.path_in_s <= ttc
-    return track.in_path is not False or cutting_in
+    """Whether a tracked thing is warned of (outlined red; the viewer's objects, marked;
+    the warnings log): TrackInfo.warned, under its tracker's warn_within_s."""
+    return track.warned
 
 
 def overlay(
@@ -64,9 +59,9 @@ def overlay(
     """RGB image blended with the panoptic classes, instance outlines and labels; with a
     ``depth`` map each label also says how far the thing is (``object_distances``, or
     ``distances`` when already computed); with ``tracks`` (one per instance) its time to
-    collision when under TTC_LABEL_S, and under TTC_WARN_S the thing is outlined in red
-    unless its track knows it is beside the path (``in_path`` False: a camera field of view
-    was given) and staying beside it (no ``path_in_s`` before its time to collision)."""
+    collision when under TTC_LABEL_S, and the things the tracks warn of (TrackInfo.warned:
+    by default under TTC_WARN_S to arrive, unless known to pass beside the path) are
+    outlined in red."""
     import cv2
 
     from edge.postprocess.objects import object_distances

@@ -43,6 +43,10 @@ import numpy as np
 from edge.errors import ConfigError
 from edge.postprocess.panoptic import Instance
 
+# a thing that would reach the camera within this many seconds is warned of (outlined red,
+# the warnings log), unless it is known to pass beside the path: ObjectTracker's default
+TTC_WARN_S = 3.0
+
 
 @dataclass(frozen=True)
 class TrackInfo:
@@ -68,6 +72,20 @@ class TrackInfo:
     # the path and moving towards it, in how many seconds it reaches it (a cut-in)
     lateral_mps: float | None = None
     path_in_s: float | None = None
+    # the time to collision under which the tracker warns of a thing (its warn_within_s)
+    warn_within_s: float = TTC_WARN_S
+
+    @property
+    def warned(self) -> bool:
+        """Whether the thing is warned of (outlined red, the warnings log, the viewer's
+        marks): it would reach the camera within ``warn_within_s``, unless it is known to
+        pass beside the path (``in_path`` False) and stay there (no ``path_in_s``, a
+        cut-in, before that)."""
+        ttc = self.ttc_s
+        if ttc is None or ttc >= self.warn_within_s:
+            return False
+        cutting_in = self.path_in_s is not None and self.path_in_s <= ttc
+        return self.in_path is not False or cutting_in
 
     def to_json(self) -> dict[str, float | int | bool | None]:
         out: dict[str, float | int | bool | None] = {
@@ -76,6 +94,7 @@ class TrackInfo:
             "track_age_s": round(self.age_s, 3),
             "closing_mps": None if self.closing_mps is None else round(self.closing_mps, 2),
             "ttc_s": None if self.ttc_s is None else round(self.ttc_s, 2),
+            "warned": self.warned,
         }
         if self.lateral_m is not None:
             out["lateral_m"] = round(self.lateral_m, 2)
@@ -183,6 +202,7 @@ class ObjectTracker:
         mount_offset_m: float = 0.0,
         facing: str = "front",
         min_lateral_mps: float = 1.0,
+        warn_within_s: float = TTC_WARN_S,
     ) -> None:
         """``min_iou``: the least overlap between an instance's box and a track's moved-on
         box that continues the track; ``max_gap_s``: how long a track waits for its object
@@ -200,7 +220,8 @@ class ObjectTracker:
         mirrored to the vehicle (its right is the vehicle's left) and its path is the one
         behind; a side camera's depth is across the vehicle and its picture's columns along
         it, and it has no path (``in_path`` None), so its objects' times to collision are
-        warned of wherever they are."""
+        warned of wherever they are. ``warn_within_s``: the time to collision under which a
+        thing is warned of (TrackInfo.warned)."""
         checks = {
             "min_iou": (min_iou, 0.0 < min_iou <= 1.0, "in (0, 1]"),
             "max_gap_s": (max_gap_s, max_gap_s >= 0, ">= 0"),
@@ -213,6 +234,7 @@ class ObjectTracker:
             "mount_offset_m": (mount_offset_m, math.isfinite(mount_offset_m), "a finite number of metres"),
             "facing": (facing, facing in FACINGS, f"one of {', '.join(FACINGS)}"),
             "min_lateral_mps": (min_lateral_mps, min_lateral_mps > 0, "> 0"),
+            "warn_within_s": (warn_within_s, warn_within_s > 0, "> 0 seconds"),
         }
         for name, (value, ok, expected) in checks.items():
             if not ok:
@@ -228,6 +250,7 @@ class ObjectTracker:
         self.mount_offset_m = mount_offset_m
         self.facing = facing
         self.min_lateral_mps = min_lateral_mps
+        self.warn_within_s = warn_within_s
         self._tracks: list[_Track] = []
         self._numbers = itertools.count(1)
         self._scene: Hashable | None = None
@@ -248,6 +271,7 @@ class ObjectTracker:
             mount_offset_m=self.mount_offset_m,
             facing=self.facing,
             min_lateral_mps=self.min_lateral_mps,
+            warn_within_s=self.warn_within_s,
         )
 
     @property
@@ -417,7 +441,9 @@ class ObjectTracker:
                 )
                 if closing is not None and closing >= self.min_closing_mps:
                     ttc = distance[0] / closing
-        return TrackInfo(track.number, track.frames, t_s - track.first_s, closing, ttc)
+        return TrackInfo(
+            track.number, track.frames, t_s - track.first_s, closing, ttc, warn_within_s=self.warn_within_s
+        )
 
     def _growth(self, sizes: deque[tuple[float, float, float, bool, bool]]) -> tuple[float, float] | None:
         """How fast the box grows, as a share of its size a second (the Theil–Sen slope of

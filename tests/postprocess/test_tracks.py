@@ -125,6 +125,7 @@ def test_closing_speed_from_how_fast_the_box_grows_golden() -> None:
         "track_age_s": 1.0,
         "closing_mps": 6.62,
         "ttc_s": 3.5,
+        "warned": False,  # 3.5 s to arrive: not under the 3 s warned of by default
     }
 
 
@@ -314,3 +315,26 @@ def test_a_car_moving_towards_the_path_says_when_it_reaches_it() -> None:
     assert slow.fresh().min_lateral_mps == 2.0
     with pytest.raises(ConfigError, match="min_lateral_mps must be > 0, got 0"):
         ObjectTracker(min_lateral_mps=0)
+
+
+def test_how_soon_a_thing_is_warned_of_is_the_trackers_setting() -> None:
+    """A thing 2.5 s from arriving, nothing placing it: warned of under 3 s (the default), not
+    under 2 s; the setting is each TrackInfo's, and a fresh tracker keeps it."""
+    from edge.errors import ConfigError
+
+    def last(tracker: ObjectTracker) -> TrackInfo:
+        info = None
+        for k in range(8):
+            d = 32.0 - 10.0 * k / 10
+            info = tracker.update([inst(centred(750.0 / d, 900.0 / d))], [(d, d - 1)], k / 10, size=PICTURE)[
+                0
+            ]
+        assert info is not None
+        return info
+
+    default, strict = last(ObjectTracker()), last(ObjectTracker(warn_within_s=2.0).fresh())
+    assert default.ttc_s == strict.ttc_s and 2.0 < default.ttc_s < 3.0  # type: ignore[operator]
+    assert default.warned and default.to_json()["warned"] is True
+    assert not strict.warned and strict.warn_within_s == 2.0
+    with pytest.raises(ConfigError, match="warn_within_s must be > 0 seconds, got 0"):
+        ObjectTracker(warn_within_s=0)
