@@ -111,7 +111,7 @@ def measure(
     from edge.postprocess.tracks import ObjectTracker
     from edge.power import PowerSampler, find_rails
     from edge.stream.sinks import RENDERED_VIEWS
-    from edge.stream.steps import render_result, run_engines, track_result
+    from edge.stream.steps import render_result, run_engines, track_result, tracker_seeing
 
     views = RENDERED_VIEWS if draw else ()
 
@@ -120,7 +120,7 @@ def measure(
 
     kinds = [k for k in ("panoptic", "depth") if getattr(engines, k) is not None]
     tracker = LatencyTracker()  # the stages of each frame, read back with frame_ms
-    objects = ObjectTracker()
+    objects = tracker_seeing(ObjectTracker(), samples)  # the objects placed, as edge run places them
     times_ms: dict[str, list[float]] = {}
     held = samples.frames
 

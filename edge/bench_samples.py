@@ -36,6 +36,8 @@ class Samples:
     nbytes: int
     full: bool = False  # fewer frames than asked for: they reached the budget (not the source's end)
     fps: float | None = None  # the source's frame rate, where it has one: the rate its streams default to
+    uri: str = ""  # the source's
+    hfov_deg: float | None = None  # its camera's field of view, where it knows it (sources.Source)
 
     @property
     def sizes(self) -> list[str]:
@@ -83,6 +85,8 @@ def load_samples(
         held,
         full=len(frames) < count and held >= budget_bytes,
         fps=nominal_rate(source),
+        uri=getattr(source, "uri", ""),
+        hfov_deg=getattr(source, "hfov_deg", None),
     )
 
 

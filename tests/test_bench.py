@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -570,3 +571,22 @@ def test_ctrl_c_keeps_what_was_measured(
     assert "(incomplete)" in (rep / "report.html").read_text()
     assert main(["bench", "--compare", str(rep / "bench.json"), str(rep / "bench.json")]) == 0
     assert "is from an interrupted run" in capsys.readouterr().err
+
+
+def test_a_source_that_knows_its_camera_has_its_objects_placed_as_edge_run_places_them(
+    tiny_engines: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The samples keep the source's field of view, and the measured tracker places the
+    objects with it (the postprocess stage does what edge run's does), said as edge run says it."""
+    with contextlib.closing(open_source("synthetic://?size=64x128&frames=2")) as source:
+        samples = load_samples(source)
+    assert samples.uri == "synthetic://?size=64x128&frames=2"
+    assert samples.hfov_deg == pytest.approx(48.8879, abs=1e-4)
+    engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
+    try:
+        measure(engines, samples, warmup=0, min_frames=2, min_duration_s=0.0, power_root=None)
+    finally:
+        engines.close()
+    assert "note: objects are placed with the field of view of the camera of 'synthetic://" in (
+        capsys.readouterr().err
+    )

@@ -5,7 +5,7 @@ import pytest
 
 from edge.errors import ConfigError
 from edge.postprocess.panoptic import Instance
-from edge.postprocess.tracks import ObjectTracker, box_iou, closing_speed, theil_sen_slope
+from edge.postprocess.tracks import ObjectTracker, TrackInfo, box_iou, closing_speed, theil_sen_slope
 
 CAR, PERSON = 13, 11
 
