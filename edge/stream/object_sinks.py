@@ -41,9 +41,12 @@ class ObjectsSink:
         keep_free: int = DEFAULT_KEEP_FREE,
         make_room: Callable[[int], int] | None = None,
         lines: Callable[[Any], str] | None = None,
+        last: bool = True,
     ) -> None:
         """``keep_free``, ``make_room``: as DiskRoom's. ``lines``: what a result writes
-        (default objects_line; a WarningLines, which writes nothing for most frames)."""
+        (default objects_line; a WarningLines, which writes nothing for most frames, and
+        whose ``finish()`` lines this sink writes as it closes unless it is not the
+        ``last`` to write them: a segment of several)."""
         checked_output(uri, path, folder=False)
         rescue_leftover(uri, path)  # a dead run's lines are kept, not truncated
         self.uri, self.path = uri, path
@@ -54,6 +57,7 @@ class ObjectsSink:
         )
         self.frames = 0  # results written (a warnings log: those that wrote a line)
         self._lines = lines or objects_line
+        self._last = last
         self._file: Any = None
         self._size = 0  # bytes of whole lines in the partial file
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
@@ -62,7 +66,11 @@ class ObjectsSink:
         raise _needs_results(self.uri)
 
     def write_result(self, result: Any) -> None:
-        data = self._lines(result).encode()
+        self.write_lines(self._lines(result))
+
+    def write_lines(self, text: str) -> None:
+        """Whole lines, ``text``, appended (nothing for none)."""
+        data = text.encode()
         if not data:
             return
         self._room.check(len(data), kept=self.frames, size=self._size)
@@ -86,6 +94,10 @@ class ObjectsSink:
 
     def close(self) -> None:
         try:
+            if self._last and (finish := getattr(self._lines, "finish", None)) is not None:
+                # a stopped sink (its disk full) keeps what it has: these lines are lost with it
+                with contextlib.suppress(SinkError):
+                    self.write_lines(finish())
             if self._file is not None:
                 self._file.close()
                 self._file = None
@@ -155,13 +167,14 @@ class WarningLines:
     where the run has none for it: no field of view, or a side camera), and one
     (``"clear"``, with how long it was warned of) once ``hold_s`` of the stream has passed
     since its last warned frame, so a frame's flicker is no new warning. Things are told
-    apart by camera, where several write to one sink. A warning still on when the run ends
-    has no clear line."""
+    apart by camera, where several write to one sink. ``finish()`` clears the warnings
+    still on when the run ends (``"ended": true``)."""
 
     def __init__(self, *, hold_s: float = WARNING_HOLD_S) -> None:
         self.hold_s = hold_s
         # (camera, track) -> [first warned, last warned] (stream seconds), and its class
         self._on: dict[tuple[Hashable, int], tuple[list[float], str]] = {}
+        self._header: dict[Hashable, dict[str, Any]] = {}  # each camera's last frame's
 
     def __call__(self, result: Any) -> str:
         from edge.postprocess.render import warned
@@ -169,6 +182,7 @@ class WarningLines:
         tracks = result.extras.get("tracks") or ()
         camera = result.frame.meta.get("camera")
         t_s = float(result.extras.get("t_stream_s", result.frame.t_capture_ns / 1e9))
+        header = self._header[camera] = frame_header(result)
         lines, now = [], set()
         for obj, track in zip(frame_objects(result), tracks, strict=True) if tracks else ():
             if not warned(track):
@@ -180,20 +194,24 @@ class WarningLines:
                 continue
             self._on[key] = ([t_s, t_s], obj["class"])
             why = {True: "in_path", False: "cut_in"}.get(track.in_path, "no_path")
-            lines.append({**frame_header(result), "event": "warning", "why": why, **obj})
-        for key, ((since, last), cls) in list(self._on.items()):
-            if key[0] == camera and key not in now and t_s - last >= self.hold_s:
-                del self._on[key]
-                lines.append(
-                    {
-                        **frame_header(result),
-                        "event": "clear",
-                        "track": key[1],
-                        "class": cls,
-                        "warned_s": round(last - since, 3),
-                    }
-                )
+            lines.append({**header, "event": "warning", "why": why, **obj})
+        for key in [k for k in self._on if k[0] == camera and k not in now]:
+            if t_s - self._on[key][0][1] >= self.hold_s:
+                lines.append(self._clear(key, header))
         return "".join(json.dumps(line) + "\n" for line in lines)
+
+    def finish(self) -> str:
+        """The clear lines of the warnings still on, as the run ends: each with its camera's
+        last frame, and ``"ended": true``."""
+        lines = [self._clear(key, self._header[key[0]], ended=True) for key in list(self._on)]
+        return "".join(json.dumps(line) + "\n" for line in lines)
+
+    def _clear(
+        self, key: tuple[Hashable, int], header: dict[str, Any], *, ended: bool = False
+    ) -> dict[str, Any]:
+        (since, last), cls = self._on.pop(key)
+        line = {**header, "event": "clear", "track": key[1], "class": cls, "warned_s": round(last - since, 3)}
+        return line | ({"ended": True} if ended else {})
 
 
 class StdoutObjectsSink:
@@ -215,7 +233,10 @@ class StdoutObjectsSink:
         raise _needs_results(self.uri)
 
     def write_result(self, result: Any) -> None:
-        if self._gone or not (data := self._lines(result)):
+        self._print(self._lines(result))
+
+    def _print(self, data: str) -> None:
+        if self._gone or not data:
             return
         try:
             self._out.write(data)
@@ -229,6 +250,9 @@ class StdoutObjectsSink:
         self.frames += 1
 
     def close(self) -> None:
+        if (finish := getattr(self._lines, "finish", None)) is not None:
+            with contextlib.suppress(StreamEnded):  # the reader has gone: nobody to tell
+                self._print(finish())
         if not self._gone:
             with contextlib.suppress(OSError, ValueError):
                 self._out.flush()

@@ -382,9 +382,22 @@ class SegmentedObjectsSink(SegmentedSink):
         self._lines = lines
 
     def _open_segment(self, path: Path) -> ObjectsSink:
+        # the warnings still on at the end are cleared once, in the last segment (close)
         return ObjectsSink(
-            self.uri, path, keep_free=self.keep_free, make_room=self._make_room(), lines=self._lines
+            self.uri,
+            path,
+            keep_free=self.keep_free,
+            make_room=self._make_room(),
+            lines=self._lines,
+            last=False,
         )
+
+    def close(self) -> None:
+        finish = getattr(self._lines, "finish", None)
+        if finish is not None and self._current is not None and self._stopped is None:
+            with contextlib.suppress(SinkError):  # a full disk: the sink has said so
+                self._current.write_lines(finish())
+        super().close()
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         raise _needs_results(self.uri)

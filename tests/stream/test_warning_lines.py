@@ -66,6 +66,12 @@ def test_a_warning_starts_once_survives_a_flicker_and_clears_after_the_hold() ->
         [("clear", None, 2, 0.1)],
         [("clear", None, 1, 0.4), ("clear", None, 3, 0.0)],
     ]
+    # the run ends: the rear camera's warning is still on
+    ended = [json.loads(x) for x in warn.finish().splitlines()]
+    assert [(x["event"], x["camera"], x["track"], x["ended"], x["frame"]) for x in ended] == [
+        ("clear", "rear", 1, True, 6)  # its camera's last frame
+    ]
+    assert warn.finish() == ""
     first = json.loads(said[0])
     assert first["frame"] == 0 and first["class"] == "car" and first["ttc_s"] == 2.0 and "time_unix" in first
 
@@ -73,7 +79,8 @@ def test_a_warning_starts_once_survives_a_flicker_and_clears_after_the_hold() ->
 def test_edge_run_writes_a_warnings_log_beside_the_objects(demo_engines: Path, tmp_path: Path) -> None:
     """A drive where things cross into the path: every warning line is the object of that
     track in that frame of objects.jsonl, about to arrive (under 3 s); tracks are warned of
-    once until cleared; standard output takes the same log, nothing else."""
+    once until cleared, and every warning is cleared by the end; standard output takes the
+    same log, nothing else."""
     from edge.postprocess.render import TTC_WARN_S
 
     drive = "synthetic://?size=128x256&frames=40&cut_ins=3&seed=2"
@@ -100,6 +107,7 @@ def test_edge_run_writes_a_warnings_log_beside_the_objects(demo_engines: Path, t
         else:
             on.remove(x["track"])
             assert x["warned_s"] >= 0 and x["class"] in {"car", "truck", "person", "bicycle"}
+    assert not on, "the warnings still on at the end are cleared, as ended"
 
 
 @pytest.mark.parametrize(
@@ -120,3 +128,21 @@ def test_a_bad_lines_option_is_refused(tmp_path: Path, option: str, said: str) -
     with pytest.raises(SinkError, match=re.escape("has no view= (that is for video")):
         open_sink(f"{tmp_path / 'o.jsonl'}?view=depth")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_segmented_warnings_log_clears_what_is_on_once_at_the_end(tmp_path: Path) -> None:
+    """Segments of 0.3 s: one warning goes on in the first and stays on; it is cleared,
+    as ended, once, in the last segment written."""
+    from edge.stream.sinks import open_sink
+
+    sink = open_sink(f"{tmp_path / 'w.jsonl'}?lines=warnings", segment_s=0.3)
+    for t in (0.0, 0.1, 0.4, 0.7):
+        sink.write_result(result(t, {1: track(1, 2.0)}))
+    sink.close()
+    files = sorted(tmp_path.glob("w-*.jsonl"))
+    said = [
+        [(x["event"], x.get("ended", False)) for x in map(json.loads, f.read_text().splitlines())]
+        for f in files
+    ]
+    assert said[0] == [("warning", False)] and said[-1] == [("clear", True)]
+    assert sum(len(x) for x in said) == 2
