@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge.postprocess.tracks import TrackInfo
 from edge.stream.frame import Frame, Result
@@ -146,3 +148,41 @@ def test_a_segmented_warnings_log_clears_what_is_on_once_at_the_end(tmp_path: Pa
     ]
     assert said[0] == [("warning", False)] and said[-1] == [("clear", True)]
     assert sum(len(x) for x in said) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    frames=st.lists(
+        st.tuples(
+            st.floats(0.01, 0.8),
+            st.sampled_from([None, "front", "rear"]),
+            st.dictionaries(
+                st.integers(1, 4),
+                st.tuples(st.sampled_from([None, 0.5, 2.9, 3.0, 8.0]), st.sampled_from([None, True, False])),
+                max_size=4,
+            ),
+        ),
+        max_size=30,
+    )
+)
+def test_each_things_lines_alternate_and_all_are_cleared_by_the_end(
+    frames: list[tuple[float, str | None, dict[int, tuple[float | None, bool | None]]]],
+) -> None:
+    """Whatever the frames: a thing's lines go warning, clear, warning, ... (by camera), a
+    warning only in a frame where it is warned of, a clear never in one; after finish()
+    every warning has its clear."""
+    warn, t, events = WarningLines(), 0.0, {}
+    for dt, camera, things in frames:
+        t += dt
+        tracks = {n: track(n, ttc, in_path=in_path) for n, (ttc, in_path) in things.items()}
+        for line in map(json.loads, warn(result(t, tracks, camera)).splitlines()):
+            key = (line.get("camera"), line["track"])
+            assert tracks.get(line["track"]) is None or tracks[line["track"]].warned == (
+                line["event"] == "warning"
+            )
+            events.setdefault(key, []).append(line["event"])
+    for line in map(json.loads, warn.finish().splitlines()):
+        assert line["ended"] is True
+        events[(line.get("camera"), line["track"])].append(line["event"])
+    for said in events.values():
+        assert said == ["warning", "clear"] * (len(said) // 2) and len(said) % 2 == 0
