@@ -177,28 +177,32 @@ class WarningLines:
         self._header: dict[Hashable, dict[str, Any]] = {}  # each camera's last frame's
 
     def __call__(self, result: Any) -> str:
-        from edge.postprocess.render import warned
+        return "".join(json.dumps(line) + "\n" for line in self.events(result))
 
+    def events(self, result: Any) -> list[dict[str, Any]]:
+        """The lines ``result`` makes, as dicts (none for most frames). Its objects are
+        described only where a warning begins."""
         tracks = result.extras.get("tracks") or ()
         camera = result.frame.meta.get("camera")
         t_s = float(result.extras.get("t_stream_s", result.frame.t_capture_ns / 1e9))
         header = self._header[camera] = frame_header(result)
         lines, now = [], set()
-        for obj, track in zip(frame_objects(result), tracks, strict=True) if tracks else ():
-            if not warned(track):
+        for k, track in enumerate(tracks):
+            if not track.warned:
                 continue
             key = (camera, track.track)
             now.add(key)
             if key in self._on:
                 self._on[key][0][1] = t_s
                 continue
+            obj = frame_objects(result)[k]  # described once for the frame, and for every sink
             self._on[key] = ([t_s, t_s], obj["class"])
             why = {True: "in_path", False: "cut_in"}.get(track.in_path, "no_path")
             lines.append({**header, "event": "warning", "why": why, **obj})
         for key in [k for k in self._on if k[0] == camera and k not in now]:
             if t_s - self._on[key][0][1] >= self.hold_s:
                 lines.append(self._clear(key, header))
-        return "".join(json.dumps(line) + "\n" for line in lines)
+        return lines
 
     def finish(self) -> str:
         """The clear lines of the warnings still on, as the run ends: each with its camera's

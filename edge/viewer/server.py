@@ -42,6 +42,7 @@ STATIC = {
 }
 BOUNDARY = "edgeframe"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+WARNINGS_KEPT = 20  # the warnings log's newest lines the page lists
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -87,6 +88,9 @@ class ViewerServer:
         self._latest: tuple[int, dict[str, np.ndarray]] | None = None
         # the newest frame's objects, as the objects sinks write them, each marked "warn"
         self._objects: tuple[int, list[dict[str, Any]]] | None = None
+        # the newest lines of the run's warnings log (object_sinks.WarningLines), and a count
+        self._warnings: deque[dict[str, Any]] = deque(maxlen=WARNINGS_KEPT)
+        self.warnings_published = 0
         self._jpeg: dict[str, tuple[int, bytes]] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=history)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -136,6 +140,12 @@ class ViewerServer:
         """Make ``objects`` (JSON-ready, one per thing found) the newest frame's."""
         with self._lock:
             self._objects = (seq, objects)
+
+    def publish_warnings(self, events: list[dict[str, Any]]) -> None:
+        """Add lines of the warnings log (a thing came to be warned of, or cleared)."""
+        with self._lock:
+            self._warnings.extend(events)
+            self.warnings_published += len(events)
 
     @property
     def watched(self) -> bool:
@@ -343,6 +353,8 @@ class ViewerServer:
             seq = self._latest[0] if self._latest is not None else None
             published = self.frames_published
             objects = self._objects
+            warnings = list(reversed(self._warnings))
+            warnings_published = self.warnings_published
         stats: dict[str, Any] = self.tracker.rolling() if self.tracker is not None else {}
         t = round(time.monotonic() - self._t0, 3)
         return {
@@ -354,6 +366,8 @@ class ViewerServer:
             "cameras": [{"name": name, "port": port} for name, port in self.cameras],
             "objects_seq": objects[0] if objects is not None else None,
             "objects": objects[1] if objects is not None else [],
+            "warnings": warnings,  # newest first
+            "warnings_total": warnings_published,
             **stats,
         }
 

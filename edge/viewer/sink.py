@@ -38,8 +38,11 @@ class ViewerSink:
     for_watching = True  # never holds a recording (edge.stream.writers); publish does not wait anyway
 
     def __init__(self, uri: str, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+        from edge.stream.object_sinks import WarningLines
+
         self.uri = uri
         self.frames = 0
+        self._warnings = WarningLines()
         self.server = ViewerServer(host=host, port=port)
         url = self.server.start()
         if host not in LOOPBACK:
@@ -81,6 +84,10 @@ class ViewerSink:
         self.frames += 1
 
     def write_result(self, result: Any) -> None:
+        # every frame, watched or not: a warning that begins unseen is listed when one looks
+        events = self._warnings.events(result)
+        if events:
+            self.server.publish_warnings(events)
         views = dict(result.extras.get("views", {}))
         if result.rendered is not None:
             views["composite"] = result.rendered

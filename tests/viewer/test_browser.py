@@ -139,6 +139,38 @@ def test_the_objects_table_lists_the_things_found_soonest_first(demo_engines: Pa
     assert code == 130 and "Traceback" not in err, err
 
 
+def test_the_warnings_table_lists_the_runs_warnings_newest_first(demo_engines: Path, tmp_path: Path) -> None:
+    """A drive where things cross into the path: the page's warnings table lists the lines
+    of the run's warnings log, newest first, warnings marked; its count is the lines in all."""
+    run = EdgeRun(
+        [
+            *("synthetic://?size=128x256&fps=10&seed=2&cut_ins=3", "--realtime"),
+            *("--engines", str(demo_engines), "--sink", "http://127.0.0.1:0"),
+        ],
+        cwd=tmp_path,
+    )
+    try:
+        with viewer_page(run.url, width=1200, height=1200) as (page, errors):
+            page.wait_for_function("() => edgeViewer.warningRows >= 1", timeout=60_000)
+            assert page.is_visible("#warnings-panel")
+            rows, count = page.evaluate(
+                """() => [Array.from(document.querySelectorAll('#warnings tbody tr'),
+                    r => [r.className, ...Array.from(r.cells, c => c.textContent)]),
+                  Number(document.getElementById('warnings-count').textContent)]"""
+            )
+            assert 1 <= len(rows) == min(count, 20)
+            for marked, _time, event, track, cls, why, _distance, _arrives, _warned in rows:
+                assert (marked, event) in (("warn", "warning"), ("", "clear")) and int(track) >= 1
+                assert cls in {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"}
+                assert why in ("in_path", "cut_in", "no_path", "–", "run ended")
+            if os.environ.get("EDGE_TEST_ARTIFACTS"):
+                page.screenshot(path=str(Path(os.environ["EDGE_TEST_ARTIFACTS"]) / "viewer_warnings.png"))
+            assert not errors, errors
+    finally:
+        code, _out, err = run.stop()
+    assert code == 130 and "Traceback" not in err, err
+
+
 def test_each_cameras_page_names_its_camera(tiny_engines: Path, tmp_path: Path) -> None:
     """edge run --camera into the viewer: a page a camera, its title and header naming it
     (two tabs of one run are told apart), and links to each camera's page, followed here."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -205,3 +206,28 @@ def test_display_sink_without_gui_is_a_clear_error() -> None:
         pytest.skip("this OpenCV has a GUI; the error path is for headless builds")
     with pytest.raises(SinkError, match="display://.*needs OpenCV with a GUI.*http://127.0.0.1:8080"):
         open_sink("display://")
+
+
+def test_the_page_lists_the_warnings_log_watched_or_not(demo_engines: Path) -> None:
+    """A drive where things cross into the path, nobody watching (no frame drawn): /stats
+    lists the newest lines of the run's warnings log all the same, the lines a warnings
+    log gives for the same results, newest first, with how many there were in all."""
+    from edge.stream.object_sinks import WarningLines
+
+    source = "synthetic://?size=128x256&fps=20&seed=2&cut_ins=3"
+    with viewer_pipeline(demo_engines, source) as (viewer, seen, run):
+        deadline = time.monotonic() + 60
+        while not (snap := get_json(viewer.url + "stats"))["warnings"]:
+            assert time.monotonic() < deadline and run.is_alive()
+            time.sleep(0.1)
+    assert snap["seq"] is None and snap["objects"] == []  # nothing was drawn
+    log = WarningLines()
+    expected = [line for r in seen for line in log.events(r)]
+    total, listed = snap["warnings_total"], list(reversed(snap["warnings"]))
+
+    def unclocked(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:  # each derives its own
+        return [{k: v for k, v in x.items() if k != "time_unix"} for x in lines]
+
+    assert 1 <= len(listed) == min(total, 20)
+    assert unclocked(listed) == unclocked(expected[total - len(listed) : total])
+    assert listed[0]["event"] == "warning" or total > 20

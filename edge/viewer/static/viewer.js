@@ -15,6 +15,7 @@ const state = {
   chartDraws: 0,
   objectRows: 0, // rows the objects table shows now
   objectsSeq: null, // the frame they are of
+  warningRows: 0, // rows the warnings table shows now
   samples: [],
 };
 window.edgeViewer = state;
@@ -154,7 +155,7 @@ async function statsLoop() {
       if (state.samples.length > HISTORY) state.samples.splice(0, state.samples.length - HISTORY);
       state.statsUpdates += 1;
       showCounters(snap);
-      if (!state.camera) showObjects(snap);
+      if (!state.camera) { showObjects(snap); showWarnings(snap); }
       drawCharts();
     } catch (err) {
       setStatus("lost");
@@ -190,6 +191,26 @@ function showObjects(snap) {
   $("objects-panel").hidden = false;
   state.objectRows = body.rows.length;
   state.objectsSeq = snap.objects_seq;
+}
+
+// the newest lines of the warnings log: a thing came to be warned of (outlined red), or
+// was cleared; shown once there is one
+function showWarnings(snap) {
+  const lines = snap.warnings || [];
+  if (!lines.length) return;
+  const body = $("warnings").tBodies[0];
+  body.replaceChildren();
+  for (const w of lines) {
+    const row = body.insertRow();
+    if (w.event === "warning") row.className = "warn";
+    const time = new Date(w.time_unix * 1000).toLocaleTimeString();
+    const cells = [time, w.event, w.track, w["class"], w.why ?? (w.ended ? "run ended" : "–"),
+      fmt(w.distance_m), fmt(w.ttc_s), fmt(w.warned_s)];
+    for (const text of cells) row.insertCell().textContent = String(text);
+  }
+  $("warnings-count").textContent = String(snap.warnings_total);
+  $("warnings-panel").hidden = false;
+  state.warningRows = body.rows.length;
 }
 
 // charts ---------------------------------------------------------------------------
