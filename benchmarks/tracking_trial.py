@@ -153,7 +153,10 @@ def trial(frames: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, A
 
 
 def lateral_errors(
-    frames: list[dict[str, Any]], min_lateral_mps: float = 1.0, speed_window_s: float = 1.0
+    frames: list[dict[str, Any]],
+    min_lateral_mps: float = 1.0,
+    speed_window_s: float = 1.0,
+    warn_within_s: float = 3.0,
 ) -> dict[str, Any]:
     """With the synthetic camera's field of view (focal length 1.1 x the width), each matched
     object's lateral_m and in_path against the truth, as edge replay --hfov scores them
@@ -162,11 +165,17 @@ def lateral_errors(
     lateral speed against the truth's own fit, and the cut-ins said at ``min_lateral_mps``
     (the synthetic drives' things keep their lanes, but for those added with --cut-ins)."""
     hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
-    tracker = ObjectTracker(hfov_deg=hfov, min_lateral_mps=min_lateral_mps, speed_window_s=speed_window_s)
+    tracker = ObjectTracker(
+        hfov_deg=hfov,
+        min_lateral_mps=min_lateral_mps,
+        speed_window_s=speed_window_s,
+        warn_within_s=warn_within_s,
+    )
     stats = TrackingStats(  # the truth's window is the default tracker's whatever the tracker's
         speed_window_s=1.0,
         min_speed_samples=tracker.min_speed_samples,
         min_lateral_mps=min_lateral_mps,
+        warn_within_s=warn_within_s,
     )
     for f in frames:
         infos = tracker.update(f["instances"], f["distances"], f["t_s"], scene=f["scene"], size=f["size"])
@@ -232,6 +241,11 @@ def main() -> None:
     # a shorter window warns sooner and of more, and of more that do not cut in
     windows = {f"{w:g}": lateral_errors(frames, speed_window_s=w)["cut_in_events"] for w in (0.5, 0.75, 1.0)}
     print(f"cut-in events by speed_window_s: {windows}")
+    # how soon things are warned of: the warnings' recall, lateness and false ones by that time
+    warn_within = {
+        f"{w:g}": lateral_errors(frames, warn_within_s=w)["warnings"] for w in (2.0, 2.5, 3.0, 4.0)
+    }
+    print(f"warnings by warn_within_s: {warn_within}")
     write_result(
         args.out,
         {
@@ -245,6 +259,7 @@ def main() -> None:
             "cut_in_by_min_lateral_mps": cut_ins,
             "cut_in_events_by_min_lateral_mps": events,
             "cut_in_events_by_speed_window_s": windows,
+            "warnings_by_warn_within_s": warn_within,
         },
     )
     print(f"wrote {args.out}")
