@@ -200,7 +200,7 @@ class TrackingStats:
     ) -> None:
         """When a warning is first truly due for each thing: its true time to collision is
         under ``warn_within_s``, and it is in the path, or nothing places it (no field of view), or
-        beside the path it is truly cutting in (render.warned's rule, on the truth)."""
+        beside the path it is truly cutting in (TrackInfo.warned's rule, on the truth)."""
         for g, d in distance.items():
             closing = closing_speed(
                 self._true_ranges[g], window_s=self.speed_window_s, min_samples=self.min_speed_samples
@@ -215,7 +215,7 @@ class TrackingStats:
 
     def _warning_results(self) -> dict[str, Any]:
         """Of the things a warning was truly due for (_warnings), how many were warned of
-        (render.warned, while paired with them), and how long after it was due the first
+        (TrackInfo.warned, while paired with them), and how long after it was due the first
         warning came (``delay_s``: negative, before); how many things were warned of, and of
         those how many never truly due."""
         warned_of = [k for k in self._due_s if k in self._warned_of_s]

@@ -102,6 +102,22 @@ def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path
     assert code == 130 and "Traceback" not in err, err
 
 
+THINGS = {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"}
+
+
+def table_and_count(page: Any, table: str) -> tuple[list[list[str]], int]:
+    """The rows of table ``table`` (each its class, then its cells' text) and the count the
+    page shows beside it (``{table}-count``), in one look: the page redraws both every half
+    second, and two looks could see two frames."""
+    rows, count = page.evaluate(
+        """(table) => [Array.from(document.querySelectorAll(`#${table} tbody tr`),
+            r => [r.className, ...Array.from(r.cells, c => c.textContent)]),
+          Number(document.getElementById(`${table}-count`).textContent)]""",
+        table,
+    )
+    return rows, count
+
+
 def test_the_objects_table_lists_the_things_found_soonest_first(demo_engines: Path, tmp_path: Path) -> None:
     """A drive with things to find (the bundled weights) and a field of view: the page's
     table lists the newest frame's objects, soonest to arrive first, saying where each is
@@ -117,16 +133,10 @@ def test_the_objects_table_lists_the_things_found_soonest_first(demo_engines: Pa
         with viewer_page(run.url, width=1200, height=900) as (page, errors):
             page.wait_for_function("() => edgeViewer.objectRows >= 1", timeout=60_000)
             assert page.is_visible("#objects-panel")
-            # the table and its count in one look: the page redraws both every half second
-            rows, count = page.evaluate(
-                """() => [Array.from(document.querySelectorAll('#objects tbody tr'),
-                    r => [r.className, ...Array.from(r.cells, c => c.textContent)]),
-                  Number(document.getElementById('objects-count').textContent)]"""
-            )
+            rows, count = table_and_count(page, "objects")
             assert 1 <= len(rows) == min(count, 12)
-            classes = {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"}
             for marked, track, cls, distance, _closing, _arrives, beside, path in rows:
-                assert marked in ("", "warn") and int(track) >= 1 and cls in classes
+                assert marked in ("", "warn") and int(track) >= 1 and cls in THINGS
                 assert float(distance) > 0 and (beside == "–" or abs(float(beside)) < 200)
                 assert path in ("in it", "beside", "no path", "–") or path.startswith("cutting in, ")
             arrive = [float(r[5]) if r[5] != "–" else float("inf") for r in rows]
@@ -153,15 +163,11 @@ def test_the_warnings_table_lists_the_runs_warnings_newest_first(demo_engines: P
         with viewer_page(run.url, width=1200, height=1200) as (page, errors):
             page.wait_for_function("() => edgeViewer.warningRows >= 1", timeout=60_000)
             assert page.is_visible("#warnings-panel")
-            rows, count = page.evaluate(
-                """() => [Array.from(document.querySelectorAll('#warnings tbody tr'),
-                    r => [r.className, ...Array.from(r.cells, c => c.textContent)]),
-                  Number(document.getElementById('warnings-count').textContent)]"""
-            )
+            rows, count = table_and_count(page, "warnings")
             assert 1 <= len(rows) == min(count, 20)
             for marked, _time, event, track, cls, why, _distance, _arrives, _warned in rows:
                 assert (marked, event) in (("warn", "warning"), ("", "clear")) and int(track) >= 1
-                assert cls in {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"}
+                assert cls in THINGS
                 assert why in ("in_path", "cut_in", "no_path", "–", "run ended")
             if os.environ.get("EDGE_TEST_ARTIFACTS"):
                 page.screenshot(path=str(Path(os.environ["EDGE_TEST_ARTIFACTS"]) / "viewer_warnings.png"))
