@@ -440,8 +440,13 @@ def tracking_lines(t: dict[str, Any]) -> list[str]:
     events = lat.get("cut_in_events") or {}  # since the cut-ins were counted as events
     if events.get("truly") or events.get("false_things"):
         lead = f", the first {events['lead_s_p50']:.1f} s before it (p50)" if "lead_s_p50" in events else ""
+        early = (
+            f", {events['in_path_before']} more said to be in it before they were"
+            if events.get("in_path_before")
+            else ""
+        )  # since in_path_before
         lines.append(
             f"cut-ins: {events['warned']} of {events['truly']} warned before they were in the path"
-            f"{lead}; {events['false_things']} false (things warned of that did not cut in)"
+            f"{lead}{early}; {events['false_things']} false (things warned of that did not cut in)"
         )
     return lines

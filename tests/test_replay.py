@@ -473,6 +473,11 @@ def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
         "cut-ins: 2 of 3 warned before they were in the path, the first 1.2 s before it (p50); "
         "1 false (things warned of that did not cut in)"
     )
+    t["lateral"]["cut_in_events"] = {**events, "in_path_before": 1, "flagged_recall": 1.0}
+    assert tracking_lines(t)[-1] == (
+        "cut-ins: 2 of 3 warned before they were in the path, the first 1.2 s before it (p50), "
+        "1 more said to be in it before they were; 1 false (things warned of that did not cut in)"
+    )
     # nothing paired with a field of view, but things truly cut in: said, all missed
     t["lateral"] = {"pairs": 0, "cut_in_events": {**events, "warned": 0, "false_things": 0}}
     del t["lateral"]["cut_in_events"]["lead_s_p50"]

@@ -76,6 +76,8 @@ class TrackingStats:
         self._cutting_s: dict[tuple[int, int], float] = {}
         self._warned_s: dict[tuple[int, int], float] = {}
         self._entered_s: dict[tuple[int, int], float] = {}
+        # and when first said to be in the path while truly beside it
+        self._said_in_s: dict[tuple[int, int], float] = {}
         # per (scene, ground-truth id): when a warning was first truly due, and first given
         self._due_s: dict[tuple[int, int], float] = {}
         self._warned_of_s: dict[tuple[int, int], float] = {}
@@ -136,6 +138,8 @@ class TrackingStats:
                     self._cut_in.append((track.path_in_s is not None, cutting))
                 if track.path_in_s is not None and not in_path:
                     self._warned_s.setdefault((len(self._together), g), t_s)
+                if track.in_path and not in_path:
+                    self._said_in_s.setdefault((len(self._together), g), t_s)
             if track.closing_mps is None or g not in true_distance:
                 continue
             truth = closing_speed(
@@ -235,20 +239,30 @@ class TrackingStats:
     def _cut_in_event_results(self) -> dict[str, Any]:
         """Of the things that truly cut in: how many the tracks said were (path_in_s, while
         beside the path and before it was in it), and how long before it was in the path
-        the first warning came (``lead_s``, of those seen entering it); and how many other
-        things were said to cut in."""
+        the first warning came (``lead_s``, of those seen entering it); of the others, how
+        many were said to be in the path already while truly beside it (``in_path_before``:
+        the tracks treat them as in the path, a planner would too), and the share of them
+        all one way or the other (``flagged_recall``); and how many other things were said
+        to cut in."""
         warned = [
             k
             for k in self._cutting_s
             if k in self._warned_s and self._warned_s[k] <= self._entered_s.get(k, math.inf)
         ]
         leads = np.asarray([self._entered_s[k] - self._warned_s[k] for k in warned if k in self._entered_s])
+        early = [
+            k
+            for k in set(self._cutting_s) - set(warned)
+            if k in self._said_in_s and self._said_in_s[k] <= self._entered_s.get(k, math.inf)
+        ]
         out: dict[str, Any] = {
             "truly": len(self._cutting_s),
             "warned": len(warned),
             "recall": len(warned) / len(self._cutting_s) if self._cutting_s else None,
             "entered": len(self._entered_s),
             "false_things": len(set(self._warned_s) - set(self._cutting_s)),
+            "in_path_before": len(early),
+            "flagged_recall": (len(warned) + len(early)) / len(self._cutting_s) if self._cutting_s else None,
         }
         if leads.size:
             out |= {"lead_s_p50": float(np.median(leads)), "lead_s_min": float(leads.min())}

@@ -197,8 +197,9 @@ def test_lateral_speeds_and_cut_ins_against_the_truths_own_fit() -> None:
 def test_cut_ins_as_events_their_recall_and_warning_lead() -> None:
     """One scene at 10 fps over 2.5 s, the truth in the path within 2 m of the axis: car A
     moves left from 4 m at 1 m/s, said to cut in from 0.8 s, in the path at 2 s; car B moves
-    right from -4 m, never said to; car C from 6 m, never detected; person D keeps 5 m and
-    is said to cut in once. Then a second scene where A cuts in again, said to at once."""
+    right from -4 m, never said to cut in but said to be in the path half a metre early (from
+    1.5 s); car C from 6 m, never detected; person D keeps 5 m and is said to cut in once.
+    Then a second scene where A cuts in again, said to at once."""
     stats = TrackingStats(min_lateral_mps=0.5)
     matched, _ = frame([26001, 26002, 26003, 24001], [26000, 26004, None, 24000])
 
@@ -218,7 +219,7 @@ def test_cut_ins_as_events_their_recall_and_warning_lead() -> None:
         t = i / 10
         a, b, c = 4.0 - t, -4.0 + t, 6.0 - t
         truth = {26001: (a, a <= 2.0), 26002: (b, b >= -2.0), 26003: (c, False), 24001: (5.0, False)}
-        tracks = {26000: said(1, a, t >= 0.8), 26004: said(2, b, False), 24000: said(3, 5.0, i == 10)}
+        tracks = {26000: said(1, a, t >= 0.8), 26004: said(2, b + 0.5, False), 24000: said(3, 5.0, i == 10)}
         stats.add(matched, tracks, t_s=t, scene="a", true_lateral=truth)
     for i in range(8):  # the second scene: not in the path by its end
         t = i / 10
@@ -226,13 +227,16 @@ def test_cut_ins_as_events_their_recall_and_warning_lead() -> None:
         stats.add(matched, {26000: said(1, 4.0 - t, True)}, t_s=t, scene="b", true_lateral=truth)
     events = stats.results()["lateral"]["cut_in_events"]
     # A (both scenes), B and C truly cut in (their fitted speeds known from the fifth frame);
-    # A was warned in each, 1.2 s before it was in the path in the first; B and A entered it
+    # A was warned in each, 1.2 s before it was in the path in the first; B and A entered it,
+    # B said to be in it before it was: 3 of 4 flagged one way or the other
     assert events == {
         "truly": 4,
         "warned": 2,
         "recall": 0.5,
         "entered": 2,
         "false_things": 1,
+        "in_path_before": 1,
+        "flagged_recall": 0.75,
         "lead_s_p50": pytest.approx(1.2),
         "lead_s_min": pytest.approx(1.2),
     }
@@ -251,6 +255,8 @@ def test_cut_ins_truly_made_count_when_nothing_was_paired() -> None:
         "recall": 0.0,
         "entered": 0,
         "false_things": 0,
+        "in_path_before": 0,
+        "flagged_recall": 0.0,
     }
 
 
