@@ -322,6 +322,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(result["table"])
     print(f"video: {result['video']}  (panoptic overlay | depth)")
+    lines = len(Path(result["warnings"]).read_text().splitlines())
+    print(f"warnings: {result['warnings']}  ({lines} lines: a thing came to be warned of, or cleared)")
     print(f"trace: {result['trace']}  (open in https://ui.perfetto.dev)")
     return 0
 

@@ -363,7 +363,8 @@ def demo(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Build the default engines if needed, run the synthetic drive (``realtime``: at its
-    17 fps, as a camera gives it), write out/demo.mp4."""
+    17 fps, as a camera gives it), write out/demo.mp4 and the drive's warnings log,
+    out/demo_warnings.jsonl."""
     from edge.build import DEFAULT_MODELS, DEFAULT_SIZE, BuildRequest, build_all
     from edge.models.zoo import bundled_weights
 
@@ -378,7 +379,7 @@ def demo(
     tracker = run_stream(
         DEMO_SOURCE,
         engines=engines,
-        sinks=[str(out / "demo.mp4")],
+        sinks=[str(out / "demo.mp4"), f"{out / 'demo_warnings.jsonl'}?lines=warnings"],
         max_frames=frames,
         realtime=realtime,
         trace=out / "demo_trace.json",
@@ -387,6 +388,7 @@ def demo(
     )
     return {
         "video": str(out / "demo.mp4"),
+        "warnings": str(out / "demo_warnings.jsonl"),
         "trace": str(out / "demo_trace.json"),
         "summary": tracker.summary(),
         "table": tracker.format_summary(),

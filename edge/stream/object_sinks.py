@@ -56,6 +56,7 @@ class ObjectsSink:
             uri=uri, partial=self.partial, refused=lambda exc, what: self._room.refused(exc, what, kept=0)
         )
         self.frames = 0  # results written (a warnings log: those that wrote a line)
+        self._seen = 0  # results given: a warnings log of a run without one is an empty file
         self._lines = lines or objects_line
         self._last = last
         self._file: Any = None
@@ -66,6 +67,7 @@ class ObjectsSink:
         raise _needs_results(self.uri)
 
     def write_result(self, result: Any) -> None:
+        self._seen += 1
         self.write_lines(self._lines(result))
 
     def write_lines(self, text: str) -> None:
@@ -74,10 +76,7 @@ class ObjectsSink:
         if not data:
             return
         self._room.check(len(data), kept=self.frames, size=self._size)
-        if self._file is None:
-            self._lock.take()
-            self._file = open(self.partial, "wb", buffering=0)  # noqa: SIM115 (closed in close())
-            self._room.flush_as_written(lambda: [self.partial])  # to the disk as it goes, for a power cut
+        self._open()
         try:
             view = memoryview(data)
             while view:  # a raw write may take part of the line
@@ -92,12 +91,20 @@ class ObjectsSink:
         self._size += len(data)
         self.frames += 1
 
+    def _open(self) -> None:
+        if self._file is None:
+            self._lock.take()
+            self._file = open(self.partial, "wb", buffering=0)  # noqa: SIM115 (closed in close())
+            self._room.flush_as_written(lambda: [self.partial])  # to the disk as it goes, for a power cut
+
     def close(self) -> None:
         try:
             if self._last and (finish := getattr(self._lines, "finish", None)) is not None:
                 # a stopped sink (its disk full) keeps what it has: these lines are lost with it
                 with contextlib.suppress(SinkError):
                     self.write_lines(finish())
+                    if self._seen and self._last:  # nothing warned of: said by an empty log
+                        self._open()
             if self._file is not None:
                 self._file.close()
                 self._file = None

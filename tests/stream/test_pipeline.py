@@ -229,6 +229,10 @@ def test_cli_demo_end_to_end(tmp_path: Path, tiny_engines: Path) -> None:
     assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (1024, 256)
     ok, frame = cap.read()
     assert ok and float(np.std(frame)) > 5, "a real picture, not a blank frame"
+    # the drive's warnings log, written even where nothing was warned of, and said
+    warnings = (tmp_path / "out" / "demo_warnings.jsonl").read_text().splitlines()
+    assert all(json.loads(x)["event"] in ("warning", "clear") for x in warnings)
+    assert f"warnings: out/demo_warnings.jsonl  ({len(warnings)} lines: " in proc.stdout
     manifest = json.loads((tmp_path / "engines" / "manifest.json").read_text())
     assert {e["model"] for e in manifest["engines"].values()} == {"panoptic_fpn_tiny", "depth_tiny"}
     summary = json.loads((tmp_path / "out" / "demo_latency.json").read_text())

@@ -186,3 +186,17 @@ def test_each_things_lines_alternate_and_all_are_cleared_by_the_end(
         events[(line.get("camera"), line["track"])].append(line["event"])
     for said in events.values():
         assert said == ["warning", "clear"] * (len(said) // 2) and len(said) % 2 == 0
+
+
+def test_a_run_without_warnings_leaves_an_empty_log(tmp_path: Path) -> None:
+    """Frames came and nothing was warned of: the log is there, empty (no frame at all: no
+    log, as an objects file)."""
+    from edge.stream.sinks import open_sink
+
+    quiet = open_sink(f"{tmp_path / 'quiet.jsonl'}?lines=warnings")
+    for t in (0.0, 0.1):
+        quiet.write_result(result(t, {1: track(1, 8.0)}))
+    quiet.close()
+    open_sink(f"{tmp_path / 'none.jsonl'}?lines=warnings").close()
+    assert (tmp_path / "quiet.jsonl").read_text() == "" and not (tmp_path / "none.jsonl").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quiet.jsonl"]  # no partial file left
