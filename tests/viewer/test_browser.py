@@ -118,63 +118,52 @@ def table_and_count(page: Any, table: str) -> tuple[list[list[str]], int]:
     return rows, count
 
 
-def test_the_objects_table_lists_the_things_found_soonest_first(demo_engines: Path, tmp_path: Path) -> None:
-    """A drive with things to find (the bundled weights) and a field of view: the page's
-    table lists the newest frame's objects, soonest to arrive first, saying where each is
-    beside the path, marked where the overlay outlines them red."""
-    run = EdgeRun(
-        [
-            *("synthetic://?size=128x256&fps=10&seed=1", "--realtime", "--engines", str(demo_engines)),
-            *("--hfov", "48.9", "--sink", "http://127.0.0.1:0"),
-        ],
-        cwd=tmp_path,
-    )
+def shown_table(
+    args: list[str], engines: Path, tmp_path: Path, table: str, *, rows: str
+) -> tuple[list[list[str]], int]:
+    """``edge run ARGS`` into a viewer, its page open until ``edgeViewer[rows]`` says the
+    table ``table`` has a row: the table and its count (table_and_count); the run then
+    stopped with Ctrl-C, cleanly; the page screenshot into $EDGE_TEST_ARTIFACTS if set."""
+    run = EdgeRun([*args, "--engines", str(engines), "--sink", "http://127.0.0.1:0"], cwd=tmp_path)
     try:
-        with viewer_page(run.url, width=1200, height=900) as (page, errors):
-            page.wait_for_function("() => edgeViewer.objectRows >= 1", timeout=60_000)
-            assert page.is_visible("#objects-panel")
-            rows, count = table_and_count(page, "objects")
-            assert 1 <= len(rows) == min(count, 12)
-            for marked, track, cls, distance, _closing, _arrives, beside, path in rows:
-                assert marked in ("", "warn") and int(track) >= 1 and cls in THINGS
-                assert float(distance) > 0 and (beside == "–" or abs(float(beside)) < 200)
-                assert path in ("in it", "beside", "no path", "–") or path.startswith("cutting in, ")
-            arrive = [float(r[5]) if r[5] != "–" else float("inf") for r in rows]
-            assert arrive == sorted(arrive), "soonest first"
+        with viewer_page(run.url, width=1200, height=1200) as (page, errors):
+            page.wait_for_function(f"() => edgeViewer.{rows} >= 1", timeout=60_000)
+            assert page.is_visible(f"#{table}-panel")
+            shown = table_and_count(page, table)
             if os.environ.get("EDGE_TEST_ARTIFACTS"):
-                page.screenshot(path=str(Path(os.environ["EDGE_TEST_ARTIFACTS"]) / "viewer_objects.png"))
+                page.screenshot(path=str(Path(os.environ["EDGE_TEST_ARTIFACTS"]) / f"viewer_{table}.png"))
             assert not errors, errors
     finally:
         code, _out, err = run.stop()
     assert code == 130 and "Traceback" not in err, err
+    return shown
+
+
+def test_the_objects_table_lists_the_things_found_soonest_first(demo_engines: Path, tmp_path: Path) -> None:
+    """A drive with things to find (the bundled weights) and a field of view: the page's
+    table lists the newest frame's objects, soonest to arrive first, saying where each is
+    beside the path, marked where the overlay outlines them red."""
+    drive = ["synthetic://?size=128x256&fps=10&seed=1", "--realtime", "--hfov", "48.9"]
+    rows, count = shown_table(drive, demo_engines, tmp_path, "objects", rows="objectRows")
+    assert 1 <= len(rows) == min(count, 12)
+    for marked, track, cls, distance, _closing, _arrives, beside, path in rows:
+        assert marked in ("", "warn") and int(track) >= 1 and cls in THINGS
+        assert float(distance) > 0 and (beside == "–" or abs(float(beside)) < 200)
+        assert path in ("in it", "beside", "no path", "–") or path.startswith("cutting in, ")
+    arrive = [float(r[5]) if r[5] != "–" else float("inf") for r in rows]
+    assert arrive == sorted(arrive), "soonest first"
 
 
 def test_the_warnings_table_lists_the_runs_warnings_newest_first(demo_engines: Path, tmp_path: Path) -> None:
     """A drive where things cross into the path: the page's warnings table lists the lines
     of the run's warnings log, newest first, warnings marked; its count is the lines in all."""
-    run = EdgeRun(
-        [
-            *("synthetic://?size=128x256&fps=10&seed=2&cut_ins=3", "--realtime"),
-            *("--engines", str(demo_engines), "--sink", "http://127.0.0.1:0"),
-        ],
-        cwd=tmp_path,
-    )
-    try:
-        with viewer_page(run.url, width=1200, height=1200) as (page, errors):
-            page.wait_for_function("() => edgeViewer.warningRows >= 1", timeout=60_000)
-            assert page.is_visible("#warnings-panel")
-            rows, count = table_and_count(page, "warnings")
-            assert 1 <= len(rows) == min(count, 20)
-            for marked, _time, event, track, cls, why, _distance, _arrives, _warned in rows:
-                assert (marked, event) in (("warn", "warning"), ("", "clear")) and int(track) >= 1
-                assert cls in THINGS
-                assert why in ("in_path", "cut_in", "no_path", "–", "run ended")
-            if os.environ.get("EDGE_TEST_ARTIFACTS"):
-                page.screenshot(path=str(Path(os.environ["EDGE_TEST_ARTIFACTS"]) / "viewer_warnings.png"))
-            assert not errors, errors
-    finally:
-        code, _out, err = run.stop()
-    assert code == 130 and "Traceback" not in err, err
+    drive = ["synthetic://?size=128x256&fps=10&seed=2&cut_ins=3", "--realtime"]
+    rows, count = shown_table(drive, demo_engines, tmp_path, "warnings", rows="warningRows")
+    assert 1 <= len(rows) == min(count, 20)
+    for marked, _time, event, track, cls, why, _distance, _arrives, _warned in rows:
+        assert (marked, event) in (("warn", "warning"), ("", "clear")) and int(track) >= 1
+        assert cls in THINGS
+        assert why in ("in_path", "cut_in", "no_path", "–", "run ended")
 
 
 def test_each_cameras_page_names_its_camera(tiny_engines: Path, tmp_path: Path) -> None:
