@@ -240,8 +240,9 @@ def run_cameras(
     tracker by name (their fields of view differ), or the settings of each camera's own
     (ObjectTracker.fresh). ``fit``: how frames of another shape than the engines' go in,
     for every camera or each camera's by name (edge.stream.fit). Pass ``trackers`` (by
-    name) to keep their numbers after Ctrl-C. The other arguments are run_stream's; ``summary_json``, ``trace``
-    and ``latency_log`` hold every camera (cameras_summary, cameras_trace, cameras_spans).
+    name) to keep their numbers after Ctrl-C. The other arguments are run_stream's;
+    ``summary_json``, ``trace`` and ``latency_log`` hold every camera (cameras_summary,
+    cameras_trace, cameras_spans).
     ``priorities``: a camera's rank at the engines by name (others 0): a higher one's frame
     goes before a lower one's whenever both wait (TurnLock.seat). ``shares``: a camera's
     share of the turns among cameras of its rank, by name (others 1)."""
