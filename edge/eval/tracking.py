@@ -113,8 +113,15 @@ class TrackingStats:
         together = self._together[-1]
         true_distance = self._keep_true_distances(true_distance or {}, t_s)
         true_speed = self._true_lateral_speeds(true_lateral or {}, t_s)
+        # each thing's true closing speed over the window, once for the pairs and the warnings
+        true_closing = {
+            g: closing_speed(
+                self._true_ranges[g], window_s=self.speed_window_s, min_samples=self.min_speed_samples
+            )
+            for g in true_distance
+        }
         self._cut_in_events(true_lateral or {}, true_speed, t_s)
-        self._warnings(true_distance, true_lateral or {}, true_speed, t_s)
+        self._warnings(true_distance, true_closing, true_lateral or {}, true_speed, t_s)
         for g, p in pairs:
             track = tracks.get(p)
             if track is None:
@@ -134,18 +141,12 @@ class TrackingStats:
                 if track.lateral_mps is not None and truth is not None:
                     self._lateral_speed_err.append(abs(track.lateral_mps - truth))
                 if truth is not None and not in_path:
-                    cutting = truth * offset < 0 and abs(truth) >= self.min_lateral_mps
-                    self._cut_in.append((track.path_in_s is not None, cutting))
+                    self._cut_in.append((track.path_in_s is not None, self._cutting_in(truth, offset)))
                 if track.path_in_s is not None and not in_path:
                     self._warned_s.setdefault((len(self._together), g), t_s)
                 if track.in_path and not in_path:
                     self._said_in_s.setdefault((len(self._together), g), t_s)
-            if track.closing_mps is None or g not in true_distance:
-                continue
-            truth = closing_speed(
-                self._true_ranges[g], window_s=self.speed_window_s, min_samples=self.min_speed_samples
-            )
-            if truth is None:
+            if track.closing_mps is None or (truth := true_closing.get(g)) is None:
                 continue
             self._speed_pred.append(track.closing_mps)
             self._speed_true.append(truth)
@@ -191,13 +192,18 @@ class TrackingStats:
                 if key in self._cutting_s:
                     self._entered_s.setdefault(key, t_s)
                 continue
-            speed = true_speed.get(g)
-            if speed is not None and speed * offset < 0 and abs(speed) >= self.min_lateral_mps:
+            if self._cutting_in(true_speed.get(g), offset):
                 self._cutting_s.setdefault(key, t_s)
+
+    def _cutting_in(self, speed: float | None, offset: float) -> bool:
+        """Whether a thing ``offset`` m from the axis, beside the path, is truly cutting in:
+        its true lateral ``speed`` is towards the axis at min_lateral_mps or more."""
+        return speed is not None and speed * offset < 0 and abs(speed) >= self.min_lateral_mps
 
     def _warnings(
         self,
         distance: Mapping[int, float],
+        closing: Mapping[int, float | None],
         lateral: Mapping[int, tuple[float, bool]],
         lateral_speed: Mapping[int, float],
         t_s: float,
@@ -206,15 +212,15 @@ class TrackingStats:
         under ``warn_within_s``, and it is in the path, or nothing places it (no field of view), or
         beside the path it is truly cutting in (TrackInfo.warned's rule, on the truth)."""
         for g, d in distance.items():
-            closing = closing_speed(
-                self._true_ranges[g], window_s=self.speed_window_s, min_samples=self.min_speed_samples
-            )
-            if closing is None or closing < self.min_closing_mps or d / closing >= self.warn_within_s:
+            v = closing[g]
+            if v is None or v < self.min_closing_mps or d / v >= self.warn_within_s:
                 continue
-            if g in lateral and not lateral[g][1]:
-                speed, offset = lateral_speed.get(g), lateral[g][0]
-                if speed is None or speed * offset >= 0 or abs(speed) < self.min_lateral_mps:
-                    continue
+            if (
+                g in lateral
+                and not lateral[g][1]
+                and not self._cutting_in(lateral_speed.get(g), lateral[g][0])
+            ):
+                continue
             self._due_s.setdefault((len(self._together), g), t_s)
 
     def _warning_results(self) -> dict[str, Any]:
