@@ -103,7 +103,7 @@ class ObjectsSink:
                 # a stopped sink (its disk full) keeps what it has: these lines are lost with it
                 with contextlib.suppress(SinkError):
                     self.write_lines(finish())
-                    if self._seen and self._last:  # nothing warned of: said by an empty log
+                    if self._seen:  # nothing warned of: said by an empty log
                         self._open()
             if self._file is not None:
                 self._file.close()
