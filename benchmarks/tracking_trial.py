@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import build_bundled, bundled_provenance, write_result
 from edge.data.cityscapes import FrameRef, read_depth, read_ids
 from edge.data.make_synthetic import write_dataset
+from edge.data.synthetic import LANES
 from edge.eval.evaluator import resize_nearest
 from edge.eval.objects import true_distances, true_lateral, true_pixels
 from edge.eval.panoptic import PanopticStats
@@ -201,6 +202,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--cut-ins", type=int, default=0, help="road users per drive that cross into the path")
+    ap.add_argument("--lane", choices=LANES, default="centre", help="where the camera drives")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/tracking_trial_cpu.json"))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -213,6 +215,7 @@ def main() -> None:
             seed=args.seed,
             gt_every=1,
             cut_ins=args.cut_ins,
+            lane=args.lane,
         )
         build_bundled(MODELS, 256, 512, engines)
         frames = seen_frames(data, engines)
@@ -252,7 +255,9 @@ def main() -> None:
             "what": __doc__.split("\n\n")[0],
             "command": " ".join(sys.argv),
             "frames": f"{args.sequences} synthetic drives x {args.frames} at 256x512, seed {args.seed}, "
-            f"{RATE:g} Hz" + (f", {args.cut_ins} cut-ins a drive" if args.cut_ins else ""),
+            f"{RATE:g} Hz"
+            + (f", {args.cut_ins} cut-ins a drive" if args.cut_ins else "")
+            + (f", the camera in the {args.lane} lane" if args.lane != "centre" else ""),
             **bundled_provenance(),
             "runs": runs,
             "lateral": lateral,

@@ -94,6 +94,7 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
             gt_every=gt_every,
             seed=args.seed,
             cut_ins=args.cut_ins,
+            lane=args.lane,
             progress=lambda n: bar.update(n - bar.n),
         )
     print(
@@ -237,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=output_folder, help="output folder; default: next to the model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_calibrate)
+    from edge.data.synthetic import LANES
+
     p = add_command(sub, "make-synthetic", help="write synthetic driving sequences in Cityscapes' layout")
     p.add_argument("--out", type=output_folder, required=True, help="dataset root (Cityscapes layout)")
     p.add_argument("--sequences", type=positive_int, default=2, help="sequences; default: %(default)s")
@@ -264,6 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="road users in each drive that enter the camera's path in its first seconds (people "
         "crossing, cars pulling out), to score cut-in warnings (edge replay --hfov); default: %(default)s",
+    )
+    p.add_argument(
+        "--lane",
+        choices=LANES,
+        default="centre",
+        help="where the camera drives: on the centre line (as the bundled weights' drives) or in the "
+        "right lane with the traffic, so oncoming cars pass outside its path; default: %(default)s",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_make_synthetic)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge.data.cityscapes import FrameRef, depth_to_disparity_png
-from edge.data.synthetic import BASELINE, SyntheticDrive
+from edge.data.synthetic import BASELINE, LANES, SyntheticDrive
 from edge.errors import ConfigError, DatasetError
 
 TOPS = ("leftImg8bit_sequence", "gtFine", "disparity", "camera")
@@ -41,16 +41,20 @@ def write_dataset(
     gt_every: int = 20,
     seed: int = 0,
     cut_ins: int = 0,
+    lane: str = "centre",
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Render ``sequences`` x ``frames`` frames; returns counts. Seeds differ per split.
-    ``cut_ins``: road users in each drive that enter the camera's path (SyntheticDrive)."""
+    ``cut_ins``: road users in each drive that enter the camera's path; ``lane``: where the
+    camera drives (SyntheticDrive)."""
     import cv2
 
     if sequences < 1 or frames < 1:
         raise ConfigError(f"sequences and frames must be >= 1, got {sequences} and {frames}")
     if cut_ins < 0:
         raise ConfigError(f"cut_ins must be >= 0, got {cut_ins}")
+    if lane not in LANES:
+        raise ConfigError(f"lane must be one of {', '.join(LANES)}, got {lane!r}")
     if not split or not split.replace("_", "").isalnum():
         raise ConfigError(f"split {split!r} must be a plain name such as train or val")
     root = Path(out)
@@ -68,7 +72,7 @@ def write_dataset(
     try:
         done = 0
         for s in range(sequences):
-            drive = SyntheticDrive(height=h, width=w, seed=split_seed * 1000 + s, cut_ins=cut_ins)
+            drive = SyntheticDrive(height=h, width=w, seed=split_seed * 1000 + s, cut_ins=cut_ins, lane=lane)
             camera = json.dumps(drive.camera.to_json(), indent=2)
             for f in range(frames):
                 ref = FrameRef(tmp, split, CITY, s, f)

@@ -38,6 +38,7 @@ COLORS = {  # RGB base colours; each object varies its own
 CAMERA_HEIGHT = 1.2  # metres
 BASELINE = 0.209313  # Cityscapes' stereo baseline, metres
 FAR = 250.0  # metres: the ground beyond is drawn, but the world ends here
+LANES = ("centre", "right")  # where the camera drives: on the centre line, or in the right lane
 SHAPES = {PERSON: "person", CAR: "car", TRUCK: "box", BICYCLE: "bicycle", SIGN: "disc", VEGETATION: "crown"}
 
 
@@ -152,18 +153,29 @@ class SyntheticDrive:
         ego_speed: float = 10.0,
         length: float = 400.0,
         cut_ins: int = 0,
+        lane: str = "centre",
     ) -> None:
         """``cut_ins``: road users added that enter the camera's path from beside it in the
         drive's first seconds (drawn from a seed of their own, so the rest of the world is
-        the same with or without them)."""
+        the same with or without them).
+
+        ``lane``: ``centre`` drives on the centre line (how the bundled weights' drives
+        were made), so oncoming cars pass within the camera's path; ``right`` drives in
+        the middle of the right lane, with the traffic, as a car does. The world is the
+        same, but that traffic in the camera's lane goes no slower than the camera (it
+        would otherwise be driven through), and cut-in cars pull into the camera's lane."""
         if cut_ins < 0:
             raise ConfigError(f"cut_ins must be >= 0, got {cut_ins}")
+        if lane not in LANES:
+            raise ConfigError(f"lane must be one of {', '.join(LANES)}, got {lane!r}")
         self.camera = Camera(height, width)
         self.seed = seed
         self._ground_cache: _Ground | None = None
         self.ego_speed = ego_speed
         rng = np.random.default_rng(seed)
         self.road_half = float(rng.uniform(3.2, 4.2))
+        self.lane = lane
+        self.ego_x = self.road_half / 2 if lane == "right" else 0.0  # the camera's world x
         self.walk = float(rng.uniform(2.0, 3.5))
         self.facades: list[
             tuple[float, float, float, float, tuple[int, int, int]]
@@ -205,14 +217,16 @@ class SyntheticDrive:
             )
         lanes = (-self.road_half / 2, self.road_half / 2)
         for _ in range(int(rng.integers(4, 9))):
-            lane = float(rng.choice(lanes))
+            lane_x = float(rng.choice(lanes))
             truck = rng.uniform() < 0.25
-            speed = float(rng.uniform(5, 14)) if lane > 0 else -float(rng.uniform(5, 14))
+            speed = float(rng.uniform(5, 14)) if lane_x > 0 else -float(rng.uniform(5, 14))
+            if self.ego_x and lane_x == self.ego_x:
+                speed = max(speed, ego_speed)
             z = float(rng.uniform(8, 120))
             if truck:
-                thing(TRUCK, lane + float(rng.uniform(-0.3, 0.3)), z, 2.5, 3.3, speed)
+                thing(TRUCK, lane_x + float(rng.uniform(-0.3, 0.3)), z, 2.5, 3.3, speed)
             else:
-                thing(CAR, lane + float(rng.uniform(-0.3, 0.3)), z, 1.8, 1.5, speed)
+                thing(CAR, lane_x + float(rng.uniform(-0.3, 0.3)), z, 1.8, 1.5, speed)
         for _ in range(int(rng.integers(3, 9))):
             side = float(rng.choice([-1.0, 1.0]))
             x = side * (self.road_half + float(rng.uniform(0.5, self.walk - 0.3)))
@@ -226,7 +240,8 @@ class SyntheticDrive:
     def _add_cut_ins(self, rng: np.random.Generator, count: int, n_inst: dict[int, int]) -> None:
         """``count`` things that start beside the path, 15-35 m ahead when they set off
         0.4-1.2 s into the drive, and move into it: a person walking across the road at
-        1.2-2 m/s, or a car half on the kerb pulling out into the camera's lane over 2-3 s."""
+        1.2-2 m/s, or a car half on the kerb pulling out into the camera's lane over 2-3 s
+        (to up to 0.8 m right of the camera's line)."""
         for _ in range(count):
             start = float(rng.uniform(0.4, 1.2))
             ahead = float(rng.uniform(15.0, 35.0))
@@ -240,7 +255,7 @@ class SyntheticDrive:
                 label, x = CAR, self.road_half + 0.3
                 width, height, speed = 1.8, 1.5, float(rng.uniform(3.0, 7.0))
                 crossing = Crossing(
-                    start, float(rng.uniform(2.0, 3.0)), float(rng.uniform(0.0, 0.8)), eased=True
+                    start, float(rng.uniform(2.0, 3.0)), self.ego_x + float(rng.uniform(0.0, 0.8)), eased=True
                 )
             n_inst[label] += 1
             z = self.ego_speed * start + ahead - speed * start  # ``ahead`` m in front at ``start``
@@ -273,7 +288,8 @@ class SyntheticDrive:
         rgb[g.edges] = (225, 225, 225)
 
         # facades: planes x = const; only the image columns and rows they can cover are touched
-        for x, z0, z1, height, color in self.facades:
+        for wx, z0, z1, height, color in self.facades:
+            x = wx - self.ego_x  # from the camera
             za, zb = max(z0 - cz, 0.3), min(z1 - cz, FAR)
             if za >= zb:
                 continue
@@ -299,7 +315,7 @@ class SyntheticDrive:
             zo = ob.z + ob.speed * t - cz
             if not 0.5 < zo < FAR:
                 continue
-            x = ob.x_at(t)
+            x = ob.x_at(t) - self.ego_x
             u0 = cam.cx + cam.f * (x - ob.width / 2) / zo
             u1 = cam.cx + cam.f * (x + ob.width / 2) / zo
             v0 = cam.cy + cam.f * (CAMERA_HEIGHT - ob.y0 - ob.height) / zo
@@ -348,7 +364,7 @@ class SyntheticDrive:
         full = (slice(0, h), slice(0, w))
         with np.errstate(divide="ignore", invalid="ignore"):
             zg = np.where(ray_y < 0, CAMERA_HEIGHT / np.maximum(-ray_y, 1e-6), np.inf).astype(np.float32)
-            xg = np.where(np.isfinite(zg), ray_x * zg, np.inf)
+            xg = np.where(np.isfinite(zg), ray_x * zg + self.ego_x, np.inf)  # world x
         ground = np.isfinite(zg) & (zg < 4 * FAR)
         ax = np.abs(xg)
         glabel = np.where(
@@ -439,10 +455,14 @@ def _shape(kind: str, su: np.ndarray, sv: np.ndarray) -> tuple[np.ndarray, np.nd
 class SyntheticScene:
     """The live ``synthetic://`` source's renderer: images of a SyntheticDrive (no GT)."""
 
-    def __init__(self, *, height: int = 256, width: int = 512, seed: int = 0, cut_ins: int = 0) -> None:
+    def __init__(
+        self, *, height: int = 256, width: int = 512, seed: int = 0, cut_ins: int = 0, lane: str = "centre"
+    ) -> None:
         self.height, self.width, self.seed = height, width, seed
         # the drive loops after ~35 s at 10 m/s, so an endless source never runs off the world
-        self._drive = SyntheticDrive(height=height, width=width, seed=seed, length=400.0, cut_ins=cut_ins)
+        self._drive = SyntheticDrive(
+            height=height, width=width, seed=seed, length=400.0, cut_ins=cut_ins, lane=lane
+        )
         self._loop_frames = int(350.0 / self._drive.ego_speed * 17.0)
 
     @property

@@ -77,15 +77,19 @@ def _int_param(q: dict[str, str], key: str, default: int, uri: str) -> int:
 class SyntheticSource:
     def __init__(self, uri: str) -> None:
         from edge.build import parse_frame_size
-        from edge.data.synthetic import SyntheticScene
+        from edge.data.synthetic import LANES, SyntheticScene
         from edge.errors import ConfigError
 
         q = _query(uri)
-        unknown = set(q) - {"fps", "seed", "size", "frames", "cut_ins"}
+        unknown = set(q) - {"fps", "seed", "size", "frames", "cut_ins", "lane"}
         if unknown:
             raise SourceError(
-                f"source {uri!r}: unknown options {sorted(unknown)}; known: fps, seed, size, frames, cut_ins"
+                f"source {uri!r}: unknown options {sorted(unknown)}; known: fps, seed, size, frames, "
+                "cut_ins, lane"
             )
+        lane = q.get("lane", "centre")
+        if lane not in LANES:
+            raise SourceError(f"source {uri!r}: lane={lane!r} is not one of {', '.join(LANES)}")
         try:
             self.fps: float | None = float(q.get("fps", 17.0))
         except ValueError:
@@ -100,7 +104,11 @@ class SyntheticSource:
         self.live = False
         self.frames = _int_param(q, "frames", 0, uri) or None
         self._scene = SyntheticScene(
-            height=h, width=w, seed=_int_param(q, "seed", 0, uri), cut_ins=_int_param(q, "cut_ins", 0, uri)
+            height=h,
+            width=w,
+            seed=_int_param(q, "seed", 0, uri),
+            cut_ins=_int_param(q, "cut_ins", 0, uri),
+            lane=lane,
         )
         self.hfov_deg: float | None = self._scene.camera.hfov_deg
         self._seq = 0

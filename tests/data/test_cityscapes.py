@@ -89,6 +89,20 @@ def test_make_synthetic_writes_drives_with_cut_ins(tmp_path: Path) -> None:
         main([*args[:2], str(tmp_path / "y"), "--cut-ins", "-1"])
 
 
+def test_make_synthetic_writes_drives_in_the_right_lane(tmp_path: Path) -> None:
+    from edge.cli import main
+
+    args = ["make-synthetic", "--out", str(tmp_path), "--sequences", "1", "--frames", "1", "--size", "64x128"]
+    assert main([*args, "--all-gt", "--lane", "right", "--quiet"]) == 0
+    ref = list_frames(tmp_path, "val")[0][0]
+    drive = SyntheticDrive(height=64, width=128, seed=sum(map(ord, "val")) * 1000, lane="right")
+    assert np.array_equal(read_ids(ref.path("labelIds")), drive.render(0).label_ids)
+    with pytest.raises(ConfigError, match="lane must be one of centre, right, got 'left'"):
+        write_dataset(tmp_path / "x", sequences=1, frames=1, size=(64, 128), lane="left")
+    with pytest.raises(SystemExit):
+        main([*args[:2], str(tmp_path / "y"), "--lane", "left"])
+
+
 def test_disparity_round_trip_golden() -> None:
     # 0.209313 m * 1000 px / 10 m = 20.9313 px -> p = round(20.9313 * 256) + 1 = 5359
     png = depth_to_disparity_png(np.array([[10.0, 0.0]], np.float32), BASELINE, 1000.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from edge.data.synthetic import (
     CAR,
     ROAD,
     SKY,
+    TRUCK,
     Billboard,
     Crossing,
     SyntheticDrive,
@@ -148,3 +150,60 @@ def test_a_cut_in_is_beside_the_path_and_then_in_it() -> None:
         assert not beside_in and crossed_in, (ob, where)
         assert abs(before - ob.x) < 0.3
         assert (before - after) * np.sign(before) / (crossed - start) >= 1.0
+
+
+def test_in_the_right_lane_the_world_is_the_same_but_seen_from_its_middle() -> None:
+    """lane="right": the camera drives half a road's width right of the centre line.
+    The world is drawn from the same seed; only traffic in the camera's own lane is held
+    to the camera's speed or more, so it is never driven through."""
+    centre = SyntheticDrive(height=256, width=512, seed=3)
+    right = SyntheticDrive(height=256, width=512, seed=3, lane="right")
+    assert right.ego_x == pytest.approx(centre.road_half / 2) and centre.ego_x == 0.0
+    assert right.facades == centre.facades
+    assert len(right.objects) == len(centre.objects)
+    for a, b in zip(centre.objects, right.objects, strict=True):
+        own_lane = b.label in (CAR, TRUCK) and abs(b.x - right.ego_x) < 0.5
+        assert b == (dataclasses.replace(a, speed=max(a.speed, right.ego_speed)) if own_lane else a)
+    pairs = list(zip(centre.objects, right.objects, strict=True))
+    assert any(a.speed < right.ego_speed <= b.speed for a, b in pairs)
+    # the road's edges, read from the rendered labels on the row that sees the ground 20 m
+    # ahead (nothing standing on the road), lie at -road_half and +road_half in the world
+    cam = right.camera
+    row = math.ceil(cam.cy + cam.f * CAMERA_HEIGHT / 20.0)
+    z = cam.f * CAMERA_HEIGHT / (row - cam.cy)
+    for drive in (centre, right):
+        drive.objects = []
+        road = np.nonzero(drive.render(0).label_ids[row] == ROAD)[0]
+        x = (np.array([road[0], road[-1] + 1]) - cam.cx) / cam.f * z + drive.ego_x
+        np.testing.assert_allclose(x, [-drive.road_half, drive.road_half], atol=z / cam.f)
+    with pytest.raises(ConfigError, match="lane must be one of centre, right, got 'left'"):
+        SyntheticDrive(seed=3, lane="left")
+
+
+def test_in_the_right_lane_oncoming_traffic_is_beside_the_path() -> None:
+    """From the right lane every oncoming car or truck is truly beside a 1.5 m half-width
+    path, read as edge replay --hfov reads it; from the centre line some are in it."""
+    hfov = math.degrees(2 * math.atan(1 / 2.2))
+    in_path = {}
+    for lane in ("centre", "right"):
+        drive = SyntheticDrive(height=256, width=512, seed=5, lane=lane)
+        oncoming = {ob.label * 1000 + ob.instance for ob in drive.objects if ob.speed < 0}
+        in_path[lane] = []
+        for index in (0, 17, 34):
+            gt = drive.render(index)
+            pixels = true_pixels(gt.instance_ids, gt.depth, oncoming, 1e-3, 80.0)
+            seen = true_lateral(pixels, gt.depth, hfov_deg=hfov, path_half_width_m=1.5)
+            in_path[lane] += [inside for _, inside in seen.values()]
+    assert len(in_path["right"]) >= 3 and not any(in_path["right"])
+    assert any(in_path["centre"])
+
+
+def test_cut_in_cars_pull_into_the_cameras_lane() -> None:
+    centre = SyntheticDrive(height=64, width=128, seed=4, cut_ins=6)
+    right = SyntheticDrive(height=64, width=128, seed=4, cut_ins=6, lane="right")
+    pairs = zip(centre.objects, right.objects, strict=True)
+    cars = [(a, b) for a, b in pairs if a.crossing and a.label == CAR]
+    assert cars
+    for a, b in cars:
+        assert a.crossing is not None and b.crossing is not None
+        assert b.crossing.to_x - right.ego_x == pytest.approx(a.crossing.to_x)

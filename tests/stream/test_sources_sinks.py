@@ -137,8 +137,9 @@ def test_a_looping_folder_counts_what_it_skips_on_every_pass(
         ("synthetic://?size=720", "size '720' is not HEIGHTxWIDTH"),
         (
             "synthetic://?colour=red",
-            "unknown options \\['colour'\\]; known: fps, seed, size, frames, cut_ins",
+            "unknown options \\['colour'\\]; known: fps, seed, size, frames, cut_ins, lane",
         ),
+        ("synthetic://?lane=left", "lane='left' is not one of centre, right"),
         ("synthetic://?cut_ins=-1", "cut_ins=-1 must not be negative"),
         ("synthetic://?cut_ins=two", "cut_ins='two' is not an integer"),
         ("csi://abc", "csi://N"),
@@ -169,6 +170,16 @@ def test_a_synthetic_drive_with_cut_ins() -> None:
     with_them = SyntheticDrive(height=64, width=128, seed=3, cut_ins=2).render(0).image
     without = SyntheticDrive(height=64, width=128, seed=3).render(0).image
     assert np.array_equal(frame.image, with_them) and not np.array_equal(frame.image, without)
+
+
+def test_a_synthetic_drive_in_the_right_lane() -> None:
+    from edge.data.synthetic import SyntheticDrive
+
+    frame = open_source("synthetic://?size=64x128&seed=3&lane=right&frames=1").read()
+    assert frame is not None
+    in_lane = SyntheticDrive(height=64, width=128, seed=3, lane="right").render(0).image
+    on_the_line = SyntheticDrive(height=64, width=128, seed=3).render(0).image
+    assert np.array_equal(frame.image, in_lane) and not np.array_equal(frame.image, on_the_line)
 
 
 def test_a_camera_that_cannot_open_says_so_once(capfd: pytest.CaptureFixture[str]) -> None:
