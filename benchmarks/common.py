@@ -59,12 +59,23 @@ def bundled_provenance() -> dict[str, Any]:
     return {"machine": machine(), "versions": tool_versions(), "weights": "bundled (edge/weights)"}
 
 
-def build_bundled(models: Sequence[str], height: int, width: int, folder: Path) -> dict[str, Path]:
-    """The zoo's ``models`` with their bundled (demo) weights, built for ONNX Runtime at
-    ``height`` x ``width`` into ``folder``; each model's float ONNX export there."""
+def build_bundled(
+    models: Sequence[str], height: int, width: int, folder: Path, *, weights: Path | None = None
+) -> dict[str, Path]:
+    """The zoo's ``models`` with their bundled (demo) weights, or those named ``MODEL.pt`` in
+    the folder ``weights``, built for ONNX Runtime at ``height`` x ``width`` into
+    ``folder``; each model's float ONNX export there."""
     from edge.build import BuildRequest, build_all
     from edge.models.zoo import bundled_weights
 
-    reqs = [BuildRequest(model=m, height=height, width=width, checkpoint=bundled_weights(m)) for m in models]
+    reqs = [
+        BuildRequest(
+            model=m,
+            height=height,
+            width=width,
+            checkpoint=bundled_weights(m) if weights is None else weights / f"{m}.pt",
+        )
+        for m in models
+    ]
     built = build_all(reqs, folder, show_progress=False)
     return {r.request.model: folder / r.entry["onnx"]["path"] for r in built}

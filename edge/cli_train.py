@@ -11,6 +11,8 @@ from edge.cli_help import add_command
 
 
 def add_train_command(sub: Any) -> None:
+    from edge.data.synthetic import LANES
+
     p = add_command(
         sub, "train", help="train a zoo model on synthetic drives (how the demo weights were made)"
     )
@@ -50,6 +52,16 @@ def add_train_command(sub: Any) -> None:
         metavar="W",
         help="depth models: count each pixel of a thing (car, person, ...) W times in the loss, so "
         "objects' distances count as much as the road's; default: %(default)s (unweighted)",
+    )
+    p.add_argument(
+        "--lanes",
+        nargs="+",
+        choices=LANES,
+        default=["centre"],
+        metavar="LANE",
+        help="where the drives' cameras drive, one drawn for each drive: centre (the centre line, as "
+        "the bundled weights were trained) and/or right (in the right lane, with the traffic); "
+        "default: centre",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -99,6 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             half=args.half,
             object_weight=args.object_weight,
             resume=args.resume,
+            lanes=args.lanes,
             warn=lambda message: print(f"warning: {message}", file=sys.stderr),
         )
     except Interrupted as exc:

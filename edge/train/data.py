@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,8 +58,11 @@ def batches(
     seed: int = 0,
     frames_per_drive: int = 200,
     rng: np.random.Generator | None = None,
+    lanes: Sequence[str] = ("centre",),
 ) -> Iterator[Batch]:
-    """Endless batches; each image is a random frame of a random drive (seeded).
+    """Endless batches; each image is a random frame of a random drive (seeded), seen from
+    one of ``lanes`` (SyntheticDrive's ``lane``), drawn for each drive where there are
+    several; with one, the batches are those drawn before lanes existed.
 
     Everything random is drawn from ``rng`` (default: seeded with ``seed``) before a batch
     is yielded, so its state between batches is where the stream stands: a resumed run
@@ -69,7 +72,9 @@ def batches(
     while True:
         imgs, sems, depths, insts = [], [], [], []
         for _ in range(batch):
-            drive = SyntheticDrive(height=h, width=w, seed=int(rng.integers(1 << 30)))
+            seed = int(rng.integers(1 << 30))
+            lane = lanes[int(rng.integers(len(lanes)))] if len(lanes) > 1 else lanes[0]
+            drive = SyntheticDrive(height=h, width=w, seed=seed, lane=lane)
             gt = drive.render(int(rng.integers(frames_per_drive)))
             image, labels, inst, depth = gt.image, gt.label_ids, gt.instance_ids, gt.depth
             if rng.uniform() < 0.5:  # mirror: the road scene is left-right symmetric

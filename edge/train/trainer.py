@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from edge.data.synthetic import LANES
 from edge.errors import ConfigError, Interrupted
 from edge.util.fs import atomic_torch_save
 from edge.util.interrupts import StepBoundary
 
 STATE_FORMAT = 1
+# what runs saved before a setting existed did: they resume as runs with it so set
+_BEFORE_LANES = {"lanes": ["centre"]}
 
 
 def train(
@@ -35,10 +38,12 @@ def train(
     object_weight: float = 1.0,
     resume: bool = False,
     warn: Callable[[str], None] | None = None,
+    lanes: Sequence[str] = ("centre",),
 ) -> dict[str, Any]:
     """AdamW with a cosine schedule; the checkpoint is rewritten atomically every ``save_every``
     (with ``half``, its floating-point tensors stored as float16: half the file, for shipping).
-    ``object_weight`` weighs things' pixels in the depth loss (``depth_loss``).
+    ``object_weight`` weighs things' pixels in the depth loss (``depth_loss``). ``lanes``:
+    where the drives' cameras drive (SyntheticDrive's ``lane``), one drawn for each drive.
 
     Beside the checkpoint, at each save, is the run's training state (:func:`state_path`):
     full-precision weights, optimizer and schedule, the random streams and the step. With
@@ -54,6 +59,8 @@ def train(
         raise ConfigError(f"steps {steps}, batch {batch}, lr {lr}: expected positive values")
     if not object_weight >= 1.0:
         raise ConfigError(f"object weight {object_weight}: expected 1 (unweighted) or more")
+    if not lanes or len(set(lanes)) < len(lanes) or not set(lanes) <= set(LANES):
+        raise ConfigError(f"lanes {list(lanes)}: expected one or more of {', '.join(LANES)}, each once")
     kind = get_entry(model_name).kind
     if object_weight != 1.0 and kind != "depth":
         raise ConfigError(f"--object-weight applies to depth models; {model_name!r} is a {kind} model")
@@ -70,6 +77,7 @@ def train(
         "lr": lr,
         "seed": seed,
         "object_weight": object_weight,
+        "lanes": list(lanes),
     }
     saved_state = load_training_state(out, run) if resume else None
     if saved_state is None and warn is not None:
@@ -89,7 +97,7 @@ def train(
     )
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    data = batches(size=size, batch=batch, rng=rng)
+    data = batches(size=size, batch=batch, rng=rng, lanes=tuple(lanes))
     history: list[dict[str, float]] = []
     start, earlier_s = 0, 0.0
     if saved_state is not None:
@@ -116,6 +124,7 @@ def train(
             "lr": lr,
             "half": half,
             "object_weight": object_weight,
+            "lanes": list(lanes),
             "resumed_from": start,
             "first": history[0],
             "last": history[-1],
@@ -212,9 +221,9 @@ def load_training_state(out: str | Path, run: Mapping[str, Any]) -> dict[str, An
             f"resume: {str(path)!r} is not an edge training state of format {STATE_FORMAT} (found {found!r})"
         )
     differ = [
-        f"{key} {_show(run[key])} (the run has {_show(state['run'].get(key))})"
+        f"{key} {_show(run[key])} (the run has {_show(was)})"
         for key in run
-        if state["run"].get(key) != run[key]
+        if (was := state["run"].get(key, _BEFORE_LANES.get(key))) != run[key]
     ]
     if differ:
         raise ConfigError(
@@ -226,6 +235,8 @@ def load_training_state(out: str | Path, run: Mapping[str, Any]) -> dict[str, An
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return " ".join(value)  # lanes, as --lanes takes them
     if isinstance(value, list) and len(value) == 2:
         return f"{value[0]}x{value[1]}"
     return repr(value)

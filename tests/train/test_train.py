@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from edge.cli import main
-from edge.data.synthetic import CAR
+from edge.data.synthetic import CAR, SyntheticDrive
 from edge.errors import ConfigError, Interrupted
 from edge.models.checkpoints import load_checkpoint
 from edge.models.detection import decode_boxes
@@ -35,6 +35,36 @@ def test_targets_from_instance_ids() -> None:
     assert t.boxes.tolist() == [[3.0, 2.0, 9.0, 6.0]]
     assert t.classes.tolist() == [2]  # car is the third thing class
     assert t.masks.shape == (1, 20, 30) and t.masks.sum() == 24
+
+
+def _drawn(seed: int, n: int, lanes: tuple[str, ...]) -> list[np.ndarray]:
+    """The images ``batches`` should give, drawn here in its documented order: a drive's
+    seed, its lane where there are several, its frame, whether it is mirrored."""
+    rng, images = np.random.default_rng(seed), []
+    for _ in range(n):
+        drive_seed = int(rng.integers(1 << 30))
+        lane = lanes[int(rng.integers(len(lanes)))] if len(lanes) > 1 else lanes[0]
+        image = (
+            SyntheticDrive(height=32, width=64, seed=drive_seed, lane=lane)
+            .render(int(rng.integers(200)))
+            .image
+        )
+        images.append(image[:, ::-1] if rng.uniform() < 0.5 else image)
+    return images
+
+
+@pytest.mark.parametrize("lanes", [("centre",), ("centre", "right")])
+def test_batches_draw_each_drives_lane(lanes: tuple[str, ...]) -> None:
+    """With one lane the batches are those drawn before lanes existed (no draw for it);
+    with several, each drive's lane is drawn after its seed."""
+    got = next(batches(size=(32, 64), batch=6, seed=7, lanes=lanes)).images
+    want = _drawn(7, 6, lanes)
+    for image, expected in zip(got, want, strict=True):
+        assert np.array_equal(image.numpy().transpose(1, 2, 0), expected.astype(np.float32))
+    rng = np.random.default_rng(7)
+    drawn = [(rng.integers(1 << 30), rng.integers(2), rng.integers(200), rng.uniform()) for _ in range(6)]
+    if len(lanes) > 1:
+        assert {int(lane) for _, lane, _, _ in drawn} == {0, 1}  # both lanes among the six
 
 
 def test_encode_is_the_inverse_of_decode() -> None:
@@ -119,6 +149,11 @@ def test_bad_training_arguments() -> None:
         train("depth_tiny", steps=1, out="x.pt", object_weight=0.5)
     with pytest.raises(ConfigError, match="applies to depth models"):
         train("panoptic_fpn_tiny", steps=1, out="x.pt", object_weight=2.0)
+    for lanes in ((), ("left",), ("right", "right")):
+        with pytest.raises(ConfigError, match=r"expected one or more of centre, right, each once"):
+            train("depth_tiny", steps=1, out="x.pt", lanes=lanes)
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "depth_tiny", "--out", "x.pt", "--lanes", "left"])
 
 
 def test_ctrl_c_ends_the_step_saves_and_stops(
@@ -231,6 +266,21 @@ def test_a_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path: Path) -> 
     assert not (tmp_path / "parts.pt.train-state").exists()
 
 
+def test_a_run_stopped_before_lanes_existed_resumes(tmp_path: Path) -> None:
+    """Training states saved before the lanes setting have none: they were centre-line runs."""
+    out = tmp_path / "ck.pt"
+    kw: dict[str, Any] = {"steps": 3, "size": (64, 128), "batch": 1, "threads": 1}
+    with pytest.raises(Interrupted):
+        train("depth_tiny", out=out, log=_stop_at(1), **kw)
+    state_file = tmp_path / "ck.pt.train-state"
+    state = torch.load(state_file, weights_only=True)
+    assert state["run"].pop("lanes") == ["centre"]
+    torch.save(state, state_file)
+    with pytest.raises(ConfigError, match=r"given lanes right \(the run has centre\)"):
+        train("depth_tiny", out=out, resume=True, lanes=("right",), **kw)
+    assert train("depth_tiny", out=out, resume=True, **kw)["resumed_from"] == 1
+
+
 def test_resume_refuses_what_it_cannot_continue(tmp_path: Path) -> None:
     out = tmp_path / "ck.pt"
     kw: dict[str, Any] = {"steps": 4, "size": (64, 128), "batch": 1, "threads": 1}
@@ -246,6 +296,8 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path: Path) -> None:
         train("depth_tiny", out=out, resume=True, **{**kw, "size": (64, 96), "lr": 0.5})
     with pytest.raises(ConfigError, match="given model 'depth_small'"):
         train("depth_small", out=out, resume=True, **kw)
+    with pytest.raises(ConfigError, match=r"given lanes centre right \(the run has centre\)"):
+        train("depth_tiny", out=out, resume=True, lanes=("centre", "right"), **kw)
     state = tmp_path / "ck.pt.train-state"
     state.write_bytes(b"not a torch file")
     with pytest.raises(ConfigError, match="cannot read training state"):
