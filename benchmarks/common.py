@@ -53,10 +53,25 @@ def write_runs(
 
 
 def bundled_provenance() -> dict[str, Any]:
-    """The machine, the tool versions and the weights of a run with the bundled weights."""
-    from edge.build_key import tool_versions
+    """The machine, the tool versions and the weights of a run with the bundled weights (their
+    files' SHA-256: the tiny ones were fine-tuned again on 2026-12-04, so a file's name alone
+    does not say which weights a result was measured with)."""
+    import hashlib
 
-    return {"machine": machine(), "versions": tool_versions(), "weights": "bundled (edge/weights)"}
+    from edge.build_key import tool_versions
+    from edge.models.zoo import bundled_weights
+
+    digests = {}
+    for model in ("panoptic_fpn_tiny", "depth_tiny", "panoptic_fpn_small", "depth_small"):
+        path = bundled_weights(model)
+        if path is not None:
+            digests[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {
+        "machine": machine(),
+        "versions": tool_versions(),
+        "weights": "bundled (edge/weights)",
+        "weights_sha256": digests,
+    }
 
 
 def build_bundled(

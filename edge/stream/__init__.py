@@ -24,7 +24,8 @@ from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.watchdog import ServiceWatch
 from edge.util.fs import atomic_write_bytes
 
-DEMO_SOURCE = "synthetic://?fps=17&seed=0&size=256x512"
+# in the right lane, as a car drives: from the centre line oncoming cars pass through the path
+DEMO_SOURCE = "synthetic://?fps=17&seed=0&size=256x512&lane=right"
 DEMO_FRAMES = 68  # four seconds of the synthetic drive at 17 fps
 
 
