@@ -272,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--lane",
         choices=LANES,
         default="centre",
-        help="where the camera drives: on the centre line (as the bundled weights' drives) or in the "
-        "right lane with the traffic, so oncoming cars pass outside its path; default: %(default)s",
+        help="where the camera drives: on the centre line, or in the right lane with the traffic, so "
+        "oncoming cars pass outside its path; default: %(default)s",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_make_synthetic)

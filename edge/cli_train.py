@@ -59,8 +59,8 @@ def add_train_command(sub: Any) -> None:
         choices=LANES,
         default=["centre"],
         metavar="LANE",
-        help="where the drives' cameras drive, one drawn for each drive: centre (the centre line, as "
-        "the bundled weights were trained) and/or right (in the right lane, with the traffic); "
+        help="where the drives' cameras drive, one drawn for each drive: centre (on the centre line) "
+        "and/or right (in the right lane, with the traffic); "
         "default: centre",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")

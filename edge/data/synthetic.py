@@ -159,8 +159,8 @@ class SyntheticDrive:
         drive's first seconds (drawn from a seed of their own, so the rest of the world is
         the same with or without them).
 
-        ``lane``: ``centre`` drives on the centre line (how the bundled weights' drives
-        were made), so oncoming cars pass within the camera's path; ``right`` drives in
+        ``lane``: ``centre`` drives on the centre line (the drives the bundled weights were
+        first trained on), so oncoming cars pass within the camera's path; ``right`` drives in
         the middle of the right lane, with the traffic, as a car does. The world is the
         same, but that traffic in the camera's lane goes no slower than the camera (it
         would otherwise be driven through), and cut-in cars pull into the camera's lane."""
@@ -220,7 +220,7 @@ class SyntheticDrive:
             lane_x = float(rng.choice(lanes))
             truck = rng.uniform() < 0.25
             speed = float(rng.uniform(5, 14)) if lane_x > 0 else -float(rng.uniform(5, 14))
-            if self.ego_x and lane_x == self.ego_x:
+            if lane == "right" and lane_x > 0:  # the camera's own lane
                 speed = max(speed, ego_speed)
             z = float(rng.uniform(8, 120))
             if truck:

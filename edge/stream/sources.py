@@ -1,7 +1,8 @@
 """URI-selected frame sources.
 
 synthetic://?fps=17&seed=0&size=256x512&frames=N   procedural driving scene (cut_ins=N:
-                                                      that many road users enter its path)
+                                                      that many road users enter its path;
+                                                      lane=right: driving in the right lane)
 cityscapes://DIR?split=val&fps=17                     Cityscapes-layout sequences, in order
 path/to/video.mp4, file:///abs/video.mp4              video file
 path/to/images/                                       image directory (natural order)

@@ -17,7 +17,7 @@ from edge.util.fs import atomic_torch_save
 from edge.util.interrupts import StepBoundary
 
 STATE_FORMAT = 1
-# what runs saved before a setting existed did: they resume as runs with it so set
+# settings a run's saved state did not record before they existed, as those runs had them
 _BEFORE_LANES = {"lanes": ["centre"]}
 
 
