@@ -203,6 +203,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--cut-ins", type=int, default=0, help="road users per drive that cross into the path")
     ap.add_argument("--lane", choices=LANES, default="centre", help="where the camera drives")
+    ap.add_argument("--lead-brakes", action="store_true", help="the car ahead in the camera's lane brakes")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/tracking_trial_cpu.json"))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -216,6 +217,7 @@ def main() -> None:
             gt_every=1,
             cut_ins=args.cut_ins,
             lane=args.lane,
+            lead_brakes=args.lead_brakes,
         )
         build_bundled(MODELS, 256, 512, engines)
         frames = seen_frames(data, engines)
@@ -257,7 +259,8 @@ def main() -> None:
             "frames": f"{args.sequences} synthetic drives x {args.frames} at 256x512, seed {args.seed}, "
             f"{RATE:g} Hz"
             + (f", {args.cut_ins} cut-ins a drive" if args.cut_ins else "")
-            + (f", the camera in the {args.lane} lane" if args.lane != "centre" else ""),
+            + (f", the camera in the {args.lane} lane" if args.lane != "centre" else "")
+            + (", the car ahead braking to a stop" if args.lead_brakes else ""),
             **bundled_provenance(),
             "runs": runs,
             "lateral": lateral,

@@ -95,6 +95,7 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
             seed=args.seed,
             cut_ins=args.cut_ins,
             lane=args.lane,
+            lead_brakes=args.lead_brakes,
             progress=lambda n: bar.update(n - bar.n),
         )
     print(
@@ -274,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="centre",
         help="where the camera drives: on the centre line, or in the right lane with the traffic, so "
         "oncoming cars pass outside its path; default: %(default)s",
+    )
+    p.add_argument(
+        "--lead-brakes",
+        action="store_true",
+        help="in each drive the car ahead in the camera's lane (added where there is none) brakes hard "
+        "to a stop in the first seconds while the camera keeps going, to score forward-collision "
+        "warnings (edge replay)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_make_synthetic)

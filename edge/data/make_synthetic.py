@@ -42,11 +42,12 @@ def write_dataset(
     seed: int = 0,
     cut_ins: int = 0,
     lane: str = "centre",
+    lead_brakes: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Render ``sequences`` x ``frames`` frames; returns counts. Seeds differ per split.
     ``cut_ins``: road users in each drive that enter the camera's path; ``lane``: where the
-    camera drives (SyntheticDrive)."""
+    camera drives; ``lead_brakes``: the car ahead in its lane brakes to a stop (SyntheticDrive)."""
     import cv2
 
     if sequences < 1 or frames < 1:
@@ -72,7 +73,14 @@ def write_dataset(
     try:
         done = 0
         for s in range(sequences):
-            drive = SyntheticDrive(height=h, width=w, seed=split_seed * 1000 + s, cut_ins=cut_ins, lane=lane)
+            drive = SyntheticDrive(
+                height=h,
+                width=w,
+                seed=split_seed * 1000 + s,
+                cut_ins=cut_ins,
+                lane=lane,
+                lead_brakes=lead_brakes,
+            )
             camera = json.dumps(drive.camera.to_json(), indent=2)
             for f in range(frames):
                 ref = FrameRef(tmp, split, CITY, s, f)

@@ -13,11 +13,13 @@ instanceIds images: labelId * 1000 + n for things, labelId for stuff.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from edge.data.billboards import Billboard, Braking, Crossing, shape_of
 from edge.errors import ConfigError
 
 ROAD, SIDEWALK, BUILDING, POLE, SIGN, VEGETATION, TERRAIN, SKY = 7, 8, 11, 17, 20, 21, 22, 23
@@ -80,44 +82,6 @@ class Camera:
         }
 
 
-@dataclass(frozen=True)
-class Crossing:
-    """A move across the road: from the thing's own x at ``start_s`` (seconds into the
-    drive) to ``to_x`` over ``duration_s``, eased in and out (a car pulling out) or at a
-    steady pace (a person walking)."""
-
-    start_s: float
-    duration_s: float
-    to_x: float
-    eased: bool = False
-
-
-@dataclass(frozen=True)
-class Billboard:
-    """A camera-facing plane at world (x, z), standing on the ground (bottom at ``y0``)."""
-
-    label: int
-    instance: int  # 0 for stuff
-    x: float
-    z: float
-    width: float
-    height: float
-    color: tuple[int, int, int]
-    y0: float = 0.0
-    speed: float = 0.0  # m/s along +z
-    crossing: Crossing | None = None
-
-    def x_at(self, t: float) -> float:
-        """The middle's x at ``t`` seconds into the drive."""
-        c = self.crossing
-        if c is None or t <= c.start_s:
-            return self.x
-        s = min((t - c.start_s) / c.duration_s, 1.0)
-        if c.eased:
-            s = (1.0 - math.cos(math.pi * s)) / 2.0
-        return self.x + (c.to_x - self.x) * s
-
-
 @dataclass
 class FrameGT:
     image: np.ndarray  # HxWx3 uint8 RGB
@@ -154,10 +118,14 @@ class SyntheticDrive:
         length: float = 400.0,
         cut_ins: int = 0,
         lane: str = "centre",
+        lead_brakes: bool = False,
     ) -> None:
         """``cut_ins``: road users added that enter the camera's path from beside it in the
         drive's first seconds (drawn from a seed of their own, so the rest of the world is
-        the same with or without them).
+        the same with or without them). ``lead_brakes``: the car ahead in the camera's lane
+        (the nearest within 60 m, else one added 15-40 m ahead) goes at the camera's speed
+        and brakes hard to a stop in the drive's first seconds (drawn from a seed of its
+        own too); the camera does not brake, so it closes in on it.
 
         ``lane``: ``centre`` drives on the centre line (the drives the bundled weights were
         first trained on), so oncoming cars pass within the camera's path; ``right`` drives in
@@ -236,6 +204,31 @@ class SyntheticDrive:
             else:
                 thing(PERSON, x, z, 0.6, float(rng.uniform(1.55, 1.9)), float(rng.uniform(-1.5, 1.5)))
         self._add_cut_ins(np.random.default_rng((seed, 1)), cut_ins, n_inst)
+        if lead_brakes:
+            self._lead_brakes(np.random.default_rng((seed, 2)), n_inst)
+
+    def _lead_brakes(self, rng: np.random.Generator, n_inst: dict[int, int]) -> None:
+        """The car ahead in the camera's lane brakes at 4-8 m/s^2 (firm to an emergency stop
+        on a dry road) from 0.5-1.5 s into the drive, at the camera's speed until then. It
+        is the nearest car or truck within 60 m going the camera's way less than 1 m from
+        its line, so that nothing between hides it; where there is none, a car is added
+        15-40 m ahead."""
+        start, ahead = float(rng.uniform(0.5, 1.5)), float(rng.uniform(15.0, 40.0))
+        braking = Braking(start, float(rng.uniform(4.0, 8.0)))
+        x, color = self.ego_x + float(rng.uniform(-0.3, 0.3)), _vary(rng, CAR, 50)
+        lane = [
+            i
+            for i, ob in enumerate(self.objects)
+            if ob.label in (CAR, TRUCK) and ob.speed > 0 and abs(ob.x - self.ego_x) < 1.0 and ob.z < 60.0
+        ]
+        if lane:
+            i = min(lane, key=lambda i: self.objects[i].z)
+            self.objects[i] = dataclasses.replace(self.objects[i], speed=self.ego_speed, braking=braking)
+            return
+        n_inst[CAR] += 1
+        self.objects.append(
+            Billboard(CAR, n_inst[CAR], x, ahead, 1.8, 1.5, color, speed=self.ego_speed, braking=braking)
+        )
 
     def _add_cut_ins(self, rng: np.random.Generator, count: int, n_inst: dict[int, int]) -> None:
         """``count`` things that start beside the path, 15-35 m ahead when they set off
@@ -312,7 +305,7 @@ class SyntheticDrive:
 
         # billboards, any order: the z-buffer resolves occlusion
         for ob in self.objects:
-            zo = ob.z + ob.speed * t - cz
+            zo = ob.z_at(t) - cz
             if not 0.5 < zo < FAR:
                 continue
             x = ob.x_at(t) - self.ego_x
@@ -326,7 +319,7 @@ class SyntheticDrive:
             su = (u[region] + 0.5 - u0) / max(u1 - u0, 1e-6)
             sv = (v[region] + 0.5 - v0) / max(v1 - v0, 1e-6)
             kind = SHAPES.get(ob.label, "box") if ob.label != VEGETATION or ob.y0 > 0 else "box"
-            shape, shade = _shape(kind, su, sv)
+            shape, shade = shape_of(kind, su, sv)
             iid = ob.label * 1000 + ob.instance if ob.instance else 0
             self._paint(
                 rgb, zbuf, label, inst, region, shape, np.float32(zo), ob.label, iid, ob.color, shade=shade
@@ -425,43 +418,29 @@ def _vary(rng: np.random.Generator, label: int, spread: int) -> tuple[int, int, 
     return tuple(int(c) for c in np.clip(base, 0, 255))  # type: ignore[return-value]
 
 
-def _shape(kind: str, su: np.ndarray, sv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mask and shading of a billboard in its own [0, 1] coordinates (sv = 0 at the top)."""
-    inside = (su >= 0) & (su <= 1) & (sv >= 0) & (sv <= 1)
-    shade = np.ones(su.shape, np.float32)
-    if kind == "car":
-        body = inside & ((sv > 0.35) | ((su > 0.15) & (su < 0.85)))
-        shade = np.where((sv < 0.35) & (su > 0.2) & (su < 0.8), 0.35, 1.0).astype(np.float32)  # windows
-        shade = np.where(sv > 0.85, 0.3, shade).astype(np.float32)  # tyres / shadow
-        return body, shade
-    if kind == "person":
-        head = (su - 0.5) ** 2 / 0.04 + (sv - 0.08) ** 2 / 0.006 < 1
-        body = inside & (sv > 0.14) & (np.abs(su - 0.5) < 0.5 - 0.25 * np.clip(sv - 0.55, 0, 1))
-        shade = np.where(sv > 0.55, 0.6, 1.0).astype(np.float32)
-        return (head | body) & inside, shade
-    if kind == "bicycle":
-        wheels = ((su - 0.2) ** 2 + ((sv - 0.7) * 0.65) ** 2 < 0.03) | (
-            (su - 0.8) ** 2 + ((sv - 0.7) * 0.65) ** 2 < 0.03
-        )
-        frame = (sv > 0.35) & (sv < 0.55) & (su > 0.2) & (su < 0.8)
-        return inside & (wheels | frame), shade
-    if kind == "disc":
-        return (su - 0.5) ** 2 + (sv - 0.5) ** 2 < 0.25, shade
-    if kind == "crown":
-        return (su - 0.5) ** 2 + (sv - 0.5) ** 2 < 0.25, (0.8 + 0.2 * (1 - sv)).astype(np.float32)
-    return inside, shade
-
-
 class SyntheticScene:
     """The live ``synthetic://`` source's renderer: images of a SyntheticDrive (no GT)."""
 
     def __init__(
-        self, *, height: int = 256, width: int = 512, seed: int = 0, cut_ins: int = 0, lane: str = "centre"
+        self,
+        *,
+        height: int = 256,
+        width: int = 512,
+        seed: int = 0,
+        cut_ins: int = 0,
+        lane: str = "centre",
+        lead_brakes: bool = False,
     ) -> None:
         self.height, self.width, self.seed = height, width, seed
         # the drive loops after ~35 s at 10 m/s, so an endless source never runs off the world
         self._drive = SyntheticDrive(
-            height=height, width=width, seed=seed, length=400.0, cut_ins=cut_ins, lane=lane
+            height=height,
+            width=width,
+            seed=seed,
+            length=400.0,
+            cut_ins=cut_ins,
+            lane=lane,
+            lead_brakes=lead_brakes,
         )
         self._loop_frames = int(350.0 / self._drive.ego_speed * 17.0)
 

@@ -2,7 +2,8 @@
 
 synthetic://?fps=17&seed=0&size=256x512&frames=N   procedural driving scene (cut_ins=N:
                                                       that many road users enter its path;
-                                                      lane=right: driving in the right lane)
+                                                      lane=right: driving in the right lane;
+                                                      lead_brakes=1: the car ahead brakes)
 cityscapes://DIR?split=val&fps=17                     Cityscapes-layout sequences, in order
 path/to/video.mp4, file:///abs/video.mp4              video file
 path/to/images/                                       image directory (natural order)
@@ -82,12 +83,15 @@ class SyntheticSource:
         from edge.errors import ConfigError
 
         q = _query(uri)
-        unknown = set(q) - {"fps", "seed", "size", "frames", "cut_ins", "lane"}
+        unknown = set(q) - {"fps", "seed", "size", "frames", "cut_ins", "lane", "lead_brakes"}
         if unknown:
             raise SourceError(
                 f"source {uri!r}: unknown options {sorted(unknown)}; known: fps, seed, size, frames, "
-                "cut_ins, lane"
+                "cut_ins, lane, lead_brakes"
             )
+        lead_brakes = _int_param(q, "lead_brakes", 0, uri)
+        if lead_brakes > 1:
+            raise SourceError(f"source {uri!r}: lead_brakes={lead_brakes} must be 0 or 1")
         lane = q.get("lane", "centre")
         if lane not in LANES:
             raise SourceError(f"source {uri!r}: lane={lane!r} is not one of {', '.join(LANES)}")
@@ -110,6 +114,7 @@ class SyntheticSource:
             seed=_int_param(q, "seed", 0, uri),
             cut_ins=_int_param(q, "cut_ins", 0, uri),
             lane=lane,
+            lead_brakes=bool(lead_brakes),
         )
         self.hfov_deg: float | None = self._scene.camera.hfov_deg
         self._seq = 0

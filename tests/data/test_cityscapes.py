@@ -89,13 +89,15 @@ def test_make_synthetic_writes_drives_with_cut_ins(tmp_path: Path) -> None:
         main([*args[:2], str(tmp_path / "y"), "--cut-ins", "-1"])
 
 
-def test_make_synthetic_writes_drives_in_the_right_lane(tmp_path: Path) -> None:
+def test_make_synthetic_writes_drives_in_the_right_lane_with_cars_braking(tmp_path: Path) -> None:
     from edge.cli import main
 
     args = ["make-synthetic", "--out", str(tmp_path), "--sequences", "1", "--frames", "1", "--size", "64x128"]
-    assert main([*args, "--all-gt", "--lane", "right", "--quiet"]) == 0
+    assert main([*args, "--all-gt", "--lane", "right", "--lead-brakes", "--quiet"]) == 0
     ref = list_frames(tmp_path, "val")[0][0]
-    drive = SyntheticDrive(height=64, width=128, seed=sum(map(ord, "val")) * 1000, lane="right")
+    drive = SyntheticDrive(
+        height=64, width=128, seed=sum(map(ord, "val")) * 1000, lane="right", lead_brakes=True
+    )
     assert np.array_equal(read_ids(ref.path("labelIds")), drive.render(0).label_ids)
     with pytest.raises(ConfigError, match="lane must be one of centre, right, got 'left'"):
         write_dataset(tmp_path / "x", sequences=1, frames=1, size=(64, 128), lane="left")

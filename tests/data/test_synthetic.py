@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import numpy as np
 import pytest
 
+from edge.data.billboards import Billboard
 from edge.data.synthetic import (
     BUILDING,
     CAMERA_HEIGHT,
@@ -15,8 +17,6 @@ from edge.data.synthetic import (
     ROAD,
     SKY,
     TRUCK,
-    Billboard,
-    Crossing,
     SyntheticDrive,
     SyntheticScene,
 )
@@ -101,16 +101,6 @@ def test_frames_are_byte_for_byte_what_they_were() -> None:
         for a in (gt.image, gt.label_ids, gt.instance_ids, gt.depth):
             digest.update(a.tobytes())
         assert digest.hexdigest()[:16] == want, index
-
-
-def test_a_crossing_moves_steadily_or_eased() -> None:
-    walk = Billboard(24, 1, -4.0, 20.0, 0.6, 1.7, (0, 0, 0), crossing=Crossing(1.0, 4.0, 4.0))
-    assert [walk.x_at(t) for t in (0.0, 1.0, 2.0, 3.0, 5.0, 9.0)] == [-4.0, -4.0, -2.0, 0.0, 4.0, 4.0]
-    pull = Billboard(CAR, 1, 3.0, 20.0, 1.8, 1.5, (0, 0, 0), crossing=Crossing(0.0, 2.0, 1.0, eased=True))
-    # (1 - cos(pi s)) / 2 of the way: slow at either end, half way at the middle
-    assert pull.x_at(0.5) == pytest.approx(3.0 - 2.0 * (1 - math.cos(math.pi / 4)) / 2)
-    assert pull.x_at(1.0) == pytest.approx(2.0) and pull.x_at(2.0) == pytest.approx(1.0)
-    assert Billboard(CAR, 1, 3.0, 20.0, 1.8, 1.5, (0, 0, 0)).x_at(5.0) == 3.0
 
 
 def test_cut_ins_join_the_same_world() -> None:
@@ -207,3 +197,62 @@ def test_cut_in_cars_pull_into_the_cameras_lane() -> None:
     for a, b in cars:
         assert a.crossing is not None and b.crossing is not None
         assert b.crossing.to_x - right.ego_x == pytest.approx(a.crossing.to_x)
+
+
+def _alone(drive: SyntheticDrive, ob: Billboard, indexes: tuple[int, ...]) -> list[float]:
+    """The gap to ``ob`` alone on the road in each frame where it is ahead, checked against
+    its rendered depth."""
+    drive.facades, drive.objects = [], [ob]
+    gid, gaps = ob.label * 1000 + ob.instance, []
+    for index in indexes:
+        t = index / 17.0
+        gt = drive.render(index)
+        mask = gt.instance_ids == gid
+        want = ob.z_at(t) - drive.ego_speed * t
+        if want > 0.5:
+            assert mask.any() and np.allclose(gt.depth[mask], want, rtol=1e-5)
+            gaps.append(want)
+    return gaps
+
+
+def test_the_car_ahead_brakes_else_one_is_added() -> None:
+    """From the right lane the nearest car ahead in it (within 60 m) is the one that brakes,
+    at the camera's speed until then; on the centre line, where no traffic drives, a car is
+    added. The rest of the world is the same; the gap, steady until it brakes, closes."""
+    seen = set()
+    for seed in range(12):
+        for lane in ("centre", "right"):
+            plain = SyntheticDrive(height=256, width=512, seed=seed, lane=lane, cut_ins=2)
+            drive = SyntheticDrive(height=256, width=512, seed=seed, lane=lane, cut_ins=2, lead_brakes=True)
+            changed = [
+                i for i, (a, b) in enumerate(zip(plain.objects, drive.objects, strict=False)) if a != b
+            ]
+            (lead,) = [ob for ob in drive.objects if ob.braking is not None]
+            assert lead.label in (CAR, TRUCK) and lead.speed == drive.ego_speed
+            assert abs(lead.x - drive.ego_x) < 1.0 and lead.z < 60.0
+            if len(drive.objects) > len(plain.objects):  # added: none was ahead
+                assert not changed and drive.objects[: len(plain.objects)] == plain.objects
+                assert 15.0 <= lead.z <= 40.0
+                assert not any(
+                    ob.label in (CAR, TRUCK) and ob.speed > 0 and abs(ob.x - drive.ego_x) < 1.0 and ob.z < 60
+                    for ob in plain.objects
+                )
+                seen.add((lane, "added"))
+            else:  # the nearest car ahead became the one that brakes
+                (i,) = changed
+                assert drive.objects[i] == dataclasses.replace(
+                    plain.objects[i], speed=drive.ego_speed, braking=lead.braking
+                )
+                ahead = [
+                    ob.z
+                    for ob in plain.objects
+                    if ob.label in (CAR, TRUCK) and ob.speed > 0 and abs(ob.x - drive.ego_x) < 1.0
+                ]
+                assert lead.z == min(ahead)
+                seen.add((lane, "nearest"))
+    assert seen == {("centre", "added"), ("right", "added"), ("right", "nearest")}
+    drive = SyntheticDrive(height=256, width=512, seed=6, lane="right", lead_brakes=True)
+    (lead,) = [ob for ob in drive.objects if ob.braking is not None]
+    gaps = _alone(drive, lead, (0, 17, 34, 51, 68))
+    assert len(gaps) >= 3 and gaps[-1] < gaps[0]
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(gaps))  # steady, then closing

@@ -137,9 +137,10 @@ def test_a_looping_folder_counts_what_it_skips_on_every_pass(
         ("synthetic://?size=720", "size '720' is not HEIGHTxWIDTH"),
         (
             "synthetic://?colour=red",
-            "unknown options \\['colour'\\]; known: fps, seed, size, frames, cut_ins, lane",
+            "unknown options \\['colour'\\]; known: fps, seed, size, frames, cut_ins, lane, lead_brakes",
         ),
         ("synthetic://?lane=left", "lane='left' is not one of centre, right"),
+        ("synthetic://?lead_brakes=2", "lead_brakes=2 must be 0 or 1"),
         ("synthetic://?cut_ins=-1", "cut_ins=-1 must not be negative"),
         ("synthetic://?cut_ins=two", "cut_ins='two' is not an integer"),
         ("csi://abc", "csi://N"),
@@ -175,9 +176,9 @@ def test_a_synthetic_drive_with_cut_ins() -> None:
 def test_a_synthetic_drive_in_the_right_lane() -> None:
     from edge.data.synthetic import SyntheticDrive
 
-    frame = open_source("synthetic://?size=64x128&seed=3&lane=right&frames=1").read()
+    frame = open_source("synthetic://?size=64x128&seed=3&lane=right&lead_brakes=1&frames=1").read()
     assert frame is not None
-    in_lane = SyntheticDrive(height=64, width=128, seed=3, lane="right").render(0).image
+    in_lane = SyntheticDrive(height=64, width=128, seed=3, lane="right", lead_brakes=True).render(0).image
     on_the_line = SyntheticDrive(height=64, width=128, seed=3).render(0).image
     assert np.array_equal(frame.image, in_lane) and not np.array_equal(frame.image, on_the_line)
 
