@@ -216,13 +216,13 @@ class SyntheticDrive:
         start, ahead = float(rng.uniform(0.5, 1.5)), float(rng.uniform(15.0, 40.0))
         braking = Braking(start, float(rng.uniform(4.0, 8.0)))
         x, color = self.ego_x + float(rng.uniform(-0.3, 0.3)), _vary(rng, CAR, 50)
-        lane = [
+        in_lane = [
             i
             for i, ob in enumerate(self.objects)
             if ob.label in (CAR, TRUCK) and ob.speed > 0 and abs(ob.x - self.ego_x) < 1.0 and ob.z < 60.0
         ]
-        if lane:
-            i = min(lane, key=lambda i: self.objects[i].z)
+        if in_lane:
+            i = min(in_lane, key=lambda i: self.objects[i].z)
             self.objects[i] = dataclasses.replace(self.objects[i], speed=self.ego_speed, braking=braking)
             return
         n_inst[CAR] += 1
