@@ -38,7 +38,7 @@ from edge.data.cityscapes import FrameRef, read_depth, read_ids
 from edge.data.make_synthetic import write_dataset
 from edge.data.synthetic import LANES
 from edge.eval.evaluator import resize_nearest
-from edge.eval.objects import true_distances, true_lateral, true_pixels
+from edge.eval.objects import true_cut_by_sides, true_distances, true_lateral, true_pixels
 from edge.eval.panoptic import PanopticStats
 from edge.eval.tracking import TrackingStats
 from edge.perception import Perception
@@ -191,6 +191,7 @@ def lateral_errors(
             scene=f["scene"],
             true_distance=f["true_distance"],
             true_lateral=lateral,
+            true_cut_off=true_cut_by_sides(f["true_pixels"]),
         )
     results = stats.results()
     return {"hfov_deg": hfov, **results["lateral"], "warnings": results["warnings"]}

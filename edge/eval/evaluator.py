@@ -9,7 +9,13 @@ import numpy as np
 
 from edge.data.cityscapes import label_ids_of
 from edge.eval.depth import DepthStats
-from edge.eval.objects import ObjectDistanceStats, true_distances, true_lateral, true_pixels
+from edge.eval.objects import (
+    ObjectDistanceStats,
+    true_cut_by_sides,
+    true_distances,
+    true_lateral,
+    true_pixels,
+)
 from edge.eval.panoptic import PanopticStats
 from edge.eval.semantic import ConfusionMatrix
 from edge.eval.tracking import TrackingStats
@@ -77,6 +83,7 @@ class Evaluator:
         if pred_ids is not None and gt_instance_ids is not None:
             matched = self.panoptic.add(pred_ids, gt_instance_ids)
             truth = lateral = None
+            cut_off: set[int] = set()
             if gt_depth is not None:
                 pixels = true_pixels(
                     gt_instance_ids, gt_depth, matched.gt_things, self.min_depth, self.max_depth
@@ -92,9 +99,16 @@ class Evaluator:
                         path_half_width_m=self.path_half_width_m,
                         mount_offset_m=self.mount_offset_m,
                     )
+                    cut_off = true_cut_by_sides(pixels)
             if tracks is not None and t_s is not None:
                 self.tracking.add(
-                    matched, tracks, t_s=t_s, scene=scene, true_distance=truth, true_lateral=lateral
+                    matched,
+                    tracks,
+                    t_s=t_s,
+                    scene=scene,
+                    true_distance=truth,
+                    true_lateral=lateral,
+                    true_cut_off=cut_off,
                 )
         if sem_train_ids is not None:
             self.semantic.add(label_ids_of(resize_nearest(sem_train_ids, hw)), gt_label_ids)

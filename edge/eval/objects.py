@@ -101,6 +101,17 @@ def true_lateral(
     return {g: (m, nearest[g] <= path_half_width_m) for g, m in middle.items()}
 
 
+def true_cut_by_sides(pixels: SegmentPixels) -> set[int]:
+    """The ground-truth things whose ``pixels`` (true_pixels) reach the picture's left or
+    right edge: the picture cuts them, so the middle of what shows is not theirs, and it
+    moves towards the axis as they leave the picture."""
+    w = pixels.shape[1]
+    columns = pixels.values(np.arange(w)[None, :])
+    left = pixels.reduce(columns, np.min)
+    right = pixels.reduce(columns, np.max)
+    return {g for g in left if left[g] <= 0 or right[g] >= w - 1}
+
+
 class ObjectDistanceStats:
     def __init__(self, *, min_depth: float = 1e-3, max_depth: float = 80.0) -> None:
         self.min_depth, self.max_depth = min_depth, max_depth

@@ -16,7 +16,7 @@ F1), so the tracks are scored on drives with dense ground truth.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -91,13 +91,16 @@ class TrackingStats:
         scene: Hashable | None = None,
         true_distance: Mapping[int, float] | None = None,
         true_lateral: Mapping[int, tuple[float, bool]] | None = None,
+        true_cut_off: Collection[int] = (),
     ) -> None:
         """One frame with ground truth, in stream order: ``matched`` as PanopticStats.add
         returns it, ``tracks`` by predicted panoptic id, ``t_s`` the frame's stream time
         (the tracker's); a new ``scene`` starts afresh. ``true_distance``: the true things'
         distances (eval.objects.true_distances), where the frame has depth, for the
         closing speeds; ``true_lateral``: their offsets from the axis and whether they are
-        in the path (eval.objects.true_lateral), where the camera's field of view is known."""
+        in the path (eval.objects.true_lateral), where the camera's field of view is known;
+        ``true_cut_off``: the things the picture's sides cut (eval.objects.true_cut_by_sides),
+        whose offsets then say nothing of their lateral speeds (ObjectTracker's rule too)."""
         if scene != self._scene or not self._together:
             self._scene = scene
             self._last_track, self._true_ranges, self._true_laterals = {}, {}, {}
@@ -112,7 +115,7 @@ class TrackingStats:
         self.pred_objects += len(pred_things)
         together = self._together[-1]
         true_distance = self._keep_true_distances(true_distance or {}, t_s)
-        true_speed = self._true_lateral_speeds(true_lateral or {}, t_s)
+        true_speed = self._true_lateral_speeds(true_lateral or {}, t_s, true_cut_off)
         # each thing's true closing speed over the window, once for the pairs and the warnings
         true_closing = {
             g: closing_speed(
@@ -167,14 +170,17 @@ class TrackingStats:
                 ranges.pop(0)
         return out
 
-    def _true_lateral_speeds(self, out: Mapping[int, tuple[float, bool]], t_s: float) -> dict[int, float]:
-        """Each true offset kept with ``t_s``; each thing's true lateral speed (m/s, right
-        positive) over the window, where its samples allow one."""
+    def _true_lateral_speeds(
+        self, out: Mapping[int, tuple[float, bool]], t_s: float, cut_off: Collection[int]
+    ) -> dict[int, float]:
+        """Each true offset kept with ``t_s``, but those of things ``cut_off``; each thing's
+        true lateral speed (m/s, right positive) over the window, where its samples allow one."""
         speeds = {}
         for g, (offset, _) in out.items():
             samples = self._true_laterals.setdefault(g, [])
-            samples.append((t_s, offset))
-            while t_s - samples[0][0] > self.speed_window_s:
+            if g not in cut_off:
+                samples.append((t_s, offset))
+            while samples and t_s - samples[0][0] > self.speed_window_s:
                 samples.pop(0)
             away = closing_speed(samples, window_s=self.speed_window_s, min_samples=self.min_speed_samples)
             if away is not None:

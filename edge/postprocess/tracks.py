@@ -319,14 +319,16 @@ class ObjectTracker:
             distance = distances[i] if distances is not None else None
             if distance is not None:
                 track.ranges.append((t_s, distance[0]))
-            track.sizes.append(_box_size(box, t_s, size))
+            sized = _box_size(box, t_s, size)
+            track.sizes.append(sized)
             for samples in (track.ranges, track.sizes, track.bearings):
                 while samples and t_s - samples[0][0] > self.speed_window_s:
                     samples.popleft()
             info = self._info(track, distance, t_s)
             if self.hfov_deg is not None and distance is not None and size is not None:
                 where, gap = self._where(box, distance[0], size[1])
-                track.bearings.append((t_s, self._bearing(box, size[1])))
+                if not sized[4]:  # a side of the picture cuts the box: its middle is not its thing's
+                    track.bearings.append((t_s, self._bearing(box, size[1])))
                 lateral_mps, path_in_s = self._drift(track, info.closing_mps, where["lateral_m"], gap)
                 info = dataclasses.replace(info, **where, lateral_mps=lateral_mps, path_in_s=path_in_s)
             infos.append(info)

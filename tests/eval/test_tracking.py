@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.eval.objects import true_distances, true_lateral, true_pixels
+from edge.eval.objects import true_cut_by_sides, true_distances, true_lateral, true_pixels
 from edge.eval.panoptic import FrameMatch, PanopticStats
 from edge.eval.tracking import TrackingStats
 from edge.postprocess.tracks import TrackInfo
@@ -138,6 +138,42 @@ def test_true_lateral_offsets_golden() -> None:
     )
     # the true distances are read over the same pixels: the car's 4, 4, 8 and the person's 4, 4
     assert true_distances(pixels, depth) == {26001: 4.0, 24001: 4.0}
+
+
+def test_things_the_pictures_sides_cut() -> None:
+    # the person in the first column, the car in the last, a bicycle between; the truck's
+    # only pixel at the right side has no depth, so what is read of it is not cut
+    gt = np.array([[24001, 33001, 7, 26001, 27001], [24001, 33001, 7, 26001, 26001]])
+    depth = np.full(gt.shape, 5.0, np.float32)
+    depth[0, 4] = 0.0
+    pixels = true_pixels(gt, depth, {24001, 33001, 26001, 27001}, 1e-3, 80.0)
+    assert true_cut_by_sides(pixels) == {24001, 26001}
+    assert true_cut_by_sides(true_pixels(gt, depth, set(), 1e-3, 80.0)) == set()
+
+
+def test_a_thing_the_pictures_side_cuts_is_not_truly_cutting_in() -> None:
+    """Its true offset, read from the part that shows, moves towards the axis as it leaves
+    the picture: those frames' offsets are not fitted, so it has no true lateral speed,
+    and a warning is not due for it (nor a cut-in counted) on that account."""
+    results = {}
+    for cut in (False, True):
+        stats = TrackingStats(min_lateral_mps=0.5)
+        matched, _ = frame([26001], [None])
+        for i in range(11):
+            t = i / 10
+            stats.add(
+                matched,
+                {},
+                t_s=t,
+                true_distance={26001: 20.0 - 10.0 * t},  # closing at 10 m/s: due within 3 s
+                true_lateral={26001: (4.0 - t, False)},
+                true_cut_off={26001} if cut else (),
+            )
+        results[cut] = stats.results()
+    assert results[False]["lateral"]["cut_in_events"]["truly"] == 1
+    assert results[False]["warnings"]["due"] == 1
+    assert "cut_in_events" not in results[True]["lateral"]  # nothing paired, none truly cut in
+    assert results[True]["warnings"]["due"] == 0
 
 
 def test_lateral_errors_and_the_path() -> None:

@@ -338,3 +338,30 @@ def test_how_soon_a_thing_is_warned_of_is_the_trackers_setting() -> None:
     assert not strict.warned and strict.warn_within_s == 2.0
     with pytest.raises(ConfigError, match="warn_within_s must be > 0 seconds, got 0"):
         ObjectTracker(warn_within_s=0)
+
+
+def test_a_box_a_side_of_the_picture_cuts_gives_no_lateral_speed() -> None:
+    """A car 20 m ahead at the picture's right side, the side cutting its box: as more of it
+    shows, the box's middle moves left, towards the axis, though the car need not. Those
+    frames give no bearing, so no lateral speed and no cut-in. The same boxes a pixel
+    inside the picture (a car that is all there, moving left) give both."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w = 512
+    per_px = (1 / 2.2) / (w / 2) * 20.0
+
+    def cut(t: float) -> tuple[float, float, float, float]:
+        return (w - 60.0 - 50.0 * t, 100.0, float(w), 130.0)
+
+    def inside(t: float) -> tuple[float, float, float, float]:
+        x1, y1, x2, y2 = cut(t)
+        return (x1 - 1.0, y1, x2 - 1.0, y2)
+
+    said = {}
+    for name, box in (("cut", cut), ("inside", inside)):
+        tracker = ObjectTracker(hfov_deg=hfov, path_half_width_m=1.5, min_lateral_mps=0.5)
+        for i in range(11):
+            (said[name],) = tracker.update([inst(box(i / 10))], [(20.0, 19.0)], i / 10, size=(256, w))
+    assert said["cut"].lateral_m is not None and said["cut"].lateral_mps is None
+    assert said["cut"].path_in_s is None
+    assert said["inside"].lateral_mps == pytest.approx(-25.0 * per_px, abs=1e-6)  # the middle: -25 px/s
+    assert said["inside"].path_in_s is not None
