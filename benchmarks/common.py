@@ -56,16 +56,15 @@ def bundled_provenance() -> dict[str, Any]:
     """The machine, the tool versions and the weights of a run with the bundled weights (their
     files' SHA-256: the tiny ones were fine-tuned again on 2026-12-04, so a file's name alone
     does not say which weights a result was measured with)."""
-    import hashlib
-
     from edge.build_key import tool_versions
     from edge.models.zoo import bundled_weights
+    from edge.util.fs import sha256_file
 
     digests = {}
     for model in ("panoptic_fpn_tiny", "depth_tiny", "panoptic_fpn_small", "depth_small"):
         path = bundled_weights(model)
         if path is not None:
-            digests[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+            digests[path.name] = sha256_file(path)
     return {
         "machine": machine(),
         "versions": tool_versions(),

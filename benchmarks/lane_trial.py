@@ -16,7 +16,6 @@ depth, object distance, tracking), and what it does to what is in the path and w
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from benchmarks.common import build_bundled, bundled_provenance, write_result
 from edge.data.make_synthetic import write_dataset
 from edge.data.synthetic import LANES
 from edge.replay import replay
+from edge.util.fs import sha256_file
 
 MODELS = ("panoptic_fpn_tiny", "depth_tiny")
 
@@ -99,7 +99,7 @@ def main() -> None:
                 runs[name][lane] = {"frames": report["gt_frames"], **headline(report["metrics"])}
                 print(name, lane, runs[name][lane])
     digests = {
-        str(w / f"{m}.pt"): hashlib.sha256((w / f"{m}.pt").read_bytes()).hexdigest()
+        str(w / f"{m}.pt"): sha256_file(w / f"{m}.pt")
         for w in weight_sets.values()
         if w is not None
         for m in MODELS
