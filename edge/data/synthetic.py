@@ -142,7 +142,6 @@ class SyntheticDrive:
         self.ego_speed = ego_speed
         rng = np.random.default_rng(seed)
         self.road_half = float(rng.uniform(3.2, 4.2))
-        self.lane = lane
         self.ego_x = self.road_half / 2 if lane == "right" else 0.0  # the camera's world x
         self.walk = float(rng.uniform(2.0, 3.5))
         self.facades: list[
