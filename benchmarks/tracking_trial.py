@@ -43,6 +43,7 @@ from edge.eval.panoptic import PanopticStats
 from edge.eval.tracking import TrackingStats
 from edge.perception import Perception
 from edge.postprocess import tracks as tracks_module
+from edge.postprocess.ground import GroundPlane
 from edge.postprocess.tracks import ObjectTracker, TrackInfo, closing_speed
 from edge.stream.sources import CityscapesSource
 
@@ -158,19 +159,25 @@ def lateral_errors(
     min_lateral_mps: float = 1.0,
     speed_window_s: float = 1.0,
     warn_within_s: float = 3.0,
+    ground: GroundPlane | None = None,
 ) -> dict[str, Any]:
     """With the synthetic camera's field of view (focal length 1.1 x the width), each matched
     object's lateral_m and in_path against the truth, as edge replay --hfov scores them
     (edge.eval.objects.true_lateral: the median over its true pixels of their offset from
     the axis, (u + 0.5 - cx) / f x depth; in the path where some pixel is within 1.5 m); its
     lateral speed against the truth's own fit, and the cut-ins said at ``min_lateral_mps``
-    (the synthetic drives' things keep their lanes, but for those added with --cut-ins)."""
+    (the synthetic drives' things keep their lanes, but for those added with --cut-ins).
+    With ``ground`` (the synthetic camera's: Camera.ground) distances are read from the road
+    where the things' feet show (edge.postprocess.ground), as edge replay reads them. The
+    closing speeds and times to collision of this tracker (one with the field of view) are
+    scored too."""
     hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
     tracker = ObjectTracker(
         hfov_deg=hfov,
         min_lateral_mps=min_lateral_mps,
         speed_window_s=speed_window_s,
         warn_within_s=warn_within_s,
+        ground=ground,
     )
     stats = TrackingStats(  # the truth's window is the default tracker's whatever the tracker's
         speed_window_s=1.0,
@@ -194,7 +201,10 @@ def lateral_errors(
             true_cut_off=true_cut_by_sides(f["true_pixels"]),
         )
     results = stats.results()
-    return {"hfov_deg": hfov, **results["lateral"], "warnings": results["warnings"]}
+    out = {"hfov_deg": hfov, **results["lateral"], "warnings": results["warnings"]}
+    for key in ("closing_speed", "closing_speed_near", "time_to_collision"):
+        out[key] = results[key]
+    return out | ({"ground": ground.to_json()} if ground is not None else {})
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ import numpy as np
 from edge.errors import SourceError
 
 if TYPE_CHECKING:
+    from edge.postprocess.ground import GroundPlane
     from edge.stream.frame import Frame
 
 SAMPLES = 32  # frames held and issued in turn: 200 MB at 1024x2048
@@ -38,6 +39,7 @@ class Samples:
     fps: float | None = None  # the source's frame rate, where it has one: the rate its streams default to
     uri: str = ""  # the source's
     hfov_deg: float | None = None  # its camera's field of view, where it knows it (sources.Source)
+    ground: GroundPlane | None = None  # and its ground plane (likewise)
 
     @property
     def sizes(self) -> list[str]:
@@ -87,6 +89,7 @@ def load_samples(
         fps=nominal_rate(source),
         uri=getattr(source, "uri", ""),
         hfov_deg=getattr(source, "hfov_deg", None),
+        ground=getattr(source, "ground", None),
     )
 
 

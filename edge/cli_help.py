@@ -39,6 +39,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "a warnings log: a line when a thing comes to be outlined red, and one when it clears",
         ),
         (
+            "edge run /dev/video0 --engines engines/ --hfov 62 --camera-height 1.3 --horizon 0.47 --sink -",
+            "a camera 1.3 m over the road, the horizon 47% down: distances read from where things stand",
+        ),
+        (
             "edge run '/dev/video0?width=1280&height=720&fps=30' --engines engines/ --sink http://127.0.0.1:8080",
             "a USB camera, watched live in a browser (Ctrl-C ends it)",
         ),

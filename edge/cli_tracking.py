@@ -43,6 +43,22 @@ def mount_offset_setting(text: str) -> tuple[str | None, float]:
     return name, finite_number(metres, what="a number of metres")
 
 
+def height_setting(text: str) -> tuple[str | None, float]:
+    """``--camera-height M`` (every camera's) or ``--camera-height NAME=M``, M above 0."""
+    name, metres = camera_and_value(text, "M")
+    value = finite_number(metres, what="a number of metres")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected [NAME=]M, a height over the road above 0 m, got {text!r}")
+    return name, value
+
+
+def horizon_setting(text: str) -> tuple[str | None, float]:
+    """``--horizon F`` (every camera's) or ``--horizon NAME=F``: the horizon's row over the
+    picture's height, from its top."""
+    name, fraction = camera_and_value(text, "F")
+    return name, finite_number(fraction, what="a fraction of the picture's height")
+
+
 def facing_setting(text: str) -> tuple[str | None, str]:
     """``--facing DIR`` (every camera's) or ``--facing NAME=DIR``, DIR one of FACINGS."""
     from edge.postprocess.tracks import FACINGS
@@ -102,6 +118,33 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         "is behind; a side camera's are placed across the vehicle (lateral_m its distance, ahead_m "
         "along the vehicle) and have no path, so a close time to collision is outlined wherever they "
         "are; with --camera, NAME=DIR is that camera's (repeatable) and DIR every other's; default: front",
+    )
+    p.add_argument(
+        "--camera-height",
+        type=height_setting,
+        action="append",
+        metavar="[NAME=]M",
+        help="with --hfov: how high over the road the camera is, in metres. Each object's distance is "
+        "then read from the row where it stands on the road (ground_m in objects.jsonl), the depth "
+        "map's where its feet are hidden: a monocular depth engine's far distances run short, and "
+        "the objects' places with them. Right on a flat road with the camera's pitch as set by "
+        "--horizon; synthetic:// and cityscapes://DIR with camera files know theirs; with --camera, "
+        "NAME=M is that camera's (repeatable) and M every other's; default: unknown",
+    )
+    p.add_argument(
+        "--horizon",
+        type=horizon_setting,
+        action="append",
+        metavar="[NAME=]F",
+        help="with --camera-height: the row of the horizon (where the flat road ends) as a fraction of "
+        "the picture's height from its top, e.g. 0.47; with --camera, NAME=F is that camera's; "
+        "default: 0.5, a level camera",
+    )
+    p.add_argument(
+        "--no-ground",
+        action="store_true",
+        help="the objects' distances from the depth map alone, even where the source knows its "
+        "camera's height over the road (synthetic://, cityscapes://DIR)",
     )
     p.add_argument(
         "--cut-in-speed",
@@ -196,6 +239,32 @@ def facings(args: argparse.Namespace) -> dict[str | None, str]:
     return {name: facing or "front" for name, facing in given.items()}
 
 
+def ground_planes(args: argparse.Namespace, views: dict[str | None, float | None]) -> dict[str | None, Any]:
+    """Each camera's ground plane of ``--camera-height`` and ``--horizon`` (None where its
+    height is not given), checked against each other, ``--no-ground`` and ``views``."""
+    from edge.postprocess.ground import GroundPlane
+
+    heights = per_camera(args, getattr(args, "camera_height", None) or [], "--camera-height", "M")
+    horizons = per_camera(args, getattr(args, "horizon", None) or [], "--horizon", "F")
+    if getattr(args, "no_ground", False) and any(h is not None for h in heights.values()):
+        raise ConfigError("--no-ground and --camera-height contradict each other: give one of them")
+    if lacking := [name for name, h in horizons.items() if h is not None and heights.get(name) is None]:
+        what = "the camera's" if lacking == [None] else f"camera {', '.join(map(str, lacking))}'s"
+        raise ConfigError(f"--horizon needs --camera-height for {what} height over the road")
+    if blind := [name for name, h in heights.items() if h is not None and views.get(name) is None]:
+        what = "the camera's" if blind == [None] else f"camera {', '.join(map(str, blind))}'s"
+        raise ConfigError(
+            f"--camera-height needs --hfov for {what} field of view: it sets how far apart the rows "
+            "of the road are, and places the objects"
+        )
+    planes: dict[str | None, Any] = {}
+    for name, height in heights.items():
+        horizon = horizons.get(name)
+        level = 0.5 if horizon is None else horizon  # a level camera's horizon: the middle row
+        planes[name] = None if height is None else GroundPlane(height_m=height, horizon=level)
+    return planes
+
+
 def check_tracking_arguments(
     args: argparse.Namespace,
 ) -> tuple[dict[str | None, float | None], dict[str | None, float], dict[str | None, str]]:
@@ -240,6 +309,7 @@ def object_tracker(args: argparse.Namespace) -> Any:
     from edge.postprocess.tracks import ObjectTracker
 
     views, offsets, turned = check_tracking_arguments(args)
+    grounds = ground_planes(args, views)
     path = {} if args.path_width is None else {"path_half_width_m": args.path_width / 2}
     trackers = {
         name: ObjectTracker(
@@ -250,6 +320,8 @@ def object_tracker(args: argparse.Namespace) -> Any:
             facing=turned[name],
             min_lateral_mps=args.cut_in_speed,
             warn_within_s=args.warn_within,
+            ground=grounds[name],
+            use_ground=not getattr(args, "no_ground", False),
             **path,
         )
         for name, deg in views.items()

@@ -576,17 +576,19 @@ def test_ctrl_c_keeps_what_was_measured(
 def test_a_source_that_knows_its_camera_has_its_objects_placed_as_edge_run_places_them(
     tiny_engines: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The samples keep the source's field of view, and the measured tracker places the
-    objects with it (the postprocess stage does what edge run's does), said as edge run says it."""
+    """The samples keep the source's field of view and ground plane, and the measured tracker
+    places the objects with them (the postprocess stage does what edge run's does), said as
+    edge run says it."""
     with contextlib.closing(open_source("synthetic://?size=64x128&frames=2")) as source:
         samples = load_samples(source)
     assert samples.uri == "synthetic://?size=64x128&frames=2"
     assert samples.hfov_deg == pytest.approx(48.8879, abs=1e-4)
+    assert samples.ground == source.ground  # type: ignore[attr-defined]
     engines = EngineSet.from_manifest(tiny_engines, engine_options={"intra_op_threads": 1})
     try:
         measure(engines, samples, warmup=0, min_frames=2, min_duration_s=0.0, power_root=None)
     finally:
         engines.close()
-    assert "note: objects are placed with the field of view of the camera of 'synthetic://" in (
-        capsys.readouterr().err
-    )
+    err = capsys.readouterr().err
+    assert "note: objects are placed with the field of view of the camera of 'synthetic://" in err
+    assert "note: objects' distances are read from the road where they stand, 1.2 m below the camera" in err

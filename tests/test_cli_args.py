@@ -120,6 +120,49 @@ def test_run_and_replay_take_the_trackers_settings() -> None:
         assert narrow.path_half_width_m == 1.25 and narrow.fresh().path_half_width_m == 1.25
 
 
+def test_a_cameras_height_over_the_road_gives_its_tracker_a_ground_plane(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--camera-height M (with --hfov) and --horizon F give the tracker a ground plane of
+    square pixels; --no-ground keeps it from taking a source's; what cannot be meant is
+    refused before anything runs, naming the flag."""
+    from edge.cli import build_parser
+    from edge.cli_tracking import object_tracker
+    from edge.postprocess.ground import GroundPlane
+
+    parser = build_parser()
+    for command in ("run", "replay"):
+        level = object_tracker(parser.parse_args([command, "x", "--hfov", "60", "--camera-height", "1.4"]))
+        assert level.ground == GroundPlane(height_m=1.4, horizon=0.5) and level.use_ground
+        pitched = object_tracker(
+            parser.parse_args([command, "x", "--hfov", "60", "--camera-height", "1.4", "--horizon", "0.42"])
+        )
+        assert pitched.ground == GroundPlane(height_m=1.4, horizon=0.42)
+        assert pitched.fresh().ground == pitched.ground
+        off = object_tracker(parser.parse_args([command, "x", "--no-ground"]))
+        assert off.ground is None and not off.use_ground and not off.fresh().use_ground
+        assert object_tracker(parser.parse_args([command, "x"])).use_ground
+    refused = {
+        ("--camera-height", "1.4"): "--camera-height needs --hfov for the camera's field of view",
+        ("--hfov", "60", "--horizon", "0.4"): "--horizon needs --camera-height for the camera's height",
+        (
+            "--hfov",
+            "60",
+            "--camera-height",
+            "1.4",
+            "--no-ground",
+        ): "--no-ground and --camera-height contradict",
+    }
+    for flags, said in refused.items():
+        assert main(["run", "synthetic://", *flags, "--engines", "no-such-folder"]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "no-such-folder" not in err, (flags, err)
+    for bad in ("0", "-1", "nan"):
+        with pytest.raises(SystemExit):
+            main(["run", "synthetic://", "--hfov", "60", "--camera-height", bad])
+        assert f"got {bad!r}" in capsys.readouterr().err
+
+
 def test_a_path_width_without_a_field_of_view_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "synthetic://", "--path-width", "2.5", "--engines", "no-such-folder"]) == 2
     err = capsys.readouterr().err

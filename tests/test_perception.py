@@ -235,7 +235,8 @@ def test_objects_sink_writes_what_perception_sees(demo_engines: Path, tmp_path: 
     """``--sink objects.jsonl`` through the real pipeline: a line per frame whose objects
     are those Perception finds in the same frame, with distances from the depth engine,
     and the same tracks when Perception is given the frames' times (17 fps) and the
-    synthetic camera's field of view (which the pipeline has from its source)."""
+    synthetic camera's field of view and ground plane (which the pipeline has from its
+    source): distances read from the road where the things' feet show."""
     from edge.data.synthetic import Camera
     from edge.postprocess.tracks import ObjectTracker
     from edge.stream import run_stream
@@ -245,11 +246,13 @@ def test_objects_sink_writes_what_perception_sees(demo_engines: Path, tmp_path: 
     lines = [json.loads(x) for x in (tmp_path / "o" / "objects.jsonl").read_text().splitlines()]
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["objects.jsonl"]  # no partial left
     with Perception.open(demo_engines) as perception:
-        perception.object_tracker = ObjectTracker(hfov_deg=Camera(*TEST_SIZE).hfov_deg)
+        camera = Camera(*TEST_SIZE)
+        perception.object_tracker = ObjectTracker(hfov_deg=camera.hfov_deg, ground=camera.ground)
         expected = [perception(image, stream_time_s=i / 17).objects for i, image in enumerate(frames())]
     assert [x["frame"] for x in lines] == [0, 1, 2]
     assert [x["objects"] for x in lines] == expected
     assert sum(len(x) for x in expected) > 0
+    assert any("ground_m" in o for x in lines for o in x["objects"])
     tracks = [{o["track"] for o in x["objects"]} for x in lines]
     assert tracks[0] & tracks[1] & tracks[2], "the same objects, followed from frame to frame"
     # seen in every frame since the first: as old as the frames between, at 17 fps

@@ -8,10 +8,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edge.errors import DatasetError
+from edge.errors import ConfigError, DatasetError
+
+if TYPE_CHECKING:
+    from edge.postprocess.ground import GroundPlane
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,30 @@ def camera_hfov(refs: Iterable[FrameRef]) -> float | None:
             continue
         if fx > 0:
             return math.degrees(2 * math.atan(width / 2 / fx))
+    return None
+
+
+def camera_ground(refs: Iterable[FrameRef]) -> GroundPlane | None:
+    """The ground plane of the camera of the first of ``refs`` with a camera file holding its
+    height (extrinsic z), pitch and vertical intrinsics (fy, v0), over its image's rows;
+    None where none has them."""
+    from edge.postprocess.ground import GroundPlane
+
+    for ref in refs:
+        if not ref.has_gt or not (path := ref.path("camera")).is_file():
+            continue
+        try:
+            cam = json.loads(path.read_text())
+            ext, intr = cam["extrinsic"], cam["intrinsic"]
+            return GroundPlane.of_camera(
+                height_m=float(ext["z"]),
+                pitch_rad=float(ext.get("pitch", 0.0)),
+                fy=float(intr["fy"]),
+                v0=float(intr["v0"]),
+                rows=png_size(ref.path("image"))[0],
+            )
+        except (OSError, ValueError, KeyError, TypeError, DatasetError, ConfigError):
+            continue
     return None
 
 

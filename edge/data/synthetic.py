@@ -16,11 +16,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge.data.billboards import Billboard, Braking, Crossing, shape_of
 from edge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edge.postprocess.ground import GroundPlane
 
 ROAD, SIDEWALK, BUILDING, POLE, SIGN, VEGETATION, TERRAIN, SKY = 7, 8, 11, 17, 20, 21, 22, 23
 PERSON, CAR, TRUCK, BICYCLE = 24, 26, 27, 33
@@ -65,6 +69,13 @@ class Camera:
     def hfov_deg(self) -> float:
         """The horizontal field of view, 48.9 degrees whatever the size."""
         return math.degrees(2 * math.atan(self.cx / self.f))
+
+    @property
+    def ground(self) -> GroundPlane:
+        """The camera over the drives' flat road (no pitch: the horizon is the principal row)."""
+        from edge.postprocess.ground import GroundPlane
+
+        return GroundPlane(height_m=CAMERA_HEIGHT, horizon=self.cy / self.height, focal=self.f / self.height)
 
     def to_json(self) -> dict:
         """Cityscapes camera/*.json content."""

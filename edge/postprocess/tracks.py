@@ -29,7 +29,6 @@ the depth engine's (metres); nothing here knows the camera.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import math
 import statistics
@@ -41,7 +40,9 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ConfigError
+from edge.postprocess.ground import GroundPlane, ground_distances, road_distance
 from edge.postprocess.panoptic import Instance
+from edge.postprocess.slopes import closing_speed, theil_sen_slope
 
 # a thing that would reach the camera within this many seconds is warned of (outlined red,
 # the warnings log), unless it is known to pass beside the path: ObjectTracker's default
@@ -74,6 +75,9 @@ class TrackInfo:
     path_in_s: float | None = None
     # the time to collision under which the tracker warns of a thing (its warn_within_s)
     warn_within_s: float = TTC_WARN_S
+    # with the tracker's ground plane, the distance read from where the thing stands (m):
+    # the one its closing speed and place were worked out from, where its feet are seen
+    ground_m: float | None = None
 
     @property
     def warned(self) -> bool:
@@ -103,6 +107,8 @@ class TrackInfo:
             out["path_in_s"] = None if self.path_in_s is None else round(self.path_in_s, 2)
         if self.ahead_m is not None:
             out["ahead_m"] = round(self.ahead_m, 2)
+        if self.ground_m is not None:
+            out["ground_m"] = round(self.ground_m, 2)
         return out
 
 
@@ -120,6 +126,8 @@ class _Track:
     bearings: deque[tuple[float, float]] = field(default_factory=deque)
     # (t, log height, log width, touches the top or bottom, touches a side)
     sizes: deque[tuple[float, float, float, bool, bool]] = field(default_factory=deque)
+    # (t, distance read from the road / the depth engine's), where both were read
+    scales: deque[tuple[float, float]] = field(default_factory=deque)
 
     def predicted(self, t_s: float) -> np.ndarray:
         return self.box + self.velocity * (t_s - self.last_s)
@@ -138,47 +146,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def theil_sen_slope(times: Sequence[float], values: Sequence[float]) -> float | None:
-    """The median of the slopes between every two samples at different times (None when
-    no two are): a line's slope that a minority of wild samples cannot move."""
-    t, v = np.asarray(times, float), np.asarray(values, float)
-    i, j = _pairs(len(t))
-    dt = t[j] - t[i]
-    keep = dt > 1e-9
-    if not keep.any():
-        return None
-    return _median((v[j] - v[i])[keep] / dt[keep])
-
-
-@functools.cache
-def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
-    i, j = np.triu_indices(n, k=1)
-    return i, j
-
-
-def _median(x: np.ndarray) -> float:
-    """np.median of a small 1-D array, to the bit, without its overhead (a tenth of the time)."""
-    a = np.sort(x)
-    n = len(a)
-    return float((a[n // 2] + a[(n - 1) // 2]) / 2)
-
-
-def closing_speed(
-    samples: Sequence[tuple[float, float]], *, window_s: float, min_samples: int
-) -> float | None:
-    """How fast the distance shrinks (m/s) over the (time, distance) ``samples`` of the
-    last ``window_s`` seconds: minus their Theil–Sen slope; None with fewer than
-    ``min_samples`` of them, or spanning less than a quarter of the window."""
-    if not samples:
-        return None
-    newest = samples[-1][0]
-    recent = [(t, d) for t, d in samples if newest - t <= window_s]
-    if len(recent) < min_samples or newest - recent[0][0] < window_s / 4:
-        return None
-    slope = theil_sen_slope([t for t, _ in recent], [d for _, d in recent])
-    return None if slope is None else -slope
 
 
 # which way a camera looks along the vehicle: where its picture's right and its depth point
@@ -203,6 +170,8 @@ class ObjectTracker:
         facing: str = "front",
         min_lateral_mps: float = 1.0,
         warn_within_s: float = TTC_WARN_S,
+        ground: GroundPlane | None = None,
+        use_ground: bool = True,
     ) -> None:
         """``min_iou``: the least overlap between an instance's box and a track's moved-on
         box that continues the track; ``max_gap_s``: how long a track waits for its object
@@ -221,7 +190,12 @@ class ObjectTracker:
         behind; a side camera's depth is across the vehicle and its picture's columns along
         it, and it has no path (``in_path`` None), so its objects' times to collision are
         warned of wherever they are. ``warn_within_s``: the time to collision under which a
-        thing is warned of (TrackInfo.warned)."""
+        thing is warned of (TrackInfo.warned). ``ground``: the camera over a flat road
+        (edge.postprocess.ground): a thing whose feet are seen is then as far as the road
+        there (TrackInfo.ground_m), not as far as the depth engine's median says, for its
+        closing speed and its place; its nearest side keeps the depth map's shape.
+        ``use_ground`` False: no ground plane is given, nor taken from a source that knows
+        its camera's (edge.stream.steps.tracker_seeing): the depth engine's distances alone."""
         checks = {
             "min_iou": (min_iou, 0.0 < min_iou <= 1.0, "in (0, 1]"),
             "max_gap_s": (max_gap_s, max_gap_s >= 0, ">= 0"),
@@ -235,7 +209,12 @@ class ObjectTracker:
             "facing": (facing, facing in FACINGS, f"one of {', '.join(FACINGS)}"),
             "min_lateral_mps": (min_lateral_mps, min_lateral_mps > 0, "> 0"),
             "warn_within_s": (warn_within_s, warn_within_s > 0, "> 0 seconds"),
+            "ground": (ground, ground is None or isinstance(ground, GroundPlane), "a GroundPlane or None"),
         }
+        if ground is not None and not use_ground:
+            checks["ground"] = (ground, False, "None with use_ground False")
+        if isinstance(ground, GroundPlane) and ground.focal is None and hfov_deg is None:
+            checks["ground"] = (ground, False, "given its focal length, or with hfov_deg (square pixels)")
         for name, (value, ok, expected) in checks.items():
             if not ok:
                 raise ConfigError(f"ObjectTracker {name} must be {expected}, got {value!r}")
@@ -251,14 +230,16 @@ class ObjectTracker:
         self.facing = facing
         self.min_lateral_mps = min_lateral_mps
         self.warn_within_s = warn_within_s
+        self.ground = ground
+        self.use_ground = use_ground
         self._tracks: list[_Track] = []
         self._numbers = itertools.count(1)
         self._scene: Hashable | None = None
         self._last_s: float | None = None
 
-    def fresh(self, *, hfov_deg: float | None = None) -> ObjectTracker:
-        """A tracker of the same settings with no tracks (for another camera); ``hfov_deg``:
-        its field of view, where not this one's."""
+    def fresh(self, *, hfov_deg: float | None = None, ground: GroundPlane | None = None) -> ObjectTracker:
+        """A tracker of the same settings with no tracks (for another camera); ``hfov_deg``
+        and ``ground``: its field of view and ground plane, where not this one's."""
         return ObjectTracker(
             min_iou=self.min_iou,
             max_gap_s=self.max_gap_s,
@@ -272,6 +253,8 @@ class ObjectTracker:
             facing=self.facing,
             min_lateral_mps=self.min_lateral_mps,
             warn_within_s=self.warn_within_s,
+            ground=self.ground if ground is None else ground,
+            use_ground=self.use_ground,
         )
 
     @property
@@ -307,6 +290,9 @@ class ObjectTracker:
         self._last_s = t_s
         self._tracks = [tr for tr in self._tracks if t_s - tr.last_s <= self.max_gap_s]
         taken = self._associate(instances, t_s)
+        grounded: Sequence[float | None] = [None] * len(instances)
+        if self.ground is not None and size is not None:
+            grounded = ground_distances(instances, self.ground.with_focal(self.hfov_deg or 0.0, size), size)
         infos = []
         for i, inst in enumerate(instances):
             box = np.asarray(inst.box, float)
@@ -316,20 +302,26 @@ class ObjectTracker:
                 self._tracks.append(track)
             else:
                 self._follow(track, box, t_s)
-            distance = distances[i] if distances is not None else None
+            depth = distances[i] if distances is not None else None
+            if (ground_m := grounded[i]) is not None and depth is not None and depth[0] > 0:
+                track.scales.append((t_s, ground_m / depth[0]))
+            distance = road_distance(depth, ground_m, [k for _, k in track.scales])
             if distance is not None:
                 track.ranges.append((t_s, distance[0]))
             sized = _box_size(box, t_s, size)
             track.sizes.append(sized)
-            for samples in (track.ranges, track.sizes, track.bearings):
+            for samples in (track.ranges, track.sizes, track.bearings, track.scales):
                 while samples and t_s - samples[0][0] > self.speed_window_s:
                     samples.popleft()
-            info = self._info(track, distance, t_s)
+            info = dataclasses.replace(self._info(track, distance, t_s), ground_m=ground_m)
             if self.hfov_deg is not None and distance is not None and size is not None:
                 where, gap = self._where(box, distance[0], size[1])
                 if not sized[4]:  # a side of the picture cuts the box: its middle is not its thing's
                     track.bearings.append((t_s, self._bearing(box, size[1])))
-                lateral_mps, path_in_s = self._drift(track, info.closing_mps, where["lateral_m"], gap)
+                # distances read from the road change as the thing moves, not as a depth map
+                # wanders: their own rate, not the growth's, goes with their median (_drift)
+                closing = None if ground_m is not None or track.scales else info.closing_mps
+                lateral_mps, path_in_s = self._drift(track, closing, where["lateral_m"], gap)
                 info = dataclasses.replace(info, **where, lateral_mps=lateral_mps, path_in_s=path_in_s)
             infos.append(info)
         return infos
@@ -375,8 +367,10 @@ class ObjectTracker:
         axis, so it moves right at d x (tan b)' + tan b x d': the bearing's Theil–Sen slope
         (where the box is, which a depth engine's frame-to-frame wander does not move) times
         the window's median distance, plus the median bearing times the distance's rate
-        (minus the closing speed, read from the box's growth). A side camera's objects move
-        across the vehicle at the distance's rate alone."""
+        (minus ``closing_mps``, read from the box's growth; None: the distances' own slope,
+        which for distances read from the road agrees with their median where the growth
+        times it need not). A side camera's objects move across the vehicle at the
+        distance's rate alone."""
         bearings = track.bearings
         turn = closing_speed(bearings, window_s=self.speed_window_s, min_samples=self.min_speed_samples)
         if closing_mps is None:

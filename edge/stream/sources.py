@@ -52,7 +52,9 @@ class Source(Protocol):
     # optional, for files read at another rate than recorded: media_fps (cityscapes://DIR)
     # optional, for sources that know their camera: hfov_deg, its horizontal field of view
     # (synthetic://, cityscapes://DIR with camera files), which places the objects where
-    # none is given (Pipeline)
+    # none is given (Pipeline), and ground, its height over the road, horizon and focal
+    # length (edge.postprocess.ground.GroundPlane), which the objects' distances are read
+    # from where their feet are seen
 
 
 def _split(uri: str) -> SplitResult:
@@ -117,6 +119,7 @@ class SyntheticSource:
             lead_brakes=bool(lead_brakes),
         )
         self.hfov_deg: float | None = self._scene.camera.hfov_deg
+        self.ground = self._scene.camera.ground
         self._seq = 0
 
     @property
@@ -152,7 +155,7 @@ class CityscapesSource:
     """
 
     def __init__(self, uri: str) -> None:
-        from edge.data.cityscapes import camera_hfov, list_frames
+        from edge.data.cityscapes import camera_ground, camera_hfov, list_frames
         from edge.errors import DatasetError
 
         parts = _split(uri)
@@ -181,6 +184,7 @@ class CityscapesSource:
         self.pace_hint = "fps=17 in its URI replays it at the recorded rate"
         self._refs = [ref for seq in sequences for ref in seq]
         self.hfov_deg = camera_hfov(self._refs)
+        self.ground = camera_ground(self._refs)
         self._pos = 0
         self._next_t: float | None = None
 
@@ -334,6 +338,7 @@ class LoopingSource:
         self.timestamps = getattr(source, "timestamps", None)
         self.timestamps_file = getattr(source, "timestamps_file", None)
         self.hfov_deg = getattr(source, "hfov_deg", None)
+        self.ground = getattr(source, "ground", None)
         self.loops = 0
         self._seq = 0
         self.undecodable_at_end = 0

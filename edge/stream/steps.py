@@ -198,18 +198,29 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
 
 
 def tracker_seeing(tracker: ObjectTracker, source: object) -> ObjectTracker:
-    """``tracker``, or where it has no field of view and ``source`` knows its camera's
-    (``hfov_deg``: synthetic://, cityscapes://DIR with camera files), a fresh one of that
-    field of view, said on standard error: the objects are then placed (lateral_m, in_path)."""
-    view = getattr(source, "hfov_deg", None)
-    if tracker.hfov_deg is not None or view is None:
+    """``tracker``, or where it has no field of view or no ground plane and ``source`` knows
+    its camera's (``hfov_deg``, ``ground``: synthetic://, cityscapes://DIR with camera
+    files), a fresh one with them, said on standard error: the objects are then placed
+    (lateral_m, in_path), and their distances read from where they stand (ground_m)."""
+    view = getattr(source, "hfov_deg", None) if tracker.hfov_deg is None else None
+    ground = getattr(source, "ground", None) if tracker.ground is None and tracker.use_ground else None
+    if view is None and ground is None:
         return tracker
-    print(
-        f"note: objects are placed with the field of view of the camera of {getattr(source, 'uri', '?')!r}, "
-        f"{view:.1f} degrees (--hfov gives another)",
-        file=sys.stderr,
-    )
-    return tracker.fresh(hfov_deg=view)
+    uri = getattr(source, "uri", "?")
+    if view is not None:
+        print(
+            f"note: objects are placed with the field of view of the camera of {uri!r}, "
+            f"{view:.1f} degrees (--hfov gives another)",
+            file=sys.stderr,
+        )
+    if ground is not None:
+        print(
+            f"note: objects' distances are read from the road where they stand, {ground.height_m:g} m "
+            f"below the camera of {uri!r} (the depth map's where their feet are hidden; "
+            "--no-ground: the depth map's alone)",
+            file=sys.stderr,
+        )
+    return tracker.fresh(hfov_deg=view, ground=ground)
 
 
 def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool: Executor) -> Result:

@@ -204,13 +204,16 @@ def test_the_cameras_field_of_view_from_its_files(dataset: Path, tmp_path: Path)
     import math
     import shutil
 
-    from edge.data.cityscapes import camera_hfov, png_size
+    from edge.data.cityscapes import camera_ground, camera_hfov, png_size
 
     refs = [ref for seq in list_frames(dataset, "val") for ref in seq]
     assert png_size(refs[0].path("image")) == (64, 128)
     assert camera_hfov(refs) == pytest.approx(math.degrees(2 * math.atan(1 / 2.2)))
     assert camera_hfov(refs) == pytest.approx(SyntheticDrive(height=64, width=128).camera.hfov_deg)
     assert open_source(f"cityscapes://{dataset}").hfov_deg == camera_hfov(refs)  # type: ignore[attr-defined]
+    # the ground plane of its height (extrinsic z), pitch and fy, v0 over the image's rows
+    assert camera_ground(refs) == SyntheticDrive(height=64, width=128).camera.ground
+    assert open_source(f"cityscapes://{dataset}").ground == camera_ground(refs)  # type: ignore[attr-defined]
     copy = tmp_path / "copy"
     shutil.copytree(dataset, copy)
     cameras = sorted((copy / "camera").rglob("*.json"))
@@ -219,5 +222,6 @@ def test_the_cameras_field_of_view_from_its_files(dataset: Path, tmp_path: Path)
     assert camera_hfov(refs) == pytest.approx(48.8879, abs=1e-4)  # the second sequence's
     cameras[1].unlink()
     assert camera_hfov(refs) is None and open_source(f"cityscapes://{copy}").hfov_deg is None  # type: ignore[attr-defined]
+    assert camera_ground(refs) is None and open_source(f"cityscapes://{copy}").ground is None  # type: ignore[attr-defined]
     with pytest.raises(DatasetError, match="is not a PNG image"):
         png_size(cameras[0])

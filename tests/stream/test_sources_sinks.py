@@ -532,3 +532,6 @@ def test_a_synthetic_source_knows_its_cameras_field_of_view() -> None:
     source = open_source("synthetic://?size=64x128&frames=1")
     assert source.hfov_deg == pytest.approx(48.8879, abs=1e-4)  # type: ignore[attr-defined]
     assert LoopingSource(source).hfov_deg == source.hfov_deg  # type: ignore[attr-defined]
+    # and its height over the road, its horizon and focal length as the renderer has them
+    assert source.ground.to_json() == {"height_m": 1.2, "horizon": 0.45, "focal": 2.2}  # type: ignore[attr-defined]
+    assert LoopingSource(source).ground == source.ground  # type: ignore[attr-defined]

@@ -226,25 +226,39 @@ def test_a_playlists_next_clip_starts_the_tracks_afresh_a_recordings_next_segmen
 
 def test_a_tracker_without_a_field_of_view_takes_its_sources(capsys: pytest.CaptureFixture[str]) -> None:
     """A source that knows its camera places the objects where no field of view is given,
-    said once; one given is kept, and a source that does not know keeps the tracker as is."""
+    and reads their distances from the road where no ground plane is given, each said once;
+    those given are kept, --no-ground (use_ground False) takes none, and a source that does
+    not know keeps the tracker as is."""
+    from edge.postprocess.ground import GroundPlane
     from edge.postprocess.tracks import ObjectTracker
     from edge.stream.sources import open_source
     from edge.stream.steps import tracker_seeing
 
     source = open_source("synthetic://?size=64x128&frames=1")
-    given = ObjectTracker(hfov_deg=60.0)
+    road = "note: objects' distances are read from the road where they stand, 1.2 m below the camera of "
+    given = ObjectTracker(hfov_deg=60.0, ground=GroundPlane(height_m=1.5))
     assert tracker_seeing(given, source) is given
+    assert capsys.readouterr().err == ""
+    blind = ObjectTracker(hfov_deg=60.0, use_ground=False)
+    assert tracker_seeing(blind, source) is blind and capsys.readouterr().err == ""
+    viewed = tracker_seeing(ObjectTracker(hfov_deg=60.0), source)
+    assert viewed.hfov_deg == 60.0 and viewed.ground == source.ground  # type: ignore[attr-defined]
+    assert capsys.readouterr().err.startswith(road + "'synthetic://?size=64x128&frames=1' (the depth map's")
     plain = ObjectTracker(speed_window_s=0.5, facing="front", min_lateral_mps=0.7)
     seeing = tracker_seeing(plain, source)
-    assert seeing is not plain and plain.hfov_deg is None
-    assert (seeing.hfov_deg, seeing.speed_window_s, seeing.min_lateral_mps) == (
+    assert seeing is not plain and plain.hfov_deg is None and plain.ground is None
+    assert (seeing.hfov_deg, seeing.speed_window_s, seeing.min_lateral_mps, seeing.ground) == (
         source.hfov_deg,  # type: ignore[attr-defined]
         0.5,
         0.7,
+        GroundPlane(height_m=1.2, horizon=0.45, focal=2.2),
     )
     err = capsys.readouterr().err
     assert err == (
         "note: objects are placed with the field of view of the camera of "
         "'synthetic://?size=64x128&frames=1', 48.9 degrees (--hfov gives another)\n"
+        + road
+        + "'synthetic://?size=64x128&frames=1' (the depth map's where their feet are hidden; "
+        "--no-ground: the depth map's alone)\n"
     )
     assert tracker_seeing(plain, object()) is plain and capsys.readouterr().err == ""

@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edge.data.synthetic import SyntheticDrive
+from edge.errors import ConfigError
+from edge.postprocess.ground import MAX_GROUND_M, GroundPlane, feet_row, ground_distances, road_distance
+from edge.postprocess.panoptic import Instance
+from edge.postprocess.tracks import ObjectTracker
+
+CAR = 13
+# the synthetic camera at 256x512: 1.2 m up, no pitch, the principal row 0.45 of the height,
+# focal length 1.1 x the width = 2.2 x the height
+SYNTHETIC = GroundPlane(height_m=1.2, horizon=0.45, focal=2.2)
+
+
+def solid(x1: int, y1: int, x2: int, y2: int, pid: int = 26001) -> Instance:
+    """An instance filling its whole (whole-pixel) box."""
+    return Instance(pid, CAR, 0.9, (x1, y1, x2, y2), np.ones((y2 - y1, x2 - x1), bool), (y1, x1))
+
+
+def test_the_road_row_of_a_distance_golden() -> None:
+    """At 20 m the road is 2.2 x 1.2 / 20 = 0.132 of the height below the horizon: row
+    (0.45 + 0.132) x 256 = 148.992; at 10 m, 0.264: row 182.784."""
+    assert SYNTHETIC.distance(148.992, 256) == pytest.approx(20.0)
+    assert SYNTHETIC.distance(182.784, 256) == pytest.approx(10.0)
+    # the same fractions of a picture stretched to twice the rows
+    assert SYNTHETIC.distance(2 * 148.992, 512) == pytest.approx(20.0)
+    # at or above the horizon, and beyond MAX_GROUND_M, the road says nothing
+    assert SYNTHETIC.distance(0.45 * 256, 256) is None
+    assert SYNTHETIC.distance(0.40 * 256, 256) is None
+    far = (0.45 + 2.2 * 1.2 / (MAX_GROUND_M + 10)) * 256
+    assert SYNTHETIC.distance(far, 256) is None
+
+
+def test_a_cameras_pitch_raises_its_horizon_golden() -> None:
+    """Cityscapes-like: fy 2262.52, principal row 513.5 of 1024, pitched 0.05 rad down: the
+    horizon is 2262.52 x tan 0.05 = 113.22 px above the principal row."""
+    plane = GroundPlane.of_camera(height_m=1.22, pitch_rad=0.05, fy=2262.52, v0=513.5, rows=1024)
+    assert plane.horizon == pytest.approx((513.5 - 113.2204) / 1024, abs=1e-6)
+    assert plane.focal == pytest.approx(2262.52 / 1024)
+    assert plane.height_m == 1.22
+    assert plane.to_json() == {"height_m": 1.22, "horizon": plane.horizon, "focal": plane.focal}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"height_m": 0.0, "horizon": 0.45, "focal": 2.2}, "height_m must be > 0 metres, got 0.0"),
+        ({"height_m": 1.2, "horizon": math.nan, "focal": 2.2}, "horizon must be a finite fraction"),
+        ({"height_m": 1.2, "horizon": 0.45, "focal": -1.0}, "focal must be > 0"),
+    ],
+)
+def test_a_bad_ground_plane_is_refused(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        GroundPlane(**kwargs)
+
+
+def test_feet_are_read_where_some_of_them_show() -> None:
+    far = solid(100, 80, 140, 130)
+    # a nearer car covering the row below the far one's feet in every column: hidden
+    hiding = solid(90, 120, 200, 200, pid=26002)
+    assert feet_row(0, [far, hiding], 256) is None
+    # covering only some of its columns: the rest show where it stands
+    partly = solid(120, 120, 200, 200, pid=26002)
+    assert feet_row(0, [far, partly], 256) == 130.0
+    # the nearer car's own feet show
+    assert feet_row(1, [far, hiding], 256) == 200.0
+    # the picture's bottom cuts it, or it has no pixels: nothing to read
+    assert feet_row(0, [solid(10, 200, 50, 256)], 256) is None
+    empty = Instance(26003, CAR, 0.9, (0, 0, 4, 4), np.zeros((4, 4), bool), (0, 0))
+    assert feet_row(0, [empty], 256) is None
+
+
+def test_ground_distances_of_the_synthetic_drives_things_golden() -> None:
+    """The renderer's truth: every car, truck and person whose feet show, read from its true
+    mask's lowest row with the synthetic camera's ground plane, is within 0.6 of a row's
+    worth of distance (d^2 / (focal x height x rows)) of its true depth; a bicycle within
+    2.5 (its round wheels leave the box's lowest rows nearly empty: the lowest pixel centres
+    inside them are a row or two up)."""
+    drive = SyntheticDrive(height=256, width=512, seed=3, lane="right")
+    assert drive.camera.ground == SYNTHETIC
+    checked = 0
+    for index in (0, 20, 40):
+        gt = drive.render(index)
+        ids = [int(i) for i in np.unique(gt.instance_ids) if i >= 1000]
+        instances = []
+        for iid in ids:
+            ys, xs = np.nonzero(gt.instance_ids == iid)
+            y1, x1, y2, x2 = ys.min(), xs.min(), ys.max() + 1, xs.max() + 1
+            mask = gt.instance_ids[y1:y2, x1:x2] == iid
+            instances.append(Instance(iid, CAR, 0.9, (x1, y1, x2, y2), mask, (int(y1), int(x1))))
+        for iid, d in zip(ids, ground_distances(instances, SYNTHETIC, (256, 512)), strict=True):
+            if d is None:
+                continue
+            true = float(np.median(gt.depth[gt.instance_ids == iid]))
+            rows = abs(d - true) / (true**2 / (2.2 * 1.2 * 256))
+            assert rows <= (2.5 if iid // 1000 == 33 else 0.6), (index, iid, d, true)
+            checked += 1
+    assert checked >= 10
+
+
+def test_with_a_ground_plane_the_tracker_reads_distances_from_the_road() -> None:
+    """A car 1.8 m wide whose middle is 2.6 m left of the axis, 40 m out, feet on row
+    (0.45 + 2.2 x 1.2 / 40) x 256 = 132.096: a depth engine that says 20 m puts it 1.3 m
+    left, its near side 0.85 m from the axis and in a 1.5 m half-width path; the road puts it
+    where it is, 1.7 m beside its near side and out of the path."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w, per_px = 512, (1 / 2.2) / 256 * 40.0
+    x1, x2 = w / 2 + (-2.6 - 0.9) / per_px, w / 2 + (-2.6 + 0.9) / per_px
+    box = (x1, 110.0, x2, 132.096)
+    car = Instance(26001, CAR, 0.9, box, np.ones((23, 10), bool), (110, int(x1)))
+    depth_only = ObjectTracker(hfov_deg=hfov)
+    (info,) = depth_only.update([car], [(20.0, 19.0)], 0.0, size=(256, w))
+    assert info.lateral_m == pytest.approx(-1.3) and info.in_path and info.ground_m is None
+    grounded = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC)
+    (info,) = grounded.update([car], [(20.0, 19.0)], 0.0, size=(256, w))
+    assert info.ground_m == pytest.approx(40.0)
+    assert info.lateral_m == pytest.approx(-2.6) and info.in_path is False
+    assert info.to_json()["ground_m"] == 40.0
+    # its feet hidden behind a nearer car: the depth engine's reading stands
+    nearer = solid(int(x1) - 5, 120, int(x1) + 40, 200, pid=26002)
+    a, _ = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC).update(
+        [car, nearer], [(20.0, 19.0), (8.0, 7.5)], 0.0, size=(256, w)
+    )
+    assert a.ground_m is None and a.lateral_m == pytest.approx(-1.3)
+    # without depth, the road alone gives the distance
+    (alone,) = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC).update([car], None, 0.0, size=(256, w))
+    assert alone.ground_m == pytest.approx(40.0) and alone.lateral_m == pytest.approx(-2.6)
+    assert grounded.fresh().ground == SYNTHETIC
+    with pytest.raises(ConfigError, match="ground must be a GroundPlane or None, got 1.2"):
+        ObjectTracker(ground=1.2)  # type: ignore[arg-type]
+
+
+def test_a_thing_closing_on_the_road_gives_its_speed_and_no_lateral_one() -> None:
+    """An oncoming car 3.6 m left of the axis closing at 20 m/s from 60 m, seen at 17 fps,
+    whose depth engine reads it at half its distance (as the tiny one did the far oncoming
+    cars that it put in the path). The growth gives the closing speed whatever the distance
+    (the box grows as 1 / d), so times its median distance a speed half the true one; the
+    road's distances are right, and their slope says it keeps its lane (no lateral speed,
+    no cut-in), where the depth engine's would have it drift."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w, f = 512, 1.1 * 512
+
+    def car(d: float) -> Instance:
+        u1, u2 = 256 + f * (-3.6 - 0.9) / d, 256 + f * (-3.6 + 0.9) / d
+        v1, v2 = 115.2 + f * (1.2 - 1.5) / d, 115.2 + f * 1.2 / d
+        return Instance(26001, CAR, 0.9, (u1, v1, u2, v2), np.ones((2, 2), bool), (int(v2) - 2, int(u1)))
+
+    grounded = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC)
+    depth_only = ObjectTracker(hfov_deg=hfov)
+    for i in range(18):
+        t = i / 17
+        d = 60.0 - 20.0 * t
+        (g,) = grounded.update([car(d)], [(d / 2, d / 2)], t, size=(256, w))
+        (o,) = depth_only.update([car(d)], [(d / 2, d / 2)], t, size=(256, w))
+    assert g.ground_m == pytest.approx(d, rel=1e-6)
+    assert g.closing_mps == pytest.approx(20.0, rel=0.05)
+    assert o.closing_mps == pytest.approx(10.0, rel=0.05)
+    assert g.lateral_m == pytest.approx(-3.6, abs=0.01) and g.in_path is False
+    assert abs(g.lateral_mps) < 0.05 and g.path_in_s is None
+    assert o.lateral_m == pytest.approx(-1.8, abs=0.01) and o.in_path is True
+
+
+def test_a_things_distance_from_the_road_and_the_depth_map_golden() -> None:
+    # feet seen: the road's distance, the near side as much nearer as the depth map has it
+    assert road_distance((20.0, 18.0), 40.0, []) == (40.0, 36.0)
+    assert road_distance(None, 40.0, []) == (40.0, 40.0)
+    # hidden: the depth engine's, times its track's median road / depth ratio
+    assert road_distance((20.0, 18.0), None, [1.9, 2.0, 2.5]) == (40.0, 36.0)
+    assert road_distance((20.0, 18.0), None, []) == (20.0, 18.0)
+    assert road_distance(None, None, [2.0]) is None
+
+
+def test_a_track_whose_feet_hide_for_a_frame_keeps_the_roads_scale() -> None:
+    """The car of the test above, its feet seen for three frames (the depth engine at half
+    the road's distance), then hidden behind a nearer car for one: its distance is the depth
+    engine's doubled, and its place stays where the road put it."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w, per_px = 512, (1 / 2.2) / 256 * 40.0
+    x1, x2 = w / 2 + (-2.6 - 0.9) / per_px, w / 2 + (-2.6 + 0.9) / per_px
+    car = Instance(26001, CAR, 0.9, (x1, 110.0, x2, 132.096), np.ones((23, 10), bool), (110, int(x1)))
+    nearer = solid(int(x1) - 5, 120, int(x1) + 40, 200, pid=26002)
+    tracker = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC)
+    for i in range(3):
+        (info,) = tracker.update([car], [(20.0, 19.0)], i / 17, size=(256, w))
+        assert info.ground_m == pytest.approx(40.0)
+    hidden, _ = tracker.update([car, nearer], [(20.0, 19.0), (8.0, 7.5)], 3 / 17, size=(256, w))
+    assert hidden.track == info.track and hidden.ground_m is None
+    assert hidden.lateral_m == pytest.approx(-2.6) and hidden.ahead_m == pytest.approx(40.0)
+    assert hidden.in_path is False
