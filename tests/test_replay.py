@@ -360,9 +360,21 @@ def test_replay_scores_the_tracks_on_ground_truth_every_frame(
     c = t["closing_speed"]
     # 10 frames at 17 Hz: a speed once a track has 5 distances over a quarter second
     assert c["pairs"] > 0 and 0 <= c["abs_err_mps_p50"] <= c["abs_err_mps_p90"]
+    # distances read from the road where the things' feet show (the camera files' height, pitch
+    # and focal length), scored against the truth: nearer it than the depth engine's here
+    g, o = t["ground_distance"], report["metrics"]["object_distance"]
+    assert g["objects"] > 0 and g["abs_rel"] < o["abs_rel"]
     assert main(["replay", f"cityscapes://{root}?fps=0", "--engines", str(demo_engines), "--eval"]) == 0
     out = capsys.readouterr().out
     assert f"identity switches {t['id_switches']}" in out and f"({c['pairs']} objects over frames)" in out
+    assert f"  read from the road: AbsRel {g['abs_rel']:.3f}" in out
+    assert (
+        main(
+            ["replay", f"cityscapes://{root}?fps=0", "--engines", str(demo_engines), "--eval", "--no-ground"]
+        )
+        == 0
+    )
+    assert "read from the road" not in capsys.readouterr().out
     # a shorter window gives speeds sooner, and the truth is fitted over it too
     short = ObjectTracker(speed_window_s=0.3, min_speed_samples=2)
     quick = replay(f"cityscapes://{root}?fps=0", engines=demo_engines, threads=1, object_tracker=short)

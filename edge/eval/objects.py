@@ -7,7 +7,7 @@ true one (median ground-truth depth over the true segment's valid pixels).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -145,16 +145,22 @@ class ObjectDistanceStats:
             self._pred.append(predicted[p])
 
     def results(self) -> dict[str, Any]:
-        """``abs_rel`` (mean |d - g| / g), the median and 90th percentile of |d - g| in
-        metres, and the share of objects within 10% of their true distance."""
-        if not self._gt:
-            return {"objects": 0}
-        d, g = np.asarray(self._pred), np.asarray(self._gt)
-        err = np.abs(d - g)
-        return {
-            "objects": int(g.size),
-            "abs_rel": float(np.mean(err / g)),
-            "abs_err_m_p50": float(np.median(err)),
-            "abs_err_m_p90": float(np.percentile(err, 90)),
-            "within_10pct": float(np.mean(err / g < 0.1)),
-        }
+        """distance_errors of the objects' predicted distances."""
+        return distance_errors(self._pred, self._gt)
+
+
+def distance_errors(pred: Sequence[float], true: Sequence[float]) -> dict[str, Any]:
+    """How far off distances ``pred`` are from ``true`` (both m, pairwise): ``abs_rel`` (mean
+    |d - g| / g), the median and 90th percentile of |d - g| in metres, and the share within
+    10% of their true distance; {"objects": 0} for none."""
+    if not len(true):
+        return {"objects": 0}
+    d, g = np.asarray(pred, float), np.asarray(true, float)
+    err = np.abs(d - g)
+    return {
+        "objects": int(g.size),
+        "abs_rel": float(np.mean(err / g)),
+        "abs_err_m_p50": float(np.median(err)),
+        "abs_err_m_p90": float(np.percentile(err, 90)),
+        "within_10pct": float(np.mean(err / g < 0.1)),
+    }

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.eval.objects import distance_errors
 from edge.eval.panoptic import FrameMatch
 from edge.postprocess.tracks import TTC_WARN_S, TrackInfo, closing_speed
 
@@ -63,6 +64,8 @@ class TrackingStats:
         self._speed_pred: list[float] = []
         self._speed_true: list[float] = []
         self._speed_distance: list[float] = []  # the true distance at each pair's frame
+        # the distances read from the road (TrackInfo.ground_m) and the true ones, pairwise
+        self._ground: tuple[list[float], list[float]] = ([], [])
         self._lateral_err: list[float] = []
         self._lateral_near: list[bool] = []  # truly nearer than near_m
         self._in_path: list[tuple[bool, bool]] = []  # (said, true)
@@ -135,6 +138,9 @@ class TrackingStats:
             self._last_track[g] = track.track
             if track.warned:
                 self._warned_of_s.setdefault((len(self._together), g), t_s)
+            if track.ground_m is not None and g in true_distance:
+                self._ground[0].append(track.ground_m)
+                self._ground[1].append(true_distance[g])
             if true_lateral and g in true_lateral and track.lateral_m is not None:
                 offset, in_path = true_lateral[g]
                 self._lateral_err.append(abs(track.lateral_m - offset))
@@ -291,7 +297,8 @@ class TrackingStats:
         where the truth is within ``ttc_within_s``, and how often none was given there;
         ``lateral``: where the tracks say lateral_m (a field of view given), its error,
         in_path's agreement, the lateral speed's error and the cut-ins said and true
-        (_lateral_results)."""
+        (_lateral_results); ``ground_distance``: where they say ground_m (a ground plane
+        given), its error against the true distance (eval.objects.distance_errors)."""
         # IDF1: each true thing given the one track that was it most often, and each track one
         # thing (in its scene); a pairing counts in the frames where the two were paired
         id_tp = sum(_best_pairing(together) for together in self._together)
@@ -312,6 +319,7 @@ class TrackingStats:
         }
         out["lateral"] = self._lateral_results()
         out["warnings"] = self._warning_results()
+        out["ground_distance"] = distance_errors(*self._ground)
         if not self._speed_true:
             out["closing_speed"] = {"pairs": 0}
             out["closing_speed_near"] = {"within_m": self.near_m, "pairs": 0}

@@ -90,6 +90,27 @@ def test_closing_speed_against_the_truths_own_fit() -> None:
     assert near["abs_err_mps_mean"] == pytest.approx(0.5) and near["sign_agrees"] is None
 
 
+def test_distances_read_from_the_road_against_the_truth() -> None:
+    """Pairs whose track says ground_m (its feet seen) are scored against the true distance:
+    40 and 22 m read where the truth is 50 and 20 m."""
+    stats = TrackingStats()
+    matched, gt = frame([26001, 24001], [26000, 24000])
+    depth = np.full((4, 8), 80.0, np.float32)
+    depth[:, 0], depth[:, 1] = 50.0, 20.0
+    truth = true_distances(true_pixels(gt, depth, matched.gt_things, 1e-3, 90.0), depth)
+    road = {
+        26000: TrackInfo(1, 1, 0.0, None, None, ground_m=40.0),
+        24000: TrackInfo(2, 1, 0.0, None, None, ground_m=22.0),
+    }
+    stats.add(matched, road, t_s=0.0, true_distance=truth)
+    stats.add(matched, {26000: info(1), 24000: info(2)}, t_s=0.1, true_distance=truth)  # feet hidden
+    r = stats.results()["ground_distance"]
+    assert r["objects"] == 2
+    assert r["abs_rel"] == pytest.approx((10 / 50 + 2 / 20) / 2)
+    assert r["abs_err_m_p50"] == pytest.approx(6.0) and r["within_10pct"] == 0.0
+    assert TrackingStats().results()["ground_distance"] == {"objects": 0}
+
+
 def test_a_time_to_collision_due_but_not_given_is_counted() -> None:
     stats = TrackingStats(ttc_within_s=5.0)
     matched, _ = frame([26001], [26000])
