@@ -28,6 +28,7 @@ from benchmarks.common import build_bundled, bundled_provenance, write_result
 from benchmarks.tracking_trial import MODELS, lateral_errors, seen_frames
 from edge.data.make_synthetic import write_dataset
 from edge.data.synthetic import Camera
+from edge.eval.objects import distance_errors
 
 SETS: dict[str, dict[str, Any]] = {
     "lane": {"lane": "right", "sequences": 20, "frames": 80},
@@ -35,6 +36,19 @@ SETS: dict[str, dict[str, Any]] = {
     "lane_lead_brakes": {"lane": "right", "sequences": 20, "frames": 80, "lead_brakes": True},
     "centre_cut_ins": {"lane": "centre", "sequences": 20, "frames": 60, "cut_ins": 4},
 }
+
+
+def depth_map_distances(frames: list[dict[str, Any]]) -> dict[str, Any]:
+    """The depth engine's distances (median over each thing's mask) of every matched thing
+    against the truth, in every frame: what the road's readings are to be compared with."""
+    pred, true = [], []
+    for f in frames:
+        by_id = {inst.panoptic_id: d for inst, d in zip(f["instances"], f["distances"], strict=True)}
+        for g, p in f["matched"].thing_pairs:
+            if by_id.get(p) is not None and g in f["true_distance"]:
+                pred.append(by_id[p][0])
+                true.append(f["true_distance"][g])
+    return distance_errors(pred, true)
 
 
 def headline(scored: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +65,8 @@ def headline(scored: dict[str, Any]) -> dict[str, Any]:
         "lateral_abs_err_m_p50": scored.get("abs_err_m_p50"),
         "closing_abs_err_mps_p50": scored["closing_speed"].get("abs_err_mps_p50"),
         "ttc_abs_err_s_p50": scored["time_to_collision"].get("abs_err_s_p50"),
+        "road_distance_abs_rel": scored["ground_distance"].get("abs_rel"),
+        "road_distance_objects": scored["ground_distance"]["objects"],
     }
 
 
@@ -76,6 +92,7 @@ def main() -> None:
                 "road": headline(road),
                 "depth_map_scored": depth,
                 "road_scored": road,
+                "depth_map_distance": depth_map_distances(frames),
             }
             print(f"{name}:\n  depth map {runs[name]['depth_map']}", flush=True)
             print(f"  road      {runs[name]['road']}", flush=True)

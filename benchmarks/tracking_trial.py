@@ -202,7 +202,7 @@ def lateral_errors(
         )
     results = stats.results()
     out = {"hfov_deg": hfov, **results["lateral"], "warnings": results["warnings"]}
-    for key in ("closing_speed", "closing_speed_near", "time_to_collision"):
+    for key in ("closing_speed", "closing_speed_near", "time_to_collision", "ground_distance"):
         out[key] = results[key]
     return out | ({"ground": ground.to_json()} if ground is not None else {})
 
