@@ -41,6 +41,7 @@ import numpy as np
 
 from edge.errors import ConfigError
 from edge.postprocess.ground import GroundPlane, ground_distances, road_distance
+from edge.postprocess.occlusion import hidden_sides
 from edge.postprocess.panoptic import Instance
 from edge.postprocess.slopes import closing_speed, theil_sen_slope
 
@@ -290,6 +291,7 @@ class ObjectTracker:
         self._last_s = t_s
         self._tracks = [tr for tr in self._tracks if t_s - tr.last_s <= self.max_gap_s]
         taken = self._associate(instances, t_s)
+        hidden = hidden_sides(instances, size) if size is not None else [(False, False)] * len(instances)
         grounded: Sequence[float | None] = [None] * len(instances)
         if self.ground is not None and size is not None:
             grounded = ground_distances(instances, self.ground.with_focal(self.hfov_deg or 0.0, size), size)
@@ -308,7 +310,7 @@ class ObjectTracker:
             distance = road_distance(depth, ground_m, [k for _, k in track.scales])
             if distance is not None:
                 track.ranges.append((t_s, distance[0]))
-            sized = _box_size(box, t_s, size)
+            sized = _box_size(box, t_s, size, hidden=any(hidden[i]))
             track.sizes.append(sized)
             for samples in (track.ranges, track.sizes, track.bearings, track.scales):
                 while samples and t_s - samples[0][0] > self.speed_window_s:
@@ -316,7 +318,9 @@ class ObjectTracker:
             info = dataclasses.replace(self._info(track, distance, t_s), ground_m=ground_m)
             if self.hfov_deg is not None and distance is not None and size is not None:
                 where, gap = self._where(box, distance[0], size[1])
-                if not sized[4]:  # a side of the picture cuts the box: its middle is not its thing's
+                if not sized[
+                    4
+                ]:  # a side of the picture, or a nearer thing, cuts the box: its middle is not its thing's
                     track.bearings.append((t_s, self._bearing(box, size[1])))
                 # distances read from the road change as the thing moves, not as a depth map
                 # wanders: their own rate, not the growth's, goes with their median (_drift)
@@ -459,11 +463,13 @@ class ObjectTracker:
 
 
 def _box_size(
-    box: np.ndarray, t_s: float, size: tuple[int, int] | None
+    box: np.ndarray, t_s: float, size: tuple[int, int] | None, *, hidden: bool = False
 ) -> tuple[float, float, float, bool, bool]:
+    """(t, log height, log width, whether the picture's top or bottom cuts it, whether a side
+    of the picture cuts it or a nearer thing hides a side of it: ``hidden``, occlusion.hidden_sides)."""
     x1, y1, x2, y2 = (float(v) for v in box)
     h, w = size if size is not None else (None, None)
     touches_tb = h is not None and (y1 <= 0.5 or y2 >= h - 0.5)
-    touches_lr = w is not None and (x1 <= 0.5 or x2 >= w - 0.5)
+    touches_lr = hidden or (w is not None and (x1 <= 0.5 or x2 >= w - 0.5))
     # a box under a pixel (a far object's first frames) is held at one, not log 0
     return (t_s, float(np.log(max(y2 - y1, 1.0))), float(np.log(max(x2 - x1, 1.0))), touches_tb, touches_lr)

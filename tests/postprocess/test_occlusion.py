@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.postprocess.occlusion import hidden_sides
+from edge.postprocess.panoptic import Instance
+from edge.postprocess.tracks import ObjectTracker
+
+CAR = 13
+
+
+def solid(x1: int, y1: int, x2: int, y2: int, pid: int = 26001) -> Instance:
+    return Instance(pid, CAR, 0.9, (x1, y1, x2, y2), np.ones((y2 - y1, x2 - x1), bool), (y1, x1))
+
+
+def test_which_sides_a_nearer_thing_hides_golden() -> None:
+    far = solid(100, 80, 140, 120)
+    # a nearer car (its bottom lower) overlapping the far one's right part: the far one's right
+    # side is the nearer one's edge; the nearer one hides nothing of itself
+    near_right = solid(130, 90, 200, 160, pid=26002)
+    assert hidden_sides([far, near_right], (256, 512)) == [(False, True), (False, False)]
+    # on its left, touching without overlap (the pixel beside the far one's first column)
+    near_left = solid(60, 90, 100, 160, pid=26003)
+    assert hidden_sides([near_left, far], (256, 512)) == [(False, False), (True, False)]
+    # a farther thing (its bottom higher) beside a box hides nothing of it
+    farther = solid(140, 70, 170, 100, pid=26004)
+    assert hidden_sides([far, farther], (256, 512)) == [(False, False), (True, False)]
+    # apart, alone, or at the picture's edges: nothing hidden
+    assert hidden_sides([far, solid(300, 90, 340, 160, pid=26005)], (256, 512)) == [(False, False)] * 2
+    assert hidden_sides([far], (256, 512)) == [(False, False)]
+    assert (
+        hidden_sides([solid(0, 80, 40, 120), solid(472, 80, 512, 120, pid=26006)], (256, 512))
+        == [(False, False)] * 2
+    )
+
+
+def test_a_side_a_nearer_car_slides_over_gives_no_lateral_speed() -> None:
+    """A car 20 m ahead keeping its place 3 m right of the axis, while a nearer car 10 m ahead
+    pulls over its left part at 0.6 m/s: the far box's left edge is the nearer car's, so its
+    middle moves right though the far car does not. Those frames give no bearing, so no
+    lateral speed; the same far boxes alone (a car that grows rightwards, moving) give one."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w, f = 512, 1.1 * 512
+
+    def boxes(t: float) -> tuple[Instance, Instance]:
+        near_x2 = 256 + f * (1.0 + 0.6 * t) / 10.0  # the nearer car's right edge, 10 m out
+        far_x1, far_x2 = 256 + f * 2.1 / 20.0, 256 + f * 3.9 / 20.0
+        far = solid(int(max(far_x1, near_x2)), 100, int(far_x2), 130)
+        near = solid(int(256 + f * -0.8 / 10.0), 90, int(near_x2), 170, pid=26002)
+        return far, near
+
+    together = ObjectTracker(hfov_deg=hfov, min_lateral_mps=0.5)
+    alone = ObjectTracker(hfov_deg=hfov, min_lateral_mps=0.5)
+    for i in range(11):
+        far, near = boxes(i / 10)
+        seen, _ = together.update([far, near], [(20.0, 19.0), (10.0, 9.5)], i / 10, size=(256, w))
+        (by_itself,) = alone.update([far], [(20.0, 19.0)], i / 10, size=(256, w))
+    assert far.box[0] > 256 + f * 2.1 / 20.0, "the nearer car covers the far one's left part"
+    assert seen.lateral_mps is None and seen.path_in_s is None
+    # its middle moves at half the nearer car's edge, 1.2 m/s at 20 m as the picture has it
+    assert by_itself.lateral_mps == pytest.approx(0.6, abs=0.1)
