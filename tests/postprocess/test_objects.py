@@ -95,6 +95,23 @@ def test_object_distance_golden_and_overlay_labels_say_it() -> None:
     assert changed[0].max() <= 10 and changed[1].min() >= 30 + prefix_w - 1
 
 
+def test_the_overlay_labels_a_thing_by_the_roads_distance_where_its_track_has_one() -> None:
+    """A track that read the thing's distance from the road (ground_m) labels it with that,
+    not the depth map's: the same picture as one drawn with that distance given."""
+    from edge.postprocess.render import overlay
+    from edge.postprocess.tracks import TrackInfo
+
+    image = np.full((40, 160, 3), 90, np.uint8)
+    ids = np.full((40, 160), 7, np.int32)
+    ids[10:20, 30:50] = 26000
+    car = Instance(26000, 13, 0.88, (30.0, 10.0, 50.0, 20.0), np.ones((10, 20), bool), (10, 30))
+    plain = TrackInfo(1, 1, 0.0, None, None)
+    road = TrackInfo(1, 1, 0.0, None, None, ground_m=40.0)
+    drawn = overlay(image, ids, [car], distances=[(13.0, 5.0)], tracks=[road])
+    assert np.array_equal(drawn, overlay(image, ids, [car], distances=[(40.0, 40.0)], tracks=[plain]))
+    assert not np.array_equal(drawn, overlay(image, ids, [car], distances=[(13.0, 5.0)], tracks=[plain]))
+
+
 def test_percentiles_are_numpys_to_the_last_bit() -> None:
     from edge.postprocess.objects import percentiles
 

@@ -176,14 +176,16 @@ function pathText(o) {
 
 function showObjects(snap) {
   const objects = (snap.objects || []).slice();
-  const key = (o) => [o.ttc_s ?? Infinity, o.distance_m ?? Infinity];
+  // how far: read from the road where the thing's feet show (ground_m), else the depth map's
+  const far = (o) => o.ground_m ?? o.distance_m;
+  const key = (o) => [o.ttc_s ?? Infinity, far(o) ?? Infinity];
   objects.sort((a, b) => { const [ta, da] = key(a), [tb, db] = key(b); return ta - tb || da - db; });
   const body = $("objects").tBodies[0];
   body.replaceChildren();
   for (const o of objects.slice(0, MAX_OBJECT_ROWS)) {
     const row = body.insertRow();
     if (o.warn) row.className = "warn";
-    const cells = [o.track ?? "–", o["class"], fmt(o.distance_m), fmt(o.closing_mps), fmt(o.ttc_s),
+    const cells = [o.track ?? "–", o["class"], fmt(far(o)), fmt(o.closing_mps), fmt(o.ttc_s),
       fmt(o.lateral_m), pathText(o)];
     for (const text of cells) row.insertCell().textContent = String(text);
   }
@@ -205,7 +207,7 @@ function showWarnings(snap) {
     if (w.event === "warning") row.className = "warn";
     const time = new Date(w.time_unix * 1000).toLocaleTimeString();
     const cells = [time, w.event, w.track, w["class"], w.why ?? (w.ended ? "run ended" : "–"),
-      fmt(w.distance_m), fmt(w.ttc_s), fmt(w.warned_s)];
+      fmt(w.ground_m ?? w.distance_m), fmt(w.ttc_s), fmt(w.warned_s)];
     for (const text of cells) row.insertCell().textContent = String(text);
   }
   $("warnings-count").textContent = String(snap.warnings_total);
