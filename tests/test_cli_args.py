@@ -213,6 +213,44 @@ def test_each_camera_takes_its_own_field_of_view() -> None:
         parser.parse_args([*cams, "--hfov", "rear=190"])
 
 
+def test_each_camera_takes_its_own_height_over_the_road() -> None:
+    """--camera-height NAME=M and --horizon NAME=F are that camera's ground plane, M and F
+    every other's; a horizon without a height, or a height without a field of view, of one
+    camera is refused, naming it."""
+    from edge.cli import build_parser
+    from edge.cli_tracking import object_tracker
+    from edge.postprocess.ground import GroundPlane
+
+    parser = build_parser()
+    cams = ["run", "--camera", "front=/dev/video0", "--camera", "rear=/dev/video2", "--hfov", "60"]
+    args = parser.parse_args([*cams, "--camera-height", "front=1.3", "--horizon", "front=0.46"])
+    trackers = object_tracker(args)
+    assert trackers["front"].ground == GroundPlane(height_m=1.3, horizon=0.46)
+    assert trackers["rear"].ground is None and trackers["rear"].use_ground
+    both = object_tracker(parser.parse_args([*cams, "--camera-height", "1.3", "--camera-height", "rear=0.9"]))
+    assert {n: t.ground for n, t in both.items()} == {
+        "front": GroundPlane(height_m=1.3, horizon=0.5),
+        "rear": GroundPlane(height_m=0.9, horizon=0.5),
+    }
+    refused = {
+        (
+            "--camera-height",
+            "front=1.3",
+            "--horizon",
+            "rear=0.4",
+        ): "--horizon needs --camera-height for camera rear's",
+        ("--camera-height", "top=1.3"): "--camera-height top=1.3: no camera is named 'top'",
+    }
+    for extra, said in refused.items():
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            object_tracker(parser.parse_args([*cams, *extra]))
+    blind = ["run", "--camera", "front=/dev/video0", "--camera", "rear=/dev/video2", "--hfov", "front=60"]
+    with pytest.raises(
+        ConfigError, match=re.escape("--camera-height needs --hfov for camera rear's field of view")
+    ):
+        object_tracker(parser.parse_args([*blind, "--camera-height", "1.3"]))
+
+
 @pytest.mark.parametrize("bad", ["0", "180", "-5", "nan", "wide"])
 def test_a_field_of_view_is_between_0_and_180_degrees(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
