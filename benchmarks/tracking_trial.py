@@ -42,6 +42,7 @@ from edge.eval.objects import true_cut_by_sides, true_distances, true_lateral, t
 from edge.eval.panoptic import PanopticStats
 from edge.eval.tracking import TrackingStats
 from edge.perception import Perception
+from edge.postprocess import slopes as slopes_module
 from edge.postprocess import tracks as tracks_module
 from edge.postprocess.ground import GroundPlane
 from edge.postprocess.tracks import ObjectTracker, TrackInfo, closing_speed
@@ -70,8 +71,8 @@ class DistanceSlopeTracker(ObjectTracker):
     """The closing speed as the slope of the distances alone (the tracker's first way, and
     still its way for a box two edges of the picture cut), for comparison."""
 
-    def _info(self, track: Any, distance: Any, t_s: float) -> TrackInfo:
-        info = super()._info(track, distance, t_s)
+    def _info(self, track: Any, distance: Any, t_s: float, ground_m: float | None = None) -> TrackInfo:
+        info = super()._info(track, distance, t_s, ground_m)
         if distance is None:
             return info
         closing = closing_speed(
@@ -90,14 +91,18 @@ def least_squares_slope(times: Any, values: Any) -> float | None:
 
 @contextmanager
 def slope_fit(least_squares: bool) -> Iterator[None]:
-    """The tracker's (and the truth's) closing-speed fit swapped for least squares."""
-    kept = tracks_module.theil_sen_slope
+    """The tracker's (and the truth's) closing-speed fit swapped for least squares: the box's
+    growth (tracks) and the distances' slope (slopes.closing_speed, the truth's fit too)."""
+    modules = (tracks_module, slopes_module)
+    kept = [m.theil_sen_slope for m in modules]
     if least_squares:
-        tracks_module.theil_sen_slope = least_squares_slope  # type: ignore[assignment]
+        for m in modules:
+            m.theil_sen_slope = least_squares_slope  # type: ignore[assignment]
     try:
         yield
     finally:
-        tracks_module.theil_sen_slope = kept
+        for m, fit in zip(modules, kept, strict=True):
+            m.theil_sen_slope = fit  # type: ignore[method-assign]
 
 
 def seen_frames(data: Path, engines: Path) -> list[dict[str, Any]]:

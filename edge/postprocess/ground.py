@@ -87,10 +87,23 @@ class GroundPlane:
         return {"height_m": self.height_m, "horizon": self.horizon, "focal": self.focal}
 
 
-def feet_row(index: int, instances: Sequence[Instance], rows: int) -> float | None:
+def windows(instances: Sequence[Instance]) -> np.ndarray:
+    """Each instance's mask window in the picture, N x 4: top row, left column, and the row
+    and column past its bottom right (whole pixels, as Instance.offset and mask place it)."""
+    out = np.zeros((len(instances), 4), np.int64)
+    for k, inst in enumerate(instances):
+        y0, x0 = inst.offset
+        out[k] = (y0, x0, y0 + inst.mask.shape[0], x0 + inst.mask.shape[1])
+    return out
+
+
+def feet_row(
+    index: int, instances: Sequence[Instance], rows: int, boxes: np.ndarray | None = None
+) -> float | None:
     """The row where instance ``index`` meets the road: its box's bottom, when its mask's
     lowest row has, in some column, a pixel below it that no other instance's mask holds;
-    None where the picture's bottom cuts it or other things hide its feet everywhere."""
+    None where the picture's bottom cuts it or other things hide its feet everywhere.
+    ``boxes``: the instances' windows, where already worked out."""
     inst = instances[index]
     filled = np.flatnonzero(inst.mask.any(axis=1))
     if not filled.size:
@@ -101,17 +114,17 @@ def feet_row(index: int, instances: Sequence[Instance], rows: int) -> float | No
     if below >= rows or inst.box[3] >= rows - 0.5:
         return None
     cols = x0 + np.flatnonzero(inst.mask[last])
+    win = windows(instances) if boxes is None else boxes
+    # only the masks whose windows hold the row below, over some of these columns
+    near = (win[:, 0] <= below) & (win[:, 2] > below) & (win[:, 1] <= cols[-1]) & (win[:, 3] > cols[0])
+    near[index] = False
     free = np.ones(cols.size, bool)
-    for j, other in enumerate(instances):
-        if j == index:
-            continue
+    for j in np.flatnonzero(near).tolist():
+        other = instances[j]
         oy, ox = other.offset
-        r = below - oy
-        if not 0 <= r < other.mask.shape[0]:
-            continue
         c = cols - ox
         inside = (c >= 0) & (c < other.mask.shape[1])
-        free[inside] &= ~other.mask[r, c[inside]]
+        free[inside] &= ~other.mask[below - oy, c[inside]]
     return float(inst.box[3]) if free.any() else None
 
 
@@ -121,9 +134,10 @@ def ground_distances(
     """Each instance's distance from its feet (feet_row) over ``ground``, in a picture of
     ``size`` (height, width); None where its feet are not seen or too far to read."""
     rows = size[0]
+    boxes = windows(instances)
     out: list[float | None] = []
     for i in range(len(instances)):
-        row = feet_row(i, instances, rows)
+        row = feet_row(i, instances, rows, boxes)
         out.append(None if row is None else ground.distance(row, rows))
     return out
 

@@ -315,7 +315,7 @@ class ObjectTracker:
             for samples in (track.ranges, track.sizes, track.bearings, track.scales):
                 while samples and t_s - samples[0][0] > self.speed_window_s:
                     samples.popleft()
-            info = dataclasses.replace(self._info(track, distance, t_s), ground_m=ground_m)
+            info = self._info(track, distance, t_s, ground_m)
             if self.hfov_deg is not None and distance is not None and size is not None:
                 where, gap = self._where(box, distance[0], size[1])
                 if not sized[
@@ -425,7 +425,9 @@ class ObjectTracker:
         track.box, track.last_s = box, t_s
         track.frames += 1
 
-    def _info(self, track: _Track, distance: tuple[float, float] | None, t_s: float) -> TrackInfo:
+    def _info(
+        self, track: _Track, distance: tuple[float, float] | None, t_s: float, ground_m: float | None = None
+    ) -> TrackInfo:
         closing = ttc = None
         if distance is not None and track.ranges:
             growth = self._growth(track.sizes)
@@ -442,7 +444,13 @@ class ObjectTracker:
                 if closing is not None and closing >= self.min_closing_mps:
                     ttc = distance[0] / closing
         return TrackInfo(
-            track.number, track.frames, t_s - track.first_s, closing, ttc, warn_within_s=self.warn_within_s
+            track.number,
+            track.frames,
+            t_s - track.first_s,
+            closing,
+            ttc,
+            warn_within_s=self.warn_within_s,
+            ground_m=ground_m,
         )
 
     def _growth(self, sizes: deque[tuple[float, float, float, bool, bool]]) -> tuple[float, float] | None:
