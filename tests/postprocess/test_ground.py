@@ -192,3 +192,32 @@ def test_a_track_whose_feet_hide_for_a_frame_keeps_the_roads_scale() -> None:
     assert hidden.track == info.track and hidden.ground_m is None
     assert hidden.lateral_m == pytest.approx(-2.6) and hidden.ahead_m == pytest.approx(40.0)
     assert hidden.in_path is False
+
+
+def test_feet_are_those_every_other_mask_leaves_free() -> None:
+    """Random blobs: feet_row's row is the box's bottom exactly where, below the lowest row
+    of the mask, some column is in no other mask (each mask looked at, none passed over)."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        instances = []
+        for k in range(int(rng.integers(1, 7))):
+            y0, x0 = int(rng.integers(0, 40)), int(rng.integers(0, 56))
+            h, w = int(rng.integers(1, 48 - y0 + 1)), int(rng.integers(1, 64 - x0 + 1))
+            mask = rng.random((h, w)) < 0.8
+            instances.append(Instance(26000 + k, CAR, 0.9, (x0, y0, x0 + w, y0 + h), mask, (y0, x0)))
+        taken = np.zeros((48, 64), int)
+        for inst in instances:
+            (y0, x0), m = inst.offset, inst.mask
+            taken[y0 : y0 + m.shape[0], x0 : x0 + m.shape[1]] += m
+        for i, inst in enumerate(instances):
+            (y0, x0), m = inst.offset, inst.mask
+            rows = np.flatnonzero(m.any(axis=1))
+            if not rows.size or y0 + rows[-1] + 1 >= 48 or inst.box[3] >= 47.5:
+                assert feet_row(i, instances, 48) is None
+                continue
+            below, cols = y0 + rows[-1] + 1, x0 + np.flatnonzero(m[rows[-1]])
+            own = np.zeros(64, int)
+            if below < y0 + m.shape[0]:
+                own[x0 : x0 + m.shape[1]] = m[below - y0]
+            free = (taken[below, cols] - own[cols]) == 0
+            assert feet_row(i, instances, 48) == (float(inst.box[3]) if free.any() else None)

@@ -60,3 +60,36 @@ def test_a_side_a_nearer_car_slides_over_gives_no_lateral_speed() -> None:
     assert seen.lateral_mps is None and seen.path_in_s is None
     # its middle moves at half the nearer car's edge, 1.2 m/s at 20 m as the picture has it
     assert by_itself.lateral_mps == pytest.approx(0.6, abs=0.1)
+
+
+def _hidden_by_a_picture_of_owners(
+    instances: list[Instance], size: tuple[int, int]
+) -> list[tuple[bool, bool]]:
+    """hidden_sides the plain way: every mask painted, farthest first, over the whole picture."""
+    bottoms = np.asarray([inst.box[3] for inst in instances], float)
+    owner = np.full(size, -1)
+    for k in np.argsort(bottoms, kind="stable"):
+        (y0, x0), mask = instances[k].offset, instances[k].mask
+        owner[y0 : y0 + mask.shape[0], x0 : x0 + mask.shape[1]][mask] = k
+    out = []
+    for i in range(len(instances)):
+        mine = owner == i
+        nearer = (owner >= 0) & ~mine & (bottoms[np.maximum(owner, 0)] > bottoms[i])
+        out.append((bool((mine[:, 1:] & nearer[:, :-1]).any()), bool((mine[:, :-1] & nearer[:, 1:]).any())))
+    return out
+
+
+def test_hidden_sides_are_those_of_a_picture_of_owners() -> None:
+    """Random blobs, overlapping and touching, at the picture's edges too: the same sides as
+    painting every mask over the whole picture, farthest first, says."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        size = (48, 64)
+        instances = []
+        for k in range(int(rng.integers(2, 7))):
+            y0, x0 = int(rng.integers(0, 40)), int(rng.integers(0, 56))
+            h, w = int(rng.integers(1, 48 - y0 + 1)), int(rng.integers(1, 64 - x0 + 1))
+            mask = rng.random((h, w)) < 0.8
+            bottom = float(y0 + h) + float(rng.integers(0, 3)) * 0.25
+            instances.append(Instance(26000 + k, CAR, 0.9, (x0, y0, x0 + w, bottom), mask, (y0, x0)))
+        assert hidden_sides(instances, size) == _hidden_by_a_picture_of_owners(instances, size)
