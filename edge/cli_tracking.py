@@ -56,7 +56,14 @@ def horizon_setting(text: str) -> tuple[str | None, float]:
     """``--horizon F`` (every camera's) or ``--horizon NAME=F``: the horizon's row over the
     picture's height, from its top."""
     name, fraction = camera_and_value(text, "F")
-    return name, finite_number(fraction, what="a fraction of the picture's height")
+    value = finite_number(fraction, what="a fraction of the picture's height")
+    # beyond these the road would not be in the picture at all: most likely a row in pixels
+    if not -1.0 < value < 2.0:
+        raise argparse.ArgumentTypeError(
+            f"expected [NAME=]F, the horizon's row over the picture's height (e.g. 0.47, not a row in "
+            f"pixels), got {text!r}"
+        )
+    return name, value
 
 
 def facing_setting(text: str) -> tuple[str | None, str]:

@@ -161,6 +161,13 @@ def test_a_cameras_height_over_the_road_gives_its_tracker_a_ground_plane(
         with pytest.raises(SystemExit):
             main(["run", "synthetic://", "--hfov", "60", "--camera-height", bad])
         assert f"got {bad!r}" in capsys.readouterr().err
+    for bad in ("340", "-1", "x"):
+        with pytest.raises(SystemExit):
+            main(["run", "synthetic://", "--hfov", "60", "--camera-height", "1.3", "--horizon", bad])
+        assert f"got {bad!r}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "synthetic://", "--hfov", "60", "--camera-height", "1.3", "--horizon", "340"])
+    assert "not a row in pixels" in capsys.readouterr().err
 
 
 def test_a_path_width_without_a_field_of_view_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
