@@ -35,6 +35,9 @@ def frames() -> list[np.ndarray]:
 
 
 def test_a_call_gives_what_the_pipeline_gives(demo_engines: Path) -> None:
+    from edge.data.synthetic import Camera
+    from edge.postprocess.tracks import ObjectTracker
+
     piped: list[Result] = []
     # the options edge run and Perception.open use: thread counts change summation order
     engines = EngineSet.from_manifest(
@@ -53,6 +56,9 @@ def test_a_call_gives_what_the_pipeline_gives(demo_engines: Path) -> None:
     assert len(piped) == 3
 
     with Perception.open(demo_engines) as perception:
+        # the pipeline's tracker has its source's camera: its labels say the road's distances
+        camera = Camera(*TEST_SIZE)
+        perception.object_tracker = ObjectTracker(hfov_deg=camera.hfov_deg, ground=camera.ground)
         seen = [perception(image) for image in frames()]
         rendered = [perception.render(s) for s in seen]
         halves = [(perception.render(s, view="panoptic"), perception.render(s, view="depth")) for s in seen]
