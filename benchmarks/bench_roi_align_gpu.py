@@ -183,6 +183,27 @@ def candidates() -> list[tuple[str, str, dict[str, Any]]]:
         }
         tile = f"bins_fast={bins_fast}{'/unrolled' if unroll else ''}/bin_block={bin_block}"
         out.append((f"{layout}/{tile}/block_c={block_c}/warps=4", layout, cfg))
+    # the fastest whole-RoI tiles with their registers capped (maxnreg), for more warps an SM
+    # than their 72-138 registers leave (sm_90, triton_aot.py --maxnreg): 64 spills 8 B of
+    # stack on the channels-last default in FP32 and none in FP16, 48 about 100 B
+    for layout, bins_fast, block_c, maxnreg in (
+        ("channels_last", True, 16, 64),
+        ("channels_last", True, 16, 48),
+        ("channels_last", True, 32, 96),
+        ("channels_last", True, 32, 64),
+        ("nchw", False, 16, 96),
+        ("nchw", False, 16, 64),
+    ):
+        cfg = {
+            "block_c": block_c,
+            "num_warps": 4,
+            "bins_fast": bins_fast,
+            "unroll": False,
+            "maxnreg": maxnreg,
+        }
+        out.append(
+            (f"{layout}/bins_fast={bins_fast}/maxnreg={maxnreg}/block_c={block_c}/warps=4", layout, cfg)
+        )
     # a warp per row of bins with all their samples: for NCHW only (channels are not walked)
     for block_c, warps in ((2, 4), (4, 4), (4, 8), (8, 8)):
         cfg = {"block_c": block_c, "num_warps": warps, "sample_lanes": True, "unroll": False}

@@ -32,6 +32,7 @@ DEFAULT = (
     "channels_last/bins_fast=True/bin_block=8/block_c=16/warps=4",
     "channels_last/bins_fast=False/unrolled/bin_block=8/block_c=32/warps=4",
     "nchw/bins_fast=False/bin_block=8/block_c=16/warps=4",
+    "channels_last/bins_fast=True/maxnreg=64/block_c=16/warps=4",
 )
 
 

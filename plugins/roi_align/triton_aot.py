@@ -46,6 +46,7 @@ class KernelConfig:
     unroll: bool = False
     cb_fast: bool = False
     bin_block: int | None = None  # None: all of a RoI's bins in one program
+    maxnreg: int | None = None  # a cap on the registers a thread (ptxas spills beyond it)
     output_size: int = 7
     sampling_ratio: int = 2
     aligned: bool = False
@@ -61,6 +62,8 @@ class KernelConfig:
             tile += "/cb_fast"
         if self.bin_block is not None:
             tile += f"/bin_block={self.bin_block}"
+        if self.maxnreg is not None:
+            tile += f"/maxnreg={self.maxnreg}"
         return (
             f"sm_{self.arch}/{self.dtype}/{tile}/block_c={self.block_c}"
             f"/warps={self.num_warps}/P={self.output_size}/sampling={self.sampling_ratio}"
@@ -158,7 +161,7 @@ def _compile_in_process(cfg: KernelConfig) -> KernelResources:
     compiled = triton.compile(
         src,
         target=GPUTarget("cuda", cfg.arch, 32),
-        options={"num_warps": cfg.num_warps, "enable_fp_fusion": True},
+        options={"num_warps": cfg.num_warps, "enable_fp_fusion": True, **_register_cap(cfg.maxnreg)},
     )
     ptx = compiled.asm["ptx"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,6 +182,11 @@ def _compile_in_process(cfg: KernelConfig) -> KernelResources:
         approx_divisions=len(re.findall(r"\b(?:div\.full|div\.approx|sqrt\.approx)\.", ptx)),
         global_loads=len(re.findall(r"\bld\.global\b", ptx)),
     )
+
+
+def _register_cap(maxnreg: int | None) -> dict[str, int]:
+    """Triton's launch and compile option capping the registers a thread, where one is set."""
+    return {} if maxnreg is None else {"maxnreg": maxnreg}
 
 
 def kernel_resources(configs: Sequence[KernelConfig]) -> list[KernelResources]:
@@ -223,6 +231,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[None],
         help="bins a program (power of two; default all)",
     )
+    ap.add_argument(
+        "--maxnreg",
+        type=int,
+        nargs="+",
+        default=[None],
+        help="a cap on the registers a thread (ptxas spills beyond it; default none)",
+    )
     ap.add_argument("--json-configs", help=argparse.SUPPRESS)  # the child process's input
     args = ap.parse_args(argv)
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # fusion is passed explicitly anyway
@@ -242,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tf32x3=args.tf32x3,
             unroll=args.unroll,
             bin_block=n,
+            maxnreg=r,
         )
         for a in args.arch
         for d in args.dtype
@@ -249,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for b in args.block_c
         for w in args.num_warps
         for n in args.bin_block
+        for r in args.maxnreg
     ]
     for r in kernel_resources(configs):
         print(

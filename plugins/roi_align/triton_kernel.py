@@ -409,6 +409,7 @@ def multilevel_roi_align_triton(
     unroll: bool | None = None,
     cb_fast: bool | None = None,
     bin_block: int | None = None,
+    maxnreg: int | None = None,
 ) -> torch.Tensor:
     """Same contract as torch.ops.edge.multilevel_roi_align; FP32 or FP16 features.
 
@@ -427,6 +428,7 @@ def multilevel_roi_align_triton(
     channel blocks next to each other, rather than one channel block of every RoI.
     ``bin_block`` splits the output bins into programs of that many (a power of two; the
     grid's third axis): fewer accumulators a program, so more programs resident an SM.
+    ``maxnreg`` caps the registers a thread to the same end, ptxas spilling beyond it.
     """
     n_levels = len(features)
     if not 1 <= n_levels <= MAX_LEVELS:
@@ -493,6 +495,7 @@ def multilevel_roi_align_triton(
         LEVEL_EPS,
         **constexprs,
         num_warps=num_warps,
+        **({} if maxnreg is None else {"maxnreg": maxnreg}),
         # fused multiply-adds, as nvcc compiles torchvision's kernel; explicit because Triton
         # 3.10 turns the default off
         enable_fp_fusion=True,

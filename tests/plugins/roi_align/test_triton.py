@@ -258,6 +258,15 @@ def test_bins_split_over_programs_match_reference(kernel: ModuleType, layout: st
     )
 
 
+def test_a_register_cap_is_the_gpu_compilers_alone(kernel: ModuleType) -> None:
+    # maxnreg is a compile option for the GPU (ptxas spills beyond it); the kernel it
+    # launches computes the same bins (on the interpreter, which has no registers, as here)
+    feats, rois, bidx = pyramid(5, c=3)
+    assert_matches_reference(
+        kernel, feats, rois, bidx, sampling=2, aligned=False, layout="channels_last", block_c=2, maxnreg=48
+    )
+
+
 @pytest.mark.parametrize(
     "options,message",
     [

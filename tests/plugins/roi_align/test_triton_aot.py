@@ -43,6 +43,13 @@ BIN_BLOCKS = [
     for bc in (16, 32)
     for n in (8, 16, None)
 ]
+# the GPU sweep's register caps on the tiles that take 72-138 registers whole
+CAPPED = [
+    KernelConfig(arch=90, dtype=d, block_c=bc, bins_fast=f, maxnreg=n)
+    for d in ("fp32", "fp16")
+    for f, bc, caps in ((True, 16, (64, 48)), (True, 32, (96, 64)), (False, 16, (96, 64)))
+    for n in caps
+]
 # 64 accumulators per thread, each with four loads in flight: no register file holds that
 OVERSIZED = KernelConfig(arch=90, block_c=128, num_warps=4, bins_fast=False)
 
@@ -51,7 +58,9 @@ OVERSIZED = KernelConfig(arch=90, block_c=128, num_warps=4, bins_fast=False)
 def resources() -> dict[KernelConfig, KernelResources]:
     if getattr(triton.knobs.nvidia, "cuobjdump", None) is None:
         pytest.skip("this Triton has no NVIDIA ptxas/cuobjdump to compile with")
-    configs = list(dict.fromkeys([*DEFAULTS, ADAPTIVE, *SAMPLE_LANES, *TUNED, *BIN_BLOCKS, OVERSIZED]))
+    configs = list(
+        dict.fromkeys([*DEFAULTS, ADAPTIVE, *SAMPLE_LANES, *TUNED, *BIN_BLOCKS, OVERSIZED, *CAPPED])
+    )
     return {r.config: r for r in kernel_resources(configs)}
 
 
@@ -86,6 +95,19 @@ def test_splitting_the_bins_frees_registers(resources: dict[KernelConfig, Kernel
         assert resources[cfg].registers < whole.registers, cfg.name()
         if cfg.bin_block == 8:
             assert resources[cfg].registers <= 64, cfg.name()  # at least 8 programs of 4 warps an SM
+
+
+def test_a_register_cap_holds_and_what_it_costs_is_seen(
+    resources: dict[KernelConfig, KernelResources],
+) -> None:
+    # ptxas keeps under the cap (maxnreg), spilling what does not fit to the stack: the
+    # sweep's capped tiles trade spills for warps, which only a GPU run can weigh
+    for cfg in CAPPED:
+        capped, whole = resources[cfg], resources[dataclasses.replace(cfg, maxnreg=None)]
+        assert capped.registers <= cfg.maxnreg < whole.registers, cfg.name()
+        assert capped.stack_bytes >= whole.stack_bytes, cfg.name()
+    # half the registers of the 138-register tile cannot be had without spilling
+    assert resources[KernelConfig(arch=90, block_c=32, bins_fast=True, maxnreg=64)].spills
 
 
 def test_spills_are_detected(resources: dict[KernelConfig, KernelResources]) -> None:
