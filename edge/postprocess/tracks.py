@@ -318,9 +318,8 @@ class ObjectTracker:
             info = self._info(track, distance, t_s, ground_m)
             if self.hfov_deg is not None and distance is not None and size is not None:
                 where, gap = self._where(box, distance[0], size[1])
-                if not sized[
-                    4
-                ]:  # a side of the picture, or a nearer thing, cuts the box: its middle is not its thing's
+                # a side of the picture, or a nearer thing, cuts the box: its middle is not its thing's
+                if not sized[4]:
                     track.bearings.append((t_s, self._bearing(box, size[1])))
                 # distances read from the road change as the thing moves, not as a depth map
                 # wanders: their own rate, not the growth's, goes with their median (_drift)
