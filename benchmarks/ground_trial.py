@@ -11,7 +11,10 @@ sets: from the right lane plain, with cut-ins and with the car ahead braking, an
 centre line with cut-ins) are run once through ONNX Runtime engines of the bundled tiny
 weights (256x512), and the tracker with the synthetic camera's field of view is run over
 them twice, reading distances from the depth map alone and from the road, scored as
-edge replay scores it (benchmarks/tracking_trial.py's lateral_errors).
+edge replay scores it (benchmarks/tracking_trial.py's lateral_errors). Where a thing's
+feet hide, the tracker scales the depth engine's distance by the track's recent road /
+depth ratios: those distances are scored against the depth engine's own on the same frames
+(hidden_feet_distance).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import build_bundled, bundled_provenance, write_result
@@ -29,6 +34,8 @@ from benchmarks.tracking_trial import MODELS, lateral_errors, seen_frames
 from edge.data.make_synthetic import write_dataset
 from edge.data.synthetic import Camera
 from edge.eval.objects import distance_errors
+from edge.postprocess.ground import GroundPlane
+from edge.postprocess.tracks import ObjectTracker
 
 SETS: dict[str, dict[str, Any]] = {
     "lane": {"lane": "right", "sequences": 20, "frames": 80},
@@ -49,6 +56,28 @@ def depth_map_distances(frames: list[dict[str, Any]]) -> dict[str, Any]:
                 pred.append(by_id[p][0])
                 true.append(f["true_distance"][g])
     return distance_errors(pred, true)
+
+
+def hidden_feet_distances(frames: list[dict[str, Any]], ground: GroundPlane) -> dict[str, Any]:
+    """Where a matched thing's feet were hidden and its track scaled the depth engine's
+    distance to its recent road readings (TrackInfo.range_from "scaled"): that distance, and
+    the depth engine's own on the same frames, against the truth; with the synthetic
+    camera's field of view and ``ground``, as lateral_errors' tracker reads them."""
+    tracker = ObjectTracker(hfov_deg=float(np.degrees(2 * np.arctan(1 / 2.2))), ground=ground)
+    scaled, depth, true = [], [], []
+    for f in frames:
+        infos = tracker.update(f["instances"], f["distances"], f["t_s"], scene=f["scene"], size=f["size"])
+        by_id = {
+            inst.panoptic_id: (info, d)
+            for inst, info, d in zip(f["instances"], infos, f["distances"], strict=True)
+        }
+        for g, p in f["matched"].thing_pairs:
+            info, d = by_id.get(p, (None, None))
+            if info is not None and info.range_from == "scaled" and d is not None and g in f["true_distance"]:
+                scaled.append(info.range_m)
+                depth.append(d[0])
+                true.append(f["true_distance"][g])
+    return {"scaled": distance_errors(scaled, true), "depth_map": distance_errors(depth, true)}
 
 
 def headline(scored: dict[str, Any]) -> dict[str, Any]:
@@ -93,9 +122,11 @@ def main() -> None:
                 "depth_map_scored": depth,
                 "road_scored": road,
                 "depth_map_distance": depth_map_distances(frames),
+                "hidden_feet_distance": hidden_feet_distances(frames, ground),
             }
             print(f"{name}:\n  depth map {runs[name]['depth_map']}", flush=True)
             print(f"  road      {runs[name]['road']}", flush=True)
+            print(f"  feet hidden {runs[name]['hidden_feet_distance']}", flush=True)
             del frames
     write_result(
         args.out,

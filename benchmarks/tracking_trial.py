@@ -207,7 +207,9 @@ def lateral_errors(
         )
     results = stats.results()
     out = {"hfov_deg": hfov, **results["lateral"], "warnings": results["warnings"]}
-    for key in ("closing_speed", "closing_speed_near", "time_to_collision", "ground_distance"):
+    scores = ["closing_speed", "closing_speed_near", "time_to_collision"]
+    scores += ["ground_distance", "scaled_distance"]
+    for key in scores:
         out[key] = results[key]
     return out | ({"ground": ground.to_json()} if ground is not None else {})
 

@@ -132,8 +132,9 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="[NAME=]M",
         help="with --hfov: how high over the road the camera is, in metres. Each object's distance is "
-        "then read from the row where it stands on the road (ground_m in objects.jsonl), the depth "
-        "map's where its feet are hidden: a monocular depth engine's far distances run short, and "
+        "then read from the row where it stands on the road (ground_m in objects.jsonl), and where "
+        "its feet are hidden, the depth map's scaled to its recent road readings (range_m): a "
+        "monocular depth engine's far distances run short, and "
         "the objects' places with them. Right on a flat road with the camera's pitch as set by "
         "--horizon; synthetic:// and cityscapes://DIR with camera files know theirs; with --camera, "
         "NAME=M is that camera's (repeatable) and M every other's; default: unknown",

@@ -374,13 +374,17 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             f"p90 {o['abs_err_m_p90']:.2f} m  within 10% {100 * o['within_10pct']:.0f}%  "
             f"({o['objects']} matched objects)"
         )
-    r = (metrics.get("tracking") or {}).get("ground_distance") or {}
-    if r.get("objects"):
-        lines.append(
-            f"  read from the road: AbsRel {r['abs_rel']:.3f}  |error| p50 {r['abs_err_m_p50']:.2f} m  "
-            f"p90 {r['abs_err_m_p90']:.2f} m  within 10% {100 * r['within_10pct']:.0f}%  "
-            f"({r['objects']} objects over frames where their feet show)"
-        )
+    for key, label, where in (
+        ("ground_distance", "read from the road", "where their feet show"),
+        ("scaled_distance", "scaled to the road", "where their feet hid"),
+    ):
+        r = (metrics.get("tracking") or {}).get(key) or {}
+        if r.get("objects"):
+            lines.append(
+                f"  {label}: AbsRel {r['abs_rel']:.3f}  |error| p50 {r['abs_err_m_p50']:.2f} m  "
+                f"p90 {r['abs_err_m_p90']:.2f} m  within 10% {100 * r['within_10pct']:.0f}%  "
+                f"({r['objects']} objects over frames {where})"
+            )
     lines += tracking_lines(metrics.get("tracking") or {})
     return "\n".join(lines)
 

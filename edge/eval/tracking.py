@@ -66,6 +66,8 @@ class TrackingStats:
         self._speed_distance: list[float] = []  # the true distance at each pair's frame
         # the distances read from the road (TrackInfo.ground_m) and the true ones, pairwise
         self._ground: tuple[list[float], list[float]] = ([], [])
+        # and where the feet were hidden, the depth map's scaled to them (range_from "scaled")
+        self._scaled: tuple[list[float], list[float]] = ([], [])
         self._lateral_err: list[float] = []
         self._lateral_near: list[bool] = []  # truly nearer than near_m
         self._in_path: list[tuple[bool, bool]] = []  # (said, true)
@@ -141,6 +143,9 @@ class TrackingStats:
             if track.ground_m is not None and g in true_distance:
                 self._ground[0].append(track.ground_m)
                 self._ground[1].append(true_distance[g])
+            if track.range_from == "scaled" and track.range_m is not None and g in true_distance:
+                self._scaled[0].append(track.range_m)
+                self._scaled[1].append(true_distance[g])
             if true_lateral and g in true_lateral and track.lateral_m is not None:
                 offset, in_path = true_lateral[g]
                 self._lateral_err.append(abs(track.lateral_m - offset))
@@ -298,7 +303,9 @@ class TrackingStats:
         ``lateral``: where the tracks say lateral_m (a field of view given), its error,
         in_path's agreement, the lateral speed's error and the cut-ins said and true
         (_lateral_results); ``ground_distance``: where they say ground_m (a ground plane
-        given), its error against the true distance (eval.objects.distance_errors)."""
+        given), its error against the true distance (eval.objects.distance_errors);
+        ``scaled_distance``: the same where the feet were hidden and the tracker scaled the
+        depth map's distance to the track's road readings (range_from "scaled")."""
         # IDF1: each true thing given the one track that was it most often, and each track one
         # thing (in its scene); a pairing counts in the frames where the two were paired
         id_tp = sum(_best_pairing(together) for together in self._together)
@@ -320,6 +327,7 @@ class TrackingStats:
         out["lateral"] = self._lateral_results()
         out["warnings"] = self._warning_results()
         out["ground_distance"] = distance_errors(*self._ground)
+        out["scaled_distance"] = distance_errors(*self._scaled)
         if not self._speed_true:
             out["closing_speed"] = {"pairs": 0}
             out["closing_speed_near"] = {"within_m": self.near_m, "pairs": 0}

@@ -58,8 +58,9 @@ def overlay(
 ) -> np.ndarray:
     """RGB image blended with the panoptic classes, instance outlines and labels; with a
     ``depth`` map each label also says how far the thing is (``object_distances``, or
-    ``distances`` when already computed; its track's ``ground_m``, read from the road, where
-    it has one); with ``tracks`` (one per instance) its time to
+    ``distances`` when already computed; with ``tracks``, its track's ``range_m``, the one
+    the tracker worked from: read from the road, or scaled to the road's recent readings
+    while its feet are hidden); with ``tracks`` (one per instance) its time to
     collision when under TTC_LABEL_S, and the things the tracks warn of (TrackInfo.warned:
     by default under TTC_WARN_S to arrive, unless known to pass beside the path) are
     outlined in red."""
@@ -78,8 +79,8 @@ def overlay(
         raise ValueError(f"{len(tracks)} tracks for {len(instances)} instances")
     for k, (inst, distance) in enumerate(zip(instances, distances, strict=True)):
         ttc = tracks[k].ttc_s if tracks is not None else None
-        if tracks is not None and (road := tracks[k].ground_m) is not None:
-            distance = (road, road)  # where its feet show, the road's reading: the tracker's own
+        if tracks is not None and (tracked := tracks[k].range_m) is not None:
+            distance = (tracked, tracked)
         y0, x0 = inst.offset
         contours, _ = cv2.findContours(
             inst.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)

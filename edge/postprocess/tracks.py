@@ -76,9 +76,14 @@ class TrackInfo:
     path_in_s: float | None = None
     # the time to collision under which the tracker warns of a thing (its warn_within_s)
     warn_within_s: float = TTC_WARN_S
-    # with the tracker's ground plane, the distance read from where the thing stands (m):
-    # the one its closing speed and place were worked out from, where its feet are seen
+    # with the tracker's ground plane, the distance read from where the thing stands (m),
+    # where its feet are seen
     ground_m: float | None = None
+    # the distance its closing speed and place were worked out from (m) and what it was read
+    # from: "road" (ground_m), "scaled" (its feet hidden: the depth map's, times its track's
+    # recent road / depth ratios) or "depth" (the depth map's); None without a distance
+    range_m: float | None = None
+    range_from: str | None = None
 
     @property
     def warned(self) -> bool:
@@ -110,6 +115,9 @@ class TrackInfo:
             out["ahead_m"] = round(self.ahead_m, 2)
         if self.ground_m is not None:
             out["ground_m"] = round(self.ground_m, 2)
+        if self.range_m is not None:
+            out["range_m"] = round(self.range_m, 2)
+            out["range_from"] = self.range_from
         return out
 
 
@@ -316,6 +324,9 @@ class ObjectTracker:
                 while samples and t_s - samples[0][0] > self.speed_window_s:
                     samples.popleft()
             info = self._info(track, distance, t_s, ground_m)
+            if distance is not None:
+                source = "road" if ground_m is not None else "scaled" if track.scales else "depth"
+                info = dataclasses.replace(info, range_m=distance[0], range_from=source)
             if self.hfov_deg is not None and distance is not None and size is not None:
                 where, gap = self._where(box, distance[0], size[1])
                 # a side of the picture, or a nearer thing, cuts the box: its middle is not its thing's

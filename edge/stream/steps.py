@@ -216,7 +216,8 @@ def tracker_seeing(tracker: ObjectTracker, source: object) -> ObjectTracker:
     if ground is not None:
         print(
             f"note: objects' distances are read from the road where they stand, {ground.height_m:g} m "
-            f"below the camera of {uri!r} (the depth map's where their feet are hidden; "
+            f"below the camera of {uri!r} (where their feet are hidden, the depth map's scaled to "
+            "their recent road readings; "
             "--no-ground: the depth map's alone)",
             file=sys.stderr,
         )

@@ -109,6 +109,15 @@ def test_distances_read_from_the_road_against_the_truth() -> None:
     assert r["abs_rel"] == pytest.approx((10 / 50 + 2 / 20) / 2)
     assert r["abs_err_m_p50"] == pytest.approx(6.0) and r["within_10pct"] == 0.0
     assert TrackingStats().results()["ground_distance"] == {"objects": 0}
+    # the hidden frames' distances, the depth map's scaled to the road, only where scaled
+    assert stats.results()["scaled_distance"] == {"objects": 0}
+    scaled = {
+        26000: TrackInfo(1, 3, 0.2, None, None, range_m=45.0, range_from="scaled"),
+        24000: TrackInfo(2, 3, 0.2, None, None, range_m=25.0, range_from="depth"),
+    }
+    stats.add(matched, scaled, t_s=0.2, true_distance=truth)
+    s = stats.results()["scaled_distance"]
+    assert s["objects"] == 1 and s["abs_rel"] == pytest.approx(0.1) and s["abs_err_m_p50"] == 5.0
 
 
 def test_a_time_to_collision_due_but_not_given_is_counted() -> None:

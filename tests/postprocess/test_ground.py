@@ -116,17 +116,21 @@ def test_with_a_ground_plane_the_tracker_reads_distances_from_the_road() -> None
     depth_only = ObjectTracker(hfov_deg=hfov)
     (info,) = depth_only.update([car], [(20.0, 19.0)], 0.0, size=(256, w))
     assert info.lateral_m == pytest.approx(-1.3) and info.in_path and info.ground_m is None
+    assert (info.range_m, info.range_from) == (20.0, "depth")
     grounded = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC)
     (info,) = grounded.update([car], [(20.0, 19.0)], 0.0, size=(256, w))
     assert info.ground_m == pytest.approx(40.0)
     assert info.lateral_m == pytest.approx(-2.6) and info.in_path is False
     assert info.to_json()["ground_m"] == 40.0
+    assert info.range_m == pytest.approx(40.0) and info.range_from == "road"
+    assert (info.to_json()["range_m"], info.to_json()["range_from"]) == (40.0, "road")
     # its feet hidden behind a nearer car: the depth engine's reading stands
     nearer = solid(int(x1) - 5, 120, int(x1) + 40, 200, pid=26002)
     a, _ = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC).update(
         [car, nearer], [(20.0, 19.0), (8.0, 7.5)], 0.0, size=(256, w)
     )
     assert a.ground_m is None and a.lateral_m == pytest.approx(-1.3)
+    assert (a.range_m, a.range_from) == (20.0, "depth")  # no road reading of its yet to scale by
     # without depth, the road alone gives the distance
     (alone,) = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC).update([car], None, 0.0, size=(256, w))
     assert alone.ground_m == pytest.approx(40.0) and alone.lateral_m == pytest.approx(-2.6)
@@ -192,6 +196,12 @@ def test_a_track_whose_feet_hide_for_a_frame_keeps_the_roads_scale() -> None:
     assert hidden.track == info.track and hidden.ground_m is None
     assert hidden.lateral_m == pytest.approx(-2.6) and hidden.ahead_m == pytest.approx(40.0)
     assert hidden.in_path is False
+    # what the overlay's label and the viewer say: the tracker's distance, not the depth map's
+    assert hidden.range_m == pytest.approx(40.0) and hidden.range_from == "scaled"
+    assert hidden.to_json()["range_from"] == "scaled" and "ground_m" not in hidden.to_json()
+    # no distance at all: none said
+    (blind,) = ObjectTracker(hfov_deg=hfov).update([car], None, 0.0, size=(256, w))
+    assert blind.range_m is None and "range_m" not in blind.to_json()
 
 
 def test_feet_are_those_every_other_mask_leaves_free() -> None:

@@ -95,9 +95,10 @@ def test_object_distance_golden_and_overlay_labels_say_it() -> None:
     assert changed[0].max() <= 10 and changed[1].min() >= 30 + prefix_w - 1
 
 
-def test_the_overlay_labels_a_thing_by_the_roads_distance_where_its_track_has_one() -> None:
-    """A track that read the thing's distance from the road (ground_m) labels it with that,
-    not the depth map's: the same picture as one drawn with that distance given."""
+def test_the_overlay_labels_a_thing_by_its_tracks_distance_where_it_has_one() -> None:
+    """A track's distance (range_m: read from the road, or scaled to it while the feet hide)
+    labels the thing, not the depth map's: the same picture as one drawn with that distance
+    given."""
     from edge.postprocess.render import overlay
     from edge.postprocess.tracks import TrackInfo
 
@@ -106,9 +107,12 @@ def test_the_overlay_labels_a_thing_by_the_roads_distance_where_its_track_has_on
     ids[10:20, 30:50] = 26000
     car = Instance(26000, 13, 0.88, (30.0, 10.0, 50.0, 20.0), np.ones((10, 20), bool), (10, 30))
     plain = TrackInfo(1, 1, 0.0, None, None)
-    road = TrackInfo(1, 1, 0.0, None, None, ground_m=40.0)
+    road = TrackInfo(1, 1, 0.0, None, None, ground_m=40.0, range_m=40.0, range_from="road")
     drawn = overlay(image, ids, [car], distances=[(13.0, 5.0)], tracks=[road])
     assert np.array_equal(drawn, overlay(image, ids, [car], distances=[(40.0, 40.0)], tracks=[plain]))
+    hidden = TrackInfo(1, 2, 0.1, None, None, range_m=26.0, range_from="scaled")
+    drawn = overlay(image, ids, [car], distances=[(13.0, 5.0)], tracks=[hidden])
+    assert np.array_equal(drawn, overlay(image, ids, [car], distances=[(26.0, 26.0)], tracks=[plain]))
     assert not np.array_equal(drawn, overlay(image, ids, [car], distances=[(13.0, 5.0)], tracks=[plain]))
 
 

@@ -126,6 +126,8 @@ def test_closing_speed_from_how_fast_the_box_grows_golden() -> None:
         "closing_mps": 6.62,
         "ttc_s": 3.5,
         "warned": False,  # 3.5 s to arrive: not under the 3 s warned of by default
+        "range_m": 23.36,  # 30 e^-0.25, the depth map's (no ground plane)
+        "range_from": "depth",
     }
 
 

@@ -243,7 +243,7 @@ def test_a_tracker_without_a_field_of_view_takes_its_sources(capsys: pytest.Capt
     assert tracker_seeing(blind, source) is blind and capsys.readouterr().err == ""
     viewed = tracker_seeing(ObjectTracker(hfov_deg=60.0), source)
     assert viewed.hfov_deg == 60.0 and viewed.ground == source.ground  # type: ignore[attr-defined]
-    assert capsys.readouterr().err.startswith(road + "'synthetic://?size=64x128&frames=1' (the depth map's")
+    assert capsys.readouterr().err.startswith(road + "'synthetic://?size=64x128&frames=1' (where their feet")
     plain = ObjectTracker(speed_window_s=0.5, facing="front", min_lateral_mps=0.7)
     seeing = tracker_seeing(plain, source)
     assert seeing is not plain and plain.hfov_deg is None and plain.ground is None
@@ -258,7 +258,7 @@ def test_a_tracker_without_a_field_of_view_takes_its_sources(capsys: pytest.Capt
         "note: objects are placed with the field of view of the camera of "
         "'synthetic://?size=64x128&frames=1', 48.9 degrees (--hfov gives another)\n"
         + road
-        + "'synthetic://?size=64x128&frames=1' (the depth map's where their feet are hidden; "
-        "--no-ground: the depth map's alone)\n"
+        + "'synthetic://?size=64x128&frames=1' (where their feet are hidden, the depth map's "
+        "scaled to their recent road readings; --no-ground: the depth map's alone)\n"
     )
     assert tracker_seeing(plain, object()) is plain and capsys.readouterr().err == ""

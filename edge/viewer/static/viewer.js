@@ -176,8 +176,9 @@ function pathText(o) {
 
 function showObjects(snap) {
   const objects = (snap.objects || []).slice();
-  // how far: read from the road where the thing's feet show (ground_m), else the depth map's
-  const far = (o) => o.ground_m ?? o.distance_m;
+  // how far: the tracker's distance (range_m: read from the road, or the depth map's scaled
+  // to the road's recent readings while the feet are hidden), else the depth map's
+  const far = (o) => o.range_m ?? o.distance_m;
   const key = (o) => [o.ttc_s ?? Infinity, far(o) ?? Infinity];
   objects.sort((a, b) => { const [ta, da] = key(a), [tb, db] = key(b); return ta - tb || da - db; });
   const body = $("objects").tBodies[0];
@@ -207,7 +208,7 @@ function showWarnings(snap) {
     if (w.event === "warning") row.className = "warn";
     const time = new Date(w.time_unix * 1000).toLocaleTimeString();
     const cells = [time, w.event, w.track, w["class"], w.why ?? (w.ended ? "run ended" : "–"),
-      fmt(w.ground_m ?? w.distance_m), fmt(w.ttc_s), fmt(w.warned_s)];
+      fmt(w.range_m ?? w.distance_m), fmt(w.ttc_s), fmt(w.warned_s)];
     for (const text of cells) row.insertCell().textContent = String(text);
   }
   $("warnings-count").textContent = String(snap.warnings_total);
