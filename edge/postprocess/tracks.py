@@ -97,8 +97,8 @@ class TrackInfo:
         cutting_in = self.path_in_s is not None and self.path_in_s <= ttc
         return self.in_path is not False or cutting_in
 
-    def to_json(self) -> dict[str, float | int | bool | None]:
-        out: dict[str, float | int | bool | None] = {
+    def to_json(self) -> dict[str, float | int | bool | str | None]:
+        out: dict[str, float | int | bool | str | None] = {
             "track": self.track,
             "track_frames": self.frames,
             "track_age_s": round(self.age_s, 3),
