@@ -70,7 +70,7 @@ class KernelConfig:
         )
 
     def constexprs(self) -> dict[str, Any]:
-        from plugins.roi_align.triton_kernel import kernel_constexprs
+        from plugins.roi_align.triton_tiles import kernel_constexprs
 
         return kernel_constexprs(
             num_levels=self.num_levels,

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("triton", reason="triton is not installed (pip install triton)")
 
 from benchmarks import bench_roi_align_gpu, roi_align_ncu
-from plugins.roi_align.triton_kernel import kernel_constexprs
+from plugins.roi_align.triton_tiles import kernel_constexprs
 
 
 def test_every_timed_configuration_is_one_the_kernel_takes() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 triton = pytest.importorskip("triton", reason="triton is not installed (pip install triton)")
 
-from plugins.roi_align import triton_kernel  # noqa: E402
+from plugins.roi_align import triton_tiles  # noqa: E402
 from plugins.roi_align.triton_aot import KernelConfig, KernelResources, kernel_resources  # noqa: E402
 
 ARCHS = (87, 90)
@@ -26,7 +26,7 @@ TUNED = [
     KernelConfig(arch=a, dtype=d, **tile)
     for a in ARCHS
     for d in ("fp32", "fp16")
-    for tile in triton_kernel.TUNED_TILES.values()
+    for tile in triton_tiles.TUNED_TILES.values()
 ]
 SAMPLE_LANES = [
     KernelConfig(arch=a, dtype=d, block_c=bc, sample_lanes=True, output_size=p)
