@@ -362,3 +362,72 @@ def engine_selection(args: argparse.Namespace) -> dict[str, Any]:
         "fit": fits_of(args),
         "object_tracker": object_tracker(args),
     }
+
+
+def add_keep_free_argument(p: argparse.ArgumentParser) -> None:
+    from edge.stream.disk import DEFAULT_KEEP_FREE, format_bytes
+
+    p.add_argument(
+        "--keep-free",
+        type=byte_size,
+        default=DEFAULT_KEEP_FREE,
+        metavar="SIZE",
+        help="space the video, dir:// and .jsonl sinks (and replay's --out) leave free on their disk: "
+        "they stop, with what they wrote whole, at the last frame that leaves it (64M, 1G; 0: no check); "
+        "default: "
+        f"{format_bytes(DEFAULT_KEEP_FREE)}",
+    )
+
+
+def add_segment_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--segment",
+        type=duration,
+        metavar="DURATION",
+        help="video and .jsonl sinks start a new file every DURATION (300, 5m, 1h), as a dash camera "
+        "does: drive.mkv becomes drive-NNNNN-YYYYmmdd-HHMMSS.mkv (numbered on), one a segment, each "
+        "finished and playable as the next begins; the segment a run that died was writing is kept by "
+        "the next run as one of them, with what reached the disk; dir://frames becomes a folder a "
+        "segment, frames-NNNNN-YYYYmmdd-HHMMSS/",
+    )
+    p.add_argument(
+        "--delete-oldest",
+        action="store_true",
+        help="with --segment, a dash camera's loop recording: when the disk would keep less than "
+        "--keep-free, delete the oldest segments of the same name (earlier runs' too) instead of stopping",
+    )
+
+
+def add_status_every_argument(p: argparse.ArgumentParser) -> None:
+    from edge.latency.status import DEFAULT_LOG_EVERY_S
+
+    p.add_argument(
+        "--status-every",
+        type=non_negative_seconds,
+        default=DEFAULT_LOG_EVERY_S,
+        metavar="S",
+        help="where standard error is not a terminal (a service's journal, a log file): the status "
+        "line every S seconds, so a long run says how it is doing (0: the summary at the end only); "
+        "default: %(default)g",
+    )
+
+
+def add_heartbeat_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--heartbeat",
+        type=output_file,
+        metavar="FILE",
+        help="rewrite FILE every 5 s with when the run last made progress and what is stuck, for a "
+        "container's health check or a liveness probe (edge alive FILE); put it on a tmpfs such as /run",
+    )
+
+
+def add_post_workers_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--post-workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="frames fused and drawn at once, for engines on a GPU with CPU cores to spare "
+        "(the sinks get them in order); default: %(default)s",
+    )
