@@ -368,6 +368,9 @@ def test_replay_scores_the_tracks_on_ground_truth_every_frame(
     out = capsys.readouterr().out
     assert f"identity switches {t['id_switches']}" in out and f"({c['pairs']} objects over frames)" in out
     assert f"  read from the road: AbsRel {g['abs_rel']:.3f}" in out
+    # where feet hid, the depth engine's distances scaled to the track's road readings
+    s = t["scaled_distance"]
+    assert s["objects"] > 0 and f"  scaled to the road: AbsRel {s['abs_rel']:.3f}" in out
     assert (
         main(
             ["replay", f"cityscapes://{root}?fps=0", "--engines", str(demo_engines), "--eval", "--no-ground"]

@@ -12,15 +12,19 @@ the one given; a hill or a braking car's nod moves the horizon.
 
 A thing's feet are its lowest mask row, unless the picture's bottom cuts it or another
 thing's mask covers the row below it in every column it reaches (a car behind a nearer
-car): then the depth engine's reading stands.
+car): then the depth engine's reading stands. Where other masks cover more than half of
+that row across the thing's width, its feet are only partly seen and may not be its feet
+at all (a truck's roof showing past the car ahead's, its wheels behind it): such a
+reading is flagged (RoadReading.partly_hidden), for the tracker to prefer a clean one.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +33,31 @@ from edge.postprocess.panoptic import Instance
 
 # beyond this a row's height is a few pixels of distance: the depth engine's reading stands
 MAX_GROUND_M = 150.0
+# nor where one row of the picture moves the distance by more than this share of it (d / (focal
+# x height x rows)): boxes' bottoms are a row or two off, and beyond it the road's readings
+# were worse than the tiny depth engine's, from 90 m at 256 rows and from 70 m at 128
+# (benchmarks/ground_trial.py's drives)
+MAX_ROW_SHARE = 0.16
+# more than this share of the row below a thing's feet, across its width, in other masks:
+# its feet are partly hidden (measured on the ground trial's drives, where the readings so
+# flagged were the ones off by a third or more)
+PARTLY_HIDDEN_SHARE = 0.5
+
+
+class Feet(NamedTuple):
+    """Where a thing meets the road: ``row`` (its box's bottom) and ``covered``, the share
+    of the row below its mask, across the mask's width, that other things' masks hold."""
+
+    row: float
+    covered: float
+
+
+class RoadReading(NamedTuple):
+    """A thing's distance read from the road (m), and whether its feet were only partly
+    seen (Feet.covered over PARTLY_HIDDEN_SHARE)."""
+
+    distance_m: float
+    partly_hidden: bool
 
 
 @dataclass(frozen=True)
@@ -74,12 +103,13 @@ class GroundPlane:
 
     def distance(self, row: float, rows: int) -> float | None:
         """The distance (m) of the road at ``row`` (pixel edges at whole numbers) of a picture
-        ``rows`` high; None at or above the horizon, or beyond MAX_GROUND_M."""
+        ``rows`` high; None at or above the horizon, beyond MAX_GROUND_M, or where a row is
+        worth more than MAX_ROW_SHARE of it."""
         if self.focal is None:
             raise ConfigError("GroundPlane.distance needs the focal length (with_focal)")
         reach = self.focal * self.height_m  # the road's row below the horizon times its distance
         below = row / rows - self.horizon
-        if below <= reach / MAX_GROUND_M:
+        if below <= reach / min(MAX_GROUND_M, MAX_ROW_SHARE * reach * rows):
             return None
         return reach / below
 
@@ -97,13 +127,13 @@ def windows(instances: Sequence[Instance]) -> np.ndarray:
     return out
 
 
-def feet_row(
+def feet(
     index: int, instances: Sequence[Instance], rows: int, boxes: np.ndarray | None = None
-) -> float | None:
-    """The row where instance ``index`` meets the road: its box's bottom, when its mask's
-    lowest row has, in some column, a pixel below it that no other instance's mask holds;
-    None where the picture's bottom cuts it or other things hide its feet everywhere.
-    ``boxes``: the instances' windows, where already worked out."""
+) -> Feet | None:
+    """Where instance ``index`` meets the road: its box's bottom, when its mask's lowest
+    row has, in some column, a pixel below it that no other instance's mask holds; None
+    where the picture's bottom cuts it or other things hide its feet everywhere. ``boxes``:
+    the instances' windows, where already worked out."""
     inst = instances[index]
     filled = np.flatnonzero(inst.mask.any(axis=1))
     if not filled.size:
@@ -113,33 +143,74 @@ def feet_row(
     below = y0 + last + 1
     if below >= rows or inst.box[3] >= rows - 0.5:
         return None
-    cols = x0 + np.flatnonzero(inst.mask[last])
+    width = inst.mask.shape[1]
     win = windows(instances) if boxes is None else boxes
-    # only the masks whose windows hold the row below, over some of these columns
-    near = (win[:, 0] <= below) & (win[:, 2] > below) & (win[:, 1] <= cols[-1]) & (win[:, 3] > cols[0])
+    # only the masks whose windows hold the row below, over some of this one's columns
+    near = (win[:, 0] <= below) & (win[:, 2] > below) & (win[:, 1] < x0 + width) & (win[:, 3] > x0)
     near[index] = False
-    free = np.ones(cols.size, bool)
+    covered = np.zeros(width, bool)
     for j in np.flatnonzero(near).tolist():
         other = instances[j]
         oy, ox = other.offset
-        c = cols - ox
-        inside = (c >= 0) & (c < other.mask.shape[1])
-        free[inside] &= ~other.mask[below - oy, c[inside]]
-    return float(inst.box[3]) if free.any() else None
+        lo, hi = max(x0, ox), min(x0 + width, ox + other.mask.shape[1])
+        covered[lo - x0 : hi - x0] |= other.mask[below - oy, lo - ox : hi - ox]
+    if covered[inst.mask[last]].all():
+        return None
+    return Feet(float(inst.box[3]), float(covered.mean()))
+
+
+def feet_row(
+    index: int, instances: Sequence[Instance], rows: int, boxes: np.ndarray | None = None
+) -> float | None:
+    """The row of instance ``index``'s feet (feet), None where they are not seen."""
+    found = feet(index, instances, rows, boxes)
+    return None if found is None else found.row
+
+
+def road_readings(
+    instances: Sequence[Instance], ground: GroundPlane, size: tuple[int, int]
+) -> list[RoadReading | None]:
+    """Each instance's distance from its feet (feet) over ``ground``, in a picture of
+    ``size`` (height, width), flagged where they were partly hidden; None where its feet
+    are not seen or too far to read."""
+    rows = size[0]
+    boxes = windows(instances)
+    out: list[RoadReading | None] = []
+    for i in range(len(instances)):
+        found = feet(i, instances, rows, boxes)
+        d = None if found is None else ground.distance(found.row, rows)
+        if found is None or d is None:
+            out.append(None)
+        else:
+            out.append(RoadReading(d, found.covered > PARTLY_HIDDEN_SHARE))
+    return out
 
 
 def ground_distances(
     instances: Sequence[Instance], ground: GroundPlane, size: tuple[int, int]
 ) -> list[float | None]:
-    """Each instance's distance from its feet (feet_row) over ``ground``, in a picture of
-    ``size`` (height, width); None where its feet are not seen or too far to read."""
-    rows = size[0]
-    boxes = windows(instances)
-    out: list[float | None] = []
-    for i in range(len(instances)):
-        row = feet_row(i, instances, rows, boxes)
-        out.append(None if row is None else ground.distance(row, rows))
-    return out
+    """Each instance's distance from its feet (road_readings), partly hidden or not."""
+    return [None if r is None else r.distance_m for r in road_readings(instances, ground, size)]
+
+
+def take_reading(
+    reading: RoadReading | None,
+    depth: tuple[float, float] | None,
+    scales: MutableSequence[tuple[float, float]],
+    t_s: float,
+) -> float | None:
+    """The distance read from the road that a track takes from ``reading`` at ``t_s``,
+    its ratio to the depth engine's (``depth``: median, near) added to the track's
+    ``scales`` (time, road / depth) where its feet were seen whole. Partly hidden feet may
+    not be its feet (a truck's roof showing past the car ahead's read 66 m for 37): a
+    track with such ratios goes by them instead (road_distance), and only one without
+    takes the reading, having nothing better (an oncoming car half behind the car ahead
+    was read right, where the depth engine put it at half its distance)."""
+    if reading is None or (reading.partly_hidden and scales):
+        return None
+    if not reading.partly_hidden and depth is not None and depth[0] > 0:
+        scales.append((t_s, reading.distance_m / depth[0]))
+    return reading.distance_m
 
 
 def road_distance(

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ConfigError
-from edge.postprocess.ground import GroundPlane, ground_distances, road_distance
+from edge.postprocess.ground import GroundPlane, RoadReading, road_distance, road_readings, take_reading
 from edge.postprocess.occlusion import hidden_sides
 from edge.postprocess.panoptic import Instance
 from edge.postprocess.slopes import closing_speed, theil_sen_slope
@@ -202,7 +202,9 @@ class ObjectTracker:
         thing is warned of (TrackInfo.warned). ``ground``: the camera over a flat road
         (edge.postprocess.ground): a thing whose feet are seen is then as far as the road
         there (TrackInfo.ground_m), not as far as the depth engine's median says, for its
-        closing speed and its place; its nearest side keeps the depth map's shape.
+        closing speed and its place; its nearest side keeps the depth map's shape. Feet
+        only partly seen (RoadReading.partly_hidden) are read only by a track with no clean
+        reading in its speed window; one that has gets the depth map's scaled to them.
         ``use_ground`` False: no ground plane is given, nor taken from a source that knows
         its camera's (edge.stream.steps.tracker_seeing): the depth engine's distances alone."""
         checks = {
@@ -300,9 +302,9 @@ class ObjectTracker:
         self._tracks = [tr for tr in self._tracks if t_s - tr.last_s <= self.max_gap_s]
         taken = self._associate(instances, t_s)
         hidden = hidden_sides(instances, size) if size is not None else [(False, False)] * len(instances)
-        grounded: Sequence[float | None] = [None] * len(instances)
+        grounded: Sequence[RoadReading | None] = [None] * len(instances)
         if self.ground is not None and size is not None:
-            grounded = ground_distances(instances, self.ground.with_focal(self.hfov_deg or 0.0, size), size)
+            grounded = road_readings(instances, self.ground.with_focal(self.hfov_deg or 0.0, size), size)
         infos = []
         for i, inst in enumerate(instances):
             box = np.asarray(inst.box, float)
@@ -313,8 +315,7 @@ class ObjectTracker:
             else:
                 self._follow(track, box, t_s)
             depth = distances[i] if distances is not None else None
-            if (ground_m := grounded[i]) is not None and depth is not None and depth[0] > 0:
-                track.scales.append((t_s, ground_m / depth[0]))
+            ground_m = take_reading(grounded[i], depth, track.scales, t_s)
             distance = road_distance(depth, ground_m, [k for _, k in track.scales])
             if distance is not None:
                 track.ranges.append((t_s, distance[0]))

@@ -7,7 +7,19 @@ import pytest
 
 from edge.data.synthetic import SyntheticDrive
 from edge.errors import ConfigError
-from edge.postprocess.ground import MAX_GROUND_M, GroundPlane, feet_row, ground_distances, road_distance
+from edge.postprocess.ground import (
+    MAX_GROUND_M,
+    MAX_ROW_SHARE,
+    Feet,
+    GroundPlane,
+    RoadReading,
+    feet,
+    feet_row,
+    ground_distances,
+    road_distance,
+    road_readings,
+    take_reading,
+)
 from edge.postprocess.panoptic import Instance
 from edge.postprocess.tracks import ObjectTracker
 
@@ -34,6 +46,18 @@ def test_the_road_row_of_a_distance_golden() -> None:
     assert SYNTHETIC.distance(0.40 * 256, 256) is None
     far = (0.45 + 2.2 * 1.2 / (MAX_GROUND_M + 10)) * 256
     assert SYNTHETIC.distance(far, 256) is None
+
+    # nor where a row is worth more than 16% of the distance: beyond 0.16 x 2.2 x 1.2 x 256
+    # = 108.1 m at 256 rows, 54.1 m at 128
+    def row(d: float, rows: int) -> float:
+        return (0.45 + 2.2 * 1.2 / d) * rows
+
+    assert SYNTHETIC.distance(row(100.0, 256), 256) == pytest.approx(100.0)
+    assert SYNTHETIC.distance(row(110.0, 256), 256) is None
+    assert SYNTHETIC.distance(row(110.0, 512), 512) == pytest.approx(110.0)
+    assert SYNTHETIC.distance(row(50.0, 128), 128) == pytest.approx(50.0)
+    assert SYNTHETIC.distance(row(60.0, 128), 128) is None
+    assert MAX_ROW_SHARE * 2.2 * 1.2 * 1024 > MAX_GROUND_M  # a Cityscapes-sized picture: the 150 m
 
 
 def test_a_cameras_pitch_raises_its_horizon_golden() -> None:
@@ -67,6 +91,18 @@ def test_feet_are_read_where_some_of_them_show() -> None:
     # covering only some of its columns: the rest show where it stands
     partly = solid(120, 120, 200, 200, pid=26002)
     assert feet_row(0, [far, partly], 256) == 130.0
+    assert feet(0, [far, partly], 256) == Feet(130.0, 0.5)
+    # more than half of them: seen, but maybe not its feet (partly hidden)
+    most = solid(110, 120, 200, 200, pid=26002)
+    assert feet(0, [far, most], 256) == Feet(130.0, 0.75)
+    assert feet(0, [far], 256) == Feet(130.0, 0.0)
+    ground = GroundPlane(height_m=1.2, horizon=0.45, focal=2.2)
+    (half,), (three_quarters,) = (
+        road_readings([far, other], ground, (256, 512))[:1] for other in (partly, most)
+    )
+    d = ground.distance(130.0, 256)
+    assert d is not None and half == RoadReading(d, False) and three_quarters == RoadReading(d, True)
+    assert ground_distances([far, most], ground, (256, 512))[0] == d
     # the nearer car's own feet show
     assert feet_row(1, [far, hiding], 256) == 200.0
     # the picture's bottom cuts it, or it has no pixels: nothing to read
@@ -179,6 +215,21 @@ def test_a_things_distance_from_the_road_and_the_depth_map_golden() -> None:
     assert road_distance(None, None, [2.0]) is None
 
 
+def test_a_track_takes_partly_hidden_feet_only_without_clean_ones_golden() -> None:
+    scales: list[tuple[float, float]] = []
+    # partly hidden, and nothing better: the reading stands, but gives no ratio
+    assert take_reading(RoadReading(40.0, True), (20.0, 19.0), scales, 0.0) == 40.0 and scales == []
+    # whole feet: taken, and their ratio to the depth engine's kept
+    assert take_reading(RoadReading(30.0, False), (20.0, 19.0), scales, 0.1) == 30.0
+    assert scales == [(0.1, 1.5)]
+    # partly hidden with a clean ratio to go by: not taken (road_distance scales the depth)
+    assert take_reading(RoadReading(66.0, True), (20.0, 19.0), scales, 0.2) is None
+    assert road_distance((20.0, 19.0), None, [k for _, k in scales]) == (30.0, 28.5)
+    # no feet, or no depth to take a ratio against
+    assert take_reading(None, (20.0, 19.0), scales, 0.3) is None
+    assert take_reading(RoadReading(30.0, False), None, scales, 0.4) == 30.0 and len(scales) == 1
+
+
 def test_a_track_whose_feet_hide_for_a_frame_keeps_the_roads_scale() -> None:
     """The car of the test above, its feet seen for three frames (the depth engine at half
     the road's distance), then hidden behind a nearer car for one: its distance is the depth
@@ -204,9 +255,34 @@ def test_a_track_whose_feet_hide_for_a_frame_keeps_the_roads_scale() -> None:
     assert blind.range_m is None and "range_m" not in blind.to_json()
 
 
+def test_partly_hidden_feet_are_taken_only_by_a_track_without_clean_ones() -> None:
+    """The car of the tests above, its feet seen whole for three frames (the depth engine
+    at half the road's distance); then the car ahead covers most of the row below it and
+    its box ends 7 rows short, on row 125.4, read as 66 m: the track goes by its ratios,
+    40 m; a track seeing it so first has nothing better than the 66 m."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w, per_px = 512, (1 / 2.2) / 256 * 40.0
+    x1, x2 = w / 2 + (-2.6 - 0.9) / per_px, w / 2 + (-2.6 + 0.9) / per_px
+    car = Instance(26001, CAR, 0.9, (x1, 110.0, x2, 132.096), np.ones((23, 10), bool), (110, int(x1)))
+    short = Instance(26001, CAR, 0.9, (x1, 110.0, x2, 125.4), np.ones((15, 10), bool), (110, int(x1)))
+    ahead = solid(int(x1) + 4, 125, int(x1) + 60, 200, pid=26002)  # 6 of its 10 columns
+    assert feet(0, [short, ahead], 256) == Feet(125.4, 0.6)
+    tracker = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC)
+    for i in range(3):
+        (info,) = tracker.update([car], [(20.0, 19.0)], i / 17, size=(256, w))
+    seen, _ = tracker.update([short, ahead], [(20.0, 19.0), (8.0, 7.5)], 3 / 17, size=(256, w))
+    assert seen.track == info.track and seen.ground_m is None
+    assert seen.range_m == pytest.approx(40.0) and seen.range_from == "scaled"
+    first, _ = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC).update(
+        [short, ahead], [(20.0, 19.0), (8.0, 7.5)], 0.0, size=(256, w)
+    )
+    assert first.ground_m == pytest.approx(2.2 * 1.2 / (125.4 / 256 - 0.45)) and first.range_from == "road"
+
+
 def test_feet_are_those_every_other_mask_leaves_free() -> None:
     """Random blobs: feet_row's row is the box's bottom exactly where, below the lowest row
-    of the mask, some column is in no other mask (each mask looked at, none passed over)."""
+    of the mask, some column is in no other mask (each mask looked at, none passed over),
+    and feet's ``covered`` is the share of that row, across the mask's window, in others."""
     rng = np.random.default_rng(1)
     for _ in range(200):
         instances = []
@@ -231,3 +307,7 @@ def test_feet_are_those_every_other_mask_leaves_free() -> None:
                 own[x0 : x0 + m.shape[1]] = m[below - y0]
             free = (taken[below, cols] - own[cols]) == 0
             assert feet_row(i, instances, 48) == (float(inst.box[3]) if free.any() else None)
+            if free.any():
+                span = np.arange(x0, x0 + m.shape[1])
+                covered = np.mean((taken[below, span] - own[span]) > 0)
+                assert feet(i, instances, 48) == Feet(float(inst.box[3]), pytest.approx(covered))
