@@ -9,12 +9,13 @@ length (edge.postprocess.ground), a thing's distance is read from the row its fe
 on instead. Synthetic drives with ground truth on every frame (the tracking trial's four
 sets: from the right lane plain, with cut-ins and with the car ahead braking, and the
 centre line with cut-ins) are run once through ONNX Runtime engines of the bundled tiny
-weights (256x512), and the tracker with the synthetic camera's field of view is run over
-them twice, reading distances from the depth map alone and from the road, scored as
-edge replay scores it (benchmarks/tracking_trial.py's lateral_errors). Where a thing's
-feet hide, the tracker scales the depth engine's distance by the track's recent road /
-depth ratios: those distances are scored against the depth engine's own on the same frames
-(hidden_feet_distance).
+weights (256x512; --engine-size 128x256 for engines that see half the rows, where a
+row of the picture is worth twice the distance), and the tracker with the synthetic
+camera's field of view is run over them twice, reading distances from the depth map
+alone and from the road, scored as edge replay scores it (benchmarks/tracking_trial.py's
+lateral_errors). Where a thing's feet hide, the tracker scales the depth engine's
+distance by the track's recent road / depth ratios: those distances are scored against
+the depth engine's own on the same frames (hidden_feet_distance).
 """
 
 from __future__ import annotations
@@ -103,13 +104,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--sets", nargs="+", choices=sorted(SETS), default=list(SETS))
+    ap.add_argument(
+        "--engine-size",
+        type=lambda text: tuple(int(v) for v in text.split("x")),
+        default=(256, 512),
+        metavar="HxW",
+        help="the engines' input size (default 256x512)",
+    )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/ground_trial_cpu.json"))
     args = ap.parse_args()
     ground = Camera(256, 512).ground
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         engines = Path(tmp) / "engines"
-        build_bundled(MODELS, 256, 512, engines)
+        build_bundled(MODELS, *args.engine_size, engines)
         for name in args.sets:
             data = Path(tmp) / name
             write_dataset(data, size=(256, 512), seed=args.seed, gt_every=1, **SETS[name])
@@ -134,6 +142,7 @@ def main() -> None:
             "what": __doc__.split("\n\n")[0],
             "command": " ".join(sys.argv),
             "frames": f"drives at 256x512, seed {args.seed}, 17 Hz; the sets as `drives` says",
+            "engine_size": "x".join(map(str, args.engine_size)),
             "ground": ground.to_json(),
             **bundled_provenance(),
             "runs": runs,
