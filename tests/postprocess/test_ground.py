@@ -14,8 +14,6 @@ from edge.postprocess.ground import (
     GroundPlane,
     RoadReading,
     feet,
-    feet_row,
-    ground_distances,
     road_distance,
     road_readings,
     take_reading,
@@ -87,10 +85,9 @@ def test_feet_are_read_where_some_of_them_show() -> None:
     far = solid(100, 80, 140, 130)
     # a nearer car covering the row below the far one's feet in every column: hidden
     hiding = solid(90, 120, 200, 200, pid=26002)
-    assert feet_row(0, [far, hiding], 256) is None
+    assert feet(0, [far, hiding], 256) is None
     # covering only some of its columns: the rest show where it stands
     partly = solid(120, 120, 200, 200, pid=26002)
-    assert feet_row(0, [far, partly], 256) == 130.0
     assert feet(0, [far, partly], 256) == Feet(130.0, 0.5)
     # more than half of them: seen, but maybe not its feet (partly hidden)
     most = solid(110, 120, 200, 200, pid=26002)
@@ -102,16 +99,15 @@ def test_feet_are_read_where_some_of_them_show() -> None:
     )
     d = ground.distance(130.0, 256)
     assert d is not None and half == RoadReading(d, False) and three_quarters == RoadReading(d, True)
-    assert ground_distances([far, most], ground, (256, 512))[0] == d
     # the nearer car's own feet show
-    assert feet_row(1, [far, hiding], 256) == 200.0
+    assert feet(1, [far, hiding], 256) == Feet(200.0, 0.0)
     # the picture's bottom cuts it, or it has no pixels: nothing to read
-    assert feet_row(0, [solid(10, 200, 50, 256)], 256) is None
+    assert feet(0, [solid(10, 200, 50, 256)], 256) is None
     empty = Instance(26003, CAR, 0.9, (0, 0, 4, 4), np.zeros((4, 4), bool), (0, 0))
-    assert feet_row(0, [empty], 256) is None
+    assert feet(0, [empty], 256) is None
 
 
-def test_ground_distances_of_the_synthetic_drives_things_golden() -> None:
+def test_road_readings_of_the_synthetic_drives_things_golden() -> None:
     """The renderer's truth: every car, truck and person whose feet show, read from its true
     mask's lowest row with the synthetic camera's ground plane, is within 0.6 of a row's
     worth of distance (d^2 / (focal x height x rows)) of its true depth; a bicycle within
@@ -129,9 +125,10 @@ def test_ground_distances_of_the_synthetic_drives_things_golden() -> None:
             y1, x1, y2, x2 = ys.min(), xs.min(), ys.max() + 1, xs.max() + 1
             mask = gt.instance_ids[y1:y2, x1:x2] == iid
             instances.append(Instance(iid, CAR, 0.9, (x1, y1, x2, y2), mask, (int(y1), int(x1))))
-        for iid, d in zip(ids, ground_distances(instances, SYNTHETIC, (256, 512)), strict=True):
-            if d is None:
+        for iid, reading in zip(ids, road_readings(instances, SYNTHETIC, (256, 512)), strict=True):
+            if reading is None:
                 continue
+            d = reading.distance_m
             true = float(np.median(gt.depth[gt.instance_ids == iid]))
             rows = abs(d - true) / (true**2 / (2.2 * 1.2 * 256))
             assert rows <= (2.5 if iid // 1000 == 33 else 0.6), (index, iid, d, true)
@@ -280,7 +277,7 @@ def test_partly_hidden_feet_are_taken_only_by_a_track_without_clean_ones() -> No
 
 
 def test_feet_are_those_every_other_mask_leaves_free() -> None:
-    """Random blobs: feet_row's row is the box's bottom exactly where, below the lowest row
+    """Random blobs: feet's row is the box's bottom exactly where, below the lowest row
     of the mask, some column is in no other mask (each mask looked at, none passed over),
     and feet's ``covered`` is the share of that row, across the mask's window, in others."""
     rng = np.random.default_rng(1)
@@ -299,15 +296,16 @@ def test_feet_are_those_every_other_mask_leaves_free() -> None:
             (y0, x0), m = inst.offset, inst.mask
             rows = np.flatnonzero(m.any(axis=1))
             if not rows.size or y0 + rows[-1] + 1 >= 48 or inst.box[3] >= 47.5:
-                assert feet_row(i, instances, 48) is None
+                assert feet(i, instances, 48) is None
                 continue
             below, cols = y0 + rows[-1] + 1, x0 + np.flatnonzero(m[rows[-1]])
             own = np.zeros(64, int)
             if below < y0 + m.shape[0]:
                 own[x0 : x0 + m.shape[1]] = m[below - y0]
             free = (taken[below, cols] - own[cols]) == 0
-            assert feet_row(i, instances, 48) == (float(inst.box[3]) if free.any() else None)
-            if free.any():
+            if not free.any():
+                assert feet(i, instances, 48) is None
+            else:
                 span = np.arange(x0, x0 + m.shape[1])
                 covered = np.mean((taken[below, span] - own[span]) > 0)
                 assert feet(i, instances, 48) == Feet(float(inst.box[3]), pytest.approx(covered))
