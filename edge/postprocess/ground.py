@@ -13,9 +13,10 @@ the one given; a hill or a braking car's nod moves the horizon.
 A thing's feet are its lowest mask row, unless the picture's bottom cuts it or another
 thing's mask covers the row below it in every column it reaches (a car behind a nearer
 car): then the depth engine's reading stands. Where other masks cover more than half of
-that row across the thing's width, its feet are only partly seen and may not be its feet
-at all (a truck's roof showing past the car ahead's, its wheels behind it): such a
-reading is flagged (RoadReading.partly_hidden), for the tracker to prefer a clean one.
+that row across the thing's width, or its box reaches well below its mask, its feet are
+only partly seen and may not be its feet at all (a truck's roof showing past the car
+ahead's, its wheels behind it): such a reading is flagged (RoadReading.partly_hidden), for
+the tracker to prefer a clean one.
 """
 
 from __future__ import annotations
@@ -42,19 +43,26 @@ MAX_ROW_SHARE = 0.16
 # its feet are partly hidden. On the ground trial's drives from the lane, the readings so
 # flagged held 53 of the 68 off by 30% or more, beside about 100 right ones
 PARTLY_HIDDEN_SHARE = 0.5
+# so are they where its box reaches more than this share of its height (and 2 rows) below its
+# mask: the box's bottom is the detector's guess, not seen (the demo's truck behind the car
+# ahead: its mask ends on the car's roof, its box 32 rows lower)
+UNSEEN_SHARE = 0.1
 
 
 class Feet(NamedTuple):
-    """Where a thing meets the road: ``row`` (its box's bottom) and ``covered``, the share
-    of the row below its mask, across the mask's width, that other things' masks hold."""
+    """Where a thing meets the road: ``row`` (its box's bottom); ``covered``, the share of
+    the row below its mask, across the mask's width, that other things' masks hold; and
+    ``partly_hidden``: that share is over PARTLY_HIDDEN_SHARE, or the box reaches more than
+    UNSEEN_SHARE of its height below the mask."""
 
     row: float
     covered: float
+    partly_hidden: bool
 
 
 class RoadReading(NamedTuple):
     """A thing's distance read from the road (m), and whether its feet were only partly
-    seen (Feet.covered over PARTLY_HIDDEN_SHARE)."""
+    seen (Feet.partly_hidden)."""
 
     distance_m: float
     partly_hidden: bool
@@ -156,7 +164,9 @@ def feet(
         covered[lo - x0 : hi - x0] |= other.mask[below - oy, lo - ox : hi - ox]
     if covered[inst.mask[last]].all():
         return None
-    return Feet(float(inst.box[3]), float(covered.mean()))
+    share, unseen = float(covered.mean()), inst.box[3] - below
+    partly = share > PARTLY_HIDDEN_SHARE or unseen > max(2.0, UNSEEN_SHARE * (inst.box[3] - inst.box[1]))
+    return Feet(float(inst.box[3]), share, bool(partly))
 
 
 def road_readings(
@@ -174,7 +184,7 @@ def road_readings(
         if found is None or d is None:
             out.append(None)
         else:
-            out.append(RoadReading(d, found.covered > PARTLY_HIDDEN_SHARE))
+            out.append(RoadReading(d, found.partly_hidden))
     return out
 
 
