@@ -153,6 +153,7 @@ def _compile_in_process(cfg: KernelConfig) -> KernelResources:
     from triton.compiler import ASTSource
 
     from plugins.roi_align import triton_kernel
+    from plugins.roi_align.triton_tiles import register_cap
 
     fn = triton_kernel._mlroialign_kernel
     params = list(inspect.signature(fn.fn).parameters)
@@ -161,7 +162,7 @@ def _compile_in_process(cfg: KernelConfig) -> KernelResources:
     compiled = triton.compile(
         src,
         target=GPUTarget("cuda", cfg.arch, 32),
-        options={"num_warps": cfg.num_warps, "enable_fp_fusion": True, **_register_cap(cfg.maxnreg)},
+        options={"num_warps": cfg.num_warps, "enable_fp_fusion": True, **register_cap(cfg.maxnreg)},
     )
     ptx = compiled.asm["ptx"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,11 +183,6 @@ def _compile_in_process(cfg: KernelConfig) -> KernelResources:
         approx_divisions=len(re.findall(r"\b(?:div\.full|div\.approx|sqrt\.approx)\.", ptx)),
         global_loads=len(re.findall(r"\bld\.global\b", ptx)),
     )
-
-
-def _register_cap(maxnreg: int | None) -> dict[str, int]:
-    """Triton's launch and compile option capping the registers a thread, where one is set."""
-    return {} if maxnreg is None else {"maxnreg": maxnreg}
 
 
 def kernel_resources(configs: Sequence[KernelConfig]) -> list[KernelResources]:

@@ -27,7 +27,7 @@ import triton.language as tl
 from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS
 from plugins.roi_align.triton_lanes import _samples_in_lanes
 from plugins.roi_align.triton_rows import _rows_tile
-from plugins.roi_align.triton_tiles import TUNED_TILES, kernel_constexprs, layout_of
+from plugins.roi_align.triton_tiles import TUNED_TILES, kernel_constexprs, layout_of, register_cap
 
 MAX_LEVELS = 4
 MAX_GRID_Y = 65535  # the most programs a CUDA grid's second axis holds
@@ -419,7 +419,7 @@ def multilevel_roi_align_triton(
         LEVEL_EPS,
         **constexprs,
         num_warps=num_warps,
-        **({} if maxnreg is None else {"maxnreg": maxnreg}),
+        **register_cap(maxnreg),
         # fused multiply-adds, as nvcc compiles torchvision's kernel; explicit because Triton
         # 3.10 turns the default off
         enable_fp_fusion=True,

@@ -85,6 +85,11 @@ TUNED_TILES: dict[str, dict[str, Any]] = {  # unroll, cb_fast and bin_block: off
 }
 
 
+def register_cap(maxnreg: int | None) -> dict[str, int]:
+    """Triton's launch and compile option capping the registers a thread, where one is set."""
+    return {} if maxnreg is None else {"maxnreg": maxnreg}
+
+
 def layout_of(feature: torch.Tensor) -> str:
     """``channels_last`` where a pixel's channels are contiguous, else ``nchw``."""
     return "channels_last" if feature.stride(1) == 1 and feature.shape[1] > 1 else "nchw"
