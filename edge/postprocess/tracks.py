@@ -325,9 +325,6 @@ class ObjectTracker:
                 while samples and t_s - samples[0][0] > self.speed_window_s:
                     samples.popleft()
             info = self._info(track, distance, t_s, ground_m)
-            if distance is not None:
-                source = "road" if ground_m is not None else "scaled" if track.scales else "depth"
-                info = dataclasses.replace(info, range_m=distance[0], range_from=source)
             if self.hfov_deg is not None and distance is not None and size is not None:
                 where, gap = self._where(box, distance[0], size[1])
                 # a side of the picture, or a nearer thing, cuts the box: its middle is not its thing's
@@ -454,6 +451,8 @@ class ObjectTracker:
                 )
                 if closing is not None and closing >= self.min_closing_mps:
                     ttc = distance[0] / closing
+        # what road_distance read the distance from: the road, the depth map scaled, or as is
+        source = "road" if ground_m is not None else "scaled" if track.scales else "depth"
         return TrackInfo(
             track.number,
             track.frames,
@@ -462,6 +461,8 @@ class ObjectTracker:
             ttc,
             warn_within_s=self.warn_within_s,
             ground_m=ground_m,
+            range_m=None if distance is None else distance[0],
+            range_from=None if distance is None else source,
         )
 
     def _growth(self, sizes: deque[tuple[float, float, float, bool, bool]]) -> tuple[float, float] | None:
