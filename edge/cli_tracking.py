@@ -247,6 +247,11 @@ def facings(args: argparse.Namespace) -> dict[str | None, str]:
     return {name: facing or "front" for name, facing in given.items()}
 
 
+def _whose(names: list[str | None]) -> str:
+    """How an error names the cameras ``names`` (None: the one camera of a run without --camera)."""
+    return "the camera's" if names == [None] else f"camera {', '.join(map(str, names))}'s"
+
+
 def ground_planes(args: argparse.Namespace, views: dict[str | None, float | None]) -> dict[str | None, Any]:
     """Each camera's ground plane of ``--camera-height`` and ``--horizon`` (None where its
     height is not given), checked against each other, ``--no-ground`` and ``views``."""
@@ -257,10 +262,10 @@ def ground_planes(args: argparse.Namespace, views: dict[str | None, float | None
     if getattr(args, "no_ground", False) and any(h is not None for h in heights.values()):
         raise ConfigError("--no-ground and --camera-height contradict each other: give one of them")
     if lacking := [name for name, h in horizons.items() if h is not None and heights.get(name) is None]:
-        what = "the camera's" if lacking == [None] else f"camera {', '.join(map(str, lacking))}'s"
+        what = _whose(lacking)
         raise ConfigError(f"--horizon needs --camera-height for {what} height over the road")
     if blind := [name for name, h in heights.items() if h is not None and views.get(name) is None]:
-        what = "the camera's" if blind == [None] else f"camera {', '.join(map(str, blind))}'s"
+        what = _whose(blind)
         raise ConfigError(
             f"--camera-height needs --hfov for {what} field of view: it sets how far apart the rows "
             "of the road are, and places the objects"
@@ -285,13 +290,13 @@ def check_tracking_arguments(
     turned = facings(args)
     # without the field of view no object is placed: the facing would be ignored
     if aside := [name for name, facing in turned.items() if facing != "front" and views.get(name) is None]:
-        what = "the camera's" if aside == [None] else f"camera {', '.join(map(str, aside))}'s"
+        what = _whose(aside)
         raise ConfigError(
             f"--facing needs --hfov for {what} field of view: only then are objects placed around the vehicle"
         )
     # without the field of view no object is placed beside the axis: the offset would be ignored
     if placed := [name for name, offset in offsets.items() if offset and views.get(name) is None]:
-        what = "the camera's" if placed == [None] else f"camera {', '.join(map(str, placed))}'s"
+        what = _whose(placed)
         raise ConfigError(
             f"--mount-offset needs --hfov for {what} field of view: only then are objects placed "
             "beside the vehicle"
