@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ConfigError
+from edge.postprocess.boxes import box_iou, box_size
 from edge.postprocess.ground import GroundPlane, RoadReading, road_distance, road_readings, take_reading
 from edge.postprocess.occlusion import hidden_sides
 from edge.postprocess.panoptic import Instance
@@ -140,21 +141,6 @@ class _Track:
 
     def predicted(self, t_s: float) -> np.ndarray:
         return self.box + self.velocity * (t_s - self.last_s)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` (N x 4, x1 y1 x2 y2) with every box of ``b`` (M x 4): N x M."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 # which way a camera looks along the vehicle: where its picture's right and its depth point
@@ -319,7 +305,7 @@ class ObjectTracker:
             distance = road_distance(depth, ground_m, [k for _, k in track.scales])
             if distance is not None:
                 track.ranges.append((t_s, distance[0]))
-            sized = _box_size(box, t_s, size, hidden=any(hidden[i]))
+            sized = box_size(box, t_s, size, hidden=any(hidden[i]))
             track.sizes.append(sized)
             for samples in (track.ranges, track.sizes, track.bearings, track.scales):
                 while samples and t_s - samples[0][0] > self.speed_window_s:
@@ -480,16 +466,3 @@ class ObjectTracker:
         times = [s[0] for s in sizes]
         rate = theil_sen_slope(times, [s[which] for s in sizes])
         return None if rate is None else (rate, statistics.median(times))
-
-
-def _box_size(
-    box: np.ndarray, t_s: float, size: tuple[int, int] | None, *, hidden: bool = False
-) -> tuple[float, float, float, bool, bool]:
-    """(t, log height, log width, whether the picture's top or bottom cuts it, whether a side
-    of the picture cuts it or a nearer thing hides a side of it: ``hidden``, occlusion.hidden_sides)."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    h, w = size if size is not None else (None, None)
-    touches_tb = h is not None and (y1 <= 0.5 or y2 >= h - 0.5)
-    touches_lr = hidden or (w is not None and (x1 <= 0.5 or x2 >= w - 0.5))
-    # a box under a pixel (a far object's first frames) is held at one, not log 0
-    return (t_s, float(np.log(max(y2 - y1, 1.0))), float(np.log(max(x2 - x1, 1.0))), touches_tb, touches_lr)

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from edge.errors import ConfigError
+from edge.postprocess.boxes import box_iou
 from edge.postprocess.panoptic import Instance
-from edge.postprocess.tracks import ObjectTracker, TrackInfo, box_iou, closing_speed, theil_sen_slope
+from edge.postprocess.tracks import ObjectTracker, TrackInfo
 
 CAR, PERSON = 13, 11
 
@@ -16,34 +17,6 @@ def inst(box: tuple[float, float, float, float], train_id: int = CAR, pid: int =
 
 def shifted(box: tuple[float, float, float, float], dx: float) -> tuple[float, float, float, float]:
     return (box[0] + dx, box[1], box[2] + dx, box[3])
-
-
-def test_box_iou_golden_values() -> None:
-    a = np.array([[0, 0, 10, 10], [0, 0, 2, 2]], float)
-    b = np.array([[5, 5, 15, 15], [20, 20, 30, 30], [0, 0, 10, 10]], float)
-    iou = box_iou(a, b)
-    # 5x5 shared of 100 + 100 - 25; disjoint; the same box; 2x2 inside 10x10
-    np.testing.assert_allclose(iou, [[25 / 175, 0, 1], [0, 0, 4 / 100]])
-    assert box_iou(a[:0], b).shape == (0, 3)
-
-
-def test_theil_sen_ignores_a_wild_sample() -> None:
-    # slopes of the ten pairs: -1 seven times, 13.33, 20.5, 42, -44: the median is -1,
-    # where least squares would give +4.2
-    assert theil_sen_slope([0, 1, 2, 3, 4], [10, 9, 8, 50, 6]) == -1.0
-    assert theil_sen_slope([1.0, 1.0], [3.0, 4.0]) is None  # no two times differ
-    assert theil_sen_slope([2.0], [1.0]) is None
-
-
-def test_closing_speed_needs_enough_samples_over_enough_time() -> None:
-    samples = [(t / 10, 30 - 8 * t / 10) for t in range(12)]  # 8 m/s nearer, at 10 Hz
-    assert closing_speed(samples, window_s=1.0, min_samples=5) == pytest.approx(8.0)
-    # only the last second counts: the samples before it drew away
-    early = [(t / 10 - 2.0, 10 + t / 10) for t in range(10)]
-    assert closing_speed(early + samples, window_s=1.0, min_samples=5) == pytest.approx(8.0)
-    assert closing_speed(samples[:4], window_s=1.0, min_samples=5) is None
-    assert closing_speed(samples[:3], window_s=1.0, min_samples=3) is None  # 0.2 s < a quarter second
-    assert closing_speed([], window_s=1.0, min_samples=2) is None
 
 
 def test_a_moving_object_keeps_its_track_and_a_new_one_gets_the_next_number() -> None:
