@@ -80,6 +80,13 @@ def non_negative_seconds(text: str) -> float:
     return value
 
 
+def confidence(text: str) -> float:
+    value = finite_number(text, what="a confidence")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a confidence in [0, 1), e.g. 0.95, got {text!r}")
+    return value
+
+
 def percentile(text: str) -> float:
     value = finite_number(text, what="a percentile")
     if not 0 < value <= 100:

@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from edge.cli_args import finite_number, non_negative_seconds, positive_number, positive_seconds
+from edge.cli_args import confidence, finite_number, non_negative_seconds, positive_number, positive_seconds
 from edge.errors import ConfigError
 
 
@@ -163,6 +163,16 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         "window, to be said to cut in (path_in_s: when it reaches the path) and, reaching it before "
         "the camera, outlined red; lower finds slower lane changes and says more that are none; "
         "default: %(default)g",
+    )
+    p.add_argument(
+        "--cut-in-confidence",
+        type=confidence,
+        default=0.95,
+        metavar="P",
+        help="with --hfov: an object is said to cut in only where its speed towards the path, within "
+        "this confidence (its box's and distance's slopes over the speed window), is not zero: a "
+        "new track's few frames, or a far thing's distances that jump a metre a row, say none; 0: "
+        "the speed alone; default: %(default)g",
     )
     p.add_argument(
         "--warn-within",
@@ -332,6 +342,7 @@ def object_tracker(args: argparse.Namespace) -> Any:
             mount_offset_m=offsets[name],
             facing=turned[name],
             min_lateral_mps=args.cut_in_speed,
+            cut_in_confidence=args.cut_in_confidence,
             warn_within_s=args.warn_within,
             ground=grounds[name],
             use_ground=not getattr(args, "no_ground", False),

@@ -413,7 +413,9 @@ def test_each_camera_takes_its_own_facing(capsys: pytest.CaptureFixture[str]) ->
     assert "--facing rear: edge replay scores recordings of a front camera" in err
 
 
-def test_the_cut_in_speed_reaches_every_cameras_tracker(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cut_in_speed_and_confidence_reach_every_cameras_tracker(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from edge.cli import build_parser
     from edge.cli_tracking import object_tracker
 
@@ -425,6 +427,14 @@ def test_the_cut_in_speed_reaches_every_cameras_tracker(capsys: pytest.CaptureFi
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "x.mp4", "--cut-in-speed", "0"])
     assert "argument --cut-in-speed: expected a positive number of metres a second, got '0'" in (
+        capsys.readouterr().err
+    )
+    assert object_tracker(parser.parse_args(["run", "/dev/video0"])).cut_in_confidence == 0.95
+    trackers = object_tracker(parser.parse_args([*cams, "--cut-in-confidence", "0"]))
+    assert {n: t.cut_in_confidence for n, t in trackers.items()} == {"a": 0.0, "b": 0.0}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "x.mp4", "--cut-in-confidence", "95"])
+    assert "argument --cut-in-confidence: expected a confidence in [0, 1), e.g. 0.95, got '95'" in (
         capsys.readouterr().err
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -31,3 +33,15 @@ def box_size(
     touches_lr = hidden or (w is not None and (x1 <= 0.5 or x2 >= w - 0.5))
     # a box under a pixel (a far object's first frames) is held at one, not log 0
     return (t_s, float(np.log(max(y2 - y1, 1.0))), float(np.log(max(x2 - x1, 1.0))), touches_tb, touches_lr)
+
+
+def growth_samples(
+    sizes: Sequence[tuple[float, float, float, bool, bool]],
+) -> tuple[list[float], list[float]] | None:
+    """The times and log sizes the box's growth is read from (edge.postprocess.tracks): its
+    height, or its width while the picture's top or bottom cut it; None while a side cuts it too."""
+    cut_tb = any(tb for *_, tb, _ in sizes)
+    if cut_tb and any(lr for *_, lr in sizes):
+        return None
+    which = 2 if cut_tb else 1
+    return [s[0] for s in sizes], [s[which] for s in sizes]

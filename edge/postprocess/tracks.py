@@ -29,22 +29,24 @@ the depth engine's (metres); nothing here knows the camera.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 import statistics
 from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from edge.errors import ConfigError
-from edge.postprocess.boxes import box_iou, box_size
+from edge.postprocess.boxes import box_iou, box_size, growth_samples
 from edge.postprocess.ground import GroundPlane, RoadReading, road_distance, road_readings, take_reading
 from edge.postprocess.occlusion import hidden_sides
 from edge.postprocess.panoptic import Instance
-from edge.postprocess.slopes import closing_speed, theil_sen_slope
+from edge.postprocess.slopes import closing_interval, closing_speed, slope_interval, theil_sen_slope
 
 # a thing that would reach the camera within this many seconds is warned of (outlined red,
 # the warnings log), unless it is known to pass beside the path: ObjectTracker's default
@@ -164,6 +166,7 @@ class ObjectTracker:
         mount_offset_m: float = 0.0,
         facing: str = "front",
         min_lateral_mps: float = 1.0,
+        cut_in_confidence: float = 0.95,
         warn_within_s: float = TTC_WARN_S,
         ground: GroundPlane | None = None,
         use_ground: bool = True,
@@ -184,13 +187,17 @@ class ObjectTracker:
         mirrored to the vehicle (its right is the vehicle's left) and its path is the one
         behind; a side camera's depth is across the vehicle and its picture's columns along
         it, and it has no path (``in_path`` None), so its objects' times to collision are
-        warned of wherever they are. ``warn_within_s``: the time to collision under which a
-        thing is warned of (TrackInfo.warned). ``ground``: the camera over a flat road
-        (edge.postprocess.ground): a thing whose feet are seen is then as far as the road
-        there (TrackInfo.ground_m), not as far as the depth engine's median says, for its
-        closing speed and its place; its nearest side keeps the depth map's shape. Feet
-        only partly seen (RoadReading.partly_hidden) are read only by a track with no clean
-        reading in its speed window; one that has gets the depth map's scaled to them.
+        warned of wherever they are. ``cut_in_confidence``: a thing is said to cut in only
+        where its lateral speed's interval of this confidence (its bearing's and distance's
+        slopes', Sen's) keeps clear of standing still: few samples, or far things whose
+        distances jump a metre a row, give wide ones (0: the speed alone). ``warn_within_s``:
+        the time to collision under which a thing is warned of (TrackInfo.warned).
+        ``ground``: the camera over a flat road (edge.postprocess.ground): a thing whose feet
+        are seen is then as far as the road there (TrackInfo.ground_m), not as far as the
+        depth engine's median says, for its closing speed and its place; its nearest side
+        keeps the depth map's shape. Feet only partly seen (RoadReading.partly_hidden) are
+        read only by a track with no clean reading in its speed window; one that has gets
+        the depth map's scaled to them.
         ``use_ground`` False: no ground plane is given, nor taken from a source that knows
         its camera's (edge.stream.steps.tracker_seeing): the depth engine's distances alone."""
         checks = {
@@ -205,6 +212,7 @@ class ObjectTracker:
             "mount_offset_m": (mount_offset_m, math.isfinite(mount_offset_m), "a finite number of metres"),
             "facing": (facing, facing in FACINGS, f"one of {', '.join(FACINGS)}"),
             "min_lateral_mps": (min_lateral_mps, min_lateral_mps > 0, "> 0"),
+            "cut_in_confidence": (cut_in_confidence, 0 <= cut_in_confidence < 1, "in [0, 1)"),
             "warn_within_s": (warn_within_s, warn_within_s > 0, "> 0 seconds"),
             "ground": (ground, ground is None or isinstance(ground, GroundPlane), "a GroundPlane or None"),
         }
@@ -226,6 +234,7 @@ class ObjectTracker:
         self.mount_offset_m = mount_offset_m
         self.facing = facing
         self.min_lateral_mps = min_lateral_mps
+        self.cut_in_confidence = cut_in_confidence
         self.warn_within_s = warn_within_s
         self.ground = ground
         self.use_ground = use_ground
@@ -249,6 +258,7 @@ class ObjectTracker:
             mount_offset_m=self.mount_offset_m,
             facing=self.facing,
             min_lateral_mps=self.min_lateral_mps,
+            cut_in_confidence=self.cut_in_confidence,
             warn_within_s=self.warn_within_s,
             ground=self.ground if ground is None else ground,
             use_ground=self.use_ground,
@@ -368,9 +378,11 @@ class ObjectTracker:
         (minus ``closing_mps``, read from the box's growth; None: the distances' own slope,
         which for distances read from the road agrees with their median where the growth
         times it need not). A side camera's objects move across the vehicle at the
-        distance's rate alone."""
+        distance's rate alone. A cut-in is said only where the speed's interval
+        (``cut_in_confidence``, _drift_interval) does not hold zero."""
         bearings = track.bearings
         turn = closing_speed(bearings, window_s=self.speed_window_s, min_samples=self.min_speed_samples)
+        growth_closing = closing_mps is not None
         if closing_mps is None:
             closing_mps = closing_speed(
                 track.ranges, window_s=self.speed_window_s, min_samples=self.min_speed_samples
@@ -382,7 +394,30 @@ class ObjectTracker:
         across = -turn * distance - bearing * closing_mps  # right of the camera's axis, m/s
         speed = {"front": across, "rear": -across, "left": closing_mps, "right": -closing_mps}[self.facing]
         towards = gap is not None and gap > 0 and speed * lateral < 0 and abs(speed) >= self.min_lateral_mps
+        if towards and self.cut_in_confidence > 0:
+            bounds = self._drift_interval(track, growth_closing, distance, bearing)
+            towards = bounds is not None and bounds[0] * bounds[1] > 0
         return speed, (gap / abs(speed) if towards and gap is not None else None)
+
+    def _drift_interval(
+        self, track: _Track, growth_closing: bool, distance: float, bearing: float
+    ) -> tuple[float, float] | None:
+        """The least and most of _drift's speed across the camera's axis over the intervals of
+        its bearing's rate and closing speed (slope_interval at ``cut_in_confidence``: of the
+        box's growth times ``distance`` where the closing speed came from it, else of the
+        distances)."""
+        z = NormalDist().inv_cdf((1 + self.cut_in_confidence) / 2)
+        window = functools.partial(
+            closing_interval, window_s=self.speed_window_s, min_samples=self.min_speed_samples, z=z
+        )
+        turns = window(track.bearings)
+        grown = growth_samples(track.sizes) if growth_closing else None
+        rates = None if grown is None else slope_interval(*grown, z=z)
+        closings = window(track.ranges) if rates is None else (rates[0] * distance, rates[1] * distance)
+        if turns is None or closings is None:
+            return None
+        corners = [-turn * distance - bearing * closing for turn in turns for closing in closings]
+        return min(corners), max(corners)
 
     def _associate(self, instances: Sequence[Instance], t_s: float) -> dict[int, _Track]:
         """Instance index -> the track it continues: same class, best overlap (with the
@@ -458,11 +493,6 @@ class ObjectTracker:
         time it stands for: the samples' median time."""
         if len(sizes) < self.min_speed_samples or sizes[-1][0] - sizes[0][0] < self.speed_window_s / 4:
             return None
-        cut_tb = any(tb for *_, tb, _ in sizes)
-        cut_lr = any(lr for *_, lr in sizes)
-        if cut_tb and cut_lr:
-            return None
-        which = 2 if cut_tb else 1
-        times = [s[0] for s in sizes]
-        rate = theil_sen_slope(times, [s[which] for s in sizes])
-        return None if rate is None else (rate, statistics.median(times))
+        grown = growth_samples(sizes)
+        rate = None if grown is None else theil_sen_slope(*grown)
+        return None if rate is None or grown is None else (rate, statistics.median(grown[0]))

@@ -292,6 +292,33 @@ def test_a_car_moving_towards_the_path_says_when_it_reaches_it() -> None:
         ObjectTracker(min_lateral_mps=0)
 
 
+def test_a_jittering_box_beside_the_path_is_not_said_to_cut_in() -> None:
+    """A car keeping its lane 4 m right of the axis, 20 m ahead, its box's middle jittering
+    by up to a metre (a mask's edge coming and going). The bearings' median slope makes it
+    1.2 m/s towards the path, which alone says a cut-in; their interval at 95% holds
+    standing still, so by default it is not said to cut in, though its lateral speed is given."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w = 512
+    per_px = (1 / 2.2) / (w / 2) * 20.0
+    jitter = [0.08, -0.21, -0.17, -0.98, 0.72, 0.46, -0.13, 0.31, 0.11, -0.22, 0.39]  # metres
+    said = {}
+    for confidence in (0.95, 0.0):
+        tracker = ObjectTracker(
+            hfov_deg=hfov, path_half_width_m=1.5, min_lateral_mps=0.5, cut_in_confidence=confidence
+        )
+        for i, off in enumerate(jitter):
+            x = w / 2 + (4.0 + off) / per_px
+            (info,) = tracker.update(
+                [inst((x - 25, 100, x + 25, 130))], [(20.0, 19.0)], i / 10, size=(256, w)
+            )
+        said[confidence] = (info.lateral_mps, info.path_in_s)
+    assert said[0.0][0] == said[0.95][0] == pytest.approx(-1.17, abs=0.01)
+    assert said[0.0][1] is not None and said[0.95][1] is None
+    assert ObjectTracker(cut_in_confidence=0.8).fresh().cut_in_confidence == 0.8
+    with pytest.raises(ConfigError, match=r"cut_in_confidence must be in \[0, 1\), got 1"):
+        ObjectTracker(cut_in_confidence=1)
+
+
 def test_how_soon_a_thing_is_warned_of_is_the_trackers_setting() -> None:
     """A thing 2.5 s from arriving, nothing placing it: warned of under 3 s (the default), not
     under 2 s; the setting is each TrackInfo's, and a fresh tracker keeps it."""
