@@ -15,7 +15,9 @@ camera's field of view is run over them twice, reading distances from the depth 
 alone and from the road, scored as edge replay scores it (benchmarks/tracking_trial.py's
 lateral_errors). Where a thing's feet hide, the tracker scales the depth engine's
 distance by the track's recent road / depth ratios: those distances are scored against
-the depth engine's own on the same frames (hidden_feet_distance).
+the depth engine's own on the same frames (hidden_feet_distance). Both arms are run again
+with a cut-in said on the lateral speed alone and at lower confidences than the tracker's
+default 0.95 (by_cut_in_confidence: what its interval costs and saves).
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ SETS: dict[str, dict[str, Any]] = {
     "lane_lead_brakes": {"lane": "right", "sequences": 20, "frames": 80, "lead_brakes": True},
     "centre_cut_ins": {"lane": "centre", "sequences": 20, "frames": 60, "cut_ins": 4},
 }
+
+
+# besides the tracker's default, 0.95: 0 is the lateral speed alone
+CUT_IN_CONFIDENCES = (0.0, 0.8, 0.9)
 
 
 def depth_map_distances(frames: list[dict[str, Any]]) -> dict[str, Any]:
@@ -90,6 +96,8 @@ def headline(scored: dict[str, Any]) -> dict[str, Any]:
         "cut_ins_truly": events["truly"],
         "cut_ins_warned": events["warned"],
         "cut_ins_false_things": events["false_things"],
+        "cut_ins_lead_s_p50": events.get("lead_s_p50"),
+        "warning_delay_s_p90": warnings.get("delay_s_p90"),
         "in_path_precision": in_path["precision"],
         "in_path_recall": in_path["recall"],
         "lateral_abs_err_m_p50": scored.get("abs_err_m_p50"),
@@ -131,6 +139,13 @@ def main() -> None:
                 "road_scored": road,
                 "depth_map_distance": depth_map_distances(frames),
                 "hidden_feet_distance": hidden_feet_distances(frames, ground),
+                "by_cut_in_confidence": {
+                    f"{c:g}": {
+                        "depth_map": headline(lateral_errors(frames, cut_in_confidence=c)),
+                        "road": headline(lateral_errors(frames, ground=ground, cut_in_confidence=c)),
+                    }
+                    for c in CUT_IN_CONFIDENCES
+                },
             }
             print(f"{name}:\n  depth map {runs[name]['depth_map']}", flush=True)
             print(f"  road      {runs[name]['road']}", flush=True)

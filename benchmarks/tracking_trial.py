@@ -165,6 +165,7 @@ def lateral_errors(
     speed_window_s: float = 1.0,
     warn_within_s: float = 3.0,
     ground: GroundPlane | None = None,
+    cut_in_confidence: float = 0.95,
 ) -> dict[str, Any]:
     """With the synthetic camera's field of view (focal length 1.1 x the width), each matched
     object's lateral_m and in_path against the truth, as edge replay --hfov scores them
@@ -175,7 +176,7 @@ def lateral_errors(
     With ``ground`` (the synthetic camera's: Camera.ground) distances are read from the road
     where the things' feet show (edge.postprocess.ground), as edge replay reads them. The
     closing speeds and times to collision of this tracker (one with the field of view) are
-    scored too."""
+    scored too. ``cut_in_confidence``: the tracker's (ObjectTracker's default: 0.95)."""
     hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
     tracker = ObjectTracker(
         hfov_deg=hfov,
@@ -183,6 +184,7 @@ def lateral_errors(
         speed_window_s=speed_window_s,
         warn_within_s=warn_within_s,
         ground=ground,
+        cut_in_confidence=cut_in_confidence,
     )
     stats = TrackingStats(  # the truth's window is the default tracker's whatever the tracker's
         speed_window_s=1.0,
