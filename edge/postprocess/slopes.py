@@ -13,13 +13,19 @@ import numpy as np
 def theil_sen_slope(times: Sequence[float], values: Sequence[float]) -> float | None:
     """The median of the slopes between every two samples at different times (None when
     no two are): a line's slope that a minority of wild samples cannot move."""
+    slopes = _pair_slopes(times, values)
+    return None if slopes is None else _median(slopes)
+
+
+def _pair_slopes(times: Sequence[float], values: Sequence[float]) -> np.ndarray | None:
+    """The slopes between every two samples at different times; None where no two are."""
     t, v = np.asarray(times, float), np.asarray(values, float)
     i, j = _pairs(len(t))
     dt = t[j] - t[i]
     keep = dt > 1e-9
     if not keep.any():
         return None
-    return _median((v[j] - v[i])[keep] / dt[keep])
+    return (v[j] - v[i])[keep] / dt[keep]
 
 
 @functools.cache
@@ -44,14 +50,11 @@ def slope_interval(
     for). With z 1.96 it holds the true slope 95% of the time where the samples scatter
     independently about a line (Sen 1968): few samples, or samples far off a line, give a
     wide one. None when no two samples are at different times."""
-    t, v = np.asarray(times, float), np.asarray(values, float)
-    i, j = _pairs(len(t))
-    dt = t[j] - t[i]
-    keep = dt > 1e-9
-    if not keep.any():
+    pairs = _pair_slopes(times, values)
+    if pairs is None:
         return None
-    slopes = np.sort((v[j] - v[i])[keep] / dt[keep])
-    n, last = len(t), len(slopes) - 1
+    slopes = np.sort(pairs)
+    n, last = len(times), len(slopes) - 1
     c = z * math.sqrt(n * (n - 1) * (2 * n + 5) / 18)
     # Sen's lower bound is the slope at place (N - C) / 2 counting from one, the upper at (N + C) / 2 + 1
     lo = min(max(math.floor((len(slopes) - c) / 2 + 0.5) - 1, 0), last)

@@ -188,8 +188,8 @@ class ObjectTracker:
         behind; a side camera's depth is across the vehicle and its picture's columns along
         it, and it has no path (``in_path`` None), so its objects' times to collision are
         warned of wherever they are. ``cut_in_confidence``: a thing is said to cut in only
-        where its lateral speed's interval of this confidence (its bearing's and distance's
-        slopes', Sen's) keeps clear of standing still: few samples, or far things whose
+        where its lateral speed's interval of this confidence (Sen's, of the slopes it is
+        read from) keeps clear of standing still: few samples, or far things whose
         distances jump a metre a row, give wide ones (0: the speed alone). ``warn_within_s``:
         the time to collision under which a thing is warned of (TrackInfo.warned).
         ``ground``: the camera over a flat road (edge.postprocess.ground): a thing whose feet
@@ -407,13 +407,13 @@ class ObjectTracker:
         box's growth times ``distance`` where the closing speed came from it, else of the
         distances)."""
         z = NormalDist().inv_cdf((1 + self.cut_in_confidence) / 2)
-        window = functools.partial(
+        interval = functools.partial(
             closing_interval, window_s=self.speed_window_s, min_samples=self.min_speed_samples, z=z
         )
-        turns = window(track.bearings)
+        turns = interval(track.bearings)
         grown = growth_samples(track.sizes) if growth_closing else None
         rates = None if grown is None else slope_interval(*grown, z=z)
-        closings = window(track.ranges) if rates is None else (rates[0] * distance, rates[1] * distance)
+        closings = interval(track.ranges) if rates is None else (rates[0] * distance, rates[1] * distance)
         if turns is None or closings is None:
             return None
         corners = [-turn * distance - bearing * closing for turn in turns for closing in closings]
