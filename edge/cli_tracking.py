@@ -171,7 +171,7 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         metavar="P",
         help="with --hfov: an object is said to cut in only where its speed towards the path, within "
         "this confidence (its box's and distance's slopes over the speed window), is not zero: a "
-        "new track's few frames, or a far thing's distances that jump a metre a row, say none; 0: "
+        "new track's few frames, or a far thing's distances that jump metres a row, say none; 0: "
         "the speed alone; default: %(default)g",
     )
     p.add_argument(

@@ -190,7 +190,7 @@ class ObjectTracker:
         warned of wherever they are. ``cut_in_confidence``: a thing is said to cut in only
         where its lateral speed's interval of this confidence (Sen's, of the slopes it is
         read from) keeps clear of standing still: few samples, or far things whose
-        distances jump a metre a row, give wide ones (0: the speed alone). ``warn_within_s``:
+        distances jump metres a row, give wide ones (0: the speed alone). ``warn_within_s``:
         the time to collision under which a thing is warned of (TrackInfo.warned).
         ``ground``: the camera over a flat road (edge.postprocess.ground): a thing whose feet
         are seen is then as far as the road there (TrackInfo.ground_m), not as far as the
