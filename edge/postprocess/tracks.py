@@ -494,5 +494,7 @@ class ObjectTracker:
         if len(sizes) < self.min_speed_samples or sizes[-1][0] - sizes[0][0] < self.speed_window_s / 4:
             return None
         grown = growth_samples(sizes)
-        rate = None if grown is None else theil_sen_slope(*grown)
-        return None if rate is None or grown is None else (rate, statistics.median(grown[0]))
+        if grown is None:
+            return None
+        rate = theil_sen_slope(*grown)
+        return None if rate is None else (rate, statistics.median(grown[0]))
