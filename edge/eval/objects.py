@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -77,6 +77,14 @@ def true_distances(pixels: SegmentPixels, gt_depth: np.ndarray) -> dict[int, flo
     return pixels.medians(gt_depth)
 
 
+class TrueLateral(NamedTuple):
+    """Where a ground-truth thing truly is across the path (true_lateral)."""
+
+    offset_m: float  # its middle right of the axis: the median of its pixels' offsets
+    in_path: bool  # some pixel of it within the path's half width
+    gap_m: float  # how far its nearest pixel is beyond the path's edge (<= 0: in the path)
+
+
 def true_lateral(
     pixels: SegmentPixels,
     gt_depth: np.ndarray,
@@ -84,12 +92,13 @@ def true_lateral(
     hfov_deg: float,
     path_half_width_m: float,
     mount_offset_m: float = 0.0,
-) -> dict[int, tuple[float, bool]]:
+) -> dict[int, TrueLateral]:
     """Each ground-truth thing's true offset from the camera's axis, for a camera of
     horizontal field of view ``hfov_deg``: the median over its ``pixels`` (true_pixels) of
     (u + 0.5 - w/2) / f x depth (f = w/2 / tan(hfov/2)), as ObjectTracker's lateral_m reads
-    a box; and whether it is truly in the path, some pixel of it within
-    ``path_half_width_m`` of the axis. ``mount_offset_m``: the camera's offset right of the
+    a box; whether it is truly in the path, some pixel of it within ``path_half_width_m``
+    of the axis; and how far its nearest pixel is beyond the path's edge (the gap a cut-in's
+    ``path_in_s`` is read from). ``mount_offset_m``: the camera's offset right of the
     vehicle's middle, added to each pixel's (the offsets and the path are then the vehicle's)."""
     w = pixels.shape[1]
     per_px = math.tan(math.radians(hfov_deg) / 2) / (w / 2)
@@ -98,7 +107,10 @@ def true_lateral(
     offsets += np.float32(mount_offset_m)
     middle = pixels.reduce(offsets, np.median)
     nearest = pixels.reduce(np.abs(offsets), np.min)
-    return {g: (m, nearest[g] <= path_half_width_m) for g, m in middle.items()}
+    return {
+        g: TrueLateral(m, nearest[g] <= path_half_width_m, nearest[g] - path_half_width_m)
+        for g, m in middle.items()
+    }
 
 
 def true_cut_by_sides(pixels: SegmentPixels) -> set[int]:

@@ -95,7 +95,7 @@ class TrackingStats:
         t_s: float,
         scene: Hashable | None = None,
         true_distance: Mapping[int, float] | None = None,
-        true_lateral: Mapping[int, tuple[float, bool]] | None = None,
+        true_lateral: Mapping[int, tuple[float, bool, float]] | None = None,
         true_cut_off: Collection[int] = (),
     ) -> None:
         """One frame with ground truth, in stream order: ``matched`` as PanopticStats.add
@@ -147,7 +147,7 @@ class TrackingStats:
                 self._scaled[0].append(track.range_m)
                 self._scaled[1].append(true_distance[g])
             if true_lateral and g in true_lateral and track.lateral_m is not None:
-                offset, in_path = true_lateral[g]
+                offset, in_path, _ = true_lateral[g]
                 self._lateral_err.append(abs(track.lateral_m - offset))
                 self._lateral_near.append(true_distance.get(g, math.inf) < self.near_m)
                 self._in_path.append((bool(track.in_path), in_path))
@@ -182,12 +182,12 @@ class TrackingStats:
         return out
 
     def _true_lateral_speeds(
-        self, out: Mapping[int, tuple[float, bool]], t_s: float, cut_off: Collection[int]
+        self, out: Mapping[int, tuple[float, bool, float]], t_s: float, cut_off: Collection[int]
     ) -> dict[int, float]:
         """Each true offset kept with ``t_s``, but those of things ``cut_off``; each thing's
         true lateral speed (m/s, right positive) over the window, where its samples allow one."""
         speeds = {}
-        for g, (offset, _) in out.items():
+        for g, (offset, *_) in out.items():
             samples = self._true_laterals.setdefault(g, [])
             if g not in cut_off:
                 samples.append((t_s, offset))
@@ -199,11 +199,11 @@ class TrackingStats:
         return speeds
 
     def _cut_in_events(
-        self, out: Mapping[int, tuple[float, bool]], true_speed: Mapping[int, float], t_s: float
+        self, out: Mapping[int, tuple[float, bool, float]], true_speed: Mapping[int, float], t_s: float
     ) -> None:
         """Each thing's cut-in as one event: when it is first truly beside the path moving
         towards it at min_lateral_mps or more, and when it is then first truly in it."""
-        for g, (offset, in_path) in out.items():
+        for g, (offset, in_path, _) in out.items():
             key = (len(self._together), g)
             if in_path:
                 if key in self._cutting_s:
@@ -221,23 +221,25 @@ class TrackingStats:
         self,
         distance: Mapping[int, float],
         closing: Mapping[int, float | None],
-        lateral: Mapping[int, tuple[float, bool]],
+        lateral: Mapping[int, tuple[float, bool, float]],
         lateral_speed: Mapping[int, float],
         t_s: float,
     ) -> None:
         """When a warning is first truly due for each thing: its true time to collision is
         under ``warn_within_s``, and it is in the path, or nothing places it (no field of view), or
-        beside the path it is truly cutting in (TrackInfo.warned's rule, on the truth)."""
+        beside the path it is truly cutting in and would reach the path first: its gap over its
+        lateral speed within its time to collision (TrackInfo.warned's rule, on the truth)."""
         for g, d in distance.items():
             v = closing[g]
             if v is None or v < self.min_closing_mps or d / v >= self.warn_within_s:
                 continue
-            if (
-                g in lateral
-                and not lateral[g][1]
-                and not self._cutting_in(lateral_speed.get(g), lateral[g][0])
-            ):
-                continue
+            if g in lateral and not lateral[g][1]:
+                offset, _, gap = lateral[g]
+                speed = lateral_speed.get(g)
+                # as TrackInfo.warned has it: beside the path, only a thing that reaches it
+                # before it comes level with the camera (a slower one passes beside it)
+                if speed is None or not self._cutting_in(speed, offset) or gap / abs(speed) > d / v:
+                    continue
             self._due_s.setdefault((len(self._together), g), t_s)
 
     def _warning_results(self) -> dict[str, Any]:

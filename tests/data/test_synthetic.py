@@ -136,8 +136,8 @@ def test_a_cut_in_is_beside_the_path_and_then_in_it() -> None:
             gt = drive.render(round(t * 17.0))
             pixels = true_pixels(gt.instance_ids, gt.depth, {gid}, 1e-3, 80.0)
             where[t] = true_lateral(pixels, gt.depth, hfov_deg=hfov, path_half_width_m=1.5)[gid]
-        (before, beside_in), (after, crossed_in) = where[start], where[crossed]
-        assert not beside_in and crossed_in, (ob, where)
+        (before, beside_in, gap), (after, crossed_in, _) = where[start], where[crossed]
+        assert not beside_in and crossed_in and gap > 0, (ob, where)
         assert abs(before - ob.x) < 0.3
         assert (before - after) * np.sign(before) / (crossed - start) >= 1.0
 
@@ -183,7 +183,7 @@ def test_in_the_right_lane_oncoming_traffic_is_beside_the_path() -> None:
             gt = drive.render(index)
             pixels = true_pixels(gt.instance_ids, gt.depth, oncoming, 1e-3, 80.0)
             seen = true_lateral(pixels, gt.depth, hfov_deg=hfov, path_half_width_m=1.5)
-            in_path[lane] += [inside for _, inside in seen.values()]
+            in_path[lane] += [truth.in_path for truth in seen.values()]
     assert len(in_path["right"]) >= 3 and not any(in_path["right"])
     assert any(in_path["centre"])
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -157,12 +159,13 @@ def test_true_lateral_offsets_golden() -> None:
     pixels = true_pixels(gt, depth, {24001, 26001}, 1e-3, 80.0)
     got = true_lateral(pixels, depth, hfov_deg=90.0, path_half_width_m=1.5)
     # the car: offsets 1, 3 and 6 (its 0 m pixel has no depth): median 3, its nearest 1 m off
-    # the axis, in the path; the person: -3 and -3, out of it
-    assert got == {26001: (3.0, True), 24001: (-3.0, False)}
+    # the axis, half a metre inside the path; the person: -3 and -3, 1.5 m beyond its edge
+    assert got == {26001: (3.0, True, -0.5), 24001: (-3.0, False, 1.5)}
+    assert got[24001].gap_m == 1.5 and got[26001].offset_m == 3.0
     # a camera 2.5 m left of the vehicle's middle: each pixel 2.5 m further left of it; the
     # car's -1.5, 0.5 and 3.5: median 0.5, in the path; the person's -5.5 twice: out of it
     shifted = true_lateral(pixels, depth, hfov_deg=90.0, path_half_width_m=1.5, mount_offset_m=-2.5)
-    assert shifted == {26001: (0.5, True), 24001: (-5.5, False)}
+    assert shifted == {26001: (0.5, True, -1.0), 24001: (-5.5, False, 4.0)}
     assert (
         true_lateral(true_pixels(gt, depth, set(), 0, 80), depth, hfov_deg=90.0, path_half_width_m=1.5) == {}
     )
@@ -196,7 +199,7 @@ def test_a_thing_the_pictures_side_cuts_is_not_truly_cutting_in() -> None:
                 {},
                 t_s=t,
                 true_distance={26001: 20.0 - 10.0 * t},  # closing at 10 m/s: due within 3 s
-                true_lateral={26001: (4.0 - t, False)},
+                true_lateral={26001: (4.0 - t, False, 1.5 - t)},  # 2 m wide
                 true_cut_off={26001} if cut else (),
             )
         results[cut] = stats.results()
@@ -216,7 +219,7 @@ def test_lateral_errors_and_the_path() -> None:
         )
 
     tracks = {26000: lateral(1, 0.5, True), 24000: lateral(2, -4.0, True), 26003: lateral(3, 2.5, False)}
-    truth = {26001: (0.0, True), 24001: (-3.0, False), 26002: (3.0, True)}
+    truth = {26001: (0.0, True, -1.5), 24001: (-3.0, False, 1.2), 26002: (3.0, True, -0.5)}
     distance = {26001: 10.0, 24001: 12.0, 26002: 40.0}
     stats.add(matched, tracks, t_s=0.0, true_distance=distance, true_lateral=truth)
     lat = stats.results()["lateral"]
@@ -248,7 +251,11 @@ def test_lateral_speeds_and_cut_ins_against_the_truths_own_fit() -> None:
             ),
             26005: TrackInfo(3, i + 1, t, None, None, lateral_m=-4.0 + t, in_path=False, lateral_mps=0.2),
         }
-        truth = {26001: (4.0 - t, False), 26002: (5.0, False), 26003: (-4.0 + t, False)}
+        truth = {
+            26001: (4.0 - t, False, 1.5 - t),
+            26002: (5.0, False, 2.5),
+            26003: (-4.0 + t, False, 1.5 - t),
+        }
         stats.add(matched, tracks, t_s=t, true_lateral=truth)
     lat = stats.results()["lateral"]
     # from the fifth frame on (min_speed_samples), 7 frames x 3 cars; errors 0.2, 0.7, 0.8
@@ -284,12 +291,17 @@ def test_cut_ins_as_events_their_recall_and_warning_lead() -> None:
     for i in range(26):
         t = i / 10
         a, b, c = 4.0 - t, -4.0 + t, 6.0 - t
-        truth = {26001: (a, a <= 2.0), 26002: (b, b >= -2.0), 26003: (c, False), 24001: (5.0, False)}
+        truth = {
+            26001: (a, a <= 2.0, a - 2.0),
+            26002: (b, b >= -2.0, -b - 2.0),
+            26003: (c, False, c - 2.0),
+            24001: (5.0, False, 3.0),
+        }
         tracks = {26000: said(1, a, t >= 0.8), 26004: said(2, b + 0.5, False), 24000: said(3, 5.0, i == 10)}
         stats.add(matched, tracks, t_s=t, scene="a", true_lateral=truth)
     for i in range(8):  # the second scene: not in the path by its end
         t = i / 10
-        truth = {26001: (4.0 - t, False)}
+        truth = {26001: (4.0 - t, False, 2.0 - t)}
         stats.add(matched, {26000: said(1, 4.0 - t, True)}, t_s=t, scene="b", true_lateral=truth)
     events = stats.results()["lateral"]["cut_in_events"]
     # A (both scenes), B and C truly cut in (their fitted speeds known from the fifth frame);
@@ -312,7 +324,7 @@ def test_cut_ins_truly_made_count_when_nothing_was_paired() -> None:
     stats = TrackingStats(min_lateral_mps=0.5)
     matched, _ = frame([26001], [None])
     for i in range(6):
-        stats.add(matched, {}, t_s=i / 10, true_lateral={26001: (4.0 - i / 10, False)})
+        stats.add(matched, {}, t_s=i / 10, true_lateral={26001: (4.0 - i / 10, False, 2.0 - i / 10)})
     lateral = stats.results()["lateral"]
     assert lateral["pairs"] == 0
     assert lateral["cut_in_events"] == {
@@ -345,7 +357,12 @@ def test_warnings_due_given_late_and_false() -> None:
             26005: track(3, 1.0, False),
         }
         distance = {26001: 20.0 - 10 * t, 26002: 50.0 - 10 * t, 24001: 10.0 - 10 * t + 1, 26003: 10.0 - 5 * t}
-        lateral = {26001: (0.0, True), 26002: (0.5, True), 24001: (-0.3, True), 26003: (5.0, False)}
+        lateral = {
+            26001: (0.0, True, -1.5),
+            26002: (0.5, True, -1.0),
+            24001: (-0.3, True, -1.2),
+            26003: (5.0, False, 2.5),
+        }
         stats.add(matched, tracks, t_s=t, true_distance=distance, true_lateral=lateral)
     assert stats.results()["warnings"] == {
         "within_s": 3.0,
@@ -363,3 +380,38 @@ def test_warnings_due_given_late_and_false() -> None:
         t = i / 10
         plain.add(matched, {}, t_s=t, true_distance={26003: 10.0 - 5 * t})
     assert plain.results()["warnings"]["due"] == 1 and plain.results()["warnings"]["warned"] == 0
+
+
+def test_a_cut_in_is_due_only_where_it_would_reach_the_path_before_the_camera_reaches_it() -> None:
+    """Two cars 2 m wide beside the path, both closing at 10 m/s from 20 m and moving
+    towards the path at 1 m/s: A from 1 m beyond the path's edge, B from 3 m. Once their
+    speeds are known (0.4 s) both would reach the camera in 1.6 s; A reaches the path in
+    0.6 s and a warning is due for it, B would take 2.6 s and pass beside the camera first,
+    so no warning is ever due for it: TrackInfo.warned's rule (path_in_s within ttc_s).
+    A's track warns of it from 0.5 s: the one warning due, given 0.1 s late."""
+    stats = TrackingStats(min_lateral_mps=0.5)
+    matched, _ = frame([26001, 26002], [26000, None])
+    for i in range(11):
+        t = i / 10
+        gaps = {26001: 1.0 - t, 26002: 3.0 - t}
+        lateral = {g: (gap + 2.5, gap <= 0, gap) for g, gap in gaps.items()}
+        said = TrackInfo(
+            1,
+            i + 1,
+            t,
+            10.0,
+            2.0 - t,
+            lateral_m=3.5 - t,
+            in_path=gaps[26001] <= 0,
+            lateral_mps=-1.0,
+            path_in_s=gaps[26001] if t >= 0.5 else None,
+        )
+        assert said.warned == (t >= 0.5)
+        distance = {g: 20.0 - 10 * t for g in gaps}
+        stats.add(matched, {26000: said}, t_s=t, true_distance=distance, true_lateral=lateral)
+    warnings = stats.results()["warnings"]
+    assert (warnings["due"], warnings["warned"], warnings["false"]) == (1, 1, 0)
+    assert warnings["delay_s_p50"] == pytest.approx(0.1)
+    # the tracker's own reading of B at 0.4 s would not warn either
+    b = TrackInfo(2, 5, 0.4, 10.0, 1.6, lateral_m=5.1, in_path=False, lateral_mps=-1.0, path_in_s=2.6)
+    assert not b.warned and dataclasses.replace(b, path_in_s=0.6).warned
