@@ -284,11 +284,10 @@ class ObjectTracker:
         size: tuple[int, int] | None = None,
     ) -> list[TrackInfo]:
         """The tracks of one frame's ``instances`` (in their order), seen at stream time
-        ``t_s``; ``distances`` as object_distances gives them (None: no depth); ``size``:
-        the (height, width) of the picture the boxes are in, so that a box the picture's edge
-        cuts does not pass for one that grows or shrinks (None: no box is taken as cut). A
-        frame of another ``scene`` than the last (another sequence, a file played again) or
-        earlier than the last starts afresh."""
+        ``t_s``; ``distances`` as object_distances gives them (None: no depth); ``size``: the
+        (height, width) of the boxes' picture, so that a box the picture's edge cuts does not
+        pass for one that grows or shrinks (None: no box is taken as cut). A frame of another
+        ``scene`` than the last (a sequence, a file played again) or earlier starts afresh."""
         if distances is not None and len(distances) != len(instances):
             raise ValueError(f"{len(distances)} distances for {len(instances)} instances")
         if scene != self._scene or (self._last_s is not None and t_s < self._last_s):
@@ -310,6 +309,10 @@ class ObjectTracker:
                 self._tracks.append(track)
             else:
                 self._follow(track, box, t_s)
+            # the window's samples alone: a ratio older than it must not scale this distance
+            for samples in (track.ranges, track.sizes, track.bearings, track.scales):
+                while samples and t_s - samples[0][0] > self.speed_window_s:
+                    samples.popleft()
             depth = distances[i] if distances is not None else None
             ground_m = take_reading(grounded[i], depth, track.scales, t_s)
             distance = road_distance(depth, ground_m, [k for _, k in track.scales])
@@ -317,9 +320,6 @@ class ObjectTracker:
                 track.ranges.append((t_s, distance[0]))
             sized = box_size(box, t_s, size, hidden=any(hidden[i]))
             track.sizes.append(sized)
-            for samples in (track.ranges, track.sizes, track.bearings, track.scales):
-                while samples and t_s - samples[0][0] > self.speed_window_s:
-                    samples.popleft()
             info = self._info(track, distance, t_s, ground_m)
             if self.hfov_deg is not None and distance is not None and size is not None:
                 where, gap = self._where(box, distance[0], size[1])

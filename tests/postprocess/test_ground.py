@@ -257,6 +257,27 @@ def test_a_track_whose_feet_hide_for_a_frame_keeps_the_roads_scale() -> None:
     assert blind.range_m is None and "range_m" not in blind.to_json()
 
 
+def test_a_tracks_scale_lasts_its_speed_window_and_says_so() -> None:
+    """The same car, its feet seen whole once and then hidden behind the nearer car: the
+    ratio read then scales the depth engine's distance for the speed window (1 s), and the
+    first frame after it the distance is the depth map's own, said as such: never the
+    road's scale under the depth map's name."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w, per_px = 512, (1 / 2.2) / 256 * 40.0
+    x1, x2 = w / 2 + (-2.6 - 0.9) / per_px, w / 2 + (-2.6 + 0.9) / per_px
+    car = Instance(26001, CAR, 0.9, (x1, 110.0, x2, 132.096), np.ones((23, 10), bool), (110, int(x1)))
+    nearer = solid(int(x1) - 5, 120, int(x1) + 40, 200, pid=26002)
+    tracker = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC)
+    (seen,) = tracker.update([car], [(20.0, 19.0)], 0.0, size=(256, w))
+    assert seen.range_from == "road"
+    said = []
+    for i in range(1, 20):
+        hidden, _ = tracker.update([car, nearer], [(20.0, 19.0), (8.0, 7.5)], i / 17, size=(256, w))
+        assert hidden.track == seen.track
+        said.append((hidden.range_from, round(hidden.range_m, 6)))
+    assert said == [("scaled", 40.0)] * 17 + [("depth", 20.0)] * 2  # 17 / 17 s: still within 1 s
+
+
 def test_partly_hidden_feet_are_taken_only_by_a_track_without_clean_ones() -> None:
     """The car of the tests above, its feet seen whole for three frames (the depth engine
     at half the road's distance); then the car ahead covers most of the row below it and
