@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge.data.cityscapes import PALETTE, TRAIN_CLASSES
+from edge.postprocess.labels import place_labels
 from edge.postprocess.panoptic import Instance, semantic_from_panoptic
 from edge.postprocess.tracks import TTC_WARN_S as TTC_WARN_S  # where the overlay's callers had it
 
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 TTC_LABEL_S = 10.0
 _OUTLINE = (255, 255, 255)
 _OUTLINE_WARN = (255, 48, 48)
+_FONT, _FONT_SCALE = 0, 0.35  # cv2.FONT_HERSHEY_SIMPLEX
+_BAND_ALPHA = 0.6  # how much a label's band hides the picture under it
 
 
 def _channel_tables(rgb: np.ndarray) -> list[np.ndarray]:
@@ -77,6 +81,7 @@ def overlay(
         distances = object_distances(instances, depth)
     if tracks is not None and len(tracks) != len(instances):
         raise ValueError(f"{len(tracks)} tracks for {len(instances)} instances")
+    texts, warns, ranges = [], [], []
     for k, (inst, distance) in enumerate(zip(instances, distances, strict=True)):
         ttc = tracks[k].ttc_s if tracks is not None else None
         if tracks is not None and (tracked := tracks[k].range_m) is not None:
@@ -87,14 +92,42 @@ def overlay(
         )
         warn = tracks is not None and warned(tracks[k])
         cv2.drawContours(out, contours, -1, _OUTLINE_WARN if warn else _OUTLINE, 2 if warn else 1)
-        x1, y1 = int(inst.box[0]), max(int(inst.box[1]) - 3, 8)
         text = f"{TRAIN_CLASSES[inst.train_id].name} {inst.score:.2f}"
         if distance is not None:
             text += f" {distance[0]:.1f} m" if distance[0] < 10 else f" {distance[0]:.0f} m"
         if ttc is not None and ttc < TTC_LABEL_S:
             text += f" {ttc:.1f} s"
-        cv2.putText(out, text, (x1, y1), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+        texts.append(text)
+        warns.append(warn)
+        ranges.append(math.inf if distance is None else distance[0])
+    _draw_labels(out, [inst.box for inst in instances], texts, warns, ranges)
     return out
+
+
+def _draw_labels(
+    out: np.ndarray,
+    boxes: Sequence[Sequence[float]],
+    texts: Sequence[str],
+    warns: Sequence[bool],
+    ranges: Sequence[float],
+) -> None:
+    """Each box's label, white on a dark band (red: a thing warned of) so it reads over any
+    picture, where place_labels puts it: the things warned of choose first, then the
+    nearest (``ranges``, m), so theirs sit on their boxes."""
+    import cv2
+
+    sizes, baselines = [], []
+    for text in texts:
+        (w, h), baseline = cv2.getTextSize(text, _FONT, _FONT_SCALE, 1)
+        sizes.append((w + 2, h + baseline + 2))
+        baselines.append(baseline)
+    order = sorted(range(len(texts)), key=lambda i: (not warns[i], ranges[i]))
+    for i, (x, y, w, h) in enumerate(place_labels(boxes, sizes, out.shape[:2], order)):
+        band = out[y : y + h, x : x + w]  # a view: blended in place
+        shade = np.full_like(band, _OUTLINE_WARN) if warns[i] else band
+        cv2.addWeighted(band, 1.0 - _BAND_ALPHA, shade, _BAND_ALPHA if warns[i] else 0.0, 0.0, dst=band)
+        origin = (x + 1, y + h - 1 - baselines[i])
+        cv2.putText(out, texts[i], origin, _FONT, _FONT_SCALE, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def colorize_depth(depth: np.ndarray, min_depth: float = 0.1, max_depth: float = 100.0) -> np.ndarray:

@@ -89,10 +89,11 @@ def test_object_distance_golden_and_overlay_labels_say_it() -> None:
     plain = overlay(image, ids, [car])
     with_depth = overlay(image, ids, [car], depth=depth)
     changed = np.nonzero((plain != with_depth).any(axis=2))
-    # only the label changes, and only after its common prefix "car 0.88": " 13 m" is appended
-    prefix_w = cv2.getTextSize("car 0.88", cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)[0][0]
+    # only the label changes, and only after its common prefix "car 0.88": " 13 m" is appended;
+    # its band (text and baseline, a pixel round) has no room above the box: from the top row
+    (prefix_w, text_h), baseline = cv2.getTextSize("car 0.88", cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)
     assert changed[0].size > 0
-    assert changed[0].max() <= 10 and changed[1].min() >= 30 + prefix_w - 1
+    assert changed[0].max() < text_h + baseline + 2 and changed[1].min() >= 30 + prefix_w - 1
 
 
 def test_the_overlay_labels_a_thing_by_its_tracks_distance_where_it_has_one() -> None:
