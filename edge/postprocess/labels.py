@@ -12,26 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 Rect = tuple[int, int, int, int]  # x, y (top left), width, height, pixels
 
 
-def _overlap(a: Rect, b: Rect) -> int:
-    """How many pixels the rectangles ``a`` and ``b`` share."""
-    if a[0] >= b[0] + b[2] or b[0] >= a[0] + a[2] or a[1] >= b[1] + b[3] or b[1] >= a[1] + a[3]:
-        return 0  # the usual case, cheaply: overlay runs this for every pair of labels
-    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    return w * h
-
-
-def _candidates(box: Sequence[float], size: tuple[int, int], shape: tuple[int, int]) -> list[Rect]:
-    """The places a label of ``size`` (width, height) may take for ``box`` (x1, y1, x2, y2)
-    in a picture of ``shape`` (height, width), best first, each moved into the picture."""
-    w, h = size
-    left, top, bottom = int(box[0]), int(box[1]), int(box[3])
-    rows = (top - h, top, bottom, top - 2 * h, top - 3 * h)  # above, inside, below, higher
-    x = min(max(left, 0), max(shape[1] - w, 0))
-    return [(x, min(max(y, 0), max(shape[0] - h, 0)), w, h) for y in rows]
+def _candidates(boxes: np.ndarray, sizes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """[label, place, (x1, y1, x2, y2)]: the places each label of ``sizes`` (width, height)
+    may take for its box of ``boxes`` (x1, y1, x2, y2) in a picture of ``shape`` (height,
+    width), best first: above the box, inside its top, below it, two and three heights
+    above; each moved into the picture."""
+    w, h = sizes[:, 0:1], sizes[:, 1:2]
+    top, bottom = boxes[:, 1:2], boxes[:, 3:4]
+    rows = np.concatenate([top - h, top, bottom, top - 2 * h, top - 3 * h], axis=1)
+    y = np.clip(rows, 0, np.maximum(shape[0] - h, 0))
+    x = np.broadcast_to(np.clip(boxes[:, 0:1], 0, np.maximum(shape[1] - w, 0)), y.shape)
+    return np.stack([x, y, x + w, y + h], axis=2)
 
 
 def place_labels(
@@ -47,15 +43,23 @@ def place_labels(
     before it overlaps, else the one overlapped least."""
     if len(sizes) != len(boxes):
         raise ValueError(f"{len(sizes)} label sizes for {len(boxes)} boxes")
-    order = range(len(boxes)) if order is None else order
+    order = list(range(len(boxes))) if order is None else list(order)
     if sorted(order) != list(range(len(boxes))):
-        raise ValueError(f"order must hold each of the {len(boxes)} labels once, got {list(order)}")
-    placed: dict[int, Rect] = {}
-    for i in order:
-        options = _candidates(boxes[i], sizes[i], shape)
-        free = (r for r in options if not any(_overlap(r, p) for p in placed.values()))
-        # else the least overlapped: min keeps the earliest of equals
-        placed[i] = next(free, None) or min(
-            options, key=lambda r: sum(_overlap(r, p) for p in placed.values())
-        )
-    return [placed[i] for i in range(len(boxes))]
+        raise ValueError(f"order must hold each of the {len(boxes)} labels once, got {order}")
+    if len(boxes) == 0:
+        return []
+    places = _candidates(
+        np.asarray(boxes, np.float64).astype(np.int64), np.asarray(sizes, np.int64).reshape(-1, 2), shape
+    )
+    done = np.zeros((len(boxes), 4), np.int64)  # x1, y1, x2, y2 of the labels placed, in turn
+    chosen: dict[int, Rect] = {}
+    for n, i in enumerate(order):
+        ours, theirs = places[i], done[:n]
+        # each place's pixels shared with those placed: its columns' overlap times its rows'
+        across = np.minimum(ours[:, None, 2], theirs[:, 2]) - np.maximum(ours[:, None, 0], theirs[:, 0])
+        down = np.minimum(ours[:, None, 3], theirs[:, 3]) - np.maximum(ours[:, None, 1], theirs[:, 1])
+        shared = (np.maximum(across, 0) * np.maximum(down, 0)).sum(axis=1)
+        done[n] = ours[int(np.argmin(shared))]  # the first of the least: the first free place
+        x1, y1, x2, y2 = (int(v) for v in done[n])
+        chosen[i] = (x1, y1, x2 - x1, y2 - y1)
+    return [chosen[i] for i in range(len(boxes))]
