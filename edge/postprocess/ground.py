@@ -208,18 +208,26 @@ def take_reading(
     return reading.distance_m
 
 
+class Range(NamedTuple):
+    """A thing's distance as road_distance reads it, metres, and what from."""
+
+    distance_m: float
+    nearest_m: float  # its nearest side
+    source: str  # "road", "scaled" (the depth map's times the road's ratios) or "depth"
+
+
 def road_distance(
     depth: tuple[float, float] | None, ground_m: float | None, scales: Sequence[float]
-) -> tuple[float, float] | None:
-    """(distance, nearest) of a thing: ``ground_m`` where its feet are seen, its nearest side
-    as much nearer as the depth map has it (``depth``: the depth engine's (median, near));
-    where they are not, ``depth`` times the median of ``scales``, its track's recent ground
-    over depth readings, so that a track's distances stay of one kind while its feet hide
-    for a frame or two; else ``depth``."""
+) -> Range | None:
+    """A thing's Range: ``ground_m`` where its feet are seen, its nearest side as much
+    nearer as the depth map has it (``depth``: the depth engine's (median, near)); where
+    they are not, ``depth`` times the median of ``scales``, its track's recent ground over
+    depth readings, so that a track's distances stay of one kind while its feet hide for a
+    frame or two; else ``depth``."""
     if ground_m is not None:
         shape = 1.0 if depth is None or depth[0] <= 0 else depth[1] / depth[0]
-        return ground_m, ground_m * shape
-    if depth is None or not scales:
-        return depth
-    k = statistics.median(scales)
-    return depth[0] * k, depth[1] * k
+        return Range(ground_m, ground_m * shape, "road")
+    if depth is None:
+        return None
+    k = statistics.median(scales) if scales else 1.0
+    return Range(depth[0] * k, depth[1] * k, "scaled" if scales else "depth")

@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +47,9 @@ from edge.postprocess.ground import GroundPlane, RoadReading, road_distance, roa
 from edge.postprocess.occlusion import hidden_sides
 from edge.postprocess.panoptic import Instance
 from edge.postprocess.slopes import closing_interval, closing_speed, slope_interval, theil_sen_slope
+
+if TYPE_CHECKING:
+    from edge.postprocess.ground import Range
 
 # a thing that would reach the camera within this many seconds is warned of (outlined red,
 # the warnings log), unless it is known to pass beside the path: ObjectTracker's default
@@ -317,12 +320,12 @@ class ObjectTracker:
             ground_m = take_reading(grounded[i], depth, track.scales, t_s)
             distance = road_distance(depth, ground_m, [k for _, k in track.scales])
             if distance is not None:
-                track.ranges.append((t_s, distance[0]))
+                track.ranges.append((t_s, distance.distance_m))
             sized = box_size(box, t_s, size, hidden=any(hidden[i]))
             track.sizes.append(sized)
             info = self._info(track, distance, t_s, ground_m)
             if self.hfov_deg is not None and distance is not None and size is not None:
-                where, gap = self._where(box, distance[0], size[1])
+                where, gap = self._where(box, distance.distance_m, size[1])
                 # a side of the picture, or a nearer thing, cuts the box: its middle is not its thing's
                 if not sized[4]:
                     track.bearings.append((t_s, self._bearing(box, size[1])))
@@ -454,9 +457,7 @@ class ObjectTracker:
         track.box, track.last_s = box, t_s
         track.frames += 1
 
-    def _info(
-        self, track: _Track, distance: tuple[float, float] | None, t_s: float, ground_m: float | None = None
-    ) -> TrackInfo:
+    def _info(self, track: _Track, distance: Range | None, t_s: float, ground_m: float | None) -> TrackInfo:
         closing = ttc = None
         if distance is not None and track.ranges:
             growth = self._growth(track.sizes)
@@ -471,9 +472,7 @@ class ObjectTracker:
                     track.ranges, window_s=self.speed_window_s, min_samples=self.min_speed_samples
                 )
                 if closing is not None and closing >= self.min_closing_mps:
-                    ttc = distance[0] / closing
-        # what road_distance read the distance from: the road, the depth map scaled, or as is
-        source = "road" if ground_m is not None else "scaled" if track.scales else "depth"
+                    ttc = distance.distance_m / closing
         return TrackInfo(
             track.number,
             track.frames,
@@ -482,8 +481,8 @@ class ObjectTracker:
             ttc,
             warn_within_s=self.warn_within_s,
             ground_m=ground_m,
-            range_m=None if distance is None else distance[0],
-            range_from=None if distance is None else source,
+            range_m=None if distance is None else distance.distance_m,
+            range_from=None if distance is None else distance.source,
         )
 
     def _growth(self, sizes: deque[tuple[float, float, float, bool, bool]]) -> tuple[float, float] | None:

@@ -209,11 +209,11 @@ def test_a_thing_closing_on_the_road_gives_its_speed_and_no_lateral_one() -> Non
 
 def test_a_things_distance_from_the_road_and_the_depth_map_golden() -> None:
     # feet seen: the road's distance, the near side as much nearer as the depth map has it
-    assert road_distance((20.0, 18.0), 40.0, []) == (40.0, 36.0)
-    assert road_distance(None, 40.0, []) == (40.0, 40.0)
+    assert road_distance((20.0, 18.0), 40.0, []) == (40.0, 36.0, "road")
+    assert road_distance(None, 40.0, []) == (40.0, 40.0, "road")
     # hidden: the depth engine's, times its track's median road / depth ratio
-    assert road_distance((20.0, 18.0), None, [1.9, 2.0, 2.5]) == (40.0, 36.0)
-    assert road_distance((20.0, 18.0), None, []) == (20.0, 18.0)
+    assert road_distance((20.0, 18.0), None, [1.9, 2.0, 2.5]) == (40.0, 36.0, "scaled")
+    assert road_distance((20.0, 18.0), None, []) == (20.0, 18.0, "depth")
     assert road_distance(None, None, [2.0]) is None
 
 
@@ -226,7 +226,7 @@ def test_a_track_takes_partly_hidden_feet_only_without_clean_ones_golden() -> No
     assert scales == [(0.1, 1.5)]
     # partly hidden with a clean ratio to go by: not taken (road_distance scales the depth)
     assert take_reading(RoadReading(66.0, True), (20.0, 19.0), scales, 0.2) is None
-    assert road_distance((20.0, 19.0), None, [k for _, k in scales]) == (30.0, 28.5)
+    assert road_distance((20.0, 19.0), None, [k for _, k in scales]) == (30.0, 28.5, "scaled")
     # no feet, or no depth to take a ratio against
     assert take_reading(None, (20.0, 19.0), scales, 0.3) is None
     assert take_reading(RoadReading(30.0, False), None, scales, 0.4) == 30.0 and len(scales) == 1
