@@ -32,6 +32,17 @@ def solid(x1: int, y1: int, x2: int, y2: int, pid: int = 26001) -> Instance:
     return Instance(pid, CAR, 0.9, (x1, y1, x2, y2), np.ones((y2 - y1, x2 - x1), bool), (y1, x1))
 
 
+# the tracker tests' car, seen by the synthetic camera at 256x512 (field of view HFOV): 1.8 m
+# wide, its middle 2.6 m left of the axis, 40 m out, its feet on row (0.45 + 2.2 x 1.2 / 40)
+# x 256 = 132.096; and a nearer car hiding them
+HFOV = float(np.degrees(2 * np.arctan(1 / 2.2)))
+W = 512
+_PER_PX = (1 / 2.2) / 256 * 40.0
+X1, X2 = W / 2 + (-2.6 - 0.9) / _PER_PX, W / 2 + (-2.6 + 0.9) / _PER_PX
+CAR_40M = Instance(26001, CAR, 0.9, (X1, 110.0, X2, 132.096), np.ones((23, 10), bool), (110, int(X1)))
+NEARER = solid(int(X1) - 5, 120, int(X1) + 40, 200, pid=26002)
+
+
 def test_the_road_row_of_a_distance_golden() -> None:
     """At 20 m the road is 2.2 x 1.2 / 20 = 0.132 of the height below the horizon: row
     (0.45 + 0.132) x 256 = 148.992; at 10 m, 0.264: row 182.784."""
@@ -146,31 +157,25 @@ def test_with_a_ground_plane_the_tracker_reads_distances_from_the_road() -> None
     (0.45 + 2.2 x 1.2 / 40) x 256 = 132.096: a depth engine that says 20 m puts it 1.3 m
     left, its near side 0.85 m from the axis and in a 1.5 m half-width path; the road puts it
     where it is, 1.7 m beside its near side and out of the path."""
-    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
-    w, per_px = 512, (1 / 2.2) / 256 * 40.0
-    x1, x2 = w / 2 + (-2.6 - 0.9) / per_px, w / 2 + (-2.6 + 0.9) / per_px
-    box = (x1, 110.0, x2, 132.096)
-    car = Instance(26001, CAR, 0.9, box, np.ones((23, 10), bool), (110, int(x1)))
-    depth_only = ObjectTracker(hfov_deg=hfov)
-    (info,) = depth_only.update([car], [(20.0, 19.0)], 0.0, size=(256, w))
+    depth_only = ObjectTracker(hfov_deg=HFOV)
+    (info,) = depth_only.update([CAR_40M], [(20.0, 19.0)], 0.0, size=(256, W))
     assert info.lateral_m == pytest.approx(-1.3) and info.in_path and info.ground_m is None
     assert (info.range_m, info.range_from) == (20.0, "depth")
-    grounded = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC)
-    (info,) = grounded.update([car], [(20.0, 19.0)], 0.0, size=(256, w))
+    grounded = ObjectTracker(hfov_deg=HFOV, ground=SYNTHETIC)
+    (info,) = grounded.update([CAR_40M], [(20.0, 19.0)], 0.0, size=(256, W))
     assert info.ground_m == pytest.approx(40.0)
     assert info.lateral_m == pytest.approx(-2.6) and info.in_path is False
     assert info.to_json()["ground_m"] == 40.0
     assert info.range_m == pytest.approx(40.0) and info.range_from == "road"
     assert (info.to_json()["range_m"], info.to_json()["range_from"]) == (40.0, "road")
     # its feet hidden behind a nearer car: the depth engine's reading stands
-    nearer = solid(int(x1) - 5, 120, int(x1) + 40, 200, pid=26002)
-    a, _ = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC).update(
-        [car, nearer], [(20.0, 19.0), (8.0, 7.5)], 0.0, size=(256, w)
+    a, _ = ObjectTracker(hfov_deg=HFOV, ground=SYNTHETIC).update(
+        [CAR_40M, NEARER], [(20.0, 19.0), (8.0, 7.5)], 0.0, size=(256, W)
     )
     assert a.ground_m is None and a.lateral_m == pytest.approx(-1.3)
     assert (a.range_m, a.range_from) == (20.0, "depth")  # no road reading of its yet to scale by
     # without depth, the road alone gives the distance
-    (alone,) = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC).update([car], None, 0.0, size=(256, w))
+    (alone,) = ObjectTracker(hfov_deg=HFOV, ground=SYNTHETIC).update([CAR_40M], None, 0.0, size=(256, W))
     assert alone.ground_m == pytest.approx(40.0) and alone.lateral_m == pytest.approx(-2.6)
     assert grounded.fresh().ground == SYNTHETIC
     with pytest.raises(ConfigError, match="ground must be a GroundPlane or None, got 1.2"):
@@ -236,16 +241,11 @@ def test_a_track_whose_feet_hide_for_a_frame_keeps_the_roads_scale() -> None:
     """The car of the test above, its feet seen for three frames (the depth engine at half
     the road's distance), then hidden behind a nearer car for one: its distance is the depth
     engine's doubled, and its place stays where the road put it."""
-    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
-    w, per_px = 512, (1 / 2.2) / 256 * 40.0
-    x1, x2 = w / 2 + (-2.6 - 0.9) / per_px, w / 2 + (-2.6 + 0.9) / per_px
-    car = Instance(26001, CAR, 0.9, (x1, 110.0, x2, 132.096), np.ones((23, 10), bool), (110, int(x1)))
-    nearer = solid(int(x1) - 5, 120, int(x1) + 40, 200, pid=26002)
-    tracker = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC)
+    tracker = ObjectTracker(hfov_deg=HFOV, ground=SYNTHETIC)
     for i in range(3):
-        (info,) = tracker.update([car], [(20.0, 19.0)], i / 17, size=(256, w))
+        (info,) = tracker.update([CAR_40M], [(20.0, 19.0)], i / 17, size=(256, W))
         assert info.ground_m == pytest.approx(40.0)
-    hidden, _ = tracker.update([car, nearer], [(20.0, 19.0), (8.0, 7.5)], 3 / 17, size=(256, w))
+    hidden, _ = tracker.update([CAR_40M, NEARER], [(20.0, 19.0), (8.0, 7.5)], 3 / 17, size=(256, W))
     assert hidden.track == info.track and hidden.ground_m is None
     assert hidden.lateral_m == pytest.approx(-2.6) and hidden.ahead_m == pytest.approx(40.0)
     assert hidden.in_path is False
@@ -253,7 +253,7 @@ def test_a_track_whose_feet_hide_for_a_frame_keeps_the_roads_scale() -> None:
     assert hidden.range_m == pytest.approx(40.0) and hidden.range_from == "scaled"
     assert hidden.to_json()["range_from"] == "scaled" and "ground_m" not in hidden.to_json()
     # no distance at all: none said
-    (blind,) = ObjectTracker(hfov_deg=hfov).update([car], None, 0.0, size=(256, w))
+    (blind,) = ObjectTracker(hfov_deg=HFOV).update([CAR_40M], None, 0.0, size=(256, W))
     assert blind.range_m is None and "range_m" not in blind.to_json()
 
 
@@ -262,17 +262,12 @@ def test_a_tracks_scale_lasts_its_speed_window_and_says_so() -> None:
     ratio read then scales the depth engine's distance for the speed window (1 s), and the
     first frame after it the distance is the depth map's own, said as such: never the
     road's scale under the depth map's name."""
-    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
-    w, per_px = 512, (1 / 2.2) / 256 * 40.0
-    x1, x2 = w / 2 + (-2.6 - 0.9) / per_px, w / 2 + (-2.6 + 0.9) / per_px
-    car = Instance(26001, CAR, 0.9, (x1, 110.0, x2, 132.096), np.ones((23, 10), bool), (110, int(x1)))
-    nearer = solid(int(x1) - 5, 120, int(x1) + 40, 200, pid=26002)
-    tracker = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC)
-    (seen,) = tracker.update([car], [(20.0, 19.0)], 0.0, size=(256, w))
+    tracker = ObjectTracker(hfov_deg=HFOV, ground=SYNTHETIC)
+    (seen,) = tracker.update([CAR_40M], [(20.0, 19.0)], 0.0, size=(256, W))
     assert seen.range_from == "road"
     said = []
     for i in range(1, 20):
-        hidden, _ = tracker.update([car, nearer], [(20.0, 19.0), (8.0, 7.5)], i / 17, size=(256, w))
+        hidden, _ = tracker.update([CAR_40M, NEARER], [(20.0, 19.0), (8.0, 7.5)], i / 17, size=(256, W))
         assert hidden.track == seen.track
         said.append((hidden.range_from, round(hidden.range_m, 6)))
     assert said == [("scaled", 40.0)] * 17 + [("depth", 20.0)] * 2  # 17 / 17 s: still within 1 s
@@ -283,21 +278,17 @@ def test_partly_hidden_feet_are_taken_only_by_a_track_without_clean_ones() -> No
     at half the road's distance); then the car ahead covers most of the row below it and
     its box ends 7 rows short, on row 125.4, read as 66 m: the track goes by its ratios,
     40 m; a track seeing it so first has nothing better than the 66 m."""
-    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
-    w, per_px = 512, (1 / 2.2) / 256 * 40.0
-    x1, x2 = w / 2 + (-2.6 - 0.9) / per_px, w / 2 + (-2.6 + 0.9) / per_px
-    car = Instance(26001, CAR, 0.9, (x1, 110.0, x2, 132.096), np.ones((23, 10), bool), (110, int(x1)))
-    short = Instance(26001, CAR, 0.9, (x1, 110.0, x2, 125.4), np.ones((15, 10), bool), (110, int(x1)))
-    ahead = solid(int(x1) + 4, 125, int(x1) + 60, 200, pid=26002)  # 6 of its 10 columns
+    short = Instance(26001, CAR, 0.9, (X1, 110.0, X2, 125.4), np.ones((15, 10), bool), (110, int(X1)))
+    ahead = solid(int(X1) + 4, 125, int(X1) + 60, 200, pid=26002)  # 6 of its 10 columns
     assert feet(0, [short, ahead], 256) == Feet(125.4, 0.6, True)
-    tracker = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC)
+    tracker = ObjectTracker(hfov_deg=HFOV, ground=SYNTHETIC)
     for i in range(3):
-        (info,) = tracker.update([car], [(20.0, 19.0)], i / 17, size=(256, w))
-    seen, _ = tracker.update([short, ahead], [(20.0, 19.0), (8.0, 7.5)], 3 / 17, size=(256, w))
+        (info,) = tracker.update([CAR_40M], [(20.0, 19.0)], i / 17, size=(256, W))
+    seen, _ = tracker.update([short, ahead], [(20.0, 19.0), (8.0, 7.5)], 3 / 17, size=(256, W))
     assert seen.track == info.track and seen.ground_m is None
     assert seen.range_m == pytest.approx(40.0) and seen.range_from == "scaled"
-    first, _ = ObjectTracker(hfov_deg=hfov, ground=SYNTHETIC).update(
-        [short, ahead], [(20.0, 19.0), (8.0, 7.5)], 0.0, size=(256, w)
+    first, _ = ObjectTracker(hfov_deg=HFOV, ground=SYNTHETIC).update(
+        [short, ahead], [(20.0, 19.0), (8.0, 7.5)], 0.0, size=(256, W)
     )
     assert first.ground_m == pytest.approx(2.2 * 1.2 / (125.4 / 256 - 0.45)) and first.range_from == "road"
 
