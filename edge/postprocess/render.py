@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 TTC_LABEL_S = 10.0
 _OUTLINE = (255, 255, 255)
 _OUTLINE_WARN = (255, 48, 48)
-_FONT, _FONT_SCALE = 0, 0.35  # cv2.FONT_HERSHEY_SIMPLEX
+_FONT, _FONT_SCALE = 0, 0.35  # cv2.FONT_HERSHEY_SIMPLEX; the scale at 256 rows, the default size
 _BAND_ALPHA = 0.6  # how much a label's band hides the picture under it
 
 
@@ -116,9 +116,13 @@ def _draw_labels(
     nearest (``ranges``, m), so theirs sit on their boxes."""
     import cv2
 
+    # larger pictures (engines of 512 or 1024 rows) get larger text, but less than in
+    # proportion: the 256-row demo's labels are as large as its boxes allow
+    scale = _FONT_SCALE * max(out.shape[0] / 256, 1.0) ** 0.5
+    thickness = 1 if scale < 0.6 else 2
     sizes, baselines = [], []
     for text in texts:
-        (w, h), baseline = cv2.getTextSize(text, _FONT, _FONT_SCALE, 1)
+        (w, h), baseline = cv2.getTextSize(text, _FONT, scale, thickness)
         sizes.append((w + 2, h + baseline + 2))
         baselines.append(baseline)
     order = sorted(range(len(texts)), key=lambda i: (not warns[i], ranges[i]))
@@ -127,7 +131,7 @@ def _draw_labels(
         shade = np.full_like(band, _OUTLINE_WARN) if warns[i] else band
         cv2.addWeighted(band, 1.0 - _BAND_ALPHA, shade, _BAND_ALPHA if warns[i] else 0.0, 0.0, dst=band)
         origin = (x + 1, y + h - 1 - baselines[i])
-        cv2.putText(out, texts[i], origin, _FONT, _FONT_SCALE, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(out, texts[i], origin, _FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
 
 def colorize_depth(depth: np.ndarray, min_depth: float = 0.1, max_depth: float = 100.0) -> np.ndarray:

@@ -114,3 +114,26 @@ def test_the_overlays_labels_do_not_cover_each_other_and_the_warned_one_is_on_re
     # and the text is in them: white pixels on each band
     for x, y, w, h in rects:
         assert (drawn[y : y + h, x : x + w] > 200).all(axis=2).any()
+
+
+def test_labels_grow_with_the_picture_but_less_than_it() -> None:
+    """The same car and label in pictures of 128, 256 and 1024 rows: the label's band is as
+    at 256 rows in the smaller picture (not smaller: 256 rows is the default engines' size),
+    and about twice as wide and tall in one four times the size (the square root)."""
+    from edge.postprocess.render import overlay
+
+    drawn = {}
+    for rows in (128, 256, 1024):
+        k = rows / 256
+        box = (int(200 * k), int(100 * k), int(260 * k), int(140 * k))
+        ids = np.zeros((rows, 2 * rows), np.int32)
+        ids[box[1] : box[3], box[0] : box[2]] = 26000
+        mask = np.ones((box[3] - box[1], box[2] - box[0]), bool)
+        car = Instance(26000, 13, 0.88, tuple(float(v) for v in box), mask, (box[1], box[0]))
+        out = overlay(np.full((rows, 2 * rows, 3), 90, np.uint8), ids, [car])
+        above = (out[: box[1] - 2] != 90).any(axis=2)  # the label alone is drawn there
+        ys, xs = np.nonzero(above)
+        drawn[rows] = (xs.max() - xs.min() + 1, box[1] - ys.min())
+    assert drawn[128] == drawn[256]
+    for now, before in zip(drawn[1024], drawn[256], strict=True):
+        assert 1.6 * before <= now <= 2.4 * before, drawn
