@@ -21,6 +21,7 @@ from onnx import TensorProto, helper
 
 from edge.models.detection import anchors_for_level, decode_boxes
 from edge.models.ops import greedy_nms_grouped, greedy_nms_matrix, greedy_nms_np
+from edge.postprocess.labels import place_labels
 from edge.postprocess.panoptic import fuse
 from edge.postprocess.render import colorize_depth, overlay
 from edge.stream.fit import unpad_outputs
@@ -99,6 +100,17 @@ def test_overlay_rendering(benchmark: Any) -> None:
     ids, instances = fuse(panoptic_outputs())
     image = np.zeros((H, W, 3), np.uint8)
     assert benchmark(overlay, image, ids, instances).shape == (H, W, 3)
+
+
+@pytest.mark.parametrize("n", [30, 100])
+def test_label_placement(benchmark: Any, n: int) -> None:
+    """Where the overlay's labels go (edge.postprocess.labels), for n labels on boxes of a
+    crowded 256x512 frame: the part of the overlay that grows with its labels' pairs."""
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, [W - 80, H - 80], (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(10, 80, (n, 2))], 1).tolist()
+    sizes = [(int(w), 12) for w in rng.integers(50, 90, n)]
+    assert len(benchmark(place_labels, boxes, sizes, (H, W))) == n
 
 
 def test_depth_colormap(benchmark: Any) -> None:
