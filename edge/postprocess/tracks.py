@@ -331,7 +331,7 @@ class ObjectTracker:
                     track.bearings.append((t_s, self._bearing(box, size[1])))
                 # distances read from the road change as the thing moves, not as a depth map
                 # wanders: their own rate, not the growth's, goes with their median (_drift)
-                closing = None if ground_m is not None or track.scales else info.closing_mps
+                closing = info.closing_mps if distance.source == "depth" else None
                 lateral_mps, path_in_s = self._drift(track, closing, where["lateral_m"], gap)
                 info = dataclasses.replace(info, **where, lateral_mps=lateral_mps, path_in_s=path_in_s)
             infos.append(info)
