@@ -420,23 +420,26 @@ def test_the_cut_in_speed_and_confidence_reach_every_cameras_tracker(
     from edge.cli_tracking import object_tracker
 
     parser = build_parser()
-    assert object_tracker(parser.parse_args(["run", "/dev/video0"])).min_lateral_mps == 1.0
     cams = ["run", "--camera", "a=/dev/video0", "--camera", "b=/dev/video2", "--hfov", "90"]
-    trackers = object_tracker(parser.parse_args([*cams, "--cut-in-speed", "0.6"]))
-    assert {n: t.min_lateral_mps for n, t in trackers.items()} == {"a": 0.6, "b": 0.6}
-    with pytest.raises(SystemExit):
-        parser.parse_args(["run", "x.mp4", "--cut-in-speed", "0"])
-    assert "argument --cut-in-speed: expected a positive number of metres a second, got '0'" in (
-        capsys.readouterr().err
-    )
-    assert object_tracker(parser.parse_args(["run", "/dev/video0"])).cut_in_confidence == 0.95
-    trackers = object_tracker(parser.parse_args([*cams, "--cut-in-confidence", "0"]))
-    assert {n: t.cut_in_confidence for n, t in trackers.items()} == {"a": 0.0, "b": 0.0}
-    with pytest.raises(SystemExit):
-        parser.parse_args(["run", "x.mp4", "--cut-in-confidence", "95"])
-    assert "argument --cut-in-confidence: expected a confidence in [0, 1), e.g. 0.95, got '95'" in (
-        capsys.readouterr().err
-    )
+    # flag, the tracker's setting, its default, a value and what it gives, a bad value's error
+    for flag, setting, default, given, want, bad, expected in (
+        ("--cut-in-speed", "min_lateral_mps", 1.0, "0.6", 0.6, "0", "a positive number of metres a second"),
+        (
+            "--cut-in-confidence",
+            "cut_in_confidence",
+            0.95,
+            "0",
+            0.0,
+            "95",
+            "a confidence in [0, 1), e.g. 0.95",
+        ),
+    ):
+        assert getattr(object_tracker(parser.parse_args(["run", "/dev/video0"])), setting) == default
+        trackers = object_tracker(parser.parse_args([*cams, flag, given]))
+        assert {n: getattr(t, setting) for n, t in trackers.items()} == {"a": want, "b": want}
+        with pytest.raises(SystemExit):
+            parser.parse_args(["run", "x.mp4", flag, bad])
+        assert f"argument {flag}: expected {expected}, got {bad!r}" in capsys.readouterr().err
 
 
 def test_how_soon_things_are_warned_of_reaches_every_cameras_tracker(
