@@ -125,6 +125,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "--resume",
             "go on with a run that was stopped",
         ),
+        (
+            "edge train --model panoptic_fpn_tiny --init edge/weights/panoptic_fpn_tiny.pt --steps 600 "
+            "--lr 3e-4 --lanes centre right --cut-ins 3 --out cut_ins.pt",
+            "fine-tune on drives from both lanes with people crossing and cars pulling out in front",
+        ),
     ],
     "calibrate": [
         (

@@ -63,6 +63,15 @@ def add_train_command(sub: Any) -> None:
         "and/or right (in the right lane, with the traffic); "
         "default: centre",
     )
+    p.add_argument(
+        "--cut-ins",
+        type=count,
+        default=0,
+        metavar="N",
+        help="road users added to each drive that cross into the camera's path (people crossing, "
+        "cars pulling out; as edge make-synthetic --cut-ins), so things on the road near the camera "
+        "are learnt; default: %(default)s",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -112,6 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             object_weight=args.object_weight,
             resume=args.resume,
             lanes=args.lanes,
+            cut_ins=args.cut_ins,
             warn=lambda message: print(f"warning: {message}", file=sys.stderr),
         )
     except Interrupted as exc:

@@ -59,10 +59,13 @@ def batches(
     frames_per_drive: int = 200,
     rng: np.random.Generator | None = None,
     lanes: Sequence[str] = ("centre",),
+    cut_ins: int = 0,
 ) -> Iterator[Batch]:
     """Endless batches; each image is a random frame of a random drive (seeded), seen from
     one of ``lanes`` (SyntheticDrive's ``lane``), drawn for each drive where there are
-    several; with one, the batches are those drawn before lanes existed.
+    several; with one, the batches are those drawn before lanes existed. ``cut_ins``: road
+    users added to each drive that cross into the camera's path (SyntheticDrive's); they
+    draw from a seed of their own, so the rest of each image is the same as without them.
 
     Everything random is drawn from ``rng`` (default: seeded with ``seed``) before a batch
     is yielded, so its state between batches is where the stream stands: a resumed run
@@ -74,7 +77,7 @@ def batches(
         for _ in range(batch):
             seed = int(rng.integers(1 << 30))
             lane = lanes[int(rng.integers(len(lanes)))] if len(lanes) > 1 else lanes[0]
-            drive = SyntheticDrive(height=h, width=w, seed=seed, lane=lane)
+            drive = SyntheticDrive(height=h, width=w, seed=seed, lane=lane, cut_ins=cut_ins)
             gt = drive.render(int(rng.integers(frames_per_drive)))
             image, labels, inst, depth = gt.image, gt.label_ids, gt.instance_ids, gt.depth
             if rng.uniform() < 0.5:  # mirror: the road scene is left-right symmetric

@@ -18,7 +18,7 @@ from edge.util.interrupts import StepBoundary
 
 STATE_FORMAT = 1
 # settings a run's saved state did not record before they existed, as those runs had them
-_BEFORE_LANES = {"lanes": ["centre"]}
+_UNRECORDED = {"lanes": ["centre"], "cut_ins": 0}
 
 
 def train(
@@ -39,11 +39,14 @@ def train(
     resume: bool = False,
     warn: Callable[[str], None] | None = None,
     lanes: Sequence[str] = ("centre",),
+    cut_ins: int = 0,
 ) -> dict[str, Any]:
     """AdamW with a cosine schedule; the checkpoint is rewritten atomically every ``save_every``
     (with ``half``, its floating-point tensors stored as float16: half the file, for shipping).
     ``object_weight`` weighs things' pixels in the depth loss (``depth_loss``). ``lanes``:
     where the drives' cameras drive (SyntheticDrive's ``lane``), one drawn for each drive.
+    ``cut_ins``: road users added to each drive that cross into the camera's path
+    (SyntheticDrive's ``cut_ins``), so that things on the road near the camera are seen.
 
     Beside the checkpoint, at each save, is the run's training state (:func:`state_path`):
     full-precision weights, optimizer and schedule, the random streams and the step. With
@@ -61,6 +64,8 @@ def train(
         raise ConfigError(f"object weight {object_weight}: expected 1 (unweighted) or more")
     if not lanes or len(set(lanes)) < len(lanes) or not set(lanes) <= set(LANES):
         raise ConfigError(f"lanes {list(lanes)}: expected one or more of {', '.join(LANES)}, each once")
+    if cut_ins < 0:
+        raise ConfigError(f"cut-ins {cut_ins}: expected 0 (none) or more road users a drive")
     kind = get_entry(model_name).kind
     if object_weight != 1.0 and kind != "depth":
         raise ConfigError(f"--object-weight applies to depth models; {model_name!r} is a {kind} model")
@@ -78,6 +83,7 @@ def train(
         "seed": seed,
         "object_weight": object_weight,
         "lanes": list(lanes),
+        "cut_ins": cut_ins,
     }
     saved_state = load_training_state(out, run) if resume else None
     if saved_state is None and warn is not None:
@@ -97,7 +103,7 @@ def train(
     )
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    data = batches(size=size, batch=batch, rng=rng, lanes=tuple(lanes))
+    data = batches(size=size, batch=batch, rng=rng, lanes=tuple(lanes), cut_ins=cut_ins)
     history: list[dict[str, float]] = []
     start, earlier_s = 0, 0.0
     if saved_state is not None:
@@ -125,6 +131,7 @@ def train(
             "half": half,
             "object_weight": object_weight,
             "lanes": list(lanes),
+            "cut_ins": cut_ins,
             "resumed_from": start,
             "first": history[0],
             "last": history[-1],
@@ -223,7 +230,7 @@ def load_training_state(out: str | Path, run: Mapping[str, Any]) -> dict[str, An
     differ = [
         f"{key} {_show(run[key])} (the run has {_show(was)})"
         for key in run
-        if (was := state["run"].get(key, _BEFORE_LANES.get(key))) != run[key]
+        if (was := state["run"].get(key, _UNRECORDED.get(key))) != run[key]
     ]
     if differ:
         raise ConfigError(

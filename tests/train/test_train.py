@@ -37,7 +37,7 @@ def test_targets_from_instance_ids() -> None:
     assert t.masks.shape == (1, 20, 30) and t.masks.sum() == 24
 
 
-def _drawn(seed: int, n: int, lanes: tuple[str, ...]) -> tuple[list[np.ndarray], set[str]]:
+def _drawn(seed: int, n: int, lanes: tuple[str, ...], cut_ins: int = 0) -> tuple[list[np.ndarray], set[str]]:
     """The images ``batches`` should give, drawn here in its documented order: a drive's
     seed, its lane where there are several, its frame, whether it is mirrored; and the
     lanes drawn."""
@@ -47,7 +47,7 @@ def _drawn(seed: int, n: int, lanes: tuple[str, ...]) -> tuple[list[np.ndarray],
         lane = lanes[int(rng.integers(len(lanes)))] if len(lanes) > 1 else lanes[0]
         drawn.add(lane)
         image = (
-            SyntheticDrive(height=32, width=64, seed=drive_seed, lane=lane)
+            SyntheticDrive(height=32, width=64, seed=drive_seed, lane=lane, cut_ins=cut_ins)
             .render(int(rng.integers(200)))
             .image
         )
@@ -64,6 +64,20 @@ def test_batches_draw_each_drives_lane(lanes: tuple[str, ...]) -> None:
     for image, expected in zip(got, want, strict=True):
         assert np.array_equal(image.numpy().transpose(1, 2, 0), expected.astype(np.float32))
     assert drawn == set(lanes)  # with two, both among the six
+
+
+def test_batches_with_cut_ins_are_the_same_draws_with_road_users_added() -> None:
+    """Cut-ins draw from each drive's own seed, not the batches' stream: the same drives,
+    frames and mirrors as without them, and the road users crossing into the path are
+    seen in some of the images (a person or car more than without)."""
+    lanes = ("centre", "right")
+    plain = next(batches(size=(32, 64), batch=8, seed=3, lanes=lanes))
+    crossed = next(batches(size=(32, 64), batch=8, seed=3, lanes=lanes, cut_ins=4))
+    want, _ = _drawn(3, 8, lanes, cut_ins=4)
+    for image, expected in zip(crossed.images, want, strict=True):
+        assert np.array_equal(image.numpy().transpose(1, 2, 0), expected.astype(np.float32))
+    more = [len(c.classes) - len(p.classes) for p, c in zip(plain.instances, crossed.instances, strict=True)]
+    assert min(more) >= 0 and max(more) > 0, more
 
 
 def test_encode_is_the_inverse_of_decode() -> None:
@@ -153,6 +167,10 @@ def test_bad_training_arguments() -> None:
             train("depth_tiny", steps=1, out="x.pt", lanes=lanes)
     with pytest.raises(SystemExit):
         main(["train", "--model", "depth_tiny", "--out", "x.pt", "--lanes", "left"])
+    with pytest.raises(ConfigError, match=r"cut-ins -1: expected 0 \(none\) or more"):
+        train("depth_tiny", steps=1, out="x.pt", cut_ins=-1)
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "depth_tiny", "--out", "x.pt", "--cut-ins", "-1"])
 
 
 def test_ctrl_c_ends_the_step_saves_and_stops(
@@ -266,7 +284,8 @@ def test_a_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path: Path) -> 
 
 
 def test_a_run_stopped_before_lanes_existed_resumes(tmp_path: Path) -> None:
-    """Training states saved before the lanes setting have none: they were centre-line runs."""
+    """Training states saved before the lanes and cut-ins settings have neither: they were
+    centre-line runs without cut-ins."""
     out = tmp_path / "ck.pt"
     kw: dict[str, Any] = {"steps": 3, "size": (64, 128), "batch": 1, "threads": 1}
     with pytest.raises(Interrupted):
@@ -274,9 +293,12 @@ def test_a_run_stopped_before_lanes_existed_resumes(tmp_path: Path) -> None:
     state_file = tmp_path / "ck.pt.train-state"
     state = torch.load(state_file, weights_only=True)
     assert state["run"].pop("lanes") == ["centre"]
+    assert state["run"].pop("cut_ins") == 0
     torch.save(state, state_file)
     with pytest.raises(ConfigError, match=r"given lanes right \(the run has centre\)"):
         train("depth_tiny", out=out, resume=True, lanes=("right",), **kw)
+    with pytest.raises(ConfigError, match=r"given cut_ins 2 \(the run has 0\)"):
+        train("depth_tiny", out=out, resume=True, cut_ins=2, **kw)
     assert train("depth_tiny", out=out, resume=True, **kw)["resumed_from"] == 1
 
 
