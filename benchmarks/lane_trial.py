@@ -2,6 +2,7 @@
 
     python benchmarks/lane_trial.py --out benchmarks/results/lane_trial_cpu.json
     python benchmarks/lane_trial.py --weights DIR [DIR ...] --out ...   # DIR/panoptic_fpn_tiny.pt, ...
+    python benchmarks/lane_trial.py --cut-ins 4 --weights DIR --out ...  # drives with people crossing, cars pulling out
 
 The synthetic camera drives on the road's centre line (``lane=centre``), as the drives
 the bundled weights were trained on did, so oncoming cars pass within a 3 m wide path
@@ -67,6 +68,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--gt-every", type=int, default=1, help="ground truth on every Nth frame")
     ap.add_argument(
+        "--cut-ins", type=int, default=0, help="road users a drive crossing into the path (make-synthetic's)"
+    )
+    ap.add_argument(
         "--weights",
         type=Path,
         nargs="*",
@@ -89,6 +93,7 @@ def main() -> None:
                 seed=args.seed,
                 gt_every=args.gt_every,
                 lane=lane,
+                cut_ins=args.cut_ins,
             )
         for name, weights in weight_sets.items():
             engines = Path(tmp) / f"engines_{len(runs)}"
@@ -111,7 +116,7 @@ def main() -> None:
             "command": " ".join(sys.argv),
             "frames": f"{args.sequences} synthetic drives x {args.frames} at 256x512, seed {args.seed}, "
             f"ground truth on every {args.gt_every}, each written from the centre line and from the "
-            "right lane",
+            "right lane" + (f", {args.cut_ins} cut-ins a drive" if args.cut_ins else ""),
             **bundled_provenance(),
             **({"other_weights_sha256": digests} if digests else {}),
             "runs": runs,
