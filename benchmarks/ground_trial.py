@@ -93,6 +93,7 @@ def headline(scored: dict[str, Any]) -> dict[str, Any]:
         "warnings_due": warnings["due"],
         "warned_of_due": warnings["warned"],
         "warned_of_never_due": warnings["false"],
+        "due_never_found": warnings["never_found"],
         "cut_ins_truly": events["truly"],
         "cut_ins_warned": events["warned"],
         "cut_ins_false_things": events["false_things"],

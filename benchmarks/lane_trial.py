@@ -2,7 +2,7 @@
 
     python benchmarks/lane_trial.py --out benchmarks/results/lane_trial_cpu.json
     python benchmarks/lane_trial.py --weights DIR [DIR ...] --out ...   # DIR/panoptic_fpn_tiny.pt, ...
-    python benchmarks/lane_trial.py --cut-ins 4 --weights DIR --out ...  # drives with people crossing, cars pulling out
+    python benchmarks/lane_trial.py --cut-ins 4 --weights DIR --out ...  # people crossing, cars pulling out
 
 The synthetic camera drives on the road's centre line (``lane=centre``), as the drives
 the bundled weights were trained on did, so oncoming cars pass within a 3 m wide path

@@ -425,9 +425,15 @@ def tracking_lines(t: dict[str, Any]) -> list[str]:
             if "delay_s_p50" in w
             else ""
         )
+        missed = w["due"] - w["warned"]
+        unfound = (  # since misses were told apart
+            f"; of the {missed} missed, {w['never_found']} never found (no segment paired)"
+            if missed and "never_found" in w
+            else ""
+        )
         lines.append(
             f"warnings (under {w['within_s']:g} s to arrive): {w['warned']} of {w['due']} things due warned "
-            f"of{late}; {w['false']} of {w['said']} warned of never due"
+            f"of{late}{unfound}; {w['false']} of {w['said']} warned of never due"
         )
     lat = t.get("lateral") or {}
     if lat.get("pairs"):

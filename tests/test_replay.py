@@ -467,6 +467,11 @@ def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
         "warnings (under 3 s to arrive): 3 of 4 things due warned of, p50 -0.12 s from when due (p90 +0.40); "
         "2 of 5 warned of never due"
     )
+    t["warnings"]["never_found"] = 1
+    assert tracking_lines(t)[-1] == (
+        "warnings (under 3 s to arrive): 3 of 4 things due warned of, p50 -0.12 s from when due (p90 +0.40); "
+        "of the 1 missed, 1 never found (no segment paired); 2 of 5 warned of never due"
+    )
     del t["warnings"]
     path = {"truly": 4, "said": 5, "recall": 1.0, "precision": 0.8}
     t["lateral"] = {"pairs": 12, "abs_err_m_p50": 0.31, "abs_err_m_p90": 1.2, "in_path": path}

@@ -86,6 +86,8 @@ class TrackingStats:
         # per (scene, ground-truth id): when a warning was first truly due, and first given
         self._due_s: dict[tuple[int, int], float] = {}
         self._warned_of_s: dict[tuple[int, int], float] = {}
+        # and those paired with a prediction at or after it was due (found by the panoptic engine)
+        self._found_when_due: set[tuple[int, int]] = set()
 
     def add(
         self,
@@ -130,6 +132,8 @@ class TrackingStats:
         }
         self._cut_in_events(true_lateral or {}, true_speed, t_s)
         self._warnings(true_distance, true_closing, true_lateral or {}, true_speed, t_s)
+        scene_no = len(self._together)
+        self._found_when_due.update((scene_no, g) for g, _ in pairs if (scene_no, g) in self._due_s)
         for g, p in pairs:
             track = tracks.get(p)
             if track is None:
@@ -245,8 +249,10 @@ class TrackingStats:
     def _warning_results(self) -> dict[str, Any]:
         """Of the things a warning was truly due for (_warnings), how many were warned of
         (TrackInfo.warned, while paired with them), and how long after it was due the first
-        warning came (``delay_s``: negative, before); how many things were warned of, and of
-        those how many never truly due."""
+        warning came (``delay_s``: negative, before); of those not warned of, how many no
+        prediction was paired with from when it was due (``never_found``: the panoptic
+        engine's misses, which no tracker setting can warn of); how many things were warned
+        of, and of those how many never truly due."""
         warned_of = [k for k in self._due_s if k in self._warned_of_s]
         delay = np.asarray([self._warned_of_s[k] - self._due_s[k] for k in warned_of])
         out: dict[str, Any] = {
@@ -254,6 +260,7 @@ class TrackingStats:
             "due": len(self._due_s),
             "warned": len(warned_of),
             "recall": len(warned_of) / len(self._due_s) if self._due_s else None,
+            "never_found": len(set(self._due_s) - set(warned_of) - self._found_when_due),
             "said": len(self._warned_of_s),
             "false": len(set(self._warned_of_s) - set(self._due_s)),
         }

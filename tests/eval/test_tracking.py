@@ -369,17 +369,47 @@ def test_warnings_due_given_late_and_false() -> None:
         "due": 2,
         "warned": 1,
         "recall": 0.5,
+        "never_found": 1,  # C: no prediction
         "said": 2,
         "false": 1,
         "delay_s_p50": pytest.approx(0.2),
         "delay_s_p90": pytest.approx(0.2),
     }
-    # without a field of view nothing is beside the path: D is due too, and not warned of
+    # without a field of view nothing is beside the path: D is due too, and not warned of,
+    # though it was found (paired: the tracks said nothing of it)
     plain = TrackingStats()
     for i in range(11):
         t = i / 10
         plain.add(matched, {}, t_s=t, true_distance={26003: 10.0 - 5 * t})
-    assert plain.results()["warnings"]["due"] == 1 and plain.results()["warnings"]["warned"] == 0
+    assert {k: plain.results()["warnings"][k] for k in ("due", "warned", "never_found")} == {
+        "due": 1,
+        "warned": 0,
+        "never_found": 0,
+    }
+
+
+def test_a_warning_missed_for_want_of_a_detection_is_told_from_the_trackers_miss() -> None:
+    """Three cars in the path closing at 10 m/s from 20 m, due from 0.4 s (their speeds
+    known), none warned of: A paired throughout, B paired only before it was due, C only
+    from 0.8 s. B alone was never found while due: the panoptic engine's miss; A's and C's
+    are the tracker's."""
+    stats = TrackingStats()
+    quiet = {n: TrackInfo(n - 25999, 1, 0.0, 10.0, None) for n in (26000, 26001, 26002)}
+    for i in range(11):
+        t = i / 10
+        matched, _ = frame(
+            [26001, 26002, 26003], [26000, 26001 if t < 0.4 else None, 26002 if t >= 0.8 else None]
+        )
+        distance = {g: 20.0 - 10 * t for g in (26001, 26002, 26003)}
+        lateral = {g: (0.0, True, -1.0) for g in distance}
+        stats.add(matched, quiet, t_s=t, true_distance=distance, true_lateral=lateral)
+    warnings = stats.results()["warnings"]
+    assert {k: warnings[k] for k in ("due", "warned", "never_found", "said")} == {
+        "due": 3,
+        "warned": 0,
+        "never_found": 1,
+        "said": 0,
+    }
 
 
 def test_a_cut_in_is_due_only_where_it_would_reach_the_path_before_the_camera_reaches_it() -> None:
