@@ -283,7 +283,9 @@ def test_a_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path: Path) -> 
     assert not (tmp_path / "parts.pt.train-state").exists()
 
 
-def test_a_run_stopped_before_lanes_existed_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_stopped_before_lanes_existed_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Training states saved before the lanes and cut-ins settings have neither: they were
     centre-line runs without cut-ins."""
     out = tmp_path / "ck.pt"
@@ -300,8 +302,8 @@ def test_a_run_stopped_before_lanes_existed_resumes(tmp_path: Path, capsys: pyte
     with pytest.raises(ConfigError, match=r"given cut_ins 2 \(the run has 0\)"):
         train("depth_tiny", out=out, resume=True, cut_ins=2, **kw)
     # and edge train's --cut-ins reaches the run: refused alike
-    args = ["train", "--model", "depth_tiny", "--out", str(out), "--resume", "--steps", "3", "--size", "64x128"]
-    assert main([*args, "--batch", "1", "--threads", "1", "--quiet", "--cut-ins", "3"]) == 2
+    args = ["train", "--model", "depth_tiny", "--out", str(out), "--resume", "--steps", "3", "--quiet"]
+    assert main([*args, "--size", "64x128", "--batch", "1", "--threads", "1", "--cut-ins", "3"]) == 2
     assert "given cut_ins 3 (the run has 0)" in capsys.readouterr().err
     assert train("depth_tiny", out=out, resume=True, **kw)["resumed_from"] == 1
 
