@@ -11,12 +11,12 @@ How fast a tracked object closes in is read from how fast its box grows: a thing
 distance d that closes at v grows at v / d of its size a second (looming), whatever its
 size, so the growth rate of the box's height over the last ``speed_window_s`` (the
 Theil–Sen slope of its logarithm: the median of the slopes between every two samples, so
-a few frames where something hides part of it do not swing it) times the object's median
-distance over that time is its closing speed, and one over the rate, less the time since
-the window's middle (which the rate stands for), its time-to-collision: that needs no
-distance at all. The box's width stands in while the box touches the top
-or bottom of the picture, and the slope of the distances themselves while it touches
-both a side and the top or bottom. The growth is the better reading: on synthetic drives
+a few frames where something hides part of it do not swing it; since the box's last step
+that stayed, boxes.steady_part) times the object's median distance over that time is its
+closing speed, and one over the rate, less the time since the window's middle (which the
+rate stands for), its time-to-collision, which needs no distance. The box's width stands
+in while the box touches the picture's top or bottom, and the distances' own slope while
+it touches both a side and the top or bottom. The growth is the better reading: on synthetic drives
 whose objects are all known, the distances' own slope missed the closing speed by 3.7 m/s
 (median) where the growth misses it by 1.5 (benchmarks/tracking_trial.py), since a
 monocular depth engine's distances wander from frame to frame more than a box's size.
@@ -487,13 +487,13 @@ class ObjectTracker:
 
     def _growth(self, sizes: deque[tuple[float, float, float, bool, bool]]) -> tuple[float, float] | None:
         """How fast the box grows, as a share of its size a second (the Theil–Sen slope of
-        its log height; of its log width while the picture's top or bottom cut it; None
-        while a side cuts it too, or without enough samples spanning enough time), and the
-        time it stands for: the samples' median time."""
-        if len(sizes) < self.min_speed_samples or sizes[-1][0] - sizes[0][0] < self.speed_window_s / 4:
-            return None
+        its log height, or width while the picture's top or bottom cut it, growth_samples;
+        None while a side cuts it too, or without enough samples spanning enough time), and
+        the time it stands for: the samples' median time."""
         grown = growth_samples(sizes)
-        if grown is None:
+        if grown is None or len(grown[0]) < self.min_speed_samples:
+            return None
+        if grown[0][-1] - grown[0][0] < self.speed_window_s / 4:
             return None
         rate = theil_sen_slope(*grown)
         return None if rate is None else (rate, statistics.median(grown[0]))

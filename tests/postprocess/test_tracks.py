@@ -88,17 +88,18 @@ def test_closing_speed_from_how_fast_the_box_grows_golden() -> None:
         infos.append(tracker.update([inst(box)], [(d, d - 1)], t, size=PICTURE)[0])
     assert [i.closing_mps is None for i in infos[:5]] == [True] * 4 + [False]  # min_speed_samples
     last = infos[-1]
-    # Theil-Sen: 45 of the 55 pairs' slopes are 0.25, the hidden frame's 10 fall either side;
-    # the rate stands for the window's middle, t = 0.5, as does the median distance
+    # the hidden frame is left out (boxes.steady_part: it stepped, and back), and the other
+    # ten's slopes are all 0.25; the rate stands for their median time, t = 0.45, and the
+    # median distance for t = 0.5, the same rate times it
     assert last.closing_mps == pytest.approx(0.25 * 30.0 * np.exp(-0.125))
-    assert last.ttc_s == pytest.approx(1 / 0.25 - (1.0 - 0.5))  # from t = 0.5 on to now, at that speed
+    assert last.ttc_s == pytest.approx(1 / 0.25 - (1.0 - 0.45))  # from t = 0.45 on to now, at that speed
     assert last.to_json() == {
         "track": 1,
         "track_frames": 11,
         "track_age_s": 1.0,
         "closing_mps": 6.62,
-        "ttc_s": 3.5,
-        "warned": False,  # 3.5 s to arrive: not under the 3 s warned of by default
+        "ttc_s": 3.45,
+        "warned": False,  # 3.45 s to arrive: not under the 3 s warned of by default
         "range_m": 23.36,  # 30 e^-0.25, the depth map's (no ground plane)
         "range_from": "depth",
     }
@@ -117,6 +118,25 @@ def test_a_steady_approach_gives_its_speed_and_time_to_collision() -> None:
         d = 10.0 + k
         info = away.update([inst(centred(750.0 / d, 900.0 / d))], [(d, d)], k / 10, size=PICTURE)[0]
     assert info.closing_mps == pytest.approx(-10.0, rel=0.05) and info.ttc_s is None
+
+
+def test_a_box_whose_hidden_bottom_steps_lower_is_not_read_as_closing_in() -> None:
+    """A truck 15 m ahead keeping its distance, its bottom hidden behind the car ahead: from
+    one frame on the detector puts the box's bottom 24 rows lower (57 -> 81 rows tall). Half
+    a second of growth was read from that step (a time to collision, a warning); the growth
+    is read from the step on once the next frame keeps it, and the truck stays unwarned."""
+    tracker = ObjectTracker()
+    infos = []
+    for k in range(34):
+        bottom = 116.0 if k < 17 else 140.0
+        infos.append(
+            tracker.update([inst((222.0, 59.0, 287.0, bottom))], [(15.0, 14.0)], k / 17, size=PICTURE)[0]
+        )
+    assert all(i.ttc_s is None and not i.warned for i in infos)
+    # the frame of the step alone is outvoted; from the next on, no growth until the window refills
+    assert infos[17].closing_mps is not None and abs(infos[17].closing_mps) < 0.5
+    assert [i.closing_mps for i in infos[18:22]] == [None] * 4
+    assert infos[-1].closing_mps == pytest.approx(0.0, abs=1e-9)
 
 
 def test_a_box_the_pictures_edge_cuts_is_read_by_what_it_does_not_cut() -> None:
