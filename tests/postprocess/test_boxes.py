@@ -4,7 +4,14 @@ import math
 
 import numpy as np
 
-from edge.postprocess.boxes import MAX_SIZE_STEP, STEP_WITHIN_S, box_iou, steady_part
+from edge.postprocess.boxes import (
+    LEVEL_FRAMES,
+    MAX_SIZE_STEP,
+    STEP_FRAMES,
+    STEP_WITHIN_S,
+    box_iou,
+    steady_part,
+)
 
 
 def test_box_iou_golden_values() -> None:
@@ -16,28 +23,30 @@ def test_box_iou_golden_values() -> None:
     assert box_iou(a[:0], b).shape == (0, 3)
 
 
-def test_a_box_is_read_from_its_last_step_that_stayed_and_without_its_odd_frames_golden() -> None:
-    assert (MAX_SIZE_STEP, STEP_WITHIN_S) == (0.25, 0.15)
-    t = [k / 17 for k in range(8)]
+def test_a_box_is_read_with_its_steps_taken_out_golden() -> None:
+    assert (MAX_SIZE_STEP, STEP_WITHIN_S, STEP_FRAMES, LEVEL_FRAMES) == (0.25, 0.15, 3, 5)
+    t = [k / 17 for k in range(10)]
 
-    def frames_read(*heights: float) -> list[int]:
-        times, _ = steady_part(t[: len(heights)], [math.log(h) for h in heights])
-        return [t.index(x) for x in times]
+    def read(*heights: float) -> list[tuple[int, int]]:
+        """(frame, height) of the samples read, the heights rounded."""
+        times, values = steady_part(t[: len(heights)], [math.log(h) for h in heights])
+        return [(t.index(x), round(math.exp(v))) for x, v in zip(times, values, strict=True)]
 
     # 57 rows, then the detector puts the hidden bottom 24 rows lower (log 0.35) and keeps it:
-    # read from the step on; the step's own frame, with nothing after it yet, is left out
-    assert frames_read(57, 57, 58, 57, 81, 81, 82) == [4, 5, 6]
-    assert frames_read(57, 57, 58, 57, 81) == [0, 1, 2, 3]
-    # one frame's odd box (half hidden by a pole) is left out, the rest kept
-    assert frames_read(60, 61, 30, 62, 62) == [0, 1, 3, 4]
-    # two steps up that stay: from the second on
-    assert frames_read(40, 40, 55, 55, 75, 75) == [4, 5]
-    # a box growing a quarter of itself a frame (log 0.22), under the step: all of it
-    assert frames_read(40, 50, 62, 78, 97) == [0, 1, 2, 3, 4]
+    # while it has not held three frames those wait; then the 57s are read as 81s, no growth
+    assert read(57, 57, 58, 57, 81) == [(0, 57), (1, 57), (2, 58), (3, 57)]
+    assert read(57, 57, 58, 57, 81, 81) == [(0, 57), (1, 57), (2, 58), (3, 57)]
+    assert read(57, 57, 58, 57, 81, 81, 82) == [(0, 81), (1, 81), (2, 82), (3, 81), (4, 81), (5, 81), (6, 82)]
+    # one frame's odd box (half hidden by a pole), or two, is left out
+    assert read(60, 61, 30, 62, 62) == [(0, 60), (1, 61), (3, 62), (4, 62)]
+    assert read(60, 61, 30, 31, 62) == [(0, 60), (1, 61), (4, 62)]
+    # a box growing a fifth of itself a frame (log 0.18): looming, all of it read
+    assert read(40, 48, 58, 69, 83) == [(0, 40), (1, 48), (2, 58), (3, 69), (4, 83)]
+    # a step from the frame before that is no step from the frames before it (two frames
+    # short, then back) is none: the person of the 128x256 trial whose box shrank and came back
+    assert read(17, 17, 17, 15, 14, 19, 19) == [(0, 17), (1, 17), (2, 17), (3, 15), (4, 14), (5, 19), (6, 19)]
     # a step over a longer gap than STEP_WITHIN_S (a thing hidden a while) is no step
     times, _ = steady_part([0.0, 0.1, 0.3, 0.4], [math.log(h) for h in (57, 57, 81, 81)])
     assert times == [0.0, 0.1, 0.3, 0.4]
-    # a box that flickers between two sizes every frame: every frame after the first is odd
-    assert frames_read(57, 30, 57, 30, 57) == [0]
-    # down a frame and then up past where it was: two steps, read from the second on
-    assert frames_read(57, 57, 30, 81, 81) == [3, 4]
+    # a box that flickers between two sizes every frame: the first size is read
+    assert read(57, 30, 57, 30, 57) == [(0, 57), (2, 57), (4, 57)]
