@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 
 import numpy as np
@@ -80,7 +81,7 @@ def steady_part(times: Sequence[float], values: Sequence[float]) -> tuple[list[f
         )
 
     def away(kept: list[int], i: int) -> bool:
-        return abs(values[i] - float(np.median([values[k] for k in kept[-LEVEL_FRAMES:]]))) > MAX_SIZE_STEP
+        return abs(values[i] - statistics.median(values[k] for k in kept[-LEVEL_FRAMES:])) > MAX_SIZE_STEP
 
     kept: list[int] = []
     waiting: list[int] = []
