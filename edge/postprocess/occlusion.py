@@ -47,21 +47,38 @@ def hidden_sides(instances: Sequence[Instance], size: tuple[int, int]) -> list[t
             continue
         pad = int(reach[near].max())
         x0, x1 = max(left - pad, 0), min(right + pad, size[1])
-        nearer = np.zeros((len(near), bottom - top, x1 - x0), bool)
+        planes = []
         for j in np.flatnonzero(near).tolist():
             oy, ox, oy1, ox1 = (int(v) for v in win[j])
             ya, yb, xa, xb = max(oy, top), min(oy1, bottom), max(ox, x0), min(ox1, x1)
             if ya < yb and xa < xb:
-                nearer[j, ya - top : yb - top, xa - x0 : xb - x0] = instances[j].mask[
+                plane = np.zeros((bottom - top, x1 - x0), bool)
+                plane[ya - top : yb - top, xa - x0 : xb - x0] = instances[j].mask[
                     ya - oy : yb - oy, xa - ox : xb - ox
                 ]
-        mine = np.zeros(nearer.shape[1:], bool)
+                planes.append((int(reach[j]), plane))
+        if not planes:
+            continue
+        mine = np.zeros((bottom - top, x1 - x0), bool)
         mine[:, left - x0 : left - x0 + inst.mask.shape[1]] = inst.mask[:, : x1 - left]
-        mine &= ~nearer.any(axis=0)
-        hid_left = hid_right = False
-        for j in np.flatnonzero(near).tolist():
-            for s in range(1, int(reach[j]) + 1):
-                hid_left = hid_left or bool((mine[:, s:] & nearer[j, :, :-s]).any())
-                hid_right = hid_right or bool((mine[:, :-s] & nearer[j, :, s:]).any())
-        out[i] = (hid_left, hid_right)
+        mine &= ~np.logical_or.reduce([plane for _, plane in planes])
+        out[i] = _bordered(mine, planes)
     return out
+
+
+def _bordered(mine: np.ndarray, planes: list[tuple[int, np.ndarray]]) -> tuple[bool, bool]:
+    """Whether a pixel of ``mine`` has a pixel of one of ``planes`` (reach, mask) within its
+    reach of columns on its left, and on its right, on its row."""
+    cols = np.arange(mine.shape[1])
+    left = right = False
+    for reach, plane in planes:
+        # counts[:, k]: the plane's pixels in the columns before k, so a span's count is a difference
+        counts = np.zeros((plane.shape[0], plane.shape[1] + 1), np.int32)
+        np.cumsum(plane, axis=1, out=counts[:, 1:])
+        on_left = counts[:, cols] - counts[:, np.maximum(cols - reach, 0)]
+        on_right = counts[:, np.minimum(cols + reach + 1, plane.shape[1])] - counts[:, cols + 1]
+        left = left or bool((mine & (on_left > 0)).any())
+        right = right or bool((mine & (on_right > 0)).any())
+        if left and right:
+            break
+    return left, right
