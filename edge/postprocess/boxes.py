@@ -10,7 +10,7 @@ import numpy as np
 
 # a box whose height changes by more than this (log: 28% taller, 22% shorter) from one frame
 # to the next, at most STEP_WITHIN_S after it, and from its median of the LEVEL_FRAMES before,
-# did not loom: a thing closing that fast would reach the camera within a fifth of a second.
+# did not loom: a thing closing that fast would reach the camera within a quarter second.
 # The detector's box stepped (the demo's truck past the car ahead: its hidden bottom put 24
 # rows lower from one frame on, log 0.35, which Theil-Sen read as closing at 5 m/s for half a
 # second; a thing coming out from behind another). Such a step is left out of the growth: its

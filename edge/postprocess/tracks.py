@@ -11,8 +11,8 @@ How fast a tracked object closes in is read from how fast its box grows: a thing
 distance d that closes at v grows at v / d of its size a second (looming), whatever its
 size, so the growth rate of the box's height over the last ``speed_window_s`` (the
 Theil–Sen slope of its logarithm: the median of the slopes between every two samples, so
-a few frames where something hides part of it do not swing it; since the box's last step
-that stayed, boxes.steady_part) times the object's median distance over that time is its
+a few frames where something hides part of it do not swing it; the box's steps taken out,
+boxes.steady_part) times the object's median distance over that time is its
 closing speed, and one over the rate, less the time since the window's middle (which the
 rate stands for), its time-to-collision, which needs no distance. The box's width stands
 in while the box touches the picture's top or bottom, and the distances' own slope while
