@@ -79,10 +79,7 @@ def steady_part(times: Sequence[float], values: Sequence[float]) -> tuple[list[f
         return list(times), values
 
     def stepped(a: int, b: int) -> bool:
-        return (
-            times[b] - times[a] <= STEP_WITHIN_S * max(b - a, 1)
-            and abs(values[b] - values[a]) > MAX_SIZE_STEP
-        )
+        return times[b] - times[a] <= STEP_WITHIN_S * (b - a) and abs(values[b] - values[a]) > MAX_SIZE_STEP
 
     def away(kept: list[int], i: int) -> bool:
         return abs(values[i] - statistics.median(values[k] for k in kept[-LEVEL_FRAMES:])) > MAX_SIZE_STEP
