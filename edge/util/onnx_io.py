@@ -26,7 +26,12 @@ def read_onnx(
 
     path = Path(path)
     if not path.is_file():
-        kind = "is a directory, not a file" if path.is_dir() else "does not exist"
+        if path.is_dir():
+            kind = "is a directory, not a file"
+        elif path.exists():  # a device, a pipe or a socket: onnx would read it to no end or fail
+            kind = "is not a regular file; expected a binary .onnx file"
+        else:
+            kind = "does not exist"
         raise ConfigError(f"{what} {str(path)!r} {kind}")
     try:
         model = onnx.load(str(path), format="protobuf", load_external_data=load_external_data)
