@@ -47,13 +47,6 @@ PARTLY_HIDDEN_SHARE = 0.5
 # mask: the box's bottom is the detector's guess, not seen (the demo's truck behind the car
 # ahead: its mask ends on the car's roof, its box 32 rows lower)
 UNSEEN_SHARE = 0.1
-# a track whose feet hide scales the depth map's distance by the median of its last this many
-# road / depth ratios, not of all its window's: a depth map's error changes as a thing nears
-# or passes in front of others (a person 21 m off whose depth reading fell from 25 to 10 m in
-# 0.4 s, the ratio 0.9 -> 2.0, was put at 10 m by its second's median). On the ground
-# trial's drives (256x512) the scaled readings within 10% of the truth went 42% -> 47%, and
-# the warnings of things never due 19 -> 18, every due one still warned of
-RECENT_SCALES = 3
 
 
 class Feet(NamedTuple):
@@ -228,13 +221,13 @@ def road_distance(
 ) -> Range | None:
     """A thing's Range: ``ground_m`` where its feet are seen, its nearest side as much
     nearer as the depth map has it (``depth``: the depth engine's (median, near)); where
-    they are not, ``depth`` times the median of the last RECENT_SCALES of ``scales``, its
-    track's ground over depth readings (oldest first), so that a track's distances stay of
-    one kind while its feet hide for a frame or two; else ``depth``."""
+    they are not, ``depth`` times the median of ``scales``, its track's recent ground over
+    depth readings, so that a track's distances stay of one kind while its feet hide for a
+    frame or two; else ``depth``."""
     if ground_m is not None:
         shape = 1.0 if depth is None or depth[0] <= 0 else depth[1] / depth[0]
         return Range(ground_m, ground_m * shape, "road")
     if depth is None:
         return None
-    k = statistics.median(scales[-RECENT_SCALES:]) if scales else 1.0
+    k = statistics.median(scales) if scales else 1.0
     return Range(depth[0] * k, depth[1] * k, "scaled" if scales else "depth")
