@@ -44,5 +44,7 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is a directory, not a file"):
         read_onnx(tmp_path)
     # it exists, but is no file to read a model from (said to be missing, before)
-    with pytest.raises(ConfigError, match=r"model '/dev/null' is not a regular file; expected a binary \.onnx"):
+    with pytest.raises(
+        ConfigError, match=r"model '/dev/null' is not a regular file; expected a binary \.onnx"
+    ):
         read_onnx("/dev/null", what="model")
