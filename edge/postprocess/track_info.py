@@ -20,7 +20,8 @@ class TrackInfo:
     ``closing_mps`` (how fast its distance shrinks, m/s; negative: it draws away; None
     without depth, or until the track has enough frames) and ``ttc_s`` (seconds until
     it comes level with the camera at that speed; None unless it closes at the tracker's
-    ``min_closing_mps``)."""
+    ``min_closing_mps``, and, while the track is under half the speed window old, unless its
+    growth's interval brings it within twice ``warn_within_s``: tracks.YOUNG_TTC_Z)."""
 
     track: int
     frames: int

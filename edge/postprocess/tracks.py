@@ -52,6 +52,15 @@ from edge.postprocess.track_info import TTC_WARN_S, TrackInfo
 if TYPE_CHECKING:
     from edge.postprocess.ground import Range
 
+# a track under half the speed window old says a time to collision only where the slowest rate
+# of its growth's interval at this z (Sen's; 1: 68%) still brings the thing within twice the
+# warning time: its few samples of a far car's box, ten rows high, read 2 s for a car keeping
+# its distance. On the ground trial's drives (the road's and the depth map's distances, at
+# 256x512 and 128x256) the warnings of things never due went 117 -> 108; of the 649 due ones
+# warned of, 15 came a frame later than they had after due, and one thing (warned of 2 s after
+# due, in both arms at 128x256) was not (benchmarks/ground_trial.py)
+YOUNG_TTC_Z = 1.0
+
 
 @dataclass
 class _Track:
@@ -391,7 +400,7 @@ class ObjectTracker:
                 rate, t_mid = growth
                 # the rate is v / d halfway through the window, and so is the median distance
                 closing = rate * statistics.median(d for _, d in track.ranges)
-                if closing >= self.min_closing_mps:
+                if closing >= self.min_closing_mps and self._sure(track, t_s, t_mid):
                     ttc = max(1.0 / rate - (t_s - t_mid), 0.0)  # from then to now, at v
             elif any(tb for *_, tb, _ in track.sizes) and any(lr for *_, lr in track.sizes):
                 closing = closing_speed(
@@ -410,6 +419,18 @@ class ObjectTracker:
             range_m=None if distance is None else distance.distance_m,
             range_from=None if distance is None else distance.source,
         )
+
+    def _sure(self, track: _Track, t_s: float, t_mid: float) -> bool:
+        """Whether ``track``'s growth may give a time to collision now: once it is half the
+        speed window old, always; before, where its growth's interval (YOUNG_TTC_Z) puts the
+        thing within twice ``warn_within_s`` at its slowest, from ``t_mid`` on."""
+        if t_s - track.first_s >= self.speed_window_s / 2:
+            return True
+        grown = growth_samples(track.sizes)
+        bounds = None if grown is None else slope_interval(*grown, z=YOUNG_TTC_Z)
+        if bounds is None or bounds[0] <= 0:
+            return False
+        return 1.0 / bounds[0] - (t_s - t_mid) <= 2 * self.warn_within_s
 
     def _growth(self, sizes: deque[tuple[float, float, float, bool, bool]]) -> tuple[float, float] | None:
         """How fast the box grows, as a share of its size a second (the Theil–Sen slope of

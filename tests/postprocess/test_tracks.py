@@ -6,7 +6,7 @@ import pytest
 from edge.errors import ConfigError
 from edge.postprocess.boxes import box_iou
 from edge.postprocess.panoptic import Instance
-from edge.postprocess.tracks import ObjectTracker, TrackInfo
+from edge.postprocess.tracks import YOUNG_TTC_Z, ObjectTracker, TrackInfo
 
 CAR, PERSON = 13, 11
 
@@ -134,6 +134,28 @@ def test_a_box_whose_hidden_bottom_steps_lower_is_not_read_as_closing_in() -> No
     assert all(i.ttc_s is None and not i.warned for i in infos)
     closing = [i.closing_mps for i in infos[17:]]
     assert all(c is not None and abs(c) < 1e-9 for c in closing), closing
+
+
+def test_a_young_tracks_time_to_collision_needs_its_growths_interval() -> None:
+    """A car 80 m off keeping its distance, its box 10 or 11 rows high as the detector rounds
+    it: from six frames (0.29 s) its growth read 2.9 s to collision, and it was warned of.
+    Under half the speed window old, a track says a time to collision only where its
+    growth's 68% interval (YOUNG_TTC_Z) brings the thing within twice the warning time at
+    its slowest: here never. A car truly closing, its box growing smoothly, is warned of as
+    soon as before."""
+    assert YOUNG_TTC_Z == 1.0
+    tracker = ObjectTracker()
+    infos = []
+    for k, h in enumerate([10, 10, 11, 10, 11, 11, 10, 11, 11, 10]):
+        box = (250.0, 120.0, 264.0, 120.0 + h)
+        infos.append(tracker.update([inst(box)], [(80.0, 79.0)], k / 17, size=PICTURE)[0])
+    assert infos[5].closing_mps is not None and infos[5].closing_mps > 20  # the growth's reading stands
+    assert all(i.ttc_s is None and not i.warned for i in infos)
+    closing = ObjectTracker()
+    for k in range(6):
+        d = 32.0 - 15.0 * k / 17
+        info = closing.update([inst(centred(750.0 / d, 900.0 / d))], [(d, d - 1)], k / 17, size=PICTURE)[0]
+    assert info.age_s < 0.5 and info.warned and 1.5 < info.ttc_s < 2.5  # type: ignore[operator]
 
 
 def test_a_box_the_pictures_edge_cuts_is_read_by_what_it_does_not_cut() -> None:
