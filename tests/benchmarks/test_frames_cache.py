@@ -16,8 +16,9 @@ PARTS = {"drives": {"lane": "right", "frames": 60}, "seed": 11, "engine_size": (
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A copy of the project's sources the key is read from."""
+    skip = shutil.ignore_patterns("__pycache__", "results", "*.pt")
     for top in ("edge", "plugins", "benchmarks"):
-        shutil.copytree(ROOT / top, tmp_path / top, ignore=shutil.ignore_patterns("__pycache__", "results", "*.pt"))
+        shutil.copytree(ROOT / top, tmp_path / top, ignore=skip)
     return tmp_path
 
 
