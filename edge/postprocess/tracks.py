@@ -395,12 +395,13 @@ class ObjectTracker:
     def _info(self, track: _Track, distance: Range | None, t_s: float, ground_m: float | None) -> TrackInfo:
         closing = ttc = None
         if distance is not None and track.ranges:
-            growth = self._growth(track.sizes)
-            if growth is not None:
+            grown = growth_samples(track.sizes)
+            growth = self._growth(grown)
+            if grown is not None and growth is not None:
                 rate, t_mid = growth
                 # the rate is v / d halfway through the window, and so is the median distance
                 closing = rate * statistics.median(d for _, d in track.ranges)
-                if closing >= self.min_closing_mps and self._sure(track, t_s, t_mid):
+                if closing >= self.min_closing_mps and self._sure(grown, t_s - track.first_s, t_s - t_mid):
                     ttc = max(1.0 / rate - (t_s - t_mid), 0.0)  # from then to now, at v
             elif any(tb for *_, tb, _ in track.sizes) and any(lr for *_, lr in track.sizes):
                 closing = closing_speed(
@@ -420,24 +421,23 @@ class ObjectTracker:
             range_from=None if distance is None else distance.source,
         )
 
-    def _sure(self, track: _Track, t_s: float, t_mid: float) -> bool:
-        """Whether ``track``'s growth may give a time to collision now: once it is half the
-        speed window old, always; before, where its growth's interval (YOUNG_TTC_Z) puts the
-        thing within twice ``warn_within_s`` at its slowest, from ``t_mid`` on."""
-        if t_s - track.first_s >= self.speed_window_s / 2:
+    def _sure(self, grown: tuple[list[float], list[float]], age_s: float, since_mid_s: float) -> bool:
+        """Whether a track ``age_s`` old whose growth is read from ``grown`` (growth_samples) may
+        give a time to collision now: once it is half the speed window old, always; before,
+        where the growth's interval (YOUNG_TTC_Z) puts the thing within twice ``warn_within_s``
+        at its slowest, from the samples' median time (``since_mid_s`` ago) on."""
+        if age_s >= self.speed_window_s / 2:
             return True
-        grown = growth_samples(track.sizes)
-        bounds = None if grown is None else slope_interval(*grown, z=YOUNG_TTC_Z)
+        bounds = slope_interval(*grown, z=YOUNG_TTC_Z)
         if bounds is None or bounds[0] <= 0:
             return False
-        return 1.0 / bounds[0] - (t_s - t_mid) <= 2 * self.warn_within_s
+        return 1.0 / bounds[0] - since_mid_s <= 2 * self.warn_within_s
 
-    def _growth(self, sizes: deque[tuple[float, float, float, bool, bool]]) -> tuple[float, float] | None:
+    def _growth(self, grown: tuple[list[float], list[float]] | None) -> tuple[float, float] | None:
         """How fast the box grows, as a share of its size a second (the Theil–Sen slope of
-        its log height, or width while the picture's top or bottom cut it, growth_samples;
-        None while a side cuts it too, or without enough samples spanning enough time), and
-        the time it stands for: the samples' median time."""
-        grown = growth_samples(sizes)
+        ``grown``, growth_samples: its log height, or width while the picture's top or bottom
+        cut it; None while a side cuts it too, or without enough samples spanning enough
+        time), and the time it stands for: the samples' median time."""
         if grown is None or len(grown[0]) < self.min_speed_samples:
             return None
         if grown[0][-1] - grown[0][0] < self.speed_window_s / 4:
