@@ -177,3 +177,87 @@ def test_built_panoptic_engine_takes_its_argmax_channels_last(tiny_engines: Path
     (artifact,) = tiny_engines.glob("panoptic_fpn_tiny_*.ort.onnx")
     argmax = [n for n in onnx.load(str(artifact)).graph.node if n.op_type == "ArgMax"]
     assert [a.i for n in argmax for a in n.attribute if a.name == "axis"] == [3]
+
+
+def elu_graph(alpha: float, elem_type: int | None = None, *, qdq: bool = False) -> Any:
+    """x [2, 3, 4, 5] -> Elu(alpha) -> y; with ``qdq``, x is quantized to INT8 and back first."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    elem_type = TensorProto.FLOAT if elem_type is None else elem_type
+    nodes = [helper.make_node("Elu", ["xq" if qdq else "x"], ["y"], alpha=alpha, name="elu")]
+    inits = []
+    if qdq:
+        inits = [
+            helper.make_tensor("scale", TensorProto.FLOAT, [], [0.05]),
+            helper.make_tensor("zero", TensorProto.INT8, [], [0]),
+        ]
+        nodes[:0] = [
+            helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["x8"]),
+            helper.make_node("DequantizeLinear", ["x8", "scale", "zero"], ["xq"]),
+        ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", elem_type, [2, 3, 4, 5])],
+        [helper.make_tensor_value_info("y", elem_type, [2, 3, 4, 5])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.3])
+def test_elu_runs_as_min_exp_max(alpha: float) -> None:
+    import onnx
+
+    from edge.backends.onnxruntime import elu_as_exp
+
+    model = elu_graph(alpha)
+    # both sides of zero, zero itself, far below it (exp underflows) and tiny magnitudes
+    x = np.random.default_rng(4).normal(scale=3.0, size=(2, 3, 4, 5)).astype(np.float32)
+    x.flat[:6] = [0.0, -0.0, -100.0, 1e-8, -1e-8, 50.0]
+    before = run_model(model, x)[0]
+    assert elu_as_exp(model) == 1
+    onnx.checker.check_model(model)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops == (["Min", "Exp", "Sub", "Max"] if alpha == 1.0 else ["Min", "Exp", "Sub", "Mul", "Max"])
+    after = run_model(model, x)[0]
+    x64 = x.astype(np.float64)
+    expected = np.where(x64 > 0, x64, alpha * np.expm1(x64))
+    np.testing.assert_allclose(after, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-7)
+    assert after.flat[2] == pytest.approx(-alpha)  # the floor far below zero
+    assert elu_as_exp(model) == 0  # already rewritten: nothing left to do
+
+
+@pytest.mark.parametrize(
+    "alpha, fp16, qdq",
+    [(1.5, False, False), (1.0, True, False), (1.0, False, True)],
+    ids=["alpha-above-one", "float16", "q-dq"],
+)
+def test_elu_rewrite_leaves_other_elus_alone(alpha: float, fp16: bool, qdq: bool) -> None:
+    """Above alpha 1 the ELU dips below x, so Max would not give it; FP16 Elus stay for
+    kernels that have them; in a Q/DQ model the rewrite was slower."""
+    from onnx import TensorProto
+
+    from edge.backends.onnxruntime import elu_as_exp
+
+    model = elu_graph(alpha, TensorProto.FLOAT16 if fp16 else None, qdq=qdq)
+    before = model.SerializeToString()
+    assert elu_as_exp(model) == 0
+    assert model.SerializeToString() == before
+
+
+def test_built_depth_engine_has_no_elu_left(tiny_engines: Path) -> None:
+    import onnx
+
+    (exported,) = tiny_engines.glob("depth_tiny_*_fp32.onnx")
+    (artifact,) = tiny_engines.glob("depth_tiny_*.ort.onnx")
+    elus = sum(n.op_type == "Elu" for n in onnx.load(str(exported)).graph.node)
+    assert elus > 0
+    ops = [n.op_type for n in onnx.load(str(artifact)).graph.node]
+    assert "Elu" not in ops
+    assert ops.count("Min") == ops.count("Exp") == ops.count("Max") == elus
