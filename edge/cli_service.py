@@ -56,6 +56,7 @@ def add_service_command(sub: Any) -> None:
 def cmd_service(args: argparse.Namespace) -> int:
     from edge.cli import build_parser
     from edge.cli_args import camera_priorities, camera_shares, fits_of, run_cameras_of
+    from edge.cli_stream import record_sinks
     from edge.cli_tracking import check_tracking_arguments
     from edge.errors import ConfigError
     from edge.util.fs import atomic_write_bytes
@@ -68,6 +69,8 @@ def cmd_service(args: argparse.Namespace) -> int:
         parsed = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse said why (or printed the help: 0)
         return exc.code if isinstance(exc.code, int) else 2
+    if args.command == "record":
+        record_sinks(parsed)
     if args.command == "run":
         cameras = run_cameras_of(parsed)  # a source or cameras, not both
         camera_priorities(parsed, cameras)

@@ -192,14 +192,38 @@ def _print_replay(report: dict[str, Any], out: str | None, stream: Any) -> None:
             print(f"predictions and metrics: {out}", file=stream)
 
 
+class ExtendSinks(argparse.Action):
+    """edge record's sinks, named after the source or with --sink as edge run takes them:
+    each adds to the one list, in either order (a plain positional would replace what
+    --sink had given)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), *values])
+
+
+def record_sinks(args: argparse.Namespace) -> list[str]:
+    """The sinks of an edge record command line; none is an error."""
+    from edge.errors import ConfigError
+
+    if not args.sink:
+        raise ConfigError(
+            "edge record needs a sink to write the frames to; got none. Name one or more after the "
+            "source or with --sink, e.g. edge record /dev/video0 drive.mkv"
+        )
+    return list(args.sink)
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     from edge.errors import Interrupted, RecordingStopped
     from edge.stream.record import format_summary, record
 
+    sinks = record_sinks(args)
     try:
         summary = record(
             args.source,
-            args.sink,
+            sinks,
             max_frames=args.max_frames,
             duration_s=args.duration,
             fps=args.fps,
@@ -385,12 +409,21 @@ def add_stream_commands(sub: Any) -> None:
     )
     p.add_argument(
         "sink",
-        nargs="+",
+        nargs="*",
+        action=ExtendSinks,
         metavar="SINK",
         help="drive.mp4 (also .avi, .mkv; a camera's capture times go beside it in "
         "drive.mp4.timestamps.txt, which edge run --realtime replays at), dir://frames/ (exact "
         "pixels, one PNG a frame; the capture times in timestamps.txt), display://, "
-        "http://127.0.0.1:8080 (the web viewer: watch what is recorded), null://",
+        "http://127.0.0.1:8080 (the web viewer: watch what is recorded), null://; one or more",
+    )
+    p.add_argument(
+        "--sink",
+        dest="sink",
+        nargs=1,
+        action=ExtendSinks,
+        metavar="URI",
+        help="a SINK as edge run takes it (repeatable): the same as naming it after the source",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds")

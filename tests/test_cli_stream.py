@@ -120,3 +120,23 @@ def test_a_run_off_a_terminal_logs_its_status_every_so_often(
     with pytest.raises(SystemExit):
         main([*record, "--status-every", "-1"])
     assert "--status-every: expected a number of seconds >= 0, got '-1'" in capsys.readouterr().err
+
+
+def test_record_takes_its_sinks_after_the_source_or_with_sink_as_run_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cv2
+
+    source = "synthetic://?size=64x128&frames=5"
+    a, b, c = (tmp_path / f"{name}.mkv" for name in "abc")
+    assert main(["record", source, "--sink", str(a)]) == 0
+    assert main(["record", "--sink", str(b), source, str(c)]) == 0  # either order, both kept
+    assert f"to {b}, {c}" in capsys.readouterr().out
+    for path in (a, b, c):
+        cap = cv2.VideoCapture(str(path))
+        assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 5
+        cap.release()
+    assert main(["record", source]) == 2
+    err = capsys.readouterr().err
+    assert "edge record needs a sink to write the frames to; got none" in err
+    assert "after the source or with --sink" in err

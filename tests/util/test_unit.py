@@ -114,7 +114,7 @@ def test_a_command_line_edge_would_refuse_is_refused_now(
     assert main(["service", "--out", str(out), "run", "/dev/video0", "--segmnet", "5m"]) == 2
     assert "unrecognized arguments: --segmnet" in capsys.readouterr().err
     assert main(["service", "record", "/dev/video0"]) == 2  # no sink
-    assert "the following arguments are required: SINK" in capsys.readouterr().err
+    assert "edge record needs a sink to write the frames to; got none" in capsys.readouterr().err
     assert main(["service", "--watchdog", "-1", "run", "/dev/video0"]) == 2
     assert "--watchdog is -1; expected seconds >= 0" in capsys.readouterr().err
     # what edge run checks of its arguments together, before its engines load
@@ -131,6 +131,8 @@ def test_a_command_line_edge_would_refuse_is_refused_now(
     assert "edge record refuses to write over what the last start finished (drive.mkv?x)" in err
     assert "add --segment DURATION" in err and "--overwrite" in err
     assert not out.exists(), "no unit for a command line edge refuses"
+    assert main(["service", "--out", str(out), "record", "/dev/video0", "--sink", "drive.mkv"]) == 2
+    assert "refuses to write over what the last start finished (drive.mkv)" in capsys.readouterr().err
     for fine in (["--segment", "5m"], ["--overwrite"]):
         assert main(["service", "--out", str(out), "record", "/dev/video0", "drive.mkv", *fine]) == 0
     assert main(["service", "record", "/dev/video0", "dir://frames", "http://127.0.0.1:8080"]) == 0
