@@ -87,6 +87,13 @@ def confidence(text: str) -> float:
     return value
 
 
+def score(text: str) -> float:
+    value = finite_number(text, what="a detection score")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a detection score from 0 to 1, e.g. 0.3, got {text!r}")
+    return value
+
+
 def percentile(text: str) -> float:
     value = finite_number(text, what="a percentile")
     if not 0 < value <= 100:
@@ -345,6 +352,17 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=positive_int, metavar="N", help="CPU threads per engine; default: half the cores"
     )
+    from edge.postprocess.panoptic import MIN_SCORE
+
+    p.add_argument(
+        "--min-score",
+        type=score,
+        default=MIN_SCORE,
+        metavar="P",
+        help="the lowest detection score a thing is kept at, in the panoptic picture, the objects and "
+        "their tracks (detectron2's instances_confidence_threshold): lower finds more, with more false "
+        "ones; edge replay --eval scores a choice; default: %(default)s",
+    )
     add_fit_argument(p, per_camera=True)
     from edge.cli_tracking import add_tracking_arguments
 
@@ -368,6 +386,7 @@ def engine_selection(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "fit": fits_of(args),
         "object_tracker": object_tracker(args),
+        "min_score": args.min_score,
     }
 
 

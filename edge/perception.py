@@ -27,7 +27,7 @@ import numpy as np
 
 from edge.errors import BackendError, ConfigError
 from edge.latency import LatencyTracker
-from edge.postprocess.panoptic import Instance
+from edge.postprocess.panoptic import MIN_SCORE, Instance, check_min_score
 from edge.postprocess.tracks import ObjectTracker, TrackInfo
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame, Result
@@ -77,7 +77,9 @@ class Perception:
     instances from call to call (their tracks, closing speeds); call its ``reset()`` when
     the images stop following on from each other (a cut). Images of several cameras
     through one Perception name their camera (``stream=``): each has trackers of its own,
-    of ``object_tracker``'s settings (``object_tracker_for(stream)``).
+    of ``object_tracker``'s settings (``object_tracker_for(stream)``). ``min_score``: the
+    lowest detection score an instance is kept at (0 to 1; detectron2's
+    instances_confidence_threshold), in the panoptic map, the instances and their tracks.
     """
 
     def __init__(
@@ -86,11 +88,13 @@ class Perception:
         engines: EngineSet,
         tracker: LatencyTracker | None = None,
         object_tracker: ObjectTracker | None = None,
+        min_score: float = MIN_SCORE,
     ) -> None:
         from edge.stream.steps import load_frame_steps
 
         load_frame_steps()  # here, not in the first call's latency
         self.engines = engines
+        self.min_score = check_min_score(min_score)
         self.tracker = tracker or LatencyTracker()
         self.tracker.describe(engines)
         self.object_tracker = object_tracker or ObjectTracker()
@@ -116,10 +120,13 @@ class Perception:
         device: str | None = None,
         deadline_ms: float | None = None,
         fit: str = "stretch",
+        min_score: float = MIN_SCORE,
     ) -> Perception:
         """The engines of a folder that build_engines.py wrote, chosen as ``edge run`` chooses
         (the newest build of each kind that fits the arguments). ``fit``: how images of another
-        shape than the engines' go in, ``"stretch"``, ``"pad"`` or ``"crop"`` (edge.stream.fit)."""
+        shape than the engines' go in, ``"stretch"``, ``"pad"`` or ``"crop"`` (edge.stream.fit).
+        ``min_score``: as Perception's."""
+        check_min_score(min_score)  # before the engines load
 
         engines = EngineSet.open(
             engines_dir,
@@ -132,7 +139,7 @@ class Perception:
             device=device,
             fit=fit,
         )
-        return cls(engines=engines, tracker=LatencyTracker(deadline_ms=deadline_ms))
+        return cls(engines=engines, tracker=LatencyTracker(deadline_ms=deadline_ms), min_score=min_score)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -185,7 +192,7 @@ class Perception:
 
             # the steps edge run takes, drawing nothing (render() draws on demand)
             with self.tracker.stage(seq, "postprocess"):
-                render_result(result, self.engines.depth_range, (), track=track)
+                render_result(result, self.engines.depth_range, (), track=track, min_score=self.min_score)
             self.tracker.frame_done(seq, t0)
         ids: np.ndarray | None = result.extras.get("panoptic_ids")
         instances: list[Instance] = result.extras.get("instances", [])

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge.errors import ConfigError, DatasetError, Interrupted, ReplayNotSaved, SinkStopped, SourceError
+from edge.postprocess.panoptic import MIN_SCORE, check_min_score
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom
 from edge.util.fs import atomic_write_bytes, require_writable
 
@@ -53,6 +54,7 @@ def replay(
     checkpoint_s: float = 60.0,
     fit: str = "stretch",
     object_tracker: ObjectTracker | None = None,
+    min_score: float = MIN_SCORE,
 ) -> dict[str, Any]:
     """Replay ``source`` (cityscapes://DIR) through the engines in ``engines``; evaluate the
     frames with ground truth and, with ``out_dir``, write predictions and metrics.json there.
@@ -64,7 +66,8 @@ def replay(
     far (marked ``unfinished``), for a replay killed outright (out of memory, the power).
     ``fit``: how frames of another shape than the engines' go in (edge.stream.fit).
     ``object_tracker``: what follows the objects (edge.postprocess.tracks; default: its
-    defaults); the true closing speeds are fitted over its window."""
+    defaults); the true closing speeds are fitted over its window. ``min_score``: the lowest
+    detection score an instance is kept at (Pipeline); the report says it."""
     from edge.data.cityscapes import FrameRef, read_depth, read_ids
     from edge.eval import Evaluator
     from edge.eval.evaluator import resize_bilinear, resize_nearest
@@ -78,6 +81,7 @@ def replay(
     from edge.stream.steps import tracker_seeing
 
     check_post_workers(post_workers)
+    check_min_score(min_score)
     if object_tracker is not None and object_tracker.facing != "front":
         # the truth's objects are placed as a front camera's (eval.objects.true_lateral)
         raise ConfigError(
@@ -131,6 +135,7 @@ def replay(
             "source": source,
             "frames": tracker.frames_out,
             "gt_frames": gt_frames,
+            "min_score": min_score,
             "metrics": evaluator.results() if evaluate else None,
             "latency": tracker.summary(),
             "errors": [str(e) for e in errors],
@@ -201,6 +206,7 @@ def replay(
         on_result=on_result,
         post_workers=post_workers,
         object_tracker=objects,
+        min_score=min_score,
     )
     stopped: KeyboardInterrupt | None = None
     try:

@@ -462,3 +462,18 @@ def test_how_soon_things_are_warned_of_reaches_every_cameras_tracker(
     assert (
         "argument --warn-within: expected a positive number of seconds, got '-1'" in capsys.readouterr().err
     )
+
+
+def test_min_score_reaches_run_replay_and_cameras_alike(capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.cli import build_parser
+    from edge.cli_args import engine_selection
+
+    parser = build_parser()
+    for argv in (["run", "/dev/video0"], ["replay", "cityscapes://x"], ["run", "--camera", "a=/dev/video0"]):
+        assert engine_selection(parser.parse_args(argv))["min_score"] == 0.5
+        assert engine_selection(parser.parse_args([*argv, "--min-score", "0.3"]))["min_score"] == 0.3
+    for bad, said in (("1.5", "from 0 to 1, e.g. 0.3"), ("-0.1", "from 0 to 1"), ("inf", "(finite)")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["run", "x.mp4", "--min-score", bad])
+        err = capsys.readouterr().err
+        assert "argument --min-score: expected a detection score" in err and said in err

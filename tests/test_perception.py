@@ -298,3 +298,27 @@ def test_cameras_taking_turns_are_followed_apart(demo_engines: Path) -> None:
         assert perception.object_tracker_for(None) is perception.object_tracker
         assert perception.object_tracker_for("rear") is perception.object_tracker_for("rear")
     assert turns == alone
+
+
+def test_min_score_keeps_lower_scored_things_in_the_pipeline_and_perception_alike(
+    demo_engines: Path, tmp_path: Path
+) -> None:
+    from edge.stream import run_stream
+
+    objects = {}
+    for min_score in (0.5, 0.1):
+        path = tmp_path / f"objects_{min_score}.jsonl"
+        run_stream(SOURCE, engines=demo_engines, sinks=[str(path)], min_score=min_score)
+        lines = path.read_text().splitlines()
+        objects[min_score] = [o for line in lines for o in json.loads(line)["objects"]]
+    assert objects[0.5] and all(o["score"] >= 0.5 for o in objects[0.5])
+    assert any(o["score"] < 0.5 for o in objects[0.1]) and all(o["score"] >= 0.1 for o in objects[0.1])
+    assert {o["score"] for o in objects[0.5]} < {o["score"] for o in objects[0.1]}
+    with Perception.open(demo_engines, min_score=0.1) as perception:
+        seen = [o["score"] for image in frames() for o in perception(image).objects]
+    assert sorted(seen) == sorted(o["score"] for o in objects[0.1])
+    # refused before the engines load (this folder has none)
+    with pytest.raises(ConfigError, match=r"minimum instance score -0\.1: expected a detection score from 0"):
+        Perception.open(tmp_path / "no_engines", min_score=-0.1)
+    with pytest.raises(ConfigError, match=r"minimum instance score 2: expected"):
+        run_stream(SOURCE, engines=tmp_path / "no_engines", min_score=2)

@@ -534,3 +534,27 @@ def test_replay_counts_the_cut_ins_of_drives_where_things_cross_into_the_path(
     out = capsys.readouterr().out
     said = f"cut-ins: {events[4]['warned']} of {events[4]['truly']} warned before they were in the path"
     assert said in out and "warnings (under 4 s to arrive): " in out
+
+
+def test_min_score_decides_which_things_are_scored_and_is_recorded(
+    demo_engines: Path, dataset: Path, tmp_path: Path
+) -> None:
+    """--min-score is what a replay tunes: a higher one leaves out the things scored below
+    it, and the report (metrics.json too) says which threshold its metrics are at."""
+    source = f"cityscapes://{dataset}?fps=0"
+    default = replay(source, engines=demo_engines, threads=1)
+    assert default["min_score"] == 0.5
+    out = tmp_path / "strict"
+    argv = ["replay", source, "--engines", str(demo_engines), "--eval", "--threads", "1", "--out", str(out)]
+    assert main([*argv, "--min-score", "0.95"]) == 0
+    strict = json.loads((out / "metrics.json").read_text())
+    assert strict["min_score"] == 0.95
+    things = {c.name for c in TRAIN_CLASSES if c.thing}
+
+    def found(report: dict) -> int:  # predicted things, matched or not
+        per_class = report["metrics"]["panoptic"]["per_class"]
+        return sum(c["tp"] + c["fp"] for name, c in per_class.items() if name in things)
+
+    assert 0 < found(strict) < found(default)
+    with pytest.raises(ConfigError, match=r"minimum instance score 1\.5: expected a detection score from 0"):
+        replay(source, engines=tmp_path / "no_engines", min_score=1.5)  # before the engines load

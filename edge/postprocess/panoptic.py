@@ -17,6 +17,20 @@ from edge.data.cityscapes import LABEL_IDS, THING_TRAIN_IDS, TRAIN_CLASSES
 
 _NUM_CLASSES = len(TRAIN_CLASSES)
 _STUFF = np.array([not c.thing for c in TRAIN_CLASSES])
+# the score below which an instance is left out of the picture (detectron2's
+# instances_confidence_threshold); the engines keep detections down to the box head's 0.05
+MIN_SCORE = 0.5
+
+
+def check_min_score(value: float) -> float:
+    """``value`` as the lowest score an instance is kept at; a ConfigError unless 0 to 1."""
+    from edge.errors import ConfigError
+
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(
+            f"minimum instance score {value}: expected a detection score from 0 to 1 (default {MIN_SCORE})"
+        )
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -81,7 +95,7 @@ def paste_mask(mask: np.ndarray, box: np.ndarray, height: int, width: int, thres
 def fuse(
     panoptic: dict[str, np.ndarray],
     *,
-    score_thresh: float = 0.5,
+    score_thresh: float = MIN_SCORE,
     overlap_thresh: float = 0.5,
     stuff_area: int = 64,
     batch: int = 0,

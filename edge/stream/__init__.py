@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge.latency import LatencyTracker
 from edge.latency.status import StatusLine
+from edge.postprocess.panoptic import MIN_SCORE, check_min_score
 
 if TYPE_CHECKING:
     from edge.postprocess.tracks import ObjectTracker
@@ -85,6 +86,7 @@ def run_stream(
     overwrite: bool = False,
     fit: str = "stretch",
     object_tracker: ObjectTracker | None = None,
+    min_score: float = MIN_SCORE,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -106,9 +108,11 @@ def run_stream(
     unless ``overwrite``; a file's run replaces it. ``fit``: how frames of another shape than
     the engines' go in, stretched, padded or cropped (edge.stream.fit). ``object_tracker``: what
     follows the objects from frame to frame (edge.postprocess.tracks; default: its defaults).
+    ``min_score``: the lowest detection score an instance is kept at (Pipeline).
     """
     from edge.stream.engines import EngineSet
 
+    check_min_score(min_score)
     replace = check_before_engines(
         {None: (source, sinks)},
         logs={"trace": trace, "latency log": latency_log, "summary": summary_json, "heartbeat": heartbeat},
@@ -139,6 +143,7 @@ def run_stream(
             tracker=tracker,
             object_tracker=object_tracker,
             replace=replace,
+            min_score=min_score,
             options=StreamOptions(
                 max_frames=max_frames,
                 duration_s=duration_s,
@@ -260,6 +265,7 @@ def open_pipeline(
     camera: str | None = None,
     engine_turn: AbstractContextManager[Any] | None = None,
     fit: str | None = None,
+    min_score: float = MIN_SCORE,
 ) -> Pipeline:
     """A Pipeline of ``source`` into ``sinks`` (opened here; ``shared``: sinks already open,
     written by other cameras too) on ``engine_set``; what it opened is closed if a part fails.
@@ -311,6 +317,7 @@ def open_pipeline(
             camera=camera,
             engine_turn=engine_turn,
             fit=fit,
+            min_score=min_score,
         )
         undo.pop_all()  # the pipeline closes them
     if src.live:

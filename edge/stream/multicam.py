@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from edge.errors import ConfigError
 from edge.latency import LatencyTracker
 from edge.latency.status import StatusLine
+from edge.postprocess.panoptic import MIN_SCORE, check_min_score
 from edge.stream.camera_sinks import SharedSink, say_viewers, split_sinks
 from edge.stream.fit import check_fit
 from edge.stream.watchdog import ServiceWatch
@@ -232,6 +233,7 @@ def run_cameras(
     options: StreamOptions | None = None,
     priorities: Mapping[str, int] | None = None,
     shares: Mapping[str, float] | None = None,
+    min_score: float = MIN_SCORE,
 ) -> dict[str, LatencyTracker]:
     """Run each of ``cameras`` (name -> source URI, as run_stream's ``source``) through one
     set of engines into ``sinks`` (split_sinks: ``{camera}`` in a name makes one a camera);
@@ -245,7 +247,8 @@ def run_cameras(
     cameras_trace, cameras_spans).
     ``priorities``: a camera's rank at the engines by name (others 0): a higher one's frame
     goes before a lower one's whenever both wait (TurnLock.seat). ``shares``: a camera's
-    share of the turns among cameras of its rank, by name (others 1)."""
+    share of the turns among cameras of its rank, by name (others 1). ``min_score``: the
+    lowest detection score an instance is kept at, every camera's (Pipeline)."""
     from edge.stream import (
         StreamOptions,
         check_before_engines,
@@ -258,6 +261,7 @@ def run_cameras(
     from edge.stream.sources import is_live
 
     o = options or StreamOptions()
+    check_min_score(min_score)
     names = list(check_cameras(list(cameras.items())))
     ranks = check_priorities(priorities or {}, names)
     weights = check_shares(shares or {}, names)
@@ -319,6 +323,7 @@ def run_cameras(
                 camera=name,
                 engine_turn=turn.seat(ranks[name], weights[name]),
                 fit=fits[name],
+                min_score=min_score,
             )
             undo.callback(pipeline.abandon)
             pipelines[name] = pipeline

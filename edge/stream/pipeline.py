@@ -24,6 +24,7 @@ from typing import Any
 
 from edge.errors import ConfigError, SinkError
 from edge.latency import LatencyTracker
+from edge.postprocess.panoptic import MIN_SCORE, check_min_score
 from edge.postprocess.tracks import ObjectTracker
 from edge.stream.engines import EngineSet
 from edge.stream.fit import check_fit
@@ -75,6 +76,7 @@ class Pipeline:
         camera: str | None = None,
         engine_turn: AbstractContextManager[Any] | None = None,
         fit: str | None = None,
+        min_score: float = MIN_SCORE,
     ) -> None:
         """``realtime`` paces a file or folder at ``fps`` (default: the source's own rate)
         and drops frames like a camera; a source without a rate needs ``fps``. ``views``:
@@ -96,7 +98,9 @@ class Pipeline:
         several cameras run at once; ``engine_turn``: held around each frame's engines, so
         that the pipelines sharing one EngineSet take turns at it (edge.stream.multicam); the wait
         for it is the stage ``turn``. ``fit``: how this source's frames go into the engines
-        if not as the engines' ``fit`` says (edge.stream.fit), one camera's of several."""
+        if not as the engines' ``fit`` says (edge.stream.fit), one camera's of several.
+        ``min_score``: the lowest detection score an instance is kept at in the panoptic
+        picture, and so in the objects and their tracks (0 to 1)."""
         self._post_workers = check_post_workers(post_workers)
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
@@ -108,6 +112,7 @@ class Pipeline:
         self.sinks = sinks
         self.tracker = tracker or LatencyTracker()
         self.fit = check_fit(fit) if fit is not None else engines.fit
+        self.min_score = check_min_score(min_score)
         self.tracker.describe(engines, fit=self.fit)
         self.max_frames = max_frames
         self.duration_s = duration_s
@@ -329,7 +334,11 @@ class Pipeline:
         with self.tracker.stage(result.frame.seq, "postprocess"):
             views = self.views if self.views is not None else views_shown(self.sinks)
             result.rendered = render_result(
-                result, self.engines.depth_range, views, track=lambda r: self._track(r, after, tracked)
+                result,
+                self.engines.depth_range,
+                views,
+                track=lambda r: self._track(r, after, tracked),
+                min_score=self.min_score,
             )
         return result
 

@@ -18,6 +18,7 @@ import numpy as np
 from edge.backends import Engine
 from edge.errors import SourceError
 from edge.latency import LatencyTracker
+from edge.postprocess.panoptic import MIN_SCORE
 from edge.stream.engines import EngineSet
 from edge.stream.fit import fitted_hw, input_tensor, unpad_outputs
 from edge.stream.frame import Frame, Result
@@ -125,18 +126,22 @@ def render_result(
     depth_range: tuple[float, float],
     views: Collection[str] = RENDERED_VIEWS,
     track: Callable[[Result], None] | None = None,
+    min_score: float = MIN_SCORE,
 ) -> np.ndarray | None:
     """Fuse the panoptic outputs (``panoptic_ids`` and ``instances`` in result.extras),
     give the instances their tracks (``track``, e.g. track_result, called once they and,
     with the overlay and a depth map, their distances are in result.extras; its tracks go
     into the overlay's labels), then draw ``views``: ``panoptic`` (the overlay) and
     ``depth`` (in colour) go to result.extras["views"]; ``composite``, the two side by side
-    (either alone when one engine is absent), is returned (None when not asked for)."""
+    (either alone when one engine is absent), is returned (None when not asked for).
+    ``min_score``: instances scored lower are left out (edge.postprocess.panoptic.fuse)."""
     from edge.postprocess.objects import object_distances
     from edge.postprocess.panoptic import fuse
     from edge.postprocess.render import compose_views, render_views
 
-    ids, instances = fuse(result.panoptic) if result.panoptic is not None else (None, [])
+    ids, instances = (
+        fuse(result.panoptic, score_thresh=min_score) if result.panoptic is not None else (None, [])
+    )
     if ids is not None:
         result.extras["panoptic_ids"] = ids
         result.extras["instances"] = instances

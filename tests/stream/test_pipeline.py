@@ -931,7 +931,7 @@ def test_post_workers_draw_frames_at_once_and_the_sinks_get_them_in_order(
     real, at_once, peak, lock = pipeline_module.render_result, [0], [0], threading.Lock()
     second_drawn = threading.Event()
 
-    def slow_in_reverse(result: Result, *args: Any, track: Any = None) -> Any:
+    def slow_in_reverse(result: Result, *args: Any, track: Any = None, **kwargs: Any) -> Any:
         with lock:
             at_once[0] += 1
             peak[0] = max(peak[0], at_once[0])
@@ -945,9 +945,9 @@ def test_post_workers_draw_frames_at_once_and_the_sinks_get_them_in_order(
                     track(r)
                     second_drawn.wait(timeout=20)
 
-                drawn = real(result, *args, track=track_then_wait)
+                drawn = real(result, *args, track=track_then_wait, **kwargs)
             else:
-                drawn = real(result, *args, track=track)
+                drawn = real(result, *args, track=track, **kwargs)
             if result.frame.seq == 1:
                 second_drawn.set()
             return drawn
