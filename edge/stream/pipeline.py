@@ -29,7 +29,7 @@ from edge.postprocess.tracks import ObjectTracker
 from edge.stream.engines import EngineSet
 from edge.stream.fit import check_fit
 from edge.stream.frame import Frame, Result
-from edge.stream.sinks import RENDERED_VIEWS, Sink, views_shown
+from edge.stream.sinks import RENDERED_VIEWS, Sink, attach_sinks, views_shown
 from edge.stream.sources import Source, nominal_rate, pace_period
 from edge.stream.steps import (
     infer_prepared,
@@ -99,8 +99,7 @@ class Pipeline:
         that the pipelines sharing one EngineSet take turns at it (edge.stream.multicam); the wait
         for it is the stage ``turn``. ``fit``: how this source's frames go into the engines
         if not as the engines' ``fit`` says (edge.stream.fit), one camera's of several.
-        ``min_score``: the lowest detection score an instance is kept at in the panoptic
-        picture, and so in the objects and their tracks (0 to 1)."""
+        ``min_score``: the lowest detection score a thing is kept at (0 to 1)."""
         self._post_workers = check_post_workers(post_workers)
         self._period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
@@ -165,13 +164,7 @@ class Pipeline:
             on_error=self._fail,
             end_when_sinks_stop=end_when_sinks_stop,
         )
-        for sink in sinks:  # live sinks (the viewer) show the tracker's statistics
-            attach = getattr(sink, "attach", None)
-            if attach is not None:
-                attach(self.tracker)
-            show_camera = getattr(sink, "show_camera", None)
-            if camera is not None and show_camera is not None:  # and, of several, the camera's name
-                show_camera(camera)
+        attach_sinks(sinks, self.tracker, camera)
 
     @property
     def sinks_stopped_all(self) -> bool:

@@ -475,3 +475,15 @@ def sink_image(result: Any, view: str) -> np.ndarray:
         raise SinkError(f"the frame has no {view} view (views: {', '.join(views) or 'none'})")
     image = views[view]
     return image
+
+
+def attach_sinks(sinks: Sequence[Sink], tracker: Any, camera: str | None = None) -> None:
+    """Live sinks (the viewer) show ``tracker``'s statistics and, of several cameras, the
+    ``camera``'s name."""
+    for sink in sinks:
+        attach = getattr(sink, "attach", None)
+        if attach is not None:
+            attach(tracker)
+        show_camera = getattr(sink, "show_camera", None)
+        if camera is not None and show_camera is not None:
+            show_camera(camera)
