@@ -17,7 +17,10 @@ lateral_errors). Where a thing's feet hide, the tracker scales the depth engine'
 distance by the track's recent road / depth ratios: those distances are scored against
 the depth engine's own on the same frames (hidden_feet_distance). Both arms are run again
 with a cut-in said on the lateral speed alone and at lower confidences than the tracker's
-default 0.95 (by_cut_in_confidence: what its interval costs and saves).
+default 0.95 (by_cut_in_confidence: what its interval costs and saves). A third arm,
+"fitted", reads the distances from the road's plane fitted to each frame's depth map
+(edge.postprocess.road_fit), as the tracker does for a camera nobody gave a height: what
+the road arm's plane is worth where nobody measured the camera.
 
 With --frames-cache DIR the frames the engines saw are kept there (benchmarks/frames_cache.py)
 and a rerun with only the tracker changed takes them from there: a minute, not ten.
@@ -54,13 +57,13 @@ SETS: dict[str, dict[str, Any]] = {
 
 
 # the modules that only read the frames the engines saw: a change to them keeps a --frames-cache
+# (not slopes.py: the frames' road fits are made with its Theil-Sen line)
 AFTER_FRAMES = (
     "edge/postprocess/tracks.py",
     "edge/postprocess/track_info.py",
     "edge/postprocess/ground.py",
     "edge/postprocess/occlusion.py",
     "edge/postprocess/boxes.py",
-    "edge/postprocess/slopes.py",
     "edge/eval/tracking.py",
     "benchmarks/ground_trial.py",
     "benchmarks/frames_cache.py",
@@ -172,12 +175,15 @@ def main() -> None:
                 args.frames_cache, name, key, functools.partial(see, name)
             )
             depth, road = lateral_errors(frames), lateral_errors(frames, ground=ground)
+            fitted = lateral_errors(frames, fitted=True)
             runs[name] = {
                 "drives": SETS[name],
                 "depth_map": headline(depth),
                 "road": headline(road),
+                "fitted": headline(fitted),
                 "depth_map_scored": depth,
                 "road_scored": road,
+                "fitted_scored": fitted,
                 "depth_map_distance": depth_map_distances(frames),
                 "hidden_feet_distance": hidden_feet_distances(frames, ground),
                 "by_cut_in_confidence": {
@@ -190,6 +196,7 @@ def main() -> None:
             }
             print(f"{name}:\n  depth map {runs[name]['depth_map']}", flush=True)
             print(f"  road      {runs[name]['road']}", flush=True)
+            print(f"  fitted    {runs[name]['fitted']}", flush=True)
             print(f"  feet hidden {runs[name]['hidden_feet_distance']}", flush=True)
             del frames
     write_result(

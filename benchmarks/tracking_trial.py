@@ -45,6 +45,7 @@ from edge.perception import Perception
 from edge.postprocess import slopes as slopes_module
 from edge.postprocess import tracks as tracks_module
 from edge.postprocess.ground import GroundPlane
+from edge.postprocess.road_fit import fit_road
 from edge.postprocess.tracks import ObjectTracker, TrackInfo, closing_speed
 from edge.stream.sources import CityscapesSource
 
@@ -130,6 +131,9 @@ def seen_frames(data: Path, engines: Path) -> list[dict[str, Any]]:
                     "t_s": t_s,
                     "scene": (meta["city"], meta["sequence"]),
                     "size": seen.image.shape[:2],
+                    "road_fit": fit_road(seen.semantic, seen.depth)
+                    if seen.semantic is not None and seen.depth is not None
+                    else None,
                 }
             )
     src.close()
@@ -166,6 +170,7 @@ def lateral_errors(
     warn_within_s: float = 3.0,
     ground: GroundPlane | None = None,
     cut_in_confidence: float = 0.95,
+    fitted: bool = False,
 ) -> dict[str, Any]:
     """With the synthetic camera's field of view (focal length 1.1 x the width), each matched
     object's lateral_m and in_path against the truth, as edge replay --hfov scores them
@@ -176,7 +181,9 @@ def lateral_errors(
     With ``ground`` (the synthetic camera's: Camera.ground) distances are read from the road
     where the things' feet show (edge.postprocess.ground), as edge replay reads them. The
     closing speeds and times to collision of this tracker (one with the field of view) are
-    scored too. ``cut_in_confidence``: the tracker's (ObjectTracker's default: 0.95)."""
+    scored too. ``cut_in_confidence``: the tracker's (ObjectTracker's default: 0.95).
+    ``fitted`` (without ``ground``): the road's plane fitted to each frame's depth map (the
+    frames' ``road_fit``, seen_frames), as edge replay reads it from a camera nobody measured."""
     hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
     tracker = ObjectTracker(
         hfov_deg=hfov,
@@ -185,6 +192,7 @@ def lateral_errors(
         warn_within_s=warn_within_s,
         ground=ground,
         cut_in_confidence=cut_in_confidence,
+        fit_ground=fitted,
     )
     stats = TrackingStats(  # the truth's window is the default tracker's whatever the tracker's
         speed_window_s=1.0,
@@ -193,7 +201,10 @@ def lateral_errors(
         warn_within_s=warn_within_s,
     )
     for f in frames:
-        infos = tracker.update(f["instances"], f["distances"], f["t_s"], scene=f["scene"], size=f["size"])
+        road_fit = f.get("road_fit") if fitted else None
+        infos = tracker.update(
+            f["instances"], f["distances"], f["t_s"], scene=f["scene"], size=f["size"], road_fit=road_fit
+        )
         by_id = {inst.panoptic_id: info for inst, info in zip(f["instances"], infos, strict=True)}
         lateral = true_lateral(
             f["true_pixels"], f["gt_depth"], hfov_deg=hfov, path_half_width_m=tracker.path_half_width_m

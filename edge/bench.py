@@ -120,7 +120,7 @@ def measure(
 
     kinds = [k for k in ("panoptic", "depth") if getattr(engines, k) is not None]
     tracker = LatencyTracker()  # the stages of each frame, read back with frame_ms
-    objects = tracker_seeing(ObjectTracker(), samples)  # the objects placed, as edge run places them
+    objects = tracker_seeing(ObjectTracker(), samples, kinds)  # the objects placed, as edge run places them
     times_ms: dict[str, list[float]] = {}
     held = samples.frames
 

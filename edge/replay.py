@@ -114,7 +114,7 @@ def replay(
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
     from edge.postprocess.tracks import ObjectTracker
 
-    objects = tracker_seeing(object_tracker or ObjectTracker(), src)
+    objects = tracker_seeing(object_tracker or ObjectTracker(), src, engine_set.kinds)
     evaluator = Evaluator(
         max_depth=min(80.0, engine_set.depth_range[1]),
         speed_window_s=objects.speed_window_s,

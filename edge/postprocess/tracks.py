@@ -43,7 +43,14 @@ import numpy as np
 
 from edge.errors import ConfigError
 from edge.postprocess.boxes import box_iou, box_size, growth_samples
-from edge.postprocess.ground import GroundPlane, RoadReading, road_distance, road_readings, take_reading
+from edge.postprocess.ground import (
+    FittedGround,
+    GroundPlane,
+    RoadReading,
+    road_distance,
+    road_readings,
+    take_reading,
+)
 from edge.postprocess.occlusion import hidden_sides
 from edge.postprocess.panoptic import Instance
 from edge.postprocess.slopes import closing_interval, closing_speed, slope_interval, theil_sen_slope
@@ -51,6 +58,7 @@ from edge.postprocess.track_info import TTC_WARN_S, TrackInfo
 
 if TYPE_CHECKING:
     from edge.postprocess.ground import Range
+    from edge.postprocess.road_fit import RoadFit
 
 # a track under half the speed window old says a time to collision only where the slowest rate
 # of its growth's interval at this z (Sen's; 1: 68%) still brings the thing within twice the
@@ -108,6 +116,7 @@ class ObjectTracker:
         warn_within_s: float = TTC_WARN_S,
         ground: GroundPlane | None = None,
         use_ground: bool = True,
+        fit_ground: bool = True,
     ) -> None:
         """``min_iou``: the least overlap between an instance's box and a track's moved-on
         box that continues the track; ``max_gap_s``: how long a track waits for its object
@@ -137,7 +146,9 @@ class ObjectTracker:
         read only by a track with no clean reading in its speed window; one that has gets
         the depth map's scaled to them.
         ``use_ground`` False: no ground plane is given, nor taken from a source that knows
-        its camera's (edge.stream.steps.tracker_seeing): the depth engine's distances alone."""
+        its camera's (edge.stream.steps.tracker_seeing): the depth engine's distances alone.
+        ``fit_ground``: with no ``ground`` (and ``use_ground``), the road's plane is fitted to
+        the depth map's road (``update``'s ``road_fit``; FittedGround, over its last 2 s)."""
         checks = {
             "min_iou": (min_iou, 0.0 < min_iou <= 1.0, "in (0, 1]"),
             "max_gap_s": (max_gap_s, max_gap_s >= 0, ">= 0"),
@@ -176,6 +187,8 @@ class ObjectTracker:
         self.warn_within_s = warn_within_s
         self.ground = ground
         self.use_ground = use_ground
+        self.fit_ground = fit_ground
+        self._fitted = FittedGround()
         self._tracks: list[_Track] = []
         self._numbers = itertools.count(1)
         self._scene: Hashable | None = None
@@ -200,6 +213,7 @@ class ObjectTracker:
             warn_within_s=self.warn_within_s,
             ground=self.ground if ground is None else ground,
             use_ground=self.use_ground,
+            fit_ground=self.fit_ground,
         )
 
     @property
@@ -207,10 +221,18 @@ class ObjectTracker:
         """Tracks alive: seen within the last ``max_gap_s``."""
         return len(self._tracks)
 
+    @property
+    def fits_ground(self) -> bool:
+        """Whether ``update`` reads distances from the road fitted to the depth map (no ground
+        plane given, and neither use_ground nor fit_ground turned off): it wants a road_fit."""
+        return self.ground is None and self.use_ground and self.fit_ground
+
     def reset(self) -> None:
-        """Forget every track (their numbers go on: a new scene's objects are new ones)."""
+        """Forget every track (their numbers go on: a new scene's objects are new ones), and
+        the road's fitted plane."""
         self._tracks = []
         self._last_s = None
+        self._fitted.reset()
 
     def update(
         self,
@@ -220,12 +242,15 @@ class ObjectTracker:
         *,
         scene: Hashable | None = None,
         size: tuple[int, int] | None = None,
+        road_fit: RoadFit | None = None,
     ) -> list[TrackInfo]:
         """The tracks of one frame's ``instances`` (in their order), seen at stream time
         ``t_s``; ``distances`` as object_distances gives them (None: no depth); ``size``: the
         (height, width) of the boxes' picture, so that a box the picture's edge cuts does not
         pass for one that grows or shrinks (None: no box is taken as cut). A frame of another
-        ``scene`` than the last (a sequence, a file played again) or earlier starts afresh."""
+        ``scene`` than the last (a sequence, a file played again) or earlier starts afresh.
+        ``road_fit``: the road's plane in this frame's depth map (fit_road), for a tracker that
+        ``fits_ground``."""
         if distances is not None and len(distances) != len(instances):
             raise ValueError(f"{len(distances)} distances for {len(instances)} instances")
         if scene != self._scene or (self._last_s is not None and t_s < self._last_s):
@@ -236,8 +261,9 @@ class ObjectTracker:
         taken = self._associate(instances, t_s)
         hidden = hidden_sides(instances, size) if size is not None else [(False, False)] * len(instances)
         grounded: Sequence[RoadReading | None] = [None] * len(instances)
-        if self.ground is not None and size is not None:
-            grounded = road_readings(instances, self.ground.with_focal(self.hfov_deg or 0.0, size), size)
+        plane = self._fitted.update(road_fit, t_s) if self.fits_ground else self.ground
+        if plane is not None and size is not None:
+            grounded = road_readings(instances, plane.with_focal(self.hfov_deg or 0.0, size), size)
         infos = []
         for i, inst in enumerate(instances):
             box = np.asarray(inst.box, float)

@@ -117,7 +117,7 @@ class Pipeline:
         self.duration_s = duration_s
         self.realtime = realtime
         self.on_result = on_result
-        self.object_tracker = tracker_seeing(object_tracker or ObjectTracker(), source)
+        self.object_tracker = tracker_seeing(object_tracker or ObjectTracker(), source, engines.kinds)
         self.camera = camera
         self._engine_turn: AbstractContextManager[Any] = engine_turn or nullcontext()
         self._shares_engines = engine_turn is not None

@@ -183,7 +183,8 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
     time ``t_s`` as "t_stream_s"; nothing without a panoptic engine), with their distances
     where a depth map has them (worked out here if the drawing did not need them). Called
     in frame order: a Cityscapes sequence, a loop of a file, or a playlist's next video
-    that is not the next segment of a recording (meta) starts the tracks afresh."""
+    that is not the next segment of a recording (meta) starts the tracks afresh. A tracker
+    that fits the road's plane (ObjectTracker.fits_ground) gets this frame's (fit_road)."""
     from edge.postprocess.objects import object_distances
 
     instances = result.extras.get("instances")
@@ -198,20 +199,36 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
     clip = meta.get("file") if meta.get("media_ms") is None else None
     scene = (meta.get("city"), meta.get("sequence"), meta.get("loop"), clip)
     size = result.extras["resized"].shape[:2]
-    result.extras["tracks"] = objects.update(instances, distances, t_s, scene=scene, size=size)
+    road_fit = None
+    if objects.fits_ground and result.depth is not None and result.panoptic is not None:
+        from edge.postprocess.road_fit import fit_road
+
+        road_fit = fit_road(result.panoptic["sem_labels"][0], result.depth["depth"][0, 0])
+    result.extras["tracks"] = objects.update(
+        instances, distances, t_s, scene=scene, size=size, road_fit=road_fit
+    )
     result.extras["t_stream_s"] = t_s
 
 
-def tracker_seeing(tracker: ObjectTracker, source: object) -> ObjectTracker:
+def tracker_seeing(tracker: ObjectTracker, source: object, kinds: Collection[str] = ()) -> ObjectTracker:
     """``tracker``, or where it has no field of view or no ground plane and ``source`` knows
     its camera's (``hfov_deg``, ``ground``: synthetic://, cityscapes://DIR with camera
     files), a fresh one with them, said on standard error: the objects are then placed
-    (lateral_m, in_path), and their distances read from where they stand (ground_m)."""
+    (lateral_m, in_path), and their distances read from where they stand (ground_m).
+    Where neither has a ground plane, the tracker fits the road's to the depth map: said
+    too, where the engines' ``kinds`` hold both a panoptic and a depth engine."""
     view = getattr(source, "hfov_deg", None) if tracker.hfov_deg is None else None
     ground = getattr(source, "ground", None) if tracker.ground is None and tracker.use_ground else None
+    uri = getattr(source, "uri", "?")
+    if ground is None and tracker.fits_ground and {"panoptic", "depth"} <= set(kinds):
+        print(
+            "note: objects' distances are read from the road where they stand, its plane fitted to "
+            f"the depth map's road (the camera of {uri!r} has no height given: --camera-height and "
+            "--horizon give it; --no-ground: the depth map's alone)",
+            file=sys.stderr,
+        )
     if view is None and ground is None:
         return tracker
-    uri = getattr(source, "uri", "?")
     if view is not None:
         print(
             f"note: objects are placed with the field of view of the camera of {uri!r}, "

@@ -11,6 +11,7 @@ from edge.postprocess.ground import (
     MAX_GROUND_M,
     MAX_ROW_SHARE,
     Feet,
+    FittedGround,
     GroundPlane,
     RoadReading,
     feet,
@@ -19,6 +20,7 @@ from edge.postprocess.ground import (
     take_reading,
 )
 from edge.postprocess.panoptic import Instance
+from edge.postprocess.road_fit import RoadFit
 from edge.postprocess.tracks import ObjectTracker
 
 CAR = 13
@@ -366,3 +368,53 @@ def test_a_new_tracks_settling_road_readings_are_not_a_cut_in() -> None:
         assert info.lateral_mps == pytest.approx(-3.79, abs=0.01)
     assert said[0.0].path_in_s == pytest.approx(0.23, abs=0.01)
     assert said[0.95].path_in_s is None
+
+
+def test_the_fitted_plane_is_the_median_of_the_windows_fits() -> None:
+    fitted = FittedGround(window_s=1.0)
+    assert fitted.update(None, 0.0) is None  # nothing fitted yet
+    plane = fitted.update(RoadFit(0.45, 2.64, 60), 0.1)
+    assert plane == GroundPlane(height_m=2.64, horizon=0.45, focal=1.0)
+    # it reads a distance as the camera's own plane does: 40 m on row 132.096 of 256
+    assert plane.distance(132.096, 256) == pytest.approx(40.0)
+    assert SYNTHETIC.distance(132.096, 256) == pytest.approx(40.0)
+    fitted.update(RoadFit(0.40, 2.0, 60), 0.2)
+    plane = fitted.update(RoadFit(0.47, 2.7, 60), 0.3)
+    assert plane is not None and (plane.horizon, plane.height_m) == (0.45, 2.64)  # the middle of three
+    # a frame without a fit keeps those within the window; older ones go
+    plane = fitted.update(None, 1.25)
+    assert plane is not None and (plane.horizon, plane.height_m) == (0.47, 2.7)
+    assert fitted.update(None, 2.0) is None
+    fitted.update(RoadFit(0.45, 2.64, 60), 2.1)
+    fitted.reset()
+    assert fitted.update(None, 2.2) is None
+
+
+def test_without_a_ground_plane_the_tracker_reads_the_road_fitted_to_the_depth_map() -> None:
+    """No camera height given: the road's plane in the depth map (fit_road; here the
+    synthetic camera's own, as it gives it) puts the 40 m car where the given plane does,
+    where the depth engine's 20 m put it in the path."""
+    fit = RoadFit(horizon=0.45, reach=2.64, rows=60)
+    tracker = ObjectTracker(hfov_deg=HFOV)
+    assert tracker.fits_ground
+    (info,) = tracker.update([CAR_40M], [(20.0, 19.0)], 0.0, size=(256, W), road_fit=fit)
+    assert info.ground_m == pytest.approx(40.0) and (info.range_m, info.range_from) == (info.ground_m, "road")
+    assert info.lateral_m == pytest.approx(-2.6) and info.in_path is False
+    (info,) = tracker.update([CAR_40M], [(20.0, 19.0)], 0.05, size=(256, W))  # a frame with no fit
+    assert info.ground_m == pytest.approx(40.0)
+    (info,) = tracker.update([CAR_40M], [(20.0, 19.0)], 0.1, scene="next", size=(256, W))
+    assert info.ground_m is None and info.range_from == "depth"  # another scene: fitted afresh
+    # without a field of view: the distance alone
+    (info,) = ObjectTracker().update([CAR_40M], [(20.0, 19.0)], 0.0, size=(256, W), road_fit=fit)
+    assert info.ground_m == pytest.approx(40.0) and info.lateral_m is None
+    # not where asked not to, nor where a plane is given (a camera twice as high: 80 m)
+    for off in ({"fit_ground": False}, {"use_ground": False}):
+        kept = ObjectTracker(hfov_deg=HFOV, **off)
+        assert not kept.fits_ground
+        (info,) = kept.update([CAR_40M], [(20.0, 19.0)], 0.0, size=(256, W), road_fit=fit)
+        assert info.ground_m is None and info.range_m == 20.0
+    given = ObjectTracker(hfov_deg=HFOV, ground=GroundPlane(height_m=2.4, horizon=0.45, focal=2.2))
+    assert not given.fits_ground
+    (info,) = given.update([CAR_40M], [(20.0, 19.0)], 0.0, size=(256, W), road_fit=fit)
+    assert info.ground_m == pytest.approx(80.0)
+    assert ObjectTracker(fit_ground=False).fresh().fit_ground is False

@@ -262,3 +262,61 @@ def test_a_tracker_without_a_field_of_view_takes_its_sources(capsys: pytest.Capt
         "scaled to their recent road readings; --no-ground: the depth map's alone)\n"
     )
     assert tracker_seeing(plain, object()) is plain and capsys.readouterr().err == ""
+
+
+def test_a_camera_nobody_measured_has_its_road_fitted_to_the_depth_map(
+    demo_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A video carries no camera height: its things' distances are read from the road the
+    depth map shows (said once), and its height comes out near the synthetic camera's
+    1.2 m; --no-ground's tracker and one told not to fit read the depth map alone."""
+    from edge.postprocess.ground import FittedGround
+    from edge.postprocess.road_fit import fit_road
+    from edge.postprocess.tracks import ObjectTracker
+    from edge.stream import run_stream
+    from edge.stream.record import record
+    from edge.stream.steps import tracker_seeing
+
+    video = tmp_path / "drive.mkv"
+    record("synthetic://?size=128x256&frames=12&seed=2&lane=right", [str(video)])
+    capsys.readouterr()
+    sources = {}
+    for name, tracker in (
+        ("fitted", None),
+        ("unfitted", ObjectTracker(fit_ground=False)),
+        ("no_ground", ObjectTracker(use_ground=False)),
+    ):
+        out = tmp_path / f"{name}.jsonl"
+        run_stream(str(video), engines=demo_engines, sinks=[str(out)], object_tracker=tracker)
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
+        sources[name] = [o["range_from"] for x in lines for o in x["objects"] if "range_from" in o]
+        err = capsys.readouterr().err
+        assert ("its plane fitted to the depth map's road" in err) == (name == "fitted"), err
+    assert "road" in sources["fitted"]
+    assert set(sources["unfitted"]) == set(sources["no_ground"]) == {"depth"}
+    # the plane those frames give: as high over the road as the synthetic camera
+    fitted = FittedGround(window_s=1.0)
+    with Perception.open(demo_engines) as perception:
+        for i, image in enumerate(frames_of(str(video))):
+            seen = perception(image)
+            assert seen.semantic is not None and seen.depth is not None
+            plane = fitted.update(fit_road(seen.semantic, seen.depth), i / 17)
+    focal = 1.1 * 256 / 128  # the synthetic camera's focal length over the picture's height
+    assert plane is not None and plane.height_m / focal == pytest.approx(1.2, rel=0.1)
+    # its horizon, 0.45: at 128 rows the tiny depth engine's road bends (5-13% short at
+    # 6-15 m), which puts it 3-5 rows high (benchmarks/ground_trial.py, at 128x256)
+    assert plane.horizon == pytest.approx(0.45, abs=0.05)
+    # said only where both engines are there to fit it from
+    assert tracker_seeing(ObjectTracker(), object(), ("depth",)) is not None
+    assert capsys.readouterr().err == ""
+
+
+def frames_of(uri: str) -> list[np.ndarray]:
+    from edge.stream.sources import open_source
+
+    src = open_source(uri)
+    images = []
+    while (frame := src.read()) is not None:
+        images.append(frame.image)
+    src.close()
+    return images
