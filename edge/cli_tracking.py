@@ -137,7 +137,8 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         "monocular depth engine's far distances run short, and "
         "the objects' places with them. Right on a flat road with the camera's pitch as set by "
         "--horizon; synthetic:// and cityscapes://DIR with camera files know theirs; with --camera, "
-        "NAME=M is that camera's (repeatable) and M every other's; default: unknown",
+        "NAME=M is that camera's (repeatable) and M every other's; default: unknown, and the road's "
+        "plane is fitted to the depth map's road",
     )
     p.add_argument(
         "--horizon",
@@ -152,7 +153,8 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         "--no-ground",
         action="store_true",
         help="the objects' distances from the depth map alone, even where the source knows its "
-        "camera's height over the road (synthetic://, cityscapes://DIR)",
+        "camera's height over the road (synthetic://, cityscapes://DIR), and with no road's plane "
+        "fitted to the depth map where nobody gave one",
     )
     p.add_argument(
         "--cut-in-speed",
