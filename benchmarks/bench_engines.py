@@ -53,6 +53,14 @@ def write_report(path: Path, report: dict) -> None:
     print(f"wrote {path}")
 
 
+def write_speedup_report(path: Path, benchmark: str, rows: list[dict], **about: object) -> None:
+    """An A/B trial's ``rows`` (each with its ``speedup``) at ``path``, with this CPU, ``about``
+    (versions, weights) and the rows' geometric mean speedup."""
+    geomean = math.exp(statistics.fmean(math.log(r["speedup"]) for r in rows))
+    report = {"benchmark": benchmark, "device": cpu_name(), **about, "rows": rows, "geomean_speedup": geomean}
+    write_report(path, report)
+
+
 def time_blocks(
     calls: dict[str, Callable[[dict], object]], feeds: dict, repeats: int, block: int, settle_s: float
 ) -> dict[str, list[float]]:

@@ -21,11 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_engines import cpu_name, write_report
+from benchmarks.bench_engines import write_speedup_report
 from edge.backends.onnxruntime import argmax_channels_last, session_options
 from edge.build import parse_size
 from edge.build_key import tool_versions
@@ -100,14 +98,8 @@ def main() -> int:
                     flush=True,
                 )
                 rows.append(row)
-    report = {
-        "benchmark": "panoptic engine, ONNX Runtime CPU: argmax over upsampled channels, NCHW vs NHWC",
-        "device": cpu_name(),
-        "versions": tool_versions(),
-        "rows": rows,
-        "geomean_speedup": float(np.exp(np.mean([np.log(r["speedup"]) for r in rows]))),
-    }
-    write_report(args.out, report)
+    what = "panoptic engine, ONNX Runtime CPU: argmax over upsampled channels, NCHW vs NHWC"
+    write_speedup_report(args.out, what, rows, versions=tool_versions())
     return 0
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_engines import cpu_name, write_report
+from benchmarks.bench_engines import write_speedup_report
 from benchmarks.common import build_bundled, bundled_provenance
 from edge.backends.onnxruntime import elu_as_exp, session_options
 from edge.build import parse_size
@@ -98,14 +98,8 @@ def main() -> int:
                         flush=True,
                     )
                     rows.append(row)
-    report = {
-        "benchmark": "depth engines, ONNX Runtime CPU: Elu as exported vs Min/Exp/Sub/Max (elu_as_exp)",
-        "device": cpu_name(),
-        **bundled_provenance(),
-        "rows": rows,
-        "geomean_speedup": float(np.exp(np.mean([np.log(r["speedup"]) for r in rows]))),
-    }
-    write_report(args.out, report)
+    what = "depth engines, ONNX Runtime CPU: Elu as exported vs Min/Exp/Sub/Max (elu_as_exp)"
+    write_speedup_report(args.out, what, rows, **bundled_provenance())
     return 0
 
 

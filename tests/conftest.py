@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -247,6 +248,18 @@ def slow_disk(tmp_path: Path) -> Iterator[SlowDisk]:
         throttled(loop, rate, name) as group,
     ):
         yield SlowDisk(path, group, rate)
+
+
+def source_images(uri: str) -> list[np.ndarray]:
+    """Every frame's picture that the source ``uri`` gives, in order."""
+    from edge.stream.sources import open_source
+
+    src = open_source(uri)
+    images = []
+    while (frame := src.read()) is not None:
+        images.append(frame.image)
+    src.close()
+    return images
 
 
 def informative_model(name: str, seed: int = 0) -> torch.nn.Module:

@@ -20,18 +20,13 @@ from edge.stream.frame import Result
 from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import RENDERED_VIEWS, NullSink
 from edge.stream.sources import open_source
-from tests.conftest import TEST_SIZE
+from tests.conftest import TEST_SIZE, source_images
 
 SOURCE = "synthetic://?size=256x512&frames=3&seed=3"  # twice the engines' size: resized on the way in
 
 
 def frames() -> list[np.ndarray]:
-    src = open_source(SOURCE)
-    images = []
-    while (frame := src.read()) is not None:
-        images.append(frame.image)
-    src.close()
-    return images
+    return source_images(SOURCE)
 
 
 def test_a_call_gives_what_the_pipeline_gives(demo_engines: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from edge.perception import Perception
 from edge.stream.steps import stretch_note
-from tests.conftest import TEST_SIZE
+from tests.conftest import TEST_SIZE, source_images
 
 
 def tiny_entry(model: str, source: str) -> dict[str, Any]:
@@ -297,7 +297,7 @@ def test_a_camera_nobody_measured_has_its_road_fitted_to_the_depth_map(
     # the plane those frames give: as high over the road as the synthetic camera
     fitted = FittedGround(window_s=1.0)
     with Perception.open(demo_engines) as perception:
-        for i, image in enumerate(frames_of(str(video))):
+        for i, image in enumerate(source_images(str(video))):
             seen = perception(image)
             assert seen.semantic is not None and seen.depth is not None
             plane = fitted.update(fit_road(seen.semantic, seen.depth), i / 17)
@@ -309,14 +309,3 @@ def test_a_camera_nobody_measured_has_its_road_fitted_to_the_depth_map(
     # said only where both engines are there to fit it from
     assert tracker_seeing(ObjectTracker(), object(), ("depth",)) is not None
     assert capsys.readouterr().err == ""
-
-
-def frames_of(uri: str) -> list[np.ndarray]:
-    from edge.stream.sources import open_source
-
-    src = open_source(uri)
-    images = []
-    while (frame := src.read()) is not None:
-        images.append(frame.image)
-    src.close()
-    return images
