@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -51,6 +52,40 @@ def write_report(path: Path, report: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def alternate_sessions(
+    models: dict[str, bytes],
+    output: str,
+    size: tuple[int, int],
+    threads: int,
+    repeats: int,
+    each: Callable[[dict[str, np.ndarray]], None],
+) -> dict[str, float]:
+    """ONNX Runtime sessions of ``models`` (name: serialized model) run in turn on the same
+    sample frames of ``size``, two warm-up rounds then ``repeats``; ``each`` gets every
+    round's ``output`` by name. Returns each model's median milliseconds."""
+    from edge.backends.onnxruntime import session_options
+    from edge.util.ort import onnxruntime_module
+
+    ort = onnxruntime_module()
+    sessions = {
+        key: ort.InferenceSession(
+            data, session_options(intra_op_threads=threads), providers=["CPUExecutionProvider"]
+        )
+        for key, data in models.items()
+    }
+    frames = sample_images(4, (1, 3, *size), seed=5)
+    times: dict[str, list[float]] = {key: [] for key in sessions}
+    for i in range(repeats + 2):
+        outs = {}
+        for key, session in sessions.items():
+            t = time.perf_counter_ns()
+            outs[key] = session.run([output], {"image": frames[i % len(frames)]})[0]
+            if i >= 2:  # two warm-up rounds
+                times[key].append((time.perf_counter_ns() - t) / 1e6)
+        each(outs)
+    return {key: statistics.median(v) for key, v in times.items()}
 
 
 def write_speedup_report(path: Path, benchmark: str, rows: list[dict], **about: object) -> None:

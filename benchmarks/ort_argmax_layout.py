@@ -14,31 +14,24 @@ their ratio, and how many semantic labels differ (ties within float rounding can
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_engines import write_speedup_report
-from edge.backends.onnxruntime import argmax_channels_last, session_options
+from benchmarks.bench_engines import alternate_sessions, write_speedup_report
+from edge.backends.onnxruntime import argmax_channels_last
 from edge.build import parse_size
 from edge.build_key import tool_versions
 from edge.export import export_onnx
 from edge.models import create_model
-from edge.verify import sample_images
 
 
 def bench(name: str, size: tuple[int, int], threads: int, repeats: int) -> dict[str, Any]:
     import onnx
     import torch
-
-    from edge.util.ort import onnxruntime_module
-
-    ort = onnxruntime_module()
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,24 +39,13 @@ def bench(name: str, size: tuple[int, int], threads: int, repeats: int) -> dict[
         model = onnx.load(str(path))
     plain = model.SerializeToString()
     rewritten = argmax_channels_last(model)
-    sessions = {
-        key: ort.InferenceSession(
-            data, session_options(intra_op_threads=threads), providers=["CPUExecutionProvider"]
-        )
-        for key, data in (("nchw", plain), ("channels_last", model.SerializeToString()))
-    }
-    frames = sample_images(4, (1, 3, *size), seed=5)
-    times: dict[str, list[float]] = {key: [] for key in sessions}
-    differing = 0
-    for i in range(repeats + 2):
-        outs = {}
-        for key, session in sessions.items():
-            t = time.perf_counter_ns()
-            outs[key] = session.run(["sem_labels"], {"image": frames[i % len(frames)]})[0]
-            if i >= 2:  # two warm-up rounds
-                times[key].append((time.perf_counter_ns() - t) / 1e6)
-        differing += int((outs["nchw"] != outs["channels_last"]).sum())
-    med = {key: statistics.median(v) for key, v in times.items()}
+    differing = [0]
+
+    def compare(outs: dict[str, Any]) -> None:
+        differing[0] += int((outs["nchw"] != outs["channels_last"]).sum())
+
+    models = {"nchw": plain, "channels_last": model.SerializeToString()}
+    med = alternate_sessions(models, "sem_labels", size, threads, repeats, compare)
     return {
         "model": name,
         "size": f"{size[0]}x{size[1]}",
@@ -71,7 +53,7 @@ def bench(name: str, size: tuple[int, int], threads: int, repeats: int) -> dict[
         "rewritten_nodes": rewritten,
         "median_ms": med,
         "speedup": med["nchw"] / med["channels_last"],
-        "labels_differing": differing,
+        "labels_differing": differing[0],
         "labels_compared": (repeats + 2) * size[0] * size[1],
     }
 

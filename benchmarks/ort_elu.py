@@ -16,10 +16,8 @@ ratio, and how far the depth maps differ (largest difference over the largest de
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,42 +25,28 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_engines import write_speedup_report
+from benchmarks.bench_engines import alternate_sessions, write_speedup_report
 from benchmarks.common import build_bundled, bundled_provenance
-from edge.backends.onnxruntime import elu_as_exp, session_options
+from edge.backends.onnxruntime import elu_as_exp
 from edge.build import parse_size
-from edge.verify import sample_images
 
 
 def bench(name: str, export: Path, size: tuple[int, int], threads: int, repeats: int) -> dict[str, Any]:
     import onnx
 
-    from edge.util.ort import onnxruntime_module
-
-    ort = onnxruntime_module()
     model = onnx.load(str(export))
     plain = model.SerializeToString()
     rewritten = elu_as_exp(model)
-    sessions = {
-        key: ort.InferenceSession(
-            data, session_options(intra_op_threads=threads), providers=["CPUExecutionProvider"]
-        )
-        for key, data in (("elu", plain), ("min_exp_max", model.SerializeToString()))
-    }
-    frames = sample_images(4, (1, 3, *size), seed=5)
-    times: dict[str, list[float]] = {key: [] for key in sessions}
-    verify_rel, pixel_rel = 0.0, 0.0
-    for i in range(repeats + 2):
-        outs = {}
-        for key, session in sessions.items():
-            t = time.perf_counter_ns()
-            outs[key] = session.run(["depth"], {"image": frames[i % len(frames)]})[0]
-            if i >= 2:  # two warm-up rounds
-                times[key].append((time.perf_counter_ns() - t) / 1e6)
+    worst = {"verify": 0.0, "pixel": 0.0}
+
+    def compare(outs: dict[str, np.ndarray]) -> None:
         diff = np.abs(outs["elu"].astype(np.float64) - outs["min_exp_max"])
-        verify_rel = max(verify_rel, float(diff.max() / np.abs(outs["elu"]).max()))
-        pixel_rel = max(pixel_rel, float((diff / np.abs(outs["elu"])).max()))
-    med = {key: statistics.median(v) for key, v in times.items()}
+        worst["verify"] = max(worst["verify"], float(diff.max() / np.abs(outs["elu"]).max()))
+        worst["pixel"] = max(worst["pixel"], float((diff / np.abs(outs["elu"])).max()))
+
+    models = {"elu": plain, "min_exp_max": model.SerializeToString()}
+    med = alternate_sessions(models, "depth", size, threads, repeats, compare)
+    verify_rel, pixel_rel = worst["verify"], worst["pixel"]
     return {
         "model": name,
         "size": f"{size[0]}x{size[1]}",
