@@ -239,15 +239,23 @@ def road_distance(
 # changes over seconds. On the ground trial's drives 2 s gave what 3, 5 and 10 s did, and
 # 1 s (the speed window) 3 more never-due warnings and 4 more false cut-ins at 256x512
 FIT_WINDOW_S = 2.0
+# no plane where the window's fits bend more than this (their median RoadFit.bend): the
+# road's far rows and near rows then disagree on where the horizon is, and the line through
+# both is neither's. On the ground trial's drives the tiny depth engine's road bent 0.004-0.008
+# (median) at 256 rows and 0.078-0.098 at 128, where its line put the horizon 3-5 rows high
+MAX_BEND = 0.03
 
 
 class FittedGround:
     """The road's plane of a camera nobody measured: the median horizon and reach of the
     frames' fits (edge.postprocess.road_fit) within the last ``window_s`` of the stream, so
-    that one frame's odd fit (little road showing, a car's shadow) moves it little."""
+    that one frame's odd fit (little road showing, a car's shadow) moves it little; none
+    while their median bend is over ``max_bend`` (a road that is no plane in the depth map:
+    a hill, or a depth engine run at a size it reads the road wrong at)."""
 
-    def __init__(self, window_s: float = FIT_WINDOW_S) -> None:
+    def __init__(self, window_s: float = FIT_WINDOW_S, max_bend: float = MAX_BEND) -> None:
         self.window_s = window_s
+        self.max_bend = max_bend
         self._fits: deque[tuple[float, RoadFit]] = deque()
 
     def reset(self) -> None:
@@ -262,6 +270,8 @@ class FittedGround:
         while self._fits and t_s - self._fits[0][0] > self.window_s:
             self._fits.popleft()
         if not self._fits:
+            return None
+        if statistics.median(math.inf if f.bend is None else f.bend for _, f in self._fits) > self.max_bend:
             return None
         horizon = statistics.median(f.horizon for _, f in self._fits)
         reach = statistics.median(f.reach for _, f in self._fits)

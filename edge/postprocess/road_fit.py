@@ -11,7 +11,10 @@ depths, which a minority of wrong rows (a car's shadow, a far row's noise) canno
 A monocular depth engine reads the road better than the things on it: the tiny one put
 oncoming cars at half their distance, but on the synthetic drives one frame's fit gave the
 horizon within 0.015 and the reach within 4% (p10-p90), 1.21 m above the road for 1.2
-(benchmarks/ground_trial.py, the "fitted" arm). The line holds while the road is flat.
+(benchmarks/ground_trial.py, the "fitted" arm). The line holds while the road is flat, and
+while the depth engine reads it as one: each fit says how far the horizons of its far and
+near rows' own lines lie apart (``bend``), and edge.postprocess.ground.FittedGround takes
+no plane from fits that bend (the tiny engine run at 128 rows, half its training size).
 """
 
 from __future__ import annotations
@@ -34,11 +37,24 @@ MAX_ROWS = 128  # rows looked at, every k-th of a taller picture
 class RoadFit(NamedTuple):
     """One frame's road plane: the ``horizon``'s row and ``reach`` (focal length times the
     camera's height over the road), as fractions of the picture's height (GroundPlane's
-    units); ``rows``: how many rows' medians it was fitted to."""
+    units); ``rows``: how many rows' medians it was fitted to; ``bend``: how far apart the
+    horizons of the far half of those rows and of the near half are (0 for a plane; None
+    where either half gives no line)."""
 
     horizon: float
     reach: float
     rows: int
+    bend: float | None
+
+
+def _line(centres: np.ndarray, inverse: np.ndarray) -> tuple[float, float] | None:
+    """The horizon and reach of the Theil-Sen line through rows' (centre, 1 / depth); None
+    where it does not fall away towards the top of the picture."""
+    slope = theil_sen_slope(centres.tolist(), inverse.tolist())
+    if slope is None or not slope > 0:
+        return None
+    offset = float(np.median(inverse - slope * centres))
+    return -offset / slope, 1.0 / slope
 
 
 def fit_road(semantic: np.ndarray, depth: np.ndarray) -> RoadFit | None:
@@ -60,12 +76,11 @@ def fit_road(semantic: np.ndarray, depth: np.ndarray) -> RoadFit | None:
     count = seen[rows].sum(axis=1)
     at = np.arange(len(rows))
     medians = (ranked[at, count // 2] + ranked[at, (count - 1) // 2]) / 2
-    centres = (rows * step + 0.5) / height
-    slope = theil_sen_slope(centres.tolist(), (1.0 / medians).tolist())
-    if slope is None or not slope > 0:
+    centres, inverse = (rows * step + 0.5) / height, 1.0 / medians
+    line = _line(centres, inverse)
+    if line is None or not -0.5 < line[0] < 1.0:  # a horizon far off the picture: no road's
         return None
-    offset = float(np.median(1.0 / medians - slope * centres))
-    horizon, reach = -offset / slope, 1.0 / slope
-    if not -0.5 < horizon < 1.0:  # a road line whose horizon lies far off the picture is not one
-        return None
-    return RoadFit(horizon, reach, len(rows))
+    half = len(rows) // 2  # the far rows (the picture's upper ones) and the near ones
+    far, near = _line(centres[:half], inverse[:half]), _line(centres[half:], inverse[half:])
+    bend = None if far is None or near is None else abs(far[0] - near[0])
+    return RoadFit(line[0], line[1], len(rows), bend)

@@ -373,19 +373,19 @@ def test_a_new_tracks_settling_road_readings_are_not_a_cut_in() -> None:
 def test_the_fitted_plane_is_the_median_of_the_windows_fits() -> None:
     fitted = FittedGround(window_s=1.0)
     assert fitted.update(None, 0.0) is None  # nothing fitted yet
-    plane = fitted.update(RoadFit(0.45, 2.64, 60), 0.1)
+    plane = fitted.update(RoadFit(0.45, 2.64, 60, 0.0), 0.1)
     assert plane == GroundPlane(height_m=2.64, horizon=0.45, focal=1.0)
     # it reads a distance as the camera's own plane does: 40 m on row 132.096 of 256
     assert plane.distance(132.096, 256) == pytest.approx(40.0)
     assert SYNTHETIC.distance(132.096, 256) == pytest.approx(40.0)
-    fitted.update(RoadFit(0.40, 2.0, 60), 0.2)
-    plane = fitted.update(RoadFit(0.47, 2.7, 60), 0.3)
+    fitted.update(RoadFit(0.40, 2.0, 60, 0.0), 0.2)
+    plane = fitted.update(RoadFit(0.47, 2.7, 60, 0.0), 0.3)
     assert plane is not None and (plane.horizon, plane.height_m) == (0.45, 2.64)  # the middle of three
     # a frame without a fit keeps those within the window; older ones go
     plane = fitted.update(None, 1.25)
     assert plane is not None and (plane.horizon, plane.height_m) == (0.47, 2.7)
     assert fitted.update(None, 2.0) is None
-    fitted.update(RoadFit(0.45, 2.64, 60), 2.1)
+    fitted.update(RoadFit(0.45, 2.64, 60, 0.0), 2.1)
     fitted.reset()
     assert fitted.update(None, 2.2) is None
 
@@ -394,7 +394,7 @@ def test_without_a_ground_plane_the_tracker_reads_the_road_fitted_to_the_depth_m
     """No camera height given: the road's plane in the depth map (fit_road; here the
     synthetic camera's own, as it gives it) puts the 40 m car where the given plane does,
     where the depth engine's 20 m put it in the path."""
-    fit = RoadFit(horizon=0.45, reach=2.64, rows=60)
+    fit = RoadFit(horizon=0.45, reach=2.64, rows=60, bend=0.0)
     tracker = ObjectTracker(hfov_deg=HFOV)
     assert tracker.fits_ground
     (info,) = tracker.update([CAR_40M], [(20.0, 19.0)], 0.0, size=(256, W), road_fit=fit)
@@ -418,3 +418,17 @@ def test_without_a_ground_plane_the_tracker_reads_the_road_fitted_to_the_depth_m
     (info,) = given.update([CAR_40M], [(20.0, 19.0)], 0.0, size=(256, W), road_fit=fit)
     assert info.ground_m == pytest.approx(80.0)
     assert ObjectTracker(fit_ground=False).fresh().fit_ground is False
+
+
+def test_no_plane_from_fits_whose_road_bends() -> None:
+    """The window's median bend decides: a frame that bends among straight ones does not take
+    the plane away, most of the window bending does; a fit whose halves gave no line counts
+    as bent."""
+    fitted = FittedGround(window_s=1.0, max_bend=0.03)
+    assert fitted.update(RoadFit(0.45, 2.64, 60, 0.01), 0.0) is not None
+    assert fitted.update(RoadFit(0.45, 2.64, 60, 0.09), 0.1) is None  # of two, the median is 0.05
+    plane = fitted.update(RoadFit(0.45, 2.64, 60, 0.005), 0.2)
+    assert plane is not None and plane.horizon == 0.45  # median bend 0.01
+    fitted.update(RoadFit(0.42, 2.6, 60, 0.08), 0.3)
+    assert fitted.update(RoadFit(0.42, 2.6, 60, None), 0.4) is None  # 3 of 5 over 0.03
+    assert FittedGround(max_bend=0.03).update(RoadFit(0.45, 2.64, 60, None), 0.0) is None

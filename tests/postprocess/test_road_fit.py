@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.postprocess.road_fit import FAR_M, MAX_ROWS, NEAR_M, ROAD_TRAIN_ID, RoadFit, fit_road
+from edge.postprocess.road_fit import FAR_M, MAX_ROWS, NEAR_M, ROAD_TRAIN_ID, fit_road
 
 CAR = 13
 HORIZON, REACH = 0.45, 2.64  # the synthetic camera: 1.2 m up, focal length 2.2 x the height
@@ -64,6 +64,18 @@ def test_no_plane_where_the_road_is_not_one() -> None:
         fit_road(semantic, depth[:64])
 
 
-def test_road_fit_is_a_named_pair_of_the_planes_numbers() -> None:
-    fit = RoadFit(horizon=0.45, reach=2.64, rows=61)
-    assert fit._asdict() == {"horizon": 0.45, "reach": 2.64, "rows": 61}
+def test_a_road_the_depth_map_bends_is_said_to_bend() -> None:
+    """The road beyond 10 m read nearer, 1 / d + 0.02 (as the tiny depth engine at 128 rows
+    reads it): the far rows' line puts the horizon 0.02 x 2.64 = 0.053 higher than the near
+    rows' line, where a plane's halves agree to rounding. A depth map that is off by one
+    scale everywhere is still a plane: only its reach moves."""
+    semantic, depth = flat_road()
+    plane = fit_road(semantic, depth)
+    assert plane is not None and plane.bend is not None and plane.bend < 1e-6
+    far = (depth > 10.0) & (depth < 100.0)
+    bent_depth = np.where(far, 1.0 / (1.0 / depth + 0.02), depth).astype(np.float32)
+    bent = fit_road(semantic, bent_depth)
+    assert bent is not None and bent.bend == pytest.approx(0.02 * REACH, rel=0.1)
+    scaled = fit_road(semantic, depth * 1.3)
+    assert scaled is not None and scaled.bend is not None and scaled.bend < 1e-6
+    assert scaled.horizon == pytest.approx(HORIZON, abs=1e-6) and scaled.reach == pytest.approx(REACH * 1.3)
