@@ -118,7 +118,7 @@ def measure(
     rails = find_rails(power_root) if power_root is not None else []
     sampler = PowerSampler(rails) if rails else None
 
-    kinds = [k for k in ("panoptic", "depth") if getattr(engines, k) is not None]
+    kinds = engines.kinds
     tracker = LatencyTracker()  # the stages of each frame, read back with frame_ms
     objects = tracker_seeing(ObjectTracker(), samples, kinds)  # the objects placed, as edge run places them
     times_ms: dict[str, list[float]] = {}

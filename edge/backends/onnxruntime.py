@@ -10,6 +10,7 @@ import numpy as np
 
 from edge.backends.base import EngineBase, TensorSpec
 from edge.errors import BackendError, ConfigError
+from edge.util.onnx_io import tensor_types
 from edge.util.ort import onnxruntime_module
 
 _ORT_TYPES = {
@@ -113,13 +114,6 @@ def argmax_channels_last(model: Any) -> int:
     return done
 
 
-def _elem_types(model: Any) -> dict[str, int]:
-    g = model.graph
-    types = {v.name: v.type.tensor_type.elem_type for v in (*g.input, *g.output, *g.value_info)}
-    types.update({i.name: i.data_type for i in g.initializer})
-    return types
-
-
 def elu_as_exp(model: Any) -> int:
     """Rewrite, in place, each FP32 Elu with 0 < alpha <= 1 into
     Max(x, alpha * (Exp(Min(x, 0)) - 1)); returns how many were rewritten.
@@ -144,7 +138,7 @@ def elu_as_exp(model: Any) -> int:
     ]
     if not elus:
         return 0
-    types = _elem_types(model)
+    types = tensor_types(g)
     if any(n.input[0] not in types for n in elus):
         import contextlib
 
@@ -152,7 +146,7 @@ def elu_as_exp(model: Any) -> int:
 
         # a graph the inference cannot read keeps its Elus
         with contextlib.suppress(Exception):
-            types.update(_elem_types(onnx.shape_inference.infer_shapes(model)))
+            types.update(tensor_types(onnx.shape_inference.infer_shapes(model).graph))
     taken = {i.name for i in g.initializer} | {o for n in g.node for o in n.output}
     done = 0
     for elu in elus:

@@ -20,7 +20,7 @@ import onnx
 from onnx import TensorProto
 
 from edge.errors import ConfigError
-from edge.util.onnx_io import read_onnx
+from edge.util.onnx_io import read_onnx, tensor_types
 
 TARGETS = ("trt10", "trt11")
 STANDARD_DOMAINS = ("", "ai.onnx")
@@ -121,11 +121,8 @@ class _Graph:
                 value = _attr(node, "value")
                 if isinstance(value, onnx.TensorProto):
                     self.constants[node.output[0]] = value
-        self.types: dict[str, int] = {}
-        for vi in [*g.input, *g.output, *g.value_info]:
-            if vi.type.HasField("tensor_type"):
-                self.types[vi.name] = vi.type.tensor_type.elem_type
-        for name, t in self.constants.items():
+        self.types = tensor_types(g)
+        for name, t in self.constants.items():  # and the Constant nodes' outputs
             self.types.setdefault(name, t.data_type)
 
     def is_constant(self, name: str) -> bool:

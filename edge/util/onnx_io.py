@@ -1,4 +1,4 @@
-"""Reading ONNX files given by users.
+"""Reading ONNX files given by users, and what a graph says of its tensors.
 
 ``onnx.load`` picks the encoding from the file's suffix (``.json`` is read as JSON,
 ``.txt`` as text proto) and reads an empty file as an empty model without complaint, so a
@@ -47,3 +47,16 @@ def read_onnx(
             "such as build_engines.py writes"
         )
     return model
+
+
+def tensor_types(graph: onnx.GraphProto) -> dict[str, int]:
+    """The element type (TensorProto's enum) of each tensor ``graph`` declares: its inputs,
+    outputs and value_info (tensors only), then its initializers where those said none."""
+    types = {
+        vi.name: vi.type.tensor_type.elem_type
+        for vi in [*graph.input, *graph.output, *graph.value_info]
+        if vi.type.HasField("tensor_type")
+    }
+    for init in graph.initializer:
+        types.setdefault(init.name, init.data_type)
+    return types
