@@ -54,6 +54,7 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "object_distance_abs_err_m_p50": objects.get("abs_err_m_p50"),
         "object_distance_within_10pct": objects.get("within_10pct"),
         "objects": objects.get("objects"),
+        "found_by_distance": metrics["found_by_distance"],
         "idf1": tracking["idf1"],
         "lateral_abs_err_m_p50": lateral.get("abs_err_m_p50"),
         "in_path": lateral["in_path"],

@@ -380,6 +380,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             f"p90 {o['abs_err_m_p90']:.2f} m  within 10% {100 * o['within_10pct']:.0f}%  "
             f"({o['objects']} matched objects)"
         )
+    lines += found_lines(metrics.get("found_by_distance") or {})
     for key, label, where in (
         ("ground_distance", "read from the road", "where their feet show"),
         ("scaled_distance", "scaled to the road", "where their feet hid"),
@@ -393,6 +394,28 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             )
     lines += tracking_lines(metrics.get("tracking") or {})
     return "\n".join(lines)
+
+
+def found_lines(found: dict[str, Any]) -> list[str]:
+    """format_metrics' lines for the things found by true distance (eval.objects'
+    RecallByDistance): all things, then people and cars where there were any."""
+    if not any(r["things"] for r in found.get("all", ())):
+        return []
+
+    def line(label: str, rows: list[dict[str, Any]]) -> str:
+        cells = [
+            f"{r['band']:>7} {100 * r['recall']:3.0f}% of {r['things']:<5}"
+            if r["recall"] is not None
+            else " " * 21
+            for r in rows
+        ]
+        return f"  {label:<7}" + " ".join(cells).rstrip()
+
+    lines = ["things found, by true distance:", line("all", found["all"])]
+    for name in ("person", "car"):
+        if name in found["per_class"]:
+            lines.append(line(name, found["per_class"][name]))
+    return lines
 
 
 def tracking_lines(t: dict[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ from edge.data.cityscapes import label_ids_of
 from edge.eval.depth import DepthStats
 from edge.eval.objects import (
     ObjectDistanceStats,
+    RecallByDistance,
     true_cut_by_sides,
     true_distances,
     true_lateral,
@@ -53,6 +54,7 @@ class Evaluator:
         self.semantic = ConfusionMatrix()
         self.depth = DepthStats(min_depth=min_depth, max_depth=max_depth)
         self.objects = ObjectDistanceStats(min_depth=min_depth, max_depth=max_depth)
+        self.recall = RecallByDistance()
         self.min_depth, self.max_depth = min_depth, max_depth
         self.tracking = TrackingStats(
             speed_window_s=speed_window_s,
@@ -89,6 +91,7 @@ class Evaluator:
                     gt_instance_ids, gt_depth, matched.gt_things, self.min_depth, self.max_depth
                 )
                 truth = true_distances(pixels, gt_depth)
+                self.recall.add(matched, truth)
                 if pred_depth is not None:
                     self.objects.add(matched, pred_ids, pred_depth, gt_instance_ids, gt_depth, truth=truth)
                 if self.hfov_deg is not None and tracks is not None and t_s is not None:
@@ -126,6 +129,7 @@ class Evaluator:
             "semantic": self.semantic.results(),
             "depth": self.depth.results(),
             "object_distance": self.objects.results(),
+            "found_by_distance": self.recall.results(),
             "tracking": tracking,
         }
 

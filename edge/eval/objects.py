@@ -12,7 +12,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from edge.eval.panoptic import FrameMatch
+from edge.eval.panoptic import EVAL_LABELS, FrameMatch
+
+# the true-distance bands things found are counted in (m): near enough to brake for, the
+# range a warning is due in at city speeds, and beyond
+DISTANCE_BANDS_M = (10.0, 20.0, 40.0)
 
 
 class SegmentPixels:
@@ -176,3 +180,57 @@ def distance_errors(pred: Sequence[float], true: Sequence[float]) -> dict[str, A
         "abs_err_m_p90": float(np.percentile(err, 90)),
         "within_10pct": float(np.mean(err / g < 0.1)),
     }
+
+
+def band_names(edges: Sequence[float] = DISTANCE_BANDS_M) -> list[str]:
+    """``<10 m``, ``10-20 m``, ..., ``>=40 m`` for ``edges`` 10, 20, 40."""
+    inner = [f"{a:g}-{b:g} m" for a, b in zip(edges, edges[1:], strict=False)]
+    return [f"<{edges[0]:g} m", *inner, f">={edges[-1]:g} m"]
+
+
+class RecallByDistance:
+    """How many of the ground-truth things panoptic matching found (paired with a predicted
+    segment of their class, IoU > 0.5), by class and by true distance band: what PQ's
+    recognition quality hides, that near things are missed more than far ones, or the
+    other way. Every thing PQ counts that has a true distance (true_distances) counts,
+    those mostly hidden too, as PQ's misses do."""
+
+    def __init__(self, *, edges: Sequence[float] = DISTANCE_BANDS_M) -> None:
+        self.edges = tuple(edges)
+        self._counts: dict[tuple[str, int], list[int]] = {}
+
+    def add(self, matched: FrameMatch, truth: Mapping[int, float]) -> None:
+        """One image: ``matched`` as PanopticStats.add returns it, ``truth`` its things' true
+        distances (true_distances)."""
+        found = {g for g, _ in matched.thing_pairs}
+        for g, distance in truth.items():
+            band = int(np.searchsorted(self.edges, distance, side="right"))
+            counts = self._counts.setdefault((EVAL_LABELS[g // 1000].name, band), [0, 0])
+            counts[0] += 1
+            counts[1] += g in found
+
+    def results(self) -> dict[str, Any]:
+        """``bands``: their names; ``all`` and ``per_class`` (by name): for each band, how
+        many things there were (``things``), how many were found and the share (``recall``,
+        None where there were none)."""
+        names = band_names(self.edges)
+
+        def rows(counts: Mapping[int, list[int]]) -> list[dict[str, Any]]:
+            out = []
+            for band, name in enumerate(names):
+                n, k = counts.get(band, (0, 0))
+                out.append({"band": name, "things": n, "found": k, "recall": k / n if n else None})
+            return out
+
+        per_class: dict[str, dict[int, list[int]]] = {}
+        total: dict[int, list[int]] = {}
+        for (name, band), (n, k) in sorted(self._counts.items()):
+            per_class.setdefault(name, {})[band] = [n, k]
+            t = total.setdefault(band, [0, 0])
+            t[0] += n
+            t[1] += k
+        return {
+            "bands": names,
+            "all": rows(total),
+            "per_class": {name: rows(c) for name, c in per_class.items()},
+        }

@@ -169,3 +169,71 @@ def test_segment_medians_equal_a_mask_per_segment() -> None:
             int(g): float(np.median(values[(ids == g) & valid])) for g in wanted if ((ids == g) & valid).any()
         }
         assert segment_medians(ids, values, wanted, valid) == slow
+
+
+def test_things_found_by_distance_golden() -> None:
+    """Each ground-truth thing with a true distance counts once in its class and band;
+    found where panoptic matching paired it. Band edges belong to the farther band."""
+    from edge.eval.objects import RecallByDistance, band_names
+
+    gt = np.full((4, 8), 7)  # road
+    gt[:, 0:2] = 24001  # a person, 8 px, at 5 m: found
+    gt[:, 2:4] = 24002  # a person at 10 m (the edge): missed, predicted a car
+    gt[0:2, 4:6] = 26001  # a car at 25 m: found
+    gt[2:4, 4:6] = 26002  # a car at 60 m: missed, predicted road
+    gt[:, 6:8] = 26003  # a car without depth: not counted
+    pred = gt.copy()
+    pred[gt == 24002] = 26009
+    pred[gt == 26002] = 7
+    depth = np.zeros((4, 8), np.float32)
+    depth[:, 0:2], depth[:, 2:4], depth[0:2, 4:6], depth[2:4, 4:6] = 5.0, 10.0, 25.0, 60.0
+    ev = Evaluator()
+    for _ in range(2):  # the same image twice: counts add up
+        ev.add(
+            gt_label_ids=gt // 1000 * (gt >= 1000) + gt * (gt < 1000),
+            gt_instance_ids=gt,
+            gt_depth=depth,
+            panoptic_ids=pred,
+        )
+    found = ev.results()["found_by_distance"]
+    assert found["bands"] == band_names() == ["<10 m", "10-20 m", "20-40 m", ">=40 m"]
+
+    def cells(rows: list[dict]) -> list[tuple[int, int, float | None]]:
+        return [(r["things"], r["found"], r["recall"]) for r in rows]
+
+    assert cells(found["all"]) == [(2, 2, 1.0), (2, 0, 0.0), (2, 2, 1.0), (2, 0, 0.0)]
+    assert cells(found["per_class"]["person"]) == [(2, 2, 1.0), (2, 0, 0.0), (0, 0, None), (0, 0, None)]
+    assert cells(found["per_class"]["car"]) == [(0, 0, None), (0, 0, None), (2, 2, 1.0), (2, 0, 0.0)]
+    assert set(found["per_class"]) == {"person", "car"}
+    assert band_names((5.0, 30.0)) == ["<5 m", "5-30 m", ">=30 m"]
+    assert RecallByDistance().results()["all"] == [
+        {"band": b, "things": 0, "found": 0, "recall": None} for b in band_names()
+    ]
+
+
+def test_things_found_by_distance_in_the_replay_summary() -> None:
+    from edge.replay import format_metrics
+
+    ev = Evaluator()
+    gt = np.full((4, 8), 7)
+    gt[:, 0:2] = 24001
+    gt[:, 4:6] = 26001
+    depth = np.full((4, 8), 30.0, np.float32)
+    depth[:, 0:2] = 5.0
+    ev.add(
+        gt_label_ids=np.where(gt >= 1000, gt // 1000, gt),
+        gt_instance_ids=gt,
+        gt_depth=depth,
+        panoptic_ids=np.where(gt == 26001, 7, gt),
+        sem_train_ids=np.zeros((4, 8), np.int32),
+    )
+    text = format_metrics(ev.results())
+    assert "things found, by true distance:" in text
+    lines = {line.split()[0]: " ".join(line.split()) for line in text.splitlines() if line.startswith("  ")}
+    assert lines["all"].split() == ["all", "<10", "m", "100%", "of", "1", "20-40", "m", "0%", "of", "1"]
+    assert "<10 m 100% of 1" in lines["person"] and "20-40 m 0% of 1" in lines["car"]
+    # no things with a true distance: no such lines
+    road = np.full((4, 8), 7)
+    ev2 = Evaluator()
+    ev2.add(gt_label_ids=road, gt_instance_ids=road, gt_depth=depth, panoptic_ids=road)
+    assert "found, by true distance" not in format_metrics(ev2.results())
