@@ -72,6 +72,15 @@ def add_train_command(sub: Any) -> None:
         "cars pulling out; as edge make-synthetic --cut-ins), so things on the road near the camera "
         "are learnt; default: %(default)s",
     )
+    p.add_argument(
+        "--zoom",
+        type=positive_number(),
+        default=1.0,
+        metavar="MAX",
+        help="panoptic models: half the images seen through a lens up to MAX times longer (a window "
+        "of the drive rendered larger), so things nearer than the drives put them, larger in the "
+        "picture, are learnt; 1 to 4, default: %(default)s (the camera's own view)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -122,6 +131,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             resume=args.resume,
             lanes=args.lanes,
             cut_ins=args.cut_ins,
+            zoom=args.zoom,
             warn=lambda message: print(f"warning: {message}", file=sys.stderr),
         )
     except Interrupted as exc:

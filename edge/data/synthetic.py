@@ -44,6 +44,7 @@ COLORS = {  # RGB base colours; each object varies its own
 CAMERA_HEIGHT = 1.2  # metres
 BASELINE = 0.209313  # Cityscapes' stereo baseline, metres
 FAR = 250.0  # metres: the ground beyond is drawn, but the world ends here
+HORIZON = 0.45  # the camera's principal row (its horizon: no pitch), as a fraction of the height
 LANES = ("centre", "right")  # where the camera drives: on the centre line, or in the right lane
 SHAPES = {PERSON: "person", CAR: "car", TRUCK: "box", BICYCLE: "bicycle", SIGN: "disc", VEGETATION: "crown"}
 
@@ -63,7 +64,7 @@ class Camera:
 
     @property
     def cy(self) -> float:
-        return 0.45 * self.height
+        return HORIZON * self.height
 
     @property
     def hfov_deg(self) -> float:

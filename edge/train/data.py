@@ -9,10 +9,14 @@ import numpy as np
 import torch
 
 from edge.data.cityscapes import THING_TRAIN_IDS, label_to_train_lut
-from edge.data.synthetic import SyntheticDrive
+from edge.data.synthetic import HORIZON, SyntheticDrive
 
 _LUT = label_to_train_lut()
 MIN_INSTANCE_PIXELS = 12
+ZOOMED_SHARE = 0.5  # of the images, with zoom: the rest keep the camera's own view
+# where a zoomed image puts the horizon, as a fraction of its height (the camera's: HORIZON):
+# near a camera's, so that the road stays below and the sky above as the engines see them
+ZOOM_HORIZON = (0.3, 0.6)
 
 
 @dataclass
@@ -60,26 +64,35 @@ def batches(
     rng: np.random.Generator | None = None,
     lanes: Sequence[str] = ("centre",),
     cut_ins: int = 0,
+    zoom: float = 1.0,
 ) -> Iterator[Batch]:
     """Endless batches; each image is a random frame of a random drive (seeded), seen from
     one of ``lanes`` (SyntheticDrive's ``lane``), drawn for each drive where there are
     several; with one, the batches are those drawn before lanes existed. ``cut_ins``: road
     users added to each drive that cross into the camera's path (SyntheticDrive's); they
     draw from a seed of their own, so the rest of each image is the same as without them.
+    ``zoom`` (> 1): half the images are seen through a longer lens, up to ``zoom`` times
+    the focal length (:func:`zoomed_view`), so that things are seen larger than the
+    drives put them; 1 draws nothing for it.
 
     Everything random is drawn from ``rng`` (default: seeded with ``seed``) before a batch
     is yielded, so its state between batches is where the stream stands: a resumed run
     restores it and gets the batches the uninterrupted run would have had."""
     rng = np.random.default_rng(seed) if rng is None else rng
-    h, w = size
     while True:
         imgs, sems, depths, insts = [], [], [], []
         for _ in range(batch):
             seed = int(rng.integers(1 << 30))
             lane = lanes[int(rng.integers(len(lanes)))] if len(lanes) > 1 else lanes[0]
-            drive = SyntheticDrive(height=h, width=w, seed=seed, lane=lane, cut_ins=cut_ins)
+            scale, at = zoomed_view(rng, zoom) if zoom > 1.0 else (1.0, (0.5, 0.5))
+            view = _Window.of(size, scale, at)
+            drive = SyntheticDrive(
+                height=view.full[0], width=view.full[1], seed=seed, lane=lane, cut_ins=cut_ins
+            )
             gt = drive.render(int(rng.integers(frames_per_drive)))
-            image, labels, inst, depth = gt.image, gt.label_ids, gt.instance_ids, gt.depth
+            image, labels, inst, depth = (
+                view.crop(a) for a in (gt.image, gt.label_ids, gt.instance_ids, gt.depth)
+            )
             if rng.uniform() < 0.5:  # mirror: the road scene is left-right symmetric
                 image, labels, inst, depth = (
                     np.ascontiguousarray(a[:, ::-1]) for a in (image, labels, inst, depth)
@@ -89,3 +102,45 @@ def batches(
             depths.append(torch.from_numpy(depth))
             insts.append(targets_from_ids(inst))
         yield Batch(torch.stack(imgs), torch.stack(sems), torch.stack(depths), insts)
+
+
+def zoomed_view(rng: np.random.Generator, zoom: float) -> tuple[float, tuple[float, float]]:
+    """One image's lens: with probability ZOOMED_SHARE a focal length 1 to ``zoom`` times
+    the camera's (log-uniform, so each doubling is as likely), else the camera's; and where
+    its window lies in the camera's view, as fractions (top, left) of the room there is.
+
+    The drive is rendered that much larger and the window cut from it: the same world
+    through a longer lens, with exact ground truth, not an upscaled image. The window's
+    left is uniform; its top puts the horizon at a fraction of the image's height drawn from
+    ZOOM_HORIZON, or as near as the larger image allows."""
+    if rng.uniform() >= ZOOMED_SHARE:
+        return 1.0, (0.5, 0.5)
+    scale = float(np.exp(rng.uniform(0.0, np.log(zoom))))
+    horizon = float(rng.uniform(*ZOOM_HORIZON))
+    left = float(rng.uniform())
+    if scale <= 1.0 + 1e-9:
+        return 1.0, (0.5, 0.5)
+    # top (in the rendered image's rows) that puts its horizon, row HORIZON * H * scale, at
+    # ``horizon`` of the window: as a fraction of the room, clipped to the image
+    top = (HORIZON * scale - horizon) / (scale - 1.0)
+    return scale, (min(max(top, 0.0), 1.0), left)
+
+
+@dataclass(frozen=True)
+class _Window:
+    full: tuple[int, int]  # the rendered size
+    top: int
+    left: int
+    size: tuple[int, int]
+
+    @classmethod
+    def of(cls, size: tuple[int, int], scale: float, at: tuple[float, float]) -> _Window:
+        h, w = size
+        fh, fw = max(h, round(h * scale)), max(w, round(w * scale))
+        return cls((fh, fw), round((fh - h) * at[0]), round((fw - w) * at[1]), size)
+
+    def crop(self, a: np.ndarray) -> np.ndarray:
+        if self.full == self.size:
+            return a
+        h, w = self.size
+        return np.ascontiguousarray(a[self.top : self.top + h, self.left : self.left + w])

@@ -17,8 +17,9 @@ from edge.util.fs import atomic_torch_save
 from edge.util.interrupts import StepBoundary
 
 STATE_FORMAT = 1
+MAX_ZOOM = 4.0  # the drives rendered 16 times the pixels: slower than the step itself
 # settings a run's saved state did not record before they existed, as those runs had them
-_UNRECORDED = {"lanes": ["centre"], "cut_ins": 0}
+_UNRECORDED = {"lanes": ["centre"], "cut_ins": 0, "zoom": 1.0}
 
 
 def train(
@@ -40,6 +41,7 @@ def train(
     warn: Callable[[str], None] | None = None,
     lanes: Sequence[str] = ("centre",),
     cut_ins: int = 0,
+    zoom: float = 1.0,
 ) -> dict[str, Any]:
     """AdamW with a cosine schedule; the checkpoint is rewritten atomically every ``save_every``
     (with ``half``, its floating-point tensors stored as float16: half the file, for shipping).
@@ -47,6 +49,9 @@ def train(
     where the drives' cameras drive (SyntheticDrive's ``lane``), one drawn for each drive.
     ``cut_ins``: road users added to each drive that cross into the camera's path
     (SyntheticDrive's ``cut_ins``), so that things on the road near the camera are seen.
+    ``zoom`` (panoptic models): half the images through a lens up to ``zoom`` times longer
+    (edge.train.data.zoomed_view), so that things nearer than the drives put them, larger
+    in the picture, are learnt.
 
     Beside the checkpoint, at each save, is the run's training state (:func:`state_path`):
     full-precision weights, optimizer and schedule, the random streams and the step. With
@@ -66,9 +71,15 @@ def train(
         raise ConfigError(f"lanes {list(lanes)}: expected one or more of {', '.join(LANES)}, each once")
     if cut_ins < 0:
         raise ConfigError(f"cut-ins {cut_ins}: expected 0 (none) or more road users a drive")
+    if not 1.0 <= zoom <= MAX_ZOOM:
+        raise ConfigError(f"zoom {zoom}: expected 1 (the camera's own view) to {MAX_ZOOM:g}")
     kind = get_entry(model_name).kind
     if object_weight != 1.0 and kind != "depth":
         raise ConfigError(f"--object-weight applies to depth models; {model_name!r} is a {kind} model")
+    if zoom != 1.0 and kind != "panoptic":
+        # a depth network reads distance from size in the picture: a longer lens would teach
+        # it that things are nearer than they are
+        raise ConfigError(f"--zoom applies to panoptic models; {model_name!r} is a {kind} model")
     if resume and init is not None:
         raise ConfigError(
             f"resume and init {str(init)!r}: resume continues the run saved beside {str(out)!r}, init "
@@ -84,6 +95,7 @@ def train(
         "object_weight": object_weight,
         "lanes": list(lanes),
         "cut_ins": cut_ins,
+        "zoom": zoom,
     }
     saved_state = load_training_state(out, run) if resume else None
     if saved_state is None and warn is not None:
@@ -103,7 +115,7 @@ def train(
     )
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    data = batches(size=size, batch=batch, rng=rng, lanes=tuple(lanes), cut_ins=cut_ins)
+    data = batches(size=size, batch=batch, rng=rng, lanes=tuple(lanes), cut_ins=cut_ins, zoom=zoom)
     history: list[dict[str, float]] = []
     start, earlier_s = 0, 0.0
     if saved_state is not None:
@@ -132,6 +144,7 @@ def train(
             "object_weight": object_weight,
             "lanes": list(lanes),
             "cut_ins": cut_ins,
+            "zoom": zoom,
             "resumed_from": start,
             "first": history[0],
             "last": history[-1],

@@ -16,12 +16,12 @@ import pytest
 import torch
 
 from edge.cli import main
-from edge.data.synthetic import CAR, SyntheticDrive
+from edge.data.synthetic import CAR, HORIZON, SyntheticDrive
 from edge.errors import ConfigError, Interrupted
 from edge.models.checkpoints import load_checkpoint
 from edge.models.detection import decode_boxes
 from edge.models.zoo import create_model
-from edge.train.data import batches, targets_from_ids
+from edge.train.data import ZOOM_HORIZON, ZOOMED_SHARE, batches, targets_from_ids, zoomed_view
 from edge.train.losses import depth_loss, encode_boxes, panoptic_loss
 from edge.train.trainer import save_state, train
 from tests.conftest import signal_when
@@ -37,19 +37,25 @@ def test_targets_from_instance_ids() -> None:
     assert t.masks.shape == (1, 20, 30) and t.masks.sum() == 24
 
 
-def _drawn(seed: int, n: int, lanes: tuple[str, ...], cut_ins: int = 0) -> tuple[list[np.ndarray], set[str]]:
+def _drawn(
+    seed: int, n: int, lanes: tuple[str, ...], cut_ins: int = 0, zoom: float = 1.0
+) -> tuple[list[np.ndarray], set[str]]:
     """The images ``batches`` should give, drawn here in its documented order: a drive's
-    seed, its lane where there are several, its frame, whether it is mirrored; and the
-    lanes drawn."""
+    seed, its lane where there are several, its lens with ``zoom`` (zoomed_view: how much
+    larger the drive is rendered, and where the window is cut from it), its frame, whether
+    it is mirrored; and the lanes drawn."""
     rng, images, drawn = np.random.default_rng(seed), [], set()
     for _ in range(n):
         drive_seed = int(rng.integers(1 << 30))
         lane = lanes[int(rng.integers(len(lanes)))] if len(lanes) > 1 else lanes[0]
         drawn.add(lane)
+        scale, (top, left) = zoomed_view(rng, zoom) if zoom > 1 else (1.0, (0.0, 0.0))
+        h, w = round(32 * scale), round(64 * scale)
+        y, x = round((h - 32) * top), round((w - 64) * left)
         image = (
-            SyntheticDrive(height=32, width=64, seed=drive_seed, lane=lane, cut_ins=cut_ins)
+            SyntheticDrive(height=h, width=w, seed=drive_seed, lane=lane, cut_ins=cut_ins)
             .render(int(rng.integers(200)))
-            .image
+            .image[y : y + 32, x : x + 64]
         )
         images.append(image[:, ::-1] if rng.uniform() < 0.5 else image)
     return images, drawn
@@ -78,6 +84,49 @@ def test_batches_with_cut_ins_are_the_same_draws_with_road_users_added() -> None
         assert np.array_equal(image.numpy().transpose(1, 2, 0), expected.astype(np.float32))
     more = [len(c.classes) - len(p.classes) for p, c in zip(plain.instances, crossed.instances, strict=True)]
     assert min(more) >= 0 and max(more) > 0, more
+
+
+def test_zoomed_batches_are_windows_of_the_drives_rendered_larger() -> None:
+    """With zoom, each image's lens is drawn after its lane: about half are windows of the
+    drive rendered up to ``zoom`` times larger (the same world through a longer lens, its
+    labels exact), the rest the camera's own view."""
+    lanes = ("centre", "right")
+    got = next(batches(size=(32, 64), batch=8, seed=5, lanes=lanes, cut_ins=2, zoom=2.0))
+    want, _ = _drawn(5, 8, lanes, cut_ins=2, zoom=2.0)
+    for image, expected in zip(got.images, want, strict=True):
+        assert np.array_equal(image.numpy().transpose(1, 2, 0), expected.astype(np.float32))
+    rng = np.random.default_rng(5)
+    scales = []
+    for _ in range(8):
+        rng.integers(1 << 30), rng.integers(2)
+        scales.append(zoomed_view(rng, 2.0)[0])
+        rng.integers(200), rng.uniform()
+    assert min(scales) == 1.0 and 1.0 < max(scales) <= 2.0, scales
+    # labels are the window's too: each box lies in the image, and a thing seen larger has
+    # a box to match its mask
+    for t in got.instances:
+        assert t.boxes.shape[0] == t.masks.shape[0] and (t.boxes[:, 2:] <= torch.tensor([64, 32])).all()
+
+
+def test_zoomed_view_draws_lenses_as_documented() -> None:
+    """Half the images zoomed, log-uniform in scale up to ``zoom``, the window placed so that
+    the horizon lies within ZOOM_HORIZON of its height."""
+    rng = np.random.default_rng(0)
+    h = 256
+    views = [zoomed_view(rng, 3.0) for _ in range(4000)]
+    zoomed = [(s, at) for s, at in views if s > 1.0]
+    assert abs(len(zoomed) / len(views) - ZOOMED_SHARE) < 0.03
+    logs = np.log([s for s, _ in zoomed]) / np.log(3.0)
+    assert logs.min() > 0.0 and logs.max() < 1.0 and abs(np.mean(logs < 0.5) - 0.5) < 0.04
+    assert all(at == (0.5, 0.5) for s, at in views if s == 1.0)
+    for scale, (top, left) in zoomed:
+        assert 0.0 <= top <= 1.0 and 0.0 <= left <= 1.0
+        rows = round(h * scale)
+        horizon = (HORIZON * rows - round((rows - h) * top)) / h  # in the window, as a fraction
+        # where the window is clipped to the image, the horizon lies nearer the camera's
+        assert ZOOM_HORIZON[0] - 0.01 <= horizon <= ZOOM_HORIZON[1] + 0.01, (scale, top)
+    clipped = [at[0] for _, at in zoomed if at[0] in (0.0, 1.0)]
+    assert 0 < len(clipped) < len(zoomed) / 2
 
 
 def test_encode_is_the_inverse_of_decode() -> None:
@@ -171,6 +220,12 @@ def test_bad_training_arguments() -> None:
         train("depth_tiny", steps=1, out="x.pt", cut_ins=-1)
     with pytest.raises(SystemExit):
         main(["train", "--model", "depth_tiny", "--out", "x.pt", "--cut-ins", "-1"])
+    for zoom in (0.5, 4.5):
+        with pytest.raises(ConfigError, match=rf"zoom {zoom}: expected 1 .the camera's own view. to 4"):
+            train("panoptic_fpn_tiny", steps=1, out="x.pt", zoom=zoom)
+    with pytest.raises(ConfigError, match="--zoom applies to panoptic models; 'depth_tiny' is a depth model"):
+        train("depth_tiny", steps=1, out="x.pt", zoom=2.0)
+    assert main(["train", "--model", "depth_tiny", "--out", "x.pt", "--zoom", "2", "--quiet"]) == 2
 
 
 def test_ctrl_c_ends_the_step_saves_and_stops(
@@ -264,17 +319,21 @@ def _params(path: Path) -> dict[str, torch.Tensor]:
 
 def test_a_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path: Path) -> None:
     """Stopped by a real SIGINT after step 2 of 5 and resumed, a run makes the same updates on
-    the same batches: its weights equal those of the run that was never stopped."""
+    the same batches (their lenses drawn with zoom too): its weights equal those of the run
+    that was never stopped."""
     kw: dict[str, Any] = {"steps": 5, "size": (64, 128), "batch": 1, "lr": 3e-3, "threads": 1, "seed": 3}
+    kw["zoom"] = 2.0
     whole = train("panoptic_fpn_tiny", out=tmp_path / "whole.pt", **kw)
     out = tmp_path / "parts.pt"
     with pytest.raises(Interrupted) as stopped:
         train("panoptic_fpn_tiny", out=out, log=_stop_at(2), **kw)
     assert stopped.value.data["saved_step"] == 2
     assert (tmp_path / "parts.pt.train-state").is_file()
+    with pytest.raises(ConfigError, match=r"given zoom 1.0 \(the run has 2.0\)"):
+        train("panoptic_fpn_tiny", out=out, resume=True, **{**kw, "zoom": 1.0})
     steps: list[int] = []
     info = train("panoptic_fpn_tiny", out=out, resume=True, log=lambda s, _r: steps.append(s), **kw)
-    assert steps == [3, 4, 5] and info["resumed_from"] == 2 and info["steps"] == 5
+    assert steps == [3, 4, 5] and info["resumed_from"] == 2 and info["steps"] == 5 and info["zoom"] == 2.0
     assert info["first"] == whole["first"] and info["last"] == whole["last"]
     a, b = _params(tmp_path / "whole.pt"), _params(out)
     assert a.keys() == b.keys()
@@ -296,6 +355,7 @@ def test_a_run_stopped_before_lanes_existed_resumes(
     state = torch.load(state_file, weights_only=True)
     assert state["run"].pop("lanes") == ["centre"]
     assert state["run"].pop("cut_ins") == 0
+    assert state["run"].pop("zoom") == 1.0
     torch.save(state, state_file)
     with pytest.raises(ConfigError, match=r"given lanes right \(the run has centre\)"):
         train("depth_tiny", out=out, resume=True, lanes=("right",), **kw)
