@@ -6,6 +6,7 @@ true one (median ground-truth depth over the true segment's valid pixels).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -184,7 +185,7 @@ def distance_errors(pred: Sequence[float], true: Sequence[float]) -> dict[str, A
 
 def band_names(edges: Sequence[float] = DISTANCE_BANDS_M) -> list[str]:
     """``<10 m``, ``10-20 m``, ..., ``>=40 m`` for ``edges`` 10, 20, 40."""
-    inner = [f"{a:g}-{b:g} m" for a, b in zip(edges, edges[1:], strict=False)]
+    inner = [f"{a:g}-{b:g} m" for a, b in itertools.pairwise(edges)]
     return [f"<{edges[0]:g} m", *inner, f">={edges[-1]:g} m"]
 
 

@@ -145,30 +145,75 @@ def feet(
     where the picture's bottom cuts it or other things hide its feet everywhere. ``boxes``:
     the instances' windows, where already worked out."""
     inst = instances[index]
-    filled = np.flatnonzero(inst.mask.any(axis=1))
-    if not filled.size:
+    under = _row_under(inst)
+    if under is None:
         return None
-    y0, x0 = inst.offset
-    last = int(filled[-1])
-    below = y0 + last + 1
+    last, below = under
     if below >= rows or inst.box[3] >= rows - 0.5:
         return None
-    width = inst.mask.shape[1]
-    win = windows(instances) if boxes is None else boxes
-    # only the masks whose windows hold the row below, over some of this one's columns
-    near = (win[:, 0] <= below) & (win[:, 2] > below) & (win[:, 1] < x0 + width) & (win[:, 3] > x0)
-    near[index] = False
-    covered = np.zeros(width, bool)
-    for j in np.flatnonzero(near).tolist():
-        other = instances[j]
-        oy, ox = other.offset
-        lo, hi = max(x0, ox), min(x0 + width, ox + other.mask.shape[1])
-        covered[lo - x0 : hi - x0] |= other.mask[below - oy, lo - ox : hi - ox]
+    covered = np.zeros(inst.mask.shape[1], bool)
+    for _, held in _holding(index, instances, below, boxes):
+        covered |= held
     if covered[inst.mask[last]].all():
         return None
     share, unseen = float(covered.mean()), inst.box[3] - below
     partly = share > PARTLY_HIDDEN_SHARE or unseen > max(2.0, UNSEEN_SHARE * (inst.box[3] - inst.box[1]))
     return Feet(float(inst.box[3]), share, bool(partly))
+
+
+def hiding_feet(instances: Sequence[Instance], rows: int) -> list[tuple[int, ...]]:
+    """For each instance, the nearer ones (their box's bottom lower) whose masks hold some
+    of the row under its mask's lowest pixels: the things it stands behind, in a picture
+    of ``rows``; none where the picture's bottom cuts it."""
+    boxes = windows(instances)
+    out: list[tuple[int, ...]] = []
+    for i, inst in enumerate(instances):
+        under = _row_under(inst)
+        if under is None or under[1] >= rows:
+            out.append(())
+            continue
+        lowest = inst.mask[under[0]]
+        out.append(
+            tuple(
+                j
+                for j, held in _holding(i, instances, under[1], boxes)
+                if instances[j].box[3] > inst.box[3] and held[lowest].any()
+            )
+        )
+    return out
+
+
+def _row_under(inst: Instance) -> tuple[int, int] | None:
+    """The lowest row of an instance's mask that holds a pixel (in the mask), and the
+    picture's row under it; None for an empty mask."""
+    filled = np.flatnonzero(inst.mask.any(axis=1))
+    if not filled.size:
+        return None
+    last = int(filled[-1])
+    return last, inst.offset[0] + last + 1
+
+
+def _holding(
+    index: int, instances: Sequence[Instance], row: int, boxes: np.ndarray | None
+) -> list[tuple[int, np.ndarray]]:
+    """The other instances whose masks hold some of picture row ``row`` over instance
+    ``index``'s mask's columns, each with those columns (over its mask's width)."""
+    inst = instances[index]
+    x0, width = inst.offset[1], inst.mask.shape[1]
+    win = windows(instances) if boxes is None else boxes
+    # only the masks whose windows hold the row, over some of this one's columns
+    near = (win[:, 0] <= row) & (win[:, 2] > row) & (win[:, 1] < x0 + width) & (win[:, 3] > x0)
+    near[index] = False
+    out = []
+    for j in np.flatnonzero(near).tolist():
+        other = instances[j]
+        oy, ox = other.offset
+        lo, hi = max(x0, ox), min(x0 + width, ox + other.mask.shape[1])
+        held = np.zeros(width, bool)
+        held[lo - x0 : hi - x0] = other.mask[row - oy, lo - ox : hi - ox]
+        if held.any():
+            out.append((j, held))
+    return out
 
 
 def road_readings(

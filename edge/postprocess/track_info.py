@@ -6,6 +6,8 @@ track: the overlay, the objects log, the viewer and the evaluation.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # a thing that would reach the camera within this many seconds is warned of (outlined red,
@@ -83,3 +85,24 @@ class TrackInfo:
             out["range_m"] = round(self.range_m, 2)
             out["range_from"] = self.range_from
         return out
+
+
+def behind_the_thing_ahead(infos: Sequence[TrackInfo], hiders: Sequence[tuple[int, ...]]) -> list[TrackInfo]:
+    """``infos`` (one frame's, in its instances' order), where a thing whose distance is the
+    depth map's alone stands behind a thing in the path (``hiders``: for each, the nearer
+    things hiding its feet, ground.hiding_feet) is given no time to collision sooner than
+    that thing's, and none where that thing has none: it cannot reach the camera before
+    the thing in front of it does.
+
+    The depth map's distance of a thing seen over the shoulder of the car ahead is the
+    car's as much as its own (the tiny engine's: a person 46 m away read at 16 m), and its
+    box grows as more of it shows; the thing it stands behind is the one to warn of."""
+    out = list(infos)
+    for i, info in enumerate(infos):
+        if info.range_from != "depth" or info.ttc_s is None:
+            continue
+        ahead = [infos[j].ttc_s for j in hiders[i] if infos[j].in_path]
+        if ahead:
+            ttc = None if None in ahead else max(info.ttc_s, *(t for t in ahead if t is not None))
+            out[i] = dataclasses.replace(info, ttc_s=ttc)
+    return out

@@ -47,6 +47,7 @@ from edge.postprocess.ground import (
     FittedGround,
     GroundPlane,
     RoadReading,
+    hiding_feet,
     road_distance,
     road_readings,
     take_reading,
@@ -54,7 +55,7 @@ from edge.postprocess.ground import (
 from edge.postprocess.occlusion import hidden_sides
 from edge.postprocess.panoptic import Instance
 from edge.postprocess.slopes import closing_interval, closing_speed, slope_interval, theil_sen_slope
-from edge.postprocess.track_info import TTC_WARN_S, TrackInfo
+from edge.postprocess.track_info import TTC_WARN_S, TrackInfo, behind_the_thing_ahead
 
 if TYPE_CHECKING:
     from edge.postprocess.ground import Range
@@ -296,6 +297,8 @@ class ObjectTracker:
                 lateral_mps, path_in_s = self._drift(track, closing, where["lateral_m"], gap)
                 info = dataclasses.replace(info, **where, lateral_mps=lateral_mps, path_in_s=path_in_s)
             infos.append(info)
+        if self.hfov_deg is not None and size is not None:
+            infos = behind_the_thing_ahead(infos, hiding_feet(instances, size[0]))
         return infos
 
     def _where(self, box: np.ndarray, distance: float, width: int) -> tuple[dict[str, Any], float | None]:

@@ -15,6 +15,7 @@ from edge.postprocess.ground import (
     GroundPlane,
     RoadReading,
     feet,
+    hiding_feet,
     road_distance,
     road_readings,
     take_reading,
@@ -432,3 +433,53 @@ def test_no_plane_from_fits_whose_road_bends() -> None:
     fitted.update(RoadFit(0.42, 2.6, 60, 0.08), 0.3)
     assert fitted.update(RoadFit(0.42, 2.6, 60, None), 0.4) is None  # 3 of 5 over 0.03
     assert FittedGround(max_bend=0.03).update(RoadFit(0.45, 2.64, 60, None), 0.0) is None
+
+
+def test_the_things_hiding_a_things_feet() -> None:
+    """The nearer things (box bottom lower) whose masks hold some of the row under a
+    thing's lowest pixels; not those beside it, nor farther ones, nor where the picture's
+    bottom cuts it."""
+    far = solid(100, 80, 140, 130)  # the row under its mask: 130
+    ahead = solid(120, 130, 200, 200, pid=26002)  # holds row 130 under columns 120-139
+    also = solid(60, 130, 105, 140, pid=26003)  # and under 100-104
+    beside = solid(141, 90, 160, 135, pid=26004)  # nearer, not under it; its own feet on the one ahead
+    assert hiding_feet([far, ahead, also, beside], 256) == [(1, 2), (), (), (1,)]
+    # the picture's bottom cuts the nearer one: nothing under it in the picture
+    assert hiding_feet([far, solid(90, 130, 200, 256, pid=26002)], 256) == [(1,), ()]
+    empty = Instance(26003, CAR, 0.9, (0, 0, 4, 4), np.zeros((4, 4), bool), (0, 0))
+    assert hiding_feet([empty, ahead], 256) == [(), ()]
+
+
+def _behind_the_car_ahead(with_car: bool, car_closes: bool = False) -> list:
+    """A thin thing seen over the car ahead's shoulder, its feet hidden by the car, read at
+    16 m by the depth map while its box grows by two thirds in a second (more of it
+    showing); the car ahead in the path, 8 m out, its box still or growing."""
+    tracker = ObjectTracker(hfov_deg=HFOV)  # no plane: the depth map's distances
+    out = []
+    for i in range(18):
+        t = i / 17
+        top = 112 - 12 * t
+        thin = Instance(
+            24001, 11, 0.9, (290, top, 300, 130), np.ones((130 - int(top), 10), bool), (int(top), 290)
+        )
+        grow = 1 + 0.5 * t if car_closes else 1.0
+        car = solid(int(248 - 58 * grow), int(200 - 70 * grow), int(248 + 58 * grow), 200, pid=26002)
+        things, depths = ([thin, car], [(16.0, 15.0), (8.0, 7.8)]) if with_car else ([thin], [(16.0, 15.0)])
+        out.append(tracker.update(things, depths, t, size=(256, W)))
+    return out[-1]
+
+
+def test_a_thing_behind_the_car_ahead_is_not_warned_of_before_it() -> None:
+    """Its depth-map distance and growing box make it close at several m/s, a warning of a
+    thing in the path; standing behind the car ahead, it cannot reach the camera before
+    the car does: no time to collision while the car has none, and none sooner than the
+    car's while it closes."""
+    (alone,) = _behind_the_car_ahead(False)
+    assert alone.range_from == "depth" and alone.closing_mps > 4 and alone.in_path
+    assert alone.ttc_s is not None and alone.ttc_s < 3.0 and alone.warned
+    thin, car = _behind_the_car_ahead(True)
+    assert car.in_path and car.ttc_s is None
+    assert thin.range_from == "depth" and thin.closing_mps == pytest.approx(alone.closing_mps)
+    assert thin.ttc_s is None and not thin.warned
+    thin, car = _behind_the_car_ahead(True, car_closes=True)
+    assert car.ttc_s is not None and thin.ttc_s == pytest.approx(max(alone.ttc_s, car.ttc_s))

@@ -406,3 +406,24 @@ def test_a_box_a_side_of_the_picture_cuts_gives_no_lateral_speed() -> None:
     assert said["cut"].path_in_s is None
     assert said["inside"].lateral_mps == pytest.approx(-25.0 * per_px, abs=1e-6)  # the middle: -25 px/s
     assert said["inside"].path_in_s is not None
+
+
+def test_behind_the_thing_ahead_golden() -> None:
+    """Only a thing read from the depth map alone, behind a thing in the path, is held to
+    that thing's time to collision: none where it has none, the later of the two where it
+    has one; things read from the road, or behind a thing beside the path, keep their own."""
+    from edge.postprocess.track_info import behind_the_thing_ahead
+
+    def info(ttc: float | None, *, in_path: bool = True, source: str = "depth") -> TrackInfo:
+        return TrackInfo(
+            1, 20, 1.0, 5.0, ttc, lateral_m=0.0, in_path=in_path, range_m=16.0, range_from=source
+        )
+
+    still, closing, beside = info(None), info(2.5), info(1.0, in_path=False)
+    hidden = [info(1.5), info(1.5), info(1.5), info(1.5, source="road"), info(None), info(1.5)]
+    hiders = [(6,), (7,), (8,), (6,), (6,), ()]
+    got = behind_the_thing_ahead([*hidden, still, closing, beside], [*hiders, (), (), ()])
+    assert [g.ttc_s for g in got[:6]] == [None, 2.5, 1.5, 1.5, None, 1.5]
+    assert not got[0].warned and got[1].warned and got[2].warned
+    assert got[6:] == [still, closing, beside]
+    assert got[0].closing_mps == 5.0  # how fast it closes is still said
