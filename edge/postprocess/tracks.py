@@ -297,7 +297,7 @@ class ObjectTracker:
                 lateral_mps, path_in_s = self._drift(track, closing, where["lateral_m"], gap)
                 info = dataclasses.replace(info, **where, lateral_mps=lateral_mps, path_in_s=path_in_s)
             infos.append(info)
-        if self.hfov_deg is not None and size is not None:
+        if size is not None and any(i.range_from == "depth" and i.ttc_s is not None for i in infos):
             infos = behind_the_thing_ahead(infos, hiding_feet(instances, size[0]))
         return infos
 
