@@ -189,8 +189,13 @@ def test_replay_reports_object_distance(
     o = m["object_distance"]
     assert 0 < o["objects"] <= things_tp  # matched things with valid true depth
     assert 0 <= o["abs_rel"] < 1 and o["abs_err_m_p50"] <= o["abs_err_m_p90"] and 0 <= o["within_10pct"] <= 1
+    # the things found, by true distance: the matched things with a true distance, as above
+    found = m["found_by_distance"]
+    assert sum(r["found"] for r in found["all"]) == o["objects"] > 0
+    assert all(r["found"] <= r["things"] for rows in found["per_class"].values() for r in rows)
     assert main(["replay", f"cityscapes://{dataset}?fps=0", "--engines", str(demo_engines), "--eval"]) == 0
-    assert f"({o['objects']} matched objects)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"({o['objects']} matched objects)" in out and "things found, by true distance:" in out
 
 
 def test_ctrl_c_keeps_what_was_evaluated(tiny_engines: Path, dataset: Path, tmp_path: Path) -> None:
