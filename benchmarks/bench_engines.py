@@ -88,6 +88,22 @@ def alternate_sessions(
     return {key: statistics.median(v) for key, v in times.items()}
 
 
+def speedup_row(
+    model: str, size: tuple[int, int], threads: int, rewritten_nodes: int, median_ms: dict[str, float]
+) -> dict[str, object]:
+    """The row an A/B trial of two models reports: ``median_ms`` as alternate_sessions gives
+    it, the model before the rewrite first, and the speedup of the second over it."""
+    before, after = median_ms
+    return {
+        "model": model,
+        "size": f"{size[0]}x{size[1]}",
+        "threads": threads,
+        "rewritten_nodes": rewritten_nodes,
+        "median_ms": median_ms,
+        "speedup": median_ms[before] / median_ms[after],
+    }
+
+
 def write_speedup_report(path: Path, benchmark: str, rows: list[dict], **about: object) -> None:
     """An A/B trial's ``rows`` (each with its ``speedup``) at ``path``, with this CPU, ``about``
     (versions, weights) and the rows' geometric mean speedup."""

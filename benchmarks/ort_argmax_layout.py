@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_engines import alternate_sessions, write_speedup_report
+from benchmarks.bench_engines import alternate_sessions, speedup_row, write_speedup_report
 from edge.backends.onnxruntime import argmax_channels_last
 from edge.build import parse_size
 from edge.build_key import tool_versions
@@ -47,12 +47,7 @@ def bench(name: str, size: tuple[int, int], threads: int, repeats: int) -> dict[
     models = {"nchw": plain, "channels_last": model.SerializeToString()}
     med = alternate_sessions(models, "sem_labels", size, threads, repeats, compare)
     return {
-        "model": name,
-        "size": f"{size[0]}x{size[1]}",
-        "threads": threads,
-        "rewritten_nodes": rewritten,
-        "median_ms": med,
-        "speedup": med["nchw"] / med["channels_last"],
+        **speedup_row(name, size, threads, rewritten, med),
         "labels_differing": differing[0],
         "labels_compared": (repeats + 2) * size[0] * size[1],
     }

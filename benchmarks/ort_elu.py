@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_engines import alternate_sessions, write_speedup_report
+from benchmarks.bench_engines import alternate_sessions, speedup_row, write_speedup_report
 from benchmarks.common import build_bundled, bundled_provenance
 from edge.backends.onnxruntime import elu_as_exp
 from edge.build import parse_size
@@ -48,12 +48,7 @@ def bench(name: str, export: Path, size: tuple[int, int], threads: int, repeats:
     med = alternate_sessions(models, "depth", size, threads, repeats, compare)
     verify_rel, pixel_rel = worst["verify"], worst["pixel"]
     return {
-        "model": name,
-        "size": f"{size[0]}x{size[1]}",
-        "threads": threads,
-        "rewritten_nodes": rewritten,
-        "median_ms": med,
-        "speedup": med["elu"] / med["min_exp_max"],
+        **speedup_row(name, size, threads, rewritten, med),
         "depth_max_rel": verify_rel,
         "depth_max_pixel_rel": pixel_rel,
     }
