@@ -63,11 +63,12 @@ class Feet(NamedTuple):
 
 
 class RoadReading(NamedTuple):
-    """A thing's distance read from the road (m), and whether its feet were only partly
-    seen (Feet.partly_hidden)."""
+    """A thing's distance read from the road (m), whether its feet were only partly seen
+    (Feet.partly_hidden), and the row it was read at (Feet.row)."""
 
     distance_m: float
     partly_hidden: bool
+    row: float
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,7 @@ def road_readings(
         if found is None or d is None:
             out.append(None)
         else:
-            out.append(RoadReading(d, found.partly_hidden))
+            out.append(RoadReading(d, found.partly_hidden, found.row))
     return out
 
 

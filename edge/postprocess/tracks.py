@@ -81,6 +81,8 @@ class _Track:
     last_s: float
     frames: int = 1
     ranges: deque[tuple[float, float]] = field(default_factory=deque)  # (t, distance)
+    # (t, the row of its feet the distance was read at: None where it was not read from the road)
+    rows: deque[tuple[float, float | None]] = field(default_factory=deque)
     # (t, tan of the bearing right of the camera's axis): from where the box is alone
     bearings: deque[tuple[float, float]] = field(default_factory=deque)
     # (t, log height, log width, touches the top or bottom, touches a side)
@@ -90,6 +92,17 @@ class _Track:
 
     def predicted(self, t_s: float) -> np.ndarray:
         return self.box + self.velocity * (t_s - self.last_s)
+
+
+def _reread(track: _Track, plane: GroundPlane, rows: int) -> None:
+    """The track's distances read from the road read again over ``plane``: a fitted plane
+    moves as its window's fits come and go, and a far thing's distance with its horizon (at
+    55 m one row of 256 is 4 m), which the distances' slope would take for the thing's
+    motion. A row the plane no longer reads (MAX_GROUND_M) keeps its distance."""
+    track.ranges = deque(
+        (t, d if row is None else (plane.distance(row, rows) or d))
+        for (t, d), (_, row) in zip(track.ranges, track.rows, strict=True)
+    )
 
 
 # which way a camera looks along the vehicle: where its picture's right and its depth point
@@ -149,7 +162,8 @@ class ObjectTracker:
         ``use_ground`` False: no ground plane is given, nor taken from a source that knows
         its camera's (edge.stream.steps.tracker_seeing): the depth engine's distances alone.
         ``fit_ground``: with no ``ground`` (and ``use_ground``), the road's plane is fitted to
-        the depth map's road (``update``'s ``road_fit``; FittedGround, over its last 2 s)."""
+        the depth map's road (``update``'s ``road_fit``; FittedGround, over its last 2 s),
+        and a track's distances read from the road are read again over each frame's plane."""
         checks = {
             "min_iou": (min_iou, 0.0 < min_iou <= 1.0, "in (0, 1]"),
             "max_gap_s": (max_gap_s, max_gap_s >= 0, ">= 0"),
@@ -264,7 +278,8 @@ class ObjectTracker:
         grounded: Sequence[RoadReading | None] = [None] * len(instances)
         plane = self._fitted.update(road_fit, t_s) if self.fits_ground else self.ground
         if plane is not None and size is not None:
-            grounded = road_readings(instances, plane.with_focal(self.hfov_deg or 0.0, size), size)
+            plane = plane.with_focal(self.hfov_deg or 0.0, size)
+            grounded = road_readings(instances, plane, size)
         infos = []
         for i, inst in enumerate(instances):
             box = np.asarray(inst.box, float)
@@ -275,7 +290,7 @@ class ObjectTracker:
             else:
                 self._follow(track, box, t_s)
             # the window's samples alone: a ratio older than it must not scale this distance
-            for samples in (track.ranges, track.sizes, track.bearings, track.scales):
+            for samples in (track.ranges, track.rows, track.sizes, track.bearings, track.scales):
                 while samples and t_s - samples[0][0] > self.speed_window_s:
                     samples.popleft()
             depth = distances[i] if distances is not None else None
@@ -283,6 +298,10 @@ class ObjectTracker:
             distance = road_distance(depth, ground_m, [k for _, k in track.scales])
             if distance is not None:
                 track.ranges.append((t_s, distance.distance_m))
+                reading = grounded[i]
+                track.rows.append((t_s, reading.row if distance.source == "road" and reading else None))
+                if self.fits_ground and plane is not None and size is not None:
+                    _reread(track, plane, size[0])
             sized = box_size(box, t_s, size, hidden=any(hidden[i]))
             track.sizes.append(sized)
             info = self._info(track, distance, t_s, ground_m)

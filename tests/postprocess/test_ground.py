@@ -117,7 +117,8 @@ def test_feet_are_read_where_some_of_them_show() -> None:
         road_readings([far, other], ground, (256, 512))[:1] for other in (partly, most)
     )
     d = ground.distance(130.0, 256)
-    assert d is not None and half == RoadReading(d, False) and three_quarters == RoadReading(d, True)
+    assert d is not None and half == RoadReading(d, False, 130.0)
+    assert three_quarters == RoadReading(d, True, 130.0)
     # the nearer car's own feet show
     assert feet(1, [far, hiding], 256) == Feet(200.0, 0.0, False)
     # the picture's bottom cuts it, or it has no pixels: nothing to read
@@ -228,16 +229,16 @@ def test_a_things_distance_from_the_road_and_the_depth_map_golden() -> None:
 def test_a_track_takes_partly_hidden_feet_only_without_clean_ones_golden() -> None:
     scales: list[tuple[float, float]] = []
     # partly hidden, and nothing better: the reading stands, but gives no ratio
-    assert take_reading(RoadReading(40.0, True), (20.0, 19.0), scales, 0.0) == 40.0 and scales == []
+    assert take_reading(RoadReading(40.0, True, 120.0), (20.0, 19.0), scales, 0.0) == 40.0 and scales == []
     # whole feet: taken, and their ratio to the depth engine's kept
-    assert take_reading(RoadReading(30.0, False), (20.0, 19.0), scales, 0.1) == 30.0
+    assert take_reading(RoadReading(30.0, False, 120.0), (20.0, 19.0), scales, 0.1) == 30.0
     assert scales == [(0.1, 1.5)]
     # partly hidden with a clean ratio to go by: not taken (road_distance scales the depth)
-    assert take_reading(RoadReading(66.0, True), (20.0, 19.0), scales, 0.2) is None
+    assert take_reading(RoadReading(66.0, True, 120.0), (20.0, 19.0), scales, 0.2) is None
     assert road_distance((20.0, 19.0), None, [k for _, k in scales]) == (30.0, 28.5, "scaled")
     # no feet, or no depth to take a ratio against
     assert take_reading(None, (20.0, 19.0), scales, 0.3) is None
-    assert take_reading(RoadReading(30.0, False), None, scales, 0.4) == 30.0 and len(scales) == 1
+    assert take_reading(RoadReading(30.0, False, 120.0), None, scales, 0.4) == 30.0 and len(scales) == 1
 
 
 def test_a_track_whose_feet_hide_for_a_frame_keeps_the_roads_scale() -> None:
