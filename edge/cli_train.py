@@ -25,7 +25,14 @@ def add_train_command(sub: Any) -> None:
     )
     p.add_argument("--steps", type=positive_int, default=1000, help="default: %(default)s")
     p.add_argument("--batch", type=positive_int, default=2, help="default: %(default)s")
-    p.add_argument("--size", default="256x512", help="HxW; default: %(default)s")
+    p.add_argument(
+        "--size",
+        nargs="+",
+        default=["256x512"],
+        metavar="HxW",
+        help="the pictures' size; several: the steps' batches go through them in turn, so that the "
+        "model serves engines of each size; default: 256x512",
+    )
     p.add_argument(
         "--lr", type=positive_number(), default=1e-3, help="AdamW learning rate; default: %(default)s"
     )
@@ -93,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from edge.train.trainer import train
     from edge.util.progress import progress_bar
 
-    size = parse_size(args.size)
+    size, *more_sizes = (parse_size(text) for text in args.size)
     bars: list[Any] = []  # opened at the first step: a bad --init fails before any bar is drawn
 
     def log(step: int, record: dict[str, float]) -> None:
@@ -132,6 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             lanes=args.lanes,
             cut_ins=args.cut_ins,
             zoom=args.zoom,
+            more_sizes=more_sizes,
             warn=lambda message: print(f"warning: {message}", file=sys.stderr),
         )
     except Interrupted as exc:

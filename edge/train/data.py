@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -65,6 +66,8 @@ def batches(
     lanes: Sequence[str] = ("centre",),
     cut_ins: int = 0,
     zoom: float = 1.0,
+    more_sizes: Sequence[tuple[int, int]] = (),
+    first: int = 0,
 ) -> Iterator[Batch]:
     """Endless batches; each image is a random frame of a random drive (seeded), seen from
     one of ``lanes`` (SyntheticDrive's ``lane``), drawn for each drive where there are
@@ -73,13 +76,18 @@ def batches(
     draw from a seed of their own, so the rest of each image is the same as without them.
     ``zoom`` (> 1): half the images are seen through a longer lens, up to ``zoom`` times
     the focal length (:func:`zoomed_view`), so that things are seen larger than the
-    drives put them; 1 draws nothing for it.
+    drives put them; 1 draws nothing for it. ``more_sizes``: the batches go through ``size``
+    and these in turn (each batch one size; ``first``: the place in that turn the stream
+    starts at, a resumed run's step), rendered at each, so that one model serves engines
+    of each size; none, the batches are those drawn before there could be more.
 
     Everything random is drawn from ``rng`` (default: seeded with ``seed``) before a batch
     is yielded, so its state between batches is where the stream stands: a resumed run
     restores it and gets the batches the uninterrupted run would have had."""
     rng = np.random.default_rng(seed) if rng is None else rng
-    while True:
+    sizes = (size, *more_sizes)
+    for k in itertools.count(first):
+        size = sizes[k % len(sizes)]
         imgs, sems, depths, insts = [], [], [], []
         for _ in range(batch):
             seed = int(rng.integers(1 << 30))

@@ -19,7 +19,7 @@ from edge.util.interrupts import StepBoundary
 STATE_FORMAT = 1
 MAX_ZOOM = 4.0  # the drives rendered 16 times the pixels: slower than the step itself
 # settings a run's saved state did not record before they existed, as those runs had them
-_UNRECORDED = {"lanes": ["centre"], "cut_ins": 0, "zoom": 1.0}
+_UNRECORDED = {"lanes": ["centre"], "cut_ins": 0, "zoom": 1.0, "more_sizes": []}
 
 
 def train(
@@ -42,6 +42,7 @@ def train(
     lanes: Sequence[str] = ("centre",),
     cut_ins: int = 0,
     zoom: float = 1.0,
+    more_sizes: Sequence[tuple[int, int]] = (),
 ) -> dict[str, Any]:
     """AdamW with a cosine schedule; the checkpoint is rewritten atomically every ``save_every``
     (with ``half``, its floating-point tensors stored as float16: half the file, for shipping).
@@ -51,7 +52,9 @@ def train(
     (SyntheticDrive's ``cut_ins``), so that things on the road near the camera are seen.
     ``zoom`` (panoptic models): half the images through a lens up to ``zoom`` times longer
     (edge.train.data.zoomed_view), so that things nearer than the drives put them, larger
-    in the picture, are learnt.
+    in the picture, are learnt. ``more_sizes``: the steps' batches go through ``size`` and
+    these in turn, so that one model serves engines of each size (a network fed a picture of
+    half the rows it learnt on reads its distances wrong).
 
     Beside the checkpoint, at each save, is the run's training state (:func:`state_path`):
     full-precision weights, optimizer and schedule, the random streams and the step. With
@@ -80,6 +83,9 @@ def train(
         # a depth network reads distance from size in the picture: a longer lens would teach
         # it that things are nearer than they are
         raise ConfigError(f"--zoom applies to panoptic models; {model_name!r} is a {kind} model")
+    if len({tuple(s) for s in (size, *more_sizes)}) < 1 + len(more_sizes):
+        sizes = ", ".join(f"{h}x{w}" for h, w in (size, *more_sizes))
+        raise ConfigError(f"sizes {sizes}: expected each once")
     if resume and init is not None:
         raise ConfigError(
             f"resume and init {str(init)!r}: resume continues the run saved beside {str(out)!r}, init "
@@ -96,6 +102,7 @@ def train(
         "lanes": list(lanes),
         "cut_ins": cut_ins,
         "zoom": zoom,
+        "more_sizes": [list(s) for s in more_sizes],
     }
     saved_state = load_training_state(out, run) if resume else None
     if saved_state is None and warn is not None:
@@ -115,7 +122,16 @@ def train(
     )
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    data = batches(size=size, batch=batch, rng=rng, lanes=tuple(lanes), cut_ins=cut_ins, zoom=zoom)
+    data = batches(
+        size=size,
+        batch=batch,
+        rng=rng,
+        lanes=tuple(lanes),
+        cut_ins=cut_ins,
+        zoom=zoom,
+        more_sizes=tuple(more_sizes),
+        first=saved_state["step"] if saved_state is not None else 0,
+    )
     history: list[dict[str, float]] = []
     start, earlier_s = 0, 0.0
     if saved_state is not None:
@@ -138,6 +154,7 @@ def train(
             "steps": done,
             "seconds": earlier_s + time.perf_counter() - t0,
             "size": list(size),
+            "more_sizes": [list(s) for s in more_sizes],
             "batch": batch,
             "lr": lr,
             "half": half,
@@ -255,8 +272,12 @@ def load_training_state(out: str | Path, run: Mapping[str, Any]) -> dict[str, An
 
 
 def _show(value: Any) -> str:
+    if value == []:
+        return "none"
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return " ".join(value)  # lanes, as --lanes takes them
+    if isinstance(value, list) and all(isinstance(v, list) for v in value):
+        return " ".join(_show(v) for v in value)  # more_sizes, as --size takes them
     if isinstance(value, list) and len(value) == 2:
         return f"{value[0]}x{value[1]}"
     return repr(value)

@@ -86,6 +86,20 @@ def test_batches_with_cut_ins_are_the_same_draws_with_road_users_added() -> None
     assert min(more) >= 0 and max(more) > 0, more
 
 
+def test_batches_go_through_the_sizes_in_turn() -> None:
+    """With more sizes each batch is of one, in turn from ``first``, drawn from the one
+    stream: the first batch is the one-size stream's first, the second the next drives
+    rendered at the next size."""
+    one = batches(size=(32, 64), batch=2, seed=4)
+    turn = batches(size=(32, 64), batch=2, seed=4, more_sizes=((64, 128), (32, 96)))
+    shapes = [tuple(next(turn).images.shape[2:]) for _ in range(4)]
+    assert shapes == [(32, 64), (64, 128), (32, 96), (32, 64)]
+    turn = batches(size=(32, 64), batch=2, seed=4, more_sizes=((64, 128),))
+    assert torch.equal(next(turn).images, next(one).images)
+    resumed = batches(size=(32, 64), batch=1, more_sizes=((64, 128),), first=3)
+    assert tuple(next(resumed).images.shape) == (1, 3, 64, 128)
+
+
 def test_zoomed_batches_are_windows_of_the_drives_rendered_larger() -> None:
     """With zoom, each image's lens is drawn after its lane: about half are windows of the
     drive rendered up to ``zoom`` times larger (the same world through a longer lens, its
@@ -226,6 +240,10 @@ def test_bad_training_arguments() -> None:
     with pytest.raises(ConfigError, match="--zoom applies to panoptic models; 'depth_tiny' is a depth model"):
         train("depth_tiny", steps=1, out="x.pt", zoom=2.0)
     assert main(["train", "--model", "depth_tiny", "--out", "x.pt", "--zoom", "2", "--quiet"]) == 2
+    with pytest.raises(ConfigError, match="sizes 64x128, 32x64, 64x128: expected each once"):
+        train("depth_tiny", steps=1, out="x.pt", size=(64, 128), more_sizes=((32, 64), (64, 128)))
+    assert main(["train", "--model", "depth_tiny", "--out", "x.pt", "--size", "64x128", "64x128"]) == 2
+    assert main(["train", "--model", "depth_tiny", "--out", "x.pt", "--size", "64x128", "50x64"]) == 2
 
 
 def test_ctrl_c_ends_the_step_saves_and_stops(
@@ -323,6 +341,8 @@ def test_a_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path: Path) -> 
     that was never stopped."""
     kw: dict[str, Any] = {"steps": 5, "size": (64, 128), "batch": 1, "lr": 3e-3, "threads": 1, "seed": 3}
     kw["zoom"] = 2.0
+    # and three sizes in turn: the resumed run's third step is the third size's, not the first's
+    kw["more_sizes"] = ((32, 64), (64, 96))
     whole = train("panoptic_fpn_tiny", out=tmp_path / "whole.pt", **kw)
     out = tmp_path / "parts.pt"
     with pytest.raises(Interrupted) as stopped:
@@ -356,6 +376,7 @@ def test_a_run_stopped_before_lanes_existed_resumes(
     assert state["run"].pop("lanes") == ["centre"]
     assert state["run"].pop("cut_ins") == 0
     assert state["run"].pop("zoom") == 1.0
+    assert state["run"].pop("more_sizes") == []
     torch.save(state, state_file)
     with pytest.raises(ConfigError, match=r"given lanes right \(the run has centre\)"):
         train("depth_tiny", out=out, resume=True, lanes=("right",), **kw)
@@ -385,6 +406,8 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path: Path) -> None:
         train("depth_small", out=out, resume=True, **kw)
     with pytest.raises(ConfigError, match=r"given lanes centre right \(the run has centre\)"):
         train("depth_tiny", out=out, resume=True, lanes=("centre", "right"), **kw)
+    with pytest.raises(ConfigError, match=r"given more_sizes 32x64 \(the run has none\)"):
+        train("depth_tiny", out=out, resume=True, more_sizes=((32, 64),), **kw)
     state = tmp_path / "ck.pt.train-state"
     state.write_bytes(b"not a torch file")
     with pytest.raises(ConfigError, match="cannot read training state"):
