@@ -130,6 +130,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "--lr 3e-4 --lanes centre right --cut-ins 3 --out cut_ins.pt",
             "fine-tune on drives from both lanes with people crossing and cars pulling out in front",
         ),
+        (
+            "edge train --model depth_tiny --steps 1500 --batch 4 --size 256x512 128x256 --out depth.pt",
+            "batches of each size in turn: weights for engines of either size",
+        ),
     ],
     "calibrate": [
         (

@@ -87,13 +87,13 @@ def batches(
     rng = np.random.default_rng(seed) if rng is None else rng
     sizes = (size, *more_sizes)
     for k in itertools.count(first):
-        size = sizes[k % len(sizes)]
+        shape = sizes[k % len(sizes)]
         imgs, sems, depths, insts = [], [], [], []
         for _ in range(batch):
             seed = int(rng.integers(1 << 30))
             lane = lanes[int(rng.integers(len(lanes)))] if len(lanes) > 1 else lanes[0]
             scale, at = zoomed_view(rng, zoom) if zoom > 1.0 else (1.0, (0.5, 0.5))
-            view = _Window.of(size, scale, at)
+            view = _Window.of(shape, scale, at)
             drive = SyntheticDrive(
                 height=view.full[0], width=view.full[1], seed=seed, lane=lane, cut_ins=cut_ins
             )
