@@ -290,35 +290,46 @@ FIT_WINDOW_S = 2.0
 # both is neither's. On the ground trial's drives the tiny depth engine's road bent 0.004-0.008
 # (median) at 256 rows and 0.078-0.098 at 128, where its line put the horizon 3-5 rows high
 MAX_BEND = 0.03
+# and the last plane taken is held through the stretches none is: depth_tiny trained at both
+# sizes reads the road at 128x256 with a median bend near MAX_BEND, so the plane came and went
+# (none in 450 of 1,200 frames of a ground trial set), and trucks ranged from the depth map
+# meanwhile were read at half their distance: the things warned of never due were 29 at
+# 128x256, 21 with the plane held (benchmarks/ground_trial.py)
 
 
 class FittedGround:
     """The road's plane of a camera nobody measured: the median horizon and reach of the
     frames' fits (edge.postprocess.road_fit) within the last ``window_s`` of the stream, so
-    that one frame's odd fit (little road showing, a car's shadow) moves it little; none
-    while their median bend is over ``max_bend`` (a road that is no plane in the depth map:
-    a hill, or a depth engine run at a size it reads the road wrong at)."""
+    that one frame's odd fit (little road showing, a car's shadow) moves it little; not
+    taken while their median bend is over ``max_bend`` (a road that is no plane in the depth
+    map: a hill, or a depth engine run at a size it reads the road wrong at). The last plane
+    taken stands through such stretches, and where no frame in the window had a fit: the
+    camera's mount has not moved, and a plane that came and went switched the tracks' distances
+    between the road's and the depth map's. None until one is taken."""
 
     def __init__(self, window_s: float = FIT_WINDOW_S, max_bend: float = MAX_BEND) -> None:
         self.window_s = window_s
         self.max_bend = max_bend
         self._fits: deque[tuple[float, RoadFit]] = deque()
+        self._held: GroundPlane | None = None
 
     def reset(self) -> None:
         self._fits.clear()
+        self._held = None
 
     def update(self, fit: RoadFit | None, t_s: float) -> GroundPlane | None:
-        """The plane after this frame's ``fit`` (None: it had none) at ``t_s``; None until
-        a frame within the window had one. Its focal length is 1 and its height the fits'
-        reach: the pair a distance is read from (GroundPlane.distance)."""
+        """The plane after this frame's ``fit`` (None: it had none) at ``t_s``: the window's,
+        or the last one taken; None until one is taken. Its focal length is 1 and its
+        height the fits' reach: the pair a distance is read from (GroundPlane.distance)."""
         if fit is not None:
             self._fits.append((t_s, fit))
         while self._fits and t_s - self._fits[0][0] > self.window_s:
             self._fits.popleft()
         if not self._fits:
-            return None
+            return self._held
         if statistics.median(math.inf if f.bend is None else f.bend for _, f in self._fits) > self.max_bend:
-            return None
+            return self._held
         horizon = statistics.median(f.horizon for _, f in self._fits)
         reach = statistics.median(f.reach for _, f in self._fits)
-        return GroundPlane(height_m=reach, horizon=horizon, focal=1.0)
+        self._held = GroundPlane(height_m=reach, horizon=horizon, focal=1.0)
+        return self._held

@@ -386,7 +386,8 @@ def test_the_fitted_plane_is_the_median_of_the_windows_fits() -> None:
     # a frame without a fit keeps those within the window; older ones go
     plane = fitted.update(None, 1.25)
     assert plane is not None and (plane.horizon, plane.height_m) == (0.47, 2.7)
-    assert fitted.update(None, 2.0) is None
+    # none within the window: the last plane taken stands (the camera has not moved)
+    assert fitted.update(None, 2.0) == plane
     fitted.update(RoadFit(0.45, 2.64, 60, 0.0), 2.1)
     fitted.reset()
     assert fitted.update(None, 2.2) is None
@@ -423,17 +424,21 @@ def test_without_a_ground_plane_the_tracker_reads_the_road_fitted_to_the_depth_m
 
 
 def test_no_plane_from_fits_whose_road_bends() -> None:
-    """The window's median bend decides: a frame that bends among straight ones does not take
-    the plane away, most of the window bending does; a fit whose halves gave no line counts
-    as bent."""
+    """The window's median bend decides: a frame that bends among straight ones does not
+    change the plane, most of the window bending takes none from it (the last one taken
+    stands); a fit whose halves gave no line counts as bent. A camera whose road bends from
+    the start has none."""
     fitted = FittedGround(window_s=1.0, max_bend=0.03)
-    assert fitted.update(RoadFit(0.45, 2.64, 60, 0.01), 0.0) is not None
-    assert fitted.update(RoadFit(0.45, 2.64, 60, 0.09), 0.1) is None  # of two, the median is 0.05
+    first = fitted.update(RoadFit(0.45, 2.64, 60, 0.01), 0.0)
+    assert first is not None
+    assert fitted.update(RoadFit(0.44, 2.7, 60, 0.09), 0.1) == first  # of two, the median is 0.05
     plane = fitted.update(RoadFit(0.45, 2.64, 60, 0.005), 0.2)
     assert plane is not None and plane.horizon == 0.45  # median bend 0.01
     fitted.update(RoadFit(0.42, 2.6, 60, 0.08), 0.3)
-    assert fitted.update(RoadFit(0.42, 2.6, 60, None), 0.4) is None  # 3 of 5 over 0.03
-    assert FittedGround(max_bend=0.03).update(RoadFit(0.45, 2.64, 60, None), 0.0) is None
+    assert fitted.update(RoadFit(0.42, 2.6, 60, None), 0.4) == plane  # 3 of 5 over 0.03: held
+    bent = FittedGround(max_bend=0.03)
+    assert bent.update(RoadFit(0.45, 2.64, 60, None), 0.0) is None
+    assert bent.update(RoadFit(0.41, 2.8, 60, 0.09), 0.1) is None
 
 
 def test_the_things_hiding_a_things_feet() -> None:
