@@ -279,6 +279,22 @@ def demo_engines_256(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def demo_engines_96(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's engines at 96x192, a size their weights were not trained at (256x512 and
+    128x256)."""
+    from edge.build import BuildRequest, build_all
+    from edge.models.zoo import bundled_weights
+
+    out = tmp_path_factory.mktemp("demo_engines_96")
+    reqs = [
+        BuildRequest(model=m, height=96, width=192, checkpoint=bundled_weights(m))
+        for m in ("panoptic_fpn_tiny", "depth_tiny")
+    ]
+    build_all(reqs, out, show_progress=False)
+    return out
+
+
 def road_sources(video: Path, engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict:
     """What each object's distance was read from (range_from) in a run of ``video``: fitting
     the road's plane (the default), told not to, and --no-ground's; each says whether the
@@ -342,22 +358,25 @@ def test_a_camera_nobody_measured_has_its_road_fitted_to_the_depth_map(
 
 
 def test_a_road_the_depth_map_bends_gives_no_plane(
-    demo_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo_engines_96: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The same weights run at 128x256, half the rows they were trained at: the depth
-    engine's road bends (its far and near rows' horizons 0.05-0.1 apart), so no plane is
-    fitted and the distances stay the depth map's; said only where both engines are there."""
+    """The same weights run at 96x192, a size they were not trained at: the depth engine's
+    road bends (its far and near rows' horizons far apart, where it gives a line at all),
+    so no plane is fitted and the distances stay the depth map's; said only where both
+    engines are there. (At 128x256, before depth_tiny was trained at that size too, its
+    road bent 0.05-0.1 there.)"""
     from edge.postprocess.ground import MAX_BEND
     from edge.postprocess.tracks import ObjectTracker
     from edge.stream.record import record
     from edge.stream.steps import tracker_seeing
 
     video = tmp_path / "drive"
-    record("synthetic://?size=128x256&frames=12&seed=2&lane=right", [f"dir://{video}"])
+    record("synthetic://?size=96x192&frames=12&seed=2&lane=right", [f"dir://{video}"])
     capsys.readouterr()
-    sources = road_sources(video, demo_engines, tmp_path, capsys)
+    sources = road_sources(video, demo_engines_96, tmp_path, capsys)
     assert sources["fitted"] == ({"depth"}, True)  # tried, and said, but refused
-    plane, bends = fitted_plane(video, demo_engines)
-    assert plane is None and sorted(b for b in bends if b is not None)[len(bends) // 2] > MAX_BEND
+    plane, bends = fitted_plane(video, demo_engines_96)
+    seen = [b for b in bends if b is not None]  # the rest: no fit, or halves with no line
+    assert plane is None and seen and min(seen) > MAX_BEND
     assert tracker_seeing(ObjectTracker(), object(), ("depth",)) is not None
     assert capsys.readouterr().err == ""
