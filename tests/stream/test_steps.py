@@ -264,35 +264,31 @@ def test_a_tracker_without_a_field_of_view_takes_its_sources(capsys: pytest.Capt
     assert tracker_seeing(plain, object()) is plain and capsys.readouterr().err == ""
 
 
-@pytest.fixture(scope="module")
-def demo_engines_256(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo's engines at the size their weights were trained at (256x512)."""
+def _demo_engines(tmp_path_factory: pytest.TempPathFactory, height: int, width: int) -> Path:
+    """The demo's engines (the bundled tiny weights) at ``height`` x ``width``."""
     from edge.build import BuildRequest, build_all
     from edge.models.zoo import bundled_weights
 
-    out = tmp_path_factory.mktemp("demo_engines_256")
+    out = tmp_path_factory.mktemp(f"demo_engines_{height}")
     reqs = [
-        BuildRequest(model=m, height=256, width=512, checkpoint=bundled_weights(m))
+        BuildRequest(model=m, height=height, width=width, checkpoint=bundled_weights(m))
         for m in ("panoptic_fpn_tiny", "depth_tiny")
     ]
     build_all(reqs, out, show_progress=False)
     return out
+
+
+@pytest.fixture(scope="module")
+def demo_engines_256(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's engines at the size their weights were trained at first (256x512)."""
+    return _demo_engines(tmp_path_factory, 256, 512)
 
 
 @pytest.fixture(scope="module")
 def demo_engines_96(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's engines at 96x192, a size their weights were not trained at (256x512 and
     128x256)."""
-    from edge.build import BuildRequest, build_all
-    from edge.models.zoo import bundled_weights
-
-    out = tmp_path_factory.mktemp("demo_engines_96")
-    reqs = [
-        BuildRequest(model=m, height=96, width=192, checkpoint=bundled_weights(m))
-        for m in ("panoptic_fpn_tiny", "depth_tiny")
-    ]
-    build_all(reqs, out, show_progress=False)
-    return out
+    return _demo_engines(tmp_path_factory, 96, 192)
 
 
 def road_sources(video: Path, engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict:
