@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
-from collections.abc import MutableSequence, Sequence
+from collections.abc import Iterable, MutableSequence, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -236,15 +236,25 @@ def road_readings(
     return out
 
 
+class Scale(NamedTuple):
+    """A track's distance read from the road over the depth engine's (``ratio``) at ``t_s``,
+    with the row of its feet and the depth engine's median (``depth_m``) it was read from."""
+
+    t_s: float
+    ratio: float
+    row: float
+    depth_m: float
+
+
 def take_reading(
     reading: RoadReading | None,
     depth: tuple[float, float] | None,
-    scales: MutableSequence[tuple[float, float]],
+    scales: MutableSequence[Scale],
     t_s: float,
 ) -> float | None:
     """The distance read from the road that a track takes from ``reading`` at ``t_s``,
     its ratio to the depth engine's (``depth``: median, near) added to the track's
-    ``scales`` (time, road / depth) where its feet were seen whole. Partly hidden feet may
+    ``scales`` where its feet were seen whole. Partly hidden feet may
     not be its feet (a truck's roof showing past the car ahead's read 66 m for 37): a
     track with such ratios goes by them instead (road_distance), and only one without
     takes the reading, having nothing better (an oncoming car half behind the car ahead
@@ -252,7 +262,7 @@ def take_reading(
     if reading is None or (reading.partly_hidden and scales):
         return None
     if not reading.partly_hidden and depth is not None and depth[0] > 0:
-        scales.append((t_s, reading.distance_m / depth[0]))
+        scales.append(Scale(t_s, reading.distance_m / depth[0], reading.row, depth[0]))
     return reading.distance_m
 
 
@@ -279,6 +289,41 @@ def road_distance(
         return None
     k = statistics.median(scales) if scales else 1.0
     return Range(depth[0] * k, depth[1] * k, "scaled" if scales else "depth")
+
+
+def rescaled(scales: Iterable[Scale], plane: GroundPlane, rows: int) -> deque[Scale]:
+    """A track's ``scales`` read again over ``plane`` (a fitted one moves: reread); a row it
+    no longer reads keeps its ratio."""
+    out: deque[Scale] = deque()
+    for s in scales:
+        d = plane.distance(s.row, rows)
+        out.append(s if d is None else s._replace(ratio=d / s.depth_m))
+    return out
+
+
+def reread(
+    ranges: Iterable[tuple[float, float]],
+    reads: Iterable[tuple[float, float | None, float | None]],
+    scales: Sequence[Scale],
+    plane: GroundPlane,
+    rows: int,
+) -> deque[tuple[float, float]]:
+    """A track's ``ranges`` (time, distance) read again over ``plane``, as ``reads`` (time, the
+    row of its feet where read from the road, the depth engine's median where scaled) say: a
+    fitted plane moves as its window's fits come and go, and a far thing's distance with its
+    horizon (at 55 m one row of 256 is 4 m), which the distances' slope would take for the
+    thing's motion. Scaled ones go by the median of ``scales`` (rescaled over ``plane``), so
+    that ratios coming and going do not move them either. A row the plane no longer reads
+    (MAX_GROUND_M) keeps its distance."""
+    k = statistics.median(s.ratio for s in scales) if scales else None
+    out: deque[tuple[float, float]] = deque()
+    for (t, d), (_, row, depth) in zip(ranges, reads, strict=True):
+        if row is not None:
+            d = plane.distance(row, rows) or d
+        elif depth is not None and k is not None:
+            d = depth * k
+        out.append((t, d))
+    return out
 
 
 # the fits a fitted plane is the median of: a camera's mount stays put and a road's slope

@@ -47,7 +47,10 @@ from edge.postprocess.ground import (
     FittedGround,
     GroundPlane,
     RoadReading,
+    Scale,
     hiding_feet,
+    reread,
+    rescaled,
     road_distance,
     road_readings,
     take_reading,
@@ -81,28 +84,18 @@ class _Track:
     last_s: float
     frames: int = 1
     ranges: deque[tuple[float, float]] = field(default_factory=deque)  # (t, distance)
-    # (t, the row of its feet the distance was read at: None where it was not read from the road)
-    rows: deque[tuple[float, float | None]] = field(default_factory=deque)
+    # (t, the row of its feet where the distance was read from the road, the depth engine's
+    # median where it was scaled): to read them again over a fitted plane as it moves (reread)
+    reads: deque[tuple[float, float | None, float | None]] = field(default_factory=deque)
     # (t, tan of the bearing right of the camera's axis): from where the box is alone
     bearings: deque[tuple[float, float]] = field(default_factory=deque)
     # (t, log height, log width, touches the top or bottom, touches a side)
     sizes: deque[tuple[float, float, float, bool, bool]] = field(default_factory=deque)
-    # (t, distance read from the road / the depth engine's), where both were read
-    scales: deque[tuple[float, float]] = field(default_factory=deque)
+    # where both the road's and the depth engine's distance were read
+    scales: deque[Scale] = field(default_factory=deque)
 
     def predicted(self, t_s: float) -> np.ndarray:
         return self.box + self.velocity * (t_s - self.last_s)
-
-
-def _reread(track: _Track, plane: GroundPlane, rows: int) -> None:
-    """The track's distances read from the road read again over ``plane``: a fitted plane
-    moves as its window's fits come and go, and a far thing's distance with its horizon (at
-    55 m one row of 256 is 4 m), which the distances' slope would take for the thing's
-    motion. A row the plane no longer reads (MAX_GROUND_M) keeps its distance."""
-    track.ranges = deque(
-        (t, d if row is None else (plane.distance(row, rows) or d))
-        for (t, d), (_, row) in zip(track.ranges, track.rows, strict=True)
-    )
 
 
 # which way a camera looks along the vehicle: where its picture's right and its depth point
@@ -277,9 +270,11 @@ class ObjectTracker:
         hidden = hidden_sides(instances, size) if size is not None else [(False, False)] * len(instances)
         grounded: Sequence[RoadReading | None] = [None] * len(instances)
         plane = self._fitted.update(road_fit, t_s) if self.fits_ground else self.ground
+        refits: tuple[GroundPlane, int] | None = None  # a fitted plane: readings are read again over it
         if plane is not None and size is not None:
             plane = plane.with_focal(self.hfov_deg or 0.0, size)
             grounded = road_readings(instances, plane, size)
+            refits = (plane, size[0]) if self.fits_ground else None
         infos = []
         for i, inst in enumerate(instances):
             box = np.asarray(inst.box, float)
@@ -290,18 +285,22 @@ class ObjectTracker:
             else:
                 self._follow(track, box, t_s)
             # the window's samples alone: a ratio older than it must not scale this distance
-            for samples in (track.ranges, track.rows, track.sizes, track.bearings, track.scales):
+            for samples in (track.ranges, track.reads, track.sizes, track.bearings, track.scales):
                 while samples and t_s - samples[0][0] > self.speed_window_s:
                     samples.popleft()
             depth = distances[i] if distances is not None else None
+            if refits is not None:
+                track.scales = rescaled(track.scales, *refits)
             ground_m = take_reading(grounded[i], depth, track.scales, t_s)
-            distance = road_distance(depth, ground_m, [k for _, k in track.scales])
+            distance = road_distance(depth, ground_m, [s.ratio for s in track.scales])
             if distance is not None:
                 track.ranges.append((t_s, distance.distance_m))
                 reading = grounded[i]
-                track.rows.append((t_s, reading.row if distance.source == "road" and reading else None))
-                if self.fits_ground and plane is not None and size is not None:
-                    _reread(track, plane, size[0])
+                row = reading.row if distance.source == "road" and reading else None
+                scaled = depth[0] if distance.source == "scaled" and depth else None
+                track.reads.append((t_s, row, scaled))
+                if refits is not None:
+                    track.ranges = reread(track.ranges, track.reads, track.scales, *refits)
             sized = box_size(box, t_s, size, hidden=any(hidden[i]))
             track.sizes.append(sized)
             info = self._info(track, distance, t_s, ground_m)

@@ -54,3 +54,31 @@ def test_a_still_thing_is_not_said_to_move_as_the_fitted_plane_settles() -> None
     assert len(speeds) == 15 and max(abs(s) for s in speeds) < 0.25
     # the samples of one plane: the still person's speed falls as the plane stops moving
     assert abs(speeds[-1]) < 0.05
+
+
+def test_a_scaled_distance_moves_with_the_fitted_plane_as_the_roads_do() -> None:
+    """A person standing 40 m out, 7 m left of the axis, the camera still, the depth engine
+    saying 30 m, and the fitted plane's horizon moving as in the test above. Its feet are
+    seen for eight frames (road distances and their ratios to the depth engine's), then a
+    nearer car covers the row below them: its distance is the depth engine's times the
+    ratios' median. Kept from their own frames' planes, the ratios put it 43.1 m out while
+    the same window's road distances, read again over the latest plane, say 42.0: a step
+    the distances' slope reads as 0.6 m/s towards the path. Read again over the latest plane
+    too, they are all one plane's and the person stands still."""
+    walker = person(40.0)
+    below, left = math.ceil(walker.box[3]), int(walker.box[0]) - 3
+    car = Instance(26002, 13, 0.9, (left, below, left + 60, 200), np.ones((200 - below, 60), bool), (below, left))
+    tracker = ObjectTracker(hfov_deg=HFOV)
+    horizons, said = [], []
+    for i in range(25):  # the ratios last the speed window (1 s) after the feet hide
+        t = i / 17
+        fit = RoadFit(horizon=0.456 - 0.012 * min(t, 1.0), reach=2.64, rows=60, bend=0.0)
+        hidden = i >= 8
+        things, depths = ([walker, car], [(30.0, 29.0), (8.0, 7.5)]) if hidden else ([walker], [(30.0, 29.0)])
+        info = tracker.update(things, depths, t, size=(256, 512), road_fit=fit)[0]
+        horizons.append(fit.horizon)
+        plane = GroundPlane(height_m=2.64, horizon=statistics.median(horizons), focal=1.0)
+        said.append(info.range_from)
+        assert info.range_m == pytest.approx(plane.distance(walker.box[3], 256), rel=1e-9)
+        assert info.lateral_mps is None or abs(info.lateral_mps) < 1e-6
+    assert said == ["road"] * 8 + ["scaled"] * 17

@@ -14,6 +14,7 @@ from edge.postprocess.ground import (
     FittedGround,
     GroundPlane,
     RoadReading,
+    Scale,
     feet,
     hiding_feet,
     road_distance,
@@ -227,15 +228,15 @@ def test_a_things_distance_from_the_road_and_the_depth_map_golden() -> None:
 
 
 def test_a_track_takes_partly_hidden_feet_only_without_clean_ones_golden() -> None:
-    scales: list[tuple[float, float]] = []
+    scales: list[Scale] = []
     # partly hidden, and nothing better: the reading stands, but gives no ratio
     assert take_reading(RoadReading(40.0, True, 120.0), (20.0, 19.0), scales, 0.0) == 40.0 and scales == []
     # whole feet: taken, and their ratio to the depth engine's kept
     assert take_reading(RoadReading(30.0, False, 120.0), (20.0, 19.0), scales, 0.1) == 30.0
-    assert scales == [(0.1, 1.5)]
+    assert scales == [Scale(t_s=0.1, ratio=1.5, row=120.0, depth_m=20.0)]
     # partly hidden with a clean ratio to go by: not taken (road_distance scales the depth)
     assert take_reading(RoadReading(66.0, True, 120.0), (20.0, 19.0), scales, 0.2) is None
-    assert road_distance((20.0, 19.0), None, [k for _, k in scales]) == (30.0, 28.5, "scaled")
+    assert road_distance((20.0, 19.0), None, [s.ratio for s in scales]) == (30.0, 28.5, "scaled")
     # no feet, or no depth to take a ratio against
     assert take_reading(None, (20.0, 19.0), scales, 0.3) is None
     assert take_reading(RoadReading(30.0, False, 120.0), None, scales, 0.4) == 30.0 and len(scales) == 1
