@@ -67,7 +67,8 @@ def test_a_scaled_distance_moves_with_the_fitted_plane_as_the_roads_do() -> None
     too, they are all one plane's and the person stands still."""
     walker = person(40.0)
     below, left = math.ceil(walker.box[3]), int(walker.box[0]) - 3
-    car = Instance(26002, 13, 0.9, (left, below, left + 60, 200), np.ones((200 - below, 60), bool), (below, left))
+    mask = np.ones((200 - below, 60), bool)
+    car = Instance(26002, 13, 0.9, (left, below, left + 60, 200), mask, (below, left))
     tracker = ObjectTracker(hfov_deg=HFOV)
     horizons, said = [], []
     for i in range(25):  # the ratios last the speed window (1 s) after the feet hide

@@ -17,6 +17,8 @@ from edge.postprocess.ground import (
     Scale,
     feet,
     hiding_feet,
+    reread,
+    rescaled,
     road_distance,
     road_readings,
     take_reading,
@@ -240,6 +242,23 @@ def test_a_track_takes_partly_hidden_feet_only_without_clean_ones_golden() -> No
     # no feet, or no depth to take a ratio against
     assert take_reading(None, (20.0, 19.0), scales, 0.3) is None
     assert take_reading(RoadReading(30.0, False, 120.0), None, scales, 0.4) == 30.0 and len(scales) == 1
+
+
+def test_a_tracks_distances_read_again_over_a_plane_golden() -> None:
+    """Over the synthetic plane row 148.992 of 256 is 20 m (the test above): a ratio taken
+    there against a depth of 5 m is 4 again; one taken above the horizon, which the plane
+    does not read, keeps its 1.5. Then a road distance is read again at its row (20 m), a
+    scaled one goes by the depth engine's 10 m times the ratios' median (2.75), and one from
+    the depth map alone stands."""
+    scales = rescaled([Scale(0.0, 2.0, 148.992, 5.0), Scale(0.1, 1.5, 100.0, 8.0)], SYNTHETIC, 256)
+    assert [s.ratio for s in scales] == [pytest.approx(4.0), 1.5]
+    ranges = [(0.0, 19.0), (0.1, 33.0), (0.2, 7.0)]
+    reads = [(0.0, 148.992, None), (0.1, None, 10.0), (0.2, None, None)]
+    again = reread(ranges, reads, list(scales), SYNTHETIC, 256)
+    assert [t for t, _ in again] == [0.0, 0.1, 0.2]
+    assert [d for _, d in again] == [pytest.approx(20.0), pytest.approx(27.5), 7.0]
+    # no ratios left in the window: a scaled distance keeps what it was
+    assert [d for _, d in reread(ranges[1:], reads[1:], [], SYNTHETIC, 256)] == [33.0, 7.0]
 
 
 def test_a_track_whose_feet_hide_for_a_frame_keeps_the_roads_scale() -> None:
