@@ -138,7 +138,8 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         "the objects' places with them. Right on a flat road with the camera's pitch as set by "
         "--horizon; synthetic:// and cityscapes://DIR with camera files know theirs; with --camera, "
         "NAME=M is that camera's (repeatable) and M every other's; default: unknown, and the road's "
-        "plane is fitted to the depth map's road",
+        "plane is fitted to the depth map's road (said when the run ends, with the options that "
+        "give it)",
     )
     p.add_argument(
         "--horizon",

@@ -326,6 +326,18 @@ def reread(
     return out
 
 
+def camera_plane(fitted: GroundPlane, hfov_deg: float | None, size: tuple[int, int]) -> GroundPlane:
+    """A plane FittedGround gives (focal length 1, height the fits' reach) as a camera's
+    height, horizon and field of view give it (``--camera-height``, ``--horizon``, ``--hfov``):
+    the same distances for a picture of ``size``, the height in the depth engine's metres.
+    Without ``hfov_deg`` it stays as it is: the height needs the focal length."""
+    if hfov_deg is None:
+        return fitted
+    focal = GroundPlane(height_m=1.0, horizon=fitted.horizon).with_focal(hfov_deg, size).focal
+    assert focal is not None and fitted.focal is not None  # with_focal gives one
+    return GroundPlane(height_m=fitted.height_m * fitted.focal / focal, horizon=fitted.horizon, focal=focal)
+
+
 # the fits a fitted plane is the median of: a camera's mount stays put and a road's slope
 # changes over seconds. On the ground trial's drives 2 s gave what 3, 5 and 10 s did, and
 # 1 s (the speed window) 3 more never-due warnings and 4 more false cut-ins at 256x512

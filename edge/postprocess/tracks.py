@@ -48,6 +48,7 @@ from edge.postprocess.ground import (
     GroundPlane,
     RoadReading,
     Scale,
+    camera_plane,
     hiding_feet,
     reread,
     rescaled,
@@ -197,6 +198,8 @@ class ObjectTracker:
         self.use_ground = use_ground
         self.fit_ground = fit_ground
         self._fitted = FittedGround()
+        # the road's plane fitted so far, as a camera's height and horizon give it (camera_plane)
+        self.road_plane: GroundPlane | None = None
         self._tracks: list[_Track] = []
         self._numbers = itertools.count(1)
         self._scene: Hashable | None = None
@@ -241,6 +244,7 @@ class ObjectTracker:
         self._tracks = []
         self._last_s = None
         self._fitted.reset()
+        self.road_plane = None
 
     def update(
         self,
@@ -272,6 +276,8 @@ class ObjectTracker:
         plane = self._fitted.update(road_fit, t_s) if self.fits_ground else self.ground
         refits: tuple[GroundPlane, int] | None = None  # a fitted plane: readings are read again over it
         if plane is not None and size is not None:
+            if self.fits_ground:
+                self.road_plane = camera_plane(plane, self.hfov_deg, size)
             plane = plane.with_focal(self.hfov_deg or 0.0, size)
             grounded = road_readings(instances, plane, size)
             refits = (plane, size[0]) if self.fits_ground else None

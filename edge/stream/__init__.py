@@ -111,6 +111,7 @@ def run_stream(
     ``min_score``: the lowest detection score an instance is kept at (Pipeline).
     """
     from edge.stream.engines import EngineSet
+    from edge.stream.steps import say_road_plane
 
     check_min_score(min_score)
     replace = check_before_engines(
@@ -172,6 +173,7 @@ def run_stream(
             print(f"warning: {failure}", file=sys.stderr)
         raise
     engine_set.close()
+    say_road_plane(pipeline.object_tracker)
     stopped = outputs_stopped({None: pipeline})
     raise_failures([*([stopped] if stopped else []), *write_logs(tracker, **logs)])
     return tracker

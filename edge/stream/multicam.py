@@ -259,6 +259,7 @@ def run_cameras(
     from edge.stream.engines import EngineSet
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import is_live
+    from edge.stream.steps import say_road_plane
 
     o = options or StreamOptions()
     check_min_score(min_score)
@@ -348,6 +349,8 @@ def run_cameras(
             print(f"warning: {failure}", file=sys.stderr)
         raise
     engine_set.close()
+    for name, pipeline in pipelines.items():
+        say_road_plane(pipeline.object_tracker, name)
     stopped = outputs_stopped(pipelines)
     written = write_cameras_logs(trackers, trace=trace, latency_log=latency_log, summary=summary_json)
     raise_failures([*([stopped] if stopped else []), *written])

@@ -246,6 +246,30 @@ def tracker_seeing(tracker: ObjectTracker, source: object, kinds: Collection[str
     return tracker.fresh(hfov_deg=view, ground=ground)
 
 
+def say_road_plane(tracker: ObjectTracker, camera: str | None = None) -> None:
+    """At a run's end, say on standard error the road's plane ``tracker`` fitted to the depth
+    map, and the options that give it from the first frame (``camera``: whose, with
+    --camera): a camera's height that is not its mount's says the depth engine's metres are
+    off. Nothing where no plane was to be fitted."""
+    if not tracker.fits_ground:
+        return
+    plane, whose = tracker.road_plane, "" if camera is None else f"{camera}="
+    said = "" if camera is None else f" ({camera})"
+    if plane is None:
+        said += " no road's plane was fitted to the depth map: its road bent, or too little of it showed"
+    elif tracker.hfov_deg is None:
+        said += f" the road's plane fitted to the depth map puts the horizon {plane.horizon:.3f} of the "
+        said += "picture's height down (with --hfov it gives the camera's height)"
+    else:
+        said += (
+            f" the road's plane fitted to the depth map: the camera {plane.height_m:.2f} m over the road "
+            f"(in the depth engine's metres), the horizon {plane.horizon:.3f} of the picture's height "
+            f"down; --camera-height {whose}{plane.height_m:.2f} --horizon {whose}{plane.horizon:.3f} "
+            "give it from the first frame"
+        )
+    print(f"note:{said}", file=sys.stderr)
+
+
 def run_engines(engines: EngineSet, frame: Frame, tracker: LatencyTracker, pool: Executor) -> Result:
     """Preprocess one frame and run its engines, panoptic and depth side by side on
     ``pool``; each step is a stage of ``tracker``. The inference step of Pipeline,

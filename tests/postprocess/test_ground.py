@@ -15,6 +15,7 @@ from edge.postprocess.ground import (
     GroundPlane,
     RoadReading,
     Scale,
+    camera_plane,
     feet,
     hiding_feet,
     reread,
@@ -509,3 +510,18 @@ def test_a_thing_behind_the_car_ahead_is_not_warned_of_before_it() -> None:
     assert thin.ttc_s is None and not thin.warned
     thin, car = _behind_the_car_ahead(True, car_closes=True)
     assert car.ttc_s is not None and thin.ttc_s == pytest.approx(max(alone.ttc_s, car.ttc_s))
+
+
+def test_a_fitted_plane_as_a_cameras_height_and_horizon_golden() -> None:
+    """FittedGround's plane of the synthetic camera's road: focal length 1 and height its
+    reach, 2.2 x 1.2 = 2.64. With the 48.9 degree field of view at 256x512 the focal length
+    is (512 / 256) / (2 tan(hfov / 2)) = 2.2 of the height, so the camera is 2.64 / 2.2 =
+    1.2 m up; those options give the same distances. Without a field of view it stays."""
+    fitted = GroundPlane(height_m=2.64, horizon=0.45, focal=1.0)
+    plane = camera_plane(fitted, HFOV, (256, W))
+    assert plane.height_m == pytest.approx(1.2) and plane.focal == pytest.approx(2.2)
+    assert plane.horizon == 0.45
+    pinned = GroundPlane(height_m=plane.height_m, horizon=plane.horizon).with_focal(HFOV, (256, W))
+    for row in (120.0, 148.992, 200.0, 255.0):
+        assert pinned.distance(row, 256) == pytest.approx(fitted.distance(row, 256))
+    assert camera_plane(fitted, None, (256, W)) is fitted

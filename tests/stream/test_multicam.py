@@ -281,6 +281,32 @@ def test_two_cameras_share_the_engines_and_are_each_their_own_stream(
         assert any(c != t["camera"] and a < t["end_ns"] and b > t["start_ns"] for c, a, b in held), t
 
 
+def test_each_camera_says_the_road_plane_it_fitted_by_name(
+    demo_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two cameras whose frames carry no camera height (a folder each) fit their roads apart,
+    and the run's end says each one's under its name (on these frames at 128x256 the tiny
+    depth engine's road bends 0.06-0.07, over the 0.03 a plane is taken at, so each says
+    none was fitted; a plane's own words: tests/stream/test_steps.py)."""
+    from edge.stream.record import record
+
+    for name in ("front", "rear"):
+        record(DRIVE.format(frames=3, seed=0), [f"dir://{tmp_path / name}"])
+    capsys.readouterr()
+    run_cameras(
+        {name: str(tmp_path / name) for name in ("front", "rear")},
+        engines=demo_engines,
+        sinks=[str(tmp_path / "objects.jsonl")],
+        object_tracker=ObjectTracker(hfov_deg=48.9),
+    )
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: (")]
+    assert said == [
+        f"note: ({name}) no road's plane was fitted to the depth map: its road bent, or too "
+        "little of it showed"
+        for name in ("front", "rear")
+    ]
+
+
 def test_segments_of_each_camera_and_of_the_shared_objects(tiny_engines: Path, tmp_path: Path) -> None:
     """--segment with cameras: each camera's video in its own numbered segments, the shared
     objects file in segments of both cameras' lines, named in the summary of the camera

@@ -293,8 +293,8 @@ def demo_engines_96(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def road_sources(video: Path, engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict:
     """What each object's distance was read from (range_from) in a run of ``video``: fitting
-    the road's plane (the default), told not to, and --no-ground's; each says whether the
-    fitting was said on standard error."""
+    the road's plane (the default), told not to, and --no-ground's; each with what the run
+    said on standard error."""
     from edge.postprocess.tracks import ObjectTracker
     from edge.stream import run_stream
 
@@ -307,7 +307,7 @@ def road_sources(video: Path, engines: Path, tmp_path: Path, capsys: pytest.Capt
         out = tmp_path / f"{name}.jsonl"
         run_stream(str(video), engines=engines, sinks=[str(out)], object_tracker=tracker)
         lines = [json.loads(line) for line in out.read_text().splitlines()]
-        said = "its plane fitted to the depth map's road" in capsys.readouterr().err
+        said = capsys.readouterr().err
         sources[name] = ({o["range_from"] for x in lines for o in x["objects"] if "range_from" in o}, said)
     return sources
 
@@ -344,13 +344,15 @@ def test_a_camera_nobody_measured_has_its_road_fitted_to_the_depth_map(
     from edge.postprocess.ground import MAX_BEND
 
     found, said = sources["fitted"]
-    assert "road" in found and said
-    assert sources["unfitted"] == sources["no_ground"] == ({"depth"}, False)
+    assert "road" in found and "its plane fitted to the depth map's road" in said
+    assert sources["unfitted"] == sources["no_ground"] == ({"depth"}, "")
     plane, bends = fitted_plane(video, demo_engines_256)
     assert sorted(b for b in bends if b is not None)[len(bends) // 2] <= MAX_BEND
     focal = 1.1 * 512 / 256  # the synthetic camera's focal length over the picture's height
     assert plane is not None and plane.height_m / focal == pytest.approx(1.2, rel=0.05)
     assert plane.horizon == pytest.approx(0.45, abs=0.015)
+    # and the run's end says the plane it fitted (the folder gives no field of view: no height)
+    assert f"fitted to the depth map puts the horizon {plane.horizon:.3f} of the picture's height" in said
 
 
 def test_a_road_the_depth_map_bends_gives_no_plane(
@@ -370,9 +372,48 @@ def test_a_road_the_depth_map_bends_gives_no_plane(
     record("synthetic://?size=96x192&frames=12&seed=2&lane=right", [f"dir://{video}"])
     capsys.readouterr()
     sources = road_sources(video, demo_engines_96, tmp_path, capsys)
-    assert sources["fitted"] == ({"depth"}, True)  # tried, and said, but refused
+    found, said = sources["fitted"]  # tried, and said, but refused
+    assert found == {"depth"} and "its plane fitted to the depth map's road" in said
+    assert "note: no road's plane was fitted to the depth map: its road bent" in said
     plane, bends = fitted_plane(video, demo_engines_96)
     seen = [b for b in bends if b is not None]  # the rest: no fit, or halves with no line
     assert plane is None and seen and min(seen) > MAX_BEND
     assert tracker_seeing(ObjectTracker(), object(), ("depth",)) is not None
+    assert capsys.readouterr().err == ""
+
+
+def test_the_road_plane_fitted_is_said_with_the_options_that_give_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """At a run's end: the synthetic camera's road fitted (reach 2.64, horizon 0.45) with its
+    48.9 degree field of view at 256x512 is a camera 1.2 m up, and --camera-height and
+    --horizon give it from the first frame (a named camera's options with its name).
+    Without a field of view, the horizon alone; none fitted, or a scene that forgot it, is
+    said so; a tracker given its plane, or told not to fit one, says nothing."""
+    from edge.postprocess.ground import GroundPlane
+    from edge.postprocess.road_fit import RoadFit
+    from edge.postprocess.tracks import ObjectTracker
+    from edge.stream.steps import say_road_plane
+
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    road = RoadFit(horizon=0.45, reach=2.64, rows=60, bend=0.0)
+    tracker = ObjectTracker(hfov_deg=hfov)
+    tracker.update([], None, 0.0, size=(256, 512), road_fit=road)
+    say_road_plane(tracker, "front")
+    said = capsys.readouterr().err
+    assert said.startswith("note: (front) the road's plane fitted to the depth map: the camera 1.20 m over")
+    assert said.endswith("--camera-height front=1.20 --horizon front=0.450 give it from the first frame\n")
+    blind = ObjectTracker()
+    blind.update([], None, 0.0, size=(256, 512), road_fit=road)
+    say_road_plane(blind)
+    assert "puts the horizon 0.450 of the picture's height down (with --hfov" in capsys.readouterr().err
+    tracker.update([], None, 0.1, scene="next", size=(256, 512), road_fit=None)
+    say_road_plane(tracker)
+    assert capsys.readouterr().err.startswith("note: no road's plane was fitted to the depth map")
+    for given in (
+        ObjectTracker(hfov_deg=hfov, ground=GroundPlane(height_m=1.2)),
+        ObjectTracker(fit_ground=False),
+    ):
+        given.update([], None, 0.0, size=(256, 512), road_fit=road)
+        say_road_plane(given)
     assert capsys.readouterr().err == ""
