@@ -106,3 +106,31 @@ def steady_part(times: Sequence[float], values: Sequence[float]) -> tuple[list[f
                 kept += waiting
                 waiting = []
     return [times[i] for i in kept], [values[i] for i in kept]
+
+
+def match_boxes(
+    boxes: np.ndarray,
+    classes: Sequence[int],
+    moved: np.ndarray,
+    last: np.ndarray,
+    their_classes: Sequence[int],
+    min_iou: float,
+) -> dict[int, int]:
+    """Each of ``boxes``' index -> the index of the track it continues: of its class, and
+    the best overlap, at least ``min_iou``, with the track's box ``moved`` on by its own
+    speed or where it was ``last`` seen (one frame's odd box, half of it hidden, throws the
+    motion off for the next, and the object back in full would not meet its moved-on box);
+    greedy, best first, and among equal overlaps the earlier box and the older track first."""
+    iou = np.maximum(box_iou(boxes, moved), box_iou(boxes, last))
+    iou = np.where(np.equal.outer(classes, their_classes), iou, 0.0)
+    taken: dict[int, int] = {}
+    used: set[int] = set()
+    for flat in np.argsort(-iou, axis=None, kind="stable"):
+        i, k = divmod(int(flat), iou.shape[1])
+        if iou[i, k] < min_iou:
+            break
+        if i in taken or k in used:
+            continue
+        taken[i] = k
+        used.add(k)
+    return taken

@@ -525,3 +525,34 @@ def test_a_fitted_plane_as_a_cameras_height_and_horizon_golden() -> None:
     for row in (120.0, 148.992, 200.0, 255.0):
         assert pinned.distance(row, 256) == pytest.approx(fitted.distance(row, 256))
     assert camera_plane(fitted, None, (256, W)) is fitted
+
+
+def _walker(d: float, x: float, feet_d: float) -> Instance:
+    """A person 0.6 m wide and 1.7 m tall ``d`` m out, ``x`` m right of the axis, whose box's
+    bottom (its feet row) is the road's row at ``feet_d`` m."""
+    f = 1.1 * W
+    u1, u2 = W / 2 + f * (x - 0.3) / d, W / 2 + f * (x + 0.3) / d
+    v2 = 0.45 * 256 + f * 1.2 / feet_d
+    v1 = v2 - f * 1.7 / d
+    mask = np.ones((math.ceil(v2) - int(v1), math.ceil(u2) - int(u1)), bool)
+    return Instance(24001, 11, 0.9, (u1, v1, u2, v2), mask, (int(v1), int(u1)))
+
+
+def test_a_cut_in_read_from_the_road_needs_the_boxs_growth_to_agree() -> None:
+    """A person standing 4 m left of the axis, approached at 10 m/s from 30 m, whose feet
+    row sinks as if it neared 6 m/s faster than its box grows (a box's bottom a row or two
+    off, row after row). The road distances' own slope then closes 16 m/s, and beside the
+    axis that reads as 1.0-1.3 m/s towards the path, sure within the distances' interval:
+    said to cut in. Its box's growth says 10 m/s and no lateral speed, so it is not. A
+    person walking in at 2 m/s, feet and box agreeing, is said to cut in as before."""
+    for walk, sink, cuts_in in ((0.0, 6.0, False), (2.0, 0.0, True)):
+        tracker = ObjectTracker(hfov_deg=HFOV, ground=SYNTHETIC)
+        said = []
+        for i in range(19):
+            t = i / 17
+            d = 30.0 - 10.0 * t
+            (info,) = tracker.update([_walker(d, -4.0 + walk * t, d - sink * t)], [(d, d)], t, size=(256, W))
+            said.append((info.lateral_mps, info.path_in_s))
+        speeds = [s for s, _ in said[-7:]]  # the speed window's last 7 frames, 0.7-1.1 s
+        assert all(s is not None and 1.0 <= s <= 2.1 for s in speeds), speeds
+        assert all((p is not None) == cuts_in for _, p in said[-7:]), said
