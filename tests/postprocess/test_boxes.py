@@ -10,6 +10,7 @@ from edge.postprocess.boxes import (
     STEP_FRAMES,
     STEP_WITHIN_S,
     box_iou,
+    match_boxes,
     steady_part,
 )
 
@@ -50,3 +51,21 @@ def test_a_box_is_read_with_its_steps_taken_out_golden() -> None:
     assert times == [0.0, 0.1, 0.3, 0.4]
     # a box that flickers between two sizes every frame: the first size is read
     assert read(57, 30, 57, 30, 57) == [(0, 57), (2, 57), (4, 57)]
+
+
+def test_boxes_are_matched_to_tracks_best_first_golden() -> None:
+    """Three boxes and three tracks. Box 0 overlaps track 0 by 25/175 where it was last
+    seen and 1.0 moved on: taken. Box 1 (a car) overlaps track 1 (a person) wholly: another
+    class, not taken; it overlaps track 2 moved on by 25/175, under 0.3: not taken. Box 2
+    is where track 2 was last seen (its motion had it moved off): taken."""
+    boxes = np.array([[5, 5, 15, 15], [40, 40, 50, 50], [60, 60, 70, 70]], float)
+    moved = np.array([[5, 5, 15, 15], [40, 40, 50, 50], [60, 60, 70, 70]], float)
+    last = np.array([[0, 0, 10, 10], [40, 40, 50, 50], [45, 45, 55, 55]], float)
+    moved[2] = [45, 45, 55, 55]
+    last[2] = [60, 60, 70, 70]
+    pairs = match_boxes(boxes, [24, 26, 26], moved, last, [24, 24, 26], min_iou=0.3)
+    assert pairs == {0: 0, 2: 2}
+    # equal overlaps: the earlier box and the older track first
+    same = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], float)
+    assert match_boxes(same, [1, 1], same, same, [1, 1], min_iou=0.3) == {0: 0, 1: 1}
+    assert match_boxes(same, [1, 1], same[:1], same[:1], [1], min_iou=0.3) == {0: 0}
