@@ -158,7 +158,8 @@ class ObjectTracker:
         its camera's (edge.stream.steps.tracker_seeing): the depth engine's distances alone.
         ``fit_ground``: with no ``ground`` (and ``use_ground``), the road's plane is fitted to
         the depth map's road (``update``'s ``road_fit``; FittedGround, over its last 2 s),
-        and a track's distances read from the road are read again over each frame's plane."""
+        and a track's distances read from the road, or scaled to it, are read again over each
+        frame's plane (``road_plane``: the latest, as camera_plane gives it)."""
         checks = {
             "min_iou": (min_iou, 0.0 < min_iou <= 1.0, "in (0, 1]"),
             "max_gap_s": (max_gap_s, max_gap_s >= 0, ">= 0"),
@@ -199,7 +200,6 @@ class ObjectTracker:
         self.use_ground = use_ground
         self.fit_ground = fit_ground
         self._fitted = FittedGround()
-        # the road's plane fitted so far, as a camera's height and horizon give it (camera_plane)
         self.road_plane: GroundPlane | None = None
         self._tracks: list[_Track] = []
         self._numbers = itertools.count(1)
@@ -387,19 +387,19 @@ class ObjectTracker:
         speed = {"front": across, "rear": -across, "left": closing_mps, "right": -closing_mps}[self.facing]
         towards = gap is not None and gap > 0 and speed * lateral < 0 and abs(speed) >= self.min_lateral_mps
         if towards and self.cut_in_confidence > 0:
-            towards = self._drift_clear(track, growth_closing, distance, bearing, speed)
+            towards = self._drift_clear(track, growth_closing, distance, bearing, across)
         return speed, (gap / abs(speed) if towards and gap is not None else None)
 
     def _drift_clear(
-        self, track: _Track, growth_closing: bool, distance: float, bearing: float, speed: float
+        self, track: _Track, growth_closing: bool, distance: float, bearing: float, across: float
     ) -> bool:
-        """Whether _drift's ``speed`` across the camera's axis keeps to its side of zero over
+        """Whether _drift's speed ``across`` the camera's axis keeps to its side of zero over
         the intervals (slope_interval at ``cut_in_confidence``) of its bearing's rate and of
         the closing speed: the box's growth times ``distance``, and where the speed took the
-        distances' own slope (read from the road), theirs as well: a feet row's step moves
-        them as the box's growth does not. On the ground trial's drives the others said to cut
-        in went 47 -> 25 (road and fitted arms, 256x512 and 128x256), never due 72 -> 67, true
-        cut-ins warned of 265 -> 261."""
+        distances' own slope (read from the road, or scaled to it), theirs as well: a feet
+        row's step moves them as the box's growth does not. On the ground trial's drives the
+        others said to cut in went 47 -> 25 (road and fitted arms, 256x512 and 128x256), never
+        due 72 -> 67, true cut-ins warned of 265 -> 261."""
         z = NormalDist().inv_cdf((1 + self.cut_in_confidence) / 2)
         interval = functools.partial(
             closing_interval, window_s=self.speed_window_s, min_samples=self.min_speed_samples, z=z
@@ -418,7 +418,7 @@ class ObjectTracker:
             if bounds is None:
                 return False
             corners = [-turn * distance - bearing * closing for turn in turns for closing in bounds]
-            if min(corners) * speed <= 0 or max(corners) * speed <= 0:
+            if min(corners) * across <= 0 or max(corners) * across <= 0:
                 return False
         return True
 

@@ -544,9 +544,14 @@ def test_a_cut_in_read_from_the_road_needs_the_boxs_growth_to_agree() -> None:
     off, row after row). The road distances' own slope then closes 16 m/s, and beside the
     axis that reads as 1.0-1.3 m/s towards the path, sure within the distances' interval:
     said to cut in. Its box's growth says 10 m/s and no lateral speed, so it is not. A
-    person walking in at 2 m/s, feet and box agreeing, is said to cut in as before."""
-    for walk, sink, cuts_in in ((0.0, 6.0, False), (2.0, 0.0, True)):
-        tracker = ObjectTracker(hfov_deg=HFOV, ground=SYNTHETIC)
+    person walking in at 2 m/s, feet and box agreeing, is said to cut in as before; so is
+    one a rear camera sees so (its picture's left is the vehicle's right)."""
+    for facing, walk, sink, cuts_in in (
+        ("front", 0.0, 6.0, False),
+        ("front", 2.0, 0.0, True),
+        ("rear", 2.0, 0.0, True),
+    ):
+        tracker = ObjectTracker(hfov_deg=HFOV, ground=SYNTHETIC, facing=facing)
         said = []
         for i in range(19):
             t = i / 17
@@ -554,5 +559,7 @@ def test_a_cut_in_read_from_the_road_needs_the_boxs_growth_to_agree() -> None:
             (info,) = tracker.update([_walker(d, -4.0 + walk * t, d - sink * t)], [(d, d)], t, size=(256, W))
             said.append((info.lateral_mps, info.path_in_s))
         speeds = [s for s, _ in said[-7:]]  # the speed window's last 7 frames, 0.7-1.1 s
+        if facing == "rear":  # the vehicle's right is the picture's left: moving left
+            speeds = [-s if s is not None else s for s in speeds]
         assert all(s is not None and 1.0 <= s <= 2.1 for s in speeds), speeds
         assert all((p is not None) == cuts_in for _, p in said[-7:]), said
