@@ -173,7 +173,7 @@ def run_stream(
             print(f"warning: {failure}", file=sys.stderr)
         raise
     engine_set.close()
-    say_road_plane(pipeline.object_tracker)
+    say_road_plane(pipeline.object_tracker, engine_set.kinds)
     stopped = outputs_stopped({None: pipeline})
     raise_failures([*([stopped] if stopped else []), *write_logs(tracker, **logs)])
     return tracker

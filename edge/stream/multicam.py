@@ -350,7 +350,7 @@ def run_cameras(
         raise
     engine_set.close()
     for name, pipeline in pipelines.items():
-        say_road_plane(pipeline.object_tracker, name)
+        say_road_plane(pipeline.object_tracker, engine_set.kinds, name)
     stopped = outputs_stopped(pipelines)
     written = write_cameras_logs(trackers, trace=trace, latency_log=latency_log, summary=summary_json)
     raise_failures([*([stopped] if stopped else []), *written])

@@ -246,12 +246,13 @@ def tracker_seeing(tracker: ObjectTracker, source: object, kinds: Collection[str
     return tracker.fresh(hfov_deg=view, ground=ground)
 
 
-def say_road_plane(tracker: ObjectTracker, camera: str | None = None) -> None:
+def say_road_plane(tracker: ObjectTracker, kinds: Collection[str], camera: str | None = None) -> None:
     """At a run's end, say on standard error the road's plane ``tracker`` fitted to the depth
     map, and the options that give it from the first frame (``camera``: whose, with
     --camera): a camera's height that is not its mount's says the depth engine's metres are
-    off. Nothing where no plane was to be fitted."""
-    if not tracker.fits_ground:
+    off. Nothing where no plane was to be fitted (the engines' ``kinds`` lack a panoptic or
+    a depth engine, or the tracker was given its plane or told not to fit one)."""
+    if not tracker.fits_ground or not {"panoptic", "depth"} <= set(kinds):
         return
     plane, whose = tracker.road_plane, "" if camera is None else f"{camera}="
     said = "" if camera is None else f" ({camera})"

@@ -389,7 +389,8 @@ def test_the_road_plane_fitted_is_said_with_the_options_that_give_it(
     48.9 degree field of view at 256x512 is a camera 1.2 m up, and --camera-height and
     --horizon give it from the first frame (a named camera's options with its name).
     Without a field of view, the horizon alone; none fitted, or a scene that forgot it, is
-    said so; a tracker given its plane, or told not to fit one, says nothing."""
+    said so; a tracker given its plane, or told not to fit one, or a run without a depth
+    engine, says nothing."""
     from edge.postprocess.ground import GroundPlane
     from edge.postprocess.road_fit import RoadFit
     from edge.postprocess.tracks import ObjectTracker
@@ -399,21 +400,22 @@ def test_the_road_plane_fitted_is_said_with_the_options_that_give_it(
     road = RoadFit(horizon=0.45, reach=2.64, rows=60, bend=0.0)
     tracker = ObjectTracker(hfov_deg=hfov)
     tracker.update([], None, 0.0, size=(256, 512), road_fit=road)
-    say_road_plane(tracker, "front")
+    say_road_plane(tracker, ("panoptic", "depth"), "front")
     said = capsys.readouterr().err
     assert said.startswith("note: (front) the road's plane fitted to the depth map: the camera 1.20 m over")
     assert said.endswith("--camera-height front=1.20 --horizon front=0.450 give it from the first frame\n")
     blind = ObjectTracker()
     blind.update([], None, 0.0, size=(256, 512), road_fit=road)
-    say_road_plane(blind)
+    say_road_plane(blind, ("panoptic", "depth"))
     assert "puts the horizon 0.450 of the picture's height down (with --hfov" in capsys.readouterr().err
     tracker.update([], None, 0.1, scene="next", size=(256, 512), road_fit=None)
-    say_road_plane(tracker)
+    say_road_plane(tracker, ("panoptic", "depth"))
     assert capsys.readouterr().err.startswith("note: no road's plane was fitted to the depth map")
     for given in (
         ObjectTracker(hfov_deg=hfov, ground=GroundPlane(height_m=1.2)),
         ObjectTracker(fit_ground=False),
     ):
         given.update([], None, 0.0, size=(256, 512), road_fit=road)
-        say_road_plane(given)
+        say_road_plane(given, ("panoptic", "depth"))
+    say_road_plane(ObjectTracker(hfov_deg=hfov), ("panoptic",))  # no depth map, no plane to fit
     assert capsys.readouterr().err == ""
