@@ -98,6 +98,9 @@ class LatencyTracker:
         self.pacing: str | None = None
         self.pace_fps: float | None = None
         self.pace_hint: str | None = None
+        # the road's plane fitted to the depth map at the run's end (GroundPlane.to_json: its
+        # height in the depth engine's metres over the focal length), where one was
+        self.road_plane: dict[str, float | None] | None = None
         self._t0 = time.perf_counter_ns()
         self._t_last = self._t0
         # the summary's fps counts from the first frame's capture, not from here: loading the
@@ -245,6 +248,7 @@ class LatencyTracker:
                 "pacing": self.pacing,
                 "pace_fps": self.pace_fps,
                 "pace_hint": self.pace_hint,
+                "road_plane": self.road_plane,
                 "frames_in": self.frames_in,
                 "frames_out": self.frames_out,
                 "drops": self.drops,

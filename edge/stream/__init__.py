@@ -111,7 +111,7 @@ def run_stream(
     ``min_score``: the lowest detection score an instance is kept at (Pipeline).
     """
     from edge.stream.engines import EngineSet
-    from edge.stream.steps import say_road_plane
+    from edge.stream.steps import end_road_plane
 
     check_min_score(min_score)
     replace = check_before_engines(
@@ -166,14 +166,16 @@ def run_stream(
         watch = ServiceWatch.for_pipeline(pipeline, heartbeat=heartbeat, skip_stuck_sinks=skip_stuck_sinks)
         with StatusLine(tracker, enabled=show_status, log_every_s=status_every_s), watch:
             pipeline.run()
-    except BaseException:
+    except BaseException as exc:
         engine_set.close()
+        if isinstance(exc, KeyboardInterrupt):  # how a camera's run ends
+            end_road_plane(tracker, pipeline.object_tracker, engine_set.kinds)
         # logs are written even after Ctrl-C or an error: they explain what happened
         for failure in write_logs(tracker, **logs):
             print(f"warning: {failure}", file=sys.stderr)
         raise
     engine_set.close()
-    say_road_plane(pipeline.object_tracker, engine_set.kinds)
+    end_road_plane(tracker, pipeline.object_tracker, engine_set.kinds)
     stopped = outputs_stopped({None: pipeline})
     raise_failures([*([stopped] if stopped else []), *write_logs(tracker, **logs)])
     return tracker

@@ -259,7 +259,7 @@ def run_cameras(
     from edge.stream.engines import EngineSet
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import is_live
-    from edge.stream.steps import say_road_plane
+    from edge.stream.steps import end_road_plane
 
     o = options or StreamOptions()
     check_min_score(min_score)
@@ -341,8 +341,11 @@ def run_cameras(
         )
         with StatusLine(CamerasStatus(trackers), enabled=show_status, log_every_s=status_every_s), watch:
             run_all(pipelines)
-    except BaseException:
+    except BaseException as exc:
         engine_set.close()
+        if isinstance(exc, KeyboardInterrupt):  # how a camera's run ends
+            for name, pipeline in pipelines.items():
+                end_road_plane(trackers[name], pipeline.object_tracker, engine_set.kinds, name)
         for failure in write_cameras_logs(
             trackers, trace=trace, latency_log=latency_log, summary=summary_json
         ):
@@ -350,7 +353,7 @@ def run_cameras(
         raise
     engine_set.close()
     for name, pipeline in pipelines.items():
-        say_road_plane(pipeline.object_tracker, engine_set.kinds, name)
+        end_road_plane(trackers[name], pipeline.object_tracker, engine_set.kinds, name)
     stopped = outputs_stopped(pipelines)
     written = write_cameras_logs(trackers, trace=trace, latency_log=latency_log, summary=summary_json)
     raise_failures([*([stopped] if stopped else []), *written])

@@ -246,6 +246,16 @@ def tracker_seeing(tracker: ObjectTracker, source: object, kinds: Collection[str
     return tracker.fresh(hfov_deg=view, ground=ground)
 
 
+def end_road_plane(
+    latency: LatencyTracker, tracker: ObjectTracker, kinds: Collection[str], camera: str | None = None
+) -> None:
+    """At a run's end, or its Ctrl-C (how a camera's run ends): the road's plane ``tracker``
+    fitted into ``latency``'s summary (``road_plane``), and said (say_road_plane)."""
+    if tracker.fits_ground and {"panoptic", "depth"} <= set(kinds) and tracker.road_plane is not None:
+        latency.road_plane = tracker.road_plane.to_json()
+    say_road_plane(tracker, kinds, camera)
+
+
 def say_road_plane(tracker: ObjectTracker, kinds: Collection[str], camera: str | None = None) -> None:
     """At a run's end, say on standard error the road's plane ``tracker`` fitted to the depth
     map, and the options that give it from the first frame (``camera``: whose, with

@@ -305,10 +305,14 @@ def road_sources(video: Path, engines: Path, tmp_path: Path, capsys: pytest.Capt
         ("no_ground", ObjectTracker(use_ground=False)),
     ):
         out = tmp_path / f"{name}.jsonl"
-        run_stream(str(video), engines=engines, sinks=[str(out)], object_tracker=tracker)
+        summary = tmp_path / f"{name}_summary.json"
+        run_stream(
+            str(video), engines=engines, sinks=[str(out)], object_tracker=tracker, summary_json=summary
+        )
         lines = [json.loads(line) for line in out.read_text().splitlines()]
         said = capsys.readouterr().err
         sources[name] = ({o["range_from"] for x in lines for o in x["objects"] if "range_from" in o}, said)
+        sources[name + "_plane"] = json.loads(summary.read_text())["road_plane"]
     return sources
 
 
@@ -351,8 +355,11 @@ def test_a_camera_nobody_measured_has_its_road_fitted_to_the_depth_map(
     focal = 1.1 * 512 / 256  # the synthetic camera's focal length over the picture's height
     assert plane is not None and plane.height_m / focal == pytest.approx(1.2, rel=0.05)
     assert plane.horizon == pytest.approx(0.45, abs=0.015)
-    # and the run's end says the plane it fitted (the folder gives no field of view: no height)
+    # and the run's end says the plane it fitted (the folder gives no field of view: no height),
+    # and its summary keeps it
     assert f"fitted to the depth map puts the horizon {plane.horizon:.3f} of the picture's height" in said
+    assert sources["fitted_plane"] == pytest.approx(plane.to_json())
+    assert sources["unfitted_plane"] is None and sources["no_ground_plane"] is None
 
 
 def test_a_road_the_depth_map_bends_gives_no_plane(
@@ -375,11 +382,56 @@ def test_a_road_the_depth_map_bends_gives_no_plane(
     found, said = sources["fitted"]  # tried, and said, but refused
     assert found == {"depth"} and "its plane fitted to the depth map's road" in said
     assert "note: no road's plane was fitted to the depth map: its road bent" in said
+    assert sources["fitted_plane"] is None
     plane, bends = fitted_plane(video, demo_engines_96)
     seen = [b for b in bends if b is not None]  # the rest: no fit, or halves with no line
     assert plane is None and seen and min(seen) > MAX_BEND
     assert tracker_seeing(ObjectTracker(), object(), ("depth",)) is not None
     assert capsys.readouterr().err == ""
+
+
+def test_a_run_ended_with_ctrl_c_says_its_road_plane_too(
+    demo_engines_256: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C is how a camera's run ends: a folder of a drive's frames played in a loop, its
+    road fitted, interrupted once its video is being written, says the plane and keeps it
+    in its summary as a run that ends by itself does."""
+    import signal
+    import threading
+    import time
+
+    from edge.stream import run_stream
+    from edge.stream.record import record
+
+    video = tmp_path / "drive"
+    record("synthetic://?size=256x512&frames=12&seed=2&lane=right", [f"dir://{video}"])
+    main = threading.main_thread().ident
+    assert main == threading.get_ident()
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / ".o.partial.mp4").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    killer = threading.Thread(target=interrupt)
+    killer.start()
+    capsys.readouterr()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_stream(
+                str(video),
+                engines=demo_engines_256,
+                sinks=[str(tmp_path / "o.mp4")],
+                loop=True,
+                summary_json=tmp_path / "summary.json",
+            )
+    finally:
+        killer.join()
+    said = capsys.readouterr().err
+    plane = json.loads((tmp_path / "summary.json").read_text())["road_plane"]
+    assert plane is not None and f"puts the horizon {plane['horizon']:.3f} of the picture's height" in said
 
 
 def test_the_road_plane_fitted_is_said_with_the_options_that_give_it(
