@@ -9,8 +9,8 @@ on the horizon (``bend`` at most 0.03 of the picture's height). A depth network 
 the rows it learnt on can read the road bent, and then no plane is taken. For each
 checkpoint of ``--model`` and each ``--sizes``, this runs the network (torch, CPU) on
 frames of synthetic drives from both lanes, seeds the training never draws in the same
-order (901-904, frames 5, 25 and 45), resized to that size as the engines' preprocessing
-does (INTER_AREA), and records the median bend, horizon and reach of the frames' fits
+order (901-904, frames 5, 25 and 45), resized to that size by the engines' preprocessing
+(edge.stream.steps.preprocess), and records the median bend, horizon and reach of the frames' fits
 (the synthetic camera's truth: horizon 0.45, reach 2.2 x 1.2 m = 2.64) and the per-pixel
 depth AbsRel.
 """
@@ -36,6 +36,7 @@ from edge.data.synthetic import SyntheticDrive
 from edge.models.checkpoints import load_checkpoint
 from edge.models.zoo import bundled_weights, create_model
 from edge.postprocess.road_fit import fit_road
+from edge.stream.steps import preprocess
 from edge.util.fs import sha256_file
 
 SEEDS = (901, 902, 903, 904)
@@ -56,10 +57,9 @@ def score(model: torch.nn.Module, shots: list[Any], size: tuple[int, int]) -> di
     h, w = size
     bends, horizons, reaches, abs_rel = [], [], [], []
     for shot in shots:
-        image = cv2.resize(shot.image, (w, h), interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()
+        _, tensor = preprocess(shot.image, size)
         with torch.no_grad():
-            depth = model(x)["depth"][0, 0].numpy()
+            depth = model(torch.from_numpy(tensor))["depth"][0, 0].numpy()
         semantic = cv2.resize(lut[shot.label_ids].astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
         truth = cv2.resize(shot.depth, (w, h), interpolation=cv2.INTER_NEAREST)
         seen = truth > 0
