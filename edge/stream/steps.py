@@ -220,7 +220,7 @@ def tracker_seeing(tracker: ObjectTracker, source: object, kinds: Collection[str
     view = getattr(source, "hfov_deg", None) if tracker.hfov_deg is None else None
     ground = getattr(source, "ground", None) if tracker.ground is None and tracker.use_ground else None
     uri = getattr(source, "uri", "?")
-    if ground is None and tracker.fits_ground and {"panoptic", "depth"} <= set(kinds):
+    if ground is None and fits_road(tracker, kinds):
         print(
             "note: objects' distances are read from the road where they stand, its plane fitted to "
             f"the depth map's road (the camera of {uri!r} has no height given: --camera-height and "
@@ -246,23 +246,21 @@ def tracker_seeing(tracker: ObjectTracker, source: object, kinds: Collection[str
     return tracker.fresh(hfov_deg=view, ground=ground)
 
 
+def fits_road(tracker: ObjectTracker, kinds: Collection[str]) -> bool:
+    """Whether ``tracker`` fits the road's plane to the depth map in a run of engines of
+    ``kinds``: it was given no plane nor told not to fit one, and both engines are there."""
+    return tracker.fits_ground and {"panoptic", "depth"} <= set(kinds)
+
+
 def end_road_plane(
     latency: LatencyTracker, tracker: ObjectTracker, kinds: Collection[str], camera: str | None = None
 ) -> None:
     """At a run's end, or its Ctrl-C (how a camera's run ends): the road's plane ``tracker``
-    fitted into ``latency``'s summary (``road_plane``), and said (say_road_plane)."""
-    if tracker.fits_ground and {"panoptic", "depth"} <= set(kinds) and tracker.road_plane is not None:
-        latency.road_plane = tracker.road_plane.to_json()
-    say_road_plane(tracker, kinds, camera)
-
-
-def say_road_plane(tracker: ObjectTracker, kinds: Collection[str], camera: str | None = None) -> None:
-    """At a run's end, say on standard error the road's plane ``tracker`` fitted to the depth
-    map, and the options that give it from the first frame (``camera``: whose, with
-    --camera): a camera's height that is not its mount's says the depth engine's metres are
-    off. Nothing where no plane was to be fitted (the engines' ``kinds`` lack a panoptic or
-    a depth engine, or the tracker was given its plane or told not to fit one)."""
-    if not tracker.fits_ground or not {"panoptic", "depth"} <= set(kinds):
+    fitted to the depth map kept in ``latency``'s summary (``road_plane``) and said on
+    standard error, with the options that give it from the first frame (``camera``: whose,
+    with --camera): a camera's height that is not its mount's says the depth engine's
+    metres are off. Nothing where no plane was to be fitted (fits_road)."""
+    if not fits_road(tracker, kinds):
         return
     plane, whose = tracker.road_plane, "" if camera is None else f"{camera}="
     said = "" if camera is None else f" ({camera})"
@@ -278,6 +276,8 @@ def say_road_plane(tracker: ObjectTracker, kinds: Collection[str], camera: str |
             f"down; --camera-height {whose}{plane.height_m:.2f} --horizon {whose}{plane.horizon:.3f} "
             "give it from the first frame"
         )
+    if plane is not None:
+        latency.road_plane = plane.to_json()
     print(f"note:{said}", file=sys.stderr)
 
 

@@ -443,31 +443,36 @@ def test_the_road_plane_fitted_is_said_with_the_options_that_give_it(
     Without a field of view, the horizon alone; none fitted, or a scene that forgot it, is
     said so; a tracker given its plane, or told not to fit one, or a run without a depth
     engine, says nothing."""
+    from edge.latency import LatencyTracker
     from edge.postprocess.ground import GroundPlane
     from edge.postprocess.road_fit import RoadFit
     from edge.postprocess.tracks import ObjectTracker
-    from edge.stream.steps import say_road_plane
+    from edge.stream.steps import end_road_plane
 
+    both = ("panoptic", "depth")
     hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
     road = RoadFit(horizon=0.45, reach=2.64, rows=60, bend=0.0)
-    tracker = ObjectTracker(hfov_deg=hfov)
+    tracker, latency = ObjectTracker(hfov_deg=hfov), LatencyTracker()
     tracker.update([], None, 0.0, size=(256, 512), road_fit=road)
-    say_road_plane(tracker, ("panoptic", "depth"), "front")
+    end_road_plane(latency, tracker, both, "front")
     said = capsys.readouterr().err
     assert said.startswith("note: (front) the road's plane fitted to the depth map: the camera 1.20 m over")
     assert said.endswith("--camera-height front=1.20 --horizon front=0.450 give it from the first frame\n")
+    assert latency.summary()["road_plane"] == pytest.approx({"height_m": 1.2, "horizon": 0.45, "focal": 2.2})
     blind = ObjectTracker()
     blind.update([], None, 0.0, size=(256, 512), road_fit=road)
-    say_road_plane(blind, ("panoptic", "depth"))
+    end_road_plane(LatencyTracker(), blind, both)
     assert "puts the horizon 0.450 of the picture's height down (with --hfov" in capsys.readouterr().err
     tracker.update([], None, 0.1, scene="next", size=(256, 512), road_fit=None)
-    say_road_plane(tracker, ("panoptic", "depth"))
+    forgot = LatencyTracker()
+    end_road_plane(forgot, tracker, both)
     assert capsys.readouterr().err.startswith("note: no road's plane was fitted to the depth map")
+    assert forgot.summary()["road_plane"] is None
     for given in (
         ObjectTracker(hfov_deg=hfov, ground=GroundPlane(height_m=1.2)),
         ObjectTracker(fit_ground=False),
     ):
         given.update([], None, 0.0, size=(256, 512), road_fit=road)
-        say_road_plane(given, ("panoptic", "depth"))
-    say_road_plane(ObjectTracker(hfov_deg=hfov), ("panoptic",))  # no depth map, no plane to fit
+        end_road_plane(LatencyTracker(), given, both)
+    end_road_plane(LatencyTracker(), ObjectTracker(hfov_deg=hfov), ("panoptic",))  # no depth map
     assert capsys.readouterr().err == ""
