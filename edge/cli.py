@@ -17,6 +17,7 @@ from edge.cli_args import (
     positive_int,
 )
 from edge.errors import ConfigError, EdgeError
+from edge.schemas import SCHEMA_NAMES
 from edge.util.interrupts import OrderlyExit, end_at_once_on_signal, stop_by_signal
 from edge.util.journal import levels_on_stderr, stacks_to_journal
 from edge.util.ort import keep_offline
@@ -43,6 +44,15 @@ def _cmd_engines(args: argparse.Namespace) -> int:
     rows = inventory(folder, verify_hashes=args.verify)
     print(json.dumps(rows, indent=2) if args.json else format_inventory(rows, folder))
     return 1 if any(r["files"] != "ok" or r["check"] == "FAILED" for r in rows) else 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from edge.schemas import schema
+
+    print(json.dumps(schema(args.name), indent=2))
+    return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -318,6 +328,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true", help="also hash every file against the manifest")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=_cmd_engines)
+    p = add_command(
+        sub,
+        "schema",
+        help="print the JSON Schema of the lines edge writes for other programs",
+        epilog="objects: a line a frame (--sink objects.jsonl, --sink -); warnings: a line when a thing "
+        "comes to be warned of and one when it clears (?lines=warnings). Each field says its unit and "
+        "when it is there; no other field is written.",
+    )
+    p.add_argument("name", choices=SCHEMA_NAMES, help="which lines")
+    p.set_defaults(func=_cmd_schema)
     return parser
 
 

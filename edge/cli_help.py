@@ -188,6 +188,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "engines": [
         ("edge engines engines/ --verify", "what a folder holds, hashed, and whether each runs here")
     ],
+    "schema": [
+        ("edge schema objects", "the JSON Schema of an objects log's lines (a planner's contract)"),
+        ("edge schema warnings", "that of a warnings log's (?lines=warnings)"),
+    ],
 }
 
 

@@ -1,0 +1,236 @@
+"""JSON Schemas of the lines edge writes for other programs to read: ``objects`` (a line per
+frame: ``--sink objects.jsonl``, ``--sink -``) and ``warnings`` (``?lines=warnings``: a line
+when a thing comes to be warned of, one when it clears).
+
+They are the contract a planner reading those lines codes against (``edge schema objects``
+prints one). Each field says its unit and when it is there: a field comes with the part of
+the run that gives it (a depth engine, a tracker, a field of view, a road's plane), so a
+reader tells "not known here" (absent) from "not known yet" (null). Every property is
+listed and no other is allowed: the tests validate real runs' lines against these, so a
+field added to the lines without its description here fails them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.errors import ConfigError
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_NAMES = ("objects", "warnings")
+
+
+def _number(description: str, *, minimum: float | None = None, nullable: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": ["number", "null"] if nullable else "number", "description": description}
+    if minimum is not None:
+        out["minimum"] = minimum
+    return out
+
+
+def _integer(description: str, *, minimum: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": minimum, "description": description}
+
+
+def _size(description: str) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 1},
+        "minItems": 2,
+        "maxItems": 2,
+        "description": description,
+    }
+
+
+def _thing_classes() -> list[str]:
+    from edge.data.cityscapes import TRAIN_CLASSES
+
+    return [c.name for c in TRAIN_CLASSES if c.thing]
+
+
+def _header() -> dict[str, Any]:
+    """What every line of a frame begins with (edge.stream.object_sinks.frame_header)."""
+    return {
+        "camera": {
+            "type": "string",
+            "description": "the camera's name (edge run --camera NAME=URI): only where several cameras "
+            "run, whose frames are numbered apart",
+        },
+        "frame": _integer("the frame's number in its source (its camera's), from 0", minimum=0),
+        "t_capture_ns": {
+            "type": "integer",
+            "description": "when the frame was captured, nanoseconds on the run's monotonic clock "
+            "(time.perf_counter_ns): for intervals between frames",
+        },
+        "time_unix": _number("the capture time as wall-clock seconds since 1970 (UTC), to the microsecond"),
+    }
+
+
+def _object() -> dict[str, Any]:
+    """One thing found (edge.postprocess.objects.describe_objects with its TrackInfo)."""
+    depth = "with a depth engine"
+    place = "with the camera's field of view (--hfov, or the source's own) and a distance"
+    properties: dict[str, Any] = {
+        "id": _integer(
+            "its panoptic id: its class's Cityscapes label id x 1000 + its number in the frame", minimum=0
+        ),
+        "class": {"enum": _thing_classes(), "description": "what it is (a Cityscapes thing class)"},
+        "score": _number("the detector's confidence, 0 to 1 (at least --min-score)", minimum=0),
+        "box": {
+            "type": "array",
+            "items": {"type": "number"},
+            "minItems": 4,
+            "maxItems": 4,
+            "description": "[x1, y1, x2, y2] in pixels of the engines' picture of the frame (the line's "
+            "size); scale by frame_size / size on each axis for the camera's pixels",
+        },
+        "pixels": _integer("how many pixels its mask covers, in the engines' picture", minimum=0),
+        "distance_m": _number(f"metres: the median depth over its mask ({depth})", minimum=0),
+        "nearest_m": _number(
+            f"metres: the 10th percentile of its mask's depths, its nearest part ({depth})", minimum=0
+        ),
+        "track": _integer(
+            "its track's number, from 1 for the run (a camera's, where several run)", minimum=1
+        ),
+        "track_frames": _integer("the frames its track was seen in", minimum=1),
+        "track_age_s": _number("seconds since its track was first seen", minimum=0),
+        "closing_mps": _number(
+            f"m/s its distance shrinks (negative: it draws away); null until its track has enough "
+            f"frames ({depth})",
+            nullable=True,
+        ),
+        "ttc_s": _number(
+            f"seconds until it comes level with the camera at closing_mps; null unless it closes in fast "
+            f"enough to tell ({depth})",
+            minimum=0,
+            nullable=True,
+        ),
+        "warned": {
+            "type": "boolean",
+            "description": f"whether it is warned of: outlined red, a warnings log line ({depth})",
+        },
+        "lateral_m": _number(f"metres right of the vehicle's middle (left negative), {place}"),
+        "in_path": {
+            "type": ["boolean", "null"],
+            "description": f"whether it reaches into the path ahead (--path-width); null for a side "
+            f"camera's, {place}",
+        },
+        "lateral_mps": _number(
+            f"m/s it moves right (left negative) over the speed window; null until known, {place}",
+            nullable=True,
+        ),
+        "path_in_s": _number(
+            f"seconds until it reaches the path, beside it and moving towards it (a cut-in); else "
+            f"null, {place}",
+            minimum=0,
+            nullable=True,
+        ),
+        "ahead_m": _number(f"metres ahead of the camera along the vehicle (behind: negative), {place}"),
+        "ground_m": _number(
+            "metres read from where it stands on the road's plane (--camera-height and --horizon, or "
+            "the plane fitted to the depth map), where its feet are seen",
+            minimum=0,
+        ),
+        "range_m": _number(
+            "metres: the distance its closing speed and place were worked out from (with a distance)",
+            minimum=0,
+        ),
+        "range_from": {
+            "enum": ["road", "scaled", "depth"],
+            "description": "what range_m was read from: the road (ground_m), the depth map scaled by its "
+            "track's road readings (its feet hidden), or the depth map alone",
+        },
+    }
+    together = [
+        ("distance_m", "nearest_m"),
+        ("track", "track_frames", "track_age_s"),
+        ("closing_mps", "ttc_s", "warned"),
+        ("lateral_m", "in_path", "lateral_mps", "path_in_s"),
+        ("range_m", "range_from"),
+    ]
+    dependent = {name: [other for other in group if other != name] for group in together for name in group}
+    dependent["closing_mps"].append("track")
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": ["id", "class", "score", "box", "pixels"],
+        # the fields that come together: all of a group or none
+        "dependentRequired": dependent,
+        "additionalProperties": False,
+    }
+
+
+def _objects() -> dict[str, Any]:
+    header = _header()
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:edge-perception:schema:objects",
+        "title": "edge objects line",
+        "description": "One line of an objects log (edge run --sink objects.jsonl or --sink -): a frame "
+        "and every thing found in it.",
+        "type": "object",
+        "properties": {
+            **header,
+            "size": _size("[height, width] of the engines' picture of the frame, which boxes are in"),
+            "frame_size": _size("[height, width] of the frame as the camera gave it"),
+            "objects": {"type": "array", "items": {"$ref": "#/$defs/object"}},
+        },
+        "required": ["frame", "t_capture_ns", "time_unix", "size", "frame_size", "objects"],
+        "additionalProperties": False,
+        "$defs": {"object": _object()},
+    }
+
+
+def _warnings() -> dict[str, Any]:
+    header = _header()
+    thing = _object()
+    warning = {
+        "type": "object",
+        "description": "a thing comes to be warned of: the line has the thing as an objects line has it",
+        "properties": {
+            **header,
+            "event": {"const": "warning"},
+            "why": {
+                "enum": ["in_path", "cut_in", "no_path"],
+                "description": "in the path ahead; beside it and cutting in; or no path to tell by (no "
+                "field of view, a side camera)",
+            },
+            **thing["properties"],
+        },
+        "required": ["frame", "t_capture_ns", "time_unix", "event", "why", *thing["required"], "track"],
+        "dependentRequired": thing["dependentRequired"],
+        "additionalProperties": False,
+    }
+    clear = {
+        "type": "object",
+        "description": "a thing warned of is no longer (half a second of the stream after its last "
+        "warned frame), or the run ends while it is",
+        "properties": {
+            **header,
+            "event": {"const": "clear"},
+            "track": thing["properties"]["track"],
+            "class": thing["properties"]["class"],
+            "warned_s": _number("seconds from its first warned frame to its last", minimum=0),
+            "ended": {"const": True, "description": "the run ended while it was warned of"},
+        },
+        "required": ["frame", "t_capture_ns", "time_unix", "event", "track", "class", "warned_s"],
+        "additionalProperties": False,
+    }
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:edge-perception:schema:warnings",
+        "title": "edge warnings line",
+        "description": "One line of a warnings log (--sink 'warnings.jsonl?lines=warnings', "
+        "--sink=-?lines=warnings).",
+        "oneOf": [warning, clear],
+    }
+
+
+_BUILDERS = {"objects": _objects, "warnings": _warnings}
+
+
+def schema(name: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the lines ``name`` (one of SCHEMA_NAMES) names."""
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        raise ConfigError(f"no schema named {name!r}; there are: {', '.join(SCHEMA_NAMES)}")
+    return builder()

@@ -1,0 +1,175 @@
+"""The JSON Schemas of the objects and warnings lines (edge.schemas) against the lines real
+runs write: every line of runs that between them give every field validates, every field
+the schema lists is written by one of them, and a line with a field the schema lacks, or
+without one it requires, is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.cli import main
+from edge.errors import ConfigError
+from edge.schemas import SCHEMA_NAMES, schema
+
+jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (pip install -e '.[dev]')")
+
+# things cross into the path (warnings and clears) at the tests' engine size
+CUT_INS = "synthetic://?size=128x256&frames=40&cut_ins=3&seed=2"
+DRIVE = "synthetic://?size=128x256&frames={frames}&seed={seed}"
+
+
+def validator(name: str) -> Any:
+    return jsonschema.Draft202012Validator(schema(name))
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def errors(name: str, line: dict[str, Any]) -> list[str]:
+    return [e.message for e in validator(name).iter_errors(line)]
+
+
+def panoptic_alone(engines: Path, tmp_path: Path) -> Path:
+    """A copy of ``engines`` whose manifest lists its panoptic engine alone."""
+    folder = tmp_path / "panoptic_alone"
+    shutil.copytree(engines, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["engines"] = {k: e for k, e in manifest["engines"].items() if e["kind"] == "panoptic"}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lines(demo_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """The objects and warnings lines of edge runs that between them give every field: a drive
+    with cut-ins (warnings, clears, the road's distances and the scaled ones); a front and a
+    side camera (named lines; a side camera's objects have no path); --no-ground (depth-map
+    distances) of 4:3 frames padded into the engines (frame_size is not size); and a folder
+    without a depth engine (no distances, speeds or warnings)."""
+    out = tmp_path_factory.mktemp("schema_runs")
+    runs: list[list[str]] = [
+        [CUT_INS, "--sink", f"{out / 'a.jsonl'}", "--sink", f"{out / 'a_w.jsonl'}?lines=warnings"],
+        [
+            *("--camera", f"front={DRIVE.format(frames=6, seed=0)}"),
+            *("--camera", f"left={DRIVE.format(frames=4, seed=1)}"),
+            *("--hfov", "left=90", "--facing", "left=left", "--sink", str(out / "b.jsonl")),
+            *("--sink", f"{out / 'b_w.jsonl'}?lines=warnings"),
+        ],
+        [
+            "synthetic://?size=96x128&frames=4&seed=3",
+            *("--fit", "pad", "--no-ground", "--sink", str(out / "c.jsonl")),
+        ],
+    ]
+    for argv in runs:
+        assert main(["run", *argv, "--engines", str(demo_engines)]) == 0, argv
+    alone = panoptic_alone(demo_engines, out)
+    assert (
+        main(["run", DRIVE.format(frames=3, seed=4), "--engines", str(alone), "--sink", str(out / "d.jsonl")])
+        == 0
+    )
+    found: dict[str, list[dict[str, Any]]] = {"objects": [], "warnings": []}
+    for path in sorted(out.glob("*.jsonl")):
+        found["warnings" if path.stem.endswith("_w") else "objects"].extend(read_lines(path))
+    return found
+
+
+def test_every_line_of_real_runs_is_valid(lines: dict[str, list[dict[str, Any]]]) -> None:
+    assert len(lines["objects"]) == 40 + 6 + 4 + 4 + 3
+    for name in SCHEMA_NAMES:
+        assert lines[name], name
+        for line in lines[name]:
+            assert errors(name, line) == [], (name, line)
+
+
+def test_every_field_a_schema_lists_is_written(lines: dict[str, list[dict[str, Any]]]) -> None:
+    """No field the schemas describe is one no run writes (a schema that fell behind a field
+    taken out of the lines), and the runs give every kind of line and value a reader codes for."""
+    objects = [o for line in lines["objects"] for o in line["objects"]]
+    listed = schema("objects")
+    assert {k for line in lines["objects"] for k in line} == set(listed["properties"])
+    assert {k for o in objects for k in o} == set(listed["$defs"]["object"]["properties"])
+    assert {o["range_from"] for o in objects if "range_from" in o} == {"road", "scaled", "depth"}
+    assert {o["in_path"] for o in objects if "in_path" in o} == {True, False, None}
+    assert any(line["size"] != line["frame_size"] for line in lines["objects"])
+    assert any("distance_m" not in o for o in objects) and any("track" in o for o in objects)
+    warnings = [w for w in lines["warnings"] if w["event"] == "warning"]
+    clears = [w for w in lines["warnings"] if w["event"] == "clear"]
+    assert warnings and clears and all(w["warned"] for w in warnings)
+    assert {"in_path", "cut_in"} <= {w["why"] for w in warnings}
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda o: o.update(colour="red"), "Additional properties are not allowed ('colour' was unexpected)"),
+        (lambda o: o.pop("nearest_m"), "'nearest_m' is a dependency of 'distance_m'"),
+        (lambda o: o.update({"class": "tree"}), "'tree' is not one of"),
+        (lambda o: o.update(box=[1.0, 2.0, 3.0]), "[1.0, 2.0, 3.0] is too short"),
+        (lambda o: o.update(range_from="radar"), "'radar' is not one of ['road', 'scaled', 'depth']"),
+        (lambda o: o.update(ttc_s=-1.0), "-1.0 is less than the minimum of 0"),
+    ],
+)
+def test_an_object_unlike_the_schema_is_refused(
+    lines: dict[str, list[dict[str, Any]]], change: Any, said: str
+) -> None:
+    line = next(
+        x for x in lines["objects"] if any("distance_m" in o and "range_m" in o for o in x["objects"])
+    )
+    line = json.loads(json.dumps(line))
+    thing = next(o for o in line["objects"] if "distance_m" in o and "range_m" in o)
+    thing["ttc_s"] = 1.0 if thing["ttc_s"] is None else thing["ttc_s"]
+    assert errors("objects", line) == []
+    change(thing)
+    assert any(said in message for message in errors("objects", line)), errors("objects", line)
+
+
+def test_a_warnings_line_unlike_the_schema_is_refused(lines: dict[str, list[dict[str, Any]]]) -> None:
+    warning = next(w for w in lines["warnings"] if w["event"] == "warning")
+    clear = next(w for w in lines["warnings"] if w["event"] == "clear")
+    for line, key, value in (
+        (warning, "why", "close"),
+        (warning, "event", "alert"),
+        (clear, "ended", False),
+        (clear, "warned_s", -0.1),
+    ):
+        assert errors("warnings", line) == []
+        assert errors("warnings", {**line, key: value}), (line["event"], key, value)
+    assert errors("warnings", {k: v for k, v in warning.items() if k != "track"})  # a warning is a track's
+    assert errors("warnings", {**clear, "objects": []})
+
+
+def test_the_schemas_are_valid_json_schemas_and_the_cli_prints_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in SCHEMA_NAMES:
+        jsonschema.Draft202012Validator.check_schema(schema(name))
+        assert main(["schema", name]) == 0
+        assert json.loads(capsys.readouterr().out) == schema(name)
+    with pytest.raises(ConfigError, match="no schema named 'alerts'; there are: objects, warnings"):
+        schema("alerts")
+    with pytest.raises(SystemExit):
+        main(["schema", "alerts"])
+    assert "invalid choice: 'alerts'" in capsys.readouterr().err
+
+
+def test_perceptions_objects_are_the_schemas_objects(demo_engines: Path) -> None:
+    """The Python API's objects (Perception's results) are an objects line's."""
+    from edge.perception import Perception
+    from tests.conftest import source_images
+
+    thing = jsonschema.Draft202012Validator(
+        {**schema("objects")["$defs"]["object"], "$schema": schema("objects")["$schema"]}
+    )
+    seen = 0
+    with Perception.open(demo_engines) as perception:
+        for image in source_images(DRIVE.format(frames=3, seed=0)):
+            for obj in perception(image).objects:
+                assert list(thing.iter_errors(obj)) == [], obj
+                seen += 1
+    assert seen
