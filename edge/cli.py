@@ -49,10 +49,29 @@ def _cmd_engines(args: argparse.Namespace) -> int:
 def _cmd_schema(args: argparse.Namespace) -> int:
     import json
 
-    from edge.schemas import schema
+    from edge.schemas import check_lines, schema
 
-    print(json.dumps(schema(args.name), indent=2))
-    return 0
+    if not args.check:
+        print(json.dumps(schema(args.name), indent=2))
+        return 0
+    bad = 0
+    for path in args.check:
+        if path == "-":  # a run's lines as they come: edge run ... --sink - | edge schema objects --check -
+            count, refused = check_lines(args.name, sys.stdin)
+        else:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    count, refused = check_lines(args.name, f)
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"--check: cannot read {path!r} as a log of JSON lines: {exc}") from exc
+        for number, why in refused[: args.show]:
+            print(f"{path}:{number}: {why}")
+        if len(refused) > args.show:
+            print(f"{path}: ... and {len(refused) - args.show} more")
+        verdict = f"{len(refused)} refused" if refused else "all valid"
+        print(f"{path}: {count} {args.name} lines, {verdict}")
+        bad += bool(refused)
+    return 1 if bad else 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -337,6 +356,20 @@ def build_parser() -> argparse.ArgumentParser:
         "when it is there; no other field is written.",
     )
     p.add_argument("name", choices=SCHEMA_NAMES, help="which lines")
+    p.add_argument(
+        "--check",
+        nargs="+",
+        metavar="FILE",
+        help="instead, check the lines of these logs against it (- for standard input); exit 1 if "
+        "any is refused (needs jsonschema)",
+    )
+    p.add_argument(
+        "--show",
+        type=count,
+        default=20,
+        metavar="N",
+        help="with --check: the refused lines said, at most; default: 20",
+    )
     p.set_defaults(func=_cmd_schema)
     return parser
 

@@ -191,6 +191,14 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "schema": [
         ("edge schema objects", "the JSON Schema of an objects log's lines (a planner's contract)"),
         ("edge schema warnings", "that of a warnings log's (?lines=warnings)"),
+        (
+            "edge schema objects --check drive/objects.jsonl",
+            "which of a log's lines it refuses, and why (exit 1)",
+        ),
+        (
+            "edge schema objects --check -",
+            "lines from standard input: edge run ... --sink - | edge schema ...",
+        ),
     ],
 }
 

@@ -32,6 +32,10 @@ class UnknownModelError(ConfigError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class DependencyError(EdgeError):
+    """An optional package that what was asked for needs is not installed."""
+
+
 class CheckpointError(EdgeError):
     """A checkpoint cannot be read or does not fit the model."""
 

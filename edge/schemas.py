@@ -12,9 +12,10 @@ field added to the lines without its description here fails them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from edge.errors import ConfigError
+from edge.errors import ConfigError, DependencyError
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_NAMES = ("objects", "warnings")
@@ -221,7 +222,14 @@ def _warnings() -> dict[str, Any]:
         "title": "edge warnings line",
         "description": "One line of a warnings log (--sink 'warnings.jsonl?lines=warnings', "
         "--sink=-?lines=warnings).",
-        "oneOf": [warning, clear],
+        "type": "object",
+        "properties": {"event": {"enum": ["warning", "clear"]}},
+        "required": ["event"],
+        # by its event, so a refusal names the field of the form the line has
+        "allOf": [
+            {"if": {"properties": {"event": {"const": "warning"}}}, "then": warning},
+            {"if": {"properties": {"event": {"const": "clear"}}}, "then": clear},
+        ],
     }
 
 
@@ -234,3 +242,31 @@ def schema(name: str) -> dict[str, Any]:
     if builder is None:
         raise ConfigError(f"no schema named {name!r}; there are: {', '.join(SCHEMA_NAMES)}")
     return builder()
+
+
+def check_lines(name: str, lines: Iterable[str]) -> tuple[int, list[tuple[int, str]]]:
+    """How many of ``lines`` (a JSON-lines log's, newlines and all) were read, and each one
+    the schema ``name`` refuses: (its number from 1, why), the why naming the field. A line
+    that is not JSON (a run killed mid-line leaves one last) is refused as such."""
+    try:
+        import jsonschema
+    except ImportError as exc:
+        raise DependencyError(
+            "checking lines against a schema needs jsonschema: pip install 'jsonschema>=4.18'"
+        ) from exc
+    import json
+
+    validator = jsonschema.Draft202012Validator(schema(name))
+    count, refused = 0, []
+    for count, text in enumerate(lines, start=1):
+        try:
+            line = json.loads(text)
+        except ValueError as exc:
+            refused.append((count, f"not JSON ({exc})"))
+            continue
+        # of a warnings line's two forms, the error of the one it comes nearer to
+        error = jsonschema.exceptions.best_match(validator.iter_errors(line))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "the line"
+            refused.append((count, f"{where}: {error.message}"))
+    return count, refused

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,64 @@ def test_perceptions_objects_are_the_schemas_objects(demo_engines: Path) -> None
                 assert list(thing.iter_errors(obj)) == [], obj
                 seen += 1
     assert seen
+
+
+def test_check_says_each_refused_line_and_exits_1(
+    lines: dict[str, list[dict[str, Any]]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps(x) + "\n" for x in lines["objects"][:5]))
+    assert main(["schema", "objects", "--check", str(good)]) == 0
+    assert capsys.readouterr().out == f"{good}: 5 objects lines, all valid\n"
+    odd = json.loads(json.dumps(lines["objects"][:3]))
+    odd[1]["frame"] = -1
+    text = "".join(json.dumps(x) + "\n" for x in odd) + '{"frame": 3, "t_cap'  # a run killed mid-line
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(text)
+    assert main(["schema", "objects", "--check", str(good), str(bad)]) == 1
+    said = capsys.readouterr().out.splitlines()
+    assert said[1:] == [
+        f"{bad}:2: frame: -1 is less than the minimum of 0",
+        f"{bad}:4: not JSON (Unterminated string starting at: line 1 column 14 (char 13))",
+        f"{bad}: 4 objects lines, 2 refused",
+    ]
+    assert main(["schema", "warnings", "--check", str(good), "--show", "1"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{good}:1: the line: 'event' is a required property",
+        f"{good}: ... and 4 more",
+        f"{good}: 5 warnings lines, 5 refused",
+    ]
+    assert main(["schema", "objects", "--check", str(tmp_path / "none.jsonl")]) == 2
+    assert "error: --check: cannot read" in capsys.readouterr().err
+
+
+def test_a_runs_lines_are_checked_as_they_come_through_a_pipe(demo_engines: Path) -> None:
+    import subprocess
+
+    run = [
+        sys.executable,
+        "-m",
+        "edge",
+        "run",
+        DRIVE.format(frames=5, seed=6),
+        "--engines",
+        str(demo_engines),
+    ]
+    with subprocess.Popen([*run, "--sink", "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as edge:
+        check = subprocess.run(
+            [sys.executable, "-m", "edge", "schema", "objects", "--check", "-"],
+            stdin=edge.stdout,
+            capture_output=True,
+            text=True,
+        )
+    assert edge.returncode == 0 and check.returncode == 0, check.stderr
+    assert check.stdout == "-: 5 objects lines, all valid\n"
+
+
+def test_check_without_jsonschema_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge.errors import DependencyError
+    from edge.schemas import check_lines
+
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # import jsonschema raises ImportError
+    with pytest.raises(DependencyError, match=r"needs jsonschema: pip install 'jsonschema>=4.18'"):
+        check_lines("objects", ["{}"])
