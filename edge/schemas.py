@@ -260,7 +260,7 @@ def check_lines(name: str, lines: Iterable[str]) -> tuple[int, list[tuple[int, s
     count, refused = 0, []
     for count, text in enumerate(lines, start=1):
         try:
-            line = json.loads(text)
+            line = json.loads(text, parse_constant=_no_constant)
         except ValueError as exc:
             refused.append((count, f"not JSON ({exc})"))
             continue
@@ -270,3 +270,9 @@ def check_lines(name: str, lines: Iterable[str]) -> tuple[int, list[tuple[int, s
             where = "/".join(str(p) for p in error.absolute_path) or "the line"
             refused.append((count, f"{where}: {error.message}"))
     return count, refused
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json reads NaN and Infinity, which JSON (RFC 8259) has not, and other
+    languages' readers refuse."""
+    raise ValueError(f"{name} is no JSON number")

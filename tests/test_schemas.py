@@ -28,8 +28,12 @@ def validator(name: str) -> Any:
     return jsonschema.Draft202012Validator(schema(name))
 
 
+def strict(name: str) -> Any:
+    raise AssertionError(f"{name} in a line: no JSON (RFC 8259) number")
+
+
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(line, parse_constant=strict) for line in path.read_text().splitlines()]
 
 
 def errors(name: str, line: dict[str, Any]) -> list[str]:
@@ -201,6 +205,10 @@ def test_check_says_each_refused_line_and_exits_1(
         f"{good}: ... and 4 more",
         f"{good}: 5 warnings lines, 5 refused",
     ]
+    nan = tmp_path / "nan.jsonl"  # what Python's json writes of a NaN, and reads back
+    nan.write_text(json.dumps({**lines["objects"][0], "time_unix": float("nan")}) + "\n")
+    assert main(["schema", "objects", "--check", str(nan)]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == f"{nan}:1: not JSON (NaN is no JSON number)"
     assert main(["schema", "objects", "--check", str(tmp_path / "none.jsonl")]) == 2
     assert "error: --check: cannot read" in capsys.readouterr().err
 

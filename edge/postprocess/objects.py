@@ -21,10 +21,13 @@ NEAR_PERCENTILE = 10
 
 def object_distance(inst: Instance, depth: np.ndarray) -> tuple[float, float] | None:
     """(distance, nearest) in metres: the median and the 10th percentile of ``depth`` over
-    the instance's own pixels; None when it has none."""
+    the instance's own pixels where it is finite; None when it has none. (A depth engine
+    that overflows, FP16 or INT8 built wrong, gives NaN or inf: such a pixel says nothing,
+    and a NaN distance would pass for a thing beside the path, and be no JSON number.)"""
     y0, x0 = inst.offset
     h, w = inst.mask.shape
     values = depth[y0 : y0 + h, x0 : x0 + w][inst.mask]
+    values = values[np.isfinite(values)]
     if not values.size:
         return None
     median, near = percentiles(values, (50, NEAR_PERCENTILE))

@@ -44,6 +44,52 @@ def test_without_depth_or_pixels_there_is_no_distance() -> None:
     assert describe_objects([], None) == []
 
 
+def test_pixels_a_depth_engine_gave_no_finite_depth_say_nothing() -> None:
+    """NaN and inf (a depth engine that overflows) are left out of a thing's distance; a thing
+    with no finite pixel has none, and its track no speed or place, rather than NaN: no JSON
+    number, and a NaN lateral offset read as beside the path."""
+    from edge.postprocess.objects import object_distances
+    from edge.postprocess.tracks import ObjectTracker
+    from edge.schemas import check_lines
+
+    depth = np.full((6, 8), np.nan, np.float32)
+    depth[1:3, 2:5] = [[1, np.inf, 3], [4, 5, np.nan]]
+    (obj,) = describe_objects([instance(np.ones((2, 3), bool), (1, 2))], depth)
+    # the finite 1, 3, 4, 5: median 3.5; the 10th percentile 1 + 0.3 * (3 - 1)
+    assert (obj["distance_m"], obj["nearest_m"]) == (3.5, 1.6)
+    blank = np.full((64, 128), np.nan, np.float32)
+    blank[:, :8] = np.inf
+    tracker, lines = ObjectTracker(hfov_deg=60.0), []
+    for k in range(6):
+        car = Instance(
+            26000,
+            13,
+            0.9,
+            (40.0 - k, 20.0 - k, 80.0 + k, 50.0 + k),
+            np.ones((30 + 2 * k, 40 + 2 * k), bool),
+            (20 - k, 40 - k),
+        )
+        distances = object_distances([car], blank)
+        assert distances == [None]
+        infos = tracker.update([car], distances, 0.06 * k, size=(64, 128))
+        (obj,) = describe_objects([car], blank, distances, infos)
+        assert not {"distance_m", "lateral_m", "in_path", "range_m"} & set(obj)
+        assert obj["closing_mps"] is None and obj["warned"] is False
+        lines.append(
+            json.dumps(
+                {
+                    "frame": k,
+                    "t_capture_ns": k,
+                    "time_unix": 0.0,
+                    "size": [64, 128],
+                    "frame_size": [64, 128],
+                    "objects": [obj],
+                }
+            )
+        )
+    assert check_lines("objects", lines) == (6, [])
+
+
 def test_tracks_join_each_objects_record() -> None:
     from edge.postprocess.tracks import TrackInfo
 
