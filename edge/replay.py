@@ -26,6 +26,7 @@ from edge.errors import ConfigError, DatasetError, Interrupted, ReplayNotSaved, 
 from edge.postprocess.panoptic import MIN_SCORE, check_min_score
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom
 from edge.util.fs import atomic_write_bytes, require_writable
+from edge.util.numbers import json_ready
 
 if TYPE_CHECKING:
     from edge.postprocess.tracks import ObjectTracker
@@ -342,7 +343,8 @@ class PredictionWriter:
             atomic_write_bytes(
                 self.out / "panoptic.json", (json.dumps({"annotations": self.annotations}) + "\n").encode()
             )
-        atomic_write_bytes(self.out / "metrics.json", (json.dumps(report, indent=2) + "\n").encode())
+        text = json.dumps(json_ready(report), indent=2, allow_nan=False) + "\n"  # a class unseen: null
+        atomic_write_bytes(self.out / "metrics.json", text.encode())
 
 
 _METRICS_BYTES = 64 << 10

@@ -57,8 +57,15 @@ def test_replay_evaluates_and_writes_cityscapes_formats(
         assert {s["id"] for s in ann["segments_info"]} == set(np.unique(ids).tolist()) - {0}
     depth = cv2.imread(str(out / "depth" / f"{names[0]}_depth.png"), cv2.IMREAD_UNCHANGED)
     assert depth.dtype == np.uint16 and depth.shape == TEST_SIZE
-    saved = json.loads((out / "metrics.json").read_text())
+
+    def strict(name: str) -> None:
+        raise AssertionError(f"metrics.json holds {name}: no JSON (RFC 8259) number")
+
+    saved = json.loads((out / "metrics.json").read_text(), parse_constant=strict)
     assert saved["metrics"]["semantic"]["miou"] == pytest.approx(m["semantic"]["miou"])
+    # a class no frame showed: NaN to the evaluation, null in the file
+    unseen = [name for name, iou in m["semantic"]["per_class_iou"].items() if np.isnan(iou)]
+    assert unseen and all(saved["metrics"]["semantic"]["per_class_iou"][name] is None for name in unseen)
     assert saved["latency"]["frames_out"] == 8
 
 

@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from edge.util.numbers import is_positive_number
+from edge.util.numbers import is_positive_number, json_ready
 
 
 @pytest.mark.parametrize("value", [1, 0.5, 30, 1e-9, 1e300, np.float64(2.0)])
@@ -20,3 +20,24 @@ def test_finite_numbers_above_zero_count(value: object) -> None:
 def test_the_rest_do_not(value: object) -> None:
     # True is an int to Python; a flag passed for a rate or a share must not read as 1
     assert not is_positive_number(value)
+
+
+def test_json_ready_makes_every_number_json_has_not_null() -> None:
+    import json
+
+    value = {
+        "miou": 0.5,
+        "per_class": {"bus": math.nan, "car": 0.75},
+        "snr": [math.inf, -math.inf, 3],
+        "n": (1, math.nan),
+    }
+    ready = json_ready(value)
+    assert ready == {
+        "miou": 0.5,
+        "per_class": {"bus": None, "car": 0.75},
+        "snr": [None, None, 3],
+        "n": [1, None],
+    }
+    assert json.loads(json.dumps(ready, allow_nan=False)) == ready
+    assert math.isnan(value["per_class"]["bus"])  # the value itself is left as it was
+    assert json_ready(True) is True and json_ready("nan") == "nan" and json_ready(None) is None
