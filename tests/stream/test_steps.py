@@ -476,3 +476,56 @@ def test_the_road_plane_fitted_is_said_with_the_options_that_give_it(
         end_road_plane(LatencyTracker(), given, both)
     end_road_plane(LatencyTracker(), ObjectTracker(hfov_deg=hfov), ("panoptic",))  # no depth map
     assert capsys.readouterr().err == ""
+
+
+def test_a_depth_engine_giving_nan_is_said_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real ONNX Runtime depth engine whose map is NaN where the picture is black (0 / 0, as
+    an engine that overflows gives them): the first frame with such pixels is said, with their
+    share, once for the run; a frame without any says nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edge.backends.onnxruntime import OnnxRuntimeEngine
+    from edge.latency import LatencyTracker
+    from edge.stream.engines import EngineSet
+    from edge.stream.frame import Frame
+    from edge.stream.steps import nonfinite_share, run_engines
+
+    h, w = 64, 128
+    grey = helper.make_node("ReduceMean", ["image", "axes"], ["grey"], keepdims=1)
+    graph = helper.make_graph(
+        [
+            grey,
+            helper.make_node("Div", ["grey", "grey"], ["one"]),
+            helper.make_node("Mul", ["one", "ten"], ["depth"]),
+        ],
+        "nan_where_black",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, 1, h, w])],
+        [
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("ten", TensorProto.FLOAT, [], [10.0]),
+        ],
+    )
+    path = tmp_path / "depth.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    engines = EngineSet(panoptic=None, depth=OnnxRuntimeEngine(path))
+    lit = np.full((h, w, 3), 120, np.uint8)
+    dark = lit.copy()
+    dark[:16] = 0  # a quarter of the rows
+    tracker = LatencyTracker()
+    with ThreadPoolExecutor(1) as pool:
+        maps = [
+            run_engines(engines, Frame(seq, seq, image), tracker, pool).depth["depth"]
+            for seq, image in enumerate([lit, dark, dark])
+        ]
+    assert nonfinite_share(maps[0]) == 0.0 and np.all(maps[0] == 10.0)
+    assert nonfinite_share(maps[1]) == 0.25 and np.isnan(maps[1][0, 0, :16]).all()
+    said = [line for line in capsys.readouterr().err.splitlines() if "NaN or inf" in line]
+    assert said == [
+        "warning: the depth engine gave NaN or inf at 25.0% of frame 1's pixels: an FP16 or INT8 build that "
+        "overflows, or a broken engine (edge engines --verify hashes the folder; an fp32 build of the same "
+        "weights compares); things over those pixels get no distance from it"
+    ]
