@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import pty
 import signal
@@ -273,6 +274,18 @@ def informative_model(name: str, seed: int = 0) -> torch.nn.Module:
             o = model.rpn.head.cls_logits.weight
             o.copy_(torch.randn(o.shape, generator=gen) * 0.3)
     return model
+
+
+def engines_of_kind(engines: Path, kind: str, folder: Path) -> Path:
+    """A copy of ``engines`` at ``folder`` whose manifest lists its ``kind`` engine alone
+    ("panoptic" or "depth"): a folder a run finds one engine in."""
+    import shutil
+
+    shutil.copytree(engines, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["engines"] = {k: e for k, e in manifest["engines"].items() if e["kind"] == kind}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from edge.stream.frame import Result
 from edge.stream.pipeline import Pipeline
 from edge.stream.sinks import RENDERED_VIEWS, NullSink
 from edge.stream.sources import open_source
-from tests.conftest import TEST_SIZE, source_images
+from tests.conftest import TEST_SIZE, engines_of_kind, source_images
 
 SOURCE = "synthetic://?size=256x512&frames=3&seed=3"  # twice the engines' size: resized on the way in
 
@@ -145,13 +145,7 @@ def test_open_refuses_what_the_folder_lacks(demo_engines: Path, tmp_path: Path) 
 
 
 def test_a_folder_of_depth_alone_renders_depth_alone(demo_engines: Path, tmp_path: Path) -> None:
-    import shutil
-
-    folder = tmp_path / "engines"
-    shutil.copytree(demo_engines, folder)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["engines"] = {k: e for k, e in manifest["engines"].items() if e["kind"] == "depth"}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    folder = engines_of_kind(demo_engines, "depth", tmp_path / "engines")
     with Perception.open(folder) as perception:
         seen = perception(frames()[0])
         assert seen.panoptic is None and seen.depth is not None

@@ -6,7 +6,6 @@ without one it requires, is refused."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from edge.cli import main
 from edge.errors import ConfigError
 from edge.schemas import SCHEMA_NAMES, schema
+from tests.conftest import engines_of_kind
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (pip install -e '.[dev]')")
 
@@ -38,16 +38,6 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 
 def errors(name: str, line: dict[str, Any]) -> list[str]:
     return [e.message for e in validator(name).iter_errors(line)]
-
-
-def panoptic_alone(engines: Path, tmp_path: Path) -> Path:
-    """A copy of ``engines`` whose manifest lists its panoptic engine alone."""
-    folder = tmp_path / "panoptic_alone"
-    shutil.copytree(engines, folder)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["engines"] = {k: e for k, e in manifest["engines"].items() if e["kind"] == "panoptic"}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +63,7 @@ def lines(demo_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     ]
     for argv in runs:
         assert main(["run", *argv, "--engines", str(demo_engines)]) == 0, argv
-    alone = panoptic_alone(demo_engines, out)
+    alone = engines_of_kind(demo_engines, "panoptic", out / "panoptic_alone")
     assert (
         main(["run", DRIVE.format(frames=3, seed=4), "--engines", str(alone), "--sink", str(out / "d.jsonl")])
         == 0
