@@ -49,21 +49,26 @@ def _cmd_engines(args: argparse.Namespace) -> int:
 def _cmd_schema(args: argparse.Namespace) -> int:
     import json
 
-    from edge.schemas import check_lines, schema
+    from edge.schemas import LINE_SCHEMAS, check_document, check_lines, schema
 
     if not args.check:
         print(json.dumps(schema(args.name), indent=2))
         return 0
     bad = 0
     for path in args.check:
-        if path == "-":  # a run's lines as they come: edge run ... --sink - | edge schema objects --check -
-            count, refused = check_lines(args.name, sys.stdin)
-        else:
-            try:
-                with open(path, encoding="utf-8") as f:
-                    count, refused = check_lines(args.name, f)
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"--check: cannot read {path!r} as a log of JSON lines: {exc}") from exc
+        try:
+            # a run's lines as they come: edge run ... --sink - | edge schema objects --check -
+            with open(
+                sys.stdin.fileno() if path == "-" else path, encoding="utf-8", closefd=path != "-"
+            ) as f:
+                if args.name not in LINE_SCHEMAS:
+                    why = check_document(args.name, f.read())
+                    print(f"{path}: {args.name} " + (f"refused: {why}" if why else "valid"))
+                    bad += why is not None
+                    continue
+                count, refused = check_lines(args.name, f)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--check: cannot read {path!r} as JSON: {exc}") from exc
         for number, why in refused[: args.show]:
             print(f"{path}:{number}: {why}")
         if len(refused) > args.show:
@@ -350,18 +355,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(
         sub,
         "schema",
-        help="print the JSON Schema of the lines edge writes for other programs",
+        help="print the JSON Schema of what edge writes for other programs",
         epilog="objects: a line a frame (--sink objects.jsonl, --sink -); warnings: a line when a thing "
-        "comes to be warned of and one when it clears (?lines=warnings). Each field says its unit and "
-        "when it is there; no other field is written.",
+        "comes to be warned of and one when it clears (?lines=warnings); summary: edge run --summary's "
+        "file. Each field says its unit and when it is there; no other field is written.",
     )
-    p.add_argument("name", choices=SCHEMA_NAMES, help="which lines")
+    p.add_argument("name", choices=SCHEMA_NAMES, help="which output")
     p.add_argument(
         "--check",
         nargs="+",
         metavar="FILE",
-        help="instead, check the lines of these logs against it (- for standard input); exit 1 if "
-        "any is refused (needs jsonschema)",
+        help="instead, check these files against it, each line of a log or a summary whole (- for "
+        "standard input); exit 1 if any is refused (needs jsonschema)",
     )
     p.add_argument(
         "--show",

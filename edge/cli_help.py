@@ -195,6 +195,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge schema objects --check drive/objects.jsonl",
             "which of a log's lines it refuses, and why (exit 1)",
         ),
+        ("edge schema summary --check live.json", "whether a --summary file is what it should be"),
         (
             "edge schema objects --check -",
             "lines from standard input: edge run ... --sink - | edge schema ...",

@@ -1,6 +1,7 @@
-"""JSON Schemas of the lines edge writes for other programs to read: ``objects`` (a line per
-frame: ``--sink objects.jsonl``, ``--sink -``) and ``warnings`` (``?lines=warnings``: a line
-when a thing comes to be warned of, one when it clears).
+"""JSON Schemas of what edge writes for other programs to read: ``objects`` (a line per
+frame: ``--sink objects.jsonl``, ``--sink -``), ``warnings`` (``?lines=warnings``: a line
+when a thing comes to be warned of, one when it clears) and ``summary`` (``edge run
+--summary``: a run's counts and latencies).
 
 They are the contract a planner reading those lines codes against (``edge schema objects``
 prints one). Each field says its unit and when it is there: a field comes with the part of
@@ -18,7 +19,8 @@ from typing import Any
 from edge.errors import ConfigError, DependencyError
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_NAMES = ("objects", "warnings")
+SCHEMA_NAMES = ("objects", "warnings", "summary")
+LINE_SCHEMAS = ("objects", "warnings")  # of JSON lines; the others of one JSON document
 
 
 def _number(description: str, *, minimum: float | None = None, nullable: bool = False) -> dict[str, Any]:
@@ -233,7 +235,148 @@ def _warnings() -> dict[str, Any]:
     }
 
 
-_BUILDERS = {"objects": _objects, "warnings": _warnings}
+def _stats(what: str) -> dict[str, Any]:
+    """A stage's or sink's times (edge.latency.samples.Samples.stats): its count, and with
+    one or more its mean, percentiles and longest, milliseconds."""
+    ms = {k: _number(f"milliseconds: {k}", minimum=0) for k in ("mean", "p50", "p90", "p99", "max")}
+    return {
+        "type": "object",
+        "description": what,
+        "properties": {"count": _integer("how many were timed", minimum=0), **ms},
+        "required": ["count"],
+        "dependentRequired": {k: ["count", *(o for o in ms if o != k)] for k in ms},
+        "additionalProperties": False,
+    }
+
+
+def _run_summary() -> dict[str, Any]:
+    """One run's (edge.latency.LatencyTracker.summary): every key is always there."""
+    counts = {
+        "frames_in": "frames the source gave",
+        "frames_out": "frames that went through the engines to the sinks",
+        "drops": "frames dropped for newer ones (a live source the engines could not keep up with)",
+        "sink_errors": "frames a sink failed to write",
+        "reconnects": "times a camera or stream was opened again after it went away",
+        "undecodable": "frames the source could not decode",
+        "deadline_misses": "frames whose end_to_end took longer than deadline_ms",
+    }
+    stopped = {
+        "type": "object",
+        "properties": {
+            "sink": {"type": "string"},
+            "frame": {"type": ["integer", "null"], "description": "the frame it stopped at"},
+            "reason": {"type": "string"},
+        },
+        "required": ["sink", "reason"],
+        "additionalProperties": False,
+    }
+    unfinished = {
+        "type": "object",
+        "properties": {"sink": {"type": "string"}, "reason": {"type": "string"}},
+        "required": ["sink", "reason"],
+        "additionalProperties": False,
+    }
+    properties: dict[str, Any] = {
+        "engines": {
+            "type": "object",
+            "propertyNames": {"enum": ["panoptic", "depth"]},
+            "additionalProperties": {"type": "string"},
+            "description": "each engine run: model, backend, precision and input size",
+        },
+        "fit": {
+            "enum": ["stretch", "pad", "crop"],
+            "description": "how frames of another shape went in (--fit)",
+        },
+        "pacing": {
+            "enum": ["live", "realtime", "source", "file", None],
+            "description": "how frames came: a camera or stream; paced as a camera (--realtime); at the "
+            "source's own rate; as fast as the engines took them (a file); null before any came",
+        },
+        "pace_fps": _number(
+            "the rate a source kept its frames to, fps (pacing source)", minimum=0, nullable=True
+        ),
+        "pace_hint": {"type": ["string", "null"], "description": "how to replay the source at its own rate"},
+        "road_plane": {
+            "type": ["object", "null"],
+            "description": "the road's plane fitted to the depth map for a camera nobody measured; null "
+            "where none was fitted (a measured plane, --no-ground, no depth engine)",
+            "properties": {
+                "height_m": _number(
+                    "the camera's height over the road, in the depth engine's metres", nullable=True
+                ),
+                "horizon": _number("the horizon's row over the picture's height"),
+                "focal": _number("the focal length over the picture's height", nullable=True),
+            },
+            "required": ["height_m", "horizon", "focal"],
+            "additionalProperties": False,
+        },
+        **{k: _integer(v, minimum=0) for k, v in counts.items()},
+        "sinks_stopped": {"type": "array", "items": stopped, "description": "sinks that stopped, and why"},
+        "sinks_unfinished": {
+            "type": "array",
+            "items": unfinished,
+            "description": "sinks that could not be finished (what they wrote is left unfinished)",
+        },
+        "sinks_skipped": {
+            "type": "object",
+            "additionalProperties": {"type": "integer", "minimum": 1},
+            "description": "frames each sink skipped (--stuck-sink skip, or one slower than the engines)",
+        },
+        "sinks_ms": {"type": "object", "additionalProperties": _stats("a sink's writes")},
+        "segments": {
+            "type": "object",
+            "description": "each --segment sink's files, and how many of the oldest were deleted",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "files": {"type": "array", "items": {"type": "string"}},
+                    "deleted": {"type": "integer", "minimum": 0},
+                },
+                "required": ["files", "deleted"],
+                "additionalProperties": False,
+            },
+        },
+        "source_gap_ms": _number("milliseconds without frames while the source was away", minimum=0),
+        "deadline_ms": _number("--deadline-ms, or null", minimum=0, nullable=True),
+        "fps": _number("frames out a second, from the first frame's capture", minimum=0),
+        "read_fps": _number(
+            "the rate the frames out were read at; null under two frames", minimum=0, nullable=True
+        ),
+        "stages_ms": {
+            "type": "object",
+            "description": "each stage's times: preprocess, panoptic, depth, postprocess, tracks, sink; "
+            "turn (cameras waiting for shared engines); panoptic_gpu, depth_gpu (CUDA events)",
+            "additionalProperties": _stats("a stage's times"),
+        },
+        "end_to_end_ms": _stats("each frame from capture to its last sink"),
+    }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def _summary() -> dict[str, Any]:
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:edge-perception:schema:summary",
+        "title": "edge run summary",
+        "description": "What edge run --summary writes (and edge demo's out/demo_latency.json, and the "
+        "latency of edge replay's metrics.json): a run's, or with --camera each camera's by name.",
+        "if": {"required": ["cameras"]},
+        "then": {
+            "type": "object",
+            "properties": {"cameras": {"type": "object", "additionalProperties": {"$ref": "#/$defs/run"}}},
+            "additionalProperties": False,
+        },
+        "else": {"$ref": "#/$defs/run"},
+        "$defs": {"run": _run_summary()},
+    }
+
+
+_BUILDERS = {"objects": _objects, "warnings": _warnings, "summary": _summary}
 
 
 def schema(name: str) -> dict[str, Any]:
@@ -248,28 +391,45 @@ def check_lines(name: str, lines: Iterable[str]) -> tuple[int, list[tuple[int, s
     """How many of ``lines`` (a JSON-lines log's, newlines and all) were read, and each one
     the schema ``name`` refuses: (its number from 1, why), the why naming the field. A line
     that is not JSON (a run killed mid-line leaves one last) is refused as such."""
+    validator = _validator(name)
+    count, refused = 0, []
+    for count, text in enumerate(lines, start=1):
+        if (why := _refusal(validator, text, whole="the line")) is not None:
+            refused.append((count, why))
+    return count, refused
+
+
+def check_document(name: str, text: str) -> str | None:
+    """Why the schema ``name`` refuses the JSON document ``text`` (a --summary file), naming
+    the field; None where it takes it."""
+    return _refusal(_validator(name), text, whole="the document")
+
+
+def _validator(name: str) -> Any:
     try:
         import jsonschema
     except ImportError as exc:
         raise DependencyError(
-            "checking lines against a schema needs jsonschema: pip install 'jsonschema>=4.18'"
+            "checking against a schema needs jsonschema: pip install 'jsonschema>=4.18'"
         ) from exc
+    return jsonschema.Draft202012Validator(schema(name))
+
+
+def _refusal(validator: Any, text: str, *, whole: str) -> str | None:
     import json
 
-    validator = jsonschema.Draft202012Validator(schema(name))
-    count, refused = 0, []
-    for count, text in enumerate(lines, start=1):
-        try:
-            line = json.loads(text, parse_constant=_no_constant)
-        except ValueError as exc:
-            refused.append((count, f"not JSON ({exc})"))
-            continue
-        # of a warnings line's two forms, the error of the one it comes nearer to
-        error = jsonschema.exceptions.best_match(validator.iter_errors(line))
-        if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "the line"
-            refused.append((count, f"{where}: {error.message}"))
-    return count, refused
+    import jsonschema
+
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except ValueError as exc:
+        return f"not JSON ({exc})"
+    # of a line's forms (a warning or a clear), the error of the one it comes nearer to
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or whole
+    return f"{where}: {error.message}"
 
 
 def _no_constant(name: str) -> Any:

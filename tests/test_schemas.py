@@ -42,7 +42,8 @@ def errors(name: str, line: dict[str, Any]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def lines(demo_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
-    """The objects and warnings lines of edge runs that between them give every field: a drive
+    """The objects and warnings lines, and the --summary files ("summary"), of edge runs that
+    between them give every field: a drive
     with cut-ins (warnings, clears, the road's distances and the scaled ones); a front and a
     side camera (named lines; a side camera's objects have no path); --no-ground (depth-map
     distances) of 4:3 frames padded into the engines (frame_size is not size); and a folder
@@ -61,21 +62,30 @@ def lines(demo_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
             *("--fit", "pad", "--no-ground", "--sink", str(out / "c.jsonl")),
         ],
     ]
-    for argv in runs:
-        assert main(["run", *argv, "--engines", str(demo_engines)]) == 0, argv
+    for k, argv in enumerate(runs):
+        summary = ["--summary", str(out / f"{k}.summary")]
+        assert main(["run", *argv, *summary, "--engines", str(demo_engines)]) == 0, argv
     alone = engines_of_kind(demo_engines, "panoptic", out / "panoptic_alone")
-    assert (
-        main(["run", DRIVE.format(frames=3, seed=4), "--engines", str(alone), "--sink", str(out / "d.jsonl")])
-        == 0
-    )
+    argv = [
+        "run",
+        DRIVE.format(frames=3, seed=4),
+        "--sink",
+        str(out / "d.jsonl"),
+        "--summary",
+        str(out / "3.summary"),
+    ]
+    assert main([*argv, "--engines", str(alone)]) == 0
     found: dict[str, list[dict[str, Any]]] = {"objects": [], "warnings": []}
     for path in sorted(out.glob("*.jsonl")):
         found["warnings" if path.stem.endswith("_w") else "objects"].extend(read_lines(path))
+    found["summary"] = [
+        json.loads(p.read_text(), parse_constant=strict) for p in sorted(out.glob("*.summary"))
+    ]
     return found
 
 
 def test_every_line_of_real_runs_is_valid(lines: dict[str, list[dict[str, Any]]]) -> None:
-    assert len(lines["objects"]) == 40 + 6 + 4 + 4 + 3
+    assert len(lines["objects"]) == 40 + 6 + 4 + 4 + 3 and len(lines["summary"]) == 4
     for name in SCHEMA_NAMES:
         assert lines[name], name
         for line in lines[name]:
@@ -146,7 +156,7 @@ def test_the_schemas_are_valid_json_schemas_and_the_cli_prints_them(
         jsonschema.Draft202012Validator.check_schema(schema(name))
         assert main(["schema", name]) == 0
         assert json.loads(capsys.readouterr().out) == schema(name)
-    with pytest.raises(ConfigError, match="no schema named 'alerts'; there are: objects, warnings"):
+    with pytest.raises(ConfigError, match="no schema named 'alerts'; there are: objects, warnings, summary"):
         schema("alerts")
     with pytest.raises(SystemExit):
         main(["schema", "alerts"])
@@ -231,5 +241,71 @@ def test_check_without_jsonschema_says_what_to_install(monkeypatch: pytest.Monke
     from edge.schemas import check_lines
 
     monkeypatch.setitem(sys.modules, "jsonschema", None)  # import jsonschema raises ImportError
-    with pytest.raises(DependencyError, match=r"needs jsonschema: pip install 'jsonschema>=4.18'"):
+    with pytest.raises(
+        DependencyError, match=r"checking against a schema needs jsonschema: pip install 'jsonschema>=4.18'"
+    ):
         check_lines("objects", ["{}"])
+
+
+def test_summaries_of_a_stopped_sink_and_segments_are_valid(
+    demo_engines: Path, small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run whose video on a full disk stops, beside a segmented one, and each camera's
+    summary of a run of two: their summaries are the schema's, with the stopped sink's and
+    the segments' entries as it says; and --check says so of the files, as of a broken one."""
+    runs = {
+        "one": ["synthetic://?size=128x256&frames=12", "--sink", str(small_disk / "o.mkv")],
+        "two": [
+            "--camera",
+            f"a={DRIVE.format(frames=3, seed=0)}",
+            "--camera",
+            f"b={DRIVE.format(frames=2, seed=1)}",
+        ],
+    }
+    for name, argv in runs.items():
+        video = f"{tmp_path / name}{'-{camera}' if name == 'two' else ''}.mkv?view=input"
+        sinks = ["--keep-free", "768K", "--sink", video, "--segment", "0.1s"]
+        summary = ["--summary", str(tmp_path / f"{name}.json"), "--engines", str(demo_engines)]
+        assert main(["run", *argv, *sinks, *summary]) == 0, name
+    one = json.loads((tmp_path / "one.json").read_text(), parse_constant=strict)
+    (stopped,) = one["sinks_stopped"]
+    assert stopped["sink"] == str(small_disk / "o.mkv") and isinstance(stopped["frame"], int)
+    assert "the sink stops" in stopped["reason"]
+    segments = one["segments"][f"{tmp_path / 'one'}.mkv?view=input"]
+    assert len(segments["files"]) > 1 and segments["deleted"] == 0
+    two = json.loads((tmp_path / "two.json").read_text(), parse_constant=strict)
+    assert set(two) == {"cameras"} and set(two["cameras"]) == {"a", "b"}
+    for summary in (one, two, *two["cameras"].values()):
+        assert errors("summary", summary) == []
+    capsys.readouterr()
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({**one, "fps": "fast"}))
+    files = [str(tmp_path / "one.json"), str(tmp_path / "two.json"), str(broken)]
+    assert main(["schema", "summary", "--check", *files]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{files[0]}: summary valid",
+        f"{files[1]}: summary valid",
+        f"{broken}: summary refused: fps: 'fast' is not of type 'number'",
+    ]
+    assert errors(
+        "summary", {**one, "stages_ms": {"panoptic": {"count": 2, "mean": 1.0}}}
+    )  # a half-told stage
+    assert errors("summary", {"cameras": {"a": {**one, "colour": 1}}})
+
+
+def test_a_summary_with_the_road_plane_fitted_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    """The road_plane a run keeps (steps.end_road_plane), with a field of view and without."""
+    from edge.latency import LatencyTracker
+    from edge.postprocess.road_fit import RoadFit
+    from edge.postprocess.tracks import ObjectTracker
+    from edge.stream.steps import end_road_plane
+
+    for hfov in (48.9, None):
+        tracker, latency = ObjectTracker(hfov_deg=hfov), LatencyTracker()
+        tracker.update(
+            [], None, 0.0, size=(256, 512), road_fit=RoadFit(horizon=0.45, reach=2.64, rows=60, bend=0.0)
+        )
+        end_road_plane(latency, tracker, ("panoptic", "depth"))
+        summary = latency.summary()
+        assert summary["road_plane"] is not None and errors("summary", summary) == []
+    assert capsys.readouterr().err.count("note: the road's plane fitted") == 2
