@@ -77,7 +77,12 @@ def atomic_torch_save(target: str | Path, obj: Any) -> None:
 
 
 def atomic_write_json(target: str | Path, obj: Any) -> None:
-    atomic_write_bytes(target, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+    """``obj`` as strict JSON (RFC 8259), which other programs' readers take: a float that is
+    not finite (the SNR of an engine's output equal to torch's is inf) is written null."""
+    from edge.util.numbers import json_ready
+
+    text = json.dumps(json_ready(obj), indent=2, sort_keys=False, allow_nan=False)
+    atomic_write_bytes(target, (text + "\n").encode())
 
 
 def atomic_write_with(target: str | Path, writer: Callable[[Path], None]) -> None:

@@ -11,6 +11,7 @@ from edge.util.fs import (
     atomic_path,
     atomic_torch_save,
     atomic_write_bytes,
+    atomic_write_json,
     output_path_problem,
     require_writable,
     sha256_file,
@@ -25,6 +26,28 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path: Path) -> None:
         raise RuntimeError("crash mid-write")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["engine.bin"]
+
+
+def test_json_written_is_strict_json(tmp_path: Path) -> None:
+    """The manifest's writer: an SNR of outputs equal to torch's (inf) is null in the file,
+    which a reader other than Python's (jq, a browser) takes; the rest as given."""
+    import json
+    import math
+
+    import numpy as np
+
+    from edge.verify import snr_db
+
+    same = np.ones(4, np.float32)
+    check = {"depth": {"snr_db": snr_db(same, same)}, "passed": True, "samples": [1.5, -math.inf]}
+    assert math.isinf(check["depth"]["snr_db"])
+    atomic_write_json(tmp_path / "m.json", check)
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} in the file")
+
+    got = json.loads((tmp_path / "m.json").read_text(), parse_constant=refuse)
+    assert got == {"depth": {"snr_db": None}, "passed": True, "samples": [1.5, None]}
 
 
 def test_sha256(tmp_path: Path) -> None:
