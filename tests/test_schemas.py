@@ -1,7 +1,7 @@
-"""The JSON Schemas of the objects and warnings lines (edge.schemas) against the lines real
-runs write: every line of runs that between them give every field validates, every field
-the schema lists is written by one of them, and a line with a field the schema lacks, or
-without one it requires, is refused."""
+"""The JSON Schemas (edge.schemas) of the objects and warnings lines and of the --summary file
+against what real runs write: every line and summary of runs that between them give every
+field validates, every field the line schemas list is written by one of them, and a line
+with a field the schema lacks, or without one it requires, is refused."""
 
 from __future__ import annotations
 
@@ -43,11 +43,11 @@ def errors(name: str, line: dict[str, Any]) -> list[str]:
 @pytest.fixture(scope="module")
 def lines(demo_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
     """The objects and warnings lines, and the --summary files ("summary"), of edge runs that
-    between them give every field: a drive
-    with cut-ins (warnings, clears, the road's distances and the scaled ones); a front and a
-    side camera (named lines; a side camera's objects have no path); --no-ground (depth-map
-    distances) of 4:3 frames padded into the engines (frame_size is not size); and a folder
-    without a depth engine (no distances, speeds or warnings)."""
+    between them give every field: a drive with cut-ins (warnings, clears, the road's distances
+    and the scaled ones); a front and a side camera (named lines; a side camera's objects have
+    no path); --no-ground (depth-map distances) of 4:3 frames padded into the engines
+    (frame_size is not size); and a folder without a depth engine (no distances, speeds or
+    warnings)."""
     out = tmp_path_factory.mktemp("schema_runs")
     runs: list[list[str]] = [
         [CUT_INS, "--sink", f"{out / 'a.jsonl'}", "--sink", f"{out / 'a_w.jsonl'}?lines=warnings"],
@@ -66,14 +66,8 @@ def lines(demo_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         summary = ["--summary", str(out / f"{k}.summary")]
         assert main(["run", *argv, *summary, "--engines", str(demo_engines)]) == 0, argv
     alone = engines_of_kind(demo_engines, "panoptic", out / "panoptic_alone")
-    argv = [
-        "run",
-        DRIVE.format(frames=3, seed=4),
-        "--sink",
-        str(out / "d.jsonl"),
-        "--summary",
-        str(out / "3.summary"),
-    ]
+    argv = ["run", DRIVE.format(frames=3, seed=4), "--sink", str(out / "d.jsonl")]
+    argv += ["--summary", str(out / "3.summary")]
     assert main([*argv, "--engines", str(alone)]) == 0
     found: dict[str, list[dict[str, Any]]] = {"objects": [], "warnings": []}
     for path in sorted(out.glob("*.jsonl")):
