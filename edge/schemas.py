@@ -77,7 +77,10 @@ def _object() -> dict[str, Any]:
             "its panoptic id: its class's Cityscapes label id x 1000 + its number in the frame", minimum=0
         ),
         "class": {"enum": _thing_classes(), "description": "what it is (a Cityscapes thing class)"},
-        "score": _number("the detector's confidence, 0 to 1 (at least --min-score)", minimum=0),
+        "score": {
+            **_number("the detector's confidence, 0 to 1 (at least --min-score)", minimum=0),
+            "maximum": 1,
+        },
         "box": {
             "type": "array",
             "items": {"type": "number"},

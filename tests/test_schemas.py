@@ -112,6 +112,7 @@ def test_every_field_a_schema_lists_is_written(lines: dict[str, list[dict[str, A
         (lambda o: o.update(box=[1.0, 2.0, 3.0]), "[1.0, 2.0, 3.0] is too short"),
         (lambda o: o.update(range_from="radar"), "'radar' is not one of ['road', 'scaled', 'depth']"),
         (lambda o: o.update(ttc_s=-1.0), "-1.0 is less than the minimum of 0"),
+        (lambda o: o.update(score=87.0), "87.0 is greater than the maximum of 1"),
     ],
 )
 def test_an_object_unlike_the_schema_is_refused(
