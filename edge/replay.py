@@ -25,8 +25,7 @@ import numpy as np
 from edge.errors import ConfigError, DatasetError, Interrupted, ReplayNotSaved, SinkStopped, SourceError
 from edge.postprocess.panoptic import MIN_SCORE, check_min_score
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom
-from edge.util.fs import atomic_write_bytes, require_writable
-from edge.util.numbers import json_ready
+from edge.util.fs import atomic_write_bytes, atomic_write_json, require_writable
 
 if TYPE_CHECKING:
     from edge.postprocess.tracks import ObjectTracker
@@ -343,8 +342,7 @@ class PredictionWriter:
             atomic_write_bytes(
                 self.out / "panoptic.json", (json.dumps({"annotations": self.annotations}) + "\n").encode()
             )
-        text = json.dumps(json_ready(report), indent=2, allow_nan=False) + "\n"  # a class unseen: null
-        atomic_write_bytes(self.out / "metrics.json", text.encode())
+        atomic_write_json(self.out / "metrics.json", report)  # strict: a class unseen is null, not NaN
 
 
 _METRICS_BYTES = 64 << 10

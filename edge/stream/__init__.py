@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from edge.stream.sinks import Sink
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.watchdog import ServiceWatch
-from edge.util.fs import atomic_write_bytes
+from edge.util.fs import atomic_write_json
 
 # in the right lane, as a car drives: from the centre line oncoming cars pass through the path
 DEMO_SOURCE = "synthetic://?fps=17&seed=0&size=256x512&lane=right"
@@ -344,10 +343,7 @@ def write_logs(
         (
             (trace, tracker.write_trace),
             (latency_log, tracker.write_jsonl),
-            (
-                summary,
-                lambda p: atomic_write_bytes(p, (json.dumps(tracker.summary(), indent=2) + "\n").encode()),
-            ),
+            (summary, lambda p: atomic_write_json(p, tracker.summary())),
         )
     )
 

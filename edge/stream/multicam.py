@@ -404,7 +404,7 @@ def write_cameras_logs(
     import json
 
     from edge.stream import write_each
-    from edge.util.fs import atomic_write_bytes
+    from edge.util.fs import atomic_write_bytes, atomic_write_json
 
     def text(make: Callable[[], str]) -> Callable[[str | Path], None]:
         return lambda path: atomic_write_bytes(path, make().encode())
@@ -413,6 +413,6 @@ def write_cameras_logs(
         (
             (trace, text(lambda: json.dumps(cameras_trace(trackers)))),
             (latency_log, text(lambda: cameras_spans(trackers))),
-            (summary, text(lambda: json.dumps(cameras_summary(trackers), indent=2) + "\n")),
+            (summary, lambda path: atomic_write_json(path, cameras_summary(trackers))),
         )
     )
