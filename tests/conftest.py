@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -274,6 +275,16 @@ def informative_model(name: str, seed: int = 0) -> torch.nn.Module:
             o = model.rpn.head.cls_logits.weight
             o.copy_(torch.randn(o.shape, generator=gen) * 0.3)
     return model
+
+
+def strict_json(text: str) -> Any:
+    """``text`` read as JSON (RFC 8259) is: Python's reader takes NaN and Infinity, which
+    other programs' refuse, so here they fail the test."""
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} in JSON written for other programs: no JSON (RFC 8259) number")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def engines_of_kind(engines: Path, kind: str, folder: Path) -> Path:

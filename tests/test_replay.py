@@ -18,7 +18,7 @@ from edge.eval import ConfusionMatrix
 from edge.postprocess.tracks import ObjectTracker
 from edge.replay import replay
 from edge.util.numbers import json_ready
-from tests.conftest import TEST_SIZE, fill_disk, signal_when
+from tests.conftest import TEST_SIZE, fill_disk, signal_when, strict_json
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +59,7 @@ def test_replay_evaluates_and_writes_cityscapes_formats(
     depth = cv2.imread(str(out / "depth" / f"{names[0]}_depth.png"), cv2.IMREAD_UNCHANGED)
     assert depth.dtype == np.uint16 and depth.shape == TEST_SIZE
 
-    def strict(name: str) -> None:
-        raise AssertionError(f"metrics.json holds {name}: no JSON (RFC 8259) number")
-
-    saved = json.loads((out / "metrics.json").read_text(), parse_constant=strict)
+    saved = strict_json((out / "metrics.json").read_text())
     assert saved["metrics"]["semantic"]["miou"] == pytest.approx(m["semantic"]["miou"])
     # a class no frame showed: NaN to the evaluation, null in the file
     unseen = [name for name, iou in m["semantic"]["per_class_iou"].items() if np.isnan(iou)]

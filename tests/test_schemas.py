@@ -15,7 +15,7 @@ import pytest
 from edge.cli import main
 from edge.errors import ConfigError
 from edge.schemas import SCHEMA_NAMES, schema
-from tests.conftest import engines_of_kind
+from tests.conftest import engines_of_kind, strict_json
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (pip install -e '.[dev]')")
 
@@ -28,12 +28,8 @@ def validator(name: str) -> Any:
     return jsonschema.Draft202012Validator(schema(name))
 
 
-def strict(name: str) -> Any:
-    raise AssertionError(f"{name} in a line: no JSON (RFC 8259) number")
-
-
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line, parse_constant=strict) for line in path.read_text().splitlines()]
+    return [strict_json(line) for line in path.read_text().splitlines()]
 
 
 def errors(name: str, line: dict[str, Any]) -> list[str]:
@@ -72,9 +68,7 @@ def lines(demo_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     found: dict[str, list[dict[str, Any]]] = {"objects": [], "warnings": []}
     for path in sorted(out.glob("*.jsonl")):
         found["warnings" if path.stem.endswith("_w") else "objects"].extend(read_lines(path))
-    found["summary"] = [
-        json.loads(p.read_text(), parse_constant=strict) for p in sorted(out.glob("*.summary"))
-    ]
+    found["summary"] = [strict_json(p.read_text()) for p in sorted(out.glob("*.summary"))]
     return found
 
 
@@ -262,13 +256,13 @@ def test_summaries_of_a_stopped_sink_and_segments_are_valid(
         sinks = ["--keep-free", "768K", "--sink", video, "--segment", "0.1s"]
         summary = ["--summary", str(tmp_path / f"{name}.json"), "--engines", str(demo_engines)]
         assert main(["run", *argv, *sinks, *summary]) == 0, name
-    one = json.loads((tmp_path / "one.json").read_text(), parse_constant=strict)
+    one = strict_json((tmp_path / "one.json").read_text())
     (stopped,) = one["sinks_stopped"]
     assert stopped["sink"] == str(small_disk / "o.mkv") and isinstance(stopped["frame"], int)
     assert "the sink stops" in stopped["reason"]
     segments = one["segments"][f"{tmp_path / 'one'}.mkv?view=input"]
     assert len(segments["files"]) > 1 and segments["deleted"] == 0
-    two = json.loads((tmp_path / "two.json").read_text(), parse_constant=strict)
+    two = strict_json((tmp_path / "two.json").read_text())
     assert set(two) == {"cameras"} and set(two["cameras"]) == {"a", "b"}
     for summary in (one, two, *two["cameras"].values()):
         assert errors("summary", summary) == []

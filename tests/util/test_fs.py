@@ -16,6 +16,7 @@ from edge.util.fs import (
     require_writable,
     sha256_file,
 )
+from tests.conftest import strict_json
 
 
 def test_failed_write_leaves_old_file_and_no_temp(tmp_path: Path) -> None:
@@ -31,7 +32,6 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path: Path) -> None:
 def test_json_written_is_strict_json(tmp_path: Path) -> None:
     """The manifest's writer: an SNR of outputs equal to torch's (inf) is null in the file,
     which a reader other than Python's (jq, a browser) takes; the rest as given."""
-    import json
     import math
 
     import numpy as np
@@ -42,11 +42,7 @@ def test_json_written_is_strict_json(tmp_path: Path) -> None:
     check = {"depth": {"snr_db": snr_db(same, same)}, "passed": True, "samples": [1.5, -math.inf]}
     assert math.isinf(check["depth"]["snr_db"])
     atomic_write_json(tmp_path / "m.json", check)
-
-    def refuse(name: str) -> None:
-        raise AssertionError(f"{name} in the file")
-
-    got = json.loads((tmp_path / "m.json").read_text(), parse_constant=refuse)
+    got = strict_json((tmp_path / "m.json").read_text())
     assert got == {"depth": {"snr_db": None}, "passed": True, "samples": [1.5, None]}
 
 
