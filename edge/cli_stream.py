@@ -161,8 +161,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _print_replay(report: dict[str, Any], out: str | None, stream: Any) -> None:
+    from edge.eval.report import format_metrics
     from edge.latency import LatencyTracker
-    from edge.replay import format_metrics
 
     print(LatencyTracker.format_summary_of(report["latency"]), file=stream)
     if report["metrics"] is not None and not report["gt_frames"]:

@@ -444,7 +444,7 @@ def test_replay_scores_the_tracks_on_ground_truth_every_frame(
 
 
 def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
-    from edge.replay import tracking_lines
+    from edge.eval.report import tracking_lines
 
     assert tracking_lines({}) == []
     t = {

@@ -212,7 +212,7 @@ def test_things_found_by_distance_golden() -> None:
 
 
 def test_things_found_by_distance_in_the_replay_summary() -> None:
-    from edge.replay import format_metrics
+    from edge.eval.report import format_metrics
 
     ev = Evaluator()
     gt = np.full((4, 8), 7)
