@@ -78,7 +78,7 @@ def replay(
     from edge.stream.pipeline import Pipeline, check_post_workers
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import CityscapesSource, open_source
-    from edge.stream.steps import tracker_seeing
+    from edge.stream.steps import end_road_plane
 
     check_post_workers(post_workers)
     check_min_score(min_score)
@@ -112,19 +112,6 @@ def replay(
         writer = PredictionWriter(Path(out_dir), keep_free=keep_free) if out_dir is not None else None
         opened = open_sinks(sinks, fps=src.fps or 17.0, kinds=engine_set.kinds, keep_free=keep_free)
         undo.pop_all()  # the pipeline closes the source and sinks, and engine_set is closed below
-    from edge.postprocess.tracks import ObjectTracker
-
-    objects = tracker_seeing(object_tracker or ObjectTracker(), src, engine_set.kinds)
-    evaluator = Evaluator(
-        max_depth=min(80.0, engine_set.depth_range[1]),
-        speed_window_s=objects.speed_window_s,
-        min_speed_samples=objects.min_speed_samples,
-        hfov_deg=objects.hfov_deg,
-        path_half_width_m=objects.path_half_width_m,
-        mount_offset_m=objects.mount_offset_m,
-        min_lateral_mps=objects.min_lateral_mps,
-        warn_within_s=objects.warn_within_s,
-    )
     errors: list[BaseException] = []
     gt_frames = 0
     tracker = LatencyTracker()
@@ -205,8 +192,20 @@ def replay(
         max_frames=max_frames,
         on_result=on_result,
         post_workers=post_workers,
-        object_tracker=objects,
+        object_tracker=object_tracker,
         min_score=min_score,
+    )
+    # the pipeline's tracker: the field of view and road of the source's camera files, said once
+    objects = pipeline.object_tracker
+    evaluator = Evaluator(
+        max_depth=min(80.0, engine_set.depth_range[1]),
+        speed_window_s=objects.speed_window_s,
+        min_speed_samples=objects.min_speed_samples,
+        hfov_deg=objects.hfov_deg,
+        path_half_width_m=objects.path_half_width_m,
+        mount_offset_m=objects.mount_offset_m,
+        min_lateral_mps=objects.min_lateral_mps,
+        warn_within_s=objects.warn_within_s,
     )
     stopped: KeyboardInterrupt | None = None
     try:
@@ -218,6 +217,9 @@ def replay(
         stopped = exc  # a long replay stopped by Ctrl-C keeps what it evaluated and wrote
     finally:
         engine_set.close()
+    # as edge run's end says it: where the source's camera has no height, the plane fitted
+    # to the depth map, kept in the latency summary (metrics.json's too)
+    end_road_plane(tracker, objects, engine_set.kinds)
     report = report_so_far()
     if stopped is not None:
         report["interrupted"] = True  # the metrics cover the frames replayed before it

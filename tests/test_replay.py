@@ -571,3 +571,31 @@ def test_min_score_decides_which_things_are_scored_and_is_recorded(
     assert 0 < found(strict) < found(default)
     with pytest.raises(ConfigError, match=r"minimum instance score 1\.5: expected a detection score from 0"):
         replay(source, engines=tmp_path / "no_engines", min_score=1.5)  # before the engines load
+
+
+def test_a_replay_of_frames_without_camera_files_keeps_the_road_plane_it_fitted(
+    demo_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Cityscapes-layout folder without its camera files: the road's plane is fitted to the
+    depth map (said once), and the replay's end says it and keeps it in metrics.json's latency
+    summary, as edge run's does for the same frames; a folder with camera files fits none."""
+    import shutil
+
+    from edge.stream import run_stream
+
+    root = tmp_path / "drive"
+    write_dataset(root, sequences=1, frames=12, size=(256, 512), split="val", gt_every=4)
+    capsys.readouterr()
+    given = replay(f"cityscapes://{root}?fps=0", engines=demo_engines, threads=1)
+    assert given["latency"]["road_plane"] is None
+    assert "fitted to the depth map" not in capsys.readouterr().err
+    shutil.rmtree(root / "camera")
+    report = replay(f"cityscapes://{root}?fps=0", engines=demo_engines, threads=1, out_dir=tmp_path / "preds")
+    err = capsys.readouterr().err
+    plane = report["latency"]["road_plane"]
+    assert plane is not None and plane["focal"] == 1.0 and 0.3 < plane["horizon"] < 0.6
+    assert err.count("its plane fitted to the depth map's road") == 1
+    assert f"fitted to the depth map puts the horizon {plane['horizon']:.3f} of the picture's height" in err
+    assert strict_json((tmp_path / "preds" / "metrics.json").read_text())["latency"]["road_plane"] == plane
+    run_stream(f"cityscapes://{root}?fps=0", engines=demo_engines, summary_json=tmp_path / "run.json")
+    assert strict_json((tmp_path / "run.json").read_text())["road_plane"] == plane
