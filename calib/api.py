@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ import numpy as np
 
 from calib.data import CalibrationSet, load_frames
 from edge.errors import ConfigError, SourceError
-from edge.util.fs import atomic_write_bytes, atomic_write_with
+from edge.util.fs import atomic_write_bytes, atomic_write_json, atomic_write_with
 from edge.util.onnx_io import read_onnx
 
 # a judged output under this is warned of: a 10% mean relative depth error, or noise at a
@@ -85,7 +84,9 @@ def _calibrated_names(onnx_path: Path) -> set[str]:
 
 def _write_ranges(path: Path, record: dict[str, Any], ranges: dict[str, tuple[float, float]]) -> None:
     doc = {"calibration": record, "ranges": {k: list(v) for k, v in sorted(ranges.items())}}
-    atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode())
+    # a bound that is not finite (an activation that overflowed on the frames) is null: the
+    # TensorRT cache leaves that tensor out too
+    atomic_write_json(path, doc)
 
 
 def _held_out(source: str, hw: tuple[int, int], seed: int, data: CalibrationSet) -> CalibrationSet:

@@ -253,14 +253,12 @@ def cmd_record(args: argparse.Namespace) -> int:
 def _write_record_summary(path: Path | None, summary: dict[str, Any], *, warn: bool) -> None:
     """--summary: the JSON beside the line printed. After Ctrl-C or a stop, a file the system
     refuses is a warning and the recording's own end is what the exit status says."""
-    import json
-
-    from edge.util.fs import atomic_write_bytes
+    from edge.util.fs import atomic_write_json
 
     if path is None:
         return
     try:
-        atomic_write_bytes(path, (json.dumps(summary, indent=2) + "\n").encode())
+        atomic_write_json(path, summary)
     except OSError as exc:
         if not warn:
             raise

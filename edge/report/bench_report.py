@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from edge.bench_streams import KEEPS_UP_DROPPED
 from edge.power import power_line
-from edge.util.fs import atomic_write_bytes
+from edge.util.fs import atomic_write_bytes, atomic_write_json
 
 E2E = "end_to_end"
 PLOTS = {
@@ -43,7 +42,7 @@ def write_report(data: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
         "markdown": out / "report.md",
         "html": out / "report.html",
     }
-    atomic_write_bytes(files["json"], (json.dumps(data, indent=2) + "\n").encode())
+    atomic_write_json(files["json"], data)
     for name, png in pngs.items():
         atomic_write_bytes(out / name, png)
         files[name] = out / name

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ConfigError
+from edge.util.numbers import strict_dumps
 from edge.util.proc import stat_fields
 
 ALIVE_WITHIN_S = 30.0  # edge alive's default: as long as a hold takes to be called stuck
@@ -96,7 +97,7 @@ class Heartbeat:
         # is): it tells of this boot only, and an SD card would pay a flush every 5 s
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._temporary.write_text(json.dumps(content) + "\n")
+            self._temporary.write_text(strict_dumps(content) + "\n")
             os.replace(self._temporary, self.path)
         except OSError as exc:
             if not self._failed:  # the run goes on; a health check will call it dead

@@ -6,7 +6,6 @@ comes to be warned of, and one when it no longer is)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
@@ -20,6 +19,7 @@ from edge.errors import SinkError, SinkStopped, StreamEnded
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output
 from edge.stream.durable import sync_folder
 from edge.stream.partial import PartialLock, partial_path, rescue_leftover
+from edge.util.numbers import strict_dumps
 
 LINES = ("objects", "warnings")
 WARNING_HOLD_S = 0.5  # a warning ends this long after its thing's last warned frame
@@ -164,7 +164,7 @@ def objects_line(result: Any) -> str:
         "frame_size": list(frame.image.shape[:2]),
         "objects": objects,
     }
-    return json.dumps(record) + "\n"
+    return strict_dumps(record) + "\n"
 
 
 class WarningLines:
@@ -184,7 +184,7 @@ class WarningLines:
         self._header: dict[Hashable, dict[str, Any]] = {}  # each camera's last frame's
 
     def __call__(self, result: Any) -> str:
-        return "".join(json.dumps(line) + "\n" for line in self.events(result))
+        return "".join(strict_dumps(line) + "\n" for line in self.events(result))
 
     def events(self, result: Any) -> list[dict[str, Any]]:
         """The lines ``result`` makes, as dicts (none for most frames). Its objects are
@@ -215,7 +215,7 @@ class WarningLines:
         """The clear lines of the warnings still on, as the run ends: each with its camera's
         last frame, and ``"ended": true``."""
         lines = [self._clear(key, self._header[key[0]], ended=True) for key in list(self._on)]
-        return "".join(json.dumps(line) + "\n" for line in lines)
+        return "".join(strict_dumps(line) + "\n" for line in lines)
 
     def _clear(
         self, key: tuple[Hashable, int], header: dict[str, Any], *, ended: bool = False

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import tempfile
@@ -79,9 +78,9 @@ def atomic_torch_save(target: str | Path, obj: Any) -> None:
 def atomic_write_json(target: str | Path, obj: Any) -> None:
     """``obj`` as strict JSON (RFC 8259), which other programs' readers take: a float that is
     not finite (the SNR of an engine's output equal to torch's is inf) is written null."""
-    from edge.util.numbers import json_ready
+    from edge.util.numbers import strict_dumps
 
-    text = json.dumps(json_ready(obj), indent=2, sort_keys=False, allow_nan=False)
+    text = strict_dumps(obj, indent=2)
     atomic_write_bytes(target, (text + "\n").encode())
 
 

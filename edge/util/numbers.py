@@ -3,6 +3,7 @@ as JSON files for other programs can take them."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -25,3 +26,9 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_ready(v) for v in value]
     return value
+
+
+def strict_dumps(value: Any, **kwargs: Any) -> str:
+    """``value`` as strict JSON text (json_ready, and refused if anything else is not JSON):
+    what edge writes for other programs, in files, lines and the viewer's endpoints."""
+    return json.dumps(json_ready(value), allow_nan=False, **kwargs)

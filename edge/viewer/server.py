@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import SinkError
+from edge.util.numbers import strict_dumps
 
 VIEWS = ("composite", "panoptic", "depth")
 STATIC = {
@@ -374,12 +375,12 @@ class ViewerServer:
     async def _stats(self, request: Any) -> Any:
         from aiohttp import web
 
-        return web.json_response(self.snapshot())
+        return web.json_response(self.snapshot(), dumps=strict_dumps)
 
     async def _history_json(self, request: Any) -> Any:
         from aiohttp import web
 
-        return web.json_response(list(self._history))
+        return web.json_response(list(self._history), dumps=strict_dumps)
 
     async def _sample(self) -> None:
         while True:

@@ -41,3 +41,15 @@ def test_json_ready_makes_every_number_json_has_not_null() -> None:
     assert json.loads(json.dumps(ready, allow_nan=False)) == ready
     assert math.isnan(value["per_class"]["bus"])  # the value itself is left as it was
     assert json_ready(True) is True and json_ready("nan") == "nan" and json_ready(None) is None
+
+
+def test_strict_dumps_writes_json_every_reader_takes() -> None:
+    import json
+
+    from edge.util.numbers import strict_dumps
+
+    text = strict_dumps({"ttc_s": math.inf, "distance_m": math.nan, "box": (1.0, 2)}, indent=2)
+    assert json.loads(text) == {"ttc_s": None, "distance_m": None, "box": [1.0, 2]}
+    assert "\n  " in text  # json.dumps' own options pass through
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        strict_dumps({"seen": {1, 2}})  # refused, not written as something a reader misreads

@@ -136,6 +136,30 @@ def test_no_frame_yet_and_views() -> None:
         server.close()
 
 
+def test_stats_and_history_are_json_a_browser_parses() -> None:
+    """A number that is not finite in what the page reads (an engine's NaN in a thing's
+    distance) is null: a browser's JSON.parse refuses NaN and Infinity, and the page would
+    stop updating."""
+    from tests.conftest import strict_json
+
+    server = ViewerServer(port=0, sample_period_s=0.02)
+    url = server.start()
+    try:
+        server.publish_objects(
+            3, [{"track": 1, "class": "car", "distance_m": float("nan"), "ttc_s": float("inf")}]
+        )
+        status, _, body = get(url + "stats")
+        assert status == 200
+        stats = strict_json(body.decode())
+        assert stats["objects_seq"] == 3
+        assert stats["objects"] == [{"track": 1, "class": "car", "distance_m": None, "ttc_s": None}]
+        time.sleep(0.1)
+        status, _, body = get(url + "history")
+        assert status == 200 and len(strict_json(body.decode())) >= 1
+    finally:
+        server.close()
+
+
 def test_a_viewer_draws_only_while_someone_watches(tiny_engines: Path) -> None:
     """Drawing is most of the post stage's time: a run whose only sink is a viewer nobody
     watches draws nothing; a client that comes gets a freshly drawn frame, and some time
