@@ -9,6 +9,7 @@ Ids follow Cityscapes: stuff ``label_id``, things ``label_id * 1000 + instance``
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,9 +111,11 @@ def fuse(
     counts: dict[int, int] = {}
     for i in range(n):  # outputs are sorted by score
         score = float(panoptic["scores"][batch][i])
+        box = panoptic["boxes"][batch][i]
+        if not (math.isfinite(score) and np.isfinite(box).all()):
+            continue  # an engine that overflows (edge.stream.nonfinite says it): no place to paste
         if score < score_thresh:
             break
-        box = panoptic["boxes"][batch][i]
         crop = box_crop(box, h, w)
         if crop is None:
             continue

@@ -24,8 +24,8 @@ class EngineSet:
     depth_range: tuple[float, float] = (0.1, 100.0)
     # the frame sizes stretched so far (prepare says once of each that the engines stretch)
     stretched_sizes: set[tuple[int, int]] = field(default_factory=set, repr=False, compare=False)
-    # whether the depth engine has been said to give NaN or inf (infer_prepared, once)
-    nonfinite_said: bool = field(default=False, repr=False, compare=False)
+    # the kinds of engine said to give NaN or inf (edge.stream.nonfinite, once each)
+    nonfinite_said: set[str] = field(default_factory=set, repr=False, compare=False)
     # how frames of another shape go in: "stretch", "pad" or "crop" (fit.py), unless a
     # camera says its own (Pipeline's fit)
     fit: str = "stretch"

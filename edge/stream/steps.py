@@ -6,7 +6,6 @@ edge bench call them directly."""
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -23,6 +22,7 @@ from edge.postprocess.panoptic import MIN_SCORE
 from edge.stream.engines import EngineSet
 from edge.stream.fit import fitted_hw, input_tensor, unpad_outputs
 from edge.stream.frame import Frame, Result
+from edge.stream.nonfinite import say_nonfinite
 from edge.stream.sinks import RENDERED_VIEWS
 
 if TYPE_CHECKING:
@@ -318,35 +318,8 @@ def infer_prepared(engines: EngineSet, prepared: Prepared, tracker: LatencyTrack
     outputs = {k: f.result() for k, f in futures.items()}
     if (part := resized.shape[:2]) != engines.input_hw:  # padded or cropped: back to the frame
         outputs = {k: unpad_outputs(v, (part[0], part[1]), engines.input_hw) for k, v in outputs.items()}
-    if (
-        "depth" in outputs
-        and not engines.nonfinite_said
-        and (bad := nonfinite_share(outputs["depth"]["depth"]))
-    ):
-        engines.nonfinite_said = True
-        print(f"warning: {nonfinite_note(bad, engines.described.get('depth'), seq)}", file=sys.stderr)
+    say_nonfinite(engines, outputs, seq)
     return Result(frame, outputs.get("panoptic"), outputs.get("depth"), extras={"resized": resized})
-
-
-def nonfinite_share(depth: np.ndarray) -> float:
-    """The share of a depth map's pixels that are NaN or inf: 0 for most maps, found in one
-    pass (a NaN or inf anywhere makes the sum one)."""
-    if math.isfinite(float(depth.sum())):
-        return 0.0
-    return 1.0 - float(np.isfinite(depth).mean())
-
-
-def nonfinite_note(share: float, engine: str | None, seq: int) -> str:
-    """What to say of frame ``seq``'s depth map whose ``share`` of pixels are NaN or inf (the
-    depth engine described as ``engine``): such pixels give things no distance (object_distance
-    leaves them out), and a user would otherwise find an engine that overflows as things
-    without distances."""
-    name = f"the depth engine ({engine})" if engine else "the depth engine"
-    return (
-        f"{name} gave NaN or inf at {share:.1%} of frame {seq}'s pixels: an FP16 or INT8 build that "
-        "overflows, or a broken engine (edge engines --verify hashes the folder; an fp32 build of the same "
-        "weights compares); things over those pixels get no distance from it"
-    )
 
 
 class Prepared(NamedTuple):

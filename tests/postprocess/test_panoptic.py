@@ -70,6 +70,24 @@ def test_instance_boxes_reaching_past_the_picture_are_clipped_to_it() -> None:
     assert (ids[20:32, 0:8] == inst.panoptic_id).all() and (ids == inst.panoptic_id).sum() == 96
 
 
+def test_detections_an_overflowing_engine_gives_nan_or_inf_are_left_out() -> None:
+    """A NaN score sorts anywhere and compares false with the threshold, and a NaN or inf box
+    has no pixels to paste on: such detections are left out, the others kept as before."""
+    nan, inf = float("nan"), float("inf")
+    out = outputs(
+        [nan, 0.9, 0.85, 0.8, 0.7],
+        [[0, 16, 10, 26], [0, 16, nan, 26], [0, -inf, 10, inf], [20, 16, 30, 26], [40, 16, 50, 26]],
+        [2, 2, 2, 0, 2],
+    )
+    ids, inst = fuse(out, score_thresh=0.5)
+    assert [(i.panoptic_id, i.score, i.box) for i in inst] == [
+        (24000, np.float32(0.8), (20.0, 16.0, 30.0, 26.0)),
+        (26000, np.float32(0.7), (40.0, 16.0, 50.0, 26.0)),
+    ]
+    assert ids[20, 5] == 7  # road: the NaN detections took no pixels
+    assert ids[20, 25] == 24000 and ids[20, 45] == 26000
+
+
 def test_semantic_from_panoptic_ids() -> None:
     ids = np.array([[7, 23, 26000, 26999], [24003, 0, 5, -1], [999, 34000, 2**31 - 1, 1_000_000]], np.int32)
     # road, sky, two cars, a person; unlabeled (0), "dynamic" (5, no train id), a negative id,
