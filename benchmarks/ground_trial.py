@@ -60,6 +60,7 @@ SETS: dict[str, dict[str, Any]] = {
 # (not slopes.py: the frames' road fits are made with its Theil-Sen line)
 AFTER_FRAMES = (
     "edge/postprocess/tracks.py",
+    "edge/postprocess/drift.py",
     "edge/postprocess/track_info.py",
     "edge/postprocess/ground.py",
     "edge/postprocess/occlusion.py",

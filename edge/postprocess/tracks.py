@@ -29,20 +29,19 @@ the depth engine's (metres); nothing here knows the camera.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import math
 import statistics
 from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge.errors import ConfigError
 from edge.postprocess.boxes import box_size, growth_samples, match_boxes
+from edge.postprocess.drift import lateral_drift
 from edge.postprocess.ground import (
     FittedGround,
     GroundPlane,
@@ -58,7 +57,7 @@ from edge.postprocess.ground import (
 )
 from edge.postprocess.occlusion import hidden_sides
 from edge.postprocess.panoptic import Instance
-from edge.postprocess.slopes import closing_interval, closing_speed, slope_interval, theil_sen_slope
+from edge.postprocess.slopes import closing_speed, slope_interval, theil_sen_slope
 from edge.postprocess.track_info import TTC_WARN_S, TrackInfo, behind_the_thing_ahead
 
 if TYPE_CHECKING:
@@ -144,7 +143,7 @@ class ObjectTracker:
         it, and it has no path (``in_path`` None), so its objects' times to collision are
         warned of wherever they are. ``cut_in_confidence``: a thing is said to cut in only
         where its lateral speed's interval of this confidence (Sen's, of the slopes it is
-        read from; for distances read from the road, with the box's growth too: _drift_clear)
+        read from; for distances read from the road, with the box's growth too: drift.drift_clear)
         keeps clear of standing still: few samples, or far things whose distances jump
         metres a row, give wide ones (0: the speed alone). ``warn_within_s``:
         the time to collision under which a thing is warned of (TrackInfo.warned).
@@ -317,9 +316,21 @@ class ObjectTracker:
                 if not sized[4]:
                     track.bearings.append((t_s, self._bearing(box, size[1])))
                 # distances read from the road change as the thing moves, not as a depth map
-                # wanders: their own rate, not the growth's, goes with their median (_drift)
+                # wanders: their own rate, not the growth's, goes with their median (lateral_drift)
                 closing = info.closing_mps if distance.source == "depth" else None
-                lateral_mps, path_in_s = self._drift(track, closing, where["lateral_m"], gap)
+                lateral_mps, path_in_s = lateral_drift(
+                    track.bearings,
+                    track.ranges,
+                    track.sizes,
+                    closing_mps=closing,
+                    lateral=where["lateral_m"],
+                    gap=gap,
+                    facing=self.facing,
+                    window_s=self.speed_window_s,
+                    min_samples=self.min_speed_samples,
+                    min_lateral_mps=self.min_lateral_mps,
+                    confidence=self.cut_in_confidence,
+                )
                 info = dataclasses.replace(info, **where, lateral_mps=lateral_mps, path_in_s=path_in_s)
             infos.append(info)
         if size is not None and any(i.range_from == "depth" and i.ttc_s is not None for i in infos):
@@ -357,70 +368,6 @@ class ObjectTracker:
             * math.tan(math.radians(self.hfov_deg or 0.0) / 2)
             / (width / 2)
         )
-
-    def _drift(
-        self, track: _Track, closing_mps: float | None, lateral: float, gap: float | None
-    ) -> tuple[float | None, float | None]:
-        """``lateral_mps`` over the speed window and, for an object beside the path moving
-        towards it at ``min_lateral_mps`` or more, ``path_in_s``: its gap to the path's edge
-        over that speed. An object at distance d and bearing tan b is tan b x d right of the
-        axis, so it moves right at d x (tan b)' + tan b x d': the bearing's Theil–Sen slope
-        (where the box is, which a depth engine's frame-to-frame wander does not move) times
-        the window's median distance, plus the median bearing times the distance's rate
-        (minus ``closing_mps``, read from the box's growth; None: the distances' own slope,
-        which for distances read from the road agrees with their median where the growth
-        times it need not). A side camera's objects move across the vehicle at the
-        distance's rate alone. A cut-in is said only where the speed's intervals
-        (``cut_in_confidence``, _drift_clear) do not hold zero."""
-        bearings = track.bearings
-        turn = closing_speed(bearings, window_s=self.speed_window_s, min_samples=self.min_speed_samples)
-        growth_closing = closing_mps is not None
-        if closing_mps is None:
-            closing_mps = closing_speed(
-                track.ranges, window_s=self.speed_window_s, min_samples=self.min_speed_samples
-            )
-        if turn is None or closing_mps is None or not track.ranges:
-            return None, None
-        distance = statistics.median(d for _, d in track.ranges)
-        bearing = statistics.median(b for _, b in bearings)
-        across = -turn * distance - bearing * closing_mps  # right of the camera's axis, m/s
-        speed = {"front": across, "rear": -across, "left": closing_mps, "right": -closing_mps}[self.facing]
-        towards = gap is not None and gap > 0 and speed * lateral < 0 and abs(speed) >= self.min_lateral_mps
-        if towards and self.cut_in_confidence > 0:
-            towards = self._drift_clear(track, growth_closing, distance, bearing, across)
-        return speed, (gap / abs(speed) if towards and gap is not None else None)
-
-    def _drift_clear(
-        self, track: _Track, growth_closing: bool, distance: float, bearing: float, across: float
-    ) -> bool:
-        """Whether _drift's speed ``across`` the camera's axis keeps to its side of zero over
-        the intervals (slope_interval at ``cut_in_confidence``) of its bearing's rate and of
-        the closing speed: the box's growth times ``distance``, and where the speed took the
-        distances' own slope (read from the road, or scaled to it), theirs as well: a feet
-        row's step moves them as the box's growth does not. On the ground trial's drives the
-        others said to cut in went 47 -> 25 (road and fitted arms, 256x512 and 128x256), never
-        due 72 -> 67, true cut-ins warned of 265 -> 261."""
-        z = NormalDist().inv_cdf((1 + self.cut_in_confidence) / 2)
-        interval = functools.partial(
-            closing_interval, window_s=self.speed_window_s, min_samples=self.min_speed_samples, z=z
-        )
-        turns = interval(track.bearings)
-        grown = growth_samples(track.sizes)
-        rates = None if grown is None else slope_interval(*grown, z=z)
-        closings: list[tuple[float, float] | None] = []
-        if rates is not None:
-            closings.append((rates[0] * distance, rates[1] * distance))
-        if not growth_closing or not closings:
-            closings.append(interval(track.ranges))
-        if turns is None:
-            return False
-        for bounds in closings:
-            if bounds is None:
-                return False
-            corners = [-turn * distance - bearing * closing for turn in turns for closing in bounds]
-            if min(corners) * across <= 0 or max(corners) * across <= 0:
-                return False
-        return True
 
     def _associate(self, instances: Sequence[Instance], t_s: float) -> dict[int, _Track]:
         """Instance index -> the track it continues (boxes.match_boxes)."""
