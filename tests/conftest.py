@@ -299,59 +299,103 @@ def engines_of_kind(engines: Path, kind: str, folder: Path) -> Path:
     return folder
 
 
+def _listing(folder: Path) -> list[tuple[str, int, int]]:
+    return sorted(
+        (p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    )
+
+
+def made_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]
+) -> Iterator[Path]:
+    """A folder ``make`` fills, once for the whole run: under pytest-xdist the first worker
+    to ask makes it where the run's workers share a folder and the others wait for it (each
+    had built the same engines, about 45 s of CPU). The tests only read it: one that changed
+    it would race the other worker, so a change fails the run at its end."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        out = tmp_path_factory.mktemp(name)
+        make(out)
+        yield out
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # this run's, beside each worker's own
+    out, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or its worker dies
+        if not done.exists():
+            if out.exists():  # a worker that died while making it
+                import shutil
+
+                shutil.rmtree(out)
+            out.mkdir()
+            make(out)
+            done.write_text(json.dumps(_listing(out)))
+    made = [tuple(row) for row in json.loads(done.read_text())]
+    yield out
+    if _listing(out) != made:
+        raise AssertionError(f"a test changed the shared folder {out}: copy it first (shutil.copytree)")
+
+
 @pytest.fixture(scope="session")
-def tiny_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Real tiny engines built once per session with the real build pipeline."""
-    out = tmp_path_factory.mktemp("engines")
+def tiny_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Real tiny engines built once per run with the real build pipeline."""
     reqs = [
         BuildRequest(model=m, height=TEST_SIZE[0], width=TEST_SIZE[1])
         for m in ("panoptic_fpn_tiny", "depth_tiny")
     ]
-    build_all(reqs, out, show_progress=False)
-    return out
+    yield from made_once(tmp_path_factory, "engines", lambda out: build_all(reqs, out, show_progress=False))
 
 
 @pytest.fixture(scope="session")
-def panoptic_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """informative_model("panoptic_fpn_tiny") exported at TEST_SIZE, once per session in
-    each RoIAlign form ("standard", "plugin"), each file alone in its folder. The export,
-    pass and parity tests read the same model. An export takes ~20 s on 2 cores, so the
-    standard form is the plugin export expanded, which is what export_onnx does for it
-    (the same bytes); the engines built by ``tiny_engines`` go through export_onnx's own
-    standard path."""
-    import onnx
+def panoptic_exports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """informative_model("panoptic_fpn_tiny") exported at TEST_SIZE, once per run in each
+    RoIAlign form ("standard", "plugin"), each file alone in its folder. The export, pass
+    and parity tests read the same model. An export takes ~20 s on 2 cores, so the standard
+    form is the plugin export expanded, which is what export_onnx does for it (the same
+    bytes); the engines built by ``tiny_engines`` go through export_onnx's own standard path."""
+    files = {
+        "plugin": Path("plugin", "panoptic_fpn_tiny_plugin.onnx"),
+        "standard": Path("standard", "panoptic_fpn_tiny_standard.onnx"),
+    }
 
-    from edge.export import export_onnx
-    from plugins.roi_align.passes import expand
+    def make(out: Path) -> None:
+        import onnx
 
-    metadata = {"edge.model": "panoptic_fpn_tiny"}
-    plugin = export_onnx(
-        informative_model("panoptic_fpn_tiny"),
-        tmp_path_factory.mktemp("panoptic_plugin") / "panoptic_fpn_tiny_plugin.onnx",
-        height=TEST_SIZE[0],
-        width=TEST_SIZE[1],
-        metadata=metadata,
-        roi_align="plugin",
-    )
-    proto = expand(onnx.load(str(plugin)))
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    standard = tmp_path_factory.mktemp("panoptic_standard") / "panoptic_fpn_tiny_standard.onnx"
-    onnx.save_model(proto, str(standard))
-    return {"standard": standard, "plugin": plugin}
+        from edge.export import export_onnx
+        from plugins.roi_align.passes import expand
+
+        metadata = {"edge.model": "panoptic_fpn_tiny"}
+        for path in files.values():
+            (out / path).parent.mkdir()
+        plugin = export_onnx(
+            informative_model("panoptic_fpn_tiny"),
+            out / files["plugin"],
+            height=TEST_SIZE[0],
+            width=TEST_SIZE[1],
+            metadata=metadata,
+            roi_align="plugin",
+        )
+        proto = expand(onnx.load(str(plugin)))
+        for key, value in metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save_model(proto, str(out / files["standard"]))
+
+    for out in made_once(tmp_path_factory, "panoptic_exports", make):
+        yield {form: out / path for form, path in files.items()}
 
 
 @pytest.fixture(scope="session")
-def demo_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Tiny engines with the bundled demo weights, so frames hold instances (random weights
     find none)."""
     from edge.models.zoo import bundled_weights
 
-    out = tmp_path_factory.mktemp("demo_engines")
     reqs = [
         BuildRequest(model=m, height=TEST_SIZE[0], width=TEST_SIZE[1], checkpoint=bundled_weights(m))
         for m in ("panoptic_fpn_tiny", "depth_tiny")
     ]
-    build_all(reqs, out, show_progress=False)
-    return out
+    yield from made_once(
+        tmp_path_factory, "demo_engines", lambda out: build_all(reqs, out, show_progress=False)
+    )
