@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edge.cli_frames import add_fit_argument, fits_of
 from edge.errors import ConfigError
 from edge.util.fs import output_path_problem
 
@@ -126,53 +127,6 @@ def byte_size(text: str) -> int:
         return parse_bytes(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-FIT_HELP = (
-    "frames of another shape than the engines': stretch them to the engines' input; pad them "
-    "(scaled whole, centred, the outputs cropped back to the frame); or crop them (scaled to cover "
-    "the input, their middle taken, the outputs laid back over the frame with its cut edges "
-    "unknown), for engines that cannot be rebuilt at the frames' shape"
-)
-
-
-def add_fit_argument(p: argparse.ArgumentParser, *, per_camera: bool = False) -> None:
-    """``--fit FIT``; ``per_camera``: ``--fit [NAME=]FIT``, one camera's of --camera's too
-    (read with fits_of)."""
-    from edge.stream.fit import FITS
-
-    if not per_camera:
-        p.add_argument("--fit", choices=FITS, default="stretch", help=f"{FIT_HELP}; default: %(default)s")
-        return
-    p.add_argument(
-        "--fit",
-        type=fit_setting,
-        action="append",
-        metavar="[NAME=]FIT",
-        help=f"{FIT_HELP}: {', '.join(FITS)}; with --camera, NAME=FIT is one camera's and FIT every "
-        "other's (a 16:9 camera cropped, a 4:3 one padded); default: stretch",
-    )
-
-
-def fit_setting(text: str) -> tuple[str | None, str]:
-    """``--fit FIT`` (every camera's) or ``--fit NAME=FIT``."""
-    from edge.cli_tracking import camera_and_value
-    from edge.stream.fit import FITS
-
-    name, fit = camera_and_value(text, "FIT")
-    if fit not in FITS:
-        raise argparse.ArgumentTypeError(f"expected one of {', '.join(FITS)}, got {fit!r}")
-    return name, fit
-
-
-def fits_of(args: argparse.Namespace) -> str | dict[str, str]:
-    """``--fit [NAME=]FIT`` as read: the one source's fit, or with --camera each camera's by
-    name (stretch where none is given)."""
-    from edge.cli_tracking import per_camera
-
-    given = per_camera(args, args.fit or [], "--fit", "FIT")
-    fits = {name: fit or "stretch" for name, fit in given.items()}
-    return fits[None] if None in fits else {str(name): fit for name, fit in fits.items()}
 
 
 def camera(text: str) -> tuple[str, str]:

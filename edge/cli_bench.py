@@ -10,7 +10,6 @@ from typing import Any
 from edge.bench_samples import SAMPLES, SAMPLES_BUDGET_BYTES
 from edge.bench_streams import ARRIVALS, DEFAULT_RATE
 from edge.cli_args import (
-    add_fit_argument,
     byte_size,
     count,
     non_negative_seconds,
@@ -20,6 +19,7 @@ from edge.cli_args import (
     rate_setting,
     share_setting,
 )
+from edge.cli_frames import add_fit_argument
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:

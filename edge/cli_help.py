@@ -59,6 +59,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "a 4:3 camera into 2:1 engines that cannot be rebuilt: its shape kept, not stretched",
         ),
         (
+            "edge run /dev/video0 --flip rotate-180 --engines engines/ --sink http://127.0.0.1:8080",
+            "a camera mounted upside down under the mirror: every frame turned the right way up",
+        ),
+        (
             "edge run --camera front=/dev/video0 --camera rear=/dev/video2 --engines engines/ "
             "--sink '{camera}.mkv' --sink objects.jsonl",
             "two cameras through one set of engines: a video each, their objects in one file",
@@ -92,6 +96,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         (
             "edge record csi://0 drive.mkv http://0.0.0.0:8080",
             "aim a headless board's camera from a laptop while it records",
+        ),
+        (
+            "edge record /dev/video0 drive.mkv --flip rotate-180",
+            "a camera mounted upside down, recorded the right way up",
         ),
     ],
     "alive": [

@@ -55,7 +55,8 @@ def add_service_command(sub: Any) -> None:
 
 def cmd_service(args: argparse.Namespace) -> int:
     from edge.cli import build_parser
-    from edge.cli_args import camera_priorities, camera_shares, fits_of, run_cameras_of
+    from edge.cli_args import camera_priorities, camera_shares, run_cameras_of
+    from edge.cli_frames import fits_of, flips_of
     from edge.cli_stream import record_sinks
     from edge.cli_tracking import check_tracking_arguments
     from edge.errors import ConfigError
@@ -76,6 +77,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         camera_priorities(parsed, cameras)
         camera_shares(parsed, cameras)
         fits_of(parsed)
+        flips_of(parsed)
     _check_restartable(args.command, parsed)
     check_tracking_arguments(parsed)
     engines = getattr(parsed, "engines", None)

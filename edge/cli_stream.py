@@ -22,6 +22,7 @@ from edge.cli_args import (
     positive_number,
     positive_seconds,
 )
+from edge.cli_frames import add_flip_argument, flips_of
 from edge.cli_help import add_command
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "heartbeat": args.heartbeat,
         "skip_stuck_sinks": args.stuck_sink == "skip",
         "overwrite": args.overwrite,
+        "flip": flips_of(args),
         **engine_selection(args),
     }
 
@@ -236,6 +238,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             heartbeat=args.heartbeat,
             skip_stuck_sinks=args.stuck_sink == "skip",
             overwrite=args.overwrite,
+            flip=args.flip,
         )
     except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
         print(format_summary(exc.data), flush=True)
@@ -305,6 +308,7 @@ def add_stream_commands(sub: Any) -> None:
     )
     add_camera_arguments(p)
     add_engine_arguments(p)
+    add_flip_argument(p, per_camera=True)
     p.add_argument(
         "--sink",
         action="append",
@@ -430,6 +434,7 @@ def add_stream_commands(sub: Any) -> None:
         type=positive_number("frames per second"),
         help="the rate a video is written at; default: the source's own (17 when it has none)",
     )
+    add_flip_argument(p)
     p.add_argument(
         "--overwrite",
         action="store_true",

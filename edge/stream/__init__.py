@@ -86,6 +86,7 @@ def run_stream(
     fit: str = "stretch",
     object_tracker: ObjectTracker | None = None,
     min_score: float = MIN_SCORE,
+    flip: str = "none",
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -107,12 +108,16 @@ def run_stream(
     unless ``overwrite``; a file's run replaces it. ``fit``: how frames of another shape than
     the engines' go in, stretched, padded or cropped (edge.stream.fit). ``object_tracker``: what
     follows the objects from frame to frame (edge.postprocess.tracks; default: its defaults).
-    ``min_score``: the lowest detection score an instance is kept at (Pipeline).
+    ``min_score``: the lowest detection score an instance is kept at (Pipeline). ``flip``: a
+    camera mounted on its side or upside down, or mirroring: its frames turned or mirrored as
+    they are read (edge.stream.flip).
     """
     from edge.stream.engines import EngineSet
+    from edge.stream.flip import check_flip
     from edge.stream.steps import end_road_plane
 
     check_min_score(min_score)
+    check_flip(flip)
     replace = check_before_engines(
         {None: (source, sinks)},
         logs={"trace": trace, "latency log": latency_log, "summary": summary_json, "heartbeat": heartbeat},
@@ -144,6 +149,7 @@ def run_stream(
             object_tracker=object_tracker,
             replace=replace,
             min_score=min_score,
+            flip=flip,
             options=StreamOptions(
                 max_frames=max_frames,
                 duration_s=duration_s,
@@ -269,11 +275,14 @@ def open_pipeline(
     engine_turn: AbstractContextManager[Any] | None = None,
     fit: str | None = None,
     min_score: float = MIN_SCORE,
+    flip: str = "none",
 ) -> Pipeline:
     """A Pipeline of ``source`` into ``sinks`` (opened here; ``shared``: sinks already open,
     written by other cameras too) on ``engine_set``; what it opened is closed if a part fails.
-    ``camera``, ``engine_turn``, ``fit``: as Pipeline's."""
+    ``camera``, ``engine_turn``, ``fit``: as Pipeline's; ``flip``: how each frame is turned or
+    mirrored as it is read (edge.stream.flip)."""
     from edge.errors import ConfigError
+    from edge.stream.flip import flipped
     from edge.stream.pipeline import Pipeline
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import LoopingSource, nominal_rate, open_source, pace_period, source_file
@@ -285,6 +294,7 @@ def open_pipeline(
         undo.callback(src.close)
         if o.loop:
             src = LoopingSource(src)
+        src = flipped(src, flip)  # after the loop, which opens the source again
         if o.fps is not None and src.live:
             raise ConfigError(
                 f"--fps sets the rate of files and folders; camera {source!r} has its own "

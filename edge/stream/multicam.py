@@ -30,6 +30,7 @@ from edge.latency.status import StatusLine
 from edge.postprocess.panoptic import MIN_SCORE, check_min_score
 from edge.stream.camera_sinks import SharedSink, say_viewers, split_sinks
 from edge.stream.fit import check_fit
+from edge.stream.flip import check_flip
 from edge.stream.watchdog import ServiceWatch
 from edge.util.numbers import is_positive_number
 from edge.util.turns import TurnLock
@@ -229,6 +230,7 @@ def run_cameras(
     skip_stuck_sinks: bool = False,
     overwrite: bool = False,
     fit: str | Mapping[str, str] = "stretch",
+    flip: str | Mapping[str, str] = "none",
     object_tracker: ObjectTracker | Mapping[str, ObjectTracker] | None = None,
     options: StreamOptions | None = None,
     priorities: Mapping[str, int] | None = None,
@@ -241,7 +243,8 @@ def run_cameras(
     ``max_frames`` and ``duration_s`` each camera's own. ``object_tracker``: each camera's
     tracker by name (their fields of view differ), or the settings of each camera's own
     (ObjectTracker.fresh). ``fit``: how frames of another shape than the engines' go in,
-    for every camera or each camera's by name (edge.stream.fit). Pass ``trackers`` (by
+    for every camera or each camera's by name (edge.stream.fit); ``flip``, how their frames are
+    turned or mirrored as they are read, likewise (edge.stream.flip). Pass ``trackers`` (by
     name) to keep their numbers after Ctrl-C. The other arguments are run_stream's;
     ``summary_json``, ``trace`` and ``latency_log`` hold every camera (cameras_summary,
     cameras_trace, cameras_spans).
@@ -279,9 +282,8 @@ def run_cameras(
         trackers = {name: LatencyTracker(deadline_ms=deadline_ms) for name in names}
     trackers = _each_camera("trackers", trackers, names)
     followers = _object_trackers(object_tracker, names)
-    fits = dict(_each_camera("fit", fit, names)) if isinstance(fit, Mapping) else dict.fromkeys(names, fit)
-    for chosen in fits.values():
-        check_fit(chosen)
+    fits = _each_chosen("fit", fit, names, check_fit)
+    flips = _each_chosen("flip", flip, names, check_flip)
     turn = TurnLock()
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.open(
@@ -324,6 +326,7 @@ def run_cameras(
                 camera=name,
                 engine_turn=turn.seat(ranks[name], weights[name]),
                 fit=fits[name],
+                flip=flips[name],
                 min_score=min_score,
             )
             undo.callback(pipeline.abandon)
@@ -374,6 +377,17 @@ def _each_camera(what: str, given: Mapping[str, T], names: Sequence[str]) -> dic
     if missing := [name for name in names if name not in given]:
         raise ConfigError(f"{what} has none for camera(s) {', '.join(missing)} (it has: {', '.join(given)})")
     return {name: given[name] for name in names}
+
+
+def _each_chosen(
+    what: str, given: str | Mapping[str, str], names: Sequence[str], check: Callable[[str], str]
+) -> dict[str, str]:
+    """``given`` (every camera's, or each camera's by name) for each camera of ``names``, each
+    ``check``ed before anything opens."""
+    chosen = _each_camera(what, given, names) if isinstance(given, Mapping) else dict.fromkeys(names, given)
+    for value in chosen.values():
+        check(value)
+    return chosen
 
 
 def warn_unpaced(pipelines: Mapping[str, Pipeline]) -> None:

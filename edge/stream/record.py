@@ -60,11 +60,13 @@ def record(
     heartbeat: str | Path | None = None,
     skip_stuck_sinks: bool = False,
     overwrite: bool = False,
+    flip: str = "none",
 ) -> dict[str, Any]:
     """Write each frame of ``source`` to every sink of ``sinks`` until the source ends,
     ``max_frames`` were written or ``duration_s`` has passed; returns what was recorded.
 
     ``fps`` is the rate a video sink is written at (default: the source's own, else 17).
+    ``flip``: each frame turned or mirrored as it is read (edge.stream.flip), and so recorded.
     Videos and dir:// folders of a camera, or of a recording that has capture times, get
     those times (edge.stream.timestamps: beside a video, timestamps.txt in a folder).
     A failed write ends the recording with RecordingStopped, a SinkError holding the summary
@@ -90,6 +92,7 @@ def record(
     ``overwrite``: an earlier recording is not replaced by a repeated command. That, and the
     other refusals of what a sink would write over, are said before the source is opened.
     """
+    from edge.stream.flip import check_flip, flipped
     from edge.stream.heartbeat import check_unshared
     from edge.stream.segments import check_delete_oldest
     from edge.stream.sinks import check_written_file, open_sinks, refuse_earlier_outputs, writes_objects
@@ -98,6 +101,7 @@ def record(
     from edge.stream.video import warn_if_mp4
 
     check_delete_oldest(delete_oldest, segment_s)
+    check_flip(flip)
     if heartbeat is not None:
         check_written_file("heartbeat", heartbeat, source)
         check_unshared(heartbeat)
@@ -113,7 +117,7 @@ def record(
     closing = _Closing(given)  # videos renamed into place, last opened first
     with contextlib.ExitStack() as stack:
         stack.callback(closing.close)  # when something unforeseen ends the recording
-        src = open_source(source, reconnect_timeout_s=reconnect_timeout_s)
+        src = flipped(open_source(source, reconnect_timeout_s=reconnect_timeout_s), flip)
         stack.callback(src.close)
         stamped = src.live or getattr(src, "timestamps", None) is not None
         from_uris = open_sinks(
