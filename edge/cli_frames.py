@@ -1,6 +1,7 @@
 """How each camera's frames go in: --fit, frames of another shape than the engines' (edge
-run, replay, bench), and --flip, a camera on its side or upside down (edge run, record);
-each ``[NAME=]VALUE`` where --camera names several."""
+run, replay, bench), --flip, a camera on its side or upside down (edge run, record), and
+--undistort, a wide-angle lens's calibration (edge run); each ``[NAME=]VALUE`` where
+--camera names several."""
 
 from __future__ import annotations
 
@@ -105,3 +106,33 @@ def flip_setting(text: str) -> tuple[str | None, str]:
 def flips_of(args: argparse.Namespace) -> str | dict[str, str]:
     """``--flip [NAME=]FLIP`` as read (none where none is given)."""
     return _chosen_of(args, "--flip", "FLIP", "none")
+
+
+def undistort_setting(text: str) -> tuple[str | None, str]:
+    """``--undistort FILE`` (every camera's) or ``--undistort NAME=FILE``."""
+    from edge.cli_tracking import camera_and_value
+
+    return camera_and_value(text, "FILE")
+
+
+def add_undistort_argument(p: argparse.ArgumentParser) -> None:
+    """``--undistort [NAME=]FILE`` (read with undistorts_of)."""
+    p.add_argument(
+        "--undistort",
+        type=undistort_setting,
+        action="append",
+        metavar="[NAME=]FILE",
+        help="a wide-angle camera's lens calibration (OpenCV's camera_matrix and distortion_coefficients, "
+        "as cv2.FileStorage or a ROS camera_info YAML writes them): each frame undistorted as it is read, "
+        "so that the road's rows and the objects' bearings are a pinhole camera's, and the field of view "
+        "taken from it; with --camera, NAME=FILE is one camera's and FILE every other's",
+    )
+
+
+def undistorts_of(args: argparse.Namespace) -> str | dict[str, str | None] | None:
+    """``--undistort [NAME=]FILE`` as read: the one source's file, or with --camera each
+    camera's by name (None where none is given)."""
+    from edge.cli_tracking import per_camera
+
+    given = per_camera(args, args.undistort or [], "--undistort", "FILE")
+    return given[None] if None in given else {str(name): value for name, value in given.items()}

@@ -63,6 +63,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "a camera mounted upside down under the mirror: every frame turned the right way up",
         ),
         (
+            "edge run /dev/video0 --undistort dashcam.yaml --engines engines/ --sink objects.jsonl",
+            "a wide-angle camera calibrated with OpenCV or ROS: frames undistorted, its field of view used",
+        ),
+        (
             "edge run --camera front=/dev/video0 --camera rear=/dev/video2 --engines engines/ "
             "--sink '{camera}.mkv' --sink objects.jsonl",
             "two cameras through one set of engines: a video each, their objects in one file",

@@ -56,7 +56,7 @@ def add_service_command(sub: Any) -> None:
 def cmd_service(args: argparse.Namespace) -> int:
     from edge.cli import build_parser
     from edge.cli_args import camera_priorities, camera_shares, run_cameras_of
-    from edge.cli_frames import fits_of, flips_of
+    from edge.cli_frames import fits_of, flips_of, undistorts_of
     from edge.cli_stream import record_sinks
     from edge.cli_tracking import check_tracking_arguments
     from edge.errors import ConfigError
@@ -78,6 +78,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         camera_shares(parsed, cameras)
         fits_of(parsed)
         flips_of(parsed)
+        undistorts_of(parsed)
     _check_restartable(args.command, parsed)
     check_tracking_arguments(parsed)
     engines = getattr(parsed, "engines", None)

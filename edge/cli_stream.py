@@ -22,7 +22,7 @@ from edge.cli_args import (
     positive_number,
     positive_seconds,
 )
-from edge.cli_frames import add_flip_argument, flips_of
+from edge.cli_frames import add_flip_argument, add_undistort_argument, flips_of, undistorts_of
 from edge.cli_help import add_command
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "skip_stuck_sinks": args.stuck_sink == "skip",
         "overwrite": args.overwrite,
         "flip": flips_of(args),
+        "undistort": undistorts_of(args),
         **engine_selection(args),
     }
 
@@ -309,6 +310,7 @@ def add_stream_commands(sub: Any) -> None:
     add_camera_arguments(p)
     add_engine_arguments(p)
     add_flip_argument(p, per_camera=True)
+    add_undistort_argument(p)
     p.add_argument(
         "--sink",
         action="append",

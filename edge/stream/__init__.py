@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from edge.stream.engines import EngineSet
     from edge.stream.pipeline import Pipeline
     from edge.stream.sinks import Sink
+    from edge.stream.undistort import Calibration
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.watchdog import ServiceWatch
 from edge.util.fs import atomic_write_json
@@ -87,6 +88,7 @@ def run_stream(
     object_tracker: ObjectTracker | None = None,
     min_score: float = MIN_SCORE,
     flip: str = "none",
+    undistort: str | Path | Calibration | None = None,
 ) -> LatencyTracker:
     """Run ``source`` through the engines in ``engines`` into ``sinks``; returns the tracker.
 
@@ -110,14 +112,18 @@ def run_stream(
     follows the objects from frame to frame (edge.postprocess.tracks; default: its defaults).
     ``min_score``: the lowest detection score an instance is kept at (Pipeline). ``flip``: a
     camera mounted on its side or upside down, or mirroring: its frames turned or mirrored as
-    they are read (edge.stream.flip).
+    they are read (edge.stream.flip). ``undistort``: a wide-angle camera's calibration (or its
+    file), its frames undistorted as they are read and its field of view given the objects
+    (edge.stream.undistort).
     """
     from edge.stream.engines import EngineSet
     from edge.stream.flip import check_flip
     from edge.stream.steps import end_road_plane
+    from edge.stream.undistort import calibration_of
 
     check_min_score(min_score)
     check_flip(flip)
+    calibration = calibration_of(undistort)
     replace = check_before_engines(
         {None: (source, sinks)},
         logs={"trace": trace, "latency log": latency_log, "summary": summary_json, "heartbeat": heartbeat},
@@ -150,6 +156,7 @@ def run_stream(
             replace=replace,
             min_score=min_score,
             flip=flip,
+            undistort=calibration,
             options=StreamOptions(
                 max_frames=max_frames,
                 duration_s=duration_s,
@@ -276,16 +283,18 @@ def open_pipeline(
     fit: str | None = None,
     min_score: float = MIN_SCORE,
     flip: str = "none",
+    undistort: Calibration | None = None,
 ) -> Pipeline:
     """A Pipeline of ``source`` into ``sinks`` (opened here; ``shared``: sinks already open,
     written by other cameras too) on ``engine_set``; what it opened is closed if a part fails.
     ``camera``, ``engine_turn``, ``fit``: as Pipeline's; ``flip``: how each frame is turned or
-    mirrored as it is read (edge.stream.flip)."""
+    mirrored as it is read (edge.stream.flip), after it is ``undistort``ed (edge.stream.undistort)."""
     from edge.errors import ConfigError
     from edge.stream.flip import flipped
     from edge.stream.pipeline import Pipeline
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import LoopingSource, nominal_rate, open_source, pace_period, source_file
+    from edge.stream.undistort import undistorted
     from edge.stream.video import warn_if_mp4
 
     o = options
@@ -294,7 +303,14 @@ def open_pipeline(
         undo.callback(src.close)
         if o.loop:
             src = LoopingSource(src)
-        src = flipped(src, flip)  # after the loop, which opens the source again
+        # after the loop, which opens the source again; the lens's calibration is of its own picture
+        src = flipped(undistorted(src, undistort), flip)
+        if undistort is not None:
+            print(
+                f"note: the frames of {source!r} are undistorted with {undistort.path!r}: a pinhole camera "
+                f"{undistort.hfov_deg:.1f} degrees across",
+                file=sys.stderr,
+            )
         if o.fps is not None and src.live:
             raise ConfigError(
                 f"--fps sets the rate of files and folders; camera {source!r} has its own "

@@ -31,6 +31,7 @@ from edge.postprocess.panoptic import MIN_SCORE, check_min_score
 from edge.stream.camera_sinks import SharedSink, say_viewers, split_sinks
 from edge.stream.fit import check_fit
 from edge.stream.flip import check_flip
+from edge.stream.undistort import calibration_of
 from edge.stream.watchdog import ServiceWatch
 from edge.util.numbers import is_positive_number
 from edge.util.turns import TurnLock
@@ -231,6 +232,7 @@ def run_cameras(
     overwrite: bool = False,
     fit: str | Mapping[str, str] = "stretch",
     flip: str | Mapping[str, str] = "none",
+    undistort: str | Path | Mapping[str, str | Path | None] | None = None,
     object_tracker: ObjectTracker | Mapping[str, ObjectTracker] | None = None,
     options: StreamOptions | None = None,
     priorities: Mapping[str, int] | None = None,
@@ -244,7 +246,8 @@ def run_cameras(
     tracker by name (their fields of view differ), or the settings of each camera's own
     (ObjectTracker.fresh). ``fit``: how frames of another shape than the engines' go in,
     for every camera or each camera's by name (edge.stream.fit); ``flip``, how their frames are
-    turned or mirrored as they are read, likewise (edge.stream.flip). Pass ``trackers`` (by
+    turned or mirrored as they are read, likewise (edge.stream.flip), and ``undistort``, the
+    calibration file of each wide-angle camera's lens (edge.stream.undistort). Pass ``trackers`` (by
     name) to keep their numbers after Ctrl-C. The other arguments are run_stream's;
     ``summary_json``, ``trace`` and ``latency_log`` hold every camera (cameras_summary,
     cameras_trace, cameras_spans).
@@ -284,6 +287,12 @@ def run_cameras(
     followers = _object_trackers(object_tracker, names)
     fits = _each_chosen("fit", fit, names, check_fit)
     flips = _each_chosen("flip", flip, names, check_flip)
+    lenses = (
+        _each_camera("undistort", undistort, names)
+        if isinstance(undistort, Mapping)
+        else dict.fromkeys(names, undistort)
+    )
+    calibrations = {name: calibration_of(lens) for name, lens in lenses.items()}  # before the engines
     turn = TurnLock()
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.open(
@@ -327,6 +336,7 @@ def run_cameras(
                 engine_turn=turn.seat(ranks[name], weights[name]),
                 fit=fits[name],
                 flip=flips[name],
+                undistort=calibrations[name],
                 min_score=min_score,
             )
             undo.callback(pipeline.abandon)

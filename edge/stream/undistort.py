@@ -1,0 +1,173 @@
+"""A wide-angle camera's frames undistorted as they are read (``--undistort CALIBRATION``), so
+that straight lines are straight: the flat road's row-to-distance rule and the objects'
+bearings (edge.postprocess.ground, tracks) are a pinhole camera's, which a dash camera's
+120-degree lens bends out of shape towards the picture's edges.
+
+The calibration is OpenCV's (cv2.calibrateCamera: a camera matrix and the distortion
+coefficients k1 k2 p1 p2 [k3 [k4 k5 k6]]), read from the file OpenCV's FileStorage writes
+(YAML, XML or JSON) or from a ROS camera_info YAML (camera_calibration's): the same names,
+``camera_matrix`` and ``distortion_coefficients``, with ``image_width`` and ``image_height``.
+Each frame is remapped onto the pinhole camera that keeps only pixels the lens saw
+(cv2.getOptimalNewCameraMatrix with alpha 0), whose horizontal field of view the source then
+gives the objects' placement, as a camera that knows its own does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ConfigError, SourceError
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A camera's matrix (3x3, pixels), its distortion coefficients, and the size (height,
+    width) of the pictures it was made from; ``path``: where it was read from."""
+
+    matrix: np.ndarray
+    distortion: np.ndarray
+    size: tuple[int, int]
+    path: str = ""
+
+    def pinhole(self, size: tuple[int, int]) -> np.ndarray:
+        """The undistorted pictures' camera matrix at ``size`` (height, width): the pixels the
+        lens saw only, scaled from the calibration's size."""
+        import cv2
+
+        h, w = size
+        scale = w / self.size[1]
+        matrix = self.matrix.copy()
+        matrix[:2] *= scale
+        new, _ = cv2.getOptimalNewCameraMatrix(matrix, self.distortion, (w, h), 0.0, (w, h))
+        return np.asarray(new, np.float64)
+
+    @property
+    def hfov_deg(self) -> float:
+        """The undistorted pictures' horizontal field of view (any size of the same shape)."""
+        fx = float(self.pinhole(self.size)[0, 0])
+        return math.degrees(2.0 * math.atan(self.size[1] / (2.0 * fx)))
+
+
+def _numbers(fs: Any, key: str, path: str) -> np.ndarray:
+    node = fs.getNode(key)
+    if node.empty():
+        raise ConfigError(
+            f"camera calibration {path!r} has no {key} (expected OpenCV's or ROS camera_info's)"
+        )
+    data = node.getNode("data") if node.isMap() else node
+    if data.isSeq():
+        return np.asarray([data.at(i).real() for i in range(data.size())], np.float64)
+    values = data.mat()
+    if values is None:
+        raise ConfigError(f"camera calibration {path!r}: {key} holds no numbers")
+    return np.asarray(values, np.float64).reshape(-1)
+
+
+def read_calibration(path: str | Path) -> Calibration:
+    """The Calibration in ``path``; a ConfigError naming the file and what it lacks."""
+    import cv2
+
+    shown = str(path)
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"camera calibration {shown!r} cannot be read: {exc}") from exc
+    if not text.lstrip().startswith(("%YAML", "<", "{")):  # a ROS camera_info YAML has no directive
+        text = "%YAML:1.0\n---\n" + text
+    try:
+        fs = cv2.FileStorage(text, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
+    except cv2.error as exc:
+        raise ConfigError(f"camera calibration {shown!r} is not OpenCV's YAML, XML or JSON: {exc}") from exc
+    try:
+        matrix = _numbers(fs, "camera_matrix", shown)
+        distortion = _numbers(fs, "distortion_coefficients", shown)
+        size = (fs.getNode("image_height").real(), fs.getNode("image_width").real())
+    finally:
+        fs.release()
+    if matrix.size != 9 or not np.isfinite(matrix).all():
+        raise ConfigError(
+            f"camera calibration {shown!r}: camera_matrix has {matrix.size} numbers, expected 3x3"
+        )
+    matrix = matrix.reshape(3, 3)
+    if matrix[0, 0] <= 0 or matrix[1, 1] <= 0:
+        raise ConfigError(
+            f"camera calibration {shown!r}: focal lengths {matrix[0, 0]:g}, {matrix[1, 1]:g} must be above 0"
+        )
+    if distortion.size not in (4, 5, 8) or not np.isfinite(distortion).all():
+        raise ConfigError(
+            f"camera calibration {shown!r}: {distortion.size} distortion coefficients, expected 4, 5 or 8 "
+            "(k1 k2 p1 p2 [k3 [k4 k5 k6]]: OpenCV's model; a fisheye calibration is not taken)"
+        )
+    if not (size[0] > 0 and size[1] > 0):
+        raise ConfigError(f"camera calibration {shown!r} gives no image_width and image_height")
+    return Calibration(matrix, distortion, (int(size[0]), int(size[1])), shown)
+
+
+class Undistorter:
+    """Frames of one size remapped through ``calibration`` (cv2.remap of maps made once)."""
+
+    def __init__(self, calibration: Calibration, size: tuple[int, int]) -> None:
+        import cv2
+
+        h, w = size
+        ch, cw = calibration.size
+        if abs(w * ch - h * cw) > max(cw, ch):  # another shape: the matrix does not scale to it
+            raise SourceError(
+                f"frames {w}x{h} (width x height) cannot be undistorted with {calibration.path!r}, "
+                f"made from {cw}x{ch} pictures: another shape (calibrate the camera at this size)"
+            )
+        matrix = calibration.matrix.copy()
+        matrix[:2] *= w / cw
+        self.size = size
+        self.pinhole = calibration.pinhole(size)
+        self._maps = cv2.initUndistortRectifyMap(
+            matrix, calibration.distortion, None, self.pinhole, (w, h), cv2.CV_16SC2
+        )
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        return cv2.remap(image, self._maps[0], self._maps[1], cv2.INTER_LINEAR)
+
+
+class UndistortedSource:
+    """``source`` with each frame undistorted (Undistorter, made again when the frames'
+    size changes: a playlist's videos); its field of view the calibration's, its road's
+    plane unknown (the pinhole is another camera); everything else the source's own."""
+
+    def __init__(self, source: Any, calibration: Calibration) -> None:
+        self._source = source
+        self.calibration = calibration
+        self.hfov_deg = calibration.hfov_deg
+        self.ground = None
+        self._undistort: Undistorter | None = None
+
+    def read(self) -> Any:
+        frame = self._source.read()
+        if frame is not None:
+            size = (frame.image.shape[0], frame.image.shape[1])
+            if self._undistort is None or self._undistort.size != size:
+                self._undistort = Undistorter(self.calibration, size)
+            frame.image = self._undistort(frame.image)
+        return frame
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __getattr__(self, name: str) -> Any:  # the source's own: uri, fps, live, timestamps…
+        return getattr(self._source, name)
+
+
+def calibration_of(given: str | Path | Calibration | None) -> Calibration | None:
+    """``given``, or the Calibration its file holds (read_calibration); None for none."""
+    return given if given is None or isinstance(given, Calibration) else read_calibration(given)
+
+
+def undistorted(source: Any, calibration: Calibration | None) -> Any:
+    """``source``, undistorted where a ``calibration`` is given (UndistortedSource)."""
+    return source if calibration is None else UndistortedSource(source, calibration)
