@@ -148,3 +148,22 @@ def test_edge_run_undistorts_each_camera_given_a_calibration(
         == 2
     )
     assert "camera calibration" in capsys.readouterr().err
+
+
+def test_an_application_undistorts_its_own_images_as_the_readme_says(
+    demo_engines: Path, tmp_path: Path
+) -> None:
+    """The Python API's recipe: the Undistorter before each call, the pinhole's field of view
+    in the object tracker; the things found are placed (lateral_m), as edge run places them."""
+    from edge.perception import Perception
+    from edge.postprocess.tracks import ObjectTracker
+    from tests.conftest import source_images
+
+    lens = read_calibration(write_opencv(tmp_path / "lens.yml"))
+    undistort = Undistorter(lens, (256, 512))
+    images = source_images("synthetic://?size=256x512&frames=3&seed=2&lane=right")
+    with Perception.open(demo_engines) as perception:
+        perception.object_tracker = ObjectTracker(hfov_deg=lens.hfov_deg)
+        seen = [perception(undistort(image)) for image in images]
+    objects = [o for s in seen for o in s.objects]
+    assert objects and all("lateral_m" in o for o in objects)
