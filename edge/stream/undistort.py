@@ -4,12 +4,16 @@ bearings (edge.postprocess.ground, tracks) are a pinhole camera's, which a dash 
 120-degree lens bends out of shape towards the picture's edges.
 
 The calibration is OpenCV's (cv2.calibrateCamera: a camera matrix and the distortion
-coefficients k1 k2 p1 p2 [k3 [k4 k5 k6]]), read from the file OpenCV's FileStorage writes
-(YAML, XML or JSON) or from a ROS camera_info YAML (camera_calibration's): the same names,
-``camera_matrix`` and ``distortion_coefficients``, with ``image_width`` and ``image_height``.
+coefficients k1 k2 p1 p2 [k3 [k4 k5 k6]]; or cv2.fisheye.calibrate's k1 k2 k3 k4, for lenses
+past 150 degrees, where ``distortion_model`` says ``equidistant`` or ``fisheye``), read from
+the file OpenCV's FileStorage writes (YAML, XML or JSON) or from a ROS camera_info YAML
+(camera_calibration's): the same names, ``camera_matrix`` and ``distortion_coefficients``,
+with ``image_width`` and ``image_height``.
 Each frame is remapped onto the pinhole camera that keeps only pixels the lens saw
-(cv2.getOptimalNewCameraMatrix with alpha 0), whose horizontal field of view the source then
-gives the objects' placement, as a camera that knows its own does.
+(cv2.getOptimalNewCameraMatrix with alpha 0; for a fisheye,
+cv2.fisheye.estimateNewCameraMatrixForUndistortRectify with balance 0), whose horizontal
+field of view the source then gives the objects' placement, as a camera that knows its own
+does.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ import numpy as np
 
 from edge.errors import ConfigError, SourceError
 
+# ROS camera_info's distortion_model names (OpenCV's files have none: the pinhole model)
+PINHOLE_MODELS = ("plumb_bob", "rational_polynomial")
+FISHEYE_MODELS = ("equidistant", "fisheye")
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -33,6 +41,7 @@ class Calibration:
     distortion: np.ndarray
     size: tuple[int, int]
     path: str = ""
+    fisheye: bool = False  # cv2.fisheye's model (k1..k4 of the angle), not cv2.calibrateCamera's
 
     def pinhole(self, size: tuple[int, int]) -> np.ndarray:
         """The undistorted pictures' camera matrix at ``size`` (height, width): the pixels the
@@ -43,7 +52,12 @@ class Calibration:
         scale = w / self.size[1]
         matrix = self.matrix.copy()
         matrix[:2] *= scale
-        new, _ = cv2.getOptimalNewCameraMatrix(matrix, self.distortion, (w, h), 0.0, (w, h))
+        if self.fisheye:
+            new = cv2.fisheye.estimateNewCameraMatrixForUndistortRectify(
+                matrix, self.distortion, (w, h), np.eye(3), balance=0.0
+            )
+        else:
+            new, _ = cv2.getOptimalNewCameraMatrix(matrix, self.distortion, (w, h), 0.0, (w, h))
         return np.asarray(new, np.float64)
 
     @property
@@ -87,6 +101,7 @@ def read_calibration(path: str | Path) -> Calibration:
         matrix = _numbers(fs, "camera_matrix", shown)
         distortion = _numbers(fs, "distortion_coefficients", shown)
         size = (fs.getNode("image_height").real(), fs.getNode("image_width").real())
+        model = fs.getNode("distortion_model").string() if not fs.getNode("distortion_model").empty() else ""
     finally:
         fs.release()
     if matrix.size != 9 or not np.isfinite(matrix).all():
@@ -98,14 +113,26 @@ def read_calibration(path: str | Path) -> Calibration:
         raise ConfigError(
             f"camera calibration {shown!r}: focal lengths {matrix[0, 0]:g}, {matrix[1, 1]:g} must be above 0"
         )
-    if distortion.size not in (4, 5, 8) or not np.isfinite(distortion).all():
+    fisheye = model.lower() in FISHEYE_MODELS
+    if model and not fisheye and model.lower() not in PINHOLE_MODELS:
+        raise ConfigError(
+            f"camera calibration {shown!r}: distortion_model {model!r} is not one edge takes "
+            f"({', '.join(PINHOLE_MODELS + FISHEYE_MODELS)})"
+        )
+    if fisheye and (distortion.size != 4 or not np.isfinite(distortion).all()):
+        raise ConfigError(
+            f"camera calibration {shown!r}: a fisheye ({model}) calibration has 4 finite distortion "
+            f"coefficients (k1 k2 k3 k4), this one {distortion.size}"
+        )
+    if not fisheye and (distortion.size not in (4, 5, 8) or not np.isfinite(distortion).all()):
         raise ConfigError(
             f"camera calibration {shown!r}: {distortion.size} distortion coefficients, expected 4, 5 or 8 "
-            "(k1 k2 p1 p2 [k3 [k4 k5 k6]]: OpenCV's model; a fisheye calibration is not taken)"
+            "(k1 k2 p1 p2 [k3 [k4 k5 k6]]: OpenCV's model; a fisheye's k1-k4 need distortion_model: "
+            "equidistant)"
         )
     if not (size[0] > 0 and size[1] > 0):
         raise ConfigError(f"camera calibration {shown!r} gives no image_width and image_height")
-    return Calibration(matrix, distortion, (int(size[0]), int(size[1])), shown)
+    return Calibration(matrix, distortion, (int(size[0]), int(size[1])), shown, fisheye)
 
 
 class Undistorter:
@@ -125,9 +152,14 @@ class Undistorter:
         matrix[:2] *= w / cw
         self.size = size
         self.pinhole = calibration.pinhole(size)
-        self._maps = cv2.initUndistortRectifyMap(
-            matrix, calibration.distortion, None, self.pinhole, (w, h), cv2.CV_16SC2
-        )
+        if calibration.fisheye:
+            self._maps = cv2.fisheye.initUndistortRectifyMap(
+                matrix, calibration.distortion, np.eye(3), self.pinhole, (w, h), cv2.CV_16SC2
+            )
+        else:
+            self._maps = cv2.initUndistortRectifyMap(
+                matrix, calibration.distortion, None, self.pinhole, (w, h), cv2.CV_16SC2
+            )
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         import cv2

@@ -167,3 +167,40 @@ def test_an_application_undistorts_its_own_images_as_the_readme_says(
         seen = [perception(undistort(image)) for image in images]
     objects = [o for s in seen for o in s.objects]
     assert objects and all("lateral_m" in o for o in objects)
+
+
+FISHEYE = np.array([0.05, -0.01, 0.002, -0.0005])  # k1..k4 of the angle
+
+
+def test_a_fisheye_calibration_is_undistorted_by_its_own_model(tmp_path: Path) -> None:
+    """A ROS camera_info whose distortion_model is equidistant (cv2.fisheye's k1-k4): a spot
+    lands where cv2.fisheye.undistortPoints sends it; its 4 coefficients are not read as the
+    pinhole model's k1 k2 p1 p2, and a model edge does not know is refused by name."""
+    fisheye = (
+        ROS.replace("plumb_bob", "equidistant")
+        .replace("cols: 5", "cols: 4")
+        .replace("[-0.2, 0.05, 0.0, 0.0, 0.0]", "[0.05, -0.01, 0.002, -0.0005]")
+        .replace("[300.0, 0.0, 256.0, 0.0, 300.0", "[160.0, 0.0, 256.0, 0.0, 160.0")
+    )
+    path = tmp_path / "fisheye.yaml"
+    path.write_text(fisheye)
+    lens = read_calibration(path)
+    assert lens.fisheye and np.allclose(lens.distortion, FISHEYE)
+    undistort = Undistorter(lens, (256, 512))
+    for x, y in ((120.0, 70.0), (400.0, 190.0)):
+        spot = np.zeros((256, 512, 3), np.uint8)
+        cv2.circle(spot, (int(x), int(y)), 3, (255, 255, 255), -1)
+        out = undistort(spot)[..., 0].astype(np.float64)
+        ys, xs = np.nonzero(out)
+        seen = (np.average(xs, weights=out[ys, xs]), np.average(ys, weights=out[ys, xs]))
+        expected = cv2.fisheye.undistortPoints(
+            np.array([[[int(x), int(y)]]], np.float64), lens.matrix, FISHEYE, P=undistort.pinhole
+        ).reshape(2)
+        assert seen == pytest.approx(tuple(expected), abs=0.25), (x, y)
+    assert 0 < lens.hfov_deg < 180
+    path.write_text(fisheye.replace("cols: 4", "cols: 5").replace("-0.0005]", "-0.0005, 0.0]"))
+    with pytest.raises(ConfigError, match=r"a fisheye \(equidistant\) calibration has 4 finite"):
+        read_calibration(path)
+    path.write_text(ROS.replace("plumb_bob", "kannala"))
+    with pytest.raises(ConfigError, match="distortion_model 'kannala' is not one edge takes"):
+        read_calibration(path)
