@@ -53,6 +53,20 @@ def add_service_command(sub: Any) -> None:
     p.set_defaults(func=cmd_service)
 
 
+def _say_unreadable_calibrations(given: str | dict[str, str | None] | None) -> None:
+    """A lens calibration (--undistort) the run could not read, said now (it may be copied
+    there later, as engines may be built later)."""
+    from edge.errors import ConfigError
+    from edge.stream.undistort import read_calibration
+
+    for path in [given] if isinstance(given, str) else (given or {}).values():
+        if path is not None:
+            try:
+                read_calibration(path)
+            except ConfigError as exc:
+                print(f"warning: {exc} (in {os.getcwd()})", file=sys.stderr)
+
+
 def cmd_service(args: argparse.Namespace) -> int:
     from edge.cli import build_parser
     from edge.cli_args import camera_priorities, camera_shares, run_cameras_of
@@ -78,7 +92,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         camera_shares(parsed, cameras)
         fits_of(parsed)
         flips_of(parsed)
-        undistorts_of(parsed)
+        _say_unreadable_calibrations(undistorts_of(parsed))
     _check_restartable(args.command, parsed)
     check_tracking_arguments(parsed)
     engines = getattr(parsed, "engines", None)

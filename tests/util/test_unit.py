@@ -95,6 +95,18 @@ def test_edge_service_writes_the_unit_of_a_checked_command_line(
         assert "SupplementaryGroups" not in unit
     assert "sudo systemctl daemon-reload && sudo systemctl enable --now edge-dashcam" in out.err
     assert f"warning: the engines folder 'engines/' does not exist in {tmp_path}" in out.err
+    # a lens calibration the run could not read is said, as it would be at the start
+    assert (
+        main(["service", "--user", "nobody", *argv, "--undistort", "front=lens.yaml", "--flip", "rotate-180"])
+        == 2
+    )
+    assert (
+        "--undistort front=lens.yaml names a camera, and this run has one source" in capsys.readouterr().err
+    )
+    assert main(["service", "--user", "nobody", *argv, "--undistort", "lens.yaml"]) == 0
+    said = capsys.readouterr().err
+    assert "warning: camera calibration 'lens.yaml' cannot be read: [Errno 2] No such file" in said
+    assert f"(in {tmp_path})" in said
     # root needs no User= (nor the camera's group); --out writes the file instead
     written = tmp_path / "edge.service"
     record = ["record", "/dev/video0", "drive.mkv", "--segment", "5m"]
