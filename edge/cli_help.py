@@ -88,6 +88,16 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "PQ, mIoU and depth errors, with the predictions saved",
         ),
     ],
+    "lens": [
+        (
+            "edge lens board_pictures/ --board 9x6 --out dashcam.yaml",
+            "a lens from pictures of a chessboard of 10x7 squares; then edge run --undistort dashcam.yaml",
+        ),
+        (
+            "edge lens /dev/video0 --board 9x6 --every 15 --max-frames 40 --out dashcam.yaml",
+            "from the camera itself, a look every 15 frames while the board is moved about in front of it",
+        ),
+    ],
     "record": [
         (
             "edge record '/dev/video0?width=1280&height=720&fps=30' drive.mkv --duration 60 --keep-free 1G",
