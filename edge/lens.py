@@ -101,6 +101,8 @@ def write_calibration(path: str | Path, calibration: Calibration) -> None:
 
     with atomic_path(path) as tmp:
         fs = cv2.FileStorage(str(tmp), cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_FORMAT_YAML)
+        if not fs.isOpened():  # else an empty file would be renamed into place
+            raise ConfigError(f"the lens calibration {str(path)!r} cannot be written")
         fs.write("image_width", calibration.size[1])
         fs.write("image_height", calibration.size[0])
         fs.write("camera_matrix", calibration.matrix)
