@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ConfigError
+from edge.stream.pictures import PictureSource
 
 # name -> (cv2.rotate code or None, cv2.flip code or None); clockwise as seen on the screen
 FLIPS = ("none", "clockwise", "counterclockwise", "rotate-180", "horizontal", "vertical")
@@ -49,30 +50,22 @@ def flip_image(image: np.ndarray, flip: str) -> np.ndarray:
     return cv2.flip(image, 1 if flip == "horizontal" else 0)
 
 
-class FlippedSource:
-    """``source`` with each frame's picture flipped (flip_image); everything else is the
-    source's own (its rate, its capture thread's counts, its recording's timestamps), but
-    for the camera it knows, which holds only as far as the flip leaves the picture's axes."""
+class FlippedSource(PictureSource):
+    """``source`` with each frame's picture flipped (flip_image); the camera it knows holds
+    only as far as the flip leaves the picture's axes."""
 
     def __init__(self, source: Any, flip: str) -> None:
-        self._source = source
         self.flip = check_flip(flip)
         known_view = getattr(source, "hfov_deg", None)
         known_ground = getattr(source, "ground", None)
-        self.hfov_deg = known_view if flip in KEEPS_WIDTH else None
-        self.ground = known_ground if flip in KEEPS_ROWS else None
+        super().__init__(
+            source,
+            hfov_deg=known_view if flip in KEEPS_WIDTH else None,
+            ground=known_ground if flip in KEEPS_ROWS else None,
+        )
 
-    def read(self) -> Any:
-        frame = self._source.read()
-        if frame is not None:
-            frame.image = flip_image(frame.image, self.flip)
-        return frame
-
-    def close(self) -> None:
-        self._source.close()
-
-    def __getattr__(self, name: str) -> Any:  # the source's own: uri, fps, live, timestamps…
-        return getattr(self._source, name)
+    def change(self, image: np.ndarray) -> np.ndarray:
+        return flip_image(image, self.flip)
 
 
 def flipped(source: Any, flip: str) -> Any:

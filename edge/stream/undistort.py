@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ConfigError, SourceError
+from edge.stream.pictures import PictureSource
 
 # ROS camera_info's distortion_model names (OpenCV's files have none: the pinhole model)
 PINHOLE_MODELS = ("plumb_bob", "rational_polynomial")
@@ -167,32 +168,21 @@ class Undistorter:
         return cv2.remap(image, self._maps[0], self._maps[1], cv2.INTER_LINEAR)
 
 
-class UndistortedSource:
+class UndistortedSource(PictureSource):
     """``source`` with each frame undistorted (Undistorter, made again when the frames'
     size changes: a playlist's videos); its field of view the calibration's, its road's
-    plane unknown (the pinhole is another camera); everything else the source's own."""
+    plane unknown (the pinhole is another camera)."""
 
     def __init__(self, source: Any, calibration: Calibration) -> None:
-        self._source = source
+        super().__init__(source, hfov_deg=calibration.hfov_deg, ground=None)
         self.calibration = calibration
-        self.hfov_deg = calibration.hfov_deg
-        self.ground = None
         self._undistort: Undistorter | None = None
 
-    def read(self) -> Any:
-        frame = self._source.read()
-        if frame is not None:
-            size = (frame.image.shape[0], frame.image.shape[1])
-            if self._undistort is None or self._undistort.size != size:
-                self._undistort = Undistorter(self.calibration, size)
-            frame.image = self._undistort(frame.image)
-        return frame
-
-    def close(self) -> None:
-        self._source.close()
-
-    def __getattr__(self, name: str) -> Any:  # the source's own: uri, fps, live, timestamps…
-        return getattr(self._source, name)
+    def change(self, image: np.ndarray) -> np.ndarray:
+        size = (image.shape[0], image.shape[1])
+        if self._undistort is None or self._undistort.size != size:
+            self._undistort = Undistorter(self.calibration, size)
+        return self._undistort(image)
 
 
 def calibration_of(given: str | Path | Calibration | None) -> Calibration | None:
