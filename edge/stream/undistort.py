@@ -44,15 +44,20 @@ class Calibration:
     path: str = ""
     fisheye: bool = False  # cv2.fisheye's model (k1..k4 of the angle), not cv2.calibrateCamera's
 
+    def matrix_at(self, size: tuple[int, int]) -> np.ndarray:
+        """The lens's camera matrix for pictures of ``size`` (height, width), of the same shape
+        as the calibration's: scaled with the width."""
+        matrix = self.matrix.copy()
+        matrix[:2] *= size[1] / self.size[1]
+        return matrix
+
     def pinhole(self, size: tuple[int, int]) -> np.ndarray:
         """The undistorted pictures' camera matrix at ``size`` (height, width): the pixels the
         lens saw only, scaled from the calibration's size."""
         import cv2
 
         h, w = size
-        scale = w / self.size[1]
-        matrix = self.matrix.copy()
-        matrix[:2] *= scale
+        matrix = self.matrix_at(size)
         if self.fisheye:
             new = cv2.fisheye.estimateNewCameraMatrixForUndistortRectify(
                 matrix, self.distortion, (w, h), np.eye(3), balance=0.0
@@ -149,8 +154,7 @@ class Undistorter:
                 f"frames {w}x{h} (width x height) cannot be undistorted with {calibration.path!r}, "
                 f"made from {cw}x{ch} pictures: another shape (calibrate the camera at this size)"
             )
-        matrix = calibration.matrix.copy()
-        matrix[:2] *= w / cw
+        matrix = calibration.matrix_at(size)
         self.size = size
         self.pinhole = calibration.pinhole(size)
         if calibration.fisheye:
