@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import TypeVar
+
+D = TypeVar("D", str, None)  # what a camera given no value gets
 
 FIT_HELP = (
     "frames of another shape than the engines': stretch them to the engines' input; pad them "
@@ -44,8 +47,8 @@ def _choice_setting(text: str, choices: Sequence[str], what: str) -> tuple[str |
     return name, chosen
 
 
-def _chosen_of(args: argparse.Namespace, option: str, what: str, default: str) -> str | dict[str, str]:
-    """``--OPTION [NAME=]CHOICE`` as read: the one source's choice, or with --camera each
+def _chosen_of(args: argparse.Namespace, option: str, what: str, default: D) -> str | D | dict[str, str | D]:
+    """``--OPTION [NAME=]VALUE`` as read: the one source's value, or with --camera each
     camera's by name (``default`` where none is given)."""
     from edge.cli_tracking import per_camera
 
@@ -130,9 +133,5 @@ def add_undistort_argument(p: argparse.ArgumentParser) -> None:
 
 
 def undistorts_of(args: argparse.Namespace) -> str | dict[str, str | None] | None:
-    """``--undistort [NAME=]FILE`` as read: the one source's file, or with --camera each
-    camera's by name (None where none is given)."""
-    from edge.cli_tracking import per_camera
-
-    given = per_camera(args, args.undistort or [], "--undistort", "FILE")
-    return given[None] if None in given else {str(name): value for name, value in given.items()}
+    """``--undistort [NAME=]FILE`` as read (None where none is given)."""
+    return _chosen_of(args, "--undistort", "FILE", None)

@@ -45,6 +45,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _WAIT_S = 0.2
 _DEVICES = ("/dev/video", "csi://")  # cameras a process opens once
 T = TypeVar("T")
+U = TypeVar("U")
+V = TypeVar("V")
 
 
 def parse_camera(text: str) -> tuple[str, str]:
@@ -287,12 +289,7 @@ def run_cameras(
     followers = _object_trackers(object_tracker, names)
     fits = _each_chosen("fit", fit, names, check_fit)
     flips = _each_chosen("flip", flip, names, check_flip)
-    lenses = (
-        _each_camera("undistort", undistort, names)
-        if isinstance(undistort, Mapping)
-        else dict.fromkeys(names, undistort)
-    )
-    calibrations = {name: calibration_of(lens) for name, lens in lenses.items()}  # before the engines
+    calibrations = _each_chosen("undistort", undistort, names, calibration_of)  # read before the engines
     turn = TurnLock()
     with contextlib.ExitStack() as undo:  # what is open is closed if a later part fails
         engine_set = EngineSet.open(
@@ -390,14 +387,12 @@ def _each_camera(what: str, given: Mapping[str, T], names: Sequence[str]) -> dic
 
 
 def _each_chosen(
-    what: str, given: str | Mapping[str, str], names: Sequence[str], check: Callable[[str], str]
-) -> dict[str, str]:
-    """``given`` (every camera's, or each camera's by name) for each camera of ``names``, each
-    ``check``ed before anything opens."""
+    what: str, given: V | Mapping[str, V], names: Sequence[str], check: Callable[[V], U]
+) -> dict[str, U]:
+    """``given`` (every camera's, or each camera's by name) for each camera of ``names``, as
+    ``check`` gives it back (checked, or read: a calibration file), before anything opens."""
     chosen = _each_camera(what, given, names) if isinstance(given, Mapping) else dict.fromkeys(names, given)
-    for value in chosen.values():
-        check(value)
-    return chosen
+    return {name: check(value) for name, value in chosen.items()}
 
 
 def warn_unpaced(pipelines: Mapping[str, Pipeline]) -> None:
