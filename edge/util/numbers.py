@@ -30,5 +30,10 @@ def json_ready(value: Any) -> Any:
 
 def strict_dumps(value: Any, **kwargs: Any) -> str:
     """``value`` as strict JSON text (json_ready, and refused if anything else is not JSON):
-    what edge writes for other programs, in files, lines and the viewer's endpoints."""
-    return json.dumps(json_ready(value), allow_nan=False, **kwargs)
+    what edge writes for other programs, in files, lines and the viewer's endpoints. Each
+    frame's objects line comes here: json_ready's walk (as long again as the dump) is taken
+    only where the dump met a number that is not finite."""
+    try:
+        return json.dumps(value, allow_nan=False, **kwargs)
+    except ValueError:  # "Out of range float values are not JSON compliant"
+        return json.dumps(json_ready(value), allow_nan=False, **kwargs)
