@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 
 from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE, fused_attributes
-from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS
+from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS, OUTSIDE_ROI
 
 
 def _gs() -> Any:
@@ -63,6 +63,7 @@ def _expand_node(gs: Any, graph: Any, node: Any, prefix: str) -> None:
         name = f"{prefix}_{op}{next(counter)}"
         return graph.layer(op=op, name=name, inputs=inputs, outputs=[f"{name}_out"], attrs=attrs)[0]
 
+    rois = _finite_rois(layer, const, rois)
     coords = [layer("Gather", [rois, const([i], np.int64)], axis=1) for i in range(4)]  # each [R, 1]
     area = layer(
         "Max",
@@ -119,6 +120,32 @@ def _expand_node(gs: Any, graph: Any, node: Any, prefix: str) -> None:
     node.outputs.clear()
 
 
+def _finite_rois(layer: Any, const: Any, rois: Any) -> Any:
+    """``rois`` with each row holding a NaN or inf made the OUTSIDE_ROI point box, which pools
+    zeros (reference.py): ONNX Runtime's RoiAlign refuses such rows, and the level of a NaN
+    row would match no level, leaving the scatter a row short."""
+    bad = layer(
+        "Cast", [layer("Or", [layer("IsNaN", [rois]), layer("IsInf", [rois])])], to=onnx.TensorProto.FLOAT
+    )
+    # ReduceSum takes its axes as an input from opset 13 on, as edge's exports (17+) have it
+    # (ReduceMax's moved in 18); a MatMul would be made FP16 by edge.export.fp16
+    count = layer("ReduceSum", [bad, const([1], np.int64)], keepdims=1)  # [R, 1]
+    row_bad = layer("Cast", [count], to=onnx.TensorProto.BOOL)
+    dtype = np.float16 if getattr(rois, "dtype", None) == np.float16 else np.float32
+    return layer("Where", [row_bad, const(np.full((1, 4), OUTSIDE_ROI), dtype), rois])
+
+
+def _unguarded(rois: Any) -> Any:
+    """The RoIs before the expansion's _finite_rois, whose work the fused op does itself."""
+    where = _producer(rois, "Where")
+    if where is None:
+        return rois
+    outside = getattr(where.inputs[1], "values", None)
+    if outside is None or np.shape(outside) != (1, 4) or not np.all(np.asarray(outside) == OUTSIDE_ROI):
+        return rois
+    return where.inputs[2]
+
+
 def contract(model: onnx.ModelProto) -> onnx.ModelProto:
     """Fold expansions made by ``expand`` (or edge's standard export) into fused nodes."""
     gs = _gs()
@@ -137,7 +164,7 @@ def contract(model: onnx.ModelProto) -> onnx.ModelProto:
                 op=OP_TYPE,
                 domain=DOMAIN,
                 name=f"MultiLevelRoIAlign_{found}",
-                inputs=[rois, batch_idx, *[p.inputs[0] for p in pooled]],
+                inputs=[_unguarded(rois), batch_idx, *[p.inputs[0] for p in pooled]],
                 outputs=[out],
                 attrs=fused_attributes(
                     output_size=(int(ra["output_height"]), int(ra["output_width"])),

@@ -10,6 +10,11 @@ Conventions (shared with torchvision, detectron2 and ONNX RoiAlign):
   ceil(roi_size / output_size) per axis, and an empty RoI then has no samples (output 0).
 - Samples farther than one pixel outside the map contribute 0; others are clamped to it.
 - ``mode="avg"`` averages the bilinear samples of a bin; ``"max"`` takes their maximum.
+- A RoI with a NaN or infinite coordinate pools zeros, on the first level of the pyramid.
+  An engine that overflows (FP16, INT8) gives such proposals; ONNX Runtime's RoiAlign
+  refuses them, and a GPU kernel's adaptive grid of ceil(inf) samples would never end.
+  The other implementations put ``OUTSIDE_ROI`` in their place (``finite_rois``), a
+  point box so far outside every map that all its samples are zero.
 """
 
 from __future__ import annotations
@@ -22,6 +27,15 @@ import numpy as np
 CANONICAL_SIZE = 224.0
 CANONICAL_LEVEL = 4
 LEVEL_EPS = 1e-6
+# x1 = y1 = x2 = y2: an empty box far enough outside a map of any stride up to 2048 that
+# its samples (aligned or not) are more than a cell beyond its edge; FP16 holds it exactly
+OUTSIDE_ROI = -1e4
+
+
+def finite_rois(rois: np.ndarray) -> np.ndarray:
+    """``rois`` with each row holding a NaN or inf replaced by the OUTSIDE_ROI point box."""
+    finite = np.isfinite(rois).all(axis=1, keepdims=True)
+    return np.where(finite, rois, np.asarray(OUTSIDE_ROI, dtype=rois.dtype))
 
 
 def bilinear(feature: np.ndarray, y: float, x: float) -> np.ndarray:
@@ -70,6 +84,8 @@ def roi_align(
     out = np.zeros((r, c, ph, pw), dtype=np.float64)
     offset = 0.5 if aligned else 0.0
     for i in range(r):
+        if not np.isfinite(rois[i]).all():
+            continue  # pools zeros: see the module's docstring
         feat = features[int(batch_indices[i])]
         x1 = rois[i, 0] * spatial_scale - offset
         y1 = rois[i, 1] * spatial_scale - offset
@@ -105,8 +121,10 @@ def assign_levels(
     canonical_size: float = CANONICAL_SIZE,
     canonical_level: int = CANONICAL_LEVEL,
 ) -> np.ndarray:
-    """FPN level per RoI: clamp(floor(k0 + log2(sqrt(area) / s0)), kmin, kmax)."""
+    """FPN level per RoI: clamp(floor(k0 + log2(sqrt(area) / s0)), kmin, kmax); kmin for a
+    RoI with a NaN or inf coordinate."""
     area = np.clip((rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1]), 0.0, None).astype(np.float64)
+    area = np.where(np.isfinite(rois).all(axis=1), area, 0.0)
     k = np.floor(canonical_level + np.log2(np.sqrt(area) / canonical_size + LEVEL_EPS))
     return np.clip(k, min_level, max_level).astype(np.int64)
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import torch
 
-from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS
+from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS, OUTSIDE_ROI
 
 
 def _bilinear_weights(
@@ -195,6 +195,12 @@ def roi_align_reference(
     return torch.cat(parts)
 
 
+def finite_rois(rois: torch.Tensor) -> torch.Tensor:
+    """``rois`` with each row holding a NaN or inf replaced by the OUTSIDE_ROI point box, which
+    pools zeros on the first level (reference.py's contract for such RoIs)."""
+    return torch.where(torch.isfinite(rois).all(dim=1, keepdim=True), rois, rois.new_tensor(OUTSIDE_ROI))
+
+
 def assign_fpn_levels(rois: torch.Tensor, min_level: int, max_level: int) -> torch.Tensor:
     """FPN level index (0 = min_level) per RoI: clamp(floor(4 + log2(sqrt(wh)/224)))."""
     area = (rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1])
@@ -231,6 +237,7 @@ def per_level_torch(
     min_level: int,
 ) -> torch.Tensor:
     """The op as torch ops, level by level, on any device (the CPU implementation)."""
+    rois = finite_rois(rois)
     levels = assign_fpn_levels(rois, min_level, min_level + len(features) - 1)
     out = features[0].new_zeros((rois.shape[0], features[0].shape[1], output_size, output_size))
     for lvl, (feat, scale) in enumerate(zip(features, spatial_scales, strict=True)):

@@ -24,12 +24,13 @@ import torch
 import triton
 import triton.language as tl
 
-from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS
+from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS, OUTSIDE_ROI
 from plugins.roi_align.triton_lanes import _samples_in_lanes
 from plugins.roi_align.triton_rows import _rows_tile
 from plugins.roi_align.triton_tiles import TUNED_TILES, kernel_constexprs, layout_of, register_cap
 
 MAX_LEVELS = 4
+_OUTSIDE_ROI: tl.constexpr = tl.constexpr(OUTSIDE_ROI)  # a kernel reads globals only as constexprs
 MAX_GRID_Y = 65535  # the most programs a CUDA grid's second axis holds
 
 
@@ -152,6 +153,14 @@ def _mlroialign_kernel(
     y1 = tl.load(rois_ptr + r * 4 + 1).to(tl.float32)
     x2 = tl.load(rois_ptr + r * 4 + 2).to(tl.float32)
     y2 = tl.load(rois_ptr + r * 4 + 3).to(tl.float32)
+    # a RoI with a NaN or inf corner pools zeros, as the OUTSIDE_ROI point box (reference.py):
+    # its adaptive grid of ceil(inf) samples would never end (|NaN| <= max is false too)
+    big = 3.4028234663852886e38
+    finite = (tl.abs(x1) <= big) & (tl.abs(y1) <= big) & (tl.abs(x2) <= big) & (tl.abs(y2) <= big)
+    x1 = tl.where(finite, x1, _OUTSIDE_ROI)
+    y1 = tl.where(finite, y1, _OUTSIDE_ROI)
+    x2 = tl.where(finite, x2, _OUTSIDE_ROI)
+    y2 = tl.where(finite, y2, _OUTSIDE_ROI)
     b = tl.load(bidx_ptr + r).to(tl.int64)
 
     # Triton's fp32 `/` and sqrt are approximate on GPUs (about 2 ulp); RoIAlign's

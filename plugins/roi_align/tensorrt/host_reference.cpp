@@ -17,7 +17,8 @@ extern "C" int32_t edge_mlroialign_host(float const* const* features, int32_t co
         canonicalLevel, canonicalSize, spatialScales);
     for (int32_t r = 0; r < numRois; ++r)
     {
-        float const* box = rois + 4 * r;
+        Box const read = readBox(rois, r);
+        float const* box = read.v;
         int32_t const l = levelIndex(box[0], box[1], box[2], box[3], p);
         int64_t const plane = static_cast<int64_t>(heights[l]) * widths[l];
         for (int32_t c = 0; c < channels; ++c)
@@ -58,7 +59,8 @@ extern "C" int32_t edge_mlroialign_host_lanes(float const* const* features, int3
     Lanes const l = lanesOf(p);
     for (int32_t r = 0; r < numRois; ++r)
     {
-        float const* box = rois + 4 * r;
+        Box const read = readBox(rois, r);
+        float const* box = read.v;
         int32_t const lv = levelIndex(box[0], box[1], box[2], box[3], p);
         Geometry const g = boxGeometry(p.spatialScales[lv], box, p);
         int64_t const plane = static_cast<int64_t>(heights[lv]) * widths[lv];

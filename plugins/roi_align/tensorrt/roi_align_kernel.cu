@@ -48,7 +48,8 @@ __global__ void multiLevelRoIAlignKernel(
     int32_t const r = blockIdx.x;
     int32_t const bins = p.outputHeight * p.outputWidth;
     int32_t const perRoi = channels * bins; // < 2^31, checked by launch()
-    float const* box = rois + 4 * r;
+    Box const read = readBox(rois, r);
+    float const* box = read.v;
     Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
     int64_t const planeSize = static_cast<int64_t>(level.height) * level.width;
     T const* image = level.data + batchIdx[r] * channels * planeSize;
@@ -73,7 +74,8 @@ __global__ void sampleLanesKernel(
     int32_t const lane = threadIdx.x % kWarp;
     int32_t const warps = blockDim.x / kWarp;
     int32_t const rows = channels * p.outputHeight;
-    float const* box = rois + 4 * r;
+    Box const read = readBox(rois, r);
+    float const* box = read.v;
     Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
     Geometry const g = boxGeometry(level.scale, box, p);
     Lanes const l = lanesOf(p);

@@ -56,6 +56,33 @@ inline Params makeParams(int32_t numLevels, int32_t minLevel, int32_t outputHeig
     return p;
 }
 
+//! A box as the kernels read it. One with a NaN or inf coordinate pools zeros (reference.py):
+//! it is read as a point box so far outside every map that all its samples are zero, where
+//! an adaptive grid of ceil(inf) samples would never end.
+struct Box
+{
+    float v[4];
+};
+
+constexpr float kOutsideRoi = -1e4F; // OUTSIDE_ROI in reference.py
+
+EDGE_HD bool isFinite(float x)
+{
+    return fabsf(x) <= 3.402823466e38F; // false for inf and for NaN, which compares false
+}
+
+EDGE_HD Box readBox(float const* rois, int64_t r)
+{
+    float const* src = rois + 4 * r;
+    bool const finite = isFinite(src[0]) && isFinite(src[1]) && isFinite(src[2]) && isFinite(src[3]);
+    Box b{};
+    for (int32_t i = 0; i < 4; ++i)
+    {
+        b.v[i] = finite ? src[i] : kOutsideRoi;
+    }
+    return b;
+}
+
 //! FPN level of a box: clamp(floor(k0 + log2(sqrt(area) / s0)), min, max), as an index from 0.
 EDGE_HD int32_t levelIndex(float x1, float y1, float x2, float y2, Params const& p)
 {

@@ -88,44 +88,87 @@ def test_lint_knows_the_plugin(forms: dict[str, Path]) -> None:
     assert [f for f in clean if f.level == "error"] == []
 
 
-@pytest.mark.parametrize(("aligned", "n"), [(1, 30), (0, 30), (1, 1), (1, 0)])
-def test_expanded_single_node_matches_numpy_reference(aligned: int, n: int) -> None:
+SCALES = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
+LEVELS = ["p2", "p3", "p4", "p5"]
+
+
+def single_node(n: int, *, aligned: int, sampling: int = 2) -> onnx.ModelProto:
+    """A graph of one fused node over a 4-level pyramid of a 128x192 image with 2 images,
+    3 channels and ``n`` RoIs: inputs rois, bidx, p2..p5; output y."""
     register_schema()
-    rng = np.random.default_rng(5)
-    feats = [rng.normal(size=(2, 3, 32 >> i, 48 >> i)).astype(np.float32) for i in range(4)]
-    xy = rng.uniform(-10, 150, (n, 2))
-    wh = np.exp(rng.uniform(0, 6, (n, 2)))  # 1 .. 400 px: every level gets RoIs
-    rois = np.concatenate([xy, xy + wh], 1).astype(np.float32)
-    bidx = rng.integers(0, 2, n).astype(np.int64)
-    scales = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
-    names = ["p2", "p3", "p4", "p5"]
     node = fused_node(
-        ["rois", "bidx", *names],
+        ["rois", "bidx", *LEVELS],
         "y",
         output_size=5,
-        spatial_scales=scales,
-        sampling_ratio=2,
+        spatial_scales=SCALES,
+        sampling_ratio=sampling,
         aligned=aligned,
         min_level=2,
     )
     inputs = [
-        helper.make_tensor_value_info("rois", TensorProto.FLOAT, rois.shape),
-        helper.make_tensor_value_info("bidx", TensorProto.INT64, bidx.shape),
+        helper.make_tensor_value_info("rois", TensorProto.FLOAT, [n, 4]),
+        helper.make_tensor_value_info("bidx", TensorProto.INT64, [n]),
     ]
     inputs += [
-        helper.make_tensor_value_info(n, TensorProto.FLOAT, f.shape)
-        for n, f in zip(names, feats, strict=True)
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, [2, 3, 32 >> i, 48 >> i])
+        for i, name in enumerate(LEVELS)
     ]
     graph = helper.make_graph(
         [node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
     )
-    model = helper.make_model(
+    return helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)], ir_version=9
     )
+
+
+def pyramid_and_rois(seed: int, n: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feats = [rng.normal(size=(2, 3, 32 >> i, 48 >> i)).astype(np.float32) for i in range(4)]
+    xy = rng.uniform(-10, 150, (n, 2))
+    wh = np.exp(rng.uniform(0, 6, (n, 2)))  # 1 .. 400 px: every level gets RoIs
+    rois = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+    return feats, rois, rng.integers(0, 2, n).astype(np.int64)
+
+
+def run_expanded(
+    model: onnx.ModelProto, feats: list[np.ndarray], rois: np.ndarray, bidx: np.ndarray
+) -> np.ndarray:
     sess = ort.InferenceSession(expand(model).SerializeToString(), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {"rois": rois, "bidx": bidx, **dict(zip(names, feats, strict=True))})[0]
+    return sess.run(None, {"rois": rois, "bidx": bidx, **dict(zip(LEVELS, feats, strict=True))})[0]
+
+
+@pytest.mark.parametrize(("aligned", "n"), [(1, 30), (0, 30), (1, 1), (1, 0)])
+def test_expanded_single_node_matches_numpy_reference(aligned: int, n: int) -> None:
+    feats, rois, bidx = pyramid_and_rois(5, n)
+    got = run_expanded(single_node(n, aligned=aligned), feats, rois, bidx)
     ref = multilevel_roi_align(
-        feats, rois, bidx, output_size=5, spatial_scales=scales, sampling_ratio=2, aligned=bool(aligned)
+        feats, rois, bidx, output_size=5, spatial_scales=SCALES, sampling_ratio=2, aligned=bool(aligned)
     )
     assert got.shape == (n, 3, 5, 5)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("sampling", [0, 2])
+def test_expanded_node_pools_zeros_for_rois_with_nan_or_inf(sampling: int) -> None:
+    """ONNX Runtime's RoiAlign refuses a NaN or inf RoI, and a NaN RoI's level matched no level,
+    leaving the scatter a row short: the expansion puts the outside box in their place."""
+    feats, rois, bidx = pyramid_and_rois(6, 12)
+    rois[2, 0], rois[5, 3], rois[7, 1], rois[9] = np.nan, np.inf, -np.inf, np.nan
+    got = run_expanded(single_node(12, aligned=1, sampling=sampling), feats, rois, bidx)
+    ref = multilevel_roi_align(
+        feats, rois, bidx, output_size=5, spatial_scales=SCALES, sampling_ratio=sampling, aligned=True
+    )
+    assert not got[[2, 5, 7, 9]].any()
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_contract_leaves_the_nonfinite_guard_to_the_fused_op() -> None:
+    """The fused op pools zeros for such RoIs itself (its kernels check them): contracting an
+    expansion takes the graph's own RoIs, and expanding again guards them once."""
+    expanded = expand(single_node(12, aligned=1))
+    assert count(expanded, "IsNaN") == count(expanded, "IsInf") == 1
+    contracted = contract(expanded)
+    (fused,) = fused_nodes(contracted)
+    assert fused.input[0] == "rois" and count(contracted, "IsNaN") == 0
+    again = expand(contracted)
+    assert count(again, "IsNaN") == 1 and count(again, "RoiAlign") == 4

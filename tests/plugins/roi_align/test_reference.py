@@ -8,7 +8,13 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from plugins.roi_align.reference import assign_levels, multilevel_roi_align, roi_align
+from plugins.roi_align.reference import (
+    OUTSIDE_ROI,
+    assign_levels,
+    finite_rois,
+    multilevel_roi_align,
+    roi_align,
+)
 from plugins.roi_align.torch_op import roi_align_reference as torch_roi_align
 
 
@@ -171,3 +177,60 @@ def test_onnxruntime_roialign_matches_reference(aligned: bool) -> None:
     got = sess.run(None, {"x": feat, "rois": rois, "b": bidx})[0]
     ref = roi_align(feat, rois, bidx, output_size=4, spatial_scale=0.25, sampling_ratio=2, aligned=aligned)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+@pytest.mark.parametrize("sampling", [0, 2])
+def test_a_roi_with_nan_or_inf_pools_zeros_on_the_first_level(aligned: bool, sampling: int) -> None:
+    """An engine that overflows gives NaN or inf proposals: each such RoI pools zeros (and is
+    put on the first level); a finite one beside it is pooled as ever."""
+    nan, inf = np.nan, np.inf
+    rois = np.array(
+        [
+            [nan, 0, 4, 4],
+            [0, 0, inf, 4],
+            [-inf, -inf, 4, 4],
+            [0, nan, nan, 4],
+            [1, 1, 5, 5],
+            [0, 0, 900, 900],
+        ],
+        np.float32,
+    )
+    assert assign_levels(rois, 2, 5).tolist() == [2, 2, 2, 2, 2, 5]
+    ones = [np.ones((1, 2, 64 >> i, 64 >> i), np.float32) for i in range(4)]
+    out = multilevel_roi_align(
+        ones,
+        rois,
+        np.zeros(6, np.int64),
+        output_size=2,
+        spatial_scales=[1 / 4, 1 / 8, 1 / 16, 1 / 32],
+        sampling_ratio=sampling,
+        aligned=aligned,
+    )
+    assert not out[:4].any() and np.isfinite(out).all()
+    np.testing.assert_allclose(out[4], 1.0)  # inside the map: every sample is 1
+    assert out[5, :, 0, 0].min() > 0.0  # a box far past the map: its first bin reads it
+
+
+def test_finite_rois_puts_the_outside_box_where_a_corner_is_not_finite() -> None:
+    rois = np.array([[1, 2, 3, 4], [np.nan, 2, 3, 4], [1, 2, 3, -np.inf]], np.float32)
+    assert finite_rois(rois).tolist() == [[1, 2, 3, 4], [OUTSIDE_ROI] * 4, [OUTSIDE_ROI] * 4]
+    assert finite_rois(rois.astype(np.float16)).dtype == np.float16
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+@pytest.mark.parametrize("sampling", [0, 1, 2])
+@pytest.mark.parametrize("stride", [1, 4, 64, 2048])
+def test_the_outside_box_pools_zeros_at_any_stride(aligned: bool, sampling: int, stride: int) -> None:
+    """What every other implementation relies on: OUTSIDE_ROI's point box is so far outside a
+    map of stride up to 2048 that all its samples are zero (legacy mode grows it to a cell)."""
+    ones = np.ones((1, 1, 4, 4), np.float32)
+    out = ra(
+        ones,
+        [OUTSIDE_ROI] * 4,
+        output_size=7,
+        spatial_scale=1 / stride,
+        sampling_ratio=sampling,
+        aligned=aligned,
+    )
+    assert out.shape == (1, 1, 7, 7) and not out.any()

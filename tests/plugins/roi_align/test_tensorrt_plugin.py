@@ -182,6 +182,24 @@ def test_sample_lanes_layout_refuses_other_sampling(host_lib: ctypes.CDLL, sampl
         )
 
 
+@pytest.mark.parametrize(
+    ("entry", "sampling"),
+    [("edge_mlroialign_host", 0), ("edge_mlroialign_host", 2), ("edge_mlroialign_host_lanes", 2)],
+)
+def test_boxes_with_nan_or_inf_pool_zeros(host_lib: ctypes.CDLL, entry: str, sampling: int) -> None:
+    """readBox makes a box with a NaN or inf corner the reference's outside box: zeros, where a
+    fixed grid read the map's corner for NaN (fmaxf(NaN, 0) is 0) and a GPU's adaptive grid of
+    ceil(inf) samples would not end."""
+    feats, scales = pyramid(5)
+    rois, bidx = boxes(6, count=10)
+    rois[3, 0], rois[4, 3], rois[6, 1], rois[8] = np.nan, np.inf, -np.inf, np.nan
+    kw = {"output_size": 7, "spatial_scales": scales, "sampling_ratio": sampling, "aligned": True}
+    got = run_host(host_lib, feats, rois, bidx, entry=entry, **kw)
+    ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
+    assert not got[[3, 4, 6, 8]].any()
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
 def test_golden_values(host_lib: ctypes.CDLL) -> None:
     """A ramp map with known bilinear values: x + 10 y sampled at bin centres."""
     h, w = 8, 8

@@ -199,3 +199,66 @@ def test_every_cuda_kernel_matches_the_cpu_op(kernel: str, dtype: torch.dtype, t
     )
     assert got.dtype == dtype and got.is_cuda
     torch.testing.assert_close(got.float().cpu(), expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("kernel", ["triton", "nvcc", "torch"])
+@pytest.mark.parametrize("sampling", [0, 2])
+def test_every_cuda_kernel_pools_zeros_for_rois_with_nan_or_inf(kernel: str, sampling: int) -> None:
+    """Each kernel reads a RoI with a NaN or inf corner as the outside box: under adaptive
+    sampling its grid would otherwise be ceil(inf) samples, which a GPU saturates to 2^31."""
+    import shutil
+
+    from plugins.roi_align.torch_op import multilevel_roi_align_on_cuda
+
+    if kernel == "triton":
+        pytest.importorskip("triton")
+    if kernel == "nvcc" and shutil.which("nvcc") is None:
+        pytest.skip("needs nvcc")
+    g = torch.Generator().manual_seed(1)
+    feats = [torch.randn(2, 16, 64 >> i, 96 >> i, generator=g) for i in range(4)]
+    xy = torch.rand(12, 2, generator=g) * torch.tensor([300.0, 200.0])
+    rois = torch.cat([xy, xy + 4 + torch.rand(12, 2, generator=g) * 60], dim=1)
+    rois[1, 0], rois[3, 3], rois[4, 2], rois[6] = float("nan"), float("inf"), float("-inf"), float("nan")
+    bidx = torch.randint(0, 2, (12,), generator=g)
+    scales = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
+    expected = multilevel_roi_align(feats, rois, bidx, 7, scales, sampling, True, 2)
+    got = multilevel_roi_align_on_cuda(
+        [f.cuda() for f in feats], rois.cuda(), bidx.cuda(), 7, scales, sampling, True, 2, kernel=kernel
+    )
+    assert not got[[1, 3, 4, 6]].any()
+    torch.testing.assert_close(got.cpu(), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+@pytest.mark.parametrize("sampling", [0, 2])
+def test_rois_with_nan_or_inf_pool_zeros_as_the_reference_says(aligned: bool, sampling: int) -> None:
+    """The op beside the numpy reference on RoIs with NaN and inf corners among finite ones
+    (the CPU path indexed the map with floor(NaN), or ceil(NaN) samples)."""
+    import numpy as np
+
+    from plugins.roi_align.reference import multilevel_roi_align as reference
+
+    rng = np.random.default_rng(3)
+    feats = [rng.normal(size=(2, 3, 32 >> i, 48 >> i)).astype(np.float32) for i in range(4)]
+    xy = rng.uniform(0, 100, (8, 2))
+    rois = np.concatenate([xy, xy + np.exp(rng.uniform(0, 6, (8, 2)))], 1).astype(np.float32)
+    rois[1, 0], rois[3, 3], rois[4, 2], rois[6] = np.nan, np.inf, -np.inf, np.nan
+    bidx = rng.integers(0, 2, 8)
+    scales = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
+    got = multilevel_roi_align(
+        [torch.from_numpy(f) for f in feats],
+        torch.from_numpy(rois),
+        torch.from_numpy(bidx),
+        5,
+        scales,
+        sampling,
+        aligned,
+        2,
+    ).numpy()
+    ref = reference(
+        feats, rois, bidx, output_size=5, spatial_scales=scales, sampling_ratio=sampling, aligned=aligned
+    )
+    assert not got[[1, 3, 4, 6]].any() and got[[0, 2, 5, 7]].any(axis=(1, 2, 3)).all()
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)

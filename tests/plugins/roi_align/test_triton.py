@@ -481,3 +481,25 @@ def test_cuda_op_matches_torchvision_roi_align(
         want[idx] = tv_ops.roi_align(cuda[i].float(), boxes[idx], 7, scale, sampling, aligned)
     assert (levels == 2).any() and (levels == 5).any()  # both ends of the pyramid are used
     torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize(
+    ("sampling", "options"),
+    [(0, {}), (2, {}), (2, {"unroll": True}), (0, {"rows": True}), (2, {"sample_lanes": True, "block_c": 4})],
+)
+def test_interpreted_kernel_pools_zeros_for_rois_with_nan_or_inf(
+    kernel: ModuleType, sampling: int, options: dict[str, object]
+) -> None:
+    """A RoI with a NaN or inf corner is read as the reference's outside box, in every tile:
+    zeros, where the GPU's adaptive grid of ceil(inf) samples would not end."""
+    feats, _, _ = pyramid(7)
+    rng = np.random.default_rng(8)
+    xy = rng.uniform(0, 120, (8, 2))
+    rois = np.concatenate([xy, xy + rng.uniform(4, 60, (8, 2))], 1).astype(np.float32)
+    rois[1, 0], rois[3, 3], rois[4, 2], rois[6] = np.nan, np.inf, -np.inf, np.nan
+    bidx = rng.integers(0, 2, 8).astype(np.int64)
+    assert_matches_reference(kernel, feats, rois, bidx, sampling=sampling, aligned=True, **options)
+    ref = multilevel_roi_align(
+        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=True
+    )
+    assert not ref[[1, 3, 4, 6]].any() and ref[[0, 2, 5, 7]].any(axis=(1, 2, 3)).all()
