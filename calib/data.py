@@ -86,7 +86,7 @@ def load_frames(
     a bar of frames read, shown once the source has opened. A source that ends first gives
     fewer frames (the caller sees how many)."""
     from edge.stream.fit import check_fit
-    from edge.stream.sources import open_source
+    from edge.stream.sources import open_source, unpace
 
     if frames < 1:
         raise ConfigError(f"--calib-frames must be >= 1, got {frames}")
@@ -94,7 +94,7 @@ def load_frames(
     prep = _Preprocess(size, fit)
     src = open_source(source)
     try:
-        _unpace(src)
+        unpace(src)
         limit = scan or frames * 4 + len(exclude)
         length = source_length(src) if scan is None else None
         if length is not None and length > limit:
@@ -128,14 +128,6 @@ class _Preprocess:
         if self.frame_hw is None:
             self.frame_hw = (int(image.shape[0]), int(image.shape[1]))
         return preprocess(image, self.size, self.fit)[1]
-
-
-def _unpace(src: Any) -> None:
-    """Calibration reads as fast as it can: a Cityscapes tree's 17 Hz would only add sleeps."""
-    from edge.stream.sources import CityscapesSource
-
-    if isinstance(src, CityscapesSource):
-        src.fps = None
 
 
 def _progress(total: int, show: bool) -> Any:

@@ -7,6 +7,7 @@ show the whole board. Only the board's inner corners count (``--board 9x6`` for 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -112,13 +113,23 @@ def write_calibration(path: str | Path, calibration: Calibration) -> None:
 
 def frames_of(source: str, *, every: int = 1, max_frames: int | None = None) -> Iterable[np.ndarray]:
     """Every ``every``-th frame's picture of ``source`` (edge's source URIs), ``max_frames``
-    of them at most."""
-    from edge.stream.sources import open_source
+    of them at most. A file or folder is read as fast as it gives frames, and the frames in
+    between are passed over without being converted where the source can (``skip``)."""
+    from edge.stream.sources import open_source, unpace
 
     src = open_source(source)
     try:
+        unpace(src)
+        skip = getattr(src, "skip", None)
         taken = 0
-        for i, frame in enumerate(iter(src.read, None)):
+        for i in itertools.count():
+            if i % every and skip is not None:
+                if not skip():
+                    return
+                continue
+            frame = src.read()
+            if frame is None:
+                return
             if i % every == 0:
                 yield frame.image
                 taken += 1

@@ -135,3 +135,25 @@ def test_a_board_size_that_is_none_is_refused(capsys: pytest.CaptureFixture[str]
         assert f"expected the board's inner corners as COLSxROWS, e.g. 9x6 for 10x7 squares, got {bad!r}" in (
             capsys.readouterr().err
         )
+
+
+def test_frames_of_takes_every_nth_frame_and_passes_over_the_rest(tmp_path: Path) -> None:
+    """``--every 3`` on a real video and on a synthetic drive: frames 0, 3, 6, ... as read one
+    by one (those in between are passed over with the source's skip, not converted), and
+    ``--max-frames`` stops the reading."""
+    from edge.lens import frames_of
+    from tests.conftest import source_images
+
+    video = tmp_path / "count.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for i in range(10):
+        writer.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    writer.release()
+    levels = [round(float(p.mean()) / 20) for p in frames_of(str(video), every=3)]
+    assert levels == [0, 3, 6, 9]
+    assert [round(float(p.mean()) / 20) for p in frames_of(str(video), every=2, max_frames=3)] == [0, 2, 4]
+
+    uri = "synthetic://?size=48x64&frames=7&seed=4"
+    every = source_images(uri)
+    taken = list(frames_of(uri, every=3))
+    assert len(taken) == 3 and all(np.array_equal(a, every[i]) for a, i in zip(taken, (0, 3, 6), strict=True))

@@ -468,6 +468,13 @@ def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source
     return OpenCVSource(uri, str(path))
 
 
+def unpace(source: Source) -> None:
+    """Read ``source`` as fast as it gives frames, for work that is not a replay (calibration,
+    a lens's chessboard): a Cityscapes tree's recorded 17 Hz would only add sleeps."""
+    if isinstance(source, CityscapesSource):
+        source.fps = None
+
+
 def pace_period(source: Source, *, realtime: bool, fps: float | None) -> float:
     """Seconds between reads when ``realtime`` paces a file or folder (0: unpaced), at
     ``fps``, the source's own rate or that of its capture times; a ConfigError for a source
