@@ -274,12 +274,16 @@ def test_two_cameras_share_the_engines_and_are_each_their_own_stream(
             assert s["end_ns"] <= turns[s["camera"], s["frame"]]["start_ns"]
         if s["stage"] in ("panoptic", "depth"):
             assert turns[s["camera"], s["frame"]]["end_ns"] <= s["start_ns"]
-    # the engines run side by side, so a turn is held until the later of the two ends
+    # the engines run side by side, so a turn is held until the later of the two ends; and
+    # the holder's work after its engines (their outputs checked, the turn handed over) and
+    # the waiter's wake-up on two busy cores can make a wait that starts up to tens of
+    # milliseconds after the other camera's engines end: a wait with no other camera's
+    # engines in it or just before it would be a turn held by nothing
     held = {(s["camera"], s["start_ns"], s["end_ns"]) for s in spans if s["stage"] in ("panoptic", "depth")}
     long_waits = [t for t in turns.values() if t["end_ns"] - t["start_ns"] > 5e6]
     assert long_waits, "two drives read flat out wait for each other"
     for t in long_waits:
-        assert any(c != t["camera"] and a < t["end_ns"] and b > t["start_ns"] for c, a, b in held), t
+        assert any(c != t["camera"] and a < t["end_ns"] and b > t["start_ns"] - 50e6 for c, a, b in held), t
 
 
 def test_each_camera_says_the_road_plane_it_fitted_by_name(
