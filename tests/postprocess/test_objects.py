@@ -180,6 +180,8 @@ def test_percentiles_are_numpys_to_the_last_bit() -> None:
 
 
 def test_the_overlay_says_when_a_thing_would_arrive_and_outlines_the_near_ones_red() -> None:
+    import cv2
+
     from edge.postprocess.render import TTC_LABEL_S, TTC_WARN_S, overlay
     from edge.postprocess.tracks import TrackInfo
 
@@ -197,7 +199,13 @@ def test_the_overlay_says_when_a_thing_would_arrive_and_outlines_the_near_ones_r
     assert np.array_equal(drawn(None), plain) and np.array_equal(drawn(TTC_LABEL_S + 1), plain)
     later = drawn(TTC_WARN_S + 1)  # labelled, outlined as ever
     assert not np.array_equal(later, plain) and not (later == red).all(axis=2).any()
-    assert np.array_equal(later[12:], plain[12:]), "only the label changes"
+    # the label's band at the picture's top, as tall as OpenCV draws its text (OpenCV 4.8's
+    # font is two rows taller than 5.1's)
+    (_, text_h), baseline = cv2.getTextSize(
+        f"car 0.88 {TTC_WARN_S + 1:.1f} s", cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1
+    )
+    band = text_h + baseline + 2
+    assert np.array_equal(later[band:], plain[band:]), "only the label changes"
     soon = drawn(TTC_WARN_S - 1)
     outline = (soon == red).all(axis=2)
     assert outline[10:30, 60:100].any() and not outline[:, :55].any(), "the thing itself is outlined red"

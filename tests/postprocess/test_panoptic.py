@@ -121,7 +121,8 @@ def test_overlay_blends_classes_and_keeps_void_pixels() -> None:
     img = overlay(image, ids, inst, alpha=0.5)
     np.testing.assert_array_equal(img[0, 63], [200, 200, 200])  # void: the image untouched
     expected_sky = np.round(0.5 * 200 + 0.5 * PALETTE[10].astype(float))
-    np.testing.assert_allclose(img[2, 30], expected_sky, atol=1)  # sky, far from text and outlines
+    # sky, far from outlines and above the car's label (OpenCV 4.8 draws it from row 2, 5.1 from 4)
+    np.testing.assert_allclose(img[1, 30], expected_sky, atol=1)
     np.testing.assert_array_equal(img[16, 0], [255, 255, 255])  # the car's outline
 
 
