@@ -15,6 +15,7 @@ from calib.data import CalibrationSet, load_frames
 from edge.errors import ConfigError, SourceError
 from edge.util.fs import atomic_write_bytes, atomic_write_json, atomic_write_with
 from edge.util.onnx_io import read_onnx
+from edge.util.ort import ir_version_problem
 
 # a judged output under this is warned of: a 10% mean relative depth error, or noise at a
 # tenth of the logits' amplitude
@@ -32,8 +33,15 @@ class CalibrationResult:
 
 
 def _static_input_shape(onnx_path: Path) -> list[int]:
-    """The model's NCHW input shape; a ConfigError for a missing model or a dynamic input."""
+    """The model's NCHW input shape; a ConfigError for a missing model or a dynamic input, and
+    an EdgeError for one this ONNX Runtime cannot run or quantize."""
+    from calib.quantize import check_quantizer
+
     model = read_onnx(onnx_path, what="model to calibrate")
+    problem = ir_version_problem(model, what="model to calibrate", path=onnx_path)
+    if problem is not None:  # calibration runs it in ONNX Runtime
+        raise ConfigError(problem)
+    check_quantizer(model, onnx_path)
     if not model.graph.input:
         raise ConfigError(f"{onnx_path.name}: the model has no input; expected one NCHW image input")
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]

@@ -24,6 +24,31 @@ from edge.util.ort import keep_offline
 
 METHODS = ("minmax", "percentile", "entropy")
 QUANTIZED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+# ONNX Runtime 1.19's quantizer sets a range on every Softmax's output and fails where that
+# output was not calibrated ("Only an existing tensor can be modified"), as the panoptic
+# models' class scores are not (Softmax is not quantized); 1.20 checks first
+SOFTMAX_QUANTIZER_SINCE = (1, 20)
+
+
+def check_quantizer(model: Any, path: str | Path, *, version: str | None = None) -> None:
+    """A DependencyError, before any frame is read, where ONNX Runtime's quantizer (``version``:
+    the one installed) cannot make ``model``'s Q/DQ form."""
+    from packaging.version import InvalidVersion, Version
+
+    from edge.errors import DependencyError
+    from edge.util.ort import onnxruntime_module
+
+    version = version if version is not None else str(onnxruntime_module().__version__)
+    try:
+        old = Version(version).release[:2] < SOFTMAX_QUANTIZER_SINCE
+    except InvalidVersion:
+        return
+    if old and any(node.op_type == "Softmax" for node in model.graph.node):
+        raise DependencyError(
+            f"{Path(path).name}: ONNX Runtime {version}'s quantizer fails on a model with a Softmax that "
+            "stays float, as this one has; 1.20 or newer quantizes it: pip install -U 'onnxruntime>=1.20' "
+            "(on a Jetson, PyPI's CPU build serves: calibration runs on the CPU)"
+        )
 
 
 def _method(name: str) -> Any:

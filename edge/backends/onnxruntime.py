@@ -11,7 +11,7 @@ import numpy as np
 from edge.backends.base import EngineBase, TensorSpec
 from edge.errors import BackendError, ConfigError
 from edge.util.onnx_io import tensor_types
-from edge.util.ort import onnxruntime_module
+from edge.util.ort import ir_version_problem, onnxruntime_module
 
 _ORT_TYPES = {
     "tensor(float)": "float32",
@@ -207,6 +207,9 @@ def model_for_ort(
         model = onnx.load(str(path), load_external_data=False)
     except Exception:
         return str(path)  # let ONNX Runtime report what is wrong with the file
+    problem = ir_version_problem(model, what="ONNX model", path=path)
+    if problem is not None:
+        raise BackendError(problem)
     plugin = any(o.domain == DOMAIN for o in model.opset_import)
     if plugin:
         model = expand(model)
@@ -239,6 +242,8 @@ def optimize_model(src: str | Path, dst: str | Path, *, uint8_activations: bool 
             sess_options=so,
             providers=["CPUExecutionProvider"],
         )
+    except BackendError:
+        raise
     except Exception as exc:
         raise BackendError(f"ONNX Runtime could not optimise {str(src)!r}: {exc}") from exc
 
@@ -289,6 +294,8 @@ class OnnxRuntimeEngine(EngineBase):
                 sess_options=so,
                 providers=providers or ["CPUExecutionProvider"],
             )
+        except BackendError:
+            raise
         except Exception as exc:
             raise BackendError(
                 f"ONNX Runtime cannot load {str(self.path)!r} (corrupt or not an ONNX model?): {exc}"

@@ -11,9 +11,11 @@ it (``ORT_DISABLE_TELEMETRY=0`` keeps the telemetry on).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from edge.errors import BackendUnavailableError
@@ -76,3 +78,50 @@ def telemetry_state() -> str:
     if "onnxruntime" in sys.modules:
         return "on where this onnxruntime has it (it was imported before edge could turn it off)"
     return "off once edge imports it"
+
+
+@functools.cache
+def max_ir_version() -> int:
+    """The newest ONNX IR version this ONNX Runtime loads. It does not say, so a one-node model
+    is offered at IR versions between 3 and 64 (a bisection: about six sessions, once)."""
+    from onnx import TensorProto, helper
+
+    ort = onnxruntime_module()
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "ir_probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+
+    def loads(ir: int) -> bool:
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=ir)
+        try:
+            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception:
+            return False
+        return True
+
+    low, high = 7, 64  # loads(low); not loads(high): every ONNX Runtime since 1.6 reads IR 7
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if loads(mid) else (low, mid)
+    return low
+
+
+def ir_version_problem(model: Any, *, what: str, path: str | Path) -> str | None:
+    """Why ONNX Runtime would refuse ``model`` (an onnx ModelProto read from ``path``) for its
+    IR version, or None. The onnx package writes its own newest IR version (1.23: 14) into a
+    model it makes, which the ONNX Runtime builds that JetPack 6 boards run (1.19, 1.20: IR 10)
+    and 1.23 (IR 11) refuse with words that read like a corrupt file."""
+    readable = max_ir_version()
+    if model.ir_version <= readable:
+        return None
+    version = getattr(onnxruntime_module(), "__version__", "?")
+    return (
+        f"{what} {str(path)!r} is ONNX IR version {model.ir_version}, newer than ONNX Runtime {version} "
+        f"reads (up to {readable}): a newer onnx package wrote it. pip install -U onnxruntime, or, where "
+        f"the model uses nothing newer, give it IR version {readable}: "
+        f"python -c \"import onnx; m = onnx.load('{path}'); m.ir_version = {readable}; "
+        f"onnx.save(m, '{path}')\""
+    )

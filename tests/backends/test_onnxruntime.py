@@ -261,3 +261,44 @@ def test_built_depth_engine_has_no_elu_left(tiny_engines: Path) -> None:
     ops = [n.op_type for n in onnx.load(str(artifact)).graph.node]
     assert "Elu" not in ops
     assert ops.count("Min") == ops.count("Exp") == ops.count("Max") == elus
+
+
+def test_a_model_of_a_newer_ir_version_than_onnx_runtime_reads_is_named_with_the_fix(tmp_path: Path) -> None:
+    """A model whose IR version is past what this ONNX Runtime reads (onnx 1.23 writes 14 by
+    default; ONNX Runtime 1.23 reads 11, JetPack 6's 1.19 and 1.20 read 10): the error says
+    both versions and how to lower it, and the model so lowered runs. Real sessions: the
+    ceiling is probed, then the model is given one past it."""
+    import subprocess
+    import sys
+
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    from edge.util.ort import max_ir_version
+
+    readable = max_ir_version()
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+    )
+    path = tmp_path / "newer.onnx"
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=readable + 1), path
+    )
+    with pytest.raises(BackendError) as refused:
+        OnnxRuntimeEngine(path)
+    assert str(refused.value).startswith(
+        f"ONNX model {str(path)!r} is ONNX IR version {readable + 1}, newer than ONNX Runtime "
+        f"{onnxruntime.__version__} reads (up to {readable}): a newer onnx package wrote it."
+    )
+    with pytest.raises(Exception, match="IR version"):  # ONNX Runtime's own words for it
+        onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    fix = str(refused.value).split("python -c ")[1].strip('"')
+    subprocess.run([sys.executable, "-c", fix], check=True)
+    with OnnxRuntimeEngine(path) as engine:
+        assert engine.infer({"x": np.array([[-1.0, 0.0, 2.0]], np.float32)})["y"].tolist() == [
+            [0.0, 0.0, 2.0]
+        ]

@@ -22,7 +22,7 @@ from calib.trt_cache import read_cache, scale_from_range, write_cache
 from edge.cli import main
 from edge.errors import ConfigError, EdgeError
 from edge.stream.engines import EngineSet
-from tests.conftest import TEST_SIZE
+from tests.conftest import TEST_SIZE, skip_where_onnxruntime_cannot_quantize
 
 # a TensorRT 10 cache as TensorRT writes it: 0x3c010204 is float32 0.007874 (= 1/127)
 GOLDEN_CACHE = "TRT-100700-EntropyCalibration2\nimage: 3c010204\n/backbone/conv1/Conv_output_0: 3d4ccccd\n"
@@ -501,6 +501,7 @@ def test_cache_of_another_model_is_refused(calibrated, tiny_engines: Path, tmp_p
 
     _, depth = calibrated
     panoptic = tiny_engines / f"panoptic_fpn_tiny_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
+    skip_where_onnxruntime_cannot_quantize(panoptic)
     out = tmp_path / "out"
     with pytest.raises(
         ConfigError, match=r"depth_tiny.*trt10.calib' has scales for \d+ of the \d+ tensors.*another model"
@@ -519,3 +520,48 @@ def test_cache_of_another_model_is_refused(calibrated, tiny_engines: Path, tmp_p
     assert not out.exists() or not list(out.iterdir()), "nothing written for a refused cache"
     rc = main(["calibrate", str(panoptic), "--from-cache", str(depth.trt_cache), "--out", str(out)])
     assert rc == 2
+
+
+def test_a_model_of_a_newer_ir_version_than_onnx_runtime_reads_is_refused_first(
+    tiny_engines: Path, tmp_path: Path
+) -> None:
+    """Calibration runs the model in ONNX Runtime: one it cannot read (the IR version past its
+    ceiling, as onnx 1.23 writes by default) is refused by name before a frame is read, and
+    nothing is written."""
+    from edge.util.ort import max_ir_version
+
+    model = onnx.load(
+        str(tiny_engines / f"depth_tiny_{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx")
+    )
+    model.ir_version = max_ir_version() + 1
+    src = tmp_path / "newer.onnx"
+    onnx.save(model, str(src))
+    out = tmp_path / "out"
+    with pytest.raises(
+        ConfigError, match=rf"^model to calibrate '{src}' is ONNX IR version {model.ir_version}, "
+    ):
+        calibrate(src, source="synthetic://?size=128x256&frames=3", out_dir=out, frames=2)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_onnx_runtime_1_19_is_refused_for_a_model_whose_softmax_stays_float(tiny_engines: Path) -> None:
+    """ONNX Runtime 1.19's quantizer fails on the panoptic model's float Softmax ("Only an
+    existing tensor can be modified", seen in a Python 3.10 venv with 1.19.2; 1.20.1 and 1.21.1
+    quantize it): such a version is refused before a frame is read, with the fix; the depth
+    model, which has no Softmax, is not, nor is 1.20."""
+    from calib.quantize import check_quantizer
+    from edge.errors import DependencyError
+
+    stem = f"{TEST_SIZE[0]}x{TEST_SIZE[1]}_b1_onnxruntime_fp32.onnx"
+    panoptic = onnx.load(str(tiny_engines / f"panoptic_fpn_tiny_{stem}"))
+    depth = onnx.load(str(tiny_engines / f"depth_tiny_{stem}"))
+    assert any(n.op_type == "Softmax" for n in panoptic.graph.node)
+    with pytest.raises(
+        DependencyError, match=r"^p.onnx: ONNX Runtime 1.19.2's quantizer fails on a model with a Softmax"
+    ):
+        check_quantizer(panoptic, "p.onnx", version="1.19.2")
+    with pytest.raises(DependencyError) as refused:
+        check_quantizer(panoptic, "p", version="1.19.0")
+    assert "pip install -U 'onnxruntime>=1.20'" in str(refused.value)
+    check_quantizer(panoptic, "p.onnx", version="1.20.1")
+    check_quantizer(depth, "d.onnx", version="1.19.2")

@@ -17,6 +17,7 @@ from calib.equalize import channel_maxima, equalize, imbalance
 from calib.quantize import compute_ranges, quantize_qdq
 from calib.sensitivity import run_outputs
 from edge.verify import snr_db
+from tests.conftest import IR_VERSION
 
 SHAPE = (1, 3, 32, 64)
 
@@ -76,7 +77,7 @@ def _saved(path: Path, name: str, nodes: list[onnx.NodeProto], weights: dict[str
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, SHAPE[2], SHAPE[3]])],
         [numpy_helper.from_array(w, n) for n, w in weights.items()],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=IR_VERSION)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path

@@ -15,6 +15,7 @@ from calib.quantize import compute_ranges, quantize_qdq
 from calib.ranges import ELU_FLAT, clipped_view, compute_fitted_ranges, flat_floors
 from edge.errors import ConfigError
 from edge.verify import snr_db
+from tests.conftest import IR_VERSION
 
 SHAPE = (1, 3, 16, 32)
 
@@ -42,7 +43,10 @@ def _consumers_model(path: Path) -> Path:
         [helper.make_tensor_value_info(o, TensorProto.FLOAT, list(SHAPE)) for o in outs],
         [w],
     )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=IR_VERSION),
+        str(path),
+    )
     return path
 
 
@@ -103,7 +107,10 @@ def _outlier_model(path: Path) -> Path:
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, SHAPE[2], SHAPE[3]])],
         [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"))],
     )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=IR_VERSION),
+        str(path),
+    )
     return path
 
 
@@ -178,7 +185,9 @@ def test_named_tensors_past_a_shape_node_of_the_models_own(tmp_path: Path) -> No
         [w],
     )
     src = tmp_path / "shaped.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(src))
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=IR_VERSION), str(src)
+    )
     cal = [rng.uniform(0, 255, SHAPE).astype(np.float32) for _ in range(3)]
     whole = compute_ranges(src, cal, method="minmax")
     assert compute_ranges(src, cal, method="minmax", only=["c"]) == {"c": whole["c"]}

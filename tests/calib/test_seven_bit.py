@@ -17,6 +17,7 @@ from edge.platform_info import int8_pairs_saturate
 from edge.verify import snr_db
 from tests.calib.test_ranges import SHAPE, _outlier_model
 from tests.calib.test_ranges import _run as _literal  # Q/DQ evaluated as written
+from tests.conftest import IR_VERSION
 
 CODES = np.array([-127, -3, -1, 0, 1, 2, 127], np.int8)
 
@@ -51,7 +52,7 @@ def _qdq_conv_pair(weight_zero_point: int = 0) -> onnx.ModelProto:
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 7, 4, 4]) for n in ("y1", "y2")],
         inits,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=IR_VERSION)
 
 
 def test_codes_are_halved_once_and_scales_doubled() -> None:

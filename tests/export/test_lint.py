@@ -12,6 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edge.cli import main
 from edge.errors import ConfigError
 from edge.export.lint import TOPK_MAX_K, lint_model, operator_table
+from tests.conftest import IR_VERSION
 
 
 def model(
@@ -20,7 +21,7 @@ def model(
     inputs = inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])]
     outputs = outputs or [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
     graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=IR_VERSION)
 
 
 def errors(m: onnx.ModelProto, target: str = "trt10", **kw) -> list[str]:

@@ -9,6 +9,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from edge.export.optimize import SKIPPED_RULES, rule_name, without_rules
+from tests.conftest import IR_VERSION
 
 rewriter = pytest.importorskip("onnxscript.rewriter")
 # what torch.onnx's ONNXProgram.optimize calls
@@ -53,7 +54,7 @@ def halves_model() -> onnx.ModelProto:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 4]) for n in ("y", "z")],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=IR_VERSION)
 
 
 def op_types(model: ir.Model) -> list[str]:

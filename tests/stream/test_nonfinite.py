@@ -13,7 +13,7 @@ from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame
 from edge.stream.nonfinite import nonfinite_share
 from edge.stream.steps import run_engines
-from tests.conftest import TEST_SIZE, source_images
+from tests.conftest import IR_VERSION, TEST_SIZE, source_images
 
 
 def test_a_depth_engine_giving_nan_is_said_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,7 +42,10 @@ def test_a_depth_engine_giving_nan_is_said_once(tmp_path: Path, capsys: pytest.C
         ],
     )
     path = tmp_path / "depth.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=IR_VERSION),
+        str(path),
+    )
     engines = EngineSet(panoptic=None, depth=OnnxRuntimeEngine(path))
     lit = np.full((h, w, 3), 120, np.uint8)
     dark = lit.copy()

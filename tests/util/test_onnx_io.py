@@ -6,13 +6,14 @@ from onnx import TensorProto, helper
 
 from edge.errors import ConfigError
 from edge.util.onnx_io import read_onnx
+from tests.conftest import IR_VERSION
 
 
 def _identity() -> onnx.ModelProto:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=IR_VERSION)
 
 
 def test_reads_binary_onnx_whatever_the_suffix(tmp_path: Path) -> None:

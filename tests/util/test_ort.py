@@ -44,7 +44,7 @@ from onnx import TensorProto, helper
 g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
     [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
     [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
-m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
 s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
 assert s.run(None, {"x": np.array([-1, 1], np.float32)})[0].tolist() == [0, 1]
 """
