@@ -13,8 +13,9 @@ Conventions (shared with torchvision, detectron2 and ONNX RoiAlign):
 - A RoI with a NaN or infinite coordinate pools zeros, on the first level of the pyramid.
   An engine that overflows (FP16, INT8) gives such proposals; ONNX Runtime's RoiAlign
   refuses them, and a GPU kernel's adaptive grid of ceil(inf) samples would never end.
-  The other implementations put ``OUTSIDE_ROI`` in their place (``finite_rois``), a
-  point box so far outside every map that all its samples are zero.
+  The other implementations (torch_op.finite_rois, the Triton kernel, readBox in the
+  plugin's arithmetic, the ONNX expansion) put ``OUTSIDE_ROI`` in their place, a point box
+  so far outside every map that all its samples are zero.
 """
 
 from __future__ import annotations
@@ -30,12 +31,6 @@ LEVEL_EPS = 1e-6
 # x1 = y1 = x2 = y2: an empty box far enough outside a map of any stride up to 2048 that
 # its samples (aligned or not) are more than a cell beyond its edge; FP16 holds it exactly
 OUTSIDE_ROI = -1e4
-
-
-def finite_rois(rois: np.ndarray) -> np.ndarray:
-    """``rois`` with each row holding a NaN or inf replaced by the OUTSIDE_ROI point box."""
-    finite = np.isfinite(rois).all(axis=1, keepdims=True)
-    return np.where(finite, rois, np.asarray(OUTSIDE_ROI, dtype=rois.dtype))
 
 
 def bilinear(feature: np.ndarray, y: float, x: float) -> np.ndarray:

@@ -11,7 +11,6 @@ from onnx import TensorProto, helper
 from plugins.roi_align.reference import (
     OUTSIDE_ROI,
     assign_levels,
-    finite_rois,
     multilevel_roi_align,
     roi_align,
 )
@@ -210,12 +209,6 @@ def test_a_roi_with_nan_or_inf_pools_zeros_on_the_first_level(aligned: bool, sam
     assert not out[:4].any() and np.isfinite(out).all()
     np.testing.assert_allclose(out[4], 1.0)  # inside the map: every sample is 1
     assert out[5, :, 0, 0].min() > 0.0  # a box far past the map: its first bin reads it
-
-
-def test_finite_rois_puts_the_outside_box_where_a_corner_is_not_finite() -> None:
-    rois = np.array([[1, 2, 3, 4], [np.nan, 2, 3, 4], [1, 2, 3, -np.inf]], np.float32)
-    assert finite_rois(rois).tolist() == [[1, 2, 3, 4], [OUTSIDE_ROI] * 4, [OUTSIDE_ROI] * 4]
-    assert finite_rois(rois.astype(np.float16)).dtype == np.float16
 
 
 @pytest.mark.parametrize("aligned", [True, False])

@@ -165,20 +165,25 @@ def test_unknown_cuda_kernel_is_named() -> None:
         )
 
 
+def skip_unless_kernel_here(kernel: str) -> None:
+    """Skip where this machine lacks what builds ``kernel`` (Triton, or nvcc)."""
+    import shutil
+
+    if kernel == "triton":
+        pytest.importorskip("triton")
+    if kernel == "nvcc" and shutil.which("nvcc") is None:
+        pytest.skip("needs nvcc")
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("kernel", ["triton", "nvcc", "torch"])
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float16, 1e-2)])
 def test_every_cuda_kernel_matches_the_cpu_op(kernel: str, dtype: torch.dtype, tol: float) -> None:
     """Each fallback on a CUDA machine: channels-last maps, as the model runs on CUDA."""
-    import shutil
-
     from plugins.roi_align.torch_op import multilevel_roi_align_on_cuda
 
-    if kernel == "triton":
-        pytest.importorskip("triton")
-    if kernel == "nvcc" and shutil.which("nvcc") is None:
-        pytest.skip("needs nvcc")
+    skip_unless_kernel_here(kernel)
     g = torch.Generator().manual_seed(0)
     feats = [torch.randn(2, 16, 64 >> i, 96 >> i, generator=g) for i in range(4)]
     xy = torch.rand(60, 2, generator=g) * torch.tensor([380.0, 250.0])
@@ -208,14 +213,9 @@ def test_every_cuda_kernel_matches_the_cpu_op(kernel: str, dtype: torch.dtype, t
 def test_every_cuda_kernel_pools_zeros_for_rois_with_nan_or_inf(kernel: str, sampling: int) -> None:
     """Each kernel reads a RoI with a NaN or inf corner as the outside box: under adaptive
     sampling its grid would otherwise be ceil(inf) samples, which a GPU saturates to 2^31."""
-    import shutil
-
     from plugins.roi_align.torch_op import multilevel_roi_align_on_cuda
 
-    if kernel == "triton":
-        pytest.importorskip("triton")
-    if kernel == "nvcc" and shutil.which("nvcc") is None:
-        pytest.skip("needs nvcc")
+    skip_unless_kernel_here(kernel)
     g = torch.Generator().manual_seed(1)
     feats = [torch.randn(2, 16, 64 >> i, 96 >> i, generator=g) for i in range(4)]
     xy = torch.rand(12, 2, generator=g) * torch.tensor([300.0, 200.0])
@@ -262,3 +262,12 @@ def test_rois_with_nan_or_inf_pool_zeros_as_the_reference_says(aligned: bool, sa
     )
     assert not got[[1, 3, 4, 6]].any() and got[[0, 2, 5, 7]].any(axis=(1, 2, 3)).all()
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_finite_rois_puts_the_outside_box_where_a_corner_is_not_finite() -> None:
+    from plugins.roi_align.reference import OUTSIDE_ROI
+    from plugins.roi_align.torch_op import finite_rois
+
+    rois = torch.tensor([[1, 2, 3, 4], [float("nan"), 2, 3, 4], [1, 2, 3, float("-inf")]])
+    assert finite_rois(rois).tolist() == [[1, 2, 3, 4], [OUTSIDE_ROI] * 4, [OUTSIDE_ROI] * 4]
+    assert finite_rois(rois.half()).dtype == torch.float16
