@@ -30,20 +30,26 @@ QUANTIZED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 SOFTMAX_QUANTIZER_SINCE = (1, 20)
 
 
+def quantizes_beside_float_softmax(version: str) -> bool:
+    """Whether ONNX Runtime ``version``'s quantizer makes a Q/DQ model with a float Softmax."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version).release[:2] >= SOFTMAX_QUANTIZER_SINCE
+    except InvalidVersion:
+        return True  # a build of its own: let it try
+
+
 def check_quantizer(model: Any, path: str | Path, *, version: str | None = None) -> None:
     """A DependencyError, before any frame is read, where ONNX Runtime's quantizer (``version``:
     the one installed) cannot make ``model``'s Q/DQ form."""
-    from packaging.version import InvalidVersion, Version
-
     from edge.errors import DependencyError
     from edge.util.ort import onnxruntime_module
 
     version = version if version is not None else str(onnxruntime_module().__version__)
-    try:
-        old = Version(version).release[:2] < SOFTMAX_QUANTIZER_SINCE
-    except InvalidVersion:
+    if quantizes_beside_float_softmax(version):
         return
-    if old and any(node.op_type == "Softmax" for node in model.graph.node):
+    if any(node.op_type == "Softmax" for node in model.graph.node):
         raise DependencyError(
             f"{Path(path).name}: ONNX Runtime {version}'s quantizer fails on a model with a Softmax that "
             "stays float, as this one has; 1.20 or newer quantizes it: pip install -U 'onnxruntime>=1.20' "

@@ -37,7 +37,8 @@ def machine_info() -> dict[str, Any]:
 
 
 def _onnxruntime_info(extensions: list[str]) -> dict[str, Any] | None:
-    from edge.util.ort import onnxruntime_module, telemetry_state
+    from calib.quantize import quantizes_beside_float_softmax
+    from edge.util.ort import max_ir_version, onnxruntime_module, telemetry_state
 
     try:
         onnxruntime = onnxruntime_module()
@@ -47,6 +48,8 @@ def _onnxruntime_info(extensions: list[str]) -> dict[str, Any] | None:
         "telemetry": telemetry_state(),
         "providers": list(onnxruntime.get_available_providers()),
         "int8": int8_verdict(extensions),
+        "reads_ir": max_ir_version(),
+        "calibrates_panoptic": quantizes_beside_float_softmax(str(onnxruntime.__version__)),
     }
 
 
@@ -132,6 +135,13 @@ def format_info(info: dict[str, Any]) -> str:
             f"  onnxruntime telemetry: {ort['telemetry']}",
             f"  onnxruntime providers: {', '.join(ort['providers'])}",
             f"  onnxruntime INT8 on this CPU: {ort['int8']}",
+            f"  onnxruntime reads ONNX IR up to {ort['reads_ir']} (a model past it is refused by name); "
+            + (
+                "INT8 calibration: every model"
+                if ort["calibrates_panoptic"]
+                else "INT8 calibration: not of the panoptic models (its quantizer fails on their float "
+                "Softmax; 1.20 or newer calibrates them)"
+            ),
         ]
     if (torch := info["torch"]) is not None:
         lines.append(

@@ -35,6 +35,14 @@ def test_info_reports_backends(capsys: pytest.CaptureFixture[str]) -> None:
 
     verdict = out.split("onnxruntime INT8 on this CPU: ", 1)[1].splitlines()[0]
     assert ("no VNNI" in verdict and "use fp32" in verdict) is int8_pairs_saturate(), verdict
+    import onnxruntime
+
+    from calib.quantize import quantizes_beside_float_softmax
+    from edge.util.ort import max_ir_version
+
+    reads = out.split("onnxruntime reads ONNX IR up to ", 1)[1].splitlines()[0]
+    assert reads.startswith(f"{max_ir_version()} (a model past it is refused by name); INT8 calibration: ")
+    assert reads.endswith("every model") is quantizes_beside_float_softmax(onnxruntime.__version__), reads
 
 
 def test_build_error_is_clear(capsys: pytest.CaptureFixture[str]) -> None:

@@ -564,4 +564,13 @@ def test_onnx_runtime_1_19_is_refused_for_a_model_whose_softmax_stays_float(tiny
         check_quantizer(panoptic, "p", version="1.19.0")
     assert "pip install -U 'onnxruntime>=1.20'" in str(refused.value)
     check_quantizer(panoptic, "p.onnx", version="1.20.1")
+    from calib.quantize import quantizes_beside_float_softmax
+
+    assert [quantizes_beside_float_softmax(v) for v in ("1.19.2", "1.20.0", "1.32.0", "2.0", "dev")] == [
+        False,
+        True,
+        True,
+        True,
+        True,
+    ]
     check_quantizer(depth, "d.onnx", version="1.19.2")
