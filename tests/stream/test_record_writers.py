@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from edge.errors import Interrupted, RecordingStopped
-from edge.stream.record import format_summary, record
+from edge.stream.record import DEPTH, format_summary, record
 from edge.stream.sinks import NullSink
 from edge.stream.timestamps import folder_timestamps_path
 from tests.stream.test_capture import Camera, read_barcode
@@ -128,8 +128,10 @@ class QuitWindow(Window):
 
 
 def test_q_in_a_window_ends_the_recording_as_ctrl_c_does(tmp_path: Path) -> None:
-    """Every frame handed to the sinks before the stop is in the video, the window and the
-    count alike; the video is finished and playable."""
+    """Every frame handed to the sinks before the stop is in the video and the window, and
+    counted; the video is finished and playable. The video's thread may have written the
+    next frame while the window's raised (as where a sink fails): the summary's sinks_frames
+    says what the video holds (a CI run on a fast machine saw 5 beside the window's 4)."""
     window = QuitWindow(at=3)
     video = tmp_path / "rec.avi"
     with pytest.raises(Interrupted) as caught:
@@ -138,7 +140,8 @@ def test_q_in_a_window_ends_the_recording_as_ctrl_c_does(tmp_path: Path) -> None
     frames = summary["frames"]
     assert summary["interrupted"] and 4 <= frames < 200
     assert window.seqs == list(range(frames))
-    assert cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT) == frames
+    held = cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)
+    assert held == summary["sinks_frames"][str(video)] and frames <= held <= frames + DEPTH, summary
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.avi"]
 
 
