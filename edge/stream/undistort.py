@@ -18,6 +18,7 @@ does.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,7 @@ class Calibration:
             new, _ = cv2.getOptimalNewCameraMatrix(matrix, self.distortion, (w, h), 0.0, (w, h))
         return np.asarray(new, np.float64)
 
-    @property
+    @functools.cached_property  # an OpenCV fit, asked for by the source and the run's start note
     def hfov_deg(self) -> float:
         """The undistorted pictures' horizontal field of view (any size of the same shape)."""
         fx = float(self.pinhole(self.size)[0, 0])

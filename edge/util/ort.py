@@ -83,7 +83,7 @@ def telemetry_state() -> str:
 @functools.cache
 def max_ir_version() -> int:
     """The newest ONNX IR version this ONNX Runtime loads. It does not say, so a one-node model
-    is offered at IR versions between 3 and 64 (a bisection: about six sessions, once)."""
+    is offered at IR versions between 7 and 64 (a bisection: about six sessions, once)."""
     from onnx import TensorProto, helper
 
     ort = onnxruntime_module()
