@@ -21,7 +21,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_roi_align_gpu import SCALES, candidates, rois_for
+from bench_roi_align_gpu import SCALES, rois_for
+from roi_align_tiles import candidates
 
 # the tuned tiles, the fastest channels-last one of the first H200 run, and the bins split
 # over programs (bin_block), whose point is more warps resident: sm__warps_active says
@@ -36,11 +37,37 @@ DEFAULT = (
 )
 
 
+def fastest(report: Path, top: int) -> list[str]:
+    """The ``top`` fastest configurations of each layout in a benchmark report (a partial
+    one too: the script rewrites it after every configuration)."""
+    try:
+        data = json.loads(report.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"--fastest {report}: cannot read a benchmark report there ({exc})") from exc
+    found = data.get("result", data).get("all_configs_ms")
+    if not isinstance(found, dict):
+        raise SystemExit(f"--fastest {report}: no all_configs_ms in it (a bench_roi_align_gpu.py report?)")
+    out = []
+    for layout in ("nchw", "channels_last"):
+        ranked = sorted((ms, name) for name, ms in found.items() if name.startswith(layout + "/"))
+        out += [name for _, name in ranked[:top]]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", nargs="+", default=list(DEFAULT), help="names as the benchmark gives them")
     ap.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    ap.add_argument(
+        "--fastest",
+        type=Path,
+        metavar="JSON",
+        help="also the fastest configurations of each layout in this bench_roi_align_gpu.py report",
+    )
+    ap.add_argument("--top", type=int, default=3, help="how many of each layout --fastest adds (default 3)")
     args = ap.parse_args()
+    if args.fastest is not None:
+        args.configs += [n for n in fastest(args.fastest, args.top) if n not in args.configs]
     if not torch.cuda.is_available():
         print("roi_align_ncu.py profiles CUDA kernels; no CUDA device here", file=sys.stderr)
         return 2

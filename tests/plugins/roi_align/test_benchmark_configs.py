@@ -10,12 +10,15 @@ import pytest
 
 pytest.importorskip("triton", reason="triton is not installed (pip install triton)")
 
-from benchmarks import bench_roi_align_gpu, roi_align_ncu
+import json
+from pathlib import Path
+
+from benchmarks import bench_roi_align_gpu, roi_align_ncu, roi_align_tiles
 from plugins.roi_align.triton_tiles import kernel_constexprs
 
 
 def test_every_timed_configuration_is_one_the_kernel_takes() -> None:
-    found = bench_roi_align_gpu.candidates()
+    found = roi_align_tiles.candidates()
     names = [name for name, _, _ in found]
     assert len(names) == len(set(names)), "two configurations share a name"
     for name, layout, cfg in found:
@@ -33,5 +36,78 @@ def test_every_timed_configuration_is_one_the_kernel_takes() -> None:
 
 
 def test_profiled_configurations_are_timed_ones() -> None:
-    names = {name for name, _, _ in bench_roi_align_gpu.candidates()}
+    names = {name for name, _, _ in roi_align_tiles.candidates()}
     assert set(roi_align_ncu.DEFAULT) <= names
+
+
+def test_nsight_adds_the_fastest_of_each_layout_from_a_report(tmp_path: Path) -> None:
+    # the benchmark rewrites its report after every configuration: a partial one has its
+    # times at the top level, a finished one under "result"
+    times = {
+        "nchw/a/block_c=16/warps=4": 0.3,
+        "nchw/b/block_c=16/warps=4": 0.1,
+        "nchw/c/block_c=16/warps=4": 0.2,
+        "channels_last/d/block_c=16/warps=4": 0.5,
+    }
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({"partial": True, "all_configs_ms": times}))
+    finished = tmp_path / "finished.json"
+    finished.write_text(json.dumps({"result": {"all_configs_ms": times}}))
+    for report in (partial, finished):
+        assert roi_align_ncu.fastest(report, 2) == [
+            "nchw/b/block_c=16/warps=4",
+            "nchw/c/block_c=16/warps=4",
+            "channels_last/d/block_c=16/warps=4",
+        ]
+
+
+def test_nsight_names_a_report_it_cannot_read(tmp_path: Path) -> None:
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"frames": 3}))
+    with pytest.raises(SystemExit, match=r"--fastest .*other\.json: no all_configs_ms in it"):
+        roi_align_ncu.fastest(other, 3)
+    with pytest.raises(SystemExit, match=r"--fastest .*gone\.json: cannot read a benchmark report there"):
+        roi_align_ncu.fastest(tmp_path / "gone.json", 3)
+
+
+def test_clean_cache_times_take_the_fastest_of_each_layout_again() -> None:
+    # on the CPU the read flush is no flush: what is checked is which configurations are
+    # timed again and how the best of them and the speed-ups are reported
+    chosen = [
+        (name, name.split("/")[0], {"ms": ms})
+        for name, ms in (
+            ("nchw/a", 3.0),
+            ("nchw/b", 1.0),
+            ("nchw/c", 2.0),
+            ("channels_last/d", 5.0),
+            ("channels_last/e", 4.0),
+        )
+    ]
+    configs = {name: cfg["ms"] for name, _, cfg in chosen}
+    ran: list[str] = []
+
+    def ours_with(_: object, cfg: dict) -> object:
+        return lambda: ran.append(next(n for n, _, c in chosen if c is cfg))
+
+    out = bench_roi_align_gpu.clean_l2_times(
+        configs,
+        chosen,
+        {"nchw": [], "channels_last": []},
+        ours_with,
+        {"torchvision_ms": lambda: None, "torchvision_channels_last_ms": lambda: None},
+        repeats=2,
+        device="cpu",
+        top=2,
+    )
+    assert sorted(set(ran)) == ["channels_last/d", "channels_last/e", "nchw/b", "nchw/c"]
+    assert ran.count("nchw/b") == 2 and "nchw/a" not in ran
+    assert set(out["configs_ms"]) == set(ran)
+    assert out["ours_config"] in ("nchw/b", "nchw/c")
+    assert out["ours_channels_last_config"] in ("channels_last/d", "channels_last/e")
+    assert out["flush"] == "read"
+    assert out["speedup_vs_torchvision"] == out["torchvision_ms"] / out["ours_ms"]
+
+
+def test_a_flush_is_a_write_or_a_read() -> None:
+    with pytest.raises(ValueError, match="flush is 'write' or 'read', got 'none'"):
+        bench_roi_align_gpu.timed(lambda: None, 1, "cuda", flush="none")

@@ -269,6 +269,32 @@ def test_bins_split_over_programs_match_reference(kernel: ModuleType, layout: st
     )
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"bin_block": 2, "unroll": True},  # the last of 25 bins alone in its program
+        {"bin_block": 1, "unroll": False, "num_warps": 2},
+    ],
+)
+def test_all_channels_of_few_bins_match_reference(kernel: ModuleType, options: dict) -> None:
+    # the benchmark's whole-pixel tiles (a program every channel of a bin or two, channels-last,
+    # threads across channels): here one block wider than the map's 5 channels, 3 masked
+    feats, rois, bidx = pyramid(12)
+    assert_matches_reference(
+        kernel,
+        feats,
+        rois[SIX],
+        bidx[SIX],
+        sampling=2,
+        aligned=False,
+        output_size=5,
+        layout="channels_last",
+        block_c=8,
+        bins_fast=False,
+        **options,
+    )
+
+
 def test_a_register_cap_is_the_gpu_compilers_alone(kernel: ModuleType) -> None:
     # maxnreg is a compile option for the GPU (ptxas spills beyond it); the kernel it
     # launches computes the same bins (on the interpreter, which has no registers, as here)
