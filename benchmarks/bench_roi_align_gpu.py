@@ -174,20 +174,29 @@ def clean_l2_times(
     return out
 
 
-def registers_of(named: dict[str, dict[str, Any]], dtype: torch.dtype, arch: int) -> dict[str, Any]:
-    """Registers and spills of every timed configuration, compiled for ``arch`` (e.g. 90)."""
+def registers_of(
+    chosen: list[tuple[str, str, dict[str, Any]]], dtype: torch.dtype, arch: int
+) -> dict[str, Any]:
+    """Registers and spills of every timed configuration, compiled for ``arch`` (e.g. 90)
+    as Triton's launcher compiles it for maps of its layout (the runs before 2026-12-06
+    compiled every one for strides of any value, which took more registers)."""
     from plugins.roi_align.triton_aot import KernelConfig, kernel_resources
 
-    cfgs = {
-        name: KernelConfig(arch=arch, dtype="fp32" if dtype == torch.float32 else "fp16", **kw)
-        for name, kw in named.items()
-    }
+    dt = "fp32" if dtype == torch.float32 else "fp16"
+    cfgs = {name: KernelConfig(arch=arch, dtype=dt, layout=layout, **kw) for name, layout, kw in chosen}
     try:
         found = kernel_resources(list(set(cfgs.values())))
     except Exception as exc:  # a report without registers beats no report
         return {"error": f"{type(exc).__name__}: {exc}"[:500]}
     by_cfg = {r.config: r for r in found}
-    return {name: {"registers": by_cfg[c].registers, "spills": by_cfg[c].spills} for name, c in cfgs.items()}
+    return {
+        name: {
+            "registers": by_cfg[c].registers,
+            "spills": by_cfg[c].spills,
+            "vector_loads": by_cfg[c].vector_loads,
+        }
+        for name, c in cfgs.items()
+    }
 
 
 def plugin_kernel(
@@ -385,9 +394,7 @@ def main() -> int:
     result["within_tolerance"] = {key: result[key] <= tol for key in checked if key in result}
     if device == "cuda":
         major, minor = torch.cuda.get_device_capability()
-        result["kernel_resources"] = registers_of(
-            {name: cfg for name, _, cfg in chosen}, dtype, major * 10 + minor
-        )
+        result["kernel_resources"] = registers_of(chosen, dtype, major * 10 + minor)
     result.update(bandwidth_figures(args, feats, rois, result, copy_bandwidth_gbs(device)))
     report = {
         "benchmark": "fused multi-level RoIAlign (Triton) vs torchvision MultiScaleRoIAlign",

@@ -92,17 +92,26 @@ def candidates() -> list[tuple[str, str, dict[str, Any]]]:
         out.append(
             (f"{layout}/bins_fast={bins_fast}/maxnreg={maxnreg}/block_c={block_c}/warps=4", layout, cfg)
         )
-    # channels-last, threads across many channels of few bins: a warp's load is one pixel's
-    # contiguous channels (up to all 256, 1 KB in FP32) and a program a handful of bins, so
-    # 40-56 registers (sm_90, not unrolled) leave room for 36-50 warps an SM; the unrolled
-    # ones (101-116) trade that for every corner load in flight at once
+    # channels-last, a warp per bin or two, its threads across all 256 channels: a thread's
+    # two 16-byte vectors of each corner share one bin's coordinate arithmetic, which the
+    # tiles above repeat for every 4 channels. Compiled for sm_90 as the launcher compiles
+    # them (Triton 3.9), they issue 29-44 us of instructions for the problem at 1.98 GHz,
+    # 55 the one of 128 channels on 4 warps, where the channels-last default issues 53 (65
+    # before the kernel's trims of 2026-12-06), and that default took 1.9x its issue time
+    # on the H200 (benchmarks/roi_align_issue_model.py; results/roi_align_issue_model*.json).
+    # Registers: 63-70 with a bin or two a warp, up to 160 with four; 1-warp programs are
+    # held to 32 an SM (32 warps)
     for bin_block, block_c, warps, unroll in (
-        (4, 64, 2, False),
+        (1, 256, 1, False),
+        (1, 256, 1, True),
+        (2, 256, 1, False),
+        (2, 256, 1, True),
+        (4, 256, 1, False),
+        (2, 256, 2, False),
+        (4, 256, 2, False),
+        (8, 256, 4, False),
+        (2, 128, 1, False),
         (4, 128, 4, False),
-        (2, 256, 4, False),
-        (1, 256, 2, False),
-        (2, 256, 4, True),
-        (4, 256, 8, True),
     ):
         cfg = {
             "block_c": block_c,

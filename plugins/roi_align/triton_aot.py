@@ -51,6 +51,11 @@ class KernelConfig:
     sampling_ratio: int = 2
     aligned: bool = False
     num_levels: int = 4
+    # "any": strides as runtime integers, what a launch on maps of other strides compiles;
+    # "nchw" or "channels_last": what Triton's launcher compiles for contiguous maps of
+    # that layout whose sides and channel count are multiples of 16 (a 1024x2048 image's
+    # pyramid): its unit stride a constant, the others known multiples of 16 (vector loads)
+    layout: str = "any"
 
     def name(self) -> str:
         tile = "sample_lanes" if self.sample_lanes else f"bins_fast={self.bins_fast}"
@@ -64,8 +69,9 @@ class KernelConfig:
             tile += f"/bin_block={self.bin_block}"
         if self.maxnreg is not None:
             tile += f"/maxnreg={self.maxnreg}"
+        where = "" if self.layout == "any" else f"{self.layout}/"
         return (
-            f"sm_{self.arch}/{self.dtype}/{tile}/block_c={self.block_c}"
+            f"sm_{self.arch}/{self.dtype}/{where}{tile}/block_c={self.block_c}"
             f"/warps={self.num_warps}/P={self.output_size}/sampling={self.sampling_ratio}"
         )
 
@@ -105,6 +111,7 @@ class KernelResources:
     local_bytes: int  # spilled registers live here
     approx_divisions: int  # div.full / div.approx / sqrt.approx in the PTX
     global_loads: int  # load instructions in the PTX (the sample loop is not unrolled)
+    vector_loads: int = 0  # those of them that load 2, 4 or 8 values at once
 
     @property
     def spills(self) -> bool:
@@ -132,6 +139,29 @@ def _signature(cfg: KernelConfig, params: Sequence[str], constexprs: Sequence[st
     return sig
 
 
+def _specialized(
+    cfg: KernelConfig, params: Sequence[str], signature: dict[str, str]
+) -> tuple[dict[str, str], dict[str, int], dict[tuple[int, ...], list[list[Any]]]]:
+    """The signature, constants and attributes Triton's launcher gives a launch on maps of
+    ``cfg.layout`` (KernelConfig): integers equal to 1 become constants, pointers and
+    integers that are multiples of 16 are marked so (``tt.divisibility``)."""
+    if cfg.layout not in ("any", "nchw", "channels_last"):
+        raise ValueError(f"layout must be 'any', 'nchw' or 'channels_last', got {cfg.layout!r}")
+    if cfg.layout == "any":
+        return signature, {}, {}
+    unit = "sw" if cfg.layout == "nchw" else "sc"  # the stride that is 1
+    signature = dict(signature)
+    ones: dict[str, int] = {}
+    attrs: dict[tuple[int, ...], list[list[Any]]] = {}
+    for i, p in enumerate(params):
+        if re.fullmatch(unit + r"\d", p):
+            signature[p] = "constexpr"
+            ones[p] = 1
+        elif signature[p].startswith("*") or re.fullmatch(r"(?:[hw]|s[nchw])\d|C", p):
+            attrs[(i,)] = [["tt.divisibility", 16]]
+    return signature, ones, attrs
+
+
 def _tool(name: str) -> str:
     from triton import knobs
 
@@ -145,7 +175,8 @@ def _tool(name: str) -> str:
     return str(tool.path)
 
 
-def _compile_in_process(cfg: KernelConfig) -> KernelResources:
+def _compiled(cfg: KernelConfig) -> Any:
+    """The kernel compiled for ``cfg`` by Triton (its ``asm`` holds the PTX and the cubin)."""
     import inspect
 
     import triton
@@ -158,12 +189,29 @@ def _compile_in_process(cfg: KernelConfig) -> KernelResources:
     fn = triton_kernel._mlroialign_kernel
     params = list(inspect.signature(fn.fn).parameters)
     constexprs = cfg.constexprs()
-    src = ASTSource(fn=fn, signature=_signature(cfg, params, list(constexprs)), constexprs=constexprs)
-    compiled = triton.compile(
+    signature, ones, attrs = _specialized(cfg, params, _signature(cfg, params, list(constexprs)))
+    src = ASTSource(fn=fn, signature=signature, constexprs={**constexprs, **ones}, attrs=attrs)
+    return triton.compile(
         src,
         target=GPUTarget("cuda", cfg.arch, 32),
         options={"num_warps": cfg.num_warps, "enable_fp_fusion": True, **register_cap(cfg.maxnreg)},
     )
+
+
+def sass(cfg: KernelConfig) -> str:
+    """The GPU's own instructions (SASS) of the kernel compiled for ``cfg``, as cuobjdump
+    prints them. Not under Triton's interpreter (run it in a process without it)."""
+    compiled = _compiled(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        cubin = Path(tmp, "kernel.cubin")
+        cubin.write_bytes(compiled.asm["cubin"])
+        return subprocess.run(
+            [_tool("cuobjdump"), "-sass", str(cubin)], capture_output=True, text=True, check=True
+        ).stdout
+
+
+def _compile_in_process(cfg: KernelConfig) -> KernelResources:
+    compiled = _compiled(cfg)
     ptx = compiled.asm["ptx"]
     with tempfile.TemporaryDirectory() as tmp:
         cubin = Path(tmp, "kernel.cubin")
@@ -182,6 +230,7 @@ def _compile_in_process(cfg: KernelConfig) -> KernelResources:
         local_bytes=local,
         approx_divisions=len(re.findall(r"\b(?:div\.full|div\.approx|sqrt\.approx)\.", ptx)),
         global_loads=len(re.findall(r"\bld\.global\b", ptx)),
+        vector_loads=len(re.findall(r"\bld\.global(?:\.\w+)*\.v[248]\b", ptx)),
     )
 
 

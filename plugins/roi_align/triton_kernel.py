@@ -10,7 +10,10 @@ load then touches a cache line per channel, and Nsight Compute finds the L1 busy
 the time; threads across bins were 5x slower still.) Other tiles: ``sample_lanes`` (a
 warp per row of bins with their samples) and ``rows`` (triton_rows.py). The per-level
 RoiAlign + select of the ONNX expansion pools every RoI on every level; this kernel
-reads one level per RoI.
+reads one level per RoI. What a tile issues, read from its SASS, is counted by
+benchmarks/roi_align_issue_model.py: on the H200 the NCHW default took 1.3x the time its
+instructions take to issue and the channels-last one 1.9x, so the sample loop is kept to
+fused multiply-adds and the division of a fixed power-of-two grid to a multiplication.
 
 Runs on a CUDA GPU, or on the CPU under Triton's interpreter (TRITON_INTERPRET=1), which
 is how the tests check it against the numpy reference on machines without a GPU.
@@ -82,9 +85,26 @@ def _add_sample(acc, plane, coff, cmask2, bmask, y, x, H, W, Hf, Wf, sh, sw, BIN
     v01 = tl.load(plane + (coff + _per_bin(r0 + c1, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
     v10 = tl.load(plane + (coff + _per_bin(r1 + c0, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
     v11 = tl.load(plane + (coff + _per_bin(r1 + c1, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
-    acc += _per_bin(hy * hx, BINS_FAST) * v00 + _per_bin(hy * lx, BINS_FAST) * v01
-    acc += _per_bin(ly * hx, BINS_FAST) * v10 + _per_bin(ly * lx, BINS_FAST) * v11
+    # one fused multiply-add a corner into the accumulator: summing the corners first, as
+    # torchvision's kernel does, costs a multiply and an add more an element (the tile's
+    # float work 1.7x, in its SASS for sm_90), for a difference of rounding in the values
+    acc += _per_bin(hy * hx, BINS_FAST) * v00
+    acc += _per_bin(hy * lx, BINS_FAST) * v01
+    acc += _per_bin(ly * hx, BINS_FAST) * v10
+    acc += _per_bin(ly * lx, BINS_FAST) * v11
     return acc
+
+
+@triton.jit
+def _sample_offset(i, size, grid, GRID: tl.constexpr):
+    """Where sample ``i`` of ``grid`` lies in a bin of ``size``: (i + 0.5) * size / grid,
+    rounded as the references round it. A fixed grid of a power of two (``GRID``) divides
+    exactly by multiplying; any other grid takes an IEEE division, a call on its slow path,
+    which in the sample loop was a tenth of the tile's instructions."""
+    if GRID > 0 and (GRID & (GRID - 1)) == 0:
+        return (i + 0.5) * size * (1.0 / GRID)
+    else:
+        return tl.div_rn((i + 0.5) * size, grid * 1.0)
 
 
 @triton.jit
@@ -305,20 +325,24 @@ def _mlroialign_kernel(
     if UNROLL and SAMPLING > 0:
         # a fixed grid unrolled: every sample's corner loads can be in flight together
         for iy in tl.static_range(SAMPLING):
-            y = ry1 + py * bin_h + tl.div_rn((iy + 0.5) * bin_h, SAMPLING * 1.0)
+            y = ry1 + py * bin_h + _sample_offset(iy, bin_h, SAMPLING, SAMPLING)
             for ix in tl.static_range(SAMPLING):
-                x = rx1 + px * bin_w + tl.div_rn((ix + 0.5) * bin_w, SAMPLING * 1.0)
+                x = rx1 + px * bin_w + _sample_offset(ix, bin_w, SAMPLING, SAMPLING)
                 acc = _add_sample(acc, plane, coff, cmask2, bmask, y, x, H, W, Hf, Wf, sh, sw, BINS_FAST)
     else:
         for iy in range(0, gh):
-            y = ry1 + py * bin_h + tl.div_rn((iy + 0.5) * bin_h, gh * 1.0)
+            y = ry1 + py * bin_h + _sample_offset(iy, bin_h, gh, SAMPLING)
             for ix in range(0, gw):
-                x = rx1 + px * bin_w + tl.div_rn((ix + 0.5) * bin_w, gw * 1.0)
+                x = rx1 + px * bin_w + _sample_offset(ix, bin_w, gw, SAMPLING)
                 acc = _add_sample(acc, plane, coff, cmask2, bmask, y, x, H, W, Hf, Wf, sh, sw, BINS_FAST)
-    count = tl.maximum(gh * gw, 1).to(tl.float32)
-    acc = acc * tl.div_rn(1.0, count)  # one rounded reciprocal, not an approximate divide per element
-    # the output is (RoI, channel, bin): bins are its contiguous axis
-    out = out_ptr + _per_channel(((r * C + c) * (P * P)).to(tl.int64), BINS_FAST) + _per_bin(bins, BINS_FAST)
+    if SAMPLING > 0:  # the reciprocal of a fixed grid's count, rounded once, at compile time
+        acc = acc * (1.0 / (SAMPLING * SAMPLING))
+    else:  # one rounded reciprocal, not an approximate divide per element
+        acc = acc * tl.div_rn(1.0, tl.maximum(gh * gw, 1).to(tl.float32))
+    # the output is (RoI, channel, bin): bins are its contiguous axis. The RoI's offset is
+    # 64-bit, once; within a RoI's C x P x P values 32 bits do, a multiply less an element
+    roi_out = out_ptr + r.to(tl.int64) * C * (P * P)
+    out = roi_out + _per_channel(c * (P * P), BINS_FAST) + _per_bin(bins, BINS_FAST)
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=_per_bin(bmask, BINS_FAST) & cmask2)
 
 

@@ -295,6 +295,28 @@ def test_all_channels_of_few_bins_match_reference(kernel: ModuleType, options: d
     )
 
 
+@pytest.mark.parametrize("unroll", [False, True])
+@pytest.mark.parametrize("sampling", [3, 4])
+def test_fixed_grids_of_any_size_match_reference(kernel: ModuleType, sampling: int, unroll: bool) -> None:
+    # a grid of a power of two places its samples by multiplying, any other by an IEEE
+    # division (triton_kernel._sample_offset): both as the reference places them
+    feats, rois, bidx = pyramid(13)
+    pick = [0, 2, 3, 7]
+    assert_matches_reference(
+        kernel,
+        feats,
+        rois[pick],
+        bidx[pick],
+        sampling=sampling,
+        aligned=True,
+        output_size=3,
+        layout="channels_last",
+        block_c=8,
+        bins_fast=False,
+        unroll=unroll,
+    )
+
+
 def test_a_register_cap_is_the_gpu_compilers_alone(kernel: ModuleType) -> None:
     # maxnreg is a compile option for the GPU (ptxas spills beyond it); the kernel it
     # launches computes the same bins (on the interpreter, which has no registers, as here)
