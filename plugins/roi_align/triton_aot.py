@@ -45,6 +45,7 @@ class KernelConfig:
     tf32x3: bool = False
     unroll: bool = False
     cb_fast: bool = False
+    masked: bool = True  # False: every corner loaded, a sample outside the map weighing zero
     bin_block: int | None = None  # None: all of a RoI's bins in one program
     maxnreg: int | None = None  # a cap on the registers a thread (ptxas spills beyond it)
     output_size: int = 7
@@ -65,6 +66,8 @@ class KernelConfig:
             tile += "/unrolled"
         if self.cb_fast:
             tile += "/cb_fast"
+        if not self.masked:
+            tile += "/unmasked"
         if self.bin_block is not None:
             tile += f"/bin_block={self.bin_block}"
         if self.maxnreg is not None:
@@ -92,6 +95,7 @@ class KernelConfig:
             unroll=self.unroll,
             cb_fast=self.cb_fast,
             bin_block=self.bin_block,
+            masked=self.masked,
         )
 
     def tile_elements_per_thread(self) -> int:

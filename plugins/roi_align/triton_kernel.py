@@ -30,81 +30,12 @@ import triton.language as tl
 from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS, OUTSIDE_ROI
 from plugins.roi_align.triton_lanes import _samples_in_lanes
 from plugins.roi_align.triton_rows import _rows_tile
+from plugins.roi_align.triton_sample import _add_sample, _per_bin, _per_channel, _sample_offset
 from plugins.roi_align.triton_tiles import TUNED_TILES, kernel_constexprs, layout_of, register_cap
 
 MAX_LEVELS = 4
 _OUTSIDE_ROI: tl.constexpr = tl.constexpr(OUTSIDE_ROI)  # a kernel reads globals only as constexprs
 MAX_GRID_Y = 65535  # the most programs a CUDA grid's second axis holds
-
-
-@triton.jit
-def _per_bin(v, BINS_FAST: tl.constexpr):
-    """A per-bin vector as a column of the (bins, channels) tile, or a row of (channels, bins)."""
-    if BINS_FAST:
-        return v[None, :]
-    else:
-        return v[:, None]
-
-
-@triton.jit
-def _per_channel(v, BINS_FAST: tl.constexpr):
-    if BINS_FAST:
-        return v[:, None]
-    else:
-        return v[None, :]
-
-
-@triton.jit
-def _add_sample(acc, plane, coff, cmask2, bmask, y, x, H, W, Hf, Wf, sh, sw, BINS_FAST: tl.constexpr):
-    """One sample of every bin in the tile: its four corners, weighted, added to ``acc``."""
-    # triton_lanes._axis's rule, spelled out: through that helper ptxas 12 allocated this path
-    # differently and spilled on sm_87 (tests/plugins/roi_align/test_triton_aot.py)
-    inside = (y >= -1.0) & (y <= Hf) & (x >= -1.0) & (x <= Wf)
-    yc = tl.maximum(y, 0.0)
-    xc = tl.maximum(x, 0.0)
-    y0 = tl.floor(yc).to(tl.int32)
-    x0 = tl.floor(xc).to(tl.int32)
-    y_edge = y0 >= H - 1
-    x_edge = x0 >= W - 1
-    y0 = tl.where(y_edge, H - 1, y0)
-    x0 = tl.where(x_edge, W - 1, x0)
-    y1i = tl.where(y_edge, y0, y0 + 1)
-    x1i = tl.where(x_edge, x0, x0 + 1)
-    yc = tl.where(y_edge, y0.to(tl.float32), yc)
-    xc = tl.where(x_edge, x0.to(tl.float32), xc)
-    ly = yc - y0.to(tl.float32)
-    lx = xc - x0.to(tl.float32)
-    hy = 1.0 - ly
-    hx = 1.0 - lx
-    m = _per_bin(bmask & inside, BINS_FAST) & cmask2
-    r0 = y0 * sh
-    r1 = y1i * sh
-    c0 = x0 * sw
-    c1 = x1i * sw
-    v00 = tl.load(plane + (coff + _per_bin(r0 + c0, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
-    v01 = tl.load(plane + (coff + _per_bin(r0 + c1, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
-    v10 = tl.load(plane + (coff + _per_bin(r1 + c0, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
-    v11 = tl.load(plane + (coff + _per_bin(r1 + c1, BINS_FAST)), mask=m, other=0.0).to(tl.float32)
-    # one fused multiply-add a corner into the accumulator: summing the corners first, as
-    # torchvision's kernel does, costs a multiply and an add more an element (the tile's
-    # float work 1.7x, in its SASS for sm_90), for a difference of rounding in the values
-    acc += _per_bin(hy * hx, BINS_FAST) * v00
-    acc += _per_bin(hy * lx, BINS_FAST) * v01
-    acc += _per_bin(ly * hx, BINS_FAST) * v10
-    acc += _per_bin(ly * lx, BINS_FAST) * v11
-    return acc
-
-
-@triton.jit
-def _sample_offset(i, size, grid, GRID: tl.constexpr):
-    """Where sample ``i`` of ``grid`` lies in a bin of ``size``: (i + 0.5) * size / grid,
-    rounded as the references round it. A fixed grid of a power of two (``GRID``) divides
-    exactly by multiplying; any other grid takes an IEEE division, a call on its slow path,
-    which in the sample loop was a tenth of the tile's instructions."""
-    if GRID > 0 and (GRID & (GRID - 1)) == 0:
-        return (i + 0.5) * size * (1.0 / GRID)
-    else:
-        return tl.div_rn((i + 0.5) * size, grid * 1.0)
 
 
 @triton.jit
@@ -162,6 +93,7 @@ def _mlroialign_kernel(
     TF32X3: tl.constexpr,
     UNROLL: tl.constexpr,
     CB_FAST: tl.constexpr,
+    MASKED: tl.constexpr,
 ):
     if CB_FAST:  # a RoI's channel blocks are launched side by side
         cb = tl.program_id(0)
@@ -328,13 +260,17 @@ def _mlroialign_kernel(
             y = ry1 + py * bin_h + _sample_offset(iy, bin_h, SAMPLING, SAMPLING)
             for ix in tl.static_range(SAMPLING):
                 x = rx1 + px * bin_w + _sample_offset(ix, bin_w, SAMPLING, SAMPLING)
-                acc = _add_sample(acc, plane, coff, cmask2, bmask, y, x, H, W, Hf, Wf, sh, sw, BINS_FAST)
+                acc = _add_sample(
+                    acc, plane, coff, cmask2, bmask, y, x, H, W, Hf, Wf, sh, sw, BINS_FAST, MASKED
+                )
     else:
         for iy in range(0, gh):
             y = ry1 + py * bin_h + _sample_offset(iy, bin_h, gh, SAMPLING)
             for ix in range(0, gw):
                 x = rx1 + px * bin_w + _sample_offset(ix, bin_w, gw, SAMPLING)
-                acc = _add_sample(acc, plane, coff, cmask2, bmask, y, x, H, W, Hf, Wf, sh, sw, BINS_FAST)
+                acc = _add_sample(
+                    acc, plane, coff, cmask2, bmask, y, x, H, W, Hf, Wf, sh, sw, BINS_FAST, MASKED
+                )
     if SAMPLING > 0:  # the reciprocal of a fixed grid's count, rounded once, at compile time
         acc = acc * (1.0 / (SAMPLING * SAMPLING))
     else:  # one rounded reciprocal, not an approximate divide per element
@@ -367,6 +303,7 @@ def multilevel_roi_align_triton(
     cb_fast: bool | None = None,
     bin_block: int | None = None,
     maxnreg: int | None = None,
+    masked: bool | None = None,
 ) -> torch.Tensor:
     """Same contract as torch.ops.edge.multilevel_roi_align; FP32 or FP16 features.
 
@@ -386,6 +323,10 @@ def multilevel_roi_align_triton(
     ``bin_block`` splits the output bins into programs of that many (a power of two; the
     grid's third axis): fewer accumulators a program, so more programs resident an SM.
     ``maxnreg`` caps the registers a thread to the same end, ptxas spilling beyond it.
+    ``masked=False`` loads every corner (addresses clamped into the map) and weighs a
+    sample outside the map zero, rather than masking its loads: equal on finite maps, but
+    an inf or NaN on the map's edge makes the bins beyond that edge NaN, not zero
+    (triton_sample._add_sample).
     """
     n_levels = len(features)
     if not 1 <= n_levels <= MAX_LEVELS:
@@ -415,6 +356,9 @@ def multilevel_roi_align_triton(
     bins_fast = tuned["bins_fast"] if bins_fast is None else bins_fast
     unroll = tuned.get("unroll", False) if unroll is None else unroll
     cb_fast = tuned.get("cb_fast", False) if cb_fast is None else cb_fast
+    masked = tuned.get("masked", True) if masked is None else masked
+    if c % block_c:  # unmasked loads would read past the last channel block
+        masked = True
     if bin_block is None and not (sample_lanes or rows):
         bin_block = tuned.get("bin_block")
     blocks = triton.cdiv(c, block_c)
@@ -434,6 +378,7 @@ def multilevel_roi_align_triton(
         unroll=unroll,
         cb_fast=cb_fast,
         bin_block=bin_block,
+        masked=masked,
     )
     bin_groups = 1 if sample_lanes or rows else triton.cdiv(output_size * output_size, constexprs["BLOCK_B"])
     grid = (blocks, rois.shape[0], bin_groups) if cb_fast else (rois.shape[0], blocks, bin_groups)

@@ -29,6 +29,7 @@ def kernel_constexprs(
     unroll: bool = False,
     cb_fast: bool = False,
     bin_block: int | None = None,
+    masked: bool = True,
 ) -> dict[str, Any]:
     """The compile-time arguments of one specialization: what a launch passes and what
     triton_aot.py compiles ahead of time."""
@@ -45,6 +46,10 @@ def kernel_constexprs(
     if sample_lanes and sampling_ratio not in (1, 2, 4):
         raise ValueError(
             f"sample_lanes needs sampling_ratio 1, 2 or 4 (a power-of-two lane count), got {sampling_ratio}"
+        )
+    if not masked and (sample_lanes or rows):
+        raise ValueError(
+            "masked=False is the direct tile's; the sample_lanes and rows tiles mask their loads"
         )
     if rows and sample_lanes:
         raise ValueError("rows and sample_lanes are two different tiles; choose one")
@@ -70,6 +75,7 @@ def kernel_constexprs(
         "TF32X3": bool(tf32x3),
         "UNROLL": bool(unroll),
         "CB_FAST": bool(cb_fast),
+        "MASKED": bool(masked),
     }
 
 
@@ -79,7 +85,7 @@ def kernel_constexprs(
 # Channels-last: 16 channels by the bins, 0.12 ms FP32 and 0.13 FP16; six other tiles
 # came within 0.12-0.16 ms and ranked differently in an earlier run. One GPU's numbers:
 # an Orin may rank them otherwise, and bench_roi_align_gpu.py times them all.
-TUNED_TILES: dict[str, dict[str, Any]] = {  # unroll, cb_fast and bin_block: off in both
+TUNED_TILES: dict[str, dict[str, Any]] = {  # unroll, cb_fast, bin_block off; masked on: in both
     "nchw": {"block_c": 16, "num_warps": 4, "bins_fast": False},
     "channels_last": {"block_c": 16, "num_warps": 4, "bins_fast": True},
 }

@@ -33,6 +33,7 @@ def test_every_timed_configuration_is_one_the_kernel_takes() -> None:
             assert f"bin_block={cfg['bin_block']}" in name, name
         if cfg.get("maxnreg"):
             assert f"maxnreg={cfg['maxnreg']}/" in name, name
+        assert ("/unmasked/" in name) == (cfg.get("masked") is False), name
 
 
 def test_profiled_configurations_are_timed_ones() -> None:

@@ -317,6 +317,76 @@ def test_fixed_grids_of_any_size_match_reference(kernel: ModuleType, sampling: i
     )
 
 
+@pytest.mark.parametrize(
+    "layout,options",
+    [
+        ("channels_last", {"block_c": 8, "bins_fast": True}),  # 8 channels: one whole block
+        ("channels_last", {"block_c": 8, "bins_fast": False, "bin_block": 2, "unroll": True}),
+        ("nchw", {"block_c": 4, "bins_fast": False}),  # 8 channels: two whole blocks
+        ("nchw", {"block_c": 4, "bins_fast": False, "c": 6}),  # a block and a half: the launch masks
+    ],
+)
+def test_unmasked_loads_match_reference(kernel: ModuleType, layout: str, options: dict) -> None:
+    # every corner loaded at its clamped address, a sample outside the map weighing zero:
+    # the huge RoI, the one off the edge and the empty one included
+    options = dict(options)
+    feats, rois, bidx = pyramid(14, c=options.pop("c", 8))
+    assert_matches_reference(
+        kernel,
+        feats,
+        rois[SIX],
+        bidx[SIX],
+        sampling=2,
+        aligned=False,
+        layout=layout,
+        masked=False,
+        **options,
+    )
+
+
+@pytest.mark.parametrize(("channels", "masked"), [(8, False), (6, True)])
+def test_loads_are_masked_where_channels_are_not_whole_blocks(
+    kernel: ModuleType, channels: int, masked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the last of 6 channels in blocks of 4 would read 2 past the map's end unmasked
+    asked: list[bool] = []
+
+    def spy(**kw: object) -> dict:
+        asked.append(bool(kw["masked"]))
+        return kernel_constexprs(**kw)
+
+    kernel_constexprs = kernel.kernel_constexprs
+    monkeypatch.setattr(kernel, "kernel_constexprs", spy)
+    feats, rois, bidx = pyramid(15, c=channels)
+    assert_matches_reference(
+        kernel, feats, rois[[3]], bidx[[3]], sampling=2, aligned=False, block_c=4, masked=False
+    )
+    assert asked == [masked]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply")  # the interpreter's 0 x inf
+def test_unmasked_loads_let_an_edges_inf_into_the_bins_beyond_it(kernel: ModuleType) -> None:
+    # what masked=False gives up (triton_sample._add_sample): a RoI wholly right of the
+    # map pools zeros where its samples are not loaded, NaN where they weigh inf by zero
+    feats = [np.ones((1, 4, 8 >> i, 8 >> i), np.float32) for i in range(4)]
+    feats[0][:, :, :, -1] = np.inf  # the finest level's right edge
+    rois = np.array([[40.0, 4.0, 60.0, 24.0]], np.float32)  # level 2 (p2), right of its 8 columns x 4
+    bidx = np.zeros(1, np.int64)
+    args = (7, SCALES, 2, False, 2)
+    masked = kernel.multilevel_roi_align_triton(
+        on_device(feats), *on_device([rois, bidx]), *args, block_c=4, masked=True
+    )
+    unmasked = kernel.multilevel_roi_align_triton(
+        on_device(feats), *on_device([rois, bidx]), *args, block_c=4, masked=False
+    )
+    assert (masked.cpu().numpy() == 0).all()
+    assert np.isnan(unmasked.cpu().numpy()).all()
+    reference = multilevel_roi_align(
+        feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=2, aligned=False
+    )
+    assert (reference == 0).all()
+
+
 def test_a_register_cap_is_the_gpu_compilers_alone(kernel: ModuleType) -> None:
     # maxnreg is a compile option for the GPU (ptxas spills beyond it); the kernel it
     # launches computes the same bins (on the interpreter, which has no registers, as here)
@@ -470,6 +540,45 @@ def test_compiled_tiles_match_reference(
         feats, rois, bidx = pyramid(3, c=64)
         got = kernel.multilevel_roi_align_triton(
             [torch.from_numpy(f).cuda().to(dtype) for f in feats],
+            torch.from_numpy(rois).cuda(),
+            torch.from_numpy(bidx).cuda(),
+            7,
+            SCALES,
+            sampling,
+            False,
+            2,
+            **options,
+        )
+        ref = multilevel_roi_align(
+            feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=False
+        )
+        np.testing.assert_allclose(got.float().cpu().numpy(), ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float16, 1e-2)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"bin_block": 1, "block_c": 64, "num_warps": 1, "bins_fast": False},
+        {"bin_block": 2, "block_c": 64, "num_warps": 1, "bins_fast": False, "unroll": True},
+        {"bin_block": 2, "block_c": 64, "num_warps": 1, "bins_fast": False, "masked": False},
+        {"bin_block": 1, "block_c": 64, "num_warps": 1, "bins_fast": False, "unroll": True, "masked": False},
+        {"block_c": 16, "masked": False},
+        {},  # the tuned tile
+    ],
+)
+def test_compiled_channels_last_tiles_match_reference(
+    kernel: ModuleType, dtype: torch.dtype, tol: float, options: dict
+) -> None:
+    """The whole-pixel and unmasked tiles, compiled, on channels-last maps whose channels
+    are whole blocks (64 of them, as 256 are in the benchmark)."""
+    for sampling in (2, 0):
+        feats, rois, bidx = pyramid(3, c=64)
+        maps = [torch.from_numpy(f).cuda().to(dtype) for f in feats]
+        got = kernel.multilevel_roi_align_triton(
+            in_layout(maps, "channels_last"),
             torch.from_numpy(rois).cuda(),
             torch.from_numpy(bidx).cuda(),
             7,
