@@ -287,6 +287,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[None],
         help="a cap on the registers a thread (ptxas spills beyond it; default none)",
     )
+    ap.add_argument(
+        "--layout",
+        nargs="+",
+        default=["any"],
+        choices=["any", "nchw", "channels_last"],
+        help="any: strides as runtime values; nchw / channels_last: as Triton's launcher compiles "
+        "for contiguous maps of that layout (default any)",
+    )
+    ap.add_argument("--unmasked", action="store_true", help="every corner loaded (masked=False)")
     ap.add_argument("--json-configs", help=argparse.SUPPRESS)  # the child process's input
     args = ap.parse_args(argv)
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # fusion is passed explicitly anyway
@@ -307,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             unroll=args.unroll,
             bin_block=n,
             maxnreg=r,
+            layout=lay,
+            masked=not args.unmasked,
         )
         for a in args.arch
         for d in args.dtype
@@ -315,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for w in args.num_warps
         for n in args.bin_block
         for r in args.maxnreg
+        for lay in args.layout
     ]
     for r in kernel_resources(configs):
         print(

@@ -147,3 +147,24 @@ def test_coordinates_use_correctly_rounded_division(resources: dict[KernelConfig
     # numpy reference round to nearest, and at x ~ 500 px one ulp is 3e-5 of a pixel
     for r in resources.values():
         assert r.approx_divisions == 0, r.config.name()
+
+
+def test_a_layout_it_does_not_know_is_refused() -> None:
+    from plugins.roi_align.triton_aot import _specialized
+
+    with pytest.raises(ValueError, match="layout must be 'any', 'nchw' or 'channels_last', got 'nhwc'"):
+        _specialized(KernelConfig(layout="nhwc"), ["f0"], {"f0": "*fp32"})
+
+
+def test_a_layout_makes_its_unit_stride_a_constant() -> None:
+    from plugins.roi_align.triton_aot import _specialized
+
+    params = ["f0", "h0", "sc0", "sw0", "s0", "C"]
+    sig = {"f0": "*fp32", "h0": "i32", "sc0": "i32", "sw0": "i32", "s0": "fp32", "C": "i32"}
+    for layout, unit, other in (("nchw", "sw0", "sc0"), ("channels_last", "sc0", "sw0")):
+        signature, ones, attrs = _specialized(KernelConfig(layout=layout), params, sig)
+        assert signature[unit] == "constexpr" and ones == {unit: 1}
+        # pointers, sizes, the other strides and the channel count: multiples of 16; scales not
+        marked = {params[i[0]] for i in attrs}
+        assert marked == {"f0", "h0", other, "C"}
+    assert _specialized(KernelConfig(), params, sig) == (sig, {}, {})
