@@ -183,7 +183,9 @@ class Perception:
             seq = self._seq
             self._seq += 1
             self.tracker.frame_captured()
-            frame = Frame(seq=seq, t_capture_ns=t0, image=image, source="Perception")
+            # the camera, as edge run's frames carry it: each one's health is followed apart
+            meta = {} if stream is None else {"camera": stream}
+            frame = Frame(seq=seq, t_capture_ns=t0, image=image, source="Perception", meta=meta)
             result = run_engines(self.engines, frame, self.tracker, self._pool)
 
             def track(r: Result) -> None:

@@ -26,6 +26,10 @@ class EngineSet:
     stretched_sizes: set[tuple[int, int]] = field(default_factory=set, repr=False, compare=False)
     # the kinds of engine said to give NaN or inf (edge.stream.nonfinite, once each)
     nonfinite_said: set[str] = field(default_factory=set, repr=False, compare=False)
+    # each camera's frames in a row with things in the semantic map and no detection, and
+    # whether that was said (edge.stream.blind, once)
+    blind_streaks: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    blind_said: bool = field(default=False, repr=False, compare=False)
     # how frames of another shape go in: "stretch", "pad" or "crop" (fit.py), unless a
     # camera says its own (Pipeline's fit)
     fit: str = "stretch"

@@ -19,6 +19,7 @@ from edge.backends import Engine
 from edge.errors import SourceError
 from edge.latency import LatencyTracker
 from edge.postprocess.panoptic import MIN_SCORE
+from edge.stream.blind import say_blind
 from edge.stream.engines import EngineSet
 from edge.stream.fit import fitted_hw, input_tensor, unpad_outputs
 from edge.stream.frame import Frame, Result
@@ -319,6 +320,7 @@ def infer_prepared(engines: EngineSet, prepared: Prepared, tracker: LatencyTrack
     if (part := resized.shape[:2]) != engines.input_hw:  # padded or cropped: back to the frame
         outputs = {k: unpad_outputs(v, (part[0], part[1]), engines.input_hw) for k, v in outputs.items()}
     say_nonfinite(engines, outputs, seq)
+    say_blind(engines, outputs, seq, frame.meta.get("camera"))
     return Result(frame, outputs.get("panoptic"), outputs.get("depth"), extras={"resized": resized})
 
 
