@@ -5,7 +5,9 @@ kernel is built with a C entry point (``tensorrt/standalone.cu``) into a small s
 library and called through ctypes on torch CUDA tensors. The kernel engines run can then
 be checked against the numpy reference, and timed next to the Triton kernel, on any CUDA
 machine. :func:`kernel_resources` compiles it for given GPU architectures without a GPU
-and reads what ptxas reports: registers, stack and spills.
+and reads what ptxas reports: registers, stack and spills; where nvcc is missing, with
+NVRTC and ptxas from pip wheels (nvidia-cuda-nvrtc-cu12 and nvidia-cuda-runtime-cu12, in
+the dev extra, and Triton's ptxas), so the plugin's kernel is compiled on any Linux x86 box.
 
     python -m plugins.roi_align.cuda_kernel --arch 87 90     # ptxas report for Orin and H100
 """
@@ -161,16 +163,148 @@ def parse_ptxas(report: str) -> list[CudaKernelResources]:
 
 
 def kernel_resources(archs: Sequence[int]) -> list[CudaKernelResources]:
-    """Compile the kernel for each architecture (no GPU needed) and read ptxas's report."""
+    """Compile the kernel for each architecture (no GPU needed) and read ptxas's report:
+    with nvcc, else with NVRTC (:func:`nvrtc_resources`)."""
     import tempfile
 
-    nvcc = find_nvcc()
+    try:
+        nvcc = find_nvcc()
+    except BackendUnavailableError as missing:
+        try:
+            return nvrtc_resources(archs)
+        except BackendUnavailableError as exc:
+            raise BackendUnavailableError(f"{missing}; {exc}") from exc
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [nvcc, *_nvcc_flags(), "-c", *_gencode(archs), "-Xptxas", "-v", str(SRC / SOURCES[0])]
         proc = subprocess.run([*cmd, "-o", str(Path(tmp, "kernel.o"))], capture_output=True, text=True)
     if proc.returncode != 0:
         raise BuildError(f"nvcc could not compile the RoIAlign CUDA kernel:\n{proc.stderr[-3000:]}")
     return parse_ptxas(proc.stdout + proc.stderr)
+
+
+# NVRTC compiles device code without the C++ library or the runtime's host API: the
+# kernel's host headers are given as the few names its device code uses
+_NVRTC_STAND_INS = {
+    "cmath": "#define INFINITY __int_as_float(0x7f800000)\n",
+    "cstdint": (
+        "typedef signed char int8_t; typedef short int16_t; typedef int int32_t; typedef long long int64_t;\n"
+        "typedef unsigned char uint8_t; typedef unsigned short uint16_t; typedef unsigned int uint32_t;\n"
+        "typedef unsigned long long uint64_t;\n"
+    ),
+    "cuda_runtime_api.h": "",  # cudaStream_t and cudaError_t are NVRTC's own
+}
+
+
+def _wheel_dir(package: str, what: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendUnavailableError(
+            f"{what} was not found (pip install nvidia-cuda-nvrtc-cu12 nvidia-cuda-runtime-cu12)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def nvrtc_resources(archs: Sequence[int]) -> list[CudaKernelResources]:
+    """The kernels (``tensorrt/roi_align_kernel.cu``, both thread layouts, FP32 and FP16)
+    compiled to PTX by NVRTC for each architecture, then by ptxas, whose report is read as
+    :func:`kernel_resources` reads nvcc's. NVRTC is CUDA 12's from its wheel, which
+    compiles for sm_50 to sm_90 (Orin is 87, H100 90)."""
+    import tempfile
+
+    gencode = _gencode(archs)  # checks the architectures
+    nvrtc = ctypes.CDLL(str(_wheel_dir("nvidia.cuda_nvrtc", "NVRTC") / "lib" / "libnvrtc.so.12"))
+    include = _wheel_dir("nvidia.cuda_runtime", "the CUDA runtime's headers") / "include"
+    ptxas = _triton_ptxas()
+    headers = {h: (SRC / h).read_text() for h in HEADERS} | _NVRTC_STAND_INS
+    names = [f"edge::roialign::{k}<{t}>" for k in _KERNELS for t in ("float", "__half")]
+    report = []
+    for arch, _ in zip(archs, gencode, strict=True):
+        ptx = _nvrtc_ptx(nvrtc, (SRC / SOURCES[0]).read_text(), headers, names, arch, include)
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(tmp, "kernel.ptx").write_text(ptx)
+            cmd = [
+                ptxas,
+                f"-arch=sm_{arch}",
+                "-v",
+                str(Path(tmp, "kernel.ptx")),
+                "-o",
+                str(Path(tmp, "k.cubin")),
+            ]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError(
+                f"ptxas could not compile the RoIAlign CUDA kernel for sm_{arch}:\n{proc.stderr[-3000:]}"
+            )
+        report.append(proc.stdout + proc.stderr)
+    return parse_ptxas("\n".join(report))
+
+
+def _triton_ptxas() -> str:
+    try:
+        from triton import knobs
+    except ImportError as exc:
+        raise BackendUnavailableError("no ptxas: Triton's wheel carries one (pip install triton)") from exc
+    tool = knobs.nvidia.ptxas
+    if tool is None:
+        raise BackendUnavailableError("this Triton has no NVIDIA ptxas")
+    return str(tool.path)
+
+
+def _nvrtc_ptx(
+    nvrtc: ctypes.CDLL, source: str, headers: dict[str, str], names: list[str], arch: int, include: Path
+) -> str:
+    """``source`` compiled to PTX for ``arch`` by NVRTC, its kernels ``names`` instantiated."""
+    prog = ctypes.c_void_p()
+    keys = [k.encode() for k in headers]
+    texts = [v.encode() for v in headers.values()]
+    _nvrtc_check(
+        nvrtc,
+        nvrtc.nvrtcCreateProgram(
+            ctypes.byref(prog),
+            source.encode(),
+            SOURCES[0].encode(),
+            len(keys),
+            (ctypes.c_char_p * len(texts))(*texts),
+            (ctypes.c_char_p * len(keys))(*keys),
+        ),
+    )
+    try:
+        for name in names:
+            _nvrtc_check(nvrtc, nvrtc.nvrtcAddNameExpression(prog, name.encode()))
+        # as nvcc compiles it (fused multiply-adds); unannotated inline helpers are device code
+        opts = [
+            f"--gpu-architecture=compute_{arch}",
+            "-std=c++17",
+            "--fmad=true",
+            "-default-device",
+            f"-I{include}",
+        ]
+        raw = [o.encode() for o in opts]
+        _nvrtc_check(
+            nvrtc, nvrtc.nvrtcCompileProgram(prog, len(raw), (ctypes.c_char_p * len(raw))(*raw)), prog
+        )
+        size = ctypes.c_size_t()
+        _nvrtc_check(nvrtc, nvrtc.nvrtcGetPTXSize(prog, ctypes.byref(size)))
+        ptx = ctypes.create_string_buffer(size.value)
+        _nvrtc_check(nvrtc, nvrtc.nvrtcGetPTX(prog, ptx))
+        return ptx.value.decode()
+    finally:
+        nvrtc.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+def _nvrtc_check(nvrtc: ctypes.CDLL, code: int, prog: ctypes.c_void_p | None = None) -> None:
+    if code == 0:
+        return
+    log = ""
+    if prog is not None:
+        size = ctypes.c_size_t()
+        nvrtc.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+        buf = ctypes.create_string_buffer(size.value)
+        nvrtc.nvrtcGetProgramLog(prog, buf)
+        log = buf.value.decode(errors="replace")
+    raise BuildError(f"NVRTC could not compile the RoIAlign CUDA kernel (error {code}):\n{log[-3000:]}")
 
 
 @functools.lru_cache(maxsize=4)

@@ -104,6 +104,8 @@ __global__ void sampleLanesKernel(
     }
 }
 
+// host code: NVRTC (plugins/roi_align/cuda_kernel.py, where nvcc is missing) compiles the kernels alone
+#if !defined(__CUDACC_RTC__)
 template <typename T>
 cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* batchIdx, int32_t numRois,
     int32_t channels, Params const& p, T* out, cudaStream_t stream, Mapping mapping)
@@ -138,6 +140,7 @@ template cudaError_t launch<float>(Levels<float> const&, float const*, int64_t c
     Params const&, float*, cudaStream_t, Mapping);
 template cudaError_t launch<__half>(Levels<__half> const&, float const*, int64_t const*, int32_t, int32_t,
     Params const&, __half*, cudaStream_t, Mapping);
+#endif
 
 } // namespace roialign
 } // namespace edge

@@ -1,8 +1,9 @@
 """The TensorRT plugin's CUDA kernel outside TensorRT (plugins/roi_align/cuda_kernel.py).
 
-Where nvcc is installed (this workplace has CUDA 13's) the kernel is compiled for Orin
-(sm_87) and Hopper (sm_90) and ptxas's report is checked; the library it runs from is
-built and loaded. Running it needs a CUDA GPU (marked ``gpu``)."""
+Where nvcc is installed (the device machine has CUDA 13's) the kernel is compiled for Orin
+(sm_87) and Hopper (sm_90) and ptxas's report is checked, elsewhere with NVRTC from its pip
+wheel (the dev extra); the library it runs from is built and loaded where nvcc is. Running
+it needs a CUDA GPU (marked ``gpu``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,25 @@ from plugins.roi_align.reference import multilevel_roi_align
 from tests.plugins.roi_align.test_tensorrt_plugin import boxes, pyramid
 
 needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc (the CUDA toolkit)")
+
+
+def _nvrtc_missing() -> str | None:
+    """Why the NVRTC path cannot compile here, or None."""
+    try:
+        cuda_kernel._wheel_dir("nvidia.cuda_nvrtc", "NVRTC")
+        cuda_kernel._wheel_dir("nvidia.cuda_runtime", "the CUDA runtime's headers")
+        cuda_kernel._triton_ptxas()
+    except BackendUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+needs_nvrtc = pytest.mark.skipif(_nvrtc_missing() is not None, reason=f"needs NVRTC: {_nvrtc_missing()}")
+needs_a_compiler = pytest.mark.skipif(
+    shutil.which("nvcc") is None and _nvrtc_missing() is not None,
+    reason="needs nvcc (the CUDA toolkit) or NVRTC (pip install nvidia-cuda-nvrtc-cu12 "
+    "nvidia-cuda-runtime-cu12)",
+)
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 PTXAS_REPORT = """\
@@ -48,9 +68,13 @@ def test_ptxas_report_is_read_per_kernel_and_architecture() -> None:
     assert found[0].spills and not found[1].spills
 
 
-@needs_nvcc
-def test_kernel_compiles_for_orin_and_hopper_without_stack_or_spills() -> None:
-    found = cuda_kernel.kernel_resources([87, 90])
+@needs_a_compiler
+@pytest.mark.parametrize("compiler", ["nvcc, else NVRTC", "NVRTC"])
+def test_kernel_compiles_for_orin_and_hopper_without_stack_or_spills(compiler: str) -> None:
+    if compiler == "NVRTC" and _nvrtc_missing() is not None:
+        pytest.skip(f"needs NVRTC: {_nvrtc_missing()}")
+    compile_for = cuda_kernel.nvrtc_resources if compiler == "NVRTC" else cuda_kernel.kernel_resources
+    found = compile_for([87, 90])
     assert sorted((r.layout, r.arch, r.dtype) for r in found) == [
         (layout, arch, dtype)
         for layout in ("sample_lanes", "thread_per_bin")
@@ -61,6 +85,33 @@ def test_kernel_compiles_for_orin_and_hopper_without_stack_or_spills() -> None:
         # a stack frame here was the pyramid parameters copied to local memory for runtime indexing
         assert r.stack_bytes == 0 and not r.spills, r
         assert r.registers <= 64, f"{r}: 256-thread blocks need <= 64 registers for full occupancy"
+
+
+@needs_nvrtc
+def test_a_kernel_nvrtc_cannot_compile_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the error NVRTC gives, with its log, not a ptxas report of nothing
+    monkeypatch.setattr(cuda_kernel, "_NVRTC_STAND_INS", {**cuda_kernel._NVRTC_STAND_INS, "cmath": ""})
+    with pytest.raises(
+        BuildError, match=r'(?s)NVRTC could not compile the RoIAlign CUDA kernel .*"INFINITY" is undefined'
+    ):
+        cuda_kernel.nvrtc_resources([90])
+
+
+def test_without_nvcc_or_nvrtc_both_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_nvcc() -> str:
+        raise BackendUnavailableError("nvcc (the CUDA toolkit's compiler) was not found")
+
+    def no_wheel(package: str, what: str) -> Path:
+        raise BackendUnavailableError(
+            f"{what} was not found (pip install nvidia-cuda-nvrtc-cu12 nvidia-cuda-runtime-cu12)"
+        )
+
+    monkeypatch.setattr(cuda_kernel, "find_nvcc", no_nvcc)
+    monkeypatch.setattr(cuda_kernel, "_wheel_dir", no_wheel)
+    with pytest.raises(
+        BackendUnavailableError, match=r"nvcc .* was not found; NVRTC was not found \(pip install"
+    ):
+        cuda_kernel.kernel_resources([87])
 
 
 @needs_nvcc
