@@ -517,68 +517,53 @@ def test_cuda_op_matches_reference(
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float16, 1e-2)])
 @pytest.mark.parametrize(
-    "options",
+    ("layout", "options"),
     [
-        {"rows": True, "block_c": 8, "num_warps": 8},
-        {"rows": True, "block_c": 8, "num_warps": 8, "unroll": True},
-        {"rows": True, "block_c": 8, "tf32x3": True},
-        {"rows": True, "block_c": 4, "row_block": 16},
-        {"unroll": True, "block_c": 16, "num_warps": 8, "bins_fast": True},
-        {"unroll": True, "block_c": 16, "num_warps": 8, "bins_fast": False},
-        {"unroll": True, "block_c": 32, "num_warps": 8, "bins_fast": False, "cb_fast": True},
-        {"bin_block": 8, "block_c": 32, "bins_fast": False, "unroll": True},
-        {"bin_block": 16, "block_c": 16, "bins_fast": True},
-        {},  # the tuned tile
+        ("nchw", {"rows": True, "block_c": 8, "num_warps": 8}),
+        ("nchw", {"rows": True, "block_c": 8, "num_warps": 8, "unroll": True}),
+        ("nchw", {"rows": True, "block_c": 8, "tf32x3": True}),
+        ("nchw", {"rows": True, "block_c": 4, "row_block": 16}),
+        ("nchw", {"unroll": True, "block_c": 16, "num_warps": 8, "bins_fast": True}),
+        ("nchw", {"unroll": True, "block_c": 16, "num_warps": 8, "bins_fast": False}),
+        ("nchw", {"unroll": True, "block_c": 32, "num_warps": 8, "bins_fast": False, "cb_fast": True}),
+        ("nchw", {"bin_block": 8, "block_c": 32, "bins_fast": False, "unroll": True}),
+        ("nchw", {"bin_block": 16, "block_c": 16, "bins_fast": True}),
+        ("nchw", {}),  # the tuned tile
+        # whole-pixel and unmasked tiles on channels whole blocks (64, as 256 are in the benchmark)
+        ("channels_last", {"bin_block": 1, "block_c": 64, "num_warps": 1, "bins_fast": False}),
+        (
+            "channels_last",
+            {"bin_block": 2, "block_c": 64, "num_warps": 1, "bins_fast": False, "unroll": True},
+        ),
+        (
+            "channels_last",
+            {"bin_block": 2, "block_c": 64, "num_warps": 1, "bins_fast": False, "masked": False},
+        ),
+        (
+            "channels_last",
+            {
+                "bin_block": 1,
+                "block_c": 64,
+                "num_warps": 1,
+                "bins_fast": False,
+                "unroll": True,
+                "masked": False,
+            },
+        ),
+        ("channels_last", {"block_c": 16, "masked": False}),
+        ("channels_last", {}),  # the tuned tile
     ],
 )
 def test_compiled_tiles_match_reference(
-    kernel: ModuleType, dtype: torch.dtype, tol: float, options: dict
+    kernel: ModuleType, dtype: torch.dtype, tol: float, layout: str, options: dict
 ) -> None:
-    """The rows and unrolled tiles as compiled for the GPU (the interpreter ignores the
-    matrix product's precision and does not unroll)."""
-    for sampling in (2, 0):
-        feats, rois, bidx = pyramid(3, c=64)
-        got = kernel.multilevel_roi_align_triton(
-            [torch.from_numpy(f).cuda().to(dtype) for f in feats],
-            torch.from_numpy(rois).cuda(),
-            torch.from_numpy(bidx).cuda(),
-            7,
-            SCALES,
-            sampling,
-            False,
-            2,
-            **options,
-        )
-        ref = multilevel_roi_align(
-            feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=False
-        )
-        np.testing.assert_allclose(got.float().cpu().numpy(), ref, rtol=tol, atol=tol)
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float16, 1e-2)])
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"bin_block": 1, "block_c": 64, "num_warps": 1, "bins_fast": False},
-        {"bin_block": 2, "block_c": 64, "num_warps": 1, "bins_fast": False, "unroll": True},
-        {"bin_block": 2, "block_c": 64, "num_warps": 1, "bins_fast": False, "masked": False},
-        {"bin_block": 1, "block_c": 64, "num_warps": 1, "bins_fast": False, "unroll": True, "masked": False},
-        {"block_c": 16, "masked": False},
-        {},  # the tuned tile
-    ],
-)
-def test_compiled_channels_last_tiles_match_reference(
-    kernel: ModuleType, dtype: torch.dtype, tol: float, options: dict
-) -> None:
-    """The whole-pixel and unmasked tiles, compiled, on channels-last maps whose channels
-    are whole blocks (64 of them, as 256 are in the benchmark)."""
+    """The tiles as compiled for the GPU (the interpreter ignores the rows tile's matrix
+    product's precision, does not unroll, and makes no vector loads)."""
     for sampling in (2, 0):
         feats, rois, bidx = pyramid(3, c=64)
         maps = [torch.from_numpy(f).cuda().to(dtype) for f in feats]
         got = kernel.multilevel_roi_align_triton(
-            in_layout(maps, "channels_last"),
+            in_layout(maps, layout),
             torch.from_numpy(rois).cuda(),
             torch.from_numpy(bidx).cuda(),
             7,
