@@ -16,6 +16,13 @@ of the memory-bandwidth bound: the bytes no kernel can avoid (the output, and ev
 at the copy bandwidth measured on the same GPU, divided by our time. The older figure,
 every corner read counted as traffic (``corner_reads_*``), is kept for comparison with
 the v1 result; it overstates the bytes about four times on this problem.
+
+Every tile's output is compared with the op's default tile's (``max_diff_vs_default``;
+one past the tolerance cannot be the best) and a tile that fails is noted
+(``config_errors``). The four fastest of each layout are timed again behind a read flush
+(``clean_l2``: no write-backs of the flush's own dirty lines in the timed call; the
+bound there at the copy rate measured the same way), beside the write flush's times,
+which the records of 2026-12-04 used.
 """
 
 from __future__ import annotations
