@@ -6,8 +6,8 @@ library and called through ctypes on torch CUDA tensors. The kernel engines run 
 be checked against the numpy reference, and timed next to the Triton kernel, on any CUDA
 machine. :func:`kernel_resources` compiles it for given GPU architectures without a GPU
 and reads what ptxas reports: registers, stack and spills; where nvcc is missing, with
-NVRTC and ptxas from pip wheels (nvidia-cuda-nvrtc-cu12 and nvidia-cuda-runtime-cu12, in
-the dev extra, and Triton's ptxas), so the plugin's kernel is compiled on any Linux x86 box.
+NVRTC from pip wheels (nvidia-cuda-nvrtc-cu12 and nvidia-cuda-runtime-cu12, in the dev
+extra), so the plugin's kernel is compiled on any Linux x86 box.
 
     python -m plugins.roi_align.cuda_kernel --arch 87 90     # ptxas report for Orin and H100
 """
@@ -208,54 +208,29 @@ def _wheel_dir(package: str, what: str) -> Path:
 
 def nvrtc_resources(archs: Sequence[int]) -> list[CudaKernelResources]:
     """The kernels (``tensorrt/roi_align_kernel.cu``, both thread layouts, FP32 and FP16)
-    compiled to PTX by NVRTC for each architecture, then by ptxas, whose report is read as
-    :func:`kernel_resources` reads nvcc's. NVRTC is CUDA 12's from its wheel, which
-    compiles for sm_50 to sm_90 (Orin is 87, H100 90)."""
-    import tempfile
-
+    compiled by NVRTC to each architecture's machine code, with its own ptxas's report
+    (``-Xptxas -v``, in the program's log) read as :func:`kernel_resources` reads nvcc's.
+    NVRTC is CUDA 12's from its wheel: sm_50 to sm_90 (Orin is 87, H100 90). (Its PTX
+    through another ptxas, Triton's, failed where that one was older: PTX 8.8 past 8.7.)"""
     gencode = _gencode(archs)  # checks the architectures
     nvrtc = ctypes.CDLL(str(_wheel_dir("nvidia.cuda_nvrtc", "NVRTC") / "lib" / "libnvrtc.so.12"))
     include = _wheel_dir("nvidia.cuda_runtime", "the CUDA runtime's headers") / "include"
-    ptxas = _triton_ptxas()
     headers = {h: (SRC / h).read_text() for h in HEADERS} | _NVRTC_STAND_INS
     names = [f"edge::roialign::{k}<{t}>" for k in _KERNELS for t in ("float", "__half")]
-    report = []
-    for arch, _ in zip(archs, gencode, strict=True):
-        ptx = _nvrtc_ptx(nvrtc, (SRC / SOURCES[0]).read_text(), headers, names, arch, include)
-        with tempfile.TemporaryDirectory() as tmp:
-            Path(tmp, "kernel.ptx").write_text(ptx)
-            cmd = [
-                ptxas,
-                f"-arch=sm_{arch}",
-                "-v",
-                str(Path(tmp, "kernel.ptx")),
-                "-o",
-                str(Path(tmp, "k.cubin")),
-            ]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BuildError(
-                f"ptxas could not compile the RoIAlign CUDA kernel for sm_{arch}:\n{proc.stderr[-3000:]}"
-            )
-        report.append(proc.stdout + proc.stderr)
-    return parse_ptxas("\n".join(report))
+    source = (SRC / SOURCES[0]).read_text()
+    return parse_ptxas(
+        "\n".join(
+            _nvrtc_report(nvrtc, source, headers, names, arch, include)
+            for arch, _ in zip(archs, gencode, strict=True)
+        )
+    )
 
 
-def _triton_ptxas() -> str:
-    try:
-        from triton import knobs
-    except ImportError as exc:
-        raise BackendUnavailableError("no ptxas: Triton's wheel carries one (pip install triton)") from exc
-    tool = knobs.nvidia.ptxas
-    if tool is None:
-        raise BackendUnavailableError("this Triton has no NVIDIA ptxas")
-    return str(tool.path)
-
-
-def _nvrtc_ptx(
+def _nvrtc_report(
     nvrtc: ctypes.CDLL, source: str, headers: dict[str, str], names: list[str], arch: int, include: Path
 ) -> str:
-    """``source`` compiled to PTX for ``arch`` by NVRTC, its kernels ``names`` instantiated."""
+    """``source`` compiled to sm_``arch`` machine code by NVRTC, its kernels ``names``
+    instantiated: ptxas's verbose report, from the program's log."""
     prog = ctypes.c_void_p()
     keys = [k.encode() for k in headers]
     texts = [v.encode() for v in headers.values()]
@@ -275,10 +250,11 @@ def _nvrtc_ptx(
             _nvrtc_check(nvrtc, nvrtc.nvrtcAddNameExpression(prog, name.encode()))
         # as nvcc compiles it (fused multiply-adds); unannotated inline helpers are device code
         opts = [
-            f"--gpu-architecture=compute_{arch}",
+            f"--gpu-architecture=sm_{arch}",
             "-std=c++17",
             "--fmad=true",
             "-default-device",
+            "-Xptxas=-v",
             f"-I{include}",
         ]
         raw = [o.encode() for o in opts]
@@ -286,24 +262,26 @@ def _nvrtc_ptx(
             nvrtc, nvrtc.nvrtcCompileProgram(prog, len(raw), (ctypes.c_char_p * len(raw))(*raw)), prog
         )
         size = ctypes.c_size_t()
-        _nvrtc_check(nvrtc, nvrtc.nvrtcGetPTXSize(prog, ctypes.byref(size)))
-        ptx = ctypes.create_string_buffer(size.value)
-        _nvrtc_check(nvrtc, nvrtc.nvrtcGetPTX(prog, ptx))
-        return ptx.value.decode()
+        _nvrtc_check(nvrtc, nvrtc.nvrtcGetCUBINSize(prog, ctypes.byref(size)))
+        if size.value == 0:
+            raise BuildError(f"NVRTC made no machine code for sm_{arch} (only PTX)")
+        return _nvrtc_log(nvrtc, prog)
     finally:
         nvrtc.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+def _nvrtc_log(nvrtc: ctypes.CDLL, prog: ctypes.c_void_p) -> str:
+    size = ctypes.c_size_t()
+    nvrtc.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+    buf = ctypes.create_string_buffer(size.value)
+    nvrtc.nvrtcGetProgramLog(prog, buf)
+    return buf.value.decode(errors="replace")
 
 
 def _nvrtc_check(nvrtc: ctypes.CDLL, code: int, prog: ctypes.c_void_p | None = None) -> None:
     if code == 0:
         return
-    log = ""
-    if prog is not None:
-        size = ctypes.c_size_t()
-        nvrtc.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
-        buf = ctypes.create_string_buffer(size.value)
-        nvrtc.nvrtcGetProgramLog(prog, buf)
-        log = buf.value.decode(errors="replace")
+    log = "" if prog is None else _nvrtc_log(nvrtc, prog)
     raise BuildError(f"NVRTC could not compile the RoIAlign CUDA kernel (error {code}):\n{log[-3000:]}")
 
 

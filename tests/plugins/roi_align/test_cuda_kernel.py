@@ -28,7 +28,6 @@ def _nvrtc_missing() -> str | None:
     try:
         cuda_kernel._wheel_dir("nvidia.cuda_nvrtc", "NVRTC")
         cuda_kernel._wheel_dir("nvidia.cuda_runtime", "the CUDA runtime's headers")
-        cuda_kernel._triton_ptxas()
     except BackendUnavailableError as exc:
         return str(exc)
     return None
