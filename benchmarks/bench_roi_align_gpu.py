@@ -129,6 +129,9 @@ def bandwidth_figures(
         "corner_read_bytes": corner_reads,
         "copy_bandwidth_gbs": copy_gbs,
     }
+    clean = result.get("clean_l2")
+    if copy_gbs and clean is not None:  # the copy rate from a clean L2, as those times were taken
+        clean["copy_bandwidth_gbs"] = copy_bandwidth_gbs("cuda", flush="read")
     if copy_gbs:
         for suffix, key in (("", "ours_ms"), ("_channels_last", "ours_channels_last_ms")):
             bound_ms = out["compulsory_bytes" + suffix] / (copy_gbs * 1e9) * 1e3
@@ -137,12 +140,8 @@ def bandwidth_figures(
             out["corner_reads_fraction_of_copy_bandwidth" + suffix] = (
                 corner_reads / (result[key] / 1e3) / 1e9 / copy_gbs
             )
-            if "clean_l2" in result:  # the bound at the copy rate from a clean L2, over that time
-                clean = result["clean_l2"]
-                if "copy_bandwidth_gbs" not in clean:
-                    clean["copy_bandwidth_gbs"] = copy_bandwidth_gbs("cuda", flush="read")
-                clean_gbs = clean["copy_bandwidth_gbs"]
-                clean_bound_ms = out["compulsory_bytes" + suffix] / (clean_gbs * 1e9) * 1e3
+            if clean is not None:  # the bound at the clean copy rate, over the clean time
+                clean_bound_ms = out["compulsory_bytes" + suffix] / (clean["copy_bandwidth_gbs"] * 1e9) * 1e3
                 clean["bandwidth_bound_ms" + suffix] = clean_bound_ms
                 clean["fraction_of_bandwidth_bound" + suffix] = clean_bound_ms / clean[key]
     return out

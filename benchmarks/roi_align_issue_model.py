@@ -74,15 +74,15 @@ def model(
     tiles: list[tuple[str, str, dict[str, Any]]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The counts of each of ``tiles`` (default: the benchmark's candidates) for the problem."""
-    from plugins.roi_align.triton_aot import KernelConfig, kernel_resources, sass
+    from plugins.roi_align.triton_aot import KernelConfig, sass_and_resources
 
     out = {}
     for name, layout, cfg in candidates() if tiles is None else tiles:
         if cfg.get("rows") or cfg.get("sample_lanes"):
             continue  # their loops are not the sample grid's
         kc = KernelConfig(arch=arch, dtype=dtype, layout=layout, **cfg)
-        counts = dynamic_count(sass(kc), trips=kc.sampling_ratio)
-        (res,) = kernel_resources([kc])
+        listing, res = sass_and_resources(kc)
+        counts = dynamic_count(listing, trips=kc.sampling_ratio)
         n = programs(cfg, rois, channels, kc.output_size)
         warp_instructions = n * cfg["num_warps"] * counts["dynamic"]
         out[name] = {

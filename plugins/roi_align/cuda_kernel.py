@@ -212,18 +212,13 @@ def nvrtc_resources(archs: Sequence[int]) -> list[CudaKernelResources]:
     (``-Xptxas -v``, in the program's log) read as :func:`kernel_resources` reads nvcc's.
     NVRTC is CUDA 12's from its wheel: sm_50 to sm_90 (Orin is 87, H100 90). (Its PTX
     through another ptxas, Triton's, failed where that one was older: PTX 8.8 past 8.7.)"""
-    gencode = _gencode(archs)  # checks the architectures
+    _gencode(archs)  # checks the architectures
     nvrtc = ctypes.CDLL(str(_wheel_dir("nvidia.cuda_nvrtc", "NVRTC") / "lib" / "libnvrtc.so.12"))
     include = _wheel_dir("nvidia.cuda_runtime", "the CUDA runtime's headers") / "include"
     headers = {h: (SRC / h).read_text() for h in HEADERS} | _NVRTC_STAND_INS
     names = [f"edge::roialign::{k}<{t}>" for k in _KERNELS for t in ("float", "__half")]
     source = (SRC / SOURCES[0]).read_text()
-    return parse_ptxas(
-        "\n".join(
-            _nvrtc_report(nvrtc, source, headers, names, arch, include)
-            for arch, _ in zip(archs, gencode, strict=True)
-        )
-    )
+    return parse_ptxas("\n".join(_nvrtc_report(nvrtc, source, headers, names, a, include) for a in archs))
 
 
 def _nvrtc_report(

@@ -202,32 +202,35 @@ def _compiled(cfg: KernelConfig) -> Any:
     )
 
 
-def sass(cfg: KernelConfig) -> str:
+def sass_and_resources(cfg: KernelConfig) -> tuple[str, KernelResources]:
     """The GPU's own instructions (SASS) of the kernel compiled for ``cfg``, as cuobjdump
-    prints them. Not under Triton's interpreter (run it in a process without it)."""
-    compiled = _compiled(cfg)
-    with tempfile.TemporaryDirectory() as tmp:
-        cubin = Path(tmp, "kernel.cubin")
-        cubin.write_bytes(compiled.asm["cubin"])
-        return subprocess.run(
-            [_tool("cuobjdump"), "-sass", str(cubin)], capture_output=True, text=True, check=True
-        ).stdout
+    prints them, and its resources, from one compile. Not under Triton's interpreter (run
+    it in a process without it)."""
+    return _inspect(cfg, with_sass=True)
 
 
 def _compile_in_process(cfg: KernelConfig) -> KernelResources:
+    return _inspect(cfg, with_sass=False)[1]
+
+
+def _inspect(cfg: KernelConfig, *, with_sass: bool) -> tuple[str, KernelResources]:
     compiled = _compiled(cfg)
     ptx = compiled.asm["ptx"]
     with tempfile.TemporaryDirectory() as tmp:
         cubin = Path(tmp, "kernel.cubin")
         cubin.write_bytes(compiled.asm["cubin"])
-        usage = subprocess.run(
-            [_tool("cuobjdump"), "-res-usage", str(cubin)], capture_output=True, text=True, check=True
-        ).stdout
+
+        def cuobjdump(flag: str) -> str:
+            cmd = [_tool("cuobjdump"), flag, str(cubin)]
+            return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+        usage = cuobjdump("-res-usage")
+        listing = cuobjdump("-sass") if with_sass else ""
     found = re.search(r"REG:(\d+) STACK:(\d+) .*LOCAL:(\d+)", usage)
     if found is None:
         raise RuntimeError(f"cuobjdump -res-usage printed no register line:\n{usage}")
     regs, stack, local = (int(v) for v in found.groups())
-    return KernelResources(
+    return listing, KernelResources(
         config=cfg,
         registers=regs,
         stack_bytes=stack,

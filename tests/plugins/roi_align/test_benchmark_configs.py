@@ -112,3 +112,37 @@ def test_clean_cache_times_take_the_fastest_of_each_layout_again() -> None:
 def test_a_flush_is_a_write_or_a_read() -> None:
     with pytest.raises(ValueError, match="flush is 'write' or 'read', got 'none'"):
         bench_roi_align_gpu.timed(lambda: None, 1, "cuda", flush="none")
+
+
+def test_the_clean_cache_bound_takes_the_copy_rate_measured_the_same_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import argparse
+
+    import torch
+
+    rates = {"write": 3000.0, "read": 4000.0}  # GB/s, as the two flushes would measure them
+    asked: list[str] = []
+
+    def rate(device: str, flush: str = "write") -> float:
+        asked.append(flush)
+        return rates[flush]
+
+    monkeypatch.setattr(bench_roi_align_gpu, "copy_bandwidth_gbs", rate)
+    feats = [torch.zeros(1, 8, 64 >> i, 128 >> i) for i in range(4)]
+    rois = bench_roi_align_gpu.rois_for(16, 256, 512)
+    clean = {"ours_ms": 0.5, "ours_channels_last_ms": 0.25}
+    result = {"ours_ms": 1.0, "ours_channels_last_ms": 0.5, "clean_l2": clean}
+    out = bench_roi_align_gpu.bandwidth_figures(
+        argparse.Namespace(rois=16, channels=8), feats, rois, result, rates["write"]
+    )
+    assert asked == ["read"]  # once, for both layouts
+    for suffix, key in (("", "ours_ms"), ("_channels_last", "ours_channels_last_ms")):
+        moved = out["compulsory_bytes" + suffix]
+        assert out["fraction_of_bandwidth_bound" + suffix] == pytest.approx(
+            moved / 3000e9 * 1e3 / result[key]
+        )
+        assert clean["bandwidth_bound_ms" + suffix] == pytest.approx(moved / 4000e9 * 1e3)
+        assert clean["fraction_of_bandwidth_bound" + suffix] == pytest.approx(
+            moved / 4000e9 * 1e3 / clean[key]
+        )
