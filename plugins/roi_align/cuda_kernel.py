@@ -114,12 +114,17 @@ def library_for_arch(arch: int) -> Path:
 
 
 MAPPINGS = {"auto": 0, "thread_per_bin": 1, "sample_lanes": 2}  # edge::roialign::Mapping
-_KERNELS = {"multiLevelRoIAlignKernel": "thread_per_bin", "sampleLanesKernel": "sample_lanes"}
+_KERNELS = {
+    "multiLevelRoIAlignKernel": "thread_per_bin",
+    "sampleLanesKernel": "sample_lanes",
+    "channelsLastKernel": "channels_last",
+}
+LAYOUTS = ("nchw", "channels_last")  # the maps' memory layouts the kernels read
 
 
 @dataclasses.dataclass(frozen=True)
 class CudaKernelResources:
-    layout: str  # thread_per_bin or sample_lanes: the two kernels
+    layout: str  # thread_per_bin, sample_lanes or channels_last: the three kernels
     arch: int
     dtype: str  # fp32 or fp16: each kernel's two instantiations
     registers: int
@@ -289,7 +294,7 @@ def _load(path: str) -> ctypes.CDLL:
         ctypes.POINTER(ptr),  # features
         ctypes.POINTER(i32),  # heights
         ctypes.POINTER(i32),  # widths
-        *[i32] * 2,  # numLevels, channels
+        *[i32] * 3,  # numLevels, channels, channelStride
         ptr,  # rois
         ptr,  # batchIdx
         *[i32] * 7,  # numRois, minLevel, outputHeight, outputWidth, samplingRatio, aligned, isMax
@@ -354,15 +359,19 @@ def multilevel_roi_align_cuda(
     *,
     mode: str = "avg",
     mapping: str = "auto",
+    layout: str = "nchw",
     library: Path | None = None,
 ) -> torch.Tensor:
     """Same contract as torch.ops.edge.multilevel_roi_align, through the TensorRT plugin's kernel.
 
-    Maps are read as TensorRT hands them over, NCHW: other layouts are copied first.
-    ``mapping`` picks the thread layout: ``thread_per_bin``, ``sample_lanes`` (a warp per
-    row of bins, a sample per lane; sampling ratio 1, 2 or 4) or ``auto``, what the plugin
-    does (a thread per bin, the faster on an H200). ``library`` defaults to one built for this GPU
-    (:func:`build_library`).
+    ``layout`` is the maps' memory layout as TensorRT hands them over: ``nchw`` (kLINEAR) or
+    ``channels_last`` (kHWC; torch's channels_last memory format); maps in the other layout
+    are copied first, and the output comes in the maps' layout. On NCHW maps ``mapping``
+    picks the thread layout: ``thread_per_bin``, ``sample_lanes`` (a warp per row of bins,
+    a sample per lane; sampling ratio 1, 2 or 4) or ``auto``, what the plugin does (a thread
+    per bin, the faster on an H200); channel-last maps have one kernel, a thread per output
+    element (``auto`` or ``thread_per_bin``). ``library`` defaults to one built for this
+    GPU (:func:`build_library`).
     """
     import torch
 
@@ -370,9 +379,12 @@ def multilevel_roi_align_cuda(
         raise EngineInputError(f"mode {mode!r}; expected 'avg' or 'max'")
     if mapping not in MAPPINGS:
         raise EngineInputError(f"mapping {mapping!r}; expected one of {sorted(MAPPINGS)}")
-    if mapping == "sample_lanes" and sampling_ratio not in (1, 2, 4):
+    if layout not in LAYOUTS:
+        raise EngineInputError(f"layout {layout!r}; expected one of {list(LAYOUTS)}")
+    if mapping == "sample_lanes" and (sampling_ratio not in (1, 2, 4) or layout != "nchw"):
         raise EngineInputError(
-            f"the sample_lanes mapping takes sampling ratio 1, 2 or 4, got {sampling_ratio}; use 'auto'"
+            f"the sample_lanes mapping takes NCHW maps and sampling ratio 1, 2 or 4, got {layout} maps "
+            f"and sampling ratio {sampling_ratio}; use 'auto'"
         )
     _check_inputs(features, rois, batch_idx, spatial_scales)
     device = features[0].device
@@ -380,18 +392,26 @@ def multilevel_roi_align_cuda(
         major, minor = torch.cuda.get_device_capability(device)
         library = library_for_arch(major * 10 + minor)
     lib = _load(str(library))
-    feats = [f.contiguous() for f in features]
+    memory = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    feats = [f.contiguous(memory_format=memory) for f in features]
     boxes = rois.to(torch.float32).contiguous()
     bidx = batch_idx.to(torch.int64).contiguous()
     n = len(feats)
-    out = feats[0].new_empty((boxes.shape[0], feats[0].shape[1], output_size, output_size))
+    channels = int(feats[0].shape[1])
+    out = torch.empty(
+        (boxes.shape[0], channels, output_size, output_size),
+        dtype=feats[0].dtype,
+        device=device,
+        memory_format=memory,
+    )
     with torch.cuda.device(device):
         rc = lib.edge_mlroialign_cuda(
             (ctypes.c_void_p * n)(*[f.data_ptr() for f in feats]),
             (ctypes.c_int32 * n)(*[int(f.shape[2]) for f in feats]),
             (ctypes.c_int32 * n)(*[int(f.shape[3]) for f in feats]),
             n,
-            int(feats[0].shape[1]),
+            channels,
+            channels if layout == "channels_last" else 0,  # torch's channels_last is unpadded
             boxes.data_ptr(),
             bidx.data_ptr(),
             int(boxes.shape[0]),

@@ -1,6 +1,6 @@
-// The kernels' arithmetic (roi_align_math.h) compiled for the CPU, with C entry points for
-// both thread layouts that the tests call through ctypes and compare against
-// plugins/roi_align/reference.py.
+// The kernels' arithmetic (roi_align_math.h) compiled for the CPU, with a C entry point for
+// each kernel (two thread layouts on NCHW maps, one on channel-last maps) that the tests
+// call through ctypes and compare against plugins/roi_align/reference.py.
 #include "roi_align_math.h"
 
 extern "C" int32_t edge_mlroialign_host(float const* const* features, int32_t const* heights, int32_t const* widths,
@@ -99,6 +99,44 @@ extern "C" int32_t edge_mlroialign_host_lanes(float const* const* features, int3
                     }
                 }
             }
+        }
+    }
+    return 0;
+}
+
+//! Channel-last maps as the GPU's channelsLastKernel pools them, element by element:
+//! features [N, H, W, channelStride] with the channels first, out [numRois, outputHeight,
+//! outputWidth, channelStride] (padding channels written 0). The other arguments as
+//! edge_mlroialign_host's; 3 where channelStride is below channels.
+extern "C" int32_t edge_mlroialign_host_channels_last(float const* const* features, int32_t const* heights,
+    int32_t const* widths, int32_t numLevels, int32_t channels, int32_t channelStride, float const* rois,
+    int64_t const* batchIdx, int32_t numRois, int32_t minLevel, int32_t outputHeight, int32_t outputWidth,
+    int32_t samplingRatio, int32_t aligned, int32_t isMax, int32_t canonicalLevel, float canonicalSize,
+    float const* spatialScales, float* out)
+{
+    using namespace edge::roialign;
+    if (numLevels < 1 || numLevels > kMaxLevels)
+    {
+        return 1;
+    }
+    if (channelStride < channels)
+    {
+        return 3;
+    }
+    Params const p = makeParams(numLevels, minLevel, outputHeight, outputWidth, samplingRatio, aligned, isMax,
+        canonicalLevel, canonicalSize, spatialScales);
+    int32_t const perRoi = channelStride * outputHeight * outputWidth;
+    for (int32_t r = 0; r < numRois; ++r)
+    {
+        Box const read = readBox(rois, r);
+        float const* box = read.v;
+        int32_t const l = levelIndex(box[0], box[1], box[2], box[3], p);
+        float const* image
+            = features[l] + batchIdx[r] * static_cast<int64_t>(heights[l]) * widths[l] * channelStride;
+        for (int32_t i = 0; i < perRoi; ++i)
+        {
+            out[static_cast<int64_t>(r) * perRoi + i] = channelsLastElement(
+                image, heights[l], widths[l], p.spatialScales[l], box, channels, channelStride, i, p);
         }
     }
     return 0;

@@ -6,6 +6,9 @@
 // field names below are the ONNX attribute names (plugins/roi_align/onnx_export.py).
 // Inputs: rois [R, 4] float32, batch_indices [R] int64, then 1..5 pyramid levels
 // [N, C, H_l, W_l] (float32 or float16, all the same). Output: [R, C, oh, ow].
+// The levels and the output share one format: kLINEAR, or channel-last (kHWC for float32,
+// kHWC8 or kHWC16 for float16), where the FPN's convolutions leave the maps channel-last and
+// the builder would otherwise reformat the whole pyramid before the plugin.
 // Build: plugins/roi_align/tensorrt/build.sh; load with trt.get_plugin_registry().load_library.
 #include "NvInfer.h"
 #include "roi_align_kernel.h"
@@ -144,25 +147,21 @@ public:
         int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t /*nbOutputs*/) noexcept override
     {
         PluginTensorDesc const& d = inOut[pos].desc;
-        if (d.format != TensorFormat::kLINEAR)
-        {
-            return false;
-        }
         if (pos == 0)
         {
-            return d.type == DataType::kFLOAT;
+            return d.format == TensorFormat::kLINEAR && d.type == DataType::kFLOAT;
         }
         if (pos == 1)
         {
-            return d.type == DataType::kINT64;
+            return d.format == TensorFormat::kLINEAR && d.type == DataType::kINT64;
         }
         if (pos == 2)
         {
-            return d.type == DataType::kFLOAT || d.type == DataType::kHALF;
+            return channelVector(d.type, d.format) >= 0;
         }
-        // every other level and the output: the first level's type
+        // every other level and the output: the first level's type and format
         (void) nbInputs;
-        return d.type == inOut[2].desc.type;
+        return d.type == inOut[2].desc.type && d.format == inOut[2].desc.format;
     }
 
     int32_t configurePlugin(DynamicPluginTensorDesc const* /*in*/, int32_t nbInputs,
@@ -221,10 +220,32 @@ public:
     }
 
 private:
+    //! Channels a pixel's vector holds in a map of this type and format (1 for kHWC, 8 for
+    //! kHWC8, 16 for kHWC16), 0 for kLINEAR, -1 for what the kernels do not read.
+    static int32_t channelVector(DataType type, TensorFormat format) noexcept
+    {
+        if (format == TensorFormat::kLINEAR)
+        {
+            return (type == DataType::kFLOAT || type == DataType::kHALF) ? 0 : -1;
+        }
+        if (type == DataType::kFLOAT)
+        {
+            return format == TensorFormat::kHWC ? 1 : -1;
+        }
+        if (type == DataType::kHALF)
+        {
+            return format == TensorFormat::kHWC8 ? 8 : (format == TensorFormat::kHWC16 ? 16 : -1);
+        }
+        return -1;
+    }
+
     template <typename T>
     roialign::Levels<T> levels(PluginTensorDesc const* desc, void const* const* inputs) const
     {
         roialign::Levels<T> out{};
+        int32_t const vector = channelVector(desc[2].type, desc[2].format);
+        auto const channels = static_cast<int32_t>(desc[2].dims.d[1]);
+        out.channelStride = vector > 0 ? roialign::channelStride(channels, vector) : 0;
         for (int32_t l = 0; l < mParams.numLevels; ++l)
         {
             out.data[l] = static_cast<T const*>(inputs[2 + l]);

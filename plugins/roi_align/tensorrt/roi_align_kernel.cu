@@ -1,7 +1,8 @@
 // CUDA kernels of the fused multi-level RoIAlign; each box reads only the pyramid level its
-// size maps to. Two thread layouts: a thread per output element (channel, bin) of a box,
-// for any sampling; and sample lanes (roi_align_math.h), a warp per row of bins with one
-// sample a lane, for sampling ratios 1, 2 and 4.
+// size maps to. On NCHW maps, two thread layouts: a thread per output element (channel, bin)
+// of a box, for any sampling; and sample lanes (roi_align_math.h), a warp per row of bins with
+// one sample a lane, for sampling ratios 1, 2 and 4. On channel-last maps (kHWC, kHWC8,
+// kHWC16), a thread per output element, channels fastest.
 #include "roi_align_kernel.h"
 
 #include <cuda_fp16.h>
@@ -65,6 +66,27 @@ __global__ void multiLevelRoIAlignKernel(
     }
 }
 
+//! Channel-last maps and output. grid.x: one box each; grid.y and the threads: its bins x
+//! channels, channels fastest (roi_align_math.h, channelsLastElement).
+template <typename T>
+__global__ void channelsLastKernel(
+    Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
+{
+    int32_t const r = blockIdx.x;
+    int32_t const stride = levels.channelStride;
+    int32_t const perRoi = stride * p.outputHeight * p.outputWidth; // < 2^31, checked by launch()
+    Box const read = readBox(rois, r);
+    float const* box = read.v;
+    Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
+    T const* image = level.data + batchIdx[r] * static_cast<int64_t>(level.height) * level.width * stride;
+    T* roiOut = out + static_cast<int64_t>(r) * perRoi;
+    for (int32_t i = blockIdx.y * blockDim.x + threadIdx.x; i < perRoi; i += gridDim.y * blockDim.x)
+    {
+        roiOut[i] = static_cast<T>(
+            channelsLastElement(image, level.height, level.width, level.scale, box, channels, stride, i, p));
+    }
+}
+
 //! grid.x: one box each; grid.y and the warps: its (channel, output row) pairs, a warp each.
 template <typename T>
 __global__ void sampleLanesKernel(
@@ -110,11 +132,23 @@ template <typename T>
 cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* batchIdx, int32_t numRois,
     int32_t channels, Params const& p, T* out, cudaStream_t stream, Mapping mapping)
 {
-    int64_t const perRoi = static_cast<int64_t>(channels) * p.outputHeight * p.outputWidth;
+    bool const channelsLast = levels.channelStride != 0;
+    int32_t const stride = channelsLast ? levels.channelStride : channels;
+    int64_t const perRoi = static_cast<int64_t>(stride) * p.outputHeight * p.outputWidth;
     bool const lanes = mapping == Mapping::kSampleLanes; // kAuto: a thread per bin (roi_align_kernel.h)
-    if (numRois < 0 || perRoi < 0 || perRoi >= (int64_t{1} << 31) || (lanes && !sampleLanesApply(p)))
+    if (numRois < 0 || perRoi < 0 || perRoi >= (int64_t{1} << 31) || (lanes && !sampleLanesApply(p))
+        || stride < channels || (channelsLast && lanes))
     {
         return cudaErrorInvalidValue;
+    }
+    for (int32_t l = 0; l < p.numLevels; ++l)
+    {
+        // bilinear() indexes a map of one batch item (one plane of an NCHW one) in 32 bits
+        int64_t const elements = static_cast<int64_t>(levels.height[l]) * levels.width[l] * (channelsLast ? stride : 1);
+        if (elements >= (int64_t{1} << 31))
+        {
+            return cudaErrorInvalidValue;
+        }
     }
     if (numRois == 0 || perRoi == 0)
     {
@@ -125,7 +159,11 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     int64_t const work = lanes ? static_cast<int64_t>(channels) * p.outputHeight : perRoi;
     int64_t const chunks = (work + perBlock - 1) / perBlock;
     dim3 const grid(static_cast<uint32_t>(numRois), static_cast<uint32_t>(chunks < 65535 ? chunks : 65535));
-    if (lanes)
+    if (channelsLast)
+    {
+        channelsLastKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
+    }
+    else if (lanes)
     {
         sampleLanesKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
     }

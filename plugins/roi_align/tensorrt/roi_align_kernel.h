@@ -10,13 +10,16 @@ namespace edge
 namespace roialign
 {
 
-//! The pyramid, finest level first; each level is [N, C, H, W].
+//! The pyramid, finest level first; each level is [N, C, H, W]. channelStride 0: NCHW maps
+//! (TensorRT's kLINEAR); else channel-last ones, [N, H, W, channelStride] with the channels
+//! first (kHWC: stride C; kHWC8 and kHWC16: C rounded up to 8 or 16), the output then too.
 template <typename T>
 struct Levels
 {
     T const* data[kMaxLevels];
     int32_t height[kMaxLevels];
     int32_t width[kMaxLevels];
+    int32_t channelStride;
 };
 
 //! Which thread layout pools the bins. kAuto is a thread per bin: on an H200 it took
@@ -29,8 +32,10 @@ enum class Mapping : int32_t
     kSampleLanes = 2,
 };
 
-//! rois: [R, 4] float boxes in image pixels; batchIdx: [R]; out: [R, C, outputHeight, outputWidth].
-//! cudaErrorInvalidValue for sizes past 2^31 elements per box, or kSampleLanes where it does not apply.
+//! rois: [R, 4] float boxes in image pixels; batchIdx: [R]; out: [R, C, outputHeight, outputWidth]
+//! in the maps' layout (channel-last maps: a thread per output element, whatever the mapping
+//! but kSampleLanes). cudaErrorInvalidValue for sizes past 2^31 elements per box, a channel
+//! stride below the channels, or kSampleLanes where it does not apply.
 template <typename T>
 cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* batchIdx, int32_t numRois,
     int32_t channels, Params const& p, T* out, cudaStream_t stream, Mapping mapping = Mapping::kAuto);

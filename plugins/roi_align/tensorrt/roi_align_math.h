@@ -94,9 +94,11 @@ EDGE_HD int32_t levelIndex(float x1, float y1, float x2, float y2, Params const&
     return level - p.minLevel;
 }
 
-//! Bilinear value of one channel plane [H, W] at (y, x) by RoIAlign's border rules.
+//! Bilinear value of one channel of an [H, W] map at (y, x) by RoIAlign's border rules.
+//! pixelStride: elements from a pixel's value to the next pixel's in that channel, 1 for a
+//! plane of an NCHW map, the channels (rounded up to the format's vector) for channel-last ones.
 template <typename T>
-EDGE_HD float bilinear(T const* plane, int32_t height, int32_t width, float y, float x)
+EDGE_HD float bilinear(T const* plane, int32_t height, int32_t width, float y, float x, int32_t pixelStride = 1)
 {
     if (y < -1.0F || y > static_cast<float>(height) || x < -1.0F || x > static_cast<float>(width))
     {
@@ -130,10 +132,11 @@ EDGE_HD float bilinear(T const* plane, int32_t height, int32_t width, float y, f
     float const lx = x - static_cast<float>(x0);
     float const hy = 1.0F - ly;
     float const hx = 1.0F - lx;
-    float const v00 = static_cast<float>(plane[y0 * width + x0]);
-    float const v01 = static_cast<float>(plane[y0 * width + x1]);
-    float const v10 = static_cast<float>(plane[y1 * width + x0]);
-    float const v11 = static_cast<float>(plane[y1 * width + x1]);
+    // 32-bit offsets: launch() holds a map of one batch item below 2^31 elements
+    float const v00 = static_cast<float>(plane[(y0 * width + x0) * pixelStride]);
+    float const v01 = static_cast<float>(plane[(y0 * width + x1) * pixelStride]);
+    float const v10 = static_cast<float>(plane[(y1 * width + x0) * pixelStride]);
+    float const v11 = static_cast<float>(plane[(y1 * width + x1) * pixelStride]);
     return hy * hx * v00 + hy * lx * v01 + ly * hx * v10 + ly * lx * v11;
 }
 
@@ -170,18 +173,18 @@ EDGE_HD Geometry boxGeometry(float scale, float const* box, Params const& p)
 
 //! Bilinear value of sample (sy, sx) of bin (py, px).
 template <typename T>
-EDGE_HD float sampleAt(
-    T const* plane, int32_t height, int32_t width, Geometry const& g, int32_t py, int32_t px, int32_t sy, int32_t sx)
+EDGE_HD float sampleAt(T const* plane, int32_t height, int32_t width, Geometry const& g, int32_t py, int32_t px,
+    int32_t sy, int32_t sx, int32_t pixelStride = 1)
 {
     float const y = g.y1 + py * g.binH + (sy + 0.5F) * g.binH / g.gh;
     float const x = g.x1 + px * g.binW + (sx + 0.5F) * g.binW / g.gw;
-    return bilinear(plane, height, width, y, x);
+    return bilinear(plane, height, width, y, x, pixelStride);
 }
 
-//! Output bin (py, px) of a box on one channel plane of its level.
+//! Output bin (py, px) of a box on one channel of its level (pixelStride: bilinear's).
 template <typename T>
 EDGE_HD float poolBin(T const* plane, int32_t height, int32_t width, float scale, float const* box, int32_t py,
-    int32_t px, Params const& p)
+    int32_t px, Params const& p, int32_t pixelStride = 1)
 {
     Geometry const g = boxGeometry(scale, box, p);
     if (g.gh <= 0 || g.gw <= 0)
@@ -193,11 +196,40 @@ EDGE_HD float poolBin(T const* plane, int32_t height, int32_t width, float scale
     {
         for (int32_t sx = 0; sx < g.gw; ++sx)
         {
-            float const v = sampleAt(plane, height, width, g, py, px, sy, sx);
+            float const v = sampleAt(plane, height, width, g, py, px, sy, sx, pixelStride);
             acc = p.isMax ? fmaxf(acc, v) : acc + v;
         }
     }
     return p.isMax ? acc : acc / static_cast<float>(g.gh * g.gw);
+}
+
+// Channel-last maps, TensorRT's kHWC (FP32), kHWC8 and kHWC16 (FP16): the value of channel c
+// at pixel (y, x) is at (y * W + x) * stride + c, stride the channels rounded up to the
+// format's vector (1, 8 or 16); the output [R, C, oh, ow] is laid out the same way,
+// (r * oh * ow + bin) * stride + c. A thread per output element, channels fastest: a warp
+// reads 32 adjacent channels of each corner it samples, and writes 32 adjacent outputs.
+
+//! Elements between neighbouring pixels of a channel-last map of `channels` in vectors of `vector`.
+EDGE_HD int32_t channelStride(int32_t channels, int32_t vector)
+{
+    return (channels + vector - 1) / vector * vector;
+}
+
+//! Output element i (of a box's oh * ow * stride) of a channel-last map `image` of one batch
+//! item; the padding channels past `channels` are written as 0.
+template <typename T>
+EDGE_HD float channelsLastElement(T const* image, int32_t height, int32_t width, float scale, float const* box,
+    int32_t channels, int32_t stride, int32_t i, Params const& p)
+{
+    int32_t const bin = i / stride;
+    int32_t const c = i - bin * stride;
+    if (c >= channels)
+    {
+        return 0.0F;
+    }
+    int32_t const py = bin / p.outputWidth;
+    int32_t const px = bin - py * p.outputWidth;
+    return poolBin(image + c, height, width, scale, box, py, px, p, stride);
 }
 
 // The sample-lanes layout: a warp pools one row of bins (one box, channel and output row).

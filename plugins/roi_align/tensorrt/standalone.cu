@@ -10,10 +10,11 @@ namespace
 
 template <typename T>
 int32_t run(void const* const* features, int32_t const* heights, int32_t const* widths, int32_t numLevels,
-    int32_t channels, float const* rois, int64_t const* batchIdx, int32_t numRois, edge::roialign::Params const& p,
-    void* out, cudaStream_t stream, edge::roialign::Mapping mapping)
+    int32_t channels, int32_t channelStride, float const* rois, int64_t const* batchIdx, int32_t numRois,
+    edge::roialign::Params const& p, void* out, cudaStream_t stream, edge::roialign::Mapping mapping)
 {
     edge::roialign::Levels<T> levels{};
+    levels.channelStride = channelStride;
     for (int32_t l = 0; l < numLevels; ++l)
     {
         levels.data[l] = static_cast<T const*>(features[l]);
@@ -27,15 +28,16 @@ int32_t run(void const* const* features, int32_t const* heights, int32_t const* 
 } // namespace
 
 //! 0 on success, else a cudaError_t (edge_cuda_error_string names it). features: numLevels
-//! device pointers to [N, channels, heights[l], widths[l]] maps, fp32 or (isHalf) fp16;
+//! device pointers to [N, channels, heights[l], widths[l]] maps, fp32 or (isHalf) fp16, NCHW
+//! where channelStride is 0, else channel-last with that stride (roi_align_kernel.h, Levels);
 //! rois [numRois, 4] fp32 and batchIdx [numRois] int64 on the device; out [numRois, channels,
-//! outputHeight, outputWidth] of the features' type; stream a cudaStream_t (0: the default);
-//! mapping an edge::roialign::Mapping (0 auto, 1 a thread per bin, 2 sample lanes).
+//! outputHeight, outputWidth] of the features' type and layout; stream a cudaStream_t (0: the
+//! default); mapping an edge::roialign::Mapping (0 auto, 1 a thread per bin, 2 sample lanes).
 extern "C" int32_t edge_mlroialign_cuda(void const* const* features, int32_t const* heights, int32_t const* widths,
-    int32_t numLevels, int32_t channels, float const* rois, int64_t const* batchIdx, int32_t numRois,
-    int32_t minLevel, int32_t outputHeight, int32_t outputWidth, int32_t samplingRatio, int32_t aligned,
-    int32_t isMax, int32_t canonicalLevel, float canonicalSize, float const* spatialScales, int32_t isHalf, void* out,
-    void* stream, int32_t mapping)
+    int32_t numLevels, int32_t channels, int32_t channelStride, float const* rois, int64_t const* batchIdx,
+    int32_t numRois, int32_t minLevel, int32_t outputHeight, int32_t outputWidth, int32_t samplingRatio,
+    int32_t aligned, int32_t isMax, int32_t canonicalLevel, float canonicalSize, float const* spatialScales,
+    int32_t isHalf, void* out, void* stream, int32_t mapping)
 {
     if (numLevels < 1 || numLevels > edge::roialign::kMaxLevels)
     {
@@ -49,8 +51,10 @@ extern "C" int32_t edge_mlroialign_cuda(void const* const* features, int32_t con
     }
     auto const s = static_cast<cudaStream_t>(stream);
     auto const m = static_cast<edge::roialign::Mapping>(mapping);
-    return isHalf ? run<__half>(features, heights, widths, numLevels, channels, rois, batchIdx, numRois, p, out, s, m)
-                  : run<float>(features, heights, widths, numLevels, channels, rois, batchIdx, numRois, p, out, s, m);
+    return isHalf ? run<__half>(features, heights, widths, numLevels, channels, channelStride, rois, batchIdx, numRois,
+                        p, out, s, m)
+                  : run<float>(features, heights, widths, numLevels, channels, channelStride, rois, batchIdx, numRois,
+                        p, out, s, m);
 }
 
 extern "C" char const* edge_cuda_error_string(int32_t code)

@@ -76,7 +76,7 @@ def test_kernel_compiles_for_orin_and_hopper_without_stack_or_spills(compiler: s
     found = compile_for([87, 90])
     assert sorted((r.layout, r.arch, r.dtype) for r in found) == [
         (layout, arch, dtype)
-        for layout in ("sample_lanes", "thread_per_bin")
+        for layout in ("channels_last", "sample_lanes", "thread_per_bin")
         for arch in (87, 90)
         for dtype in ("fp16", "fp32")
     ]
@@ -172,8 +172,14 @@ def test_inputs_are_checked_before_any_cuda_call() -> None:
         call(feats * 3, rois, bidx, 7, [1.0] * 6, 2, True, 2)
     with pytest.raises(EngineInputError, match="mapping 'warp'; expected one of"):
         call(feats, rois, bidx, 7, [0.25, 0.125], 2, True, 2, mapping="warp")
-    with pytest.raises(EngineInputError, match="sample_lanes mapping takes sampling ratio 1, 2 or 4, got 0"):
+    with pytest.raises(
+        EngineInputError, match="sample_lanes mapping takes NCHW maps and sampling ratio 1, 2 or 4"
+    ):
         call(feats, rois, bidx, 7, [0.25, 0.125], 0, True, 2, mapping="sample_lanes")
+    with pytest.raises(EngineInputError, match="got channels_last maps and sampling ratio 2; use 'auto'"):
+        call(feats, rois, bidx, 7, [0.25, 0.125], 2, True, 2, mapping="sample_lanes", layout="channels_last")
+    with pytest.raises(EngineInputError, match=r"layout 'nhwc'; expected one of \['nchw', 'channels_last'\]"):
+        call(feats, rois, bidx, 7, [0.25, 0.125], 2, True, 2, layout="nhwc")
 
 
 @pytest.mark.gpu
@@ -181,18 +187,20 @@ def test_inputs_are_checked_before_any_cuda_call() -> None:
 @needs_nvcc
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float16, 1e-2)])
 @pytest.mark.parametrize(
-    "aligned,sampling,mode,mapping",
+    "aligned,sampling,mode,mapping,layout",
     [
-        (True, 2, "avg", "thread_per_bin"),
-        (True, 2, "avg", "sample_lanes"),
-        (False, 4, "max", "sample_lanes"),
-        (False, 1, "avg", "auto"),
-        (False, 0, "avg", "auto"),  # adaptive sampling: a thread per bin
-        (True, 3, "max", "auto"),
+        (True, 2, "avg", "thread_per_bin", "nchw"),
+        (True, 2, "avg", "sample_lanes", "nchw"),
+        (False, 4, "max", "sample_lanes", "nchw"),
+        (False, 1, "avg", "auto", "nchw"),
+        (False, 0, "avg", "auto", "nchw"),  # adaptive sampling: a thread per bin
+        (True, 3, "max", "auto", "nchw"),
+        (True, 2, "avg", "auto", "channels_last"),  # TensorRT's kHWC / kHWC8
+        (False, 0, "max", "thread_per_bin", "channels_last"),
     ],
 )
 def test_cuda_kernel_matches_reference(
-    dtype: torch.dtype, tol: float, aligned: bool, sampling: int, mode: str, mapping: str
+    dtype: torch.dtype, tol: float, aligned: bool, sampling: int, mode: str, mapping: str, layout: str
 ) -> None:
     feats, scales = pyramid(5)
     rois, bidx = boxes(6)
@@ -207,9 +215,12 @@ def test_cuda_kernel_matches_reference(
         2,
         mode=mode,
         mapping=mapping,
+        layout=layout,
     )
     torch.cuda.synchronize()
     assert got.dtype == dtype
+    memory = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    assert got.is_contiguous(memory_format=memory)
     ref = multilevel_roi_align(
         feats,
         rois,
@@ -234,9 +245,13 @@ def test_cuda_kernel_agrees_with_the_triton_kernel_and_takes_no_rois() -> None:
     feats = [torch.from_numpy(f).cuda() for f in feats_np]
     rois, bidx = torch.from_numpy(rois_np).cuda(), torch.from_numpy(bidx_np).cuda()
     triton = multilevel_roi_align_triton(feats, rois, bidx, 14, scales, 2, False, 2)
-    for mapping in ("thread_per_bin", "sample_lanes"):  # 14 bins a row: two passes of sample lanes
+    for mapping, layout in [  # 14 bins a row: two passes of sample lanes
+        ("thread_per_bin", "nchw"),
+        ("sample_lanes", "nchw"),
+        ("auto", "channels_last"),
+    ]:
         ours = cuda_kernel.multilevel_roi_align_cuda(
-            feats, rois, bidx, 14, scales, 2, False, 2, mapping=mapping
+            feats, rois, bidx, 14, scales, 2, False, 2, mapping=mapping, layout=layout
         )
         torch.testing.assert_close(ours, triton, rtol=1e-5, atol=1e-5)
     empty = cuda_kernel.multilevel_roi_align_cuda(feats, rois[:0], bidx[:0], 7, scales, 2, False, 2)

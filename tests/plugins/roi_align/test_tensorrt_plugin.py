@@ -200,6 +200,107 @@ def test_boxes_with_nan_or_inf_pool_zeros(host_lib: ctypes.CDLL, entry: str, sam
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
 
 
+def run_host_channels_last(
+    lib: ctypes.CDLL,
+    feats: list[np.ndarray],
+    rois: np.ndarray,
+    bidx: np.ndarray,
+    stride: int,
+    **kw: object,
+) -> np.ndarray:
+    """The channel-last kernel on the host: NCHW maps laid out [N, H, W, stride] with NaN in
+    the padding channels, as TensorRT's kHWC8 / kHWC16 may leave them; the output
+    [R, oh, ow, stride] as the kernel writes it."""
+    channels = feats[0].shape[1]
+    packed = []
+    for f in feats:
+        hwc = np.full((f.shape[0], f.shape[2], f.shape[3], stride), np.nan, np.float32)
+        hwc[..., :channels] = f.transpose(0, 2, 3, 1)[..., :stride]  # all of them where stride fits
+        packed.append(hwc)
+    rois = np.ascontiguousarray(rois, np.float32)
+    bidx = np.ascontiguousarray(bidx, np.int64)
+    oh = ow = int(kw["output_size"])  # type: ignore[call-overload]
+    out = np.full((rois.shape[0], oh, ow, stride), -7.0, np.float32)  # every element is written
+    scales = (ctypes.c_float * len(feats))(*kw["spatial_scales"])  # type: ignore[misc]
+    rc = lib.edge_mlroialign_host_channels_last(
+        (F32P * len(packed))(*[f.ctypes.data_as(F32P) for f in packed]),
+        (ctypes.c_int32 * len(feats))(*[f.shape[2] for f in feats]),
+        (ctypes.c_int32 * len(feats))(*[f.shape[3] for f in feats]),
+        ctypes.c_int32(len(feats)),
+        ctypes.c_int32(channels),
+        ctypes.c_int32(stride),
+        rois.ctypes.data_as(F32P),
+        bidx.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
+        ctypes.c_int32(rois.shape[0]),
+        ctypes.c_int32(2),
+        ctypes.c_int32(oh),
+        ctypes.c_int32(ow),
+        ctypes.c_int32(int(kw["sampling_ratio"])),  # type: ignore[call-overload]
+        ctypes.c_int32(int(bool(kw["aligned"]))),
+        ctypes.c_int32(int(kw.get("mode", "avg") == "max")),
+        ctypes.c_int32(4),
+        ctypes.c_float(224.0),
+        scales,
+        out.ctypes.data_as(F32P),
+    )
+    if rc != 0:
+        raise ValueError(f"edge_mlroialign_host_channels_last returned {rc}")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("vector", "aligned", "sampling", "mode"),
+    [
+        (1, True, 2, "avg"),  # kHWC (FP32): unpadded
+        (1, False, 0, "max"),
+        (8, True, 0, "avg"),  # kHWC8 (FP16): 3 channels padded to 8
+        (16, False, 2, "avg"),  # kHWC16
+    ],
+)
+def test_channels_last_kernel_matches_reference(
+    host_lib: ctypes.CDLL, vector: int, aligned: bool, sampling: int, mode: str
+) -> None:
+    """The GPU's kernel for TensorRT's channel-last formats, element by element as its threads
+    take them: which channel and bin an element is, where its corners are in a pixel-major
+    map, and padding channels neither read (NaN there) nor left unwritten (zeros)."""
+    feats, scales = pyramid(9)
+    rois, bidx = boxes(10)
+    rois[5, 2] = np.nan  # pools zeros, as on NCHW maps
+    stride = -(-3 // vector) * vector
+    kw = {
+        "output_size": 7,
+        "spatial_scales": scales,
+        "sampling_ratio": sampling,
+        "aligned": aligned,
+        "mode": mode,
+    }
+    got = run_host_channels_last(host_lib, feats, rois, bidx, stride, **kw)
+    ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
+    np.testing.assert_allclose(got[..., :3].transpose(0, 3, 1, 2), ref, rtol=1e-4, atol=1e-5)
+    assert not got[..., 3:].any(), "padding channels are written as zeros"
+    assert not got[5].any()
+    np.testing.assert_array_equal(  # the same arithmetic as the NCHW kernel's, element for element
+        got[..., :3].transpose(0, 3, 1, 2), run_host(host_lib, feats, rois, bidx, **kw)
+    )
+
+
+def test_channels_last_kernel_refuses_a_stride_below_the_channels(host_lib: ctypes.CDLL) -> None:
+    feats, scales = pyramid(9)
+    rois, bidx = boxes(10, count=4)
+    with pytest.raises(ValueError, match="edge_mlroialign_host_channels_last returned 3"):
+        run_host_channels_last(
+            host_lib,
+            feats,
+            rois,
+            bidx,
+            2,
+            output_size=7,
+            spatial_scales=scales,
+            sampling_ratio=2,
+            aligned=True,
+        )
+
+
 def test_golden_values(host_lib: ctypes.CDLL) -> None:
     """A ramp map with known bilinear values: x + 10 y sampled at bin centres."""
     h, w = 8, 8
@@ -219,6 +320,41 @@ def test_golden_values(host_lib: ctypes.CDLL) -> None:
     # Second box: corner (1.5, 1.5), 2-wide by 1-high bins: x in {2.5, 4.5}, y in {2, 3}
     np.testing.assert_allclose(out[0, 0], [[5.5, 7.5], [25.5, 27.5]], atol=1e-6)
     np.testing.assert_allclose(out[1, 0], [[22.5, 24.5], [32.5, 34.5]], atol=1e-6)
+
+
+def _cuda_include() -> str | None:
+    """A folder with the CUDA runtime's headers (cuda_runtime_api.h and what it includes)."""
+    homes = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+    homes += sorted(str(p) for p in Path("/usr/local").glob("cuda-*"))
+    return next(
+        (f"{h}/include" for h in homes if h and Path(h, "include", "crt", "host_defines.h").is_file()), None
+    )
+
+
+def test_plugin_source_compiles_against_tensorrt_headers() -> None:
+    """The plugin's C++ (IPluginV3, its formats and fields) against TensorRT's headers, with g++
+    and no nvcc: TENSORRT_INCLUDE may name the include folder of TensorRT's open-source
+    repository at a release tag (10.3 is JetPack 6's)."""
+    cuda = _cuda_include()
+    if GXX is None or TRT_INCLUDE is None or cuda is None:
+        pytest.skip("needs g++, TensorRT's headers (TENSORRT_INCLUDE) and the CUDA runtime's headers")
+    result = subprocess.run(
+        [
+            *[
+                GXX,
+                "-std=c++17",
+                "-fsyntax-only",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-Wno-deprecated-declarations",
+            ],
+            *["-isystem", TRT_INCLUDE, "-isystem", cuda, str(SRC / "multilevel_roi_align_plugin.cpp")],
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_plugin_library_builds_and_exports_its_creators(tmp_path: Path) -> None:
