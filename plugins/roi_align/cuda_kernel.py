@@ -113,18 +113,24 @@ def library_for_arch(arch: int) -> Path:
     return build_library([arch])
 
 
-MAPPINGS = {"auto": 0, "thread_per_bin": 1, "sample_lanes": 2}  # edge::roialign::Mapping
+MAPPINGS = {
+    "auto": 0,
+    "thread_per_bin": 1,
+    "sample_lanes": 2,
+    "channel_vectors": 3,
+}  # edge::roialign::Mapping
 _KERNELS = {
     "multiLevelRoIAlignKernel": "thread_per_bin",
     "sampleLanesKernel": "sample_lanes",
     "channelsLastKernel": "channels_last",
+    "channelVectorsKernel": "channel_vectors",
 }
 LAYOUTS = ("nchw", "channels_last")  # the maps' memory layouts the kernels read
 
 
 @dataclasses.dataclass(frozen=True)
 class CudaKernelResources:
-    layout: str  # thread_per_bin, sample_lanes or channels_last: the three kernels
+    layout: str  # thread_per_bin, sample_lanes, channels_last or channel_vectors: the kernels
     arch: int
     dtype: str  # fp32 or fp16: each kernel's two instantiations
     registers: int
@@ -212,25 +218,55 @@ def _wheel_dir(package: str, what: str) -> Path:
 
 
 def nvrtc_resources(archs: Sequence[int]) -> list[CudaKernelResources]:
-    """The kernels (``tensorrt/roi_align_kernel.cu``, both thread layouts, FP32 and FP16)
+    """The kernels (``tensorrt/roi_align_kernel.cu``, every thread layout, FP32 and FP16)
     compiled by NVRTC to each architecture's machine code, with its own ptxas's report
     (``-Xptxas -v``, in the program's log) read as :func:`kernel_resources` reads nvcc's.
     NVRTC is CUDA 12's from its wheel: sm_50 to sm_90 (Orin is 87, H100 90). (Its PTX
     through another ptxas, Triton's, failed where that one was older: PTX 8.8 past 8.7.)"""
     _gencode(archs)  # checks the architectures
+    return parse_ptxas("\n".join(_nvrtc_compile(a)[0] for a in archs))
+
+
+def nvrtc_sass(arch: int) -> dict[tuple[str, str], str]:
+    """Each kernel's machine code as cuobjdump lists it (Triton's wheel carries cuobjdump),
+    by (layout, dtype), compiled by NVRTC for sm_``arch``: which loads and stores the
+    compiler made of the source (16-byte ``LDG.E.128`` for channel vectors)."""
+    import tempfile
+
+    from plugins.roi_align.triton_aot import _tool
+
+    _gencode([arch])
+    cubin = _nvrtc_compile(arch)[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "kernel.cubin")
+        path.write_bytes(cubin)
+        cmd = [_tool("cuobjdump"), "-sass", str(path)]
+        listing = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    found = {}
+    parts = re.split(r"^\s*Function : (\S+)\s*$", listing, flags=re.MULTILINE)
+    for name, text in zip(parts[1::2], parts[2::2], strict=True):
+        layout = next((v for k, v in _KERNELS.items() if k in name), None)
+        if layout is not None:
+            found[(layout, "fp16" if "__half" in name else "fp32")] = text
+    return found
+
+
+def _nvrtc_compile(arch: int) -> tuple[str, bytes]:
+    """The kernels, every layout in FP32 and FP16, compiled by NVRTC for sm_``arch``: ptxas's
+    report and the machine code."""
     nvrtc = ctypes.CDLL(str(_wheel_dir("nvidia.cuda_nvrtc", "NVRTC") / "lib" / "libnvrtc.so.12"))
     include = _wheel_dir("nvidia.cuda_runtime", "the CUDA runtime's headers") / "include"
     headers = {h: (SRC / h).read_text() for h in HEADERS} | _NVRTC_STAND_INS
     names = [f"edge::roialign::{k}<{t}>" for k in _KERNELS for t in ("float", "__half")]
     source = (SRC / SOURCES[0]).read_text()
-    return parse_ptxas("\n".join(_nvrtc_report(nvrtc, source, headers, names, a, include) for a in archs))
+    return _nvrtc_report(nvrtc, source, headers, names, arch, include)
 
 
 def _nvrtc_report(
     nvrtc: ctypes.CDLL, source: str, headers: dict[str, str], names: list[str], arch: int, include: Path
-) -> str:
+) -> tuple[str, bytes]:
     """``source`` compiled to sm_``arch`` machine code by NVRTC, its kernels ``names``
-    instantiated: ptxas's verbose report, from the program's log."""
+    instantiated: ptxas's verbose report, from the program's log, and the cubin."""
     prog = ctypes.c_void_p()
     keys = [k.encode() for k in headers]
     texts = [v.encode() for v in headers.values()]
@@ -265,7 +301,9 @@ def _nvrtc_report(
         _nvrtc_check(nvrtc, nvrtc.nvrtcGetCUBINSize(prog, ctypes.byref(size)))
         if size.value == 0:
             raise BuildError(f"NVRTC made no machine code for sm_{arch} (only PTX)")
-        return _nvrtc_log(nvrtc, prog)
+        cubin = ctypes.create_string_buffer(size.value)
+        _nvrtc_check(nvrtc, nvrtc.nvrtcGetCUBIN(prog, cubin))
+        return _nvrtc_log(nvrtc, prog), cubin.raw
     finally:
         nvrtc.nvrtcDestroyProgram(ctypes.byref(prog))
 
@@ -369,9 +407,10 @@ def multilevel_roi_align_cuda(
     are copied first, and the output comes in the maps' layout. On NCHW maps ``mapping``
     picks the thread layout: ``thread_per_bin``, ``sample_lanes`` (a warp per row of bins,
     a sample per lane; sampling ratio 1, 2 or 4) or ``auto``, what the plugin does (a thread
-    per bin, the faster on an H200); channel-last maps have one kernel, a thread per output
-    element (``auto`` or ``thread_per_bin``). ``library`` defaults to one built for this
-    GPU (:func:`build_library`).
+    per bin, the faster on an H200); on channel-last maps ``thread_per_bin`` is a thread per
+    output element, ``channel_vectors`` a thread per 16 bytes of a bin's channels (4 float32
+    or 8 float16 ones; the channels a multiple of that), and ``auto`` channel vectors where
+    they apply. ``library`` defaults to one built for this GPU (:func:`build_library`).
     """
     import torch
 
@@ -385,6 +424,12 @@ def multilevel_roi_align_cuda(
         raise EngineInputError(
             f"the sample_lanes mapping takes NCHW maps and sampling ratio 1, 2 or 4, got {layout} maps "
             f"and sampling ratio {sampling_ratio}; use 'auto'"
+        )
+    vector = 16 // features[0].element_size() if features else 1
+    if mapping == "channel_vectors" and (layout != "channels_last" or features[0].shape[1] % vector):
+        raise EngineInputError(
+            f"the channel_vectors mapping takes channels_last maps whose channels are a multiple of "
+            f"{vector}, got {layout} maps of {features[0].shape[1]} channels; use 'auto'"
         )
     _check_inputs(features, rois, batch_idx, spatial_scales)
     device = features[0].device

@@ -104,12 +104,44 @@ extern "C" int32_t edge_mlroialign_host_lanes(float const* const* features, int3
     return 0;
 }
 
-//! Channel-last maps as the GPU's channelsLastKernel pools them, element by element:
-//! features [N, H, W, channelStride] with the channels first, out [numRois, outputHeight,
-//! outputWidth, channelStride] (padding channels written 0). The other arguments as
-//! edge_mlroialign_host's; 3 where channelStride is below channels.
+namespace
+{
+
+//! Every output element of box r's channel-last map, as the GPU's threads take them: one
+//! element a thread (V = 1, channelsLastKernel) or V channels a thread (channelVectorsKernel:
+//! 4 is its float32 vector, 8 its float16 one, here with float32 values).
+template <int32_t V>
+void channelsLastRoi(float const* image, int32_t height, int32_t width, float scale, float const* box,
+    int32_t channels, int32_t stride, edge::roialign::Params const& p, float* out)
+{
+    using namespace edge::roialign;
+    int32_t const perRoi = stride * p.outputHeight * p.outputWidth;
+    if (V == 1)
+    {
+        for (int32_t i = 0; i < perRoi; ++i)
+        {
+            out[i] = channelsLastElement(image, height, width, scale, box, channels, stride, i, p);
+        }
+        return;
+    }
+    for (int32_t g = 0; g < perRoi / V; ++g)
+    {
+        float pooled[V];
+        channelsLastVector<float, V>(image, height, width, scale, box, channels, stride, g, p, pooled);
+        storeChannels<float, V>(out + g * V, pooled);
+    }
+}
+
+} // namespace
+
+//! Channel-last maps as the GPU's kernels for them pool them: features [N, H, W, channelStride]
+//! with the channels first, out [numRois, outputHeight, outputWidth, channelStride] (padding
+//! channels written 0); vector 1 is a thread per element, 4 or 8 channel vectors (channelsLastRoi).
+//! The other arguments as edge_mlroialign_host's; 3 where channelStride is below channels, 4
+//! for another vector or a stride that is not a multiple of it.
 extern "C" int32_t edge_mlroialign_host_channels_last(float const* const* features, int32_t const* heights,
-    int32_t const* widths, int32_t numLevels, int32_t channels, int32_t channelStride, float const* rois,
+    int32_t const* widths, int32_t numLevels, int32_t channels, int32_t channelStride, int32_t vector,
+    float const* rois,
     int64_t const* batchIdx, int32_t numRois, int32_t minLevel, int32_t outputHeight, int32_t outputWidth,
     int32_t samplingRatio, int32_t aligned, int32_t isMax, int32_t canonicalLevel, float canonicalSize,
     float const* spatialScales, float* out)
@@ -123,6 +155,10 @@ extern "C" int32_t edge_mlroialign_host_channels_last(float const* const* featur
     {
         return 3;
     }
+    if ((vector != 1 && vector != 4 && vector != 8) || channelStride % vector != 0)
+    {
+        return 4;
+    }
     Params const p = makeParams(numLevels, minLevel, outputHeight, outputWidth, samplingRatio, aligned, isMax,
         canonicalLevel, canonicalSize, spatialScales);
     int32_t const perRoi = channelStride * outputHeight * outputWidth;
@@ -133,10 +169,19 @@ extern "C" int32_t edge_mlroialign_host_channels_last(float const* const* featur
         int32_t const l = levelIndex(box[0], box[1], box[2], box[3], p);
         float const* image
             = features[l] + batchIdx[r] * static_cast<int64_t>(heights[l]) * widths[l] * channelStride;
-        for (int32_t i = 0; i < perRoi; ++i)
+        float* roiOut = out + static_cast<int64_t>(r) * perRoi;
+        float const scale = p.spatialScales[l];
+        if (vector == 1)
         {
-            out[static_cast<int64_t>(r) * perRoi + i] = channelsLastElement(
-                image, heights[l], widths[l], p.spatialScales[l], box, channels, channelStride, i, p);
+            channelsLastRoi<1>(image, heights[l], widths[l], scale, box, channels, channelStride, p, roiOut);
+        }
+        else if (vector == 4)
+        {
+            channelsLastRoi<4>(image, heights[l], widths[l], scale, box, channels, channelStride, p, roiOut);
+        }
+        else
+        {
+            channelsLastRoi<8>(image, heights[l], widths[l], scale, box, channels, channelStride, p, roiOut);
         }
     }
     return 0;

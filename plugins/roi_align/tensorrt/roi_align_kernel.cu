@@ -2,7 +2,7 @@
 // size maps to. On NCHW maps, two thread layouts: a thread per output element (channel, bin)
 // of a box, for any sampling; and sample lanes (roi_align_math.h), a warp per row of bins with
 // one sample a lane, for sampling ratios 1, 2 and 4. On channel-last maps (kHWC, kHWC8,
-// kHWC16), a thread per output element, channels fastest.
+// kHWC16), channels fastest: a thread per output element, or per 16 bytes of channels.
 #include "roi_align_kernel.h"
 
 #include <cuda_fp16.h>
@@ -87,6 +87,29 @@ __global__ void channelsLastKernel(
     }
 }
 
+//! Channel-last maps and output, a thread per 16 bytes of a bin's channels (V of them).
+//! grid.x: one box each; grid.y and the threads: its bins x channel vectors, channels fastest.
+template <typename T>
+__global__ void channelVectorsKernel(
+    Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
+{
+    constexpr int32_t V = 16 / sizeof(T);
+    int32_t const r = blockIdx.x;
+    int32_t const stride = levels.channelStride;
+    int32_t const perRoi = stride * p.outputHeight * p.outputWidth; // < 2^31, checked by launch()
+    Box const read = readBox(rois, r);
+    float const* box = read.v;
+    Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
+    T const* image = level.data + batchIdx[r] * static_cast<int64_t>(level.height) * level.width * stride;
+    T* roiOut = out + static_cast<int64_t>(r) * perRoi;
+    for (int32_t g = blockIdx.y * blockDim.x + threadIdx.x; g < perRoi / V; g += gridDim.y * blockDim.x)
+    {
+        float pooled[V];
+        channelsLastVector<T, V>(image, level.height, level.width, level.scale, box, channels, stride, g, p, pooled);
+        storeChannels<T, V>(roiOut + g * V, pooled);
+    }
+}
+
 //! grid.x: one box each; grid.y and the warps: its (channel, output row) pairs, a warp each.
 template <typename T>
 __global__ void sampleLanesKernel(
@@ -128,6 +151,20 @@ __global__ void sampleLanesKernel(
 
 // host code: NVRTC (plugins/roi_align/cuda_kernel.py, where nvcc is missing) compiles the kernels alone
 #if !defined(__CUDACC_RTC__)
+//! Whether the channel-vector kernel reads these maps: a stride of whole 16-byte vectors,
+//! every map and the output 16-byte aligned (a batch item's map then is too).
+template <typename T>
+bool channelVectorsApply(Levels<T> const& levels, int32_t numLevels, T const* out)
+{
+    constexpr int32_t V = 16 / sizeof(T);
+    bool aligned = reinterpret_cast<uintptr_t>(out) % 16 == 0;
+    for (int32_t l = 0; l < numLevels; ++l)
+    {
+        aligned = aligned && reinterpret_cast<uintptr_t>(levels.data[l]) % 16 == 0;
+    }
+    return levels.channelStride > 0 && levels.channelStride % V == 0 && aligned;
+}
+
 template <typename T>
 cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* batchIdx, int32_t numRois,
     int32_t channels, Params const& p, T* out, cudaStream_t stream, Mapping mapping)
@@ -135,9 +172,11 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     bool const channelsLast = levels.channelStride != 0;
     int32_t const stride = channelsLast ? levels.channelStride : channels;
     int64_t const perRoi = static_cast<int64_t>(stride) * p.outputHeight * p.outputWidth;
-    bool const lanes = mapping == Mapping::kSampleLanes; // kAuto: a thread per bin (roi_align_kernel.h)
+    bool const lanes = mapping == Mapping::kSampleLanes; // kAuto: roi_align_kernel.h
+    bool const vectorsApply = channelsLast && channelVectorsApply(levels, p.numLevels, out);
+    bool const vectors = mapping == Mapping::kChannelVectors || (mapping == Mapping::kAuto && vectorsApply);
     if (numRois < 0 || perRoi < 0 || perRoi >= (int64_t{1} << 31) || (lanes && !sampleLanesApply(p))
-        || stride < channels || (channelsLast && lanes))
+        || stride < channels || (channelsLast && lanes) || (vectors && !vectorsApply))
     {
         return cudaErrorInvalidValue;
     }
@@ -156,10 +195,15 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     }
     int32_t const block = 256;
     int64_t const perBlock = lanes ? block / kWarp : block; // rows of bins, or bins
-    int64_t const work = lanes ? static_cast<int64_t>(channels) * p.outputHeight : perRoi;
+    int64_t const work
+        = lanes ? static_cast<int64_t>(channels) * p.outputHeight : (vectors ? perRoi / (16 / sizeof(T)) : perRoi);
     int64_t const chunks = (work + perBlock - 1) / perBlock;
     dim3 const grid(static_cast<uint32_t>(numRois), static_cast<uint32_t>(chunks < 65535 ? chunks : 65535));
-    if (channelsLast)
+    if (vectors)
+    {
+        channelVectorsKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
+    }
+    else if (channelsLast)
     {
         channelsLastKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
     }

@@ -22,20 +22,26 @@ struct Levels
     int32_t channelStride;
 };
 
-//! Which thread layout pools the bins. kAuto is a thread per bin: on an H200 it took
-//! 0.38 ms where sample lanes took 1.08 (1000 RoIs, 256 channels, 1024x2048;
-//! benchmarks/results/gpu_roi_align_h200_fp32.json). Sample lanes stay selectable.
+//! Which thread layout pools the bins. On NCHW maps kAuto is a thread per bin: on an H200
+//! it took 0.38 ms where sample lanes took 1.08 (1000 RoIs, 256 channels, 1024x2048;
+//! benchmarks/results/gpu_roi_align_h200_fp32.json). Sample lanes stay selectable. On
+//! channel-last maps a thread per bin is a thread per output element, and kAuto is channel
+//! vectors (a thread per 16 bytes of a bin's channels) where the channel stride is a
+//! multiple of the vector and the maps and output are 16-byte aligned, else a thread per
+//! element; neither is timed on a GPU yet.
 enum class Mapping : int32_t
 {
     kAuto = 0,
     kThreadPerBin = 1,
     kSampleLanes = 2,
+    kChannelVectors = 3,
 };
 
 //! rois: [R, 4] float boxes in image pixels; batchIdx: [R]; out: [R, C, outputHeight, outputWidth]
-//! in the maps' layout (channel-last maps: a thread per output element, whatever the mapping
-//! but kSampleLanes). cudaErrorInvalidValue for sizes past 2^31 elements per box, a channel
-//! stride below the channels, or kSampleLanes where it does not apply.
+//! in the maps' layout. cudaErrorInvalidValue for sizes past 2^31 elements per box or map of
+//! a batch item, a channel stride below the channels, or a mapping where it does not apply
+//! (kSampleLanes: NCHW maps, sampling ratio 1, 2 or 4; kChannelVectors: channel-last maps
+//! whose stride is a multiple of 16 bytes, maps and output 16-byte aligned).
 template <typename T>
 cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* batchIdx, int32_t numRois,
     int32_t channels, Params const& p, T* out, cudaStream_t stream, Mapping mapping = Mapping::kAuto);

@@ -9,8 +9,10 @@
 
 #if defined(__CUDACC__)
 #define EDGE_HD __host__ __device__ __forceinline__
+#define EDGE_UNROLL _Pragma("unroll")
 #else
 #define EDGE_HD inline
+#define EDGE_UNROLL
 #endif
 
 namespace edge
@@ -94,15 +96,29 @@ EDGE_HD int32_t levelIndex(float x1, float y1, float x2, float y2, Params const&
     return level - p.minLevel;
 }
 
-//! Bilinear value of one channel of an [H, W] map at (y, x) by RoIAlign's border rules.
-//! pixelStride: elements from a pixel's value to the next pixel's in that channel, 1 for a
-//! plane of an NCHW map, the channels (rounded up to the format's vector) for channel-last ones.
-template <typename T>
-EDGE_HD float bilinear(T const* plane, int32_t height, int32_t width, float y, float x, int32_t pixelStride = 1)
+//! Where a sample's four corners are in an [H, W] map and what each weighs, by RoIAlign's
+//! border rules: pixel indices y * W + x, and valid false (weights 0) for a sample more
+//! than a pixel outside the map.
+struct Corners
 {
+    int32_t i00;
+    int32_t i01;
+    int32_t i10;
+    int32_t i11;
+    float w00;
+    float w01;
+    float w10;
+    float w11;
+    bool valid;
+};
+
+EDGE_HD Corners cornersAt(int32_t height, int32_t width, float y, float x)
+{
+    Corners k{};
     if (y < -1.0F || y > static_cast<float>(height) || x < -1.0F || x > static_cast<float>(width))
     {
-        return 0.0F;
+        k.valid = false;
+        return k;
     }
     y = fmaxf(y, 0.0F);
     x = fmaxf(x, 0.0F);
@@ -133,11 +149,34 @@ EDGE_HD float bilinear(T const* plane, int32_t height, int32_t width, float y, f
     float const hy = 1.0F - ly;
     float const hx = 1.0F - lx;
     // 32-bit offsets: launch() holds a map of one batch item below 2^31 elements
-    float const v00 = static_cast<float>(plane[(y0 * width + x0) * pixelStride]);
-    float const v01 = static_cast<float>(plane[(y0 * width + x1) * pixelStride]);
-    float const v10 = static_cast<float>(plane[(y1 * width + x0) * pixelStride]);
-    float const v11 = static_cast<float>(plane[(y1 * width + x1) * pixelStride]);
-    return hy * hx * v00 + hy * lx * v01 + ly * hx * v10 + ly * lx * v11;
+    k.i00 = y0 * width + x0;
+    k.i01 = y0 * width + x1;
+    k.i10 = y1 * width + x0;
+    k.i11 = y1 * width + x1;
+    k.w00 = hy * hx;
+    k.w01 = hy * lx;
+    k.w10 = ly * hx;
+    k.w11 = ly * lx;
+    k.valid = true;
+    return k;
+}
+
+//! Bilinear value of one channel of an [H, W] map at (y, x) by RoIAlign's border rules.
+//! pixelStride: elements from a pixel's value to the next pixel's in that channel, 1 for a
+//! plane of an NCHW map, the channels (rounded up to the format's vector) for channel-last ones.
+template <typename T>
+EDGE_HD float bilinear(T const* plane, int32_t height, int32_t width, float y, float x, int32_t pixelStride = 1)
+{
+    Corners const k = cornersAt(height, width, y, x);
+    if (!k.valid)
+    {
+        return 0.0F;
+    }
+    float const v00 = static_cast<float>(plane[k.i00 * pixelStride]);
+    float const v01 = static_cast<float>(plane[k.i01 * pixelStride]);
+    float const v10 = static_cast<float>(plane[k.i10 * pixelStride]);
+    float const v11 = static_cast<float>(plane[k.i11 * pixelStride]);
+    return k.w00 * v00 + k.w01 * v01 + k.w10 * v10 + k.w11 * v11;
 }
 
 //! A box on its level: corner, bin size and samples per bin along each axis.
@@ -171,14 +210,25 @@ EDGE_HD Geometry boxGeometry(float scale, float const* box, Params const& p)
     return g;
 }
 
+//! Map coordinates of sample (sy, sx) of bin (py, px).
+struct Point
+{
+    float y;
+    float x;
+};
+
+EDGE_HD Point samplePoint(Geometry const& g, int32_t py, int32_t px, int32_t sy, int32_t sx)
+{
+    return Point{g.y1 + py * g.binH + (sy + 0.5F) * g.binH / g.gh, g.x1 + px * g.binW + (sx + 0.5F) * g.binW / g.gw};
+}
+
 //! Bilinear value of sample (sy, sx) of bin (py, px).
 template <typename T>
 EDGE_HD float sampleAt(T const* plane, int32_t height, int32_t width, Geometry const& g, int32_t py, int32_t px,
     int32_t sy, int32_t sx, int32_t pixelStride = 1)
 {
-    float const y = g.y1 + py * g.binH + (sy + 0.5F) * g.binH / g.gh;
-    float const x = g.x1 + px * g.binW + (sx + 0.5F) * g.binW / g.gw;
-    return bilinear(plane, height, width, y, x, pixelStride);
+    Point const at = samplePoint(g, py, px, sy, sx);
+    return bilinear(plane, height, width, at.y, at.x, pixelStride);
 }
 
 //! Output bin (py, px) of a box on one channel of its level (pixelStride: bilinear's).
@@ -230,6 +280,116 @@ EDGE_HD float channelsLastElement(T const* image, int32_t height, int32_t width,
     int32_t const py = bin / p.outputWidth;
     int32_t const px = bin - py * p.outputWidth;
     return poolBin(image + c, height, width, scale, box, py, px, p, stride);
+}
+
+// Channel vectors: a thread pools 16 bytes of adjacent channels of one bin (4 float32 or
+// 8 float16 channels), one 128-bit load a corner on the GPU. The sample's corners and
+// weights are then worked out once for those channels, where a thread per element works
+// them out for each; the same sums, in the same order, as channelsLastElement's.
+
+//! V adjacent channels from p, as floats: on the GPU one 16-byte load (V * sizeof(T) == 16,
+//! p 16-byte aligned: launch() checks both), on the host (the tests' build) one at a time.
+template <typename T, int32_t V>
+EDGE_HD void loadChannels(T const* p, float (&out)[V])
+{
+#if defined(__CUDA_ARCH__)
+    static_assert(V * sizeof(T) == 16, "a channel vector is 16 bytes on the GPU");
+    uint4 const raw = *reinterpret_cast<uint4 const*>(p);
+    T const* v = reinterpret_cast<T const*>(&raw);
+#else
+    T const* v = p;
+#endif
+EDGE_UNROLL
+    for (int32_t i = 0; i < V; ++i)
+    {
+        out[i] = static_cast<float>(v[i]);
+    }
+}
+
+//! V floats to adjacent channels at p, as loadChannels reads them.
+template <typename T, int32_t V>
+EDGE_HD void storeChannels(T* p, float const (&in)[V])
+{
+#if defined(__CUDA_ARCH__)
+    static_assert(V * sizeof(T) == 16, "a channel vector is 16 bytes on the GPU");
+    uint4 raw;
+    T* v = reinterpret_cast<T*>(&raw);
+EDGE_UNROLL
+    for (int32_t i = 0; i < V; ++i)
+    {
+        v[i] = static_cast<T>(in[i]);
+    }
+    *reinterpret_cast<uint4*>(p) = raw;
+#else
+    for (int32_t i = 0; i < V; ++i)
+    {
+        p[i] = static_cast<T>(in[i]);
+    }
+#endif
+}
+
+//! acc += w * the V channels at p.
+template <typename T, int32_t V>
+EDGE_HD void addCorner(T const* p, float w, float (&acc)[V])
+{
+    float v[V];
+    loadChannels<T, V>(p, v);
+EDGE_UNROLL
+    for (int32_t i = 0; i < V; ++i)
+    {
+        acc[i] += w * v[i];
+    }
+}
+
+//! Output vector g (of a box's oh * ow * stride / V; stride a multiple of V) of a channel-last
+//! map `image` of one batch item: channels c0 .. c0 + V - 1 of one bin, padding channels 0.
+template <typename T, int32_t V>
+EDGE_HD void channelsLastVector(T const* image, int32_t height, int32_t width, float scale, float const* box,
+    int32_t channels, int32_t stride, int32_t g, Params const& p, float (&out)[V])
+{
+    int32_t const groups = stride / V;
+    int32_t const bin = g / groups;
+    int32_t const c0 = (g - bin * groups) * V;
+    int32_t const py = bin / p.outputWidth;
+    int32_t const px = bin - py * p.outputWidth;
+    Geometry const geom = boxGeometry(scale, box, p);
+EDGE_UNROLL
+    for (int32_t i = 0; i < V; ++i)
+    {
+        out[i] = p.isMax ? -INFINITY : 0.0F;
+    }
+    bool const empty = geom.gh <= 0 || geom.gw <= 0; // an empty box under adaptive sampling has no samples
+    T const* base = image + c0;
+    for (int32_t sy = 0; sy < (empty ? 0 : geom.gh); ++sy)
+    {
+        for (int32_t sx = 0; sx < geom.gw; ++sx)
+        {
+            Point const at = samplePoint(geom, py, px, sy, sx);
+            Corners const k = cornersAt(height, width, at.y, at.x);
+            float sample[V] = {};
+            if (k.valid)
+            {
+                // the sums bilinear() makes, in its order (the compiler still issues the four
+                // loads first: 72 registers for float16, where capping them at 64 spilled)
+                addCorner<T, V>(base + k.i00 * stride, k.w00, sample);
+                addCorner<T, V>(base + k.i01 * stride, k.w01, sample);
+                addCorner<T, V>(base + k.i10 * stride, k.w10, sample);
+                addCorner<T, V>(base + k.i11 * stride, k.w11, sample);
+            }
+EDGE_UNROLL
+            for (int32_t i = 0; i < V; ++i)
+            {
+                out[i] = p.isMax ? fmaxf(out[i], sample[i]) : out[i] + sample[i];
+            }
+        }
+    }
+EDGE_UNROLL
+    for (int32_t i = 0; i < V; ++i)
+    {
+        bool const padding = c0 + i >= channels;
+        float const pooled = (empty || p.isMax) ? out[i] : out[i] / static_cast<float>(geom.gh * geom.gw);
+        out[i] = (padding || empty) ? 0.0F : pooled;
+    }
 }
 
 // The sample-lanes layout: a warp pools one row of bins (one box, channel and output row).

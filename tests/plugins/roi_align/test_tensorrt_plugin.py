@@ -206,11 +206,13 @@ def run_host_channels_last(
     rois: np.ndarray,
     bidx: np.ndarray,
     stride: int,
+    vector: int = 1,
     **kw: object,
 ) -> np.ndarray:
-    """The channel-last kernel on the host: NCHW maps laid out [N, H, W, stride] with NaN in
-    the padding channels, as TensorRT's kHWC8 / kHWC16 may leave them; the output
-    [R, oh, ow, stride] as the kernel writes it."""
+    """The channel-last kernels on the host, a thread per element (``vector`` 1) or channel
+    vectors (4, 8): NCHW maps laid out [N, H, W, stride] with NaN in the padding channels,
+    as TensorRT's kHWC8 / kHWC16 may leave them; the output [R, oh, ow, stride] as the
+    kernel writes it."""
     channels = feats[0].shape[1]
     packed = []
     for f in feats:
@@ -229,6 +231,7 @@ def run_host_channels_last(
         ctypes.c_int32(len(feats)),
         ctypes.c_int32(channels),
         ctypes.c_int32(stride),
+        ctypes.c_int32(vector),
         rois.ctypes.data_as(F32P),
         bidx.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
         ctypes.c_int32(rois.shape[0]),
@@ -249,24 +252,34 @@ def run_host_channels_last(
 
 
 @pytest.mark.parametrize(
-    ("vector", "aligned", "sampling", "mode"),
+    ("channels", "format_vector", "thread_vector", "aligned", "sampling", "mode"),
     [
-        (1, True, 2, "avg"),  # kHWC (FP32): unpadded
-        (1, False, 0, "max"),
-        (8, True, 0, "avg"),  # kHWC8 (FP16): 3 channels padded to 8
-        (16, False, 2, "avg"),  # kHWC16
+        (3, 1, 1, True, 2, "avg"),  # kHWC (float32): unpadded, a thread per element
+        (3, 1, 1, False, 0, "max"),
+        (3, 8, 1, True, 0, "avg"),  # kHWC8 (float16): 3 channels padded to 8
+        (5, 16, 1, False, 2, "avg"),  # kHWC16
+        (12, 1, 4, False, 0, "avg"),  # kHWC, channel vectors of 4 (the float32 kernel's)
+        (12, 1, 4, True, 2, "max"),
+        (3, 8, 8, True, 2, "avg"),  # kHWC8, vectors of 8 (the float16 kernel's): one, mostly padding
+        (12, 16, 8, False, 0, "avg"),  # kHWC16: the second vector half padding
     ],
 )
-def test_channels_last_kernel_matches_reference(
-    host_lib: ctypes.CDLL, vector: int, aligned: bool, sampling: int, mode: str
+def test_channels_last_kernels_match_reference(
+    host_lib: ctypes.CDLL,
+    channels: int,
+    format_vector: int,
+    thread_vector: int,
+    aligned: bool,
+    sampling: int,
+    mode: str,
 ) -> None:
-    """The GPU's kernel for TensorRT's channel-last formats, element by element as its threads
-    take them: which channel and bin an element is, where its corners are in a pixel-major
+    """The GPU's kernels for TensorRT's channel-last formats, as their threads take the
+    output: which channels and bin a thread pools, where its corners are in a pixel-major
     map, and padding channels neither read (NaN there) nor left unwritten (zeros)."""
-    feats, scales = pyramid(9)
+    feats, scales = pyramid(9, c=channels)
     rois, bidx = boxes(10)
     rois[5, 2] = np.nan  # pools zeros, as on NCHW maps
-    stride = -(-3 // vector) * vector
+    stride = -(-channels // format_vector) * format_vector
     kw = {
         "output_size": 7,
         "spatial_scales": scales,
@@ -274,26 +287,31 @@ def test_channels_last_kernel_matches_reference(
         "aligned": aligned,
         "mode": mode,
     }
-    got = run_host_channels_last(host_lib, feats, rois, bidx, stride, **kw)
+    got = run_host_channels_last(host_lib, feats, rois, bidx, stride, thread_vector, **kw)
+    pooled = got[..., :channels].transpose(0, 3, 1, 2)
     ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
-    np.testing.assert_allclose(got[..., :3].transpose(0, 3, 1, 2), ref, rtol=1e-4, atol=1e-5)
-    assert not got[..., 3:].any(), "padding channels are written as zeros"
+    np.testing.assert_allclose(pooled, ref, rtol=1e-4, atol=1e-5)
+    assert not got[..., channels:].any(), "padding channels are written as zeros"
     assert not got[5].any()
-    np.testing.assert_array_equal(  # the same arithmetic as the NCHW kernel's, element for element
-        got[..., :3].transpose(0, 3, 1, 2), run_host(host_lib, feats, rois, bidx, **kw)
-    )
+    # the NCHW kernel's sums in its order: the same float32 values, bit for bit
+    np.testing.assert_array_equal(pooled, run_host(host_lib, feats, rois, bidx, **kw))
 
 
-def test_channels_last_kernel_refuses_a_stride_below_the_channels(host_lib: ctypes.CDLL) -> None:
+@pytest.mark.parametrize(("stride", "vector", "code"), [(2, 1, 3), (6, 4, 4), (8, 2, 4)])
+def test_channels_last_kernels_refuse_what_they_cannot_read(
+    host_lib: ctypes.CDLL, stride: int, vector: int, code: int
+) -> None:
+    """A stride below the channels (3 here), or one that is not whole vectors of a thread."""
     feats, scales = pyramid(9)
     rois, bidx = boxes(10, count=4)
-    with pytest.raises(ValueError, match="edge_mlroialign_host_channels_last returned 3"):
+    with pytest.raises(ValueError, match=f"edge_mlroialign_host_channels_last returned {code}"):
         run_host_channels_last(
             host_lib,
             feats,
             rois,
             bidx,
-            2,
+            stride,
+            vector,
             output_size=7,
             spatial_scales=scales,
             sampling_ratio=2,
