@@ -311,7 +311,12 @@ def multilevel_roi_align_on_cuda(
     if kernel == "nvcc" and dtype in (torch.float32, torch.float16):
         from plugins.roi_align.cuda_kernel import multilevel_roi_align_cuda
 
-        return multilevel_roi_align_cuda(*args)
+        # channels_last maps are read as they lie (the plugin's kHWC kernels) rather than
+        # copied whole; the pooled output, a fraction of the pyramid, is what gets copied
+        cl = all(
+            f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous() for f in features
+        )
+        return multilevel_roi_align_cuda(*args, layout="channels_last" if cl else "nchw").contiguous()
     if kernel in ("nvcc", "torch"):  # other dtypes, and machines with neither compiler
         # FP32 arithmetic: coordinates in FP16 would be a quarter pixel off at x ~ 500
         return per_level_torch([f.float() for f in features], rois.float(), batch_idx, *args[3:]).to(dtype)

@@ -303,6 +303,27 @@ def test_cuda_kernel_agrees_with_the_triton_kernel_and_takes_no_rois() -> None:
     assert empty.shape == (0, 32, 7, 7)
 
 
+@pytest.mark.gpu
+@needs_gpu
+@needs_nvcc
+def test_the_torch_op_reads_channels_last_maps_as_they_lie() -> None:
+    """torch.ops.edge's CUDA fallback (JetPack: no Triton) on a channels_last pyramid: the
+    plugin's channel-last kernel, the output NCHW as on NCHW maps and equal to it."""
+    from plugins.roi_align.torch_op import multilevel_roi_align_on_cuda
+
+    feats_np, scales = pyramid(11, c=16)
+    rois_np, bidx_np = boxes(12, count=64)
+    feats = [torch.from_numpy(f).cuda() for f in feats_np]
+    rois, bidx = torch.from_numpy(rois_np).cuda(), torch.from_numpy(bidx_np).cuda()
+    args = (rois, bidx, 7, scales, 2, True, 2)
+    nchw = multilevel_roi_align_on_cuda(feats, *args, kernel="nvcc")
+    cl = multilevel_roi_align_on_cuda(
+        [f.to(memory_format=torch.channels_last) for f in feats], *args, kernel="nvcc"
+    )
+    assert cl.is_contiguous()
+    torch.testing.assert_close(cl, nchw, rtol=1e-6, atol=1e-6)
+
+
 @needs_nvcc
 def test_the_library_for_an_architecture_is_looked_up_once_per_process(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
