@@ -375,6 +375,30 @@ def test_plugin_source_compiles_against_tensorrt_headers() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+def test_plugin_logic_without_tensorrts_library(tmp_path: Path) -> None:
+    """The plugin as TensorRT's builder and runtime call it, with TensorRT's headers but not its
+    library (plugin_without_tensorrt.cpp): fields as the ONNX parser passes them, their
+    serialization, the formats offered per input (channel-last ones included) and what
+    enqueue gives the kernel launcher for each, no GPU needed."""
+    cuda = _cuda_include()
+    if GXX is None or TRT_INCLUDE is None or cuda is None:
+        pytest.skip("needs g++, TensorRT's headers (TENSORRT_INCLUDE) and the CUDA runtime's headers")
+    exe = tmp_path / "plugin_without_tensorrt"
+    build = subprocess.run(
+        [
+            *[GXX, "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-deprecated-declarations"],
+            *["-isystem", TRT_INCLUDE, "-isystem", cuda, f"-I{SRC}", "-o", str(exe)],
+            str(Path(__file__).with_name("plugin_without_tensorrt.cpp")),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    run = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip().endswith("failed: 0"), run.stdout
+    assert int(run.stdout.split("checks: ")[1].split()[0]) >= 50
+
+
 def test_plugin_library_builds_and_exports_its_creators(tmp_path: Path) -> None:
     if NVCC is None or TRT_INCLUDE is None:
         pytest.skip("needs nvcc and TensorRT's headers (set TENSORRT_INCLUDE to the folder with NvInfer.h)")

@@ -1,0 +1,268 @@
+// The plugin's TensorRT-facing logic run without TensorRT's library: its creator, the formats
+// it offers the builder, the types and fields it reports, and what enqueue hands the kernel
+// launcher for each format. Compiled with g++ against TensorRT's headers alone (no libnvinfer,
+// no GPU): the plugin's source is included whole, and roialign::launch is replaced by a
+// recorder. tests/plugins/roi_align/test_tensorrt_plugin.py builds and runs it; it prints one
+// line per failed check and "checks: N failed: M".
+#include "multilevel_roi_align_plugin.cpp"
+
+#include <cstdio>
+
+namespace edge
+{
+namespace roialign
+{
+
+//! What the plugin's enqueue asked of the kernel launcher.
+struct Launched
+{
+    int32_t calls;
+    bool half;
+    int32_t numRois;
+    int32_t channels;
+    int32_t channelStride;
+    int32_t heights[kMaxLevels];
+    int32_t widths[kMaxLevels];
+    void const* data[kMaxLevels];
+    void* out;
+};
+
+Launched gLaunched{};
+
+template <typename T>
+cudaError_t launch(Levels<T> const& levels, float const* /*rois*/, int64_t const* /*batchIdx*/, int32_t numRois,
+    int32_t channels, Params const& p, T* out, cudaStream_t /*stream*/, Mapping /*mapping*/)
+{
+    gLaunched.calls += 1;
+    gLaunched.half = sizeof(T) == 2;
+    gLaunched.numRois = numRois;
+    gLaunched.channels = channels;
+    gLaunched.channelStride = levels.channelStride;
+    for (int32_t l = 0; l < p.numLevels; ++l)
+    {
+        gLaunched.heights[l] = levels.height[l];
+        gLaunched.widths[l] = levels.width[l];
+        gLaunched.data[l] = levels.data[l];
+    }
+    gLaunched.out = out;
+    return cudaSuccess;
+}
+
+} // namespace roialign
+} // namespace edge
+
+namespace
+{
+
+int gChecks = 0;
+int gFailed = 0;
+
+void check(bool ok, char const* what, int line)
+{
+    ++gChecks;
+    if (!ok)
+    {
+        ++gFailed;
+        std::printf("FAILED line %d: %s\n", line, what);
+    }
+}
+
+#define CHECK(cond) check((cond), #cond, __LINE__)
+
+nvinfer1::Dims dims(std::initializer_list<int64_t> d)
+{
+    nvinfer1::Dims out{};
+    out.nbDims = static_cast<int32_t>(d.size());
+    int32_t i = 0;
+    for (int64_t v : d)
+    {
+        out.d[i++] = v;
+    }
+    return out;
+}
+
+nvinfer1::DynamicPluginTensorDesc tensor(nvinfer1::Dims d, nvinfer1::DataType type, nvinfer1::TensorFormat format)
+{
+    nvinfer1::DynamicPluginTensorDesc t{};
+    t.desc.dims = d;
+    t.desc.type = type;
+    t.desc.format = format;
+    t.min = t.max = t.opt = d;
+    return t;
+}
+
+nvinfer1::IPluginCreatorV3One* creator()
+{
+    int32_t n = 0;
+    auto* const* all = getCreators(n);
+    return n == 1 ? static_cast<nvinfer1::IPluginCreatorV3One*>(all[0]) : nullptr;
+}
+
+//! A plugin made as the ONNX parser makes it: ints as INT64, floats as FLOAT32, strings as CHAR.
+nvinfer1::IPluginV3* fromOnnxFields(int32_t levels)
+{
+    int64_t const out = 7;
+    int64_t const sampling = 2;
+    int64_t const aligned = 0;
+    int64_t const minLevel = 2;
+    float const scales[4] = {0.25F, 0.125F, 0.0625F, 0.03125F};
+    char const mode[] = "avg";
+    std::vector<nvinfer1::PluginField> f = {
+        {"output_height", &out, nvinfer1::PluginFieldType::kINT64, 1},
+        {"output_width", &out, nvinfer1::PluginFieldType::kINT64, 1},
+        {"sampling_ratio", &sampling, nvinfer1::PluginFieldType::kINT64, 1},
+        {"aligned", &aligned, nvinfer1::PluginFieldType::kINT64, 1},
+        {"min_level", &minLevel, nvinfer1::PluginFieldType::kINT64, 1},
+        {"mode", mode, nvinfer1::PluginFieldType::kCHAR, 3},
+        {"spatial_scales", scales, nvinfer1::PluginFieldType::kFLOAT32, levels},
+    };
+    nvinfer1::PluginFieldCollection fc{static_cast<int32_t>(f.size()), f.data()};
+    return creator()->createPlugin("roi", &fc, nvinfer1::TensorRTPhase::kBUILD);
+}
+
+template <typename I>
+I* as(nvinfer1::IPluginV3* plugin, nvinfer1::PluginCapabilityType type)
+{
+    return static_cast<I*>(plugin->getCapabilityInterface(type));
+}
+
+void creatorChecks()
+{
+    using namespace nvinfer1;
+    CHECK(creator() != nullptr);
+    CHECK(std::string(creator()->getPluginName()) == "MultiLevelRoIAlign");
+    CHECK(std::string(creator()->getPluginVersion()) == "1");
+    IPluginV3* plugin = fromOnnxFields(4);
+    CHECK(plugin != nullptr);
+    CHECK(fromOnnxFields(6) == nullptr); // at most 5 levels
+    PluginFieldCollection empty{0, nullptr};
+    CHECK(creator()->createPlugin("roi", &empty, TensorRTPhase::kBUILD) == nullptr); // no scales
+    // the fields it serializes make the same plugin again
+    auto* runtime = as<IPluginV3OneRuntime>(plugin, PluginCapabilityType::kRUNTIME);
+    PluginFieldCollection const* saved = runtime->getFieldsToSerialize();
+    IPluginV3* again = creator()->createPlugin("roi", saved, TensorRTPhase::kRUNTIME);
+    CHECK(again != nullptr);
+    PluginFieldCollection const* resaved = as<IPluginV3OneRuntime>(again, PluginCapabilityType::kRUNTIME)
+                                              ->getFieldsToSerialize();
+    CHECK(saved->nbFields == resaved->nbFields);
+    for (int32_t i = 0; i < saved->nbFields && i < resaved->nbFields; ++i)
+    {
+        PluginField const& a = saved->fields[i];
+        PluginField const& b = resaved->fields[i];
+        size_t const bytes = a.type == PluginFieldType::kCHAR ? 1 : 4; // CHAR, INT32 and FLOAT32 fields
+        CHECK(std::string(a.name) == b.name && a.type == b.type && a.length == b.length
+            && std::memcmp(a.data, b.data, bytes * static_cast<size_t>(a.length)) == 0);
+    }
+    delete again;
+    delete plugin;
+}
+
+void formatChecks()
+{
+    using namespace nvinfer1;
+    IPluginV3* plugin = fromOnnxFields(4);
+    auto* build = as<IPluginV3OneBuild>(plugin, PluginCapabilityType::kBUILD);
+    DynamicPluginTensorDesc io[7] = {
+        tensor(dims({16, 4}), DataType::kFLOAT, TensorFormat::kLINEAR),
+        tensor(dims({16}), DataType::kINT64, TensorFormat::kLINEAR),
+    };
+    auto offer = [&](int32_t pos, DataType type, TensorFormat format) {
+        io[pos] = tensor(dims({1, 12, 32, 64}), type, format);
+        return build->supportsFormatCombination(pos, io, 6, 1);
+    };
+    CHECK(build->supportsFormatCombination(0, io, 6, 1));
+    CHECK(build->supportsFormatCombination(1, io, 6, 1));
+    io[0].desc.format = TensorFormat::kHWC;
+    CHECK(!build->supportsFormatCombination(0, io, 6, 1)); // boxes: linear float32 only
+    io[0].desc.format = TensorFormat::kLINEAR;
+    io[1].desc.type = DataType::kINT32;
+    CHECK(!build->supportsFormatCombination(1, io, 6, 1));
+    io[1].desc.type = DataType::kINT64;
+
+    // the first level: float32 linear or kHWC; float16 linear, kHWC8 or kHWC16
+    CHECK(offer(2, DataType::kFLOAT, TensorFormat::kLINEAR));
+    CHECK(offer(2, DataType::kFLOAT, TensorFormat::kHWC));
+    CHECK(!offer(2, DataType::kFLOAT, TensorFormat::kHWC8));
+    CHECK(!offer(2, DataType::kFLOAT, TensorFormat::kCHW32));
+    CHECK(offer(2, DataType::kHALF, TensorFormat::kLINEAR));
+    CHECK(offer(2, DataType::kHALF, TensorFormat::kHWC8));
+    CHECK(offer(2, DataType::kHALF, TensorFormat::kHWC16));
+    CHECK(!offer(2, DataType::kHALF, TensorFormat::kHWC));
+    CHECK(!offer(2, DataType::kHALF, TensorFormat::kCHW2));
+    CHECK(!offer(2, DataType::kINT8, TensorFormat::kLINEAR));
+
+    // the other levels and the output: the first level's type and format
+    CHECK(offer(2, DataType::kHALF, TensorFormat::kHWC8));
+    CHECK(offer(3, DataType::kHALF, TensorFormat::kHWC8));
+    CHECK(!offer(3, DataType::kHALF, TensorFormat::kLINEAR));
+    CHECK(!offer(3, DataType::kHALF, TensorFormat::kHWC16));
+    CHECK(!offer(3, DataType::kFLOAT, TensorFormat::kHWC8));
+    CHECK(offer(6, DataType::kHALF, TensorFormat::kHWC8)); // the output
+    CHECK(!offer(6, DataType::kHALF, TensorFormat::kLINEAR));
+    CHECK(offer(2, DataType::kFLOAT, TensorFormat::kLINEAR));
+    CHECK(offer(6, DataType::kFLOAT, TensorFormat::kLINEAR));
+    CHECK(!offer(6, DataType::kFLOAT, TensorFormat::kHWC));
+
+    DataType const in[6] = {DataType::kFLOAT, DataType::kINT64, DataType::kHALF, DataType::kHALF, DataType::kHALF,
+        DataType::kHALF};
+    DataType out{DataType::kFLOAT};
+    CHECK(build->getOutputDataTypes(&out, 1, in, 6) == 0 && out == DataType::kHALF);
+    CHECK(build->getOutputDataTypes(&out, 1, in, 5) != 0); // 4 levels: 6 inputs
+    delete plugin;
+}
+
+//! enqueue with the first level in `format`: what the launcher was given.
+edge::roialign::Launched enqueueWith(nvinfer1::DataType type, nvinfer1::TensorFormat format, int32_t channels)
+{
+    using namespace nvinfer1;
+    IPluginV3* plugin = fromOnnxFields(4);
+    auto* runtime = as<IPluginV3OneRuntime>(plugin, PluginCapabilityType::kRUNTIME);
+    PluginTensorDesc in[6] = {
+        tensor(dims({16, 4}), DataType::kFLOAT, TensorFormat::kLINEAR).desc,
+        tensor(dims({16}), DataType::kINT64, TensorFormat::kLINEAR).desc,
+    };
+    for (int32_t l = 0; l < 4; ++l)
+    {
+        in[2 + l] = tensor(dims({2, channels, 64 >> l, 128 >> l}), type, format).desc;
+    }
+    PluginTensorDesc out = tensor(dims({16, channels, 7, 7}), type, format).desc;
+    char buffers[7][16];
+    void const* inputs[6] = {buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5]};
+    void* outputs[1] = {buffers[6]};
+    edge::roialign::gLaunched = edge::roialign::Launched{};
+    int32_t const status = runtime->enqueue(in, &out, inputs, outputs, nullptr, nullptr);
+    edge::roialign::Launched seen = edge::roialign::gLaunched;
+    seen.calls = status == 0 ? seen.calls : -1;
+    CHECK(seen.data[3] == buffers[5] && seen.out == buffers[6]);
+    delete plugin;
+    return seen;
+}
+
+void enqueueChecks()
+{
+    using namespace nvinfer1;
+    edge::roialign::Launched l = enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12);
+    CHECK(l.calls == 1 && !l.half && l.numRois == 16 && l.channels == 12 && l.channelStride == 0);
+    CHECK(l.heights[0] == 64 && l.widths[0] == 128 && l.heights[3] == 8 && l.widths[3] == 16);
+    l = enqueueWith(DataType::kFLOAT, TensorFormat::kHWC, 12);
+    CHECK(l.calls == 1 && !l.half && l.channelStride == 12); // kHWC: unpadded
+    l = enqueueWith(DataType::kHALF, TensorFormat::kHWC8, 12);
+    CHECK(l.calls == 1 && l.half && l.channelStride == 16); // 12 channels in vectors of 8
+    l = enqueueWith(DataType::kHALF, TensorFormat::kHWC16, 12);
+    CHECK(l.calls == 1 && l.half && l.channelStride == 16);
+    l = enqueueWith(DataType::kHALF, TensorFormat::kHWC16, 256);
+    CHECK(l.calls == 1 && l.channelStride == 256);
+    l = enqueueWith(DataType::kHALF, TensorFormat::kLINEAR, 256);
+    CHECK(l.calls == 1 && l.half && l.channelStride == 0);
+}
+
+} // namespace
+
+int main()
+{
+    creatorChecks();
+    formatChecks();
+    enqueueChecks();
+    std::printf("checks: %d failed: %d\n", gChecks, gFailed);
+    return gFailed == 0 ? 0 : 1;
+}
