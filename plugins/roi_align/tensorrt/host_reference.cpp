@@ -1,6 +1,6 @@
-// The kernels' arithmetic (roi_align_math.h) compiled for the CPU, with a C entry point for
-// each kernel (two thread layouts on NCHW maps, one on channel-last maps) that the tests
-// call through ctypes and compare against plugins/roi_align/reference.py.
+// The kernels' arithmetic (roi_align_math.h) compiled for the CPU, with C entry points that
+// the tests call through ctypes and compare against plugins/roi_align/reference.py: one for
+// each thread layout on NCHW maps, one for both kernels on channel-last maps.
 #include "roi_align_math.h"
 
 extern "C" int32_t edge_mlroialign_host(float const* const* features, int32_t const* heights, int32_t const* widths,
