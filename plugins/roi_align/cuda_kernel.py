@@ -6,8 +6,8 @@ library and called through ctypes on torch CUDA tensors. The kernel engines run 
 be checked against the numpy reference, and timed next to the Triton kernel, on any CUDA
 machine. :func:`kernel_resources` compiles it for given GPU architectures without a GPU
 and reads what ptxas reports: registers, stack and spills; where nvcc is missing, with
-NVRTC from pip wheels (nvidia-cuda-nvrtc-cu12 and nvidia-cuda-runtime-cu12, in the dev
-extra), so the plugin's kernel is compiled on any Linux x86 box.
+NVRTC from pip wheels (:mod:`plugins.roi_align.nvrtc`), so the plugin's kernel is
+compiled on any Linux x86 box.
 
     python -m plugins.roi_align.cuda_kernel --arch 87 90     # ptxas report for Orin and H100
 """
@@ -175,12 +175,14 @@ def parse_ptxas(report: str) -> list[CudaKernelResources]:
 
 def kernel_resources(archs: Sequence[int]) -> list[CudaKernelResources]:
     """Compile the kernel for each architecture (no GPU needed) and read ptxas's report:
-    with nvcc, else with NVRTC (:func:`nvrtc_resources`)."""
+    with nvcc, else with NVRTC (:func:`plugins.roi_align.nvrtc.nvrtc_resources`)."""
     import tempfile
 
     try:
         nvcc = find_nvcc()
     except BackendUnavailableError as missing:
+        from plugins.roi_align.nvrtc import nvrtc_resources
+
         try:
             return nvrtc_resources(archs)
         except BackendUnavailableError as exc:
@@ -191,136 +193,6 @@ def kernel_resources(archs: Sequence[int]) -> list[CudaKernelResources]:
     if proc.returncode != 0:
         raise BuildError(f"nvcc could not compile the RoIAlign CUDA kernel:\n{proc.stderr[-3000:]}")
     return parse_ptxas(proc.stdout + proc.stderr)
-
-
-# NVRTC compiles device code without the C++ library or the runtime's host API: the
-# kernel's host headers are given as the few names its device code uses
-_NVRTC_STAND_INS = {
-    "cmath": "#define INFINITY __int_as_float(0x7f800000)\n",
-    "cstdint": (
-        "typedef signed char int8_t; typedef short int16_t; typedef int int32_t; typedef long long int64_t;\n"
-        "typedef unsigned char uint8_t; typedef unsigned short uint16_t; typedef unsigned int uint32_t;\n"
-        "typedef unsigned long long uint64_t;\n"
-    ),
-    "cuda_runtime_api.h": "",  # cudaStream_t and cudaError_t are NVRTC's own
-}
-
-
-def _wheel_dir(package: str, what: str) -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise BackendUnavailableError(
-            f"{what} was not found (pip install nvidia-cuda-nvrtc-cu12 nvidia-cuda-runtime-cu12)"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def nvrtc_resources(archs: Sequence[int]) -> list[CudaKernelResources]:
-    """The kernels (``tensorrt/roi_align_kernel.cu``, every thread layout, FP32 and FP16)
-    compiled by NVRTC to each architecture's machine code, with its own ptxas's report
-    (``-Xptxas -v``, in the program's log) read as :func:`kernel_resources` reads nvcc's.
-    NVRTC is CUDA 12's from its wheel: sm_50 to sm_90 (Orin is 87, H100 90). (Its PTX
-    through another ptxas, Triton's, failed where that one was older: PTX 8.8 past 8.7.)"""
-    _gencode(archs)  # checks the architectures
-    return parse_ptxas("\n".join(_nvrtc_compile(a)[0] for a in archs))
-
-
-def nvrtc_sass(arch: int) -> dict[tuple[str, str], str]:
-    """Each kernel's machine code as cuobjdump lists it (Triton's wheel carries cuobjdump),
-    by (layout, dtype), compiled by NVRTC for sm_``arch``: which loads and stores the
-    compiler made of the source (16-byte ``LDG.E.128`` for channel vectors)."""
-    import tempfile
-
-    from plugins.roi_align.triton_aot import _tool
-
-    _gencode([arch])
-    cubin = _nvrtc_compile(arch)[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp, "kernel.cubin")
-        path.write_bytes(cubin)
-        cmd = [_tool("cuobjdump"), "-sass", str(path)]
-        listing = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    found = {}
-    parts = re.split(r"^\s*Function : (\S+)\s*$", listing, flags=re.MULTILINE)
-    for name, text in zip(parts[1::2], parts[2::2], strict=True):
-        layout = next((v for k, v in _KERNELS.items() if k in name), None)
-        if layout is not None:
-            found[(layout, "fp16" if "__half" in name else "fp32")] = text
-    return found
-
-
-def _nvrtc_compile(arch: int) -> tuple[str, bytes]:
-    """The kernels, every layout in FP32 and FP16, compiled by NVRTC for sm_``arch``: ptxas's
-    report and the machine code."""
-    nvrtc = ctypes.CDLL(str(_wheel_dir("nvidia.cuda_nvrtc", "NVRTC") / "lib" / "libnvrtc.so.12"))
-    include = _wheel_dir("nvidia.cuda_runtime", "the CUDA runtime's headers") / "include"
-    headers = {h: (SRC / h).read_text() for h in HEADERS} | _NVRTC_STAND_INS
-    names = [f"edge::roialign::{k}<{t}>" for k in _KERNELS for t in ("float", "__half")]
-    source = (SRC / SOURCES[0]).read_text()
-    return _nvrtc_report(nvrtc, source, headers, names, arch, include)
-
-
-def _nvrtc_report(
-    nvrtc: ctypes.CDLL, source: str, headers: dict[str, str], names: list[str], arch: int, include: Path
-) -> tuple[str, bytes]:
-    """``source`` compiled to sm_``arch`` machine code by NVRTC, its kernels ``names``
-    instantiated: ptxas's verbose report, from the program's log, and the cubin."""
-    prog = ctypes.c_void_p()
-    keys = [k.encode() for k in headers]
-    texts = [v.encode() for v in headers.values()]
-    _nvrtc_check(
-        nvrtc,
-        nvrtc.nvrtcCreateProgram(
-            ctypes.byref(prog),
-            source.encode(),
-            SOURCES[0].encode(),
-            len(keys),
-            (ctypes.c_char_p * len(texts))(*texts),
-            (ctypes.c_char_p * len(keys))(*keys),
-        ),
-    )
-    try:
-        for name in names:
-            _nvrtc_check(nvrtc, nvrtc.nvrtcAddNameExpression(prog, name.encode()))
-        # as nvcc compiles it (fused multiply-adds); unannotated inline helpers are device code
-        opts = [
-            f"--gpu-architecture=sm_{arch}",
-            "-std=c++17",
-            "--fmad=true",
-            "-default-device",
-            "-Xptxas=-v",
-            f"-I{include}",
-        ]
-        raw = [o.encode() for o in opts]
-        _nvrtc_check(
-            nvrtc, nvrtc.nvrtcCompileProgram(prog, len(raw), (ctypes.c_char_p * len(raw))(*raw)), prog
-        )
-        size = ctypes.c_size_t()
-        _nvrtc_check(nvrtc, nvrtc.nvrtcGetCUBINSize(prog, ctypes.byref(size)))
-        if size.value == 0:
-            raise BuildError(f"NVRTC made no machine code for sm_{arch} (only PTX)")
-        cubin = ctypes.create_string_buffer(size.value)
-        _nvrtc_check(nvrtc, nvrtc.nvrtcGetCUBIN(prog, cubin))
-        return _nvrtc_log(nvrtc, prog), cubin.raw
-    finally:
-        nvrtc.nvrtcDestroyProgram(ctypes.byref(prog))
-
-
-def _nvrtc_log(nvrtc: ctypes.CDLL, prog: ctypes.c_void_p) -> str:
-    size = ctypes.c_size_t()
-    nvrtc.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
-    buf = ctypes.create_string_buffer(size.value)
-    nvrtc.nvrtcGetProgramLog(prog, buf)
-    return buf.value.decode(errors="replace")
-
-
-def _nvrtc_check(nvrtc: ctypes.CDLL, code: int, prog: ctypes.c_void_p | None = None) -> None:
-    if code == 0:
-        return
-    log = "" if prog is None else _nvrtc_log(nvrtc, prog)
-    raise BuildError(f"NVRTC could not compile the RoIAlign CUDA kernel (error {code}):\n{log[-3000:]}")
 
 
 @functools.lru_cache(maxsize=4)

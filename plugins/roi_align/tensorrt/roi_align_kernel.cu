@@ -149,7 +149,7 @@ __global__ void sampleLanesKernel(
     }
 }
 
-// host code: NVRTC (plugins/roi_align/cuda_kernel.py, where nvcc is missing) compiles the kernels alone
+// host code: NVRTC (plugins/roi_align/nvrtc.py, where nvcc is missing) compiles the kernels alone
 #if !defined(__CUDACC_RTC__)
 //! Whether the channel-vector kernel reads these maps: a stride of whole 16-byte vectors,
 //! every map and the output 16-byte aligned (a batch item's map then is too).

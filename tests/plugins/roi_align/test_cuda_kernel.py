@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from edge.errors import BackendUnavailableError, BuildError, EngineInputError
-from plugins.roi_align import cuda_kernel
+from plugins.roi_align import cuda_kernel, nvrtc
 from plugins.roi_align.reference import multilevel_roi_align
 from tests.plugins.roi_align.test_tensorrt_plugin import boxes, pyramid
 
@@ -27,8 +27,8 @@ needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc
 def _nvrtc_missing() -> str | None:
     """Why the NVRTC path cannot compile here, or None."""
     try:
-        cuda_kernel._wheel_dir("nvidia.cuda_nvrtc", "NVRTC")
-        cuda_kernel._wheel_dir("nvidia.cuda_runtime", "the CUDA runtime's headers")
+        nvrtc.wheel_dir("nvidia.cuda_nvrtc", "NVRTC")
+        nvrtc.wheel_dir("nvidia.cuda_runtime", "the CUDA runtime's headers")
     except BackendUnavailableError as exc:
         return str(exc)
     return None
@@ -73,7 +73,7 @@ def test_ptxas_report_is_read_per_kernel_and_architecture() -> None:
 def test_kernel_compiles_for_orin_and_hopper_without_stack_or_spills(compiler: str) -> None:
     if compiler == "NVRTC" and _nvrtc_missing() is not None:
         pytest.skip(f"needs NVRTC: {_nvrtc_missing()}")
-    compile_for = cuda_kernel.nvrtc_resources if compiler == "NVRTC" else cuda_kernel.kernel_resources
+    compile_for = nvrtc.nvrtc_resources if compiler == "NVRTC" else cuda_kernel.kernel_resources
     found = compile_for([87, 90])
     assert sorted((r.layout, r.arch, r.dtype) for r in found) == [
         (layout, arch, dtype)
@@ -96,7 +96,7 @@ def test_channel_vectors_load_and_store_16_bytes_at_a_time(arch: int) -> None:
     """What the compiler made of channel vectors: a 16-byte load a corner and a 16-byte store
     (cuobjdump's listing of NVRTC's machine code), where a thread per element loads 4 or 2."""
     pytest.importorskip("triton", reason="cuobjdump comes with Triton's wheel")
-    sass = cuda_kernel.nvrtc_sass(arch)
+    sass = nvrtc.nvrtc_sass(arch)
     for dtype in ("fp32", "fp16"):
         vectors, elements = sass[("channel_vectors", dtype)], sass[("channels_last", dtype)]
         assert len(re.findall(r"\bLDG\.E\.128\b", vectors)) == 4, "one load per corner of a sample"
@@ -107,11 +107,11 @@ def test_channel_vectors_load_and_store_16_bytes_at_a_time(arch: int) -> None:
 @needs_nvrtc
 def test_a_kernel_nvrtc_cannot_compile_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     # the error NVRTC gives, with its log, not a ptxas report of nothing
-    monkeypatch.setattr(cuda_kernel, "_NVRTC_STAND_INS", {**cuda_kernel._NVRTC_STAND_INS, "cmath": ""})
+    monkeypatch.setattr(nvrtc, "STAND_INS", {**nvrtc.STAND_INS, "cmath": ""})
     with pytest.raises(
         BuildError, match=r'(?s)NVRTC could not compile the RoIAlign CUDA kernel .*"INFINITY" is undefined'
     ):
-        cuda_kernel.nvrtc_resources([90])
+        nvrtc.nvrtc_resources([90])
 
 
 def test_without_nvcc_or_nvrtc_both_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,7 +124,7 @@ def test_without_nvcc_or_nvrtc_both_are_named(monkeypatch: pytest.MonkeyPatch) -
         )
 
     monkeypatch.setattr(cuda_kernel, "find_nvcc", no_nvcc)
-    monkeypatch.setattr(cuda_kernel, "_wheel_dir", no_wheel)
+    monkeypatch.setattr(nvrtc, "wheel_dir", no_wheel)
     with pytest.raises(
         BackendUnavailableError, match=r"nvcc .* was not found; NVRTC was not found \(pip install"
     ):
