@@ -118,19 +118,21 @@ MAPPINGS = {
     "thread_per_bin": 1,
     "sample_lanes": 2,
     "channel_vectors": 3,
+    "bin_channels": 4,
 }  # edge::roialign::Mapping
 _KERNELS = {
     "multiLevelRoIAlignKernel": "thread_per_bin",
     "sampleLanesKernel": "sample_lanes",
     "channelsLastKernel": "channels_last",
     "channelVectorsKernel": "channel_vectors",
+    "binChannelsKernel": "bin_channels",
 }
 LAYOUTS = ("nchw", "channels_last")  # the maps' memory layouts the kernels read
 
 
 @dataclasses.dataclass(frozen=True)
 class CudaKernelResources:
-    layout: str  # thread_per_bin, sample_lanes, channels_last or channel_vectors: the kernels
+    layout: str  # thread_per_bin, sample_lanes, bin_channels, channels_last or channel_vectors
     arch: int
     dtype: str  # fp32 or fp16: each kernel's two instantiations
     registers: int
@@ -278,8 +280,9 @@ def multilevel_roi_align_cuda(
     ``channels_last`` (kHWC; torch's channels_last memory format); maps in the other layout
     are copied first, and the output comes in the maps' layout. On NCHW maps ``mapping``
     picks the thread layout: ``thread_per_bin``, ``sample_lanes`` (a warp per row of bins,
-    a sample per lane; sampling ratio 1, 2 or 4) or ``auto``, what the plugin does (a thread
-    per bin, the faster on an H200); on channel-last maps ``thread_per_bin`` is a thread per
+    a sample per lane; sampling ratio 1, 2 or 4), ``bin_channels`` (a thread per bin of 8
+    channels) or ``auto``, what the plugin does (a thread per bin, the faster of the first two
+    on an H200; bin channels is not timed yet); on channel-last maps ``thread_per_bin`` is a thread per
     output element, ``channel_vectors`` a thread per 16 bytes of a bin's channels (4 float32
     or 8 float16 ones; the channels a multiple of that), and ``auto`` channel vectors where
     they apply. ``library`` defaults to one built for this GPU (:func:`build_library`).
@@ -292,6 +295,8 @@ def multilevel_roi_align_cuda(
         raise EngineInputError(f"mapping {mapping!r}; expected one of {sorted(MAPPINGS)}")
     if layout not in LAYOUTS:
         raise EngineInputError(f"layout {layout!r}; expected one of {list(LAYOUTS)}")
+    if mapping == "bin_channels" and layout != "nchw":
+        raise EngineInputError("the bin_channels mapping takes NCHW maps, got channels_last ones; use 'auto'")
     if mapping == "sample_lanes" and (sampling_ratio not in (1, 2, 4) or layout != "nchw"):
         raise EngineInputError(
             f"the sample_lanes mapping takes NCHW maps and sampling ratio 1, 2 or 4, got {layout} maps "

@@ -104,6 +104,48 @@ extern "C" int32_t edge_mlroialign_host_lanes(float const* const* features, int3
     return 0;
 }
 
+//! NCHW maps as the GPU's binChannelsKernel pools them: a thread per bin of kBinChannels
+//! channels, the last group short where the channels are not whole groups. Same arguments
+//! as edge_mlroialign_host.
+extern "C" int32_t edge_mlroialign_host_bin_channels(float const* const* features, int32_t const* heights,
+    int32_t const* widths, int32_t numLevels, int32_t channels, float const* rois, int64_t const* batchIdx,
+    int32_t numRois, int32_t minLevel, int32_t outputHeight, int32_t outputWidth, int32_t samplingRatio,
+    int32_t aligned, int32_t isMax, int32_t canonicalLevel, float canonicalSize, float const* spatialScales, float* out)
+{
+    using namespace edge::roialign;
+    if (numLevels < 1 || numLevels > kMaxLevels)
+    {
+        return 1;
+    }
+    Params const p = makeParams(numLevels, minLevel, outputHeight, outputWidth, samplingRatio, aligned, isMax,
+        canonicalLevel, canonicalSize, spatialScales);
+    int32_t const bins = outputHeight * outputWidth;
+    int32_t const work = (channels + kBinChannels - 1) / kBinChannels * bins;
+    for (int32_t r = 0; r < numRois; ++r)
+    {
+        Box const read = readBox(rois, r);
+        float const* box = read.v;
+        int32_t const l = levelIndex(box[0], box[1], box[2], box[3], p);
+        int64_t const planeSize = static_cast<int64_t>(heights[l]) * widths[l];
+        float const* image = features[l] + batchIdx[r] * channels * planeSize;
+        float* roiOut = out + static_cast<int64_t>(r) * channels * bins;
+        for (int32_t i = 0; i < work; ++i) // the GPU's threads, in order
+        {
+            int32_t const c0 = i / bins * kBinChannels;
+            int32_t const bin = i % bins;
+            int32_t const count = channels - c0 < kBinChannels ? channels - c0 : kBinChannels;
+            float pooled[kBinChannels];
+            binChannels<float, kBinChannels>(image + c0 * planeSize, planeSize, heights[l], widths[l],
+                p.spatialScales[l], box, bin, count, p, pooled);
+            for (int32_t j = 0; j < count; ++j)
+            {
+                roiOut[(c0 + j) * bins + bin] = pooled[j];
+            }
+        }
+    }
+    return 0;
+}
+
 namespace
 {
 

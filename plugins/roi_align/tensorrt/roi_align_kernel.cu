@@ -1,7 +1,8 @@
 // CUDA kernels of the fused multi-level RoIAlign; each box reads only the pyramid level its
-// size maps to. On NCHW maps, two thread layouts: a thread per output element (channel, bin)
-// of a box, for any sampling; and sample lanes (roi_align_math.h), a warp per row of bins with
-// one sample a lane, for sampling ratios 1, 2 and 4. On channel-last maps (kHWC, kHWC8,
+// size maps to. On NCHW maps, three thread layouts: a thread per output element (channel, bin)
+// of a box, for any sampling; bin channels, a thread per bin of 8 channels; and sample lanes
+// (roi_align_math.h), a warp per row of bins with one sample a lane, for sampling ratios 1, 2
+// and 4. On channel-last maps (kHWC, kHWC8,
 // kHWC16), channels fastest: a thread per output element, or per 16 bytes of channels.
 #include "roi_align_kernel.h"
 
@@ -63,6 +64,41 @@ __global__ void multiLevelRoIAlignKernel(
         int32_t const px = bin - py * p.outputWidth;
         roiOut[i] = static_cast<T>(
             poolBin(image + c * planeSize, level.height, level.width, level.scale, box, py, px, p));
+    }
+}
+
+//! NCHW maps, a thread per bin of kBinChannels channels. grid.x: one box each; grid.y and the
+//! threads: its channel groups x bins, bins fastest.
+template <typename T>
+__global__ void binChannelsKernel(
+    Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
+{
+    int32_t const r = blockIdx.x;
+    int32_t const bins = p.outputHeight * p.outputWidth;
+    int32_t const work = (channels + kBinChannels - 1) / kBinChannels * bins;
+    Box const read = readBox(rois, r);
+    float const* box = read.v;
+    Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
+    int64_t const planeSize = static_cast<int64_t>(level.height) * level.width;
+    T const* image = level.data + batchIdx[r] * channels * planeSize;
+    T* roiOut = out + static_cast<int64_t>(r) * channels * bins;
+    for (int32_t i = blockIdx.y * blockDim.x + threadIdx.x; i < work; i += gridDim.y * blockDim.x)
+    {
+        int32_t const group = i / bins;
+        int32_t const bin = i - group * bins;
+        int32_t const c0 = group * kBinChannels;
+        int32_t const count = channels - c0 < kBinChannels ? channels - c0 : kBinChannels;
+        float pooled[kBinChannels];
+        binChannels<T, kBinChannels>(
+            image + c0 * planeSize, planeSize, level.height, level.width, level.scale, box, bin, count, p, pooled);
+#pragma unroll
+        for (int32_t j = 0; j < kBinChannels; ++j)
+        {
+            if (j < count)
+            {
+                roiOut[(c0 + j) * bins + bin] = static_cast<T>(pooled[j]);
+            }
+        }
     }
 }
 
@@ -173,10 +209,11 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     int32_t const stride = channelsLast ? levels.channelStride : channels;
     int64_t const perRoi = static_cast<int64_t>(stride) * p.outputHeight * p.outputWidth;
     bool const lanes = mapping == Mapping::kSampleLanes; // kAuto: roi_align_kernel.h
+    bool const binGroups = mapping == Mapping::kBinChannels;
     bool const vectorsApply = channelsLast && channelVectorsApply(levels, p.numLevels, out);
     bool const vectors = mapping == Mapping::kChannelVectors || (mapping == Mapping::kAuto && vectorsApply);
     if (numRois < 0 || perRoi < 0 || perRoi >= (int64_t{1} << 31) || (lanes && !sampleLanesApply(p))
-        || stride < channels || (channelsLast && lanes) || (vectors && !vectorsApply))
+        || stride < channels || (channelsLast && (lanes || binGroups)) || (vectors && !vectorsApply))
     {
         return cudaErrorInvalidValue;
     }
@@ -195,8 +232,19 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     }
     int32_t const block = 256;
     int64_t const perBlock = lanes ? block / kWarp : block; // rows of bins, or bins
-    int64_t const work
-        = lanes ? static_cast<int64_t>(channels) * p.outputHeight : (vectors ? perRoi / (16 / sizeof(T)) : perRoi);
+    int64_t work = perRoi; // a thread per element
+    if (lanes)
+    {
+        work = static_cast<int64_t>(channels) * p.outputHeight;
+    }
+    else if (vectors)
+    {
+        work = perRoi / (16 / sizeof(T));
+    }
+    else if (binGroups)
+    {
+        work = static_cast<int64_t>(channels + kBinChannels - 1) / kBinChannels * p.outputHeight * p.outputWidth;
+    }
     int64_t const chunks = (work + perBlock - 1) / perBlock;
     dim3 const grid(static_cast<uint32_t>(numRois), static_cast<uint32_t>(chunks < 65535 ? chunks : 65535));
     if (vectors)
@@ -206,6 +254,10 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     else if (channelsLast)
     {
         channelsLastKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
+    }
+    else if (binGroups)
+    {
+        binChannelsKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
     }
     else if (lanes)
     {

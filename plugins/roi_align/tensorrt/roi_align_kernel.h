@@ -28,20 +28,23 @@ struct Levels
 //! channel-last maps a thread per bin is a thread per output element, and kAuto is channel
 //! vectors (a thread per 16 bytes of a bin's channels) where the channel stride is a
 //! multiple of the vector and the maps and output are 16-byte aligned, else a thread per
-//! element; neither is timed on a GPU yet.
+//! element; neither is timed on a GPU yet. kBinChannels (NCHW maps, any sampling): a thread per
+//! bin of 8 channels, selectable, not timed yet either.
 enum class Mapping : int32_t
 {
     kAuto = 0,
     kThreadPerBin = 1,
     kSampleLanes = 2,
     kChannelVectors = 3,
+    kBinChannels = 4,
 };
 
 //! rois: [R, 4] float boxes in image pixels; batchIdx: [R]; out: [R, C, outputHeight, outputWidth]
 //! in the maps' layout. cudaErrorInvalidValue for sizes past 2^31 elements per box or map of
 //! a batch item, a channel stride below the channels, or a mapping where it does not apply
-//! (kSampleLanes: NCHW maps, sampling ratio 1, 2 or 4; kChannelVectors: channel-last maps
-//! whose stride is a multiple of 16 bytes, maps and output 16-byte aligned).
+//! (kSampleLanes: NCHW maps, sampling ratio 1, 2 or 4; kBinChannels: NCHW maps;
+//! kChannelVectors: channel-last maps whose stride is a multiple of 16 bytes, maps and output
+//! 16-byte aligned).
 template <typename T>
 cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* batchIdx, int32_t numRois,
     int32_t channels, Params const& p, T* out, cudaStream_t stream, Mapping mapping = Mapping::kAuto);

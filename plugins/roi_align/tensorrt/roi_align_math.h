@@ -253,6 +253,62 @@ EDGE_HD float poolBin(T const* plane, int32_t height, int32_t width, float scale
     return p.isMax ? acc : acc / static_cast<float>(g.gh * g.gw);
 }
 
+// Bin channels, on NCHW maps: a thread pools one bin of K adjacent channels, working out each
+// sample's corners and weights once for the K planes, where a thread per bin works them out
+// for every channel. Neighbouring threads take neighbouring bins of the same channels, so a
+// warp's loads of one plane fall along the same rows, as a thread per bin's do.
+constexpr int32_t kBinChannels = 8;
+
+//! Bin `bin` of `count` (at most K) adjacent channels of an NCHW map of one batch item, the
+//! first of them at `planes`; planeSize apart. The sums poolBin() makes, in its order.
+template <typename T, int32_t K>
+EDGE_HD void binChannels(T const* planes, int64_t planeSize, int32_t height, int32_t width, float scale,
+    float const* box, int32_t bin, int32_t count, Params const& p, float (&out)[K])
+{
+    int32_t const py = bin / p.outputWidth;
+    int32_t const px = bin - py * p.outputWidth;
+    Geometry const geom = boxGeometry(scale, box, p);
+EDGE_UNROLL
+    for (int32_t j = 0; j < K; ++j)
+    {
+        out[j] = p.isMax ? -INFINITY : 0.0F;
+    }
+    bool const empty = geom.gh <= 0 || geom.gw <= 0; // an empty box under adaptive sampling has no samples
+    for (int32_t sy = 0; sy < (empty ? 0 : geom.gh); ++sy)
+    {
+        for (int32_t sx = 0; sx < geom.gw; ++sx)
+        {
+            Point const at = samplePoint(geom, py, px, sy, sx);
+            Corners const k = cornersAt(height, width, at.y, at.x);
+            float sample[K] = {};
+            if (k.valid)
+            {
+EDGE_UNROLL
+                for (int32_t j = 0; j < K; ++j)
+                {
+                    if (j < count)
+                    {
+                        T const* plane = planes + j * planeSize;
+                        sample[j] = k.w00 * static_cast<float>(plane[k.i00]) + k.w01 * static_cast<float>(plane[k.i01])
+                            + k.w10 * static_cast<float>(plane[k.i10]) + k.w11 * static_cast<float>(plane[k.i11]);
+                    }
+                }
+            }
+EDGE_UNROLL
+            for (int32_t j = 0; j < K; ++j)
+            {
+                out[j] = p.isMax ? fmaxf(out[j], sample[j]) : out[j] + sample[j];
+            }
+        }
+    }
+EDGE_UNROLL
+    for (int32_t j = 0; j < K; ++j)
+    {
+        float const pooled = (empty || p.isMax) ? out[j] : out[j] / static_cast<float>(geom.gh * geom.gw);
+        out[j] = empty ? 0.0F : pooled;
+    }
+}
+
 // Channel-last maps, TensorRT's kHWC (FP32), kHWC8 and kHWC16 (FP16): the value of channel c
 // at pixel (y, x) is at (y * W + x) * stride + c, stride the channels rounded up to the
 // format's vector (1, 8 or 16); the output [R, C, oh, ow] is laid out the same way,

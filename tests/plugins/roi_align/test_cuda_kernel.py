@@ -77,16 +77,16 @@ def test_kernel_compiles_for_orin_and_hopper_without_stack_or_spills(compiler: s
     found = compile_for([87, 90])
     assert sorted((r.layout, r.arch, r.dtype) for r in found) == [
         (layout, arch, dtype)
-        for layout in ("channel_vectors", "channels_last", "sample_lanes", "thread_per_bin")
+        for layout in ("bin_channels", "channel_vectors", "channels_last", "sample_lanes", "thread_per_bin")
         for arch in (87, 90)
         for dtype in ("fp16", "fp32")
     ]
     for r in found:
         # a stack frame here was the pyramid parameters copied to local memory for runtime indexing
         assert r.stack_bytes == 0 and not r.spills, r
-        # 64 registers: four 256-thread blocks an SM; channel vectors hold a float16 corner's
-        # 8 channels as it loads four corners at once, and may take three blocks (85)
-        limit = 85 if r.layout == "channel_vectors" else 64
+        # 64 registers: four 256-thread blocks an SM; channel vectors and bin channels hold 8
+        # channels of each of a sample's four corners at once, and may take three blocks (85)
+        limit = 85 if r.layout in ("channel_vectors", "bin_channels") else 64
         assert r.registers <= limit, f"{r}: more than {limit} registers"
 
 
@@ -197,6 +197,10 @@ def test_inputs_are_checked_before_any_cuda_call() -> None:
     with pytest.raises(EngineInputError, match="got channels_last maps and sampling ratio 2; use 'auto'"):
         call(feats, rois, bidx, 7, [0.25, 0.125], 2, True, 2, mapping="sample_lanes", layout="channels_last")
     with pytest.raises(
+        EngineInputError, match="the bin_channels mapping takes NCHW maps, got channels_last ones"
+    ):
+        call(feats, rois, bidx, 7, [0.25, 0.125], 2, True, 2, mapping="bin_channels", layout="channels_last")
+    with pytest.raises(
         EngineInputError, match="channel_vectors mapping takes channels_last maps whose channels"
     ):
         call(feats, rois, bidx, 7, [0.25, 0.125], 2, True, 2, mapping="channel_vectors")
@@ -230,6 +234,8 @@ def test_inputs_are_checked_before_any_cuda_call() -> None:
         (False, 1, "avg", "auto", "nchw", 3),
         (False, 0, "avg", "auto", "nchw", 3),  # adaptive sampling: a thread per bin
         (True, 3, "max", "auto", "nchw", 3),
+        (True, 2, "avg", "bin_channels", "nchw", 3),  # one short group of 8
+        (False, 0, "max", "bin_channels", "nchw", 20),
         (True, 2, "avg", "auto", "channels_last", 3),  # TensorRT's kHWC: a thread per element
         (False, 0, "max", "thread_per_bin", "channels_last", 16),
         (True, 2, "avg", "auto", "channels_last", 16),  # channel vectors: 16-byte loads
@@ -292,6 +298,7 @@ def test_cuda_kernel_agrees_with_the_triton_kernel_and_takes_no_rois() -> None:
     for mapping, layout in [  # 14 bins a row: two passes of sample lanes
         ("thread_per_bin", "nchw"),
         ("sample_lanes", "nchw"),
+        ("bin_channels", "nchw"),
         ("thread_per_bin", "channels_last"),
         ("channel_vectors", "channels_last"),
     ]:

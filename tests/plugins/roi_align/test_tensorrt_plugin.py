@@ -164,6 +164,33 @@ def test_sample_lanes_layout_matches_reference(
     np.testing.assert_allclose(got, per_bin, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("channels", "aligned", "sampling", "mode"),
+    [(3, True, 2, "avg"), (12, False, 0, "avg"), (16, True, 0, "max"), (20, False, 2, "max")],
+)
+def test_bin_channels_layout_matches_reference(
+    host_lib: ctypes.CDLL, channels: int, aligned: bool, sampling: int, mode: str
+) -> None:
+    """The GPU's bin-channels kernel, its threads in order: a bin of 8 channels each, a short
+    last group (3, 12, 20 channels), the corners' weights worked out once for the group."""
+    feats, scales = pyramid(13, c=channels)
+    rois, bidx = boxes(14)
+    rois[7, 1] = np.inf  # pools zeros
+    kw = {
+        "output_size": 7,
+        "spatial_scales": scales,
+        "sampling_ratio": sampling,
+        "aligned": aligned,
+        "mode": mode,
+    }
+    got = run_host(host_lib, feats, rois, bidx, entry="edge_mlroialign_host_bin_channels", **kw)
+    ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    assert not got[7].any()
+    # a thread per bin's sums in its order: the same float32 values, bit for bit
+    np.testing.assert_array_equal(got, run_host(host_lib, feats, rois, bidx, **kw))
+
+
 @pytest.mark.parametrize("sampling", [0, 3])
 def test_sample_lanes_layout_refuses_other_sampling(host_lib: ctypes.CDLL, sampling: int) -> None:
     feats, scales = pyramid(3)
