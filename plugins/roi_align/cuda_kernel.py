@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 SRC = Path(__file__).resolve().parent / "tensorrt"
 SOURCES = ("roi_align_kernel.cu", "standalone.cu")
-HEADERS = ("roi_align_kernel.h", "roi_align_math.h")
+HEADERS = ("roi_align_kernel.h", "roi_align_math.h", "roi_align_channels_last.h")
 MAX_LEVELS = 5  # kMaxLevels in roi_align_math.h
 
 

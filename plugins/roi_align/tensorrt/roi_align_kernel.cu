@@ -102,24 +102,45 @@ __global__ void binChannelsKernel(
     }
 }
 
+//! A block's box on channel-last maps: its level, the map of its batch item, its output.
+template <typename T>
+struct ChannelsLastRoi
+{
+    Box box;
+    Level<T> level;
+    T const* image;
+    T* out;
+    int32_t elements; // of its output, padding channels included: < 2^31, checked by launch()
+};
+
+template <typename T>
+__device__ __forceinline__ ChannelsLastRoi<T> channelsLastRoi(
+    Levels<T> const& levels, float const* rois, int64_t const* batchIdx, Params const& p, T* out)
+{
+    int32_t const r = blockIdx.x;
+    int32_t const stride = levels.channelStride;
+    ChannelsLastRoi<T> roi{};
+    roi.box = readBox(rois, r);
+    float const* box = roi.box.v;
+    roi.level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
+    roi.image = roi.level.data + batchIdx[r] * static_cast<int64_t>(roi.level.height) * roi.level.width * stride;
+    roi.elements = stride * p.outputHeight * p.outputWidth;
+    roi.out = out + static_cast<int64_t>(r) * roi.elements;
+    return roi;
+}
+
 //! Channel-last maps and output. grid.x: one box each; grid.y and the threads: its bins x
 //! channels, channels fastest (roi_align_math.h, channelsLastElement).
 template <typename T>
 __global__ void channelsLastKernel(
     Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
 {
-    int32_t const r = blockIdx.x;
-    int32_t const stride = levels.channelStride;
-    int32_t const perRoi = stride * p.outputHeight * p.outputWidth; // < 2^31, checked by launch()
-    Box const read = readBox(rois, r);
-    float const* box = read.v;
-    Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
-    T const* image = level.data + batchIdx[r] * static_cast<int64_t>(level.height) * level.width * stride;
-    T* roiOut = out + static_cast<int64_t>(r) * perRoi;
-    for (int32_t i = blockIdx.y * blockDim.x + threadIdx.x; i < perRoi; i += gridDim.y * blockDim.x)
+    ChannelsLastRoi<T> const roi = channelsLastRoi(levels, rois, batchIdx, p, out);
+    Level<T> const& l = roi.level;
+    for (int32_t i = blockIdx.y * blockDim.x + threadIdx.x; i < roi.elements; i += gridDim.y * blockDim.x)
     {
-        roiOut[i] = static_cast<T>(
-            channelsLastElement(image, level.height, level.width, level.scale, box, channels, stride, i, p));
+        roi.out[i] = static_cast<T>(channelsLastElement(
+            roi.image, l.height, l.width, l.scale, roi.box.v, channels, levels.channelStride, i, p));
     }
 }
 
@@ -130,19 +151,14 @@ __global__ void channelVectorsKernel(
     Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
 {
     constexpr int32_t V = 16 / sizeof(T);
-    int32_t const r = blockIdx.x;
-    int32_t const stride = levels.channelStride;
-    int32_t const perRoi = stride * p.outputHeight * p.outputWidth; // < 2^31, checked by launch()
-    Box const read = readBox(rois, r);
-    float const* box = read.v;
-    Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
-    T const* image = level.data + batchIdx[r] * static_cast<int64_t>(level.height) * level.width * stride;
-    T* roiOut = out + static_cast<int64_t>(r) * perRoi;
-    for (int32_t g = blockIdx.y * blockDim.x + threadIdx.x; g < perRoi / V; g += gridDim.y * blockDim.x)
+    ChannelsLastRoi<T> const roi = channelsLastRoi(levels, rois, batchIdx, p, out);
+    Level<T> const& l = roi.level;
+    for (int32_t g = blockIdx.y * blockDim.x + threadIdx.x; g < roi.elements / V; g += gridDim.y * blockDim.x)
     {
         float pooled[V];
-        channelsLastVector<T, V>(image, level.height, level.width, level.scale, box, channels, stride, g, p, pooled);
-        storeChannels<T, V>(roiOut + g * V, pooled);
+        channelsLastVector<T, V>(
+            roi.image, l.height, l.width, l.scale, roi.box.v, channels, levels.channelStride, g, p, pooled);
+        storeChannels<T, V>(roi.out + g * V, pooled);
     }
 }
 

@@ -1,7 +1,7 @@
 // Launcher of the multi-level RoIAlign kernel (roi_align_kernel.cu).
 #pragma once
 
-#include "roi_align_math.h"
+#include "roi_align_channels_last.h"
 
 #include <cuda_runtime_api.h>
 

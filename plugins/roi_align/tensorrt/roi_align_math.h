@@ -253,27 +253,19 @@ EDGE_HD float poolBin(T const* plane, int32_t height, int32_t width, float scale
     return p.isMax ? acc : acc / static_cast<float>(g.gh * g.gw);
 }
 
-// Bin channels, on NCHW maps: a thread pools one bin of K adjacent channels, working out each
-// sample's corners and weights once for the K planes, where a thread per bin works them out
-// for every channel. Neighbouring threads take neighbouring bins of the same channels, so a
-// warp's loads of one plane fall along the same rows, as a thread per bin's do.
-constexpr int32_t kBinChannels = 8;
-
-//! Bin `bin` of `count` (at most K) adjacent channels of an NCHW map of one batch item, the
-//! first of them at `planes`; planeSize apart. The sums poolBin() makes, in its order.
-template <typename T, int32_t K>
-EDGE_HD void binChannels(T const* planes, int64_t planeSize, int32_t height, int32_t width, float scale,
-    float const* box, int32_t bin, int32_t count, Params const& p, float (&out)[K])
+//! K values of one bin pooled from its samples: reader(k, sample) fills the K values of a
+//! sample whose corners and weights are k (a valid one). The sums and maxima poolBin() makes,
+//! in its order; an empty box under adaptive sampling has no samples and pools zeros.
+template <int32_t K, typename Reader>
+EDGE_HD void poolK(Geometry const& geom, int32_t height, int32_t width, int32_t py, int32_t px, Params const& p,
+    Reader const& reader, float (&out)[K])
 {
-    int32_t const py = bin / p.outputWidth;
-    int32_t const px = bin - py * p.outputWidth;
-    Geometry const geom = boxGeometry(scale, box, p);
 EDGE_UNROLL
     for (int32_t j = 0; j < K; ++j)
     {
         out[j] = p.isMax ? -INFINITY : 0.0F;
     }
-    bool const empty = geom.gh <= 0 || geom.gw <= 0; // an empty box under adaptive sampling has no samples
+    bool const empty = geom.gh <= 0 || geom.gw <= 0;
     for (int32_t sy = 0; sy < (empty ? 0 : geom.gh); ++sy)
     {
         for (int32_t sx = 0; sx < geom.gw; ++sx)
@@ -283,16 +275,7 @@ EDGE_UNROLL
             float sample[K] = {};
             if (k.valid)
             {
-EDGE_UNROLL
-                for (int32_t j = 0; j < K; ++j)
-                {
-                    if (j < count)
-                    {
-                        T const* plane = planes + j * planeSize;
-                        sample[j] = k.w00 * static_cast<float>(plane[k.i00]) + k.w01 * static_cast<float>(plane[k.i01])
-                            + k.w10 * static_cast<float>(plane[k.i10]) + k.w11 * static_cast<float>(plane[k.i11]);
-                    }
-                }
+                reader(k, sample);
             }
 EDGE_UNROLL
             for (int32_t j = 0; j < K; ++j)
@@ -309,143 +292,44 @@ EDGE_UNROLL
     }
 }
 
-// Channel-last maps, TensorRT's kHWC (FP32), kHWC8 and kHWC16 (FP16): the value of channel c
-// at pixel (y, x) is at (y * W + x) * stride + c, stride the channels rounded up to the
-// format's vector (1, 8 or 16); the output [R, C, oh, ow] is laid out the same way,
-// (r * oh * ow + bin) * stride + c. A thread per output element, channels fastest: a warp
-// reads 32 adjacent channels of each corner it samples, and writes 32 adjacent outputs.
+// Bin channels, on NCHW maps: a thread pools one bin of K adjacent channels, working out each
+// sample's corners and weights once for the K planes, where a thread per bin works them out
+// for every channel. Neighbouring threads take neighbouring bins of the same channels, so a
+// warp's loads of one plane fall along the same rows, as a thread per bin's do.
+constexpr int32_t kBinChannels = 8;
 
-//! Elements between neighbouring pixels of a channel-last map of `channels` in vectors of `vector`.
-EDGE_HD int32_t channelStride(int32_t channels, int32_t vector)
+//! A sample of `count` (at most K) adjacent planes, planeSize apart: bilinear()'s sums.
+template <typename T, int32_t K>
+struct PlaneReader
 {
-    return (channels + vector - 1) / vector * vector;
-}
+    T const* planes;
+    int64_t planeSize;
+    int32_t count;
 
-//! Output element i (of a box's oh * ow * stride) of a channel-last map `image` of one batch
-//! item; the padding channels past `channels` are written as 0.
-template <typename T>
-EDGE_HD float channelsLastElement(T const* image, int32_t height, int32_t width, float scale, float const* box,
-    int32_t channels, int32_t stride, int32_t i, Params const& p)
-{
-    int32_t const bin = i / stride;
-    int32_t const c = i - bin * stride;
-    if (c >= channels)
+    EDGE_HD void operator()(Corners const& k, float (&sample)[K]) const
     {
-        return 0.0F;
-    }
-    int32_t const py = bin / p.outputWidth;
-    int32_t const px = bin - py * p.outputWidth;
-    return poolBin(image + c, height, width, scale, box, py, px, p, stride);
-}
-
-// Channel vectors: a thread pools 16 bytes of adjacent channels of one bin (4 float32 or
-// 8 float16 channels), one 128-bit load a corner on the GPU. The sample's corners and
-// weights are then worked out once for those channels, where a thread per element works
-// them out for each; the same sums, in the same order, as channelsLastElement's.
-
-//! V adjacent channels from p, as floats: on the GPU one 16-byte load (V * sizeof(T) == 16,
-//! p 16-byte aligned: launch() checks both), on the host (the tests' build) one at a time.
-template <typename T, int32_t V>
-EDGE_HD void loadChannels(T const* p, float (&out)[V])
-{
-#if defined(__CUDA_ARCH__)
-    static_assert(V * sizeof(T) == 16, "a channel vector is 16 bytes on the GPU");
-    uint4 const raw = *reinterpret_cast<uint4 const*>(p);
-    T const* v = reinterpret_cast<T const*>(&raw);
-#else
-    T const* v = p;
-#endif
 EDGE_UNROLL
-    for (int32_t i = 0; i < V; ++i)
-    {
-        out[i] = static_cast<float>(v[i]);
-    }
-}
-
-//! V floats to adjacent channels at p, as loadChannels reads them.
-template <typename T, int32_t V>
-EDGE_HD void storeChannels(T* p, float const (&in)[V])
-{
-#if defined(__CUDA_ARCH__)
-    static_assert(V * sizeof(T) == 16, "a channel vector is 16 bytes on the GPU");
-    uint4 raw;
-    T* v = reinterpret_cast<T*>(&raw);
-EDGE_UNROLL
-    for (int32_t i = 0; i < V; ++i)
-    {
-        v[i] = static_cast<T>(in[i]);
-    }
-    *reinterpret_cast<uint4*>(p) = raw;
-#else
-    for (int32_t i = 0; i < V; ++i)
-    {
-        p[i] = static_cast<T>(in[i]);
-    }
-#endif
-}
-
-//! acc += w * the V channels at p.
-template <typename T, int32_t V>
-EDGE_HD void addCorner(T const* p, float w, float (&acc)[V])
-{
-    float v[V];
-    loadChannels<T, V>(p, v);
-EDGE_UNROLL
-    for (int32_t i = 0; i < V; ++i)
-    {
-        acc[i] += w * v[i];
-    }
-}
-
-//! Output vector g (of a box's oh * ow * stride / V; stride a multiple of V) of a channel-last
-//! map `image` of one batch item: channels c0 .. c0 + V - 1 of one bin, padding channels 0.
-template <typename T, int32_t V>
-EDGE_HD void channelsLastVector(T const* image, int32_t height, int32_t width, float scale, float const* box,
-    int32_t channels, int32_t stride, int32_t g, Params const& p, float (&out)[V])
-{
-    int32_t const groups = stride / V;
-    int32_t const bin = g / groups;
-    int32_t const c0 = (g - bin * groups) * V;
-    int32_t const py = bin / p.outputWidth;
-    int32_t const px = bin - py * p.outputWidth;
-    Geometry const geom = boxGeometry(scale, box, p);
-EDGE_UNROLL
-    for (int32_t i = 0; i < V; ++i)
-    {
-        out[i] = p.isMax ? -INFINITY : 0.0F;
-    }
-    bool const empty = geom.gh <= 0 || geom.gw <= 0; // an empty box under adaptive sampling has no samples
-    T const* base = image + c0;
-    for (int32_t sy = 0; sy < (empty ? 0 : geom.gh); ++sy)
-    {
-        for (int32_t sx = 0; sx < geom.gw; ++sx)
+        for (int32_t j = 0; j < K; ++j)
         {
-            Point const at = samplePoint(geom, py, px, sy, sx);
-            Corners const k = cornersAt(height, width, at.y, at.x);
-            float sample[V] = {};
-            if (k.valid)
+            if (j < count)
             {
-                // the sums bilinear() makes, in its order (the compiler still issues the four
-                // loads first: 72 registers for float16, where capping them at 64 spilled)
-                addCorner<T, V>(base + k.i00 * stride, k.w00, sample);
-                addCorner<T, V>(base + k.i01 * stride, k.w01, sample);
-                addCorner<T, V>(base + k.i10 * stride, k.w10, sample);
-                addCorner<T, V>(base + k.i11 * stride, k.w11, sample);
-            }
-EDGE_UNROLL
-            for (int32_t i = 0; i < V; ++i)
-            {
-                out[i] = p.isMax ? fmaxf(out[i], sample[i]) : out[i] + sample[i];
+                T const* plane = planes + j * planeSize;
+                sample[j] = k.w00 * static_cast<float>(plane[k.i00]) + k.w01 * static_cast<float>(plane[k.i01])
+                    + k.w10 * static_cast<float>(plane[k.i10]) + k.w11 * static_cast<float>(plane[k.i11]);
             }
         }
     }
-EDGE_UNROLL
-    for (int32_t i = 0; i < V; ++i)
-    {
-        bool const padding = c0 + i >= channels;
-        float const pooled = (empty || p.isMax) ? out[i] : out[i] / static_cast<float>(geom.gh * geom.gw);
-        out[i] = (padding || empty) ? 0.0F : pooled;
-    }
+};
+
+//! Bin `bin` of `count` (at most K) adjacent channels of an NCHW map of one batch item, the
+//! first of them at `planes`; planeSize apart.
+template <typename T, int32_t K>
+EDGE_HD void binChannels(T const* planes, int64_t planeSize, int32_t height, int32_t width, float scale,
+    float const* box, int32_t bin, int32_t count, Params const& p, float (&out)[K])
+{
+    int32_t const py = bin / p.outputWidth;
+    poolK<K>(boxGeometry(scale, box, p), height, width, py, bin - py * p.outputWidth, p,
+        PlaneReader<T, K>{planes, planeSize, count}, out);
 }
 
 // The sample-lanes layout: a warp pools one row of bins (one box, channel and output row).

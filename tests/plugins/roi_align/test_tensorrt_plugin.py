@@ -1,4 +1,4 @@
-"""The TensorRT plugin's arithmetic (plugins/roi_align/tensorrt/roi_align_math.h) against
+"""The TensorRT plugin's arithmetic (plugins/roi_align/tensorrt/roi_align_*.h) against
 the numpy reference: the same header the CUDA kernel includes, compiled for the CPU
 here. The plugin is compile-checked where nvcc and TensorRT's headers exist (the kernel
 alone: test_cuda_kernel.py); building an engine with the plugin needs TensorRT (marked, skipped here)."""
@@ -56,29 +56,29 @@ def host_lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     return ctypes.CDLL(str(lib))
 
 
-def run_host(
+def _call_host(
     lib: ctypes.CDLL,
-    feats: list[np.ndarray],
+    entry: str,
+    maps: list[np.ndarray],
+    sizes: list[tuple[int, int]],
+    layout_args: list[int],
     rois: np.ndarray,
     bidx: np.ndarray,
-    entry: str = "edge_mlroialign_host",
-    **kw: object,
+    out: np.ndarray,
+    kw: dict[str, object],
 ) -> np.ndarray:
-    feats = [np.ascontiguousarray(f, np.float32) for f in feats]
+    """One of host_reference.cpp's entry points: ``maps`` as its layout has them, their
+    (H, W), the layout's arguments (channels, and for channel-last maps stride and vector),
+    then what every entry takes. ``out`` filled in."""
     rois = np.ascontiguousarray(rois, np.float32)
     bidx = np.ascontiguousarray(bidx, np.int64)
     oh = ow = int(kw["output_size"])  # type: ignore[call-overload]
-    out = np.zeros((rois.shape[0], feats[0].shape[1], oh, ow), np.float32)
-    ptrs = (F32P * len(feats))(*[f.ctypes.data_as(F32P) for f in feats])
-    heights = (ctypes.c_int32 * len(feats))(*[f.shape[2] for f in feats])
-    widths = (ctypes.c_int32 * len(feats))(*[f.shape[3] for f in feats])
-    scales = (ctypes.c_float * len(feats))(*kw["spatial_scales"])  # type: ignore[misc]
     rc = getattr(lib, entry)(
-        ptrs,
-        heights,
-        widths,
-        ctypes.c_int32(len(feats)),
-        ctypes.c_int32(feats[0].shape[1]),
+        (F32P * len(maps))(*[m.ctypes.data_as(F32P) for m in maps]),
+        (ctypes.c_int32 * len(maps))(*[h for h, _ in sizes]),
+        (ctypes.c_int32 * len(maps))(*[w for _, w in sizes]),
+        ctypes.c_int32(len(maps)),
+        *[ctypes.c_int32(v) for v in layout_args],
         rois.ctypes.data_as(F32P),
         bidx.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
         ctypes.c_int32(rois.shape[0]),
@@ -90,12 +90,27 @@ def run_host(
         ctypes.c_int32(int(kw.get("mode", "avg") == "max")),
         ctypes.c_int32(4),
         ctypes.c_float(224.0),
-        scales,
+        (ctypes.c_float * len(maps))(*kw["spatial_scales"]),  # type: ignore[misc]
         out.ctypes.data_as(F32P),
     )
     if rc != 0:
         raise ValueError(f"{entry} returned {rc}")
     return out
+
+
+def run_host(
+    lib: ctypes.CDLL,
+    feats: list[np.ndarray],
+    rois: np.ndarray,
+    bidx: np.ndarray,
+    entry: str = "edge_mlroialign_host",
+    **kw: object,
+) -> np.ndarray:
+    feats = [np.ascontiguousarray(f, np.float32) for f in feats]
+    oh = ow = int(kw["output_size"])  # type: ignore[call-overload]
+    out = np.zeros((rois.shape[0], feats[0].shape[1], oh, ow), np.float32)
+    sizes = [(f.shape[2], f.shape[3]) for f in feats]
+    return _call_host(lib, entry, feats, sizes, [feats[0].shape[1]], rois, bidx, out, kw)
 
 
 def pyramid(
@@ -246,36 +261,11 @@ def run_host_channels_last(
         hwc = np.full((f.shape[0], f.shape[2], f.shape[3], stride), np.nan, np.float32)
         hwc[..., :channels] = f.transpose(0, 2, 3, 1)[..., :stride]  # all of them where stride fits
         packed.append(hwc)
-    rois = np.ascontiguousarray(rois, np.float32)
-    bidx = np.ascontiguousarray(bidx, np.int64)
     oh = ow = int(kw["output_size"])  # type: ignore[call-overload]
     out = np.full((rois.shape[0], oh, ow, stride), -7.0, np.float32)  # every element is written
-    scales = (ctypes.c_float * len(feats))(*kw["spatial_scales"])  # type: ignore[misc]
-    rc = lib.edge_mlroialign_host_channels_last(
-        (F32P * len(packed))(*[f.ctypes.data_as(F32P) for f in packed]),
-        (ctypes.c_int32 * len(feats))(*[f.shape[2] for f in feats]),
-        (ctypes.c_int32 * len(feats))(*[f.shape[3] for f in feats]),
-        ctypes.c_int32(len(feats)),
-        ctypes.c_int32(channels),
-        ctypes.c_int32(stride),
-        ctypes.c_int32(vector),
-        rois.ctypes.data_as(F32P),
-        bidx.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
-        ctypes.c_int32(rois.shape[0]),
-        ctypes.c_int32(2),
-        ctypes.c_int32(oh),
-        ctypes.c_int32(ow),
-        ctypes.c_int32(int(kw["sampling_ratio"])),  # type: ignore[call-overload]
-        ctypes.c_int32(int(bool(kw["aligned"]))),
-        ctypes.c_int32(int(kw.get("mode", "avg") == "max")),
-        ctypes.c_int32(4),
-        ctypes.c_float(224.0),
-        scales,
-        out.ctypes.data_as(F32P),
-    )
-    if rc != 0:
-        raise ValueError(f"edge_mlroialign_host_channels_last returned {rc}")
-    return out
+    sizes = [(f.shape[2], f.shape[3]) for f in feats]
+    entry = "edge_mlroialign_host_channels_last"
+    return _call_host(lib, entry, packed, sizes, [channels, stride, vector], rois, bidx, out, kw)
 
 
 @pytest.mark.parametrize(
