@@ -7,6 +7,7 @@
 #include "multilevel_roi_align_plugin.cpp"
 
 #include <cstdio>
+#include <memory>
 
 namespace edge
 {
@@ -211,6 +212,113 @@ void formatChecks()
     delete plugin;
 }
 
+//! Dimension expressions of known values, as TensorRT's builder hands them to getOutputShapes
+//! for inputs of fixed shape (TensorRT's headers ask plugins not to derive from these
+//! classes, which a plugin does not; this test stands in for the builder).
+class Constant : public nvinfer1::IDimensionExpr
+{
+public:
+    explicit Constant(int64_t value)
+        : mValue(value)
+    {
+        mImpl = &mValue;
+    }
+
+private:
+    struct Value : nvinfer1::apiv::VDimensionExpr
+    {
+        explicit Value(int64_t v)
+            : v(v)
+        {
+        }
+        bool isConstant() const override
+        {
+            return true;
+        }
+        int64_t getConstantValue() const override
+        {
+            return v;
+        }
+        bool isSizeTensor() const override
+        {
+            return false;
+        }
+        int64_t v;
+    } mValue;
+};
+
+class Builder : public nvinfer1::IExprBuilder
+{
+public:
+    Builder()
+    {
+        mImpl = &mMake;
+    }
+    Constant const* of(int64_t v)
+    {
+        return mMake.keep(v);
+    }
+
+private:
+    struct Make : nvinfer1::apiv::VExprBuilder
+    {
+        std::vector<std::unique_ptr<Constant>> made;
+        Constant const* keep(int64_t v)
+        {
+            made.push_back(std::make_unique<Constant>(v));
+            return made.back().get();
+        }
+        nvinfer1::IDimensionExpr const* constant(int64_t value) override
+        {
+            return keep(value);
+        }
+        nvinfer1::IDimensionExpr const* operation(
+            nvinfer1::DimensionOperation, nvinfer1::IDimensionExpr const&, nvinfer1::IDimensionExpr const&) override
+        {
+            return nullptr; // the plugin's output shape needs no arithmetic
+        }
+        nvinfer1::IDimensionExpr const* declareSizeTensor(
+            int32_t, nvinfer1::IDimensionExpr const&, nvinfer1::IDimensionExpr const&) override
+        {
+            return nullptr;
+        }
+    } mMake;
+};
+
+nvinfer1::DimsExprs exprs(Builder& b, std::initializer_list<int64_t> d)
+{
+    nvinfer1::DimsExprs out{};
+    out.nbDims = static_cast<int32_t>(d.size());
+    int32_t i = 0;
+    for (int64_t v : d)
+    {
+        out.d[i++] = b.of(v);
+    }
+    return out;
+}
+
+void shapeChecks()
+{
+    using namespace nvinfer1;
+    IPluginV3* plugin = fromOnnxFields(4);
+    auto* build = as<IPluginV3OneBuild>(plugin, PluginCapabilityType::kBUILD);
+    Builder b;
+    DimsExprs in[6] = {exprs(b, {300, 4}), exprs(b, {300}), exprs(b, {2, 12, 64, 128}), exprs(b, {2, 12, 32, 64}),
+        exprs(b, {2, 12, 16, 32}), exprs(b, {2, 12, 8, 16})};
+    DimsExprs out{};
+    CHECK(build->getOutputShapes(in, 6, nullptr, 0, &out, 1, b) == 0);
+    CHECK(out.nbDims == 4);
+    bool const constant = out.nbDims == 4 && out.d[0]->isConstant() && out.d[1]->isConstant()
+        && out.d[2]->isConstant() && out.d[3]->isConstant();
+    CHECK(constant); // [R, C, 7, 7]: the boxes' count, the first level's channels, the output size
+    CHECK(constant && out.d[0]->getConstantValue() == 300 && out.d[1]->getConstantValue() == 12
+        && out.d[2]->getConstantValue() == 7 && out.d[3]->getConstantValue() == 7);
+    CHECK(build->getOutputShapes(in, 5, nullptr, 0, &out, 1, b) != 0); // 4 levels: 6 inputs
+    in[2] = exprs(b, {12, 64, 128});
+    CHECK(build->getOutputShapes(in, 6, nullptr, 0, &out, 1, b) != 0); // a level is [N, C, H, W]
+    delete plugin;
+}
+
 //! enqueue with the first level in `format`: what the launcher was given.
 edge::roialign::Launched enqueueWith(nvinfer1::DataType type, nvinfer1::TensorFormat format, int32_t channels)
 {
@@ -262,6 +370,7 @@ int main()
 {
     creatorChecks();
     formatChecks();
+    shapeChecks();
     enqueueChecks();
     std::printf("checks: %d failed: %d\n", gChecks, gFailed);
     return gFailed == 0 ? 0 : 1;
