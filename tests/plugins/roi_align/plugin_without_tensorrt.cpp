@@ -349,6 +349,22 @@ edge::roialign::Launched enqueueWith(nvinfer1::DataType type, nvinfer1::TensorFo
 void enqueueChecks()
 {
     using namespace nvinfer1;
+    {
+        IPluginV3* plugin = fromOnnxFields(2);
+        auto* runtime = as<IPluginV3OneRuntime>(plugin, PluginCapabilityType::kRUNTIME);
+        PluginTensorDesc in[4] = {
+            tensor(dims({16, 4}), DataType::kFLOAT, TensorFormat::kLINEAR).desc,
+            tensor(dims({16}), DataType::kINT64, TensorFormat::kLINEAR).desc,
+            tensor(dims({1, 12, 32, 64}), DataType::kFLOAT, TensorFormat::kLINEAR).desc,
+            tensor(dims({1, 12, 16, 32}), DataType::kFLOAT, TensorFormat::kLINEAR).desc,
+        };
+        PluginTensorDesc out = tensor(dims({16, 12, 7, 7}), DataType::kFLOAT, TensorFormat::kLINEAR).desc;
+        CHECK(runtime->onShapeChange(in, 4, &out, 1) == 0);
+        in[3].dims.d[1] = 8;
+        CHECK(runtime->onShapeChange(in, 4, &out, 1) != 0); // every level has the first level's channels
+        CHECK(runtime->onShapeChange(in, 3, &out, 1) != 0); // 2 levels: 4 inputs
+        delete plugin;
+    }
     edge::roialign::Launched l = enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12);
     CHECK(l.calls == 1 && !l.half && l.numRois == 16 && l.channels == 12 && l.channelStride == 0);
     CHECK(l.heights[0] == 64 && l.widths[0] == 128 && l.heights[3] == 8 && l.widths[3] == 16);
