@@ -97,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", type=int, nargs="+", default=[87, 90], help="SM versions: 87 Orin, 90 H100")
     ap.add_argument("--measured", type=Path, help="a bench_roi_align_gpu.py report to set beside the model")
+    ap.add_argument(
+        "--measured-arch",
+        type=int,
+        default=90,
+        help="the SM version of the GPU that report ran on (H100, H200: 90)",
+    )
     ap.add_argument("--out", type=Path, help="write the JSON here (else print a table only)")
     args = ap.parse_args(argv)
     measured, device = None, None
@@ -110,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         "archs": {},
     }
     for arch in args.arch:
-        result["archs"][f"sm_{arch}"] = kernels = model(arch, measured)
+        result["archs"][f"sm_{arch}"] = kernels = model(
+            arch, measured if arch == args.measured_arch else None
+        )
         for k in kernels:
             seen = f", measured {k['measured_vs_a_thread_per_element']:.2f}x" if "measured_ms" in k else ""
             print(
