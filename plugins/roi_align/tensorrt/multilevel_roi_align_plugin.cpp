@@ -8,7 +8,10 @@
 // [N, C, H_l, W_l] (float32 or float16, all the same). Output: [R, C, oh, ow].
 // The levels and the output share one format: kLINEAR, or channel-last (kHWC for float32,
 // kHWC8 or kHWC16 for float16), where the FPN's convolutions leave the maps channel-last and
-// the builder would otherwise reformat the whole pyramid before the plugin.
+// the builder would otherwise reformat the whole pyramid before the plugin. For each format
+// the plugin offers the builder two tactics, which it times on the GPU it builds for: a thread
+// per output element, and a thread per several channels of a bin (bin channels on NCHW maps,
+// 16-byte channel vectors on channel-last ones; roi_align_kernel.h).
 // Build: plugins/roi_align/tensorrt/build.sh; load with trt.get_plugin_registry().load_library.
 #include "NvInfer.h"
 #include "roi_align_kernel.h"
@@ -89,7 +92,12 @@ public:
     {
         try
         {
-            return new MultiLevelRoIAlign(mParams, mNamespace);
+            auto* copy = new MultiLevelRoIAlign(mParams, mNamespace);
+            copy->mTactic = mTactic; // the builder's choice, set on the plugin the runtime clones
+            copy->mVector = mVector;
+            copy->mHalf = mHalf;
+            copy->mChannels = mChannels;
+            return copy;
         }
         catch (...)
         {
@@ -164,13 +172,75 @@ public:
         return d.type == inOut[2].desc.type && d.format == inOut[2].desc.format;
     }
 
-    int32_t configurePlugin(DynamicPluginTensorDesc const* /*in*/, int32_t nbInputs,
+    int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs,
         DynamicPluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept override
     {
-        return (nbInputs == 2 + mParams.numLevels && nbOutputs == 1) ? 0 : -1;
+        if (nbInputs != 2 + mParams.numLevels || nbOutputs != 1)
+        {
+            return -1;
+        }
+        // the format combination the builder times next (getValidTactics)
+        mVector = channelVector(in[2].desc.type, in[2].desc.format);
+        mHalf = in[2].desc.type == DataType::kHALF;
+        mChannels = static_cast<int32_t>(in[2].desc.dims.d[1]); // -1 where not known yet
+        return 0;
+    }
+
+    //! Tactic 1, a thread per output element; tactic 2, a thread per several channels of a bin
+    //! (NCHW maps: bin channels; channel-last maps: channel vectors, where their stride is
+    //! whole 16-byte vectors). Tactic 0, TensorRT's default where it times none: the kernels'
+    //! own choice (Mapping::kAuto).
+    int32_t getNbTactics() noexcept override
+    {
+        if (mVector <= 0 || mChannels < 0)
+        {
+            return 2;
+        }
+        int32_t const perVector = mHalf ? 8 : 4;
+        return roialign::channelStride(mChannels, mVector) % perVector == 0 ? 2 : 1;
+    }
+
+    int32_t getValidTactics(int32_t* tactics, int32_t nbTactics) noexcept override
+    {
+        if (tactics == nullptr || nbTactics != getNbTactics())
+        {
+            return -1;
+        }
+        for (int32_t t = 0; t < nbTactics; ++t)
+        {
+            tactics[t] = t + 1;
+        }
+        return 0;
+    }
+
+    char const* getTimingCacheID() noexcept override
+    {
+        // the attributes that shape the kernels' work; TensorRT adds the shapes and formats
+        mTimingCacheId = std::string(kName) + "/" + kVersion;
+        for (int32_t v : {mParams.outputHeight, mParams.outputWidth, mParams.samplingRatio, mParams.aligned,
+                 mParams.isMax, mParams.minLevel, mParams.numLevels, mParams.canonicalLevel})
+        {
+            mTimingCacheId += "/" + std::to_string(v);
+        }
+        mTimingCacheId += "/" + std::to_string(mParams.canonicalSize);
+        for (int32_t l = 0; l < mParams.numLevels; ++l)
+        {
+            mTimingCacheId += "/" + std::to_string(mParams.spatialScales[l]);
+        }
+        return mTimingCacheId.c_str();
     }
 
     // IPluginV3OneRuntime
+    int32_t setTactic(int32_t tactic) noexcept override
+    {
+        if (tactic < 0 || tactic > 2)
+        {
+            return -1;
+        }
+        mTactic = tactic;
+        return 0;
+    }
+
     int32_t onShapeChange(
         PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept override
     {
@@ -195,16 +265,26 @@ public:
         auto const channels = static_cast<int32_t>(inputDesc[2].dims.d[1]);
         auto const* rois = static_cast<float const*>(inputs[0]);
         auto const* batchIdx = static_cast<int64_t const*>(inputs[1]);
+        bool const channelsLast = channelVector(inputDesc[2].type, inputDesc[2].format) > 0;
+        roialign::Mapping mapping = roialign::Mapping::kAuto; // tactic 0; and channel vectors where they apply
+        if (mTactic == 1)
+        {
+            mapping = roialign::Mapping::kThreadPerBin; // a thread per output element, either layout
+        }
+        else if (mTactic == 2 && !channelsLast)
+        {
+            mapping = roialign::Mapping::kBinChannels;
+        }
         cudaError_t status;
         if (inputDesc[2].type == DataType::kHALF)
         {
             status = roialign::launch(levels<__half>(inputDesc, inputs), rois, batchIdx, numRois, channels, mParams,
-                static_cast<__half*>(outputs[0]), stream);
+                static_cast<__half*>(outputs[0]), stream, mapping);
         }
         else
         {
             status = roialign::launch(levels<float>(inputDesc, inputs), rois, batchIdx, numRois, channels, mParams,
-                static_cast<float*>(outputs[0]), stream);
+                static_cast<float*>(outputs[0]), stream, mapping);
         }
         return status == cudaSuccess ? 0 : -1;
     }
@@ -261,6 +341,11 @@ private:
     std::string mMode;
     std::vector<PluginField> mFields;
     PluginFieldCollection mFieldCollection{};
+    std::string mTimingCacheId;
+    int32_t mTactic{0};
+    int32_t mVector{0}; // channelVector() of the format combination configured last
+    bool mHalf{false};
+    int32_t mChannels{-1};
 };
 
 class MultiLevelRoIAlignCreator : public IPluginCreatorV3One

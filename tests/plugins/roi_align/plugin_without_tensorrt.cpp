@@ -26,14 +26,16 @@ struct Launched
     int32_t widths[kMaxLevels];
     void const* data[kMaxLevels];
     void* out;
+    Mapping mapping;
 };
 
 Launched gLaunched{};
 
 template <typename T>
 cudaError_t launch(Levels<T> const& levels, float const* /*rois*/, int64_t const* /*batchIdx*/, int32_t numRois,
-    int32_t channels, Params const& p, T* out, cudaStream_t /*stream*/, Mapping /*mapping*/)
+    int32_t channels, Params const& p, T* out, cudaStream_t /*stream*/, Mapping mapping)
 {
+    gLaunched.mapping = mapping;
     gLaunched.calls += 1;
     gLaunched.half = sizeof(T) == 2;
     gLaunched.numRois = numRois;
@@ -319,11 +321,19 @@ void shapeChecks()
     delete plugin;
 }
 
-//! enqueue with the first level in `format`: what the launcher was given.
-edge::roialign::Launched enqueueWith(nvinfer1::DataType type, nvinfer1::TensorFormat format, int32_t channels)
+//! enqueue with the first level in `format`, after setTactic(tactic) (-1: none) and a clone as
+//! the runtime makes one: what the launcher was given.
+edge::roialign::Launched enqueueWith(
+    nvinfer1::DataType type, nvinfer1::TensorFormat format, int32_t channels, int32_t tactic = -1)
 {
     using namespace nvinfer1;
-    IPluginV3* plugin = fromOnnxFields(4);
+    IPluginV3* built = fromOnnxFields(4);
+    if (tactic >= 0)
+    {
+        CHECK(as<IPluginV3OneRuntime>(built, PluginCapabilityType::kRUNTIME)->setTactic(tactic) == 0);
+    }
+    IPluginV3* plugin = built->clone();
+    delete built;
     auto* runtime = as<IPluginV3OneRuntime>(plugin, PluginCapabilityType::kRUNTIME);
     PluginTensorDesc in[6] = {
         tensor(dims({16, 4}), DataType::kFLOAT, TensorFormat::kLINEAR).desc,
@@ -380,6 +390,54 @@ void enqueueChecks()
     CHECK(l.calls == 1 && l.half && l.channelStride == 0);
 }
 
+//! The tactics offered for the format combination configured last, and the kernel each runs.
+void tacticChecks()
+{
+    using namespace nvinfer1;
+    using edge::roialign::Mapping;
+    IPluginV3* plugin = fromOnnxFields(2);
+    auto* build = as<IPluginV3OneBuild>(plugin, PluginCapabilityType::kBUILD);
+    auto offered = [&](DataType type, TensorFormat format, int32_t channels) {
+        DynamicPluginTensorDesc in[4] = {
+            tensor(dims({16, 4}), DataType::kFLOAT, TensorFormat::kLINEAR),
+            tensor(dims({16}), DataType::kINT64, TensorFormat::kLINEAR),
+            tensor(dims({1, channels, 32, 64}), type, format),
+            tensor(dims({1, channels, 16, 32}), type, format),
+        };
+        DynamicPluginTensorDesc out = tensor(dims({16, channels, 7, 7}), type, format);
+        CHECK(build->configurePlugin(in, 4, &out, 1) == 0);
+        int32_t const n = build->getNbTactics();
+        std::vector<int32_t> tactics(static_cast<size_t>(n > 0 ? n : 0));
+        CHECK(build->getValidTactics(tactics.data(), n) == 0);
+        return tactics;
+    };
+    CHECK((offered(DataType::kFLOAT, TensorFormat::kLINEAR, 12) == std::vector<int32_t>{1, 2}));
+    CHECK((offered(DataType::kHALF, TensorFormat::kLINEAR, 3) == std::vector<int32_t>{1, 2}));
+    CHECK((offered(DataType::kFLOAT, TensorFormat::kHWC, 12) == std::vector<int32_t>{1, 2})); // vectors of 4
+    CHECK((offered(DataType::kFLOAT, TensorFormat::kHWC, 6) == std::vector<int32_t>{1})); // 6: no whole vectors
+    CHECK((offered(DataType::kHALF, TensorFormat::kHWC8, 3) == std::vector<int32_t>{1, 2})); // padded to 8
+    CHECK((offered(DataType::kHALF, TensorFormat::kHWC16, 20) == std::vector<int32_t>{1, 2}));
+    int32_t one = 0;
+    CHECK(build->getValidTactics(&one, 1) != 0); // as many as getNbTactics() says (2 for the last), or refused
+    CHECK(as<IPluginV3OneRuntime>(plugin, PluginCapabilityType::kRUNTIME)->setTactic(3) != 0);
+
+    // what each tactic runs, on the runtime's clone
+    CHECK(enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12).mapping == Mapping::kAuto);
+    CHECK(enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12, 0).mapping == Mapping::kAuto);
+    CHECK(enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12, 1).mapping == Mapping::kThreadPerBin);
+    CHECK(enqueueWith(DataType::kHALF, TensorFormat::kLINEAR, 12, 2).mapping == Mapping::kBinChannels);
+    CHECK(enqueueWith(DataType::kHALF, TensorFormat::kHWC8, 12, 1).mapping == Mapping::kThreadPerBin);
+    CHECK(enqueueWith(DataType::kHALF, TensorFormat::kHWC8, 12, 2).mapping == Mapping::kAuto); // vectors
+
+    // timing cache: one ID per set of attributes (TensorRT adds the shapes and formats)
+    std::string const two = build->getTimingCacheID();
+    IPluginV3* four = fromOnnxFields(4);
+    std::string const other = as<IPluginV3OneBuild>(four, PluginCapabilityType::kBUILD)->getTimingCacheID();
+    CHECK(!two.empty() && two != other && two.rfind("MultiLevelRoIAlign/1/", 0) == 0);
+    delete four;
+    delete plugin;
+}
+
 } // namespace
 
 int main()
@@ -387,6 +445,7 @@ int main()
     creatorChecks();
     formatChecks();
     shapeChecks();
+    tacticChecks();
     enqueueChecks();
     std::printf("checks: %d failed: %d\n", gChecks, gFailed);
     return gFailed == 0 ? 0 : 1;
