@@ -144,6 +144,13 @@ def bandwidth_figures(
                 clean_bound_ms = out["compulsory_bytes" + suffix] / (clean["copy_bandwidth_gbs"] * 1e9) * 1e3
                 clean["bandwidth_bound_ms" + suffix] = clean_bound_ms
                 clean["fraction_of_bandwidth_bound" + suffix] = clean_bound_ms / clean[key]
+        # the TensorRT plugin's kernels, each against the bound of the layout it reads
+        plugin = result.get("plugin_kernel_layouts_ms") or {}
+        cl = ("channels_last", "channel_vectors")
+        out["plugin_kernel_fraction_of_bandwidth_bound"] = {
+            m: out["bandwidth_bound_ms_channels_last" if m in cl else "bandwidth_bound_ms"] / t
+            for m, t in plugin.items()
+        }
     return out
 
 

@@ -146,3 +146,23 @@ def test_the_clean_cache_bound_takes_the_copy_rate_measured_the_same_way(
         assert clean["fraction_of_bandwidth_bound" + suffix] == pytest.approx(
             moved / 4000e9 * 1e3 / clean[key]
         )
+
+
+def test_the_plugin_kernels_are_held_to_the_bound_of_the_layout_they_read() -> None:
+    import argparse
+
+    import torch
+
+    feats = [torch.zeros(1, 8, 64 >> i, 128 >> i) for i in range(4)]
+    rois = bench_roi_align_gpu.rois_for(16, 256, 512)
+    plugin = {"thread_per_bin": 0.4, "bin_channels": 0.2, "channels_last": 0.3, "channel_vectors": 0.1}
+    result = {"ours_ms": 1.0, "ours_channels_last_ms": 0.5, "plugin_kernel_layouts_ms": plugin}
+    out = bench_roi_align_gpu.bandwidth_figures(
+        argparse.Namespace(rois=16, channels=8), feats, rois, result, 3000.0
+    )
+    fractions = out["plugin_kernel_fraction_of_bandwidth_bound"]
+    assert set(fractions) == set(plugin)
+    for name in ("thread_per_bin", "bin_channels"):
+        assert fractions[name] == pytest.approx(out["bandwidth_bound_ms"] / plugin[name])
+    for name in ("channels_last", "channel_vectors"):
+        assert fractions[name] == pytest.approx(out["bandwidth_bound_ms_channels_last"] / plugin[name])
