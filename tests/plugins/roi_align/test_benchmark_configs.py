@@ -148,7 +148,9 @@ def test_the_clean_cache_bound_takes_the_copy_rate_measured_the_same_way(
         )
 
 
-def test_the_plugin_kernels_are_held_to_the_bound_of_the_layout_they_read() -> None:
+def test_the_plugin_kernels_are_held_to_the_bound_of_the_layout_they_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import argparse
 
     import torch
@@ -156,13 +158,26 @@ def test_the_plugin_kernels_are_held_to_the_bound_of_the_layout_they_read() -> N
     feats = [torch.zeros(1, 8, 64 >> i, 128 >> i) for i in range(4)]
     rois = bench_roi_align_gpu.rois_for(16, 256, 512)
     plugin = {"thread_per_bin": 0.4, "bin_channels": 0.2, "channels_last": 0.3, "channel_vectors": 0.1}
-    result = {"ours_ms": 1.0, "ours_channels_last_ms": 0.5, "plugin_kernel_layouts_ms": plugin}
+    plugin_clean = {m: t / 2 for m, t in plugin.items()}
+    clean = {"ours_ms": 0.5, "ours_channels_last_ms": 0.25}
+    result = {
+        "ours_ms": 1.0,
+        "ours_channels_last_ms": 0.5,
+        "plugin_kernel_layouts_ms": plugin,
+        "plugin_kernel_layouts_clean_l2_ms": plugin_clean,
+        "clean_l2": clean,
+    }
+    monkeypatch.setattr(bench_roi_align_gpu, "copy_bandwidth_gbs", lambda device, flush="write": 4000.0)
     out = bench_roi_align_gpu.bandwidth_figures(
         argparse.Namespace(rois=16, channels=8), feats, rois, result, 3000.0
     )
-    fractions = out["plugin_kernel_fraction_of_bandwidth_bound"]
-    assert set(fractions) == set(plugin)
-    for name in ("thread_per_bin", "bin_channels"):
-        assert fractions[name] == pytest.approx(out["bandwidth_bound_ms"] / plugin[name])
-    for name in ("channels_last", "channel_vectors"):
-        assert fractions[name] == pytest.approx(out["bandwidth_bound_ms_channels_last"] / plugin[name])
+    for times, bounds, fractions in [
+        (plugin, out, out["plugin_kernel_fraction_of_bandwidth_bound"]),
+        (plugin_clean, clean, clean["plugin_kernel_fraction_of_bandwidth_bound"]),
+    ]:
+        assert set(fractions) == set(plugin)
+        for name in ("thread_per_bin", "bin_channels"):
+            assert fractions[name] == pytest.approx(bounds["bandwidth_bound_ms"] / times[name])
+        for name in ("channels_last", "channel_vectors"):
+            assert fractions[name] == pytest.approx(bounds["bandwidth_bound_ms_channels_last"] / times[name])
+    assert clean["bandwidth_bound_ms"] < out["bandwidth_bound_ms"]  # at the faster clean copy rate
