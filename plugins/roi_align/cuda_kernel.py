@@ -26,7 +26,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge.errors import BackendError, BackendUnavailableError, BuildError, EngineInputError
 from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE
@@ -285,14 +285,20 @@ def multilevel_roi_align_cuda(
     on an H200; bin channels is not timed yet); on channel-last maps ``thread_per_bin`` is a thread per
     output element, ``channel_vectors`` a thread per 16 bytes of a bin's channels (4 float32
     or 8 float16 ones; the channels a multiple of that), and ``auto`` channel vectors where
-    they apply. ``library`` defaults to one built for this GPU (:func:`build_library`).
+    they apply. ``tuned`` times the kernels that apply to these maps (a thread per element,
+    and bin channels or channel vectors) on this GPU the first time a kind of problem comes
+    (device, type, layout, channels, levels, output size, sampling, mode, and RoIs to the
+    power of two), as TensorRT times
+    the plugin's tactics, and runs the faster from then on (:func:`tuned_choices`); under
+    CUDA graph capture, where nothing may be timed, ``auto``. ``library`` defaults to one
+    built for this GPU (:func:`build_library`).
     """
     import torch
 
     if mode not in ("avg", "max"):
         raise EngineInputError(f"mode {mode!r}; expected 'avg' or 'max'")
-    if mapping not in MAPPINGS:
-        raise EngineInputError(f"mapping {mapping!r}; expected one of {sorted(MAPPINGS)}")
+    if mapping not in MAPPINGS and mapping != "tuned":
+        raise EngineInputError(f"mapping {mapping!r}; expected one of {sorted([*MAPPINGS, 'tuned'])}")
     if layout not in LAYOUTS:
         raise EngineInputError(f"layout {layout!r}; expected one of {list(LAYOUTS)}")
     if mapping == "bin_channels" and layout != "nchw":
@@ -326,36 +332,89 @@ def multilevel_roi_align_cuda(
         device=device,
         memory_format=memory,
     )
-    with torch.cuda.device(device):
-        rc = lib.edge_mlroialign_cuda(
-            (ctypes.c_void_p * n)(*[f.data_ptr() for f in feats]),
-            (ctypes.c_int32 * n)(*[int(f.shape[2]) for f in feats]),
-            (ctypes.c_int32 * n)(*[int(f.shape[3]) for f in feats]),
-            n,
-            channels,
-            channels if layout == "channels_last" else 0,  # torch's channels_last is unpadded
-            boxes.data_ptr(),
-            bidx.data_ptr(),
-            int(boxes.shape[0]),
-            int(min_level),
-            int(output_size),
-            int(output_size),
-            int(sampling_ratio),
-            int(bool(aligned)),
-            int(mode == "max"),
-            CANONICAL_LEVEL,
-            CANONICAL_SIZE,
-            (ctypes.c_float * n)(*[float(s) for s in spatial_scales]),
-            int(feats[0].dtype == torch.float16),
-            out.data_ptr(),
-            torch.cuda.current_stream(device).cuda_stream,
-            MAPPINGS[mapping],
+
+    def launch(mapping: str) -> int:
+        return int(
+            lib.edge_mlroialign_cuda(
+                (ctypes.c_void_p * n)(*[f.data_ptr() for f in feats]),
+                (ctypes.c_int32 * n)(*[int(f.shape[2]) for f in feats]),
+                (ctypes.c_int32 * n)(*[int(f.shape[3]) for f in feats]),
+                n,
+                channels,
+                channels if layout == "channels_last" else 0,  # torch's channels_last is unpadded
+                boxes.data_ptr(),
+                bidx.data_ptr(),
+                int(boxes.shape[0]),
+                int(min_level),
+                int(output_size),
+                int(output_size),
+                int(sampling_ratio),
+                int(bool(aligned)),
+                int(mode == "max"),
+                CANONICAL_LEVEL,
+                CANONICAL_SIZE,
+                (ctypes.c_float * n)(*[float(s) for s in spatial_scales]),
+                int(feats[0].dtype == torch.float16),
+                out.data_ptr(),
+                torch.cuda.current_stream(device).cuda_stream,
+                MAPPINGS[mapping],
+            )
         )
+
+    with torch.cuda.device(device):
+        if mapping == "tuned" and boxes.shape[0] == 0:
+            mapping = "auto"  # nothing to time
+        elif mapping == "tuned":
+            rois_scale = int(boxes.shape[0]).bit_length()  # each power of two of RoIs timed apart
+            key = (str(device), str(feats[0].dtype), layout, channels, n, output_size, sampling_ratio, mode)
+            mapping = _tuned((*key, rois_scale), _candidates(layout, channels, vector), launch)
+        rc = launch(mapping)
     if rc != 0:
         raise BackendError(
             f"the RoIAlign CUDA kernel failed: {lib.edge_cuda_error_string(rc).decode()} ({rc})"
         )
     return out
+
+
+_TUNED: dict[tuple[object, ...], str] = {}
+
+
+def tuned_choices() -> dict[tuple[object, ...], str]:
+    """What ``mapping="tuned"`` chose in this process, by kind of problem: (device, type,
+    layout, channels, levels, output size, sampling ratio, mode, RoIs' bit length) -> mapping."""
+    return dict(_TUNED)
+
+
+def _candidates(layout: str, channels: int, vector: int) -> list[str]:
+    """The kernels a tuned call times: a thread per element, and the grouped kernel of the
+    layout where it applies (the TensorRT plugin's two tactics)."""
+    if layout == "nchw":
+        return ["thread_per_bin", "bin_channels"]
+    return ["thread_per_bin", "channel_vectors"] if channels % vector == 0 else ["thread_per_bin"]
+
+
+def _tuned(key: tuple[object, ...], candidates: list[str], launch: Any, repeats: int = 3) -> str:
+    """The mapping to run for ``key``: timed once per process with CUDA events (each
+    candidate run once to warm, then ``repeats`` times), the fastest kept."""
+    import torch
+
+    if key in _TUNED:
+        return _TUNED[key]
+    if torch.cuda.is_current_stream_capturing() or len(candidates) == 1:
+        return "auto" if len(candidates) > 1 else candidates[0]
+    times = {}
+    for mapping in candidates:
+        if launch(mapping) != 0:  # not this kernel here (e.g. maps not 16-byte aligned)
+            continue
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(repeats):
+            launch(mapping)
+        end.record()
+        end.synchronize()
+        times[mapping] = start.elapsed_time(end) / repeats
+    _TUNED[key] = min(times, key=times.__getitem__) if times else "auto"
+    return _TUNED[key]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

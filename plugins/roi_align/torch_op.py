@@ -316,7 +316,9 @@ def multilevel_roi_align_on_cuda(
         cl = all(
             f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous() for f in features
         )
-        return multilevel_roi_align_cuda(*args, layout="channels_last" if cl else "nchw").contiguous()
+        # the faster of the plugin's two kernels for these maps, timed on this GPU once
+        layout = "channels_last" if cl else "nchw"
+        return multilevel_roi_align_cuda(*args, layout=layout, mapping="tuned").contiguous()
     if kernel in ("nvcc", "torch"):  # other dtypes, and machines with neither compiler
         # FP32 arithmetic: coordinates in FP16 would be a quarter pixel off at x ~ 500
         return per_level_torch([f.float() for f in features], rois.float(), batch_idx, *args[3:]).to(dtype)

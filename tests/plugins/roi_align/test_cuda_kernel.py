@@ -331,6 +331,44 @@ def test_the_torch_op_reads_channels_last_maps_as_they_lie() -> None:
     torch.testing.assert_close(cl, nchw, rtol=1e-6, atol=1e-6)
 
 
+def test_a_tuned_call_times_the_kernels_that_apply_to_its_maps() -> None:
+    assert cuda_kernel._candidates("nchw", 3, 4) == ["thread_per_bin", "bin_channels"]
+    assert cuda_kernel._candidates("channels_last", 256, 4) == ["thread_per_bin", "channel_vectors"]
+    assert cuda_kernel._candidates("channels_last", 6, 4) == ["thread_per_bin"]  # no whole vectors
+    assert cuda_kernel._candidates("channels_last", 24, 8) == ["thread_per_bin", "channel_vectors"]
+
+
+@pytest.mark.gpu
+@needs_gpu
+@needs_nvcc
+def test_a_tuned_call_runs_the_faster_kernel_timed_once() -> None:
+    """mapping='tuned' (the torch op's CUDA fallback): each kind of problem timed on the first
+    call, the choice kept; the output the reference's whichever kernel won."""
+    feats_np, scales = pyramid(15, c=16)
+    rois_np, bidx_np = boxes(16, count=100)
+    feats = [torch.from_numpy(f).cuda() for f in feats_np]
+    rois, bidx = torch.from_numpy(rois_np).cuda(), torch.from_numpy(bidx_np).cuda()
+    cuda_kernel._TUNED.clear()
+    try:
+        call = cuda_kernel.multilevel_roi_align_cuda
+        nchw = call(feats, rois, bidx, 7, scales, 2, True, 2, mapping="tuned")
+        cl = call(feats, rois, bidx, 7, scales, 2, True, 2, mapping="tuned", layout="channels_last")
+        chosen = cuda_kernel.tuned_choices()
+        assert sorted(k[2] for k in chosen) == ["channels_last", "nchw"]
+        for key, mapping in chosen.items():
+            assert mapping in cuda_kernel._candidates(str(key[2]), 16, 4)
+        call(feats, rois, bidx, 7, scales, 2, True, 2, mapping="tuned")
+        call(feats, rois[:0], bidx[:0], 7, scales, 2, True, 2, mapping="tuned")  # nothing to time
+        assert cuda_kernel.tuned_choices() == chosen
+        ref = multilevel_roi_align(
+            feats_np, rois_np, bidx_np, output_size=7, spatial_scales=scales, sampling_ratio=2, aligned=True
+        )
+        for got in (nchw, cl):
+            np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+    finally:
+        cuda_kernel._TUNED.clear()
+
+
 @needs_nvcc
 def test_the_library_for_an_architecture_is_looked_up_once_per_process(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
