@@ -354,7 +354,7 @@ def test_a_tuned_call_runs_the_faster_kernel_timed_once() -> None:
         nchw = call(feats, rois, bidx, 7, scales, 2, True, 2, mapping="tuned")
         cl = call(feats, rois, bidx, 7, scales, 2, True, 2, mapping="tuned", layout="channels_last")
         chosen = cuda_kernel.tuned_choices()
-        assert sorted(k[2] for k in chosen) == ["channels_last", "nchw"]
+        assert sorted(str(k[2]) for k in chosen) == ["channels_last", "nchw"]
         for key, mapping in chosen.items():
             assert mapping in cuda_kernel._candidates(str(key[2]), 16, 4)
         call(feats, rois, bidx, 7, scales, 2, True, 2, mapping="tuned")
