@@ -24,7 +24,11 @@ IFS=';' read -ra list <<< "$archs"
 for a in "${list[@]}"; do gencode+=("-gencode=arch=compute_$a,code=sm_$a"); done
 mkdir -p "$(dirname "$out")"
 trap 'rm -f "$out.tmp"' EXIT  # a failed compile leaves no partial file behind
+# the kernels' digest names their timings in TensorRT's timing cache (getTimingCacheID)
+digest=$(cat "$here"/roi_align_kernel.cu "$here"/roi_align_kernel.h "$here"/roi_align_math.h \
+  "$here"/roi_align_channels_last.h | sha256sum | cut -c1-16)
 "$nvcc" -std=c++17 -O3 -shared -Xcompiler -fPIC,-Wno-deprecated-declarations "${gencode[@]}" \
-  -I"$inc" "$here/multilevel_roi_align_plugin.cpp" "$here/roi_align_kernel.cu" -o "$out.tmp"
+  -DEDGE_KERNELS_DIGEST="\"$digest\"" -I"$inc" "$here/multilevel_roi_align_plugin.cpp" "$here/roi_align_kernel.cu" \
+  -o "$out.tmp"
 mv "$out.tmp" "$out"  # never a half-written library under the final name
 echo "$out"

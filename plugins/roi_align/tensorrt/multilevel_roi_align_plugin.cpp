@@ -32,6 +32,12 @@ namespace
 char const* const kName = "MultiLevelRoIAlign";
 char const* const kVersion = "1";
 
+// A digest of the kernels' sources, which build.sh passes: a persisted timing cache then
+// holds no timings of other kernels under this plugin's ID
+#if !defined(EDGE_KERNELS_DIGEST)
+#define EDGE_KERNELS_DIGEST "unversioned"
+#endif
+
 //! A scalar field as T, whichever width the ONNX parser chose (INT32/INT64, FLOAT32/FLOAT64).
 template <typename T>
 bool readScalar(PluginField const& f, T& out)
@@ -215,8 +221,8 @@ public:
 
     char const* getTimingCacheID() noexcept override
     {
-        // the attributes that shape the kernels' work; TensorRT adds the shapes and formats
-        mTimingCacheId = std::string(kName) + "/" + kVersion;
+        // the kernels and the attributes that shape their work; TensorRT adds shapes and formats
+        mTimingCacheId = std::string(kName) + "/" + kVersion + "/" + EDGE_KERNELS_DIGEST;
         for (int32_t v : {mParams.outputHeight, mParams.outputWidth, mParams.samplingRatio, mParams.aligned,
                  mParams.isMax, mParams.minLevel, mParams.numLevels, mParams.canonicalLevel})
         {

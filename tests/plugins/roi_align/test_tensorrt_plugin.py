@@ -6,6 +6,7 @@ alone: test_cuda_kernel.py); building an engine with the plugin needs TensorRT (
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -404,7 +405,16 @@ def test_plugin_logic_without_tensorrts_library(tmp_path: Path) -> None:
     build = subprocess.run(
         [
             *[GXX, "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-deprecated-declarations"],
-            *["-isystem", TRT_INCLUDE, "-isystem", cuda, f"-I{SRC}", "-o", str(exe)],
+            *[
+                "-isystem",
+                TRT_INCLUDE,
+                "-isystem",
+                cuda,
+                f"-I{SRC}",
+                "-o",
+                str(exe),
+                '-DEDGE_KERNELS_DIGEST="0123abcd"',
+            ],
             str(Path(__file__).with_name("plugin_without_tensorrt.cpp")),
         ],
         capture_output=True,
@@ -425,6 +435,10 @@ def test_plugin_library_builds_and_exports_its_creators(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     symbols = subprocess.run(["nm", "-D", str(lib)], capture_output=True, text=True).stdout
     assert " T getCreators" in symbols, "IPluginRegistry::loadLibrary finds the creators through this"
+    # the kernels' digest, for the timing-cache ID: the same sources give the same digest
+    kernels = ("roi_align_kernel.cu", "roi_align_kernel.h", "roi_align_math.h", "roi_align_channels_last.h")
+    digest = hashlib.sha256(b"".join((SRC / k).read_bytes() for k in kernels)).hexdigest()[:16]
+    assert digest.encode() in lib.read_bytes()
 
 
 @pytest.mark.tensorrt
