@@ -222,18 +222,25 @@ public:
     char const* getTimingCacheID() noexcept override
     {
         // the kernels and the attributes that shape their work; TensorRT adds shapes and formats
-        mTimingCacheId = std::string(kName) + "/" + kVersion + "/" + EDGE_KERNELS_DIGEST;
-        for (int32_t v : {mParams.outputHeight, mParams.outputWidth, mParams.samplingRatio, mParams.aligned,
-                 mParams.isMax, mParams.minLevel, mParams.numLevels, mParams.canonicalLevel})
+        try
         {
-            mTimingCacheId += "/" + std::to_string(v);
+            mTimingCacheId = std::string(kName) + "/" + kVersion + "/" + EDGE_KERNELS_DIGEST;
+            for (int32_t v : {mParams.outputHeight, mParams.outputWidth, mParams.samplingRatio, mParams.aligned,
+                     mParams.isMax, mParams.minLevel, mParams.numLevels, mParams.canonicalLevel})
+            {
+                mTimingCacheId += "/" + std::to_string(v);
+            }
+            mTimingCacheId += "/" + std::to_string(mParams.canonicalSize);
+            for (int32_t l = 0; l < mParams.numLevels; ++l)
+            {
+                mTimingCacheId += "/" + std::to_string(mParams.spatialScales[l]);
+            }
+            return mTimingCacheId.c_str();
         }
-        mTimingCacheId += "/" + std::to_string(mParams.canonicalSize);
-        for (int32_t l = 0; l < mParams.numLevels; ++l)
+        catch (...)
         {
-            mTimingCacheId += "/" + std::to_string(mParams.spatialScales[l]);
+            return nullptr; // no timing caching for the plugin, rather than no build
         }
-        return mTimingCacheId.c_str();
     }
 
     // IPluginV3OneRuntime
