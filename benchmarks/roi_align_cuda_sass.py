@@ -75,12 +75,32 @@ def hot_loop(sass: str, element_bytes: int) -> dict[str, Any]:
     return {**best, "instructions_per_channel_value": best["instructions"] / best["channel_values"]}
 
 
-def model(arch: int, measured: dict[str, float] | None = None) -> list[dict[str, Any]]:
-    """Each kernel's hot loop on sm_``arch``; ``measured``: FP32 times by layout (ms)."""
+def nvcc_sass(sources: Path, arch: int) -> dict[tuple[str, str], str]:
+    """The kernels of another version of ``tensorrt/`` (``sources``: a folder with its
+    roi_align_kernel.cu, as ``git archive`` gives it) compiled by nvcc for sm_``arch``: the
+    kernels a past GPU run timed, which NVRTC may not compile (their host code unguarded)."""
+    import subprocess
+    import tempfile
+
+    from plugins.roi_align.cuda_kernel import find_nvcc
+    from plugins.roi_align.nvrtc import sass_by_kernel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cubin = Path(tmp, "kernels.cubin")
+        cmd = [find_nvcc(), "-std=c++17", "-O3", "-cubin", f"-gencode=arch=compute_{arch},code=sm_{arch}"]
+        subprocess.run([*cmd, str(sources / "roi_align_kernel.cu"), "-o", str(cubin)], check=True)
+        return sass_by_kernel(cubin.read_bytes())
+
+
+def model(
+    arch: int, measured: dict[str, float] | None = None, sources: Path | None = None
+) -> list[dict[str, Any]]:
+    """Each kernel's hot loop on sm_``arch`` (of ``sources``, another version of the kernels,
+    where given); ``measured``: FP32 times by layout (ms)."""
     from plugins.roi_align.nvrtc import nvrtc_sass
 
     kernels = []
-    listings = nvrtc_sass(arch)
+    listings = nvrtc_sass(arch) if sources is None else nvcc_sass(sources, arch)
     for (layout, dtype), text in sorted(listings.items()):
         kernels.append({"layout": layout, "dtype": dtype, **hot_loop(text, 2 if dtype == "fp16" else 4)})
     per_value = {(k["layout"], k["dtype"]): k["instructions_per_channel_value"] for k in kernels}
@@ -103,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         default=90,
         help="the SM version of the GPU that report ran on (H100, H200: 90)",
     )
+    ap.add_argument(
+        "--sources", type=Path, help="another version's tensorrt/ folder (git archive), compiled by nvcc"
+    )
     ap.add_argument("--out", type=Path, help="write the JSON here (else print a table only)")
     args = ap.parse_args(argv)
     measured, device = None, None
@@ -113,12 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         "what": "a model, not a measurement: instructions of each plugin kernel's hot loop per "
         "feature channel value it loads (benchmarks/roi_align_cuda_sass.py), NVRTC's machine code",
         "measured_on": device,
+        "sources": str(args.sources) if args.sources else "plugins/roi_align/tensorrt (this checkout)",
         "archs": {},
     }
     for arch in args.arch:
-        result["archs"][f"sm_{arch}"] = kernels = model(
-            arch, measured if arch == args.measured_arch else None
-        )
+        chosen = measured if arch == args.measured_arch else None
+        result["archs"][f"sm_{arch}"] = kernels = model(arch, chosen, args.sources)
         for k in kernels:
             seen = f", measured {k['measured_vs_a_thread_per_element']:.2f}x" if "measured_ms" in k else ""
             print(

@@ -64,12 +64,17 @@ def nvrtc_sass(arch: int) -> dict[tuple[str, str], str]:
     """Each kernel's machine code as cuobjdump lists it (Triton's wheel carries cuobjdump),
     by (layout, dtype), compiled by NVRTC for sm_``arch``: which loads and stores the
     compiler made of the source (16-byte ``LDG.E.128`` for channel vectors)."""
+    _gencode([arch])
+    return sass_by_kernel(_compile(arch)[1])
+
+
+def sass_by_kernel(cubin: bytes) -> dict[tuple[str, str], str]:
+    """A cubin of the plugin's kernels (NVRTC's, or nvcc's ``-cubin``) as cuobjdump lists
+    it, by (layout, dtype)."""
     import tempfile
 
     from plugins.roi_align.triton_aot import _tool
 
-    _gencode([arch])
-    cubin = _compile(arch)[1]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "kernel.cubin")
         path.write_bytes(cubin)

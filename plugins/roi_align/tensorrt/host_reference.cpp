@@ -238,3 +238,37 @@ extern "C" int32_t edge_mlroialign_host_channels_last(float const* const* featur
     });
     return 0;
 }
+
+//! The sample points of every bin of every box (y then x, [numRois, outputSize^2, grid, 2]),
+//! worked out by dividing by the sampling grid (byInverse 0) or by multiplying by its
+//! reciprocal (1, as the kernels do where the grid is powers of two): the tests hold the two
+//! equal bit for bit. 5 where the grid is not powers of two, or not fixed (samplingRatio < 1).
+extern "C" int32_t edge_sample_points(float const* rois, int32_t numRois, float scale, int32_t outputSize,
+    int32_t samplingRatio, int32_t aligned, int32_t byInverse, float* out)
+{
+    using namespace edge::roialign;
+    if (samplingRatio < 1 || !isPowerOfTwo(samplingRatio))
+    {
+        return 5;
+    }
+    float const scales[1] = {scale};
+    Params const p = makeParams(1, 0, outputSize, outputSize, samplingRatio, aligned, 0, 4, 224.0F, scales);
+    for (int32_t r = 0; r < numRois; ++r)
+    {
+        Geometry const g = boxGeometry(scale, rois + 4 * r, p);
+        for (int32_t bin = 0; bin < outputSize * outputSize; ++bin)
+        {
+            for (int32_t s = 0; s < g.gh * g.gw; ++s)
+            {
+                int32_t const py = bin / outputSize;
+                int32_t const px = bin % outputSize;
+                Point const at = byInverse ? samplePoint<true>(g, py, px, s / g.gw, s % g.gw)
+                                           : samplePoint<false>(g, py, px, s / g.gw, s % g.gw);
+                int64_t const i = ((static_cast<int64_t>(r) * outputSize * outputSize + bin) * g.gh * g.gw + s) * 2;
+                out[i] = at.y;
+                out[i + 1] = at.x;
+            }
+        }
+    }
+    return 0;
+}

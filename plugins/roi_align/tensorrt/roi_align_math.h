@@ -96,9 +96,15 @@ EDGE_HD int32_t levelIndex(float x1, float y1, float x2, float y2, Params const&
     return level - p.minLevel;
 }
 
-//! Where a sample's four corners are in an [H, W] map and what each weighs, by RoIAlign's
-//! border rules: pixel indices y * W + x, and valid false (weights 0) for a sample more
-//! than a pixel outside the map.
+//! Whether a sample at (y, x) reads an [H, W] map: one more than a pixel outside it is 0.
+EDGE_HD bool sampleInside(int32_t height, int32_t width, float y, float x)
+{
+    return !(y < -1.0F || y > static_cast<float>(height) || x < -1.0F || x > static_cast<float>(width));
+}
+
+//! Where an inside sample's four corners are in an [H, W] map (pixel indices y * W + x) and
+//! what each weighs, by RoIAlign's border rules. (No flag for outside samples in here: a
+//! bool member and a zeroed struct cost the kernels' loops 3 instructions a value.)
 struct Corners
 {
     int32_t i00;
@@ -109,17 +115,11 @@ struct Corners
     float w01;
     float w10;
     float w11;
-    bool valid;
 };
 
 EDGE_HD Corners cornersAt(int32_t height, int32_t width, float y, float x)
 {
-    Corners k{};
-    if (y < -1.0F || y > static_cast<float>(height) || x < -1.0F || x > static_cast<float>(width))
-    {
-        k.valid = false;
-        return k;
-    }
+    Corners k;
     y = fmaxf(y, 0.0F);
     x = fmaxf(x, 0.0F);
     int32_t y0 = static_cast<int32_t>(y);
@@ -157,7 +157,6 @@ EDGE_HD Corners cornersAt(int32_t height, int32_t width, float y, float x)
     k.w01 = hy * lx;
     k.w10 = ly * hx;
     k.w11 = ly * lx;
-    k.valid = true;
     return k;
 }
 
@@ -167,11 +166,11 @@ EDGE_HD Corners cornersAt(int32_t height, int32_t width, float y, float x)
 template <typename T>
 EDGE_HD float bilinear(T const* plane, int32_t height, int32_t width, float y, float x, int32_t pixelStride = 1)
 {
-    Corners const k = cornersAt(height, width, y, x);
-    if (!k.valid)
+    if (!sampleInside(height, width, y, x))
     {
         return 0.0F;
     }
+    Corners const k = cornersAt(height, width, y, x);
     float const v00 = static_cast<float>(plane[k.i00 * pixelStride]);
     float const v01 = static_cast<float>(plane[k.i01 * pixelStride]);
     float const v10 = static_cast<float>(plane[k.i10 * pixelStride]);
@@ -188,7 +187,15 @@ struct Geometry
     float binH;
     int32_t gh;
     int32_t gw;
+    bool powersOfTwo; // gh and gw: dividing by them is multiplying by their reciprocals, exactly
+    float invGh;
+    float invGw;
 };
+
+EDGE_HD bool isPowerOfTwo(int32_t n)
+{
+    return n > 0 && (n & (n - 1)) == 0;
+}
 
 EDGE_HD Geometry boxGeometry(float scale, float const* box, Params const& p)
 {
@@ -207,6 +214,9 @@ EDGE_HD Geometry boxGeometry(float scale, float const* box, Params const& p)
     g.binW = roiW / static_cast<float>(p.outputWidth);
     g.gh = p.samplingRatio > 0 ? p.samplingRatio : static_cast<int32_t>(ceilf(roiH / p.outputHeight));
     g.gw = p.samplingRatio > 0 ? p.samplingRatio : static_cast<int32_t>(ceilf(roiW / p.outputWidth));
+    g.powersOfTwo = isPowerOfTwo(g.gh) && isPowerOfTwo(g.gw);
+    g.invGh = g.powersOfTwo ? 1.0F / static_cast<float>(g.gh) : 0.0F;
+    g.invGw = g.powersOfTwo ? 1.0F / static_cast<float>(g.gw) : 0.0F;
     return g;
 }
 
@@ -217,18 +227,43 @@ struct Point
     float x;
 };
 
+//! ByInverse (gh and gw powers of two): the offsets into the bin multiplied by the grid's
+//! reciprocals, which equals dividing by the grid (torchvision's way) bit for bit, without
+//! a division's instructions a sample; a fused multiply-add of an exact product rounds as
+//! the add did.
+template <bool ByInverse = false>
 EDGE_HD Point samplePoint(Geometry const& g, int32_t py, int32_t px, int32_t sy, int32_t sx)
 {
-    return Point{g.y1 + py * g.binH + (sy + 0.5F) * g.binH / g.gh, g.x1 + px * g.binW + (sx + 0.5F) * g.binW / g.gw};
+    float const dy = (sy + 0.5F) * g.binH;
+    float const dx = (sx + 0.5F) * g.binW;
+    return Point{g.y1 + py * g.binH + (ByInverse ? dy * g.invGh : dy / g.gh),
+        g.x1 + px * g.binW + (ByInverse ? dx * g.invGw : dx / g.gw)};
 }
 
 //! Bilinear value of sample (sy, sx) of bin (py, px).
-template <typename T>
+template <bool ByInverse = false, typename T>
 EDGE_HD float sampleAt(T const* plane, int32_t height, int32_t width, Geometry const& g, int32_t py, int32_t px,
     int32_t sy, int32_t sx, int32_t pixelStride = 1)
 {
-    Point const at = samplePoint(g, py, px, sy, sx);
+    Point const at = samplePoint<ByInverse>(g, py, px, sy, sx);
     return bilinear(plane, height, width, at.y, at.x, pixelStride);
+}
+
+//! The sample loops of poolBin(), a division or a multiplication a sample (samplePoint).
+template <bool ByInverse, typename T>
+EDGE_HD float poolSamples(T const* plane, int32_t height, int32_t width, Geometry const& g, int32_t py, int32_t px,
+    Params const& p, int32_t pixelStride)
+{
+    float acc = p.isMax ? -INFINITY : 0.0F;
+    for (int32_t sy = 0; sy < g.gh; ++sy)
+    {
+        for (int32_t sx = 0; sx < g.gw; ++sx)
+        {
+            float const v = sampleAt<ByInverse>(plane, height, width, g, py, px, sy, sx, pixelStride);
+            acc = p.isMax ? fmaxf(acc, v) : acc + v;
+        }
+    }
+    return p.isMax ? acc : acc / static_cast<float>(g.gh * g.gw);
 }
 
 //! Output bin (py, px) of a box on one channel of its level (pixelStride: bilinear's).
@@ -241,20 +276,36 @@ EDGE_HD float poolBin(T const* plane, int32_t height, int32_t width, float scale
     {
         return 0.0F; // an empty box under adaptive sampling has no samples
     }
-    float acc = p.isMax ? -INFINITY : 0.0F;
-    for (int32_t sy = 0; sy < g.gh; ++sy)
+    return g.powersOfTwo ? poolSamples<true>(plane, height, width, g, py, px, p, pixelStride)
+                         : poolSamples<false>(plane, height, width, g, py, px, p, pixelStride);
+}
+
+//! The sample loops of poolK(), a division or a multiplication a sample (samplePoint).
+template <bool ByInverse, int32_t K, typename Reader>
+EDGE_HD void poolKSamples(Geometry const& geom, int32_t height, int32_t width, int32_t py, int32_t px,
+    Params const& p, Reader const& reader, float (&out)[K])
+{
+    for (int32_t sy = 0; sy < geom.gh; ++sy)
     {
-        for (int32_t sx = 0; sx < g.gw; ++sx)
+        for (int32_t sx = 0; sx < geom.gw; ++sx)
         {
-            float const v = sampleAt(plane, height, width, g, py, px, sy, sx, pixelStride);
-            acc = p.isMax ? fmaxf(acc, v) : acc + v;
+            Point const at = samplePoint<ByInverse>(geom, py, px, sy, sx);
+            float sample[K] = {};
+            if (sampleInside(height, width, at.y, at.x))
+            {
+                reader(cornersAt(height, width, at.y, at.x), sample);
+            }
+EDGE_UNROLL
+            for (int32_t j = 0; j < K; ++j)
+            {
+                out[j] = p.isMax ? fmaxf(out[j], sample[j]) : out[j] + sample[j];
+            }
         }
     }
-    return p.isMax ? acc : acc / static_cast<float>(g.gh * g.gw);
 }
 
 //! K values of one bin pooled from its samples: reader(k, sample) fills the K values of a
-//! sample whose corners and weights are k (a valid one). The sums and maxima poolBin() makes,
+//! sample whose corners and weights are k (one inside the map). The sums and maxima poolBin() makes,
 //! in its order; an empty box under adaptive sampling has no samples and pools zeros.
 template <int32_t K, typename Reader>
 EDGE_HD void poolK(Geometry const& geom, int32_t height, int32_t width, int32_t py, int32_t px, Params const& p,
@@ -266,29 +317,27 @@ EDGE_UNROLL
         out[j] = p.isMax ? -INFINITY : 0.0F;
     }
     bool const empty = geom.gh <= 0 || geom.gw <= 0;
-    for (int32_t sy = 0; sy < (empty ? 0 : geom.gh); ++sy)
+    if (empty)
     {
-        for (int32_t sx = 0; sx < geom.gw; ++sx)
-        {
-            Point const at = samplePoint(geom, py, px, sy, sx);
-            Corners const k = cornersAt(height, width, at.y, at.x);
-            float sample[K] = {};
-            if (k.valid)
-            {
-                reader(k, sample);
-            }
 EDGE_UNROLL
-            for (int32_t j = 0; j < K; ++j)
-            {
-                out[j] = p.isMax ? fmaxf(out[j], sample[j]) : out[j] + sample[j];
-            }
+        for (int32_t j = 0; j < K; ++j)
+        {
+            out[j] = 0.0F;
         }
+        return;
+    }
+    if (geom.powersOfTwo)
+    {
+        poolKSamples<true, K>(geom, height, width, py, px, p, reader, out);
+    }
+    else
+    {
+        poolKSamples<false, K>(geom, height, width, py, px, p, reader, out);
     }
 EDGE_UNROLL
     for (int32_t j = 0; j < K; ++j)
     {
-        float const pooled = (empty || p.isMax) ? out[j] : out[j] / static_cast<float>(geom.gh * geom.gw);
-        out[j] = empty ? 0.0F : pooled;
+        out[j] = p.isMax ? out[j] : out[j] / static_cast<float>(geom.gh * geom.gw);
     }
 }
 

@@ -337,6 +337,37 @@ def test_channels_last_kernels_refuse_what_they_cannot_read(
         )
 
 
+@pytest.mark.parametrize("sampling", [1, 2, 4, 8])
+@pytest.mark.parametrize("aligned", [True, False])
+def test_sample_points_by_the_grids_reciprocal_are_the_divisions_bit_for_bit(
+    host_lib: ctypes.CDLL, sampling: int, aligned: bool
+) -> None:
+    """Where the sampling grid is powers of two the kernels multiply by its reciprocal instead
+    of dividing by it (no division's instructions a sample): the same float32 points, for
+    boxes of every size and place, fractional corners and scales among them."""
+    rng = np.random.default_rng(sampling)
+    xy = rng.uniform(-50, 3000, (500, 2))
+    wh = np.exp(rng.uniform(np.log(0.01), np.log(5000), (500, 2)))
+    rois = np.ascontiguousarray(np.concatenate([xy, xy + wh], axis=1), np.float32)
+    points = []
+    for by_inverse in (0, 1):
+        out = np.zeros((500, 49, sampling * sampling, 2), np.float32)
+        rc = host_lib.edge_sample_points(
+            rois.ctypes.data_as(F32P),
+            ctypes.c_int32(500),
+            ctypes.c_float(1 / 12.5),  # not a power of two either
+            ctypes.c_int32(7),
+            ctypes.c_int32(sampling),
+            ctypes.c_int32(int(aligned)),
+            ctypes.c_int32(by_inverse),
+            out.ctypes.data_as(F32P),
+        )
+        assert rc == 0
+        points.append(out)
+    np.testing.assert_array_equal(points[0].view(np.uint32), points[1].view(np.uint32))
+    assert host_lib.edge_sample_points(rois.ctypes.data_as(F32P), 1, ctypes.c_float(1), 7, 3, 1, 1, None) == 5
+
+
 def test_golden_values(host_lib: ctypes.CDLL) -> None:
     """A ramp map with known bilinear values: x + 10 y sampled at bin centres."""
     h, w = 8, 8
