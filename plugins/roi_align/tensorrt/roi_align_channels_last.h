@@ -36,7 +36,7 @@ EDGE_HD float channelsLastElement(T const* image, int32_t height, int32_t width,
     }
     int32_t const py = bin / p.outputWidth;
     int32_t const px = bin - py * p.outputWidth;
-    return poolBin(image + c, height, width, scale, box, py, px, p, stride);
+    return poolBin(opaque(image + c), height, width, scale, box, py, px, p, stride);
 }
 
 // Channel vectors: a thread pools 16 bytes of adjacent channels of one bin (4 float32 or
@@ -51,7 +51,7 @@ EDGE_HD void loadChannels(T const* p, float (&out)[V])
 {
 #if defined(__CUDA_ARCH__)
     static_assert(V * sizeof(T) == 16, "a channel vector is 16 bytes on the GPU");
-    uint4 const raw = *reinterpret_cast<uint4 const*>(p);
+    uint4 const raw = __ldg(reinterpret_cast<uint4 const*>(p)); // the read-only cache, as readOnly()
     T const* v = reinterpret_cast<T const*>(&raw);
 #else
     T const* v = p;
@@ -123,7 +123,7 @@ EDGE_HD void channelsLastVector(T const* image, int32_t height, int32_t width, f
     int32_t const c0 = (g - bin * groups) * V;
     int32_t const py = bin / p.outputWidth;
     poolK<V>(boxGeometry(scale, box, p), height, width, py, bin - py * p.outputWidth, p,
-        VectorReader<T, V>{image + c0, stride}, out);
+        VectorReader<T, V>{opaque(image + c0), stride}, out);
 EDGE_UNROLL
     for (int32_t i = 0; i < V; ++i)
     {

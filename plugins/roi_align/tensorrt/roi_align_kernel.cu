@@ -63,7 +63,7 @@ __global__ void multiLevelRoIAlignKernel(
         int32_t const py = bin / p.outputWidth;
         int32_t const px = bin - py * p.outputWidth;
         roiOut[i] = static_cast<T>(
-            poolBin(image + c * planeSize, level.height, level.width, level.scale, box, py, px, p));
+            poolBin(opaque(image + c * planeSize), level.height, level.width, level.scale, box, py, px, p));
     }
 }
 
@@ -186,7 +186,7 @@ __global__ void sampleLanesKernel(
     {
         int32_t const c = row / p.outputHeight;
         int32_t const py = row - c * p.outputHeight;
-        T const* plane = image + c * planeSize;
+        T const* plane = opaque(image + c * planeSize);
         for (int32_t pass = 0; pass < l.passes; ++pass)
         {
             float v = laneSample(plane, level.height, level.width, g, l, py, pass, lane, p);
