@@ -50,6 +50,12 @@ for step in $steps; do
       timeout 240 python3 benchmarks/bench_roi_align_gpu.py --repeats 30 --exclude rows sample_lanes \
         --out "$WORK/gpu_roi_align_fp32.json" 2>"$WORK/roi_fp32.log" | tail -22
       pack
+      # the plugin kernels' SASS model beside the times just taken (nvcc's machine code for
+      # this GPU; a few seconds of CPU)
+      cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '.')
+      timeout 120 python3 benchmarks/roi_align_cuda_sass.py --arch "$cc" --measured-arch "$cc" \
+        --sources plugins/roi_align/tensorrt --measured "$WORK/gpu_roi_align_fp32.json" \
+        --out "$WORK/roi_align_cuda_sass_measured.json" 2>&1 | tail -12
       timeout 240 python3 benchmarks/bench_roi_align_gpu.py --repeats 30 --dtype float16 \
         --exclude rows sample_lanes --out "$WORK/gpu_roi_align_fp16.json" 2>"$WORK/roi_fp16.log" | tail -22
       ;;
