@@ -266,43 +266,12 @@ EDGE_HD Point samplePoint(Geometry const& g, int32_t py, int32_t px, int32_t sy,
 }
 
 //! Bilinear value of sample (sy, sx) of bin (py, px).
-template <bool ByInverse = false, typename T>
+template <typename T>
 EDGE_HD float sampleAt(T const* plane, int32_t height, int32_t width, Geometry const& g, int32_t py, int32_t px,
     int32_t sy, int32_t sx, int32_t pixelStride = 1)
 {
-    Point const at = samplePoint<ByInverse>(g, py, px, sy, sx);
+    Point const at = samplePoint(g, py, px, sy, sx);
     return bilinear(plane, height, width, at.y, at.x, pixelStride);
-}
-
-//! The sample loops of poolBin(), a division or a multiplication a sample (samplePoint).
-template <bool ByInverse, typename T>
-EDGE_HD float poolSamples(T const* plane, int32_t height, int32_t width, Geometry const& g, int32_t py, int32_t px,
-    Params const& p, int32_t pixelStride)
-{
-    float acc = p.isMax ? -INFINITY : 0.0F;
-    for (int32_t sy = 0; sy < g.gh; ++sy)
-    {
-        for (int32_t sx = 0; sx < g.gw; ++sx)
-        {
-            float const v = sampleAt<ByInverse>(plane, height, width, g, py, px, sy, sx, pixelStride);
-            acc = p.isMax ? fmaxf(acc, v) : acc + v;
-        }
-    }
-    return p.isMax ? acc : acc / static_cast<float>(g.gh * g.gw);
-}
-
-//! Output bin (py, px) of a box on one channel of its level (pixelStride: bilinear's).
-template <typename T>
-EDGE_HD float poolBin(T const* plane, int32_t height, int32_t width, float scale, float const* box, int32_t py,
-    int32_t px, Params const& p, int32_t pixelStride = 1)
-{
-    Geometry const g = boxGeometry(scale, box, p);
-    if (g.gh <= 0 || g.gw <= 0)
-    {
-        return 0.0F; // an empty box under adaptive sampling has no samples
-    }
-    return g.powersOfTwo ? poolSamples<true>(plane, height, width, g, py, px, p, pixelStride)
-                         : poolSamples<false>(plane, height, width, g, py, px, p, pixelStride);
 }
 
 //! The sample loops of poolK(), a division or a multiplication a sample (samplePoint).
@@ -330,8 +299,9 @@ EDGE_UNROLL
 }
 
 //! K values of one bin pooled from its samples: reader(k, sample) fills the K values of a
-//! sample whose corners and weights are k (one inside the map). The sums and maxima poolBin() makes,
-//! in its order; an empty box under adaptive sampling has no samples and pools zeros.
+//! sample whose corners and weights are k (one inside the map; outside ones are 0), summed
+//! (avg) or maxed in sample order; an empty box under adaptive sampling has no samples and
+//! pools zeros. Every kernel but sample lanes pools through here.
 template <int32_t K, typename Reader>
 EDGE_HD void poolK(Geometry const& geom, int32_t height, int32_t width, int32_t py, int32_t px, Params const& p,
     Reader const& reader, float (&out)[K])
@@ -339,17 +309,16 @@ EDGE_HD void poolK(Geometry const& geom, int32_t height, int32_t width, int32_t 
 EDGE_UNROLL
     for (int32_t j = 0; j < K; ++j)
     {
-        out[j] = p.isMax ? -INFINITY : 0.0F;
+        out[j] = 0.0F;
     }
-    bool const empty = geom.gh <= 0 || geom.gw <= 0;
-    if (empty)
+    if (geom.gh <= 0 || geom.gw <= 0)
     {
-EDGE_UNROLL
-        for (int32_t j = 0; j < K; ++j)
-        {
-            out[j] = 0.0F;
-        }
         return;
+    }
+EDGE_UNROLL
+    for (int32_t j = 0; j < K; ++j)
+    {
+        out[j] = p.isMax ? -INFINITY : 0.0F;
     }
     if (geom.powersOfTwo)
     {
@@ -364,6 +333,30 @@ EDGE_UNROLL
     {
         out[j] = p.isMax ? out[j] : out[j] / static_cast<float>(geom.gh * geom.gw);
     }
+}
+
+//! A sample of one channel whose pixels are pixelStride apart: bilinear()'s sum.
+template <typename T>
+struct ChannelReader
+{
+    T const* plane;
+    int32_t pixelStride;
+
+    EDGE_HD void operator()(Corners const& k, float (&sample)[1]) const
+    {
+        sample[0] = k.w00 * readOnly(plane + k.i00 * pixelStride) + k.w01 * readOnly(plane + k.i01 * pixelStride)
+            + k.w10 * readOnly(plane + k.i10 * pixelStride) + k.w11 * readOnly(plane + k.i11 * pixelStride);
+    }
+};
+
+//! Output bin (py, px) of a box on one channel of its level (pixelStride: bilinear's).
+template <typename T>
+EDGE_HD float poolBin(T const* plane, int32_t height, int32_t width, float scale, float const* box, int32_t py,
+    int32_t px, Params const& p, int32_t pixelStride = 1)
+{
+    float out[1];
+    poolK<1>(boxGeometry(scale, box, p), height, width, py, px, p, ChannelReader<T>{plane, pixelStride}, out);
+    return out[0];
 }
 
 // Bin channels, on NCHW maps: a thread pools one bin of K adjacent channels, working out each
