@@ -40,6 +40,31 @@ __device__ __forceinline__ Level<T> pickLevel(Levels<T> const& levels, Params co
     return out;
 }
 
+//! A block's box: its corners, its level, the map of its batch item and its output. depth:
+//! values a pixel holds, the channels of NCHW maps (planes apart) or the channel stride of
+//! channel-last ones (adjacent); the box's output is depth x bins values either way.
+template <typename T>
+struct BlockRoi
+{
+    Box box;
+    Level<T> level;
+    T const* image;
+    T* out;
+    int32_t elements; // of its output, padding channels included: < 2^31, checked by launch()
+};
+
+template <typename T>
+__device__ __forceinline__ BlockRoi<T> blockRoi(
+    Levels<T> const& levels, float const* rois, int64_t const* batchIdx, Params const& p, T* out, int32_t depth)
+{
+    int32_t const r = blockIdx.x;
+    Box const box = readBox(rois, r);
+    Level<T> const level = pickLevel(levels, p, levelIndex(box.v[0], box.v[1], box.v[2], box.v[3], p));
+    int32_t const elements = depth * p.outputHeight * p.outputWidth;
+    T const* image = level.data + batchIdx[r] * static_cast<int64_t>(level.height) * level.width * depth;
+    return BlockRoi<T>{box, level, image, out + static_cast<int64_t>(r) * elements, elements};
+}
+
 //! grid.x: one box each, so its level and corners are the same for the whole block;
 //! grid.y and the threads: its channels x bins, bins fastest (neighbouring threads read
 //! neighbouring samples of one channel plane, and write neighbouring outputs).
@@ -47,23 +72,18 @@ template <typename T>
 __global__ void multiLevelRoIAlignKernel(
     Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
 {
-    int32_t const r = blockIdx.x;
+    BlockRoi<T> const roi = blockRoi(levels, rois, batchIdx, p, out, channels);
+    Level<T> const& l = roi.level;
     int32_t const bins = p.outputHeight * p.outputWidth;
-    int32_t const perRoi = channels * bins; // < 2^31, checked by launch()
-    Box const read = readBox(rois, r);
-    float const* box = read.v;
-    Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
-    int64_t const planeSize = static_cast<int64_t>(level.height) * level.width;
-    T const* image = level.data + batchIdx[r] * channels * planeSize;
-    T* roiOut = out + static_cast<int64_t>(r) * perRoi;
-    for (int32_t i = blockIdx.y * blockDim.x + threadIdx.x; i < perRoi; i += gridDim.y * blockDim.x)
+    int64_t const planeSize = static_cast<int64_t>(l.height) * l.width;
+    for (int32_t i = blockIdx.y * blockDim.x + threadIdx.x; i < roi.elements; i += gridDim.y * blockDim.x)
     {
         int32_t const c = i / bins;
         int32_t const bin = i - c * bins;
         int32_t const py = bin / p.outputWidth;
         int32_t const px = bin - py * p.outputWidth;
-        roiOut[i] = static_cast<T>(
-            poolBin(opaque(image + c * planeSize), level.height, level.width, level.scale, box, py, px, p));
+        roi.out[i] = static_cast<T>(
+            poolBin(opaque(roi.image + c * planeSize), l.height, l.width, l.scale, roi.box.v, py, px, p));
     }
 }
 
@@ -75,14 +95,16 @@ template <typename T>
 __global__ void __launch_bounds__(256, 3) binChannelsKernel(
     Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
 {
+    // its own prologue, not blockRoi's: through that, at this kernel's register bound, it
+    // spilled 12 bytes (the same sums, another order)
     int32_t const r = blockIdx.x;
     int32_t const bins = p.outputHeight * p.outputWidth;
     int32_t const work = (channels + kBinChannels - 1) / kBinChannels * bins;
     Box const read = readBox(rois, r);
     float const* box = read.v;
-    Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
-    int64_t const planeSize = static_cast<int64_t>(level.height) * level.width;
-    T const* image = level.data + batchIdx[r] * channels * planeSize;
+    Level<T> const l = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
+    int64_t const planeSize = static_cast<int64_t>(l.height) * l.width;
+    T const* image = l.data + batchIdx[r] * channels * planeSize;
     T* roiOut = out + static_cast<int64_t>(r) * channels * bins;
     for (int32_t i = blockIdx.y * blockDim.x + threadIdx.x; i < work; i += gridDim.y * blockDim.x)
     {
@@ -92,7 +114,7 @@ __global__ void __launch_bounds__(256, 3) binChannelsKernel(
         int32_t const count = channels - c0 < kBinChannels ? channels - c0 : kBinChannels;
         float pooled[kBinChannels];
         binChannels<T, kBinChannels>(
-            image + c0 * planeSize, planeSize, level.height, level.width, level.scale, box, bin, count, p, pooled);
+            image + c0 * planeSize, planeSize, l.height, l.width, l.scale, box, bin, count, p, pooled);
 #pragma unroll
         for (int32_t j = 0; j < kBinChannels; ++j)
         {
@@ -104,40 +126,13 @@ __global__ void __launch_bounds__(256, 3) binChannelsKernel(
     }
 }
 
-//! A block's box on channel-last maps: its level, the map of its batch item, its output.
-template <typename T>
-struct ChannelsLastRoi
-{
-    Box box;
-    Level<T> level;
-    T const* image;
-    T* out;
-    int32_t elements; // of its output, padding channels included: < 2^31, checked by launch()
-};
-
-template <typename T>
-__device__ __forceinline__ ChannelsLastRoi<T> channelsLastRoi(
-    Levels<T> const& levels, float const* rois, int64_t const* batchIdx, Params const& p, T* out)
-{
-    int32_t const r = blockIdx.x;
-    int32_t const stride = levels.channelStride;
-    ChannelsLastRoi<T> roi{};
-    roi.box = readBox(rois, r);
-    float const* box = roi.box.v;
-    roi.level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
-    roi.image = roi.level.data + batchIdx[r] * static_cast<int64_t>(roi.level.height) * roi.level.width * stride;
-    roi.elements = stride * p.outputHeight * p.outputWidth;
-    roi.out = out + static_cast<int64_t>(r) * roi.elements;
-    return roi;
-}
-
 //! Channel-last maps and output. grid.x: one box each; grid.y and the threads: its bins x
 //! channels, channels fastest (roi_align_math.h, channelsLastElement).
 template <typename T>
 __global__ void channelsLastKernel(
     Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
 {
-    ChannelsLastRoi<T> const roi = channelsLastRoi(levels, rois, batchIdx, p, out);
+    BlockRoi<T> const roi = blockRoi(levels, rois, batchIdx, p, out, levels.channelStride);
     Level<T> const& l = roi.level;
     for (int32_t i = blockIdx.y * blockDim.x + threadIdx.x; i < roi.elements; i += gridDim.y * blockDim.x)
     {
@@ -153,7 +148,7 @@ __global__ void channelVectorsKernel(
     Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
 {
     constexpr int32_t V = 16 / sizeof(T);
-    ChannelsLastRoi<T> const roi = channelsLastRoi(levels, rois, batchIdx, p, out);
+    BlockRoi<T> const roi = blockRoi(levels, rois, batchIdx, p, out, levels.channelStride);
     Level<T> const& l = roi.level;
     for (int32_t g = blockIdx.y * blockDim.x + threadIdx.x; g < roi.elements / V; g += gridDim.y * blockDim.x)
     {
@@ -169,24 +164,20 @@ template <typename T>
 __global__ void sampleLanesKernel(
     Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
 {
-    int32_t const r = blockIdx.x;
     int32_t const lane = threadIdx.x % kWarp;
     int32_t const warps = blockDim.x / kWarp;
     int32_t const rows = channels * p.outputHeight;
-    Box const read = readBox(rois, r);
-    float const* box = read.v;
-    Level<T> const level = pickLevel(levels, p, levelIndex(box[0], box[1], box[2], box[3], p));
-    Geometry const g = boxGeometry(level.scale, box, p);
+    BlockRoi<T> const roi = blockRoi(levels, rois, batchIdx, p, out, channels);
+    Level<T> const& level = roi.level;
+    Geometry const g = boxGeometry(level.scale, roi.box.v, p);
     Lanes const l = lanesOf(p);
     int64_t const planeSize = static_cast<int64_t>(level.height) * level.width;
-    T const* image = level.data + batchIdx[r] * channels * planeSize;
-    T* roiOut = out + static_cast<int64_t>(r) * rows * p.outputWidth;
     // row is the same for every lane of a warp, so all 32 take part in each shuffle
     for (int32_t row = blockIdx.y * warps + threadIdx.x / kWarp; row < rows; row += gridDim.y * warps)
     {
         int32_t const c = row / p.outputHeight;
         int32_t const py = row - c * p.outputHeight;
-        T const* plane = opaque(image + c * planeSize);
+        T const* plane = opaque(roi.image + c * planeSize);
         for (int32_t pass = 0; pass < l.passes; ++pass)
         {
             float v = laneSample(plane, level.height, level.width, g, l, py, pass, lane, p);
@@ -197,7 +188,7 @@ __global__ void sampleLanesKernel(
             int32_t const px = laneBin(l, pass, lane);
             if (px < p.outputWidth && lane % l.samples == 0)
             {
-                roiOut[row * p.outputWidth + px] = static_cast<T>(finish(v, l, p));
+                roi.out[row * p.outputWidth + px] = static_cast<T>(finish(v, l, p));
             }
         }
     }
