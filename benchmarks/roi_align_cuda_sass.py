@@ -82,12 +82,12 @@ def nvcc_sass(sources: Path, arch: int) -> dict[tuple[str, str], str]:
     import subprocess
     import tempfile
 
-    from plugins.roi_align.cuda_kernel import find_nvcc
+    from plugins.roi_align.cuda_kernel import _gencode, _nvcc_flags, find_nvcc
     from plugins.roi_align.nvrtc import sass_by_kernel
 
     with tempfile.TemporaryDirectory() as tmp:
         cubin = Path(tmp, "kernels.cubin")
-        cmd = [find_nvcc(), "-std=c++17", "-O3", "-cubin", f"-gencode=arch=compute_{arch},code=sm_{arch}"]
+        cmd = [find_nvcc(), *_nvcc_flags(), "-cubin", *_gencode([arch])]  # as the plugin's library is built
         subprocess.run([*cmd, str(sources / "roi_align_kernel.cu"), "-o", str(cubin)], check=True)
         return sass_by_kernel(cubin.read_bytes())
 

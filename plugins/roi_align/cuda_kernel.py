@@ -281,17 +281,17 @@ def multilevel_roi_align_cuda(
     are copied first, and the output comes in the maps' layout. On NCHW maps ``mapping``
     picks the thread layout: ``thread_per_bin``, ``sample_lanes`` (a warp per row of bins,
     a sample per lane; sampling ratio 1, 2 or 4), ``bin_channels`` (a thread per bin of 8
-    channels) or ``auto``, what the plugin does (a thread per bin, the faster of the first two
-    on an H200; bin channels is not timed yet); on channel-last maps ``thread_per_bin`` is a thread per
-    output element, ``channel_vectors`` a thread per 16 bytes of a bin's channels (4 float32
-    or 8 float16 ones; the channels a multiple of that), and ``auto`` channel vectors where
-    they apply. ``tuned`` times the kernels that apply to these maps (a thread per element,
-    and bin channels or channel vectors) on this GPU the first time a kind of problem comes
-    (device, type, layout, channels, levels, output size, sampling, mode, and RoIs to the
-    power of two), as TensorRT times
-    the plugin's tactics, and runs the faster from then on (:func:`tuned_choices`); under
-    CUDA graph capture, where nothing may be timed, ``auto``. ``library`` defaults to one
-    built for this GPU (:func:`build_library`).
+    channels) or ``auto``, what the plugin does (a thread per bin, the faster of the first
+    two on an H200; bin channels is not timed yet); on channel-last maps ``thread_per_bin``
+    is a thread per output element, ``channel_vectors`` a thread per 16 bytes of a bin's
+    channels (4 float32 or 8 float16 ones; the channels a multiple of that), and ``auto``
+    channel vectors where they apply. ``tuned`` times the kernels that apply to these maps
+    (a thread per element, and bin channels or channel vectors) on this GPU the first time
+    a kind of problem comes (device, type, layout, channels, levels, output size, sampling,
+    mode, and RoIs to the power of two), as TensorRT times the plugin's tactics, and runs
+    the faster from then on (:func:`tuned_choices`); under CUDA graph capture, where nothing
+    may be timed, ``auto``. ``library`` defaults to one built for this GPU
+    (:func:`build_library`).
     """
     import torch
 
