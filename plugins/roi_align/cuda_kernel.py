@@ -231,8 +231,6 @@ def _check_inputs(
 ) -> None:
     import torch
 
-    if not 1 <= len(features) <= MAX_LEVELS:
-        raise EngineInputError(f"the CUDA kernel takes 1 to {MAX_LEVELS} pyramid levels, got {len(features)}")
     if len(spatial_scales) != len(features):
         raise EngineInputError(f"{len(features)} feature maps but {len(spatial_scales)} spatial scales")
     first = features[0]
@@ -297,6 +295,9 @@ def multilevel_roi_align_cuda(
 
     if mode not in ("avg", "max"):
         raise EngineInputError(f"mode {mode!r}; expected 'avg' or 'max'")
+    # first: the mapping checks below read the first map
+    if not 1 <= len(features) <= MAX_LEVELS:
+        raise EngineInputError(f"the CUDA kernel takes 1 to {MAX_LEVELS} pyramid levels, got {len(features)}")
     if mapping not in MAPPINGS and mapping != "tuned":
         raise EngineInputError(f"mapping {mapping!r}; expected one of {sorted([*MAPPINGS, 'tuned'])}")
     if layout not in LAYOUTS:
@@ -308,7 +309,7 @@ def multilevel_roi_align_cuda(
             f"the sample_lanes mapping takes NCHW maps and sampling ratio 1, 2 or 4, got {layout} maps "
             f"and sampling ratio {sampling_ratio}; use 'auto'"
         )
-    vector = 16 // features[0].element_size() if features else 1
+    vector = 16 // features[0].element_size()
     if mapping == "channel_vectors" and (layout != "channels_last" or features[0].shape[1] % vector):
         raise EngineInputError(
             f"the channel_vectors mapping takes channels_last maps whose channels are a multiple of "

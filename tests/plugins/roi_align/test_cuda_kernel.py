@@ -191,6 +191,9 @@ def test_inputs_are_checked_before_any_cuda_call() -> None:
         call(feats, rois, bidx, 7, [0.25], 2, True, 2)
     with pytest.raises(EngineInputError, match="1 to 5 pyramid levels, got 6"):
         call(feats * 3, rois, bidx, 7, [1.0] * 6, 2, True, 2)
+    for mapping in ("channel_vectors", "bin_channels", "tuned"):
+        with pytest.raises(EngineInputError, match="1 to 5 pyramid levels, got 0"):
+            call([], rois, bidx, 7, [], 2, True, 2, mapping=mapping, layout="channels_last")
     with pytest.raises(EngineInputError, match="mapping 'warp'; expected one of"):
         call(feats, rois, bidx, 7, [0.25, 0.125], 2, True, 2, mapping="warp")
     with pytest.raises(
