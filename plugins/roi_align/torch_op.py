@@ -30,7 +30,7 @@ def _bilinear_weights(
     beyond one pixel outside the map contribute zero; others are clamped to the border.
     """
     outside = (coords < -1.0) | (coords > size)
-    c = coords.clamp(min=0.0)
+    c = coords.clamp(min=0.0, max=float(size))  # beyond it: outside, and past int64 when far
     low = c.floor().long()
     at_edge = low >= size - 1
     low = torch.where(at_edge, torch.full_like(low, size - 1), low)
@@ -40,53 +40,89 @@ def _bilinear_weights(
     return low, high, 1.0 - frac, frac, outside
 
 
+# An axis of more samples than this makes only those that can land on the map (a run of
+# consecutive ones): a RoI far larger than its map otherwise asks for more samples than fit
+# in memory (adaptive sampling: ceil(roi size / output size) a bin)
+MAX_AXIS_SAMPLES = 4096
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Float16 and bfloat16 maps are pooled in float32, as the GPU kernels pool them: their
+    8- and 11-bit mantissas put sample points and weights a whole cell off on wide maps."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _axis_samples(
+    start: torch.Tensor, length: torch.Tensor, size: int, output_size: int, samples: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Sample points along one axis of RoIs from ``start`` [R] over ``length`` [R], ``samples``
+    a bin: their positions [R, K] (float64 past the limit), bins [R, K] and whether each is
+    one of the RoI's ([R, K], or None where all are). Sample k of P*s sits at (k + 0.5) /
+    (P*s) of the RoI. Past MAX_AXIS_SAMPLES only a run that holds every one inside [-1, size]
+    is made (those outside pool zeros; the mean still counts them); its sample numbers stay
+    float64, as they may pass int64's range."""
+    ps = output_size * samples
+    psf = float(ps)  # tensors take no Python int past int64
+    if ps <= MAX_AXIS_SAMPLES or not bool((length > 0).all()):
+        k = torch.arange(ps, device=start.device)
+        pos = start[:, None] + length[:, None] * ((k.to(start.dtype) + 0.5) / psf)
+        return pos, (k // samples).expand(pos.shape), None
+    start, length = start.double(), length.double()
+    per_cell = psf / length  # samples a cell
+    first = torch.floor((-1.0 - start) * per_cell - 0.5) - 2  # 2: rounding's margin
+    first = first.clamp(0.0, psf - 1)
+    run = min(ps, math.ceil((size + 1) * float(per_cell.max())) + 6)
+    k = first[:, None] + torch.arange(run, dtype=torch.float64, device=start.device)
+    made = k < psf
+    pos = start[:, None] + length[:, None] * ((k + 0.5) / psf)
+    pos = torch.where(made, pos, pos[:, :1])  # past the RoI's end: its first point, weighed 0
+    bins = torch.div(k, float(samples), rounding_mode="floor").clamp(max=output_size - 1).long()
+    return pos, bins, made
+
+
 def _axis_weights(
-    coords: torch.Tensor, size: int, output_size: int, sampling_ratio: int
+    pos: torch.Tensor,
+    bins: torch.Tensor,
+    made: torch.Tensor | None,
+    size: int,
+    output_size: int,
+    samples: int,
+    dtype: torch.dtype,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cells to read along one axis and each bin's weight on them, bilinear weights and the
-    mean over the bin's samples folded in: ``index`` [R, L], ``weights`` [R, P, L].
+    mean over the bin's samples folded in: ``index`` [R, L], ``weights`` [R, P, L] (``dtype``).
 
     The cells are a window of consecutive ones where it is shorter than two per sample (the
     usual case: a RoI spans about as many cells as it has samples); else each sample's two.
     """
-    low, high, w0, w1, outside = _bilinear_weights(coords, size)
-    inside = (~outside).to(coords.dtype) / sampling_ratio
-    w0, w1 = w0 * inside, w1 * inside
-    r, ps = coords.shape
+    low, high, w0, w1, outside = _bilinear_weights(pos, size)
+    inside = (~outside if made is None else ~outside & made).to(pos.dtype) / float(samples)
+    w0, w1 = (w0 * inside).to(dtype), (w1 * inside).to(dtype)
+    r, k = pos.shape
     start = low.amin(dim=1, keepdim=True)
-    extent = int((high.amax(dim=1, keepdim=True) - start).max()) + 1
-    if extent <= 2 * ps:
+    extent = int((high.amax(dim=1, keepdim=True) - start).max()) + 1 if r else 1
+    if extent <= 2 * k:
         length = extent
-        index = (start + torch.arange(length, device=coords.device)).clamp(max=size - 1)
+        index = (start + torch.arange(length, device=pos.device)).clamp(max=size - 1)
         pos_low, pos_high = low - start, high - start
     else:
-        length = 2 * ps
+        length = 2 * k
         index = torch.cat([low, high], dim=1)
-        pos_low = torch.arange(ps, device=coords.device).expand(r, ps)
-        pos_high = pos_low + ps
-    bins = (torch.arange(ps, device=coords.device) // sampling_ratio) * length
-    weights = coords.new_zeros((r, output_size * length))
+        pos_low = torch.arange(k, device=pos.device).expand(r, k)
+        pos_high = pos_low + k
+    weights = w0.new_zeros((r, output_size * length))
     # where low == high (the last cell) both weights land on one cell, as both reads do
-    weights = weights.scatter_add(1, bins + pos_low, w0).scatter_add(1, bins + pos_high, w1)
+    at = bins * length
+    weights = weights.scatter_add(1, at + pos_low, w0).scatter_add(1, at + pos_high, w1)
     return index, weights.view(r, output_size, length)
 
 
-def _roi_align_fixed_grid(
-    flat: torch.Tensor,
-    hw: tuple[int, int],
-    rois: torch.Tensor,
-    batch_idx: torch.Tensor,
-    output_size: int,
-    spatial_scale: float,
-    sampling_ratio: int,
-    aligned: bool,
-) -> torch.Tensor:
-    """RoIAlign as two small matrix products per RoI: bilinear sampling on a grid of sample
-    points is separable, and so is the mean over a bin's samples, so a bin's value is
-    ``Wy @ window @ Wx.T`` over the cells the RoI reads (``flat``: the map as [N*H*W, C])."""
-    h, w = hw
-    r, c = rois.shape[0], flat.shape[1]
+def _roi_extent(
+    rois: torch.Tensor, spatial_scale: float, aligned: bool, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each RoI's start and size on the map (x1, y1, w, h), as reference.py works them out."""
     offset = 0.5 if aligned else 0.0
+    rois = rois.to(dtype)
     x1 = rois[:, 0] * spatial_scale - offset
     y1 = rois[:, 1] * spatial_scale - offset
     rw = rois[:, 2] * spatial_scale - offset - x1
@@ -94,65 +130,51 @@ def _roi_align_fixed_grid(
     if not aligned:  # legacy mode forces RoIs to be at least one cell
         rw = rw.clamp(min=1.0)
         rh = rh.clamp(min=1.0)
-    p, s = output_size, sampling_ratio
-    # sample k of P*s along an axis sits at (k + 0.5) / (P*s) of the RoI
-    steps = (torch.arange(p * s, dtype=flat.dtype, device=flat.device) + 0.5) / (p * s)
-    yi, wy = _axis_weights(y1[:, None] + rh[:, None] * steps[None, :], h, p, s)
-    xi, wx = _axis_weights(x1[:, None] + rw[:, None] * steps[None, :], w, p, s)
-    ly, lx = yi.shape[1], xi.shape[1]
-    cells = (batch_idx.long() * (h * w))[:, None, None] + yi[:, :, None] * w + xi[:, None, :]
-    window = flat.index_select(0, cells.reshape(-1)).reshape(r, ly, lx * c)
-    rows = torch.bmm(wy, window).reshape(r, p, lx, c).transpose(1, 2).reshape(r, lx, p * c)
-    return torch.bmm(wx, rows).reshape(r, p, p, c).permute(0, 3, 2, 1).contiguous()
+    return x1, y1, rw, rh
 
 
-def _roi_align_adaptive(
-    feat: torch.Tensor,
+def _roi_align_grid(
+    flat: torch.Tensor,
+    hw: tuple[int, int],
     rois: torch.Tensor,
     batch_idx: torch.Tensor,
     output_size: int,
     spatial_scale: float,
+    samples: tuple[int, int],
     aligned: bool,
 ) -> torch.Tensor:
-    # sampling_ratio=0: each RoI uses ceil(roi_size / output_size) samples per bin, so
-    # the grid differs per RoI; a loop keeps this reference path simple.
-    outs = []
-    offset = 0.5 if aligned else 0.0
-    for i in range(rois.shape[0]):
-        roi = rois[i]
-        rw = float(roi[2] - roi[0]) * spatial_scale
-        rh = float(roi[3] - roi[1]) * spatial_scale
-        if not aligned:
-            rw, rh = max(rw, 1.0), max(rh, 1.0)
-        gy = math.ceil(rh / output_size)
-        gx = math.ceil(rw / output_size)
-        if gy <= 0 or gx <= 0:  # an empty RoI has no samples under adaptive sampling
-            outs.append(feat.new_zeros((feat.shape[1], output_size, output_size)))
-            continue
-        x1 = float(roi[0]) * spatial_scale - offset
-        y1 = float(roi[1]) * spatial_scale - offset
-        h, w = feat.shape[-2:]
-        ys = y1 + rh * (torch.arange(output_size * gy, dtype=feat.dtype, device=feat.device) + 0.5) / (
-            output_size * gy
-        )
-        xs = x1 + rw * (torch.arange(output_size * gx, dtype=feat.dtype, device=feat.device) + 0.5) / (
-            output_size * gx
-        )
-        ylo, yhi, wy0, wy1, yout = _bilinear_weights(ys, h)
-        xlo, xhi, wx0, wx1, xout = _bilinear_weights(xs, w)
-        f = feat[int(batch_idx[i])]
-        v = (
-            f[:, ylo][:, :, xlo] * (wy0[:, None] * wx0[None, :])
-            + f[:, ylo][:, :, xhi] * (wy0[:, None] * wx1[None, :])
-            + f[:, yhi][:, :, xlo] * (wy1[:, None] * wx0[None, :])
-            + f[:, yhi][:, :, xhi] * (wy1[:, None] * wx1[None, :])
-        )
-        v = v * (~(yout[:, None] | xout[None, :])).to(v.dtype)
-        c = f.shape[0]
-        outs.append(v.reshape(c, output_size, gy, output_size, gx).mean(dim=(2, 4)))
-    if not outs:
-        return feat.new_zeros((0, feat.shape[1], output_size, output_size))
-    return torch.stack(outs)
+    """RoIAlign as two small matrix products per RoI: bilinear sampling on a grid of sample
+    points is separable, and so is the mean over a bin's samples, so a bin's value is
+    ``Wy @ window @ Wx.T`` over the cells the RoI reads (``flat``: the map as [N*H*W, C];
+    ``samples``: a bin's samples along y and x)."""
+    h, w = hw
+    r, c = rois.shape[0], flat.shape[1]
+    p, (sy, sx) = output_size, samples
+    dtype = _compute_dtype(flat.dtype)
+    x1, y1, rw, rh = _roi_extent(rois, spatial_scale, aligned, dtype)
+    yi, wy = _axis_weights(*_axis_samples(y1, rh, h, p, sy), h, p, sy, dtype)
+    xi, wx = _axis_weights(*_axis_samples(x1, rw, w, p, sx), w, p, sx, dtype)
+    ly, lx = yi.shape[1], xi.shape[1]
+    cells = (batch_idx.long() * (h * w))[:, None, None] + yi[:, :, None] * w + xi[:, None, :]
+    window = flat.index_select(0, cells.reshape(-1)).reshape(r, ly, lx * c).to(dtype)
+    rows = torch.bmm(wy, window).reshape(r, p, lx, c).transpose(1, 2).reshape(r, lx, p * c)
+    out = torch.bmm(wx, rows).reshape(r, p, p, c).permute(0, 3, 2, 1).contiguous()
+    return out.to(flat.dtype)
+
+
+def _sample_groups(
+    rois: torch.Tensor, output_size: int, spatial_scale: float, sampling_ratio: int, aligned: bool
+) -> list[tuple[torch.Tensor | None, tuple[int, int]]]:
+    """RoIs that share a sample grid: (their indices, or None for all; samples along y and x).
+    Under adaptive sampling (``sampling_ratio`` 0) a RoI takes ceil(size / output size) a bin
+    along each axis, and an empty RoI none (it pools zeros: left out)."""
+    if sampling_ratio > 0:
+        return [(None, (sampling_ratio, sampling_ratio))]
+    _, _, rw, rh = _roi_extent(rois, spatial_scale, aligned, torch.float32)
+    grid = torch.stack([torch.ceil(rh / output_size), torch.ceil(rw / output_size)], dim=1).double()
+    keep = torch.nonzero(((grid > 0) & grid.isfinite()).all(dim=1)).flatten()
+    pairs, which = torch.unique(grid[keep], dim=0, return_inverse=True)
+    return [(keep[which == g], (int(sy), int(sx))) for g, (sy, sx) in enumerate(pairs.tolist())]
 
 
 def roi_align_reference(
@@ -167,32 +189,38 @@ def roi_align_reference(
 ) -> torch.Tensor:
     """Average-mode RoIAlign on one feature map; rois are [R, 4] x1,y1,x2,y2 in pixels.
 
-    RoIs go ``chunk`` at a time at most, fewer where their windows of cells would hold more
-    than about 16 M values (wide maps, 14x14 outputs)."""
-    if sampling_ratio <= 0:
-        return _roi_align_adaptive(feat, rois, batch_idx, output_size, spatial_scale, aligned)
+    RoIs that share a sample grid go ``chunk`` at a time at most, fewer where their windows
+    of cells would hold more than about 16 M values (wide maps, 14x14 outputs, large RoIs
+    under adaptive sampling)."""
     n, c, h, w = feat.shape
+    out = feat.new_zeros((rois.shape[0], c, output_size, output_size))
     # contiguous: for one image the reshape is a view with channels H*W apart, and reading
     # rows of it ran at a quarter of the speed
     flat = feat.permute(0, 2, 3, 1).contiguous().view(n * h * w, c)
-    cells_per_roi = (2 * output_size * sampling_ratio) ** 2  # the most one RoI reads
-    chunk = max(1, min(chunk, (1 << 24) // max(1, cells_per_roi * c)))
-    parts = [
-        _roi_align_fixed_grid(
-            flat,
-            (h, w),
-            rois[i : i + chunk],
-            batch_idx[i : i + chunk],
-            output_size,
-            spatial_scale,
-            sampling_ratio,
-            aligned,
-        )
-        for i in range(0, rois.shape[0], chunk)
-    ]
-    if not parts:
-        return feat.new_zeros((0, feat.shape[1], output_size, output_size))
-    return torch.cat(parts)
+    for idx, (sy, sx) in _sample_groups(rois, output_size, spatial_scale, sampling_ratio, aligned):
+        boxes, bidx = (rois, batch_idx) if idx is None else (rois[idx], batch_idx[idx])
+        cells_per_roi = min(h, 2 * output_size * sy) * min(w, 2 * output_size * sx)  # the most one reads
+        step = max(1, min(chunk, (1 << 24) // max(1, cells_per_roi * c)))
+        parts = [
+            _roi_align_grid(
+                flat,
+                (h, w),
+                boxes[i : i + step],
+                bidx[i : i + step],
+                output_size,
+                spatial_scale,
+                (sy, sx),
+                aligned,
+            )
+            for i in range(0, boxes.shape[0], step)
+        ]
+        if not parts:
+            continue
+        pooled = torch.cat(parts)
+        if idx is None:
+            return pooled
+        out[idx] = pooled
+    return out
 
 
 def finite_rois(rois: torch.Tensor) -> torch.Tensor:

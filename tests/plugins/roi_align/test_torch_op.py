@@ -60,11 +60,12 @@ def test_roi_align_adaptive_equals_fixed_grid_when_grid_matches() -> None:
 
 
 @pytest.mark.parametrize("aligned", [True, False])
-@pytest.mark.parametrize("sampling,output", [(1, 7), (2, 7), (3, 2), (4, 14), (2, 1)])
+@pytest.mark.parametrize("sampling,output", [(1, 7), (2, 7), (3, 2), (4, 14), (2, 1), (0, 7), (0, 3)])
 def test_separable_roi_align_matches_the_numpy_reference(aligned: bool, sampling: int, output: int) -> None:
     """Small RoIs (read as a window of cells), RoIs much larger than their samples (read cell
     by cell), RoIs partly and wholly off the map, empty and inverted ones, two images, and
-    chunks of 7 so that a chunk mixes both reads."""
+    chunks of 7 so that a chunk mixes both reads; under adaptive sampling (0) RoIs of many
+    sample grids, pooled a grid at a time."""
     import numpy as np
 
     from plugins.roi_align.reference import roi_align
@@ -92,6 +93,102 @@ def test_separable_roi_align_matches_the_numpy_reference(aligned: bool, sampling
         chunk=7,
     )
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("roi_dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("sampling", [2, 0])
+def test_float16_maps_pool_as_float32(roi_dtype: torch.dtype, sampling: int) -> None:
+    """Half-precision maps (the op's CUDA fallback on an FP16 model) pool in float32, as the GPU
+    kernels do: within the issue's 1e-2 of the numpy reference on the same (rounded) maps. With
+    float32 RoIs the op raised a dtype error; with float16 ones, sample points and weights in
+    float16 put it 0.46 off on a 128-wide map."""
+    import numpy as np
+
+    from plugins.roi_align.reference import roi_align
+
+    gen = torch.Generator().manual_seed(3)
+    feat = torch.randn(1, 8, 64, 128, generator=gen).half()
+    xy = torch.rand(30, 2, generator=gen) * torch.tensor([500.0, 250.0])
+    rois = torch.cat([xy, xy + torch.rand(30, 2, generator=gen) * 100 + 16], dim=1).to(roi_dtype)
+    bidx = torch.zeros(30, dtype=torch.int64)
+    got = roi_align_reference(feat, rois, bidx, 7, 0.25, sampling, True)
+    want = roi_align(
+        feat.float().numpy(),
+        rois.float().numpy(),
+        bidx.numpy(),
+        output_size=7,
+        spatial_scale=0.25,
+        sampling_ratio=sampling,
+        aligned=True,
+    )
+    assert got.dtype == torch.float16
+    np.testing.assert_allclose(got.float().numpy(), want, atol=1e-2)
+
+
+def test_adaptive_grids_past_the_axis_limit_make_only_the_samples_on_the_map(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RoIs larger than their map: with the limit on an axis's samples lowered to 16, only the
+    run of samples that can land on the map is made, and the result is still the numpy
+    reference's mean over every sample of the grid (up to 50 a bin here)."""
+    import numpy as np
+
+    from plugins.roi_align import torch_op
+    from plugins.roi_align.reference import roi_align
+
+    monkeypatch.setattr(torch_op, "MAX_AXIS_SAMPLES", 16)
+    feat = torch.randn(1, 2, 12, 14, generator=torch.Generator().manual_seed(4))
+    rois = torch.tensor(
+        [
+            [-60.0, -40.0, 80.0, 90.0],
+            [5.0, 2.0, 150.0, 9.0],
+            [-120.0, -130.0, -2.0, -20.0],
+            [3.0, -90.0, 9.0, 40.0],
+        ]
+    )
+    bidx = torch.zeros(4, dtype=torch.int64)
+    for aligned in (True, False):
+        got = roi_align_reference(feat, rois, bidx, 3, 1.0, 0, aligned)
+        want = roi_align(
+            feat.numpy(),
+            rois.numpy(),
+            bidx.numpy(),
+            output_size=3,
+            spatial_scale=1.0,
+            sampling_ratio=0,
+            aligned=aligned,
+        )
+        assert float(np.abs(want).max()) > 0.01  # the RoIs do reach the map
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_adaptive_grids_of_absurd_rois_are_their_samples_on_the_map() -> None:
+    """A RoI of 10^6 pixels on a 10x12 map asks for 35,715 x 35,715 samples a bin: the op makes
+    the few hundred on the map (it tried to allocate hundreds of gigabytes), and bin (0, 0)'s value is
+    their bilinear sum over the grid's size, worked out here in float64. RoIs up to float32's
+    largest pool zeros, finite, in moments (the numpy reference would loop for ever)."""
+    import math
+
+    import numpy as np
+
+    from plugins.roi_align.reference import bilinear
+
+    feat = torch.rand(1, 2, 10, 12, generator=torch.Generator().manual_seed(5)) + 1.0
+    big = 1e6
+    got = roi_align_reference(feat, torch.tensor([[0.0, 0.0, big, big]]), torch.tensor([0]), 7, 0.25, 0, True)
+    length = big * 0.25
+    grid = math.ceil(length / 7)
+    # sample i of bin 0 at -0.5 + (i + 0.5) * length / (7 * grid); those past the map pool zeros
+    points = [-0.5 + (i + 0.5) * length / (7 * grid) for i in range(40)]
+    points = [p for p in points if p <= 12]
+    want = sum(bilinear(feat[0].double().numpy(), y, x) for y in points for x in points) / grid**2
+    np.testing.assert_allclose(got[0, :, 0, 0].double().numpy(), want, rtol=1e-4)
+    assert float(got[0, :, 0, 0].min()) > 0
+    for far in (1e12, 1e30, 3e38):
+        rois = torch.tensor([[0.0, 0.0, far, far], [-far, -far, far, far]])
+        out = roi_align_reference(feat, rois, torch.tensor([0, 0]), 7, 0.25, 0, True)
+        assert out.shape == (2, 2, 7, 7) and bool(torch.isfinite(out).all())
+        assert float(out.abs().max()) < 1e-12
 
 
 def test_roi_align_gradient_reaches_the_cells_read() -> None:

@@ -1,0 +1,116 @@
+"""The torch op's CPU RoIAlign of a git revision (before) against the working tree's (after),
+level by level over a 4-level 256-channel pyramid, fixed and adaptive sampling: in one
+process, on the same RoIs, taking turns, so the ratio holds on a noisy machine.
+
+Not a test: run it by hand and commit the JSON it writes.
+
+    python benchmarks/roi_align_cpu_ab.py --before e27f7ad --out benchmarks/results/roi_align_cpu_ab_cpu.json
+
+Only the functions before torch_op.py's first ``torch.library.custom_op`` are loaded from
+the revision (benchmarks/torch_cpu_ops_ab.py's ``functions_at``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import plugins.roi_align.torch_op as roi_op  # noqa: E402
+from benchmarks.torch_cpu_ops_ab import functions_at  # noqa: E402
+from edge.build_key import tool_versions  # noqa: E402
+from edge.platform_info import cpu_model, cpu_vector_extensions  # noqa: E402
+
+SCALES = (1 / 4, 1 / 8, 1 / 16, 1 / 32)
+
+
+def problem(rois: int, size: tuple[int, int], channels: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """A pyramid of an image of ``size`` and RoIs of 16-216 pixels over it (seed 0)."""
+    gen = torch.Generator().manual_seed(0)
+    h, w = size
+    feats = [torch.randn(1, channels, int(h * s), int(w * s), generator=gen) for s in SCALES]
+    xy = torch.rand(rois, 2, generator=gen) * torch.tensor([w * 0.9, h * 0.9])
+    wh = torch.rand(rois, 2, generator=gen) * 200 + 16
+    return feats, torch.cat([xy, xy + wh], dim=1)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--before", required=True, help="git revision whose CPU RoIAlign is 'before'")
+    ap.add_argument("--rois", type=int, default=500)
+    ap.add_argument("--size", default="512x1024", help="the image's HxW (the pyramid's levels 1/4 to 1/32)")
+    ap.add_argument("--channels", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    h, w = (int(v) for v in args.size.split("x"))
+    feats, rois = problem(args.rois, (h, w), args.channels)
+    bidx = torch.zeros(args.rois, dtype=torch.int64)
+    levels = roi_op.assign_fpn_levels(rois, 2, 5)
+    code = {
+        "before": functions_at(args.before, "plugins/roi_align/torch_op.py")["roi_align_reference"],
+        "after": roi_op.roi_align_reference,
+    }
+
+    def pool(which: str, sampling: int) -> torch.Tensor:
+        out = torch.zeros(args.rois, args.channels, 7, 7)
+        for lvl, (feat, scale) in enumerate(zip(feats, SCALES, strict=True)):
+            idx = torch.nonzero(levels == lvl).flatten()
+            out[idx] = code[which](feat, rois[idx], bidx[idx], 7, scale, sampling, True)
+        return out
+
+    rows = []
+    for sampling in (2, 0):
+        times: dict[str, list[float]] = {"before": [], "after": []}
+        outputs = {which: pool(which, sampling) for which in code}  # also the warm-up
+        for i in range(args.repeats):
+            for which in ("before", "after") if i % 2 == 0 else ("after", "before"):
+                t0 = time.perf_counter()
+                pool(which, sampling)
+                times[which].append((time.perf_counter() - t0) * 1000)
+        before, after = statistics.median(times["before"]), statistics.median(times["after"])
+        diff = float((outputs["before"] - outputs["after"]).abs().max())
+        rows.append(
+            {
+                "sampling_ratio": sampling,
+                "before_ms": {"median": before, "samples": times["before"]},
+                "after_ms": {"median": after, "samples": times["after"]},
+                "speedup": before / after,
+                "max_abs_diff": diff,
+            }
+        )
+        print(f"sampling {sampling}: {before:.1f} -> {after:.1f} ms, {before / after:.2f}x; diff {diff:.2e}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "the torch op's CPU RoIAlign (roi_align_reference, level by level, avg, aligned, "
+        "output 7) at --before vs the working tree, taking turns",
+        "before": args.before,
+        "problem": {"rois": args.rois, "image": args.size, "channels": args.channels, "levels": len(SCALES)},
+        "device": {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "vector_extensions": cpu_vector_extensions(),
+            "threads": args.threads,
+        },
+        "versions": tool_versions(),
+        "results": rows,
+    }
+    tmp = args.out.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(report, indent=1) + "\n")
+    tmp.replace(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
