@@ -13,8 +13,6 @@ the revision (benchmarks/torch_cpu_ops_ab.py's ``functions_at``).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
 import time
@@ -26,9 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import plugins.roi_align.torch_op as roi_op  # noqa: E402
+from benchmarks.common import machine  # noqa: E402
 from benchmarks.torch_cpu_ops_ab import functions_at  # noqa: E402
 from edge.build_key import tool_versions  # noqa: E402
-from edge.platform_info import cpu_model, cpu_vector_extensions  # noqa: E402
+from edge.util.fs import atomic_write_json  # noqa: E402
 
 SCALES = (1 / 4, 1 / 8, 1 / 16, 1 / 32)
 
@@ -91,24 +90,17 @@ def main() -> int:
             }
         )
         print(f"sampling {sampling}: {before:.1f} -> {after:.1f} ms, {before / after:.2f}x; diff {diff:.2e}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "the torch op's CPU RoIAlign (roi_align_reference, level by level, avg, aligned, "
         "output 7) at --before vs the working tree, taking turns",
         "before": args.before,
         "problem": {"rois": args.rois, "image": args.size, "channels": args.channels, "levels": len(SCALES)},
-        "device": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "vector_extensions": cpu_vector_extensions(),
-            "threads": args.threads,
-        },
+        "device": {**machine(), "threads": args.threads},
         "versions": tool_versions(),
         "results": rows,
     }
-    tmp = args.out.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    tmp.replace(args.out)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out, report)
     return 0
 
 
