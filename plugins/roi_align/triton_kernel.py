@@ -8,9 +8,9 @@ measured, not reasoned (``TUNED_TILES``): on an H200, channels for NCHW maps and
 for channels-last ones, the opposite of what coalescing would suggest. (For NCHW a warp's
 load then touches a cache line per channel, and Nsight Compute finds the L1 busy 97% of
 the time; threads across bins were 5x slower still.) Other tiles: ``sample_lanes`` (a
-warp per row of bins with their samples) and ``rows`` (triton_rows.py). The per-level
-RoiAlign + select of the ONNX expansion pools every RoI on every level; this kernel
-reads one level per RoI. What a tile issues, read from its SASS, is counted by
+warp per row of bins with their samples) and ``rows`` (triton_rows.py). Like the ONNX
+expansion (a gather of each level's RoIs, a RoiAlign each, a scatter back), this kernel
+reads one level per RoI, in one launch. What a tile issues, read from its SASS, is counted by
 benchmarks/roi_align_issue_model.py: on the H200 the NCHW default took 1.3x the time its
 instructions take to issue and the channels-last one 1.9x, so the sample loop is kept to
 fused multiply-adds and the division of a fixed power-of-two grid to a multiplication.
