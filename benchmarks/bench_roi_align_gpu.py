@@ -221,8 +221,9 @@ def registers_of(
 def plugin_kernel(
     layouts: dict[str, list[torch.Tensor]], rois: torch.Tensor, bidx: torch.Tensor, repeats: int, log: Any
 ) -> dict[str, Any]:
-    """The TensorRT plugin's CUDA kernel, built with nvcc: on NCHW maps (kLINEAR) in its three
-    thread layouts, ``plugin_kernel_ms`` the one the plugin runs (auto); and on channel-last
+    """The TensorRT plugin's CUDA kernel, built with nvcc: on NCHW maps (kLINEAR) in its four
+    thread layouts (a thread per bin, sample lanes, bin channels, the shared-memory patch),
+    ``plugin_kernel_ms`` the one the plugin runs (auto); and on channel-last
     maps (kHWC) a thread per element (``channels_last``) and channel vectors
     (``channel_vectors``, what the plugin runs on them), compared in values, not memory."""
     from plugins.roi_align import cuda_kernel
@@ -251,7 +252,8 @@ def plugin_kernel(
                 library=library,
             )
 
-        outputs = {m: run(m)() for m in ("auto", "thread_per_bin", "sample_lanes", "bin_channels", *on_cl)}
+        nchw = ("thread_per_bin", "sample_lanes", "bin_channels", "patch")
+        outputs = {m: run(m)() for m in ("auto", *nchw, *on_cl)}
         resources = [dataclasses.asdict(r) for r in cuda_kernel.kernel_resources([arch])]
         times = {m: statistics.median(timed(run(m), repeats, "cuda")) for m in outputs}
         # and behind a read flush, as the Triton kernel's fastest are timed again (clean_l2_times)
@@ -265,8 +267,7 @@ def plugin_kernel(
         "plugin_kernel_layouts_ms": {m: t for m, t in times.items() if m != "auto"},
         "plugin_kernel_layouts_clean_l2_ms": clean,
         "plugin_kernel_max_diff_between_layouts": max(
-            float((outputs["thread_per_bin"] - outputs[m]).abs().max())
-            for m in ("sample_lanes", "bin_channels", *on_cl)
+            float((outputs["thread_per_bin"] - outputs[m]).abs().max()) for m in (*nchw[1:], *on_cl)
         ),
         "plugin_kernel_resources": resources,
         "output": outputs["auto"],  # checked against the reference by the caller, not written

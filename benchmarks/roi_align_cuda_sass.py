@@ -34,12 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROW = re.compile(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);")
 LOAD = re.compile(r"\bLDG\.E((?:\.\w+)*)")
+SHARED_LOAD = re.compile(r"\bLDS((?:\.\w+)*)")
 BYTES = {"U8": 1, "S8": 1, "U16": 2, "S16": 2, "64": 8, "128": 16}
 # the baseline of each map layout: a thread per output element
 BASELINE = {
     "thread_per_bin": "thread_per_bin",
     "sample_lanes": "thread_per_bin",
     "bin_channels": "thread_per_bin",
+    "patch": "thread_per_bin",
     "channels_last": "channels_last",
     "channel_vectors": "channels_last",
 }
@@ -51,9 +53,10 @@ def load_bytes(suffix: str) -> int:
     return sizes[0] if sizes else 4
 
 
-def hot_loop(sass: str, element_bytes: int) -> dict[str, Any]:
-    """The shortest loop with global loads in one kernel's cuobjdump listing: its
-    instructions, loads and the channel values they bring in."""
+def hot_loop(sass: str, element_bytes: int, *, shared: bool = False) -> dict[str, Any]:
+    """The shortest loop with global loads (``shared``: loads from shared memory, where the
+    patch kernel pools from) in one kernel's cuobjdump listing: its instructions, loads and
+    the channel values they bring in."""
     rows = [(int(a, 16), ins.strip()) for a, ins in ROW.findall(sass)]
     if not rows:
         raise ValueError("no SASS instructions found (cuobjdump -sass output expected)")
@@ -65,12 +68,12 @@ def hot_loop(sass: str, element_bytes: int) -> dict[str, Any]:
     found = []
     for lo, hi in spans:
         body = [ins for a, ins in rows if lo <= a <= hi]
-        loads = [m.group(1) for ins in body for m in [LOAD.search(ins)] if m]
+        loads = [m.group(1) for ins in body for m in [(SHARED_LOAD if shared else LOAD).search(ins)] if m]
         if loads:
             values = sum(load_bytes(s) // element_bytes for s in loads)
             found.append({"instructions": len(body), "loads": len(loads), "channel_values": values})
     if not found:
-        raise ValueError("no loop with global loads in this kernel")
+        raise ValueError(f"no loop with {'shared' if shared else 'global'} loads in this kernel")
     best = min(found, key=lambda f: f["instructions"])
     return {**best, "instructions_per_channel_value": best["instructions"] / best["channel_values"]}
 
@@ -102,7 +105,11 @@ def model(
     kernels = []
     listings = nvrtc_sass(arch) if sources is None else nvcc_sass(sources, arch)
     for (layout, dtype), text in sorted(listings.items()):
-        kernels.append({"layout": layout, "dtype": dtype, **hot_loop(text, 2 if dtype == "fp16" else 4)})
+        if layout == "patch":  # pools from its patch in shared memory, float32 whatever the maps
+            loop = hot_loop(text, 4, shared=True)
+        else:
+            loop = hot_loop(text, 2 if dtype == "fp16" else 4)
+        kernels.append({"layout": layout, "dtype": dtype, **loop})
     per_value = {(k["layout"], k["dtype"]): k["instructions_per_channel_value"] for k in kernels}
     for k in kernels:
         base = BASELINE[k["layout"]]

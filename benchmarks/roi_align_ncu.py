@@ -35,6 +35,15 @@ DEFAULT = (
     "nchw/bins_fast=False/bin_block=8/block_c=16/warps=4",
     "channels_last/bins_fast=True/maxnreg=64/block_c=16/warps=4",
 )
+# the TensorRT plugin's kernels (cuda_kernel.py, built with nvcc), named plugin/<mapping>: the
+# NCHW ones gather corners from global memory but for the patch layout, which pools from a
+# copy in shared memory; whether that frees the L1 is what l1tex__throughput says
+PLUGIN = {
+    "plugin/thread_per_bin": ("nchw", "thread_per_bin"),
+    "plugin/bin_channels": ("nchw", "bin_channels"),
+    "plugin/patch": ("nchw", "patch"),
+    "plugin/channel_vectors": ("channels_last", "channel_vectors"),
+}
 
 
 def fastest(report: Path, top: int) -> list[str]:
@@ -56,7 +65,12 @@ def fastest(report: Path, top: int) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configs", nargs="+", default=list(DEFAULT), help="names as the benchmark gives them")
+    ap.add_argument(
+        "--configs",
+        nargs="+",
+        default=[*DEFAULT, *PLUGIN],
+        help="names as the benchmark gives them, or plugin/<mapping> for the TensorRT plugin's kernels",
+    )
     ap.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     ap.add_argument(
         "--fastest",
@@ -74,7 +88,7 @@ def main() -> int:
     from plugins.roi_align.triton_kernel import multilevel_roi_align_triton
 
     known = {name: (layout, cfg) for name, layout, cfg in candidates()}
-    unknown = [n for n in args.configs if n not in known]
+    unknown = [n for n in args.configs if n not in known and n not in PLUGIN]
     if unknown:
         print(f"unknown configurations {unknown}; known: {sorted(known)}", file=sys.stderr)
         return 2
@@ -88,15 +102,28 @@ def main() -> int:
     profiled: list[str] = []  # in the order Nsight Compute lists their launches
     failed: dict[str, str] = {}
     for name in args.configs:
-        layout, cfg = known[name]
+        if name in PLUGIN:
+            from plugins.roi_align.cuda_kernel import multilevel_roi_align_cuda
 
-        def run(fs: list[torch.Tensor] = layouts[layout], kw: dict = cfg) -> torch.Tensor:
-            return multilevel_roi_align_triton(fs, rois, bidx, 7, SCALES, 2, False, 2, **kw)
+            layout, mapping = PLUGIN[name]
+
+            def run(
+                fs: list[torch.Tensor] = layouts[layout], lay: str = layout, m: str = mapping
+            ) -> torch.Tensor:
+                return multilevel_roi_align_cuda(
+                    fs, rois, bidx, 7, SCALES, 2, False, 2, mapping=m, layout=lay
+                )
+
+        else:
+            layout, cfg = known[name]
+
+            def run(fs: list[torch.Tensor] = layouts[layout], kw: dict = cfg) -> torch.Tensor:
+                return multilevel_roi_align_triton(fs, rois, bidx, 7, SCALES, 2, False, 2, **kw)
 
         try:
             run()  # compiles
             torch.cuda.synchronize()
-        except Exception as exc:  # another Triton may refuse a tile: profile the others
+        except Exception as exc:  # another Triton may refuse a tile, no nvcc the plugin: profile the others
             failed[name] = f"{type(exc).__name__}: {exc}"[:300]
             print(f"{name}: {failed[name]}", file=sys.stderr)
             continue

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 SRC = Path(__file__).resolve().parent / "tensorrt"
 SOURCES = ("roi_align_kernel.cu", "standalone.cu")
-HEADERS = ("roi_align_kernel.h", "roi_align_math.h", "roi_align_channels_last.h")
+HEADERS = ("roi_align_kernel.h", "roi_align_math.h", "roi_align_channels_last.h", "roi_align_patch.h")
 MAX_LEVELS = 5  # kMaxLevels in roi_align_math.h
 
 
@@ -119,6 +119,7 @@ MAPPINGS = {
     "sample_lanes": 2,
     "channel_vectors": 3,
     "bin_channels": 4,
+    "patch": 5,
 }  # edge::roialign::Mapping
 _KERNELS = {
     "multiLevelRoIAlignKernel": "thread_per_bin",
@@ -126,13 +127,14 @@ _KERNELS = {
     "channelsLastKernel": "channels_last",
     "channelVectorsKernel": "channel_vectors",
     "binChannelsKernel": "bin_channels",
+    "patchKernel": "patch",
 }
 LAYOUTS = ("nchw", "channels_last")  # the maps' memory layouts the kernels read
 
 
 @dataclasses.dataclass(frozen=True)
 class CudaKernelResources:
-    layout: str  # thread_per_bin, sample_lanes, bin_channels, channels_last or channel_vectors
+    layout: str  # thread_per_bin, sample_lanes, bin_channels, patch, channels_last or channel_vectors
     arch: int
     dtype: str  # fp32 or fp16: each kernel's two instantiations
     registers: int
@@ -279,12 +281,14 @@ def multilevel_roi_align_cuda(
     are copied first, and the output comes in the maps' layout. On NCHW maps ``mapping``
     picks the thread layout: ``thread_per_bin``, ``sample_lanes`` (a warp per row of bins,
     a sample per lane; sampling ratio 1, 2 or 4), ``bin_channels`` (a thread per bin of 8
-    channels) or ``auto``, what the plugin does (a thread per bin, the faster of the first
-    two on an H200; bin channels is not timed yet); on channel-last maps ``thread_per_bin``
-    is a thread per output element, ``channel_vectors`` a thread per 16 bytes of a bin's
-    channels (4 float32 or 8 float16 ones; the channels a multiple of that), and ``auto``
-    channel vectors where they apply. ``tuned`` times the kernels that apply to these maps
-    (a thread per element, and bin channels or channel vectors) on this GPU the first time
+    channels), ``patch`` (a block per box and 4 channels, the pixels it reads copied to shared
+    memory first) or ``auto``, what the plugin does (a thread per bin, the faster of the first
+    two on an H200; bin channels and patch are not timed yet); on channel-last maps
+    ``thread_per_bin`` is a thread per output element, ``channel_vectors`` a thread per 16
+    bytes of a bin's channels (4 float32 or 8 float16 ones; the channels a multiple of that),
+    and ``auto`` channel vectors where they apply. ``tuned`` times the kernels that apply to
+    these maps (the plugin's tactics: a thread per element, and bin channels and patch, or
+    channel vectors) on this GPU the first time
     a kind of problem comes (device, type, layout, channels, levels, output size, sampling,
     mode, and RoIs to the power of two), as TensorRT times the plugin's tactics, and runs
     the faster from then on (:func:`tuned_choices`); under CUDA graph capture, where nothing
@@ -302,8 +306,8 @@ def multilevel_roi_align_cuda(
         raise EngineInputError(f"mapping {mapping!r}; expected one of {sorted([*MAPPINGS, 'tuned'])}")
     if layout not in LAYOUTS:
         raise EngineInputError(f"layout {layout!r}; expected one of {list(LAYOUTS)}")
-    if mapping == "bin_channels" and layout != "nchw":
-        raise EngineInputError("the bin_channels mapping takes NCHW maps, got channels_last ones; use 'auto'")
+    if mapping in ("bin_channels", "patch") and layout != "nchw":
+        raise EngineInputError(f"the {mapping} mapping takes NCHW maps, got channels_last ones; use 'auto'")
     if mapping == "sample_lanes" and (sampling_ratio not in (1, 2, 4) or layout != "nchw"):
         raise EngineInputError(
             f"the sample_lanes mapping takes NCHW maps and sampling ratio 1, 2 or 4, got {layout} maps "
@@ -387,10 +391,11 @@ def tuned_choices() -> dict[tuple[object, ...], str]:
 
 
 def _candidates(layout: str, channels: int, vector: int) -> list[str]:
-    """The kernels a tuned call times: a thread per element, and the grouped kernel of the
-    layout where it applies (the TensorRT plugin's two tactics)."""
+    """The kernels a tuned call times: the TensorRT plugin's tactics for the layout (a thread
+    per element, and on NCHW maps bin channels and the patch layout, on channel-last ones
+    channel vectors where they apply)."""
     if layout == "nchw":
-        return ["thread_per_bin", "bin_channels"]
+        return ["thread_per_bin", "bin_channels", "patch"]
     return ["thread_per_bin", "channel_vectors"] if channels % vector == 0 else ["thread_per_bin"]
 
 

@@ -2,6 +2,9 @@
 // the tests call through ctypes and compare against plugins/roi_align/reference.py: one for
 // each thread layout on NCHW maps, one for both kernels on channel-last maps.
 #include "roi_align_channels_last.h"
+#include "roi_align_patch.h"
+
+#include <vector>
 
 namespace
 {
@@ -192,6 +195,88 @@ extern "C" int32_t edge_mlroialign_host_bin_channels(float const* const* feature
         }
     });
     return 0;
+}
+
+namespace
+{
+
+//! NCHW maps as the GPU's patchKernel pools them, a block per box and kPatchChannels channels:
+//! its kPatchThreads threads copy the patch where it fits (each its share, in turn), then pool
+//! every bin from it; where it does not fit, or `staged` is 0, from the map.
+int32_t patchLayout(float const* const* features, int32_t const* heights, int32_t const* widths, int32_t numLevels,
+    int32_t channels, float const* rois, int64_t const* batchIdx, int32_t numRois, Params const& p, bool staged,
+    float* out)
+{
+    using namespace edge::roialign;
+    if (numLevels < 1 || numLevels > kMaxLevels)
+    {
+        return 1;
+    }
+    int32_t const bins = p.outputHeight * p.outputWidth;
+    std::vector<float> shared(kPatchChannels * kPatchPixels); // the block's shared buffer
+    float* patch = shared.data();
+    eachRoi(features, heights, widths, channels, rois, batchIdx, numRois, p, [&](int32_t r, Roi const& roi) {
+        int64_t const plane = static_cast<int64_t>(roi.height) * roi.width;
+        float* roiOut = out + static_cast<int64_t>(r) * channels * bins;
+        Geometry const g = boxGeometry(roi.scale, roi.box, p);
+        Patch const at = patchOf(g, roi.height, roi.width, p);
+        bool const fits = staged && patchFits(at);
+        for (int32_t c0 = 0; c0 < channels; c0 += kPatchChannels)
+        {
+            int32_t const count = channels - c0 < kPatchChannels ? channels - c0 : kPatchChannels;
+            float const* planes = roi.image + c0 * plane;
+            for (int32_t t = 0; fits && t < kPatchThreads; ++t)
+            {
+                stagePatch(planes, plane, roi.width, at, count, t, kPatchThreads, patch);
+            }
+            for (int32_t bin = 0; bin < bins; ++bin)
+            {
+                float pooled[kPatchChannels];
+                patchBin(fits ? patch : nullptr, planes, plane, g, at, roi.height, roi.width, bin, count, p, pooled);
+                for (int32_t j = 0; j < count; ++j)
+                {
+                    roiOut[(c0 + j) * bins + bin] = pooled[j];
+                }
+            }
+        }
+    });
+    return 0;
+}
+
+} // namespace
+
+//! The patch layout (patchLayout), staged where the patch fits, as the GPU runs it.
+extern "C" int32_t edge_mlroialign_host_patch(float const* const* features, int32_t const* heights,
+    int32_t const* widths, int32_t numLevels, int32_t channels, float const* rois, int64_t const* batchIdx,
+    int32_t numRois, int32_t minLevel, int32_t outputHeight, int32_t outputWidth, int32_t samplingRatio,
+    int32_t aligned, int32_t isMax, int32_t canonicalLevel, float canonicalSize, float const* spatialScales, float* out)
+{
+    Params const p = edge::roialign::makeParams(numLevels, minLevel, outputHeight, outputWidth, samplingRatio,
+        aligned, isMax, canonicalLevel, canonicalSize, spatialScales);
+    return patchLayout(features, heights, widths, numLevels, channels, rois, batchIdx, numRois, p, true, out);
+}
+
+//! The patch layout's threads reading every box from the map, as they do a box whose patch
+//! does not fit.
+extern "C" int32_t edge_mlroialign_host_patch_unstaged(float const* const* features, int32_t const* heights,
+    int32_t const* widths, int32_t numLevels, int32_t channels, float const* rois, int64_t const* batchIdx,
+    int32_t numRois, int32_t minLevel, int32_t outputHeight, int32_t outputWidth, int32_t samplingRatio,
+    int32_t aligned, int32_t isMax, int32_t canonicalLevel, float canonicalSize, float const* spatialScales, float* out)
+{
+    Params const p = edge::roialign::makeParams(numLevels, minLevel, outputHeight, outputWidth, samplingRatio,
+        aligned, isMax, canonicalLevel, canonicalSize, spatialScales);
+    return patchLayout(features, heights, widths, numLevels, channels, rois, batchIdx, numRois, p, false, out);
+}
+
+//! Whether a box's patch on an [height, width] map at `scale` fits the shared buffer (1) or
+//! not (0), for the tests to hold that they cover both.
+extern "C" int32_t edge_patch_fits(float const* box, float scale, int32_t height, int32_t width, int32_t outputSize,
+    int32_t samplingRatio, int32_t aligned)
+{
+    using namespace edge::roialign;
+    float const scales[1] = {scale};
+    Params const p = makeParams(1, 0, outputSize, outputSize, samplingRatio, aligned, 0, 4, 224.0F, scales);
+    return patchFits(patchOf(boxGeometry(scale, box, p), height, width, p)) ? 1 : 0;
 }
 
 //! Channel-last maps as the GPU's kernels for them pool them: features [N, H, W, channelStride]

@@ -9,9 +9,10 @@
 // The levels and the output share one format: kLINEAR, or channel-last (kHWC for float32,
 // kHWC8 or kHWC16 for float16), where the FPN's convolutions leave the maps channel-last and
 // the builder would otherwise reformat the whole pyramid before the plugin. For each format
-// the plugin offers the builder two tactics, which it times on the GPU it builds for: a thread
+// the plugin offers the builder tactics, which it times on the GPU it builds for: a thread
 // per output element, and a thread per several channels of a bin (bin channels on NCHW maps,
-// 16-byte channel vectors on channel-last ones; roi_align_kernel.h).
+// 16-byte channel vectors on channel-last ones), and on NCHW maps the patch layout (a block
+// per box and 4 channels, from a copy in shared memory; roi_align_kernel.h).
 // Build: plugins/roi_align/tensorrt/build.sh; load with trt.get_plugin_registry().load_library.
 #include "NvInfer.h"
 #include "roi_align_kernel.h"
@@ -194,11 +195,15 @@ public:
 
     //! Tactic 1, a thread per output element; tactic 2, a thread per several channels of a bin
     //! (NCHW maps: bin channels; channel-last maps: channel vectors, where their stride is
-    //! whole 16-byte vectors). Tactic 0, TensorRT's default where it times none: the kernels'
-    //! own choice (Mapping::kAuto).
+    //! whole 16-byte vectors); tactic 3, NCHW maps only, the patch layout. Tactic 0, TensorRT's
+    //! default where it times none: the kernels' own choice (Mapping::kAuto).
     int32_t getNbTactics() noexcept override
     {
-        if (mVector <= 0 || mChannels < 0)
+        if (mVector <= 0)
+        {
+            return 3;
+        }
+        if (mChannels < 0)
         {
             return 2;
         }
@@ -246,7 +251,7 @@ public:
     // IPluginV3OneRuntime
     int32_t setTactic(int32_t tactic) noexcept override
     {
-        if (tactic < 0 || tactic > 2)
+        if (tactic < 0 || tactic > 3)
         {
             return -1;
         }
@@ -287,6 +292,10 @@ public:
         else if (mTactic == 2 && !channelsLast)
         {
             mapping = roialign::Mapping::kBinChannels;
+        }
+        else if (mTactic == 3 && !channelsLast)
+        {
+            mapping = roialign::Mapping::kPatch;
         }
         cudaError_t status;
         if (inputDesc[2].type == DataType::kHALF)

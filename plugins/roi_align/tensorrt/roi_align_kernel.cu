@@ -1,9 +1,10 @@
 // CUDA kernels of the fused multi-level RoIAlign; each box reads only the pyramid level its
-// size maps to. On NCHW maps, three thread layouts: a thread per output element (channel, bin)
-// of a box, for any sampling; bin channels, a thread per bin of 8 channels; and sample lanes
-// (roi_align_math.h), a warp per row of bins with one sample a lane, for sampling ratios 1, 2
-// and 4. On channel-last maps (kHWC, kHWC8,
-// kHWC16), channels fastest: a thread per output element, or per 16 bytes of channels.
+// size maps to. On NCHW maps, four thread layouts: a thread per output element (channel, bin)
+// of a box, for any sampling; bin channels, a thread per bin of 8 channels; the patch layout
+// (roi_align_patch.h), a block per box and 4 channels, which copies the pixels the box reads
+// to shared memory first; and sample lanes (roi_align_math.h), a warp per row of bins with one
+// sample a lane, for sampling ratios 1, 2 and 4. On channel-last maps (kHWC, kHWC8, kHWC16),
+// channels fastest: a thread per output element, or per 16 bytes of channels.
 #include "roi_align_kernel.h"
 
 #include <cuda_fp16.h>
@@ -126,6 +127,48 @@ __global__ void __launch_bounds__(256, 3) binChannelsKernel(
     }
 }
 
+//! NCHW maps, the patch layout (roi_align_patch.h). grid.x: one box each; grid.y: its groups
+//! of kPatchChannels channels; the threads: first the patch's pixels, then the box's bins.
+//! Twelve blocks an SM at least (24 warps; the shared buffers: 192 KB): left alone, it took
+//! 85-86 registers (11 blocks); held to 85 it takes 80 and spills nothing.
+template <typename T>
+__global__ void __launch_bounds__(kPatchThreads, 12) patchKernel(
+    Levels<T> levels, float const* rois, int64_t const* batchIdx, int32_t channels, Params p, T* out)
+{
+    __shared__ float patch[kPatchChannels * kPatchPixels];
+    BlockRoi<T> const roi = blockRoi(levels, rois, batchIdx, p, out, channels);
+    Level<T> const& l = roi.level;
+    Geometry const g = boxGeometry(l.scale, roi.box.v, p);
+    Patch const at = patchOf(g, l.height, l.width, p);
+    bool const staged = patchFits(at); // the same for the whole block: it may wait at barriers
+    int32_t const bins = p.outputHeight * p.outputWidth;
+    int64_t const planeSize = static_cast<int64_t>(l.height) * l.width;
+    for (int32_t c0 = blockIdx.y * kPatchChannels; c0 < channels; c0 += gridDim.y * kPatchChannels)
+    {
+        int32_t const count = channels - c0 < kPatchChannels ? channels - c0 : kPatchChannels;
+        T const* planes = roi.image + c0 * planeSize;
+        if (staged)
+        {
+            __syncthreads(); // the last group's bins are read
+            stagePatch(planes, planeSize, l.width, at, count, threadIdx.x, blockDim.x, patch);
+            __syncthreads();
+        }
+        for (int32_t bin = threadIdx.x; bin < bins; bin += blockDim.x)
+        {
+            float pooled[kPatchChannels];
+            patchBin(staged ? patch : nullptr, planes, planeSize, g, at, l.height, l.width, bin, count, p, pooled);
+#pragma unroll
+            for (int32_t j = 0; j < kPatchChannels; ++j)
+            {
+                if (j < count)
+                {
+                    roi.out[(c0 + j) * bins + bin] = static_cast<T>(pooled[j]);
+                }
+            }
+        }
+    }
+}
+
 //! Channel-last maps and output. grid.x: one box each; grid.y and the threads: its bins x
 //! channels, channels fastest (roi_align_math.h, channelsLastElement).
 template <typename T>
@@ -219,10 +262,11 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     int64_t const perRoi = static_cast<int64_t>(stride) * p.outputHeight * p.outputWidth;
     bool const lanes = mapping == Mapping::kSampleLanes; // kAuto: roi_align_kernel.h
     bool const binGroups = mapping == Mapping::kBinChannels;
+    bool const patches = mapping == Mapping::kPatch;
     bool const vectorsApply = channelsLast && channelVectorsApply(levels, p.numLevels, out);
     bool const vectors = mapping == Mapping::kChannelVectors || (mapping == Mapping::kAuto && vectorsApply);
     if (numRois < 0 || perRoi < 0 || perRoi >= (int64_t{1} << 31) || (lanes && !sampleLanesApply(p))
-        || stride < channels || (channelsLast && (lanes || binGroups)) || (vectors && !vectorsApply))
+        || stride < channels || (channelsLast && (lanes || binGroups || patches)) || (vectors && !vectorsApply))
     {
         return cudaErrorInvalidValue;
     }
@@ -239,8 +283,8 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     {
         return cudaSuccess;
     }
-    int32_t const block = 256;
-    int64_t const perBlock = lanes ? block / kWarp : block; // rows of bins, or bins
+    int32_t const block = patches ? kPatchThreads : 256;
+    int64_t perBlock = lanes ? block / kWarp : block; // rows of bins, or bins
     int64_t work = perRoi; // a thread per element
     if (lanes)
     {
@@ -253,6 +297,11 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     else if (binGroups)
     {
         work = static_cast<int64_t>(channels + kBinChannels - 1) / kBinChannels * p.outputHeight * p.outputWidth;
+    }
+    else if (patches)
+    {
+        work = (channels + kPatchChannels - 1) / kPatchChannels; // a block a group of channels
+        perBlock = 1;
     }
     int64_t const chunks = (work + perBlock - 1) / perBlock;
     dim3 const grid(static_cast<uint32_t>(numRois), static_cast<uint32_t>(chunks < 65535 ? chunks : 65535));
@@ -267,6 +316,10 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     else if (binGroups)
     {
         binChannelsKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
+    }
+    else if (patches)
+    {
+        patchKernel<T><<<grid, block, 0, stream>>>(levels, rois, batchIdx, channels, p, out);
     }
     else if (lanes)
     {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "roi_align_channels_last.h"
+#include "roi_align_patch.h"
 
 #include <cuda_runtime_api.h>
 
@@ -31,6 +32,8 @@ struct Levels
 //! element; neither is timed on a GPU yet. kBinChannels (NCHW maps, any sampling): a thread per
 //! bin of 8 channels, not timed yet either. The TensorRT plugin offers the builder a thread per
 //! element and the grouped kernel of its format as tactics, and runs the faster it timed.
+//! kPatch (NCHW maps, any sampling): a block per box and 4 channels, the pixels it reads
+//! copied to shared memory first (roi_align_patch.h); a third tactic on NCHW maps, not timed yet.
 enum class Mapping : int32_t
 {
     kAuto = 0,
@@ -38,12 +41,13 @@ enum class Mapping : int32_t
     kSampleLanes = 2,
     kChannelVectors = 3,
     kBinChannels = 4,
+    kPatch = 5,
 };
 
 //! rois: [R, 4] float boxes in image pixels; batchIdx: [R]; out: [R, C, outputHeight, outputWidth]
 //! in the maps' layout. cudaErrorInvalidValue for sizes past 2^31 elements per box or map of
 //! a batch item, a channel stride below the channels, or a mapping where it does not apply
-//! (kSampleLanes: NCHW maps, sampling ratio 1, 2 or 4; kBinChannels: NCHW maps;
+//! (kSampleLanes: NCHW maps, sampling ratio 1, 2 or 4; kBinChannels, kPatch: NCHW maps;
 //! kChannelVectors: channel-last maps whose stride is a multiple of 16 bytes, maps and output
 //! 16-byte aligned).
 template <typename T>

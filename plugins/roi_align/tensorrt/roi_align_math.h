@@ -142,7 +142,17 @@ struct Corners
     float w11;
 };
 
-EDGE_HD Corners cornersAt(int32_t height, int32_t width, float y, float x)
+//! Where corner indices count from: a pixel of the map, and the elements from a row to the
+//! next. The map itself ({0, 0, W}); or a patch of it copied to shared memory, whose first
+//! pixel is (row0, col0) of the map and whose rows are `stride` pixels (roi_align_patch.h).
+struct Frame
+{
+    int32_t row0;
+    int32_t col0;
+    int32_t stride;
+};
+
+EDGE_HD Corners cornersAt(int32_t height, int32_t width, float y, float x, Frame const& f)
 {
     Corners k;
     y = fmaxf(y, 0.0F);
@@ -174,15 +184,25 @@ EDGE_HD Corners cornersAt(int32_t height, int32_t width, float y, float x)
     float const hy = 1.0F - ly;
     float const hx = 1.0F - lx;
     // 32-bit offsets: launch() holds a map of one batch item below 2^31 elements
-    k.i00 = y0 * width + x0;
-    k.i01 = y0 * width + x1;
-    k.i10 = y1 * width + x0;
-    k.i11 = y1 * width + x1;
+    y0 -= f.row0;
+    y1 -= f.row0;
+    x0 -= f.col0;
+    x1 -= f.col0;
+    k.i00 = y0 * f.stride + x0;
+    k.i01 = y0 * f.stride + x1;
+    k.i10 = y1 * f.stride + x0;
+    k.i11 = y1 * f.stride + x1;
     k.w00 = hy * hx;
     k.w01 = hy * lx;
     k.w10 = ly * hx;
     k.w11 = ly * lx;
     return k;
+}
+
+//! Corners in the map's own frame.
+EDGE_HD Corners cornersAt(int32_t height, int32_t width, float y, float x)
+{
+    return cornersAt(height, width, y, x, Frame{0, 0, width});
 }
 
 //! Bilinear value of one channel of an [H, W] map at (y, x) by RoIAlign's border rules.
@@ -277,7 +297,7 @@ EDGE_HD float sampleAt(T const* plane, int32_t height, int32_t width, Geometry c
 //! The sample loops of poolK(), a division or a multiplication a sample (samplePoint).
 template <bool ByInverse, int32_t K, typename Reader>
 EDGE_HD void poolKSamples(Geometry const& geom, int32_t height, int32_t width, int32_t py, int32_t px,
-    Params const& p, Reader const& reader, float (&out)[K])
+    Params const& p, Reader const& reader, float (&out)[K], Frame const& frame)
 {
     for (int32_t sy = 0; sy < geom.gh; ++sy)
     {
@@ -287,7 +307,7 @@ EDGE_HD void poolKSamples(Geometry const& geom, int32_t height, int32_t width, i
             float sample[K] = {};
             if (sampleInside(height, width, at.y, at.x))
             {
-                reader(cornersAt(height, width, at.y, at.x), sample);
+                reader(cornersAt(height, width, at.y, at.x, frame), sample);
             }
 EDGE_UNROLL
             for (int32_t j = 0; j < K; ++j)
@@ -301,10 +321,11 @@ EDGE_UNROLL
 //! K values of one bin pooled from its samples: reader(k, sample) fills the K values of a
 //! sample whose corners and weights are k (one inside the map; outside ones are 0), summed
 //! (avg) or maxed in sample order; an empty box under adaptive sampling has no samples and
-//! pools zeros. Every kernel but sample lanes pools through here.
+//! pools zeros. Every kernel but sample lanes pools through here. frame: where the reader's
+//! corner indices count from (cornersAt).
 template <int32_t K, typename Reader>
 EDGE_HD void poolK(Geometry const& geom, int32_t height, int32_t width, int32_t py, int32_t px, Params const& p,
-    Reader const& reader, float (&out)[K])
+    Reader const& reader, float (&out)[K], Frame const& frame)
 {
 EDGE_UNROLL
     for (int32_t j = 0; j < K; ++j)
@@ -322,17 +343,25 @@ EDGE_UNROLL
     }
     if (geom.powersOfTwo)
     {
-        poolKSamples<true, K>(geom, height, width, py, px, p, reader, out);
+        poolKSamples<true, K>(geom, height, width, py, px, p, reader, out, frame);
     }
     else
     {
-        poolKSamples<false, K>(geom, height, width, py, px, p, reader, out);
+        poolKSamples<false, K>(geom, height, width, py, px, p, reader, out, frame);
     }
 EDGE_UNROLL
     for (int32_t j = 0; j < K; ++j)
     {
         out[j] = p.isMax ? out[j] : out[j] / static_cast<float>(geom.gh * geom.gw);
     }
+}
+
+//! poolK with corners in the map's own frame.
+template <int32_t K, typename Reader>
+EDGE_HD void poolK(Geometry const& geom, int32_t height, int32_t width, int32_t py, int32_t px, Params const& p,
+    Reader const& reader, float (&out)[K])
+{
+    poolK<K>(geom, height, width, py, px, p, reader, out, Frame{0, 0, width});
 }
 
 //! A sample of one channel whose pixels are pixelStride apart: bilinear()'s sum.

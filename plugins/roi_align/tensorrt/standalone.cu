@@ -33,7 +33,7 @@ int32_t run(void const* const* features, int32_t const* heights, int32_t const* 
 //! rois [numRois, 4] fp32 and batchIdx [numRois] int64 on the device; out [numRois, channels,
 //! outputHeight, outputWidth] of the features' type and layout; stream a cudaStream_t (0: the
 //! default); mapping an edge::roialign::Mapping (0 auto, 1 a thread per bin, 2 sample lanes,
-//! 3 channel vectors, 4 bin channels).
+//! 3 channel vectors, 4 bin channels, 5 patch).
 extern "C" int32_t edge_mlroialign_cuda(void const* const* features, int32_t const* heights, int32_t const* widths,
     int32_t numLevels, int32_t channels, int32_t channelStride, float const* rois, int64_t const* batchIdx,
     int32_t numRois, int32_t minLevel, int32_t outputHeight, int32_t outputWidth, int32_t samplingRatio,
@@ -46,7 +46,7 @@ extern "C" int32_t edge_mlroialign_cuda(void const* const* features, int32_t con
     }
     edge::roialign::Params const p = edge::roialign::makeParams(numLevels, minLevel, outputHeight, outputWidth,
         samplingRatio, aligned, isMax, canonicalLevel, canonicalSize, spatialScales);
-    if (mapping < 0 || mapping > 4)
+    if (mapping < 0 || mapping > 5)
     {
         return static_cast<int32_t>(cudaErrorInvalidValue);
     }

@@ -411,21 +411,22 @@ void tacticChecks()
         CHECK(build->getValidTactics(tactics.data(), n) == 0);
         return tactics;
     };
-    CHECK((offered(DataType::kFLOAT, TensorFormat::kLINEAR, 12) == std::vector<int32_t>{1, 2}));
-    CHECK((offered(DataType::kHALF, TensorFormat::kLINEAR, 3) == std::vector<int32_t>{1, 2}));
+    CHECK((offered(DataType::kFLOAT, TensorFormat::kLINEAR, 12) == std::vector<int32_t>{1, 2, 3}));
+    CHECK((offered(DataType::kHALF, TensorFormat::kLINEAR, 3) == std::vector<int32_t>{1, 2, 3}));
     CHECK((offered(DataType::kFLOAT, TensorFormat::kHWC, 12) == std::vector<int32_t>{1, 2})); // vectors of 4
     CHECK((offered(DataType::kFLOAT, TensorFormat::kHWC, 6) == std::vector<int32_t>{1})); // 6: no whole vectors
     CHECK((offered(DataType::kHALF, TensorFormat::kHWC8, 3) == std::vector<int32_t>{1, 2})); // padded to 8
     CHECK((offered(DataType::kHALF, TensorFormat::kHWC16, 20) == std::vector<int32_t>{1, 2}));
     int32_t one = 0;
     CHECK(build->getValidTactics(&one, 1) != 0); // as many as getNbTactics() says (2 for the last), or refused
-    CHECK(as<IPluginV3OneRuntime>(plugin, PluginCapabilityType::kRUNTIME)->setTactic(3) != 0);
+    CHECK(as<IPluginV3OneRuntime>(plugin, PluginCapabilityType::kRUNTIME)->setTactic(4) != 0);
 
     // what each tactic runs, on the runtime's clone
     CHECK(enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12).mapping == Mapping::kAuto);
     CHECK(enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12, 0).mapping == Mapping::kAuto);
     CHECK(enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12, 1).mapping == Mapping::kThreadPerBin);
     CHECK(enqueueWith(DataType::kHALF, TensorFormat::kLINEAR, 12, 2).mapping == Mapping::kBinChannels);
+    CHECK(enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12, 3).mapping == Mapping::kPatch);
     CHECK(enqueueWith(DataType::kHALF, TensorFormat::kHWC8, 12, 1).mapping == Mapping::kThreadPerBin);
     CHECK(enqueueWith(DataType::kHALF, TensorFormat::kHWC8, 12, 2).mapping == Mapping::kAuto); // vectors
 

@@ -77,7 +77,14 @@ def test_kernel_compiles_for_orin_and_hopper_without_stack_or_spills(compiler: s
     found = compile_for([87, 90])
     assert sorted((r.layout, r.arch, r.dtype) for r in found) == [
         (layout, arch, dtype)
-        for layout in ("bin_channels", "channel_vectors", "channels_last", "sample_lanes", "thread_per_bin")
+        for layout in (
+            "bin_channels",
+            "channel_vectors",
+            "channels_last",
+            "patch",
+            "sample_lanes",
+            "thread_per_bin",
+        )
         for arch in (87, 90)
         for dtype in ("fp16", "fp32")
     ]
@@ -85,8 +92,9 @@ def test_kernel_compiles_for_orin_and_hopper_without_stack_or_spills(compiler: s
         # a stack frame here was the pyramid parameters copied to local memory for runtime indexing
         assert r.stack_bytes == 0 and not r.spills, r
         # 64 registers: four 256-thread blocks an SM; channel vectors and bin channels hold 8
-        # channels of each of a sample's four corners at once, and may take three blocks (85)
-        limit = 85 if r.layout in ("channel_vectors", "bin_channels") else 64
+        # channels of each of a sample's four corners at once, and may take three blocks (85);
+        # the patch kernel 4 channels by two ways of reading, in 64-thread blocks (twelve: 85)
+        limit = 85 if r.layout in ("channel_vectors", "bin_channels", "patch") else 64
         assert r.registers <= limit, f"{r}: more than {limit} registers"
 
 
@@ -191,7 +199,7 @@ def test_inputs_are_checked_before_any_cuda_call() -> None:
         call(feats, rois, bidx, 7, [0.25], 2, True, 2)
     with pytest.raises(EngineInputError, match="1 to 5 pyramid levels, got 6"):
         call(feats * 3, rois, bidx, 7, [1.0] * 6, 2, True, 2)
-    for mapping in ("channel_vectors", "bin_channels", "tuned"):
+    for mapping in ("channel_vectors", "bin_channels", "patch", "tuned"):
         with pytest.raises(EngineInputError, match="1 to 5 pyramid levels, got 0"):
             call([], rois, bidx, 7, [], 2, True, 2, mapping=mapping, layout="channels_last")
     with pytest.raises(EngineInputError, match="mapping 'warp'; expected one of"):
@@ -242,6 +250,8 @@ def test_inputs_are_checked_before_any_cuda_call() -> None:
         (True, 3, "max", "auto", "nchw", 3),
         (True, 2, "avg", "bin_channels", "nchw", 3),  # one short group of 8
         (False, 0, "max", "bin_channels", "nchw", 20),
+        (True, 2, "avg", "patch", "nchw", 3),  # one short group of 4
+        (False, 0, "max", "patch", "nchw", 20),
         (True, 2, "avg", "auto", "channels_last", 3),  # TensorRT's kHWC: a thread per element
         (False, 0, "max", "thread_per_bin", "channels_last", 16),
         (True, 2, "avg", "auto", "channels_last", 16),  # channel vectors: 16-byte loads
@@ -305,6 +315,7 @@ def test_cuda_kernel_agrees_with_the_triton_kernel_and_takes_no_rois() -> None:
         ("thread_per_bin", "nchw"),
         ("sample_lanes", "nchw"),
         ("bin_channels", "nchw"),
+        ("patch", "nchw"),
         ("thread_per_bin", "channels_last"),
         ("channel_vectors", "channels_last"),
     ]:
@@ -338,7 +349,7 @@ def test_the_torch_op_reads_channels_last_maps_as_they_lie() -> None:
 
 
 def test_a_tuned_call_times_the_kernels_that_apply_to_its_maps() -> None:
-    assert cuda_kernel._candidates("nchw", 3, 4) == ["thread_per_bin", "bin_channels"]
+    assert cuda_kernel._candidates("nchw", 3, 4) == ["thread_per_bin", "bin_channels", "patch"]
     assert cuda_kernel._candidates("channels_last", 256, 4) == ["thread_per_bin", "channel_vectors"]
     assert cuda_kernel._candidates("channels_last", 6, 4) == ["thread_per_bin"]  # no whole vectors
     assert cuda_kernel._candidates("channels_last", 24, 8) == ["thread_per_bin", "channel_vectors"]
@@ -388,3 +399,47 @@ def test_the_library_for_an_architecture_is_looked_up_once_per_process(
         assert cuda_kernel.library_for_arch.cache_info().hits == 1
     finally:
         cuda_kernel.library_for_arch.cache_clear()  # later tests must not get tmp_path's library
+
+
+@needs_nvcc
+def test_the_library_takes_every_mapping_where_it_applies() -> None:
+    """Each name of MAPPINGS, as its number, through the library's C entry with no RoIs (no
+    GPU needed: nothing is launched): taken on the maps' layouts it applies to, refused as
+    cudaErrorInvalidValue (1) on the others, and a number past the enum refused."""
+    import ctypes
+
+    lib = cuda_kernel._load(str(cuda_kernel.build_library([90])))
+
+    def call(mapping: int, channel_stride: int) -> int:
+        return int(
+            lib.edge_mlroialign_cuda(
+                (ctypes.c_void_p * 1)(None),
+                (ctypes.c_int32 * 1)(8),
+                (ctypes.c_int32 * 1)(8),
+                1,
+                4,
+                channel_stride,
+                None,
+                None,
+                0,
+                2,
+                7,
+                7,
+                2,
+                1,
+                0,
+                4,
+                224.0,
+                (ctypes.c_float * 1)(0.25),
+                0,
+                None,
+                None,
+                mapping,
+            )
+        )
+
+    nchw_only = {"sample_lanes", "bin_channels", "patch"}
+    for name, number in cuda_kernel.MAPPINGS.items():
+        assert call(number, 0) == (1 if name == "channel_vectors" else 0), name
+        assert call(number, 4) == (1 if name in nchw_only else 0), name
+    assert call(max(cuda_kernel.MAPPINGS.values()) + 1, 0) == 1

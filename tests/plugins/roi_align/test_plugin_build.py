@@ -95,7 +95,13 @@ def test_plugin_library_builds_and_exports_its_creators(tmp_path: Path) -> None:
     symbols = subprocess.run(["nm", "-D", str(lib)], capture_output=True, text=True).stdout
     assert " T getCreators" in symbols, "IPluginRegistry::loadLibrary finds the creators through this"
     # the kernels' digest, for the timing-cache ID: the same sources give the same digest
-    kernels = ("roi_align_kernel.cu", "roi_align_kernel.h", "roi_align_math.h", "roi_align_channels_last.h")
+    kernels = (
+        "roi_align_kernel.cu",
+        "roi_align_kernel.h",
+        "roi_align_math.h",
+        "roi_align_channels_last.h",
+        "roi_align_patch.h",
+    )
     digest = hashlib.sha256(b"".join((SRC / k).read_bytes() for k in kernels)).hexdigest()[:16]
     assert digest.encode() in lib.read_bytes()
 

@@ -205,6 +205,61 @@ def test_bin_channels_layout_matches_reference(
     np.testing.assert_array_equal(got, run_host(host_lib, feats, rois, bidx, **kw))
 
 
+@pytest.mark.parametrize(
+    ("channels", "aligned", "sampling", "mode", "levels"),
+    [
+        (3, True, 2, "avg", 4),
+        (12, False, 0, "avg", 4),
+        (6, True, 0, "max", 4),
+        (4, False, 2, "max", 4),
+        (6, True, 2, "avg", 1),
+        (5, False, 0, "max", 1),
+    ],
+)
+def test_patch_layout_matches_reference(
+    host_lib: ctypes.CDLL, channels: int, aligned: bool, sampling: int, mode: str, levels: int
+) -> None:
+    """The GPU's patch kernel, a block emulated: its 64 threads copy each group of 4 channels'
+    patch in turn (short last groups: 3, 5, 6 channels), then pool every bin from the copy;
+    boxes whose patch does not fit the shared buffer (on one 32x40 level, where every box
+    is pooled) from the map. The same float32 sums as a thread per bin's, bit for bit, and as
+    the same threads reading every box from the map."""
+    feats, scales = pyramid(17, c=channels)
+    feats, scales = feats[:levels], scales[:levels]
+    rois, bidx = boxes(18)
+    rois[7, 1] = np.inf  # pools zeros
+    rois[8:10] = [[-20, -20, 200, 150], [0, 0, 120, 100]]  # the whole image; most of it
+    kw = {
+        "output_size": 7,
+        "spatial_scales": scales,
+        "sampling_ratio": sampling,
+        "aligned": aligned,
+        "mode": mode,
+    }
+    got = run_host(host_lib, feats, rois, bidx, entry="edge_mlroialign_host_patch", **kw)
+    ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    assert not got[7].any()
+    np.testing.assert_array_equal(got, run_host(host_lib, feats, rois, bidx, **kw))
+    unstaged = run_host(host_lib, feats, rois, bidx, entry="edge_mlroialign_host_patch_unstaged", **kw)
+    np.testing.assert_array_equal(got, unstaged)
+    if levels == 1:  # both ways of reading a box were taken
+        h, w = feats[0].shape[2:]
+        fits = {
+            host_lib.edge_patch_fits(
+                np.ascontiguousarray(box).ctypes.data_as(F32P),
+                ctypes.c_float(scales[0]),
+                h,
+                w,
+                7,
+                sampling,
+                int(aligned),
+            )
+            for box in rois
+        }
+        assert fits == {0, 1}
+
+
 @pytest.mark.parametrize("sampling", [0, 3])
 def test_sample_lanes_layout_refuses_other_sampling(host_lib: ctypes.CDLL, sampling: int) -> None:
     feats, scales = pyramid(3)
