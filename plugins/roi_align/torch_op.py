@@ -100,7 +100,7 @@ def _axis_weights(
     w0, w1 = (w0 * inside).to(dtype), (w1 * inside).to(dtype)
     r, k = pos.shape
     start = low.amin(dim=1, keepdim=True)
-    extent = int((high.amax(dim=1, keepdim=True) - start).max()) + 1 if r else 1
+    extent = int((high.amax(dim=1, keepdim=True) - start).max()) + 1
     if extent <= 2 * k:
         length = extent
         index = (start + torch.arange(length, device=pos.device)).clamp(max=size - 1)
@@ -193,7 +193,7 @@ def roi_align_reference(
     of cells would hold more than about 16 M values (wide maps, 14x14 outputs, large RoIs
     under adaptive sampling)."""
     n, c, h, w = feat.shape
-    out = feat.new_zeros((rois.shape[0], c, output_size, output_size))
+    out = None  # under adaptive sampling, filled a sample grid at a time
     # contiguous: for one image the reshape is a view with channels H*W apart, and reading
     # rows of it ran at a quarter of the speed
     flat = feat.permute(0, 2, 3, 1).contiguous().view(n * h * w, c)
@@ -219,8 +219,10 @@ def roi_align_reference(
         pooled = torch.cat(parts)
         if idx is None:
             return pooled
+        if out is None:
+            out = feat.new_zeros((rois.shape[0], c, output_size, output_size))
         out[idx] = pooled
-    return out
+    return feat.new_zeros((rois.shape[0], c, output_size, output_size)) if out is None else out
 
 
 def finite_rois(rois: torch.Tensor) -> torch.Tensor:
