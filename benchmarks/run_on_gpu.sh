@@ -87,6 +87,10 @@ for step in $steps; do
         python3 -m pytest -q -p no:cacheprovider -m gpu tests/plugins/roi_align/test_cuda_kernel.py \
         tests/plugins/roi_align/test_triton.py 2>&1 \
         | tee "$WORK/memcheck.txt" | tail -15
+      # the patch kernel's shared-memory copy and reads, for races across its barriers
+      timeout 120 compute-sanitizer --tool racecheck --error-exitcode 3 \
+        python3 -m pytest -q -p no:cacheprovider -m gpu tests/plugins/roi_align/test_cuda_kernel.py -k patch 2>&1 \
+        | tee "$WORK/racecheck.txt" | tail -5
       ;;
     parity)
       timeout 120 python3 benchmarks/torchvision_parity.py --device cuda --out "$WORK/torchvision_parity_cuda.json"
