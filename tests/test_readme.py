@@ -246,7 +246,7 @@ def test_the_gpu_script_commands_are_found() -> None:
     found = {(_program(argv)[0], *_program(argv)[1][:1]) for _, argv in SCRIPT_CASES}
     assert {("build_engines.py", "--models"), ("edge", "bench"), ("edge", "run")} <= found, found
     assert ("benchmarks/bench_roi_align_gpu.py", "--repeats") in found, found
-    assert sum("pytest" in argv for _, argv in SCRIPT_CASES) == 3
+    assert sum("pytest" in argv for _, argv in SCRIPT_CASES) == 4
     build = next(argv for _, argv in SCRIPT_CASES if _program(argv)[0] == "build_engines.py")
     assert build[build.index("--models") + 1 : build.index("--backend")] == [
         "panoptic_fpn_r18",
