@@ -229,6 +229,7 @@ def test_patch_layout_matches_reference(
     rois, bidx = boxes(18)
     rois[7, 1] = np.inf  # pools zeros
     rois[8:10] = [[-20, -20, 200, 150], [0, 0, 120, 100]]  # the whole image; most of it
+    rois[10] = [90, 80, 40, 30]  # upside down: a fixed grid's samples run back from its corner
     kw = {
         "output_size": 7,
         "spatial_scales": scales,
@@ -243,9 +244,9 @@ def test_patch_layout_matches_reference(
     np.testing.assert_array_equal(got, run_host(host_lib, feats, rois, bidx, **kw))
     unstaged = run_host(host_lib, feats, rois, bidx, entry="edge_mlroialign_host_patch_unstaged", **kw)
     np.testing.assert_array_equal(got, unstaged)
-    if levels == 1:  # both ways of reading a box were taken
+    if levels == 1:  # both ways of reading a box were taken; the upside-down box copied
         h, w = feats[0].shape[2:]
-        fits = {
+        fits = [
             host_lib.edge_patch_fits(
                 np.ascontiguousarray(box).ctypes.data_as(F32P),
                 ctypes.c_float(scales[0]),
@@ -256,8 +257,8 @@ def test_patch_layout_matches_reference(
                 int(aligned),
             )
             for box in rois
-        }
-        assert fits == {0, 1}
+        ]
+        assert set(fits) == {0, 1} and fits[10] == 1
 
 
 @pytest.mark.parametrize("sampling", [0, 3])
