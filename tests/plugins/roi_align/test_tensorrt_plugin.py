@@ -197,12 +197,26 @@ def test_bin_channels_layout_matches_reference(
         "aligned": aligned,
         "mode": mode,
     }
-    got = run_host(host_lib, feats, rois, bidx, entry="edge_mlroialign_host_bin_channels", **kw)
+    grouped_layout_checks(host_lib, "edge_mlroialign_host_bin_channels", feats, rois, bidx, kw)
+
+
+def grouped_layout_checks(
+    host_lib: ctypes.CDLL,
+    entry: str,
+    feats: list[np.ndarray],
+    rois: np.ndarray,
+    bidx: np.ndarray,
+    kw: dict[str, object],
+) -> np.ndarray:
+    """A layout that pools several channels of a bin together (``entry``) against the
+    reference, with RoI 7 (a NaN or inf corner) pooling zeros, and bit for bit against a thread
+    per bin (the same float32 sums in the same order); its output."""
+    got = run_host(host_lib, feats, rois, bidx, entry=entry, **kw)
     ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
     assert not got[7].any()
-    # a thread per bin's sums in its order: the same float32 values, bit for bit
     np.testing.assert_array_equal(got, run_host(host_lib, feats, rois, bidx, **kw))
+    return got
 
 
 @pytest.mark.parametrize(
@@ -237,11 +251,7 @@ def test_patch_layout_matches_reference(
         "aligned": aligned,
         "mode": mode,
     }
-    got = run_host(host_lib, feats, rois, bidx, entry="edge_mlroialign_host_patch", **kw)
-    ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
-    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
-    assert not got[7].any()
-    np.testing.assert_array_equal(got, run_host(host_lib, feats, rois, bidx, **kw))
+    got = grouped_layout_checks(host_lib, "edge_mlroialign_host_patch", feats, rois, bidx, kw)
     unstaged = run_host(host_lib, feats, rois, bidx, entry="edge_mlroialign_host_patch_unstaged", **kw)
     np.testing.assert_array_equal(got, unstaged)
     if levels == 1:  # both ways of reading a box were taken; the upside-down box copied
