@@ -1,7 +1,8 @@
 """JSON Schemas of what edge writes for other programs to read: ``objects`` (a line per
 frame: ``--sink objects.jsonl``, ``--sink -``), ``warnings`` (``?lines=warnings``: a line
-when a thing comes to be warned of, one when it clears) and ``summary`` (``edge run
---summary``: a run's counts and latencies).
+when a thing comes to be warned of, one when it clears), ``summary`` (``edge run
+--summary``: a run's counts and latencies) and ``heartbeat`` (``--heartbeat FILE``: what a
+health check of one's own reads, as ``edge alive`` does).
 
 They are the contract a planner reading those lines codes against (``edge schema objects``
 prints one). Each field says its unit and when it is there: a field comes with the part of
@@ -19,7 +20,7 @@ from typing import Any
 from edge.errors import ConfigError, DependencyError
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_NAMES = ("objects", "warnings", "summary")
+SCHEMA_NAMES = ("objects", "warnings", "summary", "heartbeat")
 LINE_SCHEMAS = ("objects", "warnings")  # of JSON lines; the others of one JSON document
 
 
@@ -379,7 +380,50 @@ def _summary() -> dict[str, Any]:
     }
 
 
-_BUILDERS = {"objects": _objects, "warnings": _warnings, "summary": _summary}
+def _heartbeat() -> dict[str, Any]:
+    """edge.stream.heartbeat.Heartbeat.beat's file."""
+    boot_clock = (
+        "seconds on the machine's boot clock (CLOCK_BOOTTIME, which setting the wall clock does not move)"
+    )
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:edge-perception:schema:heartbeat",
+        "title": "edge heartbeat",
+        "description": "What edge run or edge record --heartbeat FILE rewrites at each of its looks at "
+        "itself (every 5 s) and removes when it ends; edge alive FILE reads it. The run is alive where "
+        "fed_at is recent on this boot's clock and boot_id is this boot's.",
+        "type": "object",
+        "properties": {
+            "pid": _integer("the process id of the run", minimum=1),
+            "boot_id": {
+                "type": "string",
+                "description": "the boot of the machine the file was written in "
+                "(/proc/sys/kernel/random/boot_id; empty where the kernel does not say): a file from an "
+                "earlier boot is stale whatever its times",
+            },
+            "fed_at": _number(f"when the run was last seen making progress, {boot_clock}", minimum=0),
+            "written_at": _number(f"when the file was written, {boot_clock}", minimum=0),
+            "time": {
+                "type": "string",
+                "description": "the wall-clock time of the write, ISO 8601 with its UTC offset "
+                "(YYYY-MM-DDTHH:MM:SS+HHMM): for people; the boot clock's times are for the check",
+            },
+            "status": {
+                "type": "string",
+                "description": "the run's status line, as systemd's STATUS= gets it (frames, rate)",
+            },
+            "stuck": {
+                "type": ["string", "null"],
+                "description": "what holds the run up (a stage, the source, a sink), or the sinks skipped "
+                "while stuck; null while nothing does",
+            },
+        },
+        "required": ["pid", "boot_id", "fed_at", "written_at", "time", "status", "stuck"],
+        "additionalProperties": False,
+    }
+
+
+_BUILDERS = {"objects": _objects, "warnings": _warnings, "summary": _summary, "heartbeat": _heartbeat}
 
 
 def schema(name: str) -> dict[str, Any]:
@@ -403,8 +447,8 @@ def check_lines(name: str, lines: Iterable[str]) -> tuple[int, list[tuple[int, s
 
 
 def check_document(name: str, text: str) -> str | None:
-    """Why the schema ``name`` refuses the JSON document ``text`` (a --summary file), naming
-    the field; None where it takes it."""
+    """Why the schema ``name`` refuses the JSON document ``text`` (a --summary or --heartbeat
+    file), naming the field; None where it takes it."""
     return _refusal(_validator(name), text, whole="the document")
 
 

@@ -1,7 +1,7 @@
-"""The JSON Schemas (edge.schemas) of the objects and warnings lines and of the --summary file
-against what real runs write: every line and summary of runs that between them give every
-field validates, every field the line schemas list is written by one of them, and a line
-with a field the schema lacks, or without one it requires, is refused."""
+"""The JSON Schemas (edge.schemas) of the objects and warnings lines, of the --summary file and
+of the --heartbeat file against what real runs write: every line and summary of runs that
+between them give every field validates, every field the line schemas list is written by one
+of them, and a line with a field the schema lacks, or without one it requires, is refused."""
 
 from __future__ import annotations
 
@@ -74,7 +74,8 @@ def lines(demo_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 def test_every_line_of_real_runs_is_valid(lines: dict[str, list[dict[str, Any]]]) -> None:
     assert len(lines["objects"]) == 40 + 6 + 4 + 4 + 3 and len(lines["summary"]) == 4
-    for name in SCHEMA_NAMES:
+    assert set(lines) == set(SCHEMA_NAMES) - {"heartbeat"}  # a live run's: tests/stream/test_heartbeat.py
+    for name in lines:
         assert lines[name], name
         for line in lines[name]:
             assert errors(name, line) == [], (name, line)
@@ -145,7 +146,9 @@ def test_the_schemas_are_valid_json_schemas_and_the_cli_prints_them(
         jsonschema.Draft202012Validator.check_schema(schema(name))
         assert main(["schema", name]) == 0
         assert json.loads(capsys.readouterr().out) == schema(name)
-    with pytest.raises(ConfigError, match="no schema named 'alerts'; there are: objects, warnings, summary"):
+    with pytest.raises(
+        ConfigError, match="no schema named 'alerts'; there are: objects, warnings, summary, heartbeat"
+    ):
         schema("alerts")
     with pytest.raises(SystemExit):
         main(["schema", "alerts"])
@@ -298,3 +301,29 @@ def test_a_summary_with_the_road_plane_fitted_is_valid(capsys: pytest.CaptureFix
         summary = latency.summary()
         assert summary["road_plane"] is not None and errors("summary", summary) == []
     assert capsys.readouterr().err.count("note: the road's plane fitted") == 2
+
+
+def test_a_heartbeat_is_checked_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file Heartbeat writes, stuck or not, is valid; one that lost a field or took a
+    string for a time is refused, naming the field (a live run's files:
+    tests/stream/test_heartbeat.py)."""
+    from edge.stream.heartbeat import Heartbeat
+
+    path = tmp_path / "alive.json"
+    beats = Heartbeat(path)
+    beats.beat(fed=True, status="frame 12  17.0 fps")
+    assert main(["schema", "heartbeat", "--check", str(path)]) == 0
+    beats.beat(fed=False, status="frame 13", stuck="sink 'a.mkv' has been writing frame 13 for 31 s")
+    assert main(["schema", "heartbeat", "--check", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{path}: heartbeat valid"] * 2
+    content = json.loads(path.read_text())
+    beats.close()
+    lost = tmp_path / "lost.json"
+    lost.write_text(json.dumps({k: v for k, v in content.items() if k != "boot_id"}))
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps({**content, "fed_at": "12:00"}))
+    assert main(["schema", "heartbeat", "--check", str(lost), str(odd)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{lost}: heartbeat refused: the document: 'boot_id' is a required property",
+        f"{odd}: heartbeat refused: fed_at: '12:00' is not of type 'number'",
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -142,19 +144,23 @@ def test_a_held_sink_stops_the_heartbeat_until_it_writes_again(
     tiny_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The sink held 2.5 s at its first write (looks every 0.25 s, stuck after 0.5 s): the
-    heartbeat read during the hold says stuck, after it alive; the file is gone at the end."""
+    heartbeat read during the hold says stuck, after it alive; the file is gone at the end.
+    Every file read is one the heartbeat schema (edge schema heartbeat) takes, stuck or not."""
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
     monkeypatch.setattr(watchdog_module, "STUCK_AFTER_S", 0.5)
     monkeypatch.setattr(watchdog_module, "LOOK_EVERY_S", 0.25)
     path = tmp_path / "alive.json"
     seen: list[tuple[bool, str]] = []
+    files: list[str] = []
     done = threading.Event()
 
     def check() -> None:
         while not done.is_set():
             if path.exists():
                 seen.append(alive(path, within_s=0.6))
+                with contextlib.suppress(FileNotFoundError):  # the run ended meanwhile
+                    files.append(path.read_text())
             time.sleep(0.1)
 
     checker = threading.Thread(target=check)
@@ -168,6 +174,11 @@ def test_a_held_sink_stops_the_heartbeat_until_it_writes_again(
     fine_after = [i for i, (fine, _) in enumerate(seen) if fine and stuck and i > stuck[-1]]
     assert stuck and fine_after, seen
     assert not path.exists()
+    if importlib.util.find_spec("jsonschema") is not None:
+        from edge.schemas import check_document
+
+        assert [check_document("heartbeat", text) for text in files] == [None] * len(files)
+        assert {json.loads(text)["stuck"] is None for text in files} == {True, False}
 
 
 def test_edge_alive_answers_a_health_check_of_a_running_edge_record(
