@@ -360,8 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the JSON Schema of what edge writes for other programs",
         epilog="objects: a line a frame (--sink objects.jsonl, --sink -); warnings: a line when a thing "
         "comes to be warned of and one when it clears (?lines=warnings); summary: edge run --summary's "
-        "file; heartbeat: the file edge run or edge record --heartbeat rewrites while it runs. Each "
-        "field says its unit and when it is there; no other field is written.",
+        "file; heartbeat: the file edge run or edge record --heartbeat rewrites while it runs; "
+        "record: edge record --summary's file. Each field says its unit and when it is there; no other "
+        "field is written.",
     )
     p.add_argument("name", choices=SCHEMA_NAMES, help="which output")
     p.add_argument(
@@ -369,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="FILE",
         help="instead, check these files against it, each line of a log, a summary or heartbeat "
-        "whole (- for standard input); exit 1 if any is refused (needs jsonschema)",
+        "file whole (- for standard input); exit 1 if any is refused (needs jsonschema)",
     )
     p.add_argument(
         "--show",

@@ -74,7 +74,8 @@ def lines(demo_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 def test_every_line_of_real_runs_is_valid(lines: dict[str, list[dict[str, Any]]]) -> None:
     assert len(lines["objects"]) == 40 + 6 + 4 + 4 + 3 and len(lines["summary"]) == 4
-    assert set(lines) == set(SCHEMA_NAMES) - {"heartbeat"}  # a live run's: tests/stream/test_heartbeat.py
+    # a live run's heartbeat: tests/stream/test_heartbeat.py; edge record's: tests/stream/test_record.py
+    assert set(lines) == set(SCHEMA_NAMES) - {"heartbeat", "record"}
     for name in lines:
         assert lines[name], name
         for line in lines[name]:
@@ -147,7 +148,8 @@ def test_the_schemas_are_valid_json_schemas_and_the_cli_prints_them(
         assert main(["schema", name]) == 0
         assert json.loads(capsys.readouterr().out) == schema(name)
     with pytest.raises(
-        ConfigError, match="no schema named 'alerts'; there are: objects, warnings, summary, heartbeat"
+        ConfigError,
+        match="no schema named 'alerts'; there are: objects, warnings, summary, heartbeat, record",
     ):
         schema("alerts")
     with pytest.raises(SystemExit):
@@ -326,4 +328,32 @@ def test_a_heartbeat_is_checked_whole(tmp_path: Path, capsys: pytest.CaptureFixt
     assert capsys.readouterr().out.splitlines() == [
         f"{lost}: heartbeat refused: the document: 'boot_id' is a required property",
         f"{odd}: heartbeat refused: fed_at: '12:00' is not of type 'number'",
+    ]
+
+
+def test_an_edge_record_summary_is_checked_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """edge record --summary's file, of a video and a folder, is valid; one with a field it
+    does not write, or a count below zero, is refused, naming the field (after Ctrl-C and a
+    full disk: tests/stream/test_record.py)."""
+    summary = tmp_path / "s.json"
+    argv = [
+        "record",
+        "synthetic://?size=64x96&frames=3",
+        str(tmp_path / "rec.mkv"),
+        f"dir://{tmp_path / 'f'}",
+    ]
+    assert main([*argv, "--summary", str(summary)]) == 0
+    capsys.readouterr()
+    assert main(["schema", "record", "--check", str(summary)]) == 0
+    assert capsys.readouterr().out == f"{summary}: record valid\n"
+    content = json.loads(summary.read_text())
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({**content, "gps": [52.5, 13.4]}))
+    negative = tmp_path / "negative.json"
+    negative.write_text(json.dumps({**content, "dropped": -1}))
+    assert main(["schema", "record", "--check", str(extra), str(negative)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{extra}: record refused: the document: Additional properties are not allowed "
+        "('gps' was unexpected)",
+        f"{negative}: record refused: dropped: -1 is less than the minimum of 0",
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import signal
@@ -170,6 +171,16 @@ def test_ctrl_c_between_a_frames_sinks_keeps_the_sinks_and_counts_equal(
     assert len(list(frames.glob("*.png"))) == 4
 
 
+def record_schema_refuses(text: str) -> str | None:
+    """Why edge schema record refuses a --summary file (None: it takes it; also where
+    jsonschema, a dev dependency, is missing)."""
+    if importlib.util.find_spec("jsonschema") is None:
+        return None
+    from edge.schemas import check_document
+
+    return check_document("record", text)
+
+
 def test_ctrl_c_keeps_a_playable_recording(tmp_path: Path) -> None:
     partial = tmp_path / ".rec.partial.mp4"
     code, out, err = signal_when(
@@ -193,6 +204,7 @@ def test_ctrl_c_keeps_a_playable_recording(tmp_path: Path) -> None:
     assert frames > 0 and f"recorded {frames} frames in" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4", "s.json"]
     summary = json.loads((tmp_path / "s.json").read_text())  # --summary, after Ctrl-C too
+    assert record_schema_refuses((tmp_path / "s.json").read_text()) is None
     assert summary["interrupted"] is True and summary["frames"] == frames
     assert summary["sinks_frames"] == {"rec.mp4": frames}
 
@@ -239,6 +251,7 @@ def test_summary_json_says_what_the_line_says(tmp_path: Path, capsys: pytest.Cap
         == 0
     )
     summary = json.loads(written.read_text())
+    assert record_schema_refuses(written.read_text()) is None  # edge schema record
     assert summary["frames"] == 6 and summary["interrupted"] is False and summary["dropped"] == 0
     assert summary["sinks"] == [str(video), frames] and summary["sinks_frames"] == {str(video): 6, frames: 6}
     assert capsys.readouterr().out == format_summary(summary) + "\n"
@@ -296,4 +309,5 @@ def test_a_recording_ended_by_its_sink_exits_3_only_when_the_sink_stopped_for_go
     out, err = capsys.readouterr()
     assert "the sink stops, keeping the" in err
     summary = json.loads(stopped.read_text())  # --summary, when the disk ended it too
+    assert record_schema_refuses(stopped.read_text()) is None
     assert summary["frames"] > 0 and out == format_summary(summary) + "\n"

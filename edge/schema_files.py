@@ -1,0 +1,273 @@
+"""The JSON Schemas of the whole files edge writes for other programs (edge.schemas has the
+lines' and the checks): ``summary`` (``edge run --summary``), ``heartbeat`` (``--heartbeat
+FILE``) and ``record`` (``edge record --summary``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.schemas import DIALECT, integer_field, number_field
+
+
+def _stats(what: str) -> dict[str, Any]:
+    """A stage's or sink's times (edge.latency.samples.Samples.stats): its count, and with
+    one or more its mean, percentiles and longest, milliseconds."""
+    ms = {k: number_field(f"milliseconds: {k}", minimum=0) for k in ("mean", "p50", "p90", "p99", "max")}
+    return {
+        "type": "object",
+        "description": what,
+        "properties": {"count": integer_field("how many were timed", minimum=0), **ms},
+        "required": ["count"],
+        "dependentRequired": {k: ["count", *(o for o in ms if o != k)] for k in ms},
+        "additionalProperties": False,
+    }
+
+
+def _run_summary() -> dict[str, Any]:
+    """One run's (edge.latency.LatencyTracker.summary): every key is always there."""
+    counts = {
+        "frames_in": "frames the source gave",
+        "frames_out": "frames that went through the engines to the sinks",
+        "drops": "frames dropped for newer ones (a live source the engines could not keep up with)",
+        "sink_errors": "frames a sink failed to write",
+        "reconnects": "times a camera or stream was opened again after it went away",
+        "undecodable": "frames the source could not decode",
+        "deadline_misses": "frames whose end_to_end took longer than deadline_ms",
+    }
+    stopped = {
+        "type": "object",
+        "properties": {
+            "sink": {"type": "string"},
+            "frame": {"type": ["integer", "null"], "description": "the frame it stopped at"},
+            "reason": {"type": "string"},
+        },
+        "required": ["sink", "reason"],
+        "additionalProperties": False,
+    }
+    unfinished = {
+        "type": "object",
+        "properties": {"sink": {"type": "string"}, "reason": {"type": "string"}},
+        "required": ["sink", "reason"],
+        "additionalProperties": False,
+    }
+    properties: dict[str, Any] = {
+        "engines": {
+            "type": "object",
+            "propertyNames": {"enum": ["panoptic", "depth"]},
+            "additionalProperties": {"type": "string"},
+            "description": "each engine run: model, backend, precision and input size",
+        },
+        "fit": {
+            "enum": ["stretch", "pad", "crop"],
+            "description": "how frames of another shape went in (--fit)",
+        },
+        "pacing": {
+            "enum": ["live", "realtime", "source", "file", None],
+            "description": "how frames came: a camera or stream; paced as a camera (--realtime); at the "
+            "source's own rate; as fast as the engines took them (a file); null before any came",
+        },
+        "pace_fps": number_field(
+            "the rate a source kept its frames to, fps (pacing source)", minimum=0, nullable=True
+        ),
+        "pace_hint": {"type": ["string", "null"], "description": "how to replay the source at its own rate"},
+        "road_plane": {
+            "type": ["object", "null"],
+            "description": "the road's plane fitted to the depth map for a camera nobody measured; null "
+            "where none was fitted (a measured plane, --no-ground, no depth engine)",
+            "properties": {
+                "height_m": number_field(
+                    "the camera's height over the road, in the depth engine's metres", nullable=True
+                ),
+                "horizon": number_field("the horizon's row over the picture's height"),
+                "focal": number_field("the focal length over the picture's height", nullable=True),
+            },
+            "required": ["height_m", "horizon", "focal"],
+            "additionalProperties": False,
+        },
+        **{k: integer_field(v, minimum=0) for k, v in counts.items()},
+        "sinks_stopped": {"type": "array", "items": stopped, "description": "sinks that stopped, and why"},
+        "sinks_unfinished": {
+            "type": "array",
+            "items": unfinished,
+            "description": "sinks that could not be finished (what they wrote is left unfinished)",
+        },
+        "sinks_skipped": {
+            "type": "object",
+            "additionalProperties": {"type": "integer", "minimum": 1},
+            "description": "frames each sink skipped (--stuck-sink skip, or one slower than the engines)",
+        },
+        "sinks_ms": {"type": "object", "additionalProperties": _stats("a sink's writes")},
+        "segments": {
+            "type": "object",
+            "description": "each --segment sink's files, and how many of the oldest were deleted",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "files": {"type": "array", "items": {"type": "string"}},
+                    "deleted": {"type": "integer", "minimum": 0},
+                },
+                "required": ["files", "deleted"],
+                "additionalProperties": False,
+            },
+        },
+        "source_gap_ms": number_field("milliseconds without frames while the source was away", minimum=0),
+        "deadline_ms": number_field("--deadline-ms, or null", minimum=0, nullable=True),
+        "fps": number_field("frames out a second, from the first frame's capture", minimum=0),
+        "read_fps": number_field(
+            "the rate the frames out were read at; null under two frames", minimum=0, nullable=True
+        ),
+        "stages_ms": {
+            "type": "object",
+            "description": "each stage's times: preprocess, panoptic, depth, postprocess, tracks, sink; "
+            "turn (cameras waiting for shared engines); panoptic_gpu, depth_gpu (CUDA events)",
+            "additionalProperties": _stats("a stage's times"),
+        },
+        "end_to_end_ms": _stats("each frame from capture to its last sink"),
+    }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def summary_schema() -> dict[str, Any]:
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:edge-perception:schema:summary",
+        "title": "edge run summary",
+        "description": "What edge run --summary writes (and edge demo's out/demo_latency.json, and the "
+        "latency of edge replay's metrics.json): a run's, or with --camera each camera's by name.",
+        "if": {"required": ["cameras"]},
+        "then": {
+            "type": "object",
+            "properties": {"cameras": {"type": "object", "additionalProperties": {"$ref": "#/$defs/run"}}},
+            "additionalProperties": False,
+        },
+        "else": {"$ref": "#/$defs/run"},
+        "$defs": {"run": _run_summary()},
+    }
+
+
+def heartbeat_schema() -> dict[str, Any]:
+    """edge.stream.heartbeat.Heartbeat.beat's file."""
+    boot_clock = (
+        "seconds on the machine's boot clock (CLOCK_BOOTTIME, which setting the wall clock does not move)"
+    )
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:edge-perception:schema:heartbeat",
+        "title": "edge heartbeat",
+        "description": "What edge run or edge record --heartbeat FILE rewrites at each of its looks at "
+        "itself (every 5 s) and removes when it ends; edge alive FILE reads it. The run is alive where "
+        "fed_at is recent on this boot's clock and boot_id is this boot's.",
+        "type": "object",
+        "properties": {
+            "pid": integer_field("the process id of the run", minimum=1),
+            "boot_id": {
+                "type": "string",
+                "description": "the boot of the machine the file was written in "
+                "(/proc/sys/kernel/random/boot_id; empty where the kernel does not say): a file from an "
+                "earlier boot is stale whatever its times",
+            },
+            "fed_at": number_field(f"when the run was last seen making progress, {boot_clock}", minimum=0),
+            "written_at": number_field(f"when the file was written, {boot_clock}", minimum=0),
+            "time": {
+                "type": "string",
+                "description": "the wall-clock time of the write, ISO 8601 with its UTC offset "
+                "(YYYY-MM-DDTHH:MM:SS+HHMM): for people; the boot clock's times are for the check",
+            },
+            "status": {
+                "type": "string",
+                "description": "the run's status line, as systemd's STATUS= gets it (frames, rate)",
+            },
+            "stuck": {
+                "type": ["string", "null"],
+                "description": "what holds the run up (a stage, the source, a sink), or the sinks skipped "
+                "while stuck; null while nothing does",
+            },
+        },
+        "required": ["pid", "boot_id", "fed_at", "written_at", "time", "status", "stuck"],
+        "additionalProperties": False,
+    }
+
+
+def record_schema() -> dict[str, Any]:
+    """edge.stream.record's summary (record(), and RecordingStopped's after a failed write)."""
+    uris = {"type": "array", "items": {"type": "string"}}
+    per_sink = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:edge-perception:schema:record",
+        "title": "edge record summary",
+        "description": "What edge record --summary writes: a recording's counts, rates and files, also "
+        "after Ctrl-C or a sink that stopped (interrupted, sinks_frames).",
+        "type": "object",
+        "properties": {
+            "frames": integer_field("frames every sink was handed and took", minimum=0),
+            "dropped": integer_field("frames the source dropped before the sinks (a live camera)", minimum=0),
+            "undecodable": integer_field("frames the source could not decode and skipped", minimum=0),
+            "reconnects": integer_field("times the source came back after losing its stream", minimum=0),
+            "seconds_without_frames": number_field("seconds those losses lasted, in all", minimum=0),
+            "seconds": number_field("seconds the recording took", minimum=0),
+            "fps": number_field("frames a second it recorded at (frames / seconds)", minimum=0),
+            "video_fps": number_field(
+                "the rate the first video plays at (frames a second); null without a video", nullable=True
+            ),
+            "captured_fps": number_field(
+                "the rate the frames were captured at, from their first and last capture times; null "
+                "for fewer than two frames",
+                nullable=True,
+            ),
+            "sinks": {**uris, "description": "every sink's URI, as given"},
+            "timestamps": {
+                **uris,
+                "description": "the files of the frames' capture times: a video's beside it "
+                "(VIDEO.timestamps.txt), a folder's in it (timestamps.txt), where a sink wrote frames",
+            },
+            "segments": {
+                "type": "object",
+                "additionalProperties": uris,
+                "description": "each segmented sink's files or folders, in order, by URI",
+            },
+            "deleted_segments": integer_field(
+                "segments deleted for room (--segment with --keep-free --delete-oldest)", minimum=0
+            ),
+            "sinks_skipped": {
+                **per_sink,
+                "description": "frames a sink skipped, by URI: a window or the viewer slower than the "
+                "camera, or one stuck in a write (--stuck-sink skip)",
+            },
+            "sinks_for_watching": {
+                **uris,
+                "description": "the sinks that are for watching (a window, the viewer)",
+            },
+            "sinks_frames": {
+                **per_sink,
+                "description": "what each sink holds, by URI: more than frames where the others wrote on "
+                "after one failed",
+            },
+            "interrupted": {"type": "boolean", "description": "whether Ctrl-C or SIGTERM ended it"},
+        },
+        "required": [
+            "frames",
+            "dropped",
+            "undecodable",
+            "reconnects",
+            "seconds_without_frames",
+            "seconds",
+            "fps",
+            "video_fps",
+            "captured_fps",
+            "sinks",
+            "timestamps",
+            "segments",
+            "deleted_segments",
+            "sinks_skipped",
+            "sinks_for_watching",
+            "sinks_frames",
+            "interrupted",
+        ],
+        "additionalProperties": False,
+    }
