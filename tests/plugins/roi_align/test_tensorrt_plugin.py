@@ -220,24 +220,30 @@ def grouped_layout_checks(
 
 
 @pytest.mark.parametrize(
-    ("channels", "aligned", "sampling", "mode", "levels"),
+    ("channels", "aligned", "sampling", "mode", "levels", "output_size"),
     [
-        (3, True, 2, "avg", 4),
-        (12, False, 0, "avg", 4),
-        (6, True, 0, "max", 4),
-        (4, False, 2, "max", 4),
-        (6, True, 2, "avg", 1),
-        (5, False, 0, "max", 1),
+        (3, True, 2, "avg", 4, 7),
+        (12, False, 0, "avg", 4, 7),
+        (6, True, 0, "max", 4, 7),
+        (4, False, 2, "max", 4, 14),
+        (6, True, 2, "avg", 1, 7),
+        (5, False, 0, "max", 1, 14),
     ],
 )
 def test_patch_layout_matches_reference(
-    host_lib: ctypes.CDLL, channels: int, aligned: bool, sampling: int, mode: str, levels: int
+    host_lib: ctypes.CDLL,
+    channels: int,
+    aligned: bool,
+    sampling: int,
+    mode: str,
+    levels: int,
+    output_size: int,
 ) -> None:
     """The GPU's patch kernel, a block emulated: its 64 threads copy each group of 4 channels'
-    patch in turn (short last groups: 3, 5, 6 channels), then pool every bin from the copy;
-    boxes whose patch does not fit the shared buffer (on one 32x40 level, where every box
-    is pooled) from the map. The same float32 sums as a thread per bin's, bit for bit, and as
-    the same threads reading every box from the map."""
+    patch in turn (short last groups: 3, 5, 6 channels), then pool every bin from the copy (a
+    14x14 output: more bins than threads); boxes whose patch does not fit the shared buffer
+    (on one 32x40 level, where every box is pooled) from the map. The same float32 sums as a
+    thread per bin's, bit for bit, and as the same threads reading every box from the map."""
     feats, scales = pyramid(17, c=channels)
     feats, scales = feats[:levels], scales[:levels]
     rois, bidx = boxes(18)
@@ -245,7 +251,7 @@ def test_patch_layout_matches_reference(
     rois[8:10] = [[-20, -20, 200, 150], [0, 0, 120, 100]]  # the whole image; most of it
     rois[10] = [90, 80, 40, 30]  # upside down: a fixed grid's samples run back from its corner
     kw = {
-        "output_size": 7,
+        "output_size": output_size,
         "spatial_scales": scales,
         "sampling_ratio": sampling,
         "aligned": aligned,
@@ -262,7 +268,7 @@ def test_patch_layout_matches_reference(
                 ctypes.c_float(scales[0]),
                 h,
                 w,
-                7,
+                output_size,
                 sampling,
                 int(aligned),
             )
