@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import plugins.roi_align.torch_op as roi_op  # noqa: E402
 from benchmarks.common import machine  # noqa: E402
 from benchmarks.torch_cpu_ops_ab import functions_at  # noqa: E402
+from edge.build import parse_size  # noqa: E402
 from edge.build_key import tool_versions  # noqa: E402
 from edge.util.fs import atomic_write_json  # noqa: E402
 
@@ -46,28 +47,31 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--before", required=True, help="git revision whose CPU RoIAlign is 'before'")
     ap.add_argument("--rois", type=int, default=500)
-    ap.add_argument("--size", default="512x1024", help="the image's HxW (the pyramid's levels 1/4 to 1/32)")
+    ap.add_argument(
+        "--size",
+        default="512x1024",
+        help="the image's HxW, multiples of 32 (the pyramid's levels 1/4 to 1/32)",
+    )
     ap.add_argument("--channels", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    h, w = (int(v) for v in args.size.split("x"))
-    feats, rois = problem(args.rois, (h, w), args.channels)
+    feats, rois = problem(args.rois, parse_size(args.size), args.channels)
     bidx = torch.zeros(args.rois, dtype=torch.int64)
-    levels = roi_op.assign_fpn_levels(rois, 2, 5)
     code = {
         "before": functions_at(args.before, "plugins/roi_align/torch_op.py")["roi_align_reference"],
         "after": roi_op.roi_align_reference,
     }
 
     def pool(which: str, sampling: int) -> torch.Tensor:
-        out = torch.zeros(args.rois, args.channels, 7, 7)
-        for lvl, (feat, scale) in enumerate(zip(feats, SCALES, strict=True)):
-            idx = torch.nonzero(levels == lvl).flatten()
-            out[idx] = code[which](feat, rois[idx], bidx[idx], 7, scale, sampling, True)
-        return out
+        # the op's own level by level (per_level_torch), through the revision's RoIAlign
+        roi_op.roi_align_reference = code[which]
+        try:
+            return roi_op.per_level_torch(feats, rois, bidx, 7, SCALES, sampling, True, 2)
+        finally:
+            roi_op.roi_align_reference = code["after"]
 
     rows = []
     for sampling in (2, 0):
