@@ -155,6 +155,31 @@ def heartbeat_schema() -> dict[str, Any]:
     boot_clock = (
         "seconds on the machine's boot clock (CLOCK_BOOTTIME, which setting the wall clock does not move)"
     )
+    properties: dict[str, Any] = {
+        "pid": integer_field("the process id of the run", minimum=1),
+        "boot_id": {
+            "type": "string",
+            "description": "the boot of the machine the file was written in "
+            "(/proc/sys/kernel/random/boot_id; empty where the kernel does not say): a file from an "
+            "earlier boot is stale whatever its times",
+        },
+        "fed_at": number_field(f"when the run was last seen making progress, {boot_clock}", minimum=0),
+        "written_at": number_field(f"when the file was written, {boot_clock}", minimum=0),
+        "time": {
+            "type": "string",
+            "description": "the wall-clock time of the write, ISO 8601 with its UTC offset "
+            "(YYYY-MM-DDTHH:MM:SS+HHMM): for people; the boot clock's times are for the check",
+        },
+        "status": {
+            "type": "string",
+            "description": "the run's status line, as systemd's STATUS= gets it (frames, rate)",
+        },
+        "stuck": {
+            "type": ["string", "null"],
+            "description": "what holds the run up (a stage, the source, a sink), or the sinks skipped "
+            "while stuck; null while nothing does",
+        },
+    }
     return {
         "$schema": DIALECT,
         "$id": "urn:edge-perception:schema:heartbeat",
@@ -163,32 +188,8 @@ def heartbeat_schema() -> dict[str, Any]:
         "itself (every 5 s) and removes when it ends; edge alive FILE reads it. The run is alive where "
         "fed_at is recent on this boot's clock and boot_id is this boot's.",
         "type": "object",
-        "properties": {
-            "pid": integer_field("the process id of the run", minimum=1),
-            "boot_id": {
-                "type": "string",
-                "description": "the boot of the machine the file was written in "
-                "(/proc/sys/kernel/random/boot_id; empty where the kernel does not say): a file from an "
-                "earlier boot is stale whatever its times",
-            },
-            "fed_at": number_field(f"when the run was last seen making progress, {boot_clock}", minimum=0),
-            "written_at": number_field(f"when the file was written, {boot_clock}", minimum=0),
-            "time": {
-                "type": "string",
-                "description": "the wall-clock time of the write, ISO 8601 with its UTC offset "
-                "(YYYY-MM-DDTHH:MM:SS+HHMM): for people; the boot clock's times are for the check",
-            },
-            "status": {
-                "type": "string",
-                "description": "the run's status line, as systemd's STATUS= gets it (frames, rate)",
-            },
-            "stuck": {
-                "type": ["string", "null"],
-                "description": "what holds the run up (a stage, the source, a sink), or the sinks skipped "
-                "while stuck; null while nothing does",
-            },
-        },
-        "required": ["pid", "boot_id", "fed_at", "written_at", "time", "status", "stuck"],
+        "properties": properties,
+        "required": list(properties),  # every field, always
         "additionalProperties": False,
     }
 
@@ -197,6 +198,52 @@ def record_schema() -> dict[str, Any]:
     """edge.stream.record's summary (record(), and RecordingStopped's after a failed write)."""
     uris = {"type": "array", "items": {"type": "string"}}
     per_sink = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+    properties: dict[str, Any] = {
+        "frames": integer_field("frames every sink was handed and took", minimum=0),
+        "dropped": integer_field("frames the source dropped before the sinks (a live camera)", minimum=0),
+        "undecodable": integer_field("frames the source could not decode and skipped", minimum=0),
+        "reconnects": integer_field("times the source came back after losing its stream", minimum=0),
+        "seconds_without_frames": number_field("seconds those losses lasted, in all", minimum=0),
+        "seconds": number_field("seconds the recording took", minimum=0),
+        "fps": number_field("frames a second it recorded at (frames / seconds)", minimum=0),
+        "video_fps": number_field(
+            "the rate the first video plays at (frames a second); null without a video", nullable=True
+        ),
+        "captured_fps": number_field(
+            "the rate the frames were captured at, from their first and last capture times; null "
+            "for fewer than two frames",
+            nullable=True,
+        ),
+        "sinks": {**uris, "description": "every sink's URI, as given"},
+        "timestamps": {
+            **uris,
+            "description": "the files of the frames' capture times: a video's beside it "
+            "(VIDEO.timestamps.txt), a folder's in it (timestamps.txt), where a sink wrote frames",
+        },
+        "segments": {
+            "type": "object",
+            "additionalProperties": uris,
+            "description": "each segmented sink's files or folders, in order, by URI",
+        },
+        "deleted_segments": integer_field(
+            "segments deleted for room (--segment with --keep-free --delete-oldest)", minimum=0
+        ),
+        "sinks_skipped": {
+            **per_sink,
+            "description": "frames a sink skipped, by URI: a window or the viewer slower than the "
+            "camera, or one stuck in a write (--stuck-sink skip)",
+        },
+        "sinks_for_watching": {
+            **uris,
+            "description": "the sinks that are for watching (a window, the viewer)",
+        },
+        "sinks_frames": {
+            **per_sink,
+            "description": "what each sink holds, by URI: more than frames where the others wrote on "
+            "after one failed",
+        },
+        "interrupted": {"type": "boolean", "description": "whether Ctrl-C or SIGTERM ended it"},
+    }
     return {
         "$schema": DIALECT,
         "$id": "urn:edge-perception:schema:record",
@@ -204,70 +251,7 @@ def record_schema() -> dict[str, Any]:
         "description": "What edge record --summary writes: a recording's counts, rates and files, also "
         "after Ctrl-C or a sink that stopped (interrupted, sinks_frames).",
         "type": "object",
-        "properties": {
-            "frames": integer_field("frames every sink was handed and took", minimum=0),
-            "dropped": integer_field("frames the source dropped before the sinks (a live camera)", minimum=0),
-            "undecodable": integer_field("frames the source could not decode and skipped", minimum=0),
-            "reconnects": integer_field("times the source came back after losing its stream", minimum=0),
-            "seconds_without_frames": number_field("seconds those losses lasted, in all", minimum=0),
-            "seconds": number_field("seconds the recording took", minimum=0),
-            "fps": number_field("frames a second it recorded at (frames / seconds)", minimum=0),
-            "video_fps": number_field(
-                "the rate the first video plays at (frames a second); null without a video", nullable=True
-            ),
-            "captured_fps": number_field(
-                "the rate the frames were captured at, from their first and last capture times; null "
-                "for fewer than two frames",
-                nullable=True,
-            ),
-            "sinks": {**uris, "description": "every sink's URI, as given"},
-            "timestamps": {
-                **uris,
-                "description": "the files of the frames' capture times: a video's beside it "
-                "(VIDEO.timestamps.txt), a folder's in it (timestamps.txt), where a sink wrote frames",
-            },
-            "segments": {
-                "type": "object",
-                "additionalProperties": uris,
-                "description": "each segmented sink's files or folders, in order, by URI",
-            },
-            "deleted_segments": integer_field(
-                "segments deleted for room (--segment with --keep-free --delete-oldest)", minimum=0
-            ),
-            "sinks_skipped": {
-                **per_sink,
-                "description": "frames a sink skipped, by URI: a window or the viewer slower than the "
-                "camera, or one stuck in a write (--stuck-sink skip)",
-            },
-            "sinks_for_watching": {
-                **uris,
-                "description": "the sinks that are for watching (a window, the viewer)",
-            },
-            "sinks_frames": {
-                **per_sink,
-                "description": "what each sink holds, by URI: more than frames where the others wrote on "
-                "after one failed",
-            },
-            "interrupted": {"type": "boolean", "description": "whether Ctrl-C or SIGTERM ended it"},
-        },
-        "required": [
-            "frames",
-            "dropped",
-            "undecodable",
-            "reconnects",
-            "seconds_without_frames",
-            "seconds",
-            "fps",
-            "video_fps",
-            "captured_fps",
-            "sinks",
-            "timestamps",
-            "segments",
-            "deleted_segments",
-            "sinks_skipped",
-            "sinks_for_watching",
-            "sinks_frames",
-            "interrupted",
-        ],
+        "properties": properties,
+        "required": list(properties),  # every field, always
         "additionalProperties": False,
     }

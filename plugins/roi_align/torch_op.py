@@ -193,6 +193,7 @@ def roi_align_reference(
     of cells would hold more than about 16 M values (wide maps, 14x14 outputs, large RoIs
     under adaptive sampling)."""
     n, c, h, w = feat.shape
+    shape = (rois.shape[0], c, output_size, output_size)
     out = None  # under adaptive sampling, filled a sample grid at a time
     # contiguous: for one image the reshape is a view with channels H*W apart, and reading
     # rows of it ran at a quarter of the speed
@@ -220,9 +221,9 @@ def roi_align_reference(
         if idx is None:
             return pooled
         if out is None:
-            out = feat.new_zeros((rois.shape[0], c, output_size, output_size))
+            out = feat.new_zeros(shape)
         out[idx] = pooled
-    return feat.new_zeros((rois.shape[0], c, output_size, output_size)) if out is None else out
+    return feat.new_zeros(shape) if out is None else out
 
 
 def finite_rois(rois: torch.Tensor) -> torch.Tensor:
