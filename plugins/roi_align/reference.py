@@ -9,6 +9,8 @@ Conventions (shared with torchvision, detectron2 and ONNX RoiAlign):
 - ``sampling_ratio > 0`` samples that many points per bin along each axis; ``0`` adapts:
   ceil(roi_size / output_size) per axis, and an empty RoI then has no samples (output 0).
 - Samples farther than one pixel outside the map contribute 0; others are clamped to it.
+  Only those on the map are visited (``axis_points``): under adaptive sampling a RoI far
+  larger than its map has more samples a bin than a loop could visit.
 - ``mode="avg"`` averages the bilinear samples of a bin; ``"max"`` takes their maximum.
 - A RoI with a NaN or infinite coordinate pools zeros, on the first level of the pyramid.
   An engine that overflows (FP16, INT8) gives such proposals; ONNX Runtime's RoiAlign
@@ -21,7 +23,7 @@ Conventions (shared with torchvision, detectron2 and ONNX RoiAlign):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -82,31 +84,59 @@ def roi_align(
         if not np.isfinite(rois[i]).all():
             continue  # pools zeros: see the module's docstring
         feat = features[int(batch_indices[i])]
-        x1 = rois[i, 0] * spatial_scale - offset
-        y1 = rois[i, 1] * spatial_scale - offset
-        roi_w = rois[i, 2] * spatial_scale - offset - x1
-        roi_h = rois[i, 3] * spatial_scale - offset - y1
+        with np.errstate(over="ignore"):  # a size past float32's range is inf (below)
+            x1 = rois[i, 0] * spatial_scale - offset
+            y1 = rois[i, 1] * spatial_scale - offset
+            roi_w = rois[i, 2] * spatial_scale - offset - x1
+            roi_h = rois[i, 3] * spatial_scale - offset - y1
         if not aligned:
             roi_w, roi_h = max(roi_w, 1.0), max(roi_h, 1.0)
+        if not (math.isfinite(roi_h) and math.isfinite(roi_w)):
+            continue  # a size past float32's range: every sample point is inf or NaN, off the map
         bin_h, bin_w = roi_h / ph, roi_w / pw
         gh = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_h / ph)
         gw = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_w / pw)
         if gh <= 0 or gw <= 0:
             continue  # an empty RoI under adaptive sampling has no samples
+        h, w = feat.shape[1:]
         for py in range(ph):
+            ys = axis_points(y1 + py * bin_h, bin_h, gh, h)
             for px in range(pw):
-                samples = [
-                    bilinear(
-                        feat,
-                        y1 + py * bin_h + (sy + 0.5) * bin_h / gh,
-                        x1 + px * bin_w + (sx + 0.5) * bin_w / gw,
-                    )
-                    for sy in range(gh)
-                    for sx in range(gw)
-                ]
-                stack = np.stack(samples)
-                out[i, :, py, px] = stack.mean(axis=0) if mode == "avg" else stack.max(axis=0)
+                xs = axis_points(x1 + px * bin_w, bin_w, gw, w)
+                # the grid's other samples are off the map: zeros, counted by the mean
+                samples = [bilinear(feat, y, x) for y in ys for x in xs]
+                if len(samples) < gh * gw:
+                    samples.append(np.zeros(feat.shape[0]))
+                total = np.sum(samples, axis=0)
+                out[i, :, py, px] = total / (gh * gw) if mode == "avg" else np.max(samples, axis=0)
     return out.astype(features.dtype)
+
+
+def axis_points(start: float, bin_size: float, grid: int, size: int) -> list[float]:
+    """Along one axis, the points of a bin's ``grid`` samples that land on a map of ``size``
+    cells: within [-1, size] (others pool zeros). Sample s of the bin at ``start`` lies at
+    start + (s + 0.5) * bin_size / grid. In a bin of positive size they rise with s, so those
+    on the map are a run of samples, found by bisection: under adaptive sampling a RoI far
+    larger than its map has more samples than a loop could visit. (An upside-down RoI, aligned,
+    has bins of negative size and samples only under a fixed sampling ratio: a few.)"""
+
+    def at(s: int) -> float:
+        with np.errstate(over="ignore"):  # float32 points past its range are inf, as the kernels' are
+            return start + (s + 0.5) * bin_size / grid
+
+    if not bin_size > 0:
+        return [v for v in map(at, range(grid)) if -1.0 <= v <= size]
+
+    def first(past: Callable[[float], bool]) -> int:
+        lo, hi = 0, grid  # the first sample whose point is past the bound; grid if none is
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if past(at(mid)) else (mid + 1, hi)
+        return lo
+
+    begin = first(lambda v: v >= -1.0)
+    end = first(lambda v: v > size)
+    return [at(s) for s in range(begin, end)]
 
 
 def assign_levels(
@@ -118,7 +148,8 @@ def assign_levels(
 ) -> np.ndarray:
     """FPN level per RoI: clamp(floor(k0 + log2(sqrt(area) / s0)), kmin, kmax); kmin for a
     RoI with a NaN or inf coordinate."""
-    area = np.clip((rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1]), 0.0, None).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # an area past float32's range: the top level
+        area = np.clip((rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1]), 0.0, None).astype(np.float64)
     area = np.where(np.isfinite(rois).all(axis=1), area, 0.0)
     k = np.floor(canonical_level + np.log2(np.sqrt(area) / canonical_size + LEVEL_EPS))
     return np.clip(k, min_level, max_level).astype(np.int64)

@@ -76,6 +76,68 @@ def test_outside_partly_outside_and_very_large_boxes() -> None:
     assert big[0, 0, 0, 0] == pytest.approx(1 / 16)
 
 
+@pytest.mark.parametrize("mode", ["avg", "max"])
+@pytest.mark.parametrize("aligned", [True, False])
+def test_samples_off_the_map_are_left_out_as_zeros(mode: str, aligned: bool) -> None:
+    """The reference visits only the run of a bin's samples that land on the map (axis_points,
+    by bisection): the same values as visiting each of the grid's samples as bilinear() does,
+    worked out here one by one, for RoIs running off a 6x7 map under adaptive sampling (up to
+    50 samples a bin along an axis) and a fixed grid of 9, upside down (falling points)."""
+    from plugins.roi_align.reference import bilinear
+
+    feat = np.random.default_rng(3).standard_normal((1, 2, 6, 7)).astype(np.float32)
+    for roi, sampling in (([-60, -50, 40, 30], 0), ([2, -9, 100, 5], 0), ([5, 4, -9, -7], 9)):
+        got = ra(
+            feat, roi, output_size=2, spatial_scale=1, sampling_ratio=sampling, aligned=aligned, mode=mode
+        )
+        r = np.asarray(roi, np.float32)
+        offset = np.float32(0.5 if aligned else 0.0)
+        x1, y1 = r[0] - offset, r[1] - offset
+        w, h = r[2] - offset - x1, r[3] - offset - y1
+        if not aligned:
+            w, h = max(w, np.float32(1.0)), max(h, np.float32(1.0))
+        gh, gw = (sampling, sampling) if sampling else (int(np.ceil(h / 2)), int(np.ceil(w / 2)))
+        for py in range(2):
+            for px in range(2):
+                values = [
+                    bilinear(
+                        feat[0],
+                        y1 + py * (h / 2) + (sy + 0.5) * (h / 2) / gh,
+                        x1 + px * (w / 2) + (sx + 0.5) * (w / 2) / gw,
+                    )
+                    for sy in range(gh)
+                    for sx in range(gw)
+                ]
+                want = np.mean(values, axis=0) if mode == "avg" else np.max(values, axis=0)
+                np.testing.assert_allclose(got[0, :, py, px], want, rtol=1e-6, atol=1e-7)
+
+
+def test_absurd_rois_under_adaptive_sampling_take_moments() -> None:
+    """A RoI of 10^6 pixels on a 10x12 map has 35,715 x 35,715 samples a bin: the reference
+    works out the few on the map (it looped over 10^9 a bin, for ever), as the torch op does in
+    float64 (its own run of them). A size past float32's range pools zeros, where
+    math.ceil(inf) raised OverflowError."""
+    feat = np.random.default_rng(5).random((1, 2, 10, 12)).astype(np.float32) + 1.0
+    rois = np.array([[0, 0, 1e6, 1e6], [-1e6, 3, 1e6, 30], [-3e38, -3e38, 3e38, 3e38]], np.float32)
+    kw = {"output_size": 7, "spatial_scale": 0.25, "sampling_ratio": 0, "aligned": True}
+    got = roi_align(feat, rois, np.zeros(3, np.int64), **kw)
+    want = torch_roi_align(
+        torch.from_numpy(feat), torch.from_numpy(rois), torch.zeros(3, dtype=torch.int64), 7, 0.25, 0, True
+    )
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-9)
+    assert got[0, :, 0, 0].min() > 0 and got[1].any()
+    at_scale_one = roi_align(
+        feat,
+        rois[2:],
+        np.zeros(1, np.int64),
+        output_size=7,
+        spatial_scale=1.0,
+        sampling_ratio=0,
+        aligned=True,
+    )
+    assert not at_scale_one.any()
+
+
 def test_empty_boxes() -> None:
     # adaptive sampling of an empty RoI has no samples: 0
     z = ra(ramp(), [3, 3, 3, 3], output_size=2, spatial_scale=1, sampling_ratio=0, aligned=True)
