@@ -36,7 +36,14 @@ if TYPE_CHECKING:
 
 SRC = Path(__file__).resolve().parent / "tensorrt"
 SOURCES = ("roi_align_kernel.cu", "standalone.cu")
-HEADERS = ("roi_align_kernel.h", "roi_align_math.h", "roi_align_channels_last.h", "roi_align_patch.h")
+HEADERS = (
+    "roi_align_kernel.h",
+    "roi_align_math.h",
+    "roi_align_channels_last.h",
+    "roi_align_patch.h",
+    "roi_align_bin_channels.h",
+    "roi_align_lanes.h",
+)
 MAX_LEVELS = 5  # kMaxLevels in roi_align_math.h
 
 
@@ -282,8 +289,10 @@ def multilevel_roi_align_cuda(
     picks the thread layout: ``thread_per_bin``, ``sample_lanes`` (a warp per row of bins,
     a sample per lane; sampling ratio 1, 2 or 4), ``bin_channels`` (a thread per bin of 8
     channels), ``patch`` (a block per box and 4 channels, the pixels it reads copied to shared
-    memory first) or ``auto``, what the plugin does (a thread per bin, the faster of the first
-    two on an H200; bin channels and patch are not timed yet); on channel-last maps
+    memory first; these two under fixed sampling ratios only: their loops visit every sample
+    of an adaptive grid, which grows with its box) or ``auto``, what the plugin does (a thread
+    per bin, the faster of the first two on an H200; bin channels and patch are not timed
+    yet); on channel-last maps
     ``thread_per_bin`` is a thread per output element, ``channel_vectors`` a thread per 16
     bytes of a bin's channels (4 float32 or 8 float16 ones; the channels a multiple of that),
     and ``auto`` channel vectors where they apply. ``tuned`` times the kernels that apply to
@@ -306,8 +315,11 @@ def multilevel_roi_align_cuda(
         raise EngineInputError(f"mapping {mapping!r}; expected one of {sorted([*MAPPINGS, 'tuned'])}")
     if layout not in LAYOUTS:
         raise EngineInputError(f"layout {layout!r}; expected one of {list(LAYOUTS)}")
-    if mapping in ("bin_channels", "patch") and layout != "nchw":
-        raise EngineInputError(f"the {mapping} mapping takes NCHW maps, got channels_last ones; use 'auto'")
+    if mapping in ("bin_channels", "patch") and (layout != "nchw" or sampling_ratio <= 0):
+        raise EngineInputError(
+            f"the {mapping} mapping takes NCHW maps and a fixed sampling ratio (1 or more), got {layout} "
+            f"maps and sampling ratio {sampling_ratio}; use 'auto'"
+        )
     if mapping == "sample_lanes" and (sampling_ratio not in (1, 2, 4) or layout != "nchw"):
         raise EngineInputError(
             f"the sample_lanes mapping takes NCHW maps and sampling ratio 1, 2 or 4, got {layout} maps "
@@ -372,7 +384,8 @@ def multilevel_roi_align_cuda(
         elif mapping == "tuned":
             rois_scale = int(boxes.shape[0]).bit_length()  # each power of two of RoIs timed apart
             key = (str(device), str(feats[0].dtype), layout, channels, n, output_size, sampling_ratio, mode)
-            mapping = _tuned((*key, rois_scale), _candidates(layout, channels, vector), launch)
+            candidates = _candidates(layout, channels, vector, sampling_ratio)
+            mapping = _tuned((*key, rois_scale), candidates, launch)
         rc = launch(mapping)
     if rc != 0:
         raise BackendError(
@@ -390,12 +403,12 @@ def tuned_choices() -> dict[tuple[object, ...], str]:
     return dict(_TUNED)
 
 
-def _candidates(layout: str, channels: int, vector: int) -> list[str]:
+def _candidates(layout: str, channels: int, vector: int, sampling_ratio: int) -> list[str]:
     """The kernels a tuned call times: the TensorRT plugin's tactics for the layout (a thread
-    per element, and on NCHW maps bin channels and the patch layout, on channel-last ones
-    channel vectors where they apply)."""
+    per element, and on NCHW maps bin channels and the patch layout under a fixed sampling
+    ratio, on channel-last ones channel vectors where they apply)."""
     if layout == "nchw":
-        return ["thread_per_bin", "bin_channels", "patch"]
+        return ["thread_per_bin", "bin_channels", "patch"] if sampling_ratio > 0 else ["thread_per_bin"]
     return ["thread_per_bin", "channel_vectors"] if channels % vector == 0 else ["thread_per_bin"]
 
 

@@ -26,7 +26,8 @@ mkdir -p "$(dirname "$out")"
 trap 'rm -f "$out.tmp"' EXIT  # a failed compile leaves no partial file behind
 # the kernels' digest names their timings in TensorRT's timing cache (getTimingCacheID)
 digest=$(cat "$here"/roi_align_kernel.cu "$here"/roi_align_kernel.h "$here"/roi_align_math.h \
-  "$here"/roi_align_channels_last.h "$here"/roi_align_patch.h | sha256sum | cut -c1-16)
+  "$here"/roi_align_channels_last.h "$here"/roi_align_patch.h "$here"/roi_align_bin_channels.h \
+  "$here"/roi_align_lanes.h | sha256sum | cut -c1-16)
 "$nvcc" -std=c++17 -O3 -shared -Xcompiler -fPIC,-Wno-deprecated-declarations "${gencode[@]}" \
   -DEDGE_KERNELS_DIGEST="\"$digest\"" -I"$inc" "$here/multilevel_roi_align_plugin.cpp" "$here/roi_align_kernel.cu" \
   -o "$out.tmp"

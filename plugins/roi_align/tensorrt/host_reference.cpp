@@ -2,6 +2,7 @@
 // the tests call through ctypes and compare against plugins/roi_align/reference.py: one for
 // each thread layout on NCHW maps, one for both kernels on channel-last maps.
 #include "roi_align_channels_last.h"
+#include "roi_align_lanes.h"
 #include "roi_align_patch.h"
 
 #include <vector>
@@ -162,7 +163,8 @@ extern "C" int32_t edge_mlroialign_host_lanes(float const* const* features, int3
 }
 
 //! NCHW maps as the GPU's binChannelsKernel pools them: a thread per bin of kBinChannels
-//! channels, the last group short where the channels are not whole groups.
+//! channels, the last group short where the channels are not whole groups. 2 under adaptive
+//! sampling, which the layout does not take (groupedLayoutsApply).
 extern "C" int32_t edge_mlroialign_host_bin_channels(float const* const* features, int32_t const* heights,
     int32_t const* widths, int32_t numLevels, int32_t channels, float const* rois, int64_t const* batchIdx,
     int32_t numRois, int32_t minLevel, int32_t outputHeight, int32_t outputWidth, int32_t samplingRatio,
@@ -175,6 +177,10 @@ extern "C" int32_t edge_mlroialign_host_bin_channels(float const* const* feature
     }
     Params const p = makeParams(numLevels, minLevel, outputHeight, outputWidth, samplingRatio, aligned, isMax,
         canonicalLevel, canonicalSize, spatialScales);
+    if (!groupedLayoutsApply(p))
+    {
+        return 2;
+    }
     int32_t const bins = outputHeight * outputWidth;
     int32_t const work = (channels + kBinChannels - 1) / kBinChannels * bins;
     eachRoi(features, heights, widths, channels, rois, batchIdx, numRois, p, [&](int32_t r, Roi const& roi) {
@@ -202,7 +208,8 @@ namespace
 
 //! NCHW maps as the GPU's patchKernel pools them, a block per box and kPatchChannels channels:
 //! its kPatchThreads threads copy the patch where it fits (each its share, in turn), then pool
-//! every bin from it; where it does not fit, or `staged` is 0, from the map.
+//! every bin from it; where it does not fit, or `staged` is 0, from the map. 2 under adaptive
+//! sampling, which the layout does not take (groupedLayoutsApply).
 int32_t patchLayout(float const* const* features, int32_t const* heights, int32_t const* widths, int32_t numLevels,
     int32_t channels, float const* rois, int64_t const* batchIdx, int32_t numRois, Params const& p, bool staged,
     float* out)
@@ -211,6 +218,10 @@ int32_t patchLayout(float const* const* features, int32_t const* heights, int32_
     if (numLevels < 1 || numLevels > kMaxLevels)
     {
         return 1;
+    }
+    if (!groupedLayoutsApply(p))
+    {
+        return 2;
     }
     int32_t const bins = p.outputHeight * p.outputWidth;
     std::vector<float> shared(kPatchChannels * kPatchPixels); // the block's shared buffer

@@ -12,7 +12,8 @@
 // the plugin offers the builder tactics, which it times on the GPU it builds for: a thread
 // per output element, and a thread per several channels of a bin (bin channels on NCHW maps,
 // 16-byte channel vectors on channel-last ones), and on NCHW maps the patch layout (a block
-// per box and 4 channels, from a copy in shared memory; roi_align_kernel.h).
+// per box and 4 channels, from a copy in shared memory; roi_align_kernel.h); bin channels and
+// the patch layout under fixed sampling ratios only.
 // Build: plugins/roi_align/tensorrt/build.sh; load with trt.get_plugin_registry().load_library.
 #include "NvInfer.h"
 #include "roi_align_kernel.h"
@@ -195,13 +196,14 @@ public:
 
     //! Tactic 1, a thread per output element; tactic 2, a thread per several channels of a bin
     //! (NCHW maps: bin channels; channel-last maps: channel vectors, where their stride is
-    //! whole 16-byte vectors); tactic 3, NCHW maps only, the patch layout. Tactic 0, TensorRT's
+    //! whole 16-byte vectors); tactic 3, NCHW maps only, the patch layout. Bin channels and the
+    //! patch layout take fixed sampling ratios only (groupedLayoutsApply). Tactic 0, TensorRT's
     //! default where it times none: the kernels' own choice (Mapping::kAuto).
     int32_t getNbTactics() noexcept override
     {
         if (mVector <= 0)
         {
-            return 3;
+            return roialign::groupedLayoutsApply(mParams) ? 3 : 1;
         }
         if (mChannels < 0)
         {
@@ -289,11 +291,11 @@ public:
         {
             mapping = roialign::Mapping::kThreadPerBin; // a thread per output element, either layout
         }
-        else if (mTactic == 2 && !channelsLast)
+        else if (mTactic == 2 && !channelsLast && roialign::groupedLayoutsApply(mParams))
         {
             mapping = roialign::Mapping::kBinChannels;
         }
-        else if (mTactic == 3 && !channelsLast)
+        else if (mTactic == 3 && !channelsLast && roialign::groupedLayoutsApply(mParams))
         {
             mapping = roialign::Mapping::kPatch;
         }

@@ -266,7 +266,8 @@ cudaError_t launch(Levels<T> const& levels, float const* rois, int64_t const* ba
     bool const vectorsApply = channelsLast && channelVectorsApply(levels, p.numLevels, out);
     bool const vectors = mapping == Mapping::kChannelVectors || (mapping == Mapping::kAuto && vectorsApply);
     if (numRois < 0 || perRoi < 0 || perRoi >= (int64_t{1} << 31) || (lanes && !sampleLanesApply(p))
-        || stride < channels || (channelsLast && (lanes || binGroups || patches)) || (vectors && !vectorsApply))
+        || ((binGroups || patches) && !groupedLayoutsApply(p)) || stride < channels
+        || (channelsLast && (lanes || binGroups || patches)) || (vectors && !vectorsApply))
     {
         return cudaErrorInvalidValue;
     }

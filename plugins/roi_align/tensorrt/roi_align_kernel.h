@@ -2,6 +2,7 @@
 #pragma once
 
 #include "roi_align_channels_last.h"
+#include "roi_align_lanes.h"
 #include "roi_align_patch.h"
 
 #include <cuda_runtime_api.h>
@@ -29,11 +30,13 @@ struct Levels
 //! channel-last maps a thread per bin is a thread per output element, and kAuto is channel
 //! vectors (a thread per 16 bytes of a bin's channels) where the channel stride is a
 //! multiple of the vector and the maps and output are 16-byte aligned, else a thread per
-//! element; neither is timed on a GPU yet. kBinChannels (NCHW maps, any sampling): a thread per
-//! bin of 8 channels, not timed yet either. The TensorRT plugin offers the builder a thread per
-//! element and the grouped kernel of its format as tactics, and runs the faster it timed.
-//! kPatch (NCHW maps, any sampling): a block per box and 4 channels, the pixels it reads
-//! copied to shared memory first (roi_align_patch.h); a third tactic on NCHW maps, not timed yet.
+//! element; neither is timed on a GPU yet. kBinChannels (NCHW maps, fixed sampling ratios): a
+//! thread per bin of 8 channels, not timed yet either. The TensorRT plugin offers the builder a
+//! thread per element and the grouped kernel of its format as tactics, and runs the faster it
+//! timed. kPatch (NCHW maps, fixed sampling ratios): a block per box and 4 channels, the pixels
+//! it reads copied to shared memory first (roi_align_patch.h); a third tactic on NCHW maps, not
+//! timed yet. Under adaptive sampling a box's grid grows with it, and only the loops of a thread
+//! per bin and of the channel-last kernels visit just the samples on the map (poolK's Bounded).
 enum class Mapping : int32_t
 {
     kAuto = 0,
@@ -47,7 +50,8 @@ enum class Mapping : int32_t
 //! rois: [R, 4] float boxes in image pixels; batchIdx: [R]; out: [R, C, outputHeight, outputWidth]
 //! in the maps' layout. cudaErrorInvalidValue for sizes past 2^31 elements per box or map of
 //! a batch item, a channel stride below the channels, or a mapping where it does not apply
-//! (kSampleLanes: NCHW maps, sampling ratio 1, 2 or 4; kBinChannels, kPatch: NCHW maps;
+//! (kSampleLanes: NCHW maps, sampling ratio 1, 2 or 4; kBinChannels, kPatch: NCHW maps and a
+//! fixed sampling ratio;
 //! kChannelVectors: channel-last maps whose stride is a multiple of 16 bytes, maps and output
 //! 16-byte aligned).
 template <typename T>

@@ -242,6 +242,14 @@ EDGE_HD bool isPowerOfTwo(int32_t n)
     return n > 0 && (n & (n - 1)) == 0;
 }
 
+//! Adaptive samples a bin along an axis: ceil(size / bins), at most the largest float below
+//! 2^31 (a size past float's range is inf, and converting it to int32 is undefined on the
+//! CPU); a grid that large has its samples on the map found by axisRun.
+EDGE_HD int32_t adaptiveGrid(float size, int32_t bins)
+{
+    return static_cast<int32_t>(fminf(ceilf(size / static_cast<float>(bins)), 2147483520.0F));
+}
+
 EDGE_HD Geometry boxGeometry(float scale, float const* box, Params const& p)
 {
     float const offset = p.aligned ? 0.5F : 0.0F;
@@ -257,8 +265,8 @@ EDGE_HD Geometry boxGeometry(float scale, float const* box, Params const& p)
     }
     g.binH = roiH / static_cast<float>(p.outputHeight);
     g.binW = roiW / static_cast<float>(p.outputWidth);
-    g.gh = p.samplingRatio > 0 ? p.samplingRatio : static_cast<int32_t>(ceilf(roiH / p.outputHeight));
-    g.gw = p.samplingRatio > 0 ? p.samplingRatio : static_cast<int32_t>(ceilf(roiW / p.outputWidth));
+    g.gh = p.samplingRatio > 0 ? p.samplingRatio : adaptiveGrid(roiH, p.outputHeight);
+    g.gw = p.samplingRatio > 0 ? p.samplingRatio : adaptiveGrid(roiW, p.outputWidth);
     g.powersOfTwo = isPowerOfTwo(g.gh) && isPowerOfTwo(g.gw);
     g.invGh = g.powersOfTwo ? 1.0F / static_cast<float>(g.gh) : 0.0F;
     g.invGw = g.powersOfTwo ? 1.0F / static_cast<float>(g.gw) : 0.0F;
@@ -276,13 +284,65 @@ struct Point
 //! reciprocals, which equals dividing by the grid (torchvision's way) bit for bit, without
 //! a division's instructions a sample; a fused multiply-add of an exact product rounds as
 //! the add did.
+template <bool ByInverse>
+EDGE_HD float axisPoint(float start, float bin, int32_t b, int32_t s, int32_t grid, float invGrid)
+{
+    float const d = (s + 0.5F) * bin;
+    return start + b * bin + (ByInverse ? d * invGrid : d / grid);
+}
+
 template <bool ByInverse = false>
 EDGE_HD Point samplePoint(Geometry const& g, int32_t py, int32_t px, int32_t sy, int32_t sx)
 {
-    float const dy = (sy + 0.5F) * g.binH;
-    float const dx = (sx + 0.5F) * g.binW;
-    return Point{g.y1 + py * g.binH + (ByInverse ? dy * g.invGh : dy / g.gh),
-        g.x1 + px * g.binW + (ByInverse ? dx * g.invGw : dx / g.gw)};
+    return Point{axisPoint<ByInverse>(g.y1, g.binH, py, sy, g.gh, g.invGh),
+        axisPoint<ByInverse>(g.x1, g.binW, px, sx, g.gw, g.invGw)};
+}
+
+//! Samples a bin along an axis past which a bounded sample loop (poolK) visits only those
+//! that can land on the map: 64 reach it under adaptive sampling, a RoI 64 times the output's
+//! size on its level. RoIs the models make are clipped to the image and stay below.
+constexpr int32_t kVisitAll = 64;
+
+//! Samples [begin, end) of a bin along an axis.
+struct Run
+{
+    int32_t begin;
+    int32_t end;
+};
+
+//! The first sample from `lo` on whose point along the axis is past `edge` (or at it, where
+//! !strict); the grid if none is. Points rise with the sample's number: bisection.
+template <bool ByInverse>
+EDGE_HD int32_t firstPast(float start, float bin, int32_t b, int32_t grid, float invGrid, int32_t lo, float edge,
+    bool strict)
+{
+    int32_t hi = grid;
+    while (lo < hi)
+    {
+        int32_t const mid = lo + (hi - lo) / 2;
+        float const v = axisPoint<ByInverse>(start, bin, b, mid, grid, invGrid);
+        bool const past = strict ? v > edge : v >= edge;
+        lo = past ? lo : mid + 1;
+        hi = past ? mid : hi;
+    }
+    return lo;
+}
+
+//! The samples of bin b along one axis for a sample loop to visit: the whole grid; or, where
+//! Bounded and past kVisitAll samples, the run of those whose point lies in [-1, size], the
+//! others being zeros (sampleInside). In a bin of positive size the points the loop computes
+//! rise with the sample's number (each rounding step is monotonic), so those on the map are
+//! consecutive: a RoI of 10^6 pixels on a small map then visits its few samples there, not
+//! its 10^9 samples a bin, for minutes on a GPU.
+template <bool ByInverse, bool Bounded>
+EDGE_HD Run axisRun(float start, float bin, int32_t b, int32_t grid, float invGrid, int32_t size)
+{
+    if (!Bounded || grid <= kVisitAll || !(bin > 0.0F))
+    {
+        return Run{0, grid};
+    }
+    int32_t const begin = firstPast<ByInverse>(start, bin, b, grid, invGrid, 0, -1.0F, false);
+    return Run{begin, firstPast<ByInverse>(start, bin, b, grid, invGrid, begin, static_cast<float>(size), true)};
 }
 
 //! Bilinear value of sample (sy, sx) of bin (py, px).
@@ -295,13 +355,22 @@ EDGE_HD float sampleAt(T const* plane, int32_t height, int32_t width, Geometry c
 }
 
 //! The sample loops of poolK(), a division or a multiplication a sample (samplePoint).
-template <bool ByInverse, int32_t K, typename Reader>
+template <bool ByInverse, bool Bounded, int32_t K, typename Reader>
 EDGE_HD void poolKSamples(Geometry const& geom, int32_t height, int32_t width, int32_t py, int32_t px,
     Params const& p, Reader const& reader, float (&out)[K], Frame const& frame)
 {
-    for (int32_t sy = 0; sy < geom.gh; ++sy)
+    Run const rows = axisRun<ByInverse, Bounded>(geom.y1, geom.binH, py, geom.gh, geom.invGh, height);
+    Run const cols = axisRun<ByInverse, Bounded>(geom.x1, geom.binW, px, geom.gw, geom.invGw, width);
+    // the samples left out are zeros: nothing to a sum, and a maximum starts at their 0
+    bool const leftOut = rows.begin > 0 || rows.end < geom.gh || cols.begin > 0 || cols.end < geom.gw;
+EDGE_UNROLL
+    for (int32_t j = 0; j < K; ++j)
     {
-        for (int32_t sx = 0; sx < geom.gw; ++sx)
+        out[j] = p.isMax ? (leftOut ? 0.0F : -INFINITY) : 0.0F;
+    }
+    for (int32_t sy = rows.begin; sy < rows.end; ++sy)
+    {
+        for (int32_t sx = cols.begin; sx < cols.end; ++sx)
         {
             Point const at = samplePoint<ByInverse>(geom, py, px, sy, sx);
             float sample[K] = {};
@@ -322,8 +391,10 @@ EDGE_UNROLL
 //! sample whose corners and weights are k (one inside the map; outside ones are 0), summed
 //! (avg) or maxed in sample order; an empty box under adaptive sampling has no samples and
 //! pools zeros. Every kernel but sample lanes pools through here. frame: where the reader's
-//! corner indices count from (cornersAt).
-template <int32_t K, typename Reader>
+//! corner indices count from (cornersAt). Bounded: the loop visits only the samples that can
+//! land on the map where a grid is large (axisRun), which costs the patch and bin-channel
+//! kernels registers they have not got; launch() gives them fixed sampling ratios only.
+template <int32_t K, bool Bounded = true, typename Reader>
 EDGE_HD void poolK(Geometry const& geom, int32_t height, int32_t width, int32_t py, int32_t px, Params const& p,
     Reader const& reader, float (&out)[K], Frame const& frame)
 {
@@ -336,32 +407,27 @@ EDGE_UNROLL
     {
         return;
     }
-EDGE_UNROLL
-    for (int32_t j = 0; j < K; ++j)
-    {
-        out[j] = p.isMax ? -INFINITY : 0.0F;
-    }
     if (geom.powersOfTwo)
     {
-        poolKSamples<true, K>(geom, height, width, py, px, p, reader, out, frame);
+        poolKSamples<true, Bounded, K>(geom, height, width, py, px, p, reader, out, frame);
     }
     else
     {
-        poolKSamples<false, K>(geom, height, width, py, px, p, reader, out, frame);
+        poolKSamples<false, Bounded, K>(geom, height, width, py, px, p, reader, out, frame);
     }
 EDGE_UNROLL
     for (int32_t j = 0; j < K; ++j)
     {
-        out[j] = p.isMax ? out[j] : out[j] / static_cast<float>(geom.gh * geom.gw);
+        out[j] = p.isMax ? out[j] : out[j] / (static_cast<float>(geom.gh) * static_cast<float>(geom.gw));
     }
 }
 
 //! poolK with corners in the map's own frame.
-template <int32_t K, typename Reader>
+template <int32_t K, bool Bounded = true, typename Reader>
 EDGE_HD void poolK(Geometry const& geom, int32_t height, int32_t width, int32_t py, int32_t px, Params const& p,
     Reader const& reader, float (&out)[K])
 {
-    poolK<K>(geom, height, width, py, px, p, reader, out, Frame{0, 0, width});
+    poolK<K, Bounded>(geom, height, width, py, px, p, reader, out, Frame{0, 0, width});
 }
 
 //! A sample of one channel whose pixels are pixelStride apart: bilinear()'s sum.
@@ -386,104 +452,6 @@ EDGE_HD float poolBin(T const* plane, int32_t height, int32_t width, float scale
     float out[1];
     poolK<1>(boxGeometry(scale, box, p), height, width, py, px, p, ChannelReader<T>{plane, pixelStride}, out);
     return out[0];
-}
-
-// Bin channels, on NCHW maps: a thread pools one bin of K adjacent channels, working out each
-// sample's corners and weights once for the K planes, where a thread per bin works them out
-// for every channel. Neighbouring threads take neighbouring bins of the same channels, so a
-// warp's loads of one plane fall along the same rows, as a thread per bin's do.
-constexpr int32_t kBinChannels = 8;
-
-//! A sample of `count` (at most K) adjacent planes, planeSize apart: bilinear()'s sums.
-template <typename T, int32_t K>
-struct PlaneReader
-{
-    T const* planes;
-    int64_t planeSize;
-    int32_t count;
-
-    EDGE_HD void operator()(Corners const& k, float (&sample)[K]) const
-    {
-EDGE_UNROLL
-        for (int32_t j = 0; j < K; ++j)
-        {
-            if (j < count)
-            {
-                T const* plane = planes + j * planeSize;
-                sample[j] = k.w00 * readOnly(plane + k.i00) + k.w01 * readOnly(plane + k.i01)
-                    + k.w10 * readOnly(plane + k.i10) + k.w11 * readOnly(plane + k.i11);
-            }
-        }
-    }
-};
-
-//! Bin `bin` of `count` (at most K) adjacent channels of an NCHW map of one batch item, the
-//! first of them at `planes`; planeSize apart.
-template <typename T, int32_t K>
-EDGE_HD void binChannels(T const* planes, int64_t planeSize, int32_t height, int32_t width, float scale,
-    float const* box, int32_t bin, int32_t count, Params const& p, float (&out)[K])
-{
-    int32_t const py = bin / p.outputWidth;
-    poolK<K>(boxGeometry(scale, box, p), height, width, py, bin - py * p.outputWidth, p,
-        PlaneReader<T, K>{opaque(planes), planeSize, count}, out);
-}
-
-// The sample-lanes layout: a warp pools one row of bins (one box, channel and output row).
-// Each lane takes one bilinear sample; the samples of a bin sit in adjacent lanes and are
-// combined by a butterfly over the lanes (__shfl_xor_sync on the GPU, emulated in
-// host_reference.cpp). Neighbouring lanes then read neighbouring pixels of one or two
-// rows, where a thread per bin spreads a warp's reads over several rows of bins.
-constexpr int32_t kWarp = 32;
-
-//! The layout applies to fixed sampling ratios whose samples per bin divide a warp: 1, 2 or 4.
-EDGE_HD bool sampleLanesApply(Params const& p)
-{
-    return p.samplingRatio == 1 || p.samplingRatio == 2 || p.samplingRatio == 4;
-}
-
-//! Samples per bin (a power of two dividing the warp) and passes over a row of bins.
-struct Lanes
-{
-    int32_t samples;
-    int32_t passes;
-};
-
-EDGE_HD Lanes lanesOf(Params const& p)
-{
-    int32_t const samples = p.samplingRatio * p.samplingRatio;
-    int32_t const binsPerPass = kWarp / samples;
-    return Lanes{samples, (p.outputWidth + binsPerPass - 1) / binsPerPass};
-}
-
-//! Bin column of a lane in a pass (outputWidth or more: the lane is idle).
-EDGE_HD int32_t laneBin(Lanes const& l, int32_t pass, int32_t lane)
-{
-    return (pass * kWarp + lane) / l.samples;
-}
-
-//! The lane's sample of row py (0 for idle lanes, which load nothing).
-template <typename T>
-EDGE_HD float laneSample(T const* plane, int32_t height, int32_t width, Geometry const& g, Lanes const& l,
-    int32_t py, int32_t pass, int32_t lane, Params const& p)
-{
-    int32_t const px = laneBin(l, pass, lane);
-    if (px >= p.outputWidth)
-    {
-        return 0.0F;
-    }
-    int32_t const s = lane % l.samples; // passes start on a bin boundary: samples divide the warp
-    return sampleAt(plane, height, width, g, py, px, s / g.gw, s % g.gw);
-}
-
-//! The butterfly's combining step, and what the bin's first lane writes.
-EDGE_HD float combine(float a, float b, Params const& p)
-{
-    return p.isMax ? fmaxf(a, b) : a + b;
-}
-
-EDGE_HD float finish(float combined, Lanes const& l, Params const& p)
-{
-    return p.isMax ? combined : combined / static_cast<float>(l.samples);
 }
 
 } // namespace roialign

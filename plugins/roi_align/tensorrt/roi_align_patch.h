@@ -9,7 +9,7 @@
 // memory by the same threads, with the same sums.
 #pragma once
 
-#include "roi_align_math.h"
+#include "roi_align_bin_channels.h"
 
 #if !defined(__CUDACC__)
 #include <cassert>
@@ -133,12 +133,12 @@ EDGE_HD void patchBin(float const* patch, T const* planes, int64_t planeSize, Ge
     int32_t const px = bin - py * p.outputWidth;
     if (patch != nullptr)
     {
-        poolK<kPatchChannels>(g, height, width, py, px, p, PatchReader<kPatchChannels>{patch, count}, out,
+        poolK<kPatchChannels, false>(g, height, width, py, px, p, PatchReader<kPatchChannels>{patch, count}, out,
             Frame{at.row0, at.col0, at.stride});
     }
     else
     {
-        poolK<kPatchChannels>(
+        poolK<kPatchChannels, false>(
             g, height, width, py, px, p, PlaneReader<T, kPatchChannels>{opaque(planes), planeSize, count}, out);
     }
 }

@@ -102,10 +102,9 @@ nvinfer1::IPluginCreatorV3One* creator()
 }
 
 //! A plugin made as the ONNX parser makes it: ints as INT64, floats as FLOAT32, strings as CHAR.
-nvinfer1::IPluginV3* fromOnnxFields(int32_t levels)
+nvinfer1::IPluginV3* fromOnnxFields(int32_t levels, int64_t sampling = 2)
 {
     int64_t const out = 7;
-    int64_t const sampling = 2;
     int64_t const aligned = 0;
     int64_t const minLevel = 2;
     float const scales[4] = {0.25F, 0.125F, 0.0625F, 0.03125F};
@@ -323,11 +322,11 @@ void shapeChecks()
 
 //! enqueue with the first level in `format`, after setTactic(tactic) (-1: none) and a clone as
 //! the runtime makes one: what the launcher was given.
-edge::roialign::Launched enqueueWith(
-    nvinfer1::DataType type, nvinfer1::TensorFormat format, int32_t channels, int32_t tactic = -1)
+edge::roialign::Launched enqueueWith(nvinfer1::DataType type, nvinfer1::TensorFormat format, int32_t channels,
+    int32_t tactic = -1, int64_t sampling = 2)
 {
     using namespace nvinfer1;
-    IPluginV3* built = fromOnnxFields(4);
+    IPluginV3* built = fromOnnxFields(4, sampling);
     if (tactic >= 0)
     {
         CHECK(as<IPluginV3OneRuntime>(built, PluginCapabilityType::kRUNTIME)->setTactic(tactic) == 0);
@@ -396,8 +395,9 @@ void tacticChecks()
     using namespace nvinfer1;
     using edge::roialign::Mapping;
     IPluginV3* plugin = fromOnnxFields(2);
-    auto* build = as<IPluginV3OneBuild>(plugin, PluginCapabilityType::kBUILD);
-    auto offered = [&](DataType type, TensorFormat format, int32_t channels) {
+    IPluginV3* adaptive = fromOnnxFields(2, 0);
+    auto offered = [&](DataType type, TensorFormat format, int32_t channels, IPluginV3* of = nullptr) {
+        auto* build = as<IPluginV3OneBuild>(of == nullptr ? plugin : of, PluginCapabilityType::kBUILD);
         DynamicPluginTensorDesc in[4] = {
             tensor(dims({16, 4}), DataType::kFLOAT, TensorFormat::kLINEAR),
             tensor(dims({16}), DataType::kINT64, TensorFormat::kLINEAR),
@@ -417,6 +417,11 @@ void tacticChecks()
     CHECK((offered(DataType::kFLOAT, TensorFormat::kHWC, 6) == std::vector<int32_t>{1})); // 6: no whole vectors
     CHECK((offered(DataType::kHALF, TensorFormat::kHWC8, 3) == std::vector<int32_t>{1, 2})); // padded to 8
     CHECK((offered(DataType::kHALF, TensorFormat::kHWC16, 20) == std::vector<int32_t>{1, 2}));
+    // adaptive sampling: a thread per bin alone on NCHW maps (bin channels and the patch layout
+    // visit every sample of a grid that grows with its box); channel vectors still
+    CHECK((offered(DataType::kFLOAT, TensorFormat::kLINEAR, 12, adaptive) == std::vector<int32_t>{1}));
+    CHECK((offered(DataType::kHALF, TensorFormat::kHWC8, 3, adaptive) == std::vector<int32_t>{1, 2}));
+    auto* build = as<IPluginV3OneBuild>(plugin, PluginCapabilityType::kBUILD);
     int32_t one = 0;
     CHECK(build->getValidTactics(&one, 1) != 0); // as many as getNbTactics() says (2 for the last), or refused
     CHECK(as<IPluginV3OneRuntime>(plugin, PluginCapabilityType::kRUNTIME)->setTactic(4) != 0);
@@ -429,6 +434,8 @@ void tacticChecks()
     CHECK(enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12, 3).mapping == Mapping::kPatch);
     CHECK(enqueueWith(DataType::kHALF, TensorFormat::kHWC8, 12, 1).mapping == Mapping::kThreadPerBin);
     CHECK(enqueueWith(DataType::kHALF, TensorFormat::kHWC8, 12, 2).mapping == Mapping::kAuto); // vectors
+    CHECK(enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12, 2, 0).mapping == Mapping::kAuto); // adaptive
+    CHECK(enqueueWith(DataType::kFLOAT, TensorFormat::kLINEAR, 12, 3, 0).mapping == Mapping::kAuto);
 
     // timing cache: one ID per set of attributes (TensorRT adds the shapes and formats)
     std::string const two = build->getTimingCacheID();
@@ -437,6 +444,7 @@ void tacticChecks()
     CHECK(!two.empty() && two != other);
     CHECK(two.rfind(std::string("MultiLevelRoIAlign/1/") + EDGE_KERNELS_DIGEST + "/", 0) == 0); // build.sh's digest
     delete four;
+    delete adaptive;
     delete plugin;
 }
 

@@ -211,9 +211,14 @@ def test_inputs_are_checked_before_any_cuda_call() -> None:
     with pytest.raises(EngineInputError, match="got channels_last maps and sampling ratio 2; use 'auto'"):
         call(feats, rois, bidx, 7, [0.25, 0.125], 2, True, 2, mapping="sample_lanes", layout="channels_last")
     with pytest.raises(
-        EngineInputError, match="the bin_channels mapping takes NCHW maps, got channels_last ones"
+        EngineInputError,
+        match="bin_channels mapping takes NCHW maps and a fixed sampling ratio .1 or more., got channels_",
     ):
         call(feats, rois, bidx, 7, [0.25, 0.125], 2, True, 2, mapping="bin_channels", layout="channels_last")
+    # an adaptive grid grows with its box, and these two loops visit every sample of it
+    for mapping in ("bin_channels", "patch"):
+        with pytest.raises(EngineInputError, match=f"the {mapping} .* nchw maps and sampling ratio 0; use"):
+            call(feats, rois, bidx, 7, [0.25, 0.125], 0, True, 2, mapping=mapping)
     with pytest.raises(
         EngineInputError, match="channel_vectors mapping takes channels_last maps whose channels"
     ):
@@ -249,9 +254,9 @@ def test_inputs_are_checked_before_any_cuda_call() -> None:
         (False, 0, "avg", "auto", "nchw", 3),  # adaptive sampling: a thread per bin
         (True, 3, "max", "auto", "nchw", 3),
         (True, 2, "avg", "bin_channels", "nchw", 3),  # one short group of 8
-        (False, 0, "max", "bin_channels", "nchw", 20),
+        (False, 3, "max", "bin_channels", "nchw", 20),
         (True, 2, "avg", "patch", "nchw", 3),  # one short group of 4
-        (False, 0, "max", "patch", "nchw", 20),
+        (False, 3, "max", "patch", "nchw", 20),
         (True, 2, "avg", "auto", "channels_last", 3),  # TensorRT's kHWC: a thread per element
         (False, 0, "max", "thread_per_bin", "channels_last", 16),
         (True, 2, "avg", "auto", "channels_last", 16),  # channel vectors: 16-byte loads
@@ -349,10 +354,12 @@ def test_the_torch_op_reads_channels_last_maps_as_they_lie() -> None:
 
 
 def test_a_tuned_call_times_the_kernels_that_apply_to_its_maps() -> None:
-    assert cuda_kernel._candidates("nchw", 3, 4) == ["thread_per_bin", "bin_channels", "patch"]
-    assert cuda_kernel._candidates("channels_last", 256, 4) == ["thread_per_bin", "channel_vectors"]
-    assert cuda_kernel._candidates("channels_last", 6, 4) == ["thread_per_bin"]  # no whole vectors
-    assert cuda_kernel._candidates("channels_last", 24, 8) == ["thread_per_bin", "channel_vectors"]
+    assert cuda_kernel._candidates("nchw", 3, 4, 2) == ["thread_per_bin", "bin_channels", "patch"]
+    assert cuda_kernel._candidates("nchw", 3, 4, 0) == ["thread_per_bin"]  # adaptive sampling
+    assert cuda_kernel._candidates("channels_last", 256, 4, 2) == ["thread_per_bin", "channel_vectors"]
+    assert cuda_kernel._candidates("channels_last", 256, 4, 0) == ["thread_per_bin", "channel_vectors"]
+    assert cuda_kernel._candidates("channels_last", 6, 4, 2) == ["thread_per_bin"]  # no whole vectors
+    assert cuda_kernel._candidates("channels_last", 24, 8, 2) == ["thread_per_bin", "channel_vectors"]
 
 
 @pytest.mark.gpu
@@ -373,7 +380,7 @@ def test_a_tuned_call_runs_the_faster_kernel_timed_once() -> None:
         chosen = cuda_kernel.tuned_choices()
         assert sorted(str(k[2]) for k in chosen) == ["channels_last", "nchw"]
         for key, mapping in chosen.items():
-            assert mapping in cuda_kernel._candidates(str(key[2]), 16, 4)
+            assert mapping in cuda_kernel._candidates(str(key[2]), 16, 4, 2)
         call(feats, rois, bidx, 7, scales, 2, True, 2, mapping="tuned")
         call(feats, rois[:0], bidx[:0], 7, scales, 2, True, 2, mapping="tuned")  # nothing to time
         assert cuda_kernel.tuned_choices() == chosen
@@ -405,12 +412,13 @@ def test_the_library_for_an_architecture_is_looked_up_once_per_process(
 def test_the_library_takes_every_mapping_where_it_applies() -> None:
     """Each name of MAPPINGS, as its number, through the library's C entry with no RoIs (no
     GPU needed: nothing is launched): taken on the maps' layouts it applies to, refused as
-    cudaErrorInvalidValue (1) on the others, and a number past the enum refused."""
+    cudaErrorInvalidValue (1) on the others and, for bin channels and the patch layout, under
+    adaptive sampling; a number past the enum refused."""
     import ctypes
 
     lib = cuda_kernel._load(str(cuda_kernel.build_library([90])))
 
-    def call(mapping: int, channel_stride: int) -> int:
+    def call(mapping: int, channel_stride: int, sampling: int = 2) -> int:
         return int(
             lib.edge_mlroialign_cuda(
                 (ctypes.c_void_p * 1)(None),
@@ -425,7 +433,7 @@ def test_the_library_takes_every_mapping_where_it_applies() -> None:
                 2,
                 7,
                 7,
-                2,
+                sampling,
                 1,
                 0,
                 4,
@@ -442,4 +450,6 @@ def test_the_library_takes_every_mapping_where_it_applies() -> None:
     for name, number in cuda_kernel.MAPPINGS.items():
         assert call(number, 0) == (1 if name == "channel_vectors" else 0), name
         assert call(number, 4) == (1 if name in nchw_only else 0), name
+        # adaptive sampling on NCHW maps: what a thread per bin takes
+        assert call(number, 0, sampling=0) == (0 if name in ("auto", "thread_per_bin") else 1), name
     assert call(max(cuda_kernel.MAPPINGS.values()) + 1, 0) == 1

@@ -101,6 +101,8 @@ def test_plugin_library_builds_and_exports_its_creators(tmp_path: Path) -> None:
         "roi_align_math.h",
         "roi_align_channels_last.h",
         "roi_align_patch.h",
+        "roi_align_bin_channels.h",
+        "roi_align_lanes.h",
     )
     digest = hashlib.sha256(b"".join((SRC / k).read_bytes() for k in kernels)).hexdigest()[:16]
     assert digest.encode() in lib.read_bytes()

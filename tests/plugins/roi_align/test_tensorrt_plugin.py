@@ -180,7 +180,7 @@ def test_sample_lanes_layout_matches_reference(
 
 @pytest.mark.parametrize(
     ("channels", "aligned", "sampling", "mode"),
-    [(3, True, 2, "avg"), (12, False, 0, "avg"), (16, True, 0, "max"), (20, False, 2, "max")],
+    [(3, True, 2, "avg"), (12, False, 1, "avg"), (16, True, 3, "max"), (20, False, 2, "max")],
 )
 def test_bin_channels_layout_matches_reference(
     host_lib: ctypes.CDLL, channels: int, aligned: bool, sampling: int, mode: str
@@ -223,11 +223,11 @@ def grouped_layout_checks(
     ("channels", "aligned", "sampling", "mode", "levels", "output_size"),
     [
         (3, True, 2, "avg", 4, 7),
-        (12, False, 0, "avg", 4, 7),
-        (6, True, 0, "max", 4, 7),
+        (12, False, 1, "avg", 4, 7),
+        (6, True, 3, "max", 4, 7),
         (4, False, 2, "max", 4, 14),
         (6, True, 2, "avg", 1, 7),
-        (5, False, 0, "max", 1, 14),
+        (5, False, 3, "max", 1, 14),
     ],
 )
 def test_patch_layout_matches_reference(
@@ -275,6 +275,94 @@ def test_patch_layout_matches_reference(
             for box in rois
         ]
         assert set(fits) == {0, 1} and fits[10] == 1
+
+
+@pytest.mark.parametrize("entry", ["edge_mlroialign_host_bin_channels", "edge_mlroialign_host_patch"])
+def test_grouped_layouts_refuse_adaptive_sampling(host_lib: ctypes.CDLL, entry: str) -> None:
+    """Bin channels and the patch layout visit every sample of a bin, and an adaptive grid
+    grows with its box: they take fixed sampling ratios only, as launch() does."""
+    feats, scales = pyramid(3)
+    rois, bidx = boxes(4)
+    with pytest.raises(ValueError, match=f"{entry} returned 2"):
+        run_host(
+            host_lib,
+            feats,
+            rois,
+            bidx,
+            entry=entry,
+            output_size=7,
+            spatial_scales=scales,
+            sampling_ratio=0,
+            aligned=True,
+        )
+
+
+@pytest.mark.parametrize("mode", ["avg", "max"])
+@pytest.mark.parametrize("aligned", [True, False])
+def test_bounded_sample_loops_visit_the_samples_on_the_map_bit_for_bit(
+    host_lib: ctypes.CDLL, mode: str, aligned: bool
+) -> None:
+    """Past 64 samples a bin along an axis, a thread per bin's loop (and the channel-last
+    kernels') visits only the run of them whose points lie on the map, found by bisection
+    (axisRun); bin channels and the patch layout still visit all of them. With a sampling
+    ratio of 100 and boxes running off their maps (one far off, one upside down, whose
+    falling points are all visited), their sums and maxima are the same bit for bit, and the
+    reference's."""
+    feats, scales = pyramid(21, c=3, size=(64, 80))
+    rois = np.array(
+        [
+            [-30, -20, 50, 40],  # off the top-left corner
+            [40, 30, 120, 90],  # off the bottom-right
+            [-300, 10, -200, 30],  # wholly off the map: zeros, a maximum's 0
+            [50, 40, 20, 10],  # upside down
+            [5, 5, 60, 50],  # on the map: the whole run
+        ],
+        np.float32,
+    )
+    bidx = np.zeros(len(rois), np.int64)
+    kw = {"output_size": 2, "spatial_scales": scales, "sampling_ratio": 100, "aligned": aligned, "mode": mode}
+    got = run_host(host_lib, feats, rois, bidx, **kw)
+    for entry in ("edge_mlroialign_host_bin_channels", "edge_mlroialign_host_patch"):
+        np.testing.assert_array_equal(got, run_host(host_lib, feats, rois, bidx, entry=entry, **kw))
+    ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    assert not got[2].any() and got[0].any() and got[1].any()
+
+
+@pytest.mark.parametrize("mode", ["avg", "max"])
+def test_adaptive_grids_of_absurd_boxes_pool_their_samples_on_the_map(
+    host_lib: ctypes.CDLL, mode: str
+) -> None:
+    """Adaptive sampling of boxes of 10^6 pixels and more (thousands of samples a bin along each
+    axis, 2^31 for one of float's largest; the GPU's loops used to visit every one, for minutes
+    or for ever): a thread per bin and both channel-last kernels pool them at once, as the
+    reference does (which bisects too, in its own arithmetic). On a map at scale 1 a box whose
+    size passes float's range pools zeros: every point is inf or NaN."""
+    feats, scales = pyramid(22, c=4, size=(64, 80))
+    rois = np.array(
+        [
+            [0, 0, 1e6, 1e6],
+            [-1e6, -1e6, 1e6, 1e6],
+            [-5e5, 10, 5e5, 30],  # wide and thin: one axis's grid large
+            [-3e38, -3e38, 3e38, 3e38],  # 1.9e37 pixels on the top level
+            [10, 10, 50, 40],  # an ordinary box beside them
+        ],
+        np.float32,
+    )
+    bidx = np.zeros(len(rois), np.int64)
+    kw = {"output_size": 7, "spatial_scales": scales, "sampling_ratio": 0, "aligned": True, "mode": mode}
+    ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
+    got = run_host(host_lib, feats, rois, bidx, **kw)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+    assert got[[0, 1, 2]].any()
+    for vector in (1, 4):
+        cl = run_host_channels_last(host_lib, feats, rois, bidx, stride=4, vector=vector, **kw)
+        np.testing.assert_array_equal(cl.transpose(0, 3, 1, 2), got)
+    kw["spatial_scales"] = [1.0]
+    got = run_host(host_lib, feats[:1], rois[3:], bidx[3:], **kw)
+    assert not got[0].any() and got[1].any()
+    ref = multilevel_roi_align(feats[:1], rois[3:], bidx[3:], min_level=2, **kw)  # type: ignore[arg-type]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("sampling", [0, 3])
