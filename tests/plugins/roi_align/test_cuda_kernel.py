@@ -308,6 +308,50 @@ def test_cuda_kernel_matches_reference(
 @pytest.mark.gpu
 @needs_gpu
 @needs_nvcc
+@pytest.mark.parametrize(
+    ("mapping", "layout", "sampling"),
+    [
+        ("thread_per_bin", "nchw", 100),
+        ("thread_per_bin", "nchw", 0),
+        ("thread_per_bin", "channels_last", 0),
+        ("channel_vectors", "channels_last", 0),
+    ],
+)
+def test_bounded_sample_loops_on_the_gpu_match_the_reference(
+    mapping: str, layout: str, sampling: int
+) -> None:
+    """The loops that visit only a bin's samples on the map (axisRun, past 64 an axis), as the
+    GPU compiles them: the bisection must find the points the loop computes, fused multiply-adds
+    and all, or a row of samples at the map's edge goes missing (1% of a bin at ratio 100).
+    RoIs running off the map at sampling ratio 100, and absurd ones under adaptive sampling,
+    which the loops took minutes over before."""
+    feats, scales = pyramid(23, c=8, size=(64, 80))
+    rois = np.array(
+        [[-30, -20, 50, 40], [40, 30, 120, 90], [50, 40, 20, 10], [0, 0, 1e6, 1e6], [-5e5, 10, 5e5, 30]],
+        np.float32,
+    )
+    bidx = np.zeros(len(rois), np.int64)
+    got = cuda_kernel.multilevel_roi_align_cuda(
+        [torch.from_numpy(f).cuda() for f in feats],
+        torch.from_numpy(rois).cuda(),
+        torch.from_numpy(bidx).cuda(),
+        2,  # the reference visits each sample on the map in Python: 10^4 a bin at ratio 100
+        scales,
+        sampling,
+        True,
+        2,
+        mapping=mapping,
+        layout=layout,
+    )
+    ref = multilevel_roi_align(
+        feats, rois, bidx, output_size=2, spatial_scales=scales, sampling_ratio=sampling, aligned=True
+    )
+    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.gpu
+@needs_gpu
+@needs_nvcc
 def test_cuda_kernel_agrees_with_the_triton_kernel_and_takes_no_rois() -> None:
     from plugins.roi_align.triton_kernel import multilevel_roi_align_triton
 
