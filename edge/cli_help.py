@@ -218,6 +218,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "which of a log's lines it refuses, and why (exit 1)",
         ),
         ("edge schema summary --check live.json", "whether a --summary file is what it should be"),
+        ("edge schema bench --check report/bench.json", "whether edge bench's report is"),
         (
             "edge schema objects --check -",
             "lines from standard input: edge run ... --sink - | edge schema ...",

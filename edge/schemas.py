@@ -21,7 +21,7 @@ from typing import Any
 from edge.errors import ConfigError, DependencyError
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_NAMES = ("objects", "warnings", "summary", "heartbeat", "record")
+SCHEMA_NAMES = ("objects", "warnings", "summary", "heartbeat", "record", "bench")
 LINE_SCHEMAS = ("objects", "warnings")  # of JSON lines; the others of one JSON document
 
 
@@ -244,7 +244,7 @@ def _warnings() -> dict[str, Any]:
 
 def schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the lines or file ``name`` (one of SCHEMA_NAMES) names."""
-    from edge import schema_files
+    from edge import schema_bench, schema_files
 
     builders = {
         "objects": _objects,
@@ -252,6 +252,7 @@ def schema(name: str) -> dict[str, Any]:
         "summary": schema_files.summary_schema,
         "heartbeat": schema_files.heartbeat_schema,
         "record": schema_files.record_schema,
+        "bench": schema_bench.bench_schema,
     }
     builder = builders.get(name)
     if builder is None:

@@ -31,6 +31,7 @@ from edge.cli import main
 from edge.errors import ConfigError, Interrupted, ManifestError, SourceError
 from edge.platform_info import cpu_vector_extensions
 from edge.report.bench_report import write_report
+from edge.schemas import check_document
 from edge.stream.engines import EngineSet
 from edge.stream.sources import open_source
 from tests.conftest import TEST_SIZE, OnTerminal
@@ -292,6 +293,41 @@ def test_result_has_system_info_and_valid_numbers(two_results: tuple[Path, Path]
     assert held["read_ms"]["count"] == 4 and held["read_ms"]["mean"] > 0
 
 
+def test_a_report_is_what_its_schema_says(
+    two_results: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """edge schema bench: a real report taken whole (the CLI too); one unlike it refused, the
+    field named: a result without its frames, one stream's fields in a sweep of none, another
+    format, a field no report has."""
+    text = two_results[0].read_text()
+    assert check_document("bench", text) is None
+    assert main(["schema", "bench", "--check", str(two_results[0])]) == 0
+    assert capsys.readouterr().out == f"{two_results[0]}: bench valid\n"
+    data = json.loads(text)
+    (r,) = data["results"]
+    cases = [
+        (
+            {**data, "results": [{k: v for k, v in r.items() if k != "frames"}]},
+            "results/0: 'frames' is a required",
+        ),
+        (
+            {**data, "results": [{**r, "keeps_up": True}]},
+            "results/0: 'streams' is a dependency of 'keeps_up'",
+        ),
+        ({**data, "format": "edge.bench/0"}, "format: 'edge.bench/1' was expected"),
+        (
+            {**data, "notes": []},
+            "the document: Additional properties are not allowed ('notes' was unexpected)",
+        ),
+    ]
+    for doc, why in cases:
+        assert why in (check_document("bench", json.dumps(doc)) or ""), why
+    bad = two_results[0].parent / "bad.json"
+    bad.write_text(json.dumps(cases[0][0]))
+    assert main(["schema", "bench", "--check", str(bad)]) == 1
+    assert "bench refused: results/0" in capsys.readouterr().out
+
+
 def test_compare_two_real_results(two_results: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     a, b = (load_result(p) for p in two_results)
     (row,) = compare(a, b)
@@ -530,6 +566,7 @@ def test_a_sweep_killed_later_keeps_the_configurations_it_measured(
         proc.wait()
     data = load_result(rep / "bench.json")
     assert data["unfinished"] == {"complete_configurations": 1, "configurations": 2}
+    assert check_document("bench", (rep / "bench.json").read_text()) is None
     (r,) = data["results"]
     assert r["config"]["label"] == "onnxruntime/fp32/128x256" and r["frames"] == 3
     assert {p.name for p in rep.iterdir()} == REPORT_FILES  # and nothing half-written beside them
@@ -566,6 +603,7 @@ def test_ctrl_c_keeps_what_was_measured(
     }
     (r,) = data["results"]
     assert r["complete"] is False and r["frames"] >= 3
+    assert check_document("bench", (rep / "bench.json").read_text()) is None
     assert {len(v) for v in r["samples_ms"].values()} == {r["frames"]}, "every frame counted whole"
     assert "Interrupted (Ctrl-C) during onnxruntime/fp32/128x256" in (rep / "report.md").read_text()
     assert "(incomplete)" in (rep / "report.html").read_text()

@@ -21,6 +21,7 @@ from edge.bench_streams import HeldSource, fair_parts, measure_streams, phases
 from edge.cli import main
 from edge.errors import ConfigError, Interrupted
 from edge.report.bench_report import write_report
+from edge.schemas import check_document
 from edge.stream.engines import EngineSet
 from edge.stream.sources import open_source
 from tests.conftest import TEST_SIZE, OnTerminal
@@ -310,11 +311,34 @@ def two_multi_stream_results(
     return paths[0], paths[1]
 
 
+def test_a_rigs_settings_are_what_the_schema_says(tiny_engines: Path) -> None:
+    """A sweep's rates, ranks and shares by stream, in bench.json's settings: edge schema bench
+    takes them; a share by another name than a stream's, not."""
+    data = short_streams(
+        tiny_engines,
+        configs=[BenchConfig(size=TEST_SIZE, streams=2)],
+        rates={"stream1": 5.0},
+        priorities={"stream0": 1},
+        shares={"stream1": 2.0},
+        min_frames=2,
+    )
+    assert data["settings"]["rates_fps"] == {"stream1": 5.0} and data["settings"]["shares"] == {
+        "stream1": 2.0
+    }
+    assert check_document("bench", json.dumps(data)) is None
+    data["settings"]["shares"] = {"front": 2.0}
+    assert "settings/shares: 'front' does not match" in (check_document("bench", json.dumps(data)) or "")
+
+
 def test_a_multi_stream_report_has_every_section(two_multi_stream_results: tuple[Path, Path]) -> None:
     data = load_result(two_multi_stream_results[0])
     assert data["scenario"] == "multi-stream" and data["settings"]["rate_fps"] == 17.0
     labels = [r["config"]["label"] for r in data["results"]]
     assert labels == [f"onnxruntime/fp32/{SIZE}/1 stream", f"onnxruntime/fp32/{SIZE}/2 streams"]
+    for path in two_multi_stream_results:  # edge schema bench takes them; without a stream's fields, not
+        assert check_document("bench", path.read_text()) is None
+    short = {**data, "results": [{k: v for k, v in r.items() if k != "streams"} for r in data["results"]]}
+    assert "'streams' is a required property" in (check_document("bench", json.dumps(short)) or "")
     assert [len(r["streams"]) for r in data["results"]] == [1, 2]
     for r in data["results"]:
         assert r["config"]["streams"] == len(r["streams"]) and r["frames"] >= 4

@@ -3,6 +3,7 @@ ina3221 driver publishes on Jetson modules (no Jetson here), and its place in ed
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from edge.power import PowerSampler, find_rails, power_line
 from edge.report import write_report
+from edge.schemas import check_document
 from tests.test_bench import short_bench
 
 
@@ -94,6 +96,7 @@ def test_bench_reports_board_power_where_the_board_has_monitors(tiny_engines: Pa
     power = r["power"]
     assert power["input_rail"] == "VDD_IN" and power["rails"]["VDD_IN"]["mean_w"] == pytest.approx(6.0)
     assert power["energy_per_frame_mj"] == pytest.approx(6.0 * r["seconds"] / r["frames"] * 1e3)
+    assert check_document("bench", json.dumps(data)) is None  # edge schema bench: the rails' fields
     report = write_report(data, tmp_path / "rep")
     assert (
         "Board power: " in report["markdown"].read_text()
