@@ -361,16 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="objects: a line a frame (--sink objects.jsonl, --sink -); warnings: a line when a thing "
         "comes to be warned of and one when it clears (?lines=warnings); summary: edge run --summary's "
         "file; heartbeat: the file edge run or edge record --heartbeat rewrites while it runs; "
-        "record: edge record --summary's file; bench: edge bench's report, bench.json. Each field says "
-        "its unit and when it is there; no other field is written.",
+        "record: edge record --summary's file; bench: edge bench's report, bench.json; stats and "
+        "history: the live viewer's GET /stats and /history. Each field says its unit and when it is "
+        "there; no other field is written.",
     )
     p.add_argument("name", choices=SCHEMA_NAMES, help="which output")
     p.add_argument(
         "--check",
         nargs="+",
         metavar="FILE",
-        help="instead, check these files against it, each line of a log, a summary, heartbeat or "
-        "bench file whole (- for standard input); exit 1 if any is refused (needs jsonschema)",
+        help="instead, check these files against it, each line of a log, any other file whole (- for "
+        "standard input); exit 1 if any is refused (needs jsonschema)",
     )
     p.add_argument(
         "--show",

@@ -220,6 +220,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("edge schema summary --check live.json", "whether a --summary file is what it should be"),
         ("edge schema bench --check report/bench.json", "whether edge bench's report is"),
         (
+            "edge schema stats --check stats.json",
+            "a saved answer of the live viewer's /stats (history: /history)",
+        ),
+        (
             "edge schema objects --check -",
             "lines from standard input: edge run ... --sink - | edge schema ...",
         ),

@@ -1,6 +1,7 @@
 """The JSON Schemas of the whole files edge writes for other programs (edge.schemas has the
 lines' and the checks): ``summary`` (``edge run --summary``), ``heartbeat`` (``--heartbeat
-FILE``) and ``record`` (``edge record --summary``)."""
+FILE``) and ``record`` (``edge record --summary``); and of the live viewer's answers, ``stats``
+(GET /stats) and ``history`` (GET /history). edge.schema_bench: ``edge bench``'s report."""
 
 from __future__ import annotations
 
@@ -254,4 +255,131 @@ def record_schema() -> dict[str, Any]:
         "properties": properties,
         "required": list(properties),  # every field, always
         "additionalProperties": False,
+    }
+
+
+def _rolling() -> dict[str, Any]:
+    """The tracker's figures over its last frames (edge.latency.LatencyTracker.rolling)."""
+    count = {
+        "frames_in": "frames the source gave",
+        "frames_out": "frames through the engines to the sinks",
+        "drops": "frames dropped for newer ones",
+        "deadline_misses": "frames whose end_to_end took longer than deadline_ms",
+        "reconnects": "times the source came back after losing its stream",
+        "sink_errors": "frames a sink failed to write",
+        "undecodable": "frames the source could not decode",
+    }
+    return {
+        "engines": {
+            "type": "object",
+            "propertyNames": {"enum": ["panoptic", "depth"]},
+            "additionalProperties": {"type": "string"},
+            "description": "each engine run: model, backend, precision and input size",
+        },
+        "stages_ms": {
+            "type": "object",
+            "additionalProperties": _stats("a stage's times over the last frames"),
+        },
+        "fps": number_field("frames a second over the last frames", minimum=0),
+        **{k: integer_field(what, minimum=0) for k, what in count.items()},
+        "deadline_ms": number_field("edge run --deadline-ms; null without one", minimum=0, nullable=True),
+        "source_gap_ms": number_field("milliseconds the source was lost for, in all", minimum=0),
+    }
+
+
+def stats_schema() -> dict[str, Any]:
+    """The live viewer's GET /stats (edge.viewer.server.ViewerServer.snapshot)."""
+    from edge.schemas import schema
+
+    objects = schema("objects")
+    thing = objects["$defs"]["object"]
+    marked = {
+        **thing,
+        "properties": {
+            **thing["properties"],
+            "warn": {"type": "boolean", "description": "whether the overlay outlines it red"},
+        },
+        "required": [*thing["required"], "warn"],
+    }
+    line = {k: v for k, v in schema("warnings").items() if k not in ("$schema", "$id", "title")}
+    rolling = _rolling()
+    properties: dict[str, Any] = {
+        "t": number_field("seconds since the viewer started", minimum=0),
+        "seq": {"type": ["integer", "null"], "description": "the newest drawn frame's number; null: none"},
+        "published": integer_field("frames drawn for the viewer", minimum=0),
+        "pictures_only": {
+            "type": "boolean",
+            "description": "the source's pictures alone, no engines' views (edge record)",
+        },
+        "camera": {"type": ["string", "null"], "description": "the camera shown, of several"},
+        "cameras": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "port": {"type": "integer", "minimum": 1}},
+                "required": ["name", "port"],
+                "additionalProperties": False,
+            },
+            "description": "every camera's viewer of the run",
+        },
+        "objects_seq": {"type": ["integer", "null"], "description": "the frame the objects are of"},
+        "objects": {
+            "type": "array",
+            "items": marked,
+            "description": "the newest drawn frame's things, as an objects line has them",
+        },
+        "warnings": {
+            "type": "array",
+            "items": line,
+            "description": "the newest lines of the run's warnings log, newest first",
+        },
+        "warnings_total": integer_field("the warnings log's lines so far", minimum=0),
+        **rolling,
+    }
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:edge-perception:schema:stats",
+        "title": "edge viewer stats",
+        "description": "What the live viewer's GET /stats answers: the newest frame's things and "
+        "warnings, and with a run's tracker its rolling figures (all of them or none).",
+        "type": "object",
+        "properties": properties,
+        "required": [k for k in properties if k not in rolling],
+        "dependentRequired": {k: [o for o in rolling if o != k] for k in rolling},
+        "additionalProperties": False,
+    }
+
+
+def history_schema() -> dict[str, Any]:
+    """The live viewer's GET /history (edge.viewer.server._compact: a /stats sample a period)."""
+    stats = stats_schema()["properties"]
+    kept = ("t", "seq", "fps", "drops", "deadline_misses", "frames_in", "frames_out", "reconnects")
+    p50_p99 = {
+        "type": "object",
+        "properties": {k: number_field(f"milliseconds: {k}", minimum=0) for k in ("p50", "p99")},
+        "required": ["p50", "p99"],
+        "additionalProperties": False,
+    }
+    sample = {
+        "type": "object",
+        "properties": {
+            **{k: stats[k] for k in kept},
+            "stages_ms": {
+                "type": "object",
+                "additionalProperties": p50_p99,
+                "description": "each stage timed so far: its p50 and p99 over the last frames",
+            },
+        },
+        "required": ["t", "seq", "stages_ms"],
+        "dependentRequired": {k: [o for o in kept[2:] if o != k] for k in kept[2:]},
+        "additionalProperties": False,
+    }
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:edge-perception:schema:history",
+        "title": "edge viewer history",
+        "description": "What the live viewer's GET /history answers: its /stats samples of the last "
+        "minutes, oldest first, for a page that opens late.",
+        "type": "array",
+        "items": sample,
     }

@@ -21,7 +21,7 @@ from typing import Any
 from edge.errors import ConfigError, DependencyError
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_NAMES = ("objects", "warnings", "summary", "heartbeat", "record", "bench")
+SCHEMA_NAMES = ("objects", "warnings", "summary", "heartbeat", "record", "bench", "stats", "history")
 LINE_SCHEMAS = ("objects", "warnings")  # of JSON lines; the others of one JSON document
 
 
@@ -253,6 +253,8 @@ def schema(name: str) -> dict[str, Any]:
         "heartbeat": schema_files.heartbeat_schema,
         "record": schema_files.record_schema,
         "bench": schema_bench.bench_schema,
+        "stats": schema_files.stats_schema,
+        "history": schema_files.history_schema,
     }
     builder = builders.get(name)
     if builder is None:

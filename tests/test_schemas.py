@@ -75,8 +75,9 @@ def lines(demo_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def test_every_line_of_real_runs_is_valid(lines: dict[str, list[dict[str, Any]]]) -> None:
     assert len(lines["objects"]) == 40 + 6 + 4 + 4 + 3 and len(lines["summary"]) == 4
     # a live run's heartbeat: tests/stream/test_heartbeat.py; edge record's: tests/stream/test_record.py;
-    # edge bench's reports: tests/test_bench.py and tests/test_bench_streams.py
-    assert set(lines) == set(SCHEMA_NAMES) - {"heartbeat", "record", "bench"}
+    # edge bench's reports: tests/test_bench.py and tests/test_bench_streams.py; the viewer's
+    # /stats and /history: tests/viewer/test_viewer.py
+    assert set(lines) == set(SCHEMA_NAMES) - {"heartbeat", "record", "bench", "stats", "history"}
     for name in lines:
         assert lines[name], name
         for line in lines[name]:
@@ -150,7 +151,8 @@ def test_the_schemas_are_valid_json_schemas_and_the_cli_prints_them(
         assert json.loads(capsys.readouterr().out) == schema(name)
     with pytest.raises(
         ConfigError,
-        match="no schema named 'alerts'; there are: objects, warnings, summary, heartbeat, record, bench",
+        match="no schema named 'alerts'; there are: objects, warnings, summary, heartbeat, record, "
+        "bench, stats, history",
     ):
         schema("alerts")
     with pytest.raises(SystemExit):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from edge.errors import SinkError
+from edge.schemas import check_document
 from edge.stream.sinks import open_sink
 from edge.viewer import ViewerSink, parse_viewer_uri
 from edge.viewer.server import ViewerServer
@@ -60,6 +62,17 @@ def test_stats_advance(running_viewer: EdgeRun) -> None:
     history = get_json(running_viewer.url + "history")
     assert len(history) >= 2 and history[-1]["t"] > history[0]["t"]
     assert "panoptic" in history[-1]["stages_ms"]
+    # edge schema stats / history take what the page reads; a stage's p50 without its p99, not
+    assert check_document("stats", json.dumps(b)) is None
+    assert check_document("history", json.dumps(history)) is None
+    b["stages_ms"]["panoptic"] = {"count": 3, "p50": 1.0}
+    assert "stages_ms/panoptic: 'mean' is a dependency of 'p50'" in (
+        check_document("stats", json.dumps(b)) or ""
+    )
+    history[0]["stages_ms"]["panoptic"] = {"p50": 1.0}
+    assert "0/stages_ms/panoptic: 'p99' is a required property" in (
+        check_document("history", json.dumps(history)) or ""
+    )
 
 
 def test_serves_only_its_own_files(running_viewer: EdgeRun) -> None:
@@ -152,6 +165,8 @@ def test_stats_and_history_are_json_a_browser_parses() -> None:
         assert status == 200
         stats = strict_json(body.decode())
         assert stats["objects_seq"] == 3
+        # a viewer without a run's tracker has none of its figures, and its schema says so
+        assert "engines" not in stats and "fps" not in stats
         assert stats["objects"] == [{"track": 1, "class": "car", "distance_m": None, "ttc_s": None}]
         time.sleep(0.1)
         status, _, body = get(url + "history")
@@ -221,6 +236,9 @@ def test_the_page_gets_the_newest_frames_objects_marked_as_the_overlay_marks_the
         assert {"track", "class", "distance_m", "ttc_s", "lateral_m", "in_path", "path_in_s"} <= set(
             snap["objects"][0]
         )
+    assert check_document("stats", json.dumps(snap)) is None  # edge schema stats: the marked objects
+    unmarked = {**snap, "objects": [{k: v for k, v in o.items() if k != "warn"} for o in snap["objects"]]}
+    assert "'warn' is a required property" in (check_document("stats", json.dumps(unmarked)) or "")
 
 
 def test_display_sink_without_gui_is_a_clear_error() -> None:
@@ -253,5 +271,6 @@ def test_the_page_lists_the_warnings_log_watched_or_not(demo_engines: Path) -> N
         return [{k: v for k, v in x.items() if k != "time_unix"} for x in lines]
 
     assert 1 <= len(listed) == min(total, 20)
+    assert check_document("stats", json.dumps(snap)) is None  # the warnings lines, by their schema
     assert unclocked(listed) == unclocked(expected[total - len(listed) : total])
     assert listed[0]["event"] == "warning" or total > 20
