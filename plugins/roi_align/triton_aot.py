@@ -57,9 +57,17 @@ class KernelConfig:
     # that layout whose sides and channel count are multiples of 16 (a 1024x2048 image's
     # pyramid): its unit stride a constant, the others known multiples of 16 (vector loads)
     layout: str = "any"
+    # adaptive sampling as a launch compiles it: the tile leaves RoIs of huge grids (zeros) to
+    # triton_huge's kernel; huge_rois: that kernel compiled instead of the tile
+    huge_apart: bool = False
+    huge_rois: bool = False
 
     def name(self) -> str:
         tile = "sample_lanes" if self.sample_lanes else f"bins_fast={self.bins_fast}"
+        if self.huge_rois:
+            tile = "huge_rois"
+        elif self.huge_apart:
+            tile += "/huge_apart"
         if self.rows:
             tile = f"rows/row_block={self.row_block}" + ("/tf32x3" if self.tf32x3 else "")
         if self.unroll:
@@ -81,6 +89,13 @@ class KernelConfig:
     def constexprs(self) -> dict[str, Any]:
         from plugins.roi_align.triton_tiles import kernel_constexprs
 
+        if self.huge_rois:
+            return {
+                "NUM_LEVELS": self.num_levels,
+                "P": self.output_size,
+                "ALIGNED": self.aligned,
+                "BLOCK_C": self.block_c,
+            }
         return kernel_constexprs(
             num_levels=self.num_levels,
             output_size=self.output_size,
@@ -96,6 +111,7 @@ class KernelConfig:
             cb_fast=self.cb_fast,
             bin_block=self.bin_block,
             masked=self.masked,
+            huge_apart=self.huge_apart,
         )
 
     def tile_elements_per_thread(self) -> int:
@@ -187,10 +203,10 @@ def _compiled(cfg: KernelConfig) -> Any:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from plugins.roi_align import triton_kernel
+    from plugins.roi_align import triton_huge, triton_kernel
     from plugins.roi_align.triton_tiles import register_cap
 
-    fn = triton_kernel._mlroialign_kernel
+    fn = triton_huge._huge_rois_kernel if cfg.huge_rois else triton_kernel._mlroialign_kernel
     params = list(inspect.signature(fn.fn).parameters)
     constexprs = cfg.constexprs()
     signature, ones, attrs = _specialized(cfg, params, _signature(cfg, params, list(constexprs)))

@@ -15,6 +15,10 @@ benchmarks/roi_align_issue_model.py: on the H200 the NCHW default took 1.3x the 
 instructions take to issue and the channels-last one 1.9x, so the sample loop is kept to
 fused multiply-adds and the division of a fixed power-of-two grid to a multiplication.
 
+Under adaptive sampling a RoI far larger than its map asks for more samples a bin than a loop
+can visit: past HUGE_GRID a bin along an axis the tile leaves it (as zeros) to
+triton_huge._huge_rois_kernel, launched next, which visits only the samples on the map.
+
 Runs on a CUDA GPU, or on the CPU under Triton's interpreter (TRITON_INTERPRET=1), which
 is how the tests check it against the numpy reference on machines without a GPU.
 """
@@ -27,14 +31,15 @@ import torch
 import triton
 import triton.language as tl
 
-from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS, OUTSIDE_ROI
+from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS
+from plugins.roi_align.triton_geometry import HUGE_GRID, _adaptive_grid, _roi_on_level
+from plugins.roi_align.triton_huge import _huge_rois_kernel
 from plugins.roi_align.triton_lanes import _samples_in_lanes
 from plugins.roi_align.triton_rows import _rows_tile
 from plugins.roi_align.triton_sample import _add_sample, _per_bin, _per_channel, _sample_offset
 from plugins.roi_align.triton_tiles import TUNED_TILES, kernel_constexprs, layout_of, register_cap
 
 MAX_LEVELS = 4
-_OUTSIDE_ROI: tl.constexpr = tl.constexpr(OUTSIDE_ROI)  # a kernel reads globals only as constexprs
 MAX_GRID_Y = 65535  # the most programs a CUDA grid's second axis holds
 
 
@@ -94,6 +99,7 @@ def _mlroialign_kernel(
     UNROLL: tl.constexpr,
     CB_FAST: tl.constexpr,
     MASKED: tl.constexpr,
+    HUGE_APART: tl.constexpr,
 ):
     if CB_FAST:  # a RoI's channel blocks are launched side by side
         cb = tl.program_id(0)
@@ -101,84 +107,64 @@ def _mlroialign_kernel(
     else:  # the RoIs of one channel block are
         r = tl.program_id(0)
         cb = tl.program_id(1)
-    x1 = tl.load(rois_ptr + r * 4 + 0).to(tl.float32)
-    y1 = tl.load(rois_ptr + r * 4 + 1).to(tl.float32)
-    x2 = tl.load(rois_ptr + r * 4 + 2).to(tl.float32)
-    y2 = tl.load(rois_ptr + r * 4 + 3).to(tl.float32)
-    # a RoI with a NaN or inf corner pools zeros, as the OUTSIDE_ROI point box (reference.py):
-    # its adaptive grid of ceil(inf) samples would never end (|NaN| <= max is false too)
-    big = 3.4028234663852886e38
-    finite = (tl.abs(x1) <= big) & (tl.abs(y1) <= big) & (tl.abs(x2) <= big) & (tl.abs(y2) <= big)
-    x1 = tl.where(finite, x1, _OUTSIDE_ROI)
-    y1 = tl.where(finite, y1, _OUTSIDE_ROI)
-    x2 = tl.where(finite, x2, _OUTSIDE_ROI)
-    y2 = tl.where(finite, y2, _OUTSIDE_ROI)
-    b = tl.load(bidx_ptr + r).to(tl.int64)
-
-    # Triton's fp32 `/` and sqrt are approximate on GPUs (about 2 ulp); RoIAlign's
-    # coordinates reach hundreds of pixels, where one ulp moves a sample by 3e-5 and the
-    # output by that times the feature gradient. The references (numpy, torchvision's
-    # CUDA kernel, the TensorRT plugin) round each step to nearest, so this does too.
-    area = tl.maximum((x2 - x1) * (y2 - y1), 0.0)
-    k = tl.floor(canonical_level + tl.log2(tl.div_rn(tl.sqrt_rn(area), canonical_size) + eps))
-    lvl = tl.minimum(tl.maximum(k, 0.0), NUM_LEVELS - 1.0).to(tl.int32)
-
-    base = f0
-    H = h0
-    W = w0
-    scale = s0
-    sn = sn0
-    sc = sc0
-    sh = sh0
-    sw = sw0
-    if lvl == 1:
-        base = f1
-        H = h1
-        W = w1
-        scale = s1
-        sn = sn1
-        sc = sc1
-        sh = sh1
-        sw = sw1
-    if lvl == 2:
-        base = f2
-        H = h2
-        W = w2
-        scale = s2
-        sn = sn2
-        sc = sc2
-        sh = sh2
-        sw = sw2
-    if lvl == 3:
-        base = f3
-        H = h3
-        W = w3
-        scale = s3
-        sn = sn3
-        sc = sc3
-        sh = sh3
-        sw = sw3
-
-    offset = 0.5 if ALIGNED else 0.0
-    rx1 = x1 * scale - offset
-    ry1 = y1 * scale - offset
-    rw = x2 * scale - offset - rx1
-    rh = y2 * scale - offset - ry1
-    if not ALIGNED:
-        rw = tl.maximum(rw, 1.0)
-        rh = tl.maximum(rh, 1.0)
-    bin_w = tl.div_rn(rw, P * 1.0)
-    bin_h = tl.div_rn(rh, P * 1.0)
+    plane, H, W, sc, sh, sw, ry1, rx1, bin_h, bin_w = _roi_on_level(
+        rois_ptr,
+        bidx_ptr,
+        r,
+        f0,
+        f1,
+        f2,
+        f3,
+        h0,
+        w0,
+        h1,
+        w1,
+        h2,
+        w2,
+        h3,
+        w3,
+        s0,
+        s1,
+        s2,
+        s3,
+        sn0,
+        sc0,
+        sh0,
+        sw0,
+        sn1,
+        sc1,
+        sh1,
+        sw1,
+        sn2,
+        sc2,
+        sh2,
+        sw2,
+        sn3,
+        sc3,
+        sh3,
+        sw3,
+        canonical_size,
+        canonical_level,
+        eps,
+        NUM_LEVELS,
+        P,
+        ALIGNED,
+    )
     if SAMPLING > 0:
         gh = SAMPLING
         gw = SAMPLING
     else:
-        gh = tl.ceil(bin_h).to(tl.int32)
-        gw = tl.ceil(bin_w).to(tl.int32)
+        gh = _adaptive_grid(bin_h)
+        gw = _adaptive_grid(bin_w)
+        if HUGE_APART:
+            # past HUGE_GRID samples a bin, a RoI's bins are pooled by _huge_rois_kernel,
+            # launched after this one: here they are zeros, at no cost to the tile's loop
+            huge = (gh > HUGE_GRID) | (gw > HUGE_GRID)
+            gh = tl.where(huge, 0, gh)
+            gw = tl.where(huge, 0, gw)
 
     c = cb * BLOCK_C + tl.arange(0, BLOCK_C)
     cmask = c < C
-    plane = base + b * sn
     Hf = H.to(tl.float32)
     Wf = W.to(tl.float32)
     if SAMPLE_LANES:
@@ -379,11 +365,12 @@ def multilevel_roi_align_triton(
         cb_fast=cb_fast,
         bin_block=bin_block,
         masked=masked,
+        huge_apart=True,
     )
     bin_groups = 1 if sample_lanes or rows else triton.cdiv(output_size * output_size, constexprs["BLOCK_B"])
     grid = (blocks, rois.shape[0], bin_groups) if cb_fast else (rois.shape[0], blocks, bin_groups)
     # passing canonical_level - min_level makes the kernel's level index 0 for features[0]
-    _mlroialign_kernel[grid](
+    args = (
         out,
         rois.contiguous(),
         batch_idx.contiguous(),
@@ -395,11 +382,20 @@ def multilevel_roi_align_triton(
         CANONICAL_SIZE,
         float(CANONICAL_LEVEL - min_level),
         LEVEL_EPS,
-        **constexprs,
-        num_warps=num_warps,
-        **register_cap(maxnreg),
-        # fused multiply-adds, as nvcc compiles torchvision's kernel; explicit because Triton
-        # 3.10 turns the default off
-        enable_fp_fusion=True,
     )
+    # fused multiply-adds, as nvcc compiles torchvision's kernel; explicit because Triton
+    # 3.10 turns the default off
+    _mlroialign_kernel[grid](
+        *args, **constexprs, num_warps=num_warps, **register_cap(maxnreg), enable_fp_fusion=True
+    )
+    if constexprs["HUGE_APART"]:  # after the tile, which wrote zeros for those RoIs
+        _huge_rois_kernel[(rois.shape[0], triton.cdiv(c, block_c))](
+            *args,
+            NUM_LEVELS=n_levels,
+            P=output_size,
+            ALIGNED=bool(aligned),
+            BLOCK_C=block_c,
+            num_warps=1,
+            enable_fp_fusion=True,
+        )
     return out

@@ -30,9 +30,12 @@ def kernel_constexprs(
     cb_fast: bool = False,
     bin_block: int | None = None,
     masked: bool = True,
+    huge_apart: bool = False,
 ) -> dict[str, Any]:
     """The compile-time arguments of one specialization: what a launch passes and what
-    triton_aot.py compiles ahead of time."""
+    triton_aot.py compiles ahead of time. ``huge_apart``: under adaptive sampling, the RoIs
+    past HUGE_GRID samples a bin are left (as zeros) to triton_huge's kernel, which the
+    launch runs next; an ahead-of-time kernel, launched alone, pools them itself."""
     all_bins = triton.next_power_of_2(output_size * output_size)
     if bin_block is not None and (sample_lanes or rows):
         raise ValueError(
@@ -76,6 +79,7 @@ def kernel_constexprs(
         "UNROLL": bool(unroll),
         "CB_FAST": bool(cb_fast),
         "MASKED": bool(masked),
+        "HUGE_APART": bool(huge_apart) and sampling_ratio <= 0,
     }
 
 

@@ -645,3 +645,39 @@ def test_interpreted_kernel_pools_zeros_for_rois_with_nan_or_inf(
         feats, rois, bidx, output_size=7, spatial_scales=SCALES, sampling_ratio=sampling, aligned=True
     )
     assert not ref[[1, 3, 4, 6]].any() and ref[[0, 2, 5, 7]].any(axis=(1, 2, 3)).all()
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.filterwarnings("ignore:(overflow|invalid value) encountered:RuntimeWarning")  # float32 inf, NaN
+def test_adaptive_grids_of_huge_rois_visit_only_their_samples_on_the_map(
+    kernel: ModuleType, layout: str
+) -> None:
+    """Under adaptive sampling a RoI far larger than its map takes ceil(bin size) samples a bin
+    along each axis: past 64 (HUGE_GRID) the tile leaves it to triton_huge's kernel, which
+    visits the run of each bin's samples on the map (bisection). On one 6x8 map at scale 1, 2x2
+    bins (the interpreter's time): RoIs of 300 to 5 million samples a bin along an axis against
+    the reference, which bisects in its own arithmetic, and beside them an ordinary RoI the tile
+    pools; a 10^7-pixel RoI (a GPU's loop took minutes over its samples) and one of float's
+    largest."""
+    rng = np.random.default_rng(31)
+    feats = [rng.normal(size=(2, 16, 6, 8)).astype(np.float32)]
+    rois = np.array(
+        [
+            [-300, -300, 300, 300],  # 300 a bin on each axis
+            [-250, 2, 350, 5],  # wide and thin: one axis's grid huge, the other's 1
+            [2, 1, 6, 5],  # ordinary: the tile's
+            [0, 0, 1e7, 1e7],
+            [-3e38, -3e38, 3e38, 3e38],
+        ],
+        np.float32,
+    )
+    bidx = np.array([0, 1, 1, 0, 1], np.int64)
+    got = kernel.multilevel_roi_align_triton(
+        in_layout(on_device(feats), layout), *on_device([rois, bidx]), 2, [1.0], 0, True, 2
+    )
+    ref = multilevel_roi_align(
+        feats, rois, bidx, output_size=2, spatial_scales=[1.0], sampling_ratio=0, aligned=True
+    )
+    # a row of samples more or less would move the huge RoIs' bins by 1e-5 and more
+    assert np.abs(ref[:3]).max(axis=(1, 2, 3)).min() > 1e-5 and ref[3].any()
+    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-4, atol=1e-8)

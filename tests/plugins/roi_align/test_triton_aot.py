@@ -21,6 +21,15 @@ DEFAULTS = [
     KernelConfig(arch=a, dtype=d, bins_fast=f) for a in ARCHS for d in ("fp32", "fp16") for f in (True, False)
 ]
 ADAPTIVE = KernelConfig(arch=87, sampling_ratio=0, aligned=True)
+# adaptive sampling as the op launches it: the tile with RoIs of huge grids left out, and
+# triton_huge's kernel, which pools those
+HUGE = [
+    KernelConfig(arch=a, dtype=d, sampling_ratio=0, aligned=True, layout=layout, **{**tile, **huge})
+    for a in ARCHS
+    for d in ("fp32", "fp16")
+    for layout, tile in triton_tiles.TUNED_TILES.items()
+    for huge in ({"huge_apart": True}, {"huge_rois": True, "num_warps": 1})  # as launched
+]
 # the tiles the op runs when none is asked for (TUNED_TILES, timed on an H200), compiled
 # as Triton's launcher compiles them for maps of their layout
 TUNED = [
@@ -69,6 +78,8 @@ def resources() -> dict[KernelConfig, KernelResources]:
             [
                 *DEFAULTS,
                 ADAPTIVE,
+                *HUGE,
+                *(dataclasses.replace(c, huge_apart=False) for c in HUGE if c.huge_apart),
                 *SAMPLE_LANES,
                 *TUNED,
                 *BIN_BLOCKS,
@@ -104,6 +115,21 @@ def test_default_configs_compile_for_orin_and_h100_without_spills(
             corner_loads = r.global_loads - 5
             assert corner_loads % per_pass == 0, cfg.name()
             assert per_pass <= corner_loads <= 4 * cfg.sampling_ratio**2 * cfg.tile_elements_per_thread()
+
+
+def test_adaptive_sampling_as_launched_compiles_without_spills_and_costs_the_tile_little(
+    resources: dict[KernelConfig, KernelResources],
+) -> None:
+    """The tile that leaves RoIs of huge grids to triton_huge's kernel, and that kernel, for an
+    Orin and an H100 in the tuned tiles: no spills; the tile's registers within 4 of its own
+    without the check (a compare and two selects before its loop)."""
+    for cfg in HUGE:
+        r = resources[cfg]
+        assert not r.spills and 0 < r.registers < 255, cfg.name()
+        if cfg.huge_apart:
+            alone = resources.get(dataclasses.replace(cfg, huge_apart=False))
+            if alone is not None:
+                assert r.registers <= alone.registers + 4, cfg.name()
 
 
 def test_splitting_the_bins_frees_registers(resources: dict[KernelConfig, KernelResources]) -> None:
