@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edge.schema_files import stats_field
 from edge.schemas import DIALECT, integer_field, number_field
 
 PERCENTILE_KEYS = ("mean", "min", "p50", "p90", "p95", "p99", "max")
@@ -27,12 +28,7 @@ def _closed(properties: dict[str, Any], *, optional: tuple[str, ...] = (), **mor
 
 def _latency(what: str) -> dict[str, Any]:
     """edge.bench.latency_stats: the count, and with one or more the rest, milliseconds."""
-    ms = {k: number_field(f"milliseconds: {k}", minimum=0) for k in PERCENTILE_KEYS}
-    return {
-        **_closed({"count": integer_field("how many were timed", minimum=0), **ms}, optional=tuple(ms)),
-        "description": what,
-        "dependentRequired": {k: ["count", *(o for o in ms if o != k)] for k in ms},
-    }
+    return stats_field(what, PERCENTILE_KEYS)
 
 
 def _by_stream(value: dict[str, Any], what: str) -> dict[str, Any]:

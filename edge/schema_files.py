@@ -10,10 +10,11 @@ from typing import Any
 from edge.schemas import DIALECT, integer_field, number_field
 
 
-def _stats(what: str) -> dict[str, Any]:
-    """A stage's or sink's times (edge.latency.samples.Samples.stats): its count, and with
-    one or more its mean, percentiles and longest, milliseconds."""
-    ms = {k: number_field(f"milliseconds: {k}", minimum=0) for k in ("mean", "p50", "p90", "p99", "max")}
+def stats_field(what: str, keys: tuple[str, ...] = ("mean", "p50", "p90", "p99", "max")) -> dict[str, Any]:
+    """Times: their count, and with one or more the rest, milliseconds. The default ``keys``
+    are a stage's or sink's (edge.latency.samples.Samples.stats); edge bench's add min and
+    p95 (edge.bench.latency_stats)."""
+    ms = {k: number_field(f"milliseconds: {k}", minimum=0) for k in keys}
     return {
         "type": "object",
         "description": what,
@@ -24,17 +25,20 @@ def _stats(what: str) -> dict[str, Any]:
     }
 
 
+# a run's counters, in its summary and in the viewer's rolling figures (LatencyTracker)
+COUNTS = {
+    "frames_in": "frames the source gave",
+    "frames_out": "frames that went through the engines to the sinks",
+    "drops": "frames dropped for newer ones (a live source the engines could not keep up with)",
+    "sink_errors": "frames a sink failed to write",
+    "reconnects": "times a camera or stream was opened again after it went away",
+    "undecodable": "frames the source could not decode",
+    "deadline_misses": "frames whose end_to_end took longer than deadline_ms",
+}
+
+
 def _run_summary() -> dict[str, Any]:
     """One run's (edge.latency.LatencyTracker.summary): every key is always there."""
-    counts = {
-        "frames_in": "frames the source gave",
-        "frames_out": "frames that went through the engines to the sinks",
-        "drops": "frames dropped for newer ones (a live source the engines could not keep up with)",
-        "sink_errors": "frames a sink failed to write",
-        "reconnects": "times a camera or stream was opened again after it went away",
-        "undecodable": "frames the source could not decode",
-        "deadline_misses": "frames whose end_to_end took longer than deadline_ms",
-    }
     stopped = {
         "type": "object",
         "properties": {
@@ -85,7 +89,7 @@ def _run_summary() -> dict[str, Any]:
             "required": ["height_m", "horizon", "focal"],
             "additionalProperties": False,
         },
-        **{k: integer_field(v, minimum=0) for k, v in counts.items()},
+        **{k: integer_field(v, minimum=0) for k, v in COUNTS.items()},
         "sinks_stopped": {"type": "array", "items": stopped, "description": "sinks that stopped, and why"},
         "sinks_unfinished": {
             "type": "array",
@@ -97,7 +101,7 @@ def _run_summary() -> dict[str, Any]:
             "additionalProperties": {"type": "integer", "minimum": 1},
             "description": "frames each sink skipped (--stuck-sink skip, or one slower than the engines)",
         },
-        "sinks_ms": {"type": "object", "additionalProperties": _stats("a sink's writes")},
+        "sinks_ms": {"type": "object", "additionalProperties": stats_field("a sink's writes")},
         "segments": {
             "type": "object",
             "description": "each --segment sink's files, and how many of the oldest were deleted",
@@ -121,9 +125,9 @@ def _run_summary() -> dict[str, Any]:
             "type": "object",
             "description": "each stage's times: preprocess, panoptic, depth, postprocess, tracks, sink; "
             "turn (cameras waiting for shared engines); panoptic_gpu, depth_gpu (CUDA events)",
-            "additionalProperties": _stats("a stage's times"),
+            "additionalProperties": stats_field("a stage's times"),
         },
-        "end_to_end_ms": _stats("each frame from capture to its last sink"),
+        "end_to_end_ms": stats_field("each frame from capture to its last sink"),
     }
     return {
         "type": "object",
@@ -260,15 +264,6 @@ def record_schema() -> dict[str, Any]:
 
 def _rolling() -> dict[str, Any]:
     """The tracker's figures over its last frames (edge.latency.LatencyTracker.rolling)."""
-    count = {
-        "frames_in": "frames the source gave",
-        "frames_out": "frames through the engines to the sinks",
-        "drops": "frames dropped for newer ones",
-        "deadline_misses": "frames whose end_to_end took longer than deadline_ms",
-        "reconnects": "times the source came back after losing its stream",
-        "sink_errors": "frames a sink failed to write",
-        "undecodable": "frames the source could not decode",
-    }
     return {
         "engines": {
             "type": "object",
@@ -278,10 +273,10 @@ def _rolling() -> dict[str, Any]:
         },
         "stages_ms": {
             "type": "object",
-            "additionalProperties": _stats("a stage's times over the last frames"),
+            "additionalProperties": stats_field("a stage's times over the last frames"),
         },
         "fps": number_field("frames a second over the last frames", minimum=0),
-        **{k: integer_field(what, minimum=0) for k, what in count.items()},
+        **{k: integer_field(what, minimum=0) for k, what in COUNTS.items()},
         "deadline_ms": number_field("edge run --deadline-ms; null without one", minimum=0, nullable=True),
         "source_gap_ms": number_field("milliseconds the source was lost for, in all", minimum=0),
     }

@@ -29,38 +29,7 @@ def _roi_on_level(
     rois_ptr,
     bidx_ptr,
     r,
-    f0,
-    f1,
-    f2,
-    f3,
-    h0,
-    w0,
-    h1,
-    w1,
-    h2,
-    w2,
-    h3,
-    w3,
-    s0,
-    s1,
-    s2,
-    s3,
-    sn0,
-    sc0,
-    sh0,
-    sw0,
-    sn1,
-    sc1,
-    sh1,
-    sw1,
-    sn2,
-    sc2,
-    sh2,
-    sw2,
-    sn3,
-    sc3,
-    sh3,
-    sw3,
+    levels,
     canonical_size,
     canonical_level,
     eps,
@@ -68,8 +37,9 @@ def _roi_on_level(
     P: tl.constexpr,
     ALIGNED: tl.constexpr,
 ):
-    """RoI ``r``'s level: its map of the RoI's batch item, height, width and strides (channel,
-    row, column); and the RoI on it: top, left, bin height and width."""
+    """RoI ``r``'s level (``levels``: the kernel's arguments of each, by levels_of): its map of
+    the RoI's batch item, height, width and strides (channel, row, column); and the RoI on it:
+    top, left, bin height and width."""
     x1 = tl.load(rois_ptr + r * 4 + 0).to(tl.float32)
     y1 = tl.load(rois_ptr + r * 4 + 1).to(tl.float32)
     x2 = tl.load(rois_ptr + r * 4 + 2).to(tl.float32)
@@ -92,41 +62,13 @@ def _roi_on_level(
     k = tl.floor(canonical_level + tl.log2(tl.div_rn(tl.sqrt_rn(area), canonical_size) + eps))
     lvl = tl.minimum(tl.maximum(k, 0.0), NUM_LEVELS - 1.0).to(tl.int32)
 
-    base = f0
-    H = h0
-    W = w0
-    scale = s0
-    sn = sn0
-    sc = sc0
-    sh = sh0
-    sw = sw0
+    base, H, W, scale, sn, sc, sh, sw = levels[0]
     if lvl == 1:
-        base = f1
-        H = h1
-        W = w1
-        scale = s1
-        sn = sn1
-        sc = sc1
-        sh = sh1
-        sw = sw1
+        base, H, W, scale, sn, sc, sh, sw = levels[1]
     if lvl == 2:
-        base = f2
-        H = h2
-        W = w2
-        scale = s2
-        sn = sn2
-        sc = sc2
-        sh = sh2
-        sw = sw2
+        base, H, W, scale, sn, sc, sh, sw = levels[2]
     if lvl == 3:
-        base = f3
-        H = h3
-        W = w3
-        scale = s3
-        sn = sn3
-        sc = sc3
-        sh = sh3
-        sw = sw3
+        base, H, W, scale, sn, sc, sh, sw = levels[3]
 
     offset = 0.5 if ALIGNED else 0.0
     rx1 = x1 * scale - offset
@@ -139,3 +81,18 @@ def _roi_on_level(
     bin_w = tl.div_rn(rw, P * 1.0)
     bin_h = tl.div_rn(rh, P * 1.0)
     return base + b * sn, H, W, sc, sh, sw, ry1, rx1, bin_h, bin_w
+
+
+@triton.jit
+def levels_of(
+    f0, f1, f2, f3, h0, w0, h1, w1, h2, w2, h3, w3, s0, s1, s2, s3,
+    sn0, sc0, sh0, sw0, sn1, sc1, sh1, sw1, sn2, sc2, sh2, sw2, sn3, sc3, sh3, sw3,
+):  # fmt: skip
+    """A kernel's pyramid arguments as one tuple a level: map, height, width, scale and the
+    strides of batch item, channel, row and column."""
+    return (
+        (f0, h0, w0, s0, sn0, sc0, sh0, sw0),
+        (f1, h1, w1, s1, sn1, sc1, sh1, sw1),
+        (f2, h2, w2, s2, sn2, sc2, sh2, sw2),
+        (f3, h3, w3, s3, sn3, sc3, sh3, sw3),
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from plugins.roi_align.triton_geometry import HUGE_GRID, _adaptive_grid, _roi_on_level
+from plugins.roi_align.triton_geometry import HUGE_GRID, _adaptive_grid, _roi_on_level, levels_of
 from plugins.roi_align.triton_sample import _add_sample, _per_channel, _sample_offset
 
 
@@ -85,48 +85,12 @@ def _huge_rois_kernel(
 ):
     r = tl.program_id(0)
     cb = tl.program_id(1)
+    levels = levels_of(
+        f0, f1, f2, f3, h0, w0, h1, w1, h2, w2, h3, w3, s0, s1, s2, s3,
+        sn0, sc0, sh0, sw0, sn1, sc1, sh1, sw1, sn2, sc2, sh2, sw2, sn3, sc3, sh3, sw3,
+    )  # fmt: skip
     plane, H, W, sc, sh, sw, ry1, rx1, bin_h, bin_w = _roi_on_level(
-        rois_ptr,
-        bidx_ptr,
-        r,
-        f0,
-        f1,
-        f2,
-        f3,
-        h0,
-        w0,
-        h1,
-        w1,
-        h2,
-        w2,
-        h3,
-        w3,
-        s0,
-        s1,
-        s2,
-        s3,
-        sn0,
-        sc0,
-        sh0,
-        sw0,
-        sn1,
-        sc1,
-        sh1,
-        sw1,
-        sn2,
-        sc2,
-        sh2,
-        sw2,
-        sn3,
-        sc3,
-        sh3,
-        sw3,
-        canonical_size,
-        canonical_level,
-        eps,
-        NUM_LEVELS,
-        P,
-        ALIGNED,
+        rois_ptr, bidx_ptr, r, levels, canonical_size, canonical_level, eps, NUM_LEVELS, P, ALIGNED
     )
     gh = _adaptive_grid(bin_h)
     gw = _adaptive_grid(bin_w)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from plugins.roi_align import cuda_kernel
 from tests.plugins.roi_align.test_tensorrt_plugin import GXX, NVCC, SRC, TRT_INCLUDE, boxes, pyramid
 
 
@@ -95,15 +96,7 @@ def test_plugin_library_builds_and_exports_its_creators(tmp_path: Path) -> None:
     symbols = subprocess.run(["nm", "-D", str(lib)], capture_output=True, text=True).stdout
     assert " T getCreators" in symbols, "IPluginRegistry::loadLibrary finds the creators through this"
     # the kernels' digest, for the timing-cache ID: the same sources give the same digest
-    kernels = (
-        "roi_align_kernel.cu",
-        "roi_align_kernel.h",
-        "roi_align_math.h",
-        "roi_align_channels_last.h",
-        "roi_align_patch.h",
-        "roi_align_bin_channels.h",
-        "roi_align_lanes.h",
-    )
+    kernels = ("roi_align_kernel.cu", *cuda_kernel.HEADERS)  # build.sh's order
     digest = hashlib.sha256(b"".join((SRC / k).read_bytes() for k in kernels)).hexdigest()[:16]
     assert digest.encode() in lib.read_bytes()
 
