@@ -94,7 +94,8 @@ def _huge_rois_kernel(
     )
     gh = _adaptive_grid(bin_h)
     gw = _adaptive_grid(bin_w)
-    if (gh > HUGE_GRID) | (gw > HUGE_GRID):
+    # an empty RoI (a grid of 0, or an upside-down one's below) has no samples: the tile's zeros
+    if ((gh > HUGE_GRID) | (gw > HUGE_GRID)) & (gh > 0) & (gw > 0):
         c = cb * BLOCK_C + tl.arange(0, BLOCK_C)
         cmask2 = _per_channel(c < C, False)
         coff = _per_channel(c * sc, False)

@@ -346,6 +346,7 @@ def test_adaptive_grids_of_absurd_boxes_pool_their_samples_on_the_map(
             [-5e5, 10, 5e5, 30],  # wide and thin: one axis's grid large
             [-3e38, -3e38, 3e38, 3e38],  # 1.9e37 pixels on the top level
             [10, 10, 50, 40],  # an ordinary box beside them
+            [-5e5, 30, 5e5, 10],  # upside down along y: empty, though its x grid is huge
         ],
         np.float32,
     )
@@ -354,14 +355,14 @@ def test_adaptive_grids_of_absurd_boxes_pool_their_samples_on_the_map(
     ref = multilevel_roi_align(feats, rois, bidx, min_level=2, **kw)  # type: ignore[arg-type]
     got = run_host(host_lib, feats, rois, bidx, **kw)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
-    assert got[[0, 1, 2]].any()
+    assert got[[0, 1, 2]].any() and not got[5].any()
     for vector in (1, 4):
         cl = run_host_channels_last(host_lib, feats, rois, bidx, stride=4, vector=vector, **kw)
         np.testing.assert_array_equal(cl.transpose(0, 3, 1, 2), got)
     kw["spatial_scales"] = [1.0]
-    got = run_host(host_lib, feats[:1], rois[3:], bidx[3:], **kw)
+    got = run_host(host_lib, feats[:1], rois[3:5], bidx[3:5], **kw)
     assert not got[0].any() and got[1].any()
-    ref = multilevel_roi_align(feats[:1], rois[3:], bidx[3:], min_level=2, **kw)  # type: ignore[arg-type]
+    ref = multilevel_roi_align(feats[:1], rois[3:5], bidx[3:5], min_level=2, **kw)  # type: ignore[arg-type]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
 
 
