@@ -275,8 +275,9 @@ def check_lines(name: str, lines: Iterable[str]) -> tuple[int, list[tuple[int, s
 
 
 def check_document(name: str, text: str) -> str | None:
-    """Why the schema ``name`` refuses the JSON document ``text`` (a --summary or --heartbeat
-    file), naming the field; None where it takes it."""
+    """Why the schema ``name`` refuses the JSON document ``text`` (a --summary, --heartbeat or
+    bench.json file, a viewer's /stats or /history answer), naming the field; None where it
+    takes it."""
     return _refusal(_validator(name), text, whole="the document")
 
 
