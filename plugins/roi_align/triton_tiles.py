@@ -35,7 +35,8 @@ def kernel_constexprs(
     """The compile-time arguments of one specialization: what a launch passes and what
     triton_aot.py compiles ahead of time. ``huge_apart``: under adaptive sampling, the RoIs
     past HUGE_GRID samples a bin are left (as zeros) to triton_huge's kernel, which the
-    launch runs next; an ahead-of-time kernel, launched alone, pools them itself."""
+    launch runs next (multilevel_roi_align_triton always asks for it); without it the tile
+    pools them itself, visiting every sample."""
     all_bins = triton.next_power_of_2(output_size * output_size)
     if bin_block is not None and (sample_lanes or rows):
         raise ValueError(
