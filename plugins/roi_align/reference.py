@@ -7,7 +7,8 @@ Conventions (shared with torchvision, detectron2 and ONNX RoiAlign):
 - ``aligned=True`` shifts RoI corners by -0.5 pixel (ONNX ``half_pixel``); ``False`` is the
   legacy mode (``output_half_pixel``), which also forces RoIs to at least 1x1 cell.
 - ``sampling_ratio > 0`` samples that many points per bin along each axis; ``0`` adapts:
-  ceil(roi_size / output_size) per axis, and an empty RoI then has no samples (output 0).
+  ceil(roi_size / output_size) per axis, at most MAX_GRID, and an empty RoI then has no
+  samples (output 0).
 - Samples farther than one pixel outside the map contribute 0; others are clamped to it.
   Only those on the map are visited (``axis_points``): under adaptive sampling a RoI far
   larger than its map has more samples a bin than a loop could visit.
@@ -33,6 +34,10 @@ LEVEL_EPS = 1e-6
 # x1 = y1 = x2 = y2: an empty box far enough outside a map of any stride up to 2048 that
 # its samples (aligned or not) are more than a cell beyond its edge; FP16 holds it exactly
 OUTSIDE_ROI = -1e4
+# the most samples a bin an adaptive grid takes along an axis: the largest float below 2^31,
+# as the kernels count them (in int32). Past it (a RoI of 10^10 pixels and more on its level)
+# the points of a float64 grid a pixel apart would round to runs of 10^20 equal ones
+MAX_GRID = 2147483520
 
 
 def bilinear(feature: np.ndarray, y: float, x: float) -> np.ndarray:
@@ -94,8 +99,8 @@ def roi_align(
         if not (math.isfinite(roi_h) and math.isfinite(roi_w)):
             continue  # a size past float32's range: every sample point is inf or NaN, off the map
         bin_h, bin_w = roi_h / ph, roi_w / pw
-        gh = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_h / ph)
-        gw = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_w / pw)
+        gh = sampling_ratio if sampling_ratio > 0 else min(math.ceil(roi_h / ph), MAX_GRID)
+        gw = sampling_ratio if sampling_ratio > 0 else min(math.ceil(roi_w / pw), MAX_GRID)
         if gh <= 0 or gw <= 0:
             continue  # an empty RoI under adaptive sampling has no samples
         h, w = feat.shape[1:]
