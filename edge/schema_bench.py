@@ -8,22 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.schema_files import stats_field
-from edge.schemas import DIALECT, integer_field, number_field
+from edge.schema_files import closed_object, document, stats_field
+from edge.schemas import integer_field, number_field
 
 PERCENTILE_KEYS = ("mean", "min", "p50", "p90", "p95", "p99", "max")
 STREAM_NAME = "^stream[0-9]+$"  # edge.bench_streams.stream_names
-
-
-def _closed(properties: dict[str, Any], *, optional: tuple[str, ...] = (), **more: Any) -> dict[str, Any]:
-    """An object of these properties and no others, each required but the ``optional`` ones."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": [k for k in properties if k not in optional],
-        "additionalProperties": False,
-        **more,
-    }
 
 
 def _latency(what: str) -> dict[str, Any]:
@@ -44,7 +33,7 @@ def _settings() -> dict[str, Any]:
     from edge.bench_streams import ARRIVALS
     from edge.stream.fit import FITS
 
-    return _closed(
+    return closed_object(
         {
             "warmup": integer_field("frames run before the measurement, not counted", minimum=0),
             "min_frames": integer_field("the fewest frames a configuration is measured on", minimum=1),
@@ -64,20 +53,20 @@ def _settings() -> dict[str, Any]:
             ),
         },
         optional=("rate_fps", "arrival", "rates_fps", "priorities", "shares"),
-        dependentRequired={"arrival": ["rate_fps"], "rate_fps": ["arrival"]},
+        together=("rate_fps", "arrival"),
     )
 
 
 def _system() -> dict[str, Any]:
     text = {"type": "string"}
-    gpu = _closed(
+    gpu = closed_object(
         {"name": text, "compute_capability": {"type": "string"}, "cuda": {"type": ["string", "null"]}}
     )
-    jetson = _closed(
+    jetson = closed_object(
         {"model": text, "l4t": text, "power_mode": {"type": ["string", "null"]}},
         optional=("model", "l4t"),
     )
-    return _closed(
+    return closed_object(
         {
             "platform": text,
             "python": text,
@@ -102,7 +91,7 @@ def _result() -> dict[str, Any]:
     from edge.build import BACKEND_PRECISIONS
 
     precisions = sorted({p for ps in BACKEND_PRECISIONS.values() for p in ps})
-    config = _closed(
+    config = closed_object(
         {
             "backend": {"enum": list(BACKEND_PRECISIONS)},
             "precision": {"enum": precisions},
@@ -117,21 +106,21 @@ def _result() -> dict[str, Any]:
             "label": {"type": "string"},
         }
     )
-    rail = _closed(
+    rail = closed_object(
         {
             "mean_w": number_field("watts", minimum=0),
             "max_w": number_field("watts", minimum=0),
             "samples": integer_field("readings", minimum=1),
         }
     )
-    power = _closed(
+    power = closed_object(
         {
             "rails": {"type": "object", "additionalProperties": rail},
             "input_rail": {"type": ["string", "null"]},
             "energy_per_frame_mj": number_field("the input rail's energy a frame", minimum=0, nullable=True),
         }
     )
-    stream = _closed(
+    stream = closed_object(
         {
             "rate_fps": number_field("its camera's frames a second", minimum=0),
             "frames": integer_field("its frames measured", minimum=0),
@@ -150,7 +139,7 @@ def _result() -> dict[str, Any]:
         "keeps_up": {"type": "boolean", "description": "every stream dropped few enough"},
         "evenness": number_field("the least a stream got of its fair part over the most", minimum=0),
     }
-    return _closed(
+    return closed_object(
         {
             "config": config,
             "engines": {
@@ -176,7 +165,7 @@ def _result() -> dict[str, Any]:
             "complete": {"const": False, "description": "stopped by Ctrl-C before its minimum"},
         },
         optional=(*several, "power", "complete"),
-        dependentRequired={k: [o for o in several if o != k] for k in several},
+        together=tuple(several),
         # a configuration of several streams (one included) has their fields; one of none, not
         **{
             "if": {"properties": {"config": {"properties": {"streams": {"type": "integer"}}}}},
@@ -195,16 +184,19 @@ def bench_schema() -> dict[str, Any]:
         "configurations": integer_field("configurations in the sweep", minimum=1),
     }
     return {
-        "$schema": DIALECT,
-        "$id": "urn:edge-perception:schema:bench",
-        "title": "edge bench report",
-        **_closed(
+        **document(
+            "bench",
+            "edge bench report",
+            "What edge bench writes to bench.json: the sweep's settings, the machine, and each "
+            "configuration's measurement.",
+        ),
+        **closed_object(
             {
                 "format": {"const": FORMAT},
                 "created": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$"},
                 "scenario": {"enum": ["single-stream", "multi-stream"]},
                 "source": {"type": "string", "description": "the source URI the samples were read from"},
-                "samples": _closed(
+                "samples": closed_object(
                     {
                         "frames": integer_field("frames held", minimum=0),
                         "megabytes": number_field("their size", minimum=0),
@@ -215,13 +207,13 @@ def bench_schema() -> dict[str, Any]:
                 "settings": _settings(),
                 "system": _system(),
                 "results": {"type": "array", "items": _result()},
-                "interrupted": _closed(
+                "interrupted": closed_object(
                     {
                         "during": {"type": "string", "description": "the configuration's label"},
                         **configurations,
                     }
                 ),
-                "unfinished": _closed(configurations),
+                "unfinished": closed_object(configurations),
             },
             optional=("interrupted", "unfinished"),
         ),

@@ -10,19 +10,43 @@ from typing import Any
 from edge.schemas import DIALECT, integer_field, number_field
 
 
+def closed_object(
+    properties: dict[str, Any], *, optional: tuple[str, ...] = (), together: tuple[str, ...] = (), **more: Any
+) -> dict[str, Any]:
+    """An object of these properties and no others, each required but the ``optional`` ones;
+    the ``together`` ones there all or none; ``more`` keywords of the schema besides."""
+    out: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": [k for k in properties if k not in optional],
+        "additionalProperties": False,
+    }
+    if together:
+        out["dependentRequired"] = {k: [o for o in together if o != k] for k in together}
+    return {**out, **more}
+
+
+def document(name: str, title: str, description: str) -> dict[str, Any]:
+    """The keywords that open the schema of a whole file or answer: its dialect, id and title."""
+    return {
+        "$schema": DIALECT,
+        "$id": f"urn:edge-perception:schema:{name}",
+        "title": title,
+        "description": description,
+    }
+
+
 def stats_field(what: str, keys: tuple[str, ...] = ("mean", "p50", "p90", "p99", "max")) -> dict[str, Any]:
     """Times: their count, and with one or more the rest, milliseconds. The default ``keys``
     are a stage's or sink's (edge.latency.samples.Samples.stats); edge bench's add min and
     p95 (edge.bench.latency_stats)."""
     ms = {k: number_field(f"milliseconds: {k}", minimum=0) for k in keys}
-    return {
-        "type": "object",
-        "description": what,
-        "properties": {"count": integer_field("how many were timed", minimum=0), **ms},
-        "required": ["count"],
-        "dependentRequired": {k: ["count", *(o for o in ms if o != k)] for k in ms},
-        "additionalProperties": False,
-    }
+    return closed_object(
+        {"count": integer_field("how many were timed", minimum=0), **ms},
+        optional=keys,
+        description=what,
+        dependentRequired={k: ["count", *(o for o in ms if o != k)] for k in ms},
+    )
 
 
 # a run's counters, in its summary and in the viewer's rolling figures (LatencyTracker)
@@ -39,22 +63,15 @@ COUNTS = {
 
 def _run_summary() -> dict[str, Any]:
     """One run's (edge.latency.LatencyTracker.summary): every key is always there."""
-    stopped = {
-        "type": "object",
-        "properties": {
+    stopped = closed_object(
+        {
             "sink": {"type": "string"},
             "frame": {"type": ["integer", "null"], "description": "the frame it stopped at"},
             "reason": {"type": "string"},
         },
-        "required": ["sink", "reason"],
-        "additionalProperties": False,
-    }
-    unfinished = {
-        "type": "object",
-        "properties": {"sink": {"type": "string"}, "reason": {"type": "string"}},
-        "required": ["sink", "reason"],
-        "additionalProperties": False,
-    }
+        optional=("frame",),
+    )
+    unfinished = closed_object({"sink": {"type": "string"}, "reason": {"type": "string"}})
     properties: dict[str, Any] = {
         "engines": {
             "type": "object",
@@ -105,15 +122,12 @@ def _run_summary() -> dict[str, Any]:
         "segments": {
             "type": "object",
             "description": "each --segment sink's files, and how many of the oldest were deleted",
-            "additionalProperties": {
-                "type": "object",
-                "properties": {
+            "additionalProperties": closed_object(
+                {
                     "files": {"type": "array", "items": {"type": "string"}},
                     "deleted": {"type": "integer", "minimum": 0},
-                },
-                "required": ["files", "deleted"],
-                "additionalProperties": False,
-            },
+                }
+            ),
         },
         "source_gap_ms": number_field("milliseconds without frames while the source was away", minimum=0),
         "deadline_ms": number_field("--deadline-ms, or null", minimum=0, nullable=True),
@@ -129,21 +143,17 @@ def _run_summary() -> dict[str, Any]:
         },
         "end_to_end_ms": stats_field("each frame from capture to its last sink"),
     }
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
+    return closed_object(properties)
 
 
 def summary_schema() -> dict[str, Any]:
     return {
-        "$schema": DIALECT,
-        "$id": "urn:edge-perception:schema:summary",
-        "title": "edge run summary",
-        "description": "What edge run --summary writes (and edge demo's out/demo_latency.json, and the "
-        "latency of edge replay's metrics.json): a run's, or with --camera each camera's by name.",
+        **document(
+            "summary",
+            "edge run summary",
+            "What edge run --summary writes (and edge demo's out/demo_latency.json, and the latency of "
+            "edge replay's metrics.json): a run's, or with --camera each camera's by name.",
+        ),
         "if": {"required": ["cameras"]},
         "then": {
             "type": "object",
@@ -186,16 +196,14 @@ def heartbeat_schema() -> dict[str, Any]:
         },
     }
     return {
-        "$schema": DIALECT,
-        "$id": "urn:edge-perception:schema:heartbeat",
-        "title": "edge heartbeat",
-        "description": "What edge run or edge record --heartbeat FILE rewrites at each of its looks at "
-        "itself (every 5 s) and removes when it ends; edge alive FILE reads it. The run is alive where "
-        "fed_at is recent on this boot's clock and boot_id is this boot's.",
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),  # every field, always
-        "additionalProperties": False,
+        **document(
+            "heartbeat",
+            "edge heartbeat",
+            "What edge run or edge record --heartbeat FILE rewrites at each of its looks at itself "
+            "(every 5 s) and removes when it ends; edge alive FILE reads it. The run is alive where "
+            "fed_at is recent on this boot's clock and boot_id is this boot's.",
+        ),
+        **closed_object(properties),  # every field, always
     }
 
 
@@ -250,15 +258,13 @@ def record_schema() -> dict[str, Any]:
         "interrupted": {"type": "boolean", "description": "whether Ctrl-C or SIGTERM ended it"},
     }
     return {
-        "$schema": DIALECT,
-        "$id": "urn:edge-perception:schema:record",
-        "title": "edge record summary",
-        "description": "What edge record --summary writes: a recording's counts, rates and files, also "
-        "after Ctrl-C or a sink that stopped (interrupted, sinks_frames).",
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),  # every field, always
-        "additionalProperties": False,
+        **document(
+            "record",
+            "edge record summary",
+            "What edge record --summary writes: a recording's counts, rates and files, also after "
+            "Ctrl-C or a sink that stopped (interrupted, sinks_frames).",
+        ),
+        **closed_object(properties),  # every field, always
     }
 
 
@@ -309,12 +315,7 @@ def stats_schema() -> dict[str, Any]:
         "camera": {"type": ["string", "null"], "description": "the camera shown, of several"},
         "cameras": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"name": {"type": "string"}, "port": {"type": "integer", "minimum": 1}},
-                "required": ["name", "port"],
-                "additionalProperties": False,
-            },
+            "items": closed_object({"name": {"type": "string"}, "port": {"type": "integer", "minimum": 1}}),
             "description": "every camera's viewer of the run",
         },
         "objects_seq": {"type": ["integer", "null"], "description": "the frame the objects are of"},
@@ -332,16 +333,13 @@ def stats_schema() -> dict[str, Any]:
         **rolling,
     }
     return {
-        "$schema": DIALECT,
-        "$id": "urn:edge-perception:schema:stats",
-        "title": "edge viewer stats",
-        "description": "What the live viewer's GET /stats answers: the newest frame's things and "
-        "warnings, and with a run's tracker its rolling figures (all of them or none).",
-        "type": "object",
-        "properties": properties,
-        "required": [k for k in properties if k not in rolling],
-        "dependentRequired": {k: [o for o in rolling if o != k] for k in rolling},
-        "additionalProperties": False,
+        **document(
+            "stats",
+            "edge viewer stats",
+            "What the live viewer's GET /stats answers: the newest frame's things and warnings, and with "
+            "a run's tracker its rolling figures (all of them or none).",
+        ),
+        **closed_object(properties, optional=tuple(rolling), together=tuple(rolling)),
     }
 
 
@@ -349,15 +347,9 @@ def history_schema() -> dict[str, Any]:
     """The live viewer's GET /history (edge.viewer.server._compact: a /stats sample a period)."""
     stats = stats_schema()["properties"]
     kept = ("t", "seq", "fps", "drops", "deadline_misses", "frames_in", "frames_out", "reconnects")
-    p50_p99 = {
-        "type": "object",
-        "properties": {k: number_field(f"milliseconds: {k}", minimum=0) for k in ("p50", "p99")},
-        "required": ["p50", "p99"],
-        "additionalProperties": False,
-    }
-    sample = {
-        "type": "object",
-        "properties": {
+    p50_p99 = closed_object({k: number_field(f"milliseconds: {k}", minimum=0) for k in ("p50", "p99")})
+    sample = closed_object(
+        {
             **{k: stats[k] for k in kept},
             "stages_ms": {
                 "type": "object",
@@ -365,16 +357,16 @@ def history_schema() -> dict[str, Any]:
                 "description": "each stage timed so far: its p50 and p99 over the last frames",
             },
         },
-        "required": ["t", "seq", "stages_ms"],
-        "dependentRequired": {k: [o for o in kept[2:] if o != k] for k in kept[2:]},
-        "additionalProperties": False,
-    }
+        optional=kept[2:],  # a run tracker's counters: all or none
+        together=kept[2:],
+    )
     return {
-        "$schema": DIALECT,
-        "$id": "urn:edge-perception:schema:history",
-        "title": "edge viewer history",
-        "description": "What the live viewer's GET /history answers: its /stats samples of the last "
-        "minutes, oldest first, for a page that opens late.",
+        **document(
+            "history",
+            "edge viewer history",
+            "What the live viewer's GET /history answers: its /stats samples of the last minutes, "
+            "oldest first, for a page that opens late.",
+        ),
         "type": "array",
         "items": sample,
     }
