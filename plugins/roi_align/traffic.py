@@ -5,7 +5,8 @@ neighbouring RoIs share pixels, so counting corner reads overstates the traffic 
 times. The bound counts what no kernel can avoid: the output, written once, and every
 32-byte sector of the pyramid that holds a corner some sample reads (a GPU moves global
 memory in sectors). Which pixels are read follows the numpy reference's sampling rules
-exactly (reference.py); a kernel that moves these bytes at the copy bandwidth is at 100%.
+exactly (reference.py), its adaptive grid's cap and its zeros for a non-finite RoI included;
+a kernel that moves these bytes at the copy bandwidth is at 100%.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from plugins.roi_align.reference import assign_levels
+from plugins.roi_align.reference import MAX_GRID, assign_levels, axis_points
 
 SECTOR = 32
 
@@ -24,8 +25,9 @@ def roi_on_level(roi: np.ndarray, scale: float, aligned: bool) -> tuple[np.float
     """x1, y1, width, height of a RoI in a level's pixels, in float32 as the kernels compute."""
     offset = np.float32(0.5 if aligned else 0.0)
     s = np.float32(scale)
-    x1, y1 = roi[0] * s - offset, roi[1] * s - offset
-    rw, rh = roi[2] * s - offset - x1, roi[3] * s - offset - y1
+    with np.errstate(over="ignore"):  # a size past float32's range is inf, as the reference's
+        x1, y1 = roi[0] * s - offset, roi[1] * s - offset
+        rw, rh = roi[2] * s - offset - x1, roi[3] * s - offset - y1
     if not aligned:
         rw, rh = max(rw, np.float32(1.0)), max(rh, np.float32(1.0))
     return x1, y1, rw, rh
@@ -47,6 +49,19 @@ def axis_samples(
     return lo, np.minimum(lo + 1, n - 1), ok
 
 
+def axis_corners(start: np.float32, size: np.float32, n: int, output_size: int, grid: int) -> np.ndarray:
+    """Along one axis of ``n`` cells, the distinct corner indices the samples on the map read.
+
+    Only the samples on the map are visited (reference.axis_points), with the reference's
+    arithmetic: an adaptive grid over a RoI far larger than its map has more samples than
+    an array could hold, axis_samples' way.
+    """
+    bin_size = size / output_size
+    points = [v for i in range(output_size) for v in axis_points(start + i * bin_size, bin_size, grid, n)]
+    lo = np.minimum(np.maximum(np.asarray(points, np.float64), 0.0).astype(np.int64), n - 1)
+    return np.unique(np.concatenate([lo, np.minimum(lo + 1, n - 1)]))
+
+
 def touched_pixels(
     rois: np.ndarray,
     batch_indices: np.ndarray,
@@ -62,19 +77,21 @@ def touched_pixels(
     levels = assign_levels(rois, min_level, min_level + len(level_shapes) - 1) - min_level
     found: list[list[np.ndarray]] = [[] for _ in level_shapes]
     for roi, b, lvl in zip(rois.astype(np.float32), batch_indices, levels, strict=True):
+        if not np.isfinite(roi).all():
+            continue  # pools zeros without reading
         h, w = level_shapes[lvl]
         x1, y1, rw, rh = roi_on_level(roi, spatial_scales[lvl], aligned)
-        gh = sampling_ratio if sampling_ratio > 0 else math.ceil(rh / output_size)
-        gw = sampling_ratio if sampling_ratio > 0 else math.ceil(rw / output_size)
+        if not (math.isfinite(rw) and math.isfinite(rh)):
+            continue  # every sample point is inf or NaN: off the map
+        gh = sampling_ratio if sampling_ratio > 0 else min(math.ceil(rh / output_size), MAX_GRID)
+        gw = sampling_ratio if sampling_ratio > 0 else min(math.ceil(rw / output_size), MAX_GRID)
         if gh <= 0 or gw <= 0:
             continue
-        ylo, yhi, yok = axis_samples(y1, rh, h, output_size, gh)
-        xlo, xhi, xok = axis_samples(x1, rw, w, output_size, gw)
-        if not yok.any() or not xok.any():
+        rows = axis_corners(y1, rh, h, output_size, gh)
+        cols = axis_corners(x1, rw, w, output_size, gw)
+        if not rows.size or not cols.size:
             continue
         # a sample grid is separable: every kept row meets every kept column
-        rows = np.unique(np.concatenate([ylo[yok], yhi[yok]]))
-        cols = np.unique(np.concatenate([xlo[xok], xhi[xok]]))
         yy, xx = np.meshgrid(rows, cols, indexing="ij")
         found[lvl].append(np.stack([np.full(yy.size, int(b)), yy.ravel(), xx.ravel()], 1))
     return [np.unique(np.concatenate(f), axis=0) if f else np.zeros((0, 3), np.int64) for f in found]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from plugins.roi_align.reference import assign_levels
+from plugins.roi_align.reference import assign_levels, multilevel_roi_align
 from plugins.roi_align.traffic import compulsory_bytes, touched_pixels
 
 
@@ -100,3 +100,46 @@ def test_matches_brute_force_on_a_pyramid(sampling: int, aligned: bool) -> None:
     kw = {"rois": 60, "channels": 8, "output_size": 7, "element_bytes": 4}
     bound = compulsory_bytes(got, shapes, layout="nchw", **kw)
     assert 60 * 8 * 49 * 4 < bound < 60 * 8 * 49 * 4 * (1 + 16)
+
+
+def test_adaptive_grid_past_its_cap_golden() -> None:
+    # 2e11 pixels square from the origin: bins of 2e11 / 7 pixels, MAX_GRID samples a bin along
+    # each axis (ceil would be 2.9e10), 13.3 pixels apart; in bin 0 only the first, at 6.65,
+    # lands on the 16x16 map: corners 6 and 7. An array of every sample would take 200 GiB.
+    roi = np.array([[0, 0, 2e11, 2e11]], np.float32)
+    kw = {"output_size": 7, "spatial_scales": [1.0], "sampling_ratio": 0, "aligned": False}
+    px = touched_pixels(roi, np.array([0]), [(16, 16)], **kw)
+    assert sorted(map(tuple, px[0].tolist())) == [(0, 6, 6), (0, 6, 7), (0, 7, 6), (0, 7, 7)]
+    # the reference reads exactly those: a one-hot map, each pixel its own channel
+    feat = np.eye(256, dtype=np.float32).reshape(1, 256, 16, 16)
+    pooled = multilevel_roi_align([feat], roi, np.array([0]), mode="max", **kw)
+    read = np.flatnonzero(pooled[0].max(axis=(1, 2)) > 0)
+    assert sorted((int(c) // 16, int(c) % 16) for c in read) == [(6, 6), (6, 7), (7, 6), (7, 7)]
+
+
+def test_non_finite_rois_read_nothing() -> None:
+    rois = np.array([[0, 0, np.inf, 4], [np.nan, 0, 4, 4], [-3e38, -3e38, 3e38, 3e38], [0, 0, 4, 4]])
+    kw = {"output_size": 2, "spatial_scales": [1.0], "sampling_ratio": 0, "aligned": False}
+    px = touched_pixels(rois.astype(np.float32), np.zeros(4, np.int64), [(8, 8)], **kw)
+    # the last RoI's alone: 2 samples a bin at 0.5, 1.5, 2.5, 3.5 (the third's size, 6e38,
+    # overflows float32: its sample points are inf or NaN, off the map, as the reference's)
+    assert sorted(map(tuple, px[0][:, 1:].tolist())) == [(y, x) for y in range(5) for x in range(5)]
+
+
+def test_huge_adaptive_roi_matches_every_sample() -> None:
+    # 7 * 2^20 pixels wide, its bins' edges a few pixels into a 16-wide map: the bisection
+    # over the samples on the map against every one of the 7.3 million enumerated
+    x1 = np.float32(-3 * 2**20 + 5)
+    roi = np.array([[x1, x1, x1 + 7 * 2**20, x1 + 7 * 2**20]], np.float32)
+    px = touched_pixels(
+        roi, np.array([0]), [(16, 16)], output_size=7, spatial_scales=[1.0], sampling_ratio=0, aligned=True
+    )
+    start, size = x1 - np.float32(0.5), np.float32(7 * 2**20)
+    grid = 2**20
+    s = (np.arange(grid, dtype=np.float32) + np.float32(0.5)) * np.float32(2**20) / np.float32(grid)
+    v = np.concatenate([(start + np.float32(i) * (size / 7)) + s for i in range(7)])
+    v = v[(v >= -1) & (v <= 16)]
+    lo = np.minimum(np.maximum(v, 0).astype(np.int64), 15)
+    want = np.unique(np.concatenate([lo, np.minimum(lo + 1, 15)]))
+    assert want.size > 5  # the edge of bin 3 really lies inside the map
+    assert sorted(map(tuple, px[0][:, 1:].tolist())) == [(y, x) for y in want for x in want]
