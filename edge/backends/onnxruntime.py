@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from edge.backends.base import EngineBase, TensorSpec
-from edge.errors import BackendError, ConfigError
+from edge.errors import BackendError, ConfigError, ExportError
 from edge.util.onnx_io import tensor_types
 from edge.util.ort import ir_version_problem, onnxruntime_module
 
@@ -212,7 +212,10 @@ def model_for_ort(
         raise BackendError(problem)
     plugin = any(o.domain == DOMAIN for o in model.opset_import)
     if plugin:
-        model = expand(model)
+        try:
+            model = expand(model)
+        except ExportError as exc:  # a fused node standard ops cannot express
+            raise BackendError(f"ONNX Runtime cannot run {str(path)!r}: {exc}") from exc
     rewritten = argmax_channels_last(model) + elu_as_exp(model)
     if seven_bit_weights:
         from calib.seven_bit import weights_to_seven_bits

@@ -5,6 +5,15 @@ gather of that level's RoIs and one RoiAlign; a scatter back into RoI order), fo
 backends without the plugin. ``contract`` recognises
 that expansion and folds it back into one fused node, for TensorRT with the plugin.
 Both use onnx-graphsurgeon.
+
+The fused op's ``max`` mode is the maximum of a bin's bilinear samples (reference.py).
+ONNX's RoiAlign ``max`` is another thing: the maximum over the samples of each one's
+largest weighted corner (ONNX's own reference and ONNX Runtime compute it so), which
+differs from it by up to the values themselves. So a fused ``max`` node expands to an
+``avg`` RoiAlign of one sample a cell on a grid ``sampling_ratio`` times finer, the bin's
+samples exactly, then a MaxPool over each bin's cells; under adaptive sampling, whose grid
+differs from RoI to RoI, it cannot be expanded. ``contract`` folds that form back, and
+leaves an ONNX ``max`` RoiAlign alone.
 """
 
 from __future__ import annotations
@@ -53,6 +62,8 @@ def _expand_node(gs: Any, graph: Any, node: Any, prefix: str) -> None:
     rois, batch_idx, *feats = node.inputs
     a = node.attrs
     size_h, size_w = int(a["output_height"]), int(a["output_width"])
+    sampling = int(a.get("sampling_ratio", 0))
+    fine = _max_grid(_named(node), str(a.get("mode", "avg")), sampling)  # 0: avg mode
     min_level = int(a.get("min_level", 2))
     counter = iter(range(1_000_000))
 
@@ -98,10 +109,10 @@ def _expand_node(gs: Any, graph: Any, node: Any, prefix: str) -> None:
                 "RoiAlign",
                 [feat, layer("Gather", [rois, idx], axis=0), layer("Gather", [batch_idx, idx], axis=0)],
                 coordinate_transformation_mode=mode,
-                mode=str(a.get("mode", "avg")),
-                output_height=size_h,
-                output_width=size_w,
-                sampling_ratio=int(a.get("sampling_ratio", 0)),
+                mode="avg",
+                output_height=size_h * max(fine, 1),
+                output_width=size_w * max(fine, 1),
+                sampling_ratio=1 if fine else sampling,
                 spatial_scale=float(scale),
             )
         )
@@ -109,15 +120,40 @@ def _expand_node(gs: Any, graph: Any, node: Any, prefix: str) -> None:
     if not pooled:
         from edge.errors import ExportError
 
-        raise ExportError(f"{OP_TYPE} node {node.name!r} has no feature-map inputs")
+        raise ExportError(f"{_named(node)} has no feature-map inputs")
     stacked = layer("Concat", pooled, axis=0)  # [R, C, h, w], level by level
     positions = layer("Unsqueeze", [layer("Concat", order, axis=0), const([1], np.int64)])
     # every row is overwritten (the levels partition the RoIs), so the stack is its own base
     result = layer("ScatterND", [stacked, positions, stacked])
+    if fine:  # each bin's samples, fine x fine cells: their maximum
+        result = layer("MaxPool", [result], kernel_shape=[fine, fine], strides=[fine, fine])
     # the last node writes the fused node's output tensor, so consumers stay connected
     out = node.outputs[0]
     result.inputs[0].outputs[0] = out
     node.outputs.clear()
+
+
+def _named(node: Any) -> str:
+    return f"{OP_TYPE} node {node.name!r}" if node.name else f"an unnamed {OP_TYPE} node"
+
+
+def _max_grid(name: str, mode: str, sampling: int) -> int:
+    """For a node (``name``: as errors call it) in ``max`` mode, its samples a bin along an
+    axis; 0 in ``avg`` mode."""
+    from edge.errors import ExportError
+
+    if mode == "avg":
+        return 0
+    if mode != "max":
+        raise ExportError(f"{name} has mode {mode!r}; expected 'avg' or 'max'")
+    if sampling < 1:
+        raise ExportError(
+            f"{name} pools the maximum under adaptive sampling (sampling_ratio "
+            f"{sampling}), which standard ONNX ops cannot express: ONNX's RoiAlign 'max' is not the "
+            "maximum of a bin's samples; expected a fixed sampling_ratio (1 or more) for 'max', or "
+            "the TensorRT plugin"
+        )
+    return sampling
 
 
 def _finite_rois(layer: Any, const: Any, rois: Any) -> Any:
@@ -157,8 +193,9 @@ def contract(model: onnx.ModelProto) -> onnx.ModelProto:
             continue
         rois, batch_idx, pooled, min_level = match
         ra = pooled[0].attrs
-        out = scatter.outputs[0]
-        scatter.outputs.clear()
+        end, fine = _max_pool_of(graph, scatter, ra)
+        out = end.outputs[0]
+        end.outputs.clear()
         graph.nodes.append(
             gs.Node(
                 op=OP_TYPE,
@@ -167,11 +204,14 @@ def contract(model: onnx.ModelProto) -> onnx.ModelProto:
                 inputs=[_unguarded(rois), batch_idx, *[p.inputs[0] for p in pooled]],
                 outputs=[out],
                 attrs=fused_attributes(
-                    output_size=(int(ra["output_height"]), int(ra["output_width"])),
+                    output_size=(
+                        int(ra["output_height"]) // max(fine, 1),
+                        int(ra["output_width"]) // max(fine, 1),
+                    ),
                     spatial_scales=[float(p.attrs["spatial_scale"]) for p in pooled],
-                    sampling_ratio=int(ra.get("sampling_ratio", 0)),
+                    sampling_ratio=fine or int(ra.get("sampling_ratio", 0)),
                     aligned=ra.get("coordinate_transformation_mode", "half_pixel") == "half_pixel",
-                    mode=str(ra.get("mode", "avg")),
+                    mode="max" if fine else "avg",
                     min_level=min_level,
                 ),
             )
@@ -184,6 +224,32 @@ def contract(model: onnx.ModelProto) -> onnx.ModelProto:
     if not any(o.domain == DOMAIN for o in out_model.opset_import):
         out_model.opset_import.append(onnx.helper.make_opsetid(DOMAIN, 1))
     return out_model
+
+
+def _max_pool_of(graph: Any, scatter: Any, ra: dict[str, Any]) -> tuple[Any, int]:
+    """The MaxPool that makes an expansion ``max`` mode, and its kernel (the sampling ratio),
+    where ``scatter``'s output goes to it alone; else (``scatter``, 0), ``avg`` mode."""
+    pooled = scatter.outputs[0]
+    consumers = list(pooled.outputs)
+    if pooled in graph.outputs or len(consumers) != 1 or consumers[0].op != "MaxPool":
+        return scatter, 0
+    mp = consumers[0]
+    kernel = [int(k) for k in mp.attrs.get("kernel_shape", [])]
+    plain = (
+        len(mp.outputs) == 1  # no Indices output
+        and mp.attrs.get("auto_pad", "NOTSET") in ("NOTSET", b"NOTSET")
+        and not any(mp.attrs.get("pads", []))
+        and all(int(d) == 1 for d in mp.attrs.get("dilations", [1, 1]))
+        and not mp.attrs.get("ceil_mode", 0)
+    )
+    if not plain or len(kernel) != 2 or kernel[0] != kernel[1] or kernel[0] < 1:
+        return scatter, 0
+    k = kernel[0]
+    if [int(v) for v in mp.attrs.get("strides", [1, 1])] != [k, k] or int(ra.get("sampling_ratio", 0)) != 1:
+        return scatter, 0
+    if int(ra["output_height"]) % k or int(ra["output_width"]) % k:
+        return scatter, 0
+    return mp, k
 
 
 def _producer(tensor: Any, op: str) -> Any | None:
@@ -234,6 +300,8 @@ def _expansion_ending_at(scatter: Any) -> tuple[Any, Any, list[Any], int] | None
     same = ("output_height", "output_width", "sampling_ratio", "mode", "coordinate_transformation_mode")
     if any(p.attrs.get(k) != pooled[0].attrs.get(k) for p in pooled[1:] for k in same):
         return None
+    if pooled[0].attrs.get("mode", "avg") != "avg":
+        return None  # ONNX's max is not the fused op's (the module's docstring)
     if levels != list(range(levels[0], levels[0] + len(pooled))):
         return None
     return rois, batch_idx, pooled, levels[0]

@@ -302,3 +302,14 @@ def test_a_model_of_a_newer_ir_version_than_onnx_runtime_reads_is_named_with_the
         assert engine.infer({"x": np.array([[-1.0, 0.0, 2.0]], np.float32)})["y"].tolist() == [
             [0.0, 0.0, 2.0]
         ]
+
+
+def test_a_fused_node_standard_ops_cannot_express_is_named_with_the_file(tmp_path: Path) -> None:
+    """The maximum of adaptive sample grids has no standard form (plugins/roi_align/passes.py):
+    ONNX Runtime, which runs the fused node by expanding it, says so and which file it is."""
+    from tests.plugins.roi_align.test_passes import single_node
+
+    path = tmp_path / "max_adaptive.onnx"
+    path.write_bytes(single_node(3, aligned=1, sampling=0, mode="max").SerializeToString())
+    with pytest.raises(BackendError, match=r"cannot run '.*max_adaptive.onnx': an unnamed MultiLevelRoI"):
+        OnnxRuntimeEngine(path)
