@@ -336,9 +336,14 @@ def multilevel_roi_align_on_cuda(
     dtype = features[0].dtype
     if kernel == "triton":
         # imported on first use: Triton is an optional dependency
-        from plugins.roi_align.triton_kernel import multilevel_roi_align_triton
+        from plugins.roi_align.triton_kernel import beyond_the_kernel, multilevel_roi_align_triton
 
-        return multilevel_roi_align_triton(*args)
+        why = beyond_the_kernel(features)
+        if why is None:
+            return multilevel_roi_align_triton(*args)
+        # the op takes any pyramid on the CPU; on CUDA it should too, if slower
+        warnings.warn(f"{why}: RoIAlign runs as per-level torch ops instead", stacklevel=2)
+        kernel = "torch"
     if kernel == "nvcc" and dtype in (torch.float32, torch.float16):
         from plugins.roi_align.cuda_kernel import multilevel_roi_align_cuda
 

@@ -232,6 +232,23 @@ def _mlroialign_kernel(
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=_per_bin(bmask, BINS_FAST) & cmask2)
 
 
+def beyond_the_kernel(features: Sequence[torch.Tensor]) -> str | None:
+    """Why the kernel cannot pool from these maps (too many levels, or a level too large
+    for its 32-bit offsets); None where it can."""
+    if not 1 <= len(features) <= MAX_LEVELS:
+        return f"the Triton kernel takes 1 to {MAX_LEVELS} pyramid levels, got {len(features)}"
+    for i, f in enumerate(features):
+        # offsets inside one image's map are int32 in the kernel (half the address
+        # registers of int64); only the batch offset is 64-bit
+        span = sum((int(n) - 1) * int(st) for n, st in zip(f.shape[1:], f.stride()[1:], strict=True))
+        if span >= 2**31:
+            return (
+                f"pyramid level {i} of shape {tuple(f.shape)} spans {span} elements per image; "
+                f"the Triton kernel addresses at most 2**31 - 1"
+            )
+    return None
+
+
 def multilevel_roi_align_triton(
     features: Sequence[torch.Tensor],
     rois: torch.Tensor,
@@ -278,18 +295,10 @@ def multilevel_roi_align_triton(
     an inf or NaN on the map's edge makes the bins beyond that edge NaN, not zero
     (triton_sample._add_sample).
     """
+    why = beyond_the_kernel(features)
+    if why is not None:
+        raise ValueError(why)
     n_levels = len(features)
-    if not 1 <= n_levels <= MAX_LEVELS:
-        raise ValueError(f"the Triton kernel takes 1 to {MAX_LEVELS} pyramid levels, got {n_levels}")
-    for i, f in enumerate(features):
-        # offsets inside one image's map are int32 in the kernel (half the address
-        # registers of int64); only the batch offset is 64-bit
-        span = sum((int(n) - 1) * int(st) for n, st in zip(f.shape[1:], f.stride()[1:], strict=True))
-        if span >= 2**31:
-            raise ValueError(
-                f"pyramid level {i} of shape {tuple(f.shape)} spans {span} elements per image; "
-                f"the Triton kernel addresses at most 2**31 - 1"
-            )
     # any strides: channels-last pyramids (what cuDNN prefers) are read in place, coalesced
     feats = list(features)
     c = int(feats[0].shape[1])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from plugins.roi_align.reference import assign_levels
+from plugins.roi_align.reference import multilevel_roi_align as multilevel_roi_align_reference
 from plugins.roi_align.torch_op import assign_fpn_levels, multilevel_roi_align, roi_align_reference
 
 
@@ -368,3 +371,23 @@ def test_finite_rois_puts_the_outside_box_where_a_corner_is_not_finite() -> None
     rois = torch.tensor([[1, 2, 3, 4], [float("nan"), 2, 3, 4], [1, 2, 3, float("-inf")]])
     assert finite_rois(rois).tolist() == [[1, 2, 3, 4], [OUTSIDE_ROI] * 4, [OUTSIDE_ROI] * 4]
     assert finite_rois(rois.half()).dtype == torch.float16
+
+
+def test_a_pyramid_beyond_the_triton_kernel_is_pooled_by_per_level_ops() -> None:
+    """The Triton kernel takes 4 levels at most; the op takes any number on the CPU, and on
+    CUDA too, through per-level torch ops, with a warning. (The choice is the same on CPU
+    tensors, which Triton's interpreter runs here.)"""
+    pytest.importorskip("triton", reason="the dev extras install Triton")
+    from plugins.roi_align.torch_op import multilevel_roi_align_on_cuda
+
+    g = torch.Generator().manual_seed(2)
+    feats = [torch.randn(1, 3, 128 >> i, 128 >> i, generator=g) for i in range(5)]  # P2..P6
+    rois = torch.tensor([[4.0, 4.0, 20.0, 30.0], [0.0, 0.0, 1000.0, 900.0], [10.0, 8.0, 300.0, 200.0]])
+    bidx = torch.zeros(3, dtype=torch.int64)
+    scales = [1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64]
+    with pytest.warns(UserWarning, match=r"takes 1 to 4 pyramid levels, got 5: RoIAlign runs as per-level"):
+        got = multilevel_roi_align_on_cuda(feats, rois, bidx, 7, scales, 2, True, 2, kernel="triton")
+    want = multilevel_roi_align_reference([f.numpy() for f in feats], rois.numpy(), bidx.numpy(),
+        output_size=7, spatial_scales=scales, sampling_ratio=2, aligned=True)  # fmt: skip
+    assert assign_levels(rois.numpy(), 2, 6).tolist() == [2, 6, 4]  # the fifth level is used
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
