@@ -10,6 +10,7 @@ interpreter takes seconds a problem. A max node under adaptive sampling has no e
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 
 import numpy as np
 import onnxruntime as ort
@@ -122,3 +123,58 @@ def test_every_cpu_form_agrees_with_the_reference(host_lib: ctypes.CDLL, seed: i
             np.testing.assert_allclose(value, ref, rtol=RTOL, atol=ATOL, err_msg=f"{name}, {mode}, {kw}")
         checked += [f"{name} {mode}" for name in got]
     assert len(checked) >= 9  # thread per bin and four channel-last kernels a mode, at least
+
+
+def gpu_forms(
+    maps: list[torch.Tensor], rois: torch.Tensor, bidx: torch.Tensor, kw: dict[str, object], mode: str
+) -> dict[str, torch.Tensor]:
+    """Every GPU kernel that runs here and takes the problem, by name: Triton's (avg) on both
+    layouts, and the TensorRT plugin's in each thread layout that applies."""
+    import shutil
+
+    args = (kw["output_size"], kw["spatial_scales"], kw["sampling_ratio"], kw["aligned"], 2)
+    sampling, channels = int(kw["sampling_ratio"]), int(maps[0].shape[1])  # type: ignore[call-overload]
+    last = [m.to(memory_format=torch.channels_last) for m in maps]
+    out: dict[str, torch.Tensor] = {}
+    if mode == "avg" and importlib.util.find_spec("triton") is not None:
+        from plugins.roi_align.triton_kernel import multilevel_roi_align_triton
+
+        out["triton nchw"] = multilevel_roi_align_triton(maps, rois, bidx, *args)
+        out["triton channels_last"] = multilevel_roi_align_triton(last, rois, bidx, *args)
+    if shutil.which("nvcc") is not None:
+        from plugins.roi_align.cuda_kernel import _candidates, multilevel_roi_align_cuda
+
+        lanes = ["sample_lanes"] if sampling in (1, 2, 4) else []
+        for layout, chosen in (("nchw", maps), ("channels_last", last)):
+            for mapping in _candidates(layout, channels, 4, sampling) + (lanes if layout == "nchw" else []):
+                out[f"cuda {layout} {mapping}"] = multilevel_roi_align_cuda(
+                    chosen,
+                    rois,
+                    bidx,
+                    *args,
+                    mode=mode,
+                    mapping=mapping,
+                    layout=layout,  # type: ignore[arg-type]
+                )
+    return out
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("seed", range(40))
+def test_every_gpu_kernel_agrees_with_the_reference(seed: int) -> None:
+    """The same random problems through the kernels as the GPU compiles them (fused
+    multiply-adds and all): the Triton kernel, and the plugin's kernels built with nvcc."""
+    feats, rois, bidx, kw = problem(seed)
+    maps = [torch.from_numpy(f).cuda() for f in feats]
+    r, b = torch.from_numpy(rois).cuda(), torch.from_numpy(bidx).cuda()
+    ran = 0
+    for mode in ("avg", "max"):
+        ref = multilevel_roi_align(feats, rois, bidx, mode=mode, **kw)  # type: ignore[arg-type]
+        for name, value in gpu_forms(maps, r, b, kw, mode).items():
+            np.testing.assert_allclose(
+                value.cpu().numpy(), ref, rtol=RTOL, atol=1e-4, err_msg=f"{name}, {mode}, {kw}"
+            )
+            ran += 1
+    if ran == 0:
+        pytest.skip("neither Triton nor nvcc is installed")
