@@ -161,10 +161,12 @@ def gpu_forms(
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(12))
 def test_every_gpu_kernel_agrees_with_the_reference(seed: int) -> None:
-    """The same random problems through the kernels as the GPU compiles them (fused
-    multiply-adds and all): the Triton kernel, and the plugin's kernels built with nvcc."""
+    """The first of the same random problems through the kernels as the GPU compiles them
+    (fused multiply-adds and all): the Triton kernel, and the plugin's kernels built with
+    nvcc. Twelve, not forty: each output size, sampling ratio and alignment is a Triton
+    compile of its own, a second or so of a device session's few minutes."""
     feats, rois, bidx, kw = problem(seed)
     maps = [torch.from_numpy(f).cuda() for f in feats]
     r, b = torch.from_numpy(rois).cuda(), torch.from_numpy(bidx).cuda()
