@@ -15,6 +15,7 @@ import functools
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -286,6 +287,27 @@ def _multilevel_roi_align_fake(
 ):
     return features[0].new_empty((rois.shape[0], features[0].shape[1], output_size, output_size))
 
+
+def _setup_backward(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+    features, rois, batch_idx, *attrs = inputs
+    ctx.save_for_backward(rois, batch_idx, *features)
+    ctx.attrs = attrs
+
+
+def _backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+    """The maps' gradient through the per-level torch ops: RoIAlign is linear in the maps, so
+    this is the adjoint of the pooling the forward did, whichever kernel did it. None for the
+    RoIs (as torchvision's roi_align: the boxes' gradient is not taken through the pooling)."""
+    rois, batch_idx, *features = ctx.saved_tensors
+    with torch.enable_grad():
+        maps = [f.detach().requires_grad_() for f in features]
+        pooled = per_level_torch(maps, rois, batch_idx, *ctx.attrs)
+        grads = torch.autograd.grad(pooled, maps, grad, allow_unused=True)
+    filled = [g if g is not None else torch.zeros_like(m) for g, m in zip(grads, maps, strict=True)]
+    return (filled, None, None, None, None, None, None, None)
+
+
+multilevel_roi_align.register_autograd(_backward, setup_context=_setup_backward)
 
 CUDA_KERNELS = ("triton", "nvcc", "torch")
 

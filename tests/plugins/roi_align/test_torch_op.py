@@ -391,3 +391,23 @@ def test_a_pyramid_beyond_the_triton_kernel_is_pooled_by_per_level_ops() -> None
         output_size=7, spatial_scales=scales, sampling_ratio=2, aligned=True)  # fmt: skip
     assert assign_levels(rois.numpy(), 2, 6).tolist() == [2, 6, 4]  # the fifth level is used
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_op_has_the_maps_gradient(seed: int) -> None:
+    """The op backpropagates into the maps (a model fine-tuned through its RoI heads), as
+    finite differences of it say, on random problems of every kind of RoI; not into the RoIs."""
+    from tests.plugins.roi_align.test_forms_agree import problem
+
+    feats, rois, bidx, kw = problem(seed)
+    rois, bidx = rois[:5], bidx[:5]
+    maps = [torch.from_numpy(f).double().requires_grad_() for f in feats]
+    boxes = torch.from_numpy(rois).double().requires_grad_()
+    args = (kw["output_size"], kw["spatial_scales"], kw["sampling_ratio"], kw["aligned"], 2)
+
+    def pooled(*m: torch.Tensor) -> torch.Tensor:
+        return multilevel_roi_align(list(m), boxes, torch.from_numpy(bidx), *args)
+
+    assert torch.autograd.gradcheck(pooled, tuple(maps), eps=1e-6, atol=1e-5, fast_mode=True)
+    pooled(*maps).sum().backward()
+    assert boxes.grad is None and all(m.grad is not None for m in maps)
