@@ -362,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
         "comes to be warned of and one when it clears (?lines=warnings); summary: edge run --summary's "
         "file; heartbeat: the file edge run or edge record --heartbeat rewrites while it runs; "
         "record: edge record --summary's file; bench: edge bench's report, bench.json; stats and "
-        "history: the live viewer's GET /stats and /history. Each field says its unit and when it is "
+        "history: the live viewer's GET /stats and /history; metrics: edge replay --out DIR's "
+        "metrics.json. Each field says its unit and when it is "
         "there; no other field is written.",
     )
     p.add_argument("name", choices=SCHEMA_NAMES, help="which output")

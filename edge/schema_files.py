@@ -1,7 +1,8 @@
 """The JSON Schemas of the whole files edge writes for other programs (edge.schemas has the
 lines' and the checks): ``summary`` (``edge run --summary``), ``heartbeat`` (``--heartbeat
 FILE``) and ``record`` (``edge record --summary``); and of the live viewer's answers, ``stats``
-(GET /stats) and ``history`` (GET /history). edge.schema_bench: ``edge bench``'s report."""
+(GET /stats) and ``history`` (GET /history). edge.schema_bench: ``edge bench``'s report;
+edge.schema_metrics: ``edge replay``'s metrics.json."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ COUNTS = {
 }
 
 
-def _run_summary() -> dict[str, Any]:
+def run_summary() -> dict[str, Any]:
     """One run's (edge.latency.LatencyTracker.summary): every key is always there."""
     stopped = closed_object(
         {
@@ -161,7 +162,7 @@ def summary_schema() -> dict[str, Any]:
             "additionalProperties": False,
         },
         "else": {"$ref": "#/$defs/run"},
-        "$defs": {"run": _run_summary()},
+        "$defs": {"run": run_summary()},
     }
 
 

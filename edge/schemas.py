@@ -21,7 +21,17 @@ from typing import Any
 from edge.errors import ConfigError, DependencyError
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_NAMES = ("objects", "warnings", "summary", "heartbeat", "record", "bench", "stats", "history")
+SCHEMA_NAMES = (
+    "objects",
+    "warnings",
+    "summary",
+    "heartbeat",
+    "record",
+    "bench",
+    "stats",
+    "history",
+    "metrics",
+)
 LINE_SCHEMAS = ("objects", "warnings")  # of JSON lines; the others of one JSON document
 
 
@@ -244,7 +254,7 @@ def _warnings() -> dict[str, Any]:
 
 def schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the lines or file ``name`` (one of SCHEMA_NAMES) names."""
-    from edge import schema_bench, schema_files
+    from edge import schema_bench, schema_files, schema_metrics
 
     builders = {
         "objects": _objects,
@@ -255,6 +265,7 @@ def schema(name: str) -> dict[str, Any]:
         "bench": schema_bench.bench_schema,
         "stats": schema_files.stats_schema,
         "history": schema_files.history_schema,
+        "metrics": schema_metrics.metrics_schema,
     }
     builder = builders.get(name)
     if builder is None:
@@ -275,9 +286,9 @@ def check_lines(name: str, lines: Iterable[str]) -> tuple[int, list[tuple[int, s
 
 
 def check_document(name: str, text: str) -> str | None:
-    """Why the schema ``name`` refuses the JSON document ``text`` (a --summary, --heartbeat or
-    bench.json file, a viewer's /stats or /history answer), naming the field; None where it
-    takes it."""
+    """Why the schema ``name`` refuses the JSON document ``text`` (a --summary, --heartbeat,
+    bench.json or metrics.json file, a viewer's /stats or /history answer), naming the field;
+    None where it takes it."""
     return _refusal(_validator(name), text, whole="the document")
 
 

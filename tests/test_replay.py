@@ -17,8 +17,15 @@ from edge.errors import ConfigError, SourceError
 from edge.eval import ConfusionMatrix
 from edge.postprocess.tracks import ObjectTracker
 from edge.replay import replay
+from edge.schemas import check_document
 from edge.util.numbers import json_ready
 from tests.conftest import TEST_SIZE, fill_disk, signal_when, strict_json
+
+
+def assert_metrics_valid(path: Path) -> None:
+    """A metrics.json is what ``edge schema metrics`` says it is."""
+    why = check_document("metrics", path.read_text())
+    assert why is None, why
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +67,17 @@ def test_replay_evaluates_and_writes_cityscapes_formats(
     assert depth.dtype == np.uint16 and depth.shape == TEST_SIZE
 
     saved = strict_json((out / "metrics.json").read_text())
+    assert_metrics_valid(out / "metrics.json")
+    # the schema holds every field: one it does not list, or of another type, is refused by name
+    extra = {
+        **saved,
+        "metrics": {**saved["metrics"], "tracking": {**saved["metrics"]["tracking"], "mota2": 1}},
+    }
+    assert "tracking: Additional properties are not allowed ('mota2'" in str(
+        check_document("metrics", json.dumps(extra))
+    )
+    typo = {**saved, "metrics": {**saved["metrics"], "depth": {**saved["metrics"]["depth"], "rmse": "1.0"}}}
+    assert check_document("metrics", json.dumps(typo)) == "metrics/depth/rmse: '1.0' is not of type 'number'"
     assert saved["metrics"]["semantic"]["miou"] == pytest.approx(m["semantic"]["miou"])
     # a class no frame showed: NaN to the evaluation, null in the file
     unseen = [name for name, iou in m["semantic"]["per_class_iou"].items() if np.isnan(iou)]
@@ -129,6 +147,7 @@ def test_post_workers_replay_the_same(tiny_engines: Path, dataset: Path, tmp_pat
     argv = ["replay", f"cityscapes://{dataset}?fps=0", "--engines", str(tiny_engines), "--eval"]
     assert main([*argv, "--threads", "1", "--post-workers", "2", "--out", str(out)]) == 0
     two = json.loads((out / "metrics.json").read_text())
+    assert_metrics_valid(out / "metrics.json")
     assert two["frames"] == one["frames"] == 8 and two["gt_frames"] == 4
     # to the last digit; a class never seen is NaN in memory and null in the file
     assert json.dumps(two["metrics"]) == json.dumps(json_ready(one["metrics"]))
@@ -215,6 +234,7 @@ def test_ctrl_c_keeps_what_was_evaluated(tiny_engines: Path, dataset: Path, tmp_
     assert code == 130, err
     assert "Traceback" not in err and "the metrics cover the" in err
     report = json.loads((out / "metrics.json").read_text())
+    assert_metrics_valid(out / "metrics.json")
     assert report["interrupted"] is True and 1 <= report["gt_frames"] < 4 and report["frames"] < 8
     assert report["metrics"]["frames"] == report["gt_frames"]
     written = sorted(p.name for p in (out / "panoptic").glob("*.png"))
@@ -243,6 +263,7 @@ def test_a_replay_killed_outright_keeps_the_metrics_saved_until_then(
     )
     assert rc == -signal.SIGKILL, err
     report = json.loads((out / "metrics.json").read_text())
+    assert_metrics_valid(out / "metrics.json")
     assert report["unfinished"] is True and 1 <= report["gt_frames"] < 4 and report["frames"] < 8
     assert report["metrics"]["frames"] == report["gt_frames"] == report["predictions"]["frames"]
     index = json.loads((out / "panoptic.json").read_text())["annotations"]
@@ -274,6 +295,7 @@ def test_a_full_disk_stops_the_predictions_whole_not_the_evaluation(
     argv = _replay_argv(dataset, tiny_engines)
     assert main([*argv, "--out", str(out), "--keep-free", "64K"]) == 2
     report = json.loads((out / "metrics.json").read_text())
+    assert_metrics_valid(out / "metrics.json")
     kept = report["predictions"]["frames"]
     assert 0 < kept < 4 and report["gt_frames"] == 4
     assert json.dumps(report["metrics"]) == json.dumps(json_ready(whole["metrics"])), (
@@ -361,8 +383,9 @@ def test_replay_scores_the_tracks_on_ground_truth_every_frame(
     speeds are scored against the drive's own objects and distances, a sequence at a time."""
     root = tmp_path / "dense"
     write_dataset(root, sequences=2, frames=10, size=(256, 512), split="val", gt_every=1)
-    report = replay(f"cityscapes://{root}?fps=0", engines=demo_engines, threads=1)
+    report = replay(f"cityscapes://{root}?fps=0", engines=demo_engines, threads=1, out_dir=tmp_path / "preds")
     t = report["metrics"]["tracking"]
+    assert_metrics_valid(tmp_path / "preds" / "metrics.json")
     things = {c.name for c in TRAIN_CLASSES if c.thing}
     per_class = report["metrics"]["panoptic"]["per_class"]
     assert t["matched"] == sum(c["tp"] for name, c in per_class.items() if name in things) > 0
@@ -530,8 +553,12 @@ def test_replay_counts_the_cut_ins_of_drives_where_things_cross_into_the_path(
         root = tmp_path / f"cut_ins_{cut_ins}"
         write_dataset(root, sequences=1, frames=40, size=(256, 512), split="val", gt_every=1, cut_ins=cut_ins)
         tracker = ObjectTracker(hfov_deg=48.9)
-        report = replay(f"cityscapes://{root}?fps=0", engines=demo_engines, threads=1, object_tracker=tracker)
+        out = tmp_path / f"preds_{cut_ins}"
+        report = replay(
+            f"cityscapes://{root}?fps=0", engines=demo_engines, threads=1, object_tracker=tracker, out_dir=out
+        )
         events[cut_ins] = report["metrics"]["tracking"]["lateral"]["cut_in_events"]
+        assert_metrics_valid(out / "metrics.json")  # where they truly cut in, and where none did
     assert events[0]["truly"] == 0 and events[4]["truly"] >= 1
     assert 0 <= events[4]["warned"] <= events[4]["truly"]
     argv = [
@@ -561,6 +588,7 @@ def test_min_score_decides_which_things_are_scored_and_is_recorded(
     argv = ["replay", source, "--engines", str(demo_engines), "--eval", "--threads", "1", "--out", str(out)]
     assert main([*argv, "--min-score", "0.95"]) == 0
     strict = json.loads((out / "metrics.json").read_text())
+    assert_metrics_valid(out / "metrics.json")
     assert strict["min_score"] == 0.95
     things = {c.name for c in TRAIN_CLASSES if c.thing}
 
@@ -597,5 +625,6 @@ def test_a_replay_of_frames_without_camera_files_keeps_the_road_plane_it_fitted(
     assert err.count("its plane fitted to the depth map's road") == 1
     assert f"fitted to the depth map puts the horizon {plane['horizon']:.3f} of the picture's height" in err
     assert strict_json((tmp_path / "preds" / "metrics.json").read_text())["latency"]["road_plane"] == plane
+    assert_metrics_valid(tmp_path / "preds" / "metrics.json")
     run_stream(f"cityscapes://{root}?fps=0", engines=demo_engines, summary_json=tmp_path / "run.json")
     assert strict_json((tmp_path / "run.json").read_text())["road_plane"] == plane

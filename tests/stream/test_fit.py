@@ -14,6 +14,7 @@ import pytest
 from edge.data.synthetic import SyntheticDrive
 from edge.errors import ConfigError
 from edge.perception import Perception
+from edge.schemas import check_document
 from edge.stream.fit import (
     CUT_FILL,
     PAD_RGB,
@@ -258,6 +259,7 @@ def test_edge_replay_pads_a_4_3_drive(demo_engines: Path, tmp_path: Path) -> Non
     assert "squashed" not in done.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["gt_frames"] == 2 and "unfinished" not in metrics
+    assert check_document("metrics", (out / "metrics.json").read_text()) is None
     assert metrics["latency"]["fit"] == "pad"
     said = done.stdout + done.stderr
     assert "fit             pad: frames of another shape than the engines' are padded" in said
@@ -278,6 +280,7 @@ def test_a_cropped_4_3_drive_is_scored_on_what_the_engines_saw(demo_engines: Pat
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "metrics.json").read_text())
     assert report["gt_frames"] == 2 and report["latency"]["fit"] == "crop"
+    assert check_document("metrics", (out / "metrics.json").read_text()) is None  # scored_part
     assert report["scored_part"] == {"96x128": {"box": [16, 0, 80, 128], "share": pytest.approx(2 / 3)}}
     m = report["metrics"]
     assert m["panoptic"]["all"]["pq"] is not None and m["depth"]["abs_rel"] < 1.0
