@@ -32,10 +32,10 @@ def written_fields(document: dict, prefix: str = "") -> set[str]:
     return out
 
 
-def listed_fields(schema: dict, prefix: str = "") -> set[str]:
+def listed_fields(described: dict, prefix: str = "") -> set[str]:
     """The paths of the fields a schema lists (``properties``), object within object."""
     out = set()
-    for key, sub in schema.get("properties", {}).items():
+    for key, sub in described.get("properties", {}).items():
         out.add(prefix + key)
         out |= listed_fields(sub, f"{prefix}{key}/")
     return out
