@@ -21,23 +21,19 @@ def _count(what: str) -> dict[str, Any]:
     return integer_field(what, minimum=0)
 
 
-def _share(what: str, *, nullable: bool = True) -> dict[str, Any]:
-    return number_field(
-        f"{what} ({SHARE}; null where there were none)" if nullable else what, nullable=nullable
-    )
+def _share(what: str) -> dict[str, Any]:
+    return number_field(f"{what} ({SHARE}; null where there were none)", nullable=True)
 
 
-def _with_errors(
-    counts: dict[str, Any], errors: dict[str, Any], *, optional: tuple[str, ...] = ()
-) -> dict[str, Any]:
+def _with_errors(counts: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
     """``counts`` always there; ``errors`` all there or none (there where one pair or more was)."""
-    return closed_object({**counts, **errors}, optional=(*optional, *errors), together=tuple(errors))
+    return closed_object({**counts, **errors}, optional=tuple(errors), together=tuple(errors))
 
 
-def _percentiles(unit: str, what: str, name: str = "abs_err") -> dict[str, Any]:
+def _percentiles(unit: str, what: str) -> dict[str, Any]:
     return {
-        f"{name}_{unit}_p50": number_field(f"{what}, median ({unit})", minimum=0),
-        f"{name}_{unit}_p90": number_field(f"{what}, 90th percentile ({unit})", minimum=0),
+        f"abs_err_{unit}_p50": number_field(f"{what}, median ({unit})", minimum=0),
+        f"abs_err_{unit}_p90": number_field(f"{what}, 90th percentile ({unit})", minimum=0),
     }
 
 
@@ -50,7 +46,6 @@ def _distance_errors(what: str) -> dict[str, Any]:
             **_percentiles("m", "|predicted - true|"),
             "within_10pct": number_field(f"the share within 10% of the true distance ({SHARE})", minimum=0),
         },
-        optional=(),
     ) | {"description": what}
 
 
