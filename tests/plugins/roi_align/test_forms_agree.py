@@ -16,12 +16,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from onnx import TensorProto, helper
 
 import plugins.roi_align.torch_op  # noqa: F401 (registers torch.ops.edge)
-from plugins.roi_align.onnx_export import DOMAIN, fused_node, register_schema
 from plugins.roi_align.passes import expand
 from plugins.roi_align.reference import multilevel_roi_align
+from tests.plugins.roi_align.test_passes import fused_model
 from tests.plugins.roi_align.test_tensorrt_plugin import host_lib, run_host, run_host_channels_last
 
 __all__ = ["host_lib"]  # the fixture, compiled once for this module too
@@ -69,24 +68,9 @@ def expanded(
     feats: list[np.ndarray], rois: np.ndarray, bidx: np.ndarray, kw: dict[str, object], mode: str
 ) -> np.ndarray:
     """The fused node expanded into standard ops, run by ONNX Runtime."""
-    register_schema()
-    names = [f"p{i}" for i in range(len(feats))]
-    node = fused_node(["rois", "bidx", *names], "y", mode=mode, **kw)
-    inputs = [
-        helper.make_tensor_value_info("rois", TensorProto.FLOAT, [rois.shape[0], 4]),
-        helper.make_tensor_value_info("bidx", TensorProto.INT64, [rois.shape[0]]),
-    ]
-    inputs += [
-        helper.make_tensor_value_info(n, TensorProto.FLOAT, list(f.shape))
-        for n, f in zip(names, feats, strict=True)
-    ]
-    graph = helper.make_graph(
-        [node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
-    )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)], ir_version=9
-    )
+    model = fused_model([list(f.shape) for f in feats], rois.shape[0], mode=mode, **kw)
     session = ort.InferenceSession(expand(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [f"p{2 + i}" for i in range(len(feats))]
     return session.run(None, {"rois": rois, "bidx": bidx, **dict(zip(names, feats, strict=True))})[0]
 
 

@@ -93,33 +93,40 @@ SCALES = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
 LEVELS = ["p2", "p3", "p4", "p5"]
 
 
-def single_node(n: int, *, aligned: int, sampling: int = 2, mode: str = "avg") -> onnx.ModelProto:
-    """A graph of one fused node over a 4-level pyramid of a 128x192 image with 2 images,
-    3 channels and ``n`` RoIs: inputs rois, bidx, p2..p5; output y."""
+def fused_model(level_shapes: list[list[int]], n: int, **attributes: object) -> onnx.ModelProto:
+    """A graph of one fused node (``attributes`` as fused_node takes them) over maps of
+    ``level_shapes`` and ``n`` RoIs: inputs rois, bidx, p2, p3, ...; output y."""
     register_schema()
-    node = fused_node(
-        ["rois", "bidx", *LEVELS],
-        "y",
-        output_size=5,
-        spatial_scales=SCALES,
-        sampling_ratio=sampling,
-        aligned=aligned,
-        min_level=2,
-        mode=mode,
-    )
+    names = [f"p{2 + i}" for i in range(len(level_shapes))]
+    node = fused_node(["rois", "bidx", *names], "y", **attributes)
     inputs = [
         helper.make_tensor_value_info("rois", TensorProto.FLOAT, [n, 4]),
         helper.make_tensor_value_info("bidx", TensorProto.INT64, [n]),
     ]
     inputs += [
-        helper.make_tensor_value_info(name, TensorProto.FLOAT, [2, 3, 32 >> i, 48 >> i])
-        for i, name in enumerate(LEVELS)
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+        for name, shape in zip(names, level_shapes, strict=True)
     ]
     graph = helper.make_graph(
         [node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
     )
     return helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)], ir_version=9
+    )
+
+
+def single_node(n: int, *, aligned: int, sampling: int = 2, mode: str = "avg") -> onnx.ModelProto:
+    """A graph of one fused node over a 4-level pyramid of a 128x192 image with 2 images,
+    3 channels and ``n`` RoIs: inputs rois, bidx, p2..p5; output y."""
+    return fused_model(
+        [[2, 3, 32 >> i, 48 >> i] for i in range(len(LEVELS))],
+        n,
+        output_size=5,
+        spatial_scales=SCALES,
+        sampling_ratio=sampling,
+        aligned=aligned,
+        min_level=2,
+        mode=mode,
     )
 
 
