@@ -1,0 +1,243 @@
+"""edge's TensorRT code against TensorRT's Python API as each supported version has it
+(edge/backends/data/tensorrt_python_api.json): TensorRT cannot run here, so a name a version
+lacks, a keyword a method does not take or an override TensorRT would never call is found
+by reading the code instead of by a build on a Jetson."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from edge.backends import trt_python_api
+from edge.backends.tensorrt import TrtBuildOptions, plan_build
+from edge.backends.trt_python_api import compact, extract, load, versions
+from edge.errors import ConfigError
+from tests.backends.trt_usage import missing, uses
+from tests.conftest import ROOT
+
+# the files that call into TensorRT
+SOURCES = ("edge/backends/tensorrt.py", "edge/compat.py", "edge/build.py")
+# reached only where plan_build allows (TensorRT 10's implicit INT8 from a calibration cache)
+TENSORRT_10_ONLY = {
+    ("IInt8EntropyCalibrator2", None): "the cache calibrator's base",
+    ("get_batch_size", "IInt8EntropyCalibrator2"): "its overrides",
+    ("get_batch", "IInt8EntropyCalibrator2"): "",
+    ("read_calibration_cache", "IInt8EntropyCalibrator2"): "",
+    ("write_calibration_cache", "IInt8EntropyCalibrator2"): "",
+    ("__init__", "IInt8EntropyCalibrator2"): "",
+    ("int8_calibrator", "IBuilderConfig"): "where the calibrator is set",
+}
+
+BINDINGS = r"""
+// a comment with .def("not_a_member") in it
+py::class_<IBase> base{m, "IBase", "doc"};
+py::enum_<IBase::Level>(base, "Level", py::arithmetic())
+    .value("LOW", IBase::Level::kLOW)
+    .value("HIGH", IBase::Level::kHIGH)
+    .export_values();
+base.def("shared", &IBase::shared, "x"_a);
+py::class_<Thing, IBase, std::unique_ptr<Thing, py::nodelete>>(m, "Thing")
+    .def(py::init<int>(), "size"_a = 1)
+    .def("run", [](Thing& t, int n) { return t.run(n); }, "count"_a, py::arg("stream") = 0)
+    .def_property("depth", &Thing::getDepth, &Thing::setDepth)
+    .def_property_readonly_static("LIMIT", [](py::object) { return 4; })
+    .def("run", &Thing::runTwo, "flag"_a);
+py::enum_<Mode>(m, "Mode").value("FAST", Mode::kFAST);
+m.def("make_thing", &makeThing, "size"_a);
+m.attr("float32") = DataType::kFLOAT;
+"""
+PACKAGE = """
+from .##TENSORRT_MODULE## import *
+__version__ = "##TENSORRT_PYTHON_VERSION##"
+def nptype(trt_type):
+    pass
+Thing.__enter__ = lambda this: this
+"""
+
+
+def test_bindings_are_read_into_names_bases_values_and_keywords() -> None:
+    api = extract({"python/src/infer/pyCore.cpp": BINDINGS, "tensorrt/__init__.py": PACKAGE})
+    assert api["classes"] == {
+        "IBase": {
+            "kind": "class",
+            "bases": [],
+            "members": {"HIGH": [], "LOW": [], "Level": [], "shared": ["x"]},
+        },
+        "IBase.Level": {"kind": "enum", "bases": [], "members": {"HIGH": [], "LOW": []}},
+        "Mode": {"kind": "enum", "bases": [], "members": {"FAST": []}},
+        "Thing": {
+            "kind": "class",
+            "bases": ["IBase"],
+            "members": {
+                "LIMIT": [],
+                "__enter__": [],
+                "__init__": ["size"],
+                "depth": [],
+                "run": ["count", "flag", "stream"],
+            },
+        },
+    }
+    assert api["module"] == {
+        "IBase": [],
+        "Mode": [],
+        "Thing": [],
+        "__version__": [],
+        "float32": [],
+        "make_thing": ["size"],
+        "nptype": ["trt_type"],
+    }
+
+
+def test_compact_keeps_which_versions_have_each_name() -> None:
+    old = {
+        "classes": {"A": {"kind": "class", "bases": [], "members": {"f": ["x"], "g": []}}},
+        "module": {"A": []},
+    }
+    new = {
+        "classes": {"A": {"kind": "class", "bases": [], "members": {"f": ["x", "y"]}}},
+        "module": {"A": []},
+    }
+    doc = compact({"10.3": old, "11.1": new})
+    assert doc["classes"]["A"]["members"] == {
+        "f": {"versions": None, "kwargs": ["x", "y"]},
+        "g": {"versions": ["10.3"], "kwargs": []},
+    }
+    assert load_from(doc, "11.1").member("A", "g") is None
+    assert load_from(doc, "10.3").member("A", "g") == {"versions": ["10.3"], "kwargs": []}
+
+
+def load_from(doc: dict, version: str) -> trt_python_api.TrtPythonApi:
+    return trt_python_api.TrtPythonApi(version=version, classes=doc["classes"], module=doc["module"])
+
+
+def test_the_data_covers_jetpack_6_and_desktop_tensorrt_11() -> None:
+    assert versions() == ["10.3", "10.13", "10.16", "11.0", "11.1"]
+    with pytest.raises(ConfigError, match=r"no TensorRT '9\.0'.*10\.3, 10\.13"):
+        load("9.0")
+    # facts of the API the rest of these tests lean on, as NVIDIA's migration guide gives them
+    assert {"FP16", "INT8"} <= load("10.3").values("BuilderFlag")
+    assert not {"FP16", "INT8"} & load("11.0").values("BuilderFlag")
+    assert not load("11.1").has(None, "IInt8EntropyCalibrator2")
+    assert load("10.3").has("Logger", "WARNING")  # exported by ILogger.Severity, a base
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TENSORRT_REPO"),
+    reason="set TENSORRT_REPO to a clone of github.com/NVIDIA/TensorRT (with tags) to rebuild the data",
+)
+def test_the_data_is_what_the_tensorrt_sources_give() -> None:
+    repo = Path(os.environ["TENSORRT_REPO"])
+    per_version = {v: trt_python_api.extract_from_git(repo, tag) for v, tag in trt_python_api.TAGS.items()}
+    shipped = json.loads(trt_python_api.DATA.read_text())
+    rebuilt = compact(per_version)
+    assert {k: shipped[k] for k in rebuilt} == rebuilt
+
+
+@pytest.mark.parametrize("version", versions())
+def test_every_tensorrt_name_edge_uses_exists(version: str) -> None:
+    api = load(version)
+    problems, checked = [], set()
+    for relative in SOURCES:
+        found, untyped = uses((ROOT / relative).read_text(), api)
+        assert not untyped, f"{relative}: add what these return to RETURNS in tests/backends/trt_usage.py"
+        for use in found:
+            checked.add((use.owner, use.name))
+            if version.startswith("10.") or (use.name, use.owner) not in TENSORRT_10_ONLY:
+                problems += [f"{relative} {why}" for why in missing([use], api)]
+    assert not problems, "\n".join(problems)
+    # the walk followed the objects through: a few of the calls it must have seen
+    assert {
+        ("Builder", "build_serialized_network"),
+        ("IBuilderConfig", "set_timing_cache"),
+        ("ITensor", "shape"),
+        ("ITimingCache", "serialize"),
+        ("IExecutionContext", "execute_async_v3"),
+        ("Runtime", "engine_host_code_allowed"),
+        ("IInt8EntropyCalibrator2", "read_calibration_cache"),
+        ("Logger", "WARNING"),
+        (None, "nptype"),
+    } <= checked
+
+
+def test_what_only_tensorrt_10_has_is_only_reached_there() -> None:
+    for name, owner in TENSORRT_10_ONLY:
+        assert all(load(v).has(owner, name) for v in versions() if v.startswith("10."))
+        assert not any(load(v).has(owner, name) for v in versions() if v.startswith("11."))
+    with pytest.raises(ConfigError, match="TensorRT 11 removed implicit INT8"):
+        plan_build("11.0.0", TrtBuildOptions(precision="int8", calibration_cache=Path("x.cache")))
+
+
+def test_a_wrong_call_is_found() -> None:
+    source = """
+import tensorrt as trt
+def build(onnx):
+    logger = trt.Logger(trt.Logger.WARNING, verbose=True)
+    builder = trt.Builder(logger)
+    config = builder.create_builder_config()
+    config.max_workspace_size = 1 << 30
+    config.set_flag(trt.BuilderFlag.FP16)
+    engine = builder.build_engine(network, config)
+    class Calibrator(trt.IInt8EntropyCalibrator2):
+        def read_calibration_cach(self):
+            return b""
+"""
+    found, untyped = uses(source, load("11.1"))
+    assert untyped == ["9: Builder.build_engine"]
+    assert list(missing(found, load("11.1"))) == [
+        "line 4 passes verbose to Logger.__init__, whose keywords in TensorRT 11.1 are ['min_severity']",
+        "line 7 uses IBuilderConfig.max_workspace_size, which TensorRT 11.1 lacks",
+        "line 8 uses BuilderFlag.FP16, which TensorRT 11.1 lacks",
+        "line 9 uses Builder.build_engine, which TensorRT 11.1 lacks",
+        "line 10 uses tensorrt.IInt8EntropyCalibrator2, which TensorRT 11.1 lacks",
+        "line 11 overrides IInt8EntropyCalibrator2.read_calibration_cach, which TensorRT 11.1 lacks",
+    ]
+    # on 10.3 only what 10.x removed is left, and the override's typo
+    assert list(missing(found, load("10.3"))) == [
+        "line 4 passes verbose to Logger.__init__, whose keywords in TensorRT 10.3 are ['min_severity']",
+        "line 7 uses IBuilderConfig.max_workspace_size, which TensorRT 10.3 lacks",
+        "line 9 uses Builder.build_engine, which TensorRT 10.3 lacks",
+        "line 11 overrides IInt8EntropyCalibrator2.read_calibration_cach, which TensorRT 10.3 lacks",
+    ]
+
+
+def _plans(version: str):
+    """Every plan plan_build makes on ``version`` over the options that change its names."""
+    for precision, dla, fallback, vc, hc, cache in itertools.product(
+        ("fp32", "fp16", "int8"), (None, 0), (True, False), (False, True), (False, True), (None, Path("c"))
+    ):
+        options = TrtBuildOptions(
+            precision=precision,
+            dla_core=dla,
+            gpu_fallback=fallback,
+            version_compatible=vc,
+            hardware_compatible=hc,
+            calibration_cache=cache,
+        )
+        try:
+            yield options, plan_build(f"{version}.0", options)
+        except ConfigError:
+            continue
+
+
+@pytest.mark.parametrize("version", versions())
+def test_every_flag_a_build_plan_names_exists(version: str) -> None:
+    api = load(version)
+    flags, parser_flags, levels = (
+        api.values("BuilderFlag"),
+        api.values("OnnxParserFlag"),
+        api.values("HardwareCompatibilityLevel"),
+    )
+    plans = list(_plans(version))
+    assert len(plans) >= 10
+    for options, plan in plans:
+        assert set(plan.flags) <= flags, (options, sorted(set(plan.flags) - flags))
+        assert set(plan.parser_flags) <= parser_flags, (options, plan.parser_flags)
+        assert plan.hardware_compatibility in levels | {None}, options
+    # the DLA parser flag is asked for exactly from the first version that has it
+    dla = [p for o, p in plans if o.dla_core is not None]
+    assert bool(dla) == version.startswith("10.")
+    assert all(("ADJUST_FOR_DLA" in p.parser_flags) == ("ADJUST_FOR_DLA" in parser_flags) for p in dla)

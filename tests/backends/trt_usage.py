@@ -1,0 +1,181 @@
+"""Which TensorRT Python names a source file uses, and which of them a TensorRT version lacks.
+
+The types of edge's TensorRT objects are followed through assignments: ``trt.Builder(...)``
+makes a Builder, and what a method returns is in RETURNS. A TensorRT method whose result is
+kept (or used further) and that RETURNS does not know is reported too, so that no use goes
+unchecked because its object's type was lost.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from edge.backends.trt_python_api import TrtPythonApi
+
+MODULE = "<module>"
+# what the methods edge keeps the results of return; None: no TensorRT object (bool, str, ...)
+RETURNS: dict[tuple[str | None, str], str | None] = {
+    (None, "get_plugin_registry"): "IPluginRegistry",
+    (None, "nptype"): None,
+    ("Builder", "create_network"): "INetworkDefinition",
+    ("Builder", "create_builder_config"): "IBuilderConfig",
+    ("Builder", "create_optimization_profile"): "IOptimizationProfile",
+    ("Builder", "build_serialized_network"): "IHostMemory",
+    ("INetworkDefinition", "get_input"): "ITensor",
+    ("IBuilderConfig", "get_timing_cache"): "ITimingCache",
+    ("IBuilderConfig", "create_timing_cache"): "ITimingCache",
+    ("ITimingCache", "serialize"): "IHostMemory",
+    ("Runtime", "deserialize_cuda_engine"): "ICudaEngine",
+    ("ICudaEngine", "create_execution_context"): "IExecutionContext",
+    ("ICudaEngine", "get_tensor_name"): None,
+    ("ICudaEngine", "get_tensor_shape"): "Dims",
+    ("ICudaEngine", "get_tensor_dtype"): "DataType",
+    ("ICudaEngine", "get_tensor_mode"): "TensorIOMode",
+}
+# functions that are handed TensorRT objects: the parameter's name, its type
+PARAMETERS = {"config": "IBuilderConfig", "trt": MODULE}
+
+
+@dataclass(frozen=True)
+class Use:
+    line: int
+    owner: str | None  # a class or enum; None for the module
+    name: str
+    kwargs: tuple[str, ...] = ()
+    override: bool = False  # a method of a Python subclass that TensorRT calls back
+
+    def __str__(self) -> str:
+        what = f"{self.owner}.{self.name}" if self.owner else f"tensorrt.{self.name}"
+        return what + (f"({', '.join(k + '=' for k in self.kwargs)})" if self.kwargs else "")
+
+
+class _Walker:
+    def __init__(self, api: TrtPythonApi) -> None:
+        self.api = api
+        self.uses: list[Use] = []
+        self.untyped: list[str] = []  # "line: Owner.method" kept without a known return type
+
+    def _type(self, node: ast.expr, env: dict[str, str]) -> str | None:
+        if isinstance(node, ast.Name):
+            return env.get(node.id)
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                return env.get(f"self.{node.attr}")
+            owner = self._type(node.value, env)
+            if owner == MODULE and node.attr in self.api.classes:
+                return node.attr  # the class itself: its members are looked up alike
+            if owner is not None and owner != MODULE and f"{owner}.{node.attr}" in self.api.classes:
+                return f"{owner}.{node.attr}"  # a nested enum, e.g. ILogger.Severity
+            return None
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id == "import_tensorrt":
+                return MODULE
+            if isinstance(func, ast.Attribute):
+                owner = self._type(func.value, env)
+                if owner is None:
+                    return None
+                if owner == MODULE and func.attr in self.api.classes:
+                    return func.attr  # a constructor
+                key = (None if owner == MODULE else owner, func.attr)
+                if key not in RETURNS:
+                    self.untyped.append(f"{node.lineno}: {owner}.{func.attr}")
+                return RETURNS.get(key)
+        return None
+
+    def _assign(self, target: ast.expr, kind: str | None, env: dict[str, str]) -> None:
+        if kind is None:
+            return
+        if isinstance(target, ast.Name):
+            env[target.id] = kind
+        elif (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "self"
+        ):
+            env[f"self.{target.attr}"] = kind
+
+    def walk(self, tree: ast.Module) -> None:
+        env: dict[str, str] = {}
+        for node in tree.body:
+            self._scope(node, env)
+
+    def _scope(self, node: ast.stmt, env: dict[str, str]) -> None:
+        """One statement; a function or class body gets a copy of the types around it."""
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            inner = dict(env)
+            for arg in node.args.args + node.args.kwonlyargs:
+                if arg.arg in PARAMETERS:
+                    inner[arg.arg] = PARAMETERS[arg.arg]
+            for stmt in node.body:
+                self._scope(stmt, inner)
+            env.update({k: v for k, v in inner.items() if k.startswith("self.")})
+            return
+        if isinstance(node, ast.ClassDef):
+            inner = dict(env)
+            for base in node.bases:
+                self._expression(base, env)
+            bases = [b for b in (self._type(base, env) for base in node.bases) if b and b != MODULE]
+            for stmt in node.body:
+                if bases and isinstance(stmt, ast.FunctionDef) and not stmt.name.startswith("__"):
+                    self.uses.append(Use(stmt.lineno, bases[0], stmt.name, override=True))
+                self._scope(stmt, inner)
+            return
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                self._scope(child, env)
+            else:
+                self._expression(child, env)
+        if isinstance(node, ast.Assign):
+            kind = self._type(node.value, env)
+            for target in node.targets:
+                self._assign(target, kind, env)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            self._assign(node.target, self._type(node.value, env), env)
+        elif isinstance(node, ast.For):
+            pass  # loops over TensorRT objects' ranges hold ints
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "tensorrt":
+                    env[alias.asname or alias.name] = MODULE
+
+    def _expression(self, node: ast.AST, env: dict[str, str]) -> None:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Attribute):
+                owner = self._type(sub.value, env)
+                if owner is not None:
+                    self.uses.append(Use(sub.lineno, None if owner == MODULE else owner, sub.attr))
+            if isinstance(sub, ast.Call) and sub.keywords:
+                func = sub.func
+                owner = self._type(func.value, env) if isinstance(func, ast.Attribute) else None
+                if owner is not None and isinstance(func, ast.Attribute):
+                    names = tuple(k.arg for k in sub.keywords if k.arg is not None)
+                    if owner == MODULE and func.attr in self.api.classes:
+                        self.uses.append(Use(sub.lineno, func.attr, "__init__", names))
+                    else:
+                        self.uses.append(
+                            Use(sub.lineno, None if owner == MODULE else owner, func.attr, names)
+                        )
+
+
+def uses(source: str, api: TrtPythonApi) -> tuple[list[Use], list[str]]:
+    """The TensorRT names ``source`` uses, and the kept results whose type RETURNS lacks."""
+    walker = _Walker(api)
+    walker.walk(ast.parse(source))
+    return sorted(set(walker.uses), key=lambda u: (u.line, str(u))), sorted(set(walker.untyped))
+
+
+def missing(found: list[Use], api: TrtPythonApi) -> Iterator[str]:
+    """Why each use is wrong on ``api``'s version: a name it lacks, a keyword it does not take."""
+    for use in found:
+        record = api.member(use.owner, use.name)
+        if record is None:
+            what = "overrides" if use.override else "uses"
+            yield f"line {use.line} {what} {use}, which TensorRT {api.version} lacks"
+        elif bad := [k for k in use.kwargs if k not in record["kwargs"]]:
+            yield (
+                f"line {use.line} passes {', '.join(bad)} to {use.owner or 'tensorrt'}.{use.name}, "
+                f"whose keywords in TensorRT {api.version} are {record['kwargs']}"
+            )
