@@ -31,6 +31,7 @@ SCHEMA_NAMES = (
     "stats",
     "history",
     "metrics",
+    "manifest",
 )
 LINE_SCHEMAS = ("objects", "warnings")  # of JSON lines; the others of one JSON document
 
@@ -254,7 +255,7 @@ def _warnings() -> dict[str, Any]:
 
 def schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the lines or file ``name`` (one of SCHEMA_NAMES) names."""
-    from edge import schema_bench, schema_files, schema_metrics
+    from edge import schema_bench, schema_files, schema_manifest, schema_metrics
 
     builders = {
         "objects": _objects,
@@ -266,6 +267,7 @@ def schema(name: str) -> dict[str, Any]:
         "stats": schema_files.stats_schema,
         "history": schema_files.history_schema,
         "metrics": schema_metrics.metrics_schema,
+        "manifest": schema_manifest.manifest_schema,
     }
     builder = builders.get(name)
     if builder is None:
@@ -316,7 +318,10 @@ def _refusal(validator: Any, text: str, *, whole: str) -> str | None:
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or whole
-    return f"{where}: {error.message}"
+    message, shown = error.message, repr(error.instance)
+    if len(shown) > 80:  # a whole record in the message buries what is wrong with it
+        message = message.replace(shown, f"the {type(error.instance).__name__}")
+    return f"{where}: {message}"
 
 
 def _no_constant(name: str) -> Any:
