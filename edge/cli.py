@@ -363,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
         "file; heartbeat: the file edge run or edge record --heartbeat rewrites while it runs; "
         "record: edge record --summary's file; bench: edge bench's report, bench.json; stats and "
         "history: the live viewer's GET /stats and /history; metrics: edge replay --out DIR's "
-        "metrics.json; manifest: an engines folder's manifest.json (edge build). Each field says "
+        "metrics.json; manifest: an engines folder's manifest.json (edge build); ranges: edge "
+        "calibrate's ranges JSON. Each field says "
         "its unit and when it is there; no other field is written.",
     )
     p.add_argument("name", choices=SCHEMA_NAMES, help="which output")

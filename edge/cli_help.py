@@ -221,6 +221,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("edge schema bench --check report/bench.json", "whether edge bench's report is"),
         ("edge schema metrics --check preds/metrics.json", "and edge replay's metrics"),
         ("edge schema manifest --check engines/manifest.json", "and an engines folder's manifest"),
+        ("edge schema ranges", "the JSON Schema of edge calibrate's ranges JSON (<model>.calib.json)"),
         (
             "edge schema stats --check stats.json",
             "a saved answer of the live viewer's /stats (history: /history)",

@@ -1,4 +1,4 @@
-"""The JSON Schema of ``engines/manifest.json``, which ``build_engines.py`` / ``edge build``
+"""The JSON Schemas of ``engines/manifest.json``, which ``build_engines.py`` / ``edge build``
 writes and the runtime reads: per engine what was built (model, size, backend, precision,
 tensors), from what (ONNX, weights, versions, calibration), the files and their hashes, the
 TensorRT lint and how the engine checked out against torch.
@@ -7,6 +7,9 @@ Every entry has the same fields; TensorRT's adds ``build_flags`` and ``build_not
 that depend on the build are null where they do not apply (no calibration for a float engine,
 no accuracy check with ``--verify-samples 0``, no GPU off TensorRT). Paths are relative to
 the engines folder (edge.manifest refuses any that leave it).
+
+And of ``edge calibrate``'s ranges JSON (``<stem>.calib.json``), which a build writes beside an
+INT8 engine too: its calibration record is the manifest's, less the files.
 """
 
 from __future__ import annotations
@@ -190,8 +193,8 @@ def _mixed_precision() -> dict[str, Any]:
     }
 
 
-def _calibrated() -> dict[str, Any]:
-    """calib.api.calibrate's record plus the files a build wrote (edge.build._calibrate)."""
+def _calibrated(*, files: bool) -> dict[str, Any]:
+    """calib.api.calibrate's record; ``files``: with the files a build wrote (edge.build._calibrate)."""
     equalized = closed_object(
         {
             "node": _text("a convolution whose input channels were equalized"),
@@ -226,7 +229,7 @@ def _calibrated() -> dict[str, Any]:
             "finer": number_field("how much finer the INT8 step became (null: zero range)", nullable=True),
         }
     )
-    files = closed_object(
+    written = closed_object(
         {
             "qdq_onnx": _text("the Q/DQ model (TensorRT's INT8 input; ONNX Runtime's artifact source)"),
             "ranges": _text("the ranges JSON (edge calibrate's)"),
@@ -236,7 +239,7 @@ def _calibrated() -> dict[str, Any]:
             ),
         }
     )
-    return closed_object(
+    record = closed_object(
         {
             "method": {"enum": ["minmax", "percentile", "entropy"], "description": "how ranges were set"},
             "percentile": number_field("the percentile (null: another method)", nullable=True),
@@ -267,10 +270,14 @@ def _calibrated() -> dict[str, Any]:
             "mixed_precision": _mixed_precision(),
             "activations": {"const": "int8 symmetric"},
             "weights": {"const": "int8 per-channel symmetric"},
-            "files": files,
+            "files": written,
         },
         description="INT8 calibrated on frames (--calib-data)",
     )
+    if not files:
+        del record["properties"]["files"]
+        record["required"].remove("files")
+    return record
 
 
 def _calibration() -> dict[str, Any]:
@@ -287,7 +294,7 @@ def _calibration() -> dict[str, Any]:
         "type": "object",
         "if": {"properties": {"method": {"const": "tensorrt10-cache"}}, "required": ["method"]},
         "then": from_cache,
-        "else": _calibrated(),
+        "else": _calibrated(files=True),
     }
     return {"anyOf": [{"type": "null"}, by_method], "description": "how INT8 was calibrated (null: not INT8)"}
 
@@ -394,6 +401,59 @@ def manifest_schema() -> dict[str, Any]:
                     "type": "object",
                     "additionalProperties": _entry(),
                     "description": "by engine id",
+                },
+            }
+        ),
+    }
+
+
+def ranges_schema() -> dict[str, Any]:
+    """edge calibrate's ``<stem>.calib.json`` (calib.api._write_ranges)."""
+    from_cache = closed_object(
+        {
+            "method": {
+                "type": "string",
+                "pattern": "^tensorrt-cache ",
+                "description": "tensorrt-cache (ALGORITHM, TensorRT VERSION): the cache's own header",
+            },
+            "source": _text("the TensorRT 10 calibration cache read (--from-cache)"),
+            "cache_sha256": _sha256("that cache"),
+            "tensors": integer_field("tensors it gave scales for", minimum=0),
+            "activations": {"const": "int8 symmetric"},
+            "weights": {"const": "int8 per-channel symmetric"},
+        },
+        description="ranges from a TensorRT 10 calibration cache (edge calibrate --from-cache)",
+    )
+    by_method = {
+        "type": "object",
+        "if": {"properties": {"method": {"pattern": "^tensorrt-cache "}}, "required": ["method"]},
+        "then": from_cache,
+        "else": _calibrated(files=False),
+    }
+    bound = {
+        "type": ["number", "null"],
+        "description": "null: not finite on the frames (left out of the cache)",
+    }
+    return {
+        **document(
+            "ranges",
+            "edge calibrate ranges",
+            "edge calibrate's <stem>.calib.json: how INT8 was calibrated and each activation's range, "
+            "the Q/DQ model's and the TensorRT 10 cache's source.",
+        ),
+        **closed_object(
+            {
+                "calibration": by_method,
+                "ranges": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "array",
+                        "items": bound,
+                        "minItems": 2,
+                        "maxItems": 2,
+                        "description": "[low, high] of its values; the scale: max(|low|, |high|) / 127",
+                    },
+                    "description": "by tensor name in the float model",
                 },
             }
         ),

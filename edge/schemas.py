@@ -32,6 +32,7 @@ SCHEMA_NAMES = (
     "history",
     "metrics",
     "manifest",
+    "ranges",
 )
 LINE_SCHEMAS = ("objects", "warnings")  # of JSON lines; the others of one JSON document
 
@@ -268,6 +269,7 @@ def schema(name: str) -> dict[str, Any]:
         "history": schema_files.history_schema,
         "metrics": schema_metrics.metrics_schema,
         "manifest": schema_manifest.manifest_schema,
+        "ranges": schema_manifest.ranges_schema,
     }
     builder = builders.get(name)
     if builder is None:

@@ -22,7 +22,7 @@ pytest.importorskip("jsonschema", reason="jsonschema is a test dependency: pip i
 
 
 @pytest.fixture(scope="module")
-def int8_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def int8_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An INT8 build that equalizes, fits ranges to ELUs and keeps layers in float (~8 s)."""
     out = tmp_path_factory.mktemp("int8_engines")
     req = BuildRequest(
@@ -37,7 +37,12 @@ def int8_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         int8_min_snr=80.0,  # more than all-INT8 gives: layers go back to float
     )
     build_all([req], out, show_progress=False, verify_samples=1)
-    return json.loads((out / "manifest.json").read_text())
+    return out
+
+
+@pytest.fixture()
+def int8_manifest(int8_folder: Path) -> dict[str, Any]:
+    return json.loads((int8_folder / "manifest.json").read_text())
 
 
 def tensorrt_entry(entry: dict[str, Any]) -> dict[str, Any]:
@@ -138,3 +143,29 @@ def test_edge_schema_manifest_checks_a_folder(
     capsys.readouterr()
     assert main(["schema", "manifest", "--check", str(tmp_path / "manifest.json")]) == 1
     assert "backend" in capsys.readouterr().out
+
+
+def test_edge_calibrates_ranges_files_are_valid(int8_folder: Path, tmp_path: Path) -> None:
+    """The ranges JSON a build writes (calibrated on frames), and one edge calibrate --from-cache
+    writes from that build's TensorRT 10 cache."""
+    (entry,) = json.loads((int8_folder / "manifest.json").read_text())["engines"].values()
+    files = entry["calibration"]["files"]
+    from_frames = (int8_folder / files["ranges"]).read_text()
+    assert check_document("ranges", from_frames) is None
+    model = int8_folder / (files["cache_float_onnx"] or entry["onnx"]["path"])
+    cache = int8_folder / files["tensorrt10_cache"]
+    argv = ["calibrate", str(model), "--from-cache", str(cache), "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    (made,) = tmp_path.glob("*.calib.json")
+    doc = json.loads(made.read_text())
+    assert doc["calibration"]["method"].startswith("tensorrt-cache (")
+    assert check_document("ranges", made.read_text()) is None
+    assert set(doc["ranges"]) == set(json.loads(from_frames)["ranges"])
+    # what a reader relies on is refused when it is not so
+    bad = json.loads(from_frames)
+    bad["ranges"][next(iter(bad["ranges"]))] = [0.0]
+    why = check_document("ranges", json.dumps(bad))
+    assert why is not None and why.startswith("ranges/"), why
+    doc["calibration"]["files"] = files  # a build's record, not edge calibrate's
+    why = check_document("ranges", json.dumps(doc))
+    assert why is not None and "files" in why, why

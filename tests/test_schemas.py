@@ -77,8 +77,9 @@ def test_every_line_of_real_runs_is_valid(lines: dict[str, list[dict[str, Any]]]
     # a live run's heartbeat: tests/stream/test_heartbeat.py; edge record's: tests/stream/test_record.py;
     # edge bench's reports: tests/test_bench.py and tests/test_bench_streams.py; the viewer's
     # /stats and /history: tests/viewer/test_viewer.py; edge replay's metrics.json: tests/test_replay.py
-    # and tests/stream/test_fit.py; the engines' manifest.json: tests/test_schema_manifest.py
-    others = {"heartbeat", "record", "bench", "stats", "history", "metrics", "manifest"}
+    # and tests/stream/test_fit.py; the engines' manifest.json
+    # and edge calibrate's ranges JSON: tests/test_schema_manifest.py
+    others = {"heartbeat", "record", "bench", "stats", "history", "metrics", "manifest", "ranges"}
     assert set(lines) == set(SCHEMA_NAMES) - others
     for name in lines:
         assert lines[name], name
