@@ -198,6 +198,7 @@ def build_one(
     progress: Progress | None = None,
 ) -> BuildResult:
     """Build (or reuse) one engine and record it in ``out_dir/manifest.json``."""
+    from edge.export.onnx import custom_ops
     from edge.models.zoo import get_entry
 
     req.validate()
@@ -252,6 +253,7 @@ def build_one(
             check = _verify(model, req, artifact, verify_samples)
         entry = _entry(req, entry_cfg, fp, weights, versions, onnx_path, artifact, check)
         entry["lint"] = lint
+        entry["custom_ops"] = custom_ops(onnx_path)  # the plugins the engine's graph asks for
         entry["export_key"] = ekey
         entry["onnx"]["reused_from"] = donor
         entry["calibration"] = calibration

@@ -368,13 +368,28 @@ def _entry() -> dict[str, Any]:
         "accuracy_check": {"anyOf": [{"type": "null"}, _accuracy_check()]},
         "built_at": {"type": "string", "format": "date-time", "description": "UTC, ISO 8601"},
         "lint": _lint(),
+        "custom_ops": {
+            "type": "array",
+            "items": closed_object(
+                {
+                    "domain": _text("the op's domain: edge.plugins"),
+                    "op_type": _text("the op: MultiLevelRoIAlign"),
+                    "plugin_version": _text("the TensorRT plugin version its nodes ask for", nullable=True),
+                    "plugin_namespace": _text("and namespace ('' the default one)", nullable=True),
+                    "nodes": integer_field("its nodes in the graph", minimum=1),
+                }
+            ),
+            "description": "the exported graph's custom ops: the TensorRT plugins the engine was built "
+            "with (empty: standard ops only, the form every backend runs; absent: built before "
+            "edge recorded them)",
+        },
         "build_flags": _build_flags(),
         "build_notes": _strings("TensorRT: what the plan noted (printed under the engine's line)"),
     }
     trt_only = ("build_flags", "build_notes")
     return closed_object(
         properties,
-        optional=trt_only,
+        optional=(*trt_only, "custom_ops"),
         allOf=[
             {
                 "if": {"properties": {"backend": {"const": "tensorrt"}}},

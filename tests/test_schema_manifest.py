@@ -16,6 +16,7 @@ from edge.backends.tensorrt import TrtBuildOptions, plan_build
 from edge.build import BuildRequest, build_all
 from edge.cli import main
 from edge.schemas import check_document, schema
+from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE, PLUGIN_NAMESPACE, PLUGIN_VERSION
 from tests.test_replay import listed_fields, written_fields
 
 pytest.importorskip("jsonschema", reason="jsonschema is a test dependency: pip install -e '.[dev]'")
@@ -55,7 +56,17 @@ def tensorrt_entry(entry: dict[str, Any]) -> dict[str, Any]:
         "build_flags": plan.record(),
         "build_notes": plan.notes,
         "device": {"gpu": "Orin (nvgpu)", "compute_capability": "8.7"},
-        "plugins": {"libmultilevel_roi_align.so": "0" * 64},
+        "plugins": {"libedge_roi_align_plugin.so": "0" * 64},
+        # what edge.export.onnx.custom_ops reads from the fused export (tests/export/test_onnx.py)
+        "custom_ops": [
+            {
+                "domain": DOMAIN,
+                "op_type": OP_TYPE,
+                "plugin_version": PLUGIN_VERSION,
+                "plugin_namespace": PLUGIN_NAMESPACE,
+                "nodes": 2,
+            }
+        ],
     }
     out["versions"]["tensorrt"] = "10.3.0.30"
     out["artifact"]["path"] = out["artifact"]["path"].replace(".ort.onnx", ".engine")

@@ -142,6 +142,34 @@ def export_onnx(
 STACK_TRACE_KEY = "pkg.torch.onnx.stack_trace"
 
 
+def custom_ops(path: str | Path) -> list[dict[str, Any]]:
+    """The custom-domain ops an exported model holds, as the manifest records them: domain, op,
+    the TensorRT plugin version and namespace its nodes carry (null where they carry none),
+    and how many nodes. Empty for the standard form every backend runs."""
+    from onnx import helper
+
+    from edge.export.lint import STANDARD_DOMAINS
+
+    model = onnx.load(str(path), load_external_data=False)
+    found: dict[tuple[str, str, str | None, str | None], int] = {}
+    for node in model.graph.node:
+        if node.domain in STANDARD_DOMAINS:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        version, namespace = (attrs.get(k) for k in ("plugin_version", "plugin_namespace"))
+        key = (
+            node.domain,
+            node.op_type,
+            version.decode() if isinstance(version, bytes) else version,
+            namespace.decode() if isinstance(namespace, bytes) else namespace,
+        )
+        found[key] = found.get(key, 0) + 1
+    return [
+        {"domain": d, "op_type": op, "plugin_version": v, "plugin_namespace": ns, "nodes": n}
+        for (d, op, v, ns), n in sorted(found.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2])))
+    ]
+
+
 def _drop_stack_traces(proto: onnx.ModelProto) -> None:
     """Remove the exporter's per-node Python stack traces: they hold the absolute paths of
     the source files, so the same model built from two checkouts would differ in bytes

@@ -84,3 +84,29 @@ def test_a_torch_too_old_to_export_is_named_before_the_export() -> None:
         )
     for new in ("2.6.0+cu124", "2.9.1+cu128", "2.13.0+cpu", "2.14.0.dev20261101", "3.0.0", "not-a-version"):
         assert exporter_problem(new) is None, new
+
+
+def test_custom_ops_name_the_plugin_and_its_version(
+    tiny_engines: Path, panoptic_exports: dict[str, Path]
+) -> None:
+    """What a build records in the manifest of the plugins its graph asks TensorRT for."""
+    from edge.export.onnx import custom_ops
+    from plugins.roi_align.onnx_export import PLUGIN_VERSION
+
+    fused = [n for n in onnx.load(str(panoptic_exports["plugin"])).graph.node if n.domain == "edge.plugins"]
+    assert len(fused) == 2  # the box head's and the mask head's pooling
+    assert custom_ops(panoptic_exports["plugin"]) == [
+        {
+            "domain": "edge.plugins",
+            "op_type": "MultiLevelRoIAlign",
+            "plugin_version": PLUGIN_VERSION,
+            "plugin_namespace": "",
+            "nodes": 2,
+        }
+    ]
+    assert custom_ops(panoptic_exports["standard"]) == []
+    # the form ONNX Runtime runs has none, and its builds say so
+    import json
+
+    entries = json.loads((tiny_engines / "manifest.json").read_text())["engines"].values()
+    assert [e["custom_ops"] for e in entries] == [[], []]
