@@ -12,6 +12,8 @@
 # back what finished (a call brings back at most 8 files); $OUT/steps.log has the output.
 # The device image lacks onnx-graphsurgeon; fetch it here first and carry the folder:
 #   pip download --no-deps -d .whl onnx-graphsurgeon      (then run(..., carry=[".whl"]))
+# and cuda-python for the CUDA-buffer tests (cuda-python, cuda-bindings, cuda-pathfinder wheels
+# for the device's Python: --python-version 3.12 --platform manylinux_2_28_x86_64 --only-binary=:all:)
 set -u -o pipefail
 OUT=${OUT:-out/gpu}
 WORK=${WORK:-/tmp/gpu_results}
@@ -36,9 +38,10 @@ for step in $steps; do
       python3 -c "import torch, triton, onnxruntime; print('torch', torch.__version__, 'triton', triton.__version__, 'ort', onnxruntime.__version__)" | tee -a "$WORK/env.txt"
       ;;
     gputests)
-      # only the tests marked gpu: the RoIAlign kernels against the reference and torchvision
+      # only the tests marked gpu: the RoIAlign kernels against the reference and torchvision,
+      # and the TensorRT runtime's CUDA buffers (torch's, and cuda-python's when carried)
       timeout 240 python3 -m pytest -q -p no:cacheprovider -m gpu tests/plugins tests/models \
-        tests/backends/test_torch.py 2>&1 | tee "$WORK/pytest_gpu_only.txt" | tail -25
+        tests/backends/test_torch.py tests/backends/test_cuda_io.py 2>&1 | tee "$WORK/pytest_gpu_only.txt" | tail -25
       ;;
     tests)
       timeout 300 python3 -m pytest -q -p no:cacheprovider -m "gpu or not gpu" \

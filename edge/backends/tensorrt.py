@@ -31,6 +31,7 @@ import numpy as np
 from packaging.version import Version
 
 from edge.backends.base import EngineBase, TensorSpec
+from edge.backends.cuda_io import CudaPythonIO, TorchIO, device_index, open_io
 from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError, ManifestError
 
 INSTALL_HINT = (
@@ -345,16 +346,14 @@ def engine_load_options(entry: Mapping[str, Any], engines_dir: Path) -> dict[str
     }
 
 
-_TORCH_DTYPES = ("float32", "float16", "int32", "int64", "int8", "uint8", "bool")
-
-
 class TensorRTEngine(EngineBase):
     """A deserialized engine with one execution context on its own CUDA stream.
 
-    Buffers are torch CUDA tensors (TensorRT reads and writes them in place) with pinned
-    host staging, so the copies run asynchronously on the engine's stream; CUDA events
-    around ``execute_async_v3`` give ``last_device_ms``. ``cuda_graph=True`` captures the
-    enqueue once and replays it (static shapes only, which every edge engine has).
+    Its tensors live in device buffers TensorRT reads and writes in place, staged through
+    pinned host memory so the copies run asynchronously on the engine's stream; CUDA events
+    around ``execute_async_v3`` give ``last_device_ms`` (edge.backends.cuda_io: torch's CUDA
+    tensors where torch has CUDA, else cuda-python; ``io`` chooses). ``cuda_graph=True``
+    captures the enqueue once and replays it (static shapes only, which every edge engine has).
     """
 
     name = "tensorrt"
@@ -367,17 +366,11 @@ class TensorRTEngine(EngineBase):
         cuda_graph: bool = False,
         plugin_libraries: tuple[str | Path, ...] = (),
         allow_host_code: bool = False,
+        io: str = "auto",
     ) -> None:
-        import torch
-
+        device_index(device)  # a bad device is named before TensorRT is needed
         trt = import_tensorrt()
-        if not torch.cuda.is_available():
-            raise BackendUnavailableError(
-                "the TensorRT runtime here uses torch's CUDA tensors, and this torch has no CUDA "
-                "(on a Jetson install NVIDIA's torch wheel for JetPack 6)"
-            )
         self.path = Path(path)
-        self.device = torch.device(device)
         self._logger = trt.Logger(trt.Logger.WARNING)
         trt.init_libnvinfer_plugins(self._logger, "")
         for library in plugin_libraries:  # an engine that uses a plugin needs it to deserialize
@@ -393,75 +386,47 @@ class TensorRTEngine(EngineBase):
             )
         self._engine = engine
         self._context = engine.create_execution_context()
-        self._stream = torch.cuda.Stream(self.device)
-        self._device_bufs: dict[str, Any] = {}
-        self._host_bufs: dict[str, Any] = {}
         self._inputs: list[TensorSpec] = []
         self._outputs: list[TensorSpec] = []
         for i in range(engine.num_io_tensors):
             tname = engine.get_tensor_name(i)
             shape = tuple(int(d) for d in engine.get_tensor_shape(tname))
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(tname))).name
-            spec = TensorSpec(tname, shape, dtype)
             is_input = engine.get_tensor_mode(tname) == trt.TensorIOMode.INPUT
-            (self._inputs if is_input else self._outputs).append(spec)
-            if dtype not in _TORCH_DTYPES:
-                raise BackendError(
-                    f"{self.path.name}: tensor {tname!r} has dtype {dtype}, which edge cannot stage"
-                )
-            tdtype = getattr(torch, dtype)
-            self._device_bufs[tname] = torch.empty(shape, dtype=tdtype, device=self.device)
-            self._host_bufs[tname] = torch.empty(shape, dtype=tdtype).pin_memory()
-            self._context.set_tensor_address(tname, self._device_bufs[tname].data_ptr())
+            (self._inputs if is_input else self._outputs).append(TensorSpec(tname, shape, dtype))
+        self._io: TorchIO | CudaPythonIO | None = None
+        try:
+            self._io = open_io(self._inputs, self._outputs, device=device, kind=io)
+        except BackendError as exc:
+            raise type(exc)(f"{self.path.name}: {exc}") from exc
+        for spec in [*self._inputs, *self._outputs]:
+            self._context.set_tensor_address(spec.name, self._io.address(spec.name))
         self.last_device_ms: float | None = None
-        self._graph: Any = None
         if cuda_graph:
-            self._capture_graph()
+            self._io.capture(self._enqueue)
+
+    def _buffers(self) -> TorchIO | CudaPythonIO:
+        if self._io is None:
+            raise BackendError(f"{self.path.name}: the engine was closed")
+        return self._io
 
     @property
     def outputs(self) -> list[TensorSpec]:
         return list(self._outputs)
 
     def _enqueue(self) -> None:
-        if self._graph is not None:
-            self._graph.replay()
-        elif not self._context.execute_async_v3(self._stream.cuda_stream):
+        if not self._context.execute_async_v3(self._buffers().stream_handle):
             raise BackendError(f"{self.path.name}: TensorRT failed to enqueue the inference")
 
-    def _capture_graph(self) -> None:
-        import torch
-
-        # TensorRT does its lazy set-up on the first enqueue; that must not be captured
-        with torch.cuda.stream(self._stream):
-            self._enqueue()
-        self._stream.synchronize()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, stream=self._stream):
-            self._context.execute_async_v3(self._stream.cuda_stream)
-        self._graph = graph
-
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        import torch
-
-        checked = self.check_feeds(feeds)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        with torch.cuda.stream(self._stream):
-            for spec in self._inputs:
-                self._host_bufs[spec.name].numpy()[...] = checked[spec.name]
-                self._device_bufs[spec.name].copy_(self._host_bufs[spec.name], non_blocking=True)
-            start.record(self._stream)
-            self._enqueue()
-            end.record(self._stream)
-            for spec in self._outputs:
-                self._host_bufs[spec.name].copy_(self._device_bufs[spec.name], non_blocking=True)
-        self._stream.synchronize()
-        self.last_device_ms = float(start.elapsed_time(end))
-        return {spec.name: self._host_bufs[spec.name].numpy().copy() for spec in self._outputs}
+        outputs, self.last_device_ms = self._buffers().run(self.check_feeds(feeds), self._enqueue)
+        return outputs
 
     def close(self) -> None:
-        # the context before the engine before the runtime: TensorRT's destruction order
-        self._graph = None
+        # the context before the engine before the runtime: TensorRT's destruction order; the
+        # buffers it wrote into once it is gone
         self._context = None
+        if self._io is not None:
+            self._io.close()
+            self._io = None
         self._engine = None
-        self._device_bufs.clear()
-        self._host_bufs.clear()
