@@ -46,15 +46,10 @@ def current_machine(backend: str) -> dict[str, Any]:
             machine["tensorrt"] = tensorrt.__version__
         except ImportError:
             machine["tensorrt"] = None
-        try:
-            import torch
+        from edge.backends.cuda_io import cuda_device
 
-            if torch.cuda.is_available():
-                major, minor = torch.cuda.get_device_capability(0)
-                machine["gpu"] = torch.cuda.get_device_name(0)
-                machine["compute_capability"] = f"{major}.{minor}"
-        except ImportError:
-            pass
+        if (gpu := cuda_device()) is not None:  # torch's view, or cuda-python's without it
+            machine["gpu"], machine["compute_capability"] = gpu["name"], gpu["compute_capability"]
         return machine
     return {}
 

@@ -208,16 +208,11 @@ def system_info() -> dict[str, Any]:
         "gpu": None,
         "jetson": jetson_info(),
     }
-    try:
+    from edge.backends.cuda_io import cuda_device
+
+    if (gpu := cuda_device()) is not None:  # torch's, or cuda-python's beside a CPU torch
         import torch
 
-        if torch.cuda.is_available():
-            major, minor = torch.cuda.get_device_capability(0)
-            info["gpu"] = {
-                "name": torch.cuda.get_device_name(0),
-                "compute_capability": f"{major}.{minor}",
-                "cuda": torch.version.cuda,
-            }
-    except ImportError:
-        pass
+        cuda = torch.version.cuda if gpu["via"] == "torch" else None
+        info["gpu"] = {"name": gpu["name"], "compute_capability": gpu["compute_capability"], "cuda": cuda}
     return info

@@ -69,6 +69,31 @@ def cuda_runtime() -> Any:
         ) from exc
 
 
+def cuda_device(index: int = 0) -> dict[str, str] | None:
+    """The CUDA GPU ``index`` as {"name", "compute_capability": "M.m", "via": "torch" or
+    "cuda-python"}: asked of torch where it has CUDA, else of cuda-python; None where neither
+    sees one (no GPU, no driver, or neither installed)."""
+    torch = _torch_cuda()
+    if torch is not None:
+        major, minor = torch.cuda.get_device_capability(index)
+        return {
+            "name": torch.cuda.get_device_name(index),
+            "compute_capability": f"{major}.{minor}",
+            "via": "torch",
+        }
+    try:
+        rt = cuda_runtime()
+    except BackendUnavailableError:
+        return None
+    err, props = rt.cudaGetDeviceProperties(index)
+    if err != rt.cudaError_t.cudaSuccess:
+        return None
+    name = props.name
+    if isinstance(name, bytes):
+        name = name.split(b"\0", 1)[0].decode(errors="replace")
+    return {"name": str(name), "compute_capability": f"{props.major}.{props.minor}", "via": "cuda-python"}
+
+
 def open_io(
     inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], *, device: str = "cuda:0", kind: str = "auto"
 ) -> TorchIO | CudaPythonIO:

@@ -178,8 +178,12 @@ def choose_backend(
     held = {str(e.get("backend")) for e in manifest.engines.values()}
     if device is not None:
         order: tuple[str, ...] = ("torch",)
-    elif held & {"tensorrt", "torch"} and _cuda_here():
-        order = ("tensorrt", "torch", "onnxruntime")
+    elif held & {"tensorrt", "torch"} and (gpu := _cuda_here()) is not None:
+        # a GPU that only cuda-python sees runs TensorRT; torch there is a CPU build, slower
+        # than ONNX Runtime
+        order = (
+            ("tensorrt", "torch", "onnxruntime") if gpu == "torch" else ("tensorrt", "onnxruntime", "torch")
+        )
     else:
         order = ("onnxruntime", "torch", "tensorrt")
     candidates = [b for b in order if b in held] or list(order[:1])
@@ -204,7 +208,7 @@ def choose_backend(
         # a backend with both kinds beats a faster one with only depth (or only panoptic)
         backend = max(fitting, key=lambda f: f[0])[1]
         if backend == "torch" and device is None:
-            device = "cuda" if order[0] == "tensorrt" else "cpu"
+            device = "cuda" if order[:2] == ("tensorrt", "torch") else "cpu"
         return backend, device
     if len(refusals) == 1:
         raise refusals[0]
@@ -300,12 +304,12 @@ def _fitting_entries(
     return chosen
 
 
-def _cuda_here() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+def _cuda_here() -> str | None:
+    """Who sees a CUDA GPU here: "torch", "cuda-python" (a CPU torch beside it), or None."""
+    from edge.backends.cuda_io import cuda_device
+
+    gpu = cuda_device()
+    return None if gpu is None else gpu["via"]
 
 
 def choose_entries(

@@ -192,3 +192,28 @@ def test_a_failing_cuda_call_is_named_on_a_gpu() -> None:
         pytest.skip("needs a CUDA GPU")
     with pytest.raises(BackendError, match="CUDA: cudaSetDevice failed with cudaErrorInvalidDevice"):
         open_io([], [], device="cuda:99", kind="cuda-python")
+
+
+@pytest.mark.skipif(_torch_cuda(), reason="this machine has a CUDA GPU")
+def test_no_gpu_is_seen_here() -> None:
+    """What edge run --backend auto, the engines' compatibility check and edge info ask."""
+    from edge.compat import current_machine
+    from edge.stream.engines import _cuda_here
+
+    assert cuda_io.cuda_device() is None and _cuda_here() is None
+    machine = current_machine("tensorrt")
+    assert "gpu" not in machine and "compute_capability" not in machine
+
+
+@pytest.mark.gpu
+@needs_cuda_python
+def test_cuda_python_sees_the_gpu_torch_sees(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _torch_cuda():
+        pytest.skip("needs a CUDA GPU")
+    by_torch = cuda_io.cuda_device()
+    monkeypatch.setattr(cuda_io, "_torch_cuda", lambda: None)  # as beside a CPU-only torch
+    by_cuda_python = cuda_io.cuda_device()
+    assert by_torch is not None and by_torch["via"] == "torch"
+    assert by_cuda_python is not None and by_cuda_python["via"] == "cuda-python"
+    assert by_cuda_python["name"] == by_torch["name"]
+    assert by_cuda_python["compute_capability"] == by_torch["compute_capability"]

@@ -197,7 +197,10 @@ def test_backend_auto_takes_the_fastest_the_folder_has(
     onnx_depth = next(e for e in manifest["engines"].values() if e["backend"] == "onnxruntime")
     manifest["engines"]["trt"] = {**onnx_depth, "id": "trt", "backend": "tensorrt", "built_at": "9999"}
     (both / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setattr(engines_mod, "_cuda_here", lambda: True)
+    monkeypatch.setattr(engines_mod, "_cuda_here", lambda: "cuda-python")
+    # a GPU only cuda-python sees (torch a CPU build): ONNX Runtime before torch on the CPU
+    assert choose_backend(both) == ("onnxruntime", None)
+    monkeypatch.setattr(engines_mod, "_cuda_here", lambda: "torch")
     assert choose_backend(both) == ("torch", "cuda")
     # refused for different reasons (an INT8 TensorRT engine that cannot run here, no INT8
     # engine for the others): each backend's is said
