@@ -10,6 +10,7 @@ captured graph) between the two events, and brings the outputs back.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -85,7 +86,10 @@ def cuda_device(index: int = 0) -> dict[str, str] | None:
         rt = cuda_runtime()
     except BackendUnavailableError:
         return None
-    err, props = rt.cudaGetDeviceProperties(index)
+    try:
+        err, props = rt.cudaGetDeviceProperties(index)
+    except RuntimeError:  # cuda-python 12.x without a driver: "Failed to dlopen libcuda.so.1"
+        return None
     if err != rt.cudaError_t.cudaSuccess:
         return None
     name = props.name
@@ -209,7 +213,12 @@ class CudaPythonIO:
     def _call(self, name: str, *args: Any) -> Any:
         """``cudart.name(*args)``'s value; its error as BackendError (BackendUnavailableError
         where there is no usable GPU or driver), naming the call."""
-        result = getattr(self._rt, name)(*args)
+        try:
+            result = getattr(self._rt, name)(*args)
+        except RuntimeError as exc:  # cuda-python 12.x raises where 13 returns an error
+            raise BackendUnavailableError(
+                f"CUDA: {name} failed: {exc} (is NVIDIA's driver installed?)"
+            ) from exc
         err, values = result[0], result[1:]
         if err != self._rt.cudaError_t.cudaSuccess:
             _, text = self._rt.cudaGetErrorName(err)
@@ -277,7 +286,8 @@ class CudaPythonIO:
         if self._stream is not None:
             releases.append((rt.cudaStreamDestroy, self._stream))
         for release, handle in releases:
-            release(handle)
+            with contextlib.suppress(RuntimeError):  # cuda-python 12.x with the driver gone
+                release(handle)
         self._graph_exec, self._events, self._stream = None, [], None
         self._dev.clear()
         self._pinned.clear()

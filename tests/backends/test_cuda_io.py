@@ -217,3 +217,30 @@ def test_cuda_python_sees_the_gpu_torch_sees(monkeypatch: pytest.MonkeyPatch) ->
     assert by_cuda_python is not None and by_cuda_python["via"] == "cuda-python"
     assert by_cuda_python["name"] == by_torch["name"]
     assert by_cuda_python["compute_capability"] == by_torch["compute_capability"]
+
+
+class _Cuda12WithoutDriver:
+    """cuda-python 12.6's runtime on a machine without NVIDIA's driver, as 12.6.2 behaves
+    there (13.x, which the tests install, returns cudaErrorInsufficientDriver instead): every
+    call raises RuntimeError("Failed to dlopen libcuda.so.1")."""
+
+    class cudaError_t:  # cuda-python's name
+        cudaSuccess = 0
+
+    def __getattr__(self, name: str) -> object:
+        def call(*args: object) -> object:
+            raise RuntimeError("Failed to dlopen libcuda.so.1")
+
+        return call
+
+
+def test_cuda_python_12_without_a_driver_is_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cuda_io, "cuda_runtime", _Cuda12WithoutDriver)
+    monkeypatch.setattr(cuda_io, "_torch_cuda", lambda: None)
+    assert cuda_io.cuda_device() is None  # edge run --backend auto goes on without a GPU
+    spec = TensorSpec("image", (1, 3, 4, 4), "float32")
+    with pytest.raises(
+        BackendUnavailableError,
+        match=r"CUDA: cudaSetDevice failed: Failed to dlopen libcuda.so.1 \(is NVIDIA's driver installed\?\)",
+    ):
+        open_io([spec], [spec], kind="cuda-python")
