@@ -91,9 +91,14 @@ def _cuda_tools() -> dict[str, Any]:
         nvcc = nvcc_release(find_nvcc())  # where the RoIAlign kernel build looks, JetPack's folder too
     except EdgeError:
         nvcc = None
+    from edge.backends.cuda_io import cuda_device
+
     triton = package_version("triton")
+    gpu = cuda_device()
     return {
         "cuda_python": package_version("cuda-python"),
+        # a GPU torch does not see (a CPU torch): the TensorRT runtime's buffers use cuda-python
+        "cuda_python_gpu": gpu if gpu is not None and gpu["via"] == "cuda-python" else None,
         "triton": triton,
         "nvcc": nvcc,
         "roi_align_cuda_kernel": choose_cuda_kernel(triton=triton is not None, nvcc=nvcc is not None),
@@ -149,6 +154,11 @@ def format_info(info: dict[str, Any]) -> str:
             f"GPU: {torch['gpu'] or 'none'}  compute capability: {torch['compute_capability'] or '-'}"
         )
     nvcc = info["nvcc"]
+    if (gpu := info.get("cuda_python_gpu")) is not None:
+        lines.append(
+            f"  GPU (cuda-python; torch has no CUDA): {gpu['name']}  compute capability: "
+            f"{gpu['compute_capability']}  (TensorRT engines run; torch engines on the CPU)"
+        )
     lines.append(
         f"  cuda-python: {info['cuda_python'] or 'not installed'}  "
         f"triton: {info['triton'] or 'not installed'}  "

@@ -61,3 +61,20 @@ def test_the_lines_of_a_jetson_with_its_gpu() -> None:
         "/usr/lib/python3/dist-packages/cv2 (pip uninstall opencv-python-headless uses that one)"
     )
     assert lines[-1] == "  Jetson: NVIDIA Jetson AGX Orin Developer Kit  L4T 36.4.3  power mode: MAXN"
+
+
+def test_a_gpu_only_cuda_python_sees_is_said() -> None:
+    """A Jetson image with PyPI's CPU torch and cuda-python: the GPU line comes from cuda-python."""
+    info = {
+        **machine_info(),
+        "torch": {"threads": 8, "cuda": None, "gpu": None, "compute_capability": None},
+        "cuda_python": "12.6.2.post1",
+        "cuda_python_gpu": {"name": "Orin", "compute_capability": "8.7", "via": "cuda-python"},
+    }
+    lines = format_info(info).splitlines()
+    assert "  torch threads: 8  CUDA: no  GPU: none  compute capability: -" in lines
+    assert (
+        "  GPU (cuda-python; torch has no CUDA): Orin  compute capability: 8.7  "
+        "(TensorRT engines run; torch engines on the CPU)" in lines
+    )
+    assert machine_info()["cuda_python_gpu"] is None  # none here
