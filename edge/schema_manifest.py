@@ -289,14 +289,19 @@ def _calibration() -> dict[str, Any]:
         },
         description="TensorRT 10's implicit INT8 from a calibration cache",
     )
-    # one object branch, chosen by the method: a refusal names the field, not the whole record
-    by_method = {
-        "type": "object",
-        "if": {"properties": {"method": {"const": "tensorrt10-cache"}}, "required": ["method"]},
-        "then": from_cache,
-        "else": _calibrated(files=True),
-    }
+    by_method = _by_method({"const": "tensorrt10-cache"}, from_cache, _calibrated(files=True))
     return {"anyOf": [{"type": "null"}, by_method], "description": "how INT8 was calibrated (null: not INT8)"}
+
+
+def _by_method(method: dict[str, Any], then: dict[str, Any], otherwise: dict[str, Any]) -> dict[str, Any]:
+    """``then`` where the record's method is ``method``, else ``otherwise``: one object branch,
+    chosen by the method, so a refusal names the field rather than the whole record."""
+    return {
+        "type": "object",
+        "if": {"properties": {"method": method}, "required": ["method"]},
+        "then": then,
+        "else": otherwise,
+    }
 
 
 def _build_flags() -> dict[str, Any]:
@@ -439,12 +444,7 @@ def ranges_schema() -> dict[str, Any]:
         },
         description="ranges from a TensorRT 10 calibration cache (edge calibrate --from-cache)",
     )
-    by_method = {
-        "type": "object",
-        "if": {"properties": {"method": {"pattern": "^tensorrt-cache "}}, "required": ["method"]},
-        "then": from_cache,
-        "else": _calibrated(files=False),
-    }
+    by_method = _by_method({"pattern": "^tensorrt-cache "}, from_cache, _calibrated(files=False))
     bound = {
         "type": ["number", "null"],
         "description": "null: not finite on the frames (left out of the cache)",
