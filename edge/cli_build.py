@@ -139,6 +139,12 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         help="TensorRT plugin library to load before parsing (repeatable)",
     )
     trt.add_argument(
+        "--no-roi-align-plugin",
+        action="store_true",
+        help="panoptic models without --plugin-lib: export TensorRT's per-level RoiAlign instead of "
+        "building edge's fused RoIAlign plugin (built once with nvcc where TensorRT's headers are)",
+    )
+    trt.add_argument(
         "--calib-cache",
         type=Path,
         metavar="PATH",
@@ -158,8 +164,48 @@ def _checkpoints(items: Sequence[str], models: Sequence[str]) -> dict[str, Path]
     return out
 
 
-def requests_from_args(args: argparse.Namespace) -> list[BuildRequest]:
-    from edge.models.zoo import bundled_weights
+def default_roi_align_plugin(args: argparse.Namespace) -> Path | None:
+    """The fused RoIAlign plugin for a TensorRT build of panoptic models not given --plugin-lib
+    (built once with nvcc); None where it is not wanted or cannot be built here, which is said."""
+    import importlib.util
+
+    from edge.models.zoo import get_entry
+
+    wanted = (
+        args.backend == "tensorrt"
+        and not args.plugin_lib
+        and not getattr(args, "no_roi_align_plugin", False)
+        and any(get_entry(m).kind == "panoptic" for m in args.models)
+        # without TensorRT the build stops at once, saying how to install it
+        and importlib.util.find_spec("tensorrt") is not None
+    )
+    if not wanted:
+        return None
+    from edge.backends.cuda_io import cuda_device
+    from plugins.roi_align.tensorrt_library import default_plugin
+
+    gpu = cuda_device()
+    print(
+        "RoIAlign plugin: looking for or building it (nvcc, a minute or two the first time)", file=sys.stderr
+    )
+    library, said = default_plugin(compute_capability=gpu["compute_capability"] if gpu else None)
+    if library is None:
+        print(
+            f"note: the fused RoIAlign plugin is not used: {said}; the panoptic engines run TensorRT's "
+            "per-level RoiAlign (--plugin-lib PATH gives one; --no-roi-align-plugin stops this note)",
+            file=sys.stderr,
+        )
+    else:
+        print(f"RoIAlign plugin: {library} ({said})", file=sys.stderr)
+    return library
+
+
+def requests_from_args(
+    args: argparse.Namespace, *, roi_align_plugin: Path | None = None
+) -> list[BuildRequest]:
+    """The build requests the arguments make; ``roi_align_plugin`` (default_roi_align_plugin's)
+    goes to the panoptic models' requests."""
+    from edge.models.zoo import bundled_weights, get_entry
 
     h, w = parse_size(args.size)
     ckpts = _checkpoints(args.checkpoint, args.models)
@@ -189,7 +235,8 @@ def requests_from_args(args: argparse.Namespace) -> list[BuildRequest]:
             gpu_fallback=not args.no_gpu_fallback,
             version_compatible=args.version_compatible,
             hardware_compatible=args.hardware_compatible,
-            plugin_libraries=tuple(args.plugin_lib),
+            plugin_libraries=tuple(args.plugin_lib)
+            + ((roi_align_plugin,) if roi_align_plugin and get_entry(m).kind == "panoptic" else ()),
             calib_cache=args.calib_cache,
         )
         for m in args.models
@@ -215,6 +262,10 @@ def run_build(args: argparse.Namespace) -> int:
     requests = requests_from_args(args)
     for warning in random_weight_warnings(requests, asked=getattr(args, "random_weights", False)):
         print(warning, file=sys.stderr)
+    for request in requests:  # bad input is said before minutes go on building the plugin
+        request.validate()
+    if (plugin := default_roi_align_plugin(args)) is not None:
+        requests = requests_from_args(args, roi_align_plugin=plugin)
     results = build_all(
         requests,
         args.out,
