@@ -190,9 +190,27 @@ def _tensorrt_args(entry: Mapping[str, Any], engines_dir: Path) -> list[str]:
         args.append("--hardware-compatible")
     from edge.backends.tensorrt import PLUGIN_FOLDER
 
-    for name in entry.get("plugins") or {}:  # copies of the libraries travel with the engines
+    plugins = entry.get("plugins") or {}
+    for name in plugins:  # copies of the libraries travel with the engines
         args.append(f"--plugin-lib {shlex.quote(str(engines_dir / PLUGIN_FOLDER / name))}")
+    if entry.get("backend") == "tensorrt" and not plugins and _pools_rois(entry):
+        # built with TensorRT's per-level RoiAlign: a build now takes edge's plugin by default
+        args.append("--no-roi-align-plugin")
     return args
+
+
+def _pools_rois(entry: Mapping[str, Any]) -> bool:
+    """A panoptic model's engine (RoIAlign in its RoI heads), by the manifest or the zoo."""
+    from edge.errors import ConfigError
+    from edge.models.zoo import get_entry
+
+    kind = entry.get("kind")
+    if kind is None:
+        try:
+            kind = get_entry(str(entry.get("model"))).kind
+        except ConfigError:
+            return False
+    return bool(kind == "panoptic")
 
 
 def check_compatible(

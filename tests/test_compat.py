@@ -47,7 +47,7 @@ def test_tensorrt_version_and_gpu_mismatch_named_with_rebuild_command() -> None:
     assert "compute capability 8.7 (Orin), this machine has 9.0 (NVIDIA H100)" in msg
     assert msg.endswith(
         "edge build --models panoptic_fpn_r18 --backend tensorrt --precision fp16 "
-        "--size 512x1024 --out engines --force"
+        "--size 512x1024 --no-roi-align-plugin --out engines --force"
     )
 
 
@@ -73,7 +73,7 @@ def test_onnxruntime_needs_same_or_newer() -> None:
 
 def test_rebuild_command_keeps_batch() -> None:
     entry = {**TRT_ENTRY, "inputs": [{"shape": [4, 3, 256, 512]}]}
-    assert "--size 256x512 --batch 4 --out e --force" in rebuild_command(entry, "e")
+    assert "--size 256x512 --batch 4 --no-roi-align-plugin --out e --force" in rebuild_command(entry, "e")
 
 
 def _requests(command: str) -> list[Any]:
@@ -146,6 +146,15 @@ def test_rebuild_command_keeps_weights_calibration_and_tensorrt_options(tmp_path
     # TensorRT 10 implicit INT8 from a cache
     cached = {**entry, "calibration": {"method": "tensorrt10-cache", "cache": "c/model.trt10.calib"}}
     assert _requests(rebuild_command(cached, "e"))[0].calib_cache == Path("c/model.trt10.calib")
+    # a panoptic engine with TensorRT's own RoiAlign is rebuilt so, not with edge's plugin
+    # (which a build now takes by default); one with the plugin, with its copy
+    plain = {**TRT_ENTRY, "kind": "panoptic", "plugins": {}}
+    assert "--no-roi-align-plugin" in rebuild_command(plain, "e")
+    assert _requests(rebuild_command(plain, "e"))[0].roi_align_form == "standard"
+    fused = {**plain, "plugins": {"libedge_roi_align_plugin-0123.so": "cd"}}
+    assert "--no-roi-align-plugin" not in rebuild_command(fused, "e")
+    assert _requests(rebuild_command(fused, "e"))[0].roi_align_form == "plugin"
+    assert "--no-roi-align-plugin" not in rebuild_command(entry, "e")  # a depth model has no RoIAlign
 
 
 def test_runtime_refuses_an_engine_from_a_newer_onnxruntime(tiny_engines: Path, tmp_path: Path) -> None:
