@@ -97,7 +97,12 @@ def open_engines(
     except ManifestError:
         if not build_missing:
             raise
+    from edge.cli_build import roi_align_plugin_for
+    from edge.models.zoo import get_entry
+
     h, w = cfg.size or DEFAULT_SIZE
+    names = list(models or DEFAULT_MODELS)
+    plugin = roi_align_plugin_for(backend=cfg.backend, models=names)  # TensorRT: edge's RoIAlign
     reqs = [
         BuildRequest(
             model=m,
@@ -107,8 +112,9 @@ def open_engines(
             precision=cfg.precision,
             checkpoint=bundled_weights(m),
             calib_data=calib_data,
+            plugin_libraries=(plugin,) if plugin and get_entry(m).kind == "panoptic" else (),
         )
-        for m in list(models or DEFAULT_MODELS)
+        for m in names
     ]
     build_all(reqs, engines, show_progress=show_progress)
     return load()

@@ -165,17 +165,30 @@ def _checkpoints(items: Sequence[str], models: Sequence[str]) -> dict[str, Path]
 
 
 def default_roi_align_plugin(args: argparse.Namespace) -> Path | None:
-    """The fused RoIAlign plugin for a TensorRT build of panoptic models not given --plugin-lib
-    (built once with nvcc); None where it is not wanted or cannot be built here, which is said."""
+    """roi_align_plugin_for the build's arguments."""
+    return roi_align_plugin_for(
+        backend=args.backend,
+        models=args.models,
+        given=args.plugin_lib,
+        refused=getattr(args, "no_roi_align_plugin", False),
+    )
+
+
+def roi_align_plugin_for(
+    *, backend: str, models: Sequence[str], given: Sequence[Path] = (), refused: bool = False
+) -> Path | None:
+    """The fused RoIAlign plugin for a TensorRT build of panoptic models not given a plugin
+    library (built once with nvcc); None where it is not wanted or cannot be built here, which
+    is said. edge build and edge bench's builds both ask this."""
     import importlib.util
 
     from edge.models.zoo import get_entry
 
     wanted = (
-        args.backend == "tensorrt"
-        and not args.plugin_lib
-        and not getattr(args, "no_roi_align_plugin", False)
-        and any(get_entry(m).kind == "panoptic" for m in args.models)
+        backend == "tensorrt"
+        and not given
+        and not refused
+        and any(get_entry(m).kind == "panoptic" for m in models)
         # without TensorRT the build stops at once, saying how to install it
         and importlib.util.find_spec("tensorrt") is not None
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.cli_build import build_parser, default_roi_align_plugin, requests_from_args
+from edge.cli_build import build_parser, default_roi_align_plugin, requests_from_args, roi_align_plugin_for
 from edge.errors import BuildError
 from plugins.roi_align import tensorrt_library as lib
 from tests.plugins.roi_align.test_tensorrt_plugin import NVCC, SRC, TRT_INCLUDE
@@ -79,6 +79,8 @@ def test_a_build_without_tensorrt_or_a_panoptic_model_asks_for_no_plugin(
             default_roi_align_plugin(parse(["--models", "panoptic_fpn_tiny", "--backend", "tensorrt"]))
             is None
         )
+        # edge bench's builds ask the same
+        assert roi_align_plugin_for(backend="tensorrt", models=["panoptic_fpn_tiny", "depth_tiny"]) is None
     assert capsys.readouterr().err == ""
     # a library found goes to the panoptic models alone
     args = parse(["--models", "panoptic_fpn_tiny", "depth_tiny", "--backend", "tensorrt"])
