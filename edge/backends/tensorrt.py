@@ -339,6 +339,14 @@ def engine_load_options(entry: Mapping[str, Any], engines_dir: Path) -> dict[str
             f"engine {entry.get('id')!r} was built with another {path.name} than {path} "
             f"(its sha256 differs); {rebuild}"
         )
+    if entry.get("custom_ops") and not entry.get("plugins"):
+        asked = ", ".join(
+            f"{op['domain']}::{op['op_type']} v{op['plugin_version']}" for op in entry["custom_ops"]
+        )
+        raise ManifestError(
+            f"engine {entry.get('id')!r} was built with the plugin {asked}, and its folder records no "
+            f"plugin library to load it from; rebuild it with --plugin-lib PATH --out {engines_dir}"
+        )
     flags = entry.get("build_flags") or {}
     return {
         "plugin_libraries": tuple(_plugin_libraries(entry, engines_dir)),

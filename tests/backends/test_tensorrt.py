@@ -250,3 +250,24 @@ def test_plugin_libraries_travel_with_the_engines_and_are_checked_on_load(tmp_pa
     copy.unlink()
     with pytest.raises(ManifestError, match="needs the plugin library .* which is missing; rebuild it"):
         engine_load_options(entry, engines)
+    # a graph that asks for a plugin (custom_ops) with no library recorded is refused by name,
+    # before TensorRT fails to deserialize it as "corrupt"
+    fused = {
+        "id": "panoptic_trt",
+        "custom_ops": [
+            {
+                "domain": "edge.plugins",
+                "op_type": "MultiLevelRoIAlign",
+                "plugin_version": "1",
+                "plugin_namespace": "",
+                "nodes": 2,
+            }
+        ],
+    }
+    with pytest.raises(
+        ManifestError,
+        match=r"engine 'panoptic_trt' was built with the plugin edge.plugins::MultiLevelRoIAlign v1, and its "
+        r"folder records no plugin library",
+    ):
+        engine_load_options(fused, engines)
+    assert engine_load_options({**fused, "custom_ops": []}, engines)["plugin_libraries"] == ()
