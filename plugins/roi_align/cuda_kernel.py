@@ -93,22 +93,26 @@ def library_name(archs: Sequence[int], nvcc: str) -> str:
 
 def build_library(archs: Sequence[int], *, cache_dir: Path | None = None) -> Path:
     """Build (once; later calls find it in the cache) the kernel's library for ``archs``."""
-    from edge.util.fs import atomic_path, exclusive_lock
-
     nvcc = find_nvcc()
     target = (cache_dir or default_cache_dir()) / library_name(archs, nvcc)
+    cmd = [nvcc, *_nvcc_flags(), "-shared", *_gencode(archs), *(str(SRC / s) for s in SOURCES)]
+    return build_once(target, cmd, what=f"the RoIAlign CUDA kernel for sm_{archs}")
+
+
+def build_once(target: Path, command: Sequence[str], *, what: str) -> Path:
+    """``target``, made by nvcc's ``command`` (``-o`` added) unless it exists: under a lock,
+    so two processes build it once, and atomically, so a failed or killed build leaves none."""
+    from edge.util.fs import atomic_path, exclusive_lock
+
     if target.is_file():
         return target
     with exclusive_lock(target.with_name(target.name + ".lock")):
         if target.is_file():  # another process built it while this one waited
             return target
         with atomic_path(target) as tmp:  # never a half-written library under the final name
-            cmd = [nvcc, *_nvcc_flags(), "-shared", *_gencode(archs), *(str(SRC / s) for s in SOURCES)]
-            proc = subprocess.run([*cmd, "-o", str(tmp)], capture_output=True, text=True)
+            proc = subprocess.run([*command, "-o", str(tmp)], capture_output=True, text=True)
             if proc.returncode != 0:
-                raise BuildError(
-                    f"nvcc could not build the RoIAlign CUDA kernel for sm_{archs}:\n{proc.stderr[-3000:]}"
-                )
+                raise BuildError(f"nvcc could not build {what}:\n{proc.stderr[-3000:]}")
     return target
 
 

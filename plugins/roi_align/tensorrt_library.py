@@ -16,8 +16,8 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from edge.errors import BackendUnavailableError, BuildError, EdgeError
-from plugins.roi_align.cuda_kernel import HEADERS, SRC, default_cache_dir, find_nvcc
+from edge.errors import BackendUnavailableError, BuildError, EdgeError, EngineInputError
+from plugins.roi_align.cuda_kernel import HEADERS, SRC, _gencode, build_once, default_cache_dir, find_nvcc
 
 PLUGIN_SOURCES = ("multilevel_roi_align_plugin.cpp", "roi_align_kernel.cu")
 # what build.sh hashes, in its order: the kernels' digest names their timings in TensorRT's
@@ -39,11 +39,13 @@ def kernels_digest() -> str:
 
 
 def _flags(archs: Sequence[int], include: Path) -> list[str]:
-    if not archs or any(not isinstance(a, int) or a < 50 for a in archs):
-        raise BuildError(f"GPU architectures must be SM numbers such as 87 or 90, got {list(archs)}")
+    try:
+        gencode = _gencode(archs)  # the kernel library's check of the architectures
+    except EngineInputError as exc:  # here, a build's
+        raise BuildError(str(exc)) from None
     return [
         *("-std=c++17", "-O3", "-shared", "-Xcompiler", "-fPIC,-Wno-deprecated-declarations"),
-        *(f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs),
+        *gencode,
         f'-DEDGE_KERNELS_DIGEST="{kernels_digest()}"',
         f"-I{include}",
     ]
@@ -69,8 +71,6 @@ def build_plugin_library(
 ) -> Path:
     """The plugin library for ``archs``, built on first use (a minute or two) and found in
     the cache after; BackendUnavailableError where nvcc or TensorRT's headers are missing."""
-    from edge.util.fs import atomic_path, exclusive_lock
-
     include = include or tensorrt_include()
     if include is None:
         raise BackendUnavailableError(
@@ -79,22 +79,8 @@ def build_plugin_library(
     _flags(archs, include)  # bad architectures are said before nvcc is looked for
     nvcc = find_nvcc()
     target = library_path(archs, include=include, nvcc=nvcc, cache_dir=cache_dir)
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(target.with_name(target.name + ".lock")):
-        if target.is_file():  # another process built it while this one waited
-            return target
-        with atomic_path(target) as tmp:  # never a half-written library under the final name
-            sources = [str(SRC / s) for s in PLUGIN_SOURCES]
-            proc = subprocess.run(
-                [nvcc, *_flags(archs, include), *sources, "-o", str(tmp)], capture_output=True, text=True
-            )
-            if proc.returncode != 0:
-                raise BuildError(
-                    f"nvcc could not build the RoIAlign plugin for sm_{list(archs)}:\n{proc.stderr[-3000:]}"
-                )
-    return target
+    command = [nvcc, *_flags(archs, include), *(str(SRC / s) for s in PLUGIN_SOURCES)]
+    return build_once(target, command, what=f"the RoIAlign plugin for sm_{list(archs)}")
 
 
 def default_plugin(
