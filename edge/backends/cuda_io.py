@@ -35,12 +35,14 @@ def device_index(device: str) -> int:
     raise ConfigError(f"device {device!r}: the TensorRT runtime takes cuda or cuda:N")
 
 
+def nbytes(spec: TensorSpec) -> int:
+    return math.prod(spec.shape) * np.dtype(spec.dtype).itemsize
+
+
 def host_array(address: int, spec: TensorSpec) -> np.ndarray:
     """A NumPy array over ``spec``'s bytes at ``address`` (pinned host memory), no copy."""
-    dtype = np.dtype(spec.dtype)
-    nbytes = math.prod(spec.shape) * dtype.itemsize
-    raw = (ctypes.c_byte * nbytes).from_address(address)
-    return np.frombuffer(memoryview(raw).cast("B"), dtype=dtype).reshape(spec.shape)
+    raw = (ctypes.c_byte * nbytes(spec)).from_address(address)
+    return np.frombuffer(memoryview(raw).cast("B"), dtype=spec.dtype).reshape(spec.shape)
 
 
 def _torch_cuda() -> Any:
@@ -83,19 +85,30 @@ def cuda_device(index: int = 0) -> dict[str, str] | None:
             "via": "torch",
         }
     try:
-        rt = cuda_runtime()
-    except BackendUnavailableError:
-        return None
-    try:
-        err, props = rt.cudaGetDeviceProperties(index)
-    except RuntimeError:  # cuda-python 12.x without a driver: "Failed to dlopen libcuda.so.1"
-        return None
-    if err != rt.cudaError_t.cudaSuccess:
+        props = cudart_call(cuda_runtime(), "cudaGetDeviceProperties", index)
+    except BackendError:  # no cuda-python, no driver, no such GPU
         return None
     name = props.name
     if isinstance(name, bytes):
         name = name.split(b"\0", 1)[0].decode(errors="replace")
     return {"name": str(name), "compute_capability": f"{props.major}.{props.minor}", "via": "cuda-python"}
+
+
+def cudart_call(rt: Any, name: str, *args: Any) -> Any:
+    """``rt.name(*args)``'s value (cuda-python's runtime ``rt``); its error as BackendError
+    (BackendUnavailableError where there is no usable GPU or driver), naming the call."""
+    try:
+        result = getattr(rt, name)(*args)
+    except RuntimeError as exc:  # cuda-python 12.x raises where 13 returns an error
+        raise BackendUnavailableError(f"CUDA: {name} failed: {exc} (is NVIDIA's driver installed?)") from exc
+    err, values = result[0], result[1:]
+    if err != rt.cudaError_t.cudaSuccess:
+        _, text = rt.cudaGetErrorName(err)
+        what = text.decode() if isinstance(text, bytes) else str(text)
+        unusable = ("cudaErrorInsufficientDriver", "cudaErrorNoDevice", "cudaErrorInvalidDevice")
+        cls = BackendUnavailableError if what in unusable else BackendError
+        raise cls(f"CUDA: {name} failed with {what}")
+    return values[0] if len(values) == 1 else (values or None)
 
 
 def open_io(
@@ -201,32 +214,16 @@ class CudaPythonIO:
             self._stream = self._call("cudaStreamCreate")
             self._events = [self._call("cudaEventCreate") for _ in range(2)]
             for spec in [*self.inputs, *self.outputs]:
-                nbytes = math.prod(spec.shape) * np.dtype(spec.dtype).itemsize
-                self._nbytes[spec.name] = nbytes
-                self._dev[spec.name] = int(self._call("cudaMalloc", max(nbytes, 1)))
-                self._pinned[spec.name] = int(self._call("cudaMallocHost", max(nbytes, 1)))
+                size = self._nbytes[spec.name] = nbytes(spec)
+                self._dev[spec.name] = int(self._call("cudaMalloc", max(size, 1)))
+                self._pinned[spec.name] = int(self._call("cudaMallocHost", max(size, 1)))
                 self._host[spec.name] = host_array(self._pinned[spec.name], spec)
         except BaseException:
             self.close()  # what was allocated before the failure
             raise
 
     def _call(self, name: str, *args: Any) -> Any:
-        """``cudart.name(*args)``'s value; its error as BackendError (BackendUnavailableError
-        where there is no usable GPU or driver), naming the call."""
-        try:
-            result = getattr(self._rt, name)(*args)
-        except RuntimeError as exc:  # cuda-python 12.x raises where 13 returns an error
-            raise BackendUnavailableError(
-                f"CUDA: {name} failed: {exc} (is NVIDIA's driver installed?)"
-            ) from exc
-        err, values = result[0], result[1:]
-        if err != self._rt.cudaError_t.cudaSuccess:
-            _, text = self._rt.cudaGetErrorName(err)
-            what = text.decode() if isinstance(text, bytes) else str(text)
-            unusable = ("cudaErrorInsufficientDriver", "cudaErrorNoDevice", "cudaErrorInvalidDevice")
-            cls = BackendUnavailableError if what in unusable else BackendError
-            raise cls(f"CUDA: {name} failed with {what}")
-        return values[0] if len(values) == 1 else (values or None)
+        return cudart_call(self._rt, name, *args)
 
     @property
     def stream_handle(self) -> int:
