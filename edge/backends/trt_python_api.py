@@ -61,6 +61,12 @@ def _blank_comments(text: str) -> str:
     return "".join(out)
 
 
+def _past_string(text: str, i: int) -> int:
+    """The index past the string literal opening at ``text[i]``."""
+    m = _STRING.match(text, i)
+    return m.end() if m else i + 1
+
+
 def _skip_balanced(text: str, i: int) -> int:
     """The index just past the bracket that closes the one at ``text[i]``."""
     pairs = {"(": ")", "{": "}", "[": "]", "<": ">"}
@@ -69,8 +75,7 @@ def _skip_balanced(text: str, i: int) -> int:
     while i < len(text) and stack:
         c = text[i]
         if c == '"':
-            m = _STRING.match(text, i)
-            i = m.end() if m else i + 1
+            i = _past_string(text, i)
             continue
         if c in "({[" or (c == "<" and stack[-1] == ">"):
             stack.append(pairs[c])
@@ -87,8 +92,7 @@ def _statement_end(text: str, i: int) -> int:
         if c == ";":
             return i
         if c == '"':
-            m = _STRING.match(text, i)
-            i = m.end() if m else i + 1
+            i = _past_string(text, i)
         elif c in "({[":
             i = _skip_balanced(text, i)
         else:
@@ -112,23 +116,10 @@ def _chain(text: str, start: int, end: int) -> Iterable[tuple[str, str, set[str]
         close = _skip_balanced(text, m.end() - 1)
         args = text[m.end() : close - 1]
         name = _STRING.match(args.lstrip())
-        if name is not None:
+        if name is not None or args.lstrip().startswith("py::init"):
             kwargs = {a or b for a, b in _KWARG.findall(args)}
-        elif args.lstrip().startswith("py::init"):
-            name, kwargs = None, {a or b for a, b in _KWARG.findall(args)}
-        else:
-            i = close
-            continue
-        yield m.group(1), (name.group(1) if name else "__init__"), kwargs
+            yield m.group(1), (name.group(1) if name else "__init__"), kwargs
         i = close
-
-
-@dataclass
-class _Binding:
-    name: str  # as Python sees it: "Builder", "ILogger.Severity"
-    kind: str  # class | enum
-    cpp: str
-    bases: list[str]
 
 
 def _bindings(text: str, api: dict[str, Any]) -> None:
@@ -187,8 +178,7 @@ def _split_top(text: str) -> list[str]:
     while i < len(text):
         c = text[i]
         if c == '"':
-            m = _STRING.match(text, i)
-            i = m.end() if m else i + 1
+            i = _past_string(text, i)
             continue
         if c in "({[<":
             depth += 1
@@ -265,32 +255,32 @@ def compact(per_version: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     def since(present: list[str]) -> list[str] | None:
         return None if present == versions else present
 
+    def merged(names_by_version: Mapping[str, Mapping[str, list[str]]]) -> dict[str, Any]:
+        """{name: its versions and keywords} of {version: {name: keywords}}."""
+        out: dict[str, Any] = {}
+        for name in sorted({n for names in names_by_version.values() for n in names}):
+            present = [v for v, names in names_by_version.items() if name in names]
+            kwargs = sorted({k for v in present for k in names_by_version[v][name]})
+            out[name] = {"versions": since(present), "kwargs": kwargs}
+        return out
+
     classes: dict[str, Any] = {}
     for name in sorted({c for api in per_version.values() for c in api["classes"]}):
-        having = [v for v in versions if name in per_version[v]["classes"]]
-        first = per_version[having[0]]["classes"][name]
-        members: dict[str, Any] = {}
-        for member in sorted({m for v in having for m in per_version[v]["classes"][name]["members"]}):
-            present = [v for v in having if member in per_version[v]["classes"][name]["members"]]
-            kwargs = sorted({k for v in present for k in per_version[v]["classes"][name]["members"][member]})
-            members[member] = {"versions": since(present), "kwargs": kwargs}
+        having = {v: per_version[v]["classes"][name] for v in versions if name in per_version[v]["classes"]}
+        first = next(iter(having.values()))
         classes[name] = {
             "kind": first["kind"],
             "bases": first["bases"],
-            "versions": since(having),
-            "members": members,
+            "versions": since(list(having)),
+            "members": merged({v: entry["members"] for v, entry in having.items()}),
         }
-    module: dict[str, Any] = {}
-    for member in sorted({m for api in per_version.values() for m in api["module"]}):
-        present = [v for v in versions if member in per_version[v]["module"]]
-        kwargs = sorted({k for v in present for k in per_version[v]["module"][member]})
-        module[member] = {"versions": since(present), "kwargs": kwargs}
+    module = merged({v: api["module"] for v, api in per_version.items()})
     return {"versions": versions, "classes": classes, "module": module}
 
 
 @dataclass(frozen=True)
 class TrtPythonApi:
-    """One version's API: ``has("Builder", "create_network")``, ``kwargs(...)``."""
+    """One version's API: ``has("Builder", "create_network")``, ``member(...)["kwargs"]``."""
 
     version: str
     classes: Mapping[str, Any]
