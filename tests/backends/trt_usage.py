@@ -134,8 +134,6 @@ class _Walker:
                 self._assign(target, kind, env)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             self._assign(node.target, self._type(node.value, env), env)
-        elif isinstance(node, ast.For):
-            pass  # loops over TensorRT objects' ranges hold ints
         elif isinstance(node, ast.Import | ast.ImportFrom):
             for alias in node.names:
                 if alias.name == "tensorrt":
