@@ -97,8 +97,7 @@ def open_engines(
     except ManifestError:
         if not build_missing:
             raise
-    from edge.cli_build import roi_align_plugin_for
-    from edge.models.zoo import get_entry
+    from edge.cli_build import roi_align_libraries, roi_align_plugin_for
 
     h, w = cfg.size or DEFAULT_SIZE
     names = list(models or DEFAULT_MODELS)
@@ -112,7 +111,7 @@ def open_engines(
             precision=cfg.precision,
             checkpoint=bundled_weights(m),
             calib_data=calib_data,
-            plugin_libraries=(plugin,) if plugin and get_entry(m).kind == "panoptic" else (),
+            plugin_libraries=roi_align_libraries(m, plugin),
         )
         for m in names
     ]

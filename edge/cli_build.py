@@ -164,6 +164,13 @@ def _checkpoints(items: Sequence[str], models: Sequence[str]) -> dict[str, Path]
     return out
 
 
+def roi_align_libraries(model: str, plugin: Path | None) -> tuple[Path, ...]:
+    """``plugin`` (roi_align_plugin_for's) for a model that pools RoIs, nothing for another."""
+    from edge.models.zoo import pools_rois
+
+    return (plugin,) if plugin is not None and pools_rois(model) else ()
+
+
 def default_roi_align_plugin(args: argparse.Namespace) -> Path | None:
     """roi_align_plugin_for the build's arguments."""
     return roi_align_plugin_for(
@@ -182,13 +189,13 @@ def roi_align_plugin_for(
     is said. edge build and edge bench's builds both ask this."""
     import importlib.util
 
-    from edge.models.zoo import get_entry
+    from edge.models.zoo import pools_rois
 
     wanted = (
         backend == "tensorrt"
         and not given
         and not refused
-        and any(get_entry(m).kind == "panoptic" for m in models)
+        and any(pools_rois(m) for m in models)
         # without TensorRT the build stops at once, saying how to install it
         and importlib.util.find_spec("tensorrt") is not None
     )
@@ -218,7 +225,7 @@ def requests_from_args(
 ) -> list[BuildRequest]:
     """The build requests the arguments make; ``roi_align_plugin`` (default_roi_align_plugin's)
     goes to the panoptic models' requests."""
-    from edge.models.zoo import bundled_weights, get_entry
+    from edge.models.zoo import bundled_weights
 
     h, w = parse_size(args.size)
     ckpts = _checkpoints(args.checkpoint, args.models)
@@ -248,8 +255,7 @@ def requests_from_args(
             gpu_fallback=not args.no_gpu_fallback,
             version_compatible=args.version_compatible,
             hardware_compatible=args.hardware_compatible,
-            plugin_libraries=tuple(args.plugin_lib)
-            + ((roi_align_plugin,) if roi_align_plugin and get_entry(m).kind == "panoptic" else ()),
+            plugin_libraries=tuple(args.plugin_lib) + roi_align_libraries(m, roi_align_plugin),
             calib_cache=args.calib_cache,
         )
         for m in args.models

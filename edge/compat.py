@@ -202,15 +202,14 @@ def _tensorrt_args(entry: Mapping[str, Any], engines_dir: Path) -> list[str]:
 def _pools_rois(entry: Mapping[str, Any]) -> bool:
     """A panoptic model's engine (RoIAlign in its RoI heads), by the manifest or the zoo."""
     from edge.errors import ConfigError
-    from edge.models.zoo import get_entry
+    from edge.models.zoo import pools_rois
 
-    kind = entry.get("kind")
-    if kind is None:
-        try:
-            kind = get_entry(str(entry.get("model"))).kind
-        except ConfigError:
-            return False
-    return bool(kind == "panoptic")
+    if (kind := entry.get("kind")) is not None:
+        return bool(kind == "panoptic")
+    try:
+        return pools_rois(str(entry.get("model")))
+    except ConfigError:
+        return False
 
 
 def check_compatible(

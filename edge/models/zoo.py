@@ -142,6 +142,11 @@ def get_entry(name: str) -> ZooEntry:
         raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
 
 
+def pools_rois(name: str) -> bool:
+    """A model with RoIAlign in it: a panoptic one's RoI heads."""
+    return get_entry(name).kind == "panoptic"
+
+
 def create_model(name: str, *, seed: int | None = 0) -> nn.Module:
     """The named model in eval mode; with ``seed`` its random init is reproducible."""
     import torch
