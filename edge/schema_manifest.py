@@ -92,12 +92,11 @@ def _lint() -> dict[str, Any]:
 
 def _detections() -> dict[str, Any]:
     """edge.verify.match_detections: one image's detections matched one to one."""
-    count = lambda what: integer_field(what, minimum=0)  # noqa: E731
     return closed_object(
         {
-            "ref_detections": count("the reference's detections"),
-            "out_detections": count("the engine's"),
-            "matched": count("pairs of the same label with boxes within the tolerance"),
+            "ref_detections": integer_field("the reference's detections", minimum=0),
+            "out_detections": integer_field("the engine's", minimum=0),
+            "matched": integer_field("pairs of the same label with boxes within the tolerance", minimum=0),
             "max_box_err_px": number_field("largest box corner difference of a pair (pixels)", minimum=0),
             "max_score_err": number_field("largest score difference of a pair", minimum=0),
             "max_mask_err": number_field("largest mask probability difference of a pair", minimum=0),
