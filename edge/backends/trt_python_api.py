@@ -1,13 +1,15 @@
 """TensorRT's Python API, as data: which classes, members, enum values and keyword arguments
-each TensorRT version's ``tensorrt`` module has (``data/tensorrt_python_api.json``).
+each TensorRT version's ``tensorrt`` module has, what kind of name each member is and each
+overload's parameters (``data/tensorrt_python_api.json``).
 
 TensorRT cannot be installed where edge is developed, so the calls edge/backends/tensorrt.py
 makes are checked against this instead (tests/backends/test_trt_python_api.py): a name that
 one supported version lacks fails the tests there, not a build on a Jetson.
 
 The data is read from NVIDIA's TensorRT repository (github.com/NVIDIA/TensorRT, Apache-2.0):
-the pybind11 bindings under ``python/src`` and the package's ``tensorrt/__init__.py``, at one
-tag per version. ``python -m edge.backends.trt_python_api REPO`` writes it again from a clone.
+the pybind11 bindings under ``python/src``, the package's ``tensorrt/__init__.py`` and, for
+the parameters of member functions bound without names, the C++ headers under ``include``, at
+one tag per version. ``python -m edge.backends.trt_python_api REPO`` writes it again from a clone.
 Only names are kept, no code or text of theirs.
 """
 
@@ -23,121 +25,97 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.backends.cpp_text import (
+    STRING,
+    binding_signature,
+    blank_comments,
+    skip_balanced,
+    split_args,
+    split_top,
+    statement_end,
+)
 from edge.errors import ConfigError
 
 DATA = Path(__file__).with_name("data") / "tensorrt_python_api.json"
 # JetPack 6.1/6.2's TensorRT, JetPack 7.0's, the last 10.x, and the desktop 11.x releases
 TAGS = {"10.3": "v10.3.0", "10.13": "v10.13.0", "10.16": "v10.16", "11.0": "v11.0", "11.1": "v11.1"}
-SOURCES = ("python/src", "python/packaging/bindings_wheel/tensorrt/__init__.py")
+# the bindings, the package's Python, and the C++ headers (how many parameters a bound member
+# function takes)
+SOURCES = ("python/src", "python/packaging/bindings_wheel/tensorrt/__init__.py", "include")
 
 _DECLARATION = re.compile(r"py::(class_|enum_)\s*<")
 _CHAINED = re.compile(r"\.\s*(def\w*|value)\s*\(")
-_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _KWARG = re.compile(r'"(\w+)"_a\b|py::arg\(\s*"(\w+)"\s*\)')
+# what each pybind11 binding call makes of its name: a method (called with parentheses), a
+# property (read, and assigned where not read-only), an enum value
+_KINDS = {
+    "def": "method",
+    "def_static": "static",
+    "value": "value",
+    "def_property": "property",
+    "def_readwrite": "property",
+    "def_property_static": "property",
+    "def_property_readonly": "readonly",
+    "def_readonly": "readonly",
+    "def_property_readonly_static": "readonly",
+}
+CALLABLE = {"method", "static", "function"}
 
 
-def _blank_comments(text: str) -> str:
-    """The C++ text with comments turned to spaces (string literals kept), offsets unchanged."""
-    out, i, n = list(text), 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == '"' or c == "'":
-            j = i + 1
-            while j < n and text[j] != c:
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
-        elif text.startswith("//", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            out[i:j] = " " * (j - i)
-            i = j
-        elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out[i:j] = [ch if ch == "\n" else " " for ch in text[i:j]]
-            i = j
-        else:
-            i += 1
-    return "".join(out)
+@dataclass(frozen=True)
+class _Def:
+    """One ``.def*(`` / ``.value(`` of a binding statement."""
+
+    method: str  # def, def_static, def_property, value, ...
+    name: str
+    kwargs: set[str]
+    signature: list[str] | None  # binding_signature's; None where unknown
 
 
-def _past_string(text: str, i: int) -> int:
-    """The index past the string literal opening at ``text[i]``."""
-    m = _STRING.match(text, i)
-    return m.end() if m else i + 1
-
-
-def _skip_balanced(text: str, i: int) -> int:
-    """The index just past the bracket that closes the one at ``text[i]``."""
-    pairs = {"(": ")", "{": "}", "[": "]", "<": ">"}
-    stack = [pairs[text[i]]]
-    i += 1
-    while i < len(text) and stack:
-        c = text[i]
-        if c == '"':
-            i = _past_string(text, i)
-            continue
-        if c in "({[" or (c == "<" and stack[-1] == ">"):
-            stack.append(pairs[c])
-        elif c == stack[-1]:
-            stack.pop()
-        i += 1
-    return i
-
-
-def _statement_end(text: str, i: int) -> int:
-    """The index of the ``;`` that ends the statement going on at ``i`` (brackets skipped)."""
-    while i < len(text):
-        c = text[i]
-        if c == ";":
-            return i
-        if c == '"':
-            i = _past_string(text, i)
-        elif c in "({[":
-            i = _skip_balanced(text, i)
-        else:
-            i += 1
-    return i
-
-
-def _chain(text: str, start: int, end: int) -> Iterable[tuple[str, str, set[str]]]:
-    """(method, first string argument, keyword names) of each ``.def*(`` / ``.value(`` called
-    at the top level of the statement text[start:end]."""
+def _chain(text: str, start: int, end: int, *, method: bool, headers: str) -> Iterable[_Def]:
+    """Each ``.def*(`` / ``.value(`` called at the top level of the statement text[start:end];
+    ``method``: the statement binds a class (its functions take the object first)."""
     i = start
     while i < end:
         c = text[i]
         if c in "({[":
-            i = _skip_balanced(text, i)
+            i = skip_balanced(text, i)
             continue
         m = _CHAINED.match(text, i)
         if m is None:
             i += 1
             continue
-        close = _skip_balanced(text, m.end() - 1)
+        close = skip_balanced(text, m.end() - 1)
         args = text[m.end() : close - 1]
-        name = _STRING.match(args.lstrip())
+        name = STRING.match(args.lstrip())
         if name is not None or args.lstrip().startswith("py::init"):
             kwargs = {a or b for a, b in _KWARG.findall(args)}
-            yield m.group(1), (name.group(1) if name else "__init__"), kwargs
+            kind = m.group(1)
+            signature = (
+                binding_signature(split_args(args), text, headers, method=method and kind == "def")
+                if kind in ("def", "def_static")
+                else None
+            )
+            yield _Def(kind, name.group(1) if name else "__init__", kwargs, signature)
         i = close
 
 
-def _bindings(text: str, api: dict[str, Any]) -> None:
+def _bindings(text: str, api: dict[str, Any], headers: str = "") -> None:
     """Add the classes, enums, members and module functions one binding file defines."""
-    text = _blank_comments(text)
+    text = blank_comments(text)
     variables: dict[str, str] = {"m": ""}
     cpp_names: dict[str, str] = api.setdefault("_cpp", {})
     for decl in _DECLARATION.finditer(text):
-        targs_end = _skip_balanced(text, decl.end() - 1)
-        targs = [a.strip() for a in _split_top(text[decl.end() : targs_end - 1])]
+        targs_end = skip_balanced(text, decl.end() - 1)
+        targs = [a.strip() for a in split_top(text[decl.end() : targs_end - 1])]
         rest = re.compile(r"\s*(\w*)\s*[({]").match(text, targs_end)
         if rest is None:
             continue
         var = rest.group(1)
         open_at = rest.end() - 1
-        close = _skip_balanced(text, open_at)
-        args = _split_top(text[open_at + 1 : close - 1])
-        if len(args) < 2 or not (pyname := _STRING.match(args[1].strip())):
+        close = skip_balanced(text, open_at)
+        args = split_top(text[open_at + 1 : close - 1])
+        if len(args) < 2 or not (pyname := STRING.match(args[1].strip())):
             continue
         scope = variables.get(args[0].strip(), args[0].strip())
         full = f"{scope}.{pyname.group(1)}" if scope else pyname.group(1)
@@ -148,24 +126,25 @@ def _bindings(text: str, api: dict[str, Any]) -> None:
         entry = _class(api, full, kind)
         entry["bases"] = entry["bases"] or bases
         if scope:  # a nested enum is an attribute of its class
-            _add_member(_class(api, scope, "class"), pyname.group(1), set())
+            _add_member(_class(api, scope, "class"), pyname.group(1), set(), "class")
         if var:
             variables[var] = full
-        end = _statement_end(text, close)
+        end = statement_end(text, close)
         exported = "export_values" in text[close:end]
-        for method, name, kwargs in _chain(text, close, end):
-            _add_member(entry, name, kwargs)
-            if method == "value" and exported and scope:
-                _add_member(api["classes"][scope], name, set())
+        for d in _chain(text, close, end, method=kind == "class", headers=headers):
+            _add_member(entry, d.name, d.kwargs, _KINDS.get(d.method, "attribute"), d.signature)
+            if d.method == "value" and exported and scope:
+                _add_member(api["classes"][scope], d.name, set(), "value")
     # statements on a binding's variable, and the module's own functions: VAR.def(...)
     for var, full in variables.items():
         owner = api["classes"][full] if full else api["module"]
         for m in re.finditer(rf'(?<![\w.]){re.escape(var)}\.attr\("(\w+)"\)\s*=(?!=)', text):
-            _add_member(owner, m.group(1), set())  # m.attr("float32") = ...
+            _add_member(owner, m.group(1), set(), "attribute")  # m.attr("float32") = ...
         for m in re.finditer(rf"(?<![\w.]){re.escape(var)}\s*(?=\.\s*def)", text):
-            end = _statement_end(text, m.end())
-            for _method, name, kwargs in _chain(text, m.end(), end):
-                _add_member(owner, name, kwargs)
+            end = statement_end(text, m.end())
+            for d in _chain(text, m.end(), end, method=bool(full), headers=headers):
+                kind = "function" if not full and d.method == "def" else _KINDS.get(d.method, "attribute")
+                _add_member(owner, d.name, d.kwargs, kind, d.signature)
 
 
 def _class(api: dict[str, Any], name: str, kind: str) -> dict[str, Any]:
@@ -173,28 +152,23 @@ def _class(api: dict[str, Any], name: str, kind: str) -> dict[str, Any]:
     return entry
 
 
-def _split_top(text: str) -> list[str]:
-    parts, depth, last, i = [], 0, 0, 0
-    while i < len(text):
-        c = text[i]
-        if c == '"':
-            i = _past_string(text, i)
-            continue
-        if c in "({[<":
-            depth += 1
-        elif c in ")}]>":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts.append(text[last:i])
-            last = i + 1
-        i += 1
-    parts.append(text[last:])
-    return parts
-
-
-def _add_member(entry: dict[str, Any], name: str, kwargs: set[str]) -> None:
-    members = entry.get("members", entry)  # a class's record, or the module's names
-    members[name] = sorted(set(members.get(name, [])) | kwargs)
+def _add_member(
+    entry: dict[str, Any],
+    name: str,
+    kwargs: set[str],
+    kind: str = "attribute",
+    signature: list[str] | None = None,
+) -> None:
+    """Record ``name`` in a class's record or the module's names: its keywords, what kind of
+    name it is ("attribute" where two bindings disagree: nothing is checked of it) and, for a
+    function, each overload's parameters."""
+    members = entry.get("members", entry)
+    record = members.setdefault(name, {"kwargs": [], "kind": kind, "signatures": []})
+    record["kwargs"] = sorted(set(record["kwargs"]) | kwargs)
+    if record["kind"] != kind:
+        record["kind"] = "attribute"
+    if kind in CALLABLE and signature not in record["signatures"]:
+        record["signatures"].append(signature)
 
 
 def _package(text: str, api: dict[str, Any]) -> None:
@@ -202,8 +176,13 @@ def _package(text: str, api: dict[str, Any]) -> None:
     tree = ast.parse(text.replace("##", "__"))  # its build fills ##PLACEHOLDERS## in
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
-            kw = {a.arg for a in node.args.args + node.args.kwonlyargs}
-            _add_member(api["module"], node.name, kw)
+            a = node.args
+            kw = {p.arg for p in a.args + a.kwonlyargs}
+            params = [p.arg for p in a.args]
+            for k in range(1, len(a.defaults) + 1):
+                params[-k] += "="
+            plain = not (a.posonlyargs or a.kwonlyargs or a.vararg or a.kwarg)
+            _add_member(api["module"], node.name, kw, "function", params if plain else None)
         elif isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -215,23 +194,29 @@ def _package(text: str, api: dict[str, Any]) -> None:
 
 
 def extract(files: Mapping[str, str]) -> dict[str, Any]:
-    """The API of one version from its sources: {path: text} for SOURCES' files."""
+    """The API of one version from its sources: {path: text} for SOURCES' files (.cpp, .h,
+    __init__.py)."""
     cpp = sorted(p for p in files if p.endswith(".cpp"))
     first: dict[str, Any] = {"classes": {}, "module": {}}
     for path in cpp:  # which C++ type is which Python class, for bases bound in another file
         _bindings(files[path], first)
     api: dict[str, Any] = {"classes": {}, "module": {}, "_cpp": first["_cpp"]}
+    headers = "\n".join(blank_comments(files[p]) for p in sorted(files) if p.endswith(".h"))
     for path in cpp:
-        _bindings(files[path], api)
+        _bindings(files[path], api, headers)
     for path, text in files.items():
         if path.endswith("__init__.py"):
             _package(text, api)
     api.pop("_cpp", None)
     for name, entry in api["classes"].items():  # every class and enum is an attribute of the module
         if "." not in name:
-            _add_member(api["module"], name, set())
+            _add_member(api["module"], name, set(), "class")
         entry["members"] = dict(sorted(entry["members"].items()))
     api["module"] = dict(sorted(api["module"].items()))
+    for members in [api["module"], *(entry["members"] for entry in api["classes"].values())]:
+        for record in members.values():
+            if record["kind"] not in CALLABLE:
+                del record["signatures"]
     api["classes"] = dict(sorted(api["classes"].items()))
     return api
 
@@ -245,7 +230,7 @@ def extract_from_git(repo: Path, tag: str) -> dict[str, Any]:
         ).stdout
 
     paths = git("ls-tree", "-r", "--name-only", tag, *SOURCES).split()
-    return extract({p: git("show", f"{tag}:{p}") for p in paths if p.endswith((".cpp", "__init__.py"))})
+    return extract({p: git("show", f"{tag}:{p}") for p in paths if p.endswith((".cpp", ".h", "__init__.py"))})
 
 
 def compact(per_version: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
@@ -255,13 +240,24 @@ def compact(per_version: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     def since(present: list[str]) -> list[str] | None:
         return None if present == versions else present
 
-    def merged(names_by_version: Mapping[str, Mapping[str, list[str]]]) -> dict[str, Any]:
-        """{name: its versions and keywords} of {version: {name: keywords}}."""
+    def shape(record: Mapping[str, Any]) -> dict[str, Any]:
+        """What a name is in one version: its kind, and a function's overloads."""
+        if record["kind"] in CALLABLE:
+            return {"kind": record["kind"], "signatures": record["signatures"]}
+        return {"kind": record["kind"]}
+
+    def merged(names_by_version: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+        """{name: its versions, keywords, kind and signatures} of {version: {name: record}}; a
+        version whose kind or signatures differ from the newest's has them in ``by_version``."""
         out: dict[str, Any] = {}
         for name in sorted({n for names in names_by_version.values() for n in names}):
             present = [v for v, names in names_by_version.items() if name in names]
-            kwargs = sorted({k for v in present for k in names_by_version[v][name]})
-            out[name] = {"versions": since(present), "kwargs": kwargs}
+            kwargs = sorted({k for v in present for k in names_by_version[v][name]["kwargs"]})
+            newest = shape(names_by_version[present[-1]][name])
+            out[name] = {"versions": since(present), "kwargs": kwargs, **newest}
+            older = {v: shape(names_by_version[v][name]) for v in present[:-1]}
+            if differing := {v: s for v, s in older.items() if s != newest}:
+                out[name]["by_version"] = differing
         return out
 
     classes: dict[str, Any] = {}
@@ -280,16 +276,21 @@ def compact(per_version: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrtPythonApi:
-    """One version's API: ``has("Builder", "create_network")``, ``member(...)["kwargs"]``."""
+    """One version's API: ``has("Builder", "create_network")``, ``member(...)["kwargs"]``;
+    a member's ``kind`` (method, static, function, property, readonly, value, class, attribute)
+    and a function's ``signatures``: per overload its parameters, ``name=`` with a default,
+    ``""`` unnamed (positional only), or None where the bindings do not say."""
 
     version: str
     classes: Mapping[str, Any]
     module: Mapping[str, Any]
 
     def _present(self, record: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-        """``record`` where it is of this version, else None."""
+        """``record`` as this version has it, or None where it lacks it."""
         if record is None or (record["versions"] is not None and self.version not in record["versions"]):
             return None
+        if (own := record.get("by_version", {}).get(self.version)) is not None:
+            return {k: v for k, v in {**record, **own}.items() if k != "by_version"}
         return record
 
     def member(self, cls: str | None, name: str) -> Mapping[str, Any] | None:

@@ -34,6 +34,12 @@ TENSORRT_10_ONLY = {
 
 BINDINGS = r"""
 // a comment with .def("not_a_member") in it
+namespace lambdas
+{
+static auto const grow = [](Thing& self, int by, std::vector<std::pair<int, int>> const& at)
+    -> std::vector<int> { return {}; };
+bool shrink(Thing& self, int by) { return self.shrink(by << 1); }
+} // namespace lambdas
 py::class_<IBase> base{m, "IBase", "doc"};
 py::enum_<IBase::Level>(base, "Level", py::arithmetic())
     .value("LOW", IBase::Level::kLOW)
@@ -42,72 +48,175 @@ py::enum_<IBase::Level>(base, "Level", py::arithmetic())
 base.def("shared", &IBase::shared, "x"_a);
 py::class_<Thing, IBase, std::unique_ptr<Thing, py::nodelete>>(m, "Thing")
     .def(py::init<int>(), "size"_a = 1)
-    .def("run", [](Thing& t, int n) { return t.run(n); }, "count"_a, py::arg("stream") = 0)
+    .def(py::init<int, float>())
+    .def("run", [](Thing& t, int n) { return t.run(n); }, "count"_a, py::arg("stream") = 1 << 4)
     .def_property("depth", &Thing::getDepth, &Thing::setDepth)
     .def_property_readonly_static("LIMIT", [](py::object) { return 4; })
-    .def("run", &Thing::runTwo, "flag"_a);
+    .def("run", &Thing::runTwo, "flag"_a)
+    .def("grow", lambdas::grow, "doc")
+    .def("shrink", &lambdas::shrink)
+    .def("reset", &Thing::reset, "doc")
+    .def("flush", &Thing::flush)
+    .def("pick", static_cast<int (Thing::*)(int, bool) const>(&Thing::pick))
+    .def("any", [](Thing& self, py::args rest) { return 0; })
+    .def_static("make", [](int a) { return Thing(a); });
 py::enum_<Mode>(m, "Mode").value("FAST", Mode::kFAST);
 m.def("make_thing", &makeThing, "size"_a);
 m.attr("float32") = DataType::kFLOAT;
+"""
+HEADERS = """
+class IBase
+{
+public:
+    //! flush(a, b) in a comment is no declaration
+    void flush() noexcept { mImpl->flush(); }
+};
+class TENSORRTAPI Thing : public IBase
+{
+public:
+    void reset() noexcept
+    {
+        return mImpl->reset(true);
+    }
+    int32_t pick(int32_t i, bool b) const noexcept;
+};
 """
 PACKAGE = """
 from .##TENSORRT_MODULE## import *
 __version__ = "##TENSORRT_PYTHON_VERSION##"
 def nptype(trt_type):
     pass
+def volume(iterable, *, strict=False):
+    pass
 Thing.__enter__ = lambda this: this
 """
+FILES = {
+    "python/src/infer/pyCore.cpp": BINDINGS,
+    "include/NvInfer.h": HEADERS,
+    "tensorrt/__init__.py": PACKAGE,
+}
 
 
 def test_bindings_are_read_into_names_bases_values_and_keywords() -> None:
-    api = extract({"python/src/infer/pyCore.cpp": BINDINGS, "tensorrt/__init__.py": PACKAGE})
-    assert api["classes"] == {
-        "IBase": {
-            "kind": "class",
-            "bases": [],
-            "members": {"HIGH": [], "LOW": [], "Level": [], "shared": ["x"]},
+    api = extract(FILES)
+    assert api["classes"]["IBase"] == {
+        "kind": "class",
+        "bases": [],
+        "members": {
+            "HIGH": {"kwargs": [], "kind": "value"},
+            "LOW": {"kwargs": [], "kind": "value"},
+            "Level": {"kwargs": [], "kind": "class"},
+            "shared": {"kwargs": ["x"], "kind": "method", "signatures": [["x"]]},
         },
-        "IBase.Level": {"kind": "enum", "bases": [], "members": {"HIGH": [], "LOW": []}},
-        "Mode": {"kind": "enum", "bases": [], "members": {"FAST": []}},
-        "Thing": {
-            "kind": "class",
-            "bases": ["IBase"],
-            "members": {
-                "LIMIT": [],
-                "__enter__": [],
-                "__init__": ["size"],
-                "depth": [],
-                "run": ["count", "flag", "stream"],
-            },
-        },
+    }
+    assert api["classes"]["IBase.Level"]["members"] == {
+        "HIGH": {"kwargs": [], "kind": "value"},
+        "LOW": {"kwargs": [], "kind": "value"},
+    }
+    assert api["classes"]["Mode"] == {
+        "kind": "enum",
+        "bases": [],
+        "members": {"FAST": {"kwargs": [], "kind": "value"}},
+    }
+    thing = api["classes"]["Thing"]
+    assert thing["bases"] == ["IBase"]
+    assert {name: (r["kwargs"], r["kind"]) for name, r in thing["members"].items()} == {
+        "LIMIT": ([], "readonly"),
+        "__enter__": ([], "attribute"),
+        "__init__": (["size"], "method"),
+        "any": ([], "method"),
+        "depth": ([], "property"),
+        "flush": ([], "method"),
+        "grow": ([], "method"),
+        "make": ([], "static"),
+        "pick": ([], "method"),
+        "reset": ([], "method"),
+        "run": (["count", "flag", "stream"], "method"),
+        "shrink": ([], "method"),
+    }
+    # each overload's parameters: named (with a default: "="), or counted from the function
+    # bound (a lambda or helper less the object, a member function from the headers, bases
+    # searched, a member pointer's type), "" for each unnamed one; None where *args hides them
+    assert {name: r.get("signatures") for name, r in thing["members"].items()} == {
+        "LIMIT": None,
+        "__enter__": None,
+        "__init__": [["size="], ["", ""]],
+        "any": [None],
+        "depth": None,
+        "flush": [[]],
+        "grow": [["", ""]],
+        "make": [[""]],
+        "pick": [["", ""]],
+        "reset": [[]],
+        "run": [["count", "stream="], ["flag"]],
+        "shrink": [[""]],
     }
     assert api["module"] == {
-        "IBase": [],
-        "Mode": [],
-        "Thing": [],
-        "__version__": [],
-        "float32": [],
-        "make_thing": ["size"],
-        "nptype": ["trt_type"],
+        "IBase": {"kwargs": [], "kind": "class"},
+        "Mode": {"kwargs": [], "kind": "class"},
+        "Thing": {"kwargs": [], "kind": "class"},
+        "__version__": {"kwargs": [], "kind": "attribute"},
+        "float32": {"kwargs": [], "kind": "attribute"},
+        "make_thing": {"kwargs": ["size"], "kind": "function", "signatures": [["size"]]},
+        "nptype": {"kwargs": ["trt_type"], "kind": "function", "signatures": [["trt_type"]]},
+        "volume": {"kwargs": ["iterable", "strict"], "kind": "function", "signatures": [None]},
     }
+
+
+def _record(kwargs: list[str], kind: str = "method", signatures: list | None = None) -> dict:
+    return {"kwargs": kwargs, "kind": kind, "signatures": signatures if signatures is not None else [kwargs]}
 
 
 def test_compact_keeps_which_versions_have_each_name() -> None:
     old = {
-        "classes": {"A": {"kind": "class", "bases": [], "members": {"f": ["x"], "g": []}}},
-        "module": {"A": []},
+        "classes": {
+            "A": {
+                "kind": "class",
+                "bases": [],
+                "members": {"f": _record(["x"]), "g": _record([]), "p": {"kwargs": [], "kind": "property"}},
+            }
+        },
+        "module": {"A": {"kwargs": [], "kind": "class"}},
     }
     new = {
-        "classes": {"A": {"kind": "class", "bases": [], "members": {"f": ["x", "y"]}}},
-        "module": {"A": []},
+        "classes": {
+            "A": {
+                "kind": "class",
+                "bases": [],
+                "members": {"f": _record(["x", "y"]), "p": {"kwargs": [], "kind": "readonly"}},
+            }
+        },
+        "module": {"A": {"kwargs": [], "kind": "class"}},
     }
     doc = compact({"10.3": old, "11.1": new})
     assert doc["classes"]["A"]["members"] == {
-        "f": {"versions": None, "kwargs": ["x", "y"]},
-        "g": {"versions": ["10.3"], "kwargs": []},
+        "f": {
+            "versions": None,
+            "kwargs": ["x", "y"],
+            "kind": "method",
+            "signatures": [["x", "y"]],
+            "by_version": {"10.3": {"kind": "method", "signatures": [["x"]]}},
+        },
+        "g": {"versions": ["10.3"], "kwargs": [], "kind": "method", "signatures": [[]]},
+        "p": {
+            "versions": None,
+            "kwargs": [],
+            "kind": "readonly",
+            "by_version": {"10.3": {"kind": "property"}},
+        },
     }
     assert load_from(doc, "11.1").member("A", "g") is None
-    assert load_from(doc, "10.3").member("A", "g") == {"versions": ["10.3"], "kwargs": []}
+    assert load_from(doc, "10.3").member("A", "g") == {
+        "versions": ["10.3"],
+        "kwargs": [],
+        "kind": "method",
+        "signatures": [[]],
+    }
+    # each version sees its own kind and overloads
+    assert load_from(doc, "10.3").member("A", "f")["signatures"] == [["x"]]
+    assert load_from(doc, "11.1").member("A", "f")["signatures"] == [["x", "y"]]
+    assert load_from(doc, "10.3").member("A", "p")["kind"] == "property"
+    assert load_from(doc, "11.1").member("A", "p")["kind"] == "readonly"
 
 
 def load_from(doc: dict, version: str) -> trt_python_api.TrtPythonApi:
@@ -140,12 +249,15 @@ def test_the_data_is_what_the_tensorrt_sources_give() -> None:
 @pytest.mark.parametrize("version", versions())
 def test_every_tensorrt_name_edge_uses_exists(version: str) -> None:
     api = load(version)
-    problems, checked = [], set()
+    problems, checked, shaped = [], set(), set()
     for relative in SOURCES:
         found, untyped = uses((ROOT / relative).read_text(), api)
         assert not untyped, f"{relative}: add what these return to RETURNS in tests/backends/trt_usage.py"
         for use in found:
             checked.add((use.owner, use.name))
+            overloads = (api.member(use.owner, use.name) or {}).get("signatures", [None])
+            if use.access == "call" and use.positional is not None and None not in overloads:
+                shaped.add((use.owner, use.name))
             if version.startswith("10.") or (use.name, use.owner) not in TENSORRT_10_ONLY:
                 problems += [f"{relative} {why}" for why in missing([use], api)]
     assert not problems, "\n".join(problems)
@@ -161,6 +273,16 @@ def test_every_tensorrt_name_edge_uses_exists(version: str) -> None:
         ("Logger", "WARNING"),
         (None, "nptype"),
     } <= checked
+    # and the calls whose arguments were held to every overload's parameters
+    assert {
+        ("IOptimizationProfile", "set_shape"),
+        ("IExecutionContext", "set_tensor_address"),
+        ("IBuilderConfig", "set_memory_pool_limit"),
+        ("Runtime", "__init__"),
+        ("Builder", "create_builder_config"),  # no names in its binding: counted from NvInfer.h
+        ("ITimingCache", "serialize"),
+    } <= shaped
+    assert len(shaped) >= 25
 
 
 def test_what_only_tensorrt_10_has_is_only_reached_there() -> None:
@@ -201,6 +323,55 @@ def build(onnx):
         "line 7 uses IBuilderConfig.max_workspace_size, which TensorRT 10.3 lacks",
         "line 9 uses Builder.build_engine, which TensorRT 10.3 lacks",
         "line 11 overrides IInt8EntropyCalibrator2.read_calibration_cach, which TensorRT 10.3 lacks",
+    ]
+
+
+def test_a_call_of_the_wrong_shape_is_found() -> None:
+    """What the names alone cannot show: a property called, a method read and never called,
+    a read-only property assigned, a call no overload takes, an override TensorRT's call
+    would not fit."""
+    source = """
+import tensorrt as trt
+def run(data, names):
+    logger = trt.Logger()
+    runtime = trt.Runtime(logger, 1)
+    engine = runtime.deserialize_cuda_engine(data, True)
+    context = engine.create_execution_context()
+    context.engine = engine
+    if engine.get_tensor_name:
+        context.set_tensor_address(names[0])
+    flags = trt.Builder(logger).create_builder_config().flags()
+    context.set_tensor_address(*names)
+    context.set_tensor_address(name=names[0], memory=0)
+    context.set_tensor_address(names[0], name=names[0])
+    config = trt.Builder(logger).create_builder_config()
+    config.set_flag(trt.BuilderFlag.FP16())
+    config.flags = 0
+    class Calibrator(trt.IInt8EntropyCalibrator2):
+        def get_batch(self, names, stream):
+            return None
+        def get_batch_size(self, *rest):
+            return 1
+        def write_calibration_cache(self):
+            pass
+"""
+    found, _ = uses(source, load("10.3"))
+    assert list(missing(found, load("10.3"))) == [
+        "line 5 calls Runtime.__init__ with 2 positional argument(s); TensorRT 10.3 takes (logger)",
+        "line 6 calls Runtime.deserialize_cuda_engine with 2 positional argument(s); "
+        "TensorRT 10.3 takes (serialized_engine) or (stream_reader)",
+        "line 8 assigns to IExecutionContext.engine, a read-only property in TensorRT 10.3",
+        "line 9 reads ICudaEngine.get_tensor_name without calling it, a method in TensorRT 10.3",
+        "line 10 calls IExecutionContext.set_tensor_address with 1 positional argument(s); "
+        "TensorRT 10.3 takes (name, memory)",
+        "line 11 calls IBuilderConfig.flags, a property in TensorRT 10.3",
+        "line 14 calls IExecutionContext.set_tensor_address(name=) with 1 positional argument(s) and name=; "
+        "TensorRT 10.3 takes (name, memory)",
+        "line 16 calls BuilderFlag.FP16, an enum value in TensorRT 10.3",
+        "line 19 overrides IInt8EntropyCalibrator2.get_batch with the wrong parameters: "
+        "TensorRT 10.3 calls it with (names)",
+        "line 23 overrides IInt8EntropyCalibrator2.write_calibration_cache with the wrong parameters: "
+        "TensorRT 10.3 calls it with (cache)",
     ]
 
 

@@ -12,7 +12,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from edge.backends.trt_python_api import TrtPythonApi
+from edge.backends.trt_python_api import CALLABLE, TrtPythonApi
 
 MODULE = "<module>"
 # what the methods edge keeps the results of return; None: no TensorRT object (bool, str, ...)
@@ -45,6 +45,11 @@ class Use:
     name: str
     kwargs: tuple[str, ...] = ()
     override: bool = False  # a method of a Python subclass that TensorRT calls back
+    access: str = "load"  # "call", "store" (assigned or deleted) or "load" (read otherwise)
+    # a call's positional arguments (None: a *starred one, or not a call); an override's
+    # parameters after self: how many it needs and how many it takes (None: *args)
+    positional: int | None = None
+    takes: tuple[int, int | None] | None = None
 
     def __str__(self) -> str:
         what = f"{self.owner}.{self.name}" if self.owner else f"tensorrt.{self.name}"
@@ -120,7 +125,10 @@ class _Walker:
             bases = [b for b in (self._type(base, env) for base in node.bases) if b and b != MODULE]
             for stmt in node.body:
                 if bases and isinstance(stmt, ast.FunctionDef) and not stmt.name.startswith("__"):
-                    self.uses.append(Use(stmt.lineno, bases[0], stmt.name, override=True))
+                    a = stmt.args
+                    params = len(a.posonlyargs) + len(a.args) - 1  # self
+                    takes = (params - len(a.defaults), None if a.vararg else params)
+                    self.uses.append(Use(stmt.lineno, bases[0], stmt.name, override=True, takes=takes))
                 self._scope(stmt, inner)
             return
         for child in ast.iter_child_nodes(node):
@@ -139,23 +147,39 @@ class _Walker:
                 if alias.name == "tensorrt":
                     env[alias.asname or alias.name] = MODULE
 
+    def _is_class(self, node: ast.expr, env: dict[str, str]) -> bool:
+        """Whether ``node`` is a TensorRT class itself (``trt.Builder``), not one of its objects."""
+        return (
+            isinstance(node, ast.Attribute)
+            and self._type(node.value, env) == MODULE
+            and node.attr in self.api.classes
+        )
+
     def _expression(self, node: ast.AST, env: dict[str, str]) -> None:
+        calls = {id(c.func): c for c in ast.walk(node) if isinstance(c, ast.Call)}
         for sub in ast.walk(node):
-            if isinstance(sub, ast.Attribute):
-                owner = self._type(sub.value, env)
-                if owner is not None:
-                    self.uses.append(Use(sub.lineno, None if owner == MODULE else owner, sub.attr))
-            if isinstance(sub, ast.Call) and sub.keywords:
-                func = sub.func
-                owner = self._type(func.value, env) if isinstance(func, ast.Attribute) else None
-                if owner is not None and isinstance(func, ast.Attribute):
-                    names = tuple(k.arg for k in sub.keywords if k.arg is not None)
-                    if owner == MODULE and func.attr in self.api.classes:
-                        self.uses.append(Use(sub.lineno, func.attr, "__init__", names))
-                    else:
-                        self.uses.append(
-                            Use(sub.lineno, None if owner == MODULE else owner, func.attr, names)
-                        )
+            if not isinstance(sub, ast.Attribute) or (owner := self._type(sub.value, env)) is None:
+                continue
+            owned_by = None if owner == MODULE else owner
+            call = calls.get(id(sub))
+            if call is None:
+                access = "load" if isinstance(sub.ctx, ast.Load) else "store"
+                self.uses.append(Use(sub.lineno, owned_by, sub.attr, access=access))
+                continue
+            names = tuple(k.arg for k in call.keywords if k.arg is not None)
+            starred = any(isinstance(a, ast.Starred) for a in call.args)
+            positional = None if starred else len(call.args)
+            if self._is_class(sub.value, env) and positional:
+                positional -= 1  # trt.Class.method(self, ...): the object passed by hand
+            if owner == MODULE and sub.attr in self.api.classes:  # a constructor: the class, its __init__
+                self.uses.append(Use(sub.lineno, None, sub.attr, access="call"))
+                self.uses.append(
+                    Use(sub.lineno, sub.attr, "__init__", names, access="call", positional=positional)
+                )
+            else:
+                self.uses.append(
+                    Use(sub.lineno, owned_by, sub.attr, names, access="call", positional=positional)
+                )
 
 
 def uses(source: str, api: TrtPythonApi) -> tuple[list[Use], list[str]]:
@@ -165,15 +189,84 @@ def uses(source: str, api: TrtPythonApi) -> tuple[list[Use], list[str]]:
     return sorted(set(walker.uses), key=lambda u: (u.line, str(u))), sorted(set(walker.untyped))
 
 
+KINDS = {
+    "method": "a method",
+    "static": "a static method",
+    "function": "a function",
+    "property": "a property",
+    "readonly": "a read-only property",
+    "value": "an enum value",
+    "class": "a class",
+}
+
+
+def _takes(overloads: list[list[str]], use: Use) -> bool:
+    """Whether one of a function's overloads takes the call ``use``."""
+    return any(_accepts(s, use.positional or 0, use.kwargs) for s in overloads)
+
+
+def _accepts(signature: list[str], positional: int, kwargs: tuple[str, ...]) -> bool:
+    """Whether an overload's parameters (TrtPythonApi's signatures) take such a call."""
+    names = [p.rstrip("=") for p in signature]
+    if positional > len(names) or any(k not in names[positional:] for k in kwargs):
+        return False
+    required = [
+        n
+        for i, (n, p) in enumerate(zip(names, signature, strict=True))
+        if i >= positional and not p.endswith("=")
+    ]
+    return all(n and n in kwargs for n in required)
+
+
+def _fits_override(use: Use, signature: list[str]) -> bool:
+    """Whether an override's parameters take TensorRT's call, which passes every one by position."""
+    need, most = use.takes or (0, None)
+    return need <= len(signature) and (most is None or len(signature) <= most)
+
+
+def _signatures(record: dict) -> str:
+    def one(signature: list[str]) -> str:
+        return "(" + ", ".join(p if p else "<unnamed>" for p in signature) + ")"
+
+    return " or ".join(one(s) for s in record["signatures"])
+
+
 def missing(found: list[Use], api: TrtPythonApi) -> Iterator[str]:
-    """Why each use is wrong on ``api``'s version: a name it lacks, a keyword it does not take."""
+    """Why each use is wrong on ``api``'s version: a name it lacks, a keyword it does not take,
+    a property called or a method read, a read-only name assigned, a call no overload takes,
+    an override whose parameters TensorRT's call would not fit."""
     for use in found:
         record = api.member(use.owner, use.name)
+        at = f"line {use.line}"
         if record is None:
             what = "overrides" if use.override else "uses"
-            yield f"line {use.line} {what} {use}, which TensorRT {api.version} lacks"
-        elif bad := [k for k in use.kwargs if k not in record["kwargs"]]:
+            yield f"{at} {what} {use}, which TensorRT {api.version} lacks"
+            continue
+        if bad := [k for k in use.kwargs if k not in record["kwargs"]]:
             yield (
-                f"line {use.line} passes {', '.join(bad)} to {use.owner or 'tensorrt'}.{use.name}, "
+                f"{at} passes {', '.join(bad)} to {use.owner or 'tensorrt'}.{use.name}, "
                 f"whose keywords in TensorRT {api.version} are {record['kwargs']}"
             )
+            continue
+        kind = record["kind"]
+        if kind == "attribute":
+            continue  # the package's own assignments: nothing known of what they are
+        overloads = record.get("signatures", [])
+        known = overloads if overloads and None not in overloads else []  # [] where any is unknown
+        if use.override:
+            if kind == "method" and known and not any(_fits_override(use, s) for s in known):
+                yield (
+                    f"{at} overrides {use} with the wrong parameters: "
+                    f"TensorRT {api.version} calls it with {_signatures(record)}"
+                )
+        elif use.access == "call" and kind not in CALLABLE | {"class"}:
+            yield f"{at} calls {use}, {KINDS[kind]} in TensorRT {api.version}"
+        elif use.access == "store" and kind != "property":
+            yield f"{at} assigns to {use}, {KINDS[kind]} in TensorRT {api.version}"
+        elif use.access == "load" and kind in CALLABLE:
+            yield f"{at} reads {use} without calling it, {KINDS[kind]} in TensorRT {api.version}"
+        elif use.access == "call" and use.positional is not None and known and not _takes(known, use):
+            args = f"{use.positional} positional argument(s)" + (
+                f" and {', '.join(use.kwargs)}=" if use.kwargs else ""
+            )
+            yield f"{at} calls {use} with {args}; TensorRT {api.version} takes {_signatures(record)}"
