@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,14 @@ from packaging.version import Version
 
 from edge.backends.base import EngineBase, TensorSpec
 from edge.backends.cuda_io import CudaPythonIO, TorchIO, device_index, open_io
-from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError, ManifestError
+from edge.errors import (
+    BackendError,
+    BackendUnavailableError,
+    BuildError,
+    ConfigError,
+    EdgeError,
+    ManifestError,
+)
 
 INSTALL_HINT = (
     "TensorRT is not installed: on a desktop GPU `pip install 'edge-perception[tensorrt]'` "
@@ -183,10 +190,7 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
     trt = import_tensorrt()
     plan = plan_build(trt.__version__, options)
     logger = trt.Logger(trt.Logger.WARNING)
-    trt.init_libnvinfer_plugins(logger, "")
-    registry = trt.get_plugin_registry()
-    for library in options.plugin_libraries:  # plugins must be registered before parsing
-        registry.load_library(str(library))
+    register_plugins(trt, logger, options.plugin_libraries, BuildError)  # before parsing
     builder = trt.Builder(logger)
     creation = 0
     if plan.strongly_typed:  # required by 10.x to opt in; accepted (and implied) by 11.x
@@ -216,7 +220,8 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
         if any(d < 0 for d in shape):
             raise BuildError(f"input {tensor.name!r} has a dynamic shape {shape}; give its size")
         profile.set_shape(tensor.name, shape, shape, shape)  # static engines: min = opt = max
-    config.add_optimization_profile(profile)
+    if config.add_optimization_profile(profile) < 0:
+        raise BuildError(f"TensorRT refused the input shapes of {onnx_path.name} as an optimization profile")
     if plan.dla_core is not None:
         if plan.dla_core >= builder.num_DLA_cores:
             raise BuildError(
@@ -231,7 +236,7 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
         )
     if plan.calibration_cache and options.calibration_cache is not None:
         config.int8_calibrator = _cache_calibrator(trt, options.calibration_cache.read_bytes())
-    _load_timing_cache(config, options.timing_cache)
+    notes = [*plan.notes, *_load_timing_cache(config, options.timing_cache)]
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
@@ -242,13 +247,38 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
         with exclusive_lock(options.timing_cache.with_name(options.timing_cache.name + ".lock")):
             # the builder added this build's measurements to the config's cache
             atomic_write_bytes(options.timing_cache, bytes(config.get_timing_cache().serialize()))
-    return {"plan": plan.record(), "notes": plan.notes, "build_seconds": round(seconds, 2)}
+    return {"plan": plan.record(), "notes": notes, "build_seconds": round(seconds, 2)}
 
 
-def _load_timing_cache(config: Any, path: Path | None) -> None:
-    """The persisted timing cache (kernel choices measured by earlier builds), or a new one."""
+def register_plugins(trt: Any, logger: Any, libraries: Iterable[str | Path], error: type[EdgeError]) -> None:
+    """TensorRT's own plugins (its standard RoiAlign among them) and the plugin libraries an
+    engine needs, registered before a network is parsed or an engine deserialized. TensorRT
+    returns these failures instead of raising them: each is raised here as ``error``, named."""
+    if not trt.init_libnvinfer_plugins(logger, ""):
+        raise error(
+            "TensorRT could not register its own plugins (libnvinfer_plugin, see the TensorRT log "
+            "above): check that its version matches TensorRT's"
+        )
+    registry = trt.get_plugin_registry()
+    for library in libraries:
+        if registry.load_library(str(library)) is None:
+            raise error(
+                f"TensorRT could not load the plugin library {library} (see the TensorRT log above): "
+                f"built for another TensorRT version or GPU, or not a TensorRT plugin library; "
+                "rebuild it (plugins/roi_align/tensorrt/build.sh)"
+            )
+
+
+def _load_timing_cache(config: Any, path: Path | None) -> list[str]:
+    """The persisted timing cache (kernel choices measured by earlier builds), or a new one
+    where there is none or TensorRT refuses it (measured by another TensorRT version or on
+    another GPU: the build writes the new one over it). Returns the build's notes."""
     data = path.read_bytes() if path is not None and path.is_file() else b""
-    config.set_timing_cache(config.create_timing_cache(data), ignore_mismatch=False)
+    if config.set_timing_cache(config.create_timing_cache(data), ignore_mismatch=False):
+        return []
+    if data and config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False):
+        return [f"the timing cache {path} was measured by another TensorRT or GPU: a new one was started"]
+    raise BuildError("TensorRT refused a new timing cache")
 
 
 def _cache_calibrator(trt: Any, cache: bytes) -> Any:
@@ -380,9 +410,8 @@ class TensorRTEngine(EngineBase):
         trt = import_tensorrt()
         self.path = Path(path)
         self._logger = trt.Logger(trt.Logger.WARNING)
-        trt.init_libnvinfer_plugins(self._logger, "")
-        for library in plugin_libraries:  # an engine that uses a plugin needs it to deserialize
-            trt.get_plugin_registry().load_library(str(library))
+        # an engine that uses a plugin needs it to deserialize
+        register_plugins(trt, self._logger, plugin_libraries, BackendError)
         self._runtime = trt.Runtime(self._logger)
         if allow_host_code:  # a version-compatible engine of our own build (engine_load_options)
             self._runtime.engine_host_code_allowed = True
@@ -394,6 +423,11 @@ class TensorRTEngine(EngineBase):
             )
         self._engine = engine
         self._context = engine.create_execution_context()
+        if self._context is None:
+            raise BackendError(
+                f"TensorRT could not make an execution context for {self.path.name} (out of GPU memory? "
+                "see the TensorRT log above)"
+            )
         self._inputs: list[TensorSpec] = []
         self._outputs: list[TensorSpec] = []
         for i in range(engine.num_io_tensors):
@@ -408,7 +442,10 @@ class TensorRTEngine(EngineBase):
         except BackendError as exc:
             raise type(exc)(f"{self.path.name}: {exc}") from exc
         for spec in [*self._inputs, *self._outputs]:
-            self._context.set_tensor_address(spec.name, self._io.address(spec.name))
+            if not self._context.set_tensor_address(spec.name, self._io.address(spec.name)):
+                raise BackendError(
+                    f"{self.path.name}: TensorRT refused the buffer of its tensor {spec.name!r}"
+                )
         self.last_device_ms: float | None = None
         if cuda_graph:
             self._io.capture(self._enqueue)

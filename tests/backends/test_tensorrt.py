@@ -11,10 +11,17 @@ import onnxruntime as ort
 import pytest
 
 from edge.backends import open_engine
-from edge.backends.tensorrt import TrtBuildOptions, engine_load_options, install_plugin_libraries, plan_build
+from edge.backends.tensorrt import (
+    TrtBuildOptions,
+    _load_timing_cache,
+    engine_load_options,
+    install_plugin_libraries,
+    plan_build,
+    register_plugins,
+)
 from edge.build import BuildRequest
 from edge.compat import differences
-from edge.errors import BackendUnavailableError, ConfigError, ManifestError
+from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError, ManifestError
 from edge.export.fp16 import convert_to_fp16
 from edge.stream import default_engine_options
 from tests.conftest import TEST_SIZE
@@ -183,6 +190,76 @@ def test_tensorrt_inputs_checked_before_tensorrt_is_needed(tmp_path: Path) -> No
     assert default_engine_options("tensorrt", None) == {"device": "cuda:0"}
     with pytest.raises(ConfigError, match="CUDA device"):
         default_engine_options("tensorrt", None, "cpu")
+
+
+# Stand-ins for the few TensorRT calls whose failures TensorRT returns instead of raising: it
+# cannot run here, and what edge does with each answer is edge's own logic. Their names,
+# parameters and return types are TensorRT's (tests/backends/test_trt_python_api.py checks
+# edge's calls against the bindings of 10.3 to 11.1).
+class _Registry:
+    def __init__(self, loadable: set[str]) -> None:
+        self.loadable, self.loaded = loadable, []
+
+    def load_library(self, plugin_path: str) -> object | None:
+        if plugin_path not in self.loadable:
+            return None  # IPluginRegistry::loadLibrary's null handle
+        self.loaded.append(plugin_path)
+        return object()
+
+
+class _Trt:
+    def __init__(self, *, own_plugins: bool = True, loadable: set[str] = frozenset()) -> None:
+        self.own_plugins, self.registry = own_plugins, _Registry(set(loadable))
+
+    def init_libnvinfer_plugins(self, logger: object, namespace: str) -> bool:
+        return self.own_plugins
+
+    def get_plugin_registry(self) -> _Registry:
+        return self.registry
+
+
+def test_plugins_that_tensorrt_cannot_register_are_named(tmp_path: Path) -> None:
+    good, bad = str(tmp_path / "good.so"), str(tmp_path / "other_arch.so")
+    trt = _Trt(loadable={good})
+    register_plugins(trt, None, [good], BuildError)
+    assert trt.registry.loaded == [good]
+    with pytest.raises(BackendError, match=r"could not load the plugin library .*other_arch\.so.*rebuild it"):
+        register_plugins(_Trt(loadable={good}), None, [bad, good], BackendError)
+    with pytest.raises(BuildError, match="could not register its own plugins \\(libnvinfer_plugin"):
+        register_plugins(_Trt(own_plugins=False, loadable={good}), None, [good], BuildError)
+
+
+class _Config:
+    """IBuilderConfig's timing-cache calls: TensorRT refuses a cache another version or GPU
+    measured (``ignore_mismatch=False``) by returning False."""
+
+    def __init__(self, refuse: set[bytes]) -> None:
+        self.refuse, self.cache = refuse, None
+
+    def create_timing_cache(self, serialized_timing_cache: bytes) -> bytes:
+        return serialized_timing_cache
+
+    def set_timing_cache(self, cache: bytes, ignore_mismatch: bool) -> bool:
+        if cache in self.refuse or ignore_mismatch:
+            return False
+        self.cache = cache
+        return True
+
+
+def test_a_timing_cache_tensorrt_refuses_is_started_anew(tmp_path: Path) -> None:
+    path = tmp_path / "timing.cache"
+    config = _Config(refuse={b"stale"})
+    assert _load_timing_cache(config, path) == [] and config.cache == b""  # none yet
+    path.write_bytes(b"measured")
+    assert _load_timing_cache(config, path) == [] and config.cache == b"measured"
+    path.write_bytes(b"stale")
+    notes = _load_timing_cache(config, path)
+    assert config.cache == b""
+    assert notes == [
+        f"the timing cache {path} was measured by another TensorRT or GPU: a new one was started"
+    ]
+    with pytest.raises(BuildError, match="refused a new timing cache"):
+        _load_timing_cache(_Config(refuse={b"stale", b""}), path)
 
 
 @pytest.mark.tensorrt
