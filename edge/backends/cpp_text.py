@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import NamedTuple
 
 STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
@@ -140,32 +141,72 @@ def _count(params: str) -> int | None:
     return len(parts)
 
 
-def _lambda_arity(text: str, i: int) -> int | None:
-    """The parameter count of the lambda whose capture list opens at ``text[i]``."""
+class Bound(NamedTuple):
+    """What the text says of a function a binding names: its parameter count, whether that
+    count includes the object (a lambda or helper written for a method takes it first; a member
+    function's declaration does not list it), and its C++ return type (``cpp_type``'s form).
+    None where the text does not say."""
+
+    arity: int | None
+    with_object: bool = False
+    returns: str | None = None
+
+
+UNKNOWN = Bound(None)
+
+
+def cpp_type(text: str) -> str | None:
+    """A C++ return type as written before a function's name, in one form: qualifiers,
+    attributes, export macros and namespaces dropped (``virtual nvinfer1::IHostMemory* const``
+    -> ``IHostMemory*``); None for ``auto`` (nothing said)."""
+    text = re.sub(r"\[\[.*?\]\]|\b(?:public|protected|private)\s*:", " ", text)
+    words = [
+        w
+        for w in re.findall(r"[\w:]+(?:<[^;{}]*>)?|[*&]", text)
+        if w not in ("virtual", "static", "inline", "constexpr", "explicit", "friend", "const", "typename")
+        and not re.fullmatch(r"[A-Z][A-Z0-9_]+", w)
+    ]
+    words = [re.sub(r"^(?:nvinfer1|nvonnxparser|nvinfer1::v_1_0|v_1_0)::", "", w) for w in words]
+    out = re.sub(r"\s+([*&])", r"\1", " ".join(words)).strip()
+    return None if out in ("", "auto") else out
+
+
+def _lambda(text: str, i: int) -> Bound:
+    """The lambda whose capture list opens at ``text[i]``: its count and trailing return type."""
     m = _LAMBDA_PARAMS.match(text, i)
     if m is None:
-        return None
+        return UNKNOWN
     if m.group(1) is None:
-        return 0  # [] { ... }: no parameter list
+        return Bound(0, True)  # [] { ... }: no parameter list, nothing said of what it returns
     close = skip_balanced(text, m.end() - 1)
-    return _count(text[m.end() : close - 1])
+    returns = re.match(r"\s*(?:mutable\s*)?(?:noexcept\s*)?->\s*([^{]*)\{", text[close:])
+    return Bound(_count(text[m.end() : close - 1]), True, cpp_type(returns.group(1)) if returns else None)
 
 
-def _definition_arity(source: str, name: str) -> tuple[int | None, bool]:
-    """The parameter count of the function or lambda variable ``name`` defined in ``source``,
-    and whether it was found; (None, True) where its overloads disagree."""
-    counts: set[int | None] = set()
+def _one(found: set[Bound]) -> Bound:
+    """One answer of several declarations: each field where they agree."""
+    arities, returns = {b.arity for b in found}, {b.returns for b in found}
+    with_object = any(b.with_object for b in found)
+    return Bound(
+        arities.pop() if len(arities) == 1 else None,
+        with_object,
+        returns.pop() if len(returns) == 1 else None,
+    )
+
+
+def _definition(source: str, name: str, *, declared: bool = False) -> Bound | None:
+    """The function or lambda variable ``name`` as ``source`` defines it (``declared``: or
+    declares it, as a header does); None where it does not."""
+    found: set[Bound] = set()
     for m in re.finditer(rf"\b{re.escape(name)}\s*=\s*(?=\[)", source):
-        counts.add(_lambda_arity(source, m.end()))
-    for m in re.finditer(
-        rf"(?m)^[ \t]*(?:template\s*<[^;{{}}]*>\s*)?[\w:<>,*& \t]*[\w>*&]\s+{re.escape(name)}\s*\(", source
-    ):
+        found.add(_lambda(source, m.end()))
+    pattern = rf"(?m)^[ \t]*(?:template\s*<[^;{{}}]*>\s*)?([\w:<>,*& \t]*[\w>*&])\s+{re.escape(name)}\s*\("
+    body = r"\{|;" if declared else r"\{"
+    for m in re.finditer(pattern, source):
         close = skip_balanced(source, m.end() - 1)
-        if re.match(r"\s*(?:const\s*)?(?:noexcept\s*)?(?:->[^;{]*)?\{", source[close:]):
-            counts.add(_count(source[m.end() : close - 1]))
-    if not counts:
-        return None, False
-    return (counts.pop() if len(counts) == 1 else None), True
+        if re.match(rf"\s*(?:const\s*)?(?:noexcept\s*)?(?:->[^;{{]*)?(?:{body})", source[close:]):
+            found.add(Bound(_count(source[m.end() : close - 1]), True, cpp_type(m.group(1))))
+    return _one(found) if found else None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -179,58 +220,71 @@ def _class_body(headers: str, cls: str) -> tuple[str, list[str]] | None:
     return None
 
 
-def member_arity(headers: str, cls: str, method: str, depth: int = 0) -> int | None:
-    """How many parameters ``cls::method`` takes as the headers declare it (bases searched);
-    None where they do not say, or overloads disagree."""
-    found = _class_body(headers, cls) if depth < 8 else None
-    if found is None:
-        return None
-    body, bases = found
-    counts = set()
+def member_declaration(
+    headers: str, cls: str, method: str, arity: int | None = None, depth: int = 0
+) -> Bound:
+    """``cls::method`` as the headers declare it (bases searched): its parameter count and
+    return type where its declarations agree; ``arity``: only the overloads of that many."""
+    found_class = _class_body(headers, cls) if depth < 8 else None
+    if found_class is None:
+        return UNKNOWN
+    body, bases = found_class
+    found: set[Bound] = set()
     for m in re.finditer(rf"(?<![\w>.~]){re.escape(method)}\s*\(", body):
         before = body[: m.start()].rstrip()
         if before.endswith(("->", ".", "::", "return", "(", ",", "=", "!", "&&", "||")):
             continue  # a call, not a declaration
-        counts.add(_count(body[m.end() : skip_balanced(body, m.end() - 1) - 1]))
-    if counts:
-        return counts.pop() if len(counts) == 1 else None
-    arities = {member_arity(headers, base, method, depth + 1) for base in bases}
-    arities.discard(None)
-    return arities.pop() if len(arities) == 1 else None
+        count = _count(body[m.end() : skip_balanced(body, m.end() - 1) - 1])
+        if arity is None or count == arity:
+            start = max(before.rfind(c) for c in ";{}") + 1
+            found.add(Bound(count, False, cpp_type(before[start:])))
+    if found:
+        return _one(found)
+    inherited = {member_declaration(headers, base, method, arity, depth + 1) for base in bases} - {UNKNOWN}
+    return _one(inherited) if inherited else UNKNOWN
 
 
-def function_arity(expr: str, source: str, headers: str = "") -> tuple[int | None, bool]:
-    """How many parameters the function a binding names takes, and whether that count includes
-    the object (a lambda or function written for a method takes it first; a member function
-    pointer's type does not list it). (None, False) where the text does not say."""
+def bound_function(expr: str, source: str, headers: str = "") -> Bound:
+    """What the text says of the function a binding names: a lambda, a helper the binding file
+    defines, a member function (from the headers), a cast's member function type."""
     expr = expr.strip()
     if expr.startswith("["):
-        return _lambda_arity(expr, 0), True
+        return _lambda(expr, 0)
     wrapper = re.match(r"(?:\w+::)*\w+\(", expr)  # such as utils::deprecate(f, "...")
     if wrapper and not expr.startswith(("static_cast", "py::overload_cast")):
         inner = split_args(expr[wrapper.end() : skip_balanced(expr, wrapper.end() - 1) - 1])
-        return function_arity(inner[0], source, headers) if inner and inner[0] else (None, False)
+        return bound_function(inner[0], source, headers) if inner and inner[0] else UNKNOWN
     if m := re.match(r"py::overload_cast\s*<", expr):
         close = skip_balanced(expr, m.end() - 1)
-        return _count(expr[m.end() : close - 1]), False
+        count = _count(expr[m.end() : close - 1])
+        target = re.match(r"\s*\(\s*&\s*(?:\w+::)*(\w+)::(\w+)", expr[close:])
+        declared = (
+            member_declaration(headers, target.group(1), target.group(2), arity=count)
+            if target and count is not None
+            else UNKNOWN
+        )
+        return Bound(count, False, declared.returns)
     if expr.startswith("static_cast") and (m := _MEMBER_POINTER_TYPE.search(expr)):
         close = skip_balanced(expr, m.end() - 1)
-        return _count(expr[m.end() : close - 1]), False
+        return Bound(
+            _count(expr[m.end() : close - 1]), False, cpp_type(expr[len("static_cast<") : m.start()])
+        )
     if m := re.fullmatch(r"&?\s*(?:lambdas::)?(\w+)\s*(?:<.*>)?", expr, re.S):
-        arity, found = _definition_arity(source, m.group(1))
-        return (arity, True) if found else (None, False)
+        return _definition(source, m.group(1)) or _definition(headers, m.group(1), declared=True) or UNKNOWN
     if m := re.fullmatch(r"&\s*(?:\w+::)*(\w+)::(\w+)", expr):  # &IBuilderConfig::setFlag
-        return member_arity(headers, m.group(1), m.group(2)), False
-    return None, False
+        return member_declaration(headers, m.group(1), m.group(2))
+    return UNKNOWN
 
 
-def binding_signature(args: list[str], source: str, headers: str = "", *, method: bool) -> list[str] | None:
+def binding(
+    args: list[str], source: str, headers: str = "", *, method: bool
+) -> tuple[list[str] | None, str | None]:
     """The Python parameters of one ``.def(...)``/``py::init`` overload from its argument list
-    (split): each parameter's name, ``"="`` after one with a default, ``""`` for an unnamed
-    (positional only) one; None where it cannot be told. ``source``: the binding file (its
-    lambdas and helper functions), ``headers``: the bound library's (its member functions).
-    ``method``: a method bound by a function that takes the object first (pybind11 passes
-    ``self`` there)."""
+    (split), and the C++ type it returns. Parameters: each one's name, ``"="`` after one with
+    a default, ``""`` for an unnamed (positional only) one; None where it cannot be told.
+    ``source``: the binding file (its lambdas and helper functions), ``headers``: the bound
+    library's (its member functions). ``method``: a method bound by a function that takes the
+    object first (pybind11 passes ``self`` there)."""
     if args and args[0].startswith("py::init"):
         function, rest, method = args[0], args[1:], False
     else:
@@ -238,20 +292,22 @@ def binding_signature(args: list[str], source: str, headers: str = "", *, method
     named: list[str] = []
     for part in rest:
         if re.match(r"py::(kw_only|pos_only)\b", part):
-            return None
+            named = ["*"]  # keyword-only parameters: not told as a list of positions
+            break
         if m := _NAMED.match(part):
             named.append((m.group(1) or m.group(2)) + ("=" if m.group(3) else ""))
         elif m := _NAMED_V.match(part):
             named.append(m.group(1) + "=")
-    if named:
-        return named
     if m := re.match(r"py::init\s*<", function):
         count = _count(function[m.end() : skip_balanced(function, m.end() - 1) - 1])
-        return None if count is None else [""] * count
+        unnamed = None if count is None else [""] * count
+        return (None if named == ["*"] else named or unnamed), None
     if m := re.match(r"py::init\s*\(", function):
         function = function[m.end() : skip_balanced(function, m.end() - 1) - 1]
-    arity, with_object = function_arity(function, source, headers)
-    if arity is None:
-        return None
-    arity -= int(method and with_object)
-    return [""] * arity if arity >= 0 else None
+    bound = bound_function(function, source, headers)
+    if named:
+        return (None if named == ["*"] else named), bound.returns
+    if bound.arity is None:
+        return None, bound.returns
+    arity = bound.arity - int(method and bound.with_object)
+    return ([""] * arity if arity >= 0 else None), bound.returns

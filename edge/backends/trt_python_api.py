@@ -27,7 +27,7 @@ from typing import Any
 
 from edge.backends.cpp_text import (
     STRING,
-    binding_signature,
+    binding,
     blank_comments,
     skip_balanced,
     split_args,
@@ -69,7 +69,8 @@ class _Def:
     method: str  # def, def_static, def_property, value, ...
     name: str
     kwargs: set[str]
-    signature: list[str] | None  # binding_signature's; None where unknown
+    signature: list[str] | None  # cpp_text.binding's; None where unknown
+    returns: str | None  # the C++ type it returns; None where unknown
 
 
 def _chain(text: str, start: int, end: int, *, method: bool, headers: str) -> Iterable[_Def]:
@@ -91,12 +92,12 @@ def _chain(text: str, start: int, end: int, *, method: bool, headers: str) -> It
         if name is not None or args.lstrip().startswith("py::init"):
             kwargs = {a or b for a, b in _KWARG.findall(args)}
             kind = m.group(1)
-            signature = (
-                binding_signature(split_args(args), text, headers, method=method and kind == "def")
+            signature, returns = (
+                binding(split_args(args), text, headers, method=method and kind == "def")
                 if kind in ("def", "def_static")
-                else None
+                else (None, None)
             )
-            yield _Def(kind, name.group(1) if name else "__init__", kwargs, signature)
+            yield _Def(kind, name.group(1) if name else "__init__", kwargs, signature, returns)
         i = close
 
 
@@ -132,7 +133,7 @@ def _bindings(text: str, api: dict[str, Any], headers: str = "") -> None:
         end = statement_end(text, close)
         exported = "export_values" in text[close:end]
         for d in _chain(text, close, end, method=kind == "class", headers=headers):
-            _add_member(entry, d.name, d.kwargs, _KINDS.get(d.method, "attribute"), d.signature)
+            _add_member(entry, d.name, d.kwargs, _KINDS.get(d.method, "attribute"), d.signature, d.returns)
             if d.method == "value" and exported and scope:
                 _add_member(api["classes"][scope], d.name, set(), "value")
     # statements on a binding's variable, and the module's own functions: VAR.def(...)
@@ -144,7 +145,7 @@ def _bindings(text: str, api: dict[str, Any], headers: str = "") -> None:
             end = statement_end(text, m.end())
             for d in _chain(text, m.end(), end, method=bool(full), headers=headers):
                 kind = "function" if not full and d.method == "def" else _KINDS.get(d.method, "attribute")
-                _add_member(owner, d.name, d.kwargs, kind, d.signature)
+                _add_member(owner, d.name, d.kwargs, kind, d.signature, d.returns)
 
 
 def _class(api: dict[str, Any], name: str, kind: str) -> dict[str, Any]:
@@ -158,17 +159,21 @@ def _add_member(
     kwargs: set[str],
     kind: str = "attribute",
     signature: list[str] | None = None,
+    returns: str | None = None,
 ) -> None:
     """Record ``name`` in a class's record or the module's names: its keywords, what kind of
     name it is ("attribute" where two bindings disagree: nothing is checked of it) and, for a
-    function, each overload's parameters."""
+    function, each overload's parameters and what it returns (C++ here; ``extract`` names the
+    Python type)."""
     members = entry.get("members", entry)
-    record = members.setdefault(name, {"kwargs": [], "kind": kind, "signatures": []})
+    record = members.setdefault(name, {"kwargs": [], "kind": kind, "signatures": [], "returns": []})
     record["kwargs"] = sorted(set(record["kwargs"]) | kwargs)
     if record["kind"] != kind:
         record["kind"] = "attribute"
-    if kind in CALLABLE and signature not in record["signatures"]:
+    overloads = list(zip(record["signatures"], record["returns"], strict=True))
+    if kind in CALLABLE and (signature, returns) not in overloads:
         record["signatures"].append(signature)
+        record["returns"].append(returns)
 
 
 def _package(text: str, api: dict[str, Any]) -> None:
@@ -207,7 +212,7 @@ def extract(files: Mapping[str, str]) -> dict[str, Any]:
     for path, text in files.items():
         if path.endswith("__init__.py"):
             _package(text, api)
-    api.pop("_cpp", None)
+    cpp_names = api.pop("_cpp")
     for name, entry in api["classes"].items():  # every class and enum is an attribute of the module
         if "." not in name:
             _add_member(api["module"], name, set(), "class")
@@ -216,9 +221,32 @@ def extract(files: Mapping[str, str]) -> dict[str, Any]:
     for members in [api["module"], *(entry["members"] for entry in api["classes"].values())]:
         for record in members.values():
             if record["kind"] not in CALLABLE:
-                del record["signatures"]
+                del record["signatures"], record["returns"]
+            else:
+                record["returns"] = [_python_type(t, cpp_names) for t in record["returns"]]
     api["classes"] = dict(sorted(api["classes"].items()))
     return api
+
+
+def _python_type(cpp: str | None, cpp_names: Mapping[str, str]) -> str | None:
+    """What a bound function returning the C++ type ``cpp`` gives Python: a bound class's name,
+    bool, int, float, str, list, tuple, None (void), or the C++ type where none of these."""
+    if cpp is None:
+        return None
+    bare = re.sub(r"\s*[*&]+$", "", cpp)
+    if bare in cpp_names:
+        return cpp_names[bare]
+    if re.fullmatch(r"(?:u?int\d+_t|int|size_t|long|unsigned|ptrdiff_t)", bare):
+        return "int"
+    if cpp in ("void", "bool", "float", "double"):
+        return {"void": "None", "double": "float"}.get(cpp, cpp)
+    if re.fullmatch(r"(?:char|AsciiChar)\*|std::string", cpp):
+        return "str"
+    if re.match(r"std::(vector|array|list)<", cpp):
+        return "list"
+    if re.match(r"std::(pair|tuple)<", cpp):
+        return "tuple"
+    return cpp
 
 
 def extract_from_git(repo: Path, tag: str) -> dict[str, Any]:
@@ -243,7 +271,7 @@ def compact(per_version: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     def shape(record: Mapping[str, Any]) -> dict[str, Any]:
         """What a name is in one version: its kind, and a function's overloads."""
         if record["kind"] in CALLABLE:
-            return {"kind": record["kind"], "signatures": record["signatures"]}
+            return {"kind": record["kind"], "signatures": record["signatures"], "returns": record["returns"]}
         return {"kind": record["kind"]}
 
     def merged(names_by_version: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
@@ -279,7 +307,9 @@ class TrtPythonApi:
     """One version's API: ``has("Builder", "create_network")``, ``member(...)["kwargs"]``;
     a member's ``kind`` (method, static, function, property, readonly, value, class, attribute)
     and a function's ``signatures``: per overload its parameters, ``name=`` with a default,
-    ``""`` unnamed (positional only), or None where the bindings do not say."""
+    ``""`` unnamed (positional only), or None where the bindings do not say, and ``returns``:
+    per overload what it gives Python (a class's name, bool, int, str, None, ...; a C++ type
+    where none of these; None where unknown)."""
 
     version: str
     classes: Mapping[str, Any]

@@ -13,10 +13,12 @@ import pytest
 from edge.backends import trt_python_api
 from edge.backends.cpp_text import (
     STRING,
-    binding_signature,
+    Bound,
+    binding,
     blank_comments,
-    function_arity,
-    member_arity,
+    bound_function,
+    cpp_type,
+    member_declaration,
     skip_balanced,
     split_args,
 )
@@ -42,25 +44,41 @@ def test_split_args_keeps_templates_lambdas_and_shifts_whole() -> None:
 @pytest.mark.parametrize(
     ("args", "method", "expected"),
     [
-        (['"f"', "&X::f", '"a"_a', 'py::arg("b") = 2', "doc"], True, ["a", "b="]),
-        (['"f"', "&X::f", 'py::arg("b").noconvert()'], True, ["b"]),
-        (['"f"', "&X::f", 'py::arg_v("b", 1, "one")'], True, ["b="]),
-        (['"f"', "[](X& self, int a, float b) { return 0; }"], True, ["", ""]),
-        (['"f"', "[](int a) { return 0; }"], False, [""]),  # a module function or def_static
-        (['"f"', "[] { return 0; }"], False, []),
-        (['"f"', "[](X& self, py::kwargs k) { return 0; }"], True, None),
-        (['"f"', "&X::f", "py::kw_only()", '"a"_a'], True, None),
-        (["py::init<int, float>()"], True, ["", ""]),
-        (["py::init<>()"], True, []),
-        (["py::init([](int a, int b) { return new X(a, b); })"], True, ["", ""]),
-        (['"f"', "static_cast<int (X::*)(int, bool) const>(&X::f)"], True, ["", ""]),
-        (['"f"', "py::overload_cast<int>(&X::f, py::const_)"], True, [""]),
-        (['"f"', 'utils::deprecate([](X& self, int a) { return a; }, "use g")'], True, [""]),
-        (['"f"', "&X::f"], True, None),  # no headers given: nothing says
+        (['"f"', "&X::f", '"a"_a', 'py::arg("b") = 2', "doc"], True, (["a", "b="], None)),
+        (['"f"', "&X::f", 'py::arg("b").noconvert()'], True, (["b"], None)),
+        (['"f"', "&X::f", 'py::arg_v("b", 1, "one")'], True, (["b="], None)),
+        (['"f"', "[](X& self, int a, float b) -> bool { return a > b; }"], True, (["", ""], "bool")),
+        (['"f"', "[](int a) { return 0; }"], False, ([""], None)),  # a module function or def_static
+        (['"f"', "[] { return 0; }"], False, ([], None)),
+        (['"f"', "[](X& self, py::kwargs k) { return 0; }"], True, (None, None)),
+        (['"f"', "&X::f", "py::kw_only()", '"a"_a'], True, (None, None)),
+        (["py::init<int, float>()"], True, (["", ""], None)),
+        (["py::init<>()"], True, ([], None)),
+        (["py::init([](int a, int b) { return new X(a, b); })"], True, (["", ""], None)),
+        (
+            ['"f"', "static_cast<nvinfer1::ITensor* (X::*)(int, bool) const>(&X::f)"],
+            True,
+            (["", ""], "ITensor*"),
+        ),
+        (['"f"', "py::overload_cast<int>(&X::f, py::const_)"], True, ([""], None)),
+        (
+            ['"f"', 'utils::deprecate([](X& self, int a) -> int32_t { return a; }, "use g")'],
+            True,
+            ([""], "int32_t"),
+        ),
+        (['"f"', "&X::f"], True, (None, None)),  # no headers given: nothing says
     ],
 )
-def test_binding_signature(args: list[str], method: bool, expected: list[str] | None) -> None:
-    assert binding_signature(args, "", method=method) == expected
+def test_binding(args: list[str], method: bool, expected: tuple) -> None:
+    assert binding(args, "", method=method) == expected
+
+
+def test_cpp_types_in_one_form() -> None:
+    assert cpp_type("    virtual nvinfer1::IHostMemory* ") == "IHostMemory*"
+    assert cpp_type("public:\n TRT_DEPRECATED [[nodiscard]] bool") == "bool"
+    assert cpp_type("static char const *") == "char*"
+    assert cpp_type("std::vector<Dims>") == "std::vector<Dims>"
+    assert cpp_type("auto") is None
 
 
 def test_helpers_are_found_where_the_binding_file_defines_them() -> None:
@@ -82,15 +100,21 @@ int twice(int a) { return 2 * a; }
 int twice(int a, int b) { return a + b; }
 }
 """
-    assert binding_signature(['"set_shape"', "lambdas::set_shape"], source, method=True) == ["", "", ""]
-    assert binding_signature(['"infer"', "&lambdas::infer_shapes"], source, method=True) == []
-    assert binding_signature(['"set"', "lambdas::set_input<py::tuple>"], source, method=True) == ["", ""]
-    # overloads that disagree, and a helper called but never defined here: unknown
-    assert binding_signature(['"twice"', "lambdas::twice"], source, method=False) is None
-    assert binding_signature(['"count"', "lambdas::get_count"], source, method=True) is None
+    assert binding(['"set_shape"', "lambdas::set_shape"], source, method=True) == (["", "", ""], None)
+    assert binding(['"infer"', "&lambdas::infer_shapes"], source, method=True) == (
+        [],
+        "std::vector<char const*>",
+    )
+    assert binding(['"set"', "lambdas::set_input<py::tuple>"], source, method=True) == (["", ""], "bool")
+    # overloads that disagree on their parameters (not on what they return); a helper called
+    # but never defined here, nor declared in the headers: unknown
+    assert binding(['"twice"', "lambdas::twice"], source, method=False) == (None, "int")
+    assert binding(['"count"', "lambdas::get_count"], source, method=True) == (None, None)
+    headers = "TENSORRTAPI bool get_count(void* logger, char const* name);\n"
+    assert binding(['"count"', "&get_count"], source, headers, method=False) == (["", ""], "bool")
 
 
-def test_member_functions_are_counted_from_their_declarations() -> None:
+def test_member_functions_are_read_from_their_declarations() -> None:
     headers = blank_comments(
         """
 class INoCopy {};
@@ -101,25 +125,30 @@ public:
     virtual void reset() noexcept = 0;
     int32_t level(bool deep, int32_t at = 0) const noexcept { return mImpl->level(deep, at); }
     void set(int32_t a) noexcept;
-    void set(int32_t a, int32_t b) noexcept;
+    bool set(int32_t a, int32_t b) noexcept;
 };
 class IThing : public IBase
 {
 public:
-    IHostMemory* serialize() const noexcept
+    nvinfer1::IHostMemory* serialize() const noexcept
     {
         return mImpl->serialize(mFlags);
     }
 };
 """
     )
-    assert member_arity(headers, "IThing", "serialize") == 0
-    assert member_arity(headers, "IThing", "level") == 2  # pybind11 takes C++ defaults as required
-    assert member_arity(headers, "IThing", "reset") == 0  # from the base
-    assert member_arity(headers, "IThing", "set") is None  # overloads disagree
-    assert member_arity(headers, "IThing", "absent") is None
-    assert member_arity(headers, "INowhere", "serialize") is None
-    assert function_arity("&nvinfer1::IThing::level", "", headers) == (2, False)
+    assert member_declaration(headers, "IThing", "serialize") == Bound(0, False, "IHostMemory*")
+    # pybind11 takes C++ defaults as required
+    assert member_declaration(headers, "IThing", "level") == Bound(2, False, "int32_t")
+    assert member_declaration(headers, "IThing", "reset") == Bound(0, False, "void")  # from the base
+    assert member_declaration(headers, "IThing", "set") == Bound(None, False, None)  # overloads disagree
+    assert member_declaration(headers, "IThing", "set", arity=2) == Bound(2, False, "bool")
+    assert member_declaration(headers, "IThing", "absent") == Bound(None)
+    assert member_declaration(headers, "INowhere", "serialize") == Bound(None)
+    assert bound_function("&nvinfer1::IThing::level", "", headers) == Bound(2, False, "int32_t")
+    assert bound_function("py::overload_cast<int32_t, int32_t>(&IThing::set)", "", headers) == Bound(
+        2, False, "bool"
+    )
 
 
 @pytest.mark.skipif(
@@ -149,7 +178,7 @@ def test_counts_agree_with_the_names_where_bindings_give_both(version: str) -> N
             named = [a for a in args[2:] if re.match(r'"\w+"_a|py::arg\(', a)]
             if len(args) < 2 or not STRING.match(args[0]) or not named:
                 continue
-            arity, with_object = function_arity(args[1], text, headers)
+            arity, with_object, _ = bound_function(args[1], text, headers)
             if arity is None:
                 continue
             compared += 1

@@ -16,7 +16,7 @@ from edge.backends import trt_python_api
 from edge.backends.tensorrt import TrtBuildOptions, plan_build
 from edge.backends.trt_python_api import compact, extract, load, versions
 from edge.errors import ConfigError
-from tests.backends.trt_usage import missing, uses
+from tests.backends.trt_usage import RETURNS, missing, uses
 from tests.conftest import ROOT
 
 # the files that call into TensorRT
@@ -70,6 +70,7 @@ class IBase
 public:
     //! flush(a, b) in a comment is no declaration
     void flush() noexcept { mImpl->flush(); }
+    bool shared(int32_t x) noexcept;
 };
 class TENSORRTAPI Thing : public IBase
 {
@@ -106,7 +107,7 @@ def test_bindings_are_read_into_names_bases_values_and_keywords() -> None:
             "HIGH": {"kwargs": [], "kind": "value"},
             "LOW": {"kwargs": [], "kind": "value"},
             "Level": {"kwargs": [], "kind": "class"},
-            "shared": {"kwargs": ["x"], "kind": "method", "signatures": [["x"]]},
+            "shared": {"kwargs": ["x"], "kind": "method", "signatures": [["x"]], "returns": ["bool"]},
         },
     }
     assert api["classes"]["IBase.Level"]["members"] == {
@@ -151,20 +152,42 @@ def test_bindings_are_read_into_names_bases_values_and_keywords() -> None:
         "run": [["count", "stream="], ["flag"]],
         "shrink": [[""]],
     }
+    # and what each gives Python, where the C++ says (a bound class by its Python name)
+    assert {name: r["returns"] for name, r in thing["members"].items() if "returns" in r} == {
+        "__init__": [None, None],
+        "any": [None],
+        "flush": ["None"],
+        "grow": ["list"],
+        "make": [None],
+        "pick": ["int"],
+        "reset": ["None"],
+        "run": [None, None],
+        "shrink": ["bool"],
+    }
     assert api["module"] == {
         "IBase": {"kwargs": [], "kind": "class"},
         "Mode": {"kwargs": [], "kind": "class"},
         "Thing": {"kwargs": [], "kind": "class"},
         "__version__": {"kwargs": [], "kind": "attribute"},
         "float32": {"kwargs": [], "kind": "attribute"},
-        "make_thing": {"kwargs": ["size"], "kind": "function", "signatures": [["size"]]},
-        "nptype": {"kwargs": ["trt_type"], "kind": "function", "signatures": [["trt_type"]]},
-        "volume": {"kwargs": ["iterable", "strict"], "kind": "function", "signatures": [None]},
+        "make_thing": {"kwargs": ["size"], "kind": "function", "signatures": [["size"]], "returns": [None]},
+        "nptype": {
+            "kwargs": ["trt_type"],
+            "kind": "function",
+            "signatures": [["trt_type"]],
+            "returns": [None],
+        },
+        "volume": {
+            "kwargs": ["iterable", "strict"],
+            "kind": "function",
+            "signatures": [None],
+            "returns": [None],
+        },
     }
 
 
-def _record(kwargs: list[str], kind: str = "method", signatures: list | None = None) -> dict:
-    return {"kwargs": kwargs, "kind": kind, "signatures": signatures if signatures is not None else [kwargs]}
+def _record(kwargs: list[str], returns: str | None = "bool") -> dict:
+    return {"kwargs": kwargs, "kind": "method", "signatures": [kwargs], "returns": [returns]}
 
 
 def test_compact_keeps_which_versions_have_each_name() -> None:
@@ -195,9 +218,10 @@ def test_compact_keeps_which_versions_have_each_name() -> None:
             "kwargs": ["x", "y"],
             "kind": "method",
             "signatures": [["x", "y"]],
-            "by_version": {"10.3": {"kind": "method", "signatures": [["x"]]}},
+            "returns": ["bool"],
+            "by_version": {"10.3": {"kind": "method", "signatures": [["x"]], "returns": ["bool"]}},
         },
-        "g": {"versions": ["10.3"], "kwargs": [], "kind": "method", "signatures": [[]]},
+        "g": {"versions": ["10.3"], "kwargs": [], "kind": "method", "signatures": [[]], "returns": ["bool"]},
         "p": {
             "versions": None,
             "kwargs": [],
@@ -211,6 +235,7 @@ def test_compact_keeps_which_versions_have_each_name() -> None:
         "kwargs": [],
         "kind": "method",
         "signatures": [[]],
+        "returns": ["bool"],
     }
     # each version sees its own kind and overloads
     assert load_from(doc, "10.3").member("A", "f")["signatures"] == [["x"]]
@@ -285,6 +310,27 @@ def test_every_tensorrt_name_edge_uses_exists(version: str) -> None:
     assert len(shaped) >= 25
 
 
+@pytest.mark.parametrize("version", versions())
+def test_what_the_walk_takes_methods_to_return_is_what_tensorrt_returns(version: str) -> None:
+    """RETURNS (tests/backends/trt_usage.py) is written by hand; where TensorRT's bindings and
+    headers say what a method gives Python, it must agree, or the walk would check the calls
+    on its result against the wrong class."""
+    api, compared = load(version), 0
+    for (owner, name), expected in RETURNS.items():
+        record = api.member(owner, name)
+        if record is None:
+            continue
+        returned = set(record["returns"]) - {None}
+        if not returned:
+            continue  # nothing said (a lambda that leaves its type to the compiler)
+        compared += 1
+        if expected is None:
+            assert not returned & set(api.classes), (owner, name, returned)
+        else:
+            assert returned == {expected}, (owner, name, returned)
+    assert compared >= 12
+
+
 def test_what_only_tensorrt_10_has_is_only_reached_there() -> None:
     for name, owner in TENSORRT_10_ONLY:
         assert all(load(v).has(owner, name) for v in versions() if v.startswith("10."))
@@ -329,7 +375,7 @@ def build(onnx):
 def test_a_call_of_the_wrong_shape_is_found() -> None:
     """What the names alone cannot show: a property called, a method read and never called,
     a read-only property assigned, a call no overload takes, an override TensorRT's call
-    would not fit."""
+    would not fit, a result TensorRT reports failure in dropped."""
     source = """
 import tensorrt as trt
 def run(data, names):
@@ -341,12 +387,14 @@ def run(data, names):
     if engine.get_tensor_name:
         context.set_tensor_address(names[0])
     flags = trt.Builder(logger).create_builder_config().flags()
-    context.set_tensor_address(*names)
-    context.set_tensor_address(name=names[0], memory=0)
-    context.set_tensor_address(names[0], name=names[0])
+    ok = context.set_tensor_address(*names)
+    ok = context.set_tensor_address(name=names[0], memory=0)
+    ok = context.set_tensor_address(names[0], name=names[0])
     config = trt.Builder(logger).create_builder_config()
     config.set_flag(trt.BuilderFlag.FP16())
     config.flags = 0
+    context.set_tensor_address(names[0], 0)
+    config.set_flag(trt.BuilderFlag.TF32)
     class Calibrator(trt.IInt8EntropyCalibrator2):
         def get_batch(self, names, stream):
             return None
@@ -368,9 +416,12 @@ def run(data, names):
         "line 14 calls IExecutionContext.set_tensor_address(name=) with 1 positional argument(s) and name=; "
         "TensorRT 10.3 takes (name, memory)",
         "line 16 calls BuilderFlag.FP16, an enum value in TensorRT 10.3",
-        "line 19 overrides IInt8EntropyCalibrator2.get_batch with the wrong parameters: "
+        # set_flag returns nothing: only the dropped bool is said
+        "line 18 drops what IExecutionContext.set_tensor_address returns (bool in TensorRT 10.3): "
+        "check it, TensorRT reports failure there",
+        "line 21 overrides IInt8EntropyCalibrator2.get_batch with the wrong parameters: "
         "TensorRT 10.3 calls it with (names)",
-        "line 23 overrides IInt8EntropyCalibrator2.write_calibration_cache with the wrong parameters: "
+        "line 25 overrides IInt8EntropyCalibrator2.write_calibration_cache with the wrong parameters: "
         "TensorRT 10.3 calls it with (cache)",
     ]
 

@@ -50,6 +50,7 @@ class Use:
     # parameters after self: how many it needs and how many it takes (None: *args)
     positional: int | None = None
     takes: tuple[int, int | None] | None = None
+    discarded: bool = False  # a call whose result is dropped (a statement of its own)
 
     def __str__(self) -> str:
         what = f"{self.owner}.{self.name}" if self.owner else f"tensorrt.{self.name}"
@@ -61,6 +62,7 @@ class _Walker:
         self.api = api
         self.uses: list[Use] = []
         self.untyped: list[str] = []  # "line: Owner.method" kept without a known return type
+        self.discarded: set[int] = set()  # the calls that are statements of their own
 
     def _type(self, node: ast.expr, env: dict[str, str]) -> str | None:
         if isinstance(node, ast.Name):
@@ -131,6 +133,8 @@ class _Walker:
                     self.uses.append(Use(stmt.lineno, bases[0], stmt.name, override=True, takes=takes))
                 self._scope(stmt, inner)
             return
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            self.discarded.add(id(node.value))
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.stmt):
                 self._scope(child, env)
@@ -177,8 +181,17 @@ class _Walker:
                     Use(sub.lineno, sub.attr, "__init__", names, access="call", positional=positional)
                 )
             else:
+                dropped = id(call) in self.discarded
                 self.uses.append(
-                    Use(sub.lineno, owned_by, sub.attr, names, access="call", positional=positional)
+                    Use(
+                        sub.lineno,
+                        owned_by,
+                        sub.attr,
+                        names,
+                        access="call",
+                        positional=positional,
+                        discarded=dropped,
+                    )
                 )
 
 
@@ -224,6 +237,14 @@ def _fits_override(use: Use, signature: list[str]) -> bool:
     return need <= len(signature) and (most is None or len(signature) <= most)
 
 
+def _results(record: dict) -> list[str]:
+    """What a function returns where every overload is known to return something (not void)."""
+    returned = record.get("returns", [])
+    if not returned or any(r is None or r == "None" for r in returned):
+        return []
+    return sorted(set(returned))
+
+
 def _signatures(record: dict) -> str:
     def one(signature: list[str]) -> str:
         return "(" + ", ".join(p if p else "<unnamed>" for p in signature) + ")"
@@ -234,7 +255,8 @@ def _signatures(record: dict) -> str:
 def missing(found: list[Use], api: TrtPythonApi) -> Iterator[str]:
     """Why each use is wrong on ``api``'s version: a name it lacks, a keyword it does not take,
     a property called or a method read, a read-only name assigned, a call no overload takes,
-    an override whose parameters TensorRT's call would not fit."""
+    an override whose parameters TensorRT's call would not fit, a call's result dropped where
+    TensorRT returns one (a bool or None on failure, a status)."""
     for use in found:
         record = api.member(use.owner, use.name)
         at = f"line {use.line}"
@@ -270,3 +292,8 @@ def missing(found: list[Use], api: TrtPythonApi) -> Iterator[str]:
                 f" and {', '.join(use.kwargs)}=" if use.kwargs else ""
             )
             yield f"{at} calls {use} with {args}; TensorRT {api.version} takes {_signatures(record)}"
+        elif use.discarded and (returned := _results(record)):
+            yield (
+                f"{at} drops what {use} returns ({' or '.join(returned)} in TensorRT {api.version}): "
+                "check it, TensorRT reports failure there"
+            )
