@@ -91,6 +91,56 @@ def test_every_cuda_python_call_exists() -> None:
     assert runtime.cudaError_t.cudaSuccess == 0
 
 
+def _is_rt(node: ast.expr) -> bool:
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "rt"
+
+
+def _cuda_python_arguments() -> list[tuple[int, str, int]]:
+    """(line, function, how many arguments) of each cudart call cuda_io.py makes: through
+    ``self._call("NAME", ...)`` or ``cudart_call(rt, "NAME", ...)``, as ``rt.NAME(...)``, and
+    the ``(rt.NAME, handle)`` pairs its close() calls with their one handle."""
+    tree = ast.parse((ROOT / "edge/backends/cuda_io.py").read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Tuple) and len(node.elts) == 2 and _is_rt(node.elts[0]):
+            found.append((node.lineno, node.elts[0].attr, 1))  # type: ignore[attr-defined]
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if _is_rt(func):
+            name, rest = ast.Constant(func.attr), node.args  # type: ignore[attr-defined]
+        elif isinstance(func, ast.Attribute) and func.attr == "_call":
+            name, rest = node.args[0], node.args[1:]
+        elif isinstance(func, ast.Name) and func.id == "cudart_call":
+            name, rest = node.args[1], node.args[2:]
+        else:
+            continue
+        if not isinstance(name, ast.Constant):
+            continue  # the wrappers passing on a name they were given
+        assert not node.keywords and not any(isinstance(a, ast.Starred) for a in rest), ast.unparse(node)
+        found.append((node.lineno, name.value, len(rest)))
+    return found
+
+
+@needs_cuda_python
+def test_every_cuda_python_call_passes_what_its_function_takes() -> None:
+    """Each call's arguments bound to the installed cuda-python function's own signature: a
+    CUDA runtime call given one argument too many or too few fails here, not on a Jetson."""
+    import inspect
+
+    runtime = cuda_io.cuda_runtime()
+    calls = _cuda_python_arguments()
+    assert len(calls) >= 15
+    wrong = []
+    for line, name, count in calls:
+        signature = inspect.signature(getattr(runtime, name))
+        try:
+            signature.bind(*range(count))
+        except TypeError as exc:
+            wrong.append(f"line {line}: {name} given {count} argument(s), takes {signature}: {exc}")
+    assert not wrong, "\n".join(wrong)
+
+
 @needs_cuda_python
 @pytest.mark.skipif(_torch_cuda(), reason="this machine has a CUDA GPU")
 def test_without_a_gpu_cuda_python_says_so() -> None:
