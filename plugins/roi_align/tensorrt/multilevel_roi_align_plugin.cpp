@@ -14,12 +14,14 @@
 // 16-byte channel vectors on channel-last ones), and on NCHW maps the patch layout (a block
 // per box and 4 channels, from a copy in shared memory; roi_align_kernel.h); bin channels and
 // the patch layout under fixed sampling ratios only.
-// Build: plugins/roi_align/tensorrt/build.sh; load with trt.get_plugin_registry().load_library.
+// Build: plugins/roi_align/tensorrt/build.sh; load with the builder's or runtime's
+// get_plugin_registry().load_library, which looks up getCreators and setLoggerFinder.
 #include "NvInfer.h"
 #include "roi_align_kernel.h"
 
 #include <cuda_fp16.h>
 
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -33,6 +35,26 @@ namespace
 
 char const* const kName = "MultiLevelRoIAlign";
 char const* const kVersion = "1";
+
+// What TensorRT hands a plugin library it loads: the way to the logger of whoever calls the
+// plugin, so that a refusal says why in TensorRT's log rather than as a bare failure
+std::atomic<ILoggerFinder*> gLoggerFinder{nullptr};
+
+void logError(std::string const& what) noexcept
+{
+    try
+    {
+        ILoggerFinder* const finder = gLoggerFinder.load();
+        ILogger* const logger = finder != nullptr ? finder->findLogger() : nullptr;
+        if (logger != nullptr)
+        {
+            logger->log(ILogger::Severity::kERROR, (std::string(kName) + ": " + what).c_str());
+        }
+    }
+    catch (...)
+    {
+    }
+}
 
 // A digest of the kernels' sources, which build.sh passes: a persisted timing cache then
 // holds no timings of other kernels under this plugin's ID
@@ -443,14 +465,26 @@ public:
                 else if (name == "spatial_scales" && f.type == PluginFieldType::kFLOAT32)
                 {
                     if (f.length < 1 || f.length > roialign::kMaxLevels)
-                        return nullptr; // 1..5 pyramid levels
+                    {
+                        logError("spatial_scales has " + std::to_string(f.length)
+                            + " levels; expected 1 to " + std::to_string(roialign::kMaxLevels));
+                        return nullptr;
+                    }
                     p.numLevels = f.length;
                     std::memcpy(p.spatialScales, f.data, sizeof(float) * static_cast<size_t>(f.length));
                     haveScales = true;
                 }
             }
-            if (!haveScales || p.outputHeight < 1 || p.outputWidth < 1 || p.samplingRatio < 0)
+            if (!haveScales)
             {
+                logError("no spatial_scales field (float32, one per pyramid level)");
+                return nullptr;
+            }
+            if (p.outputHeight < 1 || p.outputWidth < 1 || p.samplingRatio < 0)
+            {
+                logError("output " + std::to_string(p.outputHeight) + "x" + std::to_string(p.outputWidth)
+                    + ", sampling_ratio " + std::to_string(p.samplingRatio)
+                    + "; expected an output of 1x1 or more and a sampling_ratio of 0 (adaptive) or more");
                 return nullptr;
             }
             return new MultiLevelRoIAlign(p, mNamespace);
@@ -471,6 +505,11 @@ private:
 } // namespace edge
 
 // What IPluginRegistry::loadLibrary looks for in a plugin library.
+extern "C" void setLoggerFinder(ILoggerFinder* finder)
+{
+    edge::gLoggerFinder.store(finder);
+}
+
 extern "C" IPluginCreatorInterface* const* getCreators(int32_t& nbCreators)
 {
     static edge::MultiLevelRoIAlignCreator creator;

@@ -159,6 +159,60 @@ void creatorChecks()
     delete plugin;
 }
 
+//! TensorRT's logger as the plugin library finds it through setLoggerFinder.
+class RecordingLogger : public nvinfer1::ILogger
+{
+public:
+    std::string errors;
+    void log(Severity severity, nvinfer1::AsciiChar const* msg) noexcept override
+    {
+        if (severity == Severity::kERROR)
+        {
+            errors += std::string(msg) + "\n";
+        }
+    }
+};
+
+class Finder : public nvinfer1::ILoggerFinder
+{
+public:
+    explicit Finder(nvinfer1::ILogger* logger)
+        : mLogger(logger)
+    {
+    }
+    nvinfer1::ILogger* findLogger() override
+    {
+        return mLogger;
+    }
+
+private:
+    nvinfer1::ILogger* mLogger;
+};
+
+void loggerChecks()
+{
+    using namespace nvinfer1;
+    // before TensorRT hands over a finder, a refusal is silent (and does not crash)
+    CHECK(fromOnnxFields(6) == nullptr);
+    RecordingLogger logger;
+    Finder finder(&logger);
+    setLoggerFinder(&finder);
+    CHECK(fromOnnxFields(6) == nullptr);
+    CHECK(logger.errors == "MultiLevelRoIAlign: spatial_scales has 6 levels; expected 1 to 5\n");
+    logger.errors.clear();
+    PluginFieldCollection empty{0, nullptr};
+    CHECK(creator()->createPlugin("roi", &empty, TensorRTPhase::kBUILD) == nullptr);
+    CHECK(logger.errors.find("no spatial_scales field") != std::string::npos);
+    logger.errors.clear();
+    CHECK(fromOnnxFields(4, -1) == nullptr);
+    CHECK(logger.errors.find("sampling_ratio -1; expected") != std::string::npos);
+    logger.errors.clear();
+    IPluginV3* plugin = fromOnnxFields(4);
+    CHECK(plugin != nullptr && logger.errors.empty());
+    delete plugin;
+    setLoggerFinder(nullptr);
+}
+
 void formatChecks()
 {
     using namespace nvinfer1;
@@ -453,6 +507,7 @@ void tacticChecks()
 int main()
 {
     creatorChecks();
+    loggerChecks();
     formatChecks();
     shapeChecks();
     tacticChecks();

@@ -94,7 +94,8 @@ def test_plugin_library_builds_and_exports_its_creators(tmp_path: Path) -> None:
     result = subprocess.run(["bash", str(SRC / "build.sh")], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     symbols = subprocess.run(["nm", "-D", str(lib)], capture_output=True, text=True).stdout
-    assert " T getCreators" in symbols, "IPluginRegistry::loadLibrary finds the creators through this"
+    # what IPluginRegistry::loadLibrary looks up: the creators, and where to find TensorRT's logger
+    assert " T getCreators" in symbols and " T setLoggerFinder" in symbols, symbols
     # the kernels' digest, for the timing-cache ID: the same sources give the same digest
     kernels = ("roi_align_kernel.cu", *cuda_kernel.HEADERS)  # build.sh's order
     digest = hashlib.sha256(b"".join((SRC / k).read_bytes() for k in kernels)).hexdigest()[:16]
