@@ -190,8 +190,9 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
     trt = import_tensorrt()
     plan = plan_build(trt.__version__, options)
     logger = trt.Logger(trt.Logger.WARNING)
-    register_plugins(trt, logger, options.plugin_libraries, BuildError)  # before parsing
     builder = trt.Builder(logger)
+    # before parsing, into the builder's registry (which the parser looks in), as trtexec does
+    register_plugins(trt, logger, builder.get_plugin_registry(), options.plugin_libraries, BuildError)
     creation = 0
     if plan.strongly_typed:  # required by 10.x to opt in; accepted (and implied) by 11.x
         creation = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
@@ -213,6 +214,9 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
     for flag in plan.flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
+    if "VERSION_COMPATIBLE" in plan.flags and options.plugin_libraries:
+        # the plan carries its plugins, for the lean runtime of a later TensorRT to load
+        config.plugins_to_serialize = [str(library) for library in options.plugin_libraries]
     profile = builder.create_optimization_profile()
     for i in range(network.num_inputs):
         tensor = network.get_input(i)
@@ -250,16 +254,19 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
     return {"plan": plan.record(), "notes": notes, "build_seconds": round(seconds, 2)}
 
 
-def register_plugins(trt: Any, logger: Any, libraries: Iterable[str | Path], error: type[EdgeError]) -> None:
-    """TensorRT's own plugins (its standard RoiAlign among them) and the plugin libraries an
-    engine needs, registered before a network is parsed or an engine deserialized. TensorRT
-    returns these failures instead of raising them: each is raised here as ``error``, named."""
+def register_plugins(
+    trt: Any, logger: Any, registry: Any, libraries: Iterable[str | Path], error: type[EdgeError]
+) -> None:
+    """TensorRT's own plugins (its standard RoiAlign among them), and into ``registry`` (the
+    builder's or the runtime's: a version-compatible engine's lean runtime looks in its own)
+    the plugin libraries an engine needs, before a network is parsed or an engine
+    deserialized. TensorRT returns these failures instead of raising them: each is raised here
+    as ``error``, named."""
     if not trt.init_libnvinfer_plugins(logger, ""):
         raise error(
             "TensorRT could not register its own plugins (libnvinfer_plugin, see the TensorRT log "
             "above): check that its version matches TensorRT's"
         )
-    registry = trt.get_plugin_registry()
     for library in libraries:
         if registry.load_library(str(library)) is None:
             raise error(
@@ -411,10 +418,12 @@ class TensorRTEngine(EngineBase):
         self.path = Path(path)
         self._logger = trt.Logger(trt.Logger.WARNING)
         # an engine that uses a plugin needs it to deserialize
-        register_plugins(trt, self._logger, plugin_libraries, BackendError)
         self._runtime = trt.Runtime(self._logger)
         if allow_host_code:  # a version-compatible engine of our own build (engine_load_options)
             self._runtime.engine_host_code_allowed = True
+        register_plugins(
+            trt, self._logger, self._runtime.get_plugin_registry(), plugin_libraries, BackendError
+        )
         engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
             raise BackendError(

@@ -208,25 +208,22 @@ class _Registry:
 
 
 class _Trt:
-    def __init__(self, *, own_plugins: bool = True, loadable: set[str] = frozenset()) -> None:
-        self.own_plugins, self.registry = own_plugins, _Registry(set(loadable))
+    def __init__(self, *, own_plugins: bool = True) -> None:
+        self.own_plugins = own_plugins
 
     def init_libnvinfer_plugins(self, logger: object, namespace: str) -> bool:
         return self.own_plugins
 
-    def get_plugin_registry(self) -> _Registry:
-        return self.registry
-
 
 def test_plugins_that_tensorrt_cannot_register_are_named(tmp_path: Path) -> None:
     good, bad = str(tmp_path / "good.so"), str(tmp_path / "other_arch.so")
-    trt = _Trt(loadable={good})
-    register_plugins(trt, None, [good], BuildError)
-    assert trt.registry.loaded == [good]
+    registry = _Registry({good})
+    register_plugins(_Trt(), None, registry, [good], BuildError)
+    assert registry.loaded == [good]
     with pytest.raises(BackendError, match=r"could not load the plugin library .*other_arch\.so.*rebuild it"):
-        register_plugins(_Trt(loadable={good}), None, [bad, good], BackendError)
+        register_plugins(_Trt(), None, _Registry({good}), [bad, good], BackendError)
     with pytest.raises(BuildError, match="could not register its own plugins \\(libnvinfer_plugin"):
-        register_plugins(_Trt(own_plugins=False, loadable={good}), None, [good], BuildError)
+        register_plugins(_Trt(own_plugins=False), None, _Registry({good}), [good], BuildError)
 
 
 class _Config:

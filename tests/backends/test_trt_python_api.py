@@ -297,6 +297,7 @@ def test_every_tensorrt_name_edge_uses_exists(version: str) -> None:
         ("IInt8EntropyCalibrator2", "read_calibration_cache"),
         ("Logger", "WARNING"),
         (None, "nptype"),
+        ("IBuilderConfig", "plugins_to_serialize"),
     } <= checked
     # and the calls whose arguments were held to every overload's parameters
     assert {
@@ -306,6 +307,8 @@ def test_every_tensorrt_name_edge_uses_exists(version: str) -> None:
         ("Runtime", "__init__"),
         ("Builder", "create_builder_config"),  # no names in its binding: counted from NvInfer.h
         ("ITimingCache", "serialize"),
+        ("IPluginRegistry", "load_library"),  # in register_plugins, on the builder's or runtime's registry
+        ("Runtime", "get_plugin_registry"),
     } <= shaped
     assert len(shaped) >= 25
 

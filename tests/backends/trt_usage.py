@@ -18,6 +18,8 @@ MODULE = "<module>"
 # what the methods edge keeps the results of return; None: no TensorRT object (bool, str, ...)
 RETURNS: dict[tuple[str | None, str], str | None] = {
     (None, "get_plugin_registry"): "IPluginRegistry",
+    ("Builder", "get_plugin_registry"): "IPluginRegistry",
+    ("Runtime", "get_plugin_registry"): "IPluginRegistry",
     (None, "nptype"): None,
     ("Builder", "create_network"): "INetworkDefinition",
     ("Builder", "create_builder_config"): "IBuilderConfig",
@@ -35,7 +37,7 @@ RETURNS: dict[tuple[str | None, str], str | None] = {
     ("ICudaEngine", "get_tensor_mode"): "TensorIOMode",
 }
 # functions that are handed TensorRT objects: the parameter's name, its type
-PARAMETERS = {"config": "IBuilderConfig", "trt": MODULE}
+PARAMETERS = {"config": "IBuilderConfig", "registry": "IPluginRegistry", "trt": MODULE}
 
 
 @dataclass(frozen=True)
