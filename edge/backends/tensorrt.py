@@ -361,9 +361,9 @@ def plugin_library_problem(
 
 def engine_load_options(entry: Mapping[str, Any], engines_dir: Path) -> dict[str, Any]:
     """What loading a TensorRT engine needs from its manifest entry: the plugin libraries it
-    was built with (checked against their recorded hashes), and whether it may carry host
-    code (a version-compatible engine embeds TensorRT's lean runtime, which a runtime only
-    deserializes when told that engine is trusted)."""
+    was built with (checked against their recorded hashes), whether it may carry host code (a
+    version-compatible engine embeds TensorRT's lean runtime, which a runtime only deserializes
+    when told that engine is trusted), and the DLA core of an engine built for one."""
     problem = plugin_library_problem(entry, engines_dir)
     if problem is not None:
         kind, path = problem
@@ -385,10 +385,13 @@ def engine_load_options(entry: Mapping[str, Any], engines_dir: Path) -> dict[str
             f"plugin library to load it from; rebuild it with --plugin-lib PATH --out {engines_dir}"
         )
     flags = entry.get("build_flags") or {}
-    return {
+    options: dict[str, Any] = {
         "plugin_libraries": tuple(_plugin_libraries(entry, engines_dir)),
         "allow_host_code": bool(flags.get("version_compatible")),
     }
+    if flags.get("dla_core") is not None:  # a DLA engine runs on the core it was built for
+        options["dla_core"] = int(flags["dla_core"])
+    return options
 
 
 class TensorRTEngine(EngineBase):
@@ -411,6 +414,7 @@ class TensorRTEngine(EngineBase):
         cuda_graph: bool = False,
         plugin_libraries: tuple[str | Path, ...] = (),
         allow_host_code: bool = False,
+        dla_core: int | None = None,
         io: str = "auto",
     ) -> None:
         device_index(device)  # a bad device is named before TensorRT is needed
@@ -421,6 +425,13 @@ class TensorRTEngine(EngineBase):
         self._runtime = trt.Runtime(self._logger)
         if allow_host_code:  # a version-compatible engine of our own build (engine_load_options)
             self._runtime.engine_host_code_allowed = True
+        if dla_core is not None:  # before deserializing, as trtexec sets it for a DLA engine
+            if dla_core >= self._runtime.num_DLA_cores:
+                raise BackendError(
+                    f"{self.path.name} was built for DLA core {dla_core} and TensorRT sees "
+                    f"{self._runtime.num_DLA_cores} DLA core(s) here; rebuild it for this device"
+                )
+            self._runtime.DLA_core = dla_core
         register_plugins(
             trt, self._logger, self._runtime.get_plugin_registry(), plugin_libraries, BackendError
         )

@@ -317,6 +317,10 @@ def test_plugin_libraries_travel_with_the_engines_and_are_checked_on_load(tmp_pa
     assert options == {"plugin_libraries": (copy,), "allow_host_code": True}
     plain = engine_load_options({"id": "depth_trt", "build_flags": {"version_compatible": False}}, engines)
     assert plain == {"plugin_libraries": (), "allow_host_code": False}
+    # a DLA engine is deserialized onto the core it was built for (build_flags records it)
+    dla = engine_load_options({"id": "depth_trt", "build_flags": {"dla_core": 1}}, engines)
+    assert dla == {"plugin_libraries": (), "allow_host_code": False, "dla_core": 1}
+    assert "dla_core" not in engine_load_options({"id": "d", "build_flags": {"dla_core": None}}, engines)
 
     copy.write_bytes(b"\x7fELF plugin v2")  # replaced by hand after the build
     with pytest.raises(ManifestError, match="was built with another libedge_roi_align_plugin.so"):
