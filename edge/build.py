@@ -319,7 +319,8 @@ def _lint(onnx_path: Path, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
 def _build_backend(req: BuildRequest, model: Any, onnx_path: Path, artifact: Path) -> dict[str, Any] | None:
     """Write the artifact; for TensorRT, also the manifest fields its build decides."""
     if req.backend == "tensorrt":
-        from edge.backends.tensorrt import build_engine, install_plugin_libraries
+        from edge.backends.tensorrt import build_engine
+        from edge.backends.tensorrt_folder import install_plugin_libraries
         from edge.compat import current_machine
 
         record = build_engine(onnx_path, artifact, req.trt_options())

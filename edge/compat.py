@@ -188,7 +188,7 @@ def _tensorrt_args(entry: Mapping[str, Any], engines_dir: Path) -> list[str]:
         args.append("--version-compatible")
     if flags.get("hardware_compatible"):
         args.append("--hardware-compatible")
-    from edge.backends.tensorrt import PLUGIN_FOLDER
+    from edge.backends.tensorrt_folder import PLUGIN_FOLDER
 
     plugins = entry.get("plugins") or {}
     for name in plugins:  # copies of the libraries travel with the engines

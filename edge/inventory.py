@@ -90,7 +90,7 @@ def _files_state(manifest: Manifest, entry: dict[str, Any], verify_hashes: bool)
             return "missing"
         if not isinstance(info, dict) or not path.is_file():
             return "missing"
-    from edge.backends.tensorrt import plugin_library_problem
+    from edge.backends.tensorrt_folder import plugin_library_problem
 
     # a TensorRT engine cannot load without the plugin libraries it was built with
     if plugin_library_problem(entry, manifest.root, verify_hashes=False):

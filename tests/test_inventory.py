@@ -71,7 +71,7 @@ def test_damage_and_misfits_are_named(engines: Path, capsys: pytest.CaptureFixtu
 
 
 def test_a_tensorrt_engine_without_its_plugin_library_is_named(engines: Path) -> None:
-    from edge.backends.tensorrt import install_plugin_libraries
+    from edge.backends.tensorrt_folder import install_plugin_libraries
 
     manifest = json.loads((engines / "manifest.json").read_text())
     depth_id = next(k for k, e in manifest["engines"].items() if e["model"] == "depth_tiny")

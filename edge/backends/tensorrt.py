@@ -19,8 +19,6 @@ Version rules that shape the plan (TensorRT 11 migration guide):
 
 from __future__ import annotations
 
-import functools
-import shutil
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,14 +30,7 @@ from packaging.version import Version
 
 from edge.backends.base import EngineBase, TensorSpec
 from edge.backends.cuda_io import CudaPythonIO, TorchIO, device_index, open_io
-from edge.errors import (
-    BackendError,
-    BackendUnavailableError,
-    BuildError,
-    ConfigError,
-    EdgeError,
-    ManifestError,
-)
+from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError, EdgeError
 
 INSTALL_HINT = (
     "TensorRT is not installed: on a desktop GPU `pip install 'edge-perception[tensorrt]'` "
@@ -310,90 +301,6 @@ def _cache_calibrator(trt: Any, cache: bytes) -> Any:
     return CacheCalibrator()
 
 
-PLUGIN_FOLDER = "plugins"  # inside the engines directory: the libraries its engines need
-
-
-def install_plugin_libraries(libraries: tuple[Path, ...], engines_dir: Path) -> dict[str, str]:
-    """Copy the plugin libraries an engine was built with into ``engines_dir/plugins/``, so
-    the folder carries what its engines need to load; returns {name: sha256}."""
-    from edge.util.fs import atomic_write_with, sha256_file
-
-    installed: dict[str, str] = {}
-    for library in libraries:
-        digest = sha256_file(library)
-        target = engines_dir / PLUGIN_FOLDER / library.name
-        if not (target.is_file() and sha256_file(target) == digest):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_with(target, functools.partial(_copy_to, library))
-        installed[library.name] = digest
-    return installed
-
-
-def _copy_to(source: Path, target: Path) -> None:
-    shutil.copyfile(source, target)
-
-
-def _plugin_libraries(entry: Mapping[str, Any], engines_dir: Path) -> dict[Path, str]:
-    """Where each plugin library of ``entry`` lives in the engines folder, and its sha256."""
-    return {
-        engines_dir / PLUGIN_FOLDER / str(name): str(digest)
-        for name, digest in (entry.get("plugins") or {}).items()
-    }
-
-
-def plugin_library_problem(
-    entry: Mapping[str, Any], engines_dir: Path, *, verify_hashes: bool = True
-) -> tuple[str, Path] | None:
-    """("missing" or "changed", path) for a plugin library of ``entry`` that is not in the
-    engines folder as it was built (hashes read only with ``verify_hashes``), else None."""
-    from edge.util.fs import sha256_file
-
-    libraries = _plugin_libraries(entry, engines_dir)
-    for path in libraries:
-        if not path.is_file():
-            return "missing", path
-    if verify_hashes:
-        for path, digest in libraries.items():
-            if sha256_file(path) != digest:
-                return "changed", path
-    return None
-
-
-def engine_load_options(entry: Mapping[str, Any], engines_dir: Path) -> dict[str, Any]:
-    """What loading a TensorRT engine needs from its manifest entry: the plugin libraries it
-    was built with (checked against their recorded hashes), whether it may carry host code (a
-    version-compatible engine embeds TensorRT's lean runtime, which a runtime only deserializes
-    when told that engine is trusted), and the DLA core of an engine built for one."""
-    problem = plugin_library_problem(entry, engines_dir)
-    if problem is not None:
-        kind, path = problem
-        rebuild = f"rebuild it with --plugin-lib PATH/{path.name} --out {engines_dir}"
-        if kind == "missing":
-            raise ManifestError(
-                f"engine {entry.get('id')!r} needs the plugin library {path}, which is missing; {rebuild}"
-            )
-        raise ManifestError(
-            f"engine {entry.get('id')!r} was built with another {path.name} than {path} "
-            f"(its sha256 differs); {rebuild}"
-        )
-    if entry.get("custom_ops") and not entry.get("plugins"):
-        asked = ", ".join(
-            f"{op['domain']}::{op['op_type']} v{op['plugin_version']}" for op in entry["custom_ops"]
-        )
-        raise ManifestError(
-            f"engine {entry.get('id')!r} was built with the plugin {asked}, and its folder records no "
-            f"plugin library to load it from; rebuild it with --plugin-lib PATH --out {engines_dir}"
-        )
-    flags = entry.get("build_flags") or {}
-    options: dict[str, Any] = {
-        "plugin_libraries": tuple(_plugin_libraries(entry, engines_dir)),
-        "allow_host_code": bool(flags.get("version_compatible")),
-    }
-    if flags.get("dla_core") is not None:  # a DLA engine runs on the core it was built for
-        options["dla_core"] = int(flags["dla_core"])
-    return options
-
-
 class TensorRTEngine(EngineBase):
     """A deserialized engine with one execution context on its own CUDA stream.
 
@@ -423,7 +330,9 @@ class TensorRTEngine(EngineBase):
         self._logger = trt.Logger(trt.Logger.WARNING)
         # an engine that uses a plugin needs it to deserialize
         self._runtime = trt.Runtime(self._logger)
-        if allow_host_code:  # a version-compatible engine of our own build (engine_load_options)
+        if (
+            allow_host_code
+        ):  # a version-compatible engine of our own build (tensorrt_folder.engine_load_options)
             self._runtime.engine_host_code_allowed = True
         if dla_core is not None:  # before deserializing, as trtexec sets it for a DLA engine
             if dla_core >= self._runtime.num_DLA_cores:
@@ -453,6 +362,12 @@ class TensorRTEngine(EngineBase):
         for i in range(engine.num_io_tensors):
             tname = engine.get_tensor_name(i)
             shape = tuple(int(d) for d in engine.get_tensor_shape(tname))
+            if any(d < 0 for d in shape):  # buffers are sized once, from these shapes
+                raise BackendError(
+                    f"{self.path.name}: its tensor {tname!r} has the shape {shape}, known only as it runs "
+                    "(a dynamic or data-dependent dimension); edge runs static engines: rebuild it with "
+                    "build_engines.py --backend tensorrt"
+                )
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(tname))).name
             is_input = engine.get_tensor_mode(tname) == trt.TensorIOMode.INPUT
             (self._inputs if is_input else self._outputs).append(TensorSpec(tname, shape, dtype))

@@ -138,7 +138,7 @@ class EngineSet:
                 )
             options = dict(engine_options or {})
             if backend == "tensorrt":  # its plugins, and whether it embeds the lean runtime
-                from edge.backends.tensorrt import engine_load_options
+                from edge.backends.tensorrt_folder import engine_load_options
 
                 options.update(engine_load_options(entry, root))
             engines[kind] = open_engine(path, backend=backend, **options)

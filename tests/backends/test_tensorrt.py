@@ -11,14 +11,8 @@ import onnxruntime as ort
 import pytest
 
 from edge.backends import open_engine
-from edge.backends.tensorrt import (
-    TrtBuildOptions,
-    _load_timing_cache,
-    engine_load_options,
-    install_plugin_libraries,
-    plan_build,
-    register_plugins,
-)
+from edge.backends.tensorrt import TrtBuildOptions, _load_timing_cache, plan_build, register_plugins
+from edge.backends.tensorrt_folder import engine_load_options, install_plugin_libraries
 from edge.build import BuildRequest
 from edge.compat import differences
 from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError, ManifestError
