@@ -164,7 +164,8 @@ class TorchIO:
             enqueue()
         self._stream.synchronize()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, stream=self._stream):
+        # thread-local capture, as trtexec's: another engine's thread may call CUDA meanwhile
+        with torch.cuda.graph(graph, stream=self._stream, capture_error_mode="thread_local"):
             enqueue()
         self._graph = graph
 
@@ -236,9 +237,8 @@ class CudaPythonIO:
         rt = self._rt
         enqueue()  # TensorRT's lazy set-up, outside the graph
         self._call("cudaStreamSynchronize", self._stream)
-        self._call(
-            "cudaStreamBeginCapture", self._stream, rt.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
-        )
+        mode = rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal  # as trtexec captures
+        self._call("cudaStreamBeginCapture", self._stream, mode)
         try:
             enqueue()
         finally:

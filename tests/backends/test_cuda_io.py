@@ -87,8 +87,19 @@ def test_every_cuda_python_call_exists() -> None:
     assert sorted(n for n in calls if not callable(getattr(runtime, n, None))) == []
     # the enum members it passes
     assert runtime.cudaMemcpyKind.cudaMemcpyHostToDevice and runtime.cudaMemcpyKind.cudaMemcpyDeviceToHost
-    assert runtime.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal is not None
+    assert runtime.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal is not None
     assert runtime.cudaError_t.cudaSuccess == 0
+
+
+def test_torch_graph_capture_takes_the_thread_local_mode() -> None:
+    """TorchIO captures with ``capture_error_mode="thread_local"`` (trtexec's mode: another
+    engine's thread may call CUDA meanwhile); torch's graph context takes it (2.1 and later)."""
+    import inspect
+
+    import torch
+
+    assert 'capture_error_mode="thread_local"' in (ROOT / "edge/backends/cuda_io.py").read_text()
+    assert "capture_error_mode" in inspect.signature(torch.cuda.graph.__init__).parameters
 
 
 def _is_rt(node: ast.expr) -> bool:
