@@ -111,15 +111,35 @@ def cudart_call(rt: Any, name: str, *args: Any) -> Any:
     return values[0] if len(values) == 1 else (values or None)
 
 
+def _uses_torch(kind: str) -> bool:
+    if kind not in IO_KINDS:
+        raise ConfigError(f"CUDA buffers {kind!r}: expected one of {', '.join(IO_KINDS)}")
+    return kind == "torch" or (kind == "auto" and _torch_cuda() is not None)
+
+
+def use_device(device: str = "cuda:0", *, kind: str = "auto") -> None:
+    """Make ``device`` this thread's current CUDA device, through torch or cuda-python as
+    ``kind`` says (open_io's choice): TensorRT makes an engine and its context on the current
+    device, so an engine for another GPU than the first is deserialized after this."""
+    index = device_index(device)
+    if not _uses_torch(kind):
+        cudart_call(cuda_runtime(), "cudaSetDevice", index)
+        return
+    torch = _torch_cuda()
+    if torch is None:
+        raise BackendUnavailableError(
+            f"torch has no CUDA here; the TensorRT runtime can use cuda-python instead ({CUDA_PYTHON_HINT})"
+        )
+    torch.cuda.set_device(index)
+
+
 def open_io(
     inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], *, device: str = "cuda:0", kind: str = "auto"
 ) -> TorchIO | CudaPythonIO:
     """The buffers of an engine's tensors on ``device``; ``kind`` auto: torch's where it has
     CUDA, else cuda-python's."""
-    if kind not in IO_KINDS:
-        raise ConfigError(f"CUDA buffers {kind!r}: expected one of {', '.join(IO_KINDS)}")
     index = device_index(device)
-    if kind == "torch" or (kind == "auto" and _torch_cuda() is not None):
+    if _uses_torch(kind):
         return TorchIO(inputs, outputs, index=index)
     return CudaPythonIO(inputs, outputs, index=index)
 
@@ -210,6 +230,7 @@ class CudaPythonIO:
         self._stream: Any = None
         self._events: list[Any] = []
         self._graph_exec: Any = None
+        self._index = index
         try:
             self._call("cudaSetDevice", index)
             self._stream = self._call("cudaStreamCreate")
@@ -235,6 +256,7 @@ class CudaPythonIO:
 
     def capture(self, enqueue: Callable[[], None]) -> None:
         rt = self._rt
+        self._call("cudaSetDevice", self._index)  # the current device is the calling thread's own
         enqueue()  # TensorRT's lazy set-up, outside the graph
         self._call("cudaStreamSynchronize", self._stream)
         mode = rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal  # as trtexec captures
@@ -253,6 +275,7 @@ class CudaPythonIO:
     ) -> tuple[dict[str, np.ndarray], float]:
         kind = self._rt.cudaMemcpyKind
         start, end = self._events
+        self._call("cudaSetDevice", self._index)  # a pipeline thread's current device may be another
         for spec in self.inputs:
             self._host[spec.name][...] = feeds[spec.name]
             self._copy(self._dev[spec.name], self._pinned[spec.name], spec.name, kind.cudaMemcpyHostToDevice)

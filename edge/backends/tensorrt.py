@@ -29,7 +29,7 @@ import numpy as np
 from packaging.version import Version
 
 from edge.backends.base import EngineBase, TensorSpec
-from edge.backends.cuda_io import CudaPythonIO, TorchIO, device_index, open_io
+from edge.backends.cuda_io import CudaPythonIO, TorchIO, device_index, open_io, use_device
 from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError, EdgeError
 
 INSTALL_HINT = (
@@ -326,13 +326,12 @@ class TensorRTEngine(EngineBase):
     ) -> None:
         device_index(device)  # a bad device is named before TensorRT is needed
         trt = import_tensorrt()
+        use_device(device, kind=io)  # TensorRT makes the engine and its context on the current device
         self.path = Path(path)
         self._logger = trt.Logger(trt.Logger.WARNING)
-        # an engine that uses a plugin needs it to deserialize
         self._runtime = trt.Runtime(self._logger)
-        if (
-            allow_host_code
-        ):  # a version-compatible engine of our own build (tensorrt_folder.engine_load_options)
+        # a version-compatible engine of our own build (tensorrt_folder.engine_load_options)
+        if allow_host_code:
             self._runtime.engine_host_code_allowed = True
         if dla_core is not None:  # before deserializing, as trtexec sets it for a DLA engine
             if dla_core >= self._runtime.num_DLA_cores:
@@ -341,6 +340,7 @@ class TensorRTEngine(EngineBase):
                     f"{self._runtime.num_DLA_cores} DLA core(s) here; rebuild it for this device"
                 )
             self._runtime.DLA_core = dla_core
+        # an engine that uses a plugin needs it to deserialize
         register_plugins(
             trt, self._logger, self._runtime.get_plugin_registry(), plugin_libraries, BackendError
         )

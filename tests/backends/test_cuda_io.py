@@ -14,7 +14,7 @@ import pytest
 
 from edge.backends import cuda_io
 from edge.backends.base import TensorSpec
-from edge.backends.cuda_io import device_index, host_array, open_io
+from edge.backends.cuda_io import device_index, host_array, open_io, use_device
 from edge.errors import BackendError, BackendUnavailableError, ConfigError
 from tests.conftest import ROOT
 
@@ -163,6 +163,16 @@ def test_without_a_gpu_cuda_python_says_so() -> None:
     # auto falls through to cuda-python, which names the missing driver
     with pytest.raises(BackendUnavailableError, match="cudaSetDevice failed"):
         open_io([spec], [spec])
+    # making the engine's GPU current (before TensorRT deserializes onto it) fails alike,
+    # before any engine is read
+    with pytest.raises(BackendUnavailableError, match=r"CUDA: cudaSetDevice failed with cudaError"):
+        use_device("cuda:1", kind="cuda-python")
+    with pytest.raises(BackendUnavailableError, match="torch has no CUDA here; .* cuda-python"):
+        use_device("cuda:0", kind="torch")
+    with pytest.raises(BackendUnavailableError, match="cudaSetDevice failed"):
+        use_device()
+    with pytest.raises(ConfigError, match="CUDA buffers 'cupy'"):
+        use_device(kind="cupy")
 
 
 def test_without_cuda_python_the_hint_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,6 +234,10 @@ def test_buffers_carry_an_inference_on_a_gpu(kind: str, graph: bool) -> None:
         pytest.skip("cuda-python is not installed")
     inputs = [TensorSpec("image", (1, 3, 64, 128), "float32"), TensorSpec("ids", (7,), "int32")]
     outputs = [TensorSpec("out", (1, 3, 64, 128), "float32"), TensorSpec("ids_out", (7,), "int32")]
+    import torch
+
+    use_device("cuda:0", kind=kind)  # as TensorRTEngine does before deserializing
+    assert torch.cuda.current_device() == 0
     io = open_io(inputs, outputs, kind=kind)
     try:
         enqueue = _copy_engine(io, [*inputs, *outputs])
