@@ -176,7 +176,7 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
     """Parse, build and write ``engine_path`` atomically; returns the build record."""
     import tempfile
 
-    from edge.util.fs import atomic_write_bytes, exclusive_lock
+    from edge.util.fs import atomic_write_bytes
 
     trt = import_tensorrt()
     plan = plan_build(trt.__version__, options)
@@ -239,10 +239,25 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
         raise BuildError(f"TensorRT could not build {onnx_path.name} (see the TensorRT log above)")
     atomic_write_bytes(engine_path, bytes(serialized))
     if options.timing_cache is not None:
-        with exclusive_lock(options.timing_cache.with_name(options.timing_cache.name + ".lock")):
-            # the builder added this build's measurements to the config's cache
-            atomic_write_bytes(options.timing_cache, bytes(config.get_timing_cache().serialize()))
+        _save_timing_cache(config, options.timing_cache)
     return {"plan": plan.record(), "notes": notes, "build_seconds": round(seconds, 2)}
+
+
+def _save_timing_cache(config: Any, path: Path) -> None:
+    """This build's timings (the builder added them to the config's cache) written to ``path``
+    under its lock, combined into what is there now as NVIDIA's samples do: another build may
+    have written its own timings since this one read the file. What TensorRT will not combine
+    (measured by another TensorRT or GPU) is replaced."""
+    from edge.util.fs import atomic_write_bytes, exclusive_lock
+
+    ours = config.get_timing_cache()
+    with exclusive_lock(path.with_name(path.name + ".lock")):
+        merged = ours
+        if path.is_file() and path.stat().st_size:
+            there = config.create_timing_cache(path.read_bytes())
+            if there is not None and there.combine(ours, False):
+                merged = there
+        atomic_write_bytes(path, bytes(merged.serialize()))
 
 
 def register_plugins(

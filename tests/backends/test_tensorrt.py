@@ -11,7 +11,13 @@ import onnxruntime as ort
 import pytest
 
 from edge.backends import open_engine
-from edge.backends.tensorrt import TrtBuildOptions, _load_timing_cache, plan_build, register_plugins
+from edge.backends.tensorrt import (
+    TrtBuildOptions,
+    _load_timing_cache,
+    _save_timing_cache,
+    plan_build,
+    register_plugins,
+)
 from edge.backends.tensorrt_folder import engine_load_options, install_plugin_libraries
 from edge.build import BuildRequest
 from edge.compat import differences
@@ -220,6 +226,23 @@ def test_plugins_that_tensorrt_cannot_register_are_named(tmp_path: Path) -> None
         register_plugins(_Trt(own_plugins=False), None, _Registry({good}), [good], BuildError)
 
 
+class _Cache:
+    """ITimingCache: timings (here, a set of names) that combine with another's unless it was
+    measured by another TensorRT or GPU (here, named 'stale')."""
+
+    def __init__(self, data: bytes) -> None:
+        self.entries = set(data.decode().split()) if data else set()
+
+    def combine(self, input_cache: _Cache, ignore_mismatch: bool) -> bool:
+        if "stale" in self.entries | input_cache.entries and not ignore_mismatch:
+            return False
+        self.entries |= input_cache.entries
+        return True
+
+    def serialize(self) -> bytes:
+        return " ".join(sorted(self.entries)).encode()
+
+
 class _Config:
     """IBuilderConfig's timing-cache calls: TensorRT refuses a cache another version or GPU
     measured (``ignore_mismatch=False``) by returning False."""
@@ -227,30 +250,55 @@ class _Config:
     def __init__(self, refuse: set[bytes]) -> None:
         self.refuse, self.cache = refuse, None
 
-    def create_timing_cache(self, serialized_timing_cache: bytes) -> bytes:
-        return serialized_timing_cache
+    def create_timing_cache(self, serialized_timing_cache: bytes) -> _Cache:
+        return _Cache(serialized_timing_cache)
 
-    def set_timing_cache(self, cache: bytes, ignore_mismatch: bool) -> bool:
-        if cache in self.refuse or ignore_mismatch:
+    def set_timing_cache(self, cache: _Cache, ignore_mismatch: bool) -> bool:
+        if cache.serialize() in self.refuse or ignore_mismatch:
             return False
         self.cache = cache
         return True
+
+    def get_timing_cache(self) -> _Cache | None:
+        return self.cache
 
 
 def test_a_timing_cache_tensorrt_refuses_is_started_anew(tmp_path: Path) -> None:
     path = tmp_path / "timing.cache"
     config = _Config(refuse={b"stale"})
-    assert _load_timing_cache(config, path) == [] and config.cache == b""  # none yet
+    assert _load_timing_cache(config, path) == [] and config.cache.serialize() == b""  # none yet
     path.write_bytes(b"measured")
-    assert _load_timing_cache(config, path) == [] and config.cache == b"measured"
+    assert _load_timing_cache(config, path) == [] and config.cache.serialize() == b"measured"
     path.write_bytes(b"stale")
     notes = _load_timing_cache(config, path)
-    assert config.cache == b""
+    assert config.cache.serialize() == b""
     assert notes == [
         f"the timing cache {path} was measured by another TensorRT or GPU: a new one was started"
     ]
     with pytest.raises(BuildError, match="refused a new timing cache"):
         _load_timing_cache(_Config(refuse={b"stale", b""}), path)
+
+
+def test_a_builds_timings_join_those_another_build_wrote_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "timing.cache"
+    path.write_bytes(b"conv1")
+    config = _Config(refuse=set())
+    _load_timing_cache(config, path)
+    config.cache.entries |= {"conv2"}  # what this build measured
+    path.write_bytes(b"conv1 depth3")  # another build's timings, saved while this one built
+    _save_timing_cache(config, path)
+    assert path.read_bytes() == b"conv1 conv2 depth3"
+    assert sorted(f.name for f in tmp_path.iterdir()) == [
+        "timing.cache",
+        "timing.cache.lock",
+    ]  # no partial file
+    # a file TensorRT will not combine with (another TensorRT's) is replaced by this build's
+    path.write_bytes(b"stale")
+    _save_timing_cache(config, path)
+    assert path.read_bytes() == b"conv1 conv2"
+    path.unlink()  # none at all: this build's alone
+    _save_timing_cache(config, path)
+    assert path.read_bytes() == b"conv1 conv2"
 
 
 @pytest.mark.tensorrt
