@@ -75,29 +75,10 @@ def statement_end(text: str, i: int) -> int:
     return i
 
 
-def split_top(text: str) -> list[str]:
-    parts, depth, last, i = [], 0, 0, 0
-    while i < len(text):
-        c = text[i]
-        if c == '"':
-            i = past_string(text, i)
-            continue
-        if c in "({[<":
-            depth += 1
-        elif c in ")}]>":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts.append(text[last:i])
-            last = i + 1
-        i += 1
-    parts.append(text[last:])
-    return parts
-
-
 def split_args(text: str) -> list[str]:
-    """The top-level comma-separated parts of a C++ argument list. Unlike ``split_top``, a
-    ``<`` opens only a template's arguments (after a name, not ``<<``) and ``->`` closes
-    nothing, so a lambda's return type or a shifted default cannot merge two arguments."""
+    """The top-level comma-separated parts of a C++ argument list, stripped. A ``<`` opens a
+    template's arguments only after a name (not ``<<``) and ``->`` closes nothing, so a
+    lambda's return type or a shifted default cannot merge two arguments."""
     parts, last, angle, i = [], 0, 0, 0
     while i < len(text):
         c = text[i]

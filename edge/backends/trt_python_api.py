@@ -31,7 +31,6 @@ from edge.backends.cpp_text import (
     blank_comments,
     skip_balanced,
     split_args,
-    split_top,
     statement_end,
 )
 from edge.errors import ConfigError
@@ -108,17 +107,17 @@ def _bindings(text: str, api: dict[str, Any], headers: str = "") -> None:
     cpp_names: dict[str, str] = api.setdefault("_cpp", {})
     for decl in _DECLARATION.finditer(text):
         targs_end = skip_balanced(text, decl.end() - 1)
-        targs = [a.strip() for a in split_top(text[decl.end() : targs_end - 1])]
+        targs = split_args(text[decl.end() : targs_end - 1])
         rest = re.compile(r"\s*(\w*)\s*[({]").match(text, targs_end)
         if rest is None:
             continue
         var = rest.group(1)
         open_at = rest.end() - 1
         close = skip_balanced(text, open_at)
-        args = split_top(text[open_at + 1 : close - 1])
-        if len(args) < 2 or not (pyname := STRING.match(args[1].strip())):
+        args = split_args(text[open_at + 1 : close - 1])
+        if len(args) < 2 or not (pyname := STRING.match(args[1])):
             continue
-        scope = variables.get(args[0].strip(), args[0].strip())
+        scope = variables.get(args[0], args[0])
         full = f"{scope}.{pyname.group(1)}" if scope else pyname.group(1)
         cpp = targs[0]
         kind = "class" if decl.group(1) == "class_" else "enum"
