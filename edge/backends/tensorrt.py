@@ -287,11 +287,20 @@ def _load_timing_cache(config: Any, path: Path | None) -> list[str]:
     where there is none or TensorRT refuses it (measured by another TensorRT version or on
     another GPU: the build writes the new one over it). Returns the build's notes."""
     data = path.read_bytes() if path is not None and path.is_file() else b""
-    if config.set_timing_cache(config.create_timing_cache(data), ignore_mismatch=False):
+    if _set_timing_cache(config, data):
         return []
-    if data and config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False):
-        return [f"the timing cache {path} was measured by another TensorRT or GPU: a new one was started"]
+    if data and _set_timing_cache(config, b""):
+        return [
+            f"the timing cache {path} was measured by another TensorRT or GPU, or is no timing cache: "
+            "a new one was started"
+        ]
     raise BuildError("TensorRT refused a new timing cache")
+
+
+def _set_timing_cache(config: Any, data: bytes) -> bool:
+    """Whether TensorRT took ``data`` as the build's timing cache (None: bytes it cannot read)."""
+    cache = config.create_timing_cache(data)
+    return cache is not None and bool(config.set_timing_cache(cache, ignore_mismatch=False))
 
 
 def _cache_calibrator(trt: Any, cache: bytes) -> Any:

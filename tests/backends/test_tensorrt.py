@@ -250,7 +250,9 @@ class _Config:
     def __init__(self, refuse: set[bytes]) -> None:
         self.refuse, self.cache = refuse, None
 
-    def create_timing_cache(self, serialized_timing_cache: bytes) -> _Cache:
+    def create_timing_cache(self, serialized_timing_cache: bytes) -> _Cache | None:
+        if serialized_timing_cache.startswith(b"\x00"):
+            return None  # not a timing cache: TensorRT's null
         return _Cache(serialized_timing_cache)
 
     def set_timing_cache(self, cache: _Cache, ignore_mismatch: bool) -> bool:
@@ -273,8 +275,11 @@ def test_a_timing_cache_tensorrt_refuses_is_started_anew(tmp_path: Path) -> None
     notes = _load_timing_cache(config, path)
     assert config.cache.serialize() == b""
     assert notes == [
-        f"the timing cache {path} was measured by another TensorRT or GPU: a new one was started"
+        f"the timing cache {path} was measured by another TensorRT or GPU, or is no timing cache: "
+        "a new one was started"
     ]
+    path.write_bytes(b"\x00 torn")  # bytes TensorRT cannot read at all
+    assert len(_load_timing_cache(config, path)) == 1 and config.cache.serialize() == b""
     with pytest.raises(BuildError, match="refused a new timing cache"):
         _load_timing_cache(_Config(refuse={b"stale", b""}), path)
 
