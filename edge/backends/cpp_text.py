@@ -271,10 +271,9 @@ def binding(
     else:
         function, rest = (args[1] if len(args) > 1 else ""), args[2:]
     named: list[str] = []
+    # keyword- or position-only markers: parameters these lists of positions cannot tell
+    marked = any(re.match(r"py::(kw_only|pos_only)\b", part) for part in rest)
     for part in rest:
-        if re.match(r"py::(kw_only|pos_only)\b", part):
-            named = ["*"]  # keyword-only parameters: not told as a list of positions
-            break
         if m := _NAMED.match(part):
             named.append((m.group(1) or m.group(2)) + ("=" if m.group(3) else ""))
         elif m := _NAMED_V.match(part):
@@ -282,12 +281,12 @@ def binding(
     if m := re.match(r"py::init\s*<", function):
         count = _count(function[m.end() : skip_balanced(function, m.end() - 1) - 1])
         unnamed = None if count is None else [""] * count
-        return (None if named == ["*"] else named or unnamed), None
+        return (None if marked else named or unnamed), None
     if m := re.match(r"py::init\s*\(", function):
         function = function[m.end() : skip_balanced(function, m.end() - 1) - 1]
     bound = bound_function(function, source, headers)
-    if named:
-        return (None if named == ["*"] else named), bound.returns
+    if marked or named:
+        return (None if marked else named), bound.returns
     if bound.arity is None:
         return None, bound.returns
     arity = bound.arity - int(method and bound.with_object)
