@@ -429,6 +429,24 @@ def run(data, names):
     ]
 
 
+def test_calls_through_the_class_count_the_object_only_for_methods() -> None:
+    """``trt.Class.method(obj, ...)`` passes the object by hand; a static method takes none."""
+    source = """
+import tensorrt as trt
+def run(context):
+    key = trt.TimingCacheKey.parse("0x1")
+    ok = trt.IExecutionContext.set_tensor_address(context, "image", 0)
+    bad = trt.IExecutionContext.set_tensor_address(context, "image")
+    worse = trt.TimingCacheKey.parse(context, "0x1")
+"""
+    found, _ = uses(source, load("11.1"))
+    assert list(missing(found, load("11.1"))) == [
+        "line 6 calls IExecutionContext.set_tensor_address with 1 positional argument(s); "
+        "TensorRT 11.1 takes (name, memory)",
+        "line 7 calls TimingCacheKey.parse with 2 positional argument(s); TensorRT 11.1 takes (text)",
+    ]
+
+
 def _plans(version: str):
     """Every plan plan_build makes on ``version`` over the options that change its names."""
     for precision, dla, fallback, vc, hc, cache in itertools.product(

@@ -175,7 +175,8 @@ class _Walker:
             names = tuple(k.arg for k in call.keywords if k.arg is not None)
             starred = any(isinstance(a, ast.Starred) for a in call.args)
             positional = None if starred else len(call.args)
-            if self._is_class(sub.value, env) and positional:
+            member = self.api.member(owned_by, sub.attr) if self._is_class(sub.value, env) else None
+            if member is not None and member["kind"] == "method" and positional:
                 positional -= 1  # trt.Class.method(self, ...): the object passed by hand
             if owner == MODULE and sub.attr in self.api.classes:  # a constructor: the class, its __init__
                 self.uses.append(Use(sub.lineno, None, sub.attr, access="call"))
