@@ -19,6 +19,7 @@ Version rules that shape the plan (TensorRT 11 migration guide):
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -172,6 +173,13 @@ def import_tensorrt() -> Any:
     return tensorrt
 
 
+@functools.cache
+def shared_logger(trt: Any) -> Any:
+    """The process's one TensorRT logger, as NVIDIA's samples keep one: TensorRT warns when a
+    builder or runtime is handed another logger than the first it was given."""
+    return trt.Logger(trt.Logger.WARNING)
+
+
 def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -> dict[str, Any]:
     """Parse, build and write ``engine_path`` atomically; returns the build record."""
     import tempfile
@@ -180,7 +188,7 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
 
     trt = import_tensorrt()
     plan = plan_build(trt.__version__, options)
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = shared_logger(trt)
     builder = trt.Builder(logger)
     # before parsing, into the builder's registry (which the parser looks in), as trtexec does
     register_plugins(trt, logger, builder.get_plugin_registry(), options.plugin_libraries, BuildError)
@@ -352,7 +360,7 @@ class TensorRTEngine(EngineBase):
         trt = import_tensorrt()
         use_device(device, kind=io)  # TensorRT makes the engine and its context on the current device
         self.path = Path(path)
-        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._logger = shared_logger(trt)
         self._runtime = trt.Runtime(self._logger)
         # a version-compatible engine of our own build (tensorrt_folder.engine_load_options)
         if allow_host_code:

@@ -17,6 +17,7 @@ from edge.backends.tensorrt import (
     _save_timing_cache,
     plan_build,
     register_plugins,
+    shared_logger,
 )
 from edge.backends.tensorrt_folder import engine_load_options, install_plugin_libraries
 from edge.build import BuildRequest
@@ -213,6 +214,23 @@ class _Trt:
 
     def init_libnvinfer_plugins(self, logger: object, namespace: str) -> bool:
         return self.own_plugins
+
+
+def test_one_tensorrt_logger_serves_every_builder_and_runtime() -> None:
+    """Panoptic and depth engines each make a runtime: TensorRT warns when the second is handed
+    another logger than the first, so every one gets the process's one logger."""
+    import types
+
+    class Logger:
+        WARNING = "warning"
+
+        def __init__(self, min_severity: str) -> None:
+            self.min_severity = min_severity
+
+    trt = types.ModuleType("tensorrt")
+    trt.Logger = Logger  # type: ignore[attr-defined]
+    first = shared_logger(trt)
+    assert shared_logger(trt) is first and first.min_severity == "warning"
 
 
 def test_plugins_that_tensorrt_cannot_register_are_named(tmp_path: Path) -> None:
