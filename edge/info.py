@@ -92,9 +92,11 @@ def _cuda_tools() -> dict[str, Any]:
     except EdgeError:
         nvcc = None
     from edge.backends.cuda_io import cuda_device
+    from plugins.roi_align.tensorrt_library import headers_version, tensorrt_include
 
     triton = package_version("triton")
     gpu = cuda_device()
+    include = tensorrt_include()
     return {
         "cuda_python": package_version("cuda-python"),
         # a GPU torch does not see (a CPU torch): the TensorRT runtime's buffers use cuda-python
@@ -102,6 +104,10 @@ def _cuda_tools() -> dict[str, Any]:
         "triton": triton,
         "nvcc": nvcc,
         "roi_align_cuda_kernel": choose_cuda_kernel(triton=triton is not None, nvcc=nvcc is not None),
+        # what a TensorRT build's RoIAlign plugin is compiled against (TENSORRT_INCLUDE or JetPack's)
+        "tensorrt_headers": (
+            None if include is None else {"path": str(include), "version": headers_version(include)}
+        ),
     }
 
 
@@ -167,6 +173,7 @@ def format_info(info: dict[str, Any]) -> str:
     kernel = info["roi_align_cuda_kernel"]
     slow = " (slow: per-level torch ops)" if kernel == "torch" else ""
     lines.append(f"  RoIAlign on CUDA (torch backend): {kernel}{slow}")
+    lines.append(f"  RoIAlign in TensorRT builds: {_plugin_line(info)}")
     lines.append(f"  OpenCV: {_opencv_line(info['opencv'])}")
     jetson = info["jetson"]
     if jetson is None:
@@ -177,6 +184,26 @@ def format_info(info: dict[str, Any]) -> str:
             f"power mode: {jetson.get('power_mode') or 'unknown (nvpmodel not found)'}"
         )
     return "\n".join(lines)
+
+
+def _plugin_line(info: dict[str, Any]) -> str:
+    """Whether a TensorRT build of a panoptic model gets the fused plugin here, and what it is
+    compiled against (plugins/roi_align/tensorrt_library.py decides the same way)."""
+    headers = info.get("tensorrt_headers")
+    if info["nvcc"] is None or headers is None:
+        missing = ["nvcc"] if info["nvcc"] is None else []
+        if headers is None:
+            missing.append("TensorRT's headers (set TENSORRT_INCLUDE to NvInfer.h's folder)")
+        return (
+            "TensorRT's per-level RoiAlign (the fused plugin needs nvcc and TensorRT's headers; "
+            f"missing here: {', '.join(missing)})"
+        )
+    version = headers["version"] or "?"
+    line = f"the fused plugin, built with nvcc against TensorRT {version}'s headers in {headers['path']}"
+    installed = info["backends"].get("tensorrt")
+    if isinstance(installed, str) and version.split(".")[0] != installed.split(".")[0]:
+        line += f"; they are not the installed TensorRT {installed}'s: set TENSORRT_INCLUDE to its own"
+    return line
 
 
 def _opencv_line(cv: dict[str, Any]) -> str:

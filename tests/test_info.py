@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+from pathlib import Path
 
 import pytest
 
 from edge.cli import main
 from edge.info import format_info, machine_info
+from plugins.roi_align.tensorrt_library import headers_version
 
 
 def test_json_holds_everything_the_lines_say(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,6 +41,7 @@ def test_the_lines_of_a_jetson_with_its_gpu() -> None:
         "triton": None,
         "nvcc": "12.6",
         "roi_align_cuda_kernel": "cuda",
+        "tensorrt_headers": {"path": "/usr/include/aarch64-linux-gnu", "version": "10.3.0"},
         "opencv": {
             "version": "4.10.0",
             "path": "/venv/cv2",
@@ -56,6 +60,10 @@ def test_the_lines_of_a_jetson_with_its_gpu() -> None:
         "nvcc: 12.6 (builds the RoIAlign plugin and its kernel)" in lines
     )
     assert "  RoIAlign on CUDA (torch backend): cuda" in lines
+    assert (
+        "  RoIAlign in TensorRT builds: the fused plugin, built with nvcc against TensorRT 10.3.0's "
+        "headers in /usr/include/aarch64-linux-gnu" in lines
+    )
     assert lines[-2] == (
         "  OpenCV: 4.10.0 (/venv/cv2)  GStreamer: no (csi://, gst:// need it); it hides "
         "/usr/lib/python3/dist-packages/cv2 (pip uninstall opencv-python-headless uses that one)"
@@ -78,3 +86,35 @@ def test_a_gpu_only_cuda_python_sees_is_said() -> None:
         "(TensorRT engines run; torch engines on the CPU)" in lines
     )
     assert machine_info()["cuda_python_gpu"] is None  # none here
+
+
+def test_what_a_tensorrt_build_s_roi_align_will_be_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fused plugin needs nvcc and TensorRT's headers: which is missing, and headers of
+    another TensorRT than the installed one, are said (the version read from NvInferVersion.h)."""
+    include = tmp_path
+    (include / "NvInfer.h").write_text("// TensorRT's\n")
+    (include / "NvInferVersion.h").write_text(
+        "#define NV_TENSORRT_MAJOR 10 //!< major\n#define NV_TENSORRT_MINOR 3\n#define NV_TENSORRT_PATCH 0\n"
+    )
+    assert headers_version(include) == "10.3.0" and headers_version(include / "none") is None
+    monkeypatch.setenv("TENSORRT_INCLUDE", str(include))
+    info = machine_info()
+    assert info["tensorrt_headers"] == {"path": str(include), "version": "10.3.0"}
+
+    def line(**changes: object) -> str:
+        (found,) = [x for x in format_info({**info, **changes}).splitlines() if "TensorRT builds" in x]
+        return found.split(": ", 1)[1]
+
+    assert line(nvcc="12.6").startswith("the fused plugin, built with nvcc against TensorRT 10.3.0's headers")
+    assert line(nvcc="12.6", backends={**info["backends"], "tensorrt": "11.1.0"}).endswith(
+        "; they are not the installed TensorRT 11.1.0's: set TENSORRT_INCLUDE to its own"
+    )
+    assert line(nvcc=None).endswith("missing here: nvcc)")
+    assert line(nvcc=None, tensorrt_headers=None).endswith(
+        "missing here: nvcc, TensorRT's headers (set TENSORRT_INCLUDE to NvInfer.h's folder))"
+    )
+    monkeypatch.delenv("TENSORRT_INCLUDE")
+    if not Path(f"/usr/include/{platform.machine()}-linux-gnu/NvInfer.h").is_file():
+        assert machine_info()["tensorrt_headers"] is None  # none here

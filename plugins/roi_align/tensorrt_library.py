@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,16 @@ def tensorrt_include(environ: Mapping[str, str] | None = None) -> Path | None:
     candidates = [env["TENSORRT_INCLUDE"]] if env.get("TENSORRT_INCLUDE") else []
     candidates.append(f"/usr/include/{platform.machine()}-linux-gnu")
     return next((Path(c) for c in candidates if Path(c, "NvInfer.h").is_file()), None)
+
+
+def headers_version(include: Path) -> str | None:
+    """The TensorRT version whose headers ``include`` holds ("10.3.0"), from NvInferVersion.h."""
+    try:
+        text = (include / "NvInferVersion.h").read_text(errors="replace")
+    except OSError:
+        return None
+    parts = [re.search(rf"#define\s+NV_TENSORRT_{p}\s+(\d+)", text) for p in ("MAJOR", "MINOR", "PATCH")]
+    return ".".join(m.group(1) for m in parts if m) if all(parts) else None
 
 
 def kernels_digest() -> str:
