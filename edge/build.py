@@ -246,7 +246,7 @@ def build_one(
                 "cache": str(req.calib_cache),
                 "cache_sha256": sha256_file(req.calib_cache),
             }
-        trt_record = _build_backend(req, model, backend_input, artifact)
+        trt_record = _build_backend(req, model, backend_input, artifact, step)
         check = None
         if verify_samples > 0:
             step("checking against torch")
@@ -316,14 +316,17 @@ def _lint(onnx_path: Path, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
     return {t: summarize(findings) for t, findings in lint_targets(onnx_path, plugins=plugins).items()}
 
 
-def _build_backend(req: BuildRequest, model: Any, onnx_path: Path, artifact: Path) -> dict[str, Any] | None:
-    """Write the artifact; for TensorRT, also the manifest fields its build decides."""
+def _build_backend(
+    req: BuildRequest, model: Any, onnx_path: Path, artifact: Path, progress: Progress | None = None
+) -> dict[str, Any] | None:
+    """Write the artifact; for TensorRT, also the manifest fields its build decides (and its
+    phases told to ``progress``)."""
     if req.backend == "tensorrt":
         from edge.backends.tensorrt import build_engine
         from edge.backends.tensorrt_folder import install_plugin_libraries
         from edge.compat import current_machine
 
-        record = build_engine(onnx_path, artifact, req.trt_options())
+        record = build_engine(onnx_path, artifact, req.trt_options(), progress)
         machine = current_machine("tensorrt")
         return {
             "build_flags": record["plan"],

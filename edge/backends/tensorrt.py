@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from packaging.version import Version
 
 from edge.backends.base import EngineBase, TensorSpec
 from edge.backends.cuda_io import CudaPythonIO, TorchIO, device_index, open_io, use_device
+from edge.backends.tensorrt_build import load_timing_cache, progress_monitor, save_timing_cache
 from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError, EdgeError
 
 INSTALL_HINT = (
@@ -180,8 +181,14 @@ def shared_logger(trt: Any) -> Any:
     return trt.Logger(trt.Logger.WARNING)
 
 
-def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -> dict[str, Any]:
-    """Parse, build and write ``engine_path`` atomically; returns the build record."""
+def build_engine(
+    onnx_path: Path,
+    engine_path: Path,
+    options: TrtBuildOptions,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Parse, build and write ``engine_path`` atomically; returns the build record.
+    ``progress`` is told TensorRT's build phases as they go."""
     import tempfile
 
     from edge.util.fs import atomic_write_bytes
@@ -239,33 +246,21 @@ def build_engine(onnx_path: Path, engine_path: Path, options: TrtBuildOptions) -
         )
     if plan.calibration_cache and options.calibration_cache is not None:
         config.int8_calibrator = _cache_calibrator(trt, options.calibration_cache.read_bytes())
-    notes = [*plan.notes, *_load_timing_cache(config, options.timing_cache)]
+    notes = [*plan.notes, *load_timing_cache(config, options.timing_cache)]
+    monitor = progress_monitor(trt, progress) if progress is not None else None
+    if monitor is not None:
+        config.progress_monitor = monitor
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
+    if monitor is not None and monitor.interrupted:
+        raise KeyboardInterrupt  # the build was cancelled for it; nothing was written
     if serialized is None:
         raise BuildError(f"TensorRT could not build {onnx_path.name} (see the TensorRT log above)")
     atomic_write_bytes(engine_path, bytes(serialized))
     if options.timing_cache is not None:
-        _save_timing_cache(config, options.timing_cache)
+        save_timing_cache(config, options.timing_cache)
     return {"plan": plan.record(), "notes": notes, "build_seconds": round(seconds, 2)}
-
-
-def _save_timing_cache(config: Any, path: Path) -> None:
-    """This build's timings (the builder added them to the config's cache) written to ``path``
-    under its lock, combined into what is there now as NVIDIA's samples do: another build may
-    have written its own timings since this one read the file. What TensorRT will not combine
-    (measured by another TensorRT or GPU) is replaced."""
-    from edge.util.fs import atomic_write_bytes, exclusive_lock
-
-    ours = config.get_timing_cache()
-    with exclusive_lock(path.with_name(path.name + ".lock")):
-        merged = ours
-        if path.is_file() and path.stat().st_size:
-            there = config.create_timing_cache(path.read_bytes())
-            if there is not None and there.combine(ours, False):
-                merged = there
-        atomic_write_bytes(path, bytes(merged.serialize()))
 
 
 def register_plugins(
@@ -288,27 +283,6 @@ def register_plugins(
                 f"built for another TensorRT version or GPU, or not a TensorRT plugin library; "
                 "rebuild it (plugins/roi_align/tensorrt/build.sh)"
             )
-
-
-def _load_timing_cache(config: Any, path: Path | None) -> list[str]:
-    """The persisted timing cache (kernel choices measured by earlier builds), or a new one
-    where there is none or TensorRT refuses it (measured by another TensorRT version or on
-    another GPU: the build writes the new one over it). Returns the build's notes."""
-    data = path.read_bytes() if path is not None and path.is_file() else b""
-    if _set_timing_cache(config, data):
-        return []
-    if data and _set_timing_cache(config, b""):
-        return [
-            f"the timing cache {path} was measured by another TensorRT or GPU, or is no timing cache: "
-            "a new one was started"
-        ]
-    raise BuildError("TensorRT refused a new timing cache")
-
-
-def _set_timing_cache(config: Any, data: bytes) -> bool:
-    """Whether TensorRT took ``data`` as the build's timing cache (None: bytes it cannot read)."""
-    cache = config.create_timing_cache(data)
-    return cache is not None and bool(config.set_timing_cache(cache, ignore_mismatch=False))
 
 
 def _cache_calibrator(trt: Any, cache: bytes) -> Any:

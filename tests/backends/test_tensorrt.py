@@ -11,14 +11,8 @@ import onnxruntime as ort
 import pytest
 
 from edge.backends import open_engine
-from edge.backends.tensorrt import (
-    TrtBuildOptions,
-    _load_timing_cache,
-    _save_timing_cache,
-    plan_build,
-    register_plugins,
-    shared_logger,
-)
+from edge.backends.tensorrt import TrtBuildOptions, plan_build, register_plugins, shared_logger
+from edge.backends.tensorrt_build import load_timing_cache, progress_monitor, save_timing_cache
 from edge.backends.tensorrt_folder import engine_load_options, install_plugin_libraries
 from edge.build import BuildRequest
 from edge.compat import differences
@@ -244,6 +238,49 @@ def test_plugins_that_tensorrt_cannot_register_are_named(tmp_path: Path) -> None
         register_plugins(_Trt(own_plugins=False), None, _Registry({good}), [good], BuildError)
 
 
+def test_tensorrts_build_phases_are_told_and_ctrl_c_cancels_the_build() -> None:
+    """progress_monitor's IProgressMonitor as TensorRT's builder calls it (a stand-in base
+    with its name; the overrides' parameters are checked against TensorRT's own call in
+    test_trt_python_api)."""
+    import types
+
+    class IProgressMonitor:
+        def __init__(self) -> None:
+            pass
+
+    trt = types.ModuleType("tensorrt")
+    trt.IProgressMonitor = IProgressMonitor  # type: ignore[attr-defined]
+    told: list[str] = []
+    monitor = progress_monitor(trt, told.append, every_s=0.0)
+    monitor.phase_start("Building engine", None, 3)
+    monitor.phase_start("Tactic selection", "Building engine", 2)
+    assert monitor.step_complete("Tactic selection", 0) and monitor.step_complete("Tactic selection", 1)
+    monitor.phase_finish("Tactic selection")
+    assert monitor.step_complete("Building engine", 0)
+    assert told == [
+        "TensorRT: Building engine 0/3",
+        "TensorRT: Tactic selection 0/2",
+        "TensorRT: Tactic selection 1/2",
+        "TensorRT: Tactic selection 2/2",
+        "TensorRT: Building engine 1/3",
+    ]
+    assert not monitor.interrupted
+
+    def interrupted(_line: str) -> None:
+        raise KeyboardInterrupt
+
+    monitor = progress_monitor(trt, interrupted, every_s=0.0)
+    monitor.phase_start("Building engine", None, 3)  # the Ctrl-C lands here: no error, noted
+    assert monitor.interrupted
+    assert monitor.step_complete("Building engine", 0) is False  # TensorRT cancels the build
+    quiet = progress_monitor(trt, told.append, every_s=3600.0)  # at most a line an hour
+    told.clear()
+    quiet.phase_start("Building engine", None, 9)
+    for step in range(9):
+        quiet.step_complete("Building engine", step)
+    assert told == ["TensorRT: Building engine 0/9"]
+
+
 class _Cache:
     """ITimingCache: timings (here, a set of names) that combine with another's unless it was
     measured by another TensorRT or GPU (here, named 'stale')."""
@@ -286,30 +323,30 @@ class _Config:
 def test_a_timing_cache_tensorrt_refuses_is_started_anew(tmp_path: Path) -> None:
     path = tmp_path / "timing.cache"
     config = _Config(refuse={b"stale"})
-    assert _load_timing_cache(config, path) == [] and config.cache.serialize() == b""  # none yet
+    assert load_timing_cache(config, path) == [] and config.cache.serialize() == b""  # none yet
     path.write_bytes(b"measured")
-    assert _load_timing_cache(config, path) == [] and config.cache.serialize() == b"measured"
+    assert load_timing_cache(config, path) == [] and config.cache.serialize() == b"measured"
     path.write_bytes(b"stale")
-    notes = _load_timing_cache(config, path)
+    notes = load_timing_cache(config, path)
     assert config.cache.serialize() == b""
     assert notes == [
         f"the timing cache {path} was measured by another TensorRT or GPU, or is no timing cache: "
         "a new one was started"
     ]
     path.write_bytes(b"\x00 torn")  # bytes TensorRT cannot read at all
-    assert len(_load_timing_cache(config, path)) == 1 and config.cache.serialize() == b""
+    assert len(load_timing_cache(config, path)) == 1 and config.cache.serialize() == b""
     with pytest.raises(BuildError, match="refused a new timing cache"):
-        _load_timing_cache(_Config(refuse={b"stale", b""}), path)
+        load_timing_cache(_Config(refuse={b"stale", b""}), path)
 
 
 def test_a_builds_timings_join_those_another_build_wrote_meanwhile(tmp_path: Path) -> None:
     path = tmp_path / "timing.cache"
     path.write_bytes(b"conv1")
     config = _Config(refuse=set())
-    _load_timing_cache(config, path)
+    load_timing_cache(config, path)
     config.cache.entries |= {"conv2"}  # what this build measured
     path.write_bytes(b"conv1 depth3")  # another build's timings, saved while this one built
-    _save_timing_cache(config, path)
+    save_timing_cache(config, path)
     assert path.read_bytes() == b"conv1 conv2 depth3"
     assert sorted(f.name for f in tmp_path.iterdir()) == [
         "timing.cache",
@@ -317,10 +354,10 @@ def test_a_builds_timings_join_those_another_build_wrote_meanwhile(tmp_path: Pat
     ]  # no partial file
     # a file TensorRT will not combine with (another TensorRT's) is replaced by this build's
     path.write_bytes(b"stale")
-    _save_timing_cache(config, path)
+    save_timing_cache(config, path)
     assert path.read_bytes() == b"conv1 conv2"
     path.unlink()  # none at all: this build's alone
-    _save_timing_cache(config, path)
+    save_timing_cache(config, path)
     assert path.read_bytes() == b"conv1 conv2"
 
 

@@ -20,7 +20,7 @@ from tests.backends.trt_usage import RETURNS, missing, uses
 from tests.conftest import ROOT
 
 # the files that call into TensorRT
-SOURCES = ("edge/backends/tensorrt.py", "edge/compat.py", "edge/build.py")
+SOURCES = ("edge/backends/tensorrt.py", "edge/backends/tensorrt_build.py", "edge/compat.py", "edge/build.py")
 # reached only where plan_build allows (TensorRT 10's implicit INT8 from a calibration cache)
 TENSORRT_10_ONLY = {
     ("IInt8EntropyCalibrator2", None): "the cache calibrator's base",
@@ -298,6 +298,8 @@ def test_every_tensorrt_name_edge_uses_exists(version: str) -> None:
         ("Logger", "WARNING"),
         (None, "nptype"),
         ("IBuilderConfig", "plugins_to_serialize"),
+        ("IBuilderConfig", "progress_monitor"),
+        ("IProgressMonitor", "step_complete"),  # an override, its parameters held to TensorRT's call
     } <= checked
     # and the calls whose arguments were held to every overload's parameters
     assert {
