@@ -19,7 +19,6 @@ Version rules that shape the plan (TensorRT 11 migration guide):
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from packaging.version import Version
 from edge.backends.base import EngineBase, TensorSpec
 from edge.backends.cuda_io import CudaPythonIO, TorchIO, device_index, open_io, use_device
 from edge.backends.tensorrt_build import load_timing_cache, progress_monitor, save_timing_cache
+from edge.backends.tensorrt_log import mark, said, shared_logger
 from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError, EdgeError
 
 INSTALL_HINT = (
@@ -174,13 +174,6 @@ def import_tensorrt() -> Any:
     return tensorrt
 
 
-@functools.cache
-def shared_logger(trt: Any) -> Any:
-    """The process's one TensorRT logger, as NVIDIA's samples keep one: TensorRT warns when a
-    builder or runtime is handed another logger than the first it was given."""
-    return trt.Logger(trt.Logger.WARNING)
-
-
 def build_engine(
     onnx_path: Path,
     engine_path: Path,
@@ -250,13 +243,13 @@ def build_engine(
     monitor = progress_monitor(trt, progress) if progress is not None else None
     if monitor is not None:
         config.progress_monitor = monitor
-    start = time.perf_counter()
+    start, since = time.perf_counter(), mark(logger)
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
     if monitor is not None and monitor.interrupted:
         raise KeyboardInterrupt  # the build was cancelled for it; nothing was written
     if serialized is None:
-        raise BuildError(f"TensorRT could not build {onnx_path.name} (see the TensorRT log above)")
+        raise BuildError(f"TensorRT could not build {onnx_path.name}{said(logger, since)}")
     atomic_write_bytes(engine_path, bytes(serialized))
     if options.timing_cache is not None:
         save_timing_cache(config, options.timing_cache)
@@ -271,17 +264,18 @@ def register_plugins(
     the plugin libraries an engine needs, before a network is parsed or an engine
     deserialized. TensorRT returns these failures instead of raising them: each is raised here
     as ``error``, named."""
+    since = mark(logger)
     if not trt.init_libnvinfer_plugins(logger, ""):
         raise error(
-            "TensorRT could not register its own plugins (libnvinfer_plugin, see the TensorRT log "
-            "above): check that its version matches TensorRT's"
+            "TensorRT could not register its own plugins (libnvinfer_plugin; is its version "
+            f"TensorRT's?){said(logger, since)}"
         )
     for library in libraries:
         if registry.load_library(str(library)) is None:
             raise error(
-                f"TensorRT could not load the plugin library {library} (see the TensorRT log above): "
-                f"built for another TensorRT version or GPU, or not a TensorRT plugin library; "
-                "rebuild it (plugins/roi_align/tensorrt/build.sh)"
+                f"TensorRT could not load the plugin library {library} (built for another TensorRT "
+                "version or GPU, or not a TensorRT plugin library; rebuild it with "
+                f"plugins/roi_align/tensorrt/build.sh){said(logger, since)}"
             )
 
 
@@ -350,18 +344,20 @@ class TensorRTEngine(EngineBase):
         register_plugins(
             trt, self._logger, self._runtime.get_plugin_registry(), plugin_libraries, BackendError
         )
+        since = mark(self._logger)
         engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
             raise BackendError(
-                f"TensorRT could not load {self.path.name}: corrupt, or built by another TensorRT "
-                "version or for another GPU; rebuild it with build_engines.py --backend tensorrt"
+                f"TensorRT could not load {self.path.name} (corrupt, or built by another TensorRT "
+                "version or for another GPU; rebuild it with build_engines.py --backend tensorrt)"
+                f"{said(self._logger, since)}"
             )
         self._engine = engine
         self._context = engine.create_execution_context()
         if self._context is None:
             raise BackendError(
-                f"TensorRT could not make an execution context for {self.path.name} (out of GPU memory? "
-                "see the TensorRT log above)"
+                f"TensorRT could not make an execution context for {self.path.name} (out of GPU "
+                f"memory?){said(self._logger, since)}"
             )
         self._inputs: list[TensorSpec] = []
         self._outputs: list[TensorSpec] = []

@@ -3,7 +3,9 @@ TensorRT 11, the errors without TensorRT; building and running are marked `tenso
 
 from __future__ import annotations
 
+import enum
 import importlib.util
+import types
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +13,10 @@ import onnxruntime as ort
 import pytest
 
 from edge.backends import open_engine
-from edge.backends.tensorrt import TrtBuildOptions, plan_build, register_plugins, shared_logger
+from edge.backends.tensorrt import TrtBuildOptions, plan_build, register_plugins
 from edge.backends.tensorrt_build import load_timing_cache, progress_monitor, save_timing_cache
 from edge.backends.tensorrt_folder import engine_load_options, install_plugin_libraries
+from edge.backends.tensorrt_log import mark, said, shared_logger
 from edge.build import BuildRequest
 from edge.compat import differences
 from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError, ManifestError
@@ -210,21 +213,49 @@ class _Trt:
         return self.own_plugins
 
 
-def test_one_tensorrt_logger_serves_every_builder_and_runtime() -> None:
-    """Panoptic and depth engines each make a runtime: TensorRT warns when the second is handed
-    another logger than the first, so every one gets the process's one logger."""
-    import types
+def _stand_in_tensorrt() -> types.ModuleType:
+    """A module with TensorRT's ILogger as its bindings give it (a base to override ``log``,
+    its Severity values); the overrides' parameters are checked in test_trt_python_api."""
 
-    class Logger:
-        WARNING = "warning"
+    class Severity(enum.IntEnum):
+        INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = range(5)
 
-        def __init__(self, min_severity: str) -> None:
-            self.min_severity = min_severity
+    class ILogger:
+        def __init__(self) -> None:
+            pass
 
+    ILogger.Severity = Severity  # type: ignore[attr-defined]
     trt = types.ModuleType("tensorrt")
-    trt.Logger = Logger  # type: ignore[attr-defined]
-    first = shared_logger(trt)
-    assert shared_logger(trt) is first and first.min_severity == "warning"
+    trt.ILogger = ILogger  # type: ignore[attr-defined]
+    return trt
+
+
+def test_one_tensorrt_logger_prints_and_keeps_its_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    """Panoptic and depth engines each make a runtime: TensorRT warns when the second is handed
+    another logger than the first, so every one gets the process's one logger. It prints
+    warnings and errors, and edge's errors quote the ones logged since a call began."""
+    trt = _stand_in_tensorrt()
+    logger = shared_logger(trt)
+    assert shared_logger(trt) is logger
+    severity = trt.ILogger.Severity  # type: ignore[attr-defined]
+    logger.log(severity.INFO, "building")  # TensorRT's chatter is not printed
+    logger.log(severity.WARNING, "INT64 weights cast down")
+    before = mark(logger)
+    assert said(logger, before) == " (see the TensorRT log above)"
+    logger.log(severity.ERROR, "IPluginRegistry::loadLibrary: dlopen failed: undefined symbol")
+    logger.log(severity.INTERNAL_ERROR, "Assertion failed")
+    assert capsys.readouterr().err.splitlines() == [
+        "TensorRT warning: INT64 weights cast down",
+        "TensorRT error: IPluginRegistry::loadLibrary: dlopen failed: undefined symbol",
+        "TensorRT internal error: Assertion failed",
+    ]
+    assert said(logger, before) == (
+        ": TensorRT said: IPluginRegistry::loadLibrary: dlopen failed: undefined symbol; Assertion failed"
+    )
+    assert said(logger, mark(logger)) == " (see the TensorRT log above)"  # none since
+    for n in range(40):  # a long build's errors: the latest are kept
+        logger.log(severity.ERROR, f"error {n}")
+    assert said(logger, 0).endswith("error 38; error 39") and "error 23" not in said(logger, 0)
 
 
 def test_plugins_that_tensorrt_cannot_register_are_named(tmp_path: Path) -> None:

@@ -20,7 +20,13 @@ from tests.backends.trt_usage import RETURNS, missing, uses
 from tests.conftest import ROOT
 
 # the files that call into TensorRT
-SOURCES = ("edge/backends/tensorrt.py", "edge/backends/tensorrt_build.py", "edge/compat.py", "edge/build.py")
+SOURCES = (
+    "edge/backends/tensorrt.py",
+    "edge/backends/tensorrt_build.py",
+    "edge/backends/tensorrt_log.py",
+    "edge/compat.py",
+    "edge/build.py",
+)
 # reached only where plan_build allows (TensorRT 10's implicit INT8 from a calibration cache)
 TENSORRT_10_ONLY = {
     ("IInt8EntropyCalibrator2", None): "the cache calibrator's base",
@@ -295,11 +301,12 @@ def test_every_tensorrt_name_edge_uses_exists(version: str) -> None:
         ("IExecutionContext", "execute_async_v3"),
         ("Runtime", "engine_host_code_allowed"),
         ("IInt8EntropyCalibrator2", "read_calibration_cache"),
-        ("Logger", "WARNING"),
         (None, "nptype"),
         ("IBuilderConfig", "plugins_to_serialize"),
         ("IBuilderConfig", "progress_monitor"),
         ("IProgressMonitor", "step_complete"),  # an override, its parameters held to TensorRT's call
+        ("ILogger", "log"),
+        ("ILogger.Severity", "WARNING"),
     } <= checked
     # and the calls whose arguments were held to every overload's parameters
     assert {

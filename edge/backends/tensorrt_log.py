@@ -1,0 +1,53 @@
+"""TensorRT's log: the process's one logger (as NVIDIA's samples keep one: TensorRT warns when
+a builder or runtime is handed another logger than the first it was given). It prints
+TensorRT's warnings and errors on standard error, as TensorRT's own Logger would, and keeps
+its latest errors, for edge's own errors to quote: a build that fails, an engine that will
+not load or a plugin library TensorRT will not take then says why in its one line, where a
+service's journal or a bug report would otherwise hold "see the log above"."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections import deque
+from typing import Any
+
+KEPT = 16  # the latest errors kept: a failing call logs a few
+
+
+@functools.cache
+def shared_logger(trt: Any) -> Any:
+    """The logger every builder and runtime of ``trt`` (the tensorrt module) is given."""
+    levels = trt.ILogger.Severity
+    error = int(levels.ERROR)
+    names = {int(levels.INTERNAL_ERROR): "internal error", error: "error", int(levels.WARNING): "warning"}
+
+    class Logger(trt.ILogger):
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.errors: deque[tuple[int, str]] = deque(maxlen=KEPT)  # (its number, message)
+            self.count = 0  # errors logged so far
+
+        def log(self, severity: Any, msg: str) -> None:
+            level = int(severity)
+            if level in names:
+                print(f"TensorRT {names[level]}: {msg}", file=sys.stderr, flush=True)
+            if level <= error:
+                self.count += 1
+                self.errors.append((self.count, msg))
+
+    return Logger()
+
+
+def mark(logger: Any) -> int:
+    """Where the log stands now: ``said`` quotes what comes after."""
+    return int(getattr(logger, "count", 0))
+
+
+def said(logger: Any, since: int) -> str:
+    """TensorRT's errors logged after ``since`` (a ``mark``), as the end of an error message:
+    ": TensorRT said: ...", or a pointer to the log where it kept none."""
+    errors = [msg for n, msg in getattr(logger, "errors", ()) if n > since]
+    if not errors:
+        return " (see the TensorRT log above)"
+    return ": TensorRT said: " + "; ".join(errors)
