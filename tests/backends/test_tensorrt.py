@@ -195,11 +195,13 @@ def test_tensorrt_inputs_checked_before_tensorrt_is_needed(tmp_path: Path) -> No
 # parameters and return types are TensorRT's (tests/backends/test_trt_python_api.py checks
 # edge's calls against the bindings of 10.3 to 11.1).
 class _Registry:
-    def __init__(self, loadable: set[str]) -> None:
-        self.loadable, self.loaded = loadable, []
+    def __init__(self, loadable: set[str], logger: object = None) -> None:
+        self.loadable, self.loaded, self.logger = loadable, [], logger
 
     def load_library(self, plugin_path: str) -> object | None:
         if plugin_path not in self.loadable:
+            if self.logger is not None:  # as TensorRT logs why before it returns
+                self.logger.log(1, f"dlopen failed on {plugin_path}: wrong ELF class")  # type: ignore[attr-defined]
             return None  # IPluginRegistry::loadLibrary's null handle
         self.loaded.append(plugin_path)
         return object()
@@ -267,6 +269,12 @@ def test_plugins_that_tensorrt_cannot_register_are_named(tmp_path: Path) -> None
         register_plugins(_Trt(), None, _Registry({good}), [bad, good], BackendError)
     with pytest.raises(BuildError, match="could not register its own plugins \\(libnvinfer_plugin"):
         register_plugins(_Trt(own_plugins=False), None, _Registry({good}), [good], BuildError)
+    # with edge's logger, what TensorRT logged as it refused is the error's end
+    logger = shared_logger(_stand_in_tensorrt())
+    with pytest.raises(
+        BackendError, match=r"build\.sh\): TensorRT said: dlopen failed on .*other_arch\.so: wrong ELF"
+    ):
+        register_plugins(_Trt(), logger, _Registry({good}, logger), [good, bad], BackendError)
 
 
 def test_tensorrts_build_phases_are_told_and_ctrl_c_cancels_the_build() -> None:
