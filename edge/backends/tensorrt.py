@@ -397,8 +397,11 @@ class TensorRTEngine(EngineBase):
         return list(self._outputs)
 
     def _enqueue(self) -> None:
+        since = mark(self._logger)
         if not self._context.execute_async_v3(self._buffers().stream_handle):
-            raise BackendError(f"{self.path.name}: TensorRT failed to enqueue the inference")
+            raise BackendError(
+                f"{self.path.name}: TensorRT failed to enqueue the inference{said(self._logger, since)}"
+            )
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs, self.last_device_ms = self._buffers().run(self.check_feeds(feeds), self._enqueue)
