@@ -120,11 +120,16 @@ class OrderlyExit(_SignalScope):
         super().__init__()
         self.received = 0
         self.settled = False  # set once the outputs are final: later signals change nothing
+        self._raised: tuple[int, KeyboardInterrupt] | None = None
+        self._said = False
+        self._hook: Callable[[Any], object] | None = None
 
     def __enter__(self) -> OrderlyExit:
         # an ignored signal stays ignored: a shell starts background jobs with SIGINT
         # ignored so that Ctrl-C in the terminal does not reach them
         self._install(self._handle, replaces=lambda handler: handler != signal.SIG_IGN)
+        if self._previous:
+            self._hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         return self
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -133,7 +138,10 @@ class OrderlyExit(_SignalScope):
             return
         if self.received == 1:
             exc = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-            _say(f"{stop_by_signal(exc)[0]}: finishing the outputs first")
+            if not self._said:
+                _say(f"{stop_by_signal(exc)[0]}: finishing the outputs first")
+                self._said = True
+            self._raised = (signum, exc)
             raise exc
         if self.received == 2:
             _say("still finishing the outputs (press Ctrl-C again to quit at once and leave them unfinished)")
@@ -141,10 +149,39 @@ class OrderlyExit(_SignalScope):
         _say("quitting at once: outputs may be unfinished")
         os._exit(128 + signum)
 
+    def _unraisable(self, unraisable: Any) -> None:
+        """Python runs a signal's handler wherever the main thread is, also inside code whose
+        exceptions it only prints and drops (a weakref callback such as importlib's module
+        locks', a ``__del__``): the command would go on as if no signal had come, and exit 0.
+        The dropped exception is ours: the signal is sent again, once that code has returned."""
+        if self._raised is not None and unraisable.exc_value is self._raised[1]:
+            signum, self._raised = self._raised[0], None
+            self.received -= 1
+            threading.Thread(target=_send_again, args=(signum,), name="edge-signal", daemon=True).start()
+        elif self._hook is not None:
+            self._hook(unraisable)
+
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._restore()
+        if self._hook is not None and sys.unraisablehook == self._unraisable:
+            sys.unraisablehook, self._hook = self._hook, None
+
+
+def _send_again(signum: int) -> None:
+    """Send ``signum`` to the main thread once it has left OrderlyExit's unraisable hook.
+    Sent from there, its handler would run in the hook (Python checks for signals after
+    each call) and its exception be dropped once more."""
+    main = threading.main_thread().ident or 0
+    hook = OrderlyExit._unraisable.__code__
+    while (frame := sys._current_frames().get(main)) is not None:
+        while frame is not None and frame.f_code is not hook:
+            frame = frame.f_back
+        if frame is None:
+            signal.pthread_kill(main, signum)  # a real signal: it also cuts a sleep short
+            return
+        time.sleep(0.001)
 
 
 def _say(line: str) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -172,3 +173,48 @@ def test_a_signal_inside_a_write_to_stderr_still_raises_and_is_said(
     with pytest.raises(KeyboardInterrupt), OrderlyExit():
         _send(signal.SIGINT)
     assert capfd.readouterr().err == "interrupted: finishing the outputs first\n"
+
+
+class _Watched:
+    pass
+
+
+def test_a_signal_whose_exception_python_drops_is_delivered_again(capsys: pytest.CaptureFixture[str]) -> None:
+    # CI saw it: SIGTERM's handler ran inside importlib's weakref callback, Python printed
+    # "Exception ignored in ..." and the build went on to exit 0
+    hook = sys.unraisablehook
+    dropped: list[BaseException | None] = []
+
+    def in_a_callback(_: object) -> None:
+        signal.raise_signal(signal.SIGTERM)  # its handler runs here, inside the callback
+        dropped.append(sys.exc_info()[1])
+
+    watched = _Watched()
+    ref = weakref.ref(watched, in_a_callback)
+    with pytest.raises(Terminated), OrderlyExit() as orderly:
+        del watched  # the callback runs, its exception is dropped ...
+        assert ref() is None and dropped == []
+        for _ in range(2000):  # ... and the signal comes again out here
+            time.sleep(0.001)
+        pytest.fail("the dropped SIGTERM was not delivered again")
+    assert orderly.received == 1 and sys.unraisablehook is hook
+    assert capsys.readouterr().err == "terminated: finishing the outputs first\n"
+
+
+def test_another_dropped_exception_goes_to_the_previous_hook() -> None:
+    seen: list[BaseException | None] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: seen.append(unraisable.exc_value)
+    try:
+
+        def fails(_: object) -> None:
+            raise ValueError("not ours")
+
+        watched = _Watched()
+        ref = weakref.ref(watched, fails)
+        with OrderlyExit() as orderly:
+            del watched
+        assert ref() is None and orderly.received == 0
+        assert [type(exc) for exc in seen] == [ValueError]
+    finally:
+        sys.unraisablehook = previous
