@@ -123,6 +123,7 @@ class OrderlyExit(_SignalScope):
         self._raised: tuple[int, KeyboardInterrupt] | None = None
         self._said = False
         self._hook: Callable[[Any], object] | None = None
+        self._open = False
 
     def __enter__(self) -> OrderlyExit:
         # an ignored signal stays ignored: a shell starts background jobs with SIGINT
@@ -130,6 +131,7 @@ class OrderlyExit(_SignalScope):
         self._install(self._handle, replaces=lambda handler: handler != signal.SIG_IGN)
         if self._previous:
             self._hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        self._open = True
         return self
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -157,31 +159,32 @@ class OrderlyExit(_SignalScope):
         if self._raised is not None and unraisable.exc_value is self._raised[1]:
             signum, self._raised = self._raised[0], None
             self.received -= 1
-            threading.Thread(target=_send_again, args=(signum,), name="edge-signal", daemon=True).start()
+            threading.Thread(target=self._send_again, args=(signum,), name="edge-signal", daemon=True).start()
         elif self._hook is not None:
             self._hook(unraisable)
+
+    def _send_again(self, signum: int) -> None:
+        """Send ``signum`` to the main thread once it has left the unraisable hook: sent from
+        there, its handler would run in the hook (Python checks for signals after each call)
+        and its exception be dropped once more. A command that has ended meanwhile (its
+        outputs final) is left to exit as it would."""
+        main = threading.main_thread().ident or 0
+        hook = OrderlyExit._unraisable.__code__
+        while self._open and (frame := sys._current_frames().get(main)) is not None:
+            while frame is not None and frame.f_code is not hook:
+                frame = frame.f_back
+            if frame is None:
+                signal.pthread_kill(main, signum)  # a real signal: it also cuts a sleep short
+                return
+            time.sleep(0.001)
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._open = False
         self._restore()
         if self._hook is not None and sys.unraisablehook == self._unraisable:
             sys.unraisablehook, self._hook = self._hook, None
-
-
-def _send_again(signum: int) -> None:
-    """Send ``signum`` to the main thread once it has left OrderlyExit's unraisable hook.
-    Sent from there, its handler would run in the hook (Python checks for signals after
-    each call) and its exception be dropped once more."""
-    main = threading.main_thread().ident or 0
-    hook = OrderlyExit._unraisable.__code__
-    while (frame := sys._current_frames().get(main)) is not None:
-        while frame is not None and frame.f_code is not hook:
-            frame = frame.f_back
-        if frame is None:
-            signal.pthread_kill(main, signum)  # a real signal: it also cuts a sleep short
-            return
-        time.sleep(0.001)
 
 
 def _say(line: str) -> None:
