@@ -218,3 +218,33 @@ def test_another_dropped_exception_goes_to_the_previous_hook() -> None:
         assert [type(exc) for exc in seen] == [ValueError]
     finally:
         sys.unraisablehook = previous
+
+
+def test_a_command_whose_sigterm_python_dropped_still_ends_terminated() -> None:
+    # the CLI's path, as in CI's build: the signal's handler runs inside a weakref callback
+    script = (
+        "import os, signal, sys, time, weakref\n"
+        "from edge.cli import exit_with, run_command\n"
+        "class Watched: pass\n"
+        "def command(args):\n"
+        "    watched = Watched()\n"
+        "    ref = weakref.ref(watched, lambda _: os.kill(os.getpid(), signal.SIGTERM))\n"
+        "    del watched\n"
+        "    time.sleep(5)\n"
+        "    print('the command ran to its end')\n"
+        "    return 0\n"
+        "exit_with(run_command(command, None))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert "ran to its end" not in done.stdout
+    assert done.stderr.splitlines() == [
+        "terminated: finishing the outputs first",
+        "terminated: outputs are finalised, nothing half-written was left behind",
+    ]
