@@ -45,7 +45,8 @@ class StepBoundary(_SignalScope):
 
     A step interrupted half-way (an optimiser update applied to some tensors and not to
     others) leaves nothing worth saving; a held signal lets the step end first. A second
-    signal while one is held is not held: whoever presses Ctrl-C twice wants out now.
+    signal while one is held is not held, nor any after it: whoever presses Ctrl-C twice
+    wants out now.
     Signals are only held where they can be (the main thread) and only while their
     handler is a Python one (it raises: KeyboardInterrupt, or the CLI's SIGTERM); there
     :meth:`check` raises what that handler raises. ``holding``: a line said when a signal
@@ -56,6 +57,7 @@ class StepBoundary(_SignalScope):
         super().__init__()
         self._pending: int | None = None
         self._pending_at = 0.0
+        self._urgent = False
         self._holding = holding
 
     def __enter__(self) -> StepBoundary:
@@ -63,8 +65,10 @@ class StepBoundary(_SignalScope):
         return self
 
     def _hold(self, signum: int, frame: FrameType | None) -> None:
-        if self._pending is not None:
-            self._pending = None
+        # after a second one, none is held: OrderlyExit sends again a signal whose
+        # exception Python dropped, and that one must not wait for the boundary
+        if self._pending is not None or self._urgent:
+            self._pending, self._urgent = None, True
             self._previous[signum](signum, frame)  # the second one: raise now
         self._pending, self._pending_at = signum, time.monotonic()
         if self._holding is not None:

@@ -248,3 +248,20 @@ def test_a_command_whose_sigterm_python_dropped_still_ends_terminated() -> None:
         "terminated: finishing the outputs first",
         "terminated: outputs are finalised, nothing half-written was left behind",
     ]
+
+
+def test_a_second_signal_python_dropped_is_not_held_when_sent_again() -> None:
+    def in_a_callback(_: object) -> None:
+        signal.raise_signal(signal.SIGINT)  # the second Ctrl-C, its exception dropped
+
+    with pytest.raises(KeyboardInterrupt), OrderlyExit() as orderly, StepBoundary() as boundary:
+        _send(signal.SIGINT)  # the first: held for the boundary
+        assert boundary.pending
+        watched = _Watched()
+        ref = weakref.ref(watched, in_a_callback)
+        del watched
+        assert ref() is None
+        for _ in range(2000):  # sent again: raised at once, not held
+            time.sleep(0.001)
+        pytest.fail("the second Ctrl-C, sent again, was held")
+    assert orderly.received == 1 and not boundary.pending
