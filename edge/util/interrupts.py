@@ -160,12 +160,21 @@ class OrderlyExit(_SignalScope):
         exceptions it only prints and drops (a weakref callback such as importlib's module
         locks', a ``__del__``): the command would go on as if no signal had come, and exit 0.
         The dropped exception is ours: the signal is sent again, once that code has returned."""
-        if self._raised is not None and unraisable.exc_value is self._raised[1]:
-            signum, self._raised = self._raised[0], None
-            self.received -= 1
-            threading.Thread(target=self._send_again, args=(signum,), name="edge-signal", daemon=True).start()
-        elif self._hook is not None:
+        if self._send_again_if_ours(unraisable.exc_value) or self._hook is None:
+            return
+        try:
             self._hook(unraisable)
+        except KeyboardInterrupt as exc:  # a signal's, raised in a hook, is dropped as well
+            if not self._send_again_if_ours(exc):
+                raise
+
+    def _send_again_if_ours(self, exc: BaseException | None) -> bool:
+        if self._raised is None or exc is not self._raised[1]:
+            return False
+        signum, self._raised = self._raised[0], None
+        self.received -= 1
+        threading.Thread(target=self._send_again, args=(signum,), name="edge-signal", daemon=True).start()
+        return True
 
     def _send_again(self, signum: int) -> None:
         """Send ``signum`` to the main thread once it has left the unraisable hook: sent from

@@ -265,3 +265,27 @@ def test_a_second_signal_python_dropped_is_not_held_when_sent_again() -> None:
             time.sleep(0.001)
         pytest.fail("the second Ctrl-C, sent again, was held")
     assert orderly.received == 1 and not boundary.pending
+
+
+def test_a_signal_during_another_dropped_exceptions_hook_is_sent_again() -> None:
+    previous = sys.unraisablehook
+
+    def busy_hook(unraisable: object) -> None:  # the signal comes while it reports another
+        signal.raise_signal(signal.SIGTERM)
+
+    def fails(_: object) -> None:
+        raise ValueError("not ours")
+
+    sys.unraisablehook = busy_hook
+    try:
+        watched = _Watched()
+        ref = weakref.ref(watched, fails)
+        with pytest.raises(Terminated), OrderlyExit() as orderly:
+            del watched
+            assert ref() is None
+            for _ in range(2000):
+                time.sleep(0.001)
+            pytest.fail("the SIGTERM raised in the hook was not sent again")
+        assert orderly.received == 1
+    finally:
+        sys.unraisablehook = previous
