@@ -104,6 +104,11 @@ def test_orderly_exit_gives_a_step_boundary_its_first_signal() -> None:
     assert orderly.received == 1
 
 
+def _python(script: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+
+
 def test_a_third_signal_quits_at_once() -> None:
     script = (
         "import os, signal, time\n"
@@ -116,13 +121,7 @@ def test_a_third_signal_quits_at_once() -> None:
         "        os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
         "        print('finally ran to its end')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _python(script)
     assert done.returncode == 128 + signal.SIGTERM, done.stderr
     assert "finally ran" not in done.stdout
     assert done.stderr.splitlines() == [
@@ -235,13 +234,7 @@ def test_a_command_whose_sigterm_python_dropped_still_ends_terminated() -> None:
         "    return 0\n"
         "exit_with(run_command(command, None))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _python(script)
     assert done.returncode == 128 + signal.SIGTERM, done.stderr
     assert "ran to its end" not in done.stdout
     assert done.stderr.splitlines() == [
