@@ -51,3 +51,19 @@ def said(logger: Any, since: int) -> str:
     if not errors:
         return " (see the TensorRT log above)"
     return ": TensorRT said: " + "; ".join(errors)
+
+
+def refuse_unstarted(exc: TypeError, what: str, logger: Any, since: int, error: type[Exception]) -> None:
+    """Raise ``error`` (from ``exc``) where TensorRT could not make its builder or runtime:
+    its bindings raise TypeError "pybind11::init(): factory function returned nullptr" for it,
+    after logging why (CUDA did not initialise: no GPU visible to the process, a driver older
+    than TensorRT's CUDA, a container started without NVIDIA's runtime; or one of its libraries
+    did not load). Returns for any other TypeError, for the caller to raise as it was."""
+    if "returned nullptr" not in str(exc):
+        return
+    raise error(
+        f"TensorRT could not make its {what}{said(logger, since)}. It needs CUDA to start: check that "
+        "nvidia-smi (tegrastats on a Jetson) sees the GPU, that the driver is as new as the CUDA "
+        "TensorRT was built for, and in a container that it was started with NVIDIA's runtime "
+        "(docker run --runtime nvidia, or --gpus all)"
+    ) from exc

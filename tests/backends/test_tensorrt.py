@@ -13,6 +13,7 @@ import onnxruntime as ort
 import pytest
 
 from edge.backends import open_engine
+from edge.backends import tensorrt as tensorrt_backend
 from edge.backends.tensorrt import TrtBuildOptions, plan_build, register_plugins
 from edge.backends.tensorrt_build import load_timing_cache, progress_monitor, save_timing_cache
 from edge.backends.tensorrt_folder import engine_load_options, install_plugin_libraries
@@ -258,6 +259,44 @@ def test_one_tensorrt_logger_prints_and_keeps_its_errors(capsys: pytest.CaptureF
     for n in range(40):  # a long build's errors: the latest are kept
         logger.log(severity.ERROR, f"error {n}")
     assert said(logger, 0).endswith("error 38; error 39") and "error 23" not in said(logger, 0)
+
+
+def _tensorrt_without_cuda(message: str) -> types.ModuleType:
+    """TensorRT where CUDA does not start: its Builder and Runtime log why, and their bindings
+    raise TypeError for the null object TensorRT gives back."""
+    trt = _stand_in_tensorrt()
+    trt.__version__ = "10.3.0"  # type: ignore[attr-defined]
+
+    def unmade(logger: object) -> object:
+        logger.log(trt.ILogger.Severity.INTERNAL_ERROR, message)  # type: ignore[attr-defined]
+        raise TypeError("pybind11::init(): factory function returned nullptr")
+
+    trt.Builder = trt.Runtime = unmade  # type: ignore[attr-defined]
+    return trt
+
+
+def test_tensorrt_that_cannot_start_cuda_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container started without NVIDIA's runtime, a driver older than TensorRT's CUDA: a
+    TypeError traceback from pybind11 became an error that says what TensorRT logged and what
+    to check."""
+    cuda = "CUDA initialization failure with error: 35. Please check your CUDA installation"
+    monkeypatch.setattr(tensorrt_backend, "import_tensorrt", lambda: _tensorrt_without_cuda(cuda))
+    monkeypatch.setattr(tensorrt_backend, "use_device", lambda device, kind: None)  # no GPU here
+    (tmp_path / "m.onnx").write_bytes(b"")
+    engine = tmp_path / "m.engine"
+    logged = f"TensorRT said: {cuda}"
+    with pytest.raises(BuildError, match=rf"could not make its builder: {logged}\. .*nvidia-smi"):
+        tensorrt_backend.build_engine(tmp_path / "m.onnx", engine, TrtBuildOptions(input_shapes=SHAPES))
+    assert list(tmp_path.iterdir()) == [tmp_path / "m.onnx"]
+    engine.write_bytes(b"plan")
+    with pytest.raises(BackendError, match=rf"runtime to load m\.engine: {logged}.*--runtime nvidia"):
+        tensorrt_backend.TensorRTEngine(engine)
+    # any other TypeError is raised as it was
+    other = _tensorrt_without_cuda(cuda)
+    other.Runtime = lambda logger: int("x", base=[])  # type: ignore[attr-defined,call-overload]
+    monkeypatch.setattr(tensorrt_backend, "import_tensorrt", lambda: other)
+    with pytest.raises(TypeError, match="integer"):
+        tensorrt_backend.TensorRTEngine(engine)
 
 
 def test_plugins_that_tensorrt_cannot_register_are_named(tmp_path: Path) -> None:
