@@ -170,7 +170,15 @@ def import_tensorrt() -> Any:
     try:
         import tensorrt
     except ImportError as exc:
-        raise BackendUnavailableError(INSTALL_HINT) from exc
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "tensorrt":
+            raise BackendUnavailableError(INSTALL_HINT) from exc
+        # installed, and its bindings or libnvinfer not found: not what "not installed" says
+        raise BackendUnavailableError(
+            f"TensorRT is installed but does not import ({exc}): its bindings and libraries "
+            "(libnvinfer, and the CUDA it was built for) must be found: on a desktop GPU `pip install "
+            "tensorrt` brings them (tensorrt-cu12-bindings and -libs); on a Jetson JetPack's "
+            "(apt install python3-libnvinfer, then a venv made with --system-site-packages)"
+        ) from exc
     return tensorrt
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import importlib.util
+import sys
 import types
 from pathlib import Path
 
@@ -175,6 +176,22 @@ def test_without_tensorrt_errors_say_how_to_install(tmp_path: Path) -> None:
     ):
         req.validate()
     with pytest.raises(BackendUnavailableError, match="TensorRT is not installed"):
+        open_engine(tmp_path / "x.engine", backend="tensorrt")
+
+
+@pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed here")
+def test_tensorrt_installed_without_its_bindings_is_not_called_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # NVIDIA's pip front end (the tensorrt package) imports the bindings of another package
+    package = tmp_path / "tensorrt"
+    package.mkdir()
+    front = "from tensorrt_bindings import *\nfrom tensorrt_bindings import __version__\n"
+    (package / "__init__.py").write_text(front)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    expected = "TensorRT is installed but does not import .*tensorrt_bindings.*libnvinfer"
+    with pytest.raises(BackendUnavailableError, match=expected):
         open_engine(tmp_path / "x.engine", backend="tensorrt")
 
 
