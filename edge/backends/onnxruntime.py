@@ -303,6 +303,15 @@ class OnnxRuntimeEngine(EngineBase):
             raise BackendError(
                 f"ONNX Runtime cannot load {str(self.path)!r} (corrupt or not an ONNX model?): {exc}"
             ) from exc
+        # ONNX Runtime warns and goes on without a provider it cannot use (not built in, or
+        # CUDA's libraries not found): a model asked onto the GPU would run on the CPU unsaid
+        unused = [p for p in (providers or []) if p not in self._session.get_providers()]
+        if unused:
+            raise BackendError(
+                f"ONNX Runtime cannot use {', '.join(unused)} here for {self.path.name} (it would run on "
+                f"{', '.join(self._session.get_providers())}); this onnxruntime has "
+                f"{', '.join(ort.get_available_providers())}: its log above says why where it tried"
+            )
         self._inputs = [self._spec(i) for i in self._session.get_inputs()]
         self._outputs = [self._spec(o) for o in self._session.get_outputs()]
         self._output_names = [o.name for o in self._outputs]

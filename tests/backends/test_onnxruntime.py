@@ -89,6 +89,16 @@ def test_engine_specs_and_input_errors(tiny_engines: Path) -> None:
         assert out["depth"].dtype == np.float32
 
 
+def test_a_provider_onnx_runtime_cannot_use_is_an_error(tiny_engines: Path) -> None:
+    """ONNX Runtime only warns and runs on the CPU; asked for the GPU, that is not what was asked."""
+    artifact = next(tiny_engines.glob("depth_tiny_*.ort.onnx"))
+    said = r"cannot use CUDAExecutionProvider here for depth_tiny_.*\(it would run on CPUExecutionProvider\)"
+    with pytest.raises(BackendError, match=said), pytest.warns(UserWarning, match="CUDAExecutionProvider"):
+        OnnxRuntimeEngine(artifact, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with OnnxRuntimeEngine(artifact, providers=["CPUExecutionProvider"]) as engine:
+        assert engine.inputs[0].name == "image"
+
+
 def test_corrupt_engine_file_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.ort.onnx"
     bad.write_bytes(b"\x00garbage")
