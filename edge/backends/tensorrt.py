@@ -208,7 +208,10 @@ def build_engine(
     creation = 0
     if plan.strongly_typed:  # required by 10.x to opt in; accepted (and implied) by 11.x
         creation = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    since = mark(logger)
     network = builder.create_network(creation)
+    if network is None:  # TensorRT returns null (out of memory, flags it refuses) and logs why
+        raise BuildError(f"TensorRT could not create a network for {onnx_path.name}{said(logger, since)}")
     parser = trt.OnnxParser(network, logger)
     for name in plan.parser_flags:  # before parsing: they change how layers are imported
         parser.set_flag(getattr(trt.OnnxParserFlag, name))
@@ -222,14 +225,19 @@ def build_engine(
         if not parser.parse_from_file(str(source)):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise BuildError(f"TensorRT's ONNX parser rejected {onnx_path.name}: {errors}")
+    since = mark(logger)
     config = builder.create_builder_config()
+    profile = builder.create_optimization_profile()
+    if config is None or profile is None:
+        raise BuildError(
+            f"TensorRT could not create a build configuration for {onnx_path.name}{said(logger, since)}"
+        )
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
     for flag in plan.flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
     if "VERSION_COMPATIBLE" in plan.flags and options.plugin_libraries:
         # the plan carries its plugins, for the lean runtime of a later TensorRT to load
         config.plugins_to_serialize = [str(library) for library in options.plugin_libraries]
-    profile = builder.create_optimization_profile()
     for i in range(network.num_inputs):
         tensor = network.get_input(i)
         shape = tuple(options.input_shapes.get(tensor.name, tuple(tensor.shape)))

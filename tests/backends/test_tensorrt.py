@@ -316,6 +316,63 @@ def test_tensorrt_that_cannot_start_cuda_says_so(tmp_path: Path, monkeypatch: py
         tensorrt_backend.TensorRTEngine(engine)
 
 
+class _Builder:
+    """A builder whose ``fails`` call logs an error and returns null, as TensorRT's do."""
+
+    def __init__(self, logger: object, fails: str) -> None:
+        self.logger, self.fails = logger, fails
+
+    def get_plugin_registry(self) -> _Registry:
+        return _Registry(set())
+
+    def _made(self, name: str) -> object | None:
+        if name == self.fails:
+            self.logger.log(1, f"{name}: std::bad_alloc")  # type: ignore[attr-defined]
+            return None
+        return types.SimpleNamespace(num_inputs=0, set_memory_pool_limit=lambda *a: None)
+
+    def create_network(self, flags: int = 0) -> object | None:
+        return self._made("create_network")
+
+    def create_builder_config(self) -> object | None:
+        return self._made("create_builder_config")
+
+    def create_optimization_profile(self) -> object | None:
+        return self._made("create_optimization_profile")
+
+
+class _Parser:
+    def __init__(self, network: object, logger: object) -> None:
+        pass
+
+    def parse_from_file(self, model: str) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    "fails,what",
+    [
+        ("create_network", "a network"),
+        ("create_builder_config", "a build configuration"),
+        ("create_optimization_profile", "a build configuration"),
+    ],
+)
+def test_a_network_or_configuration_tensorrt_could_not_create_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str, what: str
+) -> None:
+    trt = _stand_in_tensorrt()
+    trt.__version__ = "10.3.0"  # type: ignore[attr-defined]
+    trt.Builder = lambda logger: _Builder(logger, fails)  # type: ignore[attr-defined]
+    trt.OnnxParser = _Parser  # type: ignore[attr-defined]
+    trt.init_libnvinfer_plugins = lambda logger, namespace: True  # type: ignore[attr-defined]
+    monkeypatch.setattr(tensorrt_backend, "import_tensorrt", lambda: trt)
+    (tmp_path / "m.onnx").write_bytes(b"")
+    expected = rf"could not create {what} for m\.onnx: TensorRT said: {fails}: std::bad_alloc"
+    with pytest.raises(BuildError, match=expected):
+        tensorrt_backend.build_engine(tmp_path / "m.onnx", tmp_path / "m.engine", TrtBuildOptions())
+    assert not (tmp_path / "m.engine").exists()
+
+
 def test_plugins_that_tensorrt_cannot_register_are_named(tmp_path: Path) -> None:
     good, bad = str(tmp_path / "good.so"), str(tmp_path / "other_arch.so")
     registry = _Registry({good})
