@@ -272,7 +272,7 @@ class OnnxRuntimeEngine(EngineBase):
         intra_op_threads: int = 0,
         inter_op_threads: int = 1,
         optimization: str = "all",
-        providers: list[str] | None = None,
+        providers: list[str | tuple[str, dict[str, Any]]] | None = None,
         seven_bit_weights: bool | None = None,
     ) -> None:
         """``seven_bit_weights``: None decides by the CPU (x86 without VNNI: yes)."""
@@ -305,7 +305,8 @@ class OnnxRuntimeEngine(EngineBase):
             ) from exc
         # ONNX Runtime warns and goes on without a provider it cannot use (not built in, or
         # CUDA's libraries not found): a model asked onto the GPU would run on the CPU unsaid
-        unused = [p for p in (providers or []) if p not in self._session.get_providers()]
+        asked = [p if isinstance(p, str) else p[0] for p in providers or []]  # or (name, options)
+        unused = [p for p in asked if p not in self._session.get_providers()]
         if unused:
             raise BackendError(
                 f"ONNX Runtime cannot use {', '.join(unused)} here for {self.path.name} (it would run on "

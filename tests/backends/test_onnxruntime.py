@@ -97,6 +97,11 @@ def test_a_provider_onnx_runtime_cannot_use_is_an_error(tiny_engines: Path) -> N
         OnnxRuntimeEngine(artifact, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
     with OnnxRuntimeEngine(artifact, providers=["CPUExecutionProvider"]) as engine:
         assert engine.inputs[0].name == "image"
+    # ONNX Runtime also takes (name, options)
+    with OnnxRuntimeEngine(
+        artifact, providers=[("CPUExecutionProvider", {"arena_extend_strategy": "kSameAsRequested"})]
+    ):
+        pass
 
 
 def test_corrupt_engine_file_is_a_clear_error(tmp_path: Path) -> None:
