@@ -128,6 +128,7 @@ class OrderlyExit(_SignalScope):
         self._said = False
         self._hook: Callable[[Any], object] | None = None
         self._open = False
+        self._sending = threading.Lock()
 
     def __enter__(self) -> OrderlyExit:
         # an ignored signal stays ignored: a shell starts background jobs with SIGINT
@@ -183,18 +184,23 @@ class OrderlyExit(_SignalScope):
         outputs final) is left to exit as it would."""
         main = threading.main_thread().ident or 0
         hook = OrderlyExit._unraisable.__code__
-        while self._open and (frame := sys._current_frames().get(main)) is not None:
-            while frame is not None and frame.f_code is not hook:
-                frame = frame.f_back
-            if frame is None:
-                signal.pthread_kill(main, signum)  # a real signal: it also cuts a sleep short
-                return
+        while True:
+            with self._sending:  # none is sent once __exit__ has begun
+                if not self._open or (frame := sys._current_frames().get(main)) is None:
+                    return
+                while frame is not None and frame.f_code is not hook:
+                    frame = frame.f_back
+                if frame is None:
+                    signal.pthread_kill(main, signum)  # a real signal: it also cuts a sleep short
+                    return
             time.sleep(0.001)
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._open = False
+        self.settled = True  # one sent again from here on arrives after the command's end
+        with self._sending:
+            self._open = False
         self._restore()
         if self._hook is not None and sys.unraisablehook == self._unraisable:
             sys.unraisablehook, self._hook = self._hook, None

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import weakref
+from typing import Any
 
 import pytest
 
@@ -282,3 +283,44 @@ def test_a_signal_during_another_dropped_exceptions_hook_is_sent_again() -> None
         assert orderly.received == 1
     finally:
         sys.unraisablehook = previous
+
+
+def test_a_signal_sent_again_as_the_command_ends_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper thread has decided to send it, and the command leaves OrderlyExit before it
+    does: the signal must not reach the handlers OrderlyExit gives back (by default SIGTERM
+    would kill the process whose outputs were just finalised)."""
+    got: list[int] = []
+
+    def record(signum: int, frame: object) -> None:
+        got.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, record)
+    decided = threading.Event()
+    frames_now = sys._current_frames
+    main = threading.main_thread().ident
+
+    def slow_frames() -> dict[int, Any]:
+        frames = frames_now()
+        frame = frames.get(main or 0)
+        in_hook = False
+        while frame is not None:
+            in_hook, frame = in_hook or frame.f_code.co_name == "_unraisable", frame.f_back
+        if threading.current_thread().name == "edge-signal" and not in_hook:
+            decided.set()
+            time.sleep(0.3)  # the command ends meanwhile
+        return frames
+
+    def in_a_callback(_: object) -> None:
+        signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(sys, "_current_frames", slow_frames)
+    try:
+        with OrderlyExit():
+            watched = _Watched()
+            ref = weakref.ref(watched, in_a_callback)
+            del watched
+            assert ref() is None and decided.wait(5)
+        time.sleep(0.5)
+        assert got == [] and signal.getsignal(signal.SIGTERM) is record
+    finally:
+        signal.signal(signal.SIGTERM, previous)
