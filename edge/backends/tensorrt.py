@@ -176,7 +176,7 @@ def import_tensorrt() -> Any:
         raise BackendUnavailableError(
             f"TensorRT is installed but does not import ({exc}): its bindings and libraries "
             "(libnvinfer, and the CUDA it was built for) must be found: on a desktop GPU `pip install "
-            "tensorrt` brings them (tensorrt-cu12-bindings and -libs); on a Jetson JetPack's "
+            "tensorrt` brings them (its tensorrt-cuNN-bindings and -libs packages); on a Jetson JetPack's "
             "(apt install python3-libnvinfer, then a venv made with --system-site-packages)"
         ) from exc
     return tensorrt
