@@ -31,7 +31,7 @@ from packaging.version import Version
 from edge.backends.base import EngineBase, TensorSpec
 from edge.backends.cuda_io import CudaPythonIO, TorchIO, device_index, open_io, use_device
 from edge.backends.tensorrt_build import load_timing_cache, progress_monitor, save_timing_cache
-from edge.backends.tensorrt_log import mark, refuse_unstarted, said, shared_logger
+from edge.backends.tensorrt_log import mark, said, shared_logger, started
 from edge.errors import BackendError, BackendUnavailableError, BuildError, ConfigError, EdgeError
 
 INSTALL_HINT = (
@@ -197,12 +197,8 @@ def build_engine(
     trt = import_tensorrt()
     plan = plan_build(trt.__version__, options)
     logger = shared_logger(trt)
-    since = mark(logger)
-    try:
+    with started("builder", logger, BuildError):
         builder = trt.Builder(logger)
-    except TypeError as exc:
-        refuse_unstarted(exc, "builder", logger, since, BuildError)
-        raise
     # before parsing, into the builder's registry (which the parser looks in), as trtexec does
     register_plugins(trt, logger, builder.get_plugin_registry(), options.plugin_libraries, BuildError)
     creation = 0
@@ -350,12 +346,8 @@ class TensorRTEngine(EngineBase):
         use_device(device, kind=io)  # TensorRT makes the engine and its context on the current device
         self.path = Path(path)
         self._logger = shared_logger(trt)
-        since = mark(self._logger)
-        try:
+        with started(f"runtime to load {self.path.name}", self._logger, BackendError):
             self._runtime = trt.Runtime(self._logger)
-        except TypeError as exc:
-            refuse_unstarted(exc, f"runtime to load {self.path.name}", self._logger, since, BackendError)
-            raise
         # a version-compatible engine of our own build (tensorrt_folder.engine_load_options)
         if allow_host_code:
             self._runtime.engine_host_code_allowed = True

@@ -7,9 +7,11 @@ service's journal or a bug report would otherwise hold "see the log above"."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 KEPT = 16  # the latest errors kept: a failing call logs a few
@@ -53,17 +55,22 @@ def said(logger: Any, since: int) -> str:
     return ": TensorRT said: " + "; ".join(errors)
 
 
-def refuse_unstarted(exc: TypeError, what: str, logger: Any, since: int, error: type[Exception]) -> None:
-    """Raise ``error`` (from ``exc``) where TensorRT could not make its builder or runtime:
-    its bindings raise TypeError "pybind11::init(): factory function returned nullptr" for it,
-    after logging why (CUDA did not initialise: no GPU visible to the process, a driver older
-    than TensorRT's CUDA, a container started without NVIDIA's runtime; or one of its libraries
-    did not load). Returns for any other TypeError, for the caller to raise as it was."""
-    if "returned nullptr" not in str(exc):
-        return
-    raise error(
-        f"TensorRT could not make its {what}{said(logger, since)}. It needs CUDA to start: check that "
-        "nvidia-smi (tegrastats on a Jetson) sees the GPU, that the driver is as new as the CUDA "
-        "TensorRT was built for, and in a container that it was started with NVIDIA's runtime "
-        "(docker run --runtime nvidia, or --gpus all)"
-    ) from exc
+@contextlib.contextmanager
+def started(what: str, logger: Any, error: type[Exception]) -> Iterator[None]:
+    """Around making TensorRT's builder or runtime: where TensorRT cannot make it, its bindings
+    raise TypeError "pybind11::init(): factory function returned nullptr", after logging why
+    (CUDA did not initialise: no GPU visible to the process, a driver older than TensorRT's
+    CUDA, a container started without NVIDIA's runtime; or one of its libraries did not load).
+    That is raised as ``error``, saying so; any other TypeError as it was."""
+    since = mark(logger)
+    try:
+        yield
+    except TypeError as exc:
+        if "returned nullptr" not in str(exc):
+            raise
+        raise error(
+            f"TensorRT could not make its {what}{said(logger, since)}. It needs CUDA to start: check that "
+            "nvidia-smi (tegrastats on a Jetson) sees the GPU, that the driver is as new as the CUDA "
+            "TensorRT was built for, and in a container that it was started with NVIDIA's runtime "
+            "(docker run --runtime nvidia, or --gpus all)"
+        ) from exc
