@@ -87,10 +87,10 @@ def build_plugin_library(
         raise BackendUnavailableError(
             "TensorRT's headers (NvInfer.h) were not found: set TENSORRT_INCLUDE to their folder"
         )
-    _flags(archs, include)  # bad architectures are said before nvcc is looked for
+    flags = _flags(archs, include)  # bad architectures are said before nvcc is looked for
     nvcc = find_nvcc()
     target = library_path(archs, include=include, nvcc=nvcc, cache_dir=cache_dir)
-    command = [nvcc, *_flags(archs, include), *(str(SRC / s) for s in PLUGIN_SOURCES)]
+    command = [nvcc, *flags, *(str(SRC / s) for s in PLUGIN_SOURCES)]
     return build_once(target, command, what=f"the RoIAlign plugin for sm_{list(archs)}")
 
 
