@@ -6,12 +6,9 @@ backends without the plugin. ``contract`` recognises
 that expansion and folds it back into one fused node, for TensorRT with the plugin.
 Both use onnx-graphsurgeon.
 
-The fused op's ``max`` mode is the maximum of a bin's bilinear samples (reference.py).
-ONNX's RoiAlign ``max`` is another thing: the maximum over the samples of each one's
-largest weighted corner (ONNX's own reference and ONNX Runtime compute it so), which
-differs from it by up to the values themselves. So a fused ``max`` node expands to an
-``avg`` RoiAlign of one sample a cell on a grid ``sampling_ratio`` times finer, the bin's
-samples exactly, then a MaxPool over each bin's cells; under adaptive sampling, whose grid
+The fused op's ``max`` mode is the maximum of a bin's bilinear samples, which ONNX's
+RoiAlign ``max`` is not: a ``max`` node expands to its samples computed one by one
+(max_expansion.py) and a MaxPool over each bin's; under adaptive sampling, whose grid
 differs from RoI to RoI, it cannot be expanded. ``contract`` folds that form back, and
 leaves an ONNX ``max`` RoiAlign alone.
 """
@@ -19,11 +16,14 @@ leaves an ONNX ``max`` RoiAlign alone.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import onnx
 
+from plugins.roi_align.graph_builder import GraphBuilder, producer, up
+from plugins.roi_align.max_expansion import LevelSamples, pooled_samples, recognise
 from plugins.roi_align.onnx_export import DOMAIN, OP_TYPE, fused_attributes
 from plugins.roi_align.reference import CANONICAL_LEVEL, CANONICAL_SIZE, LEVEL_EPS, OUTSIDE_ROI
 
@@ -65,14 +65,8 @@ def _expand_node(gs: Any, graph: Any, node: Any, prefix: str) -> None:
     sampling = int(a.get("sampling_ratio", 0))
     fine = _max_grid(_named(node), str(a.get("mode", "avg")), sampling)  # 0: avg mode
     min_level = int(a.get("min_level", 2))
-    counter = iter(range(1_000_000))
-
-    def const(values: Any, dtype: Any = np.float32) -> Any:
-        return gs.Constant(f"{prefix}_c{next(counter)}", np.asarray(values, dtype=dtype))
-
-    def layer(op: str, inputs: list[Any], **attrs: Any) -> Any:
-        name = f"{prefix}_{op}{next(counter)}"
-        return graph.layer(op=op, name=name, inputs=inputs, outputs=[f"{name}_out"], attrs=attrs)[0]
+    b = GraphBuilder(gs=gs, graph=graph, prefix=prefix)
+    layer, const = b.layer, b.const
 
     rois = _finite_rois(layer, const, rois)
     coords = [layer("Gather", [rois, const([i], np.int64)], axis=1) for i in range(4)]  # each [R, 1]
@@ -104,18 +98,36 @@ def _expand_node(gs: Any, graph: Any, node: Any, prefix: str) -> None:
         # TensorRT's parser takes NonZero of FP32/FP16 only, not of the BOOL from Equal
         hit = layer("Cast", [layer("Equal", [lvl, const(float(min_level + i))])], to=onnx.TensorProto.FLOAT)
         idx = layer("Reshape", [layer("NonZero", [hit]), const([-1], np.int64)])  # [n_i]
-        pooled.append(
-            layer(
-                "RoiAlign",
-                [feat, layer("Gather", [rois, idx], axis=0), layer("Gather", [batch_idx, idx], axis=0)],
-                coordinate_transformation_mode=mode,
-                mode="avg",
-                output_height=size_h * max(fine, 1),
-                output_width=size_w * max(fine, 1),
-                sampling_ratio=1 if fine else sampling,
-                spatial_scale=float(scale),
-            )
+        level_rois, level_images = (
+            layer("Gather", [rois, idx], axis=0),
+            layer("Gather", [batch_idx, idx], axis=0),
         )
+        if fine:
+            pooled.append(
+                pooled_samples(
+                    b,
+                    feat,
+                    level_rois,
+                    level_images,
+                    spatial_scale=float(scale),
+                    output_size=(size_h, size_w),
+                    sampling_ratio=fine,
+                    aligned=bool(int(a.get("aligned", 1))),
+                )
+            )
+        else:
+            pooled.append(
+                layer(
+                    "RoiAlign",
+                    [feat, level_rois, level_images],
+                    coordinate_transformation_mode=mode,
+                    mode="avg",
+                    output_height=size_h,
+                    output_width=size_w,
+                    sampling_ratio=sampling,
+                    spatial_scale=float(scale),
+                )
+            )
         order.append(idx)
     if not pooled:
         from edge.errors import ExportError
@@ -173,7 +185,7 @@ def _finite_rois(layer: Any, const: Any, rois: Any) -> Any:
 
 def _unguarded(rois: Any) -> Any:
     """The RoIs before the expansion's _finite_rois, whose work the fused op does itself."""
-    where = _producer(rois, "Where")
+    where = producer(rois, "Where")
     if where is None:
         return rois
     outside = getattr(where.inputs[1], "values", None)
@@ -188,31 +200,26 @@ def contract(model: onnx.ModelProto) -> onnx.ModelProto:
     graph = gs.import_onnx(model)
     found = 0
     for scatter in [n for n in graph.nodes if n.op == "ScatterND"]:
-        match = _expansion_ending_at(scatter)
+        match = _expansion_ending_at(gs, graph, scatter)
         if match is None:
             continue
-        rois, batch_idx, pooled, min_level = match
-        ra = pooled[0].attrs
-        end, fine = _max_pool_of(graph, scatter, ra)
-        out = end.outputs[0]
-        end.outputs.clear()
+        out = match.end.outputs[0]
+        match.end.outputs.clear()
+        first = match.levels[0]
         graph.nodes.append(
             gs.Node(
                 op=OP_TYPE,
                 domain=DOMAIN,
                 name=f"MultiLevelRoIAlign_{found}",
-                inputs=[_unguarded(rois), batch_idx, *[p.inputs[0] for p in pooled]],
+                inputs=[_unguarded(match.rois), match.batch_indices, *[lv.feature for lv in match.levels]],
                 outputs=[out],
                 attrs=fused_attributes(
-                    output_size=(
-                        int(ra["output_height"]) // max(fine, 1),
-                        int(ra["output_width"]) // max(fine, 1),
-                    ),
-                    spatial_scales=[float(p.attrs["spatial_scale"]) for p in pooled],
-                    sampling_ratio=fine or int(ra.get("sampling_ratio", 0)),
-                    aligned=ra.get("coordinate_transformation_mode", "half_pixel") == "half_pixel",
-                    mode="max" if fine else "avg",
-                    min_level=min_level,
+                    output_size=first.output_size,
+                    spatial_scales=[lv.spatial_scale for lv in match.levels],
+                    sampling_ratio=first.sampling_ratio,
+                    aligned=first.aligned,
+                    mode=match.mode,
+                    min_level=match.min_level,
                 ),
             )
         )
@@ -226,15 +233,41 @@ def contract(model: onnx.ModelProto) -> onnx.ModelProto:
     return out_model
 
 
-def _max_pool_of(graph: Any, scatter: Any, ra: dict[str, Any]) -> tuple[Any, int]:
-    """The MaxPool that makes an expansion ``max`` mode, and its kernel (the sampling ratio),
-    where ``scatter``'s output goes to it alone; else (``scatter``, 0), ``avg`` mode."""
+@dataclass(frozen=True)
+class _Expansion:
+    rois: Any
+    batch_indices: Any
+    levels: list[LevelSamples]
+    min_level: int
+    mode: str
+    end: Any  # the node whose output is the fused node's
+
+
+def _roi_align_level(tensor: Any) -> LevelSamples | None:
+    """One level of an ``avg`` expansion: an ``avg`` RoiAlign (ONNX's max is not the fused
+    op's: the module's docstring)."""
+    node = producer(tensor, "RoiAlign")
+    if node is None or node.attrs.get("mode", "avg") != "avg":
+        return None
+    return LevelSamples(
+        feature=node.inputs[0],
+        rois=node.inputs[1],
+        batch_indices=node.inputs[2],
+        spatial_scale=float(node.attrs.get("spatial_scale", 1.0)),
+        output_size=(int(node.attrs.get("output_height", 1)), int(node.attrs.get("output_width", 1))),
+        sampling_ratio=int(node.attrs.get("sampling_ratio", 0)),
+        aligned=node.attrs.get("coordinate_transformation_mode", "half_pixel") == "half_pixel",
+    )
+
+
+def _max_pool_of(graph: Any, scatter: Any, grid: int) -> Any | None:
+    """The MaxPool of each bin's ``grid`` x ``grid`` samples that ends a ``max`` expansion, if
+    ``scatter``'s output goes to it alone."""
     pooled = scatter.outputs[0]
     consumers = list(pooled.outputs)
     if pooled in graph.outputs or len(consumers) != 1 or consumers[0].op != "MaxPool":
-        return scatter, 0
+        return None
     mp = consumers[0]
-    kernel = [int(k) for k in mp.attrs.get("kernel_shape", [])]
     plain = (
         len(mp.outputs) == 1  # no Indices output
         and mp.attrs.get("auto_pad", "NOTSET") in ("NOTSET", b"NOTSET")
@@ -242,69 +275,60 @@ def _max_pool_of(graph: Any, scatter: Any, ra: dict[str, Any]) -> tuple[Any, int
         and all(int(d) == 1 for d in mp.attrs.get("dilations", [1, 1]))
         and not mp.attrs.get("ceil_mode", 0)
     )
-    if not plain or len(kernel) != 2 or kernel[0] != kernel[1] or kernel[0] < 1:
-        return scatter, 0
-    k = kernel[0]
-    if [int(v) for v in mp.attrs.get("strides", [1, 1])] != [k, k] or int(ra.get("sampling_ratio", 0)) != 1:
-        return scatter, 0
-    if int(ra["output_height"]) % k or int(ra["output_width"]) % k:
-        return scatter, 0
-    return mp, k
+    window = [grid, grid]
+    if not plain or [int(k) for k in mp.attrs.get("kernel_shape", [])] != window:
+        return None
+    return mp if [int(v) for v in mp.attrs.get("strides", [1, 1])] == window else None
 
 
-def _producer(tensor: Any, op: str) -> Any | None:
-    node = tensor.inputs[0] if tensor.inputs else None
-    return node if node is not None and node.op == op else None
+def _expansion_ending_at(gs: Any, graph: Any, scatter: Any) -> _Expansion | None:
+    """The expansion ``scatter`` ends, if it ends one: ScatterND(Concat(pooled_k),
+    Unsqueeze(Concat(idx_k)), same Concat), each pooled_k an ``avg`` RoiAlign (or, for ``max``,
+    max_expansion's samples, then a MaxPool) of Gather(rois, idx_k), Gather(bidx, idx_k), with
+    idx_k = NonZero(Cast(Equal(level, k))) reshaped."""
+    data, positions, updates = scatter.inputs
+    stacked = producer(data, "Concat")
+    order = up(positions, ("Unsqueeze", 0))
+    order = producer(order, "Concat") if order is not None else None
+    if stacked is None or updates is not data or order is None or len(order.inputs) != len(stacked.inputs):
+        return None
+    avg = [_roi_align_level(t) for t in stacked.inputs]
+    levels = avg if all(avg) else [recognise(gs, t) for t in stacked.inputs]
+    if not levels or not all(levels):
+        return None
+    found: list[LevelSamples] = [lv for lv in levels if lv is not None]
+    rois = up(found[0].rois, ("Gather", 0))
+    batch_idx = up(found[0].batch_indices, ("Gather", 0))
+    numbers = []
+    for lv, idx in zip(found, order.inputs, strict=True):
+        g_rois, g_bidx = producer(lv.rois, "Gather"), producer(lv.batch_indices, "Gather")
+        if g_rois is None or g_bidx is None or g_rois.inputs[1] is not idx or g_bidx.inputs[1] is not idx:
+            return None
+        if g_rois.inputs[0] is not rois or g_bidx.inputs[0] is not batch_idx:
+            return None
+        equal = _walk_up(idx, ("Reshape", "NonZero", "Cast", "Equal"))
+        number = _constant_of(equal) if equal is not None else None
+        if number is None:
+            return None
+        numbers.append(number)
+    same = [(lv.output_size, lv.sampling_ratio, lv.aligned) for lv in found]
+    if same != same[:1] * len(same) or numbers != list(range(numbers[0], numbers[0] + len(found))):
+        return None
+    if all(avg):
+        return _Expansion(rois, batch_idx, found, numbers[0], "avg", scatter)
+    end = _max_pool_of(graph, scatter, found[0].sampling_ratio)
+    return None if end is None else _Expansion(rois, batch_idx, found, numbers[0], "max", end)
 
 
 def _walk_up(tensor: Any, ops: tuple[str, ...]) -> Any | None:
     """The last node of the producer chain ops[0] <- ops[1] <- ... (first inputs), if it is one."""
     node = None
     for op in ops:
-        node = _producer(tensor, op)
+        node = producer(tensor, op)
         if node is None:
             return None
         tensor = node.inputs[0]
     return node
-
-
-def _expansion_ending_at(scatter: Any) -> tuple[Any, Any, list[Any], int] | None:
-    """(rois, batch indices, RoiAligns in level order, min_level) if ``scatter`` ends an
-    expansion: ScatterND(Concat(RoiAlign_k(feat_k, Gather(rois, idx_k), Gather(bidx, idx_k))),
-    Unsqueeze(Concat(idx_k)), same Concat) with idx_k = NonZero(Cast(Equal(level, k))) reshaped."""
-    data, positions, updates = scatter.inputs
-    stacked = _producer(data, "Concat")
-    unsq = _producer(positions, "Unsqueeze")
-    if stacked is None or updates is not data or unsq is None:
-        return None
-    order = _producer(unsq.inputs[0], "Concat")
-    found = [_producer(t, "RoiAlign") for t in stacked.inputs]
-    pooled: list[Any] = [p for p in found if p is not None]
-    if order is None or not pooled or len(pooled) != len(found) or len(order.inputs) != len(pooled):
-        return None
-    rois = batch_idx = None
-    levels = []
-    for p, idx in zip(pooled, order.inputs, strict=True):
-        g_rois, g_bidx = _producer(p.inputs[1], "Gather"), _producer(p.inputs[2], "Gather")
-        if g_rois is None or g_bidx is None or g_rois.inputs[1] is not idx or g_bidx.inputs[1] is not idx:
-            return None
-        if rois is None:
-            rois, batch_idx = g_rois.inputs[0], g_bidx.inputs[0]
-        if g_rois.inputs[0] is not rois or g_bidx.inputs[0] is not batch_idx:
-            return None
-        equal = _walk_up(idx, ("Reshape", "NonZero", "Cast", "Equal"))
-        level = _constant_of(equal) if equal is not None else None
-        if level is None:
-            return None
-        levels.append(level)
-    same = ("output_height", "output_width", "sampling_ratio", "mode", "coordinate_transformation_mode")
-    if any(p.attrs.get(k) != pooled[0].attrs.get(k) for p in pooled[1:] for k in same):
-        return None
-    if pooled[0].attrs.get("mode", "avg") != "avg":
-        return None  # ONNX's max is not the fused op's (the module's docstring)
-    if levels != list(range(levels[0], levels[0] + len(pooled))):
-        return None
-    return rois, batch_idx, pooled, levels[0]
 
 
 def _constant_of(equal: Any) -> int | None:
