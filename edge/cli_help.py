@@ -47,6 +47,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "a USB camera, watched live in a browser (Ctrl-C ends it)",
         ),
         (
+            "edge run /dev/video0 --engines engines/ --sink out.mp4 --sink http://0.0.0.0:9464/metrics",
+            "a camera recorded, its fps, drops and latencies for Prometheus to scrape (no pictures served)",
+        ),
+        (
             "edge run /dev/video0 --engines engines/ --duration 60 --summary live.json",
             "a minute of a camera's latency, the summary also as JSON",
         ),

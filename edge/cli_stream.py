@@ -316,10 +316,12 @@ def add_stream_commands(sub: Any) -> None:
         action="append",
         metavar="URI",
         help="out.mp4, objects.jsonl, - (those JSON lines on standard output; the summary then goes to "
-        "standard error), dir://frames/, http://127.0.0.1:8080 (live web viewer), display:// (OpenCV "
-        "window), null:// (repeatable); video, dir:// and display:// show overlay | depth, or "
-        "?view=panoptic, depth or input (the source's frames: a recording); objects.jsonl?lines=warnings "
-        "and --sink=-?lines=warnings: a line when a thing comes to be warned of and one when it clears; "
+        "standard error), dir://frames/, http://127.0.0.1:8080 (live web viewer), "
+        "http://127.0.0.1:9464/metrics (the run's statistics for Prometheus, no pictures), "
+        "display:// (OpenCV window), null:// (repeatable); video, dir:// and display:// show "
+        "overlay | depth, or ?view=panoptic, depth or input (the source's frames: a recording); "
+        "objects.jsonl?lines=warnings and --sink=-?lines=warnings: a line when a thing comes to be "
+        "warned of and one when it clears; "
         "default: null://",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
@@ -419,7 +421,8 @@ def add_stream_commands(sub: Any) -> None:
         help="drive.mp4 (also .avi, .mkv; a camera's capture times go beside it in "
         "drive.mp4.timestamps.txt, which edge run --realtime replays at), dir://frames/ (exact "
         "pixels, one PNG a frame; the capture times in timestamps.txt), display://, "
-        "http://127.0.0.1:8080 (the web viewer: watch what is recorded), null://; one or more",
+        "http://127.0.0.1:8080 (the web viewer: watch what is recorded), http://127.0.0.1:9464/metrics "
+        "(the recording's statistics for Prometheus), null://; one or more",
     )
     p.add_argument(
         "--sink",

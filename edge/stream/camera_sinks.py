@@ -1,6 +1,7 @@
 """The sinks of several cameras (edge run --camera): which are each camera's own and which
 they share (split_sinks), the shared ones written a line at a time (SharedSink), and the
-web viewers, one a camera on ports counted on (viewer_ports), told of each other (say_viewers)."""
+web viewers (and metrics sinks), one a camera on ports counted on (viewer_ports), told of each
+other (say_viewers)."""
 
 from __future__ import annotations
 
@@ -60,13 +61,14 @@ def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, li
 def viewer_ports(uri: str, count: int) -> list[str]:
     """``count`` web viewers of ``uri``'s host, on its port and the ones after it (each on
     a free port of its own for port 0)."""
-    from edge.viewer.sink import parse_viewer_uri
+    from edge.viewer.sink import metrics_path, parse_viewer_uri
 
     host, port = parse_viewer_uri(uri)
     shown = f"[{host}]" if ":" in host else host
     if port and port + count - 1 > 65535:
         raise ConfigError(f"sink {uri!r}: {count} cameras need {count} ports from {port}, past 65535")
-    return [f"http://{shown}:{port + i if port else 0}" for i in range(count)]
+    path = metrics_path(uri)  # a metrics sink stays one
+    return [f"http://{shown}:{port + i if port else 0}{path}" for i in range(count)]
 
 
 def _with_camera(uri: str) -> str:
@@ -143,17 +145,21 @@ class SharedSink:
 def say_viewers(pipelines: Mapping[str, Pipeline]) -> None:
     """Which camera each web viewer shows (each said its address as it began), and to each
     viewer every camera's, so that its page links to the others."""
-    viewers = [
+    served = [
         (name, sink, url)
         for name, p in pipelines.items()
         for sink in p.sinks
         if (url := getattr(sink, "url", None))
     ]
-    if not viewers:
-        return
+    # a metrics sink (http://HOST:PORT/metrics) serves no page to link to
+    viewers = [(name, sink, url) for name, sink, url in served if hasattr(sink, "show_cameras")]
     ports = [(name, port) for name, _, url in viewers if (port := urlsplit(url).port) is not None]
     for _, sink, _ in viewers:
-        show = getattr(sink, "show_cameras", None)
-        if show is not None:
-            show(ports)
-    print(f"viewers: {', '.join(f'{name} {url}' for name, _, url in viewers)}", file=sys.stderr, flush=True)
+        sink.show_cameras(ports)
+    for what, listed in (("viewers", viewers), ("metrics", [v for v in served if v not in viewers])):
+        if listed:
+            print(
+                f"{what}: {', '.join(f'{name} {url}' for name, _, url in listed)}",
+                file=sys.stderr,
+                flush=True,
+            )

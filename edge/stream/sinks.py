@@ -1,6 +1,7 @@
 """URI-selected output sinks: ``out.mp4``, ``objects.jsonl`` (what was found, as JSON
 lines; ``-``: those lines on standard output), ``dir://frames/``,
-``http://127.0.0.1:8080`` (the live web viewer, edge.viewer), ``display://`` (an OpenCV
+``http://127.0.0.1:8080`` (the live web viewer, edge.viewer), ``http://HOST:PORT/metrics``
+(the run's statistics for Prometheus, edge.viewer.metrics), ``display://`` (an OpenCV
 window), ``null://``.
 
 Video, folder and window sinks show the composite (overlay | depth) unless their URI asks
@@ -158,8 +159,13 @@ def open_sink(
         return DisplaySink(uri, title=title, view=_view_option(uri, parts.query))
     if parts.scheme == "http":
         from edge.viewer import ViewerSink, parse_viewer_uri
+        from edge.viewer.sink import metrics_path
 
         host, port = parse_viewer_uri(uri)
+        if metrics_path(uri):
+            from edge.viewer.metrics import MetricsSink
+
+            return MetricsSink(uri, host=host, port=port)
         return ViewerSink(uri, host=host, port=port)
     if parts.scheme == "dir":
         folder = _folder(uri, parts)
@@ -204,7 +210,8 @@ def open_sink(
             f"unknown sink {uri!r}; {_folder_hint(parts.scheme, name, query)}supported: a video path "
             f"ending in {sorted(VIDEO_SUFFIXES)}, objects.jsonl (objects and distances per frame; - for "
             "standard output), "
-            "dir://FOLDER, http://127.0.0.1:8080 (live viewer), display:// (window), null://; "
+            "dir://FOLDER, http://127.0.0.1:8080 (live viewer), http://127.0.0.1:9464/metrics "
+            "(statistics for Prometheus), display:// (window), null://; "
             f"video, dir:// and display:// take ?view={'|'.join(VIEWS)}"
         )
     if segment_s is not None:

@@ -10,6 +10,9 @@ that is not one of the viewer's own):
   GET /stream.mjpg              the same for the composite view
   GET /stats                    rolling per-stage p50/p99, fps, drops, deadline misses
   GET /history                  the last minutes of /stats samples, for a page that opens late
+  GET /metrics                  the same statistics in Prometheus' text format (metrics.py)
+
+With ``metrics_only`` (the sink ``http://HOST:PORT/metrics``) it serves /metrics alone.
 
 Views: ``panoptic`` (overlay), ``depth`` (colourised), ``composite`` (side by side).
 Frames are JPEG-encoded only when a client asks, at most once per frame and view, and
@@ -68,8 +71,10 @@ class ViewerServer:
         sample_period_s: float = 0.5,
         history: int = 600,
         watch_grace_s: float = 3.0,
+        metrics_only: bool = False,
     ) -> None:
         self.host, self.requested_port = host, port
+        self.metrics_only = metrics_only
         self.port: int | None = None
         self.jpeg_quality = jpeg_quality
         self.sample_period_s = sample_period_s
@@ -190,15 +195,17 @@ class ViewerServer:
             return await self._guard(request, handler)
 
         app = web.Application(middlewares=[guard])
-        app.router.add_get("/", self._page)
-        app.router.add_get("/viewer.js", self._static)
-        app.router.add_get("/viewer.css", self._static)
-        app.router.add_get("/favicon.svg", self._static)
-        app.router.add_get("/frame/{view}.jpg", self._frame)
-        app.router.add_get("/stream/{view}.mjpg", self._mjpeg)
-        app.router.add_get("/stream.mjpg", self._mjpeg)
-        app.router.add_get("/stats", self._stats)
-        app.router.add_get("/history", self._history_json)
+        app.router.add_get("/metrics", self._metrics)
+        if not self.metrics_only:
+            app.router.add_get("/", self._page)
+            app.router.add_get("/viewer.js", self._static)
+            app.router.add_get("/viewer.css", self._static)
+            app.router.add_get("/favicon.svg", self._static)
+            app.router.add_get("/frame/{view}.jpg", self._frame)
+            app.router.add_get("/stream/{view}.mjpg", self._mjpeg)
+            app.router.add_get("/stream.mjpg", self._mjpeg)
+            app.router.add_get("/stats", self._stats)
+            app.router.add_get("/history", self._history_json)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         try:
@@ -208,12 +215,13 @@ class ViewerServer:
             await runner.cleanup()
             raise
         self.port = int(runner.addresses[0][1])
-        sampler = asyncio.create_task(self._sample())
+        sampler = None if self.metrics_only else asyncio.create_task(self._sample())
         self._ready.set()
         try:
             await self._closing.wait()
         finally:
-            sampler.cancel()
+            if sampler is not None:
+                sampler.cancel()
             self._wake()  # long polls and streams notice the close at once
             await runner.cleanup()
 
@@ -376,6 +384,14 @@ class ViewerServer:
         from aiohttp import web
 
         return web.json_response(self.snapshot(), dumps=strict_dumps)
+
+    async def _metrics(self, request: Any) -> Any:
+        from aiohttp import web
+
+        from edge.viewer.metrics import CONTENT_TYPE, prometheus_text
+
+        text = prometheus_text(self.snapshot())
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def _history_json(self, request: Any) -> Any:
         from aiohttp import web

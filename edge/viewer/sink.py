@@ -9,13 +9,16 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from edge.errors import SinkError
+from edge.viewer.metrics import PATH as METRICS_PATH
+from edge.viewer.metrics import PORT as METRICS_PORT
 from edge.viewer.server import LOOPBACK, VIEWS, ViewerServer
 
 DEFAULT_PORT = 8080
 
 
 def parse_viewer_uri(uri: str) -> tuple[str, int]:
-    """(host, port) of a viewer sink URI; 127.0.0.1:8080 unless told otherwise."""
+    """(host, port) of a viewer sink URI, or of a metrics sink's (``http://HOST:PORT/metrics``:
+    metrics_path tells them apart); 127.0.0.1 and 8080 (9464 for metrics) unless told otherwise."""
     try:
         parts = urlsplit(uri)
         port = parts.port
@@ -23,9 +26,21 @@ def parse_viewer_uri(uri: str) -> tuple[str, int]:
         raise SinkError(f"sink {uri!r} is not a valid http://HOST:PORT address: {exc}") from None
     if parts.scheme != "http":
         raise SinkError(f"sink {uri!r}: the viewer speaks plain http://, got {parts.scheme!r}")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise SinkError(f"sink {uri!r}: expected only http://HOST:PORT, e.g. http://127.0.0.1:8080")
-    return parts.hostname or "127.0.0.1", DEFAULT_PORT if port is None else port
+    if parts.path not in ("", "/", METRICS_PATH) or parts.query or parts.fragment or parts.username:
+        raise SinkError(
+            f"sink {uri!r}: expected only http://HOST:PORT (the viewer), e.g. http://127.0.0.1:8080, "
+            f"or http://HOST:PORT{METRICS_PATH} (statistics for Prometheus alone)"
+        )
+    default = METRICS_PORT if parts.path == METRICS_PATH else DEFAULT_PORT
+    return parts.hostname or "127.0.0.1", default if port is None else port
+
+
+def metrics_path(uri: str) -> str:
+    """``/metrics`` for a metrics sink's URI, else ''."""
+    try:
+        return METRICS_PATH if urlsplit(uri).path == METRICS_PATH else ""
+    except ValueError:
+        return ""
 
 
 class ViewerSink:

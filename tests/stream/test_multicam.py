@@ -42,7 +42,7 @@ from tests.stream.test_pipeline import edge_cli, edge_cli_started
 from tests.stream.test_watchdog import HeldSink, edge_under_systemd
 from tests.util.test_systemd import Listener, systemd_socket  # noqa: F401  (a fixture)
 from tests.util.test_unit import _verify
-from tests.viewer.helpers import get_json, mjpeg_frames
+from tests.viewer.helpers import get, get_json, mjpeg_frames
 
 DRIVE = "synthetic://?size=128x256&frames={frames}&seed={seed}"
 
@@ -106,7 +106,8 @@ def test_sinks_named_with_camera_are_one_a_camera_and_objects_without_it_shared(
 
 def test_each_camera_is_watched_in_a_viewer_of_its_own(tiny_engines: Path, tmp_path: Path) -> None:
     """A real edge run of two cameras into the web viewer, read by a real HTTP client: a
-    viewer a camera, each showing that camera's pictures and latency."""
+    viewer a camera, each showing that camera's pictures and latency; and a metrics sink a
+    camera, each sample labelled with it, which the viewers' pages do not link to."""
     proc = edge_cli_started(
         "run",
         *(
@@ -116,6 +117,7 @@ def test_each_camera_is_watched_in_a_viewer_of_its_own(tiny_engines: Path, tmp_p
             "rear=synthetic://?size=128x256&fps=17&seed=1",
         ),
         *("--realtime", "--engines", str(tiny_engines), "--sink", "http://127.0.0.1:0"),
+        *("--sink", "http://127.0.0.1:0/metrics"),
         cwd=tmp_path,
     )
     try:
@@ -127,6 +129,10 @@ def test_each_camera_is_watched_in_a_viewer_of_its_own(tiny_engines: Path, tmp_p
         urls = dict(pair.split(" ") for pair in line.removeprefix("viewers: ").strip().split(", "))
         assert list(urls) == ["front", "rear"] and urls["front"] != urls["rear"]
         assert sum(line.startswith("viewer: http://127.0.0.1:") for line in said) == 2
+        line = proc.stderr.readline()
+        assert line.startswith("metrics: "), line
+        scraped = dict(pair.split(" ") for pair in line.removeprefix("metrics: ").strip().split(", "))
+        assert list(scraped) == ["front", "rear"] and all(u.endswith("/metrics") for u in scraped.values())
         pictures = {name: mjpeg_frames(url + "stream/panoptic.mjpg", 2)[-1][1] for name, url in urls.items()}
         assert pictures["front"].shape == pictures["rear"].shape == (128, 256, 3)
         assert not np.array_equal(pictures["front"], pictures["rear"]), "each shows its own camera"
@@ -137,6 +143,8 @@ def test_each_camera_is_watched_in_a_viewer_of_its_own(tiny_engines: Path, tmp_p
             # and every camera's viewer, which its page links to
             ports = {other: int(there.rsplit(":", 1)[1].rstrip("/")) for other, there in urls.items()}
             assert stats["cameras"] == [{"name": other, "port": port} for other, port in ports.items()]
+            status, _, body = get(scraped[name])
+            assert status == 200 and f'edge_frames_out_total{{camera="{name}"}} ' in body.decode()
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:

@@ -107,9 +107,10 @@ def write_video(path: Path, frames: int, size: tuple[int, int] = (128, 256), fps
 
 class EdgeRun:
     """`edge run ... --sink http://127.0.0.1:0` in its own process (or another ``command``
-    with the viewer among its sinks, as `edge record`); ``url`` once it listens."""
+    with the viewer among its sinks, as `edge record`); ``url`` once it listens, from the
+    line that ``says`` so (a metrics sink's: "metrics: ")."""
 
-    def __init__(self, args: list[str], cwd: Path, command: str = "run") -> None:
+    def __init__(self, args: list[str], cwd: Path, command: str = "run", says: str = "viewer: ") -> None:
         self.work = cwd
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
@@ -120,7 +121,7 @@ class EdgeRun:
             stderr=subprocess.PIPE,
             text=True,
         )
-        self.url = self._wait_for_url()
+        self.url = self._wait_for_url(says)
 
     @classmethod
     def looping_video(
@@ -134,7 +135,7 @@ class EdgeRun:
             args += ["--sink", sink]
         return cls(args, cwd=work)
 
-    def _wait_for_url(self, timeout: float = 120) -> str:
+    def _wait_for_url(self, says: str, timeout: float = 120) -> str:
         assert self.proc.stderr is not None
         deadline = time.monotonic() + timeout
         seen = []
@@ -143,10 +144,10 @@ class EdgeRun:
             if not line and self.proc.poll() is not None:
                 break
             seen.append(line)
-            if line.startswith("viewer: "):
-                return line.split(" ", 1)[1].strip()
+            if line.startswith(says):
+                return line.split(" ", 2)[1].strip()
         self.proc.kill()
-        raise AssertionError("edge did not start its viewer:\n" + "".join(seen))
+        raise AssertionError(f"edge did not say {says!r}:\n" + "".join(seen))
 
     def wait_for_frames(self, count: int = 1, timeout: float = 60) -> None:
         """Until the run has put out ``count`` frames: its engines load after it listens."""

@@ -75,6 +75,19 @@ def test_stats_advance(running_viewer: EdgeRun) -> None:
     )
 
 
+def test_the_viewer_serves_its_statistics_for_prometheus_too(running_viewer: EdgeRun) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    before = get_json(running_viewer.url + "stats")
+    status, headers, body = get(running_viewer.url + "metrics")
+    after = get_json(running_viewer.url + "stats")
+    assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    (frames,) = families["edge_frames_out"].samples  # the parser drops a counter's _total
+    assert before["frames_out"] <= frames.value <= after["frames_out"]
+    assert families["edge_deadline_seconds"].samples[0].value == 0.5
+
+
 def test_serves_only_its_own_files(running_viewer: EdgeRun) -> None:
     url = running_viewer.url
     status, headers, page = get(url)

@@ -1,0 +1,148 @@
+"""The run's statistics for Prometheus: the text format read back by prometheus_client's own
+parser, a real `edge run` serving them alone on a real port, and the viewer serving them too."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from edge.errors import SinkError
+from edge.stream.camera_sinks import split_sinks
+from edge.stream.sinks import open_sink
+from edge.viewer.metrics import CONTENT_TYPE, MetricsSink, prometheus_text
+from edge.viewer.sink import parse_viewer_uri
+from tests.viewer.helpers import EdgeRun, get, write_video
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample as Prometheus reads it: (name, sorted labels) -> value; and each family's
+    type checked against its name's suffix."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        if family.type == "counter":
+            assert all(s.name.endswith("_total") for s in family.samples), family.name
+    return out
+
+
+SNAPSHOT: dict[str, Any] = {
+    "t": 12.5,
+    "camera": None,
+    "frames_in": 40,
+    "frames_out": 37,
+    "drops": 3,
+    "deadline_misses": 1,
+    "deadline_ms": 250.0,
+    "reconnects": 2,
+    "source_gap_ms": 1500.0,
+    "sink_errors": 0,
+    "undecodable": 0,
+    "warnings_total": 4,
+    "fps": 16.75,
+    "stages_ms": {
+        "panoptic": {"count": 30, "mean": 50.0, "p50": 48.0, "p90": 60.0, "p99": 70.0, "max": 75.0},
+        "depth": {"count": 0},
+        "end_to_end": {"count": 30, "mean": 90.0, "p50": 88.0, "p90": 99.0, "p99": 120.0, "max": 130.0},
+    },
+    "engines": {"panoptic": 'panoptic_tiny onnxruntime fp32 128x256 "a\\b"\nx'},
+}
+
+
+def test_the_text_format_reads_back_as_prometheus_reads_it() -> None:
+    got = samples(prometheus_text(SNAPSHOT))
+    assert got[("edge_frames_out_total", ())] == 37 and got[("edge_drops_total", ())] == 3
+    assert got[("edge_source_gap_seconds_total", ())] == 1.5
+    assert got[("edge_warning_events_total", ())] == 4 and got[("edge_deadline_seconds", ())] == 0.25
+    assert got[("edge_fps", ())] == 16.75 and got[("edge_uptime_seconds", ())] == 12.5
+    assert got[("edge_stage_latency_seconds", (("quantile", "0.99"), ("stage", "end_to_end")))] == 0.12
+    assert got[("edge_stage_latency_seconds", (("quantile", "1"), ("stage", "panoptic")))] == 0.075
+    assert got[("edge_stage_window_frames", (("stage", "panoptic"),))] == 30
+    assert not [k for k in got if ("stage", "depth") in k[1]], "a stage with no frames in its window"
+    # quotes, a backslash and a newline in a label value survive the escaping
+    (info,) = [k for k in got if k[0] == "edge_engine_info"]
+    assert dict(info[1])["engine"] == SNAPSHOT["engines"]["panoptic"]
+
+
+def test_every_sample_names_its_camera_and_nothing_is_said_before_the_engines() -> None:
+    got = samples(prometheus_text({**SNAPSHOT, "camera": "front"}))
+    assert all(dict(labels).get("camera") == "front" for _, labels in got)
+    # a viewer that has no tracker yet (the engines still loading): its uptime and warnings only
+    early = samples(prometheus_text({"t": 0.4, "camera": None, "warnings_total": 0}))
+    assert set(early) == {("edge_uptime_seconds", ()), ("edge_warning_events_total", ())}
+
+
+def test_metrics_uris_and_their_defaults() -> None:
+    assert parse_viewer_uri("http:///metrics") == ("127.0.0.1", 9464)
+    assert parse_viewer_uri("http://0.0.0.0:9100/metrics") == ("0.0.0.0", 9100)
+    with pytest.raises(SinkError, match=r"or http://HOST:PORT/metrics \(statistics for Prometheus alone\)"):
+        parse_viewer_uri("http://127.0.0.1:9464/stats")
+    own, shared = split_sinks(["http://127.0.0.1:9500/metrics", "http://127.0.0.1:0"], ["front", "rear"])
+    assert own == {
+        "front": ["http://127.0.0.1:9500/metrics", "http://127.0.0.1:0"],
+        "rear": ["http://127.0.0.1:9501/metrics", "http://127.0.0.1:0"],
+    }
+    assert shared == []
+
+
+def test_a_metrics_sink_serves_its_statistics_and_nothing_else() -> None:
+    sink = open_sink("http://127.0.0.1:0/metrics")
+    assert isinstance(sink, MetricsSink) and sink.url.endswith("/metrics")
+    try:
+        assert sink.shows == frozenset()  # draws nothing for anyone
+        status, headers, body = get(sink.url)
+        assert status == 200 and headers["content-type"] == CONTENT_TYPE
+        assert ("edge_uptime_seconds", ()) in samples(body.decode())
+        base = sink.url.removesuffix("metrics")
+        for path in ("", "stats", "history", "stream.mjpg", "frame/composite.jpg", "viewer.js"):
+            assert get(base + path)[0] == 404, path
+        assert get(sink.url, headers={"Host": "attacker.example:9464"})[0] == 403
+    finally:
+        sink.close()
+    with pytest.raises(OSError):
+        get(sink.url)
+
+
+def test_a_live_run_serves_advancing_metrics(tiny_engines: Path, tmp_path: Path) -> None:
+    """`edge run` with the metrics sink alone, as a service would run it: real frames counted."""
+    write_video(tmp_path / "drive.mp4", 40)
+    args = ["drive.mp4", "--engines", str(tiny_engines), "--loop", "--realtime"]
+    run = EdgeRun([*args, "--sink", "http://127.0.0.1:0/metrics"], cwd=tmp_path, says="metrics: ")
+    try:
+        assert run.url.endswith("/metrics")
+        first = _when(run, lambda got: got.get(("edge_frames_out_total", ()), 0) >= 2)
+        later = _when(
+            run,
+            lambda got: got[("edge_frames_out_total", ())] > first[("edge_frames_out_total", ())],
+        )
+        for stage in ("preprocess", "panoptic", "depth", "postprocess", "end_to_end"):
+            p50 = later[("edge_stage_latency_seconds", (("quantile", "0.5"), ("stage", stage)))]
+            p99 = later[("edge_stage_latency_seconds", (("quantile", "0.99"), ("stage", stage)))]
+            assert 0 < p50 <= p99, stage
+        assert later[("edge_fps", ())] > 0
+        kinds = {dict(k[1])["kind"] for k in later if k[0] == "edge_engine_info"}
+        assert kinds == {"panoptic", "depth"}
+    finally:
+        code, out, err = run.stop()
+    assert code == 130 and "Traceback" not in err, err
+    assert "end_to_end" in out
+
+
+def _when(
+    run: EdgeRun, ready: Any, timeout: float = 90
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The run's samples once ``ready`` holds for them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, _, body = get(run.url)
+        assert status == 200
+        got = samples(body.decode())
+        if ready(got):
+            return got
+        if run.proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"the run's metrics did not come to hold in {timeout} s: {got}")
+        time.sleep(0.2)
