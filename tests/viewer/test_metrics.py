@@ -3,6 +3,7 @@ parser, a real `edge run` serving them alone on a real port, and the viewer serv
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,12 @@ def _when(
         if run.proc.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"the run's metrics did not come to hold in {timeout} s: {got}")
         time.sleep(0.2)
+
+
+def test_the_readme_names_every_metric_and_no_other() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    named = set(re.findall(r"`(edge_[a-z_]+)(?:\{[^`]*\})?`", readme))
+    families = {f.name for f in text_string_to_metric_families(prometheus_text(SNAPSHOT))}
+    # the parser names a counter without its _total, as Prometheus' data model does
+    exported = {f"{name}_total" if f"{name}_total" in named else name for name in families}
+    assert named == exported
