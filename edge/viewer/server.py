@@ -119,17 +119,20 @@ class ViewerServer:
         self._thread = threading.Thread(target=self._serve, name="edge-viewer", daemon=True)
         self._thread.start()
         self._ready.wait(timeout=30)
+        what, path = ("metrics sink", "/metrics") if self.metrics_only else ("viewer", "")
         if self._start_error is not None:
             exc = self._start_error
             if not isinstance(exc, OSError):
-                raise SinkError(f"viewer failed to start: {type(exc).__name__}: {exc}") from exc
+                raise SinkError(f"{what} failed to start: {type(exc).__name__}: {exc}") from exc
+            other = self.requested_port + 1 if 0 < self.requested_port < 65535 else 8081
+            shown = f"[{self.host}]" if ":" in self.host else self.host
             raise SinkError(
-                f"viewer cannot listen on {self.host}:{self.requested_port}: {exc} "
-                "(is another viewer running? choose another port, e.g. http://127.0.0.1:8081, or :0 "
-                "for any free one)"
+                f"{what} cannot listen on {self.host}:{self.requested_port}: {exc} "
+                f"(is another {what} running? choose another port, e.g. http://{shown}:{other}{path}, "
+                "or :0 for any free one)"
             ) from exc
         if not self._ready.is_set():
-            raise SinkError(f"viewer on {self.host}:{self.requested_port} did not start within 30 s")
+            raise SinkError(f"{what} on {self.host}:{self.requested_port} did not start within 30 s")
         return self.url
 
     def publish(self, seq: int, views: dict[str, np.ndarray]) -> None:

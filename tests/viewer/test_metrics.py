@@ -156,3 +156,19 @@ def test_the_readme_names_every_metric_and_no_other() -> None:
     # the parser names a counter without its _total, as Prometheus' data model does
     exported = {f"{name}_total" if f"{name}_total" in named else name for name in families}
     assert named == exported
+
+
+def test_a_taken_port_is_said_as_the_metrics_sinks() -> None:
+    sink = open_sink("http://127.0.0.1:0/metrics")
+    try:
+        port = sink.server.port
+        with pytest.raises(SinkError) as caught:
+            open_sink(f"http://127.0.0.1:{port}/metrics")
+        said = str(caught.value)
+        assert said.startswith(f"metrics sink cannot listen on 127.0.0.1:{port}: ")
+        assert (
+            f"is another metrics sink running? choose another port, e.g. http://127.0.0.1:{port + 1}/metrics"
+            in said
+        )
+    finally:
+        sink.close()
