@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 
 import numpy as np
@@ -130,3 +131,32 @@ class Samples:
             "p99": p99,
             "max": self.max,
         }
+
+
+# a scraper's buckets (seconds): 1 ms to 10 s, finest where a frame's stages fall
+BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BUCKETS_MS = tuple(b * 1e3 for b in BUCKETS_S)
+
+
+class Buckets:
+    """One stage's times counted into BUCKETS_S, over the whole run: a Prometheus histogram,
+    whose cumulative counts a scraper can rate over any interval and add across runs (the
+    rolling window's percentiles can be neither)."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS_S) + 1)  # the last: above every bound
+        self.count = 0
+        self.total_ms = 0.0
+
+    def add(self, ms: float) -> None:
+        self.counts[bisect_left(_BUCKETS_MS, ms)] += 1  # a time on a bound is in its bucket (le)
+        self.count += 1
+        self.total_ms += ms
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound in seconds, times at or below it), +inf last."""
+        out, running = [], 0
+        for bound, n in zip((*BUCKETS_S, math.inf), self.counts, strict=True):
+            running += n
+            out.append((bound, running))
+        return out

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.latency.samples import EXACT, Samples
+from edge.latency.samples import EXACT, Buckets, Samples
 from edge.latency.spans import SpanLog
 from edge.util.fs import atomic_write_bytes
 
@@ -67,6 +67,7 @@ class LatencyTracker:
         self._spans = SpanLog(max_spans)
         self._stage_ms: dict[str, Samples] = defaultdict(lambda: Samples(exact=exact))
         self._e2e_ms = Samples(exact=exact)
+        self._buckets: dict[str, Buckets] = defaultdict(Buckets)  # for /metrics (edge.viewer.metrics)
         self._exact = exact
         self.drops = 0
         self.frames_in = 0
@@ -123,6 +124,7 @@ class LatencyTracker:
             self._spans.append(seq, stage, start_ns, end_ns, threading.get_ident())
             ms = (end_ns - start_ns) / 1e6
             self._stage_ms[stage].append(ms)
+            self._buckets[stage].add(ms)
             self._recent[stage].append(ms)
             self._note_frame(seq, stage, ms)
 
@@ -212,6 +214,7 @@ class LatencyTracker:
         ms = (now - t_capture_ns) / 1e6
         with self._lock:
             self._e2e_ms.append(ms)
+            self._buckets[E2E].add(ms)
             self._recent[E2E].append(ms)
             self._recent_done.append(now)
             self._spans.append(seq, E2E, t_capture_ns, now, 0)
@@ -269,6 +272,15 @@ class LatencyTracker:
                 "read_fps": (self.frames_out - 1) / read_s if self.frames_out > 1 and read_s > 0 else None,
                 "stages_ms": {k: v.stats() for k, v in self._stage_ms.items()},
                 E2E + "_ms": self._e2e_ms.stats(),
+            }
+
+    def histograms(self) -> dict[str, dict[str, Any]]:
+        """Each stage's (and end_to_end's) times over the whole run as a histogram: its
+        cumulative ``buckets`` [(upper bound s, count)], ``count`` and ``sum_s``."""
+        with self._lock:
+            return {
+                stage: {"buckets": b.cumulative(), "count": b.count, "sum_s": b.total_ms / 1e3}
+                for stage, b in self._buckets.items()
             }
 
     def rolling(self) -> dict[str, Any]:

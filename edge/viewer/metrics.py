@@ -3,9 +3,11 @@ Grafana Agent, a Telegraf input): the viewer's ``/metrics``, and a sink,
 ``http://HOST:PORT/metrics``, that serves it and nothing else (no picture, no page: one a
 fleet's monitoring may reach on 0.0.0.0 without reaching the camera).
 
-Counters are the run's totals since it started; the latencies are gauges of the rolling
-window the viewer charts (the last frames' p50 / p90 / p99 / max, in seconds, with how many
-frames the window holds), not a cumulative summary: a scraper sees what the page sees.
+Counters are the run's totals since it started. Each stage's latency is there twice: as a
+histogram over the whole run (``edge_stage_duration_seconds``: what a scraper rates over an
+interval, and adds across runs and cameras, for histogram_quantile), and as gauges of the
+rolling window the viewer charts (the last frames' p50 / p90 / p99 / max, with how many frames
+the window holds): what the page shows.
 """
 
 from __future__ import annotations
@@ -43,24 +45,30 @@ _COUNTERS = (
     ),
 )
 _QUANTILES = (("p50", "0.5"), ("p90", "0.9"), ("p99", "0.99"))
+_Sample = tuple[str, dict[str, str], float]  # (name suffix, labels, value)
 
 
-def prometheus_text(snapshot: dict[str, Any]) -> str:
-    """The exposition of a viewer ``snapshot`` (ViewerServer.snapshot); every sample labelled
-    with its camera where the run has several (edge run --camera)."""
+def prometheus_text(snapshot: dict[str, Any], *, histograms: dict[str, dict[str, Any]] | None = None) -> str:
+    """The exposition of a viewer ``snapshot`` (ViewerServer.snapshot) and the tracker's
+    ``histograms`` (LatencyTracker.histograms); every sample labelled with its camera where the
+    run has several (edge run --camera)."""
     base = {"camera": snapshot["camera"]} if snapshot.get("camera") else {}
     out: list[str] = []
 
-    def family(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> None:
+    def family(name: str, kind: str, help_text: str, samples: list[_Sample]) -> None:
+        """One metric family; a sample's name is the family's and its suffix (a histogram's
+        _bucket, _sum and _count)."""
         if not samples:
             return
         out.append(f"# HELP {name} {_escape_help(help_text)}")
         out.append(f"# TYPE {name} {kind}")
-        out.extend(f"{name}{_labels({**base, **labels})} {_number(value)}" for labels, value in samples)
+        out.extend(
+            f"{name}{suffix}{_labels({**base, **labels})} {_number(v)}" for suffix, labels, v in samples
+        )
 
     for key, name, help_text, scale in _COUNTERS:
         if snapshot.get(key) is not None:
-            family(name, "counter", help_text, [({}, float(snapshot[key]) * scale)])
+            family(name, "counter", help_text, [("", {}, float(snapshot[key]) * scale)])
     family("edge_fps", "gauge", "Frames a second over the rolling window.", _if(snapshot.get("fps")))
     deadline = snapshot.get("deadline_ms")
     family(
@@ -76,31 +84,46 @@ def prometheus_text(snapshot: dict[str, Any]) -> str:
         "gauge",
         "A stage's latency over the rolling window (end_to_end: the whole frame).",
         [
-            ({"stage": name, "quantile": q}, st[key] / 1e3)
+            ("", {"stage": name, "quantile": q}, st[key] / 1e3)
             for name, st in stages.items()
             for key, q in (*_QUANTILES, ("max", "1"))
+        ],
+    )
+    family(
+        "edge_stage_duration_seconds",
+        "histogram",
+        "A stage's latency over the whole run (end_to_end: the whole frame).",
+        [
+            sample
+            for name, h in (histograms or {}).items()
+            if h["count"]
+            for sample in (
+                *[("_bucket", {"stage": name, "le": _number(le)}, float(n)) for le, n in h["buckets"]],
+                ("_sum", {"stage": name}, float(h["sum_s"])),
+                ("_count", {"stage": name}, float(h["count"])),
+            )
         ],
     )
     family(
         "edge_stage_window_frames",
         "gauge",
         "Frames in a stage's rolling window.",
-        [({"stage": name}, float(st["count"])) for name, st in stages.items()],
+        [("", {"stage": name}, float(st["count"])) for name, st in stages.items()],
     )
     family(
         "edge_engine_info",
         "gauge",
         "The engines the run uses: kind, and model, backend, precision and size.",
         [
-            ({"kind": kind, "engine": str(what)}, 1.0)
+            ("", {"kind": kind, "engine": str(what)}, 1.0)
             for kind, what in (snapshot.get("engines") or {}).items()
         ],
     )
     return "\n".join(out) + "\n"
 
 
-def _if(value: Any) -> list[tuple[dict[str, str], float]]:
-    return [] if value is None else [({}, float(value))]
+def _if(value: Any) -> list[_Sample]:
+    return [] if value is None else [("", {}, float(value))]
 
 
 def _labels(labels: dict[str, str]) -> str:

@@ -393,7 +393,10 @@ class ViewerServer:
 
         from edge.viewer.metrics import CONTENT_TYPE, prometheus_text
 
-        text = prometheus_text(self.snapshot())
+        tracker = self.tracker
+        text = prometheus_text(
+            self.snapshot(), histograms=tracker.histograms() if tracker is not None else None
+        )
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def _history_json(self, request: Any) -> Any:

@@ -1,12 +1,24 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
 
 from edge.latency import LatencyTracker
-from edge.latency.samples import BASE, BINS, HIGH_MS, LOW_MS, Samples, bin_of, bin_of_one, bin_value
+from edge.latency.samples import (
+    BASE,
+    BINS,
+    BUCKETS_S,
+    HIGH_MS,
+    LOW_MS,
+    Buckets,
+    Samples,
+    bin_of,
+    bin_of_one,
+    bin_value,
+)
 
 QS = [0, 1, 50, 90, 99, 99.9, 100]
 
@@ -99,3 +111,32 @@ def test_the_tracker_summarises_a_folded_run() -> None:
     short = LatencyTracker()
     short.record(0, "sink", 0, 2_000_000)
     assert short.stage_times("sink").tolist() == [2.0] and short.stage_times("end_to_end").size == 0
+
+
+def test_buckets_count_each_time_at_or_below_its_bound() -> None:
+    b = Buckets()
+    for ms in (0.2, 1.0, 1.0001, 49.9, 50.0, 50.1, 9_999.0, 10_000.0, 12_000.0):
+        b.add(ms)
+    got = dict(b.cumulative())
+    # 1 ms lies on the first bound (le: at or below), 1.0001 ms past it
+    assert got[0.001] == 2 and got[0.0025] == 3 and got[0.025] == 3
+    assert got[0.05] == 5 and got[0.075] == 6  # 50 ms on its bound, 50.1 ms in the next
+    assert got[10.0] == 8 and got[math.inf] == 9 == b.count
+    assert [n for _, n in b.cumulative()] == sorted(n for _, n in b.cumulative())
+    assert b.total_ms == pytest.approx(
+        0.2 + 1.0 + 1.0001 + 49.9 + 50.0 + 50.1 + 9_999.0 + 10_000.0 + 12_000.0
+    )
+    assert [bound for bound, _ in b.cumulative()] == [*BUCKETS_S, math.inf]
+
+
+def test_the_tracker_keeps_a_histogram_a_stage_and_end_to_end() -> None:
+    tracker = LatencyTracker()
+    tracker.record(0, "panoptic", 0, 30_000_000)  # 30 ms
+    tracker.record(1, "panoptic", 0, 120_000_000)
+    tracker.frame_done(0, time.perf_counter_ns() - 200_000_000)
+    h = tracker.histograms()
+    assert set(h) == {"panoptic", "end_to_end"}
+    assert h["panoptic"]["count"] == 2 and h["panoptic"]["sum_s"] == pytest.approx(0.15)
+    panoptic = dict(h["panoptic"]["buckets"])
+    assert panoptic[0.025] == 0 and panoptic[0.05] == 1 and panoptic[0.1] == 1 and panoptic[0.15] == 2
+    assert dict(h["end_to_end"]["buckets"])[0.15] == 0 and h["end_to_end"]["count"] == 1

@@ -54,8 +54,25 @@ SNAPSHOT: dict[str, Any] = {
 }
 
 
+HISTOGRAMS: dict[str, dict[str, Any]] = {
+    "panoptic": {
+        "buckets": [(0.025, 0), (0.05, 21), (0.075, 30), (float("inf"), 31)],
+        "count": 31,
+        "sum_s": 1.55,
+    },
+    "depth": {"buckets": [(float("inf"), 0)], "count": 0, "sum_s": 0.0},
+}
+
+
 def test_the_text_format_reads_back_as_prometheus_reads_it() -> None:
-    got = samples(prometheus_text(SNAPSHOT))
+    text = prometheus_text(SNAPSHOT, histograms=HISTOGRAMS)
+    got = samples(text)
+    (histogram,) = [f for f in text_string_to_metric_families(text) if f.type == "histogram"]
+    assert histogram.name == "edge_stage_duration_seconds"
+    assert got[("edge_stage_duration_seconds_bucket", (("le", "0.05"), ("stage", "panoptic")))] == 21
+    assert got[("edge_stage_duration_seconds_bucket", (("le", "+Inf"), ("stage", "panoptic")))] == 31
+    assert got[("edge_stage_duration_seconds_count", (("stage", "panoptic"),))] == 31
+    assert got[("edge_stage_duration_seconds_sum", (("stage", "panoptic"),))] == 1.55
     assert got[("edge_frames_out_total", ())] == 37 and got[("edge_drops_total", ())] == 3
     assert got[("edge_source_gap_seconds_total", ())] == 1.5
     assert got[("edge_warning_events_total", ())] == 4 and got[("edge_deadline_seconds", ())] == 0.25
@@ -125,6 +142,18 @@ def test_a_live_run_serves_advancing_metrics(tiny_engines: Path, tmp_path: Path)
             p99 = later[("edge_stage_latency_seconds", (("quantile", "0.99"), ("stage", stage)))]
             assert 0 < p50 <= p99, stage
         assert later[("edge_fps", ())] > 0
+        # the run's histogram: every frame so far, each counted once, in cumulative buckets
+        count = later[("edge_stage_duration_seconds_count", (("stage", "end_to_end"),))]
+        assert count >= later[("edge_frames_out_total", ())] - 1  # scraped a frame apart at most
+        buckets = sorted(
+            (float(dict(k[1])["le"]), v)
+            for k, v in later.items()
+            if k[0] == "edge_stage_duration_seconds_bucket" and dict(k[1])["stage"] == "end_to_end"
+        )
+        assert [v for _, v in buckets] == sorted(v for _, v in buckets) and buckets[-1] == (
+            float("inf"),
+            count,
+        )
         kinds = {dict(k[1])["kind"] for k in later if k[0] == "edge_engine_info"}
         assert kinds == {"panoptic", "depth"}
     finally:
@@ -152,7 +181,8 @@ def _when(
 def test_the_readme_names_every_metric_and_no_other() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     named = set(re.findall(r"`(edge_[a-z_]+)(?:\{[^`]*\})?`", readme))
-    families = {f.name for f in text_string_to_metric_families(prometheus_text(SNAPSHOT))}
+    text = prometheus_text(SNAPSHOT, histograms=HISTOGRAMS)
+    families = {f.name for f in text_string_to_metric_families(text)}
     # the parser names a counter without its _total, as Prometheus' data model does
     exported = {f"{name}_total" if f"{name}_total" in named else name for name in families}
     assert named == exported
