@@ -13,6 +13,7 @@ the window holds): what the page shows.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from edge.viewer.server import LOOPBACK, ViewerServer
@@ -48,14 +49,22 @@ _QUANTILES = (("p50", "0.5"), ("p90", "0.9"), ("p99", "0.99"))
 _Sample = tuple[str, dict[str, str], float]  # (name suffix, labels, value)
 
 
-def prometheus_text(snapshot: dict[str, Any], *, histograms: dict[str, dict[str, Any]] | None = None) -> str:
-    """The exposition of a viewer ``snapshot`` (ViewerServer.snapshot) and the tracker's
-    ``histograms`` (LatencyTracker.histograms); every sample labelled with its camera where the
-    run has several (edge run --camera)."""
-    base = {"camera": snapshot["camera"]} if snapshot.get("camera") else {}
+def prometheus_text(
+    snapshot: dict[str, Any],
+    *,
+    histograms: dict[str, dict[str, Any]] | None = None,
+    board: dict[str, dict[str, float]] | None = None,
+) -> str:
+    """The exposition of a viewer ``snapshot`` (ViewerServer.snapshot), the tracker's
+    ``histograms`` (LatencyTracker.histograms) and the ``board``'s sensors (BoardSensors.read);
+    every sample of the run labelled with its camera where the run has several (edge run
+    --camera), the board's not (they are no camera's)."""
+    camera = {"camera": snapshot["camera"]} if snapshot.get("camera") else {}
     out: list[str] = []
 
-    def family(name: str, kind: str, help_text: str, samples: list[_Sample]) -> None:
+    def family(
+        name: str, kind: str, help_text: str, samples: list[_Sample], *, base: dict[str, str] = camera
+    ) -> None:
         """One metric family; a sample's name is the family's and its suffix (a histogram's
         _bucket, _sum and _count)."""
         if not samples:
@@ -119,6 +128,21 @@ def prometheus_text(snapshot: dict[str, Any], *, histograms: dict[str, dict[str,
             for kind, what in (snapshot.get("engines") or {}).items()
         ],
     )
+    sensors = board or {}
+    family(
+        "edge_board_power_watts",
+        "gauge",
+        "A power monitor's rail (Jetson: VDD_IN is the whole module's input).",
+        [("", {"rail": rail}, w) for rail, w in (sensors.get("power_w") or {}).items()],
+        base={},
+    )
+    family(
+        "edge_board_temperature_celsius",
+        "gauge",
+        "A thermal zone's temperature.",
+        [("", {"zone": zone}, c) for zone, c in (sensors.get("temperature_c") or {}).items()],
+        base={},
+    )
     return "\n".join(out) + "\n"
 
 
@@ -148,6 +172,28 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+class BoardSensors:
+    """The board's power rails (edge.power) and thermal zones (edge.thermal) under ``root``:
+    found at the first reading, read at each (a scrape's, on the server's executor: a slow
+    sysfs read holds neither the frames nor the viewer's streams)."""
+
+    def __init__(self, root: str | Path = "/") -> None:
+        self.root = root
+        self._found: tuple[list[Any], list[Any]] | None = None
+
+    def read(self) -> dict[str, dict[str, float]]:
+        from edge.power import find_rails
+        from edge.thermal import find_zones
+
+        if self._found is None:
+            self._found = (find_rails(self.root), find_zones(self.root))
+        rails, zones = self._found
+        return {
+            "power_w": {r.name: w for r in rails if (w := r.read_w()) is not None},
+            "temperature_c": {z.name: c for z in zones if (c := z.read_c()) is not None},
+        }
+
+
 class MetricsSink:
     """``http://HOST:PORT/metrics``: the run's statistics for a scraper, and nothing else.
 
@@ -157,13 +203,15 @@ class MetricsSink:
     for_watching = True  # holds no recording (edge.stream.writers)
     shows: frozenset[str] = frozenset()
 
-    def __init__(self, uri: str, *, host: str = "127.0.0.1", port: int = PORT) -> None:
+    def __init__(
+        self, uri: str, *, host: str = "127.0.0.1", port: int = PORT, sysfs_root: str | Path = "/"
+    ) -> None:
         from edge.stream.object_sinks import WarningLines
 
         self.uri = uri
         self.frames = 0
         self._warnings = WarningLines()
-        self.server = ViewerServer(host=host, port=port, metrics_only=True)
+        self.server = ViewerServer(host=host, port=port, metrics_only=True, sysfs_root=sysfs_root)
         url = self.server.start()
         where = "" if host in LOOPBACK else " (statistics only: no picture is served)"
         print(f"metrics: {url.rstrip('/')}{PATH}{where}", file=sys.stderr, flush=True)

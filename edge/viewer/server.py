@@ -30,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,9 +73,13 @@ class ViewerServer:
         history: int = 600,
         watch_grace_s: float = 3.0,
         metrics_only: bool = False,
+        sysfs_root: str | Path = "/",
     ) -> None:
+        from edge.viewer.metrics import BoardSensors
+
         self.host, self.requested_port = host, port
         self.metrics_only = metrics_only
+        self.board = BoardSensors(sysfs_root)
         self.port: int | None = None
         self.jpeg_quality = jpeg_quality
         self.sample_period_s = sample_period_s
@@ -394,9 +399,9 @@ class ViewerServer:
         from edge.viewer.metrics import CONTENT_TYPE, prometheus_text
 
         tracker = self.tracker
-        text = prometheus_text(
-            self.snapshot(), histograms=tracker.histograms() if tracker is not None else None
-        )
+        board = await asyncio.get_running_loop().run_in_executor(None, self.board.read)
+        histograms = tracker.histograms() if tracker is not None else None
+        text = prometheus_text(self.snapshot(), histograms=histograms, board=board)
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def _history_json(self, request: Any) -> Any:

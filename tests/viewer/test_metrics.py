@@ -16,6 +16,8 @@ from edge.stream.camera_sinks import split_sinks
 from edge.stream.sinks import open_sink
 from edge.viewer.metrics import CONTENT_TYPE, MetricsSink, prometheus_text
 from edge.viewer.sink import parse_viewer_uri
+from tests.test_power import fake_sysfs
+from tests.test_thermal import fake_thermal
 from tests.viewer.helpers import EdgeRun, get, write_video
 
 
@@ -181,7 +183,8 @@ def _when(
 def test_the_readme_names_every_metric_and_no_other() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     named = set(re.findall(r"`(edge_[a-z_]+)(?:\{[^`]*\})?`", readme))
-    text = prometheus_text(SNAPSHOT, histograms=HISTOGRAMS)
+    board = {"power_w": {"VDD_IN": 6.0}, "temperature_c": {"cpu-thermal": 45.5}}
+    text = prometheus_text(SNAPSHOT, histograms=HISTOGRAMS, board=board)
     families = {f.name for f in text_string_to_metric_families(text)}
     # the parser names a counter without its _total, as Prometheus' data model does
     exported = {f"{name}_total" if f"{name}_total" in named else name for name in families}
@@ -200,5 +203,28 @@ def test_a_taken_port_is_said_as_the_metrics_sinks() -> None:
             f"is another metrics sink running? choose another port, e.g. http://127.0.0.1:{port + 1}/metrics"
             in said
         )
+    finally:
+        sink.close()
+
+
+def test_the_boards_power_and_temperatures_are_read_at_each_scrape(tmp_path: Path) -> None:
+    """A Jetson-like board's sysfs (a copy of its layout): each rail's watts and each zone's
+    degrees, read again at every scrape, and never labelled with a camera."""
+    ina = fake_sysfs(tmp_path)
+    zones = fake_thermal(tmp_path)
+    sink = MetricsSink("http://127.0.0.1:0/metrics", port=0, sysfs_root=tmp_path)
+    sink.show_camera("front")
+    try:
+        got = samples(get(sink.url)[2].decode())
+        assert got[("edge_board_power_watts", (("rail", "VDD_IN"),))] == pytest.approx(6.0)
+        assert got[("edge_board_power_watts", (("rail", "VDD_SOC"),))] == pytest.approx(1.5)
+        assert got[("edge_board_temperature_celsius", (("zone", "cpu-thermal"),))] == 45.5
+        assert ("edge_board_temperature_celsius", (("zone", "cv0-thermal"),)) not in got  # its sensor is off
+        assert got[("edge_uptime_seconds", (("camera", "front"),))] >= 0
+        (ina / "curr1_input").write_text("2000\n")
+        (zones / "thermal_zone0" / "temp").write_text("71250\n")
+        again = samples(get(sink.url)[2].decode())
+        assert again[("edge_board_power_watts", (("rail", "VDD_IN"),))] == pytest.approx(10.0)
+        assert again[("edge_board_temperature_celsius", (("zone", "cpu-thermal"),))] == 71.25
     finally:
         sink.close()
