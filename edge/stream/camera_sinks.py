@@ -1,7 +1,6 @@
 """The sinks of several cameras (edge run --camera): which are each camera's own and which
 they share (split_sinks), the shared ones written a line at a time (SharedSink), and the
-web viewers (and metrics sinks), one a camera on ports counted on (viewer_ports), told of each
-other (say_viewers)."""
+web viewers, one a camera on ports counted on (viewer_ports), told of each other (say_viewers)."""
 
 from __future__ import annotations
 
@@ -23,11 +22,12 @@ CAMERA = "{camera}"
 
 def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
     """Each camera's sinks (``{camera}`` replaced by its name) and the sinks they share: a
-    sink of what was found without ``{camera}``. The web viewer is one a camera, on ports
-    counted on from the one given (viewer_ports). A picture sink without ``{camera}`` would
+    sink of what was found without ``{camera}``, and the metrics sink. The web viewer is one a
+    camera, on ports counted on from the one given (viewer_ports). A picture sink without ``{camera}`` would
     mix the cameras' frames, and a window is refused (OpenCV's windows are for one thread):
     ConfigErrors."""
     from edge.stream.sinks import is_stdout, writes_objects
+    from edge.viewer.sink import metrics_path
 
     own: dict[str, list[str]] = {name: [] for name in names}
     shared: list[str] = []
@@ -41,7 +41,9 @@ def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, li
                 "watch them in the web viewer (http://127.0.0.1:8080: a port a camera, counted on from it), "
                 "or each with an edge run of its own"
             )
-        if several and scheme == "http":
+        if several and scheme == "http" and metrics_path(uri):
+            shared.append(uri)  # one endpoint, every camera's samples labelled with its name
+        elif several and scheme == "http":
             for name, each in zip(names, viewer_ports(uri, len(names)), strict=True):
                 own[name].append(each)
         elif CAMERA in uri or not several or scheme == "null":
@@ -61,14 +63,13 @@ def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, li
 def viewer_ports(uri: str, count: int) -> list[str]:
     """``count`` web viewers of ``uri``'s host, on its port and the ones after it (each on
     a free port of its own for port 0)."""
-    from edge.viewer.sink import metrics_path, parse_viewer_uri
+    from edge.viewer.sink import parse_viewer_uri
 
     host, port = parse_viewer_uri(uri)
     shown = f"[{host}]" if ":" in host else host
     if port and port + count - 1 > 65535:
         raise ConfigError(f"sink {uri!r}: {count} cameras need {count} ports from {port}, past 65535")
-    path = metrics_path(uri)  # a metrics sink stays one
-    return [f"http://{shown}:{port + i if port else 0}{path}" for i in range(count)]
+    return [f"http://{shown}:{port + i if port else 0}" for i in range(count)]
 
 
 def _with_camera(uri: str) -> str:
@@ -101,6 +102,7 @@ class SharedSink:
         self.uri: str = shared.sink.uri
         self._told = False
         self._closed = False
+        self._tracker: Any = None
         # the sink, once this hold's close finished it: the camera whose summary names its files
         self.finished: Any = None
 
@@ -109,6 +111,16 @@ class SharedSink:
         """``users`` holds of ``sink``."""
         shared = _Shared(sink, users)
         return [cls(shared) for _ in range(users)]
+
+    def attach(self, tracker: Any) -> None:
+        """This camera's statistics, for a shared sink that serves them (the metrics sink):
+        it gets them with the camera's name (show_camera)."""
+        self._tracker = tracker
+
+    def show_camera(self, name: str) -> None:
+        add = getattr(self._shared.sink, "add_camera", None)
+        if add is not None and self._tracker is not None:
+            add(name, self._tracker)
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         self._shared.sink.write(image, seq, t_capture_ns)  # refused: it takes results
@@ -145,21 +157,17 @@ class SharedSink:
 def say_viewers(pipelines: Mapping[str, Pipeline]) -> None:
     """Which camera each web viewer shows (each said its address as it began), and to each
     viewer every camera's, so that its page links to the others."""
-    served = [
+    viewers = [
         (name, sink, url)
         for name, p in pipelines.items()
         for sink in p.sinks
         if (url := getattr(sink, "url", None))
     ]
-    # a metrics sink (http://HOST:PORT/metrics) serves no page to link to
-    viewers = [(name, sink, url) for name, sink, url in served if hasattr(sink, "show_cameras")]
+    if not viewers:
+        return
     ports = [(name, port) for name, _, url in viewers if (port := urlsplit(url).port) is not None]
     for _, sink, _ in viewers:
-        sink.show_cameras(ports)
-    for what, listed in (("viewers", viewers), ("metrics", [v for v in served if v not in viewers])):
-        if listed:
-            print(
-                f"{what}: {', '.join(f'{name} {url}' for name, _, url in listed)}",
-                file=sys.stderr,
-                flush=True,
-            )
+        show = getattr(sink, "show_cameras", None)
+        if show is not None:
+            show(ports)
+    print(f"viewers: {', '.join(f'{name} {url}' for name, _, url in viewers)}", file=sys.stderr, flush=True)

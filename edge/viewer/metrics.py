@@ -13,6 +13,8 @@ the window holds): what the page shows.
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,44 +51,67 @@ _QUANTILES = (("p50", "0.5"), ("p90", "0.9"), ("p99", "0.99"))
 _Sample = tuple[str, dict[str, str], float]  # (name suffix, labels, value)
 
 
+Run = tuple[dict[str, Any], "dict[str, dict[str, Any]] | None"]  # (snapshot, histograms)
+
+
 def prometheus_text(
-    snapshot: dict[str, Any],
-    *,
-    histograms: dict[str, dict[str, Any]] | None = None,
-    board: dict[str, dict[str, float]] | None = None,
+    runs: Sequence[Run], *, uptime_s: float | None = None, board: dict[str, dict[str, float]] | None = None
 ) -> str:
-    """The exposition of a viewer ``snapshot`` (ViewerServer.snapshot), the tracker's
-    ``histograms`` (LatencyTracker.histograms) and the ``board``'s sensors (BoardSensors.read);
-    every sample of the run labelled with its camera where the run has several (edge run
-    --camera), the board's not (they are no camera's)."""
-    camera = {"camera": snapshot["camera"]} if snapshot.get("camera") else {}
+    """The exposition of ``runs``: each a viewer snapshot (ViewerServer.snapshot: the tracker's
+    rolling statistics, the counts, the camera) and the tracker's ``histograms``
+    (LatencyTracker.histograms), each sample labelled with its run's camera where it has one
+    (edge run --camera); then the server's uptime and the ``board``'s sensors
+    (BoardSensors.read), which are no camera's."""
+    families: dict[str, tuple[str, str, list[_Sample]]] = {}
+
+    def family(name: str, kind: str, help_text: str, samples: list[_Sample], base: dict[str, str]) -> None:
+        """Samples of one metric family; a sample's name is the family's and its suffix (a
+        histogram's _bucket, _sum and _count)."""
+        entry = families.setdefault(name, (kind, help_text, []))
+        entry[2].extend((suffix, {**base, **labels}, v) for suffix, labels, v in samples)
+
+    for snapshot, histograms in runs:
+        _run_samples(family, snapshot, histograms)
+    family("edge_uptime_seconds", "gauge", "Seconds since the server started.", _if(uptime_s), {})
+    sensors = board or {}
+    family(
+        "edge_board_power_watts",
+        "gauge",
+        "A power monitor's rail (Jetson: VDD_IN is the whole module's input).",
+        [("", {"rail": rail}, w) for rail, w in (sensors.get("power_w") or {}).items()],
+        {},
+    )
+    family(
+        "edge_board_temperature_celsius",
+        "gauge",
+        "A thermal zone's temperature.",
+        [("", {"zone": zone}, c) for zone, c in (sensors.get("temperature_c") or {}).items()],
+        {},
+    )
     out: list[str] = []
+    for name, (kind, help_text, samples) in families.items():
+        if samples:
+            out.append(f"# HELP {name} {_escape_help(help_text)}")
+            out.append(f"# TYPE {name} {kind}")
+            out.extend(f"{name}{suffix}{_labels(labels)} {_number(v)}" for suffix, labels, v in samples)
+    return "\n".join(out) + "\n"
 
-    def family(
-        name: str, kind: str, help_text: str, samples: list[_Sample], *, base: dict[str, str] = camera
-    ) -> None:
-        """One metric family; a sample's name is the family's and its suffix (a histogram's
-        _bucket, _sum and _count)."""
-        if not samples:
-            return
-        out.append(f"# HELP {name} {_escape_help(help_text)}")
-        out.append(f"# TYPE {name} {kind}")
-        out.extend(
-            f"{name}{suffix}{_labels({**base, **labels})} {_number(v)}" for suffix, labels, v in samples
-        )
 
+def _run_samples(family: Any, snapshot: dict[str, Any], histograms: dict[str, dict[str, Any]] | None) -> None:
+    """One run's families (prometheus_text's ``family``), labelled with its camera."""
+    camera = {"camera": snapshot["camera"]} if snapshot.get("camera") else {}
     for key, name, help_text, scale in _COUNTERS:
         if snapshot.get(key) is not None:
-            family(name, "counter", help_text, [("", {}, float(snapshot[key]) * scale)])
-    family("edge_fps", "gauge", "Frames a second over the rolling window.", _if(snapshot.get("fps")))
+            family(name, "counter", help_text, [("", {}, float(snapshot[key]) * scale)], camera)
+    family("edge_fps", "gauge", "Frames a second over the rolling window.", _if(snapshot.get("fps")), camera)
     deadline = snapshot.get("deadline_ms")
     family(
         "edge_deadline_seconds",
         "gauge",
         "The end-to-end deadline (--deadline-ms).",
         _if(None if deadline is None else deadline / 1e3),
+        camera,
     )
-    family("edge_uptime_seconds", "gauge", "Seconds since the viewer started.", _if(snapshot.get("t")))
     stages = {name: st for name, st in (snapshot.get("stages_ms") or {}).items() if st.get("count")}
     family(
         "edge_stage_latency_seconds",
@@ -97,6 +122,7 @@ def prometheus_text(
             for name, st in stages.items()
             for key, q in (*_QUANTILES, ("max", "1"))
         ],
+        camera,
     )
     family(
         "edge_stage_duration_seconds",
@@ -112,12 +138,14 @@ def prometheus_text(
                 ("_count", {"stage": name}, float(h["count"])),
             )
         ],
+        camera,
     )
     family(
         "edge_stage_window_frames",
         "gauge",
         "Frames in a stage's rolling window.",
         [("", {"stage": name}, float(st["count"])) for name, st in stages.items()],
+        camera,
     )
     family(
         "edge_engine_info",
@@ -127,23 +155,8 @@ def prometheus_text(
             ("", {"kind": kind, "engine": str(what)}, 1.0)
             for kind, what in (snapshot.get("engines") or {}).items()
         ],
+        camera,
     )
-    sensors = board or {}
-    family(
-        "edge_board_power_watts",
-        "gauge",
-        "A power monitor's rail (Jetson: VDD_IN is the whole module's input).",
-        [("", {"rail": rail}, w) for rail, w in (sensors.get("power_w") or {}).items()],
-        base={},
-    )
-    family(
-        "edge_board_temperature_celsius",
-        "gauge",
-        "A thermal zone's temperature.",
-        [("", {"zone": zone}, c) for zone, c in (sensors.get("temperature_c") or {}).items()],
-        base={},
-    )
-    return "\n".join(out) + "\n"
 
 
 def _if(value: Any) -> list[_Sample]:
@@ -194,10 +207,23 @@ class BoardSensors:
         }
 
 
+class _Camera:
+    """One camera's statistics as the metrics sink serves them."""
+
+    def __init__(self, tracker: Any) -> None:
+        from edge.stream.object_sinks import WarningLines
+
+        self.tracker = tracker
+        self.warnings = WarningLines()
+        self.warning_events = 0
+
+
 class MetricsSink:
     """``http://HOST:PORT/metrics``: the run's statistics for a scraper, and nothing else.
 
     Draws nothing (``shows`` is empty) and keeps no frame; it counts the warnings log's lines.
+    Of several cameras it is one sink they share (camera_sinks.SharedSink), each camera's
+    statistics added under its name (``add_camera``) and its samples labelled with it.
     """
 
     for_watching = True  # holds no recording (edge.stream.writers)
@@ -206,12 +232,12 @@ class MetricsSink:
     def __init__(
         self, uri: str, *, host: str = "127.0.0.1", port: int = PORT, sysfs_root: str | Path = "/"
     ) -> None:
-        from edge.stream.object_sinks import WarningLines
-
         self.uri = uri
         self.frames = 0
-        self._warnings = WarningLines()
+        self._lock = threading.Lock()
+        self._cameras: dict[str | None, _Camera] = {}  # None: a run of one camera, unnamed
         self.server = ViewerServer(host=host, port=port, metrics_only=True, sysfs_root=sysfs_root)
+        self.server.runs = self.runs
         url = self.server.start()
         where = "" if host in LOOPBACK else " (statistics only: no picture is served)"
         print(f"metrics: {url.rstrip('/')}{PATH}{where}", file=sys.stderr, flush=True)
@@ -221,11 +247,31 @@ class MetricsSink:
         return self.server.url.rstrip("/") + PATH
 
     def attach(self, tracker: Any) -> None:
-        self.server.tracker = tracker
+        with self._lock:
+            self._cameras[None] = _Camera(tracker)
 
     def show_camera(self, name: str) -> None:
-        """Its samples carry the camera's name, of several (edge run --camera)."""
-        self.server.camera = name
+        """Its samples carry the camera's name."""
+        with self._lock:
+            if None in self._cameras:
+                self._cameras[name] = self._cameras.pop(None)
+
+    def add_camera(self, name: str, tracker: Any) -> None:
+        """Camera ``name``'s statistics too, its samples labelled with its name."""
+        with self._lock:
+            self._cameras[name] = _Camera(tracker)
+
+    def runs(self) -> list[Run]:
+        """Each camera's snapshot and histograms, for prometheus_text."""
+        with self._lock:
+            cameras = list(self._cameras.items())
+        return [
+            (
+                {"camera": name, "warnings_total": c.warning_events, **c.tracker.rolling()},
+                c.tracker.histograms(),
+            )
+            for name, c in cameras
+        ]
 
     def pictures_only(self) -> None:
         """edge record: nothing to change (it serves no picture)."""
@@ -234,9 +280,11 @@ class MetricsSink:
         self.frames += 1
 
     def write_result(self, result: Any) -> None:
-        events = self._warnings.events(result)
-        if events:
-            self.server.publish_warnings(events)
+        name = result.frame.meta.get("camera")
+        with self._lock:
+            camera = self._cameras.get(name) or self._cameras.get(None)
+        if camera is not None:
+            camera.warning_events += len(camera.warnings.events(result))
         self.frames += 1
 
     def close(self) -> None:

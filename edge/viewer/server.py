@@ -28,7 +28,7 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,9 @@ class ViewerServer:
         self.jpeg_quality = jpeg_quality
         self.sample_period_s = sample_period_s
         self.tracker: Any = None
+        # the statistics /metrics serves, where not this server's tracker's: [(snapshot,
+        # histograms)] of each camera (metrics.MetricsSink.runs)
+        self.runs: Callable[[], list[Any]] | None = None
         # edge record: the source's pictures alone ("composite"), which the page shows in one
         # panel instead of the engines' two views
         self.pictures_only = False
@@ -398,10 +401,13 @@ class ViewerServer:
 
         from edge.viewer.metrics import CONTENT_TYPE, prometheus_text
 
-        tracker = self.tracker
         board = await asyncio.get_running_loop().run_in_executor(None, self.board.read)
-        histograms = tracker.histograms() if tracker is not None else None
-        text = prometheus_text(self.snapshot(), histograms=histograms, board=board)
+        if self.runs is not None:
+            runs = self.runs()
+        else:
+            tracker = self.tracker
+            runs = [(self.snapshot(), tracker.histograms() if tracker is not None else None)]
+        text = prometheus_text(runs, uptime_s=time.monotonic() - self._t0, board=board)
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def _history_json(self, request: Any) -> Any:

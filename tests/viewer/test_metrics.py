@@ -67,7 +67,7 @@ HISTOGRAMS: dict[str, dict[str, Any]] = {
 
 
 def test_the_text_format_reads_back_as_prometheus_reads_it() -> None:
-    text = prometheus_text(SNAPSHOT, histograms=HISTOGRAMS)
+    text = prometheus_text([(SNAPSHOT, HISTOGRAMS)], uptime_s=12.5)
     got = samples(text)
     (histogram,) = [f for f in text_string_to_metric_families(text) if f.type == "histogram"]
     assert histogram.name == "edge_stage_duration_seconds"
@@ -88,11 +88,22 @@ def test_the_text_format_reads_back_as_prometheus_reads_it() -> None:
     assert dict(info[1])["engine"] == SNAPSHOT["engines"]["panoptic"]
 
 
-def test_every_sample_names_its_camera_and_nothing_is_said_before_the_engines() -> None:
-    got = samples(prometheus_text({**SNAPSHOT, "camera": "front"}))
-    assert all(dict(labels).get("camera") == "front" for _, labels in got)
+def test_each_cameras_samples_name_it_and_nothing_is_said_before_the_engines() -> None:
+    rear = {**SNAPSHOT, "camera": "rear", "frames_out": 12}
+    text = prometheus_text([({**SNAPSHOT, "camera": "front"}, HISTOGRAMS), (rear, None)], uptime_s=3.0)
+    got = samples(text)
+    assert got[("edge_frames_out_total", (("camera", "front"),))] == 37
+    assert got[("edge_frames_out_total", (("camera", "rear"),))] == 12
+    assert all(
+        dict(labels).get("camera") in ("front", "rear")
+        for name, labels in got
+        if name != "edge_uptime_seconds"
+    )
+    # one family of each name, its cameras' samples together (as a scraper requires)
+    names = [f.name for f in text_string_to_metric_families(text)]
+    assert len(names) == len(set(names))
     # a viewer that has no tracker yet (the engines still loading): its uptime and warnings only
-    early = samples(prometheus_text({"t": 0.4, "camera": None, "warnings_total": 0}))
+    early = samples(prometheus_text([({"camera": None, "warnings_total": 0}, None)], uptime_s=0.4))
     assert set(early) == {("edge_uptime_seconds", ()), ("edge_warning_events_total", ())}
 
 
@@ -101,12 +112,10 @@ def test_metrics_uris_and_their_defaults() -> None:
     assert parse_viewer_uri("http://0.0.0.0:9100/metrics") == ("0.0.0.0", 9100)
     with pytest.raises(SinkError, match=r"or http://HOST:PORT/metrics \(statistics for Prometheus alone\)"):
         parse_viewer_uri("http://127.0.0.1:9464/stats")
+    # of several cameras: one endpoint they share (each sample names its camera), a viewer each
     own, shared = split_sinks(["http://127.0.0.1:9500/metrics", "http://127.0.0.1:0"], ["front", "rear"])
-    assert own == {
-        "front": ["http://127.0.0.1:9500/metrics", "http://127.0.0.1:0"],
-        "rear": ["http://127.0.0.1:9501/metrics", "http://127.0.0.1:0"],
-    }
-    assert shared == []
+    assert own == {"front": ["http://127.0.0.1:0"], "rear": ["http://127.0.0.1:0"]}
+    assert shared == ["http://127.0.0.1:9500/metrics"]
 
 
 def test_a_metrics_sink_serves_its_statistics_and_nothing_else() -> None:
@@ -184,7 +193,7 @@ def test_the_readme_names_every_metric_and_no_other() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     named = set(re.findall(r"`(edge_[a-z_]+)(?:\{[^`]*\})?`", readme))
     board = {"power_w": {"VDD_IN": 6.0}, "temperature_c": {"cpu-thermal": 45.5}}
-    text = prometheus_text(SNAPSHOT, histograms=HISTOGRAMS, board=board)
+    text = prometheus_text([(SNAPSHOT, HISTOGRAMS)], uptime_s=1.0, board=board)
     families = {f.name for f in text_string_to_metric_families(text)}
     # the parser names a counter without its _total, as Prometheus' data model does
     exported = {f"{name}_total" if f"{name}_total" in named else name for name in families}
@@ -220,7 +229,7 @@ def test_the_boards_power_and_temperatures_are_read_at_each_scrape(tmp_path: Pat
         assert got[("edge_board_power_watts", (("rail", "VDD_SOC"),))] == pytest.approx(1.5)
         assert got[("edge_board_temperature_celsius", (("zone", "cpu-thermal"),))] == 45.5
         assert ("edge_board_temperature_celsius", (("zone", "cv0-thermal"),)) not in got  # its sensor is off
-        assert got[("edge_uptime_seconds", (("camera", "front"),))] >= 0
+        assert got[("edge_uptime_seconds", ())] >= 0
         (ina / "curr1_input").write_text("2000\n")
         (zones / "thermal_zone0" / "temp").write_text("71250\n")
         again = samples(get(sink.url)[2].decode())
