@@ -146,13 +146,33 @@ def run_expanded(
     return sess.run(None, {"rois": rois, "bidx": bidx, **dict(zip(LEVELS, feats, strict=True))})[0]
 
 
+def single_reference(
+    feats: list[np.ndarray],
+    rois: np.ndarray,
+    bidx: np.ndarray,
+    *,
+    sampling: int,
+    aligned: bool,
+    mode: str = "avg",
+) -> np.ndarray:
+    """The numpy reference of single_node's op."""
+    return multilevel_roi_align(
+        feats,
+        rois,
+        bidx,
+        output_size=5,
+        spatial_scales=SCALES,
+        sampling_ratio=sampling,
+        aligned=aligned,
+        mode=mode,
+    )
+
+
 @pytest.mark.parametrize(("aligned", "n"), [(1, 30), (0, 30), (1, 1), (1, 0)])
 def test_expanded_single_node_matches_numpy_reference(aligned: int, n: int) -> None:
     feats, rois, bidx = pyramid_and_rois(5, n)
     got = run_expanded(single_node(n, aligned=aligned), feats, rois, bidx)
-    ref = multilevel_roi_align(
-        feats, rois, bidx, output_size=5, spatial_scales=SCALES, sampling_ratio=2, aligned=bool(aligned)
-    )
+    ref = single_reference(feats, rois, bidx, sampling=2, aligned=bool(aligned))
     assert got.shape == (n, 3, 5, 5)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
 
@@ -170,16 +190,7 @@ def test_expanded_node_pools_zeros_for_rois_with_nan_or_inf(sampling: int, mode:
         rois[10], rois[11] = [-3e38, -3e38, 3e38, 3e38], [-3e38, 5, 3e38, 40]
     rois[12], rois[13] = [100, 100, 100, 100], [1e30, 1e30, 1e30 + 1, 1e30 + 1]
     got = run_expanded(single_node(14, aligned=1, sampling=sampling, mode=mode), feats, rois, bidx)
-    ref = multilevel_roi_align(
-        feats,
-        rois,
-        bidx,
-        output_size=5,
-        spatial_scales=SCALES,
-        sampling_ratio=sampling,
-        aligned=True,
-        mode=mode,
-    )
+    ref = single_reference(feats, rois, bidx, sampling=sampling, aligned=True, mode=mode)
     assert not got[[2, 5, 7, 9, 13] + ([10, 11] if sampling else [])].any() and np.isfinite(got).all()
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
 
@@ -210,13 +221,11 @@ def test_expanded_max_mode_is_the_maximum_of_each_bins_samples(aligned: int, sam
     expanded = expand(model)
     assert count(expanded, "MaxPool") == 1 and count(expanded, "RoiAlign") == 0
     got = run_expanded(model, feats, rois, bidx)
-    ref = multilevel_roi_align(
+    ref = single_reference(
         feats,
         rois,
         bidx,
-        output_size=5,
-        spatial_scales=SCALES,
-        sampling_ratio=sampling,
+        sampling=sampling,
         aligned=bool(aligned),
         mode="max",
     )
