@@ -178,6 +178,7 @@ def record(
                 frame = src.read()
                 if frame is None:
                     break
+                tracker.frame_captured()  # the viewer's and /metrics' frames in
                 image = frame_rgb(frame)
                 t_ns = _capture_time(frame, live=src.live) if stamped else None
                 handed = Result(

@@ -237,3 +237,17 @@ def test_the_boards_power_and_temperatures_are_read_at_each_scrape(tmp_path: Pat
         assert again[("edge_board_temperature_celsius", (("zone", "cpu-thermal"),))] == 71.25
     finally:
         sink.close()
+
+
+def test_edge_record_serves_its_metrics(tmp_path: Path) -> None:
+    """A recording's frames read and written, scraped while it records (edge record counted
+    no frame in until 2026-12-06: its tracker charted the writes alone)."""
+    args = ["synthetic://?size=128x256", "drive.mkv", "http://127.0.0.1:0/metrics", "--max-frames", "100000"]
+    run = EdgeRun(args, cwd=tmp_path, command="record", says="metrics: ")
+    try:
+        got = _when(run, lambda got: got.get(("edge_frames_out_total", ()), 0) >= 5)
+        assert got[("edge_frames_in_total", ())] >= got[("edge_frames_out_total", ())]
+        assert got[("edge_stage_duration_seconds_count", (("stage", "sink"),))] >= 5
+    finally:
+        code, _, err = run.stop()
+    assert code == 130 and "Traceback" not in err, err
