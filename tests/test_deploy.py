@@ -21,7 +21,9 @@ def served() -> set[str]:
     """Every sample name /metrics serves (a histogram's _bucket, _sum and _count, a counter's
     _total) for a run with every part: stages, histograms, engines and the board."""
     board = {"power_w": {"VDD_IN": 6.0}, "temperature_c": {"cpu-thermal": 45.5}}
-    text = prometheus_text([({**SNAPSHOT, "camera": "front"}, HISTOGRAMS)], uptime_s=1.0, board=board)
+    text = prometheus_text(
+        [({**SNAPSHOT, "camera": "front"}, HISTOGRAMS)], uptime_s=1.0, board=board, stuck=False
+    )
     return {name for name, _ in samples(text)}
 
 

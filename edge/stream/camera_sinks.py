@@ -122,6 +122,12 @@ class SharedSink:
         if add is not None and self._tracker is not None:
             add(name, self._tracker)
 
+    def show_watch(self, watch: Any) -> None:
+        """The run's watch, for a shared sink that serves the run's health (the metrics sink)."""
+        show = getattr(self._shared.sink, "show_watch", None)
+        if show is not None:
+            show(watch)
+
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         self._shared.sink.write(image, seq, t_capture_ns)  # refused: it takes results
 

@@ -168,6 +168,7 @@ def record(
             sinks_aside=writers.busy_watching,  # said when stuck, skipped all along
         )
         writers.stuck = lambda: watch.skipping  # with skip_stuck_sinks, those it skips
+        watch.tell(opened)
         stack.enter_context(watch)
         ended: BaseException | None = None
         handed_over = 0

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -193,7 +193,16 @@ class ServiceWatch:
         watch = cls._watching(status, progress, heartbeat=heartbeat, skip_stuck_sinks=skip_stuck_sinks)
         for pipeline in pipelines.values():
             pipeline.stuck_skipped = lambda: watch.skipping
+            watch.tell(pipeline.sinks)
         return watch
+
+    def tell(self, sinks: Iterable[Any]) -> None:
+        """The sinks that serve the run's health over HTTP (the viewer's and the metrics
+        sink's /healthz, /metrics' edge_stuck) get this watch, whose ``stuck`` they read."""
+        for sink in sinks:
+            show = getattr(sink, "show_watch", None)
+            if show is not None:
+                show(self)
 
     @classmethod
     def of(

@@ -55,13 +55,17 @@ Run = tuple[dict[str, Any], "dict[str, dict[str, Any]] | None"]  # (snapshot, hi
 
 
 def prometheus_text(
-    runs: Sequence[Run], *, uptime_s: float | None = None, board: dict[str, dict[str, float]] | None = None
+    runs: Sequence[Run],
+    *,
+    uptime_s: float | None = None,
+    board: dict[str, dict[str, float]] | None = None,
+    stuck: bool | None = None,
 ) -> str:
     """The exposition of ``runs``: each a viewer snapshot (ViewerServer.snapshot: the tracker's
     rolling statistics, the counts, the camera) and the tracker's ``histograms``
     (LatencyTracker.histograms), each sample labelled with its run's camera where it has one
-    (edge run --camera); then the server's uptime and the ``board``'s sensors
-    (BoardSensors.read), which are no camera's."""
+    (edge run --camera); then the server's uptime, whether the run's watch finds it ``stuck``
+    (None: no watch yet) and the ``board``'s sensors (BoardSensors.read), which are no camera's."""
     families: dict[str, tuple[str, str, list[_Sample]]] = {}
 
     def family(name: str, kind: str, help_text: str, samples: list[_Sample], base: dict[str, str]) -> None:
@@ -73,6 +77,14 @@ def prometheus_text(
     for snapshot, histograms in runs:
         _run_samples(family, snapshot, histograms)
     family("edge_uptime_seconds", "gauge", "Seconds since the server started.", _if(uptime_s), {})
+    family(
+        "edge_stuck",
+        "gauge",
+        "1 while the run's watch finds it stuck (a sink inside a write, the camera inside a read, "
+        "no frame out for too long; /healthz says what), else 0.",
+        _if(None if stuck is None else float(stuck)),
+        {},
+    )
     sensors = board or {}
     family(
         "edge_board_power_watts",
@@ -255,6 +267,10 @@ class MetricsSink:
         with self._lock:
             if None in self._cameras:
                 self._cameras[name] = self._cameras.pop(None)
+
+    def show_watch(self, watch: Any) -> None:
+        """The run's watch (edge.stream.watchdog): /healthz and edge_stuck say what it finds."""
+        self.server.watch = watch
 
     def add_camera(self, name: str, tracker: Any) -> None:
         """Camera ``name``'s statistics too, its samples labelled with its name."""

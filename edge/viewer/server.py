@@ -11,8 +11,9 @@ that is not one of the viewer's own):
   GET /stats                    rolling per-stage p50/p99, fps, drops, deadline misses
   GET /history                  the last minutes of /stats samples, for a page that opens late
   GET /metrics                  the same statistics in Prometheus' text format (metrics.py)
+  GET /healthz                  200 unless the run's watch finds it stuck (503, and what holds it)
 
-With ``metrics_only`` (the sink ``http://HOST:PORT/metrics``) it serves /metrics alone.
+With ``metrics_only`` (the sink ``http://HOST:PORT/metrics``) it serves /metrics and /healthz alone.
 
 Views: ``panoptic`` (overlay), ``depth`` (colourised), ``composite`` (side by side).
 Frames are JPEG-encoded only when a client asks, at most once per frame and view, and
@@ -87,6 +88,7 @@ class ViewerServer:
         # the statistics /metrics serves, where not this server's tracker's: [(snapshot,
         # histograms)] of each camera (metrics.MetricsSink.runs)
         self.runs: Callable[[], list[Any]] | None = None
+        self.watch: Any = None  # the run's ServiceWatch, once it looks (/healthz)
         # edge record: the source's pictures alone ("composite"), which the page shows in one
         # panel instead of the engines' two views
         self.pictures_only = False
@@ -207,6 +209,7 @@ class ViewerServer:
 
         app = web.Application(middlewares=[guard])
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._health)
         if not self.metrics_only:
             app.router.add_get("/", self._page)
             app.router.add_get("/viewer.js", self._static)
@@ -407,8 +410,22 @@ class ViewerServer:
         else:
             tracker = self.tracker
             runs = [(self.snapshot(), tracker.histograms() if tracker is not None else None)]
-        text = prometheus_text(runs, uptime_s=time.monotonic() - self._t0, board=board)
+        watch = self.watch
+        stuck = None if watch is None else watch.stuck is not None
+        text = prometheus_text(runs, uptime_s=time.monotonic() - self._t0, board=board, stuck=stuck)
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def _health(self, request: Any) -> Any:
+        """200 while the run is not stuck (``starting`` before its watch begins: the engines
+        load), 503 with what holds it while its watch finds it stuck: an HTTP probe's answer
+        (Kubernetes' httpGet, a load balancer's check)."""
+        from aiohttp import web
+
+        watch = self.watch
+        stuck = None if watch is None else watch.stuck
+        if stuck is not None:
+            return web.Response(status=503, text=f"stuck: {stuck}\n")
+        return web.Response(text="starting\n" if watch is None else "ok\n")
 
     async def _history_json(self, request: Any) -> Any:
         from aiohttp import web

@@ -81,6 +81,10 @@ class ViewerSink:
     def attach(self, tracker: Any) -> None:
         self.server.tracker = tracker
 
+    def show_watch(self, watch: Any) -> None:
+        """The run's watch (edge.stream.watchdog): /healthz says whether it finds the run stuck."""
+        self.server.watch = watch
+
     def show_camera(self, name: str) -> None:
         """The page names the camera it shows, of several (edge run --camera)."""
         self.server.camera = name

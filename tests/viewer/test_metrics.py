@@ -167,6 +167,9 @@ def test_a_live_run_serves_advancing_metrics(tiny_engines: Path, tmp_path: Path)
         )
         kinds = {dict(k[1])["kind"] for k in later if k[0] == "edge_engine_info"}
         assert kinds == {"panoptic", "depth"}
+        # the run's watch reached the sink: its health is said, and edge_stuck with it
+        assert get(run.url.removesuffix("metrics") + "healthz")[:3:2] == (200, b"ok\n")
+        assert later[("edge_stuck", ())] == 0
     finally:
         code, out, err = run.stop()
     assert code == 130 and "Traceback" not in err, err
@@ -193,7 +196,7 @@ def test_the_readme_names_every_metric_and_no_other() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     named = set(re.findall(r"`(edge_[a-z_]+)(?:\{[^`]*\})?`", readme))
     board = {"power_w": {"VDD_IN": 6.0}, "temperature_c": {"cpu-thermal": 45.5}}
-    text = prometheus_text([(SNAPSHOT, HISTOGRAMS)], uptime_s=1.0, board=board)
+    text = prometheus_text([(SNAPSHOT, HISTOGRAMS)], uptime_s=1.0, board=board, stuck=False)
     families = {f.name for f in text_string_to_metric_families(text)}
     # the parser names a counter without its _total, as Prometheus' data model does
     exported = {f"{name}_total" if f"{name}_total" in named else name for name in families}
@@ -248,6 +251,40 @@ def test_edge_record_serves_its_metrics(tmp_path: Path) -> None:
         got = _when(run, lambda got: got.get(("edge_frames_out_total", ()), 0) >= 5)
         assert got[("edge_frames_in_total", ())] >= got[("edge_frames_out_total", ())]
         assert got[("edge_stage_duration_seconds_count", (("stage", "sink"),))] >= 5
+        assert get(run.url.removesuffix("metrics") + "healthz")[:3:2] == (200, b"ok\n")
     finally:
         code, _, err = run.stop()
     assert code == 130 and "Traceback" not in err, err
+
+
+def test_healthz_says_what_the_runs_watch_finds() -> None:
+    """The run's own watch (edge.stream.watchdog.ServiceWatch, fed what holds the run up):
+    /healthz 200 before it and while the run moves, 503 and the hold while it is stuck; and
+    edge_stuck says the same to a scraper."""
+    from edge.stream.watchdog import Hold, ServiceWatch
+
+    holds: list[Hold] = []
+    watch = ServiceWatch(
+        status=lambda: "frame 12", progress=lambda: holds, watchdog_s=None, send=lambda *a: True
+    )
+    sink = MetricsSink("http://127.0.0.1:0/metrics", port=0)
+    health = sink.url.removesuffix("metrics") + "healthz"
+    try:
+        assert get(health)[0] == 200 and get(health)[2] == b"starting\n"
+        assert ("edge_stuck", ()) not in samples(get(sink.url)[2].decode())  # no watch yet: not said
+        watch.tell([sink])
+        watch.tick()
+        assert get(health)[:3:2] == (200, b"ok\n")
+        assert samples(get(sink.url)[2].decode())[("edge_stuck", ())] == 0
+        holds.append(
+            Hold(seconds=95.0, what="sink 'drive.mkv' has been writing frame 7 for 95 s", sink="drive.mkv")
+        )
+        watch.tick()
+        status, _, body = get(health)
+        assert status == 503 and body == b"stuck: sink 'drive.mkv' has been writing frame 7 for 95 s\n"
+        assert samples(get(sink.url)[2].decode())[("edge_stuck", ())] == 1
+        holds.clear()
+        watch.tick()
+        assert get(health)[:3:2] == (200, b"ok\n")
+    finally:
+        sink.close()
