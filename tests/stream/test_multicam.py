@@ -146,6 +146,8 @@ def test_each_camera_is_watched_in_a_viewer_of_its_own(tiny_engines: Path, tmp_p
             # one endpoint for the rig, each camera's samples named
             status, _, body = get(metrics)
             assert status == 200 and f'edge_frames_out_total{{camera="{name}"}} ' in body.decode()
+        # the rig's watch reached the shared sink
+        assert get(metrics.removesuffix("metrics") + "healthz")[:3:2] == (200, b"ok\n")
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
