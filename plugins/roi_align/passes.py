@@ -306,7 +306,8 @@ def _expansion_ending_at(gs: Any, graph: Any, scatter: Any) -> _Expansion | None
             return None
         if g_rois.inputs[0] is not rois or g_bidx.inputs[0] is not batch_idx:
             return None
-        equal = _walk_up(idx, ("Reshape", "NonZero", "Cast", "Equal"))
+        cast = up(idx, ("Reshape", 0), ("NonZero", 0), ("Cast", 0))
+        equal = producer(cast, "Equal") if cast is not None else None
         number = _constant_of(equal) if equal is not None else None
         if number is None:
             return None
@@ -318,17 +319,6 @@ def _expansion_ending_at(gs: Any, graph: Any, scatter: Any) -> _Expansion | None
         return _Expansion(rois, batch_idx, found, numbers[0], "avg", scatter)
     end = _max_pool_of(graph, scatter, found[0].sampling_ratio)
     return None if end is None else _Expansion(rois, batch_idx, found, numbers[0], "max", end)
-
-
-def _walk_up(tensor: Any, ops: tuple[str, ...]) -> Any | None:
-    """The last node of the producer chain ops[0] <- ops[1] <- ... (first inputs), if it is one."""
-    node = None
-    for op in ops:
-        node = producer(tensor, op)
-        if node is None:
-            return None
-        tensor = node.inputs[0]
-    return node
 
 
 def _constant_of(equal: Any) -> int | None:
