@@ -332,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--target",
         default="trt10",
         choices=["trt10", "trt11"],
-        help="TensorRT 10 (JetPack 6) or 11 (desktop); default: %(default)s",
+        help="trt10: TensorRT 10.3, JetPack 6's; trt11: desktop TensorRT 11.0 to 11.5 (what only a "
+        "later 11.x parses is a warning); default: %(default)s",
     )
     p.add_argument(
         "--plugin",

@@ -1,10 +1,15 @@
 """TensorRT compatibility lint for ONNX graphs, without TensorRT installed.
 
 Checks every node against the TensorRT ONNX parser's operator list for a target version
-(edge/export/data/trt_onnx_ops.json, with its source), custom-domain nodes against the
-plugins that will be registered, and hazards the parser accepts but deployments trip on:
-INT64 and dynamic dimensions at the graph boundary, data-dependent shapes, constant
-inputs the parser requires, and Q/DQ placement TensorRT cannot fuse.
+(edge/export/data/trt_onnx_ops.json: 10.1's list, then what each later parser changed, with
+their sources), custom-domain nodes against the plugins that will be registered, and hazards
+the parser accepts but deployments trip on: INT64 and dynamic dimensions at the graph
+boundary, data-dependent shapes, constant inputs the parser requires, and Q/DQ placement
+TensorRT cannot fuse.
+
+A target is a range of TensorRT versions: trt10 is JetPack 6's 10.3 alone, trt11 is 11.0 to
+the newest 11.x the table knows. What no version of the range parses is an error; what only
+a later one of it parses is a warning naming that version.
 """
 
 from __future__ import annotations
@@ -80,6 +85,59 @@ def operator_table() -> dict[str, Any]:
     return data
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A target's versions, and the TensorRT version that first parsed each later change:
+    ``op:NAME`` (an operator), ``constant:NAME`` (its axes input may be computed),
+    ``type:NAME:TYPE``, and the named features of the table's ``changes``."""
+
+    name: str
+    first: str
+    newest: str
+    min_opset: int
+    max_opset: int
+    since: dict[str, str]
+
+    @classmethod
+    def of(cls, name: str) -> _Target:
+        table = operator_table()
+        spec = table["targets"][name]
+        since: dict[str, str] = {}
+        for change in table["changes"]:
+            version = change["tensorrt"]
+            keys = [f"op:{op}" for op in change.get("added", ())]
+            keys += [f"constant:{op}" for op in change.get("constant_input_lifted", ())]
+            keys += [f"type:{op}:{t}" for op, types in change.get("types_added", {}).items() for t in types]
+            keys += list(change.get("features", ()))
+            since.update((key, version) for key in keys)
+        return cls(name, spec["tensorrt"], spec["newest"], spec["min_opset"], spec["max_opset"], since)
+
+    def level(self, key: str) -> str | None:
+        """None where the target's first version parses ``key``; "warning" where only a later
+        one of the target does; "error" where none does (or the table has no such change)."""
+        version = self.since.get(key)
+        if version is not None and _version(version) <= _version(self.first):
+            return None
+        if version is not None and _version(version) <= _version(self.newest):
+            return "warning"
+        return "error"
+
+    def needs(self, key: str) -> str:
+        """Why ``key`` is a finding: the version that added it, against the target's."""
+        version = self.since.get(key)
+        if version is None:
+            return ""
+        return f"TensorRT {version} and later parse it; {self.name} is {self.versions}"
+
+    @property
+    def versions(self) -> str:
+        return self.first if self.first == self.newest else f"{self.first} to {self.newest}"
+
+
 def _attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
     for a in node.attribute:
         if a.name == name:
@@ -122,6 +180,12 @@ class _Graph:
                 if isinstance(value, onnx.TensorProto):
                     self.constants[node.output[0]] = value
         self.types = tensor_types(g)
+        self.ranks = {
+            vi.name: len(vi.type.tensor_type.shape.dim)
+            for vi in [*g.input, *g.output, *g.value_info]
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")
+        }
+        self.opset = next((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), None)
         for name, t in self.constants.items():  # and the Constant nodes' outputs
             self.types.setdefault(name, t.data_type)
 
@@ -151,27 +215,29 @@ def lint_targets(
     if not isinstance(model, onnx.ModelProto):
         model = read_onnx(model, what="model to lint")
     graph = _Graph(model)
-    return {t: _lint(model, graph, t, set(plugins)) for t in targets}
+    return {t: _lint(model, graph, _Target.of(t), set(plugins)) for t in targets}
 
 
-def _lint(model: onnx.ModelProto, graph: _Graph, target: str, plugin_set: set[str]) -> list[Finding]:
-    table = operator_table()
-    spec = table["targets"][target]
-    ops: dict[str, dict[str, Any]] = table["operators"]
+def _lint(model: onnx.ModelProto, graph: _Graph, target: _Target, plugin_set: set[str]) -> list[Finding]:
+    ops: dict[str, dict[str, Any]] = operator_table()["operators"]
     findings: list[Finding] = []
     add = findings.append
 
-    opset = next((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), None)
-    if opset is not None and not spec["min_opset"] <= opset <= spec["max_opset"]:
+    opset = graph.opset
+    if opset is not None and not target.min_opset <= opset <= target.max_opset:
         add(
             Finding(
                 "error",
                 "model",
                 "",
-                f"opset {opset} is outside {target}'s supported range "
-                f"{spec['min_opset']}..{spec['max_opset']}",
+                f"opset {opset} is outside {target.name}'s supported range "
+                f"{target.min_opset}..{target.max_opset}",
             )
         )
+    elif opset is not None and f"opset_{opset}" in target.since:
+        level = target.level(f"opset_{opset}")
+        if level is not None:
+            add(Finding(level, "model", "", f"opset {opset}: {target.needs(f'opset_{opset}')}"))
     findings += _boundary(model.graph)
     for node in _nodes(model.graph):
         if node.domain not in STANDARD_DOMAINS:
@@ -189,11 +255,18 @@ def _lint(model: onnx.ModelProto, graph: _Graph, target: str, plugin_set: set[st
             continue
         info = ops.get(node.op_type)
         if info is None or not info["supported"]:
-            why = "not in" if info is None else "marked unsupported in"
-            add(Finding("error", node.op_type, node.name, f"{why} the TensorRT ONNX parser's operator list"))
-            continue
-        findings += _types(node, info, graph)
-        findings += _rules(node, graph)
+            key = f"op:{node.op_type}"
+            level = target.level(key)
+            if level is not None:
+                why = "not in" if info is None else "marked unsupported in"
+                later = target.needs(key)
+                message = f"{why} 10.1's TensorRT ONNX parser operator list" + (f"; {later}" if later else "")
+                add(Finding(level, node.op_type, node.name, message))
+                if level == "error":
+                    continue
+            info = {"supported": True, "types": []}  # added later: its types were not listed
+        findings += _types(node, info, graph, target)
+        findings += _rules(node, graph, target)
     return findings
 
 
@@ -228,13 +301,18 @@ def _boundary(g: onnx.GraphProto) -> list[Finding]:
     return out
 
 
-def _types(node: onnx.NodeProto, info: dict[str, Any], graph: _Graph) -> list[Finding]:
+def _types(node: onnx.NodeProto, info: dict[str, Any], graph: _Graph, target: _Target) -> list[Finding]:
     if not node.input or not info["types"]:
         return []
     elem = graph.types.get(node.input[0])
     name = TYPE_NAMES.get(elem) if elem is not None else None
     if name is None or name in info["types"] or node.op_type in ("QuantizeLinear", "DequantizeLinear"):
         return []
+    key = f"type:{node.op_type}:{name}"
+    if key in target.since:  # a warning, as any type outside the list is
+        if target.level(key) is None:
+            return []
+        return [Finding("warning", node.op_type, node.name, f"input type {name}: {target.needs(key)}")]
     return [
         Finding(
             "warning",
@@ -245,11 +323,17 @@ def _types(node: onnx.NodeProto, info: dict[str, Any], graph: _Graph) -> list[Fi
     ]
 
 
-def _rules(node: onnx.NodeProto, graph: _Graph) -> list[Finding]:
+def _rules(node: onnx.NodeProto, graph: _Graph, target: _Target) -> list[Finding]:
     op, out = node.op_type, []
 
     def err(msg: str) -> None:
         out.append(Finding("error", op, node.name, msg))
+
+    def later(key: str, msg: str) -> None:
+        """A finding for what only a later parser than the target's first parses."""
+        level = target.level(key)
+        if level is not None:
+            out.append(Finding(level, op, node.name, f"{msg}: {target.needs(key)}"))
 
     idx = CONSTANT_INPUTS.get(op)
     if (
@@ -258,7 +342,13 @@ def _rules(node: onnx.NodeProto, graph: _Graph) -> list[Finding]:
         and node.input[idx]
         and not graph.is_constant(node.input[idx])
     ):
-        err(f"input {idx} ({node.input[idx]!r}) must be a constant for the TensorRT parser")
+        what = f"input {idx} ({node.input[idx]!r}) is not a constant"
+        if f"constant:{op}" in target.since:
+            later(f"constant:{op}", what)
+        else:
+            err(f"input {idx} ({node.input[idx]!r}) must be a constant for the TensorRT parser")
+    if op == "Squeeze" and _squeezes_every_unit_axis(node, graph.opset):
+        later("squeeze_without_axes", "no axes (every dimension of size 1)")
     if op == "TopK":
         k = graph.constant_value(node.input[1]) if len(node.input) > 1 else None
         if k is None:
@@ -282,10 +372,17 @@ def _rules(node: onnx.NodeProto, graph: _Graph) -> list[Finding]:
             err(f"mode {_attr(node, 'mode')!r} is not supported (nearest, linear)")
         if _attr(node, "antialias", 0):
             err("antialias is not supported")
-    elif op in ("ScatterND", "ScatterElements") and _attr(node, "reduction", "none") != "none":
-        err(f"reduction={_attr(node, 'reduction')!r} is not supported")
-    elif op == "MaxPool" and len(node.output) > 1 and node.output[1]:
-        err("the Indices output is not supported")
+    elif op == "ScatterND" and _attr(node, "reduction", "none") != "none":
+        err(f"reduction={_attr(node, 'reduction')!r} is not supported")  # ScatterElements' is
+    elif op == "MaxPool":
+        if len(node.output) > 1 and node.output[1]:
+            err("the Indices output is not supported")
+        if any(d != 1 for d in _attr(node, "dilations", None) or ()):
+            err(f"dilations {list(_attr(node, 'dilations'))} are not supported (only 1)")
+    elif op == "GridSample" and graph.ranks.get(node.input[0]) == 5:
+        later("gridsample_5d", "a 5-D input (3-D sampling)")
+    elif op == "Einsum" and _einsum_needs_later(str(_attr(node, "equation", ""))):
+        later("einsum_ellipsis_diagonal_broadcast", "an ellipsis or a diagonal in its equation")
     elif op in DATA_DEPENDENT_SHAPE_OPS:
         out.append(
             Finding(
@@ -299,6 +396,18 @@ def _rules(node: onnx.NodeProto, graph: _Graph) -> list[Finding]:
     elif op in ("QuantizeLinear", "DequantizeLinear"):
         out += _qdq(node, graph)
     return out
+
+
+def _squeezes_every_unit_axis(node: onnx.NodeProto, opset: int | None) -> bool:
+    if opset is not None and opset < 13:
+        return _attr(node, "axes") is None
+    return len(node.input) < 2 or not node.input[1]
+
+
+def _einsum_needs_later(equation: str) -> bool:
+    """An ellipsis, or a letter twice in one operand (a diagonal): 10.12 and later."""
+    inputs = equation.replace(" ", "").split("->")[0]
+    return "..." in inputs or any(len(set(term)) < len(term) for term in inputs.split(","))
 
 
 def _qdq(node: onnx.NodeProto, graph: _Graph) -> list[Finding]:

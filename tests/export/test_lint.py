@@ -79,7 +79,14 @@ def test_topk_limit_and_non_constant_axes() -> None:
         [helper.make_node("Unsqueeze", ["x", "axes"], ["y"])],
         inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [4]), axes_in],
     )
-    assert any("must be a constant" in e for e in errors(m))
+    # JetPack 6's TensorRT 10.3 needs Unsqueeze's axes constant; 10.7 and later take a tensor
+    assert any("input 1 ('axes') is not a constant: TensorRT 10.7 and later parse it" in e for e in errors(m))
+    assert lint_model(m, target="trt11") == [f for f in lint_model(m, target="trt11") if "INT64" in f.message]
+    m = model(
+        [helper.make_node("ReduceSum", ["x", "axes"], ["y"])],
+        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [4]), axes_in],
+    )
+    assert any("must be a constant" in e for e in errors(m, "trt11"))
 
 
 def test_resize_scatter_and_maxpool_rules() -> None:
@@ -103,6 +110,13 @@ def test_resize_scatter_and_maxpool_rules() -> None:
     assert any("reduction='add'" in e for e in errors(m))
     m = model([helper.make_node("MaxPool", ["x"], ["y", "ind"], kernel_shape=[2, 2])], inputs=x4)
     assert any("Indices" in e for e in errors(m))
+    m = model([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], dilations=[1, 2])], inputs=x4)
+    assert errors(m) == errors(m, "trt11") == ["dilations [1, 2] are not supported (only 1)"]
+    # ScatterElements' reduction is parsed (10.0 on); ScatterND's is not
+    m = model(
+        [helper.make_node("ScatterElements", ["x", "i", "u"], ["y"], reduction="add")], inits=[idx, upd]
+    )
+    assert errors(m) == errors(m, "trt11") == []
 
 
 def test_boundary_hazards() -> None:
@@ -165,3 +179,91 @@ def test_manifest_records_lint(tiny_engines: Path) -> None:
     entries = json.loads((tiny_engines / "manifest.json").read_text())["engines"].values()
     for e in entries:
         assert e["lint"]["trt10"]["errors"] == 0 and e["lint"]["trt11"]["errors"] == 0
+
+
+def test_changes_are_consistent_with_the_operator_list() -> None:
+    """Each later change names a version after the list's 10.1 and within its targets' reach,
+    adds only operators the list lacks, and lifts only constant inputs the rules require."""
+    from edge.export.lint import CONSTANT_INPUTS, _Target, _version
+
+    table = operator_table()
+    newest = max(_version(t["newest"]) for t in table["targets"].values())
+    for change in table["changes"]:
+        assert (10, 1) < _version(change["tensorrt"]) <= newest
+        for op in change.get("added", ()):
+            assert not table["operators"].get(op, {"supported": False})["supported"], op
+        for op in change.get("constant_input_lifted", ()):
+            assert op in CONSTANT_INPUTS, op
+    assert _Target.of("trt10").versions == "10.3" and _Target.of("trt11").versions == "11.0 to 11.5"
+
+
+@pytest.mark.parametrize(
+    ("op", "opset", "inputs", "trt10", "trt11"),
+    [
+        ("DFT", 20, 1, "error", "warning"),  # 11.2 (through TensorRT's FFT plugin)
+        ("Attention", 23, 3, "error", None),  # 10.14
+        ("RMSNormalization", 23, 2, "error", None),  # 10.15
+        ("Swish", 24, 1, "error", None),  # 11.0
+        ("STFT", 20, 2, "error", None),  # 10.5
+        ("HannWindow", 17, 1, "error", None),  # 10.4
+        ("Unique", 18, 1, "error", "error"),  # no parser takes it
+    ],
+)
+def test_operators_added_after_the_list(
+    op: str, opset: int, inputs: int, trt10: str, trt11: str | None
+) -> None:
+    """What a later parser added is an error where the target's versions all lack it and a
+    warning where only a later one of them parses it, each naming the version that added it."""
+    m = model([helper.make_node(op, ["x"] * inputs, ["y"], name="n")], opset=opset)
+    for target, expected in (("trt10", trt10), ("trt11", trt11)):
+        found = [f for f in lint_model(m, target=target) if f.op == op]
+        assert [f.level for f in found] == ([expected] if expected else []), (target, found)
+        if found and op != "Unique":
+            assert "and later parse it" in found[0].message
+
+
+def test_features_a_later_parser_added() -> None:
+    """Squeeze without axes (11.5), 5-D GridSample (11.2), Einsum's ellipsis and diagonal
+    (10.12), integer Pow (10.12), opset 25 (11.5): each said with the version that parses it."""
+    squeeze = model([helper.make_node("Squeeze", ["x"], ["y"])])
+    assert errors(squeeze) == [
+        "no axes (every dimension of size 1): TensorRT 11.5 and later parse it; trt10 is 10.3"
+    ]
+    assert [f.level for f in lint_model(squeeze, target="trt11")] == ["warning"]
+    old_squeeze = model([helper.make_node("Squeeze", ["x"], ["y"], axes=[0])], opset=11)
+    assert lint_model(old_squeeze) == lint_model(old_squeeze, target="trt11") == []
+
+    def grid(rank: int) -> onnx.ModelProto:
+        shape = [1, 1, 4, 4, 4][:rank]
+        inputs = [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+            helper.make_tensor_value_info("g", TensorProto.FLOAT, [*[1, 2, 2, 2, 3][: rank - 1], rank - 2]),
+        ]
+        return model([helper.make_node("GridSample", ["x", "g"], ["y"])], inputs=inputs, opset=20)
+
+    assert lint_model(grid(4)) == [] and lint_model(grid(4), target="trt11") == []
+    assert errors(grid(5)) == ["a 5-D input (3-D sampling): TensorRT 11.2 and later parse it; trt10 is 10.3"]
+    assert [f.level for f in lint_model(grid(5), target="trt11")] == ["warning"]
+
+    square = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])]
+    for equation, later in (("ii->i", True), ("...ij->...ji", True), ("ij,jk->ik", False)):
+        m = model(
+            [helper.make_node("Einsum", ["x"] * (1 + equation.count(",")), ["y"], equation=equation)],
+            inputs=square,
+        )
+        assert bool(errors(m)) is later, equation
+        assert errors(m, "trt11") == []
+
+    ints = model(
+        [helper.make_node("Pow", ["x", "x"], ["y"])],
+        inputs=[helper.make_tensor_value_info("x", TensorProto.INT32, [4])],
+    )
+    assert [(f.level, f.message) for f in lint_model(ints)] == [
+        ("warning", "input type INT32: TensorRT 10.12 and later parse it; trt10 is 10.3")
+    ]
+    assert lint_model(ints, target="trt11") == []
+    relu = [helper.make_node("Relu", ["x"], ["y"])]
+    assert [f.message for f in lint_model(model(relu, opset=25), target="trt11")] == [
+        "opset 25: TensorRT 11.5 and later parse it; trt11 is 11.0 to 11.5"
+    ]
+    assert lint_model(model(relu, opset=24), target="trt11") == []
