@@ -188,18 +188,34 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
-    from edge.export.lint import lint_model
+    import json
 
-    errors = 0
+    from edge.export.lint import lint_model, target_versions
+
+    errors, report = 0, []
     for path in args.models:
         findings = lint_model(path, target=args.target, plugins=args.plugin)
-        shown = [f for f in findings if args.verbose or f.level != "info"]
-        for f in shown:
-            print(f"{path}: {f}")
         n_err = sum(f.level == "error" for f in findings)
         n_warn = sum(f.level == "warning" for f in findings)
-        print(f"{path}: {args.target}: {n_err} errors, {n_warn} warnings")
         errors += n_err
+        if args.json:  # every finding, infos too: a program filters them itself
+            report.append(
+                {
+                    "path": str(path),
+                    "target": args.target,
+                    "tensorrt": target_versions(args.target),
+                    "errors": n_err,
+                    "warnings": n_warn,
+                    "findings": [f.as_dict() for f in findings],
+                }
+            )
+            continue
+        for f in findings:
+            if args.verbose or f.level != "info":
+                print(f"{path}: {f}")
+        print(f"{path}: {args.target}: {n_err} errors, {n_warn} warnings")
+    if args.json:
+        print(json.dumps({"models": report}, indent=2))
     return 1 if errors else 0
 
 
@@ -343,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a custom op that will have a registered TensorRT plugin (repeatable)",
     )
     p.add_argument("--verbose", action="store_true", help="also show informational notes")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the findings as JSON, informational notes too (edge schema lint)",
+    )
     p.set_defaults(func=_cmd_lint)
     p = add_command(sub, "info", help="backends, versions and devices")
     p.add_argument("--json", action="store_true", help="print it as JSON (a fleet's inventory, a bug report)")
@@ -365,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
         "record: edge record --summary's file; bench: edge bench's report, bench.json; stats and "
         "history: the live viewer's GET /stats and /history; metrics: edge replay --out DIR's "
         "metrics.json; manifest: an engines folder's manifest.json (edge build); ranges: edge "
-        "calibrate's ranges JSON. Each field says "
+        "calibrate's ranges JSON; lint: edge lint --json's report. Each field says "
         "its unit and when it is there; no other field is written.",
     )
     p.add_argument("name", choices=SCHEMA_NAMES, help="which output")

@@ -205,6 +205,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge lint engines/panoptic_fpn_tiny_256x512_b1_onnxruntime_fp32.onnx --target trt10",
             "what TensorRT 10's parser would refuse (exit 1 on errors)",
         ),
+        (
+            "edge lint engines/*_fp32.onnx --target trt11 --json",
+            "TensorRT 11's findings as JSON, for a CI job to read (edge schema lint)",
+        ),
     ],
     "info": [
         ("edge info", "CPU, backends, versions, GPU, OpenCV, Jetson power mode"),
@@ -226,6 +230,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("edge schema metrics --check preds/metrics.json", "and edge replay's metrics"),
         ("edge schema manifest --check engines/manifest.json", "and an engines folder's manifest"),
         ("edge schema ranges", "the JSON Schema of edge calibrate's ranges JSON (<model>.calib.json)"),
+        ("edge schema lint --check lint.json", "whether edge lint --json's report is"),
         (
             "edge schema stats --check stats.json",
             "a saved answer of the live viewer's /stats (history: /history)",

@@ -1,7 +1,8 @@
 """The JSON Schemas of the whole files edge writes for other programs (edge.schemas has the
 lines' and the checks): ``summary`` (``edge run --summary``), ``heartbeat`` (``--heartbeat
 FILE``) and ``record`` (``edge record --summary``); and of the live viewer's answers, ``stats``
-(GET /stats) and ``history`` (GET /history). edge.schema_bench: ``edge bench``'s report;
+(GET /stats) and ``history`` (GET /history); and ``lint`` (``edge lint --json``).
+edge.schema_bench: ``edge bench``'s report;
 edge.schema_metrics: ``edge replay``'s metrics.json."""
 
 from __future__ import annotations
@@ -370,4 +371,42 @@ def history_schema() -> dict[str, Any]:
         ),
         "type": "array",
         "items": sample,
+    }
+
+
+def lint_schema() -> dict[str, Any]:
+    """edge lint --json: each model's findings for one target (edge.export.lint.Finding)."""
+    finding = closed_object(
+        {
+            "level": {
+                "enum": ["error", "warning", "info"],
+                "description": "error: the parser or the build fails; warning: it takes the graph with a "
+                "cost or a caveat, or only a later version of the target does; info: a note",
+            },
+            "op": {
+                "type": "string",
+                "description": "the node's op (DOMAIN::OP for a custom one), or what "
+                "else the finding is of: model, graph input, graph output",
+            },
+            "node": {"type": "string", "description": "the node's or tensor's name; empty where it has none"},
+            "message": {"type": "string"},
+        }
+    )
+    model = closed_object(
+        {
+            "path": {"type": "string", "description": "the ONNX file, as given"},
+            "target": {"enum": ["trt10", "trt11"]},
+            "tensorrt": {"type": "string", "description": "the TensorRT versions the target stands for"},
+            "errors": integer_field("findings of level error", minimum=0),
+            "warnings": integer_field("findings of level warning", minimum=0),
+            "findings": {"type": "array", "items": finding},
+        }
+    )
+    return {
+        **document(
+            "lint",
+            "edge lint report",
+            "What edge lint --json prints: each model's TensorRT compatibility findings for the target.",
+        ),
+        **closed_object({"models": {"type": "array", "items": model}}),
     }

@@ -33,6 +33,7 @@ SCHEMA_NAMES = (
     "metrics",
     "manifest",
     "ranges",
+    "lint",
 )
 LINE_SCHEMAS = ("objects", "warnings")  # of JSON lines; the others of one JSON document
 
@@ -270,6 +271,7 @@ def schema(name: str) -> dict[str, Any]:
         "metrics": schema_metrics.metrics_schema,
         "manifest": schema_manifest.manifest_schema,
         "ranges": schema_manifest.ranges_schema,
+        "lint": schema_files.lint_schema,
     }
     builder = builders.get(name)
     if builder is None:

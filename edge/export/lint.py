@@ -77,6 +77,9 @@ class Finding:
         where = f"{self.op} '{self.node}'" if self.node else self.op
         return f"{self.level}: {where}: {self.message}"
 
+    def as_dict(self) -> dict[str, str]:
+        return {"level": self.level, "op": self.op, "node": self.node, "message": self.message}
+
 
 @cache
 def operator_table() -> dict[str, Any]:
@@ -438,6 +441,11 @@ def _qdq(node: onnx.NodeProto, graph: _Graph) -> list[Finding]:
                 )
             )
     return out
+
+
+def target_versions(target: str) -> str:
+    """The TensorRT versions ``target`` stands for: "10.3", "11.0 to 11.5"."""
+    return _Target.of(target).versions
 
 
 def summarize(findings: list[Finding]) -> dict[str, Any]:

@@ -267,3 +267,40 @@ def test_features_a_later_parser_added() -> None:
         "opset 25: TensorRT 11.5 and later parse it; trt11 is 11.0 to 11.5"
     ]
     assert lint_model(model(relu, opset=24), target="trt11") == []
+
+
+def test_cli_lint_json_is_every_finding_and_valid(
+    tmp_path: Path, tiny_engines: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json: each model's counts and findings (infos too) with the target's versions, valid
+    against edge schema lint; the exit status as without it."""
+    import json
+
+    from edge.schemas import check_document
+
+    bad = model(
+        [
+            helper.make_node("DFT", ["x"], ["d"], name="dft"),
+            helper.make_node("NonZero", ["d"], ["y"], name="nz"),
+        ],
+        opset=20,
+    )
+    onnx.save(bad, tmp_path / "bad.onnx")
+    good = next(tiny_engines.glob("depth_tiny*_fp32.onnx"))
+    assert main(["lint", str(tmp_path / "bad.onnx"), str(good), "--target", "trt11", "--json"]) == 0
+    text = capsys.readouterr().out
+    assert check_document("lint", text) is None
+    first, second = json.loads(text)["models"]
+    assert (first["target"], first["tensorrt"], first["errors"], first["warnings"]) == (
+        "trt11",
+        "11.0 to 11.5",
+        0,
+        1,
+    )
+    assert [(f["level"], f["op"], f["node"]) for f in first["findings"]] == [
+        ("warning", "DFT", "dft"),
+        ("info", "NonZero", "nz"),
+    ]
+    assert second["path"] == str(good) and second["findings"] == []
+    assert main(["lint", str(tmp_path / "bad.onnx"), "--json"]) == 1  # trt10: DFT is an error
+    assert json.loads(capsys.readouterr().out)["models"][0]["errors"] == 1
