@@ -364,7 +364,7 @@ def add_segment_argument(p: argparse.ArgumentParser) -> None:
         "--segment",
         type=duration,
         metavar="DURATION",
-        help="video and .jsonl sinks start a new file every DURATION (300, 5m, 1h), as a dash camera "
+        help="video, .jsonl and .mcap sinks start a new file every DURATION (300, 5m, 1h), as a dash camera "
         "does: drive.mkv becomes drive-NNNNN-YYYYmmdd-HHMMSS.mkv (numbered on), one a segment, each "
         "finished and playable as the next begins; the segment a run that died was writing is kept by "
         "the next run as one of them, with what reached the disk; dir://frames becomes a folder a "

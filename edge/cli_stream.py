@@ -321,7 +321,9 @@ def add_stream_commands(sub: Any) -> None:
         "display:// (OpenCV window), null:// (repeatable); video, dir:// and display:// show "
         "overlay | depth, or ?view=panoptic, depth or input (the source's frames: a recording); "
         "objects.jsonl?lines=warnings and --sink=-?lines=warnings: a line when a thing comes to be "
-        "warned of and one when it clears; "
+        "warned of and one when it clears; drive.mcap: the camera's frames with boxes, the panoptic and "
+        "depth pictures, the objects and warnings lines, in one MCAP file for Foxglove (?views=, ?quality=; "
+        "needs pip install 'edge-perception[mcap]'); "
         "default: null://",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")

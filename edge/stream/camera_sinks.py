@@ -26,7 +26,7 @@ def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, li
     camera, on ports counted on from the one given (viewer_ports). A picture sink without ``{camera}`` would
     mix the cameras' frames, and a window is refused (OpenCV's windows are for one thread):
     ConfigErrors."""
-    from edge.stream.sinks import is_stdout, writes_objects
+    from edge.stream.sinks import is_stdout, writes_mcap, writes_objects
     from edge.viewer.sink import metrics_path
 
     own: dict[str, list[str]] = {name: [] for name in names}
@@ -49,7 +49,7 @@ def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, li
         elif CAMERA in uri or not several or scheme == "null":
             for name in names:
                 own[name].append(uri.replace(CAMERA, name))
-        elif writes_objects(uri):
+        elif writes_objects(uri) or writes_mcap(uri):  # an MCAP file: each camera's channels apart
             shared.append(uri)
         else:
             example = _with_camera(uri)
@@ -91,15 +91,15 @@ class _Shared:
 
 
 class SharedSink:
-    """One camera's hold of a sink the cameras share (objects.jsonl, ``-``): one line at a
+    """One camera's hold of a sink the cameras share (objects.jsonl, ``-``, .mcap): one at a
     time, in the order written; when it stops for good or its reader goes, each camera is
     told once; the last camera to close it closes it."""
-
-    shows: frozenset[str] = frozenset()
 
     def __init__(self, shared: _Shared) -> None:
         self._shared = shared
         self.uri: str = shared.sink.uri
+        # the pictures each camera's pipeline draws for it (an MCAP file's; a line's, none)
+        self.shows: frozenset[str] = getattr(shared.sink, "shows", frozenset())
         self._told = False
         self._closed = False
         self._tracker: Any = None

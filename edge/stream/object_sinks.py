@@ -153,18 +153,20 @@ def frame_header(result: Any) -> dict[str, Any]:
 
 def objects_line(result: Any) -> str:
     """A result as the objects sinks write it: one JSON object and a newline."""
+    return strict_dumps(objects_record(result)) + "\n"
 
+
+def objects_record(result: Any, header: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The object of a result's objects line; ``header``: its frame_header, if made already."""
     frame = result.frame
-    objects = frame_objects(result)
-    record = {
-        **frame_header(result),
+    return {
+        **(header or frame_header(result)),
         # the boxes are in the engines' picture of the frame, "size"; a box is in the camera's
         # pixels once scaled by frame_size / size on each axis (stretched, padded or cropped alike)
         "size": list(result.extras["resized"].shape[:2]),
         "frame_size": list(frame.image.shape[:2]),
-        "objects": objects,
+        "objects": frame_objects(result),
     }
-    return strict_dumps(record) + "\n"
 
 
 class WarningLines:

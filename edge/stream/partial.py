@@ -123,6 +123,8 @@ def _playable_note(path: Path) -> str:
         return f" (an mp4 does not play unless it was finished: {MP4_RISK})"
     if suffix == ".jsonl":
         return " (its lines are whole)"
+    if suffix == ".mcap":
+        return " (an MCAP file's index is written last: mcap recover reads what it holds)"
     return " (it plays up to about where that run stopped)"
 
 

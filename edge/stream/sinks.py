@@ -1,6 +1,7 @@
 """URI-selected output sinks: ``out.mp4``, ``objects.jsonl`` (what was found, as JSON
 lines; ``-``: those lines on standard output), ``dir://frames/``,
-``http://127.0.0.1:8080`` (the live web viewer, edge.viewer), ``http://HOST:PORT/metrics``
+``drive.mcap`` (pictures, boxes, objects and warnings in one MCAP file for Foxglove,
+edge.stream.mcap_sink), ``http://127.0.0.1:8080`` (the live web viewer, edge.viewer), ``http://HOST:PORT/metrics``
 (the run's statistics for Prometheus, edge.viewer.metrics), ``display://`` (an OpenCV
 window), ``null://``.
 
@@ -42,6 +43,7 @@ __all__ = ["VIDEO_SUFFIXES", "VIDEO_TIMINGS", "DirSink", "VideoSink"]  # with th
 # what a picture sink can show of a frame; "input" is the source's frame before resizing
 VIEWS = ("composite", "panoptic", "depth", "input")
 RENDERED_VIEWS = ("composite", "panoptic", "depth")  # the views drawn from the engines' outputs
+MCAP_SUFFIX = ".mcap"  # edge.stream.mcap_sink, imported only for such a sink (it needs mcap)
 
 
 class Sink(Protocol):
@@ -205,11 +207,28 @@ def open_sink(
         if not replace:
             _refuse_an_earlier_file(uri, path)
         return ObjectsSink(uri, path, keep_free=keep_free, lines=lines)
+    if parts.scheme in ("", "file") and path.suffix.lower() == MCAP_SUFFIX:
+        from edge.stream.mcap_sink import McapSink, mcap_options, segmented_mcap_sink
+
+        views, quality = mcap_options(uri, query)
+        if segment_s is not None:
+            return segmented_mcap_sink(
+                uri,
+                path,
+                segment_s=segment_s,
+                views=views,
+                quality=quality,
+                keep_free=keep_free,
+                delete_oldest=delete_oldest,
+            )
+        if not replace:
+            _refuse_an_earlier_file(uri, path)
+        return McapSink(uri, path, views=views, quality=quality, keep_free=keep_free)
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
             f"unknown sink {uri!r}; {_folder_hint(parts.scheme, name, query)}supported: a video path "
             f"ending in {sorted(VIDEO_SUFFIXES)}, objects.jsonl (objects and distances per frame; - for "
-            "standard output), "
+            "standard output), drive.mcap (pictures, boxes, objects and warnings for Foxglove), "
             "dir://FOLDER, http://127.0.0.1:8080 (live viewer), http://127.0.0.1:9464/metrics "
             "(statistics for Prometheus), display:// (window), null://; "
             f"video, dir:// and display:// take ?view={'|'.join(VIEWS)}"
@@ -242,8 +261,8 @@ def _name_and_query(uri: str, parts: SplitResult) -> tuple[str, str]:
 
 
 def sink_file(uri: str) -> Path | None:
-    """The file a video or .jsonl sink ``uri`` writes (a path or file: URI), as open_sink
-    reads it; None for any other sink (dir://, -, http://, …)."""
+    """The file a video, .jsonl or .mcap sink ``uri`` writes (a path or file: URI), as
+    open_sink reads it; None for any other sink (dir://, -, http://, …)."""
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -251,7 +270,12 @@ def sink_file(uri: str) -> Path | None:
     if parts.scheme not in ("", "file"):
         return None
     path = Path(_name_and_query(uri, parts)[0])
-    return path if path.suffix.lower() in (*VIDEO_SUFFIXES, ".jsonl") else None
+    return path if path.suffix.lower() in (*VIDEO_SUFFIXES, ".jsonl", MCAP_SUFFIX) else None
+
+
+def writes_mcap(uri: str) -> bool:
+    """Whether sink ``uri`` is an MCAP file (edge.stream.mcap_sink)."""
+    return (path := sink_file(uri)) is not None and path.suffix.lower() == MCAP_SUFFIX
 
 
 def writes_objects(uri: str) -> bool:
@@ -408,6 +432,9 @@ def open_sinks(
                         f"sinks {targets[key]!r} and {uri!r} both write {str(target)!r}; give each its own"
                     )
                 targets[key] = uri
+            match_engines = getattr(sink, "match_engines", None)
+            if match_engines is not None:  # a sink of several pictures (.mcap)
+                match_engines(kinds)
             view = getattr(sink, "view", "composite")
             if view in ("panoptic", "depth") and view not in kinds:
                 raise SinkError(
@@ -422,8 +449,8 @@ def open_sinks(
         raise
     if segment_s is not None and not any(hasattr(sink, "segments") for sink in opened):
         print(
-            f"warning: --segment cuts video and .jsonl files and dir:// folders, and none of the sinks "
-            f"({', '.join(uris) or 'none'}) is one",
+            "warning: --segment cuts video, .jsonl and .mcap files and dir:// folders, and none of the "
+            f"sinks ({', '.join(uris) or 'none'}) is one",
             file=sys.stderr,
         )
     return opened

@@ -270,7 +270,7 @@ def test_segments_without_a_video_sink_are_warned_about(capsys: pytest.CaptureFi
 
     sinks = open_sinks(["null://"], fps=10, kinds=(), segment_s=60)
     said = (
-        "warning: --segment cuts video and .jsonl files and dir:// folders, and none of the sinks "
+        "warning: --segment cuts video, .jsonl and .mcap files and dir:// folders, and none of the sinks "
         "(null://) is one"
     )
     assert said in capsys.readouterr().err
