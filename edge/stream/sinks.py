@@ -208,9 +208,10 @@ def open_sink(
             _refuse_an_earlier_file(uri, path)
         return ObjectsSink(uri, path, keep_free=keep_free, lines=lines)
     if parts.scheme in ("", "file") and path.suffix.lower() == MCAP_SUFFIX:
-        from edge.stream.mcap_sink import McapSink, mcap_options, segmented_mcap_sink
+        from edge.stream.foxglove_messages import picture_options
+        from edge.stream.mcap_sink import McapSink, segmented_mcap_sink
 
-        views, quality = mcap_options(uri, query)
+        views, quality = picture_options(uri, query)
         if segment_s is not None:
             return segmented_mcap_sink(
                 uri,

@@ -125,7 +125,7 @@ def test_views_pick_the_picture_channels(demo_engines: Path, tmp_path: Path) -> 
         ),
         ("d.mcap?views=", "views=''; expected"),
         ("d.mcap?quality=0", "quality='0'; expected a JPEG quality from 1 to 100"),
-        ("d.mcap?view=depth", "unknown option 'view'; an .mcap sink takes views= and quality="),
+        ("d.mcap?view=depth", "unknown option 'view'; it takes views= and quality="),
     ],
 )
 def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path, uri: str, said: str) -> None:

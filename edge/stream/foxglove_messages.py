@@ -1,0 +1,251 @@
+"""What a run's frame is as Foxglove's messages, JSON-encoded with JSON Schemas: the
+camera's picture (``foxglove.CompressedImage``) with its things' boxes and labels over it
+(``foxglove.ImageAnnotations``), the engines' panoptic and depth pictures, and the objects and
+warnings lines under edge's own schemas (``edge schema objects``, ``warnings``). The MCAP
+file sink (edge.stream.mcap_sink) writes them, the Foxglove WebSocket sink
+(edge.viewer.foxglove) serves them live.
+
+Each camera's topics are under its name, ``/camera`` for a run of one: ``/camera/image``,
+``/camera/annotations``, ``/camera/panoptic``, ``/camera/depth``, ``/camera/objects``,
+``/camera/warnings``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Collection
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from edge.errors import SinkError
+
+Schema = tuple[str, bytes]  # (name, JSON Schema)
+# a message of a frame: its topic, schema, and how to make its body (made only where wanted)
+Message = tuple[str, Schema, Callable[[], dict[str, Any]]]
+
+VIEWS = ("input", "panoptic", "depth")
+DEFAULT_QUALITY = 85
+WARNED_RGBA = (1.0, 0.2, 0.2, 1.0)
+OTHER_RGBA = (0.2, 0.9, 0.4, 1.0)
+POINTS_LINE_LOOP = 2  # foxglove.PointsAnnotation's type of a closed outline
+
+
+def picture_options(uri: str, query: str) -> tuple[tuple[str, ...] | None, int]:
+    """The views (None: not asked, so those of the engines that run) and JPEG quality
+    ``query`` asks for; SinkError naming what is wrong."""
+    views: tuple[str, ...] | None = None
+    quality = DEFAULT_QUALITY
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key == "views":
+            asked = tuple(v.strip() for v in value.split(",") if v.strip())
+            unknown = [v for v in asked if v not in VIEWS]
+            if unknown or not asked:
+                raise SinkError(
+                    f"sink {uri!r}: views={value!r}; expected a comma-separated list of {', '.join(VIEWS)} "
+                    "(the camera's frame with its boxes, the panoptic overlay, the depth)"
+                )
+            views = tuple(dict.fromkeys(asked))
+        elif key == "quality":
+            if not value.isdigit() or not 1 <= int(value) <= 100:
+                raise SinkError(f"sink {uri!r}: quality={value!r}; expected a JPEG quality from 1 to 100")
+            quality = int(value)
+        else:
+            raise SinkError(f"sink {uri!r}: unknown option {key!r}; it takes views= and quality=")
+    return views, quality
+
+
+def _schema(title: str, properties: dict[str, Any]) -> bytes:
+    return json.dumps({"title": title, "type": "object", "properties": properties}).encode()
+
+
+_TIME = {"type": "object", "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer"}}}
+_POINT = {"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}
+_COLOR = {"type": "object", "properties": {k: {"type": "number"} for k in "rgba"}}
+# what Foxglove's panels recognise by name (docs.foxglove.dev: message schemas), with the fields written
+IMAGE_SCHEMA = (
+    "foxglove.CompressedImage",
+    _schema(
+        "foxglove.CompressedImage",
+        {
+            "timestamp": _TIME,
+            "frame_id": {"type": "string"},
+            "data": {"type": "string", "contentEncoding": "base64"},
+            "format": {"type": "string"},
+        },
+    ),
+)
+ANNOTATIONS_SCHEMA = (
+    "foxglove.ImageAnnotations",
+    _schema(
+        "foxglove.ImageAnnotations",
+        {
+            "points": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "timestamp": _TIME,
+                        "type": {"type": "integer"},
+                        "points": {"type": "array", "items": _POINT},
+                        "outline_color": _COLOR,
+                        "thickness": {"type": "number"},
+                    },
+                },
+            },
+            "texts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "timestamp": _TIME,
+                        "position": _POINT,
+                        "text": {"type": "string"},
+                        "font_size": {"type": "number"},
+                        "text_color": _COLOR,
+                        "background_color": _COLOR,
+                    },
+                },
+            },
+        },
+    ),
+)
+
+
+def _time(ns: int) -> dict[str, int]:
+    return {"sec": ns // 1_000_000_000, "nsec": ns % 1_000_000_000}
+
+
+def _rgba(color: tuple[float, ...]) -> dict[str, float]:
+    return dict(zip("rgba", color, strict=True))
+
+
+def box_annotations(record: dict[str, Any], ns: int) -> dict[str, Any]:
+    """The boxes and labels of an objects line, over the camera's frame: its boxes are in
+    the engines' picture, ``size``, scaled by ``frame_size / size`` on each axis."""
+    (h, w), (fh, fw) = record["size"], record["frame_size"]
+    sx, sy = fw / w, fh / h
+    stamp = _time(ns)
+    points, texts = [], []
+    for obj in record["objects"]:
+        x1, y1, x2, y2 = obj["box"]
+        x1, x2, y1, y2 = x1 * sx, x2 * sx, y1 * sy, y2 * sy
+        color = _rgba(WARNED_RGBA if obj.get("warned") else OTHER_RGBA)
+        points.append(
+            {
+                "timestamp": stamp,
+                "type": POINTS_LINE_LOOP,
+                "points": [{"x": x1, "y": y1}, {"x": x2, "y": y1}, {"x": x2, "y": y2}, {"x": x1, "y": y2}],
+                "outline_color": color,
+                "thickness": 2.0,
+            }
+        )
+        label = obj["class"] + (f" #{obj['track']}" if obj.get("track") is not None else "")
+        if obj.get("distance_m") is not None:
+            label += f" {obj['distance_m']:.0f} m"
+        texts.append(
+            {
+                "timestamp": stamp,
+                "position": {"x": x1, "y": max(y1 - 2.0, 12.0)},
+                "text": label,
+                "font_size": 12.0,
+                "text_color": _rgba((1.0, 1.0, 1.0, 1.0)),
+                "background_color": {**color, "a": 0.6},
+            }
+        )
+    return {"points": points, "texts": texts}
+
+
+def matched_views(
+    uri: str, views: tuple[str, ...], kinds: Collection[str], *, asked: bool
+) -> tuple[str, ...]:
+    """``views`` less those of engines not in ``kinds``: left out, or, ``asked`` for, refused."""
+    missing = [v for v in views if v != "input" and v not in kinds]
+    if missing and asked:
+        raise SinkError(
+            f"sink {uri!r} asks for the {', '.join(missing)} picture(s), and no such engine runs "
+            f"(engines: {', '.join(kinds) or 'none'}); views here: "
+            f"{', '.join(v for v in VIEWS if v == 'input' or v in kinds)}"
+        )
+    return tuple(v for v in views if v not in missing)
+
+
+def jpeg(image: np.ndarray, quality: int, uri: str) -> str:
+    import cv2
+
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise SinkError(f"sink {uri!r}: OpenCV could not encode a {image.shape} picture as JPEG")
+    return base64.b64encode(buf.tobytes()).decode()
+
+
+@cache
+def edge_schema(name: str) -> Schema:
+    """edge's own JSON Schema of a line (edge.schemas), as the messages carry it."""
+    from edge.schemas import schema
+
+    return f"edge.{name}", json.dumps(schema(name)).encode()
+
+
+def topic_base(camera: Any) -> str:
+    """The topics' prefix of a camera (``None``: a run of one camera)."""
+    return "/" + str(camera if camera is not None else "camera")
+
+
+def frame_messages(
+    result: Any, *, views: tuple[str, ...], quality: int, warnings: Any, uri: str
+) -> tuple[int, list[Message]]:
+    """A result's capture time (ns since the epoch) and its messages: a picture of each of
+    ``views`` (JPEG at ``quality``), the boxes over the camera's where ``input`` is one of
+    them, its objects line, and the warnings lines ``warnings`` (a WarningLines, called
+    once a frame whatever is made) gives it."""
+    from edge.stream.object_sinks import frame_header, objects_record
+    from edge.stream.sinks import sink_image
+
+    header = frame_header(result)
+    ns = round(header["time_unix"] * 1e9)
+    camera = result.frame.meta.get("camera")
+    base = topic_base(camera)
+    record = objects_record(result, header)
+    messages: list[Message] = []
+    for view in views:
+
+        def picture(view: str = view) -> dict[str, Any]:
+            return {
+                "timestamp": _time(ns),
+                "frame_id": base[1:],
+                "data": jpeg(sink_image(result, view), quality, uri),
+                "format": "jpeg",
+            }
+
+        messages.append((f"{base}/{'image' if view == 'input' else view}", IMAGE_SCHEMA, picture))
+    if "input" in views:
+        messages.append((f"{base}/annotations", ANNOTATIONS_SCHEMA, lambda: box_annotations(record, ns)))
+    messages.append((f"{base}/objects", edge_schema("objects"), _given(record)))
+    for line in warnings.events(result):
+        messages.append((f"{base}/warnings", edge_schema("warnings"), _given(line)))
+    return ns, messages
+
+
+def _given(body: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    return lambda: body
+
+
+def picture_message(image: np.ndarray, *, t_ns: int, camera: Any, quality: int, uri: str) -> Message:
+    """A picture alone (edge record: no engine runs) as the camera's image message."""
+    base = topic_base(camera)
+
+    def body() -> dict[str, Any]:
+        return {
+            "timestamp": _time(t_ns),
+            "frame_id": base[1:],
+            "data": jpeg(image, quality, uri),
+            "format": "jpeg",
+        }
+
+    return f"{base}/image", IMAGE_SCHEMA, body
