@@ -323,7 +323,8 @@ def add_stream_commands(sub: Any) -> None:
         "objects.jsonl?lines=warnings and --sink=-?lines=warnings: a line when a thing comes to be "
         "warned of and one when it clears; drive.mcap: the camera's frames with boxes, the panoptic and "
         "depth pictures, the objects and warnings lines, in one MCAP file for Foxglove (?views=, ?quality=; "
-        "needs pip install 'edge-perception[mcap]'); "
+        "needs pip install 'edge-perception[mcap]'); foxglove://127.0.0.1:8765: the same, live, to Foxglove "
+        "(Open connection, Foxglove WebSocket); "
         "default: null://",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")

@@ -41,8 +41,9 @@ def split_sinks(uris: Sequence[str], names: Sequence[str]) -> tuple[dict[str, li
                 "watch them in the web viewer (http://127.0.0.1:8080: a port a camera, counted on from it), "
                 "or each with an edge run of its own"
             )
-        if several and scheme == "http" and metrics_path(uri):
-            shared.append(uri)  # one endpoint, every camera's samples labelled with its name
+        if several and ((scheme == "http" and metrics_path(uri)) or scheme == "foxglove"):
+            # one endpoint: every camera's samples labelled with its name, its topics under it
+            shared.append(uri)
         elif several and scheme == "http":
             for name, each in zip(names, viewer_ports(uri, len(names)), strict=True):
                 own[name].append(each)
@@ -98,13 +99,23 @@ class SharedSink:
     def __init__(self, shared: _Shared) -> None:
         self._shared = shared
         self.uri: str = shared.sink.uri
-        # the pictures each camera's pipeline draws for it (an MCAP file's; a line's, none)
-        self.shows: frozenset[str] = getattr(shared.sink, "shows", frozenset())
+
         self._told = False
         self._closed = False
         self._tracker: Any = None
         # the sink, once this hold's close finished it: the camera whose summary names its files
         self.finished: Any = None
+
+    @property
+    def shows(self) -> frozenset[str]:
+        """The pictures each camera's pipeline draws for it (an MCAP file's, those Foxglove
+        asks for; a line's, none)."""
+        shows: frozenset[str] = getattr(self._shared.sink, "shows", frozenset())
+        return shows
+
+    @property
+    def for_watching(self) -> bool:
+        return bool(getattr(self._shared.sink, "for_watching", False))
 
     @classmethod
     def of(cls, sink: Any, users: int) -> list[SharedSink]:

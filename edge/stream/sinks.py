@@ -1,7 +1,9 @@
 """URI-selected output sinks: ``out.mp4``, ``objects.jsonl`` (what was found, as JSON
 lines; ``-``: those lines on standard output), ``dir://frames/``,
 ``drive.mcap`` (pictures, boxes, objects and warnings in one MCAP file for Foxglove,
-edge.stream.mcap_sink), ``http://127.0.0.1:8080`` (the live web viewer, edge.viewer), ``http://HOST:PORT/metrics``
+edge.stream.mcap_sink), ``foxglove://HOST:PORT`` (the same messages live to Foxglove,
+edge.viewer.foxglove), ``http://127.0.0.1:8080`` (the live web viewer, edge.viewer),
+``http://HOST:PORT/metrics``
 (the run's statistics for Prometheus, edge.viewer.metrics), ``display://`` (an OpenCV
 window), ``null://``.
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import sys
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -34,11 +35,24 @@ import numpy as np
 
 from edge.errors import SinkError
 from edge.stream.dir_sink import DirSink, refuse_earlier_frames
-from edge.stream.disk import DEFAULT_KEEP_FREE, format_bytes
+from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.object_sinks import LINES, ObjectsSink, StdoutObjectsSink, WarningLines
+from edge.stream.sink_refusals import (
+    check_written_file,
+    dir_sink_folder,
+    refuse_an_earlier_file,
+    refuse_the_source,
+)
 from edge.stream.video import VIDEO_SUFFIXES, VIDEO_TIMINGS, VideoSink
 
-__all__ = ["VIDEO_SUFFIXES", "VIDEO_TIMINGS", "DirSink", "VideoSink"]  # with the sinks, where callers look
+__all__ = [  # with the sinks, where callers look
+    "VIDEO_SUFFIXES",
+    "VIDEO_TIMINGS",
+    "DirSink",
+    "VideoSink",
+    "check_written_file",
+    "refuse_the_source",
+]
 
 # what a picture sink can show of a frame; "input" is the source's frame before resizing
 VIEWS = ("composite", "panoptic", "depth", "input")
@@ -159,6 +173,11 @@ def open_sink(
     if parts.scheme == "display":
         title = (parts.netloc + parts.path) or "edge"
         return DisplaySink(uri, title=title, view=_view_option(uri, parts.query))
+    if parts.scheme == "foxglove":
+        from edge.viewer.foxglove import FoxgloveSink, parse_foxglove_uri
+
+        host, port, views, quality = parse_foxglove_uri(uri)
+        return FoxgloveSink(uri, host=host, port=port, views=views, quality=quality)
     if parts.scheme == "http":
         from edge.viewer import ViewerSink, parse_viewer_uri
         from edge.viewer.sink import metrics_path
@@ -170,7 +189,7 @@ def open_sink(
             return MetricsSink(uri, host=host, port=port)
         return ViewerSink(uri, host=host, port=port)
     if parts.scheme == "dir":
-        folder = _folder(uri, parts)
+        folder = dir_sink_folder(uri, parts)
         refuse_the_source(f"sink {uri!r}", folder, source)
         view, stamped = _view_option(uri, parts.query), timing != "frames"
         if segment_s is not None:
@@ -205,7 +224,7 @@ def open_sink(
                 uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest, lines=lines
             )
         if not replace:
-            _refuse_an_earlier_file(uri, path)
+            refuse_an_earlier_file(uri, path)
         return ObjectsSink(uri, path, keep_free=keep_free, lines=lines)
     if parts.scheme in ("", "file") and path.suffix.lower() == MCAP_SUFFIX:
         from edge.stream.foxglove_messages import picture_options
@@ -223,14 +242,15 @@ def open_sink(
                 delete_oldest=delete_oldest,
             )
         if not replace:
-            _refuse_an_earlier_file(uri, path)
+            refuse_an_earlier_file(uri, path)
         return McapSink(uri, path, views=views, quality=quality, keep_free=keep_free)
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
             f"unknown sink {uri!r}; {_folder_hint(parts.scheme, name, query)}supported: a video path "
             f"ending in {sorted(VIDEO_SUFFIXES)}, objects.jsonl (objects and distances per frame; - for "
             "standard output), drive.mcap (pictures, boxes, objects and warnings for Foxglove), "
-            "dir://FOLDER, http://127.0.0.1:8080 (live viewer), http://127.0.0.1:9464/metrics "
+            "dir://FOLDER, http://127.0.0.1:8080 (live viewer), foxglove://127.0.0.1:8765 (live in "
+            "Foxglove), http://127.0.0.1:9464/metrics "
             "(statistics for Prometheus), display:// (window), null://; "
             f"video, dir:// and display:// take ?view={'|'.join(VIEWS)}"
         )
@@ -248,7 +268,7 @@ def open_sink(
             delete_oldest=delete_oldest,
         )
     if not replace:
-        _refuse_an_earlier_file(uri, path)
+        refuse_an_earlier_file(uri, path)
     view = _view_option(uri, query)
     return VideoSink(uri, path, fps, view=view, timing=timing, keep_free=keep_free, exact_size=exact_size)
 
@@ -302,44 +322,13 @@ def refuse_earlier_outputs(uris: Iterable[str], *, replace: bool, source: Path |
         if "\x00" in uri:
             continue
         if parts.scheme == "dir":
-            folder = _folder(uri, parts)
+            folder = dir_sink_folder(uri, parts)
             refuse_the_source(f"sink {uri!r}", folder, source)
             refuse_earlier_frames(uri, folder)
         elif (path := sink_file(uri)) is not None:
             refuse_the_source(f"sink {uri!r}", path, source)
             if not replace:
-                _refuse_an_earlier_file(uri, path)
-
-
-def _folder(uri: str, parts: SplitResult) -> Path:
-    """The folder a dir:// sink writes; a SinkError for a URI that names none (a bare
-    ``dir://`` would be the current folder, among whatever else is there)."""
-    name = parts.netloc + parts.path
-    if not name:
-        raise SinkError(
-            f"sink {uri!r} names no folder: give one, e.g. dir://frames/ (dir://. is this folder)"
-        )
-    return Path(name)
-
-
-def _refuse_an_earlier_file(uri: str, path: Path) -> None:
-    """SinkError when ``path`` is a file already (an earlier recording): said with its size
-    and time, and what to do instead. An empty file holds nothing to keep (``touch``, a
-    shell's ``>`` made ready for the run): it is replaced."""
-    import datetime as dt
-
-    try:
-        st = path.stat()
-    except OSError:  # nothing there, or nothing to read: checked_output has said what is wrong
-        return
-    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
-        return
-    when = dt.datetime.fromtimestamp(st.st_mtime).strftime("%Y-%m-%d %H:%M")
-    raise SinkError(
-        f"sink {uri!r}: {str(path)!r} already exists ({format_bytes(st.st_size)}, written {when}), and "
-        "it is kept: give another name, move it away, or add --overwrite to replace it (--segment names "
-        "each file anew)"
-    )
+                refuse_an_earlier_file(uri, path)
 
 
 def _view_option(uri: str, query: str) -> str:
@@ -455,32 +444,6 @@ def open_sinks(
             file=sys.stderr,
         )
     return opened
-
-
-def refuse_the_source(what: str, target: str | Path, source: Path | None) -> None:
-    """SinkError when ``what`` (``sink 'x.mp4'``, ``the summary``) would write ``target``
-    over ``source``, the file or folder the run reads (sources.source_file)."""
-    # a video is renamed over it when the run ends; PNGs would land among its images
-    if source is not None and _same(Path(target), source):
-        raise SinkError(f"{what} would write over the source it reads, {str(source)!r}; give it another name")
-
-
-def check_written_file(what: str, path: str | Path, source: str) -> None:
-    """Refuse, before a run, a file it writes besides its sinks (``what``: the summary, the
-    heartbeat) that cannot be written there or would write over the file ``source`` reads."""
-    from edge.stream.sources import source_file
-    from edge.util.fs import require_writable
-
-    require_writable(path, folder=False, what=what)
-    refuse_the_source(f"the {what} {str(path)!r}", path, source_file(source))
-
-
-def _same(a: Path, b: Path) -> bool:
-    """Whether paths ``a`` and ``b`` name one file or folder (links and other spellings too)."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def views_shown(sinks: Iterable[Any]) -> frozenset[str]:

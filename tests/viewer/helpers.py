@@ -171,18 +171,18 @@ class EdgeRun:
 
 @contextlib.contextmanager
 def viewer_pipeline(
-    engines_dir: Path, source: str, **options: Any
+    engines_dir: Path, source: str, sink: str = "http://127.0.0.1:0", **options: Any
 ) -> Iterator[tuple[Any, list[Any], threading.Thread]]:
     """A real Pipeline of ``source`` on its own thread, paced, with a viewer on a free port
-    as its one sink: the viewer sink, the results handed on so far, and the thread; stopped
-    and joined after, its engines closed."""
+    (or ``sink``, another live one) as its one sink: the sink, the results handed on so far,
+    and the thread; stopped and joined after, its engines closed."""
     from edge.stream.engines import EngineSet
     from edge.stream.pipeline import Pipeline
     from edge.stream.sinks import open_sink
     from edge.stream.sources import open_source
 
     engines = EngineSet.from_manifest(engines_dir, engine_options={"intra_op_threads": 1})
-    (viewer,) = sinks = [open_sink("http://127.0.0.1:0")]
+    (viewer,) = sinks = [open_sink(sink)]
     seen: list[Any] = []
     pipe = Pipeline(
         source=open_source(source),

@@ -1,0 +1,221 @@
+"""foxglove://: a real run served over the Foxglove WebSocket protocol, read by a real
+WebSocket client (aiohttp's) as Foxglove reads it (edge.viewer.foxglove)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.errors import SinkError
+from edge.schemas import check_lines
+from edge.stream.camera_sinks import split_sinks
+from edge.stream.sinks import open_sink
+from edge.viewer.foxglove import SUBPROTOCOL, parse_foxglove_uri
+from tests.viewer.helpers import viewer_pipeline
+
+SOURCE = "synthetic://?size=128x256&fps=20&seed=1"
+
+
+class Client:
+    """A Foxglove client on a real connection: what the server said, and the messages of
+    each subscription (its log time, JSON body)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.texts: list[dict[str, Any]] = []
+        self.messages: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+
+    async def read_until(self, done: Callable[[], bool], timeout: float = 60) -> None:
+        from aiohttp import WSMsgType
+
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError((list(self.channels), {k: len(v) for k, v in self.messages.items()}))
+            msg = await self.ws.receive(timeout=left)
+            if msg.type == WSMsgType.TEXT:
+                text = json.loads(msg.data)
+                self.texts.append(text)
+                for channel in text.get("channels", ()) if text["op"] == "advertise" else ():
+                    self.channels[channel["topic"]] = channel
+            elif msg.type == WSMsgType.BINARY:
+                opcode, sub, t_ns = struct.unpack_from("<BIQ", msg.data)
+                assert opcode == 1
+                self.messages.setdefault(sub, []).append((t_ns, json.loads(msg.data[13:])))
+            else:
+                raise AssertionError(f"the connection ended: {msg}")
+
+    async def subscribe(self, subs: dict[int, str]) -> None:
+        body = [{"id": i, "channelId": self.channels[topic]["id"]} for i, topic in subs.items()]
+        await self.ws.send_str(json.dumps({"op": "subscribe", "subscriptions": body}))
+
+
+def jpeg(body: dict[str, Any]) -> np.ndarray:
+    assert body["format"] == "jpeg"
+    image = cv2.imdecode(np.frombuffer(base64.b64decode(body["data"]), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+def test_a_live_run_is_served_to_foxglove_as_subscribed(demo_engines: Path) -> None:
+    """The server says who it is and advertises each channel as it first has a message; a
+    client gets what it subscribed to, each message at its frame's capture time; nothing is
+    drawn that nobody subscribed to (the depth picture here), and what is unsubscribed stops."""
+    from aiohttp import ClientSession
+
+    with viewer_pipeline(demo_engines, SOURCE, sink="foxglove://127.0.0.1:0") as (sink, seen, run):
+
+        async def watch() -> None:
+            async with (
+                ClientSession() as session,
+                session.ws_connect(sink.url, protocols=[SUBPROTOCOL]) as ws,
+            ):
+                assert ws.protocol == SUBPROTOCOL
+                client = Client(ws)
+                await client.read_until(lambda: len(client.texts) >= 2)
+                info, first = client.texts[:2]
+                assert (info["op"], info["name"], info["capabilities"]) == ("serverInfo", "edge", [])
+                assert first["op"] == "advertise"
+                topics = {
+                    "/camera/image",
+                    "/camera/annotations",
+                    "/camera/objects",
+                    "/camera/panoptic",
+                    "/camera/depth",
+                }
+                await client.read_until(lambda: topics <= set(client.channels))
+                assert {c["schemaName"] for c in client.channels.values()} >= {
+                    "foxglove.CompressedImage",
+                    "foxglove.ImageAnnotations",
+                    "edge.objects",
+                }
+                assert {(c["encoding"], c["schemaEncoding"]) for c in client.channels.values()} == {
+                    ("json", "jsonschema")
+                }
+                assert not any(r.extras["views"] for r in seen), "nothing drawn while nobody subscribed"
+                await client.subscribe(
+                    {
+                        1: "/camera/image",
+                        2: "/camera/objects",
+                        3: "/camera/panoptic",
+                        4: "/camera/annotations",
+                    }
+                )
+                await client.read_until(
+                    lambda: all(len(client.messages.get(i, [])) >= 4 for i in (1, 2, 3, 4))
+                )
+                assert 5 not in client.messages
+                objects = [body for _, body in client.messages[2]]
+                assert check_lines("objects", (json.dumps(o) for o in objects)) == (len(objects), [])
+                for t_ns, body in client.messages[2]:
+                    assert t_ns == round(body["time_unix"] * 1e9)
+                assert {jpeg(b).shape for _, b in client.messages[1]} == {(128, 256, 3)}
+                assert {jpeg(b).shape for _, b in client.messages[3]} == {(128, 256, 3)}
+                assert {b["frame_id"] for _, b in client.messages[1]} == {"camera"}
+                seq = objects[-1]["frame"]
+                drawn = next(r for r in reversed(seen) if r.frame.seq >= seq)
+                assert set(drawn.extras["views"]) == {"panoptic"}, "only what a client subscribed to is drawn"
+                # unsubscribed: no more of it
+                await ws.send_str(json.dumps({"op": "unsubscribe", "subscriptionIds": [3]}))
+                await client.read_until(lambda: len(client.messages[2]) >= len(objects) + 3)
+                count = len(client.messages[3])
+                await client.read_until(lambda: len(client.messages[2]) >= len(objects) + 8)
+                assert len(client.messages[3]) == count
+                # what the server does not do, it says
+                await ws.send_str(json.dumps({"op": "getParameters", "parameterNames": []}))
+                await ws.send_str("not json")
+                await ws.send_str(
+                    json.dumps({"op": "subscribe", "subscriptions": [{"id": 1, "channelId": 999}]})
+                )
+                await client.read_until(lambda: sum(t["op"] == "status" for t in client.texts) >= 3)
+                said = [t for t in client.texts if t["op"] == "status"]
+                assert [s["level"] for s in said] == [1, 2, 2]
+                assert "op 'getParameters' is not supported" in said[0]["message"]
+
+            async with ClientSession() as session, session.ws_connect(sink.url) as ws:  # no subprotocol
+                msg = await ws.receive(timeout=10)
+                assert ws.closed and ws.close_code == 1002, msg
+
+        asyncio.run(watch())
+        assert run.is_alive(), "the run went on throughout"
+
+
+@pytest.mark.parametrize(
+    ("uri", "match"),
+    [
+        ("foxglove://127.0.0.1:99999", "not a valid foxglove://HOST:PORT address"),
+        ("foxglove://127.0.0.1:8765/path", "expected foxglove://HOST:PORT"),
+        ("foxglove://127.0.0.1?views=radar", "views='radar'; expected a comma-separated list"),
+    ],
+)
+def test_bad_foxglove_uris(uri: str, match: str) -> None:
+    with pytest.raises(SinkError, match=match):
+        open_sink(uri)
+
+
+def test_the_defaults_a_taken_port_and_several_cameras() -> None:
+    assert parse_foxglove_uri("foxglove://") == ("127.0.0.1", 8765, None, 85)
+    assert parse_foxglove_uri("foxglove://0.0.0.0:9000?views=input&quality=60") == (
+        "0.0.0.0",
+        9000,
+        ("input",),
+        60,
+    )
+    first = open_sink("foxglove://127.0.0.1:0")
+    try:
+        port = first.url.rsplit(":", 1)[1]  # type: ignore[attr-defined]
+        with pytest.raises(SinkError, match=f"cannot listen on 127.0.0.1:{port}.*or :0 for any free one"):
+            open_sink(f"foxglove://127.0.0.1:{port}")
+    finally:
+        first.close()
+    own, shared = split_sinks(["foxglove://127.0.0.1:8765"], ["front", "rear"])
+    assert shared == ["foxglove://127.0.0.1:8765"] and own == {"front": [], "rear": []}
+
+
+def test_edge_record_sends_the_cameras_pictures() -> None:
+    """Pictures alone (edge record, no engine): the camera's picture channel, as JPEGs a
+    subscribed client decodes."""
+    from aiohttp import ClientSession
+
+    sink: Any = open_sink("foxglove://127.0.0.1:0")
+    picture = np.zeros((48, 64, 3), np.uint8)
+    picture[:, :32] = (255, 0, 0)  # red left half, RGB
+    try:
+        sink.pictures_only()
+        sink.write(picture, 0)  # declares the channel; nobody is subscribed yet
+
+        async def watch() -> list[tuple[int, dict[str, Any]]]:
+            async with (
+                ClientSession() as session,
+                session.ws_connect(sink.url, protocols=[SUBPROTOCOL]) as ws,
+            ):
+                client = Client(ws)
+                await client.read_until(lambda: "/camera/image" in client.channels)
+                await client.subscribe({7: "/camera/image"})
+                for seq in range(1, 50):  # until the subscription has reached the server
+                    sink.write(picture, seq)
+                    with contextlib.suppress(TimeoutError):
+                        await client.read_until(lambda: 7 in client.messages, timeout=0.2)
+                    if 7 in client.messages:
+                        break
+                return client.messages[7]
+
+        got = asyncio.run(watch())
+    finally:
+        sink.close()
+    image = jpeg(got[0][1])
+    assert image.shape == (48, 64, 3)
+    assert image[:, :24, 2].mean() > 200 and image[:, 40:, 2].mean() < 30, "red on the left, as sent (BGR)"
