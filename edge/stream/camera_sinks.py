@@ -113,10 +113,6 @@ class SharedSink:
         shows: frozenset[str] = getattr(self._shared.sink, "shows", frozenset())
         return shows
 
-    @property
-    def for_watching(self) -> bool:
-        return bool(getattr(self._shared.sink, "for_watching", False))
-
     @classmethod
     def of(cls, sink: Any, users: int) -> list[SharedSink]:
         """``users`` holds of ``sink``."""

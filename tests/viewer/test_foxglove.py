@@ -22,7 +22,7 @@ from edge.schemas import check_lines
 from edge.stream.camera_sinks import split_sinks
 from edge.stream.sinks import open_sink
 from edge.viewer.foxglove import SUBPROTOCOL, parse_foxglove_uri
-from tests.viewer.helpers import viewer_pipeline
+from tests.viewer.helpers import EdgeRun, viewer_pipeline
 
 SOURCE = "synthetic://?size=128x256&fps=20&seed=1"
 
@@ -219,3 +219,40 @@ def test_edge_record_sends_the_cameras_pictures() -> None:
     image = jpeg(got[0][1])
     assert image.shape == (48, 64, 3)
     assert image[:, :24, 2].mean() > 200 and image[:, 40:, 2].mean() < 30, "red on the left, as sent (BGR)"
+
+
+def test_two_cameras_share_one_server_each_under_its_name(demo_engines: Path, tmp_path: Path) -> None:
+    """edge run --camera front=… --camera rear=…: one server, each camera's channels under
+    its name, its pictures drawn for the clients that subscribed to them."""
+    from aiohttp import ClientSession
+
+    cameras = [
+        f"{name}=synthetic://?size=128x256&fps=20&seed={seed}" for name, seed in (("front", 0), ("rear", 2))
+    ]
+    args = [a for c in cameras for a in ("--camera", c)]
+    run = EdgeRun(
+        [*args, "--engines", str(demo_engines), "--sink", "foxglove://127.0.0.1:0"],
+        tmp_path,
+        says="foxglove: ",
+    )
+    try:
+
+        async def watch() -> dict[int, list[tuple[int, dict[str, Any]]]]:
+            async with ClientSession() as session, session.ws_connect(run.url, protocols=[SUBPROTOCOL]) as ws:
+                client = Client(ws)
+                wanted = {"/front/objects", "/rear/objects", "/rear/depth"}
+                await client.read_until(lambda: wanted <= set(client.channels), timeout=120)
+                await client.subscribe({1: "/front/objects", 2: "/rear/objects", 3: "/rear/depth"})
+                await client.read_until(lambda: all(len(client.messages.get(i, [])) >= 2 for i in (1, 2, 3)))
+                return client.messages
+
+        messages = asyncio.run(watch())
+    finally:
+        code, _, err = run.stop()
+    assert code == 130 and "outputs are finalised" in err, err  # stopped by Ctrl-C
+    assert {b["camera"] for _, b in messages[1]} == {"front"} and {b["camera"] for _, b in messages[2]} == {
+        "rear"
+    }
+    assert {jpeg(b).shape for _, b in messages[3]} == {(128, 256, 3)} and {
+        b["frame_id"] for _, b in messages[3]
+    } == {"rear"}
