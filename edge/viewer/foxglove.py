@@ -352,7 +352,9 @@ class FoxgloveSink:
         """edge record: the camera's pictures alone, which write() sends."""
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
-        t_ns = time.time_ns()
+        now = time.time_ns()
+        # the capture stamp is on the monotonic clock: its wall-clock time, as the objects lines'
+        t_ns = now if t_capture_ns is None else now - (time.perf_counter_ns() - t_capture_ns)
         self._send(t_ns, [picture_message(image, t_ns=t_ns, camera=None, quality=self.quality, uri=self.uri)])
 
     def write_result(self, result: Any) -> None:

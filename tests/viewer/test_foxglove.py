@@ -206,7 +206,7 @@ def test_edge_record_sends_the_cameras_pictures() -> None:
                 await client.read_until(lambda: "/camera/image" in client.channels)
                 await client.subscribe({7: "/camera/image"})
                 for seq in range(1, 50):  # until the subscription has reached the server
-                    sink.write(picture, seq)
+                    sink.write(picture, seq, time.perf_counter_ns() - 2 * 10**9)  # captured 2 s ago
                     with contextlib.suppress(TimeoutError):
                         await client.read_until(lambda: 7 in client.messages, timeout=0.2)
                     if 7 in client.messages:
@@ -216,7 +216,10 @@ def test_edge_record_sends_the_cameras_pictures() -> None:
         got = asyncio.run(watch())
     finally:
         sink.close()
-    image = jpeg(got[0][1])
+    t_ns, body = got[0]
+    assert abs(t_ns - (time.time_ns() - 2 * 10**9)) < 10**9, "at its capture time, on the wall clock"
+    assert body["timestamp"] == {"sec": t_ns // 10**9, "nsec": t_ns % 10**9}
+    image = jpeg(body)
     assert image.shape == (48, 64, 3)
     assert image[:, :24, 2].mean() > 200 and image[:, 40:, 2].mean() < 30, "red on the left, as sent (BGR)"
 
