@@ -37,7 +37,8 @@ from edge.stream.foxglove_messages import (
     picture_options,
 )
 from edge.util.numbers import strict_dumps
-from edge.viewer.server import LOOPBACK
+from edge.viewer.loop_thread import LoopThread
+from edge.viewer.server import warn_if_exposed
 
 SUBPROTOCOL = "foxglove.websocket.v1"
 DEFAULT_PORT = 8765  # Foxglove's own default for a WebSocket connection
@@ -84,11 +85,8 @@ class FoxgloveServer:
         self._tasks: set[asyncio.Future[None]] = set()
         self.frames_sent = 0
         self.frames_missed = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._start_error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("edge-foxglove", self._main)
         self._session = str(time.time_ns())
 
     @property
@@ -100,20 +98,13 @@ class FoxgloveServer:
 
     def start(self) -> str:
         """Bind and serve; the ws:// URL. SinkError if the address is taken."""
-        self._thread = threading.Thread(target=self._serve, name="edge-foxglove", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=30)
-        if self._start_error is not None:
-            exc = self._start_error
-            if not isinstance(exc, OSError):
-                raise SinkError(f"Foxglove server failed to start: {type(exc).__name__}: {exc}") from exc
-            raise SinkError(
-                f"Foxglove server cannot listen on {self.host}:{self.requested_port}: {exc} (is another "
-                f"run serving Foxglove? choose another port, e.g. foxglove://{self.host}:"
-                f"{self.requested_port + 1}, or :0 for any free one)"
-            ) from exc
-        if not self._ready.is_set():
-            raise SinkError(f"Foxglove server on {self.host}:{self.requested_port} did not start within 30 s")
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self._thread.start(
+            what="Foxglove server",
+            host=self.host,
+            port=self.requested_port,
+            another=lambda p: f"foxglove://{shown}:{p}",
+        )
         return self.url
 
     def declare(self, topic: str, schema: Schema) -> None:
@@ -131,7 +122,7 @@ class FoxgloveServer:
                 "schemaEncoding": "jsonschema",
             }
             self._channels[topic] = channel
-        self._call(self._advertise, [channel])
+        self._thread.call(self._advertise, [channel])
 
     def wanted(self, topic: str) -> bool:
         """Whether some client subscribed to ``topic``."""
@@ -153,34 +144,19 @@ class FoxgloveServer:
                 (self._channels[topic]["id"], data) for topic, data in payloads if topic in self._channels
             ]
         if items:
-            self._call(self._deliver, t_ns, items)
+            self._thread.call(self._deliver, t_ns, items)
 
     def close(self) -> None:
         closing = self._closing
         if closing is not None:
-            self._call(closing.set)
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _call(self, fn: Any, *args: Any) -> None:
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(fn, *args)
+            self._thread.call(closing.set)
+        self._thread.join(timeout=10)
 
     # server side -------------------------------------------------------------------
-
-    def _serve(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # reported to start(); nothing else waits on this thread
-            self._start_error = exc
-            self._ready.set()
 
     async def _main(self) -> None:
         from aiohttp import web
 
-        self._loop = asyncio.get_running_loop()
         self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_get("/", self._connection)
@@ -192,7 +168,7 @@ class FoxgloveServer:
             await runner.cleanup()
             raise
         self.port = int(runner.addresses[0][1])
-        self._ready.set()
+        self._thread.ready.set()
         try:
             await self._closing.wait()
         finally:
@@ -324,12 +300,7 @@ class FoxgloveSink:
         self._warnings = WarningLines()
         self.server = FoxgloveServer(host=host, port=port)
         url = self.server.start()
-        if host not in LOOPBACK:
-            print(
-                f"warning: the Foxglove server listens on {host}, so anyone who can reach this machine can "
-                "watch the camera; bind to 127.0.0.1 unless that is what you want",
-                file=sys.stderr,
-            )
+        warn_if_exposed("the Foxglove server", host)
         print(
             f"foxglove: {url} (in Foxglove: Open connection, Foxglove WebSocket)", file=sys.stderr, flush=True
         )

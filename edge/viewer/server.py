@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 import time
 from collections import deque
@@ -38,6 +39,7 @@ import numpy as np
 
 from edge.errors import SinkError
 from edge.util.numbers import strict_dumps
+from edge.viewer.loop_thread import LoopThread
 
 VIEWS = ("composite", "panoptic", "depth")
 STATIC = {
@@ -55,6 +57,17 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+def warn_if_exposed(what: str, host: str) -> None:
+    """Say that a server of the camera's pictures on another address than the loopback is
+    anyone's who can reach the machine."""
+    if host not in LOOPBACK:
+        print(
+            f"warning: {what} listens on {host}, so anyone who can reach this machine can watch the "
+            "camera; bind to 127.0.0.1 unless that is what you want",
+            file=sys.stderr,
+        )
 
 
 class ViewerServer:
@@ -109,12 +122,9 @@ class ViewerServer:
         self.warnings_published = 0
         self._jpeg: dict[str, tuple[int, bytes]] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=history)
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._new_frame: asyncio.Event | None = None
         self._closing: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._start_error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("edge-viewer", self._main)
         self._t0 = time.monotonic()
 
     @property
@@ -126,23 +136,11 @@ class ViewerServer:
 
     def start(self) -> str:
         """Bind and serve; returns the page URL. SinkError if the address is taken."""
-        self._thread = threading.Thread(target=self._serve, name="edge-viewer", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=30)
         what, path = ("metrics sink", "/metrics") if self.metrics_only else ("viewer", "")
-        if self._start_error is not None:
-            exc = self._start_error
-            if not isinstance(exc, OSError):
-                raise SinkError(f"{what} failed to start: {type(exc).__name__}: {exc}") from exc
-            other = self.requested_port + 1 if 0 < self.requested_port < 65535 else 8081
-            shown = f"[{self.host}]" if ":" in self.host else self.host
-            raise SinkError(
-                f"{what} cannot listen on {self.host}:{self.requested_port}: {exc} "
-                f"(is another {what} running? choose another port, e.g. http://{shown}:{other}{path}, "
-                "or :0 for any free one)"
-            ) from exc
-        if not self._ready.is_set():
-            raise SinkError(f"{what} on {self.host}:{self.requested_port} did not start within 30 s")
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self._thread.start(
+            what=what, host=self.host, port=self.requested_port, another=lambda p: f"http://{shown}:{p}{path}"
+        )
         return self.url
 
     def publish(self, seq: int, views: dict[str, np.ndarray]) -> None:
@@ -150,10 +148,7 @@ class ViewerServer:
         with self._lock:
             self._latest = (seq, views)
             self.frames_published += 1
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
-                loop.call_soon_threadsafe(self._wake)
+        self._thread.call(self._wake)
 
     def publish_objects(self, seq: int, objects: list[dict[str, Any]]) -> None:
         """Make ``objects`` (JSON-ready, one per thing found) the newest frame's."""
@@ -180,26 +175,16 @@ class ViewerServer:
             self._objects = None
 
     def close(self) -> None:
-        loop, closing = self._loop, self._closing
-        if loop is not None and closing is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(closing.set)
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        closing = self._closing
+        if closing is not None:
+            self._thread.call(closing.set)
+        self._thread.join(timeout=10)
 
     # server side -------------------------------------------------------------------
-
-    def _serve(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # reported to start(); nothing else waits on this thread
-            self._start_error = exc
-            self._ready.set()
 
     async def _main(self) -> None:
         from aiohttp import web
 
-        self._loop = asyncio.get_running_loop()
         self._new_frame = asyncio.Event()
         self._closing = asyncio.Event()
 
@@ -230,7 +215,7 @@ class ViewerServer:
             raise
         self.port = int(runner.addresses[0][1])
         sampler = None if self.metrics_only else asyncio.create_task(self._sample())
-        self._ready.set()
+        self._thread.ready.set()
         try:
             await self._closing.wait()
         finally:

@@ -11,7 +11,7 @@ import numpy as np
 from edge.errors import SinkError
 from edge.viewer.metrics import PATH as METRICS_PATH
 from edge.viewer.metrics import PORT as METRICS_PORT
-from edge.viewer.server import LOOPBACK, VIEWS, ViewerServer
+from edge.viewer.server import VIEWS, ViewerServer, warn_if_exposed
 
 DEFAULT_PORT = 8080
 
@@ -60,12 +60,7 @@ class ViewerSink:
         self._warnings = WarningLines()
         self.server = ViewerServer(host=host, port=port)
         url = self.server.start()
-        if host not in LOOPBACK:
-            print(
-                f"warning: the viewer listens on {host}, so anyone who can reach this machine can watch "
-                "the camera; bind to 127.0.0.1 unless that is what you want",
-                file=sys.stderr,
-            )
+        warn_if_exposed("the viewer", host)
         print(f"viewer: {url}", file=sys.stderr, flush=True)
 
     @property

@@ -166,7 +166,9 @@ def test_bad_foxglove_uris(uri: str, match: str) -> None:
         open_sink(uri)
 
 
-def test_the_defaults_a_taken_port_and_several_cameras() -> None:
+def test_the_defaults_a_taken_port_another_address_and_several_cameras(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert parse_foxglove_uri("foxglove://") == ("127.0.0.1", 8765, None, 85)
     assert parse_foxglove_uri("foxglove://0.0.0.0:9000?views=input&quality=60") == (
         "0.0.0.0",
@@ -181,6 +183,11 @@ def test_the_defaults_a_taken_port_and_several_cameras() -> None:
             open_sink(f"foxglove://127.0.0.1:{port}")
     finally:
         first.close()
+    exposed = open_sink("foxglove://0.0.0.0:0")
+    exposed.close()
+    err = capsys.readouterr().err
+    assert "warning: the Foxglove server listens on 0.0.0.0, so anyone who can reach this machine" in err
+    assert "foxglove: ws://127.0.0.1:" in err and "foxglove: ws://0.0.0.0:" in err
     own, shared = split_sinks(["foxglove://127.0.0.1:8765"], ["front", "rear"])
     assert shared == ["foxglove://127.0.0.1:8765"] and own == {"front": [], "rear": []}
 
