@@ -4,6 +4,7 @@ Foxglove or a ROS 2 tool would read them (edge.stream.mcap_sink)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -264,3 +265,48 @@ def test_without_mcap_the_sink_says_what_to_install(tmp_path: Path, monkeypatch:
     with pytest.raises(DependencyError, match=re.escape("pip install 'edge-perception[mcap]'")):
         open_sink(str(tmp_path / "drive.mcap"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_runs_file_holds_every_frame_it_wrote(demo_engines: Path, tmp_path: Path) -> None:
+    """SIGKILL mid-run: the partial file, a chunk a frame, reads up to its last whole frame
+    with the mcap package's stream reader (no index needed); the next run keeps it aside."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mcap.exceptions import EndOfFile
+    from mcap.records import Channel, Message
+    from mcap.stream_reader import StreamReader
+
+    from tests.conftest import ROOT
+
+    drive = tmp_path / "k.mcap"
+    source = "synthetic://?size=128x256&fps=10&seed=1"
+    argv = [sys.executable, "-m", "edge", "run", source, "--engines", str(demo_engines), "--realtime"]
+    child = subprocess.Popen(
+        [*argv, "--sink", str(drive)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    partial = tmp_path / ".k.partial.mcap"
+    try:
+        deadline = time.monotonic() + 120
+        while not (partial.exists() and partial.stat().st_size > 100_000):
+            assert time.monotonic() < deadline and child.poll() is None
+            time.sleep(0.1)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    topics: dict[int, str] = {}
+    frames = []
+    with open(partial, "rb") as f, contextlib.suppress(EndOfFile):  # the file ends where the run died
+        for record in StreamReader(f, emit_chunks=False).records:
+            if isinstance(record, Channel):
+                topics[record.id] = record.topic
+            elif isinstance(record, Message) and topics[record.channel_id] == "/camera/objects":
+                frames.append(json.loads(record.data)["frame"])
+    assert len(frames) >= 3 and frames == list(range(len(frames)))
+    sink = open_sink(str(drive))  # the next run
+    sink.close()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("k.interrupted")], list(
+        tmp_path.iterdir()
+    )
