@@ -53,7 +53,7 @@ class Watcher:
             while not self._stop.is_set():
                 try:
                     msg = await ws.receive(timeout=0.2)
-                except TimeoutError:
+                except (TimeoutError, asyncio.TimeoutError):  # one class from 3.11 on
                     continue
                 if msg.type == WSMsgType.TEXT:
                     text = json.loads(msg.data)
