@@ -94,8 +94,14 @@ class McapSink:
         self._channels: dict[str, int] = {}
         self._last_ns = 0
         self._broken: str | None = None  # a write the system refused: the file's tail is torn
+        self._tracker: Any = None
         self.frames = 0
         self.messages = 0
+
+    def attach(self, tracker: Any) -> None:
+        """The run's tracker: what ran (its engines, how frames went in) goes into the file's
+        metadata as it is finished."""
+        self._tracker = tracker
 
     @property
     def shows(self) -> frozenset[str]:
@@ -150,6 +156,18 @@ class McapSink:
             )
         return self._channels[topic]
 
+    def _metadata(self) -> dict[str, str]:
+        """What made the file: edge's version, the frames in it, and each engine that ran."""
+        from edge import __version__
+
+        data = {"version": __version__, "frames": str(self.frames)}
+        tracker = self._tracker
+        if tracker is not None:
+            data |= {f"engine.{kind}": what for kind, what in tracker.engines.items()}
+            if tracker.fit:
+                data["fit"] = str(tracker.fit)
+        return data
+
     def _open(self) -> None:
         if self._writer is not None:
             return
@@ -177,6 +195,7 @@ class McapSink:
                         self._writer.add_message(
                             channel, log_time=self._last_ns, data=data, publish_time=self._last_ns
                         )
+                    self._writer.add_metadata("edge", self._metadata())
                     self._writer.finish()  # the last chunk, and the index a reader seeks with
                 self._file.close()
             except OSError as exc:
@@ -219,6 +238,7 @@ def segmented_mcap_sink(
             super().__init__(uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest)
             self._warnings = WarningLines()
             self.views = views or VIEWS
+            self._tracker: Any = None
 
         @property
         def shows(self) -> frozenset[str]:
@@ -227,8 +247,11 @@ def segmented_mcap_sink(
         def match_engines(self, kinds: Collection[str]) -> None:
             self.views = matched_views(uri, self.views, kinds, asked=views is not None)
 
+        def attach(self, tracker: Any) -> None:
+            self._tracker = tracker
+
         def _open_segment(self, segment: Path) -> McapSink:
-            return McapSink(
+            sink = McapSink(
                 uri,
                 segment,
                 views=self.views,
@@ -238,6 +261,8 @@ def segmented_mcap_sink(
                 warnings=self._warnings,
                 last=False,
             )
+            sink.attach(self._tracker)
+            return sink
 
         def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
             from edge.stream.object_sinks import _needs_results

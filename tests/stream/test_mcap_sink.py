@@ -25,6 +25,13 @@ pytest.importorskip("mcap", reason="mcap is a test dependency: pip install -e '.
 DRIVE = "synthetic://?size=128x256&frames={frames}&seed={seed}"
 
 
+def read_metadata(path: Path) -> dict[str, dict[str, str]]:
+    from mcap.reader import make_reader
+
+    with open(path, "rb") as f:
+        return {m.name: dict(m.metadata) for m in make_reader(f).iter_metadata()}
+
+
 def read_mcap(path: Path) -> tuple[dict[str, str], list[tuple[str, int, dict[str, Any]]]]:
     """Each topic's schema name, and every message (topic, log time, body) in log-time order,
     read through the file's index."""
@@ -100,6 +107,17 @@ def test_a_run_is_one_file_of_pictures_boxes_objects_and_warnings(demo_engines: 
         json.loads(x)["event"] for x in warnings_log.read_text().splitlines()
     ]
     assert not list(tmp_path.glob(".*partial*")), "the partial file was renamed into place"
+    from edge import __version__
+
+    assert read_metadata(drive) == {
+        "edge": {
+            "version": __version__,
+            "frames": "10",
+            "engine.panoptic": "panoptic_fpn_tiny onnxruntime fp32 128x256",
+            "engine.depth": "depth_tiny onnxruntime fp32 128x256",
+            "fit": "stretch",
+        }
+    }
 
 
 def test_views_pick_the_picture_channels(demo_engines: Path, tmp_path: Path) -> None:
@@ -254,6 +272,9 @@ def test_a_live_run_is_cut_into_mcap_segments(demo_engines: Path, tmp_path: Path
         frames += [r["frame"] for r in records]
     assert frames == sorted(set(frames)) and len(frames) == tracker.summary()["frames_out"]
     assert tracker.summary()["segments"][str(tmp_path / "drive.mcap")]["files"] == [str(p) for p in files]
+    assert {read_metadata(p)["edge"]["engine.depth"] for p in files} == {
+        "depth_tiny onnxruntime fp32 128x256"
+    }
 
 
 def test_without_mcap_the_sink_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
