@@ -67,6 +67,7 @@ class _Client:
     def __init__(self, ws: Any, name: str) -> None:
         self.ws, self.name = ws, name
         self.subscriptions: dict[int, int] = {}  # subscription id -> channel id
+        self.ready = False  # told who the server is: what it advertises now goes to it too
         self.busy = False  # a frame is being sent to it
         self.missed = 0  # frames it missed, busy with an earlier one
 
@@ -189,7 +190,10 @@ class FoxgloveServer:
         self._clients.add(client)
         try:
             info = {"op": "serverInfo", "name": "edge", "capabilities": [], "sessionId": self._session}
-            await ws.send_str(json.dumps(info))
+            await ws.send_str(json.dumps(info))  # first, as the protocol asks
+            # ready before the channels are read, with no await between: a channel declared
+            # meanwhile is advertised to it either way (twice at worst, the same channel)
+            client.ready = True
             with self._lock:
                 channels = list(self._channels.values())
             await ws.send_str(json.dumps({"op": "advertise", "channels": channels}))
@@ -214,7 +218,14 @@ class FoxgloveServer:
             with self._lock:
                 known = {c["id"] for c in self._channels.values()}
             for sub in request.get("subscriptions", ()):
-                sub_id, channel = sub.get("id"), sub.get("channelId")
+                sub_id, channel = (
+                    (sub.get("id"), sub.get("channelId")) if isinstance(sub, dict) else (None, None)
+                )
+                if not isinstance(sub_id, int) or not isinstance(channel, int):
+                    await self._status(
+                        client, STATUS_ERROR, f"a subscription is an id and a channelId: {sub!r}"
+                    )
+                    continue
                 if channel not in known or sub_id in client.subscriptions:
                     await self._status(
                         client, STATUS_ERROR, f"cannot subscribe {sub_id} to channel {channel}"
@@ -224,7 +235,11 @@ class FoxgloveServer:
                 with self._lock:
                     self._subscribers[channel] = self._subscribers.get(channel, 0) + 1
         elif op == "unsubscribe":
-            ids = [i for i in request.get("subscriptionIds", ()) if i in client.subscriptions]
+            ids = [
+                i
+                for i in request.get("subscriptionIds", ())
+                if isinstance(i, int) and i in client.subscriptions
+            ]
             self._unsubscribe(client, ids)
         else:
             await self._status(client, STATUS_WARNING, f"op {op!r} is not supported (subscribe, unsubscribe)")
@@ -242,7 +257,8 @@ class FoxgloveServer:
     def _advertise(self, channels: list[dict[str, Any]]) -> None:
         text = json.dumps({"op": "advertise", "channels": channels})
         for client in list(self._clients):
-            self._task(self._send_text(client, text))
+            if client.ready:
+                self._task(self._send_text(client, text))
 
     def _task(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -137,13 +137,14 @@ def test_a_live_run_is_served_to_foxglove_as_subscribed(demo_engines: Path) -> N
                 # what the server does not do, it says
                 await ws.send_str(json.dumps({"op": "getParameters", "parameterNames": []}))
                 await ws.send_str("not json")
-                await ws.send_str(
-                    json.dumps({"op": "subscribe", "subscriptions": [{"id": 1, "channelId": 999}]})
-                )
-                await client.read_until(lambda: sum(t["op"] == "status" for t in client.texts) >= 3)
+                for bad in ({"id": 1, "channelId": 999}, {"id": "x", "channelId": 1}):
+                    await ws.send_str(json.dumps({"op": "subscribe", "subscriptions": [bad]}))
+                await client.read_until(lambda: sum(t["op"] == "status" for t in client.texts) >= 4)
                 said = [t for t in client.texts if t["op"] == "status"]
-                assert [s["level"] for s in said] == [1, 2, 2]
+                assert [s["level"] for s in said] == [1, 2, 2, 2]
                 assert "op 'getParameters' is not supported" in said[0]["message"]
+                assert "cannot subscribe 1 to channel 999" in said[2]["message"]
+                assert "a subscription is an id and a channelId" in said[3]["message"]
 
             async with ClientSession() as session, session.ws_connect(sink.url) as ws:  # no subprotocol
                 msg = await ws.receive(timeout=10)
