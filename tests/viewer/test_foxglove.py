@@ -267,3 +267,37 @@ def test_two_cameras_share_one_server_each_under_its_name(demo_engines: Path, tm
     assert {jpeg(b).shape for _, b in messages[3]} == {(128, 256, 3)} and {
         b["frame_id"] for _, b in messages[3]
     } == {"rear"}
+
+
+def test_a_client_that_vanishes_mid_stream_holds_up_nothing(demo_engines: Path) -> None:
+    """A client that subscribes to every picture and drops its connection without a close
+    (its socket shut) leaves the run going and another client served."""
+    import socket
+
+    from aiohttp import ClientSession
+
+    with viewer_pipeline(demo_engines, SOURCE, sink="foxglove://127.0.0.1:0") as (sink, seen, run):
+
+        async def watch() -> int:
+            async with ClientSession() as session:
+                rude = await session.ws_connect(sink.url, protocols=[SUBPROTOCOL])
+                first = Client(rude)
+                topics = {"/camera/image", "/camera/panoptic", "/camera/depth", "/camera/objects"}
+                await first.read_until(lambda: topics <= set(first.channels))
+                await first.subscribe({i: t for i, t in enumerate(sorted(topics))})
+                await first.read_until(lambda: sum(map(len, first.messages.values())) >= 4)
+                sock = rude.get_extra_info("socket")
+                sock.shutdown(socket.SHUT_RDWR)  # gone, no close frame
+                async with session.ws_connect(sink.url, protocols=[SUBPROTOCOL]) as ws:
+                    second = Client(ws)
+                    await second.read_until(lambda: "/camera/objects" in second.channels)
+                    await second.subscribe({1: "/camera/objects"})
+                    await second.read_until(lambda: len(second.messages.get(1, [])) >= 10)
+                    return len(second.messages[1])
+
+        assert asyncio.run(watch()) >= 10
+        frames = len(seen)
+        deadline = time.monotonic() + 30
+        while len(seen) < frames + 5:
+            assert time.monotonic() < deadline and run.is_alive()
+            time.sleep(0.05)
