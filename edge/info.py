@@ -32,8 +32,17 @@ def machine_info() -> dict[str, Any]:
         "torch": _torch_info(),
         **_cuda_tools(),
         "opencv": _opencv_info(),
+        "outputs": _outputs_info(),
         "jetson": jetson_info(),
     }
+
+
+def _outputs_info() -> dict[str, str | None]:
+    """The packages of the optional outputs: the .mcap sink's, and the live servers' (the
+    viewer, /metrics, foxglove://); a version, or None where absent."""
+    from edge.platform_info import package_version
+
+    return {"mcap": package_version("mcap"), "aiohttp": package_version("aiohttp")}
 
 
 def _onnxruntime_info(extensions: list[str]) -> dict[str, Any] | None:
@@ -174,6 +183,17 @@ def format_info(info: dict[str, Any]) -> str:
     slow = " (slow: per-level torch ops)" if kernel == "torch" else ""
     lines.append(f"  RoIAlign on CUDA (torch backend): {kernel}{slow}")
     lines.append(f"  RoIAlign in TensorRT builds: {_plugin_line(info)}")
+    outputs = info["outputs"]
+    lines.append(
+        "  outputs: .mcap: "
+        + (
+            f"mcap {outputs['mcap']}"
+            if outputs["mcap"]
+            else "mcap not installed (pip install 'edge-perception[mcap]')"
+        )
+        + "  viewer, /metrics and foxglove://: "
+        + (f"aiohttp {outputs['aiohttp']}" if outputs["aiohttp"] else "aiohttp not installed")
+    )
     lines.append(f"  OpenCV: {_opencv_line(info['opencv'])}")
     jetson = info["jetson"]
     if jetson is None:

@@ -27,6 +27,10 @@ def test_json_holds_everything_the_lines_say(capsys: pytest.CaptureFixture[str])
     )
     assert info["opencv"]["version"] == cv2.__version__ and info["jetson"] is None  # no Jetson here
     assert "CPUExecutionProvider" in info["onnxruntime"]["providers"]
+    import aiohttp
+    import mcap
+
+    assert info["outputs"] == {"mcap": mcap.__version__, "aiohttp": aiohttp.__version__}
 
 
 def test_the_lines_of_a_jetson_with_its_gpu() -> None:
@@ -48,9 +52,14 @@ def test_the_lines_of_a_jetson_with_its_gpu() -> None:
             "gstreamer": False,
             "hides": "/usr/lib/python3/dist-packages/cv2",
         },
+        "outputs": {"mcap": None, "aiohttp": "3.9.5"},
         "jetson": {"model": "NVIDIA Jetson AGX Orin Developer Kit", "l4t": "36.4.3", "power_mode": "MAXN"},
     }
     lines = format_info(info).splitlines()
+    assert (
+        "  outputs: .mcap: mcap not installed (pip install 'edge-perception[mcap]')  "
+        "viewer, /metrics and foxglove://: aiohttp 3.9.5" in lines
+    )
     assert "  CPU: ARMv8 Processor rev 1 (v8l), 12 cores, vector extensions: asimd asimddp" in lines
     assert "  backend tensorrt     installed, does not import" in lines
     assert "  backend torch        not installed" in lines
