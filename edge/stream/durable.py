@@ -129,3 +129,19 @@ class Syncer:
         self.stop()
         self._sync()
         return self.failed
+
+
+def put_in_place(
+    uri: str, partial: Path, path: Path, *, failed: str | None, what: str, hint: str = ""
+) -> None:
+    """A sink's finished ``partial`` file renamed to ``path`` and its folder synced, so the
+    name says it is whole only once it is on the disk; where writing or flushing it
+    ``failed``, SinkStopped saying that ``what`` could not be finished and where it was left
+    (``hint``: how to read it anyway)."""
+    if failed:
+        raise SinkStopped(
+            f"sink {uri!r}: {what} could not be finished: {failed}; what was written is left in "
+            f"{str(partial)!r}{hint}"
+        )
+    os.replace(partial, path)
+    sync_folder(path, uri=uri)

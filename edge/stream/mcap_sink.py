@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.errors import DependencyError, SinkStopped
+from edge.errors import DependencyError
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output
-from edge.stream.durable import sync_folder
+from edge.stream.durable import put_in_place
 from edge.stream.foxglove_messages import (
     DEFAULT_QUALITY,
     VIEWS,
@@ -203,13 +202,14 @@ class McapSink:
             finally:
                 self._writer = None
             failed = self._broken or self._room.flush_last()
-            if failed:
-                raise SinkStopped(
-                    f"sink {self.uri!r}: the MCAP file could not be finished: {failed}; what was written is "
-                    f"left in {str(self.partial)!r} (mcap recover reads what it holds)"
-                )
-            os.replace(self.partial, self.path)
-            sync_folder(self.path, uri=self.uri)
+            put_in_place(
+                self.uri,
+                self.partial,
+                self.path,
+                failed=failed,
+                what="the MCAP file",
+                hint=" (mcap recover reads what it holds)",
+            )
         finally:
             with contextlib.suppress(OSError):
                 if self._file is not None and not self._file.closed:

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import SinkError, SinkStopped, StreamEnded
+from edge.errors import SinkError, StreamEnded
 from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output
-from edge.stream.durable import sync_folder
+from edge.stream.durable import put_in_place
 from edge.stream.partial import PartialLock, partial_path, rescue_leftover
 from edge.util.numbers import strict_dumps
 
@@ -109,13 +109,7 @@ class ObjectsSink:
                 self._file.close()
                 self._file = None
                 failed = self._room.flush_last()  # on the disk before the name says it is finished
-                if failed:
-                    raise SinkStopped(
-                        f"sink {self.uri!r}: the lines could not be finished: {failed}; what was written "
-                        f"is left in {str(self.partial)!r}"
-                    )
-                os.replace(self.partial, self.path)
-                sync_folder(self.path, uri=self.uri)
+                put_in_place(self.uri, self.partial, self.path, failed=failed, what="the lines")
         finally:
             self._room.stop_flushing()
             self._lock.release()

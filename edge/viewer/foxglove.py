@@ -37,7 +37,7 @@ from edge.stream.foxglove_messages import (
     picture_options,
 )
 from edge.util.numbers import strict_dumps
-from edge.viewer.loop_thread import LoopThread
+from edge.viewer.loop_thread import LoopThread, listen
 from edge.viewer.server import warn_if_exposed
 
 SUBPROTOCOL = "foxglove.websocket.v1"
@@ -86,7 +86,6 @@ class FoxgloveServer:
         self._tasks: set[asyncio.Future[None]] = set()
         self.frames_sent = 0
         self.frames_missed = 0
-        self._closing: asyncio.Event | None = None
         self._thread = LoopThread("edge-foxglove", self._main)
         self._session = str(time.time_ns())
 
@@ -148,30 +147,19 @@ class FoxgloveServer:
             self._thread.call(self._deliver, t_ns, items)
 
     def close(self) -> None:
-        closing = self._closing
-        if closing is not None:
-            self._thread.call(closing.set)
-        self._thread.join(timeout=10)
+        self._thread.stop()
 
     # server side -------------------------------------------------------------------
 
     async def _main(self) -> None:
         from aiohttp import web
 
-        self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_get("/", self._connection)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self.requested_port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self.port = int(runner.addresses[0][1])
+        runner, self.port = await listen(app, self.host, self.requested_port)
         self._thread.ready.set()
         try:
-            await self._closing.wait()
+            await self._thread.closing.wait()
         finally:
             for client in list(self._clients):
                 with contextlib.suppress(Exception):

@@ -22,6 +22,8 @@ class LoopThread:
         self.name, self._main = name, main
         self.ready = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None  # main's, once it runs
+        # set by stop(): main returns once it is (an Event binds its loop at its first wait)
+        self.closing = asyncio.Event()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
@@ -50,9 +52,15 @@ class LoopThread:
             with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
                 loop.call_soon_threadsafe(fn, *args)
 
-    def join(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Set ``closing`` and wait for the thread to end."""
+        self.call(self.closing.set)
         if self._thread is not None:
             self._thread.join(timeout=timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self.closing.is_set()
 
     def _run(self) -> None:
         async def main() -> None:
@@ -64,3 +72,18 @@ class LoopThread:
         except BaseException as exc:  # reported to start(); nothing else waits on this thread
             self._error = exc
             self.ready.set()
+
+
+async def listen(app: Any, host: str, port: int) -> tuple[Any, int]:
+    """``app`` (aiohttp's) served on ``host``:``port``: its runner, to clean up once closing,
+    and the port it got (``port`` 0: any free one). Nothing is left running where it fails."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, int(runner.addresses[0][1])

@@ -39,7 +39,7 @@ import numpy as np
 
 from edge.errors import SinkError
 from edge.util.numbers import strict_dumps
-from edge.viewer.loop_thread import LoopThread
+from edge.viewer.loop_thread import LoopThread, listen
 
 VIEWS = ("composite", "panoptic", "depth")
 STATIC = {
@@ -123,7 +123,6 @@ class ViewerServer:
         self._jpeg: dict[str, tuple[int, bytes]] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=history)
         self._new_frame: asyncio.Event | None = None
-        self._closing: asyncio.Event | None = None
         self._thread = LoopThread("edge-viewer", self._main)
         self._t0 = time.monotonic()
 
@@ -175,10 +174,7 @@ class ViewerServer:
             self._objects = None
 
     def close(self) -> None:
-        closing = self._closing
-        if closing is not None:
-            self._thread.call(closing.set)
-        self._thread.join(timeout=10)
+        self._thread.stop()
 
     # server side -------------------------------------------------------------------
 
@@ -186,7 +182,6 @@ class ViewerServer:
         from aiohttp import web
 
         self._new_frame = asyncio.Event()
-        self._closing = asyncio.Event()
 
         @web.middleware
         async def guard(request: Any, handler: Any) -> Any:
@@ -205,19 +200,11 @@ class ViewerServer:
             app.router.add_get("/stream.mjpg", self._mjpeg)
             app.router.add_get("/stats", self._stats)
             app.router.add_get("/history", self._history_json)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.host, self.requested_port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self.port = int(runner.addresses[0][1])
+        runner, self.port = await listen(app, self.host, self.requested_port)
         sampler = None if self.metrics_only else asyncio.create_task(self._sample())
         self._thread.ready.set()
         try:
-            await self._closing.wait()
+            await self._thread.closing.wait()
         finally:
             if sampler is not None:
                 sampler.cancel()
@@ -230,7 +217,7 @@ class ViewerServer:
             self._new_frame = asyncio.Event()
 
     def _closed(self) -> bool:
-        return self._closing is not None and self._closing.is_set()
+        return self._thread.closed
 
     async def _wait_newer(self, after: int, timeout: float) -> int | None:
         """Seq of a frame newer than ``after``, waiting up to ``timeout`` s; None if none came."""
