@@ -232,7 +232,11 @@ def build_one(
         else:
             step(f"reusing the ONNX export of {donor}")
         step("linting for TensorRT")
-        lint = _lint(onnx_path, plugins=(FUSED_ROI_ALIGN,) if req.uses_roi_align_plugin else ())
+        lint = _lint(
+            onnx_path,
+            plugins=(FUSED_ROI_ALIGN,) if req.uses_roi_align_plugin else (),
+            tensorrt=versions.get("tensorrt"),
+        )
         step(f"building {req.backend} engine")
         artifact = out_dir / f"{req.engine_id}{ARTIFACT_SUFFIX[req.backend]}"
         calibration = None
@@ -309,11 +313,16 @@ def _reuse_export(manifest: Manifest, key: str, onnx_path: Path) -> str | None:
     return None
 
 
-def _lint(onnx_path: Path, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
-    """TensorRT compatibility of the exported graph, per target (recorded, not enforced, here)."""
-    from edge.export.lint import lint_targets, summarize
+def _lint(onnx_path: Path, plugins: tuple[str, ...] = (), tensorrt: str | None = None) -> dict[str, Any]:
+    """TensorRT compatibility of the exported graph, per target (recorded, not enforced, here);
+    for an engine TensorRT builds, also for its release (``tensorrt``, the installed version)."""
+    from edge.export.lint import TARGETS, lint_targets, summarize
+    from edge.export.trt_versions import installed_target
 
-    return {t: summarize(findings) for t, findings in lint_targets(onnx_path, plugins=plugins).items()}
+    installed = installed_target(tensorrt) if tensorrt else None
+    targets = [*TARGETS, *([installed[0]] if installed else [])]
+    found = lint_targets(onnx_path, targets=targets, plugins=plugins)
+    return {t: summarize(findings) for t, findings in found.items()}
 
 
 def _build_backend(

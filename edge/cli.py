@@ -191,10 +191,12 @@ def _cmd_lint(args: argparse.Namespace) -> int:
     import json
 
     from edge.export.lint import lint_model, target_versions
+    from edge.export.trt_versions import resolve_target
 
+    target = resolve_target(args.target)  # before any model: a typo is said once, not per file
     errors, report = 0, []
     for path in args.models:
-        findings = lint_model(path, target=args.target, plugins=args.plugin)
+        findings = lint_model(path, target=target, plugins=args.plugin)
         n_err = sum(f.level == "error" for f in findings)
         n_warn = sum(f.level == "warning" for f in findings)
         errors += n_err
@@ -202,8 +204,8 @@ def _cmd_lint(args: argparse.Namespace) -> int:
             report.append(
                 {
                     "path": str(path),
-                    "target": args.target,
-                    "tensorrt": target_versions(args.target),
+                    "target": target,
+                    "tensorrt": target_versions(target),
                     "errors": n_err,
                     "warnings": n_warn,
                     "findings": [f.as_dict() for f in findings],
@@ -213,7 +215,7 @@ def _cmd_lint(args: argparse.Namespace) -> int:
         for f in findings:
             if args.verbose or f.level != "info":
                 print(f"{path}: {f}")
-        print(f"{path}: {args.target}: {n_err} errors, {n_warn} warnings")
+        print(f"{path}: {target}: {n_err} errors, {n_warn} warnings")
     if args.json:
         print(json.dumps({"models": report}, indent=2))
     return 1 if errors else 0
@@ -347,9 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--target",
         default="trt10",
-        choices=["trt10", "trt11"],
+        metavar="TARGET",
         help="trt10: TensorRT 10.3, JetPack 6's; trt11: desktop TensorRT 11.0 to 11.5 (what only a "
-        "later 11.x parses is a warning); default: %(default)s",
+        "later 11.x parses is a warning); or one TensorRT version, 10.0 to 10.16 or 11.0 to 11.5 "
+        "(e.g. 10.13; a full version such as 10.13.3.9 is its release); default: %(default)s",
     )
     p.add_argument(
         "--plugin",

@@ -209,6 +209,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge lint engines/*_fp32.onnx --target trt11 --json",
             "TensorRT 11's findings as JSON, for a CI job to read (edge schema lint)",
         ),
+        ("edge lint engines/*_fp32.onnx --target 10.13", "one TensorRT release: the one your board has"),
     ],
     "info": [
         ("edge info", "CPU, backends, versions, GPU, OpenCV, Jetson power mode"),

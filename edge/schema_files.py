@@ -395,7 +395,11 @@ def lint_schema() -> dict[str, Any]:
     model = closed_object(
         {
             "path": {"type": "string", "description": "the ONNX file, as given"},
-            "target": {"enum": ["trt10", "trt11"]},
+            "target": {
+                "type": "string",
+                "pattern": r"^(trt10|trt11|[0-9]+\.[0-9]+)$",
+                "description": "trt10, trt11, or the one TensorRT release linted against (10.13)",
+            },
             "tensorrt": {"type": "string", "description": "the TensorRT versions the target stands for"},
             "errors": integer_field("findings of level error", minimum=0),
             "warnings": integer_field("findings of level warning", minimum=0),

@@ -84,6 +84,7 @@ def _lint() -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {"trt10": target, "trt11": target},
+        "patternProperties": {r"^[0-9]+\.[0-9]+$": target},  # the TensorRT release that built it
         "required": ["trt10", "trt11"],
         "additionalProperties": False,
         "description": "the exported ONNX's TensorRT compatibility (edge lint), recorded and not enforced",

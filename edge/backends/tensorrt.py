@@ -219,8 +219,11 @@ def build_engine(
             source = Path(tmp) / "model.fp16.onnx"
             convert_to_fp16(onnx_path, source)
         if not parser.parse_from_file(str(source)):
+            from edge.export.lint import parser_hint
+
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-            raise BuildError(f"TensorRT's ONNX parser rejected {onnx_path.name}: {errors}")
+            hint = parser_hint(onnx_path, trt.__version__)
+            raise BuildError(f"TensorRT's ONNX parser rejected {onnx_path.name}: {errors}{hint}")
     since = mark(logger)
     config = builder.create_builder_config()
     profile = builder.create_optimization_profile()

@@ -7,27 +7,24 @@ the parser accepts but deployments trip on: INT64 and dynamic dimensions at the 
 boundary, data-dependent shapes, constant inputs the parser requires, and Q/DQ placement
 TensorRT cannot fuse.
 
-A target is a range of TensorRT versions: trt10 is JetPack 6's 10.3 alone, trt11 is 11.0 to
-the newest 11.x the table knows. What no version of the range parses is an error; what only
-a later one of it parses is a warning naming that version.
+A target (edge/export/trt_versions.py) is trt10 (JetPack 6's 10.3), trt11 (11.0 to the newest
+11.x the table knows) or one TensorRT release: what no version of it parses is an error; what
+only a later one of it parses is a warning naming that version.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import onnx
 from onnx import TensorProto
 
-from edge.errors import ConfigError
+from edge.export.trt_versions import TARGETS, Target, operator_table, resolve_target
 from edge.util.onnx_io import read_onnx, tensor_types
 
-TARGETS = ("trt10", "trt11")
 STANDARD_DOMAINS = ("", "ai.onnx")
 TOPK_MAX_K = 3840  # the parser rejects K at or above this
 # ops whose listed input must be a constant (initializer or Constant node) for the parser
@@ -79,66 +76,6 @@ class Finding:
 
     def as_dict(self) -> dict[str, str]:
         return {"level": self.level, "op": self.op, "node": self.node, "message": self.message}
-
-
-@cache
-def operator_table() -> dict[str, Any]:
-    path = Path(__file__).parent / "data" / "trt_onnx_ops.json"
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
-
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split("."))
-
-
-@dataclass(frozen=True)
-class _Target:
-    """A target's versions, and the TensorRT version that first parsed each later change:
-    ``op:NAME`` (an operator), ``constant:NAME`` (its axes input may be computed),
-    ``type:NAME:TYPE``, and the named features of the table's ``changes``."""
-
-    name: str
-    first: str
-    newest: str
-    min_opset: int
-    max_opset: int
-    since: dict[str, str]
-
-    @classmethod
-    def of(cls, name: str) -> _Target:
-        table = operator_table()
-        spec = table["targets"][name]
-        since: dict[str, str] = {}
-        for change in table["changes"]:
-            version = change["tensorrt"]
-            keys = [f"op:{op}" for op in change.get("added", ())]
-            keys += [f"constant:{op}" for op in change.get("constant_input_lifted", ())]
-            keys += [f"type:{op}:{t}" for op, types in change.get("types_added", {}).items() for t in types]
-            keys += list(change.get("features", ()))
-            since.update((key, version) for key in keys)
-        return cls(name, spec["tensorrt"], spec["newest"], spec["min_opset"], spec["max_opset"], since)
-
-    def level(self, key: str) -> str | None:
-        """None where the target's first version parses ``key``; "warning" where only a later
-        one of the target does; "error" where none does (or the table has no such change)."""
-        version = self.since.get(key)
-        if version is not None and _version(version) <= _version(self.first):
-            return None
-        if version is not None and _version(version) <= _version(self.newest):
-            return "warning"
-        return "error"
-
-    def needs(self, key: str) -> str:
-        """Why ``key`` is a finding: the version that added it, against the target's."""
-        version = self.since.get(key)
-        if version is None:
-            return ""
-        return f"TensorRT {version} and later parse it; {self.name} is {self.versions}"
-
-    @property
-    def versions(self) -> str:
-        return self.first if self.first == self.newest else f"{self.first} to {self.newest}"
 
 
 def _attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
@@ -204,43 +141,30 @@ def lint_model(
     model: onnx.ModelProto | str | Path, *, target: str = "trt10", plugins: Iterable[str] = ()
 ) -> list[Finding]:
     """Findings for ``model`` on ``target``; ``plugins`` are 'domain::Op' names registered."""
-    return lint_targets(model, targets=(target,), plugins=plugins)[target]
+    (findings,) = lint_targets(model, targets=(target,), plugins=plugins).values()
+    return findings
 
 
 def lint_targets(
     model: onnx.ModelProto | str | Path, *, targets: Iterable[str] = TARGETS, plugins: Iterable[str] = ()
 ) -> dict[str, list[Finding]]:
-    """Findings per target; the model is read and shape-inferred once for all of them."""
-    targets = list(targets)
-    for target in targets:
-        if target not in TARGETS:
-            raise ConfigError(f"lint target {target!r} is unknown; choose one of {', '.join(TARGETS)}")
+    """Findings per target (keyed as resolve_target names it: '10.13.3' is '10.13'); the model
+    is read and shape-inferred once for all of them."""
+    targets = [resolve_target(t) for t in targets]
     if not isinstance(model, onnx.ModelProto):
         model = read_onnx(model, what="model to lint")
     graph = _Graph(model)
-    return {t: _lint(model, graph, _Target.of(t), set(plugins)) for t in targets}
+    return {t: _lint(model, graph, Target.of(t), set(plugins)) for t in targets}
 
 
-def _lint(model: onnx.ModelProto, graph: _Graph, target: _Target, plugin_set: set[str]) -> list[Finding]:
+def _lint(model: onnx.ModelProto, graph: _Graph, target: Target, plugin_set: set[str]) -> list[Finding]:
     ops: dict[str, dict[str, Any]] = operator_table()["operators"]
     findings: list[Finding] = []
     add = findings.append
 
-    opset = graph.opset
-    if opset is not None and not target.min_opset <= opset <= target.max_opset:
-        add(
-            Finding(
-                "error",
-                "model",
-                "",
-                f"opset {opset} is outside {target.name}'s supported range "
-                f"{target.min_opset}..{target.max_opset}",
-            )
-        )
-    elif opset is not None and f"opset_{opset}" in target.since:
-        level = target.level(f"opset_{opset}")
-        if level is not None:
-            add(Finding(level, "model", "", f"opset {opset}: {target.needs(f'opset_{opset}')}"))
+    problem = None if graph.opset is None else target.opset_problem(graph.opset)
+    if problem is not None:
+        add(Finding("warning", "model", "", problem))
     findings += _boundary(model.graph)
     for node in _nodes(model.graph):
         if node.domain not in STANDARD_DOMAINS:
@@ -304,7 +228,7 @@ def _boundary(g: onnx.GraphProto) -> list[Finding]:
     return out
 
 
-def _types(node: onnx.NodeProto, info: dict[str, Any], graph: _Graph, target: _Target) -> list[Finding]:
+def _types(node: onnx.NodeProto, info: dict[str, Any], graph: _Graph, target: Target) -> list[Finding]:
     if not node.input or not info["types"]:
         return []
     elem = graph.types.get(node.input[0])
@@ -326,7 +250,7 @@ def _types(node: onnx.NodeProto, info: dict[str, Any], graph: _Graph, target: _T
     ]
 
 
-def _rules(node: onnx.NodeProto, graph: _Graph, target: _Target) -> list[Finding]:
+def _rules(node: onnx.NodeProto, graph: _Graph, target: Target) -> list[Finding]:
     op, out = node.op_type, []
 
     def err(msg: str) -> None:
@@ -382,6 +306,8 @@ def _rules(node: onnx.NodeProto, graph: _Graph, target: _Target) -> list[Finding
             err("the Indices output is not supported")
         if any(d != 1 for d in _attr(node, "dilations", None) or ()):
             err(f"dilations {list(_attr(node, 'dilations'))} are not supported (only 1)")
+    elif op == "GroupNormalization" and (graph.opset or 0) >= 21:
+        later("groupnorm_opset21", "opset 21's form (scale and bias per channel)")
     elif op == "GridSample" and graph.ranks.get(node.input[0]) == 5:
         later("gridsample_5d", "a 5-D input (3-D sampling)")
     elif op == "Einsum" and _einsum_needs_later(str(_attr(node, "equation", ""))):
@@ -445,7 +371,7 @@ def _qdq(node: onnx.NodeProto, graph: _Graph) -> list[Finding]:
 
 def target_versions(target: str) -> str:
     """The TensorRT versions ``target`` stands for: "10.3", "11.0 to 11.5"."""
-    return _Target.of(target).versions
+    return Target.of(target).versions
 
 
 def summarize(findings: list[Finding]) -> dict[str, Any]:
@@ -455,3 +381,20 @@ def summarize(findings: list[Finding]) -> dict[str, Any]:
         "warnings": sum(f.level == "warning" for f in findings),
         "findings": [str(f) for f in findings if f.level != "info"],
     }
+
+
+def parser_hint(model: str | Path, tensorrt_version: str, *, limit: int = 5) -> str:
+    """What the lint finds the installed TensorRT's parser refusing in ``model``, for the parser's
+    own error to be read with: '' where it finds nothing or does not know the version. Custom
+    ops are left out (the plugin libraries the build loads are not op names to check them by)."""
+    from edge.export.trt_versions import installed_target
+
+    target = installed_target(tensorrt_version)
+    if target is None:
+        return ""
+    found = [f for f in lint_model(model, target=target[0]) if f.level == "error" and "::" not in f.op]
+    if not found:
+        return ""
+    shown = "; ".join(str(f).removeprefix("error: ") for f in found[:limit])
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return f" (edge lint --target {target[0]} finds: {shown}{more})"

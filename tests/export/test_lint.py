@@ -60,10 +60,33 @@ def test_unsupported_and_custom_ops() -> None:
     assert not any("plugin" in e for e in errors(m, plugins=["edge.plugins::MultiLevelRoIAlign"]))
 
 
-def test_opset_range_differs_by_target() -> None:
-    m = model([helper.make_node("Relu", ["x"], ["y"])], opset=22)
-    assert any("opset 22 is outside trt10" in e for e in errors(m, "trt10"))
-    assert errors(m, "trt11") == []
+def test_opset_beyond_a_targets_documents_is_a_warning() -> None:
+    """The parser refuses no opset (it imports each node as the newest it knows): one newer than
+    the target's documents say is a warning naming where it is documented; older than 9 too."""
+
+    def said(opset: int, target: str) -> list[tuple[str, str]]:
+        m = model([helper.make_node("Relu", ["x"], ["y"])], opset=opset)
+        return [(f.level, f.message) for f in lint_model(m, target=target)]
+
+    assert said(22, "trt10") == [
+        ("warning", "opset 22: TensorRT 10.15 and later document it; TensorRT 10.3 documents opsets 9 to 20")
+    ]
+    assert said(20, "trt10") == said(22, "trt11") == said(24, "10.15") == said(24, "10.16") == []
+    assert said(24, "10.14") == [
+        ("warning", "opset 24: TensorRT 10.15 and later document it; TensorRT 10.14 documents opsets 9 to 20")
+    ]
+    assert said(25, "trt11") == [
+        ("warning", "opset 25: TensorRT 11.5 and later document it; TensorRT 11.0 documents opsets 9 to 24")
+    ]
+    assert said(25, "11.5") == []
+    assert said(26, "11.5") == [
+        (
+            "warning",
+            "opset 26: no TensorRT version the lint knows documents it; "
+            "TensorRT 11.5 documents opsets 9 to 25",
+        )
+    ]
+    assert said(8, "trt11") == [("warning", "opset 8 is older than 9, the oldest TensorRT documents")]
 
 
 def test_topk_limit_and_non_constant_axes() -> None:
@@ -184,17 +207,20 @@ def test_manifest_records_lint(tiny_engines: Path) -> None:
 def test_changes_are_consistent_with_the_operator_list() -> None:
     """Each later change names a version after the list's 10.1 and within its targets' reach,
     adds only operators the list lacks, and lifts only constant inputs the rules require."""
-    from edge.export.lint import CONSTANT_INPUTS, _Target, _version
+    from edge.export.lint import CONSTANT_INPUTS
+    from edge.export.trt_versions import Target
+    from edge.export.trt_versions import version_key as _version
 
     table = operator_table()
     newest = max(_version(t["newest"]) for t in table["targets"].values())
     for change in table["changes"]:
         assert (10, 1) < _version(change["tensorrt"]) <= newest
+        assert change["tensorrt"] in table["releases"]
         for op in change.get("added", ()):
             assert not table["operators"].get(op, {"supported": False})["supported"], op
         for op in change.get("constant_input_lifted", ()):
             assert op in CONSTANT_INPUTS, op
-    assert _Target.of("trt10").versions == "10.3" and _Target.of("trt11").versions == "11.0 to 11.5"
+    assert Target.of("trt10").versions == "10.3" and Target.of("trt11").versions == "11.0 to 11.5"
 
 
 @pytest.mark.parametrize(
@@ -224,7 +250,8 @@ def test_operators_added_after_the_list(
 
 def test_features_a_later_parser_added() -> None:
     """Squeeze without axes (11.5), 5-D GridSample (11.2), Einsum's ellipsis and diagonal
-    (10.12), integer Pow (10.12), opset 25 (11.5): each said with the version that parses it."""
+    (10.12), integer Pow (10.12), opset 21's GroupNormalization (10.9): each said with the
+    version that parses it."""
     squeeze = model([helper.make_node("Squeeze", ["x"], ["y"])])
     assert errors(squeeze) == [
         "no axes (every dimension of size 1): TensorRT 11.5 and later parse it; trt10 is 10.3"
@@ -262,11 +289,15 @@ def test_features_a_later_parser_added() -> None:
         ("warning", "input type INT32: TensorRT 10.12 and later parse it; trt10 is 10.3")
     ]
     assert lint_model(ints, target="trt11") == []
-    relu = [helper.make_node("Relu", ["x"], ["y"])]
-    assert [f.message for f in lint_model(model(relu, opset=25), target="trt11")] == [
-        "opset 25: TensorRT 11.5 and later parse it; trt11 is 11.0 to 11.5"
+
+    def group_norm(opset: int) -> onnx.ModelProto:
+        node = helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=2)
+        return model([node], opset=opset)
+
+    assert errors(group_norm(21)) == [
+        "opset 21's form (scale and bias per channel): TensorRT 10.9 and later parse it; trt10 is 10.3"
     ]
-    assert lint_model(model(relu, opset=24), target="trt11") == []
+    assert errors(group_norm(18)) == errors(group_norm(21), "10.9") == errors(group_norm(21), "trt11") == []
 
 
 def test_cli_lint_json_is_every_finding_and_valid(
