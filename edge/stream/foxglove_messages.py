@@ -7,7 +7,8 @@ file sink (edge.stream.mcap_sink) writes them, the Foxglove WebSocket sink
 
 Each camera's topics are under its name, ``/camera`` for a run of one: ``/camera/image``,
 ``/camera/annotations``, ``/camera/panoptic``, ``/camera/depth``, ``/camera/objects``,
-``/camera/warnings``.
+``/camera/warnings``, and, where the camera's field of view places the objects around the
+vehicle, ``/camera/scene`` (``foxglove.SceneUpdate``, edge.stream.foxglove_scene).
 """
 
 from __future__ import annotations
@@ -227,6 +228,10 @@ def frame_messages(
     if "input" in views:
         messages.append((f"{base}/annotations", ANNOTATIONS_SCHEMA, lambda: box_annotations(record, ns)))
     messages.append((f"{base}/objects", edge_schema("objects"), _given(record)))
+    if result.extras.get("placed"):  # the camera's field of view is known: a 3D scene
+        from edge.stream.foxglove_scene import SCENE_SCHEMA, scene_update
+
+        messages.append((f"{base}/scene", SCENE_SCHEMA, lambda: scene_update(record, ns)))
     for line in warnings.events(result):
         messages.append((f"{base}/warnings", edge_schema("warnings"), _given(line)))
     return ns, messages

@@ -9,7 +9,10 @@ Its channels, JSON-encoded, each with its JSON Schema in the file:
 - ``/camera/panoptic`` and ``/camera/depth``: the engines' pictures as the video sinks draw
   them (``foxglove.CompressedImage``);
 - ``/camera/objects``: each frame's line as ``objects.jsonl`` has it (``edge schema
-  objects``), and ``/camera/warnings``: the warnings log's lines (``edge schema warnings``).
+  objects``), and ``/camera/warnings``: the warnings log's lines (``edge schema warnings``);
+- ``/camera/scene``, where the camera's field of view places the objects: each a box of its
+  class's size on the road around the vehicle, with its label, for the 3D panel
+  (``foxglove.SceneUpdate``, edge.stream.foxglove_scene).
 
 ``?views=input,panoptic,depth`` picks the picture channels (default: those of the engines that
 run; ``input`` brings the annotations), ``?quality=`` the JPEGs' (1-100, default 85). Several cameras

@@ -210,6 +210,9 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
         instances, distances, t_s, scene=scene, size=size, road_fit=road_fit
     )
     result.extras["t_stream_s"] = t_s
+    # with a field of view the objects are placed around the vehicle (ahead_m, lateral_m): the
+    # Foxglove sinks then send its scene every frame, an empty one clearing the last
+    result.extras["placed"] = objects.hfov_deg is not None
 
 
 def tracker_seeing(tracker: ObjectTracker, source: object, kinds: Collection[str] = ()) -> ObjectTracker:

@@ -1,8 +1,9 @@
 """``foxglove://HOST:PORT``: a run served live to Foxglove over its WebSocket protocol
 (``foxglove.websocket.v1``, github.com/foxglove/ws-protocol): in Foxglove, Open connection →
 Foxglove WebSocket → ``ws://HOST:PORT`` shows the camera's picture with its things' boxes,
-the panoptic and depth pictures, and the objects and warnings lines as they come, the
-messages the .mcap sink writes (edge.stream.foxglove_messages).
+the panoptic and depth pictures, the objects and warnings lines as they come and, where the
+camera's field of view places the objects, their 3D scene: the messages the .mcap sink writes
+(edge.stream.foxglove_messages).
 
 Only what some client subscribed to is drawn, encoded and sent, so a server nobody watches
 costs the run nothing per frame but its objects line. The newest frame wins: a client still

@@ -95,12 +95,14 @@ def test_a_live_run_is_served_to_foxglove_as_subscribed(demo_engines: Path) -> N
                     "/camera/objects",
                     "/camera/panoptic",
                     "/camera/depth",
+                    "/camera/scene",
                 }
                 await client.read_until(lambda: topics <= set(client.channels))
                 assert {c["schemaName"] for c in client.channels.values()} >= {
                     "foxglove.CompressedImage",
                     "foxglove.ImageAnnotations",
                     "edge.objects",
+                    "foxglove.SceneUpdate",
                 }
                 assert {(c["encoding"], c["schemaEncoding"]) for c in client.channels.values()} == {
                     ("json", "jsonschema")
@@ -112,12 +114,19 @@ def test_a_live_run_is_served_to_foxglove_as_subscribed(demo_engines: Path) -> N
                         2: "/camera/objects",
                         3: "/camera/panoptic",
                         4: "/camera/annotations",
+                        6: "/camera/scene",
                     }
                 )
                 await client.read_until(
-                    lambda: all(len(client.messages.get(i, [])) >= 4 for i in (1, 2, 3, 4))
+                    lambda: all(len(client.messages.get(i, [])) >= 4 for i in (1, 2, 3, 4, 6))
                 )
                 assert 5 not in client.messages
+                placed = {t: b for t, b in client.messages[2]}
+                for t_ns, scene in client.messages[6]:  # each frame's placed objects, where both came
+                    if t_ns in placed:
+                        assert len(scene["entities"]) == len(
+                            [o for o in placed[t_ns]["objects"] if o.get("ahead_m") is not None]
+                        )
                 objects = [body for _, body in client.messages[2]]
                 assert check_lines("objects", (json.dumps(o) for o in objects)) == (len(objects), [])
                 for t_ns, body in client.messages[2]:

@@ -1,0 +1,188 @@
+"""A frame's placed objects as a 3D scene for Foxglove's 3D panel (``foxglove.SceneUpdate``):
+a box the size of its class a thing, where the tracker placed it, with its label over it.
+
+Placed means the camera's field of view is known (``--hfov``, or the source's: synthetic://,
+cityscapes://DIR with camera files): each object then has ``ahead_m`` (along the vehicle, from
+the camera) and ``lateral_m`` (right of the vehicle's middle). The scene's frame, ``vehicle``,
+follows ROS's axes as Foxglove does: x ahead, y left, z up, the road at z = 0, its origin
+level with the camera along the vehicle and at the vehicle's middle across it. With several
+cameras each camera's things are ahead of that camera (edge knows no mount position along the
+vehicle, only across it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+SCENE_FRAME = "vehicle"
+# typical length (along the road), width and height, metres: the picture gives a thing's place,
+# not its extent along the line of sight, so each is drawn its class's size, aligned with the road
+THING_SIZE_M: dict[str, tuple[float, float, float]] = {
+    "person": (0.5, 0.5, 1.7),
+    "rider": (1.8, 0.6, 1.7),
+    "car": (4.5, 1.8, 1.5),
+    "truck": (8.0, 2.5, 3.2),
+    "bus": (12.0, 2.55, 3.2),
+    "train": (20.0, 3.0, 3.8),
+    "motorcycle": (2.1, 0.8, 1.2),
+    "bicycle": (1.8, 0.6, 1.1),
+}
+UNKNOWN_SIZE_M = (1.0, 1.0, 1.0)
+WARNED_RGBA = (1.0, 0.2, 0.2, 0.6)
+OTHER_RGBA = (0.2, 0.9, 0.4, 0.45)
+DELETE_ALL = 1  # foxglove.SceneEntityDeletionType: every entity the topic sent before
+METADATA = ("class", "track", "score", "distance_m", "ahead_m", "lateral_m", "closing_mps", "ttc_s", "warned")
+
+_NUMBER = {"type": "number"}
+_VECTOR3 = {"type": "object", "properties": dict.fromkeys("xyz", _NUMBER)}
+_POSE = {
+    "type": "object",
+    "properties": {
+        "position": _VECTOR3,
+        "orientation": {"type": "object", "properties": dict.fromkeys("xyzw", _NUMBER)},
+    },
+}
+_COLOR = {"type": "object", "properties": dict.fromkeys("rgba", _NUMBER)}
+_NSEC = {"type": "integer", "minimum": 0, "maximum": 999_999_999}
+_TIME = {"type": "object", "properties": {"sec": {"type": "integer", "minimum": 0}, "nsec": _NSEC}}
+_DURATION = {"type": "object", "properties": {"sec": {"type": "integer"}, "nsec": _NSEC}}
+_ENTITY = {
+    "type": "object",
+    "properties": {
+        "timestamp": _TIME,
+        "frame_id": {"type": "string"},
+        "id": {"type": "string"},
+        "lifetime": _DURATION,
+        "frame_locked": {"type": "boolean"},
+        "metadata": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"key": {"type": "string"}, "value": {"type": "string"}},
+            },
+        },
+        "cubes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"pose": _POSE, "size": _VECTOR3, "color": _COLOR},
+            },
+        },
+        "texts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "pose": _POSE,
+                    "billboard": {"type": "boolean"},
+                    "font_size": _NUMBER,
+                    "scale_invariant": {"type": "boolean"},
+                    "color": _COLOR,
+                    "text": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+# Foxglove's schema (github.com/foxglove/schemas, jsonschema/SceneUpdate.json), the fields written
+SCENE_SCHEMA = (
+    "foxglove.SceneUpdate",
+    json.dumps(
+        {
+            "title": "foxglove.SceneUpdate",
+            "type": "object",
+            "properties": {
+                "deletions": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "timestamp": _TIME,
+                            "type": {"enum": [0, 1]},
+                            "id": {"type": "string"},
+                        },
+                    },
+                },
+                "entities": {"type": "array", "items": _ENTITY},
+            },
+        }
+    ).encode(),
+)
+_IDENTITY = {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}
+
+
+def _time(ns: int) -> dict[str, int]:
+    return {"sec": ns // 1_000_000_000, "nsec": ns % 1_000_000_000}
+
+
+def _pose(x: float, y: float, z: float) -> dict[str, Any]:
+    return {"position": {"x": x, "y": y, "z": z}, "orientation": dict(_IDENTITY)}
+
+
+def box_centre(ahead: float, lateral: float, size: tuple[float, float, float]) -> tuple[float, float]:
+    """Where a thing of ``size`` read at (``ahead``, ``lateral``: its near side, where it meets
+    the road) has its middle, in the scene's x (ahead) and y (left): half its length further
+    along the vehicle where it is more ahead or behind than beside, else half its width
+    further out to its side."""
+    length, width, _ = size
+    x, y = ahead, -lateral
+    if abs(ahead) >= abs(lateral):
+        x += math.copysign(length / 2, ahead)
+    else:
+        y += math.copysign(width / 2, y)
+    return x, y
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)  # true, not Python's True
+
+
+def _label(obj: dict[str, Any]) -> str:
+    label = obj["class"] + (f" #{obj['track']}" if obj.get("track") is not None else "")
+    distance = obj.get("range_m", obj.get("distance_m"))
+    return label + (f" {distance:.0f} m" if distance is not None else "")
+
+
+def scene_update(record: dict[str, Any], ns: int) -> dict[str, Any]:
+    """The scene of an objects line at capture time ``ns``: the topic's earlier entities
+    deleted, then one a placed object (its box and label; unplaced ones are left out)."""
+    stamp = _time(ns)
+    entities = []
+    for obj in record["objects"]:
+        ahead, lateral = obj.get("ahead_m"), obj.get("lateral_m")
+        if ahead is None or lateral is None:
+            continue
+        size = THING_SIZE_M.get(obj["class"], UNKNOWN_SIZE_M)
+        x, y = box_centre(ahead, lateral, size)
+        rgba = WARNED_RGBA if obj.get("warned") else OTHER_RGBA
+        track = obj.get("track")
+        entities.append(
+            {
+                "timestamp": stamp,
+                "frame_id": SCENE_FRAME,
+                "id": f"track {track}" if track is not None else f"object {obj['id']}",
+                "lifetime": {"sec": 0, "nsec": 0},  # until the next frame's update deletes it
+                "frame_locked": True,
+                "metadata": [{"key": k, "value": _text(obj[k])} for k in METADATA if obj.get(k) is not None],
+                "cubes": [
+                    {
+                        "pose": _pose(x, y, size[2] / 2),
+                        "size": dict(zip("xyz", size, strict=True)),
+                        "color": dict(zip("rgba", rgba, strict=True)),
+                    }
+                ],
+                "texts": [
+                    {
+                        "pose": _pose(x, y, size[2] + 0.4),
+                        "billboard": True,
+                        "font_size": 14.0,
+                        "scale_invariant": True,
+                        "color": {"r": 1.0, "g": 1.0, "b": 1.0, "a": 1.0},
+                        "text": _label(obj),
+                    }
+                ],
+            }
+        )
+    return {"deletions": [{"timestamp": stamp, "type": DELETE_ALL, "id": ""}], "entities": entities}

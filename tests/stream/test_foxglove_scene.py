@@ -1,0 +1,128 @@
+"""The 3D scene of a frame's placed objects (edge.stream.foxglove_scene): built from an
+objects line by hand, and from real runs' .mcap files read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from edge.cli import main
+from edge.stream.foxglove_scene import (
+    SCENE_SCHEMA,
+    THING_SIZE_M,
+    UNKNOWN_SIZE_M,
+    box_centre,
+    scene_update,
+)
+
+pytest.importorskip("mcap", reason="mcap is a test dependency: pip install -e '.[dev]'")
+
+DRIVE = "synthetic://?size=128x256&frames=8&seed=1"
+
+
+def thing(**fields: Any) -> dict[str, Any]:
+    return {"id": 26000, "class": "car", "score": 0.9, "box": [0, 0, 4, 4], **fields}
+
+
+def test_boxes_stand_on_the_road_beyond_where_each_thing_was_read() -> None:
+    """Ahead: half a length further ahead; behind: further behind; beside: half a width
+    further out; the scene's y is left, so lateral_m (right) is negated."""
+    car = THING_SIZE_M["car"]
+    assert box_centre(10.0, 1.0, car) == (12.25, -1.0)
+    assert box_centre(-10.0, -1.0, car) == (-12.25, 1.0)
+    assert box_centre(1.0, 5.0, car) == (1.0, -5.9)  # 5 m right: its middle 0.9 m further right
+    assert box_centre(-1.0, -5.0, car) == (-1.0, 5.9)
+
+
+def test_a_scene_is_its_placed_objects_after_deleting_the_last() -> None:
+    record = {
+        "objects": [
+            thing(track=3, ahead_m=20.0, lateral_m=-1.5, range_m=20.4, warned=True, ttc_s=1.5),
+            thing(id=24001, **{"class": "person"}, ahead_m=8.0, lateral_m=3.0, distance_m=8.6),
+            thing(id=26002, distance_m=30.0),  # not placed: no field of view for it
+            thing(id=99003, **{"class": "kangaroo"}, ahead_m=5.0, lateral_m=0.0),
+        ]
+    }
+    t_ns = 1_796_000_000_123_456_789
+    scene = scene_update(record, t_ns)
+    jsonschema.validate(scene, json.loads(SCENE_SCHEMA[1]))
+    stamp = {"sec": 1_796_000_000, "nsec": 123_456_789}
+    assert scene["deletions"] == [{"timestamp": stamp, "type": 1, "id": ""}]
+    car, person, other = scene["entities"]
+    assert [e["id"] for e in scene["entities"]] == ["track 3", "object 24001", "object 99003"]
+    assert {e["frame_id"] for e in scene["entities"]} == {"vehicle"}
+    assert all(e["timestamp"] == stamp and e["frame_locked"] for e in scene["entities"])
+    (cube,) = car["cubes"]
+    assert cube["pose"]["position"] == {"x": 22.25, "y": 1.5, "z": 0.75}
+    assert cube["size"] == {"x": 4.5, "y": 1.8, "z": 1.5}
+    assert cube["color"]["r"] == 1.0 and cube["color"]["g"] < 0.5, "warned: red"
+    assert car["texts"][0]["text"] == "car #3 20 m" and car["texts"][0]["pose"]["position"]["z"] > 1.5
+    assert {m["key"]: m["value"] for m in car["metadata"]} == {
+        "class": "car",
+        "track": "3",
+        "score": "0.9",
+        "ahead_m": "20.0",
+        "lateral_m": "-1.5",
+        "ttc_s": "1.5",
+        "warned": "true",
+    }
+    assert person["cubes"][0]["pose"]["position"] == {"x": 8.25, "y": -3.0, "z": 0.85}
+    assert person["cubes"][0]["color"]["g"] > 0.5 and person["texts"][0]["text"] == "person 9 m"
+    assert other["cubes"][0]["size"] == dict(zip("xyz", UNKNOWN_SIZE_M, strict=True))
+    assert scene_update({"objects": []}, t_ns) == {"deletions": scene["deletions"], "entities": []}
+
+
+def read_topics(path: Path) -> dict[str, list[dict[str, Any]]]:
+    from mcap.reader import make_reader
+
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    with open(path, "rb") as f:
+        reader = make_reader(f)
+        summary = reader.get_summary()
+        assert summary is not None
+        schemas = {c.topic: summary.schemas[c.schema_id] for c in summary.channels.values()}
+        for _, channel, message in reader.iter_messages():
+            by_topic.setdefault(channel.topic, []).append(json.loads(message.data))
+    if "/camera/scene" in schemas:
+        assert schemas["/camera/scene"].name == "foxglove.SceneUpdate"
+        assert json.loads(schemas["/camera/scene"].data) == json.loads(SCENE_SCHEMA[1])
+    return by_topic
+
+
+def test_a_run_whose_camera_is_known_has_its_scene_every_frame(demo_engines: Path, tmp_path: Path) -> None:
+    """synthetic:// knows its camera's field of view: every frame has a scene, an entity a
+    placed object of its objects line at its place, and frames without objects clear it."""
+    drive = tmp_path / "drive.mcap"
+    assert main(["run", DRIVE, "--engines", str(demo_engines), "--sink", str(drive)]) == 0
+    by_topic = read_topics(drive)
+    scenes, records = by_topic["/camera/scene"], by_topic["/camera/objects"]
+    assert len(scenes) == len(records) == 8
+    placed = 0
+    for scene, record in zip(scenes, records, strict=True):
+        jsonschema.validate(scene, json.loads(SCENE_SCHEMA[1]))
+        t_ns = round(record["time_unix"] * 1e9)
+        assert scene["deletions"][0]["timestamp"] == {"sec": t_ns // 10**9, "nsec": t_ns % 10**9}
+        objects = [o for o in record["objects"] if o.get("ahead_m") is not None]
+        assert len(scene["entities"]) == len(objects)
+        for obj, entity in zip(objects, scene["entities"], strict=True):
+            x, y = box_centre(obj["ahead_m"], obj["lateral_m"], THING_SIZE_M[obj["class"]])
+            position = entity["cubes"][0]["pose"]["position"]
+            assert (position["x"], position["y"]) == pytest.approx((x, y))
+            assert entity["id"] == f"track {obj['track']}"
+            placed += 1
+    assert placed > 5, "the demo weights find things, and the synthetic camera places them"
+
+
+def test_no_scene_where_the_camera_is_not_known(demo_engines: Path, tmp_path: Path) -> None:
+    """Turned on its side the synthetic camera's field of view is not known: no object is
+    placed, and no scene topic is written."""
+    drive = tmp_path / "drive.mcap"
+    run = ["run", DRIVE, "--engines", str(demo_engines), "--flip", "clockwise", "--sink", str(drive)]
+    assert main(run) == 0
+    by_topic = read_topics(drive)
+    assert "/camera/scene" not in by_topic and len(by_topic["/camera/objects"]) == 8
+    assert not any(o.get("ahead_m") for r in by_topic["/camera/objects"] for o in r["objects"])
