@@ -148,7 +148,7 @@ def custom_ops(path: str | Path) -> list[dict[str, Any]]:
     and how many nodes. Empty for the standard form every backend runs."""
     from onnx import helper
 
-    from edge.export.lint import STANDARD_DOMAINS
+    from edge.export.lint_graph import STANDARD_DOMAINS
 
     model = onnx.load(str(path), load_external_data=False)
     found: dict[tuple[str, str, str | None, str | None], int] = {}

@@ -11,7 +11,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edge.cli import main
 from edge.errors import ConfigError
-from edge.export.lint import TOPK_MAX_K, lint_model, operator_table
+from edge.export.lint import lint_model
+from edge.export.lint_rules import TOPK_MAX_K
+from edge.export.trt_versions import operator_table
 from tests.conftest import IR_VERSION
 
 
@@ -207,7 +209,7 @@ def test_manifest_records_lint(tiny_engines: Path) -> None:
 def test_changes_are_consistent_with_the_operator_list() -> None:
     """Each later change names a version after the list's 10.1 and within its targets' reach,
     adds only operators the list lacks, and lifts only constant inputs the rules require."""
-    from edge.export.lint import CONSTANT_INPUTS
+    from edge.export.lint_rules import CONSTANT_INPUTS
     from edge.export.trt_versions import Target
     from edge.export.trt_versions import version_key as _version
 
