@@ -34,6 +34,8 @@ def attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
     for a in node.attribute:
         if a.name == name:
             value = onnx.helper.get_attribute_value(a)
+            if isinstance(value, list):
+                return [v.decode() if isinstance(v, bytes) else v for v in value]
             return value.decode() if isinstance(value, bytes) else value
     return default
 
@@ -48,6 +50,10 @@ def nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
             elif a.type == onnx.AttributeProto.GRAPHS:
                 for g in a.graphs:
                     yield from nodes(g)
+
+
+def _size(dim: onnx.TensorShapeProto.Dimension) -> int | None:
+    return dim.dim_value if dim.HasField("dim_value") else None
 
 
 class LintGraph:
@@ -72,11 +78,14 @@ class LintGraph:
                 if isinstance(value, onnx.TensorProto):
                     self.constants[node.output[0]] = value
         self.types = tensor_types(g)
-        self.ranks = {
-            vi.name: len(vi.type.tensor_type.shape.dim)
+        # each dimension's size, None where it is symbolic or unknown
+        self.shapes: dict[str, tuple[int | None, ...]] = {
+            vi.name: tuple(_size(d) for d in vi.type.tensor_type.shape.dim)
             for vi in [*g.input, *g.output, *g.value_info]
             if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")
         }
+        self.shapes.update((name, tuple(t.dims)) for name, t in self.constants.items())
+        self.ranks = {name: len(shape) for name, shape in self.shapes.items()}
         self.opset = next((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), None)
         for name, t in self.constants.items():  # and the Constant nodes' outputs
             self.types.setdefault(name, t.data_type)

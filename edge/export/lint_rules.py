@@ -1,9 +1,16 @@
 """The lint's rules for one node: the TensorRT ONNX parser's restrictions on an operator's
-inputs and attributes (operators.md's restrictions column, 10.1 and later), what a later
-parser than the target's first takes (edge.export.trt_versions), and Q/DQ placement."""
+inputs and attributes (operators.md's restrictions column, 10.1's and, for the operators
+added since, 10.15's), what a later parser than the target's first takes
+(edge.export.trt_versions), and Q/DQ placement.
+
+Not checked, as a graph alone cannot tell: If's branches' outputs (same rank, different
+names) and Loop's scan outputs (no dynamic length) and carried shapes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
+import numpy as np
 import onnx
 
 from edge.export.lint_graph import Finding, LintGraph, attr
@@ -21,6 +28,10 @@ CONSTANT_INPUTS = {
     "ReduceMean": 1,
     "ReduceProd": 1,
     "ReduceSumSquare": 1,
+    "ReduceL1": 1,
+    "ReduceL2": 1,
+    "ReduceLogSum": 1,
+    "ReduceLogSumExp": 1,
     "Pad": 3,
     "CumSum": 1,
 }
@@ -86,11 +97,8 @@ def node_rules(node: onnx.NodeProto, graph: LintGraph, target: Target) -> list[F
             err("antialias is not supported")
     elif op == "ScatterND" and attr(node, "reduction", "none") != "none":
         err(f"reduction={attr(node, 'reduction')!r} is not supported")  # ScatterElements' is
-    elif op == "MaxPool":
-        if len(node.output) > 1 and node.output[1]:
-            err("the Indices output is not supported")
-        if any(d != 1 for d in attr(node, "dilations", None) or ()):
-            err(f"dilations {list(attr(node, 'dilations'))} are not supported (only 1)")
+    elif op == "MaxPool" and len(node.output) > 1 and node.output[1]:
+        err("the Indices output is not supported")
     elif op == "GroupNormalization" and (graph.opset or 0) >= 21:
         later("groupnorm_opset21", "opset 21's form (scale and bias per channel)")
     elif op == "GridSample" and graph.ranks.get(node.input[0]) == 5:
@@ -109,6 +117,9 @@ def node_rules(node: onnx.NodeProto, graph: LintGraph, target: Target) -> list[F
         )
     elif op in ("QuantizeLinear", "DequantizeLinear"):
         out += _qdq(node, graph)
+    rule = RESTRICTIONS.get(op)
+    if rule is not None:
+        out += [Finding(level, op, node.name, message) for level, message in rule(node, graph)]
     return out
 
 
@@ -152,3 +163,180 @@ def _qdq(node: onnx.NodeProto, graph: LintGraph) -> list[Finding]:
                 )
             )
     return out
+
+
+# a restriction's findings: (level, message) for each way the node breaks it
+Said = Iterator[tuple[str, str]]
+
+
+def _dilations(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    dilations = list(attr(node, "dilations", None) or ())
+    if any(d != 1 for d in dilations):
+        yield "error", f"dilations {dilations} are not supported (only 1)"
+
+
+def _pooling(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    rank = graph.ranks.get(node.input[0])
+    if rank is not None and rank not in (4, 5):
+        yield "error", f"a {rank}-D input: only 2-D or 3-D pooling (4-D or 5-D inputs) is supported"
+    yield from _dilations(node, graph)
+
+
+def _constant(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    for name in ("sparse_value", "value_string", "value_strings"):
+        if attr(node, name) is not None:
+            yield "error", f"the {name} attribute is not supported"
+
+
+def _deform_conv(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    rank = graph.ranks.get(node.input[0])
+    if rank is not None and rank not in (3, 4):
+        yield "error", f"a {rank}-D input: only 1-D or 2-D spatial dimensions are supported"
+    pads = list(attr(node, "pads", None) or ())
+    half = len(pads) // 2
+    if pads[:half] != pads[half:]:
+        yield "error", f"pads {pads}: each spatial axis's beginning and end must be the same"
+
+
+def _dropout(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    if len(node.input) > 2 and node.input[2]:
+        training = graph.constant_value(node.input[2])
+        if training is None:
+            yield "error", "training_mode must be a constant (and false)"
+        elif bool(np.asarray(training).reshape(-1)[0]):
+            yield "error", "training_mode is true: only inference (false) is supported"
+
+
+def _static_input(what: str) -> Callable[[onnx.NodeProto, LintGraph], Said]:
+    def rule(node: onnx.NodeProto, graph: LintGraph) -> Said:
+        shape = graph.shapes.get(node.input[0])
+        if shape is not None and None in shape:
+            yield "error", f"{what} must have static dimensions; inferred {_shape(shape)}"
+
+    return rule
+
+
+def _hardmax(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    shape = graph.shapes.get(node.input[0])
+    axis = int(attr(node, "axis", -1))
+    if shape is not None and shape and shape[axis] is None:
+        yield "error", f"the input's axis {axis} must be of a build-time size; inferred {_shape(shape)}"
+
+
+def _layer_norm(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    if any(node.output[1:]):
+        yield "error", "only the first output (Y) is supported, not Mean or InvStdDev"
+
+
+def _recurrent(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    if attr(node, "direction", "forward") == "bidirectional":
+        activations = list(attr(node, "activations", None) or ())
+        half = len(activations) // 2
+        if activations[:half] != activations[half:]:
+            yield (
+                "error",
+                (f"activations {activations}: the forward and reverse passes must use the same functions"),
+            )
+    if attr(node, "layout", 0) != 0 and node.op_type == "LSTM":
+        yield "error", "layout must be 0 (sequence first)"
+    if attr(node, "input_forget", 0) != 0:
+        yield "error", "input_forget must be 0"
+
+
+def _one_hot(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    if len(node.input) > 1 and not graph.is_constant(node.input[1]):
+        yield (
+            "warning",
+            (
+                f"depth ({node.input[1]!r}) is not a constant: TensorRT needs it at build time (a value "
+                "worked out from static shapes is; one read from the data is not)"
+            ),
+        )
+
+
+def _random(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    if attr(node, "seed") is not None:
+        yield "info", "the seed is ignored by TensorRT"
+
+
+def _resize(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    policy = attr(node, "keep_aspect_ratio_policy", "stretch")
+    if policy != "stretch":
+        yield "error", f"keep_aspect_ratio_policy {policy!r} is not supported (only stretch)"
+    axes = attr(node, "axes")
+    scales = node.input[2] if len(node.input) > 2 else ""
+    rank = graph.ranks.get(node.input[0])
+    computed = scales and not graph.is_constant(scales)
+    if axes is not None and computed and rank is not None and [a % rank for a in axes] != list(range(rank)):
+        yield "error", f"axes {list(axes)} with computed scales: they must be every axis in order"
+
+
+def _attention(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    for i, name in enumerate(("Q", "K", "V")):
+        rank = graph.ranks.get(node.input[i]) if len(node.input) > i else None
+        if rank is not None and rank != 4:
+            yield "error", f"{name} is {rank}-D; it must be 4-D (heads as its second dimension)"
+    for i, name in ((4, "past_key"), (5, "past_value"), (6, "nonpad_kv_seqlen")):
+        if len(node.input) > i and node.input[i]:
+            yield "error", f"the {name} input is not supported"
+    for i, name in ((1, "present_key"), (2, "present_value"), (3, "qk_matmul_output")):
+        if len(node.output) > i and node.output[i]:
+            yield "error", f"the {name} output is not supported"
+    for name in ("qk_matmul_output_mode", "softcap"):
+        if attr(node, name, 0):
+            yield "error", f"the {name} attribute is not supported"
+
+
+def _tensor_scatter(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    for i, name in ((0, "past_cache"), (1, "update")):
+        rank = graph.ranks.get(node.input[i]) if len(node.input) > i else None
+        if rank is not None and rank != 4:
+            yield "error", f"{name} is {rank}-D; it must be 4-D"
+    if attr(node, "axis", -2) not in (-2, 2):
+        yield "error", f"axis {attr(node, 'axis')} is not supported (only -2)"
+
+
+def _rotary(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    position_ids = node.input[3] if len(node.input) > 3 else ""
+    kind = graph.types.get(position_ids) if position_ids else None
+    if kind is not None and kind != onnx.TensorProto.INT64:
+        yield "error", f"position_ids are {onnx.TensorProto.DataType.Name(kind)}; they must be INT64"
+
+
+def _stft(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    for i, name in ((1, "frame_step"), (2, "window")):
+        if len(node.input) > i and node.input[i] and not graph.is_constant(node.input[i]):
+            yield "error", f"{name} ({node.input[i]!r}) must be an initializer"
+    shape = graph.shapes.get(node.input[0])
+    if shape and shape[-1] == 2:
+        yield "error", "a complex signal (last dimension 2): only a real-valued one is supported"
+
+
+def _shape(shape: tuple[int | None, ...]) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+RESTRICTIONS: dict[str, Callable[[onnx.NodeProto, LintGraph], Said]] = {
+    "AveragePool": _pooling,
+    "MaxPool": _pooling,
+    "LpPool": _dilations,
+    "Constant": _constant,
+    "DeformConv": _deform_conv,
+    "Dropout": _dropout,
+    "EyeLike": _static_input("input"),
+    "Hardmax": _hardmax,
+    "LayerNormalization": _layer_norm,
+    "GRU": _recurrent,
+    "LSTM": _recurrent,
+    "RNN": _recurrent,
+    "OneHot": _one_hot,
+    "RandomNormal": _random,
+    "RandomNormalLike": _random,
+    "RandomUniform": _random,
+    "RandomUniformLike": _random,
+    "Resize": _resize,
+    "Attention": _attention,
+    "TensorScatter": _tensor_scatter,
+    "RotaryEmbedding": _rotary,
+    "STFT": _stft,
+}
