@@ -228,10 +228,16 @@ def frame_messages(
     if "input" in views:
         messages.append((f"{base}/annotations", ANNOTATIONS_SCHEMA, lambda: box_annotations(record, ns)))
     messages.append((f"{base}/objects", edge_schema("objects"), _given(record)))
-    if result.extras.get("placed"):  # the camera's field of view is known: a 3D scene
+    placed = result.extras.get("placed")
+    if placed is not None:  # the camera's field of view is known: a 3D scene
         from edge.stream.foxglove_scene import SCENE_SCHEMA, scene_update
 
-        messages.append((f"{base}/scene", SCENE_SCHEMA, lambda: scene_update(record, ns)))
+        def scene() -> dict[str, Any]:
+            return scene_update(
+                record, ns, facing=placed["facing"], path_half_width_m=placed["path_half_width_m"]
+            )
+
+        messages.append((f"{base}/scene", SCENE_SCHEMA, scene))
     for line in warnings.events(result):
         messages.append((f"{base}/warnings", edge_schema("warnings"), _given(line)))
     return ns, messages

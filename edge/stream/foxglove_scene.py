@@ -1,5 +1,6 @@
 """A frame's placed objects as a 3D scene for Foxglove's 3D panel (``foxglove.SceneUpdate``):
-a box the size of its class a thing, where the tracker placed it, with its label over it.
+a box the size of its class a thing, where the tracker placed it, with its label over it, and
+the edges of the path ahead that ``in_path`` is measured against (--path-width).
 
 Placed means the camera's field of view is known (``--hfov``, or the source's: synthetic://,
 cityscapes://DIR with camera files): each object then has ``ahead_m`` (along the vehicle, from
@@ -30,6 +31,8 @@ THING_SIZE_M: dict[str, tuple[float, float, float]] = {
     "bicycle": (1.8, 0.6, 1.1),
 }
 UNKNOWN_SIZE_M = (1.0, 1.0, 1.0)
+PATH_DRAWN_M = 50.0  # how far the path's edges are drawn ahead (or behind) of the camera
+LINE_LIST = 2  # foxglove.LinePrimitive's type: each pair of points a segment
 WARNED_RGBA = (1.0, 0.2, 0.2, 0.6)
 OTHER_RGBA = (0.2, 0.9, 0.4, 0.45)
 DELETE_ALL = 1  # foxglove.SceneEntityDeletionType: every entity the topic sent before
@@ -68,6 +71,20 @@ _ENTITY = {
             "items": {
                 "type": "object",
                 "properties": {"pose": _POSE, "size": _VECTOR3, "color": _COLOR},
+            },
+        },
+        "lines": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "type": {"enum": [0, 1, 2]},
+                    "pose": _POSE,
+                    "thickness": _NUMBER,
+                    "scale_invariant": {"type": "boolean"},
+                    "points": {"type": "array", "items": _VECTOR3},
+                    "color": _COLOR,
+                },
             },
         },
         "texts": {
@@ -145,11 +162,43 @@ def _label(obj: dict[str, Any]) -> str:
     return label + (f" {distance:.0f} m" if distance is not None else "")
 
 
-def scene_update(record: dict[str, Any], ns: int) -> dict[str, Any]:
+def path_entity(stamp: dict[str, int], facing: str, half_width_m: float) -> dict[str, Any] | None:
+    """The path's edges, ``half_width_m`` either side of the vehicle's middle, drawn
+    PATH_DRAWN_M ahead of a front camera or behind a rear one (a side camera has no path)."""
+    if facing not in ("front", "rear"):
+        return None
+    far = PATH_DRAWN_M if facing == "front" else -PATH_DRAWN_M
+    points = [{"x": x, "y": y, "z": 0.0} for y in (half_width_m, -half_width_m) for x in (0.0, far)]
+    return {
+        "timestamp": stamp,
+        "frame_id": SCENE_FRAME,
+        "id": "path",
+        "lifetime": {"sec": 0, "nsec": 0},
+        "frame_locked": True,
+        "metadata": [{"key": "half_width_m", "value": _text(half_width_m)}],
+        "lines": [
+            {
+                "type": LINE_LIST,
+                "pose": _pose(0.0, 0.0, 0.0),
+                "thickness": 2.0,
+                "scale_invariant": True,
+                "points": points,
+                "color": {"r": 1.0, "g": 0.85, "b": 0.2, "a": 0.8},
+            }
+        ],
+    }
+
+
+def scene_update(
+    record: dict[str, Any], ns: int, *, facing: str = "front", path_half_width_m: float | None = None
+) -> dict[str, Any]:
     """The scene of an objects line at capture time ``ns``: the topic's earlier entities
-    deleted, then one a placed object (its box and label; unplaced ones are left out)."""
+    deleted, then the path's edges (``path_half_width_m`` either side of the vehicle's middle,
+    for a front or rear camera, ``facing``) and one entity a placed object (its box and label;
+    unplaced ones are left out)."""
     stamp = _time(ns)
-    entities = []
+    path = None if path_half_width_m is None else path_entity(stamp, facing, path_half_width_m)
+    entities = [] if path is None else [path]
     for obj in record["objects"]:
         ahead, lateral = obj.get("ahead_m"), obj.get("lateral_m")
         if ahead is None or lateral is None:

@@ -212,7 +212,11 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
     result.extras["t_stream_s"] = t_s
     # with a field of view the objects are placed around the vehicle (ahead_m, lateral_m): the
     # Foxglove sinks then send its scene every frame, an empty one clearing the last
-    result.extras["placed"] = objects.hfov_deg is not None
+    result.extras["placed"] = (
+        None
+        if objects.hfov_deg is None
+        else {"facing": objects.facing, "path_half_width_m": objects.path_half_width_m}
+    )
 
 
 def tracker_seeing(tracker: ObjectTracker, source: object, kinds: Collection[str] = ()) -> ObjectTracker:

@@ -12,6 +12,7 @@ import pytest
 
 from edge.cli import main
 from edge.stream.foxglove_scene import (
+    PATH_DRAWN_M,
     SCENE_SCHEMA,
     THING_SIZE_M,
     UNKNOWN_SIZE_M,
@@ -76,6 +77,25 @@ def test_a_scene_is_its_placed_objects_after_deleting_the_last() -> None:
     assert scene_update({"objects": []}, t_ns) == {"deletions": scene["deletions"], "entities": []}
 
 
+def test_the_path_ahead_is_drawn_for_a_front_or_rear_camera() -> None:
+    """Its edges, half its width either side of the vehicle's middle, on the road from the
+    camera to PATH_DRAWN_M ahead (behind, for a rear camera); a side camera has no path."""
+    record = {"objects": [thing(track=1, ahead_m=-12.0, lateral_m=0.5)]}
+    front = scene_update(record, 7, facing="front", path_half_width_m=1.5)
+    jsonschema.validate(front, json.loads(SCENE_SCHEMA[1]))
+    path, car = front["entities"]
+    assert (path["id"], car["id"]) == ("path", "track 1")
+    (lines,) = path["lines"]
+    assert lines["type"] == 2 and len(lines["points"]) == 4
+    edges = [(p["x"], p["y"], p["z"]) for p in lines["points"]]
+    assert edges == [(0.0, 1.5, 0.0), (PATH_DRAWN_M, 1.5, 0.0), (0.0, -1.5, 0.0), (PATH_DRAWN_M, -1.5, 0.0)]
+    rear = scene_update(record, 7, facing="rear", path_half_width_m=2.0)["entities"][0]
+    assert {p["x"] for p in rear["lines"][0]["points"]} == {0.0, -PATH_DRAWN_M}
+    assert {p["y"] for p in rear["lines"][0]["points"]} == {2.0, -2.0}
+    side = scene_update(record, 7, facing="left", path_half_width_m=1.5)
+    assert [e["id"] for e in side["entities"]] == ["track 1"]
+
+
 def read_topics(path: Path) -> dict[str, list[dict[str, Any]]]:
     from mcap.reader import make_reader
 
@@ -94,8 +114,8 @@ def read_topics(path: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_a_run_whose_camera_is_known_has_its_scene_every_frame(demo_engines: Path, tmp_path: Path) -> None:
-    """synthetic:// knows its camera's field of view: every frame has a scene, an entity a
-    placed object of its objects line at its place, and frames without objects clear it."""
+    """synthetic:// knows its camera's field of view: every frame has a scene, the path
+    ahead and an entity a placed object of its objects line at its place."""
     drive = tmp_path / "drive.mcap"
     assert main(["run", DRIVE, "--engines", str(demo_engines), "--sink", str(drive)]) == 0
     by_topic = read_topics(drive)
@@ -107,8 +127,10 @@ def test_a_run_whose_camera_is_known_has_its_scene_every_frame(demo_engines: Pat
         t_ns = round(record["time_unix"] * 1e9)
         assert scene["deletions"][0]["timestamp"] == {"sec": t_ns // 10**9, "nsec": t_ns % 10**9}
         objects = [o for o in record["objects"] if o.get("ahead_m") is not None]
-        assert len(scene["entities"]) == len(objects)
-        for obj, entity in zip(objects, scene["entities"], strict=True):
+        path, *things = scene["entities"]  # a front camera: the path, 1.5 m either side by default
+        assert path["id"] == "path" and {p["y"] for p in path["lines"][0]["points"]} == {1.5, -1.5}
+        assert len(things) == len(objects)
+        for obj, entity in zip(objects, things, strict=True):
             x, y = box_centre(obj["ahead_m"], obj["lateral_m"], THING_SIZE_M[obj["class"]])
             position = entity["cubes"][0]["pose"]["position"]
             assert (position["x"], position["y"]) == pytest.approx((x, y))

@@ -124,7 +124,7 @@ def test_a_live_run_is_served_to_foxglove_as_subscribed(demo_engines: Path) -> N
                 placed = {t: b for t, b in client.messages[2]}
                 for t_ns, scene in client.messages[6]:  # each frame's placed objects, where both came
                     if t_ns in placed:
-                        assert len(scene["entities"]) == len(
+                        assert len(scene["entities"]) == 1 + len(  # the path and each placed object
                             [o for o in placed[t_ns]["objects"] if o.get("ahead_m") is not None]
                         )
                 objects = [body for _, body in client.messages[2]]
