@@ -149,6 +149,8 @@ def format_info(info: dict[str, Any]) -> str:
     ]
     for name, version in info["backends"].items():
         shown = "not installed" if version is None else version or "installed, does not import"
+        if name == "tensorrt" and version:
+            shown += _lint_note(version)
         lines.append(f"  backend {name:12s} {shown}")
     if (ort := info["onnxruntime"]) is not None:
         lines += [
@@ -204,6 +206,18 @@ def format_info(info: dict[str, Any]) -> str:
             f"power mode: {jetson.get('power_mode') or 'unknown (nvpmodel not found)'}"
         )
     return "\n".join(lines)
+
+
+def _lint_note(tensorrt: str) -> str:
+    """What ``edge lint`` checks a graph against for the installed TensorRT."""
+    from edge.export.trt_versions import installed_target
+
+    target = installed_target(tensorrt)
+    if target is None:
+        return "  (edge lint knows no TensorRT of its major version)"
+    release, newer = target
+    major = release.split(".")[0]
+    return f"  (edge lint --target {release}" + (f", the newest {major}.x it knows)" if newer else ")")
 
 
 def _plugin_line(info: dict[str, Any]) -> str:

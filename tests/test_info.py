@@ -127,3 +127,21 @@ def test_what_a_tensorrt_build_s_roi_align_will_be_is_said(
     monkeypatch.delenv("TENSORRT_INCLUDE")
     if not Path(f"/usr/include/{platform.machine()}-linux-gnu/NvInfer.h").is_file():
         assert machine_info()["tensorrt_headers"] is None  # none here
+
+
+def test_the_installed_tensorrt_names_its_lint_target() -> None:
+    """edge info says which --target lints for the installed TensorRT (a newer release than the
+    table's, its major's newest; another major, none)."""
+    info = machine_info()
+
+    def backend_line(version: str) -> str:
+        (found,) = [
+            x
+            for x in format_info({**info, "backends": {**info["backends"], "tensorrt": version}}).splitlines()
+            if "backend tensorrt" in x
+        ]
+        return found
+
+    assert backend_line("10.13.3.9").endswith("10.13.3.9  (edge lint --target 10.13)")
+    assert backend_line("10.20.0").endswith("(edge lint --target 10.16, the newest 10.x it knows)")
+    assert backend_line("8.6.1").endswith("(edge lint knows no TensorRT of its major version)")
