@@ -1,6 +1,6 @@
 """What the Foxglove outputs cost a run: the same drive through the bundled tiny engines
 (ONNX Runtime, 256x512) as fast as they take it, into ``null://`` (nothing), ``drive.mcap``
-(every picture, the boxes, objects and warnings in a file), ``foxglove://`` with nobody
+(every picture, the boxes, objects, 3D scene and warnings in a file), ``foxglove://`` with nobody
 connected (only the objects line is made a frame), and ``foxglove://`` with a client
 subscribed to every channel as it is advertised (a real WebSocket client on 127.0.0.1,
 reading on a thread of its own, as Foxglove would).
