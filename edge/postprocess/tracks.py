@@ -200,6 +200,9 @@ class ObjectTracker:
         self.fit_ground = fit_ground
         self._fitted = FittedGround()
         self.road_plane: GroundPlane | None = None
+        # the road's plane the last frame's distances were read over, its focal length set
+        # (the given one, or the one fitted to the depth map); None where there was none
+        self.frame_plane: GroundPlane | None = None
         self._tracks: list[_Track] = []
         self._numbers = itertools.count(1)
         self._scene: Hashable | None = None
@@ -245,6 +248,7 @@ class ObjectTracker:
         self._last_s = None
         self._fitted.reset()
         self.road_plane = None
+        self.frame_plane = None
 
     def update(
         self,
@@ -281,6 +285,7 @@ class ObjectTracker:
             plane = plane.with_focal(self.hfov_deg or 0.0, size)
             grounded = road_readings(instances, plane, size)
             refits = (plane, size[0]) if self.fits_ground else None
+        self.frame_plane = plane if size is not None else None
         infos = []
         for i, inst in enumerate(instances):
             box = np.asarray(inst.box, float)

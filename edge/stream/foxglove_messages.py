@@ -8,7 +8,9 @@ file sink (edge.stream.mcap_sink) writes them, the Foxglove WebSocket sink
 Each camera's topics are under its name, ``/camera`` for a run of one: ``/camera/image``,
 ``/camera/annotations``, ``/camera/panoptic``, ``/camera/depth``, ``/camera/objects``,
 ``/camera/warnings``, and, where the camera's field of view places the objects around the
-vehicle, ``/camera/scene`` (``foxglove.SceneUpdate``, edge.stream.foxglove_scene).
+vehicle, ``/camera/scene`` (``foxglove.SceneUpdate``, edge.stream.foxglove_scene), with
+``/camera/calibration`` and ``/camera/transform`` where its height is known too
+(edge.stream.foxglove_camera).
 """
 
 from __future__ import annotations
@@ -238,9 +240,23 @@ def frame_messages(
             )
 
         messages.append((f"{base}/scene", SCENE_SCHEMA, scene))
+        if placed.get("ground") is not None:  # the camera's height too: where it is
+            messages += camera_messages(record, ns, base, placed)
     for line in warnings.events(result):
         messages.append((f"{base}/warnings", edge_schema("warnings"), _given(line)))
     return ns, messages
+
+
+def camera_messages(record: dict[str, Any], ns: int, base: str, placed: dict[str, Any]) -> list[Message]:
+    """The camera's calibration (its image topic's frame) and its pose in the scene's frame."""
+    from edge.stream.foxglove_camera import CALIBRATION_SCHEMA, TRANSFORM_SCHEMA, calibration, transform
+    from edge.stream.foxglove_scene import SCENE_FRAME
+
+    frame_id = base[1:]
+    return [
+        (f"{base}/calibration", CALIBRATION_SCHEMA, lambda: calibration(record, ns, frame_id, placed)),
+        (f"{base}/transform", TRANSFORM_SCHEMA, lambda: transform(ns, frame_id, placed, SCENE_FRAME)),
+    ]
 
 
 def _given(body: dict[str, Any]) -> Callable[[], dict[str, Any]]:

@@ -12,7 +12,9 @@ Its channels, JSON-encoded, each with its JSON Schema in the file:
   objects``), and ``/camera/warnings``: the warnings log's lines (``edge schema warnings``);
 - ``/camera/scene``, where the camera's field of view places the objects: each a box of its
   class's size on the road around the vehicle, with its label, for the 3D panel
-  (``foxglove.SceneUpdate``, edge.stream.foxglove_scene).
+  (``foxglove.SceneUpdate``, edge.stream.foxglove_scene), and where its height is known too,
+  ``/camera/calibration`` and ``/camera/transform``: the camera that placed them
+  (edge.stream.foxglove_camera).
 
 ``?views=input,panoptic,depth`` picks the picture channels (default: those of the engines that
 run; ``input`` brings the annotations), ``?quality=`` the JPEGs' (1-100, default 85). Several cameras

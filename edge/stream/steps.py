@@ -212,10 +212,17 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
     result.extras["t_stream_s"] = t_s
     # with a field of view the objects are placed around the vehicle (ahead_m, lateral_m): the
     # Foxglove sinks then send its scene every frame, an empty one clearing the last
+    plane = objects.frame_plane
     result.extras["placed"] = (
         None
         if objects.hfov_deg is None
-        else {"facing": objects.facing, "path_half_width_m": objects.path_half_width_m}
+        else {
+            "facing": objects.facing,
+            "path_half_width_m": objects.path_half_width_m,
+            "hfov_deg": objects.hfov_deg,
+            "mount_offset_m": objects.mount_offset_m,
+            "ground": None if plane is None else plane.to_json(),  # the camera's height and horizon
+        }
     )
 
 

@@ -73,7 +73,10 @@ def test_a_run_is_one_file_of_pictures_boxes_objects_and_warnings(demo_engines: 
         "/camera/depth": "foxglove.CompressedImage",
         "/camera/objects": "edge.objects",
         "/camera/warnings": "edge.warnings",
-        "/camera/scene": "foxglove.SceneUpdate",  # synthetic:// knows its camera's field of view
+        # synthetic:// knows its camera's field of view and height
+        "/camera/scene": "foxglove.SceneUpdate",
+        "/camera/calibration": "foxglove.CameraCalibration",
+        "/camera/transform": "foxglove.FrameTransform",
     }
     by_topic: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for topic, t, body in messages:
@@ -123,8 +126,8 @@ def test_a_run_is_one_file_of_pictures_boxes_objects_and_warnings(demo_engines: 
 
 def test_views_pick_the_picture_channels(demo_engines: Path, tmp_path: Path) -> None:
     """?views=depth: the depth picture alone (no camera picture, so no boxes over it); the
-    objects (and their scene, the camera's field of view known) are always there. ?quality=
-    is the JPEGs'."""
+    objects (and their scene and the camera, its field of view and height known) are always
+    there. ?quality= is the JPEGs'."""
     small, large = tmp_path / "small.mcap", tmp_path / "large.mcap"
     run = ["run", DRIVE.format(frames=3, seed=0), "--engines", str(demo_engines)]
     assert (
@@ -132,7 +135,8 @@ def test_views_pick_the_picture_channels(demo_engines: Path, tmp_path: Path) -> 
         == 0
     )
     schemas, messages = read_mcap(small)
-    assert set(schemas) - {"/camera/warnings"} == {"/camera/depth", "/camera/objects", "/camera/scene"}
+    placed = {"/camera/scene", "/camera/calibration", "/camera/transform"}
+    assert set(schemas) - {"/camera/warnings"} == {"/camera/depth", "/camera/objects", *placed}
     assert small.stat().st_size < large.stat().st_size
     assert len([m for m in messages if m[0] == "/camera/depth"]) == 3
 

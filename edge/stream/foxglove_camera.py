@@ -1,0 +1,168 @@
+"""Where the camera is, for Foxglove: its intrinsics (``foxglove.CameraCalibration``, in the
+frame's pixels, the image topic's frame) and its pose in the scene's ``vehicle`` frame
+(``foxglove.FrameTransform``). With them Foxglove's 3D panel shows the camera's picture where
+the camera is, and its Image panel draws the scene's boxes over the picture.
+
+They are the camera the tracker placed the objects with, so the two agree: a pinhole camera
+over a flat road (edge.postprocess.ground.GroundPlane), level, its principal point at the
+middle column and on the horizon's row, the focal lengths those of the field of view across
+and of the plane down (square pixels unless a stretch made them otherwise), ``height_m`` over
+the road, ``mount_offset_m`` right of the vehicle's middle, looking its facing's way. Sent
+only where the camera's height is known (--camera-height, the source's, or the plane fitted
+to the depth map).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+_NUMBER = {"type": "number"}
+_TIME = {
+    "type": "object",
+    "properties": {
+        "sec": {"type": "integer", "minimum": 0},
+        "nsec": {"type": "integer", "minimum": 0, "maximum": 999_999_999},
+    },
+}
+
+
+def _numbers(n: int) -> dict[str, Any]:
+    return {"type": "array", "items": _NUMBER, "minItems": n, "maxItems": n}
+
+
+# Foxglove's schemas (github.com/foxglove/schemas, jsonschema/), the fields written
+CALIBRATION_SCHEMA = (
+    "foxglove.CameraCalibration",
+    json.dumps(
+        {
+            "title": "foxglove.CameraCalibration",
+            "type": "object",
+            "properties": {
+                "timestamp": _TIME,
+                "frame_id": {"type": "string"},
+                "width": {"type": "integer", "minimum": 0},
+                "height": {"type": "integer", "minimum": 0},
+                "distortion_model": {"type": "string"},
+                "D": {"type": "array", "items": _NUMBER},
+                "K": _numbers(9),
+                "R": _numbers(9),
+                "P": _numbers(12),
+            },
+        }
+    ).encode(),
+)
+_VECTOR = {"type": "object", "properties": dict.fromkeys("xyz", _NUMBER)}
+TRANSFORM_SCHEMA = (
+    "foxglove.FrameTransform",
+    json.dumps(
+        {
+            "title": "foxglove.FrameTransform",
+            "type": "object",
+            "properties": {
+                "timestamp": _TIME,
+                "parent_frame_id": {"type": "string"},
+                "child_frame_id": {"type": "string"},
+                "translation": _VECTOR,
+                "rotation": {"type": "object", "properties": dict.fromkeys("xyzw", _NUMBER)},
+            },
+        }
+    ).encode(),
+)
+
+# the camera's axes (x right in the picture, y down, z along its view) in the vehicle's (x
+# ahead, y left, z up), by the way it looks: the columns of its rotation
+CAMERA_AXES: dict[str, np.ndarray] = {
+    "front": np.array([[0, -1, 0], [0, 0, -1], [1, 0, 0]], float).T,
+    "rear": np.array([[0, 1, 0], [0, 0, -1], [-1, 0, 0]], float).T,
+    "left": np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]], float).T,
+    "right": np.array([[-1, 0, 0], [0, 0, -1], [0, -1, 0]], float).T,
+}
+
+
+def quaternion(rotation: np.ndarray) -> dict[str, float]:
+    """The unit quaternion (x, y, z, w) of a proper rotation matrix (Shepperd's method: the
+    largest of the four components first, so no division is by a small number)."""
+    r = rotation
+    trace = float(np.trace(r))
+    options = [trace, r[0, 0], r[1, 1], r[2, 2]]
+    k = int(np.argmax(options))
+    if k == 0:
+        w = math.sqrt(1 + trace) / 2
+        x, y, z = (r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w), (r[1, 0] - r[0, 1]) / (4 * w)
+    elif k == 1:
+        x = math.sqrt(1 + 2 * r[0, 0] - trace) / 2
+        w, y, z = (r[2, 1] - r[1, 2]) / (4 * x), (r[0, 1] + r[1, 0]) / (4 * x), (r[0, 2] + r[2, 0]) / (4 * x)
+    elif k == 2:
+        y = math.sqrt(1 + 2 * r[1, 1] - trace) / 2
+        w, x, z = (r[0, 2] - r[2, 0]) / (4 * y), (r[0, 1] + r[1, 0]) / (4 * y), (r[1, 2] + r[2, 1]) / (4 * y)
+    else:
+        z = math.sqrt(1 + 2 * r[2, 2] - trace) / 2
+        w, x, y = (r[1, 0] - r[0, 1]) / (4 * z), (r[0, 2] + r[2, 0]) / (4 * z), (r[1, 2] + r[2, 1]) / (4 * z)
+    return {"x": float(x), "y": float(y), "z": float(z), "w": float(w)}
+
+
+def intrinsics(
+    *, hfov_deg: float, ground: dict[str, Any], frame_size: tuple[int, int], size: tuple[int, int]
+) -> np.ndarray:
+    """K (3 x 3) in the frame's pixels (``frame_size``: height, width) of the camera the tracker
+    read the engines' picture (``size``) with: fx from the field of view across the picture,
+    fy from the plane's focal length (a fraction of the picture's height), the principal point
+    at the middle column and on the horizon's row; scaled from the picture to the frame."""
+    (h, w), (fh, fw) = size, frame_size
+    fx = w / 2 / math.tan(math.radians(hfov_deg) / 2) * fw / w
+    focal = (
+        ground["focal"]
+        if ground.get("focal") is not None
+        else (w / h) / (2 * math.tan(math.radians(hfov_deg) / 2))
+    )
+    fy = focal * fh
+    return np.array([[fx, 0.0, fw / 2], [0.0, fy, ground["horizon"] * fh], [0.0, 0.0, 1.0]])
+
+
+def _time(ns: int) -> dict[str, int]:
+    return {"sec": ns // 1_000_000_000, "nsec": ns % 1_000_000_000}
+
+
+def calibration(record: dict[str, Any], ns: int, frame_id: str, placed: dict[str, Any]) -> dict[str, Any]:
+    """The camera's CameraCalibration at capture time ``ns``: the frame has no distortion left
+    (--undistort took it out, or the tracker assumed none)."""
+    fh, fw = record["frame_size"]
+    k = intrinsics(
+        hfov_deg=placed["hfov_deg"],
+        ground=placed["ground"],
+        frame_size=(fh, fw),
+        size=(int(record["size"][0]), int(record["size"][1])),
+    )
+    p = np.hstack([k, np.zeros((3, 1))])
+    return {
+        "timestamp": _time(ns),
+        "frame_id": frame_id,
+        "width": int(fw),
+        "height": int(fh),
+        "distortion_model": "plumb_bob",
+        "D": [0.0] * 5,
+        "K": [float(v) for v in k.reshape(-1)],
+        "R": [float(v) for v in np.eye(3).reshape(-1)],
+        "P": [float(v) for v in p.reshape(-1)],
+    }
+
+
+def transform(ns: int, frame_id: str, placed: dict[str, Any], parent: str) -> dict[str, Any]:
+    """The camera's pose in the ``parent`` (vehicle) frame: ``height_m`` over the road,
+    ``mount_offset_m`` right of the vehicle's middle, at the scene's origin along the vehicle,
+    its axes turned its facing's way."""
+    return {
+        "timestamp": _time(ns),
+        "parent_frame_id": parent,
+        "child_frame_id": frame_id,
+        "translation": {
+            "x": 0.0,
+            "y": -float(placed["mount_offset_m"]),
+            "z": float(placed["ground"]["height_m"]),
+        },
+        "rotation": quaternion(CAMERA_AXES[placed["facing"]]),
+    }
