@@ -322,9 +322,11 @@ def add_stream_commands(sub: Any) -> None:
         "overlay | depth, or ?view=panoptic, depth or input (the source's frames: a recording); "
         "objects.jsonl?lines=warnings and --sink=-?lines=warnings: a line when a thing comes to be "
         "warned of and one when it clears; drive.mcap: the camera's frames with boxes, the panoptic and "
-        "depth pictures, the objects and warnings lines, in one MCAP file for Foxglove (?views=, ?quality=; "
-        "needs pip install 'edge-perception[mcap]'); foxglove://127.0.0.1:8765: the same, live, to Foxglove "
-        "(Open connection, Foxglove WebSocket); "
+        "depth pictures, the objects and warnings lines and, the camera known, the things in 3D around "
+        "the vehicle, in one MCAP file for Foxglove (?views=, ?quality=, ?cloud=N: the depth map as a "
+        "point cloud, every Nth pixel; needs pip install 'edge-perception[mcap]'); "
+        "foxglove://127.0.0.1:8765: the same, live, to Foxglove (Open connection, Foxglove WebSocket; "
+        "the point cloud offered, every 4th pixel); "
         "default: null://",
     )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")

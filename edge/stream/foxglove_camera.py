@@ -1,7 +1,8 @@
 """Where the camera is, for Foxglove: its intrinsics (``foxglove.CameraCalibration``, in the
 frame's pixels, the image topic's frame) and its pose in the scene's ``vehicle`` frame
 (``foxglove.FrameTransform``). With them Foxglove's 3D panel shows the camera's picture where
-the camera is, and its Image panel draws the scene's boxes over the picture.
+the camera is, and its Image panel draws the scene's boxes over the picture. And, asked for,
+what it sees in 3D: the depth map as a coloured point cloud (``foxglove.PointCloud``).
 
 They are the camera the tracker placed the objects with, so the two agree: a pinhole camera
 over a flat road (edge.postprocess.ground.GroundPlane), level, its principal point at the
@@ -14,6 +15,7 @@ to the depth map).
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from typing import Any
@@ -165,4 +167,100 @@ def transform(ns: int, frame_id: str, placed: dict[str, Any], parent: str) -> di
             "z": float(placed["ground"]["height_m"]),
         },
         "rotation": quaternion(CAMERA_AXES[placed["facing"]]),
+    }
+
+
+FLOAT32, UINT8 = 7, 1  # foxglove.PackedElementField's numeric types
+CLOUD_FIELDS = [
+    *({"name": n, "offset": 4 * i, "type": FLOAT32} for i, n in enumerate("xyz")),
+    *({"name": n, "offset": 12 + i, "type": UINT8} for i, n in enumerate(("red", "green", "blue", "alpha"))),
+]
+CLOUD_POINT = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgba", "u1", (4,))])
+CLOUD_SCHEMA = (
+    "foxglove.PointCloud",
+    json.dumps(
+        {
+            "title": "foxglove.PointCloud",
+            "type": "object",
+            "properties": {
+                "timestamp": _TIME,
+                "frame_id": {"type": "string"},
+                "pose": {
+                    "type": "object",
+                    "properties": {
+                        "position": _VECTOR,
+                        "orientation": {"type": "object", "properties": dict.fromkeys("xyzw", _NUMBER)},
+                    },
+                },
+                "point_stride": {"type": "integer", "minimum": 0},
+                "fields": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "offset": {"type": "integer", "minimum": 0},
+                            "type": {"type": "integer", "minimum": 0, "maximum": 8},
+                        },
+                    },
+                },
+                "data": {"type": "string", "contentEncoding": "base64"},
+            },
+        }
+    ).encode(),
+)
+
+
+def unproject(depth: np.ndarray, k: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """The camera-frame points (N x 3: x right, y down, z ahead) of every ``stride``-th pixel of
+    ``depth`` each way (z-depth in metres; 0, or not finite, where there is none), each through
+    its pixel's middle, and their (row, column) indices (N x 2)."""
+    rows, cols = np.mgrid[0 : depth.shape[0] : stride, 0 : depth.shape[1] : stride]
+    z = depth[rows, cols].astype(np.float64)
+    keep = np.isfinite(z) & (z > 0)
+    rows, cols, z = rows[keep], cols[keep], z[keep]
+    x = (cols + 0.5 - k[0, 2]) / k[0, 0] * z
+    y = (rows + 0.5 - k[1, 2]) / k[1, 1] * z
+    return np.stack([x, y, z], axis=1), np.stack([rows, cols], axis=1)
+
+
+def point_cloud(
+    depth: np.ndarray,
+    picture: np.ndarray,
+    record: dict[str, Any],
+    ns: int,
+    frame_id: str,
+    placed: dict[str, Any],
+    stride: int,
+) -> dict[str, Any]:
+    """The depth map as a PointCloud in the camera's frame (its pose is the transform's), each
+    point the colour of the engines' picture (RGB, ``picture``) where it was seen: every
+    ``stride``-th pixel each way, in the depth engine's metres."""
+    h, w = record["size"]
+    k = intrinsics(
+        hfov_deg=placed["hfov_deg"], ground=placed["ground"], frame_size=depth.shape[:2], size=(h, w)
+    )
+    points, where = unproject(depth, k, stride)
+    # the picture's pixel over each depth pixel's middle (the two are one size but for a depth
+    # engine of another resolution)
+    prow = np.minimum(
+        ((where[:, 0] + 0.5) * picture.shape[0] / depth.shape[0]).astype(int), picture.shape[0] - 1
+    )
+    pcol = np.minimum(
+        ((where[:, 1] + 0.5) * picture.shape[1] / depth.shape[1]).astype(int), picture.shape[1] - 1
+    )
+    out = np.zeros(len(points), CLOUD_POINT)
+    out["x"], out["y"], out["z"] = points[:, 0], points[:, 1], points[:, 2]
+    out["rgba"][:, :3] = picture[prow, pcol, :3]
+    out["rgba"][:, 3] = 255
+    return {
+        "timestamp": _time(ns),
+        "frame_id": frame_id,
+        "pose": {
+            "position": {"x": 0.0, "y": 0.0, "z": 0.0},
+            "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0},
+        },
+        "point_stride": CLOUD_POINT.itemsize,
+        "fields": CLOUD_FIELDS,
+        "data": base64.b64encode(out.tobytes()).decode(),
     }

@@ -19,7 +19,7 @@ import base64
 import json
 from collections.abc import Callable, Collection
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -32,16 +32,26 @@ Message = tuple[str, Schema, Callable[[], dict[str, Any]]]
 
 VIEWS = ("input", "panoptic", "depth")
 DEFAULT_QUALITY = 85
+MAX_CLOUD_STRIDE = 16
 WARNED_RGBA = (1.0, 0.2, 0.2, 1.0)
 OTHER_RGBA = (0.2, 0.9, 0.4, 1.0)
 POINTS_LINE_LOOP = 2  # foxglove.PointsAnnotation's type of a closed outline
 
 
-def picture_options(uri: str, query: str) -> tuple[tuple[str, ...] | None, int]:
-    """The views (None: not asked, so those of the engines that run) and JPEG quality
-    ``query`` asks for; SinkError naming what is wrong."""
+class PictureOptions(NamedTuple):
+    """What a Foxglove sink's ``?`` asks for: the views (None: not asked, so those of the
+    engines that run), the JPEG quality, and the point cloud's stride (None: not asked; 0: none)."""
+
+    views: tuple[str, ...] | None
+    quality: int
+    cloud: int | None
+
+
+def picture_options(uri: str, query: str) -> PictureOptions:
+    """The views, JPEG quality and point cloud ``query`` asks for; SinkError naming what is wrong."""
     views: tuple[str, ...] | None = None
     quality = DEFAULT_QUALITY
+    cloud: int | None = None
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key == "views":
             asked = tuple(v.strip() for v in value.split(",") if v.strip())
@@ -56,9 +66,29 @@ def picture_options(uri: str, query: str) -> tuple[tuple[str, ...] | None, int]:
             if not value.isdigit() or not 1 <= int(value) <= 100:
                 raise SinkError(f"sink {uri!r}: quality={value!r}; expected a JPEG quality from 1 to 100")
             quality = int(value)
+        elif key == "cloud":
+            if not value.isdigit() or not 0 <= int(value) <= MAX_CLOUD_STRIDE:
+                raise SinkError(
+                    f"sink {uri!r}: cloud={value!r}; expected every how many of the depth map's pixels "
+                    f"each way make a point, 1 to {MAX_CLOUD_STRIDE} (0: no point cloud)"
+                )
+            cloud = int(value)
         else:
-            raise SinkError(f"sink {uri!r}: unknown option {key!r}; it takes views= and quality=")
-    return views, quality
+            raise SinkError(f"sink {uri!r}: unknown option {key!r}; it takes views=, quality= and cloud=")
+    return PictureOptions(views, quality, cloud)
+
+
+def matched_cloud(uri: str, cloud: int | None, kinds: Collection[str], *, default: int) -> int:
+    """The point cloud's stride for a run of engines of ``kinds``: ``default`` where not asked,
+    none without a depth engine (one asked for is then a SinkError)."""
+    if "depth" in kinds:
+        return default if cloud is None else cloud
+    if cloud:
+        raise SinkError(
+            f"sink {uri!r} asks for a point cloud (cloud={cloud}), which is the depth map's, and no depth "
+            f"engine runs (engines: {', '.join(kinds) or 'none'})"
+        )
+    return 0
 
 
 def _schema(title: str, properties: dict[str, Any]) -> bytes:
@@ -201,12 +231,14 @@ def topic_base(camera: Any) -> str:
 
 
 def frame_messages(
-    result: Any, *, views: tuple[str, ...], quality: int, warnings: Any, uri: str
+    result: Any, *, views: tuple[str, ...], quality: int, warnings: Any, uri: str, cloud: int = 0
 ) -> tuple[int, list[Message]]:
     """A result's capture time (ns since the epoch) and its messages: a picture of each of
     ``views`` (JPEG at ``quality``), the boxes over the camera's where ``input`` is one of
     them, its objects line, and the warnings lines ``warnings`` (a WarningLines, called
-    once a frame whatever is made) gives it."""
+    once a frame whatever is made) gives it; where the camera is known, its placed things'
+    scene, its calibration and pose, and (``cloud``: every how many pixels, 0 none) the depth
+    map as a point cloud."""
     from edge.stream.object_sinks import frame_header, objects_record
     from edge.stream.sinks import sink_image
 
@@ -242,6 +274,8 @@ def frame_messages(
         messages.append((f"{base}/scene", SCENE_SCHEMA, scene))
         if placed.get("ground") is not None:  # the camera's height too: where it is
             messages += camera_messages(record, ns, base, placed)
+            if cloud and result.depth is not None:
+                messages.append(cloud_message(result, record, ns, base, placed, cloud))
     for line in warnings.events(result):
         messages.append((f"{base}/warnings", edge_schema("warnings"), _given(line)))
     return ns, messages
@@ -257,6 +291,19 @@ def camera_messages(record: dict[str, Any], ns: int, base: str, placed: dict[str
         (f"{base}/calibration", CALIBRATION_SCHEMA, lambda: calibration(record, ns, frame_id, placed)),
         (f"{base}/transform", TRANSFORM_SCHEMA, lambda: transform(ns, frame_id, placed, SCENE_FRAME)),
     ]
+
+
+def cloud_message(
+    result: Any, record: dict[str, Any], ns: int, base: str, placed: dict[str, Any], stride: int
+) -> Message:
+    """The depth map as the camera's point cloud, coloured from the engines' picture."""
+    from edge.stream.foxglove_camera import CLOUD_SCHEMA, point_cloud
+
+    def body() -> dict[str, Any]:
+        depth = result.depth["depth"][0, 0]
+        return point_cloud(depth, result.extras["resized"], record, ns, base[1:], placed, stride)
+
+    return f"{base}/cloud", CLOUD_SCHEMA, body
 
 
 def _given(body: dict[str, Any]) -> Callable[[], dict[str, Any]]:

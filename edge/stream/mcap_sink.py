@@ -44,6 +44,7 @@ from edge.stream.foxglove_messages import (
     Schema,
     edge_schema,
     frame_messages,
+    matched_cloud,
     matched_views,
     topic_base,
 )
@@ -63,12 +64,15 @@ class McapSink:
         *,
         views: tuple[str, ...] | None = None,
         quality: int = DEFAULT_QUALITY,
+        cloud: int | None = None,
         keep_free: int = DEFAULT_KEEP_FREE,
         make_room: Callable[[int], int] | None = None,
         warnings: Any = None,
         last: bool = True,
     ) -> None:
         """``views``: the picture channels (None: every one whose engine runs, match_engines).
+        ``cloud``: every how many of the depth map's pixels make a point of its point cloud
+        (None or 0: no point cloud).
         ``keep_free``, ``make_room``: as DiskRoom's. ``warnings``: the WarningLines that
         tells which frames begin and end a warning (a segment's is the recording's: a warning
         cleared in the next segment is the one begun in this); ``last``: whether this file
@@ -85,6 +89,7 @@ class McapSink:
         rescue_leftover(uri, path)  # a dead run's file is kept, not overwritten
         self.uri, self.path, self.quality = uri, path, quality
         self.asked, self.views = views is not None, views or VIEWS
+        self.asked_cloud, self.cloud = cloud, cloud or 0
         self.partial = partial_path(path)
         self._lock = PartialLock(
             uri=uri, partial=self.partial, refused=lambda exc, what: self._room.refused(exc, what, kept=0)
@@ -114,8 +119,9 @@ class McapSink:
 
     def match_engines(self, kinds: Collection[str]) -> None:
         """Keep the views of the engines that run (``kinds``): those not asked for are left
-        out; one asked for is a SinkError."""
+        out; one asked for is a SinkError (as a point cloud without a depth engine)."""
         self.views = matched_views(self.uri, self.views, kinds, asked=self.asked)
+        self.cloud = matched_cloud(self.uri, self.asked_cloud, kinds, default=0)
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         from edge.stream.object_sinks import _needs_results
@@ -124,7 +130,12 @@ class McapSink:
 
     def write_result(self, result: Any) -> None:
         ns, messages = frame_messages(
-            result, views=self.views, quality=self.quality, warnings=self._warnings, uri=self.uri
+            result,
+            views=self.views,
+            quality=self.quality,
+            warnings=self._warnings,
+            uri=self.uri,
+            cloud=self.cloud,
         )
         self._write_frame(messages, ns)
 
@@ -230,6 +241,7 @@ def segmented_mcap_sink(
     segment_s: float,
     views: tuple[str, ...] | None = None,
     quality: int = DEFAULT_QUALITY,
+    cloud: int | None = None,
     keep_free: int = DEFAULT_KEEP_FREE,
     delete_oldest: bool = False,
 ) -> Any:
@@ -243,6 +255,7 @@ def segmented_mcap_sink(
             super().__init__(uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest)
             self._warnings = WarningLines()
             self.views = views or VIEWS
+            self.cloud = cloud or 0
             self._tracker: Any = None
 
         @property
@@ -251,6 +264,7 @@ def segmented_mcap_sink(
 
         def match_engines(self, kinds: Collection[str]) -> None:
             self.views = matched_views(uri, self.views, kinds, asked=views is not None)
+            self.cloud = matched_cloud(uri, cloud, kinds, default=0)
 
         def attach(self, tracker: Any) -> None:
             self._tracker = tracker
@@ -261,6 +275,7 @@ def segmented_mcap_sink(
                 segment,
                 views=self.views,
                 quality=quality,
+                cloud=self.cloud,
                 keep_free=keep_free,
                 make_room=self._make_room(),
                 warnings=self._warnings,

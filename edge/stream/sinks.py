@@ -176,8 +176,10 @@ def open_sink(
     if parts.scheme == "foxglove":
         from edge.viewer.foxglove import FoxgloveSink, parse_foxglove_uri
 
-        host, port, views, quality = parse_foxglove_uri(uri)
-        return FoxgloveSink(uri, host=host, port=port, views=views, quality=quality)
+        host, port, asked = parse_foxglove_uri(uri)
+        return FoxgloveSink(
+            uri, host=host, port=port, views=asked.views, quality=asked.quality, cloud=asked.cloud
+        )
     if parts.scheme == "http":
         from edge.viewer import ViewerSink, parse_viewer_uri
         from edge.viewer.sink import metrics_path
@@ -230,7 +232,7 @@ def open_sink(
         from edge.stream.foxglove_messages import picture_options
         from edge.stream.mcap_sink import McapSink, segmented_mcap_sink
 
-        views, quality = picture_options(uri, query)
+        views, quality, cloud = picture_options(uri, query)
         if segment_s is not None:
             return segmented_mcap_sink(
                 uri,
@@ -238,12 +240,13 @@ def open_sink(
                 segment_s=segment_s,
                 views=views,
                 quality=quality,
+                cloud=cloud,
                 keep_free=keep_free,
                 delete_oldest=delete_oldest,
             )
         if not replace:
             refuse_an_earlier_file(uri, path)
-        return McapSink(uri, path, views=views, quality=quality, keep_free=keep_free)
+        return McapSink(uri, path, views=views, quality=quality, cloud=cloud, keep_free=keep_free)
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
             f"unknown sink {uri!r}; {_folder_hint(parts.scheme, name, query)}supported: a video path "

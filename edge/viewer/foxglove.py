@@ -31,8 +31,10 @@ from edge.stream.foxglove_messages import (
     DEFAULT_QUALITY,
     VIEWS,
     Message,
+    PictureOptions,
     Schema,
     frame_messages,
+    matched_cloud,
     matched_views,
     picture_message,
     picture_options,
@@ -43,12 +45,13 @@ from edge.viewer.server import warn_if_exposed
 
 SUBPROTOCOL = "foxglove.websocket.v1"
 DEFAULT_PORT = 8765  # Foxglove's own default for a WebSocket connection
+DEFAULT_CLOUD = 4  # the point cloud offered: every 4th pixel of the depth map each way
 MESSAGE_DATA = 1  # the binary opcode of a message to a subscription
 STATUS_WARNING, STATUS_ERROR = 1, 2
 
 
-def parse_foxglove_uri(uri: str) -> tuple[str, int, tuple[str, ...] | None, int]:
-    """(host, port, views, JPEG quality) of ``foxglove://HOST:PORT?views=&quality=``;
+def parse_foxglove_uri(uri: str) -> tuple[str, int, PictureOptions]:
+    """(host, port, what else it asks for) of ``foxglove://HOST:PORT?views=&quality=&cloud=``;
     127.0.0.1 and 8765 unless told otherwise."""
     try:
         parts = urlsplit(uri)
@@ -58,10 +61,13 @@ def parse_foxglove_uri(uri: str) -> tuple[str, int, tuple[str, ...] | None, int]
     if parts.path not in ("", "/") or parts.fragment or parts.username:
         raise SinkError(
             f"sink {uri!r}: expected foxglove://HOST:PORT, e.g. foxglove://127.0.0.1:{DEFAULT_PORT} "
-            "(options: ?views=input,panoptic,depth&quality=85)"
+            "(options: ?views=input,panoptic,depth&quality=85&cloud=4)"
         )
-    views, quality = picture_options(uri, parts.query)
-    return parts.hostname or "127.0.0.1", DEFAULT_PORT if port is None else port, views, quality
+    return (
+        parts.hostname or "127.0.0.1",
+        DEFAULT_PORT if port is None else port,
+        picture_options(uri, parts.query),
+    )
 
 
 class _Client:
@@ -296,11 +302,15 @@ class FoxgloveSink:
         port: int = DEFAULT_PORT,
         views: tuple[str, ...] | None = None,
         quality: int = DEFAULT_QUALITY,
+        cloud: int | None = None,
     ) -> None:
+        """``cloud``: the point cloud's stride (None: DEFAULT_CLOUD, offered where a depth engine
+        runs and made only for a client that subscribes to it; 0: none)."""
         from edge.stream.object_sinks import WarningLines
 
         self.uri, self.quality = uri, quality
         self.asked, self.views = views is not None, views or VIEWS
+        self.asked_cloud, self.cloud = cloud, DEFAULT_CLOUD if cloud is None else cloud
         self.frames = 0
         self._warnings = WarningLines()
         self.server = FoxgloveServer(host=host, port=port)
@@ -323,6 +333,7 @@ class FoxgloveSink:
 
     def match_engines(self, kinds: Any) -> None:
         self.views = matched_views(self.uri, self.views, kinds, asked=self.asked)
+        self.cloud = matched_cloud(self.uri, self.asked_cloud, kinds, default=DEFAULT_CLOUD)
 
     def pictures_only(self) -> None:
         """edge record: the camera's pictures alone, which write() sends."""
@@ -335,7 +346,12 @@ class FoxgloveSink:
 
     def write_result(self, result: Any) -> None:
         t_ns, messages = frame_messages(
-            result, views=self.views, quality=self.quality, warnings=self._warnings, uri=self.uri
+            result,
+            views=self.views,
+            quality=self.quality,
+            warnings=self._warnings,
+            uri=self.uri,
+            cloud=self.cloud,
         )
         # every channel is advertised, drawn or not (a client subscribes to what it sees); a
         # picture first asked for after this frame was drawn comes with the next

@@ -4,6 +4,7 @@ through them landing where the detector saw the thing stand."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,15 @@ from edge.cli import main
 from edge.stream.foxglove_camera import (
     CALIBRATION_SCHEMA,
     CAMERA_AXES,
+    CLOUD_POINT,
+    CLOUD_SCHEMA,
     TRANSFORM_SCHEMA,
     intrinsics,
+    point_cloud,
     quaternion,
+    transform,
 )
+from tests.conftest import engines_of_kind
 
 pytest.importorskip("mcap", reason="mcap is a test dependency: pip install -e '.[dev]'")
 
@@ -142,3 +148,81 @@ def test_no_camera_messages_without_its_height(demo_engines: Path, tmp_path: Pat
     topics = read_topics(drive)
     assert "/camera/scene" in topics
     assert "/camera/calibration" not in topics and "/camera/transform" not in topics
+
+
+def decode_cloud(cloud: dict[str, Any]) -> np.ndarray:
+    assert cloud["point_stride"] == CLOUD_POINT.itemsize == 16
+    assert [(f["name"], f["offset"], f["type"]) for f in cloud["fields"]] == [
+        ("x", 0, 7),
+        ("y", 4, 7),
+        ("z", 8, 7),
+        ("red", 12, 1),
+        ("green", 13, 1),
+        ("blue", 14, 1),
+        ("alpha", 15, 1),
+    ]
+    return np.frombuffer(base64.b64decode(cloud["data"]), CLOUD_POINT)
+
+
+def test_a_flat_roads_depth_map_is_a_flat_cloud_on_the_road() -> None:
+    """Golden: the depth map a level camera 1.2 m over a flat road sees below its horizon
+    (each pixel's middle's ray), taken back through the same camera and its pose, lies on the
+    road (z = 0 to a micrometre), each point ahead as far as its depth, beside as its column
+    says; every 2nd pixel each way, the sky (no depth) left out; each the picture's colour."""
+    h, w, height, horizon = 64, 128, 1.2, 0.4
+    placed = {"hfov_deg": 60.0, "ground": {"height_m": height, "horizon": horizon, "focal": None}}
+    placed |= {"facing": "front", "mount_offset_m": 0.0}
+    k = intrinsics(hfov_deg=60.0, ground=placed["ground"], frame_size=(h, w), size=(h, w))
+    rows = np.arange(h)[:, None] + 0.5 - k[1, 2]
+    depth = np.where(rows > 0, height * k[1, 1] / np.where(rows > 0, rows, 1), 0.0) * np.ones((1, w))
+    picture = np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8)
+    record = {"size": [h, w], "frame_size": [h, w]}
+    cloud = point_cloud(depth.astype(np.float32), picture, record, 5, "camera", placed, 2)
+    jsonschema.validate(cloud, json.loads(CLOUD_SCHEMA[1]))
+    assert cloud["frame_id"] == "camera" and cloud["timestamp"] == {"sec": 0, "nsec": 5}
+    points = decode_cloud(cloud)
+    below = [r for r in range(0, h, 2) if r + 0.5 > k[1, 2]]
+    assert len(points) == len(below) * (w // 2)
+    seen = np.stack([points["x"], points["y"], points["z"]], axis=1).astype(np.float64)
+    tf = transform(0, "camera", placed, "vehicle")
+    on_road = seen @ CAMERA_AXES["front"].T + [tf["translation"][a] for a in "xyz"]
+    assert np.allclose(on_road[:, 2], 0.0, atol=2e-6 * np.abs(on_road[:, 0]).max())
+    assert np.allclose(on_road[:, 0], seen[:, 2])  # ahead as far as its depth
+    cols = np.tile(np.arange(0, w, 2), len(below))
+    assert np.allclose(-on_road[:, 1], (cols + 0.5 - w / 2) / k[0, 0] * seen[:, 2], atol=1e-4)
+    rows_seen = np.repeat(below, w // 2)
+    assert (points["rgba"][:, :3] == picture[rows_seen, cols]).all() and (points["rgba"][:, 3] == 255).all()
+
+
+def test_a_run_writes_its_point_cloud_when_asked(demo_engines: Path, tmp_path: Path) -> None:
+    """?cloud=4: each frame's depth map as a cloud in the camera's frame, a point every 4th
+    pixel each way where there is depth, coloured from the picture; none unless asked."""
+    asked, plain = tmp_path / "cloud.mcap", tmp_path / "plain.mcap"
+    source = "synthetic://?size=128x256&frames=3&seed=1"
+    run = ["run", source, "--engines", str(demo_engines)]
+    assert main([*run, "--sink", f"{asked}?cloud=4", "--sink", str(plain)]) == 0
+    assert "/camera/cloud" not in read_topics(plain)
+    topics = read_topics(asked)
+    assert len(topics["/camera/cloud"]) == 3
+    for cloud in topics["/camera/cloud"]:
+        jsonschema.validate(cloud, json.loads(CLOUD_SCHEMA[1]))
+        assert cloud["frame_id"] == "camera"
+        points = decode_cloud(cloud)
+        assert 0.5 * 32 * 64 < len(points) <= 32 * 64  # the sky has no depth
+        assert (points["z"] > 0).all() and (points["rgba"][:, 3] == 255).all()
+        assert len({tuple(c) for c in points["rgba"][:, :3]}) > 50, "the picture's colours"
+
+
+def test_a_cloud_needs_a_depth_engine(
+    demo_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    panoptic = engines_of_kind(demo_engines, "panoptic", tmp_path / "panoptic")
+    drive = tmp_path / "drive.mcap"
+    run = ["run", "synthetic://?size=128x256&frames=2&seed=1", "--engines", str(panoptic)]
+    assert main([*run, "--sink", f"{drive}?cloud=4"]) == 2
+    assert "asks for a point cloud (cloud=4), which is the depth map's, and no depth engine runs" in (
+        capsys.readouterr().err
+    )
+    assert not drive.exists()
+    assert main([*run, "--sink", str(drive)]) == 0  # not asked: none, and no error
+    assert "/camera/cloud" not in read_topics(drive)

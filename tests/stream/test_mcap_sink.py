@@ -150,7 +150,11 @@ def test_views_pick_the_picture_channels(demo_engines: Path, tmp_path: Path) -> 
         ),
         ("d.mcap?views=", "views=''; expected"),
         ("d.mcap?quality=0", "quality='0'; expected a JPEG quality from 1 to 100"),
-        ("d.mcap?view=depth", "unknown option 'view'; it takes views= and quality="),
+        ("d.mcap?view=depth", "unknown option 'view'; it takes views=, quality= and cloud="),
+        (
+            "d.mcap?cloud=17",
+            "cloud='17'; expected every how many of the depth map's pixels each way make a point",
+        ),
     ],
 )
 def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path, uri: str, said: str) -> None:
