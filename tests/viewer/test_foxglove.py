@@ -96,6 +96,7 @@ def test_a_live_run_is_served_to_foxglove_as_subscribed(demo_engines: Path) -> N
                     "/camera/panoptic",
                     "/camera/depth",
                     "/camera/scene",
+                    "/camera/cloud",  # offered by default, the depth engine running
                 }
                 await client.read_until(lambda: topics <= set(client.channels))
                 assert {c["schemaName"] for c in client.channels.values()} >= {
@@ -103,6 +104,7 @@ def test_a_live_run_is_served_to_foxglove_as_subscribed(demo_engines: Path) -> N
                     "foxglove.ImageAnnotations",
                     "edge.objects",
                     "foxglove.SceneUpdate",
+                    "foxglove.PointCloud",
                 }
                 assert {(c["encoding"], c["schemaEncoding"]) for c in client.channels.values()} == {
                     ("json", "jsonschema")
@@ -115,11 +117,15 @@ def test_a_live_run_is_served_to_foxglove_as_subscribed(demo_engines: Path) -> N
                         3: "/camera/panoptic",
                         4: "/camera/annotations",
                         6: "/camera/scene",
+                        7: "/camera/cloud",
                     }
                 )
                 await client.read_until(
-                    lambda: all(len(client.messages.get(i, [])) >= 4 for i in (1, 2, 3, 4, 6))
+                    lambda: all(len(client.messages.get(i, [])) >= 4 for i in (1, 2, 3, 4, 6, 7))
                 )
+                clouds = [body for _, body in client.messages[7]]
+                assert {(c["frame_id"], c["point_stride"]) for c in clouds} == {("camera", 16)}
+                assert all(0 < len(base64.b64decode(c["data"])) <= 16 * 32 * 64 for c in clouds)
                 assert 5 not in client.messages
                 placed = {t: b for t, b in client.messages[2]}
                 for t_ns, scene in client.messages[6]:  # each frame's placed objects, where both came
