@@ -7,7 +7,8 @@ file sink (edge.stream.mcap_sink) writes them, the Foxglove WebSocket sink
 
 Each camera's topics are under its name, ``/camera`` for a run of one: ``/camera/image``,
 ``/camera/annotations``, ``/camera/panoptic``, ``/camera/depth``, ``/camera/objects``,
-``/camera/warnings``, and, where the camera's field of view places the objects around the
+``/camera/warnings`` (and ``/camera/log``, the same lines for Foxglove's Log panel), and,
+where the camera's field of view places the objects around the
 vehicle, ``/camera/scene`` (``foxglove.SceneUpdate``, edge.stream.foxglove_scene), with
 ``/camera/calibration`` and ``/camera/transform`` where its height is known too
 (edge.stream.foxglove_camera).
@@ -277,7 +278,7 @@ def frame_messages(
             if cloud and result.depth is not None:
                 messages.append(cloud_message(result, record, ns, base, placed, cloud))
     for line in warnings.events(result):
-        messages.append((f"{base}/warnings", edge_schema("warnings"), _given(line)))
+        messages += warning_messages(line, ns)
     return ns, messages
 
 
@@ -304,6 +305,60 @@ def cloud_message(
         return point_cloud(depth, result.extras["resized"], record, ns, base[1:], placed, stride)
 
     return f"{base}/cloud", CLOUD_SCHEMA, body
+
+
+LOG_SCHEMA = (
+    "foxglove.Log",
+    _schema(
+        "foxglove.Log",
+        {
+            "timestamp": _TIME,
+            "level": {"enum": [0, 1, 2, 3, 4, 5]},
+            "message": {"type": "string"},
+            "name": {"type": "string"},
+            "file": {"type": "string"},
+            "line": {"type": "integer", "minimum": 0},
+        },
+    ),
+)
+LOG_INFO, LOG_WARNING = 2, 3  # foxglove.LogLevel
+WHY = {"in_path": "in the path", "cut_in": "cutting in", "no_path": "closing in"}
+
+
+def warning_messages(line: dict[str, Any], ns: int) -> list[Message]:
+    """A warnings log line (edge schema warnings) as its camera's ``warnings`` message and as a
+    line of Foxglove's Log panel (``log``: a warning as WARNING, its clearing as INFO), at
+    ``ns``."""
+    base = topic_base(line.get("camera"))
+    return [
+        (f"{base}/warnings", edge_schema("warnings"), _given(line)),
+        (f"{base}/log", LOG_SCHEMA, lambda: log_line(line, ns)),
+    ]
+
+
+def log_line(line: dict[str, Any], ns: int) -> dict[str, Any]:
+    """A warnings line as Foxglove's Log message: what, which track, how far and how soon."""
+    thing = f"{line.get('class', 'thing')} #{line.get('track')}"
+    if line["event"] == "warning":
+        said = [f"{thing} {WHY.get(line.get('why', ''), 'warned of')}"]
+        if line.get("range_m", line.get("distance_m")) is not None:
+            said.append(f"{line.get('range_m', line.get('distance_m')):.0f} m")
+        if line.get("ttc_s") is not None:
+            said.append(f"{line['ttc_s']:.1f} s to reach")
+        if line.get("path_in_s") is not None:
+            said.append(f"in the path in {line['path_in_s']:.1f} s")
+        level, message = LOG_WARNING, ", ".join(said)
+    else:
+        ended = " as the run ended" if line.get("ended") else ""
+        level, message = LOG_INFO, f"{thing} clear after {line.get('warned_s', 0):.1f} s{ended}"
+    return {
+        "timestamp": _time(ns),
+        "level": level,
+        "message": message,
+        "name": f"edge {topic_base(line.get('camera'))[1:]}",
+        "file": "",
+        "line": 0,
+    }
 
 
 def _given(body: dict[str, Any]) -> Callable[[], dict[str, Any]]:

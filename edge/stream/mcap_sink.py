@@ -42,11 +42,10 @@ from edge.stream.foxglove_messages import (
     VIEWS,
     Message,
     Schema,
-    edge_schema,
     frame_messages,
     matched_cloud,
     matched_views,
-    topic_base,
+    warning_messages,
 )
 from edge.stream.partial import PartialLock, partial_path, rescue_leftover
 from edge.util.numbers import strict_dumps
@@ -204,12 +203,14 @@ class McapSink:
             try:
                 if self._broken is None:
                     for line in ended:
-                        base = topic_base(line.get("camera"))
-                        channel = self._channel(f"{base}/warnings", edge_schema("warnings"))
-                        data = strict_dumps(line).encode()
-                        self._writer.add_message(
-                            channel, log_time=self._last_ns, data=data, publish_time=self._last_ns
-                        )
+                        for topic, schema, make in warning_messages(line, self._last_ns):
+                            data = strict_dumps(make()).encode()
+                            self._writer.add_message(
+                                self._channel(topic, schema),
+                                log_time=self._last_ns,
+                                data=data,
+                                publish_time=self._last_ns,
+                            )
                     self._writer.add_metadata("edge", self._metadata())
                     self._writer.finish()  # the last chunk, and the index a reader seeks with
                 self._file.close()

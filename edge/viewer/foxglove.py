@@ -368,13 +368,14 @@ class FoxgloveSink:
         self.frames += 1
 
     def close(self) -> None:
-        from edge.stream.foxglove_messages import edge_schema, topic_base
+        from edge.stream.foxglove_messages import warning_messages
 
         # the warnings still on as the run ends are cleared, as the warnings log clears them
         ended = [json.loads(line) for line in self._warnings.finish().splitlines()]
+        now = time.time_ns()
         for line in ended:
-            topic = f"{topic_base(line.get('camera'))}/warnings"
-            self.server.declare(topic, edge_schema("warnings"))
-            if self.server.wanted(topic):
-                self.server.publish(time.time_ns(), [(topic, strict_dumps(line).encode())])
+            for topic, schema, make in warning_messages(line, now):
+                self.server.declare(topic, schema)
+                if self.server.wanted(topic):
+                    self.server.publish(now, [(topic, strict_dumps(make()).encode())])
         self.server.close()

@@ -73,6 +73,7 @@ def test_a_run_is_one_file_of_pictures_boxes_objects_and_warnings(demo_engines: 
         "/camera/depth": "foxglove.CompressedImage",
         "/camera/objects": "edge.objects",
         "/camera/warnings": "edge.warnings",
+        "/camera/log": "foxglove.Log",  # the warnings lines for Foxglove's Log panel
         # synthetic:// knows its camera's field of view and height
         "/camera/scene": "foxglove.SceneUpdate",
         "/camera/calibration": "foxglove.CameraCalibration",
@@ -81,8 +82,9 @@ def test_a_run_is_one_file_of_pictures_boxes_objects_and_warnings(demo_engines: 
     by_topic: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for topic, t, body in messages:
         by_topic.setdefault(topic, []).append((t, body))
-    assert {t: len(v) for t, v in by_topic.items() if t != "/camera/warnings"} == dict.fromkeys(
-        [t for t in schemas if t != "/camera/warnings"], 10
+    by_line = ("/camera/warnings", "/camera/log")
+    assert {t: len(v) for t, v in by_topic.items() if t not in by_line} == dict.fromkeys(
+        [t for t in schemas if t not in by_line], 10
     )
     lines = [json.loads(line) for line in objects_log.read_text().splitlines()]
     records = [body for _, body in by_topic["/camera/objects"]]
@@ -110,6 +112,12 @@ def test_a_run_is_one_file_of_pictures_boxes_objects_and_warnings(demo_engines: 
     assert [w["event"] for w in warned] == [
         json.loads(x)["event"] for x in warnings_log.read_text().splitlines()
     ]
+    logged = [(t, body) for t, body in by_topic["/camera/log"]]
+    assert [body["level"] for _, body in logged] == [3 if w["event"] == "warning" else 2 for w in warned]
+    for (t, body), (t_warned, line) in zip(logged, by_topic["/camera/warnings"], strict=True):
+        assert t == t_warned and body["timestamp"] == {"sec": t // 10**9, "nsec": t % 10**9}
+        assert body["message"].startswith(f"{line['class']} #{line['track']} ")
+        assert body["name"] == "edge camera"
     assert not list(tmp_path.glob(".*partial*")), "the partial file was renamed into place"
     from edge import __version__
 
