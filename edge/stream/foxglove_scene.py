@@ -1,6 +1,7 @@
 """A frame's placed objects as a 3D scene for Foxglove's 3D panel (``foxglove.SceneUpdate``):
-a box the size of its class a thing, where the tracker placed it, with its label over it, and
-the edges of the path ahead that ``in_path`` is measured against (--path-width).
+a box the size of its class a thing, where the tracker placed it, with its label over it and
+an arrow the way it moves against the vehicle, and the edges of the path ahead that
+``in_path`` is measured against (--path-width).
 
 Placed means the camera's field of view is known (``--hfov``, or the source's: synthetic://,
 cityscapes://DIR with camera files): each object then has ``ahead_m`` (along the vehicle, from
@@ -33,6 +34,8 @@ THING_SIZE_M: dict[str, tuple[float, float, float]] = {
 UNKNOWN_SIZE_M = (1.0, 1.0, 1.0)
 PATH_DRAWN_M = 50.0  # how far the path's edges are drawn ahead (or behind) of the camera
 LINE_LIST = 2  # foxglove.LinePrimitive's type: each pair of points a segment
+ARROW_S = 1.0  # a thing's arrow is how far it goes in this long, against the vehicle
+MIN_ARROW_MPS = 0.5  # slower than this: no arrow
 WARNED_RGBA = (1.0, 0.2, 0.2, 0.6)
 OTHER_RGBA = (0.2, 0.9, 0.4, 0.45)
 DELETE_ALL = 1  # foxglove.SceneEntityDeletionType: every entity the topic sent before
@@ -83,6 +86,20 @@ _ENTITY = {
                     "thickness": _NUMBER,
                     "scale_invariant": {"type": "boolean"},
                     "points": {"type": "array", "items": _VECTOR3},
+                    "color": _COLOR,
+                },
+            },
+        },
+        "arrows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "pose": _POSE,
+                    "shaft_length": _NUMBER,
+                    "shaft_diameter": _NUMBER,
+                    "head_length": _NUMBER,
+                    "head_diameter": _NUMBER,
                     "color": _COLOR,
                 },
             },
@@ -189,6 +206,44 @@ def path_entity(stamp: dict[str, int], facing: str, half_width_m: float) -> dict
     }
 
 
+def velocity(obj: dict[str, Any], facing: str) -> tuple[float, float] | None:
+    """How a thing seen by a front or rear camera moves against the vehicle, m/s in the scene's
+    x (ahead) and y (left): its closing speed along the vehicle, its ``lateral_mps`` across; None
+    where neither is known yet, or for a side camera's (whose closing speed is across)."""
+    closing, across = obj.get("closing_mps"), obj.get("lateral_mps")
+    if facing not in ("front", "rear") or (closing is None and across is None):
+        return None
+    toward = 1.0 if facing == "front" else -1.0  # the camera's way along the vehicle
+    return -toward * (closing or 0.0), -(across or 0.0)
+
+
+def motion_arrows(
+    obj: dict[str, Any], facing: str, centre: tuple[float, float, float]
+) -> list[dict[str, Any]]:
+    """An arrow from the thing's middle the way it moves, as long as it goes in ARROW_S (none
+    below MIN_ARROW_MPS, or where its motion is not known)."""
+    moving = velocity(obj, facing)
+    if moving is None or math.hypot(*moving) < MIN_ARROW_MPS:
+        return []
+    vx, vy = moving
+    length = math.hypot(vx, vy) * ARROW_S
+    yaw = math.atan2(vy, vx)  # about z: the arrow points along +x unturned
+    head = min(0.6, length / 3)
+    return [
+        {
+            "pose": {
+                "position": dict(zip("xyz", centre, strict=True)),
+                "orientation": {"x": 0.0, "y": 0.0, "z": math.sin(yaw / 2), "w": math.cos(yaw / 2)},
+            },
+            "shaft_length": length - head,
+            "shaft_diameter": 0.15,
+            "head_length": head,
+            "head_diameter": 0.4,
+            "color": {"r": 1.0, "g": 0.85, "b": 0.2, "a": 0.9},
+        }
+    ]
+
+
 def scene_update(
     record: dict[str, Any], ns: int, *, facing: str = "front", path_half_width_m: float | None = None
 ) -> dict[str, Any]:
@@ -222,6 +277,7 @@ def scene_update(
                         "color": dict(zip("rgba", rgba, strict=True)),
                     }
                 ],
+                "arrows": motion_arrows(obj, facing, (x, y, size[2] / 2)),
                 "texts": [
                     {
                         "pose": _pose(x, y, size[2] + 0.4),

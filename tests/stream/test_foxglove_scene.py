@@ -4,6 +4,7 @@ objects line by hand, and from real runs' .mcap files read back."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,14 @@ import pytest
 
 from edge.cli import main
 from edge.stream.foxglove_scene import (
+    MIN_ARROW_MPS,
     PATH_DRAWN_M,
     SCENE_SCHEMA,
     THING_SIZE_M,
     UNKNOWN_SIZE_M,
     box_centre,
     scene_update,
+    velocity,
 )
 
 pytest.importorskip("mcap", reason="mcap is a test dependency: pip install -e '.[dev]'")
@@ -121,7 +124,7 @@ def test_a_run_whose_camera_is_known_has_its_scene_every_frame(demo_engines: Pat
     by_topic = read_topics(drive)
     scenes, records = by_topic["/camera/scene"], by_topic["/camera/objects"]
     assert len(scenes) == len(records) == 8
-    placed = 0
+    placed = arrows = 0
     for scene, record in zip(scenes, records, strict=True):
         jsonschema.validate(scene, json.loads(SCENE_SCHEMA[1]))
         t_ns = round(record["time_unix"] * 1e9)
@@ -135,8 +138,12 @@ def test_a_run_whose_camera_is_known_has_its_scene_every_frame(demo_engines: Pat
             position = entity["cubes"][0]["pose"]["position"]
             assert (position["x"], position["y"]) == pytest.approx((x, y))
             assert entity["id"] == f"track {obj['track']}"
+            moving = velocity(obj, "front")
+            assert bool(entity["arrows"]) == (moving is not None and math.hypot(*moving) >= MIN_ARROW_MPS)
+            arrows += bool(entity["arrows"])
             placed += 1
     assert placed > 5, "the demo weights find things, and the synthetic camera places them"
+    assert arrows > 0, "things closing in"
 
 
 def test_no_scene_where_the_camera_is_not_known(demo_engines: Path, tmp_path: Path) -> None:
@@ -148,3 +155,29 @@ def test_no_scene_where_the_camera_is_not_known(demo_engines: Path, tmp_path: Pa
     by_topic = read_topics(drive)
     assert "/camera/scene" not in by_topic and len(by_topic["/camera/objects"]) == 8
     assert not any(o.get("ahead_m") for r in by_topic["/camera/objects"] for o in r["objects"])
+
+
+def test_an_arrow_shows_how_a_thing_moves_against_the_vehicle() -> None:
+    """Closing in ahead of a front camera: an arrow back along x, turned by its speed across
+    (right: -y), as long as it goes in a second; behind a rear camera, closing is along +x;
+    none for a side camera's, a slow one's, or one whose motion is not known yet."""
+
+    def arrows(facing: str, **motion: Any) -> list[dict[str, Any]]:
+        record = {"objects": [thing(track=1, ahead_m=20.0, lateral_m=1.0, **motion)]}
+        scene = scene_update(record, 0, facing=facing)
+        jsonschema.validate(scene, json.loads(SCENE_SCHEMA[1]))
+        return scene["entities"][0]["arrows"]
+
+    (arrow,) = arrows("front", closing_mps=10.0, lateral_mps=1.0)
+    q = arrow["pose"]["orientation"]
+    yaw = 2 * math.atan2(q["z"], q["w"])
+    assert (math.cos(yaw), math.sin(yaw)) == pytest.approx((-10 / math.hypot(10, 1), -1 / math.hypot(10, 1)))
+    assert arrow["shaft_length"] + arrow["head_length"] == pytest.approx(math.hypot(10, 1))
+    assert arrow["pose"]["position"] == {"x": 22.25, "y": -1.0, "z": 0.75}  # from the car's middle
+    (rear,) = arrows("rear", closing_mps=5.0, lateral_mps=None)
+    assert 2 * math.atan2(
+        rear["pose"]["orientation"]["z"], rear["pose"]["orientation"]["w"]
+    ) == pytest.approx(0.0)
+    assert arrows("left", closing_mps=5.0) == []
+    assert arrows("front", closing_mps=0.2, lateral_mps=0.1) == []
+    assert arrows("front", closing_mps=None, lateral_mps=None) == []
