@@ -8,9 +8,9 @@ file sink (edge.stream.mcap_sink) writes them, the Foxglove WebSocket sink
 Each camera's topics are under its name, ``/camera`` for a run of one: ``/camera/image``,
 ``/camera/annotations``, ``/camera/panoptic``, ``/camera/depth``, ``/camera/objects``,
 ``/camera/warnings`` (and ``/camera/log``, the same lines for Foxglove's Log panel), and,
-where the camera's field of view places the objects around the
-vehicle, ``/camera/scene`` (``foxglove.SceneUpdate``, edge.stream.foxglove_scene), with
-``/camera/calibration`` and ``/camera/transform`` where its height is known too
+where the camera's field of view places the objects around the vehicle, ``/camera/scene``
+(``foxglove.SceneUpdate``, edge.stream.foxglove_scene), with ``/camera/calibration``,
+``/camera/transform`` and, asked for, ``/camera/cloud`` where its height is known too
 (edge.stream.foxglove_camera).
 """
 
@@ -341,8 +341,9 @@ def log_line(line: dict[str, Any], ns: int) -> dict[str, Any]:
     thing = f"{line.get('class', 'thing')} #{line.get('track')}"
     if line["event"] == "warning":
         said = [f"{thing} {WHY.get(line.get('why', ''), 'warned of')}"]
-        if line.get("range_m", line.get("distance_m")) is not None:
-            said.append(f"{line.get('range_m', line.get('distance_m')):.0f} m")
+        distance = how_far(line)
+        if distance is not None:
+            said.append(f"{distance:.0f} m")
         if line.get("ttc_s") is not None:
             said.append(f"{line['ttc_s']:.1f} s to reach")
         if line.get("path_in_s") is not None:
@@ -359,6 +360,15 @@ def log_line(line: dict[str, Any], ns: int) -> dict[str, Any]:
         "file": "",
         "line": 0,
     }
+
+
+def how_far(obj: dict[str, Any]) -> float | None:
+    """A thing's distance as its objects line has it: where it was placed from (range_m), else
+    the depth map's reading (distance_m), else None."""
+    for key in ("range_m", "distance_m"):
+        if obj.get(key) is not None:
+            return float(obj[key])
+    return None
 
 
 def _given(body: dict[str, Any]) -> Callable[[], dict[str, Any]]:

@@ -175,7 +175,9 @@ def _text(value: Any) -> str:
 
 def _label(obj: dict[str, Any]) -> str:
     label = obj["class"] + (f" #{obj['track']}" if obj.get("track") is not None else "")
-    distance = obj.get("range_m", obj.get("distance_m"))
+    from edge.stream.foxglove_messages import how_far
+
+    distance = how_far(obj)
     return label + (f" {distance:.0f} m" if distance is not None else "")
 
 

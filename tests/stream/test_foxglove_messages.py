@@ -29,3 +29,21 @@ def test_warnings_read_as_log_lines() -> None:
     (warnings_topic, _, body), (log_topic, schema, log) = warning_messages(cut_in, 5)
     assert (warnings_topic, log_topic, schema[0]) == ("/front/warnings", "/front/log", "foxglove.Log")
     assert body() == cut_in and log()["message"].startswith("bicycle #9")
+
+
+def test_how_far_a_thing_is_falls_back_to_the_depth_maps_reading() -> None:
+    """range_m where it was placed from, else distance_m (a key there but null counts as not)."""
+    from edge.stream.foxglove_messages import how_far
+
+    assert how_far({"range_m": 12.5, "distance_m": 10.0}) == 12.5
+    assert how_far({"range_m": None, "distance_m": 10.0}) == 10.0
+    assert how_far({"range_m": None, "distance_m": None}) is None and how_far({}) is None
+    line = {
+        "event": "warning",
+        "why": "no_path",
+        "class": "car",
+        "track": 2,
+        "range_m": None,
+        "distance_m": 9.4,
+    }
+    assert log_line(line, 0)["message"] == "car #2 closing in, 9 m"
