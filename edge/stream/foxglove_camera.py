@@ -163,7 +163,7 @@ def transform(ns: int, frame_id: str, placed: dict[str, Any], parent: str) -> di
         "child_frame_id": frame_id,
         "translation": {
             "x": 0.0,
-            "y": -float(placed["mount_offset_m"]),
+            "y": 0.0 - float(placed["mount_offset_m"]),  # not -0.0 for a camera in the middle
             "z": float(placed["ground"]["height_m"]),
         },
         "rotation": quaternion(CAMERA_AXES[placed["facing"]]),

@@ -226,3 +226,23 @@ def test_a_cloud_needs_a_depth_engine(
     assert not drive.exists()
     assert main([*run, "--sink", str(drive)]) == 0  # not asked: none, and no error
     assert "/camera/cloud" not in read_topics(drive)
+
+
+def test_each_camera_is_its_own_frame_in_the_vehicles(demo_engines: Path, tmp_path: Path) -> None:
+    """Two cameras in one file: each one's calibration in its image's frame (its name), each
+    placed in ``vehicle`` by its own transform, turned its own way."""
+    drive = tmp_path / "drive.mcap"
+    cameras = [
+        f"--camera={name}=synthetic://?size=128x256&frames=2&seed={seed}"
+        for name, seed in (("front", 0), ("rear", 2))
+    ]
+    run = ["run", *cameras, "--engines", str(demo_engines), "--hfov", "48.9", "--facing", "rear=rear"]
+    assert main([*run, "--camera-height", "1.2", "--horizon", "0.45", "--sink", str(drive)]) == 0
+    topics = read_topics(drive)
+    for name in ("front", "rear"):
+        assert {c["frame_id"] for c in topics[f"/{name}/calibration"]} == {name}
+        assert {c["frame_id"] for c in topics[f"/{name}/image"]} == {name}
+        for tf in topics[f"/{name}/transform"]:
+            assert (tf["parent_frame_id"], tf["child_frame_id"]) == ("vehicle", name)
+            assert np.allclose(rotation_of(tf["rotation"]), CAMERA_AXES[name])
+            assert tf["translation"] == {"x": 0.0, "y": 0.0, "z": 1.2}
