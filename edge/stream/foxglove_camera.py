@@ -16,63 +16,48 @@ to the depth map).
 from __future__ import annotations
 
 import base64
-import json
 import math
 from typing import Any
 
 import numpy as np
 
-_NUMBER = {"type": "number"}
-_TIME = {
-    "type": "object",
-    "properties": {
-        "sec": {"type": "integer", "minimum": 0},
-        "nsec": {"type": "integer", "minimum": 0, "maximum": 999_999_999},
-    },
-}
+from edge.stream.foxglove_schema import NUMBER, POSE, QUATERNION, TIME, VECTOR3, pose, schema, stamp
 
 
 def _numbers(n: int) -> dict[str, Any]:
-    return {"type": "array", "items": _NUMBER, "minItems": n, "maxItems": n}
+    return {"type": "array", "items": NUMBER, "minItems": n, "maxItems": n}
 
 
 # Foxglove's schemas (github.com/foxglove/schemas, jsonschema/), the fields written
 CALIBRATION_SCHEMA = (
     "foxglove.CameraCalibration",
-    json.dumps(
+    schema(
+        "foxglove.CameraCalibration",
         {
-            "title": "foxglove.CameraCalibration",
-            "type": "object",
-            "properties": {
-                "timestamp": _TIME,
-                "frame_id": {"type": "string"},
-                "width": {"type": "integer", "minimum": 0},
-                "height": {"type": "integer", "minimum": 0},
-                "distortion_model": {"type": "string"},
-                "D": {"type": "array", "items": _NUMBER},
-                "K": _numbers(9),
-                "R": _numbers(9),
-                "P": _numbers(12),
-            },
-        }
-    ).encode(),
+            "timestamp": TIME,
+            "frame_id": {"type": "string"},
+            "width": {"type": "integer", "minimum": 0},
+            "height": {"type": "integer", "minimum": 0},
+            "distortion_model": {"type": "string"},
+            "D": {"type": "array", "items": NUMBER},
+            "K": _numbers(9),
+            "R": _numbers(9),
+            "P": _numbers(12),
+        },
+    ),
 )
-_VECTOR = {"type": "object", "properties": dict.fromkeys("xyz", _NUMBER)}
 TRANSFORM_SCHEMA = (
     "foxglove.FrameTransform",
-    json.dumps(
+    schema(
+        "foxglove.FrameTransform",
         {
-            "title": "foxglove.FrameTransform",
-            "type": "object",
-            "properties": {
-                "timestamp": _TIME,
-                "parent_frame_id": {"type": "string"},
-                "child_frame_id": {"type": "string"},
-                "translation": _VECTOR,
-                "rotation": {"type": "object", "properties": dict.fromkeys("xyzw", _NUMBER)},
-            },
-        }
-    ).encode(),
+            "timestamp": TIME,
+            "parent_frame_id": {"type": "string"},
+            "child_frame_id": {"type": "string"},
+            "translation": VECTOR3,
+            "rotation": QUATERNION,
+        },
+    ),
 )
 
 # the camera's axes (x right in the picture, y down, z along its view) in the vehicle's (x
@@ -125,10 +110,6 @@ def intrinsics(
     return np.array([[fx, 0.0, fw / 2], [0.0, fy, ground["horizon"] * fh], [0.0, 0.0, 1.0]])
 
 
-def _time(ns: int) -> dict[str, int]:
-    return {"sec": ns // 1_000_000_000, "nsec": ns % 1_000_000_000}
-
-
 def calibration(record: dict[str, Any], ns: int, frame_id: str, placed: dict[str, Any]) -> dict[str, Any]:
     """The camera's CameraCalibration at capture time ``ns``: the frame has no distortion left
     (--undistort took it out, or the tracker assumed none)."""
@@ -141,7 +122,7 @@ def calibration(record: dict[str, Any], ns: int, frame_id: str, placed: dict[str
     )
     p = np.hstack([k, np.zeros((3, 1))])
     return {
-        "timestamp": _time(ns),
+        "timestamp": stamp(ns),
         "frame_id": frame_id,
         "width": int(fw),
         "height": int(fh),
@@ -158,7 +139,7 @@ def transform(ns: int, frame_id: str, placed: dict[str, Any], parent: str) -> di
     ``mount_offset_m`` right of the vehicle's middle, at the scene's origin along the vehicle,
     its axes turned its facing's way."""
     return {
-        "timestamp": _time(ns),
+        "timestamp": stamp(ns),
         "parent_frame_id": parent,
         "child_frame_id": frame_id,
         "translation": {
@@ -178,36 +159,27 @@ CLOUD_FIELDS = [
 CLOUD_POINT = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgba", "u1", (4,))])
 CLOUD_SCHEMA = (
     "foxglove.PointCloud",
-    json.dumps(
+    schema(
+        "foxglove.PointCloud",
         {
-            "title": "foxglove.PointCloud",
-            "type": "object",
-            "properties": {
-                "timestamp": _TIME,
-                "frame_id": {"type": "string"},
-                "pose": {
+            "timestamp": TIME,
+            "frame_id": {"type": "string"},
+            "pose": POSE,
+            "point_stride": {"type": "integer", "minimum": 0},
+            "fields": {
+                "type": "array",
+                "items": {
                     "type": "object",
                     "properties": {
-                        "position": _VECTOR,
-                        "orientation": {"type": "object", "properties": dict.fromkeys("xyzw", _NUMBER)},
+                        "name": {"type": "string"},
+                        "offset": {"type": "integer", "minimum": 0},
+                        "type": {"type": "integer", "minimum": 0, "maximum": 8},
                     },
                 },
-                "point_stride": {"type": "integer", "minimum": 0},
-                "fields": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "name": {"type": "string"},
-                            "offset": {"type": "integer", "minimum": 0},
-                            "type": {"type": "integer", "minimum": 0, "maximum": 8},
-                        },
-                    },
-                },
-                "data": {"type": "string", "contentEncoding": "base64"},
             },
-        }
-    ).encode(),
+            "data": {"type": "string", "contentEncoding": "base64"},
+        },
+    ),
 )
 
 
@@ -254,12 +226,9 @@ def point_cloud(
     out["rgba"][:, :3] = picture[prow, pcol, :3]
     out["rgba"][:, 3] = 255
     return {
-        "timestamp": _time(ns),
+        "timestamp": stamp(ns),
         "frame_id": frame_id,
-        "pose": {
-            "position": {"x": 0.0, "y": 0.0, "z": 0.0},
-            "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0},
-        },
+        "pose": pose(0.0, 0.0, 0.0),
         "point_stride": CLOUD_POINT.itemsize,
         "fields": CLOUD_FIELDS,
         "data": base64.b64encode(out.tobytes()).decode(),

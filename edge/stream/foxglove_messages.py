@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from edge.errors import SinkError
+from edge.stream.foxglove_schema import COLOR, POINT2, TIME, schema, stamp
 
 Schema = tuple[str, bytes]  # (name, JSON Schema)
 # a message of a frame: its topic, schema, and how to make its body (made only where wanted)
@@ -92,20 +93,13 @@ def matched_cloud(uri: str, cloud: int | None, kinds: Collection[str], *, defaul
     return 0
 
 
-def _schema(title: str, properties: dict[str, Any]) -> bytes:
-    return json.dumps({"title": title, "type": "object", "properties": properties}).encode()
-
-
-_TIME = {"type": "object", "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer"}}}
-_POINT = {"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}
-_COLOR = {"type": "object", "properties": {k: {"type": "number"} for k in "rgba"}}
 # what Foxglove's panels recognise by name (docs.foxglove.dev: message schemas), with the fields written
 IMAGE_SCHEMA = (
     "foxglove.CompressedImage",
-    _schema(
+    schema(
         "foxglove.CompressedImage",
         {
-            "timestamp": _TIME,
+            "timestamp": TIME,
             "frame_id": {"type": "string"},
             "data": {"type": "string", "contentEncoding": "base64"},
             "format": {"type": "string"},
@@ -114,7 +108,7 @@ IMAGE_SCHEMA = (
 )
 ANNOTATIONS_SCHEMA = (
     "foxglove.ImageAnnotations",
-    _schema(
+    schema(
         "foxglove.ImageAnnotations",
         {
             "points": {
@@ -122,10 +116,10 @@ ANNOTATIONS_SCHEMA = (
                 "items": {
                     "type": "object",
                     "properties": {
-                        "timestamp": _TIME,
+                        "timestamp": TIME,
                         "type": {"type": "integer"},
-                        "points": {"type": "array", "items": _POINT},
-                        "outline_color": _COLOR,
+                        "points": {"type": "array", "items": POINT2},
+                        "outline_color": COLOR,
                         "thickness": {"type": "number"},
                     },
                 },
@@ -135,22 +129,18 @@ ANNOTATIONS_SCHEMA = (
                 "items": {
                     "type": "object",
                     "properties": {
-                        "timestamp": _TIME,
-                        "position": _POINT,
+                        "timestamp": TIME,
+                        "position": POINT2,
                         "text": {"type": "string"},
                         "font_size": {"type": "number"},
-                        "text_color": _COLOR,
-                        "background_color": _COLOR,
+                        "text_color": COLOR,
+                        "background_color": COLOR,
                     },
                 },
             },
         },
     ),
 )
-
-
-def _time(ns: int) -> dict[str, int]:
-    return {"sec": ns // 1_000_000_000, "nsec": ns % 1_000_000_000}
 
 
 def _rgba(color: tuple[float, ...]) -> dict[str, float]:
@@ -162,7 +152,7 @@ def box_annotations(record: dict[str, Any], ns: int) -> dict[str, Any]:
     the engines' picture, ``size``, scaled by ``frame_size / size`` on each axis."""
     (h, w), (fh, fw) = record["size"], record["frame_size"]
     sx, sy = fw / w, fh / h
-    stamp = _time(ns)
+    when = stamp(ns)
     points, texts = [], []
     for obj in record["objects"]:
         x1, y1, x2, y2 = obj["box"]
@@ -170,7 +160,7 @@ def box_annotations(record: dict[str, Any], ns: int) -> dict[str, Any]:
         color = _rgba(WARNED_RGBA if obj.get("warned") else OTHER_RGBA)
         points.append(
             {
-                "timestamp": stamp,
+                "timestamp": when,
                 "type": POINTS_LINE_LOOP,
                 "points": [{"x": x1, "y": y1}, {"x": x2, "y": y1}, {"x": x2, "y": y2}, {"x": x1, "y": y2}],
                 "outline_color": color,
@@ -182,7 +172,7 @@ def box_annotations(record: dict[str, Any], ns: int) -> dict[str, Any]:
             label += f" {obj['distance_m']:.0f} m"
         texts.append(
             {
-                "timestamp": stamp,
+                "timestamp": when,
                 "position": {"x": x1, "y": max(y1 - 2.0, 12.0)},
                 "text": label,
                 "font_size": 12.0,
@@ -253,7 +243,7 @@ def frame_messages(
 
         def picture(view: str = view) -> dict[str, Any]:
             return {
-                "timestamp": _time(ns),
+                "timestamp": stamp(ns),
                 "frame_id": base[1:],
                 "data": jpeg(sink_image(result, view), quality, uri),
                 "format": "jpeg",
@@ -309,10 +299,10 @@ def cloud_message(
 
 LOG_SCHEMA = (
     "foxglove.Log",
-    _schema(
+    schema(
         "foxglove.Log",
         {
-            "timestamp": _TIME,
+            "timestamp": TIME,
             "level": {"enum": [0, 1, 2, 3, 4, 5]},
             "message": {"type": "string"},
             "name": {"type": "string"},
@@ -353,7 +343,7 @@ def log_line(line: dict[str, Any], ns: int) -> dict[str, Any]:
         ended = " as the run ended" if line.get("ended") else ""
         level, message = LOG_INFO, f"{thing} clear after {line.get('warned_s', 0):.1f} s{ended}"
     return {
-        "timestamp": _time(ns),
+        "timestamp": stamp(ns),
         "level": level,
         "message": message,
         "name": f"edge {topic_base(line.get('camera'))[1:]}",
@@ -381,7 +371,7 @@ def picture_message(image: np.ndarray, *, t_ns: int, camera: Any, quality: int, 
 
     def body() -> dict[str, Any]:
         return {
-            "timestamp": _time(t_ns),
+            "timestamp": stamp(t_ns),
             "frame_id": base[1:],
             "data": jpeg(image, quality, uri),
             "format": "jpeg",

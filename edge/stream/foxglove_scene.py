@@ -18,6 +18,8 @@ import json
 import math
 from typing import Any
 
+from edge.stream.foxglove_schema import COLOR, DURATION, NUMBER, POSE, TIME, VECTOR3, pose, schema, stamp
+
 SCENE_FRAME = "vehicle"
 # typical length (along the road), width and height, metres: the picture gives a thing's place,
 # not its extent along the line of sight, so each is drawn its class's size, aligned with the road
@@ -41,26 +43,13 @@ OTHER_RGBA = (0.2, 0.9, 0.4, 0.45)
 DELETE_ALL = 1  # foxglove.SceneEntityDeletionType: every entity the topic sent before
 METADATA = ("class", "track", "score", "distance_m", "ahead_m", "lateral_m", "closing_mps", "ttc_s", "warned")
 
-_NUMBER = {"type": "number"}
-_VECTOR3 = {"type": "object", "properties": dict.fromkeys("xyz", _NUMBER)}
-_POSE = {
-    "type": "object",
-    "properties": {
-        "position": _VECTOR3,
-        "orientation": {"type": "object", "properties": dict.fromkeys("xyzw", _NUMBER)},
-    },
-}
-_COLOR = {"type": "object", "properties": dict.fromkeys("rgba", _NUMBER)}
-_NSEC = {"type": "integer", "minimum": 0, "maximum": 999_999_999}
-_TIME = {"type": "object", "properties": {"sec": {"type": "integer", "minimum": 0}, "nsec": _NSEC}}
-_DURATION = {"type": "object", "properties": {"sec": {"type": "integer"}, "nsec": _NSEC}}
 _ENTITY = {
     "type": "object",
     "properties": {
-        "timestamp": _TIME,
+        "timestamp": TIME,
         "frame_id": {"type": "string"},
         "id": {"type": "string"},
-        "lifetime": _DURATION,
+        "lifetime": DURATION,
         "frame_locked": {"type": "boolean"},
         "metadata": {
             "type": "array",
@@ -73,7 +62,7 @@ _ENTITY = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"pose": _POSE, "size": _VECTOR3, "color": _COLOR},
+                "properties": {"pose": POSE, "size": VECTOR3, "color": COLOR},
             },
         },
         "lines": {
@@ -82,11 +71,11 @@ _ENTITY = {
                 "type": "object",
                 "properties": {
                     "type": {"enum": [0, 1, 2]},
-                    "pose": _POSE,
-                    "thickness": _NUMBER,
+                    "pose": POSE,
+                    "thickness": NUMBER,
                     "scale_invariant": {"type": "boolean"},
-                    "points": {"type": "array", "items": _VECTOR3},
-                    "color": _COLOR,
+                    "points": {"type": "array", "items": VECTOR3},
+                    "color": COLOR,
                 },
             },
         },
@@ -95,12 +84,12 @@ _ENTITY = {
             "items": {
                 "type": "object",
                 "properties": {
-                    "pose": _POSE,
-                    "shaft_length": _NUMBER,
-                    "shaft_diameter": _NUMBER,
-                    "head_length": _NUMBER,
-                    "head_diameter": _NUMBER,
-                    "color": _COLOR,
+                    "pose": POSE,
+                    "shaft_length": NUMBER,
+                    "shaft_diameter": NUMBER,
+                    "head_length": NUMBER,
+                    "head_diameter": NUMBER,
+                    "color": COLOR,
                 },
             },
         },
@@ -109,11 +98,11 @@ _ENTITY = {
             "items": {
                 "type": "object",
                 "properties": {
-                    "pose": _POSE,
+                    "pose": POSE,
                     "billboard": {"type": "boolean"},
-                    "font_size": _NUMBER,
+                    "font_size": NUMBER,
                     "scale_invariant": {"type": "boolean"},
-                    "color": _COLOR,
+                    "color": COLOR,
                     "text": {"type": "string"},
                 },
             },
@@ -123,36 +112,20 @@ _ENTITY = {
 # Foxglove's schema (github.com/foxglove/schemas, jsonschema/SceneUpdate.json), the fields written
 SCENE_SCHEMA = (
     "foxglove.SceneUpdate",
-    json.dumps(
+    schema(
+        "foxglove.SceneUpdate",
         {
-            "title": "foxglove.SceneUpdate",
-            "type": "object",
-            "properties": {
-                "deletions": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "timestamp": _TIME,
-                            "type": {"enum": [0, 1]},
-                            "id": {"type": "string"},
-                        },
-                    },
+            "deletions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"timestamp": TIME, "type": {"enum": [0, 1]}, "id": {"type": "string"}},
                 },
-                "entities": {"type": "array", "items": _ENTITY},
             },
-        }
-    ).encode(),
+            "entities": {"type": "array", "items": _ENTITY},
+        },
+    ),
 )
-_IDENTITY = {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}
-
-
-def _time(ns: int) -> dict[str, int]:
-    return {"sec": ns // 1_000_000_000, "nsec": ns % 1_000_000_000}
-
-
-def _pose(x: float, y: float, z: float) -> dict[str, Any]:
-    return {"position": {"x": x, "y": y, "z": z}, "orientation": dict(_IDENTITY)}
 
 
 def box_centre(ahead: float, lateral: float, size: tuple[float, float, float]) -> tuple[float, float]:
@@ -181,7 +154,7 @@ def _label(obj: dict[str, Any]) -> str:
     return label + (f" {distance:.0f} m" if distance is not None else "")
 
 
-def path_entity(stamp: dict[str, int], facing: str, half_width_m: float) -> dict[str, Any] | None:
+def path_entity(when: dict[str, int], facing: str, half_width_m: float) -> dict[str, Any] | None:
     """The path's edges, ``half_width_m`` either side of the vehicle's middle, drawn
     PATH_DRAWN_M ahead of a front camera or behind a rear one (a side camera has no path)."""
     if facing not in ("front", "rear"):
@@ -189,7 +162,7 @@ def path_entity(stamp: dict[str, int], facing: str, half_width_m: float) -> dict
     far = PATH_DRAWN_M if facing == "front" else -PATH_DRAWN_M
     points = [{"x": x, "y": y, "z": 0.0} for y in (half_width_m, -half_width_m) for x in (0.0, far)]
     return {
-        "timestamp": stamp,
+        "timestamp": when,
         "frame_id": SCENE_FRAME,
         "id": "path",
         "lifetime": {"sec": 0, "nsec": 0},
@@ -198,7 +171,7 @@ def path_entity(stamp: dict[str, int], facing: str, half_width_m: float) -> dict
         "lines": [
             {
                 "type": LINE_LIST,
-                "pose": _pose(0.0, 0.0, 0.0),
+                "pose": pose(0.0, 0.0, 0.0),
                 "thickness": 2.0,
                 "scale_invariant": True,
                 "points": points,
@@ -233,10 +206,7 @@ def motion_arrows(
     head = min(0.6, length / 3)
     return [
         {
-            "pose": {
-                "position": dict(zip("xyz", centre, strict=True)),
-                "orientation": {"x": 0.0, "y": 0.0, "z": math.sin(yaw / 2), "w": math.cos(yaw / 2)},
-            },
+            "pose": pose(*centre, {"x": 0.0, "y": 0.0, "z": math.sin(yaw / 2), "w": math.cos(yaw / 2)}),
             "shaft_length": length - head,
             "shaft_diameter": 0.15,
             "head_length": head,
@@ -253,8 +223,8 @@ def scene_update(
     deleted, then the path's edges (``path_half_width_m`` either side of the vehicle's middle,
     for a front or rear camera, ``facing``) and one entity a placed object (its box and label;
     unplaced ones are left out)."""
-    stamp = _time(ns)
-    path = None if path_half_width_m is None else path_entity(stamp, facing, path_half_width_m)
+    when = stamp(ns)
+    path = None if path_half_width_m is None else path_entity(when, facing, path_half_width_m)
     entities = [] if path is None else [path]
     for obj in record["objects"]:
         ahead, lateral = obj.get("ahead_m"), obj.get("lateral_m")
@@ -266,7 +236,7 @@ def scene_update(
         track = obj.get("track")
         entities.append(
             {
-                "timestamp": stamp,
+                "timestamp": when,
                 "frame_id": SCENE_FRAME,
                 "id": f"track {track}" if track is not None else f"object {obj['id']}",
                 "lifetime": {"sec": 0, "nsec": 0},  # until the next frame's update deletes it
@@ -274,7 +244,7 @@ def scene_update(
                 "metadata": [{"key": k, "value": _text(obj[k])} for k in METADATA if obj.get(k) is not None],
                 "cubes": [
                     {
-                        "pose": _pose(x, y, size[2] / 2),
+                        "pose": pose(x, y, size[2] / 2),
                         "size": dict(zip("xyz", size, strict=True)),
                         "color": dict(zip("rgba", rgba, strict=True)),
                     }
@@ -282,7 +252,7 @@ def scene_update(
                 "arrows": motion_arrows(obj, facing, (x, y, size[2] / 2)),
                 "texts": [
                     {
-                        "pose": _pose(x, y, size[2] + 0.4),
+                        "pose": pose(x, y, size[2] + 0.4),
                         "billboard": True,
                         "font_size": 14.0,
                         "scale_invariant": True,
@@ -292,4 +262,4 @@ def scene_update(
                 ],
             }
         )
-    return {"deletions": [{"timestamp": stamp, "type": DELETE_ALL, "id": ""}], "entities": entities}
+    return {"deletions": [{"timestamp": when, "type": DELETE_ALL, "id": ""}], "entities": entities}
