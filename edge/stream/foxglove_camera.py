@@ -196,6 +196,23 @@ def unproject(depth: np.ndarray, k: np.ndarray, stride: int) -> tuple[np.ndarray
     return np.stack([x, y, z], axis=1), np.stack([rows, cols], axis=1)
 
 
+def road_scale(semantic: np.ndarray | None, depth: np.ndarray, ground: dict[str, Any]) -> float:
+    """What the depth map's metres are to be multiplied by for its road to lie on ``ground``
+    (the plane the camera's height is known over): the given reach (focal times height) over
+    the one the road's pixels fit (edge.postprocess.road_fit; a fit that bends is taken too:
+    its reach, a robust line's, scales well enough though its horizon does not place a plane);
+    1 where no line fits, or where the two are more than twice apart (a fit gone wrong)."""
+    from edge.postprocess.road_fit import fit_road
+
+    if semantic is None or ground.get("focal") is None:
+        return 1.0
+    fit = fit_road(semantic, depth)
+    if fit is None:
+        return 1.0
+    scale = float(ground["focal"]) * float(ground["height_m"]) / fit.reach
+    return scale if 0.5 <= scale <= 2.0 else 1.0
+
+
 def point_cloud(
     depth: np.ndarray,
     picture: np.ndarray,
@@ -204,15 +221,18 @@ def point_cloud(
     frame_id: str,
     placed: dict[str, Any],
     stride: int,
+    *,
+    scale: float = 1.0,
 ) -> dict[str, Any]:
     """The depth map as a PointCloud in the camera's frame (its pose is the transform's), each
     point the colour of the engines' picture (RGB, ``picture``) where it was seen: every
-    ``stride``-th pixel each way, in the depth engine's metres."""
+    ``stride``-th pixel each way, its depth times ``scale`` (road_scale: the depth engine's
+    metres brought to the road the camera stands over)."""
     h, w = record["size"]
     k = intrinsics(
         hfov_deg=placed["hfov_deg"], ground=placed["ground"], frame_size=depth.shape[:2], size=(h, w)
     )
-    points, where = unproject(depth, k, stride)
+    points, where = unproject(depth * scale, k, stride)
     # the picture's pixel over each depth pixel's middle (the two are one size but for a depth
     # engine of another resolution)
     prow = np.minimum(

@@ -287,12 +287,15 @@ def camera_messages(record: dict[str, Any], ns: int, base: str, placed: dict[str
 def cloud_message(
     result: Any, record: dict[str, Any], ns: int, base: str, placed: dict[str, Any], stride: int
 ) -> Message:
-    """The depth map as the camera's point cloud, coloured from the engines' picture."""
-    from edge.stream.foxglove_camera import CLOUD_SCHEMA, point_cloud
+    """The depth map as the camera's point cloud, coloured from the engines' picture, its
+    metres brought to the road the camera stands over where the road's pixels fit a plane."""
+    from edge.stream.foxglove_camera import CLOUD_SCHEMA, point_cloud, road_scale
 
     def body() -> dict[str, Any]:
         depth = result.depth["depth"][0, 0]
-        return point_cloud(depth, result.extras["resized"], record, ns, base[1:], placed, stride)
+        semantic = None if result.panoptic is None else result.panoptic["sem_labels"][0]
+        scale = road_scale(semantic, depth, placed["ground"])
+        return point_cloud(depth, result.extras["resized"], record, ns, base[1:], placed, stride, scale=scale)
 
     return f"{base}/cloud", CLOUD_SCHEMA, body
 

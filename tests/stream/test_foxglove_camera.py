@@ -23,6 +23,7 @@ from edge.stream.foxglove_camera import (
     intrinsics,
     point_cloud,
     quaternion,
+    road_scale,
     transform,
 )
 from tests.conftest import engines_of_kind
@@ -246,3 +247,21 @@ def test_each_camera_is_its_own_frame_in_the_vehicles(demo_engines: Path, tmp_pa
             assert (tf["parent_frame_id"], tf["child_frame_id"]) == ("vehicle", name)
             assert np.allclose(rotation_of(tf["rotation"]), CAMERA_AXES[name])
             assert tf["translation"] == {"x": 0.0, "y": 0.0, "z": 1.2}
+
+
+def test_the_clouds_metres_are_brought_to_the_road_the_camera_stands_over() -> None:
+    """A depth engine that reads everything at half its distance: the road its pixels fit lies
+    half as far below the camera as the known plane, so its metres are doubled; a true one's
+    are kept; with no panoptic labels, or none of them road, nothing is scaled."""
+    from edge.data.cityscapes import label_to_train_lut
+    from edge.data.synthetic import SyntheticDrive
+
+    drive = SyntheticDrive(height=256, width=512, seed=3)
+    truth = drive.render(4)
+    semantic = label_to_train_lut()[truth.label_ids]
+    ground = drive.camera.ground.to_json()
+    assert road_scale(semantic, truth.depth * 0.5, ground) == pytest.approx(2.0, rel=0.03)
+    assert road_scale(semantic, truth.depth, ground) == pytest.approx(1.0, rel=0.03)
+    assert road_scale(None, truth.depth * 0.5, ground) == 1.0
+    assert road_scale(np.full_like(semantic, 10), truth.depth * 0.5, ground) == 1.0  # all sky
+    assert road_scale(semantic, truth.depth * 0.2, ground) == 1.0  # five times out: a fit gone wrong
