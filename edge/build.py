@@ -320,7 +320,7 @@ def _lint(onnx_path: Path, plugins: tuple[str, ...] = (), tensorrt: str | None =
     from edge.export.trt_versions import installed_target
 
     installed = installed_target(tensorrt) if tensorrt else None
-    targets = [*TARGETS, *([installed[0]] if installed else [])]
+    targets = [*TARGETS, *([installed] if installed else [])]
     found = lint_targets(onnx_path, targets=targets, plugins=plugins)
     return {t: summarize(findings) for t, findings in found.items()}
 

@@ -210,12 +210,12 @@ def format_info(info: dict[str, Any]) -> str:
 
 def _lint_note(tensorrt: str) -> str:
     """What ``edge lint`` checks a graph against for the installed TensorRT."""
-    from edge.export.trt_versions import installed_target
+    from edge.export.trt_versions import installed_target, release_of
 
-    target = installed_target(tensorrt)
-    if target is None:
+    release = installed_target(tensorrt)
+    if release is None:
         return "  (edge lint knows no TensorRT of its major version)"
-    release, newer = target
+    newer = release_of(tensorrt) is None  # linted as its major's newest the table knows
     major = release.split(".")[0]
     return f"  (edge lint --target {release}" + (f", the newest {major}.x it knows)" if newer else ")")
 

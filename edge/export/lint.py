@@ -175,9 +175,9 @@ def parser_hint(model: str | Path, tensorrt_version: str, *, limit: int = 5) -> 
     target = installed_target(tensorrt_version)
     if target is None:
         return ""
-    found = [f for f in lint_model(model, target=target[0]) if f.level == "error" and "::" not in f.op]
+    found = [f for f in lint_model(model, target=target) if f.level == "error" and "::" not in f.op]
     if not found:
         return ""
     shown = "; ".join(str(f).removeprefix("error: ") for f in found[:limit])
     more = f" and {len(found) - limit} more" if len(found) > limit else ""
-    return f" (edge lint --target {target[0]} finds: {shown}{more})"
+    return f" (edge lint --target {target} finds: {shown}{more})"

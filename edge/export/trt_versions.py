@@ -71,21 +71,20 @@ def resolve_target(name: str) -> str:
     )
 
 
-def installed_target(version: str) -> tuple[str, str] | None:
-    """The lint target for an installed TensorRT ``version`` and a note where it is not the
-    version itself: a release newer than the table's newest of its major is linted as that
-    newest (what later releases added is unknown here, not refused). None for a major the
-    table does not know."""
+def installed_target(version: str) -> str | None:
+    """The lint target for an installed TensorRT ``version``: its release, or, for a release
+    newer than the table's newest of its major, that newest (what later releases added is
+    unknown here, not refused). None for a major the table does not know."""
     release = release_of(version)
     if release is not None:
-        return release, ""
+        return release
     match = _VERSION.fullmatch(version.strip())
     if match is None:
         return None
     same_major = [r for r in _releases() if r.split(".")[0] == str(int(match[1]))]
     if not same_major or version_key(f"{int(match[1])}.{int(match[2])}") < version_key(same_major[0]):
         return None
-    return same_major[-1], f"TensorRT {version} is newer than the lint's table: linted as {same_major[-1]}"
+    return same_major[-1]
 
 
 @dataclass(frozen=True)
