@@ -99,13 +99,13 @@ def intrinsics(
     read the engines' picture (``size``) with: fx from the field of view across the picture,
     fy from the plane's focal length (a fraction of the picture's height), the principal point
     at the middle column and on the horizon's row; scaled from the picture to the frame."""
-    (h, w), (fh, fw) = size, frame_size
+    from edge.postprocess.ground import GroundPlane
+
+    (fh, fw), w = frame_size, size[1]
     fx = w / 2 / math.tan(math.radians(hfov_deg) / 2) * fw / w
-    focal = (
-        ground["focal"]
-        if ground.get("focal") is not None
-        else (w / h) / (2 * math.tan(math.radians(hfov_deg) / 2))
-    )
+    # the tracker's plane has its focal set (a given one, or square pixels from the field of view)
+    focal = GroundPlane(**ground).with_focal(hfov_deg, size).focal
+    assert focal is not None  # with_focal sets it
     fy = focal * fh
     return np.array([[fx, 0.0, fw / 2], [0.0, fy, ground["horizon"] * fh], [0.0, 0.0, 1.0]])
 

@@ -69,11 +69,17 @@ def test_intrinsics_follow_the_picture_to_the_frame() -> None:
     """fx from the field of view across, fy from the plane's focal length down, the principal
     point on the middle column and the horizon's row; a stretched picture's differ."""
     square = intrinsics(
-        hfov_deg=90.0, ground={"horizon": 0.5, "focal": 1.0}, frame_size=(256, 512), size=(256, 512)
+        hfov_deg=90.0,
+        ground={"height_m": 1.2, "horizon": 0.5, "focal": 1.0},
+        frame_size=(256, 512),
+        size=(256, 512),
     )
     assert np.allclose(square, [[256.0, 0, 256.0], [0, 256.0, 128.0], [0, 0, 1]])
     stretched = intrinsics(
-        hfov_deg=90.0, ground={"horizon": 0.4, "focal": 1.0}, frame_size=(1080, 1920), size=(256, 512)
+        hfov_deg=90.0,
+        ground={"height_m": 1.2, "horizon": 0.4, "focal": 1.0},
+        frame_size=(1080, 1920),
+        size=(256, 512),
     )
     assert np.allclose(stretched, [[960.0, 0, 960.0], [0, 1080.0, 432.0], [0, 0, 1]])
 
