@@ -196,20 +196,24 @@ def unproject(depth: np.ndarray, k: np.ndarray, stride: int) -> tuple[np.ndarray
     return np.stack([x, y, z], axis=1), np.stack([rows, cols], axis=1)
 
 
-def road_scale(semantic: np.ndarray | None, depth: np.ndarray, ground: dict[str, Any]) -> float:
+def road_scale(
+    semantic: np.ndarray | None, depth: np.ndarray, ground: dict[str, Any], *, fitted: Any = None
+) -> float:
     """What the depth map's metres are to be multiplied by for its road to lie on ``ground``
     (the plane the camera's height is known over): the given reach (focal times height) over
     the one the road's pixels fit (edge.postprocess.road_fit; a fit that bends is taken too:
     its reach, a robust line's, scales well enough though its horizon does not place a plane);
-    1 where no line fits, or where the two are more than twice apart (a fit gone wrong)."""
+    1 where no line fits, or where the two are more than twice apart (a fit gone wrong).
+    ``fitted``: this depth map's RoadFit where the tracker fitted it already."""
     from edge.postprocess.road_fit import fit_road
 
-    if semantic is None or ground.get("focal") is None:
+    if ground.get("focal") is None:
         return 1.0
-    fit = fit_road(semantic, depth)
-    if fit is None:
+    if fitted is None and semantic is not None:
+        fitted = fit_road(semantic, depth)
+    if fitted is None:
         return 1.0
-    scale = float(ground["focal"]) * float(ground["height_m"]) / fit.reach
+    scale = float(ground["focal"]) * float(ground["height_m"]) / fitted.reach
     return scale if 0.5 <= scale <= 2.0 else 1.0
 
 

@@ -294,7 +294,7 @@ def cloud_message(
     def body() -> dict[str, Any]:
         depth = result.depth["depth"][0, 0]
         semantic = None if result.panoptic is None else result.panoptic["sem_labels"][0]
-        scale = road_scale(semantic, depth, placed["ground"])
+        scale = road_scale(semantic, depth, placed["ground"], fitted=result.extras.get("road_fit"))
         return point_cloud(depth, result.extras["resized"], record, ns, base[1:], placed, stride, scale=scale)
 
     return f"{base}/cloud", CLOUD_SCHEMA, body

@@ -209,6 +209,7 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
     result.extras["tracks"] = objects.update(
         instances, distances, t_s, scene=scene, size=size, road_fit=road_fit
     )
+    result.extras["road_fit"] = road_fit  # the frame's, where fitted: the point cloud's scale reads it
     result.extras["t_stream_s"] = t_s
     # with a field of view the objects are placed around the vehicle (ahead_m, lateral_m): the
     # Foxglove sinks then send its scene every frame, an empty one clearing the last

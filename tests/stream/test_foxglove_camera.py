@@ -271,3 +271,20 @@ def test_the_clouds_metres_are_brought_to_the_road_the_camera_stands_over() -> N
     assert road_scale(None, truth.depth * 0.5, ground) == 1.0
     assert road_scale(np.full_like(semantic, 10), truth.depth * 0.5, ground) == 1.0  # all sky
     assert road_scale(semantic, truth.depth * 0.2, ground) == 1.0  # five times out: a fit gone wrong
+
+
+def test_the_trackers_road_fit_is_taken_not_fitted_again() -> None:
+    """Where the tracker fitted this depth map's road already, its RoadFit gives the scale
+    (no labels needed); the same as fitting it here."""
+    from edge.data.cityscapes import label_to_train_lut
+    from edge.data.synthetic import SyntheticDrive
+    from edge.postprocess.road_fit import fit_road
+
+    drive = SyntheticDrive(height=256, width=512, seed=3)
+    truth = drive.render(4)
+    semantic = label_to_train_lut()[truth.label_ids]
+    ground = drive.camera.ground.to_json()
+    fitted = fit_road(semantic, truth.depth * 0.5)
+    assert road_scale(None, truth.depth * 0.5, ground, fitted=fitted) == road_scale(
+        semantic, truth.depth * 0.5, ground
+    )
