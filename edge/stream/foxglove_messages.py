@@ -147,6 +147,36 @@ def _rgba(color: tuple[float, ...]) -> dict[str, float]:
     return dict(zip("rgba", color, strict=True))
 
 
+class FrameChoice:
+    """What a Foxglove sink makes of each result, as its ``?`` asked (PictureOptions): the
+    picture views (None: those of the engines that run), the JPEG quality, and the point
+    cloud's stride (None: ``default_cloud``); match_engines fits them to the engines that run
+    (one asked for that none runs is a SinkError); ``messages`` makes a result's."""
+
+    def __init__(
+        self, uri: str, *, views: tuple[str, ...] | None, quality: int, cloud: int | None, default_cloud: int
+    ) -> None:
+        self.uri, self.quality = uri, quality
+        self.asked, self.views = views is not None, views or VIEWS
+        self.asked_cloud, self.default_cloud = cloud, default_cloud
+        self.cloud = default_cloud if cloud is None else cloud
+
+    @property
+    def shows(self) -> frozenset[str]:
+        """The engines' pictures among the views (the pipeline draws them)."""
+        return frozenset(self.views) & {"panoptic", "depth"}
+
+    def match_engines(self, kinds: Collection[str]) -> None:
+        self.views = matched_views(self.uri, self.views, kinds, asked=self.asked)
+        self.cloud = matched_cloud(self.uri, self.asked_cloud, kinds, default=self.default_cloud)
+
+    def messages(self, result: Any, warnings: Any) -> tuple[int, list[Message]]:
+        """frame_messages of ``result`` as chosen; ``warnings``: the sink's WarningLines."""
+        return frame_messages(
+            result, views=self.views, quality=self.quality, warnings=warnings, uri=self.uri, cloud=self.cloud
+        )
+
+
 def box_annotations(record: dict[str, Any], ns: int) -> dict[str, Any]:
     """The boxes and labels of an objects line, over the camera's frame: its boxes are in
     the engines' picture, ``size``, scaled by ``frame_size / size`` on each axis."""

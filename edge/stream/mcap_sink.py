@@ -39,12 +39,9 @@ from edge.stream.disk import DEFAULT_KEEP_FREE, DiskRoom, checked_output
 from edge.stream.durable import put_in_place
 from edge.stream.foxglove_messages import (
     DEFAULT_QUALITY,
-    VIEWS,
+    FrameChoice,
     Message,
     Schema,
-    frame_messages,
-    matched_cloud,
-    matched_views,
     warning_messages,
 )
 from edge.stream.partial import PartialLock, partial_path, rescue_leftover
@@ -86,9 +83,8 @@ class McapSink:
 
         checked_output(uri, path, folder=False)
         rescue_leftover(uri, path)  # a dead run's file is kept, not overwritten
-        self.uri, self.path, self.quality = uri, path, quality
-        self.asked, self.views = views is not None, views or VIEWS
-        self.asked_cloud, self.cloud = cloud, cloud or 0
+        self.uri, self.path = uri, path
+        self.choice = FrameChoice(uri, views=views, quality=quality, cloud=cloud, default_cloud=0)
         self.partial = partial_path(path)
         self._lock = PartialLock(
             uri=uri, partial=self.partial, refused=lambda exc, what: self._room.refused(exc, what, kept=0)
@@ -114,13 +110,12 @@ class McapSink:
     @property
     def shows(self) -> frozenset[str]:
         """The engines' pictures the pipeline draws for it."""
-        return frozenset(self.views) & {"panoptic", "depth"}
+        return self.choice.shows
 
     def match_engines(self, kinds: Collection[str]) -> None:
         """Keep the views of the engines that run (``kinds``): those not asked for are left
         out; one asked for is a SinkError (as a point cloud without a depth engine)."""
-        self.views = matched_views(self.uri, self.views, kinds, asked=self.asked)
-        self.cloud = matched_cloud(self.uri, self.asked_cloud, kinds, default=0)
+        self.choice.match_engines(kinds)
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
         from edge.stream.object_sinks import _needs_results
@@ -128,14 +123,7 @@ class McapSink:
         raise _needs_results(self.uri)
 
     def write_result(self, result: Any) -> None:
-        ns, messages = frame_messages(
-            result,
-            views=self.views,
-            quality=self.quality,
-            warnings=self._warnings,
-            uri=self.uri,
-            cloud=self.cloud,
-        )
+        ns, messages = self.choice.messages(result, self._warnings)
         self._write_frame(messages, ns)
 
     def _write_frame(self, messages: list[Message], ns: int) -> None:
@@ -255,17 +243,15 @@ def segmented_mcap_sink(
         def __init__(self) -> None:
             super().__init__(uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest)
             self._warnings = WarningLines()
-            self.views = views or VIEWS
-            self.cloud = cloud or 0
+            self.choice = FrameChoice(uri, views=views, quality=quality, cloud=cloud, default_cloud=0)
             self._tracker: Any = None
 
         @property
         def shows(self) -> frozenset[str]:
-            return frozenset(self.views) & {"panoptic", "depth"}
+            return self.choice.shows
 
         def match_engines(self, kinds: Collection[str]) -> None:
-            self.views = matched_views(uri, self.views, kinds, asked=views is not None)
-            self.cloud = matched_cloud(uri, cloud, kinds, default=0)
+            self.choice.match_engines(kinds)
 
         def attach(self, tracker: Any) -> None:
             self._tracker = tracker
@@ -274,9 +260,9 @@ def segmented_mcap_sink(
             sink = McapSink(
                 uri,
                 segment,
-                views=self.views,
+                views=self.choice.views,
                 quality=quality,
-                cloud=self.cloud,
+                cloud=self.choice.cloud,
                 keep_free=keep_free,
                 make_room=self._make_room(),
                 warnings=self._warnings,

@@ -29,13 +29,10 @@ import numpy as np
 from edge.errors import SinkError
 from edge.stream.foxglove_messages import (
     DEFAULT_QUALITY,
-    VIEWS,
+    FrameChoice,
     Message,
     PictureOptions,
     Schema,
-    frame_messages,
-    matched_cloud,
-    matched_views,
     picture_message,
     picture_options,
 )
@@ -308,9 +305,8 @@ class FoxgloveSink:
         runs and made only for a client that subscribes to it; 0: none)."""
         from edge.stream.object_sinks import WarningLines
 
-        self.uri, self.quality = uri, quality
-        self.asked, self.views = views is not None, views or VIEWS
-        self.asked_cloud, self.cloud = cloud, DEFAULT_CLOUD if cloud is None else cloud
+        self.uri = uri
+        self.choice = FrameChoice(uri, views=views, quality=quality, cloud=cloud, default_cloud=DEFAULT_CLOUD)
         self.frames = 0
         self._warnings = WarningLines()
         self.server = FoxgloveServer(host=host, port=port)
@@ -327,13 +323,10 @@ class FoxgloveSink:
     @property
     def shows(self) -> frozenset[str]:
         """The engines' pictures some client subscribed to: nothing is drawn for nobody."""
-        return frozenset(
-            v for v in ("panoptic", "depth") if v in self.views and self.server.wanted_any(f"/{v}")
-        )
+        return frozenset(v for v in self.choice.shows if self.server.wanted_any(f"/{v}"))
 
     def match_engines(self, kinds: Any) -> None:
-        self.views = matched_views(self.uri, self.views, kinds, asked=self.asked)
-        self.cloud = matched_cloud(self.uri, self.asked_cloud, kinds, default=DEFAULT_CLOUD)
+        self.choice.match_engines(kinds)
 
     def pictures_only(self) -> None:
         """edge record: the camera's pictures alone, which write() sends."""
@@ -342,17 +335,12 @@ class FoxgloveSink:
         now = time.time_ns()
         # the capture stamp is on the monotonic clock: its wall-clock time, as the objects lines'
         t_ns = now if t_capture_ns is None else now - (time.perf_counter_ns() - t_capture_ns)
-        self._send(t_ns, [picture_message(image, t_ns=t_ns, camera=None, quality=self.quality, uri=self.uri)])
+        self._send(
+            t_ns, [picture_message(image, t_ns=t_ns, camera=None, quality=self.choice.quality, uri=self.uri)]
+        )
 
     def write_result(self, result: Any) -> None:
-        t_ns, messages = frame_messages(
-            result,
-            views=self.views,
-            quality=self.quality,
-            warnings=self._warnings,
-            uri=self.uri,
-            cloud=self.cloud,
-        )
+        t_ns, messages = self.choice.messages(result, self._warnings)
         # every channel is advertised, drawn or not (a client subscribes to what it sees); a
         # picture first asked for after this frame was drawn comes with the next
         undrawn = {"panoptic", "depth"} - set(result.extras.get("views", {}))

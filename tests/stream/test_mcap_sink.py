@@ -260,7 +260,7 @@ def test_views_follow_the_engines_that_run(tiny_engines: Path, tmp_path: Path) -
     from edge.stream.sinks import open_sinks
 
     (sink,) = open_sinks([str(tmp_path / "a.mcap")], fps=10, kinds=("panoptic",))
-    assert sink.views == ("input", "panoptic") and sink.shows == {"panoptic"}  # type: ignore[attr-defined]
+    assert sink.choice.views == ("input", "panoptic") and sink.shows == {"panoptic"}  # type: ignore[attr-defined]
     sink.close()
     with pytest.raises(SinkError, match=r"asks for the depth picture\(s\), and no such engine runs"):
         open_sinks([str(tmp_path / "b.mcap?views=input,depth")], fps=10, kinds=("panoptic",))
