@@ -97,8 +97,6 @@ def node_rules(node: onnx.NodeProto, graph: LintGraph, target: Target) -> list[F
             err("antialias is not supported")
     elif op == "ScatterND" and attr(node, "reduction", "none") != "none":
         err(f"reduction={attr(node, 'reduction')!r} is not supported")  # ScatterElements' is
-    elif op == "MaxPool" and len(node.output) > 1 and node.output[1]:
-        err("the Indices output is not supported")
     elif op == "GroupNormalization" and (graph.opset or 0) >= 21:
         later("groupnorm_opset21", "opset 21's form (scale and bias per channel)")
     elif op == "GridSample" and graph.ranks.get(node.input[0]) == 5:
@@ -180,6 +178,12 @@ def _pooling(node: onnx.NodeProto, graph: LintGraph) -> Said:
     if rank is not None and rank not in (4, 5):
         yield "error", f"a {rank}-D input: only 2-D or 3-D pooling (4-D or 5-D inputs) is supported"
     yield from _dilations(node, graph)
+
+
+def _max_pool(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    if len(node.output) > 1 and node.output[1]:
+        yield "error", "the Indices output is not supported"
+    yield from _pooling(node, graph)
 
 
 def _constant(node: onnx.NodeProto, graph: LintGraph) -> Said:
@@ -318,7 +322,7 @@ def _shape(shape: tuple[int | None, ...]) -> str:
 
 RESTRICTIONS: dict[str, Callable[[onnx.NodeProto, LintGraph], Said]] = {
     "AveragePool": _pooling,
-    "MaxPool": _pooling,
+    "MaxPool": _max_pool,
     "LpPool": _dilations,
     "Constant": _constant,
     "DeformConv": _deform_conv,
