@@ -116,6 +116,17 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         "--camera, NAME=M is that camera's (repeatable) and M every other's; default: 0, in the middle",
     )
     p.add_argument(
+        "--mount-ahead",
+        type=mount_offset_setting,
+        action="append",
+        metavar="[NAME=]M",
+        help="with --hfov: how far ahead of the vehicle's reference point (its middle, say, or its "
+        "rear axle) the camera is, in metres (behind: negative): ahead_m is then measured from that "
+        "point, so a front and a rear camera's objects share one frame (edge run's Foxglove scene); "
+        "distances and times to collision stay the camera's; with --camera, NAME=M is that camera's "
+        "(repeatable) and M every other's; default: 0, at the camera",
+    )
+    p.add_argument(
         "--facing",
         type=facing_setting,
         action="append",
@@ -209,6 +220,13 @@ def mount_offsets(args: argparse.Namespace) -> dict[str | None, float]:
     return {name: offset or 0.0 for name, offset in given.items()}
 
 
+def mount_aheads(args: argparse.Namespace) -> dict[str | None, float]:
+    """Each camera's ``--mount-ahead`` by name (None: the run's one source), 0 where none is
+    given, as per_camera reads it."""
+    given = per_camera(args, getattr(args, "mount_ahead", None) or [], "--mount-ahead", "M")
+    return {name: ahead or 0.0 for name, ahead in given.items()}
+
+
 def _shown(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -291,15 +309,14 @@ def ground_planes(args: argparse.Namespace, views: dict[str | None, float | None
     return planes
 
 
-def check_tracking_arguments(
-    args: argparse.Namespace,
-) -> tuple[dict[str | None, float | None], dict[str | None, float], dict[str | None, str]]:
+def check_tracking_arguments(args: argparse.Namespace) -> dict[str, dict[str | None, Any]]:
     """What argparse cannot check of ``add_tracking_arguments``' settings alone; each
-    camera's field of view, mount offset and facing as read (fields_of_view, mount_offsets,
-    facings)."""
+    camera's field of view (``hfov``), mount offset and place along the vehicle
+    (``mount_offset``, ``mount_ahead``) and ``facing`` as read (fields_of_view, ...)."""
     views = fields_of_view(args)
     unknown = [name for name, deg in views.items() if deg is None]
     offsets = mount_offsets(args)
+    aheads = mount_aheads(args)
     turned = facings(args)
     # without the field of view no object is placed: the facing would be ignored
     if aside := [name for name, facing in turned.items() if facing != "front" and views.get(name) is None]:
@@ -307,13 +324,14 @@ def check_tracking_arguments(
         raise ConfigError(
             f"--facing needs --hfov for {what} field of view: only then are objects placed around the vehicle"
         )
-    # without the field of view no object is placed beside the axis: the offset would be ignored
-    if placed := [name for name, offset in offsets.items() if offset and views.get(name) is None]:
-        what = _whose(placed)
-        raise ConfigError(
-            f"--mount-offset needs --hfov for {what} field of view: only then are objects placed "
-            "beside the vehicle"
-        )
+    # without the field of view no object is placed: the camera's place would be ignored
+    for flag, given in (("--mount-offset", offsets), ("--mount-ahead", aheads)):
+        if placed := [name for name, metres in given.items() if metres and views.get(name) is None]:
+            what = _whose(placed)
+            raise ConfigError(
+                f"{flag} needs --hfov for {what} field of view: only then are objects placed "
+                "around the vehicle"
+            )
     if getattr(args, "path_width", None) is not None and unknown:
         # without the field of view no object is placed beside the axis: the width would be ignored
         if unknown == [None]:
@@ -326,7 +344,7 @@ def check_tracking_arguments(
             f"--path-width {args.path_width:g} needs --hfov for each camera, and {without} has none: "
             "give --hfov NAME=DEG for it, or --hfov DEG for every camera without its own"
         )
-    return views, offsets, turned
+    return {"hfov": views, "mount_offset": offsets, "mount_ahead": aheads, "facing": turned}
 
 
 def object_tracker(args: argparse.Namespace) -> Any:
@@ -334,7 +352,8 @@ def object_tracker(args: argparse.Namespace) -> Any:
     camera's by name (its own field of view)."""
     from edge.postprocess.tracks import ObjectTracker
 
-    views, offsets, turned = check_tracking_arguments(args)
+    placed = check_tracking_arguments(args)
+    views = placed["hfov"]
     grounds = ground_planes(args, views)
     path = {} if args.path_width is None else {"path_half_width_m": args.path_width / 2}
     trackers = {
@@ -342,8 +361,9 @@ def object_tracker(args: argparse.Namespace) -> Any:
             speed_window_s=args.speed_window,
             max_gap_s=args.track_gap,
             hfov_deg=deg,
-            mount_offset_m=offsets[name],
-            facing=turned[name],
+            mount_offset_m=placed["mount_offset"][name],
+            mount_ahead_m=placed["mount_ahead"][name],
+            facing=placed["facing"][name],
             min_lateral_mps=args.cut_in_speed,
             cut_in_confidence=args.cut_in_confidence,
             warn_within_s=args.warn_within,

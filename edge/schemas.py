@@ -147,7 +147,10 @@ def _object() -> dict[str, Any]:
             minimum=0,
             nullable=True,
         ),
-        "ahead_m": number_field(f"metres ahead of the camera along the vehicle (behind: negative), {place}"),
+        "ahead_m": number_field(
+            f"metres ahead along the vehicle (behind: negative) of the camera, or of the vehicle's "
+            f"reference point with --mount-ahead, {place}"
+        ),
         "ground_m": number_field(
             "metres read from where it stands on the road's plane (--camera-height and --horizon, or "
             "the plane fitted to the depth map), where its feet are seen",

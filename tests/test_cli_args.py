@@ -372,6 +372,25 @@ def test_each_camera_takes_its_own_mount_offset(capsys: pytest.CaptureFixture[st
     assert "argument --mount-offset: expected a number of metres, got 'left'" in capsys.readouterr().err
 
 
+def test_each_camera_takes_its_own_place_along_the_vehicle() -> None:
+    """--mount-ahead NAME=M is that camera's, M every other's, 0 where none is given; the
+    trackers measure ahead_m from the vehicle's reference point; it needs the field of view."""
+    from edge.cli import build_parser
+    from edge.cli_tracking import mount_aheads, object_tracker
+
+    parser = build_parser()
+    cams = ["run", "--camera", "front=/dev/video0", "--camera", "rear=/dev/video2", "--camera", "left=x.mp4"]
+    args = parser.parse_args([*cams, "--hfov", "60", "--mount-ahead", "rear=-2.4", "--mount-ahead", "2.1"])
+    assert mount_aheads(args) == {"front": 2.1, "rear": -2.4, "left": 2.1}
+    trackers = object_tracker(args)
+    assert {n: t.mount_ahead_m for n, t in trackers.items()} == {"front": 2.1, "rear": -2.4, "left": 2.1}
+    assert object_tracker(parser.parse_args(["run", "/dev/video0"])).mount_ahead_m == 0.0
+    with pytest.raises(ConfigError, match=re.escape("--mount-ahead needs --hfov for camera front, left")):
+        object_tracker(parser.parse_args([*cams, "--hfov", "rear=90", "--mount-ahead", "1"]))
+    with pytest.raises(ConfigError, match=re.escape("--mount-ahead top=1: no camera is named 'top'")):
+        object_tracker(parser.parse_args([*cams, "--hfov", "60", "--mount-ahead", "top=1"]))
+
+
 def test_each_camera_takes_its_own_facing(capsys: pytest.CaptureFixture[str]) -> None:
     """--facing NAME=DIR is that camera's, DIR every other's, front where none is given; it
     needs the camera's field of view, without which no object is placed; edge replay, whose

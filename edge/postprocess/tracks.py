@@ -117,6 +117,7 @@ class ObjectTracker:
         hfov_deg: float | None = None,
         path_half_width_m: float = 1.5,
         mount_offset_m: float = 0.0,
+        mount_ahead_m: float = 0.0,
         facing: str = "front",
         min_lateral_mps: float = 1.0,
         cut_in_confidence: float = 0.95,
@@ -137,6 +138,9 @@ class ObjectTracker:
         is), and ``in_path`` when some of it is within ``path_half_width_m`` of the axis.
         ``mount_offset_m``: how far right of the vehicle's middle the camera is (left:
         negative): ``lateral_m`` and the path are then the vehicle's, not the camera's.
+        ``mount_ahead_m``: how far ahead of the vehicle's reference point the camera is
+        (behind: negative): ``ahead_m`` is then measured from that point, so that several
+        cameras' objects share one frame; distances and closing speeds stay the camera's.
         ``facing`` (FACINGS): which way the camera looks. A rear camera's picture is
         mirrored to the vehicle (its right is the vehicle's left) and its path is the one
         behind; a side camera's depth is across the vehicle and its picture's columns along
@@ -169,6 +173,7 @@ class ObjectTracker:
             "hfov_deg": (hfov_deg, hfov_deg is None or 0.0 < hfov_deg < 180.0, "in (0, 180) degrees"),
             "path_half_width_m": (path_half_width_m, path_half_width_m >= 0, ">= 0"),
             "mount_offset_m": (mount_offset_m, math.isfinite(mount_offset_m), "a finite number of metres"),
+            "mount_ahead_m": (mount_ahead_m, math.isfinite(mount_ahead_m), "a finite number of metres"),
             "facing": (facing, facing in FACINGS, f"one of {', '.join(FACINGS)}"),
             "min_lateral_mps": (min_lateral_mps, min_lateral_mps > 0, "> 0"),
             "cut_in_confidence": (cut_in_confidence, 0 <= cut_in_confidence < 1, "in [0, 1)"),
@@ -191,6 +196,7 @@ class ObjectTracker:
         self.hfov_deg = hfov_deg
         self.path_half_width_m = path_half_width_m
         self.mount_offset_m = mount_offset_m
+        self.mount_ahead_m = mount_ahead_m
         self.facing = facing
         self.min_lateral_mps = min_lateral_mps
         self.cut_in_confidence = cut_in_confidence
@@ -221,6 +227,7 @@ class ObjectTracker:
             hfov_deg=self.hfov_deg if hfov_deg is None else hfov_deg,
             path_half_width_m=self.path_half_width_m,
             mount_offset_m=self.mount_offset_m,
+            mount_ahead_m=self.mount_ahead_m,
             facing=self.facing,
             min_lateral_mps=self.min_lateral_mps,
             cut_in_confidence=self.cut_in_confidence,
@@ -347,7 +354,7 @@ class ObjectTracker:
         at ``distance``: a pixel off the picture's middle column is tan(hfov / 2) / (width / 2)
         of the distance to the camera's right (a stretch or a pad scales the columns alike, so
         the picture's width is all it takes); then turned by the camera's facing, and the
-        camera's own offset from the vehicle's middle added. And how far its near side is
+        camera's own place on the vehicle added (beside its middle, along it). And how far its near side is
         from the path's edge (m; None for a side camera's, which has no path)."""
         across = self._bearing(box, width) * distance  # right of the camera's axis
         half = (
@@ -360,6 +367,7 @@ class ObjectTracker:
             "right": (distance, -across),
         }[self.facing]
         lateral += self.mount_offset_m
+        ahead += self.mount_ahead_m
         gap = (
             float(abs(lateral) - half - self.path_half_width_m) if self.facing in ("front", "rear") else None
         )

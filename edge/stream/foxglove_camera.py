@@ -8,7 +8,8 @@ They are the camera the tracker placed the objects with, so the two agree: a pin
 over a flat road (edge.postprocess.ground.GroundPlane), level, its principal point at the
 middle column and on the horizon's row, the focal lengths those of the field of view across
 and of the plane down (square pixels unless a stretch made them otherwise), ``height_m`` over
-the road, ``mount_offset_m`` right of the vehicle's middle, looking its facing's way. Sent
+the road, ``mount_offset_m`` right of the vehicle's middle and ``mount_ahead_m`` ahead of its
+reference point, looking its facing's way. Sent
 only where the camera's height is known (--camera-height, the source's, or the plane fitted
 to the depth map).
 """
@@ -136,14 +137,14 @@ def calibration(record: dict[str, Any], ns: int, frame_id: str, placed: dict[str
 
 def transform(ns: int, frame_id: str, placed: dict[str, Any], parent: str) -> dict[str, Any]:
     """The camera's pose in the ``parent`` (vehicle) frame: ``height_m`` over the road,
-    ``mount_offset_m`` right of the vehicle's middle, at the scene's origin along the vehicle,
-    its axes turned its facing's way."""
+    ``mount_offset_m`` right of the vehicle's middle, ``mount_ahead_m`` ahead of the scene's
+    origin (the vehicle's reference point), its axes turned its facing's way."""
     return {
         "timestamp": stamp(ns),
         "parent_frame_id": parent,
         "child_frame_id": frame_id,
         "translation": {
-            "x": 0.0,
+            "x": 0.0 + float(placed.get("mount_ahead_m", 0.0)),
             "y": 0.0 - float(placed["mount_offset_m"]),  # not -0.0 for a camera in the middle
             "z": float(placed["ground"]["height_m"]),
         },

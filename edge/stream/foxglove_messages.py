@@ -289,7 +289,11 @@ def frame_messages(
 
         def scene() -> dict[str, Any]:
             return scene_update(
-                record, ns, facing=placed["facing"], path_half_width_m=placed["path_half_width_m"]
+                record,
+                ns,
+                facing=placed["facing"],
+                path_half_width_m=placed["path_half_width_m"],
+                mount_ahead_m=placed.get("mount_ahead_m", 0.0),
             )
 
         messages.append((f"{base}/scene", SCENE_SCHEMA, scene))

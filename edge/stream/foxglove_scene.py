@@ -154,13 +154,16 @@ def _label(obj: dict[str, Any]) -> str:
     return label + (f" {distance:.0f} m" if distance is not None else "")
 
 
-def path_entity(when: dict[str, int], facing: str, half_width_m: float) -> dict[str, Any] | None:
-    """The path's edges, ``half_width_m`` either side of the vehicle's middle, drawn
-    PATH_DRAWN_M ahead of a front camera or behind a rear one (a side camera has no path)."""
+def path_entity(
+    when: dict[str, int], facing: str, half_width_m: float, from_m: float = 0.0
+) -> dict[str, Any] | None:
+    """The path's edges, ``half_width_m`` either side of the vehicle's middle, drawn from the
+    camera (``from_m`` along the vehicle) PATH_DRAWN_M ahead of a front camera or behind a
+    rear one (a side camera has no path)."""
     if facing not in ("front", "rear"):
         return None
-    far = PATH_DRAWN_M if facing == "front" else -PATH_DRAWN_M
-    points = [{"x": x, "y": y, "z": 0.0} for y in (half_width_m, -half_width_m) for x in (0.0, far)]
+    far = from_m + (PATH_DRAWN_M if facing == "front" else -PATH_DRAWN_M)
+    points = [{"x": x, "y": y, "z": 0.0} for y in (half_width_m, -half_width_m) for x in (from_m, far)]
     return {
         "timestamp": when,
         "frame_id": SCENE_FRAME,
@@ -217,14 +220,23 @@ def motion_arrows(
 
 
 def scene_update(
-    record: dict[str, Any], ns: int, *, facing: str = "front", path_half_width_m: float | None = None
+    record: dict[str, Any],
+    ns: int,
+    *,
+    facing: str = "front",
+    path_half_width_m: float | None = None,
+    mount_ahead_m: float = 0.0,
 ) -> dict[str, Any]:
     """The scene of an objects line at capture time ``ns``: the topic's earlier entities
     deleted, then the path's edges (``path_half_width_m`` either side of the vehicle's middle,
-    for a front or rear camera, ``facing``) and one entity a placed object (its box and label;
-    unplaced ones are left out)."""
+    from the camera, ``mount_ahead_m`` along the vehicle, for a front or rear camera,
+    ``facing``) and one entity a placed object (its box and label; unplaced ones are left out)."""
     when = stamp(ns)
-    path = None if path_half_width_m is None else path_entity(when, facing, path_half_width_m)
+    path = (
+        None
+        if path_half_width_m is None
+        else path_entity(when, facing, path_half_width_m, from_m=float(mount_ahead_m))
+    )
     entities = [] if path is None else [path]
     for obj in record["objects"]:
         ahead, lateral = obj.get("ahead_m"), obj.get("lateral_m")

@@ -222,6 +222,7 @@ def track_result(result: Result, objects: ObjectTracker, t_s: float) -> None:
             "path_half_width_m": objects.path_half_width_m,
             "hfov_deg": objects.hfov_deg,
             "mount_offset_m": objects.mount_offset_m,
+            "mount_ahead_m": objects.mount_ahead_m,
             "ground": None if plane is None else plane.to_json(),  # the camera's height and horizon
         }
     )

@@ -259,33 +259,43 @@ def test_a_camera_off_the_vehicles_middle_places_objects_from_the_vehicles_middl
 
 
 @pytest.mark.parametrize(
-    ("facing", "offset", "lateral", "ahead", "in_path"),
+    ("facing", "offset", "along", "lateral", "ahead", "in_path"),
     [
         # the car of the tests above: 2 m right of the camera's axis, 20 m out, 0.9 m half-wide
-        ("front", 0.0, 2.0, 20.0, False),
+        ("front", 0.0, 0.0, 2.0, 20.0, False),
         # behind, looking back: the camera's right is the vehicle's left; its near side 1.1 m
         # left of the middle, out of the 1 m half-width path behind
-        ("rear", 0.0, -2.0, -20.0, False),
-        ("rear", 0.4, -1.6, -20.0, True),  # a rear camera 0.4 m right of the middle: 0.7 m, in it
+        ("rear", 0.0, 0.0, -2.0, -20.0, False),
+        ("rear", 0.4, 0.0, -1.6, -20.0, True),  # a rear camera 0.4 m right of the middle: 0.7 m, in it
         # a side camera's depth is across the vehicle, its picture's right along it
-        ("left", -0.9, -20.9, 2.0, None),  # the left mirror's: its right is ahead
-        ("right", 0.9, 20.9, -2.0, None),  # the right mirror's: its right is behind
+        ("left", -0.9, 0.0, -20.9, 2.0, None),  # the left mirror's: its right is ahead
+        ("right", 0.9, 0.0, 20.9, -2.0, None),  # the right mirror's: its right is behind
+        # cameras at the windscreen (2.1 m ahead of the vehicle's reference point), on the boot
+        # lid (2.5 m behind it) and on the left mirror (1.2 m ahead): measured from that point
+        ("front", 0.0, 2.1, 2.0, 22.1, False),
+        ("rear", 0.0, -2.5, -2.0, -22.5, False),
+        ("left", -0.9, 1.2, -20.9, 3.2, None),
     ],
 )
 def test_a_cameras_facing_turns_where_its_objects_are(
-    facing: str, offset: float, lateral: float, ahead: float, in_path: bool | None
+    facing: str, offset: float, along: float, lateral: float, ahead: float, in_path: bool | None
 ) -> None:
     hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
     w = 512
     x1, x2 = w / 2 + 0.11 * w - 0.0495 * w, w / 2 + 0.11 * w + 0.0495 * w
-    tracker = ObjectTracker(hfov_deg=hfov, path_half_width_m=1.0, mount_offset_m=offset, facing=facing)
+    tracker = ObjectTracker(
+        hfov_deg=hfov, path_half_width_m=1.0, mount_offset_m=offset, mount_ahead_m=along, facing=facing
+    )
     (info,) = tracker.update([inst((x1, 100.0, x2, 130.0))], [(20.0, 19.0)], 0.0, size=(256, w))
     assert info.lateral_m == pytest.approx(lateral)
     assert info.ahead_m == pytest.approx(ahead)
     assert info.in_path is in_path
+    assert info.range_m == pytest.approx(20.0)  # the camera's distance, wherever it is mounted
     said = info.to_json()
     assert said["ahead_m"] == round(ahead, 2) and said["in_path"] is in_path
-    assert tracker.fresh().facing == facing
+    assert (tracker.fresh().facing, tracker.fresh().mount_ahead_m) == (facing, along)
+    with pytest.raises(ConfigError, match="mount_ahead_m must be a finite number of metres, got nan"):
+        ObjectTracker(mount_ahead_m=float("nan"))
 
 
 def test_an_unknown_facing_is_refused() -> None:

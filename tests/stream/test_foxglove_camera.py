@@ -26,6 +26,7 @@ from edge.stream.foxglove_camera import (
     road_scale,
     transform,
 )
+from edge.stream.foxglove_scene import PATH_DRAWN_M
 from tests.conftest import engines_of_kind
 
 pytest.importorskip("mcap", reason="mcap is a test dependency: pip install -e '.[dev]'")
@@ -99,7 +100,21 @@ def read_topics(path: Path) -> dict[str, list[dict[str, Any]]]:
     ("flags", "facing"),
     [
         ([], "front"),
-        (["--hfov", "48.9", "--facing", "rear", "--mount-offset", "0.4", "--camera-height", "1.5"], "rear"),
+        (
+            [
+                "--hfov",
+                "48.9",
+                "--facing",
+                "rear",
+                "--mount-offset",
+                "0.4",
+                "--mount-ahead",
+                "-2.5",
+                "--camera-height",
+                "1.5",
+            ],
+            "rear",
+        ),
     ],
 )
 def test_a_placed_things_road_point_projects_onto_where_it_stands(
@@ -131,7 +146,7 @@ def test_a_placed_things_road_point_projects_onto_where_it_stands(
         assert np.allclose(turn, CAMERA_AXES[facing])
         at = np.array([tf["translation"][a] for a in "xyz"])
         if flags:
-            assert np.allclose(at, (0.0, -0.4, 1.5))
+            assert np.allclose(at, (-2.5, -0.4, 1.5))
         (h, w), (fh, fw) = record["size"], record["frame_size"]
         for obj in record["objects"]:
             if obj.get("range_from") != "road":
@@ -237,13 +252,15 @@ def test_a_cloud_needs_a_depth_engine(
 
 def test_each_camera_is_its_own_frame_in_the_vehicles(demo_engines: Path, tmp_path: Path) -> None:
     """Two cameras in one file: each one's calibration in its image's frame (its name), each
-    placed in ``vehicle`` by its own transform, turned its own way."""
+    placed in ``vehicle`` by its own transform, turned its own way, where it is along the
+    vehicle; each one's path drawn from where it is."""
     drive = tmp_path / "drive.mcap"
     cameras = [
         f"--camera={name}=synthetic://?size=128x256&frames=2&seed={seed}"
         for name, seed in (("front", 0), ("rear", 2))
     ]
     run = ["run", *cameras, "--engines", str(demo_engines), "--hfov", "48.9", "--facing", "rear=rear"]
+    run += ["--mount-ahead", "front=2.1", "--mount-ahead", "rear=-2.4", "--path-width", "2"]
     assert main([*run, "--camera-height", "1.2", "--horizon", "0.45", "--sink", str(drive)]) == 0
     topics = read_topics(drive)
     for name in ("front", "rear"):
@@ -252,7 +269,14 @@ def test_each_camera_is_its_own_frame_in_the_vehicles(demo_engines: Path, tmp_pa
         for tf in topics[f"/{name}/transform"]:
             assert (tf["parent_frame_id"], tf["child_frame_id"]) == ("vehicle", name)
             assert np.allclose(rotation_of(tf["rotation"]), CAMERA_AXES[name])
-            assert tf["translation"] == {"x": 0.0, "y": 0.0, "z": 1.2}
+            assert tf["translation"] == {"x": {"front": 2.1, "rear": -2.4}[name], "y": 0.0, "z": 1.2}
+        for scene in topics[f"/{name}/scene"]:
+            path = next(e for e in scene["entities"] if e["id"] == "path")
+            near = {"front": 2.1, "rear": -2.4}[name]
+            far = near + (PATH_DRAWN_M if name == "front" else -PATH_DRAWN_M)
+            assert {(p["x"], p["y"]) for p in path["lines"][0]["points"]} == {
+                (x, y) for x in (near, far) for y in (1.0, -1.0)
+            }
 
 
 def test_the_clouds_metres_are_brought_to_the_road_the_camera_stands_over() -> None:
