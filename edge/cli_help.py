@@ -85,6 +85,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "--engines engines/ --sink '{camera}.mkv'",
             "two cameras, two front frames to each rear one when the engines cannot keep up with both",
         ),
+        (
+            "edge run --rig car.toml --engines engines/ --sink '{camera}.mkv'",
+            "a vehicle's cameras and each one's settings from a TOML file ([cameras.NAME] tables)",
+        ),
     ],
     "replay": [
         (

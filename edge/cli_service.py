@@ -87,7 +87,9 @@ def cmd_service(args: argparse.Namespace) -> int:
     if args.command == "record":
         record_sinks(parsed)
     if args.command == "run":
-        cameras = run_cameras_of(parsed)  # a source or cameras, not both
+        from edge.cli_rig import with_rig
+
+        cameras = run_cameras_of(with_rig(parsed))  # a source or cameras, not both
         camera_priorities(parsed, cameras)
         camera_shares(parsed, cameras)
         fits_of(parsed)

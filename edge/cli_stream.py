@@ -24,6 +24,7 @@ from edge.cli_args import (
 )
 from edge.cli_frames import add_flip_argument, add_undistort_argument, flips_of, undistorts_of
 from edge.cli_help import add_command
+from edge.cli_rig import add_rig_argument
 
 if TYPE_CHECKING:
     from edge.stream import StreamOptions
@@ -33,10 +34,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from edge.cli_args import camera_priorities, camera_shares, run_cameras_of
+    from edge.cli_rig import with_rig
     from edge.latency import LatencyTracker
     from edge.stream import run_stream
 
-    cameras = run_cameras_of(args)
+    cameras = run_cameras_of(with_rig(args))
     priorities = camera_priorities(args, cameras)  # before the engines load
     shares = camera_shares(args, cameras)
     if cameras is not None:
@@ -305,9 +307,11 @@ def add_stream_commands(sub: Any) -> None:
         help="synthetic://?fps=17&seed=0, video.mp4, images/, videos/ or 'drive-*.mkv' (played one after "
         "another: a segmented recording; 'frames-*' for folders of frames), cityscapes://DIR, "
         "/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG, csi://0?width=1280&height=720, "
-        "rtsp://HOST/PATH#transport=tcp, http://HOST/stream.mjpg, gst://PIPELINE; or --camera instead",
+        "rtsp://HOST/PATH#transport=tcp, http://HOST/stream.mjpg, gst://PIPELINE; or --camera or --rig "
+        "instead",
     )
     add_camera_arguments(p)
+    add_rig_argument(p)
     add_engine_arguments(p)
     add_flip_argument(p, per_camera=True)
     add_undistort_argument(p)

@@ -1,0 +1,238 @@
+"""``edge run --rig FILE``: a vehicle's cameras and each one's settings in one TOML file, read
+at the command line's boundary into the same settings its flags give (``--camera NAME=URI``,
+``--hfov NAME=DEG`` ...), so that a car's four cameras are not forty flags in a service unit.
+
+A flag given on the command line for one camera (``--hfov front=70``) replaces the rig's for
+it; a plain one (``--hfov 70``) is, as always, for the cameras given none, the rig's included;
+``--camera NAME=URI`` replaces a rig camera's source, or adds a camera.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.errors import ConfigError
+
+EXAMPLE = """\
+path-width = 2.6            # the vehicle's, for every camera (optional)
+
+[cameras.front]
+source = "/dev/video0?width=1280&height=720&fps=30"
+hfov = 62
+camera-height = 1.35
+horizon = 0.47
+mount-ahead = 2.1           # metres ahead of the vehicle's reference point
+
+[cameras.rear]
+source = "/dev/video2"
+facing = "rear"
+hfov = 120
+mount-ahead = -2.4
+undistort = "rear.yaml"     # beside this file
+"""
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: object) -> str | None:
+    # TOML's true is a Python int: a number of degrees is not a yes
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _whole(value: object) -> str | None:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class _Key:
+    """A rig key: the flag it stands for, the args attribute that flag fills, how a TOML value
+    becomes the flag's text (None: the wrong type, ``expected`` says which) and the flag's
+    parser of ``NAME=VALUE`` (each camera's values are checked as the flag checks them)."""
+
+    flag: str
+    dest: str
+    text: Callable[[object], str | None]
+    expected: str
+    parse: Callable[[str], tuple[Any, Any]]
+
+
+def _keys() -> dict[str, _Key]:
+    from edge.cli_args import camera, priority_setting, share_setting
+    from edge.cli_frames import fit_setting, flip_setting
+    from edge.cli_tracking import (
+        facing_setting,
+        field_of_view_setting,
+        height_setting,
+        horizon_setting,
+        mount_offset_setting,
+    )
+
+    def undistort(text: str) -> tuple[str, str]:  # a path may hold '=': no rpartition
+        name, _, path = text.partition("=")
+        return name, path
+
+    keys = [
+        _Key("--camera", "camera", _text, "a source URI in quotes", camera),
+        _Key("--hfov", "hfov", _number, "a number of degrees", field_of_view_setting),
+        _Key("--facing", "facing", _text, "front, rear, left or right in quotes", facing_setting),
+        _Key("--mount-offset", "mount_offset", _number, "a number of metres", mount_offset_setting),
+        _Key("--mount-ahead", "mount_ahead", _number, "a number of metres", mount_offset_setting),
+        _Key("--camera-height", "camera_height", _number, "a number of metres", height_setting),
+        _Key("--horizon", "horizon", _number, "a fraction of the picture's height", horizon_setting),
+        _Key("--fit", "fit", _text, "stretch, pad or crop in quotes", fit_setting),
+        _Key("--flip", "flip", _text, "a flip's name in quotes", flip_setting),
+        _Key("--undistort", "undistort", _text, "a calibration file's path in quotes", undistort),
+        _Key("--priority", "priority", _whole, "a whole number", priority_setting),
+        _Key("--share", "share", _number, "a number > 0", share_setting),
+    ]
+    return {("source" if k.flag == "--camera" else k.flag.removeprefix("--")): k for k in keys}
+
+
+@dataclass(frozen=True)
+class Rig:
+    """A rig file as read: ``settings`` holds, by args attribute, each camera's (name, value)
+    as its flag's parser gives them (``camera``: the sources), in the file's order;
+    ``path_width``: the vehicle's --path-width, or None."""
+
+    path: Path
+    settings: dict[str, list[tuple[str, Any]]]
+    path_width: float | None
+
+    @property
+    def cameras(self) -> list[str]:
+        return [name for name, _ in self.settings["camera"]]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10's is the tomli package (a dependency there)
+        import tomli as tomllib
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"rig file {str(path)!r} does not exist; a rig is a TOML file of cameras, e.g.\n{EXAMPLE}"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"rig file {str(path)!r} cannot be read: {exc.strerror or exc}") from exc
+    try:
+        return tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"rig file {str(path)!r} is not UTF-8 text (TOML): {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"rig file {str(path)!r} is not valid TOML: {exc}") from exc
+
+
+def _unknown(where: str, key: str, known: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key.replace("_", "-"), known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"{where}: unknown key {key!r}{hint} (known: {', '.join(known)})")
+
+
+def _camera_settings(path: Path, name: str, table: object, keys: dict[str, _Key]) -> list[tuple[str, Any]]:
+    """One ``[cameras.NAME]`` table as (args attribute, (name, value)) pairs."""
+    where = f"rig file {str(path)!r}, cameras.{name}"
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"{where}: expected a table of the camera's settings ([cameras.{name}]), got {table!r}"
+        )
+    if "source" not in table:
+        raise ConfigError(f'{where}: no source; give the camera\'s URI, e.g. source = "/dev/video0"')
+    out: list[tuple[str, Any]] = []
+    for key, value in table.items():
+        spec = keys.get(key)
+        if spec is None:
+            raise _unknown(where, key, list(keys))
+        text = spec.text(value)
+        if text is None:
+            raise ConfigError(f"{where}.{key}: expected {spec.expected}, got {value!r}")
+        if key == "undistort":  # beside the rig file, as its author sees it
+            text = str(path.parent / text)
+        try:
+            parsed = spec.parse(f"{name}={text}")
+        except (argparse.ArgumentTypeError, ConfigError) as exc:
+            raise ConfigError(f"{where}.{key} = {value!r}: {exc}") from None
+        out.append((spec.dest, parsed))
+    return out
+
+
+def read_rig(path: str | Path) -> Rig:
+    """The rig file at ``path``; a ConfigError naming the file and the key for anything it
+    holds that its flag would refuse, an unknown key, or no camera."""
+    path = Path(path)
+    data = _load(path)
+    keys = _keys()
+    known = ["cameras", "path-width"]
+    for key in data:
+        if key not in known:
+            raise _unknown(f"rig file {str(path)!r}", key, known)
+    cameras = data.get("cameras")
+    if not isinstance(cameras, dict) or not cameras:
+        raise ConfigError(f"rig file {str(path)!r} names no camera; give each one a table, e.g.\n{EXAMPLE}")
+    settings: dict[str, list[tuple[str, Any]]] = {spec.dest: [] for spec in keys.values()}
+    for name, table in cameras.items():
+        for dest, setting in _camera_settings(path, name, table, keys):
+            settings[dest].append(setting)
+    path_width = data.get("path-width")
+    if path_width is not None:
+        from edge.cli_args import positive_number
+
+        metres = _number(path_width)
+        try:
+            path_width = positive_number("metres")(metres if metres is not None else "")
+        except argparse.ArgumentTypeError as exc:
+            raise ConfigError(f"rig file {str(path)!r}, path-width = {path_width!r}: {exc}") from None
+    return Rig(path=path, settings=settings, path_width=path_width)
+
+
+def apply_rig(args: argparse.Namespace, rig: Rig) -> None:
+    """The rig's settings into ``args`` (edge run's), under the command line's: a camera the
+    command line names for a flag keeps the command line's value."""
+    for dest, from_rig in rig.settings.items():
+        given: list[tuple[Any, Any]] = list(getattr(args, dest, None) or [])
+        if dest == "camera":  # the rig's order (the cameras take turns in it), then the added ones
+            sources = dict(given)
+            merged = [(name, sources.pop(name, uri)) for name, uri in from_rig]
+            setattr(args, dest, merged + list(sources.items()))
+            continue
+        named = {name for name, _ in given if name is not None}
+        setattr(args, dest, given + [(name, value) for name, value in from_rig if name not in named])
+    if getattr(args, "path_width", None) is None and rig.path_width is not None:
+        args.path_width = rig.path_width
+
+
+def with_rig(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with its ``--rig`` file's settings taken in (unchanged without one); a
+    ConfigError for a source given beside the rig's cameras."""
+    path = getattr(args, "rig", None)
+    if path is None:
+        return args
+    if getattr(args, "source", None) is not None:
+        raise ConfigError(
+            f"give the source {args.source!r} or --rig {path} (its cameras), not both; "
+            "--camera NAME=URI replaces one rig camera's source"
+        )
+    apply_rig(args, read_rig(path))
+    args.rig = None  # taken in once: a second call would give each camera its source twice
+    return args
+
+
+def add_rig_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rig",
+        metavar="FILE",
+        help="a vehicle's cameras in one TOML file, instead of the source: a [cameras.NAME] table for "
+        "each, its source and its --camera settings by the flags' names (hfov, facing, camera-height, "
+        "horizon, mount-offset, mount-ahead, fit, flip, undistort beside the file, priority, share), "
+        "and path-width; a flag given NAME=VALUE replaces the rig's for that camera, a plain one is "
+        "for the cameras the rig gives none",
+    )
