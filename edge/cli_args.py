@@ -256,6 +256,14 @@ def camera_shares(args: argparse.Namespace, cameras: Mapping[str, str] | None) -
     return shares
 
 
+def check_cameras_given(args: argparse.Namespace) -> dict[str, str] | None:
+    """``args.camera`` by name (multicam.check_cameras), None where none is given."""
+    from edge.stream.multicam import check_cameras
+
+    cameras = getattr(args, "camera", None)
+    return check_cameras(cameras) if cameras else None
+
+
 def run_cameras_of(args: argparse.Namespace) -> dict[str, str] | None:
     """The cameras of ``edge run --camera NAME=URI ...`` by name; None for a run of the one
     positional source. A ConfigError for both, or neither."""

@@ -123,6 +123,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge record /dev/video0 drive.mkv --flip rotate-180",
             "a camera mounted upside down, recorded the right way up",
         ),
+        (
+            "edge record --camera front=/dev/video0 --camera rear=/dev/video2 'drives/{camera}.mkv'",
+            "two cameras at once, a video each (--rig car.toml: a rig file's cameras)",
+        ),
     ],
     "alive": [
         (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,10 +194,13 @@ def read_rig(path: str | Path) -> Rig:
     return Rig(path=path, settings=settings, path_width=path_width)
 
 
-def apply_rig(args: argparse.Namespace, rig: Rig) -> None:
+def apply_rig(args: argparse.Namespace, rig: Rig, *, only: Collection[str] | None = None) -> None:
     """The rig's settings into ``args`` (edge run's), under the command line's: a camera the
-    command line names for a flag keeps the command line's value."""
+    command line names for a flag keeps the command line's value. ``only``: the args
+    attributes taken (None: all)."""
     for dest, from_rig in rig.settings.items():
+        if only is not None and dest not in only:
+            continue
         given: list[tuple[Any, Any]] = list(getattr(args, dest, None) or [])
         if dest == "camera":  # the rig's order (the cameras take turns in it), then the added ones
             sources = dict(given)
@@ -206,13 +209,14 @@ def apply_rig(args: argparse.Namespace, rig: Rig) -> None:
             continue
         named = {name for name, _ in given if name is not None}
         setattr(args, dest, given + [(name, value) for name, value in from_rig if name not in named])
-    if getattr(args, "path_width", None) is None and rig.path_width is not None:
+    if (only is None or "path_width" in only) and getattr(args, "path_width", None) is None:
         args.path_width = rig.path_width
 
 
-def with_rig(args: argparse.Namespace) -> argparse.Namespace:
-    """``args`` with its ``--rig`` file's settings taken in (unchanged without one); a
-    ConfigError for a source given beside the rig's cameras."""
+def with_rig(args: argparse.Namespace, *, only: Collection[str] | None = None) -> argparse.Namespace:
+    """``args`` with its ``--rig`` file's settings taken in (unchanged without one; ``only``:
+    those args attributes, as apply_rig's); a ConfigError for a source given beside the rig's
+    cameras."""
     path = getattr(args, "rig", None)
     if path is None:
         return args
@@ -221,7 +225,7 @@ def with_rig(args: argparse.Namespace) -> argparse.Namespace:
             f"give the source {args.source!r} or --rig {path} (its cameras), not both; "
             "--camera NAME=URI replaces one rig camera's source"
         )
-    apply_rig(args, read_rig(path))
+    apply_rig(args, read_rig(path), only=only)
     args.rig = None  # taken in once: a second call would give each camera its source twice
     return args
 

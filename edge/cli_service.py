@@ -71,7 +71,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     from edge.cli import build_parser
     from edge.cli_args import camera_priorities, camera_shares, run_cameras_of
     from edge.cli_frames import fits_of, flips_of, undistorts_of
-    from edge.cli_stream import record_sinks
+    from edge.cli_record import record_cameras_of, record_sinks
     from edge.cli_tracking import check_tracking_arguments
     from edge.errors import ConfigError
     from edge.util.fs import atomic_write_bytes
@@ -85,7 +85,13 @@ def cmd_service(args: argparse.Namespace) -> int:
     except SystemExit as exc:  # argparse said why (or printed the help: 0)
         return exc.code if isinstance(exc.code, int) else 2
     if args.command == "record":
-        record_sinks(parsed)
+        recorded = record_cameras_of(parsed)  # a source, cameras or a rig
+        sinks = record_sinks(parsed)
+        flips_of(parsed)
+        if recorded is not None:
+            from edge.stream.record_cameras import camera_sinks
+
+            camera_sinks(sinks, list(recorded))
     if args.command == "run":
         from edge.cli_rig import with_rig
 

@@ -197,80 +197,6 @@ def _print_replay(report: dict[str, Any], out: str | None, stream: Any) -> None:
             print(f"predictions and metrics: {out}", file=stream)
 
 
-class ExtendSinks(argparse.Action):
-    """edge record's sinks, named after the source or with --sink as edge run takes them:
-    each adds to the one list, in either order (a plain positional would replace what
-    --sink had given)."""
-
-    def __call__(
-        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
-    ) -> None:
-        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), *values])
-
-
-def record_sinks(args: argparse.Namespace) -> list[str]:
-    """The sinks of an edge record command line; none is an error."""
-    from edge.errors import ConfigError
-
-    if not args.sink:
-        raise ConfigError(
-            "edge record needs a sink to write the frames to; got none. Name one or more after the "
-            "source or with --sink, e.g. edge record /dev/video0 drive.mkv"
-        )
-    return list(args.sink)
-
-
-def cmd_record(args: argparse.Namespace) -> int:
-    from edge.errors import Interrupted, RecordingStopped
-    from edge.stream.record import format_summary, record
-
-    sinks = record_sinks(args)
-    try:
-        summary = record(
-            args.source,
-            sinks,
-            max_frames=args.max_frames,
-            duration_s=args.duration,
-            fps=args.fps,
-            reconnect_timeout_s=args.reconnect_timeout,
-            segment_s=args.segment,
-            delete_oldest=args.delete_oldest,
-            show_progress=True,
-            keep_free=args.keep_free,
-            status_every_s=args.status_every,
-            heartbeat=args.heartbeat,
-            skip_stuck_sinks=args.stuck_sink == "skip",
-            overwrite=args.overwrite,
-            flip=args.flip,
-        )
-    except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
-        print(format_summary(exc.data), flush=True)
-        _write_record_summary(args.summary, exc.data, warn=True)
-        raise exc.original from None
-    except RecordingStopped as exc:  # a full disk: what was kept, then the error
-        print(format_summary(exc.data), flush=True)
-        _write_record_summary(args.summary, exc.data, warn=True)
-        raise
-    print(format_summary(summary))
-    _write_record_summary(args.summary, summary, warn=False)
-    return 0
-
-
-def _write_record_summary(path: Path | None, summary: dict[str, Any], *, warn: bool) -> None:
-    """--summary: the JSON beside the line printed. After Ctrl-C or a stop, a file the system
-    refuses is a warning and the recording's own end is what the exit status says."""
-    from edge.util.fs import atomic_write_json
-
-    if path is None:
-        return
-    try:
-        atomic_write_json(path, summary)
-    except OSError as exc:
-        if not warn:
-            raise
-        print(f"warning: {exc}", file=sys.stderr)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.stream import demo
 
@@ -413,74 +339,9 @@ def add_stream_commands(sub: Any) -> None:
     add_status_every_argument(p)
     p.set_defaults(func=cmd_replay)
 
-    p = add_command(
-        sub,
-        "record",
-        help="write a source's frames to a video or folder, without engines (a drive to replay later)",
-        epilog=_EXIT_STATUSES,
-    )
-    p.add_argument(
-        "source", help="as edge run's: /dev/video0?fps=30, csi://0, rtsp://HOST/PATH, video.mp4, ..."
-    )
-    p.add_argument(
-        "sink",
-        nargs="*",
-        action=ExtendSinks,
-        metavar="SINK",
-        help="drive.mp4 (also .avi, .mkv; a camera's capture times go beside it in "
-        "drive.mp4.timestamps.txt, which edge run --realtime replays at), dir://frames/ (exact "
-        "pixels, one PNG a frame; the capture times in timestamps.txt), display://, "
-        "http://127.0.0.1:8080 (the web viewer: watch what is recorded), http://127.0.0.1:9464/metrics "
-        "(the recording's statistics for Prometheus), null://; one or more",
-    )
-    p.add_argument(
-        "--sink",
-        dest="sink",
-        nargs=1,
-        action=ExtendSinks,
-        metavar="URI",
-        help="a SINK as edge run takes it (repeatable): the same as naming it after the source",
-    )
-    p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
-    p.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds")
-    p.add_argument(
-        "--fps",
-        type=positive_number("frames per second"),
-        help="the rate a video is written at; default: the source's own (17 when it has none)",
-    )
-    add_flip_argument(p)
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a video that exists (by default an earlier recording is refused, before "
-        "anything is written)",
-    )
-    p.add_argument(
-        "--reconnect-timeout",
-        type=positive_seconds,
-        metavar="S",
-        help="cameras and streams: fail when a lost one stays away this long; default: retry for ever",
-    )
-    add_segment_argument(p)
-    add_keep_free_argument(p)
-    add_status_every_argument(p)
-    add_heartbeat_argument(p)
-    p.add_argument(
-        "--stuck-sink",
-        choices=("restart", "skip"),
-        default="restart",
-        help="a camera's sink stuck inside one write (a card that stopped answering): restart "
-        "(default) stops feeding systemd's watchdog and the heartbeat, so the recording is restarted; "
-        "skip says so and records on in the other sinks, the stuck one skipping the frames meanwhile",
-    )
-    p.add_argument(
-        "--summary",
-        type=output_file,
-        metavar="PATH",
-        help="write the recording's summary as JSON (frames, drops, files, each sink's count), "
-        "however it ended",
-    )
-    p.set_defaults(func=cmd_record)
+    from edge.cli_record import add_record_command
+
+    add_record_command(sub, epilog=_EXIT_STATUSES)
     from edge.cli_service import add_alive_command
 
     add_alive_command(sub)  # after record: the --heartbeat it reads

@@ -264,9 +264,19 @@ def record_schema() -> dict[str, Any]:
             "record",
             "edge record summary",
             "What edge record --summary writes: a recording's counts, rates and files, also after "
-            "Ctrl-C or a sink that stopped (interrupted, sinks_frames).",
+            "Ctrl-C or a sink that stopped (interrupted, sinks_frames); with --camera or --rig each "
+            "camera's by name.",
         ),
-        **closed_object(properties),  # every field, always
+        "if": {"required": ["cameras"]},
+        "then": {
+            "type": "object",
+            "properties": {
+                "cameras": {"type": "object", "additionalProperties": {"$ref": "#/$defs/recording"}}
+            },
+            "additionalProperties": False,
+        },
+        "else": {"$ref": "#/$defs/recording"},
+        "$defs": {"recording": closed_object(properties)},  # every field, always
     }
 
 

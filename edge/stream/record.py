@@ -199,31 +199,44 @@ class Recording:
 
     def __enter__(self) -> Recording:
         try:
-            self._open()
+            self.open_source()
+            self.open_sinks()
         except BaseException:
-            self._stack.close()
+            self.close()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close what was opened, the sinks' writers first (unforeseen ends; ``run`` finishes
+        them itself)."""
         self._stack.close()
 
-    def _open(self) -> None:
+    def open_source(self) -> None:
+        """Open the source (once): a rig opens every camera before any file is made."""
         from edge.stream.flip import flipped
-        from edge.stream.sinks import open_sinks
-        from edge.stream.sources import nominal_rate, open_source, source_file
-        from edge.stream.video import warn_if_mp4
+        from edge.stream.sources import open_source
 
-        stack = self._stack
-        self._closing = closing = Closing([sink for sink in self._given if not isinstance(sink, str)])
-        stack.callback(
-            closing.close
-        )  # when something unforeseen ends the recording: videos renamed into place
+        if hasattr(self, "source"):
+            return
+        self._closing = Closing([sink for sink in self._given if not isinstance(sink, str)])
+        self._stack.callback(self._closing.close)  # when something unforeseen ends the recording
         self.source = src = flipped(
             open_source(self.uri, reconnect_timeout_s=self._reconnect_timeout_s), self._flip
         )
-        stack.callback(src.close)
+        self._stack.callback(src.close)
         self._stamped = src.live or getattr(src, "timestamps", None) is not None
+
+    def open_sinks(self) -> None:
+        """Open the sinks and start their writers (the source opened first)."""
+        from edge.stream.sinks import open_sinks
+        from edge.stream.sources import nominal_rate, source_file
+        from edge.stream.video import warn_if_mp4
+
+        self.open_source()
+        src, closing, stack = self.source, self._closing, self._stack
         from_uris = open_sinks(
             self._uris,
             fps=self._fps or nominal_rate(src) or 17.0,

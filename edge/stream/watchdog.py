@@ -182,6 +182,23 @@ class ServiceWatch:
             name: Progress(tracker=p.tracker, sinks_busy=p.sinks_busy, source=p.source)
             for name, p in pipelines.items()
         }
+        return cls.for_looks(
+            looks, pipelines, status=status, heartbeat=heartbeat, skip_stuck_sinks=skip_stuck_sinks
+        )
+
+    @classmethod
+    def for_looks(
+        cls,
+        looks: Mapping[Any, Callable[[], list[Hold]]],
+        runs: Mapping[Any, Any],
+        *,
+        status: Callable[[], str],
+        heartbeat: str | Path | None = None,
+        skip_stuck_sinks: bool = False,
+    ) -> ServiceWatch:
+        """The watch of several cameras' ``runs`` (Pipelines, or edge record's Recordings:
+        each with its ``sinks`` and a ``stuck_skipped`` the watch sets), each looked at by
+        its Progress in ``looks``, by name (None: the one camera, whose holds name none)."""
 
         def progress() -> list[Hold]:
             return [
@@ -191,9 +208,9 @@ class ServiceWatch:
             ]
 
         watch = cls._watching(status, progress, heartbeat=heartbeat, skip_stuck_sinks=skip_stuck_sinks)
-        for pipeline in pipelines.values():
-            pipeline.stuck_skipped = lambda: watch.skipping
-            watch.tell(pipeline.sinks)
+        for run in runs.values():
+            run.stuck_skipped = lambda: watch.skipping
+            watch.tell(run.sinks)
         return watch
 
     def tell(self, sinks: Iterable[Any]) -> None:
