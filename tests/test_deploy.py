@@ -71,3 +71,25 @@ def test_the_scrape_job_points_at_the_metrics_sink() -> None:
     assert f"metrics_path: {PATH}" in text
     targets = re.findall(r"^\s+- ([\w.-]+):(\d+)$", text, re.M)
     assert targets and all(int(port) == PORT for _, port in targets)
+
+
+def test_the_example_rig_is_one_edge_run_takes() -> None:
+    """deploy/rig/car.toml reads, and edge run's checks of every camera's settings pass on it
+    (all but its lens file, which is the user's to make)."""
+    from edge.cli import build_parser
+    from edge.cli_args import camera_shares, run_cameras_of
+    from edge.cli_frames import fits_of, flips_of, undistorts_of
+    from edge.cli_rig import with_rig
+    from edge.cli_tracking import object_tracker
+
+    rig = DEPLOY / "rig/car.toml"
+    args = with_rig(build_parser().parse_args(["run", "--rig", str(rig)]))
+    cameras = run_cameras_of(args)
+    assert cameras is not None and list(cameras) == ["front", "rear"]
+    trackers = object_tracker(args)
+    assert (trackers["rear"].facing, trackers["rear"].mount_ahead_m) == ("rear", -1.0)
+    assert trackers["front"].path_half_width_m == 1.3
+    assert camera_shares(args, cameras) == {"front": 2.0}
+    assert fits_of(args) == {"front": "crop", "rear": "stretch"}
+    assert flips_of(args) == {"front": "none", "rear": "rotate-180"}
+    assert undistorts_of(args) == {"front": None, "rear": str(rig.parent / "rear.yaml")}
