@@ -243,6 +243,7 @@ def run_bench(
     arrival: str = "together",
     shares: Mapping[str, float] | None = None,
     rates: Mapping[str, float] | None = None,
+    stream_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
@@ -257,7 +258,8 @@ def run_bench(
     name where a stream's differs (stream0, ...); ``priorities``: their
     streams' ranks at the engines by name (stream0, ...); ``shares``: their shares of the turns
     among their rank; ``arrival``: their frames' arrival, ``together`` or ``spread``
-    (edge.bench_streams.phases)."""
+    (edge.bench_streams.phases). ``stream_names``: the streams' names in place of stream0, ...
+    (a rig's cameras; every configuration then has that many streams)."""
     from edge.bench_streams import (
         DEFAULT_RATE,
         check_rate,
@@ -280,8 +282,14 @@ def run_bench(
         check_rate(rate)
     phases(1, 1.0, arrival)  # a ConfigError for an unknown one
     most = max((cfg.streams or 0 for cfg in configs), default=0)
-    check_turns(most, priorities, shares)
-    check_rates(most, rates)
+    if stream_names is not None and any(cfg.streams != len(stream_names) for cfg in configs):
+        counts = sorted({str(cfg.streams) for cfg in configs})
+        raise ConfigError(
+            f"{len(stream_names)} named streams ({', '.join(stream_names)}) and configurations of "
+            f"{', '.join(counts)} stream(s): name one a stream of every configuration"
+        )
+    check_turns(most, priorities, shares, stream_names)
+    check_rates(most, rates, stream_names)
     bad = [
         f"{name} {given}: expected {expected}"
         for name, given, ok, expected in (
@@ -366,6 +374,7 @@ def run_bench(
                         shares=shares,
                         rates=rates,
                         arrival=arrival,
+                        names=stream_names,
                         **how,
                     )
             except Interrupted as exc:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,23 +100,37 @@ def check_streams(streams: int) -> int:
     return streams
 
 
-def check_turns(most: int, priorities: Mapping[str, int] | None, shares: Mapping[str, float] | None) -> None:
+def check_turns(
+    most: int,
+    priorities: Mapping[str, int] | None,
+    shares: Mapping[str, float] | None,
+    names: Sequence[str] | None = None,
+) -> None:
     """A run's --priority and --share, its largest configuration of ``most`` streams
-    (0: none of several): ConfigErrors as edge run's, the streams named stream0, ..."""
+    (0: none of several): ConfigErrors as edge run's, the streams named as stream_names
+    names them."""
     from edge.stream.multicam import check_priorities, check_shares
 
     if priorities:
         if not most:
             raise ConfigError("priorities rank the streams of a multi-stream run: give streams too")
-        check_priorities(priorities, stream_names(most), what="stream")
+        check_priorities(priorities, stream_names(most, names), what="stream")
     if shares:
         if not most:
             raise ConfigError("shares divide the turns of a multi-stream run's streams: give streams too")
-        check_shares(shares, stream_names(most), what="stream")
+        check_shares(shares, stream_names(most, names), what="stream")
 
 
-def stream_names(streams: int) -> list[str]:
-    return [f"stream{i}" for i in range(streams)]
+def stream_names(streams: int, names: Sequence[str] | None = None) -> list[str]:
+    """The names of ``streams`` streams: ``names`` (a rig's cameras, one a stream), else
+    stream0, stream1, ...; a ConfigError where ``names`` are not one a stream."""
+    if names is None:
+        return [f"stream{i}" for i in range(streams)]
+    if len(names) != streams or len(set(names)) != len(names):
+        raise ConfigError(
+            f"stream names {', '.join(names)}: expected {streams} different ones, one a stream"
+        )
+    return list(names)
 
 
 def check_rate(rate: float) -> float:
@@ -126,7 +140,7 @@ def check_rate(rate: float) -> float:
     return float(rate)
 
 
-def check_rates(most: int, rates: Mapping[str, float] | None) -> None:
+def check_rates(most: int, rates: Mapping[str, float] | None, names: Sequence[str] | None = None) -> None:
     """A run's rates by stream (--rate NAME=FPS), its largest configuration of ``most``
     streams (0: none of several): a ConfigError for a name no stream of it has, or a rate
     that is not a number > 0."""
@@ -136,7 +150,7 @@ def check_rates(most: int, rates: Mapping[str, float] | None) -> None:
         raise ConfigError("rates by stream pace the streams of a multi-stream run: give streams too")
     from edge.stream.multicam import check_names
 
-    check_names("--rate", rates, stream_names(most), "stream")
+    check_names("--rate", rates, stream_names(most, names), "stream")
     for name, fps in rates.items():
         if not is_positive_number(fps):
             raise ConfigError(f"--rate {name}={fps!r}: expected frames per second, a number > 0")
@@ -273,6 +287,7 @@ def measure_streams(
     arrival: str = "together",
     shares: Mapping[str, float] | None = None,
     rates: Mapping[str, float] | None = None,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """``streams`` cameras of ``samples`` at ``rate`` fps each through ``engines`` (an
     EngineSet), taking turns: the frames' stage times pooled, each stream's frames, drops and
@@ -282,7 +297,8 @@ def measure_streams(
     left out; ``shares``: a stream's share of the turns among its rank, likewise (edge run
     --share); ``rates``: a stream's own frames per second in place of ``rate``, likewise (a
     rig's front camera at 30, its side ones at 10). ``arrival``: when each stream's frames
-    arrive (``phases``; spread, each over its own period)."""
+    arrive (``phases``; spread, each over its own period). ``names``: the streams' (a rig's
+    cameras), in place of stream0, ..."""
     from edge.bench import E2E, latency_stats, measurement_of
     from edge.power import PowerSampler, find_rails
     from edge.stream.multicam import run_all
@@ -295,7 +311,7 @@ def measure_streams(
     rails = find_rails(power_root) if power_root is not None else []
     sampler = PowerSampler(rails) if rails else None
     turn = TurnLock()
-    names = stream_names(streams)
+    names = stream_names(streams, names)
     fps = {name: check_rate((rates or {}).get(name, rate)) for name in names}
     # spread: stream i's first frame i/streams of its own period in
     delays = [phases(streams, fps[name], arrival)[i] for i, name in enumerate(names)]

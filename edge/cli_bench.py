@@ -46,6 +46,13 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         "or more counts (a sweep); default: single-stream, one frame at a time",
     )
     p.add_argument(
+        "--rig",
+        metavar="FILE",
+        help="multi-stream with a rig file's cameras (edge run --rig's) instead of --streams: a stream "
+        "each, named as its camera, at the rate its source names (?fps=30; else --rate), ranked and "
+        "sharing the turns as its priority and share say; every stream's frames are --source's",
+    )
+    p.add_argument(
         "--rate",
         action="append",
         type=rate_setting,
@@ -164,6 +171,38 @@ def _per_stream(given: list[tuple[str, Any]] | None, flag: str, does: str, strea
     return values
 
 
+def _rig_streams(args: argparse.Namespace) -> list[str]:
+    """``--rig FILE`` as the streams of edge bench: its cameras' names (returned), their
+    rates (a source's ``fps=``) where --rate NAME=FPS gives none, and their priorities and
+    shares under the command line's; ``args.streams`` set to their number."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from edge.cli_rig import apply_rig, read_rig
+    from edge.errors import ConfigError
+
+    rig = read_rig(args.rig)
+    if args.streams:
+        raise ConfigError(
+            f"--rig {args.rig} gives the streams, one a camera ({', '.join(rig.cameras)}); leave "
+            f"--streams {' '.join(map(str, args.streams))} out"
+        )
+    apply_rig(args, rig, only=("priority", "share"))
+    args.streams = [len(rig.cameras)]
+    named = {name for name, _ in args.rate or () if name is not None}
+    for name, uri in rig.settings["camera"]:
+        asked = parse_qs(urlsplit(uri).query).get("fps")
+        if asked and name not in named:
+            try:
+                fps = float(asked[-1])
+            except ValueError:
+                raise ConfigError(
+                    f"rig file {args.rig!r}, cameras.{name}.source = {uri!r}: fps={asked[-1]!r} is not a "
+                    "number of frames per second"
+                ) from None
+            args.rate = [*(args.rate or []), (name, fps)]
+    return rig.cameras
+
+
 def run_bench_command(args: argparse.Namespace) -> int:
     from edge.bench import run_bench, sweep
     from edge.bench_compare import compare, compare_notes, load_result
@@ -186,6 +225,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         for note in compare_notes(a, b):
             print(f"note: {note}", file=sys.stderr)
         return 0
+    names = _rig_streams(args) if args.rig else None
     every = [fps for name, fps in args.rate or () if name is None]
     if len(every) > 1:
         raise ConfigError(
@@ -226,6 +266,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             priorities=priorities,
             shares=shares,
             arrival=args.arrival,
+            stream_names=names,
             # each configuration's report as it is done: a sweep killed later keeps them
             on_configuration=lambda so_far: write_report(so_far, report),
         )

@@ -206,6 +206,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge bench --streams 3 --rate 10 --rate stream0=30",
             "a rig: the front camera at 30 fps, two side ones at 10",
         ),
+        (
+            "edge bench --rig car.toml --engines engines/",
+            "the cameras of an edge run --rig file, a stream each at its source's fps: kept up?",
+        ),
         ("edge bench --compare out/a/bench.json out/b/bench.json", "B/A ratios of two reports"),
     ],
     "lint": [

@@ -12,7 +12,8 @@ from edge.schema_files import closed_object, document, stats_field
 from edge.schemas import integer_field, number_field
 
 PERCENTILE_KEYS = ("mean", "min", "p50", "p90", "p95", "p99", "max")
-STREAM_NAME = "^stream[0-9]+$"  # edge.bench_streams.stream_names
+# edge.bench_streams.stream_names: stream0, ... or a rig's cameras (edge.stream.multicam's names)
+STREAM_NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
 
 
 def _latency(what: str) -> dict[str, Any]:

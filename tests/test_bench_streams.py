@@ -313,7 +313,8 @@ def two_multi_stream_results(
 
 def test_a_rigs_settings_are_what_the_schema_says(tiny_engines: Path) -> None:
     """A sweep's rates, ranks and shares by stream, in bench.json's settings: edge schema bench
-    takes them; a share by another name than a stream's, not."""
+    takes them (a stream named as edge run names a camera: stream0, or a rig's front); a share
+    by a name no stream can have, not."""
     data = short_streams(
         tiny_engines,
         configs=[BenchConfig(size=TEST_SIZE, streams=2)],
@@ -326,8 +327,9 @@ def test_a_rigs_settings_are_what_the_schema_says(tiny_engines: Path) -> None:
         "stream1": 2.0
     }
     assert check_document("bench", json.dumps(data)) is None
-    data["settings"]["shares"] = {"front": 2.0}
-    assert "settings/shares: 'front' does not match" in (check_document("bench", json.dumps(data)) or "")
+    data["settings"]["shares"] = {"front camera": 2.0}
+    said = check_document("bench", json.dumps(data)) or ""
+    assert "settings/shares: 'front camera' does not match" in said
 
 
 def test_a_multi_stream_report_has_every_section(two_multi_stream_results: tuple[Path, Path]) -> None:
@@ -465,6 +467,44 @@ def test_cli_bench_streams(tiny_engines: Path, tmp_path: Path, capsys: pytest.Ca
         with pytest.raises(SystemExit):
             main([*common, *bad])
         assert said in capsys.readouterr().err
+
+
+def test_cli_bench_a_rigs_cameras(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """edge bench --rig: a stream each of the rig's cameras, named as them, at the rates
+    their sources name (else --rate), with their shares; a --rate NAME=FPS goes over the
+    rig's; the report is what edge schema bench takes."""
+    rig = tmp_path / "car.toml"
+    rig.write_text(
+        '[cameras.front]\nsource = "/dev/video0?fps=8"\nshare = 2\n'
+        '[cameras.left]\nsource = "/dev/video2?width=640&fps=4"\n'
+        '[cameras.right]\nsource = "/dev/video4"\n'
+    )
+    common = ["bench", "--engines", str(tiny_engines), "--source", f"synthetic://?size={SIZE}"]
+    common += ["--warmup", "1", "--min-frames", "4", "--min-duration", "0", "--threads", "1", "--quiet"]
+    common += ["--samples", "2", "--rig", str(rig)]
+    assert main([*common, "--rate", "6", "--rate", "left=3", "--report", str(tmp_path / "rep")]) == 0
+    assert re.search(rf"onnxruntime/fp32/{SIZE}/3 streams +\d+ frames", capsys.readouterr().out)
+    data = load_result(tmp_path / "rep" / "bench.json")
+    streams = data["results"][0]["streams"]
+    assert list(streams) == ["front", "left", "right"]
+    assert {name: s["rate_fps"] for name, s in streams.items()} == {"front": 8.0, "left": 3.0, "right": 6.0}
+    assert data["settings"]["shares"] == {"front": 2.0}
+    from edge.schemas import check_document
+
+    assert check_document("bench", (tmp_path / "rep" / "bench.json").read_text()) is None
+    assert main([*common, "--streams", "2", "--report", str(tmp_path / "other")]) == 2
+    assert (
+        "gives the streams, one a camera (front, left, right); leave --streams 2 out"
+        in capsys.readouterr().err
+    )
+    assert main([*common, "--priority", "rear", "--report", str(tmp_path / "other")]) == 2
+    assert (
+        "--priority rear: no stream is named 'rear' (the streams: front, left, right)"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "other").exists()
 
 
 def test_ctrl_c_on_a_multi_stream_bench_keeps_what_was_measured(tiny_engines: Path, tmp_path: Path) -> None:
