@@ -127,9 +127,7 @@ def stream_names(streams: int, names: Sequence[str] | None = None) -> list[str]:
     if names is None:
         return [f"stream{i}" for i in range(streams)]
     if len(names) != streams or len(set(names)) != len(names):
-        raise ConfigError(
-            f"stream names {', '.join(names)}: expected {streams} different ones, one a stream"
-        )
+        raise ConfigError(f"stream names {', '.join(names)}: expected {streams} different ones, one a stream")
     return list(names)
 
 
