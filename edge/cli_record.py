@@ -35,7 +35,16 @@ class ExtendSinks(argparse.Action):
 
 
 # what only a source is: named where --camera or --rig makes every positional a sink
-_SOURCES_ONLY = ("synthetic://", "cityscapes://", "csi://", "rtsp://", "rtsps://", "gst://", "/dev/video")
+_SOURCES_ONLY = (
+    "synthetic://",
+    "cityscapes://",
+    "csi://",
+    "rtsp://",
+    "rtsps://",
+    "gst://",
+    "/dev/video",
+    "/dev/v4l/",
+)
 
 
 def record_cameras_of(args: argparse.Namespace) -> dict[str, str] | None:

@@ -14,7 +14,7 @@ from edge.cli_args import output_file, positive_seconds
 from edge.cli_help import add_command
 
 # sources a service reads through a device node, which the group `video` may open
-_CAMERAS = ("/dev/video", "csi://")
+_CAMERAS = ("/dev/video", "/dev/v4l/", "csi://")
 
 
 def add_service_command(sub: Any) -> None:

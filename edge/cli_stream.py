@@ -232,7 +232,8 @@ def add_stream_commands(sub: Any) -> None:
         nargs="?",
         help="synthetic://?fps=17&seed=0, video.mp4, images/, videos/ or 'drive-*.mkv' (played one after "
         "another: a segmented recording; 'frames-*' for folders of frames), cityscapes://DIR, "
-        "/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG, csi://0?width=1280&height=720, "
+        "/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG (or udev's /dev/v4l/by-id/... name), "
+        "csi://0?width=1280&height=720, "
         "rtsp://HOST/PATH#transport=tcp, http://HOST/stream.mjpg, gst://PIPELINE; or --camera or --rig "
         "instead",
     )

@@ -1,10 +1,16 @@
 """How each live URI is opened with OpenCV: target string, capture API, properties.
 
 /dev/videoN?width=1280&height=720&fps=30&fourcc=MJPG     V4L2 camera
+/dev/v4l/by-id/usb-...-video-index0?width=1280           the same, by udev's stable name
 csi://N?width=1280&height=720&fps=30&flip=0              Jetson CSI camera (nvarguscamerasrc)
 rtsp://host/path#transport=tcp&backend=ffmpeg&latency=0  network stream (options after '#')
 http://host/stream.mjpg                                  MJPEG / HLS over HTTP (FFmpeg)
 gst://PIPELINE                                           any GStreamer pipeline ending in appsink
+
+A car's USB cameras come up as /dev/video0, 2, 4 in whatever order the bus finds them, and
+again in another after a camera is unplugged: udev's links under /dev/v4l/by-id (the camera's
+make and serial) and /dev/v4l/by-path (its port) stay, and are followed at each open, a
+reconnection's too.
 
 Options for rtsp:// and http:// travel in the fragment because the query belongs to the
 camera's own URL, and a fragment is never sent to the server.
@@ -30,6 +36,28 @@ _FFMPEG_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 _env_lock = threading.Lock()
 OPEN_TIMEOUT_MS = 5000
 READ_TIMEOUT_MS = 5000
+V4L2_DEVICES = ("/dev/video", "/dev/v4l/")  # a V4L2 camera's node, or udev's stable link to one
+
+
+def is_v4l2(uri: str) -> bool:
+    """Whether ``uri`` names a V4L2 camera: /dev/videoN, or udev's /dev/v4l/by-id/... or
+    /dev/v4l/by-path/... link to one."""
+    return uri.startswith(V4L2_DEVICES)
+
+
+def v4l2_node(device: str) -> str:
+    """The camera node a V4L2 ``device`` is now (a udev link followed; /dev/videoN itself); a
+    SourceError for a link that leads nowhere (a camera unplugged, or another name)."""
+    if device.startswith("/dev/video"):
+        return device
+    node = os.path.realpath(device)
+    if not os.path.exists(node):
+        folder = os.path.dirname(device)
+        raise SourceError(
+            f"camera {device!r} is not plugged in, or is named otherwise: ls {folder} lists the "
+            "cameras there now"
+        )
+    return node
 
 
 @dataclass
@@ -96,8 +124,17 @@ def v4l2_spec(uri: str) -> CaptureSpec:
     import cv2
 
     device, _, query = uri.partition("?")
-    if not _is_number(device[len("/dev/video") :]):
-        raise SourceError(f"source {uri!r}: expected /dev/videoN, e.g. /dev/video0?width=1280&height=720")
+    if device.startswith("/dev/v4l/"):
+        if device.rstrip("/") in ("/dev/v4l", "/dev/v4l/by-id", "/dev/v4l/by-path"):
+            raise SourceError(
+                f"source {uri!r} is a folder of cameras; name one of them, e.g. "
+                "/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920_1234ABCD-video-index0"
+            )
+    elif not _is_number(device[len("/dev/video") :]):
+        raise SourceError(
+            f"source {uri!r}: expected /dev/videoN (or udev's /dev/v4l/by-id/... link), e.g. "
+            "/dev/video0?width=1280&height=720"
+        )
     opts = _options(uri, query, {"width": int, "height": int, "fps": float, "fourcc": str})
     props: list[tuple[str, float]] = []
     if "fourcc" in opts:
@@ -193,7 +230,7 @@ def gst_spec(uri: str) -> CaptureSpec:
 
 def spec_for(uri: str) -> CaptureSpec:
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
-    if uri.startswith("/dev/video"):
+    if is_v4l2(uri):
         return v4l2_spec(uri)
     if scheme == "csi":
         return csi_spec(uri)
@@ -279,8 +316,10 @@ def open_capture(uri: str, spec: CaptureSpec) -> Any:
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             READ_TIMEOUT_MS,
         ]
+    # a udev link is followed at each open: after a replug it may lead to another node
+    target = v4l2_node(spec.target) if spec.api == "v4l2" else spec.target
     with _ffmpeg_env(spec.ffmpeg_options), quiet_open():
-        cap = cv2.VideoCapture(spec.target, api, params)
+        cap = cv2.VideoCapture(target, api, params)
     if not cap.isOpened():
         cap.release()
         raise SourceError(f"cannot open source {uri!r} with OpenCV ({_why_not(spec)})")

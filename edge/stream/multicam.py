@@ -17,6 +17,7 @@ whose name holds ``{camera}`` is one per camera; a sink of what was found (objec
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 import threading
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _WAIT_S = 0.2
-_DEVICES = ("/dev/video", "csi://")  # cameras a process opens once
+_DEVICES = ("/dev/video", "/dev/v4l/", "csi://")  # cameras a process opens once
 T = TypeVar("T")
 U = TypeVar("U")
 V = TypeVar("V")
@@ -76,12 +77,15 @@ def check_cameras(cameras: Sequence[tuple[str, str]]) -> dict[str, str]:
         named[name] = uri
         device = uri.partition("?")[0]
         if device.startswith(_DEVICES):
-            if device in devices:
+            # udev's stable links (/dev/v4l/by-id/...) as the node they lead to now
+            node = os.path.realpath(device) if device.startswith("/dev/") else device
+            if node in devices:
+                same = device if node == device else f"{device} ({node})"
                 raise ConfigError(
-                    f"cameras {devices[device]!r} and {name!r} both open {device}, which opens once; "
+                    f"cameras {devices[node]!r} and {name!r} both open {same}, which opens once; "
                     "give each camera its own device"
                 )
-            devices[device] = name
+            devices[node] = name
     return named
 
 

@@ -404,7 +404,7 @@ def source_file(uri: str) -> Path | None:
     """The video file or image folder that source ``uri`` reads (a path or file://); None
     for the other schemes: cameras, streams, synthetic://, cityscapes://, and for a URI
     that names nothing (open_source says why)."""
-    if uri.startswith("/dev/video") or not uri or "\x00" in uri:
+    if uri.startswith(("/dev/video", "/dev/v4l/")) or not uri or "\x00" in uri:
         return None
     scheme = _split(uri).scheme
     if scheme == "file":
@@ -424,7 +424,7 @@ def is_live(uri: str) -> bool:
         scheme = _split(uri).scheme
     except SourceError:
         return False
-    return scheme in _LIVE_SCHEMES or uri.startswith("/dev/video")
+    return scheme in _LIVE_SCHEMES or uri.startswith(("/dev/video", "/dev/v4l/"))
 
 
 def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source:

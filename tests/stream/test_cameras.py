@@ -126,3 +126,72 @@ def test_unreachable_stream_fails_at_open() -> None:
     # a refused connection on loopback: fails at once, not after the reconnect loop
     with pytest.raises(SourceError, match="cannot open source 'http://127.0.0.1:9/x.mjpg'.*unreachable"):
         open_source("http://127.0.0.1:9/x.mjpg")
+
+
+def test_a_camera_by_udevs_stable_name() -> None:
+    """/dev/v4l/by-id/... and by-path/... are V4L2 cameras with /dev/videoN's options, live,
+    read from no file; the link is what OpenCV is given to follow (at each open)."""
+    from edge.stream.sources import is_live, source_file
+
+    uri = "/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920_1234ABCD-video-index0?width=640&fps=30"
+    spec = spec_for(uri)
+    assert spec.api == "v4l2" and spec.target == uri.partition("?")[0]
+    assert spec.requested == {"width": 640.0, "fps": 30.0}
+    by_path = "/dev/v4l/by-path/platform-3610000.usb-usb-0:2.1:1.0-video-index0"
+    assert is_live(by_path) and source_file(by_path) is None
+    assert spec_for(by_path).api == "v4l2"
+
+
+def test_a_stable_name_is_followed_to_the_node_it_leads_to_now(tmp_path: Path) -> None:
+    """udev's link is followed when the camera opens: to the node it leads to then (another
+    after a replug); one leading nowhere is a camera unplugged, said with where to look."""
+    from edge.stream.cameras import v4l2_node
+
+    node = tmp_path / "video4"
+    node.touch()
+    link = tmp_path / "by-id" / "usb-cam-video-index0"
+    link.parent.mkdir()
+    link.symlink_to(node)
+    assert v4l2_node(str(link)) == str(node)
+    assert v4l2_node("/dev/video2") == "/dev/video2"
+    node.unlink()
+    (tmp_path / "video6").touch()
+    with pytest.raises(
+        SourceError, match=f"is not plugged in, or is named otherwise: ls {link.parent} lists"
+    ):
+        v4l2_node(str(link))
+    link.unlink()
+    link.symlink_to(tmp_path / "video6")  # replugged: another node
+    assert v4l2_node(str(link)) == str(tmp_path / "video6")
+
+
+@pytest.mark.parametrize(
+    ("uri", "said"),
+    [
+        (
+            "/dev/v4l/by-id/usb-nothing-here-video-index0",
+            "is not plugged in, or is named otherwise: ls /dev/v4l/by-id",
+        ),
+        ("/dev/v4l/by-id", "is a folder of cameras; name one of them"),
+        ("/dev/v4l/by-path/x?zoom=2", "unknown options \\['zoom'\\]"),
+    ],
+)
+def test_a_stable_name_that_opens_no_camera_is_said(uri: str, said: str) -> None:
+    with pytest.raises(SourceError, match=said):
+        open_source(uri)
+
+
+def test_two_names_of_one_camera_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A camera opens once: its udev name and its node, given to two cameras, are one device
+    (the link is followed as udev made it; here its target stands in for a real udev link)."""
+    import os
+
+    from edge.errors import ConfigError
+    from edge.stream.multicam import check_cameras
+
+    link = "/dev/v4l/by-id/usb-cam-video-index0"
+    real = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda p: "/dev/video2" if p == link else real(p))
+    with pytest.raises(ConfigError, match=f"both open {link} \\(/dev/video2\\), which opens once"):
+        check_cameras([("front", "/dev/video2?fps=30"), ("rear", f"{link}?width=640")])
+    assert check_cameras([("front", "/dev/video4"), ("rear", link)]) == {"front": "/dev/video4", "rear": link}
