@@ -52,6 +52,18 @@ def nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
                     yield from nodes(g)
 
 
+def graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    """``graph``, then every If, Loop and Scan body in it, nested ones too."""
+    yield graph
+    for node in graph.node:
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                yield from graphs(a.g)
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for g in a.graphs:
+                    yield from graphs(g)
+
+
 def _size(dim: onnx.TensorShapeProto.Dimension) -> int | None:
     return dim.dim_value if dim.HasField("dim_value") else None
 
@@ -78,12 +90,15 @@ class LintGraph:
                 if isinstance(value, onnx.TensorProto):
                     self.constants[node.output[0]] = value
         self.types = tensor_types(g)
-        # each dimension's size, None where it is symbolic or unknown
-        self.shapes: dict[str, tuple[int | None, ...]] = {
-            vi.name: tuple(_size(d) for d in vi.type.tensor_type.shape.dim)
-            for vi in [*g.input, *g.output, *g.value_info]
-            if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")
-        }
+        # each dimension's size, None where it is symbolic or unknown; the main graph's names
+        # over those of If, Loop and Scan bodies (whose own names are the bodies' alone)
+        self.shapes: dict[str, tuple[int | None, ...]] = {}
+        for body in reversed(list(graphs(g))):
+            self.shapes.update(
+                (vi.name, tuple(_size(d) for d in vi.type.tensor_type.shape.dim))
+                for vi in [*body.input, *body.output, *body.value_info]
+                if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")
+            )
         self.shapes.update((name, tuple(t.dims)) for name, t in self.constants.items())
         self.ranks = {name: len(shape) for name, shape in self.shapes.items()}
         self.opset = next((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), None)

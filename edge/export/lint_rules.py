@@ -3,8 +3,8 @@ inputs and attributes (operators.md's restrictions column, 10.1's and, for the o
 added since, 10.15's), what a later parser than the target's first takes
 (edge.export.trt_versions), and Q/DQ placement.
 
-Not checked, as a graph alone cannot tell: If's branches' outputs (same rank, different
-names) and Loop's scan outputs (no dynamic length) and carried shapes."""
+If's branches and Loop's body are checked as far as their declared or inferred shapes go: a
+rank or a shape that only running the graph would tell is not judged."""
 
 from __future__ import annotations
 
@@ -316,6 +316,64 @@ def _stft(node: onnx.NodeProto, graph: LintGraph) -> Said:
         yield "error", "a complex signal (last dimension 2): only a real-valued one is supported"
 
 
+def _if(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    """The branches' outputs, pairwise: different names, the same rank."""
+    then, other = attr(node, "then_branch"), attr(node, "else_branch")
+    if then is None or other is None:
+        return
+    for i, (a, b) in enumerate(zip(then.output, other.output, strict=False)):
+        if a.name == b.name:
+            yield (
+                "error",
+                (
+                    f"output {i}: both branches give the same tensor {a.name!r}; the parser needs "
+                    "different names (an Identity in one branch gives it its own)"
+                ),
+            )
+        ranks = graph.ranks.get(a.name), graph.ranks.get(b.name)
+        if None not in ranks and ranks[0] != ranks[1]:
+            yield (
+                "error",
+                (
+                    f"output {i}: the branches' ranks differ ({a.name!r} {ranks[0]}-D, {b.name!r} "
+                    f"{ranks[1]}-D); the parser needs the same rank"
+                ),
+            )
+
+
+def _loop(node: onnx.NodeProto, graph: LintGraph) -> Said:
+    """Scan outputs need a constant trip count (their length is fixed when the engine is
+    built); each carried value keeps its shape from one iteration to the next."""
+    body = attr(node, "body")
+    if body is None:
+        return
+    carried = max(len(node.input) - 2, 0)
+    scans = len(body.output) - 1 - carried
+    trip = node.input[0] if node.input else ""
+    if scans > 0 and (not trip or not graph.is_constant(trip)):
+        given = f"{trip!r}, not a constant" if trip else "none"
+        yield (
+            "error",
+            (
+                f"{scans} scan output(s) with a trip count of {given}: their length would be dynamic, "
+                "which the parser refuses (a constant M, the number of iterations, fixes it)"
+            ),
+        )
+    for j in range(carried):
+        if 2 + j >= len(body.input) or 1 + j >= len(body.output):
+            break
+        before, after = graph.shapes.get(body.input[2 + j].name), graph.shapes.get(body.output[1 + j].name)
+        if before is None or after is None or None in before or None in after or before == after:
+            continue
+        yield (
+            "error",
+            (
+                f"carried value {j} ({body.input[2 + j].name!r}) goes into an iteration as {_shape(before)} "
+                f"and comes out as {_shape(after)}; the parser needs its shape the same in every iteration"
+            ),
+        )
+
+
 def _shape(shape: tuple[int | None, ...]) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
@@ -343,4 +401,6 @@ RESTRICTIONS: dict[str, Callable[[onnx.NodeProto, LintGraph], Said]] = {
     "TensorScatter": _tensor_scatter,
     "RotaryEmbedding": _rotary,
     "STFT": _stft,
+    "If": _if,
+    "Loop": _loop,
 }

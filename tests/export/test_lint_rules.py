@@ -194,3 +194,93 @@ def test_every_reduction_takes_constant_axes(op: str) -> None:
         ("error", "input 1 ('a') must be a constant for the TensorRT parser")
     ]
     assert said(node, X4, inits={"a": np.array([1], np.int64)}, opset=18) == []
+
+
+def _branch(name: str, nodes: list[onnx.NodeProto], out: str, shape: list[int]) -> onnx.GraphProto:
+    return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(out, FLOAT, shape)])
+
+
+def test_if_branches_give_tensors_of_their_own_names_and_one_rank() -> None:
+    """The parser needs the branches' outputs named apart and of one rank: the same name in
+    both, or a 2-D and a 1-D output, are refused; two 2-D outputs of their own names pass."""
+    inputs = {"c": (TensorProto.BOOL, []), "x": (FLOAT, [2, 3])}
+    inits = {"flat": np.array([6], np.int64)}
+
+    def if_of(then: onnx.GraphProto, other: onnx.GraphProto) -> onnx.NodeProto:
+        return helper.make_node("If", ["c"], ["y"], name="choose", then_branch=then, else_branch=other)
+
+    same = if_of(
+        _branch("then", [helper.make_node("Relu", ["x"], ["t"])], "t", [2, 3]),
+        _branch("else", [helper.make_node("Neg", ["x"], ["t"])], "t", [2, 3]),
+    )
+    assert said(same, inputs, inits=inits) == [
+        (
+            "error",
+            "output 0: both branches give the same tensor 't'; the parser needs different names "
+            "(an Identity in one branch gives it its own)",
+        )
+    ]
+    ranks = if_of(
+        _branch("then", [helper.make_node("Relu", ["x"], ["a"])], "a", [2, 3]),
+        _branch("else", [helper.make_node("Reshape", ["x", "flat"], ["b"])], "b", [6]),
+    )
+    assert said(ranks, inputs, inits=inits) == [
+        ("error", "output 0: the branches' ranks differ ('a' 2-D, 'b' 1-D); the parser needs the same rank")
+    ]
+    fine = if_of(
+        _branch("then", [helper.make_node("Relu", ["x"], ["a"])], "a", [2, 3]),
+        _branch("else", [helper.make_node("Neg", ["x"], ["b"])], "b", [2, 3]),
+    )
+    assert said(fine, inputs, inits=inits) == []
+
+
+def _loop_body(grows: bool) -> onnx.GraphProto:
+    """A body carrying ``v`` (1-D) and scanning it out; ``grows``: each iteration appends to it."""
+    keep = helper.make_node("Identity", ["cond_in"], ["cond_out"])
+    step = (
+        helper.make_node("Concat", ["v_in", "v_in"], ["v_out"], axis=0)
+        if grows
+        else helper.make_node("Relu", ["v_in"], ["v_out"])
+    )
+    scan = helper.make_node("Identity", ["v_in"], ["v_scan"])
+    return helper.make_graph(
+        [keep, step, scan],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_in", FLOAT, [2]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", FLOAT, [4] if grows else [2]),
+            helper.make_tensor_value_info("v_scan", FLOAT, [2]),
+        ],
+    )
+
+
+def test_loop_scan_outputs_need_a_constant_trip_count_and_carried_values_keep_their_shape() -> None:
+    inputs = {"m": (TensorProto.INT64, []), "go": (TensorProto.BOOL, []), "v0": (FLOAT, [2])}
+    inits = {"three": np.array(3, np.int64)}
+
+    def loop(trip: str, *, grows: bool = False) -> onnx.NodeProto:
+        return helper.make_node(
+            "Loop", [trip, "go", "v0"], ["v", "scanned"], name="repeat", body=_loop_body(grows)
+        )
+
+    assert said(loop("m"), inputs, inits=inits) == [
+        (
+            "error",
+            "1 scan output(s) with a trip count of 'm', not a constant: their length would be "
+            "dynamic, which the parser refuses (a constant M, the number of iterations, fixes it)",
+        )
+    ]
+    assert said(loop(""), inputs, inits=inits)[0][1].startswith("1 scan output(s) with a trip count of none")
+    assert said(loop("three"), inputs, inits=inits) == []
+    assert said(loop("three", grows=True), inputs, inits=inits) == [
+        (
+            "error",
+            "carried value 0 ('v_in') goes into an iteration as [2] and comes out as [4]; the parser "
+            "needs its shape the same in every iteration",
+        )
+    ]
