@@ -7,15 +7,12 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from edge.errors import ConfigError, SinkStopped, StreamEnded
-
-if TYPE_CHECKING:
-    from edge.stream.pipeline import Pipeline
 
 CAMERA = "{camera}"
 
@@ -167,9 +164,10 @@ class SharedSink:
             self.finished = shared.sink
 
 
-def say_viewers(pipelines: Mapping[str, Pipeline]) -> None:
+def say_viewers(pipelines: Mapping[str, Any]) -> None:
     """Which camera each web viewer shows (each said its address as it began), and to each
-    viewer every camera's, so that its page links to the others."""
+    viewer every camera's, so that its page links to the others: of the cameras' Pipelines
+    (edge run) or Recordings (edge record), each with its ``sinks``."""
     viewers = [
         (name, sink, url)
         for name, p in pipelines.items()

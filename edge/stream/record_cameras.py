@@ -97,6 +97,7 @@ def record_cameras(
     other arguments are record's. Ctrl-C raises Interrupted and a failed write
     RecordingStopped (RecordingStoppedForGood: a sink stopped for good), naming its camera,
     each with every camera's summary as its ``data``."""
+    from edge.stream.camera_sinks import say_viewers
     from edge.stream.heartbeat import check_unshared
     from edge.stream.multicam import check_cameras, run_all
     from edge.stream.sinks import check_written_file
@@ -133,8 +134,13 @@ def record_cameras(
         for recording in recordings.values():
             stack.callback(recording.close)
             recording.open_source()
-        for recording in recordings.values():
+        for name, recording in recordings.items():
             recording.open_sinks()
+            for sink in recording.sinks:  # a viewer's page names its camera
+                show = getattr(sink, "show_camera", None)
+                if show is not None:
+                    show(name)
+        say_viewers(recordings)  # and links to the others'
         total = None if max_frames is None else max_frames * len(names)
         bar = progress_bar(show_progress, total)
         stack.callback(bar.close)

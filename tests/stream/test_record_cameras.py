@@ -276,3 +276,38 @@ def test_a_recording_of_cameras_it_cannot_make_is_refused_before_anything_opens(
     assert main(["record", *argv]) == 2
     assert said in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_each_cameras_viewer_names_it_and_links_to_the_others(capsys: pytest.CaptureFixture[str]) -> None:
+    """A viewer a camera (port 0: each a free one), each page's /stats naming its camera and
+    every camera's viewer, as edge run's do."""
+    import re
+    import urllib.request
+
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            record_cameras(
+                {"front": "synthetic://?size=64x128&fps=20", "rear": "synthetic://?size=64x128&fps=20"},
+                ["http://127.0.0.1:0"],
+                duration_s=4.0,
+            )
+        finally:
+            done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    said = ""
+    deadline = time.monotonic() + 20
+    while "viewers: " not in said and time.monotonic() < deadline and not done.is_set():
+        time.sleep(0.05)
+        said += capsys.readouterr().err
+    found = dict(re.findall(r"(front|rear) (http://127\.0\.0\.1:\d+)", said.split("viewers: ")[-1]))
+    assert set(found) == {"front", "rear"}, said
+    ports = {name: int(url.rsplit(":", 1)[1]) for name, url in found.items()}
+    for name, url in found.items():
+        with urllib.request.urlopen(f"{url}/stats", timeout=5) as answer:
+            stats = json.loads(answer.read())
+        assert stats["camera"] == name and stats["pictures_only"] is True
+        assert {c["name"]: c["port"] for c in stats["cameras"]} == ports
+    assert done.wait(30)
