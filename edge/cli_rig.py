@@ -47,6 +47,10 @@ def _number(value: object) -> str | None:
     return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _name_or_number(value: object) -> str | None:
+    return _text(value) or _number(value)
+
+
 def _whole(value: object) -> str | None:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -82,7 +86,13 @@ def _keys() -> dict[str, _Key]:
     keys = [
         _Key("--camera", "camera", _text, "a source URI in quotes", camera),
         _Key("--hfov", "hfov", _number, "a number of degrees", field_of_view_setting),
-        _Key("--facing", "facing", _text, "front, rear, left or right in quotes", facing_setting),
+        _Key(
+            "--facing",
+            "facing",
+            _name_or_number,
+            "front, rear, left or right in quotes, or a yaw in degrees",
+            facing_setting,
+        ),
         _Key("--mount-offset", "mount_offset", _number, "a number of metres", mount_offset_setting),
         _Key("--mount-ahead", "mount_ahead", _number, "a number of metres", mount_offset_setting),
         _Key("--camera-height", "camera_height", _number, "a number of metres", height_setting),

@@ -66,16 +66,20 @@ def horizon_setting(text: str) -> tuple[str | None, float]:
     return name, value
 
 
-def facing_setting(text: str) -> tuple[str | None, str]:
-    """``--facing DIR`` (every camera's) or ``--facing NAME=DIR``, DIR one of FACINGS."""
-    from edge.postprocess.tracks import FACINGS
+def facing_setting(text: str) -> tuple[str | None, str | float]:
+    """``--facing DIR`` (every camera's) or ``--facing NAME=DIR``: DIR one of FACINGS, or a
+    yaw in degrees (a corner camera's: left of straight ahead positive)."""
+    from edge.errors import ConfigError
+    from edge.postprocess.facing import FACINGS, check_facing
 
     name, facing = camera_and_value(text, "DIR")
-    if facing not in FACINGS:
+    try:
+        return name, check_facing(facing if facing in FACINGS else float(facing))
+    except (ValueError, ConfigError):
         raise argparse.ArgumentTypeError(
-            f"expected [NAME=]DIR, DIR one of {', '.join(FACINGS)}, got {text!r}"
-        )
-    return name, facing
+            f"expected [NAME=]DIR, DIR one of {', '.join(FACINGS)} or a yaw in degrees above -180 and up "
+            f"to 180 (left of straight ahead positive, e.g. 45 for a front-left corner), got {text!r}"
+        ) from None
 
 
 def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
@@ -131,11 +135,14 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         type=facing_setting,
         action="append",
         metavar="[NAME=]DIR",
-        help="with --hfov: which way the camera looks along the vehicle, front, rear, left or right. "
+        help="with --hfov: which way the camera looks along the vehicle, front, rear, left or right, "
+        "or its yaw in degrees (left of straight ahead positive: 45 a front-left corner, -135 a "
+        "rear-right one). "
         "A rear camera's objects are placed mirrored (its right is the vehicle's left) and its path "
         "is behind; a side camera's are placed across the vehicle (lateral_m its distance, ahead_m "
         "along the vehicle) and have no path, so a close time to collision is outlined wherever they "
-        "are; with --camera, NAME=DIR is that camera's (repeatable) and DIR every other's; default: front",
+        "are; a corner camera's are turned by its yaw, with a path within 45 degrees of ahead or "
+        "behind; with --camera, NAME=DIR is that camera's (repeatable) and DIR every other's; default: front",
     )
     p.add_argument(
         "--camera-height",
@@ -313,13 +320,15 @@ def check_tracking_arguments(args: argparse.Namespace) -> dict[str, dict[str | N
     """What argparse cannot check of ``add_tracking_arguments``' settings alone; each
     camera's field of view (``hfov``), mount offset and place along the vehicle
     (``mount_offset``, ``mount_ahead``) and ``facing`` as read (fields_of_view, ...)."""
+    from edge.postprocess.facing import yaw_deg
+
     views = fields_of_view(args)
     unknown = [name for name, deg in views.items() if deg is None]
     offsets = mount_offsets(args)
     aheads = mount_aheads(args)
     turned = facings(args)
     # without the field of view no object is placed: the facing would be ignored
-    if aside := [name for name, facing in turned.items() if facing != "front" and views.get(name) is None]:
+    if aside := [name for name, facing in turned.items() if yaw_deg(facing) and views.get(name) is None]:
         what = _whose(aside)
         raise ConfigError(
             f"--facing needs --hfov for {what} field of view: only then are objects placed around the vehicle"

@@ -73,6 +73,7 @@ def replay(
     from edge.eval.evaluator import resize_bilinear, resize_nearest
     from edge.latency import LatencyTracker
     from edge.latency.status import StatusLine
+    from edge.postprocess.facing import yaw_deg
     from edge.stream.engines import EngineSet
     from edge.stream.fit import seen_part
     from edge.stream.pipeline import Pipeline, check_post_workers
@@ -82,7 +83,7 @@ def replay(
 
     check_post_workers(post_workers)
     check_min_score(min_score)
-    if object_tracker is not None and object_tracker.facing != "front":
+    if object_tracker is not None and yaw_deg(object_tracker.facing) != 0.0:
         # the truth's objects are placed as a front camera's (eval.objects.true_lateral)
         raise ConfigError(
             f"--facing {object_tracker.facing}: edge replay scores recordings of a front camera "

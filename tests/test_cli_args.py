@@ -423,13 +423,23 @@ def test_each_camera_takes_its_own_facing(capsys: pytest.CaptureFixture[str]) ->
     assert "--facing needs --hfov for the camera's field of view" in err and "no-such-folder" not in err
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "x.mp4", "--facing", "up"])
-    assert "argument --facing: expected [NAME=]DIR, DIR one of front, rear, left, right, got 'up'" in (
-        capsys.readouterr().err
+    assert (
+        "argument --facing: expected [NAME=]DIR, DIR one of front, rear, left, right or a yaw in degrees "
+        "above -180 and up to 180" in capsys.readouterr().err
     )
+    for bad in ("left=181", "-180", "nan", "left=inf"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["run", "x.mp4", "--facing", bad])
+        assert f"got {bad!r}" in capsys.readouterr().err
+    corners = parser.parse_args([*cams, "--hfov", "90", "--facing", "back=-135", "--facing", "left=45"])
+    assert facings(corners) == {"front": "front", "back": -135.0, "left": 45.0}
+    assert object_tracker(parser.parse_args(["run", "/dev/video0", "--facing", "0"])).facing == "front"
     replayed = ["replay", "cityscapes://no-such-folder", "--hfov", "90", "--facing", "rear"]
     assert main([*replayed, "--engines", "no-such-folder"]) == 2
     err = capsys.readouterr().err
     assert "--facing rear: edge replay scores recordings of a front camera" in err
+    assert main([*replayed[:-1], "30", "--engines", "no-such-folder"]) == 2
+    assert "--facing 30.0: edge replay scores recordings of a front camera" in capsys.readouterr().err
 
 
 def test_the_cut_in_speed_and_confidence_reach_every_cameras_tracker(

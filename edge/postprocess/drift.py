@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from statistics import NormalDist
 
 from edge.postprocess.boxes import growth_samples
+from edge.postprocess.facing import Facing, moving_aside
 from edge.postprocess.slopes import closing_interval, closing_speed, slope_interval
 
 Samples = Sequence[tuple[float, float]]  # (t, value)
@@ -24,7 +25,7 @@ def lateral_drift(
     closing_mps: float | None,
     lateral: float,
     gap: float | None,
-    facing: str,
+    facing: Facing,
     window_s: float,
     min_samples: int,
     min_lateral_mps: float,
@@ -39,7 +40,8 @@ def lateral_drift(
     median bearing times the distance's rate (minus ``closing_mps``, read from the box's
     growth; None: the distances' own slope, which for distances read from the road agrees
     with their median where the growth times it need not). A camera ``facing`` a side sees
-    things move across the vehicle at the distance's rate alone. A cut-in is said only
+    things move across the vehicle at the distance's rate alone, a corner camera at both,
+    turned by its yaw (facing.moving_aside). A cut-in is said only
     where the speed's intervals at ``confidence`` (drift_clear) do not hold zero."""
     turn = closing_speed(bearings, window_s=window_s, min_samples=min_samples)
     growth_closing = closing_mps is not None
@@ -50,7 +52,7 @@ def lateral_drift(
     distance = statistics.median(d for _, d in ranges)
     bearing = statistics.median(b for _, b in bearings)
     across = -turn * distance - bearing * closing_mps  # right of the camera's axis, m/s
-    speed = {"front": across, "rear": -across, "left": closing_mps, "right": -closing_mps}[facing]
+    speed = moving_aside(facing, across, closing_mps)
     towards = gap is not None and gap > 0 and speed * lateral < 0 and abs(speed) >= min_lateral_mps
     if towards and confidence > 0:
         towards = drift_clear(
@@ -60,7 +62,8 @@ def lateral_drift(
             growth_closing=growth_closing,
             distance=distance,
             bearing=bearing,
-            across=across,
+            speed=speed,
+            facing=facing,
             window_s=window_s,
             min_samples=min_samples,
             confidence=confidence,
@@ -76,12 +79,14 @@ def drift_clear(
     growth_closing: bool,
     distance: float,
     bearing: float,
-    across: float,
+    speed: float,
+    facing: Facing = "front",
     window_s: float,
     min_samples: int,
     confidence: float,
 ) -> bool:
-    """Whether lateral_drift's speed ``across`` the camera's axis keeps to its side of zero
+    """Whether lateral_drift's ``speed`` aside on the vehicle (across the camera's axis, and
+    for a corner camera's ``facing`` its closing speed's part too) keeps to its side of zero
     over the intervals (slope_interval at ``confidence``) of its bearing's rate and of the
     closing speed: the box's growth times ``distance``, and where the speed took the
     distances' own slope (read from the road, or scaled to it), theirs as well: a feet row's
@@ -103,7 +108,11 @@ def drift_clear(
     for bounds in closings:
         if bounds is None:
             return False
-        corners = [-turn * distance - bearing * closing for turn in turns for closing in bounds]
-        if min(corners) * across <= 0 or max(corners) * across <= 0:
+        corners = [
+            moving_aside(facing, -turn * distance - bearing * closing, closing)
+            for turn in turns
+            for closing in bounds
+        ]
+        if min(corners) * speed <= 0 or max(corners) * speed <= 0:
             return False
     return True

@@ -42,6 +42,7 @@ import numpy as np
 from edge.errors import ConfigError
 from edge.postprocess.boxes import box_size, growth_samples, match_boxes
 from edge.postprocess.drift import lateral_drift
+from edge.postprocess.facing import Facing, check_facing, path_side, placed
 from edge.postprocess.ground import (
     FittedGround,
     GroundPlane,
@@ -98,10 +99,6 @@ class _Track:
         return self.box + self.velocity * (t_s - self.last_s)
 
 
-# which way a camera looks along the vehicle: where its picture's right and its depth point
-FACINGS = ("front", "rear", "left", "right")
-
-
 class ObjectTracker:
     """Gives each frame's instances their tracks; feed it the frames in order (``update``)."""
 
@@ -118,7 +115,7 @@ class ObjectTracker:
         path_half_width_m: float = 1.5,
         mount_offset_m: float = 0.0,
         mount_ahead_m: float = 0.0,
-        facing: str = "front",
+        facing: Facing = "front",
         min_lateral_mps: float = 1.0,
         cut_in_confidence: float = 0.95,
         warn_within_s: float = TTC_WARN_S,
@@ -141,13 +138,16 @@ class ObjectTracker:
         ``mount_ahead_m``: how far ahead of the vehicle's reference point the camera is
         (behind: negative): ``ahead_m`` is then measured from that point, so that several
         cameras' objects share one frame; distances and closing speeds stay the camera's.
-        ``facing`` (FACINGS): which way the camera looks. A rear camera's picture is
+        ``facing`` (edge.postprocess.facing: a name, or a yaw in degrees, left positive):
+        which way the camera looks. A rear camera's picture is
         mirrored to the vehicle (its right is the vehicle's left) and its path is the one
         behind; a side camera's depth is across the vehicle and its picture's columns along
         it, and it has no path (``in_path`` None), so its objects' times to collision are
-        warned of wherever they are. ``cut_in_confidence``: a thing is said to cut in only
-        where its lateral speed's interval of this confidence (Sen's, of the slopes it is
-        read from; for distances read from the road, with the box's growth too: drift.drift_clear)
+        warned of wherever they are; a corner camera's are turned by its yaw, with a path
+        within 45 degrees of ahead or behind (facing.path_side). ``cut_in_confidence``: a
+        thing is said to cut in only where its lateral speed's interval of this confidence
+        (Sen's, of the slopes it is read from; for distances read from the road, with the
+        box's growth too: drift.drift_clear)
         keeps clear of standing still: few samples, or far things whose distances jump
         metres a row, give wide ones (0: the speed alone). ``warn_within_s``:
         the time to collision under which a thing is warned of (TrackInfo.warned).
@@ -174,7 +174,6 @@ class ObjectTracker:
             "path_half_width_m": (path_half_width_m, path_half_width_m >= 0, ">= 0"),
             "mount_offset_m": (mount_offset_m, math.isfinite(mount_offset_m), "a finite number of metres"),
             "mount_ahead_m": (mount_ahead_m, math.isfinite(mount_ahead_m), "a finite number of metres"),
-            "facing": (facing, facing in FACINGS, f"one of {', '.join(FACINGS)}"),
             "min_lateral_mps": (min_lateral_mps, min_lateral_mps > 0, "> 0"),
             "cut_in_confidence": (cut_in_confidence, 0 <= cut_in_confidence < 1, "in [0, 1)"),
             "warn_within_s": (warn_within_s, warn_within_s > 0, "> 0 seconds"),
@@ -187,6 +186,10 @@ class ObjectTracker:
         for name, (value, ok, expected) in checks.items():
             if not ok:
                 raise ConfigError(f"ObjectTracker {name} must be {expected}, got {value!r}")
+        try:
+            facing = check_facing(facing)
+        except ConfigError as exc:
+            raise ConfigError(f"ObjectTracker {exc}") from None
         self.min_iou = min_iou
         self.max_gap_s = max_gap_s
         self.speed_window_s = speed_window_s
@@ -360,17 +363,10 @@ class ObjectTracker:
         half = (
             (box[2] - box[0]) / 2 * math.tan(math.radians(self.hfov_deg or 0.0) / 2) / (width / 2) * distance
         )
-        lateral, ahead = {
-            "front": (across, distance),
-            "rear": (-across, -distance),
-            "left": (-distance, across),
-            "right": (distance, -across),
-        }[self.facing]
+        lateral, ahead = placed(self.facing, across, distance)
         lateral += self.mount_offset_m
         ahead += self.mount_ahead_m
-        gap = (
-            float(abs(lateral) - half - self.path_half_width_m) if self.facing in ("front", "rear") else None
-        )
+        gap = float(abs(lateral) - half - self.path_half_width_m) if path_side(self.facing) else None
         in_path = None if gap is None else gap <= 0
         return {"lateral_m": float(lateral), "ahead_m": float(ahead), "in_path": in_path}, gap
 

@@ -71,6 +71,17 @@ CAMERA_AXES: dict[str, np.ndarray] = {
 }
 
 
+def camera_axes(facing: str | float) -> np.ndarray:
+    """CAMERA_AXES of a facing's name, or of a yaw in degrees (edge.postprocess.facing): the
+    front camera's axes turned about the vehicle's z."""
+    if isinstance(facing, str):
+        return CAMERA_AXES[facing]
+    from edge.postprocess.facing import turn
+
+    c, s = turn(facing)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ CAMERA_AXES["front"]
+
+
 def quaternion(rotation: np.ndarray) -> dict[str, float]:
     """The unit quaternion (x, y, z, w) of a proper rotation matrix (Shepperd's method: the
     largest of the four components first, so no division is by a small number)."""
@@ -148,7 +159,7 @@ def transform(ns: int, frame_id: str, placed: dict[str, Any], parent: str) -> di
             "y": 0.0 - float(placed["mount_offset_m"]),  # not -0.0 for a camera in the middle
             "z": float(placed["ground"]["height_m"]),
         },
-        "rotation": quaternion(CAMERA_AXES[placed["facing"]]),
+        "rotation": quaternion(camera_axes(placed["facing"])),
     }
 
 

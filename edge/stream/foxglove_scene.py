@@ -18,6 +18,7 @@ import json
 import math
 from typing import Any
 
+from edge.postprocess.facing import Facing, path_side, turn
 from edge.stream.foxglove_schema import COLOR, DURATION, NUMBER, POSE, TIME, VECTOR3, pose, schema, stamp
 
 SCENE_FRAME = "vehicle"
@@ -155,14 +156,15 @@ def _label(obj: dict[str, Any]) -> str:
 
 
 def path_entity(
-    when: dict[str, int], facing: str, half_width_m: float, from_m: float = 0.0
+    when: dict[str, int], facing: Facing, half_width_m: float, from_m: float = 0.0
 ) -> dict[str, Any] | None:
     """The path's edges, ``half_width_m`` either side of the vehicle's middle, drawn from the
     camera (``from_m`` along the vehicle) PATH_DRAWN_M ahead of a front camera or behind a
     rear one (a side camera has no path)."""
-    if facing not in ("front", "rear"):
+    side = path_side(facing)
+    if side is None:
         return None
-    far = from_m + (PATH_DRAWN_M if facing == "front" else -PATH_DRAWN_M)
+    far = from_m + (PATH_DRAWN_M if side == "front" else -PATH_DRAWN_M)
     points = [{"x": x, "y": y, "z": 0.0} for y in (half_width_m, -half_width_m) for x in (from_m, far)]
     return {
         "timestamp": when,
@@ -184,19 +186,23 @@ def path_entity(
     }
 
 
-def velocity(obj: dict[str, Any], facing: str) -> tuple[float, float] | None:
-    """How a thing seen by a front or rear camera moves against the vehicle, m/s in the scene's
-    x (ahead) and y (left): its closing speed along the vehicle, its ``lateral_mps`` across; None
-    where neither is known yet, or for a side camera's (whose closing speed is across)."""
+def velocity(obj: dict[str, Any], facing: Facing) -> tuple[float, float] | None:
+    """How a thing seen by a camera looking along the vehicle (within 45 degrees of ahead or
+    behind) moves against it, m/s in the scene's x (ahead) and y (left): its closing speed
+    along the camera's axis, its ``lateral_mps`` across the vehicle; None where neither is
+    known yet, or for a side camera's (whose closing speed is across)."""
     closing, across = obj.get("closing_mps"), obj.get("lateral_mps")
-    if facing not in ("front", "rear") or (closing is None and across is None):
+    if path_side(facing) is None or (closing is None and across is None):
         return None
-    toward = 1.0 if facing == "front" else -1.0  # the camera's way along the vehicle
-    return -toward * (closing or 0.0), -(across or 0.0)
+    c, s = turn(facing)
+    radial = -(closing or 0.0)  # along the camera's axis, away from it
+    # lateral_mps (right) = aside x cos - radial x sin: what moves across the camera's axis
+    aside = ((across or 0.0) + radial * s) / c
+    return radial * c + aside * s, radial * s - aside * c
 
 
 def motion_arrows(
-    obj: dict[str, Any], facing: str, centre: tuple[float, float, float]
+    obj: dict[str, Any], facing: Facing, centre: tuple[float, float, float]
 ) -> list[dict[str, Any]]:
     """An arrow from the thing's middle the way it moves, as long as it goes in ARROW_S (none
     below MIN_ARROW_MPS, or where its motion is not known)."""
@@ -223,7 +229,7 @@ def scene_update(
     record: dict[str, Any],
     ns: int,
     *,
-    facing: str = "front",
+    facing: Facing = "front",
     path_half_width_m: float | None = None,
     mount_ahead_m: float = 0.0,
 ) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -299,8 +301,46 @@ def test_a_cameras_facing_turns_where_its_objects_are(
 
 
 def test_an_unknown_facing_is_refused() -> None:
-    with pytest.raises(ConfigError, match="facing must be one of front, rear, left, right, got 'up'"):
-        ObjectTracker(facing="up")
+    for bad in ("up", 200.0, -180.0, float("nan"), True):
+        with pytest.raises(
+            ConfigError, match=f"facing must be one of front, rear, left, right or a yaw.*got {bad!r}"
+        ):
+            ObjectTracker(facing=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("facing", "lateral", "ahead", "in_path"),
+    [
+        # the car of the tests above, 2 m right of the camera's axis and 20 m out, seen by a
+        # camera turned 30 degrees left of ahead: 20 cos 30 + 2 sin 30 = 18.32 m ahead,
+        # 2 cos 30 - 20 sin 30 = -8.27 m (left of the vehicle's middle): out of the path
+        (30.0, 2 * math.cos(math.radians(30)) - 20 * math.sin(math.radians(30)), 18.32, False),
+        # a rear corner, 150 degrees round: behind and to the left
+        (150.0, -1.73 - 10.0, -17.32 + 1.0, False),
+        # a camera 70 degrees round sees across the vehicle: no path
+        (
+            70.0,
+            2 * math.cos(math.radians(70)) - 20 * math.sin(math.radians(70)),
+            20 * math.cos(math.radians(70)) + 2 * math.sin(math.radians(70)),
+            None,
+        ),
+        # yaws of the four names place as the names do
+        (0.0, 2.0, 20.0, False),
+        (-90.0, 20.0, -2.0, None),
+    ],
+)
+def test_a_corner_camera_turns_its_objects_by_its_yaw(
+    facing: float, lateral: float, ahead: float, in_path: bool | None
+) -> None:
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w = 512
+    x1, x2 = w / 2 + 0.11 * w - 0.0495 * w, w / 2 + 0.11 * w + 0.0495 * w
+    tracker = ObjectTracker(hfov_deg=hfov, path_half_width_m=1.0, facing=facing)
+    (info,) = tracker.update([inst((x1, 100.0, x2, 130.0))], [(20.0, 19.0)], 0.0, size=(256, w))
+    assert info.lateral_m == pytest.approx(lateral, abs=0.01)
+    assert info.ahead_m == pytest.approx(ahead, abs=0.01)
+    assert info.in_path is in_path
+    assert info.range_m == pytest.approx(20.0)
 
 
 def test_a_car_moving_towards_the_path_says_when_it_reaches_it() -> None:

@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 
 from edge.cli import main
+from edge.postprocess.facing import YAW_DEG
 from edge.stream.foxglove_camera import (
     CALIBRATION_SCHEMA,
     CAMERA_AXES,
     CLOUD_POINT,
     CLOUD_SCHEMA,
     TRANSFORM_SCHEMA,
+    camera_axes,
     intrinsics,
     point_cloud,
     quaternion,
@@ -64,6 +66,16 @@ def test_each_facing_turns_the_camera_its_way(
     assert np.isclose(sum(v * v for v in q.values()), 1.0)
     assert np.allclose(rotation_of(q), axes)
     assert quaternion(CAMERA_AXES["front"]) == {"x": -0.5, "y": 0.5, "z": -0.5, "w": 0.5}  # ROS's optical
+    assert np.allclose(camera_axes(YAW_DEG[facing]), axes), "a yaw turns the camera as its name does"
+
+
+def test_a_corner_camera_looks_between_two_names() -> None:
+    """45 degrees left of ahead: its view halfway between the front's and the left's, its
+    right halfway between theirs, the sky still up."""
+    axes = camera_axes(45.0)
+    half = np.sqrt(0.5)
+    assert np.allclose(axes[:, 2], (half, half, 0)) and np.allclose(axes[:, 0], (half, -half, 0))
+    assert np.allclose(axes[:, 1], (0, 0, -1)) and np.isclose(np.linalg.det(axes), 1.0)
 
 
 def test_intrinsics_follow_the_picture_to_the_frame() -> None:
@@ -96,29 +108,20 @@ def read_topics(path: Path) -> dict[str, list[dict[str, Any]]]:
     return by_topic
 
 
+REAR = "--hfov 48.9 --facing rear --mount-offset 0.4 --mount-ahead -2.5 --camera-height 1.5"
+CORNER = "--hfov 48.9 --facing 30 --mount-offset -0.8 --mount-ahead 1.9 --camera-height 1.5"
+
+
 @pytest.mark.parametrize(
-    ("flags", "facing"),
+    ("flags", "facing", "at"),
     [
-        ([], "front"),
-        (
-            [
-                "--hfov",
-                "48.9",
-                "--facing",
-                "rear",
-                "--mount-offset",
-                "0.4",
-                "--mount-ahead",
-                "-2.5",
-                "--camera-height",
-                "1.5",
-            ],
-            "rear",
-        ),
+        ([], "front", None),
+        (REAR.split(), "rear", (-2.5, -0.4, 1.5)),
+        (CORNER.split(), 30.0, (1.9, 0.8, 1.5)),  # a front-left corner camera
     ],
 )
 def test_a_placed_things_road_point_projects_onto_where_it_stands(
-    demo_engines: Path, tmp_path: Path, flags: list[str], facing: str
+    demo_engines: Path, tmp_path: Path, flags: list[str], facing: str | float, at: tuple[float, ...] | None
 ) -> None:
     """Each frame's calibration and transform (valid against their schemas) are the camera the
     tracker placed the things with: a thing read from the road, its place (ahead_m, lateral_m)
@@ -143,15 +146,15 @@ def test_a_placed_things_road_point_projects_onto_where_it_stands(
         k = np.array(cal["K"]).reshape(3, 3)
         assert np.allclose(np.array(cal["P"]).reshape(3, 4)[:, :3], k)
         turn = rotation_of(tf["rotation"])
-        assert np.allclose(turn, CAMERA_AXES[facing])
-        at = np.array([tf["translation"][a] for a in "xyz"])
-        if flags:
-            assert np.allclose(at, (-2.5, -0.4, 1.5))
+        assert np.allclose(turn, camera_axes(facing))
+        where = np.array([tf["translation"][a] for a in "xyz"])
+        if at is not None:
+            assert np.allclose(where, at)
         (h, w), (fh, fw) = record["size"], record["frame_size"]
         for obj in record["objects"]:
             if obj.get("range_from") != "road":
                 continue
-            seen = turn.T @ (np.array([obj["ahead_m"], -obj["lateral_m"], 0.0]) - at)
+            seen = turn.T @ (np.array([obj["ahead_m"], -obj["lateral_m"], 0.0]) - where)
             u, v, _ = k @ seen / seen[2]
             x1, _, x2, y2 = obj["box"]
             assert u == pytest.approx((x1 + x2) / 2 * fw / w, abs=0.5), obj

@@ -181,3 +181,27 @@ def test_an_arrow_shows_how_a_thing_moves_against_the_vehicle() -> None:
     assert arrows("left", closing_mps=5.0) == []
     assert arrows("front", closing_mps=0.2, lateral_mps=0.1) == []
     assert arrows("front", closing_mps=None, lateral_mps=None) == []
+
+
+@pytest.mark.parametrize(
+    ("facing", "moving"),
+    [
+        ("front", (-5.0, 0.0)),  # coming straight down the camera's axis, towards the vehicle
+        ("rear", (5.0, 0.0)),
+        (180.0, (5.0, 0.0)),
+        # a front-left corner camera 30 degrees round: back along its axis, so back and to the right
+        (30.0, (-5.0 * math.cos(math.radians(30)), -5.0 * math.sin(math.radians(30)))),
+        (-150.0, (5.0 * math.cos(math.radians(30)), 5.0 * math.sin(math.radians(30)))),
+    ],
+)
+def test_a_thing_closing_along_the_cameras_axis_moves_along_it_in_the_scene(
+    facing: str | float, moving: tuple[float, float]
+) -> None:
+    """Closing at 5 m/s along the camera's axis, its lateral_mps the part of that across the
+    vehicle (as the tracker reads it: 5 sin yaw right): the scene's velocity is back along
+    the axis, whatever way the camera looks; a camera looking aside has none."""
+    from edge.postprocess.facing import moving_aside
+
+    obj = {"closing_mps": 5.0, "lateral_mps": moving_aside(facing, 0.0, 5.0)}
+    assert velocity(obj, facing) == pytest.approx(moving)
+    assert velocity(obj, 90.0) is None and velocity(obj, "left") is None
