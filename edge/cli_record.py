@@ -100,43 +100,25 @@ def cmd_record(args: argparse.Namespace) -> int:
     cameras = record_cameras_of(args)
     sinks = record_sinks(args)
     show = format_summary if cameras is None else format_cameras_summary
+    common: dict[str, Any] = {
+        "max_frames": args.max_frames,
+        "duration_s": args.duration,
+        "fps": args.fps,
+        "reconnect_timeout_s": args.reconnect_timeout,
+        "segment_s": args.segment,
+        "delete_oldest": args.delete_oldest,
+        "show_progress": True,
+        "keep_free": args.keep_free,
+        "status_every_s": args.status_every,
+        "heartbeat": args.heartbeat,
+        "skip_stuck_sinks": args.stuck_sink == "skip",
+        "overwrite": args.overwrite,
+    }
     try:
         if cameras is not None:
-            summary = record_cameras(
-                cameras,
-                sinks,
-                max_frames=args.max_frames,
-                duration_s=args.duration,
-                fps=args.fps,
-                reconnect_timeout_s=args.reconnect_timeout,
-                segment_s=args.segment,
-                delete_oldest=args.delete_oldest,
-                show_progress=True,
-                keep_free=args.keep_free,
-                status_every_s=args.status_every,
-                heartbeat=args.heartbeat,
-                skip_stuck_sinks=args.stuck_sink == "skip",
-                overwrite=args.overwrite,
-                flip=flips_of(args),
-            )
-        else:
-            summary = record(
-                args.source,
-                sinks,
-                max_frames=args.max_frames,
-                duration_s=args.duration,
-                fps=args.fps,
-                reconnect_timeout_s=args.reconnect_timeout,
-                segment_s=args.segment,
-                delete_oldest=args.delete_oldest,
-                show_progress=True,
-                keep_free=args.keep_free,
-                status_every_s=args.status_every,
-                heartbeat=args.heartbeat,
-                skip_stuck_sinks=args.stuck_sink == "skip",
-                overwrite=args.overwrite,
-                flip=cast(str, flips_of(args)),  # one source: one flip
-            )
+            summary = record_cameras(cameras, sinks, flip=flips_of(args), **common)
+        else:  # one source: one flip
+            summary = record(args.source, sinks, flip=cast(str, flips_of(args)), **common)
     except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
         print(show(exc.data), flush=True)
         _write_record_summary(args.summary, exc.data, warn=True)
