@@ -41,15 +41,9 @@ def attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
 
 
 def nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
-    """All nodes, including those inside If/Loop/Scan bodies."""
-    for node in graph.node:
-        yield node
-        for a in node.attribute:
-            if a.type == onnx.AttributeProto.GRAPH:
-                yield from nodes(a.g)
-            elif a.type == onnx.AttributeProto.GRAPHS:
-                for g in a.graphs:
-                    yield from nodes(g)
+    """All nodes: the graph's, then those inside its If/Loop/Scan bodies."""
+    for body in graphs(graph):
+        yield from body.node
 
 
 def graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
