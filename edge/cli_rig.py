@@ -240,6 +240,40 @@ def with_rig(args: argparse.Namespace, *, only: Collection[str] | None = None) -
     return args
 
 
+def rig_lines(args: argparse.Namespace, path: str) -> list[str]:
+    """What a run of the rig at ``path`` takes for each camera, the command line's over the
+    rig's (``args`` as with_rig left them): a line a camera, said as the run begins."""
+    from edge.cli_frames import fits_of, flips_of, undistorts_of
+    from edge.cli_tracking import check_tracking_arguments, per_camera
+
+    placed = check_tracking_arguments(args)
+    heights = per_camera(args, getattr(args, "camera_height", None) or [], "--camera-height", "M")
+    horizons = per_camera(args, getattr(args, "horizon", None) or [], "--horizon", "F")
+    fits, flips, lenses = fits_of(args), flips_of(args), undistorts_of(args)
+    lines = [f"rig {path}: {len(args.camera)} camera(s)"]
+    for name, uri in args.camera:
+        said = [f"facing {placed['facing'][name]}"]
+        if placed["hfov"][name] is not None:
+            said.append(f"hfov {placed['hfov'][name]:g}")
+        if heights.get(name) is not None:
+            said.append(f"{heights[name]:g} m over the road")
+        if horizons.get(name) is not None:
+            said.append(f"horizon {horizons[name]:g}")
+        if offset := placed["mount_offset"][name]:
+            said.append(f"{abs(offset):g} m {'right' if offset > 0 else 'left'} of the middle")
+        if ahead := placed["mount_ahead"][name]:
+            said.append(f"{abs(ahead):g} m {'ahead' if ahead > 0 else 'behind'}")
+        for what, chosen, plain in (("fit", fits, "stretch"), ("flip", flips, "none")):
+            value = chosen.get(name, plain) if isinstance(chosen, dict) else chosen
+            if value != plain:
+                said.append(f"{what} {value}")
+        lens = lenses.get(name) if isinstance(lenses, dict) else lenses
+        if lens:
+            said.append(f"lens {lens}")
+        lines.append(f"  {name}: {uri} ({', '.join(said)})")
+    return lines
+
+
 def add_rig_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--rig",

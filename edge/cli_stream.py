@@ -38,9 +38,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge.latency import LatencyTracker
     from edge.stream import run_stream
 
+    rig = args.rig
     cameras = run_cameras_of(with_rig(args))
     priorities = camera_priorities(args, cameras)  # before the engines load
     shares = camera_shares(args, cameras)
+    if rig is not None:  # what the rig and the command line came to, each camera's
+        from edge.cli_rig import rig_lines
+
+        print("\n".join(rig_lines(args, rig)), file=sys.stderr, flush=True)
     if cameras is not None:
         return _run_cameras(args, cameras, priorities, shares)
     tracker = LatencyTracker(deadline_ms=args.deadline_ms)

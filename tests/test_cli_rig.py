@@ -48,13 +48,20 @@ def objects_of(path: Path) -> list[tuple[str, list[dict[str, object]]]]:
     return sorted(((line["camera"], line["objects"]) for line in lines), key=lambda seen: seen[0])
 
 
-def test_a_rig_runs_as_its_flags_would(demo_engines: Path, tmp_path: Path) -> None:
+def test_a_rig_runs_as_its_flags_would(
+    demo_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The rig's two cameras, each with its own field of view, facing, height and place on the
-    vehicle, give exactly the objects the same settings given as flags give."""
+    vehicle, give exactly the objects the same settings given as flags give; the run begins
+    by saying what it took for each camera."""
     rig = rig_file(tmp_path)
     by_rig, by_flags = tmp_path / "rig.jsonl", tmp_path / "flags.jsonl"
     engines = ["--engines", str(demo_engines)]
     assert main(["run", "--rig", str(rig), *engines, "--sink", str(by_rig)]) == 0
+    err = capsys.readouterr().err
+    assert f"rig {rig}: 2 camera(s)\n" in err
+    assert f"  front: {FRONT} (facing front, hfov 48.9, 1.2 m over the road, horizon 0.5, 2.1 m ahead)" in err
+    assert f"  rear: {REAR} (facing rear, hfov 48.9, 0.3 m right of the middle, 2.4 m behind)" in err
     flags = [f"--camera=front={FRONT}", f"--camera=rear={REAR}", "--hfov", "48.9", "--path-width", "2.6"]
     flags += ["--camera-height", "front=1.2", "--horizon", "front=0.5", "--facing", "rear=rear"]
     flags += ["--mount-offset", "rear=0.3", "--mount-ahead", "front=2.1", "--mount-ahead", "rear=-2.4"]
