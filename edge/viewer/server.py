@@ -47,6 +47,8 @@ STATIC = {
     "viewer.css": "text/css",
     "index.html": "text/html",
     "favicon.svg": "image/svg+xml",
+    "cameras.html": "text/html",
+    "cameras.js": "text/javascript",
 }
 BOUNDARY = "edgeframe"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -192,6 +194,8 @@ class ViewerServer:
         app.router.add_get("/healthz", self._health)
         if not self.metrics_only:
             app.router.add_get("/", self._page)
+            app.router.add_get("/cameras", self._cameras_page)
+            app.router.add_get("/cameras.js", self._static)
             app.router.add_get("/viewer.js", self._static)
             app.router.add_get("/viewer.css", self._static)
             app.router.add_get("/favicon.svg", self._static)
@@ -273,11 +277,25 @@ class ViewerServer:
                 raise web.HTTPForbidden(text="this viewer only answers requests addressed to localhost")
         response = await handler(request)
         if not getattr(response, "prepared", False):
-            response.headers.update(_SECURITY_HEADERS)
+            for name, value in _SECURITY_HEADERS.items():  # a page may widen its own policy
+                response.headers.setdefault(name, value)
         return response
 
     async def _page(self, request: Any) -> Any:
         return _static_response("index.html")
+
+    async def _cameras_page(self, request: Any) -> Any:
+        """Every camera's pictures on one page (a rig aimed at once): each served by its own
+        camera's viewer, on the host the browser reached this one by, which the page's policy
+        lets it show."""
+        host = _hostname(request.host or "")
+        siblings = " ".join(f"http://{host}:{port}" for _, port in self.cameras if port != self.port)
+        response = _static_response("cameras.html")
+        policy = _SECURITY_HEADERS["Content-Security-Policy"]
+        if siblings:
+            policy = policy.replace("img-src 'self' blob:", f"img-src 'self' blob: {siblings}")
+        response.headers["Content-Security-Policy"] = policy
+        return response
 
     async def _static(self, request: Any) -> Any:
         return _static_response(request.path.lstrip("/"))
@@ -430,6 +448,14 @@ def _jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
     if not ok:
         raise SinkError(f"JPEG encoding failed for a {image.shape} {image.dtype} image")
     return bytes(buf)
+
+
+def _hostname(host: str) -> str:
+    """A Host header's name without its port: ``127.0.0.1:8080`` 127.0.0.1, ``[::1]:8080``
+    [::1] (brackets kept, as a URL needs them)."""
+    if host.startswith("["):
+        return host[: host.index("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if ":" in host else host
 
 
 def _static_response(name: str) -> Any:

@@ -183,15 +183,47 @@ def test_each_cameras_page_names_its_camera(tiny_engines: Path, tmp_path: Path) 
                 "() => document.getElementById('camera').textContent === 'camera front'", timeout=60_000
             )
             assert page.is_visible("#camera") and page.title() == "edge — camera front"
-            page.wait_for_function("() => document.querySelectorAll('#cameras a').length === 2")
+            page.wait_for_function("() => document.querySelectorAll('#cameras a').length === 3")
             links = page.eval_on_selector_all(
                 "#cameras a", "links => links.map(a => [a.textContent, a.getAttribute('aria-current')])"
             )
-            assert links == [["front", "page"], ["rear", None]]
-            page.click("#cameras a:not([aria-current])")
+            assert links == [["front", "page"], ["rear", None], ["all", None]]
+            page.click("#cameras a:not([aria-current]):not(#all-cameras)")
             page.wait_for_function("() => document.title === 'edge — camera rear'", timeout=60_000)
             page.wait_for_function("() => edgeViewer.frames.panoptic >= 1", timeout=60_000)
             assert page.eval_on_selector("#cameras a[aria-current]", "a => a.textContent") == "rear"
+            assert not errors, errors
+    finally:
+        code, _out, err = run.stop()
+    assert code == 130 and "Traceback" not in err, err
+
+
+def test_every_cameras_pictures_on_one_page(tiny_engines: Path, tmp_path: Path) -> None:
+    """/cameras, linked from each camera's page: every camera's pictures, each streamed by its
+    own viewer on the host the browser used (the page's policy lets it show them: a refused
+    picture would be an error logged), each captioned and linked to its camera's page."""
+    run = EdgeRun(
+        [
+            *("--camera", "front=synthetic://?size=128x256&fps=10"),
+            *("--camera", "rear=synthetic://?size=128x256&fps=10&seed=1"),
+            *("--realtime", "--engines", str(tiny_engines), "--sink", "http://127.0.0.1:0"),
+        ],
+        cwd=tmp_path,
+    )
+    try:
+        with viewer_page(run.url, width=1200, height=800) as (page, errors):
+            page.wait_for_selector("#all-cameras", timeout=60_000)
+            page.click("#all-cameras")
+            page.wait_for_function("() => document.title === 'edge — every camera'", timeout=30_000)
+            page.wait_for_function(
+                "() => Object.values(edgeCameras).length === 2"
+                " && Object.values(edgeCameras).every(img => img.naturalWidth > 0)",
+                timeout=60_000,
+            )
+            captions = page.eval_on_selector_all("figcaption a", "links => links.map(a => a.textContent)")
+            assert captions == ["camera front", "camera rear"]
+            widths = page.evaluate("Object.values(edgeCameras).map(img => img.naturalWidth)")
+            assert widths == [512, 512], "each camera's overlay | depth, side by side"
             assert not errors, errors
     finally:
         code, _out, err = run.stop()

@@ -287,3 +287,34 @@ def test_the_page_lists_the_warnings_log_watched_or_not(demo_engines: Path) -> N
     assert check_document("stats", json.dumps(snap)) is None  # the warnings lines, by their schema
     assert unclocked(listed) == unclocked(expected[total - len(listed) : total])
     assert listed[0]["event"] == "warning" or total > 20
+
+
+def test_every_cameras_page_may_show_the_other_viewers_pictures_alone() -> None:
+    """/cameras' policy lets it show images from the other cameras' viewers, on the host the
+    browser reached this one by, and from nowhere else; every other answer keeps the strict
+    one."""
+    from edge.viewer.server import _hostname
+
+    server = ViewerServer(port=0)
+    url = server.start()
+    try:
+        server.cameras = [("front", server.port), ("rear", 50001), ("left", 50002)]
+        status, headers, body = get(url + "cameras")
+        assert status == 200 and b"/cameras.js" in body
+        policy = headers["content-security-policy"]
+        assert "img-src 'self' blob: http://127.0.0.1:50001 http://127.0.0.1:50002;" in policy
+        assert f":{server.port}" not in policy and "default-src 'self'" in policy
+        by_name = get(url + "cameras", headers={"Host": f"localhost:{server.port}"})[1]
+        assert "http://localhost:50001 http://localhost:50002" in by_name["content-security-policy"]
+        assert get(url + "stats")[1]["content-security-policy"] == (
+            "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'"
+        )
+        assert get(url + "cameras.js")[0] == 200
+    finally:
+        server.close()
+    assert [_hostname(h) for h in ("127.0.0.1:8080", "[::1]:8080", "localhost", "[::1]")] == [
+        "127.0.0.1",
+        "[::1]",
+        "localhost",
+        "[::1]",
+    ]

@@ -110,6 +110,11 @@ function showCameraLinks(current, cameras) {
     if (name === current) link.setAttribute("aria-current", "page");
     nav.appendChild(link);
   }
+  const every = document.createElement("a"); // every camera's pictures on one page
+  every.textContent = "all";
+  every.href = "/cameras";
+  every.id = "all-cameras";
+  nav.appendChild(every);
   nav.hidden = false;
 }
 
