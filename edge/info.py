@@ -32,9 +32,17 @@ def machine_info() -> dict[str, Any]:
         "torch": _torch_info(),
         **_cuda_tools(),
         "opencv": _opencv_info(),
+        "cameras": _cameras_info(),
         "outputs": _outputs_info(),
         "jetson": jetson_info(),
     }
+
+
+def _cameras_info() -> list[dict[str, Any]]:
+    """The V4L2 cameras plugged in, with udev's stable names for a rig (edge.stream.cameras)."""
+    from edge.stream.cameras import v4l2_cameras
+
+    return v4l2_cameras()
 
 
 def _outputs_info() -> dict[str, str | None]:
@@ -197,6 +205,7 @@ def format_info(info: dict[str, Any]) -> str:
         + (f"aiohttp {outputs['aiohttp']}" if outputs["aiohttp"] else "aiohttp not installed")
     )
     lines.append(f"  OpenCV: {_opencv_line(info['opencv'])}")
+    lines += camera_lines(info["cameras"])
     jetson = info["jetson"]
     if jetson is None:
         lines.append("  Jetson: not detected")
@@ -206,6 +215,18 @@ def format_info(info: dict[str, Any]) -> str:
             f"power mode: {jetson.get('power_mode') or 'unknown (nvpmodel not found)'}"
         )
     return "\n".join(lines)
+
+
+def camera_lines(cameras: list[dict[str, Any]]) -> list[str]:
+    """The V4L2 cameras plugged in, a line each with the name to give it in a rig (its by-id
+    link: /dev/videoN changes with the order the cameras come up)."""
+    if not cameras:
+        return ["  cameras (V4L2): none plugged in (csi:// and network cameras are not listed)"]
+    lines = ["  cameras (V4L2), by the name a rig should give each:"]
+    for camera in cameras:
+        stable = camera["links"][0] if camera["links"] else "(no udev link)"
+        lines.append(f"    {camera['node']}  {camera['name'] or '?'}  {stable}")
+    return lines
 
 
 def _lint_note(tensorrt: str) -> str:

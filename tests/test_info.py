@@ -53,6 +53,13 @@ def test_the_lines_of_a_jetson_with_its_gpu() -> None:
             "hides": "/usr/lib/python3/dist-packages/cv2",
         },
         "outputs": {"mcap": None, "aiohttp": "3.9.5"},
+        "cameras": [
+            {
+                "node": "/dev/video0",
+                "name": "HD Pro Webcam C920",
+                "links": ["/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920_1234-video-index0"],
+            }
+        ],
         "jetson": {"model": "NVIDIA Jetson AGX Orin Developer Kit", "l4t": "36.4.3", "power_mode": "MAXN"},
     }
     lines = format_info(info).splitlines()
@@ -73,10 +80,14 @@ def test_the_lines_of_a_jetson_with_its_gpu() -> None:
         "  RoIAlign in TensorRT builds: the fused plugin, built with nvcc against TensorRT 10.3.0's "
         "headers in /usr/include/aarch64-linux-gnu" in lines
     )
-    assert lines[-2] == (
+    assert lines[-4] == (
         "  OpenCV: 4.10.0 (/venv/cv2)  GStreamer: no (csi://, gst:// need it); it hides "
         "/usr/lib/python3/dist-packages/cv2 (pip uninstall opencv-python-headless uses that one)"
     )
+    assert lines[-3:-1] == [
+        "  cameras (V4L2), by the name a rig should give each:",
+        "    /dev/video0  HD Pro Webcam C920  /dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920_1234-video-index0",
+    ]
     assert lines[-1] == "  Jetson: NVIDIA Jetson AGX Orin Developer Kit  L4T 36.4.3  power mode: MAXN"
 
 

@@ -120,6 +120,37 @@ def _options(uri: str, text: str, known: dict[str, type]) -> dict[str, Any]:
     return out
 
 
+def v4l2_cameras(root: str | Path = "/") -> list[dict[str, Any]]:
+    """The V4L2 cameras plugged in (``root``: the filesystem's, another for a copy of one):
+    each capture node (sysfs index 0: a USB camera's second node carries metadata) with its
+    name and udev's stable links to it, by-id first, to name it in a rig."""
+    top = Path(root)
+    sysfs = top / "sys/class/video4linux"
+    links: dict[str, list[str]] = {}
+    for kind in ("by-id", "by-path"):
+        folder = top / "dev/v4l" / kind
+        for link in sorted(folder.iterdir()) if folder.is_dir() else ():
+            target = os.path.basename(os.path.realpath(link))
+            links.setdefault(target, []).append(f"/dev/v4l/{kind}/{link.name}")
+    found = []
+    nodes = [n for n in sysfs.iterdir() if n.name.startswith("video")] if sysfs.is_dir() else []
+    for node in sorted(nodes, key=lambda n: int(n.name[5:]) if n.name[5:].isdigit() else 1 << 30):
+        index = _read(node / "index")
+        if index not in (None, "0"):
+            continue
+        found.append(
+            {"node": f"/dev/{node.name}", "name": _read(node / "name"), "links": links.get(node.name, [])}
+        )
+    return found
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
 def v4l2_spec(uri: str) -> CaptureSpec:
     import cv2
 

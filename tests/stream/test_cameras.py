@@ -195,3 +195,66 @@ def test_two_names_of_one_camera_are_refused(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ConfigError, match=f"both open {link} \\(/dev/video2\\), which opens once"):
         check_cameras([("front", "/dev/video2?fps=30"), ("rear", f"{link}?width=640")])
     assert check_cameras([("front", "/dev/video4"), ("rear", link)]) == {"front": "/dev/video4", "rear": link}
+
+
+def v4l2_tree(root: Path) -> None:
+    """A copy of what a board with two USB cameras shows: each camera two nodes (its capture,
+    index 0, and its metadata, index 1), udev's by-id and by-path links (relative, as udev
+    makes them) to each."""
+    for node, name, index in (
+        ("video0", "HD Pro Webcam C920", "0"),
+        ("video1", "HD Pro Webcam C920", "1"),
+        ("video2", "USB 2.0 Camera: USB Camera", "0"),
+        ("video3", "USB 2.0 Camera: USB Camera", "1"),
+        ("video10", "bcm2835-codec-decode", None),  # a codec's node: no index file
+    ):
+        folder = root / "sys/class/video4linux" / node
+        folder.mkdir(parents=True)
+        (folder / "name").write_text(name + "\n")
+        if index is not None:
+            (folder / "index").write_text(index + "\n")
+        (root / "dev" / node).parent.mkdir(parents=True, exist_ok=True)
+        (root / "dev" / node).touch()
+    by_id, by_path = root / "dev/v4l/by-id", root / "dev/v4l/by-path"
+    by_id.mkdir(parents=True)
+    by_path.mkdir(parents=True)
+    for link, node in (
+        ("usb-046d_HD_Pro_Webcam_C920_1234ABCD-video-index0", "video0"),
+        ("usb-046d_HD_Pro_Webcam_C920_1234ABCD-video-index1", "video1"),
+        ("usb-Generic_USB_Camera_200901010001-video-index0", "video2"),
+    ):
+        (by_id / link).symlink_to(f"../../{node}")
+    (by_path / "platform-3610000.usb-usb-0:2.1:1.0-video-index0").symlink_to("../../video2")
+
+
+def test_the_cameras_plugged_in_are_listed_with_their_stable_names(tmp_path: Path) -> None:
+    from edge.info import camera_lines
+    from edge.stream.cameras import v4l2_cameras
+
+    v4l2_tree(tmp_path)
+    cameras = v4l2_cameras(tmp_path)
+    assert cameras == [
+        {
+            "node": "/dev/video0",
+            "name": "HD Pro Webcam C920",
+            "links": ["/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920_1234ABCD-video-index0"],
+        },
+        {
+            "node": "/dev/video2",
+            "name": "USB 2.0 Camera: USB Camera",
+            "links": [
+                "/dev/v4l/by-id/usb-Generic_USB_Camera_200901010001-video-index0",
+                "/dev/v4l/by-path/platform-3610000.usb-usb-0:2.1:1.0-video-index0",
+            ],
+        },
+        {"node": "/dev/video10", "name": "bcm2835-codec-decode", "links": []},
+    ]
+    assert camera_lines(cameras)[1] == (
+        "    /dev/video0  HD Pro Webcam C920  "
+        "/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920_1234ABCD-video-index0"
+    )
+    assert camera_lines(cameras)[3].endswith("bcm2835-codec-decode  (no udev link)")
+    assert v4l2_cameras(tmp_path / "nothing") == []
+    assert camera_lines([]) == [
+        "  cameras (V4L2): none plugged in (csi:// and network cameras are not listed)"
+    ]
