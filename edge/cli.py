@@ -228,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.cli_build import add_build_arguments
     from edge.cli_help import add_command
     from edge.cli_lens import add_lens_command
+    from edge.cli_rig import add_rig_command
     from edge.cli_service import add_service_command
     from edge.cli_stream import add_stream_commands
     from edge.cli_train import add_train_command
@@ -243,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_build)
     add_stream_commands(sub)
     add_service_command(sub)
+    add_rig_command(sub)
     add_train_command(sub)
     add_lens_command(sub)
     p = add_command(sub, "calibrate", help="INT8: Q/DQ ONNX, ranges JSON and a TensorRT 10 calibration cache")

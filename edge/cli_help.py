@@ -106,6 +106,13 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "from the camera itself, a look every 15 frames while the board is moved about in front of it",
         ),
     ],
+    "rig": [
+        (
+            "edge rig car.toml",
+            "every camera of a rig opened and read at once: its frames' size and rate, before a drive",
+        ),
+        ("edge rig car.toml --frames 300 --json", "ten seconds of each 30 fps camera, as JSON"),
+    ],
     "record": [
         (
             "edge record '/dev/video0?width=1280&height=720&fps=30' drive.mkv --duration 60 --keep-free 1G",

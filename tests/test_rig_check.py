@@ -1,0 +1,107 @@
+"""edge rig FILE: a rig's cameras opened and read at once, before a drive (a real MJPEG
+camera over HTTP, synthetic drives, a camera that is not plugged in, real lens files)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.rig_check import check_camera, result_line
+from tests.stream.test_capture import Camera
+from tests.stream.test_undistort import write_opencv
+
+GONE = "/dev/v4l/by-id/usb-edge_test_camera_not_here-video-index0"
+
+
+def test_a_rigs_cameras_are_opened_and_read_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each camera's settings as edge run takes them, then what it gave: a live camera's size
+    and rate (from its frames' capture times), a drive's own rate; one not plugged in fails
+    the check, said with where to look, and the others are still checked."""
+    camera = Camera(fps=30.0)
+    rig = tmp_path / "car.toml"
+    rig.write_text(
+        f'[cameras.front]\nsource = "{camera.url}"\nhfov = 62\n'
+        '[cameras.drive]\nsource = "synthetic://?size=64x128&frames=8"\n'
+        f'[cameras.rear]\nsource = "{GONE}"\nfacing = "rear"\nhfov = 120\n'
+    )
+    try:
+        assert main(["rig", str(rig), "--frames", "10"]) == 1
+    finally:
+        camera.unplug()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"rig {rig}: 3 camera(s)"
+    assert lines[1] == f"  front: {camera.url} (facing front, hfov 62)"
+    live = lines[2].strip()
+    assert live.startswith("ok: 192x64, ") and " over 10 frame(s), the first after " in live, live
+    fps = float(live.split(", ")[1].split()[0])
+    assert 10 <= fps <= 60, "the camera's 30 fps, on a loaded machine"
+    assert (
+        lines[4].strip()
+        == "ok: 128x64, 17 fps over 8 frame(s), the first after " + lines[4].split("after ")[1]
+    )
+    assert lines[5] == f"  rear: {GONE} (facing rear, hfov 120)"
+    assert lines[6].strip() == (
+        f"FAILED: camera {GONE!r} is not plugged in, or is named otherwise: ls /dev/v4l/by-id lists the "
+        "cameras there now"
+    )
+    assert lines[7] == "2 of 3 camera(s) ok; not: rear"
+
+
+def test_the_check_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rig = tmp_path / "car.toml"
+    rig.write_text('[cameras.front]\nsource = "synthetic://?size=64x128&frames=3"\n')
+    assert main(["rig", str(rig), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["rig"] == str(rig)
+    front = said["cameras"]["front"]
+    assert front["ok"] is True and front["size"] == [128, 64] and front["frames"] == 3
+    assert front["source"] == "synthetic://?size=64x128&frames=3" and front["error"] is None
+
+
+def test_a_camera_that_gives_no_frames_or_stops_is_said() -> None:
+    """Hung from the start, it does not open; hung after a few frames, the check says how
+    many came, and what became of it."""
+    import threading
+
+    camera = Camera(fps=30.0)
+    camera.stalled.set()
+    try:
+        hung = check_camera(camera.url, frames=5, timeout_s=1.5)
+        assert not hung["ok"] and hung["frames"] == 0 and "cannot open source" in hung["error"]
+        camera.stalled.clear()
+        threading.Timer(0.8, camera.stalled.set).start()
+        stops = check_camera(camera.url, frames=1000, timeout_s=2.5)
+    finally:
+        camera.unplug()
+    assert not stops["ok"] and 0 < stops["frames"] < 1000 and stops["error"]
+    assert result_line(stops).startswith("FAILED: 192x64, ") and stops["error"] in result_line(stops)
+
+
+def test_a_lens_of_another_shape_than_the_frames_is_said(tmp_path: Path) -> None:
+    """The calibration is of 512x256 pictures: a 2:1 camera's frames take it (it scales with
+    the width), a 4:3 one's do not; a file that is no calibration is said by name."""
+    lens = write_opencv(tmp_path / "lens.yaml")
+    fine = check_camera("synthetic://?size=128x256&frames=2", lens=str(lens))
+    assert fine["ok"] and fine["lens"] == {"ok": True, "path": str(lens), "size": [512, 256]}
+    assert result_line(fine).endswith("; lens lens.yaml: read")
+    other = check_camera("synthetic://?size=96x128&frames=2", lens=str(lens))
+    assert (
+        not other["ok"]
+        and "the calibration is of 512x256 pictures, and the camera gives 128x96" in (other["lens"]["error"])
+    )
+    assert result_line(other).startswith("FAILED: 128x96, ")
+    (tmp_path / "junk.yaml").write_text("not: a calibration\n")
+    junk = check_camera("synthetic://?size=128x256&frames=2", lens=str(tmp_path / "junk.yaml"))
+    assert not junk["ok"] and "junk.yaml" in junk["lens"]["error"]
+
+
+def test_a_rig_file_that_is_wrong_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rig = tmp_path / "car.toml"
+    rig.write_text('[cameras.front]\nsource = "synthetic://"\nhfov = 400\n')
+    assert main(["rig", str(rig)]) == 2
+    assert "cameras.front.hfov = 400: expected a field of view" in capsys.readouterr().err
