@@ -317,7 +317,7 @@ def add_rig_command(sub: Any) -> None:
         metavar="S",
         help="how long a camera has to give them; default: %(default)g",
     )
-    p.add_argument("--json", action="store_true", help="print each camera's settings and check as JSON")
+    p.add_argument("--json", action="store_true", help="print each camera's source and check as JSON")
     p.set_defaults(func=cmd_rig)
 
 
