@@ -112,6 +112,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "every camera of a rig opened and read at once: its frames' size and rate, before a drive",
         ),
         ("edge rig car.toml --frames 300 --json", "ten seconds of each 30 fps camera, as JSON"),
+        (
+            "edge rig car.toml --engines engines/",
+            "and which cameras those engines would stretch out of shape, with what keeps it",
+        ),
     ],
     "record": [
         (

@@ -317,8 +317,47 @@ def add_rig_command(sub: Any) -> None:
         metavar="S",
         help="how long a camera has to give them; default: %(default)g",
     )
+    p.add_argument(
+        "--engines",
+        metavar="DIR",
+        help="the engines the rig will run (as edge run chooses them): each camera whose frames' shape "
+        "is not theirs and which it stretches is said, with the engines of its shape to build, or "
+        "the fit that keeps its shape",
+    )
     p.add_argument("--json", action="store_true", help="print each camera's source and check as JSON")
     p.set_defaults(func=cmd_rig)
+
+
+def _engines_input(engines_dir: str) -> tuple[tuple[int, int], list[Any], Any]:
+    """The input size, manifest entries and folder of the engines edge run would choose in
+    ``engines_dir`` (opened and closed: a folder it cannot run is said before the cameras)."""
+    from edge.stream.engines import EngineSet
+
+    engines = EngineSet.open(engines_dir)
+    try:
+        return engines.input_hw, list(engines.entries.values()), engines.root
+    finally:
+        engines.close()
+
+
+def _stretched(
+    run: argparse.Namespace, results: dict[str, Any], engines: tuple[tuple[int, int], list[Any], Any]
+) -> dict[str, str]:
+    """Each camera whose frames the ``engines``' input stretches out of shape: what edge run
+    will say of it (steps.stretch_note), by name."""
+    from edge.cli_frames import fits_of
+    from edge.stream.steps import stretch_note
+
+    fits = fits_of(run)
+    notes = {}
+    for name, result in results.items():
+        fit = fits.get(name, "stretch") if isinstance(fits, dict) else fits
+        if fit == "stretch" and result.get("size"):
+            width, height = result["size"]
+            note = stretch_note((height, width), *engines)
+            if note is not None:
+                notes[name] = note
+    return notes
 
 
 def cmd_rig(args: argparse.Namespace) -> int:
@@ -332,23 +371,24 @@ def cmd_rig(args: argparse.Namespace) -> int:
     said = rig_lines(run, args.rig)  # every setting checked as edge run checks it
     cameras = dict(run.camera)
     lenses = undistorts_of(run)
+    engines = None if args.engines is None else _engines_input(args.engines)
     results = check_cameras(
         cameras,
         frames=args.frames,
         timeout_s=args.timeout,
         lenses=lenses if isinstance(lenses, dict) else None,
     )
+    notes = {} if engines is None else _stretched(run, results, engines)
     if args.json:
-        print(
-            json.dumps(
-                {"rig": args.rig, "cameras": {n: {"source": cameras[n], **r} for n, r in results.items()}}
-            )
-        )
+        shown = {n: {"source": cameras[n], **r, "stretched": notes.get(n)} for n, r in results.items()}
+        print(json.dumps({"rig": args.rig, "cameras": shown}))
     else:
         print(said[0])
-        for line, result in zip(said[1:], results.values(), strict=True):
+        for line, (name, result) in zip(said[1:], results.items(), strict=True):
             print(line)
             print(f"    {result_line(result)}")
+            if name in notes:
+                print(f"    note: {notes[name]}")
         failed = [name for name, result in results.items() if not result["ok"]]
         print(
             f"{len(results) - len(failed)} of {len(results)} camera(s) ok"

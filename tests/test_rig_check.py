@@ -105,3 +105,30 @@ def test_a_rig_file_that_is_wrong_is_exit_2(tmp_path: Path, capsys: pytest.Captu
     rig.write_text('[cameras.front]\nsource = "synthetic://"\nhfov = 400\n')
     assert main(["rig", str(rig)]) == 2
     assert "cameras.front.hfov = 400: expected a field of view" in capsys.readouterr().err
+
+
+def test_a_camera_the_engines_would_stretch_is_said_with_what_keeps_its_shape(
+    tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--engines: a 4:3 camera stretched into the 2:1 engines is said as edge run will say it
+    (the engines of its shape to build); the same camera padded, or a 2:1 one, is not; a
+    folder the run could not use is refused before any camera opens."""
+    rig = tmp_path / "car.toml"
+    rig.write_text(
+        '[cameras.square]\nsource = "synthetic://?size=96x128&frames=2"\n'
+        '[cameras.padded]\nsource = "synthetic://?size=96x128&frames=2"\nfit = "pad"\n'
+        '[cameras.wide]\nsource = "synthetic://?size=128x256&frames=2"\n'
+    )
+    assert main(["rig", str(rig), "--engines", str(tiny_engines)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    notes = [i for i, line in enumerate(lines) if line.startswith("    note: ")]
+    assert notes == [3], lines  # under the square camera's check alone
+    assert "frames 128 wide and 96 high (1.33:1) go into engines of " in lines[3]
+    assert "--size 192x256" in lines[3] and "--fit pad or --fit crop" in lines[3]
+    assert main(["rig", str(rig), "--engines", str(tiny_engines), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)["cameras"]
+    assert said["square"]["stretched"] == lines[3].removeprefix("    note: ")
+    assert said["padded"]["stretched"] is None and said["wide"]["stretched"] is None
+    assert main(["rig", str(rig), "--engines", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "engines directory" in err and "does not exist" in err
