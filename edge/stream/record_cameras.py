@@ -16,12 +16,15 @@ import contextlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.errors import ConfigError, Interrupted, RecordingStopped
 from edge.stream.disk import DEFAULT_KEEP_FREE
 from edge.stream.record import Recording
 from edge.stream.record_parts import format_summary, needs_engines, progress_bar
+
+if TYPE_CHECKING:
+    from edge.stream.sinks import Sink
 
 
 class _Camera:
@@ -90,9 +93,11 @@ def record_cameras(
     skip_stuck_sinks: bool = False,
     overwrite: bool = False,
     flip: str | Mapping[str, str] = "none",
+    sinks_of: Mapping[str, Sequence[Sink]] | None = None,
 ) -> dict[str, Any]:
     """Record each of ``cameras`` (name -> source URI) at once into its sinks of ``sinks``
-    (camera_sinks); returns ``{"cameras": {name: summary}}``, each record's. ``max_frames``
+    (camera_sinks) and of ``sinks_of`` (sinks opened by the caller, by camera, as record
+    takes them); returns ``{"cameras": {name: summary}}``, each record's. ``max_frames``
     and ``duration_s`` are each camera's; ``flip``, every camera's or each one's by name; the
     other arguments are record's. Ctrl-C raises Interrupted and a failed write
     RecordingStopped (RecordingStoppedForGood: a sink stopped for good), naming its camera,
@@ -105,7 +110,12 @@ def record_cameras(
     from edge.util.progress import PeriodicLog
 
     names = list(check_cameras(list(cameras.items())))
-    own = camera_sinks(sinks, names)
+    given = dict(sinks_of or {})
+    if unknown := sorted(set(given) - set(names)):
+        raise ConfigError(f"sinks of {unknown[0]!r}: no camera is named so (the cameras: {', '.join(names)})")
+    # URIs by camera ({camera} in a name); none needed where the caller gives each its sinks
+    uris = camera_sinks(sinks, names) if sinks or not given else {name: [] for name in names}
+    own: dict[str, list[str | Sink]] = {name: [*uris[name], *given.get(name, ())] for name in names}
     flips = {name: flip for name in names} if isinstance(flip, str) else dict(flip)
     if unknown := sorted(set(flips) - set(names)):
         raise ConfigError(

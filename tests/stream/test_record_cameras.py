@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 import sys
 import threading
 import time
@@ -18,10 +19,12 @@ import pytest
 from edge.cli import main
 from edge.errors import ConfigError, RecordingStopped, SinkError
 from edge.stream.record_cameras import format_cameras_summary, record_cameras
+from edge.stream.sinks import NullSink
 from edge.stream.timestamps import folder_timestamps_path, read_timestamps
 from tests.conftest import signal_when
 from tests.stream.test_capture import Camera, read_barcode
 from tests.stream.test_record import record_schema_refuses
+from tests.util.test_systemd import Listener, systemd_socket  # noqa: F401  (a fixture)
 
 
 def barcodes(folder: Path) -> list[int]:
@@ -311,3 +314,45 @@ def test_each_cameras_viewer_names_it_and_links_to_the_others(capsys: pytest.Cap
         assert stats["camera"] == name and stats["pictures_only"] is True
         assert {c["name"]: c["port"] for c in stats["cameras"]} == ports
     assert done.wait(30)
+
+
+def test_one_cameras_stuck_sink_is_said_with_its_camera_and_stops_the_watchdog(
+    tmp_path: Path,
+    systemd_socket: Listener,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Under systemd with a 1 s watchdog: the front camera's sink that keeps frames, held in a
+    write for 2.5 s, holds the run, said with its camera's name, and the one watch stops
+    feeding the watchdog meanwhile, though the rear camera records on; the status line holds
+    both cameras'."""
+    from tests.stream.test_record_writers import HeldSink
+
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # a look every 0.5 s, stuck after 0.5 s
+    held = HeldSink("held://", for_watching=False, held_s=2.5)
+    front, rear = Camera(fps=30.0), Camera(fps=30.0, start_seq=500)
+    try:
+        summary = record_cameras(
+            {"front": front.url, "rear": rear.url},
+            [],
+            sinks_of={"front": [held], "rear": [NullSink()]},
+            duration_s=4.0,
+        )
+    finally:
+        front.unplug()
+        rear.unplug()
+    got = systemd_socket.messages()
+    stuck = [
+        m
+        for m in got
+        if re.match(r"STATUS=stuck: camera front: sink 'held://' has been writing frame \d+ for", m)
+    ]
+    assert stuck, got
+    assert any(m.startswith("READY=1") for m in got) and any(
+        "front: recording: " in m and "rear: recording: " in m for m in got
+    )
+    err = capsys.readouterr().err
+    assert re.search(
+        r"warning: the run is stuck: camera front: sink 'held://' has been writing frame \d+", err
+    ), err
+    assert summary["cameras"]["rear"]["frames"] > summary["cameras"]["front"]["frames"]
