@@ -64,10 +64,49 @@ def check_camera(
         )
     elif out["error"] is None and len(times) < frames and source.live:
         out["error"] = f"only {len(times)} of {frames} frames came within {timeout_s:g} s"
+    if out["error"] is None and (
+        differs := mismatch(asked_of(uri), out["size"], out["fps"], live=source.live)
+    ):
+        out["error"] = differs
     if lens is not None:
         out["lens"] = _lens(lens, out["size"])
     out["ok"] = out["error"] is None and (out["lens"] is None or out["lens"]["ok"])
     return out
+
+
+def asked_of(uri: str) -> dict[str, Any]:
+    """What a camera's URI asks of it: ``size`` [width, height] and ``fps`` (None where it
+    asks for none): a V4L2 or CSI camera's query, synthetic://'s size=HxW."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if not uri.startswith(("/dev/video", "/dev/v4l/", "csi://", "synthetic://")):
+        return {"size": None, "fps": None}
+    query = {k: v[-1] for k, v in parse_qs(uri.partition("?")[2]).items()}
+    if uri.startswith("synthetic://"):
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(uri).query).items()}
+        height, _, width = query.get("size", "").partition("x")
+        query = {"width": width, "height": height}
+    try:
+        size = [int(query["width"]), int(query["height"])] if "width" in query and "height" in query else None
+        fps = float(query["fps"]) if "fps" in query else None
+    except ValueError:  # open_source says what is wrong with it
+        return {"size": None, "fps": None}
+    return {"size": size, "fps": fps}
+
+
+# a camera whose frames come this much slower than asked is said to (a rate it did not grant,
+# or a bus that cannot carry every camera's)
+SLOW = 0.8
+
+
+def mismatch(asked: dict[str, Any], size: list[int] | None, fps: float | None, *, live: bool) -> str | None:
+    """How what a camera gave differs from what its URI asked (asked_of), or None."""
+    said = []
+    if asked["size"] is not None and size is not None and asked["size"] != size:
+        said.append(f"asked for {asked['size'][0]}x{asked['size'][1]}, it gives {size[0]}x{size[1]}")
+    if live and asked["fps"] is not None and fps is not None and fps < SLOW * asked["fps"]:
+        said.append(f"asked for {asked['fps']:g} fps, it gives {fps:g}")
+    return "; ".join(said) or None
 
 
 def _lens(path: str, size: list[int] | None) -> dict[str, Any]:

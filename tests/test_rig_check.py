@@ -132,3 +132,33 @@ def test_a_camera_the_engines_would_stretch_is_said_with_what_keeps_its_shape(
     assert main(["rig", str(rig), "--engines", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert "engines directory" in err and "does not exist" in err
+
+
+@pytest.mark.parametrize(
+    ("uri", "asked"),
+    [
+        ("/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG", {"size": [1280, 720], "fps": 30.0}),
+        ("/dev/v4l/by-id/usb-cam-video-index0?fps=15", {"size": None, "fps": 15.0}),
+        ("csi://0?width=1920&height=1080", {"size": [1920, 1080], "fps": None}),
+        ("synthetic://?size=96x128&fps=20", {"size": [128, 96], "fps": None}),
+        ("rtsp://cam/live", {"size": None, "fps": None}),  # a stream's query is the camera's own
+        ("/dev/video0?width=wide&height=720", {"size": None, "fps": None}),
+    ],
+)
+def test_what_a_cameras_uri_asks_of_it(uri: str, asked: dict[str, object]) -> None:
+    from edge.rig_check import asked_of
+
+    assert asked_of(uri) == asked
+
+
+def test_a_camera_that_gives_other_than_asked_is_said() -> None:
+    """Another size; a rate under 80% of the one asked (a camera that halves its rate in the
+    dark, a bus that cannot carry every camera); a file's rate is its own, not a camera's."""
+    from edge.rig_check import mismatch
+
+    asked = {"size": [1280, 720], "fps": 30.0}
+    assert mismatch(asked, [1280, 720], 29.5, live=True) is None
+    assert mismatch(asked, [640, 480], 29.5, live=True) == "asked for 1280x720, it gives 640x480"
+    assert mismatch(asked, [1280, 720], 15.0, live=True) == "asked for 30 fps, it gives 15"
+    assert mismatch(asked, [1280, 720], 15.0, live=False) is None
+    assert mismatch({"size": None, "fps": None}, [640, 480], 5.0, live=True) is None
