@@ -244,6 +244,7 @@ def run_bench(
     shares: Mapping[str, float] | None = None,
     rates: Mapping[str, float] | None = None,
     stream_names: Sequence[str] | None = None,
+    stream_sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
@@ -259,7 +260,8 @@ def run_bench(
     streams' ranks at the engines by name (stream0, ...); ``shares``: their shares of the turns
     among their rank; ``arrival``: their frames' arrival, ``together`` or ``spread``
     (edge.bench_streams.phases). ``stream_names``: the streams' names in place of stream0, ...
-    (a rig's cameras; every configuration then has that many streams)."""
+    (a rig's cameras; every configuration then has that many streams); ``stream_sizes``: a
+    stream's frames' (height, width) by name, the held frames resized to it."""
     from edge.bench_streams import (
         DEFAULT_RATE,
         check_rate,
@@ -375,6 +377,7 @@ def run_bench(
                         rates=rates,
                         arrival=arrival,
                         names=stream_names,
+                        frame_sizes=stream_sizes,
                         **how,
                     )
             except Interrupted as exc:

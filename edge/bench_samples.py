@@ -10,6 +10,7 @@ camera's come at the camera's rate.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +48,21 @@ class Samples:
         stretched, padded or cropped (--fit) on the way in."""
         shapes = {f.image.shape[:2] for f in self.frames if isinstance(f.image, np.ndarray)}
         return [f"{h}x{w}" for h, w in sorted(shapes)]
+
+
+def resized(samples: Samples, hw: tuple[int, int]) -> Samples:
+    """``samples`` with each frame's picture resized to ``hw`` (height, width): a camera of
+    that size fed the same scenes (edge bench --rig: each camera at the size it asks)."""
+    import cv2
+
+    height, width = hw
+    frames = tuple(
+        dataclasses.replace(f, image=cv2.resize(f.image, (width, height), interpolation=cv2.INTER_AREA))
+        for f in samples.frames
+    )
+    nbytes = sum(f.image.nbytes for f in frames)
+    # the whole picture keeps its field of view across; its rows' spacing (the ground) changes
+    return dataclasses.replace(samples, frames=frames, nbytes=nbytes, ground=None)
 
 
 def load_samples(

@@ -286,6 +286,7 @@ def measure_streams(
     shares: Mapping[str, float] | None = None,
     rates: Mapping[str, float] | None = None,
     names: Sequence[str] | None = None,
+    frame_sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
     """``streams`` cameras of ``samples`` at ``rate`` fps each through ``engines`` (an
     EngineSet), taking turns: the frames' stage times pooled, each stream's frames, drops and
@@ -296,8 +297,10 @@ def measure_streams(
     --share); ``rates``: a stream's own frames per second in place of ``rate``, likewise (a
     rig's front camera at 30, its side ones at 10). ``arrival``: when each stream's frames
     arrive (``phases``; spread, each over its own period). ``names``: the streams' (a rig's
-    cameras), in place of stream0, ..."""
+    cameras), in place of stream0, ...; ``frame_sizes``: a stream's frames' (height, width) by
+    name, the held ones resized to it (a rig's cameras, each at the size it asks)."""
     from edge.bench import E2E, latency_stats, measurement_of
+    from edge.bench_samples import resized
     from edge.power import PowerSampler, find_rails
     from edge.stream.multicam import run_all
     from edge.stream.pipeline import Pipeline
@@ -310,6 +313,7 @@ def measure_streams(
     sampler = PowerSampler(rails) if rails else None
     turn = TurnLock()
     names = stream_names(streams, names)
+    sized = dict(frame_sizes or {})
     fps = {name: check_rate((rates or {}).get(name, rate)) for name in names}
     # spread: stream i's first frame i/streams of its own period in
     delays = [phases(streams, fps[name], arrival)[i] for i, name in enumerate(names)]
@@ -318,7 +322,13 @@ def measure_streams(
     weights = shares or {}
     pipelines = {
         name: Pipeline(
-            source=HeldSource(samples, uri=f"held://{name}", fps=fps[name], t0_ns=t0_ns, phase_s=delay),
+            source=HeldSource(
+                resized(samples, sized[name]) if name in sized else samples,
+                uri=f"held://{name}",
+                fps=fps[name],
+                t0_ns=t0_ns,
+                phase_s=delay,
+            ),
             engines=engines,
             sinks=[NullSink()],
             views=RENDERED_VIEWS if draw else (),
@@ -359,6 +369,7 @@ def measure_streams(
         dropped = m.counts_at_end[name][1] - m.counts_at_start[name][1]
         per_stream[name] = {
             "rate_fps": fps[name],
+            **({"size": "{}x{}".format(*sized[name])} if name in sized else {}),
             "frames": len(e2e),
             "fps": len(e2e) / seconds,
             "arrived": arrived,

@@ -50,7 +50,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="multi-stream with a rig file's cameras (edge run --rig's) instead of --streams: a stream "
         "each, named as its camera, at the rate its source names (?fps=30; else --rate), ranked and "
-        "sharing the turns as its priority and share say; every stream's frames are --source's",
+        "sharing the turns as its priority and share say; every stream's frames are --source's, resized "
+        "to the size its source asks (?width=1280&height=720)",
     )
     p.add_argument(
         "--rate",
@@ -171,14 +172,16 @@ def _per_stream(given: list[tuple[str, Any]] | None, flag: str, does: str, strea
     return values
 
 
-def _rig_streams(args: argparse.Namespace) -> list[str]:
-    """``--rig FILE`` as the streams of edge bench: its cameras' names (returned), their
-    rates (a source's ``fps=``) where --rate NAME=FPS gives none, and their priorities and
-    shares under the command line's; ``args.streams`` set to their number."""
+def _rig_streams(args: argparse.Namespace) -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """``--rig FILE`` as the streams of edge bench: its cameras' names and the (height, width)
+    each asks for (a source's ``width=`` and ``height=``), returned; their rates (``fps=``)
+    where --rate NAME=FPS gives none, and their priorities and shares under the command
+    line's; ``args.streams`` set to their number."""
     from urllib.parse import parse_qs, urlsplit
 
     from edge.cli_rig import apply_rig, read_rig
     from edge.errors import ConfigError
+    from edge.rig_check import asked_of
 
     rig = read_rig(args.rig)
     if args.streams:
@@ -200,7 +203,11 @@ def _rig_streams(args: argparse.Namespace) -> list[str]:
                     "number of frames per second"
                 ) from None
             args.rate = [*(args.rate or []), (name, fps)]
-    return rig.cameras
+    sizes = {}
+    for name, uri in rig.settings["camera"]:
+        if (size := asked_of(uri)["size"]) is not None:
+            sizes[name] = (size[1], size[0])
+    return rig.cameras, sizes
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
@@ -225,7 +232,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         for note in compare_notes(a, b):
             print(f"note: {note}", file=sys.stderr)
         return 0
-    names = _rig_streams(args) if args.rig else None
+    names, frame_sizes = _rig_streams(args) if args.rig else (None, None)
     every = [fps for name, fps in args.rate or () if name is None]
     if len(every) > 1:
         raise ConfigError(
@@ -267,6 +274,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             shares=shares,
             arrival=args.arrival,
             stream_names=names,
+            stream_sizes=frame_sizes,
             # each configuration's report as it is done: a sweep killed later keeps them
             on_configuration=lambda so_far: write_report(so_far, report),
         )

@@ -124,13 +124,19 @@ def _result() -> dict[str, Any]:
     stream = closed_object(
         {
             "rate_fps": number_field("its camera's frames a second", minimum=0),
+            "size": {
+                "type": "string",
+                "pattern": "^[0-9]+x[0-9]+$",
+                "description": "HxW its frames were resized to (edge bench --rig: the size its camera asks)",
+            },
             "frames": integer_field("its frames measured", minimum=0),
             "fps": number_field("its frames measured a second", minimum=0),
             "arrived": integer_field("its frames that came while measured", minimum=0),
             "drops": integer_field("of those, dropped for newer ones", minimum=0),
             "dropped_fraction": number_field("drops over arrived", minimum=0),
             "end_to_end_ms": _latency("its frames from capture to the sinks"),
-        }
+        },
+        optional=("size",),
     )
     several = {
         "streams": _by_stream(stream, "each camera's share of the measurement"),

@@ -473,12 +473,12 @@ def test_cli_bench_a_rigs_cameras(
     tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """edge bench --rig: a stream each of the rig's cameras, named as them, at the rates
-    their sources name (else --rate), with their shares; a --rate NAME=FPS goes over the
-    rig's; the report is what edge schema bench takes."""
+    their sources name (else --rate), of the sizes they ask, with their shares; a --rate
+    NAME=FPS goes over the rig's; the report is what edge schema bench takes."""
     rig = tmp_path / "car.toml"
     rig.write_text(
         '[cameras.front]\nsource = "/dev/video0?fps=8"\nshare = 2\n'
-        '[cameras.left]\nsource = "/dev/video2?width=640&fps=4"\n'
+        '[cameras.left]\nsource = "/dev/video2?width=192&height=144&fps=4"\n'
         '[cameras.right]\nsource = "/dev/video4"\n'
     )
     common = ["bench", "--engines", str(tiny_engines), "--source", f"synthetic://?size={SIZE}"]
@@ -491,6 +491,10 @@ def test_cli_bench_a_rigs_cameras(
     assert list(streams) == ["front", "left", "right"]
     assert {name: s["rate_fps"] for name, s in streams.items()} == {"front": 8.0, "left": 3.0, "right": 6.0}
     assert data["settings"]["shares"] == {"front": 2.0}
+    # the left camera asks for 192x144 frames: the held ones resized to it, said; the others'
+    # are the source's own
+    assert streams["left"]["size"] == "144x192" and "size" not in streams["front"]
+    assert "| left (144x192) | 3.0 |" in (tmp_path / "rep" / "report.md").read_text()
     from edge.schemas import check_document
 
     assert check_document("bench", (tmp_path / "rep" / "bench.json").read_text()) is None
@@ -525,3 +529,21 @@ def test_ctrl_c_on_a_multi_stream_bench_keeps_what_was_measured(tiny_engines: Pa
     assert {len(v) for v in r["samples_ms"].values()} == {r["frames"]}
     assert sum(s["frames"] for s in r["streams"].values()) == r["frames"]
     assert json.loads((tmp_path / "rep" / "bench.json").read_text())["interrupted"]["configurations"] == 1
+
+
+def test_held_frames_resized_for_a_camera_of_another_size() -> None:
+    """bench_samples.resized: each held frame's picture at the size asked, the rest kept (its
+    field of view across; not its ground plane, whose rows the new height moves)."""
+    from edge.bench_samples import load_samples, resized
+    from edge.stream.sources import open_source
+
+    source = open_source("synthetic://?size=64x128&frames=3")
+    try:
+        held = load_samples(source, 3)
+    finally:
+        source.close()
+    small = resized(held, (48, 64))
+    assert [f.image.shape for f in small.frames] == [(48, 64, 3)] * 3
+    assert [f.seq for f in small.frames] == [f.seq for f in held.frames]
+    assert small.nbytes == 3 * 48 * 64 * 3 and small.read_ms == held.read_ms
+    assert small.hfov_deg == held.hfov_deg and held.ground is not None and small.ground is None

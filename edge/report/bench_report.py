@@ -226,7 +226,7 @@ def stream_rows(result: dict[str, Any]) -> list[list[str]]:
     """A multi-stream configuration's streams, one row each (STREAM_COLUMNS)."""
     return [
         [
-            name,
+            name + (f" ({s['size']})" if "size" in s else ""),  # edge bench --rig: the size it asks
             _fmt(s.get("rate_fps", result["rate_fps"]), 1),  # reports before --rate NAME=FPS: the run's
             str(s["frames"]),
             _fmt(s["fps"], 1),
