@@ -240,6 +240,18 @@ def with_rig(args: argparse.Namespace, *, only: Collection[str] | None = None) -
     return args
 
 
+def rig_trackers(path: str | Path) -> dict[str, Any]:
+    """Each camera's ObjectTracker of the rig file at ``path`` by name, as ``edge run --rig``
+    makes them (its field of view, facing, place, height over the road; checked as the run
+    checks them): for edge.perception.Perception(object_trackers=) in a program of one's own."""
+    from edge.cli import build_parser
+    from edge.cli_tracking import object_tracker
+
+    args = with_rig(build_parser().parse_args(["run", "--rig", str(path)]))
+    trackers = object_tracker(args)
+    return dict(trackers) if isinstance(trackers, dict) else {args.camera[0][0]: trackers}
+
+
 def rig_lines(args: argparse.Namespace, path: str) -> list[str]:
     """What a run of the rig at ``path`` takes for each camera, the command line's over the
     rig's (``args`` as with_rig left them): a line a camera, said as the run begins."""

@@ -16,7 +16,7 @@ tracks), so one frame gives the same result either way, and both track latency p
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +77,9 @@ class Perception:
     instances from call to call (their tracks, closing speeds); call its ``reset()`` when
     the images stop following on from each other (a cut). Images of several cameras
     through one Perception name their camera (``stream=``): each has trackers of its own,
-    of ``object_tracker``'s settings (``object_tracker_for(stream)``). ``min_score``: the
+    of ``object_tracker``'s settings (``object_tracker_for(stream)``), or the one given it in
+    ``object_trackers`` by name (a rig's cameras, each looking its own way: edge.cli_rig's
+    rig_trackers reads them from a rig file). ``min_score``: the
     lowest detection score an instance is kept at (0 to 1; detectron2's
     instances_confidence_threshold), in the panoptic map, the instances and their tracks.
     """
@@ -88,6 +90,7 @@ class Perception:
         engines: EngineSet,
         tracker: LatencyTracker | None = None,
         object_tracker: ObjectTracker | None = None,
+        object_trackers: Mapping[Hashable, ObjectTracker] | None = None,
         min_score: float = MIN_SCORE,
     ) -> None:
         from edge.stream.steps import load_frame_steps
@@ -98,7 +101,8 @@ class Perception:
         self.tracker = tracker or LatencyTracker()
         self.tracker.describe(engines)
         self.object_tracker = object_tracker or ObjectTracker()
-        self._stream_trackers: dict[Hashable, ObjectTracker] = {}
+        # a camera of a rig its own tracker (its field of view, facing, place on the vehicle)
+        self._stream_trackers: dict[Hashable, ObjectTracker] = dict(object_trackers or {})
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="edge-perception"
         )
@@ -121,11 +125,12 @@ class Perception:
         deadline_ms: float | None = None,
         fit: str = "stretch",
         min_score: float = MIN_SCORE,
+        object_trackers: Mapping[Hashable, ObjectTracker] | None = None,
     ) -> Perception:
         """The engines of a folder that build_engines.py wrote, chosen as ``edge run`` chooses
         (the newest build of each kind that fits the arguments). ``fit``: how images of another
         shape than the engines' go in, ``"stretch"``, ``"pad"`` or ``"crop"`` (edge.stream.fit).
-        ``min_score``: as Perception's."""
+        ``min_score``, ``object_trackers``: as Perception's."""
         check_min_score(min_score)  # before the engines load
 
         engines = EngineSet.open(
@@ -139,7 +144,12 @@ class Perception:
             device=device,
             fit=fit,
         )
-        return cls(engines=engines, tracker=LatencyTracker(deadline_ms=deadline_ms), min_score=min_score)
+        return cls(
+            engines=engines,
+            tracker=LatencyTracker(deadline_ms=deadline_ms),
+            min_score=min_score,
+            object_trackers=object_trackers,
+        )
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -149,7 +159,8 @@ class Perception:
 
     def object_tracker_for(self, stream: Hashable | None) -> ObjectTracker:
         """The tracker of the images of ``stream`` (a camera's name): ``object_tracker`` for
-        None, else one of its settings made on first use."""
+        None, the one ``object_trackers`` gave it, else one of ``object_tracker``'s settings
+        made on first use."""
         if stream is None:
             return self.object_tracker
         tracker = self._stream_trackers.get(stream)

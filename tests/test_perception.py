@@ -311,3 +311,29 @@ def test_min_score_keeps_lower_scored_things_in_the_pipeline_and_perception_alik
         Perception.open(tmp_path / "no_engines", min_score=-0.1)
     with pytest.raises(ConfigError, match=r"minimum instance score 2: expected"):
         run_stream(SOURCE, engines=tmp_path / "no_engines", min_score=2)
+
+
+def test_a_rigs_cameras_each_followed_by_its_own_tracker(demo_engines: Path, tmp_path: Path) -> None:
+    """object_trackers from a rig file (edge.cli_rig.rig_trackers, as edge run --rig makes
+    them): the rear camera's things are placed behind the vehicle, the front one's ahead,
+    through one Perception."""
+    from edge.cli_rig import rig_trackers
+
+    rig = tmp_path / "car.toml"
+    rig.write_text(
+        '[cameras.front]\nsource = "/dev/video0"\nhfov = 48.9\nmount-ahead = 2.0\n'
+        '[cameras.rear]\nsource = "/dev/video2"\nhfov = 48.9\nfacing = "rear"\nmount-ahead = -2.0\n'
+    )
+    trackers = rig_trackers(rig)
+    assert {name: t.facing for name, t in trackers.items()} == {"front": "front", "rear": "rear"}
+    src = open_source("synthetic://?size=128x256&frames=2&seed=2")
+    images = [f.image for f in iter(src.read, None)]
+    src.close()
+    with Perception.open(demo_engines, object_trackers=trackers) as perception:
+        assert perception.object_tracker_for("rear") is trackers["rear"]
+        ahead = {
+            name: [o["ahead_m"] for im in images for o in perception(im, stream=name).objects]
+            for name in ("front", "rear")
+        }
+    assert ahead["front"] and min(ahead["front"]) > 2.0
+    assert ahead["rear"] and max(ahead["rear"]) < -2.0
