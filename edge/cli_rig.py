@@ -150,7 +150,18 @@ def _unknown(where: str, key: str, known: list[str]) -> ConfigError:
 
 def _camera_settings(path: Path, name: str, table: object, keys: dict[str, _Key]) -> list[tuple[str, Any]]:
     """One ``[cameras.NAME]`` table as (args attribute, (name, value)) pairs."""
+    from edge.stream.multicam import parse_camera
+
     where = f"rig file {str(path)!r}, cameras.{name}"
+    try:  # a camera's name, as --camera NAME=URI takes it, before its settings are read by it
+        named = "=" not in name and parse_camera(f"{name}=?")[0] == name
+    except ConfigError:
+        named = False
+    if not named:
+        raise ConfigError(
+            f"{where}: {name!r} is not a camera's name: up to 32 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
     if not isinstance(table, dict):
         raise ConfigError(
             f"{where}: expected a table of the camera's settings ([cameras.{name}]), got {table!r}"

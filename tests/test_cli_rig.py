@@ -133,8 +133,12 @@ def test_a_rigs_calibration_is_beside_it(tmp_path: Path) -> None:
             "cameras.front.share = 0: expected NAME=W, W a number > 0",
         ),
         ("[cameras.front]\nhfov = 60\n", "cameras.front: no source; give the camera's URI"),
-        (f'[cameras."front camera"]\nsource = "{FRONT}"\n', "expected NAME=URI, e.g. front=/dev/video0"),
+        (
+            f'[cameras."front camera"]\nsource = "{FRONT}"\n',
+            "'front camera' is not a camera's name: up to 32",
+        ),
         ("[cameras]\n", "names no camera; give each one a table"),
+        (f'[cameras."a=b"]\nsource = "{FRONT}"\nhfov = 60\n', "cameras.a=b: 'a=b' is not a camera's name"),
         (f'camera = "{FRONT}"\n', "unknown key 'camera'; did you mean 'cameras'?"),
         (f'path-width = -1\n[cameras.front]\nsource = "{FRONT}"\n', "path-width = -1: expected"),
         ("[cameras.front\nsource = 1\n", "is not valid TOML"),
