@@ -253,12 +253,20 @@ def with_rig(args: argparse.Namespace, *, only: Collection[str] | None = None) -
 
 def rig_trackers(path: str | Path) -> dict[str, Any]:
     """Each camera's ObjectTracker of the rig file at ``path`` by name, as ``edge run --rig``
-    makes them (its field of view, facing, place, height over the road; checked as the run
-    checks them): for edge.perception.Perception(object_trackers=) in a program of one's own."""
+    makes them (its field of view, that of its lens file where it gives none, facing, place,
+    height over the road; checked as the run checks them): for
+    edge.perception.Perception(object_trackers=) in a program of one's own (which undistorts
+    a lens's frames itself: edge.stream.undistort.Undistorter)."""
     from edge.cli import build_parser
-    from edge.cli_tracking import object_tracker
+    from edge.cli_frames import undistorts_of
+    from edge.cli_tracking import fields_of_view, object_tracker
+    from edge.stream.undistort import read_calibration
 
     args = with_rig(build_parser().parse_args(["run", "--rig", str(path)]))
+    lenses, views = undistorts_of(args), fields_of_view(args)
+    for name, lens in lenses.items() if isinstance(lenses, dict) else ():
+        if lens is not None and views.get(name) is None:  # as edge run takes it: the lens's pinhole
+            args.hfov = [*(args.hfov or []), (name, read_calibration(lens).hfov_deg)]
     trackers = object_tracker(args)
     return dict(trackers) if isinstance(trackers, dict) else {args.camera[0][0]: trackers}
 

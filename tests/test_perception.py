@@ -337,3 +337,21 @@ def test_a_rigs_cameras_each_followed_by_its_own_tracker(demo_engines: Path, tmp
         }
     assert ahead["front"] and min(ahead["front"]) > 2.0
     assert ahead["rear"] and max(ahead["rear"]) < -2.0
+
+
+def test_a_rig_cameras_lens_gives_its_tracker_the_field_of_view(tmp_path: Path) -> None:
+    """A camera of a rig with a lens file and no hfov is placed with the lens's pinhole field
+    of view, as edge run places it; one with its own hfov keeps it."""
+    from edge.cli_rig import rig_trackers
+    from edge.stream.undistort import read_calibration
+    from tests.stream.test_undistort import write_opencv
+
+    lens = write_opencv(tmp_path / "lens.yaml")
+    rig = tmp_path / "car.toml"
+    rig.write_text(
+        '[cameras.wide]\nsource = "/dev/video0"\nundistort = "lens.yaml"\n'
+        '[cameras.told]\nsource = "/dev/video2"\nundistort = "lens.yaml"\nhfov = 70\n'
+    )
+    trackers = rig_trackers(rig)
+    assert trackers["wide"].hfov_deg == pytest.approx(read_calibration(lens).hfov_deg)
+    assert trackers["told"].hfov_deg == 70.0
