@@ -164,8 +164,10 @@ class Recording:
         delete_oldest: bool = False,
         overwrite: bool = False,
         flip: str = "none",
+        camera: str | None = None,
     ) -> None:
-        """What record refuses before the source is opened, refused here (as record's)."""
+        """What record refuses before the source is opened, refused here (as record's).
+        ``camera``: its name, of several recorded at once (a viewer's page names it)."""
         from edge.stream.flip import check_flip
         from edge.stream.segments import check_delete_oldest
         from edge.stream.sinks import refuse_earlier_outputs, writes_objects
@@ -183,7 +185,7 @@ class Recording:
                 raise needs_engines(uri)
         if segment_s is None:  # said before the source opens (a network camera can take its connect timeout)
             refuse_earlier_outputs(self._uris, replace=overwrite, source=source_file(source))
-        self.uri, self._given = source, list(sinks)
+        self.uri, self._given, self._camera = source, list(sinks), camera
         self._fps, self._reconnect_timeout_s, self._keep_free = fps, reconnect_timeout_s, keep_free
         self._segment_s, self._delete_oldest, self._overwrite, self._flip = (
             segment_s,
@@ -231,7 +233,7 @@ class Recording:
 
     def open_sinks(self) -> None:
         """Open the sinks and start their writers (the source opened first)."""
-        from edge.stream.sinks import open_sinks
+        from edge.stream.sinks import attach_sinks, open_sinks
         from edge.stream.sources import nominal_rate, source_file
         from edge.stream.video import warn_if_mp4
 
@@ -261,10 +263,9 @@ class Recording:
         self._writers = writers = RecordWriters(
             opened, live=src.live, tracker=tracker, on_done=self._tally.done, leave_after_s=STOP_TIMEOUT_S
         )
-        for sink in opened:  # the viewer shows the pictures alone, and charts the writes
-            attach, pictures_only = getattr(sink, "attach", None), getattr(sink, "pictures_only", None)
-            if attach is not None:
-                attach(tracker)
+        attach_sinks(opened, tracker, self._camera)  # the viewer charts the writes, names its camera
+        for sink in opened:  # and shows the pictures alone
+            pictures_only = getattr(sink, "pictures_only", None)
             if pictures_only is not None:
                 pictures_only()
         writers.stuck = lambda: self.stuck_skipped()
@@ -289,10 +290,6 @@ class Recording:
 
     def status_line(self) -> str:
         return status_of(self._tally.stats, self._t0)
-
-    @property
-    def frames(self) -> int:
-        return int(self._tally.stats["frames"])
 
     def interrupt(self) -> None:
         """End the recording as Ctrl-C would, from another thread: no frame is read after

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,17 +31,21 @@ class _Camera:
     """One camera's Recording as multicam.run_all runs it: ``run`` keeps the summary, also
     of a recording ``interrupt`` ended (which is not an error: whoever interrupted knows)."""
 
-    def __init__(self, recording: Recording, max_frames: int | None, duration_s: float | None) -> None:
+    def __init__(
+        self,
+        recording: Recording,
+        max_frames: int | None,
+        duration_s: float | None,
+        on_frame: Callable[[int], object],
+    ) -> None:
         self.recording, self._max_frames, self._duration_s = recording, max_frames, duration_s
+        self._on_frame = on_frame
         self.summary: dict[str, Any] | None = None
-        self.progress: Any = None
 
     def run(self) -> None:
         try:
             self.summary = self.recording.run(
-                max_frames=self._max_frames,
-                duration_s=self._duration_s,
-                on_frame=self.progress.update if self.progress is not None else lambda n: None,
+                max_frames=self._max_frames, duration_s=self._duration_s, on_frame=self._on_frame
             )
         except Interrupted as exc:
             self.summary = exc.data
@@ -136,26 +140,21 @@ def record_cameras(
             delete_oldest=delete_oldest,
             overwrite=overwrite,
             flip=flips.get(name, "none"),
+            camera=name,
         )
         for name in names
     }
-    runs = {name: _Camera(rec, max_frames, duration_s) for name, rec in recordings.items()}
     with contextlib.ExitStack() as stack:
         for recording in recordings.values():
             stack.callback(recording.close)
             recording.open_source()
-        for name, recording in recordings.items():
+        for recording in recordings.values():
             recording.open_sinks()
-            for sink in recording.sinks:  # a viewer's page names its camera
-                show = getattr(sink, "show_camera", None)
-                if show is not None:
-                    show(name)
-        say_viewers(recordings)  # and links to the others'
+        say_viewers(recordings)  # each viewer's page links to the others'
         total = None if max_frames is None else max_frames * len(names)
         bar = progress_bar(show_progress, total)
         stack.callback(bar.close)
-        for run in runs.values():
-            run.progress = bar
+        runs = {name: _Camera(rec, max_frames, duration_s, bar.update) for name, rec in recordings.items()}
 
         def status() -> str:
             return " · ".join(f"{name}: {rec.status_line()}" for name, rec in recordings.items())
