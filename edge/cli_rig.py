@@ -251,18 +251,24 @@ def with_rig(args: argparse.Namespace, *, only: Collection[str] | None = None) -
     return args
 
 
+def run_of(path: str | Path) -> argparse.Namespace:
+    """``edge run --rig PATH``'s arguments, the rig taken in (with_rig)."""
+    from edge.cli import build_parser
+
+    return with_rig(build_parser().parse_args(["run", "--rig", str(path)]))
+
+
 def rig_trackers(path: str | Path) -> dict[str, Any]:
     """Each camera's ObjectTracker of the rig file at ``path`` by name, as ``edge run --rig``
     makes them (its field of view, that of its lens file where it gives none, facing, place,
     height over the road; checked as the run checks them): for
     edge.perception.Perception(object_trackers=) in a program of one's own (which undistorts
     a lens's frames itself: edge.stream.undistort.Undistorter)."""
-    from edge.cli import build_parser
     from edge.cli_frames import undistorts_of
     from edge.cli_tracking import fields_of_view, object_tracker
     from edge.stream.undistort import read_calibration
 
-    args = with_rig(build_parser().parse_args(["run", "--rig", str(path)]))
+    args = run_of(path)
     lenses, views = undistorts_of(args), fields_of_view(args)
     for name, lens in lenses.items() if isinstance(lenses, dict) else ():
         if lens is not None and views.get(name) is None:  # as edge run takes it: the lens's pinhole
@@ -394,11 +400,10 @@ def _stretched(
 def cmd_rig(args: argparse.Namespace) -> int:
     import json
 
-    from edge.cli import build_parser
     from edge.cli_frames import undistorts_of
     from edge.rig_check import check_cameras, result_line
 
-    run = with_rig(build_parser().parse_args(["run", "--rig", args.rig]))
+    run = run_of(args.rig)
     said = rig_lines(run, args.rig)  # every setting checked as edge run checks it
     cameras = dict(run.camera)
     lenses = undistorts_of(run)

@@ -76,14 +76,13 @@ def test_the_scrape_job_points_at_the_metrics_sink() -> None:
 def test_the_example_rig_is_one_edge_run_takes() -> None:
     """deploy/rig/car.toml reads, and edge run's checks of every camera's settings pass on it
     (all but its lens file, which is the user's to make)."""
-    from edge.cli import build_parser
     from edge.cli_args import camera_shares, run_cameras_of
     from edge.cli_frames import fits_of, flips_of, undistorts_of
-    from edge.cli_rig import with_rig
+    from edge.cli_rig import run_of
     from edge.cli_tracking import object_tracker
 
     rig = DEPLOY / "rig/car.toml"
-    args = with_rig(build_parser().parse_args(["run", "--rig", str(rig)]))
+    args = run_of(rig)
     cameras = run_cameras_of(args)
     assert cameras is not None and list(cameras) == ["front", "rear"]
     trackers = object_tracker(args)
