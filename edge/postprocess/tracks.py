@@ -42,7 +42,7 @@ import numpy as np
 from edge.errors import ConfigError
 from edge.postprocess.boxes import box_size, growth_samples, match_boxes
 from edge.postprocess.drift import lateral_drift
-from edge.postprocess.facing import Facing, check_facing, path_side, placed
+from edge.postprocess.facing import Facing, check_facing, path_side, placed, turn
 from edge.postprocess.ground import (
     FittedGround,
     GroundPlane,
@@ -358,7 +358,8 @@ class ObjectTracker:
         of the distance to the camera's right (a stretch or a pad scales the columns alike, so
         the picture's width is all it takes); then turned by the camera's facing, and the
         camera's own place on the vehicle added (beside its middle, along it). And how far its near side is
-        from the path's edge (m; None for a side camera's, which has no path)."""
+        from the path's edge (m; None for a side camera's, which has no path): the box's half-width
+        lies across the camera's axis, so a corner camera's spans cos(yaw) of it across the vehicle."""
         across = self._bearing(box, width) * distance  # right of the camera's axis
         half = (
             (box[2] - box[0]) / 2 * math.tan(math.radians(self.hfov_deg or 0.0) / 2) / (width / 2) * distance
@@ -366,6 +367,7 @@ class ObjectTracker:
         lateral, ahead = placed(self.facing, across, distance)
         lateral += self.mount_offset_m
         ahead += self.mount_ahead_m
+        half *= abs(turn(self.facing)[0])
         gap = float(abs(lateral) - half - self.path_half_width_m) if path_side(self.facing) else None
         in_path = None if gap is None else gap <= 0
         return {"lateral_m": float(lateral), "ahead_m": float(ahead), "in_path": in_path}, gap

@@ -343,6 +343,27 @@ def test_a_corner_camera_turns_its_objects_by_its_yaw(
     assert info.range_m == pytest.approx(20.0)
 
 
+@pytest.mark.parametrize(("facing", "in_path"), [(0.0, True), (40.0, False), (-40.0, False), (180.0, True)])
+def test_a_corner_cameras_thing_spans_its_width_turned_across_the_vehicle(
+    facing: float, in_path: bool
+) -> None:
+    """A thing 0.9 m half-wide on the camera's axis, its middle 1.8 m beside the vehicle's:
+    across a front or rear camera's axis its width is across the vehicle (near side 0.9 m out,
+    in a 1 m half-width path); across a 40 degree camera's it spans 0.9 cos 40 = 0.69 m across
+    the vehicle (near side 1.11 m out, beside the path)."""
+    hfov = float(np.degrees(2 * np.arctan(1 / 2.2)))
+    w = 512
+    turned = abs(math.sin(math.radians(facing))) > 0.5
+    distance = 1.8 / math.sin(math.radians(abs(facing))) if turned else 20.0
+    offset = 0.0 if turned else 1.8 * (1 if facing == 0 else -1)
+    half_px = 0.9 * (w / 2) / (distance / 2.2)
+    box = (w / 2 - half_px, 100.0, w / 2 + half_px, 140.0)
+    tracker = ObjectTracker(hfov_deg=hfov, path_half_width_m=1.0, facing=facing, mount_offset_m=offset)
+    (info,) = tracker.update([inst(box)], [(distance, distance - 1.0)], 0.0, size=(256, w))
+    assert abs(info.lateral_m) == pytest.approx(1.8)
+    assert info.in_path is in_path
+
+
 def test_a_car_moving_towards_the_path_says_when_it_reaches_it() -> None:
     """A car 20 m ahead, its middle 4 m right of the axis and moving left at 1 m/s, seen at
     10 fps (the synthetic camera of the tests above: 0.0355 m a pixel at 20 m): after a
