@@ -290,6 +290,24 @@ def _whose(names: list[str | None]) -> str:
     return "the camera's" if names == [None] else f"camera {', '.join(map(str, names))}'s"
 
 
+# a lens file's pinhole camera has a field of view: the run takes it where --hfov gives none
+_LENS_TOO = " (or a lens file, --undistort, whose pinhole camera's is taken)"
+
+
+def seeing(args: argparse.Namespace, views: dict[str | None, float | None]) -> set[str | None]:
+    """The cameras whose field of view the run knows from the start: ``views``' (--hfov), and
+    those with a lens file (--undistort: its pinhole's, which the run takes where --hfov
+    gives none)."""
+    if getattr(args, "undistort", None) is None:
+        lensed: set[str | None] = set()
+    else:
+        from edge.cli_frames import undistorts_of
+
+        lenses = undistorts_of(args)
+        lensed = {n for n, f in lenses.items() if f} if isinstance(lenses, dict) else {None}
+    return {name for name, deg in views.items() if deg is not None} | lensed
+
+
 def ground_planes(args: argparse.Namespace, views: dict[str | None, float | None]) -> dict[str | None, Any]:
     """Each camera's ground plane of ``--camera-height`` and ``--horizon`` (None where its
     height is not given), checked against each other, ``--no-ground`` and ``views``."""
@@ -302,11 +320,12 @@ def ground_planes(args: argparse.Namespace, views: dict[str | None, float | None
     if lacking := [name for name, h in horizons.items() if h is not None and heights.get(name) is None]:
         what = _whose(lacking)
         raise ConfigError(f"--horizon needs --camera-height for {what} height over the road")
-    if blind := [name for name, h in heights.items() if h is not None and views.get(name) is None]:
+    seen = seeing(args, views)
+    if blind := [name for name, h in heights.items() if h is not None and name not in seen]:
         what = _whose(blind)
         raise ConfigError(
             f"--camera-height needs --hfov for {what} field of view: it sets how far apart the rows "
-            "of the road are, and places the objects"
+            f"of the road are, and places the objects{_LENS_TOO}"
         )
     planes: dict[str | None, Any] = {}
     for name, height in heights.items():
@@ -323,46 +342,69 @@ def check_tracking_arguments(args: argparse.Namespace) -> dict[str, dict[str | N
     from edge.postprocess.facing import yaw_deg
 
     views = fields_of_view(args)
-    unknown = [name for name, deg in views.items() if deg is None]
+    seen = seeing(args, views)
+    unknown = [name for name in views if name not in seen]
     offsets = mount_offsets(args)
     aheads = mount_aheads(args)
     turned = facings(args)
     # without the field of view no object is placed: the facing would be ignored
-    if aside := [name for name, facing in turned.items() if yaw_deg(facing) and views.get(name) is None]:
+    if aside := [name for name, facing in turned.items() if yaw_deg(facing) and name not in seen]:
         what = _whose(aside)
         raise ConfigError(
-            f"--facing needs --hfov for {what} field of view: only then are objects placed around the vehicle"
+            f"--facing needs --hfov for {what} field of view: only then are objects placed around the "
+            f"vehicle{_LENS_TOO}"
         )
     # without the field of view no object is placed: the camera's place would be ignored
     for flag, given in (("--mount-offset", offsets), ("--mount-ahead", aheads)):
-        if placed := [name for name, metres in given.items() if metres and views.get(name) is None]:
+        if placed := [name for name, metres in given.items() if metres and name not in seen]:
             what = _whose(placed)
             raise ConfigError(
                 f"{flag} needs --hfov for {what} field of view: only then are objects placed "
-                "around the vehicle"
+                f"around the vehicle{_LENS_TOO}"
             )
     if getattr(args, "path_width", None) is not None and unknown:
         # without the field of view no object is placed beside the axis: the width would be ignored
         if unknown == [None]:
             raise ConfigError(
                 f"--path-width {args.path_width:g} needs --hfov: the camera's horizontal field of view "
-                "places the objects beside its axis, and only then is a path measured"
+                f"places the objects beside its axis, and only then is a path measured{_LENS_TOO}"
             )
         without = ", ".join(map(str, unknown))
         raise ConfigError(
             f"--path-width {args.path_width:g} needs --hfov for each camera, and {without} has none: "
-            "give --hfov NAME=DEG for it, or --hfov DEG for every camera without its own"
+            "give --hfov NAME=DEG for it (or its lens file, --undistort NAME=FILE), or --hfov DEG for every "
+            "camera without its own"
         )
     return {"hfov": views, "mount_offset": offsets, "mount_ahead": aheads, "facing": turned}
 
 
+def lens_views(
+    args: argparse.Namespace, views: dict[str | None, float | None]
+) -> dict[str | None, float | None]:
+    """``views`` (each camera's --hfov), its lens file's pinhole field of view where it has
+    none and --undistort gives one (read here: a file that is not one is said before the run)."""
+    if getattr(args, "undistort", None) is None:
+        return views
+    from edge.cli_frames import undistorts_of
+    from edge.stream.undistort import read_calibration
+
+    lenses = undistorts_of(args)
+    lens_of: dict[str | None, str | None] = {None: lenses} if not isinstance(lenses, dict) else {}
+    lens_of.update(lenses if isinstance(lenses, dict) else {})
+    out = dict(views)
+    for name, deg in views.items():
+        if deg is None and (lens := lens_of.get(name)):
+            out[name] = read_calibration(lens).hfov_deg
+    return out
+
+
 def object_tracker(args: argparse.Namespace) -> Any:
     """The ObjectTracker of ``add_tracking_arguments``' settings; with --camera, each
-    camera's by name (its own field of view)."""
+    camera's by name (its own field of view: --hfov's, else its lens file's)."""
     from edge.postprocess.tracks import ObjectTracker
 
     placed = check_tracking_arguments(args)
-    views = placed["hfov"]
+    views = lens_views(args, placed["hfov"])
     grounds = ground_planes(args, views)
     path = {} if args.path_width is None else {"path_half_width_m": args.path_width / 2}
     trackers = {

@@ -442,6 +442,37 @@ def test_each_camera_takes_its_own_facing(capsys: pytest.CaptureFixture[str]) ->
     assert "--facing 30.0: edge replay scores recordings of a front camera" in capsys.readouterr().err
 
 
+def test_a_lens_file_gives_a_camera_the_field_of_view_its_place_needs(tmp_path: Path) -> None:
+    """--undistort's pinhole camera has a field of view: a camera with a lens file may face,
+    be placed, stand over the road and bound a path without --hfov, its tracker given the
+    lens's field of view (--hfov still goes over it)."""
+    from edge.cli import build_parser
+    from edge.cli_tracking import object_tracker
+    from edge.stream.undistort import read_calibration
+    from tests.stream.test_undistort import write_opencv
+
+    lens = write_opencv(tmp_path / "rear.yml")
+    parser = build_parser()
+    cams = ["run", "--camera", "front=/dev/video0", "--camera", "back=/dev/video2"]
+    lensed = [*cams, "--undistort", f"back={lens}", "--facing", "back=rear", "--mount-ahead", "back=-2.4"]
+    given = [*lensed, "--camera-height", "back=1.1", "--hfov", "front=60"]
+    trackers = object_tracker(parser.parse_args(given))
+    assert (trackers["back"].facing, trackers["back"].hfov_deg, trackers["back"].mount_ahead_m) == (
+        "rear",
+        pytest.approx(read_calibration(lens).hfov_deg),
+        -2.4,
+    )
+    assert trackers["back"].ground is not None and trackers["front"].hfov_deg == 60.0
+    assert object_tracker(parser.parse_args([*lensed, "--hfov", "70"]))["back"].hfov_deg == 70.0
+    object_tracker(parser.parse_args([*lensed, "--hfov", "front=60", "--path-width", "2.5"]))
+    with pytest.raises(ConfigError, match=re.escape("needs --hfov for each camera, and front has none")):
+        object_tracker(parser.parse_args([*lensed, "--path-width", "2.5"]))
+    one = parser.parse_args(["run", "x.mp4", "--undistort", str(lens), "--facing", "left", "--path-width=2"])
+    assert object_tracker(one).facing == "left"
+    with pytest.raises(ConfigError, match=re.escape("(or a lens file, --undistort, whose pinhole camera")):
+        object_tracker(parser.parse_args(["run", "x.mp4", "--facing", "left"]))
+
+
 def test_the_cut_in_speed_and_confidence_reach_every_cameras_tracker(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
