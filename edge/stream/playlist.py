@@ -1,8 +1,9 @@
 """Several videos played as one source, one after another: a folder of videos, or a glob
 (``'drives/drive-*.mkv'``), in natural order. A drive recorded with ``--segment`` is
-replayed whole this way (its names sort in the order it was recorded). Folders of frames
-(a dir:// sink's segments, ``'drives/frames-*'``, or a folder holding such folders and no
-videos) are played the same way, each as an image-folder source.
+replayed whole this way (its names sort in the order it was recorded), or by the name it
+was recorded to (``drives/drive.mkv``: its segments alone, not another name's that begins
+alike). Folders of frames (a dir:// sink's segments, ``'drives/frames-*'``, or a folder
+holding such folders and no videos) are played the same way, each as an image-folder source.
 
 Frames are numbered on across the files and each says which file it came from
 (``meta["file"]``). When videos have capture times beside them (edge record), they are
@@ -48,6 +49,14 @@ def played_matching(uri: str, pattern: str) -> list[Path]:
     from edge.util.fs import natural_key
 
     return _videos_else_frames(uri, sorted(map(Path, glob.glob(pattern)), key=natural_key))
+
+
+def played_segments(uri: str, path: Path) -> list[Path]:
+    """What source ``uri`` plays where ``path``, a recording's name, is not there but its
+    segments are (recorded with --segment): those of its name alone, in their order."""
+    from edge.stream.segments import segments_of
+
+    return _videos_else_frames(uri, segments_of(path))
 
 
 def _videos_else_frames(uri: str, entries: list[Path]) -> list[Path]:

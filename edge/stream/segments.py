@@ -62,6 +62,18 @@ def next_number(path: Path) -> int:
     return max(numbers, default=-1) + 1
 
 
+def segments_of(path: Path) -> list[Path]:
+    """The segments of ``path`` in its folder that a run finished or kept (not hidden, of
+    its suffix: not their capture times), in the order they were recorded."""
+    pattern = _numbered(path)
+    found = [
+        (int(m.group(1)), p)
+        for p in _listing(path.parent)
+        if not p.name.startswith(".") and p.suffix == path.suffix and (m := pattern.match(p.name))
+    ]
+    return [p for _, p in sorted(found)]
+
+
 def _listing(folder: Path) -> list[Path]:
     return list(folder.iterdir()) if folder.is_dir() else []
 

@@ -459,10 +459,13 @@ def open_source(uri: str, *, reconnect_timeout_s: float | None = None) -> Source
 
         played = played_in(uri, path)  # a drive in segments
         return PlaylistSource(uri, played) if played else ImageDirSource(uri, path)
-    if not path.exists() and any(c in str(path) for c in "*?["):  # a glob: 'drive-*.mkv'
-        from edge.stream.playlist import PlaylistSource, played_matching
+    if not path.exists():
+        from edge.stream.playlist import PlaylistSource, played_matching, played_segments
 
-        return PlaylistSource(uri, played_matching(uri, str(path)))
+        if segments := played_segments(uri, path):  # a recording's name, its segments there (--segment)
+            return PlaylistSource(uri, segments)
+        if any(c in str(path) for c in "*?["):  # a glob: 'drive-*.mkv'
+            return PlaylistSource(uri, played_matching(uri, str(path)))
     if not path.is_file():
         raise SourceError(f"source {uri!r}: no such file or directory")
     return OpenCVSource(uri, str(path))

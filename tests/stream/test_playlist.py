@@ -101,6 +101,13 @@ def test_a_segmented_recording_replays_whole(
     argv = ["run", str(drives / "drive-*.mkv"), "--engines", str(tiny_engines), "--summary", str(summary)]
     assert main(argv) == 0
     assert json.loads(summary.read_text())["frames_out"] == 25
+    # by the name it was recorded to: its segments, not those of a name that begins alike
+    assert main(["record", "synthetic://?size=96x128&frames=4", str(drives / "drive-2.mkv")]) == 0
+    assert main([*argv[:1], str(drives / "drive.mkv"), *argv[2:]]) == 0
+    assert json.loads(summary.read_text())["frames_out"] == 25
+    (drives / "drive-2.mkv").unlink()
+    with pytest.raises(SourceError, match="source '.*nothing.mkv': no such file or directory"):
+        open_source(str(drives / "nothing.mkv"))
     # with capture times beside the segments (as a camera's have), --realtime replays at them
     for segment in sorted(drives.glob("*.mkv")):  # 10, 10 and 5 frames
         frames = 5 if segment.name.startswith("drive-00002") else 10
