@@ -138,6 +138,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge record --camera front=/dev/video0 --camera rear=/dev/video2 'drives/{camera}.mkv'",
             "two cameras at once, a video each (--rig car.toml: a rig file's cameras)",
         ),
+        (
+            "edge record --rig car.toml 'drive/{camera}.mkv' --replay-rig drive/replay.toml",
+            "a drive that carries its rig: edge run --rig drive/replay.toml --realtime, wherever it is copied",
+        ),
     ],
     "alive": [
         (

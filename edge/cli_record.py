@@ -4,9 +4,10 @@ edge.stream.record_cameras (a rig's cameras at once)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from edge.cli_args import (
     add_heartbeat_argument,
@@ -21,6 +22,9 @@ from edge.cli_args import (
 )
 from edge.cli_frames import add_flip_argument, flips_of
 from edge.cli_help import add_command
+
+if TYPE_CHECKING:
+    from edge.replay_rig import ReplayRig
 
 
 class ExtendSinks(argparse.Action):
@@ -92,13 +96,40 @@ def record_sinks(args: argparse.Namespace) -> list[str]:
     return list(args.sink)
 
 
+def replay_rig_of(
+    args: argparse.Namespace, cameras: dict[str, str] | None, sinks: list[str], rig: str | None
+) -> ReplayRig:
+    """--replay-rig's file of the recording of ``cameras`` into ``sinks`` from the ``rig``
+    file (None: --camera alone), checked: a ConfigError before anything opens."""
+    from edge.errors import ConfigError
+    from edge.replay_rig import check_replay_rig, recorded_source, replay_rig
+    from edge.stream.record_cameras import camera_sinks
+
+    if cameras is None:
+        raise ConfigError(
+            "--replay-rig is for a recording of cameras (--rig FILE, or --camera NAME=URI ...); "
+            f"the one source {args.source!r} replays as it is: edge run RECORDING"
+        )
+    folder = Path(args.replay_rig).parent
+    own = camera_sinks(sinks, list(cameras))
+    recorded = {name: recorded_source(name, own[name], folder=folder) for name in cameras}
+    flips = flips_of(args)
+    flipped = [n for n in cameras if (flips if isinstance(flips, str) else flips.get(n, "none")) != "none"]
+    replay = replay_rig(args.replay_rig, recorded, rig=rig, flipped=flipped)
+    check_replay_rig(replay, overwrite=args.overwrite)
+    return replay
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     from edge.errors import Interrupted, RecordingStopped
+    from edge.replay_rig import write_replay_rig
     from edge.stream.record import format_summary, record
     from edge.stream.record_cameras import format_cameras_summary, record_cameras
 
+    rig = args.rig
     cameras = record_cameras_of(args)
     sinks = record_sinks(args)
+    replay = None if args.replay_rig is None else replay_rig_of(args, cameras, sinks, rig)
     show = format_summary if cameras is None else format_cameras_summary
     common: dict[str, Any] = {
         "max_frames": args.max_frames,
@@ -116,7 +147,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     }
     try:
         if cameras is not None:
-            summary = record_cameras(cameras, sinks, flip=flips_of(args), **common)
+            started = None if replay is None else functools.partial(write_replay_rig, replay)
+            summary = record_cameras(cameras, sinks, flip=flips_of(args), on_started=started, **common)
         else:  # one source: one flip
             summary = record(args.source, sinks, flip=cast(str, flips_of(args)), **common)
     except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
@@ -202,6 +234,17 @@ def add_record_command(sub: Any, *, epilog: str) -> None:
         metavar="FILE",
         help="the cameras of an edge run --rig file, instead of the source: each one's frames as it gives "
         "them (not flipped: edge run --rig FILE --camera NAME=RECORDING runs them as the live cameras)",
+    )
+    p.add_argument(
+        "--replay-rig",
+        type=output_file,
+        metavar="FILE",
+        help="with --rig or --camera: write a rig file that replays this drive, as the recording starts: "
+        "each camera's source its first video or dir:// sink (recorded with --segment, the name plays its "
+        "segments), "
+        "its other settings the --rig file's (a lens file copied beside FILE; a flip this recording "
+        "made left out); paths relative to FILE, so the folder can be copied elsewhere and run with "
+        "edge run --rig FILE --realtime",
     )
     add_flip_argument(p, per_camera=True)
     p.add_argument(

@@ -30,7 +30,7 @@ horizon = 0.47
 mount-ahead = 2.1           # metres ahead of the vehicle's reference point
 
 [cameras.rear]
-source = "/dev/video2"
+source = "/dev/video2"     # a recording's path would be beside this file
 facing = "rear"
 hfov = 120
 mount-ahead = -2.4
@@ -121,7 +121,8 @@ class Rig:
         return [name for name, _ in self.settings["camera"]]
 
 
-def _load(path: Path) -> dict[str, Any]:
+def load_rig(path: Path) -> dict[str, Any]:
+    """The rig file at ``path`` as TOML reads it (unchecked: read_rig checks it)."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10's is the tomli package (a dependency there)
@@ -146,6 +147,23 @@ def _unknown(where: str, key: str, known: list[str]) -> ConfigError:
     close = difflib.get_close_matches(key.replace("_", "-"), known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return ConfigError(f"{where}: unknown key {key!r}{hint} (known: {', '.join(known)})")
+
+
+def beside(rig: Path, text: str) -> str:
+    """A rig source's relative path (a video, a folder, a glob of segments: a recorded drive)
+    as the rig's own folder holds it, wherever edge runs; a URI of any other scheme, or an
+    absolute path, as it is."""
+    import glob
+
+    from edge.stream.sources import source_file
+
+    found = source_file(text)
+    if found is None or found.is_absolute() or "://" in text or text.startswith("file:"):
+        return text
+    folder = str(rig.parent)
+    if any(c in text for c in "*?["):  # a glob: the folder's own name taken as it is
+        folder = glob.escape(folder)
+    return str(Path(folder) / text)
 
 
 def _camera_settings(path: Path, name: str, table: object, keys: dict[str, _Key]) -> list[tuple[str, Any]]:
@@ -178,6 +196,8 @@ def _camera_settings(path: Path, name: str, table: object, keys: dict[str, _Key]
             raise ConfigError(f"{where}.{key}: expected {spec.expected}, got {value!r}")
         if key == "undistort":  # beside the rig file, as its author sees it
             text = str(path.parent / text)
+        elif key == "source":
+            text = beside(path, text)
         try:
             parsed = spec.parse(f"{name}={text}")
         except (argparse.ArgumentTypeError, ConfigError) as exc:
@@ -190,7 +210,7 @@ def read_rig(path: str | Path) -> Rig:
     """The rig file at ``path``; a ConfigError naming the file and the key for anything it
     holds that its flag would refuse, an unknown key, or no camera."""
     path = Path(path)
-    data = _load(path)
+    data = load_rig(path)
     keys = _keys()
     known = ["cameras", "path-width"]
     for key in data:
@@ -264,17 +284,10 @@ def rig_trackers(path: str | Path) -> dict[str, Any]:
     height over the road; checked as the run checks them): for
     edge.perception.Perception(object_trackers=) in a program of one's own (which undistorts
     a lens's frames itself: edge.stream.undistort.Undistorter)."""
-    from edge.cli_frames import undistorts_of
-    from edge.cli_tracking import fields_of_view, object_tracker
-    from edge.stream.undistort import read_calibration
+    from edge.cli_tracking import object_tracker
 
-    args = run_of(path)
-    lenses, views = undistorts_of(args), fields_of_view(args)
-    for name, lens in lenses.items() if isinstance(lenses, dict) else ():
-        if lens is not None and views.get(name) is None:  # as edge run takes it: the lens's pinhole
-            args.hfov = [*(args.hfov or []), (name, read_calibration(lens).hfov_deg)]
-    trackers = object_tracker(args)
-    return dict(trackers) if isinstance(trackers, dict) else {args.camera[0][0]: trackers}
+    trackers = object_tracker(run_of(path))
+    return dict(trackers)  # a rig's cameras are named: one tracker each
 
 
 def rig_lines(args: argparse.Namespace, path: str) -> list[str]:
@@ -317,9 +330,9 @@ def add_rig_argument(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a vehicle's cameras in one TOML file, instead of the source: a [cameras.NAME] table for "
         "each, its source and its --camera settings by the flags' names (hfov, facing, camera-height, "
-        "horizon, mount-offset, mount-ahead, fit, flip, undistort beside the file, priority, share), "
-        "and path-width; a flag given NAME=VALUE replaces the rig's for that camera, a plain one is "
-        "for the cameras the rig gives none",
+        "horizon, mount-offset, mount-ahead, fit, flip, undistort, priority, share; a relative path "
+        "is beside the file), and path-width; a flag given NAME=VALUE replaces the rig's for that "
+        "camera, a plain one is for the cameras the rig gives none",
     )
 
 

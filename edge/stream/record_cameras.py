@@ -98,6 +98,7 @@ def record_cameras(
     overwrite: bool = False,
     flip: str | Mapping[str, str] = "none",
     sinks_of: Mapping[str, Sequence[Sink]] | None = None,
+    on_started: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
     """Record each of ``cameras`` (name -> source URI) at once into its sinks of ``sinks``
     (camera_sinks) and of ``sinks_of`` (sinks opened by the caller, by camera, as record
@@ -105,7 +106,8 @@ def record_cameras(
     and ``duration_s`` are each camera's; ``flip``, every camera's or each one's by name; the
     other arguments are record's. Ctrl-C raises Interrupted and a failed write
     RecordingStopped (RecordingStoppedForGood: a sink stopped for good), naming its camera,
-    each with every camera's summary as its ``data``."""
+    each with every camera's summary as its ``data``. ``on_started`` is called once every
+    source and sink is open, before the first frame (edge.replay_rig writes its file then)."""
     from edge.stream.camera_sinks import say_viewers
     from edge.stream.heartbeat import check_unshared
     from edge.stream.multicam import check_cameras, run_all
@@ -151,6 +153,8 @@ def record_cameras(
         for recording in recordings.values():
             recording.open_sinks()
         say_viewers(recordings)  # each viewer's page links to the others'
+        if on_started is not None:
+            on_started()
         total = None if max_frames is None else max_frames * len(names)
         bar = progress_bar(show_progress, total)
         stack.callback(bar.close)

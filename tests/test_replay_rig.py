@@ -1,0 +1,200 @@
+"""edge record --replay-rig FILE: a rig file that replays the drive being recorded through the
+car's rig's settings, from wherever the drive's folder is copied to."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.cli_rig import beside, read_rig
+from edge.errors import ConfigError
+from edge.replay_rig import check_replay_rig, recorded_source, replay_rig, toml_string
+from edge.stream.sources import open_source
+from tests.stream.test_undistort import write_opencv
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+FRONT = "synthetic://?size=128x256&frames=3&seed=0"
+REAR = "synthetic://?size=128x256&frames=3&seed=2&lane=right"
+
+CAR = f"""\
+path-width = 2.6
+
+[cameras.front]
+source = "{FRONT}"
+hfov = 48.9
+camera-height = 1.2
+flip = "horizontal"
+
+[cameras."rear.cam"]
+source = "{REAR}"
+facing = "rear"
+undistort = "lens/rear.yml"
+mount-ahead = -2.4
+"""
+
+
+def objects_of(path: Path) -> list[tuple[str, list[dict[str, object]]]]:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return sorted(((line["camera"], line["objects"]) for line in lines), key=lambda seen: seen[0])
+
+
+def test_a_rigs_drive_replays_from_wherever_its_folder_is_copied_as_the_car_would_run_it(
+    demo_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The car's rig recorded with the front camera flipped as it was recorded: the replay rig
+    names each recording and its lens copy beside it, keeps the car's settings but the flip
+    the recording made, and run from another folder after the drive was moved gives exactly
+    the objects the car's rig gives with its cameras' sources replaced by the recordings."""
+    car = tmp_path / "car"
+    (car / "lens").mkdir(parents=True)
+    (car / "car.toml").write_text(CAR)
+    lens = write_opencv(car / "lens" / "rear.yml")
+    monkeypatch.chdir(tmp_path)
+    record = ["record", "--rig", "car/car.toml", "drive/{camera}.mkv", "--replay-rig", "drive/replay.toml"]
+    assert main([*record, "--flip", "front=horizontal"]) == 0
+    assert sorted(p.name for p in (tmp_path / "drive").iterdir()) == [
+        "front.mkv",
+        "rear.cam.mkv",
+        "replay-rear.cam.yml",
+        "replay.toml",
+    ]
+    shutil.move(tmp_path / "drive", tmp_path / "copied")
+    elsewhere = tmp_path / "desktop"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    replay = tmp_path / "copied" / "replay.toml"
+    assert (tmp_path / "copied" / "replay-rear.cam.yml").read_bytes() == lens.read_bytes()
+    taken, car_settings = read_rig(replay), read_rig(car / "car.toml")
+    assert taken.settings["camera"] == [
+        ("front", str(tmp_path / "copied" / "front.mkv")),
+        ("rear.cam", str(tmp_path / "copied" / "rear.cam.mkv")),
+    ]
+    assert taken.settings["flip"] == [], "the recording made it"
+    assert taken.settings["undistort"] == [("rear.cam", str(tmp_path / "copied" / "replay-rear.cam.yml"))]
+    for dest in ("hfov", "camera_height", "facing", "mount_ahead"):
+        assert taken.settings[dest] == car_settings.settings[dest]
+    assert taken.path_width == 2.6
+    engines = ["--engines", str(demo_engines)]
+    assert main(["run", "--rig", str(replay), *engines, "--sink", "replayed.jsonl"]) == 0
+    recordings = [f"--camera=front={tmp_path / 'copied/front.mkv'}"]
+    recordings += [f"--camera=rear.cam={tmp_path / 'copied/rear.cam.mkv'}", "--flip", "front=none"]
+    assert main(["run", "--rig", str(car / "car.toml"), *recordings, *engines, "--sink", "car.jsonl"]) == 0
+    seen = objects_of(elsewhere / "replayed.jsonl")
+    assert seen == objects_of(elsewhere / "car.jsonl")
+    assert sorted(camera for camera, _ in seen) == ["front"] * 3 + ["rear.cam"] * 3
+
+
+def test_a_segmented_drives_replay_rig_plays_each_cameras_segments(tmp_path: Path) -> None:
+    """Recorded with --segment, each camera's source is the name it was recorded to, which
+    plays its segments alone (not those of a camera whose name begins alike), and a folder of
+    frames (dir://) is a source as a video is."""
+    drive = tmp_path / "drive [1]"  # a folder whose name is a glob's
+    argv = ["record", "--camera", "f=synthetic://?size=64x128&fps=10&frames=25", "--segment", "1"]
+    argv += ["--camera", "f-2=synthetic://?size=64x128&fps=10&frames=15&seed=3"]
+    argv += [str(drive / "{camera}.mkv"), "--replay-rig", str(drive / "replay.toml")]
+    assert main(argv) == 0
+    cameras = dict(read_rig(drive / "replay.toml").settings["camera"])
+    assert tomllib.loads((drive / "replay.toml").read_text())["cameras"]["f"] == {"source": "f.mkv"}
+    played = {}
+    for name, uri in cameras.items():
+        source = open_source(uri)
+        played[name] = sum(1 for _ in iter(source.read, None))
+        source.close()
+    assert played == {"f": 25, "f-2": 15}
+    frames = tmp_path / "frames"
+    argv = ["record", "--camera", "a=synthetic://?size=64x128&frames=4", f"dir://{frames}/{{camera}}"]
+    assert main([*argv, "--replay-rig", str(tmp_path / "frames.toml")]) == 0
+    ((_, uri),) = read_rig(tmp_path / "frames.toml").settings["camera"]
+    assert uri == str(frames / "a")
+    source = open_source(uri)
+    assert sum(1 for _ in iter(source.read, None)) == 4
+    source.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["synthetic://?frames=2", "drive.mkv", "--replay-rig", "r.toml"],
+            "--replay-rig is for a recording of cameras",
+        ),
+        (
+            ["--camera", "a=synthetic://?frames=2", "http://127.0.0.1:8080"],
+            "--replay-rig: camera 'a' records to no video or dir:// sink (its sinks: http://127.0.0.1:8080)",
+        ),
+        (
+            ["--camera", "a=synthetic://?frames=2", "{camera}.mkv", "--replay-rig", "earlier.toml"],
+            "--replay-rig: 'earlier.toml' exists, and is not this recording's",
+        ),
+    ],
+)
+def test_a_replay_rig_it_cannot_write_is_refused_before_anything_is_recorded(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    said: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "earlier.toml").write_text("# an earlier drive's\n")
+    if "--replay-rig" not in argv:
+        argv = [*argv, "--replay-rig", "r.toml"]
+    assert main(["record", *argv]) == 2
+    assert said in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier.toml"]
+
+
+def test_a_replay_rig_of_the_same_drive_is_written_again_and_another_only_when_asked(tmp_path: Path) -> None:
+    """A service that records to the same names after every boot writes the same replay rig:
+    taken; another recording's needs --overwrite."""
+    rig = replay_rig(tmp_path / "r.toml", {"a": "a.mkv"})
+    rig.path.write_text(rig.text)
+    check_replay_rig(rig, overwrite=False)
+    other = replay_rig(tmp_path / "r.toml", {"b": "b.mkv"})
+    with pytest.raises(ConfigError, match="'.*r.toml' exists, and is not this recording's"):
+        check_replay_rig(other, overwrite=False)
+    check_replay_rig(other, overwrite=True)
+    with pytest.raises(ConfigError, match="camera 'a' records to no video or dir:// sink"):
+        recorded_source("a", ["http://127.0.0.1:8080", "-"], folder=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", 'a "quoted" \\path\\', "tab\there\nline", "del\x7f and \x01", "Zürich ⛟ 🚗", ""],
+)
+def test_text_is_written_as_toml_reads_it_back(text: str) -> None:
+    assert tomllib.loads(f"x = {toml_string(text)}")["x"] == text
+
+
+def test_a_camera_named_with_a_dot_is_one_camera(tmp_path: Path) -> None:
+    rig = replay_rig(tmp_path / "r.toml", {"rear.left": "x.mkv", "front_1": "y.mkv"})
+    assert list(tomllib.loads(rig.text)["cameras"]) == ["rear.left", "front_1"]
+
+
+def test_a_rigs_sources_are_beside_it() -> None:
+    """A relative path (a recording, a folder, a glob of segments) is read from the rig's
+    folder, a glob's folder taken as named; absolute paths and other URIs as they are."""
+    rig = Path("/drives/run [2]/replay.toml")
+    assert beside(rig, "front.mkv") == "/drives/run [2]/front.mkv"
+    assert beside(rig, "sub/frames") == "/drives/run [2]/sub/frames"
+    assert beside(rig, "f-[0-9]*.mkv") == "/drives/run [[]2]/f-[0-9]*.mkv"
+    for kept in (
+        "/abs/front.mkv",
+        "/dev/video0",
+        "/dev/v4l/by-id/usb-cam-video-index0",
+        "synthetic://?frames=3",
+        "cityscapes://data?fps=5",
+        "rtsp://10.0.0.2/stream",
+        "csi://0",
+        "file:///abs/x.mkv",
+    ):
+        assert beside(rig, kept) == kept
