@@ -245,6 +245,7 @@ def run_bench(
     rates: Mapping[str, float] | None = None,
     stream_names: Sequence[str] | None = None,
     stream_sizes: Mapping[str, tuple[int, int]] | None = None,
+    stream_looks: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Measure every configuration; engines missing from ``engines`` are built first (with
     edge's bundled weights where it has them; int8 ones calibrated on ``calib_data``). Where
@@ -261,7 +262,8 @@ def run_bench(
     among their rank; ``arrival``: their frames' arrival, ``together`` or ``spread``
     (edge.bench_streams.phases). ``stream_names``: the streams' names in place of stream0, ...
     (a rig's cameras; every configuration then has that many streams); ``stream_sizes``: a
-    stream's frames' (height, width) by name, the held frames resized to it."""
+    stream's frames' (height, width) by name, the held frames resized to it; ``stream_looks``: a
+    named stream's edge.bench_streams.Look (its camera's lens, flip and fit)."""
     from edge.bench_streams import (
         DEFAULT_RATE,
         check_rate,
@@ -291,6 +293,11 @@ def run_bench(
             f"{', '.join(counts)} stream(s): name one a stream of every configuration"
         )
     check_turns(most, priorities, shares, stream_names)
+    if unknown := sorted(set(stream_looks or {}) - set(stream_names or ())):
+        raise ConfigError(
+            f"the look of stream {unknown[0]!r}: no stream is named so (the streams: "
+            f"{', '.join(stream_names or ()) or 'none named'})"
+        )
     check_rates(most, rates, stream_names)
     bad = [
         f"{name} {given}: expected {expected}"
@@ -378,6 +385,7 @@ def run_bench(
                         arrival=arrival,
                         names=stream_names,
                         frame_sizes=stream_sizes,
+                        looks=stream_looks,
                         **how,
                     )
             except Interrupted as exc:

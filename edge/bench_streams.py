@@ -36,6 +36,26 @@ KEEPS_UP_DROPPED = 0.01
 DEFAULT_RATE = 30.0  # frames per second a stream gets where its source has no rate of its own
 
 
+@dataclasses.dataclass(frozen=True)
+class Look:
+    """How one stream's frames are made ready, as edge run makes its camera's: undistorted
+    with ``lens`` (an edge.stream.undistort.Calibration), then turned or mirrored (``flip``),
+    then put into the engines by ``fit`` (None: the engines' own)."""
+
+    fit: str | None = None
+    flip: str = "none"
+    lens: Any = None
+
+    def to_json(self) -> dict[str, str]:
+        """What differs from a plain camera's: ``fit``, ``flip``, ``lens`` (its file)."""
+        out = {"fit": self.fit} if self.fit is not None else {}
+        if self.flip != "none":
+            out["flip"] = self.flip
+        if self.lens is not None:
+            out["lens"] = str(self.lens.path)
+        return out
+
+
 class HeldSource:
     """The held frames in turn, for ever, at ``fps``: one camera of a multi-stream benchmark.
     Its frame k arrives at ``t0_ns`` + ``phase_s`` + k / ``fps`` (perf_counter_ns), as a
@@ -287,6 +307,7 @@ def measure_streams(
     rates: Mapping[str, float] | None = None,
     names: Sequence[str] | None = None,
     frame_sizes: Mapping[str, tuple[int, int]] | None = None,
+    looks: Mapping[str, Look] | None = None,
 ) -> dict[str, Any]:
     """``streams`` cameras of ``samples`` at ``rate`` fps each through ``engines`` (an
     EngineSet), taking turns: the frames' stage times pooled, each stream's frames, drops and
@@ -298,13 +319,17 @@ def measure_streams(
     rig's front camera at 30, its side ones at 10). ``arrival``: when each stream's frames
     arrive (``phases``; spread, each over its own period). ``names``: the streams' (a rig's
     cameras), in place of stream0, ...; ``frame_sizes``: a stream's frames' (height, width) by
-    name, the held ones resized to it (a rig's cameras, each at the size it asks)."""
+    name, the held ones resized to it (a rig's cameras, each at the size it asks); ``looks``: a
+    stream's Look by name (a rig's cameras: each one's lens, flip and fit), the time it takes
+    counted in its frames' latency as a camera's is."""
     from edge.bench import E2E, latency_stats, measurement_of
     from edge.bench_samples import resized
     from edge.power import PowerSampler, find_rails
+    from edge.stream.flip import flipped
     from edge.stream.multicam import run_all
     from edge.stream.pipeline import Pipeline
     from edge.stream.sinks import RENDERED_VIEWS, NullSink
+    from edge.stream.undistort import undistorted
     from edge.util.turns import TurnLock
 
     check_streams(streams)
@@ -320,16 +345,24 @@ def measure_streams(
     t0_ns = time.perf_counter_ns() + 100_000_000  # the pipelines' threads are started by then
     ranks = priorities or {}  # those of streams this run lacks are not asked for
     weights = shares or {}
+    look = {name: (looks or {}).get(name, Look()) for name in names}
     pipelines = {
         name: Pipeline(
-            source=HeldSource(
-                resized(samples, sized[name]) if name in sized else samples,
-                uri=f"held://{name}",
-                fps=fps[name],
-                t0_ns=t0_ns,
-                phase_s=delay,
+            source=flipped(
+                undistorted(
+                    HeldSource(
+                        resized(samples, sized[name]) if name in sized else samples,
+                        uri=f"held://{name}",
+                        fps=fps[name],
+                        t0_ns=t0_ns,
+                        phase_s=delay,
+                    ),
+                    look[name].lens,
+                ),
+                look[name].flip,
             ),
             engines=engines,
+            fit=look[name].fit,
             sinks=[NullSink()],
             views=RENDERED_VIEWS if draw else (),
             camera=name,
@@ -370,6 +403,7 @@ def measure_streams(
         per_stream[name] = {
             "rate_fps": fps[name],
             **({"size": "{}x{}".format(*sized[name])} if name in sized else {}),
+            **look[name].to_json(),
             "frames": len(e2e),
             "fps": len(e2e) / seconds,
             "arrived": arrived,

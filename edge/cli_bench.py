@@ -51,7 +51,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         help="multi-stream with a rig file's cameras (edge run --rig's) instead of --streams: a stream "
         "each, named as its camera, at the rate its source names (?fps=30; else --rate), ranked and "
         "sharing the turns as its priority and share say; every stream's frames are --source's, resized "
-        "to the size its source asks (?width=1280&height=720)",
+        "to the size its source asks (?width=1280&height=720), then undistorted, flipped and fitted as "
+        "its undistort, flip and fit say (--fit: the cameras' it gives none)",
     )
     p.add_argument(
         "--rate",
@@ -172,11 +173,12 @@ def _per_stream(given: list[tuple[str, Any]] | None, flag: str, does: str, strea
     return values
 
 
-def _rig_streams(args: argparse.Namespace) -> tuple[list[str], dict[str, tuple[int, int]]]:
-    """``--rig FILE`` as the streams of edge bench: its cameras' names and the (height, width)
-    each asks for (a source's ``width=`` and ``height=``), returned; their rates (``fps=``)
-    where --rate NAME=FPS gives none, and their priorities and shares under the command
-    line's; ``args.streams`` set to their number."""
+def _rig_streams(args: argparse.Namespace) -> tuple[list[str], dict[str, tuple[int, int]], dict[str, Any]]:
+    """``--rig FILE`` as the streams of edge bench: its cameras' names, the (height, width)
+    each asks for (a source's ``width=`` and ``height=``) and each one's Look (its lens file
+    read, its flip, its fit: --fit's for the cameras the rig gives none), returned; their
+    rates (``fps=``) where --rate NAME=FPS gives none, and their priorities and shares under
+    the command line's; ``args.streams`` set to their number."""
     from urllib.parse import parse_qs, urlsplit
 
     from edge.cli_rig import apply_rig, read_rig
@@ -207,7 +209,21 @@ def _rig_streams(args: argparse.Namespace) -> tuple[list[str], dict[str, tuple[i
     for name, uri in rig.settings["camera"]:
         if (size := asked_of(uri)["size"]) is not None:
             sizes[name] = (size[1], size[0])
-    return rig.cameras, sizes
+    return rig.cameras, sizes, _rig_looks(rig)
+
+
+def _rig_looks(rig: Any) -> dict[str, Any]:
+    """Each rig camera's bench_streams.Look: its lens file read (a ConfigError names one that
+    is not a calibration), flip, and fit (None where it gives none: --fit's, the engines')."""
+    from edge.bench_streams import Look
+    from edge.stream.undistort import read_calibration
+
+    fits, flips = dict(rig.settings["fit"]), dict(rig.settings["flip"])
+    lenses = {name: read_calibration(path) for name, path in rig.settings["undistort"]}
+    return {
+        name: Look(fit=fits.get(name), flip=flips.get(name, "none"), lens=lenses.get(name))
+        for name in rig.cameras
+    }
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
@@ -232,7 +248,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         for note in compare_notes(a, b):
             print(f"note: {note}", file=sys.stderr)
         return 0
-    names, frame_sizes = _rig_streams(args) if args.rig else (None, None)
+    names, frame_sizes, looks = _rig_streams(args) if args.rig else (None, None, None)
     every = [fps for name, fps in args.rate or () if name is None]
     if len(every) > 1:
         raise ConfigError(
@@ -275,6 +291,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             arrival=args.arrival,
             stream_names=names,
             stream_sizes=frame_sizes,
+            stream_looks=looks,
             # each configuration's report as it is done: a sweep killed later keeps them
             on_configuration=lambda so_far: write_report(so_far, report),
         )

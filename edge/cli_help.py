@@ -140,7 +140,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "edge record --rig car.toml 'drive/{camera}.mkv' --replay-rig drive/replay.toml",
-            "a drive that carries its rig: edge run --rig drive/replay.toml --realtime, wherever it is copied",
+            "a drive that carries its rig: edge run --rig drive/replay.toml --realtime, wherever it goes",
         ),
     ],
     "alive": [

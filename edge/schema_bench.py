@@ -10,6 +10,8 @@ from typing import Any
 
 from edge.schema_files import closed_object, document, stats_field
 from edge.schemas import integer_field, number_field
+from edge.stream.fit import FITS
+from edge.stream.flip import FLIPS
 
 PERCENTILE_KEYS = ("mean", "min", "p50", "p90", "p95", "p99", "max")
 # edge.bench_streams.stream_names: stream0, ... or a rig's cameras (edge.stream.multicam's names)
@@ -129,6 +131,12 @@ def _result() -> dict[str, Any]:
                 "pattern": "^[0-9]+x[0-9]+$",
                 "description": "HxW its frames were resized to (edge bench --rig: the size its camera asks)",
             },
+            "fit": {
+                "enum": list(FITS),
+                "description": "how its frames went into the engines, where not as the engines' fit",
+            },
+            "flip": {"enum": list(FLIPS), "description": "how its frames were turned or mirrored as read"},
+            "lens": {"type": "string", "description": "the lens file its frames were undistorted with"},
             "frames": integer_field("its frames measured", minimum=0),
             "fps": number_field("its frames measured a second", minimum=0),
             "arrived": integer_field("its frames that came while measured", minimum=0),
@@ -136,7 +144,7 @@ def _result() -> dict[str, Any]:
             "dropped_fraction": number_field("drops over arrived", minimum=0),
             "end_to_end_ms": _latency("its frames from capture to the sinks"),
         },
-        optional=("size",),
+        optional=("size", "fit", "flip", "lens"),
     )
     several = {
         "streams": _by_stream(stream, "each camera's share of the measurement"),

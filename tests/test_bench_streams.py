@@ -332,6 +332,20 @@ def test_a_rigs_settings_are_what_the_schema_says(tiny_engines: Path) -> None:
     assert "settings/shares: 'front camera' does not match" in said
 
 
+def test_a_look_for_a_stream_the_bench_lacks_is_refused(tiny_engines: Path) -> None:
+    from edge.bench_streams import Look
+
+    with pytest.raises(
+        ConfigError, match=r"the look of stream 'rear': no stream is named so \(the streams: front\)"
+    ):
+        short_streams(
+            tiny_engines,
+            configs=[BenchConfig(size=TEST_SIZE, streams=1)],
+            stream_names=["front"],
+            stream_looks={"rear": Look(flip="clockwise")},
+        )
+
+
 def test_a_multi_stream_report_has_every_section(two_multi_stream_results: tuple[Path, Path]) -> None:
     data = load_result(two_multi_stream_results[0])
     assert data["scenario"] == "multi-stream" and data["settings"]["rate_fps"] == 17.0
@@ -473,19 +487,28 @@ def test_cli_bench_a_rigs_cameras(
     tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """edge bench --rig: a stream each of the rig's cameras, named as them, at the rates
-    their sources name (else --rate), of the sizes they ask, with their shares; a --rate
-    NAME=FPS goes over the rig's; the report is what edge schema bench takes."""
+    their sources name (else --rate), of the sizes they ask, with their shares, each camera's
+    frames undistorted, flipped and fitted as its own are in edge run; a --rate NAME=FPS goes
+    over the rig's; the report is what edge schema bench takes."""
+    from tests.stream.test_undistort import write_opencv
+
+    lens = write_opencv(tmp_path / "right.yml")
     rig = tmp_path / "car.toml"
     rig.write_text(
         '[cameras.front]\nsource = "/dev/video0?fps=8"\nshare = 2\n'
-        '[cameras.left]\nsource = "/dev/video2?width=192&height=144&fps=4"\n'
-        '[cameras.right]\nsource = "/dev/video4"\n'
+        '[cameras.left]\nsource = "/dev/video2?width=192&height=144&fps=4"\nflip = "clockwise"\n'
+        '[cameras.right]\nsource = "/dev/video4"\nundistort = "right.yml"\nfit = "pad"\n'
     )
     common = ["bench", "--engines", str(tiny_engines), "--source", f"synthetic://?size={SIZE}"]
     common += ["--warmup", "1", "--min-frames", "4", "--min-duration", "0", "--threads", "1", "--quiet"]
     common += ["--samples", "2", "--rig", str(rig)]
     assert main([*common, "--rate", "6", "--rate", "left=3", "--report", str(tmp_path / "rep")]) == 0
-    assert re.search(rf"onnxruntime/fp32/{SIZE}/3 streams +\d+ frames", capsys.readouterr().out)
+    said = capsys.readouterr()
+    assert re.search(rf"onnxruntime/fp32/{SIZE}/3 streams +\d+ frames", said.out)
+    # said as edge run says them: the right camera's objects placed with its lens's field of
+    # view, the left camera's frames, turned, stretched into the engines
+    assert "the field of view of the camera of 'held://right', 90.3 degrees" in said.err
+    assert "frames 144 wide and 192 high" in said.err
     data = load_result(tmp_path / "rep" / "bench.json")
     streams = data["results"][0]["streams"]
     assert list(streams) == ["front", "left", "right"]
@@ -494,7 +517,15 @@ def test_cli_bench_a_rigs_cameras(
     # the left camera asks for 192x144 frames: the held ones resized to it, said; the others'
     # are the source's own
     assert streams["left"]["size"] == "144x192" and "size" not in streams["front"]
-    assert "| left (144x192) | 3.0 |" in (tmp_path / "rep" / "report.md").read_text()
+    assert (streams["left"]["flip"], streams["right"]["fit"], streams["right"]["lens"]) == (
+        "clockwise",
+        "pad",
+        str(lens),
+    )
+    assert not {"fit", "flip", "lens"} & set(streams["front"]) and "fit" not in streams["left"]
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "| left (144x192, flip clockwise) | 3.0 |" in report
+    assert "| right (lens right.yml, fit pad) | 6.0 |" in report
     from edge.schemas import check_document
 
     assert check_document("bench", (tmp_path / "rep" / "bench.json").read_text()) is None

@@ -222,11 +222,21 @@ def kept_up_line(data: dict[str, Any]) -> str | None:
 STREAM_COLUMNS = ("stream", "rate", "frames", "fps", "arrived", "drops", "dropped", "p50", "p99", "max")
 
 
+def _stream_label(name: str, stream: dict[str, Any]) -> str:
+    """A stream's name, and what edge bench --rig made of its camera's frames: the size it
+    asks, its lens file, flip and fit (``rear (720x1280, lens rear.yaml, flip rotate-180)``)."""
+    said = [stream["size"]] if "size" in stream else []
+    if "lens" in stream:
+        said.append(f"lens {Path(stream['lens']).name}")
+    said += [f"{key} {stream[key]}" for key in ("flip", "fit") if key in stream]
+    return name + (f" ({', '.join(said)})" if said else "")
+
+
 def stream_rows(result: dict[str, Any]) -> list[list[str]]:
     """A multi-stream configuration's streams, one row each (STREAM_COLUMNS)."""
     return [
         [
-            name + (f" ({s['size']})" if "size" in s else ""),  # edge bench --rig: the size it asks
+            _stream_label(name, s),
             _fmt(s.get("rate_fps", result["rate_fps"]), 1),  # reports before --rate NAME=FPS: the run's
             str(s["frames"]),
             _fmt(s["fps"], 1),
