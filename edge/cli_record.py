@@ -104,6 +104,8 @@ def replay_rig_of(
     from edge.errors import ConfigError
     from edge.replay_rig import check_replay_rig, recorded_source, replay_rig
     from edge.stream.record_cameras import camera_sinks
+    from edge.stream.sink_refusals import same_path
+    from edge.stream.sinks import sink_file
 
     if cameras is None:
         raise ConfigError(
@@ -112,6 +114,12 @@ def replay_rig_of(
         )
     folder = Path(args.replay_rig).parent
     own = camera_sinks(sinks, list(cameras))
+    for name, uris in own.items():
+        if any((file := sink_file(uri)) is not None and same_path(file, args.replay_rig) for uri in uris):
+            raise ConfigError(
+                f"--replay-rig {str(args.replay_rig)!r} is where camera {name} records: name the rig "
+                "another file, e.g. drive/replay.toml"
+            )
     recorded = {name: recorded_source(name, own[name], folder=folder) for name in cameras}
     flips = flips_of(args)
     flipped = [n for n in cameras if (flips if isinstance(flips, str) else flips.get(n, "none")) != "none"]

@@ -135,6 +135,14 @@ def test_a_segmented_drives_replay_rig_plays_each_cameras_segments(tmp_path: Pat
             ["--camera", "a=synthetic://?frames=2", "{camera}.mkv", "--replay-rig", "earlier.toml"],
             "--replay-rig: 'earlier.toml' exists, and is not this recording's",
         ),
+        (
+            ["--camera", "a=synthetic://?frames=2", "d/{camera}.mkv", "--replay-rig", "d/../d/a.mkv"],
+            "--replay-rig 'd/../d/a.mkv' is where camera a records",
+        ),
+        (
+            ["--camera", "a=synthetic://?frames=2", "d/{camera}.mkv", "--replay-rig", "d/"],
+            "argument --replay-rig: cannot write 'd/': 'd/' names a folder (it ends in '/')",
+        ),
     ],
 )
 def test_a_replay_rig_it_cannot_write_is_refused_before_anything_is_recorded(
@@ -148,7 +156,11 @@ def test_a_replay_rig_it_cannot_write_is_refused_before_anything_is_recorded(
     (tmp_path / "earlier.toml").write_text("# an earlier drive's\n")
     if "--replay-rig" not in argv:
         argv = [*argv, "--replay-rig", "r.toml"]
-    assert main(["record", *argv]) == 2
+    try:
+        code = main(["record", *argv])
+    except SystemExit as exc:  # argparse's refusal of the option itself
+        code = exc.code
+    assert code == 2
     assert said in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier.toml"]
 

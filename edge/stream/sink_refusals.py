@@ -47,7 +47,7 @@ def refuse_the_source(what: str, target: str | Path, source: Path | None) -> Non
     """SinkError when ``what`` (``sink 'x.mp4'``, ``the summary``) would write ``target``
     over ``source``, the file or folder the run reads (sources.source_file)."""
     # a video is renamed over it when the run ends; PNGs would land among its images
-    if source is not None and _same(Path(target), source):
+    if source is not None and same_path(Path(target), source):
         raise SinkError(f"{what} would write over the source it reads, {str(source)!r}; give it another name")
 
 
@@ -61,7 +61,7 @@ def check_written_file(what: str, path: str | Path, source: str) -> None:
     refuse_the_source(f"the {what} {str(path)!r}", path, source_file(source))
 
 
-def _same(a: Path, b: Path) -> bool:
+def same_path(a: Path, b: Path) -> bool:
     """Whether paths ``a`` and ``b`` name one file or folder (links and other spellings too)."""
     try:
         return os.path.samefile(a, b)

@@ -125,6 +125,8 @@ def output_path_problem(path: str | Path, *, folder: bool) -> str | None:
     folder), or None if it can. Creates nothing, so a command can check every output it
     will write before it starts its work."""
     p = Path(path)
+    if not folder and str(path).endswith(("/", os.sep)):  # Path("out/") would be the file "out"
+        return f"{str(path)!r} names a folder (it ends in '/'); expected a file name"
     if p.exists():
         if folder and not p.is_dir():
             return f"{str(p)!r} is a file, not a folder"

@@ -83,6 +83,11 @@ def test_output_path_problem_names_what_is_in_the_way(tmp_path: Path) -> None:
     assert output_path_problem(tmp_path / "a_dir", folder=False) == (
         f"{str(tmp_path / 'a_dir')!r} is a folder; expected a file name"
     )
+    # a name ending in '/' is a folder's, though none is there yet (Path would drop the '/')
+    assert output_path_problem(f"{tmp_path}/new/", folder=False) == (
+        f"'{tmp_path}/new/' names a folder (it ends in '/'); expected a file name"
+    )
+    assert output_path_problem(f"{tmp_path}/new/", folder=True) is None
     assert not list((tmp_path).glob("new")), "nothing is created by the check"
 
 
