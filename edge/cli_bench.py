@@ -179,11 +179,9 @@ def _rig_streams(args: argparse.Namespace) -> tuple[list[str], dict[str, tuple[i
     read, its flip, its fit: --fit's for the cameras the rig gives none), returned; their
     rates (``fps=``) where --rate NAME=FPS gives none, and their priorities and shares under
     the command line's; ``args.streams`` set to their number."""
-    from urllib.parse import parse_qs, urlsplit
-
     from edge.cli_rig import apply_rig, read_rig
-    from edge.errors import ConfigError
-    from edge.rig_check import asked_of
+    from edge.errors import ConfigError, SourceError
+    from edge.stream.cameras import asked
 
     rig = read_rig(args.rig)
     if args.streams:
@@ -194,21 +192,16 @@ def _rig_streams(args: argparse.Namespace) -> tuple[list[str], dict[str, tuple[i
     apply_rig(args, rig, only=("priority", "share"))
     args.streams = [len(rig.cameras)]
     named = {name for name, _ in args.rate or () if name is not None}
-    for name, uri in rig.settings["camera"]:
-        asked = parse_qs(urlsplit(uri).query).get("fps")
-        if asked and name not in named:
-            try:
-                fps = float(asked[-1])
-            except ValueError:
-                raise ConfigError(
-                    f"rig file {args.rig!r}, cameras.{name}.source = {uri!r}: fps={asked[-1]!r} is not a "
-                    "number of frames per second"
-                ) from None
-            args.rate = [*(args.rate or []), (name, fps)]
     sizes = {}
     for name, uri in rig.settings["camera"]:
-        if (size := asked_of(uri)["size"]) is not None:
-            sizes[name] = (size[1], size[0])
+        try:
+            wanted = asked(uri)
+        except SourceError as exc:
+            raise ConfigError(f"rig file {args.rig!r}, cameras.{name}.source: {exc}") from None
+        if wanted.fps is not None and name not in named:
+            args.rate = [*(args.rate or []), (name, wanted.fps)]
+        if wanted.size is not None:
+            sizes[name] = (wanted.size[1], wanted.size[0])
     return rig.cameras, sizes, _rig_looks(rig)
 
 

@@ -75,23 +75,17 @@ def check_camera(
 
 
 def asked_of(uri: str) -> dict[str, Any]:
-    """What a camera's URI asks of it: ``size`` [width, height] and ``fps`` (None where it
-    asks for none): a V4L2 or CSI camera's query, synthetic://'s size=HxW."""
-    from urllib.parse import parse_qs, urlsplit
+    """What a camera's URI asks of it (edge.stream.cameras.asked) as ``edge rig --json`` says
+    it: ``size`` [width, height] and ``fps``, None where it asks none (or where its options
+    are wrong: opening it says so)."""
+    from edge.errors import SourceError
+    from edge.stream.cameras import asked
 
-    if not uri.startswith(("/dev/video", "/dev/v4l/", "csi://", "synthetic://")):
-        return {"size": None, "fps": None}
-    query = {k: v[-1] for k, v in parse_qs(uri.partition("?")[2]).items()}
-    if uri.startswith("synthetic://"):
-        query = {k: v[-1] for k, v in parse_qs(urlsplit(uri).query).items()}
-        height, _, width = query.get("size", "").partition("x")
-        query = {"width": width, "height": height}
     try:
-        size = [int(query["width"]), int(query["height"])] if "width" in query and "height" in query else None
-        fps = float(query["fps"]) if "fps" in query else None
-    except ValueError:  # open_source says what is wrong with it
+        wanted = asked(uri)
+    except SourceError:
         return {"size": None, "fps": None}
-    return {"size": size, "fps": fps}
+    return {"size": None if wanted.size is None else list(wanted.size), "fps": wanted.fps}
 
 
 # a camera whose frames come this much slower than asked is said to (a rate it did not grant,

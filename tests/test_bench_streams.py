@@ -539,6 +539,12 @@ def test_cli_bench_a_rigs_cameras(
         "--priority rear: no stream is named 'rear' (the streams: front, left, right)"
         in capsys.readouterr().err
     )
+    rig.write_text('[cameras.front]\nsource = "/dev/video0?fps=fast"\n')
+    assert main([*common, "--report", str(tmp_path / "other")]) == 2
+    assert (
+        f"rig file '{rig}', cameras.front.source: source '/dev/video0?fps=fast': fps='fast' is not a number"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "other").exists()
 
 

@@ -139,8 +139,15 @@ def test_a_camera_the_engines_would_stretch_is_said_with_what_keeps_its_shape(
     [
         ("/dev/video0?width=1280&height=720&fps=30&fourcc=MJPG", {"size": [1280, 720], "fps": 30.0}),
         ("/dev/v4l/by-id/usb-cam-video-index0?fps=15", {"size": None, "fps": 15.0}),
-        ("csi://0?width=1920&height=1080", {"size": [1920, 1080], "fps": None}),
-        ("synthetic://?size=96x128&fps=20", {"size": [128, 96], "fps": None}),
+        # a CSI camera's pipeline asks its own where the URI names none; a quarter turn swaps
+        ("csi://0?width=1920&height=1080", {"size": [1920, 1080], "fps": 30.0}),
+        ("csi://1", {"size": [1280, 720], "fps": 30.0}),
+        ("csi://0?width=1920&height=1080&fps=60&flip=3", {"size": [1080, 1920], "fps": 60.0}),
+        ("csi://0?flip=2", {"size": [1280, 720], "fps": 30.0}),
+        ("synthetic://?size=96x128&fps=20", {"size": [128, 96], "fps": 20.0}),
+        ("synthetic://", {"size": None, "fps": None}),
+        ("drive.mkv", {"size": None, "fps": None}),
+        ("http://cam/mjpg?fps=30", {"size": None, "fps": None}),
         ("rtsp://cam/live", {"size": None, "fps": None}),  # a stream's query is the camera's own
         ("/dev/video0?width=wide&height=720", {"size": None, "fps": None}),
     ],

@@ -199,7 +199,13 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def csi_spec(uri: str) -> CaptureSpec:
+CSI_DEFAULTS = {"width": 1280, "height": 720, "fps": 30.0}  # what csi:// asks where it names none
+# nvvidconv's flip-methods that turn the picture a quarter, or flip it about a diagonal
+_CSI_TRANSPOSED = (1, 3, 5, 7)
+
+
+def _csi_options(uri: str) -> tuple[int, dict[str, Any]]:
+    """csi://N's sensor and its options, CSI_DEFAULTS where it names none."""
     try:
         parts = urlsplit(uri)
     except ValueError as exc:  # e.g. an unbalanced '[' reads as a broken IPv6 host
@@ -209,15 +215,56 @@ def csi_spec(uri: str) -> CaptureSpec:
     opts = _options(uri, parts.query, {"width": int, "height": int, "fps": float, "flip": int})
     if not 0 <= int(opts.get("flip", 0)) <= 7:
         raise SourceError(f"source {uri!r}: flip must be 0..7 (nvvidconv flip-method)")
-    sensor = int(parts.netloc or 0)
+    return int(parts.netloc or 0), {"flip": 0, **CSI_DEFAULTS, **opts}
+
+
+def csi_spec(uri: str) -> CaptureSpec:
+    sensor, opts = _csi_options(uri)
     pipeline = csi_pipeline(
-        sensor,
-        int(opts.get("width", 1280)),
-        int(opts.get("height", 720)),
-        float(opts.get("fps", 30)),
-        int(opts.get("flip", 0)),
+        sensor, int(opts["width"]), int(opts["height"]), float(opts["fps"]), int(opts["flip"])
     )
     return CaptureSpec(pipeline, "gstreamer")
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a source's URI asks of its camera: its frames' (width, height) and rate, each None
+    where it asks nothing."""
+
+    size: tuple[int, int] | None = None
+    fps: float | None = None
+
+
+def asked(uri: str) -> Asked:
+    """What source ``uri`` asks of its camera: a V4L2 camera's ``width``, ``height`` and
+    ``fps``; a CSI camera's, CSI_DEFAULTS where it names none (a ``flip`` that turns the
+    picture a quarter swaps width and height); synthetic://'s ``size=HxW`` and ``fps``. Files
+    and streams ask nothing (a stream's query is its server's). A SourceError for options the
+    camera would refuse, as opening it would say."""
+    if is_v4l2(uri):
+        requested = v4l2_spec(uri).requested
+        width, height = requested.get("width"), requested.get("height")
+        size = None if width is None or height is None else (int(width), int(height))
+        return Asked(size, requested.get("fps"))
+    if uri.startswith("csi://"):
+        _, opts = _csi_options(uri)
+        size = (int(opts["width"]), int(opts["height"]))
+        return Asked(size[::-1] if opts["flip"] in _CSI_TRANSPOSED else size, float(opts["fps"]))
+    if uri.startswith("synthetic://"):
+        from edge.build import parse_frame_size
+        from edge.errors import ConfigError
+
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(uri).query).items()}
+        try:
+            hw = parse_frame_size(query["size"]) if "size" in query else None
+        except ConfigError as exc:
+            raise SourceError(f"source {uri!r}: {exc}") from None
+        try:
+            fps = float(query["fps"]) if "fps" in query else None
+        except ValueError:
+            raise SourceError(f"source {uri!r}: fps={query['fps']!r} is not a number") from None
+        return Asked(None if hw is None else (hw[1], hw[0]), fps)
+    return Asked()
 
 
 def network_spec(uri: str) -> CaptureSpec:

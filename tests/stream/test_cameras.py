@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
@@ -10,7 +11,7 @@ import cv2
 import pytest
 
 from edge.errors import SourceError
-from edge.stream.cameras import csi_pipeline, gstreamer_available, hidden_opencv, spec_for
+from edge.stream.cameras import Asked, asked, csi_pipeline, gstreamer_available, hidden_opencv, spec_for
 from edge.stream.sources import open_source
 
 
@@ -258,3 +259,21 @@ def test_the_cameras_plugged_in_are_listed_with_their_stable_names(tmp_path: Pat
     assert camera_lines([]) == [
         "  cameras (V4L2): none plugged in (csi:// and network cameras are not listed)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("uri", "said"),
+    [
+        ("/dev/video0?width=wide", "width='wide' is not an integer"),
+        ("/dev/video0?speed=3", "unknown options ['speed']"),
+        ("csi://0?flip=9", "flip must be 0..7"),
+        ("synthetic://?fps=fast", "fps='fast' is not a number"),
+        ("synthetic://?size=big", "size 'big' is not HEIGHTxWIDTH"),
+    ],
+)
+def test_what_a_camera_is_asked_for_is_read_as_opening_it_reads_it(uri: str, said: str) -> None:
+    """edge.stream.cameras.asked: the options its camera would refuse are refused alike."""
+    with pytest.raises(SourceError, match=re.escape(said)):
+        asked(uri)
+    assert asked("/dev/v4l/by-id/usb-cam-video-index0?width=640&height=480") == Asked((640, 480), None)
+    assert asked("csi://0?width=1920&height=1080&flip=1") == Asked((1080, 1920), 30.0)
