@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.util.proc import sysfs_text
+
 # the rail that feeds the whole module, by the names NVIDIA's carrier boards give it
 INPUT_RAILS = ("VDD_IN", "VIN_SYS_5V0", "VIN")
 
@@ -44,15 +46,12 @@ def find_rails(root: str | Path = "/") -> list[Rail]:
     """The labelled rails of the INA power monitors under ``root``/sys/class/hwmon."""
     rails = []
     for dev in sorted(Path(root, "sys/class/hwmon").glob("hwmon*")):
-        try:
-            chip = (dev / "name").read_text().strip()
-        except OSError:
-            continue
-        if not chip.startswith("ina"):
+        chip = sysfs_text(dev / "name")
+        if chip is None or not chip.startswith("ina"):
             continue  # temperatures, fans, ...
         for label_file in sorted(dev.glob("in*_label")):
             match = re.fullmatch(r"in(\d+)_label", label_file.name)
-            label = _read(label_file)
+            label = sysfs_text(label_file)
             if match is None or not label or label.upper() == "NC":  # NC: not connected
                 continue
             n = match.group(1)
@@ -66,13 +65,6 @@ def find_rails(root: str | Path = "/") -> list[Rail]:
             if rail.power is not None or (rail.volt is not None and rail.curr is not None):
                 rails.append(rail)  # "sum of shunt voltages" and the like have no current
     return rails
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
 
 
 class PowerSampler:

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from edge.errors import SourceError
+from edge.util.proc import sysfs_text
 
 # OpenCV reads this variable when a capture opens; a lock keeps two opens from mixing values
 _FFMPEG_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
@@ -135,20 +136,17 @@ def v4l2_cameras(root: str | Path = "/") -> list[dict[str, Any]]:
     found = []
     nodes = [n for n in sysfs.iterdir() if n.name.startswith("video")] if sysfs.is_dir() else []
     for node in sorted(nodes, key=lambda n: int(n.name[5:]) if n.name[5:].isdigit() else 1 << 30):
-        index = _read(node / "index")
+        index = sysfs_text(node / "index")
         if index not in (None, "0"):
             continue
         found.append(
-            {"node": f"/dev/{node.name}", "name": _read(node / "name"), "links": links.get(node.name, [])}
+            {
+                "node": f"/dev/{node.name}",
+                "name": sysfs_text(node / "name"),
+                "links": links.get(node.name, []),
+            }
         )
     return found
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
 
 
 def v4l2_spec(uri: str) -> CaptureSpec:

@@ -1,9 +1,18 @@
-"""Reading Linux's /proc, where the other edge modules need it."""
+"""Reading Linux's /proc and /sys, where the other edge modules need it."""
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+
+
+def sysfs_text(path: str | Path) -> str | None:
+    """A sysfs or procfs file's text, stripped; None where it cannot be read (a device
+    unplugged meanwhile, an attribute its driver lacks)."""
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
 
 
 def stat_fields(path: str | Path) -> list[str]:
