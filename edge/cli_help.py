@@ -113,6 +113,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ),
         ("edge rig car.toml --frames 300 --json", "ten seconds of each 30 fps camera, as JSON"),
         (
+            "edge rig car.toml --new",
+            "begin a rig from the USB cameras plugged in, each by udev's stable name",
+        ),
+        (
             "edge rig car.toml --engines engines/",
             "and which cameras those engines would stretch out of shape, with what keeps it",
         ),

@@ -375,6 +375,13 @@ def add_rig_command(sub: Any) -> None:
         "the fit that keeps its shape",
     )
     p.add_argument("--json", action="store_true", help="print each camera's source and check as JSON")
+    p.add_argument(
+        "--new",
+        action="store_true",
+        help="instead of checking FILE, write it: a rig of the USB cameras plugged in, each by udev's "
+        "stable name for it (/dev/v4l/by-id/...), its other settings commented, to fill in (a file "
+        "that exists is not replaced)",
+    )
     p.set_defaults(func=cmd_rig)
 
 
@@ -415,6 +422,18 @@ def cmd_rig(args: argparse.Namespace) -> int:
 
     from edge.cli_frames import undistorts_of
     from edge.rig_check import check_cameras, result_line
+
+    if args.new:
+        from edge.rig_new import write_new_rig
+
+        named = write_new_rig(args.rig)
+        print(f"wrote {args.rig}: {len(named)} camera(s)")
+        for index, camera in enumerate(named):
+            print(
+                f"  cam{index}: {camera['links'][0]} ({camera['name'] or 'a camera'}, now {camera['node']})"
+            )
+        print(f"next: name each camera and fill in its settings, then edge rig {args.rig}")
+        return 0
 
     run = run_of(args.rig)
     said = rig_lines(run, args.rig)  # every setting checked as edge run checks it

@@ -13,7 +13,7 @@ import pytest
 from edge.cli import main
 from edge.cli_rig import beside, read_rig
 from edge.errors import ConfigError
-from edge.replay_rig import check_replay_rig, recorded_source, replay_rig, toml_string
+from edge.replay_rig import check_replay_rig, recorded_source, replay_rig
 from edge.stream.sources import open_source
 from tests.stream.test_undistort import write_opencv
 
@@ -177,14 +177,6 @@ def test_a_replay_rig_of_the_same_drive_is_written_again_and_another_only_when_a
     check_replay_rig(other, overwrite=True)
     with pytest.raises(ConfigError, match="camera 'a' records to no video or dir:// sink"):
         recorded_source("a", ["http://127.0.0.1:8080", "-"], folder=tmp_path)
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["plain", 'a "quoted" \\path\\', "tab\there\nline", "del\x7f and \x01", "Zürich ⛟ 🚗", ""],
-)
-def test_text_is_written_as_toml_reads_it_back(text: str) -> None:
-    assert tomllib.loads(f"x = {toml_string(text)}")["x"] == text
 
 
 def test_a_camera_named_with_a_dot_is_one_camera(tmp_path: Path) -> None:

@@ -1,0 +1,57 @@
+"""edge rig FILE --new: a rig begun from the USB cameras plugged in, each by udev's stable name."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.cli_rig import read_rig
+from edge.errors import ConfigError
+from edge.rig_new import new_rig_text, write_new_rig
+from tests.stream.test_cameras import v4l2_tree
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def test_a_new_rig_names_each_plugged_in_camera_by_its_stable_name(tmp_path: Path) -> None:
+    """Two USB cameras (each's capture node, by-id first) and a codec's node: the cameras become
+    cam0 and cam1, each setting to fill in commented; the codec is said, commented out. The
+    rig reads as edge run reads a rig, and then, once a setting is filled in, takes it."""
+    root = tmp_path / "board"
+    v4l2_tree(root)
+    rig = tmp_path / "rigs" / "car.toml"
+    named = write_new_rig(rig, root=root)
+    assert [c["node"] for c in named] == ["/dev/video0", "/dev/video2"]
+    text = rig.read_text()
+    assert read_rig(rig).settings["camera"] == [
+        ("cam0", "/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920_1234ABCD-video-index0"),
+        ("cam1", "/dev/v4l/by-id/usb-Generic_USB_Camera_200901010001-video-index0"),
+    ]
+    assert "# HD Pro Webcam C920, now /dev/video0" in text
+    assert "# /dev/video10 (bcm2835-codec-decode): no udev link; a camera?" in text
+    assert list(tomllib.loads(text)["cameras"]) == ["cam0", "cam1"], "the codec stays a comment"
+    # the commented settings are a rig's own: uncommented, they read
+    filled = text.replace("# facing = ", "facing = ").replace("# hfov = ", "hfov = ")
+    rig.write_text(filled.replace("# path-width = ", "path-width = "))
+    taken = read_rig(rig)
+    assert taken.settings["hfov"] == [("cam0", 60.0), ("cam1", 60.0)] and taken.path_width == 2.0
+    with pytest.raises(ConfigError, match="exists; --new writes a new one"):
+        write_new_rig(rig, root=root)
+    assert rig.read_text() == filled.replace("# path-width = ", "path-width = "), "not replaced"
+
+
+def test_no_camera_to_begin_a_rig_with_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ConfigError, match=r"\(V4L2 nodes udev names no camera: /dev/video10 \(codec\)\)"):
+        new_rig_text([{"node": "/dev/video10", "name": "codec", "links": []}])
+    # this machine has no camera: the command says so and writes nothing
+    if Path("/sys/class/video4linux").is_dir() and any(Path("/dev/v4l").glob("by-*/*")):
+        pytest.skip("this machine has a camera plugged in")
+    assert main(["rig", str(tmp_path / "car.toml"), "--new"]) == 2
+    assert "no USB camera is plugged in to begin a rig with" in capsys.readouterr().err
+    assert not (tmp_path / "car.toml").exists()
