@@ -386,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
         "schema",
         help="print the JSON Schema of what edge writes for other programs",
         epilog="objects: a line a frame (--sink objects.jsonl, --sink -); warnings: a line when a thing "
-        "comes to be warned of and one when it clears (?lines=warnings); summary: edge run --summary's "
+        "comes to be warned of and one when it clears (?lines=warnings); fused: the things around the "
+        "vehicle of every camera at once (?lines=fused); summary: edge run --summary's "
         "file; heartbeat: the file edge run or edge record --heartbeat rewrites while it runs; "
         "record: edge record --summary's file; bench: edge bench's report, bench.json; stats and "
         "history: the live viewer's GET /stats and /history; metrics: edge replay --out DIR's "

@@ -253,6 +253,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "schema": [
         ("edge schema objects", "the JSON Schema of an objects log's lines (a planner's contract)"),
         ("edge schema warnings", "that of a warnings log's (?lines=warnings)"),
+        ("edge schema fused", "that of the things of every camera at once (?lines=fused)"),
         (
             "edge schema objects --check drive/objects.jsonl",
             "which of a log's lines it refuses, and why (exit 1)",

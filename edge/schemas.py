@@ -1,6 +1,7 @@
 """JSON Schemas of what edge writes for other programs to read: ``objects`` (a line per
 frame: ``--sink objects.jsonl``, ``--sink -``), ``warnings`` (``?lines=warnings``: a line
-when a thing comes to be warned of, one when it clears); and, in edge.schema_files, those of
+when a thing comes to be warned of, one when it clears), ``fused`` (``?lines=fused``: the
+things around the vehicle of every camera at once); and, in edge.schema_files, those of
 whole files: ``summary`` (``edge run --summary``: a run's counts and latencies),
 ``heartbeat`` (``--heartbeat FILE``: what a health check of one's own reads, as ``edge
 alive`` does) and ``record`` (``edge record --summary``).
@@ -24,6 +25,7 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_NAMES = (
     "objects",
     "warnings",
+    "fused",
     "summary",
     "heartbeat",
     "record",
@@ -35,7 +37,7 @@ SCHEMA_NAMES = (
     "ranges",
     "lint",
 )
-LINE_SCHEMAS = ("objects", "warnings")  # of JSON lines; the others of one JSON document
+LINE_SCHEMAS = ("objects", "warnings", "fused")  # of JSON lines; the others of one JSON document
 
 
 def number_field(description: str, *, minimum: float | None = None, nullable: bool = False) -> dict[str, Any]:
@@ -258,6 +260,89 @@ def _warnings() -> dict[str, Any]:
     }
 
 
+def _fused() -> dict[str, Any]:
+    """edge.stream.object_sinks.FusedLines' line (edge.postprocess.fusion.fuse's things)."""
+    thing = _object()["properties"]
+    place = "as the camera nearest to it places it; null where no camera places it (no field of view)"
+    seen = {
+        "type": "object",
+        "properties": {
+            "camera": {"type": "string", "description": "the camera's name"},
+            "track": {**thing["track"], "type": ["integer", "null"]},
+            "lateral_m": {**thing["lateral_m"], "type": ["number", "null"]},
+            "ahead_m": {**thing["ahead_m"], "type": ["number", "null"]},
+            "range_m": {**thing["range_m"], "type": ["number", "null"]},
+        },
+        "required": ["camera", "track", "lateral_m", "ahead_m", "range_m"],
+        "additionalProperties": False,
+    }
+    fused = {
+        "type": "object",
+        "properties": {
+            "id": {
+                "type": "string",
+                "description": "CAMERA:TRACK of the first camera (by name) that sees it: the same while "
+                "that camera's track goes on",
+            },
+            "class": thing["class"],
+            "score": thing["score"],
+            "lateral_m": number_field(f"metres right of the vehicle's middle, {place}", nullable=True),
+            "ahead_m": number_field(f"metres ahead of the vehicle's reference point, {place}", nullable=True),
+            "from_vehicle_m": number_field(
+                f"metres from the vehicle's reference point, {place}", minimum=0, nullable=True
+            ),
+            "in_path": {
+                "type": ["boolean", "null"],
+                "description": "in the path if any camera says so; null where none can tell",
+            },
+            "ttc_s": number_field(
+                "the least time to collision any camera gives; null for none", nullable=True
+            ),
+            "warned": {"type": "boolean", "description": "whether any camera warns of it"},
+            "seen_by": {
+                "type": "array",
+                "items": seen,
+                "minItems": 1,
+                "description": "each camera's thing that is it, one a camera at most",
+            },
+        },
+        "required": [
+            "id",
+            "class",
+            "score",
+            "lateral_m",
+            "ahead_m",
+            "from_vehicle_m",
+            "in_path",
+            "ttc_s",
+            "warned",
+            "seen_by",
+        ],
+        "additionalProperties": False,
+    }
+    return {
+        "$schema": DIALECT,
+        "$id": "urn:edge-perception:schema:fused",
+        "title": "edge fused line",
+        "description": "One line of a fused log (--sink 'around.jsonl?lines=fused'): a frame of one "
+        "camera, and the things around the vehicle of every camera's newest frame, a thing two "
+        "cameras see once.",
+        "type": "object",
+        "properties": {
+            **_header(),
+            "cameras": {
+                "type": "object",
+                "additionalProperties": integer_field("that camera's frame fused", minimum=0),
+                "description": "each camera fused, by name, and which of its frames (its newest, a "
+                "quarter of a second old or less)",
+            },
+            "things": {"type": "array", "items": fused},
+        },
+        "required": ["frame", "t_capture_ns", "time_unix", "cameras", "things"],
+        "additionalProperties": False,
+    }
+
+
 def schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the lines or file ``name`` (one of SCHEMA_NAMES) names."""
     from edge import schema_bench, schema_files, schema_manifest, schema_metrics
@@ -265,6 +350,7 @@ def schema(name: str) -> dict[str, Any]:
     builders = {
         "objects": _objects,
         "warnings": _warnings,
+        "fused": _fused,
         "summary": schema_files.summary_schema,
         "heartbeat": schema_files.heartbeat_schema,
         "record": schema_files.record_schema,

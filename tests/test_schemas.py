@@ -79,8 +79,9 @@ def test_every_line_of_real_runs_is_valid(lines: dict[str, list[dict[str, Any]]]
     # /stats and /history: tests/viewer/test_viewer.py; edge replay's metrics.json: tests/test_replay.py
     # and tests/stream/test_fit.py; the engines' manifest.json
     # and edge calibrate's ranges JSON: tests/test_schema_manifest.py; edge lint --json's report:
-    # tests/export/test_lint.py
-    others = {"heartbeat", "record", "bench", "stats", "history", "metrics", "manifest", "ranges", "lint"}
+    # tests/export/test_lint.py; the fused lines: tests/stream/test_fused_lines.py
+    others = {"fused", "heartbeat", "record", "bench", "stats", "history", "metrics", "manifest", "ranges"}
+    others.add("lint")
     assert set(lines) == set(SCHEMA_NAMES) - others
     for name in lines:
         assert lines[name], name
@@ -155,7 +156,7 @@ def test_the_schemas_are_valid_json_schemas_and_the_cli_prints_them(
         assert json.loads(capsys.readouterr().out) == schema(name)
     with pytest.raises(
         ConfigError,
-        match="no schema named 'alerts'; there are: objects, warnings, summary, heartbeat, record, "
+        match="no schema named 'alerts'; there are: objects, warnings, fused, summary, heartbeat, record, "
         "bench, stats, history",
     ):
         schema("alerts")

@@ -21,8 +21,11 @@ from edge.stream.durable import put_in_place
 from edge.stream.partial import PartialLock, partial_path, rescue_leftover
 from edge.util.numbers import strict_dumps
 
-LINES = ("objects", "warnings")
+LINES = ("objects", "warnings", "fused")
 WARNING_HOLD_S = 0.5  # a warning ends this long after its thing's last warned frame
+# a camera's newest frame older than this, by capture time, is not fused with another's: what
+# it saw has moved on (a 10 fps side camera's newest is at most 0.1 s old, and its latency more)
+FUSED_MAX_AGE_S = 0.25
 
 
 class ObjectsSink:
@@ -219,6 +222,39 @@ class WarningLines:
         (since, last), cls = self._on.pop(key)
         line = {**header, "event": "clear", "track": key[1], "class": cls, "warned_s": round(last - since, 3)}
         return line | ({"ended": True} if ended else {})
+
+
+class FusedLines:
+    """The lines of ``?lines=fused``: a line a frame of any camera, the things around the
+    vehicle of every camera's newest frame at once (edge.postprocess.fusion.fuse), those of a
+    camera whose newest frame is more than ``max_age_s`` older than this one's left out;
+    ``cameras`` says which frame of each was fused. A run of one source is one camera, named
+    ``camera``."""
+
+    def __init__(self, *, max_age_s: float = FUSED_MAX_AGE_S) -> None:
+        self.max_age_s = max_age_s
+        self._newest: dict[str, tuple[int, int, list[dict[str, Any]]]] = {}  # (t_capture_ns, frame, things)
+
+    def __call__(self, result: Any) -> str:
+        return strict_dumps(self.record(result)) + "\n"
+
+    def record(self, result: Any) -> dict[str, Any]:
+        from edge.postprocess.fusion import fuse
+
+        header = frame_header(result)
+        camera = str(header.get("camera", "camera"))
+        t_ns = header["t_capture_ns"]
+        self._newest[camera] = (t_ns, header["frame"], frame_objects(result))
+        fresh = {
+            name: seen
+            for name, seen in sorted(self._newest.items())
+            if abs(t_ns - seen[0]) <= self.max_age_s * 1e9
+        }
+        return {
+            **header,
+            "cameras": {name: frame for name, (_, frame, _) in fresh.items()},
+            "things": fuse({name: things for name, (_, _, things) in fresh.items()}),
+        }
 
 
 class StdoutObjectsSink:

@@ -36,7 +36,7 @@ import numpy as np
 from edge.errors import SinkError
 from edge.stream.dir_sink import DirSink, refuse_earlier_frames
 from edge.stream.disk import DEFAULT_KEEP_FREE
-from edge.stream.object_sinks import LINES, ObjectsSink, StdoutObjectsSink, WarningLines
+from edge.stream.object_sinks import LINES, FusedLines, ObjectsSink, StdoutObjectsSink, WarningLines
 from edge.stream.sink_refusals import (
     check_written_file,
     dir_sink_folder,
@@ -341,7 +341,8 @@ def _view_option(uri: str, query: str) -> str:
 
 def _lines_option(uri: str, query: str) -> str:
     """The ``lines=`` of an objects sink's URI (objects when absent): a line a frame, or a
-    warnings log (object_sinks.WarningLines); anything else is refused."""
+    warnings log (object_sinks.WarningLines), or the cameras' things fused (FusedLines);
+    anything else is refused."""
     return _one_option(uri, query, "lines", LINES, "objects")
 
 
@@ -365,7 +366,8 @@ def _one_option(uri: str, query: str, name: str, choices: Sequence[str], default
 
 def _lines_of(uri: str, query: str) -> Any:
     """What an objects sink writes for each result, as its ``lines=`` says."""
-    return WarningLines() if _lines_option(uri, query) == "warnings" else None
+    chosen = _lines_option(uri, query)
+    return WarningLines() if chosen == "warnings" else FusedLines() if chosen == "fused" else None
 
 
 def _folder_hint(scheme: str, name: str, query: str) -> str:

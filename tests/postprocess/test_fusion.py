@@ -1,0 +1,89 @@
+"""The things around the vehicle of every camera at once (edge.postprocess.fusion): golden
+groupings of things placed by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from edge.postprocess.fusion import GATE_FRACTION, GATE_MIN_M, fuse, gate_m, groups
+
+
+def thing(cls: str, lateral: float | None, ahead: float | None, *, track: int, **more: Any) -> dict[str, Any]:
+    placed = {} if lateral is None else {"lateral_m": lateral, "ahead_m": ahead, "in_path": None}
+    return {"id": 26000 + track, "class": cls, "score": 0.8, "track": track, **placed, **more}
+
+
+def test_a_car_two_cameras_see_is_one_thing_placed_by_the_nearer() -> None:
+    """The front camera places a car 20.0 m ahead, 3.0 m left; the front-left corner camera,
+    nearer to it, 19.4 m ahead and 3.5 m left (0.78 m apart, within 1.5 m): one car, placed
+    as the corner camera places it, in the path as the front camera says, its time to
+    collision the lesser, and each camera's reading kept."""
+    seen = {
+        "front": [thing("car", -3.0, 20.0, track=4, range_m=20.2, in_path=True, ttc_s=4.0, score=0.7)],
+        "front-left": [thing("car", -3.5, 19.4, track=9, range_m=18.0, ttc_s=3.5, warned=True)],
+    }
+    (car,) = fuse(seen)
+    assert car["id"] == "front:4" and car["class"] == "car" and car["score"] == 0.8
+    assert (car["lateral_m"], car["ahead_m"]) == (-3.5, 19.4)
+    assert car["from_vehicle_m"] == pytest.approx(19.71, abs=0.005)
+    assert (car["in_path"], car["ttc_s"], car["warned"]) == (True, 3.5, True)
+    assert [(s["camera"], s["track"], s["range_m"]) for s in car["seen_by"]] == [
+        ("front", 4, 20.2),
+        ("front-left", 9, 18.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("other", "together"),
+    [
+        (thing("car", -1.0, 6.4, track=2), True),  # 1.4 m apart, under the 1.5 m gate
+        (thing("car", -1.0, 6.6, track=2), False),  # 1.6 m: two cars
+        (thing("truck", -1.0, 5.0, track=2), False),  # another class where the car is
+        (thing("car", None, None, track=2), False),  # not placed: its own
+    ],
+)
+def test_the_gate_and_the_class_decide(other: dict[str, Any], together: bool) -> None:
+    seen = {"a": [thing("car", -1.0, 5.0, track=1)], "b": [other]}
+    assert (len(groups(seen)) == 1) is together
+
+
+def test_the_gate_grows_with_distance() -> None:
+    """15% of the farther reading's distance from the vehicle, 1.5 m at least: things 60 m
+    out may be read 9 m apart and be one; 2 m apart 5 m out, not."""
+    near, far = thing("car", 0.0, 5.0, track=1), thing("car", 0.0, 60.0, track=1)
+    assert gate_m(near, near) == GATE_MIN_M and gate_m(far, far) == pytest.approx(GATE_FRACTION * 60.0)
+    assert len(groups({"a": [far], "b": [thing("car", 0.0, 68.9, track=2)]})) == 1
+    assert len(groups({"a": [near], "b": [thing("car", 0.0, 7.0, track=2)]})) == 2
+
+
+def test_one_cameras_things_stay_apart_and_the_nearest_pairs_first() -> None:
+    """Two cars one camera tells apart, 1 m from each other, stay two though another camera's
+    car lies within the gate of both: it joins the nearer. The things come nearest the
+    vehicle first, those no camera places last."""
+    seen = {
+        "a": [thing("car", 0.0, 10.0, track=1), thing("car", 1.0, 10.0, track=2)],
+        "b": [thing("car", 0.8, 10.0, track=7), thing("person", None, None, track=8)],
+        "c": [thing("bicycle", 0.0, 3.0, track=1)],
+    }
+    assert sorted(groups(seen)) == [[("a", 0)], [("a", 1), ("b", 0)], [("b", 1)], [("c", 0)]]
+    fused = fuse(seen)
+    assert [t["id"] for t in fused] == ["c:1", "a:1", "a:2", "b:8"]
+    assert fused[-1]["lateral_m"] is None and fused[-1]["from_vehicle_m"] is None
+    assert fused[-1]["seen_by"] == [
+        {"camera": "b", "track": 8, "lateral_m": None, "ahead_m": None, "range_m": None}
+    ]
+
+
+def test_a_thing_never_takes_two_of_one_cameras() -> None:
+    """a's car and c's car are each within the gate of b's, and of each other's: the nearest
+    pair (a, b) goes first; c joins them (it is a third camera); a second car of c's, as near,
+    cannot."""
+    seen = {
+        "a": [thing("car", 0.0, 10.0, track=1)],
+        "b": [thing("car", 0.2, 10.0, track=1)],
+        "c": [thing("car", 0.5, 10.0, track=1), thing("car", -0.5, 10.0, track=2)],
+    }
+    assert sorted(groups(seen)) == [[("a", 0), ("b", 0), ("c", 0)], [("c", 1)]]
+    assert fuse({}) == [] and fuse({"a": []}) == []

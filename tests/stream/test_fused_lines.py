@@ -1,0 +1,73 @@
+"""--sink 'around.jsonl?lines=fused': the things around the vehicle of every camera at once,
+from real runs of several cameras (edge.stream.object_sinks.FusedLines)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.cli import main
+from edge.schemas import check_lines
+
+DRIVE = "synthetic://?size=128x256&frames=6&seed=2&lane=right"
+
+
+def fused_lines(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text()
+    assert check_lines("fused", text.splitlines(keepends=True)) == (len(text.splitlines()), [])
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def drive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fused") / "drive.mkv"
+    assert main(["record", DRIVE, str(path)]) == 0
+    return path
+
+
+def test_two_cameras_that_see_the_same_things_give_each_once(
+    demo_engines: Path, drive: Path, tmp_path: Path
+) -> None:
+    """Two cameras mounted alike and given one drive place each thing alike: where both
+    cameras' same frame is fused, every placed thing is one, seen by both, with each one's
+    track; the line says which frame of each camera it fused."""
+    around = tmp_path / "around.jsonl"
+    cameras = ["--camera", f"a={drive}", "--camera", f"b={drive}", "--hfov", "48.9"]
+    argv = ["run", *cameras, "--engines", str(demo_engines), "--sink", f"{around}?lines=fused"]
+    assert main([*argv, "--sink", str(tmp_path / "objects.jsonl")]) == 0
+    lines = fused_lines(around)
+    assert len(lines) == 12 and {line["camera"] for line in lines} == {"a", "b"}
+    objects = {
+        (o["camera"], o["frame"]): o["objects"] for o in map(json.loads, (tmp_path / "objects.jsonl").open())
+    }
+    alike = [line for line in lines if len(set(line["cameras"].values())) == 1 and len(line["cameras"]) == 2]
+    assert alike, "some line fused both cameras' same frame"
+    for line in alike:
+        frame = line["cameras"]["a"]
+        placed = [o for o in objects[("a", frame)] if "lateral_m" in o]
+        assert placed, "the drive's frames hold things"
+        assert len(line["things"]) == len(objects[("a", frame)])
+        for thing in line["things"]:
+            assert [s["camera"] for s in thing["seen_by"]] == ["a", "b"]
+            assert thing["seen_by"][0]["lateral_m"] == thing["seen_by"][1]["lateral_m"] == thing["lateral_m"]
+            assert thing["id"] == f"a:{thing['seen_by'][0]['track']}"
+
+
+def test_a_front_and_a_rear_camera_see_different_things(
+    demo_engines: Path, drive: Path, tmp_path: Path
+) -> None:
+    """The rear camera's things are behind the vehicle, the front one's ahead: none is fused."""
+    around = tmp_path / "around.jsonl"
+    cameras = ["--camera", f"front={drive}", "--camera", f"rear={drive}", "--hfov", "48.9"]
+    cameras += ["--facing", "rear=rear", "--mount-ahead", "front=2", "--mount-ahead", "rear=-2"]
+    assert main(["run", *cameras, "--engines", str(demo_engines), "--sink", f"{around}?lines=fused"]) == 0
+    lines = fused_lines(around)
+    both = [line for line in lines if len(line["cameras"]) == 2]
+    assert both
+    for line in both:
+        for thing in line["things"]:
+            (seen,) = thing["seen_by"]
+            assert (thing["ahead_m"] > 2) is (seen["camera"] == "front")
