@@ -11,7 +11,9 @@ Each camera's topics are under its name, ``/camera`` for a run of one: ``/camera
 where the camera's field of view places the objects around the vehicle, ``/camera/scene``
 (``foxglove.SceneUpdate``, edge.stream.foxglove_scene), with ``/camera/calibration``,
 ``/camera/transform`` and, asked for, ``/camera/cloud`` where its height is known too
-(edge.stream.foxglove_camera).
+(edge.stream.foxglove_camera). With several cameras, ``/around/things`` and ``/around/scene``
+hold the things around the vehicle of every camera's newest frame at once, a thing two
+cameras see once (``edge schema fused``, edge.postprocess.fusion), after each camera's frame.
 """
 
 from __future__ import annotations
@@ -156,10 +158,13 @@ class FrameChoice:
     def __init__(
         self, uri: str, *, views: tuple[str, ...] | None, quality: int, cloud: int | None, default_cloud: int
     ) -> None:
+        from edge.stream.object_sinks import FusedLines
+
         self.uri, self.quality = uri, quality
         self.asked, self.views = views is not None, views or VIEWS
         self.asked_cloud, self.default_cloud = cloud, default_cloud
         self.cloud = default_cloud if cloud is None else cloud
+        self.fused = FusedLines()  # the cameras' things at once, where several share the sink
 
     @property
     def shows(self) -> frozenset[str]:
@@ -173,7 +178,13 @@ class FrameChoice:
     def messages(self, result: Any, warnings: Any) -> tuple[int, list[Message]]:
         """frame_messages of ``result`` as chosen; ``warnings``: the sink's WarningLines."""
         return frame_messages(
-            result, views=self.views, quality=self.quality, warnings=warnings, uri=self.uri, cloud=self.cloud
+            result,
+            views=self.views,
+            quality=self.quality,
+            warnings=warnings,
+            uri=self.uri,
+            cloud=self.cloud,
+            fused=self.fused,
         )
 
 
@@ -252,14 +263,22 @@ def topic_base(camera: Any) -> str:
 
 
 def frame_messages(
-    result: Any, *, views: tuple[str, ...], quality: int, warnings: Any, uri: str, cloud: int = 0
+    result: Any,
+    *,
+    views: tuple[str, ...],
+    quality: int,
+    warnings: Any,
+    uri: str,
+    cloud: int = 0,
+    fused: Any = None,
 ) -> tuple[int, list[Message]]:
     """A result's capture time (ns since the epoch) and its messages: a picture of each of
     ``views`` (JPEG at ``quality``), the boxes over the camera's where ``input`` is one of
     them, its objects line, and the warnings lines ``warnings`` (a WarningLines, called
     once a frame whatever is made) gives it; where the camera is known, its placed things'
     scene, its calibration and pose, and (``cloud``: every how many pixels, 0 none) the depth
-    map as a point cloud."""
+    map as a point cloud. ``fused``: the sink's FusedLines, which a camera's of several
+    gives its frame to: the things of every camera then, and their scene."""
     from edge.stream.object_sinks import frame_header, objects_record
     from edge.stream.sinks import sink_image
 
@@ -303,6 +322,12 @@ def frame_messages(
                 messages.append(cloud_message(result, record, ns, base, placed, cloud))
     for line in warnings.events(result):
         messages += warning_messages(line, ns)
+    if fused is not None and camera is not None:
+        from edge.stream.foxglove_scene import SCENE_SCHEMA, fused_scene
+
+        around = fused.record(result)
+        messages.append(("/around/things", edge_schema("fused"), _given(around)))
+        messages.append(("/around/scene", SCENE_SCHEMA, lambda: fused_scene(around, ns)))
     return ns, messages
 
 

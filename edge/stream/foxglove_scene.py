@@ -7,9 +7,10 @@ Placed means the camera's field of view is known (``--hfov``, or the source's: s
 cityscapes://DIR with camera files): each object then has ``ahead_m`` (along the vehicle, from
 the camera) and ``lateral_m`` (right of the vehicle's middle). The scene's frame, ``vehicle``,
 follows ROS's axes as Foxglove does: x ahead, y left, z up, the road at z = 0, its origin
-level with the camera along the vehicle and at the vehicle's middle across it. With several
-cameras each camera's things are ahead of that camera (edge knows no mount position along the
-vehicle, only across it).
+at the vehicle's middle across it and, along it, level with the camera, or at the vehicle's
+reference point where --mount-ahead places the camera along the vehicle (so several cameras'
+things share one frame). fused_scene draws the things of every camera at once
+(edge.postprocess.fusion), a thing two cameras see once.
 """
 
 from __future__ import annotations
@@ -276,6 +277,66 @@ def scene_update(
                         "scale_invariant": True,
                         "color": {"r": 1.0, "g": 1.0, "b": 1.0, "a": 1.0},
                         "text": _label(obj),
+                    }
+                ],
+            }
+        )
+    return {"deletions": [{"timestamp": when, "type": DELETE_ALL, "id": ""}], "entities": entities}
+
+
+FUSED_RGBA = (0.3, 0.6, 1.0, 0.45)
+FUSED_METADATA = (
+    "class",
+    "id",
+    "score",
+    "from_vehicle_m",
+    "ahead_m",
+    "lateral_m",
+    "in_path",
+    "ttc_s",
+    "warned",
+)
+
+
+def fused_scene(line: dict[str, Any], ns: int) -> dict[str, Any]:
+    """The things around the vehicle of a fused line (edge.stream.object_sinks.FusedLines) as
+    a scene: a box the size of its class a placed thing, blue (red where warned of), its label
+    saying which cameras see it; the topic's earlier entities deleted."""
+    when = stamp(ns)
+    entities = []
+    for thing in line["things"]:
+        if thing["ahead_m"] is None or thing["lateral_m"] is None:
+            continue
+        size = THING_SIZE_M.get(thing["class"], UNKNOWN_SIZE_M)
+        x, y = box_centre(thing["ahead_m"], thing["lateral_m"], size)
+        rgba = WARNED_RGBA if thing["warned"] else FUSED_RGBA
+        cameras = ", ".join(seen["camera"] for seen in thing["seen_by"])
+        entities.append(
+            {
+                "timestamp": when,
+                "frame_id": SCENE_FRAME,
+                "id": f"thing {thing['id']}",
+                "lifetime": {"sec": 0, "nsec": 0},
+                "frame_locked": True,
+                "metadata": [
+                    {"key": k, "value": _text(thing[k])} for k in FUSED_METADATA if thing[k] is not None
+                ]
+                + [{"key": "seen_by", "value": cameras}],
+                "cubes": [
+                    {
+                        "pose": pose(x, y, size[2] / 2),
+                        "size": dict(zip("xyz", size, strict=True)),
+                        "color": dict(zip("rgba", rgba, strict=True)),
+                    }
+                ],
+                "texts": [
+                    {
+                        "pose": pose(x, y, size[2] + 0.4),
+                        "billboard": True,
+                        "font_size": 14.0,
+                        "scale_invariant": True,
+                        "color": {"r": 1.0, "g": 1.0, "b": 1.0, "a": 1.0},
+                        "text": f"{thing['class']} ({cameras})",
                     }
                 ],
             }

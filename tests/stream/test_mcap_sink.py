@@ -203,6 +203,16 @@ def test_two_cameras_share_one_file_each_under_its_name(demo_engines: Path, tmp_
     assert counts == {"front": [0, 1, 2, 3], "rear": [0, 1, 2]}
     assert {b["camera"] for t, _, b in messages if t.endswith("/objects")} == {"front", "rear"}
     assert {b["frame_id"] for t, _, b in messages if t == "/rear/depth"} == {"rear"}
+    # after each camera's frame, the things of every camera at once, as ?lines=fused has them
+    around = [b for t, _, b in messages if t == "/around/things"]
+    assert len(around) == 7 and check_lines("fused", [json.dumps(b) for b in around]) == (7, [])
+    scenes = [b for t, _, b in messages if t == "/around/scene"]
+    assert len(scenes) == 7 and schemas["/around/scene"] == "foxglove.SceneUpdate"
+    placed = [(line, scene) for line, scene in zip(around, scenes, strict=True) if line["things"]]
+    assert placed, "the drives' things are placed"
+    for line, scene in placed:
+        shown = {e["id"] for e in scene["entities"]}
+        assert shown == {f"thing {t['id']}" for t in line["things"] if t["lateral_m"] is not None}
 
 
 def _result(seq: int, image: np.ndarray) -> object:
