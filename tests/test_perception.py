@@ -331,12 +331,16 @@ def test_a_rigs_cameras_each_followed_by_its_own_tracker(demo_engines: Path, tmp
     src.close()
     with Perception.open(demo_engines, object_trackers=trackers) as perception:
         assert perception.object_tracker_for("rear") is trackers["rear"]
-        ahead = {
-            name: [o["ahead_m"] for im in images for o in perception(im, stream=name).objects]
-            for name in ("front", "rear")
-        }
+        seen = {name: [perception(im, stream=name).objects for im in images] for name in ("front", "rear")}
+    ahead = {name: [o["ahead_m"] for objects in each for o in objects] for name, each in seen.items()}
     assert ahead["front"] and min(ahead["front"]) > 2.0
     assert ahead["rear"] and max(ahead["rear"]) < -2.0
+    # their newest frames' things at once: none of the front camera's is one of the rear one's
+    from edge.postprocess.fusion import fuse
+
+    around = fuse({name: each[-1] for name, each in seen.items()})
+    assert len(around) == len(seen["front"][-1]) + len(seen["rear"][-1])
+    assert all(len(thing["seen_by"]) == 1 for thing in around)
 
 
 def test_a_rig_cameras_lens_gives_its_tracker_the_field_of_view(tmp_path: Path) -> None:
