@@ -71,3 +71,32 @@ def test_a_front_and_a_rear_camera_see_different_things(
         for thing in line["things"]:
             (seen,) = thing["seen_by"]
             assert (thing["ahead_m"] > 2) is (seen["camera"] == "front")
+
+
+def _result(camera: str | None, seq: int, t_ns: int, objects: list[dict[str, Any]]) -> Any:
+    import numpy as np
+
+    from edge.stream.frame import Frame, Result
+
+    frame = Frame(seq=seq, t_capture_ns=t_ns, image=np.zeros((4, 4, 3), np.uint8))
+    if camera is not None:
+        frame.meta["camera"] = camera
+    return Result(frame, None, None, extras={"objects": objects})
+
+
+def test_a_camera_whose_newest_frame_is_old_is_left_out() -> None:
+    """A camera's newest frame more than a quarter of a second from the line's frame (a camera
+    that stalled) is not fused; a run of one source is one camera, named camera."""
+    from edge.stream.object_sinks import FUSED_MAX_AGE_S, FusedLines
+
+    car = {"id": 26000, "class": "car", "score": 0.9, "track": 1, "lateral_m": 0.0, "ahead_m": 10.0}
+    lines = FusedLines()
+    lines.record(_result("front", 0, 0, [car]))
+    both = lines.record(_result("left", 5, int(0.2e9), [{**car, "track": 3, "ahead_m": 10.4}]))
+    assert both["cameras"] == {"front": 0, "left": 5}
+    assert [s["camera"] for s in both["things"][0]["seen_by"]] == ["front", "left"]
+    late = lines.record(_result("left", 6, int((FUSED_MAX_AGE_S + 0.01) * 1e9), [{**car, "track": 3}]))
+    assert late["cameras"] == {"left": 6} and [t["id"] for t in late["things"]] == ["left:3"]
+    alone = FusedLines().record(_result(None, 2, 0, [car]))
+    assert alone["cameras"] == {"camera": 2} and alone["things"][0]["id"] == "camera:1"
+    assert check_lines("fused", [json.dumps(line) for line in (both, late, alone)]) == (3, [])
