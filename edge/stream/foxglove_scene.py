@@ -226,6 +226,27 @@ def motion_arrows(
     ]
 
 
+def _cube(x: float, y: float, size: tuple[float, float, float], rgba: tuple[float, ...]) -> dict[str, Any]:
+    """A thing's box, standing on the road at (x, y)."""
+    return {
+        "pose": pose(x, y, size[2] / 2),
+        "size": dict(zip("xyz", size, strict=True)),
+        "color": dict(zip("rgba", rgba, strict=True)),
+    }
+
+
+def _text_over(x: float, y: float, size: tuple[float, float, float], text: str) -> dict[str, Any]:
+    """A thing's label, over its box, facing the viewer."""
+    return {
+        "pose": pose(x, y, size[2] + 0.4),
+        "billboard": True,
+        "font_size": 14.0,
+        "scale_invariant": True,
+        "color": {"r": 1.0, "g": 1.0, "b": 1.0, "a": 1.0},
+        "text": text,
+    }
+
+
 def scene_update(
     record: dict[str, Any],
     ns: int,
@@ -261,24 +282,9 @@ def scene_update(
                 "lifetime": {"sec": 0, "nsec": 0},  # until the next frame's update deletes it
                 "frame_locked": True,
                 "metadata": [{"key": k, "value": _text(obj[k])} for k in METADATA if obj.get(k) is not None],
-                "cubes": [
-                    {
-                        "pose": pose(x, y, size[2] / 2),
-                        "size": dict(zip("xyz", size, strict=True)),
-                        "color": dict(zip("rgba", rgba, strict=True)),
-                    }
-                ],
+                "cubes": [_cube(x, y, size, rgba)],
                 "arrows": motion_arrows(obj, facing, (x, y, size[2] / 2)),
-                "texts": [
-                    {
-                        "pose": pose(x, y, size[2] + 0.4),
-                        "billboard": True,
-                        "font_size": 14.0,
-                        "scale_invariant": True,
-                        "color": {"r": 1.0, "g": 1.0, "b": 1.0, "a": 1.0},
-                        "text": _label(obj),
-                    }
-                ],
+                "texts": [_text_over(x, y, size, _label(obj))],
             }
         )
     return {"deletions": [{"timestamp": when, "type": DELETE_ALL, "id": ""}], "entities": entities}
@@ -322,23 +328,8 @@ def fused_scene(line: dict[str, Any], ns: int) -> dict[str, Any]:
                     {"key": k, "value": _text(thing[k])} for k in FUSED_METADATA if thing[k] is not None
                 ]
                 + [{"key": "seen_by", "value": cameras}],
-                "cubes": [
-                    {
-                        "pose": pose(x, y, size[2] / 2),
-                        "size": dict(zip("xyz", size, strict=True)),
-                        "color": dict(zip("rgba", rgba, strict=True)),
-                    }
-                ],
-                "texts": [
-                    {
-                        "pose": pose(x, y, size[2] + 0.4),
-                        "billboard": True,
-                        "font_size": 14.0,
-                        "scale_invariant": True,
-                        "color": {"r": 1.0, "g": 1.0, "b": 1.0, "a": 1.0},
-                        "text": f"{thing['class']} ({cameras})",
-                    }
-                ],
+                "cubes": [_cube(x, y, size, rgba)],
+                "texts": [_text_over(x, y, size, f"{thing['class']} ({cameras})")],
             }
         )
     return {"deletions": [{"timestamp": when, "type": DELETE_ALL, "id": ""}], "entities": entities}
