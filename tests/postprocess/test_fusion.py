@@ -3,6 +3,7 @@ groupings of things placed by hand."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -114,3 +115,50 @@ def test_the_pairs_are_those_the_gate_gives_thing_by_thing() -> None:
         order = {name: n for n, name in enumerate(seen)}
         got = sorted((round(d, 9), a, b) for d, a, b in _pairs(seen, keys, order))
         assert got == sorted((round(d, 9), a, b) for d, a, b in pairs_reference(seen))
+
+
+def test_every_cameras_thing_is_in_one_thing_of_its_class_at_most_once_a_camera() -> None:
+    """Random rigs: each camera's thing is in exactly one fused thing, which holds one class,
+    at most one thing of each camera, and is placed as one of its members places it; two
+    things of one class whose members are within the gate of each other are kept apart only
+    because a camera has a thing in each."""
+    import random
+
+    rng = random.Random(11)
+    for _ in range(80):
+        seen = {
+            f"c{k}": [
+                thing(
+                    rng.choice(("car", "person")),
+                    None if rng.random() < 0.1 else rng.uniform(-6, 6),
+                    rng.uniform(-10, 20),
+                    track=i + 1,
+                )
+                for i in range(rng.randint(0, 12))
+            ]
+            for k in range(rng.randint(1, 4))
+        }
+        fused = fuse(seen)
+        members = [(s["camera"], s["track"]) for t in fused for s in t["seen_by"]]
+        assert sorted(members) == sorted((c, t["track"]) for c, ts in seen.items() for t in ts)
+        for t in fused:
+            cameras = [s["camera"] for s in t["seen_by"]]
+            assert len(cameras) == len(set(cameras))
+            own = [seen[s["camera"]][s["track"] - 1] for s in t["seen_by"]]
+            assert {o["class"] for o in own} == {t["class"]}
+            assert t["lateral_m"] is None or (t["lateral_m"], t["ahead_m"]) in {
+                (o.get("lateral_m"), o.get("ahead_m")) for o in own
+            }
+        for a, b in ((a, b) for i, a in enumerate(fused) for b in fused[i + 1 :]):
+            if a["class"] != b["class"]:
+                continue
+            close = any(
+                x["lateral_m"] is not None
+                and y["lateral_m"] is not None
+                and x["camera"] != y["camera"]
+                and math.hypot(x["lateral_m"] - y["lateral_m"], x["ahead_m"] - y["ahead_m"]) <= gate_m(x, y)
+                for x in a["seen_by"]
+                for y in b["seen_by"]
+            )
+            if close:
+                assert {s["camera"] for s in a["seen_by"]} & {s["camera"] for s in b["seen_by"]}
