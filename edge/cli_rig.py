@@ -349,7 +349,9 @@ def add_rig_command(sub: Any) -> None:
         description="Check an edge run --rig file: what each camera is set to (as edge run takes it), "
         "each source opened and read for a while, every camera at once (a USB bus that carries one "
         "camera may not carry four): the frames' size and rate, how long the first took, what was "
-        "dropped; a lens calibration read and its shape against the frames'. Nothing is written.",
+        "dropped; a lens calibration read and its shape against the frames'; and, from their facings "
+        "and fields of view, the bearings round the vehicle no camera sees and those two share. "
+        "Nothing is written.",
         epilog="exit status: 0 every camera gave its frames; 1 one did not (each said); 2 the file is wrong",
     )
     p.add_argument("rig", metavar="FILE", help="the rig file (TOML, [cameras.NAME] tables)")
@@ -422,6 +424,7 @@ def cmd_rig(args: argparse.Namespace) -> int:
 
     from edge.cli_frames import undistorts_of
     from edge.rig_check import check_cameras, result_line
+    from edge.rig_coverage import coverage, coverage_lines, rig_views
 
     if args.new:
         from edge.rig_new import write_new_rig
@@ -447,9 +450,10 @@ def cmd_rig(args: argparse.Namespace) -> int:
         lenses=lenses if isinstance(lenses, dict) else None,
     )
     notes = {} if engines is None else _stretched(run, results, engines)
+    around = coverage(rig_views(run))
     if args.json:
         shown = {n: {"source": cameras[n], **r, "stretched": notes.get(n)} for n, r in results.items()}
-        print(json.dumps({"rig": args.rig, "cameras": shown}))
+        print(json.dumps({"rig": args.rig, "cameras": shown, "coverage": around}))
     else:
         print(said[0])
         for line, (name, result) in zip(said[1:], results.items(), strict=True):
@@ -457,6 +461,7 @@ def cmd_rig(args: argparse.Namespace) -> int:
             print(f"    {result_line(result)}")
             if name in notes:
                 print(f"    note: {notes[name]}")
+        print("\n".join(coverage_lines(around)))
         failed = [name for name, result in results.items() if not result["ok"]]
         print(
             f"{len(results) - len(failed)} of {len(results)} camera(s) ok"

@@ -1,0 +1,132 @@
+"""How much of the way round the vehicle a rig's cameras see, from each one's facing and
+field of view (``edge rig`` says it before any camera is opened): the bearings no camera
+sees, and those two cameras share (where ``?lines=fused`` makes one thing of what both see).
+
+Bearings are degrees left of straight ahead (as --facing's yaw: ahead 0, left 90, behind
+180, right -90), each camera's view the arc of its field of view about its facing. The
+cameras' places on the vehicle are left out (a camera's view is measured from itself): a
+gap or an overlap near the vehicle is wider or narrower by the cameras' spacing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from edge.postprocess.facing import Facing, yaw_deg
+
+_TURN = 360.0
+
+
+def _arc(facing: Facing, hfov_deg: float) -> tuple[float, float]:
+    """The camera's view as [start, start + width) degrees, start in [0, 360)."""
+    return (yaw_deg(facing) - hfov_deg / 2) % _TURN, min(hfov_deg, _TURN)
+
+
+def _pieces(start: float, width: float) -> list[tuple[float, float]]:
+    """An arc as one or two intervals within [0, 360)."""
+    end = start + width
+    return [(start, end)] if end <= _TURN else [(start, _TURN), (0.0, end - _TURN)]
+
+
+def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _signed(angle: float) -> float:
+    """A bearing in (-180, 180]."""
+    angle %= _TURN
+    return angle - _TURN if angle > 180.0 else angle
+
+
+def _as_arcs(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Intervals within [0, 360) as (from, to) signed bearings, the one across straight ahead
+    (0 and 360) joined."""
+    if len(intervals) > 1 and intervals[0][0] == 0.0 and intervals[-1][1] == _TURN:
+        intervals = [(intervals[-1][0], intervals[0][1] + _TURN), *intervals[1:-1]]
+    return [(round(_signed(s), 1), round(_signed(e), 1)) for s, e in intervals]
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Degrees two arcs share."""
+    return sum(max(0.0, min(e1, e2) - max(s1, s2)) for s1, e1 in _pieces(*a) for s2, e2 in _pieces(*b))
+
+
+def coverage(views: Mapping[str, tuple[Facing, float | None]]) -> dict[str, Any]:
+    """What the cameras ``views`` (name -> (facing, horizontal field of view in degrees, or
+    None where unknown)) see round the vehicle: ``seen_deg`` of 360, ``unseen`` (from, to)
+    bearings no camera sees, ``shared`` [a, b, degrees] for each two cameras whose views
+    overlap, and ``unknown``, the cameras of no known field of view (not counted)."""
+    arcs = {name: _arc(facing, hfov) for name, (facing, hfov) in views.items() if hfov is not None}
+    unknown = [name for name, (_, hfov) in views.items() if hfov is None]
+    if not arcs:
+        return {"seen_deg": 0.0, "unseen": [[-180.0, 180.0]], "shared": [], "unknown": unknown}
+    seen = _union([piece for arc in arcs.values() for piece in _pieces(*arc)])
+    covered = sum(end - start for start, end in seen)
+    gaps, at = [], 0.0
+    for start, end in seen:
+        if start > at:
+            gaps.append((at, start))
+        at = end
+    if at < _TURN:
+        gaps.append((at, _TURN))
+    names = list(arcs)
+    shared = [
+        [a, b, round(degrees, 1)]
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+        if (degrees := _overlap(arcs[a], arcs[b])) > 0
+    ]
+    return {
+        "seen_deg": round(covered, 1),
+        "unseen": [list(arc) for arc in _as_arcs(gaps)] if covered < _TURN else [],
+        "shared": shared,
+        "unknown": unknown,
+    }
+
+
+def _side(bearing: float) -> str:
+    """A bearing's way from the vehicle, in words."""
+    names = ("ahead", "front-left", "left", "rear-left", "behind", "rear-right", "right", "front-right")
+    return names[math.floor(((bearing % _TURN) + 22.5) / 45.0) % 8]
+
+
+def rig_views(args: Any) -> dict[str, tuple[Facing, float | None]]:
+    """Each camera's facing and field of view of edge run's ``args`` (a rig's, taken in): its
+    --hfov, else its lens file's (one that cannot be read: unknown, as edge rig says why)."""
+    from edge.cli_frames import undistorts_of
+    from edge.cli_tracking import facings, fields_of_view
+    from edge.errors import EdgeError
+    from edge.stream.undistort import read_calibration
+
+    turned, views, lenses = facings(args), fields_of_view(args), undistorts_of(args)
+    out: dict[str, tuple[Facing, float | None]] = {}
+    for name, _ in args.camera:
+        hfov, lens = views.get(name), lenses.get(name) if isinstance(lenses, dict) else None
+        if hfov is None and lens:
+            try:
+                hfov = read_calibration(lens).hfov_deg
+            except EdgeError:
+                hfov = None
+        out[name] = (turned[name], hfov)
+    return out
+
+
+def coverage_lines(said: dict[str, Any]) -> list[str]:
+    """coverage's reading for people."""
+    lines = [f"coverage: the cameras see {said['seen_deg']:g} of 360 degrees round the vehicle"]
+    for start, end in said["unseen"]:
+        middle = start + ((end - start) % _TURN) / 2
+        lines.append(f"  not seen: {start:g} to {end:g} degrees ({_side(middle)})")
+    for a, b, degrees in said["shared"]:
+        lines.append(f"  {a} and {b} share {degrees:g} degrees (what both see there is fused as one)")
+    if said["unknown"]:
+        lines.append(f"  not counted (no field of view: hfov or a lens file): {', '.join(said['unknown'])}")
+    return lines
