@@ -40,6 +40,7 @@ def test_two_cameras_that_see_the_same_things_give_each_once(
     assert main([*argv, "--sink", str(tmp_path / "objects.jsonl")]) == 0
     lines = fused_lines(around)
     assert len(lines) == 12 and {line["camera"] for line in lines} == {"a", "b"}
+    assert main(["schema", "fused", "--check", str(around)]) == 0
     objects = {
         (o["camera"], o["frame"]): o["objects"] for o in map(json.loads, (tmp_path / "objects.jsonl").open())
     }
