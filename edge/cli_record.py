@@ -128,9 +128,21 @@ def replay_rig_of(
     return replay
 
 
+def _write_replay_rig(replay: ReplayRig) -> None:
+    """--replay-rig's file written as the recording starts, and said."""
+    from edge.replay_rig import write_replay_rig
+
+    write_replay_rig(replay)
+    print(
+        f"replay rig: {replay.path} (the drive run again as these cameras: edge run --rig {replay.path} "
+        "--realtime --engines DIR)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     from edge.errors import Interrupted, RecordingStopped
-    from edge.replay_rig import write_replay_rig
     from edge.stream.record import format_summary, record
     from edge.stream.record_cameras import format_cameras_summary, record_cameras
 
@@ -155,7 +167,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     }
     try:
         if cameras is not None:
-            started = None if replay is None else functools.partial(write_replay_rig, replay)
+            started = None if replay is None else functools.partial(_write_replay_rig, replay)
             summary = record_cameras(cameras, sinks, flip=flips_of(args), on_started=started, **common)
         else:  # one source: one flip
             summary = record(args.source, sinks, flip=cast(str, flips_of(args)), **common)

@@ -48,7 +48,7 @@ def objects_of(path: Path) -> list[tuple[str, list[dict[str, object]]]]:
 
 
 def test_a_rigs_drive_replays_from_wherever_its_folder_is_copied_as_the_car_would_run_it(
-    demo_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The car's rig recorded with the front camera flipped as it was recorded: the replay rig
     names each recording and its lens copy beside it, keeps the car's settings but the flip
@@ -61,6 +61,9 @@ def test_a_rigs_drive_replays_from_wherever_its_folder_is_copied_as_the_car_woul
     monkeypatch.chdir(tmp_path)
     record = ["record", "--rig", "car/car.toml", "drive/{camera}.mkv", "--replay-rig", "drive/replay.toml"]
     assert main([*record, "--flip", "front=horizontal"]) == 0
+    assert "replay rig: drive/replay.toml (the drive run again as these cameras: edge run --rig " in (
+        capsys.readouterr().err
+    )
     assert sorted(p.name for p in (tmp_path / "drive").iterdir()) == [
         "front.mkv",
         "rear.cam.mkv",
