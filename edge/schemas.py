@@ -279,11 +279,11 @@ def _fused() -> dict[str, Any]:
     fused = {
         "type": "object",
         "properties": {
-            "id": {
-                "type": "string",
-                "description": "CAMERA:TRACK of the first camera (by name) that sees it: the same while "
-                "that camera's track goes on",
-            },
+            "id": integer_field(
+                "its number, from 1 for the run: the same while any camera that sees it keeps its "
+                "track, so across a handover from one camera's view to another's where both see it",
+                minimum=1,
+            ),
             "class": thing["class"],
             "score": thing["score"],
             "lateral_m": number_field(f"metres right of the vehicle's middle, {place}", nullable=True),

@@ -336,11 +336,12 @@ def test_a_rigs_cameras_each_followed_by_its_own_tracker(demo_engines: Path, tmp
     assert ahead["front"] and min(ahead["front"]) > 2.0
     assert ahead["rear"] and max(ahead["rear"]) < -2.0
     # their newest frames' things at once: none of the front camera's is one of the rear one's
-    from edge.postprocess.fusion import fuse
+    from edge.postprocess.fusion import Fusion
 
-    around = fuse({name: each[-1] for name, each in seen.items()})
+    around = Fusion().update({name: each[-1] for name, each in seen.items()})
     assert len(around) == len(seen["front"][-1]) + len(seen["rear"][-1])
     assert all(len(thing["seen_by"]) == 1 for thing in around)
+    assert sorted(thing["id"] for thing in around) == list(range(1, len(around) + 1))
 
 
 def test_a_rig_cameras_lens_gives_its_tracker_the_field_of_view(tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ read to a few percent, and its error grows with it). Pairs are taken nearest fir
 thing holds at most one of each camera's (two things one camera tells apart stay two). It
 is placed as the camera nearest to it places it (the nearest reading is the best); it is
 in the path if any camera says so, its time to collision the least any gives, warned of if
-any warns. A thing a camera does not place (no field of view) is its own.
+any warns. A thing a camera does not place (no field of view) is its own. Fusion numbers
+the things of one frame after another, a thing keeping its number as it passes from one
+camera's view into another's.
 """
 
 from __future__ import annotations
@@ -123,8 +125,7 @@ def groups(seen: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[list[tuple[s
 def fuse(seen: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """The things around the vehicle of each camera's things in ``seen`` (by name, as the
     objects lines give them), nearest the vehicle first (those no camera places last): each
-    with ``id`` (``camera:track`` of its first camera's in ``seen``'s order), ``class``,
-    ``score`` (the highest), its place (``lateral_m``, ``ahead_m``, ``from_vehicle_m``; None
+    with ``class``, ``score`` (the highest), its place (``lateral_m``, ``ahead_m``, ``from_vehicle_m``; None
     where unplaced), ``in_path``, ``ttc_s``, ``warned``, and ``seen_by``: each camera's
     thing (camera, track, place, range from that camera)."""
     out = []
@@ -137,11 +138,9 @@ def fuse(seen: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]
         )
         paths = [t.get("in_path") for _, t in things if t.get("in_path") is not None]
         ttcs = [t["ttc_s"] for _, t in things if t.get("ttc_s") is not None]
-        first_camera, first = things[0]
         out.append(
             {
-                "id": f"{first_camera}:{first['id'] if first.get('track') is None else first['track']}",
-                "class": first.get("class"),
+                "class": things[0][1].get("class"),
                 "score": max(float(t.get("score", 0.0)) for _, t in things),
                 "lateral_m": None if best is None else best["lateral_m"],
                 "ahead_m": None if best is None else best["ahead_m"],
@@ -162,3 +161,33 @@ def fuse(seen: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]
             }
         )
     return sorted(out, key=lambda t: (t["from_vehicle_m"] is None, t["from_vehicle_m"] or 0.0))
+
+
+class Fusion:
+    """fuse() of one frame after another (each camera's newest things each time), each thing
+    numbered from 1 for the run: a thing keeps its number while any camera that sees it keeps
+    its track, so one passing from a camera's view into another's, where both see it at once,
+    keeps it. Where two things claim one number (what was one thing is two), the nearer keeps
+    it. A thing no camera tracks gets a new number each frame."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[tuple[str, int], int] = {}  # (camera, track) -> its thing's number
+        self._next = 1
+
+    def update(self, seen: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+        """fuse(``seen``), each thing with its ``id`` first."""
+        numbered: list[dict[str, Any]] = []
+        taken: set[int] = set()
+        numbers: dict[tuple[str, int], int] = {}
+        for thing in fuse(seen):
+            keys = [(s["camera"], s["track"]) for s in thing["seen_by"] if s["track"] is not None]
+            known = sorted({self._numbers[key] for key in keys if key in self._numbers} - taken)
+            if known:
+                number = known[0]  # the oldest of its numbers
+            else:
+                number, self._next = self._next, self._next + 1
+            taken.add(number)
+            numbers.update(dict.fromkeys(keys, number))
+            numbered.append({"id": number, **thing})
+        self._numbers = numbers
+        return numbered

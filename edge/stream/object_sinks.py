@@ -226,21 +226,22 @@ class WarningLines:
 
 class FusedLines:
     """The lines of ``?lines=fused``: a line a frame of any camera, the things around the
-    vehicle of every camera's newest frame at once (edge.postprocess.fusion.fuse), those of a
+    vehicle of every camera's newest frame at once (edge.postprocess.fusion.Fusion), those of a
     camera whose newest frame is more than ``max_age_s`` older than this one's left out;
     ``cameras`` says which frame of each was fused. A run of one source is one camera, named
     ``camera``."""
 
     def __init__(self, *, max_age_s: float = FUSED_MAX_AGE_S) -> None:
+        from edge.postprocess.fusion import Fusion
+
         self.max_age_s = max_age_s
+        self._fusion = Fusion()
         self._newest: dict[str, tuple[int, int, list[dict[str, Any]]]] = {}  # (t_capture_ns, frame, things)
 
     def __call__(self, result: Any) -> str:
         return strict_dumps(self.record(result)) + "\n"
 
     def record(self, result: Any) -> dict[str, Any]:
-        from edge.postprocess.fusion import fuse
-
         header = frame_header(result)
         camera = str(header.get("camera", "camera"))
         t_ns = header["t_capture_ns"]
@@ -253,7 +254,7 @@ class FusedLines:
         return {
             **header,
             "cameras": {name: frame for name, (_, frame, _) in fresh.items()},
-            "things": fuse({name: things for name, (_, _, things) in fresh.items()}),
+            "things": self._fusion.update({name: things for name, (_, _, things) in fresh.items()}),
         }
 
 

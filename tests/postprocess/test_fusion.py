@@ -26,7 +26,7 @@ def test_a_car_two_cameras_see_is_one_thing_placed_by_the_nearer() -> None:
         "front-left": [thing("car", -3.5, 19.4, track=9, range_m=18.0, ttc_s=3.5, warned=True)],
     }
     (car,) = fuse(seen)
-    assert car["id"] == "front:4" and car["class"] == "car" and car["score"] == 0.8
+    assert "id" not in car and car["class"] == "car" and car["score"] == 0.8
     assert (car["lateral_m"], car["ahead_m"]) == (-3.5, 19.4)
     assert car["from_vehicle_m"] == pytest.approx(19.71, abs=0.005)
     assert (car["in_path"], car["ttc_s"], car["warned"]) == (True, 3.5, True)
@@ -70,7 +70,8 @@ def test_one_cameras_things_stay_apart_and_the_nearest_pairs_first() -> None:
     }
     assert sorted(groups(seen)) == [[("a", 0)], [("a", 1), ("b", 0)], [("b", 1)], [("c", 0)]]
     fused = fuse(seen)
-    assert [t["id"] for t in fused] == ["c:1", "a:1", "a:2", "b:8"]
+    firsts = [(t["seen_by"][0]["camera"], t["seen_by"][0]["track"]) for t in fused]
+    assert firsts == [("c", 1), ("a", 1), ("a", 2), ("b", 8)]
     assert fused[-1]["lateral_m"] is None and fused[-1]["from_vehicle_m"] is None
     assert fused[-1]["seen_by"] == [
         {"camera": "b", "track": 8, "lateral_m": None, "ahead_m": None, "range_m": None}
@@ -162,3 +163,36 @@ def test_every_cameras_thing_is_in_one_thing_of_its_class_at_most_once_a_camera(
             )
             if close:
                 assert {s["camera"] for s in a["seen_by"]} & {s["camera"] for s in b["seen_by"]}
+
+
+def test_a_thing_keeps_its_number_as_it_passes_from_one_cameras_view_into_anothers() -> None:
+    """A car overtaking on the left: the front camera's track 3 alone, then the front and the
+    front-left corner camera's track 7 at once, then the corner camera's alone: one number
+    throughout. A person the front camera then sees is numbered on; a thing no camera tracks
+    is numbered anew each frame."""
+    from edge.postprocess.fusion import Fusion
+
+    fusion = Fusion()
+    car, corner_car = thing("car", -2.0, 6.0, track=3), thing("car", -2.3, 5.5, track=7)
+    (first,) = fusion.update({"front": [car], "corner": []})
+    (both,) = fusion.update({"front": [car], "corner": [corner_car]})
+    (corner_only,) = fusion.update({"front": [], "corner": [corner_car]})
+    assert first["id"] == both["id"] == corner_only["id"] == 1
+    assert [s["camera"] for s in both["seen_by"]] == ["front", "corner"]
+    person = thing("person", 1.0, 4.0, track=4)
+    numbers = {t["class"]: t["id"] for t in fusion.update({"front": [person], "corner": [corner_car]})}
+    assert numbers == {"car": 1, "person": 2}
+    untracked = {**thing("bicycle", 5.0, 9.0, track=1), "track": None}
+    assert [t["id"] for t in fusion.update({"front": [untracked]})] == [3]
+    assert [t["id"] for t in fusion.update({"front": [untracked]})] == [4]
+
+
+def test_two_things_claiming_one_number_the_nearer_keeps_it() -> None:
+    """Two cameras' cars taken for one (within the gate), then apart: the nearer keeps the
+    number, the other is numbered on."""
+    from edge.postprocess.fusion import Fusion
+
+    fusion = Fusion()
+    (one,) = fusion.update({"a": [thing("car", 0.0, 10.0, track=1)], "b": [thing("car", 0.5, 10.0, track=2)]})
+    apart = fusion.update({"a": [thing("car", 0.0, 10.0, track=1)], "b": [thing("car", 4.0, 12.0, track=2)]})
+    assert one["id"] == 1 and [(t["id"], t["seen_by"][0]["camera"]) for t in apart] == [(1, "a"), (2, "b")]

@@ -54,7 +54,15 @@ def test_two_cameras_that_see_the_same_things_give_each_once(
         for thing in line["things"]:
             assert [s["camera"] for s in thing["seen_by"]] == ["a", "b"]
             assert thing["seen_by"][0]["lateral_m"] == thing["seen_by"][1]["lateral_m"] == thing["lateral_m"]
-            assert thing["id"] == f"a:{thing['seen_by'][0]['track']}"
+            assert isinstance(thing["id"], int) and thing["id"] >= 1
+    # a thing's number is its own while the cameras keep its tracks: one number a track of a's
+    numbers: dict[int, set[int]] = {}
+    for line in lines:
+        for thing in line["things"]:
+            for seen in thing["seen_by"]:
+                if seen["camera"] == "a":
+                    numbers.setdefault(seen["track"], set()).add(thing["id"])
+    assert numbers and all(len(ids) == 1 for ids in numbers.values()), numbers
 
 
 def test_a_front_and_a_rear_camera_see_different_things(
@@ -97,7 +105,7 @@ def test_a_camera_whose_newest_frame_is_old_is_left_out() -> None:
     assert both["cameras"] == {"front": 0, "left": 5}
     assert [s["camera"] for s in both["things"][0]["seen_by"]] == ["front", "left"]
     late = lines.record(_result("left", 6, int((FUSED_MAX_AGE_S + 0.01) * 1e9), [{**car, "track": 3}]))
-    assert late["cameras"] == {"left": 6} and [t["id"] for t in late["things"]] == ["left:3"]
+    assert late["cameras"] == {"left": 6} and [t["id"] for t in late["things"]] == [both["things"][0]["id"]]
     alone = FusedLines().record(_result(None, 2, 0, [car]))
-    assert alone["cameras"] == {"camera": 2} and alone["things"][0]["id"] == "camera:1"
+    assert alone["cameras"] == {"camera": 2} and alone["things"][0]["id"] == 1
     assert check_lines("fused", [json.dumps(line) for line in (both, late, alone)]) == (3, [])
