@@ -129,10 +129,18 @@ def replay_rig_of(
 
 
 def _write_replay_rig(replay: ReplayRig) -> None:
-    """--replay-rig's file written as the recording starts, and said."""
+    """--replay-rig's file written as the recording starts, and said; one the system refuses
+    ends the recording before its first frame (a ConfigError naming it)."""
+    from edge.errors import ConfigError
     from edge.replay_rig import write_replay_rig
 
-    write_replay_rig(replay)
+    try:
+        write_replay_rig(replay)
+    except OSError as exc:
+        raise ConfigError(
+            f"--replay-rig: cannot write {str(replay.path)!r} ({exc.strerror or exc}); nothing was "
+            "recorded: name a file edge can write"
+        ) from exc
     print(
         f"replay rig: {replay.path} (the drive run again as these cameras: edge run --rig {replay.path} "
         "--realtime --engines DIR)",

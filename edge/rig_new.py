@@ -67,6 +67,8 @@ def write_new_rig(path: str | Path, *, root: str | Path = "/") -> list[dict[str,
         raise ConfigError(f"rig file {str(path)!r} exists; --new writes a new one: name another file")
     cameras = v4l2_cameras(root)
     text = new_rig_text(cameras)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, text.encode("utf-8"))
+    try:
+        atomic_write_bytes(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"rig file {str(path)!r} cannot be written: {exc.strerror or exc}") from exc
     return [c for c in cameras if c["links"]]

@@ -205,3 +205,18 @@ def test_a_rigs_sources_are_beside_it() -> None:
         "file:///abs/x.mkv",
     ):
         assert beside(rig, kept) == kept
+
+
+def test_a_replay_rig_the_system_refuses_ends_the_recording_before_its_first_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/proc takes no new file (root may write anywhere else): the recording ends as it would
+    have begun, its folder not made, and the error names the rig."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["record", "--camera", "a=synthetic://?frames=2", "x/{camera}.mkv", "--replay-rig", "/proc/r.toml"]
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # a user who may not write /proc is refused by the option's check
+        code = exc.code
+    assert code == 2 and "--replay-rig" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -43,6 +43,8 @@ def test_a_new_rig_names_each_plugged_in_camera_by_its_stable_name(tmp_path: Pat
     assert taken.settings["hfov"] == [("cam0", 60.0), ("cam1", 60.0)] and taken.path_width == 2.0
     with pytest.raises(ConfigError, match="exists; --new writes a new one"):
         write_new_rig(rig, root=root)
+    with pytest.raises(ConfigError, match="rig file '/proc/rigs/car.toml' cannot be written: "):
+        write_new_rig("/proc/rigs/car.toml", root=root)
     assert rig.read_text() == filled.replace("# path-width = ", "path-width = "), "not replaced"
 
 
