@@ -114,7 +114,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("edge rig car.toml --frames 300 --json", "ten seconds of each 30 fps camera, as JSON"),
         (
             "edge rig car.toml --new",
-            "begin a rig from the USB cameras plugged in, each by udev's stable name",
+            "begin a rig from the cameras plugged in: USB ones by udev's stable name, CSI ones as csi://N",
         ),
         (
             "edge rig car.toml --engines engines/",

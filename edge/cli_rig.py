@@ -380,9 +380,9 @@ def add_rig_command(sub: Any) -> None:
     p.add_argument(
         "--new",
         action="store_true",
-        help="instead of checking FILE, write it: a rig of the USB cameras plugged in, each by udev's "
-        "stable name for it (/dev/v4l/by-id/...), its other settings commented, to fill in (a file "
-        "that exists is not replaced)",
+        help="instead of checking FILE, write it: a rig of the cameras plugged in, each USB one by udev's "
+        "stable name for it (/dev/v4l/by-id/...), each Jetson CSI sensor as csi://N, its other settings "
+        "commented, to fill in (a file that exists is not replaced)",
     )
     p.set_defaults(func=cmd_rig)
 
@@ -431,10 +431,8 @@ def cmd_rig(args: argparse.Namespace) -> int:
 
         named = write_new_rig(args.rig)
         print(f"wrote {args.rig}: {len(named)} camera(s)")
-        for index, camera in enumerate(named):
-            print(
-                f"  cam{index}: {camera['links'][0]} ({camera['name'] or 'a camera'}, now {camera['node']})"
-            )
+        for name, source, camera in named:
+            print(f"  {name}: {source} ({camera['name'] or 'a camera'}, now {camera['node']})")
         print(f"next: name each camera and fill in its settings, then edge rig {args.rig}")
         return 0
 

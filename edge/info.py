@@ -220,11 +220,14 @@ def format_info(info: dict[str, Any]) -> str:
 def camera_lines(cameras: list[dict[str, Any]]) -> list[str]:
     """The V4L2 cameras plugged in, a line each with the name to give it in a rig (its by-id
     link: /dev/videoN changes with the order the cameras come up)."""
+    from edge.rig_new import proposed
+
     if not cameras:
         return ["  cameras (V4L2): none plugged in (csi:// and network cameras are not listed)"]
     lines = ["  cameras (V4L2), by the name a rig should give each:"]
+    sources = {camera["node"]: source for _, source, camera in proposed(cameras)}
     for camera in cameras:
-        stable = camera["links"][0] if camera["links"] else "(no udev link)"
+        stable = sources.get(camera["node"], "(no udev link)")
         lines.append(f"    {camera['node']}  {camera['name'] or '?'}  {stable}")
     return lines
 

@@ -27,7 +27,7 @@ def test_a_new_rig_names_each_plugged_in_camera_by_its_stable_name(tmp_path: Pat
     v4l2_tree(root)
     rig = tmp_path / "rigs" / "car.toml"
     named = write_new_rig(rig, root=root)
-    assert [c["node"] for c in named] == ["/dev/video0", "/dev/video2"]
+    assert [camera["node"] for _, _, camera in named] == ["/dev/video0", "/dev/video2"]
     text = rig.read_text()
     assert read_rig(rig).settings["camera"] == [
         ("cam0", "/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920_1234ABCD-video-index0"),
@@ -55,5 +55,40 @@ def test_no_camera_to_begin_a_rig_with_is_said(tmp_path: Path, capsys: pytest.Ca
     if Path("/sys/class/video4linux").is_dir() and any(Path("/dev/v4l").glob("by-*/*")):
         pytest.skip("this machine has a camera plugged in")
     assert main(["rig", str(tmp_path / "car.toml"), "--new"]) == 2
-    assert "no USB camera is plugged in to begin a rig with" in capsys.readouterr().err
+    assert "no USB or CSI camera is plugged in to begin a rig with" in capsys.readouterr().err
     assert not (tmp_path / "car.toml").exists()
+
+
+def test_a_jetsons_csi_sensors_are_csi_cameras(tmp_path: Path) -> None:
+    """Two CSI sensors' capture nodes (tegra's VI names them vi-output) beside a USB camera:
+    csi://0 and csi://1 in their nodes' order, the USB camera by its by-id name, each said."""
+    root = tmp_path / "jetson"
+    for node, name in (("video0", "vi-output, imx219 9-0010"), ("video1", "vi-output, imx219 10-0010")):
+        folder = root / "sys/class/video4linux" / node
+        folder.mkdir(parents=True)
+        (folder / "name").write_text(name + "\n")
+        (folder / "index").write_text("0\n")
+    folder = root / "sys/class/video4linux/video2"
+    folder.mkdir()
+    (folder / "name").write_text("HD Pro Webcam C920\n")
+    (folder / "index").write_text("0\n")
+    (root / "dev/v4l/by-id").mkdir(parents=True)
+    (root / "dev/v4l/by-id/usb-046d_C920-video-index0").symlink_to("../../video2")
+    rig = tmp_path / "car.toml"
+    named = write_new_rig(rig, root=root)
+    assert [(name, source) for name, source, _ in named] == [
+        ("cam0", "csi://0"),
+        ("cam1", "csi://1"),
+        ("cam2", "/dev/v4l/by-id/usb-046d_C920-video-index0"),
+    ]
+    assert dict(read_rig(rig).settings["camera"]) == {name: source for name, source, _ in named}
+    from edge.info import camera_lines
+    from edge.stream.cameras import v4l2_cameras
+
+    assert camera_lines(v4l2_cameras(root))[1:3] == [
+        "    /dev/video0  vi-output, imx219 9-0010  csi://0",
+        "    /dev/video1  vi-output, imx219 10-0010  csi://1",
+    ]
+    assert (
+        "# vi-output, imx219 10-0010, now /dev/video1; a CSI sensor read through the ISP" in rig.read_text()
+    )
