@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         "record: edge record --summary's file; bench: edge bench's report, bench.json; stats and "
         "history: the live viewer's GET /stats and /history; metrics: edge replay --out DIR's "
         "metrics.json; manifest: an engines folder's manifest.json (edge build); ranges: edge "
-        "calibrate's ranges JSON; lint: edge lint --json's report. Each field says "
+        "calibrate's ranges JSON; lint: edge lint --json's report; rig: edge rig --json's. Each field says "
         "its unit and when it is there; no other field is written.",
     )
     p.add_argument("name", choices=SCHEMA_NAMES, help="which output")

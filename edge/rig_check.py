@@ -18,6 +18,12 @@ CHECK_FRAMES = 30  # frames read of each camera
 CHECK_TIMEOUT_S = 15.0  # a camera that has not given them by then is said to be slow
 
 
+def _unread(error: str | None = None) -> dict[str, Any]:
+    """check_camera's answer before anything is read."""
+    out: dict[str, Any] = {"ok": False, "size": None, "fps": None, "first_s": None, "frames": 0}
+    return out | {"dropped": 0, "reconnects": 0, "error": error, "lens": None}
+
+
 def check_camera(
     uri: str, *, frames: int = CHECK_FRAMES, timeout_s: float = CHECK_TIMEOUT_S, lens: str | None = None
 ) -> dict[str, Any]:
@@ -27,8 +33,7 @@ def check_camera(
     ``reconnects``; ``error``, what went wrong; ``lens``, a calibration's reading."""
     from edge.stream.sources import nominal_rate, open_source
 
-    out: dict[str, Any] = {"ok": False, "size": None, "fps": None, "first_s": None, "frames": 0}
-    out |= {"dropped": 0, "reconnects": 0, "error": None, "lens": None}
+    out = _unread()
     t0 = time.monotonic()
     try:
         source = open_source(uri, reconnect_timeout_s=min(timeout_s, 5.0))
@@ -143,7 +148,7 @@ def check_cameras(
     for thread in threads:
         thread.join(timeout_s + 15.0)  # a source's close waits for its capture thread
     for name in cameras:
-        results.setdefault(name, {"ok": False, "error": "the check did not end (a driver that hangs?)"})
+        results.setdefault(name, _unread("the check did not end (a driver that hangs?)"))
     return {name: results[name] for name in cameras}
 
 

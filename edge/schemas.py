@@ -1,7 +1,8 @@
 """JSON Schemas of what edge writes for other programs to read: ``objects`` (a line per
 frame: ``--sink objects.jsonl``, ``--sink -``), ``warnings`` (``?lines=warnings``: a line
 when a thing comes to be warned of, one when it clears), ``fused`` (``?lines=fused``: the
-things around the vehicle of every camera at once); and, in edge.schema_files, those of
+things around the vehicle of every camera at once); edge.schema_rig's ``rig`` (``edge rig
+--json``); and, in edge.schema_files, those of
 whole files: ``summary`` (``edge run --summary``: a run's counts and latencies),
 ``heartbeat`` (``--heartbeat FILE``: what a health check of one's own reads, as ``edge
 alive`` does) and ``record`` (``edge record --summary``).
@@ -36,6 +37,7 @@ SCHEMA_NAMES = (
     "manifest",
     "ranges",
     "lint",
+    "rig",
 )
 LINE_SCHEMAS = ("objects", "warnings", "fused")  # of JSON lines; the others of one JSON document
 
@@ -345,7 +347,7 @@ def _fused() -> dict[str, Any]:
 
 def schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the lines or file ``name`` (one of SCHEMA_NAMES) names."""
-    from edge import schema_bench, schema_files, schema_manifest, schema_metrics
+    from edge import schema_bench, schema_files, schema_manifest, schema_metrics, schema_rig
 
     builders = {
         "objects": _objects,
@@ -361,6 +363,7 @@ def schema(name: str) -> dict[str, Any]:
         "manifest": schema_manifest.manifest_schema,
         "ranges": schema_manifest.ranges_schema,
         "lint": schema_files.lint_schema,
+        "rig": schema_rig.rig_schema,
     }
     builder = builders.get(name)
     if builder is None:

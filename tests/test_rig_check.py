@@ -59,14 +59,32 @@ def test_a_rigs_cameras_are_opened_and_read_at_once(
 
 
 def test_the_check_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--json: what edge schema rig says it is, a camera that failed and a lens file's reading
+    among it; a camera whose check never ended (a driver that hangs) is one too."""
+    from edge.rig_check import _unread
+    from edge.schemas import check_document
+    from tests.stream.test_undistort import write_opencv
+
+    write_opencv(tmp_path / "lens.yml")
     rig = tmp_path / "car.toml"
-    rig.write_text('[cameras.front]\nsource = "synthetic://?size=64x128&frames=3"\n')
-    assert main(["rig", str(rig), "--json"]) == 0
-    said = json.loads(capsys.readouterr().out)
+    rig.write_text(
+        '[cameras.front]\nsource = "synthetic://?size=64x128&frames=3"\nhfov = 60\n'
+        f'[cameras.rear]\nsource = "{GONE}"\nfacing = "rear"\nundistort = "lens.yml"\n'
+    )
+    assert main(["rig", str(rig), "--json"]) == 1
+    text = capsys.readouterr().out
+    assert check_document("rig", text) is None
+    said = json.loads(text)
     assert said["rig"] == str(rig)
     front = said["cameras"]["front"]
     assert front["ok"] is True and front["size"] == [128, 64] and front["frames"] == 3
     assert front["source"] == "synthetic://?size=64x128&frames=3" and front["error"] is None
+    assert said["cameras"]["rear"]["ok"] is False and said["coverage"]["unknown"] == []
+    hung = {**said, "cameras": {"front": {"source": "/dev/video0", **_unread("hangs"), "stretched": None}}}
+    assert check_document("rig", json.dumps(hung)) is None
+    assert "cameras/a: 'source' is a required property" in (
+        check_document("rig", json.dumps({**said, "cameras": {"a": {}}})) or ""
+    )
 
 
 def test_a_camera_that_gives_no_frames_or_stops_is_said() -> None:
@@ -132,7 +150,11 @@ def test_a_camera_the_engines_would_stretch_is_said_with_what_keeps_its_shape(
     assert "frames 128 wide and 96 high (1.33:1) go into engines of " in lines[3]
     assert "--size 192x256" in lines[3] and "--fit pad or --fit crop" in lines[3]
     assert main(["rig", str(rig), "--engines", str(tiny_engines), "--json"]) == 0
-    said = json.loads(capsys.readouterr().out)["cameras"]
+    text = capsys.readouterr().out
+    from edge.schemas import check_document
+
+    assert check_document("rig", text) is None
+    said = json.loads(text)["cameras"]
     assert said["square"]["stretched"] == lines[3].removeprefix("    note: ")
     assert said["padded"]["stretched"] is None and said["wide"]["stretched"] is None
     assert main(["rig", str(rig), "--engines", str(tmp_path / "none")]) == 2

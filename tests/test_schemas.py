@@ -79,9 +79,10 @@ def test_every_line_of_real_runs_is_valid(lines: dict[str, list[dict[str, Any]]]
     # /stats and /history: tests/viewer/test_viewer.py; edge replay's metrics.json: tests/test_replay.py
     # and tests/stream/test_fit.py; the engines' manifest.json
     # and edge calibrate's ranges JSON: tests/test_schema_manifest.py; edge lint --json's report:
-    # tests/export/test_lint.py; the fused lines: tests/stream/test_fused_lines.py
+    # tests/export/test_lint.py; the fused lines: tests/stream/test_fused_lines.py; edge rig
+    # --json's: tests/test_rig_check.py
     others = {"fused", "heartbeat", "record", "bench", "stats", "history", "metrics", "manifest", "ranges"}
-    others.add("lint")
+    others |= {"lint", "rig"}
     assert set(lines) == set(SCHEMA_NAMES) - others
     for name in lines:
         assert lines[name], name
