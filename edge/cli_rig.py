@@ -429,6 +429,11 @@ def cmd_rig(args: argparse.Namespace) -> int:
     if args.new:
         from edge.rig_new import write_new_rig
 
+        if given := [flag for flag, on in (("--engines", args.engines), ("--json", args.json)) if on]:
+            raise ConfigError(
+                f"--new writes {args.rig} and checks nothing: give {' and '.join(given)} to edge rig "
+                f"{args.rig} once it is filled in"
+            )
         named = write_new_rig(args.rig)
         print(f"wrote {args.rig}: {len(named)} camera(s)")
         for name, source, camera in named:

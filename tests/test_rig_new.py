@@ -56,6 +56,8 @@ def test_no_camera_to_begin_a_rig_with_is_said(tmp_path: Path, capsys: pytest.Ca
         pytest.skip("this machine has a camera plugged in")
     assert main(["rig", str(tmp_path / "car.toml"), "--new"]) == 2
     assert "no USB or CSI camera is plugged in to begin a rig with" in capsys.readouterr().err
+    assert main(["rig", str(tmp_path / "car.toml"), "--new", "--json"]) == 2
+    assert "--new writes " in capsys.readouterr().err
     assert not (tmp_path / "car.toml").exists()
 
 
