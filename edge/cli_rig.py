@@ -110,19 +110,20 @@ def _keys() -> dict[str, _Key]:
 class Rig:
     """A rig file as read: ``settings`` holds, by args attribute, each camera's (name, value)
     as its flag's parser gives them (``camera``: the sources), in the file's order;
-    ``path_width``: the vehicle's --path-width, or None."""
+    ``path_width``: the vehicle's --path-width, or None; ``data``: the TOML as written (a
+    replay rig copies its values as they are)."""
 
     path: Path
     settings: dict[str, list[tuple[str, Any]]]
     path_width: float | None
+    data: dict[str, Any]
 
     @property
     def cameras(self) -> list[str]:
         return [name for name, _ in self.settings["camera"]]
 
 
-def load_rig(path: Path) -> dict[str, Any]:
-    """The rig file at ``path`` as TOML reads it (unchecked: read_rig checks it)."""
+def _load(path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10's is the tomli package (a dependency there)
@@ -210,7 +211,7 @@ def read_rig(path: str | Path) -> Rig:
     """The rig file at ``path``; a ConfigError naming the file and the key for anything it
     holds that its flag would refuse, an unknown key, or no camera."""
     path = Path(path)
-    data = load_rig(path)
+    data = _load(path)
     keys = _keys()
     known = ["cameras", "path-width"]
     for key in data:
@@ -232,7 +233,7 @@ def read_rig(path: str | Path) -> Rig:
             path_width = positive_number("metres")(metres if metres is not None else "")
         except argparse.ArgumentTypeError as exc:
             raise ConfigError(f"rig file {str(path)!r}, path-width = {path_width!r}: {exc}") from None
-    return Rig(path=path, settings=settings, path_width=path_width)
+    return Rig(path=path, settings=settings, path_width=path_width, data=data)
 
 
 def apply_rig(args: argparse.Namespace, rig: Rig, *, only: Collection[str] | None = None) -> None:

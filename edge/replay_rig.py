@@ -63,7 +63,7 @@ def replay_rig(
     """The replay rig at ``path`` of the cameras ``recorded`` (name -> source, as
     recorded_source gives it), each with its settings in the ``rig`` file it was recorded
     from (its lens file copied beside ``path``; its flip left out for the ``flipped``)."""
-    from edge.cli_rig import load_rig, read_rig
+    from edge.cli_rig import read_rig
 
     path = Path(path)
     tables: dict[str, dict[str, object]] = {}
@@ -71,11 +71,11 @@ def replay_rig(
     lens_files: dict[str, str] = {}
     if rig is not None:
         lines[0] += f"\n# each camera's settings are those of the rig {str(rig)!r}"
-        data = load_rig(Path(rig))
-        lens_files = dict(read_rig(rig).settings["undistort"])  # beside the rig, as it reads them
-        tables = {name: dict(table) for name, table in data.get("cameras", {}).items()}
-        if "path-width" in data:
-            lines.append(f"path-width = {toml_value(data['path-width'])}")
+        read = read_rig(rig)
+        lens_files = dict(read.settings["undistort"])  # beside the rig, as it reads them
+        tables = {name: dict(table) for name, table in read.data["cameras"].items()}
+        if "path-width" in read.data:
+            lines.append(f"path-width = {toml_value(read.data['path-width'])}")
     lenses = []
     for name, source in recorded.items():
         lines += ["", f"[cameras.{toml_key(name)}]", f"source = {toml_string(source)}"]
