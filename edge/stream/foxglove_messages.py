@@ -325,7 +325,7 @@ def frame_messages(
     if fused is not None and camera is not None:
         from edge.stream.foxglove_scene import SCENE_SCHEMA, fused_scene
 
-        around = fused.record(result)
+        around = fused.record(result, header)  # the objects line's times, not a second reading
         messages.append(("/around/things", edge_schema("fused"), _given(around)))
         messages.append(("/around/scene", SCENE_SCHEMA, lambda: fused_scene(around, ns)))
     return ns, messages

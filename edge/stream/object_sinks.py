@@ -241,8 +241,9 @@ class FusedLines:
     def __call__(self, result: Any) -> str:
         return strict_dumps(self.record(result)) + "\n"
 
-    def record(self, result: Any) -> dict[str, Any]:
-        header = frame_header(result)
+    def record(self, result: Any, header: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The line of ``result`` as a dict; ``header``: its frame_header, if made already."""
+        header = header or frame_header(result)
         camera = str(header.get("camera", "camera"))
         t_ns = header["t_capture_ns"]
         self._newest[camera] = (t_ns, header["frame"], frame_objects(result))

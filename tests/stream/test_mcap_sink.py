@@ -208,6 +208,8 @@ def test_two_cameras_share_one_file_each_under_its_name(demo_engines: Path, tmp_
     assert len(around) == 7 and check_lines("fused", [json.dumps(b) for b in around]) == (7, [])
     scenes = [b for t, _, b in messages if t == "/around/scene"]
     assert len(scenes) == 7 and schemas["/around/scene"] == "foxglove.SceneUpdate"
+    objects = {(b["camera"], b["frame"]): b["time_unix"] for t, _, b in messages if t.endswith("/objects")}
+    assert all(objects[(line["camera"], line["frame"])] == line["time_unix"] for line in around)
     placed = [(line, scene) for line, scene in zip(around, scenes, strict=True) if line["things"]]
     assert placed, "the drives' things are placed"
     for line, scene in placed:
