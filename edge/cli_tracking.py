@@ -294,18 +294,24 @@ def _whose(names: list[str | None]) -> str:
 _LENS_TOO = " (or a lens file, --undistort, whose pinhole camera's is taken)"
 
 
+def lens_files(args: argparse.Namespace) -> dict[str | None, str]:
+    """Each camera's --undistort lens file by name (None: the run's one source), of those
+    given one."""
+    if getattr(args, "undistort", None) is None:
+        return {}
+    from edge.cli_frames import undistorts_of
+
+    lenses = undistorts_of(args)
+    chosen: dict[str | None, str | None] = {None: lenses} if not isinstance(lenses, dict) else {}
+    chosen.update(lenses if isinstance(lenses, dict) else {})
+    return {name: path for name, path in chosen.items() if path}
+
+
 def seeing(args: argparse.Namespace, views: dict[str | None, float | None]) -> set[str | None]:
     """The cameras whose field of view the run knows from the start: ``views``' (--hfov), and
     those with a lens file (--undistort: its pinhole's, which the run takes where --hfov
     gives none)."""
-    if getattr(args, "undistort", None) is None:
-        lensed: set[str | None] = set()
-    else:
-        from edge.cli_frames import undistorts_of
-
-        lenses = undistorts_of(args)
-        lensed = {n for n, f in lenses.items() if f} if isinstance(lenses, dict) else {None}
-    return {name for name, deg in views.items() if deg is not None} | lensed
+    return {name for name, deg in views.items() if deg is not None} | set(lens_files(args))
 
 
 def ground_planes(args: argparse.Namespace, views: dict[str | None, float | None]) -> dict[str | None, Any]:
@@ -383,19 +389,13 @@ def lens_views(
 ) -> dict[str | None, float | None]:
     """``views`` (each camera's --hfov), its lens file's pinhole field of view where it has
     none and --undistort gives one (read here: a file that is not one is said before the run)."""
-    if getattr(args, "undistort", None) is None:
-        return views
-    from edge.cli_frames import undistorts_of
     from edge.stream.undistort import read_calibration
 
-    lenses = undistorts_of(args)
-    lens_of: dict[str | None, str | None] = {None: lenses} if not isinstance(lenses, dict) else {}
-    lens_of.update(lenses if isinstance(lenses, dict) else {})
-    out = dict(views)
-    for name, deg in views.items():
-        if deg is None and (lens := lens_of.get(name)):
-            out[name] = read_calibration(lens).hfov_deg
-    return out
+    lenses = lens_files(args)
+    return {
+        name: read_calibration(lenses[name]).hfov_deg if deg is None and name in lenses else deg
+        for name, deg in views.items()
+    }
 
 
 def object_tracker(args: argparse.Namespace) -> Any:

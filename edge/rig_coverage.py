@@ -101,15 +101,14 @@ def _side(bearing: float) -> str:
 def rig_views(args: Any) -> dict[str, tuple[Facing, float | None]]:
     """Each camera's facing and field of view of edge run's ``args`` (a rig's, taken in): its
     --hfov, else its lens file's (one that cannot be read: unknown, as edge rig says why)."""
-    from edge.cli_frames import undistorts_of
-    from edge.cli_tracking import facings, fields_of_view
+    from edge.cli_tracking import facings, fields_of_view, lens_files
     from edge.errors import EdgeError
     from edge.stream.undistort import read_calibration
 
-    turned, views, lenses = facings(args), fields_of_view(args), undistorts_of(args)
+    turned, views, lenses = facings(args), fields_of_view(args), lens_files(args)
     out: dict[str, tuple[Facing, float | None]] = {}
     for name, _ in args.camera:
-        hfov, lens = views.get(name), lenses.get(name) if isinstance(lenses, dict) else None
+        hfov, lens = views.get(name), lenses.get(name)
         if hfov is None and lens:
             try:
                 hfov = read_calibration(lens).hfov_deg
