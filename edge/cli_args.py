@@ -172,6 +172,15 @@ def add_camera_arguments(p: argparse.ArgumentParser) -> None:
         "(repeatable; default 1 each): when the engines cannot keep up with every camera, --share "
         "front=2 gives the front camera two turns to each other camera's one, and none is starved",
     )
+    p.add_argument(
+        "--start-offset",
+        action="append",
+        type=start_offset_setting,
+        metavar="NAME=S",
+        help="with --camera and --realtime: camera NAME's recording is replayed from S seconds after the "
+        "others' start, as its first frame came that much after the drive's first camera's "
+        "(repeatable; default 0; edge record --replay-rig writes each camera's into the rig)",
+    )
 
 
 def priority_setting(text: str) -> tuple[str, int]:
@@ -215,12 +224,26 @@ def share_setting(text: str) -> tuple[str, float]:
     )
 
 
+def start_offset_setting(text: str) -> tuple[str, float]:
+    """``--start-offset NAME=S``, S a number of seconds >= 0."""
+    name, sep, seconds = text.partition("=")
+    try:
+        if name and sep:
+            return name, non_negative_seconds(seconds)
+    except argparse.ArgumentTypeError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"expected NAME=S, S a number of seconds >= 0 (how much later the camera's recording began), "
+        f"got {text!r}"
+    )
+
+
 def _per_camera(
     args: argparse.Namespace, flag: str, cameras: Mapping[str, str] | None, does: str
 ) -> dict[str, Any]:
     """The (name, value) pairs of a repeatable --flag by name; a ConfigError for one
     without --camera or a camera given twice."""
-    given: list[tuple[str, Any]] = getattr(args, flag.removeprefix("--"), None) or []
+    given: list[tuple[str, Any]] = getattr(args, flag.removeprefix("--").replace("-", "_"), None) or []
     if given and cameras is None:
         raise ConfigError(
             f"{flag} {given[0][0]} {does} a camera of --camera, and this run has one source: "
@@ -254,6 +277,17 @@ def camera_shares(args: argparse.Namespace, cameras: Mapping[str, str] | None) -
 
         check_shares(shares, list(cameras))
     return shares
+
+
+def camera_start_offsets(args: argparse.Namespace, cameras: Mapping[str, str] | None) -> dict[str, float]:
+    """Each camera's ``--start-offset`` by name (those not named: 0); ConfigErrors as
+    camera_priorities', and multicam.check_start_offsets' (a live camera's)."""
+    offsets = _per_camera(args, "--start-offset", cameras, "delays the replay of")
+    if cameras is None:
+        return offsets
+    from edge.stream.multicam import check_start_offsets
+
+    return check_start_offsets(offsets, cameras)
 
 
 def check_cameras_given(args: argparse.Namespace) -> dict[str, str] | None:

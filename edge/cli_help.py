@@ -89,6 +89,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge run --rig car.toml --engines engines/ --sink '{camera}.mkv'",
             "a vehicle's cameras and each one's settings from a TOML file ([cameras.NAME] tables)",
         ),
+        (
+            "edge run --rig drive/replay.toml --realtime --engines engines/ "
+            "--sink 'around.jsonl?lines=fused'",
+            "a recorded drive's cameras replayed at their capture times, each from its start-offset",
+        ),
     ],
     "replay": [
         (
@@ -144,7 +149,8 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "edge record --rig car.toml 'drive/{camera}.mkv' --replay-rig drive/replay.toml",
-            "a drive that carries its rig: edge run --rig drive/replay.toml --realtime, wherever it goes",
+            "a drive that carries its rig (each camera's start-offset too): edge run --rig drive/replay.toml "
+            "--realtime, wherever it goes",
         ),
     ],
     "alive": [

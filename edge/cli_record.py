@@ -149,6 +149,27 @@ def _write_replay_rig(replay: ReplayRig) -> None:
     )
 
 
+def _write_start_offsets(replay: ReplayRig, firsts: dict[str, int | None]) -> None:
+    """--replay-rig's file written again once every camera has given its first frame, with
+    each one's start offset; one the system refuses now is a warning: the drive goes on."""
+    from edge.replay_rig import start_offsets, write_replay_rig
+
+    offsets = start_offsets(firsts)
+    if not offsets:  # recordings replayed: their frames' times are each one's own
+        return
+    try:
+        write_replay_rig(replay.with_start_offsets(offsets), lenses=False)
+    except OSError as exc:
+        print(
+            f"warning: --replay-rig: cannot write the cameras' start offsets into {str(replay.path)!r} "
+            f"({exc.strerror or exc}); a replay starts every camera at once",
+            file=sys.stderr,
+        )
+        return
+    said = ", ".join(f"{name} {seconds:g} s" for name, seconds in offsets.items())
+    print(f"replay rig: {replay.path}: the cameras' start offsets: {said}", file=sys.stderr, flush=True)
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     from edge.errors import Interrupted, RecordingStopped
     from edge.stream.record import format_summary, record
@@ -175,8 +196,13 @@ def cmd_record(args: argparse.Namespace) -> int:
     }
     try:
         if cameras is not None:
-            started = None if replay is None else functools.partial(_write_replay_rig, replay)
-            summary = record_cameras(cameras, sinks, flip=flips_of(args), on_started=started, **common)
+            started = firsts = None
+            if replay is not None:
+                started = functools.partial(_write_replay_rig, replay)
+                firsts = functools.partial(_write_start_offsets, replay)
+            summary = record_cameras(
+                cameras, sinks, flip=flips_of(args), on_started=started, on_first_frames=firsts, **common
+            )
         else:  # one source: one flip
             summary = record(args.source, sinks, flip=cast(str, flips_of(args)), **common)
     except Interrupted as exc:  # Ctrl-C is how a camera recording ends: say what was kept
@@ -271,8 +297,9 @@ def add_record_command(sub: Any, *, epilog: str) -> None:
         "each camera's source its first video or dir:// sink (recorded with --segment, the name plays its "
         "segments), "
         "its other settings the --rig file's (a lens file copied beside FILE; a flip this recording "
-        "made left out); paths relative to FILE, so the folder can be copied elsewhere and run with "
-        "edge run --rig FILE --realtime",
+        "made left out), and once every camera has given its first frame, each one's start-offset (how "
+        "long after the first camera's it came); paths relative to FILE, so the folder can be copied "
+        "elsewhere and run with edge run --rig FILE --realtime",
     )
     add_flip_argument(p, per_camera=True)
     p.add_argument(

@@ -69,7 +69,7 @@ class _Key:
 
 
 def _keys() -> dict[str, _Key]:
-    from edge.cli_args import camera, priority_setting, share_setting
+    from edge.cli_args import camera, priority_setting, share_setting, start_offset_setting
     from edge.cli_frames import fit_setting, flip_setting
     from edge.cli_tracking import (
         facing_setting,
@@ -102,6 +102,7 @@ def _keys() -> dict[str, _Key]:
         _Key("--undistort", "undistort", _text, "a calibration file's path in quotes", undistort),
         _Key("--priority", "priority", _whole, "a whole number", priority_setting),
         _Key("--share", "share", _number, "a number > 0", share_setting),
+        _Key("--start-offset", "start_offset", _number, "a number of seconds >= 0", start_offset_setting),
     ]
     return {("source" if k.flag == "--camera" else k.flag.removeprefix("--")): k for k in keys}
 
@@ -301,6 +302,7 @@ def rig_lines(args: argparse.Namespace, path: str) -> list[str]:
     heights = per_camera(args, getattr(args, "camera_height", None) or [], "--camera-height", "M")
     horizons = per_camera(args, getattr(args, "horizon", None) or [], "--horizon", "F")
     fits, flips, lenses = fits_of(args), flips_of(args), undistorts_of(args)
+    offsets = dict(getattr(args, "start_offset", None) or [])
     lines = [f"rig {path}: {len(args.camera)} camera(s)"]
     for name, uri in args.camera:
         said = [f"facing {placed['facing'][name]}"]
@@ -321,6 +323,8 @@ def rig_lines(args: argparse.Namespace, path: str) -> list[str]:
         lens = lenses.get(name) if isinstance(lenses, dict) else lenses
         if lens:
             said.append(f"lens {lens}")
+        if offsets.get(name):
+            said.append(f"replayed from {offsets[name]:g} s after the start")
         lines.append(f"  {name}: {uri} ({', '.join(said)})")
     return lines
 
@@ -423,6 +427,7 @@ def _stretched(
 def cmd_rig(args: argparse.Namespace) -> int:
     import json
 
+    from edge.cli_args import camera_start_offsets
     from edge.cli_frames import undistorts_of
     from edge.rig_check import check_cameras, result_line
     from edge.rig_coverage import coverage, coverage_lines, rig_views
@@ -445,6 +450,7 @@ def cmd_rig(args: argparse.Namespace) -> int:
     run = run_of(args.rig)
     said = rig_lines(run, args.rig)  # every setting checked as edge run checks it
     cameras = dict(run.camera)
+    camera_start_offsets(run, cameras)
     lenses = undistorts_of(run)
     engines = None if args.engines is None else _engines_input(args.engines)
     results = check_cameras(

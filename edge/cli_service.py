@@ -69,7 +69,7 @@ def _say_unreadable_calibrations(given: str | dict[str, str | None] | None) -> N
 
 def cmd_service(args: argparse.Namespace) -> int:
     from edge.cli import build_parser
-    from edge.cli_args import camera_priorities, camera_shares, run_cameras_of
+    from edge.cli_args import camera_priorities, camera_shares, camera_start_offsets, run_cameras_of
     from edge.cli_frames import fits_of, flips_of, undistorts_of
     from edge.cli_record import record_cameras_of, record_sinks
     from edge.cli_tracking import check_tracking_arguments
@@ -98,6 +98,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         cameras = run_cameras_of(with_rig(parsed))  # a source or cameras, not both
         camera_priorities(parsed, cameras)
         camera_shares(parsed, cameras)
+        camera_start_offsets(parsed, cameras)
         fits_of(parsed)
         flips_of(parsed)
         _say_unreadable_calibrations(undistorts_of(parsed))

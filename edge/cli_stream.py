@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 def cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from edge.cli_args import camera_priorities, camera_shares, run_cameras_of
+    from edge.cli_args import camera_priorities, camera_shares, camera_start_offsets, run_cameras_of
     from edge.cli_rig import with_rig
     from edge.latency import LatencyTracker
     from edge.stream import run_stream
@@ -42,12 +42,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     cameras = run_cameras_of(with_rig(args))
     priorities = camera_priorities(args, cameras)  # before the engines load
     shares = camera_shares(args, cameras)
+    offsets = camera_start_offsets(args, cameras)
     if rig is not None:  # what the rig and the command line came to, each camera's
         from edge.cli_rig import rig_lines
 
         print("\n".join(rig_lines(args, rig)), file=sys.stderr, flush=True)
     if cameras is not None:
-        return _run_cameras(args, cameras, priorities, shares)
+        return _run_cameras(args, cameras, priorities, shares, offsets)
     tracker = LatencyTracker(deadline_ms=args.deadline_ms)
     try:
         run_stream(
@@ -61,7 +62,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_cameras(
-    args: argparse.Namespace, cameras: dict[str, str], priorities: dict[str, int], shares: dict[str, float]
+    args: argparse.Namespace,
+    cameras: dict[str, str],
+    priorities: dict[str, int],
+    shares: dict[str, float],
+    offsets: dict[str, float],
 ) -> int:
     """edge run --camera NAME=URI ...: each camera's summary at the end, under its name."""
     from edge.latency import LatencyTracker
@@ -75,6 +80,7 @@ def _run_cameras(
             options=_stream_options(args),
             priorities=priorities,
             shares=shares,
+            start_offsets=offsets,
             **_run_arguments(args),
         )
     finally:  # after Ctrl-C too, as a single camera's

@@ -9,13 +9,19 @@ calibration is not on the desktop the drive is replayed on). A flip the recordin
 not made again: that camera's flip is left out. The file is written as the recording starts
 (a dash camera's recording ends when the car is switched off), atomically, and an earlier
 one of other content is refused before anything opens, as a recording that exists is.
+
+Each recording's capture times begin at its own first frame, so a replay would start every
+camera at once; once every camera has given its first frame the file is written again with
+each one's ``start-offset``, how long after the first camera's its first frame came, which
+edge run --realtime waits before replaying it (the cameras' things are then fused as they
+were seen: edge.stream.object_sinks.FusedLines).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -46,11 +52,37 @@ def recorded_source(name: str, sinks: Sequence[str], *, folder: Path) -> str:
 
 @dataclass(frozen=True)
 class ReplayRig:
-    """The replay rig's text, and the lens files to copy beside it (target, source)."""
+    """The replay rig's lines (``head``'s, then each camera's table's by name), and the lens
+    files to copy beside it (target, source)."""
 
     path: Path
-    text: str
+    head: tuple[str, ...]
+    cameras: tuple[tuple[str, tuple[str, ...]], ...]
     lenses: tuple[tuple[Path, Path], ...]
+
+    @property
+    def text(self) -> str:
+        lines = list(self.head)
+        for name, table in self.cameras:
+            lines += ["", f"[cameras.{toml_key(name)}]", *table]
+        return "\n".join(lines) + "\n"
+
+    def with_start_offsets(self, offsets: Mapping[str, float]) -> ReplayRig:
+        """This rig with each camera's ``start-offset`` of ``offsets`` (start_offsets)."""
+        tables = tuple(
+            (name, (*table, f"start-offset = {toml_value(offsets[name])}") if name in offsets else table)
+            for name, table in self.cameras
+        )
+        return replace(self, cameras=tables)
+
+
+def start_offsets(firsts: Mapping[str, int | None]) -> dict[str, float]:
+    """Each camera's start offset, in seconds to the millisecond, from its first frame's
+    capture time (ns, one clock for all: a live camera's; None: a recording's own media
+    time, not comparable, or no frame), after the earliest one's."""
+    known = {name: t_ns for name, t_ns in firsts.items() if t_ns is not None}
+    earliest = min(known.values(), default=0)
+    return {name: round((t_ns - earliest) / 1e9, 3) for name, t_ns in known.items()}
 
 
 def replay_rig(
@@ -67,20 +99,22 @@ def replay_rig(
 
     path = Path(path)
     tables: dict[str, dict[str, object]] = {}
-    lines = ["# a drive recorded by edge record; replay it with: edge run --rig THIS_FILE --realtime"]
+    head = ["# a drive recorded by edge record; replay it with: edge run --rig THIS_FILE --realtime"]
     lens_files: dict[str, str] = {}
     if rig is not None:
-        lines[0] += f"\n# each camera's settings are those of the rig {str(rig)!r}"
+        head.append(f"# each camera's settings are those of the rig {str(rig)!r}")
         read = read_rig(rig)
         lens_files = dict(read.settings["undistort"])  # beside the rig, as it reads them
         tables = {name: dict(table) for name, table in read.data["cameras"].items()}
         if "path-width" in read.data:
-            lines.append(f"path-width = {toml_value(read.data['path-width'])}")
+            head.append(f"path-width = {toml_value(read.data['path-width'])}")
     lenses = []
+    cameras = []
     for name, source in recorded.items():
-        lines += ["", f"[cameras.{toml_key(name)}]", f"source = {toml_string(source)}"]
+        lines = [f"source = {toml_string(source)}"]
         for key, value in tables.get(name, {}).items():
-            if key == "source" or (key == "flip" and name in flipped):
+            # this drive's own start offsets are added as its cameras give their first frames
+            if key in ("source", "start-offset") or (key == "flip" and name in flipped):
                 continue
             if key == "undistort":
                 lens = Path(lens_files[name])
@@ -88,7 +122,8 @@ def replay_rig(
                 lenses.append((copied, lens))
                 value = copied.name
             lines.append(f"{toml_key(key)} = {toml_value(value)}")
-    return ReplayRig(path=path, text="\n".join(lines) + "\n", lenses=tuple(lenses))
+        cameras.append((name, tuple(lines)))
+    return ReplayRig(path=path, head=tuple(head), cameras=tuple(cameras), lenses=tuple(lenses))
 
 
 def check_replay_rig(replay: ReplayRig, *, overwrite: bool) -> None:
@@ -117,11 +152,12 @@ def check_replay_rig(replay: ReplayRig, *, overwrite: bool) -> None:
             )
 
 
-def write_replay_rig(replay: ReplayRig) -> None:
-    """The lens copies, then the rig, each written whole (edge.util.fs.atomic_write_bytes)."""
+def write_replay_rig(replay: ReplayRig, *, lenses: bool = True) -> None:
+    """The lens copies (unless not ``lenses``: written already), then the rig, each written
+    whole (edge.util.fs.atomic_write_bytes)."""
     from edge.util.fs import atomic_write_bytes
 
     replay.path.parent.mkdir(parents=True, exist_ok=True)
-    for copied, lens in replay.lenses:
+    for copied, lens in replay.lenses if lenses else ():
         atomic_write_bytes(copied, lens.read_bytes())
     atomic_write_bytes(replay.path, replay.text.encode("utf-8"))

@@ -13,8 +13,9 @@ import pytest
 from edge.cli import main
 from edge.cli_rig import beside, read_rig
 from edge.errors import ConfigError
-from edge.replay_rig import check_replay_rig, recorded_source, replay_rig
+from edge.replay_rig import check_replay_rig, recorded_source, replay_rig, start_offsets
 from edge.stream.sources import open_source
+from tests.stream.test_capture import Camera
 from tests.stream.test_undistort import write_opencv
 
 if sys.version_info >= (3, 11):
@@ -220,3 +221,55 @@ def test_a_replay_rig_the_system_refuses_ends_the_recording_before_its_first_fra
         code = exc.code
     assert code == 2 and "--replay-rig" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_each_cameras_start_offset_is_how_long_after_the_first_ones_its_first_frame_came(
+    tmp_path: Path,
+) -> None:
+    """Golden offsets, to the millisecond, from the first frames' capture times; a camera timed
+    by its own media clock (None) has none; the rig written with them reads them back, and a
+    car rig's own (a replay rig recorded again) is not copied: the drive's are its own."""
+    firsts = {"front": 5_000_000_000, "rear": 5_412_345_678, "side": 4_998_999_000, "file": None}
+    assert start_offsets(firsts) == {"front": 0.001, "rear": 0.413, "side": 0.0}
+    assert start_offsets({"a": None}) == {} and start_offsets({}) == {}
+    car = tmp_path / "car.toml"
+    car.write_text('[cameras.front]\nsource = "x.mkv"\nstart-offset = 2.5\nhfov = 60\n')
+    rig = replay_rig(tmp_path / "r.toml", {"front": "front.mkv", "rear": "rear.mkv"}, rig=car)
+    assert "start-offset" not in rig.text
+    offset = rig.with_start_offsets({"rear": 0.412})
+    rig.path.write_text(offset.text)
+    assert tomllib.loads(offset.text)["cameras"] == {
+        "front": {"source": "front.mkv", "hfov": 60},
+        "rear": {"source": "rear.mkv", "start-offset": 0.412},
+    }
+    assert read_rig(rig.path).settings["start_offset"] == [("rear", 0.412)]
+
+
+def test_a_drive_of_live_cameras_carries_their_start_offsets_into_its_replay(
+    tiny_engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two network cameras recorded: once both have given their first frame the replay rig is
+    written again with each one's offset (the earliest 0), said; the drive replays through it
+    at its capture times."""
+    monkeypatch.chdir(tmp_path)
+    front, rear = Camera(fps=30.0), Camera(fps=5.0, start_seq=500)
+    argv = ["record", "--camera", f"front={front.url}", "--camera", f"rear={rear.url}"]
+    try:
+        assert (
+            main([*argv, "drive/{camera}.mkv", "--replay-rig", "drive/replay.toml", "--max-frames", "4"]) == 0
+        )
+    finally:
+        front.unplug()
+        rear.unplug()
+    said = capsys.readouterr().err
+    cameras = tomllib.loads((tmp_path / "drive" / "replay.toml").read_text())["cameras"]
+    offsets = {name: table["start-offset"] for name, table in cameras.items()}
+    assert set(offsets) == {"front", "rear"} and min(offsets.values()) == 0.0
+    assert max(offsets.values()) < 1.0, "each camera's newest frame as the recording began"
+    assert (
+        f"replay rig: drive/replay.toml: the cameras' start offsets: front {offsets['front']:g} s, " in said
+    )
+    run = ["run", "--rig", "drive/replay.toml", "--realtime", "--engines", str(tiny_engines)]
+    assert main([*run, "--sink", "replayed.jsonl"]) == 0
+    lines = [json.loads(line) for line in (tmp_path / "replayed.jsonl").read_text().splitlines()]
+    assert sorted(line["camera"] for line in lines) == ["front"] * 4 + ["rear"] * 4

@@ -284,11 +284,13 @@ def open_pipeline(
     min_score: float = MIN_SCORE,
     flip: str = "none",
     undistort: Calibration | None = None,
+    start_offset_s: float = 0.0,
 ) -> Pipeline:
     """A Pipeline of ``source`` into ``sinks`` (opened here; ``shared``: sinks already open,
     written by other cameras too) on ``engine_set``; what it opened is closed if a part fails.
     ``camera``, ``engine_turn``, ``fit``: as Pipeline's; ``flip``: how each frame is turned or
-    mirrored as it is read (edge.stream.flip), after it is ``undistort``ed (edge.stream.undistort)."""
+    mirrored as it is read (edge.stream.flip), after it is ``undistort``ed (edge.stream.undistort);
+    ``start_offset_s``: as Pipeline's."""
     from edge.errors import ConfigError
     from edge.stream.flip import flipped
     from edge.stream.pipeline import Pipeline
@@ -347,6 +349,7 @@ def open_pipeline(
             engine_turn=engine_turn,
             fit=fit,
             min_score=min_score,
+            start_offset_s=start_offset_s,
         )
         undo.pop_all()  # the pipeline closes them
     if src.live:

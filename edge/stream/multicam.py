@@ -17,6 +17,7 @@ whose name holds ``{camera}`` is one per camera; a sink of what was found (objec
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import sys
@@ -121,6 +122,29 @@ def check_shares(
                 f"--share {name}={share!r}: expected a number > 0 (its turns against the others')"
             )
     return {name: float(shares.get(name, 1.0)) for name in names}
+
+
+def check_start_offsets(offsets: Mapping[str, float], cameras: Mapping[str, str]) -> dict[str, float]:
+    """Each camera's start offset (0 where not given): how many seconds after the drive's first
+    camera's first frame its own came, for a --realtime replay paced like the drive. A
+    ConfigError for a name that is no camera's, an offset that is not a number of seconds >= 0,
+    or one of a live source: a camera's frames come when it sends them."""
+    from edge.stream.sources import is_live
+
+    check_names("--start-offset", offsets, list(cameras), "camera")
+    for name, seconds in offsets.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < math.inf:
+            raise ConfigError(
+                f"--start-offset {name}={seconds!r}: expected a number of seconds >= 0 (how much later "
+                "than the drive's first camera this one's first frame came)"
+            )
+        if seconds and is_live(cameras[name]):
+            raise ConfigError(
+                f"--start-offset {name}={seconds}: its source {cameras[name]!r} is live, and its frames "
+                "come when it sends them; a start offset is a recorded camera's (edge record "
+                "--replay-rig writes each one's)"
+            )
+    return {name: float(offsets.get(name, 0.0)) for name in cameras}
 
 
 class CamerasStatus:
@@ -244,6 +268,7 @@ def run_cameras(
     priorities: Mapping[str, int] | None = None,
     shares: Mapping[str, float] | None = None,
     min_score: float = MIN_SCORE,
+    start_offsets: Mapping[str, float] | None = None,
 ) -> dict[str, LatencyTracker]:
     """Run each of ``cameras`` (name -> source URI, as run_stream's ``source``) through one
     set of engines into ``sinks`` (split_sinks: ``{camera}`` in a name makes one a camera);
@@ -260,7 +285,9 @@ def run_cameras(
     ``priorities``: a camera's rank at the engines by name (others 0): a higher one's frame
     goes before a lower one's whenever both wait (TurnLock.seat). ``shares``: a camera's
     share of the turns among cameras of its rank, by name (others 1). ``min_score``: the
-    lowest detection score an instance is kept at, every camera's (Pipeline)."""
+    lowest detection score an instance is kept at, every camera's (Pipeline). ``start_offsets``:
+    by name, how many seconds after the others' start a recorded camera's first frame is
+    replayed with ``options.realtime`` (check_start_offsets; edge.replay_rig writes them)."""
     from edge.stream import (
         StreamOptions,
         check_before_engines,
@@ -278,6 +305,13 @@ def run_cameras(
     names = list(check_cameras(list(cameras.items())))
     ranks = check_priorities(priorities or {}, names)
     weights = check_shares(shares or {}, names)
+    offsets = check_start_offsets(start_offsets or {}, {name: cameras[name] for name in names})
+    if any(offsets.values()) and not o.realtime:
+        print(
+            "note: a start offset delays a recorded camera's first frame in a --realtime replay; "
+            "without --realtime each file's frames are read as fast as the engines take them",
+            file=sys.stderr,
+        )
     own, shared_uris = split_sinks(sinks, names)
     replace = check_before_engines(
         {name: (cameras[name], [*own[name], *shared_uris]) for name in names},
@@ -339,6 +373,7 @@ def run_cameras(
                 flip=flips[name],
                 undistort=calibrations[name],
                 min_score=min_score,
+                start_offset_s=offsets[name],
             )
             undo.callback(pipeline.abandon)
             pipelines[name] = pipeline

@@ -77,6 +77,7 @@ class Pipeline:
         engine_turn: AbstractContextManager[Any] | None = None,
         fit: str | None = None,
         min_score: float = MIN_SCORE,
+        start_offset_s: float = 0.0,
     ) -> None:
         """``realtime`` paces a file or folder at ``fps`` (default: the source's own rate)
         and drops frames like a camera; a source without a rate needs ``fps``. ``views``:
@@ -99,9 +100,11 @@ class Pipeline:
         that the pipelines sharing one EngineSet take turns at it (edge.stream.multicam); the wait
         for it is the stage ``turn``. ``fit``: how this source's frames go into the engines
         if not as the engines' ``fit`` says (edge.stream.fit), one camera's of several.
-        ``min_score``: the lowest detection score a thing is kept at (0 to 1)."""
+        ``min_score``: the lowest detection score a thing is kept at (0 to 1). ``start_offset_s``:
+        how much later a paced file's first frame comes (a camera that began after another)"""
         self._post_workers = check_post_workers(post_workers)
         self._period = pace_period(source, realtime=realtime, fps=fps)
+        self._start_offset_s = start_offset_s if self._period else 0.0
         # a recording with its capture times is replayed at them, unless --fps sets a rate
         self.paced_by_timestamps = (
             bool(self._period) and fps is None and getattr(source, "timestamps", None) is not None
@@ -228,7 +231,8 @@ class Pipeline:
 
     def _capture(self) -> None:
         count = 0
-        next_t = start = time.perf_counter()
+        start = time.perf_counter()
+        next_t = start + self._start_offset_s
         last_media: float | None = None
         try:
             while not self._stop.is_set() and (self.max_frames is None or count < self.max_frames):

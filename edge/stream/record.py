@@ -198,6 +198,9 @@ class Recording:
         self._stop = threading.Event()
         self._stopped_at: float | None = None
         self._t0 = time.perf_counter()
+        # a camera's first frame's capture time (its clock is every camera's); None till then,
+        # and for a recording's frames, timed by its own media clock
+        self.first_capture_ns: int | None = None
 
     def __enter__(self) -> Recording:
         try:
@@ -350,6 +353,8 @@ class Recording:
                         give_up=lambda: max(boundary.held_for(), self._interrupted_for()) > STOP_TIMEOUT_S,
                     ):
                         break
+                if not handed_over and src.live:
+                    self.first_capture_ns = t_ns
                 handed_over += 1
                 on_frame(1)
         except KeyboardInterrupt as exc:

@@ -13,7 +13,9 @@ Ctrl-C does.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +57,31 @@ class _Camera:
 
     def interrupt(self) -> None:
         self.recording.interrupt()
+
+
+class _FirstFrames:
+    """Each camera's on_frame: ``each(n)``, and ``then(firsts)`` once as the last camera to give
+    its first frame gives it."""
+
+    def __init__(
+        self,
+        recordings: Mapping[str, Recording],
+        each: Callable[[int], object],
+        then: Callable[[dict[str, int | None]], object] | None,
+    ) -> None:
+        self._recordings, self._each, self._then = recordings, each, then
+        self._started: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, frames: int) -> None:
+        self._each(frames)
+        if self._then is None or name in self._started:
+            return
+        with self._lock:
+            self._started.add(name)
+            if len(self._started) < len(self._recordings):
+                return
+        self._then({each: rec.first_capture_ns for each, rec in self._recordings.items()})
 
 
 def camera_sinks(sinks: Sequence[str], names: Sequence[str]) -> dict[str, list[str]]:
@@ -99,6 +126,7 @@ def record_cameras(
     flip: str | Mapping[str, str] = "none",
     sinks_of: Mapping[str, Sequence[Sink]] | None = None,
     on_started: Callable[[], object] | None = None,
+    on_first_frames: Callable[[dict[str, int | None]], object] | None = None,
 ) -> dict[str, Any]:
     """Record each of ``cameras`` (name -> source URI) at once into its sinks of ``sinks``
     (camera_sinks) and of ``sinks_of`` (sinks opened by the caller, by camera, as record
@@ -107,7 +135,9 @@ def record_cameras(
     other arguments are record's. Ctrl-C raises Interrupted and a failed write
     RecordingStopped (RecordingStoppedForGood: a sink stopped for good), naming its camera,
     each with every camera's summary as its ``data``. ``on_started`` is called once every
-    source and sink is open, before the first frame (edge.replay_rig writes its file then)."""
+    source and sink is open, before the first frame (edge.replay_rig writes its file then);
+    ``on_first_frames`` once every camera has handed its first frame to its sinks, on that last
+    camera's thread, with each one's Recording.first_capture_ns (edge.replay_rig's start offsets)."""
     from edge.stream.camera_sinks import say_viewers
     from edge.stream.heartbeat import check_unshared
     from edge.stream.multicam import check_cameras, run_all
@@ -158,7 +188,11 @@ def record_cameras(
         total = None if max_frames is None else max_frames * len(names)
         bar = progress_bar(show_progress, total)
         stack.callback(bar.close)
-        runs = {name: _Camera(rec, max_frames, duration_s, bar.update) for name, rec in recordings.items()}
+        on_frame = _FirstFrames(recordings, bar.update, on_first_frames)
+        runs = {
+            name: _Camera(rec, max_frames, duration_s, functools.partial(on_frame, name))
+            for name, rec in recordings.items()
+        }
 
         def status() -> str:
             return " · ".join(f"{name}: {rec.status_line()}" for name, rec in recordings.items())

@@ -51,6 +51,7 @@ class Camera:
         self.seq = start_seq
         self._stop = threading.Event()
         self.stalled = threading.Event()  # connected, but no frames: a hung camera
+        self.published: dict[int, int] = {}  # each frame's number: when it was sent (perf_counter_ns)
         self._fps = fps
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -65,6 +66,7 @@ class Camera:
                 picture = barcode(self.seq)
                 if self._noise is not None:
                     picture[16:] = np.roll(self._noise, self.seq, axis=1)[16:]
+                self.published[self.seq] = time.perf_counter_ns()
                 self.server.publish(self.seq, {"composite": picture})
                 self.seq += 1
             time.sleep(1.0 / self._fps)

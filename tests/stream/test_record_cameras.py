@@ -205,6 +205,44 @@ horizon = 0.45
 """
 
 
+def test_each_cameras_first_frame_is_said_once_with_its_capture_time(tmp_path: Path) -> None:
+    """on_first_frames is called once, as the last camera gives its first frame, with each
+    camera's first recorded frame's capture time: after its camera sent it (the frame's number
+    read back from the recording), on the one clock of every camera."""
+    front, rear = Camera(fps=30.0), Camera(fps=7.0, start_seq=500)
+    calls: list[tuple[dict[str, int | None], int]] = []
+    try:
+        record_cameras(
+            {"front": front.url, "rear": rear.url},
+            [f"dir://{tmp_path}/{{camera}}"],
+            max_frames=6,
+            on_first_frames=lambda firsts: calls.append((firsts, time.perf_counter_ns())),
+        )
+    finally:
+        front.unplug()
+        rear.unplug()
+    assert len(calls) == 1
+    firsts, called_ns = calls[0]
+    assert list(firsts) == ["front", "rear"]
+    for name, camera in (("front", front), ("rear", rear)):
+        sent_ns = camera.published[barcodes(tmp_path / name)[0]]
+        first_ns = firsts[name]
+        assert first_ns is not None and sent_ns <= first_ns <= called_ns, name
+        assert first_ns - sent_ns < 2e9, f"{name}'s first frame is the one it sent then"
+
+
+def test_recordings_replayed_have_no_first_frame_times_to_compare(tmp_path: Path) -> None:
+    """Sources timed by their own media clocks (recordings, synthetic drives) give None: their
+    first frames' times are not on one clock."""
+    calls: list[dict[str, int | None]] = []
+    record_cameras(
+        {"a": "synthetic://?size=64x128&frames=2", "b": "synthetic://?size=64x128&frames=2&seed=1"},
+        [f"dir://{tmp_path}/{{camera}}"],
+        on_first_frames=calls.append,
+    )
+    assert calls == [{"a": None, "b": None}]
+
+
 def test_a_rigs_drive_is_recorded_then_run_through_the_rig(
     demo_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
