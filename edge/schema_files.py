@@ -315,6 +315,7 @@ def stats_schema() -> dict[str, Any]:
         "required": [*thing["required"], "warn"],
     }
     line = {k: v for k, v in schema("warnings").items() if k not in ("$schema", "$id", "title")}
+    fused = {k: v for k, v in schema("fused").items() if k not in ("$schema", "$id", "title", "description")}
     rolling = _rolling()
     properties: dict[str, Any] = {
         "t": number_field("seconds since the viewer started", minimum=0),
@@ -342,6 +343,12 @@ def stats_schema() -> dict[str, Any]:
             "description": "the newest lines of the run's warnings log, newest first",
         },
         "warnings_total": integer_field("the warnings log's lines so far", minimum=0),
+        "around": {
+            "anyOf": [fused, {"type": "null"}],
+            "description": "of several cameras' viewers: the things around the vehicle of every "
+            "camera's newest frame, as a ?lines=fused line has them; null for one camera, or before "
+            "the first frame",
+        },
         **rolling,
     }
     return {

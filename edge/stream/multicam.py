@@ -299,6 +299,7 @@ def run_cameras(
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import is_live
     from edge.stream.steps import end_road_plane
+    from edge.viewer.around import share_around
 
     o = options or StreamOptions()
     check_min_score(min_score)
@@ -381,6 +382,7 @@ def run_cameras(
     if len(set(ranks.values())) > 1:
         warn_unpaced(pipelines)
     say_viewers(pipelines)
+    share_around(pipelines)
     try:
         watch = ServiceWatch.for_pipelines(
             pipelines,

@@ -122,6 +122,8 @@ class ViewerServer:
         # the newest lines of the run's warnings log (object_sinks.WarningLines), and a count
         self._warnings: deque[dict[str, Any]] = deque(maxlen=WARNINGS_KEPT)
         self.warnings_published = 0
+        # the things around the vehicle, every camera's at once (a ?lines=fused line), of several
+        self._around: dict[str, Any] | None = None
         self._jpeg: dict[str, tuple[int, bytes]] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=history)
         self._new_frame: asyncio.Event | None = None
@@ -155,6 +157,11 @@ class ViewerServer:
         """Make ``objects`` (JSON-ready, one per thing found) the newest frame's."""
         with self._lock:
             self._objects = (seq, objects)
+
+    def publish_around(self, line: dict[str, Any]) -> None:
+        """Make ``line`` (edge.viewer.around: a ?lines=fused line) the newest fusion."""
+        with self._lock:
+            self._around = line
 
     def publish_warnings(self, events: list[dict[str, Any]]) -> None:
         """Add lines of the warnings log (a thing came to be warned of, or cleared)."""
@@ -368,6 +375,7 @@ class ViewerServer:
             objects = self._objects
             warnings = list(reversed(self._warnings))
             warnings_published = self.warnings_published
+            around = self._around
         stats: dict[str, Any] = self.tracker.rolling() if self.tracker is not None else {}
         t = round(time.monotonic() - self._t0, 3)
         return {
@@ -381,6 +389,7 @@ class ViewerServer:
             "objects": objects[1] if objects is not None else [],
             "warnings": warnings,  # newest first
             "warnings_total": warnings_published,
+            "around": around,
             **stats,
         }
 

@@ -58,6 +58,7 @@ class ViewerSink:
         self.uri = uri
         self.frames = 0
         self._warnings = WarningLines()
+        self._around: Any = None
         self.server = ViewerServer(host=host, port=port)
         url = self.server.start()
         warn_if_exposed("the viewer", host)
@@ -88,6 +89,12 @@ class ViewerSink:
         """Every camera's viewer of the run, (name, port): the page links to the others'."""
         self.server.cameras = list(viewers)
 
+    def show_around(self, around: Any) -> None:
+        """The run's fusion of every camera's things (edge.viewer.around.Around): this camera's
+        frames go into it, and /stats holds what it makes, for the /cameras page."""
+        self._around = around
+        around.add(self.server)
+
     def pictures_only(self) -> None:
         """The run publishes its source's pictures alone (edge record): the page shows them
         in one panel, and asks for no engine's view."""
@@ -102,6 +109,8 @@ class ViewerSink:
         events = self._warnings.events(result)
         if events:
             self.server.publish_warnings(events)
+        if self._around is not None:  # every frame too: the things keep their numbers
+            self._around.update(result)
         views = dict(result.extras.get("views", {}))
         if result.rendered is not None:
             views["composite"] = result.rendered

@@ -230,6 +230,41 @@ def test_every_cameras_pictures_on_one_page(tiny_engines: Path, tmp_path: Path) 
     assert code == 130 and "Traceback" not in err, err
 
 
+def test_the_things_around_the_vehicle_drawn_from_above(demo_engines: Path, tmp_path: Path) -> None:
+    """/cameras of a run of several cameras draws the fusion its viewer holds: two cameras mounted
+    alike given one drive, a thing both see is one dot, labelled with both cameras; each dot is
+    drawn where the thing is, in its colour (read back from the canvas's pixels)."""
+    drive = "synthetic://?size=128x256&fps=10&seed=2&lane=right"
+    run = EdgeRun(
+        [
+            *("--camera", f"a={drive}", "--camera", f"b={drive}", "--hfov", "48.9", "--realtime"),
+            *("--engines", str(demo_engines), "--sink", "http://127.0.0.1:0"),
+        ],
+        cwd=tmp_path,
+    )
+    try:
+        with viewer_page(run.url + "cameras", width=1200, height=900) as (page, errors):
+            page.wait_for_function(
+                "() => edgeAround.things.some(t => t.cameras === 'a+b')", timeout=90_000, polling=100
+            )
+            assert page.is_visible("#around")
+            things, pixels, said = page.evaluate(
+                """() => { const c = document.getElementById('around').getContext('2d');
+                const things = edgeAround.things.slice();
+                const pixels = things.map(t => Array.from(c.getImageData(t.x, t.y, 1, 1).data.slice(0, 3)));
+                return [things, pixels, document.getElementById('around-said').textContent]; }"""
+            )
+            colours = {"#ff3030": [255, 48, 48], "#f0a04b": [240, 160, 75], "#5aa9e6": [90, 169, 230]}
+            assert things and said.startswith(f"{len(things)} placed")
+            assert all(pixel in colours.values() for pixel in pixels), (things, pixels)
+            assert any(colours[t["colour"]] == pixel for t, pixel in zip(things, pixels, strict=True))
+            assert all(0 <= t["x"] < 480 and 0 <= t["y"] < 480 for t in things)
+            assert not errors, errors
+    finally:
+        code, _out, err = run.stop()
+    assert code == 130 and "Traceback" not in err, err
+
+
 def test_edge_record_shows_the_camera_alone(tmp_path: Path) -> None:
     """`edge record` into the viewer (a headless board's camera watched from a laptop): one
     panel with the frames as recorded, changing, instead of the engines' two views."""

@@ -1,0 +1,63 @@
+"""The things around the vehicle on each camera's viewer of a run of several (edge.viewer.around):
+a real `edge run` of two cameras into their viewers, read over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from edge.schemas import check_document
+from tests.viewer.helpers import EdgeRun, get_json
+
+# two cameras mounted alike and given one endless drive: each thing seen by both
+DRIVE = "synthetic://?size=128x256&fps=10&seed=2&lane=right"
+CAMERAS = ["--camera", f"a={DRIVE}", "--camera", f"b={DRIVE}", "--hfov", "48.9", "--realtime"]
+
+
+def seen_by_both(url: str, timeout: float = 90) -> dict[str, Any]:
+    """The viewer's /stats once its ``around`` holds a thing both cameras see."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        snap = get_json(url + "stats")
+        things = (snap["around"] or {}).get("things", [])
+        if any(len(thing["seen_by"]) == 2 for thing in things):
+            return snap
+        time.sleep(0.1)
+    raise AssertionError(f"no thing seen by both cameras in {timeout} s")
+
+
+def test_each_cameras_viewer_holds_the_things_of_every_camera_at_once(
+    demo_engines: Path, tmp_path: Path
+) -> None:
+    """Both viewers' /stats hold one fusion of the two cameras, as ?lines=fused writes it: a
+    thing both see is one, seen by each, numbered; the line is of either camera's frame."""
+    run = EdgeRun([*CAMERAS, "--engines", str(demo_engines), "--sink", "http://127.0.0.1:0"], cwd=tmp_path)
+    try:
+        first = seen_by_both(run.url)
+        ports = {camera["name"]: camera["port"] for camera in first["cameras"]}
+        other = seen_by_both(f"http://127.0.0.1:{ports['b']}/")
+    finally:
+        code, _out, err = run.stop()
+    assert code == 130 and "Traceback" not in err, err
+    for snap in (first, other):
+        assert check_document("stats", json.dumps(snap)) is None
+        line = snap["around"]
+        assert line["camera"] in ("a", "b") and set(line["cameras"]) == {"a", "b"}
+        both = [thing for thing in line["things"] if len(thing["seen_by"]) == 2]
+        for thing in both:
+            assert [seen["camera"] for seen in thing["seen_by"]] == ["a", "b"] and thing["id"] >= 1
+            assert thing["lateral_m"] is not None and thing["ahead_m"] is not None
+
+
+def test_one_camera_has_no_fusion_to_show(tiny_engines: Path, tmp_path: Path) -> None:
+    """A run of one camera, a source or one --camera, shares none: its /stats says null."""
+    for source in ([DRIVE], ["--camera", f"a={DRIVE}"]):
+        argv = [*source, "--realtime", "--engines", str(tiny_engines), "--sink", "http://127.0.0.1:0"]
+        run = EdgeRun(argv, cwd=tmp_path)
+        try:
+            run.wait_for_frames(2)
+            assert get_json(run.url + "stats")["around"] is None
+        finally:
+            run.stop()
