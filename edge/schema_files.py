@@ -349,6 +349,19 @@ def stats_schema() -> dict[str, Any]:
             "camera's newest frame, as a ?lines=fused line has them; null for one camera, or before "
             "the first frame",
         },
+        "around_views": {
+            "type": "array",
+            "items": closed_object(
+                {
+                    "camera": {"type": "string"},
+                    "yaw_deg": number_field("which way it looks: degrees left of straight ahead"),
+                    "hfov_deg": number_field("how wide it sees, degrees; null: not known", nullable=True),
+                    "lateral_m": number_field("metres right of the vehicle's middle it is mounted"),
+                    "ahead_m": number_field("metres ahead of the vehicle's reference point it is mounted"),
+                }
+            ),
+            "description": "of several cameras' viewers: what each camera sees; empty for one camera",
+        },
         **rolling,
     }
     return {

@@ -2,7 +2,8 @@
 --camera ... --sink http://127.0.0.1:8080``): one fusion of every camera's newest frame, as
 ``?lines=fused`` writes it (edge.stream.object_sinks.FusedLines), updated as each camera's
 frame reaches its viewer, and each viewer's ``/stats`` holding the newest (``around``), which
-its ``/cameras`` page draws from above."""
+its ``/cameras`` page draws from above, with what each camera sees (``around_views``: its
+place on the vehicle, which way it looks and how wide)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from typing import Any
 
 class Around:
     """One fusion shared by a run's viewers: ``update`` with each camera's frame (from its
-    viewer's thread), and every viewer's server given the line it makes, in the order made."""
+    viewer's thread), and every viewer's server given the line it makes, in the order made.
+    ``views``: what each camera sees (camera_view), which every viewer's server shows."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, views: list[dict[str, Any]] | None = None) -> None:
         from edge.stream.object_sinks import FusedLines
 
+        self.views = list(views or [])
         self._lock = threading.Lock()
         self._lines = FusedLines()
         self._servers: list[Any] = []
@@ -25,6 +28,7 @@ class Around:
     def add(self, server: Any) -> None:
         """A viewer's server (ViewerServer.publish_around) that shows what is fused."""
         with self._lock:
+            server.around_views = list(self.views)
             self._servers.append(server)
 
     def update(self, result: Any) -> None:
@@ -35,6 +39,21 @@ class Around:
                 server.publish_around(line)
 
 
+def camera_view(name: str, tracker: Any) -> dict[str, Any]:
+    """What camera ``name`` sees, from its ObjectTracker: ``yaw_deg`` (left of straight ahead),
+    ``hfov_deg`` (None: not known), and its place, ``lateral_m`` right of the vehicle's middle
+    and ``ahead_m`` ahead of its reference point."""
+    from edge.postprocess.facing import yaw_deg
+
+    return {
+        "camera": name,
+        "yaw_deg": yaw_deg(tracker.facing),
+        "hfov_deg": tracker.hfov_deg,
+        "lateral_m": tracker.mount_offset_m,
+        "ahead_m": tracker.mount_ahead_m,
+    }
+
+
 def share_around(pipelines: Mapping[str, Any]) -> Around | None:
     """One Around for the web viewers of the cameras' Pipelines (edge run), where more than one
     camera has a viewer; None where fewer do."""
@@ -43,7 +62,7 @@ def share_around(pipelines: Mapping[str, Any]) -> Around | None:
     ]
     if len({name for name, _ in viewers}) < 2:
         return None
-    around = Around()
+    around = Around(views=[camera_view(name, p.object_tracker) for name, p in pipelines.items()])
     for _, sink in viewers:
         sink.show_around(around)
     return around

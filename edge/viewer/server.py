@@ -124,6 +124,7 @@ class ViewerServer:
         self.warnings_published = 0
         # the things around the vehicle, every camera's at once (a ?lines=fused line), of several
         self._around: dict[str, Any] | None = None
+        self.around_views: list[dict[str, Any]] = []  # what each of those cameras sees
         self._jpeg: dict[str, tuple[int, bytes]] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=history)
         self._new_frame: asyncio.Event | None = None
@@ -390,6 +391,7 @@ class ViewerServer:
             "warnings": warnings,  # newest first
             "warnings_total": warnings_published,
             "around": around,
+            "around_views": self.around_views,
             **stats,
         }
 

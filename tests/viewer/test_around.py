@@ -43,6 +43,10 @@ def test_each_cameras_viewer_holds_the_things_of_every_camera_at_once(
     assert code == 130 and "Traceback" not in err, err
     for snap in (first, other):
         assert check_document("stats", json.dumps(snap)) is None
+        assert snap["around_views"] == [
+            {"camera": name, "yaw_deg": 0.0, "hfov_deg": 48.9, "lateral_m": 0.0, "ahead_m": 0.0}
+            for name in ("a", "b")
+        ], "each camera's place, facing and field of view, for the page to draw what it sees"
         line = snap["around"]
         assert line["camera"] in ("a", "b") and set(line["cameras"]) == {"a", "b"}
         both = [thing for thing in line["things"] if len(thing["seen_by"]) == 2]
@@ -58,6 +62,7 @@ def test_one_camera_has_no_fusion_to_show(tiny_engines: Path, tmp_path: Path) ->
         run = EdgeRun(argv, cwd=tmp_path)
         try:
             run.wait_for_frames(2)
-            assert get_json(run.url + "stats")["around"] is None
+            snap = get_json(run.url + "stats")
+            assert snap["around"] is None and snap["around_views"] == []
         finally:
             run.stop()

@@ -259,6 +259,7 @@ def test_the_things_around_the_vehicle_drawn_from_above(demo_engines: Path, tmp_
             assert all(pixel in colours.values() for pixel in pixels), (things, pixels)
             assert any(colours[t["colour"]] == pixel for t, pixel in zip(things, pixels, strict=True))
             assert all(0 <= t["x"] < 480 and 0 <= t["y"] < 480 for t in things)
+            assert page.evaluate("edgeAround.views") == ["a", "b"], "each camera's view drawn"
             assert not errors, errors
     finally:
         code, _out, err = run.stop()

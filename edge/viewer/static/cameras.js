@@ -8,7 +8,8 @@ const AROUND_EVERY_MS = 250;
 // the drawing's reach ahead, behind and to each side: the least that holds every thing placed
 const REACHES_M = [10, 20, 40, 80, 160];
 const VEHICLE_M = [1.9, 4.6]; // width, length: a car's, about its reference point
-const around = { updates: 0, frame: null, camera: null, reach_m: null, things: [] }; // what the tests read
+// what the tests read
+const around = { updates: 0, frame: null, camera: null, reach_m: null, things: [], views: [] };
 
 function reachOf(things) {
   const far = Math.max(0, ...things.map((t) => Math.max(Math.abs(t.lateral_m), Math.abs(t.ahead_m))));
@@ -26,7 +27,25 @@ function colourOf(thing) {
   return thing.in_path ? "#f0a04b" : "#5aa9e6";
 }
 
-function drawAround(line) {
+// a camera's view: from where it is mounted, between its field of view's edges, out past the
+// drawing (yaw left of straight ahead; on the canvas, ahead is up and a turn left anticlockwise)
+function drawView(ctx, at, reach, view) {
+  if (view.hfov_deg === null) return;
+  const [x, y] = at(view.lateral_m, view.ahead_m);
+  const [x1] = at(view.lateral_m + 2 * reach, view.ahead_m);
+  const angleOf = (yaw) => Math.atan2(-Math.cos(yaw * Math.PI / 180), -Math.sin(yaw * Math.PI / 180));
+  ctx.fillStyle = "rgba(138, 148, 163, 0.14)";
+  ctx.beginPath();
+  ctx.moveTo(x, y);
+  ctx.arc(x, y, x1 - x, angleOf(view.yaw_deg + view.hfov_deg / 2), angleOf(view.yaw_deg - view.hfov_deg / 2));
+  ctx.closePath();
+  ctx.fill();
+  const mid = angleOf(view.yaw_deg);
+  ctx.fillStyle = "#8a94a3";
+  ctx.fillText(view.camera, x + Math.cos(mid) * 40 - 10, y + Math.sin(mid) * 40 + 4);
+}
+
+function drawAround(line, views) {
   const canvas = $("around");
   const ctx = canvas.getContext("2d");
   const placed = line.things.filter((t) => t.lateral_m !== null && t.ahead_m !== null);
@@ -34,9 +53,10 @@ function drawAround(line) {
   const at = pixelsOf(canvas, reach);
   ctx.fillStyle = "#000";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.font = "11px system-ui, sans-serif";
+  for (const view of views) drawView(ctx, at, reach, view);
   ctx.strokeStyle = "#2c333d";
   ctx.fillStyle = "#8a94a3";
-  ctx.font = "11px system-ui, sans-serif";
   for (const ring of [reach / 2, reach]) { // how far, in rings about the reference point
     const [x0] = at(0, 0);
     const [x1] = at(ring, 0);
@@ -64,6 +84,7 @@ function drawAround(line) {
   $("around-said").textContent = `${placed.length} placed` + (unplaced ? `, ${unplaced} of no place` : "")
     + `, ${reach} m each way`;
   around.reach_m = reach;
+  around.views = views.filter((v) => v.hfov_deg !== null).map((v) => v.camera);
   around.frame = line.frame;
   around.camera = line.camera;
   around.updates += 1;
@@ -76,7 +97,7 @@ async function followAround() {
     if (snap.pictures_only) return; // edge record: no engines, nothing found to place
     if (snap.around) {
       $("around-panel").hidden = false;
-      drawAround(snap.around);
+      drawAround(snap.around, snap.around_views || []);
     }
   } catch (err) {
     $("status").textContent = "lost";
