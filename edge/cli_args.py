@@ -74,11 +74,19 @@ def duration(text: str) -> float:
     return value
 
 
-def non_negative_seconds(text: str) -> float:
-    value = finite_number(text, what="a number of seconds")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
-    return value
+def non_negative_number(unit: str) -> Callable[[str], float]:
+    """A type for a finite number >= 0 of ``unit``."""
+
+    def parse(text: str) -> float:
+        value = finite_number(text, what=f"a number of {unit}")
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"expected a number of {unit} >= 0, got {text!r}")
+        return value
+
+    return parse
+
+
+non_negative_seconds = non_negative_number("seconds")
 
 
 def confidence(text: str) -> float:

@@ -342,9 +342,10 @@ def add_rig_argument(p: argparse.ArgumentParser) -> None:
 
 
 def add_rig_command(sub: Any) -> None:
-    from edge.cli_args import positive_int, positive_seconds
+    from edge.cli_args import non_negative_number, positive_int, positive_seconds
     from edge.cli_help import add_command
     from edge.rig_check import CHECK_FRAMES, CHECK_TIMEOUT_S
+    from edge.rig_coverage import NEAR_M
 
     p = add_command(
         sub,
@@ -380,6 +381,15 @@ def add_rig_command(sub: Any) -> None:
         help="the engines the rig will run (as edge run chooses them): each camera whose frames' shape "
         "is not theirs and which it stretches is said, with the engines of its shape to build, or "
         "the fit that keeps its shape",
+    )
+    p.add_argument(
+        "--near",
+        type=non_negative_number("metres"),
+        default=NEAR_M,
+        metavar="M",
+        help="also what the cameras see of the ring M metres round the vehicle's reference point, each "
+        "from where it is mounted (--mount-ahead, --mount-offset), where their spacing widens a gap "
+        "or narrows an overlap; 0 leaves it out; default: %(default)g",
     )
     p.add_argument("--json", action="store_true", help="print each camera's source and check as JSON")
     p.add_argument(
@@ -430,7 +440,7 @@ def cmd_rig(args: argparse.Namespace) -> int:
     from edge.cli_args import camera_start_offsets
     from edge.cli_frames import undistorts_of
     from edge.rig_check import check_cameras, result_line
-    from edge.rig_coverage import coverage, coverage_lines, rig_views
+    from edge.rig_coverage import coverage, coverage_lines, near, rig_places, rig_views
 
     if args.new:
         from edge.rig_new import write_new_rig
@@ -460,7 +470,10 @@ def cmd_rig(args: argparse.Namespace) -> int:
         lenses=lenses if isinstance(lenses, dict) else None,
     )
     notes = {} if engines is None else _stretched(run, results, engines)
-    around = coverage(rig_views(run))
+    views = rig_views(run)
+    around = coverage(views)
+    if args.near > 0:
+        around["near"] = near(views, rig_places(run), args.near)
     if args.json:
         shown = {n: {"source": cameras[n], **r, "stretched": notes.get(n)} for n, r in results.items()}
         print(json.dumps({"rig": args.rig, "cameras": shown, "coverage": around}))

@@ -3,9 +3,12 @@ field of view (``edge rig`` says it before any camera is opened): the bearings n
 sees, and those two cameras share (where ``?lines=fused`` makes one thing of what both see).
 
 Bearings are degrees left of straight ahead (as --facing's yaw: ahead 0, left 90, behind
-180, right -90), each camera's view the arc of its field of view about its facing. The
-cameras' places on the vehicle are left out (a camera's view is measured from itself): a
-gap or an overlap near the vehicle is wider or narrower by the cameras' spacing.
+180, right -90), each camera's view the arc of its field of view about its facing. There the
+cameras' places on the vehicle are left out (a camera's view is measured from itself), which
+holds far from the vehicle; near it, a gap or an overlap is wider or narrower by the cameras'
+spacing, so ``near`` reads the bearings of a ring round the vehicle's reference point each
+camera sees from where it is mounted (a side camera on the mirror sees nothing straight
+ahead at 3 m, however wide it sees).
 """
 
 from __future__ import annotations
@@ -92,6 +95,39 @@ def coverage(views: Mapping[str, tuple[Facing, float | None]]) -> dict[str, Any]
     }
 
 
+NEAR_STEP_DEG = 0.5  # the ring is read at the middle of each step of bearing
+NEAR_M = 5.0  # edge rig's ring: a thing in the next lane, a person beside the car
+
+
+def near(
+    views: Mapping[str, tuple[Facing, float | None]],
+    places: Mapping[str, tuple[float, float]],
+    range_m: float,
+) -> dict[str, Any]:
+    """What the cameras ``views`` (as coverage's) see of the ring ``range_m`` round the
+    vehicle's reference point, each from its place in ``places`` (name -> (metres right of the
+    vehicle's middle, metres ahead of the reference point); 0, 0 where not given):
+    ``range_m``, ``seen_deg`` of 360 and ``unseen`` (from, to) bearings, to NEAR_STEP_DEG."""
+    import numpy as np
+
+    steps = round(_TURN / NEAR_STEP_DEG)
+    bearing = np.radians((np.arange(steps) + 0.5) * NEAR_STEP_DEG)
+    ahead, left = range_m * np.cos(bearing), range_m * np.sin(bearing)
+    seen = np.zeros(steps, dtype=bool)
+    for name, (facing, hfov) in views.items():
+        if hfov is None:
+            continue
+        lateral_m, ahead_m = places.get(name, (0.0, 0.0))
+        # the ring's bearing from the camera against where it looks: within half its view
+        from_camera = np.degrees(np.arctan2(left + lateral_m, ahead - ahead_m))
+        off = (from_camera - yaw_deg(facing) + 180.0) % _TURN - 180.0
+        seen |= np.abs(off) <= hfov / 2
+    cells = [(i * NEAR_STEP_DEG, (i + 1) * NEAR_STEP_DEG) for i in np.flatnonzero(~seen).tolist()]
+    gaps = _union(cells)
+    unseen = [[-180.0, 180.0]] if gaps == [(0.0, _TURN)] else [list(arc) for arc in _as_arcs(gaps)]
+    return {"range_m": range_m, "seen_deg": round(float(seen.sum()) * NEAR_STEP_DEG, 1), "unseen": unseen}
+
+
 def _side(bearing: float) -> str:
     """A bearing's way from the vehicle, in words."""
     names = ("ahead", "front-left", "left", "rear-left", "behind", "rear-right", "right", "front-right")
@@ -118,14 +154,37 @@ def rig_views(args: Any) -> dict[str, tuple[Facing, float | None]]:
     return out
 
 
-def coverage_lines(said: dict[str, Any]) -> list[str]:
-    """coverage's reading for people."""
-    lines = [f"coverage: the cameras see {said['seen_deg']:g} of 360 degrees round the vehicle"]
-    for start, end in said["unseen"]:
+def rig_places(args: Any) -> dict[str, tuple[float, float]]:
+    """Each camera's place on the vehicle of edge run's ``args`` (a rig's, taken in): metres
+    right of its middle (--mount-offset) and ahead of its reference point (--mount-ahead)."""
+    from edge.cli_tracking import mount_aheads, mount_offsets
+
+    offsets, aheads = mount_offsets(args), mount_aheads(args)
+    return {name: (offsets[name], aheads[name]) for name, _ in args.camera}
+
+
+def _unseen_lines(unseen: list[list[float]], where: str) -> list[str]:
+    lines = []
+    for start, end in unseen:
         middle = start + ((end - start) % _TURN) / 2
-        lines.append(f"  not seen: {start:g} to {end:g} degrees ({_side(middle)})")
+        lines.append(f"  not seen{where}: {start:g} to {end:g} degrees ({_side(middle)})")
+    return lines
+
+
+def coverage_lines(said: dict[str, Any]) -> list[str]:
+    """coverage's reading for people (with ``near``'s, where ``said`` holds it)."""
+    lines = [f"coverage: the cameras see {said['seen_deg']:g} of 360 degrees round the vehicle"]
+    lines += _unseen_lines(said["unseen"], "")
     for a, b, degrees in said["shared"]:
         lines.append(f"  {a} and {b} share {degrees:g} degrees (what both see there is fused as one)")
     if said["unknown"]:
         lines.append(f"  not counted (no field of view: hfov or a lens file): {', '.join(said['unknown'])}")
+    ring = said.get("near")
+    if ring is not None:
+        at = f" at {ring['range_m']:g} m"
+        lines.append(
+            f"  {ring['range_m']:g} m from the vehicle's reference point, each camera from its place: "
+            f"{ring['seen_deg']:g} of 360 degrees seen"
+        )
+        lines += _unseen_lines(ring["unseen"], at)
     return lines

@@ -48,9 +48,10 @@ def rig_schema() -> dict[str, Any]:
         }
     )
     arc = {"type": "array", "items": _BEARING, "minItems": 2, "maxItems": 2}
+    seen_deg = {"type": "number", "minimum": 0, "maximum": 360}
     coverage = closed_object(
         {
-            "seen_deg": {"type": "number", "minimum": 0, "maximum": 360, "description": "degrees seen"},
+            "seen_deg": {**seen_deg, "description": "degrees seen"},
             "unseen": {
                 "type": "array",
                 "items": arc,
@@ -72,7 +73,20 @@ def rig_schema() -> dict[str, Any]:
                 "items": {"type": "string"},
                 "description": "the cameras of no known field of view, not counted",
             },
-        }
+            "near": closed_object(
+                {
+                    "range_m": number_field("metres from the vehicle's reference point", minimum=0),
+                    "seen_deg": {**seen_deg, "description": "degrees of the ring seen"},
+                    "unseen": {
+                        "type": "array",
+                        "items": arc,
+                        "description": "[from, to] bearings of the ring no camera sees from where it is "
+                        "mounted, as unseen's",
+                    },
+                },
+            ),
+        },
+        optional=("near",),
     )
     return {
         **document(

@@ -54,6 +54,10 @@ def test_a_rigs_cameras_are_opened_and_read_at_once(
         "  not seen: 31 to 120 degrees (left)",
         "  not seen: -120 to -31 degrees (right)",
         "  not counted (no field of view: hfov or a lens file): drive",
+        # mounted at the reference point, the cameras see of the 5 m ring what the bearings say
+        "  5 m from the vehicle's reference point, each camera from its place: 182 of 360 degrees seen",
+        "  not seen at 5 m: 31 to 120 degrees (left)",
+        "  not seen at 5 m: -120 to -31 degrees (right)",
     ]
     assert lines[-1] == "2 of 3 camera(s) ok; not: rear"
 
