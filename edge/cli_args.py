@@ -185,9 +185,10 @@ def add_camera_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         type=start_offset_setting,
         metavar="NAME=S",
-        help="with --camera and --realtime: camera NAME's recording is replayed from S seconds after the "
-        "others' start, as its first frame came that much after the drive's first camera's "
-        "(repeatable; default 0; edge record --replay-rig writes each camera's into the rig)",
+        help="with --camera: camera NAME's recording began S seconds after the drive's first camera's "
+        "(repeatable; default 0; edge record --replay-rig writes each camera's into the rig): with "
+        "--realtime it is replayed that much later; without, the recordings are read in the order of "
+        "their capture times, each one's S added",
     )
 
 

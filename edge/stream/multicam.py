@@ -286,8 +286,9 @@ def run_cameras(
     goes before a lower one's whenever both wait (TurnLock.seat). ``shares``: a camera's
     share of the turns among cameras of its rank, by name (others 1). ``min_score``: the
     lowest detection score an instance is kept at, every camera's (Pipeline). ``start_offsets``:
-    by name, how many seconds after the others' start a recorded camera's first frame is
-    replayed with ``options.realtime`` (check_start_offsets; edge.replay_rig writes them)."""
+    by name, how many seconds after the others' a recorded camera's first frame came
+    (check_start_offsets; edge.replay_rig writes them): with ``options.realtime`` it is replayed
+    that much later; without, recordings are read in drive order (edge.stream.pacing.drive_order)."""
     from edge.stream import (
         StreamOptions,
         check_before_engines,
@@ -296,6 +297,7 @@ def run_cameras(
         raise_failures,
     )
     from edge.stream.engines import EngineSet
+    from edge.stream.pacing import drive_order
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import is_live
     from edge.stream.steps import end_road_plane
@@ -307,12 +309,6 @@ def run_cameras(
     ranks = check_priorities(priorities or {}, names)
     weights = check_shares(shares or {}, names)
     offsets = check_start_offsets(start_offsets or {}, {name: cameras[name] for name in names})
-    if any(offsets.values()) and not o.realtime:
-        print(
-            "note: a start offset delays a recorded camera's first frame in a --realtime replay; "
-            "without --realtime each file's frames are read as fast as the engines take them",
-            file=sys.stderr,
-        )
     own, shared_uris = split_sinks(sinks, names)
     replace = check_before_engines(
         {name: (cameras[name], [*own[name], *shared_uris]) for name in names},
@@ -379,7 +375,20 @@ def run_cameras(
             undo.callback(pipeline.abandon)
             pipelines[name] = pipeline
         undo.pop_all()  # each pipeline closes its source and sinks, and engine_set is closed below
-    if len(set(ranks.values())) > 1:
+    if drive_order(pipelines, realtime=o.realtime, loop=o.loop, fps=o.fps) is not None:
+        print(
+            "note: the cameras' recordings are read in the order of their capture times (each one's "
+            "start offset added), as fast as the engines take them: what they saw at once is fused at "
+            "once (--realtime replays them at the drive's pace)",
+            file=sys.stderr,
+        )
+    elif any(offsets.values()) and not o.realtime:
+        print(
+            "note: the start offsets order nothing here (a camera, --loop, or a folder with no rate "
+            "among the sources): each file's frames are read as fast as the engines take them",
+            file=sys.stderr,
+        )
+    elif len(set(ranks.values())) > 1:
         warn_unpaced(pipelines)
     say_viewers(pipelines)
     share_around(pipelines)

@@ -227,7 +227,8 @@ class WarningLines:
 class FusedLines:
     """The lines of ``?lines=fused``: a line a frame of any camera, the things around the
     vehicle of every camera's newest frame at once (edge.postprocess.fusion.Fusion), those of a
-    camera whose newest frame is more than ``max_age_s`` older than this one's left out;
+    camera whose newest frame is more than ``max_age_s`` older than this one's left out (by the
+    frames' drive times where they have them: recordings read in drive order);
     ``cameras`` says which frame of each was fused. A run of one source is one camera, named
     ``camera``."""
 
@@ -245,7 +246,10 @@ class FusedLines:
         """The line of ``result`` as a dict; ``header``: its frame_header, if made already."""
         header = header or frame_header(result)
         camera = str(header.get("camera", "camera"))
-        t_ns = header["t_capture_ns"]
+        # recordings read in drive order (edge.stream.pacing): when each frame was captured in the
+        # drive, not when it was read, says what was seen at once
+        drive_s = result.frame.meta.get("drive_s")
+        t_ns = header["t_capture_ns"] if drive_s is None else round(drive_s * 1e9)
         self._newest[camera] = (t_ns, header["frame"], frame_objects(result))
         fresh = {
             name: seen

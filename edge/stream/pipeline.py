@@ -29,6 +29,7 @@ from edge.postprocess.tracks import ObjectTracker
 from edge.stream.engines import EngineSet
 from edge.stream.fit import check_fit
 from edge.stream.frame import Frame, Result
+from edge.stream.pacing import DriveSeat, FilePace
 from edge.stream.sinks import RENDERED_VIEWS, Sink, attach_sinks, views_shown
 from edge.stream.sources import Source, nominal_rate, pace_period
 from edge.stream.steps import (
@@ -101,13 +102,12 @@ class Pipeline:
         for it is the stage ``turn``. ``fit``: how this source's frames go into the engines
         if not as the engines' ``fit`` says (edge.stream.fit), one camera's of several.
         ``min_score``: the lowest detection score a thing is kept at (0 to 1). ``start_offset_s``:
-        how much later a paced file's first frame comes (a camera that began after another)"""
+        how much later than another camera's this recording began (edge.stream.pacing)."""
         self._post_workers = check_post_workers(post_workers)
-        self._period = pace_period(source, realtime=realtime, fps=fps)
-        self._start_offset_s = start_offset_s if self._period else 0.0
+        period = pace_period(source, realtime=realtime, fps=fps)
         # a recording with its capture times is replayed at them, unless --fps sets a rate
         self.paced_by_timestamps = (
-            bool(self._period) and fps is None and getattr(source, "timestamps", None) is not None
+            bool(period) and fps is None and getattr(source, "timestamps", None) is not None
         )
         self.source = source
         self.engines = engines
@@ -131,6 +131,9 @@ class Pipeline:
         # (cityscapes://DIR?fps=0 has no pace, but was recorded at 17 Hz); --fps gives a
         # folder of images the rate it has not
         self._rate = getattr(source, "media_fps", None) or nominal_rate(source) or fps
+        self._pace = FilePace(
+            period=period, by_timestamps=self.paced_by_timestamps, offset_s=start_offset_s, rate=self._rate
+        )
         # None: asked of the sinks for each frame (the viewer draws only while watched)
         self.views = None if views is None else frozenset(views)
         if self.views is not None and not self.views <= set(RENDERED_VIEWS):
@@ -229,11 +232,15 @@ class Pipeline:
 
         return run
 
+    def read_in_drive_order(self, seat: DriveSeat) -> None:
+        """Hand on each frame of this recording only once no other camera's next was captured
+        earlier in the drive (edge.stream.pacing.DriveOrder); before ``run``, unpaced."""
+        self._pace.seat = seat
+
     def _capture(self) -> None:
         count = 0
         start = time.perf_counter()
-        next_t = start + self._start_offset_s
-        last_media: float | None = None
+        self._pace.begin()
         try:
             while not self._stop.is_set() and (self.max_frames is None or count < self.max_frames):
                 if self.duration_s is not None and time.perf_counter() - start >= self.duration_s:
@@ -244,11 +251,9 @@ class Pipeline:
                     break
                 if self.camera is not None:
                     frame.meta["camera"] = self.camera
-                if self._period:  # a paced file: the frame arrives when a camera would send it
-                    next_t += self._step(frame, last_media)
-                    last_media = frame.meta.get("media_ms")
-                    time.sleep(max(0.0, next_t - time.perf_counter()))
-                    frame.t_capture_ns = time.perf_counter_ns()
+                # a paced file's frame arrives when a camera would send it; one in drive order, in turn
+                if not self.source.live and not self._pace.hand_on(frame, self._stop):
+                    break
                 count += 1
                 self._account(frame)
                 if self._live:
@@ -256,15 +261,8 @@ class Pipeline:
                 elif not self._put(self._frames, frame):
                     break
         finally:
+            self._pace.end()
             self._put_end(self._frames)
-
-    def _step(self, frame: Frame, last_media: float | None) -> float:
-        """Seconds from the previous paced frame to ``frame``: the recorded interval when
-        replaying at capture times (not across a loop's restart), else one period."""
-        media = frame.meta.get("media_ms") if self.paced_by_timestamps else None
-        if media is not None and last_media is not None and media >= last_media:
-            return float(media - last_media) / 1e3
-        return self._period
 
     def _account(self, frame: Frame) -> None:
         # a live capture thread reports what it replaced before we read, and outages

@@ -733,14 +733,18 @@ def test_a_ranked_camera_keeps_the_engines_only_for_a_turn_it_can_start_at_once(
 def test_ranks_among_files_read_flat_out_are_said_to_starve_the_lower_cameras(
     tiny_engines: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Read as fast as the engines take them, a ranked camera's next frame is always ready:
-    the lower one gets the engines once it has ended, which is said; paced, it is not."""
+    """Read as fast as the engines take them, looping (so not in drive order: edge.stream.pacing),
+    a ranked camera's next frame is always ready: the lower one gets the engines once it has
+    ended, which is said; paced, or read in drive order, it is not."""
     cams = {"front": DRIVE.format(frames=4, seed=0), "rear": DRIVE.format(frames=4, seed=1)}
-    trackers = run_cameras(cams, engines=tiny_engines, priorities={"front": 1})
+    looping = StreamOptions(loop=True, max_frames=4)
+    trackers = run_cameras(cams, engines=tiny_engines, priorities={"front": 1}, options=looping)
     assert {n: t.frames_out for n, t in trackers.items()} == {"front": 4, "rear": 4}
     err = capsys.readouterr().err
     assert "warning: --priority ranks cameras of which front, rear read frames as fast as" in err
     assert "--realtime paces files as cameras" in err
     run_cameras(cams, engines=tiny_engines, priorities={"front": 1}, options=StreamOptions(realtime=True))
     run_cameras(cams, engines=tiny_engines)  # no ranks
+    trackers = run_cameras(cams, engines=tiny_engines, priorities={"front": 1})  # in drive order
+    assert {n: t.frames_out for n, t in trackers.items()} == {"front": 4, "rear": 4}
     assert "--priority" not in capsys.readouterr().err

@@ -92,11 +92,16 @@ def test_edge_run_takes_each_cameras_start_offset_from_the_command_line_or_the_r
     assert "  front: synthetic://?size=128x256&frames=3&seed=0 (facing front)" in said
     firsts = first_captures(tmp_path / "rig.jsonl")
     assert (firsts["rear"] - firsts["front"]) / 1e9 >= 0.35
-    # the command line's over the rig's; without --realtime a note says it paces nothing
+    # the command line's over the rig's; without --realtime the drive is read in order, unless looped
     assert main(["run", "--rig", str(rig), "--start-offset", "rear=0", "--realtime", *engines]) == 0
     assert "replayed from" not in capsys.readouterr().err
     assert main(["run", "--rig", str(rig), *engines]) == 0
-    assert "note: a start offset delays a recorded camera's first frame in a --realtime replay" in (
+    assert (
+        "note: the cameras' recordings are read in the order of their capture times (each one's start "
+        in (capsys.readouterr().err)
+    )
+    assert main(["run", "--rig", str(rig), "--loop", "--max-frames", "2", *engines]) == 0
+    assert "note: the start offsets order nothing here (a camera, --loop, or a folder with no rate" in (
         capsys.readouterr().err
     )
     refusals = {

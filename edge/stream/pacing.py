@@ -1,0 +1,155 @@
+"""When a file's frames are handed on (FilePace): paced like a camera's with ``--realtime``, at
+their capture times or one period apart, from a start offset; read in drive order with other
+cameras' recordings (DriveOrder); else as soon as read.
+
+A recorded drive's cameras are read in the order of their capture times, as fast as the
+engines take them (``edge run --rig drive/replay.toml``, or ``--camera`` of several
+recordings, without ``--realtime``).
+
+Read flat out, each camera's recording would run at its own pace: a 30 fps front camera's and
+a 10 fps side camera's frames taking turns at the engines, the side camera's drive would run
+three times ahead of the front one's, and what the two saw at once would never be fused at
+once. Here every camera's reader waits, before handing on its next frame, until no other
+camera's next frame was captured earlier (its drive time: its capture time in the recording,
+else its number over its rate, after its start offset): a merge of the recordings by time, so
+that a replay slower than the drive (a CPU replaying four cameras) or faster (a GPU) keeps
+them together, every frame read. Each frame's drive time is its ``meta["drive_s"]``, which
+the fused lines (edge.stream.object_sinks.FusedLines) compare instead of the time it was read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_POLL_S = 0.05  # how often a waiting camera looks whether it is to stop
+
+
+class FilePace:
+    """One source's pace: ``period`` s between frames when paced (0: not), at its recorded
+    capture times where ``by_timestamps``; its first frame ``offset_s`` after the start (a
+    camera of a drive that began after another); ``rate``: its frames a second, for the drive
+    time of a recording without capture times. ``seat``: its place in a DriveOrder, unpaced."""
+
+    def __init__(self, *, period: float, by_timestamps: bool, offset_s: float, rate: float | None) -> None:
+        self.period, self.by_timestamps, self.offset_s, self.rate = period, by_timestamps, offset_s, rate
+        self.seat: DriveSeat | None = None
+        self._next_t = 0.0
+        self._last_media: float | None = None
+
+    def begin(self) -> None:
+        """The run's start: a paced first frame comes one period (and the offset) after it."""
+        self._next_t = time.perf_counter() + (self.offset_s if self.period else 0.0)
+        self._last_media = None
+
+    def hand_on(self, frame: Any, stopping: threading.Event) -> bool:
+        """Wait until ``frame`` is due (paced: when a camera would send it, stamped then; in
+        drive order: until it is the earliest, ``meta["drive_s"]`` its drive time); False where
+        ``stopping`` is set first."""
+        if self.period:
+            self._next_t += self._step(frame)
+            self._last_media = frame.meta.get("media_ms")
+            time.sleep(max(0.0, self._next_t - time.perf_counter()))
+            frame.t_capture_ns = time.perf_counter_ns()
+            return True
+        if self.seat is None:
+            return True
+        from edge.stream.steps import stream_time_s
+
+        frame.meta["drive_s"] = drive_s = stream_time_s(frame, live=False, rate=self.rate) + self.offset_s
+        return self.seat.turn(drive_s, stopping)
+
+    def end(self) -> None:
+        """The source has ended (or the run): the other cameras no longer wait for it."""
+        if self.seat is not None:
+            self.seat.done()
+
+    def _step(self, frame: Any) -> float:
+        """Seconds from the previous paced frame to ``frame``: the recorded interval when
+        replaying at capture times (not across a loop's restart), else one period."""
+        media = frame.meta.get("media_ms") if self.by_timestamps else None
+        last = self._last_media
+        if media is not None and last is not None and media >= last:
+            return float(media - last) / 1e3
+        return self.period
+
+
+class DriveOrder:
+    """The cameras ``names`` of one replay, each reading through its ``seat``."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._rank = {name: i for i, name in enumerate(names)}  # ties: the cameras' order
+        self._pending: dict[str, float | None] = dict.fromkeys(names)
+        self._reading = set(names)  # those whose recordings have not ended
+        self._cond = threading.Condition()
+
+    def seat(self, name: str) -> DriveSeat:
+        if name not in self._rank:
+            raise KeyError(name)
+        return DriveSeat(self, name)
+
+    def _turn(self, name: str, t_s: float, stopping: threading.Event) -> bool:
+        with self._cond:
+            self._pending[name] = t_s
+            self._cond.notify_all()
+            while not stopping.is_set():
+                if self._earliest() == name:
+                    self._pending[name] = None
+                    return True
+                self._cond.wait(_POLL_S)
+            return False
+
+    def _earliest(self) -> str | None:
+        """The camera whose next frame is the earliest, once every camera still reading has
+        one (one reading its next may yet give an earlier one: it is waited for)."""
+        times = []
+        for name in self._reading:
+            t_s = self._pending[name]
+            if t_s is None:
+                return None
+            times.append((t_s, self._rank[name], name))
+        return min(times)[2] if times else None
+
+    def _done(self, name: str) -> None:
+        with self._cond:
+            self._reading.discard(name)
+            self._pending[name] = None
+            self._cond.notify_all()
+
+
+class DriveSeat:
+    """One camera's place in a DriveOrder: ``turn`` before each frame is handed on, ``done``
+    when its recording has ended (or its run), so the others no longer wait for it."""
+
+    def __init__(self, order: DriveOrder, name: str) -> None:
+        self._order, self.name = order, name
+
+    def turn(self, t_s: float, stopping: threading.Event) -> bool:
+        """Wait until this camera's next frame, captured ``t_s`` into the drive, is the earliest
+        of every camera's next; False where ``stopping`` is set first."""
+        return self._order._turn(self.name, t_s, stopping)
+
+    def done(self) -> None:
+        self._order._done(self.name)
+
+
+def drive_order(
+    pipelines: Mapping[str, Any], *, realtime: bool, loop: bool, fps: float | None
+) -> DriveOrder | None:
+    """A DriveOrder of the cameras' Pipelines, each reading through its seat, where two or more
+    read recordings flat out (no --realtime, no --loop, whose restart goes back in time) and
+    each has a drive clock: its capture times, or a rate (its own, or --fps); else None."""
+    from edge.stream.sources import nominal_rate
+
+    def clocked(source: Any) -> bool:
+        timed = getattr(source, "timestamps", None) is not None or getattr(source, "media_fps", None)
+        return not source.live and bool(timed or nominal_rate(source) or fps)
+
+    if len(pipelines) < 2 or realtime or loop or not all(clocked(p.source) for p in pipelines.values()):
+        return None
+    order = DriveOrder(list(pipelines))
+    for name, pipeline in pipelines.items():
+        pipeline.read_in_drive_order(order.seat(name))
+    return order

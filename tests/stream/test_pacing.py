@@ -1,0 +1,111 @@
+"""A drive's recordings read in the order of their capture times (edge.stream.pacing): the
+order's turns with real threads, and real runs of two synthetic cameras of other rates
+through real tiny ONNX Runtime engines, their things fused by drive time."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from pathlib import Path
+
+from edge.stream import StreamOptions
+from edge.stream.multicam import run_cameras
+from edge.stream.pacing import DriveOrder
+
+
+def take_turns(order: DriveOrder, times: dict[str, list[float]], slow: str = "") -> list[tuple[float, str]]:
+    """Each camera's thread handing on its frames of ``times`` through ``order`` (``slow``'s
+    reading each frame takes a while): the frames in the order handed on."""
+    handed: list[tuple[float, str]] = []
+    lock = threading.Lock()
+    stopping = threading.Event()
+
+    def read(name: str) -> None:
+        seat = order.seat(name)
+        try:
+            for t_s in times[name]:
+                if name == slow:
+                    time.sleep(0.02)  # the others wait: its next frame may be the earliest
+                assert seat.turn(t_s, stopping)
+                with lock:
+                    handed.append((t_s, name))
+        finally:
+            seat.done()
+
+    threads = [threading.Thread(target=read, args=(name,)) for name in times]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return handed
+
+
+def test_frames_are_handed_on_in_the_order_they_were_captured() -> None:
+    """Three cameras of other rates and starts, one slow to read and one ending early: every
+    frame handed on once, in drive order (a tie goes to the camera named first)."""
+    rng = random.Random(0)
+    times = {
+        "front": [i / 30 for i in range(45)],
+        "side": [0.35 + i / 10 for i in range(12)],
+        "rear": sorted(rng.uniform(0.0, 1.0) for _ in range(20)),
+    }
+    order = DriveOrder(list(times))
+    handed = take_turns(order, times, slow="side")
+    ranks = {name: i for i, name in enumerate(times)}
+    assert sorted(handed, key=lambda each: (each[0], ranks[each[1]])) == handed
+    assert sorted(handed) == sorted((t, name) for name, ts in times.items() for t in ts)
+
+
+def test_a_camera_stopping_is_not_waited_for() -> None:
+    """A camera whose next frame is later than one that has not come waits until it is asked to
+    stop; one that ended is waited for no longer."""
+    order = DriveOrder(["a", "b"])
+    a, b = order.seat("a"), order.seat("b")
+    stopping = threading.Event()
+    threading.Timer(0.3, stopping.set).start()
+    began = time.monotonic()
+    assert not a.turn(1.0, stopping), "b has given no frame yet: a waits"
+    assert time.monotonic() - began >= 0.25
+    b.done()
+    assert a.turn(2.0, threading.Event()), "b ended: a goes on alone"
+
+
+def fused(path: Path) -> list[dict[str, int]]:
+    """Each fused line's frames of each camera."""
+    return [json.loads(line)["cameras"] for line in path.read_text().splitlines()]
+
+
+def test_a_fast_and_a_slow_cameras_recordings_are_fused_as_they_were_seen(
+    tiny_engines: Path, tmp_path: Path
+) -> None:
+    """A 30 fps and a 10 fps camera, a second each, read flat out: each line fuses frames
+    captured within a quarter second of each other in the drive (taking turns by frames, the
+    slow camera's drive would run three times ahead), and with a start offset of half a
+    second, the side camera's first frame is fused with the front one's of then."""
+    cameras = {
+        "front": "synthetic://?size=128x256&fps=30&frames=30",
+        "side": "synthetic://?size=128x256&fps=10&frames=10&seed=1",
+    }
+    rates = {"front": 30.0, "side": 10.0}
+    for offset in (0.0, 0.5):
+        out = tmp_path / f"around-{offset}.jsonl"
+        run_cameras(
+            cameras,
+            engines=tiny_engines,
+            sinks=[f"{out}?lines=fused"],
+            options=StreamOptions(),
+            start_offsets={"side": offset},
+        )
+        lines = fused(out)
+        assert len(lines) == 40
+        both = [line for line in lines if len(line) == 2]
+        # once both have begun, the lines fuse the two (with the offset, till the front camera's
+        # drive ends 0.45 s before the side one's)
+        assert len(both) >= (36 if not offset else 20), (offset, lines)
+        for line in both:
+            front_s, side_s = line["front"] / rates["front"], line["side"] / rates["side"] + offset
+            assert abs(front_s - side_s) <= 0.25, (offset, line)
+        if offset:
+            assert min(line["front"] for line in both) >= 15 - 8, "the side camera joins half a second in"
