@@ -84,7 +84,9 @@ def _header() -> dict[str, Any]:
             "(time.perf_counter_ns): for intervals between frames",
         },
         "time_unix": number_field(
-            "the capture time as wall-clock seconds since 1970 (UTC), to the microsecond"
+            "the capture time as wall-clock seconds since 1970 (UTC), to the microsecond; a recording "
+            "read flat out (no --realtime): the first frame's read time plus the frame's capture time "
+            "after it in the recording, so they follow the drive's pace"
         ),
     }
 

@@ -22,6 +22,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -400,6 +401,9 @@ def run_cameras(
             skip_stuck_sinks=skip_stuck_sinks,
         )
         with StatusLine(CamerasStatus(trackers), enabled=show_status, log_every_s=status_every_s), watch:
+            epoch = time.perf_counter()  # paced files from one start: their offsets are to it
+            for pipeline in pipelines.values():
+                pipeline.pace.epoch = epoch
             run_all(pipelines)
     except BaseException as exc:
         engine_set.close()

@@ -140,10 +140,15 @@ def frame_objects(result: Any) -> list[dict[str, Any]]:
 
 def frame_header(result: Any) -> dict[str, Any]:
     """What each line of a frame begins with: its camera (several cameras at once: their
-    frames count apart), number, capture time and wall-clock time."""
+    frames count apart), number, capture time and wall-clock time (a recording's read flat
+    out: on its drive's pace from the first frame's)."""
     frame = result.frame
-    # the capture stamp is on the monotonic clock; the wall-clock time is derived from it
-    unix = (time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)) / 1e9
+    # the capture stamp is on the monotonic clock; the wall-clock time is derived from it, but a
+    # recording read flat out is timed by its drive (edge.stream.pacing.DriveClock)
+    unix_ns = frame.meta.get("time_unix_ns")
+    if unix_ns is None:
+        unix_ns = time.time_ns() - (time.perf_counter_ns() - frame.t_capture_ns)
+    unix = unix_ns / 1e9
     camera = {"camera": frame.meta["camera"]} if "camera" in frame.meta else {}
     return {**camera, "frame": frame.seq, "t_capture_ns": frame.t_capture_ns, "time_unix": round(unix, 6)}
 

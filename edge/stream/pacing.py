@@ -31,35 +31,44 @@ class FilePace:
     """One source's pace: ``period`` s between frames when paced (0: not), at its recorded
     capture times where ``by_timestamps``; its first frame ``offset_s`` after the start (a
     camera of a drive that began after another); ``rate``: its frames a second, for the drive
-    time of a recording without capture times. ``seat``: its place in a DriveOrder, unpaced."""
+    time of a recording without capture times. ``seat``: its place in a DriveOrder, unpaced;
+    ``clock``: the run's DriveClock; ``epoch``: the run's start (time.perf_counter), paced,
+    where several cameras' are paced from one (else each from its own capture's start)."""
 
     def __init__(self, *, period: float, by_timestamps: bool, offset_s: float, rate: float | None) -> None:
         self.period, self.by_timestamps, self.offset_s, self.rate = period, by_timestamps, offset_s, rate
         self.seat: DriveSeat | None = None
+        self.clock = DriveClock()  # a camera of several: the run's (drive_order)
+        self.epoch: float | None = None
         self._next_t = 0.0
         self._last_media: float | None = None
 
     def begin(self) -> None:
         """The run's start: a paced first frame comes one period (and the offset) after it."""
-        self._next_t = time.perf_counter() + (self.offset_s if self.period else 0.0)
+        start = self.epoch if self.epoch is not None else time.perf_counter()
+        self._next_t = start + (self.offset_s if self.period else 0.0)
         self._last_media = None
 
     def hand_on(self, frame: Any, stopping: threading.Event) -> bool:
         """Wait until ``frame`` is due (paced: when a camera would send it, stamped then; in
-        drive order: until it is the earliest, ``meta["drive_s"]`` its drive time); False where
-        ``stopping`` is set first."""
+        drive order: until it is the earliest); False where ``stopping`` is set first. An unpaced
+        frame's drive time is its ``meta["drive_s"]``, and its wall-clock time, on the drive's
+        pace, its ``meta["time_unix_ns"]`` (DriveClock)."""
         if self.period:
             self._next_t += self._step(frame)
             self._last_media = frame.meta.get("media_ms")
             time.sleep(max(0.0, self._next_t - time.perf_counter()))
             frame.t_capture_ns = time.perf_counter_ns()
             return True
-        if self.seat is None:
+        if "loop" in frame.meta:  # a loop's restart goes back in time: its frames have no drive time
             return True
         from edge.stream.steps import stream_time_s
 
         frame.meta["drive_s"] = drive_s = stream_time_s(frame, live=False, rate=self.rate) + self.offset_s
-        return self.seat.turn(drive_s, stopping)
+        if self.seat is not None and not self.seat.turn(drive_s, stopping):
+            return False
+        frame.meta["time_unix_ns"] = self.clock.ns(drive_s)
+        return True
 
     def end(self) -> None:
         """The source has ended (or the run): the other cameras no longer wait for it."""
@@ -135,6 +144,25 @@ class DriveSeat:
         self._order._done(self.name)
 
 
+class DriveClock:
+    """Wall-clock times for a replay's frames read by drive time: the first one's is when it
+    was read, each other's that plus its drive time after the first's, so that what is written
+    of them (the objects lines' ``time_unix``, an .mcap's times) follows the drive's pace,
+    however fast or slow the replay. One a run: its cameras' drives on one clock."""
+
+    def __init__(self) -> None:
+        self._origin_ns: int | None = None
+        self._lock = threading.Lock()
+
+    def ns(self, drive_s: float) -> int:
+        """Nanoseconds since the epoch of the frame captured ``drive_s`` into the drive."""
+        drive_ns = round(drive_s * 1e9)
+        with self._lock:
+            if self._origin_ns is None:
+                self._origin_ns = time.time_ns() - drive_ns
+            return self._origin_ns + drive_ns
+
+
 def drive_order(
     pipelines: Mapping[str, Any], *, realtime: bool, loop: bool, fps: float | None
 ) -> DriveOrder | None:
@@ -149,7 +177,7 @@ def drive_order(
 
     if len(pipelines) < 2 or realtime or loop or not all(clocked(p.source) for p in pipelines.values()):
         return None
-    order = DriveOrder(list(pipelines))
+    order, clock = DriveOrder(list(pipelines)), DriveClock()
     for name, pipeline in pipelines.items():
-        pipeline.read_in_drive_order(order.seat(name))
+        pipeline.pace.seat, pipeline.pace.clock = order.seat(name), clock
     return order

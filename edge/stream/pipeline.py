@@ -29,7 +29,7 @@ from edge.postprocess.tracks import ObjectTracker
 from edge.stream.engines import EngineSet
 from edge.stream.fit import check_fit
 from edge.stream.frame import Frame, Result
-from edge.stream.pacing import DriveSeat, FilePace
+from edge.stream.pacing import FilePace
 from edge.stream.sinks import RENDERED_VIEWS, Sink, attach_sinks, views_shown
 from edge.stream.sources import Source, nominal_rate, pace_period
 from edge.stream.steps import (
@@ -131,7 +131,9 @@ class Pipeline:
         # (cityscapes://DIR?fps=0 has no pace, but was recorded at 17 Hz); --fps gives a
         # folder of images the rate it has not
         self._rate = getattr(source, "media_fps", None) or nominal_rate(source) or fps
-        self._pace = FilePace(
+        # how a file's frames are handed on: paced, or in drive order with other cameras' (set
+        # before ``run`` by edge.stream.pacing.drive_order), or as read
+        self.pace = FilePace(
             period=period, by_timestamps=self.paced_by_timestamps, offset_s=start_offset_s, rate=self._rate
         )
         # None: asked of the sinks for each frame (the viewer draws only while watched)
@@ -232,15 +234,10 @@ class Pipeline:
 
         return run
 
-    def read_in_drive_order(self, seat: DriveSeat) -> None:
-        """Hand on each frame of this recording only once no other camera's next was captured
-        earlier in the drive (edge.stream.pacing.DriveOrder); before ``run``, unpaced."""
-        self._pace.seat = seat
-
     def _capture(self) -> None:
         count = 0
         start = time.perf_counter()
-        self._pace.begin()
+        self.pace.begin()
         try:
             while not self._stop.is_set() and (self.max_frames is None or count < self.max_frames):
                 if self.duration_s is not None and time.perf_counter() - start >= self.duration_s:
@@ -252,7 +249,7 @@ class Pipeline:
                 if self.camera is not None:
                     frame.meta["camera"] = self.camera
                 # a paced file's frame arrives when a camera would send it; one in drive order, in turn
-                if not self.source.live and not self._pace.hand_on(frame, self._stop):
+                if not self.source.live and not self.pace.hand_on(frame, self._stop):
                     break
                 count += 1
                 self._account(frame)
@@ -261,7 +258,7 @@ class Pipeline:
                 elif not self._put(self._frames, frame):
                     break
         finally:
-            self._pace.end()
+            self.pace.end()
             self._put_end(self._frames)
 
     def _account(self, frame: Frame) -> None:

@@ -4,6 +4,7 @@ through real tiny ONNX Runtime engines, their things fused by drive time."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import threading
@@ -109,3 +110,32 @@ def test_a_fast_and_a_slow_cameras_recordings_are_fused_as_they_were_seen(
             assert abs(front_s - side_s) <= 0.25, (offset, line)
         if offset:
             assert min(line["front"] for line in both) >= 15 - 8, "the side camera joins half a second in"
+
+
+def test_a_recording_read_flat_out_is_timed_by_its_drive(tiny_engines: Path, tmp_path: Path) -> None:
+    """Its objects lines' wall-clock times (and so an .mcap's) are the first frame's plus each
+    frame's drive time, a tenth of a second apart at 10 fps however fast the engines read them;
+    two cameras' on one clock, the side camera's half a second after the front one's where it
+    began that much later. Paced (--realtime), a frame's time is when it came."""
+    from edge.cli import main
+
+    out = tmp_path / "objects.jsonl"
+    drive = "synthetic://?size=128x256&fps=10&frames=6"
+    assert main(["run", drive, "--engines", str(tiny_engines), "--sink", str(out)]) == 0
+    times = [json.loads(line)["time_unix"] for line in out.read_text().splitlines()]
+    # to the microsecond each line's time is written to
+    assert all(abs(b - a - 0.1) <= 2e-6 for a, b in itertools.pairwise(times)), times
+    assert abs(times[0] - time.time()) < 120, "the first frame's is when it was read"
+    cameras = ["--camera", f"front={drive}", "--camera", f"side={drive}&seed=1", "--start-offset", "side=0.5"]
+    both = tmp_path / "both.jsonl"
+    assert main(["run", *cameras, "--engines", str(tiny_engines), "--sink", str(both)]) == 0
+    lines = [json.loads(line) for line in both.read_text().splitlines()]
+    first = {
+        name: min(line["time_unix"] for line in lines if line["camera"] == name) for name in ("front", "side")
+    }
+    assert abs(first["side"] - first["front"] - 0.5) <= 2e-6, first
+    paced = tmp_path / "paced.jsonl"
+    assert main(["run", drive, "--realtime", "--engines", str(tiny_engines), "--sink", str(paced)]) == 0
+    times = [json.loads(line)["time_unix"] for line in paced.read_text().splitlines()]
+    assert all(0.05 < b - a < 0.5 for a, b in itertools.pairwise(times)), "when each came, about 0.1 s apart"
+    assert len({round(b - a, 6) for a, b in itertools.pairwise(times)}) > 1, "as measured, not as recorded"

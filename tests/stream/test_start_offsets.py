@@ -44,7 +44,8 @@ def test_a_camera_replayed_from_its_start_offset_comes_that_much_after_the_other
         )
         firsts = first_captures(out)
         spans[offset] = (firsts["rear"] - firsts["front"]) / 1e9
-        assert sum(1 for _ in out.read_text().splitlines()) == 6
+        # paced as cameras, a frame the engines are late for may be dropped, as a camera's is
+        assert 2 <= sum(1 for _ in out.read_text().splitlines()) <= 6
     assert abs(spans[0.0]) < 0.4, spans
     assert 0.6 <= spans[0.8] < 2.0, spans
     assert spans[0.8] - spans[0.0] > 0.5, spans
