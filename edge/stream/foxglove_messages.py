@@ -327,7 +327,8 @@ def frame_messages(
 
         around = fused.record(result, header)  # the objects line's times, not a second reading
         messages.append(("/around/things", edge_schema("fused"), _given(around)))
-        messages.append(("/around/scene", SCENE_SCHEMA, lambda: fused_scene(around, ns)))
+        seen_from = dict(fused.views)  # as they are now: the scene is made once the frame is written
+        messages.append(("/around/scene", SCENE_SCHEMA, lambda: fused_scene(around, ns, seen_from)))
     return ns, messages
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from edge.postprocess.facing import Facing, path_side, turn
+from edge.postprocess.facing import Facing, path_side, turn, yaw_deg
 from edge.stream.foxglove_schema import COLOR, DURATION, NUMBER, POSE, TIME, VECTOR3, pose, schema, stamp
 
 SCENE_FRAME = "vehicle"
@@ -304,12 +305,53 @@ FUSED_METADATA = (
 )
 
 
-def fused_scene(line: dict[str, Any], ns: int) -> dict[str, Any]:
+VIEW_DRAWN_M = 50.0  # how far a camera's view's edges are drawn from it
+VIEW_RGBA = {"r": 0.55, "g": 0.58, "b": 0.64, "a": 0.7}
+
+
+def view_entity(camera: str, placed: Mapping[str, Any], when: dict[str, int]) -> dict[str, Any]:
+    """Camera ``camera``'s view on the vehicle: its field of view's two edges, from where it is
+    mounted (``placed``: steps.track_result's, its facing, hfov_deg and mount offsets),
+    VIEW_DRAWN_M out."""
+    x, y = placed.get("mount_ahead_m", 0.0), -placed.get("mount_offset_m", 0.0)
+    yaw, half = math.radians(yaw_deg(placed["facing"])), math.radians(placed["hfov_deg"] / 2)
+    points = []
+    for edge in (yaw + half, yaw - half):
+        points += [{"x": x, "y": y, "z": 0.0}]
+        points += [{"x": x + VIEW_DRAWN_M * math.cos(edge), "y": y + VIEW_DRAWN_M * math.sin(edge), "z": 0.0}]
+    return {
+        "timestamp": when,
+        "frame_id": SCENE_FRAME,
+        "id": f"view {camera}",
+        "lifetime": {"sec": 0, "nsec": 0},
+        "frame_locked": True,
+        "metadata": [
+            {"key": "camera", "value": camera},
+            {"key": "hfov_deg", "value": _text(placed["hfov_deg"])},
+        ],
+        "lines": [
+            {
+                "type": LINE_LIST,
+                "pose": pose(0.0, 0.0, 0.0),
+                "thickness": 1.0,
+                "scale_invariant": True,
+                "points": points,
+                "color": VIEW_RGBA,
+            }
+        ],
+        "texts": [_text_over(x, y, (0.0, 0.0, 0.0), camera)],
+    }
+
+
+def fused_scene(
+    line: dict[str, Any], ns: int, views: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
     """The things around the vehicle of a fused line (edge.stream.object_sinks.FusedLines) as
     a scene: a box the size of its class a placed thing, blue (red where warned of), its label
-    saying which cameras see it; the topic's earlier entities deleted."""
+    saying which cameras see it, and each camera's view of ``views`` (FusedLines.views) where
+    it is mounted; the topic's earlier entities deleted."""
     when = stamp(ns)
-    entities = []
+    entities = [view_entity(camera, placed, when) for camera, placed in sorted((views or {}).items())]
     for thing in line["things"]:
         if thing["ahead_m"] is None or thing["lateral_m"] is None:
             continue

@@ -242,6 +242,9 @@ class FusedLines:
 
         self.max_age_s = max_age_s
         self._fusion = Fusion()
+        # each camera's view, where it places its things (steps.track_result's "placed"): its
+        # facing, field of view and place on the vehicle, for a scene of the things (Foxglove's)
+        self.views: dict[str, dict[str, Any]] = {}
         self._newest: dict[str, tuple[int, int, list[dict[str, Any]]]] = {}  # (t_capture_ns, frame, things)
 
     def __call__(self, result: Any) -> str:
@@ -255,6 +258,9 @@ class FusedLines:
         # drive, not when it was read, says what was seen at once
         drive_s = result.frame.meta.get("drive_s")
         t_ns = header["t_capture_ns"] if drive_s is None else round(drive_s * 1e9)
+        placed = result.extras.get("placed")
+        if placed is not None:
+            self.views[camera] = placed
         self._newest[camera] = (t_ns, header["frame"], frame_objects(result))
         fresh = {
             name: seen

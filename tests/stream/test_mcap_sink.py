@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -214,7 +215,17 @@ def test_two_cameras_share_one_file_each_under_its_name(demo_engines: Path, tmp_
     assert placed, "the drives' things are placed"
     for line, scene in placed:
         shown = {e["id"] for e in scene["entities"]}
-        assert shown == {f"thing {t['id']}" for t in line["things"] if t["lateral_m"] is not None}
+        views = {e for e in shown if e.startswith("view ")}
+        assert shown - views == {f"thing {t['id']}" for t in line["things"] if t["lateral_m"] is not None}
+        # each camera's view so far, where it is mounted, the line's camera's among them
+        assert f"view {line['camera']}" in views <= {"view front", "view rear"}
+    front = next(e for e in scenes[-1]["entities"] if e["id"] == "view front")
+    edges = front["lines"][0]["points"]
+    assert edges[0] == edges[2] == {"x": 0.0, "y": 0.0, "z": 0.0}, "from where it is mounted"
+    bearings = [math.degrees(math.atan2(p["y"], p["x"])) for p in (edges[1], edges[3])]
+    hfov = float(next(m["value"] for m in front["metadata"] if m["key"] == "hfov_deg"))
+    assert 48.8 < hfov < 49.0, "the synthetic camera's"
+    assert bearings == pytest.approx([hfov / 2, -hfov / 2]), "its field of view's edges, ahead"
 
 
 def _result(seq: int, image: np.ndarray) -> object:
