@@ -22,7 +22,6 @@ import os
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -298,7 +297,7 @@ def run_cameras(
         raise_failures,
     )
     from edge.stream.engines import EngineSet
-    from edge.stream.pacing import drive_order
+    from edge.stream.pacing import StartLine, drive_order
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import is_live
     from edge.stream.steps import end_road_plane
@@ -401,9 +400,9 @@ def run_cameras(
             skip_stuck_sinks=skip_stuck_sinks,
         )
         with StatusLine(CamerasStatus(trackers), enabled=show_status, log_every_s=status_every_s), watch:
-            epoch = time.perf_counter()  # paced files from one start: their offsets are to it
+            start_line = StartLine(len(pipelines))  # paced files' offsets are to one start
             for pipeline in pipelines.values():
-                pipeline.pace.epoch = epoch
+                pipeline.pace.start_line = start_line
             run_all(pipelines)
     except BaseException as exc:
         engine_set.close()

@@ -32,28 +32,28 @@ class FilePace:
     capture times where ``by_timestamps``; its first frame ``offset_s`` after the start (a
     camera of a drive that began after another); ``rate``: its frames a second, for the drive
     time of a recording without capture times. ``seat``: its place in a DriveOrder, unpaced;
-    ``clock``: the run's DriveClock; ``epoch``: the run's start (time.perf_counter), paced,
-    where several cameras' are paced from one (else each from its own capture's start)."""
+    ``clock``: the run's DriveClock; ``start_line``: where several cameras' runs begin at once
+    (StartLine: their offsets are to one start), else each begins as its capture does."""
 
     def __init__(self, *, period: float, by_timestamps: bool, offset_s: float, rate: float | None) -> None:
         self.period, self.by_timestamps, self.offset_s, self.rate = period, by_timestamps, offset_s, rate
         self.seat: DriveSeat | None = None
         self.clock = DriveClock()  # a camera of several: the run's (drive_order)
-        self.epoch: float | None = None
+        self.start_line: StartLine | None = None
         self._next_t = 0.0
         self._last_media: float | None = None
 
     def begin(self) -> None:
         """The run's start: a paced first frame comes one period (and the offset) after it."""
-        start = self.epoch if self.epoch is not None else time.perf_counter()
+        start = self.start_line.arrive() if self.start_line is not None else time.perf_counter()
         self._next_t = start + (self.offset_s if self.period else 0.0)
         self._last_media = None
 
     def hand_on(self, frame: Any, stopping: threading.Event) -> bool:
         """Wait until ``frame`` is due (paced: when a camera would send it, stamped then; in
-        drive order: until it is the earliest); False where ``stopping`` is set first. An unpaced
-        frame's drive time is its ``meta["drive_s"]``, and its wall-clock time, on the drive's
-        pace, its ``meta["time_unix_ns"]`` (DriveClock)."""
+        drive order: until it is the earliest, its drive time its ``meta["drive_s"]``); False
+        where ``stopping`` is set first. An unpaced frame's wall-clock time, on the drive's pace,
+        is its ``meta["time_unix_ns"]`` (DriveClock)."""
         if self.period:
             self._next_t += self._step(frame)
             self._last_media = frame.meta.get("media_ms")
@@ -64,9 +64,11 @@ class FilePace:
             return True
         from edge.stream.steps import stream_time_s
 
-        frame.meta["drive_s"] = drive_s = stream_time_s(frame, live=False, rate=self.rate) + self.offset_s
-        if self.seat is not None and not self.seat.turn(drive_s, stopping):
-            return False
+        drive_s = stream_time_s(frame, live=False, rate=self.rate) + self.offset_s
+        if self.seat is not None:  # the other cameras' frames are on its clock: fused by it
+            frame.meta["drive_s"] = drive_s
+            if not self.seat.turn(drive_s, stopping):
+                return False
         frame.meta["time_unix_ns"] = self.clock.ns(drive_s)
         return True
 
@@ -83,6 +85,29 @@ class FilePace:
         if media is not None and last is not None and media >= last:
             return float(media - last) / 1e3
         return self.period
+
+
+class StartLine:
+    """Where the cameras of one run begin together: each one's capture ``arrive``s as it
+    begins, and all get the time the last arrived (time.perf_counter), so that paced files'
+    start offsets are to one start, however late a thread began; one that has not arrived in
+    ``timeout_s`` (its run failed first) is not waited for, each then beginning as it arrives."""
+
+    def __init__(self, parties: int, *, timeout_s: float = 5.0) -> None:
+        self._barrier = threading.Barrier(parties)
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._t: float | None = None
+
+    def arrive(self) -> float:
+        try:
+            self._barrier.wait(self._timeout_s)
+        except threading.BrokenBarrierError:
+            return time.perf_counter()
+        with self._lock:
+            if self._t is None:
+                self._t = time.perf_counter()
+            return self._t
 
 
 class DriveOrder:

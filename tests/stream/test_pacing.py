@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edge.stream import StreamOptions
 from edge.stream.multicam import run_cameras
-from edge.stream.pacing import DriveOrder
+from edge.stream.pacing import DriveOrder, StartLine
 
 
 def take_turns(order: DriveOrder, times: dict[str, list[float]], slow: str = "") -> list[tuple[float, str]]:
@@ -71,6 +71,29 @@ def test_a_camera_stopping_is_not_waited_for() -> None:
     assert time.monotonic() - began >= 0.25
     b.done()
     assert a.turn(2.0, threading.Event()), "b ended: a goes on alone"
+
+
+def test_cameras_begin_together_however_late_each_thread_began() -> None:
+    """Three captures beginning 0, 0.1 and 0.2 s apart all get the time the last began: the
+    start their paced offsets are to; one that never comes is waited for no longer than the
+    timeout, each then beginning as it arrives."""
+    line, got = StartLine(3), {}
+
+    def begin(delay: float) -> None:
+        time.sleep(delay)
+        began = time.perf_counter()
+        got[delay] = (line.arrive(), began)
+
+    threads = [threading.Thread(target=begin, args=(d,)) for d in (0.0, 0.1, 0.2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    starts = {start for start, _ in got.values()}
+    assert len(starts) == 1 and starts.pop() >= max(began for _, began in got.values()), got
+    alone = StartLine(2, timeout_s=0.2)
+    before = time.perf_counter()
+    assert alone.arrive() >= before + 0.15, "the other never came: after the timeout, its own"
 
 
 def fused(path: Path) -> list[dict[str, int]]:
