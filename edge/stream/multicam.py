@@ -126,9 +126,10 @@ def check_shares(
 
 def check_start_offsets(offsets: Mapping[str, float], cameras: Mapping[str, str]) -> dict[str, float]:
     """Each camera's start offset (0 where not given): how many seconds after the drive's first
-    camera's first frame its own came, for a --realtime replay paced like the drive. A
-    ConfigError for a name that is no camera's, an offset that is not a number of seconds >= 0,
-    or one of a live source: a camera's frames come when it sends them."""
+    camera's first frame its own came (edge.stream.pacing: a --realtime replay waits that long
+    for it; one flat out adds it to its frames' drive times). A ConfigError for a name that is
+    no camera's, an offset that is not a number of seconds >= 0, or one of a live source: a
+    camera's frames come when it sends them."""
     from edge.stream.sources import is_live
 
     check_names("--start-offset", offsets, list(cameras), "camera")
