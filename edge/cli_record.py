@@ -152,6 +152,8 @@ def _write_replay_rig(replay: ReplayRig) -> None:
 def _write_start_offsets(replay: ReplayRig, firsts: dict[str, int | None]) -> None:
     """--replay-rig's file written again once every camera has given its first frame, with
     each one's start offset; one the system refuses now is a warning: the drive goes on."""
+    from tqdm import tqdm  # said above the recording's progress bar, which is drawn meanwhile
+
     from edge.replay_rig import start_offsets, write_replay_rig
 
     offsets = start_offsets(firsts)
@@ -160,14 +162,14 @@ def _write_start_offsets(replay: ReplayRig, firsts: dict[str, int | None]) -> No
     try:
         write_replay_rig(replay.with_start_offsets(offsets), lenses=False)
     except OSError as exc:
-        print(
+        tqdm.write(
             f"warning: --replay-rig: cannot write the cameras' start offsets into {str(replay.path)!r} "
             f"({exc.strerror or exc}); a replay starts every camera at once",
             file=sys.stderr,
         )
         return
     said = ", ".join(f"{name} {seconds:g} s" for name, seconds in offsets.items())
-    print(f"replay rig: {replay.path}: the cameras' start offsets: {said}", file=sys.stderr, flush=True)
+    tqdm.write(f"replay rig: {replay.path}: the cameras' start offsets: {said}", file=sys.stderr)
 
 
 def cmd_record(args: argparse.Namespace) -> int:

@@ -276,3 +276,21 @@ def test_a_drive_of_live_cameras_carries_their_start_offsets_into_its_replay(
     assert sorted(line["camera"] for line in lines) == ["front"] * 4 + ["rear"] * 4
     first = {line["camera"]: line["time_unix"] for line in reversed(lines) if line["frame"] == 0}
     assert abs(first["rear"] - first["front"] - (offsets["rear"] - offsets["front"])) <= 2e-6
+
+
+def test_start_offsets_the_system_refuses_are_a_warning_and_the_drive_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rig's second writing, mid-drive, refused (/proc takes no new file): said, nothing
+    raised (the recording goes on); no offset known (recordings recorded again): not written."""
+    from edge.cli_record import _write_start_offsets
+
+    refused = replay_rig("/proc/replay.toml", {"a": "a.mkv", "b": "b.mkv"})
+    _write_start_offsets(refused, {"a": 1_000_000_000, "b": 1_250_000_000})
+    said = capsys.readouterr().err
+    assert "warning: --replay-rig: cannot write the cameras' start offsets into '/proc/replay.toml'" in said
+    assert "a replay starts every camera at once" in said
+    kept = replay_rig(tmp_path / "r.toml", {"a": "a.mkv"})
+    kept.path.write_text(kept.text)
+    _write_start_offsets(kept, {"a": None})
+    assert kept.path.read_text() == kept.text and capsys.readouterr().err == ""
