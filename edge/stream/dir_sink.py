@@ -35,8 +35,10 @@ class DirSink:
         stamped: bool = False,
         keep_free: int = DEFAULT_KEEP_FREE,
         make_room: Callable[[int], int] | None = None,
+        times_origin_ns: int | None = None,
     ) -> None:
-        """``keep_free``, ``make_room``: as DiskRoom's."""
+        """``keep_free``, ``make_room``: as DiskRoom's. ``times_origin_ns``: a segment's
+        recording's first capture time (TimesFile's origin)."""
         checked_output(uri, folder, folder=True)
         refuse_earlier_frames(uri, folder)
         self.uri, self.folder, self.view, self.stamped = uri, folder, view, stamped
@@ -44,7 +46,9 @@ class DirSink:
         self._made = False
         self._room = DiskRoom(uri=uri, path=folder, keep_free=keep_free, make_room=make_room)
         self._times = (
-            TimesFile(folder_partial_timestamps_path(folder), refused=self._times_refused)
+            TimesFile(
+                folder_partial_timestamps_path(folder), refused=self._times_refused, origin_ns=times_origin_ns
+            )
             if stamped
             else None
         )

@@ -6,11 +6,12 @@ alike). Folders of frames (a dir:// sink's segments, ``'drives/frames-*'``, or a
 holding such folders and no videos) are played the same way, each as an image-folder source.
 
 Frames are numbered on across the files and each says which file it came from
-(``meta["file"]``). When videos have capture times beside them (edge record), they are
-laid end to end, one frame's time apart, so ``--realtime`` replays each segment as it was
-captured; a video without them among them (a recording by an earlier version, or not by
-edge record) plays at its own rate in its turn. A file that fails to open mid-way is
-skipped, said, and counted as undecodable.
+(``meta["file"]``). When videos have capture times beside them (edge record), each is placed
+where it began in its recording (a segment's times say it: the segments deleted for room
+before it leave its place), else laid after the one before, one frame's time apart, so
+``--realtime`` replays each segment as it was captured; a video without them among them (a
+recording by an earlier version, or not by edge record) plays at its own rate in its turn. A
+file that fails to open mid-way is skipped, said, and counted as undecodable.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from edge.stream.frame import Frame
 from edge.stream.timestamps import (
     folder_partial_timestamps_path,
     folder_timestamps_path,
+    recorded_since,
     span_rate,
     timestamps_path,
 )
@@ -102,6 +104,15 @@ def _times_beside(path: Path) -> bool:
     return timestamps_path(path).is_file()
 
 
+def _since(path: Path) -> float | None:
+    """Where a segment (a video or folder of frames) began in its recording, ms after its
+    first frame, as its capture times say (timestamps.recorded_since); None if they do not."""
+    if not path.is_dir():
+        return recorded_since(timestamps_path(path))
+    since = recorded_since(folder_timestamps_path(path))
+    return since if since is not None else recorded_since(folder_partial_timestamps_path(path))
+
+
 @dataclasses.dataclass
 class _Joined:
     """The capture times joined so far, as what the next one needs of them: how many, the
@@ -139,6 +150,7 @@ class PlaylistSource:
         self._current: Any = None
         self._offset = 0.0  # added to the current file's own capture times
         self._file_started = True  # no frame of the current file read yet
+        self._since: float | None = None  # where the current file began in its recording
         self._open_next()
         if self._current is None:
             what = "folder(s) of frames" if files[0].is_dir() else "video(s)"
@@ -167,6 +179,7 @@ class PlaylistSource:
                     ImageDirSource(str(path), path) if path.is_dir() else OpenCVSource(str(path), str(path))
                 )
                 self._file_started = True
+                self._since = _since(path)
                 return
             except SourceError as exc:
                 print(f"warning: source {self.uri!r}: skipping {path.name!r}: {exc}", file=sys.stderr)
@@ -199,15 +212,21 @@ class PlaylistSource:
 
     def _media_ms(self, times: _Joined, own: float | None) -> float:
         """Where a frame falls in the joined ``times`` (added to them): its file's own
-        time (``own``) laid after the last file's end, one frame's time apart (the mean
-        interval so far); a frame without a time of its own (a video without capture times
-        beside it) one period of its file's rate after the frame before."""
+        time (``own``) after where the file began in its recording (a segment's times say
+        it), else laid after the last file's end, one frame's time apart (the mean interval
+        so far); a frame without a time of its own (a video without capture times beside it)
+        one period of its file's rate after the frame before."""
         step = 1e3 / (times.rate() or self._current.fps or self.fps or 30.0)
         if own is None:
             media = times.last + 1e3 / (self._current.fps or self.fps or 30.0) if times.count else 0.0
         else:
             if self._file_started:
-                self._offset = (times.last + step if times.count else 0.0) - own
+                start = times.last + step if times.count else 0.0
+                # a segment that says where it began in its recording is placed there (after
+                # segments deleted for room, or a gap): unless that goes back (another recording's)
+                if self._since is not None and (not times.count or self._since > times.last):
+                    start = self._since
+                self._offset = start - own
             media = own + self._offset
         self._file_started = False
         times.add(media)

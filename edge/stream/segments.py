@@ -93,6 +93,7 @@ class SegmentedSink:
         self.segment_s = segment_s
         self.segment_ns = round(segment_s * 1e9)
         self._t0_ns: int | None = None  # the current segment's first capture time
+        self._origin_ns: int | None = None  # the first segment's: each segment's times say theirs after it
         self.uri, self.path = uri, path
         self.keep_free, self.delete_oldest = keep_free, delete_oldest
         self.segments: list[Path] = []
@@ -159,6 +160,8 @@ class SegmentedSink:
         if begin:
             self._hand_over()
         if self._current is None:
+            if self._origin_ns is None:
+                self._origin_ns = t_ns
             self._current = self._open_segment(segment_name(self.path, self._number, time.time()))
             self._number += 1
             self._t0_ns = t_ns
@@ -362,6 +365,7 @@ class SegmentedVideoSink(SegmentedSink):
             timing=self.timing,
             keep_free=self.keep_free,
             make_room=self._make_room(),
+            times_origin_ns=self._origin_ns,
         )
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:
@@ -463,6 +467,7 @@ class SegmentedDirSink(SegmentedSink):
             stamped=self.stamped,
             keep_free=self.keep_free,
             make_room=self._make_room(),
+            times_origin_ns=self._origin_ns,
         )
 
     def write(self, image: np.ndarray, seq: int, t_capture_ns: int | None = None) -> None:

@@ -13,6 +13,7 @@ drive.mp4`` makes a video that players show at the recorded times too.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +22,9 @@ from typing import IO
 from edge.errors import SinkError, SourceError
 
 HEADER = "# timestamp format v2"
+# a segment's second line: where its first frame falls in the recording it is a segment of (a
+# comment: mkvmerge skips lines that begin with '#', as read_timestamps does)
+SINCE = "# ms after the recording's first frame: "
 SUFFIX = ".timestamps.txt"
 FOLDER_FILE = "timestamps.txt"
 
@@ -63,13 +67,19 @@ class TimesFile:
     holds the last frames back), which a video without a declared frame count (a killed
     mkv or avi) is replayed at. The file is created at the first time."""
 
-    def __init__(self, path: Path, *, refused: Callable[[OSError, str], SinkError]) -> None:
+    def __init__(
+        self, path: Path, *, refused: Callable[[OSError, str], SinkError], origin_ns: int | None = None
+    ) -> None:
         """``refused(exc, what)``: the error for a write the system refused, as the sink's
-        DiskRoom says it (a disk gone read-only stops the sink there, not at its next flush)."""
+        DiskRoom says it (a disk gone read-only stops the sink there, not at its next flush).
+        ``origin_ns``: the capture time of the first frame of the recording these times are a
+        segment of, said on the second line (SINCE), so that a replay places the segment
+        where it fell, whatever segments before it were deleted."""
         self.path = path
         self._refused_as = refused
         self._file: IO[str] | None = None
         self._t0_ns = 0
+        self._origin_ns = origin_ns
 
     def add(self, t_ns: int) -> None:
         """Append one frame's capture time (time.perf_counter_ns); SinkError when the
@@ -78,6 +88,8 @@ class TimesFile:
             if self._file is None:
                 self._file = self.path.open("w", encoding="utf-8")
                 self._file.write(HEADER + "\n")
+                if self._origin_ns is not None:
+                    self._file.write(f"{SINCE}{(t_ns - self._origin_ns) / 1e6:.3f}\n")
                 self._t0_ns = t_ns
             self._file.write(f"{(t_ns - self._t0_ns) / 1e6:.3f}\n")
             self._file.flush()  # to the kernel: a killed process loses none of it
@@ -168,6 +180,23 @@ def read_timestamps(path: Path, *, frames: int | None, unfinished: bool = False)
             "to another recording; remove or rename it to replay the recording at a steady rate"
         )
     return times
+
+
+def recorded_since(path: Path) -> float | None:
+    """Where the segment whose capture times ``path`` holds began in its recording, ms after
+    the recording's first frame (its SINCE line; None where it has none, or cannot be read)."""
+    try:
+        with path.open(encoding="utf-8") as file:
+            lines = [file.readline() for _ in range(2)]
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not lines[1].startswith(SINCE):
+        return None
+    try:
+        since = float(lines[1][len(SINCE) :])
+    except ValueError:
+        return None
+    return since if math.isfinite(since) and since >= 0.0 else None
 
 
 def read_timestamps_if_any(path: Path, *, frames: int | None) -> list[float] | None:

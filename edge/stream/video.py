@@ -55,11 +55,13 @@ class VideoSink:
         keep_free: int = DEFAULT_KEEP_FREE,
         make_room: Callable[[int], int] | None = None,
         exact_size: bool = False,
+        times_origin_ns: int | None = None,
     ) -> None:
         """``keep_free``: bytes left free on the video's disk; the video stops, whole, at the
         last frame that leaves them (edge.stream.disk), unless ``make_room`` (DiskRoom's)
         frees enough first. A picture of another size than the first is scaled into the
-        video's (_fitted), or with ``exact_size`` (edge record's exact frames) refused."""
+        video's (_fitted), or with ``exact_size`` (edge record's exact frames) refused.
+        ``times_origin_ns``: a segment's recording's first capture time (TimesFile's origin)."""
         if timing not in VIDEO_TIMINGS:
             raise ValueError(f"timing {timing!r} is not one of {VIDEO_TIMINGS}")
         checked_output(uri, path, folder=False)
@@ -82,7 +84,7 @@ class VideoSink:
         # stamped: each frame's capture time, written as it comes beside the partial file
         self._room = DiskRoom(uri=uri, path=path, keep_free=keep_free, make_room=make_room)
         self._times = (
-            TimesFile(timestamps_path(self.partial), refused=self._times_refused)
+            TimesFile(timestamps_path(self.partial), refused=self._times_refused, origin_ns=times_origin_ns)
             if timing == "stamped"
             else None
         )

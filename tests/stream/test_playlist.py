@@ -209,3 +209,25 @@ def test_a_drive_recorded_as_videos_and_as_frames_at_once_plays_once_and_says_so
     frames = _read_all(str(drive / "frames-*"))
     assert len(frames) == 4 and frames[0].meta["file"] == folder.name
     assert capsys.readouterr().err == ""
+
+
+def test_a_segment_is_placed_where_it_began_in_its_recording(tmp_path: Path) -> None:
+    """A drive cut every half second with a camera's 1.6 s outage in it: replayed by its name,
+    each segment's frames fall where they were captured, the gap kept (laid end to end, the
+    second would follow the first a frame's time after); with the oldest segment deleted for
+    room, the others keep their places in the drive (which two cameras' replays line up by)."""
+    from edge.stream.sinks import open_sink
+    from tests.stream.test_disk import NOISE
+
+    video = tmp_path / "drive.mkv"
+    sink = open_sink(str(video), fps=10, timing="stamped", segment_s=0.5)
+    captured_ms = [0, 100, 200, 300, 400, 2000, 2100, 2200, 2300, 2400, 2500, 2600]
+    for seq, t_ms in enumerate(captured_ms):
+        sink.write(NOISE[seq % 8], seq, 7_000_000_000 + t_ms * 1_000_000)
+    sink.close()
+    segments = sorted(tmp_path.glob("drive-*.mkv"), key=lambda p: p.name)
+    assert len(segments) == 3
+    assert [f.meta["media_ms"] for f in _read_all(str(video))] == captured_ms
+    segments[0].unlink()
+    timestamps_path(segments[0]).unlink()
+    assert [f.meta["media_ms"] for f in _read_all(str(video))] == captured_ms[5:]

@@ -25,7 +25,7 @@ from edge.stream.record import record
 from edge.stream.segments import SegmentedVideoSink
 from edge.stream.sinks import open_sink
 from edge.stream.sources import open_source
-from edge.stream.timestamps import read_timestamps, timestamps_path
+from edge.stream.timestamps import read_timestamps, recorded_since, timestamps_path
 from edge.util.fs import natural_key
 from tests.conftest import ROOT, fill_disk, stop_process, wait_for
 from tests.stream.test_capture import Camera
@@ -461,8 +461,10 @@ def test_a_segment_is_finished_while_the_next_is_recorded(
         sink.write(NOISE[seq % 8], seq, seq * 100_000_000)
     first, second = sorted(tmp_path.glob(".drive-*.partial.mkv"), key=natural_key)
     assert not _segments(tmp_path), "the first is still being finished"
-    # the second's capture times, written a line a frame (FFmpeg holds its pictures back)
-    assert len(timestamps_path(second).read_text().splitlines()) == 1 + 5
+    # the second's capture times, written a line a frame (FFmpeg holds its pictures back),
+    # after the header and where it began in the recording
+    assert len(timestamps_path(second).read_text().splitlines()) == 2 + 5
+    assert recorded_since(timestamps_path(second)) == 500.0
     gate.set()
     sink.close()
     finished = _segments(tmp_path)

@@ -15,14 +15,20 @@ from edge.stream.timestamps import (
     folder_timestamps_path,
     mean_rate,
     read_timestamps,
+    recorded_since,
     timestamps_path,
 )
 from tests.stream.test_sources_sinks import write_video
 
 
-def write_times(path: Path, times_ns: Sequence[int]) -> None:
-    """Capture times (time.perf_counter_ns) into ``path``, as a recording writes them."""
-    times = TimesFile(path.with_name(f".{path.name}.writing"), refused=lambda exc, what: SinkError(what))
+def write_times(path: Path, times_ns: Sequence[int], *, origin_ns: int | None = None) -> None:
+    """Capture times (time.perf_counter_ns) into ``path``, as a recording writes them (a
+    segment's of a recording whose first frame was captured at ``origin_ns``)."""
+    times = TimesFile(
+        path.with_name(f".{path.name}.writing"),
+        refused=lambda exc, what: SinkError(what),
+        origin_ns=origin_ns,
+    )
     for t_ns in times_ns:
         times.add(t_ns)
     times.finish(path)
@@ -114,3 +120,22 @@ def test_a_folder_source_gives_each_image_its_recorded_time(tmp_path: Path) -> N
     assert times == [0.0, 100.0, 300.0]  # the undecodable third image's time is passed over
     assert mean_rate([0.0, 100.0, 200.0, 300.0]) == pytest.approx(10.0) and mean_rate([5.0]) is None
     assert pace_period(open_source(str(tmp_path)), realtime=True, fps=None) == pytest.approx(0.1)
+
+
+def test_a_segment_says_where_it_began_in_its_recording(tmp_path: Path) -> None:
+    """Its second line, a comment (mkvmerge skips lines that begin with '#', as edge does):
+    its first frame's time after the recording's first, to the microsecond; a file without
+    one, or with one that is no time, says nothing."""
+    path = timestamps_path(tmp_path / "drive-00002.mkv")
+    write_times(path, [61_500_000_000, 61_600_123_456], origin_ns=1_000_000_000)
+    assert path.read_text() == (
+        "# timestamp format v2\n# ms after the recording's first frame: 60500.000\n0.000\n100.123\n"
+    )
+    assert read_timestamps(path, frames=2) == [0.0, 100.123]
+    assert recorded_since(path) == 60500.0
+    plain = timestamps_path(tmp_path / "drive.mkv")
+    write_times(plain, [5, 10])
+    assert recorded_since(plain) is None and recorded_since(tmp_path / "none.txt") is None
+    for bad in ("nan", "-3", "inf", "soon", ""):
+        plain.write_text(f"# timestamp format v2\n# ms after the recording's first frame: {bad}\n0\n")
+        assert recorded_since(plain) is None, bad
