@@ -106,6 +106,7 @@ def replay_rig_of(
     from edge.stream.record_cameras import camera_sinks
     from edge.stream.sink_refusals import same_path
     from edge.stream.sinks import sink_file
+    from edge.stream.sources import is_live
 
     if cameras is None:
         raise ConfigError(
@@ -123,7 +124,9 @@ def replay_rig_of(
     recorded = {name: recorded_source(name, own[name], folder=folder) for name in cameras}
     flips = flips_of(args)
     flipped = [n for n in cameras if (flips if isinstance(flips, str) else flips.get(n, "none")) != "none"]
-    replay = replay_rig(args.replay_rig, recorded, rig=rig, flipped=flipped)
+    # recordings recorded again keep the offsets their rig gives: no camera's clock measures new ones
+    replayed = not any(is_live(uri) for uri in cameras.values())
+    replay = replay_rig(args.replay_rig, recorded, rig=rig, flipped=flipped, keep_offsets=replayed)
     check_replay_rig(replay, overwrite=args.overwrite)
     return replay
 

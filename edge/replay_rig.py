@@ -91,10 +91,14 @@ def replay_rig(
     *,
     rig: str | Path | None = None,
     flipped: Collection[str] = (),
+    keep_offsets: bool = False,
 ) -> ReplayRig:
     """The replay rig at ``path`` of the cameras ``recorded`` (name -> source, as
     recorded_source gives it), each with its settings in the ``rig`` file it was recorded
-    from (its lens file copied beside ``path``; its flip left out for the ``flipped``)."""
+    from (its lens file copied beside ``path``; its flip left out for the ``flipped``). The
+    rig's start offsets are left out (the drive's own are written as it begins), unless
+    ``keep_offsets``: recordings recorded again, whose frames keep their places in their drive
+    but share no clock to measure new ones by."""
     from edge.cli_rig import read_rig
 
     path = Path(path)
@@ -113,8 +117,10 @@ def replay_rig(
     for name, source in recorded.items():
         lines = [f"source = {toml_string(source)}"]
         for key, value in tables.get(name, {}).items():
-            # this drive's own start offsets are added as its cameras give their first frames
-            if key in ("source", "start-offset") or (key == "flip" and name in flipped):
+            # a live drive's own start offsets are added as its cameras give their first frames
+            if key == "source" or (key == "start-offset" and not keep_offsets):
+                continue
+            if key == "flip" and name in flipped:
                 continue
             if key == "undistort":
                 lens = Path(lens_files[name])

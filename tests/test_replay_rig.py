@@ -294,3 +294,26 @@ def test_start_offsets_the_system_refuses_are_a_warning_and_the_drive_goes_on(
     kept.path.write_text(kept.text)
     _write_start_offsets(kept, {"a": None})
     assert kept.path.read_text() == kept.text and capsys.readouterr().err == ""
+
+
+def test_recordings_recorded_again_keep_the_start_offsets_their_rig_gives(tmp_path: Path) -> None:
+    """A replay rig's drive recorded again (its sources files, which share no clock to measure
+    offsets by): the new replay rig keeps each camera's offset; the API leaves them out unless
+    asked, for a live drive's are measured."""
+    rig = tmp_path / "drive.toml"
+    rig.write_text(
+        f'[cameras.front]\nsource = "{FRONT}"\n\n[cameras.rear]\nsource = "{REAR}"\nstart-offset = 0.25\n'
+    )
+    again = tmp_path / "again"
+    argv = [
+        "record",
+        "--rig",
+        str(rig),
+        str(again / "{camera}.mkv"),
+        "--replay-rig",
+        str(again / "replay.toml"),
+    ]
+    assert main(argv) == 0
+    tables = tomllib.loads((again / "replay.toml").read_text())["cameras"]
+    assert tables == {"front": {"source": "front.mkv"}, "rear": {"source": "rear.mkv", "start-offset": 0.25}}
+    assert "start-offset" not in replay_rig(tmp_path / "r.toml", {"rear": "rear.mkv"}, rig=rig).text
