@@ -61,7 +61,7 @@ def one_run(cameras: int, things: int, repeats: int) -> dict[str, Any]:
     by_class = median_ms(lambda: fusion.fuse(seen), repeats)
     made = fusion._pairs
     try:  # the same fuse, its pairs found thing by thing
-        fusion._pairs = lambda seen, keys, order: fusion.pairs_reference(seen)  # type: ignore[assignment]
+        fusion._pairs = lambda seen, keys, order, gate: fusion.pairs_reference(seen, gate)  # type: ignore[assignment]
         one_by_one = median_ms(lambda: fusion.fuse(seen), repeats)
     finally:
         fusion._pairs = made

@@ -35,13 +35,17 @@ def _from_vehicle(obj: Mapping[str, Any]) -> float:
     return math.hypot(obj["lateral_m"], obj["ahead_m"])
 
 
-def gate_m(a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
-    """How far apart two cameras may place one thing (the farther of the two's distance)."""
-    return max(GATE_MIN_M, GATE_FRACTION * max(_from_vehicle(a), _from_vehicle(b)))
+def gate_m(a: Mapping[str, Any], b: Mapping[str, Any], minimum_m: float = GATE_MIN_M) -> float:
+    """How far apart two cameras may place one thing (the farther of the two's distance):
+    ``minimum_m`` at least."""
+    return max(minimum_m, GATE_FRACTION * max(_from_vehicle(a), _from_vehicle(b)))
 
 
 def _pairs(
-    seen: Mapping[str, Sequence[Mapping[str, Any]]], keys: list[tuple[str, int]], order: Mapping[str, int]
+    seen: Mapping[str, Sequence[Mapping[str, Any]]],
+    keys: list[tuple[str, int]],
+    order: Mapping[str, int],
+    gate_min_m: float,
 ) -> list[tuple[float, tuple[str, int], tuple[str, int]]]:
     """Each pair of two cameras' placed things of one class within the gate of each other:
     (how far apart, one's key, the other's), a class at a time, many at once (a car park seen
@@ -58,14 +62,14 @@ def _pairs(
         if len(members) < 2:
             continue
         if len(members) < VECTOR_FROM:
-            pairs += _pairs_of(seen, members)
+            pairs += _pairs_of(seen, members, gate_min_m)
             continue
         things = [seen[c][i] for c, i in members]
         xy = np.array([(t["lateral_m"], t["ahead_m"]) for t in things], dtype=np.float64)
         camera = np.array([order[c] for c, _ in members])
         far = np.hypot(xy[:, 0], xy[:, 1])
         apart = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
-        gate = np.maximum(GATE_MIN_M, GATE_FRACTION * np.maximum(far[:, None], far[None, :]))
+        gate = np.maximum(gate_min_m, GATE_FRACTION * np.maximum(far[:, None], far[None, :]))
         near = (apart <= gate) & (camera[:, None] != camera[None, :])
         for a, b in zip(*np.nonzero(np.triu(near, k=1)), strict=True):
             pairs.append((float(apart[a, b]), members[a], members[b]))
@@ -73,7 +77,7 @@ def _pairs(
 
 
 def _pairs_of(
-    seen: Mapping[str, Sequence[Mapping[str, Any]]], members: list[tuple[str, int]]
+    seen: Mapping[str, Sequence[Mapping[str, Any]]], members: list[tuple[str, int]], gate_min_m: float
 ) -> list[tuple[float, tuple[str, int], tuple[str, int]]]:
     """_pairs of one class's few placed things, one pair at a time."""
     pairs = []
@@ -83,13 +87,13 @@ def _pairs_of(
             y = seen[cb][ib]
             if ca != cb:
                 apart = math.hypot(x["lateral_m"] - y["lateral_m"], x["ahead_m"] - y["ahead_m"])
-                if apart <= gate_m(x, y):
+                if apart <= gate_m(x, y, gate_min_m):
                     pairs.append((apart, (ca, ia), (cb, ib)))
     return pairs
 
 
 def pairs_reference(
-    seen: Mapping[str, Sequence[Mapping[str, Any]]],
+    seen: Mapping[str, Sequence[Mapping[str, Any]]], gate_min_m: float = GATE_MIN_M
 ) -> list[tuple[float, tuple[str, int], tuple[str, int]]]:
     """_pairs thing by thing, as the gate says it (for the tests, and the benchmark's ratio)."""
     keys = [(name, i) for name, things in seen.items() for i in range(len(things))]
@@ -100,19 +104,22 @@ def pairs_reference(
             if ca == cb or x.get("class") != y.get("class") or not (_placed(x) and _placed(y)):
                 continue
             apart = math.hypot(x["lateral_m"] - y["lateral_m"], x["ahead_m"] - y["ahead_m"])
-            if apart <= gate_m(x, y):
+            if apart <= gate_m(x, y, gate_min_m):
                 pairs.append((apart, (ca, ia), (cb, ib)))
     return pairs
 
 
-def groups(seen: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[list[tuple[str, int]]]:
+def groups(
+    seen: Mapping[str, Sequence[Mapping[str, Any]]], gate_min_m: float = GATE_MIN_M
+) -> list[list[tuple[str, int]]]:
     """``seen`` (each camera's things by name) as the things around the vehicle: each a list
-    of (camera, index) of the cameras' things that are it, in ``seen``'s camera order."""
+    of (camera, index) of the cameras' things that are it, in ``seen``'s camera order (two
+    cameras' things within ``gate_min_m``, or the gate's fraction of their distance, one)."""
     order = {name: n for n, name in enumerate(seen)}
     keys = [(name, i) for name, things in seen.items() for i in range(len(things))]
     group_of: dict[tuple[str, int], int] = {key: n for n, key in enumerate(keys)}
     members: dict[int, list[tuple[str, int]]] = {n: [key] for n, key in enumerate(keys)}
-    for _, ka, kb in sorted(_pairs(seen, keys, order)):
+    for _, ka, kb in sorted(_pairs(seen, keys, order, gate_min_m)):
         ga, gb = group_of[ka], group_of[kb]
         if ga == gb or {c for c, _ in members[ga]} & {c for c, _ in members[gb]}:
             continue  # one already, or a camera would give the thing two of its own
@@ -122,14 +129,17 @@ def groups(seen: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[list[tuple[s
     return [sorted(m, key=lambda key: (order[key[0]], key[1])) for m in members.values()]
 
 
-def fuse(seen: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+def fuse(
+    seen: Mapping[str, Sequence[Mapping[str, Any]]], gate_min_m: float = GATE_MIN_M
+) -> list[dict[str, Any]]:
     """The things around the vehicle of each camera's things in ``seen`` (by name, as the
-    objects lines give them), nearest the vehicle first (those no camera places last): each
-    with ``class``, ``score`` (the highest), its place (``lateral_m``, ``ahead_m``, ``from_vehicle_m``; None
-    where unplaced), ``in_path``, ``ttc_s``, ``warned``, and ``seen_by``: each camera's
-    thing (camera, track, place, range from that camera)."""
+    objects lines give them; grouped as groups(``gate_min_m``) says), nearest the vehicle
+    first (those no camera places last): each with ``class``, ``score`` (the highest), its
+    place (``lateral_m``, ``ahead_m``, ``from_vehicle_m``; None where unplaced), ``in_path``,
+    ``ttc_s``, ``warned``, and ``seen_by``: each camera's thing (camera, track, place, range
+    from that camera)."""
     out = []
-    for members in groups(seen):
+    for members in groups(seen, gate_min_m):
         things = [(camera, seen[camera][i]) for camera, i in members]
         placed = [(camera, t) for camera, t in things if _placed(t)]
         # the nearest camera's reading: that camera's range to it, where it has one
@@ -170,7 +180,9 @@ class Fusion:
     keeps it. Where two things claim one number (what was one thing is two), the nearer keeps
     it. A thing no camera tracks gets a new number each frame."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, gate_min_m: float = GATE_MIN_M) -> None:
+        """``gate_min_m``: the least distance apart two cameras' things may be and be one (fuse's)."""
+        self.gate_min_m = gate_min_m
         self._numbers: dict[tuple[str, int], int] = {}  # (camera, track) -> its thing's number
         self._next = 1
 
@@ -179,7 +191,7 @@ class Fusion:
         numbered: list[dict[str, Any]] = []
         taken: set[int] = set()
         numbers: dict[tuple[str, int], int] = {}
-        for thing in fuse(seen):
+        for thing in fuse(seen, self.gate_min_m):
             keys = [(s["camera"], s["track"]) for s in thing["seen_by"] if s["track"] is not None]
             known = sorted({self._numbers[key] for key in keys if key in self._numbers} - taken)
             if known:

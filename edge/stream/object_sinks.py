@@ -229,6 +229,60 @@ class WarningLines:
         return line | ({"ended": True} if ended else {})
 
 
+# an objects sink's options: what its lines are, and for lines=fused how the cameras' things are
+# fused (FusedLines: gate, the least metres apart two cameras' things may be and be one; max_age,
+# the oldest a camera's newest frame may be and be fused)
+LINES_OPTIONS = "lines=objects|warnings|fused (with fused: gate=M, max_age=S)"
+
+
+def lines_of(uri: str, query: str) -> Any:
+    """What an objects sink ``uri`` writes for each result, as its options (``query``) say:
+    None (objects lines), a WarningLines or a FusedLines; a SinkError for anything else."""
+    from urllib.parse import parse_qsl
+
+    from edge.postprocess.fusion import GATE_MIN_M
+
+    given: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in ("lines", "gate", "max_age"):
+            raise SinkError(f"sink {uri!r}: unknown option {key!r}; its options are {LINES_OPTIONS}")
+        if key in given:
+            raise SinkError(f"sink {uri!r}: {key}= is given twice; give it once")
+        given[key] = value
+    if query and not given:  # "?" alone, or "?&": nothing parse_qsl reports
+        raise SinkError(f"sink {uri!r}: option {query!r} is not one of {LINES_OPTIONS}")
+    chosen = given.get("lines", "objects")
+    if chosen not in LINES:
+        raise SinkError(f"sink {uri!r}: lines={chosen!r}; expected one of {', '.join(LINES)}")
+    fusion = {key: given[key] for key in ("gate", "max_age") if key in given}
+    if fusion and chosen != "fused":
+        raise SinkError(
+            f"sink {uri!r}: {' and '.join(f'{k}=' for k in fusion)} fuse several cameras' things, and "
+            f"this sink writes lines={chosen}: give lines=fused, or leave them out"
+        )
+    if chosen == "warnings":
+        return WarningLines()
+    if chosen == "objects":
+        return None
+    return FusedLines(
+        gate_min_m=_positive(uri, "gate", fusion.get("gate"), GATE_MIN_M, "metres"),
+        max_age_s=_positive(uri, "max_age", fusion.get("max_age"), FUSED_MAX_AGE_S, "seconds"),
+    )
+
+
+def _positive(uri: str, key: str, text: str | None, default: float, unit: str) -> float:
+    """Option ``key``'s ``text`` as a finite number > 0 (of ``unit``), ``default`` if not given."""
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < float("inf"):
+        raise SinkError(f"sink {uri!r}: {key}={text!r}; expected a number of {unit} > 0")
+    return value
+
+
 class FusedLines:
     """The lines of ``?lines=fused``: a line a frame of any camera, the things around the
     vehicle of every camera's newest frame at once (edge.postprocess.fusion.Fusion), those of a
@@ -237,11 +291,12 @@ class FusedLines:
     ``cameras`` says which frame of each was fused. A run of one source is one camera, named
     ``camera``."""
 
-    def __init__(self, *, max_age_s: float = FUSED_MAX_AGE_S) -> None:
-        from edge.postprocess.fusion import Fusion
+    def __init__(self, *, max_age_s: float = FUSED_MAX_AGE_S, gate_min_m: float | None = None) -> None:
+        """``gate_min_m``: Fusion's (its default where None)."""
+        from edge.postprocess.fusion import GATE_MIN_M, Fusion
 
         self.max_age_s = max_age_s
-        self._fusion = Fusion()
+        self._fusion = Fusion(gate_min_m=GATE_MIN_M if gate_min_m is None else gate_min_m)
         # each camera's view, where it places its things (steps.track_result's "placed"): its
         # facing, field of view and place on the vehicle, for a scene of the things (Foxglove's)
         self.views: dict[str, dict[str, Any]] = {}

@@ -36,7 +36,7 @@ import numpy as np
 from edge.errors import SinkError
 from edge.stream.dir_sink import DirSink, refuse_earlier_frames
 from edge.stream.disk import DEFAULT_KEEP_FREE
-from edge.stream.object_sinks import LINES, FusedLines, ObjectsSink, StdoutObjectsSink, WarningLines
+from edge.stream.object_sinks import LINES_OPTIONS, ObjectsSink, StdoutObjectsSink, lines_of
 from edge.stream.sink_refusals import (
     check_written_file,
     dir_sink_folder,
@@ -167,7 +167,7 @@ def open_sink(
     except ValueError as exc:
         raise SinkError(f"sink {uri!r} is not a valid URI: {exc}") from None
     if is_stdout(uri):
-        return StdoutObjectsSink(uri, lines=_lines_of(uri, uri[2:]))
+        return StdoutObjectsSink(uri, lines=lines_of(uri, uri[2:]))
     if parts.scheme == "null":
         return NullSink(uri)
     if parts.scheme == "display":
@@ -215,10 +215,10 @@ def open_sink(
         if "view=" in query:
             raise SinkError(
                 f"sink {uri!r}: {path.name} records what was found in each frame, not a picture, so it "
-                "has no view= (that is for video, dir:// and display:// sinks); its one option is "
-                f"lines={'|'.join(LINES)}"
+                "has no view= (that is for video, dir:// and display:// sinks); its options are "
+                f"{LINES_OPTIONS}"
             )
-        lines = _lines_of(uri, query)
+        lines = lines_of(uri, query)
         if segment_s is not None:
             from edge.stream.segments import SegmentedObjectsSink
 
@@ -339,13 +339,6 @@ def _view_option(uri: str, query: str) -> str:
     return _one_option(uri, query, "view", VIEWS, "composite")
 
 
-def _lines_option(uri: str, query: str) -> str:
-    """The ``lines=`` of an objects sink's URI (objects when absent): a line a frame, or a
-    warnings log (object_sinks.WarningLines), or the cameras' things fused (FusedLines);
-    anything else is refused."""
-    return _one_option(uri, query, "lines", LINES, "objects")
-
-
 def _one_option(uri: str, query: str, name: str, choices: Sequence[str], default: str) -> str:
     """The value of a sink's one option ``name`` (one of ``choices``; ``default`` when absent)."""
     chosen, seen = default, False
@@ -362,12 +355,6 @@ def _one_option(uri: str, query: str, name: str, choices: Sequence[str], default
     if query and not seen:  # "?" alone, or "?&": nothing parse_qsl reports
         raise SinkError(f"sink {uri!r}: option {query!r} is not {name}={'|'.join(choices)}")
     return chosen
-
-
-def _lines_of(uri: str, query: str) -> Any:
-    """What an objects sink writes for each result, as its ``lines=`` says."""
-    chosen = _lines_option(uri, query)
-    return WarningLines() if chosen == "warnings" else FusedLines() if chosen == "fused" else None
 
 
 def _folder_hint(scheme: str, name: str, query: str) -> str:

@@ -114,8 +114,9 @@ def test_the_pairs_are_those_the_gate_gives_thing_by_thing() -> None:
         }
         keys = [(name, i) for name, things in seen.items() for i in range(len(things))]
         order = {name: n for n, name in enumerate(seen)}
-        got = sorted((round(d, 9), a, b) for d, a, b in _pairs(seen, keys, order))
-        assert got == sorted((round(d, 9), a, b) for d, a, b in pairs_reference(seen))
+        for gate in (1.5, 4.0):  # the default's least gate, and a wider one (a sink's ?gate=4)
+            got = sorted((round(d, 9), a, b) for d, a, b in _pairs(seen, keys, order, gate))
+            assert got == sorted((round(d, 9), a, b) for d, a, b in pairs_reference(seen, gate))
 
 
 def test_every_cameras_thing_is_in_one_thing_of_its_class_at_most_once_a_camera() -> None:

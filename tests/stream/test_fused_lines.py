@@ -109,3 +109,33 @@ def test_a_camera_whose_newest_frame_is_old_is_left_out() -> None:
     alone = FusedLines().record(_result(None, 2, 0, [car]))
     assert alone["cameras"] == {"camera": 2} and alone["things"][0]["id"] == 1
     assert check_lines("fused", [json.dumps(line) for line in (both, late, alone)]) == (3, [])
+
+
+def test_the_gate_says_how_far_apart_two_cameras_things_may_be_and_be_one(
+    demo_engines: Path, drive: Path, tmp_path: Path
+) -> None:
+    """Two cameras looking ahead 4 m apart across the vehicle, given one drive, place each thing
+    4 m apart: beyond the gate for a thing nearer than 25 m (15% of its distance under 4 m), so
+    two things; with ?gate=5, one, seen by both."""
+    cameras = ["--camera", f"a={drive}", "--camera", f"b={drive}", "--hfov", "48.9"]
+    cameras += ["--mount-offset", "a=-2", "--mount-offset", "b=2"]
+    seen_by = {}
+    for option in ("", "&gate=5"):
+        around = tmp_path / f"around{option}.jsonl"
+        argv = ["run", *cameras, "--engines", str(demo_engines), "--sink", f"{around}?lines=fused{option}"]
+        assert main(argv) == 0
+        # the lines that fused both cameras' same frame
+        both = [
+            line
+            for line in fused_lines(around)
+            if len(line["cameras"]) == 2 and len(set(line["cameras"].values())) == 1
+        ]
+        near = [
+            t
+            for line in both
+            for t in line["things"]
+            if t["from_vehicle_m"] is not None and t["from_vehicle_m"] < 25
+        ]
+        assert near, "the drive has things near the vehicle"
+        seen_by[option] = {len(t["seen_by"]) for t in near}
+    assert seen_by == {"": {1}, "&gate=5": {2}}
