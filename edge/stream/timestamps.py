@@ -127,7 +127,7 @@ class TimesFile:
 def drop_cut_line(path: Path) -> bool:
     """Cut ``path`` after its last whole line: a power cut can leave the line being written
     half on the disk ("12" of "1234.567"), which would read as a time going back. Whether
-    a whole time is left (a line after the header)."""
+    a whole time is left (a line after the header that is not a comment: a segment's SINCE)."""
     try:
         with path.open("rb+") as file:
             data = file.read()
@@ -136,7 +136,7 @@ def drop_cut_line(path: Path) -> bool:
                 file.truncate(len(data))
     except OSError:
         return False
-    return data.count(b"\n") > 1
+    return any(line.strip() and not line.startswith(b"#") for line in data.splitlines())
 
 
 def read_timestamps(path: Path, *, frames: int | None, unfinished: bool = False) -> list[float]:

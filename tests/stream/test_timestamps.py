@@ -139,3 +139,23 @@ def test_a_segment_says_where_it_began_in_its_recording(tmp_path: Path) -> None:
     for bad in ("nan", "-3", "inf", "soon", ""):
         plain.write_text(f"# timestamp format v2\n# ms after the recording's first frame: {bad}\n0\n")
         assert recorded_since(plain) is None, bad
+
+
+def test_a_power_cut_mid_line_leaves_the_whole_lines_and_says_whether_a_time_is_among_them(
+    tmp_path: Path,
+) -> None:
+    """A segment's times cut in its first time: the header and where it began are kept, and no
+    whole time is said to be left; cut in its second, the first is."""
+    from edge.stream.timestamps import drop_cut_line
+
+    path = tmp_path / "t.txt"
+    since = "# ms after the recording's first frame: 500.000\n"
+    for text, kept, timed in (
+        (f"{HEADER}\n{since}12", f"{HEADER}\n{since}", False),
+        (f"{HEADER}\n{since}0.000\n10", f"{HEADER}\n{since}0.000\n", True),
+        (f"{HEADER}\n0.000\n100.000\n", f"{HEADER}\n0.000\n100.000\n", True),
+        (f"{HEADER}\n3", f"{HEADER}\n", False),
+    ):
+        path.write_text(text)
+        assert drop_cut_line(path) is timed, text
+        assert path.read_text() == kept
