@@ -376,7 +376,7 @@ def run_cameras(
             undo.callback(pipeline.abandon)
             pipelines[name] = pipeline
         undo.pop_all()  # each pipeline closes its source and sinks, and engine_set is closed below
-    if drive_order(pipelines, realtime=o.realtime, loop=o.loop, fps=o.fps) is not None:
+    if drive_order(pipelines, realtime=o.realtime, loop=o.loop) is not None:
         print(
             "note: the cameras' recordings are read in the order of their capture times (each one's "
             "start offset added), as fast as the engines take them: what they saw at once is fused at "

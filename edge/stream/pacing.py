@@ -188,19 +188,17 @@ class DriveClock:
             return self._origin_ns + drive_ns
 
 
-def drive_order(
-    pipelines: Mapping[str, Any], *, realtime: bool, loop: bool, fps: float | None
-) -> DriveOrder | None:
+def drive_order(pipelines: Mapping[str, Any], *, realtime: bool, loop: bool) -> DriveOrder | None:
     """A DriveOrder of the cameras' Pipelines, each reading through its seat, where two or more
     read recordings flat out (no --realtime, no --loop, whose restart goes back in time) and
-    each has a drive clock: its capture times, or a rate (its own, or --fps); else None."""
-    from edge.stream.sources import nominal_rate
+    each has a drive clock: its capture times, or the rate its pace times its frames by (its
+    own, or --fps); else None."""
 
-    def clocked(source: Any) -> bool:
-        timed = getattr(source, "timestamps", None) is not None or getattr(source, "media_fps", None)
-        return not source.live and bool(timed or nominal_rate(source) or fps)
+    def clocked(pipeline: Any) -> bool:
+        timed = getattr(pipeline.source, "timestamps", None) is not None
+        return not pipeline.source.live and bool(timed or pipeline.pace.rate)
 
-    if len(pipelines) < 2 or realtime or loop or not all(clocked(p.source) for p in pipelines.values()):
+    if len(pipelines) < 2 or realtime or loop or not all(clocked(p) for p in pipelines.values()):
         return None
     order, clock = DriveOrder(list(pipelines)), DriveClock()
     for name, pipeline in pipelines.items():
