@@ -190,7 +190,10 @@ def test_each_cameras_page_names_its_camera(tiny_engines: Path, tmp_path: Path) 
             assert links == [["front", "page"], ["rear", None], ["all", None]]
             page.click("#cameras a:not([aria-current]):not(#all-cameras)")
             page.wait_for_function("() => document.title === 'edge — camera rear'", timeout=60_000)
-            page.wait_for_function("() => edgeViewer.frames.panoptic >= 1", timeout=60_000)
+            # the title comes with the page, its deferred script a little later
+            page.wait_for_function(
+                "() => window.edgeViewer && edgeViewer.frames.panoptic >= 1", timeout=60_000
+            )
             assert page.eval_on_selector("#cameras a[aria-current]", "a => a.textContent") == "rear"
             assert not errors, errors
     finally:
@@ -215,8 +218,9 @@ def test_every_cameras_pictures_on_one_page(tiny_engines: Path, tmp_path: Path) 
             page.wait_for_selector("#all-cameras", timeout=60_000)
             page.click("#all-cameras")
             page.wait_for_function("() => document.title === 'edge — every camera'", timeout=30_000)
+            # the title comes with the page, its deferred script a little later
             page.wait_for_function(
-                "() => Object.values(edgeCameras).length === 2"
+                "() => window.edgeCameras && Object.values(edgeCameras).length === 2"
                 " && Object.values(edgeCameras).every(img => img.naturalWidth > 0)",
                 timeout=60_000,
             )
