@@ -15,16 +15,24 @@ else its number over its rate, after its start offset): a merge of the recording
 that a replay slower than the drive (a CPU replaying four cameras) or faster (a GPU) keeps
 them together, every frame read. Each frame's drive time is its ``meta["drive_s"]``, which
 the fused lines (edge.stream.object_sinks.FusedLines) compare instead of the time it was read.
+
+A camera whose read has not returned in ``DRIVE_PATIENCE_S`` (a recording on a network share
+that stopped answering) is waited for no longer: said once, the others go on in drive order
+without it, and it takes its place again with its next frame (its frames come first until it
+has caught up, as they were captured earlier).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 _POLL_S = 0.05  # how often a waiting camera looks whether it is to stop
+# a read this long is a hang, not a slow decode: a frame of 4K HEVC takes well under a second
+DRIVE_PATIENCE_S = 10.0
 
 
 class FilePace:
@@ -72,6 +80,12 @@ class FilePace:
         frame.meta["time_unix_ns"] = self.clock.ns(drive_s)
         return True
 
+    def reading(self) -> None:
+        """The source is about to read its next frame: in drive order, the others wait for it
+        only so long (DriveOrder's patience)."""
+        if self.seat is not None:
+            self.seat.reading()
+
     def end(self) -> None:
         """The source has ended (or the run): the other cameras no longer wait for it."""
         if self.seat is not None:
@@ -110,13 +124,24 @@ class StartLine:
             return self._t
 
 
-class DriveOrder:
-    """The cameras ``names`` of one replay, each reading through its ``seat``."""
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
 
-    def __init__(self, names: Sequence[str]) -> None:
+
+class DriveOrder:
+    """The cameras ``names`` of one replay, each reading through its ``seat``; one whose read
+    has not returned in ``patience_s`` is not waited for until its next frame (``say``s so)."""
+
+    def __init__(
+        self, names: Sequence[str], *, patience_s: float = DRIVE_PATIENCE_S, say: Callable[[str], None] = _say
+    ) -> None:
         self._rank = {name: i for i, name in enumerate(names)}  # ties: the cameras' order
         self._pending: dict[str, float | None] = dict.fromkeys(names)
         self._reading = set(names)  # those whose recordings have not ended
+        # when each camera began the read it is in (time.monotonic), None out of one
+        self._read_since: dict[str, float | None] = dict.fromkeys(names)
+        self._stalled: set[str] = set()
+        self._patience_s, self._say = patience_s, say
         self._cond = threading.Condition()
 
     def seat(self, name: str) -> DriveSeat:
@@ -127,6 +152,14 @@ class DriveOrder:
     def _turn(self, name: str, t_s: float, stopping: threading.Event) -> bool:
         with self._cond:
             self._pending[name] = t_s
+            since, self._read_since[name] = self._read_since[name], None
+            if name in self._stalled:
+                self._stalled.discard(name)
+                waited = f" after {time.monotonic() - since:.1f} s" if since is not None else ""
+                self._say(
+                    f"note: camera {name!r} read a frame again{waited}: back in drive order (its frames "
+                    "come first until it has caught up)"
+                )
             self._cond.notify_all()
             while not stopping.is_set():
                 if self._earliest() == name:
@@ -142,20 +175,43 @@ class DriveOrder:
         for name in self._reading:
             t_s = self._pending[name]
             if t_s is None:
-                return None
+                if not self._hung(name):
+                    return None
+                continue
             times.append((t_s, self._rank[name], name))
         return min(times)[2] if times else None
+
+    def _hung(self, name: str) -> bool:
+        """Whether ``name``'s read has taken longer than the patience (said the first time)."""
+        if name in self._stalled:
+            return True
+        since = self._read_since[name]
+        if since is None or time.monotonic() - since < self._patience_s:
+            return False
+        self._stalled.add(name)
+        self._say(
+            f"warning: camera {name!r} has read no frame for {self._patience_s:g} s (its recording "
+            "stopped answering?): the other cameras go on in drive order without it until it reads one"
+        )
+        return True
+
+    def _began_reading(self, name: str) -> None:
+        with self._cond:
+            self._read_since[name] = time.monotonic()
 
     def _done(self, name: str) -> None:
         with self._cond:
             self._reading.discard(name)
             self._pending[name] = None
+            self._read_since[name] = None
+            self._stalled.discard(name)
             self._cond.notify_all()
 
 
 class DriveSeat:
-    """One camera's place in a DriveOrder: ``turn`` before each frame is handed on, ``done``
-    when its recording has ended (or its run), so the others no longer wait for it."""
+    """One camera's place in a DriveOrder: ``reading`` as it reads each frame, ``turn`` before
+    it is handed on, ``done`` when its recording has ended (or its run), so the others no
+    longer wait for it."""
 
     def __init__(self, order: DriveOrder, name: str) -> None:
         self._order, self.name = order, name
@@ -164,6 +220,10 @@ class DriveSeat:
         """Wait until this camera's next frame, captured ``t_s`` into the drive, is the earliest
         of every camera's next; False where ``stopping`` is set first."""
         return self._order._turn(self.name, t_s, stopping)
+
+    def reading(self) -> None:
+        """This camera has begun reading its next frame: the others wait for it, not for ever."""
+        self._order._began_reading(self.name)
 
     def done(self) -> None:
         self._order._done(self.name)
@@ -200,7 +260,7 @@ def drive_order(pipelines: Mapping[str, Any], *, realtime: bool, loop: bool) -> 
 
     if len(pipelines) < 2 or realtime or loop or not all(clocked(p) for p in pipelines.values()):
         return None
-    order, clock = DriveOrder(list(pipelines)), DriveClock()
+    order, clock = DriveOrder(list(pipelines), patience_s=DRIVE_PATIENCE_S), DriveClock()
     for name, pipeline in pipelines.items():
         pipeline.pace.seat, pipeline.pace.clock = order.seat(name), clock
     return order

@@ -242,6 +242,7 @@ class Pipeline:
             while not self._stop.is_set() and (self.max_frames is None or count < self.max_frames):
                 if self.duration_s is not None and time.perf_counter() - start >= self.duration_s:
                     break
+                self.pace.reading()  # in drive order, the other cameras wait for this read: not for ever
                 frame = self.source.read()
                 if frame is None:
                     self.tracker.frames_undecodable(int(getattr(self.source, "undecodable_at_end", 0)))

@@ -10,10 +10,18 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from edge.stream import StreamOptions
-from edge.stream.multicam import run_cameras
-from edge.stream.pacing import DriveOrder, StartLine
+from edge.stream.engines import EngineSet
+from edge.stream.frame import Frame
+from edge.stream.multicam import run_all, run_cameras
+from edge.stream.pacing import DriveOrder, StartLine, drive_order
+from edge.stream.pipeline import Pipeline
+from edge.stream.sinks import NullSink
+from edge.stream.sources import open_source
 
 
 def take_turns(order: DriveOrder, times: dict[str, list[float]], slow: str = "") -> list[tuple[float, str]]:
@@ -71,6 +79,104 @@ def test_a_camera_stopping_is_not_waited_for() -> None:
     assert time.monotonic() - began >= 0.25
     b.done()
     assert a.turn(2.0, threading.Event()), "b ended: a goes on alone"
+
+
+def test_a_camera_whose_read_hangs_is_waited_for_no_longer_than_the_patience() -> None:
+    """b's read has not returned: a waits for it the patience, then goes on alone (said once);
+    b's next frame, captured earlier, goes first, said as b takes its place again."""
+    said: list[str] = []
+    order = DriveOrder(["a", "b"], patience_s=0.3, say=said.append)
+    a, b = order.seat("a"), order.seat("b")
+    b.reading()
+    began = time.monotonic()
+    assert a.turn(0.0, threading.Event()) and a.turn(0.1, threading.Event())
+    assert time.monotonic() - began >= 0.25, "b was waited for, the patience"
+    assert len(said) == 1 and said[0].startswith("warning: camera 'b' has read no frame for 0.3 s"), said
+    handed: list[str] = []
+    a.reading()  # a reads its next, b its next after the hang: b's was captured first
+
+    def read_a() -> None:
+        while len(said) < 2:  # b has its frame (said as it took its place again), then a's comes
+            time.sleep(0.01)
+        if a.turn(0.2, threading.Event()):
+            handed.append("a")
+        a.done()
+
+    later = threading.Thread(target=read_a)
+    later.start()
+    assert b.turn(0.05, threading.Event())
+    handed.append("b")
+    b.done()
+    later.join(timeout=30)
+    assert handed == ["b", "a"], "b's frame of 0.05 s first"
+    assert len(said) == 2 and said[1].startswith("note: camera 'b' read a frame again after "), said
+
+
+class _HungSource:
+    """A 10 fps recording whose fourth read does not return until ``release`` (a network share
+    that stopped answering); ``held_ms`` of the read that hung."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self._inner = open_source("synthetic://?size=128x256&fps=10&frames=8&seed=1")
+        self.uri, self.fps, self.live, self.timestamps = "hung://", 10.0, False, None
+        self.release, self.reads, self.held_ms = release, 0, 0.0
+
+    def read(self) -> Frame | None:
+        self.reads += 1
+        if self.reads == 4:
+            began = time.monotonic()
+            if not self.release.wait(timeout=30):
+                raise AssertionError("released only once the other camera's drive has ended: it waited")
+            self.held_ms = (time.monotonic() - began) * 1e3
+        return self._inner.read()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_recording_that_stops_answering_holds_up_the_others_no_longer_than_the_patience(
+    tiny_engines: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two cameras read in drive order through real tiny engines, the side one's read hanging
+    until the front camera's whole drive has been read: after the patience the front one goes on
+    without it, and the side one, released, reads the rest of its own; every frame of both."""
+    monkeypatch.setattr("edge.stream.pacing.DRIVE_PATIENCE_S", 0.5)
+    release = threading.Event()
+    side = _HungSource(release)
+    engines = EngineSet.from_manifest(tiny_engines)
+    done: dict[str, list[int]] = {"front": [], "side": []}
+
+    def on_result(name: str) -> Any:
+        def record(result: Any) -> None:
+            done[name].append(result.frame.seq)
+            if name == "front" and len(done["front"]) == 20:
+                release.set()
+
+        return record
+
+    try:
+        pipelines = {
+            name: Pipeline(
+                source=source,
+                engines=engines,
+                sinks=[NullSink("null://")],
+                camera=name,
+                on_result=on_result(name),
+            )
+            for name, source in (
+                ("front", open_source("synthetic://?size=128x256&fps=10&frames=20")),
+                ("side", side),
+            )
+        }
+        assert drive_order(pipelines, realtime=False, loop=False) is not None
+        run_all(pipelines)
+    finally:
+        engines.close()
+    assert done == {"front": list(range(20)), "side": list(range(8))}
+    assert side.held_ms > 400, "the front camera waited the patience for it first"
+    err = capsys.readouterr().err
+    assert err.count("warning: camera 'side' has read no frame for 0.5 s") == 1, err
+    assert err.count("note: camera 'side' read a frame again after ") == 1, err
 
 
 def test_cameras_begin_together_however_late_each_thread_began() -> None:
