@@ -258,7 +258,8 @@ def add_stream_commands(sub: Any) -> None:
         action="append",
         metavar="URI",
         help="out.mp4, objects.jsonl, - (those JSON lines on standard output; the summary then goes to "
-        "standard error), dir://frames/, http://127.0.0.1:8080 (live web viewer), "
+        "standard error), dir://frames/, http://127.0.0.1:8080 (live web viewer; ?gate=M&max_age=S: "
+        "how its /cameras page fuses several cameras' things, as lines=fused), "
         "http://127.0.0.1:9464/metrics (the run's statistics for Prometheus, no pictures), "
         "display:// (OpenCV window), null:// (repeatable); video, dir:// and display:// show "
         "overlay | depth, or ?view=panoptic, depth or input (the source's frames: a recording); "
@@ -269,7 +270,8 @@ def add_stream_commands(sub: Any) -> None:
         "camera's newest frame is fused at, default 0.25); drive.mcap: the "
         "camera's frames with boxes, the panoptic and depth pictures, the objects and warnings lines "
         "and, the camera known, the things in 3D around the vehicle, in one MCAP file for Foxglove "
-        "(?views=, ?quality=, ?cloud=N: the depth map as a point cloud, every Nth pixel; needs pip "
+        "(?views=, ?quality=, ?cloud=N: the depth map as a point cloud, every Nth pixel; ?gate=, "
+        "?max_age=: /around's fusion, as lines=fused; needs pip "
         "install 'edge-perception[mcap]'); "
         "foxglove://127.0.0.1:8765: the same, live, to Foxglove (Open connection, Foxglove WebSocket; "
         "the point cloud offered, every 4th pixel); "

@@ -67,7 +67,8 @@ def viewer_ports(uri: str, count: int) -> list[str]:
     shown = f"[{host}]" if ":" in host else host
     if port and port + count - 1 > 65535:
         raise ConfigError(f"sink {uri!r}: {count} cameras need {count} ports from {port}, past 65535")
-    return [f"http://{shown}:{port + i if port else 0}" for i in range(count)]
+    options = f"?{query}" if (query := urlsplit(uri).query) else ""  # each viewer's, as given
+    return [f"http://{shown}:{port + i if port else 0}{options}" for i in range(count)]
 
 
 def _with_camera(uri: str) -> str:

@@ -22,13 +22,16 @@ import base64
 import json
 from collections.abc import Callable, Collection
 from functools import cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import numpy as np
 
 from edge.errors import SinkError
 from edge.stream.foxglove_schema import COLOR, POINT2, TIME, schema, stamp
+
+if TYPE_CHECKING:
+    from edge.stream.object_sinks import FusedLines, FusionOptions
 
 Schema = tuple[str, bytes]  # (name, JSON Schema)
 # a message of a frame: its topic, schema, and how to make its body (made only where wanted)
@@ -44,18 +47,24 @@ POINTS_LINE_LOOP = 2  # foxglove.PointsAnnotation's type of a closed outline
 
 class PictureOptions(NamedTuple):
     """What a Foxglove sink's ``?`` asks for: the views (None: not asked, so those of the
-    engines that run), the JPEG quality, and the point cloud's stride (None: not asked; 0: none)."""
+    engines that run), the JPEG quality, the point cloud's stride (None: not asked; 0: none),
+    and how the cameras' things are fused for ``/around`` (``gate=``, ``max_age=``)."""
 
     views: tuple[str, ...] | None
     quality: int
     cloud: int | None
+    fusion: FusionOptions
 
 
 def picture_options(uri: str, query: str) -> PictureOptions:
-    """The views, JPEG quality and point cloud ``query`` asks for; SinkError naming what is wrong."""
+    """The views, JPEG quality, point cloud and fusion ``query`` asks for; SinkError naming
+    what is wrong."""
+    from edge.stream.object_sinks import fusion_options
+
     views: tuple[str, ...] | None = None
     quality = DEFAULT_QUALITY
     cloud: int | None = None
+    fusion: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key == "views":
             asked = tuple(v.strip() for v in value.split(",") if v.strip())
@@ -77,9 +86,16 @@ def picture_options(uri: str, query: str) -> PictureOptions:
                     f"each way make a point, 1 to {MAX_CLOUD_STRIDE} (0: no point cloud)"
                 )
             cloud = int(value)
+        elif key in ("gate", "max_age"):
+            fusion[key] = value
         else:
-            raise SinkError(f"sink {uri!r}: unknown option {key!r}; it takes views=, quality= and cloud=")
-    return PictureOptions(views, quality, cloud)
+            raise SinkError(
+                f"sink {uri!r}: unknown option {key!r}; it takes views=, quality=, cloud=, and for the "
+                "cameras' things fused, gate= and max_age="
+            )
+    return PictureOptions(
+        views, quality, cloud, fusion_options(uri, fusion.get("gate"), fusion.get("max_age"))
+    )
 
 
 def matched_cloud(uri: str, cloud: int | None, kinds: Collection[str], *, default: int) -> int:
@@ -156,15 +172,24 @@ class FrameChoice:
     (one asked for that none runs is a SinkError); ``messages`` makes a result's."""
 
     def __init__(
-        self, uri: str, *, views: tuple[str, ...] | None, quality: int, cloud: int | None, default_cloud: int
+        self,
+        uri: str,
+        *,
+        views: tuple[str, ...] | None,
+        quality: int,
+        cloud: int | None,
+        default_cloud: int,
+        fused: FusedLines | None = None,
     ) -> None:
+        """``fused``: the sink's fusion of the cameras' things (one of the default options where
+        None), kept by a segmented sink across its files."""
         from edge.stream.object_sinks import FusedLines
 
         self.uri, self.quality = uri, quality
         self.asked, self.views = views is not None, views or VIEWS
         self.asked_cloud, self.default_cloud = cloud, default_cloud
         self.cloud = default_cloud if cloud is None else cloud
-        self.fused = FusedLines()  # the cameras' things at once, where several share the sink
+        self.fused = fused if fused is not None else FusedLines()  # where several cameras share the sink
 
     @property
     def shows(self) -> frozenset[str]:

@@ -65,6 +65,7 @@ class McapSink:
         make_room: Callable[[int], int] | None = None,
         warnings: Any = None,
         last: bool = True,
+        fused: Any = None,
     ) -> None:
         """``views``: the picture channels (None: every one whose engine runs, match_engines).
         ``cloud``: every how many of the depth map's pixels make a point of its point cloud
@@ -72,7 +73,8 @@ class McapSink:
         ``keep_free``, ``make_room``: as DiskRoom's. ``warnings``: the WarningLines that
         tells which frames begin and end a warning (a segment's is the recording's: a warning
         cleared in the next segment is the one begun in this); ``last``: whether this file
-        gets the clear lines of the warnings still on as the run ends."""
+        gets the clear lines of the warnings still on as the run ends. ``fused``: the FusedLines of
+        ``/around`` (FrameChoice's), a segmented sink's across its files."""
         try:
             from mcap.writer import Writer  # noqa: F401 (refused before the run, not at its first frame)
         except ImportError as exc:
@@ -84,7 +86,9 @@ class McapSink:
         checked_output(uri, path, folder=False)
         rescue_leftover(uri, path)  # a dead run's file is kept, not overwritten
         self.uri, self.path = uri, path
-        self.choice = FrameChoice(uri, views=views, quality=quality, cloud=cloud, default_cloud=0)
+        self.choice = FrameChoice(
+            uri, views=views, quality=quality, cloud=cloud, default_cloud=0, fused=fused
+        )
         self.partial = partial_path(path)
         self._lock = PartialLock(
             uri=uri, partial=self.partial, refused=lambda exc, what: self._room.refused(exc, what, kept=0)
@@ -233,17 +237,23 @@ def segmented_mcap_sink(
     cloud: int | None = None,
     keep_free: int = DEFAULT_KEEP_FREE,
     delete_oldest: bool = False,
+    fusion: Any = None,
 ) -> Any:
     """``drive.mcap`` a new file every ``segment_s`` seconds of capture time, numbered and
-    deleted (``delete_oldest``) as the video segments are (edge.stream.segments)."""
-    from edge.stream.object_sinks import WarningLines
+    deleted (``delete_oldest``) as the video segments are (edge.stream.segments); ``fusion``:
+    how ``/around`` fuses the cameras' things (FusionOptions; None: the defaults), one fusion
+    across the files, as one warnings log is."""
+    from edge.stream.object_sinks import FusionOptions, WarningLines
     from edge.stream.segments import SegmentedSink
 
     class SegmentedMcapSink(SegmentedSink):
         def __init__(self) -> None:
             super().__init__(uri, path, segment_s=segment_s, keep_free=keep_free, delete_oldest=delete_oldest)
             self._warnings = WarningLines()
-            self.choice = FrameChoice(uri, views=views, quality=quality, cloud=cloud, default_cloud=0)
+            fused = (fusion or FusionOptions()).lines()
+            self.choice = FrameChoice(
+                uri, views=views, quality=quality, cloud=cloud, default_cloud=0, fused=fused
+            )
             self._tracker: Any = None
 
         @property
@@ -267,6 +277,7 @@ def segmented_mcap_sink(
                 make_room=self._make_room(),
                 warnings=self._warnings,
                 last=False,
+                fused=self.choice.fused,
             )
             sink.attach(self._tracker)
             return sink

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -240,8 +240,6 @@ def lines_of(uri: str, query: str) -> Any:
     None (objects lines), a WarningLines or a FusedLines; a SinkError for anything else."""
     from urllib.parse import parse_qsl
 
-    from edge.postprocess.fusion import GATE_MIN_M
-
     given: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key not in ("lines", "gate", "max_age"):
@@ -264,9 +262,27 @@ def lines_of(uri: str, query: str) -> Any:
         return WarningLines()
     if chosen == "objects":
         return None
-    return FusedLines(
-        gate_min_m=_positive(uri, "gate", fusion.get("gate"), GATE_MIN_M, "metres"),
-        max_age_s=_positive(uri, "max_age", fusion.get("max_age"), FUSED_MAX_AGE_S, "seconds"),
+    return fusion_options(uri, fusion.get("gate"), fusion.get("max_age")).lines()
+
+
+class FusionOptions(NamedTuple):
+    """How a sink fuses the cameras' things (``gate=``, ``max_age=``: FusedLines'); None: the
+    default gate."""
+
+    gate_min_m: float | None = None
+    max_age_s: float = FUSED_MAX_AGE_S
+
+    def lines(self) -> FusedLines:
+        """A FusedLines of these options, for one sink."""
+        return FusedLines(gate_min_m=self.gate_min_m, max_age_s=self.max_age_s)
+
+
+def fusion_options(uri: str, gate: str | None, max_age: str | None) -> FusionOptions:
+    """Sink ``uri``'s ``gate=`` and ``max_age=`` (None: not given), each a number > 0; a
+    SinkError naming the one that is not."""
+    return FusionOptions(
+        None if gate is None else _positive(uri, "gate", gate, 0.0, "metres"),
+        _positive(uri, "max_age", max_age, FUSED_MAX_AGE_S, "seconds"),
     )
 
 

@@ -178,7 +178,13 @@ def open_sink(
 
         host, port, asked = parse_foxglove_uri(uri)
         return FoxgloveSink(
-            uri, host=host, port=port, views=asked.views, quality=asked.quality, cloud=asked.cloud
+            uri,
+            host=host,
+            port=port,
+            views=asked.views,
+            quality=asked.quality,
+            cloud=asked.cloud,
+            fused=asked.fusion.lines(),
         )
     if parts.scheme == "http":
         from edge.viewer import ViewerSink, parse_viewer_uri
@@ -232,7 +238,7 @@ def open_sink(
         from edge.stream.foxglove_messages import picture_options
         from edge.stream.mcap_sink import McapSink, segmented_mcap_sink
 
-        views, quality, cloud = picture_options(uri, query)
+        views, quality, cloud, fusion = picture_options(uri, query)
         if segment_s is not None:
             return segmented_mcap_sink(
                 uri,
@@ -243,10 +249,13 @@ def open_sink(
                 cloud=cloud,
                 keep_free=keep_free,
                 delete_oldest=delete_oldest,
+                fusion=fusion,
             )
         if not replace:
             refuse_an_earlier_file(uri, path)
-        return McapSink(uri, path, views=views, quality=quality, cloud=cloud, keep_free=keep_free)
+        return McapSink(
+            uri, path, views=views, quality=quality, cloud=cloud, keep_free=keep_free, fused=fusion.lines()
+        )
     if parts.scheme not in ("", "file") or path.suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(
             f"unknown sink {uri!r}; {_folder_hint(parts.scheme, name, query)}supported: a video path "

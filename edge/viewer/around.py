@@ -7,6 +7,7 @@ place on the vehicle, which way it looks and how wide)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -17,12 +18,14 @@ class Around:
     viewer's thread), and every viewer's server given the line it makes, in the order made.
     ``views``: what each camera sees (camera_view), which every viewer's server shows."""
 
-    def __init__(self, *, views: list[dict[str, Any]] | None = None) -> None:
-        from edge.stream.object_sinks import FusedLines
+    def __init__(self, *, views: list[dict[str, Any]] | None = None, fusion: Any = None) -> None:
+        """``fusion``: how the things are fused (FusionOptions; None: the defaults)."""
+        from edge.stream.object_sinks import FusionOptions
 
         self.views = list(views or [])
+        self.fusion = fusion or FusionOptions()
         self._lock = threading.Lock()
-        self._lines = FusedLines()
+        self._lines = self.fusion.lines()
         self._servers: list[Any] = []
 
     def add(self, server: Any) -> None:
@@ -56,13 +59,22 @@ def camera_view(name: str, tracker: Any) -> dict[str, Any]:
 
 def share_around(pipelines: Mapping[str, Any]) -> Around | None:
     """One Around for the web viewers of the cameras' Pipelines (edge run), where more than one
-    camera has a viewer; None where fewer do."""
+    camera has a viewer, fused as the first one's ``?gate=&max_age=`` say (said where another's
+    say otherwise); None where fewer do."""
     viewers = [
         (name, sink) for name, p in pipelines.items() for sink in p.sinks if hasattr(sink, "show_around")
     ]
     if len({name for name, _ in viewers}) < 2:
         return None
-    around = Around(views=[camera_view(name, p.object_tracker) for name, p in pipelines.items()])
+    first, fusion = viewers[0][0], viewers[0][1].fusion
+    if others := sorted({sink.uri for _, sink in viewers if sink.fusion != fusion}):
+        print(
+            f"warning: every viewer fuses the cameras' things one way, as the viewer of camera {first!r} "
+            f"asks ({viewers[0][1].uri}); another way, asked by {', '.join(others)}, is not taken",
+            file=sys.stderr,
+        )
+    views = [camera_view(name, p.object_tracker) for name, p in pipelines.items()]
+    around = Around(views=views, fusion=fusion)
     for _, sink in viewers:
         sink.show_around(around)
     return around

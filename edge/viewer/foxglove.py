@@ -58,7 +58,7 @@ def parse_foxglove_uri(uri: str) -> tuple[str, int, PictureOptions]:
     if parts.path not in ("", "/") or parts.fragment or parts.username:
         raise SinkError(
             f"sink {uri!r}: expected foxglove://HOST:PORT, e.g. foxglove://127.0.0.1:{DEFAULT_PORT} "
-            "(options: ?views=input,panoptic,depth&quality=85&cloud=4)"
+            "(options: ?views=input,panoptic,depth&quality=85&cloud=4&gate=1.5&max_age=0.25)"
         )
     return (
         parts.hostname or "127.0.0.1",
@@ -300,13 +300,17 @@ class FoxgloveSink:
         views: tuple[str, ...] | None = None,
         quality: int = DEFAULT_QUALITY,
         cloud: int | None = None,
+        fused: Any = None,
     ) -> None:
         """``cloud``: the point cloud's stride (None: DEFAULT_CLOUD, offered where a depth engine
-        runs and made only for a client that subscribes to it; 0: none)."""
+        runs and made only for a client that subscribes to it; 0: none). ``fused``: the
+        FusedLines of ``/around`` (FrameChoice's)."""
         from edge.stream.object_sinks import WarningLines
 
         self.uri = uri
-        self.choice = FrameChoice(uri, views=views, quality=quality, cloud=cloud, default_cloud=DEFAULT_CLOUD)
+        self.choice = FrameChoice(
+            uri, views=views, quality=quality, cloud=cloud, default_cloud=DEFAULT_CLOUD, fused=fused
+        )
         self.frames = 0
         self._warnings = WarningLines()
         self.server = FoxgloveServer(host=host, port=port)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
@@ -12,6 +12,9 @@ from edge.errors import SinkError
 from edge.viewer.metrics import PATH as METRICS_PATH
 from edge.viewer.metrics import PORT as METRICS_PORT
 from edge.viewer.server import VIEWS, ViewerServer, warn_if_exposed
+
+if TYPE_CHECKING:
+    from edge.stream.object_sinks import FusionOptions
 
 DEFAULT_PORT = 8080
 
@@ -26,13 +29,38 @@ def parse_viewer_uri(uri: str) -> tuple[str, int]:
         raise SinkError(f"sink {uri!r} is not a valid http://HOST:PORT address: {exc}") from None
     if parts.scheme != "http":
         raise SinkError(f"sink {uri!r}: the viewer speaks plain http://, got {parts.scheme!r}")
-    if parts.path not in ("", "/", METRICS_PATH) or parts.query or parts.fragment or parts.username:
+    metrics_query = parts.path == METRICS_PATH and parts.query
+    if parts.path not in ("", "/", METRICS_PATH) or metrics_query or parts.fragment or parts.username:
         raise SinkError(
             f"sink {uri!r}: expected only http://HOST:PORT (the viewer), e.g. http://127.0.0.1:8080, "
             f"or http://HOST:PORT{METRICS_PATH} (statistics for Prometheus alone)"
         )
+    viewer_fusion(uri)  # its options, refused here as the address is
     default = METRICS_PORT if parts.path == METRICS_PATH else DEFAULT_PORT
     return parts.hostname or "127.0.0.1", default if port is None else port
+
+
+VIEWER_OPTIONS = "gate=M and max_age=S (how the /cameras page fuses the cameras' things)"
+
+
+def viewer_fusion(uri: str) -> FusionOptions:
+    """How the viewer of ``uri`` fuses a run's cameras' things for its /cameras page
+    (``?gate=M&max_age=S``, as ``?lines=fused``); a SinkError for any other option."""
+    from edge.stream.object_sinks import fusion_options
+
+    query = urlsplit(uri).query
+    given: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in ("gate", "max_age"):
+            raise SinkError(
+                f"sink {uri!r}: unknown option {key!r}; the viewer's options are {VIEWER_OPTIONS}"
+            )
+        if key in given:
+            raise SinkError(f"sink {uri!r}: {key}= is given twice; give it once")
+        given[key] = value
+    if query and not given:  # "?" alone, or "?&": nothing parse_qsl reports
+        raise SinkError(f"sink {uri!r}: option {query!r} is not one of the viewer's, {VIEWER_OPTIONS}")
+    return fusion_options(uri, given.get("gate"), given.get("max_age"))
 
 
 def metrics_path(uri: str) -> str:
@@ -56,6 +84,7 @@ class ViewerSink:
         from edge.stream.object_sinks import WarningLines
 
         self.uri = uri
+        self.fusion = viewer_fusion(uri)  # the run's Around's (edge.viewer.around.share_around)
         self.frames = 0
         self._warnings = WarningLines()
         self._around: Any = None

@@ -116,26 +116,38 @@ def test_the_gate_says_how_far_apart_two_cameras_things_may_be_and_be_one(
 ) -> None:
     """Two cameras looking ahead 4 m apart across the vehicle, given one drive, place each thing
     4 m apart: beyond the gate for a thing nearer than 25 m (15% of its distance under 4 m), so
-    two things; with ?gate=5, one, seen by both."""
+    two things; with ?gate=5, one, seen by both; an .mcap's /around/things likewise."""
+    from tests.stream.test_mcap_sink import read_mcap
+
     cameras = ["--camera", f"a={drive}", "--camera", f"b={drive}", "--hfov", "48.9"]
     cameras += ["--mount-offset", "a=-2", "--mount-offset", "b=2"]
     seen_by = {}
     for option in ("", "&gate=5"):
-        around = tmp_path / f"around{option}.jsonl"
-        argv = ["run", *cameras, "--engines", str(demo_engines), "--sink", f"{around}?lines=fused{option}"]
-        assert main(argv) == 0
-        # the lines that fused both cameras' same frame
-        both = [
-            line
-            for line in fused_lines(around)
-            if len(line["cameras"]) == 2 and len(set(line["cameras"].values())) == 1
-        ]
-        near = [
-            t
-            for line in both
-            for t in line["things"]
-            if t["from_vehicle_m"] is not None and t["from_vehicle_m"] < 25
-        ]
-        assert near, "the drive has things near the vehicle"
-        seen_by[option] = {len(t["seen_by"]) for t in near}
-    assert seen_by == {"": {1}, "&gate=5": {2}}
+        around, mcap = tmp_path / f"around{option}.jsonl", tmp_path / f"drive{option}.mcap"
+        sinks = ["--sink", f"{around}?lines=fused{option}", "--sink", f"{mcap}{option.replace('&', '?')}"]
+        assert main(["run", *cameras, "--engines", str(demo_engines), *sinks]) == 0
+        _, messages = read_mcap(mcap)
+        for written, lines in (
+            ("lines", fused_lines(around)),
+            ("mcap", [body for topic, _, body in messages if topic == "/around/things"]),
+        ):
+            # the lines that fused both cameras' same frame
+            both = [
+                line
+                for line in lines
+                if len(line["cameras"]) == 2 and len(set(line["cameras"].values())) == 1
+            ]
+            near = [
+                t
+                for line in both
+                for t in line["things"]
+                if t["from_vehicle_m"] is not None and t["from_vehicle_m"] < 25
+            ]
+            assert near, "the drive has things near the vehicle"
+            seen_by[written, option] = {len(t["seen_by"]) for t in near}
+    assert seen_by == {
+        ("lines", ""): {1},
+        ("mcap", ""): {1},
+        ("lines", "&gate=5"): {2},
+        ("mcap", "&gate=5"): {2},
+    }

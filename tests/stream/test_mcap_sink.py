@@ -159,7 +159,9 @@ def test_views_pick_the_picture_channels(demo_engines: Path, tmp_path: Path) -> 
         ),
         ("d.mcap?views=", "views=''; expected"),
         ("d.mcap?quality=0", "quality='0'; expected a JPEG quality from 1 to 100"),
-        ("d.mcap?view=depth", "unknown option 'view'; it takes views=, quality= and cloud="),
+        ("d.mcap?view=depth", "unknown option 'view'; it takes views=, quality=, cloud=, and for the"),
+        ("d.mcap?gate=0", "gate='0'; expected a number of metres > 0"),
+        ("d.mcap?max_age=soon", "max_age='soon'; expected a number of seconds > 0"),
         (
             "d.mcap?cloud=17",
             "cloud='17'; expected every how many of the depth map's pixels each way make a point",
@@ -316,6 +318,35 @@ def test_a_live_run_is_cut_into_mcap_segments(demo_engines: Path, tmp_path: Path
     assert {read_metadata(p)["edge"]["engine.depth"] for p in files} == {
         "depth_tiny onnxruntime fp32 128x256"
     }
+
+
+def test_segments_of_two_cameras_go_on_with_one_fusion(tiny_engines: Path, tmp_path: Path) -> None:
+    """Two cameras' drives, read in drive order into one .mcap cut every half second: each file's
+    first /around/things line fuses both cameras, the other's newest frame written into the file
+    before (a fusion begun again with each file would hold its own camera's alone); the sink's
+    ?max_age= is the fusion's."""
+    from edge.stream import StreamOptions
+    from edge.stream.multicam import run_cameras
+    from edge.util.fs import natural_key
+
+    cameras = {name: f"synthetic://?size=128x256&fps=20&frames=40&seed={i}" for i, name in enumerate("ab")}
+    for max_age in ("", "?max_age=0.01"):
+        folder = tmp_path / (max_age[1:] or "default")
+        run_cameras(
+            cameras,
+            engines=tiny_engines,
+            sinks=[f"{folder / 'drive.mcap'}{max_age}"],
+            options=StreamOptions(segment_s=0.5),
+        )
+        files = sorted(folder.iterdir(), key=natural_key)
+        assert len(files) >= 2, files
+        each = [[b["cameras"] for t, _, b in read_mcap(path)[1] if t == "/around/things"] for path in files]
+        fused = [cameras for lines in each for cameras in lines if len(cameras) == 2]
+        if not max_age:  # the drives' frames 0.05 s apart, within the default 0.25 s
+            assert all(len(lines[0]) == 2 for lines in each[1:]), each
+            assert any(cameras["a"] != cameras["b"] for cameras in fused), "a frame and the other's before"
+        else:  # only the two cameras' frames of one instant
+            assert fused and all(cameras["a"] == cameras["b"] for cameras in fused), fused
 
 
 def test_without_mcap_the_sink_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -185,12 +185,10 @@ def test_bad_foxglove_uris(uri: str, match: str) -> None:
 def test_the_defaults_a_taken_port_another_address_and_several_cameras(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert parse_foxglove_uri("foxglove://") == ("127.0.0.1", 8765, (None, 85, None))
-    assert parse_foxglove_uri("foxglove://0.0.0.0:9000?views=input&quality=60&cloud=2") == (
-        "0.0.0.0",
-        9000,
-        (("input",), 60, 2),
-    )
+    assert parse_foxglove_uri("foxglove://") == ("127.0.0.1", 8765, (None, 85, None, (None, 0.25)))
+    assert parse_foxglove_uri(
+        "foxglove://0.0.0.0:9000?views=input&quality=60&cloud=2&gate=3&max_age=0.5"
+    ) == ("0.0.0.0", 9000, (("input",), 60, 2, (3.0, 0.5)))
     first = open_sink("foxglove://127.0.0.1:0")
     try:
         port = first.url.rsplit(":", 1)[1]  # type: ignore[attr-defined]
