@@ -49,6 +49,7 @@ STATIC = {
     "favicon.svg": "image/svg+xml",
     "cameras.html": "text/html",
     "cameras.js": "text/javascript",
+    "around.js": "text/javascript",
 }
 BOUNDARY = "edgeframe"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -204,6 +205,7 @@ class ViewerServer:
             app.router.add_get("/", self._page)
             app.router.add_get("/cameras", self._cameras_page)
             app.router.add_get("/cameras.js", self._static)
+            app.router.add_get("/around.js", self._static)
             app.router.add_get("/viewer.js", self._static)
             app.router.add_get("/viewer.css", self._static)
             app.router.add_get("/favicon.svg", self._static)

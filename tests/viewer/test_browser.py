@@ -59,6 +59,7 @@ def test_page_shows_changing_frames_and_live_charts(tiny_engines: Path, tmp_path
             page.wait_for_function(
                 "() => edgeViewer.frames.panoptic >= 3 && edgeViewer.frames.depth >= 3", timeout=60_000
             )
+            assert page.is_hidden("#around-panel"), "a run of one camera: nothing fused to draw"
             first = page.get_attribute("#view-panoptic", "data-seq")
             chart_before = page.evaluate("document.getElementById('chart-latency').toDataURL()")
             updates_before = page.evaluate("edgeViewer.statsUpdates")
@@ -235,9 +236,10 @@ def test_every_cameras_pictures_on_one_page(tiny_engines: Path, tmp_path: Path) 
 
 
 def test_the_things_around_the_vehicle_drawn_from_above(demo_engines: Path, tmp_path: Path) -> None:
-    """/cameras of a run of several cameras draws the fusion its viewer holds: two cameras mounted
-    alike given one drive, a thing both see is one dot, labelled with both cameras; each dot is
-    drawn where the thing is, in its colour (read back from the canvas's pixels)."""
+    """/cameras of a run of several cameras, and each camera's page, draw the fusion its viewer
+    holds: two cameras mounted alike given one drive, a thing both see is one dot, labelled with
+    both cameras; each dot is drawn where the thing is, in its colour (read back from the
+    canvas's pixels)."""
     drive = "synthetic://?size=128x256&fps=10&seed=2&lane=right"
     run = EdgeRun(
         [
@@ -247,27 +249,33 @@ def test_the_things_around_the_vehicle_drawn_from_above(demo_engines: Path, tmp_
         cwd=tmp_path,
     )
     try:
-        with viewer_page(run.url + "cameras", width=1200, height=900) as (page, errors):
-            page.wait_for_function(
-                "() => edgeAround.things.some(t => t.cameras === 'a+b')", timeout=90_000, polling=100
-            )
-            assert page.is_visible("#around")
-            things, pixels, said = page.evaluate(
-                """() => { const c = document.getElementById('around').getContext('2d');
-                const things = edgeAround.things.slice();
-                const pixels = things.map(t => Array.from(c.getImageData(t.x, t.y, 1, 1).data.slice(0, 3)));
-                return [things, pixels, document.getElementById('around-said').textContent]; }"""
-            )
-            colours = {"#ff3030": [255, 48, 48], "#f0a04b": [240, 160, 75], "#5aa9e6": [90, 169, 230]}
-            assert things and said.startswith(f"{len(things)} placed")
-            assert all(pixel in colours.values() for pixel in pixels), (things, pixels)
-            assert any(colours[t["colour"]] == pixel for t, pixel in zip(things, pixels, strict=True))
-            assert all(0 <= t["x"] < 480 and 0 <= t["y"] < 480 for t in things)
-            assert page.evaluate("edgeAround.views") == ["a", "b"], "each camera's view drawn"
-            assert not errors, errors
+        for page_path in ("cameras", ""):  # /cameras, then camera a's own page
+            check_around_drawn(run.url + page_path)
     finally:
         code, _out, err = run.stop()
     assert code == 130 and "Traceback" not in err, err
+
+
+def check_around_drawn(url: str) -> None:
+    """The page at ``url`` draws a thing both cameras see, each dot in its colour where it is."""
+    with viewer_page(url, width=1200, height=900) as (page, errors):
+        page.wait_for_function(
+            "() => edgeAround.things.some(t => t.cameras === 'a+b')", timeout=90_000, polling=100
+        )
+        assert page.is_visible("#around")
+        things, pixels, said = page.evaluate(
+            """() => { const c = document.getElementById('around').getContext('2d');
+                const things = edgeAround.things.slice();
+                const pixels = things.map(t => Array.from(c.getImageData(t.x, t.y, 1, 1).data.slice(0, 3)));
+                return [things, pixels, document.getElementById('around-said').textContent]; }"""
+        )
+        colours = {"#ff3030": [255, 48, 48], "#f0a04b": [240, 160, 75], "#5aa9e6": [90, 169, 230]}
+        assert things and said.startswith(f"{len(things)} placed")
+        assert all(pixel in colours.values() for pixel in pixels), (things, pixels)
+        assert any(colours[t["colour"]] == pixel for t, pixel in zip(things, pixels, strict=True))
+        assert all(0 <= t["x"] < 480 and 0 <= t["y"] < 480 for t in things)
+        assert page.evaluate("edgeAround.views") == ["a", "b"], "each camera's view drawn"
+        assert not errors, errors
 
 
 def test_edge_record_shows_the_camera_alone(tmp_path: Path) -> None:

@@ -160,7 +160,7 @@ async function statsLoop() {
       if (state.samples.length > HISTORY) state.samples.splice(0, state.samples.length - HISTORY);
       state.statsUpdates += 1;
       showCounters(snap);
-      if (!state.camera) { showObjects(snap); showWarnings(snap); }
+      if (!state.camera) { showObjects(snap); showWarnings(snap); edgeShowAround(snap); }
       drawCharts();
     } catch (err) {
       setStatus("lost");
