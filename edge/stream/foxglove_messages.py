@@ -23,7 +23,6 @@ import json
 from collections.abc import Callable, Collection
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import parse_qsl
 
 import numpy as np
 
@@ -38,6 +37,7 @@ Schema = tuple[str, bytes]  # (name, JSON Schema)
 Message = tuple[str, Schema, Callable[[], dict[str, Any]]]
 
 VIEWS = ("input", "panoptic", "depth")
+PICTURE_OPTIONS = "views=, quality=, cloud=, and for the cameras' things fused, gate= and max_age="
 DEFAULT_QUALITY = 85
 MAX_CLOUD_STRIDE = 16
 WARNED_RGBA = (1.0, 0.2, 0.2, 1.0)
@@ -60,42 +60,45 @@ def picture_options(uri: str, query: str) -> PictureOptions:
     """The views, JPEG quality, point cloud and fusion ``query`` asks for; SinkError naming
     what is wrong."""
     from edge.stream.object_sinks import fusion_options
+    from edge.stream.sink_refusals import sink_options
 
-    views: tuple[str, ...] | None = None
-    quality = DEFAULT_QUALITY
-    cloud: int | None = None
-    fusion: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key == "views":
-            asked = tuple(v.strip() for v in value.split(",") if v.strip())
-            unknown = [v for v in asked if v not in VIEWS]
-            if unknown or not asked:
-                raise SinkError(
-                    f"sink {uri!r}: views={value!r}; expected a comma-separated list of {', '.join(VIEWS)} "
-                    "(the camera's frame with its boxes, the panoptic overlay, the depth)"
-                )
-            views = tuple(dict.fromkeys(asked))
-        elif key == "quality":
-            if not value.isdigit() or not 1 <= int(value) <= 100:
-                raise SinkError(f"sink {uri!r}: quality={value!r}; expected a JPEG quality from 1 to 100")
-            quality = int(value)
-        elif key == "cloud":
-            if not value.isdigit() or not 0 <= int(value) <= MAX_CLOUD_STRIDE:
-                raise SinkError(
-                    f"sink {uri!r}: cloud={value!r}; expected every how many of the depth map's pixels "
-                    f"each way make a point, 1 to {MAX_CLOUD_STRIDE} (0: no point cloud)"
-                )
-            cloud = int(value)
-        elif key in ("gate", "max_age"):
-            fusion[key] = value
-        else:
-            raise SinkError(
-                f"sink {uri!r}: unknown option {key!r}; it takes views=, quality=, cloud=, and for the "
-                "cameras' things fused, gate= and max_age="
-            )
+    given = sink_options(uri, query, ("views", "quality", "cloud", "gate", "max_age"), PICTURE_OPTIONS)
     return PictureOptions(
-        views, quality, cloud, fusion_options(uri, fusion.get("gate"), fusion.get("max_age"))
+        _views(uri, given["views"]) if "views" in given else None,
+        _number(
+            uri, "quality", given.get("quality"), 1, 100, "a JPEG quality from 1 to 100", DEFAULT_QUALITY
+        ),
+        _number(
+            uri,
+            "cloud",
+            given.get("cloud"),
+            0,
+            MAX_CLOUD_STRIDE,
+            f"every how many of the depth map's pixels each way make a point, 1 to {MAX_CLOUD_STRIDE} "
+            "(0: no point cloud)",
+            None,
+        ),
+        fusion_options(uri, given.get("gate"), given.get("max_age")),
     )
+
+
+def _views(uri: str, value: str) -> tuple[str, ...]:
+    asked = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not asked or any(v not in VIEWS for v in asked):
+        raise SinkError(
+            f"sink {uri!r}: views={value!r}; expected a comma-separated list of {', '.join(VIEWS)} "
+            "(the camera's frame with its boxes, the panoptic overlay, the depth)"
+        )
+    return tuple(dict.fromkeys(asked))
+
+
+def _number(uri: str, key: str, value: str | None, low: int, high: int, what: str, default: Any) -> Any:
+    """Option ``key``'s whole number from ``low`` to ``high`` (``what`` it is), ``default`` if not given."""
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise SinkError(f"sink {uri!r}: {key}={value!r}; expected {what}")
+    return int(value)
 
 
 def matched_cloud(uri: str, cloud: int | None, kinds: Collection[str], *, default: int) -> int:

@@ -238,17 +238,9 @@ LINES_OPTIONS = "lines=objects|warnings|fused (with fused: gate=M, max_age=S)"
 def lines_of(uri: str, query: str) -> Any:
     """What an objects sink ``uri`` writes for each result, as its options (``query``) say:
     None (objects lines), a WarningLines or a FusedLines; a SinkError for anything else."""
-    from urllib.parse import parse_qsl
+    from edge.stream.sink_refusals import sink_options
 
-    given: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key not in ("lines", "gate", "max_age"):
-            raise SinkError(f"sink {uri!r}: unknown option {key!r}; its options are {LINES_OPTIONS}")
-        if key in given:
-            raise SinkError(f"sink {uri!r}: {key}= is given twice; give it once")
-        given[key] = value
-    if query and not given:  # "?" alone, or "?&": nothing parse_qsl reports
-        raise SinkError(f"sink {uri!r}: option {query!r} is not one of {LINES_OPTIONS}")
+    given = sink_options(uri, query, ("lines", "gate", "max_age"), LINES_OPTIONS)
     chosen = given.get("lines", "objects")
     if chosen not in LINES:
         raise SinkError(f"sink {uri!r}: lines={chosen!r}; expected one of {', '.join(LINES)}")

@@ -1,12 +1,14 @@
 """What a file sink would write over, refused before it writes: the run's own source, and
-(where asked) a recording that exists; and the folder a dir:// sink names."""
+(where asked) a recording that exists; the folder a dir:// sink names; and the options a
+sink's ``?`` gives that it does not take."""
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Collection
 from pathlib import Path
-from urllib.parse import SplitResult
+from urllib.parse import SplitResult, parse_qsl
 
 from edge.errors import SinkError
 from edge.stream.disk import format_bytes
@@ -67,3 +69,18 @@ def same_path(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:  # one of them does not exist (yet)
         return os.path.abspath(a) == os.path.abspath(b)
+
+
+def sink_options(uri: str, query: str, keys: Collection[str], takes: str) -> dict[str, str]:
+    """Sink ``uri``'s options (``query``) by name, each one of ``keys`` given once; a SinkError
+    saying what it ``takes`` for another, for one given twice, or for a ``?`` that names none."""
+    given: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in keys:
+            raise SinkError(f"sink {uri!r}: unknown option {key!r}; it takes {takes}")
+        if key in given:
+            raise SinkError(f"sink {uri!r}: {key}= is given twice; give it once")
+        given[key] = value
+    if query and not given:  # "?&": nothing parse_qsl reports
+        raise SinkError(f"sink {uri!r}: option {query!r} names none; it takes {takes}")
+    return given

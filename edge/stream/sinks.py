@@ -29,7 +29,7 @@ import sys
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import SplitResult, parse_qsl, urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from edge.stream.sink_refusals import (
     dir_sink_folder,
     refuse_an_earlier_file,
     refuse_the_source,
+    sink_options,
 )
 from edge.stream.video import VIDEO_SUFFIXES, VIDEO_TIMINGS, VideoSink
 
@@ -350,19 +351,9 @@ def _view_option(uri: str, query: str) -> str:
 
 def _one_option(uri: str, query: str, name: str, choices: Sequence[str], default: str) -> str:
     """The value of a sink's one option ``name`` (one of ``choices``; ``default`` when absent)."""
-    chosen, seen = default, False
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key != name:
-            raise SinkError(
-                f"sink {uri!r}: unknown option {key!r}; the one option is {name}={'|'.join(choices)}"
-            )
-        if seen:
-            raise SinkError(f"sink {uri!r}: {name}= is given twice; give one of {', '.join(choices)}")
-        if value not in choices:
-            raise SinkError(f"sink {uri!r}: {name}={value!r}; expected one of {', '.join(choices)}")
-        chosen, seen = value, True
-    if query and not seen:  # "?" alone, or "?&": nothing parse_qsl reports
-        raise SinkError(f"sink {uri!r}: option {query!r} is not {name}={'|'.join(choices)}")
+    chosen = sink_options(uri, query, (name,), f"{name}={'|'.join(choices)}").get(name, default)
+    if chosen not in choices:
+        raise SinkError(f"sink {uri!r}: {name}={chosen!r}; expected one of {', '.join(choices)}")
     return chosen
 
 

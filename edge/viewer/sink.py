@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -47,19 +47,9 @@ def viewer_fusion(uri: str) -> FusionOptions:
     """How the viewer of ``uri`` fuses a run's cameras' things for its /cameras page
     (``?gate=M&max_age=S``, as ``?lines=fused``); a SinkError for any other option."""
     from edge.stream.object_sinks import fusion_options
+    from edge.stream.sink_refusals import sink_options
 
-    query = urlsplit(uri).query
-    given: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key not in ("gate", "max_age"):
-            raise SinkError(
-                f"sink {uri!r}: unknown option {key!r}; the viewer's options are {VIEWER_OPTIONS}"
-            )
-        if key in given:
-            raise SinkError(f"sink {uri!r}: {key}= is given twice; give it once")
-        given[key] = value
-    if query and not given:  # "?" alone, or "?&": nothing parse_qsl reports
-        raise SinkError(f"sink {uri!r}: option {query!r} is not one of the viewer's, {VIEWER_OPTIONS}")
+    given = sink_options(uri, urlsplit(uri).query, ("gate", "max_age"), VIEWER_OPTIONS)
     return fusion_options(uri, given.get("gate"), given.get("max_age"))
 
 

@@ -161,6 +161,8 @@ def test_views_pick_the_picture_channels(demo_engines: Path, tmp_path: Path) -> 
         ("d.mcap?quality=0", "quality='0'; expected a JPEG quality from 1 to 100"),
         ("d.mcap?view=depth", "unknown option 'view'; it takes views=, quality=, cloud=, and for the"),
         ("d.mcap?gate=0", "gate='0'; expected a number of metres > 0"),
+        ("d.mcap?quality=50&quality=60", "quality= is given twice; give it once"),
+        ("d.mcap?&", "option '&' names none; it takes views=, quality=, cloud=, and for the"),
         ("d.mcap?max_age=soon", "max_age='soon'; expected a number of seconds > 0"),
         (
             "d.mcap?cloud=17",

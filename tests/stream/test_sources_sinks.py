@@ -432,9 +432,9 @@ def test_picture_sinks_take_a_view_and_refuse_other_options(tmp_path: Path) -> N
     for option, error in (
         ("view=overlay", r"view='overlay'; expected one of composite, panoptic, depth, input"),
         ("view=", r"view=''; expected one of"),
-        ("fps=5", r"unknown option 'fps'; the one option is view=composite\|panoptic\|depth\|input"),
+        ("fps=5", r"unknown option 'fps'; it takes view=composite\|panoptic\|depth\|input"),
         ("view=depth&view=input", r"view= is given twice"),
-        ("&", r"option '&' is not view="),
+        ("&", r"option '&' names none; it takes view="),
     ):
         for uri in (f"{tmp_path / 'x.mp4'}?{option}", f"dir://{tmp_path / 'x'}?{option}"):
             with pytest.raises(SinkError, match=re.escape(uri) + ".*" + error):

@@ -116,7 +116,7 @@ def test_edge_run_writes_a_warnings_log_beside_the_objects(demo_engines: Path, t
     ("option", "said"),
     [
         ("lines=alerts", "lines='alerts'; expected one of objects, warnings"),
-        ("every=1", "unknown option 'every'; its options are lines=objects|warnings|fused (with fused: "),
+        ("every=1", "unknown option 'every'; it takes lines=objects|warnings|fused (with fused: "),
         ("lines=warnings&gate=2", "gate= fuse several cameras' things, and this sink writes lines=warnings"),
         ("lines=fused&gate=0", "gate='0'; expected a number of metres > 0"),
         ("lines=fused&max_age=soon", "max_age='soon'; expected a number of seconds > 0"),

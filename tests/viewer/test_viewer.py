@@ -138,10 +138,10 @@ def test_binds_loopback_by_default_and_reports_a_taken_port() -> None:
     [
         ("http://127.0.0.1:8080/page", "only http://HOST:PORT"),
         ("http://127.0.0.1:99999", "not a valid"),
-        ("http://127.0.0.1:8080?x=1", "unknown option 'x'; the viewer's options are gate=M and max_age=S"),
+        ("http://127.0.0.1:8080?x=1", "unknown option 'x'; it takes gate=M and max_age=S"),
         ("http://127.0.0.1:8080?gate=-1", "gate='-1'; expected a number of metres > 0"),
         ("http://127.0.0.1:8080?max_age=1&max_age=2", "max_age= is given twice"),
-        ("http://127.0.0.1:8080?&", "option '&' is not one of the viewer's"),
+        ("http://127.0.0.1:8080?&", "option '&' names none; it takes gate=M"),
         ("http://127.0.0.1:9464/metrics?gate=1", "only http://HOST:PORT"),
     ],
 )
