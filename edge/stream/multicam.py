@@ -298,7 +298,7 @@ def run_cameras(
         raise_failures,
     )
     from edge.stream.engines import EngineSet
-    from edge.stream.pacing import StartLine, drive_order
+    from edge.stream.pacing import StartLine, drive_order, unpaced_beside_live
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import is_live
     from edge.stream.steps import end_road_plane
@@ -391,6 +391,8 @@ def run_cameras(
         )
     elif len(set(ranks.values())) > 1:
         warn_unpaced(pipelines)
+    if said := unpaced_beside_live(pipelines, realtime=o.realtime):
+        print(said, file=sys.stderr)
     say_viewers(pipelines)
     share_around(pipelines)
     try:

@@ -264,3 +264,24 @@ def drive_order(pipelines: Mapping[str, Any], *, realtime: bool, loop: bool) -> 
     for name, pipeline in pipelines.items():
         pipeline.pace.seat, pipeline.pace.clock = order.seat(name), clock
     return order
+
+
+def unpaced_beside_live(pipelines: Mapping[str, Any], *, realtime: bool) -> str | None:
+    """The warning for a run of live cameras beside recordings read flat out (no --realtime):
+    the recordings' drives run ahead of the cameras', so what the two saw at once is not fused
+    at once; None for any other run."""
+    if realtime:
+        return None
+    live = [name for name, p in pipelines.items() if p.source.live]
+    flat_out = [
+        name
+        for name, p in pipelines.items()
+        if not p.source.live and not getattr(p.source, "keeps_rate", False)
+    ]
+    if not live or not flat_out:
+        return None
+    return (
+        f"warning: {', '.join(flat_out)} read recordings as fast as the engines take them beside the live "
+        f"camera(s) {', '.join(live)}: their drives run ahead of the cameras', so what they saw at once "
+        "is not fused at once (?lines=fused, the viewers); --realtime replays the recordings at their pace"
+    )

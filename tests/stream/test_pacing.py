@@ -268,3 +268,30 @@ def test_a_recording_read_flat_out_is_timed_by_its_drive(tiny_engines: Path, tmp
     times = [json.loads(line)["time_unix"] for line in paced.read_text().splitlines()]
     assert all(0.05 < b - a < 0.5 for a, b in itertools.pairwise(times)), "when each came, about 0.1 s apart"
     assert len({round(b - a, 6) for a, b in itertools.pairwise(times)}) > 1, "as measured, not as recorded"
+
+
+def test_a_recording_read_flat_out_beside_a_live_camera_is_warned_of(
+    tiny_engines: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A live camera (a real MJPEG server) beside a recording, without --realtime: the recording's
+    drive runs ahead of the camera's, said as the run begins; with --realtime it is paced, not said."""
+    from tests.stream.test_capture import Camera
+
+    camera = Camera(fps=20.0)
+    try:
+        cameras = {"front": camera.url, "rear": "synthetic://?size=128x256&fps=10&frames=5"}
+        for realtime in (False, True):
+            run_cameras(
+                cameras,
+                engines=tiny_engines,
+                sinks=["null://"],
+                options=StreamOptions(max_frames=5, realtime=realtime),
+            )
+            said = capsys.readouterr().err
+            warning = (
+                "warning: rear read recordings as fast as the engines take them beside the live camera(s) "
+                "front: their drives run ahead of the cameras'"
+            )
+            assert (warning in said) is not realtime, said
+    finally:
+        camera.unplug()
