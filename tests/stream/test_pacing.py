@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -265,9 +266,13 @@ def test_a_recording_read_flat_out_is_timed_by_its_drive(tiny_engines: Path, tmp
     assert abs(first["side"] - first["front"] - 0.5) <= 2e-6, first
     paced = tmp_path / "paced.jsonl"
     assert main(["run", drive, "--realtime", "--engines", str(tiny_engines), "--sink", str(paced)]) == 0
-    times = [json.loads(line)["time_unix"] for line in paced.read_text().splitlines()]
-    assert all(0.05 < b - a < 0.5 for a, b in itertools.pairwise(times)), "when each came, about 0.1 s apart"
-    assert len({round(b - a, 6) for a, b in itertools.pairwise(times)}) > 1, "as measured, not as recorded"
+    lines = [json.loads(line) for line in paced.read_text().splitlines()]
+    # a loaded machine drops frames paced as a camera's (the newest wins): a gap a frame
+    gaps = [
+        (b["time_unix"] - a["time_unix"]) / (b["frame"] - a["frame"]) for a, b in itertools.pairwise(lines)
+    ]
+    assert 0.05 < statistics.median(gaps) < 0.2, ("when each came, about 0.1 s apart", gaps)
+    assert len({round(gap, 6) for gap in gaps}) > 1, "as measured, not as recorded"
 
 
 def test_a_recording_read_flat_out_beside_a_live_camera_is_warned_of(
