@@ -1,7 +1,7 @@
 // The things around the vehicle, every camera's at once, drawn from above, ahead up (the
 // fusion each camera's viewer keeps: /stats around, edge.viewer.around), with each camera's
-// view: on /cameras and on each camera's page of a run of several cameras. The page holds a
-// <figure id="around-panel" hidden> with <canvas id="around"> and <span id="around-said">.
+// view: on /cameras and on each camera's page of a run of several cameras, in the page's
+// <figure id="around-panel" hidden>.
 "use strict";
 
 (() => {
@@ -91,10 +91,29 @@
     around.updates += 1;
   }
 
+  function captionOf() {
+    const caption = document.createElement("figcaption");
+    const said = document.createElement("span");
+    said.id = "around-said";
+    said.textContent = "waiting";
+    caption.append("around the vehicle, every camera at once: ", said);
+    return caption;
+  }
+
+  function canvasOf() {
+    const canvas = document.createElement("canvas");
+    canvas.id = "around";
+    canvas.width = canvas.height = 480;
+    canvas.setAttribute("aria-label", "the things around the vehicle, seen from above, ahead up");
+    return canvas;
+  }
+
   // a /stats answer: drawn where it holds a fusion (a run of several cameras), the panel shown
   function showAround(snap) {
     if (!snap.around || snap.pictures_only) return;
-    $("around-panel").hidden = false;
+    const panel = $("around-panel");
+    if (!$("around")) panel.append(captionOf(), canvasOf());
+    panel.hidden = false;
     drawAround(snap.around, snap.around_views || []);
   }
 
