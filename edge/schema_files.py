@@ -120,6 +120,12 @@ def run_summary() -> dict[str, Any]:
             "additionalProperties": {"type": "integer", "minimum": 1},
             "description": "frames each sink skipped (--stuck-sink skip, or one slower than the engines)",
         },
+        "reads_hung_s": {
+            "type": "array",
+            "items": number_field("seconds", minimum=0),
+            "description": "each read of the recording, in drive order, that hung past the patience: how "
+            "long before the other cameras went on without it",
+        },
         "sinks_ms": {"type": "object", "additionalProperties": stats_field("a sink's writes")},
         "segments": {
             "type": "object",

@@ -80,6 +80,8 @@ class LatencyTracker:
         self.sinks_unfinished: list[dict[str, Any]] = []
         # frames each sink skipped, slower than the stream in a live run: {uri: count}
         self.sinks_skipped: dict[str, int] = {}
+        # how long each read of a recording in drive order hung past the patience, s (pacing)
+        self.reads_hung_s: list[float] = []
         # each sink's own writes, ms: with several sinks, which is slow (they write at once)
         self._sink_ms: dict[str, Samples] = {}
         # the files each segmented sink wrote, in order, and how many it deleted for room
@@ -174,6 +176,12 @@ class LatencyTracker:
         with self._lock:
             self.sinks_skipped[uri] = self.sinks_skipped.get(uri, 0) + 1
 
+    def read_hung(self, seconds: float) -> None:
+        """A read of the recording, in drive order, held ``seconds`` before the other cameras
+        went on without it (edge.stream.pacing.DriveOrder)."""
+        with self._lock:
+            self.reads_hung_s.append(round(seconds, 3))
+
     def sink_wrote(self, uri: str, ms: float) -> None:
         """Sink ``uri`` wrote a frame in ``ms``."""
         with self._lock:
@@ -259,6 +267,7 @@ class LatencyTracker:
                 "sinks_stopped": [dict(stopped) for stopped in self.sinks_stopped],
                 "sinks_unfinished": [dict(unfinished) for unfinished in self.sinks_unfinished],
                 "sinks_skipped": dict(self.sinks_skipped),
+                "reads_hung_s": list(self.reads_hung_s),
                 "sinks_ms": {uri: samples.stats() for uri, samples in self._sink_ms.items()},
                 "segments": {uri: dict(written) for uri, written in self.segments.items()},
                 "reconnects": self.reconnects,
@@ -392,6 +401,11 @@ class LatencyTracker:
             f"sink {uri!r} skipped {count} frame(s), slower than the stream (the others did not wait for it)"
             for uri, count in (s.get("sinks_skipped") or {}).items()
         ]
+        if hung := s.get("reads_hung_s"):
+            lines.append(
+                f"the recording's read hung {len(hung)} time(s), {max(hung):.1f} s at most: the other "
+                "cameras went on in drive order without it"
+            )
         lines += [
             f"sink {unfinished['sink']!r} not finished: {unfinished['reason']}"
             for unfinished in s.get("sinks_unfinished", ())

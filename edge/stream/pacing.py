@@ -133,15 +133,22 @@ class DriveOrder:
     has not returned in ``patience_s`` is not waited for until its next frame (``say``s so)."""
 
     def __init__(
-        self, names: Sequence[str], *, patience_s: float = DRIVE_PATIENCE_S, say: Callable[[str], None] = _say
+        self,
+        names: Sequence[str],
+        *,
+        patience_s: float = DRIVE_PATIENCE_S,
+        say: Callable[[str], None] = _say,
+        on_hung: Callable[[str, float], object] | None = None,
     ) -> None:
+        """``on_hung``: called with a camera's name and how long its read hung, once it reads
+        again (or its recording ends), where it was not waited for."""
         self._rank = {name: i for i, name in enumerate(names)}  # ties: the cameras' order
         self._pending: dict[str, float | None] = dict.fromkeys(names)
         self._reading = set(names)  # those whose recordings have not ended
         # when each camera began the read it is in (time.monotonic), None out of one
         self._read_since: dict[str, float | None] = dict.fromkeys(names)
         self._stalled: set[str] = set()
-        self._patience_s, self._say = patience_s, say
+        self._patience_s, self._say, self._on_hung = patience_s, say, on_hung
         self._cond = threading.Condition()
 
     def seat(self, name: str) -> DriveSeat:
@@ -154,11 +161,10 @@ class DriveOrder:
             self._pending[name] = t_s
             since, self._read_since[name] = self._read_since[name], None
             if name in self._stalled:
-                self._stalled.discard(name)
-                waited = f" after {time.monotonic() - since:.1f} s" if since is not None else ""
+                waited = self._back(name, since)
                 self._say(
-                    f"note: camera {name!r} read a frame again{waited}: back in drive order (its frames "
-                    "come first until it has caught up)"
+                    f"note: camera {name!r} read a frame again after {waited:.1f} s: back in drive order "
+                    "(its frames come first until it has caught up)"
                 )
             self._cond.notify_all()
             while not stopping.is_set():
@@ -195,6 +201,14 @@ class DriveOrder:
         )
         return True
 
+    def _back(self, name: str, since: float | None) -> float:
+        """``name``, not waited for, has read again or ended: how long its read hung."""
+        self._stalled.discard(name)
+        waited = time.monotonic() - since if since is not None else 0.0
+        if self._on_hung is not None:
+            self._on_hung(name, waited)
+        return waited
+
     def _began_reading(self, name: str) -> None:
         with self._cond:
             self._read_since[name] = time.monotonic()
@@ -203,8 +217,9 @@ class DriveOrder:
         with self._cond:
             self._reading.discard(name)
             self._pending[name] = None
+            if name in self._stalled:
+                self._back(name, self._read_since[name])
             self._read_since[name] = None
-            self._stalled.discard(name)
             self._cond.notify_all()
 
 
@@ -260,7 +275,12 @@ def drive_order(pipelines: Mapping[str, Any], *, realtime: bool, loop: bool) -> 
 
     if len(pipelines) < 2 or realtime or loop or not all(clocked(p) for p in pipelines.values()):
         return None
-    order, clock = DriveOrder(list(pipelines), patience_s=DRIVE_PATIENCE_S), DriveClock()
+
+    def hung(name: str, seconds: float) -> None:  # in the camera's summary
+        pipelines[name].tracker.read_hung(seconds)
+
+    order = DriveOrder(list(pipelines), patience_s=DRIVE_PATIENCE_S, on_hung=hung)
+    clock = DriveClock()
     for name, pipeline in pipelines.items():
         pipeline.pace.seat, pipeline.pace.clock = order.seat(name), clock
     return order

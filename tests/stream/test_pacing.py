@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from edge.schemas import check_document
 from edge.stream import StreamOptions
 from edge.stream.engines import EngineSet
 from edge.stream.frame import Frame
@@ -86,7 +87,8 @@ def test_a_camera_whose_read_hangs_is_waited_for_no_longer_than_the_patience() -
     """b's read has not returned: a waits for it the patience, then goes on alone (said once);
     b's next frame, captured earlier, goes first, said as b takes its place again."""
     said: list[str] = []
-    order = DriveOrder(["a", "b"], patience_s=0.3, say=said.append)
+    hung: list[tuple[str, float]] = []
+    order = DriveOrder(["a", "b"], patience_s=0.3, say=said.append, on_hung=lambda *each: hung.append(each))
     a, b = order.seat("a"), order.seat("b")
     b.reading()
     began = time.monotonic()
@@ -111,6 +113,7 @@ def test_a_camera_whose_read_hangs_is_waited_for_no_longer_than_the_patience() -
     later.join(timeout=30)
     assert handed == ["b", "a"], "b's frame of 0.05 s first"
     assert len(said) == 2 and said[1].startswith("note: camera 'b' read a frame again after "), said
+    assert [name for name, _ in hung] == ["b"] and hung[0][1] >= 0.25, hung
 
 
 class _HungSource:
@@ -178,6 +181,14 @@ def test_a_recording_that_stops_answering_holds_up_the_others_no_longer_than_the
     err = capsys.readouterr().err
     assert err.count("warning: camera 'side' has read no frame for 0.5 s") == 1, err
     assert err.count("note: camera 'side' read a frame again after ") == 1, err
+    # in the side camera's summary, which its table says
+    summaries = {name: p.tracker.summary() for name, p in pipelines.items()}
+    assert summaries["front"]["reads_hung_s"] == []
+    (held_s,) = summaries["side"]["reads_hung_s"]
+    assert held_s == pytest.approx(side.held_ms / 1e3, abs=0.1), (held_s, side.held_ms)
+    assert check_document("summary", json.dumps(summaries["side"])) is None
+    table = pipelines["side"].tracker.format_summary()
+    assert f"the recording's read hung 1 time(s), {held_s:.1f} s at most" in table, table
 
 
 def test_cameras_begin_together_however_late_each_thread_began() -> None:
