@@ -220,31 +220,30 @@ def rate_setting(text: str) -> tuple[str | None, float]:
     )
 
 
-def share_setting(text: str) -> tuple[str, float]:
-    """``--share NAME=W``, W a number > 0."""
-    name, sep, weight = text.partition("=")
-    try:
-        if name and sep:
-            return name, positive_number()(weight)
-    except argparse.ArgumentTypeError:
-        pass
-    raise argparse.ArgumentTypeError(
-        f"expected NAME=W, W a number > 0 (the camera's turns against the others'), got {text!r}"
-    )
+def named_number(number: Callable[[str], float], expected: str) -> Callable[[str], tuple[str, float]]:
+    """A type for ``NAME=X`` (a camera's setting), X as ``number`` reads it; refused as
+    ``expected`` says it should be."""
+
+    def parse(text: str) -> tuple[str, float]:
+        name, sep, value = text.partition("=")
+        try:
+            if name and sep:
+                return name, number(value)
+        except argparse.ArgumentTypeError:
+            pass
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+
+    return parse
 
 
-def start_offset_setting(text: str) -> tuple[str, float]:
-    """``--start-offset NAME=S``, S a number of seconds >= 0."""
-    name, sep, seconds = text.partition("=")
-    try:
-        if name and sep:
-            return name, non_negative_seconds(seconds)
-    except argparse.ArgumentTypeError:
-        pass
-    raise argparse.ArgumentTypeError(
-        f"expected NAME=S, S a number of seconds >= 0 (how much later the camera's recording began), "
-        f"got {text!r}"
-    )
+# --share NAME=W and --start-offset NAME=S
+share_setting = named_number(
+    positive_number(), "NAME=W, W a number > 0 (the camera's turns against the others')"
+)
+start_offset_setting = named_number(
+    non_negative_seconds,
+    "NAME=S, S a number of seconds >= 0 (how much later the camera's recording began)",
+)
 
 
 def _per_camera(
