@@ -101,6 +101,22 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "PQ, mIoU and depth errors, with the predictions saved",
         ),
     ],
+    "compare": [
+        (
+            "edge compare drive.mp4 --engines engines/ --precision int8 --reference-precision fp32",
+            "how far the INT8 engines' outputs moved from the FP32 ones' on a drive of your own, and how "
+            "much faster they ran",
+        ),
+        (
+            "edge compare 'cityscapes://data/synth?split=val' --backend tensorrt "
+            "--reference-backend onnxruntime --max-frames 200 --out out/trt_vs_ort/",
+            "TensorRT's engines against ONNX Runtime's, the least agreeing frames drawn",
+        ),
+        (
+            "edge compare synthetic:// --size 128x256 --reference-size 256x512 --worst 3",
+            "what halving the input size costs, frame by frame",
+        ),
+    ],
     "lens": [
         (
             "edge lens board_pictures/ --board 9x6 --out dashcam.yaml",

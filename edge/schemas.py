@@ -34,6 +34,7 @@ SCHEMA_NAMES = (
     "stats",
     "history",
     "metrics",
+    "compare",
     "manifest",
     "ranges",
     "lint",
@@ -349,7 +350,7 @@ def _fused() -> dict[str, Any]:
 
 def schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the lines or file ``name`` (one of SCHEMA_NAMES) names."""
-    from edge import schema_bench, schema_files, schema_manifest, schema_metrics, schema_rig
+    from edge import schema_bench, schema_compare, schema_files, schema_manifest, schema_metrics, schema_rig
 
     builders = {
         "objects": _objects,
@@ -362,6 +363,7 @@ def schema(name: str) -> dict[str, Any]:
         "stats": schema_files.stats_schema,
         "history": schema_files.history_schema,
         "metrics": schema_metrics.metrics_schema,
+        "compare": schema_compare.compare_schema,
         "manifest": schema_manifest.manifest_schema,
         "ranges": schema_manifest.ranges_schema,
         "lint": schema_files.lint_schema,

@@ -1,0 +1,158 @@
+"""``edge compare``: two builds of the engines on the same frames, how far they agree (a thin
+layer over edge.compare)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from edge.cli_args import BACKENDS, count, output_folder, positive_int, score
+from edge.cli_help import add_command
+
+KINDS = (
+    ("engines", "engines directory; default: engines", "--reference-engines DIR", "DIR"),
+    ("backend", "engine backend (auto: the fastest here that the folder has engines for)", None, None),
+    ("device", "torch backend only: cpu or cuda[:N]", None, "DEVICE"),
+    ("panoptic", "panoptic model to use when several are built", None, "MODEL"),
+    ("depth", "depth model to use when several are built", None, "MODEL"),
+    ("precision", "engines of this precision when several are built (default: the newest build)", None, None),
+    ("size", "engines of this input size when several are built (default: the newest build)", None, "HxW"),
+)
+
+
+def _choices(option: str) -> list[str] | None:
+    return {"backend": BACKENDS, "precision": ["fp32", "fp16", "int8"]}.get(option)
+
+
+def add_compare_command(sub: Any) -> None:
+    from edge.cli_frames import add_fit_argument
+    from edge.compare import ENDLESS_FRAMES, WORST
+    from edge.postprocess.panoptic import MIN_SCORE
+
+    p = add_command(
+        sub,
+        "compare",
+        help="how far two builds of the engines agree on the same frames, with no labels (INT8 or FP16 "
+        "against FP32, TensorRT against ONNX Runtime, a smaller size or model)",
+        epilog="Every frame goes through both; the reference's outputs stand as the ground truth of the "
+        "metrics edge replay --eval reports: PQ, mIoU, depth AbsRel, the objects' distances and the "
+        "reference's things found by distance, with the share of pixels of the same class, both builds' "
+        "latency on the same frames, and the least agreeing frames, drawn. Each --reference-X option "
+        "is the same as --X where it is not given.",
+    )
+    p.add_argument(
+        "source", help="the frames: a recording, an image folder, cityscapes://DIR, synthetic://, a camera"
+    )
+    for option, about, _, metavar in KINDS:
+        default = "engines" if option == "engines" else ("auto" if option == "backend" else None)
+        p.add_argument(
+            f"--{option}",
+            default=default,
+            choices=_choices(option),
+            metavar=metavar,
+            help=f"the engines compared: {about}",
+        )
+    for option, _, _, metavar in KINDS:
+        p.add_argument(
+            f"--reference-{option}",
+            choices=_choices(option),
+            metavar=metavar,
+            help=f"the reference's {option}; default: --{option}'s",
+        )
+    p.add_argument(
+        "--threads", type=positive_int, metavar="N", help="CPU threads per engine; default: half the cores"
+    )
+    add_fit_argument(p)
+    p.add_argument(
+        "--min-score",
+        type=score,
+        default=MIN_SCORE,
+        metavar="P",
+        help="the lowest detection score a thing is kept at, by both; default: %(default)s",
+    )
+    p.add_argument(
+        "--max-frames",
+        type=positive_int,
+        metavar="N",
+        help=f"compare at most N frames; default: the whole source ({ENDLESS_FRAMES} of a camera or of "
+        "synthetic:// without frames=)",
+    )
+    p.add_argument(
+        "--worst",
+        type=count,
+        default=WORST,
+        metavar="N",
+        help="the least agreeing frames named and drawn (reference, engines, where they differ); "
+        "default: %(default)s",
+    )
+    p.add_argument(
+        "--out",
+        type=output_folder,
+        default="out/compare",
+        help="where compare.json, compare.md and the pictures go; default: %(default)s",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_compare)
+
+
+def choices_of(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The engines' and the reference's EngineChoice from the options."""
+    from edge.build import parse_size
+    from edge.compare import EngineChoice
+
+    def size(text: str | None) -> tuple[int, int] | None:
+        return parse_size(text) if text else None
+
+    engines = EngineChoice(
+        engines=args.engines,
+        backend=args.backend,
+        device=args.device,
+        panoptic=args.panoptic,
+        depth=args.depth,
+        precision=args.precision,
+        size=size(args.size),
+    )
+    reference = engines.but(
+        engines=args.reference_engines,
+        backend=args.reference_backend,
+        device=args.reference_device,
+        panoptic=args.reference_panoptic,
+        depth=args.reference_depth,
+        precision=args.reference_precision,
+        size=size(args.reference_size),
+    )
+    return engines, reference
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from edge.compare import compare
+    from edge.compare_report import format_comparison
+    from edge.errors import Interrupted
+
+    engines, reference = choices_of(args)
+    try:
+        report = compare(
+            args.source,
+            engines=engines,
+            reference=reference,
+            threads=args.threads,
+            fit=args.fit,
+            min_score=args.min_score,
+            max_frames=args.max_frames,
+            worst=args.worst,
+            out_dir=args.out,
+            show_progress=not args.quiet,
+        )
+    except Interrupted as exc:
+        print(format_comparison(exc.data))
+        print(
+            f"stopped after {exc.data['frames']} frames: {args.out}/compare.json holds them (it says "
+            "interrupted)",
+            file=sys.stderr,
+        )
+        raise exc.original from None
+    print(format_comparison(report))
+    pictures = len(report.get("pictures", ()))
+    print(f"report: {args.out}/compare.md  {args.out}/compare.json  ({pictures} pictures)")
+    return 0

@@ -1,0 +1,111 @@
+"""The JSON Schema of ``edge compare``'s ``compare.json``: the two builds, their latency on the
+same frames, and the engines' outputs scored with the reference's as the ground truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.schema_files import closed_object, document, stats_field
+from edge.schema_metrics import SHARE, _depth, _distance_errors, _found_by_distance, _panoptic, _semantic
+from edge.schemas import integer_field, number_field
+
+
+def _side(which: str) -> dict[str, Any]:
+    return closed_object(
+        {
+            "engines": {
+                "type": "object",
+                "propertyNames": {"enum": ["panoptic", "depth"]},
+                "additionalProperties": {"type": "string"},
+                "description": "each engine run: model, backend, precision and input size",
+            },
+            "end_to_end_ms": stats_field("each frame through these engines, from the frame to its objects"),
+            "stages_ms": {
+                "type": "object",
+                "additionalProperties": stats_field("one stage"),
+                "description": "each stage's times (preprocess, panoptic, depth, postprocess, tracks)",
+            },
+        },
+        description=which,
+    )
+
+
+def _frame() -> dict[str, Any]:
+    share = number_field(f"({SHARE}); null without both engines of its kind", minimum=0, nullable=True)
+    return closed_object(
+        {
+            "frame": integer_field("the frame's number in the source, from 0", minimum=0),
+            "time_s": number_field("its time on the source's clock (s)", minimum=0),
+            "pq": share | {"description": "the frame's PQ over the classes either showed (" + SHARE + ")"},
+            "pixels_agree": share | {"description": "its pixels of the same semantic class (" + SHARE + ")"},
+            "depth_abs_rel": number_field(
+                "its depth's mean |engines - reference| / reference", minimum=0, nullable=True
+            ),
+            "things": closed_object(
+                {
+                    "reference": integer_field("things the reference found", minimum=0),
+                    "engines": integer_field("things the engines found", minimum=0),
+                    "matched": integer_field("of those, paired (same class, IoU > 0.5)", minimum=0),
+                }
+            ),
+        }
+    )
+
+
+def _agreement() -> dict[str, Any]:
+    return closed_object(
+        {
+            "frames": integer_field("frames compared", minimum=0),
+            "panoptic": _panoptic(),
+            "semantic": _semantic(),
+            "depth": _depth(),
+            "object_distance": _distance_errors(
+                "each object's distance (its mask's median depth) against the reference object's"
+            ),
+            "found_by_distance": _found_by_distance(),
+            "pixels_agree": number_field(
+                f"pixels of the same semantic class, all frames' ({SHARE})", minimum=0, nullable=True
+            ),
+        },
+        description="the metrics of edge replay --eval with the reference's outputs as the ground truth",
+    )
+
+
+def compare_schema() -> dict[str, Any]:
+    frames = {"type": "array", "items": _frame()}
+    return {
+        **document(
+            "compare",
+            "edge compare compare.json",
+            "What edge compare --out DIR writes to DIR/compare.json: two builds of the engines run on the "
+            "same frames, how far the engines' outputs agree with the reference's, and their latency.",
+        ),
+        **closed_object(
+            {
+                "source": {"type": "string", "description": "the frames compared"},
+                "frames": integer_field("frames compared", minimum=0),
+                "min_score": number_field("the lowest detection score a thing was kept at", minimum=0),
+                "engines": _side("the engines compared"),
+                "reference": _side("the reference they were compared with"),
+                "speedup": number_field(
+                    "the reference's end-to-end p50 over the engines' (above 1: the engines are faster)",
+                    minimum=0,
+                    nullable=True,
+                ),
+                "agreement": _agreement(),
+                "least_agreeing": frames | {"description": "the frames that agreed least, the least first"},
+                "per_frame": frames | {"description": "every frame compared, in order"},
+                "pictures": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "the least agreeing frames' pictures beside this file, the least first",
+                },
+                "interrupted": {"const": True, "description": "stopped (Ctrl-C) before the source ended"},
+                "unfinished": {
+                    "const": True,
+                    "description": "written while the comparison ran; the last write drops it",
+                },
+            },
+            optional=("pictures", "interrupted", "unfinished"),
+        ),
+    }
