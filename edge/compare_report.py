@@ -173,7 +173,11 @@ def format_comparison(report: dict[str, Any]) -> str:
     from edge.eval.report import format_metrics
 
     lines = headline(report)
-    metrics = format_metrics(report["agreement"]).splitlines()[1:]  # its frame count said above
+    # its frame count is said above; its truth here is the reference's
+    metrics = [
+        m.replace("by true distance", "by the reference's distance")
+        for m in format_metrics(report["agreement"]).splitlines()[1:]
+    ]
     return "\n".join(
         [
             *lines[:3],

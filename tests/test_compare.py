@@ -244,6 +244,7 @@ def test_edge_compare_writes_its_report_and_replaces_old_pictures(two_backends: 
     assert all(f"]({name})" in markdown for name in pictures) and "| PQ all |" in markdown
     assert "compared 4 frames" in done.stdout and "against the reference's outputs" in done.stdout
     assert "PQ all" in done.stdout and f"report: {out}/compare.md" in done.stdout
+    assert "things found, by the reference's distance" in done.stdout
     assert not list(out.glob(".*.tmp"))
 
 
