@@ -92,6 +92,21 @@ def add_compare_command(sub: Any) -> None:
         default="out/compare",
         help="where compare.json, compare.md and the pictures go; default: %(default)s",
     )
+    from edge.compare_bounds import IN_PERCENT, METRICS, bound_setting
+
+    names = ", ".join(METRICS)
+    for flag, at_least, example in (("--min", True, "pq=95"), ("--max", False, "depth_abs_rel=0.03")):
+        p.add_argument(
+            flag,
+            dest="bounds",  # one list, in the order given
+            type=bound_setting(at_least),
+            action="append",
+            default=[],
+            metavar="NAME=X",
+            help=f"exit 1 unless the agreement's NAME is at {'least' if at_least else 'most'} X ({flag} "
+            f"{example}; repeatable): a build pipeline's gate; NAME one of {names} ({', '.join(IN_PERCENT)} "
+            "in percent, as printed)",
+        )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compare)
 
@@ -143,9 +158,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             worst=args.worst,
             out_dir=args.out,
             show_progress=not args.quiet,
+            bounds=tuple(args.bounds),
         )
     except Interrupted as exc:
         print(format_comparison(exc.data))
+        _say_bounds(exc.data)
         print(
             f"stopped after {exc.data['frames']} frames: {args.out}/compare.json holds them (it says "
             "interrupted)",
@@ -155,4 +172,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(format_comparison(report))
     pictures = len(report.get("pictures", ()))
     print(f"report: {args.out}/compare.md  {args.out}/compare.json  ({pictures} pictures)")
-    return 0
+    return 0 if _say_bounds(report) else 1
+
+
+def _say_bounds(report: dict[str, Any]) -> bool:
+    """Each --min and --max said (those not kept on standard error); whether all were kept."""
+    from edge.compare_bounds import bound_lines
+
+    checked = report.get("bounds", [])
+    for line, c in zip(bound_lines(checked), checked, strict=True):
+        print(line, file=sys.stdout if c["held"] else sys.stderr)
+    return all(c["held"] for c in checked)

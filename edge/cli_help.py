@@ -116,6 +116,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge compare synthetic:// --size 128x256 --reference-size 256x512 --worst 3",
             "what halving the input size costs, frame by frame",
         ),
+        (
+            "edge compare recordings/ --precision int8 --reference-precision fp32 --min pq=90 "
+            "--max depth_abs_rel=0.05",
+            "a build pipeline's gate: exit 1, saying which bound was not kept",
+        ),
     ],
     "lens": [
         (

@@ -18,7 +18,7 @@ import contextlib
 import heapq
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from edge.errors import BackendError, ConfigError, Interrupted, ManifestError, S
 from edge.postprocess.panoptic import MIN_SCORE, check_min_score
 
 if TYPE_CHECKING:
+    from edge.compare_bounds import Bound
     from edge.perception import Perceived, Perception
     from edge.stream.engines import EngineSet
     from edge.stream.frame import Frame
@@ -267,13 +268,16 @@ def compare(
     out_dir: str | Path | None = None,
     show_progress: bool = True,
     checkpoint_s: float | None = None,
+    bounds: Sequence[Bound] = (),
 ) -> dict[str, Any]:
     """Run ``source``'s frames through ``engines`` and ``reference`` (taking turns at who goes
     first) and measure how far the engines' outputs agree with the reference's; with
     ``out_dir``, write compare.json, compare.md and the ``worst`` least agreeing frames'
     pictures there (compare.json rewritten every ``checkpoint_s`` while it runs, default
     CHECKPOINT_S, marked unfinished: a comparison killed outright keeps what it had compared).
-    Ctrl-C keeps what was compared (Interrupted carries the report)."""
+    Ctrl-C keeps what was compared (Interrupted carries the report). ``bounds``: what the
+    agreement must keep (edge.compare_bounds), checked in the report's ``bounds``."""
+    from edge.compare_bounds import check_measurable
     from edge.compare_report import report_of, write_report
     from edge.util.fs import require_writable
     from edge.util.progress import progress_bar
@@ -294,12 +298,15 @@ def compare(
             _opened("the reference", reference, threads=threads, fit=fit, min_score=min_score)
         )
         _check_comparable(ours.engines, ref.engines)
+        check_measurable(bounds, set(ours.engines.kinds) & set(ref.engines.kinds))
         agreement = Agreement(max_depth=min(80.0, ref.engines.depth_range[1]), worst=worst)
         fps = getattr(src, "media_fps", None) or src.fps or 30.0
         saved_at = time.monotonic()
 
         def report(**marks: bool) -> dict[str, Any]:
-            return report_of(source, ref, ours, agreement, min_score=min_score, worst=worst, **marks)
+            return report_of(
+                source, ref, ours, agreement, min_score=min_score, worst=worst, bounds=bounds, **marks
+            )
 
         stopped: KeyboardInterrupt | None = None
         bar = stack.enter_context(

@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from edge.compare import Agreement
+    from edge.compare_bounds import Bound
     from edge.perception import Perceived, Perception
 
 PICTURE_GLOB = "least_agreeing_*.png"
@@ -33,11 +36,13 @@ def report_of(
     *,
     min_score: float,
     worst: int,
+    bounds: Sequence[Bound] = (),
     unfinished: bool = False,
     interrupted: bool = False,
 ) -> dict[str, Any]:
-    """compare.json's content (``edge schema compare``)."""
+    """compare.json's content (``edge schema compare``); with ``bounds``, each checked."""
     from edge.compare import speed_ratio
+    from edge.compare_bounds import check_bounds
 
     ref, ours = _side(reference), _side(engines)
     report: dict[str, Any] = {
@@ -51,6 +56,8 @@ def report_of(
         "least_agreeing": [f.as_dict() for f in agreement.least_agreeing(worst)],
         "per_frame": [f.as_dict() for f in agreement.frames],
     }
+    if bounds:
+        report["bounds"] = check_bounds(bounds, report)
     if interrupted:
         report["interrupted"] = True
     if unfinished:
@@ -256,6 +263,10 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {f['frame']} | {f['time_s']:.2f} | {_pct(f['pq'])} | {_pct(f['pixels_agree'])} | "
                 f"{depth} | {t['reference']} / {t['engines']} / {t['matched']} |"
             )
+    if report.get("bounds"):
+        from edge.compare_bounds import bound_lines
+
+        out += ["", "## Bounds", ""] + [f"- {line}" for line in bound_lines(report["bounds"])]
     for name in report.get("pictures", ()):
         out += ["", f"![{name}]({name})"]
     return "\n".join(out) + "\n"

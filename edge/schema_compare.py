@@ -95,6 +95,25 @@ def compare_schema() -> dict[str, Any]:
                 "agreement": _agreement(),
                 "least_agreeing": frames | {"description": "the frames that agreed least, the least first"},
                 "per_frame": frames | {"description": "every frame compared, in order"},
+                "bounds": {
+                    "type": "array",
+                    "items": closed_object(
+                        {
+                            "metric": {
+                                "type": "string",
+                                "description": "what was bounded (edge compare --help)",
+                            },
+                            "bound": {"enum": ["min", "max"], "description": "--min or --max"},
+                            "limit": number_field("the bound given (PQ, mIoU and shares in percent)"),
+                            "value": number_field(
+                                "the metric, in the bound's scale; null where it was not measured",
+                                nullable=True,
+                            ),
+                            "held": {"type": "boolean", "description": "whether the value kept the bound"},
+                        }
+                    ),
+                    "description": "with --min or --max: each bound, checked",
+                },
                 "pictures": {
                     "type": "array",
                     "items": {"type": "string"},
@@ -106,6 +125,6 @@ def compare_schema() -> dict[str, Any]:
                     "description": "written while the comparison ran; the last write drops it",
                 },
             },
-            optional=("pictures", "interrupted", "unfinished"),
+            optional=("bounds", "pictures", "interrupted", "unfinished"),
         ),
     }

@@ -12,6 +12,7 @@ import pytest
 
 from edge.build import BuildRequest, build_all
 from edge.compare import Agreement, EngineChoice, compare
+from edge.compare_bounds import Bound, bound_setting
 from edge.errors import ConfigError, ManifestError
 from edge.perception import Perceived
 from edge.schemas import check_document
@@ -68,6 +69,42 @@ def test_agreement_of_hand_made_frames_is_worked_out_by_hand() -> None:
     # the car's IoU over its union: 60 + 60 - 30 pixels; road: both 480, 450 in common
     assert results["semantic"]["per_class_iou"]["car"] == pytest.approx(90 / 150)
     assert "tracking" not in results
+
+
+def test_bounds_are_checked_in_the_scale_they_are_given_in() -> None:
+    agreement = Agreement()
+    agreement.add(seen((25, 35)), seen((30, 40), depth_scale=1.1), frame=0, time_s=0.0)
+    report = {"agreement": agreement.results(), "speedup": None}
+    pq = 100 * (1.0 + 450 / 510 + 0.5) / 3  # 79.4, in percent as printed
+
+    def held(bound: Bound) -> bool:
+        return bool(bound.check(report)["held"])
+
+    assert held(Bound("pq", 79, True)) and not held(Bound("pq", 80, True))
+    assert Bound("pq", 79, True).check(report)["value"] == pytest.approx(pq)
+    assert held(Bound("pq_things", 50, True)) and not held(Bound("pq_things", 50.1, True))
+    assert held(Bound("depth_abs_rel", 0.11, False)) and not held(Bound("depth_abs_rel", 0.09, False))
+    assert held(Bound("pixels_agree", 92.5, True)) and not held(Bound("pixels_agree", 92.6, True))
+    unmeasured = Bound("speedup", 1, True).check(report)
+    assert unmeasured["value"] is None and unmeasured["held"] is False
+    assert not held(Bound("speedup", 0, False))  # not measured is not kept either way
+
+
+@pytest.mark.parametrize(
+    ("flag", "text", "said"),
+    [
+        (True, "pq=101", "pq is in percent, 0 to 100"),
+        (True, "foo=1", "NAME one of pq, "),
+        (False, "depth_abs_rel=x", "expected a number, got 'x'"),
+        (False, "depth_abs_rel=nan", "expected a number"),
+        (True, "pq", "expected NAME=X"),
+    ],
+)
+def test_a_bound_given_wrong_is_refused_by_name(flag: bool, text: str, said: str) -> None:
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match=said):
+        bound_setting(flag)(text)
 
 
 def test_engines_at_another_size_are_scored_at_the_references() -> None:
@@ -196,6 +233,11 @@ def test_depth_alone_compared_at_two_sizes(demo_engines: Path, tmp_path: Path) -
         folder,
         show_progress=False,
     )
+    small, large = EngineChoice(engines=folder, size=TEST_SIZE), EngineChoice(engines=folder, size=(256, 512))
+    with pytest.raises(
+        ConfigError, match=r"--min pq=90: pq needs panoptic engines in both builds; both run depth"
+    ):
+        compare("synthetic://?frames=3", engines=small, reference=large, bounds=[Bound("pq", 90, True)])
     report = compare(
         "synthetic://?frames=3",
         engines=EngineChoice(engines=folder, size=TEST_SIZE),
@@ -229,9 +271,11 @@ def test_edge_compare_writes_its_report_and_replaces_old_pictures(two_backends: 
         "--worst",
         "3",
     ]
-    cmd += ["--out", str(out), "--quiet"]
+    cmd += ["--out", str(out), "--quiet", "--min", "pq=50", "--min", "speedup=1000"]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=300)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # a bound not kept: the gate's exit, the report written
+    assert "not kept: speed-up (end to end, p50)" in done.stderr and "under --min speedup=1000" in done.stderr
+    assert "kept: PQ" in done.stdout and "(--min pq=50)" in done.stdout
     report = strict_json((out / "compare.json").read_text())
     assert check_document("compare", (out / "compare.json").read_text()) is None
     pictures = sorted(p.name for p in out.glob("least_agreeing_*.png"))
@@ -245,6 +289,11 @@ def test_edge_compare_writes_its_report_and_replaces_old_pictures(two_backends: 
     assert "compared 4 frames" in done.stdout and "against the reference's outputs" in done.stdout
     assert "PQ all" in done.stdout and f"report: {out}/compare.md" in done.stdout
     assert "things found, by the reference's distance" in done.stdout
+    assert [(b["metric"], b["bound"], b["held"]) for b in report["bounds"]] == [
+        ("pq", "min", True),
+        ("speedup", "min", False),
+    ]
+    assert "## Bounds" in markdown and "not kept: speed-up" in markdown
     assert not list(out.glob(".*.tmp"))
 
 
