@@ -43,7 +43,7 @@ METRICS: dict[str, tuple[str, Callable[[dict[str, Any]], float | None], float, t
 IN_PERCENT = tuple(name for name, (_, _, scale, _) in METRICS.items() if scale == 100.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Bound:
     """``metric`` kept at least (``at_least``) or at most ``limit``, in METRICS' scale (PQ 95)."""
 

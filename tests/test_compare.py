@@ -77,17 +77,17 @@ def test_bounds_are_checked_in_the_scale_they_are_given_in() -> None:
     report = {"agreement": agreement.results(), "speedup": None}
     pq = 100 * (1.0 + 450 / 510 + 0.5) / 3  # 79.4, in percent as printed
 
-    def held(bound: Bound) -> bool:
-        return bool(bound.check(report)["held"])
+    def held(metric: str, limit: float, *, at_least: bool = True) -> bool:
+        return bool(Bound(metric=metric, limit=limit, at_least=at_least).check(report)["held"])
 
-    assert held(Bound("pq", 79, True)) and not held(Bound("pq", 80, True))
-    assert Bound("pq", 79, True).check(report)["value"] == pytest.approx(pq)
-    assert held(Bound("pq_things", 50, True)) and not held(Bound("pq_things", 50.1, True))
-    assert held(Bound("depth_abs_rel", 0.11, False)) and not held(Bound("depth_abs_rel", 0.09, False))
-    assert held(Bound("pixels_agree", 92.5, True)) and not held(Bound("pixels_agree", 92.6, True))
-    unmeasured = Bound("speedup", 1, True).check(report)
+    assert held("pq", 79) and not held("pq", 80)
+    assert Bound(metric="pq", limit=79, at_least=True).check(report)["value"] == pytest.approx(pq)
+    assert held("pq_things", 50) and not held("pq_things", 50.1)
+    assert held("depth_abs_rel", 0.11, at_least=False) and not held("depth_abs_rel", 0.09, at_least=False)
+    assert held("pixels_agree", 92.5) and not held("pixels_agree", 92.6)
+    unmeasured = Bound(metric="speedup", limit=1, at_least=True).check(report)
     assert unmeasured["value"] is None and unmeasured["held"] is False
-    assert not held(Bound("speedup", 0, False))  # not measured is not kept either way
+    assert not held("speedup", 0, at_least=False)  # not measured is not kept either way
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,12 @@ def test_depth_alone_compared_at_two_sizes(demo_engines: Path, tmp_path: Path) -
     with pytest.raises(
         ConfigError, match=r"--min pq=90: pq needs panoptic engines in both builds; both run depth"
     ):
-        compare("synthetic://?frames=3", engines=small, reference=large, bounds=[Bound("pq", 90, True)])
+        compare(
+            "synthetic://?frames=3",
+            engines=small,
+            reference=large,
+            bounds=[Bound(metric="pq", limit=90, at_least=True)],
+        )
     report = compare(
         "synthetic://?frames=3",
         engines=EngineChoice(engines=folder, size=TEST_SIZE),
