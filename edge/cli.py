@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.cli_compare import add_compare_command
     from edge.cli_help import add_command
     from edge.cli_lens import add_lens_command
+    from edge.cli_profile import add_profile_command
     from edge.cli_rig import add_rig_command
     from edge.cli_service import add_service_command
     from edge.cli_stream import add_stream_commands
@@ -348,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_arguments(p)
     p.set_defaults(func=_cmd_bench)
     add_compare_command(sub)
+    add_profile_command(sub)
     p = add_command(sub, "lint", help="check ONNX models against TensorRT's ONNX parser")
     p.add_argument("models", nargs="+", metavar="MODEL.onnx")
     p.add_argument(
@@ -393,10 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
         "file; heartbeat: the file edge run or edge record --heartbeat rewrites while it runs; "
         "record: edge record --summary's file; bench: edge bench's report, bench.json; stats and "
         "history: the live viewer's GET /stats and /history; metrics: edge replay --out DIR's "
-        "metrics.json; compare: edge compare's compare.json; manifest: an engines folder's "
-        "manifest.json (edge build); ranges: edge calibrate's ranges JSON; lint: edge lint --json's "
-        "report; rig: edge rig --json's. Each field says its unit and when it is there; no other field "
-        "is written.",
+        "metrics.json; compare: edge compare's compare.json; profile: edge profile --json's; "
+        "manifest: an engines folder's manifest.json (edge build); ranges: edge calibrate's ranges "
+        "JSON; lint: edge lint --json's report; rig: edge rig --json's. Each field says its unit and "
+        "when it is there; no other field is written.",
     )
     p.add_argument("name", choices=SCHEMA_NAMES, help="which output")
     p.add_argument(

@@ -122,6 +122,16 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "a build pipeline's gate: exit 1, saying which bound was not kept",
         ),
     ],
+    "profile": [
+        (
+            "edge profile --engines engines/ --source drive.mp4 --frames 50",
+            "each engine's operators and slowest nodes, time a frame and share",
+        ),
+        (
+            "edge profile --engines engines/ --precision int8 --kind depth --json",
+            "the INT8 depth engine's node times as JSON (edge schema profile)",
+        ),
+    ],
     "lens": [
         (
             "edge lens board_pictures/ --board 9x6 --out dashcam.yaml",

@@ -1,5 +1,6 @@
-"""The JSON Schema of ``edge compare``'s ``compare.json``: the two builds, their latency on the
-same frames, and the engines' outputs scored with the reference's as the ground truth."""
+"""The JSON Schemas of ``edge compare``'s ``compare.json`` (the two builds, their latency on the
+same frames, and the engines' outputs scored with the reference's as the ground truth) and of
+``edge profile --json`` (each engine's time, node by node)."""
 
 from __future__ import annotations
 
@@ -126,5 +127,75 @@ def compare_schema() -> dict[str, Any]:
                 },
             },
             optional=("bounds", "pictures", "interrupted", "unfinished"),
+        ),
+    }
+
+
+def profile_schema() -> dict[str, Any]:
+    ms = "milliseconds a frame"
+    share = f"of the nodes' time ({SHARE})"
+    engine = closed_object(
+        {
+            "engine": {"type": "string", "description": "model, backend, precision and input size"},
+            "threads": integer_field("ONNX Runtime's threads for it", minimum=0),
+            "frames": integer_field("runs timed (after the warm-up)", minimum=0),
+            "run_ms": closed_object(
+                {
+                    "mean": number_field(f"a whole run, {ms}: mean", minimum=0, nullable=True),
+                    "p50": number_field(f"a whole run, {ms}: median", minimum=0, nullable=True),
+                }
+            ),
+            "nodes_ms": number_field(
+                f"its nodes' times summed, {ms} (the rest of a run: between them)", minimum=0
+            ),
+            "node_count": integer_field("nodes timed", minimum=0),
+            "by_op": {
+                "type": "array",
+                "items": closed_object(
+                    {
+                        "op": {
+                            "type": "string",
+                            "description": "the operator (ONNX Runtime's, after fusion)",
+                        },
+                        "ms": number_field(ms, minimum=0),
+                        "share": number_field(share, minimum=0),
+                        "nodes": integer_field("nodes of it", minimum=0),
+                    }
+                ),
+                "description": "each operator's nodes summed, the slowest first",
+            },
+            "slowest_nodes": {
+                "type": "array",
+                "items": closed_object(
+                    {
+                        "name": {"type": "string", "description": "the node, in the optimized graph"},
+                        "op": {"type": "string"},
+                        "ms": number_field(ms, minimum=0),
+                        "share": number_field(share, minimum=0),
+                        "provider": {"type": "string", "description": "ONNX Runtime's execution provider"},
+                    }
+                ),
+                "description": "the slowest nodes (--top), the slowest first",
+            },
+        }
+    )
+    return {
+        **document(
+            "profile",
+            "edge profile --json",
+            "What edge profile --json prints: each ONNX Runtime engine's runs on a source's frames, its "
+            "nodes' times by operator and the slowest nodes.",
+        ),
+        **closed_object(
+            {
+                "source": {"type": "string", "description": "the frames run"},
+                "warmup": integer_field("runs before the timed ones, left out", minimum=0),
+                "engines": {
+                    "type": "object",
+                    "propertyNames": {"enum": ["panoptic", "depth"]},
+                    "additionalProperties": engine,
+                    "description": "each engine profiled, by kind",
+                },
+            }
         ),
     }

@@ -80,9 +80,10 @@ def test_every_line_of_real_runs_is_valid(lines: dict[str, list[dict[str, Any]]]
     # and tests/stream/test_fit.py; the engines' manifest.json
     # and edge calibrate's ranges JSON: tests/test_schema_manifest.py; edge lint --json's report:
     # tests/export/test_lint.py; the fused lines: tests/stream/test_fused_lines.py; edge rig
-    # --json's: tests/test_rig_check.py; edge compare's compare.json: tests/test_compare.py
+    # --json's: tests/test_rig_check.py; edge compare's compare.json: tests/test_compare.py; edge
+    # profile --json's: tests/test_layer_profile.py
     others = {"fused", "heartbeat", "record", "bench", "stats", "history", "metrics", "manifest", "ranges"}
-    others |= {"lint", "rig", "compare"}
+    others |= {"lint", "rig", "compare", "profile"}
     assert set(lines) == set(SCHEMA_NAMES) - others
     for name in lines:
         assert lines[name], name

@@ -274,8 +274,11 @@ class OnnxRuntimeEngine(EngineBase):
         optimization: str = "all",
         providers: list[str | tuple[str, dict[str, Any]]] | None = None,
         seven_bit_weights: bool | None = None,
+        profile_prefix: str | Path | None = None,
     ) -> None:
-        """``seven_bit_weights``: None decides by the CPU (x86 without VNNI: yes)."""
+        """``seven_bit_weights``: None decides by the CPU (x86 without VNNI: yes).
+        ``profile_prefix``: ONNX Runtime times each node of each run into a file of that prefix,
+        which ``end_profiling()`` closes and names (edge.layer_profile)."""
         ort = onnxruntime_module()
         self.path = Path(path)
         if not self.path.is_file():
@@ -291,6 +294,9 @@ class OnnxRuntimeEngine(EngineBase):
             inter_op_threads=inter_op_threads,
             optimization=optimization,
         )
+        if profile_prefix is not None:
+            so.enable_profiling = True
+            so.profile_file_prefix = str(profile_prefix)
         try:
             self._session = ort.InferenceSession(
                 model_for_ort(self.path, seven_bit_weights=seven_bit_weights),
@@ -333,6 +339,12 @@ class OnnxRuntimeEngine(EngineBase):
         except Exception as exc:
             raise BackendError(f"ONNX Runtime inference failed on {self.path.name}: {exc}") from exc
         return dict(zip(self._output_names, values, strict=True))
+
+    def end_profiling(self) -> Path:
+        """The file of the node times since the session began (its ``profile_prefix``), closed."""
+        if self._session is None:
+            raise BackendError(f"the ONNX Runtime engine {self.path.name} is closed")
+        return Path(self._session.end_profiling())
 
     def close(self) -> None:
         self._session = None
