@@ -17,14 +17,22 @@ def add_profile_command(sub: Any) -> None:
     p = add_command(
         sub,
         "profile",
-        help="where each engine's time goes: ONNX Runtime's own time of every node, summed by operator "
-        "and by node, on a source's frames",
+        help="where each engine's time goes: the backend's own time of every node (ONNX Runtime) or "
+        "layer (TensorRT), summed by operator and by node, on a source's frames",
         epilog="Each engine runs alone, as many threads as in edge run (half the cores, the two engines "
         "side by side there), on the first frames of the source, preprocessed as edge run does; the "
-        "warm-up runs are left out. The nodes are those of the optimized engine ONNX Runtime runs. "
-        "TensorRT engines: trtexec --loadEngine=ENGINE --dumpProfile --separateProfileRun.",
+        "warm-up runs are left out. The nodes are those of the optimized graph ONNX Runtime runs; "
+        "TensorRT's layers are its fused layers, by name, and say no operator.",
     )
     p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
+    p.add_argument(
+        "--backend",
+        choices=["onnxruntime", "tensorrt"],
+        default="onnxruntime",
+        help="whose engines: ONNX Runtime's profiler times their nodes, TensorRT's (IProfiler) their "
+        "layers, with CUDA events for the runs; default: %(default)s",
+    )
+    p.add_argument("--device", help="tensorrt: the CUDA device; default: cuda:0")
     p.add_argument("--panoptic", metavar="MODEL", help="panoptic model to use when several are built")
     p.add_argument("--depth", metavar="MODEL", help="depth model to use when several are built")
     p.add_argument(
@@ -59,6 +67,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     report = profile_engines(
         args.source,
         engines=args.engines,
+        backend=args.backend,
+        device=args.device,
         panoptic=args.panoptic,
         depth=args.depth,
         precision=args.precision,

@@ -6,8 +6,9 @@ of the semantic head). ONNX Runtime times every node of every run when its sessi
 to (``SessionOptions.enable_profiling``); here each engine of a folder runs alone on frames
 of a source, preprocessed as ``edge run`` does, the warm-up runs are left out, and the node
 times are summed by node and by operator, per frame, beside the whole run's time (the rest is
-ONNX Runtime's own work between the nodes). TensorRT's engines have their own profiler
-(``trtexec --loadEngine=ENGINE --dumpProfile --separateProfileRun``); edge does not read it yet.
+ONNX Runtime's own work between the nodes). TensorRT's engines are timed layer by layer by
+TensorRT's profiler (IProfiler), their runs by CUDA events; that path has not run here (no
+TensorRT where edge is developed).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class LayerProfile:
         """(operator, microseconds over all runs, nodes of it), the slowest first."""
         ops: dict[str, tuple[float, set[str]]] = {}
         for n in self.nodes.values():
+            if not n.op:  # TensorRT's layers say no operator
+                continue
             us, names = ops.get(n.op, (0.0, set()))
             ops[n.op] = (us + n.total_us, names | {n.name})
         return sorted(((op, us, len(names)) for op, (us, names) in ops.items()), key=lambda r: -r[1])
@@ -148,10 +151,41 @@ def profile_engine(
     return read_ort_profile(events, warmup=warmup)
 
 
+def profile_tensorrt_engine(
+    path: Path, inputs: Sequence[np.ndarray], *, warmup: int = WARMUP, options: dict[str, Any]
+) -> LayerProfile:
+    """The TensorRT engine at ``path`` (opened with ``options``) run as profile_engine runs
+    one, its layers timed by TensorRT's profiler and its runs by CUDA events. Untested here:
+    no TensorRT."""
+    from edge.backends import open_engine
+
+    if not inputs:
+        raise SourceError("no frame to profile the engine on")
+    engine: Any = open_engine(path, backend="tensorrt", **options)
+    try:
+        name = engine.inputs[0].name
+        for x in [inputs[0]] * warmup:
+            engine.infer({name: x})
+        times = engine.time_layers()
+        runs = []
+        for x in inputs:
+            engine.infer({name: x})
+            runs.append(1e3 * (engine.last_device_ms or 0.0))
+    finally:
+        engine.close()
+    nodes = {
+        layer: NodeTimes(name=layer, op="", provider="TensorRT", total_us=1e3 * sum(ms), calls=len(ms))
+        for layer, ms in times.items()
+    }
+    return LayerProfile(runs_us=runs, nodes=nodes)
+
+
 def profile_engines(
     source: str,
     *,
     engines: str | Path = "engines",
+    backend: str = "onnxruntime",
+    device: str | None = None,
     panoptic: str | None = None,
     depth: str | None = None,
     precision: str | None = None,
@@ -163,10 +197,11 @@ def profile_engines(
     fit: str = "stretch",
     top: int = TOP,
 ) -> dict[str, Any]:
-    """Each ONNX Runtime engine of the folder that ``edge run`` would choose (of ``kinds``),
-    profiled alone on the first ``frames`` frames of ``source``: {"source", "engines": {kind:
-    {"engine", "threads", ...LayerProfile.as_dict}}}. ``threads``: each engine's, as in a run
-    (default: half the cores, the engines running side by side there)."""
+    """Each engine of the folder that ``edge run`` would choose (of ``kinds``) for ``backend``
+    ("onnxruntime", or "tensorrt" on ``device``), profiled alone on the first ``frames`` frames
+    of ``source``: {"source", "warmup", "engines": {kind: {"engine", "threads",
+    ...LayerProfile.as_dict}}}. ``threads``: each ONNX Runtime engine's, as in a run (default:
+    half the cores, the engines running side by side there)."""
     from edge.compare import frames_of
     from edge.stream import default_engine_options
     from edge.stream.engines import EngineSet
@@ -177,10 +212,12 @@ def profile_engines(
     unknown = set(kinds) - {"panoptic", "depth"}
     if unknown or not kinds:
         raise ConfigError(f"kinds {sorted(kinds)}: expected panoptic and/or depth")
-    options = default_engine_options("onnxruntime", threads)
+    if backend not in ("onnxruntime", "tensorrt"):
+        raise ConfigError(f"edge profile reads ONNX Runtime's and TensorRT's profilers, not {backend!r}'s")
+    options = default_engine_options(backend, threads, device)
     chosen = EngineSet.from_manifest(
         engines,
-        backend="onnxruntime",
+        backend=backend,
         panoptic=panoptic,
         depth=depth,
         precision=precision,
@@ -194,9 +231,7 @@ def profile_engines(
         chosen.close()
     wanted = [k for k in kinds if k in entries]
     if not wanted:
-        raise ConfigError(
-            f"{str(engines)!r} holds no {' or '.join(kinds)} engine for ONNX Runtime to profile"
-        )
+        raise ConfigError(f"{str(engines)!r} holds no {' or '.join(kinds)} engine for {backend} to profile")
     src, read, _ = frames_of(source, max_frames=frames)
     try:
         inputs = [preprocess(frame.image, hw, fit)[1] for frame in read]
@@ -205,15 +240,17 @@ def profile_engines(
     assert root is not None  # from_manifest sets it
     out: dict[str, Any] = {"source": source, "warmup": warmup, "engines": {}}
     for kind in wanted:
-        profile = profile_engine(
-            root / entries[kind]["artifact"]["path"],
-            inputs,
-            warmup=warmup,
-            threads=options["intra_op_threads"],
-        )
+        path = root / entries[kind]["artifact"]["path"]
+        if backend == "tensorrt":
+            from edge.backends.tensorrt_folder import engine_load_options
+
+            loading = {**options, **engine_load_options(entries[kind], root)}
+            profile = profile_tensorrt_engine(path, inputs, warmup=warmup, options=loading)
+        else:
+            profile = profile_engine(path, inputs, warmup=warmup, threads=options["intra_op_threads"])
         out["engines"][kind] = {
             "engine": described[kind],
-            "threads": options["intra_op_threads"],
+            "threads": options.get("intra_op_threads"),
             **profile.as_dict(top=top),
         }
     return out
@@ -223,14 +260,17 @@ def format_profile(report: dict[str, Any], *, ops: int = 8) -> str:
     """What edge profile prints: each engine's time a frame, its operators and slowest nodes."""
     lines = []
     for kind, p in report["engines"].items():
+        threads = f", {p['threads']} thread(s)" if p["threads"] is not None else ""
         lines.append(
-            f"{kind}: {p['engine']}, {p['threads']} thread(s): {p['run_ms']['mean']:.1f} ms a frame (mean of "
+            f"{kind}: {p['engine']}{threads}: {p['run_ms']['mean']:.1f} ms a frame (mean of "
             f"{p['frames']}; p50 {p['run_ms']['p50']:.1f}), {p['nodes_ms']:.1f} ms of it in its "
             f"{p['node_count']} nodes"
         )
-        lines.append(
-            "  by operator:   " + "  ".join(f"{o['op']} {100 * o['share']:.0f}%" for o in p["by_op"][:ops])
-        )
+        if p["by_op"]:
+            lines.append(
+                "  by operator:   "
+                + "  ".join(f"{o['op']} {100 * o['share']:.0f}%" for o in p["by_op"][:ops])
+            )
         lines.append(f"  {'slowest nodes':<44} {'op':<18} {'ms':>7} {'share':>6}")
         for t in p["slowest_nodes"]:
             lines.append(f"  {t['name'][:44]:<44} {t['op'][:18]:<18} {t['ms']:7.2f} {100 * t['share']:5.1f}%")

@@ -137,7 +137,11 @@ def profile_schema() -> dict[str, Any]:
     engine = closed_object(
         {
             "engine": {"type": "string", "description": "model, backend, precision and input size"},
-            "threads": integer_field("ONNX Runtime's threads for it", minimum=0),
+            "threads": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "description": "ONNX Runtime's threads for it; null for TensorRT",
+            },
             "frames": integer_field("runs timed (after the warm-up)", minimum=0),
             "run_ms": closed_object(
                 {
@@ -183,8 +187,8 @@ def profile_schema() -> dict[str, Any]:
         **document(
             "profile",
             "edge profile --json",
-            "What edge profile --json prints: each ONNX Runtime engine's runs on a source's frames, its "
-            "nodes' times by operator and the slowest nodes.",
+            "What edge profile --json prints: each engine's runs on a source's frames, its nodes' "
+            "(TensorRT: layers') times by operator and the slowest nodes.",
         ),
         **closed_object(
             {

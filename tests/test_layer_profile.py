@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -83,8 +84,34 @@ def test_frames_and_kinds_given_wrong_are_refused(tiny_engines: Path, tmp_path: 
     with pytest.raises(ConfigError, match="expected panoptic and/or depth"):
         profile_engines("synthetic://", engines=tiny_engines, kinds=("semantic",))
     depth = engines_of_kind(tiny_engines, "depth", tmp_path / "depth")
-    with pytest.raises(ConfigError, match="holds no panoptic engine for ONNX Runtime to profile"):
+    with pytest.raises(ConfigError, match="holds no panoptic engine for onnxruntime to profile"):
         profile_engines("synthetic://", engines=depth, kinds=("panoptic",), frames=1)
+
+
+def test_a_folder_without_tensorrt_engines_says_which_it_has(tiny_engines: Path) -> None:
+    from edge.errors import ManifestError
+
+    with pytest.raises(ManifestError, match="lists no tensorrt panoptic or depth engine; it lists: depth"):
+        profile_engines("synthetic://", engines=tiny_engines, backend="tensorrt", frames=1)
+    with pytest.raises(ConfigError, match="not 'torch''s"):
+        profile_engines("synthetic://", engines=tiny_engines, backend="torch", frames=1)
+
+
+@pytest.mark.tensorrt
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorrt") is None,
+    reason="TensorRT is not installed (it cannot be installed here)",
+)
+def test_a_tensorrt_engine_is_timed_layer_by_layer(tmp_path: Path) -> None:
+    from edge.build import BuildRequest, build_all
+
+    req = BuildRequest(model="depth_tiny", height=TEST_SIZE[0], width=TEST_SIZE[1], backend="tensorrt")
+    build_all([req], tmp_path, show_progress=False)
+    report = profile_engines("synthetic://", engines=tmp_path, backend="tensorrt", frames=3, warmup=1)
+    depth = report["engines"]["depth"]
+    assert depth["frames"] == 3 and depth["node_count"] > 0 and depth["by_op"] == []
+    assert 0 < depth["nodes_ms"] <= 1.1 * depth["run_ms"]["mean"]  # the layers inside the runs' events
+    assert check_document("profile", json.dumps(report)) is None
 
 
 def test_edge_profile_prints_each_engines_operators_and_nodes(tiny_engines: Path, tmp_path: Path) -> None:

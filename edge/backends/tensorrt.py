@@ -321,6 +321,20 @@ def _cache_calibrator(trt: Any, cache: bytes) -> Any:
     return CacheCalibrator()
 
 
+def layer_profiler(trt: Any, times: dict[str, list[float]]) -> Any:
+    """TensorRT's IProfiler keeping each layer's time of each run (ms) in ``times`` by layer
+    name; TensorRT calls it once per layer for each execute_async_v3, once the run is done."""
+
+    class LayerTimes(trt.IProfiler):
+        def __init__(self) -> None:
+            trt.IProfiler.__init__(self)
+
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
+            times.setdefault(layer_name, []).append(ms)
+
+    return LayerTimes()
+
+
 class TensorRTEngine(EngineBase):
     """A deserialized engine with one execution context on its own CUDA stream.
 
@@ -405,6 +419,8 @@ class TensorRTEngine(EngineBase):
                     f"{self.path.name}: TensorRT refused the buffer of its tensor {spec.name!r}"
                 )
         self.last_device_ms: float | None = None
+        self._graphed = cuda_graph
+        self._profiler: Any = None
         if cuda_graph:
             self._io.capture(self._enqueue)
 
@@ -427,6 +443,19 @@ class TensorRTEngine(EngineBase):
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs, self.last_device_ms = self._buffers().run(self.check_feeds(feeds), self._enqueue)
         return outputs
+
+    def time_layers(self) -> dict[str, list[float]]:
+        """From the next run on, each layer's time of each run (ms, by layer name), filled as
+        the runs end (TensorRT's IProfiler: edge.layer_profile reads it)."""
+        if self._graphed:
+            raise BackendError(
+                f"{self.path.name}: a CUDA graph replays without TensorRT's profiler; open it without "
+                "cuda_graph"
+            )
+        times: dict[str, list[float]] = {}
+        self._profiler = layer_profiler(import_tensorrt(), times)  # held: TensorRT keeps no reference
+        self._context.profiler = self._profiler
+        return times
 
     def close(self) -> None:
         # the context before the engine before the runtime: TensorRT's destruction order; the

@@ -305,6 +305,8 @@ def test_every_tensorrt_name_edge_uses_exists(version: str) -> None:
         ("IBuilderConfig", "plugins_to_serialize"),
         ("IBuilderConfig", "progress_monitor"),
         ("IProgressMonitor", "step_complete"),  # an override, its parameters held to TensorRT's call
+        ("IProfiler", "report_layer_time"),  # edge profile's, on TensorRT
+        ("IExecutionContext", "profiler"),
         ("ILogger", "log"),
         ("ILogger.Severity", "WARNING"),
     } <= checked
