@@ -328,6 +328,23 @@ def run_cameras_of(args: argparse.Namespace) -> dict[str, str] | None:
 BACKENDS = ["auto", "onnxruntime", "tensorrt", "torch"]
 
 
+def add_build_choice_arguments(p: argparse.ArgumentParser) -> None:
+    """--panoptic, --depth, --precision and --size: which of a folder's builds run (the newest
+    that fits the rest)."""
+    p.add_argument("--panoptic", metavar="MODEL", help="panoptic model to use when several are built")
+    p.add_argument("--depth", metavar="MODEL", help="depth model to use when several are built")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "int8"],
+        help="engines of this precision when several are built; default: the newest build",
+    )
+    p.add_argument(
+        "--size",
+        metavar="HxW",
+        help="engines of this input size when several are built; default: the newest build",
+    )
+
+
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     """Which engines of a directory to run; the manifest may hold several of each kind."""
     p.add_argument("--engines", default="engines", help="engines directory; default: %(default)s")
@@ -341,18 +358,7 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device", help="torch backend only: cpu or cuda[:N] (default: cuda where auto chose it, else cpu)"
     )
-    p.add_argument("--panoptic", metavar="MODEL", help="panoptic model to use when several are built")
-    p.add_argument("--depth", metavar="MODEL", help="depth model to use when several are built")
-    p.add_argument(
-        "--precision",
-        choices=["fp32", "fp16", "int8"],
-        help="engines of this precision when several are built; default: the newest build",
-    )
-    p.add_argument(
-        "--size",
-        metavar="HxW",
-        help="engines of this input size when several are built; default: the newest build",
-    )
+    add_build_choice_arguments(p)
     p.add_argument(
         "--threads", type=positive_int, metavar="N", help="CPU threads per engine; default: half the cores"
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edge.cli_args import count, positive_int
+from edge.cli_args import add_build_choice_arguments, count, positive_int
 from edge.cli_help import add_command
 
 
@@ -33,14 +33,7 @@ def add_profile_command(sub: Any) -> None:
         "layers, with CUDA events for the runs; default: %(default)s",
     )
     p.add_argument("--device", help="tensorrt: the CUDA device; default: cuda:0")
-    p.add_argument("--panoptic", metavar="MODEL", help="panoptic model to use when several are built")
-    p.add_argument("--depth", metavar="MODEL", help="depth model to use when several are built")
-    p.add_argument(
-        "--precision",
-        choices=["fp32", "fp16", "int8"],
-        help="engines of this precision when several are built; default: the newest build",
-    )
-    p.add_argument("--size", metavar="HxW", help="engines of this input size; default: the newest build")
+    add_build_choice_arguments(p)
     p.add_argument(
         "--kind", choices=["panoptic", "depth"], action="append", help="profile this engine only (repeatable)"
     )
