@@ -296,6 +296,8 @@ def run_build(args: argparse.Namespace) -> int:
         print("\n".join(result_lines(r, args.out)))
     failed = sum(not r.passed for r in results)
     print(f"manifest: {args.out / 'manifest.json'}")
+    if (hint := compare_hint(results, args.out)) is not None:
+        print(hint)
     if failed:
         print(
             f"error: {failed} engine(s) disagree with the torch reference; see accuracy_check "
@@ -304,6 +306,40 @@ def run_build(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def compare_hint(results: Sequence[BuildResult], out: Path) -> str | None:
+    """After INT8 or FP16 engines, how to measure on one's own frames how far they moved from
+    FP32 (edge compare), and where the folder has no FP32 build of them, how to make one."""
+    from edge.manifest import Manifest
+
+    lowered = [r.request for r in results if r.request.precision != "fp32"]
+    if not lowered:
+        return None
+    first = lowered[0]
+    built = Manifest.load(out).engines.values()
+    size = f"{first.height}x{first.width}"
+    missing = sorted(
+        {
+            q.model
+            for q in lowered
+            if not any(
+                e.get("model") == q.model
+                and e.get("backend") == q.backend
+                and e.get("precision") == "fp32"
+                and e["inputs"][0]["shape"][2:] == [q.height, q.width]
+                for e in built
+            )
+        }
+    )
+    line = (
+        f"how far they moved from FP32 on your own frames: edge compare FRAMES --engines {out} --backend "
+        f"{first.backend} --size {size} --precision {first.precision} --reference-precision fp32"
+    )
+    if missing:
+        line += f" (build the FP32 reference first: edge build --models {' '.join(missing)} --backend "
+        line += f"{first.backend} --size {size} --out {out})"
+    return line
 
 
 def result_lines(r: BuildResult, out: Path) -> list[str]:

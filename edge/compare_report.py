@@ -184,6 +184,7 @@ def format_comparison(report: dict[str, Any]) -> str:
     metrics = [
         m.replace("by true distance", "by the reference's distance")
         for m in format_metrics(report["agreement"]).splitlines()[1:]
+        if not (m.startswith(("PQ ", "mIoU")) and "nan" in m)  # depth engines alone: none of those
     ]
     return "\n".join(
         [

@@ -13,6 +13,7 @@ import pytest
 from edge.build import BuildRequest, build_all
 from edge.compare import Agreement, EngineChoice, compare
 from edge.compare_bounds import Bound, bound_setting
+from edge.compare_report import format_comparison
 from edge.errors import ConfigError, ManifestError
 from edge.perception import Perceived
 from edge.schemas import check_document
@@ -254,6 +255,8 @@ def test_depth_alone_compared_at_two_sizes(demo_engines: Path, tmp_path: Path) -
     a = report["agreement"]
     assert 0 < a["depth"]["abs_rel"] < 0.5 and a["pixels_agree"] is None
     assert a["panoptic"]["all"]["n"] == 0
+    printed = format_comparison(report)
+    assert "depth AbsRel" in printed and "PQ" not in printed and "mIoU" not in printed
     worst = report["least_agreeing"][0]
     assert worst["depth_abs_rel"] == max(f["depth_abs_rel"] for f in report["per_frame"])
     assert worst["pq"] is None and worst["things"] == {"reference": 0, "engines": 0, "matched": 0}

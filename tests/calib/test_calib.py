@@ -424,6 +424,29 @@ def test_int8_build_records_calibration_in_the_manifest(
     assert check["inputs"].endswith("(seed 1, pad)") and check["passed"]
     assert check["compared_on"] == "the frames' part of the input, 64x85 of 64x128"
     assert "compared_on" not in entry["accuracy_check"]  # 2:1 frames fill the input
+    # the build says how to measure the INT8 engine against FP32 on one's own frames: the FP32
+    # build first, which the folder lacks; then the command itself, which runs
+    from edge.cli import main
+    from edge.cli_build import compare_hint
+
+    hint = compare_hint([result], tmp_path)
+    assert hint is not None and hint.endswith(
+        "(build the FP32 reference first: edge build --models depth_tiny --backend onnxruntime "
+        f"--size 64x128 --out {tmp_path})"
+    )
+    build_all([dataclasses.replace(req, precision="fp32", calib_data=None)], tmp_path, show_progress=False)
+    hint = compare_hint([result], tmp_path)
+    assert hint is not None and "build the FP32" not in hint
+    argv = hint.split(": ", 1)[1].split()[1:]  # edge compare FRAMES ...
+    argv[argv.index("FRAMES")] = "synthetic://?size=64x128&frames=2"
+    assert main([*argv, "--out", str(tmp_path / "compared"), "--quiet", "--worst", "0"]) == 0
+    assert "depth_tiny onnxruntime int8 64x128" in capsys.readouterr().out
+    assert (
+        compare_hint(
+            [dataclasses.replace(result, request=dataclasses.replace(req, precision="fp32"))], tmp_path
+        )
+        is None
+    )
 
 
 @pytest.mark.parametrize(
