@@ -30,6 +30,7 @@ from edge.postprocess.panoptic import MIN_SCORE, check_min_score
 
 if TYPE_CHECKING:
     from edge.compare_bounds import Bound
+    from edge.compare_truth import TruthScores
     from edge.perception import Perceived, Perception
     from edge.stream.engines import EngineSet
     from edge.stream.frame import Frame
@@ -300,12 +301,21 @@ def compare(
         _check_comparable(ours.engines, ref.engines)
         check_measurable(bounds, set(ours.engines.kinds) & set(ref.engines.kinds))
         agreement = Agreement(max_depth=min(80.0, ref.engines.depth_range[1]), worst=worst)
+        truth = _truth_of(src, fit=fit, input_hw={"engines": ours.input_size, "reference": ref.input_size})
         fps = getattr(src, "media_fps", None) or src.fps or 30.0
         saved_at = time.monotonic()
 
         def report(**marks: bool) -> dict[str, Any]:
             return report_of(
-                source, ref, ours, agreement, min_score=min_score, worst=worst, bounds=bounds, **marks
+                source,
+                ref,
+                ours,
+                agreement,
+                min_score=min_score,
+                worst=worst,
+                bounds=bounds,
+                truth=truth,
+                **marks,
             )
 
         stopped: KeyboardInterrupt | None = None
@@ -323,6 +333,8 @@ def compare(
                     return _picture(ref, ours, r, o, max_depth=agreement.max_depth)
 
                 agreement.add(seen_ref, seen_ours, frame=n, time_s=t_s, draw=draw)
+                if truth is not None:
+                    truth.add(frame, engines=seen_ours, reference=seen_ref)
                 bar.update(1)
                 if out_dir is not None and time.monotonic() - saved_at >= every_s:
                     write_report(Path(out_dir), report(unfinished=True), pictures=None)
@@ -339,6 +351,16 @@ def compare(
     if stopped is not None:
         raise Interrupted(done, stopped) from stopped
     return done
+
+
+def _truth_of(src: Any, *, fit: str, input_hw: dict[str, tuple[int, int]]) -> TruthScores | None:
+    """Where the source has ground truth (a Cityscapes-layout folder), what scores both on it."""
+    from edge.compare_truth import TruthScores
+    from edge.stream.sources import CityscapesSource
+
+    if not isinstance(src, CityscapesSource):
+        return None
+    return TruthScores(root=src.root, split=src.split, fit=fit, input_hw=input_hw)
 
 
 def _opened(

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from edge.compare import Agreement
     from edge.compare_bounds import Bound
+    from edge.compare_truth import TruthScores
     from edge.perception import Perceived, Perception
 
 PICTURE_GLOB = "least_agreeing_*.png"
@@ -37,6 +38,7 @@ def report_of(
     min_score: float,
     worst: int,
     bounds: Sequence[Bound] = (),
+    truth: TruthScores | None = None,
     unfinished: bool = False,
     interrupted: bool = False,
 ) -> dict[str, Any]:
@@ -56,6 +58,8 @@ def report_of(
         "least_agreeing": [f.as_dict() for f in agreement.least_agreeing(worst)],
         "per_frame": [f.as_dict() for f in agreement.frames],
     }
+    if truth is not None:
+        report["truth"] = truth.results()
     if bounds:
         report["bounds"] = check_bounds(bounds, report)
     if interrupted:
@@ -176,7 +180,9 @@ def _frame_said(f: dict[str, Any]) -> str:
 
 def format_comparison(report: dict[str, Any]) -> str:
     """What edge compare prints: the metrics of the engines against the reference as the truth,
-    then the pixels agreeing, the speed and the least agreeing frames."""
+    against the ground truth where the frames have it, then the pixels agreeing, the speed and
+    the least agreeing frames."""
+    from edge.compare_truth import truth_lines
     from edge.eval.report import format_metrics
 
     lines = headline(report)
@@ -191,6 +197,7 @@ def format_comparison(report: dict[str, Any]) -> str:
             *lines[:3],
             "against the reference's outputs as the ground truth:",
             *("  " + m for m in metrics),
+            *truth_lines(report.get("truth") or {"frames": 0}),
             *lines[3:],
         ]
     )
@@ -264,6 +271,21 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {f['frame']} | {f['time_s']:.2f} | {_pct(f['pq'])} | {_pct(f['pixels_agree'])} | "
                 f"{depth} | {t['reference']} / {t['engines']} / {t['matched']} |"
             )
+    truth = report.get("truth") or {"frames": 0}
+    if truth["frames"]:
+        out += [
+            "",
+            f"## Against the ground truth ({truth['frames']} frames)",
+            "",
+            "| | reference | engines | change |",
+        ]
+        out.append("|---|---|---|---|")
+        for name in ("pq", "pq_things", "pq_stuff", "miou", "depth_abs_rel", "object_distance_abs_rel"):
+            cells = [truth[side][name] for side in ("reference", "engines")] + [truth["change"][name]]
+            shown = [
+                "-" if v is None else (f"{v:+.4g}" if k == 2 else f"{v:.4g}") for k, v in enumerate(cells)
+            ]
+            out.append(f"| {name} | {' | '.join(shown)} |")
     if report.get("bounds"):
         from edge.compare_bounds import bound_lines
 

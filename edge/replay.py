@@ -157,7 +157,7 @@ def replay(
         try:
             if evaluate:
                 evaluator.add(
-                    **_seen_truth(
+                    **seen_truth(
                         read_ids(ref.path("labelIds")),
                         read_ids(ref.path("instanceIds")),
                         read_depth(ref),
@@ -236,7 +236,7 @@ def replay(
     return report
 
 
-def _seen_truth(
+def seen_truth(
     labels: np.ndarray, instances: np.ndarray, depth: np.ndarray | None, part: tuple[int, int, int, int]
 ) -> dict[str, Any]:
     """The ground truth of the frame's ``part`` the engines saw (edge.stream.fit.seen_part):

@@ -72,6 +72,38 @@ def _agreement() -> dict[str, Any]:
     )
 
 
+def _unit(name: str) -> str:
+    return "percent" if name.startswith(("pq", "miou")) else "as is"
+
+
+def _truth() -> dict[str, Any]:
+    from edge.compare_truth import HEADLINE
+
+    def figures(what: str) -> dict[str, Any]:
+        return closed_object(
+            {
+                name: number_field(f"{name} ({_unit(name)}); null where not measured", nullable=True)
+                for name in HEADLINE
+            },
+            description=what,
+        )
+
+    return closed_object(
+        {
+            "frames": integer_field("frames with ground truth, scored", minimum=0),
+            "engines": figures("the engines' scores against the ground truth (PQ and mIoU in percent)"),
+            "reference": figures("the reference's"),
+            "change": figures("the engines' less the reference's"),
+            "errors": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "frames whose ground truth could not be read, and why",
+            },
+        },
+        description="with a source that has ground truth (cityscapes://DIR): both builds scored against it",
+    )
+
+
 def compare_schema() -> dict[str, Any]:
     frames = {"type": "array", "items": _frame()}
     return {
@@ -96,6 +128,7 @@ def compare_schema() -> dict[str, Any]:
                 "agreement": _agreement(),
                 "least_agreeing": frames | {"description": "the frames that agreed least, the least first"},
                 "per_frame": frames | {"description": "every frame compared, in order"},
+                "truth": _truth(),
                 "bounds": {
                     "type": "array",
                     "items": closed_object(
@@ -126,7 +159,7 @@ def compare_schema() -> dict[str, Any]:
                     "description": "written while the comparison ran; the last write drops it",
                 },
             },
-            optional=("bounds", "pictures", "interrupted", "unfinished"),
+            optional=("truth", "bounds", "pictures", "interrupted", "unfinished"),
         ),
     }
 

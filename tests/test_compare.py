@@ -17,6 +17,7 @@ from edge.compare_report import format_comparison
 from edge.errors import ConfigError, ManifestError
 from edge.perception import Perceived
 from edge.schemas import check_document
+from edge.util.numbers import strict_dumps
 from tests.conftest import ROOT, TEST_SIZE, engines_of_kind, signal_when, strict_json
 
 HW = (20, 40)
@@ -190,6 +191,31 @@ def test_the_same_models_through_two_backends_agree_almost_wholly(two_backends: 
         f"least_agreeing_{i}_frame_{f['frame']:06d}.png" for i, f in enumerate(report["least_agreeing"], 1)
     ]
     assert check_document("compare", json.dumps(written)) is None
+
+
+def test_frames_with_ground_truth_score_both_builds_as_edge_replay_does(
+    two_backends: Path, tmp_path: Path
+) -> None:
+    """cityscapes:// with ground truth on every other frame: each build's figures against it
+    are edge replay --eval's for that build, and the change is theirs."""
+    from edge.data.make_synthetic import write_dataset
+    from edge.replay import replay
+
+    write_dataset(tmp_path / "ds", sequences=1, frames=4, size=TEST_SIZE, split="val", gt_every=2, seed=3)
+    source = f"cityscapes://{tmp_path / 'ds'}?split=val&fps=0"
+    ours, theirs = (EngineChoice(engines=two_backends, backend=b) for b in ("onnxruntime", "torch"))
+    report = compare(source, engines=ours, reference=theirs, threads=1, worst=0, show_progress=False)
+    truth = report["truth"]
+    assert truth["frames"] == 2 and truth["errors"] == []
+    for side, choice in (("engines", ours), ("reference", theirs)):
+        metrics = replay(source, engines=two_backends, backend=choice.backend, threads=1)["metrics"]
+        assert truth[side]["pq"] == pytest.approx(100 * metrics["panoptic"]["all"]["pq"], abs=1e-6)
+        assert truth[side]["miou"] == pytest.approx(100 * metrics["semantic"]["miou"], abs=1e-6)
+        assert truth[side]["depth_abs_rel"] == pytest.approx(metrics["depth"]["abs_rel"], rel=1e-6)
+    assert truth["change"]["pq"] == pytest.approx(truth["engines"]["pq"] - truth["reference"]["pq"])
+    printed = format_comparison(report)
+    assert "against the ground truth (2 frames), the reference's -> the engines': PQ " in printed
+    assert check_document("compare", strict_dumps(report)) is None  # as compare.json is written
 
 
 def test_a_build_compared_with_itself_is_refused(two_backends: Path) -> None:
