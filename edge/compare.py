@@ -89,6 +89,7 @@ class FrameAgreement:
     pixels_agree: float | None
     depth_abs_rel: float | None
     things: tuple[int, int, int]  # the reference's, the engines', matched
+    name: str | None = None  # where the source names its frames: a Cityscapes name, an image's file
 
     @property
     def agreement(self) -> float:
@@ -106,6 +107,7 @@ class FrameAgreement:
 
         return {
             "frame": self.frame,
+            "name": self.name,
             "time_s": round(self.time_s, 6),
             "pq": rounded(self.pq),
             "pixels_agree": rounded(self.pixels_agree),
@@ -149,10 +151,11 @@ class Agreement:
         *,
         frame: int,
         time_s: float,
+        name: str | None = None,
         draw: Callable[[], np.ndarray] | None = None,
     ) -> FrameAgreement:
-        """One frame through both; ``draw`` makes its picture, called only for a frame that is
-        among the ``worst`` least agreeing so far."""
+        """One frame through both (``name``: the source's for it); ``draw`` makes its picture,
+        called only for a frame that is among the ``worst`` least agreeing so far."""
         from edge.data.cityscapes import label_ids_of
         from edge.eval.depth import DepthStats
         from edge.eval.evaluator import resize_bilinear, resize_nearest
@@ -194,6 +197,7 @@ class Agreement:
             pixels_agree=pixels,
             depth_abs_rel=None if abs_rel is None else float(abs_rel),
             things=things,
+            name=name,
         )
         self.frames.append(seen)
         if draw is not None and self.worst:
@@ -332,7 +336,7 @@ def compare(
                 def draw(r: Perceived = seen_ref, o: Perceived = seen_ours) -> np.ndarray:
                     return _picture(ref, ours, r, o, max_depth=agreement.max_depth)
 
-                agreement.add(seen_ref, seen_ours, frame=n, time_s=t_s, draw=draw)
+                agreement.add(seen_ref, seen_ours, frame=n, time_s=t_s, name=_name(frame, src.uri), draw=draw)
                 if truth is not None:
                     truth.add(frame, engines=seen_ours, reference=seen_ref)
                 bar.update(1)
@@ -351,6 +355,13 @@ def compare(
     if stopped is not None:
         raise Interrupted(done, stopped) from stopped
     return done
+
+
+def _name(frame: Frame, uri: str) -> str | None:
+    """What the source calls the frame: a Cityscapes frame's name, an image folder's file."""
+    if "name" in frame.meta:
+        return str(frame.meta["name"])
+    return Path(frame.source).name if frame.source and frame.source != uri else None
 
 
 def _truth_of(src: Any, *, fit: str, input_hw: dict[str, tuple[int, int]]) -> TruthScores | None:

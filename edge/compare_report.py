@@ -260,16 +260,16 @@ def markdown(report: dict[str, Any]) -> str:
     if report["least_agreeing"]:
         out += ["", "## Least agreeing frames", ""]
         out.append(
-            "| frame | time (s) | PQ | pixels agree (%) | depth AbsRel | "
+            "| frame | name | time (s) | PQ | pixels agree (%) | depth AbsRel | "
             "things (reference / engines / matched) |"
         )
-        out.append("|---|---|---|---|---|---|")
+        out.append("|---|---|---|---|---|---|---|")
         for f in report["least_agreeing"]:
             t = f["things"]
             depth = "-" if f["depth_abs_rel"] is None else f"{f['depth_abs_rel']:.4f}"
             out.append(
-                f"| {f['frame']} | {f['time_s']:.2f} | {_pct(f['pq'])} | {_pct(f['pixels_agree'])} | "
-                f"{depth} | {t['reference']} / {t['engines']} / {t['matched']} |"
+                f"| {f['frame']} | {f['name'] or '-'} | {f['time_s']:.2f} | {_pct(f['pq'])} | "
+                f"{_pct(f['pixels_agree'])} | {depth} | {t['reference']} / {t['engines']} / {t['matched']} |"
             )
     truth = report.get("truth") or {"frames": 0}
     if truth["frames"]:

@@ -36,6 +36,11 @@ def _frame() -> dict[str, Any]:
     return closed_object(
         {
             "frame": integer_field("the frame's number in the source, from 0", minimum=0),
+            "name": {
+                "type": ["string", "null"],
+                "description": "what the source calls it (a Cityscapes name, an image's file); null for a "
+                "video, a camera or synthetic://",
+            },
             "time_s": number_field("its time on the source's clock (s)", minimum=0),
             "pq": share | {"description": "the frame's PQ over the classes either showed (" + SHARE + ")"},
             "pixels_agree": share | {"description": "its pixels of the same semantic class (" + SHARE + ")"},

@@ -207,6 +207,7 @@ def test_frames_with_ground_truth_score_both_builds_as_edge_replay_does(
     report = compare(source, engines=ours, reference=theirs, threads=1, worst=0, show_progress=False)
     truth = report["truth"]
     assert truth["frames"] == 2 and truth["errors"] == []
+    assert [f["name"] for f in report["per_frame"]][:2] == ["synthetic_000000_000000", "synthetic_000000_000001"]
     for side, choice in (("engines", ours), ("reference", theirs)):
         metrics = replay(source, engines=two_backends, backend=choice.backend, threads=1)["metrics"]
         assert truth[side]["pq"] == pytest.approx(100 * metrics["panoptic"]["all"]["pq"], abs=1e-6)
