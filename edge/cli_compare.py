@@ -50,6 +50,7 @@ def add_compare_command(sub: Any) -> None:
             f"--{option}",
             default=default,
             choices=_choices(option),
+            type=input_size if option == "size" else str,
             metavar=metavar,
             help=f"the engines compared: {about}",
         )
@@ -57,6 +58,7 @@ def add_compare_command(sub: Any) -> None:
         p.add_argument(
             f"--reference-{option}",
             choices=_choices(option),
+            type=input_size if option == "size" else str,
             metavar=metavar,
             help=f"the reference's {option}; default: --{option}'s",
         )
@@ -111,13 +113,21 @@ def add_compare_command(sub: Any) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+def input_size(text: str) -> tuple[int, int]:
+    """The type of --size and --reference-size: HxW, as edge build takes it, refused in the
+    option's name."""
+    from edge.build import parse_size
+    from edge.errors import ConfigError
+
+    try:
+        return parse_size(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--size ", "", 1)) from None
+
+
 def choices_of(args: argparse.Namespace) -> tuple[Any, Any]:
     """The engines' and the reference's EngineChoice from the options."""
-    from edge.build import parse_size
     from edge.compare import EngineChoice
-
-    def size(text: str | None) -> tuple[int, int] | None:
-        return parse_size(text) if text else None
 
     engines = EngineChoice(
         engines=args.engines,
@@ -126,7 +136,7 @@ def choices_of(args: argparse.Namespace) -> tuple[Any, Any]:
         panoptic=args.panoptic,
         depth=args.depth,
         precision=args.precision,
-        size=size(args.size),
+        size=args.size,
     )
     reference = engines.but(
         engines=args.reference_engines,
@@ -135,7 +145,7 @@ def choices_of(args: argparse.Namespace) -> tuple[Any, Any]:
         panoptic=args.reference_panoptic,
         depth=args.reference_depth,
         precision=args.reference_precision,
-        size=size(args.reference_size),
+        size=args.reference_size,
     )
     return engines, reference
 

@@ -207,7 +207,10 @@ def test_frames_with_ground_truth_score_both_builds_as_edge_replay_does(
     report = compare(source, engines=ours, reference=theirs, threads=1, worst=0, show_progress=False)
     truth = report["truth"]
     assert truth["frames"] == 2 and truth["errors"] == []
-    assert [f["name"] for f in report["per_frame"]][:2] == ["synthetic_000000_000000", "synthetic_000000_000001"]
+    assert [f["name"] for f in report["per_frame"]][:2] == [
+        "synthetic_000000_000000",
+        "synthetic_000000_000001",
+    ]
     for side, choice in (("engines", ours), ("reference", theirs)):
         metrics = replay(source, engines=two_backends, backend=choice.backend, threads=1)["metrics"]
         assert truth[side]["pq"] == pytest.approx(100 * metrics["panoptic"]["all"]["pq"], abs=1e-6)
@@ -217,6 +220,25 @@ def test_frames_with_ground_truth_score_both_builds_as_edge_replay_does(
     printed = format_comparison(report)
     assert "against the ground truth (2 frames), the reference's -> the engines': PQ " in printed
     assert check_document("compare", strict_dumps(report)) is None  # as compare.json is written
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--reference-size", "100x100"], "argument --reference-size: input size 100x100 is not supported"),
+        (["--reference-size", "abc"], "argument --reference-size: 'abc' is not HEIGHTxWIDTH"),
+        (["--size", "1x2"], "argument --size: input size 1x2 is not supported"),
+        (["--min", "pq=200"], "argument --min: --min pq: pq is in percent, 0 to 100"),
+    ],
+)
+def test_edge_compare_names_the_option_given_wrong(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["compare", "synthetic://", *argv])
+    assert stopped.value.code == 2 and said in capsys.readouterr().err
 
 
 def test_a_build_compared_with_itself_is_refused(two_backends: Path) -> None:
