@@ -91,10 +91,16 @@ def test_the_check_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     )
 
 
-def test_a_camera_that_gives_no_frames_or_stops_is_said() -> None:
+def test_a_camera_that_gives_no_frames_or_stops_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hung from the start, it does not open; hung after a few frames, the check says how
-    many came, and what became of it."""
+    many came, and what became of it. (FFmpeg's waits for a stream, 5 s each, made 1 s here:
+    what is checked is what the check says, not how long FFmpeg waits.)"""
     import threading
+
+    from edge.stream import cameras
+
+    monkeypatch.setattr(cameras, "OPEN_TIMEOUT_MS", 1000)
+    monkeypatch.setattr(cameras, "READ_TIMEOUT_MS", 1000)
 
     camera = Camera(fps=30.0)
     camera.stalled.set()
