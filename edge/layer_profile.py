@@ -46,6 +46,8 @@ class LayerProfile:
 
     runs_us: list[float] = field(default_factory=list)
     nodes: dict[str, NodeTimes] = field(default_factory=dict)
+    # ONNX Runtime's INT8 weights put on 7 bits (a CPU without VNNI: edge.stream.engines.say_seven_bit)
+    seven_bit_weights: bool = False
 
     @property
     def frames(self) -> int:
@@ -148,7 +150,9 @@ def profile_engine(
             events = json.loads(written.read_text())
         except (OSError, ValueError) as exc:
             raise BackendError(f"ONNX Runtime's profile of {path.name} could not be read: {exc}") from exc
-    return read_ort_profile(events, warmup=warmup)
+    profile = read_ort_profile(events, warmup=warmup)
+    profile.seven_bit_weights = engine.seven_bit_weights
+    return profile
 
 
 def profile_tensorrt_engine(
@@ -204,9 +208,11 @@ def profile_engines(
     half the cores, the engines running side by side there)."""
     from edge.compare import frames_of
     from edge.stream import default_engine_options
-    from edge.stream.engines import EngineSet
+    from edge.stream.engines import chosen_builds, describe_entry, say_seven_bit
+    from edge.stream.fit import check_fit
     from edge.stream.steps import preprocess
 
+    check_fit(fit)
     if frames < 1 or warmup < 0:
         raise ConfigError(f"frames must be >= 1 and warmup >= 0, got {frames} and {warmup}")
     unknown = set(kinds) - {"panoptic", "depth"}
@@ -215,44 +221,36 @@ def profile_engines(
     if backend not in ("onnxruntime", "tensorrt"):
         raise ConfigError(f"edge profile reads ONNX Runtime's and TensorRT's profilers, not {backend!r}'s")
     options = default_engine_options(backend, threads, device)
-    chosen = EngineSet.from_manifest(
-        engines,
-        backend=backend,
-        panoptic=panoptic,
-        depth=depth,
-        precision=precision,
-        size=size,
-        engine_options=options,
-        fit=fit,
+    root, builds = chosen_builds(
+        engines, backend=backend, panoptic=panoptic, depth=depth, precision=precision, size=size
     )
-    try:
-        hw, entries, described, root = chosen.input_hw, chosen.entries, chosen.described, chosen.root
-    finally:
-        chosen.close()
-    wanted = [k for k in kinds if k in entries]
+    wanted = [k for k in kinds if k in builds]
     if not wanted:
         raise ConfigError(f"{str(engines)!r} holds no {' or '.join(kinds)} engine for {backend} to profile")
+    shape = builds[wanted[0]][0]["inputs"][0]["shape"]  # one input size: chosen_builds checks it
     src, read, _ = frames_of(source, max_frames=frames)
     try:
-        inputs = [preprocess(frame.image, hw, fit)[1] for frame in read]
+        inputs = [preprocess(frame.image, (int(shape[2]), int(shape[3])), fit)[1] for frame in read]
     finally:
         src.close()
-    assert root is not None  # from_manifest sets it
     out: dict[str, Any] = {"source": source, "warmup": warmup, "engines": {}}
+    ran: dict[str, tuple[dict[str, Any], LayerProfile]] = {}
     for kind in wanted:
-        path = root / entries[kind]["artifact"]["path"]
+        entry, path = builds[kind]
         if backend == "tensorrt":
             from edge.backends.tensorrt_folder import engine_load_options
 
-            loading = {**options, **engine_load_options(entries[kind], root)}
+            loading = {**options, **engine_load_options(entry, root)}
             profile = profile_tensorrt_engine(path, inputs, warmup=warmup, options=loading)
         else:
             profile = profile_engine(path, inputs, warmup=warmup, threads=options["intra_op_threads"])
+        ran[kind] = (entry, profile)
         out["engines"][kind] = {
-            "engine": described[kind],
+            "engine": describe_entry(entry),
             "threads": options.get("intra_op_threads"),
             **profile.as_dict(top=top),
         }
+    say_seven_bit(ran)  # as a run that loads them says it
     return out
 
 

@@ -49,7 +49,7 @@ class EngineSet:
     def described(self) -> dict[str, str]:
         """What each engine is, from its manifest entry:
         {"panoptic": "panoptic_fpn_tiny onnxruntime fp32 256x512"}."""
-        return {kind: _describe(entry) for kind, entry in self.entries.items()}
+        return {kind: describe_entry(entry) for kind, entry in self.entries.items()}
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -115,46 +115,73 @@ class EngineSet:
         from edge.stream.fit import check_fit
 
         check_fit(fit)
-        root, manifest = _manifest_of(engines_dir)
-        chosen = _fitting_entries(
-            manifest, root, backend=backend, panoptic=panoptic, depth=depth, precision=precision, size=size
+        root, builds = chosen_builds(
+            engines_dir, backend=backend, panoptic=panoptic, depth=depth, precision=precision, size=size
         )
-        shapes = {tuple(e["inputs"][0]["shape"]) for e in chosen.values() if e}
-        if len(shapes) > 1:
-            raise ManifestError(
-                f"panoptic and depth engines have different input shapes {sorted(shapes)}; "
-                "build both at one --size"
-            )
-        engines: dict[str, Engine | None] = {}
-        for kind, entry in chosen.items():
-            if entry is None:
-                engines[kind] = None
-                continue
-            path = manifest.resolve(str(entry["artifact"]["path"]))
-            if not path.is_file():
-                raise ManifestError(
-                    f"{str(manifest.path)!r} names {path.name}, which is missing; "
-                    f"rebuild with edge build --out {root}"
-                )
+        engines: dict[str, Engine | None] = {"panoptic": None, "depth": None}
+        for kind, (entry, path) in builds.items():
             options = dict(engine_options or {})
             if backend == "tensorrt":  # its plugins, and whether it embeds the lean runtime
                 from edge.backends.tensorrt_folder import engine_load_options
 
                 options.update(engine_load_options(entry, root))
             engines[kind] = open_engine(path, backend=backend, **options)
-        cfg = (chosen["depth"] or {}).get("config", {})
+        cfg = builds["depth"][0].get("config", {}) if "depth" in builds else {}
         rng = (float(cfg.get("min_depth", 0.1)), float(cfg.get("max_depth", 100.0)))
-        seven_bit = [  # INT8 weights on 7 bits: a CPU without VNNI, where INT8 gains nothing
-            str(e.get("model"))
-            for k, e in chosen.items()
-            if e and e.get("precision") == "int8" and getattr(engines[k], "seven_bit_weights", False)
-        ]
-        if seven_bit:
-            from edge.backends.onnxruntime import int8_without_vnni_advice
-
-            print(f"warning: {int8_without_vnni_advice(seven_bit)}", file=sys.stderr)
-        entries = {k: e for k, e in chosen.items() if e is not None}
+        say_seven_bit({k: (e, engines[k]) for k, (e, _) in builds.items()})
+        entries = {k: e for k, (e, _) in builds.items()}
         return cls(engines["panoptic"], engines["depth"], rng, fit=fit, entries=entries, root=root)
+
+
+def chosen_builds(
+    engines_dir: str | Path,
+    *,
+    backend: str,
+    panoptic: str | None = None,
+    depth: str | None = None,
+    precision: str | None = None,
+    size: tuple[int, int] | None = None,
+) -> tuple[Path, dict[str, tuple[dict[str, Any], Path]]]:
+    """The folder, and for each kind that runs the manifest entry of the newest build that fits
+    the filters with its artifact's path (within the folder, and there): what
+    EngineSet.from_manifest opens, and what edge profile times (edge.layer_profile)."""
+    root, manifest = _manifest_of(engines_dir)
+    chosen = _fitting_entries(
+        manifest, root, backend=backend, panoptic=panoptic, depth=depth, precision=precision, size=size
+    )
+    shapes = {tuple(e["inputs"][0]["shape"]) for e in chosen.values() if e}
+    if len(shapes) > 1:
+        raise ManifestError(
+            f"panoptic and depth engines have different input shapes {sorted(shapes)}; "
+            "build both at one --size"
+        )
+    builds: dict[str, tuple[dict[str, Any], Path]] = {}
+    for kind, entry in chosen.items():
+        if entry is None:
+            continue
+        path = manifest.resolve(str(entry["artifact"]["path"]))
+        if not path.is_file():
+            raise ManifestError(
+                f"{str(manifest.path)!r} names {path.name}, which is missing; "
+                f"rebuild with edge build --out {root}"
+            )
+        builds[kind] = (entry, path)
+    return root, builds
+
+
+def say_seven_bit(opened: dict[str, tuple[dict[str, Any], Any]]) -> None:
+    """Warn of INT8 engines (by kind: their entry, and the engine that ran it or what it said,
+    its ``seven_bit_weights``) whose weights went on 7 bits: a CPU without VNNI, where INT8
+    gains nothing."""
+    seven_bit = [
+        str(entry.get("model"))
+        for entry, engine in opened.values()
+        if entry.get("precision") == "int8" and getattr(engine, "seven_bit_weights", False)
+    ]
+    if seven_bit:
+        from edge.backends.onnxruntime import int8_without_vnni_advice
+
+        print(f"warning: {int8_without_vnni_advice(seven_bit)}", file=sys.stderr)
 
 
 AUTO = "auto"
@@ -244,7 +271,7 @@ def _refused_by_every_backend(
     rather than once a backend. None where the backends were refused for different reasons."""
     mine = [e for e in entries if e.get("backend") in backends]
     tried = " or ".join(backends)
-    held = ", ".join(sorted(f"{e.get('kind')} {_describe(e)}" for e in entries)) or "no engines"
+    held = ", ".join(sorted(f"{e.get('kind')} {describe_entry(e)}" for e in entries)) or "no engines"
     for kind, model in models.items():
         if model is not None and not any(e.get("model") == model and e.get("kind") == kind for e in mine):
             return ManifestError(
@@ -351,7 +378,7 @@ def choose_entries(
                 f"{where} has no {wanted} {kind} engine for {model!r}; " + _engines_of(entries, model)
             )
     if not any(found.values()):
-        held = sorted(f"{e.get('kind')} {_describe(e)}" for e in entries)
+        held = sorted(f"{e.get('kind')} {describe_entry(e)}" for e in entries)
         raise ManifestError(
             f"{where} lists no {wanted} panoptic or depth engine; "
             + (f"it lists: {', '.join(held)}" if held else "it lists no engines (build some first)")
@@ -397,7 +424,8 @@ def _selection_hint(
     return ""
 
 
-def _describe(entry: dict[str, Any]) -> str:
+def describe_entry(entry: dict[str, Any]) -> str:
+    """A build in a few words: model, backend, precision and input size."""
     hw = _entry_hw(entry)
     size = f"{hw[0]}x{hw[1]}" if hw else "?"
     return f"{entry.get('model')} {entry.get('backend')} {entry.get('precision')} {size}"
@@ -405,7 +433,9 @@ def _describe(entry: dict[str, Any]) -> str:
 
 def _engines_of(entries: Any, model: str) -> str:
     """What the manifest does hold for ``model``, so a wrong flag is obvious from the error."""
-    have = [f"{e.get('kind')} {_describe(e).split(' ', 1)[1]}" for e in entries if e.get("model") == model]
+    have = [
+        f"{e.get('kind')} {describe_entry(e).split(' ', 1)[1]}" for e in entries if e.get("model") == model
+    ]
     if not have:
         return f"it lists no engine for {model!r} (build one with: edge build --models {model})"
     return f"engines it lists for {model!r}: {', '.join(sorted(have))}"
