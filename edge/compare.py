@@ -121,12 +121,15 @@ def same_build(a: EngineSet, b: EngineSet) -> bool:
     they give agrees by construction."""
 
     def key(s: EngineSet) -> tuple[Any, ...]:
-        engines = (s.panoptic, s.depth)
         return tuple(
-            (kind, (s.entries.get(kind) or {}).get("artifact", {}).get("sha256"), getattr(e, "device", None))
-            for kind, e in zip(("panoptic", "depth"), engines, strict=True)
-            if e is not None
-        ) + tuple((kind, (s.entries.get(kind) or {}).get("backend")) for kind in s.kinds)
+            (
+                kind,
+                (s.entries.get(kind) or {}).get("artifact", {}).get("sha256"),
+                (s.entries.get(kind) or {}).get("backend"),
+                getattr(getattr(s, kind), "device", None),
+            )
+            for kind in s.kinds
+        )
 
     return key(a) == key(b)
 
@@ -157,32 +160,19 @@ class Agreement:
         """One frame through both (``name``: the source's for it); ``draw`` makes its picture,
         called only for a frame that is among the ``worst`` least agreeing so far."""
         from edge.data.cityscapes import label_ids_of
-        from edge.eval.depth import DepthStats
-        from edge.eval.evaluator import resize_bilinear, resize_nearest
-        from edge.eval.panoptic import PanopticStats
+        from edge.eval.evaluator import resize_nearest
 
         hw = _truth_shape(reference)
         label_ids = (
             label_ids_of(reference.semantic) if reference.semantic is not None else np.zeros(hw, np.uint8)
         )
         panoptic = reference.panoptic if engines.panoptic is not None else None
+        depth = engines.depth if reference.depth is not None else None
         pq = pixels = abs_rel = None
         things = (0, 0, 0)
-        if panoptic is not None and engines.panoptic is not None:
-            ours = resize_nearest(engines.panoptic, hw)
-            stats = PanopticStats()
-            match = stats.add(ours, panoptic)
-            groups = stats.results()["all"]
-            pq = None if groups["n"] == 0 else float(groups["pq"])
-            things = (len(match.gt_things), len(match.pred_things), len(match.thing_pairs))
-        if reference.semantic is not None and engines.semantic is not None:
-            pixels = float(np.mean(resize_nearest(engines.semantic, hw) == reference.semantic))
-        depth = engines.depth if reference.depth is not None else None
-        if depth is not None and reference.depth is not None:
-            one = DepthStats(max_depth=self.max_depth)
-            one.add(resize_bilinear(depth, hw), reference.depth)
-            abs_rel = one.results().get("abs_rel")
-        self.evaluator.add(
+        # the frame's own figures are what the evaluator's sums gained from it
+        panoptic_before, depth_before = self.evaluator.panoptic.copy(), self.evaluator.depth.copy()
+        match = self.evaluator.add(
             gt_label_ids=label_ids,
             gt_instance_ids=panoptic,
             gt_depth=reference.depth if depth is not None else None,
@@ -190,6 +180,14 @@ class Agreement:
             sem_train_ids=engines.semantic if reference.semantic is not None else None,
             depth=depth,
         )
+        if match is not None:
+            groups = self.evaluator.panoptic.since(panoptic_before).results()["all"]
+            pq = None if groups["n"] == 0 else float(groups["pq"])
+            things = (len(match.gt_things), len(match.pred_things), len(match.thing_pairs))
+        if reference.semantic is not None and engines.semantic is not None:
+            pixels = float(np.mean(resize_nearest(engines.semantic, hw) == reference.semantic))
+        if depth is not None:
+            abs_rel = self.evaluator.depth.since(depth_before).results().get("abs_rel")
         seen = FrameAgreement(
             frame=frame,
             time_s=time_s,

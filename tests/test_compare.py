@@ -143,6 +143,11 @@ def test_the_least_agreeing_frames_are_kept_and_drawn_only_when_among_them() -> 
 
     for n, cols in enumerate(((25, 35), (30, 40), (25, 35), (30, 40), (25, 35))):
         agreement.add(seen((25, 35)), seen(cols), frame=n, time_s=n / 10, draw=lambda n=n: draw(n))
+    # each frame's own figures, whatever the frames before it added to the sums
+    moved = (1.0 + 450 / 510 + 0.5) / 3
+    assert [f.pq for f in agreement.frames] == pytest.approx([1.0, moved, 1.0, moved, 1.0])
+    assert [f.depth_abs_rel for f in agreement.frames] == [0.0] * 5
+    assert [f.things for f in agreement.frames] == [(2, 2, 2), (2, 2, 1)] * 2 + [(2, 2, 2)]
     assert [f.frame for f in agreement.least_agreeing(2)] == [1, 3]  # the earlier first among equals
     assert [frame for frame, _ in agreement.pictures()] == [1, 3]
     assert [int(p[0, 0, 0]) for _, p in agreement.pictures()] == [1, 3]

@@ -50,6 +50,18 @@ class DepthStats:
         self._sums += other._sums
         self.n += other.n
 
+    def copy(self) -> DepthStats:
+        out = DepthStats(min_depth=self.min_depth, max_depth=self.max_depth)
+        out.merge(self)
+        return out
+
+    def since(self, earlier: DepthStats) -> DepthStats:
+        """What was added after ``earlier``, a copy taken then (one image's statistics)."""
+        out = self.copy()
+        out._sums -= earlier._sums
+        out.n -= earlier.n
+        return out
+
     def results(self) -> dict[str, Any]:
         if self.n == 0:
             return {"pixels": 0}

@@ -17,7 +17,7 @@ from edge.eval.objects import (
     true_lateral,
     true_pixels,
 )
-from edge.eval.panoptic import PanopticStats
+from edge.eval.panoptic import FrameMatch, PanopticStats
 from edge.eval.semantic import ConfusionMatrix
 from edge.eval.tracking import TrackingStats
 from edge.postprocess.tracks import TrackInfo
@@ -76,12 +76,14 @@ class Evaluator:
         tracks: Mapping[int, TrackInfo] | None = None,
         t_s: float | None = None,
         scene: Hashable | None = None,
-    ) -> None:
+    ) -> FrameMatch | None:
         """One frame with ground truth; with ``tracks`` (by predicted panoptic id), its
-        stream time ``t_s`` and ``scene``, in stream order, the tracking is scored too."""
+        stream time ``t_s`` and ``scene``, in stream order, the tracking is scored too.
+        Returns its panoptic segments as matched (None without panoptic ids and instances)."""
         hw = gt_label_ids.shape
         pred_ids = resize_nearest(panoptic_ids, hw) if panoptic_ids is not None else None
         pred_depth = resize_bilinear(depth, hw) if depth is not None else None
+        matched = None
         if pred_ids is not None and gt_instance_ids is not None:
             matched = self.panoptic.add(pred_ids, gt_instance_ids)
             truth = lateral = None
@@ -118,6 +120,7 @@ class Evaluator:
         if pred_depth is not None and gt_depth is not None:
             self.depth.add(pred_depth, gt_depth)
         self.frames += 1
+        return matched
 
     def results(self) -> dict[str, Any]:
         tracking = self.tracking.results()

@@ -129,6 +129,22 @@ class PanopticStats:
             mine.fp += s.fp
             mine.fn += s.fn
 
+    def copy(self) -> PanopticStats:
+        out = PanopticStats()
+        out.merge(self)
+        return out
+
+    def since(self, earlier: PanopticStats) -> PanopticStats:
+        """What was added after ``earlier``, a copy taken then (one image's statistics)."""
+        out = self.copy()
+        for k, s in earlier.per_class.items():
+            mine = out.per_class[k]
+            mine.iou -= s.iou
+            mine.tp -= s.tp
+            mine.fp -= s.fp
+            mine.fn -= s.fn
+        return out
+
     def results(self) -> dict[str, Any]:
         """PQ, SQ, RQ (0..1) for all, things and stuff, and per class (by name)."""
         per_class: dict[str, dict[str, float]] = {}
