@@ -10,14 +10,14 @@ from typing import Any
 from edge.cli_args import BACKENDS, count, output_folder, positive_int, score
 from edge.cli_help import add_command
 
-KINDS = (
-    ("engines", "engines directory; default: engines", "--reference-engines DIR", "DIR"),
-    ("backend", "engine backend (auto: the fastest here that the folder has engines for)", None, None),
-    ("device", "torch backend only: cpu or cuda[:N]", None, "DEVICE"),
-    ("panoptic", "panoptic model to use when several are built", None, "MODEL"),
-    ("depth", "depth model to use when several are built", None, "MODEL"),
-    ("precision", "engines of this precision when several are built (default: the newest build)", None, None),
-    ("size", "engines of this input size when several are built (default: the newest build)", None, "HxW"),
+KINDS = (  # (option, what it chooses, metavar)
+    ("engines", "engines directory; default: engines", "DIR"),
+    ("backend", "engine backend (auto: the fastest here that the folder has engines for)", None),
+    ("device", "torch backend only: cpu or cuda[:N]", "DEVICE"),
+    ("panoptic", "panoptic model to use when several are built", "MODEL"),
+    ("depth", "depth model to use when several are built", "MODEL"),
+    ("precision", "engines of this precision when several are built (default: the newest build)", None),
+    ("size", "engines of this input size when several are built (default: the newest build)", "HxW"),
 )
 
 
@@ -44,7 +44,7 @@ def add_compare_command(sub: Any) -> None:
     p.add_argument(
         "source", help="the frames: a recording, an image folder, cityscapes://DIR, synthetic://, a camera"
     )
-    for option, about, _, metavar in KINDS:
+    for option, about, metavar in KINDS:
         default = "engines" if option == "engines" else ("auto" if option == "backend" else None)
         p.add_argument(
             f"--{option}",
@@ -54,7 +54,7 @@ def add_compare_command(sub: Any) -> None:
             metavar=metavar,
             help=f"the engines compared: {about}",
         )
-    for option, _, _, metavar in KINDS:
+    for option, _, metavar in KINDS:
         p.add_argument(
             f"--reference-{option}",
             choices=_choices(option),
