@@ -164,6 +164,19 @@ class PlaylistSource:
         self.timestamps: list[float] | None = [] if any(_times_beside(p) for p in files) else None
         self._joined: _Joined = _Joined()
         self.timestamps_file = None
+        self._declared: int | None = None
+        self._declared_asked: bool = False
+
+    @property
+    def declared_frames(self) -> int | None:
+        """The frames its files hold, as each says (a video's header, a folder's images);
+        None where one does not. Asked once, by what samples the whole source (calibration
+        spreads its frames over every drive of a folder, not the first one's seconds); a run
+        never asks, so a day of segments does not open each file twice before it starts."""
+        if not self._declared_asked:
+            self._declared = _declared_total(self.files)
+            self._declared_asked = True
+        return self._declared
 
     def _open_next(self) -> None:
         """The next file that opens; one that does not is said and skipped."""
@@ -191,12 +204,31 @@ class PlaylistSource:
             frame = self._current.read()
             if frame is not None:
                 return self._renumbered(frame)
-            self._carried += int(getattr(self._current, "undecodable_at_end", 0))
-            self.undecodable += int(getattr(self._current, "undecodable", 0))
-            self._current.close()
-            self._open_next()
+            self._file_ended()
         self.undecodable_at_end = self._carried
         return None
+
+    def skip(self) -> bool:
+        """Pass over the next frame as its file can (a video's decoded, not converted; a
+        folder's not read); False at the end. Where frames get capture times, it is read:
+        the times are joined frame by frame."""
+        if self.timestamps is not None:
+            return self.read() is not None
+        while self._current is not None:
+            skip = getattr(self._current, "skip", None)
+            if skip() if skip is not None else self._current.read() is not None:
+                self._seq += 1
+                return True
+            self._file_ended()
+        self.undecodable_at_end = self._carried
+        return False
+
+    def _file_ended(self) -> None:
+        """Count what the file that ended could not decode, and open the next one."""
+        self._carried += int(getattr(self._current, "undecodable_at_end", 0))
+        self.undecodable += int(getattr(self._current, "undecodable", 0))
+        self._current.close()
+        self._open_next()
 
     def _renumbered(self, frame: Frame) -> Frame:
         index = self._next - 1
@@ -236,3 +268,25 @@ class PlaylistSource:
         if self._current is not None:
             self._current.close()
             self._current = None
+
+
+def _declared_total(files: list[Path]) -> int | None:
+    """The frames ``files`` hold as each says, opened as the playlist opens them; one that
+    does not open adds none (the playlist skips it); None if a video's header gives no count."""
+    from edge.stream.images import ImageDirSource
+    from edge.stream.sources import OpenCVSource
+
+    total = 0
+    for path in files:
+        try:
+            src = ImageDirSource(str(path), path) if path.is_dir() else OpenCVSource(str(path), str(path))
+        except SourceError:
+            continue
+        try:
+            count = len(src) if isinstance(src, ImageDirSource) else src.declared_frames
+        finally:
+            src.close()
+        if count is None:
+            return None
+        total += count
+    return total

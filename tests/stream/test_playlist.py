@@ -47,6 +47,58 @@ def test_a_folder_of_videos_plays_them_in_order_as_one_source(
     assert "skipping 'clip_3.mkv': cannot open source" in capsys.readouterr().err
 
 
+def _skipping(uri: str, keep: set[int]) -> list:
+    """The frames numbered ``keep`` of ``uri``, the others passed over with skip()."""
+    src = open_source(uri)
+    assert isinstance(src, PlaylistSource)
+    kept = []
+    for i in range(src.declared_frames or 0):
+        if i in keep:
+            kept.append(src.read())
+        else:
+            assert src.skip()
+    assert not src.skip() and src.read() is None
+    src.close()
+    return kept
+
+
+def test_a_playlist_says_how_many_frames_its_files_hold_and_skips_across_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What samples a whole source (calibration) asks its length: the sum of what each
+    file holds (a folder of frames: its images), a file that does not open none; skipped
+    frames are passed over file after file, and those read after them are the frames a
+    plain read gives there."""
+    import cv2
+    import numpy as np
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_video(clips / "clip_1.mp4", frames=3)
+    (clips / "clip_2.mkv").write_bytes(b"not a video")
+    write_video(clips / "clip_3.avi", frames=4)
+    for n, folder in ((2, "frames-1"), (3, "frames-2")):
+        (tmp_path / folder).mkdir()
+        for i in range(n):
+            cv2.imwrite(str(tmp_path / folder / f"frame_{i:06d}.png"), np.full((8, 16, 3), 50 * i, np.uint8))
+    for uri, length, keep, files in (
+        (str(clips), 7, {1, 3, 6}, ["clip_1.mp4", "clip_3.avi", "clip_3.avi"]),
+        (str(tmp_path / "frames-*"), 5, {1, 2}, ["frames-1", "frames-2"]),
+    ):
+        src = open_source(uri)
+        assert isinstance(src, PlaylistSource) and not hasattr(src, "__len__")
+        assert src.declared_frames == length
+        src.close()
+        whole = _read_all(uri)
+        assert len(whole) == length
+        kept = _skipping(uri, keep)
+        assert [f.seq for f in kept] == sorted(keep) and [f.meta["file"] for f in kept] == files
+        for frame in kept:
+            assert np.array_equal(frame.image, whole[frame.seq].image)
+    assert _skipping(str(clips), {3})[0].meta["undecodable_before"] == 1, "the file that did not open"
+    capsys.readouterr()
+
+
 def test_a_glob_names_the_videos_to_play(tmp_path: Path) -> None:
     for name in ("drive-1.mp4", "drive-2.mp4", "other-1.mp4"):
         write_video(tmp_path / name, frames=2)
