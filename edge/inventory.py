@@ -49,12 +49,25 @@ def inventory(root: str | Path, *, verify_hashes: bool = False) -> list[dict[str
                 "built_at": str(entry.get("built_at", "")),
                 "check": "-" if "passed" not in check else ("passed" if check["passed"] else "FAILED"),
                 "calibrated": bool(entry.get("calibration")),
+                "held_out_scores_db": (entry.get("calibration") or {}).get("held_out_scores_db"),
+                "poorly_calibrated": _poor(entry),
                 "weights": _weights(entry),
                 "files": _files_state(manifest, entry, verify_hashes),
                 "runs_here": "; ".join(diffs) if diffs else _runs_note(backend, entry, saturates),
             }
         )
     return sorted(rows, key=lambda r: r["built_at"])
+
+
+def _poor(entry: dict[str, Any]) -> list[str]:
+    """The outputs an INT8 engine's calibration scored poorly on its held-out frames, as its
+    build warned (calib.api.poor_under); none for an engine without the score."""
+    scores = (entry.get("calibration") or {}).get("held_out_scores_db")
+    if not scores:
+        return []
+    from calib.api import poor_scores
+
+    return sorted(poor_scores(scores))
 
 
 def _weights(entry: dict[str, Any]) -> str:
@@ -138,4 +151,23 @@ def format_inventory(rows: list[dict[str, Any]], root: str | Path) -> str:
     lines = []
     for t in (head, *table):
         lines.append("  ".join(c.ljust(w) for c, w in zip(t[:-1], widths, strict=True)) + "  " + t[-1])
-    return "\n".join(lines)
+    return "\n".join([*lines, *_poor_notes(rows, root)])
+
+
+def _poor_notes(rows: list[dict[str, Any]], root: str | Path) -> list[str]:
+    """A line for each poorly calibrated INT8 engine: its held-out score, and the command
+    that measures what it changed on the deployer's own frames."""
+    from calib.api import bounds_said, scores_said
+
+    notes = []
+    for r in rows:
+        if not r["poorly_calibrated"]:
+            continue
+        poor = {k: r["held_out_scores_db"][k] for k in r["poorly_calibrated"]}
+        notes.append(
+            f"note: {r['id']}'s calibration scores {scores_said(poor)} against the float model on its "
+            f"held-out frames (poor: {bounds_said(list(poor))}); how far it is from FP32 on your own "
+            f"frames: edge compare FRAMES --engines {root} --backend {r['backend']} --size {r['size']} "
+            "--precision int8 --reference-precision fp32"
+        )
+    return notes

@@ -106,3 +106,33 @@ def test_says_where_each_engines_weights_came_from(
     assert {r["weights"] for r in inventory(engines)} == {"depth_run7.pth"}
     assert main(["engines", str(engines)]) == 0
     assert all(" depth_run7.pth " in line for line in capsys.readouterr().out.splitlines()[1:])
+
+
+def test_a_poorly_calibrated_int8_engine_is_noted_with_the_command_that_measures_it(
+    engines: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The listing keeps what the build warned of: an INT8 engine whose calibration scored
+    poorly on its held-out frames gets a note after the table, with its score and the edge
+    compare that measures it on the deployer's frames; a well calibrated one gets none."""
+    manifest = json.loads((engines / "manifest.json").read_text())
+    ids = {e["model"]: k for k, e in manifest["engines"].items()}
+    for model, score in (("depth_tiny", 24.4), ("panoptic_fpn_tiny", 31.0)):
+        entry = manifest["engines"][ids[model]]
+        judged = "depth" if model == "depth_tiny" else "sem_logits"
+        entry["precision"] = "int8"  # as an INT8 build records its calibration
+        entry["calibration"] = {"held_out_indices": [5, 8, 13, 21], "held_out_scores_db": {judged: score}}
+    (engines / "manifest.json").write_text(json.dumps(manifest))
+    rows = {r["model"]: r for r in inventory(engines)}
+    assert rows["depth_tiny"]["poorly_calibrated"] == ["depth"]
+    assert rows["depth_tiny"]["held_out_scores_db"] == {"depth": 24.4}
+    assert rows["panoptic_fpn_tiny"]["poorly_calibrated"] == []
+    assert main(["engines", str(engines)]) == 0  # a warning, not a failure
+    out = capsys.readouterr().out.splitlines()
+    size = f"{TEST_SIZE[0]}x{TEST_SIZE[1]}"
+    assert out[1:3] and all("int8 (calibrated)" in line for line in out[1:3])
+    assert out[3:] == [
+        f"note: {ids['depth_tiny']}'s calibration scores depth 24.4 dB (6.0% off) against the float model on "
+        "its held-out frames (poor: depth under 26 dB (5% off)); how far it is from FP32 on your own frames: "
+        f"edge compare FRAMES --engines {engines} --backend onnxruntime --size {size} --precision int8 "
+        "--reference-precision fp32"
+    ]
