@@ -40,8 +40,9 @@ class Source(Protocol):
 
     # optional, for live sources: interrupt() ends a read that is waiting for a frame;
     # optional: undecodable_at_end, input skipped after the last frame (no frame can carry it);
-    # optional, for finite sources: __len__ (frames held) and skip() -> bool, which passes
-    # over a frame without decoding it where it can (calibration samples a whole source);
+    # optional, for finite sources: __len__ (frames held), or declared_frames (what the
+    # files say they hold: a video's header, a playlist's files), and skip() -> bool, which
+    # passes over a frame without decoding it where it can (calibration samples a whole source);
     # optional, for generators: endless (True: read() never returns None);
     # optional, for sources that can keep their rate: keeps_rate (True: read() itself waits
     # for each frame's time, as cityscapes://DIR?fps=17 does; a reader that holds the frames,
