@@ -1,0 +1,156 @@
+"""Whether an INT8 calibration's held-out score tells a poor calibration from a good one: each
+INT8 build's score against the float model on its calibration's held-out frames (what the
+build says, and warns of under a bound) beside how far it is from the FP32 build on frames of
+other drives (edge compare) and how much its scores against the ground truth moved.
+
+    python benchmarks/calib_warning_trial.py --out benchmarks/results/calib_warning_trial_cpu.json
+
+ONNX Runtime engines of the bundled weights at 256x512, INT8 built with ``edge build
+--precision int8``'s defaults (64 frames, entropy, equalized, no sensitivity pass) from
+calibration sources a deployer might give: six drives' frames, and one drive's (four drives
+tried, each its first 150 frames: 8.8 s at 17 fps); both model pairs (tiny, small). The
+frames compared: a val split of drives from the right lane with ground truth on every
+frame (seed 1), as in ``compare_trial.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import bundled_provenance, write_result
+from edge.build import BuildRequest, build_all
+from edge.compare import EngineChoice, compare
+from edge.data.make_synthetic import write_dataset
+from edge.manifest import Manifest
+from edge.models.zoo import bundled_weights
+
+PAIRS = {"tiny": ("panoptic_fpn_tiny", "depth_tiny"), "small": ("panoptic_fpn_small", "depth_small")}
+SIZE = (256, 512)
+# name: (drives, frames each, seed) of the train split the calibration frames come from
+CALIBRATIONS = {
+    "six_drives": (6, 30, 11),
+    **{f"one_drive_{k}": (1, 150, seed) for k, seed in zip("abcd", range(11, 15), strict=True)},
+}
+
+
+def requests(models: tuple[str, ...], precision: str, calib_uri: str | None) -> list[BuildRequest]:
+    return [
+        BuildRequest(
+            model=m,
+            height=SIZE[0],
+            width=SIZE[1],
+            precision=precision,
+            checkpoint=bundled_weights(m),
+            calib_data=calib_uri,
+        )
+        for m in models
+    ]
+
+
+def held_out(folder: Path) -> dict[str, Any]:
+    """Each INT8 engine's held-out scores (dB), as its build recorded them."""
+    manifest = Manifest.load(folder)
+    return {
+        e["model"]: e["calibration"]["held_out_scores_db"]
+        for e in manifest.engines.values()
+        if e.get("precision") == "int8"
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--sequences", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=20)
+    ap.add_argument("--pairs", nargs="+", choices=sorted(PAIRS), default=sorted(PAIRS, reverse=True))
+    args = ap.parse_args()
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp, "synth")
+        for name, (drives, frames, seed) in CALIBRATIONS.items():
+            write_dataset(
+                data,
+                sequences=drives,
+                frames=frames,
+                size=SIZE,
+                split=name,
+                gt_every=frames,
+                seed=seed,
+                lane="right",
+            )
+        write_dataset(
+            data,
+            sequences=args.sequences,
+            frames=args.frames,
+            size=SIZE,
+            split="val",
+            gt_every=1,
+            seed=1,
+            lane="right",
+        )
+        source = f"cityscapes://{data}?split=val&fps=0"
+        for pair in args.pairs:
+            models = PAIRS[pair]
+            fp32 = Path(tmp, f"{pair}_fp32")
+            build_all(requests(models, "fp32", None), fp32, show_progress=False)
+            reference = EngineChoice(
+                engines=fp32, backend="onnxruntime", panoptic=models[0], depth=models[1], size=SIZE
+            )
+            for calib in CALIBRATIONS:
+                folder = Path(tmp, f"{pair}_{calib}")
+                uri = f"cityscapes://{data}?split={calib}&fps=0"
+                build_all(requests(models, "int8", uri), folder, show_progress=False)
+                report = compare(
+                    source,
+                    engines=reference.but(engines=folder, precision="int8"),
+                    reference=reference,
+                    threads=1,
+                    worst=0,
+                    show_progress=False,
+                )
+                a, truth = report["agreement"], report["truth"]
+                run = {
+                    "pair": pair,
+                    "calibration": calib,
+                    "held_out_scores_db": held_out(folder),
+                    "agreement": {
+                        "pq": a["panoptic"]["all"]["pq"],
+                        "miou": a["semantic"]["miou"],
+                        "pixels_agree": a["pixels_agree"],
+                        "depth_abs_rel": a["depth"]["abs_rel"],
+                        "object_distance_abs_rel": a["object_distance"].get("abs_rel"),
+                    },
+                    "truth_change": {
+                        "pq": truth["change"]["pq"],
+                        "miou": truth["change"]["miou"],
+                        "depth_abs_rel": truth["change"]["depth_abs_rel"],
+                    },
+                    "truth_fp32": {k: truth["reference"][k] for k in ("pq", "miou", "depth_abs_rel")},
+                }
+                runs.append(run)
+                print(run, flush=True)
+    write_result(
+        args.out,
+        {
+            "what": "INT8 calibrations' held-out scores beside their agreement with FP32 and their change "
+            "against the ground truth",
+            "command": " ".join(sys.argv),
+            **bundled_provenance(),
+            "source": f"synthetic val split, {args.sequences} drives x {args.frames} frames from the right "
+            "lane (seed 1), ground truth on every frame; calibrations (drives x frames, seed): "
+            + ", ".join(f"{k} {d}x{f} s{s}" for k, (d, f, s) in CALIBRATIONS.items()),
+            "runs": runs,
+        },
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
