@@ -4,10 +4,11 @@ The sample is deterministic (seeded), so the same command calibrates the same wa
 A source whose length is known (a Cityscapes tree, an image folder, a video file, a folder
 or glob of drives' videos) and holds more than ``4 x frames`` frames is sampled across all
 of it: one frame at random from each of ``frames`` equal stretches, the others skipped
-without being preprocessed. A drive's first seconds (a parking garage, one city of a split) would otherwise be all
-the calibration sees. Shorter sources and endless ones (the synthetic generator) give a
-reservoir sample of their first ``4 x frames`` frames; the generator renders only the
-frames that sample keeps (the sample's choices do not depend on the frames).
+without being preprocessed. A drive's first seconds (a parking garage, one city of a split,
+the first of a folder of drives) would otherwise be all the calibration sees. Shorter
+sources and endless ones (the synthetic generator) give a reservoir sample of their first
+``4 x frames`` frames; the generator renders only the frames that sample keeps (the
+sample's choices do not depend on the frames).
 """
 
 from __future__ import annotations

@@ -61,6 +61,15 @@ def _unfinished_times(uri: str, folder: Path, images: int) -> list[float] | None
     return times
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The images a folder source plays, in natural order; hidden ones left out: a frame a
+    dir:// sink was writing."""
+    return sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
+        key=natural_key,
+    )
+
+
 class ImageDirSource:
     """The images of a folder in natural order (frame_2.png before frame_10.png).
 
@@ -71,14 +80,7 @@ class ImageDirSource:
 
     def __init__(self, uri: str, folder: Path, fps: float | None = None) -> None:
         self.uri, self.fps, self.live = uri, fps, False
-        self._files = sorted(  # hidden ones left out: a frame a dir:// sink was writing
-            (
-                p
-                for p in folder.iterdir()
-                if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-            ),
-            key=natural_key,
-        )
+        self._files = image_files(folder)
         if not self._files:
             raise SourceError(
                 f"image directory {str(folder)!r} has no {sorted(IMAGE_SUFFIXES)} files{_folder_hint(folder)}"

@@ -271,22 +271,26 @@ class PlaylistSource:
 
 
 def _declared_total(files: list[Path]) -> int | None:
-    """The frames ``files`` hold as each says, opened as the playlist opens them; one that
-    does not open adds none (the playlist skips it); None if a video's header gives no count."""
-    from edge.stream.images import ImageDirSource
-    from edge.stream.sources import OpenCVSource
+    """The frames ``files`` hold as each says: a folder its images, a video its header's
+    count; one that does not open adds none (the playlist skips it, and says so when it
+    gets there); None if a video's header gives no count. Nothing is said here."""
+    import cv2
+
+    from edge.stream.cameras import quiet_open
+    from edge.stream.images import image_files
 
     total = 0
     for path in files:
-        try:
-            src = ImageDirSource(str(path), path) if path.is_dir() else OpenCVSource(str(path), str(path))
-        except SourceError:
+        if path.is_dir():
+            total += len(image_files(path))
             continue
+        with quiet_open():
+            cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)  # as OpenCVSource opens it
         try:
-            count = len(src) if isinstance(src, ImageDirSource) else src.declared_frames
+            declared = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0.0
+            if cap.isOpened() and not declared > 0:
+                return None
         finally:
-            src.close()
-        if count is None:
-            return None
-        total += count
+            cap.release()
+        total += int(declared)
     return total

@@ -85,9 +85,11 @@ def test_a_playlist_says_how_many_frames_its_files_hold_and_skips_across_them(
         (str(clips), 7, {1, 3, 6}, ["clip_1.mp4", "clip_3.avi", "clip_3.avi"]),
         (str(tmp_path / "frames-*"), 5, {1, 2}, ["frames-1", "frames-2"]),
     ):
+        capsys.readouterr()
         src = open_source(uri)
         assert isinstance(src, PlaylistSource) and not hasattr(src, "__len__")
         assert src.declared_frames == length
+        assert capsys.readouterr().err == "", "counting says nothing: playing says what it skips"
         src.close()
         whole = _read_all(uri)
         assert len(whole) == length
