@@ -254,7 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
         "model", help="an exported model, e.g. engines/panoptic_fpn_tiny_256x512_b1_onnxruntime_fp32.onnx"
     )
     p.add_argument(
-        "--calib-data", default="synthetic://", help="source URI of calibration frames; default: %(default)s"
+        "--calib-data",
+        default="synthetic://",
+        help="source URI of calibration frames, sampled across all of it (a video, a folder or glob of "
+        "drives' videos, cityscapes://DIR, a folder of images): frames of several drives calibrate best; "
+        "default: %(default)s",
     )
     p.add_argument(
         "--calib-frames", type=positive_int, default=64, help="frames (seeded sample); default: %(default)s"

@@ -57,7 +57,13 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         "has them (edge/weights/), else seeded random ones",
     )
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17); default: %(default)s")
-    p.add_argument("--calib-data", metavar="URI", help="--precision int8: source of calibration frames")
+    p.add_argument(
+        "--calib-data",
+        metavar="URI",
+        help="--precision int8: source of calibration frames, sampled across all of it (a video, a "
+        "folder or glob of drives' videos, cityscapes://DIR, a folder of images): frames of several "
+        "drives calibrate best",
+    )
     p.add_argument(
         "--calib-frames", type=positive_int, default=64, help="int8: calibration frames; default: %(default)s"
     )

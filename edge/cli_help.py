@@ -24,6 +24,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge build --models depth_tiny --precision int8 --calib-data 'cityscapes://data/synth?split=train'",
             "INT8, calibrated on those frames and recorded in the manifest",
         ),
+        (
+            "edge build --models depth_tiny --precision int8 --calib-data drives/",
+            "INT8 calibrated on a folder of drives' videos: frames from every drive, not the first one's",
+        ),
     ],
     "run": [
         (
