@@ -11,6 +11,12 @@ calibration sources a deployer might give: six drives' frames, and one drive's (
 tried, each its first 150 frames: 8.8 s at 17 fps); both model pairs (tiny, small). The
 frames compared: a val split of drives from the right lane with ground truth on every
 frame (seed 1), as in ``compare_trial.py``.
+
+``--calibrations drive_videos first_drive_video`` calibrates from videos instead: a folder of
+six drives' videos (150 frames each, 900 in all; a playlist source), and the first of them
+alone; run on a checkout before 2026-12-07's forty-third session, the folder's calibration
+took the first 4 x 64 + 4 frames of it (a drive and a half), since a playlist did not say
+how many frames it holds.
 """
 
 from __future__ import annotations
@@ -37,6 +43,21 @@ CALIBRATIONS = {
     "six_drives": (6, 30, 11),
     **{f"one_drive_{k}": (1, 150, seed) for k, seed in zip("abcd", range(11, 15), strict=True)},
 }
+# name: the seeds of synthetic:// drives (150 frames each, right lane) recorded as .mp4 files,
+# calibrated on as a folder of them (more than one) or the one file
+VIDEO_CALIBRATIONS = {"drive_videos": tuple(range(21, 27)), "first_drive_video": (21,)}
+VIDEO_FRAMES = 150
+
+
+def drive_videos(folder: Path, seeds: tuple[int, ...]) -> str:
+    """``seeds``' drives recorded as videos in ``folder``; the URI that calibrates on them."""
+    from edge.stream.record import record
+
+    folder.mkdir(parents=True)
+    for seed in seeds:
+        uri = f"synthetic://?size={SIZE[0]}x{SIZE[1]}&frames={VIDEO_FRAMES}&seed={seed}&lane=right"
+        record(uri, [str(folder / f"drive_{seed}.mp4")])
+    return str(folder if len(seeds) > 1 else folder / f"drive_{seeds[0]}.mp4")
 
 
 def requests(models: tuple[str, ...], precision: str, calib_uri: str | None) -> list[BuildRequest]:
@@ -53,14 +74,22 @@ def requests(models: tuple[str, ...], precision: str, calib_uri: str | None) -> 
     ]
 
 
+def described(calibration: str) -> str:
+    """Where ``calibration``'s frames come from, in a few words."""
+    if calibration in VIDEO_CALIBRATIONS:
+        seeds = VIDEO_CALIBRATIONS[calibration]
+        return f"{calibration}: {len(seeds)} video(s) of {VIDEO_FRAMES} frames, seeds {list(seeds)}"
+    drives, frames, seed = CALIBRATIONS[calibration]
+    return f"{calibration}: {drives} x {frames} frames of a train split, seed {seed}"
+
+
+def int8_entries(folder: Path) -> list[dict[str, Any]]:
+    return [e for e in Manifest.load(folder).engines.values() if e.get("precision") == "int8"]
+
+
 def held_out(folder: Path) -> dict[str, Any]:
     """Each INT8 engine's held-out scores (dB), as its build recorded them."""
-    manifest = Manifest.load(folder)
-    return {
-        e["model"]: e["calibration"]["held_out_scores_db"]
-        for e in manifest.engines.values()
-        if e.get("precision") == "int8"
-    }
+    return {e["model"]: e["calibration"]["held_out_scores_db"] for e in int8_entries(folder)}
 
 
 def main() -> int:
@@ -69,11 +98,20 @@ def main() -> int:
     ap.add_argument("--sequences", type=int, default=4)
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--pairs", nargs="+", choices=sorted(PAIRS), default=sorted(PAIRS, reverse=True))
+    ap.add_argument(
+        "--calibrations", nargs="+", choices=[*CALIBRATIONS, *VIDEO_CALIBRATIONS], default=list(CALIBRATIONS)
+    )
     args = ap.parse_args()
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp, "synth")
-        for name, (drives, frames, seed) in CALIBRATIONS.items():
+        uris = {}
+        for name in args.calibrations:
+            if name in VIDEO_CALIBRATIONS:
+                uris[name] = drive_videos(Path(tmp, name), VIDEO_CALIBRATIONS[name])
+                continue
+            drives, frames, seed = CALIBRATIONS[name]
+            uris[name] = f"cityscapes://{data}?split={name}&fps=0"
             write_dataset(
                 data,
                 sequences=drives,
@@ -102,9 +140,8 @@ def main() -> int:
             reference = EngineChoice(
                 engines=fp32, backend="onnxruntime", panoptic=models[0], depth=models[1], size=SIZE
             )
-            for calib in CALIBRATIONS:
+            for calib, uri in uris.items():
                 folder = Path(tmp, f"{pair}_{calib}")
-                uri = f"cityscapes://{data}?split={calib}&fps=0"
                 build_all(requests(models, "int8", uri), folder, show_progress=False)
                 report = compare(
                     source,
@@ -115,9 +152,11 @@ def main() -> int:
                     show_progress=False,
                 )
                 a, truth = report["agreement"], report["truth"]
+                sampling = {e["model"]: e["calibration"]["sampling"] for e in int8_entries(folder)}
                 run = {
                     "pair": pair,
                     "calibration": calib,
+                    "sampling": sampling,
                     "held_out_scores_db": held_out(folder),
                     "agreement": {
                         "pq": a["panoptic"]["all"]["pq"],
@@ -143,8 +182,8 @@ def main() -> int:
             "command": " ".join(sys.argv),
             **bundled_provenance(),
             "source": f"synthetic val split, {args.sequences} drives x {args.frames} frames from the right "
-            "lane (seed 1), ground truth on every frame; calibrations (drives x frames, seed): "
-            + ", ".join(f"{k} {d}x{f} s{s}" for k, (d, f, s) in CALIBRATIONS.items()),
+            "lane (seed 1), ground truth on every frame; calibrations: "
+            + ", ".join(map(described, args.calibrations)),
             "runs": runs,
         },
     )
