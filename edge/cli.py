@@ -32,20 +32,6 @@ def _cmd_models(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_engines(args: argparse.Namespace) -> int:
-    import json
-
-    from edge.inventory import format_inventory, inventory
-
-    given = {name for name in (args.engines, args.engines_option) if name is not None}
-    if len(given) > 1:
-        raise ConfigError(f"two engines directories given: {sorted(given)}; give one")
-    folder = given.pop() if given else "engines"
-    rows = inventory(folder, verify_hashes=args.verify)
-    print(json.dumps(rows, indent=2) if args.json else format_inventory(rows, folder))
-    return 1 if any(r["files"] != "ok" or r["check"] == "FAILED" for r in rows) else 0
-
-
 def _cmd_schema(args: argparse.Namespace) -> int:
     import json
 
@@ -227,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.cli_build import DESCRIPTION as BUILD_DESCRIPTION
     from edge.cli_build import add_build_arguments
     from edge.cli_compare import add_compare_command
+    from edge.cli_engines import add_engines_command
     from edge.cli_help import add_command
     from edge.cli_lens import add_lens_command
     from edge.cli_profile import add_profile_command
@@ -382,13 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print it as JSON (a fleet's inventory, a bug report)")
     p.set_defaults(func=_cmd_info)
     add_command(sub, "models", help="list the model zoo").set_defaults(func=_cmd_models)
-    p = add_command(sub, "engines", help="list the engines a folder holds and whether each runs here")
-    p.add_argument("engines", nargs="?", help="engines directory; default: engines")
-    # as every other command takes it: `edge engines --engines DIR` is what people type after them
-    p.add_argument("--engines", dest="engines_option", metavar="DIR", help="the same, as an option")
-    p.add_argument("--verify", action="store_true", help="also hash every file against the manifest")
-    p.add_argument("--json", action="store_true", help="print the rows as JSON")
-    p.set_defaults(func=_cmd_engines)
+    add_engines_command(sub)
     p = add_command(
         sub,
         "schema",

@@ -289,7 +289,15 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     ],
     "models": [("edge models", "the model zoo")],
     "engines": [
-        ("edge engines engines/ --verify", "what a folder holds, hashed, and whether each runs here")
+        ("edge engines engines/ --verify", "what a folder holds, hashed, and whether each runs here"),
+        (
+            "edge engines engines/ --remove '*_int8' --dry-run",
+            "which files taking the INT8 builds out would delete",
+        ),
+        (
+            "edge engines engines/ --remove depth_tiny_256x512_b1_onnxruntime_fp32",
+            "take one build out: its manifest entry, then its files",
+        ),
     ],
     "schema": [
         ("edge schema objects", "the JSON Schema of an objects log's lines (a planner's contract)"),
