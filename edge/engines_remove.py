@@ -106,7 +106,7 @@ def removed_lines(removed: list[Removed], *, dry_run: bool) -> list[str]:
     verb = "would remove" if dry_run else "removed"
     lines = []
     for r in removed:
-        names = ", ".join(p.name for p in r.files) or "no files (they were gone)"
+        names = ", ".join(p.name for p in r.files) or ("no file" if r.kept else "no files (they were gone)")
         line = f"{verb} {r.id}: {names} ({r.bytes / 1e6:.1f} MB)"
         if r.kept:
             line += f"; kept, another engine needs them: {', '.join(p.name for p in r.kept)}"

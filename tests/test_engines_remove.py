@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
-from edge.engines_remove import entry_files, remove_engines
+from edge.engines_remove import entry_files, remove_engines, removed_lines
 from edge.errors import ManifestError
 from edge.inventory import inventory
 from edge.manifest import Manifest
@@ -81,6 +81,10 @@ def test_a_file_an_engine_that_stays_names_is_kept(engines: Path) -> None:
     (engines / "manifest.json").write_text(json.dumps(doc))
     (removed,) = remove_engines(engines, [ids["depth_tiny"]])
     assert removed.files == [] and removed.bytes == 0
+    assert removed_lines([removed], dry_run=False) == [
+        f"removed {ids['depth_tiny']}: no file (0.0 MB); kept, another engine needs them: "
+        + ", ".join(p.name for p in removed.kept)
+    ]
     assert sorted(p.name for p in removed.kept) == sorted(
         f"{ids['depth_tiny']}{s}" for s in (".onnx", ".ort.onnx")
     )
