@@ -17,6 +17,7 @@ file that fails to open mid-way is skipped, said, and counted as undecodable.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import re
 import sys
@@ -164,19 +165,14 @@ class PlaylistSource:
         self.timestamps: list[float] | None = [] if any(_times_beside(p) for p in files) else None
         self._joined: _Joined = _Joined()
         self.timestamps_file = None
-        self._declared: int | None = None
-        self._declared_asked: bool = False
 
-    @property
+    @functools.cached_property
     def declared_frames(self) -> int | None:
         """The frames its files hold, as each says (a video's header, a folder's images);
         None where one does not. Asked once, by what samples the whole source (calibration
         spreads its frames over every drive of a folder, not the first one's seconds); a run
         never asks, so a day of segments does not open each file twice before it starts."""
-        if not self._declared_asked:
-            self._declared = _declared_total(self.files)
-            self._declared_asked = True
-        return self._declared
+        return _declared_total(self.files)
 
     def _open_next(self) -> None:
         """The next file that opens; one that does not is said and skipped."""
@@ -278,6 +274,7 @@ def _declared_total(files: list[Path]) -> int | None:
 
     from edge.stream.cameras import quiet_open
     from edge.stream.images import image_files
+    from edge.stream.sources import declared_count
 
     total = 0
     for path in files:
@@ -287,10 +284,12 @@ def _declared_total(files: list[Path]) -> int | None:
         with quiet_open():
             cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)  # as OpenCVSource opens it
         try:
-            declared = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0.0
-            if cap.isOpened() and not declared > 0:
-                return None
+            if not cap.isOpened():
+                continue
+            count = declared_count(cap)
         finally:
             cap.release()
-        total += int(declared)
+        if count is None:
+            return None
+        total += count
     return total

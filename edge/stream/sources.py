@@ -40,9 +40,8 @@ class Source(Protocol):
 
     # optional, for live sources: interrupt() ends a read that is waiting for a frame;
     # optional: undecodable_at_end, input skipped after the last frame (no frame can carry it);
-    # optional, for finite sources: __len__ (frames held), or declared_frames (what the
-    # files say they hold: a video's header, a playlist's files), and skip() -> bool, which
-    # passes over a frame without decoding it where it can (calibration samples a whole source);
+    # optional, for finite sources: __len__ (frames held) or declared_frames (what its files say),
+    # and skip() -> bool, passing a frame undecoded where it can (calibration samples a source);
     # optional, for generators: endless (True: read() never returns None);
     # optional, for sources that can keep their rate: keeps_rate (True: read() itself waits
     # for each frame's time, as cityscapes://DIR?fps=17 does; a reader that holds the frames,
@@ -230,6 +229,14 @@ class CityscapesSource:
         return None
 
 
+def declared_count(cap: Any) -> int | None:
+    """The frames an opened cv2.VideoCapture's header declares; None where it gives none."""
+    import cv2
+
+    declared = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(declared) if declared and declared > 0 else None
+
+
 class OpenCVSource:
     """Video files through cv2.VideoCapture (cameras and streams go through LiveCapture).
 
@@ -257,8 +264,7 @@ class OpenCVSource:
         self._cap = cap
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 else None
-        declared = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-        self.declared_frames = int(declared) if declared and declared > 0 else None
+        self.declared_frames = declared_count(cap)
         self.undecodable = 0
         self._seq = 0
         self._ended = False
