@@ -47,6 +47,17 @@ HEADERS = (
 MAX_LEVELS = 5  # kMaxLevels in roi_align_math.h
 
 
+def require_sources(names: Sequence[str], *, what: str) -> None:
+    """BackendUnavailableError naming the files of ``names`` missing from SRC: an install of edge
+    that left out the package's non-Python files (the wheel ships them) cannot build ``what``."""
+    missing = [name for name in names if not (SRC / name).is_file()]
+    if missing:
+        raise BackendUnavailableError(
+            f"{what} cannot be built: {', '.join(missing)} not in {str(SRC)!r} (this install of edge "
+            "lacks the plugin's sources; reinstall edge-perception, or pip install -e from a checkout)"
+        )
+
+
 def find_nvcc(*, homes: Sequence[str | Path] = ("/usr/local/cuda",)) -> str:
     """nvcc on PATH, else under $CUDA_HOME or $CUDA_PATH, else under ``homes`` (JetPack puts
     it in /usr/local/cuda/bin, which is not on PATH by default); BackendUnavailableError
@@ -93,6 +104,7 @@ def library_name(archs: Sequence[int], nvcc: str) -> str:
 
 def build_library(archs: Sequence[int], *, cache_dir: Path | None = None) -> Path:
     """Build (once; later calls find it in the cache) the kernel's library for ``archs``."""
+    require_sources(SOURCES + HEADERS, what="the RoIAlign CUDA kernel")
     nvcc = find_nvcc()
     target = (cache_dir or default_cache_dir()) / library_name(archs, nvcc)
     cmd = [nvcc, *_nvcc_flags(), "-shared", *_gencode(archs), *(str(SRC / s) for s in SOURCES)]

@@ -18,7 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from edge.errors import BackendUnavailableError, BuildError, EdgeError, EngineInputError
-from plugins.roi_align.cuda_kernel import HEADERS, SRC, _gencode, build_once, default_cache_dir, find_nvcc
+from plugins.roi_align.cuda_kernel import (
+    HEADERS,
+    SRC,
+    _gencode,
+    build_once,
+    default_cache_dir,
+    find_nvcc,
+    require_sources,
+)
 
 PLUGIN_SOURCES = ("multilevel_roi_align_plugin.cpp", "roi_align_kernel.cu")
 # what build.sh hashes, in its order: the kernels' digest names their timings in TensorRT's
@@ -87,6 +95,7 @@ def build_plugin_library(
         raise BackendUnavailableError(
             "TensorRT's headers (NvInfer.h) were not found: set TENSORRT_INCLUDE to their folder"
         )
+    require_sources((*PLUGIN_SOURCES, *HEADERS), what="the RoIAlign plugin")
     flags = _flags(archs, include)  # bad architectures are said before nvcc is looked for
     nvcc = find_nvcc()
     target = library_path(archs, include=include, nvcc=nvcc, cache_dir=cache_dir)

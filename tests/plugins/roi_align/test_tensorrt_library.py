@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edge.cli_build import build_parser, default_roi_align_plugin, requests_from_args, roi_align_plugin_for
-from edge.errors import BuildError
+from edge.errors import BackendUnavailableError, BuildError
 from plugins.roi_align import tensorrt_library as lib
 from tests.plugins.roi_align.test_tensorrt_plugin import NVCC, SRC, TRT_INCLUDE
 
@@ -61,6 +61,30 @@ def test_why_it_is_not_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         BuildError, match=r"GPU architectures must be SM numbers such as 87 or 90, got \[12\]"
     ):
         lib.build_plugin_library([12], include=tmp_path, cache_dir=tmp_path)
+
+
+def test_an_install_without_the_plugins_sources_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where TensorRT's headers are (a Jetson) but edge was installed without the plugin's
+    sources, the build goes on without the plugin and says which files are missing where; it
+    raised FileNotFoundError from the kernels' digest. A wheel ships them (test_packaging)."""
+    from plugins.roi_align import cuda_kernel
+
+    (tmp_path / "NvInfer.h").write_text("// stand-in\n")
+    monkeypatch.setenv("TENSORRT_INCLUDE", str(tmp_path))
+    gone = tmp_path / "site-packages" / "plugins" / "roi_align" / "tensorrt"
+    monkeypatch.setattr(cuda_kernel, "SRC", gone)
+    monkeypatch.setattr(lib, "SRC", gone)
+    path, why = lib.default_plugin(compute_capability="8.7")
+    assert path is None
+    assert why == (
+        f"the RoIAlign plugin cannot be built: {', '.join((*lib.PLUGIN_SOURCES, *lib.HEADERS))} not in "
+        f"{str(gone)!r} (this install of edge lacks the plugin's sources; reinstall edge-perception, "
+        "or pip install -e from a checkout)"
+    )
+    with pytest.raises(BackendUnavailableError, match=r"the RoIAlign CUDA kernel cannot be built: "):
+        cuda_kernel.build_library([87], cache_dir=tmp_path)
 
 
 def test_a_build_without_tensorrt_or_a_panoptic_model_asks_for_no_plugin(
