@@ -188,6 +188,12 @@ def _print_replay(report: dict[str, Any], out: str | None, stream: Any) -> None:
             "on every --gt-every'th frame)",
             file=sys.stderr,
         )
+    elif report["gt_frames"] and report["metrics"] is None:
+        print(
+            f"note: {report['gt_frames']} of the {report['frames']} frames replayed have ground truth; "
+            "--eval scores the engines on them (PQ, mIoU, depth, objects, tracks)",
+            file=sys.stderr,
+        )
     elif report["metrics"] is not None:
         print(format_metrics(report["metrics"]), file=stream)
         for size, part in (report.get("scored_part") or {}).items():  # --fit crop

@@ -127,6 +127,15 @@ def test_replay_cli_and_errors(
         replay(f"cityscapes://{dataset}?fps=0", engines=tiny_engines, post_workers=0, out_dir=tmp_path / "p0")
     assert not (tmp_path / "p0").exists()
     assert main(["replay", f"cityscapes://{tmp_path}/none", "--engines", str(tiny_engines)]) == 2
+    capsys.readouterr()
+    # without --eval the frames are only replayed: the ones it would score are said
+    assert (
+        main(["replay", f"cityscapes://{dataset}?fps=0", "--engines", str(tiny_engines), "--max-frames", "4"])
+        == 0
+    )
+    out, err = capsys.readouterr()
+    assert "PQ all" not in out
+    assert "note: 2 of the 4 frames replayed have ground truth; --eval scores the engines on them" in err
 
 
 QUEUES = "end_to_end counts each frame's wait in the queues between the stages: "
