@@ -195,7 +195,7 @@ def _held_out_scores(
             f"{len(held_out.tensors)} held-out frames (poor: {bounds_said(list(poor))}); "
             "calibration frames from more drives and scenes help most (--calib-data takes a folder "
             "of drives' videos), and a minimum score "
-            "(edge calibrate --min-snr, build_engines.py --int8-min-snr) keeps the layers that "
+            "(edge calibrate --min-snr, edge build --int8-min-snr) keeps the layers that "
             "cost most in float",
             file=sys.stderr,
         )

@@ -46,7 +46,7 @@ class Manifest:
         if data.get("format") != FORMAT_VERSION:
             raise ManifestError(
                 f"{str(path)!r} has format {data.get('format')!r}, this edge reads format "
-                f"{FORMAT_VERSION}; rebuild with build_engines.py --force"
+                f"{FORMAT_VERSION}; rebuild with edge build --force"
             )
         for key, entry in data["engines"].items():
             if not isinstance(entry, dict):

@@ -90,7 +90,7 @@ class EngineBase:
                 raise EngineInputError(
                     f"{self.name}: input {spec.name!r} has shape {tuple(arr.shape)}, "
                     f"expected {spec.shape} (engines are built for one input size; "
-                    "rebuild with build_engines.py --size HxW for another)"
+                    "rebuild with edge build --size HxW for another)"
                 )
             if arr.dtype != np.dtype(spec.dtype):
                 if not np.can_cast(arr.dtype, spec.dtype, casting="same_kind"):

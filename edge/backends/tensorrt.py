@@ -384,7 +384,7 @@ class TensorRTEngine(EngineBase):
         if engine is None:
             raise BackendError(
                 f"TensorRT could not load {self.path.name} (corrupt, or built by another TensorRT "
-                "version or for another GPU; rebuild it with build_engines.py --backend tensorrt)"
+                "version or for another GPU; rebuild it with edge build --backend tensorrt)"
                 f"{said(self._logger, since)}"
             )
         self._engine = engine
@@ -403,7 +403,7 @@ class TensorRTEngine(EngineBase):
                 raise BackendError(
                     f"{self.path.name}: its tensor {tname!r} has the shape {shape}, known only as it runs "
                     "(a dynamic or data-dependent dimension); edge runs static engines: rebuild it with "
-                    "build_engines.py --backend tensorrt"
+                    "edge build --backend tensorrt"
                 )
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(tname))).name
             is_input = engine.get_tensor_mode(tname) == trt.TensorIOMode.INPUT

@@ -159,7 +159,7 @@ def load_engine(path: str | Path, *, device: str = "cpu", threads: int = 0) -> T
     if _jsonable(payload["config"]) != _jsonable(config):
         raise BackendError(
             f"torch engine {str(path)!r} was built from another configuration of {name!r} than this "
-            "edge version defines; rebuild it with python build_engines.py --force"
+            "edge version defines; rebuild it with edge build --force"
         )
     model = create_model(name, seed=None)
     try:

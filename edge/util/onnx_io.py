@@ -38,13 +38,13 @@ def read_onnx(
     except Exception as exc:  # DecodeError, OSError or onnx's own errors, depending on the damage
         raise ConfigError(
             f"{what} {str(path)!r} is not a readable ONNX model ({type(exc).__name__}: {exc}); "
-            "expected a binary .onnx file such as build_engines.py writes"
+            "expected a binary .onnx file such as edge build writes"
         ) from exc
     if not model.graph.node and not model.graph.input and not model.graph.output:
         size = path.stat().st_size
         raise ConfigError(
             f"{what} {str(path)!r} holds no graph ({size} bytes); expected a binary .onnx file "
-            "such as build_engines.py writes"
+            "such as edge build writes"
         )
     return model
 
