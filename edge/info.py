@@ -109,7 +109,8 @@ def _cuda_tools() -> dict[str, Any]:
     except EdgeError:
         nvcc = None
     from edge.backends.cuda_io import cuda_device
-    from plugins.roi_align.tensorrt_library import headers_version, tensorrt_include
+    from plugins.roi_align.cuda_kernel import HEADERS, missing_sources
+    from plugins.roi_align.tensorrt_library import PLUGIN_SOURCES, headers_version, tensorrt_include
 
     triton = package_version("triton")
     gpu = cuda_device()
@@ -125,6 +126,8 @@ def _cuda_tools() -> dict[str, Any]:
         "tensorrt_headers": (
             None if include is None else {"path": str(include), "version": headers_version(include)}
         ),
+        # the plugin's own sources, which an install without the package's data files lacks
+        "plugin_sources_missing": missing_sources((*PLUGIN_SOURCES, *HEADERS)),
     }
 
 
@@ -248,13 +251,18 @@ def _plugin_line(info: dict[str, Any]) -> str:
     """Whether a TensorRT build of a panoptic model gets the fused plugin here, and what it is
     compiled against (plugins/roi_align/tensorrt_library.py decides the same way)."""
     headers = info.get("tensorrt_headers")
-    if info["nvcc"] is None or headers is None:
+    sources = info.get("plugin_sources_missing") or []
+    if info["nvcc"] is None or headers is None or sources:
         missing = ["nvcc"] if info["nvcc"] is None else []
         if headers is None:
             missing.append("TensorRT's headers (set TENSORRT_INCLUDE to NvInfer.h's folder)")
+        if sources:
+            missing.append(
+                f"its sources {', '.join(sources)} (this install lacks them: reinstall edge-perception)"
+            )
         return (
-            "TensorRT's per-level RoiAlign (the fused plugin needs nvcc and TensorRT's headers; "
-            f"missing here: {', '.join(missing)})"
+            "TensorRT's per-level RoiAlign (the fused plugin needs nvcc, TensorRT's headers and its "
+            f"sources; missing here: {', '.join(missing)})"
         )
     version = headers["version"] or "?"
     line = f"the fused plugin, built with nvcc against TensorRT {version}'s headers in {headers['path']}"

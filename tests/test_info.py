@@ -111,7 +111,7 @@ def test_a_gpu_only_cuda_python_sees_is_said() -> None:
 def test_what_a_tensorrt_build_s_roi_align_will_be_is_said(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The fused plugin needs nvcc and TensorRT's headers: which is missing, and headers of
+    """The fused plugin needs nvcc, TensorRT's headers and its sources: which is missing, and headers of
     another TensorRT than the installed one, are said (the version read from NvInferVersion.h)."""
     include = tmp_path
     (include / "NvInfer.h").write_text("// TensorRT's\n")
@@ -132,6 +132,11 @@ def test_what_a_tensorrt_build_s_roi_align_will_be_is_said(
         "; they are not the installed TensorRT 11.1.0's: set TENSORRT_INCLUDE to its own"
     )
     assert line(nvcc=None).endswith("missing here: nvcc)")
+    assert info["plugin_sources_missing"] == []  # a checkout, and the wheel (test_packaging), have them
+    assert line(nvcc="12.6", plugin_sources_missing=["roi_align_kernel.cu"]).endswith(
+        "sources; missing here: its sources roi_align_kernel.cu (this install lacks them: reinstall "
+        "edge-perception))"
+    )
     assert line(nvcc=None, tensorrt_headers=None).endswith(
         "missing here: nvcc, TensorRT's headers (set TENSORRT_INCLUDE to NvInfer.h's folder))"
     )

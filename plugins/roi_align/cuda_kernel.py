@@ -47,11 +47,16 @@ HEADERS = (
 MAX_LEVELS = 5  # kMaxLevels in roi_align_math.h
 
 
+def missing_sources(names: Sequence[str]) -> list[str]:
+    """The files of ``names`` not in SRC: an install of edge that left out the package's
+    non-Python files (the wheel ships them) has the Python code and not these."""
+    return [name for name in names if not (SRC / name).is_file()]
+
+
 def require_sources(names: Sequence[str], *, what: str) -> None:
-    """BackendUnavailableError naming the files of ``names`` missing from SRC: an install of edge
-    that left out the package's non-Python files (the wheel ships them) cannot build ``what``."""
-    missing = [name for name in names if not (SRC / name).is_file()]
-    if missing:
+    """BackendUnavailableError naming the files of ``names`` missing from SRC (``what`` cannot
+    be built without them)."""
+    if missing := missing_sources(names):
         raise BackendUnavailableError(
             f"{what} cannot be built: {', '.join(missing)} not in {str(SRC)!r} (this install of edge "
             "lacks the plugin's sources; reinstall edge-perception, or pip install -e from a checkout)"
