@@ -171,6 +171,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "a dash camera: 5-minute files, the oldest deleted to keep 2 GiB free",
         ),
         (
+            "edge record out/demo.mp4 out/demo.webm",
+            "a video as a browser plays it (VP8: .mp4 and .mkv hold MPEG-4 part 2, which browsers refuse)",
+        ),
+        (
             "edge record csi://0 drive.mkv http://0.0.0.0:8080",
             "aim a headless board's camera from a laptop while it records",
         ),

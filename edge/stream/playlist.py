@@ -34,7 +34,7 @@ from edge.stream.timestamps import (
     timestamps_path,
 )
 
-PLAYED_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+PLAYED_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 
 
 def played_in(uri: str, folder: Path) -> list[Path]:

@@ -26,8 +26,11 @@ from edge.stream.durable import sync_folder
 from edge.stream.fit import letterbox
 from edge.stream.partial import MP4_RISK, PartialLock, partial_path, rescue_leftover
 from edge.stream.timestamps import TimesFile, timestamps_path
+from edge.util.stderr_fd import dropping_stderr_lines
 
-VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+# .webm (VP8): what a browser plays (none plays MPEG-4 part 2), at a tenth of mp4v's pace or less
+# (benchmarks/results/video_formats_cpu.json); `edge record drive.mkv clip.webm` makes one after
+VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".webm": "VP80"}
 VIDEO_TIMINGS = ("frames", "capture", "stamped")  # how a video sink places frames (VideoSink)
 
 
@@ -133,7 +136,8 @@ class VideoSink:
         if self._writer is None:
             self._lock.take()
             fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
-            self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (w, h))
+            with dropping_stderr_lines(_opencv_tag_note):
+                self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
                 self._writer = None
                 self._discard()
@@ -248,6 +252,12 @@ class VideoSink:
             f"sink {self.uri!r}: the video could not be finished: {why}; what was written is left in "
             f"{str(self.partial)!r}"
         )
+
+
+def _opencv_tag_note(line: str) -> bool:
+    """OpenCV's line for a four-character code the container has no entry for (WebM has none),
+    printed as the writer goes on with the codec the code names."""
+    return line.startswith("OpenCV: FFMPEG: tag 0x") and " is not supported with codec id " in line
 
 
 def _size(path: Path) -> int:

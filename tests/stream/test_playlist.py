@@ -107,7 +107,7 @@ def test_a_glob_names_the_videos_to_play(tmp_path: Path) -> None:
     frames = _read_all(str(tmp_path / "drive-*.mp4"))
     assert [f.meta["file"] for f in frames] == ["drive-1.mp4"] * 2 + ["drive-2.mp4"] * 2
     with pytest.raises(
-        SourceError, match=r"source '.*nothing-\*\.mp4' holds no videos \(.mp4, .avi, .mkv, .mov\)"
+        SourceError, match=r"source '.*nothing-\*\.mp4' holds no videos \(.mp4, .avi, .mkv, .mov, .webm\)"
     ):
         open_source(str(tmp_path / "nothing-*.mp4"))
     with pytest.raises(SourceError, match="none of its 1 video\\(s\\) opens"):

@@ -12,25 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests.viewer.helpers import EdgeRun
+from tests.viewer.helpers import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, EdgeRun
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason="needs Debian's chromium (apt-get install chromium; .ci/run installs it)",
-    ),
-]
-# without these, Chromium keeps trying to reach Google's services, which this network refuses
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=NO_CHROMIUM),
 ]
 
 
