@@ -297,7 +297,7 @@ def open_pipeline(
     from edge.stream.sinks import open_sinks
     from edge.stream.sources import LoopingSource, nominal_rate, open_source, pace_period, source_file
     from edge.stream.undistort import undistorted
-    from edge.stream.video import warn_if_mp4
+    from edge.stream.video import warn_of_live_videos
 
     o = options
     with contextlib.ExitStack() as undo:
@@ -353,7 +353,7 @@ def open_pipeline(
         )
         undo.pop_all()  # the pipeline closes them
     if src.live:
-        warn_if_mp4(opened)
+        warn_of_live_videos(opened)
     if pipeline.paced_by_timestamps:
         where = getattr(src, "timestamps_file", None) or "the files beside its videos"
         print(f"--realtime: replaying {source} at the capture times in {where}", file=sys.stderr)

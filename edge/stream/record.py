@@ -238,7 +238,7 @@ class Recording:
         """Open the sinks and start their writers (the source opened first)."""
         from edge.stream.sinks import attach_sinks, open_sinks
         from edge.stream.sources import nominal_rate, source_file
-        from edge.stream.video import warn_if_mp4
+        from edge.stream.video import warn_of_live_videos
 
         self.open_source()
         src, closing, stack = self.source, self._closing, self._stack
@@ -260,7 +260,7 @@ class Recording:
         for sink in opened:
             check_records_pictures(sink)
         if src.live:
-            warn_if_mp4(opened)
+            warn_of_live_videos(opened)
         self.tracker = tracker = LatencyTracker()  # each sink's writes and skips; the viewer charts it
         self._tally = Tally(tracker)
         self._writers = writers = RecordWriters(

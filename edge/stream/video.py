@@ -283,9 +283,19 @@ def video_problem(path: Path, frames: int) -> str | None:
     return None if held == frames else f"it holds {max(held, 0)} of the {frames} frames written"
 
 
-def warn_if_mp4(sinks: Iterable[Any]) -> None:
-    """For a run from a camera: say of each mp4 video sink that it is lost if the run dies
-    (a segmented one loses a segment at most, and is not warned about)."""
+def warn_of_live_videos(sinks: Iterable[Any]) -> None:
+    """For a run from a camera: say of each mp4 video sink that it is lost if the run dies (a
+    segmented one loses a segment at most, and is not warned about), and of each .webm one,
+    segmented or not, that it cannot keep up with a camera's frames."""
     for sink in sinks:
-        if isinstance(sink, VideoSink) and sink.path.suffix.lower() == ".mp4":
-            print(f"warning: {str(sink.path)!r}: {MP4_RISK} (name it .mkv)", file=sys.stderr)
+        path = Path(getattr(sink, "path", "") or "")
+        if isinstance(sink, VideoSink) and path.suffix.lower() == ".mp4":
+            print(f"warning: {str(path)!r}: {MP4_RISK} (name it .mkv)", file=sys.stderr)
+        elif path.suffix.lower() == ".webm":
+            print(
+                f"warning: {str(path)!r}: VP8 takes a picture over ten times as long as .mkv's codec "
+                "(benchmarks/results/video_formats_cpu.json), so it misses the camera's frames it "
+                f"cannot keep up with; record {path.with_suffix('.mkv').name} and make the .webm after: "
+                f"edge record {path.with_suffix('.mkv').name} {path.name}",
+                file=sys.stderr,
+            )
