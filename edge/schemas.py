@@ -401,7 +401,8 @@ def _validator(name: str) -> Any:
         import jsonschema
     except ImportError as exc:
         raise DependencyError(
-            "checking against a schema needs jsonschema: pip install 'jsonschema>=4.18'"
+            "checking against a schema needs jsonschema: pip install 'jsonschema>=4.18' (or edge's "
+            "extra: pip install 'edge-perception[schema]')"
         ) from exc
     return jsonschema.Draft202012Validator(schema(name))
 
