@@ -172,7 +172,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "edge record out/demo.mp4 out/demo.webm",
-            "a video as a browser plays it (VP8: .mp4 and .mkv hold MPEG-4 part 2, which browsers refuse)",
+            "a video as a browser plays it (VP8: .mp4 and .mkv hold MPEG-4 part 2, which Chromium refuses)",
         ),
         (
             "edge record csi://0 drive.mkv http://0.0.0.0:8080",

@@ -28,7 +28,7 @@ from edge.stream.partial import MP4_RISK, PartialLock, partial_path, rescue_left
 from edge.stream.timestamps import TimesFile, timestamps_path
 from edge.util.stderr_fd import dropping_stderr_lines
 
-# .webm (VP8): what a browser plays (none plays MPEG-4 part 2), at a tenth of mp4v's pace or less
+# .webm (VP8): what browsers play (Chromium refuses MPEG-4 part 2), at a tenth of mp4v's pace or less
 # (benchmarks/results/video_formats_cpu.json); `edge record drive.mkv clip.webm` makes one after
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".webm": "VP80"}
 VIDEO_TIMINGS = ("frames", "capture", "stamped")  # how a video sink places frames (VideoSink)
@@ -287,8 +287,12 @@ def warn_of_live_videos(sinks: Iterable[Any]) -> None:
     """For a run from a camera: say of each mp4 video sink that it is lost if the run dies (a
     segmented one loses a segment at most, and is not warned about), and of each .webm one,
     segmented or not, that it cannot keep up with a camera's frames."""
+    from edge.stream.segments import SegmentedVideoSink
+
     for sink in sinks:
-        path = Path(getattr(sink, "path", "") or "")
+        if not isinstance(sink, (VideoSink, SegmentedVideoSink)):
+            continue
+        path = sink.path
         if isinstance(sink, VideoSink) and path.suffix.lower() == ".mp4":
             print(f"warning: {str(path)!r}: {MP4_RISK} (name it .mkv)", file=sys.stderr)
         elif path.suffix.lower() == ".webm":

@@ -124,3 +124,29 @@ def test_chromium_plays_the_webm_and_not_the_mp4(tmp_path: Path) -> None:
     assert webm["error"] is None and webm["ready"] >= 2 and webm["width"] == 64
     assert webm["duration"] == pytest.approx(6 / 12.0, abs=0.05)
     assert mp4["error"] == 4 and mp4["ready"] == 0  # MEDIA_ERR_SRC_NOT_SUPPORTED
+
+
+def test_a_camera_s_webm_is_warned_of_segmented_or_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pace warning is for every .webm video (a recording in segments too); the mp4 one only
+    for a whole .mp4; no other sink is warned of (tests/stream/test_partial.py: a live recording)."""
+    from edge.stream.segments import SegmentedVideoSink
+    from edge.stream.sinks import open_sinks
+    from edge.stream.video import warn_of_live_videos
+
+    segmented = SegmentedVideoSink("drive.webm", tmp_path / "drive.webm", 10.0, segment_s=60)
+    others = open_sinks(
+        [str(tmp_path / "a.mp4"), str(tmp_path / "objects.jsonl"), f"dir://{tmp_path}/f.webm"], fps=10
+    )
+    try:
+        warn_of_live_videos([segmented, *others])
+    finally:
+        for sink in [segmented, *others]:
+            sink.close()
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[1] for line in err] == [
+        repr(str(tmp_path / "drive.webm")),
+        repr(str(tmp_path / "a.mp4")),
+    ]
+    assert "edge record drive.mkv drive.webm" in err[0]
