@@ -136,7 +136,8 @@ class VideoSink:
         if self._writer is None:
             self._lock.take()
             fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
-            with dropping_stderr_lines(_opencv_tag_note):
+            webm = self.path.suffix.lower() == ".webm"  # the container OpenCV prints a note for
+            with dropping_stderr_lines(_opencv_tag_note) if webm else contextlib.nullcontext():
                 self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
                 self._writer = None

@@ -1,11 +1,13 @@
-"""edge.util.stderr_fd: what a C library writes to descriptor 2 is held back by its lines;
-everything else, from Python or other threads, comes through after, even past an error."""
+"""edge.util.stderr_fd: what a C library writes to descriptor 2 is dropped by its lines;
+everything else, from Python or other threads, comes through as it is written (a call that
+hangs holds nothing back), and after an error too."""
 
 from __future__ import annotations
 
 import os
 import sys
 import threading
+import time
 
 import pytest
 
@@ -55,3 +57,30 @@ def test_threads_take_turns_and_leave_stderr_where_it_was(capfd: pytest.CaptureF
     lines = capfd.readouterr().err.splitlines()
     assert sorted(lines[:-1]) == sorted(f"{n}.{i}" for n in range(4) for i in range(20))
     assert lines[-1] == "end"
+
+
+def test_lines_pass_on_while_the_call_still_runs(capfd: pytest.CaptureFixture[str]) -> None:
+    """A writer that hangs on a disk that does not answer: the watchdog's warning, written
+    meanwhile, is on stderr before the call returns."""
+    seen = ""
+    with dropping_stderr_lines(_opencv):
+        os.write(2, b"OpenCV: FFMPEG: tag 0x30385056\nwarning: sink 'drive.webm' is stuck\n")
+        deadline = time.monotonic() + 10
+        while "stuck" not in seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+            seen += capfd.readouterr().err
+    assert seen == "warning: sink 'drive.webm' is stuck\n"
+
+
+def test_a_status_line_ending_in_a_carriage_return_passes_on_as_it_comes(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    seen = ""
+    with dropping_stderr_lines(_opencv):
+        os.write(2, b"\r 12 fps  frame 300")  # no end yet: held until the line is whole
+        os.write(2, b"\r 12 fps  frame 301\r")
+        deadline = time.monotonic() + 10
+        while "301" not in seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+            seen += capfd.readouterr().err
+    assert seen == "\r 12 fps  frame 300\r 12 fps  frame 301\r"
