@@ -59,28 +59,30 @@ def test_threads_take_turns_and_leave_stderr_where_it_was(capfd: pytest.CaptureF
     assert lines[-1] == "end"
 
 
+def _stderr_until(capfd: pytest.CaptureFixture[str], text: str) -> str:
+    """What reaches stderr until ``text`` has (10 s at most), read while the block still runs."""
+    seen = ""
+    deadline = time.monotonic() + 10
+    while text not in seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+        seen += capfd.readouterr().err
+    return seen
+
+
 def test_lines_pass_on_while_the_call_still_runs(capfd: pytest.CaptureFixture[str]) -> None:
     """A writer that hangs on a disk that does not answer: the watchdog's warning, written
     meanwhile, is on stderr before the call returns."""
-    seen = ""
     with dropping_stderr_lines(_opencv):
         os.write(2, b"OpenCV: FFMPEG: tag 0x30385056\nwarning: sink 'drive.webm' is stuck\n")
-        deadline = time.monotonic() + 10
-        while "stuck" not in seen and time.monotonic() < deadline:
-            time.sleep(0.01)
-            seen += capfd.readouterr().err
+        seen = _stderr_until(capfd, "stuck")
     assert seen == "warning: sink 'drive.webm' is stuck\n"
 
 
 def test_a_status_line_ending_in_a_carriage_return_passes_on_as_it_comes(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    seen = ""
     with dropping_stderr_lines(_opencv):
         os.write(2, b"\r 12 fps  frame 300")  # no end yet: held until the line is whole
         os.write(2, b"\r 12 fps  frame 301\r")
-        deadline = time.monotonic() + 10
-        while "301" not in seen and time.monotonic() < deadline:
-            time.sleep(0.01)
-            seen += capfd.readouterr().err
+        seen = _stderr_until(capfd, "301")
     assert seen == "\r 12 fps  frame 300\r 12 fps  frame 301\r"
