@@ -27,6 +27,9 @@ def _hook(hook: str, tree: Path, out: Path) -> Path:
         [sys.executable, "-c", code, str(out)], cwd=tree, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # a deprecation today is a build the newest setuptools refuses later (pip takes the newest):
+    # project.license as a table had until 2027-02-18
+    assert "SetuptoolsDeprecationWarning" not in proc.stderr, proc.stderr[-3000:]
     return out / proc.stdout.strip().splitlines()[-1]
 
 
