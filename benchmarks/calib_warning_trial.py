@@ -17,11 +17,16 @@ six drives' videos (150 frames each, 900 in all; a playlist source), and the fir
 alone; run on a checkout before 2026-12-07's forty-third session, the folder's calibration
 took the first 4 x 64 + 4 frames of it (a drive and a half), since a playlist did not say
 how many frames it holds.
+
+``--pairs tiny --calibrations six_drives_b six_drives_c six_drives_d --calib-frames 64 256``:
+three other samples of six drives (60 frames each), each calibrated on 64 and on 256 of its
+frames, so the spread between samples can be set beside the sample's size.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 from pathlib import Path
@@ -42,6 +47,9 @@ SIZE = (256, 512)
 CALIBRATIONS = {
     "six_drives": (6, 30, 11),
     **{f"one_drive_{k}": (1, 150, seed) for k, seed in zip("abcd", range(11, 15), strict=True)},
+    # other samples of six drives, 60 frames each, for --calib-frames 64 256: how much of the
+    # spread between calibrations is the sample's size
+    **{f"six_drives_{k}": (6, 60, seed) for k, seed in zip("bcd", (31, 41, 51), strict=True)},
 }
 # name: the seeds of synthetic:// drives (150 frames each, right lane) recorded as .mp4 files,
 # calibrated on as a folder of them (more than one) or the one file
@@ -60,7 +68,9 @@ def drive_videos(folder: Path, seeds: tuple[int, ...]) -> str:
     return str(folder if len(seeds) > 1 else folder / f"drive_{seeds[0]}.mp4")
 
 
-def requests(models: tuple[str, ...], precision: str, calib_uri: str | None) -> list[BuildRequest]:
+def requests(
+    models: tuple[str, ...], precision: str, calib_uri: str | None, calib_frames: int = 64
+) -> list[BuildRequest]:
     return [
         BuildRequest(
             model=m,
@@ -69,6 +79,7 @@ def requests(models: tuple[str, ...], precision: str, calib_uri: str | None) -> 
             precision=precision,
             checkpoint=bundled_weights(m),
             calib_data=calib_uri,
+            calib_frames=calib_frames,
         )
         for m in models
     ]
@@ -100,6 +111,9 @@ def main() -> int:
     ap.add_argument("--pairs", nargs="+", choices=sorted(PAIRS), default=sorted(PAIRS, reverse=True))
     ap.add_argument(
         "--calibrations", nargs="+", choices=[*CALIBRATIONS, *VIDEO_CALIBRATIONS], default=list(CALIBRATIONS)
+    )
+    ap.add_argument(
+        "--calib-frames", type=int, nargs="+", default=[64], help="edge build's --calib-frames, each"
     )
     args = ap.parse_args()
     runs: list[dict[str, Any]] = []
@@ -140,9 +154,9 @@ def main() -> int:
             reference = EngineChoice(
                 engines=fp32, backend="onnxruntime", panoptic=models[0], depth=models[1], size=SIZE
             )
-            for calib, uri in uris.items():
-                folder = Path(tmp, f"{pair}_{calib}")
-                build_all(requests(models, "int8", uri), folder, show_progress=False)
+            for (calib, uri), calib_frames in itertools.product(uris.items(), args.calib_frames):
+                folder = Path(tmp, f"{pair}_{calib}_{calib_frames}")
+                build_all(requests(models, "int8", uri, calib_frames), folder, show_progress=False)
                 report = compare(
                     source,
                     engines=reference.but(engines=folder, precision="int8"),
@@ -156,6 +170,7 @@ def main() -> int:
                 run = {
                     "pair": pair,
                     "calibration": calib,
+                    "calib_frames": calib_frames,
                     "sampling": sampling,
                     "held_out_scores_db": held_out(folder),
                     "agreement": {
