@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import bundled_provenance, write_result
+from benchmarks.common import bundled_provenance, compared_drives, write_result
 from edge.build import BuildRequest, build_all
 from edge.compare import EngineChoice, compare
 from edge.data.make_synthetic import write_dataset
@@ -136,17 +136,7 @@ def main() -> int:
                 seed=seed,
                 lane="right",
             )
-        write_dataset(
-            data,
-            sequences=args.sequences,
-            frames=args.frames,
-            size=SIZE,
-            split="val",
-            gt_every=1,
-            seed=1,
-            lane="right",
-        )
-        source = f"cityscapes://{data}?split=val&fps=0"
+        source = compared_drives(data, sequences=args.sequences, frames=args.frames, size=SIZE)
         for pair in args.pairs:
             models = PAIRS[pair]
             fp32 = Path(tmp, f"{pair}_fp32")

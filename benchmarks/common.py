@@ -24,6 +24,17 @@ def machine() -> dict[str, Any]:
     }
 
 
+def compared_drives(data: Path, *, sequences: int, frames: int, size: tuple[int, int]) -> str:
+    """The frames compare_trial.py and calib_warning_trial.py compare builds on: a val split of
+    drives from the right lane (seed 1) with ground truth on every frame; its URI."""
+    from edge.data.make_synthetic import write_dataset
+
+    write_dataset(
+        data, sequences=sequences, frames=frames, size=size, split="val", gt_every=1, seed=1, lane="right"
+    )
+    return f"cityscapes://{data}?split=val&fps=0"
+
+
 def write_result(path: Path, report: dict[str, Any]) -> None:
     """The result file, its folder made if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import bundled_provenance, write_result
+from benchmarks.common import bundled_provenance, compared_drives, write_result
 from edge.build import BuildRequest, build_all
 from edge.compare import EngineChoice, compare
 from edge.data.make_synthetic import write_dataset
@@ -97,18 +97,8 @@ def main() -> int:
         write_dataset(
             data, sequences=6, frames=30, size=FULL, split="train", gt_every=30, seed=11, lane="right"
         )
-        write_dataset(
-            data,
-            sequences=args.sequences,
-            frames=args.frames,
-            size=FULL,
-            split="val",
-            gt_every=1,
-            seed=1,
-            lane="right",
-        )
+        source = compared_drives(data, sequences=args.sequences, frames=args.frames, size=FULL)
         build_all(builds(f"cityscapes://{data}?split=train&fps=0"), engines, show_progress=True)
-        source = f"cityscapes://{data}?split=val&fps=0"
         pairs: dict[str, Any] = {}
         for name, models in (("tiny_int8", TINY), ("small_int8", SMALL)):
             chosen = EngineChoice(
