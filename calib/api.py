@@ -103,6 +103,37 @@ def _write_ranges(path: Path, record: dict[str, Any], ranges: dict[str, tuple[fl
     atomic_write_json(path, doc)
 
 
+def _bias_corrected(
+    float_model: Path,
+    ranges: dict[str, tuple[float, float]],
+    *,
+    shape: Sequence[int],
+    exclude_nodes: Sequence[str],
+    tensors: Sequence[np.ndarray],
+    out: Path,
+    show_progress: bool,
+) -> tuple[Path, dict[str, Any]]:
+    """``float_model`` with its convolutions' biases shifted so that its Q/DQ model with
+    ``ranges`` keeps the float model's mean outputs (calib/bias.py), written to ``out``
+    (``float_model`` itself where nothing moved), and the correction's record."""
+    import onnx
+
+    from calib.bias import correct_biases, correction_frames, shifted
+    from calib.quantize import quantize_qdq
+
+    with tempfile.TemporaryDirectory(prefix="edge-bias-") as tmp:
+        qdq = Path(tmp) / "q.onnx"
+        quantize_qdq(float_model, qdq, ranges, input_shape=shape, exclude_nodes=exclude_nodes)
+        done = correct_biases(
+            onnx.load(str(qdq)), float_model, correction_frames(tensors), show_progress=show_progress
+        )
+    if not done.shifts:
+        return float_model, done.record
+    model = shifted(onnx.load(str(float_model)), done.shifts)
+    atomic_write_with(out, lambda tmp: onnx.save(model, str(tmp)))
+    return out, done.record
+
+
 def _held_out(source: str, hw: tuple[int, int], seed: int, data: CalibrationSet) -> CalibrationSet:
     """Frames of the same source that were not calibrated on, to judge the choices and the
     INT8 model by; a source with no others (all of it calibrated on) is judged on its
@@ -173,6 +204,17 @@ def held_out_line(record: dict[str, Any]) -> str | None:
     return line
 
 
+def bias_line(record: dict[str, Any]) -> str | None:
+    """What a calibration record's bias correction did, in a line; None where none was made."""
+    done = record.get("bias_correction")
+    if not done:
+        return None
+    line = f"biases corrected: {done['convolutions']} convolutions, measured on {done['frames']} frames"
+    if largest := done.get("largest_shift"):
+        line += f" (largest shift {largest['shift']:g}, {largest['node']})"
+    return line
+
+
 def _held_out_scores(
     float_model: Path,
     qdq_model: Path,
@@ -215,6 +257,7 @@ def calibrate(
     min_snr_db: float | None = None,
     equalize: bool = True,
     fit: str = "stretch",
+    bias_correction: bool = True,
     show_progress: bool = False,
 ) -> CalibrationResult:
     """Q/DQ model ``<stem>.int8.onnx``, ranges ``<stem>.calib.json`` and the TensorRT 10 cache
@@ -222,17 +265,20 @@ def calibrate(
 
     With ``equalize``, convolutions whose input channels differ wildly in range are
     equalized first (calib/equalize.py; which ones and how hard is measured in the INT8
-    model on held-out frames, calib/eqchoice.py) and the equalized float model is written as
-    ``<stem>.eq.onnx``: the ranges and the TensorRT 10 cache describe that model. Ranges of
+    model on held-out frames, calib/eqchoice.py). Ranges of
     tensors that only feed a ReLU or an ELU are clipped where it is flat (calib/ranges.py). With
     ``min_snr_db``, a sensitivity pass then picks layers to keep in float until every judged
     output keeps that score (calib/sensitivity.py); the record says which and why. ``fit``:
     how frames of another shape than the model's input go into it, as the engines will be
     run (``edge run --fit``): padded frames hold their padding and unsquashed things, and
     ranges fitted to stretched ones need not cover them; the outputs are judged on the
-    frames' part of the input (``judged_on_hw``), as a run crops them. The record scores the
-    written model against the float one on 4 held-out frames (``held_out_scores_db``), and
-    a poor score is warned of."""
+    frames' part of the input (``judged_on_hw``), as a run crops them. With
+    ``bias_correction``, convolutions' biases are then shifted so that the Q/DQ model's mean
+    outputs over calibration frames are the float model's (calib/bias.py). A float model
+    equalized or shifted is written as ``<stem>.calib.onnx`` (``float_model``): the ranges
+    and the TensorRT 10 cache describe that model, and it quantizes with the ranges to the
+    Q/DQ model written. The record scores the written model against the float one on 4
+    held-out frames (``held_out_scores_db``), and a poor score is warned of."""
     from calib.quantize import quantize_qdq
     from calib.ranges import compute_fitted_ranges
     from calib.trt_cache import scale_from_range, write_cache
@@ -297,13 +343,28 @@ def calibrate(
             )
             exclude_nodes = (*exclude_nodes, *mixed["excluded"])
     # a convolution that stays in float gains nothing from its equalizing Mul: drop those
-    eq_path = result.qdq_model.with_name(f"{onnx_path.name.removesuffix('.onnx')}.eq.onnx")
-    float_model, equalized = _equalized(onnx_path, alphas, maxima, eq_path, skip=exclude_nodes)
-    result.float_model = float_model
-    if float_model != eq_path:
-        eq_path.unlink(missing_ok=True)  # from an earlier run; it would pair with nothing now
+    stem = onnx_path.name.removesuffix(".onnx")
+    prepared = result.qdq_model.with_name(f"{stem}.calib.onnx")
+    float_model, equalized = _equalized(onnx_path, alphas, maxima, prepared, skip=exclude_nodes)
     present = _calibrated_names(float_model)
     ranges = {k: v for k, v in ranges.items() if k in present}
+    corrected = None
+    if bias_correction:
+        float_model, corrected = _bias_corrected(
+            float_model,
+            ranges,
+            shape=shape,
+            exclude_nodes=exclude_nodes,
+            tensors=data.tensors,
+            out=prepared,
+            show_progress=show_progress,
+        )
+    result.float_model = float_model
+    # from an earlier run (.eq.onnx: its name before the biases were corrected too); it
+    # would pair with nothing now
+    for stale in (prepared, prepared.with_name(f"{stem}.eq.onnx")):
+        if stale != float_model:
+            stale.unlink(missing_ok=True)
     atomic_write_with(
         result.qdq_model,
         lambda tmp: quantize_qdq(float_model, tmp, ranges, input_shape=shape, exclude_nodes=exclude_nodes),
@@ -330,6 +391,7 @@ def calibrate(
         "ranges_fitted": [f for f in fitted if f["tensor"] in present],
         "float_model": float_model.name,
         "mixed_precision": mixed,
+        "bias_correction": corrected,
         "activations": "int8 symmetric",
         "weights": "int8 per-channel symmetric",
     }

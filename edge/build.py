@@ -80,6 +80,7 @@ class BuildRequest:
     calib_fit: str = "stretch"  # int8: how calibration frames of another shape go in (edge run --fit)
     int8_min_snr: float | None = None  # int8: keep layers in float until outputs keep this score (dB)
     int8_equalize: bool = True  # int8: equalize imbalanced convolution inputs first (calib/equalize.py)
+    int8_bias_correction: bool = True  # int8: keep the float model's mean outputs (calib/bias.py)
     # TensorRT only (edge.backends.tensorrt.TrtBuildOptions)
     workspace_mb: int = 2048
     timing_cache: Path | None = None
@@ -374,6 +375,7 @@ def _calibrate(req: BuildRequest, onnx_path: Path, out_dir: Path) -> tuple[dict[
         method=req.calib_method,
         min_snr_db=req.int8_min_snr,
         equalize=req.int8_equalize,
+        bias_correction=req.int8_bias_correction,
         fit=req.calib_fit,
     )
     record = dict(result.record)

@@ -111,6 +111,7 @@ def fingerprint(
             req.int8_min_snr,
             req.int8_equalize,
             req.calib_fit,
+            req.int8_bias_correction,
         ]
         if req.precision == "int8"
         else None,

@@ -128,7 +128,7 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from calib import calibrate, calibrate_from_cache
-    from calib.api import held_out_line
+    from calib.api import bias_line, held_out_line
 
     out_dir = args.out or os.path.dirname(os.path.abspath(args.model))
     if args.from_cache:
@@ -149,12 +149,17 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         min_snr_db=args.min_snr,
         equalize=not args.no_equalize,
         fit=args.fit,
+        bias_correction=not args.no_bias_correction,
         show_progress=not args.quiet,
     )
     print(f"Q/DQ model: {result.qdq_model}")
     print(f"ranges:     {result.ranges_json}")
     if result.record.get("equalized"):
-        print(f"equalized {len(result.record['equalized'])} convolution inputs: {result.float_model}")
+        print(f"equalized {len(result.record['equalized'])} convolution inputs")
+    if line := bias_line(result.record):
+        print(line)
+    if result.float_model is not None and os.path.abspath(result.float_model) != os.path.abspath(args.model):
+        print(f"float model the ranges describe: {result.float_model}")
     print(f"TensorRT 10 calibration cache: {result.trt_cache}")
     mixed = result.record.get("mixed_precision")
     if mixed:
@@ -278,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-equalize",
         action="store_true",
         help="do not equalize convolution inputs whose channels differ wildly in range",
+    )
+    p.add_argument(
+        "--no-bias-correction",
+        action="store_true",
+        help="do not shift convolutions' biases to keep the float model's mean outputs in INT8",
     )
     p.add_argument("--seed", type=count, default=0, help="sampling seed; default: %(default)s")
     p.add_argument(

@@ -92,6 +92,11 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="int8: do not equalize convolution inputs whose channels differ wildly in range",
     )
+    p.add_argument(
+        "--no-int8-bias-correction",
+        action="store_true",
+        help="int8: do not shift convolutions' biases to keep the float model's mean outputs",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
     p.add_argument(
         "--verify-samples",
@@ -255,6 +260,7 @@ def requests_from_args(
             calib_fit=args.calib_fit,
             int8_min_snr=args.int8_min_snr,
             int8_equalize=not args.no_int8_equalize,
+            int8_bias_correction=not args.no_int8_bias_correction,
             workspace_mb=args.workspace_mb,
             timing_cache=args.timing_cache,
             dla_core=args.dla_core,

@@ -172,6 +172,9 @@ def _calibration_args(calibration: Mapping[str, Any]) -> list[str]:
         args.append(f"--int8-min-snr {min_snr:g}")
     if calibration.get("equalize") is False:
         args.append("--no-int8-equalize")
+    # (a record without the key predates the correction: a rebuild now makes one)
+    if "bias_correction" in calibration and calibration["bias_correction"] is None:
+        args.append("--no-int8-bias-correction")
     if calibration.get("fit", "stretch") != "stretch":
         args.append(f"--calib-fit {calibration['fit']}")
     return args

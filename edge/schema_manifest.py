@@ -266,8 +266,11 @@ def _calibrated(*, files: bool) -> dict[str, Any]:
             "equalized": {"type": "array", "items": equalized},
             "equalization_choice": {"type": "array", "items": choice, "description": "what was tried, kept"},
             "ranges_fitted": {"type": "array", "items": fitted},
-            "float_model": _text("the float model quantized (the export, or its equalized copy)"),
+            "float_model": _text(
+                "the float model quantized (the export, or its copy equalized or with biases corrected)"
+            ),
             "mixed_precision": _mixed_precision(),
+            "bias_correction": _bias_correction(),
             "activations": {"const": "int8 symmetric"},
             "weights": {"const": "int8 per-channel symmetric"},
             "files": written,
@@ -278,6 +281,28 @@ def _calibrated(*, files: bool) -> dict[str, Any]:
         del record["properties"]["files"]
         record["required"].remove("files")
     return record
+
+
+def _bias_correction() -> dict[str, Any]:
+    largest = closed_object(
+        {
+            "node": _text("the convolution"),
+            "shift": number_field("its largest shift of one channel's bias", minimum=0),
+        }
+    )
+    done = closed_object(
+        {
+            "frames": integer_field("calibration frames the means were taken over", minimum=1),
+            "convolutions": integer_field("convolutions whose bias was shifted", minimum=0),
+            "levels": integer_field("levels corrected one after another (upstream first)", minimum=0),
+            "left_per_region": _strings("convolutions run per region of interest, left as they were"),
+            "largest_shift": {"anyOf": [{"type": "null"}, largest], "description": "null: none shifted"},
+        }
+    )
+    return {
+        "anyOf": [{"type": "null"}, done],
+        "description": "bias correction (null: --no-int8-bias-correction)",
+    }
 
 
 def _calibration() -> dict[str, Any]:

@@ -115,6 +115,7 @@ def test_rebuild_command_keeps_weights_calibration_and_tensorrt_options(tmp_path
             "mixed_precision": {"min_snr_db": 30.0},
             "equalize": False,
             "fit": "pad",
+            "bias_correction": None,
         },
         "build_flags": {"dla_core": 1, "flags": ["INT8", "FP16"], "version_compatible": True},
         "plugins": {"libedge_roi_align.so": "cd"},
@@ -134,6 +135,7 @@ def test_rebuild_command_keeps_weights_calibration_and_tensorrt_options(tmp_path
         "percentile",
     )
     assert req.int8_min_snr == 30.0 and not req.int8_equalize and req.calib_fit == "pad"
+    assert not req.int8_bias_correction
     assert (
         req.dla_core == 1 and not req.gpu_fallback and req.version_compatible and not req.hardware_compatible
     )
@@ -155,6 +157,12 @@ def test_rebuild_command_keeps_weights_calibration_and_tensorrt_options(tmp_path
     assert "--no-roi-align-plugin" not in rebuild_command(fused, "e")
     assert _requests(rebuild_command(fused, "e"))[0].roi_align_form == "plugin"
     assert "--no-roi-align-plugin" not in rebuild_command(entry, "e")  # a depth model has no RoIAlign
+    # biases corrected, or a record from before the correction: a rebuild corrects them
+    for done in ({"frames": 16, "convolutions": 3}, "absent"):
+        calibration = {k: v for k, v in entry["calibration"].items() if k != "bias_correction"}
+        if done != "absent":
+            calibration["bias_correction"] = done
+        assert _requests(rebuild_command({**entry, "calibration": calibration}, "e"))[0].int8_bias_correction
 
 
 def test_runtime_refuses_an_engine_from_a_newer_onnxruntime(tiny_engines: Path, tmp_path: Path) -> None:

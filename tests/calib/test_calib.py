@@ -350,8 +350,13 @@ def test_cli_calibrate(tiny_engines: Path, tmp_path: Path, capsys: pytest.Captur
     assert list(scores) == ["depth"] and len(record["held_out_indices"]) == 4
     assert (record["fit"], record["frame_hw"]) == ("pad", [96, 128])  # 4:3 frames padded into 1:2
     assert f"INT8 against float on 4 held-out frames: {said}" in out
+    # the biases corrected: the float model the ranges describe is written beside them
+    assert f"biases corrected: {record['bias_correction']['convolutions']} convolutions" in out
+    assert record["float_model"] == f"{src.name.removesuffix('.onnx')}.calib.onnx"
+    assert f"float model the ranges describe: {tmp_path / record['float_model']}" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{src.name.removesuffix('.onnx')}{s}" for s in (".int8.onnx", ".calib.json", ".trt10.calib")
+        f"{src.name.removesuffix('.onnx')}{s}"
+        for s in (".int8.onnx", ".calib.json", ".trt10.calib", ".calib.onnx")
     )
     assert main(["calibrate", str(tmp_path / "missing.onnx")]) == 2
     # a manifest given by mistake: one line naming the file, nothing written

@@ -144,9 +144,9 @@ def test_calibrate_writes_the_equalized_model_the_cache_describes(tmp_path: Path
     result = calibrate(
         src, source="synthetic://?size=32x64", out_dir=tmp_path / "out", frames=4, method="minmax"
     )
-    assert result.float_model == tmp_path / "out" / "m.eq.onnx" and result.float_model.is_file()
+    assert result.float_model == tmp_path / "out" / "m.calib.onnx" and result.float_model.is_file()
     assert [r["node"] for r in result.record["equalized"]] == ["conv2"]
-    assert result.record["float_model"] == "m.eq.onnx"
+    assert result.record["float_model"] == "m.calib.onnx"
     ranges = json.loads(result.ranges_json.read_text())["ranges"]
     assert "a1_eq_conv2" in ranges and "a1" not in ranges  # the cache's tensors are the equalized model's
     qdq = onnx.load(str(result.qdq_model))
@@ -158,9 +158,11 @@ def test_calibrate_writes_the_equalized_model_the_cache_describes(tmp_path: Path
         frames=4,
         method="minmax",
         equalize=False,
+        bias_correction=False,
     )
     assert plain.record["equalized"] == [] and plain.float_model == src
-    assert not (tmp_path / "plain" / "m.eq.onnx").exists()
+    assert plain.record["bias_correction"] is None
+    assert not (tmp_path / "plain" / "m.calib.onnx").exists()
 
 
 def test_equalize_takes_a_measured_alpha_per_convolution(tmp_path: Path) -> None:
