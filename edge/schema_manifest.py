@@ -297,6 +297,14 @@ def _bias_correction() -> dict[str, Any]:
             "levels": integer_field("levels corrected one after another (upstream first)", minimum=0),
             "left_per_region": _strings("convolutions run per region of interest, left as they were"),
             "largest_shift": {"anyOf": [{"type": "null"}, largest], "description": "null: none shifted"},
+            "held_out_worst_db": closed_object(
+                {
+                    "without": number_field("the worst judged output's score on the held-out frames"),
+                    "with": number_field("the same, the biases shifted"),
+                },
+                description="the Q/DQ model judged with and without the shifts",
+            ),
+            "kept": {"type": "boolean", "description": "whether the shifts were kept (scored no worse)"},
         }
     )
     return {

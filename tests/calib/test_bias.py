@@ -236,6 +236,7 @@ def test_calibrate_writes_the_float_model_the_q_dq_model_is_quantized_from(
     import json
 
     from calib import calibrate
+    from calib.api import bias_line
 
     src = _elu_floor_model(tmp_path / "m.onnx")
     result = calibrate(
@@ -251,7 +252,15 @@ def test_calibrate_writes_the_float_model_the_q_dq_model_is_quantized_from(
         assert record["bias_correction"] is None and result.float_model == src
         assert not (tmp_path / "out" / "m.calib.onnx").exists()
         return
-    assert record["bias_correction"]["convolutions"] == 2 and record["bias_correction"]["frames"] == 6
+    done = record["bias_correction"]
+    assert done["convolutions"] == 2 and done["frames"] == 6 and done["kept"]
+    assert done["held_out_worst_db"]["with"] >= done["held_out_worst_db"]["without"]
+    assert bias_line(record) == (
+        f"biases corrected: 2 convolutions, measured on 6 frames, largest shift "
+        f"{done['largest_shift']['shift']:g} ({done['largest_shift']['node']}); worst output on the "
+        f"held-out frames {done['held_out_worst_db']['without']:g} dB without, "
+        f"{done['held_out_worst_db']['with']:g} with"
+    )
     assert result.float_model == tmp_path / "out" / "m.calib.onnx" and record["float_model"] == "m.calib.onnx"
     ranges = {k: tuple(v) for k, v in json.loads(result.ranges_json.read_text())["ranges"].items()}
     again = tmp_path / "again.int8.onnx"
@@ -259,3 +268,54 @@ def test_calibrate_writes_the_float_model_the_q_dq_model_is_quantized_from(
     written = onnx.load(str(result.qdq_model))
     np.testing.assert_array_equal(_int32_bias(onnx.load(str(again)), "b2"), _int32_bias(written, "b2"))
     np.testing.assert_array_equal(_int32_bias(onnx.load(str(again)), "b1"), _int32_bias(written, "b1"))
+
+
+def test_shifts_that_score_worse_on_the_held_out_frames_are_not_kept(tmp_path: Path) -> None:
+    """The shifts are means over the calibration frames: frames of another kind (here the
+    held-out ones bright, where the calibration's are mostly dark and its convolutions'
+    errors are the ELU floor's) can be served worse by them, and the 4 held-out frames
+    judge. Left unshifted, the record says so with both scores, and the float model the
+    ranges describe is the model given."""
+    import cv2
+
+    from calib import calibrate
+    from calib.api import bias_line
+    from calib.data import load_frames
+
+    rng = np.random.default_rng(0)
+    weights = {
+        "w1": np.full((4, 3, 3, 3), 0.002, np.float32),  # bright frames lift conv1 above zero
+        "b1": B1,
+        "w2": rng.uniform(0.05, 0.15, (2, 4, 3, 3)).astype(np.float32),
+        "b2": np.array([0.5, -0.5], np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["image", "w1", "b1"], ["c1"], name="conv1", pads=PADS),
+        helper.make_node("Elu", ["c1"], ["e1"], name="elu"),
+        helper.make_node("Conv", ["e1", "w2", "b2"], ["out"], name="conv2", pads=PADS),
+    ]
+    src = _model(tmp_path / "m.onnx", nodes, weights, [1, 2, *SHAPE[2:]])
+
+    def drive(folder: Path, bright: set[int]) -> str:
+        folder.mkdir()
+        for i in range(16):
+            level = 250 if i in bright else int(rng.integers(0, 20))
+            cv2.imwrite(str(folder / f"{i:02d}.png"), np.full((*SHAPE[2:], 3), level, np.uint8))
+        return str(folder)
+
+    # which frames are calibrated on depends on the source's length and the seed alone
+    calibrated = load_frames(drive(tmp_path / "probe", set()), frames=12, size=SHAPE[2:]).indices
+    held = set(range(16)) - set(calibrated)
+    source = drive(tmp_path / "drive", held | {calibrated[0], calibrated[5]})  # two bright: in range
+    result = calibrate(src, source=source, out_dir=tmp_path / "out", frames=12, method="minmax")
+    done = result.record["bias_correction"]
+    assert set(result.record["held_out_indices"]) == held
+    assert not done["kept"] and done["held_out_worst_db"]["with"] < done["held_out_worst_db"]["without"]
+    assert done["convolutions"] == 2  # measured, then left
+    assert result.float_model == src and not (tmp_path / "out" / "m.calib.onnx").exists()
+    assert result.record["held_out_scores_db"]["out"] == done["held_out_worst_db"]["without"]
+    worst = done["held_out_worst_db"]
+    assert bias_line(result.record) == (
+        f"biases left as they were (worst output on the held-out frames {worst['without']:g} dB without, "
+        f"{worst['with']:g} with)"
+    )
