@@ -287,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-bias-correction",
         action="store_true",
-        help="do not shift convolutions' biases to keep the float model's mean outputs in INT8",
+        help="do not shift convolutions' biases to keep the float model's mean outputs in INT8 "
+        "(by default they are, where that scores no worse on the held-out frames)",
     )
     p.add_argument("--seed", type=count, default=0, help="sampling seed; default: %(default)s")
     p.add_argument(
