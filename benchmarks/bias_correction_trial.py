@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.calib_warning_trial import CALIBRATIONS, SIZE
+from benchmarks.calib_warning_trial import CALIBRATIONS, SIZE, write_calibration
 from benchmarks.common import build_bundled, bundled_provenance, compared_drives, write_result
 
 SAMPLES = ("six_drives_b", "six_drives_c", "six_drives_d")
@@ -47,24 +47,12 @@ def main() -> None:
     from calib import calibrate
     from calib.data import load_frames
     from calib.sensitivity import output_scores, run_outputs
-    from edge.data.make_synthetic import write_dataset
 
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="edge-bias-trial-") as tmp:
         folder = Path(tmp)
         data = folder / "synth"
-        for name in args.calibrations:
-            drives, frames, seed = CALIBRATIONS[name]
-            write_dataset(
-                data,
-                sequences=drives,
-                frames=frames,
-                size=SIZE,
-                split=name,
-                gt_every=frames,
-                seed=seed,
-                lane="right",
-            )
+        uris = {name: write_calibration(data, name) for name in args.calibrations}
         compared = compared_drives(data, sequences=4, frames=20, size=SIZE)
         unseen = load_frames(compared, frames=80, size=SIZE)
         exports = build_bundled(args.models, *SIZE, folder / "engines")
@@ -75,7 +63,7 @@ def main() -> None:
                 start = time.perf_counter()
                 result = calibrate(
                     exports[model],
-                    source=f"cityscapes://{data}?split={name}&fps=0",
+                    source=uris[name],
                     out_dir=folder / f"{model}_{name}_{frames}_{corrected}",
                     frames=frames,
                     bias_correction=corrected,

@@ -57,6 +57,15 @@ VIDEO_CALIBRATIONS = {"drive_videos": tuple(range(21, 27)), "first_drive_video":
 VIDEO_FRAMES = 150
 
 
+def write_calibration(data: Path, name: str) -> str:
+    """The drives of CALIBRATIONS[``name``] as a split of the dataset ``data``; its URI."""
+    drives, frames, seed = CALIBRATIONS[name]
+    write_dataset(
+        data, sequences=drives, frames=frames, size=SIZE, split=name, gt_every=frames, seed=seed, lane="right"
+    )
+    return f"cityscapes://{data}?split={name}&fps=0"
+
+
 def drive_videos(folder: Path, seeds: tuple[int, ...]) -> str:
     """``seeds``' drives recorded as videos in ``folder``; the URI that calibrates on them."""
     from edge.stream.record import record
@@ -124,18 +133,7 @@ def main() -> int:
             if name in VIDEO_CALIBRATIONS:
                 uris[name] = drive_videos(Path(tmp, name), VIDEO_CALIBRATIONS[name])
                 continue
-            drives, frames, seed = CALIBRATIONS[name]
-            uris[name] = f"cityscapes://{data}?split={name}&fps=0"
-            write_dataset(
-                data,
-                sequences=drives,
-                frames=frames,
-                size=SIZE,
-                split=name,
-                gt_every=frames,
-                seed=seed,
-                lane="right",
-            )
+            uris[name] = write_calibration(data, name)
         source = compared_drives(data, sequences=args.sequences, frames=args.frames, size=SIZE)
         for pair in args.pairs:
             models = PAIRS[pair]
