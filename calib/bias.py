@@ -155,20 +155,15 @@ def channel_means(
     import onnx
 
     from edge.backends.onnxruntime import model_for_ort
+    from edge.util.onnx_io import with_outputs
     from edge.util.ort import onnxruntime_module
 
     if not names:
         return {}  # (ONNX Runtime runs every output when asked for none)
     ort = onnxruntime_module()
-    exposed = onnx.ModelProto()
-    exposed.CopyFrom(model)
-    have = {o.name for o in exposed.graph.output}
-    for name in names:
-        if name not in have:
-            exposed.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
     with tempfile.TemporaryDirectory(prefix="edge-bias-") as tmp:
-        path = Path(tmp) / "m.onnx"
-        onnx.save(exposed, str(path))
+        path = Path(tmp) / "m.onnx"  # model_for_ort takes a file
+        onnx.save(with_outputs(model, names), str(path))
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         session = ort.InferenceSession(model_for_ort(path), opts, providers=["CPUExecutionProvider"])

@@ -50,6 +50,7 @@ def channel_maxima(onnx_path: str | Path, tensors: Sequence[np.ndarray]) -> dict
     """Per-channel max |x| of every equalizable convolution's input over ``tensors``."""
     import onnx
 
+    from edge.util.onnx_io import with_outputs
     from edge.util.ort import onnxruntime_module
 
     ort = onnxruntime_module()
@@ -57,13 +58,10 @@ def channel_maxima(onnx_path: str | Path, tensors: Sequence[np.ndarray]) -> dict
     names = sorted({n.input[0] for n in _equalizable(model)})
     if not names:
         return {}
-    del model.graph.output[:]
-    model.graph.output.extend(
-        onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names
-    )
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    tapped = with_outputs(model, names).SerializeToString()
+    sess = ort.InferenceSession(tapped, opts, providers=["CPUExecutionProvider"])
     maxima: dict[str, np.ndarray] = {}
     for x in tensors:
         for name, v in zip(names, sess.run(names, {model.graph.input[0].name: x}), strict=True):

@@ -9,6 +9,7 @@ file is not one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,3 +61,15 @@ def tensor_types(graph: onnx.GraphProto) -> dict[str, int]:
     for init in graph.initializer:
         types.setdefault(init.name, init.data_type)
     return types
+
+
+def with_outputs(model: onnx.ModelProto, names: Sequence[str]) -> onnx.ModelProto:
+    """A copy of ``model`` whose outputs are its tensors ``names``: a session of it computes
+    those (ONNX Runtime runs no more of the graph than they need)."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.output[:]
+    out.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in names)
+    return out

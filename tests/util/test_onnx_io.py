@@ -49,3 +49,24 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         ConfigError, match=r"model '/dev/null' is not a regular file; expected a binary \.onnx"
     ):
         read_onnx("/dev/null", what="model")
+
+
+def test_with_outputs_runs_the_model_for_an_inner_tensor_and_leaves_the_model() -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    from edge.util.onnx_io import with_outputs
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 3])
+    nodes = [helper.make_node("Neg", ["x"], ["y"]), helper.make_node("Abs", ["y"], ["z"])]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [z]),
+        opset_imports=[helper.make_opsetid("", 18)],
+        ir_version=IR_VERSION,
+    )
+    tapped = with_outputs(model, ["y"])
+    assert [o.name for o in tapped.graph.output] == ["y"] and [o.name for o in model.graph.output] == ["z"]
+    sess = ort.InferenceSession(tapped.SerializeToString(), providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {"x": np.array([[1.0, -2.0, 3.0]], np.float32)})
+    assert y.tolist() == [[-1.0, 2.0, -3.0]]
