@@ -72,14 +72,21 @@ def correct_biases(
     model.CopyFrom(qdq_model)
     levels = conv_levels(model)
     floats = onnx.load(str(float_model))
-    # the same node's output in the float model: the quantizer renames a graph output's producer's
-    float_output = {n.name: n.output[0] for n in floats.graph.node if n.name}
+    # the same node in the float model, by name: the quantizer renames a graph output's producer's output
+    float_nodes = {n.name: n for n in floats.graph.node if n.name}
     readers = Counter(i for n in floats.graph.node for i in n.input)
     # a bias another node reads too cannot be shifted for one of them
-    shiftable = {c.name for level in levels for c in level if readers[_float_bias(floats, c)] == 1}
-    convs = [c for level in levels for c in level if c.name in float_output and c.name in shiftable]
-    means = channel_means(floats, [float_output[c.name] for c in convs], tensors)
-    reference = {c.name: means[float_output[c.name]] for c in convs}
+    convs = [
+        c
+        for level in levels
+        for c in level
+        if c.name in float_nodes
+        and _corrected(float_nodes[c.name])
+        and readers[float_nodes[c.name].input[2]] == 1
+    ]
+    float_output = {c.name: float_nodes[c.name].output[0] for c in convs}
+    means = channel_means(floats, list(float_output.values()), tensors)
+    reference = {name: means[output] for name, output in float_output.items()}
     # a convolution whose output has another first dimension than the frames' runs per region
     per_frame = {name for name, (_, batch) in reference.items() if batch == tensors[0].shape[0]}
     shifts: dict[str, np.ndarray] = {}
@@ -119,11 +126,6 @@ def shifted(float_model: Any, shifts: dict[str, np.ndarray]) -> Any:
         if node.name in shifts:
             _subtract(inits[node.input[2]], shifts[node.name])
     return out
-
-
-def _float_bias(model: Any, conv: Any) -> str:
-    """The name of ``conv``'s bias in the float ``model`` (the node of the same name's)."""
-    return next((n.input[2] for n in model.graph.node if n.name == conv.name and len(n.input) > 2), "")
 
 
 def conv_levels(model: Any) -> list[list[Any]]:
