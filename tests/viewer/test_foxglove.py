@@ -141,6 +141,11 @@ def test_a_live_run_is_served_to_foxglove_as_subscribed(demo_engines: Path) -> N
                 assert {jpeg(b).shape for _, b in client.messages[3]} == {(128, 256, 3)}
                 assert {b["frame_id"] for _, b in client.messages[1]} == {"camera"}
                 seq = objects[-1]["frame"]
+                # on_result gets a frame once every sink has written it, so after its client did
+                for _ in range(300):
+                    if seen and seen[-1].frame.seq >= seq:
+                        break
+                    await asyncio.sleep(0.01)
                 drawn = next(r for r in reversed(seen) if r.frame.seq >= seq)
                 assert set(drawn.extras["views"]) == {"panoptic"}, "only what a client subscribed to is drawn"
                 # unsubscribed: no more of it
