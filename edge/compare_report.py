@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edge.util.numbers import counted
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -249,7 +251,7 @@ def markdown(report: dict[str, Any]) -> str:
     if o.get("objects"):
         out.append(
             f"| object distance AbsRel | {o['abs_rel']:.4f} (p90 {o['abs_err_m_p90']:.2f} m, "
-            f"{o['objects']} objects) |"
+            f"{counted(o['objects'], 'object')}) |"
         )
     found = a.get("found_by_distance") or {}
     rows = [r for r in found.get("all", ()) if r["things"]]

@@ -18,7 +18,7 @@ from edge.eval import ConfusionMatrix
 from edge.postprocess.tracks import ObjectTracker
 from edge.replay import replay
 from edge.schemas import check_document, schema
-from edge.util.numbers import json_ready
+from edge.util.numbers import counted, json_ready
 from tests.conftest import TEST_SIZE, fill_disk, signal_when, strict_json
 
 
@@ -248,7 +248,7 @@ def test_replay_reports_object_distance(
     assert all(r["found"] <= r["things"] for rows in found["per_class"].values() for r in rows)
     assert main(["replay", f"cityscapes://{dataset}?fps=0", "--engines", str(demo_engines), "--eval"]) == 0
     out = capsys.readouterr().out
-    assert f"({o['objects']} matched objects)" in out and "things found, by true distance:" in out
+    assert f"({counted(o['objects'], 'matched object')})" in out and "things found, by true distance:" in out
 
 
 def test_ctrl_c_keeps_what_was_evaluated(tiny_engines: Path, dataset: Path, tmp_path: Path) -> None:
@@ -430,7 +430,8 @@ def test_replay_scores_the_tracks_on_ground_truth_every_frame(
     assert g["objects"] > 0 and g["abs_rel"] < o["abs_rel"]
     assert main(["replay", f"cityscapes://{root}?fps=0", "--engines", str(demo_engines), "--eval"]) == 0
     out = capsys.readouterr().out
-    assert f"identity switches {t['id_switches']}" in out and f"({c['pairs']} objects over frames)" in out
+    assert f"identity switches {t['id_switches']}" in out
+    assert f"({counted(c['pairs'], 'object')} over frames)" in out
     assert f"  read from the road: AbsRel {g['abs_rel']:.3f}" in out
     # where feet hid, the depth engine's distances scaled to the track's road readings
     s = t["scaled_distance"]
@@ -520,6 +521,11 @@ def test_the_tracking_lines_say_what_the_metrics_hold() -> None:
     assert tracking_lines(t) == [
         "tracking IDF1 72.0  MOTA 60.0  identity switches 1  (15 of 20 objects matched, 2 false)",
         "closing speed |error| mean 1.50 m/s  p50 1.25  p90 3.00  (9 objects over frames)",
+    ]
+    one = {**t, "gt_objects": 1, "matched": 1, "closing_speed": {**t["closing_speed"], "pairs": 1}}
+    assert [line.rsplit("(", 1)[1] for line in tracking_lines(one)] == [
+        "1 of 1 object matched, 2 false)",
+        "1 object over frames)",
     ]
     t["warnings"] = {"within_s": 3.0, "due": 4, "warned": 3, "recall": 0.75, "said": 5, "false": 2}
     assert (

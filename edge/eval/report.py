@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from edge.util.numbers import counted
+
 
 def format_metrics(metrics: dict[str, Any]) -> str:
     """A short table of the headline numbers (percent, like Cityscapes' leaderboards)."""
@@ -27,7 +29,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         lines.append(
             f"object distance AbsRel {o['abs_rel']:.3f}  |error| p50 {o['abs_err_m_p50']:.2f} m  "
             f"p90 {o['abs_err_m_p90']:.2f} m  within 10% {100 * o['within_10pct']:.0f}%  "
-            f"({o['objects']} matched objects)"
+            f"({counted(o['objects'], 'matched object')})"
         )
     lines += found_lines(metrics.get("found_by_distance") or {})
     for key, label, where in (
@@ -39,7 +41,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             lines.append(
                 f"  {label}: AbsRel {r['abs_rel']:.3f}  |error| p50 {r['abs_err_m_p50']:.2f} m  "
                 f"p90 {r['abs_err_m_p90']:.2f} m  within 10% {100 * r['within_10pct']:.0f}%  "
-                f"({r['objects']} objects over frames {where})"
+                f"({counted(r['objects'], 'object')} over frames {where})"
             )
     lines += tracking_lines(metrics.get("tracking") or {})
     return "\n".join(lines)
@@ -74,14 +76,14 @@ def tracking_lines(t: dict[str, Any]) -> list[str]:
         lines.append(
             f"tracking IDF1 {100 * t['idf1']:.1f}  MOTA {100 * t['mota']:.1f}  "
             f"identity switches {t['id_switches']}  "
-            f"({t['matched']} of {t['gt_objects']} objects matched, {t['false_positives']} false)"
+            f"({t['matched']} of {counted(t['gt_objects'], 'object')} matched, {t['false_positives']} false)"
         )
     c = t.get("closing_speed") or {}
     if c.get("pairs"):
         agrees = f"  sign right {100 * c['sign_agrees']:.0f}%" if c["sign_agrees"] is not None else ""
         lines.append(
             f"closing speed |error| mean {c['abs_err_mps_mean']:.2f} m/s  p50 {c['abs_err_mps_p50']:.2f}  "
-            f"p90 {c['abs_err_mps_p90']:.2f}{agrees}  ({c['pairs']} objects over frames)"
+            f"p90 {c['abs_err_mps_p90']:.2f}{agrees}  ({counted(c['pairs'], 'object')} over frames)"
         )
     n = t.get("closing_speed_near") or {}
     if n.get("pairs"):

@@ -14,6 +14,11 @@ def is_positive_number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float) and 0 < value < math.inf
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, made plural (an ``s``) unless ``n`` is 1: "1 object", "3 objects"."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def json_ready(value: Any) -> Any:
     """``value`` (dicts, lists and tuples of them, as deep as they go) with every float that is
     not finite made None: JSON (RFC 8259) has no NaN or Infinity, which Python's json writes

@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from edge.util.numbers import is_positive_number, json_ready
+from edge.util.numbers import counted, is_positive_number, json_ready
 
 
 @pytest.mark.parametrize("value", [1, 0.5, 30, 1e-9, 1e300, np.float64(2.0)])
@@ -53,3 +53,8 @@ def test_strict_dumps_writes_json_every_reader_takes() -> None:
     assert "\n  " in text  # json.dumps' own options pass through
     with pytest.raises(TypeError, match="not JSON serializable"):
         strict_dumps({"seen": {1, 2}})  # refused, not written as something a reader misreads
+
+
+def test_counted_says_one_thing_and_many_things() -> None:
+    assert [counted(n, "object") for n in (0, 1, 2)] == ["0 objects", "1 object", "2 objects"]
+    assert counted(1, "matched object") == "1 matched object"
