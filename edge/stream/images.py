@@ -89,6 +89,7 @@ class ImageDirSource:
         self._seq = 0
         self.undecodable = 0
         self.undecodable_at_end = 0
+        self.skipped_media_ms: float | None = None
         # the capture times edge record (or a live run's dir:// sink) kept, one per image
         stamps = folder_timestamps_path(folder)
         self.timestamps = read_timestamps_if_any(stamps, frames=len(self._files))
@@ -124,10 +125,13 @@ class ImageDirSource:
         return len(self._files)
 
     def skip(self) -> bool:
-        """Pass over the next file without decoding it; False at the end."""
+        """Pass over the next file without decoding it; False at the end. Its capture time,
+        where the folder has them, is ``skipped_media_ms`` (a playlist joins it)."""
         if self._next >= len(self._files):
             return False
+        at, times = self._next, self.timestamps
         self._next += 1
+        self.skipped_media_ms = times[at] if times is not None and at < len(times) else None
         return True
 
     def rewind(self) -> None:

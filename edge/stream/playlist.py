@@ -206,13 +206,12 @@ class PlaylistSource:
 
     def skip(self) -> bool:
         """Pass over the next frame as its file can (a video's decoded, not converted; a
-        folder's not read); False at the end. Where frames get capture times, it is read:
-        the times are joined frame by frame."""
-        if self.timestamps is not None:
-            return self.read() is not None
+        folder's not read); False at the end. Where frames get capture times, the skipped
+        frame's is joined as a read one's is: the times are joined frame by frame."""
         while self._current is not None:
-            skip = getattr(self._current, "skip", None)
-            if skip() if skip is not None else self._current.read() is not None:
+            if self._current.skip():
+                if self.timestamps is not None:
+                    self._media_ms(self._joined, self._current.skipped_media_ms)
                 self._seq += 1
                 return True
             self._file_ended()

@@ -268,6 +268,7 @@ class OpenCVSource:
         self.undecodable = 0
         self._seq = 0
         self._ended = False
+        self.skipped_media_ms: float | None = None
         # the capture times edge record wrote beside the video, for --realtime to replay at
         stamps = timestamps_path(Path(target))
         try:
@@ -311,13 +312,19 @@ class OpenCVSource:
         return frame
 
     def skip(self) -> bool:
-        """Pass over the next frame (decoded, not converted); False at the end."""
+        """Pass over the next frame (decoded, not converted); False at the end. Its capture
+        time, where the file has them, is ``skipped_media_ms`` (a playlist joins it)."""
         if self._ended:
             return False
         if self._cap.grab():
+            at = self._seq + self.undecodable
+            times = self.timestamps
+            self.skipped_media_ms = times[at] if times is not None and at < len(times) else None
             self._seq += 1
             return True
-        return self.read() is not None  # a damaged frame, or the end: as read() tells them apart
+        frame = self.read()  # a damaged frame, or the end: as read() tells them apart
+        self.skipped_media_ms = frame.meta.get("media_ms") if frame is not None else None
+        return frame is not None
 
     def _end(self) -> None:
         self._ended = True

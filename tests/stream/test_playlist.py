@@ -134,6 +134,40 @@ def test_capture_times_are_laid_end_to_end(tmp_path: Path) -> None:
     assert open_source(str(tmp_path)).timestamps is None, "none has times: paced at the files' rate"
 
 
+def test_frames_skipped_in_a_timed_playlist_are_not_read_and_keep_the_times_joined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calibration samples a source with skip(): where its files have capture times, the
+    frames read after skipped ones get the times a plain read gives them, and a folder's
+    skipped images are not decoded (videos' are decoded, not converted)."""
+    import cv2
+
+    from edge.stream.sinks import open_sink
+    from tests.stream.test_disk import NOISE
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name, times_ms in (("a.mp4", [0, 100, 200]), ("b.mp4", [0, 50])):
+        write_video(videos / name, frames=len(times_ms))
+        write_times(timestamps_path(videos / name), [int(t * 1e6) for t in times_ms])
+    write_video(videos / "c.mp4", frames=2, fps=20)  # none of its own: its rate after b's
+    drive = tmp_path / "drive"
+    sink = open_sink(f"dir://{drive / 'frames'}", fps=10, timing="stamped", segment_s=0.5)
+    for seq in range(12):
+        sink.write(NOISE[seq % len(NOISE)], seq, 1_000_000_000 + seq * 100_000_000)
+    sink.close()
+    decoded = []
+    imread = cv2.imread
+    monkeypatch.setattr(cv2, "imread", lambda *a: decoded.append(a[0]) or imread(*a))
+    for uri, keep in ((str(videos), {1, 4, 6}), (str(drive), {0, 6, 11})):
+        whole = _read_all(uri)
+        decoded.clear()
+        kept = _skipping(uri, keep)
+        assert [f.meta["media_ms"] for f in kept] == [whole[i].meta["media_ms"] for i in sorted(keep)]
+        assert len(decoded) == (len(keep) if uri == str(drive) else 0)
+    assert [whole[i].meta["media_ms"] for i in (0, 6, 11)] == pytest.approx([0.0, 600.0, 1100.0])
+
+
 def test_a_segmented_recording_replays_whole(
     tiny_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
