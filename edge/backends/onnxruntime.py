@@ -114,7 +114,7 @@ def argmax_channels_last(model: Any) -> int:
     return done
 
 
-def elu_as_exp(model: Any) -> int:
+def elu_as_exp(model: Any, *, after_dequantize: bool = False) -> int:
     """Rewrite, in place, each FP32 Elu with 0 < alpha <= 1 into
     Max(x, alpha * (Exp(Min(x, 0)) - 1)); returns how many were rewritten.
 
@@ -124,7 +124,10 @@ def elu_as_exp(model: Any) -> int:
     time (16 x 128 x 256, one thread: 1.20 -> 0.58 ms), so float depth engines run faster
     on one thread (256x512: depth_tiny 1.09x, depth_small 1.05x, depth_r18 1.02x) and
     about even on two (``benchmarks/results/ort_elu_cpu.json``). An Elu fed by a
-    DequantizeLinear (a Q/DQ model) stays: there the rewrite made depth_tiny 8% slower."""
+    DequantizeLinear (an INT8 engine's) is rewritten only ``after_dequantize``: INT8 depth
+    engines ran 1.03-1.16x faster so on one thread, and on two 0.92-1.10x over three runs,
+    about even (``benchmarks/results/ort_elu_int8_cpu.json``), so an engine asks for it on
+    one thread (model_for_ort's ``one_thread``), as on a 2-core machine each engine runs."""
     from onnx import TensorProto, helper, numpy_helper
 
     g = model.graph
@@ -134,7 +137,7 @@ def elu_as_exp(model: Any) -> int:
         for n in g.node
         if n.op_type == "Elu"
         and n.domain in ("", "ai.onnx")
-        and producers.get(n.input[0]) != "DequantizeLinear"
+        and (after_dequantize or producers.get(n.input[0]) != "DequantizeLinear")
     ]
     if not elus:
         return 0
@@ -185,7 +188,11 @@ def elu_as_exp(model: Any) -> int:
 
 
 def model_for_ort(
-    path: str | Path, *, uint8_activations: bool = False, seven_bit_weights: bool = False
+    path: str | Path,
+    *,
+    uint8_activations: bool = False,
+    seven_bit_weights: bool = False,
+    one_thread: bool = False,
 ) -> str | bytes:
     """What to hand ONNX Runtime: the path, or the model bytes rewritten for it.
 
@@ -196,7 +203,8 @@ def model_for_ort(
     UINT8, which x86 ONNX Runtime needs to run its convolutions as integer kernels
     (calib.quantize.activations_to_uint8).
     ``seven_bit_weights`` puts INT8 weights on the grid that x86 CPUs without VNNI can
-    multiply without saturating (calib.seven_bit).
+    multiply without saturating (calib.seven_bit). ``one_thread``: the session runs on one
+    thread, where an INT8 engine's ELUs run faster rewritten too (elu_as_exp).
     """
     import onnx
 
@@ -216,7 +224,7 @@ def model_for_ort(
             model = expand(model)
         except ExportError as exc:  # a fused node standard ops cannot express
             raise BackendError(f"ONNX Runtime cannot run {str(path)!r}: {exc}") from exc
-    rewritten = argmax_channels_last(model) + elu_as_exp(model)
+    rewritten = argmax_channels_last(model) + elu_as_exp(model, after_dequantize=one_thread)
     if seven_bit_weights:
         from calib.seven_bit import weights_to_seven_bits
 
@@ -297,9 +305,10 @@ class OnnxRuntimeEngine(EngineBase):
         if profile_prefix is not None:
             so.enable_profiling = True
             so.profile_file_prefix = str(profile_prefix)
+        one_thread = intra_op_threads == 1
         try:
             self._session = ort.InferenceSession(
-                model_for_ort(self.path, seven_bit_weights=seven_bit_weights),
+                model_for_ort(self.path, seven_bit_weights=seven_bit_weights, one_thread=one_thread),
                 sess_options=so,
                 providers=providers or ["CPUExecutionProvider"],
             )
