@@ -146,7 +146,8 @@ def test_a_live_run_is_served_to_foxglove_as_subscribed(demo_engines: Path) -> N
                     if seen and seen[-1].frame.seq >= seq:
                         break
                     await asyncio.sleep(0.01)
-                drawn = next(r for r in reversed(seen) if r.frame.seq >= seq)
+                drawn = next((r for r in reversed(seen) if r.frame.seq >= seq), None)
+                assert drawn is not None, f"frame {seq} was sent but never handed on (on_result)"
                 assert set(drawn.extras["views"]) == {"panoptic"}, "only what a client subscribed to is drawn"
                 # unsubscribed: no more of it
                 await ws.send_str(json.dumps({"op": "unsubscribe", "subscriptionIds": [3]}))
