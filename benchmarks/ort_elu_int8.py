@@ -32,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_engines import alternate_sessions, speedup_row, time_blocks, write_speedup_report
 from edge.backends.onnxruntime import model_for_ort, optimize_model, session_options
+from edge.build_key import tool_versions
 from edge.manifest import Manifest
+from edge.platform_info import cpu_vector_extensions
 from edge.util.ort import keep_offline, onnxruntime_module
 
 
@@ -116,7 +118,8 @@ def main() -> int:
                 )
                 rows.append(row)
     what = "INT8 depth engines, ONNX Runtime CPU: Elu after DequantizeLinear as is vs Min/Exp/Sub/Max"
-    write_speedup_report(args.out, what, rows)
+    about = {"versions": tool_versions(), "vector_extensions": cpu_vector_extensions()}
+    write_speedup_report(args.out, what, rows, **about)
     return 0
 
 

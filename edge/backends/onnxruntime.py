@@ -125,8 +125,8 @@ def elu_as_exp(model: Any, *, after_dequantize: bool = False) -> int:
     on one thread (256x512: depth_tiny 1.09x, depth_small 1.05x, depth_r18 1.02x) and
     about even on two (``benchmarks/results/ort_elu_cpu.json``). An Elu fed by a
     DequantizeLinear (an INT8 engine's) is rewritten only ``after_dequantize``: INT8 depth
-    engines ran 1.03-1.16x faster so on one thread, and on two 0.92-1.10x over three runs,
-    about even (``benchmarks/results/ort_elu_int8_cpu.json``), so an engine asks for it on
+    engines ran 1.03-1.34x faster so on one thread over four runs, and on two 0.89-1.32x, no
+    steady gain (``benchmarks/results/ort_elu_int8_cpu.json``), so an engine asks for it on
     one thread (model_for_ort's ``one_thread``), as on a 2-core machine each engine runs."""
     from onnx import TensorProto, helper, numpy_helper
 
