@@ -89,6 +89,9 @@ def correct_biases(
     reference = {name: means[output] for name, output in float_output.items()}
     # a convolution whose output has another first dimension than the frames' runs per region
     per_frame = {name for name, (_, batch) in reference.items() if batch == tensors[0].shape[0]}
+    # looked up once: a shift edits an initializer in place, so these stay the model's
+    inits = {i.name: i for i in model.graph.initializer}
+    dequantized = {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
     shifts: dict[str, np.ndarray] = {}
     skipped: list[str] = []
     with trials_bar(show_progress, "bias correction (levels)", total=len(levels)) as bar:
@@ -100,7 +103,7 @@ def correct_biases(
                 for conv in wanted:
                     delta = got[conv.output[0]][0] - reference[conv.name][0]
                     if delta.shape == reference[conv.name][0].shape and np.isfinite(delta).all():
-                        shifts[conv.name] = _shift_bias(model, conv, delta)
+                        shifts[conv.name] = _shift_bias(inits, dequantized, conv, delta)
             bar.update()
     sizes = {k: float(np.abs(v).max()) for k, v in shifts.items()}
     largest = max(sizes, key=lambda k: sizes[k]) if sizes else None
@@ -156,7 +159,7 @@ def channel_means(
     ``model`` with those tensors as outputs."""
     import onnx
 
-    from edge.backends.onnxruntime import model_for_ort
+    from edge.backends.onnxruntime import model_for_ort, session_options
     from edge.util.onnx_io import with_outputs
     from edge.util.ort import onnxruntime_module
 
@@ -166,9 +169,9 @@ def channel_means(
     with tempfile.TemporaryDirectory(prefix="edge-bias-") as tmp:
         path = Path(tmp) / "m.onnx"  # model_for_ort takes a file
         onnx.save(with_outputs(model, names), str(path))
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        session = ort.InferenceSession(model_for_ort(path), opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            model_for_ort(path), session_options(), providers=["CPUExecutionProvider"]
+        )
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = dict.fromkeys(names, 0)
     batch: dict[str, int] = {}
@@ -185,17 +188,20 @@ def channel_means(
     return {n: (sums[n] / counts[n] if counts[n] else np.zeros(0), batch.get(n, -1)) for n in names}
 
 
-def _shift_bias(model: Any, conv: Any, delta: np.ndarray) -> np.ndarray:
-    """Take ``delta`` off ``conv``'s bias: whole steps of its INT32 values where the bias is
-    dequantized, the float values where it is not. What was taken off, in float."""
+def _shift_bias(
+    inits: dict[str, Any], dequantized: dict[str, Any], conv: Any, delta: np.ndarray
+) -> np.ndarray:
+    """Take ``delta`` off ``conv``'s bias (``inits``: the model's initializers by name,
+    ``dequantized``: its DequantizeLinear nodes by output): whole steps of its INT32 values
+    where the bias is dequantized, the float values where it is not. What was taken off, in
+    float."""
     from onnx import numpy_helper
 
-    inits = {i.name: i for i in model.graph.initializer}
     name = conv.input[2]
     if name in inits:
         _subtract(inits[name], delta)
         return delta
-    dq = next((n for n in model.graph.node if name in n.output and n.op_type == "DequantizeLinear"), None)
+    dq = dequantized.get(name)
     if dq is None or dq.input[0] not in inits or dq.input[1] not in inits:
         return np.zeros_like(delta)  # a bias computed in the graph: nothing to shift
     scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
