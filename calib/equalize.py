@@ -50,6 +50,7 @@ def channel_maxima(onnx_path: str | Path, tensors: Sequence[np.ndarray]) -> dict
     """Per-channel max |x| of every equalizable convolution's input over ``tensors``."""
     import onnx
 
+    from edge.backends.onnxruntime import session_options
     from edge.util.onnx_io import with_outputs
     from edge.util.ort import onnxruntime_module
 
@@ -58,10 +59,8 @@ def channel_maxima(onnx_path: str | Path, tensors: Sequence[np.ndarray]) -> dict
     names = sorted({n.input[0] for n in _equalizable(model)})
     if not names:
         return {}
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
     tapped = with_outputs(model, names).SerializeToString()
-    sess = ort.InferenceSession(tapped, opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(tapped, session_options(), providers=["CPUExecutionProvider"])
     maxima: dict[str, np.ndarray] = {}
     for x in tensors:
         for name, v in zip(names, sess.run(names, {model.graph.input[0].name: x}), strict=True):

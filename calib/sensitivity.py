@@ -71,14 +71,12 @@ def run_outputs(
     intra-op threads, 0 for ONNX Runtime's default); with ``part``, the size of padded
     frames' part of the input, cropped to it as a run crops them (edge.stream.fit): what
     INT8 makes of the padding is no error a run shows."""
-    from edge.backends.onnxruntime import model_for_ort
+    from edge.backends.onnxruntime import model_for_ort, session_options
     from edge.platform_info import int8_pairs_saturate
     from edge.util.ort import onnxruntime_module
 
     ort = onnxruntime_module()
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads = threads
+    opts = session_options(intra_op_threads=threads)
     # judged as an engine runs it here: where x86 kernels would saturate, on 7-bit weights
     model = model_for_ort(path, seven_bit_weights=int8_pairs_saturate())
     sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
