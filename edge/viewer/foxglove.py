@@ -264,7 +264,7 @@ class FoxgloveServer:
     def _deliver(self, t_ns: int, items: list[tuple[int, bytes]]) -> None:
         for client in list(self._clients):
             by_channel = {channel: sub for sub, channel in client.subscriptions.items()}
-            frames = [(by_channel[c], data) for c, data in items if c in by_channel]
+            frames = [(by_channel[c], c, data) for c, data in items if c in by_channel]
             if not frames:
                 continue
             if client.busy:
@@ -274,9 +274,13 @@ class FoxgloveServer:
             client.busy = True
             self._task(self._send(client, t_ns, frames))
 
-    async def _send(self, client: _Client, t_ns: int, frames: list[tuple[int, bytes]]) -> None:
+    async def _send(self, client: _Client, t_ns: int, frames: list[tuple[int, int, bytes]]) -> None:
         try:
-            for sub_id, data in frames:
+            for sub_id, channel, data in frames:
+                # a subscription dropped (or its id given to another channel) while an earlier
+                # message waited on a slow link gets nothing more of this frame
+                if client.subscriptions.get(sub_id) != channel:
+                    continue
                 await client.ws.send_bytes(struct.pack("<BIQ", MESSAGE_DATA, sub_id, t_ns) + data)
             self.frames_sent += 1
         except Exception:  # the client went mid-frame: its handler drops it

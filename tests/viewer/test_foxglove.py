@@ -7,6 +7,8 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -294,8 +296,6 @@ def test_two_cameras_share_one_server_each_under_its_name(demo_engines: Path, tm
 def test_a_client_that_vanishes_mid_stream_holds_up_nothing(demo_engines: Path) -> None:
     """A client that subscribes to every picture and drops its connection without a close
     (its socket shut) leaves the run going and another client served."""
-    import socket
-
     from aiohttp import ClientSession
 
     with viewer_pipeline(demo_engines, SOURCE, sink="foxglove://127.0.0.1:0") as (sink, seen, run):
@@ -323,3 +323,91 @@ def test_a_client_that_vanishes_mid_stream_holds_up_nothing(demo_engines: Path) 
         while len(seen) < frames + 5:
             assert time.monotonic() < deadline and run.is_alive()
             time.sleep(0.05)
+
+
+class RawClient:
+    """A WebSocket client on a bare socket with a tiny receive buffer, read only when the
+    test says: the server's sends back up behind it as behind a slow link."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(30)  # a server that stops answering fails the test, not hangs it
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n".encode()
+        )
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += self._exactly(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def _exactly(self, n: int) -> bytes:
+        data = bytearray()
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise AssertionError("the server closed the connection")
+            data += chunk
+        return bytes(data)
+
+    def send(self, request: dict[str, Any]) -> None:
+        payload = json.dumps(request).encode()
+        assert len(payload) < 126
+        mask = os.urandom(4)  # a client's frames are masked (RFC 6455)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+
+    def receive(self) -> tuple[int, bytes]:
+        """(opcode, payload) of the server's next frame."""
+        first, second = self._exactly(2)
+        n = second & 0x7F
+        if n >= 126:
+            (n,) = struct.unpack(">H" if n == 126 else ">Q", self._exactly(2 if n == 126 else 8))
+        return first & 0x0F, self._exactly(n)
+
+    def message(self) -> tuple[int, int, int]:
+        """(subscription, log time, size) of the server's next message to a subscription."""
+        opcode, data = self.receive()
+        assert opcode == 2, (opcode, data[:80])
+        kind, sub, t_ns = struct.unpack_from("<BIQ", data)
+        assert kind == 1
+        return sub, t_ns, len(data) - 13
+
+
+def test_a_subscription_dropped_while_its_frame_waits_on_a_slow_link_gets_none_of_it() -> None:
+    """A frame's messages go out one by one; one that waits on a slow client lets the client's
+    unsubscribe in between, and what is left of the frame for that subscription is not sent."""
+    from edge.viewer.foxglove import FoxgloveServer
+
+    server = FoxgloveServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        server.declare("/big", ("Big", b"{}"))
+        server.declare("/small", ("Small", b"{}"))
+        client = RawClient(server.port)
+        assert json.loads(client.receive()[1])["op"] == "serverInfo"
+        assert len(json.loads(client.receive()[1])["channels"]) == 2
+        subs = [{"id": 1, "channelId": 1}, {"id": 2, "channelId": 2}]
+        client.send({"op": "subscribe", "subscriptions": subs})
+        wait_for(lambda: server.wanted("/small"))
+        big = b'"' + b"x" * (16 << 20) + b'"'  # far more than the socket buffers hold
+        server.publish(10, [("/big", big), ("/small", b'"one"')])
+        client.send({"op": "unsubscribe", "subscriptionIds": [2]})
+        wait_for(lambda: not server.wanted("/small"))  # read while the big message waits
+        assert client.message() == (1, 10, len(big))
+        wait_for(lambda: server.frames_sent == 1)
+        server.publish(11, [("/big", b'"two"'), ("/small", b'"two"')])
+        assert client.message() == (1, 11, 5)  # not (2, 10, 5): frame 10's rest for the dropped one
+    finally:
+        server.close()
+
+
+def wait_for(done: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
