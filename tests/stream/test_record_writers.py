@@ -101,7 +101,10 @@ def test_a_slow_recording_sink_is_never_skipped_the_camera_drops_instead(tmp_pat
     assert summary["sinks_skipped"] == {}
     seqs = [read_barcode(cv2.imread(str(p))) for p in pngs(folder)]
     gaps = sum(b - a - 1 for a, b in itertools.pairwise(seqs))
-    assert 0 < gaps <= summary["dropped"]  # 100 ms a frame against the camera's 33
+    assert gaps > 0  # 100 ms a frame against the camera's 33
+    # counted, and no more than the camera gave up to the last frame recorded: not tied to the gaps,
+    # since the camera's own server sends the newest frame, so on a loaded machine it skips some too
+    assert 0 < summary["dropped"] <= seqs[-1] + 1 - len(seqs), (summary["dropped"], seqs)
 
 
 def test_a_files_sinks_write_at_the_same_time(tmp_path: Path) -> None:
