@@ -412,7 +412,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --check: the refused lines said, at most; default: 20",
     )
     p.set_defaults(func=_cmd_schema)
+    for command in sub.choices.values():
+        command.set_defaults(command_parser=command)  # for parse_command_line's errors
     return parser
+
+
+def parse_command_line(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """An edge command line parsed. An argument the command has no place for is refused by the
+    command's own parser, so the error shows that command's usage (``edge bench: error: …``);
+    argparse alone would say it with edge's list of commands."""
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -456,7 +468,7 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, or
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_command_line(argv)
     return run_command(args.func, args)
 
 

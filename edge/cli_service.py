@@ -68,7 +68,7 @@ def _say_unreadable_calibrations(given: str | dict[str, str | None] | None) -> N
 
 
 def cmd_service(args: argparse.Namespace) -> int:
-    from edge.cli import build_parser
+    from edge.cli import parse_command_line
     from edge.cli_args import camera_priorities, camera_shares, camera_start_offsets, run_cameras_of
     from edge.cli_frames import fits_of, flips_of, undistorts_of
     from edge.cli_record import record_cameras_of, record_sinks
@@ -81,7 +81,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         raise ConfigError(f"--watchdog is {args.watchdog}; expected seconds >= 0 (0: no watchdog)")
     argv = [args.command, *args.args]
     try:  # what edge would say at the service's start, said now
-        parsed = build_parser().parse_args(argv)
+        parsed = parse_command_line(argv)
     except SystemExit as exc:  # argparse said why (or printed the help: 0)
         return exc.code if isinstance(exc.code, int) else 2
     if args.command == "record":

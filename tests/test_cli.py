@@ -50,6 +50,29 @@ def test_build_error_is_clear(capsys: pytest.CaptureFixture[str]) -> None:
     assert "error: unknown model 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "command", "unknown"),
+    [
+        (["bench", "--frames", "20"], "edge bench", "--frames 20"),
+        (["info", "--bogus"], "edge info", "--bogus"),
+        # edge service checks the command line it is to run as edge would
+        (["service", "run", "/dev/video0", "--segmnet", "5m"], "edge run", "--segmnet 5m"),
+    ],
+)
+def test_an_unknown_argument_is_refused_with_the_commands_usage(
+    argv: list[str], command: str, unknown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Said by the command's parser, with its options, not by edge's with its list of commands."""
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = exc.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: {command} [-h]"), err
+    assert err.endswith(f"\n{command}: error: unrecognized arguments: {unknown}\n"), err
+
+
 def test_nvcc_release_is_read_from_a_real_program(tmp_path: Path) -> None:
     from edge.platform_info import nvcc_release
 
