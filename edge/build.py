@@ -18,7 +18,7 @@ from typing import Any
 
 from edge.build_key import export_key, fingerprint, tool_versions, weights_info
 from edge.errors import BuildError, ConfigError
-from edge.manifest import Manifest
+from edge.manifest import Manifest, refuse_a_file
 from edge.util.fs import atomic_write_with, exclusive_lock, sha256_file
 
 BACKEND_PRECISIONS = {
@@ -204,6 +204,7 @@ def build_one(
 
     req.validate()
     step = progress or (lambda _msg: None)
+    refuse_a_file(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     entry_cfg = get_entry(req.model)
     versions = tool_versions()

@@ -18,6 +18,14 @@ MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 
 
+def refuse_a_file(root: Path) -> None:
+    """ManifestError where an engines folder given is a file: said as that, with the folder
+    meant when it is the manifest itself (\"--engines engines/manifest.json\")."""
+    if root.exists() and not root.is_dir():
+        meant = f"; give the folder that holds it, {str(root.parent)!r}" if root.name == MANIFEST_NAME else ""
+        raise ManifestError(f"engines folder {str(root)!r} is a file, not a folder{meant}")
+
+
 @dataclass
 class Manifest:
     root: Path
@@ -30,6 +38,7 @@ class Manifest:
     @classmethod
     def load(cls, root: str | Path, *, must_exist: bool = False) -> Manifest:
         root = Path(root)
+        refuse_a_file(root)
         path = root / MANIFEST_NAME
         if not path.exists():
             if must_exist:

@@ -15,6 +15,41 @@ def test_missing_manifest(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "synthetic://", "--max-frames", "2", "--engines"],
+        ["profile", "--frames", "2", "--engines"],
+        ["bench", "--min-frames", "2", "--quiet", "--engines"],  # which would build the engines there
+        ["compare", "synthetic://", "--reference-engines", ".", "--engines"],
+        ["engines"],
+        ["engines", "--remove", "depth_tiny"],
+    ],
+)
+def test_an_engines_folder_given_as_a_file_is_said_to_be_one(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manifest itself given where its folder goes is named with the folder meant; any
+    other file is said to be one (before: \"does not exist\", or a FileExistsError)."""
+    from edge.cli import main
+
+    manifest = tmp_path / "engines" / "manifest.json"
+    manifest.parent.mkdir()
+    manifest.write_text('{"format": 1, "engines": {}}')
+    assert main([*argv, str(manifest)]) == 2
+    meant = repr(str(manifest.parent))
+    assert (
+        f"engines folder {str(manifest)!r} is a file, not a folder; give the folder that holds it, {meant}"
+        in (capsys.readouterr().err)
+    )
+    other = tmp_path / "drive.mp4"
+    other.write_bytes(b"")
+    assert main([*argv, str(other)]) == 2
+    assert capsys.readouterr().err.endswith(f"engines folder {str(other)!r} is a file, not a folder\n")
+    with pytest.raises(ManifestError, match="is a file, not a folder"):
+        Manifest.load(other)
+
+
+@pytest.mark.parametrize(
     "text,match",
     [
         ("{not json", "not readable JSON"),

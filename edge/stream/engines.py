@@ -14,7 +14,7 @@ from typing import Any
 from edge.backends import Engine, open_engine
 from edge.compat import check_compatible
 from edge.errors import ManifestError
-from edge.manifest import Manifest
+from edge.manifest import Manifest, refuse_a_file
 
 
 @dataclass
@@ -296,6 +296,7 @@ def _refused_by_every_backend(
 
 def _manifest_of(engines_dir: str | Path) -> tuple[Path, Manifest]:
     root = Path(engines_dir)
+    refuse_a_file(root)
     if not root.is_dir():
         raise ManifestError(
             f"engines directory {str(root)!r} does not exist; build engines first, e.g. "
