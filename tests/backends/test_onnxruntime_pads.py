@@ -59,7 +59,9 @@ def pad_graph(
         [helper.make_tensor_value_info(o, types[o], None) for o in outputs],
         inits,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9  # what every ONNX Runtime edge supports reads (onnx writes its newest)
+    return model
 
 
 def run(model: Any, x: np.ndarray) -> list[np.ndarray]:
