@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,21 @@ def blocks(models: dict[str, bytes], size: tuple[int, int], threads: int, repeat
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def int8_depth_engines(folders: list[Path]) -> Iterator[tuple[dict[str, Any], tuple[int, int], Path]]:
+    """Each ONNX Runtime INT8 depth engine of ``folders``: its manifest entry, input size and
+    Q/DQ model (``<id>.int8.onnx``); one without that model beside it is said and left out."""
+    for folder in folders:
+        for entry in Manifest.load(folder).engines.values():
+            if entry["kind"] != "depth" or entry["precision"] != "int8" or entry["backend"] != "onnxruntime":
+                continue
+            qdq = folder / f"{entry['id']}.int8.onnx"
+            if not qdq.is_file():
+                print(f"{entry['id']}: no Q/DQ model {qdq.name} beside it; left out", file=sys.stderr)
+                continue
+            height, width = entry["inputs"][0]["shape"][2:4]
+            yield entry, (height, width), qdq
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engines", type=Path, nargs="+", required=True, help="folders of built INT8 engines")
@@ -87,36 +102,28 @@ def main() -> int:
     args = ap.parse_args()
     keep_offline()
     rows: list[dict[str, Any]] = []
-    for folder in args.engines:
-        for entry in Manifest.load(folder).engines.values():
-            if entry["kind"] != "depth" or entry["precision"] != "int8" or entry["backend"] != "onnxruntime":
-                continue
-            size = tuple(entry["inputs"][0]["shape"][2:4])
-            qdq = folder / f"{entry['id']}.int8.onnx"
-            if not qdq.is_file():
-                print(f"{entry['id']}: no Q/DQ model {qdq.name} beside it; left out", file=sys.stderr)
-                continue
-            models, rewritten = variants(qdq)
-            worst = 0.0
+    for entry, size, qdq in int8_depth_engines(args.engines):
+        models, rewritten = variants(qdq)
+        worst = 0.0
 
-            def compare(outs: dict[str, np.ndarray]) -> None:
-                nonlocal worst
-                diff = np.abs(outs["elu"].astype(np.float64) - outs["min_exp_max"]).max()
-                worst = max(worst, float(diff / np.abs(outs["elu"]).max()))
+        def compare(outs: dict[str, np.ndarray]) -> None:
+            nonlocal worst
+            diff = np.abs(outs["elu"].astype(np.float64) - outs["min_exp_max"]).max()
+            worst = max(worst, float(diff / np.abs(outs["elu"]).max()))
 
-            for threads in args.threads:
-                if threads == 1:
-                    med = alternate_sessions(models, "depth", size, 1, args.repeats, compare)
-                else:
-                    med = blocks(models, size, threads, args.repeats)
-                row = {**speedup_row(entry["model"], size, threads, rewritten, med), "depth_max_rel": worst}
-                print(
-                    f"{entry['model']:12s} {row['size']:9s} threads {threads}: {med['elu']:7.2f} -> "
-                    f"{med['min_exp_max']:7.2f} ms  {row['speedup']:.3f}x  ({rewritten} ELUs; depth max rel "
-                    f"{worst:.1e})",
-                    flush=True,
-                )
-                rows.append(row)
+        for threads in args.threads:
+            if threads == 1:
+                med = alternate_sessions(models, "depth", size, 1, args.repeats, compare)
+            else:
+                med = blocks(models, size, threads, args.repeats)
+            row = {**speedup_row(entry["model"], size, threads, rewritten, med), "depth_max_rel": worst}
+            print(
+                f"{entry['model']:12s} {row['size']:9s} threads {threads}: {med['elu']:7.2f} -> "
+                f"{med['min_exp_max']:7.2f} ms  {row['speedup']:.3f}x  ({rewritten} ELUs; depth max rel "
+                f"{worst:.1e})",
+                flush=True,
+            )
+            rows.append(row)
     what = "INT8 depth engines, ONNX Runtime CPU: Elu after DequantizeLinear as is vs Min/Exp/Sub/Max"
     about = {"versions": tool_versions(), "vector_extensions": cpu_vector_extensions()}
     write_speedup_report(args.out, what, rows, **about)

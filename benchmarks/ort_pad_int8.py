@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_engines import alternate_sessions, speedup_row, write_speedup_report
-from benchmarks.ort_elu_int8 import blocks
+from benchmarks.ort_elu_int8 import blocks, int8_depth_engines
 from edge.backends.onnxruntime import (
     argmax_channels_last,
     elu_as_exp,
@@ -37,7 +37,6 @@ from edge.backends.onnxruntime import (
     pads_on_int8,
 )
 from edge.build_key import tool_versions
-from edge.manifest import Manifest
 from edge.platform_info import cpu_vector_extensions
 from edge.util.ort import keep_offline
 
@@ -68,35 +67,27 @@ def main() -> int:
     args = ap.parse_args()
     keep_offline()
     rows: list[dict[str, Any]] = []
-    for folder in args.engines:
-        for entry in Manifest.load(folder).engines.values():
-            if entry["kind"] != "depth" or entry["precision"] != "int8" or entry["backend"] != "onnxruntime":
-                continue
-            size = tuple(entry["inputs"][0]["shape"][2:4])
-            qdq = folder / f"{entry['id']}.int8.onnx"
-            if not qdq.is_file():
-                print(f"{entry['id']}: no Q/DQ model {qdq.name} beside it; left out", file=sys.stderr)
-                continue
-            for threads in args.threads:
-                models, moved = variants(qdq, threads)
-                same = True
+    for entry, size, qdq in int8_depth_engines(args.engines):
+        for threads in args.threads:
+            models, moved = variants(qdq, threads)
+            same = True
 
-                def compare(outs: dict[str, np.ndarray]) -> None:
-                    nonlocal same
-                    same = same and np.array_equal(outs["pad_float"], outs["pad_int8"])
+            def compare(outs: dict[str, np.ndarray]) -> None:
+                nonlocal same
+                same = same and np.array_equal(outs["pad_float"], outs["pad_int8"])
 
-                if threads == 1:
-                    med = alternate_sessions(models, "depth", size, 1, args.repeats, compare)
-                else:
-                    med = blocks(models, size, threads, args.repeats)
-                row = {**speedup_row(entry["model"], size, threads, moved, med), "depth_identical": same}
-                print(
-                    f"{entry['model']:12s} {row['size']:9s} threads {threads}: {med['pad_float']:7.2f} -> "
-                    f"{med['pad_int8']:7.2f} ms  {row['speedup']:.3f}x  ({moved} moves; depth identical: "
-                    f"{same})",
-                    flush=True,
-                )
-                rows.append(row)
+            if threads == 1:
+                med = alternate_sessions(models, "depth", size, 1, args.repeats, compare)
+            else:
+                med = blocks(models, size, threads, args.repeats)
+            row = {**speedup_row(entry["model"], size, threads, moved, med), "depth_identical": same}
+            print(
+                f"{entry['model']:12s} {row['size']:9s} threads {threads}: {med['pad_float']:7.2f} -> "
+                f"{med['pad_int8']:7.2f} ms  {row['speedup']:.3f}x  ({moved} moves; depth identical: "
+                f"{same})",
+                flush=True,
+            )
+            rows.append(row)
     what = "INT8 depth engines, ONNX Runtime CPU: reflect Pads on float vs moved onto INT8 (pads_on_int8)"
     about = {"versions": tool_versions(), "vector_extensions": cpu_vector_extensions()}
     write_speedup_report(args.out, what, rows, **about)
