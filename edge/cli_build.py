@@ -100,6 +100,14 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
     p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build nothing: say for each engine whether the folder's build of it is up to date, or "
+        "why it would be built (not built yet, its files changed, built with other tool versions or "
+        "weights, edge's code changed); a TensorRT build of a panoptic model builds the RoIAlign "
+        "plugin first where it is not built yet, as its library decides a rebuild too",
+    )
+    p.add_argument(
         "--verify-samples",
         type=count,
         default=2,
@@ -298,6 +306,12 @@ def run_build(args: argparse.Namespace) -> int:
         request.validate()
     if (plugin := default_roi_align_plugin(args)) is not None:
         requests = requests_from_args(args, roi_align_plugin=plugin)
+    if args.dry_run:
+        from edge.build_plan import plan
+
+        for request in requests:
+            print(f"{request.engine_id}: {plan(request, args.out, force=args.force)}")
+        return 0
     results = build_all(
         requests,
         args.out,

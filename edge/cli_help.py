@@ -28,6 +28,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "edge build --models depth_tiny --precision int8 --calib-data drives/",
             "INT8 calibrated on a folder of drives' videos: frames from every drive, not the first one's",
         ),
+        (
+            "edge build --models panoptic_fpn_tiny depth_tiny --size 256x512 --out engines/ --dry-run",
+            "after an upgrade: which engines are still up to date, and why the others would be built",
+        ),
     ],
     "run": [
         (
