@@ -19,7 +19,7 @@ from edge.stream.record import format_summary, record
 from edge.stream.sources import open_source
 from edge.stream.timestamps import folder_timestamps_path, read_timestamps, timestamps_path
 from tests.conftest import signal_when
-from tests.stream.test_capture import Camera, read_barcode
+from tests.stream.test_capture import Camera, EveryFrameCamera, read_barcode
 from tests.stream.test_sources_sinks import write_video
 
 
@@ -48,7 +48,7 @@ def test_a_camera_recorded_without_holes_and_drops_counted(tmp_path: Path) -> No
     (read back from the barcode each frame carries) except where the summary counts drops.
     The video holds the same frames, and its capture times beside it follow the camera's
     30 fps clock."""
-    camera = Camera(fps=30.0)
+    camera = EveryFrameCamera(fps=30.0)
     try:
         summary = record(
             camera.url, [f"dir://{tmp_path / 'frames'}", str(tmp_path / "rec.avi")], max_frames=12, fps=30.0
