@@ -20,7 +20,7 @@ FORMAT_VERSION = 1
 
 def refuse_a_file(root: Path) -> None:
     """ManifestError where an engines folder given is a file: said as that, with the folder
-    meant when it is the manifest itself (\"--engines engines/manifest.json\")."""
+    meant when it is the manifest itself (``--engines engines/manifest.json``)."""
     if root.exists() and not root.is_dir():
         meant = f"; give the folder that holds it, {str(root.parent)!r}" if root.name == MANIFEST_NAME else ""
         raise ManifestError(f"engines folder {str(root)!r} is a file, not a folder{meant}")
