@@ -263,8 +263,14 @@ class FoxgloveServer:
 
     def _deliver(self, t_ns: int, items: list[tuple[int, bytes]]) -> None:
         for client in list(self._clients):
-            by_channel = {channel: sub for sub, channel in client.subscriptions.items()}
-            frames = [(by_channel[c], c, data) for c, data in items if c in by_channel]
+            # each of the client's subscriptions to a channel gets its message (the protocol lets a
+            # client subscribe to one channel under several ids)
+            frames = [
+                (sub, c, data)
+                for c, data in items
+                for sub, wanted in client.subscriptions.items()
+                if wanted == c
+            ]
             if not frames:
                 continue
             if client.busy:

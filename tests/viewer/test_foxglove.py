@@ -406,6 +406,28 @@ def test_a_subscription_dropped_while_its_frame_waits_on_a_slow_link_gets_none_o
         server.close()
 
 
+def test_a_channel_subscribed_under_two_ids_is_sent_to_both() -> None:
+    """The protocol lets a client subscribe to one channel under several ids (one per panel,
+    say): each gets the message (before, only one did)."""
+    from edge.viewer.foxglove import FoxgloveServer
+
+    server = FoxgloveServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        server.declare("/objects", ("Objects", b"{}"))
+        client = RawClient(server.port)
+        client.receive(), client.receive()  # who the server is, and its channel
+        client.send(
+            {"op": "subscribe", "subscriptions": [{"id": 4, "channelId": 1}, {"id": 9, "channelId": 1}]}
+        )
+        # the server's loop takes a request's subscriptions in one go, and the frame after them
+        wait_for(lambda: server.wanted("/objects"))
+        server.publish(7, [("/objects", b'"a"')])
+        assert sorted([client.message(), client.message()]) == [(4, 7, 3), (9, 7, 3)]
+    finally:
+        server.close()
+
+
 def wait_for(done: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not done():
