@@ -90,6 +90,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_make_synthetic(args: argparse.Namespace) -> int:
     from edge.build import parse_frame_size
     from edge.data.make_synthetic import is_gt_frame, write_dataset
+    from edge.util.numbers import counted
     from edge.util.progress import progress_bar
 
     size = parse_frame_size(args.size, "--size")
@@ -119,8 +120,9 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
             progress=lambda n: bar.update(n - bar.n),
         )
     print(
-        f"wrote {info['frames']} frames ({info['gt_frames']} with ground truth) in {info['sequences']} "
-        f"sequences to {info['root']} (split {info['split']}); replay: edge run 'cityscapes://{info['root']}"
+        f"wrote {counted(info['frames'], 'frame')} ({info['gt_frames']} with ground truth) in "
+        f"{counted(info['sequences'], 'sequence')} to {info['root']} (split {info['split']}); replay: "
+        f"edge run 'cityscapes://{info['root']}"
         f"?split={info['split']}'"
     )
     return 0

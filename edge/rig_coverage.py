@@ -167,7 +167,8 @@ def _unseen_lines(unseen: list[list[float]], where: str) -> list[str]:
     lines = []
     for start, end in unseen:
         middle = start + ((end - start) % _TURN) / 2
-        lines.append(f"  not seen{where}: {start:g} to {end:g} degrees ({_side(middle)})")
+        way = "all round" if end - start >= _TURN else _side(middle)  # the whole ring has no middle
+        lines.append(f"  not seen{where}: {start:g} to {end:g} degrees ({way})")
     return lines
 
 

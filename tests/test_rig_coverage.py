@@ -57,6 +57,7 @@ def test_overlaps_across_straight_ahead_and_unknown_fields_of_view() -> None:
         "  not counted (no field of view: hfov or a lens file): odd",
     ]
     assert coverage({"a": ("front", None)})["unseen"] == [[-180.0, 180.0]]
+    assert "  not seen: -180 to 180 degrees (all round)" in coverage_lines(coverage({"a": ("front", None)}))
     assert coverage({"wide": ("front", 360.0)})["unseen"] == []
 
 

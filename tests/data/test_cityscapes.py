@@ -89,11 +89,17 @@ def test_make_synthetic_writes_drives_with_cut_ins(tmp_path: Path) -> None:
         main([*args[:2], str(tmp_path / "y"), "--cut-ins", "-1"])
 
 
-def test_make_synthetic_writes_drives_in_the_right_lane_with_cars_braking(tmp_path: Path) -> None:
+def test_make_synthetic_writes_drives_in_the_right_lane_with_cars_braking(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from edge.cli import main
 
     args = ["make-synthetic", "--out", str(tmp_path), "--sequences", "1", "--frames", "1", "--size", "64x128"]
     assert main([*args, "--all-gt", "--lane", "right", "--lead-brakes", "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"wrote 1 frame (1 with ground truth) in 1 sequence to {tmp_path} (split val)"), (
+        said
+    )
     ref = list_frames(tmp_path, "val")[0][0]
     drive = SyntheticDrive(
         height=64, width=128, seed=sum(map(ord, "val")) * 1000, lane="right", lead_brakes=True
