@@ -73,3 +73,27 @@ def changes(
     if opset != req.opset:
         why.append(f"opset {opset} -> {req.opset}")
     return why
+
+
+def entry_plan(entry: dict[str, Any], root: Path) -> str:
+    """plan() for the request that would make the folder's ``entry`` again (the edge build
+    command compat.build_command writes for it), or ``cannot tell here: WHY``."""
+    import shlex
+
+    from edge.cli_build import build_parser, requests_from_args
+    from edge.compat import build_command
+    from edge.errors import EdgeError
+
+    if entry.get("backend") == "tensorrt":  # its plugin libraries decide it too, which are not checked here
+        return "cannot tell here: edge engines checks ONNX Runtime and torch builds"
+    words = shlex.split(build_command([entry], root))[2:]  # after "edge build"
+    try:
+        args = build_parser().parse_args(words)
+        wanted = [r for r in requests_from_args(args) if r.engine_id == entry.get("id")]
+        if not wanted:
+            return f"cannot tell here: {' '.join(words)} builds another engine"
+        return plan(wanted[0], root)
+    except SystemExit:  # argparse has said on stderr what it refused
+        return "cannot tell here: the manifest's record of its build does not make an edge build command"
+    except EdgeError as exc:
+        return f"cannot tell here: {exc}"

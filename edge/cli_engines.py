@@ -19,7 +19,12 @@ def add_engines_command(sub: Any) -> None:
     p.add_argument("engines", nargs="?", help="engines directory; default: engines")
     # as every other command takes it: `edge engines --engines DIR` is what people type after them
     p.add_argument("--engines", dest="engines_option", metavar="DIR", help="the same, as an option")
-    p.add_argument("--verify", action="store_true", help="also hash every file against the manifest")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="also hash every file against the manifest, and say whether edge build would make each "
+        "engine again and why (as edge build --dry-run; not for TensorRT builds)",
+    )
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.add_argument(
         "--remove",

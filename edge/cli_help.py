@@ -297,7 +297,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     ],
     "models": [("edge models", "the model zoo")],
     "engines": [
-        ("edge engines engines/ --verify", "what a folder holds, hashed, and whether each runs here"),
+        (
+            "edge engines engines/ --verify",
+            "what a folder holds, hashed, whether each runs here, and which edge build would make again",
+        ),
         (
             "edge engines engines/ --remove '*_int8' --dry-run",
             "which files taking the INT8 builds out would delete",

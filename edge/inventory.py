@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edge.build_plan import UP_TO_DATE
 from edge.compat import current_machine, differences
 from edge.errors import ManifestError
 from edge.manifest import Manifest
@@ -20,7 +21,8 @@ def inventory(root: str | Path, *, verify_hashes: bool = False) -> list[dict[str
 
     ``files`` is "ok", "missing" or, with ``verify_hashes`` (reads every file), "changed"
     when a file no longer hashes to what the build recorded. ``runs_here`` is "yes" or the
-    reasons it would be refused.
+    reasons it would be refused. ``current``, with ``verify_hashes``: "up to date", or why
+    ``edge build`` would make it again (edge.build_plan); None without.
     """
     manifest = Manifest.load(root, must_exist=True)
     machines: dict[str, dict[str, Any]] = {}
@@ -54,9 +56,16 @@ def inventory(root: str | Path, *, verify_hashes: bool = False) -> list[dict[str
                 "weights": _weights(entry),
                 "files": _files_state(manifest, entry, verify_hashes),
                 "runs_here": "; ".join(diffs) if diffs else _runs_note(backend, entry, saturates),
+                "current": _current(entry, manifest.root) if verify_hashes else None,
             }
         )
     return sorted(rows, key=lambda r: r["built_at"])
+
+
+def _current(entry: dict[str, Any], root: Path) -> str:
+    from edge.build_plan import entry_plan
+
+    return entry_plan(entry, root)
 
 
 def _poor(entry: dict[str, Any]) -> list[str]:
@@ -129,6 +138,7 @@ def format_inventory(rows: list[dict[str, Any]], root: str | Path) -> str:
         "built",
         "check",
         "files",
+        *(["current"] if any(r["current"] for r in rows) else []),
         "runs here",
     )
     table = [
@@ -143,6 +153,7 @@ def format_inventory(rows: list[dict[str, Any]], root: str | Path) -> str:
             r["built_at"][:16].replace("T", " "),
             r["check"],
             r["files"],
+            *([_current_said(r["current"])] if r["current"] else []),
             r["runs_here"],
         )
         for r in rows
@@ -151,7 +162,12 @@ def format_inventory(rows: list[dict[str, Any]], root: str | Path) -> str:
     lines = []
     for t in (head, *table):
         lines.append("  ".join(c.ljust(w) for c, w in zip(t[:-1], widths, strict=True)) + "  " + t[-1])
-    return "\n".join([*lines, *_poor_notes(rows, root)])
+    stale = [f"note: {r['id']}: {r['current']}" for r in rows if r["current"] not in (None, UP_TO_DATE)]
+    return "\n".join([*lines, *stale, *_poor_notes(rows, root)])
+
+
+def _current_said(current: str) -> str:
+    return "yes" if current == UP_TO_DATE else "?" if current.startswith("cannot tell") else "no"
 
 
 def _poor_notes(rows: list[dict[str, Any]], root: str | Path) -> list[str]:

@@ -29,6 +29,7 @@ def test_lists_each_engine_and_that_it_runs_here(engines: Path, capsys: pytest.C
     ]
     assert all(r["files"] == "ok" and r["check"] == "passed" and r["runs_here"] == "yes" for r in rows)
     assert all(r["mb"] > 0.1 for r in rows)
+    assert all(r["current"] == "up to date" for r in rows)  # what edge build would make of them now
     assert main(["engines", str(engines)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:6] == ["model", "kind", "backend", "precision", "size", "weights"]
@@ -60,6 +61,8 @@ def test_damage_and_misfits_are_named(engines: Path, capsys: pytest.CaptureFixtu
     assert rows[pan_id]["runs_here"].startswith("built with onnxruntime 99.1.0, this machine has")
     assert rows["depth_trt"]["runs_here"].startswith("TensorRT is not installed")
     assert rows[depth_id]["files"] == "changed"
+    assert rows[depth_id]["current"] == "would build: its files are missing or changed since its build"
+    assert rows["depth_trt"]["current"].startswith("cannot tell here: ")
     # without hashing, present is all it knows
     assert {r["id"]: r["files"] for r in inventory(engines)}[depth_id] == "ok"
     assert main(["engines", str(engines), "--verify"]) == 1
@@ -68,6 +71,34 @@ def test_damage_and_misfits_are_named(engines: Path, capsys: pytest.CaptureFixtu
     assert {r["id"]: r["files"] for r in inventory(engines)}[depth_id] == "missing"
     assert main(["engines", str(engines / "nowhere")]) == 2
     assert "no manifest.json in" in capsys.readouterr().err
+
+
+def test_verify_says_which_engines_edge_build_would_make_again_and_why(
+    engines: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An engine an older ONNX Runtime built (its manifest entry as that build wrote it): not
+    current, with the reason, which edge build --dry-run gives too."""
+    from edge.build_key import tool_versions
+
+    manifest = json.loads((engines / "manifest.json").read_text())
+    depth_id = next(k for k, e in manifest["engines"].items() if e["model"] == "depth_tiny")
+    entry = manifest["engines"][depth_id]
+    entry["versions"]["onnxruntime"], entry["fingerprint"] = "1.0.0", "an older build's"
+    (engines / "manifest.json").write_text(json.dumps(manifest))
+    why = f"would build: built with onnxruntime 1.0.0 -> {tool_versions()['onnxruntime']}"
+    rows = {r["id"]: r for r in inventory(engines, verify_hashes=True)}
+    assert rows[depth_id]["current"] == why
+    assert {r["current"] for r in inventory(engines)} == {None}  # not without --verify (it imports torch)
+    assert main(["engines", str(engines), "--verify"]) == 0  # it still runs: not a failure
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[-4:] == ["files", "current", "runs", "here"]
+    current = {line.split()[0]: line.split()[-2] for line in out[1:3]}  # the cell before "runs here"'s yes
+    assert current == {"depth_tiny": "no", "panoptic_fpn_tiny": "yes"}
+    assert f"note: {depth_id}: {why}" in out
+    size = f"{TEST_SIZE[0]}x{TEST_SIZE[1]}"
+    argv = ["build", "--models", "depth_tiny", "--size", size, "--random-weights", "--out", str(engines)]
+    assert main([*argv, "--dry-run"]) == 0
+    assert capsys.readouterr().out == f"{depth_id}: {why}\n"
 
 
 def test_a_tensorrt_engine_without_its_plugin_library_is_named(engines: Path) -> None:
