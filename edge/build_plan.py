@@ -11,7 +11,7 @@ from typing import Any
 
 from edge.build import BuildRequest
 from edge.build_key import fingerprint, tool_versions, weights_info
-from edge.manifest import Manifest, refuse_a_file
+from edge.manifest import Manifest
 
 UP_TO_DATE = "up to date"
 
@@ -21,8 +21,7 @@ def plan(req: BuildRequest, out_dir: Path, *, force: bool = False) -> str:
     from edge.models.zoo import get_entry
 
     req.validate()
-    refuse_a_file(out_dir)
-    manifest = Manifest.load(out_dir)
+    manifest = Manifest.load(out_dir)  # a file given for the folder is refused there
     old = manifest.engines.get(req.engine_id)
     if old is None:
         return "would build: not built yet"
