@@ -57,8 +57,30 @@ def variants(qdq: Path) -> tuple[dict[str, bytes], int]:
     return models, rewritten
 
 
-def blocks(models: dict[str, bytes], size: tuple[int, int], threads: int, repeats: int) -> dict[str, float]:
-    """Median ms of each model on ``threads`` threads, timed in blocks (time_blocks)."""
+def timed(
+    models: dict[str, bytes],
+    size: tuple[int, int],
+    threads: int,
+    repeats: int,
+    each: Callable[[dict[str, np.ndarray]], None],
+) -> dict[str, float]:
+    """Median ms of each model on ``threads`` threads: alternating run by run on one
+    (alternate_sessions), in blocks after a pause on more (blocks); ``each`` gets their depth
+    maps of the same frame either way."""
+    if threads == 1:
+        return alternate_sessions(models, "depth", size, 1, repeats, each)
+    return blocks(models, size, threads, repeats, each)
+
+
+def blocks(
+    models: dict[str, bytes],
+    size: tuple[int, int],
+    threads: int,
+    repeats: int,
+    each: Callable[[dict[str, np.ndarray]], None],
+) -> dict[str, float]:
+    """Median ms of each model on ``threads`` threads, timed in blocks (time_blocks); then
+    ``each`` gets their depth maps of the frame timed."""
     from edge.verify import sample_images
 
     ort = onnxruntime_module()
@@ -75,6 +97,7 @@ def blocks(models: dict[str, bytes], size: tuple[int, int], threads: int, repeat
 
     calls = {k: run(s) for k, s in sessions.items()}
     times = time_blocks(calls, feeds, repeats, block=5, settle_s=0.5)
+    each({k: s.run(["depth"], feeds)[0] for k, s in sessions.items()})
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -112,10 +135,7 @@ def main() -> int:
             worst = max(worst, float(diff / np.abs(outs["elu"]).max()))
 
         for threads in args.threads:
-            if threads == 1:
-                med = alternate_sessions(models, "depth", size, 1, args.repeats, compare)
-            else:
-                med = blocks(models, size, threads, args.repeats)
+            med = timed(models, size, threads, args.repeats, compare)
             row = {**speedup_row(entry["model"], size, threads, rewritten, med), "depth_max_rel": worst}
             print(
                 f"{entry['model']:12s} {row['size']:9s} threads {threads}: {med['elu']:7.2f} -> "

@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_engines import alternate_sessions, speedup_row, write_speedup_report
-from benchmarks.ort_elu_int8 import blocks, int8_depth_engines
+from benchmarks.bench_engines import speedup_row, write_speedup_report
+from benchmarks.ort_elu_int8 import int8_depth_engines, timed
 from edge.backends.onnxruntime import (
     argmax_channels_last,
     elu_as_exp,
@@ -76,10 +76,7 @@ def main() -> int:
                 nonlocal same
                 same = same and np.array_equal(outs["pad_float"], outs["pad_int8"])
 
-            if threads == 1:
-                med = alternate_sessions(models, "depth", size, 1, args.repeats, compare)
-            else:
-                med = blocks(models, size, threads, args.repeats)
+            med = timed(models, size, threads, args.repeats, compare)
             row = {**speedup_row(entry["model"], size, threads, moved, med), "depth_identical": same}
             print(
                 f"{entry['model']:12s} {row['size']:9s} threads {threads}: {med['pad_float']:7.2f} -> "

@@ -197,7 +197,7 @@ def pads_on_int8(model: Any) -> int:
     pads, and that Mul or quantization gives a repeated value the same result. An INT8 depth
     engine's reflect Pads sit between its ELUs or Concats and the QuantizeLinear before each
     3x3 convolution (6% of its time on one thread). Moved, INT8 depth engines ran 1.02-1.05x
-    faster on one thread in 11 of 12 trials over three runs (one 0.94x) and 0.97-1.11x on two,
+    faster on one thread in 15 of 16 trials over four runs (one 0.94x) and 0.97-1.20x on two,
     1.03-1.05x in geometric mean a run (``benchmarks/results/ort_pad_int8_cpu.json``)."""
     from onnx import helper
 
