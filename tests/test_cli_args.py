@@ -101,6 +101,26 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"], "nothing was written"
 
 
+@pytest.mark.parametrize(
+    ("argv", "flag", "name"),
+    [
+        (["bench", "--report", "{t}/out/bench.md"], "--report", "bench.md"),
+        (["compare", "e", "--out", "{t}/out/compare.html"], "--out", "compare.html"),
+        (["build", "--out", "{t}/engines/manifest.json"], "--out", "manifest.json"),
+    ],
+)
+def test_a_folder_flag_given_a_file_name_is_refused_before_a_folder_of_that_name_is_made(
+    argv: list[str], flag: str, name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([a.replace("{t}", str(tmp_path)) for a in argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: cannot write" in err and f"{name}' names a {Path(name).suffix} file" in err
+    assert "expected a folder for edge to write its files in" in err
+    assert list(tmp_path.iterdir()) == [], "no folder was made"
+
+
 def test_run_and_replay_take_the_trackers_settings() -> None:
     from edge.cli import build_parser
     from edge.cli_tracking import object_tracker

@@ -120,6 +120,13 @@ def nearest_existing(path: str | Path) -> Path:
     return next((a for a in (p, *p.parents) if a.exists()), Path("."))
 
 
+# the kinds of file edge writes or reads: a folder argument ending in one is a file name given by mistake
+FILE_SUFFIXES = frozenset(
+    {".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".txt", ".mp4", ".avi", ".mkv", ".mcap"}
+    | {".png", ".jpg", ".jpeg", ".onnx", ".engine", ".plan", ".pt", ".pth", ".npz", ".npy", ".yaml"}
+)
+
+
 def output_path_problem(path: str | Path, *, folder: bool) -> str | None:
     """Why ``path`` cannot be written as an output file (or, with ``folder``, an output
     folder), or None if it can. Creates nothing, so a command can check every output it
@@ -127,6 +134,12 @@ def output_path_problem(path: str | Path, *, folder: bool) -> str | None:
     p = Path(path)
     if not folder and str(path).endswith(("/", os.sep)):  # Path("out/") would be the file "out"
         return f"{str(path)!r} names a folder (it ends in '/'); expected a file name"
+    if folder and p.suffix.lower() in FILE_SUFFIXES and not p.is_dir():
+        # `--report out/bench.md` made a folder named bench.md with the report inside it
+        return (
+            f"{str(p)!r} names a {p.suffix} file; expected a folder for edge to write its files in "
+            f"(e.g. {str(p.with_suffix(''))!r})"
+        )
     if p.exists():
         if folder and not p.is_dir():
             return f"{str(p)!r} is a file, not a folder"

@@ -88,7 +88,16 @@ def test_output_path_problem_names_what_is_in_the_way(tmp_path: Path) -> None:
         f"'{tmp_path}/new/' names a folder (it ends in '/'); expected a file name"
     )
     assert output_path_problem(f"{tmp_path}/new/", folder=True) is None
+    # a folder argument given a report's file name: refused while no such folder exists
+    assert output_path_problem(tmp_path / "out" / "bench.md", folder=True) == (
+        f"{str(tmp_path / 'out' / 'bench.md')!r} names a .md file; expected a folder for edge to write its "
+        f"files in (e.g. {str(tmp_path / 'out' / 'bench')!r})"
+    )
+    assert output_path_problem(tmp_path / "run.v2", folder=True) is None  # a dotted name need not be a file
+    (tmp_path / "kept.json").mkdir()
+    assert output_path_problem(tmp_path / "kept.json", folder=True) is None  # the user's own folder
     assert not list((tmp_path).glob("new")), "nothing is created by the check"
+    assert not (tmp_path / "out").exists()
 
 
 def test_output_path_problem_in_a_folder_without_write_permission(tmp_path: Path) -> None:
