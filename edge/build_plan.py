@@ -16,8 +16,10 @@ from edge.manifest import Manifest
 UP_TO_DATE = "up to date"
 
 
-def plan(req: BuildRequest, out_dir: Path, *, force: bool = False) -> str:
-    """``up to date``, or ``would build: WHY``, as build_one would decide for ``req``."""
+def plan(req: BuildRequest, out_dir: Path, *, force: bool = False, intact: bool | None = None) -> str:
+    """``up to date``, or ``would build: WHY``, as build_one would decide for ``req``.
+    ``intact``: whether the engine's files still hash as recorded, where the caller has
+    read them already (edge engines --verify); None reads them here."""
     from edge.models.zoo import get_entry
 
     req.validate()
@@ -35,7 +37,7 @@ def plan(req: BuildRequest, out_dir: Path, *, force: bool = False) -> str:
     weights = weights_info(req)
     config = get_entry(req.model).config_dict()
     if old.get("fingerprint") == fingerprint(req, config, weights, versions):
-        if manifest.artifact_intact(old):
+        if manifest.artifact_intact(old) if intact is None else intact:
             return UP_TO_DATE
         return "would build: its files are missing or changed since its build"
     why = changes(old, req, config=config, weights=weights, versions=versions) or [
@@ -74,9 +76,10 @@ def changes(
     return why
 
 
-def entry_plan(entry: dict[str, Any], root: Path) -> str:
+def entry_plan(entry: dict[str, Any], root: Path, *, intact: bool | None = None) -> str:
     """plan() for the request that would make the folder's ``entry`` again (the edge build
-    command compat.build_command writes for it), or ``cannot tell here: WHY``."""
+    command compat.build_command writes for it), or ``cannot tell here: WHY``. ``intact``:
+    as plan's."""
     import shlex
 
     from edge.cli_build import build_parser, requests_from_args
@@ -91,7 +94,7 @@ def entry_plan(entry: dict[str, Any], root: Path) -> str:
         wanted = [r for r in requests_from_args(args) if r.engine_id == entry.get("id")]
         if not wanted:
             return f"cannot tell here: {' '.join(words)} builds another engine"
-        return plan(wanted[0], root)
+        return plan(wanted[0], root, intact=intact)
     except SystemExit:  # argparse has said on stderr what it refused
         return "cannot tell here: the manifest's record of its build does not make an edge build command"
     except EdgeError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edge.build_plan import UP_TO_DATE
+from edge.build_plan import UP_TO_DATE, entry_plan
 from edge.compat import current_machine, differences
 from edge.errors import ManifestError
 from edge.manifest import Manifest
@@ -30,6 +30,7 @@ def inventory(root: str | Path, *, verify_hashes: bool = False) -> list[dict[str
     rows = []
     for key, entry in manifest.engines.items():
         backend = str(entry.get("backend"))
+        files = _files_state(manifest, entry, verify_hashes)
         if backend not in machines:
             machines[backend] = current_machine(backend)
         shape = ((entry.get("inputs") or [{}])[0] or {}).get("shape") or []
@@ -54,18 +55,13 @@ def inventory(root: str | Path, *, verify_hashes: bool = False) -> list[dict[str
                 "held_out_scores_db": (entry.get("calibration") or {}).get("held_out_scores_db"),
                 "poorly_calibrated": _poor(entry),
                 "weights": _weights(entry),
-                "files": _files_state(manifest, entry, verify_hashes),
+                "files": files,
                 "runs_here": "; ".join(diffs) if diffs else _runs_note(backend, entry, saturates),
-                "current": _current(entry, manifest.root) if verify_hashes else None,
+                # the files were hashed for "files": a large engine is not read twice
+                "current": entry_plan(entry, manifest.root, intact=files == "ok") if verify_hashes else None,
             }
         )
     return sorted(rows, key=lambda r: r["built_at"])
-
-
-def _current(entry: dict[str, Any], root: Path) -> str:
-    from edge.build_plan import entry_plan
-
-    return entry_plan(entry, root)
 
 
 def _poor(entry: dict[str, Any]) -> list[str]:

@@ -43,6 +43,26 @@ def test_lists_each_engine_and_that_it_runs_here(engines: Path, capsys: pytest.C
     assert "error: two engines directories given: " in capsys.readouterr().err
 
 
+def test_verify_reads_each_engines_files_once(engines: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--verify's files and current columns both need the files' hashes: a 180 MB engine
+    was read twice for them."""
+    import edge.manifest
+    from edge.util.fs import sha256_file
+
+    read: list[str] = []
+
+    def counted(path: Path) -> str:
+        read.append(Path(path).name)
+        return sha256_file(path)
+
+    monkeypatch.setattr(edge.manifest, "sha256_file", counted)
+    rows = inventory(engines, verify_hashes=True)
+    assert all(r["files"] == "ok" and r["current"] == "up to date" for r in rows)
+    manifest = json.loads((engines / "manifest.json").read_text())
+    files = [Path(e[key]["path"]).name for e in manifest["engines"].values() for key in ("onnx", "artifact")]
+    assert sorted(read) == sorted(files)
+
+
 def test_damage_and_misfits_are_named(engines: Path, capsys: pytest.CaptureFixture[str]) -> None:
     manifest = json.loads((engines / "manifest.json").read_text())
     depth_id = next(k for k, e in manifest["engines"].items() if e["model"] == "depth_tiny")
