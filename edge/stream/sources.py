@@ -253,9 +253,12 @@ class OpenCVSource:
         import cv2
 
         from edge.stream.cameras import quiet_open
+        from edge.stream.unopenable import why_unopenable
 
         self.uri = uri
         self.live = False
+        if reason := why_unopenable(Path(target)):
+            raise SourceError(f"cannot open source {uri!r}: {reason}")
         with quiet_open():
             cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG)
         if not cap.isOpened():

@@ -80,7 +80,7 @@ def test_truncated_mp4_is_a_clear_error(tmp_path: Path) -> None:
     writer.release()
     data = (tmp_path / "v.mp4").read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
-    with pytest.raises(SourceError, match="cannot open source .*cut.mp4.*not a video"):
+    with pytest.raises(SourceError, match="cannot open source .*cut.mp4.: an MP4 without its index"):
         open_source(str(tmp_path / "cut.mp4"))
 
 
