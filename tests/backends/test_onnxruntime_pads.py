@@ -170,7 +170,10 @@ def test_an_int8_engines_reflect_pad_runs_on_its_int8_values(tmp_path: Path) -> 
     x = frame()
     ort = onnxruntime_module()
     as_built = ort.InferenceSession(str(artifact), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    engine = OnnxRuntimeEngine(artifact, intra_op_threads=1, profile_prefix=tmp_path / "profile")
+    # 8-bit weights as built: on an x86 CPU without VNNI the engine would put them on 7 bits
+    engine = OnnxRuntimeEngine(
+        artifact, intra_op_threads=1, seven_bit_weights=False, profile_prefix=tmp_path / "profile"
+    )
     out = engine.infer({"x": x})["out"]
     events = json.loads(engine.end_profiling().read_text())
     engine.close()
@@ -182,3 +185,12 @@ def test_an_int8_engines_reflect_pad_runs_on_its_int8_values(tmp_path: Path) -> 
     # the build stores INT8 activations as UINT8 (x86 ONNX Runtime's integer kernels)
     assert read and all(list(t) == ["uint8"] for t in read), read
     assert np.array_equal(out, as_built)
+    # and with the 7-bit weights an x86 CPU without VNNI runs: the built model's on that grid, to the bit
+    from calib.seven_bit import weights_to_seven_bits
+
+    seven, changed = weights_to_seven_bits(onnx.load(str(artifact)))
+    assert changed
+    on_seven = ort.InferenceSession(seven.SerializeToString(), providers=["CPUExecutionProvider"])
+    engine = OnnxRuntimeEngine(artifact, intra_op_threads=1, seven_bit_weights=True)
+    assert np.array_equal(engine.infer({"x": x})["out"], on_seven.run(None, {"x": x})[0])
+    engine.close()
