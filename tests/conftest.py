@@ -404,6 +404,20 @@ def demo_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     )
 
 
+@pytest.fixture(scope="session")
+def demo_full_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The engines ``edge demo`` builds (its models and size, the bundled weights), once per
+    run: the demo's test starts from them and the tests of full-size frames read them."""
+    from edge.build import DEFAULT_MODELS, DEFAULT_SIZE
+    from edge.models.zoo import bundled_weights
+
+    h, w = DEFAULT_SIZE
+    reqs = [BuildRequest(model=m, height=h, width=w, checkpoint=bundled_weights(m)) for m in DEFAULT_MODELS]
+    yield from made_once(
+        tmp_path_factory, "demo_full_engines", lambda out: build_all(reqs, out, show_progress=False)
+    )
+
+
 def skip_where_onnxruntime_cannot_quantize(model: Path) -> None:
     """Skip a test that quantizes ``model`` where the installed ONNX Runtime's quantizer cannot
     (calib.quantize.check_quantizer: 1.19 on the panoptic models), with its reason."""

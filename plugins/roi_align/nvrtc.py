@@ -10,6 +10,7 @@ nvcc's, and the machine code itself, listed by cuobjdump (Triton's wheel carries
 from __future__ import annotations
 
 import ctypes
+import functools
 import re
 import subprocess
 from collections.abc import Sequence
@@ -92,12 +93,20 @@ def sass_by_kernel(cubin: bytes) -> dict[tuple[str, str], str]:
 def _compile(arch: int) -> tuple[str, bytes]:
     """The kernels, every layout in FP32 and FP16, compiled by NVRTC for sm_``arch``: ptxas's
     report and the machine code."""
-    nvrtc = ctypes.CDLL(str(wheel_dir("nvidia.cuda_nvrtc", "NVRTC") / "lib" / "libnvrtc.so.12"))
+    library = wheel_dir("nvidia.cuda_nvrtc", "NVRTC") / "lib" / "libnvrtc.so.12"
     include = wheel_dir("nvidia.cuda_runtime", "the CUDA runtime's headers") / "include"
     headers = {h: (SRC / h).read_text() for h in HEADERS} | STAND_INS
+    return _compiled(arch, (SRC / SOURCES[0]).read_text(), tuple(headers.items()), library, include)
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled(
+    arch: int, source: str, headers: tuple[tuple[str, str], ...], library: Path, include: Path
+) -> tuple[str, bytes]:
+    """_compile's work, once a process for the same sources: the report and the machine code
+    come from one compilation, which takes seconds (nvrtc_resources, nvrtc_sass)."""
     names = [f"edge::roialign::{k}<{t}>" for k in _KERNELS for t in ("float", "__half")]
-    source = (SRC / SOURCES[0]).read_text()
-    return _report(nvrtc, source, headers, names, arch, include)
+    return _report(ctypes.CDLL(str(library)), source, dict(headers), names, arch, include)
 
 
 def _report(

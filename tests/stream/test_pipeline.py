@@ -220,10 +220,26 @@ def test_cli_run_errors_are_clear(tiny_engines: Path, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_cli_demo_end_to_end(tmp_path: Path, tiny_engines: Path) -> None:
-    # the README's main command: its whole drive, as the README describes it
+def built_at(engines: Path) -> dict[str, str]:
+    manifest = json.loads((engines / "manifest.json").read_text())
+    return {k: e["built_at"] for k, e in manifest["engines"].items()}
+
+
+def test_cli_demo_end_to_end(tmp_path: Path, demo_full_engines: Path) -> None:
+    """The README's main command: its whole drive, as the README describes it. Its engines
+    folder is the demo's own with the depth engine taken out: the demo builds what is missing
+    (the export is most of a build's time, the panoptic one most of that) and keeps the rest."""
+    from edge.engines_remove import remove_engines
+
+    engines = tmp_path / "engines"
+    shutil.copytree(demo_full_engines, engines)
+    kept = built_at(engines)
+    (removed,) = remove_engines(engines, ["depth_tiny_*"])
     proc = edge_cli("demo", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    built = built_at(engines)
+    assert set(built) == set(kept)
+    assert {k for k in built if built[k] != kept[k]} == {removed.id}, "the missing one built, the other kept"
     assert "end_to_end" in proc.stdout and "frames in 68  out 68  dropped 0" in proc.stdout
     cap = cv2.VideoCapture(str(tmp_path / "out" / "demo.mp4"))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 68

@@ -276,12 +276,6 @@ def _demo_engines(tmp_path_factory: pytest.TempPathFactory, height: int, width: 
 
 
 @pytest.fixture(scope="module")
-def demo_engines_256(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo's engines at the size their weights were trained at first (256x512)."""
-    return _demo_engines(tmp_path_factory, 256, 512)
-
-
-@pytest.fixture(scope="module")
 def demo_engines_96(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's engines at 96x192, a size their weights were not trained at (256x512 and
     128x256)."""
@@ -329,7 +323,7 @@ def fitted_plane(video: Path, engines: Path) -> Any:
 
 
 def test_a_camera_nobody_measured_has_its_road_fitted_to_the_depth_map(
-    demo_engines_256: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo_full_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A folder of a drive's frames carries no camera height: its things' distances are
     read from the road the depth map shows (said once), its camera as high as the synthetic
@@ -341,13 +335,13 @@ def test_a_camera_nobody_measured_has_its_road_fitted_to_the_depth_map(
     video = tmp_path / "drive"
     record("synthetic://?size=256x512&frames=12&seed=2&lane=right", [f"dir://{video}"])
     capsys.readouterr()
-    sources = road_sources(video, demo_engines_256, tmp_path, capsys)
+    sources = road_sources(video, demo_full_engines, tmp_path, capsys)
     from edge.postprocess.ground import MAX_BEND
 
     found, said = sources["fitted"]
     assert "road" in found and "its plane fitted to the depth map's road" in said
     assert sources["unfitted"] == sources["no_ground"] == ({"depth"}, "")
-    plane, bends = fitted_plane(video, demo_engines_256)
+    plane, bends = fitted_plane(video, demo_full_engines)
     assert sorted(b for b in bends if b is not None)[len(bends) // 2] <= MAX_BEND
     focal = 1.1 * 512 / 256  # the synthetic camera's focal length over the picture's height
     assert plane is not None and plane.height_m / focal == pytest.approx(1.2, rel=0.05)
@@ -388,7 +382,7 @@ def test_a_road_the_depth_map_bends_gives_no_plane(
 
 
 def test_a_run_ended_with_ctrl_c_says_its_road_plane_too(
-    demo_engines_256: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo_full_engines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Ctrl-C is how a camera's run ends: a folder of a drive's frames played in a loop, its
     road fitted, interrupted once its video is being written, says the plane and keeps it
@@ -419,7 +413,7 @@ def test_a_run_ended_with_ctrl_c_says_its_road_plane_too(
         with pytest.raises(KeyboardInterrupt):
             run_stream(
                 str(video),
-                engines=demo_engines_256,
+                engines=demo_full_engines,
                 sinks=[str(tmp_path / "o.mp4")],
                 loop=True,
                 summary_json=tmp_path / "summary.json",
