@@ -53,4 +53,6 @@ def _mp4_without_index(path: Path, size: int) -> bool:
                 offset += length
     except OSError:
         return False
+    if len(boxes) >= _BOXES_READ:  # not walked to its end: its index may lie further on
+        return False
     return bool(boxes) and boxes[0] == b"ftyp" and b"moov" not in boxes

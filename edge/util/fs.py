@@ -134,7 +134,7 @@ def output_path_problem(path: str | Path, *, folder: bool) -> str | None:
     p = Path(path)
     if not folder and str(path).endswith(("/", os.sep)):  # Path("out/") would be the file "out"
         return f"{str(path)!r} names a folder (it ends in '/'); expected a file name"
-    if folder and p.suffix.lower() in FILE_SUFFIXES and not p.is_dir():
+    if folder and p.suffix.lower() in FILE_SUFFIXES and not p.exists():
         # `--report out/bench.md` made a folder named bench.md with the report inside it
         return (
             f"{str(p)!r} names a {p.suffix} file; expected a folder for edge to write its files in "

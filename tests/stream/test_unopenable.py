@@ -61,6 +61,8 @@ def test_an_empty_file_is_called_empty(tmp_path: Path) -> None:
         ([_box(b"ftyp", b"isom" * 3), _box(b"free", b""), _box(b"mdat", b"\0" * 9)[:12]], True),
         ([_box(b"free", b""), _box(b"mdat", b"\0" * 9)], False),  # no ftyp first: not known to be an MP4
         ([_box(b"ftyp", b"isom"), struct.pack(">I4s", 3, b"mdat")], False),  # a box shorter than its header
+        # more boxes than are walked: where its index is, is not known
+        ([_box(b"ftyp", b"isom"), *[_box(b"free", b"")] * 10_000, _box(b"moov", b"x")], False),
     ],
 )
 def test_top_level_boxes(boxes: list[bytes], indexless: bool, tmp_path: Path) -> None:

@@ -94,6 +94,10 @@ def test_output_path_problem_names_what_is_in_the_way(tmp_path: Path) -> None:
         f"files in (e.g. {str(tmp_path / 'out' / 'bench')!r})"
     )
     assert output_path_problem(tmp_path / "run.v2", folder=True) is None  # a dotted name need not be a file
+    (tmp_path / "report.md").write_text("x")
+    assert output_path_problem(tmp_path / "report.md", folder=True) == (
+        f"{str(tmp_path / 'report.md')!r} is a file, not a folder"
+    )
     (tmp_path / "kept.json").mkdir()
     assert output_path_problem(tmp_path / "kept.json", folder=True) is None  # the user's own folder
     assert not list((tmp_path).glob("new")), "nothing is created by the check"
