@@ -76,8 +76,8 @@ def int8_verdict(extensions: list[str]) -> str:
 
     if int8_pairs_saturate(extensions):
         return (
-            "no VNNI: weights run on 7 bits and the kernels are no faster than FP32 "
-            "(benchmarks/results/int8_cpu_avx2.md); use fp32 engines"
+            "no VNNI: weights run on 7 bits, the kernels are little faster than FP32 and depth "
+            "loses accuracy (benchmarks/results/int8_cpu_avx2.md); use fp32 engines"
         )
     if is_x86():
         dot = ", ".join(int8_dot_extensions(extensions))

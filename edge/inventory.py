@@ -96,7 +96,7 @@ def _runs_note(backend: str, entry: dict[str, Any], saturates: list[bool]) -> st
         from edge.platform_info import int8_pairs_saturate
 
         saturates.append(int8_pairs_saturate())
-    return "yes, on 7-bit weights: no faster than fp32 on this CPU (no VNNI)" if saturates[0] else "yes"
+    return "yes, on 7-bit weights: little faster than fp32 on this CPU (no VNNI)" if saturates[0] else "yes"
 
 
 def _files_state(manifest: Manifest, entry: dict[str, Any], verify_hashes: bool) -> str:
