@@ -389,16 +389,22 @@ def panoptic_exports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
         yield {form: out / path for form, path in files.items()}
 
 
+def demo_requests(height: int, width: int) -> list[BuildRequest]:
+    """What ``edge demo`` builds (its models, the bundled weights), at ``height`` x ``width``."""
+    from edge.build import DEFAULT_MODELS
+    from edge.models.zoo import bundled_weights
+
+    return [
+        BuildRequest(model=m, height=height, width=width, checkpoint=bundled_weights(m))
+        for m in DEFAULT_MODELS
+    ]
+
+
 @pytest.fixture(scope="session")
 def demo_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Tiny engines with the bundled demo weights, so frames hold instances (random weights
     find none)."""
-    from edge.models.zoo import bundled_weights
-
-    reqs = [
-        BuildRequest(model=m, height=TEST_SIZE[0], width=TEST_SIZE[1], checkpoint=bundled_weights(m))
-        for m in ("panoptic_fpn_tiny", "depth_tiny")
-    ]
+    reqs = demo_requests(*TEST_SIZE)
     yield from made_once(
         tmp_path_factory, "demo_engines", lambda out: build_all(reqs, out, show_progress=False)
     )
@@ -408,11 +414,9 @@ def demo_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def demo_full_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The engines ``edge demo`` builds (its models and size, the bundled weights), once per
     run: the demo's test starts from them and the tests of full-size frames read them."""
-    from edge.build import DEFAULT_MODELS, DEFAULT_SIZE
-    from edge.models.zoo import bundled_weights
+    from edge.build import DEFAULT_SIZE
 
-    h, w = DEFAULT_SIZE
-    reqs = [BuildRequest(model=m, height=h, width=w, checkpoint=bundled_weights(m)) for m in DEFAULT_MODELS]
+    reqs = demo_requests(*DEFAULT_SIZE)
     yield from made_once(
         tmp_path_factory, "demo_full_engines", lambda out: build_all(reqs, out, show_progress=False)
     )

@@ -12,7 +12,7 @@ import pytest
 
 from edge.perception import Perception
 from edge.stream.steps import stretch_note
-from tests.conftest import TEST_SIZE, source_images
+from tests.conftest import TEST_SIZE, demo_requests, source_images
 
 
 def tiny_entry(model: str, source: str) -> dict[str, Any]:
@@ -263,15 +263,10 @@ def test_a_tracker_without_a_field_of_view_takes_its_sources(capsys: pytest.Capt
 
 def _demo_engines(tmp_path_factory: pytest.TempPathFactory, height: int, width: int) -> Path:
     """The demo's engines (the bundled tiny weights) at ``height`` x ``width``."""
-    from edge.build import BuildRequest, build_all
-    from edge.models.zoo import bundled_weights
+    from edge.build import build_all
 
     out = tmp_path_factory.mktemp(f"demo_engines_{height}")
-    reqs = [
-        BuildRequest(model=m, height=height, width=width, checkpoint=bundled_weights(m))
-        for m in ("panoptic_fpn_tiny", "depth_tiny")
-    ]
-    build_all(reqs, out, show_progress=False)
+    build_all(demo_requests(height, width), out, show_progress=False)
     return out
 
 
